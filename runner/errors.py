@@ -1,0 +1,179 @@
+"""Every error gridrun raises on purpose.
+
+    GridrunError                 str() is what the user reads; exit_code is what the CLI returns
+    ├── ManifestError            a manifest (or a file it names) is invalid; points at file:line:column
+    │   ├── MatrixError          the matrix cannot be expanded (GitHub would reject it, or an extension is misused)
+    │   ├── TemplateError        a template does not compile or render (undefined name, cycle in vars)
+    │   └── CapabilityError      a request parameter is not accepted by the provider's model
+    ├── ManifestErrors           several ManifestErrors found at once
+    ├── UsageError               a command line that cannot be carried out
+    ├── BudgetError              the plan or the run would exceed the budget
+    ├── StateError               the state store is unusable or a job moved along an illegal transition
+    │   └── LockError            another runner holds the state lock
+    ├── Interrupted              the user stopped the run (Ctrl-C)
+    └── ProviderError            a provider call went wrong; subclasses say what the executor must do
+        ├── NeedsKeyError        the provider's API key is not set
+        ├── RetryableError       try the same call again after `retry_after` seconds (or a backoff)
+        │   ├── RateLimitedError 429
+        │   ├── ServerError      5xx, or a malformed response
+        │   └── TransportError   the connection failed
+        │       └── ConnectError the request provably never reached the server
+        ├── RejectedError        4xx before the provider accepted the job: nothing was paid
+        ├── OutcomeUnknownError  a create call may have reached the provider; whether it was paid is not known
+        ├── ExpiredError         the output URL is gone
+        └── DownloadError        the download was truncated, of the wrong type or corrupt
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+
+class GridrunError(Exception):
+    """Every error gridrun raises on purpose; str() is what the user reads."""
+
+    exit_code = 1
+
+
+class ManifestError(GridrunError):
+    """A manifest, or a file it names, is invalid. Names file, line, column and field path."""
+
+    exit_code = 2
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: Path | str,
+        line: int = 0,
+        column: int = 0,
+        field: str = "",
+    ) -> None:
+        self.message = message
+        self.file = Path(file)
+        self.line = line
+        self.column = column
+        self.field = field
+        where = f"{self.file}:{line}:{column}" if line else f"{self.file}"
+        super().__init__(f"{where}: {field}: {message}" if field else f"{where}: {message}")
+
+
+class MatrixError(ManifestError):
+    """The matrix cannot be expanded: GitHub would reject it, or an extension is misused."""
+
+
+class TemplateError(ManifestError):
+    """A template does not compile or render: an undefined name, a cycle among vars."""
+
+
+class CapabilityError(ManifestError):
+    """A request parameter is not accepted by the provider's model."""
+
+
+class ManifestErrors(GridrunError):
+    """Several manifest errors, found at once; str() lists them one per line."""
+
+    exit_code = 2
+
+    def __init__(self, errors: Sequence[ManifestError]) -> None:
+        self.errors = list(errors)
+        super().__init__("\n".join(str(e) for e in self.errors))
+
+
+class UsageError(GridrunError):
+    """A command line that cannot be carried out."""
+
+    exit_code = 2
+
+
+class BudgetError(GridrunError):
+    """The plan or the run would exceed the budget."""
+
+    exit_code = 3
+
+
+class StateError(GridrunError):
+    """The state store is unusable, or a job moved along an illegal transition."""
+
+
+class LockError(StateError):
+    """Another runner holds the state lock."""
+
+
+class Interrupted(GridrunError):
+    """The user stopped the run."""
+
+    exit_code = 130
+
+
+class ProviderError(GridrunError):
+    """A provider call went wrong. Never carries the API key."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        job_key: str | None = None,
+    ) -> None:
+        self.message = message
+        self.status = status
+        self.code = code
+        self.job_key = job_key
+        parts = []
+        if job_key:
+            parts.append(f"job {job_key}")
+        if status is not None:
+            parts.append(f"HTTP {status}")
+        if code:
+            parts.append(code)
+        prefix = ", ".join(parts)
+        super().__init__(f"{prefix}: {message}" if prefix else message)
+
+
+class NeedsKeyError(ProviderError):
+    """The provider's API key is not set in the environment."""
+
+    exit_code = 2
+
+
+class RetryableError(ProviderError):
+    """The same call may be tried again, after `retry_after` seconds when the provider said so."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+
+class RateLimitedError(RetryableError):
+    """HTTP 429."""
+
+
+class ServerError(RetryableError):
+    """HTTP 5xx, or a response that could not be understood."""
+
+
+class TransportError(RetryableError):
+    """The connection failed: reset, timeout, protocol error."""
+
+
+class ConnectError(TransportError):
+    """The connection could not be opened: the request provably never reached the server."""
+
+
+class RejectedError(ProviderError):
+    """A 4xx before the provider accepted the job: nothing was paid."""
+
+
+class OutcomeUnknownError(ProviderError):
+    """A create call may have reached the provider; whether a job was created (and paid) is not known."""
+
+
+class ExpiredError(ProviderError):
+    """The output URL is gone (403/404/410)."""
+
+
+class DownloadError(ProviderError):
+    """A download was truncated, of the wrong type, or corrupt."""

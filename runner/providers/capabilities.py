@@ -1,0 +1,353 @@
+"""Provider capabilities as data: models, parameter types and enums, cross-field rules, prices.
+
+Pure: `load()` reads the YAML data files once; everything else takes values and returns values.
+Costs are integer micro-USD so that sums and budget comparisons are exact.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import yaml
+
+DATA_DIR = Path(__file__).parent / "data"
+MICROS = 1_000_000
+
+_SCALAR_TYPES = {"string", "integer", "number", "boolean", "ratio", "size", "image", "image_list"}
+
+
+class CapabilityDataError(Exception):
+    """A capability data file is malformed (a bug in the data, not in a manifest)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ParamSpec:
+    """One request parameter of a model."""
+
+    name: str
+    type: str
+    description: str = ""
+    enum: tuple[Any, ...] | None = None
+    default: Any = None
+    required: bool = False
+    minimum: float | None = None
+    maximum: float | None = None
+    modes: tuple[str, ...] = ("t2v", "i2v")
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    """A parameter the model does not accept: the field (a parameter name) and why."""
+
+    field: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """The outcome of `ModelCaps.check`: parameters with defaults made explicit and values coerced."""
+
+    params: dict[str, Any]
+    issues: tuple[Issue, ...]
+    warnings: tuple[Issue, ...]
+    mode: str
+    size: tuple[int, int]
+    cost_micros: int
+
+    @property
+    def ok(self) -> bool:
+        return not self.issues
+
+
+def _ratio(text: str) -> float | None:
+    for sep in (":", "x", "X"):
+        if sep in text:
+            a, _, b = text.partition(sep)
+            try:
+                w, h = float(a), float(b)
+            except ValueError:
+                return None
+            if w > 0 and h > 0:
+                return w / h
+            return None
+    return None
+
+
+def _nearest(target: float, options: Sequence[str]) -> str:
+    return min(options, key=lambda o: abs(math.log(_ratio(o) or 1.0) - math.log(target)))
+
+
+def _even(x: float) -> int:
+    return max(2, int(round(x / 2.0)) * 2)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelCaps:
+    """What one model accepts, how it sizes its output, and what it costs."""
+
+    provider: str
+    model: str
+    params: Mapping[str, ParamSpec]
+    tier_sizes: Mapping[str, Mapping[str, str]]
+    rules: tuple[Mapping[str, Any], ...]
+    prices: Mapping[str, Any]
+    description: str = ""
+
+    # -- checking ---------------------------------------------------------------------------------
+    def check(self, params: Mapping[str, Any]) -> Checked:
+        """Coerce and check `params`; make defaults explicit; compute the render size and cost."""
+        out: dict[str, Any] = {}
+        issues: list[Issue] = []
+        warnings: list[Issue] = []
+        for name, value in params.items():
+            spec = self.params.get(name)
+            if spec is None:
+                warnings.append(Issue(name, f"unknown parameter for {self.model}; passed through unchecked"))
+                out[name] = value
+                continue
+            if value is None:
+                continue
+            coerced, problem = _coerce(spec, value, self.model)
+            if problem:
+                issues.append(Issue(name, problem))
+                continue
+            if spec.type in ("ratio", "size") and coerced != value:
+                warnings.append(Issue(name, f"{value!r} is not supported by {self.model}; the nearest, {coerced!r}, is used"))
+            out[name] = coerced
+        for name, spec in self.params.items():
+            if name not in out and spec.default is not None and not any(i.field == name for i in issues):
+                out[name] = spec.default
+            if spec.required and name not in out and not any(i.field == name for i in issues):
+                issues.append(Issue(name, f"is required by {self.model}"))
+        mode = "i2v" if out.get("input_reference") else "t2v"
+        for name in out:
+            spec = self.params.get(name)
+            if spec is not None and mode not in spec.modes:
+                issues.append(Issue(name, f"is only for {'/'.join(spec.modes)} ({self.model}), not {mode}"))
+        for rule in self.rules:
+            issue = _apply_rule(rule, out)
+            if issue:
+                issues.append(issue)
+        size = self.render_size(out)
+        cost = self.cost_micros(out, size) if not issues else 0
+        return Checked(out, tuple(issues), tuple(warnings), mode, size, cost)
+
+    # -- sizing -----------------------------------------------------------------------------------
+    def render_size(self, params: Mapping[str, Any]) -> tuple[int, int]:
+        """The (width, height) the provider renders: size wins, then aspect_ratio + resolution, then quality."""
+        size = params.get("size")
+        if isinstance(size, str) and "x" in size:
+            w, _, h = size.partition("x")
+            return int(w), int(h)
+        ratio_text = size if isinstance(size, str) and ":" in size else params.get("aspect_ratio", "16:9")
+        ratio = _ratio(str(ratio_text)) or 16 / 9
+        resolution = params.get("resolution")
+        if resolution and resolution in self.tier_sizes:
+            sizes = self.tier_sizes[resolution]
+            key = _nearest(ratio, list(sizes))
+            w, _, h = sizes[key].partition("x")
+            return int(w), int(h)
+        short = int(str(params.get("quality", "540p")).rstrip("p"))
+        if ratio >= 1:
+            return _even(short * ratio), short
+        return short, _even(short / ratio)
+
+    def tier(self, size: tuple[int, int]) -> str:
+        """The price tier of a render size: the quality whose short side is nearest."""
+        short = min(size)
+        tiers = list(self.prices["base_5s"])
+        return min(tiers, key=lambda q: abs(int(q.rstrip("p")) - short))
+
+    # -- pricing ----------------------------------------------------------------------------------
+    def cost_micros(self, params: Mapping[str, Any], size: tuple[int, int] | None = None) -> int:
+        """The price of one job in micro-USD, from the dated price table."""
+        size = size or self.render_size(params)
+        tier = str(params["quality"]) if "size" not in params and "resolution" not in params else self.tier(size)
+        base = Decimal(str(self.prices["base_5s"][tier]))
+        if params.get("generate_audio_switch"):
+            base += Decimal(str(self.prices["audio_5s"][tier]))
+        factor = Decimal(str(self.prices["duration_factor"][int(params.get("duration", 5))]))
+        n = int(params.get("n", 1))
+        return int(base * factor * n * MICROS)
+
+
+def _coerce(spec: ParamSpec, value: Any, model: str) -> tuple[Any, str | None]:
+    t = spec.type
+    if t == "integer":
+        if isinstance(value, bool):
+            return None, f"expected an integer, got {value!r}"
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        elif isinstance(value, str):
+            try:
+                value = int(value.strip())
+            except ValueError:
+                return None, f"expected an integer, got {value!r}"
+        if not isinstance(value, int):
+            return None, f"expected an integer, got {value!r}"
+    elif t == "number":
+        if isinstance(value, bool):
+            return None, f"expected a number, got {value!r}"
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                return None, f"expected a number, got {value!r}"
+        if not isinstance(value, (int, float)):
+            return None, f"expected a number, got {value!r}"
+    elif t == "boolean":
+        if not isinstance(value, bool):
+            return None, f"expected true or false, got {value!r}"
+    elif t in ("string", "image"):
+        if not isinstance(value, str):
+            return None, f"expected a string, got {value!r}"
+    elif t == "image_list":
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, list) or not items or not all(isinstance(v, str) for v in items):
+            return None, f"expected an image path or URL, or a list of them, got {value!r}"
+        return items, None
+    elif t == "ratio":
+        if not isinstance(value, str) or _ratio(value) is None or ":" not in value:
+            hint = ' (quote it: aspect_ratio: "16:9")' if isinstance(value, int) else ""
+            return None, f"expected an aspect ratio like \"16:9\", got {value!r}{hint}"
+        if spec.enum and value not in spec.enum:
+            return _nearest(_ratio(value) or 1.0, [str(e) for e in spec.enum]), None
+        return value, None
+    elif t == "size":
+        if not isinstance(value, str) or _ratio(value) is None:
+            return None, f"expected a size like \"1365x768\" or a ratio like \"16:9\", got {value!r}"
+        if ":" in value:
+            return value, None
+        if spec.enum and value not in spec.enum:
+            return _nearest(_ratio(value) or 1.0, [str(e) for e in spec.enum]), None
+        return value, None
+    if spec.enum is not None and value not in spec.enum:
+        options = ", ".join(str(e) for e in spec.enum)
+        return None, f"{value!r} is not one of {options} ({model})"
+    if spec.minimum is not None and value < spec.minimum:
+        return None, f"{value!r} is below the minimum {spec.minimum:g} ({model})"
+    if spec.maximum is not None and value > spec.maximum:
+        return None, f"{value!r} is above the maximum {spec.maximum:g} ({model})"
+    return value, None
+
+
+def _apply_rule(rule: Mapping[str, Any], params: Mapping[str, Any]) -> Issue | None:
+    when = rule.get("when", {})
+    if any(params.get(k) != v for k, v in when.items()):
+        return None
+    name = rule["param"]
+    if "max" in rule and name in params and params[name] > rule["max"]:
+        return Issue(name, f"{params[name]!r} is too large: {rule['message']}")
+    if "requires" in rule and params.get(name) and not params.get(rule["requires"]):
+        return Issue(name, rule["message"])
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderCaps:
+    """A provider's settings and its models."""
+
+    provider: str
+    base_url: str
+    api_key_env: str | None
+    honours_idempotency_keys: bool
+    has_list_endpoint: bool
+    models: Mapping[str, ModelCaps] = field(default_factory=dict)
+
+    def model(self, name: str) -> ModelCaps | None:
+        return self.models.get(name)
+
+
+def _read(path: Path) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as f:
+        data = yaml.safe_load(f)
+    if not isinstance(data, dict):
+        raise CapabilityDataError(f"{path}: expected a mapping")
+    return data
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
+            out[k] = _merge(dict(out[k]), v)
+        else:
+            out[k] = v
+    return out
+
+
+def _raw(provider: str, extra: Sequence[Path]) -> dict[str, Any] | None:
+    path = DATA_DIR / f"{provider}.yaml"
+    data: dict[str, Any] | None = _read(path) if path.exists() else None
+    env = os.environ.get("GRIDRUN_CAPABILITIES", "")
+    files = [Path(p) for p in env.split(os.pathsep) if p] + list(extra)
+    for f in files:
+        more = _read(f)
+        if more.get("provider") == provider:
+            data = _merge(data or {}, more)
+    if data is None:
+        return None
+    parent = data.pop("extends", None)
+    if parent:
+        base = _raw(str(parent), extra)
+        if base is None:
+            raise CapabilityDataError(f"provider {provider!r} extends unknown provider {parent!r}")
+        data = _merge(base, data)
+    return data
+
+
+def available() -> list[str]:
+    """The providers with built-in capability data."""
+    return sorted(p.stem for p in DATA_DIR.glob("*.yaml"))
+
+
+def load(provider: str, *, extra: Sequence[Path] = ()) -> ProviderCaps | None:
+    """Capabilities of `provider`, built-in data merged with user files; None when the provider is unknown."""
+    return _load(provider, tuple(Path(p) for p in extra), os.environ.get("GRIDRUN_CAPABILITIES", ""))
+
+
+@lru_cache(maxsize=32)
+def _load(provider: str, extra: tuple[Path, ...], _env: str) -> ProviderCaps | None:
+    data = _raw(provider, extra)
+    if data is None:
+        return None
+    models = {}
+    for mname, m in (data.get("models") or {}).items():
+        specs = {}
+        for pname, p in (m.get("params") or {}).items():
+            if p.get("type") not in _SCALAR_TYPES:
+                raise CapabilityDataError(f"{provider}/{mname}/{pname}: unknown type {p.get('type')!r}")
+            specs[pname] = ParamSpec(
+                name=pname,
+                type=p["type"],
+                description=p.get("description", ""),
+                enum=tuple(p["enum"]) if "enum" in p else None,
+                default=p.get("default"),
+                required=bool(p.get("required", False)),
+                minimum=p.get("minimum"),
+                maximum=p.get("maximum"),
+                modes=tuple(p.get("modes", ("t2v", "i2v"))),
+            )
+        models[mname] = ModelCaps(
+            provider=provider,
+            model=mname,
+            params=specs,
+            tier_sizes=m.get("tier_sizes") or {},
+            rules=tuple(m.get("rules") or ()),
+            prices=m.get("prices") or {},
+            description=m.get("description", ""),
+        )
+    return ProviderCaps(
+        provider=provider,
+        base_url=str(data.get("base_url", "")),
+        api_key_env=data.get("api_key_env"),
+        honours_idempotency_keys=bool(data.get("honours_idempotency_keys", False)),
+        has_list_endpoint=bool(data.get("has_list_endpoint", False)),
+        models=models,
+    )
