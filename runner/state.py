@@ -1,0 +1,715 @@
+"""The state store: SQLite (WAL, synchronous=FULL), the job state machine, the pay-once write-ahead rule.
+
+Only this module writes SQL. Tables: runs, jobs (one row per job hash), run_jobs (which jobs a run
+planned, under which key), attempts (one row per paid submission), events (append-only).
+
+The rule that makes gridrun pay once lives in `begin_submit`: the attempt and its idempotency key are
+committed before the caller may send the create request.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+import socket
+import sqlite3
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+from .errors import LockError, StateError
+
+SCHEMA_VERSION = 1
+
+
+class JobState(str, enum.Enum):
+    PLANNED = "planned"          # known, never submitted (or a submission proven never to have reached the provider)
+    SUBMITTING = "submitting"    # intent committed; the create request may be in flight
+    SUBMITTED = "submitted"      # the provider accepted it and gave an id; queued there
+    RUNNING = "running"          # the provider is rendering it
+    DOWNLOADING = "downloading"  # completed at the provider; the file is being fetched
+    DONE = "done"                # the file is on disk, verified
+    FAILED = "failed"            # the provider said it failed
+    REJECTED = "rejected"        # refused before the provider accepted it: nothing paid
+    UNKNOWN = "unknown"          # the create may have reached the provider; outcome not known
+    EXPIRED = "expired"          # completed, but its output URL is gone and could not be refreshed
+    CANCELLED = "cancelled"      # cancelled on request (`gridrun cancel`)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+S = JobState
+IN_FLIGHT = frozenset({S.SUBMITTING, S.SUBMITTED, S.RUNNING, S.DOWNLOADING})
+FINAL = frozenset({S.DONE, S.FAILED, S.REJECTED, S.UNKNOWN, S.EXPIRED, S.CANCELLED})
+
+_ALLOWED: dict[JobState, frozenset[JobState]] = {
+    S.PLANNED: frozenset({S.SUBMITTING}),
+    S.SUBMITTING: frozenset({S.SUBMITTED, S.RUNNING, S.DOWNLOADING, S.FAILED, S.REJECTED, S.UNKNOWN, S.PLANNED}),
+    S.SUBMITTED: frozenset({S.RUNNING, S.DOWNLOADING, S.FAILED, S.CANCELLED}),
+    S.RUNNING: frozenset({S.DOWNLOADING, S.FAILED, S.CANCELLED}),
+    S.DOWNLOADING: frozenset({S.DONE, S.EXPIRED, S.FAILED}),
+    S.DONE: frozenset({S.PLANNED}),
+    S.FAILED: frozenset({S.PLANNED}),
+    S.REJECTED: frozenset({S.PLANNED}),
+    S.UNKNOWN: frozenset({S.PLANNED, S.SUBMITTED, S.RUNNING, S.DOWNLOADING, S.FAILED}),
+    S.EXPIRED: frozenset({S.PLANNED, S.DOWNLOADING}),
+    S.CANCELLED: frozenset({S.PLANNED}),
+}
+
+# Attempt states that may have been paid for and are not settled: they count against the budget reserve.
+_RESERVING = (S.SUBMITTING.value, S.SUBMITTED.value, S.RUNNING.value, S.DOWNLOADING.value, S.UNKNOWN.value)
+
+
+def idempotency_key(job_hash: str, attempt: int) -> str:
+    """The key sent with attempt `attempt` of a job: stable across crashes, new for each paid retry."""
+    return f"gridrun-{job_hash[:24]}-{attempt}"
+
+
+# --------------------------------------------------------------------------------------------------
+# Snapshots: what the report, `status` and exports read.
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    """One job of a run, as stored."""
+
+    id: int
+    key: str
+    sweep: str | None
+    hash: str
+    values: Mapping[str, Any]        # the matrix values that made this job (what varies)
+    params: Mapping[str, Any]        # the resolved request parameters
+    state: str
+    output_path: str                 # absolute
+    cost_estimate_micros: int
+    cost_micros: int | None          # reported by the provider, when known
+    attempts: int
+    provider_id: str | None
+    error: str | None
+    sha256: str | None
+    size: tuple[int, int] | None     # render width, height
+    duration: float | None
+    created_at: float
+    submitted_at: float | None
+    completed_at: float | None       # completion seen at the provider
+    downloaded_at: float | None
+    cached_from_run: int | None      # the run whose output this job reuses
+
+    @property
+    def render_seconds(self) -> float | None:
+        if self.submitted_at is None or self.completed_at is None:
+            return None
+        return max(0.0, self.completed_at - self.submitted_at)
+
+    @property
+    def cost_usd(self) -> float:
+        micros = self.cost_micros if self.cost_micros is not None else self.cost_estimate_micros
+        return micros / 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """One `gridrun run` (or plan recorded for one)."""
+
+    id: int
+    manifest_name: str
+    manifest_path: str
+    outputs_dir: str
+    provider: str
+    model: str
+    axes: tuple[str, ...]            # matrix keys in declaration order
+    started_at: float
+    ended_at: float | None
+    status: str                      # running | done | failed | budget | interrupted | crashed
+    budget_micros: int | None
+    pid: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A run and its jobs, read at one moment."""
+
+    run: RunRecord
+    jobs: tuple[JobRecord, ...]
+    counts: Mapping[str, int]
+    spent_micros: int
+    reserved_micros: int
+    taken_at: float = field(default_factory=time.time)
+
+
+# --------------------------------------------------------------------------------------------------
+
+_MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = []
+migration = _MIGRATIONS.append
+
+
+@migration
+def m001_initial(db: sqlite3.Connection) -> None:
+    _script(
+        db,
+        """
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY,
+            manifest_name TEXT NOT NULL,
+            manifest_path TEXT NOT NULL,
+            manifest_copy TEXT,
+            outputs_dir TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            model TEXT NOT NULL,
+            axes TEXT NOT NULL DEFAULT '[]',
+            started_at REAL NOT NULL,
+            ended_at REAL,
+            status TEXT NOT NULL,
+            budget_micros INTEGER,
+            pid INTEGER,
+            host TEXT,
+            argv TEXT
+        );
+        CREATE TABLE jobs (
+            id INTEGER PRIMARY KEY,
+            hash TEXT NOT NULL UNIQUE,
+            key TEXT NOT NULL,
+            sweep TEXT,
+            vals TEXT NOT NULL,
+            params TEXT NOT NULL,
+            request TEXT NOT NULL DEFAULT '{}',
+            state TEXT NOT NULL,
+            output_path TEXT NOT NULL,
+            cost_estimate_micros INTEGER NOT NULL,
+            cost_micros INTEGER,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            provider_id TEXT,
+            url TEXT,
+            expires_at REAL,
+            error TEXT,
+            sha256 TEXT,
+            width INTEGER,
+            height INTEGER,
+            duration REAL,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            submitted_at REAL,
+            completed_at REAL,
+            downloaded_at REAL,
+            done_run_id INTEGER
+        );
+        CREATE INDEX jobs_state ON jobs(state);
+        CREATE TABLE run_jobs (
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            job_id INTEGER NOT NULL REFERENCES jobs(id),
+            key TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            cached_from_run INTEGER,
+            PRIMARY KEY (run_id, job_id)
+        );
+        CREATE INDEX run_jobs_key ON run_jobs(run_id, key);
+        CREATE TABLE attempts (
+            id INTEGER PRIMARY KEY,
+            job_id INTEGER NOT NULL REFERENCES jobs(id),
+            n INTEGER NOT NULL,
+            run_id INTEGER,
+            idempotency_key TEXT NOT NULL UNIQUE,
+            state TEXT NOT NULL,
+            provider_id TEXT,
+            estimate_micros INTEGER NOT NULL,
+            billed_micros INTEGER,
+            started_at REAL NOT NULL,
+            ended_at REAL,
+            error TEXT,
+            UNIQUE (job_id, n)
+        );
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            at REAL NOT NULL,
+            run_id INTEGER,
+            job_id INTEGER,
+            kind TEXT NOT NULL,
+            detail TEXT
+        );
+        """
+    )
+
+
+def _script(db: sqlite3.Connection, script: str) -> None:
+    # executescript() would commit the surrounding transaction; a migration must stay atomic.
+    for statement in script.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
+class Store:
+    """The state store of one state folder. Not thread-safe; one per process."""
+
+    def __init__(self, path: Path, *, readonly: bool = False, clock: Callable[[], float] = time.time) -> None:
+        self.path = Path(path)
+        self.readonly = readonly
+        self.clock = clock
+        self._lock_fd: int | None = None
+        if readonly:
+            if not self.path.exists():
+                raise StateError(f"{self.path}: no state yet (nothing has run here)")
+            uri = f"file:{self.path}?mode=ro"
+            try:
+                self.db = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=10)
+            except sqlite3.Error as exc:
+                raise StateError(f"{self.path}: cannot open state: {exc}") from exc
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self.db = sqlite3.connect(self.path, isolation_level=None, timeout=10)
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA synchronous=FULL")
+                self.db.execute("PRAGMA foreign_keys=ON")
+            except sqlite3.Error as exc:
+                raise StateError(f"{self.path}: cannot open state: {exc}") from exc
+        self.db.row_factory = sqlite3.Row
+        self._migrate()
+        self._pending = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    def _migrate(self) -> None:
+        try:
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise StateError(f"{self.path}: not a gridrun state file ({exc})") from exc
+        if version > len(_MIGRATIONS):
+            raise StateError(
+                f"{self.path}: written by a newer gridrun (schema {version}, this one knows {len(_MIGRATIONS)}); "
+                "upgrade gridrun to use it"
+            )
+        if version == len(_MIGRATIONS):
+            return
+        if self.readonly:
+            raise StateError(f"{self.path}: schema {version} is older than {len(_MIGRATIONS)}; run gridrun once to upgrade it")
+        for n in range(version, len(_MIGRATIONS)):
+            with self._tx():
+                _MIGRATIONS[n](self.db)
+                self.db.execute(f"PRAGMA user_version = {n + 1}")
+
+    def close(self) -> None:
+        self.flush()
+        self.db.close()
+        self.release_lock()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[None]:
+        if self._in_batch():
+            yield
+            return
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            yield
+            self.db.execute("COMMIT")
+        except BaseException:
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+            raise
+
+    def _in_batch(self) -> bool:
+        return getattr(self, "_batch_depth", 0) > 0
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Group several writes in one commit (one fsync). Never used around `begin_submit`'s commit."""
+        depth = getattr(self, "_batch_depth", 0)
+        if depth == 0:
+            self.db.execute("BEGIN IMMEDIATE")
+        self._batch_depth = depth + 1
+        try:
+            yield
+        except BaseException:
+            self._batch_depth = depth
+            if depth == 0 and self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+            raise
+        self._batch_depth = depth
+        if depth == 0:
+            self.db.execute("COMMIT")
+
+    def flush(self) -> None:
+        """Commit deferred writes (see `lazy`)."""
+        if self._pending and self.db.in_transaction and not self._in_batch():
+            self.db.execute("COMMIT")
+        self._pending = 0
+
+    # -- the lock ------------------------------------------------------------------------------------
+    def acquire_lock(self) -> None:
+        """Take the runner lock of this state folder; refuse with who holds it. A dead holder's lock is free."""
+        import fcntl
+
+        lock_path = self.path.with_name("lock")
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            try:
+                holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip() or "another process"
+            finally:
+                os.close(fd)
+            raise LockError(
+                f"{self.path.parent}: another gridrun runner holds this state ({holder}); "
+                "wait for it to finish, or stop it, then run again (`gridrun status` works meanwhile)"
+            ) from None
+        info = f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}"
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, info.encode(), 0)
+        self._lock_fd = fd
+
+    def release_lock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    # -- runs ---------------------------------------------------------------------------------------
+    def start_run(
+        self,
+        *,
+        manifest_name: str,
+        manifest_path: str,
+        manifest_copy: str,
+        outputs_dir: str,
+        provider: str,
+        model: str,
+        axes: Sequence[str],
+        budget_micros: int | None,
+        argv: Sequence[str] = (),
+    ) -> int:
+        """Record a new run; runs left `running` by a dead process become `crashed`."""
+        now = self.clock()
+        with self._tx():
+            self.db.execute("UPDATE runs SET status='crashed', ended_at=? WHERE status='running'", (now,))
+            cur = self.db.execute(
+                "INSERT INTO runs (manifest_name, manifest_path, manifest_copy, outputs_dir, provider, model, axes,"
+                " started_at, status, budget_micros, pid, host, argv) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (manifest_name, manifest_path, manifest_copy, outputs_dir, provider, model, _json(list(axes)), now,
+                 "running", budget_micros, os.getpid(), socket.gethostname(), _json(list(argv))),
+            )
+            run_id = int(cur.lastrowid or 0)
+            self._event(run_id, None, "run-started", {"pid": os.getpid()})
+        return run_id
+
+    def end_run(self, run_id: int, status: str) -> None:
+        with self._tx():
+            self.db.execute("UPDATE runs SET status=?, ended_at=? WHERE id=?", (status, self.clock(), run_id))
+            self._event(run_id, None, "run-ended", {"status": status})
+
+    def set_budget(self, run_id: int, budget_micros: int | None) -> None:
+        with self._tx():
+            self.db.execute("UPDATE runs SET budget_micros=? WHERE id=?", (budget_micros, run_id))
+
+    def run(self, run_id: int) -> RunRecord:
+        row = self.db.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
+        if row is None:
+            raise StateError(f"{self.path}: no run {run_id}")
+        return _run_record(row)
+
+    def runs(self, manifest_name: str | None = None) -> list[RunRecord]:
+        """Runs, newest first."""
+        if manifest_name is None:
+            rows = self.db.execute("SELECT * FROM runs ORDER BY id DESC").fetchall()
+        else:
+            rows = self.db.execute("SELECT * FROM runs WHERE manifest_name=? ORDER BY id DESC", (manifest_name,)).fetchall()
+        return [_run_record(r) for r in rows]
+
+    def latest_run(self, manifest_name: str | None = None) -> RunRecord | None:
+        runs = self.runs(manifest_name)
+        return runs[0] if runs else None
+
+    # -- jobs ---------------------------------------------------------------------------------------
+    def add_jobs(self, run_id: int, jobs: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+        """Attach planned jobs to a run, creating rows for new hashes; returns hash -> job id.
+
+        Each mapping has: hash, key, sweep, values, params, request, output_path, cost_estimate_micros,
+        width, height, duration.
+        """
+        now = self.clock()
+        ids: dict[str, int] = {}
+        with self._tx():
+            for pos, job in enumerate(jobs):
+                row = self.db.execute("SELECT id, output_path FROM jobs WHERE hash=?", (job["hash"],)).fetchone()
+                if row is None:
+                    cur = self.db.execute(
+                        "INSERT INTO jobs (hash, key, sweep, vals, params, request, state, output_path,"
+                        " cost_estimate_micros, width, height, duration, created_at, updated_at)"
+                        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        (job["hash"], job["key"], job.get("sweep"), _json(job["values"]), _json(job["params"]),
+                         _json(job.get("request", {})), S.PLANNED.value, str(job["output_path"]),
+                         int(job["cost_estimate_micros"]), job.get("width"), job.get("height"), job.get("duration"),
+                         now, now),
+                    )
+                    job_id = int(cur.lastrowid or 0)
+                else:
+                    job_id = int(row["id"])
+                    self.db.execute(
+                        "UPDATE jobs SET key=?, sweep=?, vals=?, updated_at=? WHERE id=?",
+                        (job["key"], job.get("sweep"), _json(job["values"]), now, job_id),
+                    )
+                ids[job["hash"]] = job_id
+                self.db.execute(
+                    "INSERT OR REPLACE INTO run_jobs (run_id, job_id, key, position) VALUES (?,?,?,?)",
+                    (run_id, job_id, job["key"], pos),
+                )
+        return ids
+
+    def job_row(self, job_id: int) -> sqlite3.Row:
+        row = self.db.execute("SELECT * FROM jobs WHERE id=?", (job_id,)).fetchone()
+        if row is None:
+            raise StateError(f"{self.path}: no job {job_id}")
+        return row
+
+    def jobs_by_hash(self, hashes: Sequence[str]) -> dict[str, sqlite3.Row]:
+        """Stored jobs among `hashes` (for the plan's diff against state)."""
+        out: dict[str, sqlite3.Row] = {}
+        hs = list(hashes)
+        for i in range(0, len(hs), 500):
+            chunk = hs[i : i + 500]
+            q = f"SELECT * FROM jobs WHERE hash IN ({','.join('?' * len(chunk))})"
+            for row in self.db.execute(q, chunk):
+                out[row["hash"]] = row
+        return out
+
+    def transition(self, job_id: int, to: JobState, *, lazy: bool = False, **fields: Any) -> None:
+        """Move a job to state `to`, checking the transition; set `fields` on the job row.
+
+        With `lazy`, the write joins an open deferred transaction committed by `flush()` (used for
+        moves whose loss a restart recovers from, never for anything the pay-once rule depends on).
+        """
+        row = self.db.execute("SELECT state, key FROM jobs WHERE id=?", (job_id,)).fetchone()
+        if row is None:
+            raise StateError(f"{self.path}: no job {job_id}")
+        frm = JobState(row["state"])
+        if to != frm and to not in _ALLOWED[frm]:
+            raise StateError(f"job {row['key']}: cannot move from {frm} to {to}")
+        cols = {"state": to.value, "updated_at": self.clock(), **fields}
+        sets = ", ".join(f"{k}=?" for k in cols)
+        args = list(cols.values()) + [job_id]
+        if lazy and not self._in_batch():
+            if not self.db.in_transaction:
+                self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute(f"UPDATE jobs SET {sets} WHERE id=?", args)
+            self._sync_attempt(job_id, to, fields)
+            self._event(None, job_id, to.value, _event_detail(fields))
+            self._pending += 1
+            return
+        self.flush()
+        with self._tx():
+            self.db.execute(f"UPDATE jobs SET {sets} WHERE id=?", args)
+            self._sync_attempt(job_id, to, fields)
+            self._event(None, job_id, to.value, _event_detail(fields))
+
+    def _sync_attempt(self, job_id: int, to: JobState, fields: Mapping[str, Any]) -> None:
+        if to == S.PLANNED:
+            return
+        upd: dict[str, Any] = {"state": to.value}
+        if "provider_id" in fields:
+            upd["provider_id"] = fields["provider_id"]
+        if "error" in fields:
+            upd["error"] = fields["error"]
+        if to in FINAL:
+            upd["ended_at"] = self.clock()
+        if to == S.DONE:
+            upd["billed_micros"] = fields.get("cost_micros")
+        if to == S.FAILED and fields.get("cost_micros") is not None:
+            upd["billed_micros"] = fields["cost_micros"]
+        sets = ", ".join(f"{k}=?" for k in upd)
+        self.db.execute(
+            f"UPDATE attempts SET {sets} WHERE job_id=? AND n=(SELECT MAX(n) FROM attempts WHERE job_id=?)",
+            [*upd.values(), job_id, job_id],
+        )
+
+    def begin_submit(self, run_id: int, job_ids: Sequence[int]) -> dict[int, str]:
+        """The write-ahead rule: commit a new attempt (state `submitting`, its idempotency key) for each job
+        before any create request for it is sent. Returns job id -> idempotency key."""
+        self.flush()
+        now = self.clock()
+        keys: dict[int, str] = {}
+        with self._tx():
+            for job_id in job_ids:
+                row = self.db.execute(
+                    "SELECT state, key, hash, attempts, cost_estimate_micros FROM jobs WHERE id=?", (job_id,)
+                ).fetchone()
+                frm = JobState(row["state"])
+                if frm not in (S.PLANNED, S.UNKNOWN):
+                    raise StateError(f"job {row['key']}: cannot submit from {frm}")
+                n = int(row["attempts"]) + 1
+                key = idempotency_key(row["hash"], n)
+                self.db.execute(
+                    "INSERT INTO attempts (job_id, n, run_id, idempotency_key, state, estimate_micros, started_at)"
+                    " VALUES (?,?,?,?,?,?,?)",
+                    (job_id, n, run_id, key, S.SUBMITTING.value, row["cost_estimate_micros"], now),
+                )
+                self.db.execute(
+                    "UPDATE jobs SET state=?, attempts=?, error=NULL, provider_id=NULL, url=NULL, updated_at=?,"
+                    " submitted_at=?, completed_at=NULL WHERE id=?",
+                    (S.SUBMITTING.value, n, now, now, job_id),
+                )
+                self._event(run_id, job_id, "submitting", {"attempt": n, "idempotency_key": key})
+                keys[job_id] = key
+        return keys
+
+    def void_attempt(self, job_id: int, reason: str) -> None:
+        """A submission proven never to have reached the provider: drop the attempt, back to planned."""
+        self.flush()
+        with self._tx():
+            row = self.db.execute("SELECT state, key, attempts FROM jobs WHERE id=?", (job_id,)).fetchone()
+            if JobState(row["state"]) not in (S.SUBMITTING, S.UNKNOWN):
+                raise StateError(f"job {row['key']}: cannot void an attempt from {row['state']}")
+            n = int(row["attempts"])
+            self.db.execute("DELETE FROM attempts WHERE job_id=? AND n=?", (job_id, n))
+            self.db.execute(
+                "UPDATE jobs SET state=?, attempts=?, updated_at=? WHERE id=?",
+                (S.PLANNED.value, n - 1, self.clock(), job_id),
+            )
+            self._event(None, job_id, "voided", {"attempt": n, "reason": reason})
+
+    def current_key(self, job_id: int) -> str | None:
+        row = self.db.execute(
+            "SELECT idempotency_key FROM attempts WHERE job_id=? ORDER BY n DESC LIMIT 1", (job_id,)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def reset(self, job_id: int, reason: str) -> None:
+        """Make a settled job plannable again (retry, --force). The next submit is a new paid attempt."""
+        self.transition(job_id, S.PLANNED, error=None, sha256=None, downloaded_at=None, done_run_id=None)
+        self._event(None, job_id, "reset", {"reason": reason})
+
+    def mark_cached(self, run_id: int, job_id: int, from_run: int | None) -> None:
+        with self._tx():
+            self.db.execute(
+                "UPDATE run_jobs SET cached_from_run=? WHERE run_id=? AND job_id=?", (from_run, run_id, job_id)
+            )
+
+    def event(self, run_id: int | None, job_id: int | None, kind: str, detail: Mapping[str, Any] | None = None) -> None:
+        """Append an event (committed with the next write when a deferred transaction is open)."""
+        if self.db.in_transaction:
+            self._event(run_id, job_id, kind, detail)
+            self._pending += 1
+            return
+        with self._tx():
+            self._event(run_id, job_id, kind, detail)
+
+    def _event(self, run_id: int | None, job_id: int | None, kind: str, detail: Mapping[str, Any] | None) -> None:
+        self.db.execute(
+            "INSERT INTO events (at, run_id, job_id, kind, detail) VALUES (?,?,?,?,?)",
+            (self.clock(), run_id, job_id, kind, _json(detail) if detail else None),
+        )
+
+    # -- reading ------------------------------------------------------------------------------------
+    def run_job_rows(self, run_id: int) -> list[sqlite3.Row]:
+        return self.db.execute(
+            "SELECT j.*, rj.key AS run_key, rj.cached_from_run FROM run_jobs rj JOIN jobs j ON j.id = rj.job_id"
+            " WHERE rj.run_id=? ORDER BY rj.position",
+            (run_id,),
+        ).fetchall()
+
+    def money(self, run_id: int | None = None) -> tuple[int, int]:
+        """(spent, reserved) in micro-USD: billed attempts, and attempts in flight or of unknown outcome."""
+        where, args = ("", ()) if run_id is None else (" AND run_id=?", (run_id,))
+        spent = self.db.execute(
+            f"SELECT COALESCE(SUM(billed_micros),0) FROM attempts WHERE billed_micros IS NOT NULL{where}", args
+        ).fetchone()[0]
+        marks = ",".join("?" * len(_RESERVING))
+        reserved = self.db.execute(
+            f"SELECT COALESCE(SUM(estimate_micros),0) FROM attempts WHERE state IN ({marks}){where}",
+            (*_RESERVING, *args),
+        ).fetchone()[0]
+        return int(spent), int(reserved)
+
+    def snapshot(self, run_id: int | None = None, *, manifest_name: str | None = None) -> Snapshot:
+        """The run (latest for `manifest_name` when no id) and its jobs, read in one transaction."""
+        self.flush()
+        if run_id is None:
+            latest = self.latest_run(manifest_name)
+            if latest is None:
+                raise StateError(f"{self.path}: no run recorded" + (f" for {manifest_name}" if manifest_name else ""))
+            run_id = latest.id
+        self.db.execute("BEGIN")
+        try:
+            run = self.run(run_id)
+            jobs = tuple(_job_record(r) for r in self.run_job_rows(run_id))
+            spent, reserved = self.money(run_id)
+        finally:
+            self.db.execute("COMMIT")
+        counts: dict[str, int] = {s.value: 0 for s in JobState}
+        for j in jobs:
+            counts[j.state] = counts.get(j.state, 0) + 1
+        return Snapshot(run=run, jobs=jobs, counts=counts, spent_micros=spent, reserved_micros=reserved)
+
+    def events(self, *, job_id: int | None = None, run_id: int | None = None, kind: str | None = None) -> list[sqlite3.Row]:
+        q, args = "SELECT * FROM events WHERE 1=1", []
+        for col, val in (("job_id", job_id), ("run_id", run_id), ("kind", kind)):
+            if val is not None:
+                q += f" AND {col}=?"
+                args.append(val)
+        return self.db.execute(q + " ORDER BY id", args).fetchall()
+
+    def attempts(self, job_id: int) -> list[sqlite3.Row]:
+        return self.db.execute("SELECT * FROM attempts WHERE job_id=? ORDER BY n", (job_id,)).fetchall()
+
+
+def _event_detail(fields: Mapping[str, Any]) -> dict[str, Any] | None:
+    keep = {k: v for k, v in fields.items() if k in ("provider_id", "error", "sha256", "cost_micros")}
+    return keep or None
+
+
+def _run_record(row: sqlite3.Row) -> RunRecord:
+    return RunRecord(
+        id=row["id"],
+        manifest_name=row["manifest_name"],
+        manifest_path=row["manifest_path"],
+        outputs_dir=row["outputs_dir"],
+        provider=row["provider"],
+        model=row["model"],
+        axes=tuple(json.loads(row["axes"] or "[]")),
+        started_at=row["started_at"],
+        ended_at=row["ended_at"],
+        status=row["status"],
+        budget_micros=row["budget_micros"],
+        pid=row["pid"],
+    )
+
+
+def _job_record(row: sqlite3.Row) -> JobRecord:
+    keys = row.keys()
+    return JobRecord(
+        id=row["id"],
+        key=row["run_key"] if "run_key" in keys else row["key"],
+        sweep=row["sweep"],
+        hash=row["hash"],
+        values=json.loads(row["vals"]),
+        params=json.loads(row["params"]),
+        state=row["state"],
+        output_path=row["output_path"],
+        cost_estimate_micros=row["cost_estimate_micros"],
+        cost_micros=row["cost_micros"],
+        attempts=row["attempts"],
+        provider_id=row["provider_id"],
+        error=row["error"],
+        sha256=row["sha256"],
+        size=(row["width"], row["height"]) if row["width"] else None,
+        duration=row["duration"],
+        created_at=row["created_at"],
+        submitted_at=row["submitted_at"],
+        completed_at=row["completed_at"],
+        downloaded_at=row["downloaded_at"],
+        cached_from_run=row["cached_from_run"] if "cached_from_run" in keys else None,
+    )
+
+
+def open_store(state_dir: Path, *, readonly: bool = False) -> Store:
+    """The store of a state folder (`.gridrun/` beside the manifest by default)."""
+    return Store(Path(state_dir) / "state.db", readonly=readonly)
