@@ -1,0 +1,74 @@
+"""Providers: one module per service behind the interface in `base`, found by name in a registry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from runner.errors import UsageError
+from runner.providers import capabilities
+from runner.providers.base import STATUSES, TERMINAL, Download, Provider, VideoStatus
+from runner.providers.capabilities import ProviderCaps
+from runner.providers.lumenfall import LumenfallProvider
+from runner.providers.retry_after import parse_retry_after
+from runner.providers.sim import SimProvider
+
+__all__ = [
+    "STATUSES",
+    "TERMINAL",
+    "Download",
+    "Factory",
+    "Provider",
+    "VideoStatus",
+    "get_provider",
+    "known",
+    "parse_retry_after",
+    "register",
+]
+
+Factory = Callable[..., Provider]
+"""`factory(caps, *, base_url=None, sim_config=None) -> Provider`."""
+
+_REGISTRY: dict[str, Factory] = {}
+
+
+def register(name: str, factory: Factory) -> None:
+    """Make `get_provider(name)` build providers with `factory`."""
+    _REGISTRY[name] = factory
+
+
+def known() -> list[str]:
+    """The names `get_provider` accepts."""
+    return sorted(_REGISTRY)
+
+
+def get_provider(
+    name: str,
+    *,
+    base_url: str | None = None,
+    sim_config: Mapping[str, Any] | None = None,
+    capability_files: Sequence[Path] = (),
+) -> Provider:
+    """The provider called `name`, with its capability data (built-in merged with `capability_files`).
+
+    :raises UsageError: no provider has that name, or it has no capability data.
+    """
+    factory = _REGISTRY.get(name)
+    if factory is None:
+        raise UsageError(f"unknown provider {name!r}; known providers: {', '.join(known())}")
+    caps = capabilities.load(name, extra=tuple(capability_files))
+    if caps is None:
+        raise UsageError(f"provider {name!r} has no capability data")
+    return factory(caps, base_url=base_url, sim_config=sim_config)
+
+
+def _lumenfall(caps: ProviderCaps, *, base_url: str | None = None, sim_config: Any = None) -> Provider:
+    return LumenfallProvider(caps, base_url=base_url)
+
+
+def _sim(caps: ProviderCaps, *, base_url: str | None = None, sim_config: Mapping[str, Any] | None = None) -> Provider:
+    return SimProvider(caps, base_url=base_url, sim_config=sim_config)
+
+
+register("lumenfall", _lumenfall)
+register("sim", _sim)

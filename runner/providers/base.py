@@ -1,0 +1,124 @@
+"""The provider interface: what the executor calls, and the snapshots it gets back.
+
+A provider is split in two. The pure part (`caps`, `build_request`) takes values and returns values.
+The I/O part (`submit`, `get`, `list`, `find_by_key`, `download`, `cancel`) is given the one shared
+`httpx.AsyncClient` that `client()` made, and raises only `runner.errors.ProviderError` subclasses:
+
+    RateLimitedError, ServerError, TransportError   retry the same call (after `retry_after` if set)
+    ConnectError                                    retry; the request provably never left this machine
+    OutcomeUnknownError                             `submit` only: the create call may have been received
+    RejectedError                                   the provider refused; nothing was paid
+    ExpiredError, DownloadError                     `download` only
+    NeedsKeyError                                   `client()` only
+"""
+
+from __future__ import annotations
+
+import builtins
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Protocol, runtime_checkable
+
+import httpx
+
+from runner.providers.capabilities import ProviderCaps
+
+STATUSES = ("queued", "in_progress", "completed", "failed", "cancelled", "unknown")
+"""Every value of `VideoStatus.status`; "unknown" means the provider sent a value not in this list."""
+
+TERMINAL = frozenset({"completed", "failed", "cancelled"})
+"""Statuses a job never leaves."""
+
+
+@dataclass(frozen=True, slots=True)
+class VideoStatus:
+    """A snapshot of one provider job, as the provider last described it."""
+
+    id: str
+    status: str
+    raw_status: str
+    progress: int | None = None
+    url: str | None = None
+    content_type: str | None = None
+    size_bytes: int | None = None
+    expires_at: float | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    cost_micros: int | None = None
+    created_at: float | None = None
+    completed_at: float | None = None
+
+    @property
+    def terminal(self) -> bool:
+        """True once the job is completed, failed or cancelled."""
+        return self.status in TERMINAL
+
+
+@dataclass(frozen=True, slots=True)
+class Download:
+    """A finished download: the file at `path` is complete, fsynced and renamed into place."""
+
+    path: Path
+    sha256: str
+    size_bytes: int
+    content_type: str
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """One video-generation service behind one small interface."""
+
+    name: str
+    caps: ProviderCaps
+
+    def client(self, *, max_connections: int = 100, timeout: float = 30.0) -> httpx.AsyncClient:
+        """The HTTP client for one run, base URL and auth set.
+
+        :raises NeedsKeyError: the provider's API key is not set; nothing has been sent.
+        """
+        ...
+
+    def build_request(self, params: Mapping[str, Any], *, model: str, idempotency_key: str) -> dict[str, Any]:
+        """The JSON body of the create call for already-checked `params`.
+
+        :raises RejectedError: a local input file is missing or not an image.
+        """
+        ...
+
+    async def submit(self, client: httpx.AsyncClient, body: dict[str, Any]) -> VideoStatus:
+        """Create the job.
+
+        :raises OutcomeUnknownError: the request may have reached the provider, the answer was lost.
+        """
+        ...
+
+    async def get(self, client: httpx.AsyncClient, video_id: str) -> VideoStatus:
+        """The job's current state."""
+        ...
+
+    async def list(
+        self, client: httpx.AsyncClient, *, limit: int = 100, after: str | None = None
+    ) -> tuple[builtins.list[VideoStatus], str | None]:
+        """One page of jobs, newest first, and the cursor of the next page (None on the last).
+
+        :raises NotImplementedError: the provider has no list endpoint (`caps.has_list_endpoint`).
+        """
+        ...
+
+    async def find_by_key(
+        self, client: httpx.AsyncClient, idempotency_key: str, *, created_after: float | None = None
+    ) -> VideoStatus | None:
+        """The job a create call with `idempotency_key` made, or None when the provider knows of none."""
+        ...
+
+    async def download(self, client: httpx.AsyncClient, url: str, dest: Path) -> Download:
+        """Stream `url` to `dest`, all or nothing.
+
+        :raises ExpiredError: the URL is gone.
+        :raises DownloadError: truncated, empty, or not a video; no partial file is left behind.
+        """
+        ...
+
+    async def cancel(self, client: httpx.AsyncClient, video_id: str) -> None:
+        """Ask the provider to stop the job; best effort, nothing is refunded."""
+        ...

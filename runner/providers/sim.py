@@ -1,0 +1,56 @@
+"""The `sim` provider: the Lumenfall client talking to the built-in simulator, in-process or over HTTP."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import httpx
+
+from runner.providers.capabilities import ProviderCaps
+from runner.providers.lumenfall import LumenfallProvider, make_client, resolve_base_url
+
+IN_PROCESS_URL = "http://sim.local/v1"
+
+
+class SimProvider(LumenfallProvider):
+    """Lumenfall's API served by `runner.sim`: one simulated world per provider instance, no key needed.
+
+    Without `base_url` every client runs the same in-process app through `httpx.ASGITransport`;
+    with one (a `gridrun sim serve` URL) the clients talk HTTP to it.
+    """
+
+    def __init__(
+        self,
+        caps: ProviderCaps,
+        *,
+        base_url: str | None = None,
+        sim_config: Mapping[str, Any] | None = None,
+        name: str = "sim",
+    ) -> None:
+        self.name = name
+        self.caps = caps
+        self.remote = base_url is not None
+        self.base_url = resolve_base_url(base_url, None, "") if base_url is not None else IN_PROCESS_URL
+        self.sim_config: dict[str, Any] = dict(sim_config or {})
+        self._app: Any = None
+
+    @property
+    def app(self) -> Any:
+        """The simulator app every in-process client of this provider shares, made on first use."""
+        if self._app is None:
+            from runner.sim import SimConfig, create_app
+
+            self._app = create_app(SimConfig(**self.sim_config))
+        return self._app
+
+    def client(
+        self,
+        *,
+        max_connections: int = 100,
+        timeout: float = 30.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> httpx.AsyncClient:
+        """A client for the simulator; never needs a key."""
+        if transport is None and not self.remote:
+            transport = httpx.ASGITransport(app=self.app)
+        return make_client(self.base_url, max_connections=max_connections, timeout=timeout, transport=transport)

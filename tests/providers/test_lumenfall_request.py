@@ -1,0 +1,192 @@
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+from providers_kit import KEY, png_bytes, video
+
+from runner.errors import NeedsKeyError, RejectedError, UsageError
+from runner.providers import Provider, get_provider
+from runner.providers.lumenfall import LumenfallProvider
+
+IDEM = "gridrun-0123456789abcdef01234567-1"
+
+
+# -- the client ------------------------------------------------------------------------------------
+
+
+def test_missing_key_raises_needs_key_naming_the_variable() -> None:
+    provider = get_provider("lumenfall")
+    with pytest.raises(NeedsKeyError) as info:
+        provider.client()
+    message = str(info.value)
+    assert "LUMENFALL_API_KEY" in message
+    assert "export LUMENFALL_API_KEY=" in message
+    assert info.value.exit_code == 2
+
+
+def test_blank_key_counts_as_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LUMENFALL_API_KEY", "   ")
+    with pytest.raises(NeedsKeyError):
+        get_provider("lumenfall").client()
+
+
+@pytest.mark.anyio
+async def test_client_sends_bearer_key_to_the_capability_base_url(provider: LumenfallProvider) -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json=video())
+
+    async with provider.client(transport=httpx.MockTransport(handler)) as client:
+        await provider.get(client, "video_123")
+    assert str(seen[0].url) == "https://api.lumenfall.ai/v1/videos/video_123"
+    assert seen[0].headers["authorization"] == f"Bearer {KEY}"
+    assert KEY not in repr(provider)
+    assert KEY not in repr(client.headers)
+
+
+def test_client_pool_and_timeouts(provider: LumenfallProvider) -> None:
+    client = provider.client(max_connections=7, timeout=12.0)
+    pool = client._transport._pool  # type: ignore[attr-defined]
+    assert pool._max_connections == 7
+    assert client.timeout.read == 12.0 and client.timeout.connect == 10.0
+
+
+@pytest.mark.parametrize(
+    ("explicit", "env", "expected"),
+    [
+        (None, None, "https://api.lumenfall.ai/v1/videos/v1"),
+        (None, "https://gw.example/openai/v1/", "https://gw.example/openai/v1/videos/v1"),
+        ("http://127.0.0.1:9/openai/v1", "https://gw.example/v1", "http://127.0.0.1:9/openai/v1/videos/v1"),
+    ],
+)
+@pytest.mark.anyio
+async def test_base_url_explicit_then_env_then_capabilities(
+    key: str, monkeypatch: pytest.MonkeyPatch, explicit: str | None, env: str | None, expected: str
+) -> None:
+    if env:
+        monkeypatch.setenv("LUMENFALL_BASE_URL", env)
+    provider = get_provider("lumenfall", base_url=explicit)
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        return httpx.Response(200, json=video(id="v1"))
+
+    async with provider.client(transport=httpx.MockTransport(handler)) as client:
+        await provider.get(client, "v1")
+    assert seen == [expected]
+
+
+def test_base_url_must_be_http() -> None:
+    with pytest.raises(UsageError, match="must start with http"):
+        get_provider("lumenfall", base_url="ftp://example.com/v1")
+
+
+def test_unknown_provider_lists_known_ones() -> None:
+    with pytest.raises(UsageError) as info:
+        get_provider("nope")
+    assert "lumenfall" in str(info.value) and "sim" in str(info.value)
+
+
+def test_providers_satisfy_the_protocol() -> None:
+    assert isinstance(get_provider("lumenfall"), Provider)
+    assert isinstance(get_provider("sim"), Provider)
+
+
+# -- request bodies ---------------------------------------------------------------------------------
+
+
+def build(params: dict[str, object]) -> dict[str, object]:
+    return get_provider("lumenfall").build_request(params, model="pixverse-v5.6", idempotency_key=IDEM)
+
+
+def test_t2v_body() -> None:
+    params = {"prompt": "a red fox", "quality": "540p", "duration": 5, "aspect_ratio": "16:9", "seed": 3, "n": 1}
+    assert build(params) == {"model": "pixverse-v5.6", **params, "idempotency_key": IDEM}
+    assert json.dumps(build(params))
+
+
+def test_duration_is_sent_as_given() -> None:
+    assert build({"prompt": "p", "duration": 8})["duration"] == 8
+    assert build({"prompt": "p", "duration": "8"})["duration"] == "8"
+
+
+def test_i2v_with_a_local_png_becomes_a_data_url(png: Path) -> None:
+    body = build({"prompt": "p", "input_reference": [str(png)]})
+    refs = body["input_reference"]
+    assert isinstance(refs, list) and len(refs) == 1
+    url = refs[0]["image_url"]
+    assert url.startswith("data:image/png;base64,")
+    assert base64.b64decode(url.split(",", 1)[1]) == png_bytes()
+
+
+def test_a_single_reference_is_sent_as_a_list(png: Path) -> None:
+    body = build({"prompt": "p", "input_reference": png})
+    assert isinstance(body["input_reference"], list)
+    assert body["input_reference"][0]["image_url"].startswith("data:image/png;base64,")
+
+
+def test_mime_from_magic_then_extension(tmp_path: Path) -> None:
+    jpeg = tmp_path / "photo.bin"
+    jpeg.write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 20)
+    webp = tmp_path / "x.dat"
+    webp.write_bytes(b"RIFF\x10\x00\x00\x00WEBPVP8 " + b"\x00" * 8)
+    by_name = tmp_path / "y.jpg"
+    by_name.write_bytes(b"not really magic")
+    body = build({"prompt": "p", "input_reference": [str(jpeg), str(webp), str(by_name)]})
+    urls = [r["image_url"] for r in body["input_reference"]]
+    assert [u.split(";")[0] for u in urls] == ["data:image/jpeg", "data:image/webp", "data:image/jpeg"]
+
+
+def test_urls_and_data_urls_pass_through_unchanged() -> None:
+    https = "https://example.com/cat.png"
+    data = "data:image/png;base64,AAAA"
+    body = build({"prompt": "p", "input_reference": [https, data], "last_frame_image": "HTTP://example.com/end.jpg"})
+    assert body["input_reference"] == [{"image_url": https}, {"image_url": data}]
+    assert body["last_frame_image"] == "HTTP://example.com/end.jpg"
+
+
+def test_reference_objects_are_kept_and_their_local_paths_inlined(png: Path) -> None:
+    body = build({"prompt": "p", "input_reference": [{"image_url": str(png)}, {"image_url": "https://x/y.png"}]})
+    assert body["input_reference"][0]["image_url"].startswith("data:image/png;base64,")
+    assert body["input_reference"][1] == {"image_url": "https://x/y.png"}
+
+
+def test_last_frame_image_local_file_is_a_data_url_string(png: Path, tmp_path: Path) -> None:
+    end = tmp_path / "end.jpeg"
+    end.write_bytes(b"\xff\xd8\xff\xdb" + b"\x01" * 32)
+    body = build({"prompt": "p", "input_reference": [str(png)], "last_frame_image": str(end)})
+    assert isinstance(body["last_frame_image"], str)
+    assert body["last_frame_image"].startswith("data:image/jpeg;base64,")
+
+
+def test_unknown_params_pass_through_and_none_is_dropped() -> None:
+    body = build({"prompt": "p", "camera_motion": {"pan": "left"}, "thinking_type": "enabled", "style": None})
+    assert body["camera_motion"] == {"pan": "left"}
+    assert body["thinking_type"] == "enabled"
+    assert "style" not in body
+
+
+def test_params_cannot_override_model_or_key() -> None:
+    body = build({"prompt": "p", "model": "other", "idempotency_key": "mine"})
+    assert body["model"] == "pixverse-v5.6"
+    assert body["idempotency_key"] == IDEM
+
+
+def test_missing_local_image_is_rejected_before_sending(tmp_path: Path) -> None:
+    with pytest.raises(RejectedError, match="cannot read") as info:
+        build({"prompt": "p", "input_reference": [str(tmp_path / "gone.png")]})
+    assert info.value.code == "INVALID_INPUT"
+
+
+def test_non_image_file_is_rejected(tmp_path: Path) -> None:
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    with pytest.raises(RejectedError, match="not an image"):
+        build({"prompt": "p", "last_frame_image": str(text)})
