@@ -52,7 +52,7 @@ _ALLOWED: dict[JobState, frozenset[JobState]] = {
     S.SUBMITTED: frozenset({S.RUNNING, S.DOWNLOADING, S.FAILED, S.CANCELLED}),
     S.RUNNING: frozenset({S.DOWNLOADING, S.FAILED, S.CANCELLED}),
     S.DOWNLOADING: frozenset({S.DONE, S.EXPIRED, S.FAILED}),
-    S.DONE: frozenset({S.PLANNED}),
+    S.DONE: frozenset({S.PLANNED, S.DOWNLOADING}),
     S.FAILED: frozenset({S.PLANNED}),
     S.REJECTED: frozenset({S.PLANNED}),
     S.UNKNOWN: frozenset({S.PLANNED, S.SUBMITTED, S.RUNNING, S.DOWNLOADING, S.FAILED}),

@@ -1,0 +1,227 @@
+"""The Python API; the CLI is a thin layer over it.
+
+    import runner
+    m = runner.load("manifests/demo.yaml")
+    p = runner.plan(m)
+    result = runner.run(p)
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import anyio
+
+from . import manifest as manifest_mod
+from . import plan as plan_mod
+from .errors import ManifestError, StateError, UsageError
+from .executor import Executor, RunOptions, RunResult, RunStatistics
+from .manifest import Manifest
+from .plan import Diff, Plan, Stored
+from .providers import get_provider
+from .providers import capabilities
+from .state import IN_FLIGHT, JobState, Snapshot, Store, open_store
+
+__all__ = ["load", "plan", "diff", "run", "status", "report", "export", "cancel", "RunOptions", "RunResult"]
+
+
+def load(path: str | Path) -> Manifest:
+    """Load and validate a manifest. :raises ManifestError: or ManifestErrors."""
+    return manifest_mod.load(Path(path))
+
+
+def _manifest(m: Manifest | str | Path) -> Manifest:
+    return m if isinstance(m, Manifest) else load(m)
+
+
+def _capability_files(m: Manifest) -> list[Path]:
+    return [(m.base_dir / p).resolve() for p in (m.data.get("capabilities") or [])]
+
+
+def plan(m: Manifest | str | Path, *, max_jobs: int | None = None) -> Plan:
+    """Expand, render, check and price every job. :raises ManifestError: before any paid call."""
+    m = _manifest(m)
+    files = _capability_files(m)
+    for f in files:
+        if not f.is_file():
+            raise m.error(("capabilities",), f"capability file {f} not found")
+    caps = capabilities.load(m.provider, extra=files)
+    if caps is None:
+        known = ", ".join(capabilities.available())
+        raise m.error(("provider",), f"unknown provider {m.provider!r} (known: {known})")
+    return plan_mod.build(m, caps, max_jobs=max_jobs)
+
+
+def _stored(store: Store, p: Plan) -> tuple[dict[str, Stored], dict[str, str]]:
+    rows = store.jobs_by_hash([j.hash for j in p.jobs])
+    stored = {
+        h: Stored(r["state"], r["done_run_id"], r["output_path"], bool(r["sha256"]) and Path(r["output_path"]).is_file())
+        for h, r in rows.items()
+    }
+    previous: dict[str, str] = {}
+    last = store.latest_run(p.manifest.name)
+    if last is not None:
+        for r in store.run_job_rows(last.id):
+            previous[r["run_key"]] = r["hash"]
+    return stored, previous
+
+
+def diff(p: Plan, *, force: bool = False) -> Diff | None:
+    """The plan against the state store (None when nothing has run yet)."""
+    db = p.state_dir / "state.db"
+    if not db.exists():
+        return None
+    store = Store(db, readonly=True)
+    try:
+        stored, previous = _stored(store, p)
+    finally:
+        store.db.close()
+    return plan_mod.diff(p, stored, previous, force=force)
+
+
+def _provider(p: Plan) -> Any:
+    m = p.manifest
+    return get_provider(
+        m.provider,
+        base_url=m.base_url,
+        sim_config=m.data.get("sim"),
+        capability_files=_capability_files(m),
+    )
+
+
+def run(
+    p: Plan | Manifest | str | Path,
+    *,
+    options: RunOptions = RunOptions(),
+    on_progress: Callable[[RunStatistics], None] | None = None,
+    argv: Sequence[str] = (),
+    provider: Any = None,
+    report: bool = True,
+) -> RunResult:
+    """Run a plan to the end (resuming an earlier run of the same manifest). Blocks.
+
+    :raises BudgetError: the plan does not fit the budget.
+    :raises LockError: another runner holds the state.
+    """
+    if not isinstance(p, Plan):
+        p = plan(p)
+    prov = provider or _provider(p)
+    store = Store(p.state_dir / "state.db")
+    store.acquire_lock()
+    try:
+        on_report = _reporter(p) if report else None
+        ex = Executor(p, prov, store, options=options, on_progress=on_progress, on_report=on_report, argv=argv)
+        return anyio.run(ex.run)
+    finally:
+        store.close()
+
+
+def _reporter(p: Plan) -> Callable[[int], Path | None]:
+    def build(run_id: int) -> Path | None:
+        try:
+            from .report import write_report
+        except ImportError:
+            return None
+        store = Store(p.state_dir / "state.db", readonly=True)
+        try:
+            return write_report(store, run_id=run_id)
+        finally:
+            store.db.close()
+
+    return build
+
+
+def _state_dir(m: Manifest | str | Path | None, state_dir: str | Path | None) -> tuple[Path, str | None]:
+    if state_dir is not None:
+        return Path(state_dir), (None if m is None else _manifest(m).name)
+    if m is None:
+        here = Path.cwd() / ".gridrun"
+        if (here / "state.db").exists():
+            return here, None
+        raise UsageError("no manifest given and no .gridrun/ state folder here; name the manifest")
+    mm = _manifest(m)
+    return plan_mod.state_dir_of(mm), mm.name
+
+
+def status(m: Manifest | str | Path | None = None, *, state_dir: str | Path | None = None) -> Snapshot:
+    """The latest run's snapshot, read without the lock (works while a run goes on)."""
+    sd, name = _state_dir(m, state_dir)
+    store = Store(sd / "state.db", readonly=True)
+    try:
+        return store.snapshot(manifest_name=name)
+    finally:
+        store.db.close()
+
+
+def status_json(snap: Snapshot) -> dict[str, Any]:
+    r = snap.run
+    return {
+        "run": r.id,
+        "manifest": r.manifest_name,
+        "status": r.status,
+        "started_at": r.started_at,
+        "ended_at": r.ended_at,
+        "jobs": len(snap.jobs),
+        "counts": {k: v for k, v in snap.counts.items()},
+        "spent_usd": snap.spent_micros / 1e6,
+        "reserved_usd": snap.reserved_micros / 1e6,
+        "budget_usd": None if r.budget_micros is None else r.budget_micros / 1e6,
+        "problems": [
+            {"key": j.key, "state": j.state, "error": j.error}
+            for j in snap.jobs
+            if j.state in ("failed", "unknown", "expired", "rejected", "cancelled")
+        ],
+    }
+
+
+def report(m: Manifest | str | Path, *, compare: tuple[int, int] | None = None) -> Path:
+    """Write report.html for the manifest's latest run (or two runs side by side)."""
+    from .report import write_report
+
+    sd, name = _state_dir(m, None)
+    store = Store(sd / "state.db", readonly=True)
+    try:
+        return write_report(store, manifest_name=name, compare=compare)
+    finally:
+        store.db.close()
+
+
+def export(m: Manifest | str | Path, *, formats: Sequence[str] = ("jsonl", "csv", "json")) -> list[Path]:
+    """Write results.jsonl / .csv / .json into the run's output folder."""
+    from .report import write_exports
+
+    sd, name = _state_dir(m, None)
+    store = Store(sd / "state.db", readonly=True)
+    try:
+        return write_exports(store, manifest_name=name, formats=tuple(formats))
+    finally:
+        store.db.close()
+
+
+def cancel(m: Manifest | str | Path) -> int:
+    """Cancel the manifest's jobs in flight at the provider; returns how many."""
+    p = plan(m)
+    store = Store(p.state_dir / "state.db")
+    store.acquire_lock()
+    prov = _provider(p)
+    try:
+        last = store.latest_run(p.manifest.name)
+        if last is None:
+            return 0
+        rows = [r for r in store.run_job_rows(last.id)
+                if r["state"] in (JobState.SUBMITTED.value, JobState.RUNNING.value) and r["provider_id"]]
+
+        async def go() -> int:
+            n = 0
+            async with prov.client() as client:
+                for r in rows:
+                    await prov.cancel(client, r["provider_id"])
+                    store.transition(r["id"], JobState.CANCELLED, error="cancelled on request (gridrun cancel)")
+                    n += 1
+            return n
+
+        return anyio.run(go)
+    finally:
+        store.close()

@@ -1,0 +1,382 @@
+"""The `gridrun` command: parses arguments, calls the library, renders results.
+
+Every `GridrunError` is caught in one place (`main`) and becomes a message and its exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from . import api
+from .errors import GridrunError, ManifestErrors, UsageError
+from .plan import Plan, format_value, relpath
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+PLAN_ROWS = 40
+
+
+# --------------------------------------------------------------------------------------------------
+# validate / matrix / plan
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    plan = api.plan(args.manifest, max_jobs=args.max_jobs)
+    for w in plan.warnings:
+        err.print(f"[yellow]warning[/yellow]: {escape(f'{plan.manifest.path}: {w}')}")
+    out.print(f"{plan.manifest.path}: valid — {len(plan.jobs)} jobs, ${plan.total_usd:,.2f} estimated")
+    return 0
+
+
+def cmd_matrix(args: argparse.Namespace) -> int:
+    from .matrix import matrix_of_file
+
+    groups = matrix_of_file(Path(args.file))
+    rows: list[dict[str, Any]] = []
+    for name, expansion in groups:
+        for c in expansion.combinations:
+            d = c.as_dict()
+            rows.append({"sweep": name, **d} if name else d)
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, default=str))
+        return 0
+    for row in rows:
+        out.print(", ".join(f"{k}={format_value(v)}" for k, v in row.items()) or "(empty combination)", markup=False)
+    out.print(f"{len(rows)} combinations", style="dim")
+    return 0
+
+
+def _plan_json(plan: Plan, diff: Any) -> dict[str, Any]:
+    return {
+        "format": "gridrun.plan/1",
+        "manifest": str(plan.manifest.path),
+        "name": plan.manifest.name,
+        "provider": plan.provider,
+        "model": plan.model,
+        "outputs_dir": str(plan.outputs_dir),
+        "axes": list(plan.axes),
+        "varying": list(plan.varying),
+        "total_jobs": len(plan.jobs),
+        "total_usd": round(plan.total_usd, 6),
+        "budget_usd": None if plan.budget_micros is None else plan.budget_micros / 1e6,
+        "warnings": list(plan.warnings),
+        "jobs": [
+            {
+                "key": j.key,
+                "sweep": j.sweep,
+                "repeat": j.repeat,
+                "values": dict(j.values),
+                "hash": j.hash,
+                "params": dict(j.params),
+                "size": f"{j.size[0]}x{j.size[1]}",
+                "duration": j.duration,
+                "mode": j.mode,
+                "cost_usd": j.cost_usd,
+                "output": relpath(j.output, plan.outputs_dir),
+                "origin": j.origin,
+                "sources": dict(j.sources),
+                "status": diff.reasons.get(j.key, "new") if diff else "new",
+            }
+            for j in plan.jobs
+        ],
+        "excluded": [
+            {"sweep": s, "values": c.as_dict(), "exclude": i} for s, c, i in plan.excluded
+        ],
+    }
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    plan = api.plan(args.manifest, max_jobs=args.max_jobs)
+    diff = api.diff(plan)
+    if args.json:
+        print(json.dumps(_plan_json(plan, diff), ensure_ascii=False, indent=2, default=str))
+        return 0
+    for w in plan.warnings:
+        err.print(f"[yellow]warning[/yellow]: {escape(f'{plan.manifest.path}: {w}')}")
+    m = plan.manifest
+    out.print(f"[bold]{escape(m.name)}[/bold] — {plan.provider} / {plan.model} — {len(plan.jobs)} jobs")
+    table = Table(show_edge=False, pad_edge=False)
+    table.add_column("#", justify="right", style="dim")
+    table.add_column("key")
+    cols = [k for k in plan.varying if k not in ("prompt",)]
+    for k in cols:
+        table.add_column(k)
+    table.add_column("size")
+    table.add_column("s", justify="right")
+    table.add_column("cost", justify="right")
+    if diff:
+        table.add_column("status")
+    jobs = plan.jobs
+    shown = jobs if args.all or len(jobs) <= PLAN_ROWS else jobs[: PLAN_ROWS // 2] + jobs[-PLAN_ROWS // 4 :]
+    for i, j in enumerate(shown):
+        if shown is not jobs and i == PLAN_ROWS // 2:
+            table.add_row("…", f"{len(jobs) - len(shown):,} more jobs (--all shows every one)", *[""] * (len(cols) + 3 + bool(diff)))
+        vals = dict(j.values)
+        n = jobs.index(j) + 1 if shown is not jobs else i + 1 if i < PLAN_ROWS // 2 else len(jobs) - len(shown) + i + 1
+        row = [str(n), j.key, *[format_value(vals[k]) if k in vals else "" for k in cols],
+               f"{j.size[0]}x{j.size[1]}", f"{j.duration:g}", f"${j.cost_usd:,.2f}"]
+        if diff:
+            row.append(diff.reasons.get(j.key, "new"))
+        table.add_row(*[Text(x) for x in row])
+    out.print(table)
+    _print_totals(plan, diff)
+    if args.explain:
+        _explain(plan)
+    return 0
+
+
+def _print_totals(plan: Plan, diff: Any) -> None:
+    by_cost: dict[str, list[int]] = {}
+    for j in plan.jobs:
+        k = f"{j.size[0]}x{j.size[1]} {j.duration:g}s"
+        by_cost.setdefault(k, []).append(j.cost_micros)
+    parts = [f"{len(v)} × {k} = ${sum(v) / 1e6:,.2f}" for k, v in by_cost.items()]
+    out.print("total: " + "; ".join(parts) + f" → [bold]${plan.total_usd:,.2f}[/bold] for {len(plan.jobs)} jobs")
+    if plan.budget_micros is not None:
+        fits = "fits" if plan.total_micros <= plan.budget_micros else "[red]exceeds[/red]"
+        out.print(f"budget: ${plan.budget_micros / 1e6:,.2f} ({fits})")
+    if diff:
+        pay = sum(j.cost_micros for j in plan.jobs if diff.reasons.get(j.key) in ("new", "forced", "changed since the last run"))
+        out.print(f"against state: {diff.new} to submit (${pay / 1e6:,.2f}), {diff.cached} cached, "
+                  f"{diff.in_flight} in flight, {diff.settled} settled"
+                  + (f", {len(diff.changed)} changed" if diff.changed else "")
+                  + (f", {len(diff.stale)} no longer in the manifest" if diff.stale else ""))
+    if plan.excluded:
+        out.print(f"excluded: {len(plan.excluded)} combinations (--explain lists them)")
+    out.print(f"outputs: {relpath(plan.outputs_dir, Path.cwd())}", style="dim")
+
+
+def _explain(plan: Plan) -> None:
+    out.print("\n[bold]where each job came from[/bold]")
+    for j in plan.jobs:
+        out.print(f"[bold]{escape(j.key)}[/bold]  ← {escape(j.origin)}")
+        for name, value in j.params.items():
+            shown = format_value(value) if name not in ("prompt", "negative_prompt") else json.dumps(value, ensure_ascii=False)
+            out.print(f"    {escape(name)} = {escape(shown)}   [dim]({escape(j.sources.get(name, '?'))})[/dim]")
+        out.print(f"    → {relpath(j.output, plan.outputs_dir)}  {j.size[0]}x{j.size[1]}  ${j.cost_usd:,.4f}  hash {j.hash[:12]}",
+                  markup=False)
+    if plan.excluded:
+        out.print("\n[bold]removed by exclude[/bold]")
+        for sweep, c, i in plan.excluded:
+            where = f"sweep {sweep}: " if sweep else ""
+            vals = ", ".join(f"{k}={format_value(v)}" for k, v in c.values)
+            out.print(f"    {where}{vals}   ← exclude {i}", markup=False)
+
+
+# --------------------------------------------------------------------------------------------------
+# run / retry / status / cancel
+
+
+def _options(args: argparse.Namespace, **extra: Any) -> api.RunOptions:
+    return api.RunOptions(
+        concurrency=getattr(args, "concurrency", None),
+        budget_usd=getattr(args, "budget", None),
+        allow_partial=getattr(args, "allow_partial", False),
+        force=getattr(args, "force", False),
+        fail_fast=getattr(args, "fail_fast", False),
+        retries=getattr(args, "retries", None),
+        poll_interval=getattr(args, "poll_interval", None),
+        timeout=getattr(args, "timeout", None),
+        handle_signals=True,
+        **extra,
+    )
+
+
+def cmd_run(args: argparse.Namespace, **extra: Any) -> int:
+    from .progress import Progress
+
+    plan = api.plan(args.manifest, max_jobs=args.max_jobs)
+    diff = api.diff(plan, force=getattr(args, "force", False))
+    for w in plan.warnings:
+        err.print(f"[yellow]warning[/yellow]: {escape(f'{plan.manifest.path}: {w}')}")
+    if diff and (diff.changed or diff.stale or diff.cached or diff.in_flight):
+        err.print(f"plan against state: {diff.new} new, {diff.cached} cached, {diff.in_flight} in flight, "
+                  f"{diff.settled} settled, {len(diff.changed)} changed, {len(diff.stale)} no longer in the manifest")
+    progress = Progress(err, json_lines=getattr(args, "json", False), total=len(plan.jobs))
+    with progress:
+        result = api.run(plan, options=_options(args, **extra), on_progress=progress.update, argv=sys.argv[1:])
+    progress.final(result.stats)
+    rel = relpath(result.outputs_dir, Path.cwd())
+    if result.report:
+        out.print(f"report: {relpath(result.report, Path.cwd())}")
+    out.print(f"videos: {rel}/")
+    if result.exit_code == 3:
+        err.print("stopped by the budget: raise it (--budget) and run again to go on")
+    elif result.exit_code == 1:
+        err.print("some jobs did not finish: `gridrun status` says why; `gridrun retry` re-runs failed ones")
+    return result.exit_code
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    if args.unknown:
+        err.print("[yellow]warning[/yellow]: jobs of unknown outcome may already have been paid for; "
+                  "re-submitting them may pay twice")
+    return cmd_run(args, retry_failed=not args.unknown, retry_unknown=args.unknown)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    snap = api.status(args.manifest, state_dir=args.state)
+    if args.json:
+        print(json.dumps(api.status_json(snap), indent=2, default=str))
+        return 0
+    r = snap.run
+    c = {k: v for k, v in snap.counts.items() if v}
+    started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.started_at))
+    out.print(f"[bold]{escape(r.manifest_name)}[/bold] run {r.id} ({r.status}, started {started}) — {len(snap.jobs)} jobs")
+    out.print("  " + ", ".join(f"{k} {v}" for k, v in c.items()))
+    budget = "" if r.budget_micros is None else f" of ${r.budget_micros / 1e6:,.2f}"
+    out.print(f"  spent ${snap.spent_micros / 1e6:,.2f}, reserved ${snap.reserved_micros / 1e6:,.2f}{budget}")
+    bad = [j for j in snap.jobs if j.state in ("failed", "unknown", "expired", "rejected", "cancelled")]
+    for j in bad:
+        out.print(f"  [red]{j.state}[/red] {escape(j.key)}: {escape(j.error or '')}")
+    return 0
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    n = api.cancel(args.manifest)
+    out.print(f"cancelled {n} jobs at the provider (paid work is not refunded)")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------
+# report / export / sim
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    path = api.report(args.manifest, compare=tuple(args.compare) if args.compare else None)
+    out.print(f"report: {relpath(path, Path.cwd())}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    paths = api.export(args.manifest, formats=tuple(args.format))
+    for p in paths:
+        out.print(str(relpath(p, Path.cwd())))
+    return 0
+
+
+def cmd_sim_serve(args: argparse.Namespace) -> int:
+    from .sim.serve import serve
+
+    return serve(args)
+
+
+# --------------------------------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="gridrun", description="Run YAML batch manifests against paid video-generation APIs, paying once per job.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    def manifest_cmd(name: str, help: str) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help)
+        sp.add_argument("manifest", help="the manifest YAML file")
+        sp.add_argument("--max-jobs", type=int, default=None, help="raise the job-count cap (default 1000)")
+        return sp
+
+    sp = manifest_cmd("validate", "check a manifest without running anything")
+    sp.set_defaults(fn=cmd_validate)
+
+    sp = sub.add_parser("matrix", help="print the combinations of a matrix, in order")
+    sp.add_argument("file", help="a manifest, or a YAML file holding only a matrix mapping")
+    sp.add_argument("--json", action="store_true", help="a JSON list of objects")
+    sp.set_defaults(fn=cmd_matrix)
+
+    sp = manifest_cmd("plan", "show the jobs, their parameters and cost; pays nothing")
+    sp.add_argument("--explain", action="store_true", help="where every job and parameter came from")
+    sp.add_argument("--json", action="store_true", help="the plan as JSON (format gridrun.plan/1)")
+    sp.add_argument("--all", action="store_true", help="list every job, even in a large plan")
+    sp.set_defaults(fn=cmd_plan)
+
+    def run_flags(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--concurrency", type=int, help="jobs at the provider at once")
+        sp.add_argument("--budget", type=float, help="budget in USD (overrides run.budget_usd)")
+        sp.add_argument("--allow-partial", action="store_true", help="start even if the plan exceeds the budget; stop at it")
+        sp.add_argument("--retries", type=int, help="retries of a request on transient errors")
+        sp.add_argument("--poll-interval", type=float, help="fixed seconds between polls (default: scheduled)")
+        sp.add_argument("--timeout", type=float, help="per-job deadline in seconds: stop waiting, never the job")
+        sp.add_argument("--fail-fast", action="store_true", help="stop submitting after the first failed job")
+        sp.add_argument("--json", action="store_true", help="progress as one JSON object per line")
+
+    sp = manifest_cmd("run", "run a manifest (resumes an earlier run of it)")
+    run_flags(sp)
+    sp.add_argument("--force", action="store_true", help="re-run jobs that are done (pays again)")
+    sp.set_defaults(fn=cmd_run)
+
+    sp = manifest_cmd("retry", "re-run the failed jobs of a manifest")
+    run_flags(sp)
+    sp.add_argument("--unknown", action="store_true", help="re-submit jobs of unknown outcome instead (may pay twice)")
+    sp.set_defaults(fn=cmd_retry)
+
+    sp = sub.add_parser("status", help="counts, spend and problems of the latest run (works during a run)")
+    sp.add_argument("manifest", nargs="?", help="the manifest (default: the only state folder here)")
+    sp.add_argument("--state", help="the state folder (default .gridrun beside the manifest)")
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(fn=cmd_status)
+
+    sp = sub.add_parser("cancel", help="cancel a manifest's jobs in flight at the provider")
+    sp.add_argument("manifest")
+    sp.set_defaults(fn=cmd_cancel)
+
+    sp = sub.add_parser("report", help="write report.html for the latest run")
+    sp.add_argument("manifest")
+    sp.add_argument("--compare", nargs=2, type=int, metavar=("RUN_A", "RUN_B"), help="two run ids side by side")
+    sp.set_defaults(fn=cmd_report)
+
+    sp = sub.add_parser("export", help="write results.jsonl / .csv / .json for the latest run")
+    sp.add_argument("manifest")
+    sp.add_argument("--format", action="append", choices=("jsonl", "csv", "json"), help="repeatable; default all")
+    sp.set_defaults(fn=cmd_export)
+
+    sim = sub.add_parser("sim", help="the built-in provider simulator")
+    simsub = sim.add_subparsers(dest="sim_command", metavar="COMMAND")
+    sp = simsub.add_parser("serve", help="serve the simulator over HTTP on 127.0.0.1")
+    try:
+        from .sim.serve import add_arguments
+
+        add_arguments(sp)
+    except ImportError:
+        pass
+    sp.set_defaults(fn=cmd_sim_serve)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "fn", None):
+        parser.print_help()
+        return 2
+    if getattr(args, "format", "unset") is None:
+        args.format = ["jsonl", "csv", "json"]
+    try:
+        return int(args.fn(args) or 0)
+    except ManifestErrors as exc:
+        for e in exc.errors:
+            err.print(f"[red]error[/red]: {escape(str(e))}", markup=True, highlight=False)
+        err.print(f"{len(exc.errors)} errors; nothing was run")
+        return exc.exit_code
+    except GridrunError as exc:
+        err.print(f"[red]error[/red]: {escape(str(exc))}", markup=True, highlight=False)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

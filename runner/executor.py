@@ -1,0 +1,762 @@
+"""The executor: submit, poll, download under the pay-once rule, on one anyio task group.
+
+One task per job. A capacity limiter bounds jobs at the provider (queued or rendering there); a
+shared pacer holds every request back while the provider asked us to wait (429 Retry-After). A
+job that fails is a state recorded in the store, never an exception leaving the group.
+
+Pay once: `Store.begin_submit` commits the attempt and its idempotency key before the create request;
+an answer lost on the way back is reconciled through the provider's request log (`find_by_key`), by a
+re-POST with the same key where the provider honours keys, and otherwise left `unknown`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import signal
+import statistics
+import time
+from collections import deque
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import anyio
+import httpx
+
+from .errors import (
+    BudgetError,
+    ConnectError,
+    DownloadError,
+    ExpiredError,
+    OutcomeUnknownError,
+    ProviderError,
+    RateLimitedError,
+    RejectedError,
+    RetryableError,
+)
+from .plan import Job, Plan
+from .providers.base import Provider, VideoStatus
+from .state import FINAL, IN_FLIGHT, JobState, Store
+
+S = JobState
+FATAL_CODES = frozenset({"AUTHENTICATION_FAILED", "INSUFFICIENT_BALANCE"})
+DEFAULT_RENDER_SECONDS = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """Throughput knobs and policies of one run; each may change between runs of the same manifest."""
+
+    concurrency: int | None = None      # jobs at the provider at once (default: manifest run.concurrency)
+    budget_usd: float | None = None     # overrides run.budget_usd
+    allow_partial: bool = False         # start even when the plan does not fit the budget; stop at it
+    force: bool = False                 # re-run jobs that are done (a new paid attempt each)
+    retry_failed: bool = False          # re-run failed, rejected, expired and cancelled jobs
+    retry_unknown: bool = False         # re-submit jobs of unknown outcome (may pay twice)
+    fail_fast: bool = False             # stop submitting after the first failed job
+    retries: int | None = None          # transient-error retries per request (default: run.retries)
+    poll_interval: float | None = None  # fixed poll interval (default: scheduled from expected render time)
+    timeout: float | None = None        # per-job deadline: stop waiting, never the job
+    report_every: float = 2.0           # seconds between report rebuilds during the run
+    handle_signals: bool = False        # first Ctrl-C: stop submitting; second: detach
+
+
+@dataclass(frozen=True, slots=True)
+class RunStatistics:
+    """Progress at one moment (what live progress and `status` show)."""
+
+    run_id: int
+    total: int
+    counts: Mapping[str, int]
+    cached: int
+    spent_micros: int
+    reserved_micros: int
+    budget_micros: int | None
+    elapsed: float
+    eta: float | None
+    requests: int
+    stopping: str | None
+    last_errors: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """How a run ended."""
+
+    run_id: int
+    exit_code: int
+    status: str                          # done | failed | budget | interrupted | detached
+    stats: RunStatistics
+    outputs_dir: Path
+    report: Path | None = None
+
+
+class _Pacer:
+    """Holds requests back while the provider asked to wait; learns a request rate from 429s (AIMD)."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.clock = clock
+        self.not_before = 0.0
+        self.rate: float | None = None      # requests per second, None = unlimited
+        self._next_slot = 0.0
+        self.requests = 0
+        self.rate_limited = 0
+        self._ok_streak = 0
+
+    async def wait(self) -> None:
+        while True:
+            now = self.clock()
+            start = max(self.not_before, now)
+            if self.rate:
+                start = max(start, self._next_slot)
+                self._next_slot = start + 1.0 / self.rate
+            if start <= now:
+                self.requests += 1
+                return
+            await anyio.sleep(start - now)
+            if self.rate is None or self.clock() >= self.not_before:
+                self.requests += 1
+                return
+
+    def limited(self, retry_after: float | None) -> None:
+        self.rate_limited += 1
+        self._ok_streak = 0
+        wait = retry_after if retry_after is not None else 1.0
+        self.not_before = max(self.not_before, self.clock() + wait)
+        observed = max(1.0, self.requests / max(1.0, self.clock() - getattr(self, "_t0", self.clock() - 1)))
+        self.rate = max(0.5, (self.rate or observed) * 0.5)
+
+    def ok(self) -> None:
+        if self.rate is None:
+            return
+        self._ok_streak += 1
+        if self._ok_streak >= 10:
+            self._ok_streak = 0
+            self.rate += 1.0
+
+
+class Executor:
+    """Runs one plan against one provider with one store. Use `execute()`."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        provider: Provider,
+        store: Store,
+        *,
+        options: RunOptions = RunOptions(),
+        on_progress: Callable[[RunStatistics], None] | None = None,
+        on_report: Callable[[int], Path | None] | None = None,
+        clock: Callable[[], float] = time.time,
+        argv: Sequence[str] = (),
+    ) -> None:
+        self.plan = plan
+        self.provider = provider
+        self.store = store
+        self.opts = options
+        self.on_progress = on_progress
+        self.on_report = on_report
+        self.clock = clock
+        self.argv = argv
+        run = dict(plan.manifest.run or {})
+        self.concurrency = int(options.concurrency or run.get("concurrency") or 4)
+        self.retries = int(options.retries if options.retries is not None else run.get("retries", 3))
+        self.poll_interval = options.poll_interval or run.get("poll_interval")
+        self.timeout = options.timeout or run.get("timeout")
+        budget = options.budget_usd if options.budget_usd is not None else run.get("budget_usd")
+        self.budget_micros = None if budget is None else int(round(float(budget) * 1_000_000))
+        self.pacer = _Pacer(clock)
+        self.stopping: str | None = None
+        self.detached = False
+        self.started = clock()
+        self.errors: deque[str] = deque(maxlen=5)
+        self.render_times: list[float] = []
+        self.cached = 0
+        self.run_id = 0
+        self.ids: dict[str, int] = {}
+        self.jobs_by_id: dict[int, Job] = {}
+        self.states: dict[int, str] = {}
+        self._last_report = 0.0
+        self._reserved = 0
+        self._spent = 0
+        self._fatal = False
+
+    # -- bookkeeping -------------------------------------------------------------------------------
+    def _move(self, job_id: int, to: JobState, *, lazy: bool = False, **fields: Any) -> None:
+        self.store.transition(job_id, to, lazy=lazy, **fields)
+        self.states[job_id] = to.value
+        self._progress()
+
+    def statistics(self) -> RunStatistics:
+        counts: dict[str, int] = {s.value: 0 for s in JobState}
+        for st in self.states.values():
+            counts[st] += 1
+        total = len(self.states)
+        settled = sum(counts[s.value] for s in FINAL)
+        elapsed = self.clock() - self.started
+        eta = None
+        if settled > self.cached and settled < total:
+            rate = (settled - self.cached) / max(elapsed, 1e-6)
+            eta = (total - settled) / rate if rate > 0 else None
+        return RunStatistics(
+            run_id=self.run_id, total=total, counts=counts, cached=self.cached, spent_micros=self._spent,
+            reserved_micros=self._reserved, budget_micros=self.budget_micros, elapsed=elapsed, eta=eta,
+            requests=self.pacer.requests, stopping=self.stopping, last_errors=tuple(self.errors),
+        )
+
+    def _progress(self) -> None:
+        if self.on_progress is not None:
+            self.on_progress(self.statistics())
+
+    def _error(self, job: Job, message: str) -> None:
+        self.errors.append(f"{job.key}: {message}")
+
+    # -- budget ------------------------------------------------------------------------------------
+    def _reserve(self, job: Job) -> bool:
+        if self.stopping:
+            return False
+        if self.budget_micros is not None and self._spent + self._reserved + job.cost_micros > self.budget_micros:
+            self.stopping = "budget"
+            return False
+        self._reserved += job.cost_micros
+        return True
+
+    def _settle(self, job: Job, billed: int | None) -> None:
+        self._reserved = max(0, self._reserved - job.cost_micros)
+        if billed:
+            self._spent += billed
+
+    # -- the run -----------------------------------------------------------------------------------
+    def prepare(self) -> tuple[list[Job], list[Job], list[Job]]:
+        """Record the run and its jobs; sort them into (to submit, to reconcile, to attach)."""
+        m = self.plan.manifest
+        try:
+            manifest_text = Path(m.path).read_text(encoding="utf-8")
+        except OSError:
+            manifest_text = ""
+        self.run_id = self.store.start_run(
+            manifest_name=m.name, manifest_path=str(m.path), manifest_copy=manifest_text,
+            outputs_dir=str(self.plan.outputs_dir), provider=self.plan.provider, model=self.plan.model,
+            axes=self.plan.axes, budget_micros=self.budget_micros, argv=self.argv,
+        )
+        self.ids = self.store.add_jobs(self.run_id, [j.record() for j in self.plan.jobs])
+        self._write_manifest_copy(manifest_text)
+        submit: list[Job] = []
+        reconcile: list[Job] = []
+        attach: list[Job] = []
+        for job in self.plan.jobs:
+            jid = self.ids[job.hash]
+            self.jobs_by_id[jid] = job
+            row = self.store.job_row(jid)
+            state = JobState(row["state"])
+            if state == S.DONE and not self.opts.force:
+                if _verified(Path(row["output_path"]), row["sha256"]):
+                    if Path(row["output_path"]) != job.output:
+                        _copy_output(Path(row["output_path"]), job.output)
+                    self.store.mark_cached(self.run_id, jid, row["done_run_id"])
+                    self.cached += 1
+                elif _verified(job.output, row["sha256"]):
+                    self.store.mark_cached(self.run_id, jid, row["done_run_id"])
+                    self.cached += 1
+                else:
+                    self.store.transition(jid, S.DOWNLOADING, error="output file missing or altered; fetching again")
+                    state = S.DOWNLOADING
+                    attach.append(job)
+            elif state == S.DONE and self.opts.force:
+                self.store.reset(jid, "--force")
+                state = S.PLANNED
+                submit.append(job)
+            elif state == S.PLANNED:
+                submit.append(job)
+            elif state == S.SUBMITTING:
+                reconcile.append(job)
+            elif state in (S.SUBMITTED, S.RUNNING, S.DOWNLOADING):
+                attach.append(job)
+            elif state == S.UNKNOWN and self.opts.retry_unknown:
+                reconcile.append(job)
+            elif state in (S.FAILED, S.REJECTED, S.EXPIRED, S.CANCELLED) and (self.opts.retry_failed or self.opts.force):
+                self.store.reset(jid, "retry" if self.opts.retry_failed else "--force")
+                state = S.PLANNED
+                submit.append(job)
+            self.states[jid] = state.value
+        spent, reserved = self.store.money(None)
+        del spent, reserved
+        return submit, reconcile, attach
+
+    def _write_manifest_copy(self, text: str) -> None:
+        if not text:
+            return
+        runs_dir = self.plan.outputs_dir / ".runs"
+        runs_dir.mkdir(parents=True, exist_ok=True)
+        _atomic_write(runs_dir / f"run-{self.run_id}.yaml", text.encode())
+
+    def check_budget(self, submit: Sequence[Job]) -> None:
+        need = sum(j.cost_micros for j in submit)
+        if self.budget_micros is not None and need > self.budget_micros and not self.opts.allow_partial:
+            raise BudgetError(
+                f"{len(submit)} jobs to submit would cost ${need / 1e6:,.2f}, above the budget of "
+                f"${self.budget_micros / 1e6:,.2f}; raise run.budget_usd or --budget, or pass --allow-partial "
+                "to run up to the budget"
+            )
+
+    async def run(self) -> RunResult:
+        submit, reconcile, attach = self.prepare()
+        try:
+            self.check_budget(submit)
+        except BudgetError:
+            self.store.end_run(self.run_id, "budget")
+            raise
+        limits = max(8, self.concurrency * 2)
+        client = self.provider.client(max_connections=min(limits, 400))
+        self._limiter = anyio.CapacityLimiter(self.concurrency)
+        self._poll_wake = anyio.Event()
+        try:
+            async with client:
+                self.client = client
+                async with anyio.create_task_group() as tg:
+                    self._tg = tg
+                    if self.opts.handle_signals:
+                        tg.start_soon(self._signals, tg.cancel_scope)
+                    tg.start_soon(self._flusher)
+                    async with anyio.create_task_group() as jobs:
+                        for job in attach:
+                            jobs.start_soon(self._attach_job, job)
+                        for job in reconcile:
+                            jobs.start_soon(self._reconcile_job, job)
+                        for job in submit:
+                            await self._limiter.acquire_on_behalf_of(job.hash)
+                            if self.stopping or self._fatal:
+                                self._limiter.release_on_behalf_of(job.hash)
+                                break
+                            jobs.start_soon(self._submit_job, job)
+                    tg.cancel_scope.cancel()
+        finally:
+            self.store.flush()
+        return self._finish()
+
+    def _finish(self) -> RunResult:
+        stats = self.statistics()
+        c = stats.counts
+        if self.detached or self.stopping == "interrupt":
+            status, code = "interrupted", 130
+        elif self.stopping == "budget" and c["planned"]:
+            status, code = "budget", 3
+        elif any(c[s] for s in ("failed", "rejected", "unknown", "expired", "cancelled", "planned",
+                                "submitting", "submitted", "running", "downloading")):
+            status, code = "failed", 1
+        else:
+            status, code = "done", 0
+        self.store.end_run(self.run_id, status)
+        report = self._report(force=True)
+        return RunResult(self.run_id, code, status, self.statistics(), self.plan.outputs_dir, report)
+
+    def _report(self, *, force: bool = False) -> Path | None:
+        if self.on_report is None:
+            return None
+        now = self.clock()
+        if not force and now - self._last_report < self.opts.report_every:
+            return None
+        self._last_report = now
+        self.store.flush()
+        return self.on_report(self.run_id)
+
+    async def _flusher(self) -> None:
+        while True:
+            await anyio.sleep(0.05)
+            self.store.flush()
+            if self.on_report is not None and self.clock() - self._last_report >= self.opts.report_every:
+                self._report()
+
+    async def _signals(self, scope: anyio.CancelScope) -> None:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for _ in signals:
+                if self.stopping != "interrupt":
+                    self.stopping = "interrupt"
+                    self.errors.append("interrupted: no new submissions; finishing what is paid for (Ctrl-C again to detach)")
+                    self._progress()
+                else:
+                    self.detached = True
+                    scope.cancel()
+                    return
+
+    # -- one job -----------------------------------------------------------------------------------
+    async def _submit_job(self, job: Job) -> None:
+        jid = self.ids[job.hash]
+        try:
+            if not self._reserve(job):
+                return
+            if self.stopping or self._fatal:
+                self._settle(job, None)
+                return
+            key = self.store.begin_submit(self.run_id, [jid])[jid]
+            self.states[jid] = S.SUBMITTING.value
+            status = await self._post(job, jid, key)
+            if status is None:
+                return
+            await self._follow(job, jid, status)
+        finally:
+            self._limiter.release_on_behalf_of(job.hash)
+
+    async def _post(self, job: Job, jid: int, key: str) -> VideoStatus | None:
+        """Send the create request; reconcile an unknown outcome. None when the job did not get an id."""
+        body = self.provider.build_request(job.params, model=self.plan.model, idempotency_key=key)
+        honours = self.provider.caps.honours_idempotency_keys
+        tries = 0
+        while True:
+            await self.pacer.wait()
+            try:
+                status = await self.provider.submit(self.client, body)
+                self.pacer.ok()
+            except RateLimitedError as exc:
+                self.pacer.limited(exc.retry_after)
+                tries += 1
+                if tries > self.retries + 5:
+                    return self._give_up(job, jid, f"rate limited {tries} times: {exc}")
+                continue
+            except ConnectError as exc:
+                tries += 1
+                if tries > self.retries:
+                    self.store.void_attempt(jid, f"never reached the provider: {exc}")
+                    self.states[jid] = S.PLANNED.value
+                    self._settle(job, None)
+                    self._error(job, f"could not connect: {exc}")
+                    return None
+                await anyio.sleep(_backoff(tries, getattr(exc, "retry_after", None)))
+                continue
+            except RejectedError as exc:
+                self._settle(job, None)
+                self._move(jid, S.REJECTED, error=str(exc))
+                self._error(job, str(exc))
+                if exc.code in FATAL_CODES:
+                    self._fatal = True
+                    self.stopping = self.stopping or "fatal"
+                return None
+            except (OutcomeUnknownError, RetryableError) as exc:
+                # The create may have been received: find out before anything is sent again.
+                tries += 1
+                found = await self._find(key)
+                if found is not None:
+                    status = found
+                elif found is None and self._last_find_ok:
+                    if tries > self.retries + 2:
+                        return self._give_up(job, jid, f"no answer after {tries} tries: {exc}")
+                    await anyio.sleep(_backoff(tries, getattr(exc, "retry_after", None)))
+                    continue
+                elif honours:
+                    if tries > self.retries + 2:
+                        return self._give_up(job, jid, f"no answer after {tries} tries: {exc}")
+                    await anyio.sleep(_backoff(tries, getattr(exc, "retry_after", None)))
+                    continue
+                else:
+                    return self._give_up(job, jid, f"outcome unknown: {exc}")
+            self._move(jid, S.SUBMITTED, provider_id=status.id)
+            return status
+
+    _last_find_ok = False
+
+    async def _find(self, key: str) -> VideoStatus | None:
+        for attempt in range(1, 4):
+            await self.pacer.wait()
+            try:
+                found = await self.provider.find_by_key(self.client, key)
+                self._last_find_ok = True
+                return found
+            except NotImplementedError:
+                break
+            except RateLimitedError as exc:
+                self.pacer.limited(exc.retry_after)
+            except (RetryableError, OutcomeUnknownError) as exc:
+                await anyio.sleep(_backoff(attempt, getattr(exc, "retry_after", None)))
+            except ProviderError:
+                break
+        self._last_find_ok = False
+        return None
+
+    def _give_up(self, job: Job, jid: int, why: str) -> None:
+        self._move(jid, S.UNKNOWN, error=f"{why}; it may have been paid for. `gridrun retry --unknown` re-submits (may pay twice)")
+        self._error(job, why)
+        return None
+
+    async def _reconcile_job(self, job: Job) -> None:
+        """A job left `submitting` by an earlier process (or `unknown`, with --unknown)."""
+        jid = self.ids[job.hash]
+        key = self.store.current_key(jid)
+        state = self.states[jid]
+        if key is None:
+            return
+        found = await self._find(key)
+        if found is not None:
+            self._reserved += job.cost_micros
+            self.store.event(self.run_id, jid, "reconciled", {"provider_id": found.id, "idempotency_key": key})
+            self._move(jid, S.SUBMITTED if state == "submitting" else S.SUBMITTED, provider_id=found.id)
+            async with self._limiter_slot(job):
+                await self._follow(job, jid, found)
+            return
+        if self._last_find_ok or state == S.UNKNOWN.value and self.opts.retry_unknown:
+            # The provider's log has no job with this key: the create never reached it.
+            if state == S.SUBMITTING.value:
+                self.store.void_attempt(jid, "not in the provider's request log: never reached it")
+            else:
+                self.store.void_attempt(jid, "retry --unknown: re-submitting")
+            self.states[jid] = S.PLANNED.value
+            await self._limiter.acquire_on_behalf_of(job.hash)
+            await self._submit_job(job)
+            return
+        if self.provider.caps.honours_idempotency_keys and state == S.SUBMITTING.value:
+            async with self._limiter_slot(job):
+                if not self._reserve(job):
+                    return
+                status = await self._post(job, jid, key)
+                if status is not None:
+                    await self._follow(job, jid, status)
+            return
+        self._move(jid, S.UNKNOWN, error="create request may have reached the provider; no request log to check. "
+                   "`gridrun retry --unknown` re-submits (may pay twice)")
+
+    async def _attach_job(self, job: Job) -> None:
+        """A job an earlier process submitted: follow it, paying nothing new."""
+        jid = self.ids[job.hash]
+        row = self.store.job_row(jid)
+        pid = row["provider_id"]
+        if not pid:
+            self._move(jid, S.UNKNOWN, error="in flight without a provider id")
+            return
+        if self.states[jid] == S.DOWNLOADING.value and _sidecar_matches(job):
+            sha = json.loads(job.output.with_suffix(".json").read_text())["sha256"]
+            self._move(jid, S.DONE, sha256=sha, downloaded_at=self.clock(), done_run_id=self.run_id)
+            return
+        self._reserved += job.cost_micros
+        if self.states[jid] == S.DOWNLOADING.value:
+            await self._follow(job, jid, None)
+            return
+        async with self._limiter_slot(job):
+            await self._follow(job, jid, None)
+
+    class _Slot:
+        def __init__(self, limiter: anyio.CapacityLimiter, owner: str) -> None:
+            self.limiter, self.owner = limiter, owner
+
+        async def __aenter__(self) -> None:
+            await self.limiter.acquire_on_behalf_of(self.owner)
+
+        async def __aexit__(self, *exc: object) -> None:
+            self.limiter.release_on_behalf_of(self.owner)
+
+    def _limiter_slot(self, job: Job) -> Executor._Slot:
+        return Executor._Slot(self._limiter, job.hash + ":attach")
+
+    async def _follow(self, job: Job, jid: int, status: VideoStatus | None) -> None:
+        """Poll until the provider finishes the job, then download it."""
+        pid = status.id if status is not None else self.store.job_row(jid)["provider_id"]
+        submitted_at = self.store.job_row(jid)["submitted_at"] or self.clock()
+        deadline = None if not self.timeout else self.clock() + float(self.timeout)
+        first = True
+        while status is None or not status.terminal:
+            if status is not None or not first:
+                delay = self._next_poll(job, submitted_at, first)
+                if deadline is not None and self.clock() + delay > deadline:
+                    self._error(job, f"still {self.states[jid]} after {self.timeout:g} s; left running, the next run re-attaches")
+                    self._settle(job, None)
+                    return
+                await anyio.sleep(delay)
+            first = False
+            self.store.flush()
+            status = await self._get(job, pid)
+            if status is None:
+                continue
+            if status.status == "in_progress" and self.states[jid] == S.SUBMITTED.value:
+                self._move(jid, S.RUNNING, lazy=True)
+            if status.status == "unknown":
+                self._error(job, f"provider reports an unknown status {status.raw_status!r}; still polling")
+        if status.status == "completed":
+            self.render_times.append(max(0.0, (status.completed_at or self.clock()) - submitted_at))
+            if self.states[jid] != S.DOWNLOADING.value:
+                self._move(jid, S.DOWNLOADING, lazy=True, completed_at=status.completed_at or self.clock(),
+                           url=status.url, expires_at=status.expires_at, cost_micros=status.cost_micros)
+            await self._download(job, jid, status)
+            return
+        billed = status.cost_micros
+        self._settle(job, billed)
+        if status.status == "cancelled":
+            self._move(jid, S.CANCELLED, error="cancelled at the provider")
+            return
+        message = f"{status.error_code or 'failed'}: {status.error_message or 'the provider gave no reason'}"
+        self._move(jid, S.FAILED, error=message, cost_micros=billed)
+        self._error(job, message)
+        if self.opts.fail_fast:
+            self.stopping = self.stopping or "fail-fast"
+
+    def _next_poll(self, job: Job, submitted_at: float, first: bool) -> float:
+        if self.poll_interval:
+            return float(self.poll_interval)
+        expected = self._expected_render(job)
+        elapsed = self.clock() - submitted_at
+        if elapsed < expected * 0.9:
+            return max(0.05, expected * 0.9 - elapsed)
+        return max(0.05, min(30.0, expected * 0.05))
+
+    def _expected_render(self, job: Job) -> float:
+        if len(self.render_times) >= 3:
+            return statistics.median(self.render_times[-50:])
+        hint = getattr(self.provider, "expected_render_seconds", None)
+        if callable(hint):
+            value = hint(job.params)
+            if value:
+                return float(value)
+        return DEFAULT_RENDER_SECONDS * max(1.0, job.duration / 5.0)
+
+    async def _get(self, job: Job, pid: str) -> VideoStatus | None:
+        for attempt in range(1, self.retries + 10):
+            await self.pacer.wait()
+            try:
+                status = await self.provider.get(self.client, pid)
+                self.pacer.ok()
+                return status
+            except RateLimitedError as exc:
+                self.pacer.limited(exc.retry_after)
+            except RetryableError as exc:
+                await anyio.sleep(_backoff(attempt, exc.retry_after))
+            except RejectedError as exc:
+                self._error(job, f"poll refused: {exc}")
+                await anyio.sleep(_backoff(attempt, None))
+        return None
+
+    async def _download(self, job: Job, jid: int, status: VideoStatus) -> None:
+        url = status.url
+        last = ""
+        for attempt in range(1, self.retries + 3):
+            if url is None or attempt > 1 and last.startswith("expired"):
+                fresh = await self._get(job, status.id)
+                if fresh is not None and fresh.url:
+                    if fresh.url == url and last.startswith("expired"):
+                        break
+                    url = fresh.url
+                if url is None:
+                    break
+            await self.pacer.wait()
+            try:
+                got = await self.provider.download(self.client, url, job.output)
+            except ExpiredError as exc:
+                last = f"expired: {exc}"
+                continue
+            except RateLimitedError as exc:
+                self.pacer.limited(exc.retry_after)
+                continue
+            except (DownloadError, RetryableError) as exc:
+                last = f"download failed: {exc}"
+                await anyio.sleep(_backoff(attempt, getattr(exc, "retry_after", None)))
+                continue
+            billed = status.cost_micros if status.cost_micros is not None else job.cost_micros
+            self._write_sidecar(job, jid, status, got.sha256, billed)
+            self._settle(job, billed)
+            self._move(jid, S.DONE, lazy=True, sha256=got.sha256, cost_micros=billed, downloaded_at=self.clock(),
+                       done_run_id=self.run_id)
+            return
+        self._settle(job, status.cost_micros if status.cost_micros is not None else job.cost_micros)
+        if last.startswith("expired"):
+            self._move(jid, S.EXPIRED, error=f"{last}; the provider gave no fresh URL (paid, not re-submitted)")
+        else:
+            self.store.transition(jid, S.DOWNLOADING, error=last)
+            self.states[jid] = S.DOWNLOADING.value
+        self._error(job, last)
+
+    def _write_sidecar(self, job: Job, jid: int, status: VideoStatus, sha256: str, billed: int) -> None:
+        row = self.store.job_row(jid)
+        doc = {
+            "key": job.key,
+            "sweep": job.sweep,
+            "hash": job.hash,
+            "values": dict(job.values),
+            "provider": self.plan.provider,
+            "model": self.plan.model,
+            "request": {k: v for k, v in job.params.items()},
+            "provider_id": status.id,
+            "idempotency_key": self.store.current_key(jid),
+            "attempt": row["attempts"],
+            "cost_estimate_usd": job.cost_micros / 1e6,
+            "cost_usd": billed / 1e6,
+            "cost_reported_usd": None if status.cost_micros is None else status.cost_micros / 1e6,
+            "sha256": sha256,
+            "size": list(job.size),
+            "duration": job.duration,
+            "submitted_at": row["submitted_at"],
+            "completed_at": status.completed_at,
+            "downloaded_at": self.clock(),
+            "run_id": self.run_id,
+        }
+        _atomic_write(job.output.with_suffix(".json"), json.dumps(doc, indent=2, default=str).encode())
+
+
+# --------------------------------------------------------------------------------------------------
+
+
+def _backoff(attempt: int, retry_after: float | None) -> float:
+    if retry_after is not None:
+        return max(0.0, float(retry_after))
+    base = min(30.0, 0.25 * (2 ** (attempt - 1)))
+    return base * (0.5 + random.random() / 2)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _sha256_file(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _verified(path: Path, sha256: str | None) -> bool:
+    return bool(sha256) and path.is_file() and _sha256_file(path) == sha256
+
+
+def _sidecar_matches(job: Job) -> bool:
+    side = job.output.with_suffix(".json")
+    if not (job.output.is_file() and side.is_file()):
+        return False
+    try:
+        doc = json.loads(side.read_text())
+    except (OSError, ValueError):
+        return False
+    return doc.get("hash") == job.hash and doc.get("sha256") == _sha256_file(job.output)
+
+
+def _copy_output(src: Path, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_write(dest, src.read_bytes())
+    side = src.with_suffix(".json")
+    if side.is_file():
+        _atomic_write(dest.with_suffix(".json"), side.read_bytes())
+
+
+async def execute(
+    plan: Plan,
+    provider: Provider,
+    store: Store,
+    *,
+    options: RunOptions = RunOptions(),
+    on_progress: Callable[[RunStatistics], None] | None = None,
+    on_report: Callable[[int], Path | None] | None = None,
+    argv: Sequence[str] = (),
+) -> RunResult:
+    """Run `plan` to completion (or budget, or interruption) and return how it ended.
+
+    :raises BudgetError: the jobs to submit do not fit the budget (and not `allow_partial`).
+    :raises NeedsKeyError: the provider's key is missing; nothing was sent.
+    """
+    ex = Executor(plan, provider, store, options=options, on_progress=on_progress, on_report=on_report, argv=argv)
+    return await ex.run()

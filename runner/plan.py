@@ -1,0 +1,603 @@
+"""The plan: a manifest expanded into jobs with keys, hashes, costs and output paths.
+
+`build()` is pure but for one injected callback that hashes local input files; it touches no network,
+state or clock. `diff()` compares a plan with what the state store holds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import posixpath
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from .errors import CapabilityError, ManifestError, ManifestErrors, MatrixError, TemplateError
+from .manifest import Manifest
+from .matrix import Combination, Expansion, expand
+from .providers.capabilities import Checked, ModelCaps, ProviderCaps
+from .template import Compiled, TemplateProblem, compile_value, dependents, var_order
+
+DEFAULT_MAX_JOBS = 1000
+DEFAULT_OUTPUT = "{{ key }}.mp4"
+IMAGE_PARAMS = ("input_reference", "last_frame_image")
+_MAX_REPORTED = 20
+_UNSAFE = re.compile(r"[^A-Za-z0-9._=,+@#%-]+")
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One paid render: what is sent, what it costs, where its video goes, and where it came from."""
+
+    key: str
+    sweep: str | None
+    repeat: int
+    values: tuple[tuple[str, Any], ...]     # the matrix values that made it, in order
+    params: Mapping[str, Any]               # the request: coerced, defaults explicit, local images absolute
+    hash: str
+    cost_micros: int
+    output: Path                            # absolute
+    size: tuple[int, int]
+    duration: float
+    mode: str                               # t2v | i2v
+    origin: str                             # "product", "include 2", with "sweep S: " in front for sweeps
+    sources: Mapping[str, str]              # request parameter -> where its value came from
+
+    @property
+    def cost_usd(self) -> float:
+        return self.cost_micros / 1_000_000
+
+    def record(self) -> dict[str, Any]:
+        """The mapping `Store.add_jobs` takes."""
+        return {
+            "hash": self.hash,
+            "key": self.key,
+            "sweep": self.sweep,
+            "values": dict(self.values),
+            "params": dict(self.params),
+            "output_path": str(self.output),
+            "cost_estimate_micros": self.cost_micros,
+            "width": self.size[0],
+            "height": self.size[1],
+            "duration": self.duration,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Every job of a manifest, in order, with totals."""
+
+    manifest: Manifest
+    provider: str
+    model: str
+    jobs: tuple[Job, ...]
+    excluded: tuple[tuple[str | None, Combination, int], ...]
+    axes: tuple[str, ...]                   # matrix keys in order of first appearance
+    varying: tuple[str, ...]                # of those, the ones with more than one value
+    warnings: tuple[str, ...]
+    total_micros: int
+    outputs_dir: Path
+    state_dir: Path
+    budget_micros: int | None
+    max_jobs: int
+
+    @property
+    def total_usd(self) -> float:
+        return self.total_micros / 1_000_000
+
+
+# --------------------------------------------------------------------------------------------------
+
+
+def outputs_dir_of(manifest: Manifest) -> Path:
+    raw = manifest.data.get("outputs_dir")
+    base = manifest.base_dir
+    return (base / raw).resolve() if raw else (base / "outputs" / manifest.name).resolve()
+
+
+def state_dir_of(manifest: Manifest) -> Path:
+    raw = manifest.data.get("state_dir")
+    return (manifest.base_dir / raw).resolve() if raw else (manifest.base_dir / ".gridrun").resolve()
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def format_value(value: Any) -> str:
+    """How a matrix value reads in a job key: short, stable, one line."""
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif value is None:
+        text = "null"
+    elif isinstance(value, (dict, list)):
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=isinstance(value, dict))
+    else:
+        text = str(value)
+    text = " ".join(text.split())
+    if len(text) > 40:
+        digest = hashlib.sha256(text.encode()).hexdigest()[:6]
+        text = f"{text[:32]}…{digest}"
+    return text
+
+
+def job_key(sweep: str | None, values: Iterable[tuple[str, Any]], repeat: int) -> str:
+    body = ",".join(f"{k}={format_value(v)}" for k, v in values) or "job"
+    key = f"{sweep}/{body}" if sweep else body
+    return f"{key}#{repeat}" if repeat else key
+
+
+def job_hash(provider: str, model: str, params: Mapping[str, Any], repeat: int) -> str:
+    """SHA-256 of what the provider receives and bills; local files enter by their content digest."""
+    doc = {"provider": provider, "model": model, "params": params, "repeat": repeat}
+    text = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class _Collector:
+    """Gathers errors so that one pass reports many, each once, with how many jobs it hits."""
+
+    def __init__(self) -> None:
+        self.errors: dict[tuple[str, str, int, int], tuple[ManifestError, list[str]]] = {}
+
+    def add(self, err: ManifestError, job: str | None = None) -> None:
+        k = (err.field, err.message, err.line, err.column)
+        if k not in self.errors:
+            self.errors[k] = (err, [])
+        if job is not None:
+            self.errors[k][1].append(job)
+
+    def __bool__(self) -> bool:
+        return bool(self.errors)
+
+    def raise_if_any(self) -> None:
+        if not self.errors:
+            return
+        out: list[ManifestError] = []
+        for err, jobs in list(self.errors.values())[:_MAX_REPORTED]:
+            if jobs:
+                more = f"in {len(jobs)} jobs, e.g. {jobs[0]}" if len(jobs) > 1 else f"in job {jobs[0]}"
+                err = type(err)(f"{err.message} ({more})", file=err.file, line=err.line, column=err.column, field=err.field)
+            out.append(err)
+        if len(self.errors) > _MAX_REPORTED:
+            first = out[0]
+            out.append(ManifestError(f"... and {len(self.errors) - _MAX_REPORTED} more errors", file=first.file))
+        raise out[0] if len(out) == 1 else ManifestErrors(out)
+
+
+@dataclass(slots=True)
+class _Sweep:
+    name: str | None
+    index: int | None
+    matrix: Mapping[str, Any] | None
+    vars: dict[str, Any]
+    params: dict[str, Any]
+    repeat: int
+    output: str
+    var_paths: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    param_paths: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    output_path: tuple[Any, ...] = ("output",)
+
+    @property
+    def prefix(self) -> tuple[Any, ...]:
+        return () if self.index is None else ("sweeps", self.index)
+
+
+def _sweeps(m: Manifest) -> list[_Sweep]:
+    top_vars = dict(m.vars or {})
+    top_params = dict(m.params or {})
+    output = m.output or DEFAULT_OUTPUT
+    if not m.sweeps:
+        s = _Sweep(None, None, m.matrix, top_vars, top_params, int(m.repeat or 1), output)
+        s.var_paths = {k: ("vars", k) for k in top_vars}
+        s.param_paths = {k: ("params", k) for k in top_params}
+        return [s]
+    out = []
+    for i, sw in enumerate(m.sweeps):
+        vars_ = {**top_vars, **(sw.get("vars") or {})}
+        params = {**top_params, **(sw.get("params") or {})}
+        s = _Sweep(sw["name"], i, sw.get("matrix"), vars_, params, int(sw.get("repeat") or m.repeat or 1),
+                   sw.get("output") or output)
+        s.var_paths = {k: (("sweeps", i, "vars", k) if k in (sw.get("vars") or {}) else ("vars", k)) for k in vars_}
+        s.param_paths = {k: (("sweeps", i, "params", k) if k in (sw.get("params") or {}) else ("params", k)) for k in params}
+        s.output_path = ("sweeps", i, "output") if sw.get("output") else ("output",)
+        out.append(s)
+    return out
+
+
+def _matrix_path(sweep: _Sweep, source: str, key: str) -> tuple[Any, ...]:
+    base = sweep.prefix + ("matrix",)
+    if source.startswith("include "):
+        try:
+            return base + ("include", int(source.split()[1]) - 1, key)
+        except (ValueError, IndexError):
+            return base
+    return base + (key,)
+
+
+def build(
+    manifest: Manifest,
+    caps: ProviderCaps,
+    *,
+    max_jobs: int | None = None,
+    outputs_dir: Path | None = None,
+    digest: Callable[[Path], str] = file_sha256,
+) -> Plan:
+    """Expand, render, check and price every job of `manifest`.
+
+    :raises ManifestError: (or ManifestErrors, several at once) for anything invalid, before any paid call.
+    """
+    errors = _Collector()
+    model = caps.model(manifest.model)
+    if model is None:
+        known = ", ".join(sorted(caps.models)) or "none"
+        raise manifest.error(("model",), f"unknown model {manifest.model!r} for provider {caps.provider} (known: {known})",
+                             CapabilityError)
+    run = dict(manifest.run or {})
+    cap = int(max_jobs or run.get("max_jobs") or DEFAULT_MAX_JOBS)
+    out_dir = (outputs_dir or outputs_dir_of(manifest)).resolve()
+    sweeps = _sweeps(manifest)
+
+    expansions: list[tuple[_Sweep, Expansion]] = []
+    for sw in sweeps:
+        if sw.matrix:
+            def err(p: tuple[Any, ...], msg: str, _sw: _Sweep = sw) -> Exception:
+                return manifest.error(_sw.prefix + ("matrix",) + tuple(p), msg, MatrixError)
+            try:
+                expansions.append((sw, expand(sw.matrix, error=err)))
+            except ManifestError as exc:
+                errors.add(exc)
+        else:
+            expansions.append((sw, Expansion((Combination((), "single", ()),), ())))
+    errors.raise_if_any()
+
+    count = sum(len(e.combinations) * sw.repeat for sw, e in expansions)
+    if count > cap:
+        where = ("run", "max_jobs") if "max_jobs" in run else ("matrix",) if manifest.matrix else ("sweeps",)
+        raise manifest.error(
+            where,
+            f"this manifest plans {count:,} jobs, above the cap of {cap:,}; check the matrix, "
+            f"or raise the cap with --max-jobs or run.max_jobs",
+        )
+
+    jobs: list[Job] = []
+    warnings: dict[str, None] = {}
+    excluded: list[tuple[str | None, Combination, int]] = []
+    check_cache: dict[Any, Checked] = {}
+    digests: dict[str, str] = {}
+    free_text = {n for n, s in model.params.items() if s.type == "string" and s.enum is None}
+    seen_outputs: dict[Path, str] = {}
+    seen_keys: set[str] = set()
+
+    for sw, expansion in expansions:
+        excluded.extend((sw.name, c, i) for c, i in expansion.excluded)
+        compiled = _compile_sweep(manifest, sw, errors)
+        if compiled is None:
+            continue
+        cvars, order, cparams, coutput = compiled
+        matrix_names = set().union(*(set(k for k, _ in c.values) for c in expansion.combinations)) | {
+            "key", "repeat", "sweep", "index"}
+        dynamic = dependents(cvars, frozenset(matrix_names))
+        static_ctx: dict[str, Any] = {}
+        static_ok = True
+        for name in order:
+            if name in dynamic:
+                continue
+            try:
+                static_ctx[name] = cvars[name].render(static_ctx)
+            except TemplateProblem as exc:
+                errors.add(manifest.error(sw.var_paths[name], exc.message, TemplateError))
+                static_ok = False
+        if not static_ok:
+            continue
+        dyn_order = [n for n in order if n in dynamic]
+
+        for combo in expansion.combinations:
+            values = combo.values
+            combo_sources = dict(combo.sources)
+            for r in range(sw.repeat):
+                key = job_key(sw.name, values, r)
+                if key in seen_keys:
+                    errors.add(manifest.error(sw.prefix + ("matrix",), f"two jobs have the same key {key!r}; "
+                                              "make the matrix entries differ, or use repeat", MatrixError))
+                    continue
+                seen_keys.add(key)
+                ctx = dict(static_ctx)
+                ctx.update(values)
+                ctx.update(key=key, repeat=r, sweep=sw.name or "", index=len(jobs))
+                bad = False
+                for name in dyn_order:
+                    if name in ctx and name in dict(values):
+                        continue
+                    try:
+                        ctx[name] = cvars[name].render(ctx)
+                    except TemplateProblem as exc:
+                        errors.add(manifest.error(sw.var_paths[name], exc.message, TemplateError), key)
+                        bad = True
+                        break
+                if bad:
+                    continue
+                params: dict[str, Any] = {}
+                sources: dict[str, str] = {}
+                for name, c in cparams.items():
+                    try:
+                        params[name] = c.render(ctx)
+                    except TemplateProblem as exc:
+                        errors.add(manifest.error(sw.param_paths[name], exc.message, TemplateError), key)
+                        bad = True
+                        continue
+                    where = ".".join(str(p) for p in sw.param_paths[name])
+                    sources[name] = f"{where} (template)" if c.kind != "const" else where
+                if bad:
+                    continue
+                for k, v in values:
+                    if k in model.params:
+                        params[k] = v
+                        src = combo_sources.get(k, "matrix")
+                        sources[k] = f"sweep {sw.name}: {src}" if sw.name else src
+                checked = _check(model, params, free_text, check_cache)
+                for issue in checked.issues:
+                    src = sources.get(issue.field, "")
+                    if issue.field in sw.param_paths and src.startswith(".".join(map(str, sw.param_paths[issue.field]))):
+                        path = sw.param_paths[issue.field]
+                    elif issue.field in dict(values):
+                        path = _matrix_path(sw, combo_sources.get(issue.field, "matrix"), issue.field)
+                    else:
+                        path = sw.prefix + ("params",) if sw.prefix else ("params",)
+                    errors.add(manifest.error(path, issue.message, CapabilityError), key)
+                for w in checked.warnings:
+                    warnings[f"{'.'.join(map(str, sw.param_paths.get(w.field, ('params', w.field))))}: {w.message}"] = None
+                if checked.issues:
+                    continue
+                resolved = dict(checked.params)
+                for name in resolved:
+                    if name not in sources:
+                        sources[name] = f"default ({model.provider} capability data)"
+                hashed = resolved
+                if any(p in resolved for p in IMAGE_PARAMS):
+                    try:
+                        resolved, hashed = _local_images(manifest, resolved, digest, digests)
+                    except ManifestError as exc:
+                        errors.add(exc, key)
+                        continue
+                digest_hex = job_hash(caps.provider, model.model, hashed, r)
+                ctx["hash"] = digest_hex[:12]
+                try:
+                    rel = coutput.render(ctx)
+                except TemplateProblem as exc:
+                    errors.add(manifest.error(sw.output_path, exc.message, TemplateError), key)
+                    continue
+                out_path = _output_path(manifest, sw, rel, out_dir, errors, key)
+                if out_path is None:
+                    continue
+                if out_path in seen_outputs:
+                    errors.add(manifest.error(
+                        sw.output_path,
+                        f"jobs {seen_outputs[out_path]!r} and {key!r} would both write {out_path.relative_to(out_dir)}; "
+                        "put the keys that vary into output (e.g. \"{{ key }}.mp4\")"), key)
+                    continue
+                seen_outputs[out_path] = key
+                origin = combo.origin if not sw.name else f"sweep {sw.name}: {combo.origin}"
+                jobs.append(Job(
+                    key=key, sweep=sw.name, repeat=r, values=values, params=resolved, hash=digest_hex,
+                    cost_micros=checked.cost_micros, output=out_path, size=checked.size,
+                    duration=float(resolved.get("duration", 0) or 0), mode=checked.mode, origin=origin,
+                    sources=sources,
+                ))
+    errors.raise_if_any()
+
+    axes: dict[str, set[str]] = {}
+    for job in jobs:
+        for k, v in job.values:
+            axes.setdefault(k, set()).add(format_value(v))
+    budget = run.get("budget_usd")
+    return Plan(
+        manifest=manifest,
+        provider=caps.provider,
+        model=model.model,
+        jobs=tuple(jobs),
+        excluded=tuple(excluded),
+        axes=tuple(axes),
+        varying=tuple(k for k, vs in axes.items() if len(vs) > 1),
+        warnings=tuple(warnings),
+        total_micros=sum(j.cost_micros for j in jobs),
+        outputs_dir=out_dir,
+        state_dir=state_dir_of(manifest),
+        budget_micros=None if budget is None else int(round(float(budget) * 1_000_000)),
+        max_jobs=cap,
+    )
+
+
+def _compile_sweep(
+    m: Manifest, sw: _Sweep, errors: _Collector
+) -> tuple[dict[str, Compiled], list[str], dict[str, Compiled], Compiled] | None:
+    ok = True
+    cvars: dict[str, Compiled] = {}
+    for name, value in sw.vars.items():
+        try:
+            cvars[name] = compile_value(value)
+        except TemplateProblem as exc:
+            errors.add(m.error(sw.var_paths[name], exc.message, TemplateError))
+            ok = False
+    cparams: dict[str, Compiled] = {}
+    for name, value in sw.params.items():
+        try:
+            cparams[name] = compile_value(value)
+        except TemplateProblem as exc:
+            errors.add(m.error(sw.param_paths[name], exc.message, TemplateError))
+            ok = False
+    try:
+        coutput = compile_value(sw.output)
+    except TemplateProblem as exc:
+        errors.add(m.error(sw.output_path, exc.message, TemplateError))
+        return None
+    if not ok:
+        return None
+    try:
+        order = var_order(cvars)
+    except TemplateProblem as exc:
+        first = exc.message.split(": ", 1)[-1].split(" -> ")[0]
+        errors.add(m.error(sw.var_paths.get(first, ("vars",)), exc.message, TemplateError))
+        return None
+    return cvars, order, cparams, coutput
+
+
+def _check(model: ModelCaps, params: dict[str, Any], free_text: set[str], cache: dict[Any, Checked]) -> Checked:
+    """`model.check`, cached on everything but free-text values (prompts), which only need to be strings."""
+    fixed = {k: v for k, v in params.items() if k not in free_text}
+    try:
+        ck: Any = tuple(fixed.items())
+        hash(ck)
+    except TypeError:
+        ck = json.dumps(fixed, sort_keys=True, default=str)
+    ck = (ck, tuple(k for k in params if k in free_text))
+    hit = cache.get(ck)
+    if hit is None:
+        hit = model.check(params)
+        cache[ck] = hit
+        return hit
+    if any(not isinstance(params[k], str) for k in params if k in free_text):
+        return model.check(params)
+    merged = dict(hit.params)
+    for k in params:
+        if k in free_text:
+            merged[k] = params[k]
+    return Checked(merged, hit.issues, hit.warnings, hit.mode, hit.size, hit.cost_micros)
+
+
+def _is_remote(value: str) -> bool:
+    return value.startswith(("http://", "https://", "data:"))
+
+
+def _local_images(
+    m: Manifest, params: dict[str, Any], digest: Callable[[Path], str], cache: dict[str, str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Local image paths made absolute (checked to exist) and, for the hash, replaced by their digests."""
+    resolved = dict(params)
+    hashed = dict(params)
+    for name in IMAGE_PARAMS:
+        if name not in params:
+            continue
+        value = params[name]
+        items = value if isinstance(value, list) else [value]
+        abs_items, hash_items = [], []
+        for item in items:
+            if _is_remote(item):
+                abs_items.append(item)
+                hash_items.append(item)
+                continue
+            path = (m.base_dir / item).resolve()
+            if not path.is_file():
+                raise m.error(("params", name), f"input image {item!r} not found (looked for {path})", CapabilityError)
+            sp = str(path)
+            if sp not in cache:
+                cache[sp] = digest(path)
+            abs_items.append(sp)
+            hash_items.append({"file": path.name, "sha256": cache[sp]})
+        resolved[name] = abs_items if isinstance(value, list) else abs_items[0]
+        hashed[name] = hash_items if isinstance(value, list) else hash_items[0]
+    return resolved, hashed
+
+
+def _output_path(m: Manifest, sw: _Sweep, rel: Any, out_dir: Path, errors: _Collector, key: str) -> Path | None:
+    text = str(rel).strip()
+    if not text:
+        errors.add(m.error(sw.output_path, "renders an empty path"), key)
+        return None
+    if text.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:[\\/]", text) or text.startswith("~"):
+        errors.add(m.error(sw.output_path, f"renders an absolute path {text!r}; output is relative to the output folder"), key)
+        return None
+    norm = posixpath.normpath(text.replace("\\", "/"))
+    if norm == ".." or norm.startswith("../"):
+        errors.add(m.error(sw.output_path, f"renders {text!r}, which leaves the output folder"), key)
+        return None
+    parts = [_UNSAFE.sub("_", p) for p in norm.split("/") if p not in ("", ".")]
+    if not parts:
+        errors.add(m.error(sw.output_path, f"renders {text!r}, which names no file"), key)
+        return None
+    return out_dir.joinpath(*parts)
+
+
+# --------------------------------------------------------------------------------------------------
+# The plan against the state store.
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What the state store knows of a job hash."""
+
+    state: str
+    done_run_id: int | None
+    output_path: str | None
+    output_ok: bool               # the file is there with the recorded SHA-256 size
+
+
+@dataclass(frozen=True, slots=True)
+class Diff:
+    """Why each job of a plan will or won't be paid for."""
+
+    reasons: Mapping[str, str]            # job key -> reason ("new", "cached: done in run 3", ...)
+    new: int
+    cached: int
+    in_flight: int
+    settled: int                          # failed/rejected/unknown/expired/cancelled: re-run only on request
+    changed: tuple[str, ...]              # keys whose content (hash) changed since the previous run
+    stale: tuple[str, ...]                # keys of the previous run that this plan no longer has
+
+
+def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], *, force: bool = False) -> Diff:
+    """Compare `plan` with stored jobs (by hash) and the previous run's key -> hash."""
+    reasons: dict[str, str] = {}
+    new = cached = in_flight = settled = 0
+    changed: list[str] = []
+    for job in plan.jobs:
+        s = stored.get(job.hash)
+        old = previous.get(job.key)
+        if old is not None and old != job.hash:
+            changed.append(job.key)
+        if force:
+            reasons[job.key] = "forced"
+            new += 1
+        elif s is None or s.state == "planned":
+            reasons[job.key] = "changed since the last run" if old is not None and old != job.hash else "new"
+            new += 1
+        elif s.state == "done" and s.output_ok:
+            reasons[job.key] = f"cached: done in run {s.done_run_id}" if s.done_run_id else "cached: done"
+            cached += 1
+        elif s.state == "done":
+            reasons[job.key] = "done, but its file is missing or altered: download again"
+            in_flight += 1
+        elif s.state in ("submitting", "submitted", "running", "downloading"):
+            reasons[job.key] = f"in flight ({s.state}): attach, pay nothing new"
+            in_flight += 1
+        else:
+            reasons[job.key] = f"{s.state}: left alone (gridrun retry re-runs it)"
+            settled += 1
+    keys = {j.key for j in plan.jobs}
+    stale = tuple(k for k in previous if k not in keys)
+    return Diff(reasons, new, cached, in_flight, settled, tuple(changed), stale)
+
+
+def relpath(path: Path, start: Path) -> str:
+    try:
+        return os.path.relpath(path, start)
+    except ValueError:
+        return str(path)
+
+
+def summarize_sources(jobs: Sequence[Job]) -> dict[str, list[str]]:
+    """Parameter -> the distinct places its values came from across `jobs` (for --explain)."""
+    out: dict[str, list[str]] = {}
+    for job in jobs:
+        for name, src in job.sources.items():
+            lst = out.setdefault(name, [])
+            if src not in lst:
+                lst.append(src)
+    return out

@@ -1,0 +1,146 @@
+"""Templates: Jinja2 in a sandbox with StrictUndefined, compiled once, rendered per job.
+
+A value that is exactly one `{{ expr }}` keeps the expression's type (`duration: "{{ d }}"` with d = 8
+gives the integer 8); any other template renders to a string. Vars may reference each other in any
+order; a cycle is an error that names it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence
+
+import jinja2
+from jinja2 import meta
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+ENV = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
+
+_SINGLE = re.compile(r"^\s*\{\{(?P<expr>.*?)\}\}\s*$", re.S)
+_MARKERS = ("{{", "{%", "{#")
+
+
+class TemplateProblem(Exception):
+    """A template that does not compile or render; the caller adds the location."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class Compiled:
+    """A compiled value: a constant, a typed expression, a string template, or a list/mapping of them."""
+
+    kind: str                      # "const" | "expr" | "text" | "list" | "map"
+    source: Any
+    names: frozenset[str]
+    _fn: Any = None
+    _items: tuple[tuple[Any, Compiled], ...] = ()
+
+    def render(self, context: Mapping[str, Any]) -> Any:
+        """Evaluate with `context`. Raises TemplateProblem naming an undefined variable or the error."""
+        if self.kind == "const":
+            return self.source
+        try:
+            if self.kind == "expr":
+                value = self._fn(context)
+                if isinstance(value, jinja2.Undefined):
+                    value._fail_with_undefined_error()
+                return value
+            if self.kind == "text":
+                return self._fn.render(context)
+        except jinja2.UndefinedError as exc:
+            raise TemplateProblem(f"{exc.message} (in {self.source!r})") from exc
+        except jinja2.TemplateError as exc:
+            raise TemplateProblem(f"{exc} (in {self.source!r})") from exc
+        except (TypeError, ValueError, ZeroDivisionError, ArithmeticError, LookupError) as exc:
+            raise TemplateProblem(f"{type(exc).__name__}: {exc} (in {self.source!r})") from exc
+        if self.kind == "list":
+            return [c.render(context) for _, c in self._items]
+        return {k: c.render(context) for k, c in self._items}
+
+
+def is_template(value: Any) -> bool:
+    return isinstance(value, str) and any(m in value for m in _MARKERS)
+
+
+def compile_value(value: Any) -> Compiled:
+    """Compile a manifest value once. Raises TemplateProblem on a syntax error."""
+    if isinstance(value, str):
+        if not is_template(value):
+            return Compiled("const", value, frozenset())
+        m = _SINGLE.match(value)
+        try:
+            if m and not any(x in m.group("expr") for x in _MARKERS[:2]) and "}}" not in m.group("expr"):
+                expr = m.group("expr").strip()
+                fn = ENV.compile_expression(expr, undefined_to_none=False)
+                names = meta.find_undeclared_variables(ENV.parse("{{ " + expr + " }}"))
+                return Compiled("expr", value, frozenset(names), _ExprCall(fn))
+            tpl = ENV.from_string(value)
+            names = meta.find_undeclared_variables(ENV.parse(value))
+            return Compiled("text", value, frozenset(names), tpl)
+        except jinja2.TemplateSyntaxError as exc:
+            raise TemplateProblem(f"template syntax error: {exc.message} (in {value!r})") from exc
+    if isinstance(value, list):
+        items = tuple((i, compile_value(v)) for i, v in enumerate(value))
+        if all(c.kind == "const" for _, c in items):
+            return Compiled("const", value, frozenset())
+        return Compiled("list", value, frozenset().union(*(c.names for _, c in items)), None, items)
+    if isinstance(value, dict):
+        items = tuple((k, compile_value(v)) for k, v in value.items())
+        if all(c.kind == "const" for _, c in items):
+            return Compiled("const", value, frozenset())
+        return Compiled("map", value, frozenset().union(*(c.names for _, c in items)), None, items)
+    return Compiled("const", value, frozenset())
+
+
+class _ExprCall:
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.fn = fn
+
+    def __call__(self, context: Mapping[str, Any]) -> Any:
+        return self.fn(**context)
+
+
+def var_order(vars_: Mapping[str, Compiled]) -> list[str]:
+    """Vars in an order where each comes after the vars it uses. Raises TemplateProblem naming a cycle."""
+    order: list[str] = []
+    state: dict[str, int] = {}
+
+    def visit(name: str, stack: list[str]) -> None:
+        mark = state.get(name, 0)
+        if mark == 2:
+            return
+        if mark == 1:
+            cycle = stack[stack.index(name):]
+            raise TemplateProblem("vars reference each other in a cycle: " + " -> ".join(cycle))
+        state[name] = 1
+        for dep in sorted(vars_[name].names):
+            if dep in vars_ and dep != name:
+                visit(dep, stack + [dep])
+            elif dep == name:
+                raise TemplateProblem(f"vars reference each other in a cycle: {name} -> {name}")
+        state[name] = 2
+        order.append(name)
+
+    for name in vars_:
+        visit(name, [name])
+    return order
+
+
+def dependents(vars_: Mapping[str, Compiled], names: Sequence[str] | frozenset[str]) -> set[str]:
+    """Vars whose value depends, directly or through other vars, on any of `names`."""
+    out: set[str] = set()
+    changed = True
+    roots = set(names)
+    while changed:
+        changed = False
+        for var, c in vars_.items():
+            if var not in out and (c.names & roots or c.names & out):
+                out.add(var)
+                changed = True
+    return out

@@ -1,0 +1,170 @@
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from runner.errors import LockError, StateError
+from runner.state import JobState, Store, idempotency_key
+
+S = JobState
+
+
+def _job(i: int, tmp: Path) -> dict:
+    return {"hash": f"{i:064x}", "key": f"seed={i}", "sweep": None, "values": {"seed": i}, "params": {"prompt": "p"},
+            "output_path": str(tmp / f"{i}.mp4"), "cost_estimate_micros": 350_000, "width": 960, "height": 540,
+            "duration": 5}
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    s = Store(tmp_path / "state.db")
+    yield s
+    s.close()
+
+
+def _run(store: Store, tmp: Path, n: int = 3) -> tuple[int, dict[str, int]]:
+    run = store.start_run(manifest_name="m", manifest_path="m.yaml", manifest_copy="", outputs_dir=str(tmp),
+                          provider="sim", model="pixverse-v5.6", axes=["seed"], budget_micros=None)
+    return run, store.add_jobs(run, [_job(i, tmp) for i in range(n)])
+
+
+def test_begin_submit_is_durable_before_it_returns(store: Store, tmp_path: Path) -> None:
+    run, ids = _run(store, tmp_path)
+    jid = ids[f"{0:064x}"]
+    keys = store.begin_submit(run, [jid])
+    other = sqlite3.connect(tmp_path / "state.db")
+    row = other.execute("SELECT state, idempotency_key FROM attempts WHERE job_id=?", (jid,)).fetchone()
+    assert row == ("submitting", keys[jid])
+    assert other.execute("SELECT state FROM jobs WHERE id=?", (jid,)).fetchone()[0] == "submitting"
+    assert keys[jid] == idempotency_key(f"{0:064x}", 1)
+
+
+def test_each_new_attempt_gets_a_new_key(store: Store, tmp_path: Path) -> None:
+    run, ids = _run(store, tmp_path)
+    jid = ids[f"{1:064x}"]
+    k1 = store.begin_submit(run, [jid])[jid]
+    store.transition(jid, S.SUBMITTED, provider_id="v1")
+    store.transition(jid, S.FAILED, error="boom")
+    store.reset(jid, "retry")
+    k2 = store.begin_submit(run, [jid])[jid]
+    assert k1.endswith("-1") and k2.endswith("-2") and k1 != k2
+    assert [a["n"] for a in store.attempts(jid)] == [1, 2]
+
+
+def test_illegal_transition_names_job_and_both_states(store: Store, tmp_path: Path) -> None:
+    run, ids = _run(store, tmp_path)
+    jid = ids[f"{0:064x}"]
+    with pytest.raises(StateError, match=r"job seed=0: cannot move from planned to done"):
+        store.transition(jid, S.DONE)
+
+
+def test_submit_only_from_planned_or_unknown(store: Store, tmp_path: Path) -> None:
+    run, ids = _run(store, tmp_path)
+    jid = ids[f"{0:064x}"]
+    store.begin_submit(run, [jid])
+    with pytest.raises(StateError, match="cannot submit from submitting"):
+        store.begin_submit(run, [jid])
+
+
+def test_void_attempt_returns_to_planned_and_reuses_the_number(store: Store, tmp_path: Path) -> None:
+    run, ids = _run(store, tmp_path)
+    jid = ids[f"{0:064x}"]
+    k1 = store.begin_submit(run, [jid])[jid]
+    store.void_attempt(jid, "never reached")
+    assert store.job_row(jid)["state"] == "planned"
+    assert store.begin_submit(run, [jid])[jid] == k1
+
+
+def test_money_counts_reserved_then_spent(store: Store, tmp_path: Path) -> None:
+    run, ids = _run(store, tmp_path)
+    jid = ids[f"{0:064x}"]
+    store.begin_submit(run, [jid])
+    assert store.money(run) == (0, 350_000)
+    store.transition(jid, S.SUBMITTED, provider_id="v")
+    store.transition(jid, S.DOWNLOADING)
+    store.transition(jid, S.DONE, sha256="x", cost_micros=340_000)
+    assert store.money(run) == (340_000, 0)
+
+
+def test_lazy_writes_commit_on_flush(store: Store, tmp_path: Path) -> None:
+    run, ids = _run(store, tmp_path)
+    jid = ids[f"{0:064x}"]
+    store.begin_submit(run, [jid])
+    store.transition(jid, S.SUBMITTED, provider_id="v")
+    store.transition(jid, S.RUNNING, lazy=True)
+    other = sqlite3.connect(tmp_path / "state.db")
+    assert other.execute("SELECT state FROM jobs WHERE id=?", (jid,)).fetchone()[0] == "submitted"
+    store.flush()
+    assert other.execute("SELECT state FROM jobs WHERE id=?", (jid,)).fetchone()[0] == "running"
+
+
+def test_snapshot_reads_jobs_in_plan_order(store: Store, tmp_path: Path) -> None:
+    run, _ = _run(store, tmp_path, n=4)
+    snap = store.snapshot(run)
+    assert [j.key for j in snap.jobs] == ["seed=0", "seed=1", "seed=2", "seed=3"]
+    assert snap.counts["planned"] == 4 and snap.run.axes == ("seed",)
+
+
+def test_readonly_store_reads_while_writer_holds_lock(store: Store, tmp_path: Path) -> None:
+    store.acquire_lock()
+    run, _ = _run(store, tmp_path)
+    ro = Store(tmp_path / "state.db", readonly=True)
+    assert len(ro.snapshot().jobs) == 3
+
+
+def test_second_runner_is_refused_naming_the_holder(store: Store, tmp_path: Path) -> None:
+    store.acquire_lock()
+    other = Store(tmp_path / "state.db")
+    with pytest.raises(LockError, match=rf"pid {os.getpid()}"):
+        other.acquire_lock()
+
+
+def test_lock_of_a_dead_process_is_taken_over(tmp_path: Path) -> None:
+    code = (
+        "import sys, time; from pathlib import Path; from runner.state import Store;"
+        "s = Store(Path(sys.argv[1])); s.acquire_lock(); print('locked', flush=True); time.sleep(60)"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "state.db")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
+        with pytest.raises(LockError):
+            Store(tmp_path / "state.db").acquire_lock()
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        s = Store(tmp_path / "state.db")
+        s.acquire_lock()
+        s.close()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def test_newer_schema_is_refused_clearly(tmp_path: Path) -> None:
+    Store(tmp_path / "state.db").close()
+    db = sqlite3.connect(tmp_path / "state.db")
+    db.execute("PRAGMA user_version = 99")
+    db.commit()
+    db.close()
+    with pytest.raises(StateError, match="newer gridrun"):
+        Store(tmp_path / "state.db")
+
+
+def test_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "state.db").write_text("hello, this is not sqlite" * 100)
+    with pytest.raises(StateError, match="not a gridrun state file|cannot open"):
+        Store(tmp_path / "state.db")
+
+
+def test_crashed_runs_are_marked_when_a_new_run_starts(store: Store, tmp_path: Path) -> None:
+    r1, _ = _run(store, tmp_path)
+    r2, _ = _run(store, tmp_path)
+    assert store.run(r1).status == "crashed" and store.run(r2).status == "running"
