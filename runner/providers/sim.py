@@ -7,7 +7,8 @@ from typing import Any, Mapping
 import httpx
 
 from runner.providers.capabilities import ProviderCaps
-from runner.providers.lumenfall import LumenfallProvider, make_client, resolve_base_url
+from runner.providers.lumenfall import LumenfallProvider
+from runner.providers.transport import make_client, resolve_base_url
 
 IN_PROCESS_URL = "http://sim.local/v1"
 

@@ -1,0 +1,360 @@
+"""The HTTP boundary of every provider: the shared client, and httpx exceptions and HTTP statuses
+translated into `runner.errors` (in `send`, `decode`, `transport_error`, `status_error` and nowhere else),
+and all-or-nothing downloads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import anyio
+import httpx
+
+from runner.errors import (
+    ConnectError,
+    DownloadError,
+    ExpiredError,
+    OutcomeUnknownError,
+    ProviderError,
+    RateLimitedError,
+    RejectedError,
+    ServerError,
+    TransportError,
+    UsageError,
+)
+from runner.providers.base import Download
+from runner.providers.retry_after import parse_retry_after
+
+USER_AGENT = "gridrun"
+MAX_MESSAGE = 500
+
+_DEFAULT_CODES = {
+    400: "INVALID_REQUEST",
+    401: "AUTHENTICATION_FAILED",
+    402: "INSUFFICIENT_BALANCE",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    409: "CONFLICT",
+    422: "INVALID_REQUEST",
+    429: "RATE_LIMITED",
+}
+
+
+# -- the client --------------------------------------------------------------------------------------
+
+
+def make_client(
+    base_url: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    max_connections: int = 100,
+    timeout: float = 30.0,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> httpx.AsyncClient:
+    """One `httpx.AsyncClient` for a whole run: pooled connections, bounded waits."""
+    return httpx.AsyncClient(
+        base_url=base_url,
+        headers={"User-Agent": USER_AGENT, "Accept": "application/json", **(headers or {})},
+        limits=httpx.Limits(
+            max_connections=max_connections,
+            max_keepalive_connections=max_connections,
+            keepalive_expiry=30.0,
+        ),
+        timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+        transport=transport,
+    )
+
+
+def resolve_base_url(explicit: str | None, env_name: str | None, default: str) -> str:
+    """The base URL: `explicit`, else the environment variable `env_name`, else `default`.
+
+    :raises UsageError: the URL is not http(s).
+    """
+    url = explicit or (os.environ.get(env_name, "").strip() if env_name else "") or default
+    url = url.rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        source = "base_url" if explicit else (env_name if env_name and os.environ.get(env_name) else "capability data")
+        raise UsageError(f"provider base URL {url!r} (from {source}) must start with http:// or https://")
+    return url
+
+
+# -- httpx and HTTP statuses into runner.errors -----------------------------------------------------
+
+
+def sim_reset_types() -> tuple[type[BaseException], ...]:
+    """`runner.sim.SimulatedReset`, the in-process stand-in for a reset connection, when the sim exists."""
+    try:
+        from runner.sim import SimulatedReset
+    except ImportError:
+        return ()
+    return (SimulatedReset,)
+
+
+def secret_of(client: httpx.AsyncClient) -> str | None:
+    """The credential `client` sends, so that messages can leave it out."""
+    auth = client.headers.get("authorization")
+    if not auth:
+        return None
+    _, _, token = auth.partition(" ")
+    return token.strip() or auth.strip()
+
+
+def redact(text: str, secret: str | None) -> str:
+    """`text` without `secret`, cut to a readable length."""
+    if secret and len(secret) >= 4:
+        text = text.replace(secret, "[redacted]")
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
+
+
+async def send(
+    client: httpx.AsyncClient, method: str, url: str, *, op: str, create: bool, **kwargs: Any
+) -> httpx.Response:
+    """`client.request(...)`, its httpx exceptions translated; `create` marks a call that may pay."""
+    try:
+        return await client.request(method, url, **kwargs)
+    except httpx.RequestError as exc:
+        raise transport_error(exc, op=op, create=create, secret=secret_of(client)) from exc
+    except sim_reset_types() as exc:
+        raise transport_error(exc, op=op, create=create, secret=secret_of(client)) from exc
+
+
+def transport_error(exc: BaseException, *, op: str, create: bool, secret: str | None) -> ProviderError:
+    """The error for a failed exchange: `ConnectError` when the request provably never left (connect
+    failure, connect or pool timeout); else `OutcomeUnknownError` for a create call, `TransportError` otherwise.
+    """
+    detail = redact(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__, secret)
+    if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)):
+        return ConnectError(f"{op}: could not connect ({detail}); the request was not sent")
+    if isinstance(exc, (httpx.DecodingError, httpx.TooManyRedirects)):
+        if create:
+            return OutcomeUnknownError(f"{op}: the answer could not be read ({detail}); the job may have been created")
+        return ServerError(f"{op}: the answer could not be read ({detail})", code="MALFORMED_RESPONSE")
+    if create:
+        return OutcomeUnknownError(
+            f"{op}: the connection failed after the request may have been sent ({detail}); "
+            "the job may have been created"
+        )
+    return TransportError(f"{op}: the connection failed ({detail})")
+
+
+_MALFORMED = object()
+
+
+def read_json(response: httpx.Response) -> Any:
+    """The JSON body of a read response, None when empty, `_MALFORMED` when not JSON."""
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return _MALFORMED
+
+
+def decode(
+    response: httpx.Response, *, op: str, create: bool, expect_body: bool, key_env: str
+) -> dict[str, Any]:
+    body = read_json(response)
+    status = response.status_code
+    if 200 <= status < 300:
+        if not expect_body:
+            return body if isinstance(body, dict) else {}
+        if isinstance(body, dict):
+            return body
+        what = "malformed JSON" if body is _MALFORMED else "not a JSON object"
+        message = f"{op}: HTTP {status} with {what}"
+        if create:
+            raise OutcomeUnknownError(message + "; the job may have been created", status=status)
+        raise ServerError(message, status=status, code="MALFORMED_RESPONSE")
+    raise status_error(response, body if body is not _MALFORMED else None, op=op, key_env=key_env)
+
+
+def status_error(
+    response: httpx.Response, body: Any, *, op: str, key_env: str, read: bool = True
+) -> ProviderError:
+    """The `ProviderError` for a non-2xx `response` whose JSON body (or None) is `body`."""
+    status = response.status_code
+    code, message = _error_fields(body)
+    if not message:
+        text = response.text if body is None and read else ""
+        message = text.strip() or response.reason_phrase or "no message"
+    auth = response.request.headers.get("authorization", "")
+    message = redact(f"{op}: {message}", auth.partition(" ")[2].strip() or None)
+    retry_after = parse_retry_after(response.headers, body)
+    if status == 429:
+        return RateLimitedError(message, status=status, code=code or "RATE_LIMITED", retry_after=retry_after)
+    if status >= 500 or status == 408:
+        return ServerError(message, status=status, code=code, retry_after=retry_after)
+    if status == 401:
+        return RejectedError(f"{message} (check {key_env})", status=status, code="AUTHENTICATION_FAILED")
+    if status == 402:
+        return RejectedError(f"{message} (top up the account balance)", status=status, code="INSUFFICIENT_BALANCE")
+    if 400 <= status < 500:
+        return RejectedError(message, status=status, code=code or _DEFAULT_CODES.get(status, f"HTTP_{status}"))
+    return ServerError(f"{message} (unexpected HTTP {status})", status=status, code=code, retry_after=retry_after)
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _content_length(value: Any) -> int | None:
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def _error_fields(body: Any) -> tuple[str | None, str | None]:
+    if not isinstance(body, Mapping):
+        return None, None
+    code = message = None
+    error = body.get("error")
+    if isinstance(error, Mapping):
+        code = _text(error.get("code"))
+        message = _text(error.get("message"))
+    elif isinstance(error, str):
+        message = error
+    if message is None:
+        detail = body.get("detail", body.get("message"))
+        if isinstance(detail, str):
+            message = detail
+        elif detail is not None:
+            message = str(detail)
+    return code or _text(body.get("code")), message
+
+
+# -- downloads ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Sniff:
+    content_type: str
+    head: bytes = b""
+    decided: bool = False
+
+
+def _check_type(sniff: _Sniff, op: str) -> None:
+    media = sniff.content_type.split(";")[0].strip().lower()
+    if media.startswith("video/"):
+        sniff.decided = True
+        return
+    if media in ("", "application/octet-stream", "binary/octet-stream"):
+        head = sniff.head
+        if head[4:8] == b"ftyp" or head.startswith(b"\x1a\x45\xdf\xa3"):
+            sniff.decided = True
+            return
+    raise DownloadError(f"{op}: not a video (Content-Type {sniff.content_type or 'missing'!r})", code="WRONG_TYPE")
+
+
+def _location(url: httpx.URL) -> str:
+    return f"GET {url.scheme}://{url.netloc.decode('ascii', 'replace')}{url.path}"
+
+
+async def fetch_to_file(client: httpx.AsyncClient, url: str, dest: Path) -> Download:
+    """Stream `url` to `dest`, all or nothing: `.part` file, length and type checks, fsync, rename.
+
+    The API key goes only to the API's own origin; output URLs elsewhere are fetched without it.
+
+    :raises ExpiredError: 403, 404 or 410.
+    :raises DownloadError: a short or empty body, or not a video; the `.part` file is removed.
+    """
+    target = httpx.URL(url)
+    if target.is_relative_url:
+        target = client.base_url.join(url)
+    op = _location(target)
+    secret = secret_of(client)
+    request = client.build_request("GET", target, headers={"Accept": "video/*, */*"})
+    if (target.scheme, target.host, target.port) != (client.base_url.scheme, client.base_url.host, client.base_url.port):
+        request.headers.pop("authorization", None)
+    try:
+        response = await client.send(request, stream=True, follow_redirects=True)
+    except httpx.RequestError as exc:
+        if isinstance(exc, httpx.UnsupportedProtocol):
+            raise DownloadError(f"{op}: unsupported URL", code="BAD_URL") from exc
+        raise transport_error(exc, op=op, create=False, secret=secret) from exc
+    except sim_reset_types() as exc:
+        raise transport_error(exc, op=op, create=False, secret=secret) from exc
+    try:
+        return await _save(response, dest, op=op, secret=secret)
+    finally:
+        await response.aclose()
+
+
+async def _save(response: httpx.Response, dest: Path, *, op: str, secret: str | None) -> Download:
+    status = response.status_code
+    if status in (403, 404, 410):
+        raise ExpiredError(f"{op}: the output URL is gone (HTTP {status})", status=status, code="EXPIRED")
+    if not 200 <= status < 300:
+        try:
+            await response.aread()
+        except httpx.RequestError:
+            raise status_error(response, None, op=op, key_env="the API key", read=False) from None
+        body = read_json(response)
+        raise status_error(response, body if body is not _MALFORMED else None, op=op, key_env="the API key")
+    expected = _content_length(response.headers.get("content-length"))
+    sniff = _Sniff(response.headers.get("content-type", ""))
+    part = dest.with_name(dest.name + ".part")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    size = 0
+    done = False
+    try:
+        with open(part, "wb") as f:
+            try:
+                async for chunk in response.aiter_bytes():
+                    if not sniff.decided:
+                        sniff.head += chunk[:16]
+                        if len(sniff.head) >= 12:
+                            _check_type(sniff, op)
+                    f.write(chunk)
+                    digest.update(chunk)
+                    size += len(chunk)
+            except httpx.RequestError as exc:
+                raise DownloadError(
+                    f"{op}: truncated after {size} bytes"
+                    + (f" of {expected}" if expected is not None else "")
+                    + f" ({redact(type(exc).__name__ + ': ' + str(exc), secret)})",
+                    status=status,
+                    code="TRUNCATED",
+                ) from exc
+            except sim_reset_types() as exc:
+                raise DownloadError(f"{op}: truncated after {size} bytes (connection reset)", code="TRUNCATED") from exc
+            if size == 0:
+                raise DownloadError(f"{op}: empty body", status=status, code="EMPTY")
+            if not sniff.decided:
+                _check_type(sniff, op)
+            encoded = response.headers.get("content-encoding", "identity").strip().lower() not in ("", "identity")
+            received = response.num_bytes_downloaded if encoded else size
+            if expected is not None and received != expected:
+                raise DownloadError(
+                    f"{op}: got {received} bytes, Content-Length said {expected}",
+                    status=status,
+                    code="TRUNCATED",
+                )
+            f.flush()
+            await anyio.to_thread.run_sync(os.fsync, f.fileno())
+        await anyio.to_thread.run_sync(_commit, part, dest)
+        done = True
+    finally:
+        if not done:
+            part.unlink(missing_ok=True)
+    content_type = sniff.content_type.split(";")[0].strip() or "video/mp4"
+    return Download(path=dest, sha256=digest.hexdigest(), size_bytes=size, content_type=content_type)
+
+
+def _commit(part: Path, dest: Path) -> None:
+    os.replace(part, dest)
+    try:
+        fd = os.open(dest.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

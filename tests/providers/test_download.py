@@ -1,0 +1,185 @@
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import AsyncIterator, Callable
+
+import httpx
+import pytest
+from providers_kit import KEY, MP4, no_secret
+
+from runner.errors import ConnectError, DownloadError, ExpiredError, RateLimitedError, ServerError, TransportError
+from runner.providers.lumenfall import LumenfallProvider
+
+Client = Callable[[Callable[[httpx.Request], httpx.Response]], httpx.AsyncClient]
+MEDIA = "https://media.lumenfall.ai/v/abc.mp4?sig=s3cr3tsig"
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".part"))
+
+
+@pytest.mark.anyio
+async def test_download_writes_the_file_atomically_with_its_sha256(
+    provider: LumenfallProvider, mock: Client, tmp_path: Path
+) -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, headers={"content-type": "video/mp4"}, content=MP4)
+
+    dest = tmp_path / "out" / "anime" / "seed-1.mp4"
+    async with mock(handler) as client:
+        got = await provider.download(client, MEDIA, dest)
+    assert got.path == dest and dest.read_bytes() == MP4
+    assert got.sha256 == hashlib.sha256(MP4).hexdigest()
+    assert got.size_bytes == len(MP4) and got.content_type == "video/mp4"
+    assert leftovers(dest.parent) == []
+    assert "authorization" not in seen[0].headers, "the API key must not go to the media host"
+
+
+@pytest.mark.anyio
+async def test_download_from_the_api_origin_keeps_auth(provider: LumenfallProvider, mock: Client, tmp_path: Path) -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, headers={"content-type": "video/mp4"}, content=MP4)
+
+    async with mock(handler) as client:
+        await provider.download(client, "/v1/videos/v1/content", tmp_path / "a.mp4")
+    assert str(seen[0].url) == "https://api.lumenfall.ai/v1/videos/v1/content"
+    assert seen[0].headers["authorization"] == f"Bearer {KEY}"
+
+
+@pytest.mark.anyio
+async def test_download_replaces_an_old_part_file(provider: LumenfallProvider, mock: Client, tmp_path: Path) -> None:
+    dest = tmp_path / "a.mp4"
+    (tmp_path / "a.mp4.part").write_bytes(b"stale" * 1000)
+    async with mock(lambda r: httpx.Response(200, headers={"content-type": "video/mp4"}, content=MP4)) as client:
+        got = await provider.download(client, MEDIA, dest)
+    assert dest.read_bytes() == MP4 and got.size_bytes == len(MP4)
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("status", [403, 404, 410])
+@pytest.mark.anyio
+async def test_gone_urls_are_expired(provider: LumenfallProvider, mock: Client, tmp_path: Path, status: int) -> None:
+    async with mock(lambda r: httpx.Response(status, text="<Error>AccessDenied</Error>")) as client:
+        with pytest.raises(ExpiredError) as info:
+            await provider.download(client, MEDIA, tmp_path / "a.mp4")
+    assert info.value.status == status
+    assert "s3cr3tsig" not in str(info.value), "signed query strings stay out of messages"
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "kind", "retry_after"),
+    [(429, {"retry-after": "3"}, RateLimitedError, 3.0), (503, {}, ServerError, None), (500, {"retry-after-ms": "500"}, ServerError, 0.5)],
+)
+@pytest.mark.anyio
+async def test_download_http_errors(
+    provider: LumenfallProvider, mock: Client, tmp_path: Path, status: int, headers: dict[str, str], kind: type, retry_after: float | None
+) -> None:
+    async with mock(lambda r: httpx.Response(status, headers=headers)) as client:
+        with pytest.raises(kind) as info:
+            await provider.download(client, MEDIA, tmp_path / "a.mp4")
+    assert info.value.retry_after == retry_after
+
+
+@pytest.mark.anyio
+async def test_short_body_under_a_larger_content_length(provider: LumenfallProvider, mock: Client, tmp_path: Path) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-type": "video/mp4", "content-length": str(len(MP4) * 2)}, content=MP4)
+
+    async with mock(handler) as client:
+        with pytest.raises(DownloadError) as info:
+            await provider.download(client, MEDIA, tmp_path / "a.mp4")
+    assert info.value.code == "TRUNCATED"
+    assert list(tmp_path.iterdir()) == []
+
+
+class Broken(httpx.AsyncByteStream):
+    def __init__(self, error: type[Exception]) -> None:
+        self.error = error
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield MP4[:1000]
+        raise self.error(f"reset near {KEY}")
+
+
+@pytest.mark.parametrize("error", [httpx.ReadError, httpx.RemoteProtocolError, httpx.ReadTimeout])
+@pytest.mark.anyio
+async def test_a_body_cut_off_mid_stream(
+    provider: LumenfallProvider, mock: Client, tmp_path: Path, error: type[Exception]
+) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-type": "video/mp4", "content-length": str(len(MP4))}, stream=Broken(error))
+
+    async with mock(handler) as client:
+        with pytest.raises(DownloadError) as info:
+            await provider.download(client, MEDIA, tmp_path / "a.mp4")
+    assert info.value.code == "TRUNCATED" and "1000 bytes" in str(info.value)
+    assert isinstance(info.value.__cause__, error)
+    no_secret(info.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("content_type", "content"),
+    [("text/html", b"<html>" + b"x" * 100 + b"</html>"), ("application/json", b'{"error": "x"}' + b" " * 20), ("application/octet-stream", b"\x00" * 64)],
+)
+@pytest.mark.anyio
+async def test_not_a_video(provider: LumenfallProvider, mock: Client, tmp_path: Path, content_type: str, content: bytes) -> None:
+    async with mock(lambda r: httpx.Response(200, headers={"content-type": content_type}, content=content)) as client:
+        with pytest.raises(DownloadError) as info:
+            await provider.download(client, MEDIA, tmp_path / "a.mp4")
+    assert info.value.code == "WRONG_TYPE"
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.anyio
+async def test_octet_stream_holding_an_mp4_is_accepted(provider: LumenfallProvider, mock: Client, tmp_path: Path) -> None:
+    async with mock(lambda r: httpx.Response(200, headers={"content-type": "application/octet-stream"}, content=MP4)) as client:
+        got = await provider.download(client, MEDIA, tmp_path / "a.mp4")
+    assert got.size_bytes == len(MP4)
+
+
+@pytest.mark.anyio
+async def test_empty_body(provider: LumenfallProvider, mock: Client, tmp_path: Path) -> None:
+    async with mock(lambda r: httpx.Response(200, headers={"content-type": "video/mp4"}, content=b"")) as client:
+        with pytest.raises(DownloadError) as info:
+            await provider.download(client, MEDIA, tmp_path / "a.mp4")
+    assert info.value.code == "EMPTY"
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("error", "kind"), [(httpx.ConnectError, ConnectError), (httpx.ReadTimeout, TransportError)])
+@pytest.mark.anyio
+async def test_download_transport_errors_before_the_body(
+    provider: LumenfallProvider, mock: Client, tmp_path: Path, error: type[Exception], kind: type
+) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise error("nope", request=request)  # type: ignore[call-arg]
+
+    async with mock(handler) as client:
+        with pytest.raises(kind):
+            await provider.download(client, MEDIA, tmp_path / "a.mp4")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.anyio
+async def test_download_follows_redirects_without_the_key(provider: LumenfallProvider, mock: Client, tmp_path: Path) -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.host == "api.lumenfall.ai":
+            return httpx.Response(302, headers={"location": MEDIA})
+        return httpx.Response(200, headers={"content-type": "video/mp4"}, content=MP4)
+
+    async with mock(handler) as client:
+        got = await provider.download(client, "https://api.lumenfall.ai/v1/videos/v1/content", tmp_path / "a.mp4")
+    assert got.size_bytes == len(MP4)
+    assert "authorization" in seen[0].headers and "authorization" not in seen[1].headers

@@ -1,0 +1,297 @@
+from __future__ import annotations
+
+import json
+from typing import Any, Callable
+
+import httpx
+import pytest
+from providers_kit import KEY, no_secret, video
+
+from runner.errors import (
+    ConnectError,
+    OutcomeUnknownError,
+    ProviderError,
+    RateLimitedError,
+    RejectedError,
+    RetryableError,
+    ServerError,
+    TransportError,
+)
+from runner.providers import get_provider
+from runner.providers.lumenfall import LumenfallProvider
+
+Client = Callable[[Callable[[httpx.Request], httpx.Response]], httpx.AsyncClient]
+BODY = {"model": "pixverse-v5.6", "prompt": "a fox", "idempotency_key": "gridrun-abc-1"}
+
+
+def err(status: int, code: str | None, message: str, **extra: Any) -> dict[str, Any]:
+    return {"error": {"message": message, "type": "error", "code": code, **extra}}
+
+
+async def call(provider: LumenfallProvider, client: httpx.AsyncClient, op: str) -> Any:
+    if op == "submit":
+        return await provider.submit(client, dict(BODY))
+    if op == "get":
+        return await provider.get(client, "video_123")
+    return await provider.cancel(client, "video_123")
+
+
+# -- statuses ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_submit_posts_json_with_the_key_in_body_and_header(provider: LumenfallProvider, mock: Client) -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(202, json=video())
+
+    async with mock(handler) as client:
+        status = await provider.submit(client, dict(BODY))
+    assert status.id == "video_123" and status.status == "queued"
+    request = seen[0]
+    assert request.method == "POST" and request.url.path == "/v1/videos"
+    assert json.loads(request.content) == BODY
+    assert request.headers["idempotency-key"] == "gridrun-abc-1"
+    assert request.headers["content-type"] == "application/json"
+
+
+STATUS_CASES = [
+    ("queued", {"status": "queued"}, "queued"),
+    ("in_progress", {"status": "in_progress", "progress": 42}, "in_progress"),
+    ("failed", {"status": "failed", "error": {"code": "CONTENT_POLICY_VIOLATION", "message": "nope"}}, "failed"),
+    ("cancelled", {"status": "cancelled"}, "cancelled"),
+    ("canceled", {"status": "canceled"}, "cancelled"),
+    ("upper case", {"status": "COMPLETED"}, "completed"),
+    ("unknown value", {"status": "rendering"}, "unknown"),
+    ("missing", {"status": None}, "unknown"),
+]
+
+
+@pytest.mark.parametrize(("fields", "expected"), [c[1:] for c in STATUS_CASES], ids=[c[0] for c in STATUS_CASES])
+@pytest.mark.anyio
+async def test_status_mapping(provider: LumenfallProvider, mock: Client, fields: dict[str, Any], expected: str) -> None:
+    async with mock(lambda r: httpx.Response(200, json=video(**fields))) as client:
+        status = await provider.get(client, "video_123")
+    assert status.status == expected
+    raw = fields["status"]
+    assert status.raw_status == ("" if raw is None else raw)
+
+
+@pytest.mark.anyio
+async def test_completed_video_fields(provider: LumenfallProvider, mock: Client) -> None:
+    obj = video(
+        status="completed",
+        progress=100,
+        created_at="2027-01-15T08:00:00Z",
+        completed_at=1_800_000_090_000,
+        expires_at="1800003690",
+        output={"url": "https://media.lumenfall.ai/v/1.mp4", "content_type": "video/mp4", "size_bytes": 123456},
+        metadata={"provider": "fal", "cost_estimate": 0.35, "cost": 0.35, "cost_currency": "USD"},
+    )
+    async with mock(lambda r: httpx.Response(200, json=obj)) as client:
+        s = await provider.get(client, "video_123")
+    assert s.status == "completed" and s.terminal
+    assert s.progress == 100
+    assert s.url == "https://media.lumenfall.ai/v/1.mp4"
+    assert s.content_type == "video/mp4" and s.size_bytes == 123456
+    assert s.cost_micros == 350_000
+    assert s.created_at == 1_800_000_000.0
+    assert s.completed_at == 1_800_000_090.0
+    assert s.expires_at == 1_800_003_690.0
+    assert s.error_code is None
+
+
+@pytest.mark.parametrize(
+    ("metadata", "micros"),
+    [
+        ({"cost": "0.07"}, 70_000),
+        ({"cost": 1.2345678}, 1_234_568),
+        ({"cost": 0}, 0),
+        ({"cost": None}, None),
+        ({"cost": "n/a"}, None),
+        ({"cost": -1}, None),
+        ({"cost": 2, "cost_currency": "EUR"}, None),
+        ({}, None),
+    ],
+)
+@pytest.mark.anyio
+async def test_cost_in_micros(provider: LumenfallProvider, mock: Client, metadata: dict[str, Any], micros: int | None) -> None:
+    async with mock(lambda r: httpx.Response(200, json=video(metadata=metadata))) as client:
+        assert (await provider.get(client, "video_123")).cost_micros == micros
+
+
+@pytest.mark.anyio
+async def test_failed_video_carries_error_code_and_message(provider: LumenfallProvider, mock: Client) -> None:
+    obj = video(status="failed", error={"code": "CONTENT_POLICY_VIOLATION", "message": "flagged"})
+    async with mock(lambda r: httpx.Response(200, json=obj)) as client:
+        s = await provider.get(client, "video_123")
+    assert (s.status, s.error_code, s.error_message) == ("failed", "CONTENT_POLICY_VIOLATION", "flagged")
+
+
+# -- HTTP errors -------------------------------------------------------------------------------------
+
+HTTP_CASES: list[tuple[str, int, dict[str, str], Any, type[ProviderError], str | None, float | None]] = [
+    ("429 Retry-After", 429, {"Retry-After": "7"}, err(429, "RATE_LIMITED", "slow down"), RateLimitedError, "RATE_LIMITED", 7.0),
+    ("429 retry-after-ms", 429, {"retry-after-ms": "1500"}, err(429, "RATE_LIMITED", "slow"), RateLimitedError, "RATE_LIMITED", 1.5),
+    ("429 body only", 429, {}, {"detail": "Request was throttled.", "status": 429, "retry_after": 5}, RateLimitedError, "RATE_LIMITED", 5.0),
+    ("429 nothing", 429, {}, None, RateLimitedError, "RATE_LIMITED", None),
+    ("500", 500, {}, err(500, "UPSTREAM_ERROR", "boom"), ServerError, "UPSTREAM_ERROR", None),
+    ("502 exhausted", 502, {}, err(502, "ALL_PROVIDERS_EXHAUSTED", "all down"), ServerError, "ALL_PROVIDERS_EXHAUSTED", None),
+    ("503 Retry-After", 503, {"Retry-After": "30"}, err(503, None, "maintenance"), ServerError, None, 30.0),
+    ("504 html", 504, {"content-type": "text/html"}, "<html><body>Gateway Timeout</body></html>", ServerError, None, None),
+    ("408", 408, {}, None, ServerError, None, None),
+    ("401", 401, {}, err(401, "AUTHENTICATION_FAILED", f"Invalid API key {KEY}"), RejectedError, "AUTHENTICATION_FAILED", None),
+    ("401 no body", 401, {}, None, RejectedError, "AUTHENTICATION_FAILED", None),
+    ("402", 402, {}, err(402, "INSUFFICIENT_BALANCE", "balance too low"), RejectedError, "INSUFFICIENT_BALANCE", None),
+    ("400 invalid", 400, {}, err(400, "INVALID_REQUEST", "duration must be one of 5, 8, 10"), RejectedError, "INVALID_REQUEST", None),
+    ("400 policy", 400, {}, err(400, "CONTENT_POLICY_VIOLATION", "prompt flagged"), RejectedError, "CONTENT_POLICY_VIOLATION", None),
+    ("404 model", 404, {}, err(404, "MODEL_NOT_FOUND", "no such model"), RejectedError, "MODEL_NOT_FOUND", None),
+    ("409 conflict", 409, {}, err(409, "IDEMPOTENCY_CONFLICT", "key reused with another body"), RejectedError, "IDEMPOTENCY_CONFLICT", None),
+    ("422", 422, {}, {"detail": [{"loc": ["body", "seconds"], "msg": "bad"}]}, RejectedError, "INVALID_REQUEST", None),
+    ("403", 403, {}, err(403, None, "forbidden"), RejectedError, "FORBIDDEN", None),
+]
+
+
+def respond(status: int, headers: dict[str, str], body: Any) -> Callable[[httpx.Request], httpx.Response]:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if body is None:
+            return httpx.Response(status, headers=headers)
+        if isinstance(body, str):
+            return httpx.Response(status, headers=headers, text=body)
+        return httpx.Response(status, headers=headers, json=body)
+
+    return handler
+
+
+@pytest.mark.parametrize("op", ["submit", "get", "cancel"])
+@pytest.mark.parametrize(
+    ("status", "headers", "body", "kind", "code", "retry_after"), [c[1:] for c in HTTP_CASES], ids=[c[0] for c in HTTP_CASES]
+)
+@pytest.mark.anyio
+async def test_http_error_mapping(
+    provider: LumenfallProvider,
+    mock: Client,
+    op: str,
+    status: int,
+    headers: dict[str, str],
+    body: Any,
+    kind: type[ProviderError],
+    code: str | None,
+    retry_after: float | None,
+) -> None:
+    async with mock(respond(status, headers, body)) as client:
+        with pytest.raises(kind) as info:
+            await call(provider, client, op)
+    exc = info.value
+    assert type(exc) is kind
+    assert exc.status == status
+    assert exc.code == code
+    if isinstance(exc, RetryableError):
+        assert exc.retry_after == retry_after
+    no_secret(exc)
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        assert body["error"]["message"].replace(KEY, "[redacted]") in exc.message
+    if status == 401:
+        assert "LUMENFALL_API_KEY" in str(exc)
+
+
+@pytest.mark.anyio
+async def test_html_error_page_becomes_a_short_message(provider: LumenfallProvider, mock: Client) -> None:
+    page = "<html>" + "x" * 5000 + "</html>"
+    async with mock(respond(502, {}, page)) as client:
+        with pytest.raises(ServerError) as info:
+            await provider.get(client, "v")
+    assert len(str(info.value)) < 600
+
+
+@pytest.mark.parametrize("content", [b"{not json", b"[1, 2]", b"", b'{"object": "video"}'])
+@pytest.mark.anyio
+async def test_malformed_2xx_is_a_server_error_on_get(provider: LumenfallProvider, mock: Client, content: bytes) -> None:
+    async with mock(lambda r: httpx.Response(200, content=content)) as client:
+        with pytest.raises(ServerError) as info:
+            await provider.get(client, "video_123")
+    assert info.value.code == "MALFORMED_RESPONSE"
+
+
+@pytest.mark.parametrize("content", [b"{not json", b"", b'{"status": "queued"}'])
+@pytest.mark.anyio
+async def test_malformed_2xx_on_submit_is_outcome_unknown(provider: LumenfallProvider, mock: Client, content: bytes) -> None:
+    async with mock(lambda r: httpx.Response(202, content=content)) as client:
+        with pytest.raises(OutcomeUnknownError, match="may have been created"):
+            await provider.submit(client, dict(BODY))
+
+
+@pytest.mark.anyio
+async def test_cancel_accepts_204(provider: LumenfallProvider, mock: Client) -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(204)
+
+    async with mock(handler) as client:
+        await provider.cancel(client, "video/../x")
+    assert seen[0].method == "DELETE"
+    assert seen[0].url.raw_path == b"/v1/videos/video%2F..%2Fx"
+
+
+# -- transport errors --------------------------------------------------------------------------------
+
+NEVER_SENT = [httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout]
+MAYBE_SENT = [httpx.ReadError, httpx.ReadTimeout, httpx.WriteError, httpx.WriteTimeout, httpx.RemoteProtocolError, httpx.LocalProtocolError, httpx.ProxyError]
+
+
+def raising(kind: type[Exception]) -> Callable[[httpx.Request], httpx.Response]:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise kind(f"connection trouble near {KEY}", request=request)  # type: ignore[call-arg]
+
+    return handler
+
+
+@pytest.mark.parametrize("op", ["submit", "get", "cancel"])
+@pytest.mark.parametrize("kind", NEVER_SENT)
+@pytest.mark.anyio
+async def test_errors_before_sending_are_connect_errors_even_on_submit(
+    provider: LumenfallProvider, mock: Client, op: str, kind: type[Exception]
+) -> None:
+    async with mock(raising(kind)) as client:
+        with pytest.raises(ConnectError) as info:
+            await call(provider, client, op)
+    assert isinstance(info.value.__cause__, kind)
+    assert "not sent" in str(info.value)
+    no_secret(info.value)
+
+
+@pytest.mark.parametrize("kind", MAYBE_SENT)
+@pytest.mark.anyio
+async def test_errors_after_sending_are_transport_errors_on_get(
+    provider: LumenfallProvider, mock: Client, kind: type[Exception]
+) -> None:
+    async with mock(raising(kind)) as client:
+        with pytest.raises(TransportError) as info:
+            await provider.get(client, "video_123")
+    assert type(info.value) is TransportError
+    assert isinstance(info.value.__cause__, kind)
+    no_secret(info.value)
+
+
+@pytest.mark.parametrize("kind", MAYBE_SENT)
+@pytest.mark.anyio
+async def test_errors_after_sending_are_outcome_unknown_on_submit(
+    provider: LumenfallProvider, mock: Client, kind: type[Exception]
+) -> None:
+    async with mock(raising(kind)) as client:
+        with pytest.raises(OutcomeUnknownError, match="may have been created") as info:
+            await provider.submit(client, dict(BODY))
+    assert isinstance(info.value.__cause__, kind)
+    no_secret(info.value)
+
+
+@pytest.mark.anyio
+async def test_a_real_refused_connection_is_a_connect_error(key: str) -> None:
+    provider = get_provider("lumenfall", base_url="http://127.0.0.1:9/v1")
+    async with provider.client(timeout=2.0) as client:
+        with pytest.raises(ConnectError):
+            await provider.submit(client, dict(BODY))

@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import httpx
+import pytest
+from providers_kit import video
+
+from runner.errors import ServerError
+from runner.providers import get_provider
+from runner.providers.lumenfall import LumenfallProvider
+
+Client = Callable[[Callable[[httpx.Request], httpx.Response]], httpx.AsyncClient]
+KEY_A = "gridrun-aaaaaaaaaaaaaaaaaaaaaaaa-1"
+
+
+def entry(key: str | None, video_id: str | None, created: int = 1_800_000_000, **over: Any) -> dict[str, Any]:
+    out = {
+        "id": f"req_{video_id or 'none'}",
+        "object": "request",
+        "created_at": created,
+        "status": "pending",
+        "endpoint": "/v1/videos",
+        "idempotency_key": key,
+        "video_id": video_id,
+    }
+    out.update(over)
+    return out
+
+
+def log_server(pages: list[dict[str, Any]], seen: list[httpx.Request]) -> Callable[[httpx.Request], httpx.Response]:
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.path.endswith("/requests"):
+            n = sum(1 for r in seen if r.url.path.endswith("/requests")) - 1
+            return httpx.Response(200, json=pages[min(n, len(pages) - 1)])
+        video_id = request.url.path.rsplit("/", 1)[1]
+        return httpx.Response(200, json=video(id=video_id, status="in_progress"))
+
+    return handler
+
+
+@pytest.mark.anyio
+async def test_find_by_key_reads_the_request_log_then_the_video(provider: LumenfallProvider, mock: Client) -> None:
+    seen: list[httpx.Request] = []
+    page = {"object": "list", "data": [entry(KEY_A, "video_aa")], "has_more": False}
+    async with mock(log_server([page], seen)) as client:
+        found = await provider.find_by_key(client, KEY_A, created_after=1_799_999_999.7)
+    assert found is not None and found.id == "video_aa" and found.status == "in_progress"
+    log = seen[0]
+    assert str(log.url).startswith("https://api.lumenfall.ai/v1/requests?")
+    assert log.url.params["idempotency_key"] == KEY_A
+    assert log.url.params["created_after"] == "1799999999"
+    assert seen[1].url.path == "/v1/videos/video_aa"
+
+
+@pytest.mark.anyio
+async def test_find_by_key_under_an_openai_base_uses_the_native_root(key: str) -> None:
+    provider = get_provider("lumenfall", base_url="https://api.lumenfall.ai/openai/v1")
+    seen: list[httpx.Request] = []
+    page = {"data": [entry(KEY_A, "video_aa")], "has_more": False}
+    async with provider.client(transport=httpx.MockTransport(log_server([page], seen))) as client:
+        found = await provider.find_by_key(client, KEY_A)
+    assert found is not None
+    assert seen[0].url.path == "/v1/requests"
+    assert seen[1].url.path == "/openai/v1/videos/video_aa"
+
+
+@pytest.mark.anyio
+async def test_find_by_key_ignores_entries_of_other_keys(provider: LumenfallProvider, mock: Client) -> None:
+    seen: list[httpx.Request] = []
+    page = {"data": [entry("gridrun-other-1", "video_x"), entry(None, "video_y")], "has_more": False}
+    async with mock(log_server([page], seen)) as client:
+        assert await provider.find_by_key(client, KEY_A) is None
+    assert len(seen) == 1
+
+
+@pytest.mark.anyio
+async def test_find_by_key_skips_rejected_creates_without_a_video(provider: LumenfallProvider, mock: Client) -> None:
+    seen: list[httpx.Request] = []
+    page = {"data": [entry(KEY_A, None, status="rejected"), entry(KEY_A, "video_ok")], "has_more": False}
+    async with mock(log_server([page], seen)) as client:
+        found = await provider.find_by_key(client, KEY_A)
+    assert found is not None and found.id == "video_ok"
+
+
+@pytest.mark.anyio
+async def test_find_by_key_pages_back_with_created_before(provider: LumenfallProvider, mock: Client) -> None:
+    seen: list[httpx.Request] = []
+    pages = [
+        {"data": [entry("k1", "v1", 1_800_000_300), entry("k2", "v2", 1_800_000_200)], "has_more": True},
+        {"data": [entry(KEY_A, "video_aa", 1_800_000_100)], "has_more": False},
+    ]
+    async with mock(log_server(pages, seen)) as client:
+        found = await provider.find_by_key(client, KEY_A)
+    assert found is not None and found.id == "video_aa"
+    assert "created_before" not in seen[0].url.params
+    assert seen[1].url.params["created_before"] == "1800000201"
+
+
+@pytest.mark.anyio
+async def test_find_by_key_stops_when_paging_makes_no_progress(provider: LumenfallProvider, mock: Client) -> None:
+    seen: list[httpx.Request] = []
+    pages = [{"data": [entry("k1", "v1", 1_800_000_300)], "has_more": True}]
+    async with mock(log_server(pages, seen)) as client:
+        assert await provider.find_by_key(client, KEY_A) is None
+    assert len(seen) == 2
+
+
+@pytest.mark.anyio
+async def test_find_by_key_malformed_log_is_a_server_error(provider: LumenfallProvider, mock: Client) -> None:
+    async with mock(lambda r: httpx.Response(200, json={"object": "list"})) as client:
+        with pytest.raises(ServerError):
+            await provider.find_by_key(client, KEY_A)
+
+
+@pytest.mark.anyio
+async def test_lumenfall_has_no_list_endpoint(provider: LumenfallProvider, mock: Client) -> None:
+    async with mock(lambda r: httpx.Response(500)) as client:
+        with pytest.raises(NotImplementedError):
+            await provider.list(client)
+
+
+@pytest.mark.anyio
+async def test_list_pages_with_the_openai_cursor() -> None:
+    provider = get_provider("sim")
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if "after" not in request.url.params:
+            data = [video(id="v3"), video(id="v2")]
+            return httpx.Response(200, json={"object": "list", "data": data, "first_id": "v3", "last_id": "v2", "has_more": True})
+        return httpx.Response(200, json={"object": "list", "data": [video(id="v1", status="completed")], "has_more": False})
+
+    async with provider.client(transport=httpx.MockTransport(handler)) as client:
+        first, cursor = await provider.list(client, limit=2)
+        second, end = await provider.list(client, limit=2, after=cursor)
+    assert [v.id for v in first] == ["v3", "v2"] and cursor == "v2"
+    assert [v.id for v in second] == ["v1"] and end is None
+    assert seen[0].url.params["limit"] == "2" and seen[1].url.params["after"] == "v2"
