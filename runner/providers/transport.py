@@ -5,8 +5,12 @@ and all-or-nothing downloads.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import os
+import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -86,12 +90,12 @@ def resolve_base_url(explicit: str | None, env_name: str | None, default: str) -
 
 
 def sim_reset_types() -> tuple[type[BaseException], ...]:
-    """`runner.sim.SimulatedReset`, the in-process stand-in for a reset connection, when the sim exists."""
-    try:
-        from runner.sim import SimulatedReset
-    except ImportError:
-        return ()
-    return (SimulatedReset,)
+    """`runner.sim.SimulatedReset`, the in-process stand-in for a reset connection, once the sim is loaded.
+
+    Looked up, never imported: until the simulator has been imported nothing can raise it.
+    """
+    reset = getattr(sys.modules.get("runner.sim.faults"), "SimulatedReset", None)
+    return (reset,) if isinstance(reset, type) and issubclass(reset, BaseException) else ()
 
 
 def secret_of(client: httpx.AsyncClient) -> str | None:
@@ -229,25 +233,80 @@ def _error_fields(body: Any) -> tuple[str | None, str | None]:
 
 # -- downloads ---------------------------------------------------------------------------------------
 
+_OCTET_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream"})
+_CONTAINER_TYPES = frozenset({"video/mp4", "video/quicktime", "video/x-m4v", "video/3gpp", "video/webm", "video/x-matroska"})
+_BMFF_BOXES = frozenset({b"ftyp", b"styp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot", b"uuid"})
+_EBML = b"\x1a\x45\xdf\xa3"
+_SNIFF_BYTES = 16
+
 
 @dataclass
-class _Sniff:
+class _Body:
+    """What is known of a download while it streams."""
+
     content_type: str
     head: bytes = b""
-    decided: bool = False
+    container: str | None = None
+    checked: bool = False
+
+    @property
+    def media(self) -> str:
+        return self.content_type.split(";")[0].strip().lower()
 
 
-def _check_type(sniff: _Sniff, op: str) -> None:
-    media = sniff.content_type.split(";")[0].strip().lower()
+def _check_type(body: _Body, op: str) -> None:
+    """A video by its Content-Type and its first bytes; octet-stream passes when the bytes are a video."""
+    head = body.head
+    if head[4:8] in _BMFF_BOXES:
+        body.container = "bmff"
+    elif head.startswith(_EBML):
+        body.container = "ebml"
+    media = body.media
     if media.startswith("video/"):
-        sniff.decided = True
-        return
-    if media in ("", "application/octet-stream", "binary/octet-stream"):
-        head = sniff.head
-        if head[4:8] == b"ftyp" or head.startswith(b"\x1a\x45\xdf\xa3"):
-            sniff.decided = True
-            return
-    raise DownloadError(f"{op}: not a video (Content-Type {sniff.content_type or 'missing'!r})", code="WRONG_TYPE")
+        if body.container is None and media in _CONTAINER_TYPES:
+            raise DownloadError(f"{op}: the body is not a {media} file; it is corrupt", code="CORRUPT")
+    elif media not in _OCTET_TYPES or body.container is None:
+        raise DownloadError(f"{op}: not a video (Content-Type {body.content_type or 'missing'!r})", code="WRONG_TYPE")
+    body.checked = True
+
+
+def _bmff_problem(path: Path) -> str | None:
+    """Why the ISO BMFF (MP4/MOV) file at `path` is cut short or scrambled, or None when its boxes tile it."""
+    size = path.stat().st_size
+    pos = 0
+    with open(path, "rb") as f:
+        while pos < size:
+            f.seek(pos)
+            header = f.read(16)
+            if len(header) < 8:
+                return f"a box header at byte {pos} is cut short"
+            length = int.from_bytes(header[:4], "big")
+            if length == 1:
+                if len(header) < 16:
+                    return f"a box header at byte {pos} is cut short"
+                length = int.from_bytes(header[8:16], "big")
+            elif length == 0:
+                return None
+            if length < 8:
+                return f"the box at byte {pos} claims {length} bytes"
+            pos += length
+    return None if pos == size else f"the last box ends at byte {pos}, after the end of the file ({size} bytes)"
+
+
+def _announced_sha256(headers: httpx.Headers) -> bytes | None:
+    """The SHA-256 the server announced (RFC 9530 Content-Digest/Repr-Digest, RFC 3230 Digest), if any."""
+    for name, pattern in (
+        ("content-digest", r"sha-256=:([A-Za-z0-9+/=]+):"),
+        ("repr-digest", r"sha-256=:([A-Za-z0-9+/=]+):"),
+        ("digest", r"sha-256=([A-Za-z0-9+/=]+)"),
+    ):
+        match = re.search(pattern, headers.get(name, ""), re.IGNORECASE)
+        if match:
+            try:
+                return base64.b64decode(match.group(1), validate=True)
+            except binascii.Error:
+                return None
+    return None
 
 
 def _location(url: httpx.URL) -> str:
@@ -255,12 +314,13 @@ def _location(url: httpx.URL) -> str:
 
 
 async def fetch_to_file(client: httpx.AsyncClient, url: str, dest: Path) -> Download:
-    """Stream `url` to `dest`, all or nothing: `.part` file, length and type checks, fsync, rename.
+    """Stream `url` to `dest`, all or nothing: `.part` file, length, type and container checks, SHA-256
+    (against the server's digest header when it sends one), fsync, atomic rename.
 
     The API key goes only to the API's own origin; output URLs elsewhere are fetched without it.
 
     :raises ExpiredError: 403, 404 or 410.
-    :raises DownloadError: a short or empty body, or not a video; the `.part` file is removed.
+    :raises DownloadError: a short, empty or corrupt body, or not a video; the `.part` file is removed.
     """
     target = httpx.URL(url)
     if target.is_relative_url:
@@ -277,6 +337,8 @@ async def fetch_to_file(client: httpx.AsyncClient, url: str, dest: Path) -> Down
             raise DownloadError(f"{op}: unsupported URL", code="BAD_URL") from exc
         raise transport_error(exc, op=op, create=False, secret=secret) from exc
     except sim_reset_types() as exc:
+        if getattr(exc, "phase", None) == "mid_body":
+            raise DownloadError(f"{op}: truncated (connection reset mid-body)", code="TRUNCATED") from exc
         raise transport_error(exc, op=op, create=False, secret=secret) from exc
     try:
         return await _save(response, dest, op=op, secret=secret)
@@ -296,7 +358,9 @@ async def _save(response: httpx.Response, dest: Path, *, op: str, secret: str | 
         body = read_json(response)
         raise status_error(response, body if body is not _MALFORMED else None, op=op, key_env="the API key")
     expected = _content_length(response.headers.get("content-length"))
-    sniff = _Sniff(response.headers.get("content-type", ""))
+    encoded = response.headers.get("content-encoding", "identity").strip().lower() not in ("", "identity")
+    announced = None if encoded else _announced_sha256(response.headers)
+    info = _Body(response.headers.get("content-type", ""))
     part = dest.with_name(dest.name + ".part")
     dest.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
@@ -306,10 +370,10 @@ async def _save(response: httpx.Response, dest: Path, *, op: str, secret: str | 
         with open(part, "wb") as f:
             try:
                 async for chunk in response.aiter_bytes():
-                    if not sniff.decided:
-                        sniff.head += chunk[:16]
-                        if len(sniff.head) >= 12:
-                            _check_type(sniff, op)
+                    if not info.checked:
+                        info.head += chunk[: _SNIFF_BYTES - len(info.head)]
+                        if len(info.head) >= _SNIFF_BYTES:
+                            _check_type(info, op)
                     f.write(chunk)
                     digest.update(chunk)
                     size += len(chunk)
@@ -325,25 +389,27 @@ async def _save(response: httpx.Response, dest: Path, *, op: str, secret: str | 
                 raise DownloadError(f"{op}: truncated after {size} bytes (connection reset)", code="TRUNCATED") from exc
             if size == 0:
                 raise DownloadError(f"{op}: empty body", status=status, code="EMPTY")
-            if not sniff.decided:
-                _check_type(sniff, op)
-            encoded = response.headers.get("content-encoding", "identity").strip().lower() not in ("", "identity")
+            if not info.checked:
+                _check_type(info, op)
             received = response.num_bytes_downloaded if encoded else size
             if expected is not None and received != expected:
                 raise DownloadError(
-                    f"{op}: got {received} bytes, Content-Length said {expected}",
-                    status=status,
-                    code="TRUNCATED",
+                    f"{op}: got {received} bytes, Content-Length said {expected}", status=status, code="TRUNCATED"
                 )
+            if announced is not None and digest.digest() != announced:
+                raise DownloadError(f"{op}: the SHA-256 differs from the server's digest header", code="CORRUPT")
             f.flush()
             await anyio.to_thread.run_sync(os.fsync, f.fileno())
+        if info.container == "bmff":
+            problem = await anyio.to_thread.run_sync(_bmff_problem, part)
+            if problem:
+                raise DownloadError(f"{op}: not a complete MP4: {problem}", status=status, code="CORRUPT")
         await anyio.to_thread.run_sync(_commit, part, dest)
         done = True
     finally:
         if not done:
             part.unlink(missing_ok=True)
-    content_type = sniff.content_type.split(";")[0].strip() or "video/mp4"
-    return Download(path=dest, sha256=digest.hexdigest(), size_bytes=size, content_type=content_type)
+    return Download(path=dest, sha256=digest.hexdigest(), size_bytes=size, content_type=info.media or "video/mp4")
 
 
 def _commit(part: Path, dest: Path) -> None:

@@ -37,7 +37,14 @@ def png_bytes() -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
-MP4 = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2" + bytes(range(256)) * 40
+def mp4_bytes(payload: bytes = bytes(range(256)) * 40) -> bytes:
+    """A minimal ISO BMFF file: an ftyp box and an mdat box holding `payload`."""
+    ftyp = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2"
+    mdat = (8 + len(payload)).to_bytes(4, "big") + b"mdat" + payload
+    return ftyp + mdat
+
+
+MP4 = mp4_bytes()
 
 
 def no_secret(exc: BaseException, secret: str = KEY) -> None:

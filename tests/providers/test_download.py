@@ -183,3 +183,73 @@ async def test_download_follows_redirects_without_the_key(provider: LumenfallPro
         got = await provider.download(client, "https://api.lumenfall.ai/v1/videos/v1/content", tmp_path / "a.mp4")
     assert got.size_bytes == len(MP4)
     assert "authorization" in seen[0].headers and "authorization" not in seen[1].headers
+
+
+@pytest.mark.anyio
+async def test_scrambled_bytes_labelled_mp4_are_corrupt(provider: LumenfallProvider, mock: Client, tmp_path: Path) -> None:
+    scrambled = bytes(b ^ 0xA5 for b in MP4)
+    async with mock(lambda r: httpx.Response(200, headers={"content-type": "video/mp4"}, content=scrambled)) as client:
+        with pytest.raises(DownloadError) as info:
+            await provider.download(client, MEDIA, tmp_path / "a.mp4")
+    assert info.value.code == "CORRUPT"
+    assert list(tmp_path.iterdir()) == []
+
+
+class Chunks(httpx.AsyncByteStream):
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for i in range(0, len(self.data), 4096):
+            yield self.data[i : i + 4096]
+
+
+@pytest.mark.anyio
+async def test_an_mp4_cut_short_without_content_length_is_caught_by_its_boxes(
+    provider: LumenfallProvider, mock: Client, tmp_path: Path
+) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-type": "video/mp4"}, stream=Chunks(MP4[: len(MP4) // 2]))
+
+    async with mock(handler) as client:
+        with pytest.raises(DownloadError) as info:
+            await provider.download(client, MEDIA, tmp_path / "a.mp4")
+    assert info.value.code == "CORRUPT" and "after the end of the file" in str(info.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("header", "good"),
+    [
+        ("content-digest", True),
+        ("repr-digest", True),
+        ("digest", True),
+        ("content-digest", False),
+        ("digest", False),
+    ],
+)
+@pytest.mark.anyio
+async def test_a_digest_header_is_checked(
+    provider: LumenfallProvider, mock: Client, tmp_path: Path, header: str, good: bool
+) -> None:
+    import base64
+
+    digest = base64.b64encode(hashlib.sha256(MP4 if good else b"other").digest()).decode()
+    value = f"SHA-256={digest}" if header == "digest" else f"sha-256=:{digest}:"
+    async with mock(lambda r: httpx.Response(200, headers={"content-type": "video/mp4", header: value}, content=MP4)) as client:
+        if good:
+            got = await provider.download(client, MEDIA, tmp_path / "a.mp4")
+            assert got.sha256 == hashlib.sha256(MP4).hexdigest()
+        else:
+            with pytest.raises(DownloadError) as info:
+                await provider.download(client, MEDIA, tmp_path / "a.mp4")
+            assert info.value.code == "CORRUPT"
+            assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.anyio
+async def test_other_video_types_are_not_sniffed(provider: LumenfallProvider, mock: Client, tmp_path: Path) -> None:
+    ts = b"\x47" + bytes(187) * 3
+    async with mock(lambda r: httpx.Response(200, headers={"content-type": "video/mp2t"}, content=ts)) as client:
+        got = await provider.download(client, MEDIA, tmp_path / "a.ts")
+    assert got.content_type == "video/mp2t" and got.size_bytes == len(ts)
