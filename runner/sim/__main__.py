@@ -1,0 +1,19 @@
+"""`python -m runner.sim serve ...`: the same command as `gridrun sim serve`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from runner.sim.serve import add_arguments, serve
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m runner.sim")
+    commands = parser.add_subparsers(dest="command", required=True)
+    add_arguments(commands.add_parser("serve", help="serve the simulated video API over HTTP"))
+    return serve(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,442 @@
+"""The simulator as an ASGI app: the Lumenfall video API under /v1 and /openai/v1, output files, and /_sim.
+
+Each API route is an `Endpoint`: it counts the call, asks the fault plan what to break, checks the rate
+limit and the key, runs its handler, and sends the reply, possibly cut short, stalled or dropped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from typing import Any, Awaitable, Callable
+
+import anyio
+import numpy as np
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
+
+from runner.sim.config import ConfigError, FaultRule, SimConfig
+from runner.sim.engine import ApiError, Sim, Video
+from runner.sim.faults import DOWNLOAD_ROUTES, DROP_EXTENSION, SimulatedReset
+from runner.sim.forms import parse_body
+
+JSON = "application/json"
+PREFIXES = ("/v1", "/openai/v1")
+_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    409: "conflict_error",
+    410: "not_found_error",
+    416: "invalid_request_error",
+    429: "rate_limit_error",
+}
+_SERVER_CODES = {500: "INTERNAL_ERROR", 502: "ALL_PROVIDERS_EXHAUSTED", 503: "UPSTREAM_ERROR", 504: "UPSTREAM_ERROR"}
+
+
+@dataclass(slots=True)
+class Reply:
+    """A response before it is sent."""
+
+    status: int
+    body: bytes = b""
+    content_type: str | None = JSON
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def json_reply(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Reply:
+    return Reply(status, json.dumps(obj).encode(), JSON, dict(headers or {}))
+
+
+def error_reply(exc: ApiError) -> Reply:
+    kind = _ERROR_TYPES.get(exc.status, "server_error" if exc.status >= 500 else "invalid_request_error")
+    error: dict[str, Any] = {"message": exc.message, "type": kind, "code": exc.code}
+    if exc.param:
+        error["param"] = exc.param
+    return json_reply({"error": error, **exc.extra}, exc.status, exc.headers)
+
+
+def rate_limited(seconds: float, style: str, now: float, message: str) -> ApiError:
+    """A 429 whose retry hint is given in `style`: seconds | date | ms | body | all | none."""
+    whole = max(1, math.ceil(seconds))
+    headers: dict[str, str] = {}
+    extra: dict[str, Any] = {}
+    if style in ("seconds", "all"):
+        headers["Retry-After"] = str(whole)
+    if style == "date":
+        headers["Retry-After"] = formatdate(math.ceil(now) + whole, usegmt=True)
+    if style in ("ms", "all"):
+        headers["retry-after-ms"] = str(math.ceil(seconds * 1000))
+    if style in ("body", "all"):
+        extra = {"detail": f"Request was throttled. Your rate limit resets in ~{whole}s.", "status": 429, "retry_after": whole}
+    return ApiError(429, "RATE_LIMITED", message, headers=headers, extra=extra)
+
+
+@dataclass(slots=True)
+class Call:
+    """One API call as a handler sees it: the request, its route name and the faults that fired on it."""
+
+    request: Request
+    route: str
+    faults: dict[str, FaultRule]
+    body: dict[str, Any] | None = None
+
+    @property
+    def root(self) -> str:
+        return str(self.request.base_url)
+
+    async def json_body(self) -> dict[str, Any]:
+        if self.body is None:
+            self.body = parse_body(self.request.headers.get("content-type", ""), await self.request.body())
+        return self.body
+
+
+Handler = Callable[[Sim, Call], Awaitable[Reply]]
+
+
+async def _drop(scope: Scope, receive: Receive, *, graceful: bool) -> bool:
+    """Close the client's connection, if the server offers a way (see serve.py); False when it does not."""
+    drop = (scope.get("extensions") or {}).get(DROP_EXTENSION)
+    if drop is None:
+        return False
+    drop(graceful)
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    return True
+
+
+class Endpoint:
+    """An ASGI app for one route of the API, with fault injection around its handler."""
+
+    def __init__(self, sim: Sim, route: str, handler: Handler) -> None:
+        self.sim = sim
+        self.route = route
+        self.handler = handler
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        sim = self.sim
+        request = Request(scope, receive)
+        route = "dry_run" if self.route == "create" and _truthy(request.query_params.get("dryRun")) else self.route
+        sim.requests[route] += 1
+        faults: dict[str, FaultRule] = {}
+        reset_phase = None
+        for rule, coin in sim.faults.fire(route):
+            kind = rule.fault
+            if kind == "reset":
+                kind = "reset_before" if coin < 0.5 else "reset_after"
+            if kind in ("reset_before", "reset_after"):
+                reset_phase = reset_phase or kind
+            if kind == "server_error" and rule.status is None:
+                statuses = sim.config.error_statuses
+                rule = FaultRule("server_error", status=statuses[int(coin * len(statuses))])
+            faults.setdefault(kind, rule)
+            sim.fault_counts[kind] += 1
+        if reset_phase == "reset_before":
+            if not await _drop(scope, receive, graceful=False):
+                raise SimulatedReset(phase="before", route=route)
+            return
+        if "slow" in faults:
+            await anyio.sleep(_delay(faults["slow"], sim.config))
+        call = Call(request, route, faults)
+        try:
+            self._admit(call)
+            reply = await self.handler(sim, call)
+        except ApiError as exc:
+            if route == "create" and exc.status >= 500:
+                await self._log_upstream_failure(call, exc)
+            reply = error_reply(exc)
+        if reset_phase == "reset_after":
+            if not await _drop(scope, receive, graceful=False):
+                raise SimulatedReset(phase="after", route=route)
+            return
+        await self._send(scope, receive, send, call, reply)
+
+    def _admit(self, call: Call) -> None:
+        """Rate limit, key and injected refusals, in the order a gateway applies them."""
+        sim, cfg, route, faults = self.sim, self.sim.config, call.route, call.faults
+        now = sim.clock()
+        if route != "file":
+            if sim.bucket is not None:
+                wait = sim.bucket.take(now)
+                if wait > 0:
+                    sim.counts["throttled"] += 1
+                    raise rate_limited(wait, cfg.retry_after_style, now, f"Rate limit of {cfg.rate_limit:g} requests per second exceeded.")
+            if cfg.api_key is not None:
+                given = call.request.headers.get("authorization", "")
+                if not hmac.compare_digest(given.encode(), f"Bearer {cfg.api_key}".encode()):
+                    raise ApiError(401, "AUTHENTICATION_FAILED", "Invalid or missing API key. Send 'Authorization: Bearer <key>'.")
+        if "rate_limited" in faults:
+            rule = faults["rate_limited"]
+            seconds = rule.retry_after if rule.retry_after is not None else cfg.retry_after
+            raise rate_limited(seconds, rule.retry_style or cfg.retry_after_style, now, "Too many requests; slow down.")
+        if "server_error" in faults:
+            status = faults["server_error"].status or 500
+            raise ApiError(status, _SERVER_CODES.get(status, "UPSTREAM_ERROR"), f"Simulated upstream failure (HTTP {status}).")
+        if "auth_failed" in faults:
+            raise ApiError(401, "AUTHENTICATION_FAILED", "Invalid or missing API key.")
+        if "insufficient_balance" in faults:
+            raise ApiError(402, "INSUFFICIENT_BALANCE", "Your balance is too low for this request; add credits.")
+        if "expired" in faults:
+            status = faults["expired"].status or cfg.expired_status
+            raise ApiError(status, "URL_EXPIRED", "the URL has expired; GET the video again for a fresh one")
+
+    async def _log_upstream_failure(self, call: Call, exc: ApiError) -> None:
+        try:
+            body = await call.json_body()
+        except ApiError:
+            body = {}
+        self.sim.record_upstream_failure(body, exc.status, exc.code, exc.message)
+
+    async def _send(self, scope: Scope, receive: Receive, send: Send, call: Call, reply: Reply) -> None:
+        faults = call.faults
+        body = reply.body
+        ok_download = call.route in DOWNLOAD_ROUTES and reply.status in (200, 206)
+        if "malformed_json" in faults:
+            body = body[: max(1, len(body) // 2)] if body else b"{"
+            reply.content_type = reply.content_type or JSON
+        if ok_download and "wrong_content_type" in faults:
+            reply.content_type = "text/html; charset=utf-8"
+        if ok_download and "corrupt" in faults:
+            body = (np.frombuffer(body, dtype=np.uint8) ^ 0xA5).tobytes()
+        cut = next((k for k in ("reset_mid_body", "truncated") if ok_download and k in faults), None)
+        if ok_download and not cut and not {"wrong_content_type", "corrupt"} & faults.keys():
+            self.sim.counts["downloads"] += 1
+        headers = [(b"content-length", str(len(body)).encode())]
+        if reply.content_type:
+            headers.append((b"content-type", reply.content_type.encode()))
+        headers += [(k.lower().encode(), v.encode()) for k, v in reply.headers.items()]
+        await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+        half = len(body) // 2
+        if cut:
+            await send({"type": "http.response.body", "body": body[:half], "more_body": True})
+            graceful = cut == "truncated"
+            if await _drop(scope, receive, graceful=graceful):
+                return
+            if not graceful:
+                raise SimulatedReset(phase="mid_body", route=call.route)
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return
+        if "stall_body" in faults and body:
+            await send({"type": "http.response.body", "body": body[:half], "more_body": True})
+            await anyio.sleep(_delay(faults["stall_body"], self.sim.config))
+            body = body[half:]
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def _delay(rule: FaultRule, config: SimConfig) -> float:
+    return rule.delay if rule.delay is not None else config.slow_delay
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").lower() in ("1", "true", "yes")
+
+
+# -- handlers -------------------------------------------------------------------------------------
+
+
+async def _ready(sim: Sim, videos: list[Video]) -> None:
+    """Encode the clips of newly completed videos (off the event loop) so their size is known."""
+    todo = [v for v in sim.completed(videos) if v.size_bytes is None]
+    if len(todo) == 1:
+        await anyio.to_thread.run_sync(sim.clip, todo[0])
+    elif todo:
+        async with anyio.create_task_group() as tg:
+            for v in todo:
+                tg.start_soon(anyio.to_thread.run_sync, sim.clip, v)
+
+
+async def _video_objects(sim: Sim, call: Call, videos: list[Video], *, now: float | None = None) -> list[dict[str, Any]]:
+    await _ready(sim, videos)
+    status = None
+    if "unknown_status" in call.faults:
+        status = call.faults["unknown_status"].value or "processing"
+    return [sim.video_json(v, call.root, now=now, status=status) for v in videos]
+
+
+async def create_video(sim: Sim, call: Call) -> Reply:
+    body = await call.json_body()
+    if call.route == "dry_run":
+        return json_reply(sim.dry_run(body))
+    failure = call.faults.get("job_failure")
+    video, replay = sim.create(body, force_failure=(failure.code or sim.config.failure_code) if failure else None)
+    [obj] = await _video_objects(sim, call, [video], now=None if replay else video.created)
+    if replay:
+        return json_reply(obj, 200, {"Idempotent-Replayed": "true"})
+    return json_reply(obj, 202)
+
+
+async def get_video(sim: Sim, call: Call) -> Reply:
+    [obj] = await _video_objects(sim, call, [sim.get(call.request.path_params["video_id"])])
+    return json_reply(obj)
+
+
+async def list_videos(sim: Sim, call: Call) -> Reply:
+    q = call.request.query_params
+    page, more = sim.list_videos(limit=q.get("limit"), after=q.get("after"), order=q.get("order"))
+    data = await _video_objects(sim, call, page)
+    return json_reply(
+        {
+            "object": "list",
+            "data": data,
+            "first_id": page[0].id if page else None,
+            "last_id": page[-1].id if page else None,
+            "has_more": more,
+        }
+    )
+
+
+async def delete_video(sim: Sim, call: Call) -> Reply:
+    sim.cancel(call.request.path_params["video_id"])
+    return Reply(204, content_type=None)
+
+
+async def video_content(sim: Sim, call: Call) -> Reply:
+    video = sim.get(call.request.path_params["video_id"])
+    variant = call.request.query_params.get("variant", "video")
+    if variant not in ("video", "thumbnail"):
+        raise ApiError(400, "INVALID_REQUEST", f"variant: must be video or thumbnail, got {variant!r}", param="variant")
+    if not sim.completed([video]):
+        raise ApiError(404, "NOT_FOUND", f"video {video.id} has no content: it is {video.status(sim.clock()).value}")
+    return await _bytes(sim, call, video, "jpg" if variant == "thumbnail" else "mp4")
+
+
+async def output_file(sim: Sim, call: Call) -> Reply:
+    name = call.request.path_params["name"]
+    video_id, dot, ext = name.rpartition(".")
+    if not dot or ext not in ("mp4", "jpg"):
+        raise ApiError(404, "NOT_FOUND", "no such file")
+    video = sim.file(video_id, call.request.query_params.get("token"))
+    return await _bytes(sim, call, video, ext)
+
+
+async def _bytes(sim: Sim, call: Call, video: Video, ext: str) -> Reply:
+    clip = await anyio.to_thread.run_sync(sim.clip, video)
+    data, ctype = (clip.mp4, "video/mp4") if ext == "mp4" else (clip.jpeg, "image/jpeg")
+    return ranged(call.request.headers.get("range"), data, ctype)
+
+
+def ranged(header: str | None, data: bytes, content_type: str) -> Reply:
+    """200 with all of `data`, or 206 with the one byte range asked for, or 416."""
+    headers = {"Accept-Ranges": "bytes", "ETag": '"' + hashlib.sha256(data).hexdigest()[:32] + '"'}
+    size = len(data)
+    if not header or not header.startswith("bytes=") or "," in header:
+        return Reply(200, data, content_type, headers)
+    first, _, last = header[6:].strip().partition("-")
+    try:
+        if first:
+            start, end = int(first), (int(last) if last else size - 1)
+        else:
+            start, end = max(0, size - int(last)), size - 1
+    except ValueError:
+        return Reply(200, data, content_type, headers)
+    end = min(end, size - 1)
+    if start >= size or start > end:
+        headers["Content-Range"] = f"bytes */{size}"
+        return json_reply({"error": {"message": f"range: {header!r} is not satisfiable (size {size})", "type": "invalid_request_error", "code": "RANGE_NOT_SATISFIABLE"}}, 416, headers)
+    headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+    return Reply(206, data[start : end + 1], content_type, headers)
+
+
+async def list_requests(sim: Sim, call: Call) -> Reply:
+    entries, more = sim.list_requests(call.request.query_params)
+    data = [sim.request_json(e) for e in entries]
+    return json_reply(
+        {
+            "object": "list",
+            "data": data,
+            "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None,
+            "has_more": more,
+        }
+    )
+
+
+async def get_request(sim: Sim, call: Call) -> Reply:
+    return json_reply(sim.request_json(sim.get_request(call.request.path_params["request_id"])))
+
+
+async def balance(sim: Sim, call: Call) -> Reply:
+    cfg = sim.config
+    committed = sim.committed_micros(sim.clock())
+    left = None if cfg.balance is None else round(cfg.balance - committed / 1_000_000, 6)
+    return json_reply({"object": "balance", "balance": left, "currency": "USD", "unlimited": cfg.balance is None})
+
+
+# -- control routes -------------------------------------------------------------------------------
+
+
+def _control_routes(sim: Sim) -> list[BaseRoute]:
+    async def stats(request: Request) -> Response:
+        return JSONResponse(sim.stats())
+
+    async def get_config(request: Request) -> Response:
+        return JSONResponse(sim.config.to_dict())
+
+    async def patch_config(request: Request) -> Response:
+        try:
+            patch = json.loads(await request.body() or b"{}")
+            if not isinstance(patch, dict):
+                raise ConfigError("expected a JSON object of knobs")
+            config = sim.configure(patch)
+        except (ValueError, ConfigError) as exc:
+            return JSONResponse({"error": {"message": str(exc), "type": "invalid_request_error", "code": "INVALID_CONFIG"}}, 400)
+        return JSONResponse(config.to_dict())
+
+    async def reset(request: Request) -> Response:
+        sim.reset()
+        return Response(status_code=204)
+
+    routes: list[BaseRoute] = []
+    for prefix in ("", *PREFIXES):
+        routes += [
+            Route(prefix + "/_sim/stats", stats, methods=["GET"]),
+            Route(prefix + "/_sim/config", get_config, methods=["GET"]),
+            Route(prefix + "/_sim/config", patch_config, methods=["POST", "PATCH"]),
+            Route(prefix + "/_sim/reset", reset, methods=["POST"]),
+        ]
+    return routes
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    status = exc.status_code if isinstance(exc, HTTPException) else 404
+    code = "NOT_FOUND" if status == 404 else "METHOD_NOT_ALLOWED"
+    message = f"{request.method} {request.url.path}: no such route" if status == 404 else f"{request.method} is not allowed on {request.url.path}"
+    return JSONResponse({"error": {"message": message, "type": "invalid_request_error", "code": code}}, status)
+
+
+def create_app(config: SimConfig, *, clock: Callable[[], float] | None = None) -> Starlette:
+    """The simulator app. `app.state.sim` is the `Sim` (`.stats()`, `.config`, `.configure(patch)`).
+
+    :param clock: seconds since the epoch; defaults to `time.time`. Tests pass a fake one and move it.
+    """
+    sim = Sim(config, clock=clock or time.time)
+
+    def endpoint(path: str, route: str, handler: Handler, methods: list[str]) -> list[BaseRoute]:
+        return [Route(prefix + path, Endpoint(sim, route, handler), methods=methods) for prefix in PREFIXES]
+
+    routes = [
+        *endpoint("/videos", "create", create_video, ["POST"]),
+        *endpoint("/videos", "list", list_videos, ["GET"]),
+        *endpoint("/videos/{video_id}", "get", get_video, ["GET"]),
+        *endpoint("/videos/{video_id}", "delete", delete_video, ["DELETE"]),
+        *endpoint("/videos/{video_id}/content", "content", video_content, ["GET"]),
+        Route("/v1/requests", Endpoint(sim, "requests", list_requests), methods=["GET"]),
+        Route("/v1/requests/{request_id}", Endpoint(sim, "requests", get_request), methods=["GET"]),
+        Route("/v1/balance", Endpoint(sim, "balance", balance), methods=["GET"]),
+        Route("/files/{name}", Endpoint(sim, "file", output_file), methods=["GET"]),
+        *_control_routes(sim),
+    ]
+    app = Starlette(routes=routes, exception_handlers={404: _not_found, 405: _not_found})
+    app.state.sim = sim
+    return app

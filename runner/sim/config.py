@@ -1,0 +1,259 @@
+"""The simulator's knobs: lifecycle timing, limits, idempotency, URL lifetime and fault injection.
+
+A `SimConfig` is frozen; the running simulator swaps it for a patched copy (`POST /_sim/config`).
+Every fault is a `FaultRule`; the convenience rates (`error_rate`, `reset_rate`, ...) become rules too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+ROUTES = ("create", "get", "list", "delete", "content", "file", "requests", "balance", "dry_run")
+"""Route names used by fault rules and by the request counters. "*" in a rule matches all of them."""
+
+FAULTS = {
+    "rate_limited": "429 RATE_LIMITED with a retry hint in the style of `retry_style`",
+    "server_error": "5xx: `status` (500, 502 ALL_PROVIDERS_EXHAUSTED, 503, 504), else one of `error_statuses`",
+    "reset_before": "the connection drops before the request is handled (a create makes no video)",
+    "reset_after": "the request is handled, then the connection drops before any response (a create is paid)",
+    "reset": "reset_before or reset_after, by a seeded coin",
+    "slow": "the response headers are delayed by `delay` seconds",
+    "stall_body": "headers and half the body are sent, then the rest after `delay` seconds",
+    "auth_failed": "401 AUTHENTICATION_FAILED",
+    "insufficient_balance": "402 INSUFFICIENT_BALANCE",
+    "malformed_json": "the request is handled, then the JSON response body is cut short",
+    "unknown_status": "video objects in the response carry status `value` (default 'processing')",
+    "job_failure": "create only: the new video ends failed with error code `code`",
+    "expired": "downloads answer `status` (default the `expired_status` knob) as if the URL had expired",
+    "truncated": "downloads send half the body under the full Content-Length, then close",
+    "reset_mid_body": "downloads send half the body, then the connection is reset",
+    "wrong_content_type": "downloads are labelled text/html",
+    "corrupt": "downloads have the right length but scrambled bytes",
+}
+
+_ALIASES = {"reset_after_create": "reset_after", "reset_before_create": "reset_before"}
+RETRY_STYLES = ("seconds", "date", "ms", "body", "all", "none")
+
+
+class ConfigError(ValueError):
+    """A knob has an unknown name or an unusable value; the message names the knob."""
+
+
+@dataclass(frozen=True, slots=True)
+class FaultRule:
+    """Inject `fault` into calls of `route`: each call with probability `p`, and/or the `nth` calls (1-based).
+
+    :ivar times: fire at most this many times (None: no limit).
+    :ivar status: HTTP status for server_error and expired.
+    :ivar delay: seconds, for slow and stall_body.
+    :ivar retry_after: seconds to advertise, for rate_limited.
+    :ivar retry_style: seconds | date | ms | body | all | none, for rate_limited (default: the config's).
+    :ivar code: error code, for job_failure.
+    :ivar value: the status value, for unknown_status.
+    """
+
+    fault: str
+    route: str = "*"
+    p: float = 0.0
+    nth: tuple[int, ...] = ()
+    times: int | None = None
+    status: int | None = None
+    delay: float | None = None
+    retry_after: float | None = None
+    retry_style: str | None = None
+    code: str | None = None
+    value: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FaultRule:
+        """Build a rule from a mapping such as ``{"route": "create", "nth": 3, "fault": "reset_after_create"}``.
+
+        :raises ConfigError: an unknown key, fault or route, or a bad value.
+        """
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ConfigError(f"script: unknown key {unknown[0]!r} in fault rule (known: {', '.join(sorted(names))})")
+        if "fault" not in data:
+            raise ConfigError("script: a fault rule needs a 'fault'")
+        values = dict(data)
+        nth = values.get("nth", ())
+        values["nth"] = tuple(int(n) for n in (nth if isinstance(nth, (list, tuple)) else [nth]))
+        values["fault"] = _ALIASES.get(str(values["fault"]), str(values["fault"]))
+        rule = cls(**values)
+        rule.validate()
+        return rule
+
+    def validate(self) -> None:
+        """:raises ConfigError: the rule names an unknown fault or route, or has a bad value."""
+        if self.fault not in FAULTS:
+            raise ConfigError(f"script: unknown fault {self.fault!r} (known: {', '.join(sorted(FAULTS))})")
+        if self.route != "*" and self.route not in ROUTES:
+            raise ConfigError(f"script: unknown route {self.route!r} (known: *, {', '.join(ROUTES)})")
+        if not 0.0 <= self.p <= 1.0:
+            raise ConfigError(f"script: p must be between 0 and 1, got {self.p!r}")
+        if self.retry_style is not None and self.retry_style not in RETRY_STYLES:
+            raise ConfigError(f"script: retry_style must be one of {', '.join(RETRY_STYLES)}, got {self.retry_style!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"fault": self.fault, "route": self.route}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name not in out and value != f.default:
+                out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class SimConfig:
+    """Every knob of the simulator. Times are seconds; rates are probabilities per call unless said otherwise."""
+
+    seed: int = 0
+    """Seeds render times, failures, probabilistic faults, ids and the pictures."""
+    api_key: str | None = None
+    """When set, API calls need `Authorization: Bearer <api_key>`; when None, any or no key is accepted."""
+
+    render_time: float = 2.0
+    """Mean render time of one video, before `time_scale`."""
+    jitter: float = 0.25
+    """Render times are spread uniformly over render_time × (1 ± jitter)."""
+    time_scale: float = 1.0
+    """Multiplies every render time (0.01 makes a 60 s render take 0.6 s)."""
+    concurrency: int = 8
+    """Videos rendering at once; the overflow stays queued, first in first out."""
+    failure_rate: float = 0.0
+    """Fraction of videos (seeded) that end failed."""
+    failure_code: str = "CONTENT_POLICY_VIOLATION"
+
+    rate_limit: float = 0.0
+    """API requests per second (token bucket, shared by all API routes); 0 = unlimited."""
+    rate_burst: int = 0
+    """Bucket size; 0 = max(1, ceil(rate_limit))."""
+    retry_after_style: str = "seconds"
+    """How 429s say when to retry: seconds | date (HTTP-date) | ms (retry-after-ms) | body (JSON retry_after) | all | none."""
+    retry_after: float = 1.0
+    """Seconds advertised by injected 429s."""
+    balance: float | None = None
+    """Account balance in USD; creates that would overdraw it get 402 INSUFFICIENT_BALANCE. None = unlimited."""
+
+    honour_idempotency: bool = True
+    """When False, `idempotency_key` is ignored: every create makes (and bills) a new video."""
+    idempotency_conflict: str = "original"
+    """Same key, different body: "original" returns the first video, "error" answers 409."""
+
+    url_ttl: float = 3600.0
+    """Seconds an output URL stays valid after it is issued (0: expired at once)."""
+    expired_status: int = 403
+    """Status of an expired output URL: 403, 404 or 410."""
+    refresh_urls: bool = True
+    """A GET of a completed video whose URL has expired issues a fresh URL."""
+
+    error_rate: float = 0.0
+    """Probability of a 5xx on any route."""
+    error_statuses: tuple[int, ...] = (500, 502, 503, 504)
+    reset_rate: float = 0.0
+    """Probability of a connection reset on any route (before or after handling, by a coin)."""
+    rate_limited_rate: float = 0.0
+    """Probability of an injected 429 on any API route."""
+    slow_rate: float = 0.0
+    """Probability of a response whose headers are delayed by `slow_delay`."""
+    slow_delay: float = 5.0
+    script: tuple[FaultRule, ...] = ()
+    """Further fault rules, by route, probability and call number."""
+
+    full_size: bool = False
+    """Encode clips at the render size instead of scaled down to `max_side`."""
+    max_side: int = 320
+    fps: int = 8
+    cache_size: int = 256
+    """Encoded clips kept in memory."""
+
+    def __post_init__(self) -> None:
+        # Accept plain lists and mappings too (a manifest's `sim:` block, a knobs file), as frozen tuples.
+        script = tuple(r if isinstance(r, FaultRule) else FaultRule.from_dict(r) for r in self.script)
+        object.__setattr__(self, "script", script)
+        object.__setattr__(self, "error_statuses", tuple(int(s) for s in self.error_statuses))
+        for name in ("failure_rate", "error_rate", "reset_rate", "rate_limited_rate", "slow_rate", "jitter"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ConfigError(f"{name} must be between 0 and 1, got {value!r}")
+        for name in ("render_time", "time_scale", "rate_limit", "url_ttl", "slow_delay", "retry_after"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must not be negative, got {getattr(self, name)!r}")
+        if self.concurrency < 1:
+            raise ConfigError(f"concurrency must be at least 1, got {self.concurrency!r}")
+        if self.retry_after_style not in RETRY_STYLES:
+            raise ConfigError(f"retry_after_style must be one of {', '.join(RETRY_STYLES)}, got {self.retry_after_style!r}")
+        if self.idempotency_conflict not in ("original", "error"):
+            raise ConfigError(f"idempotency_conflict must be 'original' or 'error', got {self.idempotency_conflict!r}")
+        if self.expired_status not in (403, 404, 410):
+            raise ConfigError(f"expired_status must be 403, 404 or 410, got {self.expired_status!r}")
+        if self.max_side < 16 or self.fps < 1:
+            raise ConfigError("max_side must be at least 16 and fps at least 1")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, base: SimConfig | None = None) -> SimConfig:
+        """A config from a mapping of knobs (a JSON knobs file), over `base` or the defaults.
+
+        :raises ConfigError: an unknown knob or a bad value.
+        """
+        base = base or cls()
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ConfigError(f"unknown knob {unknown[0]!r} (known: {', '.join(sorted(names))})")
+        values: dict[str, Any] = {}
+        for key, value in data.items():
+            values[key] = _typed(key, value, getattr(base, key))
+        try:
+            return dataclasses.replace(base, **values)
+        except TypeError as exc:
+            raise ConfigError(str(exc)) from exc
+
+    def to_dict(self) -> dict[str, Any]:
+        """The knobs as JSON-ready values."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name == "script":
+                value = [r.to_dict() for r in value]
+            elif f.name == "api_key":
+                value = None if value is None else "***"
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[f.name] = value
+        return out
+
+    def rules(self) -> tuple[FaultRule, ...]:
+        """All fault rules: the convenience rates first, then the script."""
+        rates = (
+            FaultRule("reset", p=self.reset_rate),
+            FaultRule("rate_limited", p=self.rate_limited_rate),
+            FaultRule("server_error", p=self.error_rate),
+            FaultRule("slow", p=self.slow_rate, delay=self.slow_delay),
+        )
+        return tuple(r for r in rates if r.p > 0) + self.script
+
+
+def _typed(key: str, value: Any, current: Any) -> Any:
+    if key == "script":
+        return tuple(value or ())
+    if value is None or isinstance(current, tuple) or current is None:
+        return value
+    kind = type(current)
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key} must be true or false, got {value!r}")
+    if kind in (int, float):
+        if isinstance(value, bool):
+            raise ConfigError(f"{key} must be a number, got {value!r}")
+        try:
+            return kind(value)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{key} must be a number, got {value!r}") from exc
+    if kind is str and not isinstance(value, str):
+        raise ConfigError(f"{key} must be a string, got {value!r}")
+    return value

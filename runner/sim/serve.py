@@ -1,0 +1,288 @@
+"""`gridrun sim serve`: the simulator over real HTTP (uvicorn), and `running_server` for tests and benches.
+
+Resets: uvicorn gives an ASGI app no way to drop a connection, so the server runs a subclass of its h11
+protocol that puts a `gridrun.sim.drop` callable into each request's scope extensions. The app calls it
+with graceful=False to abort the socket with SO_LINGER 0 (the client reads ECONNRESET, or sees the
+connection closed without a response) or graceful=True to close it after what was already written (a
+body shorter than its Content-Length). Without the extension (httpx.ASGITransport) the app raises
+`SimulatedReset` instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from runner.sim.app import create_app
+from runner.sim.config import ConfigError, FaultRule, SimConfig
+from runner.sim.faults import DROP_EXTENSION
+
+_FLAGS: list[tuple[str, str, type, str]] = [
+    ("--render-time", "render_time", float, "mean render time per video, seconds"),
+    ("--jitter", "jitter", float, "render times vary by ± this fraction"),
+    ("--time-scale", "time_scale", float, "multiply every render time"),
+    ("--concurrency", "concurrency", int, "videos rendering at once; the rest stay queued"),
+    ("--rate-limit", "rate_limit", float, "API requests per second before 429 (0 = unlimited)"),
+    ("--rate-burst", "rate_burst", int, "token bucket size for --rate-limit"),
+    ("--retry-after-style", "retry_after_style", str, "how 429s give the wait: seconds|date|ms|body|all|none"),
+    ("--failure-rate", "failure_rate", float, "fraction of videos that end failed"),
+    ("--failure-code", "failure_code", str, "error.code of failed videos"),
+    ("--error-rate", "error_rate", float, "probability of a 5xx on any call"),
+    ("--reset-rate", "reset_rate", float, "probability of a connection reset on any call"),
+    ("--rate-limited-rate", "rate_limited_rate", float, "probability of an injected 429 on any call"),
+    ("--slow-rate", "slow_rate", float, "probability of delayed response headers"),
+    ("--slow-delay", "slow_delay", float, "seconds of delay for slow responses"),
+    ("--url-ttl", "url_ttl", float, "seconds an output URL stays valid"),
+    ("--expired-status", "expired_status", int, "status of an expired output URL: 403, 404 or 410"),
+    ("--balance", "balance", float, "account balance in USD (402 when exceeded)"),
+    ("--seed", "seed", int, "seed for render times, failures, faults and pictures"),
+    ("--api-key", "api_key", str, "require this Bearer key (default: accept any)"),
+    ("--max-side", "max_side", int, "long side of encoded clips, pixels"),
+    ("--fps", "fps", int, "frames per second of encoded clips"),
+]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options of `gridrun sim serve` to `parser`."""
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port to listen on; 0 picks a free one (default 8000)")
+    parser.add_argument("--config", type=Path, metavar="KNOBS.json", help="a JSON file of knobs; flags override it")
+    for flag, dest, kind, text in _FLAGS:
+        parser.add_argument(flag, dest=dest, type=kind, default=None, help=text)
+    parser.add_argument("--no-idempotency", dest="honour_idempotency", action="store_false", default=None,
+                        help="ignore idempotency_key: every create makes and bills a new video")
+    parser.add_argument("--idempotency-conflict", dest="idempotency_conflict", choices=["original", "error"], default=None,
+                        help="same key, other body: return the original video, or 409")
+    parser.add_argument("--no-refresh-urls", dest="refresh_urls", action="store_false", default=None,
+                        help="never re-issue an expired output URL")
+    parser.add_argument("--full-size", dest="full_size", action="store_true", default=None,
+                        help="encode clips at the requested size instead of scaled down")
+    parser.add_argument("--fault", action="append", default=[], metavar="ROUTE:FAULT:P|nth=N[,N]",
+                        help="add a fault rule, e.g. create:reset_after:0.1 or create:reset_after:nth=3 (repeatable)")
+    parser.add_argument("--access-log", action="store_true", help="log every request")
+
+
+def config_from_args(args: argparse.Namespace) -> SimConfig:
+    """The knobs of a `sim serve` command line: the --config file, then the flags over it.
+
+    :raises ConfigError: an unreadable knobs file, an unknown knob or a bad value.
+    """
+    knobs: dict[str, Any] = {}
+    if getattr(args, "config", None):
+        try:
+            knobs = json.loads(Path(args.config).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{args.config}: {exc}") from exc
+        if not isinstance(knobs, dict):
+            raise ConfigError(f"{args.config}: expected a JSON object of knobs")
+    names = [dest for _, dest, _, _ in _FLAGS] + ["honour_idempotency", "idempotency_conflict", "refresh_urls", "full_size"]
+    for name in names:
+        value = getattr(args, name, None)
+        if value is not None:
+            knobs[name] = value
+    rules = [parse_fault(spec) for spec in getattr(args, "fault", None) or []]
+    if rules:
+        knobs["script"] = [*knobs.get("script", []), *rules]
+    return SimConfig.from_dict(knobs)
+
+
+def parse_fault(spec: str) -> FaultRule:
+    """A fault rule from `ROUTE:FAULT:P` or `ROUTE:FAULT:nth=N[,N...]`.
+
+    :raises ConfigError: a malformed spec.
+    """
+    parts = spec.split(":")
+    if len(parts) != 3:
+        raise ConfigError(f"--fault {spec!r}: expected ROUTE:FAULT:P or ROUTE:FAULT:nth=N")
+    route, fault, when = parts
+    data: dict[str, Any] = {"route": route, "fault": fault}
+    try:
+        if when.startswith("nth="):
+            data["nth"] = [int(n) for n in when[4:].split(",")]
+        else:
+            data["p"] = float(when)
+    except ValueError as exc:
+        raise ConfigError(f"--fault {spec!r}: {when!r} is neither a probability nor nth=N") from exc
+    return FaultRule.from_dict(data)
+
+
+class DroppableH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol, offering the app a way to drop the connection (see the module docstring)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        inner = self.app
+
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            scope["extensions"] = {**(scope.get("extensions") or {}), DROP_EXTENSION: self._drop}
+            await inner(scope, receive, send)
+
+        self.app = app
+
+    def _drop(self, graceful: bool) -> None:
+        if self.transport is None or self.transport.is_closing():
+            return
+        if graceful:
+            self.transport.close()
+            return
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.transport.abort()
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _url(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}/v1"
+
+
+def _server(config: SimConfig, *, access_log: bool = False, log_config: Any = None) -> uvicorn.Server:
+    uv = uvicorn.Config(
+        create_app(config),
+        http=DroppableH11Protocol,
+        lifespan="off",
+        access_log=access_log,
+        log_level="warning",
+        log_config=log_config,
+        timeout_keep_alive=30,
+        backlog=2048,
+    )
+    return uvicorn.Server(uv)
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Run the simulator until interrupted. Prints the listening URL first. Returns the exit code."""
+    try:
+        config = config_from_args(args)
+    except ConfigError as exc:
+        print(f"gridrun sim: {exc}", file=sys.stderr)
+        return 2
+    try:
+        sock = _bind(args.host, args.port)
+    except OSError as exc:
+        print(f"gridrun sim: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 2
+    server = _server(config, access_log=args.access_log, log_config=uvicorn.config.LOGGING_CONFIG)
+    print(f"gridrun sim: listening on {_url(sock)}", flush=True)
+    server.run(sockets=[sock])
+    return 0
+
+
+@contextlib.contextmanager
+def running_server(
+    config: SimConfig | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    process: bool = False,
+    startup_timeout: float = 20.0,
+) -> Iterator[str]:
+    """Serve the simulator on `host`:`port` (0: a free port) while the block runs; yields the base URL
+    (`http://127.0.0.1:PORT/v1`). In a thread of this process by default; with process=True in a child
+    process (`python -m runner.sim serve`), so it has a core of its own. Stops only what it started.
+
+    :raises RuntimeError: the server did not start within `startup_timeout` seconds.
+    """
+    config = config or SimConfig()
+    if process:
+        with _child(config, host, port, startup_timeout) as url:
+            yield url
+        return
+    sock = _bind(host, port)
+    server = _server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="gridrun-sim", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + startup_timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            sock.close()
+            raise RuntimeError("gridrun sim: the server did not start")
+        time.sleep(0.01)
+    try:
+        yield _url(sock)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+@contextlib.contextmanager
+def _child(config: SimConfig, host: str, port: int, startup_timeout: float) -> Iterator[str]:
+    knobs = config.to_dict()
+    knobs["api_key"] = config.api_key
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(_knobs_file(knobs))
+        cmd = [sys.executable, "-m", "runner.sim", "serve", "--host", host, "--port", str(port), "--config", tmp]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        child = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
+        try:
+            url = _await_announcement(child, startup_timeout)
+            yield url
+        finally:
+            child.terminate()
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+            if child.stdout is not None:
+                child.stdout.close()
+
+
+def _await_announcement(child: subprocess.Popen[str], timeout: float) -> str:
+    found: list[str] = []
+
+    def read() -> None:
+        assert child.stdout is not None
+        for line in child.stdout:
+            if "listening on " in line:
+                found.append(line.rsplit("listening on ", 1)[1].strip())
+                return
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout)
+    if not found:
+        child.kill()
+        child.wait()
+        raise RuntimeError(f"gridrun sim: the server did not start (exit code {child.returncode})")
+    return found[0]
+
+
+@contextlib.contextmanager
+def _knobs_file(knobs: dict[str, Any]) -> Iterator[str]:
+    fd, path = tempfile.mkstemp(prefix="gridrun-sim-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(knobs, f)
+        yield path
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)

@@ -1,0 +1,175 @@
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from sim_kit import BASE, MODEL, Api, FakeClock
+
+from runner.sim import SimConfig, create_app
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "fragment"),
+    [
+        ({"duration": 7}, "duration", "7 is not one of 5, 8, 10"),
+        ({"seconds": "7"}, "seconds", "7 is not one of 5, 8, 10"),
+        ({"quality": "4k"}, "quality", "not one of 360p, 540p, 720p, 1080p"),
+        ({"style": "watercolor"}, "style", "'watercolor' is not one of"),
+        ({"aspect_ratio": 169}, "aspect_ratio", "quote it"),
+        ({"seed": "abc"}, "seed", "expected an integer"),
+        ({"seed": -1}, "seed", "below the minimum"),
+        ({"n": 5}, "n", "above the maximum"),
+        ({"quality": "1080p", "duration": 10}, "duration", "1080p allows at most 8 s"),
+        ({"generate_audio_switch": "yes"}, "generate_audio_switch", "expected true or false"),
+        ({"last_frame_image": "https://example.com/a.png"}, "last_frame_image", "only for i2v"),
+        ({"seconds": 5, "duration": 8}, "seconds", "contradicts duration"),
+        ({"idempotency_key": "x" * 257}, "idempotency_key", "1 to 256 characters"),
+    ],
+)
+async def test_invalid_parameter_is_a_400_naming_the_field(api: Api, body: dict[str, Any], field: str, fragment: str) -> None:
+    r = await api.create(**body)
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert error["code"] == "INVALID_REQUEST"
+    assert error["type"] == "invalid_request_error"
+    assert error["param"] == field
+    assert error["message"].startswith(f"{field}: ")
+    assert fragment in error["message"]
+    assert api.stats()["creates"] == 0
+
+
+async def test_missing_prompt_is_rejected(api: Api) -> None:
+    r = await api.client.post("/videos", json={"model": MODEL})
+    assert r.status_code == 400
+    assert r.json()["error"]["param"] == "prompt"
+
+
+async def test_empty_prompt_is_accepted_because_the_seed_page_example_sends_one(api: Api) -> None:
+    r = await api.client.post("/videos", json={"model": MODEL, "prompt": "", "size": "1024x1024"})
+    assert r.status_code == 202
+    assert r.json()["size"] == "1024x1024"
+
+
+async def test_unknown_model_is_404_model_not_found(api: Api) -> None:
+    r = await api.client.post("/videos", json={"model": "sora-9", "prompt": "x"})
+    assert r.status_code == 404
+    assert r.json()["error"]["code"] == "MODEL_NOT_FOUND"
+    assert "sora-9" in r.json()["error"]["message"]
+
+
+async def test_missing_model_names_the_field(api: Api) -> None:
+    r = await api.client.post("/videos", json={"prompt": "x"})
+    assert r.status_code == 400
+    assert r.json()["error"]["param"] == "model"
+
+
+@pytest.mark.parametrize("seconds", ["8", 8, 8.0])
+async def test_seconds_is_an_alias_of_duration_as_string_or_number(api: Api, seconds: object) -> None:
+    r = await api.create(seconds=seconds)
+    assert r.status_code == 202, r.text
+    assert r.json()["seconds"] == "8"
+    assert r.json()["metadata"]["cost_estimate"] == 0.7
+
+
+async def test_unknown_fields_pass_through(api: Api) -> None:
+    r = await api.create(webhook_url="https://example.com/hook", made_up_option={"a": 1})
+    assert r.status_code == 202
+
+
+@pytest.mark.parametrize(
+    ("body", "size"),
+    [
+        ({"size": "768x1365"}, "768x1365"),
+        ({"aspect_ratio": "9:16", "resolution": "1K"}, "768x1365"),
+        ({"aspect_ratio": "1:1", "quality": "720p"}, "720x720"),
+        ({"size": "16:9", "quality": "360p"}, "640x360"),
+    ],
+)
+async def test_size_comes_from_size_then_aspect_ratio_and_resolution(api: Api, body: dict[str, Any], size: str) -> None:
+    r = await api.create(**body)
+    assert r.status_code == 202, r.text
+    assert r.json()["size"] == size
+
+
+async def test_bad_json_body_is_a_400(api: Api) -> None:
+    r = await api.client.post("/videos", content=b"{not json", headers={"content-type": "application/json"})
+    assert r.status_code == 400
+    assert r.json()["error"]["message"].startswith("body: not valid JSON")
+    r = await api.client.post("/videos", json=["a list"])
+    assert r.status_code == 400
+
+
+async def test_multipart_create_with_uploaded_input_references(api: Api) -> None:
+    files = [
+        ("input_reference[0]", ("first.png", b"\x89PNG first", "image/png")),
+        ("input_reference[1]", ("last.png", b"\x89PNG last", "image/png")),
+    ]
+    data = {"model": MODEL, "prompt": "animate", "duration": "8", "generate_audio_switch": "false"}
+    r = await api.client.post("/videos", data=data, files=files)
+    assert r.status_code == 202, r.text
+    video = api.sim.get(r.json()["id"])
+    refs = video.params["input_reference"]
+    assert [ref.split(":")[1] for ref in refs] == ["first.png", "last.png"]
+    assert video.params["duration"] == 8 and video.params["generate_audio_switch"] is False
+
+
+@pytest.mark.parametrize("field", ["input_reference", "input_reference[]"])
+async def test_multipart_accepts_each_spelling_of_the_file_field(api: Api, field: str) -> None:
+    r = await api.client.post("/videos", data={"model": MODEL, "prompt": "x"}, files=[(field, ("a.png", b"png", "image/png"))])
+    assert r.status_code == 202, r.text
+    assert len(api.sim.get(r.json()["id"]).params["input_reference"]) == 1
+
+
+async def test_json_input_reference_objects_are_accepted(api: Api) -> None:
+    r = await api.create(input_reference=[{"image_url": "https://example.com/a.png"}, {"image_url": "data:image/png;base64,AAAA"}])
+    assert r.status_code == 202, r.text
+    r = await api.create(input_reference={"image_url": "https://example.com/a.png"}, last_frame_image="https://example.com/b.png")
+    assert r.status_code == 202, r.text
+
+
+async def test_dry_run_prices_the_request_and_creates_nothing(api: Api) -> None:
+    r = await api.create("/videos?dryRun=true", quality="720p", duration=8, n=2)
+    assert r.status_code == 200
+    body = r.json()
+    assert body["estimated"] is True
+    assert body["total_cost_micros"] == 1_800_000
+    assert body["currency"] == "USD"
+    assert body["components"][0]["quantity"] == 2
+    assert api.stats()["creates"] == 0
+    assert api.stats()["requests"]["dry_run"] == 1
+    assert (await api.create("/videos?dryRun=true", duration=7)).status_code == 400
+
+
+async def test_api_key_is_required_when_configured() -> None:
+    app = create_app(SimConfig(api_key="lmnfl_secret"), clock=FakeClock())
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
+        body = {"model": MODEL, "prompt": "x"}
+        for headers in ({}, {"Authorization": "Bearer wrong"}):
+            r = await client.post("/videos", json=body, headers=headers)
+            assert r.status_code == 401
+            assert r.json()["error"]["code"] == "AUTHENTICATION_FAILED"
+            assert "lmnfl_secret" not in r.text
+        r = await client.post("/videos", json=body, headers={"Authorization": "Bearer lmnfl_secret"})
+        assert r.status_code == 202
+
+
+async def test_any_key_or_none_is_accepted_without_a_configured_key(api: Api) -> None:
+    assert (await api.create()).status_code == 202
+    r = await api.client.post("/videos", json={"model": MODEL, "prompt": "x"}, headers={"Authorization": "Bearer whatever"})
+    assert r.status_code == 202
+
+
+async def test_both_base_paths_serve_the_same_world(api: Api) -> None:
+    r = await api.client.post("http://sim.test/openai/v1/videos", json={"model": MODEL, "prompt": "x"})
+    assert r.status_code == 202
+    assert (await api.client.get(f"/videos/{r.json()['id']}")).status_code == 200
+
+
+async def test_unknown_route_and_video_are_404_in_the_error_envelope(api: Api) -> None:
+    for path in ("/nothing-here", "/videos/video_missing"):
+        r = await api.client.get(path)
+        assert r.status_code == 404
+        assert set(r.json()["error"]) >= {"message", "type", "code"}
