@@ -167,6 +167,7 @@ def _server(config: SimConfig, *, access_log: bool = False, log_config: Any = No
         create_app(config),
         http=DroppableH11Protocol,
         lifespan="off",
+        ws="none",
         access_log=access_log,
         log_level="warning",
         log_config=log_config,

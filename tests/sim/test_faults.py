@@ -1,0 +1,235 @@
+from __future__ import annotations
+
+import time
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+import pytest
+from sim_kit import BASE, Api, FakeClock
+
+from runner.sim import SimConfig, SimulatedReset, create_app
+from runner.sim.config import ConfigError, FaultRule
+
+pytestmark = pytest.mark.anyio
+
+
+def script(*rules: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(rules)
+
+
+async def test_rate_limit_is_a_token_bucket_on_the_sim_clock(api: Api) -> None:
+    api.configure(rate_limit=2, rate_burst=2)
+    codes = [(await api.client.get("/videos")).status_code for _ in range(3)]
+    assert codes == [200, 200, 429]
+    r = await api.client.get("/videos")
+    assert r.headers["retry-after"] == "1"
+    assert r.json()["error"]["code"] == "RATE_LIMITED"
+    api.clock.advance(0.5)
+    assert (await api.client.get("/videos")).status_code == 200
+    assert (await api.client.get("/videos")).status_code == 429
+    assert api.stats()["throttled"] == 3
+
+
+@pytest.mark.parametrize(
+    ("style", "present", "absent"),
+    [
+        ("seconds", {"retry-after"}, {"retry-after-ms"}),
+        ("ms", {"retry-after-ms"}, {"retry-after"}),
+        ("date", {"retry-after"}, {"retry-after-ms"}),
+        ("body", set(), {"retry-after", "retry-after-ms"}),
+        ("none", set(), {"retry-after", "retry-after-ms"}),
+    ],
+)
+async def test_injected_429_gives_its_retry_hint_in_the_chosen_style(api: Api, style: str, present: set[str], absent: set[str]) -> None:
+    api.configure(script=script({"route": "get", "nth": 1, "fault": "rate_limited", "retry_after": 7, "retry_style": style}))
+    video = (await api.create()).json()["id"]
+    r = await api.client.get(f"/videos/{video}")
+    assert r.status_code == 429
+    assert present <= set(r.headers) and not absent & set(r.headers)
+    body = r.json()
+    assert body["error"]["code"] == "RATE_LIMITED"
+    if style == "seconds":
+        assert r.headers["retry-after"] == "7"
+    if style == "ms":
+        assert r.headers["retry-after-ms"] == "7000"
+    if style == "date":
+        assert parsedate_to_datetime(r.headers["retry-after"]).timestamp() == api.clock.now + 7
+    if style == "body":
+        assert body["retry_after"] == 7 and body["status"] == 429 and "throttled" in body["detail"]
+    else:
+        assert "retry_after" not in body
+    assert (await api.client.get(f"/videos/{video}")).status_code == 200
+
+
+@pytest.mark.parametrize(("status", "code"), [(500, "INTERNAL_ERROR"), (502, "ALL_PROVIDERS_EXHAUSTED"), (503, "UPSTREAM_ERROR"), (504, "UPSTREAM_ERROR")])
+async def test_server_errors_carry_lumenfall_codes(api: Api, status: int, code: str) -> None:
+    api.configure(script=script({"route": "create", "nth": 1, "fault": "server_error", "status": status}))
+    r = await api.create()
+    assert r.status_code == status
+    assert r.json()["error"]["code"] == code
+    assert r.json()["error"]["type"] == "server_error"
+    assert api.stats()["creates"] == 0
+
+
+async def test_error_rate_draws_statuses_from_the_configured_list(api: Api) -> None:
+    api.configure(error_rate=1.0, error_statuses=[502, 503])
+    codes = {(await api.client.get("/videos")).status_code for _ in range(20)}
+    assert codes == {502, 503}
+    assert api.stats()["faults"]["server_error"] == 20
+
+
+async def test_reset_before_a_create_raises_in_process_and_creates_nothing(api: Api) -> None:
+    api.configure(script=script({"route": "create", "nth": 1, "fault": "reset_before"}))
+    with pytest.raises(SimulatedReset) as info:
+        await api.create(idempotency_key="k")
+    assert info.value.phase == "before"
+    assert api.stats()["creates"] == 0
+    assert (await api.create(idempotency_key="k")).status_code == 202
+
+
+async def test_reset_after_create_pays_for_a_video_the_client_never_hears_of(api: Api) -> None:
+    api.configure(script=script({"route": "create", "nth": 1, "fault": "reset_after_create"}))
+    with pytest.raises(SimulatedReset) as info:
+        await api.create(idempotency_key="gridrun-k-1")
+    assert info.value.phase == "after" and info.value.route == "create"
+    assert api.stats()["creates"] == 1
+    replay = await api.create(idempotency_key="gridrun-k-1")
+    assert replay.status_code == 200
+    assert api.stats()["creates"] == 1 and api.stats()["duplicate_paid"] == 0
+    log = (await api.client.get("http://sim.test/v1/requests", params={"idempotency_key": "gridrun-k-1"})).json()["data"]
+    assert log[0]["video_id"] == replay.json()["id"]
+
+
+async def test_reset_rate_splits_between_before_and_after(api: Api) -> None:
+    api.configure(reset_rate=1.0)
+    for _ in range(20):
+        with pytest.raises(SimulatedReset):
+            await api.client.get("/videos")
+    faults = api.stats()["faults"]
+    assert faults["reset_before"] + faults["reset_after"] == 20
+    assert faults["reset_before"] > 0 and faults["reset_after"] > 0
+
+
+async def test_slow_delays_the_response(api: Api) -> None:
+    api.configure(script=script({"route": "list", "nth": 1, "fault": "slow", "delay": 0.2}))
+    started = time.perf_counter()
+    r = await api.client.get("/videos")
+    assert r.status_code == 200
+    assert time.perf_counter() - started >= 0.2
+
+
+async def test_stall_body_sends_half_then_waits(api: Api) -> None:
+    api.configure(script=script({"route": "list", "nth": 1, "fault": "stall_body", "delay": 0.1}))
+    started = time.perf_counter()
+    r = await api.client.get("/videos")
+    assert r.status_code == 200 and r.json()["object"] == "list"
+    assert time.perf_counter() - started >= 0.1
+
+
+@pytest.mark.parametrize(("fault", "status", "code"), [("auth_failed", 401, "AUTHENTICATION_FAILED"), ("insufficient_balance", 402, "INSUFFICIENT_BALANCE")])
+async def test_injected_refusals(api: Api, fault: str, status: int, code: str) -> None:
+    api.configure(script=script({"route": "create", "nth": 1, "fault": fault}))
+    r = await api.create()
+    assert (r.status_code, r.json()["error"]["code"]) == (status, code)
+    assert api.stats()["creates"] == 0
+
+
+async def test_balance_runs_out_with_a_402(api: Api) -> None:
+    api.configure(balance=1.0)
+    codes = [(await api.create(prompt=f"p{i}")).status_code for i in range(3)]
+    assert codes == [202, 202, 402]
+    balance = (await api.client.get("http://sim.test/v1/balance")).json()
+    assert balance["balance"] == pytest.approx(0.3)
+
+
+async def test_malformed_json_still_creates_the_video(api: Api) -> None:
+    api.configure(script=script({"route": "create", "nth": 1, "fault": "malformed_json"}))
+    r = await api.create()
+    assert r.status_code == 202
+    with pytest.raises(ValueError):
+        r.json()
+    assert api.stats()["creates"] == 1
+
+
+async def test_unknown_status_value(api: Api) -> None:
+    api.configure(script=script({"route": "get", "nth": 1, "fault": "unknown_status", "value": "moderating"}))
+    video = (await api.create()).json()["id"]
+    assert (await api.video(video))["status"] == "moderating"
+    assert (await api.video(video))["status"] == "queued"
+
+
+async def test_job_failure_by_script_uses_its_code(api: Api) -> None:
+    api.configure(script=script({"route": "create", "nth": 2, "fault": "job_failure", "code": "UPSTREAM_ERROR"}))
+    ok = (await api.create(prompt="a")).json()["id"]
+    bad = (await api.create(prompt="b")).json()["id"]
+    api.clock.advance(11)
+    assert (await api.video(ok))["status"] == "completed"
+    failed = await api.video(bad)
+    assert failed["status"] == "failed" and failed["error"]["code"] == "UPSTREAM_ERROR"
+
+
+async def test_rules_fire_on_their_nth_calls_at_most_times_times(api: Api) -> None:
+    api.configure(script=script({"route": "list", "nth": [2, 3, 4], "times": 2, "fault": "server_error", "status": 503}))
+    codes = [(await api.client.get("/videos")).status_code for _ in range(5)]
+    assert codes == [200, 503, 503, 200, 200]
+
+
+async def test_probabilistic_faults_are_the_same_for_the_same_seed() -> None:
+    async def codes(seed: int) -> list[int]:
+        app = create_app(SimConfig(seed=seed, error_rate=0.3), clock=FakeClock())
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
+            return [(await client.get("/videos")).status_code for _ in range(30)]
+
+    first = await codes(5)
+    assert first == await codes(5)
+    assert first != await codes(6)
+    assert 0 < first.count(200) < 30
+
+
+async def test_faults_can_be_patched_at_runtime_and_reset(api: Api) -> None:
+    r = await api.client.post("http://sim.test/_sim/config", json={"script": [{"route": "*", "fault": "server_error", "nth": 1, "status": 500}]})
+    assert r.status_code == 200
+    assert r.json()["script"] == [{"fault": "server_error", "route": "*", "nth": [1], "status": 500}]
+    assert (await api.create()).status_code == 500
+    assert (await api.create()).status_code == 202
+    bad = await api.client.post("http://sim.test/_sim/config", json={"render_tiem": 1})
+    assert bad.status_code == 400 and "render_tiem" in bad.json()["error"]["message"]
+    assert (await api.client.post("http://sim.test/_sim/reset")).status_code == 204
+    stats = (await api.client.get(f"{BASE}/_sim/stats")).json()
+    assert stats["creates"] == 0 and stats["requests"] == {}
+
+
+async def test_control_routes_need_no_key_but_the_api_does() -> None:
+    app = create_app(SimConfig(api_key="k"), clock=FakeClock())
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
+        assert (await client.get("http://sim.test/_sim/stats")).status_code == 200
+        assert (await client.get("/videos")).status_code == 401
+        assert (await client.get("http://sim.test/_sim/config")).json()["api_key"] == "***"
+
+
+def test_fault_rules_are_checked() -> None:
+    with pytest.raises(ConfigError, match="unknown fault 'explode'"):
+        FaultRule.from_dict({"fault": "explode"})
+    with pytest.raises(ConfigError, match="unknown route 'upload'"):
+        FaultRule.from_dict({"fault": "slow", "route": "upload"})
+    with pytest.raises(ConfigError, match="unknown key 'when'"):
+        FaultRule.from_dict({"fault": "slow", "when": 3})
+    assert FaultRule.from_dict({"fault": "reset_after_create", "route": "create", "nth": 3}).nth == (3,)
+
+
+def test_config_round_trips_through_a_dict() -> None:
+    config = SimConfig(seed=3, failure_rate=0.2, script=(FaultRule("truncated", route="file", p=0.5),))
+    assert SimConfig.from_dict(config.to_dict()) == config
+    with pytest.raises(ConfigError, match="concurrency must be a number"):
+        SimConfig.from_dict({"concurrency": "many"})
+    with pytest.raises(ConfigError, match="honour_idempotency must be true or false"):
+        SimConfig.from_dict({"honour_idempotency": "no"})
+    assert SimConfig(script=[{"fault": "slow"}]).script == (FaultRule("slow"),)  # type: ignore[arg-type]
+
+
+async def test_injected_5xx_on_a_create_with_an_unreadable_body_still_answers(api: Api) -> None:
+    api.configure(script=script({"route": "create", "nth": 1, "fault": "server_error", "status": 500}))
+    r = await api.client.post("/videos", content=b"garbage", headers={"content-type": "application/json"})
+    assert r.status_code == 500
+    assert (await api.client.get("http://sim.test/v1/requests")).json()["data"][0]["status"] == "upstream_failure"

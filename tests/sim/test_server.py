@@ -1,0 +1,149 @@
+"""The simulator over real HTTP: resets and truncations must reach an httpx client as transport errors."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sim_kit import MODEL
+
+from runner.sim import FaultRule, SimConfig, running_server
+from runner.sim.config import ConfigError
+from runner.sim.serve import add_arguments, config_from_args, parse_fault
+
+TRANSPORT_ERRORS = (httpx.ReadError, httpx.RemoteProtocolError)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    with running_server(SimConfig(render_time=0.05, jitter=0, max_side=64)) as url:
+        yield url
+
+
+@pytest.fixture
+def client(server: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server, timeout=5) as c:
+        c.post("/_sim/reset")
+        yield c
+
+
+def configure(client: httpx.Client, *rules: dict[str, Any], **knobs: Any) -> None:
+    r = client.post("/_sim/config", json={"script": list(rules), **knobs})
+    assert r.status_code == 200, r.text
+
+
+def stats(client: httpx.Client) -> dict[str, Any]:
+    return dict(client.get("/_sim/stats").json())
+
+
+def create(client: httpx.Client, **body: Any) -> httpx.Response:
+    return client.post("/videos", json={"model": MODEL, "prompt": "a fox", **body})
+
+
+def wait_completed(client: httpx.Client, video_id: str) -> dict[str, Any]:
+    """Poll until done: this server runs on the real clock, with 0.05 s renders."""
+    for _ in range(500):
+        video = client.get(f"/videos/{video_id}").json()
+        if video["status"] == "completed":
+            return dict(video)
+        time.sleep(0.01)
+    raise AssertionError("the video did not complete")
+
+
+def test_running_server_yields_the_v1_base_url(server: str) -> None:
+    assert server.startswith("http://127.0.0.1:") and server.endswith("/v1")
+
+
+def test_reset_before_create_is_a_transport_error_and_creates_nothing(client: httpx.Client) -> None:
+    configure(client, {"route": "create", "nth": 1, "fault": "reset_before"})
+    with pytest.raises(TRANSPORT_ERRORS):
+        create(client, idempotency_key="k")
+    assert stats(client)["creates"] == 0
+    assert create(client, idempotency_key="k").status_code == 202
+
+
+def test_reset_after_create_is_a_transport_error_but_the_video_exists(client: httpx.Client) -> None:
+    configure(client, {"route": "create", "nth": 1, "fault": "reset_after_create"})
+    with pytest.raises(TRANSPORT_ERRORS):
+        create(client, idempotency_key="gridrun-x-1")
+    assert stats(client)["creates"] == 1
+    replay = create(client, idempotency_key="gridrun-x-1")
+    assert replay.status_code == 200
+    assert stats(client)["duplicate_paid"] == 0
+
+
+def test_truncated_download_breaks_off_under_its_content_length(client: httpx.Client) -> None:
+    configure(client, {"route": "file", "nth": 1, "fault": "truncated"})
+    video = wait_completed(client, create(client).json()["id"])
+    with pytest.raises(httpx.RemoteProtocolError, match="incomplete|complete message body"):
+        client.get(video["output"]["url"])
+    r = client.get(video["output"]["url"])
+    assert r.status_code == 200 and len(r.content) == video["output"]["size_bytes"]
+
+
+def test_reset_mid_body_is_a_transport_error(client: httpx.Client) -> None:
+    configure(client, {"route": "file", "nth": 1, "fault": "reset_mid_body"})
+    video = wait_completed(client, create(client).json()["id"])
+    with pytest.raises(TRANSPORT_ERRORS):
+        client.get(video["output"]["url"])
+
+
+def test_slow_headers_trip_a_read_timeout(client: httpx.Client) -> None:
+    configure(client, {"route": "list", "nth": 1, "fault": "slow", "delay": 1.0})
+    with pytest.raises(httpx.ReadTimeout):
+        client.get("/videos", timeout=httpx.Timeout(5, read=0.2))
+    assert client.get("/videos").status_code == 200
+
+
+def test_output_urls_use_the_host_the_client_called(client: httpx.Client, server: str) -> None:
+    video = wait_completed(client, create(client).json()["id"])
+    assert video["output"]["url"].startswith(server.removesuffix("/v1") + "/files/")
+
+
+def test_server_stops_when_the_block_ends() -> None:
+    with running_server(SimConfig()) as url:
+        port = int(url.rsplit(":", 1)[1].split("/")[0])
+        assert httpx.get(url.removesuffix("/v1") + "/_sim/stats").status_code == 200
+    with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+        pass
+
+
+def test_server_in_a_child_process() -> None:
+    with running_server(SimConfig(api_key="lmnfl_test", render_time=0), process=True) as url:
+        assert httpx.post(f"{url}/videos", json={"model": MODEL, "prompt": "x"}).status_code == 401
+        r = httpx.post(f"{url}/videos", json={"model": MODEL, "prompt": "x"}, headers={"Authorization": "Bearer lmnfl_test"})
+        assert r.status_code == 202
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def test_command_line_flags_become_knobs(tmp_path: Path) -> None:
+    knobs = tmp_path / "knobs.json"
+    knobs.write_text(json.dumps({"render_time": 9, "failure_rate": 0.5, "script": [{"fault": "slow", "route": "get", "p": 0.1}]}))
+    args = parse(
+        "--port", "8765", "--config", str(knobs), "--render-time", "3", "--concurrency", "2", "--rate-limit", "5",
+        "--no-idempotency", "--url-ttl", "60", "--seed", "4", "--api-key", "k", "--fault", "create:reset_after:nth=2,5",
+    )
+    config = config_from_args(args)
+    assert (args.host, args.port) == ("127.0.0.1", 8765)
+    assert (config.render_time, config.failure_rate, config.concurrency, config.rate_limit) == (3.0, 0.5, 2, 5.0)
+    assert (config.honour_idempotency, config.url_ttl, config.seed, config.api_key) == (False, 60.0, 4, "k")
+    assert config.script == (FaultRule("slow", route="get", p=0.1), FaultRule("reset_after", route="create", nth=(2, 5)))
+    assert config_from_args(parse()) == SimConfig()
+
+
+@pytest.mark.parametrize("spec", ["create:reset_after", "create:explode:0.1", "create:slow:often"])
+def test_bad_fault_flags_are_refused(spec: str) -> None:
+    with pytest.raises(ConfigError):
+        parse_fault(spec)
