@@ -1,0 +1,735 @@
+"""Matrix expansion with GitHub Actions `strategy.matrix` semantics, exactly, plus gridrun's extensions.
+
+The base rules follow GitHub's own workflow parser (actions/runner, MatrixBuilder.cs):
+
+- the product of the axes in declaration order, the first axis varying slowest;
+- `exclude` entries match partially and are applied first; an exclude key must name an axis;
+- each `include` entry splits into filter keys (those naming an axis) and extra keys; it is merged into
+  every remaining product combination that its filter matches, extras of later entries overwriting those
+  of earlier ones; an entry that matched none becomes a new combination (filter keys first, then extras);
+- values are compared with GitHub's expression `==`: strings without regard to case, a number and a string
+  by converting the string to a number, null and booleans as numbers (null == 0 == false == ""), nested
+  mappings and lists of an entry leaf by leaf, a number in an entry rounded to 15 significant digits;
+- axis and entry keys are matched without regard to case.
+
+Extensions: a non-empty list under an axis key in an include/exclude entry expands to one entry per value
+(when that axis holds no lists itself); `zip` groups of equal-length lists vary together as one axis;
+`{range: [start, stop, step]}` (inclusive integers) and `{linspace: [start, stop, count]}` axes.
+
+`expand` is pure. `matrix_of_file` is the one function here that reads a file.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from runner import manifest as _manifest
+from runner.errors import ManifestError, ManifestErrors, MatrixError
+
+ErrorFactory = Callable[[tuple[Any, ...], str], Exception]
+
+RESERVED = ("include", "exclude", "zip")
+MAX_COMBINATIONS = 10_000_000
+
+_NUMBER_RE = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_HEX_RE = re.compile(r"0x[0-9a-fA-F]+")
+_OCT_RE = re.compile(r"0o[0-7]+")
+_INT32 = 2**31
+
+
+@dataclass(frozen=True, slots=True)
+class Combination:
+    """One combination of matrix values, with where it and each of its values came from."""
+
+    values: tuple[tuple[str, Any], ...]
+    origin: str
+    sources: tuple[tuple[str, str], ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The values as a dict, in order."""
+        return dict(self.values)
+
+
+@dataclass(frozen=True, slots=True)
+class Expansion:
+    """The combinations of a matrix, in GitHub's order, and the product combinations exclude removed."""
+
+    combinations: tuple[Combination, ...]
+    excluded: tuple[tuple[Combination, int], ...]
+
+
+SINGLE = Expansion(combinations=(Combination(values=(), origin="product", sources=()),), excluded=())
+"""What a manifest (or sweep) without a matrix expands to: one job with no matrix values."""
+
+
+def expand(matrix: Mapping[str, Any], *, error: ErrorFactory | None = None) -> Expansion:
+    """Expand a matrix into its combinations.
+
+    `error(path, message)` builds the exception for a problem at `path` inside the matrix, e.g.
+    ("include", 2, "fruit") (indices 0-based). Several problems are raised together as ManifestErrors
+    when `error` builds ManifestErrors. A matrix whose combinations are all excluded expands to none
+    (GitHub then runs a single job with an empty matrix; gridrun leaves that choice to the plan).
+    Raises MatrixError by default.
+    """
+    problems = _Problems(error or _default_error)
+    parsed = _parse(matrix, problems)
+    problems.raise_if_any()
+    assert parsed is not None
+    axes, include_entries, exclude_entries = parsed
+    excludes = [_compile_exclude(number, entry, axes) for number, entry in exclude_entries]
+    includes = [f for number, entry in include_entries for f in _compile_include(number, entry, axes, problems)]
+    problems.raise_if_any()
+    return _build(axes, includes, excludes)
+
+
+def matrix_of_file(path: Path) -> list[tuple[str | None, Expansion]]:
+    """Expand the matrices of a file: a gridrun manifest (its matrix, or each sweep's) or a bare matrix mapping.
+
+    A bare matrix is what sits under a workflow's `strategy.matrix`. Returns (sweep name or None, expansion)
+    pairs in order. Raises ManifestError(s) for an invalid file, MatrixError(s) for a matrix that cannot expand.
+    """
+    data, positions = _manifest.read_yaml(path)
+    if isinstance(data, Mapping) and "version" in data and not isinstance(data["version"], list):
+        loaded = _manifest.load(path)
+        if loaded.sweeps:
+            out: list[tuple[str | None, Expansion]] = []
+            for index, sweep in enumerate(loaded.sweeps):
+                at: tuple[Any, ...] = ("sweeps", index, "matrix")
+                sweep_matrix = sweep.get("matrix")
+                expansion = SINGLE if sweep_matrix is None else expand(sweep_matrix, error=_manifest_error(loaded, at))
+                out.append((str(sweep["name"]), expansion))
+            return out
+        if loaded.matrix is None:
+            return [(None, SINGLE)]
+        return [(None, expand(loaded.matrix, error=_manifest_error(loaded, ("matrix",))))]
+    shown = Path(path)
+
+    def bare_error(at: tuple[Any, ...], message: str) -> MatrixError:
+        line, column = _manifest._where(positions, at)
+        return MatrixError(message, file=shown, line=line, column=column, field=_manifest.dotted(at))
+
+    if data is None:
+        raise MatrixError("the file is empty; expected a matrix mapping such as {os: [linux, macos]}", file=shown)
+    resolved, _files = _manifest.resolve_matrix_files(
+        data, at=(), positions=positions, file=shown, base_dir=Path(path).absolute().parent
+    )
+    return [(None, expand(resolved, error=bare_error))]
+
+
+def _manifest_error(loaded: _manifest.Manifest, at: tuple[Any, ...]) -> ErrorFactory:
+    return lambda path, message: loaded.error(at + path, message, MatrixError)
+
+
+def _default_error(path: tuple[Any, ...], message: str) -> Exception:
+    return MatrixError(message, file="<matrix>", field=_manifest.dotted(path))
+
+
+class _Problems:
+    """Collects the errors found while reading a matrix, so they are reported together."""
+
+    def __init__(self, factory: ErrorFactory) -> None:
+        self.factory = factory
+        self.found: list[Exception] = []
+
+    def add(self, path: tuple[Any, ...], message: str) -> None:
+        self.found.append(self.factory(path, message))
+
+    def raise_if_any(self) -> None:
+        if not self.found:
+            return
+        if len(self.found) > 1 and all(isinstance(e, ManifestError) for e in self.found):
+            raise ManifestErrors([e for e in self.found if isinstance(e, ManifestError)])
+        raise self.found[0]
+
+
+# --- reading the matrix ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Axis:
+    """One factor of the product: a plain axis (one key) or a zip group (several keys varying together)."""
+
+    keys: tuple[str, ...]
+    rows: tuple[tuple[Any, ...], ...]
+    chunks: tuple[tuple[tuple[str, Any], ...], ...]
+    sources: tuple[tuple[str, str], ...]
+    holds_lists: tuple[bool, ...]
+
+
+def _make_axis(keys: tuple[str, ...], rows: Sequence[tuple[Any, ...]], source: str) -> _Axis:
+    return _Axis(
+        keys=keys,
+        rows=tuple(rows),
+        chunks=tuple(tuple(zip(keys, row)) for row in rows),
+        sources=tuple((key, source) for key in keys),
+        holds_lists=tuple(any(isinstance(row[i], (list, tuple)) for row in rows) for i in range(len(keys))),
+    )
+
+
+Entry = tuple[int, Mapping[str, Any]]
+Parsed = tuple[list[_Axis], list[Entry], list[Entry]]
+
+
+def _parse(matrix: Any, problems: _Problems) -> Parsed | None:
+    if not isinstance(matrix, Mapping):
+        problems.add((), f"a matrix is a mapping of axis names to lists of values, got {_show(matrix)}")
+        return None
+    axes: list[_Axis] = []
+    claimed: dict[str, str] = {}
+    include_entries: list[Entry] = []
+    exclude_entries: list[Entry] = []
+    has_include = False
+
+    def claim(key: str, path: tuple[Any, ...]) -> bool:
+        folded = _fold(key)
+        if folded in claimed:
+            problems.add(
+                path,
+                f"'{key}' and '{claimed[folded]}' name the same axis (GitHub compares matrix keys without regard to case)",
+            )
+            return False
+        claimed[folded] = key
+        return True
+
+    for key, value in matrix.items():
+        if not isinstance(key, str) or not key:
+            problems.add((key,), f"matrix keys must be non-empty strings, got {_show(key)}")
+            continue
+        if key == "include":
+            include_entries = _entries(value, "include", problems)
+            has_include = bool(value) if isinstance(value, (list, tuple)) else True
+        elif key == "exclude":
+            exclude_entries = _entries(value, "exclude", problems)
+        elif key == "zip":
+            axes.extend(_zip_axes(value, claim, problems))
+        elif claim(key, (key,)):
+            values, source = _axis_values(value, (key,), key, problems)
+            if values is not None:
+                axes.append(_make_axis((key,), [(v,) for v in values], source))
+    if problems.found:
+        return None
+    if not axes and not has_include:
+        problems.add((), "a matrix needs at least one axis (a key with a list of values) or a non-empty include list")
+        return None
+    known = {_fold(k): k for axis in axes for k in axis.keys}
+    for index, entry in exclude_entries:
+        for key in entry:
+            if _fold(key) not in known:
+                axes_text = ", ".join(known.values()) or "none"
+                problems.add(
+                    ("exclude", index, key),
+                    f"exclude key '{key}' does not match any axis of the matrix (axes: {axes_text})",
+                )
+    _check_size(axes, problems)
+    return axes, include_entries, exclude_entries
+
+
+def _check_size(axes: list[_Axis], problems: _Problems) -> None:
+    size = math.prod(len(axis.rows) for axis in axes) if axes else 0
+    if size > MAX_COMBINATIONS:
+        sizes = " x ".join(str(len(axis.rows)) for axis in axes)
+        problems.add((), f"the matrix has {size:,} combinations ({sizes}); the limit is {MAX_COMBINATIONS:,}")
+
+
+def _entries(value: Any, name: str, problems: _Problems) -> list[Entry]:
+    if not isinstance(value, (list, tuple)):
+        problems.add((name,), f"{name} must be a list of mappings, got {_show(value)}")
+        return []
+    out: list[Entry] = []
+    for index, entry in enumerate(value):
+        path = (name, index)
+        if not isinstance(entry, Mapping):
+            problems.add(path, f"each {name} entry must be a mapping of keys to values, got {_show(entry)}")
+            continue
+        if not entry:
+            if name == "include":
+                problems.add(path, "an include entry must set at least one key")
+            else:
+                problems.add(path, "an empty exclude entry would match every combination; GitHub rejects it")
+            continue
+        seen: dict[str, str] = {}
+        good = True
+        for key in entry:
+            if not isinstance(key, str) or not key:
+                problems.add(path + (key,), f"{name} keys must be non-empty strings, got {_show(key)}")
+                good = False
+            elif _fold(key) in seen:
+                problems.add(path + (key,), f"'{key}' and '{seen[_fold(key)]}' are the same key (case is ignored)")
+                good = False
+            else:
+                seen[_fold(key)] = key
+        if good:
+            out.append((index, entry))
+    return out
+
+
+def _zip_axes(value: Any, claim: Callable[[str, tuple[Any, ...]], bool], problems: _Problems) -> Iterator[_Axis]:
+    if not isinstance(value, (list, tuple)) or not value:
+        problems.add(
+            ("zip",),
+            "zip takes a list of groups, each a mapping of axis names to lists of the same length, "
+            "e.g. zip: [{prompt: [a, b], seed: [1, 2]}]",
+        )
+        return
+    for index, group in enumerate(value):
+        path = ("zip", index)
+        if not isinstance(group, Mapping) or not group:
+            problems.add(path, f"zip group {index + 1} must be a non-empty mapping of axis names to lists, got {_show(group)}")
+            continue
+        columns: dict[str, list[Any]] = {}
+        complete = True
+        for key, values in group.items():
+            if not isinstance(key, str) or not key or key in RESERVED:
+                problems.add(path + (key,), f"'{key}' cannot name an axis")
+                complete = False
+                continue
+            if not claim(key, path + (key,)):
+                complete = False
+                continue
+            read, _source = _axis_values(values, path + (key,), key, problems)
+            if read is None:
+                complete = False
+                continue
+            columns[key] = read
+        if not complete:
+            continue
+        lengths = {key: len(values) for key, values in columns.items()}
+        if len(set(lengths.values())) > 1:
+            detail = ", ".join(f"{key} has {n}" for key, n in lengths.items())
+            problems.add(path, f"the lists of zip group {index + 1} must have the same length: {detail}")
+            continue
+        yield _make_axis(tuple(columns), list(zip(*columns.values())), f"zip {index + 1}")
+
+
+def _axis_values(value: Any, path: tuple[Any, ...], name: str, problems: _Problems) -> tuple[list[Any] | None, str]:
+    if isinstance(value, (list, tuple)):
+        if not value:
+            problems.add(path, f"axis '{name}' has no values; give at least one (GitHub rejects an empty vector)")
+            return None, "matrix"
+        return list(value), "matrix"
+    if isinstance(value, Mapping):
+        keys = list(value)
+        if keys == ["range"]:
+            return _range(value["range"], path + ("range",), problems), "range"
+        if keys == ["linspace"]:
+            return _linspace(value["linspace"], path + ("linspace",), problems), "linspace"
+        if keys == ["file"]:
+            problems.add(
+                path + ("file",),
+                "{file: ...} values are read when a manifest is loaded; load the matrix with runner.manifest first",
+            )
+            return None, "file"
+        shown_keys = ", ".join(str(k) for k in keys) or "none"
+        problems.add(
+            path,
+            f"axis '{name}' must be a list of values, or one of {{range: [start, stop, step]}}, "
+            f"{{linspace: [start, stop, count]}}, {{file: path}}; got a mapping with keys: {shown_keys}",
+        )
+        return None, "matrix"
+    problems.add(path, f"axis '{name}' must be a list of values, got {_show(value)}; write [{_plain(value)}] for one value")
+    return None, "matrix"
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_real(value: Any) -> bool:
+    return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
+
+
+def _range(spec: Any, path: tuple[Any, ...], problems: _Problems) -> list[int] | None:
+    if not isinstance(spec, (list, tuple)) or len(spec) not in (2, 3) or not all(_is_int(v) for v in spec):
+        problems.add(path, f"range takes [start, stop] or [start, stop, step] of integers, got {_show(spec)}")
+        return None
+    start, stop = spec[0], spec[1]
+    step = spec[2] if len(spec) == 3 else 1
+    if step == 0:
+        problems.add(path + (2,), "the step of a range cannot be 0")
+        return None
+    values = range(start, stop + (1 if step > 0 else -1), step)
+    if not values:
+        hint = f"; to count down, give a negative step: [{start}, {stop}, -1]" if step > 0 else ""
+        problems.add(path, f"range from {start} to {stop} with step {step} is empty{hint}")
+        return None
+    if len(values) > MAX_COMBINATIONS:
+        problems.add(path, f"range has {len(values):,} values; the limit is {MAX_COMBINATIONS:,}")
+        return None
+    return list(values)
+
+
+def _linspace(spec: Any, path: tuple[Any, ...], problems: _Problems) -> list[float] | None:
+    if (
+        not isinstance(spec, (list, tuple))
+        or len(spec) != 3
+        or not _is_real(spec[0])
+        or not _is_real(spec[1])
+        or not _is_int(spec[2])
+    ):
+        problems.add(path, f"linspace takes [start, stop, count]: two numbers and an integer, got {_show(spec)}")
+        return None
+    start, stop, count = spec
+    if count < 2:
+        problems.add(path + (2,), f"linspace needs a count of at least 2, got {count}")
+        return None
+    if count > MAX_COMBINATIONS:
+        problems.add(path + (2,), f"linspace count {count:,} is over the limit of {MAX_COMBINATIONS:,}")
+        return None
+    values = [_round10(start + (stop - start) * i / (count - 1)) for i in range(count)]
+    values[0], values[-1] = _round10(start), _round10(stop)
+    return values
+
+
+def _round10(value: float) -> float:
+    return float(f"{value:.10g}") + 0.0
+
+
+# --- include and exclude filters -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Filter:
+    """A compiled include or exclude entry: for each axis it constrains, the row indices it matches."""
+
+    number: int
+    constraints: tuple[tuple[int, frozenset[int]], ...]
+    never: bool
+    keys: tuple[tuple[str, Any], ...]
+    extras: tuple[tuple[str, str, Any], ...]
+
+
+def _locate(axes: list[_Axis]) -> dict[str, tuple[int, int]]:
+    return {_fold(key): (a, c) for a, axis in enumerate(axes) for c, key in enumerate(axis.keys)}
+
+
+def _expands(axes: list[_Axis], where: tuple[int, int], value: Any) -> bool:
+    return isinstance(value, (list, tuple)) and bool(value) and not axes[where[0]].holds_lists[where[1]]
+
+
+def _compile_exclude(index: int, entry: Mapping[str, Any], axes: list[_Axis]) -> _Filter:
+    located = _locate(axes)
+    per_axis: dict[int, frozenset[int]] = {}
+    for key, value in entry.items():
+        where = located[_fold(key)]
+        choices = list(value) if _expands(axes, where, value) else [value]
+        rows: frozenset[int] | None = frozenset()
+        for choice in choices:
+            allowed = _allowed(axes[where[0]], where[1], choice)
+            if allowed is None:
+                rows = None
+                break
+            rows = rows | allowed if rows is not None else None
+        if rows is not None:
+            per_axis[where[0]] = per_axis[where[0]] & rows if where[0] in per_axis else rows
+    constraints = tuple(sorted(per_axis.items()))
+    return _Filter(
+        number=index + 1,
+        constraints=constraints,
+        never=any(not rows for _, rows in constraints),
+        keys=(),
+        extras=(),
+    )
+
+
+def _compile_include(
+    index: int, entry: Mapping[str, Any], axes: list[_Axis], problems: _Problems
+) -> list[_Filter]:
+    located = _locate(axes)
+    filter_keys: list[tuple[str, tuple[int, int], list[Any]]] = []
+    extras = tuple((_fold(key), key, value) for key, value in entry.items() if _fold(key) not in located)
+    variants = 1
+    for key, value in entry.items():
+        where = located.get(_fold(key))
+        if where is None:
+            continue
+        choices = list(value) if _expands(axes, where, value) else [value]
+        variants *= len(choices)
+        filter_keys.append((key, where, choices))
+    if variants > MAX_COMBINATIONS:
+        problems.add(("include", index), f"this include entry expands to {variants:,} entries; the limit is {MAX_COMBINATIONS:,}")
+        return []
+    cache: dict[tuple[int, int], frozenset[int] | None] = {}
+    out = []
+    for picks in itertools.product(*(range(len(choices)) for _, _, choices in filter_keys)):
+        per_axis: dict[int, frozenset[int]] = {}
+        keys = []
+        for position, ((key, where, choices), pick) in enumerate(zip(filter_keys, picks)):
+            keys.append((key, choices[pick]))
+            if (position, pick) not in cache:
+                cache[(position, pick)] = _allowed(axes[where[0]], where[1], choices[pick])
+            rows = cache[(position, pick)]
+            if rows is not None:
+                per_axis[where[0]] = per_axis[where[0]] & rows if where[0] in per_axis else rows
+        constraints = tuple(sorted(per_axis.items()))
+        out.append(
+            _Filter(
+                number=index + 1,
+                constraints=constraints,
+                never=any(not rows for _, rows in constraints),
+                keys=tuple(keys),
+                extras=extras,
+            )
+        )
+    return out
+
+
+def _allowed(axis: _Axis, column: int, value: Any) -> frozenset[int] | None:
+    """Rows of `axis` whose value in `column` matches `value` leaf by leaf; None when nothing is tested."""
+    leaves = list(_leaves(value, ()))
+    if not leaves:
+        return None
+    return frozenset(
+        i for i, row in enumerate(axis.rows) if all(_equal(_at(row[column], path), literal) for path, literal in leaves)
+    )
+
+
+def _leaves(value: Any, path: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...], Any]]:
+    if isinstance(value, Mapping):
+        for key, child in value.items():
+            yield from _leaves(child, path + (str(key),))
+    elif isinstance(value, (list, tuple)):
+        for index, child in enumerate(value):
+            yield from _leaves(child, path + (index,))
+    elif _is_int(value) or isinstance(value, float):
+        yield path, _g15(value)
+    else:
+        yield path, value
+
+
+# --- GitHub expression equality --------------------------------------------------------------
+
+_NULL, _BOOL, _NUMBER, _STRING, _ARRAY, _OBJECT = range(6)
+
+
+def _kind(value: Any) -> int:
+    if value is None:
+        return _NULL
+    if isinstance(value, bool):
+        return _BOOL
+    if isinstance(value, (int, float)):
+        return _NUMBER
+    if isinstance(value, str):
+        return _STRING
+    if isinstance(value, (list, tuple)):
+        return _ARRAY
+    return _OBJECT
+
+
+def _float(value: int | float) -> float:
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
+def _g15(value: int | float) -> float:
+    """A number as GitHub writes it into a filter expression (format G15) and reads it back."""
+    number = _float(value)
+    if not math.isfinite(number):
+        return number
+    return float(f"{number:.15g}")
+
+
+def _parse_number(text: str) -> float:
+    """GitHub's ExpressionUtility.ParseNumber: a string as a number, NaN when it is not one."""
+    text = text.strip()
+    if not text:
+        return 0.0
+    if _NUMBER_RE.fullmatch(text):
+        return float(text)
+    if _HEX_RE.fullmatch(text) or _OCT_RE.fullmatch(text):
+        number = int(text[2:], 16 if text[1] == "x" else 8)
+        if number >= 2 * _INT32:
+            return math.nan
+        return float(number - 2 * _INT32 if number >= _INT32 else number)
+    if text == "Infinity":
+        return math.inf
+    if text == "-Infinity":
+        return -math.inf
+    return math.nan
+
+
+def _to_number(value: Any) -> float:
+    kind = _kind(value)
+    if kind == _NULL:
+        return 0.0
+    if kind == _BOOL:
+        return 1.0 if value else 0.0
+    if kind == _NUMBER:
+        return _float(value)
+    if kind == _STRING:
+        return _parse_number(value)
+    return math.nan
+
+
+def _equal(left: Any, right: Any) -> bool:
+    """GitHub's `==` (EvaluationResult.AbstractEqual): JavaScript's loose equality, strings compared without case."""
+    left_kind, right_kind = _kind(left), _kind(right)
+    while left_kind != right_kind:
+        if left_kind == _NUMBER and right_kind == _STRING:
+            right, right_kind = _parse_number(right), _NUMBER
+        elif left_kind == _STRING and right_kind == _NUMBER:
+            left, left_kind = _parse_number(left), _NUMBER
+        elif left_kind in (_BOOL, _NULL):
+            left, left_kind = _to_number(left), _NUMBER
+        elif right_kind in (_BOOL, _NULL):
+            right, right_kind = _to_number(right), _NUMBER
+        else:
+            return False
+    if left_kind == _NULL:
+        return True
+    if left_kind == _NUMBER:
+        return _float(left) == _float(right)
+    if left_kind == _STRING:
+        return _fold(left) == _fold(right)
+    if left_kind == _BOOL:
+        return bool(left == right)
+    return left is right
+
+
+def _fold(text: str) -> str:
+    """Case folding as .NET's OrdinalIgnoreCase: each character's simple upper case."""
+    if text.isascii():
+        return text.upper()
+    return "".join(upper if len(upper := char.upper()) == 1 else char for char in text)
+
+
+def _at(value: Any, path: tuple[Any, ...]) -> Any:
+    for step in path:
+        value = _index(value, step)
+    return value
+
+
+def _index(container: Any, key: Any) -> Any:
+    """GitHub's index operator: a mapping by key without case, a list by integer position, else null."""
+    if isinstance(container, Mapping):
+        name = key if isinstance(key, str) else str(key)
+        if name in container:
+            return container[name]
+        folded = _fold(name)
+        for candidate, value in container.items():
+            if isinstance(candidate, str) and _fold(candidate) == folded:
+                return value
+        return None
+    if isinstance(container, (list, tuple)):
+        number = _parse_number(key) if isinstance(key, str) else float(key)
+        if math.isnan(number) or number < 0 or number >= _INT32:
+            return None
+        position = math.floor(number)
+        return container[position] if position < len(container) else None
+    return None
+
+
+# --- building --------------------------------------------------------------------------------
+
+
+def _build(axes: list[_Axis], includes: list[_Filter], excludes: list[_Filter]) -> Expansion:
+    sizes = [len(axis.rows) for axis in axes]
+    strides = [math.prod(sizes[a + 1 :]) for a in range(len(axes))]
+
+    def flat_indices(f: _Filter) -> Iterator[int]:
+        if f.never or not axes:
+            return iter(())
+        allowed = dict(f.constraints)
+        offsets = [
+            [i * strides[a] for i in (sorted(allowed[a]) if a in allowed else range(sizes[a]))]
+            for a in range(len(axes))
+        ]
+        return map(sum, itertools.product(*offsets))
+
+    removed_by: dict[int, int] = {}
+    for f in excludes:
+        for flat in flat_indices(f):
+            removed_by.setdefault(flat, f.number)
+
+    matched = [False] * len(includes)
+    universal: list[int] = []
+    specific: dict[int, list[int]] = {}
+    for n, f in enumerate(includes):
+        if f.never:
+            continue
+        if not f.constraints:
+            universal.append(n)
+            continue
+        for flat in flat_indices(f):
+            if flat not in removed_by:
+                matched[n] = True
+                specific.setdefault(flat, []).append(n)
+
+    base_sources = tuple(source for axis in axes for source in axis.sources)
+    merged: dict[tuple[int, ...], tuple[tuple[tuple[str, Any], ...], tuple[tuple[str, str], ...]]] = {}
+
+    def extras_of(found: tuple[int, ...]) -> tuple[tuple[tuple[str, Any], ...], tuple[tuple[str, str], ...]]:
+        extra: dict[str, tuple[str, Any, str]] = {}
+        for n in sorted(found + tuple(universal)):
+            include = includes[n]
+            label = f"include {include.number}"
+            for folded, key, value in include.extras:
+                known = extra.get(folded)
+                extra[folded] = (known[0] if known else key, value, label)
+        values = tuple((key, value) for key, value, _ in extra.values())
+        return values, base_sources + tuple((key, label) for key, _, label in extra.values())
+
+    combinations: list[Combination] = []
+    excluded: list[tuple[Combination, int]] = []
+    if axes:
+        if all(len(axis.keys) == 1 for axis in axes):
+            rows: Iterator[tuple[tuple[str, Any], ...]] = itertools.product(*(
+                [chunk[0] for chunk in axis.chunks] for axis in axes
+            ))
+        else:
+            rows = (sum(parts, ()) for parts in itertools.product(*(axis.chunks for axis in axes)))
+        plain = not removed_by and not specific and not any(includes[n].extras for n in universal)
+        if plain:
+            combinations = [Combination(values, "product", base_sources) for values in rows]
+        else:
+            for flat, values in enumerate(rows):
+                number = removed_by.get(flat)
+                if number is not None:
+                    excluded.append((Combination(values, "product", base_sources), number))
+                    continue
+                found = tuple(specific.get(flat, ()))
+                if found not in merged:
+                    merged[found] = extras_of(found)
+                extra_values, sources = merged[found]
+                combinations.append(Combination(values + extra_values, "product", sources))
+    if combinations:
+        for n in universal:
+            matched[n] = True
+
+    for n, include in enumerate(includes):
+        if not matched[n]:
+            label = f"include {include.number}"
+            values = include.keys + tuple((key, value) for _, key, value in include.extras)
+            combinations.append(Combination(values, label, tuple((key, label) for key, _ in values)))
+    return Expansion(combinations=tuple(combinations), excluded=tuple(excluded))
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return f"the string '{value}'"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    return type(value).__name__
+
+
+def _plain(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
