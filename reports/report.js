@@ -1,0 +1,471 @@
+(() => {
+  "use strict";
+  const DATA = JSON.parse(document.getElementById("gridrun-data").textContent);
+  const AXES = DATA.axes;
+  const ITEMS = DATA.items;
+  const RUNS = DATA.runs;
+  const NRUNS = RUNS.length;
+  const GROUPS = DATA.groups;
+  const COMMON = DATA.common;
+  const AX = new Map(AXES.map((a, i) => [a.id, i]));
+  const MULTI = AXES.filter((a) => a.values.length > 1);
+  const $grid = document.getElementById("grid");
+  const $bar = document.getElementById("toolbar");
+  const $viewer = document.getElementById("viewer");
+  const STATUS_ORDER = ["done", "running", "pending", "failed", "unknown", "expired", "cancelled"];
+
+  const ui = {
+    x: DATA.view.x, y: DATA.view.y, modes: Object.assign({}, DATA.view.modes),
+    status: "all", diff: false, size: 220, loop: true, prompts: true, reload: DATA.live,
+  };
+
+  // ---- helpers ---------------------------------------------------------------------------------
+  function h(tag, props, ...kids) {
+    const e = document.createElement(tag);
+    if (props) {
+      for (const k in props) {
+        const v = props[k];
+        if (v === null || v === undefined || v === false) continue;
+        if (k === "class") e.className = v;
+        else if (k === "text") e.textContent = v;
+        else if (k === "style") e.style.cssText = v;
+        else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+        else e.setAttribute(k, v === true ? "" : String(v));
+      }
+    }
+    for (const c of kids) if (c !== null && c !== undefined && c !== false) e.append(c);
+    return e;
+  }
+  const show = (v) => (typeof v === "string" ? v : v === null || v === undefined ? "" : JSON.stringify(v));
+  const USD = new Intl.NumberFormat("en-US", { style: "currency", currency: "USD", minimumFractionDigits: 2, maximumFractionDigits: 4 });
+  const usd = (micros) => (micros === null || micros === undefined ? "–" : USD.format(micros / 1e6));
+  const secs = (s) => (s === null || s === undefined ? "–" : s < 60 ? s.toFixed(1) + " s" : Math.floor(s / 60) + " min " + Math.round(s % 60) + " s");
+  const when = (t) => (t === null || t === undefined ? "–" : new Date(t * 1000).toLocaleString());
+  const groupOf = (state) => GROUPS[state] || state;
+  const stateLabel = (state) => (state === "planned" ? "pending" : state);
+  const axisOf = (id) => (id === null || id === undefined ? -1 : AX.get(id));
+  const modeOf = (id) => ui.modes[id] || "group";
+  const cmpArr = (a, b) => { for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i] - b[i]; return 0; };
+  const uniqSorted = (xs) => Array.from(new Set(xs)).sort((a, b) => a - b);
+  const param = (j, k) => (j && Object.prototype.hasOwnProperty.call(j.p, k) ? j.p[k] : COMMON[k]);
+  const hasParam = (j, k) => j && (Object.prototype.hasOwnProperty.call(j.p, k) || Object.prototype.hasOwnProperty.call(COMMON, k));
+
+  // ---- view state in the URL hash, so a reload (the run filling in) keeps the layout ------------
+  function readHash() {
+    const q = new URLSearchParams(location.hash.slice(1));
+    for (const side of ["x", "y"]) {
+      if (!q.has(side)) continue;
+      const v = q.get(side);
+      if (v === "") ui[side] = null;
+      else if (AX.has(v)) ui[side] = v;
+    }
+    if (ui.x !== null && ui.x === ui.y) ui.y = null;
+    for (const [k, v] of q) if (k.startsWith("m.") && AX.has(k.slice(2))) ui.modes[k.slice(2)] = v;
+    if (q.has("status")) ui.status = q.get("status");
+    if (q.has("size")) ui.size = Math.min(640, Math.max(100, Number(q.get("size")) || 220));
+    for (const k of ["diff", "loop", "prompts", "reload"]) if (q.has(k)) ui[k] = q.get(k) === "1";
+  }
+  function writeHash() {
+    const q = new URLSearchParams();
+    q.set("x", ui.x || "");
+    q.set("y", ui.y || "");
+    for (const a of MULTI) if (a.id !== ui.x && a.id !== ui.y) q.set("m." + a.id, modeOf(a.id));
+    if (ui.status !== "all") q.set("status", ui.status);
+    q.set("size", String(ui.size));
+    for (const k of ["diff", "loop", "prompts", "reload"]) q.set(k, ui[k] ? "1" : "0");
+    try { history.replaceState(null, "", "#" + q.toString()); } catch (e) { /* some file:// contexts refuse */ }
+  }
+
+  // ---- lazy media: poster images first (native lazy loading), a <video> only once a cell is seen ---
+  function videoOf(thumb) {
+    let v = thumb.querySelector("video");
+    if (v) return v;
+    v = h("video", { playsinline: true, preload: "metadata", "data-dur": thumb.dataset.dur });
+    v.muted = true;
+    v.loop = ui.loop;
+    if (thumb.dataset.poster) v.poster = thumb.dataset.poster;
+    v.addEventListener("error", () => thumb.classList.add("broken"));
+    v.src = thumb.dataset.src;
+    const img = thumb.querySelector("img");
+    if (img) img.replaceWith(v); else thumb.append(v);
+    return v;
+  }
+  function posterOf(thumb) {
+    if (!thumb.dataset.poster || thumb.firstElementChild) return;
+    thumb.append(h("img", { src: thumb.dataset.poster, decoding: "async", alt: "", onerror: (e) => e.target.remove() }));
+  }
+  let posterObs = null;
+  let srcObs = null;
+  function observers() {
+    if (posterObs) posterObs.disconnect();
+    if (srcObs) srcObs.disconnect();
+    posterObs = new IntersectionObserver((entries) => {
+      for (const e of entries) if (e.isIntersecting) { posterOf(e.target); posterObs.unobserve(e.target); }
+    }, { rootMargin: "500px 300px" });
+    srcObs = new IntersectionObserver((entries) => {
+      for (const e of entries) if (e.isIntersecting) { videoOf(e.target); srcObs.unobserve(e.target); }
+    }, { rootMargin: "100px 50px" });
+  }
+  const videosIn = (root, sel) => Array.from(root.querySelectorAll((sel || "") + " .thumb[data-src]"), videoOf);
+  const gridVideos = () => videosIn($grid);
+  function attachAll() { return gridVideos().length; }
+
+  // ---- synchronised playback ----------------------------------------------------------------------
+  function ready(v, level, ms) {
+    return new Promise((resolve) => {
+      const ok = () => v.readyState >= level && !v.seeking;
+      if (ok() || v.error) { resolve(); return; }
+      const evts = ["loadedmetadata", "loadeddata", "canplay", "canplaythrough", "seeked", "error"];
+      const finish = () => { clearTimeout(timer); for (const e of evts) v.removeEventListener(e, check); resolve(); };
+      const check = () => { if (ok() || v.error) finish(); };
+      const timer = setTimeout(finish, ms);
+      for (const e of evts) v.addEventListener(e, check);
+    });
+  }
+  let playToken = 0;
+  async function syncPlay(videos) {
+    const token = ++playToken;
+    const chosen = new Set(videos);
+    for (const v of document.querySelectorAll("video")) if (!chosen.has(v)) v.pause();
+    for (const v of videos) { v.loop = ui.loop; v.muted = true; v.pause(); }
+    await Promise.all(videos.map((v) => ready(v, 1, 8000)));
+    if (token !== playToken) return;
+    for (const v of videos) { try { v.currentTime = 0; } catch (e) { /* not seekable yet */ } }
+    await Promise.all(videos.map((v) => ready(v, 3, 5000)));
+    if (token !== playToken) return;
+    for (const v of videos) { const p = v.play(); if (p) p.catch(() => {}); }
+  }
+  function stopAll() {
+    playToken++;
+    for (const v of document.querySelectorAll("video")) v.pause();
+  }
+  const playing = () => Array.from(document.querySelectorAll("video")).some((v) => !v.paused && !v.ended);
+
+  // ---- toolbar ---------------------------------------------------------------------------------------
+  let $count = null;
+  function field(label, control) { return h("label", null, label, control); }
+  function axisSelect(id, value, onchange) {
+    const s = h("select", { id, onchange },
+      h("option", { value: "", text: "(none)" }),
+      ...MULTI.map((a) => h("option", { value: a.id, text: a.label + " (" + a.values.length + ")" })));
+    s.value = value || "";
+    return s;
+  }
+  function setAxis(side, value) {
+    const other = side === "x" ? "y" : "x";
+    if (value !== null && value === ui[other]) ui[other] = ui[side];
+    ui[side] = value;
+    update(true);
+  }
+  function buildToolbar() {
+    const kids = [];
+    kids.push(field("X", axisSelect("ctl-x", ui.x, (e) => setAxis("x", e.target.value || null))));
+    kids.push(field("Y", axisSelect("ctl-y", ui.y, (e) => setAxis("y", e.target.value || null))));
+    kids.push(h("button", { id: "ctl-swap", type: "button", title: "swap X and Y", text: "⇄ swap",
+      onclick: () => { [ui.x, ui.y] = [ui.y, ui.x]; update(true); } }));
+    const others = MULTI.filter((a) => a.id !== ui.x && a.id !== ui.y);
+    if (others.length) kids.push(h("span", { class: "sep" }));
+    for (const a of others) {
+      const s = h("select", { class: "ctl-axis", "data-axis": a.id, onchange: (e) => { ui.modes[a.id] = e.target.value; update(false); } },
+        h("option", { value: "group", text: "grid of grids" }),
+        h("option", { value: "stack", text: "all in one cell" }),
+        ...a.values.map((v, i) => h("option", { value: "=" + i, text: "only " + v })));
+      s.value = modeOf(a.id);
+      if (s.value !== modeOf(a.id)) { ui.modes[a.id] = "group"; s.value = "group"; }
+      kids.push(field(a.label, s));
+    }
+    kids.push(h("span", { class: "sep" }));
+    const present = new Set();
+    for (const it of ITEMS) for (const j of it.jobs) if (j) present.add(groupOf(j.state));
+    const st = h("select", { id: "ctl-status", onchange: (e) => { ui.status = e.target.value; update(false); } },
+      h("option", { value: "all", text: "all" }),
+      ...STATUS_ORDER.filter((g) => present.has(g)).map((g) => h("option", { value: g, text: g })));
+    st.value = present.has(ui.status) ? ui.status : "all";
+    ui.status = st.value;
+    kids.push(field("status", st));
+    if (NRUNS > 1) {
+      kids.push(field("differences only", h("input", { type: "checkbox", id: "ctl-diff", checked: ui.diff,
+        onchange: (e) => { ui.diff = e.target.checked; update(false); } })));
+    }
+    kids.push(field("size", h("input", { type: "range", id: "ctl-size", min: 100, max: 640, step: 20, value: ui.size,
+      oninput: (e) => { ui.size = Number(e.target.value); applySize(); writeHash(); } })));
+    kids.push(h("span", { class: "sep" }));
+    kids.push(h("button", { id: "ctl-play", type: "button", text: "▶ play all", onclick: () => syncPlay(gridVideos()) }));
+    kids.push(h("button", { id: "ctl-stop", type: "button", text: "■ stop", onclick: stopAll }));
+    kids.push(field("loop", h("input", { type: "checkbox", id: "ctl-loop", checked: ui.loop,
+      onchange: (e) => { ui.loop = e.target.checked; for (const v of document.querySelectorAll("video")) v.loop = ui.loop; writeHash(); } })));
+    kids.push(field("prompts", h("input", { type: "checkbox", id: "ctl-prompts", checked: ui.prompts,
+      onchange: (e) => { ui.prompts = e.target.checked; applySize(); writeHash(); } })));
+    if (DATA.live) {
+      kids.push(field("reload while running", h("input", { type: "checkbox", id: "ctl-reload", checked: ui.reload,
+        onchange: (e) => { ui.reload = e.target.checked; writeHash(); } })));
+    }
+    $count = h("span", { class: "count", id: "ctl-count" });
+    kids.push($count);
+    $bar.replaceChildren(...kids);
+  }
+  function applySize() {
+    document.documentElement.style.setProperty("--cell", ui.size + "px");
+    document.body.classList.toggle("hide-prompts", !ui.prompts);
+    document.documentElement.style.setProperty("--bar-h", $bar.offsetHeight + "px");
+  }
+
+  // ---- the grid -------------------------------------------------------------------------------------
+  function playButton(title, cls, pick) {
+    return h("button", { type: "button", class: "small " + cls, title, text: "▶",
+      onclick: (e) => { e.stopPropagation(); syncPlay(pick()); } });
+  }
+  function renderGrid() {
+    writeHash();
+    applySize();
+    const xi = axisOf(ui.x);
+    const yi = axisOf(ui.y);
+    const others = MULTI.filter((a) => a.id !== ui.x && a.id !== ui.y).map((a) => AX.get(a.id));
+    const groupAx = others.filter((i) => modeOf(AXES[i].id) === "group")
+      .sort((a, b) => (AXES[b].kind === "sweep") - (AXES[a].kind === "sweep") || a - b);
+    const filters = [];
+    for (const i of others) {
+      const m = modeOf(AXES[i].id);
+      if (m[0] === "=") filters.push([i, Number(m.slice(1))]);
+    }
+    const groups = new Map();
+    let shown = 0;
+    ITEMS.forEach((it, n) => {
+      for (const [i, v] of filters) if (it.ix[i] !== v) return;
+      if (ui.status !== "all" && !it.jobs.some((j) => j && groupOf(j.state) === ui.status)) return;
+      if (ui.diff && !(it.diff || it.dcost || it.only)) return;
+      const gix = groupAx.map((i) => it.ix[i]);
+      const gk = gix.join(",");
+      let g = groups.get(gk);
+      if (!g) { g = { ix: gix, items: [] }; groups.set(gk, g); }
+      g.items.push(n);
+      shown++;
+    });
+    observers();
+    const frag = document.createDocumentFragment();
+    for (const g of Array.from(groups.values()).sort((a, b) => cmpArr(a.ix, b.ix))) frag.append(buildGroup(g, groupAx, xi, yi));
+    if (!shown) frag.append(h("p", { class: "empty-note", text: "No job matches these settings." }));
+    $grid.replaceChildren(frag);
+    $count.textContent = shown === ITEMS.length ? ITEMS.length + " jobs" : "showing " + shown + " of " + ITEMS.length + " jobs";
+  }
+
+  function buildGroup(g, groupAx, xi, yi) {
+    const sec = h("section", { class: "group" });
+    if (groupAx.length) {
+      const label = groupAx.map((a, k) => AXES[a].label + " = " + AXES[a].values[g.ix[k]]).join(" · ");
+      sec.append(h("h2", { class: "group-head" }, h("span", { text: label }),
+        playButton("play this grid in sync", "play-group", () => videosIn(sec))));
+    }
+    const xOf = (n) => (xi < 0 ? 0 : ITEMS[n].ix[xi]);
+    const yOf = (n) => (yi < 0 ? 0 : ITEMS[n].ix[yi]);
+    const cells = new Map();
+    for (const n of g.items) {
+      const k = yOf(n) + "," + xOf(n);
+      if (!cells.has(k)) cells.set(k, []);
+      cells.get(k).push(n);
+    }
+    const cols = uniqSorted(g.items.map(xOf));
+    if (yi < 0) {
+      const flow = h("div", { class: "flow" });
+      for (const c of cols) {
+        const cell = h("div", { class: "cell", "data-row": 0, "data-col": c });
+        if (xi >= 0) cell.append(h("div", { class: "cell-label", title: AXES[xi].values[c], text: AXES[xi].label + " = " + AXES[xi].values[c] }));
+        const stack = h("div", { class: "cell" });
+        for (const n of cells.get("0," + c)) stack.append(card(n, xi, yi));
+        cell.append(stack);
+        flow.append(cell);
+      }
+      sec.append(flow);
+      return sec;
+    }
+    const rows = uniqSorted(g.items.map(yOf));
+    const grid = h("div", { class: "grid", style: "grid-template-columns: max-content repeat(" + cols.length + ", max-content)" });
+    grid.append(h("div", { class: "corner" }, h("span", { class: "axis-name", text: AXES[yi].label + " ↓  " + (xi < 0 ? "" : AXES[xi].label + " →") })));
+    for (const c of cols) {
+      grid.append(h("div", { class: "colh", "data-col": c },
+        h("span", { class: "axis-val", text: xi < 0 ? "" : AXES[xi].values[c] }),
+        playButton("play this column in sync", "play-col", () => videosIn(grid, '.cell[data-col="' + c + '"]'))));
+    }
+    for (const r of rows) {
+      grid.append(h("div", { class: "rowh", "data-row": r },
+        h("span", { class: "axis-val", text: AXES[yi].values[r] }),
+        playButton("play this row in sync", "play-row", () => videosIn(grid, '.cell[data-row="' + r + '"]'))));
+      for (const c of cols) {
+        const ns = cells.get(r + "," + c);
+        const cell = h("div", { class: ns ? "cell" : "cell empty", "data-row": r, "data-col": c });
+        if (ns) for (const n of ns) cell.append(card(n, xi, yi));
+        else cell.append("no job");
+        grid.append(cell);
+      }
+    }
+    sec.append(grid);
+    return sec;
+  }
+
+  function costText(j) {
+    if (j.cached) return { text: "cached", title: "reused the output of run " + j.cached };
+    if (j.cost !== null && j.cost !== undefined) return { text: usd(j.cost), title: "reported by the provider (estimate " + usd(j.est) + ")" };
+    return { text: "~" + usd(j.est), title: "estimated", cls: "est" };
+  }
+  function placeholder(j) {
+    const g = groupOf(j.state);
+    if (g === "pending") return "pending";
+    if (g === "running") return j.state + "…";
+    if (j.state === "done") return "done (no file)";
+    return stateLabel(j.state);
+  }
+  function pane(it, j, r, big) {
+    const p = h("div", { class: "pane" });
+    if (NRUNS > 1) p.append(h("span", { class: "run-tag", text: "AB"[r] }));
+    if (!j) {
+      p.append(h("div", { class: "thumb missing" }, h("span", { class: "ph", text: "not in run " + RUNS[r].id })));
+      return p;
+    }
+    const g = groupOf(j.state);
+    const thumb = h("div", { class: "thumb g-" + g, style: j.w && j.h ? "aspect-ratio: " + j.w + " / " + j.h : null });
+    if (j.src) {
+      thumb.dataset.src = j.src;
+      if (j.poster) thumb.dataset.poster = j.poster;
+      if (j.dur) thumb.dataset.dur = j.dur;
+      if (big) {
+        videoOf(thumb).controls = true;
+      } else {
+        posterObs.observe(thumb);
+        srcObs.observe(thumb);
+      }
+    } else {
+      thumb.append(h("span", { class: "ph", text: it.overwritten === r ? "file replaced by the other run" : placeholder(j) }));
+    }
+    p.append(thumb);
+    if (big) return p;
+    const c = costText(j);
+    p.append(h("div", { class: "meta" },
+      h("span", { class: "badge g-" + g, title: j.state, text: stateLabel(j.state) }),
+      h("span", { class: "cost" + (c.cls ? " " + c.cls : "") + (it.dcost ? " kv diff" : ""), title: c.title, text: c.text }),
+      j.rs !== undefined ? h("span", { class: "rs", title: "render time", text: secs(j.rs) }) : null,
+      j.att > 1 ? h("span", { title: "paid submissions", text: j.att + " attempts" }) : null));
+    if (j.err) p.append(h("div", { class: "err", title: j.err, text: j.err }));
+    return p;
+  }
+  function card(n, xi, yi) {
+    const it = ITEMS[n];
+    const diffs = new Set(it.diff || []);
+    const cls = "card" + (it.only ? " only-" + it.only : "") + (it.diff || it.dcost ? " differs" : "");
+    const c = h("article", { class: cls, tabindex: 0, "data-i": n, "data-key": it.key,
+      onclick: (e) => { if (!e.target.closest("button")) openViewer(n); },
+      onkeydown: (e) => { if (e.key === "Enter") openViewer(n); } });
+    const panes = h("div", { class: "panes" });
+    it.jobs.forEach((j, r) => panes.append(pane(it, j, r, false)));
+    c.append(panes, h("div", { class: "key", title: it.key, text: it.key }));
+    const first = it.jobs.find((j) => j);
+    const kvs = [];
+    const shown = new Set(["prompt"]);
+    AXES.forEach((a, i) => {
+      shown.add(a.id);
+      if (i === xi || i === yi || a.values.length < 2) return;
+      kvs.push([a.label, a.values[it.ix[i]], diffs.has(a.id)]);
+    });
+    for (const k of Object.keys(first.p)) if (!shown.has(k)) kvs.push([k, show(first.p[k]), diffs.has(k)]);
+    if (kvs.length) {
+      c.append(h("div", { class: "vals" }, ...kvs.map(([k, v, d]) => h("span", { class: "kv" + (d ? " diff" : ""), title: k + " = " + v }, h("b", { text: k }), "=" + v))));
+    }
+    const prompt = param(first, "prompt");
+    if (prompt !== undefined) c.append(h("div", { class: "prompt", title: show(prompt), text: show(prompt) }));
+    if (it.diff) c.append(h("div", { class: "delta", text: "Δ " + it.diff.join(", ") }));
+    if (it.dcost) c.append(h("div", { class: "delta", text: "Δ cost " + (it.dcost > 0 ? "+" : "−") + usd(Math.abs(it.dcost)) }));
+    if (it.only) c.append(h("div", { class: "only-note", text: "only in run " + RUNS[it.only === "a" ? 0 : 1].id }));
+    return c;
+  }
+
+  // ---- the large view ---------------------------------------------------------------------------------
+  let current = -1;
+  function order() { return Array.from($grid.querySelectorAll(".card"), (c) => Number(c.dataset.i)); }
+  function step(d) {
+    const o = order();
+    const at = o.indexOf(current);
+    if (o.length && at >= 0) openViewer(o[(at + d + o.length) % o.length]);
+  }
+  function openViewer(n) {
+    current = n;
+    const it = ITEMS[n];
+    const head = h("div", { class: "viewer-head" },
+      h("div", { class: "key", text: it.key }),
+      h("button", { type: "button", id: "viewer-prev", title: "previous (←)", text: "←", onclick: () => step(-1) }),
+      h("button", { type: "button", id: "viewer-next", title: "next (→)", text: "→", onclick: () => step(1) }),
+      h("button", { type: "button", id: "viewer-close", title: "close (Esc)", text: "✕", onclick: () => $viewer.close() }));
+    const panes = h("div", { class: "viewer-panes" });
+    it.jobs.forEach((j, r) => panes.append(pane(it, j, r, true)));
+    stopAll();
+    const body = h("div", { class: "viewer-body" + (NRUNS > 1 ? " stacked" : "") }, panes, h("div", { class: "attrs-wrap" }, attrTable(it)));
+    $viewer.replaceChildren(head, body);
+    if (!$viewer.open) $viewer.showModal();
+    const vids = Array.from($viewer.querySelectorAll("video"));
+    if (vids.length) syncPlay(vids);
+  }
+  function attrTable(it) {
+    const jobs = it.jobs;
+    const diffs = new Set(it.diff || []);
+    const body = h("tbody");
+    const section = (title) => body.append(h("tr", { class: "section" }, h("th", { colspan: jobs.length + 1, text: title })));
+    const row = (label, f, opts) => {
+      const o = opts || {};
+      const cells = jobs.map((j) => (j ? f(j) : "—"));
+      const diff = o.diff || (jobs.length > 1 && o.compare !== false && jobs.every((j) => j) &&
+        cells.some((c) => (typeof c === "string" ? c : c.textContent) !== (typeof cells[0] === "string" ? cells[0] : cells[0].textContent)));
+      body.append(h("tr", { class: diff ? "diff" : null }, h("th", { text: label }), ...cells.map((c) => h("td", null, c))));
+    };
+    section("job");
+    row("status", (j) => h("span", { class: "badge g-" + groupOf(j.state), text: stateLabel(j.state) }));
+    if (jobs.some((j) => j && j.err)) row("error", (j) => j.err || "");
+    if (it.sweep) row("sweep", () => it.sweep);
+    AXES.forEach((a, i) => { if (a.kind === "matrix") row(a.label, () => a.values[it.ix[i]], { compare: false }); });
+    row("cost", (j) => (j.cost !== undefined && j.cost !== null ? usd(j.cost) + " reported" : "not reported"), { diff: !!it.dcost });
+    row("estimate", (j) => usd(j.est));
+    row("render time", (j) => secs(j.rs), { compare: false });
+    row("attempts", (j) => String(j.att), { compare: false });
+    if (jobs.some((j) => j && j.cached)) row("cached from run", (j) => (j.cached ? String(j.cached) : ""));
+    row("submitted", (j) => when(j.sub), { compare: false });
+    row("completed", (j) => when(j.cmp), { compare: false });
+    row("downloaded", (j) => when(j.dl), { compare: false });
+    if (jobs.some((j) => j && j.w)) row("size", (j) => (j.w ? j.w + "×" + j.h : "–"));
+    if (jobs.some((j) => j && j.dur)) row("duration", (j) => (j.dur ? j.dur + " s" : "–"));
+    row("output", (j) => (j.src ? h("a", { href: j.src, target: "_blank", rel: "noopener", class: "mono", text: decodeURI(j.src) }) : "–"), { compare: false });
+    row("hash", (j) => h("span", { class: "mono", text: j.hash }));
+    row("sha256", (j) => h("span", { class: "mono", text: j.sha || "–" }));
+    if (jobs.some((j) => j && j.pid)) row("provider id", (j) => h("span", { class: "mono", text: j.pid || "–" }), { compare: false });
+    section("parameters");
+    for (const k of DATA.paramOrder) {
+      if (!jobs.some((j) => hasParam(j, k))) continue;
+      const f = k === "prompt"
+        ? (j) => h("pre", { class: "prompt-full", text: show(param(j, k)) })
+        : (j) => (hasParam(j, k) ? show(param(j, k)) : "(not set)");
+      row(k, f, { diff: diffs.has(k), compare: false });
+    }
+    const head = h("thead", null, h("tr", null, h("th", { text: "" }), ...jobs.map((j, r) => h("th", { text: NRUNS > 1 ? "run " + "AB"[r] + " (" + RUNS[r].id + ")" : "run " + RUNS[0].id }))));
+    return h("table", { class: "attrs" }, head, body);
+  }
+  $viewer.addEventListener("close", () => {
+    for (const v of $viewer.querySelectorAll("video")) { v.pause(); v.removeAttribute("src"); v.load(); }
+    $viewer.replaceChildren();
+    current = -1;
+  });
+  document.addEventListener("keydown", (e) => {
+    if (!$viewer.open) return;
+    if (e.key === "ArrowRight") step(1);
+    else if (e.key === "ArrowLeft") step(-1);
+  });
+
+  // ---- wiring -------------------------------------------------------------------------------------------
+  function update(rebuildBar) {
+    if (rebuildBar) buildToolbar();
+    renderGrid();
+  }
+  readHash();
+  buildToolbar();
+  renderGrid();
+  window.addEventListener("resize", applySize);
+  if (DATA.live) {
+    setInterval(() => { if (ui.reload && !$viewer.open && !playing()) location.reload(); }, 20000);
+  }
+  window.gridrun = { data: DATA, ui, update, syncPlay, stopAll, attachAll, open: openViewer };
+})();

@@ -1,0 +1,265 @@
+"""Exports: one stable row per job, as JSON Lines, CSV or JSON, from the state store alone.
+
+The columns are documented in `reports/EXPORTS.md`; `ROW_FIELDS` is their order. A row never carries
+secrets: only what `state.py` stores about a job (the request parameters are there, API keys never are).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import statistics
+import time
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from .errors import UsageError
+from .state import JobRecord, Snapshot, Store
+
+FORMATS = ("jsonl", "csv", "json")
+EXPORT_VERSION = 1
+
+ROW_FIELDS: tuple[str, ...] = (
+    "key",
+    "sweep",
+    "hash",
+    "values",
+    "prompt",
+    "state",
+    "error",
+    "cost_estimate_usd",
+    "cost_reported_usd",
+    "output_path",
+    "sha256",
+    "width",
+    "height",
+    "duration",
+    "submitted_at",
+    "completed_at",
+    "downloaded_at",
+    "render_seconds",
+    "attempts",
+    "provider_id",
+    "cached_from_run",
+)
+
+# What the report and `status` call each state: a run still going shows its planned jobs as pending.
+STATE_GROUPS: Mapping[str, str] = {
+    "planned": "pending",
+    "submitting": "running",
+    "submitted": "running",
+    "running": "running",
+    "downloading": "running",
+    "done": "done",
+    "failed": "failed",
+    "rejected": "failed",
+    "unknown": "unknown",
+    "expired": "expired",
+    "cancelled": "cancelled",
+}
+
+
+def usd(micros: int | None) -> float | None:
+    return None if micros is None else round(micros / 1_000_000, 6)
+
+
+def iso(ts: float | None) -> str | None:
+    """An epoch time as ISO 8601 UTC with milliseconds (`2026-11-25T15:12:03.250Z`)."""
+    if ts is None:
+        return None
+    whole = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts))
+    return f"{whole}.{int(round((ts % 1) * 1000)) % 1000:03d}Z"
+
+
+def relative_output(job: JobRecord, outputs_dir: str) -> str:
+    """The job's output path relative to the run's outputs folder, with `/` separators."""
+    try:
+        rel = os.path.relpath(job.output_path, outputs_dir)
+    except ValueError:
+        return job.output_path
+    return rel.replace(os.sep, "/")
+
+
+def export_row(job: JobRecord, outputs_dir: str) -> dict[str, Any]:
+    """The export row of one job; keys in `ROW_FIELDS` order."""
+    rs = job.render_seconds
+    prompt = job.params.get("prompt")
+    return {
+        "key": job.key,
+        "sweep": job.sweep,
+        "hash": job.hash,
+        "values": dict(job.values),
+        "prompt": prompt if prompt is None or isinstance(prompt, str) else json.dumps(prompt, default=str),
+        "state": job.state,
+        "error": job.error,
+        "cost_estimate_usd": usd(job.cost_estimate_micros),
+        "cost_reported_usd": usd(job.cost_micros),
+        "output_path": relative_output(job, outputs_dir),
+        "sha256": job.sha256,
+        "width": job.size[0] if job.size else None,
+        "height": job.size[1] if job.size else None,
+        "duration": job.duration,
+        "submitted_at": iso(job.submitted_at),
+        "completed_at": iso(job.completed_at),
+        "downloaded_at": iso(job.downloaded_at),
+        "render_seconds": None if rs is None else round(rs, 3),
+        "attempts": job.attempts,
+        "provider_id": job.provider_id,
+        "cached_from_run": job.cached_from_run,
+    }
+
+
+def export_rows(snapshot: Snapshot) -> list[dict[str, Any]]:
+    """One stable row per job of the run, in plan order (columns: `ROW_FIELDS`, see reports/EXPORTS.md)."""
+    outputs_dir = snapshot.run.outputs_dir
+    return [export_row(job, outputs_dir) for job in snapshot.jobs]
+
+
+def summary(snapshot: Snapshot) -> dict[str, Any]:
+    """The run and its totals: jobs by state, spend (reported, in flight, estimated), wall and render time."""
+    run = snapshot.run
+    jobs = snapshot.jobs
+    counts = {state: n for state, n in snapshot.counts.items() if n}
+    groups: dict[str, int] = {}
+    for state, n in counts.items():
+        group = STATE_GROUPS.get(state, state)
+        groups[group] = groups.get(group, 0) + n
+    fresh = [j for j in jobs if j.cached_from_run is None]
+    done = [j for j in fresh if j.state == "done"]
+    renders = [rs for j in fresh if (rs := j.render_seconds) is not None]
+    end = run.ended_at if run.ended_at is not None else snapshot.taken_at
+    return {
+        "run": {
+            "id": run.id,
+            "manifest_name": run.manifest_name,
+            "provider": run.provider,
+            "model": run.model,
+            "axes": list(run.axes),
+            "status": run.status,
+            "started_at": iso(run.started_at),
+            "ended_at": iso(run.ended_at),
+            "snapshot_at": iso(snapshot.taken_at),
+            "wall_seconds": round(max(0.0, end - run.started_at), 3),
+            "outputs_dir": run.outputs_dir,
+        },
+        "jobs": len(jobs),
+        "counts": counts,
+        "groups": groups,
+        "cached": len(jobs) - len(fresh),
+        "spent_usd": usd(snapshot.spent_micros),
+        "reserved_usd": usd(snapshot.reserved_micros),
+        "budget_usd": usd(run.budget_micros),
+        "estimate_usd": usd(sum(j.cost_estimate_micros for j in fresh)),
+        "done_estimate_usd": usd(sum(j.cost_estimate_micros for j in done)),
+        "done_reported_usd": usd(sum(j.cost_micros for j in done if j.cost_micros is not None)),
+        "done_unreported": sum(1 for j in done if j.cost_micros is None),
+        "render_seconds_total": round(sum(renders), 3),
+        "render_seconds_median": round(statistics.median(renders), 3) if renders else None,
+    }
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def dumps(value: Any, **kw: Any) -> str:
+    """JSON that every parser reads: NaN and infinities become strings, unknown types their str()."""
+    try:
+        return json.dumps(value, allow_nan=False, default=str, **kw)
+    except ValueError:
+        return json.dumps(_finite(value), allow_nan=False, default=str, **kw)
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list, tuple, bool)):
+        return dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return value
+
+
+def to_jsonl(rows: Iterable[Mapping[str, Any]]) -> str:
+    return "".join(dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n" for row in rows)
+
+
+def to_csv(rows: Sequence[Mapping[str, Any]], axes: Sequence[str] = ()) -> str:
+    """CSV with `values` spread into one `values.<key>` column per matrix key (declaration order first)."""
+    keys: dict[str, None] = dict.fromkeys(axes)
+    for row in rows:
+        keys.update(dict.fromkeys(row["values"]))
+    head = list(ROW_FIELDS)
+    at = head.index("values")
+    head[at : at + 1] = [f"values.{k}" for k in keys]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(head)
+    for row in rows:
+        values = row["values"]
+        line: list[Any] = []
+        for field in ROW_FIELDS:
+            if field == "values":
+                line.extend(_cell(values.get(k)) for k in keys)
+            else:
+                line.append(_cell(row[field]))
+        writer.writerow(line)
+    return out.getvalue()
+
+
+def to_json(snapshot: Snapshot, rows: Sequence[Mapping[str, Any]]) -> str:
+    doc = {"version": EXPORT_VERSION, "summary": summary(snapshot), "rows": list(rows)}
+    return dumps(doc, ensure_ascii=False, indent=1) + "\n"
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write `text` to `path` so readers see the old file or the new one, never a part."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_exports(
+    store: Store,
+    *,
+    run_id: int | None = None,
+    manifest_name: str | None = None,
+    formats: Sequence[str] = FORMATS,
+    directory: Path | None = None,
+) -> list[Path]:
+    """Write `results.<format>` for each format into `directory` (default: the run's outputs folder).
+
+    :raises UsageError: an unknown format.
+    :raises StateError: no such run.
+    """
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise UsageError(f"unknown export format {', '.join(unknown)}; choose from {', '.join(FORMATS)}")
+    snapshot = store.snapshot(run_id, manifest_name=manifest_name)
+    rows = export_rows(snapshot)
+    target = Path(directory) if directory is not None else Path(snapshot.run.outputs_dir)
+    paths: list[Path] = []
+    for fmt in dict.fromkeys(formats):
+        if fmt == "jsonl":
+            text = to_jsonl(rows)
+        elif fmt == "csv":
+            text = to_csv(rows, snapshot.run.axes)
+        else:
+            text = to_json(snapshot, rows)
+        path = target / f"results.{fmt}"
+        atomic_write(path, text)
+        paths.append(path)
+    return paths

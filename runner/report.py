@@ -1,0 +1,453 @@
+"""The HTML report of a run, built from the state store alone.
+
+`render(snapshot)` is pure: a snapshot in, one self-contained page out (Jinja2 with autoescape; the data
+rides in a `<script type="application/json">` block that a small inline script lays out as a pivotable
+grid). `write_report` adds the I/O around it: poster frames beside the videos, then an atomic write
+beside them, so the folder opens offline and can be zipped as it is. Exports live in `export.py`.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+from urllib.parse import quote
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup
+
+from .export import STATE_GROUPS, atomic_write, dumps, export_rows, summary, write_exports
+from .state import JobRecord, Snapshot, Store
+
+__all__ = [
+    "REPORTS_DIR",
+    "ensure_posters",
+    "export_rows",
+    "poster_path",
+    "render",
+    "write_compare_report",
+    "write_exports",
+    "write_report",
+]
+
+REPORTS_DIR = Path(__file__).resolve().parent.parent / "reports"
+POSTER_MAX_WIDTH = 480
+DATA_VERSION = 1
+MISSING = "(unset)"
+SWEEP_AXIS = "@sweep"
+REPEAT_AXIS = "@repeat"
+_REPEAT = re.compile(r"^(.*)#(\d+)$")
+
+
+# --------------------------------------------------------------------------------------------------
+# The page
+
+
+@functools.lru_cache(maxsize=1)
+def _environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(str(REPORTS_DIR)),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    # Key order carries meaning (parameter order); the `tojson` filter still escapes <, >, & and '.
+    env.policies["json.dumps_function"] = dumps
+    env.policies["json.dumps_kwargs"] = {"ensure_ascii": False, "separators": (",", ":")}
+    return env
+
+
+@functools.lru_cache(maxsize=4)
+def _asset(name: str) -> Markup:
+    # Our own CSS and JS, inlined as they are: escaping them would break `a > b` selectors and `&&`.
+    return Markup((REPORTS_DIR / name).read_text(encoding="utf-8"))
+
+
+def render(
+    snapshot: Snapshot,
+    *,
+    compare: Snapshot | None = None,
+    title: str | None = None,
+    base_dir: Path,
+) -> str:
+    """The report page of `snapshot` (with `compare`: run A = snapshot beside run B = compare).
+
+    Pure: reads no files but the templates. `base_dir` is the folder the page will sit in; videos and
+    posters are linked relative to it.
+    """
+    snaps = [snapshot] if compare is None else [snapshot, compare]
+    if title is None:
+        run = snapshot.run
+        title = f"{run.manifest_name} · run {run.id}"
+        if compare is not None:
+            title = f"{run.manifest_name} · run {run.id} vs run {compare.run.id}"
+    data = _page_data(snaps, title=title, base_dir=Path(base_dir))
+    sums = [_display_summary(s) for s in snaps]
+    page = _environment().get_template("report.html.j2").render(
+        title=title,
+        mode="compare" if compare is not None else "single",
+        runs=sums,
+        compare=data.get("compare"),
+        data=data,
+        css=_asset("report.css"),
+        js=_asset("report.js"),
+    )
+    return page
+
+
+def _display_summary(snapshot: Snapshot) -> dict[str, Any]:
+    s = summary(snapshot)
+    run = snapshot.run
+    s["started"] = _when(run.started_at)
+    s["ended"] = _when(run.ended_at) if run.ended_at is not None else None
+    s["snapshot"] = _when(snapshot.taken_at)
+    s["wall"] = _duration(s["run"]["wall_seconds"])
+    s["render_total"] = _duration(s["render_seconds_total"])
+    s["render_median"] = None if s["render_seconds_median"] is None else _duration(s["render_seconds_median"])
+    s["money"] = {k: _money(s[k]) for k in ("spent_usd", "reserved_usd", "budget_usd", "estimate_usd",
+                                            "done_estimate_usd", "done_reported_usd")}
+    s["group_order"] = [(g, s["groups"][g]) for g in ("done", "running", "pending", "failed", "unknown", "expired",
+                                                       "cancelled") if s["groups"].get(g)]
+    return s
+
+
+def _when(ts: float | None) -> str:
+    return "" if ts is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, sec = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes} min {sec:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def _money(value: float | None) -> str:
+    return "–" if value is None else f"${value:,.2f}"
+
+
+# --------------------------------------------------------------------------------------------------
+# The data the grid script reads
+
+
+@dataclass(frozen=True, slots=True)
+class _Axis:
+    id: str
+    label: str
+    kind: str  # matrix | sweep | repeat
+    values: tuple[str, ...]
+
+
+def _label(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return dumps(value, sort_keys=True, ensure_ascii=False, separators=(", ", ": "))
+
+
+def _split_repeat(key: str) -> tuple[str, int]:
+    m = _REPEAT.match(key)
+    return (m.group(1), int(m.group(2))) if m else (key, 0)
+
+
+def _axes(runs: Sequence[Snapshot], entries: Sequence[tuple[str, JobRecord]]) -> list[_Axis]:
+    names: dict[str, None] = {}
+    for snap in runs:
+        names.update(dict.fromkeys(snap.run.axes))
+    for _, job in entries:
+        names.update(dict.fromkeys(job.values))
+    axes: list[_Axis] = []
+    sweeps = dict.fromkeys(job.sweep or "(main)" for _, job in entries)
+    if len(sweeps) > 1:
+        axes.append(_Axis(SWEEP_AXIS, "sweep", "sweep", tuple(sweeps)))
+    for name in names:
+        seen: dict[str, None] = {}
+        for _, job in entries:
+            seen[_label(job.values[name]) if name in job.values else MISSING] = None
+        axes.append(_Axis(name, name, "matrix", tuple(seen)))
+    repeats = sorted({_split_repeat(key)[1] for key, _ in entries})
+    if len(repeats) > 1:
+        axes.append(_Axis(REPEAT_AXIS, "repeat", "repeat", tuple(str(r) for r in repeats)))
+    return axes
+
+
+def _default_view(axes: Sequence[_Axis]) -> dict[str, Any]:
+    """X and Y: the two matrix keys with most values (long ones run down the page); the rest group or stack."""
+    ranked = sorted(
+        (i for i, a in enumerate(axes) if a.kind == "matrix" and len(a.values) > 1),
+        key=lambda i: (-len(axes[i].values), i),
+    )
+    x = axes[ranked[0]].id if ranked else None
+    y = axes[ranked[1]].id if len(ranked) > 1 else None
+    if x is not None and y is not None:
+        nx, ny = len(axes[ranked[0]].values), len(axes[ranked[1]].values)
+        if nx > 12 and ny < nx:
+            x, y = y, x
+    modes = {a.id: ("stack" if a.kind == "repeat" else "group") for a in axes if a.id not in (x, y)}
+    return {"x": x, "y": y, "modes": modes}
+
+
+def _rel(path: str | Path, base_dir: Path) -> str:
+    try:
+        rel = os.path.relpath(path, base_dir)
+    except ValueError:
+        return Path(path).as_uri()
+    return quote(rel.replace(os.sep, "/"))
+
+
+def poster_path(video: str | Path) -> Path:
+    """Where the poster frame of a video sits: beside it, same name, `.jpg`."""
+    return Path(video).with_suffix(".jpg")
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def _job_data(job: JobRecord, base_dir: Path, common: Mapping[str, Any]) -> dict[str, Any]:
+    d: dict[str, Any] = {
+        "state": job.state,
+        "hash": job.hash,
+        "est": job.cost_estimate_micros,
+        "cost": job.cost_micros,
+        "att": job.attempts,
+        "p": {k: v for k, v in job.params.items() if k not in common or common[k] != v},
+    }
+    optional = {
+        "err": job.error,
+        "rs": _round(job.render_seconds),
+        "dur": job.duration,
+        "sha": job.sha256,
+        "pid": job.provider_id,
+        "sub": _round(job.submitted_at),
+        "cmp": _round(job.completed_at),
+        "dl": _round(job.downloaded_at),
+        "cached": job.cached_from_run,
+    }
+    d.update((k, v) for k, v in optional.items() if v is not None)
+    if job.size:
+        d["w"], d["h"] = job.size
+    if job.state == "done" and job.output_path:
+        d["src"] = _rel(job.output_path, base_dir)
+        d["poster"] = _rel(poster_path(job.output_path), base_dir)
+        d["out"] = job.output_path
+    return d
+
+
+def _common_params(jobs: Iterable[JobRecord]) -> dict[str, Any]:
+    it = iter(jobs)
+    first = next(it, None)
+    if first is None:
+        return {}
+    common = dict(first.params)
+    for job in it:
+        params = job.params
+        for k in [k for k, v in common.items() if k not in params or params[k] != v]:
+            del common[k]
+        if not common:
+            break
+    return common
+
+
+def _param_order(jobs: Iterable[JobRecord]) -> list[str]:
+    order: dict[str, None] = {}
+    for job in jobs:
+        for k in job.params:
+            if k not in order:
+                order[k] = None
+    return list(order)
+
+
+def _job_cost(job: JobRecord) -> int:
+    return job.cost_micros if job.cost_micros is not None else job.cost_estimate_micros
+
+
+def _page_data(runs: Sequence[Snapshot], *, title: str, base_dir: Path) -> dict[str, Any]:
+    by_key: list[dict[str, JobRecord]] = [{j.key: j for j in s.jobs} for s in runs]
+    keys: dict[str, None] = {}
+    for s in runs:
+        keys.update(dict.fromkeys(j.key for j in s.jobs))
+    entries: list[tuple[str, JobRecord]] = []
+    for key in keys:
+        job = next(m[key] for m in by_key if key in m)
+        entries.append((key, job))
+    axes = _axes(runs, entries)
+    all_jobs = [j for s in runs for j in s.jobs]
+    common = _common_params(all_jobs)
+    index = [{v: i for i, v in enumerate(a.values)} for a in axes]
+
+    items: list[dict[str, Any]] = []
+    n_only = [0, 0]
+    n_diff = 0
+    for key, job in entries:
+        ix: list[int] = []
+        for a, lookup in zip(axes, index):
+            if a.kind == "sweep":
+                ix.append(lookup[job.sweep or "(main)"])
+            elif a.kind == "repeat":
+                ix.append(lookup[str(_split_repeat(key)[1])])
+            else:
+                ix.append(lookup[_label(job.values[a.id]) if a.id in job.values else MISSING])
+        pair = [m.get(key) for m in by_key]
+        item: dict[str, Any] = {
+            "key": key,
+            "ix": ix,
+            "jobs": [None if j is None else _job_data(j, base_dir, common) for j in pair],
+        }
+        if job.sweep:
+            item["sweep"] = job.sweep
+        if len(runs) == 2:
+            a_job, b_job = pair
+            if a_job is None or b_job is None:
+                item["only"] = "a" if b_job is None else "b"
+                n_only[0 if b_job is None else 1] += 1
+            else:
+                diff = [k for k in dict.fromkeys([*a_job.params, *b_job.params])
+                        if a_job.params.get(k, MISSING) != b_job.params.get(k, MISSING)]
+                if diff:
+                    item["diff"] = diff
+                dcost = _job_cost(b_job) - _job_cost(a_job)
+                if dcost:
+                    item["dcost"] = dcost
+                if diff or dcost:
+                    n_diff += 1
+                if (a_job.output_path == b_job.output_path and a_job.sha256 and b_job.sha256
+                        and a_job.sha256 != b_job.sha256):
+                    # Both runs wrote one path; only the later download is on disk.
+                    older = 0 if (a_job.downloaded_at or 0) <= (b_job.downloaded_at or 0) else 1
+                    item["overwritten"] = older
+                    stale = item["jobs"][older]
+                    stale.pop("src", None)
+                    stale.pop("poster", None)
+        items.append(item)
+
+    data: dict[str, Any] = {
+        "version": DATA_VERSION,
+        "title": title,
+        "runs": [_run_data(s) for s in runs],
+        "live": runs[0].run.status == "running",
+        "axes": [{"id": a.id, "label": a.label, "kind": a.kind, "values": list(a.values)} for a in axes],
+        "view": _default_view(axes),
+        "common": common,
+        "paramOrder": _param_order(all_jobs),
+        "groups": dict(STATE_GROUPS),
+        "items": items,
+    }
+    if len(runs) == 2:
+        data["compare"] = {
+            "both": len(entries) - n_only[0] - n_only[1],
+            "onlyA": n_only[0],
+            "onlyB": n_only[1],
+            "differ": n_diff,
+        }
+    return data
+
+
+def _run_data(snapshot: Snapshot) -> dict[str, Any]:
+    run = snapshot.run
+    return {
+        "id": run.id,
+        "manifest": run.manifest_name,
+        "provider": run.provider,
+        "model": run.model,
+        "status": run.status,
+        "started": run.started_at,
+        "ended": run.ended_at,
+        "taken": round(snapshot.taken_at, 3),
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# Posters and writing
+
+
+def _make_poster(video: Path, poster: Path) -> bool:
+    import av
+    from av.error import FFmpegError
+
+    try:
+        with av.open(str(video)) as container:
+            frame = next(container.decode(video=0), None)
+            if frame is None:
+                return False
+            image = frame.to_image()
+    except (FFmpegError, OSError, StopIteration):
+        return False
+    if image.width > POSTER_MAX_WIDTH:
+        image = image.resize((POSTER_MAX_WIDTH, max(2, round(image.height * POSTER_MAX_WIDTH / image.width))))
+    tmp = poster.with_name(f".{poster.name}.{os.getpid()}.tmp")
+    try:
+        image.convert("RGB").save(tmp, format="JPEG", quality=82)
+        os.replace(tmp, poster)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        return False
+    return True
+
+
+def ensure_posters(snapshot: Snapshot) -> None:
+    """Write a JPEG poster (the first frame) beside each finished video that lacks an up-to-date one."""
+    for job in snapshot.jobs:
+        if job.state != "done" or not job.output_path:
+            continue
+        video = Path(job.output_path)
+        poster = poster_path(video)
+        try:
+            vstat = video.stat()
+        except OSError:
+            continue
+        try:
+            if poster.stat().st_mtime >= vstat.st_mtime:
+                continue
+        except OSError:
+            pass
+        _make_poster(video, poster)
+
+
+def write_report(
+    store: Store,
+    *,
+    run_id: int | None = None,
+    manifest_name: str | None = None,
+    compare: tuple[int, int] | None = None,
+    path: Path | None = None,
+) -> Path:
+    """Build the report of a run (the latest of `manifest_name` by default) and write it atomically.
+
+    Default path: `report.html` in the run's outputs folder; with `compare=(A, B)`,
+    `compare-A-B.html` in run A's outputs folder. Returns the path written.
+
+    :raises StateError: no such run.
+    """
+    if compare is not None:
+        a, b = (store.snapshot(r) for r in compare)
+        return write_compare_report(a, b, path=path)
+    snapshot = store.snapshot(run_id, manifest_name=manifest_name)
+    target = Path(path) if path is not None else Path(snapshot.run.outputs_dir) / "report.html"
+    ensure_posters(snapshot)
+    atomic_write(target, render(snapshot, base_dir=target.parent))
+    return target
+
+
+def write_compare_report(a: Snapshot, b: Snapshot, *, path: Path | None = None, title: str | None = None) -> Path:
+    """Write the side-by-side report of two runs (which may come from two state folders)."""
+    target = Path(path) if path is not None else Path(a.run.outputs_dir) / f"compare-{a.run.id}-{b.run.id}.html"
+    ensure_posters(a)
+    ensure_posters(b)
+    atomic_write(target, render(a, compare=b, title=title, base_dir=target.parent))
+    return target

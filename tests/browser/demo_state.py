@@ -1,0 +1,126 @@
+"""Test state for the report: a run built through the `Store` API, with real small H.264 MP4 files."""
+
+from __future__ import annotations
+
+import colorsys
+import hashlib
+import itertools
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import av
+import numpy as np
+
+from runner.state import JobState, Store
+
+FOX = "a red fox running through fresh snow, {style} style"
+STYLES = ("anime", "clay", "cyberpunk")
+SEEDS = (1, 2, 3, 4)
+
+
+def encode_mp4(path: Path, *, seconds: float = 1.0, fps: int = 12, size: tuple[int, int] = (96, 54), hue: float = 0.0) -> None:
+    """A small browser-playable clip: H.264, yuv420p, moov atom first; a bar sweeps across a coloured field."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    w, h = size
+    r, g, b = (int(c * 255) for c in colorsys.hsv_to_rgb(hue % 1.0, 0.55, 0.85))
+    frames = max(1, round(seconds * fps))
+    with av.open(str(path), "w", options={"movflags": "+faststart"}) as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        for i in range(frames):
+            img = np.empty((h, w, 3), np.uint8)
+            img[:] = (r, g, b)
+            x = int(i * w / frames)
+            img[:, x : x + max(2, w // 12)] = 255
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+
+
+class Clock:
+    def __init__(self, start: float = 1_764_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        self.now += 1.5
+        return self.now
+
+
+def fox_jobs(states: Mapping[tuple[str, int], str] | None = None, *, prompt: str = FOX) -> list[dict[str, Any]]:
+    """The demo grid, style × seed; every job done unless `states` says otherwise."""
+    out = []
+    for style, seed in itertools.product(STYLES, SEEDS):
+        out.append({
+            "values": {"style": style, "seed": seed},
+            "state": (states or {}).get((style, seed), "done"),
+            "prompt": prompt.format(style=style),
+        })
+    return out
+
+
+def build_state(
+    root: Path,
+    jobs: Iterable[Mapping[str, Any]],
+    *,
+    axes: tuple[str, ...] = ("style", "seed"),
+    manifest_name: str = "fox-styles",
+    seconds: float = 1.0,
+    end_status: str | None = "done",
+    store: Store | None = None,
+    clock: Clock | None = None,
+    hash_salt: str = "",
+) -> tuple[Store, int]:
+    """Record a run of `jobs` (values, state, prompt, optional error, params, key, sweep) under `root`."""
+    clock = clock or Clock()
+    store = store or Store(root / ".gridrun" / "state.db", clock=clock)
+    outputs = root / "outputs" / manifest_name
+    run_id = store.start_run(
+        manifest_name=manifest_name, manifest_path=str(root / f"{manifest_name}.yaml"), manifest_copy="",
+        outputs_dir=str(outputs), provider="sim", model="pixverse-v5.6", axes=axes, budget_micros=10_000_000,
+    )
+    specs = []
+    for n, job in enumerate(jobs):
+        values = dict(job["values"])
+        key = job.get("key") or ",".join(f"{k}={v}" for k, v in values.items())
+        params = {"prompt": job.get("prompt", f"job {key}"), "quality": "540p", "duration": 5, "aspect_ratio": "16:9",
+                  **{k: v for k, v in values.items() if k == "seed"}, **job.get("params", {})}
+        name = "/".join(str(v) for v in values.values()) or key
+        specs.append({
+            "hash": hashlib.sha256((hash_salt + key + repr(sorted(params.items()))).encode()).hexdigest(),
+            "key": key, "sweep": job.get("sweep"), "values": values, "params": params,
+            "output_path": str(outputs / f"{name}.mp4"), "cost_estimate_micros": job.get("estimate", 200_000),
+            "width": 96, "height": 54, "duration": seconds, "state": job["state"], "error": job.get("error"),
+            "cost": job.get("cost", 200_000), "hue": n / 12,
+        })
+    ids = store.add_jobs(run_id, specs)
+    for spec in specs:
+        job_id, state = ids[spec["hash"]], spec["state"]
+        if state == "planned":
+            continue
+        store.begin_submit(run_id, [job_id])
+        if state == "submitting":
+            continue
+        if state == "unknown":
+            store.transition(job_id, JobState.UNKNOWN, error="connection reset after the request was sent")
+            continue
+        store.transition(job_id, JobState.SUBMITTED, provider_id=f"vid_{spec['hash'][:10]}")
+        if state == "submitted":
+            continue
+        if state == "failed":
+            store.transition(job_id, JobState.FAILED, error=spec["error"] or "content moderation: rejected by the provider")
+            continue
+        store.transition(job_id, JobState.RUNNING)
+        if state == "running":
+            continue
+        store.transition(job_id, JobState.DOWNLOADING, completed_at=clock.now + 20)
+        if state == "expired":
+            store.transition(job_id, JobState.EXPIRED, error="download URL expired")
+            continue
+        path = Path(spec["output_path"])
+        encode_mp4(path, seconds=seconds, hue=spec["hue"])
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        store.transition(job_id, JobState.DONE, sha256=digest, cost_micros=spec["cost"], downloaded_at=clock.now + 21)
+    if end_status is not None:
+        store.end_run(run_id, end_status)
+    return store, run_id

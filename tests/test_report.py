@@ -1,0 +1,257 @@
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent / "browser"))
+
+from demo_state import Clock, build_state, encode_mp4, fox_jobs  # noqa: E402
+
+from runner.report import REPORTS_DIR, ensure_posters, poster_path, render, write_report  # noqa: E402
+from runner.state import Snapshot, Store  # noqa: E402
+
+HOSTILE = "<img src=x onerror=alert(1)></script><script>alert(2)</script> & 'quotes' \u2028"
+
+
+def page_data(html: str) -> dict[str, Any]:
+    m = re.search(r'<script type="application/json" id="gridrun-data">(.*?)</script>', html, re.S)
+    assert m, "no data block"
+    return json.loads(m.group(1))
+
+
+def snap(tmp_path: Path, jobs: list[dict[str, Any]] | None = None, **kw: Any) -> tuple[Store, int, Snapshot]:
+    store, run_id = build_state(tmp_path, fox_jobs() if jobs is None else jobs, **kw)
+    return store, run_id, store.snapshot(run_id)
+
+
+def outputs(tmp_path: Path) -> Path:
+    return tmp_path / "outputs" / "fox-styles"
+
+
+def test_render_is_pure_and_deterministic(tmp_path: Path) -> None:
+    _, _, s = snap(tmp_path)
+    before = sorted(p.name for p in outputs(tmp_path).rglob("*"))
+    a = render(s, base_dir=outputs(tmp_path))
+    b = render(s, base_dir=outputs(tmp_path))
+    assert a == b
+    assert sorted(p.name for p in outputs(tmp_path).rglob("*")) == before
+    assert a.startswith("<!doctype html>")
+
+
+def test_grid_defaults_to_the_two_keys_with_most_values(tmp_path: Path) -> None:
+    _, _, s = snap(tmp_path)
+    data = page_data(render(s, base_dir=outputs(tmp_path)))
+    assert data["view"]["x"] == "seed" and data["view"]["y"] == "style"
+    axes = {a["id"]: a["values"] for a in data["axes"]}
+    assert axes == {"style": ["anime", "clay", "cyberpunk"], "seed": ["1", "2", "3", "4"]}
+    assert len(data["items"]) == 12
+    first = data["items"][0]
+    assert first["key"] == "style=anime,seed=1" and first["ix"] == [0, 0]
+
+
+def test_a_long_axis_runs_down_the_page_and_a_single_axis_flows(tmp_path: Path) -> None:
+    jobs = [{"values": {"prompt_id": f"p{i}", "seed": s}, "state": "planned"} for i in range(20) for s in (1, 2, 3)]
+    _, _, s = snap(tmp_path / "a", jobs, axes=("prompt_id", "seed"))
+    assert page_data(render(s, base_dir=tmp_path))["view"] | {"modes": {}} == {"x": "seed", "y": "prompt_id", "modes": {}}
+    jobs = [{"values": {"prompt_id": f"p{i}"}, "state": "planned"} for i in range(5)]
+    _, _, s = snap(tmp_path / "b", jobs, axes=("prompt_id",))
+    view = page_data(render(s, base_dir=tmp_path))["view"]
+    assert view["x"] == "prompt_id" and view["y"] is None
+
+
+def test_other_keys_become_super_axes_sweeps_group_and_repeats_stack(tmp_path: Path) -> None:
+    jobs = []
+    for sweep in ("styles", "quality"):
+        for style in ("anime", "clay"):
+            for seed in (1, 2):
+                for q in ("540p", "1080p"):
+                    for r in (0, 1):
+                        key = f"{sweep}:style={style},seed={seed},quality={q}" + (f"#{r}" if r else "")
+                        jobs.append({"values": {"style": style, "seed": seed, "quality": q}, "state": "planned",
+                                     "sweep": sweep, "key": key, "params": {"quality": q, "repeat": r}})
+    _, _, s = snap(tmp_path, jobs, axes=("style", "seed", "quality"))
+    data = page_data(render(s, base_dir=tmp_path))
+    ids = [a["id"] for a in data["axes"]]
+    assert ids == ["@sweep", "style", "seed", "quality", "@repeat"]
+    assert data["view"]["modes"] == {"@sweep": "group", "quality": "group", "@repeat": "stack"}
+    by_key = {i["key"]: i for i in data["items"]}
+    assert by_key["quality:style=clay,seed=2,quality=1080p#1"]["ix"] == [1, 1, 1, 1, 1]
+    assert by_key["quality:style=clay,seed=2,quality=1080p#1"]["sweep"] == "quality"
+
+
+def test_a_key_missing_from_some_jobs_is_labelled_unset(tmp_path: Path) -> None:
+    jobs = fox_jobs({}) + [{"values": {"style": "comic", "seed": 42, "quality": "1080p"}, "state": "planned"}]
+    _, _, s = snap(tmp_path, jobs)
+    data = page_data(render(s, base_dir=tmp_path))
+    axes = {a["id"]: a["values"] for a in data["axes"]}
+    assert axes["quality"] == ["(unset)", "1080p"]
+    assert axes["seed"] == ["1", "2", "3", "4", "42"]
+
+
+def test_parameters_shared_by_every_job_are_factored_out(tmp_path: Path) -> None:
+    _, _, s = snap(tmp_path)
+    data = page_data(render(s, base_dir=tmp_path))
+    assert data["common"] == {"quality": "540p", "duration": 5, "aspect_ratio": "16:9"}
+    assert set(data["items"][0]["jobs"][0]["p"]) == {"prompt", "seed"}
+    assert data["paramOrder"] == ["prompt", "quality", "duration", "aspect_ratio", "seed"]
+
+
+def test_hostile_prompt_stays_data(tmp_path: Path) -> None:
+    _, _, s = snap(tmp_path, fox_jobs(prompt=HOSTILE + " {style}"), manifest_name="<b>fox</b>")
+    html = render(s, base_dir=outputs(tmp_path))
+    assert "<img src=x" not in html
+    assert "<b>fox</b>" not in html and "&lt;b&gt;fox&lt;/b&gt;" in html
+    # Exactly our own two script elements and their closing tags: the prompt cannot close one early.
+    assert len(re.findall(r"<script\b", html)) == 2
+    assert len(re.findall(r"</script>", html)) == 2
+    data = page_data(html)
+    assert data["items"][0]["jobs"][0]["p"]["prompt"] == HOSTILE + " anime"
+
+
+def test_no_network_references(tmp_path: Path) -> None:
+    _, _, s = snap(tmp_path)
+    html = render(s, base_dir=outputs(tmp_path))
+    assert not re.search(r"https?://", html)
+    assert "<link rel=\"stylesheet\"" not in html
+    assert len(re.findall(r"<script\b", html)) == 2
+    for name in ("report.css", "report.js", "report.html.j2"):
+        assert not re.search(r"https?://|//cdn", (REPORTS_DIR / name).read_text())
+
+
+def test_videos_and_posters_are_linked_relative_to_the_report(tmp_path: Path) -> None:
+    jobs = [{"values": {"style": "a b#c?", "seed": 1}, "state": "done"}, {"values": {"style": "x", "seed": 2}, "state": "planned"}]
+    _, _, s = snap(tmp_path, jobs)
+    inside = page_data(render(s, base_dir=outputs(tmp_path)))
+    done, planned = (i["jobs"][0] for i in inside["items"])
+    assert done["src"] == "a%20b%23c%3F/1.mp4" and done["poster"] == "a%20b%23c%3F/1.jpg"
+    assert "src" not in planned and planned["state"] == "planned"
+    elsewhere = page_data(render(s, base_dir=tmp_path / "share"))
+    assert elsewhere["items"][0]["jobs"][0]["src"] == "../outputs/fox-styles/a%20b%23c%3F/1.mp4"
+
+
+def test_totals_show_jobs_by_state_spend_and_wall_time(tmp_path: Path) -> None:
+    states = {("clay", 2): "failed", ("clay", 3): "running", ("cyberpunk", 4): "planned"}
+    _, _, s = snap(tmp_path, fox_jobs(states), end_status=None)
+    html = render(s, base_dir=outputs(tmp_path))
+    assert '<b>12</b> jobs' in html
+    assert re.search(r'data-group="done"><b>9</b> done', html)
+    assert re.search(r'data-group="pending"><b>1</b> pending', html)
+    assert re.search(r'data-group="running"><b>1</b> running', html)
+    assert re.search(r'data-group="failed"><b>1</b> failed', html)
+    assert 'class="spent">$1.80<' in html
+    assert "$0.20" in html  # one job in flight
+    assert "wall time" in html and "snapshot" in html
+    assert page_data(html)["live"] is True
+
+
+def test_numbers_that_json_cannot_hold_do_not_break_the_page(tmp_path: Path) -> None:
+    jobs = [{"values": {"style": "a", "seed": 1}, "state": "planned", "params": {"guidance": float("nan")}}]
+    _, _, s = snap(tmp_path, jobs)
+    assert page_data(render(s, base_dir=tmp_path))["common"]["guidance"] == "nan"
+
+
+def two_runs(tmp_path: Path) -> tuple[Store, int, int]:
+    clock = Clock()
+    store = Store(tmp_path / ".gridrun" / "state.db", clock=clock)
+    a_jobs = fox_jobs({("clay", 1): "failed"})[:8]
+    b_jobs = fox_jobs({})[1:]
+    for j in b_jobs:
+        if j["values"] == {"style": "anime", "seed": 2}:
+            j["params"] = {"quality": "1080p"}
+            j["cost"] = 400_000
+    _, a = build_state(tmp_path, a_jobs, store=store, clock=clock)
+    _, b = build_state(tmp_path, b_jobs, store=store, clock=clock, hash_salt="b")
+    return store, a, b
+
+
+def test_compare_puts_same_keys_side_by_side_and_marks_differences(tmp_path: Path) -> None:
+    store, a, b = two_runs(tmp_path)
+    html = render(store.snapshot(a), compare=store.snapshot(b), base_dir=outputs(tmp_path))
+    data = page_data(html)
+    items = {i["key"]: i for i in data["items"]}
+    assert len(items) == 12 and [r["id"] for r in data["runs"]] == [a, b]
+    assert items["style=anime,seed=1"]["only"] == "a" and items["style=anime,seed=1"]["jobs"][1] is None
+    assert items["style=cyberpunk,seed=4"]["only"] == "b" and items["style=cyberpunk,seed=4"]["jobs"][0] is None
+    changed = items["style=anime,seed=2"]
+    assert changed["diff"] == ["quality"] and changed["dcost"] == 200_000
+    assert "diff" not in items["style=anime,seed=3"]
+    assert data["compare"] == {"both": 7, "onlyA": 1, "onlyB": 4, "differ": 1}
+    # Both runs wrote anime/3.mp4 with different bytes: only the newer download (run B's) is linked.
+    same = items["style=anime,seed=3"]
+    assert same["overwritten"] == 0 and "src" not in same["jobs"][0] and "src" in same["jobs"][1]
+    assert "run 1 vs run 2" in html
+
+
+def test_write_report_writes_atomically_into_the_outputs_folder(tmp_path: Path) -> None:
+    store, run_id, _ = snap(tmp_path)
+    store.close()
+    ro = Store(tmp_path / ".gridrun" / "state.db", readonly=True)
+    path = write_report(ro, manifest_name="fox-styles")
+    assert path == outputs(tmp_path) / "report.html"
+    assert page_data(path.read_text())["runs"][0]["id"] == run_id
+    assert not list(outputs(tmp_path).glob(".*tmp"))
+    assert (outputs(tmp_path) / "anime" / "1.jpg").exists()
+    other = write_report(ro, run_id=run_id, path=tmp_path / "elsewhere" / "r.html")
+    assert page_data(other.read_text())["items"][0]["jobs"][0]["src"].startswith("../outputs/")
+
+
+def test_write_report_compare_defaults_beside_run_a(tmp_path: Path) -> None:
+    store, a, b = two_runs(tmp_path)
+    path = write_report(store, compare=(a, b))
+    assert path == outputs(tmp_path) / f"compare-{a}-{b}.html"
+    assert page_data(path.read_text())["compare"]["onlyB"] == 4
+
+
+def test_ensure_posters_writes_first_frames_once(tmp_path: Path) -> None:
+    jobs = [{"values": {"style": "a", "seed": 1}, "state": "done"}, {"values": {"style": "b", "seed": 1}, "state": "done"},
+            {"values": {"style": "c", "seed": 1}, "state": "running"}]
+    _, _, s = snap(tmp_path, jobs)
+    broken = Path(s.jobs[1].output_path)
+    broken.write_bytes(b"not a video")
+    ensure_posters(s)
+    good = poster_path(s.jobs[0].output_path)
+    assert good.name == "1.jpg" and good.read_bytes()[:2] == b"\xff\xd8"
+    assert not poster_path(broken).exists()
+    from PIL import Image
+
+    with Image.open(good) as im:
+        assert im.size == (96, 54)
+        r, g, b = im.getpixel((60, 27))
+        assert r > g and r > b  # the first clip is red-ish (hue 0)
+    mtime = good.stat().st_mtime_ns
+    ensure_posters(s)
+    assert good.stat().st_mtime_ns == mtime
+
+
+def test_ensure_posters_refreshes_a_stale_poster_and_shrinks_big_frames(tmp_path: Path) -> None:
+    jobs = [{"values": {"style": "a", "seed": 1}, "state": "done"}]
+    _, _, s = snap(tmp_path, jobs)
+    video = Path(s.jobs[0].output_path)
+    poster = poster_path(video)
+    poster.write_bytes(b"old")
+    import os
+
+    os.utime(poster, (1, 1))
+    encode_mp4(video, size=(640, 360), seconds=0.2)
+    ensure_posters(s)
+    from PIL import Image
+
+    with Image.open(poster) as im:
+        assert im.size == (480, 270)
+
+
+@pytest.mark.parametrize("n", [2000])
+def test_render_stays_fast_for_thousands_of_jobs(tmp_path: Path, n: int) -> None:
+    import time
+
+    jobs = [{"values": {"prompt_id": f"p{i // 10}", "seed": i % 10}, "state": "planned", "prompt": f"prompt {i}"} for i in range(n)]
+    _, _, s = snap(tmp_path, jobs, axes=("prompt_id", "seed"))
+    started = time.perf_counter()
+    html = render(s, base_dir=tmp_path)
+    assert time.perf_counter() - started < 2.0
+    assert len(page_data(html)["items"]) == n
