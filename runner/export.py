@@ -70,8 +70,8 @@ def iso(ts: float | None) -> str | None:
     """An epoch time as ISO 8601 UTC with milliseconds (`2026-11-25T15:12:03.250Z`)."""
     if ts is None:
         return None
-    whole = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts))
-    return f"{whole}.{int(round((ts % 1) * 1000)) % 1000:03d}Z"
+    seconds, millis = divmod(round(ts * 1000), 1000)
+    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds))}.{millis:03d}Z"
 
 
 def relative_output(job: JobRecord, outputs_dir: str) -> str:

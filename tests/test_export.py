@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent / "browser"))
+
+from demo_state import Clock, build_state, fox_jobs  # noqa: E402
+
+from runner.errors import UsageError  # noqa: E402
+from runner.export import ROW_FIELDS, export_rows, iso, summary, write_exports  # noqa: E402
+from runner.report import export_rows as reexported  # noqa: E402
+from runner.state import Store  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run(tmp_path: Path, jobs: list[dict[str, Any]] | None = None, **kw: Any) -> tuple[Store, int]:
+    states = {("clay", 2): "failed", ("clay", 3): "running", ("cyberpunk", 4): "planned"}
+    return build_state(tmp_path, fox_jobs(states) if jobs is None else jobs, **kw)
+
+
+def test_one_row_per_job_in_plan_order_with_documented_columns(tmp_path: Path) -> None:
+    store, run_id = run(tmp_path)
+    rows = export_rows(store.snapshot(run_id))
+    assert reexported is export_rows
+    assert [r["key"] for r in rows][:3] == ["style=anime,seed=1", "style=anime,seed=2", "style=anime,seed=3"]
+    assert len(rows) == 12
+    for row in rows:
+        assert tuple(row) == ROW_FIELDS
+    done = rows[0]
+    assert done["values"] == {"style": "anime", "seed": 1}
+    assert done["state"] == "done" and done["error"] is None
+    assert done["output_path"] == "anime/1.mp4"
+    assert re.fullmatch(r"[0-9a-f]{64}", done["sha256"]) and re.fullmatch(r"[0-9a-f]{64}", done["hash"])
+    assert done["cost_estimate_usd"] == 0.2 and done["cost_reported_usd"] == 0.2
+    assert done["prompt"] == "a red fox running through fresh snow, anime style"
+    assert done["attempts"] == 1 and done["provider_id"].startswith("vid_")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", done["submitted_at"])
+    assert done["render_seconds"] is not None and done["render_seconds"] > 0
+    assert (done["width"], done["height"], done["duration"]) == (96, 54, 1.0)
+    failed = next(r for r in rows if r["key"] == "style=clay,seed=2")
+    assert failed["state"] == "failed" and "moderation" in failed["error"]
+    assert failed["cost_reported_usd"] is None and failed["sha256"] is None
+    pending = next(r for r in rows if r["key"] == "style=cyberpunk,seed=4")
+    assert pending["state"] == "planned" and pending["submitted_at"] is None and pending["attempts"] == 0
+
+
+def test_iso_times_are_utc_with_milliseconds() -> None:
+    assert iso(0.25) == "1970-01-01T00:00:00.250Z"
+    assert iso(1_764_000_000.9996) == "2025-11-24T16:00:01.000Z"
+    assert iso(None) is None
+
+
+def test_write_exports_writes_every_format_into_the_run_folder(tmp_path: Path) -> None:
+    store, run_id = run(tmp_path)
+    paths = write_exports(store, manifest_name="fox-styles")
+    out = tmp_path / "outputs" / "fox-styles"
+    assert paths == [out / "results.jsonl", out / "results.csv", out / "results.json"]
+    lines = (out / "results.jsonl").read_text().splitlines()
+    assert [json.loads(line) for line in lines] == export_rows(store.snapshot(run_id))
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["version"] == 1 and len(doc["rows"]) == 12
+    assert doc["summary"]["counts"] == {"planned": 1, "running": 1, "done": 9, "failed": 1}
+    assert doc["summary"]["spent_usd"] == 1.8 and doc["summary"]["reserved_usd"] == 0.2
+    assert not list(out.glob(".*tmp"))
+
+
+def test_csv_spreads_values_into_columns(tmp_path: Path) -> None:
+    jobs = fox_jobs({})[:2] + [{"values": {"style": "comic", "seed": 42, "extra": {"lora": "x", "w": 0.5}}, "state": "planned"}]
+    store, run_id = run(tmp_path, jobs)
+    (path,) = write_exports(store, formats=["csv"], directory=tmp_path / "x")
+    assert path == tmp_path / "x" / "results.csv"
+    rows = list(csv.DictReader(io.StringIO(path.read_text())))
+    header = path.read_text().splitlines()[0].split(",")
+    assert header[:6] == ["key", "sweep", "hash", "values.style", "values.seed", "values.extra"]
+    assert header[6:] == list(ROW_FIELDS[4:])
+    assert rows[0]["values.style"] == "anime" and rows[0]["values.seed"] == "1" and rows[0]["values.extra"] == ""
+    assert json.loads(rows[2]["values.extra"]) == {"lora": "x", "w": 0.5}
+    assert rows[2]["sha256"] == "" and rows[2]["sweep"] == ""
+
+
+def test_unknown_format_is_a_usage_error(tmp_path: Path) -> None:
+    store, _ = run(tmp_path)
+    with pytest.raises(UsageError, match="xml"):
+        write_exports(store, formats=["jsonl", "xml"])
+    assert not (tmp_path / "outputs" / "fox-styles" / "results.jsonl").exists()
+
+
+def test_summary_counts_cached_jobs_apart(tmp_path: Path) -> None:
+    clock = Clock()
+    store, run_id = run(tmp_path, fox_jobs({})[:3], clock=clock)
+    snap = store.snapshot(run_id)
+    run2 = store.start_run(manifest_name="fox-styles", manifest_path="m.yaml", manifest_copy="", outputs_dir=snap.run.outputs_dir,
+                           provider="sim", model="m", axes=["style", "seed"], budget_micros=None)
+    ids = store.add_jobs(run2, [{"hash": j.hash, "key": j.key, "values": j.values, "params": j.params, "output_path": j.output_path,
+                                 "cost_estimate_micros": j.cost_estimate_micros} for j in snap.jobs])
+    for job_id in ids.values():
+        store.mark_cached(run2, job_id, run_id)
+    s = summary(store.snapshot(run2))
+    assert s["cached"] == 3 and s["estimate_usd"] == 0 and s["spent_usd"] == 0
+    assert [r["cached_from_run"] for r in export_rows(store.snapshot(run2))] == [run_id] * 3
+
+
+def test_exports_md_documents_every_column() -> None:
+    text = (REPO / "reports" / "EXPORTS.md").read_text()
+    documented: list[str] = []
+    for line in text.splitlines():
+        m = re.match(r"\| (`[^|]+`) \|", line)
+        if m:
+            documented += re.findall(r"`([a-z_0-9]+)`", m.group(1))
+    assert documented == list(ROW_FIELDS)
