@@ -183,8 +183,17 @@ class Executor:
         self._reserved = 0
         self._spent = 0
         self._fatal = False
+        self._crash_at = _parse_crash_point(os.environ.get("GRIDRUN_CRASH_AT", ""))
 
     # -- bookkeeping -------------------------------------------------------------------------------
+    def _crash_point(self, name: str) -> None:
+        """Test hook: GRIDRUN_CRASH_AT=after-submit:3 kills this process (SIGKILL) the 3rd time it passes there."""
+        if self._crash_at is None or self._crash_at[0] != name:
+            return
+        self._crash_at = (name, self._crash_at[1] - 1)
+        if self._crash_at[1] <= 0:
+            os.kill(os.getpid(), signal.SIGKILL)
+
     def _move(self, job_id: int, to: JobState, *, lazy: bool = False, **fields: Any) -> None:
         self.store.transition(job_id, to, lazy=lazy, **fields)
         self.states[job_id] = to.value
@@ -393,6 +402,7 @@ class Executor:
                 return
             key = self.store.begin_submit(self.run_id, [jid])[jid]
             self.states[jid] = S.SUBMITTING.value
+            self._crash_point("before-submit")
             status = await self._post(job, jid, key)
             if status is None:
                 return
@@ -409,6 +419,7 @@ class Executor:
             await self.pacer.wait()
             try:
                 status = await self.provider.submit(self.client, body)
+                self._crash_point("after-submit")
                 self.pacer.ok()
             except RateLimitedError as exc:
                 self.pacer.limited(exc.retry_after)
@@ -601,12 +612,12 @@ class Executor:
     def _expected_render(self, job: Job) -> float:
         if len(self.render_times) >= 3:
             return statistics.median(self.render_times[-50:])
-        hint = getattr(self.provider, "expected_render_seconds", None)
-        if callable(hint):
-            value = hint(job.params)
-            if value:
-                return float(value)
-        return DEFAULT_RENDER_SECONDS * max(1.0, job.duration / 5.0)
+        sim = self.plan.manifest.data.get("sim") or {}
+        if self.plan.provider == "sim":
+            return float(sim.get("render_time", 2.0)) * float(sim.get("time_scale", 1.0))
+        model = self.provider.caps.model(self.plan.model)
+        prior = model.render_seconds if model is not None else None
+        return (prior or DEFAULT_RENDER_SECONDS) * max(1.0, job.duration / 5.0)
 
     async def _get(self, job: Job, pid: str) -> VideoStatus | None:
         for attempt in range(1, self.retries + 10):
@@ -651,6 +662,7 @@ class Executor:
                 continue
             billed = status.cost_micros if status.cost_micros is not None else job.cost_micros
             self._write_sidecar(job, jid, status, got.sha256, billed)
+            self._crash_point("after-download")
             self._settle(job, billed)
             self._move(jid, S.DONE, lazy=True, sha256=got.sha256, cost_micros=billed, downloaded_at=self.clock(),
                        done_run_id=self.run_id)
@@ -691,6 +703,13 @@ class Executor:
 
 
 # --------------------------------------------------------------------------------------------------
+
+
+def _parse_crash_point(text: str) -> tuple[str, int] | None:
+    if not text:
+        return None
+    name, _, nth = text.partition(":")
+    return name, int(nth or 1)
 
 
 def _backoff(attempt: int, retry_after: float | None) -> float:

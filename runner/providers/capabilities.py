@@ -98,6 +98,7 @@ class ModelCaps:
     rules: tuple[Mapping[str, Any], ...]
     prices: Mapping[str, Any]
     description: str = ""
+    render_seconds: float | None = None    # a typical render time of a 5 s clip, to schedule polls before any is seen
 
     # -- checking ---------------------------------------------------------------------------------
     def check(self, params: Mapping[str, Any]) -> Checked:
@@ -342,6 +343,7 @@ def _load(provider: str, extra: tuple[Path, ...], _env: str) -> ProviderCaps | N
             rules=tuple(m.get("rules") or ()),
             prices=m.get("prices") or {},
             description=m.get("description", ""),
+            render_seconds=m.get("render_seconds"),
         )
     return ProviderCaps(
         provider=provider,
