@@ -188,23 +188,26 @@ def load_yaml(text: str, *, file: Path) -> tuple[Any, Positions]:
     member's position is that of its key. Mapping keys are always strings (the key's text). A key repeated
     in one mapping is an error naming both lines.
     """
-    loader = _Loader(text)
     try:
-        node = loader.get_single_node()
+        loader = _Loader(text)
+        try:
+            node = loader.get_single_node()
+        finally:
+            loader.dispose()
     except yaml.MarkedYAMLError as exc:
         raise _yaml_syntax_error(exc, file) from exc
     except yaml.reader.ReaderError as exc:
         line = text.count("\n", 0, exc.position) + 1
         column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
         raise ManifestError(
-            f"invalid YAML: character {exc.character!r} is not allowed", file=file, line=line, column=column
+            f"invalid YAML: the control character U+{code:04X} is not allowed", file=file, line=line, column=column
         ) from exc
     except yaml.YAMLError as exc:
         raise ManifestError(f"invalid YAML: {exc}", file=file) from exc
-    finally:
-        loader.dispose()
     if node is None:
         return None, {(): (1, 1)}
+    _check_size(node, file)
     builder = _Builder(file)
     data = builder.build(node, ())
     builder.positions[()] = _position(node.start_mark)
@@ -309,37 +312,17 @@ class _Builder:
         self.file = file
         self.positions: Positions = {}
         self.errors: list[ManifestError] = []
-        self._count = 0
-        self._active: set[int] = set()
 
     def _error(self, message: str, mark: yaml.Mark, path: tuple[Any, ...]) -> None:
         line, column = _position(mark)
         self.errors.append(ManifestError(message, file=self.file, line=line, column=column, field=dotted(path)))
 
     def build(self, node: yaml.Node, path: tuple[Any, ...]) -> Any:
-        self._count += 1
-        if self._count > _MAX_NODES:
-            line, column = _position(node.start_mark)
-            raise ManifestError(
-                f"the document expands to more than {_MAX_NODES:,} values (aliases repeated too often?)",
-                file=self.file,
-                line=line,
-                column=column,
-            )
         if isinstance(node, yaml.ScalarNode):
             return self._scalar(node, path)
-        if id(node) in self._active:
-            line, column = _position(node.start_mark)
-            raise ManifestError(
-                "an alias refers to a node that contains it", file=self.file, line=line, column=column
-            )
-        self._active.add(id(node))
-        try:
-            if isinstance(node, yaml.SequenceNode):
-                return self._sequence(node, path)
-            return self._mapping(node, path)
-        finally:
-            self._active.discard(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            return self._sequence(node, path)
+        return self._mapping(node, path)
 
     def _sequence(self, node: yaml.SequenceNode, path: tuple[Any, ...]) -> list[Any]:
         if node.tag != _SEQ:
@@ -382,6 +365,35 @@ class _Builder:
         except ValueError as exc:
             self._error(str(exc), node.start_mark, path)
             return node.value
+
+
+def _check_size(root: yaml.Node, file: Path) -> None:
+    """Refuse recursive aliases, and aliases that would expand the document beyond reason, before building it."""
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        if isinstance(node, yaml.ScalarNode):
+            return 1
+        known = sizes.get(id(node))
+        if known is not None:
+            return known
+        if id(node) in active:
+            line, column = _position(node.start_mark)
+            raise ManifestError("an alias refers to a node that contains it", file=file, line=line, column=column)
+        active.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            total = 1 + sum(size(child) for child in node.value)
+        else:
+            total = 1 + sum(size(key) + size(value) for key, value in node.value)
+        active.discard(id(node))
+        sizes[id(node)] = total
+        return total
+
+    if size(root) > _MAX_NODES:
+        raise ManifestError(
+            f"the document expands to more than {_MAX_NODES:,} values (an alias repeated too often?)", file=file
+        )
 
 
 def _scalar_value(tag: str, text: str) -> Any:
@@ -667,7 +679,9 @@ class _FileReader:
             if exc.line:
                 self.errors.append(ManifestError(exc.message, file=shown, line=exc.line, column=exc.column, field=dotted(at)))
             else:
-                self.errors.append(self._manifest_error(at + ("file",), f"data file '{spec}': {exc.message} ({shown})"))
+                self.errors.append(
+                    self._manifest_error(at + ("file",), f"data file '{spec}': {exc.message} (looked for {absolute})")
+                )
             return None
         parse = {".txt": _text_values, ".csv": _csv_values, ".jsonl": _jsonl_values}[suffix]
         problems: list[tuple[int, int, str]] = []
@@ -710,19 +724,19 @@ def _csv_values(text: str, problems: list[tuple[int, int, str]]) -> list[Any]:
                 seen: set[str] = set()
                 for index, name in enumerate(header):
                     if not name:
-                        problems.append((line, 0, f"column {index + 1} of the header row has no name"))
+                        problems.append((line, 1, f"column {index + 1} of the header row has no name"))
                     elif name in seen:
-                        problems.append((line, 0, f"column name '{name}' appears twice in the header row"))
+                        problems.append((line, 1, f"column name '{name}' appears twice in the header row"))
                     seen.add(name)
                 continue
             if len(row) != len(header):
-                problems.append((line, 0, f"this row has {len(row)} fields but the header row has {len(header)}"))
+                problems.append((line, 1, f"this row has {len(row)} fields but the header row has {len(header)}"))
                 if len(problems) >= _MAX_ERRORS_PER_DATA_FILE:
                     break
                 continue
             rows.append(dict(zip(header, row)))
     except csv.Error as exc:
-        problems.append((reader.line_num, 0, f"not valid CSV: {exc}"))
+        problems.append((reader.line_num, 1, f"not valid CSV: {exc}"))
     return rows
 
 

@@ -1,0 +1,572 @@
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from runner.errors import ManifestError, ManifestErrors
+from runner.manifest import SCHEMA_PATH, Manifest, dotted, load, load_yaml
+
+DATA = Path(__file__).parent / "data" / "manifests"
+INVALID = DATA / "invalid"
+VALID = DATA / "valid"
+HEAD = "version: 1\nname: fox\nmodel: pixverse-v5.6\n"
+
+
+def all_errors(exc: BaseException) -> list[ManifestError]:
+    if isinstance(exc, ManifestErrors):
+        return exc.errors
+    assert isinstance(exc, ManifestError)
+    return [exc]
+
+
+def parse(text: str) -> Any:
+    return load_yaml(text, file=Path("t.yaml"))[0]
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# --- YAML 1.2 core scalars -------------------------------------------------------------------
+
+SCALARS = [
+    ("16:9", "16:9"),
+    ("1:30", "1:30"),
+    ("190:20:30", "190:20:30"),
+    ("no", "no"),
+    ("No", "No"),
+    ("on", "on"),
+    ("off", "off"),
+    ("yes", "yes"),
+    ("y", "y"),
+    ("n", "n"),
+    ("2026-01-01", "2026-01-01"),
+    ("2026-01-01 10:00:00", "2026-01-01 10:00:00"),
+    ("010", 10),
+    ("0o10", 8),
+    ("0x1F", 31),
+    ("-7", -7),
+    ("+12", 12),
+    ("1_000", "1_000"),
+    ("0b101", "0b101"),
+    ("1e3", 1000.0),
+    ("12.", 12.0),
+    (".5", 0.5),
+    ("-1.5e-2", -0.015),
+    (".inf", math.inf),
+    ("-.Inf", -math.inf),
+    ("true", True),
+    ("True", True),
+    ("FALSE", False),
+    ("tRUE", "tRUE"),
+    ("null", None),
+    ("~", None),
+    ("", None),
+    ("Null", None),
+    ("NULL", None),
+    ("nULL", "nULL"),
+    ("'010'", "010"),
+    ('"true"', "true"),
+    ("!!str 5", "5"),
+    ("!!int 5", 5),
+    ("!!float 5", 5.0),
+]
+
+
+@pytest.mark.parametrize(("text", "value"), SCALARS, ids=[t or "empty" for t, _ in SCALARS])
+def test_yaml_12_core_scalars(text: str, value: Any) -> None:
+    got = parse(f"v: {text}\n")["v"]
+    assert got == value
+    assert type(got) is type(value)
+
+
+def test_nan_is_a_float() -> None:
+    assert math.isnan(parse("v: .nan\n")["v"])
+
+
+def test_aspect_ratio_stays_a_string_in_a_manifest(tmp_path: Path) -> None:
+    path = write(tmp_path / "m.yaml", HEAD + "params:\n  aspect_ratio: 16:9\n  watermark: no\n  loop: off\n")
+    manifest = load(path)
+    assert manifest.params == {"aspect_ratio": "16:9", "watermark": "no", "loop": "off"}
+
+
+def test_merge_keys_are_not_special() -> None:
+    assert parse("base: &b {x: 1}\nother:\n  <<: *b\n") == {"base": {"x": 1}, "other": {"<<": {"x": 1}}}
+
+
+def test_keys_are_the_key_text() -> None:
+    assert parse("1: a\ntrue: b\nnull: c\n010: d\n") == {"1": "a", "true": "b", "null": "c", "010": "d"}
+
+
+def test_aliases_are_copied() -> None:
+    data = parse("a: &x [1, 2]\nb: *x\n")
+    assert data == {"a": [1, 2], "b": [1, 2]}
+    assert data["a"] is not data["b"]
+
+
+def test_recursive_alias_is_an_error() -> None:
+    with pytest.raises(ManifestError, match="alias refers to a node that contains it"):
+        parse("a: &x [1, *x]\n")
+
+
+def test_alias_bomb_is_refused() -> None:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 8):
+        lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]")
+    with pytest.raises(ManifestError, match="more than"):
+        parse("\n".join(lines) + "\n")
+
+
+def test_duplicate_key_names_both_lines() -> None:
+    with pytest.raises(ManifestError) as exc:
+        parse("a: 1\nb:\n  c: 1\n  d: 2\n  c: 3\n")
+    assert (exc.value.line, exc.value.column) == (5, 3)
+    assert exc.value.field == "b.c"
+    assert "first at line 3, again at line 5" in exc.value.message
+
+
+def test_several_duplicate_keys_are_reported_together() -> None:
+    with pytest.raises(ManifestErrors) as exc:
+        parse("a: 1\na: 2\nb: 1\nb: 2\n")
+    assert [(e.line, e.field) for e in exc.value.errors] == [(2, "a"), (4, "b")]
+
+
+def test_non_scalar_key_is_an_error() -> None:
+    with pytest.raises(ManifestError, match="mapping key must be a plain value"):
+        parse("? [a, b]\n: 1\n")
+
+
+def test_syntax_error_has_line_and_column() -> None:
+    with pytest.raises(ManifestError) as exc:
+        parse("a: 1\nb: [1, 2\nc: 3\n")
+    assert exc.value.line == 3
+    assert "invalid YAML" in exc.value.message
+
+
+def test_control_character_is_a_clean_error() -> None:
+    with pytest.raises(ManifestError) as exc:
+        parse("a: 1\nb: x\x07y\n")
+    assert exc.value.line == 2
+    assert "not allowed" in exc.value.message
+
+
+# --- positions -------------------------------------------------------------------------------
+
+
+def test_every_node_has_a_position() -> None:
+    text = "name: fox\nparams:\n  duration: 5\nmatrix:\n  style:\n    - anime\n    - clay\n    - comic\n  seed: [1, 2]\n"
+    _, positions = load_yaml(text, file=Path("t.yaml"))
+    assert positions[("name",)] == (1, 1)
+    assert positions[("params", "duration")] == (3, 3)
+    assert positions[("matrix", "style")] == (5, 3)
+    assert positions[("matrix", "style", 2)] == (8, 7)
+    assert positions[("matrix", "seed", 1)] == (9, 13)
+    assert positions[()] == (1, 1)
+
+
+def test_where_falls_back_to_the_nearest_ancestor(tmp_path: Path) -> None:
+    manifest = load(write(tmp_path / "m.yaml", HEAD + "params:\n  duration: 5\n"))
+    assert manifest.where(("params", "duration")) == (5, 3)
+    assert manifest.where(("params", "duration", "x", 3)) == (5, 3)
+    assert manifest.where(("params", "nope")) == (4, 1)
+    assert manifest.where(("nothing",)) == (1, 1)
+
+
+def test_error_names_file_line_column_and_field(tmp_path: Path) -> None:
+    path = write(tmp_path / "m.yaml", HEAD + "matrix:\n  include:\n    - style: comic\n")
+    manifest = load(path)
+    err = manifest.error(("matrix", "include", 0, "style"), "7 is not one of 5, 8, 10")
+    assert type(err) is ManifestError
+    assert (err.file, err.line, err.column, err.field) == (path, 6, 7, "matrix.include[0].style")
+    assert str(err) == f"{path}:6:7: matrix.include[0].style: 7 is not one of 5, 8, 10"
+
+
+def test_dotted_paths() -> None:
+    assert dotted(("matrix", "include", 2, "style")) == "matrix.include[2].style"
+    assert dotted(("sweeps", 0)) == "sweeps[0]"
+    assert dotted(()) == ""
+
+
+# --- loading valid manifests -----------------------------------------------------------------
+
+
+def test_full_manifest_loads_with_files_read() -> None:
+    manifest = load(VALID / "full.yaml")
+    assert isinstance(manifest, Manifest)
+    assert manifest.path.is_absolute()
+    assert manifest.base_dir == VALID.resolve()
+    assert (manifest.name, manifest.provider, manifest.model) == ("fox-styles", "lumenfall", "pixverse-v5.6")
+    assert manifest.base_url == "http://127.0.0.1:8765"
+    assert manifest.repeat == 2
+    assert manifest.output == "{{ style }}/seed-{{ seed }}.mp4"
+    assert manifest.vars["scene"] == "{{ subject }} running through fresh snow"
+    assert manifest.params["aspect_ratio"] == "16:9"
+    assert manifest.run == {
+        "concurrency": 2,
+        "retries": 0,
+        "budget_usd": 10.0,
+        "poll_interval": 2.5,
+        "timeout": 600,
+        "max_jobs": 50,
+    }
+    matrix = manifest.matrix
+    assert matrix is not None
+    assert matrix["seed"] == {"range": [1, 3]}
+    assert matrix["prompt"] == ["a fox  in the snow", "an owl at dusk"]
+    assert matrix["zip"][0]["row"] == [{"prompt": "a fox, running", "seed": "1"}, {"prompt": "an owl", "seed": "2"}]
+    assert manifest.files == {
+        ("matrix", "prompt"): (VALID / "prompts.txt").resolve(),
+        ("matrix", "zip", 0, "row"): (VALID / "rows.csv").resolve(),
+    }
+    assert manifest.sweeps == ()
+
+
+def test_defaults_are_properties_not_data() -> None:
+    manifest = load(VALID / "minimal.yaml")
+    assert manifest.data == {"version": 1, "name": "one", "model": "m"}
+    assert manifest.provider == "sim"
+    assert manifest.repeat == 1
+    assert manifest.output == "{{ key }}.mp4"
+    assert manifest.matrix is None
+    assert manifest.sweeps == ()
+    assert manifest.vars == {} and manifest.params == {}
+    assert manifest.base_url is None
+    assert manifest.run == {
+        "concurrency": 4,
+        "retries": 3,
+        "budget_usd": None,
+        "poll_interval": None,
+        "timeout": None,
+        "max_jobs": 1000,
+    }
+
+
+def test_sweeps_load_with_their_own_files() -> None:
+    manifest = load(VALID / "sweeps.yaml")
+    assert [s["name"] for s in manifest.sweeps] == ["from-jsonl", "fixed"]
+    rows = manifest.sweeps[0]["matrix"]["row"]
+    assert rows == [{"prompt": "a fox", "seed": 1}, {"prompt": "an owl", "seed": 2, "tags": ["night"]}]
+    assert manifest.files == {("sweeps", 0, "matrix", "row"): (VALID / "rows.jsonl").resolve()}
+    assert manifest.sweeps[1]["params"] == {"quality": "1080p"}
+
+
+def test_loading_twice_gives_equal_manifests() -> None:
+    assert load(VALID / "full.yaml") == load(VALID / "full.yaml")
+
+
+# --- invalid manifests: message, file and line -----------------------------------------------
+
+INVALID_CASES = [
+    ("missing_model.yaml", "missing required field 'model'", None, 1),
+    ("unknown_top_field.yaml", "unknown field 'modle'; did you mean 'model'?", None, 3),
+    ("version_2.yaml", "version: expected 1, got 2", None, 1),
+    ("version_true.yaml", "expected 1, got true", None, 1),
+    ("name_with_space.yaml", "expected a name of letters, digits, '.', '_' and '-'", None, 2),
+    ("concurrency_zero.yaml", "concurrency_zero.yaml:7:3: run.concurrency: expected an integer >= 1, got 0", None, 7),
+    ("retries_negative.yaml", "expected an integer >= 0, got -1", None, 5),
+    ("run_unknown_key.yaml", "did you mean 'concurrency'? Allowed here: concurrency, retries, budget_usd", None, 6),
+    ("repeat_string.yaml", "expected an integer >= 1, got a string '3'", None, 4),
+    ("repeat_float.yaml", "expected an integer >= 1, got 2.0", None, 4),
+    ("repeat_yes.yaml", "expected an integer >= 1, got a string 'yes'", None, 4),
+    ("budget_words.yaml", "run.budget_usd: expected a number >= 0, got a string 'ten'", None, 5),
+    ("poll_interval_zero.yaml", "expected a number > 0, got 0", None, 5),
+    ("base_url_ftp.yaml", "expected an http:// or https:// URL", None, 4),
+    ("provider_empty.yaml", "expected a non-empty string", None, 4),
+    ("vars_list.yaml", "vars: expected a mapping, got a list", None, 4),
+    ("matrix_empty.yaml", "got an empty mapping", None, 4),
+    ("axis_scalar.yaml", "matrix.style: expected a list of values, or a mapping with one key", None, 6),
+    ("axis_empty.yaml", "expected a non-empty list of values, got an empty list", None, 5),
+    ("axis_bad_name.yaml", "'my-style' cannot be used here: expected an axis name", None, 6),
+    ("axis_two_kinds.yaml", "got several keys: range, file", None, 5),
+    ("range_short.yaml", "at least 2 items, got 1", None, 5),
+    ("range_misspelled.yaml", "unknown field 'ragne'; did you mean 'range'?", None, 5),
+    ("range_strings.yaml", "matrix.seed.range[1]: expected an integer, got a string '9'", None, 6),
+    ("linspace_count.yaml", "matrix.cfg.linspace[2]: expected an integer >= 2, got 1", None, 5),
+    ("include_mapping.yaml", "matrix.include: expected a list, got a mapping", None, 6),
+    ("include_empty_entry.yaml", "matrix.include[0]: expected a non-empty mapping", None, 7),
+    ("zip_not_list.yaml", "matrix.zip: expected a non-empty list, got a mapping", None, 5),
+    ("matrix_and_sweeps.yaml", "either a top-level matrix or sweeps, not both", None, 6),
+    ("sweep_without_name.yaml", "sweeps[1]: missing required field 'name'", None, 6),
+    ("sweep_duplicate_name.yaml", "sweep name 'a' is already used by sweeps[0] (line 5)", None, 7),
+    ("sweep_unknown_key.yaml", "unknown field 'matirx'; did you mean 'matrix'?", None, 6),
+    ("duplicate_key.yaml", "key 'model' is repeated in this mapping: first at line 3, again at line 6", None, 6),
+    ("duplicate_nested_key.yaml", "key 'prompt' is repeated in this mapping: first at line 5, again at line 7", None, 7),
+    ("bad_indentation.yaml", "invalid YAML: mapping values are not allowed here", None, 6),
+    ("tab_indent.yaml", "indent with spaces, not tabs", None, 5),
+    ("two_documents.yaml", "expected a single document", None, 4),
+    ("binary_tag.yaml", "unsupported YAML tag", None, 5),
+    ("top_level_list.yaml", "expected a mapping of manifest fields", None, 1),
+    ("empty.yaml", "the file is empty", None, 0),
+    ("not_utf8.yaml", "not UTF-8 text: byte 0xe9", None, 3),
+    ("data_file_missing.yaml", "data file 'nope.txt': no such file", None, 5),
+    ("data_file_type.yaml", "use a .txt, .csv or .jsonl file", None, 5),
+    ("data_file_empty.yaml", "holds no values", None, 5),
+    ("csv_ragged.yaml", "this row has 3 fields but the header row has 2", "ragged.csv", 3),
+    ("csv_duplicate_header.yaml", "column name 'prompt' appears twice", "dupe_header.csv", 1),
+    ("jsonl_bad.yaml", "not valid JSON", "bad.jsonl", 2),
+    ("jsonl_not_object.yaml", "expected a JSON object on each line, got a list", "list.jsonl", 3),
+    ("data_not_utf8.yaml", "not UTF-8 text", "latin1.txt", 3),
+]
+
+
+@pytest.mark.parametrize(("fixture", "message", "data_file", "line"), INVALID_CASES, ids=[c[0] for c in INVALID_CASES])
+def test_invalid_manifest(fixture: str, message: str, data_file: str | None, line: int) -> None:
+    path = INVALID / fixture
+    with pytest.raises((ManifestError, ManifestErrors)) as exc:
+        load(path)
+    matching = [e for e in all_errors(exc.value) if message in str(e)]
+    assert matching, [str(e) for e in all_errors(exc.value)]
+    error = matching[0]
+    assert error.file.name == (data_file or fixture)
+    assert error.file.parent.resolve() == INVALID.resolve()
+    assert error.line == line
+    assert str(error).startswith(str(error.file))
+
+
+def test_every_invalid_fixture_is_in_the_table() -> None:
+    named = {case[0] for case in INVALID_CASES}
+    assert {p.name for p in INVALID.glob("*.yaml")} == named
+
+
+def test_unknown_field_lists_the_allowed_ones() -> None:
+    with pytest.raises(ManifestErrors) as exc:
+        load(INVALID / "unknown_top_field.yaml")
+    unknown = [e for e in exc.value.errors if "modle" in e.message][0]
+    assert unknown.field == "modle"
+    assert "Allowed here: version, name, description, provider, model," in unknown.message
+
+
+def test_many_errors_are_reported_at_once_in_file_order(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "m.yaml",
+        "version: 1\nname: my fox\nmodel: m\nrepeat: 0\nrun:\n  concurrency: 0\n  retry: 2\nmatrix:\n  style: anime\n",
+    )
+    with pytest.raises(ManifestErrors) as exc:
+        load(path)
+    assert [(e.line, e.field) for e in exc.value.errors] == [
+        (2, "name"),
+        (4, "repeat"),
+        (6, "run.concurrency"),
+        (7, "run.retry"),
+        (9, "matrix.style"),
+    ]
+    assert str(exc.value).count("\n") == 4
+
+
+def test_schema_errors_and_data_file_errors_come_together(tmp_path: Path) -> None:
+    path = write(tmp_path / "m.yaml", HEAD + "repeat: 0\nmatrix:\n  prompt: {file: missing.txt}\n")
+    with pytest.raises(ManifestErrors) as exc:
+        load(path)
+    assert [e.field for e in exc.value.errors] == ["repeat", "matrix.prompt.file"]
+
+
+# --- files that are not manifests: no traceback ----------------------------------------------
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ManifestError) as exc:
+        load(tmp_path / "nope.yaml")
+    assert str(exc.value) == f"{tmp_path / 'nope.yaml'}: no such file"
+
+
+def test_directory(tmp_path: Path) -> None:
+    with pytest.raises(ManifestError, match="is a directory, not a file"):
+        load(tmp_path)
+
+
+def test_unreadable_file(tmp_path: Path) -> None:
+    path = write(tmp_path / "m.yaml", HEAD)
+    path.chmod(0)
+    try:
+        if os.access(path, os.R_OK):
+            pytest.skip("running with permission to read anything")
+        with pytest.raises(ManifestError, match="permission denied"):
+            load(path)
+    finally:
+        path.chmod(0o644)
+
+
+def test_utf8_bom_is_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "m.yaml"
+    path.write_bytes(b"\xef\xbb\xbf" + HEAD.encode())
+    assert load(path).name == "fox"
+
+
+def test_scalar_document(tmp_path: Path) -> None:
+    with pytest.raises(ManifestError, match="at the top level, got a string"):
+        load(write(tmp_path / "m.yaml", "just some text\n"))
+
+
+def test_relative_path_is_shown_as_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "manifests").mkdir()
+    write(tmp_path / "manifests" / "x.yaml", HEAD + "run:\n  concurrency: 0\n")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ManifestError) as exc:
+        load("manifests/x.yaml")
+    assert str(exc.value) == "manifests/x.yaml:5:3: run.concurrency: expected an integer >= 1, got 0"
+
+
+# --- values from files -----------------------------------------------------------------------
+
+
+def test_text_file_one_value_per_line(tmp_path: Path) -> None:
+    (tmp_path / "p.txt").write_bytes(b"# heading\r\n  a fox  in snow \r\n\r\n#skip\nan owl\n   # indented comment\nlast")
+    manifest = load(write(tmp_path / "m.yaml", HEAD + "matrix:\n  prompt: {file: p.txt}\n"))
+    assert manifest.matrix == {"prompt": ["a fox  in snow", "an owl", "last"]}
+
+
+def test_csv_file_gives_mappings(tmp_path: Path) -> None:
+    write(tmp_path / "rows.csv", 'prompt,seed\r\n"a fox, running",1\r\n\r\n"an ""owl""\nat night",2\r\n')
+    manifest = load(write(tmp_path / "m.yaml", HEAD + "matrix:\n  row: {file: rows.csv}\n"))
+    assert manifest.matrix == {
+        "row": [{"prompt": "a fox, running", "seed": "1"}, {"prompt": 'an "owl"\nat night', "seed": "2"}]
+    }
+
+
+def test_csv_error_line_counts_multiline_fields(tmp_path: Path) -> None:
+    write(tmp_path / "rows.csv", 'prompt,seed\n"two\nlines",1\nbad\n')
+    with pytest.raises(ManifestError) as exc:
+        load(write(tmp_path / "m.yaml", HEAD + "matrix:\n  row: {file: rows.csv}\n"))
+    assert (exc.value.file.name, exc.value.line) == ("rows.csv", 4)
+
+
+def test_jsonl_file_gives_objects(tmp_path: Path) -> None:
+    write(tmp_path / "rows.jsonl", '{"prompt": "a fox", "seed": 1}\n\n  {"prompt": "an owl", "nested": {"a": [1]}}\n')
+    manifest = load(write(tmp_path / "m.yaml", HEAD + "matrix:\n  row: {file: rows.jsonl}\n"))
+    assert manifest.matrix == {"row": [{"prompt": "a fox", "seed": 1}, {"prompt": "an owl", "nested": {"a": [1]}}]}
+
+
+def test_jsonl_rejects_nan(tmp_path: Path) -> None:
+    write(tmp_path / "rows.jsonl", '{"a": 1}\n{"a": NaN}\n')
+    with pytest.raises(ManifestError) as exc:
+        load(write(tmp_path / "m.yaml", HEAD + "matrix:\n  row: {file: rows.jsonl}\n"))
+    assert exc.value.line == 2
+    assert "NaN is not valid JSON" in exc.value.message
+
+
+def test_data_file_errors_are_capped_per_file(tmp_path: Path) -> None:
+    write(tmp_path / "rows.jsonl", "nope\n" * 50)
+    with pytest.raises(ManifestErrors) as exc:
+        load(write(tmp_path / "m.yaml", HEAD + "matrix:\n  row: {file: rows.jsonl}\n"))
+    assert [e.line for e in exc.value.errors] == list(range(1, 11))
+
+
+def test_data_file_path_is_relative_to_the_manifest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "m" / "data").mkdir(parents=True)
+    write(tmp_path / "m" / "data" / "p.txt", "a fox\n")
+    write(tmp_path / "m" / "x.yaml", HEAD + "matrix:\n  prompt: {file: data/p.txt}\n")
+    monkeypatch.chdir(tmp_path)
+    manifest = load("m/x.yaml")
+    assert manifest.files == {("matrix", "prompt"): tmp_path / "m" / "data" / "p.txt"}
+
+
+def test_data_file_error_names_the_data_file_as_seen_from_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "m").mkdir()
+    write(tmp_path / "m" / "rows.jsonl", "{}\n[]\n")
+    write(tmp_path / "m" / "x.yaml", HEAD + "matrix:\n  row: {file: rows.jsonl}\n")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ManifestError) as exc:
+        load("m/x.yaml")
+    assert str(exc.value).startswith("m/rows.jsonl:2:1: matrix.row: expected a JSON object")
+
+
+def test_file_values_inside_zip_and_sweeps(tmp_path: Path) -> None:
+    write(tmp_path / "p.txt", "a\nb\n")
+    text = HEAD + "sweeps:\n  - name: s\n    matrix:\n      zip:\n        - prompt: {file: p.txt}\n          seed: [1, 2]\n"
+    manifest = load(write(tmp_path / "m.yaml", text))
+    assert manifest.sweeps[0]["matrix"]["zip"][0] == {"prompt": ["a", "b"], "seed": [1, 2]}
+    assert manifest.files == {("sweeps", 0, "matrix", "zip", 0, "prompt"): tmp_path / "p.txt"}
+
+
+def test_include_and_exclude_entries_are_not_read_as_files(tmp_path: Path) -> None:
+    text = HEAD + "matrix:\n  a: [1]\n  include:\n    - file: notes.txt\n"
+    manifest = load(write(tmp_path / "m.yaml", text))
+    assert manifest.matrix == {"a": [1], "include": [{"file": "notes.txt"}]}
+
+
+@pytest.mark.parametrize("kind", ["txt", "csv", "jsonl"])
+def test_5000_row_files_load_fast(tmp_path: Path, kind: str) -> None:
+    rows = [f"prompt number {i}, with a comma" for i in range(5000)]
+    if kind == "txt":
+        write(tmp_path / "big.txt", "\n".join(rows) + "\n")
+    elif kind == "csv":
+        write(tmp_path / "big.csv", "prompt,seed\n" + "".join(f'"{r}",{i}\n' for i, r in enumerate(rows)))
+    else:
+        write(tmp_path / "big.jsonl", "".join(json.dumps({"prompt": r, "seed": i}) + "\n" for i, r in enumerate(rows)))
+    path = write(tmp_path / "m.yaml", HEAD + f"matrix:\n  row: {{file: big.{kind}}}\n  seed: [1, 2]\n")
+    start = time.perf_counter()
+    manifest = load(path)
+    elapsed = time.perf_counter() - start
+    values = manifest.matrix["row"] if manifest.matrix else []
+    assert len(values) == 5000
+    first = values[0] if kind == "txt" else values[0]["prompt"]
+    assert first == "prompt number 0, with a comma"
+    assert elapsed < 1.0
+
+
+# --- the schema ------------------------------------------------------------------------------
+
+
+def schema() -> dict[str, Any]:
+    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+def test_schema_is_valid_draft_2020_12() -> None:
+    document = schema()
+    assert document["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    Draft202012Validator.check_schema(document)
+
+
+def test_every_field_in_the_schema_has_a_description() -> None:
+    missing: list[str] = []
+
+    def walk(node: Any, where: str) -> None:
+        if isinstance(node, dict):
+            for name, sub in node.get("properties", {}).items():
+                if "description" not in sub:
+                    missing.append(f"{where}.properties.{name}")
+            for name, sub in node.get("$defs", {}).items():
+                if "description" not in sub:
+                    missing.append(f"{where}.$defs.{name}")
+            for i, sub in enumerate(node.get("prefixItems", [])):
+                if "description" not in sub:
+                    missing.append(f"{where}.prefixItems[{i}]")
+            for key, sub in node.items():
+                walk(sub, f"{where}.{key}")
+        elif isinstance(node, list):
+            for i, sub in enumerate(node):
+                walk(sub, f"{where}[{i}]")
+
+    walk(schema(), "$")
+    assert missing == []
+
+
+def test_schema_is_closed_at_the_top_and_in_run() -> None:
+    document = schema()
+    assert document["additionalProperties"] is False
+    assert document["$defs"]["run"]["additionalProperties"] is False
+    assert document["$defs"]["sweep"]["additionalProperties"] is False
+    assert set(document["properties"]) == {
+        "version", "name", "description", "provider", "model", "base_url", "capabilities", "vars", "params",
+        "matrix", "sweeps", "repeat", "output", "outputs_dir", "state_dir", "run", "sim",
+    }  # fmt: skip
+
+
+def test_schema_defaults_match_the_properties() -> None:
+    document = schema()
+    minimal = load(VALID / "minimal.yaml")
+    assert document["properties"]["provider"]["default"] == minimal.provider
+    assert document["properties"]["repeat"]["default"] == minimal.repeat
+    assert document["properties"]["output"]["default"] == minimal.output
+    run_defaults = {k: v["default"] for k, v in document["$defs"]["run"]["properties"].items() if "default" in v}
+    assert run_defaults == {k: v for k, v in minimal.run.items() if v is not None}
