@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from runner.matrix import expand
+
+AXIS_NAMES = ["a", "b", "c", "d"]
+VALUES = st.one_of(st.integers(min_value=0, max_value=4), st.sampled_from(["x", "y", "z"]))
+
+
+@st.composite
+def axes(draw: st.DrawFn) -> dict[str, list[Any]]:
+    names = draw(st.lists(st.sampled_from(AXIS_NAMES), min_size=1, max_size=4, unique=True))
+    return {name: draw(st.lists(VALUES, min_size=1, max_size=4)) for name in names}
+
+
+@st.composite
+def matrix_with_excludes(draw: st.DrawFn) -> tuple[dict[str, list[Any]], list[dict[str, Any]]]:
+    base = draw(axes())
+    return base, draw(st.lists(entry(list(base)), max_size=4))
+
+
+@st.composite
+def entry(draw: st.DrawFn, names: list[str]) -> dict[str, Any]:
+    keys = draw(st.lists(st.sampled_from(names), min_size=1, max_size=min(3, len(names)), unique=True))
+    return {k: draw(VALUES) for k in keys}
+
+
+def product(base: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    return [dict(zip(base, values)) for values in itertools.product(*base.values())]
+
+
+def matches(combination: dict[str, Any], entry: dict[str, Any]) -> bool:
+    return all(combination[k] == v for k, v in entry.items())
+
+
+@settings(max_examples=120, deadline=None)
+@given(axes())
+def test_product_size_is_the_product_of_axis_lengths(base: dict[str, list[Any]]) -> None:
+    result = expand(base)
+    assert len(result.combinations) == math.prod(len(v) for v in base.values())
+    assert [c.as_dict() for c in result.combinations] == product(base)
+    assert all(c.origin == "product" for c in result.combinations)
+
+
+@settings(max_examples=120, deadline=None)
+@given(matrix_with_excludes())
+def test_exclude_only_keeps_a_subsequence_of_the_product(case: tuple[dict[str, list[Any]], list[dict[str, Any]]]) -> None:
+    base, excludes = case
+    result = expand({**base, "exclude": excludes})
+    kept = [c.as_dict() for c in result.combinations]
+    removed = [c.as_dict() for c, _ in result.excluded]
+    full = product(base)
+    iterator = iter(full)
+    assert all(any(item == candidate for candidate in iterator) for item in kept)
+    assert len(kept) + len(removed) == len(full)
+
+
+@settings(max_examples=120, deadline=None)
+@given(matrix_with_excludes())
+def test_exclude_removes_exactly_the_matching_combinations(case: tuple[dict[str, list[Any]], list[dict[str, Any]]]) -> None:
+    base, excludes = case
+    result = expand({**base, "exclude": excludes})
+    for combination in result.combinations:
+        assert not any(matches(combination.as_dict(), e) for e in excludes)
+    for combination, number in result.excluded:
+        values = combination.as_dict()
+        assert matches(values, excludes[number - 1])
+        assert not any(matches(values, e) for e in excludes[: number - 1])
+    expected = [c for c in product(base) if not any(matches(c, e) for e in excludes)]
+    assert [c.as_dict() for c in result.combinations] == expected
+
+
+@st.composite
+def matrix_with_unmatched_includes(draw: st.DrawFn) -> tuple[dict[str, list[Any]], list[dict[str, Any]]]:
+    base = draw(axes())
+    names = list(base)
+    entries = []
+    for i in range(draw(st.integers(min_value=1, max_value=4))):
+        new_key = draw(st.sampled_from(names))
+        others = draw(st.lists(st.sampled_from(names), unique=True, max_size=len(names)))
+        entry: dict[str, Any] = {k: draw(VALUES) for k in others if k != new_key}
+        entry[new_key] = f"new{i}"
+        for extra in draw(st.lists(st.sampled_from(["e1", "e2"]), unique=True, max_size=2)):
+            entry[extra] = draw(VALUES)
+        entries.append(entry)
+    return base, entries
+
+
+@settings(max_examples=120, deadline=None)
+@given(matrix_with_unmatched_includes())
+def test_includes_that_match_nothing_are_appended_once_each_in_order(
+    case: tuple[dict[str, list[Any]], list[dict[str, Any]]],
+) -> None:
+    base, includes = case
+    result = expand({**base, "include": includes})
+    full = product(base)
+    assert [c.as_dict() for c in result.combinations[: len(full)]] == full
+    appended = result.combinations[len(full) :]
+    assert [c.as_dict() for c in appended] == includes
+    assert [c.origin for c in appended] == [f"include {i + 1}" for i in range(len(includes))]
+    for combination, entry in zip(appended, includes):
+        axis_first = [k for k in entry if k in base] + [k for k in entry if k not in base]
+        assert [k for k, _ in combination.values] == axis_first
+
+
+@st.composite
+def any_matrix(draw: st.DrawFn) -> dict[str, Any]:
+    base, excludes = draw(matrix_with_excludes())
+    includes = draw(st.lists(entry(list(base) + ["e1", "e2"]), max_size=4))
+    return {**base, "exclude": excludes, "include": includes}
+
+
+@settings(max_examples=120, deadline=None)
+@given(any_matrix())
+def test_every_combination_has_every_axis_unless_an_include_made_it(matrix: dict[str, Any]) -> None:
+    names = [k for k in matrix if k not in ("include", "exclude")]
+    for combination in expand(matrix).combinations:
+        keys = [k for k, _ in combination.values]
+        if combination.origin == "product":
+            assert keys[: len(names)] == names
+        else:
+            assert combination.origin.startswith("include ")
+
+
+@settings(max_examples=120, deadline=None)
+@given(any_matrix())
+def test_includes_never_change_original_values(matrix: dict[str, Any]) -> None:
+    base = {k: v for k, v in matrix.items() if k not in ("include", "exclude")}
+    result = expand(matrix)
+    survivors = [c for c in product(base) if not any(matches(c, e) for e in matrix["exclude"])]
+    from_product = [c for c in result.combinations if c.origin == "product"]
+    assert [dict(list(c.values)[: len(base)]) for c in from_product] == survivors
+
+
+@settings(max_examples=60, deadline=None)
+@given(any_matrix())
+def test_expansion_is_deterministic(matrix: dict[str, Any]) -> None:
+    assert expand(matrix) == expand(matrix)
