@@ -11,6 +11,7 @@ import csv
 import difflib
 import io
 import json
+import math
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -142,7 +143,7 @@ class Manifest:
 
     def where(self, path: tuple[Any, ...]) -> Position:
         """Line and column of `path`, or of its nearest ancestor that is in the file."""
-        return _where(self.positions, path)
+        return locate(self.positions, path)
 
     def error(
         self, path: tuple[Any, ...], message: str, cls: type[ManifestError] = ManifestError
@@ -244,7 +245,8 @@ def dotted(path: Iterable[Any]) -> str:
     return out
 
 
-def _where(positions: Mapping[tuple[Any, ...], Position], path: tuple[Any, ...]) -> Position:
+def locate(positions: Mapping[tuple[Any, ...], Position], path: tuple[Any, ...]) -> Position:
+    """Line and column of `path` in `positions`, or of its nearest ancestor there; (1, 1) if none is."""
     for end in range(len(path), -1, -1):
         found = positions.get(tuple(path[:end]))
         if found is not None:
@@ -322,6 +324,7 @@ class _Builder:
             return self._scalar(node, path)
         if isinstance(node, yaml.SequenceNode):
             return self._sequence(node, path)
+        assert isinstance(node, yaml.MappingNode)
         return self._mapping(node, path)
 
     def _sequence(self, node: yaml.SequenceNode, path: tuple[Any, ...]) -> list[Any]:
@@ -439,10 +442,10 @@ def _is_integer(checker: Any, instance: Any) -> bool:
 def _is_number(checker: Any, instance: Any) -> bool:
     if isinstance(instance, bool) or not isinstance(instance, (int, float)):
         return False
-    return instance == instance and instance not in (float("inf"), float("-inf"))
+    return math.isfinite(instance)
 
 
-_Validator = validators.extend(
+_Validator = validators.extend(  # type: ignore[no-untyped-call]
     Draft202012Validator,
     type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer).redefine("number", _is_number),
 )
@@ -466,13 +469,14 @@ def _explain(error: ValidationError) -> list[tuple[tuple[Any, ...], str]]:
     path = tuple(error.absolute_path)
     schema = error.schema if isinstance(error.schema, Mapping) else {}
     kind = error.validator
-    instance = error.instance
+    instance: Any = error.instance
+    limit: Any = error.validator_value
     if "propertyNames" in error.absolute_schema_path:
         return [(path + (instance,), f"'{instance}' cannot be used here: expected {_expected(schema)}")]
     if kind == "required":
         properties = schema.get("properties", {})
         out = []
-        for name in error.validator_value:
+        for name in limit:
             if isinstance(instance, Mapping) and name not in instance:
                 hint = _first_sentence(properties.get(name, {}).get("description", ""))
                 out.append((path, f"missing required field '{name}'" + (f" ({hint})" if hint else "")))
@@ -502,9 +506,9 @@ def _explain(error: ValidationError) -> list[tuple[tuple[Any, ...], str]]:
     if kind == "minItems":
         if not instance:
             return [(path, f"expected {_expected(schema)}, got an empty list")]
-        return [(path, f"expected {_expected(schema)}: at least {error.validator_value} items, got {len(instance)}")]
+        return [(path, f"expected {_expected(schema)}: at least {limit} items, got {len(instance)}")]
     if kind == "maxItems":
-        return [(path, f"expected {_expected(schema)}: at most {error.validator_value} items, got {len(instance)}")]
+        return [(path, f"expected {_expected(schema)}: at most {limit} items, got {len(instance)}")]
     if kind == "minProperties":
         return [(path, f"expected {_expected(schema)}, got an empty mapping")]
     if kind == "maxProperties":
@@ -658,7 +662,7 @@ class _FileReader:
         return value if values is None else values
 
     def _manifest_error(self, at: tuple[Any, ...], message: str) -> ManifestError:
-        line, column = _where(self.positions, at)
+        line, column = locate(self.positions, at)
         return ManifestError(message, file=self.manifest_file, line=line, column=column, field=dotted(at))
 
     def _read(self, spec: str, at: tuple[Any, ...]) -> list[Any] | None:

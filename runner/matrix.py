@@ -72,8 +72,8 @@ def expand(matrix: Mapping[str, Any], *, error: ErrorFactory | None = None) -> E
     """Expand a matrix into its combinations.
 
     `error(path, message)` builds the exception for a problem at `path` inside the matrix, e.g.
-    ("include", 2, "fruit") (indices 0-based). Several problems are raised together as ManifestErrors
-    when `error` builds ManifestErrors. A matrix whose combinations are all excluded expands to none
+    ("include", 2, "fruit") (indices 0-based). Several problems are raised together, as one ManifestErrors,
+    when `error` builds ManifestError instances. A matrix whose combinations are all excluded expands to none
     (GitHub then runs a single job with an empty matrix; gridrun leaves that choice to the plan).
     Raises MatrixError by default.
     """
@@ -95,7 +95,7 @@ def matrix_of_file(path: Path) -> list[tuple[str | None, Expansion]]:
     pairs in order. Raises ManifestError(s) for an invalid file, MatrixError(s) for a matrix that cannot expand.
     """
     data, positions = _manifest.read_yaml(path)
-    if isinstance(data, Mapping) and "version" in data and not isinstance(data["version"], list):
+    if isinstance(data, Mapping) and "version" in data and not isinstance(data["version"], (list, Mapping)):
         loaded = _manifest.load(path)
         if loaded.sweeps:
             out: list[tuple[str | None, Expansion]] = []
@@ -111,7 +111,7 @@ def matrix_of_file(path: Path) -> list[tuple[str | None, Expansion]]:
     shown = Path(path)
 
     def bare_error(at: tuple[Any, ...], message: str) -> MatrixError:
-        line, column = _manifest._where(positions, at)
+        line, column = _manifest.locate(positions, at)
         return MatrixError(message, file=shown, line=line, column=column, field=_manifest.dotted(at))
 
     if data is None:

@@ -518,7 +518,8 @@ def test_5000_row_files_load_fast(tmp_path: Path, kind: str) -> None:
 
 
 def schema() -> dict[str, Any]:
-    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    document: dict[str, Any] = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    return document
 
 
 def test_schema_is_valid_draft_2020_12() -> None:
