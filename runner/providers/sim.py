@@ -6,6 +6,7 @@ from typing import Any, Mapping
 
 import httpx
 
+from runner.errors import UsageError
 from runner.providers.capabilities import ProviderCaps
 from runner.providers.lumenfall import LumenfallProvider
 from runner.providers.transport import make_client, resolve_base_url
@@ -17,7 +18,7 @@ class SimProvider(LumenfallProvider):
     """Lumenfall's API served by `runner.sim`: one simulated world per provider instance, no key needed.
 
     Without `base_url` every client runs the same in-process app through `httpx.ASGITransport`;
-    with one (a `gridrun sim serve` URL) the clients talk HTTP to it.
+    with one (a `gridrun sim serve` URL) the clients talk HTTP to it and `sim_config` is not used.
     """
 
     def __init__(
@@ -25,23 +26,23 @@ class SimProvider(LumenfallProvider):
         caps: ProviderCaps,
         *,
         base_url: str | None = None,
-        sim_config: Mapping[str, Any] | None = None,
+        sim_config: Any = None,
         name: str = "sim",
     ) -> None:
         self.name = name
         self.caps = caps
         self.remote = base_url is not None
         self.base_url = resolve_base_url(base_url, None, "") if base_url is not None else IN_PROCESS_URL
-        self.sim_config: dict[str, Any] = dict(sim_config or {})
+        self.config: Any = None if self.remote else _config(sim_config)
         self._app: Any = None
 
     @property
     def app(self) -> Any:
         """The simulator app every in-process client of this provider shares, made on first use."""
         if self._app is None:
-            from runner.sim import SimConfig, create_app
+            from runner.sim import create_app
 
-            self._app = create_app(SimConfig(**self.sim_config))
+            self._app = create_app(self.config)
         return self._app
 
     def client(
@@ -55,3 +56,20 @@ class SimProvider(LumenfallProvider):
         if transport is None and not self.remote:
             transport = httpx.ASGITransport(app=self.app)
         return make_client(self.base_url, max_connections=max_connections, timeout=timeout, transport=transport)
+
+
+def _config(knobs: Any) -> Any:
+    """A `runner.sim.SimConfig` from a mapping of knobs (or a `SimConfig`).
+
+    :raises UsageError: an unknown knob or a bad value.
+    """
+    from runner.sim import ConfigError, SimConfig
+
+    if isinstance(knobs, SimConfig):
+        return knobs
+    if knobs is not None and not isinstance(knobs, Mapping):
+        raise UsageError(f"sim: the simulator's knobs must be a mapping, got {type(knobs).__name__}")
+    try:
+        return SimConfig.from_dict(knobs or {})
+    except ConfigError as exc:
+        raise UsageError(f"sim: {exc}") from exc

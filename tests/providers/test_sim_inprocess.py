@@ -1,0 +1,127 @@
+"""The `sim` provider in-process: the Lumenfall client through httpx.ASGITransport, no port, no key."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+
+from runner.errors import DownloadError, OutcomeUnknownError, RejectedError, TransportError, UsageError
+from runner.providers import VideoStatus, get_provider
+from runner.providers.sim import SimProvider
+from runner.sim import SimulatedReset
+
+KNOBS: dict[str, Any] = {"render_time": 0.05, "jitter": 0.0, "max_side": 64, "fps": 4}
+PARAMS = {"prompt": "a red fox running through snow", "duration": 5, "quality": "540p", "seed": 7}
+
+
+def sim(**knobs: Any) -> SimProvider:
+    provider = get_provider("sim", sim_config={**KNOBS, **knobs})
+    assert isinstance(provider, SimProvider)
+    return provider
+
+
+def body(provider: SimProvider, key: str = "gridrun-inproc-1") -> dict[str, Any]:
+    return provider.build_request(PARAMS, model="pixverse-v5.6", idempotency_key=key)
+
+
+async def until_done(provider: SimProvider, client: httpx.AsyncClient, video_id: str) -> VideoStatus:
+    with anyio.fail_after(10):
+        while not (status := await provider.get(client, video_id)).terminal:
+            await anyio.sleep(0.02)
+    return status
+
+
+@pytest.mark.anyio
+async def test_happy_path_in_process_with_clients_sharing_one_world(tmp_path: Path) -> None:
+    provider = sim()
+    assert provider.caps.has_list_endpoint and provider.caps.honours_idempotency_keys
+    async with provider.client() as one, provider.client() as two:
+        created = await provider.submit(one, body(provider))
+        done = await until_done(provider, two, created.id)
+        assert done.status == "completed" and done.url
+        got = await provider.download(two, done.url, tmp_path / "fox.mp4")
+        listed, _ = await provider.list(one)
+    assert got.sha256 == hashlib.sha256((tmp_path / "fox.mp4").read_bytes()).hexdigest()
+    assert got.size_bytes == done.size_bytes and got.content_type == "video/mp4"
+    assert [v.id for v in listed] == [created.id]
+    stats = provider.app.state.sim.stats()
+    assert (stats["creates"], stats["downloads"]) == (1, 1)
+
+
+@pytest.mark.anyio
+async def test_each_provider_instance_has_its_own_world() -> None:
+    a, b = sim(), sim()
+    async with a.client() as ca, b.client() as cb:
+        await a.submit(ca, body(a))
+        assert (await a.list(ca))[0] and (await b.list(cb))[0] == []
+
+
+@pytest.mark.anyio
+async def test_no_key_is_needed_even_with_lumenfall_unset() -> None:
+    provider = sim()
+    async with provider.client() as client:
+        assert "authorization" not in client.headers
+
+
+@pytest.mark.anyio
+async def test_reset_after_create_in_process_is_outcome_unknown_then_found() -> None:
+    provider = sim(script=[{"route": "create", "fault": "reset_after", "nth": 1}])
+    async with provider.client() as client:
+        with pytest.raises(OutcomeUnknownError) as info:
+            await provider.submit(client, body(provider))
+        found = await provider.find_by_key(client, "gridrun-inproc-1")
+        again = await provider.submit(client, body(provider))
+    assert isinstance(info.value.__cause__, SimulatedReset)
+    assert found is not None and again.id == found.id
+    assert provider.app.state.sim.stats()["creates"] == 1
+
+
+@pytest.mark.anyio
+async def test_reset_on_get_in_process_is_a_transport_error() -> None:
+    provider = sim(script=[{"route": "get", "fault": "reset_before", "nth": 1}])
+    async with provider.client() as client:
+        with pytest.raises(TransportError) as info:
+            await provider.get(client, "video_x")
+    assert type(info.value) is TransportError
+
+
+@pytest.mark.parametrize(
+    ("kind", "code"), [("truncated", "TRUNCATED"), ("reset_mid_body", "TRUNCATED"), ("wrong_content_type", "WRONG_TYPE"), ("corrupt", "CORRUPT")]
+)
+@pytest.mark.anyio
+async def test_download_faults_in_process(tmp_path: Path, kind: str, code: str) -> None:
+    provider = sim(script=[{"route": "file", "fault": kind, "nth": 1}])
+    async with provider.client() as client:
+        created = await provider.submit(client, body(provider))
+        done = await until_done(provider, client, created.id)
+        with pytest.raises(DownloadError) as info:
+            await provider.download(client, done.url or "", tmp_path / "a.mp4")
+        assert info.value.code == code
+        assert list(tmp_path.iterdir()) == []
+        await provider.download(client, done.url or "", tmp_path / "a.mp4")
+    assert [p.name for p in tmp_path.iterdir()] == ["a.mp4"]
+
+
+def test_unknown_knob_is_a_usage_error() -> None:
+    with pytest.raises(UsageError, match="nonsense"):
+        get_provider("sim", sim_config={"nonsense": 1})
+
+
+@pytest.mark.anyio
+async def test_sim_over_http_when_given_a_base_url() -> None:
+    provider = get_provider("sim", base_url="http://127.0.0.1:9/v1", sim_config={"nonsense": 1})
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        return httpx.Response(404, json={"error": {"code": "NOT_FOUND", "message": "no"}})
+
+    async with provider.client(transport=httpx.MockTransport(handler)) as client:
+        with pytest.raises(RejectedError):
+            await provider.get(client, "v")
+    assert seen == ["http://127.0.0.1:9/v1/videos/v"]
