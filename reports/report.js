@@ -271,7 +271,7 @@
         const cell = h("div", { class: "cell", "data-row": 0, "data-col": c });
         if (xi >= 0) cell.append(h("div", { class: "cell-label", title: AXES[xi].values[c], text: AXES[xi].label + " = " + AXES[xi].values[c] }));
         const stack = h("div", { class: "cell" });
-        for (const n of cells.get("0," + c)) stack.append(card(n, xi, yi));
+        for (const n of cells.get("0," + c)) stack.append(card(n));
         cell.append(stack);
         flow.append(cell);
       }
@@ -293,7 +293,7 @@
       for (const c of cols) {
         const ns = cells.get(r + "," + c);
         const cell = h("div", { class: ns ? "cell" : "cell empty", "data-row": r, "data-col": c });
-        if (ns) for (const n of ns) cell.append(card(n, xi, yi));
+        if (ns) for (const n of ns) cell.append(card(n));
         else cell.append("no job");
         grid.append(cell);
       }
@@ -347,7 +347,8 @@
     if (j.err) p.append(h("div", { class: "err", title: j.err, text: j.err }));
     return p;
   }
-  function card(n, xi, yi) {
+  function card(n) {
+    const inHeads = (i) => i === axisOf(ui.x) || i === axisOf(ui.y) || modeOf(AXES[i].id) !== "stack";
     const it = ITEMS[n];
     const diffs = new Set(it.diff || []);
     const cls = "card" + (it.only ? " only-" + it.only : "") + (it.diff || it.dcost ? " differs" : "");
@@ -362,7 +363,7 @@
     const shown = new Set(["prompt"]);
     AXES.forEach((a, i) => {
       shown.add(a.id);
-      if (i === xi || i === yi || a.values.length < 2) return;
+      if (a.values.length < 2 || inHeads(i)) return;
       kvs.push([a.label, a.values[it.ix[i]], diffs.has(a.id)]);
     });
     for (const k of Object.keys(first.p)) if (!shown.has(k)) kvs.push([k, show(first.p[k]), diffs.has(k)]);

@@ -5,6 +5,7 @@ from __future__ import annotations
 import colorsys
 import hashlib
 import itertools
+import shutil
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -70,8 +71,12 @@ def build_state(
     store: Store | None = None,
     clock: Clock | None = None,
     hash_salt: str = "",
+    one_clip: bool = False,
 ) -> tuple[Store, int]:
-    """Record a run of `jobs` (values, state, prompt, optional error, params, key, sweep) under `root`."""
+    """Record a run of `jobs` (values, state, prompt, optional error, params, key, sweep) under `root`.
+
+    With `one_clip`, every done job gets a copy of one encoded clip (fast for big grids).
+    """
     clock = clock or Clock()
     store = store or Store(root / ".gridrun" / "state.db", clock=clock)
     outputs = root / "outputs" / manifest_name
@@ -94,33 +99,40 @@ def build_state(
             "cost": job.get("cost", 200_000), "hue": n / 12,
         })
     ids = store.add_jobs(run_id, specs)
-    for spec in specs:
-        job_id, state = ids[spec["hash"]], spec["state"]
-        if state == "planned":
-            continue
-        store.begin_submit(run_id, [job_id])
-        if state == "submitting":
-            continue
-        if state == "unknown":
-            store.transition(job_id, JobState.UNKNOWN, error="connection reset after the request was sent")
-            continue
-        store.transition(job_id, JobState.SUBMITTED, provider_id=f"vid_{spec['hash'][:10]}")
-        if state == "submitted":
-            continue
-        if state == "failed":
-            store.transition(job_id, JobState.FAILED, error=spec["error"] or "content moderation: rejected by the provider")
-            continue
-        store.transition(job_id, JobState.RUNNING)
-        if state == "running":
-            continue
-        store.transition(job_id, JobState.DOWNLOADING, completed_at=clock.now + 20)
-        if state == "expired":
-            store.transition(job_id, JobState.EXPIRED, error="download URL expired")
-            continue
-        path = Path(spec["output_path"])
-        encode_mp4(path, seconds=seconds, hue=spec["hue"])
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        store.transition(job_id, JobState.DONE, sha256=digest, cost_micros=spec["cost"], downloaded_at=clock.now + 21)
+    clip: Path | None = None
+    with store.batch():
+        for spec in specs:
+            job_id, state = ids[spec["hash"]], spec["state"]
+            if state == "planned":
+                continue
+            store.begin_submit(run_id, [job_id])
+            if state == "submitting":
+                continue
+            if state == "unknown":
+                store.transition(job_id, JobState.UNKNOWN, error="connection reset after the request was sent")
+                continue
+            store.transition(job_id, JobState.SUBMITTED, provider_id=f"vid_{spec['hash'][:10]}")
+            if state == "submitted":
+                continue
+            if state == "failed":
+                store.transition(job_id, JobState.FAILED, error=spec["error"] or "content moderation: rejected by the provider")
+                continue
+            store.transition(job_id, JobState.RUNNING)
+            if state == "running":
+                continue
+            store.transition(job_id, JobState.DOWNLOADING, completed_at=clock.now + 20)
+            if state == "expired":
+                store.transition(job_id, JobState.EXPIRED, error="download URL expired")
+                continue
+            path = Path(spec["output_path"])
+            if one_clip and clip is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(clip, path)
+            else:
+                encode_mp4(path, seconds=seconds, hue=spec["hue"])
+                clip = path
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            store.transition(job_id, JobState.DONE, sha256=digest, cost_micros=spec["cost"], downloaded_at=clock.now + 21)
     if end_status is not None:
         store.end_run(run_id, end_status)
     return store, run_id

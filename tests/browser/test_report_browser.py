@@ -1,0 +1,304 @@
+"""The report in a real browser: headless Debian Chromium driven by Playwright, over a local HTTP server."""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from demo_state import Clock, build_state, fox_jobs
+
+from runner.report import write_report
+from runner.state import Store
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+HOSTILE = "<img src=x onerror=alert(1)></script><script>alert(2)</script> {style}"
+
+
+class _Handler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # the browser drops media connections it no longer needs
+
+
+@contextmanager
+def serve(root: Path) -> Iterator[str]:
+    server = _Server(("127.0.0.1", 0), functools.partial(_Handler, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.skip("needs /usr/bin/chromium (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield b
+        b.close()
+
+
+@dataclass
+class Opened:
+    page: Any
+    errors: list[str] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+
+
+@contextmanager
+def opened(browser: Any, report: Path, *, width: int = 1400, height: int = 1000) -> Iterator[Opened]:
+    with serve(report.parent) as base:
+        page = browser.new_page(viewport={"width": width, "height": height})
+        o = Opened(page)
+        page.on("console", lambda m: o.errors.append(f"console {m.type}: {m.text}") if m.type in ("error", "warning") else None)
+        page.on("pageerror", lambda e: o.errors.append(f"page error: {e}"))
+        page.on("dialog", lambda d: (o.dialogs.append(d.message), d.dismiss()))
+        page.on("request", lambda r: o.requests.append(r.url))
+        page.on("requestfailed", lambda r: o.errors.append(f"request failed: {r.url}") if not r.url.endswith(".mp4") else None)
+        page.goto(base + report.name)
+        page.wait_for_function("window.gridrun !== undefined")
+        try:
+            yield o
+        finally:
+            page.close()
+
+
+def texts(page: Any, selector: str) -> list[str]:
+    return list(page.eval_on_selector_all(selector, "els => els.map(e => e.textContent)"))
+
+
+def report_of(tmp_path: Path, jobs: list[dict[str, Any]] | None = None, **kw: Any) -> Path:
+    store, run_id = build_state(tmp_path, fox_jobs() if jobs is None else jobs, **kw)
+    return write_report(store, run_id=run_id)
+
+
+def test_demo_report_loads_clean_and_every_finished_video_has_its_duration(browser: Any, tmp_path: Path) -> None:
+    states = {("clay", 2): "failed", ("cyberpunk", 3): "expired"}
+    report = report_of(tmp_path, fox_jobs(states), seconds=1.0)
+    with opened(browser, report) as o:
+        page = o.page
+        assert len(texts(page, ".card")) == 12
+        page.wait_for_function("document.querySelectorAll('#grid video').length === 10")
+        assert page.evaluate("gridrun.attachAll()") == 10
+        page.wait_for_function("Array.from(document.querySelectorAll('#grid video')).every(v => v.readyState >= 1)", timeout=20_000)
+        durations = page.evaluate("Array.from(document.querySelectorAll('#grid video'), v => v.duration)")
+        assert len(durations) == 10 and all(abs(d - 1.0) < 0.05 for d in durations), durations
+        posters = page.evaluate("Array.from(document.querySelectorAll('#grid video'), v => v.getAttribute('poster'))")
+        assert sorted(posters)[:2] == ["anime/1.jpg", "anime/2.jpg"]
+        assert not any(u.startswith(("https:", "http://cdn")) or "127.0.0.1" not in u for u in o.requests if not u.startswith("data:"))
+        page.wait_for_timeout(300)
+        assert o.errors == [] and o.dialogs == []
+
+
+def test_switching_x_and_y_changes_the_layout(browser: Any, tmp_path: Path) -> None:
+    report = report_of(tmp_path)
+    with opened(browser, report) as o:
+        page = o.page
+        assert texts(page, ".colh .axis-val") == ["1", "2", "3", "4"]
+        assert texts(page, ".rowh .axis-val") == ["anime", "clay", "cyberpunk"]
+        card = '.card[data-key="style=clay,seed=4"]'
+        before = page.locator(card).bounding_box()
+        page.select_option("#ctl-x", "style")
+        assert texts(page, ".colh .axis-val") == ["anime", "clay", "cyberpunk"]
+        assert texts(page, ".rowh .axis-val") == ["1", "2", "3", "4"]
+        after = page.locator(card).bounding_box()
+        assert after["y"] > before["y"] + 100 and after["x"] < before["x"] - 100
+        page.click("#ctl-swap")
+        assert texts(page, ".colh .axis-val") == ["1", "2", "3", "4"]
+        page.select_option("#ctl-y", "")
+        assert texts(page, ".rowh") == [] and texts(page, ".group-head span") == ["style = anime", "style = clay", "style = cyberpunk"]
+        assert texts(page, ".group:first-child .flow .cell-label") == ["seed = 1", "seed = 2", "seed = 3", "seed = 4"]
+        page.select_option("#ctl-y", "style")
+        page.select_option("#ctl-x", "style")  # picking Y's key for X swaps them
+        assert texts(page, ".colh .axis-val") == ["anime", "clay", "cyberpunk"]
+        page.reload()
+        page.wait_for_function("window.gridrun !== undefined")
+        assert texts(page, ".colh .axis-val") == ["anime", "clay", "cyberpunk"]  # the view survives a reload
+        assert o.errors == []
+
+
+def test_sync_play_starts_every_video_of_a_row_together(browser: Any, tmp_path: Path) -> None:
+    report = report_of(tmp_path, seconds=2.0)
+    with opened(browser, report) as o:
+        page = o.page
+        page.locator(".rowh").nth(1).locator(".play-row").click()
+        row = '.cell[data-row="1"] video'
+        page.wait_for_function(
+            f"(() => {{ const vs = Array.from(document.querySelectorAll('{row}'));"
+            " return vs.length === 4 && vs.every(v => !v.paused && v.currentTime > 0.05); })()",
+            timeout=20_000,
+        )
+        times = page.evaluate(f"Array.from(document.querySelectorAll('{row}'), v => v.currentTime)")
+        assert max(times) - min(times) < 0.3, times
+        assert page.evaluate(f"Array.from(document.querySelectorAll('{row}'), v => v.loop).every(Boolean)")
+        others = page.evaluate("Array.from(document.querySelectorAll('.cell:not([data-row=\"1\"]) video'), v => v.paused)")
+        assert all(others)
+        page.locator(".colh").nth(0).locator(".play-col").click()
+        column = '.cell[data-col="0"] video'
+        page.wait_for_function(
+            f"Array.from(document.querySelectorAll('{column}')).every(v => !v.paused && v.currentTime > 0.05)"
+        )
+        assert page.evaluate(f"Array.from(document.querySelectorAll('{row}')).filter(v => !v.paused).length") == 1
+        page.click("#ctl-stop")
+        assert page.evaluate("Array.from(document.querySelectorAll('video')).every(v => v.paused)")
+        page.click("#ctl-loop")
+        page.click("#ctl-play")
+        page.wait_for_function("Array.from(document.querySelectorAll('#grid video')).filter(v => !v.paused).length === 12")
+        assert not page.evaluate("Array.from(document.querySelectorAll('#grid video')).some(v => v.loop)")
+        assert o.errors == []
+
+
+def test_hostile_prompt_and_error_render_as_text_and_run_nothing(browser: Any, tmp_path: Path) -> None:
+    jobs = fox_jobs({("clay", 2): "failed"}, prompt=HOSTILE)
+    for job in jobs:
+        if job["state"] == "failed":
+            job["error"] = "<img src=x onerror=alert(3)> refused"
+    report = report_of(tmp_path, jobs)
+    with opened(browser, report) as o:
+        page = o.page
+        expected = HOSTILE.format(style="anime")
+        assert texts(page, ".card .prompt")[0] == expected
+        assert texts(page, ".card .err") == ["<img src=x onerror=alert(3)> refused"]
+        page.locator(".card").first.click()
+        page.wait_for_selector("#viewer[open] .prompt-full")
+        assert texts(page, "#viewer .prompt-full") == [expected]
+        page.keyboard.press("ArrowRight")
+        page.wait_for_timeout(300)
+        assert page.evaluate("document.scripts.length") == 2
+        assert page.evaluate("document.querySelectorAll('img[src=\"x\"]').length") == 0
+        assert not any(u.endswith("/x") for u in o.requests)
+        assert o.dialogs == [] and o.errors == []
+
+
+def test_half_finished_run_shows_pending_cells(browser: Any, tmp_path: Path) -> None:
+    states = {("anime", 4): "running", ("clay", 1): "submitted", ("clay", 2): "failed", ("clay", 3): "planned",
+              ("clay", 4): "planned", ("cyberpunk", 1): "planned", ("cyberpunk", 2): "unknown",
+              ("cyberpunk", 3): "planned", ("cyberpunk", 4): "planned"}
+    report = report_of(tmp_path, fox_jobs(states), end_status=None)
+    with opened(browser, report) as o:
+        page = o.page
+        badges = texts(page, ".card .badge")
+        assert badges.count("pending") == 5 and badges.count("done") == 3
+        assert {"running", "submitted", "failed", "unknown"} <= set(badges)
+        pending = page.locator('.card:has(.badge:text-is("pending"))')
+        assert pending.count() == 5
+        assert texts(page, '.card:has(.badge:text-is("pending")) .ph') == ["pending"] * 5
+        assert page.locator('.card:has(.badge:text-is("pending")) video').count() == 0
+        assert "5 pending" in " ".join(t.strip() for t in texts(page, ".chip")).replace("  ", " ")
+        assert texts(page, ".run-line .badge") == ["running"]
+        assert page.locator("#ctl-reload").is_checked()
+        page.select_option("#ctl-status", "pending")
+        assert len(texts(page, ".card")) == 5
+        assert o.errors == []
+
+
+def test_compare_two_runs_side_by_side(browser: Any, tmp_path: Path) -> None:
+    clock = Clock()
+    store = Store(tmp_path / ".gridrun" / "state.db", clock=clock)
+    b_jobs = fox_jobs()[1:]
+    b_jobs[0]["params"] = {"quality": "1080p"}
+    b_jobs[0]["cost"] = 400_000
+    _, a = build_state(tmp_path, fox_jobs()[:8], store=store, clock=clock)
+    _, b = build_state(tmp_path, b_jobs, store=store, clock=clock, hash_salt="b")
+    report = write_report(store, compare=(a, b))
+    with opened(browser, report) as o:
+        page = o.page
+        assert page.locator(".card").count() == 12
+        assert page.locator(".card .pane").count() == 24
+        assert page.locator(".card.only-a").count() == 1 and page.locator(".card.only-b").count() == 4
+        changed = page.locator('.card[data-key="style=anime,seed=2"]')
+        assert "differs" in changed.get_attribute("class")
+        assert texts(page, '.card[data-key="style=anime,seed=2"] .delta') == ["Δ quality", "Δ cost +$0.20"]
+        page.check("#ctl-diff")
+        assert page.locator(".card").count() == 6
+        changed.click()
+        page.wait_for_selector("#viewer[open]")
+        assert page.locator("#viewer tr.diff th", has_text="quality").count() == 1
+        assert page.locator("#viewer tr.diff th", has_text="cost").count() == 1
+        assert o.errors == []
+
+
+def test_click_opens_a_large_view_with_every_parameter(browser: Any, tmp_path: Path) -> None:
+    report = report_of(tmp_path)
+    with opened(browser, report) as o:
+        page = o.page
+        page.locator('.card[data-key="style=clay,seed=3"]').click()
+        page.wait_for_selector("#viewer[open]")
+        assert texts(page, "#viewer .viewer-head .key") == ["style=clay,seed=3"]
+        heads = texts(page, "#viewer tbody th")
+        for name in ("status", "style", "seed", "cost", "render time", "sha256", "prompt", "quality", "duration", "aspect_ratio"):
+            assert name in heads
+        page.wait_for_function("(() => { const v = document.querySelector('#viewer video'); return v && !v.paused; })()")
+        page.keyboard.press("ArrowRight")
+        page.wait_for_function("document.querySelector('#viewer .viewer-head .key').textContent === 'style=clay,seed=4'")
+        page.keyboard.press("Escape")
+        page.wait_for_selector("#viewer", state="hidden")
+        assert o.errors == []
+
+
+def test_other_keys_become_super_axes_or_filters(browser: Any, tmp_path: Path) -> None:
+    jobs = [{"values": {"style": s, "seed": n, "quality": q}, "state": "done", "params": {"quality": q}}
+            for s in ("anime", "clay", "cyberpunk") for n in (1, 2) for q in ("540p", "1080p")]
+    report = report_of(tmp_path, jobs, axes=("style", "seed", "quality"), seconds=0.5)
+    with opened(browser, report) as o:
+        page = o.page
+        assert texts(page, ".group-head span") == ["quality = 540p", "quality = 1080p"]
+        assert texts(page, ".group:first-child .card .kv b") == []  # X and Y are in the headers; quality in the group head
+        sel = '.ctl-axis[data-axis="quality"]'
+        page.select_option(sel, "=1")
+        assert texts(page, ".group-head") == [] and page.locator(".card").count() == 6
+        assert "showing 6 of 12" in texts(page, "#ctl-count")[0]
+        page.select_option(sel, "stack")
+        assert page.locator(".cell:has(.card + .card)").count() == 6
+        page.select_option(sel, "group")
+        page.locator(".group-head .play-group").nth(1).click()
+        page.wait_for_function("Array.from(document.querySelectorAll('.group:nth-child(2) video')).every(v => !v.paused)")
+        assert page.evaluate("Array.from(document.querySelectorAll('.group:nth-child(1) video')).every(v => v.paused)")
+        assert o.errors == []
+
+
+def test_a_thousand_cells_stay_responsive_and_load_lazily(browser: Any, tmp_path: Path) -> None:
+    jobs = [{"values": {"prompt_id": f"p{i:02d}", "cfg": c, "seed": s}, "state": "done" if (i + c) % 5 else "planned",
+             "prompt": f"prompt {i}: a long description of a scene with a fox"} for i in range(25) for c in range(20) for s in (1, 2)]
+    report = report_of(tmp_path, jobs, axes=("prompt_id", "cfg", "seed"), seconds=0.5, one_clip=True)
+    with opened(browser, report, width=1280, height=800) as o:
+        page = o.page
+        assert page.locator(".card").count() == 1000
+        loaded = page.evaluate("performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd")
+        assert loaded < 5000
+        videos = page.evaluate("document.querySelectorAll('#grid video').length")
+        assert 0 < videos < 100  # only cells near the viewport get a <video>
+        started = time.perf_counter()
+        page.select_option("#ctl-x", "prompt_id")
+        page.evaluate("new Promise(r => requestAnimationFrame(() => setTimeout(r)))")
+        assert time.perf_counter() - started < 5
+        page.mouse.wheel(0, 4000)
+        page.wait_for_function(f"document.querySelectorAll('#grid video').length > {videos // 2}")
+        assert o.errors == []
