@@ -190,7 +190,8 @@ class Sim:
         """Forget every video, log entry and counter; keep the config and the clip cache."""
         self.videos: dict[str, Video] = {}
         self.order: list[Video] = []
-        self.by_key: dict[str, Video] = {}
+        self.by_key: dict[str, list[Video]] = {}
+        self.by_body: dict[str, list[Video]] = {}
         self.log: list[LogEntry] = []
         self.log_index: dict[str, LogEntry] = {}
         self.tokens: dict[str, tuple[Video, float]] = {}
@@ -295,7 +296,7 @@ class Sim:
             json.dumps({"model": model.model, "params": checked.params}, sort_keys=True, default=str).encode()
         ).hexdigest()
         if key is not None and self.config.honour_idempotency and key in self.by_key:
-            original = self.by_key[key]
+            original = self.by_key[key][0]
             if original.fingerprint != fingerprint and self.config.idempotency_conflict == "error":
                 raise ApiError(
                     409,
@@ -308,9 +309,8 @@ class Sim:
         if self.config.balance is not None:
             if self.committed_micros(now) + checked.cost_micros > int(self.config.balance * 1_000_000):
                 raise self._reject(body, ApiError(402, "INSUFFICIENT_BALANCE", "Your balance is too low for this request; add credits."))
-        live = [v for v in self.order if v.status(now) is not Status.FAILED]
-        dup_body = any(v.fingerprint == fingerprint for v in live)
-        dup_key = key is not None and any(v.key == key for v in live)
+        dup_body = any(v.status(now) is not Status.FAILED for v in self.by_body.get(fingerprint, ()))
+        dup_key = key is not None and any(v.status(now) is not Status.FAILED for v in self.by_key.get(key, ()))
         self.counts["creates"] += 1
         self.counts["duplicate_paid"] += dup_body or dup_key
         self.counts["duplicate_bodies"] += dup_body
@@ -344,8 +344,9 @@ class Sim:
         entry.video = video
         self.videos[video.id] = video
         self.order.append(video)
-        if key is not None and key not in self.by_key:
-            self.by_key[key] = video
+        self.by_body.setdefault(fingerprint, []).append(video)
+        if key is not None:
+            self.by_key.setdefault(key, []).append(video)
         return video, False
 
     def committed_micros(self, now: float) -> int:
@@ -397,15 +398,17 @@ class Sim:
         order = order or "desc"
         if order not in ("asc", "desc"):
             raise ApiError(400, "INVALID_REQUEST", f"order: must be asc or desc, got {order!r}", param="order")
-        videos = self.order if order == "asc" else self.order[::-1]
-        start = 0
+        cursor = None
         if after:
             cursor = self.videos.get(after)
             if cursor is None:
                 raise ApiError(400, "INVALID_REQUEST", f"after: no video {after!r}", param="after")
-            start = videos.index(cursor) + 1
-        page = videos[start : start + n]
-        return page, start + n < len(videos)
+        if order == "asc":
+            start = cursor.seq + 1 if cursor else 0
+            return self.order[start : start + n], start + n < len(self.order)
+        end = cursor.seq if cursor else len(self.order)
+        start = max(0, end - n)
+        return self.order[start:end][::-1], start > 0
 
     def list_requests(self, query: Mapping[str, str]) -> tuple[list[LogEntry], bool]:
         """A page of the request log, newest first, filtered by status, created_after/before and idempotency_key.

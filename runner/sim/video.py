@@ -104,49 +104,97 @@ def _background(spec: ClipSpec, w: int, h: int) -> np.ndarray:
     return np.asarray(img, dtype=np.uint8).copy()
 
 
-def _disc(radius: int, colour: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+# BT.601 limited range, the matrix players assume for untagged SD video.
+_RGB_TO_YUV = np.array([[0.257, 0.504, 0.098], [-0.148, -0.291, 0.439], [0.439, -0.368, -0.071]], dtype=np.float32)
+_YUV_OFFSET = np.array([16.0, 128.0, 128.0], dtype=np.float32)
+
+
+def _planes(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Y at full size, U and V at half size in each direction (4:2:0)."""
+    h, w, _ = rgb.shape
+    yuv = rgb.astype(np.float32) @ _RGB_TO_YUV.T + _YUV_OFFSET
+    chroma = yuv[..., 1:].reshape(h // 2, 2, w // 2, 2, 2).mean(axis=(1, 3))
+    y, u, v = yuv[..., 0], chroma[..., 0], chroma[..., 1]
+    return tuple(np.clip(np.rint(p), 0, 255).astype(np.uint8) for p in (y, u, v))  # type: ignore[return-value]
+
+
+def _disc(radius: int) -> np.ndarray:
     yy, xx = np.mgrid[-radius : radius + 1, -radius : radius + 1]
-    mask = (xx * xx + yy * yy) <= radius * radius
-    return mask, np.array(colour, dtype=np.uint8)
+    return np.asarray((xx * xx + yy * yy) <= radius * radius)
 
 
-def _frames(spec: ClipSpec) -> list[np.ndarray]:
+def _paint(plane: np.ndarray, cx: int, cy: int, mask: np.ndarray, value: np.ndarray | int) -> None:
+    r = mask.shape[0] // 2
+    region = plane[max(0, cy - r) : cy + r + 1, max(0, cx - r) : cx + r + 1]
+    region[mask[: region.shape[0], : region.shape[1]]] = value
+
+
+@dataclass(frozen=True, slots=True)
+class _Scene:
+    background: np.ndarray
+    colour: tuple[int, int, int]
+    radius: int
+    path: tuple[tuple[int, int], ...]
+
+
+def _scene(spec: ClipSpec) -> _Scene:
     w, h = spec.width, spec.height
-    base = _background(spec, w, h)
     d = _digest("motion", spec.seed)
     fx, fy = 1 + d[0] % 3, 1 + d[1] % 4
     phase = d[2] / 255 * 2 * math.pi
     radius = max(3, min(w, h) // (6 + d[3] % 5))
-    mask, colour = _disc(radius, _colour(d[4] / 255, 0.9, 1.0))
     n = max(1, int(round(spec.seconds * spec.fps)))
-    bar_y = h - 3
-    out = []
+    path = []
     for i in range(n):
         t = i / n
         cx = int((w / 2 - radius - 1) * math.sin(2 * math.pi * fx * t + phase) + w / 2)
         cy = int((h / 2 - radius - 1) * math.sin(2 * math.pi * fy * t) + h / 2)
-        frame = base.copy()
-        region = frame[cy - radius : cy + radius + 1, cx - radius : cx + radius + 1]
-        m = mask[: region.shape[0], : region.shape[1]]
-        region[m] = colour
-        frame[bar_y:, : int(w * (i + 1) / n)] = 255
-        out.append(frame)
+        path.append((cx, cy))
+    return _Scene(_background(spec, w, h), _colour(d[4] / 255, 0.9, 1.0), radius, tuple(path))
+
+
+def _frames(scene: _Scene) -> list[np.ndarray]:
+    """Every frame as one yuv420p array (Y rows, then U, then V), drawn in YUV to skip a colour conversion."""
+    h, w, _ = scene.background.shape
+    base = _planes(scene.background)
+    colour = np.array(scene.colour, dtype=np.float32) @ _RGB_TO_YUV.T + _YUV_OFFSET
+    values = [int(round(c)) for c in colour]
+    masks = (_disc(scene.radius), _disc(max(1, scene.radius // 2)))
+    n = len(scene.path)
+    out = []
+    for i, (cx, cy) in enumerate(scene.path):
+        y, u, v = (p.copy() for p in base)
+        _paint(y, cx, cy, masks[0], values[0])
+        _paint(u, cx // 2, cy // 2, masks[1], values[1])
+        _paint(v, cx // 2, cy // 2, masks[1], values[2])
+        bar = int(w * (i + 1) / n)
+        y[h - 4 :, :bar] = 235
+        u[h // 2 - 2 :, : bar // 2] = 128
+        v[h // 2 - 2 :, : bar // 2] = 128
+        out.append(np.concatenate([y.ravel(), u.ravel(), v.ravel()]).reshape(-1, w))
     return out
+
+
+def _poster(scene: _Scene) -> bytes:
+    frame = scene.background.copy()
+    cx, cy = scene.path[len(scene.path) // 2]
+    _paint(frame, cx, cy, _disc(scene.radius), np.array(scene.colour, dtype=np.uint8))
+    out = io.BytesIO()
+    Image.fromarray(frame).save(out, format="JPEG", quality=80)
+    return out.getvalue()
 
 
 def encode(spec: ClipSpec) -> Clip:
     """Encode `spec` as an H.264 (yuv420p, faststart) MP4 and a JPEG poster. Deterministic."""
     started = time.perf_counter()
-    frames = _frames(spec)
+    scene = _scene(spec)
     # faststart rewrites the file in a second pass, which libavformat does by reopening it by name.
     with tempfile.TemporaryDirectory(prefix="gridrun-sim-") as tmp:
         path = os.path.join(tmp, "clip.mp4")
-        _mux(spec, frames, path)
+        _mux(spec, _frames(scene), path)
         with open(path, "rb") as f:
             mp4 = f.read()
-    poster = io.BytesIO()
-    Image.fromarray(frames[len(frames) // 2]).save(poster, format="JPEG", quality=80)
-    return Clip(mp4, poster.getvalue(), time.perf_counter() - started)
+    return Clip(mp4, _poster(scene), time.perf_counter() - started)
 
 
 def _mux(spec: ClipSpec, frames: list[np.ndarray], path: str) -> None:
@@ -156,8 +204,7 @@ def _mux(spec: ClipSpec, frames: list[np.ndarray], path: str) -> None:
         stream.pix_fmt = "yuv420p"
         stream.options = {"preset": "ultrafast", "crf": "30", "threads": "1"}
         for arr in frames:
-            frame = av.VideoFrame.from_ndarray(arr, format="rgb24")
-            for packet in stream.encode(frame):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(arr, format="yuv420p")):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
