@@ -145,6 +145,8 @@ class LumenfallProvider:
         """The video a lost create call made, found in the native request log (`GET <root>/v1/requests`).
 
         Only an entry that carries the same idempotency key counts, whatever the server filtered.
+
+        :raises NotImplementedError: the log's entries do not record idempotency keys, so it cannot tell.
         """
         url = f"{_api_root(client.base_url)}/v1/requests"
         params: dict[str, Any] = {"idempotency_key": idempotency_key, "limit": 100}
@@ -158,6 +160,8 @@ class LumenfallProvider:
                     "GET /v1/requests: the answer has no 'data' list", status=200, code="MALFORMED_RESPONSE"
                 )
             entries = [e for e in entries if isinstance(e, Mapping)]
+            if entries and not any(_records_key(e) for e in entries):
+                raise NotImplementedError(f"{self.name}'s request log does not record idempotency keys")
             for entry in entries:
                 if _entry_key(entry) == idempotency_key:
                     video_id = _entry_video_id(entry)
@@ -370,6 +374,11 @@ def _api_root(base_url: httpx.URL) -> str:
         if root.endswith(suffix):
             return root[: -len(suffix)]
     return root
+
+
+def _records_key(entry: Mapping[str, Any]) -> bool:
+    holders = (entry, entry.get("request"), entry.get("metadata"))
+    return any(isinstance(h, Mapping) and "idempotency_key" in h for h in holders)
 
 
 def _entry_key(entry: Mapping[str, Any]) -> str | None:

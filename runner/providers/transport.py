@@ -109,11 +109,13 @@ def sim_reset_types() -> tuple[type[BaseException], ...]:
 
 def secret_of(client: httpx.AsyncClient) -> str | None:
     """The credential `client` sends, so that messages can leave it out."""
-    auth = client.headers.get("authorization")
-    if not auth:
-        return None
+    return _credential(client.headers)
+
+
+def _credential(headers: httpx.Headers) -> str | None:
+    auth = str(headers.get("authorization", "")).strip()
     _, _, token = auth.partition(" ")
-    return token.strip() or auth.strip()
+    return token.strip() or auth or None
 
 
 def redact(text: str, secret: str | None) -> str:
@@ -195,8 +197,7 @@ def status_error(
     if not message:
         text = response.text if body is None and read else ""
         message = text.strip() or response.reason_phrase or "no message"
-    auth = response.request.headers.get("authorization", "")
-    message = redact(f"{op}: {message}", auth.partition(" ")[2].strip() or None)
+    message = redact(f"{op}: {message}", _credential(response.request.headers))
     retry_after = parse_retry_after(response.headers, body)
     if status == 429:
         return RateLimitedError(message, status=status, code=code or "RATE_LIMITED", retry_after=retry_after)

@@ -8,7 +8,15 @@ import httpx
 import pytest
 from providers_kit import KEY, MP4, no_secret
 
-from runner.errors import ConnectError, DownloadError, ExpiredError, RateLimitedError, ServerError, TransportError
+from runner.errors import (
+    ConnectError,
+    DownloadError,
+    ExpiredError,
+    RateLimitedError,
+    RetryableError,
+    ServerError,
+    TransportError,
+)
 from runner.providers.lumenfall import LumenfallProvider
 
 Client = Callable[[Callable[[httpx.Request], httpx.Response]], httpx.AsyncClient]
@@ -80,7 +88,13 @@ async def test_gone_urls_are_expired(provider: LumenfallProvider, mock: Client, 
 )
 @pytest.mark.anyio
 async def test_download_http_errors(
-    provider: LumenfallProvider, mock: Client, tmp_path: Path, status: int, headers: dict[str, str], kind: type, retry_after: float | None
+    provider: LumenfallProvider,
+    mock: Client,
+    tmp_path: Path,
+    status: int,
+    headers: dict[str, str],
+    kind: type[RetryableError],
+    retry_after: float | None,
 ) -> None:
     async with mock(lambda r: httpx.Response(status, headers=headers)) as client:
         with pytest.raises(kind) as info:

@@ -57,6 +57,7 @@ async def test_find_by_key_reads_the_request_log_then_the_video(provider: Lumenf
 @pytest.mark.anyio
 async def test_find_by_key_under_an_openai_base_uses_the_native_root(key: str) -> None:
     provider = get_provider("lumenfall", base_url="https://api.lumenfall.ai/openai/v1")
+    assert isinstance(provider, LumenfallProvider)
     seen: list[httpx.Request] = []
     page = {"data": [entry(KEY_A, "video_aa")], "has_more": False}
     async with provider.client(transport=httpx.MockTransport(log_server([page], seen))) as client:
@@ -108,6 +109,23 @@ async def test_find_by_key_stops_when_paging_makes_no_progress(provider: Lumenfa
 
 
 @pytest.mark.anyio
+async def test_a_log_without_idempotency_keys_cannot_answer(provider: LumenfallProvider, mock: Client) -> None:
+    seen: list[httpx.Request] = []
+    bare = entry(KEY_A, "video_aa")
+    del bare["idempotency_key"]
+    async with mock(log_server([{"data": [bare], "has_more": False}], seen)) as client:
+        with pytest.raises(NotImplementedError, match="does not record idempotency keys"):
+            await provider.find_by_key(client, KEY_A)
+
+
+@pytest.mark.anyio
+async def test_an_empty_log_means_nothing_was_created(provider: LumenfallProvider, mock: Client) -> None:
+    seen: list[httpx.Request] = []
+    async with mock(log_server([{"data": [], "has_more": False}], seen)) as client:
+        assert await provider.find_by_key(client, KEY_A) is None
+
+
+@pytest.mark.anyio
 async def test_find_by_key_malformed_log_is_a_server_error(provider: LumenfallProvider, mock: Client) -> None:
     async with mock(lambda r: httpx.Response(200, json={"object": "list"})) as client:
         with pytest.raises(ServerError):
@@ -124,6 +142,7 @@ async def test_lumenfall_has_no_list_endpoint(provider: LumenfallProvider, mock:
 @pytest.mark.anyio
 async def test_list_pages_with_the_openai_cursor() -> None:
     provider = get_provider("sim")
+    assert isinstance(provider, LumenfallProvider)
     seen: list[httpx.Request] = []
 
     def handler(request: httpx.Request) -> httpx.Response:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -72,6 +73,7 @@ async def test_base_url_explicit_then_env_then_capabilities(
     if env:
         monkeypatch.setenv("LUMENFALL_BASE_URL", env)
     provider = get_provider("lumenfall", base_url=explicit)
+    assert isinstance(provider, LumenfallProvider)
     seen: list[str] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -102,7 +104,7 @@ def test_providers_satisfy_the_protocol() -> None:
 # -- request bodies ---------------------------------------------------------------------------------
 
 
-def build(params: dict[str, object]) -> dict[str, object]:
+def build(params: dict[str, Any]) -> dict[str, Any]:
     return get_provider("lumenfall").build_request(params, model="pixverse-v5.6", idempotency_key=IDEM)
 
 

@@ -56,8 +56,8 @@ def test_parse_retry_after_table(headers: dict[str, str], body: Any, expected: f
     if expected is None:
         assert got is None
     else:
+        assert got is not None and got >= 0
         assert got == pytest.approx(expected, abs=1e-6)
-        assert got >= 0
 
 
 def test_parse_retry_after_reads_httpx_headers() -> None:

@@ -523,7 +523,7 @@ async def test_download_server_error_and_slow_body(sim: Sim, lumenfall: Lumenfal
 @pytest.mark.anyio
 async def test_the_key_never_shows_in_any_error(sim: Sim, lumenfall: LumenfallProvider, tmp_path: Path) -> None:
     errors: list[ProviderError] = []
-    rules = [
+    rules: list[tuple[str, str, dict[str, Any]]] = [
         ("create", "reset_after", {}),
         ("create", "server_error", {"status": 502}),
         ("get", "malformed_json", {}),
@@ -541,5 +541,5 @@ async def test_the_key_never_shows_in_any_error(sim: Sim, lumenfall: LumenfallPr
             except ProviderError as exc:
                 errors.append(exc)
     assert len(errors) == len(rules)
-    for exc in errors:
-        no_secret(exc)
+    for error in errors:
+        no_secret(error)

@@ -115,6 +115,7 @@ def test_unknown_knob_is_a_usage_error() -> None:
 @pytest.mark.anyio
 async def test_sim_over_http_when_given_a_base_url() -> None:
     provider = get_provider("sim", base_url="http://127.0.0.1:9/v1", sim_config={"nonsense": 1})
+    assert isinstance(provider, SimProvider) and provider.remote
     seen: list[str] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
