@@ -203,24 +203,37 @@ def _default_view(axes: Sequence[_Axis]) -> dict[str, Any]:
     return {"x": x, "y": y, "modes": modes}
 
 
-def _rel(path: str | Path, base_dir: Path) -> str:
-    try:
-        rel = os.path.relpath(path, base_dir)
-    except ValueError:
-        return Path(path).as_uri()
-    return quote(rel.replace(os.sep, "/"))
+_URL_SAFE = re.compile(r"[A-Za-z0-9_.~/-]*")
+
+
+def _rel(path: str, base: str) -> str:
+    """`path` as a URL relative to the folder `base` (absolute, normalised)."""
+    if path.startswith(base) and path[len(base) : len(base) + 1] == os.sep:
+        rel = path[len(base) + 1 :]
+    else:
+        try:
+            rel = os.path.relpath(path, base)
+        except ValueError:
+            return Path(path).as_uri()
+    if os.sep != "/":
+        rel = rel.replace(os.sep, "/")
+    return rel if _URL_SAFE.fullmatch(rel) else quote(rel)
+
+
+def _poster(video: str) -> str:
+    return os.path.splitext(video)[0] + ".jpg"
 
 
 def poster_path(video: str | Path) -> Path:
     """Where the poster frame of a video sits: beside it, same name, `.jpg`."""
-    return Path(video).with_suffix(".jpg")
+    return Path(_poster(str(video)))
 
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
 
-def _job_data(job: JobRecord, base_dir: Path, common: Mapping[str, Any]) -> dict[str, Any]:
+def _job_data(job: JobRecord, base: str, common: Mapping[str, Any]) -> dict[str, Any]:
     d: dict[str, Any] = {
         "state": job.state,
         "hash": job.hash,
@@ -244,9 +257,8 @@ def _job_data(job: JobRecord, base_dir: Path, common: Mapping[str, Any]) -> dict
     if job.size:
         d["w"], d["h"] = job.size
     if job.state == "done" and job.output_path:
-        d["src"] = _rel(job.output_path, base_dir)
-        d["poster"] = _rel(poster_path(job.output_path), base_dir)
-        d["out"] = job.output_path
+        d["src"] = _rel(job.output_path, base)
+        d["poster"] = _rel(_poster(job.output_path), base)
     return d
 
 
@@ -288,6 +300,7 @@ def _page_data(runs: Sequence[Snapshot], *, title: str, base_dir: Path) -> dict[
         job = next(m[key] for m in by_key if key in m)
         entries.append((key, job))
     axes = _axes(runs, entries)
+    base = os.path.abspath(base_dir)
     all_jobs = [j for s in runs for j in s.jobs]
     common = _common_params(all_jobs)
     index = [{v: i for i, v in enumerate(a.values)} for a in axes]
@@ -308,7 +321,7 @@ def _page_data(runs: Sequence[Snapshot], *, title: str, base_dir: Path) -> dict[
         item: dict[str, Any] = {
             "key": key,
             "ix": ix,
-            "jobs": [None if j is None else _job_data(j, base_dir, common) for j in pair],
+            "jobs": [None if j is None else _job_data(j, base, common) for j in pair],
         }
         if job.sweep:
             item["sweep"] = job.sweep
@@ -407,18 +420,18 @@ def ensure_posters(snapshot: Snapshot) -> None:
     for job in snapshot.jobs:
         if job.state != "done" or not job.output_path:
             continue
-        video = Path(job.output_path)
-        poster = poster_path(video)
+        video = job.output_path
+        poster = _poster(video)
         try:
-            vstat = video.stat()
+            vstat = os.stat(video)
         except OSError:
             continue
         try:
-            if poster.stat().st_mtime >= vstat.st_mtime:
+            if os.stat(poster).st_mtime >= vstat.st_mtime:
                 continue
         except OSError:
             pass
-        todo.append((video, poster))
+        todo.append((Path(video), Path(poster)))
     if len(todo) < 4:
         for video, poster in todo:
             _make_poster(video, poster)

@@ -1,0 +1,183 @@
+"""Time the report for a big run: 10,000 jobs of synthetic state by default. Target: under 2 s.
+
+    .venv/bin/python bench/report_bench.py [--jobs N] [--keep DIR]
+    .venv/bin/python bench/report_bench.py --demo DIR     # a demo-like 3×4 style × seed report with real videos
+
+The synthetic state goes through the `Store` API like a real run (planned, in flight, failed, done with a
+reported cost); the videos of done jobs are not written, so the timing is of the report alone: snapshot,
+poster check, render, atomic write. Exports are timed too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from runner.export import write_exports  # noqa: E402
+from runner.report import render, write_report  # noqa: E402
+from runner.state import JobState, Store  # noqa: E402
+
+STYLES = ("anime", "clay", "cyberpunk", "watercolor", "noir", "pixel art", "oil painting", "low poly", "claymation", "sketch")
+TARGET_SECONDS = 2.0
+
+
+def build(root: Path, n: int) -> tuple[Store, int]:
+    clock = iter(range(1_764_000_000, 1_764_000_000 + 10 * n + 1000))
+    store = Store(root / ".gridrun" / "state.db", clock=lambda: float(next(clock)))
+    outputs = root / "outputs" / "bench"
+    prompts = max(1, n // (len(STYLES) * 10))
+    run_id = store.start_run(
+        manifest_name="bench", manifest_path=str(root / "bench.yaml"), manifest_copy="", outputs_dir=str(outputs),
+        provider="sim", model="pixverse-v5.6", axes=("prompt_id", "style", "seed"), budget_micros=5_000_000_000,
+    )
+    jobs: list[dict[str, Any]] = []
+    for i in range(n):
+        p, style, seed = i // (len(STYLES) * 10) % prompts, STYLES[i // 10 % len(STYLES)], i % 10 + 1
+        values = {"prompt_id": f"p{p:04d}", "style": style, "seed": seed}
+        key = f"prompt_id=p{p:04d},style={style},seed={seed}"
+        prompt = f"scene {p}: a red fox running through fresh snow at dawn, long shadows, {style} style, cinematic"
+        params = {"prompt": prompt, "negative_prompt": "blurry, watermark", "quality": "540p", "duration": 5,
+                  "aspect_ratio": "16:9", "seed": seed, "style": style}
+        jobs.append({"hash": hashlib.sha256(key.encode()).hexdigest(), "key": key, "values": values, "params": params,
+                     "output_path": str(outputs / f"p{p:04d}" / style / f"seed-{seed}.mp4"),
+                     "cost_estimate_micros": 200_000, "width": 640, "height": 360, "duration": 5})
+    ids = store.add_jobs(run_id, jobs)
+    with store.batch():
+        for i, job in enumerate(jobs):
+            kind = i % 10
+            if kind == 9:
+                continue  # planned
+            job_id = ids[job["hash"]]
+            store.begin_submit(run_id, [job_id])
+            store.transition(job_id, JobState.SUBMITTED, provider_id=f"vid_{i}")
+            if kind == 8:
+                store.transition(job_id, JobState.FAILED, error="content moderation: the prompt was refused")
+                continue
+            store.transition(job_id, JobState.RUNNING)
+            if kind == 7:
+                continue
+            store.transition(job_id, JobState.DOWNLOADING, completed_at=float(1_764_000_000 + 40 + i))
+            store.transition(job_id, JobState.DONE, sha256=hashlib.sha256(job["key"].encode()).hexdigest(),
+                             cost_micros=200_000, downloaded_at=float(1_764_000_000 + 45 + i))
+    return store, run_id
+
+
+def bench(n: int, keep: Path | None) -> int:
+    root = keep or Path(tempfile.mkdtemp(prefix="gridrun-report-bench-"))
+    try:
+        t0 = time.perf_counter()
+        store, run_id = build(root, n)
+        built = time.perf_counter() - t0
+        snaps, renders, writes = [], [], []
+        html = ""
+        for _ in range(3):
+            t = time.perf_counter()
+            snap = store.snapshot(run_id)
+            snaps.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            html = render(snap, base_dir=Path(snap.run.outputs_dir))
+            renders.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            path = write_report(store, run_id=run_id)
+            writes.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        exports = write_exports(store, run_id=run_id)
+        exported = time.perf_counter() - t
+        size = path.stat().st_size
+        best = min(writes)
+        print(f"jobs                   {n:>10,}")
+        print(f"state built in         {built:>10.2f} s   (not part of the report)")
+        print(f"snapshot (read state)  {statistics.median(snaps):>10.3f} s")
+        print(f"render (pure)          {statistics.median(renders):>10.3f} s")
+        print(f"write_report (total)   {statistics.median(writes):>10.3f} s   median of 3, best {best:.3f} s")
+        print(f"report.html            {size / 1e6:>10.2f} MB  ({len(html.encode()) / n:.0f} bytes per job)")
+        print(f"exports jsonl+csv+json {exported:>10.3f} s   ({', '.join(f'{p.name} {p.stat().st_size / 1e6:.1f} MB' for p in exports)})")
+        ok = statistics.median(writes) < TARGET_SECONDS
+        print(f"target < {TARGET_SECONDS:.0f} s          {'met' if ok else 'MISSED'}")
+        if keep:
+            print(f"report: {path}")
+        store.close()
+        return 0 if ok else 1
+    finally:
+        if keep is None:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def _clip(path: Path, prompt: str, style: str, seed: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        from runner.sim.video import ClipSpec, encode
+    except ImportError:
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "browser"))
+        from demo_state import encode_mp4
+
+        encode_mp4(path, seconds=3.0, size=(320, 180), hue=hash((style, seed)) % 100 / 100)
+        return
+    path.write_bytes(encode(ClipSpec(prompt=prompt, seed=seed, style=style, seconds=3.0, width=320, height=180)).mp4)
+
+
+def demo(root: Path) -> int:
+    """A stand-in for the demo's report: fox-styles, style × seed, one failed and one still pending."""
+    if root.exists():
+        shutil.rmtree(root)
+    t = iter(range(10_000))
+    clock = lambda: 1_764_060_000.0 + 7 * next(t)  # noqa: E731
+    store = Store(root / ".gridrun" / "state.db", clock=clock)
+    outputs = root / "outputs" / "fox-styles"
+    run_id = store.start_run(
+        manifest_name="fox-styles", manifest_path=str(root / "fox-styles.yaml"), manifest_copy="", outputs_dir=str(outputs),
+        provider="sim", model="pixverse-v5.6", axes=("style", "seed"), budget_micros=10_000_000,
+    )
+    jobs = []
+    for style in ("anime", "clay", "cyberpunk"):
+        for seed in (1, 2, 3, 4):
+            prompt = f"a red fox running through fresh snow, {style} style"
+            jobs.append({"hash": hashlib.sha256(f"{style}{seed}".encode()).hexdigest(), "key": f"style={style},seed={seed}",
+                         "values": {"style": style, "seed": seed},
+                         "params": {"prompt": prompt, "negative_prompt": "blurry, watermark", "quality": "540p",
+                                    "duration": 5, "aspect_ratio": "16:9", "seed": seed},
+                         "output_path": str(outputs / style / f"seed-{seed}.mp4"), "cost_estimate_micros": 450_000,
+                         "width": 960, "height": 540, "duration": 5})
+    ids = store.add_jobs(run_id, jobs)
+    for i, job in enumerate(jobs):
+        job_id = ids[job["hash"]]
+        if i == 11:
+            continue
+        store.begin_submit(run_id, [job_id])
+        store.transition(job_id, JobState.SUBMITTED, provider_id=f"vid_{job['hash'][:12]}")
+        if i == 6:
+            store.transition(job_id, JobState.FAILED, error="provider: generation failed (content moderation)")
+            continue
+        store.transition(job_id, JobState.RUNNING)
+        store.transition(job_id, JobState.DOWNLOADING, completed_at=clock() + 30 + 3 * i)
+        path = Path(job["output_path"])
+        _clip(path, job["params"]["prompt"], job["values"]["style"], job["values"]["seed"])
+        store.transition(job_id, JobState.DONE, sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+                         cost_micros=450_000, downloaded_at=clock())
+    print(write_report(store, run_id=run_id))
+    store.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--jobs", type=int, default=10_000)
+    ap.add_argument("--keep", type=Path, help="build the state in DIR and keep it (and the report)")
+    ap.add_argument("--demo", type=Path, metavar="DIR", help="write a demo-like report with real videos into DIR")
+    args = ap.parse_args(argv)
+    if args.demo:
+        return demo(args.demo)
+    return bench(args.jobs, args.keep)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
