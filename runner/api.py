@@ -47,11 +47,26 @@ def plan(m: Manifest | str | Path, *, max_jobs: int | None = None) -> Plan:
     for f in files:
         if not f.is_file():
             raise m.error(("capabilities",), f"capability file {f} not found")
+    if m.provider == "sim" and m.data.get("sim") is not None:
+        _check_sim_knobs(m)
     caps = capabilities.load(m.provider, extra=files)
     if caps is None:
         known = ", ".join(capabilities.available())
         raise m.error(("provider",), f"unknown provider {m.provider!r} (known: {known})")
     return plan_mod.build(m, caps, max_jobs=max_jobs)
+
+
+def _check_sim_knobs(m: Manifest) -> None:
+    from .sim.config import ConfigError, SimConfig
+
+    knobs = m.data.get("sim") or {}
+    if not isinstance(knobs, dict):
+        raise m.error(("sim",), "expected a mapping of simulator knobs")
+    for name, value in knobs.items():
+        try:
+            SimConfig.from_dict({name: value})
+        except ConfigError as exc:
+            raise m.error(("sim", name), str(exc)) from exc
 
 
 def _stored(store: Store, p: Plan) -> tuple[dict[str, Stored], dict[str, str]]:

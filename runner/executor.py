@@ -95,15 +95,20 @@ class RunResult:
 
 
 class _Pacer:
-    """Holds requests back while the provider asked to wait; learns a request rate from 429s (AIMD)."""
+    """Holds every request back while the provider asked us to wait (Retry-After), and learns a request
+    rate when 429s repeat: halve the rate seen on each repeated 429, raise it 10% per 20 successes,
+    drop the limit once it is far above what is being sent (AIMD)."""
 
     def __init__(self, clock: Callable[[], float]) -> None:
         self.clock = clock
         self.not_before = 0.0
-        self.rate: float | None = None      # requests per second, None = unlimited
+        self.rate: float | None = None      # requests per second; None = unlimited
         self._next_slot = 0.0
         self.requests = 0
         self.rate_limited = 0
+        self._recent: deque[float] = deque(maxlen=512)
+        self._limits: deque[float] = deque(maxlen=8)
+        self._ok: deque[float] = deque(maxlen=4096)
         self._ok_streak = 0
 
     async def wait(self) -> None:
@@ -112,30 +117,40 @@ class _Pacer:
             start = max(self.not_before, now)
             if self.rate:
                 start = max(start, self._next_slot)
-                self._next_slot = start + 1.0 / self.rate
             if start <= now:
+                if self.rate:
+                    self._next_slot = now + 1.0 / self.rate
                 self.requests += 1
+                self._recent.append(now)
                 return
             await anyio.sleep(start - now)
-            if self.rate is None or self.clock() >= self.not_before:
-                self.requests += 1
-                return
+
+    def _observed_rate(self, now: float) -> float:
+        return sum(1 for t in self._ok if t > now - 2.0) / 2.0
 
     def limited(self, retry_after: float | None) -> None:
+        now = self.clock()
         self.rate_limited += 1
         self._ok_streak = 0
-        wait = retry_after if retry_after is not None else 1.0
-        self.not_before = max(self.not_before, self.clock() + wait)
-        observed = max(1.0, self.requests / max(1.0, self.clock() - getattr(self, "_t0", self.clock() - 1)))
-        self.rate = max(0.5, (self.rate or observed) * 0.5)
+        self.not_before = max(self.not_before, now + (retry_after if retry_after is not None else 1.0))
+        self._limits.append(now)
+        if sum(1 for t in self._limits if t > now - 5.0) >= 3:
+            # 429s repeat: send at most what got through lately, less each time they go on.
+            cap = self._observed_rate(now) * 0.9
+            self.rate = max(1.0, min(self.rate * 0.7, cap) if self.rate else cap)
+            self._limits.clear()
 
     def ok(self) -> None:
+        now = self.clock()
+        self._ok.append(now)
         if self.rate is None:
             return
         self._ok_streak += 1
-        if self._ok_streak >= 10:
+        if self._ok_streak >= 20:
             self._ok_streak = 0
-            self.rate += 1.0
+            self.rate *= 1.05
+            if self.rate > 4 * max(1.0, self._observed_rate(now)) and not any(t > now - 30.0 for t in self._limits):
+                self.rate = None
 
 
 class Executor:
@@ -642,8 +657,6 @@ class Executor:
             if url is None or attempt > 1 and last.startswith("expired"):
                 fresh = await self._get(job, status.id)
                 if fresh is not None and fresh.url:
-                    if fresh.url == url and last.startswith("expired"):
-                        break
                     url = fresh.url
                 if url is None:
                     break

@@ -1,0 +1,64 @@
+"""Helpers for executor tests: small manifests on the in-process simulator, and checks of what they left."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from runner import api
+from runner.providers import get_provider
+
+
+def write_manifest(tmp: Path, *, n_seeds: int = 3, styles: tuple[str, ...] = ("anime", "clay"), sim: dict[str, Any] | None = None,
+                   run: dict[str, Any] | None = None, name: str = "t", provider: str = "sim", base_url: str | None = None,
+                   extra: dict[str, Any] | None = None) -> Path:
+    doc: dict[str, Any] = {
+        "version": 1,
+        "name": name,
+        "provider": provider,
+        "model": "pixverse-v5.6",
+        "params": {"prompt": "a fox, {{ style }} style", "quality": "360p", "duration": 5},
+        "matrix": {"style": list(styles), "seed": {"range": [1, n_seeds]}},
+        "output": "{{ style }}/seed-{{ seed }}.mp4",
+        "run": {"concurrency": 4, "retries": 3, **(run or {})},
+        "sim": {"render_time": 0.2, "jitter": 0.2, "concurrency": 4, **(sim or {})},
+    }
+    if base_url:
+        doc["base_url"] = base_url
+    doc.update(extra or {})
+    path = tmp / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def sim_provider(manifest: Path) -> Any:
+    m = api.load(manifest)
+    return get_provider("sim", sim_config=m.data.get("sim"))
+
+
+def stats(provider: Any) -> dict[str, Any]:
+    return provider.app.state.sim.stats()
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def check_outputs(manifest: Path) -> list[str]:
+    """Every done job's video is on disk with the SHA-256 its sidecar names; returns the done keys."""
+    snap = api.status(manifest)
+    done = []
+    for job in snap.jobs:
+        if job.state != "done":
+            continue
+        video = Path(job.output_path)
+        side = json.loads(video.with_suffix(".json").read_text())
+        assert side["sha256"] == job.sha256 == sha256(video), job.key
+        assert side["key"] == job.key and side["hash"] == job.hash
+        assert "api_key" not in json.dumps(side).lower()
+        done.append(job.key)
+    return done

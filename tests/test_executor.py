@@ -1,0 +1,232 @@
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import av
+import pytest
+
+from runner import api
+from runner.errors import BudgetError
+from runner.executor import RunOptions
+
+from execkit import check_outputs, sim_provider, stats, write_manifest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(manifest: Path, provider=None, **opts):
+    provider = provider or sim_provider(manifest)
+    result = api.run(manifest, provider=provider, options=RunOptions(**opts), report=False)
+    return result, provider
+
+
+def test_demo_manifest_end_to_end(tmp_path: Path) -> None:
+    shutil.copy(ROOT / "manifests" / "demo.yaml", tmp_path / "demo.yaml")
+    m = tmp_path / "demo.yaml"
+    result = api.run(m)
+    assert result.exit_code == 0 and result.status == "done"
+    done = check_outputs(m)
+    assert len(done) == 12
+    snap = api.status(m)
+    for job in snap.jobs:
+        with av.open(job.output_path) as c:
+            stream = c.streams.video[0]
+            assert stream.codec_context.name == "h264"
+            duration = float(c.duration) / 1_000_000
+            assert abs(duration - 5.0) < 0.5, (job.key, duration)
+    assert result.report is not None and result.report.is_file()
+    assert (result.outputs_dir / ".runs" / f"run-{result.run_id}.yaml").read_text() == m.read_text()
+
+
+def test_second_run_pays_nothing_and_reports_cached(tmp_path: Path) -> None:
+    m = write_manifest(tmp_path)
+    r1, prov = run(m)
+    assert r1.exit_code == 0 and stats(prov)["creates"] == 6
+    r2, _ = run(m, prov)
+    assert r2.exit_code == 0 and r2.stats.cached == 6
+    assert stats(prov)["creates"] == 6 and stats(prov)["duplicate_paid"] == 0
+
+
+def test_force_reruns_every_job_as_a_new_attempt(tmp_path: Path) -> None:
+    m = write_manifest(tmp_path, n_seeds=1)
+    _, prov = run(m)
+    r2, _ = run(m, prov, force=True)
+    assert r2.exit_code == 0 and stats(prov)["creates"] == 4
+    assert stats(prov)["duplicate_paid"] == 2  # asked for: the same bodies, paid again on purpose
+
+
+def test_deleted_output_is_fetched_again_without_paying(tmp_path: Path) -> None:
+    m = write_manifest(tmp_path, n_seeds=1)
+    r1, prov = run(m)
+    victim = r1.outputs_dir / "anime" / "seed-1.mp4"
+    victim.unlink()
+    r2, _ = run(m, prov)
+    assert r2.exit_code == 0 and victim.is_file()
+    assert stats(prov)["creates"] == 2
+    check_outputs(m)
+
+
+def test_changed_content_makes_new_jobs_only(tmp_path: Path) -> None:
+    m = write_manifest(tmp_path, n_seeds=2)
+    _, prov = run(m)
+    text = m.read_text().replace("- clay", "- comic")
+    m.write_text(text)
+    diff = api.diff(api.plan(m))
+    assert diff is not None and diff.new == 2 and diff.cached == 2 and len(diff.stale) == 2
+    r2, _ = run(m, prov)
+    assert r2.exit_code == 0 and stats(prov)["creates"] == 6
+
+
+def test_throughput_knobs_do_not_change_hashes(tmp_path: Path) -> None:
+    m = write_manifest(tmp_path, n_seeds=2)
+    h1 = [j.hash for j in api.plan(m).jobs]
+    m.write_text(m.read_text().replace("concurrency: 4\n  retries: 3", "concurrency: 9\n  retries: 0"))
+    assert [j.hash for j in api.plan(m).jobs] == h1
+
+
+def test_budget_refuses_to_start_and_pays_nothing(tmp_path: Path) -> None:
+    m = write_manifest(tmp_path, n_seeds=3, run={"budget_usd": 1.0})
+    prov = sim_provider(m)
+    with pytest.raises(BudgetError, match=r"\$2\.10, above the budget of \$1\.00"):
+        run(m, prov)
+    assert stats(prov)["creates"] == 0
+
+
+def test_allow_partial_stops_at_the_budget(tmp_path: Path) -> None:
+    m = write_manifest(tmp_path, n_seeds=3, run={"budget_usd": 1.0, "concurrency": 2})
+    result, prov = run(m, allow_partial=True)
+    assert result.exit_code == 3 and result.status == "budget"
+    assert stats(prov)["creates"] == 2  # 0.35 each: a third would pass 1.00
+    assert result.stats.spent_micros <= 1_000_000
+
+
+def test_job_failure_is_recorded_with_the_providers_reason(tmp_path: Path) -> None:
+    m = write_manifest(tmp_path, n_seeds=1, sim={"script": [{"route": "create", "nth": 1, "fault": "job_failure",
+                                                             "code": "CONTENT_POLICY_VIOLATION"}]})
+    result, prov = run(m)
+    assert result.exit_code == 1
+    snap = api.status(m)
+    failed = [j for j in snap.jobs if j.state == "failed"]
+    assert len(failed) == 1 and "CONTENT_POLICY_VIOLATION" in (failed[0].error or "")
+    assert stats(prov)["creates"] == 2
+
+
+def test_retry_reruns_failed_jobs_only(tmp_path: Path) -> None:
+    m = write_manifest(tmp_path, n_seeds=2, sim={"script": [{"route": "create", "nth": 1, "fault": "job_failure"}]})
+    r1, prov = run(m)
+    assert r1.exit_code == 1 and stats(prov)["creates"] == 4
+    r2, _ = run(m, prov, retry_failed=True)
+    assert r2.exit_code == 0 and stats(prov)["creates"] == 5
+
+
+@pytest.mark.parametrize("style", ["seconds", "date", "ms", "body"])
+def test_rate_limits_are_waited_out(tmp_path: Path, style: str) -> None:
+    m = write_manifest(tmp_path, n_seeds=2, sim={
+        "retry_after_style": style,
+        "retry_after": 0.2 if style == "ms" else 1,
+        "script": [{"route": "create", "nth": [1, 2], "fault": "rate_limited"}]})
+    result, prov = run(m)
+    s = stats(prov)
+    assert result.exit_code == 0 and s["creates"] == 4 and s["duplicate_paid"] == 0
+    assert s["faults"].get("rate_limited") == 2
+    check_outputs(m)
+
+
+@pytest.mark.parametrize("fault", ["server_error", "reset_before", "reset_after", "malformed_json"])
+def test_create_faults_never_pay_twice(tmp_path: Path, fault: str) -> None:
+    m = write_manifest(tmp_path, n_seeds=2, sim={"script": [{"route": "create", "nth": [1, 3], "fault": fault}]})
+    result, prov = run(m)
+    s = stats(prov)
+    assert result.exit_code == 0, api.status_json(api.status(m))
+    assert s["creates"] == 4 and s["duplicate_paid"] == 0
+    assert len(check_outputs(m)) == 4
+
+
+def test_reset_after_create_without_idempotency_is_reconciled_from_the_log(tmp_path: Path) -> None:
+    m = write_manifest(tmp_path, n_seeds=2, sim={"honour_idempotency": False,
+                                                 "script": [{"route": "create", "nth": [1, 2], "fault": "reset_after"}]})
+    result, prov = run(m)
+    s = stats(prov)
+    assert result.exit_code == 0 and s["creates"] == 4 and s["duplicate_paid"] == 0
+
+
+def test_reset_after_create_with_no_log_is_unknown_and_not_resubmitted(tmp_path: Path) -> None:
+    m = write_manifest(tmp_path, n_seeds=1, sim={"honour_idempotency": False,
+                                                 "script": [{"route": "create", "nth": 1, "fault": "reset_after"},
+                                                            {"route": "requests", "p": 1.0, "fault": "server_error"}]})
+    prov = sim_provider(m)
+    import dataclasses
+    prov.caps = dataclasses.replace(prov.caps, honours_idempotency_keys=False)
+    result, _ = run(m, prov, retries=1)
+    s = stats(prov)
+    assert result.exit_code == 1
+    unknown = [j for j in api.status(m).jobs if j.state == "unknown"]
+    assert len(unknown) == 1 and "may have been paid" in (unknown[0].error or "")
+    assert s["creates"] == 2 and s["duplicate_paid"] == 0
+    # a plain resume leaves it alone
+    run(m, prov)
+    assert stats(prov)["creates"] == 2
+
+
+def test_poll_faults_are_retried(tmp_path: Path) -> None:
+    m = write_manifest(tmp_path, n_seeds=2, sim={"script": [
+        {"route": "get", "nth": [1, 2, 3], "fault": "server_error"},
+        {"route": "get", "nth": [4], "fault": "reset"},
+        {"route": "get", "nth": [5], "fault": "rate_limited", "retry_after": 0.1}]})
+    result, prov = run(m)
+    assert result.exit_code == 0 and stats(prov)["duplicate_paid"] == 0
+
+
+def test_expired_url_is_refreshed_by_a_new_get(tmp_path: Path) -> None:
+    m = write_manifest(tmp_path, n_seeds=1, sim={"script": [{"route": "file", "nth": [1, 2], "fault": "expired"}]})
+    result, prov = run(m)
+    assert result.exit_code == 0 and stats(prov)["creates"] == 2
+    check_outputs(m)
+
+
+def test_url_gone_for_good_is_expired_and_not_repaid(tmp_path: Path) -> None:
+    m = write_manifest(tmp_path, n_seeds=1, sim={"url_ttl": 0, "refresh_urls": False})
+    result, prov = run(m)
+    assert result.exit_code == 1
+    snap = api.status(m)
+    assert {j.state for j in snap.jobs} == {"expired"}
+    assert all("not re-submitted" in (j.error or "") for j in snap.jobs)
+    run(m, prov)
+    assert stats(prov)["creates"] == 2
+
+
+@pytest.mark.parametrize("fault", ["truncated", "wrong_content_type", "reset_mid_body"])
+def test_bad_downloads_are_retried_and_never_kept(tmp_path: Path, fault: str) -> None:
+    m = write_manifest(tmp_path, n_seeds=1, sim={"script": [{"route": "file", "nth": [1, 2], "fault": fault}]})
+    result, prov = run(m)
+    assert result.exit_code == 0 and stats(prov)["creates"] == 2
+    check_outputs(m)
+    assert not list(tmp_path.rglob("*.part"))
+
+
+def test_persistently_truncated_download_stays_paid_and_resumable(tmp_path: Path) -> None:
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"script": [{"route": "file", "p": 1.0, "fault": "truncated"}]})
+    result, prov = run(m, retries=1)
+    assert result.exit_code == 1
+    job = api.status(m).jobs[0]
+    assert job.state == "downloading" and "download failed" in (job.error or "")
+    prov.app.state.sim.configure({"script": []})
+    r2, _ = run(m, prov)
+    assert r2.exit_code == 0 and stats(prov)["creates"] == 1
+    check_outputs(m)
+
+
+def test_concurrency_is_never_exceeded_at_the_provider(tmp_path: Path) -> None:
+    m = write_manifest(tmp_path, n_seeds=5, run={"concurrency": 3}, sim={"concurrency": 10, "render_time": 0.3})
+    result, prov = run(m)
+    s = stats(prov)
+    assert result.exit_code == 0 and s["max_in_progress"] <= 3
+
+
+def test_invalid_sim_knob_is_a_manifest_error(tmp_path: Path) -> None:
+    from runner.errors import ManifestError
+    m = write_manifest(tmp_path, sim={"render_tme": 1})
+    with pytest.raises(ManifestError, match=r"sim\.render_tme"):
+        api.plan(m)
