@@ -25,9 +25,12 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from runner.sim.config import ConfigError, FaultRule, SimConfig
-from runner.sim.engine import ApiError, Sim, Video
+from runner.sim.engine import Sim
+from runner.sim.errors import ApiError
 from runner.sim.faults import DOWNLOAD_ROUTES, DROP_EXTENSION, SimulatedReset
 from runner.sim.forms import parse_body
+from runner.sim.lifecycle import Video
+from runner.sim.validate import dry_run
 
 JSON = "application/json"
 PREFIXES = ("/v1", "/openai/v1")
@@ -267,7 +270,7 @@ async def _video_objects(sim: Sim, call: Call, videos: list[Video], *, now: floa
 async def create_video(sim: Sim, call: Call) -> Reply:
     body = await call.json_body()
     if call.route == "dry_run":
-        return json_reply(sim.dry_run(body))
+        return json_reply(dry_run(body))
     failure = call.faults.get("job_failure")
     video, replay = sim.create(body, force_failure=(failure.code or sim.config.failure_code) if failure else None)
     [obj] = await _video_objects(sim, call, [video], now=None if replay else video.created)
@@ -363,7 +366,7 @@ async def list_requests(sim: Sim, call: Call) -> Reply:
 
 
 async def get_request(sim: Sim, call: Call) -> Reply:
-    return json_reply(sim.request_json(sim.get_request(call.request.path_params["request_id"])))
+    return json_reply(sim.request_json(sim.log.get(call.request.path_params["request_id"])))
 
 
 async def balance(sim: Sim, call: Call) -> Reply:
@@ -376,12 +379,19 @@ async def balance(sim: Sim, call: Call) -> Reply:
 # -- control routes -------------------------------------------------------------------------------
 
 
+def _shown(config: SimConfig) -> dict[str, Any]:
+    knobs = config.to_dict()
+    if knobs["api_key"] is not None:
+        knobs["api_key"] = "***"
+    return knobs
+
+
 def _control_routes(sim: Sim) -> list[BaseRoute]:
     async def stats(request: Request) -> Response:
         return JSONResponse(sim.stats())
 
     async def get_config(request: Request) -> Response:
-        return JSONResponse(sim.config.to_dict())
+        return JSONResponse(_shown(sim.config))
 
     async def patch_config(request: Request) -> Response:
         try:
@@ -391,7 +401,7 @@ def _control_routes(sim: Sim) -> list[BaseRoute]:
             config = sim.configure(patch)
         except (ValueError, ConfigError) as exc:
             return JSONResponse({"error": {"message": str(exc), "type": "invalid_request_error", "code": "INVALID_CONFIG"}}, 400)
-        return JSONResponse(config.to_dict())
+        return JSONResponse(_shown(config))
 
     async def reset(request: Request) -> Response:
         sim.reset()

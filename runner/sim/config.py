@@ -213,14 +213,12 @@ class SimConfig:
             raise ConfigError(str(exc)) from exc
 
     def to_dict(self) -> dict[str, Any]:
-        """The knobs as JSON-ready values."""
+        """The knobs as JSON-ready values (`from_dict` reads them back)."""
         out: dict[str, Any] = {}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if f.name == "script":
                 value = [r.to_dict() for r in value]
-            elif f.name == "api_key":
-                value = None if value is None else "***"
             elif isinstance(value, tuple):
                 value = list(value)
             out[f.name] = value

@@ -1,179 +1,31 @@
-"""The simulator's state and rules, apart from HTTP: videos, their lifecycle, idempotency, the request log,
-output URLs and accounting. Every status is computed from the injected clock; nothing runs in the background.
+"""The simulator's state and rules, apart from HTTP: videos, idempotency, output URLs, accounting and
+the views the API returns. Every status is computed from the injected clock; nothing runs in the background.
 """
 
 from __future__ import annotations
 
-import enum
-import hashlib
-import json
 import math
 from collections import Counter
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Callable, Iterable, Mapping
 
-from runner.providers import capabilities
 from runner.sim.config import SimConfig
-from runner.sim.faults import FaultPlan, TokenBucket, unit
+from runner.sim.errors import ApiError
+from runner.sim.faults import FaultPlan, TokenBucket
+from runner.sim.lifecycle import CANCELLED, Status, Video
+from runner.sim.requestlog import LogEntry, RequestLog
 from runner.sim.schedule import Scheduler, Slot, max_overlap
+from runner.sim.seeded import hexid, unit
+from runner.sim.validate import check, fingerprint, limit_arg
 from runner.sim.video import Clip, ClipCache, ClipSpec, frame_size
 
-PROVIDER = "sim"
-CANCELLED = "cancelled"
 _FAILURE_MESSAGES = {
     "CONTENT_POLICY_VIOLATION": "The prompt or the generated video was flagged by content moderation.",
     CANCELLED: "The video was cancelled by the client.",
 }
 
 
-class Status(enum.Enum):
-    QUEUED = "queued"  # waiting for a render slot
-    IN_PROGRESS = "in_progress"  # rendering; progress rises from 0 to 99
-    COMPLETED = "completed"  # output ready; URL issued
-    FAILED = "failed"  # ended without output: moderation, upstream error or cancelled
-
-
-class ApiError(Exception):
-    """An error answer of the API: HTTP status, Lumenfall error code, message naming the field."""
-
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        message: str,
-        *,
-        param: str | None = None,
-        headers: Mapping[str, str] | None = None,
-        extra: Mapping[str, Any] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.param = param
-        self.headers = dict(headers or {})
-        self.extra = dict(extra or {})
-
-
-@dataclass(slots=True)
-class Video:
-    """One accepted create."""
-
-    id: str
-    seq: int
-    model: str
-    prompt: str
-    params: dict[str, Any]
-    size: tuple[int, int]
-    seconds: int
-    cost_micros: int
-    failure: str | None
-    fingerprint: str
-    key: str | None
-    request_id: str
-    slot: Slot
-    picture_seed: int
-    size_bytes: int | None = None
-    url_token: str | None = None
-    url_issued: float = 0.0
-    url_count: int = 0
-
-    @property
-    def created(self) -> float:
-        return self.slot.created
-
-    def status(self, now: float) -> Status:
-        """The status at `now`; at the instant of its creation a video is always queued."""
-        if now <= self.slot.created or now < self.slot.start:
-            return Status.QUEUED
-        if now < self.slot.end:
-            return Status.IN_PROGRESS
-        if self.slot.cancelled_at is not None or self.failure:
-            return Status.FAILED
-        return Status.COMPLETED
-
-    def error_code(self) -> str | None:
-        return CANCELLED if self.slot.cancelled_at is not None else self.failure
-
-    def progress(self, now: float) -> int:
-        status = self.status(now)
-        if status is Status.QUEUED:
-            return 0
-        if status is Status.COMPLETED:
-            return 100
-        span = self.slot.end - self.slot.start
-        done = min(now, self.slot.end) - self.slot.start
-        return max(0, min(99, int(100 * done / span))) if span > 0 else 0
-
-
-@dataclass(slots=True)
-class LogEntry:
-    """One create request in the native request log."""
-
-    id: str
-    created: float
-    model: str | None
-    idempotency_key: str | None
-    http_status: int
-    video: Video | None = None
-    error: tuple[str, str] | None = None
-
-    def status(self, now: float) -> str:
-        if self.video is None:
-            return "upstream_failure" if self.http_status >= 500 else "rejected"
-        status = self.video.status(now)
-        if status is Status.COMPLETED:
-            return "completed"
-        if status is Status.FAILED:
-            return "cancelled" if self.video.error_code() == CANCELLED else "upstream_failure"
-        return "pending"
-
-
-def _hex(seed: int, *parts: object, n: int = 24) -> str:
-    return hashlib.blake2b("\x1f".join(map(str, (seed, *parts))).encode(), digest_size=16).hexdigest()[:n]
-
-
 def _usd(micros: int | None) -> float | None:
     return None if micros is None else micros / 1_000_000
-
-
-def _time_arg(name: str, value: str | None) -> float | None:
-    if value is None or value == "":
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError as exc:
-        raise ApiError(400, "INVALID_REQUEST", f"{name}: expected unix seconds or ISO 8601, got {value!r}", param=name) from exc
-
-
-def _limit_arg(value: str | None, default: int = 20) -> int:
-    if value is None:
-        return default
-    try:
-        limit = int(value)
-    except ValueError as exc:
-        raise ApiError(400, "INVALID_REQUEST", f"limit: expected an integer, got {value!r}", param="limit") from exc
-    if not 0 <= limit <= 100:
-        raise ApiError(400, "INVALID_REQUEST", f"limit: must be between 0 and 100, got {limit}", param="limit")
-    return limit
-
-
-def normalise_references(value: Any) -> Any:
-    """`input_reference` as capability data types it: a string or a list of strings."""
-    if isinstance(value, dict):
-        if "image_url" in value:
-            return value["image_url"]
-        if "file_id" in value:
-            return f"file:{value['file_id']}"
-        return value
-    if isinstance(value, list):
-        return [normalise_references(v) for v in value]
-    return value
 
 
 class Sim:
@@ -192,8 +44,7 @@ class Sim:
         self.order: list[Video] = []
         self.by_key: dict[str, list[Video]] = {}
         self.by_body: dict[str, list[Video]] = {}
-        self.log: list[LogEntry] = []
-        self.log_index: dict[str, LogEntry] = {}
+        self.log = RequestLog()
         self.tokens: dict[str, tuple[Video, float]] = {}
         self.scheduler = Scheduler()
         self.requests: Counter[str] = Counter()
@@ -218,66 +69,6 @@ class Sim:
             self.clips = ClipCache(config.cache_size)
 
     # -- creating ---------------------------------------------------------------------------------
-    def check(self, body: Mapping[str, Any]) -> tuple[capabilities.ModelCaps, capabilities.Checked, dict[str, str]]:
-        """Validate a create body like the real API; returns the model, the checked params and the field names
-        the caller used (`seconds` for `duration`).
-
-        :raises ApiError: 400 INVALID_REQUEST naming the field, or 404 MODEL_NOT_FOUND.
-        """
-        model_name = body.get("model")
-        if model_name is None:
-            raise ApiError(400, "INVALID_REQUEST", "model: is required", param="model")
-        if not isinstance(model_name, str):
-            raise ApiError(400, "INVALID_REQUEST", f"model: expected a string, got {model_name!r}", param="model")
-        caps = capabilities.load(PROVIDER)
-        model = caps.model(model_name) if caps else None
-        if model is None:
-            known = ", ".join(sorted(caps.models)) if caps else ""
-            raise ApiError(404, "MODEL_NOT_FOUND", f"model: {model_name!r} does not exist (available: {known})", param="model")
-        params = {k: v for k, v in body.items() if k not in ("model", "idempotency_key")}
-        names = {}
-        if "seconds" in params:
-            seconds = params.pop("seconds")
-            if "duration" in params and str(params["duration"]) != str(seconds):
-                raise ApiError(
-                    400, "INVALID_REQUEST", f"seconds: {seconds!r} contradicts duration {params['duration']!r}", param="seconds"
-                )
-            params.setdefault("duration", seconds)
-            names["duration"] = "seconds"
-        if "input_reference" in params:
-            params["input_reference"] = normalise_references(params["input_reference"])
-        checked = model.check(params)
-        if checked.issues:
-            first = checked.issues[0]
-            message = "; ".join(f"{names.get(i.field, i.field)}: {i.message}" for i in checked.issues)
-            raise ApiError(400, "INVALID_REQUEST", message, param=names.get(first.field, first.field))
-        return model, checked, names
-
-    def dry_run(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        """The price of a create without creating anything.
-
-        :raises ApiError: as `check`.
-        """
-        model, checked, _ = self.check(body)
-        n = int(checked.params.get("n", 1))
-        w, h = checked.size
-        return {
-            "estimated": True,
-            "total_cost_micros": checked.cost_micros,
-            "currency": model.prices.get("currency", "USD"),
-            "components": [
-                {
-                    "type": "video",
-                    "model": model.model,
-                    "quantity": n,
-                    "seconds": int(checked.params.get("duration", 5)),
-                    "size": f"{w}x{h}",
-                    "unit_cost_micros": checked.cost_micros // max(1, n),
-                    "cost_micros": checked.cost_micros,
-                }
-            ],
-        }
-
     def create(self, body: Mapping[str, Any], *, force_failure: str | None = None) -> tuple[Video, bool]:
         """Accept a create body: a new video, or the existing one for a known `idempotency_key`.
 
@@ -289,15 +80,13 @@ class Sim:
         if key is not None and (not isinstance(key, str) or not 1 <= len(key) <= 256):
             raise self._reject(body, ApiError(400, "INVALID_REQUEST", "idempotency_key: expected a string of 1 to 256 characters", param="idempotency_key"))
         try:
-            model, checked, _ = self.check(body)
+            model, checked = check(body)
         except ApiError as exc:
             raise self._reject(body, exc) from None
-        fingerprint = hashlib.sha256(
-            json.dumps({"model": model.model, "params": checked.params}, sort_keys=True, default=str).encode()
-        ).hexdigest()
+        body_print = fingerprint(model, checked)
         if key is not None and self.config.honour_idempotency and key in self.by_key:
             original = self.by_key[key][0]
-            if original.fingerprint != fingerprint and self.config.idempotency_conflict == "error":
+            if original.fingerprint != body_print and self.config.idempotency_conflict == "error":
                 raise ApiError(
                     409,
                     "IDEMPOTENCY_CONFLICT",
@@ -309,7 +98,7 @@ class Sim:
         if self.config.balance is not None:
             if self.committed_micros(now) + checked.cost_micros > int(self.config.balance * 1_000_000):
                 raise self._reject(body, ApiError(402, "INSUFFICIENT_BALANCE", "Your balance is too low for this request; add credits."))
-        dup_body = any(v.status(now) is not Status.FAILED for v in self.by_body.get(fingerprint, ()))
+        dup_body = any(v.status(now) is not Status.FAILED for v in self.by_body.get(body_print, ()))
         dup_key = key is not None and any(v.status(now) is not Status.FAILED for v in self.by_key.get(key, ()))
         self.counts["creates"] += 1
         self.counts["duplicate_paid"] += dup_body or dup_key
@@ -326,7 +115,7 @@ class Sim:
         seed = params.get("seed")
         entry = self._log_entry(body, 202)
         video = Video(
-            id="video_" + _hex(cfg.seed, "video", seq),
+            id="video_" + hexid(cfg.seed, "video", seq),
             seq=seq,
             model=model.model,
             prompt=str(params.get("prompt", "")),
@@ -335,7 +124,7 @@ class Sim:
             seconds=int(params.get("duration", 5)),
             cost_micros=checked.cost_micros,
             failure=failure,
-            fingerprint=fingerprint,
+            fingerprint=body_print,
             key=key,
             request_id=entry.id,
             slot=slot,
@@ -344,7 +133,7 @@ class Sim:
         entry.video = video
         self.videos[video.id] = video
         self.order.append(video)
-        self.by_body.setdefault(fingerprint, []).append(video)
+        self.by_body.setdefault(body_print, []).append(video)
         if key is not None:
             self.by_key.setdefault(key, []).append(video)
         return video, False
@@ -365,12 +154,7 @@ class Sim:
         entry.error = (code, message)
 
     def _log_entry(self, body: Mapping[str, Any], status: int) -> LogEntry:
-        model = body.get("model") if isinstance(body.get("model"), str) else None
-        key = body.get("idempotency_key") if isinstance(body.get("idempotency_key"), str) else None
-        entry = LogEntry("req_" + _hex(self.config.seed, "request", len(self.log)), self.clock(), model, key, status)
-        self.log.append(entry)
-        self.log_index[entry.id] = entry
-        return entry
+        return self.log.add("req_" + hexid(self.config.seed, "request", len(self.log)), self.clock(), body, status)
 
     # -- reading ----------------------------------------------------------------------------------
     def get(self, video_id: str) -> Video:
@@ -394,7 +178,7 @@ class Sim:
 
         :raises ApiError: 400 for a bad limit, order or cursor.
         """
-        n = _limit_arg(limit)
+        n = limit_arg(limit)
         order = order or "desc"
         if order not in ("asc", "desc"):
             raise ApiError(400, "INVALID_REQUEST", f"order: must be asc or desc, got {order!r}", param="order")
@@ -411,35 +195,11 @@ class Sim:
         return self.order[start:end][::-1], start > 0
 
     def list_requests(self, query: Mapping[str, str]) -> tuple[list[LogEntry], bool]:
-        """A page of the request log, newest first, filtered by status, created_after/before and idempotency_key.
+        """A page of the request log, newest first; see `RequestLog.query`.
 
         :raises ApiError: 400 for a bad filter.
         """
-        n = _limit_arg(query.get("limit"))
-        after = _time_arg("created_after", query.get("created_after"))
-        before = _time_arg("created_before", query.get("created_before"))
-        status = query.get("status")
-        key = query.get("idempotency_key")
-        now = self.clock()
-        out = []
-        for entry in reversed(self.log):
-            if after is not None and entry.created < after:
-                continue
-            if before is not None and entry.created > before:
-                continue
-            if key is not None and entry.idempotency_key != key:
-                continue
-            if status is not None and entry.status(now) != status:
-                continue
-            out.append(entry)
-        return out[:n], len(out) > n
-
-    def get_request(self, request_id: str) -> LogEntry:
-        """:raises ApiError: 404 when there is no such log entry."""
-        entry = self.log_index.get(request_id)
-        if entry is None:
-            raise ApiError(404, "NOT_FOUND", f"request {request_id!r} does not exist", param="id")
-        return entry
+        return self.log.query(query, self.clock())
 
     # -- outputs ----------------------------------------------------------------------------------
     def clip_spec(self, video: Video) -> ClipSpec:
@@ -460,7 +220,7 @@ class Sim:
         if video.url_token is None or (self.config.refresh_urls and now >= video.url_issued + ttl):
             issued = video.slot.end if video.url_token is None else now
             video.url_count += 1
-            video.url_token = _hex(self.config.seed, "token", video.id, video.url_count, n=32)
+            video.url_token = hexid(self.config.seed, "token", video.id, video.url_count, n=32)
             video.url_issued = issued
             self.tokens[video.url_token] = (video, issued)
         return video.url_token, video.url_issued + ttl
@@ -523,7 +283,7 @@ class Sim:
             "cost_estimate": _usd(video.cost_micros),
             "cost": _usd(cost),
             "cost_currency": "USD",
-            "upstream_id": "pv_" + _hex(self.config.seed, "upstream", video.id, n=16),
+            "upstream_id": "pv_" + hexid(self.config.seed, "upstream", video.id, n=16),
             "request_id": video.request_id,
         }
         return out

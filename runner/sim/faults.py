@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from typing import Sequence
 
 from runner.sim.config import FaultRule
+from runner.sim.seeded import unit
 
 DROP_EXTENSION = "gridrun.sim.drop"
 """ASGI scope extension set by `gridrun sim serve`: a callable(graceful: bool) that closes the connection."""
@@ -37,12 +37,6 @@ class SimulatedReset(Exception):
         super().__init__(f"simulated connection reset {phase} handling {route}")
         self.phase = phase
         self.route = route
-
-
-def unit(seed: int, *parts: object) -> float:
-    """A deterministic number in [0, 1) from `seed` and `parts`."""
-    digest = hashlib.blake2b("\x1f".join(map(str, (seed, *parts))).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") / 2**64
 
 
 def applies(rule: FaultRule, route: str) -> bool:

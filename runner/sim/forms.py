@@ -9,7 +9,7 @@ import json
 import re
 from typing import Any
 
-from runner.sim.engine import ApiError
+from runner.sim.errors import ApiError
 
 _REFERENCE = re.compile(r"^(input_reference)(\[\d*\])?$")
 

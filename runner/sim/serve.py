@@ -240,17 +240,13 @@ def running_server(
 
 @contextlib.contextmanager
 def _child(config: SimConfig, host: str, port: int, startup_timeout: float, cpus: set[int] | None) -> Iterator[str]:
-    knobs = config.to_dict()
-    knobs["api_key"] = config.api_key
-    with contextlib.ExitStack() as stack:
-        tmp = stack.enter_context(_knobs_file(knobs))
-        cmd = [sys.executable, "-m", "runner.sim", "serve", "--host", host, "--port", str(port), "--config", tmp]
+    with _knobs_file(config.to_dict()) as knobs:
+        cmd = [sys.executable, "-m", "runner.sim", "serve", "--host", host, "--port", str(port), "--config", knobs]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus and hasattr(os, "sched_setaffinity") else None
         child = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env, preexec_fn=pin)
         try:
-            url = _await_announcement(child, startup_timeout)
-            yield url
+            yield _await_announcement(child, startup_timeout)
         finally:
             child.terminate()
             try:

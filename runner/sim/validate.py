@@ -1,0 +1,129 @@
+"""Checking requests as the real API does: create bodies through gridrun's own capability data, so the
+simulator accepts and refuses exactly what the planner does, and query arguments of the list routes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from typing import Any, Mapping
+
+from runner.providers import capabilities
+from runner.sim.errors import ApiError
+
+PROVIDER = "sim"
+
+
+def normalise_references(value: Any) -> Any:
+    """`input_reference` as the capability data types it: a string or a list of strings."""
+    if isinstance(value, dict):
+        if "image_url" in value:
+            return value["image_url"]
+        if "file_id" in value:
+            return f"file:{value['file_id']}"
+        return value
+    if isinstance(value, list):
+        return [normalise_references(v) for v in value]
+    return value
+
+
+def check(body: Mapping[str, Any]) -> tuple[capabilities.ModelCaps, capabilities.Checked]:
+    """The model and the checked parameters (defaults explicit, render size, cost) of a create body.
+    `seconds` is an alias of `duration`; unknown fields pass through.
+
+    :raises ApiError: 400 INVALID_REQUEST naming the field as the caller spelled it, 404 MODEL_NOT_FOUND.
+    """
+    name = body.get("model")
+    if name is None:
+        raise ApiError(400, "INVALID_REQUEST", "model: is required", param="model")
+    if not isinstance(name, str):
+        raise ApiError(400, "INVALID_REQUEST", f"model: expected a string, got {name!r}", param="model")
+    caps = capabilities.load(PROVIDER)
+    model = caps.model(name) if caps else None
+    if caps is None or model is None:
+        known = ", ".join(sorted(caps.models)) if caps else ""
+        raise ApiError(404, "MODEL_NOT_FOUND", f"model: {name!r} does not exist (available: {known})", param="model")
+    params = {k: v for k, v in body.items() if k not in ("model", "idempotency_key")}
+    spelled: dict[str, str] = {}
+    if "seconds" in params:
+        seconds = params.pop("seconds")
+        if "duration" in params and str(params["duration"]) != str(seconds):
+            message = f"seconds: {seconds!r} contradicts duration {params['duration']!r}"
+            raise ApiError(400, "INVALID_REQUEST", message, param="seconds")
+        params.setdefault("duration", seconds)
+        spelled["duration"] = "seconds"
+    if "input_reference" in params:
+        params["input_reference"] = normalise_references(params["input_reference"])
+    checked = model.check(params)
+    if checked.issues:
+        message = "; ".join(f"{spelled.get(i.field, i.field)}: {i.message}" for i in checked.issues)
+        first = checked.issues[0].field
+        raise ApiError(400, "INVALID_REQUEST", message, param=spelled.get(first, first))
+    return model, checked
+
+
+def fingerprint(model: capabilities.ModelCaps, checked: capabilities.Checked) -> str:
+    """What a create would render and bill, whatever its spelling: the model and the checked parameters."""
+    canonical = json.dumps({"model": model.model, "params": checked.params}, sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def dry_run(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The price of a create body, without creating anything.
+
+    :raises ApiError: as `check`.
+    """
+    model, checked = check(body)
+    n = int(checked.params.get("n", 1))
+    w, h = checked.size
+    return {
+        "estimated": True,
+        "total_cost_micros": checked.cost_micros,
+        "currency": model.prices.get("currency", "USD"),
+        "components": [
+            {
+                "type": "video",
+                "model": model.model,
+                "quantity": n,
+                "seconds": int(checked.params.get("duration", 5)),
+                "size": f"{w}x{h}",
+                "unit_cost_micros": checked.cost_micros // max(1, n),
+                "cost_micros": checked.cost_micros,
+            }
+        ],
+    }
+
+
+def limit_arg(value: str | None, default: int = 20) -> int:
+    """The `limit` query argument of a list route: 0 to 100.
+
+    :raises ApiError: 400 naming `limit`.
+    """
+    if value is None:
+        return default
+    try:
+        limit = int(value)
+    except ValueError as exc:
+        raise ApiError(400, "INVALID_REQUEST", f"limit: expected an integer, got {value!r}", param="limit") from exc
+    if not 0 <= limit <= 100:
+        raise ApiError(400, "INVALID_REQUEST", f"limit: must be between 0 and 100, got {limit}", param="limit")
+    return limit
+
+
+def time_arg(name: str, value: str | None) -> float | None:
+    """A time query argument: unix seconds or ISO 8601.
+
+    :raises ApiError: 400 naming the argument.
+    """
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError as exc:
+        message = f"{name}: expected unix seconds or ISO 8601, got {value!r}"
+        raise ApiError(400, "INVALID_REQUEST", message, param=name) from exc
