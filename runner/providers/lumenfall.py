@@ -54,6 +54,7 @@ class LumenfallProvider:
 
     @property
     def key_env(self) -> str:
+        """The environment variable holding the API key."""
         return self.caps.api_key_env or f"{self.name.upper()}_API_KEY"
 
     def client(
