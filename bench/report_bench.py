@@ -126,11 +126,12 @@ def _clip(path: Path, prompt: str, style: str, seed: int) -> None:
 
 
 def demo(root: Path) -> int:
-    """A stand-in for the demo's report: fox-styles, style × seed, one failed and one still pending."""
+    """A stand-in for the demo's report: fox-styles, style × seed, a run still going (one failed, one rendering)."""
     if root.exists():
         shutil.rmtree(root)
     t = iter(range(10_000))
-    clock = lambda: 1_764_060_000.0 + 7 * next(t)  # noqa: E731
+    start = time.time() - 420
+    clock = lambda: start + 7 * next(t)  # noqa: E731
     store = Store(root / ".gridrun" / "state.db", clock=clock)
     outputs = root / "outputs" / "fox-styles"
     run_id = store.start_run(
@@ -150,19 +151,20 @@ def demo(root: Path) -> int:
     ids = store.add_jobs(run_id, jobs)
     for i, job in enumerate(jobs):
         job_id = ids[job["hash"]]
-        if i == 11:
-            continue
         store.begin_submit(run_id, [job_id])
         store.transition(job_id, JobState.SUBMITTED, provider_id=f"vid_{job['hash'][:12]}")
         if i == 6:
             store.transition(job_id, JobState.FAILED, error="provider: generation failed (content moderation)")
             continue
         store.transition(job_id, JobState.RUNNING)
-        store.transition(job_id, JobState.DOWNLOADING, completed_at=clock() + 30 + 3 * i)
+        if i == 11:
+            continue
+        completed = clock() + 50 + 3 * i
+        store.transition(job_id, JobState.DOWNLOADING, completed_at=completed)
         path = Path(job["output_path"])
         _clip(path, job["params"]["prompt"], job["values"]["style"], job["values"]["seed"])
         store.transition(job_id, JobState.DONE, sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
-                         cost_micros=450_000, downloaded_at=clock())
+                         cost_micros=450_000, downloaded_at=completed + 2)
     print(write_report(store, run_id=run_id))
     store.close()
     return 0

@@ -16,7 +16,7 @@
 
   const ui = {
     x: DATA.view.x, y: DATA.view.y, modes: Object.assign({}, DATA.view.modes),
-    status: "all", diff: false, size: 220, loop: true, prompts: true, reload: DATA.live,
+    status: "all", diff: false, size: null, loop: true, prompts: true, reload: DATA.live,
   };
 
   // ---- helpers ---------------------------------------------------------------------------------
@@ -71,7 +71,7 @@
     q.set("y", ui.y || "");
     for (const a of MULTI) if (a.id !== ui.x && a.id !== ui.y) q.set("m." + a.id, modeOf(a.id));
     if (ui.status !== "all") q.set("status", ui.status);
-    q.set("size", String(ui.size));
+    if (ui.size !== null) q.set("size", String(ui.size));
     for (const k of ["diff", "loop", "prompts", "reload"]) q.set(k, ui[k] ? "1" : "0");
     try { history.replaceState(null, "", "#" + q.toString()); } catch (e) { /* some file:// contexts refuse */ }
   }
@@ -187,7 +187,7 @@
       kids.push(field("differences only", h("input", { type: "checkbox", id: "ctl-diff", checked: ui.diff,
         onchange: (e) => { ui.diff = e.target.checked; update(false); } })));
     }
-    kids.push(field("size", h("input", { type: "range", id: "ctl-size", min: 100, max: 640, step: 20, value: ui.size,
+    kids.push(field("size", h("input", { type: "range", id: "ctl-size", min: 100, max: 640, step: 20, value: cellSize(),
       oninput: (e) => { ui.size = Number(e.target.value); applySize(); writeHash(); } })));
     kids.push(h("span", { class: "sep" }));
     kids.push(h("button", { id: "ctl-play", type: "button", text: "▶ play all", onclick: () => syncPlay(gridVideos()) }));
@@ -204,8 +204,19 @@
     kids.push($count);
     $bar.replaceChildren(...kids);
   }
+  // Unless the user picked a size, cells share the window's width (few columns get big cells).
+  let autoSize = 220;
+  let columns = 1;
+  const cellSize = () => (ui.size !== null ? ui.size : autoSize);
+  function fitSize() {
+    const avail = document.documentElement.clientWidth - 32 - 190;
+    const per = avail / Math.max(1, columns) - 10;
+    autoSize = Math.round(Math.min(420, Math.max(140, NRUNS > 1 ? per / 2 - 8 : per)));
+    const slider = document.getElementById("ctl-size");
+    if (slider && ui.size === null) slider.value = autoSize;
+  }
   function applySize() {
-    document.documentElement.style.setProperty("--cell", ui.size + "px");
+    document.documentElement.style.setProperty("--cell", cellSize() + "px");
     document.body.classList.toggle("hide-prompts", !ui.prompts);
     document.documentElement.style.setProperty("--bar-h", $bar.offsetHeight + "px");
   }
@@ -217,9 +228,11 @@
   }
   function renderGrid() {
     writeHash();
-    applySize();
     const xi = axisOf(ui.x);
     const yi = axisOf(ui.y);
+    columns = yi < 0 ? 5 : xi < 0 ? 1 : new Set(ITEMS.map((it) => it.ix[xi])).size;
+    fitSize();
+    applySize();
     const others = MULTI.filter((a) => a.id !== ui.x && a.id !== ui.y).map((a) => AX.get(a.id));
     const groupAx = others.filter((i) => modeOf(AXES[i].id) === "group")
       .sort((a, b) => (AXES[b].kind === "sweep") - (AXES[a].kind === "sweep") || a - b);
@@ -464,7 +477,7 @@
   readHash();
   buildToolbar();
   renderGrid();
-  window.addEventListener("resize", applySize);
+  window.addEventListener("resize", () => { fitSize(); applySize(); });
   if (DATA.live) {
     setInterval(() => { if (ui.reload && !$viewer.open && !playing()) location.reload(); }, 20000);
   }
