@@ -204,6 +204,7 @@ class Endpoint:
     async def _send(self, scope: Scope, receive: Receive, send: Send, call: Call, reply: Reply) -> None:
         faults = call.faults
         body = reply.body
+        head = scope["method"] == "HEAD"
         ok_download = call.route in DOWNLOAD_ROUTES and reply.status in (200, 206)
         if "malformed_json" in faults:
             body = body[: max(1, len(body) // 2)] if body else b"{"
@@ -213,13 +214,16 @@ class Endpoint:
         if ok_download and "corrupt" in faults:
             body = (np.frombuffer(body, dtype=np.uint8) ^ 0xA5).tobytes()
         cut = next((k for k in ("reset_mid_body", "truncated") if ok_download and k in faults), None)
-        if ok_download and not cut and not {"wrong_content_type", "corrupt"} & faults.keys():
+        if ok_download and not head and not cut and not {"wrong_content_type", "corrupt"} & faults.keys():
             self.sim.counts["downloads"] += 1
         headers = [(b"content-length", str(len(body)).encode())]
         if reply.content_type:
             headers.append((b"content-type", reply.content_type.encode()))
         headers += [(k.lower().encode(), v.encode()) for k, v in reply.headers.items()]
         await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+        if head:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return
         half = len(body) // 2
         if cut:
             await send({"type": "http.response.body", "body": body[:half], "more_body": True})

@@ -34,6 +34,15 @@ async def test_output_url_serves_the_mp4_the_object_describes(api: Api) -> None:
     assert api.stats()["downloads"] == 1
 
 
+async def test_head_gives_the_length_without_the_body_or_a_download(api: Api) -> None:
+    done = await completed(api)
+    r = await api.client.head(done["output"]["url"])
+    assert r.status_code == 200
+    assert int(r.headers["content-length"]) == done["output"]["size_bytes"]
+    assert r.content == b""
+    assert api.stats()["downloads"] == 0
+
+
 async def test_thumbnail_url_and_content_endpoint(api: Api) -> None:
     done = await completed(api)
     poster = await api.client.get(done["output"]["thumbnail_url"])

@@ -102,6 +102,15 @@ def test_slow_headers_trip_a_read_timeout(client: httpx.Client) -> None:
     assert client.get("/videos").status_code == 200
 
 
+def test_stalled_body_trips_a_read_timeout_after_the_headers(client: httpx.Client) -> None:
+    configure(client, {"route": "file", "nth": 1, "fault": "stall_body", "delay": 1.0})
+    video = wait_completed(client, create(client).json()["id"])
+    with client.stream("GET", video["output"]["url"], timeout=httpx.Timeout(5, read=0.2)) as r:
+        assert r.status_code == 200
+        with pytest.raises(httpx.ReadTimeout):
+            r.read()
+
+
 def test_output_urls_use_the_host_the_client_called(client: httpx.Client, server: str) -> None:
     video = wait_completed(client, create(client).json()["id"])
     assert video["output"]["url"].startswith(server.removesuffix("/v1") + "/files/")
