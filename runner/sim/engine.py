@@ -40,6 +40,9 @@ class Sim:
     # -- configuration ----------------------------------------------------------------------------
     def reset(self) -> None:
         """Forget every video, log entry and counter; keep the config and the clip cache."""
+        # Ids also depend on when this world began, so that a client holding ids from an earlier simulator
+        # (a resumed run against a fresh in-process sim) never finds them pointing at other videos.
+        self.epoch = self.clock()
         self.videos: dict[str, Video] = {}
         self.order: list[Video] = []
         self.by_key: dict[str, list[Video]] = {}
@@ -115,7 +118,7 @@ class Sim:
         seed = params.get("seed")
         entry = self._log_entry(body, 202)
         video = Video(
-            id="video_" + hexid(cfg.seed, "video", seq),
+            id="video_" + hexid(cfg.seed, self.epoch, "video", seq),
             seq=seq,
             model=model.model,
             prompt=str(params.get("prompt", "")),
@@ -154,7 +157,7 @@ class Sim:
         entry.error = (code, message)
 
     def _log_entry(self, body: Mapping[str, Any], status: int) -> LogEntry:
-        return self.log.add("req_" + hexid(self.config.seed, "request", len(self.log)), self.clock(), body, status)
+        return self.log.add("req_" + hexid(self.config.seed, self.epoch, "request", len(self.log)), self.clock(), body, status)
 
     # -- reading ----------------------------------------------------------------------------------
     def get(self, video_id: str) -> Video:

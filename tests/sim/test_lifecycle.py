@@ -132,3 +132,13 @@ def test_cancelling_a_queued_video_means_it_never_starts() -> None:
     scheduler.cancel(b, at=1)
     assert (b.start, b.end) == (1, 1)
     assert (c.start, c.end) == (5, 10)
+
+
+async def test_a_fresh_simulator_never_reuses_the_ids_of_an_earlier_one() -> None:
+    async def first_id(clock: FakeClock) -> str:
+        app = create_app(SimConfig(), clock=clock)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
+            r = await client.post("/videos", json={"model": "pixverse-v5.6", "prompt": "x"})
+        return str(r.json()["id"])
+
+    assert await first_id(FakeClock(1_800_000_000)) != await first_id(FakeClock(1_800_000_500))
