@@ -182,6 +182,12 @@ class SimConfig:
         for name in ("render_time", "time_scale", "rate_limit", "url_ttl", "slow_delay", "retry_after"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must not be negative, got {getattr(self, name)!r}")
+        if self.balance is not None and (isinstance(self.balance, bool) or not isinstance(self.balance, (int, float)) or self.balance < 0):
+            raise ConfigError(f"balance must be a non-negative number of USD or null, got {self.balance!r}")
+        if self.api_key is not None and not isinstance(self.api_key, str):
+            raise ConfigError("api_key must be a string or null")
+        if self.rate_burst < 0 or self.cache_size < 1:
+            raise ConfigError("rate_burst must not be negative and cache_size must be at least 1")
         if self.concurrency < 1:
             raise ConfigError(f"concurrency must be at least 1, got {self.concurrency!r}")
         if self.retry_after_style not in RETRY_STYLES:

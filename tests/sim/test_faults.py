@@ -233,3 +233,20 @@ async def test_injected_5xx_on_a_create_with_an_unreadable_body_still_answers(ap
     r = await api.client.post("/videos", content=b"garbage", headers={"content-type": "application/json"})
     assert r.status_code == 500
     assert (await api.client.get("http://sim.test/v1/requests")).json()["data"][0]["status"] == "upstream_failure"
+
+
+@pytest.mark.parametrize(
+    ("knobs", "named"),
+    [
+        ({"failure_rate": 1.5}, "failure_rate"),
+        ({"concurrency": 0}, "concurrency"),
+        ({"expired_status": 500}, "expired_status"),
+        ({"retry_after_style": "soon"}, "retry_after_style"),
+        ({"idempotency_conflict": "merge"}, "idempotency_conflict"),
+        ({"balance": "lots"}, "balance"),
+        ({"url_ttl": -1}, "url_ttl"),
+    ],
+)
+def test_bad_knobs_are_refused_naming_the_knob(knobs: dict[str, Any], named: str) -> None:
+    with pytest.raises(ConfigError, match=named):
+        SimConfig.from_dict(knobs)
