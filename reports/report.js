@@ -256,13 +256,29 @@
     });
     observers();
     const frag = document.createDocumentFragment();
-    for (const g of Array.from(groups.values()).sort((a, b) => cmpArr(a.ix, b.ix))) frag.append(buildGroup(g, groupAx, xi, yi));
+    // Grids of one family share their rows and columns, so they line up for comparison; a family is
+    // everything, or one sweep when sweeps are grouped (sweeps may vary different keys).
+    const sweepAt = groupAx.findIndex((i) => AXES[i].kind === "sweep");
+    const family = (g) => (sweepAt < 0 ? "" : String(g.ix[sweepAt]));
+    const spans = new Map();
+    for (const g of groups.values()) {
+      const f = family(g);
+      if (!spans.has(f)) spans.set(f, { cols: new Set(), rows: new Set() });
+      for (const n of g.items) {
+        spans.get(f).cols.add(xi < 0 ? 0 : ITEMS[n].ix[xi]);
+        spans.get(f).rows.add(yi < 0 ? 0 : ITEMS[n].ix[yi]);
+      }
+    }
+    for (const g of Array.from(groups.values()).sort((a, b) => cmpArr(a.ix, b.ix))) {
+      const span = spans.get(family(g));
+      frag.append(buildGroup(g, groupAx, xi, yi, uniqSorted(span.cols), uniqSorted(span.rows)));
+    }
     if (!shown) frag.append(h("p", { class: "empty-note", text: "No job matches these settings." }));
     $grid.replaceChildren(frag);
     $count.textContent = shown === ITEMS.length ? ITEMS.length + " jobs" : "showing " + shown + " of " + ITEMS.length + " jobs";
   }
 
-  function buildGroup(g, groupAx, xi, yi) {
+  function buildGroup(g, groupAx, xi, yi, allCols, rows) {
     const sec = h("section", { class: "group" });
     if (groupAx.length) {
       const label = groupAx.map((a, k) => AXES[a].label + " = " + AXES[a].values[g.ix[k]]).join(" · ");
@@ -277,7 +293,7 @@
       if (!cells.has(k)) cells.set(k, []);
       cells.get(k).push(n);
     }
-    const cols = uniqSorted(g.items.map(xOf));
+    const cols = yi < 0 ? uniqSorted(g.items.map(xOf)) : allCols;
     if (yi < 0) {
       const flow = h("div", { class: "flow" });
       for (const c of cols) {
@@ -291,7 +307,6 @@
       sec.append(flow);
       return sec;
     }
-    const rows = uniqSorted(g.items.map(yOf));
     const grid = h("div", { class: "grid", style: "grid-template-columns: max-content repeat(" + cols.length + ", max-content)" });
     grid.append(h("div", { class: "corner" }, h("span", { class: "axis-name", text: AXES[yi].label + " ↓  " + (xi < 0 ? "" : AXES[xi].label + " →") })));
     for (const c of cols) {
@@ -379,7 +394,12 @@
       if (a.values.length < 2 || inHeads(i)) return;
       kvs.push([a.label, a.values[it.ix[i]], diffs.has(a.id)]);
     });
-    for (const k of Object.keys(first.p)) if (!shown.has(k)) kvs.push([k, show(first.p[k]), diffs.has(k)]);
+    const keys = new Set();
+    for (const j of it.jobs) if (j) for (const k of Object.keys(j.p)) if (!shown.has(k)) keys.add(k);
+    for (const k of keys) {
+      const vals = Array.from(new Set(it.jobs.filter((j) => j).map((j) => (hasParam(j, k) ? show(param(j, k)) : "(not set)"))));
+      kvs.push([k, vals.join(" → "), diffs.has(k)]);
+    }
     if (kvs.length) {
       c.append(h("div", { class: "vals" }, ...kvs.map(([k, v, d]) => h("span", { class: "kv" + (d ? " diff" : ""), title: k + " = " + v }, h("b", { text: k }), "=" + v))));
     }

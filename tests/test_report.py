@@ -255,3 +255,15 @@ def test_render_stays_fast_for_thousands_of_jobs(tmp_path: Path, n: int) -> None
     html = render(s, base_dir=tmp_path)
     assert time.perf_counter() - started < 2.0
     assert len(page_data(html)["items"]) == n
+
+
+def test_an_empty_run_and_a_run_without_a_matrix_render(tmp_path: Path) -> None:
+    clock = Clock()
+    store = Store(tmp_path / ".gridrun" / "state.db", clock=clock)
+    _, empty = build_state(tmp_path, [], store=store, clock=clock, manifest_name="empty", axes=())
+    _, single = build_state(tmp_path, [{"values": {}, "state": "done", "key": "only"}], store=store, clock=clock,
+                            manifest_name="single", axes=())
+    data = page_data(render(store.snapshot(empty), base_dir=tmp_path))
+    assert data["items"] == [] and data["axes"] == [] and data["view"] == {"x": None, "y": None, "modes": {}}
+    data = page_data(render(store.snapshot(single), base_dir=tmp_path))
+    assert [i["key"] for i in data["items"]] == ["only"] and data["items"][0]["ix"] == []

@@ -302,3 +302,25 @@ def test_a_thousand_cells_stay_responsive_and_load_lazily(browser: Any, tmp_path
         page.mouse.wheel(0, 4000)
         page.wait_for_function(f"document.querySelectorAll('#grid video').length > {videos // 2}")
         assert o.errors == []
+
+
+def test_empty_single_and_oddly_typed_runs_render_cleanly(browser: Any, tmp_path: Path) -> None:
+    clock = Clock()
+    store = Store(tmp_path / ".gridrun" / "state.db", clock=clock)
+    runs = {
+        "empty": ([], ()),
+        "single": ([{"values": {}, "state": "done", "key": "only"}], ()),
+        "odd": ([{"values": {"cfg": {"a": 1, "b": [1, 2]}, "x": None, "y": True}, "state": "done", "key": "k0"},
+                 {"values": {"cfg": {"a": 2}, "x": 1.5, "y": False}, "state": "planned", "key": "k1"}], ("cfg", "x", "y")),
+    }
+    expected = {"empty": 0, "single": 1, "odd": 2}
+    for name, (jobs, axes) in runs.items():
+        _, run_id = build_state(tmp_path, jobs, store=store, clock=clock, manifest_name=name, axes=axes, seconds=0.5)
+        report = write_report(store, run_id=run_id)
+        with opened(browser, report) as o:
+            assert o.page.locator(".card").count() == expected[name]
+            if name == "odd":
+                assert texts(o.page, ".group:first-child .colh .axis-val") == ['{"a": 1, "b": [1, 2]}', '{"a": 2}']
+                assert texts(o.page, ".group-head span") == ["y = true", "y = false"]
+                assert o.page.locator(".cell.empty").count() == 6  # both grids share rows and columns
+            assert o.errors == [] and o.dialogs == []
