@@ -118,7 +118,7 @@ def _clip(path: Path, prompt: str, style: str, seed: int) -> None:
         from runner.sim.video import ClipSpec, encode
     except ImportError:
         sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "browser"))
-        from demo_state import encode_mp4
+        from demo_state import encode_mp4  # type: ignore[import-not-found]
 
         encode_mp4(path, seconds=3.0, size=(320, 180), hue=hash((style, seed)) % 100 / 100)
         return
@@ -129,16 +129,19 @@ def demo(root: Path) -> int:
     """A stand-in for the demo's report: fox-styles, style × seed, a run still going (one failed, one rendering)."""
     if root.exists():
         shutil.rmtree(root)
-    t = iter(range(10_000))
+    ticks = iter(range(10_000))
     start = time.time() - 420
-    clock = lambda: start + 7 * next(t)  # noqa: E731
+
+    def clock() -> float:
+        return start + 7 * next(ticks)
+
     store = Store(root / ".gridrun" / "state.db", clock=clock)
     outputs = root / "outputs" / "fox-styles"
     run_id = store.start_run(
         manifest_name="fox-styles", manifest_path=str(root / "fox-styles.yaml"), manifest_copy="", outputs_dir=str(outputs),
         provider="sim", model="pixverse-v5.6", axes=("style", "seed"), budget_micros=10_000_000,
     )
-    jobs = []
+    jobs: list[dict[str, Any]] = []
     for style in ("anime", "clay", "cyberpunk"):
         for seed in (1, 2, 3, 4):
             prompt = f"a red fox running through fresh snow, {style} style"

@@ -399,7 +399,7 @@ def _make_poster(video: Path, poster: Path) -> bool:
             frame = next(container.decode(video=0), None)
             if frame is None:
                 return False
-            image = frame.to_image()
+            image = frame.to_image()  # type: ignore[no-untyped-call]
     except (FFmpegError, OSError, StopIteration):
         return False
     if image.width > POSTER_MAX_WIDTH:
@@ -433,8 +433,8 @@ def ensure_posters(snapshot: Snapshot) -> None:
             pass
         todo.append((Path(video), Path(poster)))
     if len(todo) < 4:
-        for video, poster in todo:
-            _make_poster(video, poster)
+        for pair in todo:
+            _make_poster(*pair)
         return
     # Decoding releases the GIL: a few threads cut a first report of a big finished run by half or more.
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:

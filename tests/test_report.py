@@ -21,7 +21,8 @@ HOSTILE = "<img src=x onerror=alert(1)></script><script>alert(2)</script> & 'quo
 def page_data(html: str) -> dict[str, Any]:
     m = re.search(r'<script type="application/json" id="gridrun-data">(.*?)</script>', html, re.S)
     assert m, "no data block"
-    return json.loads(m.group(1))
+    data: dict[str, Any] = json.loads(m.group(1))
+    return data
 
 
 def snap(tmp_path: Path, jobs: list[dict[str, Any]] | None = None, **kw: Any) -> tuple[Store, int, Snapshot]:
@@ -221,7 +222,7 @@ def test_ensure_posters_writes_first_frames_once(tmp_path: Path) -> None:
 
     with Image.open(good) as im:
         assert im.size == (96, 54)
-        r, g, b = im.getpixel((60, 27))
+        r, g, b = im.convert("RGB").getpixel((60, 27))  # type: ignore[misc]
         assert r > g and r > b  # the first clip is red-ish (hue 0)
     mtime = good.stat().st_mtime_ns
     ensure_posters(s)

@@ -79,7 +79,11 @@ def opened(browser: Any, report: Path, *, width: int = 1400, height: int = 1000)
         o = Opened(page)
         page.on("console", lambda m: o.errors.append(f"console {m.type}: {m.text}") if m.type in ("error", "warning") else None)
         page.on("pageerror", lambda e: o.errors.append(f"page error: {e}"))
-        page.on("dialog", lambda d: (o.dialogs.append(d.message), d.dismiss()))
+        def on_dialog(d: Any) -> None:
+            o.dialogs.append(d.message)
+            d.dismiss()
+
+        page.on("dialog", on_dialog)
         page.on("request", lambda r: o.requests.append(r.url))
         page.on("requestfailed", lambda r: o.errors.append(f"request failed: {r.url}") if not r.url.endswith(".mp4") else None)
         page.goto(base + report.name)
