@@ -328,3 +328,24 @@ def test_empty_single_and_oddly_typed_runs_render_cleanly(browser: Any, tmp_path
                 assert texts(o.page, ".group-head span") == ["y = true", "y = false"]
                 assert o.page.locator(".cell.empty").count() == 6  # both grids share rows and columns
             assert o.errors == [] and o.dialogs == []
+
+
+def test_a_copied_report_folder_plays_offline_from_file_urls(browser: Any, tmp_path: Path) -> None:
+    import shutil
+
+    report = report_of(tmp_path / "made")
+    shared = tmp_path / "unzipped" / "fox"
+    shutil.copytree(report.parent, shared)
+    shutil.rmtree(tmp_path / "made")
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    try:
+        page.goto((shared / "report.html").as_uri())
+        page.wait_for_function("window.gridrun !== undefined")
+        assert page.evaluate("gridrun.attachAll()") == 12
+        page.wait_for_function("Array.from(document.querySelectorAll('#grid video')).every(v => v.readyState >= 1)", timeout=20_000)
+        assert errors == []
+    finally:
+        page.close()
