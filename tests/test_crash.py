@@ -1,0 +1,27 @@
+"""Kill -9 the runner at random moments (and inside the POST/commit window) against a simulator in
+another process; resume until done. The simulator must have been paid exactly once per job."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+
+from chaos_kit import chaos  # noqa: E402
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("honour", [True, False], ids=["keys-honoured", "keys-ignored"])
+def test_kill_nine_and_resume_pays_exactly_once(tmp_path: Path, honour: bool) -> None:
+    res = chaos(tmp_path, kills=12, honour=honour, seed=7 if honour else 11)
+    assert res.kills >= 12
+    assert res.final_exit == 0, res
+    assert res.stats["duplicate_paid"] == 0, res.stats
+    assert res.stats["creates"] == res.jobs, res.stats
+    assert res.done == res.jobs and res.lost_outputs == 0
+    if not honour:
+        assert res.stats["replays"] == 0
