@@ -6,6 +6,7 @@ state or clock. `diff()` compares a plan with what the state store holds.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
@@ -26,6 +27,7 @@ DEFAULT_OUTPUT = "{{ key }}.mp4"
 IMAGE_PARAMS = ("input_reference", "last_frame_image")
 _MAX_REPORTED = 20
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=,+@#%-]+")
+_SAFE_REL = re.compile(r"(?!\.\.?(?:/|$))[A-Za-z0-9_=,+@#%-][A-Za-z0-9._=,+@#%-]*(?:/(?!\.\.?(?:/|$))[A-Za-z0-9._=,+@#%-]+)*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +41,7 @@ class Job:
     params: Mapping[str, Any]               # the request: coerced, defaults explicit, local images absolute
     hash: str
     cost_micros: int
-    output: Path                            # absolute
+    output_str: str                         # absolute path of the video
     size: tuple[int, int]
     duration: float
     mode: str                               # t2v | i2v
@@ -50,6 +52,10 @@ class Job:
     def cost_usd(self) -> float:
         return self.cost_micros / 1_000_000
 
+    @property
+    def output(self) -> Path:
+        return Path(self.output_str)
+
     def record(self) -> dict[str, Any]:
         """The mapping `Store.add_jobs` takes."""
         return {
@@ -58,7 +64,7 @@ class Job:
             "sweep": self.sweep,
             "values": dict(self.values),
             "params": dict(self.params),
-            "output_path": str(self.output),
+            "output_path": self.output_str,
             "cost_estimate_micros": self.cost_micros,
             "width": self.size[0],
             "height": self.size[1],
@@ -111,8 +117,23 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+_FORMATTED: dict[tuple[type, Any], str] = {}
+
+
 def format_value(value: Any) -> str:
     """How a matrix value reads in a job key: short, stable, one line."""
+    if isinstance(value, (str, int, float)):
+        k = (type(value), value)
+        hit = _FORMATTED.get(k)
+        if hit is None:
+            hit = _format_value(value)
+            if len(_FORMATTED) < 100_000:
+                _FORMATTED[k] = hit
+        return hit
+    return _format_value(value)
+
+
+def _format_value(value: Any) -> str:
     if isinstance(value, bool):
         text = "true" if value else "false"
     elif value is None:
@@ -134,10 +155,17 @@ def job_key(sweep: str | None, values: Iterable[tuple[str, Any]], repeat: int) -
     return f"{key}#{repeat}" if repeat else key
 
 
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
 def job_hash(provider: str, model: str, params: Mapping[str, Any], repeat: int) -> str:
-    """SHA-256 of what the provider receives and bills; local files enter by their content digest."""
-    doc = {"provider": provider, "model": model, "params": params, "repeat": repeat}
-    text = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    """SHA-256 of what the provider receives and bills; local files enter by their content digest.
+
+    The text hashed is the canonical JSON (sorted keys, no spaces, UTF-8) of
+    {"model", "params", "provider", "repeat"}.
+    """
+    text = f'{{"model":{_canonical(model)},"params":{_canonical(params)},"provider":{_canonical(provider)},"repeat":{repeat}}}'
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -234,6 +262,24 @@ def build(
 
     :raises ManifestError: (or ManifestErrors, several at once) for anything invalid, before any paid call.
     """
+    # Planning allocates many long-lived objects and no cycles: the cyclic collector would only rescan them.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _build(manifest, caps, max_jobs=max_jobs, outputs_dir=outputs_dir, digest=digest)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _build(
+    manifest: Manifest,
+    caps: ProviderCaps,
+    *,
+    max_jobs: int | None,
+    outputs_dir: Path | None,
+    digest: Callable[[Path], str],
+) -> Plan:
     errors = _Collector()
     model = caps.model(manifest.model)
     if model is None:
@@ -273,7 +319,7 @@ def build(
     check_cache: dict[Any, Checked] = {}
     digests: dict[str, str] = {}
     free_text = {n for n, s in model.params.items() if s.type == "string" and s.enum is None}
-    seen_outputs: dict[Path, str] = {}
+    seen_outputs: dict[str, str] = {}
     seen_keys: set[str] = set()
 
     for sw, expansion in expansions:
@@ -298,10 +344,20 @@ def build(
         if not static_ok:
             continue
         dyn_order = [n for n in order if n in dynamic]
+        param_sources: dict[str, str] = {}
+        for name, c in cparams.items():
+            where = ".".join(str(p) for p in sw.param_paths[name])
+            param_sources[name] = f"{where} (template)" if c.kind != "const" else where
+        shared_sources: dict[Any, dict[str, str]] = {}
+        model_params = model.params
+        out_prefix = str(out_dir)
 
+        combo_sources_of: dict[Any, dict[str, str]] = {}
         for combo in expansion.combinations:
             values = combo.values
-            combo_sources = dict(combo.sources)
+            combo_sources = combo_sources_of.get(combo.sources)
+            if combo_sources is None:
+                combo_sources = combo_sources_of.setdefault(combo.sources, dict(combo.sources))
             for r in range(sw.repeat):
                 key = job_key(sw.name, values, r)
                 if key in seen_keys:
@@ -325,7 +381,6 @@ def build(
                 if bad:
                     continue
                 params: dict[str, Any] = {}
-                sources: dict[str, str] = {}
                 for name, c in cparams.items():
                     try:
                         params[name] = c.render(ctx)
@@ -333,22 +388,17 @@ def build(
                         errors.add(manifest.error(sw.param_paths[name], exc.message, TemplateError), key)
                         bad = True
                         continue
-                    where = ".".join(str(p) for p in sw.param_paths[name])
-                    sources[name] = f"{where} (template)" if c.kind != "const" else where
                 if bad:
                     continue
                 for k, v in values:
-                    if k in model.params:
+                    if k in model_params:
                         params[k] = v
-                        src = combo_sources.get(k, "matrix")
-                        sources[k] = f"sweep {sw.name}: {src}" if sw.name else src
                 checked = _check(model, params, free_text, check_cache)
                 for issue in checked.issues:
-                    src = sources.get(issue.field, "")
-                    if issue.field in sw.param_paths and src.startswith(".".join(map(str, sw.param_paths[issue.field]))):
-                        path = sw.param_paths[issue.field]
-                    elif issue.field in dict(values):
+                    if issue.field in dict(values):
                         path = _matrix_path(sw, combo_sources.get(issue.field, "matrix"), issue.field)
+                    elif issue.field in sw.param_paths:
+                        path = sw.param_paths[issue.field]
                     else:
                         path = sw.prefix + ("params",) if sw.prefix else ("params",)
                     errors.add(manifest.error(path, issue.message, CapabilityError), key)
@@ -356,10 +406,20 @@ def build(
                     warnings[f"{'.'.join(map(str, sw.param_paths.get(w.field, ('params', w.field))))}: {w.message}"] = None
                 if checked.issues:
                     continue
-                resolved = dict(checked.params)
-                for name in resolved:
-                    if name not in sources:
-                        sources[name] = f"default ({model.provider} capability data)"
+                resolved = checked.params
+                # Jobs share one sources mapping per distinct shape: 100,000 jobs, a handful of dicts.
+                shape = (combo.sources, tuple(resolved))
+                sources = shared_sources.get(shape)
+                if sources is None:
+                    sources = dict(param_sources)
+                    for k, _ in values:
+                        if k in model_params:
+                            src = combo_sources.get(k, "matrix")
+                            sources[k] = f"sweep {sw.name}: {src}" if sw.name else src
+                    for name in resolved:
+                        if name not in sources:
+                            sources[name] = f"default ({model.provider} capability data)"
+                    shared_sources[shape] = sources
                 hashed = resolved
                 if any(p in resolved for p in IMAGE_PARAMS):
                     try:
@@ -374,29 +434,33 @@ def build(
                 except TemplateProblem as exc:
                     errors.add(manifest.error(sw.output_path, exc.message, TemplateError), key)
                     continue
-                out_path = _output_path(manifest, sw, rel, out_dir, errors, key)
-                if out_path is None:
+                rel_path = _output_path(manifest, sw, rel, errors, key)
+                if rel_path is None:
                     continue
-                if out_path in seen_outputs:
+                if rel_path in seen_outputs:
                     errors.add(manifest.error(
                         sw.output_path,
-                        f"jobs {seen_outputs[out_path]!r} and {key!r} would both write {out_path.relative_to(out_dir)}; "
+                        f"jobs {seen_outputs[rel_path]!r} and {key!r} would both write {rel_path}; "
                         "put the keys that vary into output (e.g. \"{{ key }}.mp4\")"), key)
                     continue
-                seen_outputs[out_path] = key
+                seen_outputs[rel_path] = key
+                out_path = f"{out_prefix}/{rel_path}"
                 origin = combo.origin if not sw.name else f"sweep {sw.name}: {combo.origin}"
                 jobs.append(Job(
                     key=key, sweep=sw.name, repeat=r, values=values, params=resolved, hash=digest_hex,
-                    cost_micros=checked.cost_micros, output=out_path, size=checked.size,
+                    cost_micros=checked.cost_micros, output_str=out_path, size=checked.size,
                     duration=float(resolved.get("duration", 0) or 0), mode=checked.mode, origin=origin,
                     sources=sources,
                 ))
     errors.raise_if_any()
 
-    axes: dict[str, set[str]] = {}
+    axes: dict[str, set[Any]] = {}
     for job in jobs:
         for k, v in job.values:
-            axes.setdefault(k, set()).add(format_value(v))
+            try:
+                axes.setdefault(k, set()).add(v)
+            except TypeError:
+                axes[k].add(format_value(v))
     budget = run.get("budget_usd")
     return Plan(
         manifest=manifest,
@@ -451,18 +515,16 @@ def _compile_sweep(
 
 def _check(model: ModelCaps, params: dict[str, Any], free_text: set[str], cache: dict[Any, Checked]) -> Checked:
     """`model.check`, cached on everything but free-text values (prompts), which only need to be strings."""
-    fixed = {k: v for k, v in params.items() if k not in free_text}
+    ck: Any = tuple([(k, None if k in free_text else v) for k, v in params.items()])
     try:
-        ck: Any = tuple(fixed.items())
-        hash(ck)
+        hit = cache.get(ck)
     except TypeError:
-        ck = json.dumps(fixed, sort_keys=True, default=str)
-    ck = (ck, tuple(k for k in params if k in free_text))
-    hit = cache.get(ck)
+        ck = json.dumps([(k, None if k in free_text else v) for k, v in params.items()], default=str)
+        hit = cache.get(ck)
     if hit is None:
         hit = model.check(params)
         cache[ck] = hit
-        return hit
+        return Checked(dict(hit.params), hit.issues, hit.warnings, hit.mode, hit.size, hit.cost_micros)
     if any(not isinstance(params[k], str) for k in params if k in free_text):
         return model.check(params)
     merged = dict(hit.params)
@@ -506,12 +568,15 @@ def _local_images(
     return resolved, hashed
 
 
-def _output_path(m: Manifest, sw: _Sweep, rel: Any, out_dir: Path, errors: _Collector, key: str) -> Path | None:
+def _output_path(m: Manifest, sw: _Sweep, rel: Any, errors: _Collector, key: str) -> str | None:
+    """The output path relative to the output folder, made safe; None (and an error) when it is not."""
     text = str(rel).strip()
+    if _SAFE_REL.fullmatch(text) and "/./" not in text and not text.startswith("./") and "//" not in text:
+        return text
     if not text:
         errors.add(m.error(sw.output_path, "renders an empty path"), key)
         return None
-    if text.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:[\\/]", text) or text.startswith("~"):
+    if text.startswith(("/", "\\", "~")) or re.match(r"^[A-Za-z]:[\\/]", text):
         errors.add(m.error(sw.output_path, f"renders an absolute path {text!r}; output is relative to the output folder"), key)
         return None
     norm = posixpath.normpath(text.replace("\\", "/"))
@@ -522,7 +587,7 @@ def _output_path(m: Manifest, sw: _Sweep, rel: Any, out_dir: Path, errors: _Coll
     if not parts:
         errors.add(m.error(sw.output_path, f"renders {text!r}, which names no file"), key)
         return None
-    return out_dir.joinpath(*parts)
+    return "/".join(parts)
 
 
 # --------------------------------------------------------------------------------------------------

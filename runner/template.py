@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
 import jinja2
-from jinja2 import meta
+from jinja2 import meta, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 ENV = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
@@ -33,7 +33,7 @@ class TemplateProblem(Exception):
 class Compiled:
     """A compiled value: a constant, a typed expression, a string template, or a list/mapping of them."""
 
-    kind: str                      # "const" | "expr" | "text" | "list" | "map"
+    kind: str                      # "const" | "expr" | "text" | "concat" | "list" | "map"
     source: Any
     names: frozenset[str]
     _fn: Any = None
@@ -43,6 +43,12 @@ class Compiled:
         """Evaluate with `context`. Raises TemplateProblem naming an undefined variable or the error."""
         if self.kind == "const":
             return self.source
+        if self.kind == "concat":
+            # Text and bare names only: the same output as Jinja's, without building a Jinja context.
+            try:
+                return "".join([p if lit else str(context[p]) for lit, p in self._fn])
+            except KeyError as exc:
+                raise TemplateProblem(f"'{exc.args[0]}' is undefined (in {self.source!r})") from None
         try:
             if self.kind == "expr":
                 value = self._fn(context)
@@ -78,8 +84,12 @@ def compile_value(value: Any) -> Compiled:
                 fn = ENV.compile_expression(expr, undefined_to_none=False)
                 names = meta.find_undeclared_variables(ENV.parse("{{ " + expr + " }}"))
                 return Compiled("expr", value, frozenset(names), _ExprCall(fn))
+            ast = ENV.parse(value)
+            names = meta.find_undeclared_variables(ast)
+            parts = _simple_parts(ast)
+            if parts is not None:
+                return Compiled("concat", value, frozenset(names), tuple(parts))
             tpl = ENV.from_string(value)
-            names = meta.find_undeclared_variables(ENV.parse(value))
             return Compiled("text", value, frozenset(names), tpl)
         except jinja2.TemplateSyntaxError as exc:
             raise TemplateProblem(f"template syntax error: {exc.message} (in {value!r})") from exc
@@ -94,6 +104,21 @@ def compile_value(value: Any) -> Compiled:
             return Compiled("const", value, frozenset())
         return Compiled("map", value, frozenset().union(*(c.names for _, c in items)), None, items)
     return Compiled("const", value, frozenset())
+
+
+def _simple_parts(ast: nodes.Template) -> list[tuple[bool, str]] | None:
+    """(is_literal, text or name) parts of a template made only of text and `{{ name }}`; else None."""
+    if len(ast.body) != 1 or not isinstance(ast.body[0], nodes.Output):
+        return None if ast.body else []
+    parts: list[tuple[bool, str]] = []
+    for node in ast.body[0].nodes:
+        if isinstance(node, nodes.TemplateData):
+            parts.append((True, node.data))
+        elif isinstance(node, nodes.Name) and node.ctx == "load" and node.name not in ENV.globals:
+            parts.append((False, node.name))
+        else:
+            return None
+    return parts
 
 
 class _ExprCall:
