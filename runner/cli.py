@@ -119,13 +119,15 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if diff:
         table.add_column("status")
     jobs = plan.jobs
-    shown = jobs if args.all or len(jobs) <= PLAN_ROWS else jobs[: PLAN_ROWS // 2] + jobs[-PLAN_ROWS // 4 :]
-    for i, j in enumerate(shown):
-        if shown is not jobs and i == PLAN_ROWS // 2:
+    head, tail = PLAN_ROWS // 2, PLAN_ROWS // 4
+    summarised = not args.all and len(jobs) > PLAN_ROWS
+    shown = [*range(head), *range(len(jobs) - tail, len(jobs))] if summarised else range(len(jobs))
+    for i, n in enumerate(shown):
+        if summarised and i == head:
             table.add_row("…", f"{len(jobs) - len(shown):,} more jobs (--all shows every one)", *[""] * (len(cols) + 3 + bool(diff)))
+        j = jobs[n]
         vals = dict(j.values)
-        n = jobs.index(j) + 1 if shown is not jobs else i + 1 if i < PLAN_ROWS // 2 else len(jobs) - len(shown) + i + 1
-        row = [str(n), j.key, *[format_value(vals[k]) if k in vals else "" for k in cols],
+        row = [str(n + 1), j.key, *[format_value(vals[k]) if k in vals else "" for k in cols],
                f"{j.size[0]}x{j.size[1]}", f"{j.duration:g}", f"${j.cost_usd:,.2f}"]
         if diff:
             row.append(diff.reasons.get(j.key, "new"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
+import operator
 import os
 import posixpath
 import re
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from .errors import CapabilityError, ManifestError, ManifestErrors, MatrixError, TemplateError
-from .manifest import Manifest
+from .manifest import Manifest, dotted
 from .matrix import Combination, Expansion, expand
 from .providers.capabilities import Checked, ModelCaps, ProviderCaps
 from .template import Compiled, TemplateProblem, compile_value, dependents, var_order
@@ -153,6 +154,9 @@ def job_key(sweep: str | None, values: Iterable[tuple[str, Any]], repeat: int) -
     body = ",".join(f"{k}={format_value(v)}" for k, v in values) or "job"
     key = f"{sweep}/{body}" if sweep else body
     return f"{key}#{repeat}" if repeat else key
+
+
+_encode_string: Callable[[str], str] = json.encoder.encode_basestring  # type: ignore[attr-defined]
 
 
 def _canonical(value: Any) -> str:
@@ -300,167 +304,42 @@ def _build(
                 expansions.append((sw, expand(sw.matrix, error=err)))
             except ManifestError as exc:
                 errors.add(exc)
+            except ManifestErrors as exc:
+                for e in exc.errors:
+                    errors.add(e)
         else:
             expansions.append((sw, Expansion((Combination((), "single", ()),), ())))
     errors.raise_if_any()
 
     count = sum(len(e.combinations) * sw.repeat for sw, e in expansions)
     if count > cap:
-        where = ("run", "max_jobs") if "max_jobs" in run else ("matrix",) if manifest.matrix else ("sweeps",)
+        explicit = manifest.data.get("run") or {}
+        where = ("run", "max_jobs") if "max_jobs" in explicit else ("matrix",) if manifest.matrix else ("sweeps",)
         raise manifest.error(
             where,
             f"this manifest plans {count:,} jobs, above the cap of {cap:,}; check the matrix, "
             f"or raise the cap with --max-jobs or run.max_jobs",
         )
 
-    jobs: list[Job] = []
-    warnings: dict[str, None] = {}
+    ctx_job = _JobContext(manifest, caps, model, errors, digest, str(out_dir))
     excluded: list[tuple[str | None, Combination, int]] = []
-    check_cache: dict[Any, Checked] = {}
-    digests: dict[str, str] = {}
-    free_text = {n for n, s in model.params.items() if s.type == "string" and s.enum is None}
-    seen_outputs: dict[str, str] = {}
-    seen_keys: set[str] = set()
-
     for sw, expansion in expansions:
         excluded.extend((sw.name, c, i) for c, i in expansion.excluded)
         compiled = _compile_sweep(manifest, sw, errors)
-        if compiled is None:
-            continue
-        cvars, order, cparams, coutput = compiled
-        matrix_names = set().union(*(set(k for k, _ in c.values) for c in expansion.combinations)) | {
-            "key", "repeat", "sweep", "index"}
-        dynamic = dependents(cvars, frozenset(matrix_names))
-        static_ctx: dict[str, Any] = {}
-        static_ok = True
-        for name in order:
-            if name in dynamic:
-                continue
-            try:
-                static_ctx[name] = cvars[name].render(static_ctx)
-            except TemplateProblem as exc:
-                errors.add(manifest.error(sw.var_paths[name], exc.message, TemplateError))
-                static_ok = False
-        if not static_ok:
-            continue
-        dyn_order = [n for n in order if n in dynamic]
-        param_sources: dict[str, str] = {}
-        for name, c in cparams.items():
-            where = ".".join(str(p) for p in sw.param_paths[name])
-            param_sources[name] = f"{where} (template)" if c.kind != "const" else where
-        shared_sources: dict[Any, dict[str, str]] = {}
-        model_params = model.params
-        out_prefix = str(out_dir)
-
-        combo_sources_of: dict[Any, dict[str, str]] = {}
-        for combo in expansion.combinations:
-            values = combo.values
-            combo_sources = combo_sources_of.get(combo.sources)
-            if combo_sources is None:
-                combo_sources = combo_sources_of.setdefault(combo.sources, dict(combo.sources))
-            for r in range(sw.repeat):
-                key = job_key(sw.name, values, r)
-                if key in seen_keys:
-                    errors.add(manifest.error(sw.prefix + ("matrix",), f"two jobs have the same key {key!r}; "
-                                              "make the matrix entries differ, or use repeat", MatrixError))
-                    continue
-                seen_keys.add(key)
-                ctx = dict(static_ctx)
-                ctx.update(values)
-                ctx.update(key=key, repeat=r, sweep=sw.name or "", index=len(jobs))
-                bad = False
-                for name in dyn_order:
-                    if name in ctx and name in dict(values):
-                        continue
-                    try:
-                        ctx[name] = cvars[name].render(ctx)
-                    except TemplateProblem as exc:
-                        errors.add(manifest.error(sw.var_paths[name], exc.message, TemplateError), key)
-                        bad = True
-                        break
-                if bad:
-                    continue
-                params: dict[str, Any] = {}
-                for name, c in cparams.items():
-                    try:
-                        params[name] = c.render(ctx)
-                    except TemplateProblem as exc:
-                        errors.add(manifest.error(sw.param_paths[name], exc.message, TemplateError), key)
-                        bad = True
-                        continue
-                if bad:
-                    continue
-                for k, v in values:
-                    if k in model_params:
-                        params[k] = v
-                checked = _check(model, params, free_text, check_cache)
-                for issue in checked.issues:
-                    if issue.field in dict(values):
-                        path = _matrix_path(sw, combo_sources.get(issue.field, "matrix"), issue.field)
-                    elif issue.field in sw.param_paths:
-                        path = sw.param_paths[issue.field]
-                    else:
-                        path = sw.prefix + ("params",) if sw.prefix else ("params",)
-                    errors.add(manifest.error(path, issue.message, CapabilityError), key)
-                for w in checked.warnings:
-                    warnings[f"{'.'.join(map(str, sw.param_paths.get(w.field, ('params', w.field))))}: {w.message}"] = None
-                if checked.issues:
-                    continue
-                resolved = checked.params
-                # Jobs share one sources mapping per distinct shape: 100,000 jobs, a handful of dicts.
-                shape = (combo.sources, tuple(resolved))
-                sources = shared_sources.get(shape)
-                if sources is None:
-                    sources = dict(param_sources)
-                    for k, _ in values:
-                        if k in model_params:
-                            src = combo_sources.get(k, "matrix")
-                            sources[k] = f"sweep {sw.name}: {src}" if sw.name else src
-                    for name in resolved:
-                        if name not in sources:
-                            sources[name] = f"default ({model.provider} capability data)"
-                    shared_sources[shape] = sources
-                hashed = resolved
-                if any(p in resolved for p in IMAGE_PARAMS):
-                    try:
-                        resolved, hashed = _local_images(manifest, resolved, digest, digests)
-                    except ManifestError as exc:
-                        errors.add(exc, key)
-                        continue
-                digest_hex = job_hash(caps.provider, model.model, hashed, r)
-                ctx["hash"] = digest_hex[:12]
-                try:
-                    rel = coutput.render(ctx)
-                except TemplateProblem as exc:
-                    errors.add(manifest.error(sw.output_path, exc.message, TemplateError), key)
-                    continue
-                rel_path = _output_path(manifest, sw, rel, errors, key)
-                if rel_path is None:
-                    continue
-                if rel_path in seen_outputs:
-                    errors.add(manifest.error(
-                        sw.output_path,
-                        f"jobs {seen_outputs[rel_path]!r} and {key!r} would both write {rel_path}; "
-                        "put the keys that vary into output (e.g. \"{{ key }}.mp4\")"), key)
-                    continue
-                seen_outputs[rel_path] = key
-                out_path = f"{out_prefix}/{rel_path}"
-                origin = combo.origin if not sw.name else f"sweep {sw.name}: {combo.origin}"
-                jobs.append(Job(
-                    key=key, sweep=sw.name, repeat=r, values=values, params=resolved, hash=digest_hex,
-                    cost_micros=checked.cost_micros, output_str=out_path, size=checked.size,
-                    duration=float(resolved.get("duration", 0) or 0), mode=checked.mode, origin=origin,
-                    sources=sources,
-                ))
+        if compiled is not None:
+            ctx_job.sweep(sw, expansion, *compiled)
     errors.raise_if_any()
+    jobs = ctx_job.jobs
 
+    # Every combination made a job (else an error was raised above), so the axes can be read from them.
     axes: dict[str, set[Any]] = {}
-    for job in jobs:
-        for k, v in job.values:
-            try:
-                axes.setdefault(k, set()).add(v)
-            except TypeError:
-                axes[k].add(format_value(v))
+    for _, expansion in expansions:
+        for combo in expansion.combinations:
+            for k, v in combo.values:
+                try:
+                    axes.setdefault(k, set()).add(v)
+                except TypeError:
+                    axes[k].add(format_value(v))
     budget = run.get("budget_usd")
     return Plan(
         manifest=manifest,
@@ -470,13 +349,333 @@ def _build(
         excluded=tuple(excluded),
         axes=tuple(axes),
         varying=tuple(k for k, vs in axes.items() if len(vs) > 1),
-        warnings=tuple(warnings),
+        warnings=tuple(ctx_job.warnings),
         total_micros=sum(j.cost_micros for j in jobs),
         outputs_dir=out_dir,
         state_dir=state_dir_of(manifest),
         budget_micros=None if budget is None else int(round(float(budget) * 1_000_000)),
         max_jobs=cap,
     )
+
+
+def _getter(names: Sequence[str]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """A function returning the values of `names` in a mapping, always as a tuple."""
+    if not names:
+        return lambda _: ()
+    if len(names) == 1:
+        get = operator.itemgetter(names[0])
+        return lambda mapping: (get(mapping),)
+    return operator.itemgetter(*names)
+
+
+@dataclass(slots=True)
+class _Shape:
+    """What all combinations with one set of matrix keys (one `sources` tuple) share within a sweep."""
+
+    keys: frozenset[str]                    # the matrix keys
+    sources: dict[str, str]                 # matrix key -> "matrix", "include 2", ...
+    overrides: tuple[tuple[int, str], ...]  # (index in values, request parameter) set by matrix values
+    dyn: tuple[str, ...]                    # vars rendered per job, in dependency order
+    keyed: Callable[[Mapping[str, Any]], tuple[Any, ...]]  # the values that vary and decide the check
+    free: tuple[str, ...]                   # free-text parameters that vary: checked to be strings, hashed per job
+    maybe_not_str: tuple[str, ...]          # free-text parameters that may render to something else
+    entries: dict[Any, _Entry] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Entry:
+    """One `ModelCaps.check` outcome, shared by every job whose parameters differ only in free text."""
+
+    checked: Checked
+    segments: tuple[str, ...]               # the canonical hash text around the free-text values
+    hashed_free: tuple[str, ...]            # the free-text parameters in the order they appear in it
+    images: bool                            # local images: hashed by content, per job
+    duration: float | None                  # None when it is free text (and so differs per job)
+    sources: Mapping[str, str]
+
+
+class _JobContext:
+    """Builds the jobs of each sweep in turn; caches what jobs share so that 100,000 jobs stay cheap."""
+
+    def __init__(self, m: Manifest, caps: ProviderCaps, model: ModelCaps, errors: _Collector,
+                 digest: Callable[[Path], str], out_prefix: str) -> None:
+        self.m = m
+        self.provider = caps.provider
+        self.model = model
+        self.errors = errors
+        self.digest = digest
+        self.out_prefix = out_prefix
+        self.jobs: list[Job] = []
+        self.warnings: dict[str, None] = {}
+        self.seen_keys: set[str] = set()
+        self.seen_outputs: dict[str, str] = {}
+        self.digests: dict[str, str] = {}
+        self.images: dict[tuple[str, str], tuple[str, Any]] = {}
+        ruled = {str(k) for rule in model.rules for k in (*rule.get("when", {}), rule.get("param"), rule.get("requires"))}
+        # Free text (prompts) is only checked to be a string, so it can stay out of the check cache's key.
+        self.free_text = frozenset(n for n, s in model.params.items()
+                                   if s.type == "string" and s.enum is None and n not in ruled)
+
+    def sweep(self, sw: _Sweep, expansion: Expansion, cvars: dict[str, Compiled], order: list[str],
+              cparams: dict[str, Compiled], coutput: Compiled) -> None:
+        m, errors = self.m, self.errors
+        one_per_shape = {id(c.sources): c for c in expansion.combinations}.values()
+        matrix_names = {k for c in one_per_shape for k, _ in c.values} | {"key", "repeat", "sweep", "index"}
+        dynamic = dependents(cvars, frozenset(matrix_names))
+        static_ctx: dict[str, Any] = {}
+        static_ok = True
+        for name in order:
+            if name in dynamic:
+                continue
+            try:
+                static_ctx[name] = cvars[name].render(static_ctx)
+            except TemplateProblem as exc:
+                errors.add(m.error(sw.var_paths[name], exc.message, TemplateError))
+                static_ok = False
+        if not static_ok:
+            return
+        dyn_order = [n for n in order if n in dynamic]
+        param_sources: dict[str, str] = {}
+        for name, c in cparams.items():
+            where = ".".join(str(p) for p in sw.param_paths[name])
+            param_sources[name] = f"{where} (template)" if c.kind != "const" else where
+        # The request before matrix values: constants in place, templates filled in per job (order kept).
+        base_params = {name: (c.source if c.kind == "const" else None) for name, c in cparams.items()}
+        templated = tuple((name, c.renderer) for name, c in cparams.items() if c.kind != "const")
+        var_fns = {name: cvars[name].renderer for name in dyn_order}
+        render_output = coutput.renderer
+        sweep_name = sw.name
+        sweep_text = sw.name or ""
+        jobs, seen_keys, seen_outputs = self.jobs, self.seen_keys, self.seen_outputs
+        out_prefix, safe_rel = self.out_prefix, _SAFE_REL.fullmatch
+        provider, model_name = self.provider, self.model.model
+        sha256 = hashlib.sha256
+        encode = _encode_string
+
+        shapes: dict[int, _Shape] = {}
+        origins: dict[str, str] = {}
+        # Matrix values are shared (key, value) tuples that live as long as `expansion`: their ids are stable.
+        key_parts: dict[int, str] = {}
+
+        for combo in expansion.combinations:
+            values = combo.values
+            shape = shapes.get(id(combo.sources))
+            if shape is None:
+                shape = shapes[id(combo.sources)] = self._shape(combo, cparams, dyn_order)
+            entries, keyed_of, maybe_not_str = shape.entries, shape.keyed, shape.maybe_not_str
+            try:
+                body = ",".join([key_parts[id(p)] for p in values])
+            except KeyError:
+                for p in values:
+                    key_parts[id(p)] = f"{p[0]}={format_value(p[1])}"
+                body = ",".join([key_parts[id(p)] for p in values])
+            base_key = (f"{sweep_name}/{body or 'job'}" if sweep_name else body) or "job"
+            origin = origins.get(combo.origin)
+            if origin is None:
+                origin = origins[combo.origin] = f"sweep {sweep_name}: {combo.origin}" if sweep_name else combo.origin
+            for r in range(sw.repeat):
+                key = f"{base_key}#{r}" if r else base_key
+                if key in seen_keys:
+                    errors.add(m.error(sw.prefix + ("matrix",), f"two jobs have the same key {key!r}; "
+                                       "make the matrix entries differ, or use repeat", MatrixError))
+                    continue
+                seen_keys.add(key)
+                ctx = static_ctx.copy()
+                ctx.update(values)
+                ctx["key"] = key
+                ctx["repeat"] = r
+                ctx["sweep"] = sweep_text
+                ctx["index"] = len(jobs)
+                try:
+                    for name in shape.dyn:
+                        ctx[name] = var_fns[name](ctx)
+                except TemplateProblem as exc:
+                    errors.add(m.error(sw.var_paths[name], exc.message, TemplateError), key)
+                    continue
+                params = base_params.copy()
+                bad = False
+                for name, render in templated:
+                    try:
+                        params[name] = render(ctx)
+                    except TemplateProblem as exc:
+                        errors.add(m.error(sw.param_paths[name], exc.message, TemplateError), key)
+                        bad = True
+                if bad:
+                    continue
+                for i, name in shape.overrides:
+                    params[name] = values[i][1]
+
+                for n in maybe_not_str:
+                    if type(params[n]) is not str:
+                        uncached = True
+                        break
+                else:
+                    uncached = False
+                if not uncached:
+                    keyed = keyed_of(params)
+                    ck: Any = (keyed, tuple(map(type, keyed)))
+                    try:
+                        entry = entries.get(ck)
+                    except TypeError:
+                        ck = (json.dumps(keyed, default=str), ck[1])
+                        entry = entries.get(ck)
+                    if entry is None:
+                        entry = entries[ck] = self._entry(sw, shape, self.model.check(params), param_sources)
+                    checked = entry.checked
+                    if checked.issues:
+                        self._issues(sw, shape, checked, key)
+                        continue
+                    resolved = checked.params.copy()
+                    for n in shape.free:
+                        resolved[n] = params[n]
+                else:
+                    entry = self._entry(sw, shape, self.model.check(params), param_sources)
+                    checked = entry.checked
+                    if checked.issues:
+                        self._issues(sw, shape, checked, key)
+                        continue
+                    resolved = checked.params
+
+                if entry.images:
+                    try:
+                        resolved, hashed = self._local_images(sw, shape, resolved)
+                    except ManifestError as exc:
+                        errors.add(exc, key)
+                        continue
+                    digest_hex = job_hash(provider, model_name, hashed, r)
+                elif len(entry.hashed_free) == 1:
+                    seg = entry.segments
+                    text = f"{seg[0]}{encode(resolved[entry.hashed_free[0]])}{seg[1]}{r}}}"
+                    digest_hex = sha256(text.encode()).hexdigest()
+                else:
+                    seg = entry.segments
+                    parts = [seg[0]]
+                    for n, s in zip(entry.hashed_free, seg[1:]):
+                        parts.append(encode(resolved[n]))
+                        parts.append(s)
+                    parts.append(f"{r}}}")
+                    digest_hex = sha256("".join(parts).encode()).hexdigest()
+
+                ctx["hash"] = digest_hex[:12]
+                try:
+                    rel = render_output(ctx)
+                except TemplateProblem as exc:
+                    errors.add(m.error(sw.output_path, exc.message, TemplateError), key)
+                    continue
+                if type(rel) is str and safe_rel(rel):
+                    rel_path: str | None = rel
+                else:
+                    rel_path = _output_path(m, sw, rel, errors, key)
+                    if rel_path is None:
+                        continue
+                if rel_path in seen_outputs:
+                    errors.add(m.error(
+                        sw.output_path,
+                        f"jobs {seen_outputs[rel_path]!r} and {key!r} would both write {rel_path}; "
+                        "put the keys that vary into output (e.g. \"{{ key }}.mp4\")"), key)
+                    continue
+                seen_outputs[rel_path] = key
+                duration = entry.duration
+                if duration is None:
+                    duration = float(resolved.get("duration", 0) or 0)
+                jobs.append(Job(key, sweep_name, r, values, resolved, digest_hex, checked.cost_micros,
+                                f"{out_prefix}/{rel_path}", checked.size, duration, checked.mode, origin, entry.sources))
+
+    def _shape(self, combo: Combination, cparams: Mapping[str, Compiled], dyn_order: Sequence[str]) -> _Shape:
+        model_params = self.model.params
+        keys = [k for k, _ in combo.values]
+        overrides = tuple((i, k) for i, k in enumerate(keys) if k in model_params)
+        names = list(cparams) + [k for _, k in overrides if k not in cparams]
+        set_by_matrix = {k for _, k in overrides}
+        # Constants are the same for every job of the shape: only matrix values and templates can differ.
+        varies = [n for n in names if n in set_by_matrix or cparams[n].kind != "const"]
+        free = tuple(n for n in varies if n in self.free_text)
+        return _Shape(
+            keys=frozenset(keys),
+            sources=dict(combo.sources),
+            overrides=overrides,
+            dyn=tuple(n for n in dyn_order if n not in keys),
+            keyed=_getter([n for n in varies if n not in self.free_text]),
+            free=free,
+            maybe_not_str=tuple(n for n in free if n in set_by_matrix or cparams[n].kind in ("expr", "list", "map")),
+        )
+
+    def _entry(self, sw: _Sweep, shape: _Shape, checked: Checked, param_sources: Mapping[str, str]) -> _Entry:
+        for w in checked.warnings:
+            self.warnings[f"{dotted(self._path(sw, shape, w.field))}: {w.message}"] = None
+        params = checked.params
+        free = [n for n in sorted(params) if n in shape.free]
+        segments, current = [], f'{{"model":{_canonical(self.model.model)},"params":{{'
+        for i, name in enumerate(sorted(params)):
+            current += ("," if i else "") + _canonical(name) + ":"
+            if name in free:
+                segments.append(current)
+                current = ""
+            else:
+                current += _canonical(params[name])
+        segments.append(f'{current}}},"provider":{_canonical(self.provider)},"repeat":')
+        entry = _Entry(
+            checked=checked,
+            segments=tuple(segments),
+            hashed_free=tuple(free),
+            images=any(p in params for p in IMAGE_PARAMS),
+            duration=float(params.get("duration", 0) or 0) if "duration" not in shape.free else None,
+            sources=self._sources(sw, shape, checked, param_sources),
+        )
+        return entry
+
+    def _sources(self, sw: _Sweep, shape: _Shape, checked: Checked, param_sources: Mapping[str, str]) -> dict[str, str]:
+        sources = dict(param_sources)
+        for _, k in shape.overrides:
+            src = shape.sources.get(k, "matrix")
+            sources[k] = f"sweep {sw.name}: {src}" if sw.name else src
+        for name in checked.params:
+            if name not in sources:
+                sources[name] = f"default ({self.model.provider} capability data)"
+        return sources
+
+    def _path(self, sw: _Sweep, shape: _Shape, name: str) -> tuple[Any, ...]:
+        """Where a request parameter's value was set: its matrix entry, its params line, or params."""
+        if name in shape.keys:
+            return _matrix_path(sw, shape.sources.get(name, "matrix"), name)
+        if name in sw.param_paths:
+            return sw.param_paths[name]
+        return sw.prefix + ("params",)
+
+    def _issues(self, sw: _Sweep, shape: _Shape, checked: Checked, key: str) -> None:
+        for issue in checked.issues:
+            self.errors.add(self.m.error(self._path(sw, shape, issue.field), issue.message, CapabilityError), key)
+
+    def _local_images(self, sw: _Sweep, shape: _Shape, params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Local image paths made absolute (checked to exist) and, for the hash, replaced by their digests."""
+        resolved = dict(params)
+        hashed = dict(params)
+        for name in IMAGE_PARAMS:
+            if name not in params:
+                continue
+            value = params[name]
+            items = value if isinstance(value, list) else [value]
+            abs_items, hash_items = [], []
+            for item in items:
+                if _is_remote(item):
+                    abs_items.append(item)
+                    hash_items.append(item)
+                    continue
+                known = self.images.get((name, item))
+                if known is None:
+                    path = (self.m.base_dir / item).resolve()
+                    if not path.is_file():
+                        raise self.m.error(self._path(sw, shape, name),
+                                           f"input image {item!r} not found (looked for {path})", CapabilityError)
+                    sp = str(path)
+                    if sp not in self.digests:
+                        self.digests[sp] = self.digest(path)
+                    known = self.images[(name, item)] = (sp, {"file": path.name, "sha256": self.digests[sp]})
+                abs_items.append(known[0])
+                hash_items.append(known[1])
+            resolved[name] = abs_items if isinstance(value, list) else abs_items[0]
+            hashed[name] = hash_items if isinstance(value, list) else hash_items[0]
+        return resolved, hashed
 
 
 def _compile_sweep(
@@ -513,65 +712,14 @@ def _compile_sweep(
     return cvars, order, cparams, coutput
 
 
-def _check(model: ModelCaps, params: dict[str, Any], free_text: set[str], cache: dict[Any, Checked]) -> Checked:
-    """`model.check`, cached on everything but free-text values (prompts), which only need to be strings."""
-    ck: Any = tuple([(k, None if k in free_text else v) for k, v in params.items()])
-    try:
-        hit = cache.get(ck)
-    except TypeError:
-        ck = json.dumps([(k, None if k in free_text else v) for k, v in params.items()], default=str)
-        hit = cache.get(ck)
-    if hit is None:
-        hit = model.check(params)
-        cache[ck] = hit
-        return Checked(dict(hit.params), hit.issues, hit.warnings, hit.mode, hit.size, hit.cost_micros)
-    if any(not isinstance(params[k], str) for k in params if k in free_text):
-        return model.check(params)
-    merged = dict(hit.params)
-    for k in params:
-        if k in free_text:
-            merged[k] = params[k]
-    return Checked(merged, hit.issues, hit.warnings, hit.mode, hit.size, hit.cost_micros)
-
-
 def _is_remote(value: str) -> bool:
     return value.startswith(("http://", "https://", "data:"))
-
-
-def _local_images(
-    m: Manifest, params: dict[str, Any], digest: Callable[[Path], str], cache: dict[str, str]
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Local image paths made absolute (checked to exist) and, for the hash, replaced by their digests."""
-    resolved = dict(params)
-    hashed = dict(params)
-    for name in IMAGE_PARAMS:
-        if name not in params:
-            continue
-        value = params[name]
-        items = value if isinstance(value, list) else [value]
-        abs_items, hash_items = [], []
-        for item in items:
-            if _is_remote(item):
-                abs_items.append(item)
-                hash_items.append(item)
-                continue
-            path = (m.base_dir / item).resolve()
-            if not path.is_file():
-                raise m.error(("params", name), f"input image {item!r} not found (looked for {path})", CapabilityError)
-            sp = str(path)
-            if sp not in cache:
-                cache[sp] = digest(path)
-            abs_items.append(sp)
-            hash_items.append({"file": path.name, "sha256": cache[sp]})
-        resolved[name] = abs_items if isinstance(value, list) else abs_items[0]
-        hashed[name] = hash_items if isinstance(value, list) else hash_items[0]
-    return resolved, hashed
 
 
 def _output_path(m: Manifest, sw: _Sweep, rel: Any, errors: _Collector, key: str) -> str | None:
     """The output path relative to the output folder, made safe; None (and an error) when it is not."""
     text = str(rel).strip()
-    if _SAFE_REL.fullmatch(text) and "/./" not in text and not text.startswith("./") and "//" not in text:
+    if _SAFE_REL.fullmatch(text):
         return text
     if not text:
         errors.add(m.error(sw.output_path, "renders an empty path"), key)
