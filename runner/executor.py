@@ -37,6 +37,8 @@ from .errors import (
     RejectedError,
     RetryableError,
 )
+from .outputs import atomic_write, copy_output, sidecar_matches, sidecar_path, verified
+from .pacing import IntentBatcher, ListPoller, Pacer
 from .plan import Job, Plan
 from .providers.base import Provider, VideoStatus
 from .state import FINAL, IN_FLIGHT, JobState, Store
@@ -94,65 +96,6 @@ class RunResult:
     report: Path | None = None
 
 
-class _Pacer:
-    """Holds every request back while the provider asked us to wait (Retry-After), and learns a request
-    rate when 429s repeat: halve the rate seen on each repeated 429, raise it 10% per 20 successes,
-    drop the limit once it is far above what is being sent (AIMD)."""
-
-    def __init__(self, clock: Callable[[], float]) -> None:
-        self.clock = clock
-        self.not_before = 0.0
-        self.rate: float | None = None      # requests per second; None = unlimited
-        self._next_slot = 0.0
-        self.requests = 0
-        self.rate_limited = 0
-        self._recent: deque[float] = deque(maxlen=512)
-        self._limits: deque[float] = deque(maxlen=8)
-        self._ok: deque[float] = deque(maxlen=4096)
-        self._ok_streak = 0
-
-    async def wait(self) -> None:
-        while True:
-            now = self.clock()
-            start = max(self.not_before, now)
-            if self.rate:
-                start = max(start, self._next_slot)
-            if start <= now:
-                if self.rate:
-                    self._next_slot = now + 1.0 / self.rate
-                self.requests += 1
-                self._recent.append(now)
-                return
-            await anyio.sleep(start - now)
-
-    def _observed_rate(self, now: float) -> float:
-        return sum(1 for t in self._ok if t > now - 2.0) / 2.0
-
-    def limited(self, retry_after: float | None) -> None:
-        now = self.clock()
-        self.rate_limited += 1
-        self._ok_streak = 0
-        self.not_before = max(self.not_before, now + (retry_after if retry_after is not None else 1.0))
-        self._limits.append(now)
-        if sum(1 for t in self._limits if t > now - 5.0) >= 3:
-            # 429s repeat: send at most what got through lately, less each time they go on.
-            cap = self._observed_rate(now) * 0.9
-            self.rate = max(1.0, min(self.rate * 0.7, cap) if self.rate else cap)
-            self._limits.clear()
-
-    def ok(self) -> None:
-        now = self.clock()
-        self._ok.append(now)
-        if self.rate is None:
-            return
-        self._ok_streak += 1
-        if self._ok_streak >= 20:
-            self._ok_streak = 0
-            self.rate *= 1.05
-            if self.rate > 4 * max(1.0, self._observed_rate(now)) and not any(t > now - 30.0 for t in self._limits):
-                self.rate = None
-
-
 class Executor:
     """Runs one plan against one provider with one store. Use `execute()`."""
 
@@ -183,7 +126,7 @@ class Executor:
         self.timeout = options.timeout or run.get("timeout")
         budget = options.budget_usd if options.budget_usd is not None else run.get("budget_usd")
         self.budget_micros = None if budget is None else int(round(float(budget) * 1_000_000))
-        self.pacer = _Pacer(clock)
+        self.pacer = Pacer(clock)
         self.stopping: str | None = None
         self.detached = False
         self.started = clock()
@@ -194,6 +137,8 @@ class Executor:
         self.ids: dict[str, int] = {}
         self.jobs_by_id: dict[int, Job] = {}
         self.states: dict[int, str] = {}
+        self.counts: dict[str, int] = {s.value: 0 for s in JobState}
+        self._last_progress = 0.0
         self._last_report = 0.0
         self._reserved = 0
         self._spent = 0
@@ -209,15 +154,20 @@ class Executor:
         if self._crash_at[1] <= 0:
             os.kill(os.getpid(), signal.SIGKILL)
 
+    def _set_state(self, job_id: int, to: str) -> None:
+        old = self.states.get(job_id)
+        if old is not None:
+            self.counts[old] -= 1
+        self.counts[to] += 1
+        self.states[job_id] = to
+
     def _move(self, job_id: int, to: JobState, *, lazy: bool = False, **fields: Any) -> None:
         self.store.transition(job_id, to, lazy=lazy, **fields)
-        self.states[job_id] = to.value
+        self._set_state(job_id, to.value)
         self._progress()
 
     def statistics(self) -> RunStatistics:
-        counts: dict[str, int] = {s.value: 0 for s in JobState}
-        for st in self.states.values():
-            counts[st] += 1
+        counts = dict(self.counts)
         total = len(self.states)
         settled = sum(counts[s.value] for s in FINAL)
         elapsed = self.clock() - self.started
@@ -231,8 +181,12 @@ class Executor:
             requests=self.pacer.requests, stopping=self.stopping, last_errors=tuple(self.errors),
         )
 
-    def _progress(self) -> None:
-        if self.on_progress is not None:
+    def _progress(self, *, force: bool = False) -> None:
+        if self.on_progress is None:
+            return
+        now = self.clock()
+        if force or now - self._last_progress >= 0.1:
+            self._last_progress = now
             self.on_progress(self.statistics())
 
     def _error(self, job: Job, message: str) -> None:
@@ -277,12 +231,12 @@ class Executor:
             row = self.store.job_row(jid)
             state = JobState(row["state"])
             if state == S.DONE and not self.opts.force:
-                if _verified(Path(row["output_path"]), row["sha256"]):
+                if verified(Path(row["output_path"]), row["sha256"]):
                     if Path(row["output_path"]) != job.output:
-                        _copy_output(Path(row["output_path"]), job.output)
+                        copy_output(Path(row["output_path"]), job.output)
                     self.store.mark_cached(self.run_id, jid, row["done_run_id"])
                     self.cached += 1
-                elif _verified(job.output, row["sha256"]):
+                elif verified(job.output, row["sha256"]):
                     self.store.mark_cached(self.run_id, jid, row["done_run_id"])
                     self.cached += 1
                 else:
@@ -305,7 +259,7 @@ class Executor:
                 self.store.reset(jid, "retry" if self.opts.retry_failed else "--force")
                 state = S.PLANNED
                 submit.append(job)
-            self.states[jid] = state.value
+            self._set_state(jid, state.value)
         spent, reserved = self.store.money(None)
         del spent, reserved
         return submit, reconcile, attach
@@ -315,7 +269,7 @@ class Executor:
             return
         runs_dir = self.plan.outputs_dir / ".runs"
         runs_dir.mkdir(parents=True, exist_ok=True)
-        _atomic_write(runs_dir / f"run-{self.run_id}.yaml", text.encode())
+        atomic_write(runs_dir / f"run-{self.run_id}.yaml", text.encode())
 
     def check_budget(self, submit: Sequence[Job]) -> None:
         need = sum(j.cost_micros for j in submit)
@@ -333,18 +287,28 @@ class Executor:
         except BudgetError:
             self.store.end_run(self.run_id, "budget")
             raise
-        limits = max(8, self.concurrency * 2)
-        client = self.provider.client(max_connections=min(limits, 400))
+        # Requests are short and mostly sequential per job: a few dozen connections carry thousands of
+        # jobs, and httpcore's pool scans every connection on every request.
+        client = self.provider.client(max_connections=min(32, max(8, self.concurrency)))
         self._limiter = anyio.CapacityLimiter(self.concurrency)
-        self._poll_wake = anyio.Event()
+        self._intents = IntentBatcher(self.store, self.run_id)
         try:
             async with client:
                 self.client = client
+                self._poller = None
+                if self.provider.caps.has_list_endpoint and not self.poll_interval:
+                    self._poller = ListPoller(
+                        self.provider, client, self.pacer, interval=self._list_interval,
+                        before_poll=self.store.flush, on_error=self.errors.append,
+                    )
                 async with anyio.create_task_group() as tg:
                     self._tg = tg
                     if self.opts.handle_signals:
                         tg.start_soon(self._signals, tg.cancel_scope)
                     tg.start_soon(self._flusher)
+                    tg.start_soon(self._intents.loop)
+                    if self._poller is not None:
+                        tg.start_soon(self._poller.loop)
                     async with anyio.create_task_group() as jobs:
                         for job in attach:
                             jobs.start_soon(self._attach_job, job)
@@ -408,22 +372,24 @@ class Executor:
 
     # -- one job -----------------------------------------------------------------------------------
     async def _submit_job(self, job: Job) -> None:
+        """Submit and follow one job; it holds the provider slot `run()` acquired for it until it ends there."""
         jid = self.ids[job.hash]
+        slot = _Slot(self._limiter, job.hash)
         try:
             if not self._reserve(job):
                 return
             if self.stopping or self._fatal:
                 self._settle(job, None)
                 return
-            key = self.store.begin_submit(self.run_id, [jid])[jid]
-            self.states[jid] = S.SUBMITTING.value
+            key = await self._intents.reserve(jid)
+            self._set_state(jid, S.SUBMITTING.value)
             self._crash_point("before-submit")
             status = await self._post(job, jid, key)
             if status is None:
                 return
-            await self._follow(job, jid, status)
+            await self._follow(job, jid, status, slot)
         finally:
-            self._limiter.release_on_behalf_of(job.hash)
+            slot.release()
 
     async def _post(self, job: Job, jid: int, key: str) -> VideoStatus | None:
         """Send the create request; reconcile an unknown outcome. None when the job did not get an id."""
@@ -446,7 +412,7 @@ class Executor:
                 tries += 1
                 if tries > self.retries:
                     self.store.void_attempt(jid, f"never reached the provider: {exc}")
-                    self.states[jid] = S.PLANNED.value
+                    self._set_state(jid, S.PLANNED.value)
                     self._settle(job, None)
                     self._error(job, f"could not connect: {exc}")
                     return None
@@ -478,7 +444,8 @@ class Executor:
                     continue
                 else:
                     return self._give_up(job, jid, f"outcome unknown: {exc}")
-            self._move(jid, S.SUBMITTED, provider_id=status.id)
+            # Committed by the next flush, which comes before any poll of it (DESIGN: id before poll).
+            self._move(jid, S.SUBMITTED, lazy=True, provider_id=status.id)
             return status
 
     _last_find_ok = False
@@ -518,8 +485,11 @@ class Executor:
             self._reserved += job.cost_micros
             self.store.event(self.run_id, jid, "reconciled", {"provider_id": found.id, "idempotency_key": key})
             self._move(jid, S.SUBMITTED if state == "submitting" else S.SUBMITTED, provider_id=found.id)
-            async with self._limiter_slot(job):
-                await self._follow(job, jid, found)
+            slot = await self._slot(job)
+            try:
+                await self._follow(job, jid, found, slot)
+            finally:
+                slot.release()
             return
         if self._last_find_ok or state == S.UNKNOWN.value and self.opts.retry_unknown:
             # The provider's log has no job with this key: the create never reached it.
@@ -527,17 +497,20 @@ class Executor:
                 self.store.void_attempt(jid, "not in the provider's request log: never reached it")
             else:
                 self.store.void_attempt(jid, "retry --unknown: re-submitting")
-            self.states[jid] = S.PLANNED.value
+            self._set_state(jid, S.PLANNED.value)
             await self._limiter.acquire_on_behalf_of(job.hash)
             await self._submit_job(job)
             return
         if self.provider.caps.honours_idempotency_keys and state == S.SUBMITTING.value:
-            async with self._limiter_slot(job):
+            slot = await self._slot(job)
+            try:
                 if not self._reserve(job):
                     return
                 status = await self._post(job, jid, key)
                 if status is not None:
-                    await self._follow(job, jid, status)
+                    await self._follow(job, jid, status, slot)
+            finally:
+                slot.release()
             return
         self._move(jid, S.UNKNOWN, error="create request may have reached the provider; no request log to check. "
                    "`gridrun retry --unknown` re-submits (may pay twice)")
@@ -550,53 +523,55 @@ class Executor:
         if not pid:
             self._move(jid, S.UNKNOWN, error="in flight without a provider id")
             return
-        if self.states[jid] == S.DOWNLOADING.value and _sidecar_matches(job):
-            sha = json.loads(job.output.with_suffix(".json").read_text())["sha256"]
+        sha = sidecar_matches(job.output, job.hash) if self.states[jid] == S.DOWNLOADING.value else None
+        if sha is not None:
             self._move(jid, S.DONE, sha256=sha, downloaded_at=self.clock(), done_run_id=self.run_id)
             return
         self._reserved += job.cost_micros
         if self.states[jid] == S.DOWNLOADING.value:
             await self._follow(job, jid, None)
             return
-        async with self._limiter_slot(job):
-            await self._follow(job, jid, None)
+        slot = await self._slot(job)
+        try:
+            await self._follow(job, jid, None, slot)
+        finally:
+            slot.release()
 
-    class _Slot:
-        def __init__(self, limiter: anyio.CapacityLimiter, owner: str) -> None:
-            self.limiter, self.owner = limiter, owner
+    async def _slot(self, job: Job) -> _Slot:
+        owner = job.hash + ":attach"
+        await self._limiter.acquire_on_behalf_of(owner)
+        return _Slot(self._limiter, owner)
 
-        async def __aenter__(self) -> None:
-            await self.limiter.acquire_on_behalf_of(self.owner)
-
-        async def __aexit__(self, *exc: object) -> None:
-            self.limiter.release_on_behalf_of(self.owner)
-
-    def _limiter_slot(self, job: Job) -> Executor._Slot:
-        return Executor._Slot(self._limiter, job.hash + ":attach")
-
-    async def _follow(self, job: Job, jid: int, status: VideoStatus | None) -> None:
-        """Poll until the provider finishes the job, then download it."""
+    async def _follow(self, job: Job, jid: int, status: VideoStatus | None, slot: _Slot | None = None) -> None:
+        """Poll until the provider finishes the job, free its provider slot, then download it."""
         pid = status.id if status is not None else self.store.job_row(jid)["provider_id"]
         submitted_at = self.store.job_row(jid)["submitted_at"] or self.clock()
         deadline = None if not self.timeout else self.clock() + float(self.timeout)
         first = True
         while status is None or not status.terminal:
-            if status is not None or not first:
-                delay = self._next_poll(job, submitted_at, first)
-                if deadline is not None and self.clock() + delay > deadline:
-                    self._error(job, f"still {self.states[jid]} after {self.timeout:g} s; left running, the next run re-attaches")
-                    self._settle(job, None)
-                    return
-                await anyio.sleep(delay)
+            remaining = None if deadline is None else deadline - self.clock()
+            with anyio.move_on_after(remaining) as scope:
+                if self._poller is not None and status is not None:
+                    status = await self._poller.next(pid, status)
+                else:
+                    if status is not None or not first:
+                        await anyio.sleep(self._next_poll(job, submitted_at))
+                    if first:
+                        self.store.flush()  # the provider's id is committed before the first poll
+                    status = await self._get(job, pid) or status
             first = False
-            self.store.flush()
-            status = await self._get(job, pid)
+            if scope.cancelled_caught:
+                self._error(job, f"still {self.states[jid]} after {self.timeout:g} s; left running, the next run re-attaches")
+                self._settle(job, None)
+                return
             if status is None:
                 continue
             if status.status == "in_progress" and self.states[jid] == S.SUBMITTED.value:
                 self._move(jid, S.RUNNING, lazy=True)
             if status.status == "unknown":
                 self._error(job, f"provider reports an unknown status {status.raw_status!r}; still polling")
+        if slot is not None:
+            slot.release()  # the provider is done with it: the next job may start while this one downloads
         if status.status == "completed":
             self.render_times.append(max(0.0, (status.completed_at or self.clock()) - submitted_at))
             if self.states[jid] != S.DOWNLOADING.value:
@@ -615,7 +590,13 @@ class Executor:
         if self.opts.fail_fast:
             self.stopping = self.stopping or "fail-fast"
 
-    def _next_poll(self, job: Job, submitted_at: float, first: bool) -> float:
+    def _list_interval(self) -> float:
+        """Seconds between list rounds: a twentieth of the expected render time, within 0.1–5 s."""
+        if not self.plan.jobs:
+            return 1.0
+        return max(0.1, min(5.0, self._expected_render(self.plan.jobs[0]) * 0.05))
+
+    def _next_poll(self, job: Job, submitted_at: float) -> float:
         if self.poll_interval:
             return float(self.poll_interval)
         expected = self._expected_render(job)
@@ -685,7 +666,7 @@ class Executor:
             self._move(jid, S.EXPIRED, error=f"{last}; the provider gave no fresh URL (paid, not re-submitted)")
         else:
             self.store.transition(jid, S.DOWNLOADING, error=last)
-            self.states[jid] = S.DOWNLOADING.value
+            self._set_state(jid, S.DOWNLOADING.value)
         self._error(job, last)
 
     def _write_sidecar(self, job: Job, jid: int, status: VideoStatus, sha256: str, billed: int) -> None:
@@ -712,10 +693,24 @@ class Executor:
             "downloaded_at": self.clock(),
             "run_id": self.run_id,
         }
-        _atomic_write(job.output.with_suffix(".json"), json.dumps(doc, indent=2, default=str).encode())
+        atomic_write(sidecar_path(job.output), json.dumps(doc, indent=2, default=str).encode())
 
 
 # --------------------------------------------------------------------------------------------------
+
+
+class _Slot:
+    """One token of the provider-concurrency limiter, released once."""
+
+    __slots__ = ("limiter", "owner", "held")
+
+    def __init__(self, limiter: anyio.CapacityLimiter, owner: str) -> None:
+        self.limiter, self.owner, self.held = limiter, owner, True
+
+    def release(self) -> None:
+        if self.held:
+            self.held = False
+            self.limiter.release_on_behalf_of(self.owner)
 
 
 def _parse_crash_point(text: str) -> tuple[str, int] | None:
@@ -730,49 +725,6 @@ def _backoff(attempt: int, retry_after: float | None) -> float:
         return max(0.0, float(retry_after))
     base = min(30.0, 0.25 * (2 ** (attempt - 1)))
     return base * (0.5 + random.random() / 2)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def _sha256_file(path: Path) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _verified(path: Path, sha256: str | None) -> bool:
-    return bool(sha256) and path.is_file() and _sha256_file(path) == sha256
-
-
-def _sidecar_matches(job: Job) -> bool:
-    side = job.output.with_suffix(".json")
-    if not (job.output.is_file() and side.is_file()):
-        return False
-    try:
-        doc = json.loads(side.read_text())
-    except (OSError, ValueError):
-        return False
-    return doc.get("hash") == job.hash and doc.get("sha256") == _sha256_file(job.output)
-
-
-def _copy_output(src: Path, dest: Path) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(dest, src.read_bytes())
-    side = src.with_suffix(".json")
-    if side.is_file():
-        _atomic_write(dest.with_suffix(".json"), side.read_bytes())
 
 
 async def execute(

@@ -273,6 +273,8 @@ class Store:
         self.db.row_factory = sqlite3.Row
         self._migrate()
         self._pending = 0
+        # The writer is the only one changing job states (it holds the lock): remember them.
+        self._known: dict[int, tuple[JobState, str]] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def _migrate(self) -> None:
@@ -488,12 +490,15 @@ class Store:
         With `lazy`, the write joins an open deferred transaction committed by `flush()` (used for
         moves whose loss a restart recovers from, never for anything the pay-once rule depends on).
         """
-        row = self.db.execute("SELECT state, key FROM jobs WHERE id=?", (job_id,)).fetchone()
-        if row is None:
-            raise StateError(f"{self.path}: no job {job_id}")
-        frm = JobState(row["state"])
+        known = self._known.get(job_id)
+        if known is None:
+            row = self.db.execute("SELECT state, key FROM jobs WHERE id=?", (job_id,)).fetchone()
+            if row is None:
+                raise StateError(f"{self.path}: no job {job_id}")
+            known = (JobState(row["state"]), row["key"])
+        frm, key = known
         if to != frm and to not in _ALLOWED[frm]:
-            raise StateError(f"job {row['key']}: cannot move from {frm} to {to}")
+            raise StateError(f"job {key}: cannot move from {frm} to {to}")
         cols = {"state": to.value, "updated_at": self.clock(), **fields}
         sets = ", ".join(f"{k}=?" for k in cols)
         args = list(cols.values()) + [job_id]
@@ -504,12 +509,14 @@ class Store:
             self._sync_attempt(job_id, to, fields)
             self._event(None, job_id, to.value, _event_detail(fields))
             self._pending += 1
+            self._known[job_id] = (to, key)
             return
         self.flush()
         with self._tx():
             self.db.execute(f"UPDATE jobs SET {sets} WHERE id=?", args)
             self._sync_attempt(job_id, to, fields)
             self._event(None, job_id, to.value, _event_detail(fields))
+        self._known[job_id] = (to, key)
 
     def _sync_attempt(self, job_id: int, to: JobState, fields: Mapping[str, Any]) -> None:
         if to == S.PLANNED:
@@ -559,6 +566,7 @@ class Store:
                 )
                 self._event(run_id, job_id, "submitting", {"attempt": n, "idempotency_key": key})
                 keys[job_id] = key
+                self._known[job_id] = (S.SUBMITTING, row["key"])
         return keys
 
     def void_attempt(self, job_id: int, reason: str) -> None:
@@ -575,6 +583,7 @@ class Store:
                 (S.PLANNED.value, n - 1, self.clock(), job_id),
             )
             self._event(None, job_id, "voided", {"attempt": n, "reason": reason})
+            self._known[job_id] = (S.PLANNED, row["key"])
 
     def current_key(self, job_id: int) -> str | None:
         row = self.db.execute(
