@@ -169,6 +169,9 @@ class SimConfig:
     fps: int = 8
     cache_size: int = 256
     """Encoded clips kept in memory."""
+    clip_variants: int = 0
+    """0: every video gets its own picture. N > 0: pictures are drawn from N variants (chosen by prompt and
+    seed), so a benchmark of thousands of jobs encodes N clips, not thousands."""
 
     def __post_init__(self) -> None:
         # Accept plain lists and mappings too (a manifest's `sim:` block, a knobs file), as frozen tuples.
@@ -196,6 +199,8 @@ class SimConfig:
             raise ConfigError(f"idempotency_conflict must be 'original' or 'error', got {self.idempotency_conflict!r}")
         if self.expired_status not in (403, 404, 410):
             raise ConfigError(f"expired_status must be 403, 404 or 410, got {self.expired_status!r}")
+        if self.clip_variants < 0:
+            raise ConfigError(f"clip_variants must not be negative, got {self.clip_variants!r}")
         if self.max_side < 16 or self.fps < 1:
             raise ConfigError("max_side must be at least 16 and fps at least 1")
 

@@ -4,6 +4,8 @@ the views the API returns. Every status is computed from the injected clock; not
 
 from __future__ import annotations
 
+import hashlib
+
 import math
 from collections import Counter
 from typing import Any, Callable, Iterable, Mapping
@@ -209,6 +211,10 @@ class Sim:
         cfg = self.config
         w, h = frame_size(video.size, full_size=cfg.full_size, max_side=cfg.max_side)
         style = video.params.get("style")
+        if cfg.clip_variants:
+            digest = hashlib.sha256(f"{video.prompt}|{video.picture_seed}".encode()).digest()
+            variant = int.from_bytes(digest[:4], "big") % cfg.clip_variants
+            return ClipSpec(f"variant {variant}", variant, str(style) if style else None, video.seconds, w, h, cfg.fps)
         return ClipSpec(video.prompt, video.picture_seed, str(style) if style else None, video.seconds, w, h, cfg.fps)
 
     def clip(self, video: Video) -> Clip:

@@ -53,6 +53,7 @@ _FLAGS: list[tuple[str, str, type, str]] = [
     ("--api-key", "api_key", str, "require this Bearer key (default: accept any)"),
     ("--max-side", "max_side", int, "long side of encoded clips, pixels"),
     ("--fps", "fps", int, "frames per second of encoded clips"),
+    ("--clip-variants", "clip_variants", int, "draw pictures from this many variants (0: one per video)"),
 ]
 
 
