@@ -1,0 +1,116 @@
+"""Ctrl-C: the first stops submitting and finishes what is paid for; the second detaches at once; the
+next run re-attaches and pays nothing twice. `gridrun cancel` cancels in-flight jobs on request."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from runner import api
+from runner.sim.config import SimConfig
+from runner.sim.serve import running_server
+
+from execkit import write_manifest
+
+
+def _wait_for(pred, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.05)
+
+
+def _in_flight(m: Path) -> int:
+    try:
+        c = api.status(m).counts
+    except Exception:
+        return 0
+    return c["submitted"] + c["running"]
+
+
+def _run(m: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "runner.cli", "run", str(m)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=m.parent)
+
+
+@pytest.mark.timeout(120)
+def test_first_ctrl_c_stops_submitting_and_finishes_paid_work(tmp_path: Path) -> None:
+    with running_server(SimConfig(render_time=1.5, jitter=0.0, concurrency=2), process=True) as url:
+        m = write_manifest(tmp_path, n_seeds=4, run={"concurrency": 2}, base_url=url, sim={})
+        proc = _run(m)
+        try:
+            _wait_for(lambda: _in_flight(m) >= 2)
+            os.kill(proc.pid, signal.SIGINT)
+            out, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        assert proc.returncode == 130, err
+        snap = api.status(m)
+        assert snap.counts["done"] == 2 and snap.counts["planned"] == 6, snap.counts
+        stats = httpx.get(url.rsplit("/v1", 1)[0] + "/_sim/stats").json()
+        assert stats["creates"] == 2
+        # the next run finishes the rest and pays for each job once
+        r = subprocess.run([sys.executable, "-m", "runner.cli", "run", str(m)], capture_output=True, text=True,
+                           cwd=m.parent, timeout=90)
+        assert r.returncode == 0, r.stderr
+        stats = httpx.get(url.rsplit("/v1", 1)[0] + "/_sim/stats").json()
+        assert stats["creates"] == 8 and stats["duplicate_paid"] == 0
+
+
+@pytest.mark.timeout(120)
+def test_second_ctrl_c_detaches_and_the_next_run_reattaches(tmp_path: Path) -> None:
+    with running_server(SimConfig(render_time=3.0, jitter=0.0, concurrency=2), process=True) as url:
+        m = write_manifest(tmp_path, n_seeds=1, run={"concurrency": 2}, base_url=url, sim={})
+        proc = _run(m)
+        try:
+            _wait_for(lambda: _in_flight(m) >= 2)
+            os.kill(proc.pid, signal.SIGINT)
+            time.sleep(0.2)
+            os.kill(proc.pid, signal.SIGINT)
+            proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        assert proc.returncode == 130
+        assert _in_flight(m) == 2  # detached: still in flight at the provider, ids kept
+        r = subprocess.run([sys.executable, "-m", "runner.cli", "run", str(m)], capture_output=True, text=True,
+                           cwd=m.parent, timeout=90)
+        assert r.returncode == 0, r.stderr
+        stats = httpx.get(url.rsplit("/v1", 1)[0] + "/_sim/stats").json()
+        assert stats["creates"] == 2 and stats["duplicate_paid"] == 0
+        assert api.status(m).counts["done"] == 2
+
+
+@pytest.mark.timeout(120)
+def test_cancel_cancels_in_flight_jobs_on_request(tmp_path: Path) -> None:
+    with running_server(SimConfig(render_time=30.0, jitter=0.0, concurrency=2), process=True) as url:
+        m = write_manifest(tmp_path, n_seeds=1, run={"concurrency": 2}, base_url=url, sim={})
+        proc = _run(m)
+        try:
+            _wait_for(lambda: _in_flight(m) >= 2)
+            os.kill(proc.pid, signal.SIGINT)
+            time.sleep(0.2)
+            os.kill(proc.pid, signal.SIGINT)
+            proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        r = subprocess.run([sys.executable, "-m", "runner.cli", "cancel", str(m)], capture_output=True, text=True,
+                           cwd=m.parent, timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert "cancelled 2 jobs" in r.stdout
+        assert api.status(m).counts["cancelled"] == 2
+        stats = httpx.get(url.rsplit("/v1", 1)[0] + "/_sim/stats").json()
+        assert stats["cancelled"] == 2
