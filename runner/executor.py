@@ -573,9 +573,11 @@ class Executor:
         if slot is not None:
             slot.release()  # the provider is done with it: the next job may start while this one downloads
         if status.status == "completed":
-            self.render_times.append(max(0.0, (status.completed_at or self.clock()) - submitted_at))
+            # When completion was seen: providers stamp whole seconds, too coarse for render times of seconds.
+            seen = self.clock()
+            self.render_times.append(max(0.0, seen - submitted_at))
             if self.states[jid] != S.DOWNLOADING.value:
-                self._move(jid, S.DOWNLOADING, lazy=True, completed_at=status.completed_at or self.clock(),
+                self._move(jid, S.DOWNLOADING, lazy=True, completed_at=seen,
                            url=status.url, expires_at=status.expires_at, cost_micros=status.cost_micros)
             await self._download(job, jid, status)
             return
