@@ -20,7 +20,7 @@ from rich.text import Text
 
 from . import api
 from .errors import GridrunError, ManifestErrors, UsageError
-from .plan import Plan, format_value, relpath
+from .plan import Plan, format_value, relpath, summarize_sources
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -59,6 +59,11 @@ def cmd_matrix(args: argparse.Namespace) -> int:
 
 
 def _plan_json(plan: Plan, diff: Any) -> dict[str, Any]:
+    prefix = str(plan.outputs_dir) + os.sep
+
+    def output(j: Any) -> str:
+        return j.output_str[len(prefix):] if j.output_str.startswith(prefix) else relpath(j.output, plan.outputs_dir)
+
     return {
         "format": "gridrun.plan/1",
         "manifest": str(plan.manifest.path),
@@ -70,6 +75,7 @@ def _plan_json(plan: Plan, diff: Any) -> dict[str, Any]:
         "varying": list(plan.varying),
         "total_jobs": len(plan.jobs),
         "total_usd": round(plan.total_usd, 6),
+        "total_micros": plan.total_micros,
         "budget_usd": None if plan.budget_micros is None else plan.budget_micros / 1e6,
         "warnings": list(plan.warnings),
         "jobs": [
@@ -84,7 +90,8 @@ def _plan_json(plan: Plan, diff: Any) -> dict[str, Any]:
                 "duration": j.duration,
                 "mode": j.mode,
                 "cost_usd": j.cost_usd,
-                "output": relpath(j.output, plan.outputs_dir),
+                "cost_micros": j.cost_micros,
+                "output": output(j),
                 "origin": j.origin,
                 "sources": dict(j.sources),
                 "status": diff.reasons.get(j.key, "new") if diff else "new",
@@ -106,24 +113,31 @@ def cmd_plan(args: argparse.Namespace) -> int:
     for w in plan.warnings:
         err.print(f"[yellow]warning[/yellow]: {escape(f'{plan.manifest.path}: {w}')}")
     m = plan.manifest
-    out.print(f"[bold]{escape(m.name)}[/bold] — {plan.provider} / {plan.model} — {len(plan.jobs)} jobs")
-    table = Table(show_edge=False, pad_edge=False)
-    table.add_column("#", justify="right", style="dim")
-    table.add_column("key")
-    cols = [k for k in plan.varying if k not in ("prompt",)]
-    for k in cols:
-        table.add_column(k)
-    table.add_column("size")
-    table.add_column("s", justify="right")
-    table.add_column("cost", justify="right")
-    if diff:
-        table.add_column("status")
+    out.print(f"[bold]{escape(m.name)}[/bold] — {plan.provider} / {plan.model} — {len(plan.jobs):,} jobs")
     jobs = plan.jobs
-    head, tail = PLAN_ROWS // 2, PLAN_ROWS // 4
-    summarised = not args.all and len(jobs) > PLAN_ROWS
-    shown = [*range(head), *range(len(jobs) - tail, len(jobs))] if summarised else range(len(jobs))
+    shown = _shown(len(jobs), args.all)
+    cols = [k for k in plan.varying if k not in ("prompt",)]
+    # The key holds every matrix value: when the columns of the values do not fit too, the key alone is shown.
+    widths = [len(str(len(jobs))), max((len(jobs[n].key) for n in shown), default=3), 9, 3,
+              max((len(f"${jobs[n].cost_usd:,.2f}") for n in shown), default=4)]
+    if diff:
+        widths.append(max((len(diff.reasons.get(jobs[n].key, "new")) for n in shown), default=6))
+    widths += [min(24, max(len(k), *(len(format_value(dict(jobs[n].values).get(k, ""))) for n in shown)))
+               for k in cols]
+    if sum(widths) + 3 * (len(widths) - 1) > out.width:
+        cols = []
+    table = Table(show_edge=False, pad_edge=False)
+    table.add_column("#", justify="right", style="dim", no_wrap=True)
+    table.add_column("key", overflow="fold")
+    for k in cols:
+        table.add_column(k, no_wrap=True, overflow="ellipsis", max_width=24)
+    table.add_column("size", no_wrap=True)
+    table.add_column("s", justify="right", no_wrap=True)
+    table.add_column("cost", justify="right", no_wrap=True)
+    if diff:
+        table.add_column("status", overflow="fold")
     for i, n in enumerate(shown):
-        if summarised and i == head:
+        if len(shown) < len(jobs) and i == PLAN_ROWS // 2:
             table.add_row("…", f"{len(jobs) - len(shown):,} more jobs (--all shows every one)", *[""] * (len(cols) + 3 + bool(diff)))
         j = jobs[n]
         vals = dict(j.values)
@@ -135,46 +149,63 @@ def cmd_plan(args: argparse.Namespace) -> int:
     out.print(table)
     _print_totals(plan, diff)
     if args.explain:
-        _explain(plan)
+        _explain(plan, every=args.all)
     return 0
 
 
+def _shown(count: int, every: bool) -> Sequence[int]:
+    """Indices of the rows to list: all of them, or the first and last few of a large plan."""
+    if every or count <= PLAN_ROWS:
+        return range(count)
+    return [*range(PLAN_ROWS // 2), *range(count - PLAN_ROWS // 4, count)]
+
+
 def _print_totals(plan: Plan, diff: Any) -> None:
-    by_cost: dict[str, list[int]] = {}
+    by_cost: dict[tuple[tuple[int, int], float], list[int]] = {}
     for j in plan.jobs:
-        k = f"{j.size[0]}x{j.size[1]} {j.duration:g}s"
-        by_cost.setdefault(k, []).append(j.cost_micros)
-    parts = [f"{len(v)} × {k} = ${sum(v) / 1e6:,.2f}" for k, v in by_cost.items()]
-    out.print("total: " + "; ".join(parts) + f" → [bold]${plan.total_usd:,.2f}[/bold] for {len(plan.jobs)} jobs")
+        by_cost.setdefault((j.size, j.duration), []).append(j.cost_micros)
+    parts = [f"{len(v):,} × {w}x{h} {d:g}s = ${sum(v) / 1e6:,.2f}" for ((w, h), d), v in by_cost.items()]
+    out.print("total: " + "; ".join(parts) + f" → [bold]${plan.total_usd:,.2f}[/bold] for {len(plan.jobs):,} jobs")
     if plan.budget_micros is not None:
         fits = "fits" if plan.total_micros <= plan.budget_micros else "[red]exceeds[/red]"
         out.print(f"budget: ${plan.budget_micros / 1e6:,.2f} ({fits})")
     if diff:
         pay = sum(j.cost_micros for j in plan.jobs if diff.reasons.get(j.key) in ("new", "forced", "changed since the last run"))
-        out.print(f"against state: {diff.new} to submit (${pay / 1e6:,.2f}), {diff.cached} cached, "
-                  f"{diff.in_flight} in flight, {diff.settled} settled"
-                  + (f", {len(diff.changed)} changed" if diff.changed else "")
-                  + (f", {len(diff.stale)} no longer in the manifest" if diff.stale else ""))
+        out.print(f"against state: {diff.new:,} to submit (${pay / 1e6:,.2f}), {diff.cached:,} cached, "
+                  f"{diff.in_flight:,} in flight, {diff.settled:,} settled"
+                  + (f", {len(diff.changed):,} changed" if diff.changed else "")
+                  + (f", {len(diff.stale):,} no longer in the manifest" if diff.stale else ""))
     if plan.excluded:
-        out.print(f"excluded: {len(plan.excluded)} combinations (--explain lists them)")
+        out.print(f"excluded: {len(plan.excluded):,} combinations (--explain lists them)")
     out.print(f"outputs: {relpath(plan.outputs_dir, Path.cwd())}", style="dim")
 
 
-def _explain(plan: Plan) -> None:
+def _explain(plan: Plan, *, every: bool = False) -> None:
+    out.print("\n[bold]where each parameter came from[/bold]")
+    for name, sources in summarize_sources(plan.jobs).items():
+        out.print(f"    {name}: " + "; ".join(sources), markup=False, highlight=False)
     out.print("\n[bold]where each job came from[/bold]")
-    for j in plan.jobs:
+    jobs = plan.jobs
+    shown = _shown(len(jobs), every)
+    for i, n in enumerate(shown):
+        if len(shown) < len(jobs) and i == PLAN_ROWS // 2:
+            out.print(f"… {len(jobs) - len(shown):,} more jobs (--all explains every one)")
+        j = jobs[n]
         out.print(f"[bold]{escape(j.key)}[/bold]  ← {escape(j.origin)}")
         for name, value in j.params.items():
-            shown = format_value(value) if name not in ("prompt", "negative_prompt") else json.dumps(value, ensure_ascii=False)
-            out.print(f"    {escape(name)} = {escape(shown)}   [dim]({escape(j.sources.get(name, '?'))})[/dim]")
+            shown_value = format_value(value) if name not in ("prompt", "negative_prompt") else json.dumps(value, ensure_ascii=False)
+            out.print(f"    {escape(name)} = {escape(shown_value)}   [dim]({escape(j.sources.get(name, '?'))})[/dim]")
         out.print(f"    → {relpath(j.output, plan.outputs_dir)}  {j.size[0]}x{j.size[1]}  ${j.cost_usd:,.4f}  hash {j.hash[:12]}",
                   markup=False)
     if plan.excluded:
         out.print("\n[bold]removed by exclude[/bold]")
-        for sweep, c, i in plan.excluded:
+        excluded = plan.excluded if every else plan.excluded[:PLAN_ROWS]
+        for sweep, c, i in excluded:
             where = f"sweep {sweep}: " if sweep else ""
             vals = ", ".join(f"{k}={format_value(v)}" for k, v in c.values)
             out.print(f"    {where}{vals}   ← exclude {i}", markup=False)
+        if len(excluded) < len(plan.excluded):
+            out.print(f"    … {len(plan.excluded) - len(excluded):,} more (--all lists every one)")
 
 
 # --------------------------------------------------------------------------------------------------

@@ -83,7 +83,7 @@ class Plan:
     jobs: tuple[Job, ...]
     excluded: tuple[tuple[str | None, Combination, int], ...]
     axes: tuple[str, ...]                   # matrix keys in order of first appearance
-    varying: tuple[str, ...]                # of those, the ones with more than one value
+    varying: tuple[str, ...]                # of those, the ones with more than one value or missing from some jobs
     warnings: tuple[str, ...]
     total_micros: int
     outputs_dir: Path
@@ -193,7 +193,8 @@ class _Collector:
         if not self.errors:
             return
         out: list[ManifestError] = []
-        for err, jobs in list(self.errors.values())[:_MAX_REPORTED]:
+        found = sorted(self.errors.values(), key=lambda e: (e[0].line, e[0].column))
+        for err, jobs in found[:_MAX_REPORTED]:
             if jobs:
                 more = f"in {len(jobs)} jobs, e.g. {jobs[0]}" if len(jobs) > 1 else f"in job {jobs[0]}"
                 err = type(err)(f"{err.message} ({more})", file=err.file, line=err.line, column=err.column, field=err.field)
@@ -309,6 +310,14 @@ def _build(
                     errors.add(e)
         else:
             expansions.append((sw, Expansion((Combination((), "single", ()),), ())))
+    for sw, expansion in expansions:
+        if not expansion.combinations:
+            numbers = ", ".join(str(n) for n in sorted({i for _, i in expansion.excluded}))
+            errors.add(manifest.error(
+                sw.prefix + ("matrix", "exclude"),
+                f"every combination of the matrix is excluded ({len(expansion.excluded)} removed by exclude "
+                f"{numbers}), so there is nothing to run; remove or narrow an exclude entry, or add an include "
+                "(GitHub would run one job with an empty matrix; gridrun plans none and stops)", MatrixError))
     errors.raise_if_any()
 
     count = sum(len(e.combinations) * sw.repeat for sw, e in expansions)
@@ -330,16 +339,28 @@ def _build(
             ctx_job.sweep(sw, expansion, *compiled)
     errors.raise_if_any()
     jobs = ctx_job.jobs
+    first_of: dict[str, str] = {}
+    same = [(first_of[j.hash], j.key) for j in jobs if first_of.setdefault(j.hash, j.key) != j.key]
+    if same:
+        ctx_job.warnings[
+            f"{len(same):,} jobs send exactly the same request as an earlier job (e.g. {same[0][1]!r} and "
+            f"{same[0][0]!r}): the values that tell them apart change no request parameter, so they share one "
+            "render; use them in a template, or use repeat for distinct renders"] = None
 
     # Every combination made a job (else an error was raised above), so the axes can be read from them.
     axes: dict[str, set[Any]] = {}
+    key_sets: dict[int, frozenset[str]] = {}
     for _, expansion in expansions:
         for combo in expansion.combinations:
+            if id(combo.sources) not in key_sets:
+                key_sets[id(combo.sources)] = frozenset(k for k, _ in combo.values)
             for k, v in combo.values:
                 try:
                     axes.setdefault(k, set()).add(v)
                 except TypeError:
                     axes[k].add(format_value(v))
+    # A key that some jobs lack varies too (an include that adds it to a few combinations).
+    partial = {k for k in axes if any(k not in keys for keys in key_sets.values())}
     budget = run.get("budget_usd")
     return Plan(
         manifest=manifest,
@@ -348,7 +369,7 @@ def _build(
         jobs=tuple(jobs),
         excluded=tuple(excluded),
         axes=tuple(axes),
-        varying=tuple(k for k, vs in axes.items() if len(vs) > 1),
+        varying=tuple(k for k, vs in axes.items() if len(vs) > 1 or k in partial),
         warnings=tuple(ctx_job.warnings),
         total_micros=sum(j.cost_micros for j in jobs),
         outputs_dir=out_dir,
@@ -437,7 +458,7 @@ class _JobContext:
         dyn_order = [n for n in order if n in dynamic]
         param_sources: dict[str, str] = {}
         for name, c in cparams.items():
-            where = ".".join(str(p) for p in sw.param_paths[name])
+            where = dotted(sw.param_paths[name])
             param_sources[name] = f"{where} (template)" if c.kind != "const" else where
         # The request before matrix values: constants in place, templates filled in per job (order kept).
         base_params = {name: (c.source if c.kind == "const" else None) for name, c in cparams.items()}
@@ -446,8 +467,8 @@ class _JobContext:
         render_output = coutput.renderer
         sweep_name = sw.name
         sweep_text = sw.name or ""
-        jobs, seen_keys, seen_outputs = self.jobs, self.seen_keys, self.seen_outputs
-        out_prefix, safe_rel = self.out_prefix, _SAFE_REL.fullmatch
+        jobs, seen_keys = self.jobs, self.seen_keys
+        out_prefix = self.out_prefix
         provider, model_name = self.provider, self.model.model
         sha256 = hashlib.sha256
         encode = _encode_string
@@ -493,18 +514,22 @@ class _JobContext:
                     errors.add(m.error(sw.var_paths[name], exc.message, TemplateError), key)
                     continue
                 params = base_params.copy()
-                bad = False
+                failed: list[str] = []
                 for name, render in templated:
                     try:
                         params[name] = render(ctx)
                     except TemplateProblem as exc:
                         errors.add(m.error(sw.param_paths[name], exc.message, TemplateError), key)
-                        bad = True
-                if bad:
-                    continue
+                        failed.append(name)
                 for i, name in shape.overrides:
                     params[name] = values[i][1]
 
+                if failed:
+                    # Check the rest of the request and the output too, so that one pass reports more problems.
+                    rest = {k: v for k, v in params.items() if k not in failed}
+                    self._issues(sw, shape, self.model.check(rest), key, skip=failed)
+                    self._output(sw, render_output, ctx, key, None)
+                    continue
                 for n in maybe_not_str:
                     if type(params[n]) is not str:
                         uncached = True
@@ -524,6 +549,7 @@ class _JobContext:
                     checked = entry.checked
                     if checked.issues:
                         self._issues(sw, shape, checked, key)
+                        self._output(sw, render_output, ctx, key, None)
                         continue
                     resolved = checked.params.copy()
                     for n in shape.free:
@@ -533,6 +559,7 @@ class _JobContext:
                     checked = entry.checked
                     if checked.issues:
                         self._issues(sw, shape, checked, key)
+                        self._output(sw, render_output, ctx, key, None)
                         continue
                     resolved = checked.params
 
@@ -541,6 +568,7 @@ class _JobContext:
                         resolved, hashed = self._local_images(sw, shape, resolved)
                     except ManifestError as exc:
                         errors.add(exc, key)
+                        self._output(sw, render_output, ctx, key, None)
                         continue
                     digest_hex = job_hash(provider, model_name, hashed, r)
                 elif len(entry.hashed_free) == 1:
@@ -556,25 +584,9 @@ class _JobContext:
                     parts.append(f"{r}}}")
                     digest_hex = sha256("".join(parts).encode()).hexdigest()
 
-                ctx["hash"] = digest_hex[:12]
-                try:
-                    rel = render_output(ctx)
-                except TemplateProblem as exc:
-                    errors.add(m.error(sw.output_path, exc.message, TemplateError), key)
+                rel_path = self._output(sw, render_output, ctx, key, digest_hex)
+                if rel_path is None:
                     continue
-                if type(rel) is str and safe_rel(rel):
-                    rel_path: str | None = rel
-                else:
-                    rel_path = _output_path(m, sw, rel, errors, key)
-                    if rel_path is None:
-                        continue
-                if rel_path in seen_outputs:
-                    errors.add(m.error(
-                        sw.output_path,
-                        f"jobs {seen_outputs[rel_path]!r} and {key!r} would both write {rel_path}; "
-                        "put the keys that vary into output (e.g. \"{{ key }}.mp4\")"), key)
-                    continue
-                seen_outputs[rel_path] = key
                 duration = entry.duration
                 if duration is None:
                     duration = float(resolved.get("duration", 0) or 0)
@@ -642,9 +654,38 @@ class _JobContext:
             return sw.param_paths[name]
         return sw.prefix + ("params",)
 
-    def _issues(self, sw: _Sweep, shape: _Shape, checked: Checked, key: str) -> None:
+    def _issues(self, sw: _Sweep, shape: _Shape, checked: Checked, key: str, *, skip: Sequence[str] = ()) -> None:
         for issue in checked.issues:
-            self.errors.add(self.m.error(self._path(sw, shape, issue.field), issue.message, CapabilityError), key)
+            if issue.field not in skip:
+                self.errors.add(self.m.error(self._path(sw, shape, issue.field), issue.message, CapabilityError), key)
+
+    def _output(self, sw: _Sweep, render: Callable[[Mapping[str, Any]], Any], ctx: dict[str, Any], key: str,
+                digest_hex: str | None) -> str | None:
+        """The job's output path relative to the output folder, checked; None (and an error) when it is not usable.
+
+        A job that cannot run (`digest_hex` None) is still checked, with a stand-in hash unique to its key.
+        """
+        ctx["hash"] = (digest_hex or hashlib.sha256(key.encode()).hexdigest())[:12]
+        try:
+            rel = render(ctx)
+        except TemplateProblem as exc:
+            self.errors.add(self.m.error(sw.output_path, exc.message, TemplateError), key)
+            return None
+        if type(rel) is str and _SAFE_REL.fullmatch(rel):
+            rel_path: str | None = rel
+        else:
+            rel_path = _output_path(self.m, sw, rel, self.errors, key)
+            if rel_path is None:
+                return None
+        seen = self.seen_outputs.get(rel_path)
+        if seen is not None:
+            self.errors.add(self.m.error(
+                sw.output_path,
+                f"jobs {seen!r} and {key!r} would both write {rel_path}; "
+                "put the keys that vary into output (e.g. \"{{ key }}.mp4\")"), key)
+            return None
+        self.seen_outputs[rel_path] = key
+        return rel_path if digest_hex is not None else None
 
     def _local_images(self, sw: _Sweep, shape: _Shape, params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         """Local image paths made absolute (checked to exist) and, for the hash, replaced by their digests."""
