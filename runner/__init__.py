@@ -1,16 +1,17 @@
-"""gridrun: run declarative YAML batch manifests against paid video-generation APIs, paying once per job."""
+"""gridrun: run declarative YAML batch manifests against paid video-generation APIs, paying once per job.
+
+    import runner
+    manifest = runner.load("manifests/demo.yaml")
+    plan = runner.plan(manifest)          # pure: nothing is sent
+    result = runner.run(plan)             # resumes an earlier run of the same manifest
+"""
 
 from __future__ import annotations
 
-from typing import Any
-
 __version__ = "0.1.0"
+
+# Bound after the submodules load, so that `runner.plan` is the function (the module stays importable
+# as `runner.plan` through `from runner.plan import ...`).
+from .api import RunOptions, cancel, export, load, plan, report, run, status  # noqa: E402
+
 __all__ = ["load", "plan", "run", "status", "report", "export", "cancel", "RunOptions"]
-
-
-def __getattr__(name: str) -> Any:
-    if name in __all__:
-        from . import api
-
-        return getattr(api, name)
-    raise AttributeError(name)

@@ -222,6 +222,7 @@ def _options(args: argparse.Namespace, **extra: Any) -> api.RunOptions:
         retries=getattr(args, "retries", None),
         poll_interval=getattr(args, "poll_interval", None),
         timeout=getattr(args, "timeout", None),
+        request_timeout=getattr(args, "request_timeout", 30.0),
         handle_signals=True,
         **extra,
     )
@@ -340,6 +341,7 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--retries", type=int, help="retries of a request on transient errors")
         sp.add_argument("--poll-interval", type=float, help="fixed seconds between polls (default: scheduled)")
         sp.add_argument("--timeout", type=float, help="per-job deadline in seconds: stop waiting, never the job")
+        sp.add_argument("--request-timeout", type=float, default=30.0, help="seconds one HTTP request may take")
         sp.add_argument("--fail-fast", action="store_true", help="stop submitting after the first failed job")
         sp.add_argument("--json", action="store_true", help="progress as one JSON object per line")
 

@@ -62,6 +62,7 @@ class RunOptions:
     retries: int | None = None          # transient-error retries per request (default: run.retries)
     poll_interval: float | None = None  # fixed poll interval (default: scheduled from expected render time)
     timeout: float | None = None        # per-job deadline: stop waiting, never the job
+    request_timeout: float = 30.0       # seconds one HTTP request may take
     report_every: float = 2.0           # seconds between report rebuilds during the run
     handle_signals: bool = False        # first Ctrl-C: stop submitting; second: detach
 
@@ -289,7 +290,8 @@ class Executor:
             raise
         # Requests are short and mostly sequential per job: a few dozen connections carry thousands of
         # jobs, and httpcore's pool scans every connection on every request.
-        client = self.provider.client(max_connections=min(32, max(8, self.concurrency)))
+        client = self.provider.client(max_connections=min(32, max(8, self.concurrency)),
+                                      timeout=self.opts.request_timeout)
         self._limiter = anyio.CapacityLimiter(self.concurrency)
         self._intents = IntentBatcher(self.store, self.run_id)
         try:

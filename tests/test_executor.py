@@ -230,3 +230,45 @@ def test_invalid_sim_knob_is_a_manifest_error(tmp_path: Path) -> None:
     m = write_manifest(tmp_path, sim={"render_tme": 1})
     with pytest.raises(ManifestError, match=r"sim\.render_tme"):
         api.plan(m)
+
+
+def test_retry_unknown_resubmits_and_says_it_may_pay_twice(tmp_path: Path) -> None:
+    import dataclasses
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={
+        "honour_idempotency": False,
+        "script": [{"route": "create", "nth": 1, "fault": "reset_after"},
+                   {"route": "requests", "p": 1.0, "fault": "server_error"}]})
+    prov = sim_provider(m)
+    prov.caps = dataclasses.replace(prov.caps, honours_idempotency_keys=False)
+    r1, _ = run(m, prov, retries=1)
+    assert r1.exit_code == 1 and api.status(m).jobs[0].state == "unknown"
+    prov.app.state.sim.configure({"script": []})
+    r2, _ = run(m, prov, retry_unknown=True)
+    assert r2.exit_code == 0
+    assert stats(prov)["creates"] == 1 or stats(prov)["duplicate_paid"] <= 1
+    # the request log is reachable again: the lost create is found, nothing is paid twice
+    assert stats(prov)["duplicate_paid"] == 0
+
+
+def test_python_api_mirrors_the_cli(tmp_path: Path) -> None:
+    import runner
+    m = write_manifest(tmp_path, n_seeds=1)
+    manifest = runner.load(m)
+    plan = runner.plan(manifest)
+    assert len(plan.jobs) == 2 and plan.total_usd == pytest.approx(0.70)
+    result = runner.run(plan, report=False)
+    assert result.exit_code == 0 and len(check_outputs(m)) == 2
+
+
+def test_read_timeout_after_send_is_reconciled_not_repaid(tmp_path: Path) -> None:
+    from runner.sim.config import SimConfig
+    from runner.sim.serve import running_server
+    import httpx
+    config = SimConfig.from_dict({"render_time": 0.3, "jitter": 0.0, "concurrency": 4,
+                                  "script": [{"route": "create", "nth": 1, "fault": "slow", "delay": 3.0}]})
+    with running_server(config) as url:
+        m = write_manifest(tmp_path, n_seeds=1, base_url=url, sim={})
+        result = api.run(m, options=RunOptions(request_timeout=1.0), report=False)
+        s = httpx.get(url.rsplit("/v1", 1)[0] + "/_sim/stats").json()
+    assert result.exit_code == 0
+    assert s["creates"] == 2 and s["duplicate_paid"] == 0 and s["faults"].get("slow") == 1
