@@ -177,14 +177,16 @@ class _Collector:
     """Gathers errors so that one pass reports many, each once, with how many jobs it hits."""
 
     def __init__(self) -> None:
-        self.errors: dict[tuple[str, str, int, int], tuple[ManifestError, list[str]]] = {}
+        self.errors: dict[tuple[str, str, int, int], tuple[ManifestError, list[tuple[str, str | None]]]] = {}
+        self.one_job = False            # a plan of one job: naming it adds nothing
 
-    def add(self, err: ManifestError, job: str | None = None) -> None:
+    def add(self, err: ManifestError, job: str | None = None, detail: str | None = None) -> None:
+        """Record `err`, once; `job` is the key of a job it hits, `detail` what differs from job to job."""
         k = (err.field, err.message, err.line, err.column)
         if k not in self.errors:
             self.errors[k] = (err, [])
         if job is not None:
-            self.errors[k][1].append(job)
+            self.errors[k][1].append((job, detail))
 
     def __bool__(self) -> bool:
         return bool(self.errors)
@@ -196,8 +198,17 @@ class _Collector:
         found = sorted(self.errors.values(), key=lambda e: (e[0].line, e[0].column))
         for err, jobs in found[:_MAX_REPORTED]:
             if jobs:
-                more = f"in {len(jobs)} jobs, e.g. {jobs[0]}" if len(jobs) > 1 else f"in job {jobs[0]}"
-                err = type(err)(f"{err.message} ({more})", file=err.file, line=err.line, column=err.column, field=err.field)
+                key, detail = jobs[0]
+                example = f"{key}: {detail}" if detail else key
+                if self.one_job:
+                    more = detail or ""
+                elif len(jobs) > 1:
+                    more = f"in {len(jobs):,} jobs, e.g. {example}"
+                else:
+                    more = f"in job {example}"
+                if more:
+                    err = type(err)(f"{err.message} ({more})", file=err.file, line=err.line, column=err.column,
+                                    field=err.field)
             out.append(err)
         if len(self.errors) > _MAX_REPORTED:
             first = out[0]
@@ -321,6 +332,7 @@ def _build(
     errors.raise_if_any()
 
     count = sum(len(e.combinations) * sw.repeat for sw, e in expansions)
+    errors.one_job = count == 1
     if count > cap:
         explicit = manifest.data.get("run") or {}
         where = ("run", "max_jobs") if "max_jobs" in explicit else ("matrix",) if manifest.matrix else ("sweeps",)
@@ -343,7 +355,8 @@ def _build(
     same = [(first_of[j.hash], j.key) for j in jobs if first_of.setdefault(j.hash, j.key) != j.key]
     if same:
         ctx_job.warnings[
-            f"{len(same):,} jobs send exactly the same request as an earlier job (e.g. {same[0][1]!r} and "
+            f"{len(same):,} {'job sends' if len(same) == 1 else 'jobs send'} exactly the same request as an earlier "
+            f"job (e.g. {same[0][1]!r} and "
             f"{same[0][0]!r}): the values that tell them apart change no request parameter, so they share one "
             "render; use them in a template, or use repeat for distinct renders"] = None
 
@@ -766,15 +779,16 @@ def _output_path(m: Manifest, sw: _Sweep, rel: Any, errors: _Collector, key: str
         errors.add(m.error(sw.output_path, "renders an empty path"), key)
         return None
     if text.startswith(("/", "\\", "~")) or re.match(r"^[A-Za-z]:[\\/]", text):
-        errors.add(m.error(sw.output_path, f"renders an absolute path {text!r}; output is relative to the output folder"), key)
+        errors.add(m.error(sw.output_path, "renders an absolute path; output is relative to the output folder"),
+                   key, repr(text))
         return None
     norm = posixpath.normpath(text.replace("\\", "/"))
     if norm == ".." or norm.startswith("../"):
-        errors.add(m.error(sw.output_path, f"renders {text!r}, which leaves the output folder"), key)
+        errors.add(m.error(sw.output_path, "renders a path that leaves the output folder"), key, repr(text))
         return None
     parts = [_UNSAFE.sub("_", p) for p in norm.split("/") if p not in ("", ".")]
     if not parts:
-        errors.add(m.error(sw.output_path, f"renders {text!r}, which names no file"), key)
+        errors.add(m.error(sw.output_path, "renders a path that names no file"), key, repr(text))
         return None
     return "/".join(parts)
 

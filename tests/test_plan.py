@@ -1,0 +1,817 @@
+from __future__ import annotations
+
+import hashlib
+import json
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runner import api
+from runner.errors import CapabilityError, ManifestError, ManifestErrors, MatrixError, TemplateError
+from runner.manifest import load
+from runner.plan import DEFAULT_MAX_JOBS, Plan, Stored, build, diff, job_hash, job_key
+from runner.providers import capabilities
+
+HEAD = "version: 1\nname: fox\nmodel: pixverse-v5.6\n"
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+
+
+def write(tmp_path: Path, body: str, name: str = "m.yaml", head: str = HEAD) -> Path:
+    path = tmp_path / name
+    path.write_text(head + textwrap.dedent(body), encoding="utf-8")
+    return path
+
+
+def plan_of(tmp_path: Path, body: str, name: str = "m.yaml", **kw: Any) -> Plan:
+    return api.plan(write(tmp_path, body, name), **kw)
+
+
+def errors_of(tmp_path: Path, body: str, **kw: Any) -> list[ManifestError]:
+    with pytest.raises((ManifestError, ManifestErrors)) as exc:
+        plan_of(tmp_path, body, **kw)
+    return exc.value.errors if isinstance(exc.value, ManifestErrors) else [exc.value]
+
+
+def one_error(tmp_path: Path, body: str, fragment: str, **kw: Any) -> ManifestError:
+    found = [e for e in errors_of(tmp_path, body, **kw) if fragment in str(e)]
+    assert found, f"no error mentions {fragment!r}"
+    return found[0]
+
+
+def keys(p: Plan) -> list[str]:
+    return [j.key for j in p.jobs]
+
+
+def by_key(p: Plan) -> dict[str, Any]:
+    return {j.key: j for j in p.jobs}
+
+
+# --- the GitHub docs example, through the whole plan -------------------------------------------
+
+GITHUB_EXAMPLE = """\
+params:
+  prompt: "{{ key }}"
+matrix:
+  fruit: [apple, pear]
+  animal: [cat, dog]
+  include:
+    - color: green
+    - color: pink
+      animal: cat
+    - fruit: apple
+      shape: circle
+    - fruit: banana
+    - fruit: banana
+      animal: cat
+"""
+
+
+def test_github_docs_example_gives_six_jobs_in_order(tmp_path: Path) -> None:
+    p = plan_of(tmp_path, GITHUB_EXAMPLE)
+    assert keys(p) == [
+        "fruit=apple,animal=cat,color=pink,shape=circle",
+        "fruit=apple,animal=dog,color=green,shape=circle",
+        "fruit=pear,animal=cat,color=pink",
+        "fruit=pear,animal=dog,color=green",
+        "fruit=banana",
+        "fruit=banana,animal=cat",
+    ]
+    assert [j.origin for j in p.jobs] == ["product"] * 4 + ["include 4", "include 5"]
+    assert p.axes == ("fruit", "animal", "color", "shape")
+    assert p.varying == ("fruit", "animal", "color", "shape")
+    assert [j.params["prompt"] for j in p.jobs] == keys(p)
+    assert len({j.hash for j in p.jobs}) == 6
+
+
+# --- keys --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("sweep", "values", "repeat", "key"),
+    [
+        (None, (("style", "anime"), ("seed", 1)), 0, "style=anime,seed=1"),
+        (None, (("style", "anime"), ("seed", 1)), 2, "style=anime,seed=1#2"),
+        ("wide", (("style", "anime"),), 0, "wide/style=anime"),
+        ("wide", (("style", "anime"),), 1, "wide/style=anime#1"),
+        (None, (), 0, "job"),
+        ("solo", (), 0, "solo/job"),
+        (None, (("hd", True), ("cfg", 0.5), ("x", None)), 0, "hd=true,cfg=0.5,x=null"),
+        (None, (("p", "a  long\nprompt"),), 0, "p=a long prompt"),
+        (None, (("row", {"b": 1, "a": "x"}),), 0, 'row={"a":"x","b":1}'),
+    ],
+)
+def test_job_key(sweep: str | None, values: tuple[tuple[str, Any], ...], repeat: int, key: str) -> None:
+    assert job_key(sweep, values, repeat) == key
+
+
+def test_a_long_value_is_shortened_in_the_key_with_a_digest() -> None:
+    prompt = "a very long prompt about a red fox running through fresh snow at dawn"
+    key = job_key(None, (("prompt", prompt),), 0)
+    assert key.startswith("prompt=a very long prompt about a red ") and "…" in key
+    assert key == job_key(None, (("prompt", prompt),), 0)
+    assert key != job_key(None, (("prompt", prompt + "!"),), 0)
+
+
+def test_keys_follow_declaration_order_with_repeat_suffix(tmp_path: Path) -> None:
+    p = plan_of(tmp_path, """\
+        params:
+          prompt: "{{ style }}"
+        matrix:
+          style: [anime, clay]
+          seed: [1]
+        repeat: 2
+        """)
+    assert keys(p) == ["style=anime,seed=1", "style=anime,seed=1#1", "style=clay,seed=1", "style=clay,seed=1#1"]
+    assert [j.repeat for j in p.jobs] == [0, 1, 0, 1]
+    assert p.jobs[0].hash != p.jobs[1].hash
+
+
+def test_sweeps_are_a_union_with_prefixed_keys_and_their_own_overrides(tmp_path: Path) -> None:
+    p = plan_of(tmp_path, """\
+        vars:
+          subject: a fox
+        params:
+          prompt: "{{ subject }}, {{ style }} style"
+          quality: 540p
+        sweeps:
+          - name: styles
+            matrix:
+              style: [anime, clay]
+          - name: sharp
+            vars:
+              subject: a wolf
+            params:
+              quality: 720p
+              duration: 8
+            matrix:
+              style: [anime]
+            repeat: 2
+            output: "sharp/{{ key }}.mp4"
+        """)
+    assert keys(p) == ["styles/style=anime", "styles/style=clay", "sharp/style=anime", "sharp/style=anime#1"]
+    jobs = by_key(p)
+    assert jobs["styles/style=anime"].params["quality"] == "540p"
+    assert jobs["sharp/style=anime"].params["quality"] == "720p"
+    assert jobs["sharp/style=anime"].params["duration"] == 8
+    assert jobs["sharp/style=anime"].params["prompt"] == "a wolf, anime style"
+    assert jobs["sharp/style=anime"].sweep == "sharp"
+    assert jobs["sharp/style=anime"].origin == "sweep sharp: product"
+    assert jobs["sharp/style=anime"].sources["quality"] == "sweeps[1].params.quality"
+    assert jobs["styles/style=anime"].sources["quality"] == "params.quality"
+    assert jobs["sharp/style=anime#1"].output == p.outputs_dir / "sharp" / "sharp" / "style=anime#1.mp4"
+    assert jobs["styles/style=anime"].output == p.outputs_dir / "styles" / "style=anime.mp4"
+    assert jobs["styles/style=anime"].hash != jobs["sharp/style=anime"].hash
+
+
+def test_a_matrix_value_repeated_is_a_duplicate_key(tmp_path: Path) -> None:
+    err = one_error(tmp_path, """\
+        params:
+          prompt: a fox
+        matrix:
+          seed: [1, 2, 1]
+        """, "two jobs have the same key 'seed=1'")
+    assert isinstance(err, MatrixError) and err.line == 6
+
+
+# --- hashes ------------------------------------------------------------------------------------
+
+PINNED = """\
+provider: sim
+params:
+  prompt: "a red fox, {{ style }} style"
+  duration: 5
+matrix:
+  style: [anime]
+  seed: [7]
+"""
+
+
+def test_hash_formula_is_pinned(tmp_path: Path) -> None:
+    job = plan_of(tmp_path, PINNED).jobs[0]
+    canonical = (
+        '{"model":"pixverse-v5.6","params":{"aspect_ratio":"16:9","duration":5,"generate_audio_switch":false,'
+        '"n":1,"prompt":"a red fox, anime style","quality":"540p","seed":7,"style":"anime"},'
+        '"provider":"sim","repeat":0}'
+    )
+    assert job.hash == hashlib.sha256(canonical.encode()).hexdigest()
+    assert job.hash == "f542080dba3d47f01ae533f2408d38cef32b4de9e98bfeb033525bdfe4a947f2"
+    assert job.hash == job_hash("sim", "pixverse-v5.6", job.params, 0)
+
+
+def test_every_hash_matches_the_reference_formula(tmp_path: Path) -> None:
+    p = plan_of(tmp_path, """\
+        vars:
+          who: "a fox named \\"Ré\\" 🦊"
+        params:
+          prompt: "{{ who }}, {{ style }} style, take {{ repeat }}"
+          negative_prompt: "{{ avoid }}"
+          quality: 540p
+          extra: {a: [1, 2.5, null]}
+        matrix:
+          style: [anime, clay]
+          avoid: [blur, "\\u00e9\\t"]
+          seed: [1, 2]
+          include:
+            - {style: comic, avoid: rain, generate_audio_switch: true, n: 2}
+        repeat: 2
+        """)
+    assert len(p.jobs) == 18
+    for job in p.jobs:
+        assert job.hash == job_hash(p.provider, p.model, job.params, job.repeat)
+
+
+SAME_AS_BASE = [
+    ("base", """\
+        vars:
+          subject: a red fox
+        params:
+          prompt: "{{ subject }}, {{ style }} style"
+          quality: 540p
+          duration: 5
+        matrix:
+          style: [anime]
+          seed: [1]
+        """),
+    ("yaml formatting and comments", """\
+        # a comment
+        vars: {subject: "a red fox"}   # flow style
+        params: {prompt: '{{ subject }}, {{ style }} style', quality: "540p", duration: 5}
+        matrix:
+          style:
+            - anime
+          seed: [1]
+        """),
+    ("var names", """\
+        vars:
+          animal: a red fox
+        params:
+          prompt: "{{ animal }}, {{ style }} style"
+          quality: 540p
+          duration: 5
+        matrix:
+          style: [anime]
+          seed: [1]
+        """),
+    ("key order and defaults written out", """\
+        matrix:
+          seed: [1]
+          style: [anime]
+        params:
+          aspect_ratio: "16:9"
+          duration: 5
+          quality: 540p
+          prompt: "a red fox, {{ style }} style"
+        vars:
+          subject: unused
+        """),
+    ("throughput knobs and output", """\
+        vars:
+          subject: a red fox
+        params:
+          prompt: "{{ subject }}, {{ style }} style"
+          quality: 540p
+          duration: 5
+        matrix:
+          style: [anime]
+          seed: [1]
+        run:
+          concurrency: 9
+          retries: 7
+          budget_usd: 1
+        output: "videos/{{ key }}.mp4"
+        """),
+]
+
+
+@pytest.mark.parametrize(("what", "body"), SAME_AS_BASE[1:], ids=[w for w, _ in SAME_AS_BASE[1:]])
+def test_what_does_not_change_the_hash(tmp_path: Path, what: str, body: str) -> None:
+    base = plan_of(tmp_path, SAME_AS_BASE[0][1], "base.yaml").jobs[0]
+    other = plan_of(tmp_path, body, "other.yaml").jobs[0]
+    assert other.hash == base.hash
+    assert dict(other.params) == dict(base.params)
+
+
+@pytest.mark.parametrize(
+    ("what", "old", "new"),
+    [
+        ("seed", "seed: [1]", "seed: [2]"),
+        ("prompt text", "a red fox", "a red  fox"),
+        ("a parameter", "duration: 5", "duration: 8"),
+        ("a parameter's type", "seed: [1]", "seed: [1.5]"),
+    ],
+)
+def test_what_changes_the_hash(tmp_path: Path, what: str, old: str, new: str) -> None:
+    body = textwrap.dedent(SAME_AS_BASE[0][1])
+    assert old in body
+    base = plan_of(tmp_path, body, "base.yaml").jobs[0]
+    if what == "a parameter's type":
+        with pytest.raises(CapabilityError, match="expected an integer, got 1.5"):
+            plan_of(tmp_path, body.replace(old, new), "other.yaml")
+        return
+    other = plan_of(tmp_path, body.replace(old, new), "other.yaml").jobs[0]
+    assert other.hash != base.hash
+
+
+def test_repeat_index_changes_the_hash_and_provider_too(tmp_path: Path) -> None:
+    p = plan_of(tmp_path, "params:\n  prompt: a fox\nrepeat: 3\n")
+    assert len({j.hash for j in p.jobs}) == 3
+    lumen = plan_of(tmp_path, "provider: lumenfall\nparams:\n  prompt: a fox\nrepeat: 3\n", "l.yaml")
+    assert {j.hash for j in lumen.jobs}.isdisjoint({j.hash for j in p.jobs})
+
+
+def test_quoted_and_unquoted_ratio_are_the_same_request(tmp_path: Path) -> None:
+    unquoted = plan_of(tmp_path, "params:\n  prompt: a fox\n  aspect_ratio: 9:16\nmatrix:\n  seed: [1]\n", "a.yaml")
+    quoted = plan_of(tmp_path, "params:\n  prompt: a fox\n  aspect_ratio: \"9:16\"\nmatrix:\n  seed: [1]\n", "b.yaml")
+    in_matrix = plan_of(tmp_path, "params:\n  prompt: a fox\nmatrix:\n  aspect_ratio: [9:16]\n  seed: [1]\n", "c.yaml")
+    assert unquoted.jobs[0].params["aspect_ratio"] == "9:16"
+    assert unquoted.jobs[0].hash == quoted.jobs[0].hash == in_matrix.jobs[0].hash
+    assert unquoted.jobs[0].size == (540, 960)
+
+
+# --- parameters: defaults, types, sizes, costs -------------------------------------------------
+
+def test_defaults_are_made_explicit_and_named_as_such(tmp_path: Path) -> None:
+    job = plan_of(tmp_path, "params:\n  prompt: a fox\n").jobs[0]
+    assert dict(job.params) == {
+        "prompt": "a fox", "quality": "540p", "duration": 5, "aspect_ratio": "16:9", "n": 1,
+        "generate_audio_switch": False,
+    }
+    assert job.sources["prompt"] == "params.prompt"
+    assert job.sources["duration"] == "default (sim capability data)"
+    assert job.key == "job" and job.origin == "single" and job.mode == "t2v"
+
+
+@pytest.mark.parametrize(
+    ("d", "expected"),
+    [("8", 8), ("10", 10), (8, 8), ("8.0", None)],
+)
+def test_single_expression_keeps_its_type_then_is_coerced(tmp_path: Path, d: Any, expected: int | None) -> None:
+    body = f"vars:\n  d: {json.dumps(d)}\nparams:\n  prompt: a fox\n  duration: \"{{{{ d }}}}\"\n"
+    if expected is None:
+        with pytest.raises(CapabilityError, match="expected an integer, got '8.0'"):
+            plan_of(tmp_path, body)
+        return
+    job = plan_of(tmp_path, body).jobs[0]
+    assert job.params["duration"] == expected and type(job.params["duration"]) is int
+    assert job.sources["duration"] == "params.duration (template)"
+
+
+def test_a_string_seven_for_duration_names_the_allowed_values(tmp_path: Path) -> None:
+    err = one_error(tmp_path, 'vars:\n  d: "7"\nparams:\n  prompt: a fox\n  duration: "{{ d }}"\n', "duration")
+    assert isinstance(err, CapabilityError)
+    assert err.message == "7 is not one of 5, 8, 10 (pixverse-v5.6)"
+    assert (err.line, err.field) == (8, "params.duration")
+
+
+def test_an_expression_keeps_lists_and_numbers(tmp_path: Path) -> None:
+    job = plan_of(tmp_path, """\
+        vars:
+          base: 40
+        params:
+          prompt: "{{ 'fox' ~ ' ' ~ style }}"
+          seed: "{{ base + idx }}"
+        matrix:
+          style: [anime]
+          idx: [2]
+        """).jobs[0]
+    assert job.params["seed"] == 42 and job.params["prompt"] == "fox anime"
+
+
+@pytest.mark.parametrize(
+    ("params", "size", "warning"),
+    [
+        ({"quality": "540p", "aspect_ratio": "16:9"}, (960, 540), None),
+        ({"quality": "540p", "aspect_ratio": "9:16"}, (540, 960), None),
+        ({"quality": "540p", "aspect_ratio": "1:1"}, (540, 540), None),
+        ({"quality": "540p", "aspect_ratio": "4:3"}, (720, 540), None),
+        ({"quality": "360p"}, (640, 360), None),
+        ({"quality": "720p"}, (1280, 720), None),
+        ({"quality": "1080p"}, (1920, 1080), None),
+        ({"quality": "540p", "size": "1024x1024"}, (1024, 1024), None),
+        ({"quality": "720p", "size": "9:16", "aspect_ratio": "16:9"}, (720, 1280), None),
+        ({"resolution": "1K"}, (1365, 768), None),
+        ({"resolution": "1K", "aspect_ratio": "3:4"}, (887, 1182), None),
+        ({"resolution": "1K", "aspect_ratio": "2:1"}, (1365, 768), "'2:1' is not supported by pixverse-v5.6; the nearest, '16:9', is used"),
+        ({"size": "1366x768"}, (1365, 768), "'1366x768' is not supported by pixverse-v5.6; the nearest, '1365x768', is used"),
+        ({"quality": "540p", "aspect_ratio": "21:9"}, (960, 540), "'21:9' is not supported by pixverse-v5.6; the nearest, '16:9', is used"),
+    ],
+)
+def test_render_size(tmp_path: Path, params: dict[str, str], size: tuple[int, int], warning: str | None) -> None:
+    lines = "".join(f"  {k}: {json.dumps(v)}\n" for k, v in params.items())
+    p = plan_of(tmp_path, f"params:\n  prompt: a fox\n{lines}")
+    assert p.jobs[0].size == size
+    if warning:
+        assert any(warning in w for w in p.warnings), p.warnings
+    else:
+        assert p.warnings == ()
+
+
+@pytest.mark.parametrize(
+    ("params", "usd"),
+    [
+        ({"quality": "540p", "duration": 5}, 0.35),
+        ({"quality": "360p", "duration": 5}, 0.35),
+        ({"quality": "720p", "duration": 5}, 0.45),
+        ({"quality": "1080p", "duration": 8}, 1.50),
+        ({"quality": "720p", "duration": 10}, 0.99),
+        ({"quality": "540p", "duration": 5, "generate_audio_switch": True}, 0.80),
+        ({"quality": "1080p", "duration": 5, "generate_audio_switch": True}, 1.50),
+        ({"quality": "540p", "duration": 5, "n": 2}, 0.70),
+        ({"quality": "540p", "duration": 8, "n": 3, "generate_audio_switch": True}, 4.80),
+        ({"size": "1024x1024", "duration": 5}, 0.75),
+    ],
+)
+def test_cost_per_job(tmp_path: Path, params: dict[str, Any], usd: float) -> None:
+    lines = "".join(f"  {k}: {json.dumps(v)}\n" for k, v in params.items())
+    job = plan_of(tmp_path, f"params:\n  prompt: a fox\n{lines}").jobs[0]
+    assert job.cost_micros == round(usd * 1_000_000)
+
+
+def test_total_cost_is_the_exact_sum(tmp_path: Path) -> None:
+    p = plan_of(tmp_path, """\
+        params:
+          prompt: a fox
+        matrix:
+          quality: [540p, 1080p]
+          duration: [5, 8]
+          seed: {range: [1, 3]}
+        run:
+          budget_usd: 12.5
+        """)
+    assert len(p.jobs) == 12
+    assert p.total_micros == 3 * (350_000 + 700_000 + 750_000 + 1_500_000)
+    assert p.total_usd == pytest.approx(9.90)
+    assert p.budget_micros == 12_500_000
+
+
+# --- cross-field rules -------------------------------------------------------------------------
+
+def test_1080p_at_10_seconds_points_at_the_duration(tmp_path: Path) -> None:
+    err = one_error(tmp_path, "params:\n  prompt: a fox\n  quality: 1080p\n  duration: 10\n", "1080p allows at most 8 s")
+    assert (err.line, err.column, err.field) == (7, 3, "params.duration")
+
+
+def test_1080p_from_the_matrix_points_at_the_include_that_set_it(tmp_path: Path) -> None:
+    errors = errors_of(tmp_path, """\
+        params:
+          prompt: a fox
+          duration: 10
+        matrix:
+          quality: [540p, 720p]
+          include:
+            - quality: 1080p
+              duration: 10
+        """)
+    assert len(errors) == 1
+    assert (errors[0].line, errors[0].field) == (11, "matrix.include[0].duration")
+    assert "(in job quality=1080p,duration=10)" in errors[0].message
+
+
+def test_last_frame_image_needs_an_input_image(tmp_path: Path) -> None:
+    errors = errors_of(tmp_path, "params:\n  prompt: a fox\n  last_frame_image: https://example.com/x.png\n")
+    messages = [e.message for e in errors]
+    assert "last_frame_image needs input_reference" in messages
+    assert all(e.line == 6 for e in errors)
+
+
+# --- local images ------------------------------------------------------------------------------
+
+I2V = """\
+params:
+  prompt: the fox wakes up
+  input_reference: img/fox.png
+matrix:
+  seed: [1, 2]
+  include:
+    - {seed: 3, last_frame_image: img/moon.png}
+"""
+
+
+def images(tmp_path: Path, fox: bytes = PNG, moon: bytes = PNG + b"moon") -> None:
+    (tmp_path / "img").mkdir(exist_ok=True)
+    (tmp_path / "img" / "fox.png").write_bytes(fox)
+    (tmp_path / "img" / "moon.png").write_bytes(moon)
+
+
+def test_local_images_are_made_absolute_and_hashed_once_by_content(tmp_path: Path) -> None:
+    images(tmp_path)
+    calls: list[Path] = []
+
+    def digest(path: Path) -> str:
+        calls.append(path)
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+
+    m = load(write(tmp_path, I2V))
+    caps = capabilities.load("sim")
+    assert caps is not None
+    p = build(m, caps, digest=digest)
+    assert sorted(c.name for c in calls) == ["fox.png", "moon.png"]
+    assert p.jobs[0].params["input_reference"] == [str((tmp_path / "img" / "fox.png").resolve())]
+    assert p.jobs[2].params["last_frame_image"] == str((tmp_path / "img" / "moon.png").resolve())
+    assert [j.mode for j in p.jobs] == ["i2v"] * 3
+    hashed = {"input_reference": [{"file": "fox.png", "sha256": hashlib.sha256(PNG).hexdigest()}]}
+    expected = job_hash("sim", "pixverse-v5.6", {**p.jobs[0].params, **hashed}, 0)
+    assert p.jobs[0].hash == expected
+
+
+def test_image_content_changes_the_hash_but_its_folder_does_not(tmp_path: Path) -> None:
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    for d in (a, b, c):
+        d.mkdir()
+    images(a)
+    images(b)
+    images(c, fox=PNG + b"other")
+    ha = [j.hash for j in plan_of(a, I2V).jobs]
+    hb = [j.hash for j in plan_of(b, I2V).jobs]
+    hc = [j.hash for j in plan_of(c, I2V).jobs]
+    assert ha == hb
+    assert set(ha).isdisjoint(hc)
+
+
+def test_a_missing_image_is_an_error_naming_it(tmp_path: Path) -> None:
+    err = one_error(tmp_path, "params:\n  prompt: a fox\n  input_reference: img/nope.png\n", "not found")
+    assert "input image 'img/nope.png' not found" in err.message
+    assert str(tmp_path / "img" / "nope.png") in err.message
+    assert (err.line, err.field) == (6, "params.input_reference")
+
+
+def test_a_missing_image_from_the_matrix_points_at_the_matrix(tmp_path: Path) -> None:
+    images(tmp_path)
+    err = one_error(tmp_path, """\
+        params:
+          prompt: a fox
+        matrix:
+          input_reference: [img/fox.png, img/gone.png]
+        """, "img/gone.png")
+    assert (err.line, err.field) == (7, "matrix.input_reference")
+    assert "in job input_reference=img/gone.png" in err.message
+
+
+def test_remote_images_pass_as_they_are(tmp_path: Path) -> None:
+    job = plan_of(tmp_path, "params:\n  prompt: a fox\n  input_reference: https://example.com/fox.png\n").jobs[0]
+    assert job.params["input_reference"] == ["https://example.com/fox.png"]
+    assert job.hash == job_hash("sim", "pixverse-v5.6", job.params, 0)
+
+
+# --- unknown parameters, outputs, the cap ------------------------------------------------------
+
+def test_an_unknown_parameter_warns_and_passes_through(tmp_path: Path) -> None:
+    p = plan_of(tmp_path, "params:\n  prompt: a fox\n  motion_strength: 0.7\n")
+    assert p.jobs[0].params["motion_strength"] == 0.7
+    assert p.warnings == ("params.motion_strength: unknown parameter for pixverse-v5.6; passed through unchecked",)
+    without = plan_of(tmp_path, "params:\n  prompt: a fox\n", "b.yaml")
+    assert p.jobs[0].hash != without.jobs[0].hash
+
+
+def test_a_matrix_key_that_changes_no_request_is_a_warning(tmp_path: Path) -> None:
+    p = plan_of(tmp_path, "params:\n  prompt: a fox\nmatrix:\n  label: [a, b, c]\n")
+    assert len({j.hash for j in p.jobs}) == 1
+    assert any(w.startswith("2 jobs send exactly the same request") for w in p.warnings)
+
+
+def test_output_paths(tmp_path: Path) -> None:
+    p = plan_of(tmp_path, """\
+        params:
+          prompt: a fox
+        matrix:
+          style: [anime, 3d_animation]
+          seed: [1]
+        output: "{{ style }}/seed {{ seed }}-{{ hash }}.mp4"
+        """)
+    out = tmp_path / "outputs" / "fox"
+    first = p.jobs[0]
+    assert p.outputs_dir == out.resolve()
+    assert first.output == out.resolve() / "anime" / f"seed_1-{first.hash[:12]}.mp4"
+    assert first.output_str == str(first.output)
+    assert first.record()["output_path"] == first.output_str
+
+
+@pytest.mark.parametrize(
+    ("output", "fragment"),
+    [
+        ("/abs/{{ key }}.mp4", "renders an absolute path; output is relative to the output folder (in 2 jobs, e.g. seed=1: '/abs/seed=1.mp4')"),
+        ("~/{{ key }}.mp4", "renders an absolute path"),
+        ("../{{ key }}.mp4", "renders a path that leaves the output folder (in 2 jobs, e.g. seed=1: '../seed=1.mp4')"),
+        ("a/../../{{ key }}.mp4", "leaves the output folder"),
+        ("{{ key }}/..", "renders a path that names no file"),
+        ("{{ '' }}", "renders an empty path"),
+        ("{{ nope }}.mp4", "'nope' is undefined (in '{{ nope }}.mp4') (in 2 jobs, e.g. seed=1)"),
+    ],
+)
+def test_output_template_errors(tmp_path: Path, output: str, fragment: str) -> None:
+    err = one_error(tmp_path, f"params:\n  prompt: a fox\nmatrix:\n  seed: [1, 2]\noutput: {json.dumps(output)}\n", fragment)
+    assert (err.line, err.field) == (8, "output")
+
+
+def test_two_jobs_writing_one_file_names_both_keys(tmp_path: Path) -> None:
+    err = one_error(tmp_path, """\
+        params:
+          prompt: a fox
+        matrix:
+          style: [anime]
+          seed: [1, 2]
+        output: "{{ style }}.mp4"
+        """, "would both write")
+    assert "jobs 'style=anime,seed=1' and 'style=anime,seed=2' would both write anime.mp4" in err.message
+    assert err.line == 9
+
+
+def test_job_count_cap(tmp_path: Path) -> None:
+    body = "params:\n  prompt: a fox\nmatrix:\n  seed: {range: [1, 1001]}\n"
+    err = one_error(tmp_path, body, "above the cap")
+    assert DEFAULT_MAX_JOBS == 1000
+    assert err.message.startswith("this manifest plans 1,001 jobs, above the cap of 1,000")
+    assert (err.line, err.field) == (6, "matrix")
+    assert len(plan_of(tmp_path, body, max_jobs=1001).jobs) == 1001
+    raised = plan_of(tmp_path, body + "run:\n  max_jobs: 2000\n", "raised.yaml")
+    assert len(raised.jobs) == 1001 and raised.max_jobs == 2000
+    lowered = one_error(tmp_path, "params:\n  prompt: a fox\nrepeat: 3\nrun:\n  max_jobs: 2\n", "above the cap of 2")
+    assert (lowered.line, lowered.field) == (8, "run.max_jobs")
+
+
+# --- templates ---------------------------------------------------------------------------------
+
+def test_var_cycle_names_the_cycle_and_its_line(tmp_path: Path) -> None:
+    err = one_error(tmp_path, """\
+        vars:
+          title: "{{ scene }}!"
+          subject: "a fox near {{ scene }}"
+          scene: "{{ subject }} at dusk"
+        params:
+          prompt: "{{ title }}"
+        """, "cycle")
+    assert isinstance(err, TemplateError)
+    assert err.message == "vars reference each other in a cycle: scene -> subject -> scene"
+    assert (err.line, err.field) == (7, "vars.scene")
+
+
+def test_vars_reference_vars_in_any_order_and_matrix_values(tmp_path: Path) -> None:
+    p = plan_of(tmp_path, """\
+        vars:
+          scene: "{{ subject }} in {{ place }}"
+          subject: "a {{ colour }} fox"
+          colour: red
+        params:
+          prompt: "{{ scene }}, {{ style }}"
+        matrix:
+          style: [anime]
+          place: [snow, sand]
+        """)
+    assert [j.params["prompt"] for j in p.jobs] == ["a red fox in snow, anime", "a red fox in sand, anime"]
+
+
+def test_builtin_names_are_available_to_templates(tmp_path: Path) -> None:
+    p = plan_of(tmp_path, """\
+        params:
+          prompt: "{{ key }} | {{ index }} | {{ repeat }} | {{ sweep }}"
+        sweeps:
+          - name: a
+            matrix:
+              seed: [1, 2]
+        repeat: 2
+        """)
+    assert [j.params["prompt"] for j in p.jobs] == [
+        "a/seed=1 | 0 | 0 | a", "a/seed=1#1 | 1 | 1 | a", "a/seed=2 | 2 | 0 | a", "a/seed=2#1 | 3 | 1 | a"]
+
+
+def test_an_undefined_name_names_the_template_and_the_job(tmp_path: Path) -> None:
+    err = one_error(tmp_path, """\
+        params:
+          prompt: "a fox, {{ styel }} style"
+        matrix:
+          style: [anime, clay]
+        """, "styel")
+    assert isinstance(err, TemplateError)
+    assert err.message == "'styel' is undefined (in 'a fox, {{ styel }} style') (in 2 jobs, e.g. style=anime)"
+    assert (err.line, err.field) == (5, "params.prompt")
+
+
+def test_a_name_defined_only_for_some_jobs_names_one_of_them(tmp_path: Path) -> None:
+    err = one_error(tmp_path, GITHUB_EXAMPLE.replace('"{{ key }}"', '"{{ fruit }} and {{ animal }}"'), "animal")
+    assert err.message.endswith("(in job fruit=banana)")
+
+
+def test_several_errors_are_reported_at_once_in_line_order(tmp_path: Path) -> None:
+    errors = errors_of(tmp_path, """\
+        params:
+          prompt: "a fox, {{ styel }} style"
+          quality: 1080p
+          duration: 10
+        matrix:
+          style: [anime, clay]
+        output: "/videos/{{ style }}.mp4"
+        """)
+    assert [(e.line, e.field) for e in errors] == [(5, "params.prompt"), (7, "params.duration"), (10, "output")]
+
+
+# --- the matrix at plan level ------------------------------------------------------------------
+
+def test_an_all_excluded_matrix_is_an_error(tmp_path: Path) -> None:
+    # GitHub runs one job with an empty matrix; for paid renders that is never what was meant.
+    err = one_error(tmp_path, """\
+        params:
+          prompt: "{{ style }}"
+        matrix:
+          style: [anime, clay]
+          seed: [1]
+          exclude:
+            - style: anime
+            - style: clay
+        """, "every combination of the matrix is excluded")
+    assert isinstance(err, MatrixError)
+    assert "(2 removed by exclude 1, 2)" in err.message
+    assert (err.line, err.field) == (9, "matrix.exclude")
+
+
+def test_an_all_excluded_matrix_with_an_include_runs_the_include(tmp_path: Path) -> None:
+    p = plan_of(tmp_path, """\
+        params:
+          prompt: "{{ style }}"
+        matrix:
+          style: [anime]
+          exclude:
+            - style: anime
+          include:
+            - style: clay
+        """)
+    assert keys(p) == ["style=clay"]
+    assert [(c.as_dict(), n) for _, c, n in p.excluded] == [({"style": "anime"}, 1)]
+
+
+def test_excluded_combinations_are_kept_with_their_exclude_number(tmp_path: Path) -> None:
+    p = plan_of(tmp_path, """\
+        params:
+          prompt: "{{ style }}"
+        sweeps:
+          - name: s
+            matrix:
+              style: [anime, clay]
+              seed: [1, 2]
+              exclude:
+                - {style: clay, seed: 2}
+                - {style: anime, seed: 1}
+        """)
+    assert keys(p) == ["s/style=anime,seed=2", "s/style=clay,seed=1"]
+    assert [(s, c.as_dict(), n) for s, c, n in p.excluded] == [
+        ("s", {"style": "anime", "seed": 1}, 2), ("s", {"style": "clay", "seed": 2}, 1)]
+
+
+def test_matrix_values_that_name_parameters_set_them_with_their_source(tmp_path: Path) -> None:
+    p = plan_of(tmp_path, """\
+        params:
+          prompt: "{{ style }}"
+          quality: 540p
+        matrix:
+          quality: [720p]
+          style: [anime]
+          include:
+            - {style: anime, duration: 8}
+        """)
+    job = p.jobs[0]
+    assert job.params["quality"] == "720p" and job.params["duration"] == 8
+    assert job.sources["quality"] == "matrix"
+    assert job.sources["duration"] == "include 1"
+    assert job.sources["style"] == "matrix"
+
+
+# --- diff against the state store --------------------------------------------------------------
+
+def stored(state: str, run: int | None = None, ok: bool = False) -> Stored:
+    return Stored(state, run, "/x.mp4" if ok else None, ok)
+
+
+def test_diff_reasons(tmp_path: Path) -> None:
+    p = plan_of(tmp_path, "params:\n  prompt: a fox\nmatrix:\n  seed: {range: [1, 8]}\n")
+    h = [j.hash for j in p.jobs]
+    k = [j.key for j in p.jobs]
+    store = {
+        h[1]: stored("done", 3, ok=True),
+        h[2]: stored("done", 3, ok=False),
+        h[3]: stored("running"),
+        h[4]: stored("failed"),
+        h[5]: stored("planned"),
+    }
+    previous = {k[6]: "0" * 64, "seed=99": "f" * 64, k[1]: h[1]}
+    d = diff(p, store, previous)
+    assert d.reasons == {
+        k[0]: "new",
+        k[1]: "cached: done in run 3",
+        k[2]: "done, but its file is missing or altered: download again",
+        k[3]: "in flight (running): attach, pay nothing new",
+        k[4]: "failed: left alone (gridrun retry re-runs it)",
+        k[5]: "new",
+        k[6]: "changed since the last run",
+        k[7]: "new",
+    }
+    assert (d.new, d.cached, d.in_flight, d.settled) == (4, 1, 2, 1)
+    assert d.changed == (k[6],)
+    assert d.stale == ("seed=99",)
+    forced = diff(p, store, previous, force=True)
+    assert set(forced.reasons.values()) == {"forced"} and forced.new == 8
+
+
+def test_diff_through_the_api_reads_nothing_when_nothing_ran(tmp_path: Path) -> None:
+    p = plan_of(tmp_path, "params:\n  prompt: a fox\n")
+    assert p.state_dir == (tmp_path / ".gridrun").resolve()
+    assert api.diff(p) is None
