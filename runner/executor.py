@@ -141,6 +141,8 @@ class Executor:
         self.counts: dict[str, int] = {s.value: 0 for s in JobState}
         self._last_progress = 0.0
         self._last_report = 0.0
+        self._report_cost = 0.0
+        self._reporting = False
         self._reserved = 0
         self._spent = 0
         self._fatal = False
@@ -357,8 +359,24 @@ class Executor:
         while True:
             await anyio.sleep(0.05)
             self.store.flush()
-            if self.on_report is not None and self.clock() - self._last_report >= self.opts.report_every:
-                self._report()
+            if self.on_report is not None and not self._reporting and \
+                    self.clock() - self._last_report >= max(self.opts.report_every, 10 * self._report_cost):
+                self._reporting = True
+                self._tg.start_soon(self._report_in_thread)
+
+    async def _report_in_thread(self) -> None:
+        """Rebuild the report off the event loop (it reads the store through its own connection); a report
+        that takes a while is rebuilt less often, so it never costs the run more than a tenth of its time."""
+        assert self.on_report is not None
+        started = time.monotonic()
+        try:
+            await anyio.to_thread.run_sync(self.on_report, self.run_id)
+        except Exception as exc:  # a report is a view; a failure to draw it must not stop paid work
+            self.errors.append(f"report not rebuilt: {type(exc).__name__}: {exc}")
+        finally:
+            self._report_cost = time.monotonic() - started
+            self._last_report = self.clock()
+            self._reporting = False
 
     async def _signals(self, scope: anyio.CancelScope) -> None:
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
