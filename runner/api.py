@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -16,13 +15,13 @@ import anyio
 
 from . import manifest as manifest_mod
 from . import plan as plan_mod
-from .errors import ManifestError, StateError, UsageError
+from .errors import UsageError
 from .executor import Executor, RunOptions, RunResult, RunStatistics
 from .manifest import Manifest
 from .plan import Diff, Plan, Stored
 from .providers import get_provider
 from .providers import capabilities
-from .state import IN_FLIGHT, JobState, Snapshot, Store, open_store
+from .state import JobState, Snapshot, Store
 
 __all__ = ["load", "plan", "diff", "run", "status", "report", "export", "cancel", "RunOptions", "RunResult"]
 

@@ -19,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from . import api
-from .errors import GridrunError, ManifestErrors, UsageError
+from .errors import GridrunError, ManifestErrors
 from .plan import Plan, format_value, relpath, summarize_sources
 
 out = Console(highlight=False, soft_wrap=True)

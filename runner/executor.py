@@ -12,19 +12,17 @@ re-POST with the same key where the provider honours keys, and otherwise left `u
 from __future__ import annotations
 
 import json
-import math
 import os
 import random
 import signal
 import statistics
 import time
 from collections import deque
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import anyio
-import httpx
 
 from .errors import (
     BudgetError,
@@ -41,7 +39,7 @@ from .outputs import atomic_write, copy_output, sidecar_matches, sidecar_path, v
 from .pacing import IntentBatcher, ListPoller, Pacer
 from .plan import Job, Plan
 from .providers.base import Provider, VideoStatus
-from .state import FINAL, IN_FLIGHT, JobState, Store
+from .state import FINAL, JobState, Store
 
 S = JobState
 FATAL_CODES = frozenset({"AUTHENTICATION_FAILED", "INSUFFICIENT_BALANCE"})

@@ -4,7 +4,7 @@ and the list poller that watches many provider jobs with one request."""
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, Awaitable, Callable, Sequence
+from typing import Any, Awaitable, Callable
 
 import anyio
 import httpx
