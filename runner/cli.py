@@ -19,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from . import api
-from .errors import GridrunError, ManifestErrors
+from .errors import GridrunError, ManifestErrors, UsageError
 from .plan import Plan, format_value, relpath, summarize_sources
 
 out = Console(highlight=False, soft_wrap=True)
@@ -138,7 +138,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         table.add_column("status", overflow="fold")
     for i, n in enumerate(shown):
         if len(shown) < len(jobs) and i == PLAN_ROWS // 2:
-            table.add_row("…", f"{len(jobs) - len(shown):,} more jobs (--all shows every one)", *[""] * (len(cols) + 3 + bool(diff)))
+            table.add_row("…", f"{len(jobs) - len(shown):,} more jobs", *[""] * (len(cols) + 3 + bool(diff)))
         j = jobs[n]
         vals = dict(j.values)
         row = [str(n + 1), j.key, *[format_value(vals[k]) if k in vals else "" for k in cols],
@@ -147,6 +147,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
             row.append(diff.reasons.get(j.key, "new"))
         table.add_row(*[Text(x) for x in row])
     out.print(table)
+    if len(shown) < len(jobs):
+        out.print(f"{len(jobs) - len(shown):,} jobs not listed; --all lists every one", style="dim")
     _print_totals(plan, diff)
     if args.explain:
         _explain(plan, every=args.all)
@@ -304,7 +306,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_sim_serve(args: argparse.Namespace) -> int:
     from .sim.serve import serve
 
-    return serve(args)
+    try:
+        return serve(args)
+    except (OSError, OverflowError) as exc:
+        raise UsageError(f"gridrun sim serve: cannot listen on {args.host}:{args.port}: {exc}") from exc
 
 
 # --------------------------------------------------------------------------------------------------

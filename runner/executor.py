@@ -282,16 +282,17 @@ class Executor:
             )
 
     async def run(self) -> RunResult:
+        # Made first: a missing key stops the run before anything is recorded or sent. Requests are short
+        # and mostly sequential per job: a few dozen connections carry thousands of jobs (and httpcore's
+        # pool scans every connection on every request).
+        client = self.provider.client(max_connections=min(32, max(8, self.concurrency)),
+                                      timeout=self.opts.request_timeout)
         submit, reconcile, attach = self.prepare()
         try:
             self.check_budget(submit)
         except BudgetError:
             self.store.end_run(self.run_id, "budget")
             raise
-        # Requests are short and mostly sequential per job: a few dozen connections carry thousands of
-        # jobs, and httpcore's pool scans every connection on every request.
-        client = self.provider.client(max_connections=min(32, max(8, self.concurrency)),
-                                      timeout=self.opts.request_timeout)
         self._limiter = anyio.CapacityLimiter(self.concurrency)
         self._intents = IntentBatcher(self.store, self.run_id)
         try:

@@ -272,3 +272,15 @@ def test_read_timeout_after_send_is_reconciled_not_repaid(tmp_path: Path) -> Non
         s = httpx.get(url.rsplit("/v1", 1)[0] + "/_sim/stats").json()
     assert result.exit_code == 0
     assert s["creates"] == 2 and s["duplicate_paid"] == 0 and s["faults"].get("slow") == 1
+
+
+def test_missing_key_stops_before_anything_is_recorded_or_sent(tmp_path: Path) -> None:
+    from runner.errors import NeedsKeyError
+    m = write_manifest(tmp_path, n_seeds=1, provider="lumenfall", sim={})
+    text = m.read_text()
+    m.write_text(text[: text.index("sim:")])
+    with pytest.raises(NeedsKeyError, match="LUMENFALL_API_KEY"):
+        api.run(m, report=False)
+    from runner.errors import StateError
+    with pytest.raises(StateError, match="no run recorded"):
+        api.status(m)
