@@ -1,0 +1,336 @@
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from runner.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+MANIFESTS = ROOT / "manifests"
+PLAN_INVALID = Path(__file__).parent / "data" / "manifests" / "plan_invalid"
+HEAD = "version: 1\nname: fox\nmodel: pixverse-v5.6\n"
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def write(path: Path, body: str, head: str = "") -> Path:
+    path.write_text(head + textwrap.dedent(body), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def examples(tmp_path: Path) -> Path:
+    """The shipped examples, copied without any state or outputs of earlier runs."""
+    dest = tmp_path / "manifests"
+    shutil.copytree(MANIFESTS, dest, ignore=shutil.ignore_patterns(".gridrun", "outputs"))
+    return dest
+
+
+# --- invalid manifests at the plan level -------------------------------------------------------
+
+INVALID_CASES = [
+    ("template_undefined.yaml", 5, "params.prompt: 'styel' is undefined (in 'a fox, {{ styel }} style') (in 2 jobs, e.g. style=anime)"),
+    ("template_syntax.yaml", 5, "params.prompt: template syntax error: unexpected end of template"),
+    ("template_unsafe.yaml", 5, "access to attribute '__class__' of 'str' object is unsafe"),
+    ("var_cycle.yaml", 5, "vars.subject: vars reference each other in a cycle: subject -> scene -> place -> subject"),
+    ("var_undefined.yaml", 6, "vars.scene: 'subjcet' is undefined"),
+    ("var_undefined_in_sweep.yaml", 12, "sweeps[1].vars.scene: 'moon' is undefined"),
+    ("output_undefined.yaml", 8, "output: 'sed' is undefined (in '{{ sed }}.mp4') (in 2 jobs, e.g. seed=1)"),
+    ("output_absolute.yaml", 8, "output: renders an absolute path; output is relative to the output folder (in 2 jobs, e.g. seed=1: '/tmp/fox-1.mp4')"),
+    ("output_escapes.yaml", 8, "output: renders a path that leaves the output folder (in 2 jobs, e.g. seed=1: 'videos/../../fox-1.mp4')"),
+    ("output_collision.yaml", 9, "output: jobs 'style=anime,seed=1' and 'style=anime,seed=2' would both write anime.mp4"),
+    ("output_empty.yaml", 8, "output: renders an empty path"),
+    ("quality_enum.yaml", 6, "params.quality: '4k' is not one of 360p, 540p, 720p, 1080p (pixverse-v5.6)"),
+    ("duration_expression.yaml", 8, "params.duration: 7 is not one of 5, 8, 10 (pixverse-v5.6)"),
+    ("duration_in_matrix.yaml", 7, "matrix.duration: 6 is not one of 5, 8, 10 (pixverse-v5.6) (in job duration=6)"),
+    ("seed_not_integer.yaml", 6, "params.seed: expected an integer, got 'lucky'"),
+    ("seed_negative.yaml", 7, "matrix.seed: -1 is below the minimum 0 (pixverse-v5.6) (in job seed=-1)"),
+    ("n_too_many.yaml", 6, "params.n: 5 is above the maximum 4 (pixverse-v5.6)"),
+    ("rule_1080p_10s.yaml", 7, "params.duration: 10 is too large: 1080p allows at most 8 s"),
+    ("rule_1080p_10s_include.yaml", 11, "matrix.include[0].duration: 10 is too large: 1080p allows at most 8 s (in job quality=1080p,duration=10)"),
+    ("rule_last_frame_alone.yaml", 6, "params.last_frame_image: last_frame_image needs input_reference"),
+    ("unknown_model.yaml", 3, "model: unknown model 'pixverse-v9' for provider sim (known: pixverse-v5.6)"),
+    ("unknown_provider.yaml", 3, "provider: unknown provider 'dreamworks' (known: lumenfall, sim)"),
+    ("capabilities_missing.yaml", 4, "capabilities: capability file"),
+    ("image_missing.yaml", 6, "params.input_reference: input image 'assets/no-such-fox.png' not found"),
+    ("image_missing_in_include.yaml", 11, "matrix.include[0].last_frame_image: input image 'assets/no-such-moon.png' not found"),
+    ("cap_default.yaml", 6, "matrix: this manifest plans 1,010 jobs, above the cap of 1,000; check the matrix, or raise the cap with --max-jobs or run.max_jobs"),
+    ("cap_run_max_jobs.yaml", 9, "run.max_jobs: this manifest plans 6 jobs, above the cap of 5"),
+    ("all_excluded.yaml", 8, "matrix.exclude: every combination of the matrix is excluded (2 removed by exclude 1, 2)"),
+    ("duplicate_job_key.yaml", 6, "matrix: two jobs have the same key 'seed=1'"),
+    ("sim_knob_bad_value.yaml", 8, "sim.failure_rate: failure_rate must be between 0 and 1, got 1.5"),
+    ("sim_knob_unknown.yaml", 7, "sim.render_tme: unknown knob 'render_tme'"),
+    ("aspect_ratio_number.yaml", 6, "params.aspect_ratio: expected an aspect ratio like \"16:9\", got 1.78"),
+    ("audio_no.yaml", 6, "params.generate_audio_switch: expected true or false, got 'no'"),
+    ("thinking_off.yaml", 6, "params.thinking_type: 'off' is not one of disabled, enabled (pixverse-v5.6)"),
+    ("prompt_not_text.yaml", 5, "params.prompt: expected a string, got 1 (in job seed=1)"),
+    ("size_not_a_size.yaml", 6, "params.size: expected a size like \"1365x768\" or a ratio like \"16:9\", got 'big'"),
+    ("sweep_param_error.yaml", 12, "sweeps[1].params.quality: '2160p' is not one of 360p, 540p, 720p, 1080p (pixverse-v5.6) (in job sharp/job)"),
+    ("several_errors.yaml", 5, "params.prompt: 'styel' is undefined"),
+    ("several_errors.yaml", 7, "params.duration: 10 is too large: 1080p allows at most 8 s (in 2 jobs, e.g. style=anime)"),
+    ("several_errors.yaml", 10, "output: renders an absolute path"),
+]
+
+
+@pytest.mark.parametrize(("fixture", "line", "message"), INVALID_CASES, ids=[f"{c[0]}:{c[1]}" for c in INVALID_CASES])
+def test_invalid_manifest_is_reported_with_file_and_line(
+    capsys: pytest.CaptureFixture[str], fixture: str, line: int, message: str
+) -> None:
+    path = PLAN_INVALID / fixture
+    code, out, err = run_cli(capsys, "validate", str(path))
+    assert code == 2
+    assert out == ""
+    errors = [x for x in err.splitlines() if x.startswith("error: ")]
+    assert errors, err
+    assert all(x.startswith(f"error: {path}:") for x in errors), err
+    assert any(x.startswith(f"error: {path}:{line}:") and message in x for x in errors), err
+    assert "Traceback" not in err
+
+
+def test_every_plan_invalid_fixture_is_in_the_table() -> None:
+    assert {p.name for p in PLAN_INVALID.glob("*.yaml")} == {c[0] for c in INVALID_CASES}
+    assert len({c[0] for c in INVALID_CASES}) >= 25
+
+
+def test_several_errors_are_reported_together_and_counted(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(capsys, "plan", str(PLAN_INVALID / "several_errors.yaml"))
+    assert code == 2
+    lines = err.splitlines()
+    assert [x.split(":")[2] for x in lines if x.startswith("error: ")] == ["5", "7", "10"]
+    assert lines[-1] == "3 errors; nothing was run"
+
+
+def test_validate_as_a_process_exits_2_with_the_error_on_stderr() -> None:
+    gridrun = Path(sys.executable).parent / "gridrun"
+    cmd = [str(gridrun)] if gridrun.exists() else [sys.executable, "-m", "runner.cli"]
+    bad = subprocess.run([*cmd, "validate", "output_collision.yaml"], cwd=PLAN_INVALID, capture_output=True,
+                         text=True, check=False, env={**os.environ, "COLUMNS": "300"})
+    assert bad.returncode == 2
+    assert bad.stdout == ""
+    assert bad.stderr.startswith("error: output_collision.yaml:9:1: output: jobs 'style=anime,seed=1' and ")
+    assert "Traceback" not in bad.stderr
+    good = subprocess.run([*cmd, "validate", str(MANIFESTS / "quality-ab.yaml")], capture_output=True, text=True,
+                          check=False)
+    assert good.returncode == 0, good.stderr
+    assert "valid — 8 jobs, $4.40 estimated" in good.stdout
+
+
+# --- gridrun plan on the examples --------------------------------------------------------------
+
+EXAMPLES = sorted(p.name for p in MANIFESTS.glob("*.yaml"))
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_every_example_plans_cleanly(capsys: pytest.CaptureFixture[str], examples: Path, name: str) -> None:
+    code, out, err = run_cli(capsys, "plan", str(examples / name))
+    assert code == 0, err
+    assert err == ""
+    lines = out.splitlines()
+    assert " — sim / pixverse-v5.6 — " in lines[0] and lines[0].endswith(" jobs")
+    assert any(x.startswith("total: ") for x in lines)
+    assert " key " in lines[1] and " cost" in lines[1]
+
+
+def test_demo_plan_lists_every_job_with_size_duration_and_cost(capsys: pytest.CaptureFixture[str], examples: Path) -> None:
+    code, out, _ = run_cli(capsys, "plan", str(examples / "demo.yaml"))
+    assert code == 0
+    assert out.splitlines()[0] == "demo — sim / pixverse-v5.6 — 12 jobs"
+    rows = [x for x in out.splitlines() if "style=" in x]
+    assert len(rows) == 12
+    assert "style=anime,seed=1" in rows[0] and "960x540" in rows[0] and "$0.35" in rows[0]
+    assert "total: 12 × 960x540 5s = $4.20 → $4.20 for 12 jobs" in out
+    assert "budget: $5.00 (fits)" in out
+
+
+def test_explain_shows_origins_exclusions_and_sources(capsys: pytest.CaptureFixture[str], examples: Path) -> None:
+    code, out, _ = run_cli(capsys, "plan", str(examples / "zip-pairs.yaml"), "--explain")
+    assert code == 0
+    assert "excluded: 1 combinations (--explain lists them)" in out
+    assert "where each parameter came from" in out
+    assert "    negative_prompt: params.negative_prompt (template)" in out
+    assert "    style: matrix" in out
+    assert "    duration: default (sim capability data)" in out
+    assert "style=anime,subject=a cat on a windowsill,avoid=dogs  ← product" in out
+    assert '    prompt = "a cat on a windowsill, anime style"   (params.prompt (template))' in out
+    assert "    quality = 360p   (params.quality)" in out
+    assert "removed by exclude" in out
+    assert "    style=clay, subject=a rocket launch, avoid=clouds   ← exclude 1" in out
+
+    code, out, _ = run_cli(capsys, "plan", str(examples / "image-to-video.yaml"), "--explain")
+    assert "motion=gentle camera push-in  ← product" in out
+    assert "motion=day turns to night,last_frame_image=assets/moon.png  ← include 1" in out
+    assert "    last_frame_image: include 1" in out
+
+
+def test_explain_names_sweeps(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = write(tmp_path / "s.yaml", head=HEAD, body="""\
+        params:
+          prompt: "a fox, {{ style }} style"
+        sweeps:
+          - name: styles
+            matrix:
+              style: [anime, clay]
+              exclude:
+                - style: clay
+              include:
+                - style: comic
+          - name: hd
+            vars:
+              style: noir
+            params:
+              quality: 1080p
+        """)
+    code, out, _ = run_cli(capsys, "plan", str(path), "--explain")
+    assert code == 0
+    assert "styles/style=anime  ← sweep styles: product" in out
+    assert "styles/style=comic  ← sweep styles: include 1" in out
+    assert "hd/job  ← sweep hd: single" in out
+    assert "    quality = 1080p   (sweeps[1].params.quality)" in out
+    assert "    style = comic   (sweep styles: include 1)" in out
+    assert "    sweep styles: style=clay   ← exclude 1" in out
+
+
+def test_a_large_plan_is_summarised(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = write(tmp_path / "big.yaml", head=HEAD, body="""\
+        params:
+          prompt: "a fox, take {{ take }}"
+        matrix:
+          take: {range: [1, 300]}
+          seed: {range: [1, 5]}
+        """)
+    code, out, err = run_cli(capsys, "plan", str(path))
+    assert code == 2 and "above the cap of 1,000" in err
+    code, out, _ = run_cli(capsys, "plan", str(path), "--max-jobs", "1500", "--explain")
+    assert code == 0
+    assert out.splitlines()[0] == "fox — sim / pixverse-v5.6 — 1,500 jobs"
+    assert "1,470 more jobs" in out and "1,470 jobs not listed; --all lists every one" in out
+    assert "… 1,470 more jobs (--all explains every one)" in out
+    assert "total: 1,500 × 960x540 5s = $525.00" in out
+    assert len(out.splitlines()) < 500
+    assert "take=300,seed=5" in out
+    code, out, _ = run_cli(capsys, "plan", str(path), "--max-jobs", "1500", "--all")
+    assert sum("take=" in x for x in out.splitlines()) == 1500
+
+
+def test_warnings_go_to_stderr(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = write(tmp_path / "w.yaml", head=HEAD, body="params:\n  prompt: a fox\n  motion: 0.5\n")
+    code, out, err = run_cli(capsys, "plan", str(path))
+    assert code == 0
+    assert f"warning: {path}: params.motion: unknown parameter for pixverse-v5.6; passed through unchecked" in err
+    assert "unknown parameter" not in out
+
+
+# --- plan JSON ---------------------------------------------------------------------------------
+
+TOP_FIELDS = ["format", "manifest", "name", "provider", "model", "outputs_dir", "axes", "varying", "total_jobs",
+              "total_usd", "total_micros", "budget_usd", "warnings", "jobs", "excluded"]
+JOB_FIELDS = ["key", "sweep", "repeat", "values", "hash", "params", "size", "duration", "mode", "cost_usd",
+              "cost_micros", "output", "origin", "sources", "status"]
+
+
+def test_plan_json_is_the_documented_format(capsys: pytest.CaptureFixture[str], examples: Path) -> None:
+    code, out, _ = run_cli(capsys, "plan", str(examples / "zip-pairs.yaml"), "--json")
+    assert code == 0
+    doc = json.loads(out)
+    assert list(doc) == TOP_FIELDS
+    assert doc["format"] == "gridrun.plan/1"
+    assert (doc["name"], doc["provider"], doc["model"]) == ("zip-pairs", "sim", "pixverse-v5.6")
+    assert doc["total_jobs"] == len(doc["jobs"]) == 5
+    assert doc["total_micros"] == 1_750_000 and doc["total_usd"] == 1.75
+    assert doc["axes"] == ["style", "subject", "avoid"]
+    job = doc["jobs"][0]
+    assert list(job) == JOB_FIELDS
+    assert job["key"] == "style=anime,subject=a cat on a windowsill,avoid=dogs"
+    assert job["values"] == {"style": "anime", "subject": "a cat on a windowsill", "avoid": "dogs"}
+    assert job["params"]["negative_prompt"] == "dogs"
+    assert (job["size"], job["duration"], job["mode"], job["cost_micros"]) == ("640x360", 5.0, "t2v", 350_000)
+    assert job["output"] == "anime/a-cat-on-a-windowsill.mp4"
+    assert job["status"] == "new" and job["origin"] == "product"
+    assert len(job["hash"]) == 64
+    assert doc["excluded"] == [
+        {"sweep": None, "values": {"style": "clay", "subject": "a rocket launch", "avoid": "clouds"}, "exclude": 1}]
+    documented = (ROOT / "README.md").read_text(encoding="utf-8").split("## Plan JSON", 1)[1]
+    for name in TOP_FIELDS + JOB_FIELDS:
+        assert f"`{name}`" in documented, name
+
+
+def test_plan_json_is_stable(capsys: pytest.CaptureFixture[str], examples: Path) -> None:
+    first = run_cli(capsys, "plan", str(examples / "demo.yaml"), "--json")[1]
+    again = run_cli(capsys, "plan", str(examples / "demo.yaml"), "--json")[1]
+    assert first == again
+    assert [j["key"] for j in json.loads(first)["jobs"]][:2] == ["style=anime,seed=1", "style=anime,seed=2"]
+
+
+def test_plan_json_of_an_invalid_manifest_prints_nothing_on_stdout(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_cli(capsys, "plan", str(PLAN_INVALID / "quality_enum.yaml"), "--json")
+    assert (code, out) == (2, "")
+    assert "'4k' is not one of" in err
+
+
+# --- gridrun matrix ----------------------------------------------------------------------------
+
+def test_matrix_json_of_a_bare_github_matrix(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = write(tmp_path / "matrix.yaml", """\
+        fruit: [apple, pear]
+        animal: [cat, dog]
+        include:
+          - color: green
+          - color: pink
+            animal: cat
+          - fruit: apple
+            shape: circle
+          - fruit: banana
+          - fruit: banana
+            animal: cat
+        """)
+    code, out, _ = run_cli(capsys, "matrix", str(path), "--json")
+    assert code == 0
+    assert json.loads(out) == [
+        {"fruit": "apple", "animal": "cat", "color": "pink", "shape": "circle"},
+        {"fruit": "apple", "animal": "dog", "color": "green", "shape": "circle"},
+        {"fruit": "pear", "animal": "cat", "color": "pink"},
+        {"fruit": "pear", "animal": "dog", "color": "green"},
+        {"fruit": "banana"},
+        {"fruit": "banana", "animal": "cat"},
+    ]
+    code, out, _ = run_cli(capsys, "matrix", str(path))
+    assert out.splitlines()[0] == "fruit=apple, animal=cat, color=pink, shape=circle"
+    assert out.splitlines()[-1] == "6 combinations"
+
+
+def test_matrix_of_a_manifest_with_sweeps(capsys: pytest.CaptureFixture[str], examples: Path) -> None:
+    code, out, _ = run_cli(capsys, "matrix", str(examples / "zip-pairs.yaml"), "--json")
+    assert code == 0
+    rows = json.loads(out)
+    assert len(rows) == 5 and rows[0] == {"style": "anime", "subject": "a cat on a windowsill", "avoid": "dogs"}
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        ("os: []\n", 1, "axis 'os' has no values; give at least one (GitHub rejects an empty vector)"),
+        ("os: [linux]\nexclude:\n  - {arch: arm}\n", 3, "exclude key 'arch' does not match any axis of the matrix (axes: os)"),
+        ("os: linux\n", 1, "axis 'os' must be a list of values, got the string 'linux'; write [linux] for one value"),
+        ("include: []\n", 1, "a matrix needs at least one axis"),
+    ],
+)
+def test_a_matrix_github_rejects_exits_2_with_a_clear_message(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, text: str, line: int, message: str
+) -> None:
+    path = write(tmp_path / "matrix.yaml", text)
+    code, out, err = run_cli(capsys, "matrix", str(path), "--json")
+    assert code == 2
+    assert out == ""
+    assert f"{path}:{line}:" in err and message in err
+    assert "Traceback" not in err
