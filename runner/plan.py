@@ -502,6 +502,9 @@ class _JobContext:
             except KeyError:
                 for p in values:
                     key_parts[id(p)] = f"{p[0]}={format_value(p[1])}"
+                    if not _encodable(key_parts[id(p)]):
+                        errors.add(m.error(_matrix_path(sw, shape.sources.get(p[0], "matrix"), p[0]), _SURROGATE,
+                                           MatrixError))
                 body = ",".join([key_parts[id(p)] for p in values])
             base_key = (f"{sweep_name}/{body or 'job'}" if sweep_name else body) or "job"
             origin = origins.get(combo.origin)
@@ -576,26 +579,32 @@ class _JobContext:
                         continue
                     resolved = checked.params
 
-                if entry.images:
-                    try:
-                        resolved, hashed = self._local_images(sw, shape, resolved)
-                    except ManifestError as exc:
-                        errors.add(exc, key)
-                        self._output(sw, render_output, ctx, key, None)
-                        continue
-                    digest_hex = job_hash(provider, model_name, hashed, r)
-                elif len(entry.hashed_free) == 1:
-                    seg = entry.segments
-                    text = f"{seg[0]}{encode(resolved[entry.hashed_free[0]])}{seg[1]}{r}}}"
-                    digest_hex = sha256(text.encode()).hexdigest()
-                else:
-                    seg = entry.segments
-                    parts = [seg[0]]
-                    for n, s in zip(entry.hashed_free, seg[1:]):
-                        parts.append(encode(resolved[n]))
-                        parts.append(s)
-                    parts.append(f"{r}}}")
-                    digest_hex = sha256("".join(parts).encode()).hexdigest()
+                try:
+                    if entry.images:
+                        try:
+                            resolved, hashed = self._local_images(sw, shape, resolved)
+                        except ManifestError as exc:
+                            errors.add(exc, key)
+                            self._output(sw, render_output, ctx, key, None)
+                            continue
+                        digest_hex = job_hash(provider, model_name, hashed, r)
+                    elif len(entry.hashed_free) == 1:
+                        seg = entry.segments
+                        text = f"{seg[0]}{encode(resolved[entry.hashed_free[0]])}{seg[1]}{r}}}"
+                        digest_hex = sha256(text.encode()).hexdigest()
+                    else:
+                        seg = entry.segments
+                        parts = [seg[0]]
+                        for n, s in zip(entry.hashed_free, seg[1:]):
+                            parts.append(encode(resolved[n]))
+                            parts.append(s)
+                        parts.append(f"{r}}}")
+                        digest_hex = sha256("".join(parts).encode()).hexdigest()
+                except UnicodeEncodeError:
+                    name = next(n for n, v in resolved.items() if not _encodable(_canonical(v)))
+                    errors.add(m.error(self._path(sw, shape, name), _SURROGATE, CapabilityError), key)
+                    self._output(sw, render_output, ctx, key, None)
+                    continue
 
                 rel_path = self._output(sw, render_output, ctx, key, digest_hex)
                 if rel_path is None:
@@ -678,7 +687,7 @@ class _JobContext:
 
         A job that cannot run (`digest_hex` None) is still checked, with a stand-in hash unique to its key.
         """
-        ctx["hash"] = (digest_hex or hashlib.sha256(key.encode()).hexdigest())[:12]
+        ctx["hash"] = (digest_hex or hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest())[:12]
         try:
             rel = render(ctx)
         except TemplateProblem as exc:
@@ -764,6 +773,18 @@ def _compile_sweep(
         errors.add(m.error(sw.var_paths.get(first, ("vars",)), exc.message, TemplateError))
         return None
     return cvars, order, cparams, coutput
+
+
+_SURROGATE = ("holds a lone surrogate (a \\ud800-\\udfff escape), which is not text; write the character itself, "
+              "or one \\U escape such as \\U0001F98A")
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _is_remote(value: str) -> bool:

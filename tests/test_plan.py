@@ -554,6 +554,12 @@ def test_remote_images_pass_as_they_are(tmp_path: Path) -> None:
     assert job.hash == job_hash("sim", "pixverse-v5.6", job.params, 0)
 
 
+def test_a_lone_surrogate_is_an_error_not_a_crash(tmp_path: Path) -> None:
+    errors = errors_of(tmp_path, 'params:\n  prompt: "a fox \\ud83e"\nmatrix:\n  label: ["\\udd8a", b]\n')
+    assert [(e.field, e.line) for e in errors] == [("params.prompt", 5), ("matrix.label", 7)]
+    assert all("lone surrogate" in e.message for e in errors)
+
+
 # --- unknown parameters, outputs, the cap ------------------------------------------------------
 
 def test_an_unknown_parameter_warns_and_passes_through(tmp_path: Path) -> None:
