@@ -16,11 +16,11 @@ import socket
 import sqlite3
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from .errors import LockError, StateError
+from .records import JobRecord, RunRecord, Snapshot, job_record, run_record  # noqa: F401 (re-exported)
 
 SCHEMA_VERSION = 1
 
@@ -67,78 +67,6 @@ _RESERVING = (S.SUBMITTING.value, S.SUBMITTED.value, S.RUNNING.value, S.DOWNLOAD
 def idempotency_key(job_hash: str, attempt: int) -> str:
     """The key sent with attempt `attempt` of a job: stable across crashes, new for each paid retry."""
     return f"gridrun-{job_hash[:24]}-{attempt}"
-
-
-# --------------------------------------------------------------------------------------------------
-# Snapshots: what the report, `status` and exports read.
-
-
-@dataclass(frozen=True, slots=True)
-class JobRecord:
-    """One job of a run, as stored."""
-
-    id: int
-    key: str
-    sweep: str | None
-    hash: str
-    values: Mapping[str, Any]        # the matrix values that made this job (what varies)
-    params: Mapping[str, Any]        # the resolved request parameters
-    state: str
-    output_path: str                 # absolute
-    cost_estimate_micros: int
-    cost_micros: int | None          # reported by the provider, when known
-    attempts: int
-    provider_id: str | None
-    error: str | None
-    sha256: str | None
-    size: tuple[int, int] | None     # render width, height
-    duration: float | None
-    created_at: float
-    submitted_at: float | None
-    completed_at: float | None       # completion seen at the provider
-    downloaded_at: float | None
-    cached_from_run: int | None      # the run whose output this job reuses
-
-    @property
-    def render_seconds(self) -> float | None:
-        if self.submitted_at is None or self.completed_at is None:
-            return None
-        return max(0.0, self.completed_at - self.submitted_at)
-
-    @property
-    def cost_usd(self) -> float:
-        micros = self.cost_micros if self.cost_micros is not None else self.cost_estimate_micros
-        return micros / 1_000_000
-
-
-@dataclass(frozen=True, slots=True)
-class RunRecord:
-    """One `gridrun run` (or plan recorded for one)."""
-
-    id: int
-    manifest_name: str
-    manifest_path: str
-    outputs_dir: str
-    provider: str
-    model: str
-    axes: tuple[str, ...]            # matrix keys in declaration order
-    started_at: float
-    ended_at: float | None
-    status: str                      # running | done | failed | budget | interrupted | crashed
-    budget_micros: int | None
-    pid: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """A run and its jobs, read at one moment."""
-
-    run: RunRecord
-    jobs: tuple[JobRecord, ...]
-    counts: Mapping[str, int]
-    spent_micros: int
-    reserved_micros: int
-    taken_at: float = field(default_factory=time.time)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -417,7 +345,7 @@ class Store:
         row = self.db.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
         if row is None:
             raise StateError(f"{self.path}: no run {run_id}")
-        return _run_record(row)
+        return run_record(row)
 
     def runs(self, manifest_name: str | None = None) -> list[RunRecord]:
         """Runs, newest first."""
@@ -425,7 +353,7 @@ class Store:
             rows = self.db.execute("SELECT * FROM runs ORDER BY id DESC").fetchall()
         else:
             rows = self.db.execute("SELECT * FROM runs WHERE manifest_name=? ORDER BY id DESC", (manifest_name,)).fetchall()
-        return [_run_record(r) for r in rows]
+        return [run_record(r) for r in rows]
 
     def latest_run(self, manifest_name: str | None = None) -> RunRecord | None:
         runs = self.runs(manifest_name)
@@ -649,7 +577,7 @@ class Store:
         self.db.execute("BEGIN")
         try:
             run = self.run(run_id)
-            jobs = tuple(_job_record(r) for r in self.run_job_rows(run_id))
+            jobs = tuple(job_record(r) for r in self.run_job_rows(run_id))
             spent, reserved = self.money(run_id)
         finally:
             self.db.execute("COMMIT")
@@ -673,50 +601,6 @@ class Store:
 def _event_detail(fields: Mapping[str, Any]) -> dict[str, Any] | None:
     keep = {k: v for k, v in fields.items() if k in ("provider_id", "error", "sha256", "cost_micros")}
     return keep or None
-
-
-def _run_record(row: sqlite3.Row) -> RunRecord:
-    return RunRecord(
-        id=row["id"],
-        manifest_name=row["manifest_name"],
-        manifest_path=row["manifest_path"],
-        outputs_dir=row["outputs_dir"],
-        provider=row["provider"],
-        model=row["model"],
-        axes=tuple(json.loads(row["axes"] or "[]")),
-        started_at=row["started_at"],
-        ended_at=row["ended_at"],
-        status=row["status"],
-        budget_micros=row["budget_micros"],
-        pid=row["pid"],
-    )
-
-
-def _job_record(row: sqlite3.Row) -> JobRecord:
-    keys = row.keys()
-    return JobRecord(
-        id=row["id"],
-        key=row["run_key"] if "run_key" in keys else row["key"],
-        sweep=row["sweep"],
-        hash=row["hash"],
-        values=json.loads(row["vals"]),
-        params=json.loads(row["params"]),
-        state=row["state"],
-        output_path=row["output_path"],
-        cost_estimate_micros=row["cost_estimate_micros"],
-        cost_micros=row["cost_micros"],
-        attempts=row["attempts"],
-        provider_id=row["provider_id"],
-        error=row["error"],
-        sha256=row["sha256"],
-        size=(row["width"], row["height"]) if row["width"] else None,
-        duration=row["duration"],
-        created_at=row["created_at"],
-        submitted_at=row["submitted_at"],
-        completed_at=row["completed_at"],
-        downloaded_at=row["downloaded_at"],
-        cached_from_run=row["cached_from_run"] if "cached_from_run" in keys else None,
-    )
 
 
 def open_store(state_dir: Path, *, readonly: bool = False) -> Store:
