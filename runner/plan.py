@@ -156,7 +156,7 @@ def job_key(sweep: str | None, values: Iterable[tuple[str, Any]], repeat: int) -
     return f"{key}#{repeat}" if repeat else key
 
 
-_encode_string: Callable[[str], str] = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_encode_string: Callable[[str], str] = json.encoder.encode_basestring
 
 
 def _canonical(value: Any) -> str:
@@ -595,7 +595,7 @@ class _JobContext:
                     else:
                         seg = entry.segments
                         parts = [seg[0]]
-                        for n, s in zip(entry.hashed_free, seg[1:]):
+                        for n, s in zip(entry.hashed_free, seg[1:], strict=True):
                             parts.append(encode(resolved[n]))
                             parts.append(s)
                         parts.append(f"{r}}}")
@@ -694,11 +694,12 @@ class _JobContext:
             self.errors.add(self.m.error(sw.output_path, exc.message, TemplateError), key)
             return None
         if type(rel) is str and _SAFE_REL.fullmatch(rel):
-            rel_path: str | None = rel
+            rel_path = rel
         else:
-            rel_path = _output_path(self.m, sw, rel, self.errors, key)
-            if rel_path is None:
+            safe = _output_path(self.m, sw, rel, self.errors, key)
+            if safe is None:
                 return None
+            rel_path = safe
         seen = self.seen_outputs.get(rel_path)
         if seen is not None:
             self.errors.add(self.m.error(

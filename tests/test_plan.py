@@ -31,7 +31,10 @@ def plan_of(tmp_path: Path, body: str, name: str = "m.yaml", **kw: Any) -> Plan:
 def errors_of(tmp_path: Path, body: str, **kw: Any) -> list[ManifestError]:
     with pytest.raises((ManifestError, ManifestErrors)) as exc:
         plan_of(tmp_path, body, **kw)
-    return exc.value.errors if isinstance(exc.value, ManifestErrors) else [exc.value]
+    if isinstance(exc.value, ManifestErrors):
+        return exc.value.errors
+    assert isinstance(exc.value, ManifestError)
+    return [exc.value]
 
 
 def one_error(tmp_path: Path, body: str, fragment: str, **kw: Any) -> ManifestError:
