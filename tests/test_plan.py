@@ -202,8 +202,8 @@ def test_hash_formula_is_pinned(tmp_path: Path) -> None:
     assert job.hash == job_hash("sim", "pixverse-v5.6", job.params, 0)
 
 
-def test_every_hash_matches_the_reference_formula(tmp_path: Path) -> None:
-    p = plan_of(tmp_path, """\
+REFERENCE_CASES = {
+    "two free texts": """\
         vars:
           who: "a fox named \\"Ré\\" 🦊"
         params:
@@ -218,8 +218,40 @@ def test_every_hash_matches_the_reference_formula(tmp_path: Path) -> None:
           include:
             - {style: comic, avoid: rain, generate_audio_switch: true, n: 2}
         repeat: 2
-        """)
-    assert len(p.jobs) == 18
+        """,
+    "no free text varies": """\
+        params:
+          prompt: a fox
+          negative_prompt: blur
+        matrix:
+          seed: [1, 2]
+          duration: [5, "8"]
+        repeat: 2
+        """,
+    "free text from the matrix": """\
+        params:
+          prompt: unused
+        matrix:
+          prompt: ["a fox", "a \\"quoted\\" fox", "ünïcode 🦊"]
+          negative_prompt: [null, blur]
+        """,
+    "typed expressions": """\
+        params:
+          prompt: "{{ 'x' * n }}"
+          seed: "{{ n * 10 }}"
+          n: "{{ n }}"
+        matrix:
+          n: [1, 2, 3]
+          cfg: {linspace: [0.5, 1.5, 3]}
+        output: "{{ key }}.mp4"
+        """,
+}
+
+
+@pytest.mark.parametrize("body", REFERENCE_CASES.values(), ids=REFERENCE_CASES)
+def test_every_hash_matches_the_reference_formula(tmp_path: Path, body: str) -> None:
+    p = plan_of(tmp_path, body)
+    assert p.jobs
     for job in p.jobs:
         assert job.hash == job_hash(p.provider, p.model, job.params, job.repeat)
 
