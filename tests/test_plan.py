@@ -856,3 +856,28 @@ def test_diff_through_the_api_reads_nothing_when_nothing_ran(tmp_path: Path) -> 
     p = plan_of(tmp_path, "params:\n  prompt: a fox\n")
     assert p.state_dir == (tmp_path / ".gridrun").resolve()
     assert api.diff(p) is None
+
+
+# --- plain templates, rendered without Jinja ---------------------------------------------------
+
+@pytest.mark.parametrize(
+    "text",
+    ["x {{ a }} y", "{{ a }}{{ b }}", "{a} {{ a }} }{", "{% raw %}{{ a }}{% endraw %} {{ b }}",
+     "%s {0} {{ b }} %%", "{# note #}{{ a }}", "ü {{ b }} 🦊\n"],
+)
+@pytest.mark.parametrize("value", ["fox", 3, 2.5, None, True, [1, "x"], {"k": 1}, "{{ a }}"])
+def test_plain_templates_render_as_jinja_does(text: str, value: Any) -> None:
+    from runner.template import ENV, compile_value
+
+    compiled = compile_value(text)
+    ctx = {"a": value, "b": "b"}
+    assert compiled.renderer(ctx) == compiled.render(ctx) == ENV.from_string(text).render(ctx)
+
+
+def test_a_plain_template_names_an_undefined_variable() -> None:
+    from runner.template import TemplateProblem, compile_value
+
+    compiled = compile_value("{{ a }} and {{ b }}")
+    assert compiled.kind == "concat"
+    with pytest.raises(TemplateProblem, match=r"'b' is undefined \(in '\{\{ a \}\} and \{\{ b \}\}'\)"):
+        compiled.renderer({"a": 1})
