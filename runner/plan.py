@@ -15,7 +15,7 @@ import posixpath
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
 
 from .errors import CapabilityError, ManifestError, ManifestErrors, MatrixError, TemplateError
 from .manifest import Manifest, dotted
@@ -31,9 +31,12 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._=,+@#%-]+")
 _SAFE_REL = re.compile(r"(?!\.\.?(?:/|$))[A-Za-z0-9_=,+@#%-][A-Za-z0-9._=,+@#%-]*(?:/(?!\.\.?(?:/|$))[A-Za-z0-9._=,+@#%-]+)*")
 
 
-@dataclass(frozen=True, slots=True)
-class Job:
-    """One paid render: what is sent, what it costs, where its video goes, and where it came from."""
+class Job(NamedTuple):
+    """One paid render: what is sent, what it costs, where its video goes, and where it came from.
+
+    Immutable like the other plan types; a named tuple rather than a frozen dataclass because a plan makes
+    100,000 of them and a tuple is built several times faster.
+    """
 
     key: str
     sweep: str | None
@@ -484,6 +487,7 @@ class _JobContext:
         out_prefix = self.out_prefix
         provider, model_name = self.provider, self.model.model
         sha256 = hashlib.sha256
+        new_job = tuple.__new__
         encode = _encode_string
 
         shapes: dict[int, _Shape] = {}
@@ -612,8 +616,9 @@ class _JobContext:
                 duration = entry.duration
                 if duration is None:
                     duration = float(resolved.get("duration", 0) or 0)
-                jobs.append(Job(key, sweep_name, r, values, resolved, digest_hex, checked.cost_micros,
-                                f"{out_prefix}/{rel_path}", checked.size, duration, checked.mode, origin, entry.sources))
+                jobs.append(new_job(Job, (key, sweep_name, r, values, resolved, digest_hex, checked.cost_micros,
+                                          f"{out_prefix}/{rel_path}", checked.size, duration, checked.mode, origin,
+                                          entry.sources)))
 
     def _shape(self, combo: Combination, cparams: Mapping[str, Compiled], dyn_order: Sequence[str]) -> _Shape:
         model_params = self.model.params

@@ -881,3 +881,16 @@ def test_a_plain_template_names_an_undefined_variable() -> None:
     assert compiled.kind == "concat"
     with pytest.raises(TemplateProblem, match=r"'b' is undefined \(in '\{\{ a \}\} and \{\{ b \}\}'\)"):
         compiled.renderer({"a": 1})
+
+
+def test_jobs_are_immutable_and_record_what_the_store_takes(tmp_path: Path) -> None:
+    p = plan_of(tmp_path, PINNED)
+    job = p.jobs[0]
+    with pytest.raises(AttributeError):
+        job.key = "other"  # type: ignore[misc]
+    assert job.record() == {
+        "hash": job.hash, "key": "style=anime,seed=7", "sweep": None, "values": {"style": "anime", "seed": 7},
+        "params": dict(job.params), "output_path": job.output_str, "cost_estimate_micros": 350_000,
+        "width": 960, "height": 540, "duration": 5.0,
+    }
+    assert job.cost_usd == 0.35 and job.output.name == "style=anime,seed=7.mp4"
