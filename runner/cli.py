@@ -178,7 +178,8 @@ def _print_totals(plan: Plan, diff: Any) -> None:
                   + (f", {len(diff.changed):,} changed" if diff.changed else "")
                   + (f", {len(diff.stale):,} no longer in the manifest" if diff.stale else ""))
     if plan.excluded:
-        out.print(f"excluded: {len(plan.excluded):,} combinations (--explain lists them)")
+        n = len(plan.excluded)
+        out.print(f"excluded: {n:,} combination{'' if n == 1 else 's'} (--explain lists {'it' if n == 1 else 'them'})")
     out.print(f"outputs: {relpath(plan.outputs_dir, Path.cwd())}", style="dim")
 
 

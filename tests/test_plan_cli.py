@@ -159,7 +159,7 @@ def test_demo_plan_lists_every_job_with_size_duration_and_cost(capsys: pytest.Ca
 def test_explain_shows_origins_exclusions_and_sources(capsys: pytest.CaptureFixture[str], examples: Path) -> None:
     code, out, _ = run_cli(capsys, "plan", str(examples / "zip-pairs.yaml"), "--explain")
     assert code == 0
-    assert "excluded: 1 combinations (--explain lists them)" in out
+    assert "excluded: 1 combination (--explain lists it)" in out
     assert "where each parameter came from" in out
     assert "    negative_prompt: params.negative_prompt (template)" in out
     assert "    style: matrix" in out
