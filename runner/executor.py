@@ -302,7 +302,7 @@ class Executor:
                 if self.provider.caps.has_list_endpoint and not self.poll_interval:
                     self._poller = ListPoller(
                         self.provider, client, self.pacer, interval=self._list_interval,
-                        before_poll=self.store.flush, on_error=self.errors.append,
+                        before_poll=self.store.flush, on_error=self.errors.append, clock=self.clock,
                     )
                 async with anyio.create_task_group() as tg:
                     self._tg = tg
@@ -571,7 +571,7 @@ class Executor:
             remaining = None if deadline is None else deadline - self.clock()
             with anyio.move_on_after(remaining) as scope:
                 if self._poller is not None and status is not None:
-                    status = await self._poller.next(pid, status)
+                    status = await self._poller.next(pid, status, due=submitted_at + self._earliest_done(job))
                 else:
                     if status is not None or not first:
                         await anyio.sleep(self._next_poll(job, submitted_at))
@@ -626,6 +626,12 @@ class Executor:
             return max(0.05, expected * 0.9 - elapsed)
         return max(0.05, min(30.0, expected * 0.05))
 
+    def _earliest_done(self, job: Job) -> float:
+        """Seconds after submission before which a job is not worth polling: the quickest render seen."""
+        if len(self.render_times) >= 3:
+            return min(self.render_times[-50:])
+        return self._expected_render(job) * 0.8
+
     def _expected_render(self, job: Job) -> float:
         if len(self.render_times) >= 3:
             return statistics.median(self.render_times[-50:])
@@ -676,7 +682,7 @@ class Executor:
                 await anyio.sleep(_backoff(attempt, getattr(exc, "retry_after", None)))
                 continue
             billed = status.cost_micros if status.cost_micros is not None else job.cost_micros
-            self._write_sidecar(job, jid, status, got.sha256, billed)
+            await self._write_sidecar(job, jid, status, got.sha256, billed)
             self._crash_point("after-download")
             self._settle(job, billed)
             self._move(jid, S.DONE, lazy=True, sha256=got.sha256, cost_micros=billed, downloaded_at=self.clock(),
@@ -690,7 +696,7 @@ class Executor:
             self._set_state(jid, S.DOWNLOADING.value)
         self._error(job, last)
 
-    def _write_sidecar(self, job: Job, jid: int, status: VideoStatus, sha256: str, billed: int) -> None:
+    async def _write_sidecar(self, job: Job, jid: int, status: VideoStatus, sha256: str, billed: int) -> None:
         row = self.store.job_row(jid)
         doc = {
             "key": job.key,
@@ -714,7 +720,8 @@ class Executor:
             "downloaded_at": self.clock(),
             "run_id": self.run_id,
         }
-        atomic_write(sidecar_path(job.output), json.dumps(doc, indent=2, default=str).encode())
+        data = json.dumps(doc, indent=2, default=str).encode()
+        await anyio.to_thread.run_sync(atomic_write, sidecar_path(job.output), data)  # fsync off the event loop
 
 
 # --------------------------------------------------------------------------------------------------

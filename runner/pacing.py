@@ -128,9 +128,10 @@ class IntentBatcher:
 class ListPoller:
     """Watches many provider jobs through the provider's list endpoint: one request reports up to 100.
 
-    A job task calls `next(video_id, last)` and gets the job's status once it differs from `last`.
-    The loop lists newest first until it has seen every watched job, then sleeps `interval()`; a job
-    the list no longer reaches is fetched on its own.
+    A job task calls `next(video_id, last, due=...)` and gets the job's status once it differs from
+    `last`. No request is sent before the earliest `due` (when a watched job can first be done); from
+    then on the loop lists newest first until it has seen every watched job, every `interval()`
+    seconds. A job the list no longer reaches is fetched on its own.
     """
 
     def __init__(
@@ -142,6 +143,7 @@ class ListPoller:
         interval: Callable[[], float],
         before_poll: Callable[[], None],
         on_error: Callable[[str], None],
+        clock: Callable[[], float],
     ) -> None:
         self.provider = provider
         self.client = client
@@ -149,21 +151,26 @@ class ListPoller:
         self.interval = interval
         self.before_poll = before_poll
         self.on_error = on_error
+        self.clock = clock
         self._watch: dict[str, tuple[str | None, _Waiter]] = {}
+        self._due: dict[str, float] = {}
         self._wake = anyio.Event()
         self.rounds = 0
         self.requests = 0
 
-    async def next(self, video_id: str, last: VideoStatus | None) -> VideoStatus:
-        """The job's status, once it is not `last`'s status (or `last` is None)."""
+    async def next(self, video_id: str, last: VideoStatus | None, *, due: float | None = None) -> VideoStatus:
+        """The job's status, once it is not `last`'s status (or `last` is None); `due` is the clock time
+        before which it cannot be done (default: now)."""
         w = _Waiter()
         self._watch[video_id] = (last.status if last is not None else None, w)
+        self._due[video_id] = due if due is not None else self.clock()
         self._wake.set()
         try:
             await w.event.wait()
         finally:
             if self._watch.get(video_id, (None, None))[1] is w:
                 del self._watch[video_id]
+                self._due.pop(video_id, None)
         return w.value  # type: ignore[no-any-return]
 
     def _deliver(self, status: VideoStatus) -> None:
@@ -173,6 +180,7 @@ class ListPoller:
         last, w = entry
         if status.status != last or status.terminal:
             del self._watch[status.id]
+            self._due.pop(status.id, None)
             w.value = status
             w.event.set()
 
@@ -180,12 +188,18 @@ class ListPoller:
         while True:
             if not self._watch:
                 await self._wake.wait()
-            self._wake = anyio.Event()
-            await anyio.sleep(self.interval())
-            if not self._watch:
+                self._wake = anyio.Event()
+                continue
+            wait = min(self._due.values()) - self.clock()
+            if wait > 0:
+                # Nothing can be done yet: sleep until the first job may be, or until a new one is watched.
+                with anyio.move_on_after(min(wait, 5.0)):
+                    await self._wake.wait()
+                self._wake = anyio.Event()
                 continue
             self.before_poll()
             await self._round()
+            await anyio.sleep(self.interval())
 
     async def _round(self) -> None:
         self.rounds += 1
