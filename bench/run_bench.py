@@ -108,6 +108,9 @@ class Measure:
     stats: dict[str, Any] = field(default_factory=dict)
     client_requests: int | None = None
     sim_cpu: float = math.nan
+    to_first_create: float = math.nan
+    render_span: float = math.nan
+    tail: float = math.nan
     other_cpu_client_core: float = math.nan
     other_cpu_sim_core: float = math.nan
 
@@ -133,6 +136,9 @@ class Measure:
             "max_in_progress": float(self.stats.get("max_in_progress", 0)),
             "encodes": float(self.stats.get("encodes", 0)),
             "sim_cpu": self.sim_cpu,
+            "to_first_create": self.to_first_create,
+            "render_span": self.render_span,
+            "tail": self.tail,
             "other_cpu_client_core": self.other_cpu_client_core,
             "other_cpu_sim_core": self.other_cpu_sim_core,
         }
@@ -359,20 +365,23 @@ class Finished:
     wall: float
     usage: Any                   # rusage of exactly that process
     busy: dict[int, float]       # busy CPU seconds per CPU, all processes, during the run
+    started_at: float            # time.time() at start and at exit
+    ended_at: float
 
 
 def run_measured(cmd: list[str], cwd: Path, label: str, progress: Callable[[], str] | None, every: float = 10.0) -> Finished:
     """Run `cmd` pinned to CPU 1 and wait for it."""
     with open(cwd / f"{label}.out", "wb") as out, open(cwd / f"{label}.err", "wb") as err:
         busy0 = _busy()
+        epoch0 = time.time()
         t0 = time.monotonic()
         proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
     _pin(proc.pid, CLIENT_CPU)
-    ended: list[tuple[int, int, Any, float, dict[int, float]]] = []
+    ended: list[tuple[int, int, Any, float, dict[int, float], float]] = []
 
     def reap() -> None:
         pid, status, usage = os.wait4(proc.pid, 0)
-        ended.append((pid, status, usage, time.monotonic(), _busy()))
+        ended.append((pid, status, usage, time.monotonic(), _busy(), time.time()))
 
     waiter = threading.Thread(target=reap, daemon=True)
     waiter.start()
@@ -380,9 +389,9 @@ def run_measured(cmd: list[str], cwd: Path, label: str, progress: Callable[[], s
         waiter.join(every)
         if waiter.is_alive() and progress is not None:
             _log(f"    {time.monotonic() - t0:6.0f} s  {progress()}")
-    _, status, usage, t1, busy1 = ended[0]
+    _, status, usage, t1, busy1, epoch1 = ended[0]
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return Finished(proc.returncode, t1 - t0, usage, {k: busy1[k] - busy0.get(k, 0.0) for k in busy1})
+    return Finished(proc.returncode, t1 - t0, usage, {k: busy1[k] - busy0.get(k, 0.0) for k in busy1}, epoch0, epoch1)
 
 
 def _sim_root(url: str) -> str:
@@ -402,6 +411,10 @@ def _collect(m: Measure, sim: SimChild, run: Finished, sim_cpu0: float) -> list[
         m.stats = client.get(f"{root}/_sim/stats").json()
         videos: list[list[Any]] = client.get(f"{root}/_bench/videos").json()
     m.requests = {k: int(v) for k, v in m.stats["requests"].items()}
+    if videos:
+        m.to_first_create = min(v[2] for v in videos) - run.started_at
+        m.render_span = max(v[4] for v in videos) - min(v[2] for v in videos)
+        m.tail = run.ended_at - max(v[4] for v in videos)
     m.to_download = [dl - end for _, _, _, _, end, status, dl in videos if status == "completed" and dl is not None]
     return videos
 
@@ -548,6 +561,8 @@ def print_table(sc: Scenario, results: dict[str, list[Measure]], start_cpu: floa
             print(f"    CPU excl. start-up ({start_cpu:.2f} s for `gridrun plan` on this manifest): "
                   f"{med['cpu_ms_per_job_excl_startup']:.2f} ms/job; requests gridrun counted itself: "
                   f"{statistics.median(cr) / sc.n if cr else math.nan:.2f}/job")
+        print(f"    where the wall went: start to first create {med['to_first_create']:.2f} s, first create to last render "
+              f"end {med['render_span']:.2f} s (bound {sc.bound:g} s), last render end to exit {med['tail']:.2f} s")
         print(f"    simulator CPU {med['sim_cpu']:.1f} s; other processes took {med['other_cpu_client_core']:.1f} CPU-s on the "
               f"client's core and {med['other_cpu_sim_core']:.1f} on the simulator's during the run")
         if max(med["other_cpu_client_core"], med["other_cpu_sim_core"]) > 0.05 * med["wall"]:
