@@ -316,7 +316,7 @@ def cmd_sim_serve(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------------------------------
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(*, with_sim: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gridrun", description="Run YAML batch manifests against paid video-generation APIs, paying once per job.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -384,18 +384,17 @@ def _parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("sim", help="the built-in provider simulator")
     simsub = sim.add_subparsers(dest="sim_command", metavar="COMMAND")
     sp = simsub.add_parser("serve", help="serve the simulator over HTTP on 127.0.0.1")
-    try:
+    if with_sim:  # the simulator (numpy, PyAV, uvicorn) loads only for `gridrun sim ...`
         from .sim.serve import add_arguments
 
         add_arguments(sp)
-    except ImportError:
-        pass
     sp.set_defaults(fn=cmd_sim_serve)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = _parser(with_sim=argv[:1] == ["sim"])
     args = parser.parse_args(argv)
     if not getattr(args, "fn", None):
         parser.print_help()
