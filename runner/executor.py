@@ -668,7 +668,7 @@ class Executor:
                     url = fresh.url
                 if url is None:
                     break
-            await self.pacer.wait()
+            # Output files are not API calls (often another host): a 429 pause or rate does not hold them.
             try:
                 got = await self.provider.download(self.client, url, job.output)
             except ExpiredError as exc:

@@ -15,9 +15,13 @@ from .state import Store
 
 
 class Pacer:
-    """Holds every request back while the provider asked us to wait (Retry-After), and learns a request
-    rate when 429s repeat: halve the rate seen on each repeated 429, raise it 10% per 20 successes,
-    drop the limit once it is far above what is being sent (AIMD)."""
+    """Paces every request of a run.
+
+    A 429 holds all requests back for its Retry-After, and sets a request rate (AIMD): half of what was
+    sent in the last second, at most one cut per second; each second without a 429 adds a quarter of
+    the rate (at least two requests per second). After the pause, requests leave one by one at that rate
+    instead of all at once. The limit is dropped again once it is far above what the run sends.
+    """
 
     def __init__(self, clock: Callable[[], float]) -> None:
         self.clock = clock
@@ -26,10 +30,9 @@ class Pacer:
         self._next_slot = 0.0
         self.requests = 0
         self.rate_limited = 0
-        self._recent: deque[float] = deque(maxlen=512)
-        self._limits: deque[float] = deque(maxlen=8)
-        self._ok: deque[float] = deque(maxlen=4096)
-        self._ok_streak = 0
+        self._sent: deque[float] = deque(maxlen=4096)
+        self._last_cut = float("-inf")
+        self._last_raise = 0.0
 
     async def wait(self) -> None:
         while True:
@@ -41,35 +44,36 @@ class Pacer:
                 if self.rate:
                     self._next_slot = now + 1.0 / self.rate
                 self.requests += 1
-                self._recent.append(now)
+                self._sent.append(now)
                 return
             await anyio.sleep(start - now)
 
-    def _observed_rate(self, now: float) -> float:
-        return sum(1 for t in self._ok if t > now - 2.0) / 2.0
+    def _sent_rate(self, now: float, window: float = 1.0) -> float:
+        """Requests per second sent lately: over the last `window` seconds, or since the first of them
+        when that is shorter (a burst at the start of a run is a high rate, not a low one)."""
+        recent = [t for t in reversed(self._sent) if t > now - window]
+        if not recent:
+            return 0.0
+        return len(recent) / max(0.25, now - recent[-1])
 
     def limited(self, retry_after: float | None) -> None:
         now = self.clock()
         self.rate_limited += 1
-        self._ok_streak = 0
         self.not_before = max(self.not_before, now + (retry_after if retry_after is not None else 1.0))
-        self._limits.append(now)
-        if sum(1 for t in self._limits if t > now - 5.0) >= 3:
-            # 429s repeat: send at most what got through lately, less each time they go on.
-            cap = self._observed_rate(now) * 0.9
-            self.rate = max(1.0, min(self.rate * 0.7, cap) if self.rate else cap)
-            self._limits.clear()
+        if now - self._last_cut >= 1.0:
+            sent = max(1.0, self._sent_rate(now))
+            self.rate = max(0.5, min(self.rate or sent, sent) * 0.5)
+            self._last_cut = now
+            self._last_raise = now
 
     def ok(self) -> None:
-        now = self.clock()
-        self._ok.append(now)
         if self.rate is None:
             return
-        self._ok_streak += 1
-        if self._ok_streak >= 20:
-            self._ok_streak = 0
-            self.rate *= 1.05
-            if self.rate > 4 * max(1.0, self._observed_rate(now)) and not any(t > now - 30.0 for t in self._limits):
+        now = self.clock()
+        if now - self._last_raise >= 1.0 and now - self._last_cut >= 1.0:
+            self._last_raise = now
+            self.rate += max(2.0, self.rate / 4)
+            if now - self._last_cut > 30.0 and self.rate > 4 * max(1.0, self._sent_rate(now, 5.0)):
                 self.rate = None
 
 
