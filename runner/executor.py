@@ -44,6 +44,9 @@ from .state import FINAL, JobState, Store
 S = JobState
 FATAL_CODES = frozenset({"AUTHENTICATION_FAILED", "INSUFFICIENT_BALANCE"})
 DEFAULT_RENDER_SECONDS = 60.0
+# Requests are short: a dozen connections carry thousands of jobs. More cost CPU, not speed (httpcore
+# checks every pooled connection on every request), and requests beyond them would queue in the pool.
+HTTP_CONNECTIONS = 12
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +128,8 @@ class Executor:
         self.timeout = options.timeout or run.get("timeout")
         budget = options.budget_usd if options.budget_usd is not None else run.get("budget_usd")
         self.budget_micros = None if budget is None else int(round(float(budget) * 1_000_000))
-        self.pacer = Pacer(clock)
+        self.pacer = Pacer(clock, gate=HTTP_CONNECTIONS)
+        self._creating = 0   # jobs between taking a provider slot and their create answer
         self.stopping: str | None = None
         self.detached = False
         self.started = clock()
@@ -282,11 +286,8 @@ class Executor:
             )
 
     async def run(self) -> RunResult:
-        # Made first: a missing key stops the run before anything is recorded or sent. Requests are short
-        # and mostly sequential per job: a few dozen connections carry thousands of jobs (and httpcore's
-        # pool scans every connection on every request).
-        client = self.provider.client(max_connections=min(32, max(8, self.concurrency)),
-                                      timeout=self.opts.request_timeout)
+        # Made first: a missing key stops the run before anything is recorded or sent.
+        client = self.provider.client(max_connections=HTTP_CONNECTIONS, timeout=self.opts.request_timeout)
         submit, reconcile, attach = self.prepare()
         try:
             self.check_budget(submit)
@@ -400,10 +401,14 @@ class Executor:
             if self.stopping or self._fatal:
                 self._settle(job, None)
                 return
-            key = await self._intents.reserve(jid)
-            self._set_state(jid, S.SUBMITTING.value)
-            self._crash_point("before-submit")
-            status = await self._post(job, jid, key)
+            self._creating += 1
+            try:
+                key = await self._intents.reserve(jid)
+                self._set_state(jid, S.SUBMITTING.value)
+                self._crash_point("before-submit")
+                status = await self._post(job, jid, key)
+            finally:
+                self._creating -= 1
             if status is None:
                 return
             await self._follow(job, jid, status, slot)
@@ -418,7 +423,8 @@ class Executor:
         while True:
             await self.pacer.wait()
             try:
-                status = await self.provider.submit(self.client, body)
+                async with self.pacer.gate:
+                    status = await self.provider.submit(self.client, body)
                 self._crash_point("after-submit")
                 self.pacer.ok()
             except RateLimitedError as exc:
@@ -473,7 +479,8 @@ class Executor:
         for attempt in range(1, 4):
             await self.pacer.wait()
             try:
-                found = await self.provider.find_by_key(self.client, key)
+                async with self.pacer.gate:
+                    found = await self.provider.find_by_key(self.client, key)
                 self._last_find_ok = True
                 return found
             except NotImplementedError:
@@ -646,7 +653,8 @@ class Executor:
         for attempt in range(1, self.retries + 10):
             await self.pacer.wait()
             try:
-                status = await self.provider.get(self.client, pid)
+                async with self.pacer.gate:
+                    status = await self.provider.get(self.client, pid)
                 self.pacer.ok()
                 return status
             except RateLimitedError as exc:
@@ -659,6 +667,11 @@ class Executor:
         return None
 
     async def _download(self, job: Job, jid: int, status: VideoStatus) -> None:
+        # Creates go first: they start renders the run waits for; a download waits a moment (URLs last an hour).
+        for _ in range(100):
+            if not self._creating:
+                break
+            await anyio.sleep(0.005)
         url = status.url
         last = ""
         for attempt in range(1, self.retries + 3):
@@ -670,7 +683,8 @@ class Executor:
                     break
             # Output files are not API calls (often another host): a 429 pause or rate does not hold them.
             try:
-                got = await self.provider.download(self.client, url, job.output)
+                async with self.pacer.gate:
+                    got = await self.provider.download(self.client, url, job.output)
             except ExpiredError as exc:
                 last = f"expired: {exc}"
                 continue

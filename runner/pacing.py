@@ -23,8 +23,9 @@ class Pacer:
     instead of all at once. The limit is dropped again once it is far above what the run sends.
     """
 
-    def __init__(self, clock: Callable[[], float]) -> None:
+    def __init__(self, clock: Callable[[], float], *, gate: int = 12) -> None:
         self.clock = clock
+        self.gate = anyio.CapacityLimiter(gate)   # requests in flight at once: no queue inside the HTTP pool
         self.not_before = 0.0
         self.rate: float | None = None      # requests per second; None = unlimited
         self._next_slot = 0.0
@@ -231,7 +232,8 @@ class ListPoller:
             await self.pacer.wait()
             self.requests += 1
             try:
-                result = await fn()
+                async with self.pacer.gate:
+                    result = await fn()
                 self.pacer.ok()
                 return result
             except RateLimitedError as exc:
