@@ -63,6 +63,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from runner.sim.config import SimConfig
+from runner.sim.serve import child_server
 
 MODEL = "pixverse-v5.6"
 SIM_CPU = 0
@@ -257,37 +258,11 @@ def simulator(sc: Scenario, folder: Path, clips: Path | None) -> Iterator[SimChi
     cmd = [sys.executable, str(Path(__file__).resolve()), "serve-sim", "--config", str(knobs)]
     if clips is not None:
         cmd += ["--clips", str(clips)]
-    child = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    _pin(child.pid, SIM_CPU)
-    try:
-        yield SimChild(_announcement(child, timeout=120.0), child.pid)
-    finally:
-        child.terminate()
-        try:
-            child.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
-        if child.stdout is not None:
-            child.stdout.close()
+    with child_server(cmd, startup_timeout=120.0) as (url, pid):
+        _pin(pid, SIM_CPU)
+        yield SimChild(url, pid)
 
 
-def _announcement(child: subprocess.Popen[str], timeout: float) -> str:
-    found: list[str] = []
-
-    def read() -> None:
-        assert child.stdout is not None
-        for line in child.stdout:
-            if "listening on " in line:
-                found.append(line.rsplit("listening on ", 1)[1].strip())
-                return
-
-    t = threading.Thread(target=read, daemon=True)
-    t.start()
-    t.join(timeout)
-    if not found:
-        raise RuntimeError(f"the simulator did not start (exit code {child.poll()})")
-    return found[0]
 
 
 # -- workloads -------------------------------------------------------------------------------------

@@ -243,20 +243,33 @@ def running_server(
 def _child(config: SimConfig, host: str, port: int, startup_timeout: float, cpus: set[int] | None) -> Iterator[str]:
     with _knobs_file(config.to_dict()) as knobs:
         cmd = [sys.executable, "-m", "runner.sim", "serve", "--host", host, "--port", str(port), "--config", knobs]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus and hasattr(os, "sched_setaffinity") else None
-        child = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env, preexec_fn=pin)
+        with child_server(cmd, startup_timeout=startup_timeout, preexec_fn=pin) as (url, _pid):
+            yield url
+
+
+@contextlib.contextmanager
+def child_server(
+    cmd: list[str], *, startup_timeout: float = 20.0, preexec_fn: Any = None
+) -> Iterator[tuple[str, int]]:
+    """Run `cmd`, a process that prints `... listening on URL` once it serves; yield (URL, pid) and stop
+    it (terminate, then kill) when the block ends.
+
+    :raises RuntimeError: it did not announce a URL within `startup_timeout` seconds.
+    """
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    child = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env, preexec_fn=preexec_fn)
+    try:
+        yield _await_announcement(child, startup_timeout), child.pid
+    finally:
+        child.terminate()
         try:
-            yield _await_announcement(child, startup_timeout)
-        finally:
-            child.terminate()
-            try:
-                child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
-            if child.stdout is not None:
-                child.stdout.close()
+            child.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+        if child.stdout is not None:
+            child.stdout.close()
 
 
 def _await_announcement(child: subprocess.Popen[str], timeout: float) -> str:
