@@ -41,29 +41,46 @@ def _run(m: Path) -> subprocess.Popen[str]:
                             stderr=subprocess.PIPE, text=True, cwd=m.parent)
 
 
+def _interrupt(m: Path, *, times: int) -> tuple[int, str]:
+    """Start `gridrun run m`, press Ctrl-C `times` times once two jobs are in flight; (exit code, stderr)."""
+    proc = _run(m)
+    try:
+        _wait_for(lambda: _in_flight(m) >= 2)
+        for i in range(times):
+            if i:
+                time.sleep(0.2)
+            os.kill(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    return proc.returncode, err
+
+
+def _cli(command: str, m: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "runner.cli", command, str(m)], capture_output=True, text=True,
+                          cwd=m.parent, timeout=90)
+
+
+def _stats(url: str) -> dict:
+    return httpx.get(url.rsplit("/v1", 1)[0] + "/_sim/stats").json()
+
+
 @pytest.mark.timeout(120)
 def test_first_ctrl_c_stops_submitting_and_finishes_paid_work(tmp_path: Path) -> None:
     with running_server(SimConfig(render_time=1.5, jitter=0.0, concurrency=2), process=True) as url:
         m = write_manifest(tmp_path, n_seeds=4, run={"concurrency": 2}, base_url=url, sim={})
-        proc = _run(m)
-        try:
-            _wait_for(lambda: _in_flight(m) >= 2)
-            os.kill(proc.pid, signal.SIGINT)
-            out, err = proc.communicate(timeout=60)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
-        assert proc.returncode == 130, err
+        code, err = _interrupt(m, times=1)
+        assert code == 130, err
         snap = api.status(m)
         assert snap.counts["done"] == 2 and snap.counts["planned"] == 6, snap.counts
-        stats = httpx.get(url.rsplit("/v1", 1)[0] + "/_sim/stats").json()
+        stats = _stats(url)
         assert stats["creates"] == 2
         # the next run finishes the rest and pays for each job once
-        r = subprocess.run([sys.executable, "-m", "runner.cli", "run", str(m)], capture_output=True, text=True,
-                           cwd=m.parent, timeout=90)
+        r = _cli("run", m)
         assert r.returncode == 0, r.stderr
-        stats = httpx.get(url.rsplit("/v1", 1)[0] + "/_sim/stats").json()
+        stats = _stats(url)
         assert stats["creates"] == 8 and stats["duplicate_paid"] == 0
 
 
@@ -71,23 +88,12 @@ def test_first_ctrl_c_stops_submitting_and_finishes_paid_work(tmp_path: Path) ->
 def test_second_ctrl_c_detaches_and_the_next_run_reattaches(tmp_path: Path) -> None:
     with running_server(SimConfig(render_time=3.0, jitter=0.0, concurrency=2), process=True) as url:
         m = write_manifest(tmp_path, n_seeds=1, run={"concurrency": 2}, base_url=url, sim={})
-        proc = _run(m)
-        try:
-            _wait_for(lambda: _in_flight(m) >= 2)
-            os.kill(proc.pid, signal.SIGINT)
-            time.sleep(0.2)
-            os.kill(proc.pid, signal.SIGINT)
-            proc.communicate(timeout=30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
-        assert proc.returncode == 130
+        code, _ = _interrupt(m, times=2)
+        assert code == 130
         assert _in_flight(m) == 2  # detached: still in flight at the provider, ids kept
-        r = subprocess.run([sys.executable, "-m", "runner.cli", "run", str(m)], capture_output=True, text=True,
-                           cwd=m.parent, timeout=90)
+        r = _cli("run", m)
         assert r.returncode == 0, r.stderr
-        stats = httpx.get(url.rsplit("/v1", 1)[0] + "/_sim/stats").json()
+        stats = _stats(url)
         assert stats["creates"] == 2 and stats["duplicate_paid"] == 0
         assert api.status(m).counts["done"] == 2
 
@@ -96,21 +102,10 @@ def test_second_ctrl_c_detaches_and_the_next_run_reattaches(tmp_path: Path) -> N
 def test_cancel_cancels_in_flight_jobs_on_request(tmp_path: Path) -> None:
     with running_server(SimConfig(render_time=30.0, jitter=0.0, concurrency=2), process=True) as url:
         m = write_manifest(tmp_path, n_seeds=1, run={"concurrency": 2}, base_url=url, sim={})
-        proc = _run(m)
-        try:
-            _wait_for(lambda: _in_flight(m) >= 2)
-            os.kill(proc.pid, signal.SIGINT)
-            time.sleep(0.2)
-            os.kill(proc.pid, signal.SIGINT)
-            proc.communicate(timeout=30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
-        r = subprocess.run([sys.executable, "-m", "runner.cli", "cancel", str(m)], capture_output=True, text=True,
-                           cwd=m.parent, timeout=60)
+        _interrupt(m, times=2)
+        r = _cli("cancel", m)
         assert r.returncode == 0, r.stderr
         assert "cancelled 2 jobs" in r.stdout
         assert api.status(m).counts["cancelled"] == 2
-        stats = httpx.get(url.rsplit("/v1", 1)[0] + "/_sim/stats").json()
+        stats = _stats(url)
         assert stats["cancelled"] == 2
