@@ -64,7 +64,7 @@ class RunOptions:
     poll_interval: float | None = None  # fixed poll interval (default: scheduled from expected render time)
     timeout: float | None = None        # per-job deadline: stop waiting, never the job
     request_timeout: float = 30.0       # seconds one HTTP request may take
-    report_every: float = 2.0           # seconds between report rebuilds during the run
+    report_every: float = 5.0           # seconds between report rebuilds during the run
     handle_signals: bool = False        # first Ctrl-C: stop submitting; second: detach
 
 
@@ -454,10 +454,10 @@ class Executor:
             except (OutcomeUnknownError, RetryableError) as exc:
                 # The create may have been received: find out before anything is sent again.
                 tries += 1
-                found = await self._find(key)
+                found, answered = await self._find(key)
                 if found is not None:
                     status = found
-                elif found is None and self._last_find_ok:
+                elif answered:
                     if tries > self.retries + 2:
                         return self._give_up(job, jid, f"no answer after {tries} tries: {exc}")
                     await anyio.sleep(_backoff(tries, getattr(exc, "retry_after", None)))
@@ -473,16 +473,15 @@ class Executor:
             self._move(jid, S.SUBMITTED, lazy=True, provider_id=status.id)
             return status
 
-    _last_find_ok = False
-
-    async def _find(self, key: str) -> VideoStatus | None:
+    async def _find(self, key: str) -> tuple[VideoStatus | None, bool]:
+        """The job a create with `key` made, looked up in the provider's request log, and whether the log
+        answered (False: it could not be asked, so None proves nothing)."""
         for attempt in range(1, 4):
             await self.pacer.wait()
             try:
                 async with self.pacer.gate:
                     found = await self.provider.find_by_key(self.client, key)
-                self._last_find_ok = True
-                return found
+                return found, True
             except NotImplementedError:
                 break
             except RateLimitedError as exc:
@@ -491,8 +490,7 @@ class Executor:
                 await anyio.sleep(_backoff(attempt, getattr(exc, "retry_after", None)))
             except ProviderError:
                 break
-        self._last_find_ok = False
-        return None
+        return None, False
 
     def _give_up(self, job: Job, jid: int, why: str) -> None:
         self._move(jid, S.UNKNOWN, error=f"{why}; it may have been paid for. `gridrun retry --unknown` re-submits (may pay twice)")
@@ -506,18 +504,18 @@ class Executor:
         state = self.states[jid]
         if key is None:
             return
-        found = await self._find(key)
+        found, answered = await self._find(key)
         if found is not None:
             self._reserved += job.cost_micros
             self.store.event(self.run_id, jid, "reconciled", {"provider_id": found.id, "idempotency_key": key})
-            self._move(jid, S.SUBMITTED if state == "submitting" else S.SUBMITTED, provider_id=found.id)
+            self._move(jid, S.SUBMITTED, provider_id=found.id)
             slot = await self._slot(job)
             try:
                 await self._follow(job, jid, found, slot)
             finally:
                 slot.release()
             return
-        if self._last_find_ok or state == S.UNKNOWN.value and self.opts.retry_unknown:
+        if answered or state == S.UNKNOWN.value and self.opts.retry_unknown:
             # The provider's log has no job with this key: the create never reached it.
             if state == S.SUBMITTING.value:
                 self.store.void_attempt(jid, "not in the provider's request log: never reached it")
