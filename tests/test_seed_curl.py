@@ -7,13 +7,14 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import av
 import httpx
 import pytest
+
+from runner.sim.serve import child_server
 
 SEED_PAGE = Path(__file__).resolve().parents[2] / "shared" / "seed" / "pixverse-v5.6-lumenfall.txt"
 SEED_BASE_URL = "https://api.lumenfall.ai/v1"
@@ -68,28 +69,9 @@ def sim_serve() -> Iterator[str]:
         sys.executable, "-c", "import sys; from runner.cli import main; sys.exit(main())",
         "sim", "serve", "--host", "127.0.0.1", "--port", "0", "--render-time", "0", "--api-key", KEY,
     ]
-    child = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    url: list[str] = []
-
-    def read() -> None:
-        assert child.stdout is not None
-        for line in child.stdout:
-            if "listening on " in line:
-                url.append(line.split("listening on ", 1)[1].strip())
-                return
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    reader.join(20)
-    try:
-        assert url, "gridrun sim serve did not announce its URL"
-        assert url[0].startswith("http://127.0.0.1:") and url[0].endswith("/v1")
-        yield url[0]
-    finally:
-        child.terminate()
-        child.wait(timeout=10)
-        assert child.stdout is not None
-        child.stdout.close()
+    with child_server(cmd, startup_timeout=20.0) as (url, _pid):
+        assert url.startswith("http://127.0.0.1:") and url.endswith("/v1")
+        yield url
 
 
 def test_seed_curl_script_reaches_completed_with_its_empty_prompt_and_the_file_plays(sim_serve: str, tmp_path: Path) -> None:
