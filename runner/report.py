@@ -396,11 +396,15 @@ def _make_poster(video: Path, poster: Path) -> bool:
 
     try:
         with av.open(str(video)) as container:
-            frame = next(container.decode(video=0), None)
+            stream = container.streams.video[0]
+            # One frame: FFmpeg's decoder threads would cost more to start than the frame does to decode.
+            stream.thread_type = "NONE"
+            stream.codec_context.thread_count = 1
+            frame = next(container.decode(stream), None)
             if frame is None:
                 return False
             image = frame.to_image()  # type: ignore[no-untyped-call]
-    except (FFmpegError, OSError, StopIteration):
+    except (FFmpegError, OSError, StopIteration, IndexError):
         return False
     if image.width > POSTER_MAX_WIDTH:
         image = image.resize((POSTER_MAX_WIDTH, max(2, round(image.height * POSTER_MAX_WIDTH / image.width))))

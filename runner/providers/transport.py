@@ -61,7 +61,15 @@ def make_client(
     timeout: float = 30.0,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> httpx.AsyncClient:
-    """One `httpx.AsyncClient` for a whole run: pooled connections, bounded waits."""
+    """One `httpx.AsyncClient` for a whole run: pooled connections, bounded waits.
+
+    Without a `transport`, requests go over aiohttp (`runner.providers.aio`); `GRIDRUN_HTTP=httpx` selects
+    httpx's own transport instead.
+    """
+    if transport is None and os.environ.get("GRIDRUN_HTTP", "").strip().lower() != "httpx":
+        from runner.providers.aio import AiohttpTransport
+
+        transport = AiohttpTransport(max_connections=max_connections, keepalive_expiry=30.0, ssl_context=_ssl_context())
     return httpx.AsyncClient(
         verify=_ssl_context(),
         base_url=base_url,

@@ -11,6 +11,7 @@ from providers_kit import KEY, png_bytes, video
 
 from runner.errors import NeedsKeyError, RejectedError, UsageError
 from runner.providers import Provider, get_provider
+from runner.providers.aio import AiohttpTransport
 from runner.providers.lumenfall import LumenfallProvider
 
 IDEM = "gridrun-0123456789abcdef01234567-1"
@@ -53,9 +54,16 @@ async def test_client_sends_bearer_key_to_the_capability_base_url(provider: Lume
 
 def test_client_pool_and_timeouts(provider: LumenfallProvider) -> None:
     client = provider.client(max_connections=7, timeout=12.0)
+    assert isinstance(client._transport, AiohttpTransport)
+    assert client._transport.max_connections == 7
+    assert client.timeout.read == 12.0 and client.timeout.connect == 10.0
+
+
+def test_httpx_transport_on_request(provider: LumenfallProvider, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GRIDRUN_HTTP", "httpx")
+    client = provider.client(max_connections=7, timeout=12.0)
     pool = client._transport._pool  # type: ignore[attr-defined]
     assert pool._max_connections == 7
-    assert client.timeout.read == 12.0 and client.timeout.connect == 10.0
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,145 @@
+"""An httpx transport that sends over aiohttp.
+
+The providers speak httpx (its client, requests, responses and exceptions, and its MockTransport in the
+tests); this transport only replaces the wire underneath. aiohttp parses HTTP in C: on a loopback
+simulator a request costs about a fifth of the CPU it costs through httpcore (`bench/http_bench.py`),
+which is most of gridrun's own CPU per job.
+
+aiohttp failures are raised as the httpx exceptions they correspond to, so that `transport.transport_error`
+keeps a single classification: only a failure to *connect* (or to get a pooled connection in time) means
+the request was never sent; anything after that may have reached the server. A non-idempotent request
+(a create) is never re-sent by aiohttp itself.
+
+Outside asyncio (anyio on trio) the transport falls back to httpx's own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import httpx
+
+_CHUNK = 1 << 16
+
+
+def _translate(exc: BaseException, request: httpx.Request, *, in_body: bool = False) -> httpx.RequestError:
+    """The httpx exception for an aiohttp (or socket) failure."""
+    msg = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    kind: type[httpx.RequestError]
+    if isinstance(exc, aiohttp.InvalidURL):
+        kind = httpx.UnsupportedProtocol
+    elif isinstance(exc, aiohttp.ConnectionTimeoutError):
+        kind = httpx.ConnectTimeout
+    elif isinstance(exc, aiohttp.ClientConnectorError):
+        kind = httpx.ConnectError
+    elif isinstance(exc, (aiohttp.ServerTimeoutError, asyncio.TimeoutError, TimeoutError)):
+        kind = httpx.ReadTimeout
+    elif isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, aiohttp.ClientResponseError)):
+        kind = httpx.RemoteProtocolError
+    elif isinstance(exc, (aiohttp.ClientOSError, OSError)):
+        kind = httpx.ReadError if in_body else httpx.NetworkError
+    else:
+        kind = httpx.RemoteProtocolError if in_body else httpx.TransportError
+    return kind(msg, request=request)
+
+
+class _Body(httpx.AsyncByteStream):
+    def __init__(self, response: aiohttp.ClientResponse, request: httpx.Request) -> None:
+        self._response = response
+        self._request = request
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._response.content.iter_chunked(_CHUNK):
+                yield chunk
+        except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+            self._response.close()
+            raise _translate(exc, self._request, in_body=True) from exc
+
+    async def aclose(self) -> None:
+        self._response.release()
+
+
+class AiohttpTransport(httpx.AsyncBaseTransport):
+    """Pooled HTTP/1.1 over aiohttp: at most `max_connections` connections, kept alive `keepalive_expiry` s.
+
+    Cookies, redirects, decompression and proxies stay with the httpx client above; this only moves bytes.
+    """
+
+    def __init__(self, *, max_connections: int, keepalive_expiry: float = 30.0, ssl_context: ssl.SSLContext | None = None) -> None:
+        self._max = max_connections
+        self._keepalive = keepalive_expiry
+        self._ssl = ssl_context
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._fallback: httpx.AsyncHTTPTransport | None = None
+
+    @property
+    def max_connections(self) -> int:
+        return self._max
+
+    def _session_for(self, loop: asyncio.AbstractEventLoop) -> aiohttp.ClientSession:
+        if self._session is None or self._loop is not loop or self._session.closed:
+            # A session belongs to one event loop; a client reused under a new loop gets a new session.
+            connector = aiohttp.TCPConnector(
+                limit=self._max, limit_per_host=0, keepalive_timeout=self._keepalive,
+                ssl=self._ssl if self._ssl is not None else True,
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector, cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False,
+                trust_env=False, timeout=aiohttp.ClientTimeout(total=None), raise_for_status=False,
+            )
+            self._loop = loop
+        return self._session
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return await self._other_loop(request)
+        if request.url.scheme not in ("http", "https"):
+            raise httpx.UnsupportedProtocol(f"request URL has an unsupported protocol {request.url.scheme!r}", request=request)
+        session = self._session_for(loop)
+        t: dict[str, Any] = request.extensions.get("timeout") or {}
+        timeout = aiohttp.ClientTimeout(
+            total=None, connect=t.get("pool"), sock_connect=t.get("connect"), sock_read=t.get("read")
+        )
+        body = await request.aread()
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
+        try:
+            response = await session.request(
+                request.method, str(request.url), headers=headers, data=body or None,
+                allow_redirects=False, timeout=timeout, compress=None, chunked=None,
+            )
+        except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+            raise _translate(exc, request) from exc
+        return httpx.Response(
+            response.status,
+            headers=list(response.raw_headers),
+            stream=_Body(response, request),
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": (response.reason or "").encode("latin-1", "replace")},
+        )
+
+    async def _other_loop(self, request: httpx.Request) -> httpx.Response:
+        if self._fallback is None:
+            self._fallback = httpx.AsyncHTTPTransport(
+                verify=self._ssl if self._ssl is not None else True,
+                limits=httpx.Limits(max_connections=self._max, max_keepalive_connections=self._max, keepalive_expiry=self._keepalive),
+            )
+        return await self._fallback.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        session, self._session = self._session, None
+        if session is not None and not session.closed:
+            try:
+                running = asyncio.get_running_loop()
+            except RuntimeError:
+                running = None
+            if running is self._loop:
+                await session.close()
+        if self._fallback is not None:
+            await self._fallback.aclose()
