@@ -243,7 +243,8 @@ def cmd_run(args: argparse.Namespace, **extra: Any) -> int:
                   f"{diff.settled} settled, {len(diff.changed)} changed, {len(diff.stale)} no longer in the manifest")
     progress = Progress(err, json_lines=getattr(args, "json", False), total=len(plan.jobs))
     with progress:
-        result = api.run(plan, options=_options(args, **extra), on_progress=progress.update, argv=sys.argv[1:])
+        result = api.run(plan, options=_options(args, **extra), on_progress=progress.update, argv=sys.argv[1:],
+                         report=not getattr(args, "no_report", False))
     progress.final(result.stats)
     rel = relpath(result.outputs_dir, Path.cwd())
     if result.report:
@@ -350,6 +351,8 @@ def _parser(*, with_sim: bool = True) -> argparse.ArgumentParser:
         sp.add_argument("--request-timeout", type=float, default=30.0, help="seconds one HTTP request may take")
         sp.add_argument("--fail-fast", action="store_true", help="stop submitting after the first failed job")
         sp.add_argument("--json", action="store_true", help="progress as one JSON object per line")
+        sp.add_argument("--no-report", action="store_true",
+                        help="write no report.html during or after the run (`gridrun report` writes it later)")
 
     sp = manifest_cmd("run", "run a manifest (resumes an earlier run of it)")
     run_flags(sp)

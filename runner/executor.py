@@ -130,6 +130,7 @@ class Executor:
         self.budget_micros = None if budget is None else int(round(float(budget) * 1_000_000))
         self.pacer = Pacer(clock, gate=HTTP_CONNECTIONS)
         self._creating = 0   # jobs between taking a provider slot and their create answer
+        self._creates_done: anyio.Event | None = None  # set whenever `_creating` falls to 0 (made in run())
         self.stopping: str | None = None
         self.detached = False
         self.started = clock()
@@ -295,6 +296,7 @@ class Executor:
             self.store.end_run(self.run_id, "budget")
             raise
         self._limiter = anyio.CapacityLimiter(self.concurrency)
+        self._creates_done = anyio.Event()
         self._intents = IntentBatcher(self.store, self.run_id)
         try:
             async with client:
@@ -409,6 +411,9 @@ class Executor:
                 status = await self._post(job, jid, key)
             finally:
                 self._creating -= 1
+                if not self._creating and self._creates_done is not None:
+                    self._creates_done.set()
+                    self._creates_done = anyio.Event()
             if status is None:
                 return
             await self._follow(job, jid, status, slot)
@@ -667,10 +672,9 @@ class Executor:
 
     async def _download(self, job: Job, jid: int, status: VideoStatus) -> None:
         # Creates go first: they start renders the run waits for; a download waits a moment (URLs last an hour).
-        for _ in range(100):
-            if not self._creating:
-                break
-            await anyio.sleep(0.005)
+        if self._creating and self._creates_done is not None:
+            with anyio.move_on_after(0.5):
+                await self._creates_done.wait()
         url = status.url
         last = ""
         for attempt in range(1, self.retries + 3):

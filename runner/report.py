@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -390,12 +391,18 @@ def _run_data(snapshot: Snapshot) -> dict[str, Any]:
 # Posters and writing
 
 
+_local = threading.local()
+
+
 def _make_poster(video: Path, poster: Path) -> bool:
     import av
     from av.error import FFmpegError
+    from av.video.reformatter import VideoReformatter
+    from PIL import Image
 
     try:
-        with av.open(str(video)) as container:
+        # The container named up front when the suffix says it: skips FFmpeg's format probe.
+        with av.open(str(video), format="mp4" if video.suffix.lower() in (".mp4", ".m4v", ".mov") else None) as container:
             stream = container.streams.video[0]
             # One frame: FFmpeg's decoder threads would cost more to start than the frame does to decode.
             stream.thread_type = "NONE"
@@ -403,14 +410,20 @@ def _make_poster(video: Path, poster: Path) -> bool:
             frame = next(container.decode(stream), None)
             if frame is None:
                 return False
-            image = frame.to_image()  # type: ignore[no-untyped-call]
-    except (FFmpegError, OSError, StopIteration, IndexError):
+            width, height = frame.width, frame.height
+            if width > POSTER_MAX_WIDTH:
+                width, height = POSTER_MAX_WIDTH, max(2, round(height * POSTER_MAX_WIDTH / width))
+            # A reformatter kept per thread keeps its scaler: building one per frame costs more than scaling.
+            reformatter = getattr(_local, "reformatter", None) or VideoReformatter()
+            _local.reformatter = reformatter
+            rgb = reformatter.reformat(frame, width=width, height=height, format="rgb24")
+            plane = rgb.planes[0]
+            image = Image.frombuffer("RGB", (rgb.width, rgb.height), bytes(plane), "raw", "RGB", plane.line_size, 1)
+    except (FFmpegError, OSError, StopIteration, IndexError, ValueError):
         return False
-    if image.width > POSTER_MAX_WIDTH:
-        image = image.resize((POSTER_MAX_WIDTH, max(2, round(image.height * POSTER_MAX_WIDTH / image.width))))
     tmp = poster.with_name(f".{poster.name}.{os.getpid()}.tmp")
     try:
-        image.convert("RGB").save(tmp, format="JPEG", quality=82)
+        image.save(tmp, format="JPEG", quality=82)
         os.replace(tmp, poster)
     except OSError:
         tmp.unlink(missing_ok=True)

@@ -284,3 +284,15 @@ def test_missing_key_stops_before_anything_is_recorded_or_sent(tmp_path: Path) -
     from runner.errors import StateError
     with pytest.raises(StateError, match="no run recorded"):
         api.status(m)
+
+
+def test_cli_run_without_report_then_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from runner.cli import main
+    m = write_manifest(tmp_path, n_seeds=1)
+    assert main(["run", str(m), "--no-report"]) == 0
+    out = capsys.readouterr().out
+    outputs = tmp_path / "outputs"
+    assert "report:" not in out and len(check_outputs(m)) == 2
+    assert not list(outputs.rglob("report.html")) and not list(outputs.rglob("*.jpg"))
+    assert main(["report", str(m)]) == 0
+    assert len(list(outputs.rglob("report.html"))) == 1 and len(list(outputs.rglob("*.jpg"))) == 2

@@ -417,17 +417,25 @@ async def _save(response: httpx.Response, dest: Path, *, op: str, secret: str | 
             if announced is not None and digest.digest() != announced:
                 raise DownloadError(f"{op}: the SHA-256 differs from the server's digest header", code="CORRUPT")
             f.flush()
-            await anyio.to_thread.run_sync(os.fsync, f.fileno())
-        if info.container == "bmff":
-            problem = await anyio.to_thread.run_sync(_bmff_problem, part)
-            if problem:
-                raise DownloadError(f"{op}: not a complete MP4: {problem}", status=status, code="CORRUPT")
-        await anyio.to_thread.run_sync(_commit, part, dest)
+            # One trip to a worker thread: fsync, the container check, the rename and the folder's fsync.
+            problem = await anyio.to_thread.run_sync(_settle, f.fileno(), part, dest, info.container == "bmff")
+        if problem:
+            raise DownloadError(f"{op}: not a complete MP4: {problem}", status=status, code="CORRUPT")
         done = True
     finally:
         if not done:
             part.unlink(missing_ok=True)
     return Download(path=dest, sha256=digest.hexdigest(), size_bytes=size, content_type=info.media or "video/mp4")
+
+
+def _settle(fd: int, part: Path, dest: Path, bmff: bool) -> str | None:
+    """fsync the written `.part`; unless its MP4 boxes are incomplete (returned as the problem), rename it
+    to `dest` durably."""
+    os.fsync(fd)
+    problem = _bmff_problem(part) if bmff else None
+    if problem is None:
+        _commit(part, dest)
+    return problem
 
 
 def _commit(part: Path, dest: Path) -> None:
