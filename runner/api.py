@@ -126,25 +126,37 @@ def run(
     store.acquire_lock()
     try:
         on_report = _reporter(p) if report else None
-        ex = Executor(p, prov, store, options=options, on_progress=on_progress, on_report=on_report, argv=argv)
+        on_output = _poster_maker() if report else None
+        ex = Executor(p, prov, store, options=options, on_progress=on_progress, on_report=on_report,
+                      on_output=on_output, argv=argv)
         return anyio.run(ex.run)
     finally:
         store.close()
 
 
-def _reporter(p: Plan) -> Callable[[int], Path | None]:
-    def build(run_id: int) -> Path | None:
+def _reporter(p: Plan) -> Callable[[int, bool], Path | None]:
+    """The report builder of a run: `build(run_id, final)`; only the final build makes missing posters
+    (during the run `_poster_maker` keeps up with downloads)."""
+    def build(run_id: int, final: bool) -> Path | None:
         try:
             from .report import write_report
         except ImportError:
             return None
         store = Store(p.state_dir / "state.db", readonly=True)
         try:
-            return write_report(store, run_id=run_id)
+            return write_report(store, run_id=run_id, posters=final)
         finally:
             store.db.close()
 
     return build
+
+
+def _poster_maker() -> Callable[[Sequence[Path]], None] | None:
+    try:
+        from .report import make_posters
+    except ImportError:
+        return None
+    return make_posters
 
 
 def _state_dir(m: Manifest | str | Path | None, state_dir: str | Path | None) -> tuple[Path, str | None]:

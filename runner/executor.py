@@ -109,7 +109,8 @@ class Executor:
         *,
         options: RunOptions = RunOptions(),
         on_progress: Callable[[RunStatistics], None] | None = None,
-        on_report: Callable[[int], Path | None] | None = None,
+        on_report: Callable[[int, bool], Path | None] | None = None,
+        on_output: Callable[[Sequence[Path]], None] | None = None,
         clock: Callable[[], float] = time.time,
         argv: Sequence[str] = (),
     ) -> None:
@@ -119,6 +120,10 @@ class Executor:
         self.opts = options
         self.on_progress = on_progress
         self.on_report = on_report
+        self.on_output = on_output    # given new output files, in a worker thread (posters)
+        self._outputs: list[Path] = []
+        self._outputs_busy = False
+        self._outputs_at = 0.0
         self.clock = clock
         self.argv = argv
         run = dict(plan.manifest.run or {})
@@ -355,30 +360,47 @@ class Executor:
             return None
         self._last_report = now
         self.store.flush()
-        return self.on_report(self.run_id)
+        return self.on_report(self.run_id, force)
 
     async def _flusher(self) -> None:
         while True:
             await anyio.sleep(0.05)
             self.store.flush()
+            if self._outputs and not self._outputs_busy and \
+                    (len(self._outputs) >= 64 or self.clock() - self._outputs_at >= 1.0):
+                self._outputs_busy = True
+                batch, self._outputs = self._outputs, []
+                self._tg.start_soon(self._outputs_in_thread, batch)
             if self.on_report is not None and not self._reporting and \
-                    self.clock() - self._last_report >= max(self.opts.report_every, 10 * self._report_cost):
+                    self.clock() - self._last_report >= max(self.opts.report_every, 20 * self._report_cost):
                 self._reporting = True
                 self._tg.start_soon(self._report_in_thread)
 
     async def _report_in_thread(self) -> None:
         """Rebuild the report off the event loop (it reads the store through its own connection); a report
-        that takes a while is rebuilt less often, so it never costs the run more than a tenth of its time."""
+        that takes a while is rebuilt less often, so it never costs the run more than a twentieth of its time."""
         assert self.on_report is not None
         started = time.monotonic()
         try:
-            await anyio.to_thread.run_sync(self.on_report, self.run_id)
+            await anyio.to_thread.run_sync(self.on_report, self.run_id, False)
         except Exception as exc:  # a report is a view; a failure to draw it must not stop paid work
             self.errors.append(f"report not rebuilt: {type(exc).__name__}: {exc}")
         finally:
             self._report_cost = time.monotonic() - started
             self._last_report = self.clock()
             self._reporting = False
+
+    async def _outputs_in_thread(self, batch: list[Path]) -> None:
+        """Hand new output files to `on_output` in one worker-thread trip (posters keep up with downloads,
+        so the final report has few left to make)."""
+        assert self.on_output is not None
+        try:
+            await anyio.to_thread.run_sync(self.on_output, batch)
+        except Exception as exc:  # a poster is a view, like the report
+            self.errors.append(f"posters not made: {type(exc).__name__}: {exc}")
+        finally:
+            self._outputs_at = self.clock()
+            self._outputs_busy = False
 
     async def _signals(self, scope: anyio.CancelScope) -> None:
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
@@ -704,6 +726,8 @@ class Executor:
             self._settle(job, billed)
             self._move(jid, S.DONE, lazy=True, sha256=got.sha256, cost_micros=billed, downloaded_at=self.clock(),
                        done_run_id=self.run_id)
+            if self.on_output is not None:
+                self._outputs.append(job.output)
             return
         self._settle(job, status.cost_micros if status.cost_micros is not None else job.cost_micros)
         if last.startswith("expired"):
@@ -779,7 +803,8 @@ async def execute(
     *,
     options: RunOptions = RunOptions(),
     on_progress: Callable[[RunStatistics], None] | None = None,
-    on_report: Callable[[int], Path | None] | None = None,
+    on_report: Callable[[int, bool], Path | None] | None = None,
+    on_output: Callable[[Sequence[Path]], None] | None = None,
     argv: Sequence[str] = (),
 ) -> RunResult:
     """Run `plan` to completion (or budget, or interruption) and return how it ended.
@@ -787,5 +812,6 @@ async def execute(
     :raises BudgetError: the jobs to submit do not fit the budget (and not `allow_partial`).
     :raises NeedsKeyError: the provider's key is missing; nothing was sent.
     """
-    ex = Executor(plan, provider, store, options=options, on_progress=on_progress, on_report=on_report, argv=argv)
+    ex = Executor(plan, provider, store, options=options, on_progress=on_progress, on_report=on_report,
+                  on_output=on_output, argv=argv)
     return await ex.run()

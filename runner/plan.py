@@ -163,6 +163,16 @@ _encode_string: Callable[[str], str] = json.encoder.encode_basestring
 
 
 def _canonical(value: Any) -> str:
+    # Strings, integers, booleans and null directly (the same text json.dumps gives); the rest through json.
+    t = type(value)
+    if t is str:
+        return _encode_string(value)
+    if t is int:
+        return int.__repr__(value)
+    if t is bool:
+        return "true" if value else "false"
+    if value is None:
+        return "null"
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 

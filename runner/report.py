@@ -28,6 +28,7 @@ from .state import JobRecord, Snapshot, Store
 __all__ = [
     "REPORTS_DIR",
     "ensure_posters",
+    "make_posters",
     "export_rows",
     "poster_path",
     "render",
@@ -421,7 +422,7 @@ def _make_poster(video: Path, poster: Path) -> bool:
             image = Image.frombuffer("RGB", (rgb.width, rgb.height), bytes(plane), "raw", "RGB", plane.line_size, 1)
     except (FFmpegError, OSError, StopIteration, IndexError, ValueError):
         return False
-    tmp = poster.with_name(f".{poster.name}.{os.getpid()}.tmp")
+    tmp = poster.with_name(f".{poster.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         image.save(tmp, format="JPEG", quality=82)
         os.replace(tmp, poster)
@@ -458,6 +459,12 @@ def ensure_posters(snapshot: Snapshot) -> None:
         list(pool.map(lambda vp: _make_poster(*vp), todo))
 
 
+def make_posters(videos: Iterable[str | Path]) -> None:
+    """Write the poster of each video, one after the other (for a worker that keeps up with downloads)."""
+    for video in videos:
+        _make_poster(Path(video), poster_path(video))
+
+
 def write_report(
     store: Store,
     *,
@@ -465,6 +472,7 @@ def write_report(
     manifest_name: str | None = None,
     compare: tuple[int, int] | None = None,
     path: Path | None = None,
+    posters: bool = True,
 ) -> Path:
     """Build the report of a run (the latest of `manifest_name` by default) and write it atomically.
 
@@ -478,7 +486,8 @@ def write_report(
         return write_compare_report(a, b, path=path)
     snapshot = store.snapshot(run_id, manifest_name=manifest_name)
     target = Path(path) if path is not None else Path(snapshot.run.outputs_dir) / "report.html"
-    ensure_posters(snapshot)
+    if posters:
+        ensure_posters(snapshot)
     atomic_write(target, render(snapshot, base_dir=target.parent))
     return target
 

@@ -296,3 +296,39 @@ def test_cli_run_without_report_then_report(tmp_path: Path, capsys: pytest.Captu
     assert not list(outputs.rglob("report.html")) and not list(outputs.rglob("*.jpg"))
     assert main(["report", str(m)]) == 0
     assert len(list(outputs.rglob("report.html"))) == 1 and len(list(outputs.rglob("*.jpg"))) == 2
+
+
+def test_new_outputs_reach_the_poster_worker_during_the_run(tmp_path: Path) -> None:
+    """Posters keep up with downloads: videos are handed over in batches as they are saved, each once; the
+    final report makes the posters still missing."""
+    import anyio
+
+    from runner.executor import Executor
+    from runner.report import make_posters, poster_path
+    from runner.state import Store
+
+    m = write_manifest(tmp_path, n_seeds=4, sim={"render_time": 0.3, "jitter": 0.0, "concurrency": 8})
+    plan = api.plan(m)
+    handed: list[Path] = []
+    finals: list[bool] = []
+
+    def on_output(paths: list[Path]) -> None:
+        assert all(p.is_file() for p in paths)
+        handed.extend(paths)
+        make_posters(paths)
+
+    def on_report(run_id: int, final: bool) -> None:
+        finals.append(final)
+        assert all(poster_path(p).is_file() for p in handed) if final else True
+
+    store = Store(plan.state_dir / "state.db")
+    store.acquire_lock()
+    try:
+        ex = Executor(plan, sim_provider(m), store, on_report=on_report, on_output=on_output)
+        result = anyio.run(ex.run)
+    finally:
+        store.close()
+    assert result.exit_code == 0
+    # handed over while the run went on, each once; what came in the last second is left to the final report
+    assert handed and len(set(handed)) == len(handed) and set(handed) <= {j.output for j in plan.jobs}
+    assert finals[-1] is True and all(poster_path(j.output).is_file() for j in plan.jobs)

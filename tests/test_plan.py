@@ -6,6 +6,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import hypothesis
 import pytest
 
 from runner import api
@@ -894,3 +895,15 @@ def test_jobs_are_immutable_and_record_what_the_store_takes(tmp_path: Path) -> N
         "width": 960, "height": 540, "duration": 5.0,
     }
     assert job.cost_usd == 0.35 and job.output.name == "style=anime,seed=7.mp4"
+
+
+@hypothesis.given(hypothesis.strategies.one_of(
+    hypothesis.strategies.text(), hypothesis.strategies.integers(), hypothesis.strategies.booleans(),
+    hypothesis.strategies.none(), hypothesis.strategies.floats(allow_nan=True, allow_infinity=True),
+    hypothesis.strategies.lists(hypothesis.strategies.text(max_size=3), max_size=3),
+))
+def test_canonical_text_is_json_dumps_text(value: object) -> None:
+    import json
+
+    from runner.plan import _canonical
+    assert _canonical(value) == json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
