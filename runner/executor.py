@@ -707,9 +707,11 @@ class Executor:
                 if url is None:
                     break
             # Output files are not API calls (often another host): a 429 pause or rate does not hold them.
+            billed = status.cost_micros if status.cost_micros is not None else job.cost_micros
+            sidecar = self._sidecar_writer(job, jid, status, billed)
             try:
                 async with self.pacer.gate:
-                    got = await self.provider.download(self.client, url, job.output)
+                    got = await self.provider.download(self.client, url, job.output, on_saved=sidecar)
             except ExpiredError as exc:
                 last = f"expired: {exc}"
                 continue
@@ -720,8 +722,6 @@ class Executor:
                 last = f"download failed: {exc}"
                 await anyio.sleep(_backoff(attempt, getattr(exc, "retry_after", None)))
                 continue
-            billed = status.cost_micros if status.cost_micros is not None else job.cost_micros
-            await self._write_sidecar(job, jid, status, got.sha256, billed)
             self._crash_point("after-download")
             self._settle(job, billed)
             self._move(jid, S.DONE, lazy=True, sha256=got.sha256, cost_micros=billed, downloaded_at=self.clock(),
@@ -737,7 +737,8 @@ class Executor:
             self._set_state(jid, S.DOWNLOADING.value)
         self._error(job, last)
 
-    async def _write_sidecar(self, job: Job, jid: int, status: VideoStatus, sha256: str, billed: int) -> None:
+    def _sidecar_writer(self, job: Job, jid: int, status: VideoStatus, billed: int) -> Callable[[str], None]:
+        """What writes the video's JSON sidecar once the video is durable (in the download's worker thread)."""
         row = self.store.job_row(jid)
         doc = {
             "key": job.key,
@@ -753,16 +754,22 @@ class Executor:
             "cost_estimate_usd": job.cost_micros / 1e6,
             "cost_usd": billed / 1e6,
             "cost_reported_usd": None if status.cost_micros is None else status.cost_micros / 1e6,
-            "sha256": sha256,
+            "sha256": None,
             "size": list(job.size),
             "duration": job.duration,
             "submitted_at": row["submitted_at"],
             "completed_at": status.completed_at,
-            "downloaded_at": self.clock(),
+            "downloaded_at": None,
             "run_id": self.run_id,
         }
-        data = json.dumps(doc, indent=2, default=str).encode()
-        await anyio.to_thread.run_sync(atomic_write, sidecar_path(job.output), data)  # fsync off the event loop
+        path = sidecar_path(job.output)
+        clock = self.clock
+
+        def write(sha256: str) -> None:
+            doc["sha256"], doc["downloaded_at"] = sha256, clock()
+            atomic_write(path, json.dumps(doc, default=str).encode() + b"\n")  # the C encoder: no indent
+
+        return write
 
 
 # --------------------------------------------------------------------------------------------------

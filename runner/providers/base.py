@@ -17,7 +17,7 @@ from __future__ import annotations
 import builtins
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Protocol, runtime_checkable
+from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 
 import httpx
 
@@ -111,8 +111,11 @@ class Provider(Protocol):
         """The job a create call with `idempotency_key` made, or None when the provider knows of none."""
         ...
 
-    async def download(self, client: httpx.AsyncClient, url: str, dest: Path) -> Download:
-        """Stream `url` to `dest`, all or nothing.
+    async def download(
+        self, client: httpx.AsyncClient, url: str, dest: Path, *, on_saved: Callable[[str], None] | None = None
+    ) -> Download:
+        """Stream `url` to `dest`, all or nothing; then `on_saved(sha256_hex)`, in the worker thread that
+        made the file durable (a sidecar written in the same trip).
 
         :raises ExpiredError: the URL is gone.
         :raises DownloadError: truncated, empty, or not a video; no partial file is left behind.

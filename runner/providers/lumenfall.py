@@ -9,7 +9,7 @@ import os
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 from urllib.parse import quote
 
 import httpx
@@ -181,9 +181,12 @@ class LumenfallProvider:
         """`DELETE /videos/{id}`: best effort, nothing is refunded."""
         await self._call(client, "DELETE", f"videos/{quote(video_id, safe='')}", expect_body=False)
 
-    async def download(self, client: httpx.AsyncClient, url: str, dest: Path) -> Download:
-        """Stream `url` to `dest` through `dest.part`: length and type checked, SHA-256, fsync, rename."""
-        return await fetch_to_file(client, url, Path(dest))
+    async def download(
+        self, client: httpx.AsyncClient, url: str, dest: Path, *, on_saved: Callable[[str], None] | None = None
+    ) -> Download:
+        """Stream `url` to `dest` through `dest.part`: length and type checked, SHA-256, fsync, rename,
+        then `on_saved(sha256_hex)` in the same worker thread."""
+        return await fetch_to_file(client, url, Path(dest), on_saved=on_saved)
 
     # -- the boundary --------------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ import ssl
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import anyio
 import httpx
@@ -331,7 +331,9 @@ def _location(url: httpx.URL) -> str:
     return f"GET {url.scheme}://{url.netloc.decode('ascii', 'replace')}{url.path}"
 
 
-async def fetch_to_file(client: httpx.AsyncClient, url: str, dest: Path) -> Download:
+async def fetch_to_file(
+    client: httpx.AsyncClient, url: str, dest: Path, *, on_saved: Callable[[str], None] | None = None
+) -> Download:
     """Stream `url` to `dest`, all or nothing: `.part` file, length, type and container checks, SHA-256
     (against the server's digest header when it sends one), fsync, atomic rename.
 
@@ -359,12 +361,14 @@ async def fetch_to_file(client: httpx.AsyncClient, url: str, dest: Path) -> Down
             raise DownloadError(f"{op}: truncated (connection reset mid-body)", code="TRUNCATED") from exc
         raise transport_error(exc, op=op, create=False, secret=secret) from exc
     try:
-        return await _save(response, dest, op=op, secret=secret)
+        return await _save(response, dest, op=op, secret=secret, on_saved=on_saved)
     finally:
         await response.aclose()
 
 
-async def _save(response: httpx.Response, dest: Path, *, op: str, secret: str | None) -> Download:
+async def _save(
+    response: httpx.Response, dest: Path, *, op: str, secret: str | None, on_saved: Callable[[str], None] | None
+) -> Download:
     status = response.status_code
     if status in (403, 404, 410):
         raise ExpiredError(f"{op}: the output URL is gone (HTTP {status})", status=status, code="EXPIRED")
@@ -418,7 +422,9 @@ async def _save(response: httpx.Response, dest: Path, *, op: str, secret: str | 
                 raise DownloadError(f"{op}: the SHA-256 differs from the server's digest header", code="CORRUPT")
             f.flush()
             # One trip to a worker thread: fsync, the container check, the rename and the folder's fsync.
-            problem = await anyio.to_thread.run_sync(_settle, f.fileno(), part, dest, info.container == "bmff")
+            problem = await anyio.to_thread.run_sync(
+                _settle, f.fileno(), part, dest, info.container == "bmff", on_saved, digest.hexdigest()
+            )
         if problem:
             raise DownloadError(f"{op}: not a complete MP4: {problem}", status=status, code="CORRUPT")
         done = True
@@ -428,13 +434,17 @@ async def _save(response: httpx.Response, dest: Path, *, op: str, secret: str | 
     return Download(path=dest, sha256=digest.hexdigest(), size_bytes=size, content_type=info.media or "video/mp4")
 
 
-def _settle(fd: int, part: Path, dest: Path, bmff: bool) -> str | None:
+def _settle(
+    fd: int, part: Path, dest: Path, bmff: bool, on_saved: Callable[[str], None] | None, sha256: str
+) -> str | None:
     """fsync the written `.part`; unless its MP4 boxes are incomplete (returned as the problem), rename it
-    to `dest` durably."""
+    to `dest` durably and call `on_saved(sha256)`."""
     os.fsync(fd)
     problem = _bmff_problem(part) if bmff else None
     if problem is None:
         _commit(part, dest)
+        if on_saved is not None:
+            on_saved(sha256)
     return problem
 
 
