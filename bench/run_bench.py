@@ -16,7 +16,8 @@ Setup of every measured run:
 - The client runs in a child process pinned to CPU 1: `python -m runner.cli run bench.yaml --json` for
   gridrun (a `provider: sim` manifest with `base_url` = the simulator, run.concurrency C, quality 360p, a
   distinct prompt and seed per job, and the simulator's knobs under `sim:`, which gridrun reads as its
-  render-time prior), or `python bench/naive_loop.py` with the very same create bodies.
+  render-time prior), the same with `--no-report` (no report.html and no posters during or after the run:
+  what the report costs), or `python bench/naive_loop.py` with the very same create bodies.
 
 Figures (per run; a scenario run several times prints the median of each figure):
 
@@ -410,11 +411,11 @@ def _last_json_line(path: Path) -> dict[str, Any] | None:
     return None
 
 
-def measure_gridrun(sc: Scenario, folder: Path, clips: Path | None, label: str) -> Measure:
+def measure_gridrun(sc: Scenario, folder: Path, clips: Path | None, label: str, *, report: bool = True) -> Measure:
     from runner import api
 
     folder.mkdir(parents=True)
-    m = Measure("gridrun", sc.n)
+    m = Measure("gridrun" if report else "gridrun-no-report", sc.n)
     with simulator(sc, folder, clips) as sim:
         manifest = write_manifest(folder, sc, sim.url)
 
@@ -423,7 +424,7 @@ def measure_gridrun(sc: Scenario, folder: Path, clips: Path | None, label: str) 
             counts = doc.get("counts") or {}
             return f"gridrun: {counts.get('done', 0):,}/{sc.n:,} done, {doc.get('requests', 0):,} requests"
 
-        cmd = [sys.executable, "-m", "runner.cli", "run", str(manifest), "--json"]
+        cmd = [sys.executable, "-m", "runner.cli", "run", str(manifest), "--json", *([] if report else ["--no-report"])]
         sim_cpu0 = sim.cpu()
         run = run_measured(cmd, folder, label, progress if sc.bound >= 20 else None)
         videos = _collect(m, sim, run, sim_cpu0)
@@ -499,10 +500,10 @@ def print_table(sc: Scenario, results: dict[str, list[Measure]], start_cpu: floa
     rss_target = f"≤ {sc.rss_target_mb:g}" if sc.rss_target_mb else ""
     head = ["", "wall s", "efficiency", "req/job", "compl→dl p50", "compl→done p50", "CPU ms/job", "peak RSS MB", "done"]
     rows = [head, ["target", "", f"≥ {sc.efficiency_target:.2f}", "≤ 4", f"≤ {t_target:.2f} s", "", "≤ 2", rss_target, f"{sc.n:,}"]]
-    names = {"gridrun": "gridrun", "naive": "naive loop (poll 1 s)"}
+    names = {"gridrun": "gridrun", "gridrun-no-report": "gridrun --no-report", "naive": "naive loop (poll 1 s)"}
     summary: dict[str, Any] = {}
     for who, ms in results.items():
-        figs = [m.figures(sc, start_cpu if who == "gridrun" else None) for m in ms]
+        figs = [m.figures(sc, start_cpu if who.startswith("gridrun") else None) for m in ms]
         med = {k: _median([f[k] for f in figs]) for k in figs[0]}
         summary[who] = {"median": med, "runs": figs}
         rows.append([
@@ -531,7 +532,7 @@ def print_table(sc: Scenario, results: dict[str, list[Measure]], start_cpu: floa
               f"compl→dl p90 {med['to_download_p90']:.3f} s; 429s {med['throttled']:.0f}; creates {med['creates']:.0f}; "
               f"duplicate paid {med['duplicate_paid']:.0f}; most rendering at once {med['max_in_progress']:.0f}; "
               f"exit codes {sorted({m.exit_code for m in ms})}")
-        if who == "gridrun" and start_cpu is not None:
+        if who.startswith("gridrun") and start_cpu is not None:
             cr = [m.client_requests for m in ms if m.client_requests is not None]
             print(f"    CPU excl. start-up ({start_cpu:.2f} s for `gridrun plan` on this manifest): "
                   f"{med['cpu_ms_per_job_excl_startup']:.2f} ms/job; requests gridrun counted itself: "
@@ -573,14 +574,14 @@ def run_scenario(sc: Scenario, work: Path, clients: list[str], prewarm: bool, ke
     if len(prompts) != len(bodies):
         raise SystemExit("the scenario's prompts are not distinct")
     clips = prepared_clips(sc, bodies) if prewarm else None
-    start_cpu = startup_cpu(sc, base / "plan") if "gridrun" in clients else None
+    start_cpu = startup_cpu(sc, base / "plan") if any(c.startswith("gridrun") for c in clients) else None
     results: dict[str, list[Measure]] = {who: [] for who in clients}
     for rep in range(sc.repeats):
         for who in clients:
             folder = base / f"{who}-{rep + 1}"
             _log(f"  {who} run {rep + 1}/{sc.repeats} ...")
-            if who == "gridrun":
-                m = measure_gridrun(sc, folder, clips, "client")
+            if who.startswith("gridrun"):
+                m = measure_gridrun(sc, folder, clips, "client", report=who == "gridrun")
             else:
                 m = measure_naive(sc, folder, clips, bodies_file, prompts, "client")
             results[who].append(m)
@@ -601,7 +602,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-big", action="store_true", help="skip N=10,000")
     ap.add_argument("--big-only", action="store_true", help="only N=10,000")
     ap.add_argument("--repeats", type=int, default=3, help="runs per client at N=300 (default 3)")
-    ap.add_argument("--only", choices=("gridrun", "naive"), help="measure one client")
+    ap.add_argument("--only", choices=("gridrun", "gridrun-no-report", "naive"), help="measure one client")
     ap.add_argument("--no-prefill", action="store_true", help="let the simulator encode clips during the runs")
     ap.add_argument("--workdir", type=Path, help="keep manifests, states, logs and outputs here")
     ap.add_argument("--json", type=Path, help="also write every figure of every run to this file")
@@ -617,7 +618,7 @@ def main(argv: list[str] | None = None) -> int:
             scenarios.append(Scenario(300, 20, 2.0, a.repeats, 0.95))
         if not a.no_big:
             scenarios.append(Scenario(10_000, 500, 5.0, 1, 0.90, rss_target_mb=300))
-    clients = [a.only] if a.only else ["gridrun", "naive"]
+    clients = [a.only] if a.only else ["gridrun", "gridrun-no-report", "naive"]
     work = a.workdir or Path(tempfile.mkdtemp(prefix="gridrun-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     print(f"gridrun throughput bench — {_revision()}, python {sys.version.split()[0]}, {os.cpu_count()} CPUs; "

@@ -710,8 +710,7 @@ class Executor:
             billed = status.cost_micros if status.cost_micros is not None else job.cost_micros
             sidecar = self._sidecar_writer(job, jid, status, billed)
             try:
-                async with self.pacer.gate:
-                    got = await self.provider.download(self.client, url, job.output, on_saved=sidecar)
+                got = await self.provider.download(self.client, url, job.output, on_saved=sidecar, gate=self.pacer.gate)
             except ExpiredError as exc:
                 last = f"expired: {exc}"
                 continue

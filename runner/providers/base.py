@@ -17,7 +17,7 @@ from __future__ import annotations
 import builtins
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Protocol, runtime_checkable
+from typing import Any, AsyncContextManager, Callable, Mapping, Protocol, runtime_checkable
 
 import httpx
 
@@ -112,10 +112,17 @@ class Provider(Protocol):
         ...
 
     async def download(
-        self, client: httpx.AsyncClient, url: str, dest: Path, *, on_saved: Callable[[str], None] | None = None
+        self,
+        client: httpx.AsyncClient,
+        url: str,
+        dest: Path,
+        *,
+        on_saved: Callable[[str], None] | None = None,
+        gate: AsyncContextManager[Any] | None = None,
     ) -> Download:
         """Stream `url` to `dest`, all or nothing; then `on_saved(sha256_hex)`, in the worker thread that
-        made the file durable (a sidecar written in the same trip).
+        made the file durable (a sidecar written in the same trip). `gate`, a request slot, is held while
+        the HTTP exchange lasts, not during the disk work.
 
         :raises ExpiredError: the URL is gone.
         :raises DownloadError: truncated, empty, or not a video; no partial file is left behind.

@@ -9,7 +9,7 @@ import os
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, AsyncContextManager, Callable, Mapping
 from urllib.parse import quote
 
 import httpx
@@ -182,11 +182,17 @@ class LumenfallProvider:
         await self._call(client, "DELETE", f"videos/{quote(video_id, safe='')}", expect_body=False)
 
     async def download(
-        self, client: httpx.AsyncClient, url: str, dest: Path, *, on_saved: Callable[[str], None] | None = None
+        self,
+        client: httpx.AsyncClient,
+        url: str,
+        dest: Path,
+        *,
+        on_saved: Callable[[str], None] | None = None,
+        gate: AsyncContextManager[Any] | None = None,
     ) -> Download:
         """Stream `url` to `dest` through `dest.part`: length and type checked, SHA-256, fsync, rename,
-        then `on_saved(sha256_hex)` in the same worker thread."""
-        return await fetch_to_file(client, url, Path(dest), on_saved=on_saved)
+        then `on_saved(sha256_hex)` in the same worker thread; `gate` held for the HTTP exchange only."""
+        return await fetch_to_file(client, url, Path(dest), on_saved=on_saved, gate=gate)
 
     # -- the boundary --------------------------------------------------------------------------------
 

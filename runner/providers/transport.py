@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import functools
 import hashlib
 import os
@@ -15,7 +16,7 @@ import ssl
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, AsyncContextManager, Awaitable, Callable, Mapping
 
 import anyio
 import httpx
@@ -332,10 +333,19 @@ def _location(url: httpx.URL) -> str:
 
 
 async def fetch_to_file(
-    client: httpx.AsyncClient, url: str, dest: Path, *, on_saved: Callable[[str], None] | None = None
+    client: httpx.AsyncClient,
+    url: str,
+    dest: Path,
+    *,
+    on_saved: Callable[[str], None] | None = None,
+    gate: AsyncContextManager[Any] | None = None,
 ) -> Download:
     """Stream `url` to `dest`, all or nothing: `.part` file, length, type and container checks, SHA-256
-    (against the server's digest header when it sends one), fsync, atomic rename.
+    (against the server's digest header when it sends one), fsync, atomic rename; then `on_saved(sha256)`
+    in the same worker thread.
+
+    `gate` (a request slot) is held while the exchange lasts; the connection and the slot are given back
+    once the body is in, before the disk work.
 
     The API key goes only to the API's own origin; output URLs elsewhere are fetched without it.
 
@@ -350,24 +360,31 @@ async def fetch_to_file(
     request = client.build_request("GET", target, headers={"Accept": "video/*, */*"})
     if (target.scheme, target.host, target.port) != (client.base_url.scheme, client.base_url.host, client.base_url.port):
         request.headers.pop("authorization", None)
-    try:
-        response = await client.send(request, stream=True, follow_redirects=True)
-    except httpx.RequestError as exc:
-        if isinstance(exc, httpx.UnsupportedProtocol):
-            raise DownloadError(f"{op}: unsupported URL", code="BAD_URL") from exc
-        raise transport_error(exc, op=op, create=False, secret=secret) from exc
-    except sim_reset_types() as exc:
-        if getattr(exc, "phase", None) == "mid_body":
-            raise DownloadError(f"{op}: truncated (connection reset mid-body)", code="TRUNCATED") from exc
-        raise transport_error(exc, op=op, create=False, secret=secret) from exc
-    try:
-        return await _save(response, dest, op=op, secret=secret, on_saved=on_saved)
-    finally:
-        await response.aclose()
+    async with contextlib.AsyncExitStack() as exchange:
+        if gate is not None:
+            await exchange.enter_async_context(gate)
+        try:
+            response = await client.send(request, stream=True, follow_redirects=True)
+        except httpx.RequestError as exc:
+            if isinstance(exc, httpx.UnsupportedProtocol):
+                raise DownloadError(f"{op}: unsupported URL", code="BAD_URL") from exc
+            raise transport_error(exc, op=op, create=False, secret=secret) from exc
+        except sim_reset_types() as exc:
+            if getattr(exc, "phase", None) == "mid_body":
+                raise DownloadError(f"{op}: truncated (connection reset mid-body)", code="TRUNCATED") from exc
+            raise transport_error(exc, op=op, create=False, secret=secret) from exc
+        exchange.push_async_callback(response.aclose)
+        return await _save(response, dest, op=op, secret=secret, on_saved=on_saved, release=exchange.aclose)
 
 
 async def _save(
-    response: httpx.Response, dest: Path, *, op: str, secret: str | None, on_saved: Callable[[str], None] | None
+    response: httpx.Response,
+    dest: Path,
+    *,
+    op: str,
+    secret: str | None,
+    on_saved: Callable[[str], None] | None,
+    release: Callable[[], Awaitable[None]],
 ) -> Download:
     status = response.status_code
     if status in (403, 404, 410):
@@ -421,6 +438,7 @@ async def _save(
             if announced is not None and digest.digest() != announced:
                 raise DownloadError(f"{op}: the SHA-256 differs from the server's digest header", code="CORRUPT")
             f.flush()
+            await release()  # the body is in: the connection and the request slot serve others meanwhile
             # One trip to a worker thread: fsync, the container check, the rename and the folder's fsync.
             problem = await anyio.to_thread.run_sync(
                 _settle, f.fileno(), part, dest, info.container == "bmff", on_saved, digest.hexdigest()

@@ -267,3 +267,25 @@ async def test_other_video_types_are_not_sniffed(provider: LumenfallProvider, mo
     async with mock(lambda r: httpx.Response(200, headers={"content-type": "video/mp2t"}, content=ts)) as client:
         got = await provider.download(client, MEDIA, tmp_path / "a.ts")
     assert got.content_type == "video/mp2t" and got.size_bytes == len(ts)
+
+
+@pytest.mark.anyio
+async def test_the_request_slot_is_given_back_before_the_disk_work(
+    provider: LumenfallProvider, mock: Client, tmp_path: Path
+) -> None:
+    import anyio
+
+    gate = anyio.CapacityLimiter(1)
+    during: list[tuple[float, bool, str]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        during.append((gate.borrowed_tokens, False, "request"))
+        return httpx.Response(200, headers={"content-type": "video/mp4"}, content=MP4)
+
+    def on_saved(sha256: str) -> None:  # runs in the worker thread, after fsync and rename
+        during.append((gate.borrowed_tokens, (tmp_path / "a.mp4").is_file(), sha256))
+
+    async with mock(handler) as client:
+        got = await provider.download(client, MEDIA, tmp_path / "a.mp4", on_saved=on_saved, gate=gate)
+    assert during == [(1, False, "request"), (0, True, got.sha256)]
+    assert gate.borrowed_tokens == 0
