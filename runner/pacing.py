@@ -212,14 +212,14 @@ class ListPoller:
         cursor: str | None = None
         while unseen:
             limit = min(100, max(10, 2 * len(unseen)))
-            page = await self._call(lambda: self.provider.list(self.client, limit=limit, after=cursor))
+            page = await self._call(lambda: self.provider.list(self.client, limit=limit, after=cursor, only=unseen))
             if page is None:
                 return
             items, cursor = page
             for st in items:
                 unseen.discard(st.id)
                 self._deliver(st)
-            if cursor is None or not items:
+            if cursor is None:
                 break
         for vid in list(unseen):
             if vid in self._watch:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import builtins
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, AsyncContextManager, Callable, Mapping, Protocol, runtime_checkable
+from typing import Any, AsyncContextManager, Callable, Collection, Mapping, Protocol, runtime_checkable
 
 import httpx
 
@@ -97,9 +97,15 @@ class Provider(Protocol):
         ...
 
     async def list(
-        self, client: httpx.AsyncClient, *, limit: int = 100, after: str | None = None
+        self,
+        client: httpx.AsyncClient,
+        *,
+        limit: int = 100,
+        after: str | None = None,
+        only: Collection[str] | None = None,
     ) -> tuple[builtins.list[VideoStatus], str | None]:
-        """One page of jobs, newest first, and the cursor of the next page (None on the last).
+        """One page of jobs, newest first, and the cursor of the next page (None on the last); with `only`,
+        just the jobs of those ids.
 
         :raises NotImplementedError: the provider has no list endpoint (`caps.has_list_endpoint`).
         """

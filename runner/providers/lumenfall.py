@@ -9,7 +9,7 @@ import os
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, AsyncContextManager, Callable, Mapping
+from typing import Any, AsyncContextManager, Callable, Collection, Mapping
 from urllib.parse import quote
 
 import httpx
@@ -121,9 +121,15 @@ class LumenfallProvider:
         return self._video(data, op=f"GET /{path}")
 
     async def list(
-        self, client: httpx.AsyncClient, *, limit: int = 100, after: str | None = None
+        self,
+        client: httpx.AsyncClient,
+        *,
+        limit: int = 100,
+        after: str | None = None,
+        only: Collection[str] | None = None,
     ) -> tuple[builtins.list[VideoStatus], str | None]:
-        """`GET /videos?limit&after&order=desc` (OpenAI shape): one page and the next cursor."""
+        """`GET /videos?limit&after&order=desc` (OpenAI shape): one page and the next cursor; with `only`,
+        just the videos of those ids are parsed and returned."""
         if not self.caps.has_list_endpoint:
             raise NotImplementedError(f"{self.name} has no endpoint listing videos")
         params: dict[str, Any] = {"limit": max(1, min(limit, 100)), "order": "desc"}
@@ -133,11 +139,14 @@ class LumenfallProvider:
         items = data.get("data")
         if not isinstance(items, builtins.list):
             raise ServerError("GET /videos: the answer has no 'data' list", status=200, code="MALFORMED_RESPONSE")
-        videos = [self._video(item, op="GET /videos") for item in items if isinstance(item, Mapping)]
+        items = [item for item in items if isinstance(item, Mapping)]
+        videos = [self._video(item, op="GET /videos") for item in items if only is None or item.get("id") in only]
         cursor = None
-        if data.get("has_more") and videos:
+        if data.get("has_more") and items:
             last = data.get("last_id")
-            cursor = last if isinstance(last, str) and last else videos[-1].id
+            if not (isinstance(last, str) and last):
+                last = items[-1].get("id")
+            cursor = last if isinstance(last, str) and last else None
         return videos, cursor
 
     async def find_by_key(

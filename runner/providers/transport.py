@@ -71,7 +71,7 @@ def make_client(
         from runner.providers.aio import AiohttpTransport
 
         transport = AiohttpTransport(max_connections=max_connections, keepalive_expiry=30.0, ssl_context=_ssl_context())
-    return httpx.AsyncClient(
+    client = httpx.AsyncClient(
         verify=_ssl_context(),
         base_url=base_url,
         headers={"User-Agent": USER_AGENT, "Accept": "application/json", **(headers or {})},
@@ -83,6 +83,15 @@ def make_client(
         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
         transport=transport,
     )
+    client._cookies = _NoCookies()  # the APIs set no cookies; keeping them cost 4 % of a big run's CPU
+    return client
+
+
+class _NoCookies(httpx.Cookies):
+    """A cookie jar that keeps nothing a response sets."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
 
 
 @functools.lru_cache(maxsize=1)

@@ -158,3 +158,36 @@ async def test_list_pages_with_the_openai_cursor() -> None:
     assert [v.id for v in first] == ["v3", "v2"] and cursor == "v2"
     assert [v.id for v in second] == ["v1"] and end is None
     assert seen[0].url.params["limit"] == "2" and seen[1].url.params["after"] == "v2"
+
+
+@pytest.mark.anyio
+async def test_list_parses_only_the_watched_ids_and_still_pages() -> None:
+    provider = get_provider("sim")
+    assert isinstance(provider, LumenfallProvider)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if "after" not in request.url.params:  # no last_id: the cursor is the last item's id, watched or not
+            data = [video(id="v3"), video(id="v2", status="bogus-but-unparsed", progress="x")]
+            return httpx.Response(200, json={"object": "list", "data": data, "has_more": True})
+        return httpx.Response(200, json={"object": "list", "data": [video(id="v1", status="completed")], "has_more": False})
+
+    async with provider.client(transport=httpx.MockTransport(handler)) as client:
+        first, cursor = await provider.list(client, only={"v1", "v3"})
+        second, end = await provider.list(client, after=cursor, only={"v1"})
+    assert [v.id for v in first] == ["v3"] and cursor == "v2"
+    assert [(v.id, v.status) for v in second] == [("v1", "completed")] and end is None
+
+
+@pytest.mark.anyio
+async def test_the_client_keeps_no_cookies() -> None:
+    provider = get_provider("sim")
+    sent: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request.headers.get("cookie"))
+        return httpx.Response(200, headers={"set-cookie": "session=abc; Path=/"}, json=video(id="v1"))
+
+    async with provider.client(transport=httpx.MockTransport(handler)) as client:
+        await provider.get(client, "v1")
+        await provider.get(client, "v1")
+    assert sent == [None, None]
