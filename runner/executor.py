@@ -236,10 +236,11 @@ class Executor:
         submit: list[Job] = []
         reconcile: list[Job] = []
         attach: list[Job] = []
+        rows = self.store.jobs_by_hash([j.hash for j in self.plan.jobs])
         for job in self.plan.jobs:
             jid = self.ids[job.hash]
             self.jobs_by_id[jid] = job
-            row = self.store.job_row(jid)
+            row = rows[job.hash]
             state = JobState(row["state"])
             if state == S.DONE and not self.opts.force:
                 if verified(Path(row["output_path"]), row["sha256"]):

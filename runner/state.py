@@ -169,8 +169,11 @@ def _script(db: sqlite3.Connection, script: str) -> None:
             db.execute(statement)
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
+
+
 def _json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), default=str)
+    return _ENCODER.encode(value)
 
 
 class Store:
@@ -367,32 +370,34 @@ class Store:
         width, height, duration.
         """
         now = self.clock()
-        ids: dict[str, int] = {}
         with self._tx():
-            for pos, job in enumerate(jobs):
-                row = self.db.execute("SELECT id, output_path FROM jobs WHERE hash=?", (job["hash"],)).fetchone()
-                if row is None:
-                    cur = self.db.execute(
-                        "INSERT INTO jobs (hash, key, sweep, vals, params, request, state, output_path,"
-                        " cost_estimate_micros, width, height, duration, created_at, updated_at)"
-                        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                        (job["hash"], job["key"], job.get("sweep"), _json(job["values"]), _json(job["params"]),
-                         _json(job.get("request", {})), S.PLANNED.value, str(job["output_path"]),
-                         int(job["cost_estimate_micros"]), job.get("width"), job.get("height"), job.get("duration"),
-                         now, now),
-                    )
-                    job_id = int(cur.lastrowid or 0)
-                else:
-                    job_id = int(row["id"])
-                    self.db.execute(
-                        "UPDATE jobs SET key=?, sweep=?, vals=?, updated_at=? WHERE id=?",
-                        (job["key"], job.get("sweep"), _json(job["values"]), now, job_id),
-                    )
-                ids[job["hash"]] = job_id
-                self.db.execute(
-                    "INSERT OR REPLACE INTO run_jobs (run_id, job_id, key, position) VALUES (?,?,?,?)",
-                    (run_id, job_id, job["key"], pos),
-                )
+            known = {h: int(r["id"]) for h, r in self.jobs_by_hash([j["hash"] for j in jobs]).items()}
+            fresh: dict[str, Mapping[str, Any]] = {}
+            for job in jobs:
+                if job["hash"] not in known:
+                    fresh.setdefault(job["hash"], job)
+            self.db.executemany(
+                "INSERT INTO jobs (hash, key, sweep, vals, params, request, state, output_path,"
+                " cost_estimate_micros, width, height, duration, created_at, updated_at)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                [
+                    (job["hash"], job["key"], job.get("sweep"), _json(job["values"]), _json(job["params"]),
+                     _json(job.get("request", {})), S.PLANNED.value, str(job["output_path"]),
+                     int(job["cost_estimate_micros"]), job.get("width"), job.get("height"), job.get("duration"),
+                     now, now)
+                    for job in fresh.values()
+                ],
+            )
+            self.db.executemany(
+                "UPDATE jobs SET key=?, sweep=?, vals=?, updated_at=? WHERE id=?",
+                [(job["key"], job.get("sweep"), _json(job["values"]), now, known[job["hash"]])
+                 for job in jobs if job["hash"] in known],
+            )
+            ids = {**known, **{h: int(r["id"]) for h, r in self.jobs_by_hash(list(fresh)).items()}}
+            self.db.executemany(
+                "INSERT OR REPLACE INTO run_jobs (run_id, job_id, key, position) VALUES (?,?,?,?)",
+                [(run_id, ids[job["hash"]], job["key"], pos) for pos, job in enumerate(jobs)],
+            )
         return ids
 
     def job_row(self, job_id: int) -> sqlite3.Row:
