@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from runner.sim.serve import child_server  # noqa: E402
+from runner.sim.serve import child_server
 
 STACKS = ("httpx", "gridrun", "aiohttp")
 CONNECTIONS = 12

@@ -36,7 +36,7 @@ def _translate(exc: BaseException, request: httpx.Request, *, in_body: bool = Fa
         kind = httpx.ConnectTimeout
     elif isinstance(exc, aiohttp.ClientConnectorError):
         kind = httpx.ConnectError
-    elif isinstance(exc, (aiohttp.ServerTimeoutError, asyncio.TimeoutError, TimeoutError)):
+    elif isinstance(exc, (aiohttp.ServerTimeoutError, TimeoutError)):
         kind = httpx.ReadTimeout
     elif isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, aiohttp.ClientResponseError)):
         kind = httpx.RemoteProtocolError
@@ -56,7 +56,7 @@ class _Body(httpx.AsyncByteStream):
         try:
             async for chunk in self._response.content.iter_chunked(_CHUNK):
                 yield chunk
-        except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             self._response.close()
             raise _translate(exc, self._request, in_body=True) from exc
 
@@ -115,7 +115,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 request.method, str(request.url), headers=headers, data=body or None,
                 allow_redirects=False, timeout=timeout, compress=None, chunked=None,
             )
-        except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise _translate(exc, request) from exc
         return httpx.Response(
             response.status,

@@ -21,7 +21,7 @@ _HOME = {
     "running_server": "runner.sim.serve",
 }
 
-__all__ = sorted(_HOME)
+__all__ = ["ConfigError", "FaultRule", "SimConfig", "SimulatedReset", "create_app", "running_server"]
 
 
 def __getattr__(name: str) -> Any:
