@@ -125,8 +125,7 @@ def run(
     store = Store(p.state_dir / "state.db")
     store.acquire_lock()
     try:
-        on_report = _reporter(p) if report else None
-        on_output = _poster_maker() if report else None
+        on_report, on_output = _report_hooks(p) if report else (None, None)
         ex = Executor(p, prov, store, options=options, on_progress=on_progress, on_report=on_report,
                       on_output=on_output, argv=argv)
         return anyio.run(ex.run)
@@ -134,29 +133,24 @@ def run(
         store.close()
 
 
-def _reporter(p: Plan) -> Callable[[int, bool], Path | None]:
-    """The report builder of a run: `build(run_id, final)`; only the final build makes missing posters
-    (during the run `_poster_maker` keeps up with downloads)."""
+def _report_hooks(
+    p: Plan,
+) -> tuple[Callable[[int, bool], Path | None] | None, Callable[[Sequence[Path]], None] | None]:
+    """The run's report builder, `build(run_id, final)`, and its poster maker, given new videos while the
+    run goes on; only the final build makes the posters still missing."""
+    try:
+        from .report import make_posters, write_report
+    except ImportError:
+        return None, None
+
     def build(run_id: int, final: bool) -> Path | None:
-        try:
-            from .report import write_report
-        except ImportError:
-            return None
         store = Store(p.state_dir / "state.db", readonly=True)
         try:
             return write_report(store, run_id=run_id, posters=final)
         finally:
             store.db.close()
 
-    return build
-
-
-def _poster_maker() -> Callable[[Sequence[Path]], None] | None:
-    try:
-        from .report import make_posters
-    except ImportError:
-        return None
-    return make_posters
+    return build, make_posters
 
 
 def _state_dir(m: Manifest | str | Path | None, state_dir: str | Path | None) -> tuple[Path, str | None]:

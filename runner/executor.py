@@ -350,18 +350,15 @@ class Executor:
         else:
             status, code = "done", 0
         self.store.end_run(self.run_id, status)
-        report = self._report(force=True)
+        report = self._final_report()
         return RunResult(self.run_id, code, status, self.statistics(), self.plan.outputs_dir, report)
 
-    def _report(self, *, force: bool = False) -> Path | None:
+    def _final_report(self) -> Path | None:
+        """The report once the run has ended (live rebuilds are `_report_in_thread`'s)."""
         if self.on_report is None:
             return None
-        now = self.clock()
-        if not force and now - self._last_report < self.opts.report_every:
-            return None
-        self._last_report = now
         self.store.flush()
-        return self.on_report(self.run_id, force)
+        return self.on_report(self.run_id, True)
 
     async def _flusher(self) -> None:
         while True:

@@ -317,7 +317,8 @@ def test_new_outputs_reach_the_poster_worker_during_the_run(tmp_path: Path) -> N
         handed.extend(paths)
         make_posters(paths)
 
-    build = api._reporter(plan)
+    build, _ = api._report_hooks(plan)
+    assert build is not None
 
     def on_report(run_id: int, final: bool) -> Path | None:
         finals.append(final)

@@ -47,7 +47,7 @@ def _translate(exc: BaseException, request: httpx.Request, *, in_body: bool = Fa
     return kind(msg, request=request)
 
 
-class _Body(httpx.AsyncByteStream):
+class _ResponseStream(httpx.AsyncByteStream):
     def __init__(self, response: aiohttp.ClientResponse, request: httpx.Request) -> None:
         self._response = response
         self._request = request
@@ -120,7 +120,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         return httpx.Response(
             response.status,
             headers=list(response.raw_headers),
-            stream=_Body(response, request),
+            stream=_ResponseStream(response, request),
             extensions={"http_version": b"HTTP/1.1", "reason_phrase": (response.reason or "").encode("latin-1", "replace")},
         )
 
