@@ -63,12 +63,12 @@ def _run(manifest: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
 
 
 def chaos(folder: Path, *, kills: int, honour: bool, seed: int = 0, styles: int = 4, seeds: int = 5,
-          concurrency: int = 5) -> ChaosResult:
+          concurrency: int = 5, render_time: float = 0.8) -> ChaosResult:
     """Run the chaos loop; returns what it counted. Starts and stops its own simulator process."""
     rnd = random.Random(seed)
     res = ChaosResult()
     t0 = time.monotonic()
-    config = SimConfig(render_time=0.4, jitter=0.5, concurrency=concurrency, honour_idempotency=honour, seed=seed)
+    config = SimConfig(render_time=render_time, jitter=0.5, concurrency=concurrency, honour_idempotency=honour, seed=seed)
     with running_server(config, process=True) as url:
         manifest = write_manifest(folder, url, styles=styles, seeds=seeds, concurrency=concurrency)
         res.jobs = styles * seeds

@@ -148,7 +148,8 @@ class Executor:
         self.states: dict[int, str] = {}
         self.counts: dict[str, int] = {s.value: 0 for s in JobState}
         self._last_progress = 0.0
-        self._last_report = 0.0
+        # The first live report waits a second: the first creates go out before the report is built.
+        self._last_report = self.started - options.report_every + min(1.0, options.report_every)
         self._report_cost = 0.0
         self._reporting = False
         self._reserved = 0

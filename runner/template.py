@@ -3,20 +3,44 @@
 A value that is exactly one `{{ expr }}` keeps the expression's type (`duration: "{{ d }}"` with d = 8
 gives the integer 8); any other template renders to a string. Vars may reference each other in any
 order; a cycle is an error that names it.
+
+Text made only of literals and `{{ name }}` (the common case) is recognised without Jinja and rendered
+by `str.format`; Jinja is imported the first time a template needs it.
 """
 
 from __future__ import annotations
 
+import functools
 import operator
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
-import jinja2
-from jinja2 import meta, nodes
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+if TYPE_CHECKING:
+    from jinja2 import nodes
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-ENV = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
+
+@functools.lru_cache(maxsize=1)
+def _env() -> ImmutableSandboxedEnvironment:
+    import jinja2
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    return ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ENV":
+        return _env()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# `{{ name }}` with nothing but spaces inside; names Jinja reads as something else go to Jinja.
+_PLAIN_NAME = re.compile(r"\{\{[ \t]*([A-Za-z_][A-Za-z0-9_]*)[ \t]*\}\}")
+_NOT_PLAIN = frozenset({
+    "true", "false", "none", "True", "False", "None", "and", "or", "not", "in", "is", "if", "else",
+    "range", "dict", "lipsum", "cycler", "joiner", "namespace",
+})
 
 _SINGLE = re.compile(r"^\s*\{\{(?P<expr>.*?)\}\}\s*$", re.S)
 _MARKERS = ("{{", "{%", "{#")
@@ -43,14 +67,16 @@ class Compiled:
     @property
     def renderer(self) -> Callable[[Mapping[str, Any]], Any]:
         """`render` itself, or for text made only of literals and names, a faster function that does the same."""
-        return self._fn if self.kind == "concat" else self.render
+        return self._fn if self.kind == "concat" or type(self._fn) is _Name else self.render
 
     def render(self, context: Mapping[str, Any]) -> Any:
         """Evaluate with `context`. Raises TemplateProblem naming an undefined variable or the error."""
         if self.kind == "const":
             return self.source
-        if self.kind == "concat":
+        if self.kind == "concat" or type(self._fn) is _Name:
             return self._fn(context)
+        import jinja2
+
         try:
             if self.kind == "expr":
                 value = self._fn(context)
@@ -79,6 +105,16 @@ def compile_value(value: Any) -> Compiled:
     if isinstance(value, str):
         if not is_template(value):
             return Compiled("const", value, frozenset())
+        plain = _plain_parts(value)
+        if plain is not None:
+            names = [p for lit, p in plain if not lit]
+            if len(names) == 1 and all(not p.strip() for lit, p in plain if lit):
+                return Compiled("expr", value, frozenset(names), _Name(names[0], value))
+            return Compiled("concat", value, frozenset(names), _concat(value, plain))
+        import jinja2
+        from jinja2 import meta
+
+        ENV = _env()
         m = _SINGLE.match(value)
         try:
             if m and not any(x in m.group("expr") for x in _MARKERS[:2]) and "}}" not in m.group("expr"):
@@ -108,8 +144,34 @@ def compile_value(value: Any) -> Compiled:
     return Compiled("const", value, frozenset())
 
 
+def _plain_parts(text: str) -> list[tuple[bool, str]] | None:
+    """(is_literal, text or name) parts of text made only of literals and `{{ name }}`, read without Jinja;
+    None for anything else (Jinja then decides), including what Jinja would read differently: `{%`,
+    `{#`, a `{` or `{{` touching a `{{ name }}`, and carriage returns (Jinja normalises newlines)."""
+    if "{%" in text or "{#" in text or "\r" in text:
+        return None
+    parts: list[tuple[bool, str]] = []
+    pos = 0
+    for m in _PLAIN_NAME.finditer(text):
+        literal = text[pos:m.start()]
+        if "{{" in literal or literal.endswith("{") or m.group(1) in _NOT_PLAIN:
+            return None
+        if literal:
+            parts.append((True, literal))
+        parts.append((False, m.group(1)))
+        pos = m.end()
+    if not parts or "{{" in text[pos:]:
+        return None
+    if pos < len(text):
+        parts.append((True, text[pos:]))
+    return parts
+
+
 def _simple_parts(ast: nodes.Template) -> list[tuple[bool, str]] | None:
     """(is_literal, text or name) parts of a template made only of text and `{{ name }}`; else None."""
+    from jinja2 import nodes
+
+    ENV = _env()
     if len(ast.body) != 1 or not isinstance(ast.body[0], nodes.Output):
         return None if ast.body else []
     parts: list[tuple[bool, str]] = []
@@ -147,6 +209,21 @@ def _concat(source: str, parts: Sequence[tuple[bool, str]]) -> Callable[[Mapping
             raise TemplateProblem(f"'{exc.args[0]}' is undefined (in {source!r})") from None
 
     return one if len(names) == 1 else many
+
+
+class _Name:
+    """A value that is exactly `{{ name }}`: the variable itself, with its type."""
+
+    __slots__ = ("name", "source")
+
+    def __init__(self, name: str, source: str) -> None:
+        self.name, self.source = name, source
+
+    def __call__(self, context: Mapping[str, Any]) -> Any:
+        try:
+            return context[self.name]
+        except KeyError:
+            raise TemplateProblem(f"'{self.name}' is undefined (in {self.source!r})") from None
 
 
 class _ExprCall:

@@ -1,6 +1,11 @@
 from __future__ import annotations
 
+import subprocess
+import sys
+
+import hypothesis
 import pytest
+from hypothesis import strategies as st
 
 from runner.template import TemplateProblem, compile_value, dependents, var_order
 
@@ -74,3 +79,57 @@ def test_dependents_are_transitive() -> None:
     vs = {"scene": compile_value("{{ subject }} {{ style }}"), "subject": compile_value("fox"),
           "title": compile_value("{{ scene }}!")}
     assert dependents(vs, frozenset({"style"})) == {"scene", "title"}
+
+
+# -- text read without Jinja ---------------------------------------------------------------------------
+
+_PIECES = ["{{ a }}", "{{b}}", "{{ a}}", "{{\ta }}", "{", "}", "{{", "}}", " ", "x", "\n", "\r", "{%", "%}", "{#",
+           "#}", "-", "{{ true }}", "{{- a }}", "{{ a -}}", "{{ range }}", "{{ a.b }}", "{{ _c }}", "ü", "%s", "{0}"]
+
+
+@hypothesis.settings(max_examples=400, deadline=None)
+@hypothesis.given(st.lists(st.sampled_from(_PIECES), max_size=7).map("".join),
+                  st.sampled_from(["fox", 3, 2.5, None, True, [1, "x"], {"k": 1}, "{{ a }}"]))
+def test_text_read_without_jinja_is_what_jinja_makes_of_it(text: str, value: object) -> None:
+    import jinja2
+    from jinja2 import meta
+
+    from runner.template import _env, _plain_parts
+
+    env = _env()
+    context = {"a": value, "b": "b", "_c": 0}
+    plain = _plain_parts(text)
+    try:
+        ast = env.parse(text)
+    except jinja2.TemplateSyntaxError:
+        assert plain is None
+        return
+    if plain is None:
+        return
+    compiled = compile_value(text)
+    assert compiled.names == meta.find_undeclared_variables(ast)
+    if compiled.kind == "expr":
+        expected = env.compile_expression(text.strip()[2:-2].strip(), undefined_to_none=False)(**context)
+    else:
+        expected = env.from_string(text).render(context)
+    assert compiled.renderer(context) == compiled.render(context) == expected
+    assert type(compiled.render(context)) is type(expected)
+
+
+def test_plain_text_and_single_names_need_no_jinja() -> None:
+    code = (
+        "import sys\n"
+        "from runner.template import compile_value\n"
+        "assert compile_value('take {{ seed }} of {{ style }}').render({'seed': 3, 'style': 'x'}) == 'take 3 of x'\n"
+        "assert compile_value(' {{ seed }}\\n').render({'seed': 3}) == 3\n"
+        "assert 'jinja2' not in sys.modules, 'jinja2 was imported'\n"
+        "assert compile_value('{{ seed + 1 }}').render({'seed': 3}) == 4\n"
+        "assert 'jinja2' in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_single_name_that_is_undefined_names_it() -> None:
+    with pytest.raises(TemplateProblem, match=r"'seed' is undefined \(in '\{\{ seed \}\}'\)"):
+        compile_value("{{ seed }}").render({})

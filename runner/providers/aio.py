@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
@@ -70,10 +70,15 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     Cookies, redirects, decompression and proxies stay with the httpx client above; this only moves bytes.
     """
 
-    def __init__(self, *, max_connections: int, keepalive_expiry: float = 30.0, ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self, *, max_connections: int, keepalive_expiry: float = 30.0,
+        ssl_context: ssl.SSLContext | Callable[[], ssl.SSLContext] | None = None,
+    ) -> None:
+        """`ssl_context`: the TLS context for https, or a function that makes it when the first https
+        request goes out (None: aiohttp's default context)."""
         self._max = max_connections
         self._keepalive = keepalive_expiry
-        self._ssl = ssl_context
+        self._tls = ssl_context
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._fallback: httpx.AsyncHTTPTransport | None = None
@@ -85,16 +90,18 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     def _session_for(self, loop: asyncio.AbstractEventLoop) -> aiohttp.ClientSession:
         if self._session is None or self._loop is not loop or self._session.closed:
             # A session belongs to one event loop; a client reused under a new loop gets a new session.
-            connector = aiohttp.TCPConnector(
-                limit=self._max, limit_per_host=0, keepalive_timeout=self._keepalive,
-                ssl=self._ssl if self._ssl is not None else True,
-            )
+            connector = aiohttp.TCPConnector(limit=self._max, limit_per_host=0, keepalive_timeout=self._keepalive)
             self._session = aiohttp.ClientSession(
                 connector=connector, cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False,
                 trust_env=False, timeout=aiohttp.ClientTimeout(total=None), raise_for_status=False,
             )
             self._loop = loop
         return self._session
+
+    def _ssl(self) -> ssl.SSLContext | None:
+        if callable(self._tls):
+            self._tls = self._tls()
+        return self._tls
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         try:
@@ -114,6 +121,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             response = await session.request(
                 request.method, str(request.url), headers=headers, data=body or None,
                 allow_redirects=False, timeout=timeout, compress=None, chunked=None,
+                ssl=(self._ssl() or True) if request.url.scheme == "https" else True,
             )
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise _translate(exc, request) from exc
@@ -127,7 +135,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     async def _other_loop(self, request: httpx.Request) -> httpx.Response:
         if self._fallback is None:
             self._fallback = httpx.AsyncHTTPTransport(
-                verify=self._ssl if self._ssl is not None else True,
+                verify=self._ssl() or True,
                 limits=httpx.Limits(max_connections=self._max, max_keepalive_connections=self._max, keepalive_expiry=self._keepalive),
             )
         return await self._fallback.handle_async_request(request)

@@ -67,12 +67,16 @@ def make_client(
     Without a `transport`, requests go over aiohttp (`runner.providers.aio`); `GRIDRUN_HTTP=httpx` selects
     httpx's own transport instead.
     """
+    verify: ssl.SSLContext | bool = True
     if transport is None and os.environ.get("GRIDRUN_HTTP", "").strip().lower() != "httpx":
         from runner.providers.aio import AiohttpTransport
 
-        transport = AiohttpTransport(max_connections=max_connections, keepalive_expiry=30.0, ssl_context=_ssl_context())
+        # The TLS context is built at the first https request: a run against the local simulator needs none.
+        transport = AiohttpTransport(max_connections=max_connections, keepalive_expiry=30.0, ssl_context=_ssl_context)
+    elif transport is None:
+        verify = _ssl_context()
     client = httpx.AsyncClient(
-        verify=_ssl_context(),
+        verify=verify,
         base_url=base_url,
         headers={"User-Agent": USER_AGENT, "Accept": "application/json", **(headers or {})},
         limits=httpx.Limits(

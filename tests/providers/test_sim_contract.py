@@ -546,3 +546,28 @@ async def test_the_key_never_shows_in_any_error(sim: Sim, lumenfall: LumenfallPr
     assert len(errors) == len(rules)
     for error in errors:
         no_secret(error)
+
+
+@pytest.mark.anyio
+async def test_the_tls_context_is_made_at_the_first_https_request_and_only_then(server: str) -> None:
+    import socket
+    import ssl
+
+    from runner.providers.aio import AiohttpTransport
+
+    made: list[ssl.SSLContext] = []
+
+    def make() -> ssl.SSLContext:
+        made.append(ssl.create_default_context())
+        return made[-1]
+
+    with socket.socket() as s:  # a port nothing listens on: the https request fails at connect
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    async with httpx.AsyncClient(transport=AiohttpTransport(max_connections=2, ssl_context=make)) as client:
+        assert (await client.get(f"{server.rsplit('/v1', 1)[0]}/_sim/stats")).status_code == 200
+        assert made == []
+        for _ in range(2):
+            with pytest.raises(httpx.ConnectError):
+                await client.get(f"https://127.0.0.1:{closed}/v1/videos")
+    assert len(made) == 1
