@@ -289,3 +289,38 @@ async def test_the_request_slot_is_given_back_before_the_disk_work(
         got = await provider.download(client, MEDIA, tmp_path / "a.mp4", on_saved=on_saved, gate=gate)
     assert during == [(1, False, "request"), (0, True, got.sha256)]
     assert gate.borrowed_tokens == 0
+
+
+@pytest.mark.anyio
+async def test_many_downloads_settle_in_a_few_threads_at_once(
+    provider: LumenfallProvider, mock: Client, tmp_path: Path
+) -> None:
+    import threading
+    import time
+
+    import anyio
+
+    from runner.providers.transport import DISK_THREADS
+
+    lock = threading.Lock()
+    busy = [0, 0]  # now, most at once
+    threads: set[int] = set()
+
+    def on_saved(sha256: str) -> None:  # in a worker thread; holds it a moment so the calls overlap
+        with lock:
+            busy[0] += 1
+            busy[1] = max(busy)
+            threads.add(threading.get_ident())
+        time.sleep(0.02)
+        with lock:
+            busy[0] -= 1
+
+    def video(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-type": "video/mp4"}, content=MP4)
+
+    async with mock(video) as client, anyio.create_task_group() as tg:
+        for i in range(6 * DISK_THREADS):
+            tg.start_soon(lambda i=i: provider.download(client, MEDIA, tmp_path / f"{i}.mp4", on_saved=on_saved))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{i}.mp4" for i in range(6 * DISK_THREADS))
+    assert busy[1] == DISK_THREADS, "settling runs in parallel, but in no more threads than DISK_THREADS"
+    assert len(threads) <= DISK_THREADS
