@@ -396,30 +396,25 @@ _local = threading.local()
 
 
 def _make_poster(video: Path, poster: Path) -> bool:
-    import av
     from av.error import FFmpegError
     from av.video.reformatter import VideoReformatter
     from PIL import Image
 
+    from .firstframe import first_frame
+
     try:
-        # The container named up front when the suffix says it: skips FFmpeg's format probe.
-        with av.open(str(video), format="mp4" if video.suffix.lower() in (".mp4", ".m4v", ".mov") else None) as container:
-            stream = container.streams.video[0]
-            # One frame: FFmpeg's decoder threads would cost more to start than the frame does to decode.
-            stream.thread_type = "NONE"
-            stream.codec_context.thread_count = 1
-            frame = next(container.decode(stream), None)
-            if frame is None:
-                return False
-            width, height = frame.width, frame.height
-            if width > POSTER_MAX_WIDTH:
-                width, height = POSTER_MAX_WIDTH, max(2, round(height * POSTER_MAX_WIDTH / width))
-            # A reformatter kept per thread keeps its scaler: building one per frame costs more than scaling.
-            reformatter = getattr(_local, "reformatter", None) or VideoReformatter()
-            _local.reformatter = reformatter
-            rgb = reformatter.reformat(frame, width=width, height=height, format="rgb24")
-            plane = rgb.planes[0]
-            image = Image.frombuffer("RGB", (rgb.width, rgb.height), bytes(plane), "raw", "RGB", plane.line_size, 1)
+        frame = first_frame(video)
+        if frame is None:
+            return False
+        width, height = frame.width, frame.height
+        if width > POSTER_MAX_WIDTH:
+            width, height = POSTER_MAX_WIDTH, max(2, round(height * POSTER_MAX_WIDTH / width))
+        # A reformatter kept per thread keeps its scaler: building one per frame costs more than scaling.
+        reformatter = getattr(_local, "reformatter", None) or VideoReformatter()
+        _local.reformatter = reformatter
+        rgb = reformatter.reformat(frame, width=width, height=height, format="rgb24")
+        plane = rgb.planes[0]
+        image = Image.frombuffer("RGB", (rgb.width, rgb.height), bytes(plane), "raw", "RGB", plane.line_size, 1)
     except (FFmpegError, OSError, StopIteration, IndexError, ValueError):
         return False
     tmp = poster.with_name(f".{poster.name}.{os.getpid()}.{threading.get_ident()}.tmp")
