@@ -31,7 +31,9 @@ Figures (per run; a scenario run several times prints the median of each figure)
   written), the naive loop's file mtime. An upper bound of the above that includes the download itself.
 - CPU ms/job: user + system CPU of the client process (wait4 rusage) / N; "excl. start-up" subtracts the CPU
   of `gridrun plan` on the same manifest (interpreter start-up, imports, planning).
-- RSS: the client process's peak resident set (wait4 ru_maxrss).
+- RSS: the client process's peak resident set (wait4 ru_maxrss). Clients are started by a small launcher
+  process, because Linux carries ru_maxrss across fork and exec: a client forked by the bench would report
+  at least the bench's own peak.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ import sys
 import tempfile
 import threading
 import time
+import types
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -339,25 +342,58 @@ def prepared_clips(sc: Scenario, bodies: list[dict[str, Any]]) -> Path:
 class Finished:
     exit_code: int
     wall: float
-    usage: Any                   # rusage of exactly that process
+    usage: Any                   # rusage of exactly that process (ru_utime, ru_stime, ru_maxrss)
     busy: dict[int, float]       # busy CPU seconds per CPU, all processes, during the run
     started_at: float            # time.time() at start and at exit
     ended_at: float
 
 
+# Clients are started by this small process, not by the bench itself: Linux carries a process's peak RSS
+# (ru_maxrss) across fork and exec, so a client started here would report at least this process's own
+# peak (planning 10,000 jobs, encoding clips) instead of its own.
+_LAUNCHER_CODE = """
+import json, os, subprocess, sys, time
+for line in sys.stdin:
+    job = json.loads(line)
+    if job["cpu"] is not None:
+        os.sched_setaffinity(0, {job["cpu"]})
+    with open(job["out"], "wb") as out, open(job["err"], "wb") as err:
+        e0, t0 = time.time(), time.monotonic()
+        proc = subprocess.Popen(job["cmd"], cwd=job["cwd"], stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+    print(json.dumps({"pid": proc.pid}), flush=True)
+    _, status, ru = os.wait4(proc.pid, 0)
+    t1, e1 = time.monotonic(), time.time()
+    print(json.dumps({"status": status, "utime": ru.ru_utime, "stime": ru.ru_stime, "maxrss": ru.ru_maxrss,
+                      "wall": t1 - t0, "started": e0, "ended": e1}), flush=True)
+"""
+_launcher: subprocess.Popen[str] | None = None
+
+
+def _launch(cmd: list[str], cwd: Path, out: Path, err: Path) -> tuple[int, Callable[[], dict[str, Any]]]:
+    """Start `cmd` from the launcher, pinned to the client's CPU: its pid, and what waits for its end."""
+    global _launcher
+    if _launcher is None or _launcher.poll() is not None:
+        _launcher = subprocess.Popen([sys.executable, "-S", "-c", _LAUNCHER_CODE], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, bufsize=1)
+    launcher = _launcher
+    assert launcher.stdin is not None and launcher.stdout is not None
+    cpu = CLIENT_CPU if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) >= 2 else None
+    launcher.stdin.write(json.dumps({"cmd": cmd, "cwd": str(cwd), "out": str(out), "err": str(err), "cpu": cpu}) + "\n")
+    launcher.stdin.flush()
+    pid = json.loads(launcher.stdout.readline())["pid"]
+    return pid, lambda: json.loads(launcher.stdout.readline())
+
+
 def run_measured(cmd: list[str], cwd: Path, label: str, progress: Callable[[], str] | None, every: float = 10.0) -> Finished:
     """Run `cmd` pinned to CPU 1 and wait for it."""
-    with open(cwd / f"{label}.out", "wb") as out, open(cwd / f"{label}.err", "wb") as err:
-        busy0 = _busy()
-        epoch0 = time.time()
-        t0 = time.monotonic()
-        proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
-    _pin(proc.pid, CLIENT_CPU)
-    ended: list[tuple[int, int, Any, float, dict[int, float], float]] = []
+    busy0 = _busy()
+    t0 = time.monotonic()
+    _, wait = _launch(cmd, cwd, cwd / f"{label}.out", cwd / f"{label}.err")
+    ended: list[tuple[dict[str, Any], dict[int, float]]] = []
 
     def reap() -> None:
-        pid, status, usage = os.wait4(proc.pid, 0)
-        ended.append((pid, status, usage, time.monotonic(), _busy(), time.time()))
+        result = wait()
+        ended.append((result, _busy()))
 
     waiter = threading.Thread(target=reap, daemon=True)
     waiter.start()
@@ -365,9 +401,10 @@ def run_measured(cmd: list[str], cwd: Path, label: str, progress: Callable[[], s
         waiter.join(every)
         if waiter.is_alive() and progress is not None:
             _log(f"    {time.monotonic() - t0:6.0f} s  {progress()}")
-    _, status, usage, t1, busy1, epoch1 = ended[0]
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return Finished(proc.returncode, t1 - t0, usage, {k: busy1[k] - busy0.get(k, 0.0) for k in busy1}, epoch0, epoch1)
+    result, busy1 = ended[0]
+    usage = types.SimpleNamespace(ru_utime=result["utime"], ru_stime=result["stime"], ru_maxrss=result["maxrss"])
+    return Finished(os.waitstatus_to_exitcode(result["status"]), result["wall"], usage,
+                    {k: busy1[k] - busy0.get(k, 0.0) for k in busy1}, result["started"], result["ended"])
 
 
 def _sim_root(url: str) -> str:
