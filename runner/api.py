@@ -139,14 +139,15 @@ def _report_hooks(
     """The run's report builder, `build(run_id, final)`, and its poster maker, given new videos while the
     run goes on; only the final build makes the posters still missing."""
     try:
-        from .report import make_posters, write_report
+        from .report import ReportMemo, make_posters, write_report
     except ImportError:
         return None, None
+    memo = ReportMemo()
 
     def build(run_id: int, final: bool) -> Path | None:
         store = Store(p.state_dir / "state.db", readonly=True)
         try:
-            return write_report(store, run_id=run_id, posters=final)
+            return write_report(store, run_id=run_id, posters=final, memo=memo)
         finally:
             store.db.close()
 

@@ -27,6 +27,7 @@ from .state import JobRecord, Snapshot, Store
 
 __all__ = [
     "REPORTS_DIR",
+    "ReportMemo",
     "ensure_posters",
     "make_posters",
     "export_rows",
@@ -71,12 +72,34 @@ def _asset(name: str) -> Markup:
     return Markup((REPORTS_DIR / name).read_text(encoding="utf-8"))
 
 
+class ReportMemo:
+    """What a report rebuilt again and again during a run keeps between builds: the job records whose
+    rows did not change (`Store.snapshot(reuse=...)`) and their entries in the page data."""
+
+    def __init__(self) -> None:
+        self.records: dict[int, tuple[tuple[Any, ...], JobRecord]] = {}
+        self._entries: dict[int, tuple[JobRecord, dict[str, Any]]] = {}
+        self._context: tuple[str, dict[str, Any]] | None = None
+
+    def job_data(self, job: JobRecord, base: str, common: Mapping[str, Any]) -> dict[str, Any]:
+        if self._context is None or self._context[0] != base or self._context[1] != common:
+            self._entries.clear()
+            self._context = (base, dict(common))
+        hit = self._entries.get(job.id)
+        if hit is not None and hit[0] is job:
+            return hit[1]
+        data = _job_data(job, base, common)
+        self._entries[job.id] = (job, data)
+        return data
+
+
 def render(
     snapshot: Snapshot,
     *,
     compare: Snapshot | None = None,
     title: str | None = None,
     base_dir: Path,
+    memo: ReportMemo | None = None,
 ) -> str:
     """The report page of `snapshot` (with `compare`: run A = snapshot beside run B = compare).
 
@@ -89,7 +112,7 @@ def render(
         title = f"{run.manifest_name} · run {run.id}"
         if compare is not None:
             title = f"{run.manifest_name} · run {run.id} vs run {compare.run.id}"
-    data = _page_data(snaps, title=title, base_dir=Path(base_dir))
+    data = _page_data(snaps, title=title, base_dir=Path(base_dir), memo=memo if compare is None else None)
     sums = [_display_summary(s) for s in snaps]
     page = _environment().get_template("report.html.j2").render(
         title=title,
@@ -292,7 +315,11 @@ def _job_cost(job: JobRecord) -> int:
     return job.cost_micros if job.cost_micros is not None else job.cost_estimate_micros
 
 
-def _page_data(runs: Sequence[Snapshot], *, title: str, base_dir: Path) -> dict[str, Any]:
+def _page_data(
+    runs: Sequence[Snapshot], *, title: str, base_dir: Path, memo: ReportMemo | None = None
+) -> dict[str, Any]:
+    """The page's data. With `memo` (one run only: a compare page edits its entries), entries of jobs
+    that did not change since the memo's last build are the same objects."""
     by_key: list[dict[str, JobRecord]] = [{j.key: j for j in s.jobs} for s in runs]
     keys: dict[str, None] = {}
     for s in runs:
@@ -306,6 +333,7 @@ def _page_data(runs: Sequence[Snapshot], *, title: str, base_dir: Path) -> dict[
     all_jobs = [j for s in runs for j in s.jobs]
     common = _common_params(all_jobs)
     index = [{v: i for i, v in enumerate(a.values)} for a in axes]
+    job_data = memo.job_data if memo is not None and len(runs) == 1 else _job_data
 
     items: list[dict[str, Any]] = []
     n_only = [0, 0]
@@ -323,7 +351,7 @@ def _page_data(runs: Sequence[Snapshot], *, title: str, base_dir: Path) -> dict[
         item: dict[str, Any] = {
             "key": key,
             "ix": ix,
-            "jobs": [None if j is None else _job_data(j, base, common) for j in pair],
+            "jobs": [None if j is None else job_data(j, base, common) for j in pair],
         }
         if job.sweep:
             item["sweep"] = job.sweep
@@ -468,22 +496,24 @@ def write_report(
     compare: tuple[int, int] | None = None,
     path: Path | None = None,
     posters: bool = True,
+    memo: ReportMemo | None = None,
 ) -> Path:
     """Build the report of a run (the latest of `manifest_name` by default) and write it atomically.
 
     Default path: `report.html` in the run's outputs folder; with `compare=(A, B)`,
-    `compare-A-B.html` in run A's outputs folder. Returns the path written.
+    `compare-A-B.html` in run A's outputs folder. Returns the path written. `memo`, kept between the
+    builds of one run's report, makes each rebuild decode and lay out only the jobs that changed.
 
     :raises StateError: no such run.
     """
     if compare is not None:
         a, b = (store.snapshot(r) for r in compare)
         return write_compare_report(a, b, path=path)
-    snapshot = store.snapshot(run_id, manifest_name=manifest_name)
+    snapshot = store.snapshot(run_id, manifest_name=manifest_name, reuse=None if memo is None else memo.records)
     target = Path(path) if path is not None else Path(snapshot.run.outputs_dir) / "report.html"
     if posters:
         ensure_posters(snapshot)
-    atomic_write(target, render(snapshot, base_dir=target.parent))
+    atomic_write(target, render(snapshot, base_dir=target.parent, memo=memo))
     return target
 
 

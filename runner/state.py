@@ -571,8 +571,15 @@ class Store:
         ).fetchone()[0]
         return int(spent), int(reserved)
 
-    def snapshot(self, run_id: int | None = None, *, manifest_name: str | None = None) -> Snapshot:
-        """The run (latest for `manifest_name` when no id) and its jobs, read in one transaction."""
+    def snapshot(
+        self, run_id: int | None = None, *, manifest_name: str | None = None,
+        reuse: dict[int, tuple[tuple[Any, ...], JobRecord]] | None = None,
+    ) -> Snapshot:
+        """The run (latest for `manifest_name` when no id) and its jobs, read in one transaction.
+
+        `reuse` (job id -> (row, record)), kept by the caller between snapshots, hands back the earlier
+        record of each job whose row did not change, and is updated: a report rebuilt every few seconds
+        then decodes only the jobs that moved."""
         self.flush()
         if run_id is None:
             latest = self.latest_run(manifest_name)
@@ -582,7 +589,8 @@ class Store:
         self.db.execute("BEGIN")
         try:
             run = self.run(run_id)
-            jobs = tuple(job_record(r) for r in self.run_job_rows(run_id))
+            rows = self.run_job_rows(run_id)
+            jobs = tuple(job_record(r) for r in rows) if reuse is None else tuple(_reused(reuse, r) for r in rows)
             spent, reserved = self.money(run_id)
         finally:
             self.db.execute("COMMIT")
@@ -606,6 +614,16 @@ class Store:
 def _event_detail(fields: Mapping[str, Any]) -> dict[str, Any] | None:
     keep = {k: v for k, v in fields.items() if k in ("provider_id", "error", "sha256", "cost_micros")}
     return keep or None
+
+
+def _reused(memo: dict[int, tuple[tuple[Any, ...], JobRecord]], row: sqlite3.Row) -> JobRecord:
+    values = tuple(row)
+    hit = memo.get(row["id"])
+    if hit is not None and hit[0] == values:
+        return hit[1]
+    record = job_record(row)
+    memo[record.id] = (values, record)
+    return record
 
 
 def open_store(state_dir: Path, *, readonly: bool = False) -> Store:

@@ -12,8 +12,8 @@ sys.path.insert(0, str(Path(__file__).parent / "browser"))
 
 from demo_state import Clock, build_state, encode_mp4, fox_jobs  # noqa: E402
 
-from runner.report import REPORTS_DIR, ensure_posters, poster_path, render, write_report  # noqa: E402
-from runner.state import Snapshot, Store  # noqa: E402
+from runner.report import REPORTS_DIR, ReportMemo, ensure_posters, poster_path, render, write_report  # noqa: E402
+from runner.state import JobState, Snapshot, Store  # noqa: E402
 
 HOSTILE = "<img src=x onerror=alert(1)></script><script>alert(2)</script> & 'quotes' \u2028"
 
@@ -268,3 +268,20 @@ def test_an_empty_run_and_a_run_without_a_matrix_render(tmp_path: Path) -> None:
     assert data["items"] == [] and data["axes"] == [] and data["view"] == {"x": None, "y": None, "modes": {}}
     data = page_data(render(store.snapshot(single), base_dir=tmp_path))
     assert [i["key"] for i in data["items"]] == ["only"] and data["items"][0]["ix"] == []
+
+
+def test_a_rebuild_with_a_memo_equals_a_fresh_build_and_reuses_the_jobs_that_did_not_move(tmp_path: Path) -> None:
+    store, run_id, _ = snap(tmp_path, fox_jobs({("anime", 1): "running", ("clay", 2): "running"}))
+    memo = ReportMemo()
+    first = store.snapshot(run_id, reuse=memo.records)
+    render(first, base_dir=outputs(tmp_path), memo=memo)
+    moved = next(i for i, j in enumerate(first.jobs) if j.state == "running")
+    store.transition(first.jobs[moved].id, JobState.FAILED, error="boom")
+
+    second = store.snapshot(run_id, reuse=memo.records)
+    assert second.jobs == store.snapshot(run_id).jobs
+    reused = [a is b for a, b in zip(first.jobs, second.jobs)]
+    assert reused.count(False) == 1 and not reused[moved]
+    html = render(second, base_dir=outputs(tmp_path), memo=memo)
+    assert html == render(second, base_dir=outputs(tmp_path))
+    assert page_data(html)["items"][moved]["jobs"][0]["err"] == "boom"
