@@ -112,7 +112,7 @@ def render(
         title = f"{run.manifest_name} · run {run.id}"
         if compare is not None:
             title = f"{run.manifest_name} · run {run.id} vs run {compare.run.id}"
-    data = _page_data(snaps, title=title, base_dir=Path(base_dir), memo=memo if compare is None else None)
+    data = _page_data(snaps, title=title, base_dir=Path(base_dir), memo=memo)
     sums = [_display_summary(s) for s in snaps]
     page = _environment().get_template("report.html.j2").render(
         title=title,
