@@ -6,10 +6,11 @@ import base64
 import builtins
 import mimetypes
 import os
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, AsyncContextManager, Callable, Collection, Mapping
+from typing import Any, AsyncContextManager
 from urllib.parse import quote
 
 import httpx

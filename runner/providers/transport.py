@@ -14,6 +14,7 @@ import os
 import re
 import ssl
 import sys
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, AsyncContextManager, Awaitable, Callable, Mapping
@@ -150,15 +151,49 @@ def redact(text: str, secret: str | None) -> str:
 
 
 async def send(
-    client: httpx.AsyncClient, method: str, url: str, *, op: str, create: bool, **kwargs: Any
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    op: str,
+    create: bool,
+    params: Mapping[str, Any] | None = None,
+    **kwargs: Any,
 ) -> httpx.Response:
     """`client.request(...)`, its httpx exceptions translated; `create` marks a call that may pay."""
     try:
-        return await client.request(method, url, **kwargs)
+        request = client.build_request(method, request_url(client, url, params), **kwargs)
+        return await client.send(request)
     except httpx.RequestError as exc:
         raise transport_error(exc, op=op, create=create, secret=secret_of(client)) from exc
     except sim_reset_types() as exc:
         raise transport_error(exc, op=op, create=create, secret=secret_of(client)) from exc
+
+
+# Request URLs resolved against a client's base URL, kept per client: httpx parses and joins a relative URL
+# on every request (about half of building one), and a run sends the same few paths thousands of times.
+_resolved: weakref.WeakKeyDictionary[httpx.AsyncClient, tuple[httpx.URL, dict[str, tuple[httpx.URL, str]]]] = (
+    weakref.WeakKeyDictionary()
+)
+_RESOLVED_MAX = 256
+
+
+def request_url(client: httpx.AsyncClient, url: str, params: Mapping[str, Any] | None = None) -> httpx.URL:
+    """The URL `client.build_request` would send for `url` (relative to the base URL, or absolute) and
+    `params` (as the whole query, encoded as httpx encodes it)."""
+    base = client.base_url
+    entry = _resolved.get(client)
+    if entry is None or entry[0] is not base or len(entry[1]) >= _RESOLVED_MAX:
+        entry = _resolved[client] = (base, {})
+    known = entry[1].get(url)
+    if known is None:
+        full = client.build_request("GET", url).url
+        known = entry[1][url] = (full, str(full))
+    if not params:
+        return known[0]
+    if known[0].query or client.params:  # httpx merges the two queries
+        return client.build_request("GET", url, params=params).url
+    return httpx.URL(f"{known[1]}?{httpx.QueryParams(params)}")
 
 
 def transport_error(exc: BaseException, *, op: str, create: bool, secret: str | None) -> ProviderError:

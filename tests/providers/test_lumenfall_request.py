@@ -52,6 +52,47 @@ async def test_client_sends_bearer_key_to_the_capability_base_url(provider: Lume
     assert KEY not in repr(client.headers)
 
 
+@pytest.mark.parametrize(
+    ("base", "url", "params"),
+    [
+        ("https://api.example.com/v1", "videos", None),
+        ("https://api.example.com/v1/", "/videos/video_1", None),
+        ("https://api.example.com/v1", "videos", {"limit": 100, "order": "desc", "after": "video_a b&c"}),
+        ("https://api.example.com/v1", "https://other.example.com/v1/requests", {"idempotency_key": "k", "n": 3}),
+        ("https://api.example.com/v1", "videos?x=1", {"limit": 5, "x": 2}),
+        ("https://api.example.com/v1", "videos", {"flag": True, "none": None, "many": [1, 2]}),
+    ],
+)
+def test_request_urls_are_the_ones_httpx_builds(base: str, url: str, params: dict[str, Any] | None) -> None:
+    from runner.providers.transport import request_url
+
+    client = httpx.AsyncClient(base_url=base)
+    for _ in range(2):  # built, then from the client's cache
+        assert request_url(client, url, params) == client.build_request("GET", url, params=params).url
+    client.base_url = "https://moved.example.com/v2"
+    assert request_url(client, url, params) == client.build_request("GET", url, params=params).url
+
+
+@pytest.mark.anyio
+async def test_send_puts_params_in_the_query_and_keeps_the_headers() -> None:
+    from runner.providers.transport import make_client, send
+
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={})
+
+    async with make_client("https://api.example.com/v1", headers={"Authorization": "Bearer k"},
+                           transport=httpx.MockTransport(handler)) as client:
+        await send(client, "GET", "videos", op="list", create=False, params={"limit": 20, "after": "video_0"})
+        await send(client, "POST", "videos", op="create", create=True, json={"a": 1}, headers={"Idempotency-Key": "i"})
+    assert str(seen[0].url) == "https://api.example.com/v1/videos?limit=20&after=video_0"
+    assert str(seen[1].url) == "https://api.example.com/v1/videos"
+    assert seen[1].headers["idempotency-key"] == "i" and seen[1].headers["authorization"] == "Bearer k"
+    assert json.loads(seen[1].content) == {"a": 1}
+
+
 def test_client_pool_and_timeouts(provider: LumenfallProvider) -> None:
     client = provider.client(max_connections=7, timeout=12.0)
     assert isinstance(client._transport, AiohttpTransport)
