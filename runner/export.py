@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from .errors import UsageError
+from .outputs import atomic_write
 from .state import JobRecord, Snapshot, Store
 
 FORMATS = ("jsonl", "csv", "json")
@@ -219,19 +220,6 @@ def to_json(snapshot: Snapshot, rows: Sequence[Mapping[str, Any]]) -> str:
     return dumps(doc, ensure_ascii=False, indent=1) + "\n"
 
 
-def atomic_write(path: Path, text: str) -> None:
-    """Write `text` to `path` so readers see the old file or the new one, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def write_exports(
     store: Store,
     *,
@@ -260,6 +248,6 @@ def write_exports(
         else:
             text = to_json(snapshot, rows)
         path = target / f"results.{fmt}"
-        atomic_write(path, text)
+        atomic_write(path, text, durable=False)
         paths.append(path)
     return paths

@@ -9,6 +9,7 @@ beside them, so the folder opens offline and can be zipped as it is. Exports liv
 from __future__ import annotations
 
 import functools
+import io
 import os
 import re
 import threading
@@ -22,7 +23,8 @@ from urllib.parse import quote
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
-from .export import STATE_GROUPS, atomic_write, dumps, export_rows, summary, write_exports
+from .export import STATE_GROUPS, dumps, export_rows, summary, write_exports
+from .outputs import atomic_write
 from .state import JobRecord, Snapshot, Store
 
 __all__ = [
@@ -445,12 +447,11 @@ def _make_poster(video: Path, poster: Path) -> bool:
         image = Image.frombuffer("RGB", (rgb.width, rgb.height), bytes(plane), "raw", "RGB", plane.line_size, 1)
     except (FFmpegError, OSError, StopIteration, IndexError, ValueError):
         return False
-    tmp = poster.with_name(f".{poster.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    jpeg = io.BytesIO()
+    image.save(jpeg, format="JPEG", quality=82)
     try:
-        image.save(tmp, format="JPEG", quality=82)
-        os.replace(tmp, poster)
+        atomic_write(poster, jpeg.getbuffer(), durable=False)
     except OSError:
-        tmp.unlink(missing_ok=True)
         return False
     return True
 
@@ -513,7 +514,7 @@ def write_report(
     target = Path(path) if path is not None else Path(snapshot.run.outputs_dir) / "report.html"
     if posters:
         ensure_posters(snapshot)
-    atomic_write(target, render(snapshot, base_dir=target.parent, memo=memo))
+    atomic_write(target, render(snapshot, base_dir=target.parent, memo=memo), durable=False)
     return target
 
 
@@ -522,5 +523,5 @@ def write_compare_report(a: Snapshot, b: Snapshot, *, path: Path | None = None, 
     target = Path(path) if path is not None else Path(a.run.outputs_dir) / f"compare-{a.run.id}-{b.run.id}.html"
     ensure_posters(a)
     ensure_posters(b)
-    atomic_write(target, render(a, compare=b, title=title, base_dir=target.parent))
+    atomic_write(target, render(a, compare=b, title=title, base_dir=target.parent), durable=False)
     return target

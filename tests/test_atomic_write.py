@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from runner import outputs
+from runner.outputs import atomic_write
+
+
+def test_atomic_write_makes_the_folder_and_writes_bytes_or_text(tmp_path: Path) -> None:
+    target = tmp_path / "a" / "b" / "video.json"
+    atomic_write(target, b'{"x": 1}\n')
+    assert target.read_bytes() == b'{"x": 1}\n'
+    atomic_write(target, "naïve\n", durable=False)
+    assert target.read_bytes() == "naïve\n".encode()
+    assert sorted(p.name for p in target.parent.iterdir()) == ["video.json"]
+
+
+def test_atomic_write_fsyncs_only_when_durable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    synced: list[int] = []
+    real = os.fsync
+    monkeypatch.setattr(outputs.os, "fsync", lambda fd: (synced.append(fd), real(fd))[1])
+    atomic_write(tmp_path / "durable", b"1")
+    atomic_write(tmp_path / "quick", b"2", durable=False)
+    assert len(synced) == 1
+
+
+def test_a_failed_atomic_write_keeps_the_old_file_and_leaves_no_part(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    target = tmp_path / "report.html"
+    target.write_bytes(b"old")
+
+    def full(fd: int, data: object) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(outputs.os, "write", full)
+    with pytest.raises(OSError, match="No space"):
+        atomic_write(target, b"new" * 1000)
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
+
+
+def test_a_large_write_is_complete_even_when_the_kernel_takes_it_in_parts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = os.write
+    monkeypatch.setattr(outputs.os, "write", lambda fd, data: real(fd, bytes(data)[:1000]))
+    data = os.urandom(10_000)
+    atomic_write(tmp_path / "x.bin", data)
+    assert (tmp_path / "x.bin").read_bytes() == data
