@@ -597,32 +597,17 @@ class Executor:
 
     async def _follow(self, job: Job, jid: int, status: VideoStatus | None, slot: _Slot | None = None) -> None:
         """Poll until the provider finishes the job, free its provider slot, then download it."""
-        pid = status.id if status is not None else self.store.job_row(jid)["provider_id"]
-        submitted_at = self.store.job_row(jid)["submitted_at"] or self.clock()
-        deadline = None if not self.timeout else self.clock() + float(self.timeout)
-        first = True
-        while status is None or not status.terminal:
-            remaining = None if deadline is None else deadline - self.clock()
-            with anyio.move_on_after(remaining) as scope:
-                if self._poller is not None and status is not None:
-                    status = await self._poller.next(pid, status, due=submitted_at + self._earliest_done(job))
-                else:
-                    if status is not None or not first:
-                        await anyio.sleep(self._next_poll(job, submitted_at))
-                    if first:
-                        self.store.flush()  # the provider's id is committed before the first poll
-                    status = await self._get(job, pid) or status
-            first = False
-            if scope.cancelled_caught:
-                self._error(job, f"still {self.states[jid]} after {self.timeout:g} s; left running, the next run re-attaches")
-                self._settle(job, None)
-                return
-            if status is None:
-                continue
-            if status.status == "in_progress" and self.states[jid] == S.SUBMITTED.value:
-                self._move(jid, S.RUNNING, lazy=True)
-            if status.status == "unknown":
-                self._error(job, f"provider reports an unknown status {status.raw_status!r}; still polling")
+        row = self.store.job_row(jid)
+        pid = status.id if status is not None else row["provider_id"]
+        sent_at = row["submitted_at"]  # the write-ahead intent's time: no later than the create request
+        submitted_at = sent_at or self.clock()
+        try:
+            status = await self._watch(job, jid, pid, status, submitted_at, sent_at)
+        finally:
+            if self._poller is not None:
+                self._poller.forget(pid)
+        if status is None:
+            return
         if slot is not None:
             slot.release()  # the provider is done with it: the next job may start while this one downloads
         if status.status == "completed":
@@ -644,6 +629,37 @@ class Executor:
         self._error(job, message)
         if self.opts.fail_fast:
             self.stopping = self.stopping or "fail-fast"
+
+    async def _watch(
+        self, job: Job, jid: int, pid: str, status: VideoStatus | None, submitted_at: float, sent_at: float | None
+    ) -> VideoStatus | None:
+        """The job's status once the provider has finished it; None when it is still going at the timeout."""
+        deadline = None if not self.timeout else self.clock() + float(self.timeout)
+        first = True
+        while status is None or not status.terminal:
+            remaining = None if deadline is None else deadline - self.clock()
+            with anyio.move_on_after(remaining) as scope:
+                if self._poller is not None and status is not None:
+                    due = submitted_at + self._earliest_done(job)
+                    status = await self._poller.next(pid, status, due=due, sent_at=sent_at)
+                else:
+                    if status is not None or not first:
+                        await anyio.sleep(self._next_poll(job, submitted_at))
+                    if first:
+                        self.store.flush()  # the provider's id is committed before the first poll
+                    status = await self._get(job, pid) or status
+            first = False
+            if scope.cancelled_caught:
+                self._error(job, f"still {self.states[jid]} after {self.timeout:g} s; left running, the next run re-attaches")
+                self._settle(job, None)
+                return None
+            if status is None:
+                continue
+            if status.status == "in_progress" and self.states[jid] == S.SUBMITTED.value:
+                self._move(jid, S.RUNNING, lazy=True)
+            if status.status == "unknown":
+                self._error(job, f"provider reports an unknown status {status.raw_status!r}; still polling")
+        return status
 
     def _list_interval(self) -> float:
         """Seconds between list rounds while a watched job is due: an eightieth of the expected render time,

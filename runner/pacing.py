@@ -130,13 +130,23 @@ class IntentBatcher:
                 w.event.set()
 
 
+# A video whose create returned this many seconds before another's create was sent is listed before it,
+# even by a provider that stamps creation in whole seconds.
+ANCHOR_MARGIN = 1.0
+
+
 class ListPoller:
     """Watches many provider jobs through the provider's list endpoint: one request reports up to 100.
 
-    A job task calls `next(video_id, last, due=...)` and gets the job's status once it differs from
-    `last`. No request is sent before the earliest `due` (when a watched job can first be done); from
-    then on the loop lists newest first until it has seen every watched job, every `interval()`
-    seconds. A job the list no longer reaches is fetched on its own.
+    A job task calls `next(video_id, last, due=..., sent_at=...)` and gets the job's status once it differs
+    from `last`. No request is sent before the earliest `due` (when a watched job can first be done); from
+    then on a round runs every `interval()` seconds. A job the list no longer reaches is fetched on its own.
+
+    A round lists oldest first from an anchor, one of this run's videos known to be listed before every job
+    still in flight (its create returned `ANCHOR_MARGIN` before theirs were sent), and stops once it has
+    seen every job that is due: the due jobs are the oldest, so one page usually covers them however many
+    jobs are in flight. Without an anchor (the first round, a resumed job of unknown send time, an anchor
+    the provider no longer knows) a round lists newest first until it has seen every watched job.
     """
 
     def __init__(
@@ -159,13 +169,21 @@ class ListPoller:
         self.clock = clock
         self._watch: dict[str, tuple[str | None, _Waiter]] = {}
         self._due: dict[str, float] = {}
+        self._live: dict[str, float] = {}  # video -> when its create was sent, until it is seen finished
+        self._returned: deque[tuple[float, str]] = deque()  # (first watched at, video), in that order
         self._wake = anyio.Event()
         self.rounds = 0
         self.requests = 0
 
-    async def next(self, video_id: str, last: VideoStatus | None, *, due: float | None = None) -> VideoStatus:
+    async def next(
+        self, video_id: str, last: VideoStatus | None, *, due: float | None = None, sent_at: float | None = None
+    ) -> VideoStatus:
         """The job's status, once it is not `last`'s status (or `last` is None); `due` is the clock time
-        before which it cannot be done (default: now)."""
+        before which it cannot be done (default: now); `sent_at`, no later than when its create request was
+        sent (None: unknown)."""
+        if video_id not in self._live:
+            self._live[video_id] = float("-inf") if sent_at is None else sent_at
+            self._returned.append((self.clock(), video_id))
         w = _Waiter()
         self._watch[video_id] = (last.status if last is not None else None, w)
         self._due[video_id] = due if due is not None else self.clock()
@@ -186,8 +204,26 @@ class ListPoller:
         if status.status != last or status.terminal:
             del self._watch[status.id]
             self._due.pop(status.id, None)
+            if status.terminal:
+                self._live.pop(status.id, None)
             w.value = status
             w.event.set()
+
+    def forget(self, video_id: str) -> None:
+        """The job is no longer followed (it timed out here, or its run stops): it holds back no anchor."""
+        self._live.pop(video_id, None)
+
+    def _anchor(self) -> str | None:
+        """The newest video listed before every job in flight, or None; older candidates are dropped."""
+        if not self._live:
+            return None
+        oldest = min(self._live.values())
+        returned = self._returned
+        while len(returned) > 1 and returned[1][0] + ANCHOR_MARGIN < oldest:
+            returned.popleft()
+        if returned and returned[0][0] + ANCHOR_MARGIN < oldest:
+            return returned[0][1]
+        return None
 
     async def loop(self) -> None:
         while True:
@@ -208,24 +244,45 @@ class ListPoller:
 
     async def _round(self) -> None:
         self.rounds += 1
-        unseen = set(self._watch)
-        cursor: str | None = None
-        while unseen:
-            limit = min(100, max(10, 2 * len(unseen)))
-            page = await self._call(lambda: self.provider.list(self.client, limit=limit, after=cursor, only=unseen))
-            if page is None:
+        anchor = self._anchor()
+        if anchor is not None:
+            now = self.clock()
+            unseen = {vid for vid, due in self._due.items() if due <= now}
+            if not await self._pages(unseen, after=anchor, order="asc"):
+                self._returned.clear()  # the provider did not take the anchor: list newest first from now on
+                unseen = set(self._watch)
+                if not await self._pages(unseen, after=None, order="desc"):
+                    return
+        else:
+            unseen = set(self._watch)
+            if not await self._pages(unseen, after=None, order="desc"):
                 return
+        for vid in list(unseen):
+            if vid in self._watch:
+                st = await self._call(lambda vid=vid: self.provider.get(self.client, vid))
+                if st is not None:
+                    self._deliver(st)
+
+    async def _pages(self, unseen: set[str], *, after: str | None, order: str) -> bool:
+        """List pages from `after` in `order` until every video of `unseen` was seen (each is removed as it
+        is) or the list ends. False when a page could not be had."""
+        cursor = after
+        while unseen:
+            # Oldest first, the page also holds finished videos between the anchor and the jobs in flight.
+            limit = 100 if order == "asc" else min(100, max(10, 2 * len(unseen)))
+            only = set(self._watch)
+            page = await self._call(
+                lambda: self.provider.list(self.client, limit=limit, after=cursor, order=order, only=only)
+            )
+            if page is None:
+                return False
             items, cursor = page
             for st in items:
                 unseen.discard(st.id)
                 self._deliver(st)
             if cursor is None:
                 break
-        for vid in list(unseen):
-            if vid in self._watch:
-                st = await self._call(lambda vid=vid: self.provider.get(self.client, vid))
-                if st is not None:
-                    self._deliver(st)
+        return True
 
     async def _call(self, fn: Callable[[], Awaitable[Any]]) -> Any:
         for attempt in range(1, 6):

@@ -102,10 +102,11 @@ class Provider(Protocol):
         *,
         limit: int = 100,
         after: str | None = None,
+        order: str = "desc",
         only: Collection[str] | None = None,
     ) -> tuple[builtins.list[VideoStatus], str | None]:
-        """One page of jobs, newest first, and the cursor of the next page (None on the last); with `only`,
-        just the jobs of those ids.
+        """One page of jobs after the cursor `after`, newest first (`order="asc"`: oldest first), and the
+        cursor of the next page (None on the last); with `only`, just the jobs of those ids.
 
         :raises NotImplementedError: the provider has no list endpoint (`caps.has_list_endpoint`).
         """

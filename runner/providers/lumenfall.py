@@ -127,13 +127,14 @@ class LumenfallProvider:
         *,
         limit: int = 100,
         after: str | None = None,
+        order: str = "desc",
         only: Collection[str] | None = None,
     ) -> tuple[builtins.list[VideoStatus], str | None]:
-        """`GET /videos?limit&after&order=desc` (OpenAI shape): one page and the next cursor; with `only`,
+        """`GET /videos?limit&after&order` (OpenAI shape): one page and the next cursor; with `only`,
         just the videos of those ids are parsed and returned."""
         if not self.caps.has_list_endpoint:
             raise NotImplementedError(f"{self.name} has no endpoint listing videos")
-        params: dict[str, Any] = {"limit": max(1, min(limit, 100)), "order": "desc"}
+        params: dict[str, Any] = {"limit": max(1, min(limit, 100)), "order": order}
         if after:
             params["after"] = after
         data = await self._call(client, "GET", "videos", params=params)

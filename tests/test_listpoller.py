@@ -1,0 +1,204 @@
+"""The list poller against a provider with a real cursor: which pages a round asks for, and that every
+watched job is delivered whatever the provider's order."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import anyio
+import pytest
+
+from runner import pacing
+from runner.errors import RejectedError
+from runner.pacing import ListPoller, Pacer
+from runner.providers.base import VideoStatus
+
+pytestmark = pytest.mark.anyio
+
+
+class Listing:
+    """Videos in the provider's order (creation order, or `order` when given), OpenAI-style list paging."""
+
+    def __init__(self, n: int, order: list[int] | None = None) -> None:
+        self.ids = [f"v{i}" for i in (order if order is not None else range(n))]
+        self.status = {vid: "in_progress" for vid in self.ids}
+        self.created = 0  # videos v0 .. v(created - 1) exist
+        self.calls: list[tuple[str, str | None, int]] = []
+        self.gets: list[str] = []
+
+    def create(self, upto: int) -> None:
+        self.created = upto
+
+    def finish(self, *numbers: int) -> None:
+        for i in numbers:
+            self.status[f"v{i}"] = "completed"
+
+    def _video(self, vid: str) -> VideoStatus:
+        return VideoStatus(id=vid, status=self.status[vid], raw_status=self.status[vid])
+
+    async def list(self, client: Any, *, limit: int = 100, after: str | None = None, order: str = "desc",
+                   only: Any = None) -> tuple[list[VideoStatus], str | None]:
+        self.calls.append((order, after, limit))
+        made = [v for v in self.ids if int(v[1:]) < self.created]
+        seq = made if order == "asc" else made[::-1]
+        if after is not None:
+            if after not in seq:
+                raise RejectedError(f"after: no video {after!r}", status=400)
+            seq = seq[seq.index(after) + 1:]
+        page = seq[:limit]
+        cursor = page[-1] if len(seq) > limit else None
+        return [self._video(v) for v in page if only is None or v in only], cursor
+
+    async def get(self, client: Any, vid: str) -> VideoStatus:
+        self.gets.append(vid)
+        return self._video(vid)
+
+
+def poller(provider: Listing, errors: list[str] | None = None) -> ListPoller:
+    return ListPoller(
+        provider,  # type: ignore[arg-type]
+        client=None,  # type: ignore[arg-type]
+        pacer=Pacer(time.monotonic),
+        interval=lambda: 0.01,
+        before_poll=lambda: None,
+        on_error=(errors if errors is not None else []).append,
+        clock=time.monotonic,
+    )
+
+
+async def follow(p: ListPoller, numbers: range, due: float, sent_at: float | None, got: dict[str, VideoStatus]) -> None:
+    """Watch each video until it is finished, as the executor does."""
+    async def one(vid: str) -> None:
+        last = VideoStatus(id=vid, status="in_progress", raw_status="in_progress")
+        while not last.terminal:
+            last = await p.next(vid, last, due=due, sent_at=sent_at)
+        got[vid] = last
+
+    async with anyio.create_task_group() as tg:
+        for i in numbers:
+            tg.start_soon(one, f"v{i}")
+
+
+async def settle(got: dict[str, VideoStatus], n: int) -> None:
+    with anyio.fail_after(5):
+        while len(got) < n:
+            await anyio.sleep(0.005)
+
+
+async def test_a_round_lists_oldest_first_from_the_anchor_and_stops_once_the_due_jobs_are_seen(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(pacing, "ANCHOR_MARGIN", 0.02)
+    provider = Listing(250)
+    p = poller(provider)
+    got: dict[str, VideoStatus] = {}
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(p.loop)
+        provider.create(10)
+        provider.finish(*range(10))
+        tg.start_soon(follow, p, range(10), time.monotonic(), time.monotonic(), got)
+        await settle(got, 10)
+        assert provider.calls == [("desc", None, 20)]  # no anchor yet: newest first, every watched job
+        await anyio.sleep(0.05)
+
+        provider.calls.clear()
+        now = time.monotonic()
+        provider.create(250)
+        provider.finish(*range(10, 30))
+        tg.start_soon(follow, p, range(10, 30), now, now, got)
+        tg.start_soon(follow, p, range(30, 250), now + 3600, now, got)
+        await settle(got, 30)
+        # 240 jobs in flight, 20 of them due: one page, oldest first after the newest video known to be older
+        assert provider.calls == [("asc", "v9", 100)]
+        assert not provider.gets
+        tg.cancel_scope.cancel()
+    assert all(got[f"v{i}"].status == "completed" for i in range(30))
+
+
+async def test_an_anchor_the_provider_does_not_know_falls_back_to_newest_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pacing, "ANCHOR_MARGIN", 0.02)
+    provider = Listing(40)
+    errors: list[str] = []
+    p = poller(provider, errors)
+    got: dict[str, VideoStatus] = {}
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(p.loop)
+        provider.create(5)
+        provider.finish(*range(5))
+        tg.start_soon(follow, p, range(5), time.monotonic(), time.monotonic(), got)
+        await settle(got, 5)
+        await anyio.sleep(0.05)
+        provider.ids.remove("v4")  # the anchor is gone at the provider
+        provider.calls.clear()
+        now = time.monotonic()
+        provider.create(40)
+        provider.finish(*range(5, 40))
+        tg.start_soon(follow, p, range(5, 40), now, now, got)
+        await settle(got, 40)
+        tg.cancel_scope.cancel()
+    assert provider.calls[0] == ("asc", "v4", 100)
+    assert provider.calls[1][:2] == ("desc", None)
+    assert len(errors) == 1 and "no video 'v4'" in errors[0]
+    assert all(got[f"v{i}"].status == "completed" for i in range(40))
+
+
+async def test_no_anchor_while_a_job_of_unknown_send_time_or_a_recent_one_is_in_flight(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(pacing, "ANCHOR_MARGIN", 0.02)
+    provider = Listing(30)
+    p = poller(provider)
+    got: dict[str, VideoStatus] = {}
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(p.loop)
+        provider.create(5)
+        provider.finish(*range(5))
+        tg.start_soon(follow, p, range(5), time.monotonic(), time.monotonic(), got)
+        await settle(got, 5)
+        await anyio.sleep(0.05)
+        # a resumed job (send time unknown) holds the anchor back: it could be listed anywhere
+        provider.create(6)
+        tg.start_soon(follow, p, range(5, 6), time.monotonic() + 3600, None, got)
+        provider.calls.clear()
+        provider.create(10)
+        provider.finish(*range(6, 10))
+        tg.start_soon(follow, p, range(6, 10), time.monotonic(), time.monotonic(), got)
+        await settle(got, 9)
+        assert {c[0] for c in provider.calls} == {"desc"}
+        # once it is forgotten (timed out here), the anchor is back
+        p.forget("v5")
+        provider.calls.clear()
+        await anyio.sleep(0.05)
+        now = time.monotonic()
+        provider.create(12)
+        provider.finish(*range(10, 12))
+        tg.start_soon(follow, p, range(10, 12), now, now, got)
+        await settle(got, 11)
+        assert provider.calls[0][:2] == ("asc", "v9")
+        tg.cancel_scope.cancel()
+
+
+async def test_a_due_job_listed_before_the_anchor_is_fetched_on_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A provider whose order disagrees with the run's (here v12 is listed first of all): nothing is lost."""
+    monkeypatch.setattr(pacing, "ANCHOR_MARGIN", 0.02)
+    provider = Listing(20, order=[12, *range(12), *range(13, 20)])
+    p = poller(provider)
+    got: dict[str, VideoStatus] = {}
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(p.loop)
+        provider.create(10)
+        provider.finish(*range(10))
+        tg.start_soon(follow, p, range(10), time.monotonic(), time.monotonic(), got)
+        await settle(got, 10)
+        await anyio.sleep(0.05)
+        provider.calls.clear()
+        now = time.monotonic()
+        provider.create(20)
+        provider.finish(*range(10, 20))
+        tg.start_soon(follow, p, range(10, 20), now, now, got)
+        await settle(got, 20)
+        tg.cancel_scope.cancel()
+    assert provider.calls[0][:2] == ("asc", "v9")
+    assert provider.gets == ["v12"]
+    assert all(got[f"v{i}"].status == "completed" for i in range(20))
