@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import anyio
+import anyio.abc
 import pytest
 
 from runner import pacing
@@ -26,9 +27,6 @@ class Listing:
         self.created = 0  # videos v0 .. v(created - 1) exist
         self.calls: list[tuple[str, str | None, int]] = []
         self.gets: list[str] = []
-
-    def create(self, upto: int) -> None:
-        self.created = upto
 
     def finish(self, *numbers: int) -> None:
         for i in numbers:
@@ -55,16 +53,49 @@ class Listing:
         return self._video(vid)
 
 
-def poller(provider: Listing, errors: list[str] | None = None) -> ListPoller:
-    return ListPoller(
-        provider,  # type: ignore[arg-type]
-        client=None,  # type: ignore[arg-type]
-        pacer=Pacer(time.monotonic),
-        interval=lambda: 0.01,
-        before_poll=lambda: None,
-        on_error=(errors if errors is not None else []).append,
-        clock=time.monotonic,
-    )
+@pytest.fixture(autouse=True)
+def _short_anchor_margin(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pacing, "ANCHOR_MARGIN", 0.02)
+
+
+class Watching:
+    """A list poller at work on `provider` inside `tg`, followed as the executor follows jobs."""
+
+    def __init__(self, provider: Listing, tg: anyio.abc.TaskGroup) -> None:
+        self.provider, self.tg = provider, tg
+        self.errors: list[str] = []
+        self.got: dict[str, VideoStatus] = {}
+        self.poller = ListPoller(
+            provider,  # type: ignore[arg-type]
+            client=None,  # type: ignore[arg-type]
+            pacer=Pacer(time.monotonic),
+            interval=lambda: 0.01,
+            before_poll=lambda: None,
+            on_error=self.errors.append,
+            clock=time.monotonic,
+        )
+        tg.start_soon(self.poller.loop)
+
+    def start(self, numbers: range, *, due_in: float = 0.0, send_known: bool = True, finished: bool = True) -> None:
+        """Create videos v<numbers> (done at once unless not `finished`) and follow each until it is done."""
+        self.provider.created = max(self.provider.created, numbers.stop)
+        if finished:
+            self.provider.finish(*numbers)
+        now = time.monotonic()
+        self.tg.start_soon(follow, self.poller, numbers, now + due_in, now if send_known else None, self.got)
+
+    async def until(self, n: int) -> None:
+        """Wait until `n` videos were delivered finished."""
+        with anyio.fail_after(5):
+            while len(self.got) < n:
+                await anyio.sleep(0.005)
+
+    async def first(self, n: int) -> None:
+        """v0 .. v(n-1) done and delivered, then past the anchor margin, the requests so far forgotten."""
+        self.start(range(n))
+        await self.until(n)
+        await anyio.sleep(0.05)
+        self.provider.calls.clear()
 
 
 async def follow(p: ListPoller, numbers: range, due: float, sent_at: float | None, got: dict[str, VideoStatus]) -> None:
@@ -80,125 +111,70 @@ async def follow(p: ListPoller, numbers: range, due: float, sent_at: float | Non
             tg.start_soon(one, f"v{i}")
 
 
-async def settle(got: dict[str, VideoStatus], n: int) -> None:
-    with anyio.fail_after(5):
-        while len(got) < n:
-            await anyio.sleep(0.005)
-
-
-async def test_a_round_lists_oldest_first_from_the_anchor_and_stops_once_the_due_jobs_are_seen(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(pacing, "ANCHOR_MARGIN", 0.02)
+async def test_a_round_lists_oldest_first_from_the_anchor_and_stops_once_the_due_jobs_are_seen() -> None:
     provider = Listing(250)
-    p = poller(provider)
-    got: dict[str, VideoStatus] = {}
     async with anyio.create_task_group() as tg:
-        tg.start_soon(p.loop)
-        provider.create(10)
-        provider.finish(*range(10))
-        tg.start_soon(follow, p, range(10), time.monotonic(), time.monotonic(), got)
-        await settle(got, 10)
+        w = Watching(provider, tg)
+        w.start(range(10))
+        await w.until(10)
         assert provider.calls == [("desc", None, 20)]  # no anchor yet: newest first, every watched job
         await anyio.sleep(0.05)
-
         provider.calls.clear()
-        now = time.monotonic()
-        provider.create(250)
-        provider.finish(*range(10, 30))
-        tg.start_soon(follow, p, range(10, 30), now, now, got)
-        tg.start_soon(follow, p, range(30, 250), now + 3600, now, got)
-        await settle(got, 30)
+
+        w.start(range(10, 30))
+        w.start(range(30, 250), due_in=3600, finished=False)
+        await w.until(30)
         # 240 jobs in flight, 20 of them due: one page, oldest first after the newest video known to be older
         assert provider.calls == [("asc", "v9", 100)]
         assert not provider.gets
         tg.cancel_scope.cancel()
-    assert all(got[f"v{i}"].status == "completed" for i in range(30))
+    assert all(w.got[f"v{i}"].status == "completed" for i in range(30))
 
 
-async def test_an_anchor_the_provider_does_not_know_falls_back_to_newest_first(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pacing, "ANCHOR_MARGIN", 0.02)
+async def test_an_anchor_the_provider_does_not_know_falls_back_to_newest_first() -> None:
     provider = Listing(40)
-    errors: list[str] = []
-    p = poller(provider, errors)
-    got: dict[str, VideoStatus] = {}
     async with anyio.create_task_group() as tg:
-        tg.start_soon(p.loop)
-        provider.create(5)
-        provider.finish(*range(5))
-        tg.start_soon(follow, p, range(5), time.monotonic(), time.monotonic(), got)
-        await settle(got, 5)
-        await anyio.sleep(0.05)
+        w = Watching(provider, tg)
+        await w.first(5)
         provider.ids.remove("v4")  # the anchor is gone at the provider
-        provider.calls.clear()
-        now = time.monotonic()
-        provider.create(40)
-        provider.finish(*range(5, 40))
-        tg.start_soon(follow, p, range(5, 40), now, now, got)
-        await settle(got, 40)
+        w.start(range(5, 40))
+        await w.until(40)
         tg.cancel_scope.cancel()
     assert provider.calls[0] == ("asc", "v4", 100)
     assert provider.calls[1][:2] == ("desc", None)
-    assert len(errors) == 1 and "no video 'v4'" in errors[0]
-    assert all(got[f"v{i}"].status == "completed" for i in range(40))
+    assert len(w.errors) == 1 and "no video 'v4'" in w.errors[0]
+    assert all(w.got[f"v{i}"].status == "completed" for i in range(40))
 
 
-async def test_no_anchor_while_a_job_of_unknown_send_time_or_a_recent_one_is_in_flight(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(pacing, "ANCHOR_MARGIN", 0.02)
+async def test_no_anchor_while_a_job_of_unknown_send_time_is_in_flight_until_it_is_forgotten() -> None:
     provider = Listing(30)
-    p = poller(provider)
-    got: dict[str, VideoStatus] = {}
     async with anyio.create_task_group() as tg:
-        tg.start_soon(p.loop)
-        provider.create(5)
-        provider.finish(*range(5))
-        tg.start_soon(follow, p, range(5), time.monotonic(), time.monotonic(), got)
-        await settle(got, 5)
-        await anyio.sleep(0.05)
+        w = Watching(provider, tg)
+        await w.first(5)
         # a resumed job (send time unknown) holds the anchor back: it could be listed anywhere
-        provider.create(6)
-        tg.start_soon(follow, p, range(5, 6), time.monotonic() + 3600, None, got)
-        provider.calls.clear()
-        provider.create(10)
-        provider.finish(*range(6, 10))
-        tg.start_soon(follow, p, range(6, 10), time.monotonic(), time.monotonic(), got)
-        await settle(got, 9)
+        w.start(range(5, 6), due_in=3600, send_known=False, finished=False)
+        w.start(range(6, 10))
+        await w.until(9)
         assert {c[0] for c in provider.calls} == {"desc"}
         # once it is forgotten (timed out here), the anchor is back
-        p.forget("v5")
+        w.poller.forget("v5")
         provider.calls.clear()
         await anyio.sleep(0.05)
-        now = time.monotonic()
-        provider.create(12)
-        provider.finish(*range(10, 12))
-        tg.start_soon(follow, p, range(10, 12), now, now, got)
-        await settle(got, 11)
+        w.start(range(10, 12))
+        await w.until(11)
         assert provider.calls[0][:2] == ("asc", "v9")
         tg.cancel_scope.cancel()
 
 
-async def test_a_due_job_listed_before_the_anchor_is_fetched_on_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_due_job_listed_before_the_anchor_is_fetched_on_its_own() -> None:
     """A provider whose order disagrees with the run's (here v12 is listed first of all): nothing is lost."""
-    monkeypatch.setattr(pacing, "ANCHOR_MARGIN", 0.02)
     provider = Listing(20, order=[12, *range(12), *range(13, 20)])
-    p = poller(provider)
-    got: dict[str, VideoStatus] = {}
     async with anyio.create_task_group() as tg:
-        tg.start_soon(p.loop)
-        provider.create(10)
-        provider.finish(*range(10))
-        tg.start_soon(follow, p, range(10), time.monotonic(), time.monotonic(), got)
-        await settle(got, 10)
-        await anyio.sleep(0.05)
-        provider.calls.clear()
-        now = time.monotonic()
-        provider.create(20)
-        provider.finish(*range(10, 20))
-        tg.start_soon(follow, p, range(10, 20), now, now, got)
-        await settle(got, 20)
+        w = Watching(provider, tg)
+        await w.first(10)
+        w.start(range(10, 20))
+        await w.until(20)
         tg.cancel_scope.cancel()
     assert provider.calls[0][:2] == ("asc", "v9")
     assert provider.gets == ["v12"]
-    assert all(got[f"v{i}"].status == "completed" for i in range(20))
+    assert all(w.got[f"v{i}"].status == "completed" for i in range(20))
