@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -634,7 +633,7 @@ def test_single_is_one_empty_combination() -> None:
     assert SINGLE.combinations == (Combination((), "product", ()),)
 
 
-def test_expanding_100000_combinations_is_fast() -> None:
+def test_expanding_100000_combinations_keeps_and_excludes_each_once() -> None:
     matrix: dict[str, Any] = {
         "a": {"range": [1, 100]},
         "b": [f"v{i}" for i in range(100)],
@@ -642,12 +641,9 @@ def test_expanding_100000_combinations_is_fast() -> None:
         "exclude": [{"a": 1, "c": 0.0}],
         "include": [{"b": "v5", "extra": True}, {"note": "all"}],
     }
-    start = time.perf_counter()
-    result = expand(matrix)
-    elapsed = time.perf_counter() - start
+    result = expand(matrix)  # its speed: bench/plan_bench.py
     assert len(result.combinations) + len(result.excluded) == 100_000
     assert len(result.excluded) == 100
-    assert elapsed < 1.0
 
 
 # --- matrix_of_file --------------------------------------------------------------------------

@@ -247,14 +247,10 @@ def test_ensure_posters_refreshes_a_stale_poster_and_shrinks_big_frames(tmp_path
 
 
 @pytest.mark.parametrize("n", [2000])
-def test_render_stays_fast_for_thousands_of_jobs(tmp_path: Path, n: int) -> None:
-    import time
-
+def test_render_lays_out_thousands_of_jobs(tmp_path: Path, n: int) -> None:
     jobs = [{"values": {"prompt_id": f"p{i // 10}", "seed": i % 10}, "state": "planned", "prompt": f"prompt {i}"} for i in range(n)]
     _, _, s = snap(tmp_path, jobs, axes=("prompt_id", "seed"))
-    started = time.perf_counter()
-    html = render(s, base_dir=tmp_path)
-    assert time.perf_counter() - started < 2.0
+    html = render(s, base_dir=tmp_path)  # its speed: bench/report_bench.py
     assert len(page_data(html)["items"]) == n
 
 

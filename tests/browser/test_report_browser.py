@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import threading
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -294,15 +293,12 @@ def test_a_thousand_cells_stay_responsive_and_load_lazily(browser: Any, tmp_path
     report = report_of(tmp_path, jobs, axes=("prompt_id", "cfg", "seed"), seconds=0.5, one_clip=True)
     with opened(browser, report, width=1280, height=800) as o:
         page = o.page
-        assert page.locator(".card").count() == 1000
-        loaded = page.evaluate("performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd")
-        assert loaded < 5000
+        assert page.locator(".card").count() == 1000  # how fast: bench/report_bench.py
         videos = page.evaluate("document.querySelectorAll('#grid video').length")
         assert 0 < videos < 100  # only cells near the viewport get a <video>
-        started = time.perf_counter()
         page.select_option("#ctl-x", "prompt_id")
         page.evaluate("new Promise(r => requestAnimationFrame(() => setTimeout(r)))")
-        assert time.perf_counter() - started < 5
+        assert page.locator(".card").count() == 1000
         page.mouse.wheel(0, 4000)
         page.wait_for_function(f"document.querySelectorAll('#grid video').length > {videos // 2}")
         assert o.errors == []
