@@ -42,6 +42,7 @@ from .providers.base import Provider, VideoStatus
 from .state import FINAL, JobState, Store
 
 S = JobState
+_FINAL_VALUES = frozenset(s.value for s in FINAL)
 FATAL_CODES = frozenset({"AUTHENTICATION_FAILED", "INSUFFICIENT_BALANCE"})
 DEFAULT_RENDER_SECONDS = 60.0
 # Requests are short: a dozen connections carry thousands of jobs. More cost CPU, not speed (httpcore
@@ -50,6 +51,9 @@ HTTP_CONNECTIONS = 12
 # A live report rebuild that took t seconds is followed by none for REPORT_SHARE·t seconds (at 10,000 jobs a
 # rebuild takes about 0.25 s: one every 10 s).
 REPORT_SHARE = 40
+# Throughput (and the ETA drawn from it) counts the jobs that ended in this many seconds before now: recent
+# enough to follow a rate limit or a slower provider, long enough to span a few waves of renders.
+THROUGHPUT_WINDOW = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +88,7 @@ class RunStatistics:
     budget_micros: int | None
     elapsed: float
     eta: float | None
+    per_minute: float | None     # jobs that ended per minute lately (THROUGHPUT_WINDOW); None before any did
     requests: int
     stopping: str | None
     last_errors: tuple[str, ...]
@@ -99,6 +104,28 @@ class RunResult:
     stats: RunStatistics
     outputs_dir: Path
     report: Path | None = None
+
+
+class Throughput:
+    """Jobs ended per minute over the last `window` seconds, or since the start while the run is younger."""
+
+    def __init__(self, window: float = THROUGHPUT_WINDOW) -> None:
+        self.window = window
+        self._ended: deque[float] = deque()
+        self._before = 0  # jobs that ended before the window
+
+    def ended(self, at: float) -> None:
+        self._ended.append(at)
+
+    def per_minute(self, now: float, elapsed: float) -> float | None:
+        """None until a job has ended; 0.0 when none did lately."""
+        ended = self._ended
+        while ended and ended[0] < now - self.window:
+            ended.popleft()
+            self._before += 1
+        if not ended and not self._before:
+            return None
+        return 60.0 * len(ended) / max(1.0, min(self.window, elapsed))
 
 
 class Executor:
@@ -150,6 +177,7 @@ class Executor:
         self.jobs_by_id: dict[int, Job] = {}
         self.states: dict[int, str] = {}
         self.counts: dict[str, int] = {s.value: 0 for s in JobState}
+        self.throughput = Throughput()
         self._last_progress = 0.0
         # The first live report waits a second: the first creates go out before the report is built.
         self._last_report = self.started - options.report_every + min(1.0, options.report_every)
@@ -173,6 +201,8 @@ class Executor:
         old = self.states.get(job_id)
         if old is not None:
             self.counts[old] -= 1
+            if to in _FINAL_VALUES and old not in _FINAL_VALUES:
+                self.throughput.ended(self.clock())
         self.counts[to] += 1
         self.states[job_id] = to
 
@@ -185,15 +215,16 @@ class Executor:
         counts = dict(self.counts)
         total = len(self.states)
         settled = sum(counts[s.value] for s in FINAL)
-        elapsed = self.clock() - self.started
+        now = self.clock()
+        elapsed = now - self.started
+        per_minute = self.throughput.per_minute(now, elapsed)
         eta = None
-        if settled > self.cached and settled < total:
-            rate = (settled - self.cached) / max(elapsed, 1e-6)
-            eta = (total - settled) / rate if rate > 0 else None
+        if per_minute and settled < total:
+            eta = (total - settled) / per_minute * 60.0
         return RunStatistics(
             run_id=self.run_id, total=total, counts=counts, cached=self.cached, spent_micros=self._spent,
             reserved_micros=self._reserved, budget_micros=self.budget_micros, elapsed=elapsed, eta=eta,
-            requests=self.pacer.requests, stopping=self.stopping, last_errors=tuple(self.errors),
+            per_minute=per_minute, requests=self.pacer.requests, stopping=self.stopping, last_errors=tuple(self.errors),
         )
 
     def _progress(self, *, force: bool = False) -> None:

@@ -16,6 +16,7 @@ from .executor import RunStatistics
 
 _ORDER = ("planned", "submitting", "submitted", "running", "downloading", "done",
           "failed", "rejected", "unknown", "expired", "cancelled")
+_ENDED = ("done", "failed", "rejected", "unknown", "expired", "cancelled")
 _STYLE = {"done": "green", "failed": "red", "rejected": "red", "unknown": "magenta", "expired": "yellow",
           "running": "cyan", "submitted": "blue", "downloading": "cyan"}
 
@@ -33,7 +34,13 @@ def line(s: RunStatistics) -> str:
     budget = "" if s.budget_micros is None else f" of ${s.budget_micros / 1e6:,.2f}"
     extra = f" [{s.stopping}]" if s.stopping else ""
     return (f"{counts} | spent ${s.spent_micros / 1e6:,.2f} + reserved ${s.reserved_micros / 1e6:,.2f}{budget}"
-            f" | {_fmt_time(s.elapsed)} elapsed, eta {_fmt_time(s.eta)}{extra}")
+            f" | {_fmt_rate(s.per_minute)}, {_fmt_time(s.elapsed)} elapsed, eta {_fmt_time(s.eta)}{extra}")
+
+
+def _fmt_rate(per_minute: float | None) -> str:
+    if per_minute is None:
+        return "— jobs/min"
+    return f"{per_minute:,.1f} jobs/min" if per_minute < 100 else f"{per_minute:,.0f} jobs/min"
 
 
 class Progress:
@@ -85,13 +92,14 @@ class Progress:
             if s.counts.get(k):
                 t.add_column(justify="right")
         t.add_row(*[Text(f"{k} {s.counts[k]}", style=_STYLE.get(k, "")) for k in _ORDER if s.counts.get(k)])
-        settled = s.counts.get("done", 0) + s.counts.get("failed", 0) + s.counts.get("rejected", 0) + s.counts.get("unknown", 0) + s.counts.get("expired", 0)
+        settled = sum(s.counts.get(k, 0) for k in _ENDED)
         width = 30
         filled = int(width * settled / max(1, s.total))
         bar = Text("█" * filled + "░" * (width - filled) + f" {settled}/{s.total}")
         budget = "" if s.budget_micros is None else f" of ${s.budget_micros / 1e6:,.2f}"
         money = Text(f"spent ${s.spent_micros / 1e6:,.2f}  reserved ${s.reserved_micros / 1e6:,.2f}{budget}   "
-                     f"elapsed {_fmt_time(s.elapsed)}  eta {_fmt_time(s.eta)}  requests {s.requests}")
+                     f"{_fmt_rate(s.per_minute)}  elapsed {_fmt_time(s.elapsed)}  eta {_fmt_time(s.eta)}  "
+                     f"requests {s.requests}")
         parts: list[Any] = [bar, t, money]
         if s.stopping:
             parts.append(Text(f"stopping: {s.stopping}", style="yellow"))
@@ -106,5 +114,6 @@ def _as_dict(s: RunStatistics) -> dict[str, Any]:
         "spent_usd": s.spent_micros / 1e6, "reserved_usd": s.reserved_micros / 1e6,
         "budget_usd": None if s.budget_micros is None else s.budget_micros / 1e6,
         "elapsed": round(s.elapsed, 3), "eta": None if s.eta is None else round(s.eta, 1),
+        "per_minute": None if s.per_minute is None else round(s.per_minute, 2),
         "requests": s.requests, "stopping": s.stopping, "last_errors": list(s.last_errors),
     }

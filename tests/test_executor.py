@@ -44,8 +44,10 @@ def test_second_run_pays_nothing_and_reports_cached(tmp_path: Path) -> None:
     m = write_manifest(tmp_path)
     r1, prov = run(m)
     assert r1.exit_code == 0 and stats(prov)["creates"] == 6
+    assert r1.stats.per_minute is not None and r1.stats.per_minute > 0
     r2, _ = run(m, prov)
     assert r2.exit_code == 0 and r2.stats.cached == 6
+    assert r2.stats.per_minute is None  # cached jobs are not throughput
     assert stats(prov)["creates"] == 6 and stats(prov)["duplicate_paid"] == 0
 
 
