@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -16,12 +17,12 @@ import anyio
 from . import manifest as manifest_mod
 from . import plan as plan_mod
 from .errors import UsageError
-from .executor import Executor, RunOptions, RunResult, RunStatistics
+from .executor import Executor, RunOptions, RunResult, RunStatistics, Throughput
 from .manifest import Manifest
 from .plan import Diff, Plan, Stored
 from .providers import get_provider
 from .providers import capabilities
-from .state import JobState, Snapshot, Store
+from .state import FINAL, JobState, Snapshot, Store
 
 __all__ = ["load", "plan", "diff", "run", "status", "report", "export", "cancel", "RunOptions", "RunResult"]
 
@@ -176,8 +177,25 @@ def status(m: Manifest | str | Path | None = None, *, state_dir: str | Path | No
         store.db.close()
 
 
+def pace(snap: Snapshot, now: float | None = None) -> tuple[float, float | None, float | None]:
+    """(elapsed seconds, videos saved per minute lately, ETA seconds) of a run, from when its jobs were saved:
+    what live progress shows, for `status` in another process. The ETA is None once the run has ended."""
+    r = snap.run
+    end = r.ended_at if r.ended_at is not None else (time.time() if now is None else now)
+    throughput = Throughput()
+    for at in sorted(j.downloaded_at for j in snap.jobs if j.state == "done" and j.cached_from_run is None
+                     and j.downloaded_at is not None and j.downloaded_at >= r.started_at):
+        throughput.ended(at)
+    elapsed = max(0.0, end - r.started_at)
+    per_minute = throughput.per_minute(end, elapsed)
+    remaining = sum(n for state, n in snap.counts.items() if JobState(state) not in FINAL)
+    eta = remaining / per_minute * 60.0 if per_minute and remaining and r.ended_at is None else None
+    return elapsed, per_minute, eta
+
+
 def status_json(snap: Snapshot) -> dict[str, Any]:
     r = snap.run
+    elapsed, per_minute, eta = pace(snap)
     return {
         "run": r.id,
         "manifest": r.manifest_name,
@@ -189,6 +207,9 @@ def status_json(snap: Snapshot) -> dict[str, Any]:
         "spent_usd": snap.spent_micros / 1e6,
         "reserved_usd": snap.reserved_micros / 1e6,
         "budget_usd": None if r.budget_micros is None else r.budget_micros / 1e6,
+        "elapsed": round(elapsed, 3),
+        "per_minute": None if per_minute is None else round(per_minute, 2),
+        "eta": None if eta is None else round(eta, 1),
         "problems": [
             {"key": j.key, "state": j.state, "error": j.error}
             for j in snap.jobs

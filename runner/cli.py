@@ -276,6 +276,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     out.print("  " + ", ".join(f"{k} {v}" for k, v in c.items()))
     budget = "" if r.budget_micros is None else f" of ${r.budget_micros / 1e6:,.2f}"
     out.print(f"  spent ${snap.spent_micros / 1e6:,.2f}, reserved ${snap.reserved_micros / 1e6:,.2f}{budget}")
+    from .progress import fmt_time
+
+    elapsed, per_minute, eta = api.pace(snap)
+    rate = "" if per_minute is None else f", {per_minute:,.1f} saved/min" + ("" if r.ended_at is not None else " lately")
+    out.print(f"  {fmt_time(elapsed)} {'taken' if r.ended_at is not None else 'elapsed'}{rate}"
+              + ("" if r.ended_at is not None else f", eta {fmt_time(eta)}"))
     bad = [j for j in snap.jobs if j.state in ("failed", "unknown", "expired", "rejected", "cancelled")]
     for j in bad:
         out.print(f"  [red]{j.state}[/red] {escape(j.key)}: {escape(j.error or '')}")

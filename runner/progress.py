@@ -21,7 +21,7 @@ _STYLE = {"done": "green", "failed": "red", "rejected": "red", "unknown": "magen
           "running": "cyan", "submitted": "blue", "downloading": "cyan"}
 
 
-def _fmt_time(seconds: float | None) -> str:
+def fmt_time(seconds: float | None) -> str:
     if seconds is None:
         return "—"
     seconds = int(seconds)
@@ -34,7 +34,7 @@ def line(s: RunStatistics) -> str:
     budget = "" if s.budget_micros is None else f" of ${s.budget_micros / 1e6:,.2f}"
     extra = f" [{s.stopping}]" if s.stopping else ""
     return (f"{counts} | spent ${s.spent_micros / 1e6:,.2f} + reserved ${s.reserved_micros / 1e6:,.2f}{budget}"
-            f" | {_fmt_rate(s.per_minute)}, {_fmt_time(s.elapsed)} elapsed, eta {_fmt_time(s.eta)}{extra}")
+            f" | {_fmt_rate(s.per_minute)}, {fmt_time(s.elapsed)} elapsed, eta {fmt_time(s.eta)}{extra}")
 
 
 def _fmt_rate(per_minute: float | None) -> str:
@@ -98,7 +98,7 @@ class Progress:
         bar = Text("█" * filled + "░" * (width - filled) + f" {settled}/{s.total}")
         budget = "" if s.budget_micros is None else f" of ${s.budget_micros / 1e6:,.2f}"
         money = Text(f"spent ${s.spent_micros / 1e6:,.2f}  reserved ${s.reserved_micros / 1e6:,.2f}{budget}   "
-                     f"{_fmt_rate(s.per_minute)}  elapsed {_fmt_time(s.elapsed)}  eta {_fmt_time(s.eta)}  "
+                     f"{_fmt_rate(s.per_minute)}  elapsed {fmt_time(s.elapsed)}  eta {fmt_time(s.eta)}  "
                      f"requests {s.requests}")
         parts: list[Any] = [bar, t, money]
         if s.stopping:

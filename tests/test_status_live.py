@@ -37,6 +37,7 @@ def test_status_reads_a_live_run_from_another_process(tmp_path: Path) -> None:
                                   stdout=out, stderr=err, stdin=subprocess.DEVNULL)
     try:
         live: list[dict[str, int]] = []
+        paced: dict[str, Any] = {}
         answered = False
         deadline = time.monotonic() + 90
         while runner.poll() is None and time.monotonic() < deadline:
@@ -54,6 +55,8 @@ def test_status_reads_a_live_run_from_another_process(tmp_path: Path) -> None:
             counts = doc["counts"]
             assert sum(counts.values()) == total
             live.append(counts)
+            if counts.get("done", 0) and sum(counts.get(s, 0) for s in IN_FLIGHT):
+                paced = doc
             flying = sum(counts.get(s, 0) for s in IN_FLIGHT)
             distinct = {json.dumps(c, sort_keys=True) for c in live}
             if flying and counts.get("done", 0) and len(distinct) >= 2:
@@ -63,6 +66,10 @@ def test_status_reads_a_live_run_from_another_process(tmp_path: Path) -> None:
         assert sum(last.get(s, 0) for s in IN_FLIGHT) > 0, live
         assert 0 < last.get("done", 0) < total, live
         assert len({json.dumps(c, sort_keys=True) for c in live}) >= 2, f"counts did not change: {live}"
+        # the ETA is what remains at the pace seen so far
+        assert paced["per_minute"] > 0 and paced["eta"] is not None, paced
+        remaining = total - paced["counts"]["done"]
+        assert paced["eta"] == pytest.approx(remaining / paced["per_minute"] * 60, rel=0.01), paced
         assert runner.wait(timeout=max(1.0, deadline - time.monotonic())) == 0, (tmp_path / "run.err").read_text()
     finally:
         if runner.poll() is None:
@@ -77,5 +84,7 @@ def test_status_reads_a_live_run_from_another_process(tmp_path: Path) -> None:
     assert not any(doc["counts"].get(s) for s in (*IN_FLIGHT, "planned", "failed", "unknown", "expired"))
     assert doc["problems"] == []
     assert doc["reserved_usd"] == 0
+    assert doc["eta"] is None and doc["per_minute"] > 0 and doc["elapsed"] > 0
     plain = _gridrun("status", str(manifest), cwd=tmp_path)
     assert plain.returncode == 0 and "done 32" in plain.stdout, plain.stdout + plain.stderr
+    assert "saved/min" in plain.stdout and "taken" in plain.stdout, plain.stdout
