@@ -188,7 +188,7 @@ def pace(snap: Snapshot, now: float | None = None) -> tuple[float, float | None,
         throughput.ended(at)
     elapsed = max(0.0, end - r.started_at)
     per_minute = throughput.per_minute(end, elapsed)
-    remaining = sum(n for state, n in snap.counts.items() if JobState(state) not in FINAL)
+    remaining = sum(n for state, n in snap.counts.items() if state not in FINAL)
     eta = remaining / per_minute * 60.0 if per_minute and remaining and r.ended_at is None else None
     return elapsed, per_minute, eta
 

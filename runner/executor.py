@@ -42,7 +42,6 @@ from .providers.base import Provider, VideoStatus
 from .state import FINAL, JobState, Store
 
 S = JobState
-_FINAL_VALUES = frozenset(s.value for s in FINAL)
 FATAL_CODES = frozenset({"AUTHENTICATION_FAILED", "INSUFFICIENT_BALANCE"})
 DEFAULT_RENDER_SECONDS = 60.0
 # Requests are short: a dozen connections carry thousands of jobs. More cost CPU, not speed (httpcore
@@ -201,7 +200,7 @@ class Executor:
         old = self.states.get(job_id)
         if old is not None:
             self.counts[old] -= 1
-            if to in _FINAL_VALUES and old not in _FINAL_VALUES:
+            if to in FINAL and old not in FINAL:  # states are str enums: their values match
                 self.throughput.ended(self.clock())
         self.counts[to] += 1
         self.states[job_id] = to

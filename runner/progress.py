@@ -13,10 +13,10 @@ from rich.table import Table
 from rich.text import Text
 
 from .executor import RunStatistics
+from .state import FINAL
 
 _ORDER = ("planned", "submitting", "submitted", "running", "downloading", "done",
           "failed", "rejected", "unknown", "expired", "cancelled")
-_ENDED = ("done", "failed", "rejected", "unknown", "expired", "cancelled")
 _STYLE = {"done": "green", "failed": "red", "rejected": "red", "unknown": "magenta", "expired": "yellow",
           "running": "cyan", "submitted": "blue", "downloading": "cyan"}
 
@@ -92,7 +92,7 @@ class Progress:
             if s.counts.get(k):
                 t.add_column(justify="right")
         t.add_row(*[Text(f"{k} {s.counts[k]}", style=_STYLE.get(k, "")) for k in _ORDER if s.counts.get(k)])
-        settled = sum(s.counts.get(k, 0) for k in _ENDED)
+        settled = sum(n for state, n in s.counts.items() if state in FINAL)
         width = 30
         filled = int(width * settled / max(1, s.total))
         bar = Text("█" * filled + "░" * (width - filled) + f" {settled}/{s.total}")
