@@ -13,10 +13,10 @@ from runner.firstframe import first_frame
 
 
 def _clip(path: Path, codec: str, *, options: dict[str, str] | None = None, container: dict[str, str] | None = None,
-          size: tuple[int, int] = (96, 64), frames: int = 8) -> Path:
+          size: tuple[int, int] = (96, 64), frames: int = 8, seed: int = 7) -> Path:
     """A short clip whose frames all differ (noise sliding sideways), so the wrong frame cannot pass for the first."""
     width, height = size
-    base = np.random.default_rng(7).integers(0, 256, size=(height, width, 3), dtype=np.uint8)
+    base = np.random.default_rng(seed).integers(0, 256, size=(height, width, 3), dtype=np.uint8)
     with av.open(str(path), mode="w", format="mp4", options=container or {}) as out:
         stream = out.add_stream(codec, rate=8)
         stream.width, stream.height = width, height
@@ -104,3 +104,37 @@ def test_not_a_video(tmp_path: Path) -> None:
     assert firstframe._from_sample_table(path) is None
     with pytest.raises(av.error.FFmpegError):
         first_frame(path)
+
+
+def test_a_kept_decoder_gives_each_video_its_own_first_frame(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Decoders are kept per thread and reset between videos: videos taken in turn, among them some that
+    leave the decoder draining (B-frames), each still give exactly their own first frame."""
+    paths = []
+    for i, case in enumerate(["h264, moov first", "h264 with B-frames, mdat first", "h264 high profile"]):
+        codec, options, container = CASES[case]
+        for seed in (1, 2):  # two videos that share one decoder configuration
+            paths.append(_clip(tmp_path / f"clip{i}{seed}.mp4", codec, options=options, container=container, seed=seed))
+    expected = {p: _reference(p) for p in paths}
+    configs = set()
+    for p in paths:
+        with open(p, "rb") as f:
+            found = firstframe._first_sample(f)
+        assert found is not None
+        configs.add(found[:2])
+    assert len(configs) < len(paths)
+    _no_container(monkeypatch)
+    monkeypatch.setattr(firstframe, "_local", type(firstframe._local)())
+    opened = 0
+    real = av.CodecContext.create
+
+    def counting(*args: object, **kwargs: object) -> av.CodecContext:
+        nonlocal opened
+        opened += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(av.CodecContext, "create", counting)
+    for p in paths + paths[::-1] + paths:
+        frame = first_frame(p)
+        assert frame is not None
+        assert np.array_equal(frame.to_ndarray(), expected[p]), p.name
+    assert opened == len(configs)  # no more than the kept four: each opened once
