@@ -35,7 +35,7 @@ from .errors import (
     RejectedError,
     RetryableError,
 )
-from .outputs import atomic_write, copy_output, sidecar_matches, sidecar_path, verified
+from .outputs import atomic_write, copy_output, sidecar_matches, sidecar_name, verified
 from .pacing import IntentBatcher, ListPoller, Pacer
 from .plan import Job, Plan
 from .providers.base import Provider, VideoStatus
@@ -748,6 +748,7 @@ class Executor:
                 await self._creates_done.wait()
         url = status.url
         last = ""
+        output = job.output
         for attempt in range(1, self.retries + 3):
             if url is None or attempt > 1 and last.startswith("expired"):
                 fresh = await self._get(job, status.id)
@@ -759,7 +760,7 @@ class Executor:
             billed = status.cost_micros if status.cost_micros is not None else job.cost_micros
             sidecar = self._sidecar_writer(job, jid, status, billed)
             try:
-                got = await self.provider.download(self.client, url, job.output, on_saved=sidecar, gate=self.pacer.gate)
+                got = await self.provider.download(self.client, url, output, on_saved=sidecar, gate=self.pacer.gate)
             except ExpiredError as exc:
                 last = f"expired: {exc}"
                 continue
@@ -775,7 +776,7 @@ class Executor:
             self._move(jid, S.DONE, lazy=True, sha256=got.sha256, cost_micros=billed, downloaded_at=self.clock(),
                        done_run_id=self.run_id)
             if self.on_output is not None:
-                self._outputs.append(job.output)
+                self._outputs.append(output)
             return
         self._settle(job, status.cost_micros if status.cost_micros is not None else job.cost_micros)
         if last.startswith("expired"):
@@ -810,7 +811,7 @@ class Executor:
             "downloaded_at": None,
             "run_id": self.run_id,
         }
-        path = sidecar_path(job.output)
+        path = sidecar_name(job.output_str)
         clock = self.clock
 
         def write(sha256: str) -> None:

@@ -35,23 +35,30 @@ _DECODERS_KEPT = 4  # per thread, by (decoder, configuration)
 _local = threading.local()
 
 
-def first_frame(video: Path) -> Any | None:
+_MP4_SUFFIXES = (".mp4", ".m4v", ".mov")
+
+
+def _is_mp4(video: str | Path) -> bool:
+    return os.path.splitext(video)[1].lower() in _MP4_SUFFIXES
+
+
+def first_frame(video: str | Path) -> Any | None:
     """The first frame of `video` as an `av.VideoFrame`, or None when it has none.
 
     :raises av.error.FFmpegError, OSError: the file cannot be read or decoded.
     """
-    if video.suffix.lower() in (".mp4", ".m4v", ".mov"):
+    if _is_mp4(video):
         frame = _from_sample_table(video)
         if frame is not None:
             return frame
     return _from_container(video)
 
 
-def _from_container(video: Path) -> Any | None:
+def _from_container(video: str | Path) -> Any | None:
     import av
 
     # The container named up front when the suffix says it: skips FFmpeg's format probe.
-    with av.open(str(video), format="mp4" if video.suffix.lower() in (".mp4", ".m4v", ".mov") else None) as container:
+    with av.open(os.fspath(video), format="mp4" if _is_mp4(video) else None) as container:
         if not container.streams.video:
             return None
         stream = container.streams.video[0]
@@ -61,7 +68,7 @@ def _from_container(video: Path) -> Any | None:
         return next(container.decode(stream), None)
 
 
-def _from_sample_table(video: Path) -> Any | None:
+def _from_sample_table(video: str | Path) -> Any | None:
     """The first frame decoded straight from the first sample, or None to take the container path."""
     try:
         with open(video, "rb") as f:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -12,7 +13,7 @@ from typing import Any
 _WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 
 
-def atomic_write(path: Path, data: bytes | str, *, durable: bool = True) -> None:
+def atomic_write(path: str | Path, data: bytes | str, *, durable: bool = True) -> None:
     """Write `data` (text as UTF-8) to `path` all or nothing: readers see the old file or the new one, never a
     part. `durable` adds an fsync before the rename, so that the new file also outlives a power cut.
 
@@ -21,11 +22,13 @@ def atomic_write(path: Path, data: bytes | str, *, durable: bool = True) -> None
     """
     if isinstance(data, str):
         data = data.encode()
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    # Paths as strings: pathlib's parsing costs more than the system calls do here.
+    folder, name = os.path.split(os.fspath(path))
+    tmp = os.path.join(folder, f".{name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         fd = os.open(tmp, _WRITE_FLAGS, 0o666)
     except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        os.makedirs(folder or ".", exist_ok=True)
         fd = os.open(tmp, _WRITE_FLAGS, 0o666)
     try:
         try:
@@ -38,7 +41,8 @@ def atomic_write(path: Path, data: bytes | str, *, durable: bool = True) -> None
             os.close(fd)
         os.replace(tmp, path)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
         raise
 
 
@@ -55,8 +59,13 @@ def verified(path: Path, sha256: str | None) -> bool:
     return bool(sha256) and path.is_file() and sha256_file(path) == sha256
 
 
-def sidecar_path(video: Path) -> Path:
-    return video.with_suffix(".json")
+def sidecar_path(video: str | Path) -> Path:
+    return Path(sidecar_name(os.fspath(video)))
+
+
+def sidecar_name(video: str) -> str:
+    """The sidecar beside `video`: same name, `.json`."""
+    return os.path.splitext(video)[0] + ".json"
 
 
 def read_sidecar(video: Path) -> dict[str, Any] | None:

@@ -425,7 +425,7 @@ def _run_data(snapshot: Snapshot) -> dict[str, Any]:
 _local = threading.local()
 
 
-def _make_poster(video: Path, poster: Path) -> bool:
+def _make_poster(video: str | Path, poster: str | Path) -> bool:
     from av.error import FFmpegError
     from av.video.reformatter import VideoReformatter
     from PIL import Image
@@ -458,7 +458,7 @@ def _make_poster(video: Path, poster: Path) -> bool:
 
 def ensure_posters(snapshot: Snapshot) -> None:
     """Write a JPEG poster (the first frame) beside each finished video that lacks an up-to-date one."""
-    todo: list[tuple[Path, Path]] = []
+    todo: list[tuple[str, str]] = []
     for job in snapshot.jobs:
         if job.state != "done" or not job.output_path:
             continue
@@ -473,7 +473,7 @@ def ensure_posters(snapshot: Snapshot) -> None:
                 continue
         except OSError:
             pass
-        todo.append((Path(video), Path(poster)))
+        todo.append((video, poster))
     if len(todo) < 4:
         for pair in todo:
             _make_poster(*pair)
@@ -486,7 +486,8 @@ def ensure_posters(snapshot: Snapshot) -> None:
 def make_posters(videos: Iterable[str | Path]) -> None:
     """Write the poster of each video, one after the other (for a worker that keeps up with downloads)."""
     for video in videos:
-        _make_poster(Path(video), poster_path(video))
+        video = os.fspath(video)
+        _make_poster(video, _poster(video))
 
 
 def write_report(

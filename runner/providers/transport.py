@@ -447,7 +447,7 @@ async def _save(
     encoded = response.headers.get("content-encoding", "identity").strip().lower() not in ("", "identity")
     announced = None if encoded else _announced_sha256(response.headers)
     info = _Body(response.headers.get("content-type", ""))
-    part = dest.with_name(dest.name + ".part")
+    part = os.fspath(dest) + ".part"  # a string: pathlib's parsing costs more than the system calls
     digest = hashlib.sha256()
     size = 0
     done = False
@@ -495,17 +495,18 @@ async def _save(
         done = True
     finally:
         if not done:
-            part.unlink(missing_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(part)
     return Download(path=dest, sha256=digest.hexdigest(), size_bytes=size, content_type=info.media or "video/mp4")
 
 
-def _create(path: Path) -> Any:
+def _create(path: str) -> Any:
     """A new file at `path` to write and read back (the container check reads its fd), making the folder
     only when it is missing (one system call less per download)."""
     try:
         return open(path, "w+b")
     except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         return open(path, "w+b")
 
 
@@ -528,7 +529,7 @@ def _disk_limiter() -> anyio.CapacityLimiter:
 
 
 def _settle(
-    fd: int, part: Path, dest: Path, bmff: bool, on_saved: Callable[[str], None] | None, sha256: str
+    fd: int, part: str, dest: Path, bmff: bool, on_saved: Callable[[str], None] | None, sha256: str
 ) -> str | None:
     """fsync the written `.part`; unless its MP4 boxes are incomplete (returned as the problem), rename it
     to `dest` durably and call `on_saved(sha256)`."""
@@ -541,10 +542,10 @@ def _settle(
     return problem
 
 
-def _commit(part: Path, dest: Path) -> None:
+def _commit(part: str, dest: Path) -> None:
     os.replace(part, dest)
     try:
-        fd = os.open(dest.parent, os.O_RDONLY)
+        fd = os.open(os.path.dirname(part) or ".", os.O_RDONLY)
     except OSError:
         return
     try:
