@@ -8,9 +8,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import anyio
 
@@ -129,9 +131,30 @@ def run(
         on_report, on_output = _report_hooks(p) if report else (None, None)
         ex = Executor(p, prov, store, options=options, on_progress=on_progress, on_report=on_report,
                       on_output=on_output, argv=argv)
-        return anyio.run(ex.run)
+        with _fewer_collections():
+            return anyio.run(ex.run)
     finally:
         store.close()
+
+
+# A run allocates many short-lived objects (requests, responses, coroutine frames) while holding thousands
+# of long-lived ones; with Python's default first threshold (700) the collector ran about 2,000 times in a
+# 10,000-job run, 2.3 s of 41 s CPU. At 20,000 it ran 68 times, 1.3 s; peak memory stayed within the
+# run-to-run spread (259 MB against 230-270 MB).
+GC_YOUNG_THRESHOLD = 20_000
+
+
+@contextlib.contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Raise the collector's first threshold to GC_YOUNG_THRESHOLD while a run lasts, then put it back (a
+    threshold of 0, automatic collection off, stays off)."""
+    before = gc.get_threshold()
+    if before[0]:
+        gc.set_threshold(max(before[0], GC_YOUNG_THRESHOLD), *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 def _report_hooks(

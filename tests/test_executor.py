@@ -337,3 +337,24 @@ def test_new_outputs_reach_the_poster_worker_during_the_run(tmp_path: Path) -> N
     # handed over while the run went on, each once; what came in the last second is left to the final report
     assert handed and len(set(handed)) == len(handed) and set(handed) <= {j.output for j in plan.jobs}
     assert finals[-1] is True and all(poster_path(j.output).is_file() for j in plan.jobs)
+
+
+def test_a_run_raises_the_collectors_first_threshold_and_puts_it_back(tmp_path: Path) -> None:
+    import gc
+
+    m = write_manifest(tmp_path, n_seeds=2)
+    seen: list[tuple[int, int, int]] = []
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 11, 12)
+        api.run(m, provider=sim_provider(m), report=False, on_progress=lambda _: seen.append(gc.get_threshold()))
+        assert seen and set(seen) == {(api.GC_YOUNG_THRESHOLD, 11, 12)}
+        assert gc.get_threshold() == (700, 11, 12)
+        gc.set_threshold(0, 11, 12)  # automatic collection off: a run leaves it off
+        seen.clear()
+        (tmp_path / "again").mkdir()
+        m = write_manifest(tmp_path / "again", n_seeds=2)
+        api.run(m, provider=sim_provider(m), report=False, on_progress=lambda _: seen.append(gc.get_threshold()))
+        assert seen and set(seen) == {(0, 11, 12)}
+    finally:
+        gc.set_threshold(*before)
