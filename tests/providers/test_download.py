@@ -324,3 +324,36 @@ async def test_many_downloads_settle_in_a_few_threads_at_once(
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{i}.mp4" for i in range(6 * DISK_THREADS))
     assert busy[1] == DISK_THREADS, "settling runs in parallel, but in no more threads than DISK_THREADS"
     assert len(threads) <= DISK_THREADS
+
+
+@pytest.mark.anyio
+async def test_a_download_cancelled_while_it_settles_waits_for_the_rename(
+    provider: LumenfallProvider, mock: Client, tmp_path: Path
+) -> None:
+    """Cancelling the caller while the worker thread fsyncs and renames does not leave the thread racing the
+    caller's clean-up: the cancel waits, and the video and its sidecar step both end complete."""
+    import threading
+    import time
+
+    import anyio
+
+    in_thread = threading.Event()
+    saved: list[str] = []
+
+    def on_saved(sha256: str) -> None:
+        in_thread.set()
+        time.sleep(0.3)
+        saved.append(sha256)
+
+    def video(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-type": "video/mp4"}, content=MP4)
+
+    dest = tmp_path / "v.mp4"
+    async with mock(video) as client, anyio.create_task_group() as tg:
+        tg.start_soon(lambda: provider.download(client, MEDIA, dest, on_saved=on_saved))
+        while not in_thread.is_set():
+            await anyio.sleep(0.005)
+        tg.cancel_scope.cancel()
+    assert saved, "the cancel returned before the worker thread finished"
+    assert dest.read_bytes() == MP4
+    assert not (tmp_path / "v.mp4.part").exists()
