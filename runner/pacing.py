@@ -270,7 +270,7 @@ class ListPoller:
         while unseen:
             # Oldest first, the page also holds finished videos between the anchor and the jobs in flight.
             limit = 100 if order == "asc" else min(100, max(10, 2 * len(unseen)))
-            only = set(self._watch)
+            only = {vid: last for vid, (last, _) in self._watch.items()}  # unchanged ones come back unparsed
             page = await self._call(
                 lambda: self.provider.list(self.client, limit=limit, after=cursor, order=order, only=only)
             )

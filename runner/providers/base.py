@@ -106,7 +106,9 @@ class Provider(Protocol):
         only: Collection[str] | None = None,
     ) -> tuple[builtins.list[VideoStatus], str | None]:
         """One page of jobs after the cursor `after`, newest first (`order="asc"`: oldest first), and the
-        cursor of the next page (None on the last); with `only`, just the jobs of those ids.
+        cursor of the next page (None on the last); with `only`, just the jobs of those ids. `only` may map
+        each id to the status the caller already has: a job still in that unfinished status may then come
+        back with its id and status alone.
 
         :raises NotImplementedError: the provider has no list endpoint (`caps.has_list_endpoint`).
         """

@@ -16,7 +16,7 @@ from urllib.parse import quote
 import httpx
 
 from runner.errors import NeedsKeyError, OutcomeUnknownError, RejectedError, ServerError
-from runner.providers.base import Download, VideoStatus
+from runner.providers.base import TERMINAL, Download, VideoStatus
 from runner.providers.capabilities import ProviderCaps
 from runner.providers.transport import decode, fetch_to_file, make_client, resolve_base_url, send
 
@@ -131,7 +131,9 @@ class LumenfallProvider:
         only: Collection[str] | None = None,
     ) -> tuple[builtins.list[VideoStatus], str | None]:
         """`GET /videos?limit&after&order` (OpenAI shape): one page and the next cursor; with `only`,
-        just the videos of those ids are parsed and returned."""
+        just the videos of those ids are parsed and returned. When `only` maps ids to the status the caller
+        already has, a video still in that unfinished status comes back as its id and status alone (a poll
+        round sees mostly renders still going: parsing each in full was most of a round's CPU)."""
         if not self.caps.has_list_endpoint:
             raise NotImplementedError(f"{self.name} has no endpoint listing videos")
         params: dict[str, Any] = {"limit": max(1, min(limit, 100)), "order": order}
@@ -142,7 +144,19 @@ class LumenfallProvider:
         if not isinstance(items, builtins.list):
             raise ServerError("GET /videos: the answer has no 'data' list", status=200, code="MALFORMED_RESPONSE")
         items = [item for item in items if isinstance(item, Mapping)]
-        videos = [self._video(item, op="GET /videos") for item in items if only is None or item.get("id") in only]
+        known = only if isinstance(only, Mapping) else {}
+        videos: builtins.list[VideoStatus] = []
+        for item in items:
+            vid = item.get("id")
+            if only is not None and vid not in only:
+                continue
+            last = known.get(vid)
+            if last is not None and last not in TERMINAL:
+                raw = item.get("status")
+                if isinstance(raw, str) and _STATUSES.get(raw.lower()) == last:
+                    videos.append(VideoStatus(id=vid, status=last, raw_status=raw))
+                    continue
+            videos.append(self._video(item, op="GET /videos"))
         cursor = None
         if data.get("has_more") and items:
             last = data.get("last_id")

@@ -191,3 +191,28 @@ async def test_the_client_keeps_no_cookies() -> None:
         await provider.get(client, "v1")
         await provider.get(client, "v1")
     assert sent == [None, None]
+
+
+@pytest.mark.anyio
+async def test_list_returns_a_video_still_in_its_known_status_unparsed() -> None:
+    provider = get_provider("sim")
+    assert isinstance(provider, LumenfallProvider)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        data = [
+            video(id="v4", status="in_progress", progress=40),  # as known: id and status alone
+            video(id="v3", status="completed", output={"url": "https://cdn.example/v3.mp4"}),  # parsed in full
+            video(id="v2", status="failed"),        # known failed (ended): parsed in full
+            video(id="v1", status="queued"),        # no known status: parsed in full
+        ]
+        return httpx.Response(200, json={"object": "list", "data": data, "has_more": False})
+
+    async with provider.client(transport=httpx.MockTransport(handler)) as client:
+        got, _ = await provider.list(client, only={"v4": "in_progress", "v3": "in_progress", "v2": "failed", "v1": None})
+    by_id = {v.id: v for v in got}
+    assert list(by_id) == ["v4", "v3", "v2", "v1"]
+    v4 = by_id["v4"]
+    assert (v4.status, v4.raw_status, v4.progress, v4.created_at) == ("in_progress", "in_progress", None, None)
+    assert by_id["v3"].status == "completed" and by_id["v3"].url == "https://cdn.example/v3.mp4"
+    assert by_id["v2"].status == "failed" and by_id["v1"].status == "queued"
+    assert by_id["v1"].created_at is not None
