@@ -133,7 +133,7 @@ class LumenfallProvider:
         """`GET /videos?limit&after&order` (OpenAI shape): one page and the next cursor; with `only`,
         just the videos of those ids are parsed and returned. When `only` maps ids to the status the caller
         already has, a video still in that unfinished status comes back as its id and status alone (a poll
-        round sees mostly renders still going: parsing each in full was most of a round's CPU)."""
+        round sees mostly renders still going, and needs no more of them)."""
         if not self.caps.has_list_endpoint:
             raise NotImplementedError(f"{self.name} has no endpoint listing videos")
         params: dict[str, Any] = {"limit": max(1, min(limit, 100)), "order": order}
@@ -150,11 +150,11 @@ class LumenfallProvider:
             vid = item.get("id")
             if only is not None and vid not in only:
                 continue
-            last = known.get(vid)
-            if last is not None and last not in TERMINAL:
+            had = known.get(vid)
+            if had is not None and had not in TERMINAL:
                 raw = item.get("status")
-                if isinstance(raw, str) and _STATUSES.get(raw.lower()) == last:
-                    videos.append(VideoStatus(id=vid, status=last, raw_status=raw))
+                if isinstance(raw, str) and _STATUSES.get(raw.lower()) == had:
+                    videos.append(VideoStatus(id=vid, status=had, raw_status=raw))
                     continue
             videos.append(self._video(item, op="GET /videos"))
         cursor = None
