@@ -153,7 +153,7 @@ class LumenfallProvider:
             had = known.get(vid)
             if had is not None and had not in TERMINAL:
                 raw = item.get("status")
-                if isinstance(raw, str) and _STATUSES.get(raw.lower()) == had:
+                if isinstance(raw, str) and _status(raw) == had:
                     videos.append(VideoStatus(id=vid, status=had, raw_status=raw))
                     continue
             videos.append(self._video(item, op="GET /videos"))
@@ -326,7 +326,7 @@ def parse_video(data: Any) -> VideoStatus:
         cost = _micros(metadata.get("cost"), metadata.get("cost_currency"))
     return VideoStatus(
         id=video_id,
-        status=_STATUSES.get(raw_status.lower(), "unknown"),
+        status=_status(raw_status),
         raw_status=raw_status,
         progress=_progress(data.get("progress")),
         url=_str(output.get("url")),
@@ -339,6 +339,11 @@ def parse_video(data: Any) -> VideoStatus:
         created_at=_epoch(data.get("created_at")),
         completed_at=_epoch(data.get("completed_at")),
     )
+
+
+def _status(raw: str) -> str:
+    """gridrun's status for the provider's status text."""
+    return _STATUSES.get(raw.lower(), "unknown")
 
 
 def _str(value: Any) -> str | None:
