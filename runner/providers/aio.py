@@ -11,6 +11,9 @@ the request was never sent; anything after that may have reached the server. A n
 (a create) is never re-sent by aiohttp itself.
 
 Outside asyncio (anyio on trio) the transport falls back to httpx's own.
+
+`runner.providers.transport` also sends its common requests straight through `exchange`, past httpx's
+client (`transport._Direct`), and reads their bodies with `read` and `chunks`.
 """
 
 from __future__ import annotations
@@ -52,16 +55,50 @@ class _ResponseStream(httpx.AsyncByteStream):
         self._response = response
         self._request = request
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        try:
-            async for chunk in self._response.content.iter_chunked(_CHUNK):
-                yield chunk
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            self._response.close()
-            raise _translate(exc, self._request, in_body=True) from exc
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return chunks(self._response, lambda: self._request)
 
     async def aclose(self) -> None:
         self._response.release()
+
+
+def timeout_of(t: dict[str, Any] | None) -> aiohttp.ClientTimeout:
+    """aiohttp's timeouts for httpx's (`httpx.Timeout.as_dict()`): waiting for a pooled connection,
+    connecting, and each read."""
+    t = t or {}
+    return aiohttp.ClientTimeout(total=None, connect=t.get("pool"), sock_connect=t.get("connect"), sock_read=t.get("read"))
+
+
+def wrap(response: aiohttp.ClientResponse, request: httpx.Request) -> httpx.Response:
+    """`response` as an httpx response whose body streams from it."""
+    return httpx.Response(
+        response.status,
+        headers=list(response.raw_headers),
+        stream=_ResponseStream(response, request),
+        extensions={"http_version": b"HTTP/1.1", "reason_phrase": (response.reason or "").encode("latin-1", "replace")},
+        request=request,
+    )
+
+
+async def chunks(response: aiohttp.ClientResponse, request: Callable[[], httpx.Request]) -> AsyncIterator[bytes]:
+    """The body of `response` as it arrives; a failure is raised as its httpx exception."""
+    try:
+        async for chunk in response.content.iter_chunked(_CHUNK):
+            yield chunk
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        response.close()
+        raise _translate(exc, request(), in_body=True) from exc
+
+
+async def read(response: aiohttp.ClientResponse, request: Callable[[], httpx.Request]) -> bytes:
+    """The whole body of `response`, its connection given back; a failure is raised as its httpx exception."""
+    try:
+        return await response.read()
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        response.close()
+        raise _translate(exc, request(), in_body=True) from exc
+    finally:
+        response.release()
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
@@ -103,6 +140,34 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             self._tls = self._tls()
         return self._tls
 
+    def direct(self) -> aiohttp.ClientSession | None:
+        """The aiohttp session a caller may send on itself (`exchange`): under asyncio; None elsewhere."""
+        try:
+            return self._session_for(asyncio.get_running_loop())
+        except RuntimeError:
+            return None
+
+    async def exchange(
+        self,
+        session: aiohttp.ClientSession,
+        method: str,
+        url: str,
+        headers: list[tuple[str, str]],
+        body: bytes | None,
+        timeout: aiohttp.ClientTimeout,
+        request: Callable[[], httpx.Request],
+    ) -> aiohttp.ClientResponse:
+        """One request on `session`, its status line and headers read, never redirected nor re-sent; a
+        failure is raised as its httpx exception (`request()` makes the request that exception names)."""
+        try:
+            return await session.request(
+                method, url, headers=headers, data=body or None,
+                allow_redirects=False, timeout=timeout, compress=None, chunked=None,
+                ssl=(self._ssl() or True) if url.startswith("https:") else True,
+            )
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise _translate(exc, request()) from exc
+
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         try:
             loop = asyncio.get_running_loop()
@@ -111,26 +176,13 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         if request.url.scheme not in ("http", "https"):
             raise httpx.UnsupportedProtocol(f"request URL has an unsupported protocol {request.url.scheme!r}", request=request)
         session = self._session_for(loop)
-        t: dict[str, Any] = request.extensions.get("timeout") or {}
-        timeout = aiohttp.ClientTimeout(
-            total=None, connect=t.get("pool"), sock_connect=t.get("connect"), sock_read=t.get("read")
-        )
         body = await request.aread()
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
-        try:
-            response = await session.request(
-                request.method, str(request.url), headers=headers, data=body or None,
-                allow_redirects=False, timeout=timeout, compress=None, chunked=None,
-                ssl=(self._ssl() or True) if request.url.scheme == "https" else True,
-            )
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            raise _translate(exc, request) from exc
-        return httpx.Response(
-            response.status,
-            headers=list(response.raw_headers),
-            stream=_ResponseStream(response, request),
-            extensions={"http_version": b"HTTP/1.1", "reason_phrase": (response.reason or "").encode("latin-1", "replace")},
+        response = await self.exchange(
+            session, request.method, str(request.url), headers, body, timeout_of(request.extensions.get("timeout")),
+            lambda: request,
         )
+        return wrap(response, request)
 
     async def _other_loop(self, request: httpx.Request) -> httpx.Response:
         if self._fallback is None:

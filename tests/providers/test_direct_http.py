@@ -1,0 +1,242 @@
+"""Requests sent straight on aiohttp (`transport._Direct`) against httpx's client over the same transport:
+the same bytes reach the server, the same answers come back, and what the direct path does not carry
+(redirects, compressed downloads, other transports, client features) goes through httpx's client."""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from runner.errors import RejectedError
+from runner.providers import transport
+from runner.providers.transport import decode, fetch_to_file, make_client, send
+
+KEY = "lmnfl_direct_test_key_123456"
+FTYP = (24).to_bytes(4, "big") + b"ftypisom" + (512).to_bytes(4, "big") + b"isomiso2"
+MP4 = FTYP + (4000 - 24).to_bytes(4, "big") + b"mdat" + bytes(range(256)) * 15 + bytes(4000 - 32 - 256 * 15)
+
+
+class Echo:
+    """An ASGI app that records every request and answers by path."""
+
+    def __init__(self) -> None:
+        self.seen: list[dict[str, Any]] = []
+        self.other: str = ""  # another server's origin, for redirects
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        path = scope["path"]
+        self.seen.append({
+            "method": scope["method"], "path": path, "query": scope["query_string"].decode(),
+            "headers": [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]], "body": body,
+        })
+        headers: list[tuple[bytes, bytes]] = []
+        status = 200
+        if path.endswith("/json"):
+            out, kind = json.dumps({"id": "video_1", "status": "queued", "é": "ü"}).encode(), b"application/json"
+        elif path.endswith("/gzip-json"):
+            out, kind = gzip.compress(b'{"id": "video_2"}'), b"application/json"
+            headers.append((b"content-encoding", b"gzip"))
+        elif path.endswith("/denied"):
+            status, out, kind = 401, b'{"error": {"message": "bad key", "code": "AUTHENTICATION_FAILED"}}', b"application/json"
+        elif path.endswith("/video"):
+            out, kind = MP4, b"video/mp4"
+        elif path.endswith("/gzip-video"):
+            out, kind = gzip.compress(MP4), b"video/mp4"
+            headers.append((b"content-encoding", b"gzip"))
+        elif path.endswith("/gone"):
+            status, out, kind = 410, b"", b"text/plain"
+        elif path.endswith("/moved"):
+            status, out, kind = 302, b"", b"text/plain"
+            headers.append((b"location", f"{self.other}/files/video".encode()))
+        else:
+            status, out, kind = 404, b"{}", b"application/json"
+        headers += [(b"content-type", kind), (b"content-length", str(len(out)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": out})
+
+
+@contextlib.contextmanager
+def serving(app: Echo) -> Iterator[str]:
+    """`app` on 127.0.0.1 in a thread of this process while the block runs; yields its origin."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the echo server did not start"
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+@pytest.fixture(scope="module")
+def servers() -> Iterator[tuple[Echo, str, Echo, str]]:
+    api, media = Echo(), Echo()
+    with serving(api) as api_url, serving(media) as media_url:
+        api.other = media_url
+        yield api, api_url, media, media_url
+
+
+@pytest.fixture
+def api(servers: tuple[Echo, str, Echo, str]) -> tuple[Echo, str]:
+    servers[0].seen.clear()
+    servers[2].seen.clear()
+    return servers[0], servers[1]
+
+
+def client_for(url: str) -> httpx.AsyncClient:
+    return make_client(url + "/v1", headers={"Authorization": f"Bearer {KEY}"}, max_connections=4, timeout=10)
+
+
+async def via_httpx(client: httpx.AsyncClient, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    """The same call through httpx's client (what `send` does when it cannot go direct)."""
+    request = client.build_request(method, transport.request_url(client, url, kwargs.pop("params", None)), **kwargs)
+    return await client.send(request)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("method", "url", "kwargs"),
+    [
+        ("POST", "videos/json", {"json": {"model": "m", "prompt": "a fox, naïve ☃", "seconds": 5}, "headers": {"Idempotency-Key": "k-1"}}),
+        ("GET", "videos/json", {"params": {"limit": 100, "order": "desc", "after": "video_9"}}),
+        ("GET", "videos/json", {"headers": {"Accept": "text/plain"}}),
+        ("DELETE", "videos/json", {}),
+    ],
+)
+async def test_the_direct_path_sends_what_httpx_sends(api: tuple[Echo, str], method: str, url: str, kwargs: dict[str, Any]) -> None:
+    echo, origin = api
+    async with client_for(origin) as client:
+        direct = await send(client, method, url, op="t", create=False, **kwargs)
+        assert transport._direct(client) is not None, "the call did not go straight on aiohttp"
+        through = await via_httpx(client, method, url, **dict(kwargs))
+    first, second = echo.seen
+    assert first == second
+    assert ("authorization", f"Bearer {KEY}") in first["headers"]
+    if "json" in kwargs:
+        assert json.loads(first["body"]) == kwargs["json"]
+    assert direct.status_code == through.status_code == 200
+    assert direct.json() == through.json() == {"id": "video_1", "status": "queued", "é": "ü"}
+    assert direct.headers["content-type"] == through.headers["content-type"]
+
+
+@pytest.mark.anyio
+async def test_a_compressed_answer_is_decoded(api: tuple[Echo, str]) -> None:
+    async with client_for(api[1]) as client:
+        response = await send(client, "GET", "gzip-json", op="t", create=False)
+    assert response.json() == {"id": "video_2"}
+
+
+@pytest.mark.anyio
+async def test_an_error_answer_names_no_key(api: tuple[Echo, str]) -> None:
+    async with client_for(api[1]) as client:
+        response = await send(client, "GET", "denied", op="GET /denied", create=False)
+        assert response.request.headers["authorization"] == f"Bearer {KEY}"
+        with pytest.raises(RejectedError) as caught:
+            decode(response, op="GET /denied", create=False, expect_body=True, key_env="LUMENFALL_API_KEY")
+    assert caught.value.status == 401 and "bad key" in str(caught.value)
+    assert KEY not in str(caught.value)
+
+
+@pytest.mark.anyio
+async def test_a_download_straight_on_aiohttp(api: tuple[Echo, str], tmp_path: Path) -> None:
+    echo, origin = api
+    seen: list[str] = []
+    async with client_for(origin) as client:
+        got = await fetch_to_file(client, f"{origin}/files/video", tmp_path / "a.mp4", on_saved=seen.append)
+    assert (tmp_path / "a.mp4").read_bytes() == MP4
+    assert got.sha256 == hashlib.sha256(MP4).hexdigest() == seen[0]
+    assert got.size_bytes == len(MP4) and got.content_type == "video/mp4"
+    [request] = echo.seen
+    assert ("accept", "video/*, */*") in request["headers"]
+    assert ("authorization", f"Bearer {KEY}") in request["headers"]  # the API's own origin
+
+
+@pytest.mark.anyio
+async def test_a_download_from_another_origin_goes_without_the_key(servers: tuple[Echo, str, Echo, str], api: tuple[Echo, str], tmp_path: Path) -> None:
+    _, origin, media, media_url = servers
+    async with client_for(origin) as client:
+        await fetch_to_file(client, f"{media_url}/files/video", tmp_path / "b.mp4")
+    assert (tmp_path / "b.mp4").read_bytes() == MP4
+    [request] = media.seen
+    assert not [v for k, v in request["headers"] if k == "authorization"]
+    assert ("accept", "video/*, */*") in request["headers"]
+
+
+@pytest.mark.anyio
+async def test_a_redirected_download_is_followed_and_the_key_stays_home(servers: tuple[Echo, str, Echo, str], api: tuple[Echo, str], tmp_path: Path) -> None:
+    echo, origin, media, _ = servers
+    async with client_for(origin) as client:
+        got = await fetch_to_file(client, f"{origin}/files/moved", tmp_path / "c.mp4")
+    assert (tmp_path / "c.mp4").read_bytes() == MP4 and got.size_bytes == len(MP4)
+    assert [r["path"] for r in echo.seen] == ["/files/moved", "/files/moved"]  # direct, then httpx from the first hop
+    [request] = media.seen
+    assert not [v for k, v in request["headers"] if k == "authorization"]
+
+
+@pytest.mark.anyio
+async def test_a_compressed_download_is_decoded_and_checked(api: tuple[Echo, str], tmp_path: Path) -> None:
+    async with client_for(api[1]) as client:
+        got = await fetch_to_file(client, "/files/gzip-video", tmp_path / "d.mp4")
+    assert (tmp_path / "d.mp4").read_bytes() == MP4
+    assert got.sha256 == hashlib.sha256(MP4).hexdigest()
+
+
+@pytest.mark.anyio
+async def test_a_gone_download_is_expired_and_leaves_nothing(api: tuple[Echo, str], tmp_path: Path) -> None:
+    from runner.errors import ExpiredError
+
+    async with client_for(api[1]) as client:
+        with pytest.raises(ExpiredError):
+            await fetch_to_file(client, "/files/gone", tmp_path / "e.mp4")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.anyio
+async def test_clients_the_direct_path_does_not_carry(api: tuple[Echo, str]) -> None:
+    origin = api[1]
+
+    async def hook(request: httpx.Request) -> None:
+        request.headers["X-Hooked"] = "yes"
+
+    async with client_for(origin) as client:
+        client.event_hooks["request"].append(hook)
+        await send(client, "GET", "json", op="t", create=False)
+        assert transport._direct(client) is None
+    assert ("x-hooked", "yes") in api[0].seen[-1]["headers"]
+    async with make_client(origin, transport=httpx.MockTransport(lambda r: httpx.Response(200, json={}))) as mocked:
+        await send(mocked, "GET", "json", op="t", create=False)
+        assert transport._direct(mocked) is None
+    async with client_for(origin) as client:
+        await send(client, "GET", "json", op="t", create=False)
+        client.headers["X-Later"] = "1"  # a header set after the first request is sent with the next
+        await send(client, "GET", "json", op="t", create=False)
+        assert transport._direct(client) is not None
+    assert ("x-later", "1") in api[0].seen[-1]["headers"]
