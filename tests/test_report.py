@@ -246,6 +246,26 @@ def test_ensure_posters_refreshes_a_stale_poster_and_shrinks_big_frames(tmp_path
         assert im.size == (480, 270)
 
 
+@pytest.mark.parametrize("size", [(202, 114), (96, 54)])
+def test_a_poster_is_the_first_frame_whatever_its_row_padding(tmp_path: Path, size: tuple[int, int]) -> None:
+    """202 pixels of four bytes are 808 a row, which FFmpeg pads to 832: the poster must not shear."""
+    import av
+    import numpy as np
+    from PIL import Image
+
+    from runner.report import _make_poster
+
+    video = tmp_path / "v.mp4"
+    encode_mp4(video, size=size, seconds=0.2, hue=0.6)
+    assert _make_poster(video, tmp_path / "v.jpg")
+    with av.open(str(video)) as container:
+        first = next(container.decode(video=0)).to_ndarray(format="rgb24").astype(int)
+    with Image.open(tmp_path / "v.jpg") as im:
+        poster = np.asarray(im.convert("RGB")).astype(int)
+    assert poster.shape == first.shape
+    assert np.abs(poster - first).mean() < 4  # JPEG's loss only
+
+
 @pytest.mark.parametrize("n", [2000])
 def test_render_lays_out_thousands_of_jobs(tmp_path: Path, n: int) -> None:
     jobs = [{"values": {"prompt_id": f"p{i // 10}", "seed": i % 10}, "state": "planned", "prompt": f"prompt {i}"} for i in range(n)]
