@@ -47,10 +47,9 @@ DEFAULT_RENDER_SECONDS = 60.0
 # Requests are short: a dozen connections carry thousands of jobs. More cost CPU, not speed (httpcore
 # checks every pooled connection on every request), and requests beyond them would queue in the pool.
 HTTP_CONNECTIONS = 12
-# A live report rebuild that took t seconds is followed by none for REPORT_SHARE·t seconds: the report's CPU
-# stays within 1/REPORT_SHARE of the run's time. At 10,000 jobs a rebuild takes about 0.2 s, so one comes
-# every 16 s, about as often as the live page reloads itself (every 20 s).
-REPORT_SHARE = 80
+# A live report rebuild that took t seconds is followed by none for REPORT_SHARE·t seconds (at 10,000 jobs a
+# rebuild takes about 0.25 s: one every 10 s).
+REPORT_SHARE = 40
 # Throughput (and the ETA drawn from it) counts the jobs that ended in this many seconds before now: recent
 # enough to follow a rate limit or a slower provider, long enough to span a few waves of renders.
 THROUGHPUT_WINDOW = 300.0

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import io
-import json
 import os
 import re
 import threading
@@ -63,6 +62,9 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    # Key order carries meaning (parameter order); the `tojson` filter still escapes <, >, & and '.
+    env.policies["json.dumps_function"] = dumps
+    env.policies["json.dumps_kwargs"] = {"ensure_ascii": False, "separators": (",", ":")}
     return env
 
 
@@ -74,46 +76,12 @@ def _asset(name: str) -> Markup:
 
 class ReportMemo:
     """What a report rebuilt again and again during a run keeps between builds: the job records whose
-    rows did not change (`Store.snapshot(reuse=...)`), their entries and grid items in the page data, and
-    each item's JSON. A rebuild lays out and encodes only the jobs that changed (at 10,000 jobs with none
-    changed, about half the CPU of a build)."""
+    rows did not change (`Store.snapshot(reuse=...)`) and their entries in the page data."""
 
     def __init__(self) -> None:
         self.records: dict[int, tuple[tuple[Any, ...], JobRecord]] = {}
         self._entries: dict[int, tuple[JobRecord, dict[str, Any]]] = {}
         self._context: tuple[str, dict[str, Any]] | None = None
-        self._items: dict[int, tuple[JobRecord, dict[str, Any]]] = {}
-        self._layout: tuple[str, dict[str, Any], list[_Axis]] | None = None
-        self._json: dict[int, tuple[dict[str, Any], str]] = {}  # id(item) -> (item, its JSON)
-
-    def lay_out(self, layout: tuple[str, dict[str, Any], list[_Axis]]) -> None:
-        """A build's grid layout (base folder, common parameters, axes): the kept items hold only if it
-        is the last build's."""
-        if self._layout != layout:
-            self._items.clear()
-            self._layout = layout
-
-    def item(self, job: JobRecord) -> dict[str, Any] | None:
-        """The grid item of `job` from the last build, unless the job moved since."""
-        hit = self._items.get(job.id)
-        return hit[1] if hit is not None and hit[0] is job else None
-
-    def keep(self, job: JobRecord, item: dict[str, Any]) -> None:
-        self._items[job.id] = (job, item)
-
-    def items_json(self, items: Sequence[dict[str, Any]]) -> str:
-        """`_json(items)`, from the JSON of each item kept since it was made."""
-        kept = self._json
-        if len(kept) > 2 * len(items) + 64:  # items no longer on the page
-            live = {id(item) for item in items}
-            self._json = kept = {k: v for k, v in kept.items() if k in live}
-        parts = []
-        for item in items:
-            hit = kept.get(id(item))
-            if hit is None or hit[0] is not item:
-                hit = kept[id(item)] = (item, _json(item))
-            parts.append(hit[1])
-        return "[" + ",".join(parts) + "]"
 
     def job_data(self, job: JobRecord, base: str, common: Mapping[str, Any]) -> dict[str, Any]:
         if self._context is None or self._context[0] != base or self._context[1] != common:
@@ -148,17 +116,12 @@ def render(
             title = f"{run.manifest_name} · run {run.id} vs run {compare.run.id}"
     data = _page_data(snaps, title=title, base_dir=Path(base_dir), memo=memo)
     sums = [_display_summary(s) for s in snaps]
-    if memo is not None and compare is None:
-        rest = _json({k: v for k, v in data.items() if k != "items"})
-        text = rest[:-1] + ',"items":' + memo.items_json(data["items"]) + "}"  # "items" is the last key
-    else:
-        text = _json(data)
     page = _environment().get_template("report.html.j2").render(
         title=title,
         mode="compare" if compare is not None else "single",
         runs=sums,
         compare=data.get("compare"),
-        data_json=Markup(_html_safe(text)),
+        data=data,
         css=_asset("report.css"),
         js=_asset("report.js"),
     )
@@ -297,23 +260,6 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
 
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=str)
-
-
-def _json(value: Any) -> str:
-    """The page's JSON: key order kept (it carries the parameter order), no ASCII escapes, and (as
-    `export.dumps`) NaN and infinities as strings, unknown types as their str()."""
-    try:
-        return _ENCODER.encode(value)  # one encoder: making one per call costs more than a small item
-    except ValueError:
-        return dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-def _html_safe(text: str) -> str:
-    """JSON text safe inside a <script> element: <, >, & and ' as Unicode escapes (as Jinja's `tojson`)."""
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").replace("'", "\\u0027")
-
-
 def _job_data(job: JobRecord, base: str, common: Mapping[str, Any]) -> dict[str, Any]:
     d: dict[str, Any] = {
         "state": job.state,
@@ -389,20 +335,12 @@ def _page_data(
     all_jobs = [j for s in runs for j in s.jobs]
     common = _common_params(all_jobs)
     index = [{v: i for i, v in enumerate(a.values)} for a in axes]
-    single = memo if memo is not None and len(runs) == 1 else None
-    job_data = single.job_data if single is not None else _job_data
-    if single is not None:
-        single.lay_out((base, common, axes))
+    job_data = memo.job_data if memo is not None and len(runs) == 1 else _job_data
 
     items: list[dict[str, Any]] = []
     n_only = [0, 0]
     n_diff = 0
     for key, job in entries:
-        if single is not None:
-            kept = single.item(job)
-            if kept is not None:
-                items.append(kept)
-                continue
         ix: list[int] = []
         for a, lookup in zip(axes, index):
             if a.kind == "sweep":
@@ -442,8 +380,6 @@ def _page_data(
                     stale = item["jobs"][older]
                     stale.pop("src", None)
                     stale.pop("poster", None)
-        if single is not None:
-            single.keep(job, item)
         items.append(item)
 
     data: dict[str, Any] = {
