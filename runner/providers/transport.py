@@ -18,10 +18,11 @@ import ssl
 import sys
 import threading
 import weakref
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, AsyncContextManager, AsyncIterator, Awaitable, Callable, Mapping, TypeVar
+from typing import Any, AsyncContextManager, Awaitable, Callable, Mapping, TypeVar
 
 import anyio
 import anyio.lowlevel
@@ -194,8 +195,9 @@ class _Direct:
         self.aio = aio
         self.transport = transport
         self.session = session
-        self.source = (client.headers.raw, client.timeout, client.base_url)
-        self.headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in client.headers.raw]
+        raw = client.headers.raw
+        self.source = (raw, client.timeout, client.base_url)
+        self.headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw]
         self.timeout = aio.timeout_of(client.timeout.as_dict())
 
     def headers_for(self, extra: Mapping[str, str] | None, *, key: bool = True) -> list[tuple[str, str]]:
@@ -508,9 +510,10 @@ async def fetch_to_file(
             raise transport_error(exc, op=op, create=False, secret=secret) from exc
         if isinstance(response, httpx.Response):
             return await _save(response, dest, op=op, secret=secret, on_saved=on_saved, release=exchange.aclose)
-        body, chunks = response
+        raw, chunks = response
         return await _write(
-            body, chunks, dest, op=op, secret=secret, on_saved=on_saved, release=exchange.aclose, encoded_size=None
+            raw.status, raw.headers, chunks, dest,
+            op=op, secret=secret, on_saved=on_saved, release=exchange.aclose, encoded_size=None,
         )
 
 
@@ -571,13 +574,15 @@ async def _save(
         raise status_error(response, body if body is not _MALFORMED else None, op=op, key_env="the API key")
     encoded = response.headers.get("content-encoding", "identity").strip().lower() not in ("", "identity")
     return await _write(
-        response, response.aiter_bytes(), dest, op=op, secret=secret, on_saved=on_saved, release=release,
+        status, response.headers, response.aiter_bytes(), dest,
+        op=op, secret=secret, on_saved=on_saved, release=release,
         encoded_size=(lambda: response.num_bytes_downloaded) if encoded else None,
     )
 
 
 async def _write(
-    response: Any,
+    status: int,
+    headers: Mapping[str, str],
     chunks: AsyncIterator[bytes],
     dest: Path,
     *,
@@ -587,10 +592,8 @@ async def _write(
     release: Callable[[], Awaitable[None]],
     encoded_size: Callable[[], int] | None,
 ) -> Download:
-    """The 2xx body of `response` (httpx's or aiohttp's: its `headers` are read) from `chunks` into `dest`;
+    """A 2xx body (its `status` and `headers`, httpx's or aiohttp's) from `chunks` into `dest`;
     `encoded_size()`, the bytes received when they were compressed on the wire."""
-    status = response.status_code if isinstance(response, httpx.Response) else response.status
-    headers = response.headers
     expected = _content_length(headers.get("content-length"))
     announced = None if encoded_size is not None else _announced_sha256(headers)
     info = _Body(headers.get("content-type", ""))
