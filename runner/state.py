@@ -273,6 +273,11 @@ class Store:
         if depth == 0:
             self.db.execute("COMMIT")
 
+    @property
+    def pending(self) -> bool:
+        """Deferred writes wait for `flush()`."""
+        return self._pending > 0
+
     def flush(self) -> None:
         """Commit deferred writes (see `lazy`)."""
         if self._pending and self.db.in_transaction and not self._in_batch():

@@ -358,3 +358,36 @@ def test_a_run_raises_the_collectors_first_threshold_and_puts_it_back(tmp_path: 
         assert seen and set(seen) == {(0, 11, 12)}
     finally:
         gc.set_threshold(*before)
+
+
+def test_housekeeping_wakes_for_deferred_writes_not_on_a_timer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While the provider renders there is nothing to commit: the housekeeping sleeps (IDLE_TICK, here
+    longer than the run) instead of waking every FLUSH_DELAY, and each deferred state write wakes it."""
+    import anyio
+
+    from runner import executor as ex_mod
+    from runner.state import Store
+
+    monkeypatch.setattr(ex_mod, "IDLE_TICK", 60.0)
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",),
+                       sim={"render_time": 3.0, "jitter": 0.0, "concurrency": 1}, run={"concurrency": 1})
+    plan = api.plan(m)
+    passes: list[bool] = []  # whether a deferred write was waiting for the pass
+
+    class Counting(ex_mod.Executor):
+        def _housekeeping(self) -> None:
+            passes.append(self.store.pending)
+            super()._housekeeping()
+
+    store = Store(plan.state_dir / "state.db")
+    store.acquire_lock()
+    try:
+        result = anyio.run(Counting(plan, sim_provider(m), store).run)
+        assert not store.pending
+    finally:
+        store.close()
+    assert result.exit_code == 0
+    # woken by the first deferred write (the move to submitted), long before the idle tick
+    assert passes and passes[0]
+    # one pass per nudge at most (4 deferred moves); a 0.05 s timer would have made ~70 in this 3.5 s run
+    assert len(passes) <= 4, passes
