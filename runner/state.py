@@ -202,8 +202,9 @@ class Store:
             except sqlite3.Error as exc:
                 raise StateError(f"{self.path}: cannot open state: {exc}") from exc
         self.db.row_factory = sqlite3.Row
-        self._migrate()
         self._pending = 0
+        self._relaxed = False  # synchronous=NORMAL while a deferred transaction is open
+        self._migrate()
         # The writer is the only one changing job states (it holds the lock): remember them.
         self._known: dict[int, tuple[JobState, str]] = {}
 
@@ -243,6 +244,7 @@ class Store:
         if self._in_batch():
             yield
             return
+        self.flush()  # deferred writes first, and synchronous=FULL back for this durable commit
         try:
             self.db.execute("BEGIN IMMEDIATE")
             yield
@@ -260,6 +262,7 @@ class Store:
         """Group several writes in one commit (one fsync). Never used around `begin_submit`'s commit."""
         depth = getattr(self, "_batch_depth", 0)
         if depth == 0:
+            self.flush()
             self.db.execute("BEGIN IMMEDIATE")
         self._batch_depth = depth + 1
         try:
@@ -283,6 +286,15 @@ class Store:
         if self._pending and self.db.in_transaction and not self._in_batch():
             self.db.execute("COMMIT")
         self._pending = 0
+        if self._relaxed and not self.db.in_transaction:
+            self.db.execute("PRAGMA synchronous=FULL")
+            self._relaxed = False
+
+    def _relax(self) -> None:
+        """synchronous=NORMAL for the deferred transaction about to begin (`flush()` puts FULL back)."""
+        if not self._relaxed:
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self._relaxed = True
 
     # -- the lock ------------------------------------------------------------------------------------
     def acquire_lock(self) -> None:
@@ -442,6 +454,9 @@ class Store:
         args = list(cols.values()) + [job_id]
         if lazy and not self._in_batch():
             if not self.db.in_transaction:
+                # Its commit need not reach the disk at once (no fsync of the log): the next durable commit
+                # (synchronous=FULL) makes it durable too, and a crash of the process alone loses nothing.
+                self._relax()
                 self.db.execute("BEGIN IMMEDIATE")
             self.db.execute(f"UPDATE jobs SET {sets} WHERE id=?", args)
             self._sync_attempt(job_id, to, fields)

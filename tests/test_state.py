@@ -104,6 +104,42 @@ def test_lazy_writes_commit_on_flush(store: Store, tmp_path: Path) -> None:
     assert other.execute("SELECT state FROM jobs WHERE id=?", (jid,)).fetchone()[0] == "running"
 
 
+def test_only_deferred_commits_skip_the_fsync(store: Store, tmp_path: Path) -> None:
+    """A deferred (lazy) transaction commits under synchronous=NORMAL; every other commit, above all the
+    write-ahead intent, under FULL (its fsync of the log also makes the deferred commits before it durable)."""
+    run = store.start_run(manifest_name="m", manifest_path="m.yaml", manifest_copy="", outputs_dir=str(tmp_path),
+                          provider="sim", model="pixverse-v5.6", axes=["seed"], budget_micros=None)
+    ids = store.add_jobs(run, [{**_job(i, tmp_path), "hash": f"{i:x}" * 64} for i in (10, 11)])
+    a, b = ids["a" * 64], ids["b" * 64]
+    level = {"now": store.db.execute("PRAGMA synchronous").fetchone()[0]}
+    commits: list[tuple[int, bool]] = []  # (synchronous level, the transaction wrote an attempt)
+    wrote_attempt = [False]
+
+    def trace(sql: str) -> None:
+        if sql.startswith("PRAGMA synchronous="):
+            level["now"] = {"NORMAL": 1, "FULL": 2}[sql.split("=")[1]]
+        elif sql.startswith("INSERT INTO attempts"):
+            wrote_attempt[0] = True
+        elif sql == "COMMIT":
+            commits.append((level["now"], wrote_attempt[0]))
+            wrote_attempt[0] = False
+
+    store.db.set_trace_callback(trace)
+    store.begin_submit(run, [a])
+    store.transition(a, S.SUBMITTED, lazy=True, provider_id="v")
+    store.transition(a, S.RUNNING, lazy=True)
+    assert store.db.execute("PRAGMA synchronous").fetchone()[0] == 1
+    store.begin_submit(run, [b])  # commits the deferred moves first, then its intent durably
+    store.transition(b, S.SUBMITTED, lazy=True, provider_id="w")
+    store.flush()
+    store.transition(b, S.FAILED, error="boom")
+    store.db.set_trace_callback(None)
+    assert commits == [(2, True), (1, False), (2, True), (1, False), (2, False)]
+    assert store.db.execute("PRAGMA synchronous").fetchone()[0] == 2
+    other = sqlite3.connect(tmp_path / "state.db")
+    assert dict(other.execute("SELECT id, state FROM jobs")) == {a: "running", b: "failed"}
+
+
 def test_snapshot_reads_jobs_in_plan_order(store: Store, tmp_path: Path) -> None:
     run, _ = _run(store, tmp_path, n=4)
     snap = store.snapshot(run)
