@@ -1,4 +1,5 @@
-"""The state store: SQLite (WAL, synchronous=FULL), the job state machine, the pay-once write-ahead rule.
+"""The state store: SQLite (WAL, synchronous=FULL; NORMAL only for deferred transactions), the job state
+machine, the pay-once write-ahead rule.
 
 Only this module writes SQL. Tables: runs, jobs (one row per job hash), run_jobs (which jobs a run
 planned, under which key), attempts (one row per paid submission), events (append-only).
