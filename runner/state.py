@@ -245,7 +245,7 @@ class Store:
         if self._in_batch():
             yield
             return
-        self.flush()  # deferred writes first, and synchronous=FULL back for this durable commit
+        self.flush()  # deferred writes first (in their own commit), and synchronous=FULL for this one
         try:
             self.db.execute("BEGIN IMMEDIATE")
             yield
@@ -465,7 +465,6 @@ class Store:
             self._pending += 1
             self._known[job_id] = (to, key)
             return
-        self.flush()
         with self._tx():
             self.db.execute(f"UPDATE jobs SET {sets} WHERE id=?", args)
             self._sync_attempt(job_id, to, fields)
@@ -495,7 +494,6 @@ class Store:
     def begin_submit(self, run_id: int, job_ids: Sequence[int]) -> dict[int, str]:
         """The write-ahead rule: commit a new attempt (state `submitting`, its idempotency key) for each job
         before any create request for it is sent. Returns job id -> idempotency key."""
-        self.flush()
         now = self.clock()
         keys: dict[int, str] = {}
         with self._tx():
@@ -525,7 +523,6 @@ class Store:
 
     def void_attempt(self, job_id: int, reason: str) -> None:
         """A submission proven never to have reached the provider: drop the attempt, back to planned."""
-        self.flush()
         with self._tx():
             row = self.db.execute("SELECT state, key, attempts FROM jobs WHERE id=?", (job_id,)).fetchone()
             if JobState(row["state"]) not in (S.SUBMITTING, S.UNKNOWN):
