@@ -32,6 +32,12 @@ Figures (per run; a scenario run several times prints the median of each figure)
   written), the naive loop's file mtime. An upper bound of the above that includes the download itself.
 - CPU ms/job: user + system CPU of the client process (wait4 rusage) / N; "excl. start-up" subtracts the CPU
   of `gridrun plan` on the same manifest (interpreter start-up, imports, planning).
+- CPU by thread (Linux): every thread's user + system CPU, read from /proc/<pid>/task/*/stat every 50 ms while
+  the client runs (each thread's last reading counts): the main thread (gridrun's event loop; its CPU up to
+  the first create request is start-up: interpreter, imports, planning, opening the state) and all other
+  threads together (posters, live report, the syncs and renames of downloads). The kernel counts each
+  thread's user and system time in clock ticks (10 ms), so a thread loses up to 20 ms; what the two leave of
+  the total is that, the exit after the last reading, and threads that ended between readings.
 - RSS: the client process's peak resident set (wait4 ru_maxrss). Clients are started by a small launcher
   process, because Linux carries ru_maxrss across fork and exec: a client forked by the bench would report
   at least the bench's own peak.
@@ -120,6 +126,9 @@ class Measure:
     tail: float = math.nan
     other_cpu_client_core: float = math.nan
     other_cpu_sim_core: float = math.nan
+    cpu_loop: float = math.nan       # the main thread (the event loop)
+    cpu_startup: float = math.nan    # the main thread's, up to the first create request
+    cpu_threads: float = math.nan    # every other thread
 
     @property
     def total_requests(self) -> int:
@@ -148,6 +157,10 @@ class Measure:
             "tail": self.tail,
             "other_cpu_client_core": self.other_cpu_client_core,
             "other_cpu_sim_core": self.other_cpu_sim_core,
+            "cpu_loop_ms_per_job": 1000 * self.cpu_loop / self.n,
+            "cpu_loop_ms_per_job_after_startup": 1000 * (self.cpu_loop - self.cpu_startup) / self.n,
+            "cpu_startup": self.cpu_startup,
+            "cpu_threads_ms_per_job": 1000 * self.cpu_threads / self.n,
         }
 
 
@@ -348,6 +361,58 @@ class Finished:
     busy: dict[int, float]       # busy CPU seconds per CPU, all processes, during the run
     started_at: float            # time.time() at start and at exit
     ended_at: float
+    threads: ThreadCPU | None = None
+
+
+class ThreadCPU:
+    """The CPU seconds of every thread of a running process, read from /proc every `every` seconds (Linux);
+    each thread keeps its last reading, and the main thread's readings over time are kept too."""
+
+    def __init__(self, pid: int, every: float = 0.05) -> None:
+        self.pid = pid
+        self.every = every
+        self.last: dict[int, float] = {}
+        self.main: list[tuple[float, float]] = []  # (time.time(), main thread CPU seconds)
+        self._tick = os.sysconf("SC_CLK_TCK")
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            try:
+                tids = os.listdir(f"/proc/{self.pid}/task")
+            except OSError:
+                return
+            now = time.time()
+            for tid in tids:
+                try:
+                    with open(f"/proc/{self.pid}/task/{tid}/stat", "rb") as f:
+                        fields = f.read().rsplit(b")", 1)[1].split()
+                except (OSError, IndexError):
+                    continue
+                self.last[int(tid)] = (int(fields[11]) + int(fields[12])) / self._tick  # utime + stime
+            if self.pid in self.last:
+                self.main.append((now, self.last[self.pid]))
+            self._stop.wait(self.every)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def loop(self) -> float:
+        """The main thread's CPU seconds."""
+        return self.last.get(self.pid, math.nan)
+
+    @property
+    def others(self) -> float:
+        return sum(v for tid, v in self.last.items() if tid != self.pid)
+
+    def loop_until(self, moment: float) -> float:
+        """The main thread's CPU seconds at the last reading no later than `moment` (time.time())."""
+        before = [cpu for at, cpu in self.main if at <= moment]
+        return before[-1] if before else math.nan
 
 
 # Clients are started by this small process, not by the bench itself: Linux carries a process's peak RSS
@@ -390,7 +455,8 @@ def run_measured(cmd: list[str], cwd: Path, label: str, progress: Callable[[], s
     """Run `cmd` pinned to CPU 1 and wait for it."""
     busy0 = _busy()
     t0 = time.monotonic()
-    _, wait = _launch(cmd, cwd, cwd / f"{label}.out", cwd / f"{label}.err")
+    pid, wait = _launch(cmd, cwd, cwd / f"{label}.out", cwd / f"{label}.err")
+    threads = ThreadCPU(pid) if os.path.isdir(f"/proc/{pid}/task") else None
     ended: list[tuple[dict[str, Any], dict[int, float]]] = []
 
     def reap() -> None:
@@ -404,9 +470,11 @@ def run_measured(cmd: list[str], cwd: Path, label: str, progress: Callable[[], s
         if waiter.is_alive() and progress is not None:
             _log(f"    {time.monotonic() - t0:6.0f} s  {progress()}")
     result, busy1 = ended[0]
+    if threads is not None:
+        threads.stop()
     usage = types.SimpleNamespace(ru_utime=result["utime"], ru_stime=result["stime"], ru_maxrss=result["maxrss"])
     return Finished(os.waitstatus_to_exitcode(result["status"]), result["wall"], usage,
-                    {k: busy1[k] - busy0.get(k, 0.0) for k in busy1}, result["started"], result["ended"])
+                    {k: busy1[k] - busy0.get(k, 0.0) for k in busy1}, result["started"], result["ended"], threads)
 
 
 def _sim_root(url: str) -> str:
@@ -426,8 +494,12 @@ def _collect(m: Measure, sim: SimChild, run: Finished, sim_cpu0: float) -> list[
         m.stats = client.get(f"{root}/_sim/stats").json()
         videos: list[list[Any]] = client.get(f"{root}/_bench/videos").json()
     m.requests = {k: int(v) for k, v in m.stats["requests"].items()}
+    if run.threads is not None:
+        m.cpu_loop, m.cpu_threads = run.threads.loop, run.threads.others
     if videos:
         m.to_first_create = min(v[2] for v in videos) - run.started_at
+        if run.threads is not None:
+            m.cpu_startup = run.threads.loop_until(min(v[2] for v in videos))
         m.render_span = max(v[4] for v in videos) - min(v[2] for v in videos)
         m.tail = run.ended_at - max(v[4] for v in videos)
     m.to_download = [dl - end for _, _, _, _, end, status, dl in videos if status == "completed" and dl is not None]
@@ -576,6 +648,11 @@ def print_table(sc: Scenario, results: dict[str, list[Measure]], start_cpu: floa
             print(f"    CPU excl. start-up ({start_cpu:.2f} s for `gridrun plan` on this manifest): "
                   f"{med['cpu_ms_per_job_excl_startup']:.2f} ms/job; requests gridrun counted itself: "
                   f"{statistics.median(cr) / sc.n if cr else math.nan:.2f}/job")
+        if not math.isnan(med["cpu_loop_ms_per_job"]):
+            rest = med["cpu_ms_per_job"] - med["cpu_loop_ms_per_job"] - med["cpu_threads_ms_per_job"]
+            print(f"    CPU by thread: main (event loop) {med['cpu_loop_ms_per_job']:.2f} ms/job, of which start-up to the "
+                  f"first create {med['cpu_startup']:.2f} s (after it {med['cpu_loop_ms_per_job_after_startup']:.2f} ms/job); "
+                  f"other threads {med['cpu_threads_ms_per_job']:.2f} ms/job; exit and unread {rest:.2f} ms/job")
         print(f"    where the wall went: start to first create {med['to_first_create']:.2f} s, first create to last render "
               f"end {med['render_span']:.2f} s (bound {sc.bound:g} s), last render end to exit {med['tail']:.2f} s")
         print(f"    simulator CPU {med['sim_cpu']:.1f} s; other processes took {med['other_cpu_client_core']:.1f} CPU-s on the "
