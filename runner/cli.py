@@ -245,7 +245,7 @@ def cmd_run(args: argparse.Namespace, **extra: Any) -> int:
     with progress:
         result = api.run(plan, options=_options(args, **extra), on_progress=progress.update, argv=sys.argv[1:],
                          report=not getattr(args, "no_report", False))
-    progress.final(result.stats)
+        progress.final(result.stats)
     rel = relpath(result.outputs_dir, Path.cwd())
     if result.report:
         out.print(f"report: {relpath(result.report, Path.cwd())}")

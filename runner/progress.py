@@ -8,8 +8,6 @@ from typing import Any
 
 from rich.console import Console, Group
 from rich.live import Live
-from rich.markup import escape
-from rich.table import Table
 from rich.text import Text
 
 from .executor import RunStatistics
@@ -81,31 +79,50 @@ class Progress:
             self.console.print(line(s), markup=False, highlight=False)
 
     def final(self, s: RunStatistics) -> None:
+        """The run's end: one last JSON event or plain line; a live display draws `s` as it closes."""
+        self._stats = s
         if self.json_lines:
             print(json.dumps({"event": "end", **_as_dict(s)}), flush=True)
         elif self._live is None:
             self.console.print(line(s), markup=False, highlight=False)
 
     def _render(self, s: RunStatistics) -> Group:
-        t = Table.grid(padding=(0, 2))
-        for k in _ORDER:
-            if s.counts.get(k):
-                t.add_column(justify="right")
-        t.add_row(*[Text(f"{k} {s.counts[k]}", style=_STYLE.get(k, "")) for k in _ORDER if s.counts.get(k)])
+        """The display, laid out for the terminal's width at this moment: no line is longer, so nothing is cut
+        off mid-word or wrapped by the terminal under the live display's feet."""
+        width = max(20, self.console.width)
         settled = sum(n for state, n in s.counts.items() if state in FINAL)
-        width = 30
-        filled = int(width * settled / max(1, s.total))
-        bar = Text("█" * filled + "░" * (width - filled) + f" {settled}/{s.total}")
+        done = f" {settled:,}/{s.total:,}"
+        cells = max(5, min(30, width - len(done)))
+        filled = int(cells * settled / max(1, s.total))
+        parts: list[Any] = [Text("█" * filled + "░" * (cells - filled) + done, no_wrap=True, overflow="ellipsis")]
+        counts = [Text(f"{k} {s.counts[k]:,}", style=_STYLE.get(k, "")) for k in _ORDER if s.counts.get(k)]
         budget = "" if s.budget_micros is None else f" of ${s.budget_micros / 1e6:,.2f}"
-        money = Text(f"spent ${s.spent_micros / 1e6:,.2f}  reserved ${s.reserved_micros / 1e6:,.2f}{budget}   "
-                     f"{_fmt_rate(s.per_minute)}  elapsed {fmt_time(s.elapsed)}  eta {fmt_time(s.eta)}  "
-                     f"requests {s.requests}")
-        parts: list[Any] = [bar, t, money]
+        figures = [Text(f"spent ${s.spent_micros / 1e6:,.2f}  reserved ${s.reserved_micros / 1e6:,.2f}{budget}"),
+                   Text(_fmt_rate(s.per_minute)), Text(f"elapsed {fmt_time(s.elapsed)}"),
+                   Text(f"eta {fmt_time(s.eta)}"), Text(f"requests {s.requests:,}")]
+        parts += _flow(counts, width) + _flow(figures, width)
         if s.stopping:
-            parts.append(Text(f"stopping: {s.stopping}", style="yellow"))
+            parts.append(Text(f"stopping: {s.stopping}", style="yellow", no_wrap=True, overflow="ellipsis"))
         for e in s.last_errors:
-            parts.append(Text.from_markup(f"[red]•[/red] {escape(e)}"))
+            parts.append(Text.assemble(("•", "red"), " ", e, no_wrap=True, overflow="ellipsis"))
         return Group(*parts)
+
+
+def _flow(pieces: list[Text], width: int, gap: str = "  ") -> list[Text]:
+    """`pieces` side by side on as few lines of at most `width` cells as hold them, none split across lines
+    (one wider than a line alone is cut with an ellipsis)."""
+    lines: list[Text] = []
+    line = Text(no_wrap=True, overflow="ellipsis")
+    for piece in pieces:
+        if line.cell_len and line.cell_len + len(gap) + piece.cell_len > width:
+            lines.append(line)
+            line = Text(no_wrap=True, overflow="ellipsis")
+        if line.cell_len:
+            line.append(gap)
+        line.append_text(piece)
+    if line.cell_len:
+        lines.append(line)
+    return lines
 
 
 def _as_dict(s: RunStatistics) -> dict[str, Any]:

@@ -57,3 +57,36 @@ def test_the_terminal_display_shows_throughput_and_the_last_errors() -> None:
     text = out.getvalue()
     assert "40/100" in text  # cancelled jobs have ended too
     assert "16.0 jobs/min" in text and "eta 2:30" in text and "job a: boom" in text
+
+
+@pytest.mark.parametrize("width", [50, 80, 120])
+def test_the_terminal_display_fits_its_width_and_loses_no_figure(width: int) -> None:
+    counts = {"planned": 1234, "submitting": 12, "submitted": 40, "running": 500, "downloading": 3, "done": 8211,
+              "failed": 17, "unknown": 2, "expired": 1}
+    error = "p0012/anime/seed-3: failed: content_moderation: the prompt was refused [" + "x" * 100 + "]"
+    s = stats(total=10_000, counts=counts, spent_micros=1_234_560_000, reserved_micros=234_000_000,
+              budget_micros=2_000_000_000, elapsed=3723.0, eta=1234.0, per_minute=1234.5, requests=123_456,
+              last_errors=(error,))
+    # The CLI's console does not wrap (soft_wrap): a line longer than the terminal would be wrapped by the
+    # terminal itself, behind the live display's back, or cut off.
+    console = Console(file=io.StringIO(), width=width, soft_wrap=True, record=True, color_system=None)
+    console.print(Progress(console, total=10_000)._render(s))
+    lines = console.export_text().splitlines()
+    assert max(len(x) for x in lines) <= width
+    text = "\n".join(lines)
+    for figure in ("8,231/10,000", "planned 1,234", "submitting 12", "submitted 40", "running 500", "downloading 3",
+                   "done 8,211", "failed 17", "unknown 2", "expired 1", "spent $1,234.56",
+                   "reserved $234.00 of $2,000.00", "1,234 jobs/min", "elapsed 1:02:03", "eta 20:34",
+                   "requests 123,456"):
+        assert figure in text
+    assert lines[-1].startswith("• p0012/anime/seed-3: failed:") and lines[-1].endswith("…")
+
+
+def test_the_terminal_display_ends_on_the_final_figures() -> None:
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=120, color_system=None)
+    with Progress(console, total=100) as p:
+        p.update(stats(counts={"done": 99, "downloading": 1}))
+        p.final(stats(counts={"done": 100}, eta=0.0))
+    last = out.getvalue().rsplit("█", 1)[1]  # the last frame, from the end of its bar
+    assert "100/100" in last and "done 100" in last and "downloading" not in last
