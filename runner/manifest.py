@@ -25,11 +25,12 @@ from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
 
 from runner.errors import ManifestError, ManifestErrors
+from runner.resources import resource_dir
 
 Position = tuple[int, int]
 Positions = dict[tuple[Any, ...], Position]
 
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "manifest.schema.json"
+SCHEMA_PATH = resource_dir("schemas") / "manifest.schema.json"
 DEFAULT_PROVIDER = "sim"
 DEFAULT_OUTPUT = "{{ key }}.mp4"
 RUN_DEFAULTS: Mapping[str, Any] = {

@@ -25,6 +25,7 @@ from markupsafe import Markup
 
 from .export import STATE_GROUPS, dumps, export_rows, summary, write_exports
 from .outputs import atomic_write
+from .resources import resource_dir
 from .state import JobRecord, Snapshot, Store
 
 __all__ = [
@@ -40,7 +41,7 @@ __all__ = [
     "write_report",
 ]
 
-REPORTS_DIR = Path(__file__).resolve().parent.parent / "reports"
+REPORTS_DIR = resource_dir("reports")
 POSTER_MAX_WIDTH = 480
 DATA_VERSION = 1
 MISSING = "(unset)"
