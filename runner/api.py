@@ -18,7 +18,7 @@ import anyio
 
 from . import manifest as manifest_mod
 from . import plan as plan_mod
-from .errors import UsageError
+from .errors import ManifestErrors, UsageError
 from .executor import Executor, RunOptions, RunResult, RunStatistics, Throughput
 from .manifest import Manifest
 from .plan import Diff, Plan, Stored
@@ -64,11 +64,16 @@ def _check_sim_knobs(m: Manifest) -> None:
     knobs = m.data.get("sim") or {}
     if not isinstance(knobs, dict):
         raise m.error(("sim",), "expected a mapping of simulator knobs")
+    errors = []
     for name, value in knobs.items():
         try:
             SimConfig.from_dict({name: value})
         except ConfigError as exc:
-            raise m.error(("sim", name), str(exc)) from exc
+            errors.append(m.error(("sim", name), str(exc)))
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise ManifestErrors(errors)
 
 
 def _stored(store: Store, p: Plan) -> tuple[dict[str, Stored], dict[str, str]]:

@@ -71,6 +71,8 @@ INVALID_CASES = [
     ("duplicate_job_key.yaml", 6, "matrix: two jobs have the same key 'seed=1'"),
     ("sim_knob_bad_value.yaml", 8, "sim.failure_rate: failure_rate must be between 0 and 1, got 1.5"),
     ("sim_knob_unknown.yaml", 7, "sim.render_tme: unknown knob 'render_tme'"),
+    ("sim_knobs_several.yaml", 8, "sim.render_tme: unknown knob 'render_tme'; did you mean 'render_time'?"),
+    ("sim_knobs_several.yaml", 9, "sim.failure_rate: failure_rate must be between 0 and 1, got 1.5"),
     ("aspect_ratio_number.yaml", 6, "params.aspect_ratio: expected an aspect ratio like \"16:9\", got 1.78"),
     ("audio_no.yaml", 6, "params.generate_audio_switch: expected true or false, got 'no'"),
     ("audio_on_off_in_matrix.yaml", 7, "matrix.generate_audio_switch: expected true or false, got 'off' (in job generate_audio_switch=off)"),

@@ -7,6 +7,7 @@ Every fault is a `FaultRule`; the convenience rates (`error_rate`, `reset_rate`,
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -214,7 +215,9 @@ class SimConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
-            raise ConfigError(f"unknown knob {unknown[0]!r} (known: {', '.join(sorted(names))})")
+            close = difflib.get_close_matches(unknown[0], names, n=1)
+            suggestion = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"unknown knob {unknown[0]!r}{suggestion} (known: {', '.join(sorted(names))})")
         values: dict[str, Any] = {}
         for key, value in data.items():
             values[key] = _typed(key, value, getattr(base, key))
