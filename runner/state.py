@@ -197,15 +197,23 @@ class Store:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             try:
                 self.db = sqlite3.connect(self.path, isolation_level=None, timeout=10)
+            except sqlite3.Error as exc:
+                raise StateError(f"{self.path}: cannot open state: {exc}") from exc
+            try:
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=FULL")
                 self.db.execute("PRAGMA foreign_keys=ON")
             except sqlite3.Error as exc:
+                self.db.close()
                 raise StateError(f"{self.path}: cannot open state: {exc}") from exc
         self.db.row_factory = sqlite3.Row
         self._pending = 0
         self._relaxed = False  # synchronous=NORMAL while a deferred transaction is open
-        self._migrate()
+        try:
+            self._migrate()
+        except BaseException:
+            self.db.close()
+            raise
         # The writer is the only one changing job states (it holds the lock): remember them.
         self._known: dict[int, tuple[JobState, str]] = {}
 

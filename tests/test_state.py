@@ -5,6 +5,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -38,10 +39,10 @@ def test_begin_submit_is_durable_before_it_returns(store: Store, tmp_path: Path)
     run, ids = _run(store, tmp_path)
     jid = ids[f"{0:064x}"]
     keys = store.begin_submit(run, [jid])
-    other = sqlite3.connect(tmp_path / "state.db")
-    row = other.execute("SELECT state, idempotency_key FROM attempts WHERE job_id=?", (jid,)).fetchone()
-    assert row == ("submitting", keys[jid])
-    assert other.execute("SELECT state FROM jobs WHERE id=?", (jid,)).fetchone()[0] == "submitting"
+    with closing(sqlite3.connect(tmp_path / "state.db")) as other:
+        row = other.execute("SELECT state, idempotency_key FROM attempts WHERE job_id=?", (jid,)).fetchone()
+        assert row == ("submitting", keys[jid])
+        assert other.execute("SELECT state FROM jobs WHERE id=?", (jid,)).fetchone()[0] == "submitting"
     assert keys[jid] == idempotency_key(f"{0:064x}", 1)
 
 
@@ -98,10 +99,10 @@ def test_lazy_writes_commit_on_flush(store: Store, tmp_path: Path) -> None:
     store.begin_submit(run, [jid])
     store.transition(jid, S.SUBMITTED, provider_id="v")
     store.transition(jid, S.RUNNING, lazy=True)
-    other = sqlite3.connect(tmp_path / "state.db")
-    assert other.execute("SELECT state FROM jobs WHERE id=?", (jid,)).fetchone()[0] == "submitted"
-    store.flush()
-    assert other.execute("SELECT state FROM jobs WHERE id=?", (jid,)).fetchone()[0] == "running"
+    with closing(sqlite3.connect(tmp_path / "state.db")) as other:
+        assert other.execute("SELECT state FROM jobs WHERE id=?", (jid,)).fetchone()[0] == "submitted"
+        store.flush()
+        assert other.execute("SELECT state FROM jobs WHERE id=?", (jid,)).fetchone()[0] == "running"
 
 
 def test_only_deferred_commits_skip_the_fsync(store: Store, tmp_path: Path) -> None:
@@ -136,8 +137,8 @@ def test_only_deferred_commits_skip_the_fsync(store: Store, tmp_path: Path) -> N
     store.db.set_trace_callback(None)
     assert commits == [(2, True), (1, False), (2, True), (1, False), (2, False)]
     assert store.db.execute("PRAGMA synchronous").fetchone()[0] == 2
-    other = sqlite3.connect(tmp_path / "state.db")
-    assert dict(other.execute("SELECT id, state FROM jobs")) == {a: "running", b: "failed"}
+    with closing(sqlite3.connect(tmp_path / "state.db")) as other:
+        assert dict(other.execute("SELECT id, state FROM jobs")) == {a: "running", b: "failed"}
 
 
 def test_snapshot_reads_jobs_in_plan_order(store: Store, tmp_path: Path) -> None:
