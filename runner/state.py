@@ -230,6 +230,9 @@ class Store:
             )
         if version == len(_MIGRATIONS):
             return
+        if self.readonly and version == 0:
+            # Nothing written yet: a run is creating the file this moment, or an empty file.
+            raise StateError(f"{self.path}: no state yet (nothing has run here)")
         if self.readonly:
             raise StateError(f"{self.path}: schema {version} is older than {len(_MIGRATIONS)}; run gridrun once to upgrade it")
         for n in range(version, len(_MIGRATIONS)):

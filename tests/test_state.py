@@ -195,6 +195,17 @@ def test_newer_schema_is_refused_clearly(tmp_path: Path) -> None:
         Store(tmp_path / "state.db")
 
 
+def test_a_reader_racing_the_first_write_finds_no_state_yet(tmp_path: Path) -> None:
+    # The moment a first run has created the file but not yet its schema, `gridrun status` elsewhere says
+    # there is nothing yet, not that the file needs an upgrade.
+    with closing(sqlite3.connect(tmp_path / "state.db")) as db:
+        db.execute("PRAGMA journal_mode=WAL")
+    with pytest.raises(StateError, match="no state yet"):
+        Store(tmp_path / "state.db", readonly=True)
+    Store(tmp_path / "state.db").close()  # the writer then makes the schema
+    Store(tmp_path / "state.db", readonly=True).close()
+
+
 def test_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "state.db").write_text("hello, this is not sqlite" * 100)
     with pytest.raises(StateError, match="not a gridrun state file|cannot open"):
