@@ -231,9 +231,10 @@ class Executor:
         now = self.clock()
         elapsed = now - self.started
         per_minute = self.throughput.per_minute(now, elapsed)
-        eta = None
-        if per_minute and settled < total:
-            eta = (total - settled) / per_minute * 60.0
+        remaining = total - settled
+        if self.stopping:
+            remaining -= counts[S.PLANNED.value]  # stopped: no longer submitted; only the jobs in flight still end
+        eta = remaining / per_minute * 60.0 if per_minute and remaining > 0 else None
         return RunStatistics(
             run_id=self.run_id, total=total, counts=counts, cached=self.cached, spent_micros=self._spent,
             reserved_micros=self._reserved, budget_micros=self.budget_micros, elapsed=elapsed, eta=eta,

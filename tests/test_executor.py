@@ -102,6 +102,7 @@ def test_allow_partial_stops_at_the_budget(tmp_path: Path) -> None:
     assert result.exit_code == 3 and result.status == "budget"
     assert stats(prov)["creates"] == 2  # 0.35 each: a third would pass 1.00
     assert result.stats.spent_micros <= 1_000_000
+    assert result.stats.counts["planned"] > 0 and result.stats.eta is None  # the stopped run has nothing left to end
 
 
 def test_job_failure_is_recorded_with_the_providers_reason(tmp_path: Path) -> None:
