@@ -279,7 +279,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from .progress import fmt_time
 
     elapsed, per_minute, eta = api.pace(snap)
-    rate = "" if per_minute is None else f", {per_minute:,.1f} saved/min" + ("" if r.ended_at is not None else " lately")
+    rate = "" if per_minute is None else f", {per_minute:,.1f} videos saved/min" + ("" if r.ended_at is not None else " lately")
     out.print(f"  {fmt_time(elapsed)} {'taken' if r.ended_at is not None else 'elapsed'}{rate}"
               + ("" if r.ended_at is not None else f", eta {fmt_time(eta)}"))
     bad = [j for j in snap.jobs if j.state in ("failed", "unknown", "expired", "rejected", "cancelled")]
