@@ -18,7 +18,7 @@ import anyio
 
 from . import manifest as manifest_mod
 from . import plan as plan_mod
-from .errors import ManifestErrors, UsageError
+from .errors import UsageError
 from .executor import Executor, RunOptions, RunResult, RunStatistics, Throughput
 from .manifest import Manifest
 from .plan import Diff, Plan, Stored
@@ -70,10 +70,7 @@ def _check_sim_knobs(m: Manifest) -> None:
             SimConfig.from_dict({name: value})
         except ConfigError as exc:
             errors.append(m.error(("sim", name), str(exc)))
-    if len(errors) == 1:
-        raise errors[0]
-    if errors:
-        raise ManifestErrors(errors)
+    manifest_mod.raise_all(errors)
 
 
 def _stored(store: Store, p: Plan) -> tuple[dict[str, Stored], dict[str, str]]:

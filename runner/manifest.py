@@ -173,7 +173,7 @@ def load(path: str | Path) -> Manifest:
     errors += _sweep_name_errors(base)
     errors.sort(key=lambda e: (e.line, e.column))
     resolved, files, file_errors = _resolve_manifest_files(base)
-    _raise_all(errors + file_errors)
+    raise_all(errors + file_errors)
     return Manifest(path=base.path, data=resolved, positions=positions, files=files, display=base.display)
 
 
@@ -213,7 +213,7 @@ def load_yaml(text: str, *, file: Path) -> tuple[Any, Positions]:
     builder = _Builder(file)
     data = builder.build(node, ())
     builder.positions[()] = _position(node.start_mark)
-    _raise_all(builder.errors)
+    raise_all(builder.errors)
     return data, builder.positions
 
 
@@ -231,7 +231,7 @@ def resolve_matrix_files(
     """
     reader = _FileReader(positions, file, base_dir)
     resolved = reader.matrix(matrix, at)
-    _raise_all(reader.errors)
+    raise_all(reader.errors)
     return resolved, reader.files
 
 
@@ -255,7 +255,8 @@ def locate(positions: Mapping[tuple[Any, ...], Position], path: tuple[Any, ...])
     return (1, 1)
 
 
-def _raise_all(errors: list[ManifestError]) -> None:
+def raise_all(errors: list[ManifestError]) -> None:
+    """Raise the one error, or all of them as `ManifestErrors`; nothing when there are none."""
     if len(errors) == 1:
         raise errors[0]
     if errors:

@@ -111,18 +111,18 @@ class Progress:
 def _flow(pieces: list[Text], width: int, gap: str = "  ") -> list[Text]:
     """`pieces` side by side on as few lines of at most `width` cells as hold them, none split across lines
     (one wider than a line alone is cut with an ellipsis)."""
-    lines: list[Text] = []
-    line = Text(no_wrap=True, overflow="ellipsis")
+    rows: list[Text] = []
+    row = Text(no_wrap=True, overflow="ellipsis")
     for piece in pieces:
-        if line.cell_len and line.cell_len + len(gap) + piece.cell_len > width:
-            lines.append(line)
-            line = Text(no_wrap=True, overflow="ellipsis")
-        if line.cell_len:
-            line.append(gap)
-        line.append_text(piece)
-    if line.cell_len:
-        lines.append(line)
-    return lines
+        if row.cell_len and row.cell_len + len(gap) + piece.cell_len > width:
+            rows.append(row)
+            row = Text(no_wrap=True, overflow="ellipsis")
+        if row.cell_len:
+            row.append(gap)
+        row.append_text(piece)
+    if row.cell_len:
+        rows.append(row)
+    return rows
 
 
 def _as_dict(s: RunStatistics) -> dict[str, Any]:
