@@ -188,28 +188,25 @@ class Store:
         if readonly:
             if not self.path.exists():
                 raise StateError(f"{self.path}: no state yet (nothing has run here)")
-            uri = f"file:{self.path}?mode=ro"
-            try:
-                self.db = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=10)
-            except sqlite3.Error as exc:
-                raise StateError(f"{self.path}: cannot open state: {exc}") from exc
+            target, uri = f"file:{self.path}?mode=ro", True
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                self.db = sqlite3.connect(self.path, isolation_level=None, timeout=10)
-            except sqlite3.Error as exc:
-                raise StateError(f"{self.path}: cannot open state: {exc}") from exc
-            try:
-                self.db.execute("PRAGMA journal_mode=WAL")
-                self.db.execute("PRAGMA synchronous=FULL")
-                self.db.execute("PRAGMA foreign_keys=ON")
-            except sqlite3.Error as exc:
-                self.db.close()
-                raise StateError(f"{self.path}: cannot open state: {exc}") from exc
+            target, uri = str(self.path), False
+        try:
+            self.db = sqlite3.connect(target, uri=uri, isolation_level=None, timeout=10)
+        except sqlite3.Error as exc:
+            raise StateError(f"{self.path}: cannot open state: {exc}") from exc
         self.db.row_factory = sqlite3.Row
         self._pending = 0
         self._relaxed = False  # synchronous=NORMAL while a deferred transaction is open
-        try:
+        try:  # a failure past here closes the connection (a state file refused, a newer schema)
+            if not readonly:
+                try:
+                    self.db.execute("PRAGMA journal_mode=WAL")
+                    self.db.execute("PRAGMA synchronous=FULL")
+                    self.db.execute("PRAGMA foreign_keys=ON")
+                except sqlite3.Error as exc:
+                    raise StateError(f"{self.path}: cannot open state: {exc}") from exc
             self._migrate()
         except BaseException:
             self.db.close()
