@@ -843,7 +843,8 @@ class Executor:
 
         def write(sha256: str) -> None:
             doc["sha256"], doc["downloaded_at"] = sha256, clock()
-            atomic_write(path, json.dumps(doc, default=str).encode() + b"\n")  # the C encoder: no indent
+            # The C encoder (no indent); the download syncs the folder once after this rename and the video's.
+            atomic_write(path, json.dumps(doc, default=str).encode() + b"\n", sync_folder_after=False)
 
         return write
 

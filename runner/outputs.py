@@ -13,9 +13,13 @@ from typing import Any
 _WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 
 
-def atomic_write(path: str | Path, data: bytes | str, *, durable: bool = True) -> None:
+def atomic_write(
+    path: str | Path, data: bytes | str, *, durable: bool = True, sync_folder_after: bool | None = None
+) -> None:
     """Write `data` (text as UTF-8) to `path` all or nothing: readers see the old file or the new one, never a
-    part. `durable` adds an fsync before the rename, so that the new file also outlives a power cut.
+    part. `durable` adds an fsync before the rename and one of the folder after it, so that the new file
+    also outlives a power cut; `sync_folder_after=False` leaves the folder's to a caller that renames more
+    files into it and syncs it once.
 
     Few system calls (no buffered file object, the folder made only when it is missing): downloads write
     sidecars from worker threads, and each call there is a trip through the interpreter lock.
@@ -44,6 +48,23 @@ def atomic_write(path: str | Path, data: bytes | str, *, durable: bool = True) -
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+    if durable if sync_folder_after is None else sync_folder_after:
+        sync_folder(tmp)
+
+
+def sync_folder(path: str) -> None:
+    """fsync the folder holding `path`, so that a rename into it outlives a power cut (where the system
+    allows it; a failure to sync is not an error)."""
+    try:
+        fd = os.open(os.path.dirname(path) or ".", os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def sha256_file(path: Path) -> str:

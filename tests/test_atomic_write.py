@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -19,12 +20,30 @@ def test_atomic_write_makes_the_folder_and_writes_bytes_or_text(tmp_path: Path) 
 
 
 def test_atomic_write_fsyncs_only_when_durable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    synced: list[int] = []
-    real = os.fsync
-    monkeypatch.setattr(outputs.os, "fsync", lambda fd: (synced.append(fd), real(fd))[1])
+    """Durable: the new file's data, then its rename (the folder's fsync, after the rename); not durable:
+    neither; `sync_folder_after=False`: the data only, the caller syncs the folder."""
+    steps: list[str] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        steps.append("fsync folder" if stat.S_ISDIR(os.fstat(fd).st_mode) else "fsync file")
+        real_fsync(fd)
+
+    def replace(src: str, dst: str) -> None:
+        steps.append("rename")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(outputs.os, "fsync", fsync)
+    monkeypatch.setattr(outputs.os, "replace", replace)
     atomic_write(tmp_path / "durable", b"1")
+    assert steps == ["fsync file", "rename", "fsync folder"]
+    steps.clear()
     atomic_write(tmp_path / "quick", b"2", durable=False)
-    assert len(synced) == 1
+    assert steps == ["rename"]
+    steps.clear()
+    atomic_write(tmp_path / "batched", b"3", sync_folder_after=False)
+    assert steps == ["fsync file", "rename"]
+    assert (tmp_path / "durable").read_bytes() == b"1" and (tmp_path / "batched").read_bytes() == b"3"
 
 
 def test_a_failed_atomic_write_keeps_the_old_file_and_leaves_no_part(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

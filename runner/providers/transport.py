@@ -40,6 +40,7 @@ from runner.errors import (
     TransportError,
     UsageError,
 )
+from runner.outputs import sync_folder
 from runner.providers.base import Download
 from runner.providers.retry_after import parse_retry_after
 
@@ -703,25 +704,15 @@ def _settle(
     fd: int, part: str, dest: Path, bmff: bool, on_saved: Callable[[str], None] | None, sha256: str
 ) -> str | None:
     """fsync the written `.part`; unless its MP4 boxes are incomplete (returned as the problem), rename it
-    to `dest` durably and call `on_saved(sha256)`."""
+    to `dest`, call `on_saved(sha256)` (which writes the sidecar beside it), then fsync the folder: one sync
+    makes both renames durable, the video's and the sidecar's."""
     os.fsync(fd)
     problem = _bmff_problem(fd) if bmff else None
     if problem is None:
-        _commit(part, dest)
-        if on_saved is not None:
-            on_saved(sha256)
+        os.replace(part, dest)
+        try:
+            if on_saved is not None:
+                on_saved(sha256)
+        finally:
+            sync_folder(part)
     return problem
-
-
-def _commit(part: str, dest: Path) -> None:
-    os.replace(part, dest)
-    try:
-        fd = os.open(os.path.dirname(part) or ".", os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
