@@ -19,6 +19,10 @@ Setup of every measured run:
   render-time prior), the same with `--no-report` (no report.html and no posters during or after the run:
   what the report costs), or `python bench/naive_loop.py` with the very same create bodies.
 - gridrun's package is byte-compiled before the runs (as `pip install` does), so that no run compiles it.
+- No run's files are deleted before the bench ends. Deleting thousands of files makes the next creations
+  in the same part of an ext4 file system without a journal cost 10-20 times more CPU for a few minutes
+  (it skips recently freed inodes one by one), which the next client would pay. Before each run the bench
+  times creating 200 files in the run's folder and prints it, with a warning when it is slow.
 
 Figures (per run; a scenario run several times prints the median of each figure):
 
@@ -129,6 +133,7 @@ class Measure:
     cpu_loop: float = math.nan       # the main thread (the event loop)
     cpu_startup: float = math.nan    # the main thread's, up to the first create request
     cpu_threads: float = math.nan    # every other thread
+    create_us: float = math.nan      # CPU of creating one file in the run's folder, just before the run
 
     @property
     def total_requests(self) -> int:
@@ -161,6 +166,7 @@ class Measure:
             "cpu_loop_ms_per_job_after_startup": 1000 * (self.cpu_loop - self.cpu_startup) / self.n,
             "cpu_startup": self.cpu_startup,
             "cpu_threads_ms_per_job": 1000 * self.cpu_threads / self.n,
+            "create_us": self.create_us,
         }
 
 
@@ -525,7 +531,7 @@ def _last_json_line(path: Path) -> dict[str, Any] | None:
 def measure_gridrun(sc: Scenario, folder: Path, clips: Path | None, label: str, *, report: bool = True) -> Measure:
     from runner import api
 
-    folder.mkdir(parents=True)
+    folder.mkdir(parents=True, exist_ok=True)
     m = Measure("gridrun" if report else "gridrun-no-report", sc.n)
     with simulator(sc, folder, clips) as sim:
         manifest = write_manifest(folder, sc, sim.url)
@@ -551,7 +557,7 @@ def measure_gridrun(sc: Scenario, folder: Path, clips: Path | None, label: str, 
 
 
 def measure_naive(sc: Scenario, folder: Path, clips: Path | None, bodies_file: Path, prompts: dict[str, int], label: str) -> Measure:
-    folder.mkdir(parents=True)
+    folder.mkdir(parents=True, exist_ok=True)
     m = Measure("naive", sc.n)
     out = folder / "videos"
     with simulator(sc, folder, clips) as sim:
@@ -656,9 +662,13 @@ def print_table(sc: Scenario, results: dict[str, list[Measure]], start_cpu: floa
         print(f"    where the wall went: start to first create {med['to_first_create']:.2f} s, first create to last render "
               f"end {med['render_span']:.2f} s (bound {sc.bound:g} s), last render end to exit {med['tail']:.2f} s")
         print(f"    simulator CPU {med['sim_cpu']:.1f} s; other processes took {med['other_cpu_client_core']:.1f} CPU-s on the "
-              f"client's core and {med['other_cpu_sim_core']:.1f} on the simulator's during the run")
+              f"client's core and {med['other_cpu_sim_core']:.1f} on the simulator's during the run; creating a file in the "
+              f"run's folder cost {med['create_us']:.0f} us of CPU just before it")
         if max(med["other_cpu_client_core"], med["other_cpu_sim_core"]) > 0.05 * med["wall"]:
             print("    WARNING: other processes loaded the measured cores by more than 5 % of the wall time; figures are disturbed")
+        if med["create_us"] > CREATE_SLOW_US:
+            print(f"    WARNING: creating a file cost {med['create_us']:.0f} us of CPU before the run (about 15 us is usual); "
+                  "the file system is slow to allocate inodes (ext4 without a journal skips recently freed ones)")
         if med["encodes"]:
             print(f"    note: the simulator encoded {med['encodes']:.0f} clips during the run (not prefilled)")
     if not prewarmed:
@@ -680,7 +690,26 @@ def _log(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def run_scenario(sc: Scenario, work: Path, clients: list[str], prewarm: bool, keep: bool) -> dict[str, Any]:
+# Creating a file should cost the kernel some 10-20 us. On ext4 without a journal it skips every inode of
+# the folder's block group freed in the last few minutes, reading each one's deletion time: with thousands
+# freed (a deleted run's outputs) a creation took 130-330 us here, and a job creates two files (the video
+# and its sidecar). So no run's files are deleted until the bench ends, and each run is preceded by a probe.
+CREATE_PROBE_FILES = 200
+CREATE_SLOW_US = 60.0
+
+
+def create_cost(folder: Path) -> float:
+    """CPU microseconds (user + system) of creating one empty file in a new subfolder of `folder`; the
+    files stay, so that the probe frees no inodes itself."""
+    probe = folder / "create-probe"
+    probe.mkdir(parents=True)
+    t0 = time.process_time()
+    for i in range(CREATE_PROBE_FILES):
+        os.close(os.open(probe / f"f{i}", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+    return 1e6 * (time.process_time() - t0) / CREATE_PROBE_FILES
+
+
+def run_scenario(sc: Scenario, work: Path, clients: list[str], prewarm: bool) -> dict[str, Any]:
     _log(f"\n{sc.title}: bound {sc.bound:g} s, {sc.repeats} run(s) per client")
     base = work / f"n{sc.n}-c{sc.c}-t{sc.t:g}"
     bodies = create_bodies(sc, base / "bodies")
@@ -696,16 +725,16 @@ def run_scenario(sc: Scenario, work: Path, clients: list[str], prewarm: bool, ke
         for who in clients:
             folder = base / f"{who}-{rep + 1}"
             _log(f"  {who} run {rep + 1}/{sc.repeats} ...")
+            create_us = create_cost(folder)
             if who.startswith("gridrun"):
                 m = measure_gridrun(sc, folder, clips, "client", report=who == "gridrun")
             else:
                 m = measure_naive(sc, folder, clips, bodies_file, prompts, "client")
+            m.create_us = create_us
             results[who].append(m)
             _log(f"    {m.wall:.1f} s, {m.done:,}/{sc.n:,} done, exit {m.exit_code}, "
-                 f"{m.total_requests / sc.n:.2f} req/job, CPU {m.cpu:.1f} s, RSS {m.rss_mb:.0f} MB")
-            if not keep:
-                for sub in ("outputs", "videos", ".gridrun"):
-                    shutil.rmtree(folder / sub, ignore_errors=True)
+                 f"{m.total_requests / sc.n:.2f} req/job, CPU {m.cpu:.1f} s, RSS {m.rss_mb:.0f} MB; "
+                 f"a file creation cost {create_us:.0f} us before the run")
     return print_table(sc, results, start_cpu, prewarm)
 
 
@@ -745,7 +774,7 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, Any] = {}
     try:
         for sc in scenarios:
-            report[sc.title] = run_scenario(sc, work, clients, not a.no_prefill, keep=a.workdir is not None)
+            report[sc.title] = run_scenario(sc, work, clients, not a.no_prefill)
     finally:
         if a.workdir is None:
             shutil.rmtree(work, ignore_errors=True)
