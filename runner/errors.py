@@ -97,6 +97,13 @@ class StateError(GridrunError):
     """The state store is unusable, or a job moved along an illegal transition."""
 
 
+class NotRecordedError(StateError):
+    """The state holds nothing of what was asked: no state file yet, no run of the manifest, or no run of
+    that id. A usage error: the manifest, the folder or the run id is the wrong one."""
+
+    exit_code = 2
+
+
 class LockError(StateError):
     """Another runner holds the state lock."""
 

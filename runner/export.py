@@ -231,7 +231,7 @@ def write_exports(
     """Write `results.<format>` for each format into `directory` (default: the run's outputs folder).
 
     :raises UsageError: an unknown format.
-    :raises StateError: no such run.
+    :raises NotRecordedError: no such run.
     """
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:

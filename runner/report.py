@@ -509,7 +509,7 @@ def write_report(
     `compare-A-B.html` in run A's outputs folder. Returns the path written. `memo`, kept between the
     builds of one run's report, makes each rebuild decode and lay out only the jobs that changed.
 
-    :raises StateError: no such run.
+    :raises NotRecordedError: no such run.
     """
     if compare is not None:
         a, b = (store.snapshot(r) for r in compare)

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
-from .errors import LockError, StateError
+from .errors import LockError, NotRecordedError, StateError
 from .records import JobRecord, RunRecord, Snapshot, job_record, run_record  # noqa: F401 (re-exported)
 
 SCHEMA_VERSION = 1
@@ -187,7 +187,7 @@ class Store:
         self._lock_fd: int | None = None
         if readonly:
             if not self.path.exists():
-                raise StateError(f"{self.path}: no state yet (nothing has run here)")
+                raise NotRecordedError(f"{self.path}: no state yet (nothing has run here)")
             target, uri = f"file:{self.path}?mode=ro", True
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -229,7 +229,7 @@ class Store:
             return
         if self.readonly and version == 0:
             # Nothing written yet: a run is creating the file this moment, or an empty file.
-            raise StateError(f"{self.path}: no state yet (nothing has run here)")
+            raise NotRecordedError(f"{self.path}: no state yet (nothing has run here)")
         if self.readonly:
             raise StateError(f"{self.path}: schema {version} is older than {len(_MIGRATIONS)}; run gridrun once to upgrade it")
         for n in range(version, len(_MIGRATIONS)):
@@ -373,8 +373,15 @@ class Store:
     def run(self, run_id: int) -> RunRecord:
         row = self.db.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
         if row is None:
-            raise StateError(f"{self.path}: no run {run_id}")
+            raise NotRecordedError(f"{self.path}: no run {run_id}; {self._runs_recorded()}")
         return run_record(row)
+
+    def _runs_recorded(self) -> str:
+        ids = [r[0] for r in self.db.execute("SELECT id FROM runs ORDER BY id")]
+        if not ids:
+            return "no run recorded"
+        shown = ", ".join(map(str, ids if len(ids) <= 12 else [*ids[:5], "…", *ids[-5:]]))
+        return f"runs recorded: {shown}"
 
     def runs(self, manifest_name: str | None = None) -> list[RunRecord]:
         """Runs, newest first."""
@@ -610,7 +617,7 @@ class Store:
         if run_id is None:
             latest = self.latest_run(manifest_name)
             if latest is None:
-                raise StateError(f"{self.path}: no run recorded" + (f" for {manifest_name}" if manifest_name else ""))
+                raise NotRecordedError(f"{self.path}: no run recorded" + (f" for {manifest_name}" if manifest_name else ""))
             run_id = latest.id
         self.db.execute("BEGIN")
         try:

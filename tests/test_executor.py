@@ -284,9 +284,27 @@ def test_missing_key_stops_before_anything_is_recorded_or_sent(tmp_path: Path) -
     m.write_text(text[: text.index("sim:")])
     with pytest.raises(NeedsKeyError, match="LUMENFALL_API_KEY"):
         api.run(m, report=False)
-    from runner.errors import StateError
-    with pytest.raises(StateError, match="no run recorded"):
+    from runner.errors import NotRecordedError
+    with pytest.raises(NotRecordedError, match="no run recorded"):
         api.status(m)
+
+
+def test_status_and_report_of_what_never_ran_are_usage_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A manifest that never ran, or a run id that is not there, is the user's slip (exit 2), not failed
+    jobs (exit 1); the message says what is there."""
+    from runner.cli import main
+    m = write_manifest(tmp_path, n_seeds=1)
+    assert main(["status", str(m)]) == 2
+    assert "no state yet (nothing has run here)" in capsys.readouterr().err
+    assert main(["run", str(m), "--no-report"]) == 0
+    assert main(["run", str(m), "--no-report"]) == 0
+    capsys.readouterr()
+    assert main(["report", str(m), "--compare", "1", "7"]) == 2
+    err = capsys.readouterr().err
+    assert "no run 7; runs recorded: 1, 2" in err and "Traceback" not in err
+    assert main(["report", str(m), "--compare", "1", "2"]) == 0
 
 
 def test_cli_run_without_report_then_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
