@@ -218,6 +218,27 @@ def pace(snap: Snapshot, now: float | None = None) -> tuple[float, float | None,
     return elapsed, per_minute, eta
 
 
+PROBLEMS = ("failed", "unknown", "expired", "rejected", "cancelled")  # what `status` lists, with why
+
+
+def run_statistics(snap: Snapshot, now: float | None = None) -> RunStatistics:
+    """What live progress shows, from a snapshot read by another process (`gridrun status --watch`). The
+    state keeps no request count (`requests` is None); the last errors are those of the jobs that ended
+    badly; `stopping` is how the run ended, when not `done`."""
+    r = snap.run
+    elapsed, per_minute, eta = pace(snap, now)
+    problems = [j for j in snap.jobs if j.state in PROBLEMS]
+    ended = r.ended_at is not None
+    return RunStatistics(
+        run_id=r.id, total=len(snap.jobs), counts=dict(snap.counts),
+        cached=sum(1 for j in snap.jobs if j.cached_from_run is not None),
+        spent_micros=snap.spent_micros, reserved_micros=snap.reserved_micros, budget_micros=r.budget_micros,
+        elapsed=elapsed, eta=eta, per_minute=per_minute, requests=None,
+        stopping=r.status if ended and r.status != "done" else None,
+        last_errors=tuple(f"{j.key}: {j.state}: {j.error or ''}" for j in problems[-5:]),
+    )
+
+
 def status_json(snap: Snapshot) -> dict[str, Any]:
     r = snap.run
     elapsed, per_minute, eta = pace(snap)
@@ -238,7 +259,7 @@ def status_json(snap: Snapshot) -> dict[str, Any]:
         "problems": [
             {"key": j.key, "state": j.state, "error": j.error}
             for j in snap.jobs
-            if j.state in ("failed", "unknown", "expired", "rejected", "cancelled")
+            if j.state in PROBLEMS
         ],
     }
 

@@ -6,6 +6,7 @@ Every `GridrunError` is caught in one place (`main`) and becomes a message and i
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -265,6 +266,8 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    if args.watch:
+        return _watch(args)
     snap = api.status(args.manifest, state_dir=args.state)
     if args.json:
         print(json.dumps(api.status_json(snap), indent=2, default=str))
@@ -282,9 +285,50 @@ def cmd_status(args: argparse.Namespace) -> int:
     rate = "" if per_minute is None else f", {per_minute:,.1f} videos saved/min" + ("" if r.ended_at is not None else " lately")
     out.print(f"  {fmt_time(elapsed)} {'taken' if r.ended_at is not None else 'elapsed'}{rate}"
               + ("" if r.ended_at is not None else f", eta {fmt_time(eta)}"))
-    bad = [j for j in snap.jobs if j.state in ("failed", "unknown", "expired", "rejected", "cancelled")]
-    for j in bad:
-        out.print(f"  [red]{j.state}[/red] {escape(j.key)}: {escape(j.error or '')}")
+    if r.process_gone():
+        out.print(f"  [yellow]its process (pid {r.pid}) is gone[/yellow]: killed or crashed; `gridrun run` resumes it")
+    _problems(snap)
+    return 0
+
+
+def _problems(snap: Any) -> None:
+    for j in snap.jobs:
+        if j.state in api.PROBLEMS:
+            out.print(f"  [red]{j.state}[/red] {escape(j.key)}: {escape(j.error or '')}")
+
+
+def _watch(args: argparse.Namespace) -> int:
+    """`status --watch`: the run's live display (or its plain or JSON lines), from the state alone, until the
+    latest run ends or its process is gone; then the problems, as `status` lists them."""
+    from .errors import NotRecordedError
+    from .progress import Progress
+
+    every = max(0.2, args.every)
+    waiting = False
+    with Progress(err, json_lines=args.json, every=every) as progress:
+        while True:
+            try:
+                snap = api.status(args.manifest, state_dir=args.state)
+            except NotRecordedError as exc:
+                if not waiting:
+                    err.print(f"waiting for a run to record itself ({exc})", markup=False)
+                    waiting = True
+                time.sleep(every)
+                continue
+            stats = api.run_statistics(snap)
+            gone = snap.run.process_gone()
+            if snap.run.ended_at is not None or gone:
+                if gone:
+                    stats = dataclasses.replace(stats, stopping=f"process {snap.run.pid} gone", eta=None)
+                progress.final(stats)
+                break
+            progress.update(stats)
+            time.sleep(every)
+    if not args.json:
+        if gone:
+            err.print(f"run {snap.run.id}'s process (pid {snap.run.pid}) ended without recording its end "
+                      "(killed or crashed); `gridrun run` resumes it")
+        _problems(snap)
     return 0
 
 
@@ -373,7 +417,11 @@ def _parser(*, with_sim: bool = True) -> argparse.ArgumentParser:
     sp = sub.add_parser("status", help="counts, spend and problems of the latest run (works during a run)")
     sp.add_argument("manifest", nargs="?", help="the manifest (default: the only state folder here)")
     sp.add_argument("--state", help="the state folder (default .gridrun beside the manifest)")
-    sp.add_argument("--json", action="store_true")
+    sp.add_argument("--json", action="store_true",
+                    help="as JSON (with --watch: one progress object per line, like `run --json`)")
+    sp.add_argument("--watch", action="store_true", help="follow the latest run live until it ends")
+    sp.add_argument("--every", type=float, default=2.0, metavar="SECONDS",
+                    help="with --watch: seconds between two readings of the state (default 2)")
     sp.set_defaults(fn=cmd_status)
 
     sp = sub.add_parser("cancel", help="cancel a manifest's jobs in flight at the provider")

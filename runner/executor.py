@@ -94,7 +94,7 @@ class RunStatistics:
     elapsed: float
     eta: float | None
     per_minute: float | None     # jobs that ended per minute lately (THROUGHPUT_WINDOW); None before any did
-    requests: int
+    requests: int | None         # HTTP requests sent (None: not known, as in `status --watch`)
     stopping: str | None
     last_errors: tuple[str, ...]
 

@@ -44,11 +44,14 @@ def _fmt_rate(per_minute: float | None) -> str:
 class Progress:
     """Renders `RunStatistics` snapshots; throttled so that a 10,000-job run does not drown in redraws."""
 
-    def __init__(self, console: Console, *, json_lines: bool = False, total: int = 0, every: float = 0.2) -> None:
+    def __init__(
+        self, console: Console, *, json_lines: bool = False, total: int = 0, every: float | None = None
+    ) -> None:
+        """`every`: the least seconds between two updates shown (default: 0.2 on a terminal, else 5)."""
         self.console = console
         self.json_lines = json_lines
         self.total = total
-        self.every = every if console.is_terminal else 5.0
+        self.every = every if every is not None else 0.2 if console.is_terminal else 5.0
         self._last = 0.0
         self._stats: RunStatistics | None = None
         self._live: Live | None = None
@@ -99,7 +102,9 @@ class Progress:
         budget = "" if s.budget_micros is None else f" of ${s.budget_micros / 1e6:,.2f}"
         figures = [Text(f"spent ${s.spent_micros / 1e6:,.2f}  reserved ${s.reserved_micros / 1e6:,.2f}{budget}"),
                    Text(_fmt_rate(s.per_minute)), Text(f"elapsed {fmt_time(s.elapsed)}"),
-                   Text(f"eta {fmt_time(s.eta)}"), Text(f"requests {s.requests:,}")]
+                   Text(f"eta {fmt_time(s.eta)}")]
+        if s.requests is not None:
+            figures.append(Text(f"requests {s.requests:,}"))
         parts += _flow(counts, width) + _flow(figures, width)
         if s.stopping:
             parts.append(Text(f"stopping: {s.stopping}", style="yellow", no_wrap=True, overflow="ellipsis"))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sqlite3
 import time
 from dataclasses import dataclass, field
@@ -65,6 +67,20 @@ class RunRecord:
     status: str                      # running | done | failed | budget | interrupted | crashed
     budget_micros: int | None
     pid: int | None
+    host: str | None = None
+
+    def process_gone(self) -> bool:
+        """The run is recorded as running, on this machine, by a process that no longer exists: it was
+        killed or crashed before it could record its end (the next `gridrun run` marks it `crashed`)."""
+        if self.ended_at is not None or self.status != "running" or not self.pid or self.host != socket.gethostname():
+            return False
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return True
+        except OSError:  # alive, owned by someone else
+            return False
+        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +109,7 @@ def run_record(row: sqlite3.Row) -> RunRecord:
         status=row["status"],
         budget_micros=row["budget_micros"],
         pid=row["pid"],
+        host=row["host"],
     )
 
 

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
+from contextlib import closing
+from pathlib import Path
 
 import pytest
 from rich.console import Console
@@ -90,3 +93,38 @@ def test_the_terminal_display_ends_on_the_final_figures() -> None:
         p.final(stats(counts={"done": 100}, eta=0.0))
     last = out.getvalue().rsplit("█", 1)[1]  # the last frame, from the end of its bar
     assert "100/100" in last and "done 100" in last and "downloading" not in last
+
+
+def test_a_display_without_a_request_count_leaves_the_figure_out() -> None:
+    """`status --watch` reads the state, which keeps no request count: no 'requests' figure, the rest alike."""
+    console = Console(file=io.StringIO(), width=100, soft_wrap=True, record=True, color_system=None)
+    console.print(Progress(console, total=100)._render(stats(requests=None)))
+    text = console.export_text()
+    assert "requests" not in text and "spent $14.00" in text and "eta 2:30" in text
+    assert json.loads(json.dumps({"requests": stats(requests=None).requests})) == {"requests": None}
+
+
+def test_run_statistics_from_a_snapshot_another_process_reads(tmp_path: Path) -> None:
+    """What `status --watch` shows comes from the state alone: counts, money, cached jobs, the jobs that
+    ended badly as the last errors, and how the run ended when not `done`."""
+    from runner import api
+    from runner.state import JobState, Store
+
+    with closing(Store(tmp_path / "state.db")) as store:
+        run = store.start_run(manifest_name="m", manifest_path="m.yaml", manifest_copy="", outputs_dir=str(tmp_path),
+                              provider="sim", model="pixverse-v5.6", axes=["seed"], budget_micros=9_000_000)
+        jobs = [{"hash": f"{i:064x}", "key": f"seed={i}", "sweep": None, "values": {"seed": i}, "params": {"prompt": "p"},
+                 "output_path": str(tmp_path / f"{i}.mp4"), "cost_estimate_micros": 350_000, "width": 960,
+                 "height": 540, "duration": 5} for i in range(3)]
+        bad = store.add_jobs(run, jobs)[f"{1:064x}"]
+        store.begin_submit(run, [bad])
+        store.transition(bad, JobState.SUBMITTED, provider_id="v1")
+        store.transition(bad, JobState.FAILED, error="content_moderation: refused")
+        snap = store.snapshot(run)
+    s = api.run_statistics(snap, now=snap.run.started_at + 60)
+    assert s.run_id == run and s.total == 3 and s.counts["planned"] == 2 and s.counts["failed"] == 1
+    assert s.last_errors == ("seed=1: failed: content_moderation: refused",)
+    assert s.requests is None and s.stopping is None and s.budget_micros == 9_000_000
+    ended = dataclasses.replace(snap, run=dataclasses.replace(snap.run, ended_at=snap.run.started_at + 5,
+                                                                status="budget"))
+    assert api.run_statistics(ended).stopping == "budget" and api.run_statistics(ended).eta is None

@@ -4,6 +4,8 @@ counts once it has ended."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -88,3 +90,68 @@ def test_status_reads_a_live_run_from_another_process(tmp_path: Path) -> None:
     plain = _gridrun("status", str(manifest), cwd=tmp_path)
     assert plain.returncode == 0 and "done 32" in plain.stdout, plain.stdout + plain.stderr
     assert "saved/min" in plain.stdout and "taken" in plain.stdout, plain.stdout
+
+
+@pytest.mark.timeout(150)
+def test_status_watch_follows_a_live_run_to_its_end(tmp_path: Path) -> None:
+    """`status --watch --json`, started before the run: waits for it to record itself, then one progress
+    line per reading while it goes on, and an end line with the final counts once it has ended."""
+    manifest = write_manifest(tmp_path, n_seeds=8, styles=("anime", "clay"), run={"concurrency": 4},
+                              sim={"render_time": 1.0, "jitter": 0.0, "concurrency": 4})
+    total = 16
+    watcher = subprocess.Popen([sys.executable, "-m", "runner.cli", "status", str(manifest), "--watch", "--json",
+                                "--every", "0.3"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    try:
+        runner = _gridrun("run", str(manifest), "--no-report", cwd=tmp_path, timeout=90)
+        assert runner.returncode == 0, runner.stderr
+        stdout, stderr = watcher.communicate(timeout=30)
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+            watcher.wait()
+    assert watcher.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    events = [json.loads(line) for line in stdout.splitlines()]
+    assert [e["event"] for e in events[:-1]] == ["progress"] * (len(events) - 1) and events[-1]["event"] == "end"
+    live = [e for e in events if sum(e["counts"][s] for s in IN_FLIGHT)]
+    assert len(live) >= 3, events  # the run lasts about 4 s; the watch reads every 0.3 s
+    done = [e["counts"]["done"] for e in events]
+    assert done == sorted(done) and done[0] < total, done
+    end = events[-1]
+    assert end["counts"]["done"] == total == end["total"] and end["stopping"] is None and end["eta"] is None
+    assert end["spent_usd"] > 0 and end["reserved_usd"] == 0 and end["requests"] is None
+
+
+@pytest.mark.timeout(120)
+def test_status_names_a_run_whose_process_is_gone_and_watch_ends(tmp_path: Path) -> None:
+    """A run killed before it could record its end stays `running` in the state; `status` says its process
+    is gone, and `status --watch` ends at once instead of waiting for ever."""
+    manifest = write_manifest(tmp_path, n_seeds=4, run={"concurrency": 2},
+                              sim={"render_time": 0.5, "jitter": 0.0, "concurrency": 2})
+    killed = subprocess.run([sys.executable, "-m", "runner.cli", "run", str(manifest), "--no-report"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60, check=False,
+                            env={**os.environ, "GRIDRUN_CRASH_AT": "after-submit:2"})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    code, doc, stderr = _status(manifest)
+    assert code == 0 and doc is not None and doc["status"] == "running", stderr
+    plain = _gridrun("status", str(manifest), cwd=tmp_path)
+    assert plain.returncode == 0 and "is gone" in plain.stdout, plain.stdout + plain.stderr
+    t0 = time.monotonic()
+    watch = _gridrun("status", str(manifest), "--watch", "--every", "0.3", cwd=tmp_path, timeout=30)
+    assert watch.returncode == 0, watch.stderr
+    assert time.monotonic() - t0 < 20
+    assert "ended without recording its end" in watch.stderr and "gridrun run" in watch.stderr, watch.stderr
+    assert f"[process {killed_pid(tmp_path)} gone]" in watch.stderr, watch.stderr
+
+
+def killed_pid(folder: Path) -> int:
+    from runner.state import Store
+
+    store = Store(folder / ".gridrun" / "state.db", readonly=True)
+    try:
+        run = store.latest_run()
+        assert run is not None and run.pid
+        return run.pid
+    finally:
+        store.db.close()
