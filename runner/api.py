@@ -246,6 +246,7 @@ def status_json(snap: Snapshot) -> dict[str, Any]:
         "run": r.id,
         "manifest": r.manifest_name,
         "status": r.status,
+        "process_gone": r.process_gone(),  # `running`, but its process no longer exists (killed or crashed)
         "started_at": r.started_at,
         "ended_at": r.ended_at,
         "jobs": len(snap.jobs),

@@ -81,7 +81,7 @@ def test_status_reads_a_live_run_from_another_process(tmp_path: Path) -> None:
     code, doc, stderr = _status(manifest)
     assert code == 0, stderr
     assert doc is not None
-    assert doc["status"] == "done"
+    assert doc["status"] == "done" and doc["process_gone"] is False
     assert doc["counts"].get("done") == total == doc["jobs"]
     assert not any(doc["counts"].get(s) for s in (*IN_FLIGHT, "planned", "failed", "unknown", "expired"))
     assert doc["problems"] == []
@@ -134,7 +134,7 @@ def test_status_names_a_run_whose_process_is_gone_and_watch_ends(tmp_path: Path)
                             env={**os.environ, "GRIDRUN_CRASH_AT": "after-submit:2"})
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     code, doc, stderr = _status(manifest)
-    assert code == 0 and doc is not None and doc["status"] == "running", stderr
+    assert code == 0 and doc is not None and doc["status"] == "running" and doc["process_gone"] is True, stderr
     plain = _gridrun("status", str(manifest), cwd=tmp_path)
     assert plain.returncode == 0 and "is gone" in plain.stdout, plain.stdout + plain.stderr
     t0 = time.monotonic()
