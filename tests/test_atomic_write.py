@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import os
-import stat
 from pathlib import Path
 
 import pytest
@@ -19,30 +18,17 @@ def test_atomic_write_makes_the_folder_and_writes_bytes_or_text(tmp_path: Path) 
     assert sorted(p.name for p in target.parent.iterdir()) == ["video.json"]
 
 
-def test_atomic_write_fsyncs_only_when_durable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_atomic_write_fsyncs_only_when_durable(tmp_path: Path, disk_steps: list[str]) -> None:
     """Durable: the new file's data, then its rename (the folder's fsync, after the rename); not durable:
     neither; `sync_folder_after=False`: the data only, the caller syncs the folder."""
-    steps: list[str] = []
-    real_fsync, real_replace = os.fsync, os.replace
-
-    def fsync(fd: int) -> None:
-        steps.append("fsync folder" if stat.S_ISDIR(os.fstat(fd).st_mode) else "fsync file")
-        real_fsync(fd)
-
-    def replace(src: str, dst: str) -> None:
-        steps.append("rename")
-        real_replace(src, dst)
-
-    monkeypatch.setattr(outputs.os, "fsync", fsync)
-    monkeypatch.setattr(outputs.os, "replace", replace)
     atomic_write(tmp_path / "durable", b"1")
-    assert steps == ["fsync file", "rename", "fsync folder"]
-    steps.clear()
+    assert disk_steps == ["fsync file", "rename to durable", "fsync folder"]
+    disk_steps.clear()
     atomic_write(tmp_path / "quick", b"2", durable=False)
-    assert steps == ["rename"]
-    steps.clear()
+    assert disk_steps == ["rename to quick"]
+    disk_steps.clear()
     atomic_write(tmp_path / "batched", b"3", sync_folder_after=False)
-    assert steps == ["fsync file", "rename"]
+    assert disk_steps == ["fsync file", "rename to batched"]
     assert (tmp_path / "durable").read_bytes() == b"1" and (tmp_path / "batched").read_bytes() == b"3"
 
 

@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import stat
 from pathlib import Path
 from typing import AsyncIterator, Callable
 
@@ -52,23 +50,10 @@ async def test_download_writes_the_file_atomically_with_its_sha256(
 
 @pytest.mark.anyio
 async def test_one_folder_sync_makes_the_video_and_its_sidecar_durable(
-    provider: LumenfallProvider, mock: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    provider: LumenfallProvider, mock: Client, tmp_path: Path, disk_steps: list[str]
 ) -> None:
     """The video's data is synced before its rename; the sidecar (written by `on_saved`) likewise; the
     folder is synced once, after both renames, so that neither rename can be lost to a power cut."""
-    steps: list[str] = []
-    real_fsync, real_replace = os.fsync, os.replace
-
-    def fsync(fd: int) -> None:
-        steps.append("fsync folder" if stat.S_ISDIR(os.fstat(fd).st_mode) else "fsync file")
-        real_fsync(fd)
-
-    def replace(src: str, dst: str) -> None:
-        steps.append(f"rename to {Path(dst).name}")
-        real_replace(src, dst)
-
-    monkeypatch.setattr(os, "fsync", fsync)
-    monkeypatch.setattr(os, "replace", replace)
     dest = tmp_path / "seed-1.mp4"
 
     def sidecar(sha256: str) -> None:
@@ -76,7 +61,7 @@ async def test_one_folder_sync_makes_the_video_and_its_sidecar_durable(
 
     async with mock(lambda r: httpx.Response(200, headers={"content-type": "video/mp4"}, content=MP4)) as client:
         got = await provider.download(client, MEDIA, dest, on_saved=sidecar)
-    assert steps == ["fsync file", "rename to seed-1.mp4", "fsync file", "rename to seed-1.json", "fsync folder"]
+    assert disk_steps == ["fsync file", "rename to seed-1.mp4", "fsync file", "rename to seed-1.json", "fsync folder"]
     assert (tmp_path / "seed-1.json").read_text() == got.sha256
 
 
