@@ -22,6 +22,7 @@ from rich.text import Text
 from . import api
 from .errors import GridrunError, ManifestErrors, UsageError
 from .plan import Plan, format_value, relpath, summarize_sources
+from .state import Snapshot
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -268,6 +269,8 @@ def cmd_retry(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     if args.watch:
         return _watch(args)
+    if args.every is not None:
+        raise UsageError("gridrun status: --every goes with --watch")
     snap = api.status(args.manifest, state_dir=args.state)
     if args.json:
         print(json.dumps(api.status_json(snap), indent=2, default=str))
@@ -291,7 +294,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _problems(snap: Any) -> None:
+def _problems(snap: Snapshot) -> None:
     for j in snap.jobs:
         if j.state in api.PROBLEMS:
             out.print(f"  [red]{j.state}[/red] {escape(j.key)}: {escape(j.error or '')}")
@@ -303,7 +306,7 @@ def _watch(args: argparse.Namespace) -> int:
     from .errors import NotRecordedError
     from .progress import Progress
 
-    every = max(0.2, args.every)
+    every = max(0.2, 2.0 if args.every is None else args.every)
     waiting = False
     with Progress(err, json_lines=args.json, every=every) as progress:
         while True:
@@ -420,7 +423,7 @@ def _parser(*, with_sim: bool = True) -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true",
                     help="as JSON (with --watch: one progress object per line, like `run --json`)")
     sp.add_argument("--watch", action="store_true", help="follow the latest run live until it ends")
-    sp.add_argument("--every", type=float, default=2.0, metavar="SECONDS",
+    sp.add_argument("--every", type=float, metavar="SECONDS",
                     help="with --watch: seconds between two readings of the state (default 2)")
     sp.set_defaults(fn=cmd_status)
 
