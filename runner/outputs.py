@@ -14,12 +14,12 @@ _WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 
 
 
 def atomic_write(
-    path: str | Path, data: bytes | str, *, durable: bool = True, sync_folder_after: bool | None = None
+    path: str | Path, data: bytes | str, *, durable: bool = True, sync_folder_after: bool = True
 ) -> None:
     """Write `data` (text as UTF-8) to `path` all or nothing: readers see the old file or the new one, never a
     part. `durable` adds an fsync before the rename and one of the folder after it, so that the new file
-    also outlives a power cut; `sync_folder_after=False` leaves the folder's to a caller that renames more
-    files into it and syncs it once.
+    also outlives a power cut; with `sync_folder_after=False` a durable write leaves the folder's fsync to
+    a caller that renames more files into it and syncs it once.
 
     Few system calls (no buffered file object, the folder made only when it is missing): downloads write
     sidecars from worker threads, and each call there is a trip through the interpreter lock.
@@ -48,7 +48,7 @@ def atomic_write(
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    if durable if sync_folder_after is None else sync_folder_after:
+    if durable and sync_folder_after:
         sync_folder(tmp)
 
 
