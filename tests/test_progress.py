@@ -95,13 +95,16 @@ def test_the_terminal_display_ends_on_the_final_figures() -> None:
     assert "100/100" in last and "done 100" in last and "downloading" not in last
 
 
-def test_a_display_without_a_request_count_leaves_the_figure_out() -> None:
-    """`status --watch` reads the state, which keeps no request count: no 'requests' figure, the rest alike."""
+def test_a_display_without_a_request_count_leaves_the_figure_out(capsys: pytest.CaptureFixture[str]) -> None:
+    """`status --watch` reads the state, which keeps no request count: no 'requests' figure, the rest alike;
+    its JSON lines say null."""
     console = Console(file=io.StringIO(), width=100, soft_wrap=True, record=True, color_system=None)
     console.print(Progress(console, total=100)._render(stats(requests=None)))
     text = console.export_text()
     assert "requests" not in text and "spent $14.00" in text and "eta 2:30" in text
-    assert json.loads(json.dumps({"requests": stats(requests=None).requests})) == {"requests": None}
+    Progress(Console(file=io.StringIO()), json_lines=True).final(stats(requests=None))
+    end = json.loads(capsys.readouterr().out)
+    assert end["event"] == "end" and end["requests"] is None and end["counts"]["done"] == 40
 
 
 def test_run_statistics_from_a_snapshot_another_process_reads(tmp_path: Path) -> None:
