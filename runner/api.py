@@ -192,12 +192,16 @@ def _state_dir(m: Manifest | str | Path | None, state_dir: str | Path | None) ->
     return plan_mod.state_dir_of(mm), mm.name
 
 
-def status(m: Manifest | str | Path | None = None, *, state_dir: str | Path | None = None) -> Snapshot:
-    """The latest run's snapshot, read without the lock (works while a run goes on)."""
+def status(
+    m: Manifest | str | Path | None = None, *, state_dir: str | Path | None = None,
+    reuse: dict[int, Any] | None = None,
+) -> Snapshot:
+    """The latest run's snapshot, read without the lock (works while a run goes on). `reuse`, kept by a
+    caller that reads again and again, spares decoding the jobs that did not move (see `Store.snapshot`)."""
     sd, name = _state_dir(m, state_dir)
     store = Store(sd / "state.db", readonly=True)
     try:
-        return store.snapshot(manifest_name=name)
+        return store.snapshot(manifest_name=name, reuse=reuse)
     finally:
         store.db.close()
 

@@ -307,11 +307,13 @@ def _watch(args: argparse.Namespace) -> int:
     from .progress import Progress
 
     every = max(0.2, 2.0 if args.every is None else args.every)
+    manifest = None if args.manifest is None else api.load(args.manifest)  # read once, not at every reading
+    records: dict[int, Any] = {}
     waiting = False
     with Progress(err, json_lines=args.json, every=every) as progress:
         while True:
             try:
-                snap = api.status(args.manifest, state_dir=args.state)
+                snap = api.status(manifest, state_dir=args.state, reuse=records)
             except NotRecordedError as exc:
                 if not waiting:
                     err.print(f"waiting for a run to record itself ({exc})", markup=False)
