@@ -56,17 +56,13 @@ _REPEAT = re.compile(r"^(.*)#(\d+)$")
 
 @functools.lru_cache(maxsize=1)
 def _environment() -> Environment:
-    env = Environment(
+    return Environment(
         loader=FileSystemLoader(str(REPORTS_DIR)),
         autoescape=True,
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    # Key order carries meaning (parameter order); the `tojson` filter still escapes <, >, & and '.
-    env.policies["json.dumps_function"] = dumps
-    env.policies["json.dumps_kwargs"] = {"ensure_ascii": False, "separators": (",", ":")}
-    return env
 
 
 @functools.lru_cache(maxsize=4)
@@ -77,23 +73,36 @@ def _asset(name: str) -> Markup:
 
 class ReportMemo:
     """What a report rebuilt again and again during a run keeps between builds: the job records whose
-    rows did not change (`Store.snapshot(reuse=...)`) and their entries in the page data."""
+    rows did not change (`Store.snapshot(reuse=...)`), and the page entry of each, with its JSON text."""
 
     def __init__(self) -> None:
         self.records: dict[int, tuple[tuple[Any, ...], JobRecord]] = {}
-        self._entries: dict[int, tuple[JobRecord, dict[str, Any]]] = {}
-        self._context: tuple[str, dict[str, Any]] | None = None
+        self._items: dict[int, tuple[JobRecord, dict[str, Any], str]] = {}
+        self._context: tuple[Any, ...] | None = None
 
-    def job_data(self, job: JobRecord, base: str, common: Mapping[str, Any]) -> dict[str, Any]:
-        if self._context is None or self._context[0] != base or self._context[1] != common:
-            self._entries.clear()
-            self._context = (base, dict(common))
-        hit = self._entries.get(job.id)
-        if hit is not None and hit[0] is job:
-            return hit[1]
-        data = _job_data(job, base, common)
-        self._entries[job.id] = (job, data)
-        return data
+    def use(self, context: tuple[Any, ...]) -> None:
+        """Entries are kept for one `context` (the page's folder, its common parameters and axes)."""
+        if context != self._context:
+            self._items.clear()
+            self._context = context
+
+    def item(self, job: JobRecord) -> tuple[dict[str, Any], str] | None:
+        hit = self._items.get(job.id)
+        if hit is None or hit[0] is not job:
+            return None
+        return hit[1], hit[2]
+
+    def keep(self, job: JobRecord, item: dict[str, Any]) -> str:
+        text = _json_text(item)
+        self._items[job.id] = (job, item, text)
+        return text
+
+
+def _json_text(value: Any) -> str:
+    """JSON safe inside a <script> element: <, >, & and ' escaped, as Jinja's `tojson` does. The escapes
+    are per character, so the text of a whole is the texts of its parts put together."""
+    text = dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").replace("'", "\\u0027")
 
 
 def render(
@@ -115,14 +124,14 @@ def render(
         title = f"{run.manifest_name} · run {run.id}"
         if compare is not None:
             title = f"{run.manifest_name} · run {run.id} vs run {compare.run.id}"
-    data = _page_data(snaps, title=title, base_dir=Path(base_dir), memo=memo)
+    data, texts = _page_data(snaps, title=title, base_dir=Path(base_dir), memo=memo)
     sums = [_display_summary(s) for s in snaps]
     page = _environment().get_template("report.html.j2").render(
         title=title,
         mode="compare" if compare is not None else "single",
         runs=sums,
         compare=data.get("compare"),
-        data=data,
+        data_json=Markup(_data_text(data, texts)),
         css=_asset("report.css"),
         js=_asset("report.js"),
     )
@@ -320,9 +329,10 @@ def _job_cost(job: JobRecord) -> int:
 
 def _page_data(
     runs: Sequence[Snapshot], *, title: str, base_dir: Path, memo: ReportMemo | None = None
-) -> dict[str, Any]:
-    """The page's data. With `memo` (one run only: a compare page edits its entries), entries of jobs
-    that did not change since the memo's last build are the same objects."""
+) -> tuple[dict[str, Any], list[str] | None]:
+    """The page's data, and with `memo` (one run only: a compare page edits its entries) the JSON text
+    of each of its items: the entries of jobs that did not change since the memo's last build, and their
+    texts, are the ones it kept."""
     by_key: list[dict[str, JobRecord]] = [{j.key: j for j in s.jobs} for s in runs]
     keys: dict[str, None] = {}
     for s in runs:
@@ -336,12 +346,22 @@ def _page_data(
     all_jobs = [j for s in runs for j in s.jobs]
     common = _common_params(all_jobs)
     index = [{v: i for i, v in enumerate(a.values)} for a in axes]
-    job_data = memo.job_data if memo is not None and len(runs) == 1 else _job_data
+    if len(runs) != 1:
+        memo = None
+    texts: list[str] = []
+    if memo is not None:
+        memo.use((base, common, tuple(axes)))
 
     items: list[dict[str, Any]] = []
     n_only = [0, 0]
     n_diff = 0
     for key, job in entries:
+        if memo is not None:
+            hit = memo.item(job)
+            if hit is not None:
+                items.append(hit[0])
+                texts.append(hit[1])
+                continue
         ix: list[int] = []
         for a, lookup in zip(axes, index):
             if a.kind == "sweep":
@@ -354,7 +374,7 @@ def _page_data(
         item: dict[str, Any] = {
             "key": key,
             "ix": ix,
-            "jobs": [None if j is None else job_data(j, base, common) for j in pair],
+            "jobs": [None if j is None else _job_data(j, base, common) for j in pair],
         }
         if job.sweep:
             item["sweep"] = job.sweep
@@ -382,6 +402,8 @@ def _page_data(
                     stale.pop("src", None)
                     stale.pop("poster", None)
         items.append(item)
+        if memo is not None:
+            texts.append(memo.keep(job, item))
 
     data: dict[str, Any] = {
         "version": DATA_VERSION,
@@ -402,7 +424,16 @@ def _page_data(
             "onlyB": n_only[1],
             "differ": n_diff,
         }
-    return data
+    return data, (None if memo is None else texts)
+
+
+def _data_text(data: dict[str, Any], texts: list[str] | None) -> str:
+    """The page data as JSON for its <script> element; the items' texts, when given (the page of one run,
+    whose data ends with its items), are put in as they were kept."""
+    if texts is None:
+        return _json_text(data)
+    head = _json_text({k: v for k, v in data.items() if k != "items"})
+    return f'{head[:-1]},"items":[{",".join(texts)}]}}'
 
 
 def _run_data(snapshot: Snapshot) -> dict[str, Any]:

@@ -102,9 +102,13 @@ def test_parameters_shared_by_every_job_are_factored_out(tmp_path: Path) -> None
     assert data["paramOrder"] == ["prompt", "quality", "duration", "aspect_ratio", "seed"]
 
 
-def test_hostile_prompt_stays_data(tmp_path: Path) -> None:
+@pytest.mark.parametrize("rebuilt", [False, True], ids=["fresh", "rebuilt-with-memo"])
+def test_hostile_prompt_stays_data(tmp_path: Path, rebuilt: bool) -> None:
     _, _, s = snap(tmp_path, fox_jobs(prompt=HOSTILE + " {style}"), manifest_name="<b>fox</b>")
-    html = render(s, base_dir=outputs(tmp_path))
+    memo = ReportMemo() if rebuilt else None
+    if memo is not None:
+        render(s, base_dir=outputs(tmp_path), memo=memo)  # the second build puts in the texts it kept
+    html = render(s, base_dir=outputs(tmp_path), memo=memo)
     assert "<img src=x" not in html
     assert "<b>fox</b>" not in html and "&lt;b&gt;fox&lt;/b&gt;" in html
     # Exactly our own two script elements and their closing tags: the prompt cannot close one early.
@@ -301,3 +305,28 @@ def test_a_rebuild_with_a_memo_equals_a_fresh_build_and_reuses_the_jobs_that_did
     html = render(second, base_dir=outputs(tmp_path), memo=memo)
     assert html == render(second, base_dir=outputs(tmp_path))
     assert page_data(html)["items"][moved]["jobs"][0]["err"] == "boom"
+
+
+def test_rebuilds_with_a_memo_keep_the_text_of_each_unmoved_item_and_equal_fresh_builds(tmp_path: Path) -> None:
+    store, run_id, _ = snap(tmp_path, fox_jobs({k: "running" for k in [("anime", 1), ("clay", 2), ("clay", 3)]},
+                                               prompt=HOSTILE + " {style}"))
+    memo = ReportMemo()
+    base = outputs(tmp_path)
+    texts: dict[int, str] = {}
+    moves = [(("clay", 2), JobState.FAILED, {"error": "</script>&'"}), (("anime", 1), JobState.DOWNLOADING, {}),
+             (("clay", 3), JobState.CANCELLED, {"error": "cancelled"})]
+    for step in range(len(moves) + 1):
+        current = store.snapshot(run_id, reuse=memo.records)
+        html = render(current, base_dir=base, memo=memo)
+        assert html == render(current, base_dir=base), f"build {step} differs from a fresh one"
+        kept = {j.id: memo.item(j) for j in current.jobs}
+        assert all(v is not None for v in kept.values())
+        reused = [j.id for j in current.jobs if j.id in texts and kept[j.id][1] is texts[j.id]]  # type: ignore[index]
+        # Every item but the one moved before this build kept its text (the very same string).
+        assert len(reused) == (0 if step == 0 else len(current.jobs) - 1)
+        texts = {i: t[1] for i, t in kept.items()}  # type: ignore[index]
+        if step < len(moves):
+            (style, seed), to, fields = moves[step]
+            job = next(j for j in current.jobs if j.values == {"style": style, "seed": seed})
+            store.transition(job.id, to, **fields)
+    assert page_data(html)["items"][0]["jobs"][0]["p"]["prompt"].startswith(HOSTILE)
