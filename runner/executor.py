@@ -50,6 +50,9 @@ HTTP_CONNECTIONS = 12
 # A live report rebuild that took t seconds is followed by none for REPORT_SHARE·t seconds (at 10,000 jobs a
 # rebuild takes about 0.25 s: one every 10 s).
 REPORT_SHARE = 40
+# A live report is rebuilt only after a job changed state, or when the last build is this many seconds old
+# (its clock and wall time): during long renders nothing on the page moves.
+REPORT_STALE = 60.0
 # Throughput (and the ETA drawn from it) counts the jobs that ended in this many seconds before now: recent
 # enough to follow a rate limit or a slower provider, long enough to span a few waves of renders.
 THROUGHPUT_WINDOW = 300.0
@@ -189,6 +192,8 @@ class Executor:
         self._last_report = self.started - options.report_every + min(1.0, options.report_every)
         self._report_cost = 0.0
         self._reporting = False
+        self._changes = 0          # state changes so far: a live report is rebuilt only after one
+        self._report_changes = -1  # ... counted at the start of the last build
         self._reserved = 0
         self._spent = 0
         self._fatal = False
@@ -211,6 +216,7 @@ class Executor:
                 self.throughput.ended(self.clock())
         self.counts[to] += 1
         self.states[job_id] = to
+        self._changes += 1
 
     def _move(self, job_id: int, to: JobState, *, lazy: bool = False, **fields: Any) -> None:
         self.store.transition(job_id, to, lazy=lazy, **fields)
@@ -429,9 +435,12 @@ class Executor:
             self._outputs_busy = True
             batch, self._outputs = self._outputs, []
             self._tg.start_soon(self._outputs_in_thread, batch)
+        since = self.clock() - self._last_report
         if self.on_report is not None and not self._reporting and \
-                self.clock() - self._last_report >= max(self.opts.report_every, REPORT_SHARE * self._report_cost):
+                since >= max(self.opts.report_every, REPORT_SHARE * self._report_cost) and \
+                (self._changes != self._report_changes or since >= REPORT_STALE):
             self._reporting = True
+            self._report_changes = self._changes
             self._tg.start_soon(self._report_in_thread)
 
     async def _report_in_thread(self) -> None:

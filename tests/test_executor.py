@@ -358,6 +358,38 @@ def test_new_outputs_reach_the_poster_worker_during_the_run(tmp_path: Path) -> N
     assert finals[-1] is True and all(poster_path(j.output).is_file() for j in plan.jobs)
 
 
+def test_the_live_report_is_rebuilt_only_after_a_job_moved(tmp_path: Path) -> None:
+    """During long renders nothing on the page moves: the live report waits for a change instead of being
+    rebuilt every `report_every` seconds."""
+    import anyio
+
+    from runner.executor import Executor
+    from runner.state import Store
+
+    m = write_manifest(tmp_path, n_seeds=2, sim={"render_time": 3.0, "jitter": 0.0, "concurrency": 8},
+                       run={"concurrency": 8})
+    plan = api.plan(m)
+    builds: list[tuple[bool, tuple[str, ...]]] = []
+    store = Store(plan.state_dir / "state.db")
+    ex: Executor
+
+    def on_report(run_id: int, final: bool) -> Path | None:
+        builds.append((final, tuple(state for state, n in ex.counts.items() for _ in range(n))))
+        return None
+
+    store.acquire_lock()
+    try:
+        ex = Executor(plan, sim_provider(m), store, options=RunOptions(report_every=0.1), on_report=on_report)
+        result = anyio.run(ex.run)
+    finally:
+        store.close()
+    assert result.exit_code == 0 and builds[-1][0] is True
+    live = [states for final, states in builds if not final]
+    # Rebuilt every 0.1 s through 3 s of rendering, there would be dozens; each build here follows a move.
+    assert 1 <= len(live) <= 8, live
+    assert any("running" in states or "submitted" in states for states in live)
+
+
 def test_a_run_raises_the_collectors_first_threshold_and_puts_it_back(tmp_path: Path) -> None:
     import gc
 
