@@ -79,7 +79,8 @@ class RunOptions:
     poll_interval: float | None = None  # fixed poll interval (default: scheduled from expected render time)
     timeout: float | None = None        # per-job deadline: stop waiting, never the job
     request_timeout: float = 30.0       # seconds one HTTP request may take
-    report_every: float = 5.0           # seconds between report rebuilds during the run
+    report_every: float = 10.0          # seconds at least between report rebuilds during the run (the page
+                                        # reloads itself every 20 s: a build in between is never seen)
     handle_signals: bool = False        # first Ctrl-C: stop submitting; second: detach
 
 
