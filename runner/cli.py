@@ -289,7 +289,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     out.print(f"  {fmt_time(elapsed)} {'taken' if r.ended_at is not None else 'elapsed'}{rate}"
               + ("" if r.ended_at is not None else f", eta {fmt_time(eta)}"))
     if r.process_gone():
-        out.print(f"  [yellow]its process (pid {r.pid}) is gone[/yellow]: killed or crashed; `gridrun run` resumes it")
+        out.print(f"  [yellow]{escape(r.gone_note())}[/yellow]")
     _problems(snap)
     return 0
 
@@ -331,8 +331,7 @@ def _watch(args: argparse.Namespace) -> int:
             time.sleep(every)
     if not args.json:
         if gone:
-            err.print(f"run {snap.run.id}'s process (pid {snap.run.pid}) ended without recording its end "
-                      "(killed or crashed); `gridrun run` resumes it")
+            err.print(f"run {snap.run.id}: {snap.run.gone_note()}", markup=False)
         _problems(snap)
     return 0
 

@@ -71,7 +71,8 @@ class RunRecord:
 
     def process_gone(self) -> bool:
         """The run is recorded as running, on this machine, by a process that no longer exists: it was
-        killed or crashed before it could record its end (the next `gridrun run` marks it `crashed`)."""
+        killed or crashed before it could record its end (the next `gridrun run` marks it `crashed`). A
+        process that now has its pid but started after the run did is another one (Linux: /proc)."""
         if self.ended_at is not None or self.status != "running" or not self.pid or self.host != socket.gethostname():
             return False
         try:
@@ -79,8 +80,30 @@ class RunRecord:
         except ProcessLookupError:
             return True
         except OSError:  # alive, owned by someone else
-            return False
-        return False
+            pass
+        started = process_start(self.pid)
+        return started is not None and started > self.started_at + PID_CLOCK_SLACK
+
+    def gone_note(self) -> str:
+        """What `status` says of a run whose process is gone."""
+        return f"its process (pid {self.pid}) is gone: killed or crashed; `gridrun run` resumes it"
+
+
+# The start of a process is known to the second (the boot time's resolution), and the wall clock may be
+# stepped meanwhile: a process that started this much after a run did is surely not the run's.
+PID_CLOCK_SLACK = 5.0
+
+
+def process_start(pid: int) -> float | None:
+    """When process `pid` started (seconds since the epoch), where /proc tells; None elsewhere."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        with open("/proc/stat", "rb") as f:
+            boot = next(int(line.split()[1]) for line in f if line.startswith(b"btime "))
+        return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError, StopIteration):
+        return None
 
 
 @dataclass(frozen=True, slots=True)

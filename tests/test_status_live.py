@@ -141,7 +141,7 @@ def test_status_names_a_run_whose_process_is_gone_and_watch_ends(tmp_path: Path)
     watch = _gridrun("status", str(manifest), "--watch", "--every", "0.3", cwd=tmp_path, timeout=30)
     assert watch.returncode == 0, watch.stderr
     assert time.monotonic() - t0 < 20
-    assert "ended without recording its end" in watch.stderr and "gridrun run" in watch.stderr, watch.stderr
+    assert "is gone: killed or crashed" in watch.stderr and "gridrun run" in watch.stderr, watch.stderr
     assert f"[process {killed_pid(tmp_path)} gone]" in watch.stderr, watch.stderr
 
 
@@ -155,3 +155,30 @@ def killed_pid(folder: Path) -> int:
         return run.pid
     finally:
         store.db.close()
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="process start times come from /proc")
+def test_a_pid_taken_by_a_process_that_started_after_the_run_is_not_the_runs() -> None:
+    """Pids are reused: a run whose pid now belongs to a younger process is gone all the same."""
+    import dataclasses
+    import socket
+
+    from runner.records import PID_CLOCK_SLACK, RunRecord, process_start
+
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        started = process_start(proc.pid)
+        assert started is not None and abs(started - time.time()) < 30
+        run = RunRecord(id=1, manifest_name="m", manifest_path="m.yaml", outputs_dir="out", provider="sim",
+                        model="x", axes=(), started_at=started, ended_at=None, status="running",
+                        budget_micros=None, pid=proc.pid, host=socket.gethostname())
+        assert not run.process_gone()  # the run's own process, started just before it
+        assert not dataclasses.replace(run, started_at=started + 1).process_gone()
+        younger = dataclasses.replace(run, started_at=started - 2 * PID_CLOCK_SLACK)
+        assert younger.process_gone()  # the pid is alive, but not the process that started the run
+        assert not dataclasses.replace(younger, host="elsewhere").process_gone()  # another host: cannot tell
+        assert not dataclasses.replace(younger, status="done", ended_at=started).process_gone()
+    finally:
+        proc.kill()
+        proc.wait()
+    assert run.process_gone()  # and once it has exited, by its pid alone
