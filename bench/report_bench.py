@@ -23,7 +23,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from runner.export import write_exports  # noqa: E402
-from runner.report import render, write_report  # noqa: E402
+from runner.report import ReportMemo, render, write_report  # noqa: E402
 from runner.state import JobState, Store  # noqa: E402
 
 STYLES = ("anime", "clay", "cyberpunk", "watercolor", "noir", "pixel art", "oil painting", "low poly", "claymation", "sketch")
@@ -71,6 +71,27 @@ def build(root: Path, n: int) -> tuple[Store, int]:
     return store, run_id
 
 
+MOVED_SHARE = 0.01
+
+
+def live_rebuilds(store: Store, run_id: int, rounds: int = 5) -> list[float]:
+    """Seconds per rebuild of the live report with a memo kept between builds (a build of its own first),
+    after a share of the jobs in flight moved each time: what a run pays every few seconds."""
+    memo = ReportMemo()
+    write_report(store, run_id=run_id, posters=False, memo=memo)
+    running = [j.id for j in store.snapshot(run_id).jobs if j.state == JobState.RUNNING.value]
+    per_round = max(1, int(len(store.snapshot(run_id).jobs) * MOVED_SHARE))
+    times: list[float] = []
+    for r in range(rounds):
+        with store.batch():
+            for job_id in running[r * per_round:(r + 1) * per_round]:
+                store.transition(job_id, JobState.DOWNLOADING, completed_at=float(1_764_100_000 + r))
+        t = time.perf_counter()
+        write_report(store, run_id=run_id, posters=False, memo=memo)
+        times.append(time.perf_counter() - t)
+    return times
+
+
 def bench(n: int, keep: Path | None) -> int:
     root = keep or Path(tempfile.mkdtemp(prefix="gridrun-report-bench-"))
     try:
@@ -89,6 +110,7 @@ def bench(n: int, keep: Path | None) -> int:
             t = time.perf_counter()
             path = write_report(store, run_id=run_id)
             writes.append(time.perf_counter() - t)
+        rebuilds = live_rebuilds(store, run_id)
         t = time.perf_counter()
         exports = write_exports(store, run_id=run_id)
         exported = time.perf_counter() - t
@@ -99,6 +121,8 @@ def bench(n: int, keep: Path | None) -> int:
         print(f"snapshot (read state)  {statistics.median(snaps):>10.3f} s")
         print(f"render (pure)          {statistics.median(renders):>10.3f} s")
         print(f"write_report (total)   {statistics.median(writes):>10.3f} s   median of 3, best {best:.3f} s")
+        print(f"live rebuild (memo)    {statistics.median(rebuilds):>10.3f} s   median of {len(rebuilds)}, "
+              f"{MOVED_SHARE:.0%} of the jobs moved before each (as `gridrun run` rebuilds it)")
         print(f"report.html            {size / 1e6:>10.2f} MB  ({len(html.encode()) / n:.0f} bytes per job)")
         print(f"exports jsonl+csv+json {exported:>10.3f} s   ({', '.join(f'{p.name} {p.stat().st_size / 1e6:.1f} MB' for p in exports)})")
         ok = statistics.median(writes) < TARGET_SECONDS
