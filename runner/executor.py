@@ -174,8 +174,6 @@ class Executor:
         budget = options.budget_usd if options.budget_usd is not None else run.get("budget_usd")
         self.budget_micros = None if budget is None else int(round(float(budget) * 1_000_000))
         self.pacer = Pacer(clock, gate=HTTP_CONNECTIONS)
-        self._creating = 0   # jobs between taking a provider slot and their create answer
-        self._creates_done: anyio.Event | None = None  # set whenever `_creating` falls to 0 (made in run())
         self.stopping: str | None = None
         self.detached = False
         self.started = clock()
@@ -358,7 +356,6 @@ class Executor:
             self.store.end_run(self.run_id, "budget")
             raise
         self._limiter = anyio.CapacityLimiter(self.concurrency)
-        self._creates_done = anyio.Event()
         self._work = anyio.Event()
         self._intents = IntentBatcher(self.store, self.run_id)
         try:
@@ -493,17 +490,10 @@ class Executor:
             if self.stopping or self._fatal:
                 self._settle(job, None)
                 return
-            self._creating += 1
-            try:
-                key = await self._intents.reserve(jid)
-                self._set_state(jid, S.SUBMITTING.value)
-                self._crash_point("before-submit")
-                status = await self._post(job, jid, key)
-            finally:
-                self._creating -= 1
-                if not self._creating and self._creates_done is not None:
-                    self._creates_done.set()
-                    self._creates_done = anyio.Event()
+            key = await self._intents.reserve(jid)
+            self._set_state(jid, S.SUBMITTING.value)
+            self._crash_point("before-submit")
+            status = await self._post(job, jid, key)
             if status is None:
                 return
             await self._follow(job, jid, status, slot)
@@ -778,10 +768,6 @@ class Executor:
         return None
 
     async def _download(self, job: Job, jid: int, status: VideoStatus) -> None:
-        # Creates go first: they start renders the run waits for; a download waits a moment (URLs last an hour).
-        if self._creating and self._creates_done is not None:
-            with anyio.move_on_after(0.5):
-                await self._creates_done.wait()
         url = status.url
         last = ""
         output = job.output
