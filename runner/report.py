@@ -21,6 +21,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup
 
 from .export import STATE_GROUPS, dumps, export_rows, summary, write_exports
@@ -99,10 +100,9 @@ class ReportMemo:
 
 
 def _json_text(value: Any) -> str:
-    """JSON safe inside a <script> element: <, >, & and ' escaped, as Jinja's `tojson` does. The escapes
-    are per character, so the text of a whole is the texts of its parts put together."""
-    text = dumps(value, ensure_ascii=False, separators=(",", ":"))
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").replace("'", "\\u0027")
+    """JSON safe inside a <script> element, as Jinja's `tojson` writes it (<, >, & and ' escaped). The
+    escapes are per character, so the text of a whole is the texts of its parts put together."""
+    return str(htmlsafe_json_dumps(value, dumps=dumps, ensure_ascii=False, separators=(",", ":")))
 
 
 def render(
