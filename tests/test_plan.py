@@ -905,5 +905,5 @@ def test_jobs_are_immutable_and_record_what_the_store_takes(tmp_path: Path) -> N
 def test_canonical_text_is_json_dumps_text(value: object) -> None:
     import json
 
-    from runner.plan import _canonical
-    assert _canonical(value) == json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    from runner.jobs import canonical
+    assert canonical(value) == json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)

@@ -1,0 +1,124 @@
+"""A job: one paid render, its key (how people name it) and its hash (what the provider is sent and bills).
+
+`job_hash` is what makes a job the same job across runs: the state store finds earlier attempts by it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any, NamedTuple
+
+
+class Job(NamedTuple):
+    """One paid render: what is sent, what it costs, where its video goes, and where it came from.
+
+    Immutable like the other plan types; a named tuple rather than a frozen dataclass because a plan makes
+    100,000 of them and a tuple is built several times faster.
+    """
+
+    key: str
+    sweep: str | None
+    repeat: int
+    values: tuple[tuple[str, Any], ...]     # the matrix values that made it, in order
+    params: Mapping[str, Any]               # the request: coerced, defaults explicit, local images absolute
+    hash: str
+    cost_micros: int
+    output_str: str                         # absolute path of the video
+    size: tuple[int, int]
+    duration: float
+    mode: str                               # t2v | i2v
+    origin: str                             # "product", "include 2", with "sweep S: " in front for sweeps
+    sources: Mapping[str, str]              # request parameter -> where its value came from
+
+    @property
+    def cost_usd(self) -> float:
+        return self.cost_micros / 1_000_000
+
+    @property
+    def output(self) -> Path:
+        return Path(self.output_str)
+
+    def record(self) -> dict[str, Any]:
+        """The mapping `Store.add_jobs` takes."""
+        return {
+            "hash": self.hash,
+            "key": self.key,
+            "sweep": self.sweep,
+            "values": dict(self.values),
+            "params": dict(self.params),
+            "output_path": self.output_str,
+            "cost_estimate_micros": self.cost_micros,
+            "width": self.size[0],
+            "height": self.size[1],
+            "duration": self.duration,
+        }
+
+
+
+_FORMATTED: dict[tuple[type, Any], str] = {}
+
+
+def format_value(value: Any) -> str:
+    """How a matrix value reads in a job key: short, stable, one line."""
+    if isinstance(value, (str, int, float)):
+        k = (type(value), value)
+        hit = _FORMATTED.get(k)
+        if hit is None:
+            hit = _format_value(value)
+            if len(_FORMATTED) < 100_000:
+                _FORMATTED[k] = hit
+        return hit
+    return _format_value(value)
+
+
+def _format_value(value: Any) -> str:
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif value is None:
+        text = "null"
+    elif isinstance(value, (dict, list)):
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=isinstance(value, dict))
+    else:
+        text = str(value)
+    text = " ".join(text.split())
+    if len(text) > 40:
+        digest = hashlib.sha256(text.encode()).hexdigest()[:6]
+        text = f"{text[:32]}…{digest}"
+    return text
+
+
+def job_key(sweep: str | None, values: Iterable[tuple[str, Any]], repeat: int) -> str:
+    body = ",".join(f"{k}={format_value(v)}" for k, v in values) or "job"
+    key = f"{sweep}/{body}" if sweep else body
+    return f"{key}#{repeat}" if repeat else key
+
+
+_encode_string: Callable[[str], str] = json.encoder.encode_basestring
+
+
+def canonical(value: Any) -> str:
+    # Strings, integers, booleans and null directly (the same text json.dumps gives); the rest through json.
+    t = type(value)
+    if t is str:
+        return _encode_string(value)
+    if t is int:
+        return int.__repr__(value)
+    if t is bool:
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def job_hash(provider: str, model: str, params: Mapping[str, Any], repeat: int) -> str:
+    """SHA-256 of what the provider receives and bills; local files enter by their content digest.
+
+    The text hashed is the canonical JSON (sorted keys, no spaces, UTF-8) of
+    {"model", "params", "provider", "repeat"}.
+    """
+    text = f'{{"model":{canonical(model)},"params":{canonical(params)},"provider":{canonical(provider)},"repeat":{repeat}}}'
+    return hashlib.sha256(text.encode()).hexdigest()
+

@@ -1,0 +1,551 @@
+"""The jobs of each sweep: vars and params rendered per matrix combination, requests checked and priced by
+the capability data, keys, hashes and output paths made and checked; every problem collected with its
+place in the manifest, so that one pass reports many.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import operator
+import posixpath
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import CapabilityError, ManifestError, ManifestErrors, MatrixError, TemplateError
+from .jobs import Job, canonical, format_value, job_hash
+from .manifest import DEFAULT_OUTPUT, Manifest, dotted
+from .matrix import Combination, Expansion
+from .providers.capabilities import Checked, ModelCaps, ProviderCaps
+from .template import Compiled, TemplateProblem, compile_value, dependents, var_order
+
+IMAGE_PARAMS = ("input_reference", "last_frame_image")
+_MAX_REPORTED = 20
+_UNSAFE = re.compile(r"[^A-Za-z0-9._=,+@#%-]+")
+_SAFE_REL = re.compile(r"(?!\.\.?(?:/|$))[A-Za-z0-9_=,+@#%-][A-Za-z0-9._=,+@#%-]*(?:/(?!\.\.?(?:/|$))[A-Za-z0-9._=,+@#%-]+)*")
+
+
+class Collector:
+    """Gathers errors so that one pass reports many, each once, with how many jobs it hits."""
+
+    def __init__(self) -> None:
+        self.errors: dict[tuple[str, str, int, int], tuple[ManifestError, list[tuple[str, str | None]]]] = {}
+        self.one_job = False            # a plan of one job: naming it adds nothing
+
+    def add(self, err: ManifestError, job: str | None = None, detail: str | None = None) -> None:
+        """Record `err`, once; `job` is the key of a job it hits, `detail` what differs from job to job."""
+        k = (err.field, err.message, err.line, err.column)
+        if k not in self.errors:
+            self.errors[k] = (err, [])
+        if job is not None:
+            self.errors[k][1].append((job, detail))
+
+    def __bool__(self) -> bool:
+        return bool(self.errors)
+
+    def raise_if_any(self) -> None:
+        if not self.errors:
+            return
+        out: list[ManifestError] = []
+        found = sorted(self.errors.values(), key=lambda e: (e[0].line, e[0].column))
+        for err, jobs in found[:_MAX_REPORTED]:
+            if jobs:
+                key, detail = jobs[0]
+                example = f"{key}: {detail}" if detail else key
+                if self.one_job:
+                    more = detail or ""
+                elif len(jobs) > 1:
+                    more = f"in {len(jobs):,} jobs, e.g. {example}"
+                else:
+                    more = f"in job {example}"
+                if more:
+                    err = type(err)(f"{err.message} ({more})", file=err.file, line=err.line, column=err.column,
+                                    field=err.field)
+            out.append(err)
+        if len(self.errors) > _MAX_REPORTED:
+            first = out[0]
+            out.append(ManifestError(f"... and {len(self.errors) - _MAX_REPORTED} more errors", file=first.file))
+        raise out[0] if len(out) == 1 else ManifestErrors(out)
+
+
+@dataclass(slots=True)
+class Sweep:
+    name: str | None
+    index: int | None
+    matrix: Mapping[str, Any] | None
+    vars: dict[str, Any]
+    params: dict[str, Any]
+    repeat: int
+    output: str
+    var_paths: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    param_paths: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    output_path: tuple[Any, ...] = ("output",)
+
+    @property
+    def prefix(self) -> tuple[Any, ...]:
+        return () if self.index is None else ("sweeps", self.index)
+
+
+def sweeps_of(m: Manifest) -> list[Sweep]:
+    top_vars = dict(m.vars or {})
+    top_params = dict(m.params or {})
+    output = m.output or DEFAULT_OUTPUT
+    if not m.sweeps:
+        s = Sweep(None, None, m.matrix, top_vars, top_params, int(m.repeat or 1), output)
+        s.var_paths = {k: ("vars", k) for k in top_vars}
+        s.param_paths = {k: ("params", k) for k in top_params}
+        return [s]
+    out = []
+    for i, sw in enumerate(m.sweeps):
+        vars_ = {**top_vars, **(sw.get("vars") or {})}
+        params = {**top_params, **(sw.get("params") or {})}
+        s = Sweep(sw["name"], i, sw.get("matrix"), vars_, params, int(sw.get("repeat") or m.repeat or 1),
+                   sw.get("output") or output)
+        s.var_paths = {k: (("sweeps", i, "vars", k) if k in (sw.get("vars") or {}) else ("vars", k)) for k in vars_}
+        s.param_paths = {k: (("sweeps", i, "params", k) if k in (sw.get("params") or {}) else ("params", k)) for k in params}
+        s.output_path = ("sweeps", i, "output") if sw.get("output") else ("output",)
+        out.append(s)
+    return out
+
+
+def _matrix_path(sweep: Sweep, source: str, key: str) -> tuple[Any, ...]:
+    base = sweep.prefix + ("matrix",)
+    if source.startswith("include "):
+        try:
+            return base + ("include", int(source.split()[1]) - 1, key)
+        except (ValueError, IndexError):
+            return base
+    return base + (key,)
+
+
+
+def _getter(names: Sequence[str]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """A function returning the values of `names` in a mapping, always as a tuple."""
+    if not names:
+        return lambda _: ()
+    if len(names) == 1:
+        get = operator.itemgetter(names[0])
+        return lambda mapping: (get(mapping),)
+    return operator.itemgetter(*names)
+
+
+@dataclass(slots=True)
+class _Shape:
+    """What all combinations with one set of matrix keys (one `sources` tuple) share within a sweep."""
+
+    keys: frozenset[str]                    # the matrix keys
+    sources: dict[str, str]                 # matrix key -> "matrix", "include 2", ...
+    overrides: tuple[tuple[int, str], ...]  # (index in values, request parameter) set by matrix values
+    dyn: tuple[str, ...]                    # vars rendered per job, in dependency order
+    keyed: Callable[[Mapping[str, Any]], tuple[Any, ...]]  # the values that vary and decide the check
+    free: tuple[str, ...]                   # free-text parameters that vary: checked to be strings, hashed per job
+    maybe_not_str: tuple[str, ...]          # free-text parameters that may render to something else
+    entries: dict[Any, _Entry] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Entry:
+    """One `ModelCaps.check` outcome, shared by every job whose parameters differ only in free text."""
+
+    checked: Checked
+    segments: tuple[str, ...]               # the canonical hash text around the free-text values
+    hashed_free: tuple[str, ...]            # the free-text parameters in the order they appear in it
+    images: bool                            # local images: hashed by content, per job
+    duration: float | None                  # None when it is free text (and so differs per job)
+    sources: Mapping[str, str]
+
+
+class JobMaker:
+    """Builds the jobs of each sweep in turn; caches what jobs share so that 100,000 jobs stay cheap."""
+
+    def __init__(self, m: Manifest, caps: ProviderCaps, model: ModelCaps, errors: Collector,
+                 digest: Callable[[Path], str], out_prefix: str) -> None:
+        self.m = m
+        self.provider = caps.provider
+        self.model = model
+        self.errors = errors
+        self.digest = digest
+        self.out_prefix = out_prefix
+        self.jobs: list[Job] = []
+        self.warnings: dict[str, None] = {}
+        self.seen_keys: set[str] = set()
+        self.seen_outputs: dict[str, str] = {}
+        self.digests: dict[str, str] = {}
+        self.images: dict[tuple[str, str], tuple[str, Any]] = {}
+        ruled = {str(k) for rule in model.rules for k in (*rule.get("when", {}), rule.get("param"), rule.get("requires"))}
+        # Free text (prompts) is only checked to be a string, so it can stay out of the check cache's key.
+        self.free_text = frozenset(n for n, s in model.params.items()
+                                   if s.type == "string" and s.enum is None and n not in ruled)
+
+    def sweep(self, sw: Sweep, expansion: Expansion, cvars: dict[str, Compiled], order: list[str],
+              cparams: dict[str, Compiled], coutput: Compiled) -> None:
+        m, errors = self.m, self.errors
+        one_per_shape = {id(c.sources): c for c in expansion.combinations}.values()
+        matrix_names = {k for c in one_per_shape for k, _ in c.values} | {"key", "repeat", "sweep", "index"}
+        dynamic = dependents(cvars, frozenset(matrix_names))
+        static_ctx: dict[str, Any] = {}
+        static_ok = True
+        for name in order:
+            if name in dynamic:
+                continue
+            try:
+                static_ctx[name] = cvars[name].render(static_ctx)
+            except TemplateProblem as exc:
+                errors.add(m.error(sw.var_paths[name], exc.message, TemplateError))
+                static_ok = False
+        if not static_ok:
+            return
+        dyn_order = [n for n in order if n in dynamic]
+        param_sources: dict[str, str] = {}
+        for name, c in cparams.items():
+            where = dotted(sw.param_paths[name])
+            param_sources[name] = f"{where} (template)" if c.kind != "const" else where
+        # The request before matrix values: constants in place, templates filled in per job (order kept).
+        base_params = {name: (c.source if c.kind == "const" else None) for name, c in cparams.items()}
+        templated = tuple((name, c.renderer) for name, c in cparams.items() if c.kind != "const")
+        var_fns = {name: cvars[name].renderer for name in dyn_order}
+        render_output = coutput.renderer
+        sweep_name = sw.name
+        sweep_text = sw.name or ""
+        jobs, seen_keys = self.jobs, self.seen_keys
+        out_prefix = self.out_prefix
+        provider, model_name = self.provider, self.model.model
+        sha256 = hashlib.sha256
+        new_job = tuple.__new__
+        encode = json.encoder.encode_basestring  # what `canonical` gives a string
+
+        shapes: dict[int, _Shape] = {}
+        origins: dict[str, str] = {}
+        # Matrix values are shared (key, value) tuples that live as long as `expansion`: their ids are stable.
+        key_parts: dict[int, str] = {}
+
+        for combo in expansion.combinations:
+            values = combo.values
+            shape = shapes.get(id(combo.sources))
+            if shape is None:
+                shape = shapes[id(combo.sources)] = self._shape(combo, cparams, dyn_order)
+            entries, keyed_of, maybe_not_str = shape.entries, shape.keyed, shape.maybe_not_str
+            try:
+                body = ",".join([key_parts[id(p)] for p in values])
+            except KeyError:
+                for p in values:
+                    key_parts[id(p)] = f"{p[0]}={format_value(p[1])}"
+                    if not _encodable(key_parts[id(p)]):
+                        errors.add(m.error(_matrix_path(sw, shape.sources.get(p[0], "matrix"), p[0]), _SURROGATE,
+                                           MatrixError))
+                body = ",".join([key_parts[id(p)] for p in values])
+            base_key = (f"{sweep_name}/{body or 'job'}" if sweep_name else body) or "job"
+            origin = origins.get(combo.origin)
+            if origin is None:
+                origin = origins[combo.origin] = f"sweep {sweep_name}: {combo.origin}" if sweep_name else combo.origin
+            for r in range(sw.repeat):
+                key = f"{base_key}#{r}" if r else base_key
+                if key in seen_keys:
+                    errors.add(m.error(sw.prefix + ("matrix",), f"two jobs have the same key {key!r}; "
+                                       "make the matrix entries differ, or use repeat", MatrixError))
+                    continue
+                seen_keys.add(key)
+                ctx = static_ctx.copy()
+                ctx.update(values)
+                ctx["key"] = key
+                ctx["repeat"] = r
+                ctx["sweep"] = sweep_text
+                ctx["index"] = len(jobs)
+                try:
+                    for name in shape.dyn:
+                        ctx[name] = var_fns[name](ctx)
+                except TemplateProblem as exc:
+                    errors.add(m.error(sw.var_paths[name], exc.message, TemplateError), key)
+                    continue
+                params = base_params.copy()
+                failed: list[str] = []
+                for name, render in templated:
+                    try:
+                        params[name] = render(ctx)
+                    except TemplateProblem as exc:
+                        errors.add(m.error(sw.param_paths[name], exc.message, TemplateError), key)
+                        failed.append(name)
+                for i, name in shape.overrides:
+                    params[name] = values[i][1]
+
+                if failed:
+                    # Check the rest of the request and the output too, so that one pass reports more problems.
+                    rest = {k: v for k, v in params.items() if k not in failed}
+                    self._issues(sw, shape, self.model.check(rest), key, skip=failed)
+                    self._output(sw, render_output, ctx, key, None)
+                    continue
+                for n in maybe_not_str:
+                    if type(params[n]) is not str:
+                        uncached = True
+                        break
+                else:
+                    uncached = False
+                if not uncached:
+                    keyed = keyed_of(params)
+                    ck: Any = (keyed, tuple(map(type, keyed)))
+                    try:
+                        entry = entries.get(ck)
+                    except TypeError:
+                        ck = (json.dumps(keyed, default=str), ck[1])
+                        entry = entries.get(ck)
+                    if entry is None:
+                        entry = entries[ck] = self._entry(sw, shape, self.model.check(params), param_sources)
+                    checked = entry.checked
+                    if checked.issues:
+                        self._issues(sw, shape, checked, key)
+                        self._output(sw, render_output, ctx, key, None)
+                        continue
+                    resolved = checked.params.copy()
+                    for n in shape.free:
+                        resolved[n] = params[n]
+                else:
+                    entry = self._entry(sw, shape, self.model.check(params), param_sources)
+                    checked = entry.checked
+                    if checked.issues:
+                        self._issues(sw, shape, checked, key)
+                        self._output(sw, render_output, ctx, key, None)
+                        continue
+                    resolved = checked.params
+
+                try:
+                    if entry.images:
+                        try:
+                            resolved, hashed = self._local_images(sw, shape, resolved)
+                        except ManifestError as exc:
+                            errors.add(exc, key)
+                            self._output(sw, render_output, ctx, key, None)
+                            continue
+                        digest_hex = job_hash(provider, model_name, hashed, r)
+                    elif len(entry.hashed_free) == 1:
+                        seg = entry.segments
+                        text = f"{seg[0]}{encode(resolved[entry.hashed_free[0]])}{seg[1]}{r}}}"
+                        digest_hex = sha256(text.encode()).hexdigest()
+                    else:
+                        seg = entry.segments
+                        parts = [seg[0]]
+                        for n, s in zip(entry.hashed_free, seg[1:], strict=True):
+                            parts.append(encode(resolved[n]))
+                            parts.append(s)
+                        parts.append(f"{r}}}")
+                        digest_hex = sha256("".join(parts).encode()).hexdigest()
+                except UnicodeEncodeError:
+                    name = next(n for n, v in resolved.items() if not _encodable(canonical(v)))
+                    errors.add(m.error(self._path(sw, shape, name), _SURROGATE, CapabilityError), key)
+                    self._output(sw, render_output, ctx, key, None)
+                    continue
+
+                rel_path = self._output(sw, render_output, ctx, key, digest_hex)
+                if rel_path is None:
+                    continue
+                duration = entry.duration
+                if duration is None:
+                    duration = float(resolved.get("duration", 0) or 0)
+                jobs.append(new_job(Job, (key, sweep_name, r, values, resolved, digest_hex, checked.cost_micros,
+                                          f"{out_prefix}/{rel_path}", checked.size, duration, checked.mode, origin,
+                                          entry.sources)))
+
+    def _shape(self, combo: Combination, cparams: Mapping[str, Compiled], dyn_order: Sequence[str]) -> _Shape:
+        model_params = self.model.params
+        keys = [k for k, _ in combo.values]
+        overrides = tuple((i, k) for i, k in enumerate(keys) if k in model_params)
+        names = list(cparams) + [k for _, k in overrides if k not in cparams]
+        set_by_matrix = {k for _, k in overrides}
+        # Constants are the same for every job of the shape: only matrix values and templates can differ.
+        varies = [n for n in names if n in set_by_matrix or cparams[n].kind != "const"]
+        free = tuple(n for n in varies if n in self.free_text)
+        return _Shape(
+            keys=frozenset(keys),
+            sources=dict(combo.sources),
+            overrides=overrides,
+            dyn=tuple(n for n in dyn_order if n not in keys),
+            keyed=_getter([n for n in varies if n not in self.free_text]),
+            free=free,
+            maybe_not_str=tuple(n for n in free if n in set_by_matrix or cparams[n].kind in ("expr", "list", "map")),
+        )
+
+    def _entry(self, sw: Sweep, shape: _Shape, checked: Checked, param_sources: Mapping[str, str]) -> _Entry:
+        for w in checked.warnings:
+            self.warnings[f"{dotted(self._path(sw, shape, w.field))}: {w.message}"] = None
+        params = checked.params
+        free = [n for n in sorted(params) if n in shape.free]
+        segments, current = [], f'{{"model":{canonical(self.model.model)},"params":{{'
+        for i, name in enumerate(sorted(params)):
+            current += ("," if i else "") + canonical(name) + ":"
+            if name in free:
+                segments.append(current)
+                current = ""
+            else:
+                current += canonical(params[name])
+        segments.append(f'{current}}},"provider":{canonical(self.provider)},"repeat":')
+        entry = _Entry(
+            checked=checked,
+            segments=tuple(segments),
+            hashed_free=tuple(free),
+            images=any(p in params for p in IMAGE_PARAMS),
+            duration=float(params.get("duration", 0) or 0) if "duration" not in shape.free else None,
+            sources=self._sources(sw, shape, checked, param_sources),
+        )
+        return entry
+
+    def _sources(self, sw: Sweep, shape: _Shape, checked: Checked, param_sources: Mapping[str, str]) -> dict[str, str]:
+        sources = dict(param_sources)
+        for _, k in shape.overrides:
+            src = shape.sources.get(k, "matrix")
+            sources[k] = f"sweep {sw.name}: {src}" if sw.name else src
+        for name in checked.params:
+            if name not in sources:
+                sources[name] = f"default ({self.model.provider} capability data)"
+        return sources
+
+    def _path(self, sw: Sweep, shape: _Shape, name: str) -> tuple[Any, ...]:
+        """Where a request parameter's value was set: its matrix entry, its params line, or params."""
+        if name in shape.keys:
+            return _matrix_path(sw, shape.sources.get(name, "matrix"), name)
+        if name in sw.param_paths:
+            return sw.param_paths[name]
+        return sw.prefix + ("params",)
+
+    def _issues(self, sw: Sweep, shape: _Shape, checked: Checked, key: str, *, skip: Sequence[str] = ()) -> None:
+        for issue in checked.issues:
+            if issue.field not in skip:
+                self.errors.add(self.m.error(self._path(sw, shape, issue.field), issue.message, CapabilityError), key)
+
+    def _output(self, sw: Sweep, render: Callable[[Mapping[str, Any]], Any], ctx: dict[str, Any], key: str,
+                digest_hex: str | None) -> str | None:
+        """The job's output path relative to the output folder, checked; None (and an error) when it is not usable.
+
+        A job that cannot run (`digest_hex` None) is still checked, with a stand-in hash unique to its key.
+        """
+        ctx["hash"] = (digest_hex or hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest())[:12]
+        try:
+            rel = render(ctx)
+        except TemplateProblem as exc:
+            self.errors.add(self.m.error(sw.output_path, exc.message, TemplateError), key)
+            return None
+        if type(rel) is str and _SAFE_REL.fullmatch(rel):
+            rel_path = rel
+        else:
+            safe = _output_path(self.m, sw, rel, self.errors, key)
+            if safe is None:
+                return None
+            rel_path = safe
+        seen = self.seen_outputs.get(rel_path)
+        if seen is not None:
+            self.errors.add(self.m.error(
+                sw.output_path,
+                f"jobs {seen!r} and {key!r} would both write {rel_path}; "
+                "put the keys that vary into output (e.g. \"{{ key }}.mp4\")"), key)
+            return None
+        self.seen_outputs[rel_path] = key
+        return rel_path if digest_hex is not None else None
+
+    def _local_images(self, sw: Sweep, shape: _Shape, params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Local image paths made absolute (checked to exist) and, for the hash, replaced by their digests."""
+        resolved = dict(params)
+        hashed = dict(params)
+        for name in IMAGE_PARAMS:
+            if name not in params:
+                continue
+            value = params[name]
+            items = value if isinstance(value, list) else [value]
+            abs_items, hash_items = [], []
+            for item in items:
+                if _is_remote(item):
+                    abs_items.append(item)
+                    hash_items.append(item)
+                    continue
+                known = self.images.get((name, item))
+                if known is None:
+                    path = (self.m.base_dir / item).resolve()
+                    if not path.is_file():
+                        raise self.m.error(self._path(sw, shape, name),
+                                           f"input image {item!r} not found (looked for {path})", CapabilityError)
+                    sp = str(path)
+                    if sp not in self.digests:
+                        self.digests[sp] = self.digest(path)
+                    known = self.images[(name, item)] = (sp, {"file": path.name, "sha256": self.digests[sp]})
+                abs_items.append(known[0])
+                hash_items.append(known[1])
+            resolved[name] = abs_items if isinstance(value, list) else abs_items[0]
+            hashed[name] = hash_items if isinstance(value, list) else hash_items[0]
+        return resolved, hashed
+
+
+def compile_sweep(
+    m: Manifest, sw: Sweep, errors: Collector
+) -> tuple[dict[str, Compiled], list[str], dict[str, Compiled], Compiled] | None:
+    ok = True
+    cvars: dict[str, Compiled] = {}
+    for name, value in sw.vars.items():
+        try:
+            cvars[name] = compile_value(value)
+        except TemplateProblem as exc:
+            errors.add(m.error(sw.var_paths[name], exc.message, TemplateError))
+            ok = False
+    cparams: dict[str, Compiled] = {}
+    for name, value in sw.params.items():
+        try:
+            cparams[name] = compile_value(value)
+        except TemplateProblem as exc:
+            errors.add(m.error(sw.param_paths[name], exc.message, TemplateError))
+            ok = False
+    try:
+        coutput = compile_value(sw.output)
+    except TemplateProblem as exc:
+        errors.add(m.error(sw.output_path, exc.message, TemplateError))
+        return None
+    if not ok:
+        return None
+    try:
+        order = var_order(cvars)
+    except TemplateProblem as exc:
+        first = exc.message.split(": ", 1)[-1].split(" -> ")[0]
+        errors.add(m.error(sw.var_paths.get(first, ("vars",)), exc.message, TemplateError))
+        return None
+    return cvars, order, cparams, coutput
+
+
+_SURROGATE = ("holds a lone surrogate (a \\ud800-\\udfff escape), which is not text; write the character itself, "
+              "or one \\U escape such as \\U0001F98A")
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _is_remote(value: str) -> bool:
+    return value.startswith(("http://", "https://", "data:"))
+
+
+def _output_path(m: Manifest, sw: Sweep, rel: Any, errors: Collector, key: str) -> str | None:
+    """The output path relative to the output folder, made safe; None (and an error) when it is not."""
+    text = str(rel).strip()
+    if _SAFE_REL.fullmatch(text):
+        return text
+    if not text:
+        errors.add(m.error(sw.output_path, "renders an empty path"), key)
+        return None
+    if text.startswith(("/", "\\", "~")) or re.match(r"^[A-Za-z]:[\\/]", text):
+        errors.add(m.error(sw.output_path, "renders an absolute path; output is relative to the output folder"),
+                   key, repr(text))
+        return None
+    norm = posixpath.normpath(text.replace("\\", "/"))
+    if norm == ".." or norm.startswith("../"):
+        errors.add(m.error(sw.output_path, "renders a path that leaves the output folder"), key, repr(text))
+        return None
+    parts = [_UNSAFE.sub("_", p) for p in norm.split("/") if p not in ("", ".")]
+    if not parts:
+        errors.add(m.error(sw.output_path, "renders a path that names no file"), key, repr(text))
+        return None
+    return "/".join(parts)
+
+
+# --------------------------------------------------------------------------------------------------
+# The plan against the state store.
