@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -19,12 +18,13 @@ import anyio
 from . import manifest as manifest_mod
 from . import plan as plan_mod
 from .errors import UsageError
-from .executor import Executor, RunOptions, RunResult, RunStatistics, Throughput
+from .executor import Executor, RunOptions, RunResult
 from .manifest import Manifest
 from .plan import Diff, Plan, Stored
 from .providers import get_provider
 from .providers import capabilities
-from .state import FINAL, JobState, Snapshot, Store
+from .state import JobState, Snapshot, Store
+from .stats import PROBLEMS, RunStatistics, pace
 
 __all__ = ["load", "plan", "diff", "run", "status", "report", "export", "cancel", "RunOptions", "RunResult"]
 
@@ -204,43 +204,6 @@ def status(
         return store.snapshot(manifest_name=name, reuse=reuse)
     finally:
         store.db.close()
-
-
-def pace(snap: Snapshot, now: float | None = None) -> tuple[float, float | None, float | None]:
-    """(elapsed seconds, videos saved per minute lately, ETA seconds) of a run, from when its jobs were saved:
-    what live progress shows, for `status` in another process. The ETA is None once the run has ended."""
-    r = snap.run
-    end = r.ended_at if r.ended_at is not None else (time.time() if now is None else now)
-    throughput = Throughput()
-    for at in sorted(j.downloaded_at for j in snap.jobs if j.state == "done" and j.cached_from_run is None
-                     and j.downloaded_at is not None and j.downloaded_at >= r.started_at):
-        throughput.ended(at)
-    elapsed = max(0.0, end - r.started_at)
-    per_minute = throughput.per_minute(end, elapsed)
-    remaining = sum(n for state, n in snap.counts.items() if state not in FINAL)
-    eta = remaining / per_minute * 60.0 if per_minute and remaining and r.ended_at is None else None
-    return elapsed, per_minute, eta
-
-
-PROBLEMS = ("failed", "unknown", "expired", "rejected", "cancelled")  # what `status` lists, with why
-
-
-def run_statistics(snap: Snapshot, now: float | None = None) -> RunStatistics:
-    """What live progress shows, from a snapshot read by another process (`gridrun status --watch`). The
-    state keeps no request count (`requests` is None); the last errors are those of the jobs that ended
-    badly; `stopping` is how the run ended, when not `done`."""
-    r = snap.run
-    elapsed, per_minute, eta = pace(snap, now)
-    problems = [j for j in snap.jobs if j.state in PROBLEMS]
-    ended = r.ended_at is not None
-    return RunStatistics(
-        run_id=r.id, total=len(snap.jobs), counts=dict(snap.counts),
-        cached=sum(1 for j in snap.jobs if j.cached_from_run is not None),
-        spent_micros=snap.spent_micros, reserved_micros=snap.reserved_micros, budget_micros=r.budget_micros,
-        elapsed=elapsed, eta=eta, per_minute=per_minute, requests=None,
-        stopping=r.status if ended and r.status != "done" else None,
-        last_errors=tuple(f"{j.key}: {j.state}: {j.error or ''}" for j in problems[-5:]),
-    )
 
 
 def status_json(snap: Snapshot) -> dict[str, Any]:

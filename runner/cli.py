@@ -23,6 +23,7 @@ from . import api
 from .errors import GridrunError, ManifestErrors, UsageError
 from .plan import Plan, format_value, relpath, summarize_sources
 from .state import Snapshot
+from .stats import PROBLEMS, pace, run_statistics
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -284,7 +285,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     out.print(f"  spent ${snap.spent_micros / 1e6:,.2f}, reserved ${snap.reserved_micros / 1e6:,.2f}{budget}")
     from .progress import fmt_time
 
-    elapsed, per_minute, eta = api.pace(snap)
+    elapsed, per_minute, eta = pace(snap)
     rate = "" if per_minute is None else f", {per_minute:,.1f} videos saved/min" + ("" if r.ended_at is not None else " lately")
     out.print(f"  {fmt_time(elapsed)} {'taken' if r.ended_at is not None else 'elapsed'}{rate}"
               + ("" if r.ended_at is not None else f", eta {fmt_time(eta)}"))
@@ -296,7 +297,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def _problems(snap: Snapshot) -> None:
     for j in snap.jobs:
-        if j.state in api.PROBLEMS:
+        if j.state in PROBLEMS:
             out.print(f"  [red]{j.state}[/red] {escape(j.key)}: {escape(j.error or '')}")
 
 
@@ -320,7 +321,7 @@ def _watch(args: argparse.Namespace) -> int:
                     waiting = True
                 time.sleep(every)
                 continue
-            stats = api.run_statistics(snap)
+            stats = run_statistics(snap)
             gone = snap.run.process_gone()
             if snap.run.ended_at is not None or gone:
                 if gone:

@@ -11,16 +11,14 @@ re-POST with the same key where the provider honours keys, and otherwise left `u
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import signal
-import statistics
 import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Sequence
 
 import anyio
 
@@ -35,33 +33,19 @@ from .errors import (
     RejectedError,
     RetryableError,
 )
-from .outputs import atomic_write, copy_output, sidecar_matches, sidecar_name, verified
-from .pacing import IntentBatcher, ListPoller, Pacer
+from .live import LiveViews
+from .outputs import atomic_write, copy_output, sidecar_matches, sidecar_writer, verified
+from .pacing import IntentBatcher, ListPoller, Pacer, RenderTimes
 from .plan import Job, Plan
 from .providers.base import Provider, VideoStatus
 from .state import FINAL, JobState, Store
+from .stats import RunStatistics, Throughput
 
 S = JobState
 FATAL_CODES = frozenset({"AUTHENTICATION_FAILED", "INSUFFICIENT_BALANCE"})
-DEFAULT_RENDER_SECONDS = 60.0
 # Requests are short: a dozen connections carry thousands of jobs. More cost CPU, not speed (httpcore
 # checks every pooled connection on every request), and requests beyond them would queue in the pool.
 HTTP_CONNECTIONS = 12
-# A live report rebuild that took t seconds is followed by none for REPORT_SHARE·t seconds (at 10,000 jobs a
-# rebuild takes about 0.15 s, so `report_every` rules up to about 25,000).
-REPORT_SHARE = 40
-# A live report is rebuilt only after a job changed state, or when the last build is this many seconds old
-# (its clock and wall time): during long renders nothing on the page moves.
-REPORT_STALE = 60.0
-# Throughput (and the ETA drawn from it) counts the jobs that ended in this many seconds before now: recent
-# enough to follow a rate limit or a slower provider, long enough to span a few waves of renders.
-THROUGHPUT_WINDOW = 300.0
-# Deferred state writes are committed, and new outputs handed to the poster worker, this many seconds after
-# the write that needs it (one commit gathers every write of that moment) ...
-FLUSH_DELAY = 0.05
-# ... and with nothing to do the housekeeping wakes only this often (the report's clock, outputs due):
-# during long renders a run is idle, and waking 20 times a second cost ~5 ms of CPU per second.
-IDLE_TICK = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,25 +69,6 @@ class RunOptions:
 
 
 @dataclass(frozen=True, slots=True)
-class RunStatistics:
-    """Progress at one moment (what live progress and `status` show)."""
-
-    run_id: int
-    total: int
-    counts: Mapping[str, int]
-    cached: int
-    spent_micros: int
-    reserved_micros: int
-    budget_micros: int | None
-    elapsed: float
-    eta: float | None
-    per_minute: float | None     # jobs that ended per minute lately (THROUGHPUT_WINDOW); None before any did
-    requests: int | None         # HTTP requests sent (None: not known, as in `status --watch`)
-    stopping: str | None
-    last_errors: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
 class RunResult:
     """How a run ended."""
 
@@ -113,28 +78,6 @@ class RunResult:
     stats: RunStatistics
     outputs_dir: Path
     report: Path | None = None
-
-
-class Throughput:
-    """Jobs ended per minute over the last `window` seconds, or since the start while the run is younger."""
-
-    def __init__(self, window: float = THROUGHPUT_WINDOW) -> None:
-        self.window = window
-        self._ended: deque[float] = deque()
-        self._before = 0  # jobs that ended before the window
-
-    def ended(self, at: float) -> None:
-        self._ended.append(at)
-
-    def per_minute(self, now: float, elapsed: float) -> float | None:
-        """None until a job has ended; 0.0 when none did lately."""
-        ended = self._ended
-        while ended and ended[0] < now - self.window:
-            ended.popleft()
-            self._before += 1
-        if not ended and not self._before:
-            return None
-        return 60.0 * len(ended) / max(1.0, min(self.window, elapsed))
 
 
 class Executor:
@@ -158,18 +101,13 @@ class Executor:
         self.store = store
         self.opts = options
         self.on_progress = on_progress
-        self.on_report = on_report
-        self.on_output = on_output    # given new output files, in a worker thread (posters)
-        self._outputs: list[Path] = []
-        self._outputs_busy = False
-        self._outputs_at = 0.0
-        self._work: anyio.Event | None = None  # set by a deferred write or a new output (made in run())
         self.clock = clock
         self.argv = argv
         run = dict(plan.manifest.run or {})
         self.concurrency = int(options.concurrency or run.get("concurrency") or 4)
         self.retries = int(options.retries if options.retries is not None else run.get("retries", 3))
         self.poll_interval = options.poll_interval or run.get("poll_interval")
+        self.renders = RenderTimes(plan, provider.caps, poll_interval=self.poll_interval, clock=clock)
         self.timeout = options.timeout or run.get("timeout")
         budget = options.budget_usd if options.budget_usd is not None else run.get("budget_usd")
         self.budget_micros = None if budget is None else int(round(float(budget) * 1_000_000))
@@ -178,7 +116,6 @@ class Executor:
         self.detached = False
         self.started = clock()
         self.errors: deque[str] = deque(maxlen=5)
-        self.render_times: list[float] = []
         self.cached = 0
         self.run_id = 0
         self.ids: dict[str, int] = {}
@@ -187,12 +124,11 @@ class Executor:
         self.counts: dict[str, int] = {s.value: 0 for s in JobState}
         self.throughput = Throughput()
         self._last_progress = 0.0
-        # The first live report waits a second: the first creates go out before the report is built.
-        self._last_report = self.started - options.report_every + min(1.0, options.report_every)
-        self._report_cost = 0.0
-        self._reporting = False
-        self._changes = 0          # state changes so far: a live report is rebuilt only after one
-        self._report_changes = -1  # ... counted at the start of the last build
+        # The live report (on_report(run_id, final)) and posters (on_output(new videos)), in worker threads.
+        self.live = LiveViews(
+            store, report=None if on_report is None else lambda final: on_report(self.run_id, final),
+            posters=on_output, report_every=options.report_every, errors=self.errors, clock=clock,
+        )
         self._reserved = 0
         self._spent = 0
         self._fatal = False
@@ -215,19 +151,14 @@ class Executor:
                 self.throughput.ended(self.clock())
         self.counts[to] += 1
         self.states[job_id] = to
-        self._changes += 1
+        self.live.changes += 1
 
     def _move(self, job_id: int, to: JobState, *, lazy: bool = False, **fields: Any) -> None:
         self.store.transition(job_id, to, lazy=lazy, **fields)
         if lazy:
-            self._nudge()
+            self.live.nudge()
         self._set_state(job_id, to.value)
         self._progress()
-
-    def _nudge(self) -> None:
-        """Wake the housekeeping: something waits for it (see FLUSH_DELAY)."""
-        if self._work is not None:
-            self._work.set()
 
     def statistics(self) -> RunStatistics:
         counts = dict(self.counts)
@@ -356,7 +287,6 @@ class Executor:
             self.store.end_run(self.run_id, "budget")
             raise
         self._limiter = anyio.CapacityLimiter(self.concurrency)
-        self._work = anyio.Event()
         self._intents = IntentBatcher(self.store, self.run_id)
         try:
             async with client:
@@ -364,14 +294,13 @@ class Executor:
                 self._poller = None
                 if self.provider.caps.has_list_endpoint and not self.poll_interval:
                     self._poller = ListPoller(
-                        self.provider, client, self.pacer, interval=self._list_interval,
+                        self.provider, client, self.pacer, interval=self.renders.list_interval,
                         before_poll=self.store.flush, on_error=self.errors.append, clock=self.clock,
                     )
                 async with anyio.create_task_group() as tg:
-                    self._tg = tg
                     if self.opts.handle_signals:
                         tg.start_soon(self._signals, tg.cancel_scope)
-                    tg.start_soon(self._flusher)
+                    tg.start_soon(self.live.loop)
                     tg.start_soon(self._intents.loop)
                     if self._poller is not None:
                         tg.start_soon(self._poller.loop)
@@ -404,68 +333,8 @@ class Executor:
         else:
             status, code = "done", 0
         self.store.end_run(self.run_id, status)
-        report = self._final_report()
+        report = self.live.final_report()
         return RunResult(self.run_id, code, status, self.statistics(), self.plan.outputs_dir, report)
-
-    def _final_report(self) -> Path | None:
-        """The report once the run has ended (live rebuilds are `_report_in_thread`'s)."""
-        if self.on_report is None:
-            return None
-        self.store.flush()
-        return self.on_report(self.run_id, True)
-
-    async def _flusher(self) -> None:
-        idle = min(IDLE_TICK, self.opts.report_every)
-        while True:
-            assert self._work is not None
-            if not (self.store.pending or self._outputs):
-                with anyio.move_on_after(idle):
-                    await self._work.wait()
-            self._work = anyio.Event()
-            await anyio.sleep(FLUSH_DELAY)
-            self._housekeeping()
-
-    def _housekeeping(self) -> None:
-        """Commit deferred writes; start the poster worker and the live report when they are due."""
-        self.store.flush()
-        if self._outputs and not self._outputs_busy and \
-                (len(self._outputs) >= 64 or self.clock() - self._outputs_at >= 1.0):
-            self._outputs_busy = True
-            batch, self._outputs = self._outputs, []
-            self._tg.start_soon(self._outputs_in_thread, batch)
-        since = self.clock() - self._last_report
-        if self.on_report is not None and not self._reporting and \
-                since >= max(self.opts.report_every, REPORT_SHARE * self._report_cost) and \
-                (self._changes != self._report_changes or since >= REPORT_STALE):
-            self._reporting = True
-            self._report_changes = self._changes
-            self._tg.start_soon(self._report_in_thread)
-
-    async def _report_in_thread(self) -> None:
-        """Rebuild the report off the event loop (it reads the store through its own connection); a report
-        that takes a while is rebuilt less often, so it never takes more than 1/REPORT_SHARE of the run's time."""
-        assert self.on_report is not None
-        started = time.monotonic()
-        try:
-            await anyio.to_thread.run_sync(self.on_report, self.run_id, False)
-        except Exception as exc:  # a report is a view; a failure to draw it must not stop paid work
-            self.errors.append(f"report not rebuilt: {type(exc).__name__}: {exc}")
-        finally:
-            self._report_cost = time.monotonic() - started
-            self._last_report = self.clock()
-            self._reporting = False
-
-    async def _outputs_in_thread(self, batch: list[Path]) -> None:
-        """Hand new output files to `on_output` in one worker-thread trip (posters keep up with downloads,
-        so the final report has few left to make)."""
-        assert self.on_output is not None
-        try:
-            await anyio.to_thread.run_sync(self.on_output, batch)
-        except Exception as exc:  # a poster is a view, like the report
-            self.errors.append(f"posters not made: {type(exc).__name__}: {exc}")
-        finally:
-            self._outputs_at = self.clock()
-            self._outputs_busy = False
 
     async def _signals(self, scope: anyio.CancelScope) -> None:
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
@@ -669,7 +538,7 @@ class Executor:
         if status.status == "completed":
             # When completion was seen: providers stamp whole seconds, too coarse for render times of seconds.
             seen = self.clock()
-            self.render_times.append(max(0.0, seen - submitted_at))
+            self.renders.seen(seen - submitted_at)
             if self.states[jid] != S.DOWNLOADING.value:
                 self._move(jid, S.DOWNLOADING, lazy=True, completed_at=seen,
                            url=status.url, expires_at=status.expires_at, cost_micros=status.cost_micros)
@@ -696,11 +565,11 @@ class Executor:
             remaining = None if deadline is None else deadline - self.clock()
             with anyio.move_on_after(remaining) as scope:
                 if self._poller is not None and status is not None:
-                    due = submitted_at + self._earliest_done(job)
+                    due = submitted_at + self.renders.earliest_done(job)
                     status = await self._poller.next(pid, status, due=due, sent_at=sent_at)
                 else:
                     if status is not None or not first:
-                        await anyio.sleep(self._next_poll(job, submitted_at))
+                        await anyio.sleep(self.renders.next_poll(job, submitted_at))
                     if first:
                         self.store.flush()  # the provider's id is committed before the first poll
                     status = await self._get(job, pid) or status
@@ -716,39 +585,6 @@ class Executor:
             if status.status == "unknown":
                 self._error(job, f"provider reports an unknown status {status.raw_status!r}; still polling")
         return status
-
-    def _list_interval(self) -> float:
-        """Seconds between list rounds while a watched job is due: an eightieth of the expected render time,
-        within 0.02–5 s (one request covers up to 100 jobs, and none is sent before a job is due)."""
-        if not self.plan.jobs:
-            return 1.0
-        return max(0.02, min(5.0, self._expected_render(self.plan.jobs[0]) * 0.0125))
-
-    def _next_poll(self, job: Job, submitted_at: float) -> float:
-        if self.poll_interval:
-            return float(self.poll_interval)
-        expected = self._expected_render(job)
-        elapsed = self.clock() - submitted_at
-        if elapsed < expected * 0.9:
-            return max(0.05, expected * 0.9 - elapsed)
-        return max(0.05, min(30.0, expected * 0.05))
-
-    def _earliest_done(self, job: Job) -> float:
-        """Seconds after submission before which a job is not worth polling: the quickest render seen, less
-        5 % (a render time seen includes the lag in seeing it; without the margin that lag feeds itself)."""
-        if len(self.render_times) >= 3:
-            return 0.95 * min(self.render_times[-50:])
-        return self._expected_render(job) * 0.8
-
-    def _expected_render(self, job: Job) -> float:
-        if len(self.render_times) >= 3:
-            return statistics.median(self.render_times[-50:])
-        sim = self.plan.manifest.data.get("sim") or {}
-        if self.plan.provider == "sim":
-            return float(sim.get("render_time", 2.0)) * float(sim.get("time_scale", 1.0))
-        model = self.provider.caps.model(self.plan.model)
-        prior = model.render_seconds if model is not None else None
-        return (prior or DEFAULT_RENDER_SECONDS) * max(1.0, job.duration / 5.0)
 
     async def _get(self, job: Job, pid: str) -> VideoStatus | None:
         for attempt in range(1, self.retries + 10):
@@ -797,9 +633,7 @@ class Executor:
             self._settle(job, billed)
             self._move(jid, S.DONE, lazy=True, sha256=got.sha256, cost_micros=billed, downloaded_at=self.clock(),
                        done_run_id=self.run_id)
-            if self.on_output is not None:
-                self._outputs.append(output)
-                self._nudge()
+            self.live.saved(output)
             return
         self._settle(job, status.cost_micros if status.cost_micros is not None else job.cost_micros)
         if last.startswith("expired"):
@@ -812,37 +646,12 @@ class Executor:
     def _sidecar_writer(self, job: Job, jid: int, status: VideoStatus, billed: int) -> Callable[[str], None]:
         """What writes the video's JSON sidecar once the video is durable (in the download's worker thread)."""
         row = self.store.job_row(jid)
-        doc = {
-            "key": job.key,
-            "sweep": job.sweep,
-            "hash": job.hash,
-            "values": dict(job.values),
-            "provider": self.plan.provider,
-            "model": self.plan.model,
-            "request": {k: v for k, v in job.params.items()},
-            "provider_id": status.id,
-            "idempotency_key": self.store.current_key(jid),
-            "attempt": row["attempts"],
-            "cost_estimate_usd": job.cost_micros / 1e6,
-            "cost_usd": billed / 1e6,
-            "cost_reported_usd": None if status.cost_micros is None else status.cost_micros / 1e6,
-            "sha256": None,
-            "size": list(job.size),
-            "duration": job.duration,
-            "submitted_at": row["submitted_at"],
-            "completed_at": status.completed_at,
-            "downloaded_at": None,
-            "run_id": self.run_id,
-        }
-        path = sidecar_name(job.output_str)
-        clock = self.clock
-
-        def write(sha256: str) -> None:
-            doc["sha256"], doc["downloaded_at"] = sha256, clock()
-            # The C encoder (no indent); the download syncs the folder once after this rename and the video's.
-            atomic_write(path, json.dumps(doc, default=str).encode() + b"\n", sync_folder_after=False)
-
-        return write
+        return sidecar_writer(
+            job, provider=self.plan.provider, model=self.plan.model, provider_id=status.id,
+            idempotency_key=self.store.current_key(jid), attempt=row["attempts"], billed_micros=billed,
+            reported_micros=status.cost_micros, submitted_at=row["submitted_at"], completed_at=status.completed_at,
+            run_id=self.run_id, clock=self.clock,
+        )
 
 
 # --------------------------------------------------------------------------------------------------

@@ -7,8 +7,12 @@ import hashlib
 import json
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .jobs import Job
 
 _WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 
@@ -112,3 +116,52 @@ def copy_output(src: Path, dest: Path) -> None:
     side = sidecar_path(src)
     if side.is_file():
         atomic_write(sidecar_path(dest), side.read_bytes())
+
+
+def sidecar_writer(
+    job: Job,
+    *,
+    provider: str,
+    model: str,
+    provider_id: str,
+    idempotency_key: str | None,
+    attempt: int,
+    billed_micros: int,
+    reported_micros: int | None,
+    submitted_at: float | None,
+    completed_at: float | None,
+    run_id: int,
+    clock: Callable[[], float],
+) -> Callable[[str], None]:
+    """What writes a video's JSON sidecar (`sidecar_path`), given the video's SHA-256 once the video is
+    durable: the job, its request and costs, where it was made, and when it was saved."""
+    doc = {
+        "key": job.key,
+        "sweep": job.sweep,
+        "hash": job.hash,
+        "values": dict(job.values),
+        "provider": provider,
+        "model": model,
+        "request": dict(job.params),
+        "provider_id": provider_id,
+        "idempotency_key": idempotency_key,
+        "attempt": attempt,
+        "cost_estimate_usd": job.cost_micros / 1e6,
+        "cost_usd": billed_micros / 1e6,
+        "cost_reported_usd": None if reported_micros is None else reported_micros / 1e6,
+        "sha256": None,
+        "size": list(job.size),
+        "duration": job.duration,
+        "submitted_at": submitted_at,
+        "completed_at": completed_at,
+        "downloaded_at": None,
+        "run_id": run_id,
+    }
+    path = sidecar_name(job.output_str)
+
+    def write(sha256: str) -> None:
+        doc["sha256"], doc["downloaded_at"] = sha256, clock()
+        # The C encoder (no indent); the download syncs the folder once after this rename and the video's.
+        atomic_write(path, json.dumps(doc, default=str).encode() + b"\n", sync_folder_after=False)
+
+    return write

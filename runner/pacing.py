@@ -1,17 +1,25 @@
 """Request pacing and batching for the executor: the 429 pacer (AIMD), the write-ahead intent batcher,
-and the list poller that watches many provider jobs with one request."""
+the list poller that watches many provider jobs with one request, and when a job is worth polling."""
 
 from __future__ import annotations
 
+import statistics
 from collections import deque
-from typing import Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 import anyio
 import httpx
 
 from .errors import ProviderError, RateLimitedError, RetryableError
 from .providers.base import Provider, VideoStatus
+from .providers.capabilities import ProviderCaps
 from .state import Store
+
+if TYPE_CHECKING:
+    from .plan import Job, Plan
+
+# The render time expected of a model whose capability data gives none.
+DEFAULT_RENDER_SECONDS = 60.0
 
 
 class Pacer:
@@ -301,3 +309,56 @@ class ListPoller:
                 self.on_error(f"polling: {exc}")
                 return None
         return None
+
+
+class RenderTimes:
+    """How long jobs take to render, and so when each is worth polling: the median of the last 50 renders
+    this run has seen once there are three, and before that the simulator's knobs or the model's prior
+    (capability data), scaled by the video's duration."""
+
+    def __init__(self, plan: Plan, caps: ProviderCaps, *, poll_interval: float | None,
+                 clock: Callable[[], float]) -> None:
+        self.plan = plan
+        self.caps = caps
+        self.poll_interval = poll_interval      # fixed: every poll that many seconds apart
+        self.clock = clock
+        self._seen: list[float] = []
+
+    def seen(self, seconds: float) -> None:
+        """A job took `seconds` from its create request to when its completion was seen."""
+        self._seen.append(max(0.0, seconds))
+
+    def expected(self, job: Job) -> float:
+        if len(self._seen) >= 3:
+            return statistics.median(self._seen[-50:])
+        if self.plan.provider == "sim":
+            sim = self.plan.manifest.data.get("sim") or {}
+            return float(sim.get("render_time", 2.0)) * float(sim.get("time_scale", 1.0))
+        model = self.caps.model(self.plan.model)
+        prior = model.render_seconds if model is not None else None
+        return (prior or DEFAULT_RENDER_SECONDS) * max(1.0, job.duration / 5.0)
+
+    def earliest_done(self, job: Job) -> float:
+        """Seconds after submission before which a job is not worth polling: the quickest render seen, less
+        5 % (a render time seen includes the lag in seeing it; without the margin that lag feeds itself)."""
+        if len(self._seen) >= 3:
+            return 0.95 * min(self._seen[-50:])
+        return self.expected(job) * 0.8
+
+    def next_poll(self, job: Job, submitted_at: float) -> float:
+        """Seconds until a job polled one by one is polled again: at 90 % of its expected render time, then
+        every twentieth of it (0.05–30 s)."""
+        if self.poll_interval:
+            return float(self.poll_interval)
+        expected = self.expected(job)
+        elapsed = self.clock() - submitted_at
+        if elapsed < expected * 0.9:
+            return max(0.05, expected * 0.9 - elapsed)
+        return max(0.05, min(30.0, expected * 0.05))
+
+    def list_interval(self) -> float:
+        """Seconds between list rounds while a watched job is due: an eightieth of the expected render time,
+        within 0.02–5 s (one request covers up to 100 jobs, and none is sent before a job is due)."""
+        if not self.plan.jobs:
+            return 1.0
+        return max(0.02, min(5.0, self.expected(self.plan.jobs[0]) * 0.0125))

@@ -10,7 +10,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.text import Text
 
-from .executor import RunStatistics
+from .stats import RunStatistics
 from .state import FINAL
 
 _ORDER = ("planned", "submitting", "submitted", "running", "downloading", "done",

@@ -416,24 +416,28 @@ def test_housekeeping_wakes_for_deferred_writes_not_on_a_timer(tmp_path: Path, m
     longer than the run) instead of waking every FLUSH_DELAY, and each deferred state write wakes it."""
     import anyio
 
-    from runner import executor as ex_mod
+    from runner import live
+    from runner.executor import Executor
     from runner.state import Store
 
-    monkeypatch.setattr(ex_mod, "IDLE_TICK", 60.0)
+    monkeypatch.setattr(live, "IDLE_TICK", 60.0)
     m = write_manifest(tmp_path, n_seeds=1, styles=("anime",),
                        sim={"render_time": 3.0, "jitter": 0.0, "concurrency": 1}, run={"concurrency": 1})
     plan = api.plan(m)
     passes: list[bool] = []  # whether a deferred write was waiting for the pass
 
-    class Counting(ex_mod.Executor):
-        def _housekeeping(self) -> None:
-            passes.append(self.store.pending)
-            super()._housekeeping()
+    housekeeping = live.LiveViews.housekeeping
+
+    def counting(self: live.LiveViews) -> None:
+        passes.append(self.store.pending)
+        housekeeping(self)
+
+    monkeypatch.setattr(live.LiveViews, "housekeeping", counting)
 
     store = Store(plan.state_dir / "state.db")
     store.acquire_lock()
     try:
-        result = anyio.run(Counting(plan, sim_provider(m), store).run)
+        result = anyio.run(Executor(plan, sim_provider(m), store).run)
         assert not store.pending
     finally:
         store.close()

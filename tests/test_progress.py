@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from runner.executor import RunStatistics, Throughput
 from runner.progress import Progress, line
+from runner.stats import RunStatistics, Throughput, run_statistics
 
 
 def test_throughput_counts_jobs_since_the_start_then_over_the_window() -> None:
@@ -110,7 +110,6 @@ def test_a_display_without_a_request_count_leaves_the_figure_out(capsys: pytest.
 def test_run_statistics_from_a_snapshot_another_process_reads(tmp_path: Path) -> None:
     """What `status --watch` shows comes from the state alone: counts, money, cached jobs, the jobs that
     ended badly as the last errors, and how the run ended when not `done`."""
-    from runner import api
     from runner.state import JobState, Store
 
     with closing(Store(tmp_path / "state.db")) as store:
@@ -124,10 +123,10 @@ def test_run_statistics_from_a_snapshot_another_process_reads(tmp_path: Path) ->
         store.transition(bad, JobState.SUBMITTED, provider_id="v1")
         store.transition(bad, JobState.FAILED, error="content_moderation: refused")
         snap = store.snapshot(run)
-    s = api.run_statistics(snap, now=snap.run.started_at + 60)
+    s = run_statistics(snap, now=snap.run.started_at + 60)
     assert s.run_id == run and s.total == 3 and s.counts["planned"] == 2 and s.counts["failed"] == 1
     assert s.last_errors == ("seed=1: failed: content_moderation: refused",)
     assert s.requests is None and s.stopping is None and s.budget_micros == 9_000_000
     ended = dataclasses.replace(snap, run=dataclasses.replace(snap.run, ended_at=snap.run.started_at + 5,
                                                                 status="budget"))
-    assert api.run_statistics(ended).stopping == "budget" and api.run_statistics(ended).eta is None
+    assert run_statistics(ended).stopping == "budget" and run_statistics(ended).eta is None

@@ -1,0 +1,137 @@
+"""What a run keeps up to date beside its paid work: deferred state writes committed, new videos handed to
+the poster worker, and the live report rebuilt when it is due. None of it runs on a job's task, and a
+failure to draw a view is recorded as an error, never raised into the run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, MutableSequence, Sequence
+from pathlib import Path
+
+import anyio
+
+from .state import Store
+
+# Deferred state writes are committed, and new outputs handed to the poster worker, this many seconds after
+# the write that needs it (one commit gathers every write of that moment) ...
+FLUSH_DELAY = 0.05
+# ... and with nothing to do the housekeeping wakes only this often (the report's clock, outputs due):
+# during long renders a run is idle, and waking 20 times a second cost ~5 ms of CPU per second.
+IDLE_TICK = 1.0
+# A live report rebuild that took t seconds is followed by none for REPORT_SHARE·t seconds (at 10,000 jobs a
+# rebuild takes about 0.15 s, so `report_every` rules up to about 25,000).
+REPORT_SHARE = 40
+# A live report is rebuilt only after a job changed state, or when the last build is this many seconds old
+# (its clock and wall time): during long renders nothing on the page moves.
+REPORT_STALE = 60.0
+# New outputs go to the poster worker in batches of up to this many, or after a second.
+OUTPUT_BATCH = 64
+
+
+class LiveViews:
+    """The housekeeping of one run. The executor counts state changes in `changes`, calls `nudge()` after a
+    deferred write and `saved(path)` for each new video, and runs `loop()` on its task group."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        report: Callable[[bool], Path | None] | None,
+        posters: Callable[[Sequence[Path]], None] | None,
+        report_every: float,
+        errors: MutableSequence[str],
+        clock: Callable[[], float],
+    ) -> None:
+        self.store = store
+        self.report = report            # report(final) builds the report; live builds run in a worker thread
+        self.posters = posters          # given new output files, in a worker thread
+        self.report_every = report_every
+        self.errors = errors
+        self.clock = clock
+        self.changes = 0                # state changes so far: a live report is rebuilt only after one
+        self._report_changes = -1       # ... counted at the start of the last build
+        # The first live report waits a second: the first creates go out before the report is built.
+        self._last_report = clock() - report_every + min(1.0, report_every)
+        self._report_cost = 0.0
+        self._reporting = False
+        self._outputs: list[Path] = []
+        self._outputs_busy = False
+        self._outputs_at = 0.0
+        self._work: anyio.Event | None = None  # set by a deferred write or a new output (made in loop())
+        self._tg: anyio.abc.TaskGroup | None = None
+
+    def nudge(self) -> None:
+        """Wake the housekeeping: something waits for it (see FLUSH_DELAY)."""
+        if self._work is not None:
+            self._work.set()
+
+    def saved(self, path: Path) -> None:
+        """A new video is in place: its poster is due."""
+        if self.posters is not None:
+            self._outputs.append(path)
+            self.nudge()
+
+    async def loop(self) -> None:
+        """Wake after each nudge (FLUSH_DELAY later) or every IDLE_TICK, and do what is due; until cancelled."""
+        idle = min(IDLE_TICK, self.report_every)
+        async with anyio.create_task_group() as tg:
+            self._tg = tg
+            self._work = anyio.Event()
+            while True:
+                if not (self.store.pending or self._outputs):
+                    with anyio.move_on_after(idle):
+                        await self._work.wait()
+                self._work = anyio.Event()
+                await anyio.sleep(FLUSH_DELAY)
+                self.housekeeping()
+
+    def housekeeping(self) -> None:
+        """Commit deferred writes; start the poster worker and the live report when they are due."""
+        self.store.flush()
+        assert self._tg is not None
+        if self._outputs and not self._outputs_busy and \
+                (len(self._outputs) >= OUTPUT_BATCH or self.clock() - self._outputs_at >= 1.0):
+            self._outputs_busy = True
+            batch, self._outputs = self._outputs, []
+            self._tg.start_soon(self._posters_in_thread, batch)
+        since = self.clock() - self._last_report
+        if self.report is not None and not self._reporting and \
+                since >= max(self.report_every, REPORT_SHARE * self._report_cost) and \
+                (self.changes != self._report_changes or since >= REPORT_STALE):
+            self._reporting = True
+            self._report_changes = self.changes
+            self._tg.start_soon(self._report_in_thread)
+
+    def final_report(self) -> Path | None:
+        """The report once the run has ended, every deferred write committed."""
+        if self.report is None:
+            return None
+        self.store.flush()
+        return self.report(True)
+
+    async def _report_in_thread(self) -> None:
+        """Rebuild the report off the event loop (it reads the store through its own connection); a report
+        that takes a while is rebuilt less often, so it never takes more than 1/REPORT_SHARE of the run's time."""
+        assert self.report is not None
+        started = time.monotonic()
+        try:
+            await anyio.to_thread.run_sync(self.report, False)
+        except Exception as exc:  # a report is a view; a failure to draw it must not stop paid work
+            self.errors.append(f"report not rebuilt: {type(exc).__name__}: {exc}")
+        finally:
+            self._report_cost = time.monotonic() - started
+            self._last_report = self.clock()
+            self._reporting = False
+
+    async def _posters_in_thread(self, batch: list[Path]) -> None:
+        """Hand new output files to `posters` in one worker-thread trip (posters keep up with downloads, so
+        the final report has few left to make)."""
+        assert self.posters is not None
+        try:
+            await anyio.to_thread.run_sync(self.posters, batch)
+        except Exception as exc:  # a poster is a view, like the report
+            self.errors.append(f"posters not made: {type(exc).__name__}: {exc}")
+        finally:
+            self._outputs_at = self.clock()
+            self._outputs_busy = False

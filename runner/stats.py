@@ -1,0 +1,94 @@
+"""Progress at one moment: `RunStatistics`, what live progress and `status` show, drawn by the executor
+from its own counts or by another process from a snapshot of the state store."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .records import Snapshot
+from .state import FINAL
+
+# Throughput (and the ETA drawn from it) counts the jobs that ended in this many seconds before now: recent
+# enough to follow a rate limit or a slower provider, long enough to span a few waves of renders.
+THROUGHPUT_WINDOW = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class RunStatistics:
+    """Progress at one moment (what live progress and `status` show)."""
+
+    run_id: int
+    total: int
+    counts: Mapping[str, int]
+    cached: int
+    spent_micros: int
+    reserved_micros: int
+    budget_micros: int | None
+    elapsed: float
+    eta: float | None
+    per_minute: float | None     # jobs that ended per minute lately (THROUGHPUT_WINDOW); None before any did
+    requests: int | None         # HTTP requests sent (None: not known, as in `status --watch`)
+    stopping: str | None
+    last_errors: tuple[str, ...]
+
+
+class Throughput:
+    """Jobs ended per minute over the last `window` seconds, or since the start while the run is younger."""
+
+    def __init__(self, window: float = THROUGHPUT_WINDOW) -> None:
+        self.window = window
+        self._ended: deque[float] = deque()
+        self._before = 0  # jobs that ended before the window
+
+    def ended(self, at: float) -> None:
+        self._ended.append(at)
+
+    def per_minute(self, now: float, elapsed: float) -> float | None:
+        """None until a job has ended; 0.0 when none did lately."""
+        ended = self._ended
+        while ended and ended[0] < now - self.window:
+            ended.popleft()
+            self._before += 1
+        if not ended and not self._before:
+            return None
+        return 60.0 * len(ended) / max(1.0, min(self.window, elapsed))
+
+
+def pace(snap: Snapshot, now: float | None = None) -> tuple[float, float | None, float | None]:
+    """(elapsed seconds, videos saved per minute lately, ETA seconds) of a run, from when its jobs were saved:
+    what live progress shows, for `status` in another process. The ETA is None once the run has ended."""
+    r = snap.run
+    end = r.ended_at if r.ended_at is not None else (time.time() if now is None else now)
+    throughput = Throughput()
+    for at in sorted(j.downloaded_at for j in snap.jobs if j.state == "done" and j.cached_from_run is None
+                     and j.downloaded_at is not None and j.downloaded_at >= r.started_at):
+        throughput.ended(at)
+    elapsed = max(0.0, end - r.started_at)
+    per_minute = throughput.per_minute(end, elapsed)
+    remaining = sum(n for state, n in snap.counts.items() if state not in FINAL)
+    eta = remaining / per_minute * 60.0 if per_minute and remaining and r.ended_at is None else None
+    return elapsed, per_minute, eta
+
+
+PROBLEMS = ("failed", "unknown", "expired", "rejected", "cancelled")  # what `status` lists, with why
+
+
+def run_statistics(snap: Snapshot, now: float | None = None) -> RunStatistics:
+    """What live progress shows, from a snapshot read by another process (`gridrun status --watch`). The
+    state keeps no request count (`requests` is None); the last errors are those of the jobs that ended
+    badly; `stopping` is how the run ended, when not `done`."""
+    r = snap.run
+    elapsed, per_minute, eta = pace(snap, now)
+    problems = [j for j in snap.jobs if j.state in PROBLEMS]
+    ended = r.ended_at is not None
+    return RunStatistics(
+        run_id=r.id, total=len(snap.jobs), counts=dict(snap.counts),
+        cached=sum(1 for j in snap.jobs if j.cached_from_run is not None),
+        spent_micros=snap.spent_micros, reserved_micros=snap.reserved_micros, budget_micros=r.budget_micros,
+        elapsed=elapsed, eta=eta, per_minute=per_minute, requests=None,
+        stopping=r.status if ended and r.status != "done" else None,
+        last_errors=tuple(f"{j.key}: {j.state}: {j.error or ''}" for j in problems[-5:]),
+    )
