@@ -1,34 +1,36 @@
-"""Load a manifest: YAML 1.2 core scalars, a source position for every node, JSON Schema validation.
+"""Load a manifest: YAML 1.2 with a source position for every node (`yamlsource`), JSON Schema validation,
+and the matrix axes given as `{file: path}` read from their data files (`datafiles`), so the matrix that
+`runner.matrix.expand` sees holds plain lists.
 
 Every problem becomes a `ManifestError` naming file, line, column and field path; several found at once
-become one `ManifestErrors`. Matrix axes given as `{file: path}` are read here, so the matrix that
-`runner.matrix.expand` sees holds plain lists.
+become one `ManifestErrors`.
 """
 
 from __future__ import annotations
 
-import csv
 import difflib
-import io
 import json
 import math
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
 from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
 
-from runner.errors import ManifestError, ManifestErrors
+from runner.datafiles import DATA_FILE_TYPES, resolve_files, resolve_matrix_files
+from runner.errors import ManifestError
 from runner.resources import resource_dir
+from runner.yamlsource import Position, Positions, dotted, kind, load_yaml, locate, raise_all, read_yaml
 
-Position = tuple[int, int]
-Positions = dict[tuple[Any, ...], Position]
+__all__ = [
+    "DATA_FILE_TYPES", "DEFAULT_OUTPUT", "DEFAULT_PROVIDER", "RUN_DEFAULTS", "SCHEMA_PATH", "Manifest", "Position",
+    "Positions", "dotted", "load", "load_yaml", "locate", "raise_all", "read_yaml", "resolve_matrix_files",
+]
 
 SCHEMA_PATH = resource_dir("schemas") / "manifest.schema.json"
 DEFAULT_PROVIDER = "sim"
@@ -41,35 +43,6 @@ RUN_DEFAULTS: Mapping[str, Any] = {
     "timeout": None,
     "max_jobs": 1000,
 }
-DATA_FILE_TYPES = (".txt", ".csv", ".jsonl")
-
-_MAX_NODES = 1_000_000
-_MAX_ERRORS_PER_DATA_FILE = 10
-
-_STR = "tag:yaml.org,2002:str"
-_NULL = "tag:yaml.org,2002:null"
-_BOOL = "tag:yaml.org,2002:bool"
-_INT = "tag:yaml.org,2002:int"
-_FLOAT = "tag:yaml.org,2002:float"
-_SEQ = "tag:yaml.org,2002:seq"
-_MAP = "tag:yaml.org,2002:map"
-
-_INT_RE = re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$")
-_FLOAT_RE = re.compile(
-    r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
-)
-
-
-class _Loader(yaml.SafeLoader):
-    """PyYAML's SafeLoader with the YAML 1.2 core schema's implicit types instead of YAML 1.1's."""
-
-    yaml_implicit_resolvers: dict[Any, list[tuple[str, re.Pattern[str]]]] = {}
-
-
-_Loader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
-_Loader.add_implicit_resolver(_NULL, re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""])
-_Loader.add_implicit_resolver(_INT, _INT_RE, list("-+0123456789"))
-_Loader.add_implicit_resolver(_FLOAT, _FLOAT_RE, list("-+0123456789."))
 
 
 @dataclass(frozen=True)
@@ -163,7 +136,7 @@ def load(path: str | Path) -> Manifest:
     if not isinstance(data, dict):
         line, column = positions.get((), (1, 1))
         raise ManifestError(
-            f"expected a mapping of manifest fields (version, name, model, ...) at the top level, got {_kind(data)}",
+            f"expected a mapping of manifest fields (version, name, model, ...) at the top level, got {kind(data)}",
             file=shown,
             line=line,
             column=column,
@@ -172,266 +145,9 @@ def load(path: str | Path) -> Manifest:
     errors = _schema_errors(base)
     errors += _sweep_name_errors(base)
     errors.sort(key=lambda e: (e.line, e.column))
-    resolved, files, file_errors = _resolve_manifest_files(base)
+    resolved, files, file_errors = resolve_files(data, positions=positions, file=shown, base_dir=base.base_dir)
     raise_all(errors + file_errors)
     return Manifest(path=base.path, data=resolved, positions=positions, files=files, display=base.display)
-
-
-def read_yaml(path: str | Path) -> tuple[Any, Positions]:
-    """Read and parse a YAML file, with positions; every failure is a ManifestError naming the file."""
-    shown = Path(path)
-    return load_yaml(_read_text(shown), file=shown)
-
-
-def load_yaml(text: str, *, file: Path) -> tuple[Any, Positions]:
-    """Parse YAML text with YAML 1.2 core scalar rules; return the document and each node's position.
-
-    Positions are 1-based (line, column), keyed by path tuples such as ("matrix", "style", 2); a mapping
-    member's position is that of its key. Mapping keys are always strings (the key's text). A key repeated
-    in one mapping is an error naming both lines.
-    """
-    try:
-        loader = _Loader(text)
-        try:
-            node = loader.get_single_node()
-        finally:
-            loader.dispose()
-    except yaml.MarkedYAMLError as exc:
-        raise _yaml_syntax_error(exc, file) from exc
-    except yaml.reader.ReaderError as exc:
-        line = text.count("\n", 0, exc.position) + 1
-        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
-        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
-        raise ManifestError(
-            f"invalid YAML: the control character U+{code:04X} is not allowed", file=file, line=line, column=column
-        ) from exc
-    except yaml.YAMLError as exc:
-        raise ManifestError(f"invalid YAML: {exc}", file=file) from exc
-    if node is None:
-        return None, {(): (1, 1)}
-    _check_size(node, file)
-    builder = _Builder(file)
-    data = builder.build(node, ())
-    builder.positions[()] = _position(node.start_mark)
-    raise_all(builder.errors)
-    return data, builder.positions
-
-
-def resolve_matrix_files(
-    matrix: Any,
-    *,
-    at: tuple[Any, ...],
-    positions: Mapping[tuple[Any, ...], Position],
-    file: Path,
-    base_dir: Path,
-) -> tuple[Any, dict[tuple[Any, ...], Path]]:
-    """Read the `{file: path}` axes of a matrix whose own path is `at`; return it with lists in their place.
-
-    Also returns which axis path came from which data file. Raises ManifestError(s) naming the data file's line.
-    """
-    reader = _FileReader(positions, file, base_dir)
-    resolved = reader.matrix(matrix, at)
-    raise_all(reader.errors)
-    return resolved, reader.files
-
-
-def dotted(path: Iterable[Any]) -> str:
-    """A path tuple as a field name: ("matrix", "include", 2, "style") -> "matrix.include[2].style"."""
-    out = ""
-    for part in path:
-        if isinstance(part, int) and not isinstance(part, bool):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
-
-
-def locate(positions: Mapping[tuple[Any, ...], Position], path: tuple[Any, ...]) -> Position:
-    """Line and column of `path` in `positions`, or of its nearest ancestor there; (1, 1) if none is."""
-    for end in range(len(path), -1, -1):
-        found = positions.get(tuple(path[:end]))
-        if found is not None:
-            return found
-    return (1, 1)
-
-
-def raise_all(errors: list[ManifestError]) -> None:
-    """Raise the one error, or all of them as `ManifestErrors`; nothing when there are none."""
-    if len(errors) == 1:
-        raise errors[0]
-    if errors:
-        raise ManifestErrors(errors)
-
-
-# --- reading text and YAML -------------------------------------------------------------------
-
-
-def _read_text(path: Path) -> str:
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ManifestError("no such file", file=path) from None
-    except IsADirectoryError:
-        raise ManifestError("is a directory, not a file", file=path) from None
-    except PermissionError:
-        raise ManifestError("cannot read the file: permission denied", file=path) from None
-    except OSError as exc:
-        raise ManifestError(f"cannot read the file: {exc.strerror or exc}", file=path) from exc
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise ManifestError(
-            f"not UTF-8 text: byte 0x{raw[exc.start]:02x} cannot be decoded; save the file as UTF-8",
-            file=path,
-            line=line,
-            column=column,
-        ) from None
-
-
-def _yaml_syntax_error(exc: yaml.MarkedYAMLError, file: Path) -> ManifestError:
-    mark = exc.problem_mark or exc.context_mark
-    problem = exc.problem or exc.context or "cannot be parsed"
-    message = f"invalid YAML: {problem}"
-    if exc.context and exc.problem:
-        where = f" (line {exc.context_mark.line + 1})" if exc.context_mark is not None else ""
-        message = f"invalid YAML: {exc.context}{where}, {exc.problem}"
-    if "'\\t'" in problem:
-        message += "; indent with spaces, not tabs"
-    line, column = _position(mark) if mark is not None else (0, 0)
-    return ManifestError(message, file=file, line=line, column=column)
-
-
-def _position(mark: yaml.Mark) -> Position:
-    return (mark.line + 1, mark.column + 1)
-
-
-class _Builder:
-    """Turns a composed YAML node tree into plain data, recording positions and collecting errors."""
-
-    def __init__(self, file: Path) -> None:
-        self.file = file
-        self.positions: Positions = {}
-        self.errors: list[ManifestError] = []
-
-    def _error(self, message: str, mark: yaml.Mark, path: tuple[Any, ...]) -> None:
-        line, column = _position(mark)
-        self.errors.append(ManifestError(message, file=self.file, line=line, column=column, field=dotted(path)))
-
-    def build(self, node: yaml.Node, path: tuple[Any, ...]) -> Any:
-        if isinstance(node, yaml.ScalarNode):
-            return self._scalar(node, path)
-        if isinstance(node, yaml.SequenceNode):
-            return self._sequence(node, path)
-        assert isinstance(node, yaml.MappingNode)
-        return self._mapping(node, path)
-
-    def _sequence(self, node: yaml.SequenceNode, path: tuple[Any, ...]) -> list[Any]:
-        if node.tag != _SEQ:
-            self._error(f"unsupported YAML tag {node.tag}", node.start_mark, path)
-        out = []
-        for index, child in enumerate(node.value):
-            child_path = path + (index,)
-            self.positions[child_path] = _position(child.start_mark)
-            out.append(self.build(child, child_path))
-        return out
-
-    def _mapping(self, node: yaml.MappingNode, path: tuple[Any, ...]) -> dict[str, Any]:
-        if node.tag != _MAP:
-            self._error(f"unsupported YAML tag {node.tag}", node.start_mark, path)
-        out: dict[str, Any] = {}
-        first_line: dict[str, int] = {}
-        for key_node, value_node in node.value:
-            if not isinstance(key_node, yaml.ScalarNode):
-                self._error("a mapping key must be a plain value, not a list or a mapping", key_node.start_mark, path)
-                continue
-            key = key_node.value
-            line = key_node.start_mark.line + 1
-            if key in first_line:
-                self._error(
-                    f"key '{key}' is repeated in this mapping: first at line {first_line[key]}, again at line {line}; "
-                    "keep one",
-                    key_node.start_mark,
-                    path + (key,),
-                )
-                continue
-            first_line[key] = line
-            child_path = path + (key,)
-            self.positions[child_path] = _position(key_node.start_mark)
-            out[key] = self.build(value_node, child_path)
-        return out
-
-    def _scalar(self, node: yaml.ScalarNode, path: tuple[Any, ...]) -> Any:
-        try:
-            return _scalar_value(node.tag, node.value)
-        except ValueError as exc:
-            self._error(str(exc), node.start_mark, path)
-            return node.value
-
-
-def _check_size(root: yaml.Node, file: Path) -> None:
-    """Refuse recursive aliases, and aliases that would expand the document beyond reason, before building it."""
-    sizes: dict[int, int] = {}
-    active: set[int] = set()
-
-    def size(node: yaml.Node) -> int:
-        if isinstance(node, yaml.ScalarNode):
-            return 1
-        known = sizes.get(id(node))
-        if known is not None:
-            return known
-        if id(node) in active:
-            line, column = _position(node.start_mark)
-            raise ManifestError("an alias refers to a node that contains it", file=file, line=line, column=column)
-        active.add(id(node))
-        if isinstance(node, yaml.SequenceNode):
-            total = 1 + sum(size(child) for child in node.value)
-        else:
-            total = 1 + sum(size(key) + size(value) for key, value in node.value)
-        active.discard(id(node))
-        sizes[id(node)] = total
-        return total
-
-    if size(root) > _MAX_NODES:
-        raise ManifestError(
-            f"the document expands to more than {_MAX_NODES:,} values (an alias repeated too often?)", file=file
-        )
-
-
-def _scalar_value(tag: str, text: str) -> Any:
-    if tag == _STR:
-        return text
-    if tag == _NULL:
-        if text in ("", "~", "null", "Null", "NULL"):
-            return None
-        raise ValueError(f"{text!r} is not a YAML null")
-    if tag == _BOOL:
-        if text in ("true", "True", "TRUE"):
-            return True
-        if text in ("false", "False", "FALSE"):
-            return False
-        raise ValueError(f"{text!r} is not a YAML 1.2 boolean (true or false)")
-    if tag == _INT:
-        if not _INT_RE.match(text):
-            raise ValueError(f"{text!r} is not a YAML 1.2 integer")
-        if text.startswith("0o"):
-            return int(text[2:], 8)
-        if text.startswith("0x"):
-            return int(text[2:], 16)
-        return int(text)
-    if tag == _FLOAT:
-        if not _FLOAT_RE.match(text):
-            raise ValueError(f"{text!r} is not a YAML 1.2 number")
-        lowered = text.lower()
-        if lowered.endswith(".inf"):
-            return float("-inf") if lowered.startswith("-") else float("inf")
-        if lowered == ".nan":
-            return float("nan")
-        return float(text)
-    raise ValueError(f"unsupported YAML tag {tag}; gridrun reads plain YAML 1.2 values only")
 
 
 # --- schema validation -----------------------------------------------------------------------
@@ -564,23 +280,7 @@ def _show(value: Any, *, with_type: bool = False) -> str:
     if isinstance(value, str):
         text = value if len(value) <= 60 else value[:57] + "..."
         return f"a string '{text}'" if with_type else f"'{text}'"
-    return _kind(value)
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, (list, tuple)):
-        return "a list"
-    if isinstance(value, Mapping):
-        return "a mapping"
-    return type(value).__name__
+    return kind(value)
 
 
 def _sweep_name_errors(manifest: Manifest) -> list[ManifestError]:
@@ -604,170 +304,3 @@ def _sweep_name_errors(manifest: Manifest) -> list[ManifestError]:
         else:
             seen[name] = index
     return errors
-
-
-# --- values from data files ------------------------------------------------------------------
-
-
-def _resolve_manifest_files(
-    manifest: Manifest,
-) -> tuple[dict[str, Any], dict[tuple[Any, ...], Path], list[ManifestError]]:
-    reader = _FileReader(manifest.positions, Path(manifest.display), manifest.base_dir)
-    data = dict(manifest.data)
-    if "matrix" in data:
-        data["matrix"] = reader.matrix(data["matrix"], ("matrix",))
-    sweeps = data.get("sweeps")
-    if isinstance(sweeps, list):
-        new_sweeps: list[Any] = []
-        for index, sweep in enumerate(sweeps):
-            if isinstance(sweep, Mapping) and "matrix" in sweep:
-                sweep = {**sweep, "matrix": reader.matrix(sweep["matrix"], ("sweeps", index, "matrix"))}
-            new_sweeps.append(sweep)
-        data["sweeps"] = new_sweeps
-    return data, reader.files, reader.errors
-
-
-class _FileReader:
-    """Replaces `{file: path}` axes with the values read from the data file, collecting errors."""
-
-    def __init__(self, positions: Mapping[tuple[Any, ...], Position], manifest_file: Path, base_dir: Path) -> None:
-        self.positions = positions
-        self.manifest_file = manifest_file
-        self.base_dir = base_dir
-        self.files: dict[tuple[Any, ...], Path] = {}
-        self.errors: list[ManifestError] = []
-
-    def matrix(self, matrix: Any, at: tuple[Any, ...]) -> Any:
-        if not isinstance(matrix, Mapping):
-            return matrix
-        out = dict(matrix)
-        for key, value in matrix.items():
-            if key in ("include", "exclude"):
-                continue
-            if key == "zip":
-                if isinstance(value, list):
-                    out[key] = [
-                        {k: self.axis(v, at + (key, index, k)) for k, v in group.items()}
-                        if isinstance(group, Mapping)
-                        else group
-                        for index, group in enumerate(value)
-                    ]
-                continue
-            out[key] = self.axis(value, at + (key,))
-        return out
-
-    def axis(self, value: Any, at: tuple[Any, ...]) -> Any:
-        if not (isinstance(value, Mapping) and list(value) == ["file"] and isinstance(value["file"], str)):
-            return value
-        spec = value["file"]
-        values = self._read(spec, at)
-        return value if values is None else values
-
-    def _manifest_error(self, at: tuple[Any, ...], message: str) -> ManifestError:
-        line, column = locate(self.positions, at)
-        return ManifestError(message, file=self.manifest_file, line=line, column=column, field=dotted(at))
-
-    def _read(self, spec: str, at: tuple[Any, ...]) -> list[Any] | None:
-        suffix = Path(spec).suffix.lower()
-        if suffix not in DATA_FILE_TYPES:
-            self.errors.append(
-                self._manifest_error(
-                    at + ("file",),
-                    f"cannot read values from '{spec}': use a .txt, .csv or .jsonl file",
-                )
-            )
-            return None
-        absolute = Path(os.path.normpath(self.base_dir / spec))
-        shown = Path(os.path.normpath(self.manifest_file.parent / spec))
-        try:
-            text = _read_text(absolute)
-        except ManifestError as exc:
-            if exc.line:
-                self.errors.append(ManifestError(exc.message, file=shown, line=exc.line, column=exc.column, field=dotted(at)))
-            else:
-                self.errors.append(
-                    self._manifest_error(at + ("file",), f"data file '{spec}': {exc.message} (looked for {absolute})")
-                )
-            return None
-        parse = {".txt": _text_values, ".csv": _csv_values, ".jsonl": _jsonl_values}[suffix]
-        problems: list[tuple[int, int, str]] = []
-        values = parse(text, problems)
-        if problems:
-            field_name = dotted(at)
-            for line, column, message in problems[:_MAX_ERRORS_PER_DATA_FILE]:
-                self.errors.append(ManifestError(message, file=shown, line=line, column=column, field=field_name))
-            return None
-        if not values:
-            self.errors.append(
-                self._manifest_error(at + ("file",), f"data file '{spec}' holds no values; an axis needs at least one")
-            )
-            return None
-        self.files[at] = absolute
-        return values
-
-
-def _text_values(text: str, problems: list[tuple[int, int, str]]) -> list[Any]:
-    values: list[Any] = []
-    for line in text.split("\n"):
-        value = line.rstrip("\r").strip()
-        if value and not value.startswith("#"):
-            values.append(value)
-    return values
-
-
-def _csv_values(text: str, problems: list[tuple[int, int, str]]) -> list[Any]:
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header: list[str] | None = None
-    rows: list[Any] = []
-    start = 1
-    try:
-        for row in reader:
-            line, start = start, reader.line_num + 1
-            if not row:
-                continue
-            if header is None:
-                header = [name.strip() for name in row]
-                seen: set[str] = set()
-                for index, name in enumerate(header):
-                    if not name:
-                        problems.append((line, 1, f"column {index + 1} of the header row has no name"))
-                    elif name in seen:
-                        problems.append((line, 1, f"column name '{name}' appears twice in the header row"))
-                    seen.add(name)
-                continue
-            if len(row) != len(header):
-                problems.append((line, 1, f"this row has {len(row)} fields but the header row has {len(header)}"))
-                if len(problems) >= _MAX_ERRORS_PER_DATA_FILE:
-                    break
-                continue
-            rows.append(dict(zip(header, row)))
-    except csv.Error as exc:
-        problems.append((reader.line_num, 1, f"not valid CSV: {exc}"))
-    return rows
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _jsonl_values(text: str, problems: list[tuple[int, int, str]]) -> list[Any]:
-    values: list[Any] = []
-    for number, line in enumerate(text.split("\n"), 1):
-        stripped = line.strip()
-        if not stripped:
-            continue
-        indent = len(line) - len(line.lstrip())
-        try:
-            value = json.loads(stripped, parse_constant=_reject_constant)
-        except json.JSONDecodeError as exc:
-            problems.append((number, indent + exc.colno, f"not valid JSON: {exc.msg}"))
-        except (ValueError, RecursionError) as exc:
-            problems.append((number, indent + 1, f"not valid JSON: {exc}"))
-        else:
-            if isinstance(value, dict):
-                values.append(value)
-            else:
-                problems.append((number, indent + 1, f"expected a JSON object on each line, got {_kind(value)}"))
-        if len(problems) >= _MAX_ERRORS_PER_DATA_FILE:
-            break
-    return values

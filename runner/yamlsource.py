@@ -1,0 +1,305 @@
+"""YAML 1.2 with a source position for every node: core-schema scalars (`on` and `no` are strings, `1:30`
+is a string), keys repeated in one mapping refused, aliases that would blow up refused, and every problem
+a `ManifestError` naming file, line and column.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from runner.errors import ManifestError, ManifestErrors
+
+Position = tuple[int, int]
+Positions = dict[tuple[Any, ...], Position]
+
+_MAX_NODES = 1_000_000
+
+_STR = "tag:yaml.org,2002:str"
+_NULL = "tag:yaml.org,2002:null"
+_BOOL = "tag:yaml.org,2002:bool"
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+_SEQ = "tag:yaml.org,2002:seq"
+_MAP = "tag:yaml.org,2002:map"
+
+_INT_RE = re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$")
+_FLOAT_RE = re.compile(
+    r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+)
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's SafeLoader with the YAML 1.2 core schema's implicit types instead of YAML 1.1's."""
+
+    yaml_implicit_resolvers: dict[Any, list[tuple[str, re.Pattern[str]]]] = {}
+
+
+_Loader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+_Loader.add_implicit_resolver(_NULL, re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""])
+_Loader.add_implicit_resolver(_INT, _INT_RE, list("-+0123456789"))
+_Loader.add_implicit_resolver(_FLOAT, _FLOAT_RE, list("-+0123456789."))
+
+
+def read_yaml(path: str | Path) -> tuple[Any, Positions]:
+    """Read and parse a YAML file, with positions; every failure is a ManifestError naming the file."""
+    shown = Path(path)
+    return load_yaml(read_text(shown), file=shown)
+
+
+def load_yaml(text: str, *, file: Path) -> tuple[Any, Positions]:
+    """Parse YAML text with YAML 1.2 core scalar rules; return the document and each node's position.
+
+    Positions are 1-based (line, column), keyed by path tuples such as ("matrix", "style", 2); a mapping
+    member's position is that of its key. Mapping keys are always strings (the key's text). A key repeated
+    in one mapping is an error naming both lines.
+    """
+    try:
+        loader = _Loader(text)
+        try:
+            node = loader.get_single_node()
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as exc:
+        raise _yaml_syntax_error(exc, file) from exc
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        raise ManifestError(
+            f"invalid YAML: the control character U+{code:04X} is not allowed", file=file, line=line, column=column
+        ) from exc
+    except yaml.YAMLError as exc:
+        raise ManifestError(f"invalid YAML: {exc}", file=file) from exc
+    if node is None:
+        return None, {(): (1, 1)}
+    _check_size(node, file)
+    builder = _Builder(file)
+    data = builder.build(node, ())
+    builder.positions[()] = _position(node.start_mark)
+    raise_all(builder.errors)
+    return data, builder.positions
+
+
+
+def dotted(path: Iterable[Any]) -> str:
+    """A path tuple as a field name: ("matrix", "include", 2, "style") -> "matrix.include[2].style"."""
+    out = ""
+    for part in path:
+        if isinstance(part, int) and not isinstance(part, bool):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def locate(positions: Mapping[tuple[Any, ...], Position], path: tuple[Any, ...]) -> Position:
+    """Line and column of `path` in `positions`, or of its nearest ancestor there; (1, 1) if none is."""
+    for end in range(len(path), -1, -1):
+        found = positions.get(tuple(path[:end]))
+        if found is not None:
+            return found
+    return (1, 1)
+
+
+def raise_all(errors: list[ManifestError]) -> None:
+    """Raise the one error, or all of them as `ManifestErrors`; nothing when there are none."""
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise ManifestErrors(errors)
+
+
+
+# --- reading text and YAML -------------------------------------------------------------------
+
+
+def read_text(path: Path) -> str:
+    """A UTF-8 text file (a BOM dropped); every failure a ManifestError naming the file, and the line and
+    column of a byte that is not UTF-8."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ManifestError("no such file", file=path) from None
+    except IsADirectoryError:
+        raise ManifestError("is a directory, not a file", file=path) from None
+    except PermissionError:
+        raise ManifestError("cannot read the file: permission denied", file=path) from None
+    except OSError as exc:
+        raise ManifestError(f"cannot read the file: {exc.strerror or exc}", file=path) from exc
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ManifestError(
+            f"not UTF-8 text: byte 0x{raw[exc.start]:02x} cannot be decoded; save the file as UTF-8",
+            file=path,
+            line=line,
+            column=column,
+        ) from None
+
+
+def _yaml_syntax_error(exc: yaml.MarkedYAMLError, file: Path) -> ManifestError:
+    mark = exc.problem_mark or exc.context_mark
+    problem = exc.problem or exc.context or "cannot be parsed"
+    message = f"invalid YAML: {problem}"
+    if exc.context and exc.problem:
+        where = f" (line {exc.context_mark.line + 1})" if exc.context_mark is not None else ""
+        message = f"invalid YAML: {exc.context}{where}, {exc.problem}"
+    if "'\\t'" in problem:
+        message += "; indent with spaces, not tabs"
+    line, column = _position(mark) if mark is not None else (0, 0)
+    return ManifestError(message, file=file, line=line, column=column)
+
+
+def _position(mark: yaml.Mark) -> Position:
+    return (mark.line + 1, mark.column + 1)
+
+
+class _Builder:
+    """Turns a composed YAML node tree into plain data, recording positions and collecting errors."""
+
+    def __init__(self, file: Path) -> None:
+        self.file = file
+        self.positions: Positions = {}
+        self.errors: list[ManifestError] = []
+
+    def _error(self, message: str, mark: yaml.Mark, path: tuple[Any, ...]) -> None:
+        line, column = _position(mark)
+        self.errors.append(ManifestError(message, file=self.file, line=line, column=column, field=dotted(path)))
+
+    def build(self, node: yaml.Node, path: tuple[Any, ...]) -> Any:
+        if isinstance(node, yaml.ScalarNode):
+            return self._scalar(node, path)
+        if isinstance(node, yaml.SequenceNode):
+            return self._sequence(node, path)
+        assert isinstance(node, yaml.MappingNode)
+        return self._mapping(node, path)
+
+    def _sequence(self, node: yaml.SequenceNode, path: tuple[Any, ...]) -> list[Any]:
+        if node.tag != _SEQ:
+            self._error(f"unsupported YAML tag {node.tag}", node.start_mark, path)
+        out = []
+        for index, child in enumerate(node.value):
+            child_path = path + (index,)
+            self.positions[child_path] = _position(child.start_mark)
+            out.append(self.build(child, child_path))
+        return out
+
+    def _mapping(self, node: yaml.MappingNode, path: tuple[Any, ...]) -> dict[str, Any]:
+        if node.tag != _MAP:
+            self._error(f"unsupported YAML tag {node.tag}", node.start_mark, path)
+        out: dict[str, Any] = {}
+        first_line: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                self._error("a mapping key must be a plain value, not a list or a mapping", key_node.start_mark, path)
+                continue
+            key = key_node.value
+            line = key_node.start_mark.line + 1
+            if key in first_line:
+                self._error(
+                    f"key '{key}' is repeated in this mapping: first at line {first_line[key]}, again at line {line}; "
+                    "keep one",
+                    key_node.start_mark,
+                    path + (key,),
+                )
+                continue
+            first_line[key] = line
+            child_path = path + (key,)
+            self.positions[child_path] = _position(key_node.start_mark)
+            out[key] = self.build(value_node, child_path)
+        return out
+
+    def _scalar(self, node: yaml.ScalarNode, path: tuple[Any, ...]) -> Any:
+        try:
+            return _scalar_value(node.tag, node.value)
+        except ValueError as exc:
+            self._error(str(exc), node.start_mark, path)
+            return node.value
+
+
+def _check_size(root: yaml.Node, file: Path) -> None:
+    """Refuse recursive aliases, and aliases that would expand the document beyond reason, before building it."""
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        if isinstance(node, yaml.ScalarNode):
+            return 1
+        known = sizes.get(id(node))
+        if known is not None:
+            return known
+        if id(node) in active:
+            line, column = _position(node.start_mark)
+            raise ManifestError("an alias refers to a node that contains it", file=file, line=line, column=column)
+        active.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            total = 1 + sum(size(child) for child in node.value)
+        else:
+            total = 1 + sum(size(key) + size(value) for key, value in node.value)
+        active.discard(id(node))
+        sizes[id(node)] = total
+        return total
+
+    if size(root) > _MAX_NODES:
+        raise ManifestError(
+            f"the document expands to more than {_MAX_NODES:,} values (an alias repeated too often?)", file=file
+        )
+
+
+def _scalar_value(tag: str, text: str) -> Any:
+    if tag == _STR:
+        return text
+    if tag == _NULL:
+        if text in ("", "~", "null", "Null", "NULL"):
+            return None
+        raise ValueError(f"{text!r} is not a YAML null")
+    if tag == _BOOL:
+        if text in ("true", "True", "TRUE"):
+            return True
+        if text in ("false", "False", "FALSE"):
+            return False
+        raise ValueError(f"{text!r} is not a YAML 1.2 boolean (true or false)")
+    if tag == _INT:
+        if not _INT_RE.match(text):
+            raise ValueError(f"{text!r} is not a YAML 1.2 integer")
+        if text.startswith("0o"):
+            return int(text[2:], 8)
+        if text.startswith("0x"):
+            return int(text[2:], 16)
+        return int(text)
+    if tag == _FLOAT:
+        if not _FLOAT_RE.match(text):
+            raise ValueError(f"{text!r} is not a YAML 1.2 number")
+        lowered = text.lower()
+        if lowered.endswith(".inf"):
+            return float("-inf") if lowered.startswith("-") else float("inf")
+        if lowered == ".nan":
+            return float("nan")
+        return float(text)
+    raise ValueError(f"unsupported YAML tag {tag}; gridrun reads plain YAML 1.2 values only")
+
+
+def kind(value: Any) -> str:
+    """A value's type in words: "a list", "a mapping", ..."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    return type(value).__name__
