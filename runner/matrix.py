@@ -7,9 +7,10 @@ The base rules follow GitHub's own workflow parser (actions/runner, MatrixBuilde
 - each `include` entry splits into filter keys (those naming an axis) and extra keys; it is merged into
   every remaining product combination that its filter matches, extras of later entries overwriting those
   of earlier ones; an entry that matched none becomes a new combination (filter keys first, then extras);
-- values are compared with GitHub's expression `==`: strings without regard to case, a number and a string
-  by converting the string to a number, null and booleans as numbers (null == 0 == false == ""), nested
-  mappings and lists of an entry leaf by leaf, a number in an entry rounded to 15 significant digits;
+- values are compared with GitHub's expression `==` (`runner.ghexpr`): strings without regard to case, a
+  number and a string by converting the string to a number, null and booleans as numbers (null == 0 ==
+  false == ""), nested mappings and lists of an entry leaf by leaf, a number in an entry rounded to 15
+  significant digits;
 - axis and entry keys are matched without regard to case.
 
 Extensions: a non-empty list under an axis key in an include/exclude entry expands to one entry per value
@@ -23,7 +24,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,16 +31,13 @@ from typing import Any
 
 from runner import manifest as _manifest
 from runner.errors import ManifestError, ManifestErrors, MatrixError
+from runner.ghexpr import equal, fold, g15, lookup
 
 ErrorFactory = Callable[[tuple[Any, ...], str], Exception]
 
 RESERVED = ("include", "exclude", "zip")
 MAX_COMBINATIONS = 10_000_000
 
-_NUMBER_RE = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_HEX_RE = re.compile(r"0x[0-9a-fA-F]+")
-_OCT_RE = re.compile(r"0o[0-7]+")
-_INT32 = 2**31
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +184,7 @@ def _parse(matrix: Any, problems: _Problems) -> Parsed | None:
     has_include = False
 
     def claim(key: str, path: tuple[Any, ...]) -> bool:
-        folded = _fold(key)
+        folded = fold(key)
         if folded in claimed:
             problems.add(
                 path,
@@ -217,10 +214,10 @@ def _parse(matrix: Any, problems: _Problems) -> Parsed | None:
     if not axes and not has_include:
         problems.add((), "a matrix needs at least one axis (a key with a list of values) or a non-empty include list")
         return None
-    known = {_fold(k): k for axis in axes for k in axis.keys}
+    known = {fold(k): k for axis in axes for k in axis.keys}
     for index, entry in exclude_entries:
         for key in entry:
-            if _fold(key) not in known:
+            if fold(key) not in known:
                 axes_text = ", ".join(known.values()) or "none"
                 problems.add(
                     ("exclude", index, key),
@@ -259,11 +256,11 @@ def _entries(value: Any, name: str, problems: _Problems) -> list[Entry]:
             if not isinstance(key, str) or not key:
                 problems.add(path + (key,), f"{name} keys must be non-empty strings, got {_show(key)}")
                 good = False
-            elif _fold(key) in seen:
-                problems.add(path + (key,), f"'{key}' and '{seen[_fold(key)]}' are the same key (case is ignored)")
+            elif fold(key) in seen:
+                problems.add(path + (key,), f"'{key}' and '{seen[fold(key)]}' are the same key (case is ignored)")
                 good = False
             else:
-                seen[_fold(key)] = key
+                seen[fold(key)] = key
         if good:
             out.append((index, entry))
     return out
@@ -405,7 +402,7 @@ class _Filter:
 
 
 def _locate(axes: list[_Axis]) -> dict[str, tuple[int, int]]:
-    return {_fold(key): (a, c) for a, axis in enumerate(axes) for c, key in enumerate(axis.keys)}
+    return {fold(key): (a, c) for a, axis in enumerate(axes) for c, key in enumerate(axis.keys)}
 
 
 def _expands(axes: list[_Axis], where: tuple[int, int], value: Any) -> bool:
@@ -416,7 +413,7 @@ def _compile_exclude(index: int, entry: Mapping[str, Any], axes: list[_Axis]) ->
     located = _locate(axes)
     per_axis: dict[int, frozenset[int]] = {}
     for key, value in entry.items():
-        where = located[_fold(key)]
+        where = located[fold(key)]
         choices = list(value) if _expands(axes, where, value) else [value]
         rows: frozenset[int] | None = frozenset()
         for choice in choices:
@@ -442,10 +439,10 @@ def _compile_include(
 ) -> list[_Filter]:
     located = _locate(axes)
     filter_keys: list[tuple[str, tuple[int, int], list[Any]]] = []
-    extras = tuple((_fold(key), key, value) for key, value in entry.items() if _fold(key) not in located)
+    extras = tuple((fold(key), key, value) for key, value in entry.items() if fold(key) not in located)
     variants = 1
     for key, value in entry.items():
-        where = located.get(_fold(key))
+        where = located.get(fold(key))
         if where is None:
             continue
         choices = list(value) if _expands(axes, where, value) else [value]
@@ -485,7 +482,7 @@ def _allowed(axis: _Axis, column: int, value: Any) -> frozenset[int] | None:
     if not leaves:
         return None
     return frozenset(
-        i for i, row in enumerate(axis.rows) if all(_equal(_at(row[column], path), literal) for path, literal in leaves)
+        i for i, row in enumerate(axis.rows) if all(equal(lookup(row[column], path), literal) for path, literal in leaves)
     )
 
 
@@ -497,133 +494,9 @@ def _leaves(value: Any, path: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...]
         for index, child in enumerate(value):
             yield from _leaves(child, path + (index,))
     elif _is_int(value) or isinstance(value, float):
-        yield path, _g15(value)
+        yield path, g15(value)
     else:
         yield path, value
-
-
-# --- GitHub expression equality --------------------------------------------------------------
-
-_NULL, _BOOL, _NUMBER, _STRING, _ARRAY, _OBJECT = range(6)
-
-
-def _kind(value: Any) -> int:
-    if value is None:
-        return _NULL
-    if isinstance(value, bool):
-        return _BOOL
-    if isinstance(value, (int, float)):
-        return _NUMBER
-    if isinstance(value, str):
-        return _STRING
-    if isinstance(value, (list, tuple)):
-        return _ARRAY
-    return _OBJECT
-
-
-def _float(value: int | float) -> float:
-    try:
-        return float(value)
-    except OverflowError:
-        return math.inf if value > 0 else -math.inf
-
-
-def _g15(value: int | float) -> float:
-    """A number as GitHub writes it into a filter expression (format G15) and reads it back."""
-    number = _float(value)
-    if not math.isfinite(number):
-        return number
-    return float(f"{number:.15g}")
-
-
-def _parse_number(text: str) -> float:
-    """GitHub's ExpressionUtility.ParseNumber: a string as a number, NaN when it is not one."""
-    text = text.strip()
-    if not text:
-        return 0.0
-    if _NUMBER_RE.fullmatch(text):
-        return float(text)
-    if _HEX_RE.fullmatch(text) or _OCT_RE.fullmatch(text):
-        number = int(text[2:], 16 if text[1] == "x" else 8)
-        if number >= 2 * _INT32:
-            return math.nan
-        return float(number - 2 * _INT32 if number >= _INT32 else number)
-    if text == "Infinity":
-        return math.inf
-    if text == "-Infinity":
-        return -math.inf
-    return math.nan
-
-
-def _to_number(value: Any) -> float:
-    kind = _kind(value)
-    if kind == _NULL:
-        return 0.0
-    if kind == _BOOL:
-        return 1.0 if value else 0.0
-    if kind == _NUMBER:
-        return _float(value)
-    if kind == _STRING:
-        return _parse_number(value)
-    return math.nan
-
-
-def _equal(left: Any, right: Any) -> bool:
-    """GitHub's `==` (EvaluationResult.AbstractEqual): JavaScript's loose equality, strings compared without case."""
-    left_kind, right_kind = _kind(left), _kind(right)
-    while left_kind != right_kind:
-        if left_kind == _NUMBER and right_kind == _STRING:
-            right, right_kind = _parse_number(right), _NUMBER
-        elif left_kind == _STRING and right_kind == _NUMBER:
-            left, left_kind = _parse_number(left), _NUMBER
-        elif left_kind in (_BOOL, _NULL):
-            left, left_kind = _to_number(left), _NUMBER
-        elif right_kind in (_BOOL, _NULL):
-            right, right_kind = _to_number(right), _NUMBER
-        else:
-            return False
-    if left_kind == _NULL:
-        return True
-    if left_kind == _NUMBER:
-        return _float(left) == _float(right)
-    if left_kind == _STRING:
-        return _fold(left) == _fold(right)
-    if left_kind == _BOOL:
-        return bool(left == right)
-    return left is right
-
-
-def _fold(text: str) -> str:
-    """Case folding as .NET's OrdinalIgnoreCase: each character's simple upper case."""
-    if text.isascii():
-        return text.upper()
-    return "".join(upper if len(upper := char.upper()) == 1 else char for char in text)
-
-
-def _at(value: Any, path: tuple[Any, ...]) -> Any:
-    for step in path:
-        value = _index(value, step)
-    return value
-
-
-def _index(container: Any, key: Any) -> Any:
-    """GitHub's index operator: a mapping by key without case, a list by integer position, else null."""
-    if isinstance(container, Mapping):
-        name = key if isinstance(key, str) else str(key)
-        if name in container:
-            return container[name]
-        folded = _fold(name)
-        for candidate, value in container.items():
-            if isinstance(candidate, str) and _fold(candidate) == folded:
-                return value
-        return None
-    if isinstance(container, (list, tuple)):
-        number = _parse_number(key) if isinstance(key, str) else float(key)
-        if math.isnan(number) or number < 0 or number >= _INT32:
-            return None
-        position = math.floor(number)
-        return container[position] if position < len(container) else None
-    return None
 
 
 # --- building --------------------------------------------------------------------------------

@@ -1,0 +1,138 @@
+"""GitHub's expression `==` as the matrix's include and exclude entries use it (actions/runner's
+EvaluationResult.AbstractEqual): JavaScript's loose equality, strings compared without regard to case as
+.NET's OrdinalIgnoreCase does, numbers written and read back as format G15, and the index operator.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+_NUMBER_RE = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_HEX_RE = re.compile(r"0x[0-9a-fA-F]+")
+_OCT_RE = re.compile(r"0o[0-7]+")
+_INT32 = 2**31
+
+_NULL, _BOOL, _NUMBER, _STRING, _ARRAY, _OBJECT = range(6)
+
+
+def _kind(value: Any) -> int:
+    if value is None:
+        return _NULL
+    if isinstance(value, bool):
+        return _BOOL
+    if isinstance(value, (int, float)):
+        return _NUMBER
+    if isinstance(value, str):
+        return _STRING
+    if isinstance(value, (list, tuple)):
+        return _ARRAY
+    return _OBJECT
+
+
+def _float(value: int | float) -> float:
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
+def g15(value: int | float) -> float:
+    """A number as GitHub writes it into a filter expression (format G15) and reads it back."""
+    number = _float(value)
+    if not math.isfinite(number):
+        return number
+    return float(f"{number:.15g}")
+
+
+def _parse_number(text: str) -> float:
+    """GitHub's ExpressionUtility.ParseNumber: a string as a number, NaN when it is not one."""
+    text = text.strip()
+    if not text:
+        return 0.0
+    if _NUMBER_RE.fullmatch(text):
+        return float(text)
+    if _HEX_RE.fullmatch(text) or _OCT_RE.fullmatch(text):
+        number = int(text[2:], 16 if text[1] == "x" else 8)
+        if number >= 2 * _INT32:
+            return math.nan
+        return float(number - 2 * _INT32 if number >= _INT32 else number)
+    if text == "Infinity":
+        return math.inf
+    if text == "-Infinity":
+        return -math.inf
+    return math.nan
+
+
+def _to_number(value: Any) -> float:
+    kind = _kind(value)
+    if kind == _NULL:
+        return 0.0
+    if kind == _BOOL:
+        return 1.0 if value else 0.0
+    if kind == _NUMBER:
+        return _float(value)
+    if kind == _STRING:
+        return _parse_number(value)
+    return math.nan
+
+
+def equal(left: Any, right: Any) -> bool:
+    """GitHub's `==` (EvaluationResult.AbstractEqual): JavaScript's loose equality, strings compared without case."""
+    left_kind, right_kind = _kind(left), _kind(right)
+    while left_kind != right_kind:
+        if left_kind == _NUMBER and right_kind == _STRING:
+            right, right_kind = _parse_number(right), _NUMBER
+        elif left_kind == _STRING and right_kind == _NUMBER:
+            left, left_kind = _parse_number(left), _NUMBER
+        elif left_kind in (_BOOL, _NULL):
+            left, left_kind = _to_number(left), _NUMBER
+        elif right_kind in (_BOOL, _NULL):
+            right, right_kind = _to_number(right), _NUMBER
+        else:
+            return False
+    if left_kind == _NULL:
+        return True
+    if left_kind == _NUMBER:
+        return _float(left) == _float(right)
+    if left_kind == _STRING:
+        return fold(left) == fold(right)
+    if left_kind == _BOOL:
+        return bool(left == right)
+    return left is right
+
+
+def fold(text: str) -> str:
+    """Case folding as .NET's OrdinalIgnoreCase: each character's simple upper case."""
+    if text.isascii():
+        return text.upper()
+    return "".join(upper if len(upper := char.upper()) == 1 else char for char in text)
+
+
+def lookup(value: Any, path: tuple[Any, ...]) -> Any:
+    """`value[path[0]][path[1]]...` with GitHub's index operator; null where a step finds nothing."""
+    for step in path:
+        value = _index(value, step)
+    return value
+
+
+def _index(container: Any, key: Any) -> Any:
+    """GitHub's index operator: a mapping by key without case, a list by integer position, else null."""
+    if isinstance(container, Mapping):
+        name = key if isinstance(key, str) else str(key)
+        if name in container:
+            return container[name]
+        folded = fold(name)
+        for candidate, value in container.items():
+            if isinstance(candidate, str) and fold(candidate) == folded:
+                return value
+        return None
+    if isinstance(container, (list, tuple)):
+        number = _parse_number(key) if isinstance(key, str) else float(key)
+        if math.isnan(number) or number < 0 or number >= _INT32:
+            return None
+        position = math.floor(number)
+        return container[position] if position < len(container) else None
+    return None
