@@ -13,7 +13,7 @@ Stacks:
 - httpx/aio: `runner.providers.transport.make_client` used as an httpx client (`client.stream`): httpx's
   client over the aiohttp transport (`runner.providers.aio`).
 - gridrun: the same client through gridrun's own calls: `transport.send` (straight on aiohttp, past httpx's
-  client) and `.json()` for a poll; `transport.fetch_to_file` for a download, which also hashes the body,
+  client) and `.json()` for a poll; `download.fetch_to_file` for a download, which also hashes the body,
   writes it to a file (in a temporary folder on /dev/shm when there is one), syncs and renames it.
 - aiohttp: `aiohttp.ClientSession` alone, the floor for the wire.
 """
@@ -88,7 +88,8 @@ async def _client(stack: str, base: str, n: int) -> dict[str, tuple[float, float
     elif stack == "gridrun":
         import tempfile
 
-        from runner.providers.transport import fetch_to_file, make_client, send
+        from runner.providers.download import fetch_to_file
+        from runner.providers.transport import make_client, send
 
         client = make_client(base, max_connections=CONNECTIONS)
         folder = tempfile.TemporaryDirectory(dir="/dev/shm" if os.path.isdir("/dev/shm") else None)

@@ -9,7 +9,7 @@ one CPU when the machine allows it.
 
 Ways:
 - anyio: `anyio.to_thread.run_sync` with a `CapacityLimiter` of DISK_THREADS (the path under trio).
-- gridrun: `runner.providers.transport._in_disk_thread` (a process-wide pool under asyncio).
+- gridrun: `runner.providers.download._in_disk_thread` (a process-wide pool under asyncio).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 import anyio
 import anyio.lowlevel
 
-from runner.providers.transport import DISK_THREADS, _in_disk_thread
+from runner.providers.download import DISK_THREADS, _in_disk_thread
 
 
 def _noop(x: int) -> int:

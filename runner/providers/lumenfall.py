@@ -18,7 +18,8 @@ import httpx
 from runner.errors import NeedsKeyError, OutcomeUnknownError, RejectedError, ServerError
 from runner.providers.base import TERMINAL, Download, VideoStatus
 from runner.providers.capabilities import ProviderCaps
-from runner.providers.transport import decode, fetch_to_file, make_client, resolve_base_url, send
+from runner.providers.download import fetch_to_file
+from runner.providers.transport import decode, make_client, resolve_base_url, send
 
 IMAGE_FIELDS = ("input_reference", "last_frame_image")
 MAX_LOG_PAGES = 20

@@ -1,37 +1,22 @@
 """The HTTP boundary of every provider: the shared client, and httpx exceptions and HTTP statuses
-translated into `runner.errors` (in `send`, `decode`, `transport_error`, `status_error` and nowhere else),
-and all-or-nothing downloads.
+translated into `runner.errors` (in `send`, `decode`, `transport_error`, `status_error` and nowhere else).
+Downloads are `runner.providers.download`'s.
 """
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import binascii
-import contextlib
 import functools
-import hashlib
 import json as _json
 import os
-import re
 import ssl
 import sys
-import threading
 import weakref
-from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, AsyncContextManager, Awaitable, Callable, Mapping, TypeVar
+from typing import Any, Mapping
 
-import anyio
-import anyio.lowlevel
 import httpx
 
 from runner.errors import (
     ConnectError,
-    DownloadError,
-    ExpiredError,
     OutcomeUnknownError,
     ProviderError,
     RateLimitedError,
@@ -40,11 +25,7 @@ from runner.errors import (
     TransportError,
     UsageError,
 )
-from runner.outputs import sync_folder
-from runner.providers.base import Download
 from runner.providers.retry_after import parse_retry_after
-
-T = TypeVar("T")
 
 USER_AGENT = "gridrun"
 MAX_MESSAGE = 500
@@ -364,12 +345,6 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _content_length(value: Any) -> int | None:
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    return None
-
-
 def _error_fields(body: Any) -> tuple[str | None, str | None]:
     if not isinstance(body, Mapping):
         return None, None
@@ -387,332 +362,3 @@ def _error_fields(body: Any) -> tuple[str | None, str | None]:
         elif detail is not None:
             message = str(detail)
     return code or _text(body.get("code")), message
-
-
-# -- downloads ---------------------------------------------------------------------------------------
-
-_OCTET_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream"})
-_CONTAINER_TYPES = frozenset({"video/mp4", "video/quicktime", "video/x-m4v", "video/3gpp", "video/webm", "video/x-matroska"})
-_BMFF_BOXES = frozenset({b"ftyp", b"styp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot", b"uuid"})
-_EBML = b"\x1a\x45\xdf\xa3"
-_SNIFF_BYTES = 16
-
-
-@dataclass
-class _Body:
-    """What is known of a download while it streams."""
-
-    content_type: str
-    head: bytes = b""
-    container: str | None = None
-    checked: bool = False
-
-    @property
-    def media(self) -> str:
-        return self.content_type.split(";")[0].strip().lower()
-
-
-def _check_type(body: _Body, op: str) -> None:
-    """A video by its Content-Type and its first bytes; octet-stream passes when the bytes are a video."""
-    head = body.head
-    if head[4:8] in _BMFF_BOXES:
-        body.container = "bmff"
-    elif head.startswith(_EBML):
-        body.container = "ebml"
-    media = body.media
-    if media.startswith("video/"):
-        if body.container is None and media in _CONTAINER_TYPES:
-            raise DownloadError(f"{op}: the body is not a {media} file; it is corrupt", code="CORRUPT")
-    elif media not in _OCTET_TYPES or body.container is None:
-        raise DownloadError(f"{op}: not a video (Content-Type {body.content_type or 'missing'!r})", code="WRONG_TYPE")
-    body.checked = True
-
-
-def _bmff_problem(fd: int) -> str | None:
-    """Why the ISO BMFF (MP4/MOV) file open as `fd` is cut short or scrambled, or None when its boxes tile it."""
-    size = os.fstat(fd).st_size
-    pos = 0
-    while pos < size:
-        header = os.pread(fd, 16, pos)
-        if len(header) < 8:
-            return f"a box header at byte {pos} is cut short"
-        length = int.from_bytes(header[:4], "big")
-        if length == 1:
-            if len(header) < 16:
-                return f"a box header at byte {pos} is cut short"
-            length = int.from_bytes(header[8:16], "big")
-        elif length == 0:
-            return None
-        if length < 8:
-            return f"the box at byte {pos} claims {length} bytes"
-        pos += length
-    return None if pos == size else f"the last box ends at byte {pos}, after the end of the file ({size} bytes)"
-
-
-def _announced_sha256(headers: httpx.Headers) -> bytes | None:
-    """The SHA-256 the server announced (RFC 9530 Content-Digest/Repr-Digest, RFC 3230 Digest), if any."""
-    for name, pattern in (
-        ("content-digest", r"sha-256=:([A-Za-z0-9+/=]+):"),
-        ("repr-digest", r"sha-256=:([A-Za-z0-9+/=]+):"),
-        ("digest", r"sha-256=([A-Za-z0-9+/=]+)"),
-    ):
-        match = re.search(pattern, headers.get(name, ""), re.IGNORECASE)
-        if match:
-            try:
-                return base64.b64decode(match.group(1), validate=True)
-            except binascii.Error:
-                return None
-    return None
-
-
-def _location(url: httpx.URL) -> str:
-    return f"GET {url.scheme}://{url.netloc.decode('ascii', 'replace')}{url.path}"
-
-
-async def fetch_to_file(
-    client: httpx.AsyncClient,
-    url: str,
-    dest: Path,
-    *,
-    on_saved: Callable[[str], None] | None = None,
-    gate: AsyncContextManager[Any] | None = None,
-) -> Download:
-    """Stream `url` to `dest`, all or nothing: `.part` file, length, type and container checks, SHA-256
-    (against the server's digest header when it sends one), fsync, atomic rename; then `on_saved(sha256)`
-    in the same worker thread.
-
-    `gate` (a request slot) is held while the exchange lasts; the connection and the slot are given back
-    once the body is in, before the disk work.
-
-    The API key goes only to the API's own origin; output URLs elsewhere are fetched without it.
-
-    :raises ExpiredError: 403, 404 or 410.
-    :raises DownloadError: a short, empty or corrupt body, or not a video; the `.part` file is removed.
-    """
-    target = httpx.URL(url)
-    if target.is_relative_url:
-        target = client.base_url.join(url)
-    op = _location(target)
-    secret = secret_of(client)
-    base = client.base_url
-    same_origin = (target.scheme, target.host, target.port) == (base.scheme, base.host, base.port)
-    async with contextlib.AsyncExitStack() as exchange:
-        if gate is not None:
-            await exchange.enter_async_context(gate)
-        try:
-            response = await _open_download(client, target, same_origin, exchange)
-        except httpx.RequestError as exc:
-            if isinstance(exc, httpx.UnsupportedProtocol):
-                raise DownloadError(f"{op}: unsupported URL", code="BAD_URL") from exc
-            raise transport_error(exc, op=op, create=False, secret=secret) from exc
-        except sim_reset_types() as exc:
-            if getattr(exc, "phase", None) == "mid_body":
-                raise DownloadError(f"{op}: truncated (connection reset mid-body)", code="TRUNCATED") from exc
-            raise transport_error(exc, op=op, create=False, secret=secret) from exc
-        if isinstance(response, httpx.Response):
-            return await _save(response, dest, op=op, secret=secret, on_saved=on_saved, release=exchange.aclose)
-        raw, chunks = response
-        return await _write(
-            raw.status, raw.headers, chunks, dest,
-            op=op, secret=secret, on_saved=on_saved, release=exchange.aclose, encoded_size=None,
-        )
-
-
-_VIDEO_ACCEPT = {"Accept": "video/*, */*"}
-_REDIRECTS = frozenset({301, 302, 303, 307, 308})
-
-
-async def _open_download(
-    client: httpx.AsyncClient, target: httpx.URL, same_origin: bool, exchange: contextlib.AsyncExitStack
-) -> httpx.Response | tuple[Any, AsyncIterator[bytes]]:
-    """The GET of a download, its status and headers in; `exchange` closes it. Straight on aiohttp (when
-    `_direct` allows) a plain 2xx comes back as (its aiohttp response, its body's chunks); anything else
-    (another status, a compressed body) as an `httpx.Response`, and a redirect is followed by httpx's
-    client, from the first hop."""
-    direct = _direct(client) if target.scheme in ("http", "https") else None
-    if direct is not None:
-        headers = direct.headers_for(_VIDEO_ACCEPT, key=same_origin)
-
-        def request() -> httpx.Request:  # only for a failure's exception
-            return httpx.Request("GET", target, headers=headers)
-
-        raw = await direct.transport.exchange(direct.session, "GET", str(target), headers, None, direct.timeout, request)
-        exchange.callback(raw.release)
-        status = raw.status
-        if 200 <= status < 300 and raw.headers.get("content-encoding", "identity").strip().lower() in ("", "identity"):
-            return raw, direct.aio.chunks(raw, request)
-        if status not in _REDIRECTS or "location" not in raw.headers:
-            response = direct.aio.wrap(raw, request())
-            exchange.push_async_callback(response.aclose)
-            return response
-        raw.release()
-    request = client.build_request("GET", target, headers=_VIDEO_ACCEPT)
-    if not same_origin:
-        request.headers.pop("authorization", None)
-    response = await client.send(request, stream=True, follow_redirects=True)
-    exchange.push_async_callback(response.aclose)
-    return response
-
-
-async def _save(
-    response: httpx.Response,
-    dest: Path,
-    *,
-    op: str,
-    secret: str | None,
-    on_saved: Callable[[str], None] | None,
-    release: Callable[[], Awaitable[None]],
-) -> Download:
-    status = response.status_code
-    if status in (403, 404, 410):
-        raise ExpiredError(f"{op}: the output URL is gone (HTTP {status})", status=status, code="EXPIRED")
-    if not 200 <= status < 300:
-        try:
-            await response.aread()
-        except httpx.RequestError:
-            raise status_error(response, None, op=op, key_env="the API key", read=False) from None
-        body = read_json(response)
-        raise status_error(response, body if body is not _MALFORMED else None, op=op, key_env="the API key")
-    encoded = response.headers.get("content-encoding", "identity").strip().lower() not in ("", "identity")
-    return await _write(
-        status, response.headers, response.aiter_bytes(), dest,
-        op=op, secret=secret, on_saved=on_saved, release=release,
-        encoded_size=(lambda: response.num_bytes_downloaded) if encoded else None,
-    )
-
-
-async def _write(
-    status: int,
-    headers: Mapping[str, str],
-    chunks: AsyncIterator[bytes],
-    dest: Path,
-    *,
-    op: str,
-    secret: str | None,
-    on_saved: Callable[[str], None] | None,
-    release: Callable[[], Awaitable[None]],
-    encoded_size: Callable[[], int] | None,
-) -> Download:
-    """A 2xx body (its `status` and `headers`, httpx's or aiohttp's) from `chunks` into `dest`;
-    `encoded_size()`, the bytes received when they were compressed on the wire."""
-    expected = _content_length(headers.get("content-length"))
-    announced = None if encoded_size is not None else _announced_sha256(headers)
-    info = _Body(headers.get("content-type", ""))
-    part = os.fspath(dest) + ".part"  # a string: pathlib's parsing costs more than the system calls
-    digest = hashlib.sha256()
-    size = 0
-    done = False
-    try:
-        with _create(part) as f:
-            try:
-                async for chunk in chunks:
-                    if not info.checked:
-                        info.head += chunk[: _SNIFF_BYTES - len(info.head)]
-                        if len(info.head) >= _SNIFF_BYTES:
-                            _check_type(info, op)
-                    f.write(chunk)
-                    digest.update(chunk)
-                    size += len(chunk)
-            except httpx.RequestError as exc:
-                raise DownloadError(
-                    f"{op}: truncated after {size} bytes"
-                    + (f" of {expected}" if expected is not None else "")
-                    + f" ({redact(type(exc).__name__ + ': ' + str(exc), secret)})",
-                    status=status,
-                    code="TRUNCATED",
-                ) from exc
-            except sim_reset_types() as exc:
-                raise DownloadError(f"{op}: truncated after {size} bytes (connection reset)", code="TRUNCATED") from exc
-            if size == 0:
-                raise DownloadError(f"{op}: empty body", status=status, code="EMPTY")
-            if not info.checked:
-                _check_type(info, op)
-            received = encoded_size() if encoded_size is not None else size
-            if expected is not None and received != expected:
-                raise DownloadError(
-                    f"{op}: got {received} bytes, Content-Length said {expected}", status=status, code="TRUNCATED"
-                )
-            if announced is not None and digest.digest() != announced:
-                raise DownloadError(f"{op}: the SHA-256 differs from the server's digest header", code="CORRUPT")
-            f.flush()
-            await release()  # the body is in: the connection and the request slot serve others meanwhile
-            # One trip to a worker thread: fsync, the container check, the rename and the folder's fsync.
-            problem = await _in_disk_thread(
-                _settle, f.fileno(), part, dest, info.container == "bmff", on_saved, digest.hexdigest()
-            )
-        if problem:
-            raise DownloadError(f"{op}: not a complete MP4: {problem}", status=status, code="CORRUPT")
-        done = True
-    finally:
-        if not done:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(part)
-    return Download(path=dest, sha256=digest.hexdigest(), size_bytes=size, content_type=info.media or "video/mp4")
-
-
-def _create(path: str) -> Any:
-    """A new file at `path` to write and read back (the container check reads its fd), making the folder
-    only when it is missing (one system call less per download)."""
-    try:
-        return open(path, "w+b")
-    except FileNotFoundError:
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        return open(path, "w+b")
-
-
-# Downloads settle (fsync, rename, sidecar) in at most this many worker threads at once. More add nothing:
-# the file system's journal batches concurrent fsyncs, so a few threads keep up (10,000 jobs finish alike
-# with 4 or 40), and fewer threads mean fewer malloc arenas (2,000 jobs: peak RSS 109 MB with 4, 117-123 MB
-# with 40; at 10,000 the two are within noise, 254 and 250 MB).
-DISK_THREADS = 4
-_disk_threads: anyio.lowlevel.RunVar[anyio.CapacityLimiter] = anyio.lowlevel.RunVar("gridrun_disk_threads")
-_disk_pool: ThreadPoolExecutor | None = None
-_disk_pool_lock = threading.Lock()
-
-
-async def _in_disk_thread(fn: Callable[..., T], *args: Any) -> T:
-    """`fn(*args)` in one of DISK_THREADS worker threads; a cancelled caller still waits for it to end (it
-    renames files the caller would otherwise clean up under it).
-
-    Under asyncio the threads are one process-wide pool: a trip costs half the CPU of anyio's worker
-    threads and their limiter (49 against 92 us, `bench/thread_trip_bench.py`). Elsewhere (trio) anyio's
-    threads carry it.
-    """
-    global _disk_pool
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        return await anyio.to_thread.run_sync(fn, *args, limiter=_disk_limiter())
-    with _disk_pool_lock:  # event loops in several threads may download at once
-        if _disk_pool is None:
-            _disk_pool = ThreadPoolExecutor(DISK_THREADS, thread_name_prefix="gridrun-disk")
-    with anyio.CancelScope(shield=True):
-        return await loop.run_in_executor(_disk_pool, fn, *args)
-
-
-def _disk_limiter() -> anyio.CapacityLimiter:
-    """The event loop's limiter of threads doing download disk work (outside asyncio)."""
-    try:
-        return _disk_threads.get()
-    except LookupError:
-        limiter = anyio.CapacityLimiter(DISK_THREADS)
-        _disk_threads.set(limiter)
-        return limiter
-
-
-def _settle(
-    fd: int, part: str, dest: Path, bmff: bool, on_saved: Callable[[str], None] | None, sha256: str
-) -> str | None:
-    """fsync the written `.part`; unless its MP4 boxes are incomplete (returned as the problem), rename it
-    to `dest`, call `on_saved(sha256)` (which writes the sidecar beside it), then fsync the folder: one sync
-    makes both renames durable, the video's and the sidecar's."""
-    os.fsync(fd)
-    problem = _bmff_problem(fd) if bmff else None
-    if problem is None:
-        os.replace(part, dest)
-        try:
-            if on_saved is not None:
-                on_saved(sha256)
-        finally:
-            sync_folder(part)
-    return problem

@@ -21,7 +21,8 @@ import uvicorn
 
 from runner.errors import RejectedError
 from runner.providers import transport
-from runner.providers.transport import decode, fetch_to_file, make_client, send
+from runner.providers.download import fetch_to_file
+from runner.providers.transport import decode, make_client, send
 
 KEY = "lmnfl_direct_test_key_123456"
 FTYP = (24).to_bytes(4, "big") + b"ftypisom" + (512).to_bytes(4, "big") + b"isomiso2"

@@ -318,7 +318,7 @@ async def test_many_downloads_settle_in_a_few_threads_at_once(
 
     import anyio
 
-    from runner.providers.transport import DISK_THREADS
+    from runner.providers.download import DISK_THREADS
 
     lock = threading.Lock()
     busy = [0, 0]  # now, most at once
