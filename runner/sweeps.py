@@ -478,20 +478,20 @@ def compile_sweep(
     m: Manifest, sw: Sweep, errors: Collector
 ) -> tuple[dict[str, Compiled], list[str], dict[str, Compiled], Compiled] | None:
     ok = True
-    cvars: dict[str, Compiled] = {}
-    for name, value in sw.vars.items():
-        try:
-            cvars[name] = compile_value(value)
-        except TemplateProblem as exc:
-            errors.add(m.error(sw.var_paths[name], exc.message, TemplateError))
-            ok = False
-    cparams: dict[str, Compiled] = {}
-    for name, value in sw.params.items():
-        try:
-            cparams[name] = compile_value(value)
-        except TemplateProblem as exc:
-            errors.add(m.error(sw.param_paths[name], exc.message, TemplateError))
-            ok = False
+
+    def compiled(values: Mapping[str, Any], paths: Mapping[str, tuple[Any, ...]]) -> dict[str, Compiled]:
+        nonlocal ok
+        out: dict[str, Compiled] = {}
+        for name, value in values.items():
+            try:
+                out[name] = compile_value(value)
+            except TemplateProblem as exc:
+                errors.add(m.error(paths[name], exc.message, TemplateError))
+                ok = False
+        return out
+
+    cvars = compiled(sw.vars, sw.var_paths)
+    cparams = compiled(sw.params, sw.param_paths)
     try:
         coutput = compile_value(sw.output)
     except TemplateProblem as exc:
