@@ -257,8 +257,6 @@ class Executor:
                 state = S.PLANNED
                 submit.append(job)
             self._set_state(jid, state.value)
-        spent, reserved = self.store.money(None)
-        del spent, reserved
         return submit, reconcile, attach
 
     def _write_manifest_copy(self, text: str) -> None:
