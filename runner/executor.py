@@ -266,11 +266,14 @@ class Executor:
         runs_dir.mkdir(parents=True, exist_ok=True)
         atomic_write(runs_dir / f"run-{self.run_id}.yaml", text.encode())
 
-    def check_budget(self, submit: Sequence[Job]) -> None:
-        need = sum(j.cost_micros for j in submit)
+    def check_budget(self, submit: Sequence[Job], in_flight: Sequence[Job] = ()) -> None:
+        """Refuse to start when the jobs to submit, with those an earlier run left in flight (this run follows
+        and pays for them), pass the budget; unless `allow_partial`, which stops submitting at it."""
+        need = sum(j.cost_micros for j in submit) + sum(j.cost_micros for j in in_flight)
         if self.budget_micros is not None and need > self.budget_micros and not self.opts.allow_partial:
+            jobs = f"{len(submit)} jobs to submit" + (f" and {len(in_flight)} in flight" if in_flight else "")
             raise BudgetError(
-                f"{len(submit)} jobs to submit would cost ${need / 1e6:,.2f}, above the budget of "
+                f"{jobs} would cost ${need / 1e6:,.2f}, above the budget of "
                 f"${self.budget_micros / 1e6:,.2f}; raise run.budget_usd or --budget, or pass --allow-partial "
                 "to run up to the budget"
             )
@@ -280,7 +283,7 @@ class Executor:
         client = self.provider.client(max_connections=HTTP_CONNECTIONS, timeout=self.opts.request_timeout)
         submit, reconcile, attach = self.prepare()
         try:
-            self.check_budget(submit)
+            self.check_budget(submit, [*reconcile, *attach])
         except BudgetError:
             self.store.end_run(self.run_id, "budget")
             raise
@@ -573,8 +576,8 @@ class Executor:
                     status = await self._get(job, pid) or status
             first = False
             if scope.cancelled_caught:
+                # Still rendering, so still to be paid: it stays reserved against the budget for this run.
                 self._error(job, f"still {self.states[jid]} after {self.timeout:g} s; left running, the next run re-attaches")
-                self._settle(job, None)
                 return None
             if status is None:
                 continue

@@ -105,6 +105,24 @@ def test_allow_partial_stops_at_the_budget(tmp_path: Path) -> None:
     assert result.stats.counts["planned"] > 0 and result.stats.eta is None  # the stopped run has nothing left to end
 
 
+def test_a_resumed_run_counts_the_jobs_still_in_flight_against_the_budget(tmp_path: Path) -> None:
+    """Jobs an earlier run left rendering are this run's to pay for: a resumed run whose new jobs fit the
+    budget, but not with the jobs in flight, refuses to start instead of stopping halfway."""
+    m = write_manifest(tmp_path, n_seeds=3, sim={"render_time": 3.0, "jitter": 0.0}, run={"concurrency": 2})
+    prov = sim_provider(m)
+    # 2 jobs sent and left rendering at the timeout: they stay reserved, so no third is sent
+    first, _ = run(m, prov, budget_usd=0.70, allow_partial=True, timeout=0.3)
+    assert first.status == "budget" and stats(prov)["creates"] == 2
+    assert first.stats.counts["submitted"] + first.stats.counts["running"] == 2 and first.stats.counts["planned"] == 4
+    assert first.stats.reserved_micros == 700_000
+    with pytest.raises(BudgetError, match=r"4 jobs to submit and 2 in flight would cost \$2\.10, above the budget "
+                                          r"of \$1\.50"):
+        run(m, prov, budget_usd=1.50)
+    assert stats(prov)["creates"] == 2
+    resumed, _ = run(m, prov, budget_usd=2.10)
+    assert resumed.exit_code == 0 and stats(prov)["creates"] == 6 and resumed.stats.counts["done"] == 6
+
+
 def test_job_failure_is_recorded_with_the_providers_reason(tmp_path: Path) -> None:
     m = write_manifest(tmp_path, n_seeds=1, sim={"script": [{"route": "create", "nth": 1, "fault": "job_failure",
                                                              "code": "CONTENT_POLICY_VIOLATION"}]})
