@@ -123,6 +123,23 @@ def test_a_resumed_run_counts_the_jobs_still_in_flight_against_the_budget(tmp_pa
     assert resumed.exit_code == 0 and stats(prov)["creates"] == 6 and resumed.stats.counts["done"] == 6
 
 
+@pytest.mark.parametrize("option", ["force", "retry_failed"])
+def test_a_run_the_budget_refuses_leaves_settled_jobs_as_they_were(tmp_path: Path, option: str) -> None:
+    """`--force` and `retry` make settled jobs plannable again only once the run may start: a run the
+    budget refuses must not leave done (or failed) jobs planned, for the next plain run to pay for."""
+    script = [{"route": "create", "nth": 1, "fault": "job_failure", "code": "CONTENT_POLICY_VIOLATION"}]
+    m = write_manifest(tmp_path, n_seeds=2, sim={"script": script} if option == "retry_failed" else None)
+    prov = sim_provider(m)
+    first, _ = run(m, prov)
+    before = {j.key: j.state for j in api.status(m).jobs}
+    assert set(before.values()) == ({"done", "failed"} if option == "retry_failed" else {"done"})
+    with pytest.raises(BudgetError):
+        run(m, prov, budget_usd=0.10, **{option: True})
+    assert {j.key: j.state for j in api.status(m).jobs} == before
+    again, _ = run(m, prov)
+    assert stats(prov)["creates"] == 4 and again.stats.cached == sum(state == "done" for state in before.values())
+
+
 def test_job_failure_is_recorded_with_the_providers_reason(tmp_path: Path) -> None:
     m = write_manifest(tmp_path, n_seeds=1, sim={"script": [{"route": "create", "nth": 1, "fault": "job_failure",
                                                              "code": "CONTENT_POLICY_VIOLATION"}]})
