@@ -46,6 +46,9 @@ FATAL_CODES = frozenset({"AUTHENTICATION_FAILED", "INSUFFICIENT_BALANCE"})
 # Requests are short: a dozen connections carry thousands of jobs. More cost CPU, not speed (httpcore
 # checks every pooled connection on every request), and requests beyond them would queue in the pool.
 HTTP_CONNECTIONS = 12
+# A job whose provider answers "no such video" (HTTP 404) for this long is taken for gone (`unknown`): a
+# provider may forget old jobs, and a run must not poll them forever; a shorter lapse is polled through.
+GONE_AFTER = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -574,23 +577,44 @@ class Executor:
         """The job's status once the provider has finished it; None when it is still going at the timeout."""
         deadline = None if not self.timeout else self.clock() + float(self.timeout)
         first = True
+        by_list = self._poller is not None  # until the provider says it has no such video: then asked on its own
+        missing_since: float | None = None
         while status is None or not status.terminal:
             remaining = None if deadline is None else deadline - self.clock()
+            missing: RejectedError | None = None
             with anyio.move_on_after(remaining) as scope:
-                if self._poller is not None and status is not None:
-                    due = submitted_at + self.renders.earliest_done(job)
-                    status = await self._poller.next(pid, status, due=due, sent_at=sent_at)
-                else:
-                    if status is not None or not first:
-                        await anyio.sleep(self.renders.next_poll(job, submitted_at))
-                    if first:
-                        self.store.flush()  # the provider's id is committed before the first poll
-                    status = await self._get(job, pid) or status
+                try:
+                    if by_list and status is not None:
+                        assert self._poller is not None
+                        due = submitted_at + self.renders.earliest_done(job)
+                        status = await self._poller.next(pid, status, due=due, sent_at=sent_at)
+                    else:
+                        if status is not None or not first:
+                            wait = self.renders.next_poll(job, submitted_at)
+                            await anyio.sleep(wait if missing_since is None else min(wait, GONE_AFTER / 6))
+                        if first:
+                            self.store.flush()  # the provider's id is committed before the first poll
+                        status = await self._get(job, pid) or status
+                except RejectedError as exc:  # HTTP 404: the provider has no such video
+                    missing = exc
             first = False
             if scope.cancelled_caught:
                 # Still rendering, so still to be paid: it stays reserved against the budget for this run.
                 self._error(job, f"still {self.states[jid]} after {self.timeout:g} s; left running, the next run re-attaches")
                 return None
+            if missing is not None:
+                by_list = False
+                now = self.clock()
+                missing_since = now if missing_since is None else missing_since
+                if now - missing_since < GONE_AFTER:
+                    continue
+                # Stays reserved, like any job of unknown outcome.
+                self._move(jid, S.UNKNOWN, error=(
+                    f"the provider has had no video {pid} for {now - missing_since:.0f} s ({missing}); it may have "
+                    "been paid for. `gridrun retry --unknown` re-submits (may pay twice)"))
+                self._error(job, f"the provider no longer knows video {pid} (HTTP 404)")
+                return None
+            missing_since = None
             if status is None:
                 continue
             if status.status == "in_progress" and self.states[jid] == S.SUBMITTED.value:
@@ -612,6 +636,8 @@ class Executor:
             except RetryableError as exc:
                 await anyio.sleep(_backoff(attempt, exc.retry_after))
             except RejectedError as exc:
+                if exc.status == 404:
+                    raise  # no such video: `_watch` decides when to believe it
                 self._error(job, f"poll refused: {exc}")
                 await anyio.sleep(_backoff(attempt, None))
         return None
@@ -622,10 +648,15 @@ class Executor:
         output = job.output
         for attempt in range(1, self.retries + 3):
             if url is None or attempt > 1 and last.startswith("expired"):
-                fresh = await self._get(job, status.id)
+                try:
+                    fresh = await self._get(job, status.id)
+                except RejectedError as exc:  # 404: the video is gone, and its URL with it
+                    last = f"expired: the provider no longer knows video {status.id} ({exc})"
+                    break
                 if fresh is not None and fresh.url:
                     url = fresh.url
                 if url is None:
+                    last = last or "download failed: the provider gave no download URL"
                     break
             # Output files are not API calls (often another host): a 429 pause or rate does not hold them.
             billed = status.cost_micros if status.cost_micros is not None else job.cost_micros

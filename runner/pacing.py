@@ -202,6 +202,8 @@ class ListPoller:
             if self._watch.get(video_id, (None, None))[1] is w:
                 del self._watch[video_id]
                 self._due.pop(video_id, None)
+        if w.error is not None:
+            raise w.error
         return w.value  # type: ignore[no-any-return]
 
     def _deliver(self, status: VideoStatus) -> None:
@@ -267,7 +269,7 @@ class ListPoller:
                 return
         for vid in list(unseen):
             if vid in self._watch:
-                st = await self._call(lambda vid=vid: self.provider.get(self.client, vid))
+                st = await self._call(lambda vid=vid: self.provider.get(self.client, vid), missing=vid)
                 if st is not None:
                     self._deliver(st)
 
@@ -292,7 +294,17 @@ class ListPoller:
                 break
         return True
 
-    async def _call(self, fn: Callable[[], Awaitable[Any]]) -> Any:
+    def _fail(self, video_id: str, error: ProviderError) -> None:
+        """The watcher of `video_id` gets `error` raised instead of a status."""
+        entry = self._watch.pop(video_id, None)
+        self._due.pop(video_id, None)
+        if entry is not None:
+            entry[1].error = error
+            entry[1].event.set()
+
+    async def _call(self, fn: Callable[[], Awaitable[Any]], *, missing: str | None = None) -> Any:
+        """`fn()`'s result, through 429s and retryable errors; None when it failed. With `missing`, an HTTP
+        404 is that video's watcher's to handle (`next` raises it)."""
         for attempt in range(1, 6):
             await self.pacer.wait()
             self.requests += 1
@@ -306,6 +318,9 @@ class ListPoller:
             except RetryableError as exc:
                 await anyio.sleep(exc.retry_after if exc.retry_after is not None else min(5.0, 0.2 * 2 ** attempt))
             except ProviderError as exc:
+                if missing is not None and exc.status == 404:
+                    self._fail(missing, exc)
+                    return None
                 self.on_error(f"polling: {exc}")
                 return None
         return None

@@ -50,8 +50,9 @@ FINAL = frozenset({S.DONE, S.FAILED, S.REJECTED, S.UNKNOWN, S.EXPIRED, S.CANCELL
 _ALLOWED: dict[JobState, frozenset[JobState]] = {
     S.PLANNED: frozenset({S.SUBMITTING}),
     S.SUBMITTING: frozenset({S.SUBMITTED, S.RUNNING, S.DOWNLOADING, S.FAILED, S.REJECTED, S.UNKNOWN, S.PLANNED}),
-    S.SUBMITTED: frozenset({S.RUNNING, S.DOWNLOADING, S.FAILED, S.CANCELLED}),
-    S.RUNNING: frozenset({S.DOWNLOADING, S.FAILED, S.CANCELLED}),
+    # ... -> UNKNOWN: the provider no longer knows the video (see executor.GONE_AFTER)
+    S.SUBMITTED: frozenset({S.RUNNING, S.DOWNLOADING, S.FAILED, S.CANCELLED, S.UNKNOWN}),
+    S.RUNNING: frozenset({S.DOWNLOADING, S.FAILED, S.CANCELLED, S.UNKNOWN}),
     S.DOWNLOADING: frozenset({S.DONE, S.EXPIRED, S.FAILED}),
     S.DONE: frozenset({S.PLANNED, S.DOWNLOADING}),
     S.FAILED: frozenset({S.PLANNED}),

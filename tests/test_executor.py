@@ -140,6 +140,28 @@ def test_a_run_the_budget_refuses_leaves_settled_jobs_as_they_were(tmp_path: Pat
     assert stats(prov)["creates"] == 4 and again.stats.cached == sum(state == "done" for state in before.values())
 
 
+@pytest.mark.parametrize("poll_interval", [None, 0.2], ids=["list", "get"])
+def test_a_job_the_provider_no_longer_knows_ends_unknown_instead_of_being_polled_forever(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, poll_interval: float | None
+) -> None:
+    """A job left rendering by an earlier run that the provider has since forgotten (HTTP 404): polled
+    through GONE_AFTER seconds of 404s, then `unknown` (it may have been paid for), and the run ends."""
+    from runner import executor as ex_mod
+
+    monkeypatch.setattr(ex_mod, "GONE_AFTER", 1.0)
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 3.0, "jitter": 0.0})
+    first, _ = run(m, timeout=0.3)
+    assert first.stats.counts["submitted"] == 1
+    forgetful = sim_provider(m)  # another simulator: it has no video of that id
+    second, _ = run(m, forgetful, poll_interval=poll_interval)
+    assert second.exit_code == 1 and second.stats.counts["unknown"] == 1
+    assert second.stats.elapsed >= 1.0  # the 404s were polled through for GONE_AFTER first
+    assert stats(forgetful)["creates"] == 0 and stats(forgetful)["requests"]["get"] >= 3
+    job = api.status(m).jobs[0]
+    assert "no video" in (job.error or "") and "404" in (job.error or "") and "retry --unknown" in (job.error or "")
+    assert second.stats.reserved_micros == 350_000  # still counted: it may have been paid for
+
+
 def test_job_failure_is_recorded_with_the_providers_reason(tmp_path: Path) -> None:
     m = write_manifest(tmp_path, n_seeds=1, sim={"script": [{"route": "create", "nth": 1, "fault": "job_failure",
                                                              "code": "CONTENT_POLICY_VIOLATION"}]})

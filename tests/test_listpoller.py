@@ -178,3 +178,32 @@ async def test_a_due_job_listed_before_the_anchor_is_fetched_on_its_own() -> Non
     assert provider.calls[0][:2] == ("asc", "v9")
     assert provider.gets == ["v12"]
     assert all(w.got[f"v{i}"].status == "completed" for i in range(20))
+
+
+async def test_a_watched_video_the_provider_no_longer_knows_is_raised_to_its_watcher() -> None:
+    """Missing from the list and answered 404 on its own: its watcher gets the provider's error (the
+    executor decides when to believe it), and the other watched videos go on as before."""
+    provider = Listing(3)
+
+    async def get(client: Any, vid: str) -> VideoStatus:
+        provider.gets.append(vid)
+        if vid == "v1":
+            raise RejectedError("no such video", status=404, code="NOT_FOUND")
+        return provider._video(vid)
+
+    provider.get = get  # type: ignore[method-assign]
+    async with anyio.create_task_group() as tg:
+        w = Watching(provider, tg)
+        provider.created = 3
+        provider.ids.remove("v1")
+        provider.finish(0, 2)
+        in_progress = VideoStatus(id="v1", status="in_progress", raw_status="in_progress")
+        with anyio.fail_after(5):
+            with pytest.raises(RejectedError) as raised:
+                await w.poller.next("v1", in_progress)
+        assert raised.value.status == 404 and provider.gets == ["v1"] and not w.errors
+        w.start(range(0, 1))
+        w.start(range(2, 3))
+        await w.until(2)
+        tg.cancel_scope.cancel()
+    assert w.got["v0"].status == w.got["v2"].status == "completed"
