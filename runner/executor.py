@@ -614,7 +614,7 @@ class Executor:
                     "been paid for. `gridrun retry --unknown` re-submits (may pay twice)"))
                 self._error(job, f"the provider no longer knows video {pid} (HTTP 404)")
                 return None
-            missing_since = None
+            missing_since, by_list = None, self._poller is not None  # a lapse is over: back to the list
             if status is None:
                 continue
             if status.status == "in_progress" and self.states[jid] == S.SUBMITTED.value:

@@ -162,6 +162,15 @@ def test_a_job_the_provider_no_longer_knows_ends_unknown_instead_of_being_polled
     assert second.stats.reserved_micros == 350_000  # still counted: it may have been paid for
 
 
+def test_a_short_lapse_of_404s_is_polled_through(tmp_path: Path) -> None:
+    """A provider that answers 404 for a job it knows, for a moment, does not make the job unknown."""
+    lapse = [{"route": "get", "nth": [1, 2, 3], "fault": "not_found"}]
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.5, "jitter": 0.0, "script": lapse})
+    result, prov = run(m, poll_interval=0.1)
+    assert result.exit_code == 0 and result.stats.counts["done"] == 1
+    assert stats(prov)["requests"]["get"] >= 4 and stats(prov)["creates"] == 1
+
+
 def test_job_failure_is_recorded_with_the_providers_reason(tmp_path: Path) -> None:
     m = write_manifest(tmp_path, n_seeds=1, sim={"script": [{"route": "create", "nth": 1, "fault": "job_failure",
                                                              "code": "CONTENT_POLICY_VIOLATION"}]})

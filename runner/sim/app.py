@@ -190,6 +190,8 @@ class Endpoint:
             raise ApiError(401, "AUTHENTICATION_FAILED", "Invalid or missing API key.")
         if "insufficient_balance" in faults:
             raise ApiError(402, "INSUFFICIENT_BALANCE", "Your balance is too low for this request; add credits.")
+        if "not_found" in faults:
+            raise ApiError(404, "NOT_FOUND", "no such video", param="id")
         if "expired" in faults:
             status = faults["expired"].status or cfg.expired_status
             raise ApiError(status, "URL_EXPIRED", "the URL has expired; GET the video again for a fresh one")

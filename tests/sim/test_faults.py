@@ -135,6 +135,15 @@ async def test_injected_refusals(api: Api, fault: str, status: int, code: str) -
     assert api.stats()["creates"] == 0
 
 
+async def test_not_found_answers_a_get_as_for_a_video_the_provider_does_not_know(api: Api) -> None:
+    api.configure(script=script({"route": "get", "nth": [1, 2], "fault": "not_found"}))
+    video = (await api.create()).json()["id"]
+    first = await api.client.get(f"/videos/{video}")
+    assert (first.status_code, first.json()["error"]["code"]) == (404, "NOT_FOUND")
+    assert (await api.client.get(f"/videos/{video}")).status_code == 404
+    assert (await api.video(video))["id"] == video  # the third call finds it again
+
+
 async def test_balance_runs_out_with_a_402(api: Api) -> None:
     api.configure(balance=1.0)
     codes = [(await api.create(prompt=f"p{i}")).status_code for i in range(3)]
