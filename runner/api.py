@@ -18,7 +18,7 @@ import anyio
 from . import manifest as manifest_mod
 from . import plan as plan_mod
 from .errors import UsageError
-from .executor import Executor, RunOptions, RunResult
+from .executor import Executor, RunOptions, RunResult, check_option
 from .manifest import Manifest
 from .plan import Diff, Plan, Stored
 from .providers import get_provider
@@ -44,6 +44,7 @@ def _capability_files(m: Manifest) -> list[Path]:
 
 def plan(m: Manifest | str | Path, *, max_jobs: int | None = None) -> Plan:
     """Expand, render, check and price every job. :raises ManifestError: before any paid call."""
+    check_option("max_jobs", max_jobs)
     m = _manifest(m)
     files = _capability_files(m)
     for f in files:

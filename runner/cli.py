@@ -372,6 +372,25 @@ def cmd_sim_serve(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------------------------------
 
 
+def _knob(name: str) -> Any:
+    """An argparse type for the run knob `name`: its number, or argparse's usage error saying what is wrong."""
+    from .executor import OPTION_LIMITS, option_problem
+
+    integer = OPTION_LIMITS[name][0]
+
+    def parse(text: str) -> int | float:
+        try:
+            value: int | float = int(text) if integer else float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{'an integer' if integer else 'a number'} is needed, got {text!r}") from None
+        problem = option_problem(name, value)
+        if problem is not None:
+            raise argparse.ArgumentTypeError(problem)
+        return value
+
+    return parse
+
+
 def _parser(*, with_sim: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gridrun", description="Run YAML batch manifests against paid video-generation APIs, paying once per job.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -379,7 +398,7 @@ def _parser(*, with_sim: bool = True) -> argparse.ArgumentParser:
     def manifest_cmd(name: str, help: str) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help)
         sp.add_argument("manifest", help="the manifest YAML file")
-        sp.add_argument("--max-jobs", type=int, default=None, help="raise the job-count cap (default 1000)")
+        sp.add_argument("--max-jobs", type=_knob("max_jobs"), default=None, help="raise the job-count cap (default 1000)")
         return sp
 
     sp = manifest_cmd("validate", "check a manifest without running anything")
@@ -397,13 +416,13 @@ def _parser(*, with_sim: bool = True) -> argparse.ArgumentParser:
     sp.set_defaults(fn=cmd_plan)
 
     def run_flags(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--concurrency", type=int, help="jobs at the provider at once")
-        sp.add_argument("--budget", type=float, help="budget in USD (overrides run.budget_usd)")
+        sp.add_argument("--concurrency", type=_knob("concurrency"), help="jobs at the provider at once")
+        sp.add_argument("--budget", type=_knob("budget_usd"), help="budget in USD (overrides run.budget_usd)")
         sp.add_argument("--allow-partial", action="store_true", help="start even if the plan exceeds the budget; stop at it")
-        sp.add_argument("--retries", type=int, help="retries of a request on transient errors")
-        sp.add_argument("--poll-interval", type=float, help="fixed seconds between polls (default: scheduled)")
-        sp.add_argument("--timeout", type=float, help="per-job deadline in seconds: stop waiting, never the job")
-        sp.add_argument("--request-timeout", type=float, default=30.0, help="seconds one HTTP request may take")
+        sp.add_argument("--retries", type=_knob("retries"), help="retries of a request on transient errors")
+        sp.add_argument("--poll-interval", type=_knob("poll_interval"), help="fixed seconds between polls (default: scheduled)")
+        sp.add_argument("--timeout", type=_knob("timeout"), help="per-job deadline in seconds: stop waiting, never the job")
+        sp.add_argument("--request-timeout", type=_knob("request_timeout"), default=30.0, help="seconds one HTTP request may take")
         sp.add_argument("--fail-fast", action="store_true", help="stop submitting after the first failed job")
         sp.add_argument("--json", action="store_true", help="progress as one JSON object per line")
         sp.add_argument("--no-report", action="store_true",
@@ -425,7 +444,7 @@ def _parser(*, with_sim: bool = True) -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true",
                     help="as JSON (with --watch: one progress object per line, like `run --json`)")
     sp.add_argument("--watch", action="store_true", help="follow the latest run live until it ends")
-    sp.add_argument("--every", type=float, metavar="SECONDS",
+    sp.add_argument("--every", type=_knob("every"), metavar="SECONDS",
                     help="with --watch: seconds between two readings of the state (default 2)")
     sp.set_defaults(fn=cmd_status)
 

@@ -11,6 +11,7 @@ re-POST with the same key where the provider honours keys, and otherwise left `u
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import signal
@@ -32,6 +33,7 @@ from .errors import (
     RateLimitedError,
     RejectedError,
     RetryableError,
+    UsageError,
 )
 from .live import LiveViews
 from .outputs import atomic_write, copy_output, sidecar_matches, sidecar_writer, verified
@@ -69,6 +71,45 @@ class RunOptions:
     report_every: float = 10.0          # seconds at least between report rebuilds during the run (the page
                                         # reloads itself every 20 s: a build in between is never seen)
     handle_signals: bool = False        # first Ctrl-C: stop submitting; second: detach
+
+    def __post_init__(self) -> None:
+        for name in OPTION_LIMITS:
+            if hasattr(self, name):
+                check_option(name, getattr(self, name))
+
+
+# The numeric knobs of a run, as the manifest's schema has them: (integer?, least value, least excluded?).
+OPTION_LIMITS: dict[str, tuple[bool, float, bool]] = {
+    "concurrency": (True, 1, False),
+    "retries": (True, 0, False),
+    "max_jobs": (True, 1, False),
+    "budget_usd": (False, 0, False),
+    "poll_interval": (False, 0, True),
+    "timeout": (False, 0, True),
+    "request_timeout": (False, 0, True),
+    "report_every": (False, 0, False),
+    "every": (False, 0, True),          # `gridrun status --watch --every`
+}
+
+
+def option_problem(name: str, value: Any) -> str | None:
+    """What is wrong with `value` as `name` (see OPTION_LIMITS), e.g. "must be an integer at least 1, got 0";
+    None when it is usable (None always is)."""
+    if value is None:
+        return None
+    integer, least, excluded = OPTION_LIMITS[name]
+    usable = (type(value) is int if integer else isinstance(value, (int, float)) and not isinstance(value, bool)
+              and math.isfinite(value))
+    if usable and (value > least or value == least and not excluded):
+        return None
+    return f"must be {'an integer' if integer else 'a finite number'} {'above' if excluded else 'at least'} {least:g}, got {value!r}"
+
+
+def check_option(name: str, value: Any) -> None:
+    """:raises UsageError: `value` is not a usable `name` (see OPTION_LIMITS)."""
+    problem = option_problem(name, value)
+    if problem is not None:
+        raise UsageError(f"{name} {problem}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -516,6 +557,13 @@ class Executor:
         pid = row["provider_id"]
         if not pid:
             self._move(jid, S.UNKNOWN, error="in flight without a provider id")
+            return
+        if self.provider.forgot(pid):
+            self._move(jid, S.UNKNOWN, error=(
+                f"video {pid} was made by the built-in simulator of an earlier run, which keeps its videos only "
+                "while its process lives (a `gridrun sim serve` server, as base_url, keeps them between runs); "
+                "`gridrun retry --unknown` sends the job again"))
+            self._error(job, f"the built-in simulator of an earlier run made video {pid}; it is gone")
             return
         sha = sidecar_matches(job.output, job.hash) if self.states[jid] == S.DOWNLOADING.value else None
         if sha is not None:

@@ -140,26 +140,38 @@ def test_a_run_the_budget_refuses_leaves_settled_jobs_as_they_were(tmp_path: Pat
     assert stats(prov)["creates"] == 4 and again.stats.cached == sum(state == "done" for state in before.values())
 
 
-@pytest.mark.parametrize("poll_interval", [None, 0.2], ids=["list", "get"])
 def test_a_job_the_provider_no_longer_knows_ends_unknown_instead_of_being_polled_forever(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, poll_interval: float | None
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A job left rendering by an earlier run that the provider has since forgotten (HTTP 404): polled
-    through GONE_AFTER seconds of 404s, then `unknown` (it may have been paid for), and the run ends."""
+    """A provider that answers 404 for a job it took (it lost or forgot it): the job is polled through
+    GONE_AFTER seconds of 404s, then `unknown` (it may have been paid for), and the run ends."""
     from runner import executor as ex_mod
 
     monkeypatch.setattr(ex_mod, "GONE_AFTER", 1.0)
-    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 3.0, "jitter": 0.0})
-    first, _ = run(m, timeout=0.3)
-    assert first.stats.counts["submitted"] == 1
-    forgetful = sim_provider(m)  # another simulator: it has no video of that id
-    second, _ = run(m, forgetful, poll_interval=poll_interval)
-    assert second.exit_code == 1 and second.stats.counts["unknown"] == 1
-    assert second.stats.elapsed >= 1.0  # the 404s were polled through for GONE_AFTER first
-    assert stats(forgetful)["creates"] == 0 and stats(forgetful)["requests"]["get"] >= 3
+    lost = [{"route": "get", "p": 1.0, "fault": "not_found"}]
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.2, "script": lost})
+    result, prov = run(m, poll_interval=0.2)
+    assert result.exit_code == 1 and result.stats.counts["unknown"] == 1
+    assert result.stats.elapsed >= 1.0  # the 404s were polled through for GONE_AFTER first
+    assert stats(prov)["creates"] == 1 and stats(prov)["requests"]["get"] >= 3
     job = api.status(m).jobs[0]
     assert "no video" in (job.error or "") and "404" in (job.error or "") and "retry --unknown" in (job.error or "")
-    assert second.stats.reserved_micros == 350_000  # still counted: it may have been paid for
+    assert result.stats.reserved_micros == 350_000  # still counted: it may have been paid for
+
+
+def test_jobs_left_in_flight_with_an_earlier_runs_built_in_simulator_are_unknown_at_once(tmp_path: Path) -> None:
+    """The in-process simulator keeps its videos only while its process lives: a later run with a new one
+    says so at once instead of polling 404s, and `retry --unknown` sends the jobs again."""
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 3.0, "jitter": 0.0})
+    first, _ = run(m, timeout=0.3)
+    assert first.stats.counts["submitted"] == 2
+    fresh = sim_provider(m)
+    second, _ = run(m, fresh)
+    assert second.exit_code == 1 and second.stats.counts["unknown"] == 2 and second.stats.elapsed < 1.0
+    assert stats(fresh)["requests"].get("get", 0) == 0
+    assert all("built-in simulator of an earlier run" in (j.error or "") for j in api.status(m).jobs)
+    third, _ = run(m, fresh, retry_unknown=True)
+    assert third.exit_code == 0 and third.stats.counts["done"] == 2 and stats(fresh)["creates"] == 2
 
 
 def test_a_short_lapse_of_404s_is_polled_through(tmp_path: Path) -> None:
@@ -169,6 +181,42 @@ def test_a_short_lapse_of_404s_is_polled_through(tmp_path: Path) -> None:
     result, prov = run(m, poll_interval=0.1)
     assert result.exit_code == 0 and result.stats.counts["done"] == 1
     assert stats(prov)["requests"]["get"] >= 4 and stats(prov)["creates"] == 1
+
+
+@pytest.mark.parametrize(("flag", "value", "problem"), [
+    ("--concurrency", "0", "must be an integer at least 1, got 0"),
+    ("--concurrency", "2.5", "an integer is needed, got '2.5'"),
+    ("--budget", "-1", "must be a finite number at least 0, got -1.0"),
+    ("--budget", "nan", "must be a finite number at least 0, got nan"),
+    ("--retries", "-1", "must be an integer at least 0, got -1"),
+    ("--poll-interval", "0", "must be a finite number above 0, got 0.0"),
+    ("--timeout", "-5", "must be a finite number above 0, got -5.0"),
+    ("--request-timeout", "inf", "must be a finite number above 0, got inf"),
+    ("--max-jobs", "0", "must be an integer at least 1, got 0"),
+])
+def test_bad_run_knobs_are_usage_errors_before_anything_is_sent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flag: str, value: str, problem: str
+) -> None:
+    from runner.cli import main
+
+    m = write_manifest(tmp_path, n_seeds=1)
+    with pytest.raises(SystemExit) as exited:
+        main(["run", str(m), flag, value])
+    assert exited.value.code == 2
+    assert f"argument {flag}: {problem}" in capsys.readouterr().err
+    assert not (tmp_path / ".gridrun").exists()  # nothing recorded, nothing sent
+
+
+def test_run_options_refuse_unusable_knobs_in_the_python_api() -> None:
+    from runner.errors import UsageError
+
+    with pytest.raises(UsageError, match=r"concurrency must be an integer at least 1, got 0"):
+        RunOptions(concurrency=0)
+    with pytest.raises(UsageError, match=r"timeout must be a finite number above 0, got True"):
+        RunOptions(timeout=True)  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match=r"max_jobs must be an integer at least 1, got -3"):
+        api.plan(Path("never-read.yaml"), max_jobs=-3)
+    assert RunOptions(concurrency=1, budget_usd=0, retries=0, report_every=0).budget_usd == 0
 
 
 def test_job_failure_is_recorded_with_the_providers_reason(tmp_path: Path) -> None:

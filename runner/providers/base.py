@@ -141,3 +141,8 @@ class Provider(Protocol):
     async def cancel(self, client: httpx.AsyncClient, video_id: str) -> None:
         """Ask the provider to stop the job; best effort, nothing is refunded."""
         ...
+
+    def forgot(self, video_id: str) -> bool:
+        """True when the provider is known, without asking it, to have lost `video_id` for good (the
+        in-process simulator of an earlier process); False when only the provider can tell."""
+        ...

@@ -207,6 +207,10 @@ class LumenfallProvider:
         """`DELETE /videos/{id}`: best effort, nothing is refunded."""
         await self._call(client, "DELETE", f"videos/{quote(video_id, safe='')}", expect_body=False)
 
+    def forgot(self, video_id: str) -> bool:
+        """Only the service can tell."""
+        return False
+
     async def download(
         self,
         client: httpx.AsyncClient,

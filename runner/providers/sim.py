@@ -45,6 +45,11 @@ class SimProvider(LumenfallProvider):
             self._app = create_app(self.config)
         return self._app
 
+    def forgot(self, video_id: str) -> bool:
+        """In-process, the simulated world lives as long as this provider: a video it never made was made
+        by the simulator of an earlier process, gone with it. Over HTTP only the server can tell."""
+        return not self.remote and video_id not in self.app.state.sim.videos
+
     def client(
         self,
         *,
