@@ -24,7 +24,7 @@ from .plan import Diff, Plan, Stored
 from .providers import get_provider
 from .providers import capabilities
 from .state import JobState, Snapshot, Store
-from .stats import PROBLEMS, RunStatistics, pace
+from .stats import RunStatistics, pace, problems
 
 __all__ = ["load", "plan", "diff", "run", "status", "report", "export", "cancel", "RunOptions", "RunResult"]
 
@@ -227,8 +227,7 @@ def status_json(snap: Snapshot) -> dict[str, Any]:
         "eta": None if eta is None else round(eta, 1),
         "problems": [
             {"key": j.key, "state": j.state, "error": j.error}
-            for j in snap.jobs
-            if j.state in PROBLEMS
+            for j in problems(snap)
         ],
     }
 

@@ -23,7 +23,7 @@ from . import api
 from .errors import GridrunError, ManifestErrors, UsageError
 from .plan import Plan, format_value, relpath, summarize_sources
 from .state import Snapshot
-from .stats import PROBLEMS, pace, run_statistics
+from .stats import pace, problems, run_statistics
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -296,9 +296,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def _problems(snap: Snapshot) -> None:
-    for j in snap.jobs:
-        if j.state in PROBLEMS:
-            out.print(f"  [red]{j.state}[/red] {escape(j.key)}: {escape(j.error or '')}")
+    for j in problems(snap):
+        out.print(f"  [red]{j.state}[/red] {escape(j.key)}: {escape(j.error or '')}")
 
 
 def _watch(args: argparse.Namespace) -> int:

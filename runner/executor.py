@@ -40,6 +40,7 @@ from .outputs import atomic_write, copy_output, sidecar_matches, sidecar_writer,
 from .pacing import IntentBatcher, ListPoller, Pacer, RenderTimes
 from .plan import Job, Plan
 from .providers.base import Provider, VideoStatus
+from .providers.download import WRITE_FAILED
 from .state import FINAL, JobState, Store
 from .stats import RunStatistics, Throughput
 
@@ -719,6 +720,8 @@ class Executor:
                 continue
             except (DownloadError, RetryableError) as exc:
                 last = f"download failed: {exc}"
+                if exc.code == WRITE_FAILED:
+                    break  # the output folder's problem: the next run downloads it again, once it is fixed
                 await anyio.sleep(_backoff(attempt, getattr(exc, "retry_after", None)))
                 continue
             self._crash_point("after-download")

@@ -8,7 +8,7 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .records import Snapshot
+from .records import JobRecord, Snapshot
 from .state import FINAL
 
 # Throughput (and the ETA drawn from it) counts the jobs that ended in this many seconds before now: recent
@@ -76,13 +76,22 @@ def pace(snap: Snapshot, now: float | None = None) -> tuple[float, float | None,
 PROBLEMS = ("failed", "unknown", "expired", "rejected", "cancelled")  # what `status` lists, with why
 
 
+def problems(snap: Snapshot) -> list[JobRecord]:
+    """The jobs `status` lists with why: those that ended badly, and those in flight with an error recorded
+    (a download that could not be saved, to be fetched again by the next run)."""
+    return [j for j in snap.jobs if j.state in PROBLEMS or j.error and j.state in _IN_FLIGHT]
+
+
+_IN_FLIGHT = ("submitting", "submitted", "running", "downloading")
+
+
 def run_statistics(snap: Snapshot, now: float | None = None) -> RunStatistics:
     """What live progress shows, from a snapshot read by another process (`gridrun status --watch`). The
     state keeps no request count (`requests` is None); the last errors are those of the jobs that ended
     badly; `stopping` is how the run ended, when not `done`."""
     r = snap.run
     elapsed, per_minute, eta = pace(snap, now)
-    problems = [j for j in snap.jobs if j.state in PROBLEMS]
+    bad = problems(snap)
     ended = r.ended_at is not None
     return RunStatistics(
         run_id=r.id, total=len(snap.jobs), counts=dict(snap.counts),
@@ -90,5 +99,5 @@ def run_statistics(snap: Snapshot, now: float | None = None) -> RunStatistics:
         spent_micros=snap.spent_micros, reserved_micros=snap.reserved_micros, budget_micros=r.budget_micros,
         elapsed=elapsed, eta=eta, per_minute=per_minute, requests=None,
         stopping=r.status if ended and r.status != "done" else None,
-        last_errors=tuple(f"{j.key}: {j.state}: {j.error or ''}" for j in problems[-5:]),
+        last_errors=tuple(f"{j.key}: {j.state}: {j.error or ''}" for j in bad[-5:]),
     )

@@ -219,6 +219,27 @@ def test_run_options_refuse_unusable_knobs_in_the_python_api() -> None:
     assert RunOptions(concurrency=1, budget_usd=0, retries=0, report_every=0).budget_usd == 0
 
 
+def test_an_output_that_cannot_be_written_is_reported_and_fetched_again_once_fixed(tmp_path: Path) -> None:
+    """A folder where a video (or its .part file) should go: the run goes on without a traceback, says which
+    path, does not download again in vain, and the next run saves it without paying again."""
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",))
+    outputs = tmp_path / "outputs" / "t" / "anime"
+    (outputs / "seed-1.mp4").mkdir(parents=True)
+    (outputs / "seed-2.mp4.part").mkdir()
+    first, prov = run(m)
+    assert first.exit_code == 1 and first.stats.counts["downloading"] == 2
+    assert stats(prov)["requests"]["file"] == 2  # one try each: fetching again cannot help
+    errors = {j.key: j.error or "" for j in api.status(m).jobs}
+    assert f"cannot write {outputs / 'seed-1.mp4'}: Is a directory" in errors["style=anime,seed=1"]
+    assert f"cannot write {outputs / 'seed-2.mp4.part'}: Is a directory" in errors["style=anime,seed=2"]
+    listed = api.status_json(api.status(m))["problems"]  # what `gridrun status` lists, with why
+    assert {p["key"] for p in listed} == set(errors) and {p["state"] for p in listed} == {"downloading"}
+    (outputs / "seed-1.mp4").rmdir()
+    (outputs / "seed-2.mp4.part").rmdir()
+    second, _ = run(m, prov)
+    assert second.exit_code == 0 and len(check_outputs(m)) == 2 and stats(prov)["creates"] == 2
+
+
 def test_job_failure_is_recorded_with_the_providers_reason(tmp_path: Path) -> None:
     m = write_manifest(tmp_path, n_seeds=1, sim={"script": [{"route": "create", "nth": 1, "fault": "job_failure",
                                                              "code": "CONTENT_POLICY_VIOLATION"}]})

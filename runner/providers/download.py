@@ -291,11 +291,18 @@ async def _write(
         if problem:
             raise DownloadError(f"{op}: not a complete MP4: {problem}", status=status, code="CORRUPT")
         done = True
+    except OSError as exc:  # the local file system: permissions, a folder in the way, a full disk
+        where = exc.filename2 or exc.filename or dest  # os.replace names the folder in the way second
+        raise DownloadError(f"{op}: cannot write {where}: {exc.strerror or exc}", code=WRITE_FAILED) from exc
     finally:
         if not done:
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(OSError):
                 os.unlink(part)
     return Download(path=dest, sha256=digest.hexdigest(), size_bytes=size, content_type=info.media or "video/mp4")
+
+
+# The code of a DownloadError raised for the local file system, not the download: fetching again won't help.
+WRITE_FAILED = "WRITE_FAILED"
 
 
 def _create(path: str) -> Any:
