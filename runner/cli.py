@@ -252,6 +252,8 @@ def cmd_run(args: argparse.Namespace, **extra: Any) -> int:
     rel = relpath(result.outputs_dir, Path.cwd())
     if result.report:
         out.print(f"report: {relpath(result.report, Path.cwd())}")
+    elif result.report_error:
+        err.print(f"[yellow]warning[/yellow]: {escape(result.report_error)}; `gridrun report` writes it once that is fixed")
     out.print(f"videos: {rel}/")
     if result.exit_code == 3:
         err.print("stopped by the budget: raise it (--budget) and run again to go on")
@@ -496,6 +498,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # the local file system: a folder in the way, no permission, a full disk
+        where = exc.filename2 or exc.filename
+        err.print(f"[red]error[/red]: {escape(f'{where}: ' if where else '')}{escape(exc.strerror or str(exc))}",
+                  markup=True, highlight=False)
+        return 1
 
 
 def entry() -> None:

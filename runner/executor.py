@@ -123,6 +123,7 @@ class RunResult:
     stats: RunStatistics
     outputs_dir: Path
     report: Path | None = None
+    report_error: str | None = None      # why the report could not be written (the run's work stands)
 
 
 class Executor:
@@ -392,7 +393,8 @@ class Executor:
             status, code = "done", 0
         self.store.end_run(self.run_id, status)
         report = self.live.final_report()
-        return RunResult(self.run_id, code, status, self.statistics(), self.plan.outputs_dir, report)
+        return RunResult(self.run_id, code, status, self.statistics(), self.plan.outputs_dir, report,
+                         self.live.report_error)
 
     async def _signals(self, scope: anyio.CancelScope) -> None:
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:

@@ -60,6 +60,7 @@ class LiveViews:
         self._outputs_at = 0.0
         self._work: anyio.Event | None = None  # set by a deferred write or a new output (made in loop())
         self._tg: anyio.abc.TaskGroup | None = None
+        self.report_error: str | None = None  # why the final report could not be written
 
     def nudge(self) -> None:
         """Wake the housekeeping: something waits for it (see FLUSH_DELAY)."""
@@ -104,11 +105,17 @@ class LiveViews:
             self._tg.start_soon(self._report_in_thread)
 
     def final_report(self) -> Path | None:
-        """The report once the run has ended, every deferred write committed."""
+        """The report once the run has ended, every deferred write committed; None, and `report_error`
+        set, when it could not be written (the run's work stands: `gridrun report` writes it later)."""
         if self.report is None:
             return None
         self.store.flush()
-        return self.report(True)
+        try:
+            return self.report(True)
+        except Exception as exc:  # a report is a view: the paid work is done and recorded
+            self.report_error = f"report not written: {type(exc).__name__}: {exc}"
+            self.errors.append(self.report_error)
+            return None
 
     async def _report_in_thread(self) -> None:
         """Rebuild the report off the event loop (it reads the store through its own connection); a report

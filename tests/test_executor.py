@@ -240,6 +240,26 @@ def test_an_output_that_cannot_be_written_is_reported_and_fetched_again_once_fix
     assert second.exit_code == 0 and len(check_outputs(m)) == 2 and stats(prov)["creates"] == 2
 
 
+def test_a_report_that_cannot_be_written_is_a_warning_not_a_failed_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The videos are paid for and saved: a folder where report.html should go makes the run say so and
+    exit 0; `gridrun report` then fails with the path, without a traceback."""
+    from runner.cli import main
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
+    blocked = tmp_path / "outputs" / "t" / "report.html"
+    blocked.mkdir(parents=True)
+    assert main(["run", str(m)]) == 0
+    err = capsys.readouterr().err
+    assert "warning: report not written: IsADirectoryError" in err and "`gridrun report` writes it" in err
+    assert len(check_outputs(m)) == 1
+    assert main(["report", str(m)]) == 1
+    assert f"error: {blocked}: Is a directory" in capsys.readouterr().err
+    blocked.rmdir()
+    assert main(["report", str(m)]) == 0 and blocked.is_file()
+
+
 def test_job_failure_is_recorded_with_the_providers_reason(tmp_path: Path) -> None:
     m = write_manifest(tmp_path, n_seeds=1, sim={"script": [{"route": "create", "nth": 1, "fault": "job_failure",
                                                              "code": "CONTENT_POLICY_VIOLATION"}]})
