@@ -538,7 +538,8 @@ class Store:
         return keys
 
     def void_attempt(self, job_id: int, reason: str) -> None:
-        """A submission proven never to have reached the provider: drop the attempt, back to planned."""
+        """A submission proven never to have reached the provider: drop the attempt, back to planned, with
+        `reason` as the job's error until its next attempt."""
         with self._tx():
             row = self.db.execute("SELECT state, key, attempts FROM jobs WHERE id=?", (job_id,)).fetchone()
             if JobState(row["state"]) not in (S.SUBMITTING, S.UNKNOWN):
@@ -546,8 +547,8 @@ class Store:
             n = int(row["attempts"])
             self.db.execute("DELETE FROM attempts WHERE job_id=? AND n=?", (job_id, n))
             self.db.execute(
-                "UPDATE jobs SET state=?, attempts=?, updated_at=? WHERE id=?",
-                (S.PLANNED.value, n - 1, self.clock(), job_id),
+                "UPDATE jobs SET state=?, attempts=?, error=?, updated_at=? WHERE id=?",
+                (S.PLANNED.value, n - 1, reason, self.clock(), job_id),
             )
             self._event(None, job_id, "voided", {"attempt": n, "reason": reason})
             self._known[job_id] = (S.PLANNED, row["key"])

@@ -77,12 +77,13 @@ PROBLEMS = ("failed", "unknown", "expired", "rejected", "cancelled")  # what `st
 
 
 def problems(snap: Snapshot) -> list[JobRecord]:
-    """The jobs `status` lists with why: those that ended badly, and those in flight with an error recorded
-    (a download that could not be saved, to be fetched again by the next run)."""
-    return [j for j in snap.jobs if j.state in PROBLEMS or j.error and j.state in _IN_FLIGHT]
+    """The jobs `status` lists with why: those that ended badly, and the others with an error recorded: in
+    flight (a download that could not be saved, fetched again by the next run) or planned again (a create
+    that never reached the provider)."""
+    return [j for j in snap.jobs if j.state in PROBLEMS or j.error and j.state in _UNSETTLED]
 
 
-_IN_FLIGHT = ("submitting", "submitted", "running", "downloading")
+_UNSETTLED = ("planned", "submitting", "submitted", "running", "downloading")
 
 
 def run_statistics(snap: Snapshot, now: float | None = None) -> RunStatistics:

@@ -260,6 +260,22 @@ def test_a_report_that_cannot_be_written_is_a_warning_not_a_failed_run(
     assert main(["report", str(m)]) == 0 and blocked.is_file()
 
 
+def test_creates_that_never_reached_the_provider_say_so_in_status(tmp_path: Path) -> None:
+    """A provider that cannot be reached: nothing is paid, the jobs are planned again, and `status` says
+    why the run did not finish them."""
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), base_url=f"http://127.0.0.1:{port}/v1")
+    result = api.run(m, options=RunOptions(retries=0), report=False)
+    assert result.exit_code == 1 and result.stats.counts["planned"] == 2
+    listed = api.status_json(api.status(m))["problems"]
+    assert [p["state"] for p in listed] == ["planned", "planned"]
+    assert all(p["error"].startswith("never reached the provider:") for p in listed)
+
+
 def test_job_failure_is_recorded_with_the_providers_reason(tmp_path: Path) -> None:
     m = write_manifest(tmp_path, n_seeds=1, sim={"script": [{"route": "create", "nth": 1, "fault": "job_failure",
                                                              "code": "CONTENT_POLICY_VIOLATION"}]})
