@@ -18,7 +18,8 @@ import anyio
 from . import manifest as manifest_mod
 from . import plan as plan_mod
 from .errors import UsageError
-from .executor import Executor, RunOptions, RunResult, check_option
+from .executor import Executor, RunResult
+from .options import RunOptions, check_option
 from .manifest import Manifest
 from .plan import Diff, Plan, Stored
 from .providers import get_provider

@@ -375,7 +375,7 @@ def cmd_sim_serve(args: argparse.Namespace) -> int:
 
 def _knob(name: str) -> Any:
     """An argparse type for the run knob `name`: its number, or argparse's usage error saying what is wrong."""
-    from .executor import OPTION_LIMITS, option_problem
+    from .options import OPTION_LIMITS, option_problem
 
     integer = OPTION_LIMITS[name][0]
 

@@ -11,7 +11,6 @@ re-POST with the same key where the provider honours keys, and otherwise left `u
 
 from __future__ import annotations
 
-import math
 import os
 import random
 import signal
@@ -33,9 +32,9 @@ from .errors import (
     RateLimitedError,
     RejectedError,
     RetryableError,
-    UsageError,
 )
 from .live import LiveViews
+from .options import RunOptions
 from .outputs import atomic_write, copy_output, sidecar_matches, sidecar_writer, verified
 from .pacing import IntentBatcher, ListPoller, Pacer, RenderTimes
 from .plan import Job, Plan
@@ -52,65 +51,6 @@ HTTP_CONNECTIONS = 12
 # A job whose provider answers "no such video" (HTTP 404) for this long is taken for gone (`unknown`): a
 # provider may forget old jobs, and a run must not poll them forever; a shorter lapse is polled through.
 GONE_AFTER = 60.0
-
-
-@dataclass(frozen=True, slots=True)
-class RunOptions:
-    """Throughput knobs and policies of one run; each may change between runs of the same manifest."""
-
-    concurrency: int | None = None      # jobs at the provider at once (default: manifest run.concurrency)
-    budget_usd: float | None = None     # overrides run.budget_usd
-    allow_partial: bool = False         # start even when the plan does not fit the budget; stop at it
-    force: bool = False                 # re-run jobs that are done (a new paid attempt each)
-    retry_failed: bool = False          # re-run failed, rejected, expired and cancelled jobs
-    retry_unknown: bool = False         # re-submit jobs of unknown outcome (may pay twice)
-    fail_fast: bool = False             # stop submitting after the first failed job
-    retries: int | None = None          # transient-error retries per request (default: run.retries)
-    poll_interval: float | None = None  # fixed poll interval (default: scheduled from expected render time)
-    timeout: float | None = None        # per-job deadline: stop waiting, never the job
-    request_timeout: float = 30.0       # seconds one HTTP request may take
-    report_every: float = 10.0          # seconds at least between report rebuilds during the run (the page
-                                        # reloads itself every 20 s: a build in between is never seen)
-    handle_signals: bool = False        # first Ctrl-C: stop submitting; second: detach
-
-    def __post_init__(self) -> None:
-        for name in OPTION_LIMITS:
-            if hasattr(self, name):
-                check_option(name, getattr(self, name))
-
-
-# The numeric knobs of a run, as the manifest's schema has them: (integer?, least value, least excluded?).
-OPTION_LIMITS: dict[str, tuple[bool, float, bool]] = {
-    "concurrency": (True, 1, False),
-    "retries": (True, 0, False),
-    "max_jobs": (True, 1, False),
-    "budget_usd": (False, 0, False),
-    "poll_interval": (False, 0, True),
-    "timeout": (False, 0, True),
-    "request_timeout": (False, 0, True),
-    "report_every": (False, 0, False),
-    "every": (False, 0, True),          # `gridrun status --watch --every`
-}
-
-
-def option_problem(name: str, value: Any) -> str | None:
-    """What is wrong with `value` as `name` (see OPTION_LIMITS), e.g. "must be an integer at least 1, got 0";
-    None when it is usable (None always is)."""
-    if value is None:
-        return None
-    integer, least, excluded = OPTION_LIMITS[name]
-    usable = (type(value) is int if integer else isinstance(value, (int, float)) and not isinstance(value, bool)
-              and math.isfinite(value))
-    if usable and (value > least or value == least and not excluded):
-        return None
-    return f"must be {'an integer' if integer else 'a finite number'} {'above' if excluded else 'at least'} {least:g}, got {value!r}"
-
-
-def check_option(name: str, value: Any) -> None:
-    """:raises UsageError: `value` is not a usable `name` (see OPTION_LIMITS)."""
-    problem = option_problem(name, value)
-    if problem is not None:
-        raise UsageError(f"{name} {problem}")
 
 
 @dataclass(frozen=True, slots=True)
