@@ -591,7 +591,10 @@ class Executor:
             first = False
             if scope.cancelled_caught:
                 # Still rendering, so still to be paid: it stays reserved against the budget for this run.
-                self._error(job, f"still {self.states[jid]} after {self.timeout:g} s; left running, the next run re-attaches")
+                why = f"still {self.states[jid]} after {self.timeout:g} s; left running, the next run re-attaches"
+                self.store.note(jid, why)
+                self.live.nudge()
+                self._error(job, why)
                 return None
             if missing is not None:
                 by_list = False

@@ -264,6 +264,20 @@ class Store:
                 self.db.execute("ROLLBACK")
             raise
 
+    @contextmanager
+    def _deferred(self) -> Iterator[None]:
+        """Writes that join the open deferred transaction, committed by `flush()` (or the open batch)."""
+        if self._in_batch():
+            yield
+            return
+        if not self.db.in_transaction:
+            # Its commit need not reach the disk at once (no fsync of the log): the next durable commit
+            # (synchronous=FULL) makes it durable too, and a crash of the process alone loses nothing.
+            self._relax()
+            self.db.execute("BEGIN IMMEDIATE")
+        yield
+        self._pending += 1
+
     def _in_batch(self) -> bool:
         return getattr(self, "_batch_depth", 0) > 0
 
@@ -469,23 +483,18 @@ class Store:
         cols = {"state": to.value, "updated_at": self.clock(), **fields}
         sets = ", ".join(f"{k}=?" for k in cols)
         args = list(cols.values()) + [job_id]
-        if lazy and not self._in_batch():
-            if not self.db.in_transaction:
-                # Its commit need not reach the disk at once (no fsync of the log): the next durable commit
-                # (synchronous=FULL) makes it durable too, and a crash of the process alone loses nothing.
-                self._relax()
-                self.db.execute("BEGIN IMMEDIATE")
-            self.db.execute(f"UPDATE jobs SET {sets} WHERE id=?", args)
-            self._sync_attempt(job_id, to, fields)
-            self._event(None, job_id, to.value, _event_detail(fields))
-            self._pending += 1
-            self._known[job_id] = (to, key)
-            return
-        with self._tx():
+        with self._deferred() if lazy else self._tx():
             self.db.execute(f"UPDATE jobs SET {sets} WHERE id=?", args)
             self._sync_attempt(job_id, to, fields)
             self._event(None, job_id, to.value, _event_detail(fields))
         self._known[job_id] = (to, key)
+
+    def note(self, job_id: int, error: str) -> None:
+        """Record why a job was left as it is (past its timeout, say) without moving it, for `status`;
+        committed by the next `flush()`, like a lazy move."""
+        with self._deferred():
+            self.db.execute("UPDATE jobs SET error=?, updated_at=? WHERE id=?", (error, self.clock(), job_id))
+            self._event(None, job_id, "note", {"error": error})
 
     def _sync_attempt(self, job_id: int, to: JobState, fields: Mapping[str, Any]) -> None:
         if to == S.PLANNED:

@@ -276,6 +276,15 @@ def test_creates_that_never_reached_the_provider_say_so_in_status(tmp_path: Path
     assert all(p["error"].startswith("never reached the provider:") for p in listed)
 
 
+def test_jobs_left_at_their_timeout_say_so_in_status(tmp_path: Path) -> None:
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 3.0, "jitter": 0.0})
+    result, _ = run(m, timeout=0.3)
+    assert result.exit_code == 1
+    listed = api.status_json(api.status(m))["problems"]
+    assert [(p["state"], p["error"]) for p in listed] == [
+        ("submitted", "still submitted after 0.3 s; left running, the next run re-attaches")]
+
+
 def test_job_failure_is_recorded_with_the_providers_reason(tmp_path: Path) -> None:
     m = write_manifest(tmp_path, n_seeds=1, sim={"script": [{"route": "create", "nth": 1, "fault": "job_failure",
                                                              "code": "CONTENT_POLICY_VIOLATION"}]})
