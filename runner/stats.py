@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .records import JobRecord, Snapshot
-from .state import FINAL
+from .state import FINAL, IN_FLIGHT
 
 # Throughput (and the ETA drawn from it) counts the jobs that ended in this many seconds before now: recent
 # enough to follow a rate limit or a slower provider, long enough to span a few waves of renders.
@@ -80,10 +80,7 @@ def problems(snap: Snapshot) -> list[JobRecord]:
     """The jobs `status` lists with why: those that ended badly, and the others with an error recorded: in
     flight (a download that could not be saved, fetched again by the next run) or planned again (a create
     that never reached the provider)."""
-    return [j for j in snap.jobs if j.state in PROBLEMS or j.error and j.state in _UNSETTLED]
-
-
-_UNSETTLED = ("planned", "submitting", "submitted", "running", "downloading")
+    return [j for j in snap.jobs if j.state in PROBLEMS or j.error and (j.state == "planned" or j.state in IN_FLIGHT)]
 
 
 def run_statistics(snap: Snapshot, now: float | None = None) -> RunStatistics:
