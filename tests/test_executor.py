@@ -207,6 +207,24 @@ def test_bad_run_knobs_are_usage_errors_before_anything_is_sent(
     assert not (tmp_path / ".gridrun").exists()  # nothing recorded, nothing sent
 
 
+def test_the_knobs_bounds_are_the_manifest_schemas() -> None:
+    """OPTION_LIMITS states again what schemas/manifest.schema.json says of `run`: they must agree."""
+    import json
+
+    from runner.manifest import SCHEMA_PATH
+    from runner.options import OPTION_LIMITS
+
+    run_props = json.loads(SCHEMA_PATH.read_text())["$defs"]["run"]["properties"]
+    shared = [name for name in OPTION_LIMITS if name in run_props]
+    assert len(shared) == 6, shared
+    for name in shared:
+        prop = run_props[name]
+        integer, least, excluded = OPTION_LIMITS[name]
+        assert (prop["type"] == "integer") == integer, name
+        assert prop.get("exclusiveMinimum", prop.get("minimum")) == least, name
+        assert ("exclusiveMinimum" in prop) == excluded, name
+
+
 def test_run_options_refuse_unusable_knobs_in_the_python_api() -> None:
     from runner.errors import UsageError
 
