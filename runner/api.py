@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -17,7 +18,7 @@ import anyio
 
 from . import manifest as manifest_mod
 from . import plan as plan_mod
-from .errors import UsageError
+from .errors import ProviderError, UsageError
 from .executor import Executor, RunResult
 from .options import RunOptions, check_option
 from .manifest import Manifest
@@ -27,7 +28,7 @@ from .providers import capabilities
 from .state import JobState, Snapshot, Store
 from .stats import RunStatistics, pace, problems
 
-__all__ = ["load", "plan", "diff", "run", "status", "report", "export", "cancel", "RunOptions", "RunResult"]
+__all__ = ["load", "plan", "diff", "run", "status", "report", "export", "cancel", "CancelResult", "RunOptions", "RunResult"]
 
 
 def load(path: str | Path) -> Manifest:
@@ -257,28 +258,70 @@ def export(m: Manifest | str | Path, *, formats: Sequence[str] = ("jsonl", "csv"
         store.db.close()
 
 
-def cancel(m: Manifest | str | Path) -> int:
-    """Cancel the manifest's jobs in flight at the provider; returns how many."""
+# Cancel requests sent at once by `cancel`.
+CANCEL_AT_ONCE = 8
+
+
+@dataclass
+class CancelResult:
+    """What `cancel` did, by job key. Only `cancelled` jobs left flight; the others stay in it, for the next
+    run to follow (a video finished before the request is downloaded, never lost)."""
+
+    cancelled: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)       # ended on their own meanwhile: key -> why
+    finished: list[str] = field(default_factory=list)          # completed before the request reached them
+    still_running: list[str] = field(default_factory=list)     # the provider goes on rendering them
+    errors: dict[str, str] = field(default_factory=dict)       # the request itself failed: key -> why
+
+
+def cancel(m: Manifest | str | Path) -> CancelResult:
+    """Cancel the manifest's jobs in flight at the provider (DELETE, then a GET to see what it did).
+
+    A request that fails is recorded in `errors` and the others go on; a job the provider finished first
+    stays in flight, so that `run` downloads it.
+    """
     p = plan(m)
-    store = Store(p.state_dir / "state.db")
-    store.acquire_lock()
     prov = _provider(p)
+    store = Store(p.state_dir / "state.db")
+    result = CancelResult()
     try:
+        store.acquire_lock()
         last = store.latest_run(p.manifest.name)
         if last is None:
-            return 0
+            return result
         rows = [r for r in store.run_job_rows(last.id)
                 if r["state"] in (JobState.SUBMITTED.value, JobState.RUNNING.value) and r["provider_id"]]
 
-        async def go() -> int:
-            n = 0
-            async with prov.client() as client:
-                for r in rows:
-                    await prov.cancel(client, r["provider_id"])
-                    store.transition(r["id"], JobState.CANCELLED, error="cancelled on request (gridrun cancel)")
-                    n += 1
-            return n
+        async def one(client: Any, limiter: anyio.CapacityLimiter, row: Any) -> None:
+            key, pid = row["key"], row["provider_id"]
+            async with limiter:
+                try:
+                    await prov.cancel(client, pid)
+                    after = await prov.get(client, pid)
+                except ProviderError as exc:
+                    result.errors[key] = str(exc)
+                    return
+            # Lumenfall has no `cancelled` status: a cancelled video is `failed` with that code.
+            if after.status == "cancelled" or (after.status == "failed" and after.error_code == "cancelled"):
+                store.transition(row["id"], JobState.CANCELLED, error="cancelled on request (gridrun cancel)",
+                                 cost_micros=after.cost_micros)
+                result.cancelled.append(key)
+            elif after.status == "failed":
+                why = f"{after.error_code or 'failed'}: {after.error_message or 'the provider gave no reason'}"
+                store.transition(row["id"], JobState.FAILED, error=why, cost_micros=after.cost_micros)
+                result.failed[key] = why
+            elif after.status == "completed":
+                result.finished.append(key)
+            else:
+                result.still_running.append(key)
 
-        return anyio.run(go)
+        async def go() -> None:
+            limiter = anyio.CapacityLimiter(CANCEL_AT_ONCE)
+            async with prov.client() as client, anyio.create_task_group() as tg:
+                for row in rows:
+                    tg.start_soon(one, client, limiter, row)
+
+        anyio.run(go)
+        return result
     finally:
         store.close()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import os
 import sys
@@ -339,9 +340,22 @@ def _watch(args: argparse.Namespace) -> int:
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
-    n = api.cancel(args.manifest)
-    out.print(f"cancelled {n} jobs at the provider (paid work is not refunded)")
-    return 0
+    r = api.cancel(args.manifest)
+    say = functools.partial(out.print, markup=False)
+    say(f"cancelled {_jobs(len(r.cancelled))} at the provider (paid work is not refunded)")
+    for key, why in r.failed.items():
+        say(f"  {key}: had failed already ({why})")
+    if r.finished:
+        say(f"{_jobs(len(r.finished))} finished first: `gridrun run {args.manifest}` downloads them")
+    if r.still_running:
+        say(f"{_jobs(len(r.still_running))} still rendering after the request: the next run follows them")
+    for key, why in r.errors.items():
+        err.print(f"error: {key}: {why}", markup=False)
+    return 1 if r.errors else 0
+
+
+def _jobs(n: int) -> str:
+    return f"{n} job" if n == 1 else f"{n} jobs"
 
 
 # --------------------------------------------------------------------------------------------------

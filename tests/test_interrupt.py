@@ -63,6 +63,10 @@ def _cli(command: str, m: Path) -> subprocess.CompletedProcess[str]:
                           cwd=m.parent, timeout=90)
 
 
+def _states(m: Path) -> dict[str, str]:
+    return {j.key: j.state for j in api.status(m).jobs}
+
+
 def _stats(url: str) -> dict:
     return httpx.get(url.rsplit("/v1", 1)[0] + "/_sim/stats").json()
 
@@ -109,3 +113,37 @@ def test_cancel_cancels_in_flight_jobs_on_request(tmp_path: Path) -> None:
         assert api.status(m).counts["cancelled"] == 2
         stats = _stats(url)
         assert stats["cancelled"] == 2
+
+
+@pytest.mark.timeout(120)
+def test_cancel_goes_on_past_a_failed_request_and_says_which(tmp_path: Path) -> None:
+    refuse_first_delete = ({"fault": "auth_failed", "route": "delete", "nth": [1]},)
+    with running_server(SimConfig(render_time=30.0, jitter=0.0, concurrency=2, script=refuse_first_delete),
+                        process=True) as url:
+        m = write_manifest(tmp_path, n_seeds=1, run={"concurrency": 2}, base_url=url, sim={})
+        _interrupt(m, times=2)
+        r = _cli("cancel", m)
+        assert r.returncode == 1
+        assert "cancelled 1 job at the provider" in r.stdout
+        assert r.stderr.count("error: ") == 1 and "AUTHENTICATION_FAILED" in r.stderr, r.stderr
+        counts = api.status(m).counts
+        assert counts["cancelled"] == 1 and counts["submitted"] + counts["running"] == 1, counts
+        assert _stats(url)["cancelled"] == 1
+
+
+@pytest.mark.timeout(120)
+def test_cancel_leaves_a_video_finished_first_for_the_next_run_to_download(tmp_path: Path) -> None:
+    with running_server(SimConfig(render_time=2.0, jitter=0.0, concurrency=2), process=True) as url:
+        m = write_manifest(tmp_path, n_seeds=1, run={"concurrency": 2}, base_url=url, sim={})
+        _interrupt(m, times=2)
+        _wait_for(lambda: _stats(url)["completions"] == 2)
+        in_flight = {k for k, state in _states(m).items() if state in ("submitted", "running")}
+        result = api.cancel(m)
+        assert len(in_flight) == 2 and set(result.finished) == in_flight
+        assert result.cancelled == [] and result.errors == {}
+        assert _in_flight(m) == 2  # not marked cancelled: still to be downloaded
+        r = _cli("run", m)
+        assert r.returncode == 0, r.stderr
+        assert api.status(m).counts["done"] == 2
+        stats = _stats(url)
+        assert stats["creates"] == 2 and stats["duplicate_paid"] == 0 and stats["cancelled"] == 0
