@@ -458,6 +458,15 @@ class Executor:
         state = self.states[jid]
         if key is None:
             return
+        lost = self.store.job_row(jid)["provider_id"] if state == S.UNKNOWN.value else None
+        if lost and await self._gone(job, lost):
+            # The provider took this attempt, then lost its video: following it, or sending its key again
+            # (which names that video), would only end `unknown` again. A new attempt, with a new key.
+            self.store.abandon_attempt(jid, f"video {lost} lost by the provider; sent again (retry --unknown)")
+            self._set_state(jid, S.PLANNED.value)
+            await self._limiter.acquire_on_behalf_of(job.hash)
+            await self._submit_job(job)
+            return
         found, answered = await self._find(key)
         if found is not None:
             self._reserved += job.cost_micros
@@ -492,6 +501,16 @@ class Executor:
             return
         self._move(jid, S.UNKNOWN, error="create request may have reached the provider; no request log to check. "
                    "`gridrun retry --unknown` re-submits (may pay twice)")
+
+    async def _gone(self, job: Job, pid: str) -> bool:
+        """The provider has lost video `pid` for good: forgotten, or no such video (HTTP 404) once more."""
+        if self.provider.forgot(pid):
+            return True
+        try:
+            await self._get(job, pid)
+        except RejectedError:  # only a 404 gets here
+            return True
+        return False
 
     async def _attach_job(self, job: Job) -> None:
         """A job an earlier process submitted: follow it, paying nothing new."""

@@ -562,6 +562,26 @@ class Store:
             self._event(None, job_id, "voided", {"attempt": n, "reason": reason})
             self._known[job_id] = (S.PLANNED, row["key"])
 
+    def abandon_attempt(self, job_id: int, reason: str) -> None:
+        """An `unknown` attempt whose video the provider has lost: settle the attempt as failed (it no longer
+        counts against the budget) and make the job plannable, so that its next submit is a new attempt
+        with a new idempotency key (the old key would only name the lost video again)."""
+        with self._tx():
+            row = self.db.execute("SELECT state, key, attempts FROM jobs WHERE id=?", (job_id,)).fetchone()
+            if JobState(row["state"]) != S.UNKNOWN:
+                raise StateError(f"job {row['key']}: cannot abandon an attempt from {row['state']}")
+            now = self.clock()
+            self.db.execute(
+                "UPDATE attempts SET state=?, error=?, ended_at=? WHERE job_id=? AND n=?",
+                (S.FAILED.value, reason, now, job_id, int(row["attempts"])),
+            )
+            self.db.execute(
+                "UPDATE jobs SET state=?, error=?, provider_id=NULL, url=NULL, updated_at=? WHERE id=?",
+                (S.PLANNED.value, reason, now, job_id),
+            )
+            self._event(None, job_id, "abandoned", {"attempt": int(row["attempts"]), "reason": reason})
+            self._known[job_id] = (S.PLANNED, row["key"])
+
     def current_key(self, job_id: int) -> str | None:
         row = self.db.execute(
             "SELECT idempotency_key FROM attempts WHERE job_id=? ORDER BY n DESC LIMIT 1", (job_id,)

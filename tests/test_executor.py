@@ -174,6 +174,28 @@ def test_jobs_left_in_flight_with_an_earlier_runs_built_in_simulator_are_unknown
     assert third.exit_code == 0 and third.stats.counts["done"] == 2 and stats(fresh)["creates"] == 2
 
 
+def test_retry_unknown_sends_again_a_job_whose_video_the_provider_lost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The provider lost a video its request log still names: `retry --unknown` checks the video before
+    following it again (which would only end `unknown` again) and, finding it gone, sends the job anew."""
+    from runner import executor as ex_mod
+
+    monkeypatch.setattr(ex_mod, "GONE_AFTER", 0.5)
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 2.0, "jitter": 0.0})
+    prov = sim_provider(m)
+    run(m, prov, timeout=0.3)  # left in flight
+    lost = api.status(m).jobs[0].provider_id
+    del prov.app.state.sim.videos[lost]  # gone from the provider; its request log still names it
+    second, _ = run(m, prov, poll_interval=0.1)
+    assert second.stats.counts["unknown"] == 1
+    third, _ = run(m, prov, retry_unknown=True, poll_interval=0.1)
+    assert third.exit_code == 0 and third.stats.counts["done"] == 1, third.stats.counts
+    assert stats(prov)["creates"] == 2
+    job = api.status(m).jobs[0]
+    assert job.provider_id != lost and job.attempts == 2
+
+
 def test_a_short_lapse_of_404s_is_polled_through(tmp_path: Path) -> None:
     """A provider that answers 404 for a job it knows, for a moment, does not make the job unknown."""
     lapse = [{"route": "get", "nth": [1, 2, 3], "fault": "not_found"}]
