@@ -172,7 +172,7 @@ class JobMaker:
         self.jobs: list[Job] = []
         self.warnings: dict[str, None] = {}
         self.seen_keys: set[str] = set()
-        self.seen_outputs: dict[str, str] = {}
+        self.outputs = OutputClaims()
         self.digests: dict[str, str] = {}
         self.images: dict[tuple[str, str], tuple[str, Any]] = {}
         ruled = {str(k) for rule in model.rules for k in (*rule.get("when", {}), rule.get("param"), rule.get("requires"))}
@@ -432,14 +432,10 @@ class JobMaker:
             if safe is None:
                 return None
             rel_path = safe
-        seen = self.seen_outputs.get(rel_path)
-        if seen is not None:
-            self.errors.add(self.m.error(
-                sw.output_path,
-                f"jobs {seen!r} and {key!r} would both write {rel_path}; "
-                "put the keys that vary into output (e.g. \"{{ key }}.mp4\")"), key)
+        clash = self.outputs.claim(rel_path, key)
+        if clash is not None:
+            self.errors.add(self.m.error(sw.output_path, clash), key)
             return None
-        self.seen_outputs[rel_path] = key
         return rel_path if digest_hex is not None else None
 
     def _local_images(self, sw: Sweep, shape: _Shape, params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -522,6 +518,55 @@ def _encodable(text: str) -> bool:
 
 def _is_remote(value: str) -> bool:
     return value.startswith(("http://", "https://", "data:"))
+
+
+# What gridrun itself writes in the output folder, beside the videos.
+_OWN_FILES = re.compile(r"report\.html|results\.(?:jsonl|csv|json)|compare-\d+-\d+\.html", re.IGNORECASE)
+_OWN_FOLDER = ".runs"
+
+
+class OutputClaims:
+    """The files each job writes in the output folder (its video, and beside it the sidecar, the poster and
+    the `.part` file of the download) and the folders they sit in. Paths compare case-folded: a manifest
+    that makes `P.mp4` and `p.mp4` would lose a video on macOS and Windows."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, tuple[str, str]] = {}   # folded path -> (job key, what it is)
+        self.folders: dict[str, str] = {}             # folded folder -> a job key whose files sit in it
+
+    def claim(self, video: str, key: str) -> str | None:
+        """Record the files of the job `key` writing `video` (relative, '/'-separated); the problem when one
+        of them is taken, by this job's other files, another job's, a folder of one, or gridrun's own."""
+        stem = posixpath.splitext(video)[0]
+        mine = {video: "video", stem + ".json": "sidecar", stem + ".jpg": "poster", video + ".part": "download"}
+        if len(mine) < 4:
+            return (f"job {key!r} would write {video}, which is also the name of its own "
+                    f"{'sidecar' if video == stem + '.json' else 'poster'}; use a video name (e.g. \"{{{{ key }}}}.mp4\")")
+        folders = [video[:i] for i, ch in enumerate(video) if ch == "/"]
+        if video.split("/", 1)[0].casefold() == _OWN_FOLDER or any(
+            "/" not in f and _OWN_FILES.fullmatch(f) for f in mine
+        ):
+            return f"job {key!r} would write {video}, in the place of gridrun's own files (report, results, .runs)"
+        for path, what in mine.items():
+            folded = path.casefold()
+            taken = self.files.get(folded)
+            if taken is not None:
+                other, theirs = taken
+                if what == theirs == "video":
+                    return (f"jobs {other!r} and {key!r} would both write {video}; "
+                            "put the keys that vary into output (e.g. \"{{ key }}.mp4\")")
+                return f"job {key!r} would write {path} (its {what}), which job {other!r} writes (its {theirs})"
+            if folded in self.folders:
+                return f"job {key!r} would write {path} (its {what}), a folder job {self.folders[folded]!r} writes in"
+        for folder in folders:
+            taken = self.files.get(folder.casefold())
+            if taken is not None:
+                return f"job {key!r} would write in the folder {folder}, which is the {taken[1]} of job {taken[0]!r}"
+        for path, what in mine.items():
+            self.files[path.casefold()] = (key, what)
+        for folder in folders:
+            self.folders.setdefault(folder.casefold(), key)
+        return None
 
 
 def _output_path(m: Manifest, sw: Sweep, rel: Any, errors: Collector, key: str) -> str | None:

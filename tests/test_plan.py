@@ -659,6 +659,37 @@ def test_two_jobs_writing_one_file_names_both_keys(tmp_path: Path) -> None:
     assert err.line == 9
 
 
+@pytest.mark.parametrize(
+    ("axis", "output", "fragment"),
+    [
+        ("[x]", "{{ a }}.json", "job 'a=x' would write x.json, which is also the name of its own sidecar"),
+        ("[x]", "{{ a }}.jpg", "which is also the name of its own poster"),
+        ("[mp4, mov]", "clip.{{ a }}", "would write clip.json (its sidecar), which job 'a=mp4' writes (its sidecar)"),
+        ("[clip.mp4, clip.json/x.mp4]", "{{ a }}", "would write in the folder clip.json, which is the sidecar of job 'a=clip.mp4'"),
+        ("[clip.mp4, clip.mp4.part]", "{{ a }}", "which job 'a=clip.mp4' writes (its download)"),
+        ("[x, x/y]", "{{ a }}", "would write in the folder x, which is the video of job 'a=x'"),
+        ("[x/y, x]", "{{ a }}", "would write x (its video), a folder job 'a=x/y' writes in"),
+        ("[P, p]", "{{ a }}.mp4", "jobs 'a=P' and 'a=p' would both write p.mp4"),
+        ("[report, y]", "{{ a }}.html", "in the place of gridrun's own files"),
+        ("[results, y]", "{{ a }}.csv", "in the place of gridrun's own files"),
+        ("[.runs/x, y]", "{{ a }}.mp4", "in the place of gridrun's own files"),
+    ],
+)
+def test_outputs_that_would_overwrite_a_file_of_another_job_or_of_gridrun_are_refused(
+    tmp_path: Path, axis: str, output: str, fragment: str
+) -> None:
+    """Each job writes its video, a sidecar and a poster beside it, and a `.part` file while downloading:
+    none may be another's file or folder (case-folded, as on macOS and Windows), or the report's."""
+    err = one_error(tmp_path, f"params:\n  prompt: x {{{{ a }}}}\nmatrix:\n  a: {axis}\noutput: {json.dumps(output)}\n",
+                    fragment)
+    assert err.field == "output"
+
+
+def test_outputs_in_folders_named_like_other_outputs_stems_are_fine(tmp_path: Path) -> None:
+    p = plan_of(tmp_path, "params:\n  prompt: x {{ a }}\nmatrix:\n  a: [x, x/y]\noutput: \"{{ a }}/clip.mp4\"\n")
+    assert sorted(Path(j.output_str).relative_to(p.outputs_dir).as_posix() for j in p.jobs) == ["x/clip.mp4", "x/y/clip.mp4"]
+
+
 def test_job_count_cap(tmp_path: Path) -> None:
     body = "params:\n  prompt: a fox\nmatrix:\n  seed: {range: [1, 1001]}\n"
     err = one_error(tmp_path, body, "above the cap")
