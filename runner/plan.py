@@ -163,11 +163,14 @@ def _build(
     first_of: dict[str, str] = {}
     same = [(first_of[j.hash], j.key) for j in jobs if first_of.setdefault(j.hash, j.key) != j.key]
     if same:
-        ctx_job.warnings[
+        # One job per request is what the state records and the run follows: a second key for the same request
+        # would have no render of its own.
+        raise manifest.error(
+            ("matrix",) if "matrix" in manifest.data else ("params",),
             f"{len(same):,} {'job sends' if len(same) == 1 else 'jobs send'} exactly the same request as an earlier "
-            f"job (e.g. {same[0][1]!r} and "
-            f"{same[0][0]!r}): the values that tell them apart change no request parameter, so they share one "
-            "render; use them in a template, or use repeat for distinct renders"] = None
+            f"job (e.g. {same[0][1]!r} and {same[0][0]!r}): the values that tell them apart change no request "
+            "parameter; use them in a template of params, or use repeat for distinct renders of one request",
+        )
 
     # Every combination made a job (else an error was raised above), so the axes can be read from them.
     axes: dict[str, set[Any]] = {}

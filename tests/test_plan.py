@@ -241,6 +241,7 @@ REFERENCE_CASES = {
           prompt: "{{ 'x' * n }}"
           seed: "{{ n * 10 }}"
           n: "{{ n }}"
+          cfg: "{{ cfg }}"
         matrix:
           n: [1, 2, 3]
           cfg: {linspace: [0.5, 1.5, 3]}
@@ -606,10 +607,15 @@ def test_an_unknown_parameter_warns_and_passes_through(tmp_path: Path) -> None:
     assert p.jobs[0].hash != without.jobs[0].hash
 
 
-def test_a_matrix_key_that_changes_no_request_is_a_warning(tmp_path: Path) -> None:
-    p = plan_of(tmp_path, "params:\n  prompt: a fox\nmatrix:\n  label: [a, b, c]\n")
-    assert len({j.hash for j in p.jobs}) == 1
-    assert any(w.startswith("2 jobs send exactly the same request") for w in p.warnings)
+def test_a_matrix_key_that_changes_no_request_is_an_error(tmp_path: Path) -> None:
+    """Two keys for one request would share a job in the state: refused before anything is paid."""
+    err = one_error(tmp_path, "params:\n  prompt: a fox\nmatrix:\n  label: [a, b, c]\n",
+                    "2 jobs send exactly the same request as an earlier job (e.g. 'label=b' and 'label=a')")
+    assert (err.field, err.line) == ("matrix", 6)
+    err = one_error(tmp_path, "params:\n  prompt: a fox\nmatrix:\n  label: [a, b]\noutput: \"{{ label }}.mp4\"\n",
+                    "use them in a template of params, or use repeat")
+    ok = plan_of(tmp_path, "params:\n  prompt: a fox\nrepeat: 2\n", "r.yaml")
+    assert len({j.hash for j in ok.jobs}) == 2
 
 
 def test_output_paths(tmp_path: Path) -> None:
