@@ -502,6 +502,15 @@ class Executor:
         self._move(jid, S.UNKNOWN, error="create request may have reached the provider; no request log to check. "
                    "`gridrun retry --unknown` re-submits (may pay twice)")
 
+    def _lost(self, jid: int, why: str) -> None:
+        """The provider no longer has the job's video. One still rendering is `unknown` (it may have been paid
+        for, and stays reserved); a finished one being fetched again is `expired` (paid, its URL gone)."""
+        if self.states[jid] == S.DOWNLOADING.value:
+            self._move(jid, S.EXPIRED, error=f"{why}; `gridrun retry` sends the job again (pays again)")
+        else:
+            self._move(jid, S.UNKNOWN, error=(
+                f"{why}; it may have been paid for. `gridrun retry --unknown` re-submits (may pay twice)"))
+
     async def _gone(self, job: Job, pid: str) -> bool:
         """The provider has lost video `pid` for good: forgotten, or no such video (HTTP 404) once more."""
         if self.provider.forgot(pid):
@@ -521,10 +530,9 @@ class Executor:
             self._move(jid, S.UNKNOWN, error="in flight without a provider id")
             return
         if self.provider.forgot(pid):
-            self._move(jid, S.UNKNOWN, error=(
+            self._lost(jid, (
                 f"video {pid} was made by the built-in simulator of an earlier run, which keeps its videos only "
-                "while its process lives (a `gridrun sim serve` server, as base_url, keeps them between runs); "
-                "`gridrun retry --unknown` sends the job again"))
+                "while its process lives (a `gridrun sim serve` server, as base_url, keeps them between runs)"))
             self._error(job, f"the built-in simulator of an earlier run made video {pid}; it is gone")
             return
         sha = sidecar_matches(job.output, job.hash) if self.states[jid] == S.DOWNLOADING.value else None
@@ -621,10 +629,7 @@ class Executor:
                 missing_since = now if missing_since is None else missing_since
                 if now - missing_since < GONE_AFTER:
                     continue
-                # Stays reserved, like any job of unknown outcome.
-                self._move(jid, S.UNKNOWN, error=(
-                    f"the provider has had no video {pid} for {now - missing_since:.0f} s ({missing}); it may have "
-                    "been paid for. `gridrun retry --unknown` re-submits (may pay twice)"))
+                self._lost(jid, f"the provider has had no video {pid} for {now - missing_since:.0f} s ({missing})")
                 self._error(job, f"the provider no longer knows video {pid} (HTTP 404)")
                 return None
             missing_since, by_list = None, self._poller is not None  # a lapse is over: back to the list

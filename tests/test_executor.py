@@ -196,6 +196,22 @@ def test_retry_unknown_sends_again_a_job_whose_video_the_provider_lost(
     assert job.provider_id != lost and job.attempts == 2
 
 
+def test_a_video_to_fetch_again_from_a_provider_that_lost_it_is_expired_not_a_crash(tmp_path: Path) -> None:
+    """A done job whose file was altered is fetched again; when its provider no longer has the video (here
+    the built-in simulator of an earlier process), the job is `expired`, and `retry` sends it again."""
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1})
+    first, _ = run(m)
+    assert first.exit_code == 0
+    Path(api.status(m).jobs[0].output_path).write_bytes(b"overwritten")
+    fresh = sim_provider(m)
+    second, _ = run(m, fresh)
+    assert second.exit_code == 1 and second.stats.counts["expired"] == 1
+    assert "gridrun retry" in (api.status(m).jobs[0].error or "")
+    third, _ = run(m, fresh, retry_failed=True)
+    assert third.exit_code == 0 and third.stats.counts["done"] == 1 and stats(fresh)["creates"] == 1
+    check_outputs(m)
+
+
 def test_a_short_lapse_of_404s_is_polled_through(tmp_path: Path) -> None:
     """A provider that answers 404 for a job it knows, for a moment, does not make the job unknown."""
     lapse = [{"route": "get", "nth": [1, 2, 3], "fault": "not_found"}]
