@@ -11,6 +11,7 @@ re-POST with the same key where the provider honours keys, and otherwise left `u
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -170,7 +171,11 @@ class Executor:
         now = self.clock()
         if force or now - self._last_progress >= 0.1:
             self._last_progress = now
-            self.on_progress(self.statistics())
+            try:
+                self.on_progress(self.statistics())
+            except Exception as exc:  # a view, like the report: it never breaks the paid work
+                self.on_progress = None
+                self.errors.append(f"on_progress failed, not called again: {type(exc).__name__}: {exc}")
 
     def _error(self, job: Job, message: str) -> None:
         self.errors.append(f"{job.key}: {message}")
@@ -315,6 +320,13 @@ class Executor:
                                 break
                             jobs.start_soon(self._submit_job, job)
                     tg.cancel_scope.cancel()
+        except BaseException as exc:
+            # Whatever ends the run here (Ctrl-C without signal handling, a bug), its record says it ended:
+            # a run left `running` would look alive to `status --watch` and the report's reload.
+            with contextlib.suppress(Exception):
+                self.store.flush()
+                self.store.end_run(self.run_id, "interrupted" if _interrupt(exc) else "crashed")
+            raise
         finally:
             self.store.flush()
         return self._finish()
@@ -740,6 +752,13 @@ def _parse_crash_point(text: str) -> tuple[str, int] | None:
         return None
     name, _, nth = text.partition(":")
     return name, int(nth or 1)
+
+
+def _interrupt(exc: BaseException) -> bool:
+    """`exc` (or every exception of its group) is a Ctrl-C or a cancellation."""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_interrupt(e) for e in exc.exceptions)
+    return isinstance(exc, (KeyboardInterrupt, anyio.get_cancelled_exc_class()))
 
 
 def _backoff(attempt: int, retry_after: float | None) -> float:

@@ -212,6 +212,35 @@ def test_a_video_to_fetch_again_from_a_provider_that_lost_it_is_expired_not_a_cr
     check_outputs(m)
 
 
+def test_a_failing_progress_callback_is_an_error_shown_not_a_broken_run(tmp_path: Path) -> None:
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 0.1})
+    calls = []
+
+    def broken(stats: object) -> None:
+        calls.append(stats)
+        raise ZeroDivisionError("division by zero")
+
+    result = api.run(m, provider=sim_provider(m), on_progress=broken, report=False)
+    assert result.exit_code == 0 and result.stats.counts["done"] == 2
+    assert len(calls) == 1
+    assert "on_progress failed, not called again: ZeroDivisionError: division by zero" in result.stats.last_errors
+
+
+def test_a_run_ended_by_an_exception_is_recorded_as_ended(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not left `running`, which `status --watch` and the report's reload would take for a live run."""
+    from runner import executor as ex_mod
+
+    async def bug(self: object, job: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(ex_mod.Executor, "_submit_job", bug)
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
+    with pytest.raises(BaseException, match="a bug|unhandled errors"):
+        run(m)
+    snap = api.status(m)
+    assert snap.run.status == "crashed" and snap.run.ended_at is not None
+
+
 def test_a_short_lapse_of_404s_is_polled_through(tmp_path: Path) -> None:
     """A provider that answers 404 for a job it knows, for a moment, does not make the job unknown."""
     lapse = [{"route": "get", "nth": [1, 2, 3], "fault": "not_found"}]
