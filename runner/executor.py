@@ -381,11 +381,15 @@ class Executor:
         finally:
             slot.release()
 
-    async def _post(self, job: Job, jid: int, key: str) -> VideoStatus | None:
-        """Send the create request; reconcile an unknown outcome. None when the job did not get an id."""
+    async def _post(self, job: Job, jid: int, key: str, *, fresh: bool = True) -> VideoStatus | None:
+        """Send the create request; reconcile an unknown outcome. None when the job did not get an id.
+
+        `fresh`: no earlier process sent this attempt, so a create refused every time (429s alone) surely made
+        nothing."""
         body = self.provider.build_request(job.params, model=self.plan.model, idempotency_key=key)
         honours = self.provider.caps.honours_idempotency_keys
         tries = 0
+        maybe_received = not fresh  # by a create whose answer was lost
         while True:
             await self.pacer.wait()
             try:
@@ -397,15 +401,15 @@ class Executor:
                 self.pacer.limited(exc.retry_after)
                 tries += 1
                 if tries > self.retries + 5:
-                    return self._give_up(job, jid, f"rate limited {tries} times: {exc}")
+                    if maybe_received:
+                        return self._give_up(job, jid, f"rate limited {tries} times: {exc}")
+                    self._unsent(job, jid, f"rate limited {tries} times, never accepted (nothing paid): {exc}")
+                    return None
                 continue
             except ConnectError as exc:
                 tries += 1
                 if tries > self.retries:
-                    self.store.void_attempt(jid, f"never reached the provider: {exc}")
-                    self._set_state(jid, S.PLANNED.value)
-                    self._settle(job, None)
-                    self._error(job, f"could not connect: {exc}")
+                    self._unsent(job, jid, f"never reached the provider: {exc}")
                     return None
                 await anyio.sleep(_backoff(tries, getattr(exc, "retry_after", None)))
                 continue
@@ -419,6 +423,7 @@ class Executor:
                 return None
             except (OutcomeUnknownError, RetryableError) as exc:
                 # The create may have been received: find out before anything is sent again.
+                maybe_received = True
                 tries += 1
                 found, answered = await self._find(key)
                 if found is not None:
@@ -438,6 +443,13 @@ class Executor:
             # Committed by the next flush, which comes before any poll of it (DESIGN: id before poll).
             self._move(jid, S.SUBMITTED, lazy=True, provider_id=status.id)
             return status
+
+    def _unsent(self, job: Job, jid: int, why: str) -> None:
+        """The create provably made nothing: the attempt is dropped and the job planned again, `why` its error."""
+        self.store.void_attempt(jid, why)
+        self._set_state(jid, S.PLANNED.value)
+        self._settle(job, None)
+        self._error(job, why)
 
     async def _find(self, key: str) -> tuple[VideoStatus | None, bool]:
         """The job a create with `key` made, looked up in the provider's request log, and whether the log
@@ -505,7 +517,7 @@ class Executor:
             try:
                 if not self._reserve(job):
                     return
-                status = await self._post(job, jid, key)
+                status = await self._post(job, jid, key, fresh=False)
                 if status is not None:
                     await self._follow(job, jid, status, slot)
             finally:

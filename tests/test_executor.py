@@ -241,6 +241,19 @@ def test_a_run_ended_by_an_exception_is_recorded_as_ended(tmp_path: Path, monkey
     assert snap.run.status == "crashed" and snap.run.ended_at is not None
 
 
+def test_a_create_refused_with_429s_alone_is_planned_again_not_unknown(tmp_path: Path) -> None:
+    """A 429 creates nothing: a job whose every create was refused so is not `unknown` (\"may have been paid
+    for\") but planned again, with why, and the next run sends it."""
+    refuse = [{"route": "create", "p": 1.0, "fault": "rate_limited", "retry_after": 0.01}]
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), run={"retries": 0},
+                       sim={"render_time": 0.1, "script": refuse})
+    result, prov = run(m)
+    assert result.exit_code == 1 and result.stats.counts["planned"] == 1 and result.stats.reserved_micros == 0
+    job = api.status(m).jobs[0]
+    assert job.attempts == 0 and "never accepted (nothing paid)" in (job.error or "")
+    assert stats(prov)["creates"] == 0 and stats(prov)["requests"]["create"] >= 6
+
+
 def test_a_short_lapse_of_404s_is_polled_through(tmp_path: Path) -> None:
     """A provider that answers 404 for a job it knows, for a moment, does not make the job unknown."""
     lapse = [{"route": "get", "nth": [1, 2, 3], "fault": "not_found"}]
