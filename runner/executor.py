@@ -118,7 +118,7 @@ class Executor:
         )
         self._reserved = 0
         self._spent = 0
-        self._resets: list[tuple[int, str]] = []  # (job id, why): settled jobs to re-run, once the run may start
+        self._resets: dict[int, str] = {}  # job id -> why: settled jobs to re-run, made plannable as each is sent
         self._fatal = False
         self._crash_at = _parse_crash_point(os.environ.get("GRIDRUN_CRASH_AT", ""))
 
@@ -198,7 +198,8 @@ class Executor:
     # -- the run -----------------------------------------------------------------------------------
     def prepare(self) -> tuple[list[Job], list[Job], list[Job]]:
         """Record the run and its jobs; sort them into (to submit, to reconcile, to attach). Settled jobs
-        that `force` or `retry_failed` re-run are made plannable by `_apply_resets`, once the run may start."""
+        that `force` or `retry_failed` re-run are made plannable one by one, as each is sent (a run that stops
+        before sending one leaves it as it was: a later plain run does not pay for it)."""
         m = self.plan.manifest
         try:
             manifest_text = Path(m.path).read_text(encoding="utf-8")
@@ -234,7 +235,7 @@ class Executor:
                     state = S.DOWNLOADING
                     attach.append(job)
             elif state == S.DONE and self.opts.force:
-                self._resets.append((jid, "--force"))
+                self._resets[jid] = "--force"
                 state = S.PLANNED
                 submit.append(job)
             elif state == S.PLANNED:
@@ -246,20 +247,11 @@ class Executor:
             elif state == S.UNKNOWN and self.opts.retry_unknown:
                 reconcile.append(job)
             elif state in (S.FAILED, S.REJECTED, S.EXPIRED, S.CANCELLED) and (self.opts.retry_failed or self.opts.force):
-                self._resets.append((jid, "retry" if self.opts.retry_failed else "--force"))
+                self._resets[jid] = "retry" if self.opts.retry_failed else "--force"
                 state = S.PLANNED
                 submit.append(job)
             self._set_state(jid, state.value)
         return submit, reconcile, attach
-
-    def _apply_resets(self) -> None:
-        """Make the settled jobs this run re-runs plannable, in one commit."""
-        if not self._resets:
-            return
-        with self.store.batch():
-            for jid, reason in self._resets:
-                self.store.reset(jid, reason)
-        self._resets.clear()
 
     def _write_manifest_copy(self, text: str) -> None:
         if not text:
@@ -289,7 +281,6 @@ class Executor:
         except BudgetError:
             self.store.end_run(self.run_id, "budget")
             raise
-        self._apply_resets()
         self._limiter = anyio.CapacityLimiter(self.concurrency)
         self._intents = IntentBatcher(self.store, self.run_id)
         try:
@@ -371,6 +362,9 @@ class Executor:
             if self.stopping or self._fatal:
                 self._settle(job, None)
                 return
+            reset = self._resets.pop(jid, None)
+            if reset is not None:
+                self.store.reset(jid, reset)
             key = await self._intents.reserve(jid)
             self._set_state(jid, S.SUBMITTING.value)
             self._crash_point("before-submit")

@@ -254,6 +254,21 @@ def test_a_create_refused_with_429s_alone_is_planned_again_not_unknown(tmp_path:
     assert stats(prov)["creates"] == 0 and stats(prov)["requests"]["create"] >= 6
 
 
+def test_a_force_run_stopped_early_leaves_the_done_jobs_it_did_not_send_done(tmp_path: Path) -> None:
+    """--force re-runs each done job as it sends it: when the budget stops it after two, the other two stay
+    done (their videos on disk), and a later plain run pays for nothing."""
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime", "clay"), run={"concurrency": 1},
+                       sim={"render_time": 0.1, "concurrency": 1})
+    prov = sim_provider(m)
+    assert run(m, prov)[0].exit_code == 0 and stats(prov)["creates"] == 4
+    forced, _ = run(m, prov, force=True, budget_usd=0.70, allow_partial=True)
+    assert forced.exit_code == 3 and stats(prov)["creates"] == 6
+    assert sorted(j.state for j in api.status(m).jobs) == ["done"] * 4
+    again, _ = run(m, prov)
+    assert again.exit_code == 0 and stats(prov)["creates"] == 6
+    assert len(check_outputs(m)) == 4
+
+
 def test_a_short_lapse_of_404s_is_polled_through(tmp_path: Path) -> None:
     """A provider that answers 404 for a job it knows, for a moment, does not make the job unknown."""
     lapse = [{"route": "get", "nth": [1, 2, 3], "fault": "not_found"}]
