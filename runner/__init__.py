@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import sys as _sys
+import types as _types
 
 __version__ = "0.1.0"
 
@@ -26,3 +27,17 @@ if "httpx" not in _sys.modules:
 from .api import RunOptions, cancel, export, load, plan, report, run, status  # noqa: E402
 
 __all__ = ["load", "plan", "run", "status", "report", "export", "cancel", "RunOptions"]
+
+
+class _Package(_types.ModuleType):
+    """`runner.report` and `runner.export` name both functions of the API and modules, which load lazily (for
+    start-up): the import system then binds a submodule to its package's attribute, which would replace the
+    function. This package keeps its functions; the modules stay importable (`from runner.export import ...`)."""
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if isinstance(value, _types.ModuleType) and isinstance(self.__dict__.get(name), _types.FunctionType):
+            return
+        super().__setattr__(name, value)
+
+
+_sys.modules[__name__].__class__ = _Package

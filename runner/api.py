@@ -8,11 +8,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import anyio
 
@@ -32,7 +34,9 @@ __all__ = ["load", "plan", "diff", "run", "status", "report", "export", "cancel"
 
 
 def load(path: str | Path) -> Manifest:
-    """Load and validate a manifest. :raises ManifestError: or ManifestErrors."""
+    """Load and validate a manifest. :raises ManifestError: or ManifestErrors (several)."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"expected a manifest's path (or a Manifest, where a function takes one), got {type(path).__name__}")
     return manifest_mod.load(Path(path))
 
 
@@ -40,12 +44,21 @@ def _manifest(m: Manifest | str | Path) -> Manifest:
     return m if isinstance(m, Manifest) else load(m)
 
 
+def _in_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
 def _capability_files(m: Manifest) -> list[Path]:
     return [(m.base_dir / p).resolve() for p in (m.data.get("capabilities") or [])]
 
 
 def plan(m: Manifest | str | Path, *, max_jobs: int | None = None) -> Plan:
-    """Expand, render, check and price every job. :raises ManifestError: before any paid call."""
+    """Expand, render, check and price every job. :raises ManifestError: or ManifestErrors (several), before
+    any paid call."""
     check_option("max_jobs", max_jobs)
     m = _manifest(m)
     files = _capability_files(m)
@@ -124,9 +137,20 @@ def run(
 ) -> RunResult:
     """Run a plan to the end (resuming an earlier run of the same manifest). Blocks.
 
+    `options` may also be a mapping of `RunOptions` fields.
+
     :raises BudgetError: the plan does not fit the budget.
     :raises LockError: another runner holds the state.
+    :raises UsageError: bad options, or called from a running event loop (Jupyter, `asyncio.run`), which a
+        blocking call would stall: `await asyncio.to_thread(runner.run, plan)` runs it from there.
     """
+    if isinstance(options, Mapping):
+        options = RunOptions(**options)
+    elif not isinstance(options, RunOptions):
+        raise UsageError(f"options must be a RunOptions or a mapping of its fields, got {type(options).__name__}")
+    if _in_event_loop():
+        raise UsageError("runner.run blocks until the run ends, so it cannot be called from a running event loop; "
+                         "there, use `await asyncio.to_thread(runner.run, plan)`")
     if not isinstance(p, Plan):
         p = plan(p)
     prov = provider or _provider(p)

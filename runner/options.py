@@ -4,6 +4,7 @@ recorded or sent."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,10 @@ class RunOptions:
         for name in OPTION_LIMITS:
             if hasattr(self, name):
                 check_option(name, getattr(self, name))
+        for f in dataclasses.fields(self):
+            # A flag given as a string ("no") would be true: for `force`, a paid re-run of every job.
+            if f.type in ("bool", bool) and type(getattr(self, f.name)) is not bool:
+                raise UsageError(f"{f.name} must be True or False, got {getattr(self, f.name)!r}")
 
 
 # The numeric knobs of a run, as the manifest's schema has them: (integer?, least value, least excluded?).

@@ -1,0 +1,66 @@
+"""The Python API's edges: names that stay what the docs say, and wrong input refused before anything runs."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import runner
+from runner import api
+from runner.errors import UsageError
+from runner.options import RunOptions
+
+from execkit import write_manifest
+
+
+def test_report_and_export_stay_functions_once_their_modules_load() -> None:
+    """`runner.report` and `runner.export` are also module names; the modules load lazily, and loading them
+    must not replace the functions (a fresh interpreter: nothing loaded yet)."""
+    code = (
+        "import runner, runner.report, runner.export\n"
+        "from runner.export import write_exports\n"
+        "from runner import api\n"
+        "assert runner.report is api.report and runner.export is api.export, (runner.report, runner.export)\n"
+        "assert callable(write_exports)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("flag", ["force", "retry_failed", "retry_unknown", "allow_partial", "fail_fast"])
+def test_a_flag_that_is_not_a_bool_is_refused(flag: str) -> None:
+    """`force="no"` would be true: a paid re-run of every job."""
+    with pytest.raises(UsageError, match=f"{flag} must be True or False, got 'no'"):
+        RunOptions(**{flag: "no"})
+
+
+def test_options_as_a_mapping_are_checked_like_run_options(tmp_path: Path) -> None:
+    m = write_manifest(tmp_path)
+    with pytest.raises(UsageError, match="concurrency must be an integer at least 1, got 0"):
+        api.run(m, options={"concurrency": 0})
+    with pytest.raises(UsageError, match="options must be a RunOptions or a mapping"):
+        api.run(m, options=3)  # type: ignore[arg-type]
+    assert not (tmp_path / ".gridrun").exists()
+
+
+def test_run_from_a_running_event_loop_says_how_instead_of_failing_inside(tmp_path: Path) -> None:
+    m = write_manifest(tmp_path)
+
+    async def notebook_cell() -> None:
+        runner.run(m)
+
+    with pytest.raises(UsageError, match=r"asyncio.to_thread\(runner.run, plan\)"):
+        asyncio.run(notebook_cell())
+    assert not (tmp_path / ".gridrun").exists()
+
+
+@pytest.mark.parametrize("value", [{"version": 1}, None, 3, b"m.yaml"])
+def test_load_names_what_it_wants_for_anything_but_a_path(value: object) -> None:
+    with pytest.raises(TypeError, match="expected a manifest's path"):
+        runner.load(value)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="expected a manifest's path"):
+        runner.plan(value)  # type: ignore[arg-type]
