@@ -50,7 +50,9 @@ FATAL_CODES = frozenset({"AUTHENTICATION_FAILED", "INSUFFICIENT_BALANCE"})
 # checks every pooled connection on every request), and requests beyond them would queue in the pool.
 HTTP_CONNECTIONS = 12
 # A job whose provider answers "no such video" (HTTP 404) for this long is taken for gone (`unknown`): a
-# provider may forget old jobs, and a run must not poll them forever; a shorter lapse is polled through.
+# provider may forget old jobs, and a run must not poll them forever; a shorter lapse is polled through,
+# one GET every GONE_AFTER/30 to GONE_AFTER/6 seconds (a job past its expected render time is otherwise
+# polled at once, again and again).
 GONE_AFTER = 60.0
 
 
@@ -215,6 +217,7 @@ class Executor:
         submit: list[Job] = []
         reconcile: list[Job] = []
         attach: list[Job] = []
+        self._put_aside()
         rows = self.store.jobs_by_hash([j.hash for j in self.plan.jobs])
         for job in self.plan.jobs:
             jid = self.ids[job.hash]
@@ -225,9 +228,11 @@ class Executor:
                 if verified(Path(row["output_path"]), row["sha256"]):
                     if Path(row["output_path"]) != job.output:
                         copy_output(Path(row["output_path"]), job.output)
+                        self.store.set_output(jid, job.output)
                     self.store.mark_cached(self.run_id, jid, row["done_run_id"])
                     self.cached += 1
                 elif verified(job.output, row["sha256"]):
+                    self.store.set_output(jid, job.output)
                     self.store.mark_cached(self.run_id, jid, row["done_run_id"])
                     self.cached += 1
                 else:
@@ -252,6 +257,20 @@ class Executor:
                 submit.append(job)
             self._set_state(jid, state.value)
         return submit, reconcile, attach
+
+    def _put_aside(self) -> None:
+        """Copy aside the video of a done job where a job of this plan is to write another (a changed prompt or
+        output template), into `.runs/superseded/`, its record following it: no paid video is overwritten,
+        and a return to the earlier manifest finds it cached. Copied before recorded, so that a crash
+        between the two leaves the record naming a file that is still whole."""
+        planned = {str(j.output): j.hash for j in self.plan.jobs}
+        for row in self.store.done_at(list(planned)):
+            src = Path(row["output_path"])
+            if planned[str(src)] == row["hash"] or not verified(src, row["sha256"]):
+                continue
+            aside = self.plan.outputs_dir / ".runs" / "superseded" / row["hash"][:16] / src.name
+            copy_output(src, aside)
+            self.store.set_output(row["id"], aside)
 
     def _write_manifest_copy(self, text: str) -> None:
         if not text:
@@ -627,7 +646,7 @@ class Executor:
                     else:
                         if status is not None or not first:
                             wait = self.renders.next_poll(job, submitted_at)
-                            await anyio.sleep(wait if missing_since is None else min(wait, GONE_AFTER / 6))
+                            await anyio.sleep(wait if missing_since is None else min(max(wait, GONE_AFTER / 30), GONE_AFTER / 6))
                         if first:
                             self.store.flush()  # the provider's id is committed before the first poll
                         status = await self._get(job, pid) or status

@@ -441,12 +441,32 @@ class Store:
                 [(job["key"], job.get("sweep"), _json(job["values"]), now, known[job["hash"]])
                  for job in jobs if job["hash"] in known],
             )
+            # Where a job not yet done will save its video: the output template may have changed (a done
+            # job's path moves only with its file, `set_output`).
+            self.db.executemany(
+                "UPDATE jobs SET output_path=? WHERE id=? AND state!='done'",
+                [(str(job["output_path"]), known[job["hash"]]) for job in jobs if job["hash"] in known],
+            )
             ids = {**known, **{h: int(r["id"]) for h, r in self.jobs_by_hash(list(fresh)).items()}}
             self.db.executemany(
                 "INSERT OR REPLACE INTO run_jobs (run_id, job_id, key, position) VALUES (?,?,?,?)",
                 [(run_id, ids[job["hash"]], job["key"], pos) for pos, job in enumerate(jobs)],
             )
         return ids
+
+    def set_output(self, job_id: int, path: str | Path) -> None:
+        """Record where a done job's video now is (copied for a changed output template, or put aside)."""
+        with self._tx():
+            self.db.execute("UPDATE jobs SET output_path=?, updated_at=? WHERE id=?", (str(path), self.clock(), job_id))
+
+    def done_at(self, paths: Sequence[str]) -> list[sqlite3.Row]:
+        """The done jobs whose recorded video is one of `paths`."""
+        out: list[sqlite3.Row] = []
+        for i in range(0, len(paths), 500):
+            chunk = list(paths[i : i + 500])
+            q = f"SELECT id, hash, output_path, sha256 FROM jobs WHERE state='done' AND output_path IN ({','.join('?' * len(chunk))})"
+            out.extend(self.db.execute(q, chunk))
+        return out
 
     def job_row(self, job_id: int) -> sqlite3.Row:
         row = self.db.execute("SELECT * FROM jobs WHERE id=?", (job_id,)).fetchone()
