@@ -133,3 +133,19 @@ def test_plain_text_and_single_names_need_no_jinja() -> None:
 def test_a_single_name_that_is_undefined_names_it() -> None:
     with pytest.raises(TemplateProblem, match=r"'seed' is undefined \(in '\{\{ seed \}\}'\)"):
         compile_value("{{ seed }}").render({})
+
+
+@pytest.mark.parametrize("source", ["{{ [1, 2, 3] | random }}", "{{ lipsum(1) }}", "a {{ lipsum() }} b"])
+def test_templates_that_would_render_differently_each_time_are_refused(source: str) -> None:
+    """A job's hash comes from what its templates render: a random one would be a new job, paid again, each run."""
+    with pytest.raises(TemplateProblem, match="random|lipsum"):
+        compile_value(source).render({})
+
+
+@pytest.mark.parametrize(("source", "error"), [
+    ("{{ 1 | truncate(-5) }}", "AssertionError: expected length >= 3, got -5"),
+    ("{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}", "RecursionError: maximum recursion depth exceeded"),
+])
+def test_any_failure_while_rendering_is_a_template_problem(source: str, error: str) -> None:
+    with pytest.raises(TemplateProblem, match=error):
+        compile_value(source).render({})
