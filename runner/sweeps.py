@@ -227,6 +227,9 @@ class JobMaker:
             shape = shapes.get(id(combo.sources))
             if shape is None:
                 shape = shapes[id(combo.sources)] = self._shape(combo, cparams, dyn_order)
+                for name in BUILTIN_NAMES.intersection(shape.keys):
+                    errors.add(m.error(_matrix_path(sw, shape.sources.get(name, "matrix"), name),
+                                       _builtin_problem(name), MatrixError))
             entries, keyed_of, maybe_not_str = shape.entries, shape.keyed, shape.maybe_not_str
             try:
                 body = ",".join([key_parts[id(p)] for p in values])
@@ -470,6 +473,14 @@ class JobMaker:
         return resolved, hashed
 
 
+# What gridrun sets for every job's templates: a var or matrix key of the same name would be overwritten.
+BUILTIN_NAMES = frozenset({"key", "repeat", "sweep", "index", "hash"})
+
+
+def _builtin_problem(name: str) -> str:
+    return f"'{name}' is set by gridrun for every job ({', '.join(sorted(BUILTIN_NAMES))}); choose another name"
+
+
 def compile_sweep(
     m: Manifest, sw: Sweep, errors: Collector
 ) -> tuple[dict[str, Compiled], list[str], dict[str, Compiled], Compiled] | None:
@@ -486,6 +497,9 @@ def compile_sweep(
                 ok = False
         return out
 
+    for name in BUILTIN_NAMES.intersection(sw.vars):
+        errors.add(m.error(sw.var_paths.get(name, sw.prefix + ("vars",)), _builtin_problem(name), TemplateError))
+        ok = False
     cvars = compiled(sw.vars, sw.var_paths)
     cparams = compiled(sw.params, sw.param_paths)
     try:

@@ -944,3 +944,14 @@ def test_canonical_text_is_json_dumps_text(value: object) -> None:
 
     from runner.jobs import canonical
     assert canonical(value) == json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ("vars:\n  index: '007'\nparams:\n  prompt: shot {{ index }}\n", "vars.index"),
+    ("params:\n  prompt: shot {{ key }}\nmatrix:\n  key: [a, b]\n", "matrix.key"),
+    ("params:\n  prompt: x {{ a }}\nmatrix:\n  a: [1]\n  include:\n    - {a: 2, hash: 3}\n", "matrix.include[0].hash"),
+])
+def test_a_var_or_matrix_key_named_like_a_name_gridrun_sets_is_an_error(tmp_path: Path, body: str, field: str) -> None:
+    """`index`, `key`, `hash`, `repeat` and `sweep` are set for every job: a user's would be overwritten."""
+    err = one_error(tmp_path, body, "is set by gridrun for every job")
+    assert err.field == field
