@@ -10,6 +10,7 @@ committed before the caller may send the create request.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import json
 import os
@@ -675,6 +676,8 @@ class Store:
             run = self.run(run_id)
             rows = self.run_job_rows(run_id)
             jobs = tuple(job_record(r) for r in rows) if reuse is None else tuple(_reused(reuse, r) for r in rows)
+            if run.ended_at is not None and run.id != self._last_run_id(run.manifest_name):
+                jobs = self._as_of(jobs, run.ended_at)
             spent, reserved = self.money(run_id)
         finally:
             self.db.execute("COMMIT")
@@ -682,6 +685,32 @@ class Store:
         for j in jobs:
             counts[j.state] = counts.get(j.state, 0) + 1
         return Snapshot(run=run, jobs=jobs, counts=counts, spent_micros=spent, reserved_micros=reserved)
+
+    def _last_run_id(self, manifest_name: str) -> int | None:
+        row = self.db.execute("SELECT MAX(id) FROM runs WHERE manifest_name=?", (manifest_name,)).fetchone()
+        return None if row is None else row[0]
+
+    def _as_of(self, jobs: tuple[JobRecord, ...], moment: float) -> tuple[JobRecord, ...]:
+        """The jobs of an earlier run as they were when it ended (its report, a comparison): each one's state,
+        and the error of that state, from the last move it made by then. A later run may have moved them
+        since (re-run, resumed, failed); their files are as they are now."""
+        state_kinds = {s.value for s in JobState} | set(_BACK_TO_PLANNED)
+        last: dict[int, tuple[str, str | None]] = {}
+        ids = [j.id for j in jobs]
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            q = (f"SELECT job_id, kind, detail FROM events WHERE job_id IN ({','.join('?' * len(chunk))}) AND at <= ?"
+                 " ORDER BY id")
+            for row in self.db.execute(q, (*chunk, moment)):
+                if row["kind"] in state_kinds:
+                    detail = json.loads(row["detail"]) if row["detail"] else {}
+                    error = detail.get("error") if isinstance(detail, dict) else None
+                    last[row["job_id"]] = (_BACK_TO_PLANNED.get(row["kind"], row["kind"]), error)
+        out = []
+        for job in jobs:
+            state, error = last.get(job.id, (S.PLANNED.value, None))
+            out.append(job if (state, error) == (job.state, job.error) else dataclasses.replace(job, state=state, error=error))
+        return tuple(out)
 
     def events(self, *, job_id: int | None = None, run_id: int | None = None, kind: str | None = None) -> list[sqlite3.Row]:
         q, args = "SELECT * FROM events WHERE 1=1", []
@@ -693,6 +722,10 @@ class Store:
 
     def attempts(self, job_id: int) -> list[sqlite3.Row]:
         return self.db.execute("SELECT * FROM attempts WHERE job_id=? ORDER BY n", (job_id,)).fetchall()
+
+
+# Events that put a job back to planned without a move of its own.
+_BACK_TO_PLANNED = {"voided": S.PLANNED.value, "abandoned": S.PLANNED.value}
 
 
 def _event_detail(fields: Mapping[str, Any]) -> dict[str, Any] | None:

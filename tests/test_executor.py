@@ -307,6 +307,30 @@ def test_a_changed_prompt_keeps_the_earlier_videos_and_going_back_pays_nothing(t
     check_outputs(m)
 
 
+def test_an_earlier_runs_snapshot_shows_its_jobs_as_they_were_when_it_ended(tmp_path: Path) -> None:
+    """Its report, or a comparison of it with a later run, must not show the later run's states."""
+    from runner.state import Store
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime", "clay"), sim={"render_time": 1.0, "jitter": 0.0})
+    prov = sim_provider(m)
+    run(m, prov, timeout=0.2)                      # run 1: left in flight
+    run(m, prov)                                   # run 2: resumed, done
+    prov.app.state.sim.configure({"failure_rate": 1.0})
+    run(m, prov, force=True)                       # run 3: re-run, and failed
+    store = Store(tmp_path / ".gridrun" / "state.db", readonly=True)
+    try:
+        def states(run_id: int) -> list[str]:
+            return sorted(j.state for j in store.snapshot(run_id).jobs)
+
+        assert states(1) == ["submitted", "submitted"]
+        assert states(2) == ["done", "done"] and all(j.error is None for j in store.snapshot(2).jobs)
+        assert states(3) == ["failed", "failed"]
+        assert all("CONTENT_POLICY_VIOLATION" in (j.error or "") for j in store.snapshot(3).jobs)
+        assert store.snapshot(2).counts["done"] == 2 and store.snapshot(2).counts["failed"] == 0
+    finally:
+        store.close()
+
+
 def test_a_short_lapse_of_404s_is_polled_through(tmp_path: Path) -> None:
     """A provider that answers 404 for a job it knows, for a moment, does not make the job unknown."""
     lapse = [{"route": "get", "nth": [1, 2, 3], "fault": "not_found"}]
