@@ -180,11 +180,18 @@ def dumps(value: Any, **kw: Any) -> str:
         return json.dumps(_finite(value), allow_nan=False, default=str, **kw)
 
 
+# A text cell starting with one of these is a formula to a spreadsheet (=cmd|..., =HYPERLINK(...), @SUM):
+# prompts and errors are data, so such a cell gets a leading apostrophe, which spreadsheets show as text.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _cell(value: Any) -> Any:
     if value is None:
         return ""
     if isinstance(value, (dict, list, tuple, bool)):
-        return dumps(value, ensure_ascii=False, separators=(",", ":"))
+        value = dumps(value, ensure_ascii=False, separators=(",", ":"))
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
     return value
 
 
