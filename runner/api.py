@@ -67,7 +67,12 @@ def plan(m: Manifest | str | Path, *, max_jobs: int | None = None) -> Plan:
             raise m.error(("capabilities",), f"capability file {f} not found")
     if m.provider == "sim" and m.data.get("sim") is not None:
         _check_sim_knobs(m)
-    caps = capabilities.load(m.provider, extra=files)
+    try:
+        caps = capabilities.load(m.provider, extra=files)
+    except capabilities.CapabilityDataError as exc:
+        if not files:
+            raise  # gridrun's own data: a bug, not the manifest's
+        raise m.error(("capabilities",), str(exc)) from exc
     if caps is None:
         known = ", ".join(capabilities.available())
         raise m.error(("provider",), f"unknown provider {m.provider!r} (known: {known})")

@@ -45,6 +45,14 @@ _Loader.add_implicit_resolver(_INT, _INT_RE, list("-+0123456789"))
 _Loader.add_implicit_resolver(_FLOAT, _FLOAT_RE, list("-+0123456789."))
 
 
+def load_plain(stream: Any) -> Any:
+    """YAML with YAML 1.2 core scalar rules (`16:9` is a string), without positions; keys keep their types.
+
+    :raises yaml.YAMLError: not YAML.
+    """
+    return yaml.load(stream, Loader=_Loader)  # noqa: S506 (a SafeLoader)
+
+
 def read_yaml(path: str | Path) -> tuple[Any, Positions]:
     """Read and parse a YAML file, with positions; every failure is a ManifestError naming the file."""
     shown = Path(path)

@@ -955,3 +955,25 @@ def test_a_var_or_matrix_key_named_like_a_name_gridrun_sets_is_an_error(tmp_path
     """`index`, `key`, `hash`, `repeat` and `sweep` are set for every job: a user's would be overwritten."""
     err = one_error(tmp_path, body, "is set by gridrun for every job")
     assert err.field == field
+
+
+@pytest.mark.parametrize(("caps", "fragment"), [
+    ("provider: sim\nmodels: [\n", "caps.yaml: cannot be read"),
+    ("[1, 2]\n", "caps.yaml: expected a mapping"),
+    ("models: {}\n", "caps.yaml: names no provider (`provider: sim`)"),
+    ("provider: lumenfal\n", "caps.yaml: is for provider 'lumenfal', not 'sim'"),
+    ("provider: sim\nmodels: {pixverse-v5.6: {params: {x: {type: blob}}}}\n", "unknown type 'blob'"),
+    ("provider: sim\nmodels: {pixverse-v5.6: {params: 3}}\n", "malformed capability data for sim"),
+])
+def test_a_broken_capability_file_is_an_error_on_the_manifests_capabilities(tmp_path: Path, caps: str, fragment: str) -> None:
+    (tmp_path / "caps.yaml").write_text(caps)
+    err = one_error(tmp_path, "capabilities: [caps.yaml]\nparams:\n  prompt: a fox\n", fragment)
+    assert err.field == "capabilities"
+
+
+def test_capability_files_are_read_with_yaml_1_2_rules(tmp_path: Path) -> None:
+    """Unquoted 16:9 is the string "16:9" (YAML 1.1 made it the number 969)."""
+    (tmp_path / "caps.yaml").write_text(
+        "provider: sim\nmodels: {pixverse-v5.6: {params: {aspect_ratio: {type: string, enum: [16:9, 9:16]}}}}\n")
+    p = plan_of(tmp_path, "capabilities: [caps.yaml]\nparams:\n  prompt: a fox\n  aspect_ratio: '9:16'\n")
+    assert p.jobs[0].params["aspect_ratio"] == "9:16"

@@ -266,8 +266,13 @@ class ProviderCaps:
 
 
 def _read(path: Path) -> dict[str, Any]:
-    with open(path, encoding="utf-8") as f:
-        data = yaml.safe_load(f)
+    from runner.yamlsource import load_plain
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = load_plain(f)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise CapabilityDataError(f"{path}: cannot be read: {exc}") from exc
     if not isinstance(data, dict):
         raise CapabilityDataError(f"{path}: expected a mapping")
     return data
@@ -309,8 +314,21 @@ def available() -> list[str]:
 
 
 def load(provider: str, *, extra: Sequence[Path] = ()) -> ProviderCaps | None:
-    """Capabilities of `provider`, built-in data merged with user files; None when the provider is unknown."""
-    return _load(provider, tuple(Path(p) for p in extra), os.environ.get("GRIDRUN_CAPABILITIES", ""))
+    """Capabilities of `provider`, built-in data merged with user files; None when the provider is unknown.
+
+    :raises CapabilityDataError: a file is not YAML, not a mapping, or malformed; a file of `extra` is not
+        for `provider`.
+    """
+    for f in extra:
+        named = _read(Path(f)).get("provider")
+        if named != provider:
+            raise CapabilityDataError(
+                f"{f}: names no provider (`provider: {provider}`)" if named is None else
+                f"{f}: is for provider {named!r}, not {provider!r}")
+    try:
+        return _load(provider, tuple(Path(p) for p in extra), os.environ.get("GRIDRUN_CAPABILITIES", ""))
+    except (AttributeError, TypeError, KeyError, ValueError) as exc:
+        raise CapabilityDataError(f"malformed capability data for {provider}: {type(exc).__name__}: {exc}") from exc
 
 
 @lru_cache(maxsize=32)
