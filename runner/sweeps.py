@@ -24,7 +24,9 @@ from .template import Compiled, TemplateProblem, compile_value, dependents, var_
 
 IMAGE_PARAMS = ("input_reference", "last_frame_image")
 _MAX_REPORTED = 20
-_UNSAFE = re.compile(r"[^A-Za-z0-9._=,+@#%-]+")
+# Letters and digits of any script stay (a Japanese prompt names its file), as do these marks; the rest
+# (spaces, slashes, quotes, control characters) become "_".
+_UNSAFE = re.compile(r"[^\w.=,+@#%-]+")
 _SAFE_REL = re.compile(r"(?!\.\.?(?:/|$))[A-Za-z0-9_=,+@#%-][A-Za-z0-9._=,+@#%-]*(?:/(?!\.\.?(?:/|$))[A-Za-z0-9._=,+@#%-]+)*")
 
 

@@ -977,3 +977,9 @@ def test_capability_files_are_read_with_yaml_1_2_rules(tmp_path: Path) -> None:
         "provider: sim\nmodels: {pixverse-v5.6: {params: {aspect_ratio: {type: string, enum: [16:9, 9:16]}}}}\n")
     p = plan_of(tmp_path, "capabilities: [caps.yaml]\nparams:\n  prompt: a fox\n  aspect_ratio: '9:16'\n")
     assert p.jobs[0].params["aspect_ratio"] == "9:16"
+
+
+def test_output_names_keep_letters_of_any_script(tmp_path: Path) -> None:
+    p = plan_of(tmp_path, "params:\n  prompt: '{{ p }}'\nmatrix:\n  p: [雪の中の狐, 海辺の猫, 'ein Fuchs im Schnee!']\n")
+    names = sorted(Path(j.output_str).name for j in p.jobs)
+    assert names == ["p=ein_Fuchs_im_Schnee_.mp4", "p=海辺の猫.mp4", "p=雪の中の狐.mp4"]
