@@ -206,11 +206,15 @@ class _Builder:
             self._error(f"unsupported YAML tag {node.tag}", node.start_mark, path)
         out: dict[str, Any] = {}
         first_line: dict[str, int] = {}
+        merges: list[yaml.Node] = []
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
                 self._error("a mapping key must be a plain value, not a list or a mapping", key_node.start_mark, path)
                 continue
             key = key_node.value
+            if key == "<<" and key_node.style is None:
+                merges.append(value_node)
+                continue
             line = key_node.start_mark.line + 1
             if key in first_line:
                 self._error(
@@ -224,7 +228,28 @@ class _Builder:
             child_path = path + (key,)
             self.positions[child_path] = _position(key_node.start_mark)
             out[key] = self.build(value_node, child_path)
+        for value_node in merges:
+            self._merge(out, value_node, path)
         return out
+
+    def _merge(self, out: dict[str, Any], node: yaml.Node, path: tuple[Any, ...]) -> None:
+        """`<<: *anchor` (or a list of them): the keys of those mappings that `out` lacks, with the positions
+        of their anchors (a merge key, as YAML 1.1 has it and as configuration files use it)."""
+        sources = node.value if isinstance(node, yaml.SequenceNode) else [node]
+        for source in sources:  # an earlier mapping's key wins over a later one's
+            if not isinstance(source, yaml.MappingNode):
+                self._error("a merge key (<<) takes a mapping or a list of mappings, such as *defaults",
+                            source.start_mark, path + ("<<",))
+                continue
+            sub = _Builder(self.file)
+            merged = sub._mapping(source, path)
+            self.errors.extend(sub.errors)
+            for key, value in merged.items():
+                if key in out:
+                    continue
+                out[key] = value
+                inner = path + (key,)
+                self.positions.update((p, at) for p, at in sub.positions.items() if p[: len(inner)] == inner)
 
     def _scalar(self, node: yaml.ScalarNode, path: tuple[Any, ...]) -> Any:
         try:

@@ -983,3 +983,30 @@ def test_output_names_keep_letters_of_any_script(tmp_path: Path) -> None:
     p = plan_of(tmp_path, "params:\n  prompt: '{{ p }}'\nmatrix:\n  p: [雪の中の狐, 海辺の猫, 'ein Fuchs im Schnee!']\n")
     names = sorted(Path(j.output_str).name for j in p.jobs)
     assert names == ["p=ein_Fuchs_im_Schnee_.mp4", "p=海辺の猫.mp4", "p=雪の中の狐.mp4"]
+
+
+def test_a_misspelled_parameter_warns_with_the_name_it_is_close_to(tmp_path: Path) -> None:
+    p = plan_of(tmp_path, "params:\n  prompt: a fox\n  qualty: 720p\n")
+    assert p.warnings == ("params.qualty: unknown parameter for pixverse-v5.6 (did you mean 'quality'?); "
+                          "passed through unchecked",)
+
+
+def test_a_yaml_merge_key_merges_and_keys_written_out_win(tmp_path: Path) -> None:
+    """`<<: *common`, as configuration files use it, instead of a literal "<<" parameter."""
+    p = plan_of(tmp_path, """\
+        vars:
+          common: &common {quality: 720p, duration: 8}
+          more: &more {duration: 10, aspect_ratio: '9:16'}
+        params:
+          <<: [*common, *more]
+          prompt: a fox
+          duration: 5
+        """)
+    params = p.jobs[0].params
+    assert "<<" not in params and p.warnings == ()
+    assert (params["quality"], params["duration"], params["aspect_ratio"]) == ("720p", 5, "9:16")
+
+
+def test_a_merge_key_of_anything_but_mappings_is_an_error(tmp_path: Path) -> None:
+    err = one_error(tmp_path, "params:\n  <<: [1]\n  prompt: a fox\n", "a merge key (<<) takes a mapping")
+    assert err.field == "params.<<"

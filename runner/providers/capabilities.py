@@ -6,6 +6,7 @@ Costs are integer micro-USD so that sums and budget comparisons are exact.
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 from dataclasses import dataclass, field
@@ -109,7 +110,9 @@ class ModelCaps:
         for name, value in params.items():
             spec = self.params.get(name)
             if spec is None:
-                warnings.append(Issue(name, f"unknown parameter for {self.model}; passed through unchecked"))
+                close = difflib.get_close_matches(name, list(self.params), n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                warnings.append(Issue(name, f"unknown parameter for {self.model}{hint}; passed through unchecked"))
                 out[name] = value
                 continue
             if value is None:
