@@ -97,8 +97,9 @@ def test_aspect_ratio_stays_a_string_in_a_manifest(tmp_path: Path) -> None:
     assert manifest.params == {"aspect_ratio": "16:9", "watermark": "no", "loop": "off"}
 
 
-def test_merge_keys_are_not_special() -> None:
-    assert parse("base: &b {x: 1}\nother:\n  <<: *b\n") == {"base": {"x": 1}, "other": {"<<": {"x": 1}}}
+def test_a_plain_merge_key_merges_and_a_quoted_one_is_a_key() -> None:
+    assert parse("base: &b {x: 1, y: 2}\nother:\n  <<: *b\n  y: 3\n") == {"base": {"x": 1, "y": 2}, "other": {"y": 3, "x": 1}}
+    assert parse("base: &b {x: 1}\nother:\n  '<<': *b\n") == {"base": {"x": 1}, "other": {"<<": {"x": 1}}}
 
 
 def test_keys_are_the_key_text() -> None:

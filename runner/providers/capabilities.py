@@ -110,7 +110,7 @@ class ModelCaps:
         for name, value in params.items():
             spec = self.params.get(name)
             if spec is None:
-                close = difflib.get_close_matches(name, list(self.params), n=1)
+                close = difflib.get_close_matches(name, list(self.params), n=1, cutoff=0.8)
                 hint = f" (did you mean '{close[0]}'?)" if close else ""
                 warnings.append(Issue(name, f"unknown parameter for {self.model}{hint}; passed through unchecked"))
                 out[name] = value
