@@ -120,6 +120,7 @@ class Executor:
         )
         self._reserved = 0
         self._spent = 0
+        self._prepaid: set[int] = set()  # jobs only to download again: rendered and billed by an earlier run
         self._resets: dict[int, str] = {}  # job id -> why: settled jobs to re-run, made plannable as each is sent
         self._fatal = False
         self._crash_at = _parse_crash_point(os.environ.get("GRIDRUN_CRASH_AT", ""))
@@ -193,6 +194,8 @@ class Executor:
         return True
 
     def _settle(self, job: Job, billed: int | None) -> None:
+        if self.ids[job.hash] in self._prepaid:
+            return  # neither reserved nor spent by this run
         self._reserved = max(0, self._reserved - job.cost_micros)
         if billed:
             self._spent += billed
@@ -238,6 +241,7 @@ class Executor:
                 else:
                     self.store.transition(jid, S.DOWNLOADING, error="output file missing or altered; fetching again")
                     state = S.DOWNLOADING
+                    self._prepaid.add(jid)
                     attach.append(job)
             elif state == S.DONE and self.opts.force:
                 self._resets[jid] = "--force"
@@ -248,6 +252,8 @@ class Executor:
             elif state == S.SUBMITTING:
                 reconcile.append(job)
             elif state in (S.SUBMITTED, S.RUNNING, S.DOWNLOADING):
+                if state == S.DOWNLOADING:
+                    self._prepaid.add(jid)  # rendered, so billed, by the run that sent it
                 attach.append(job)
             elif state == S.UNKNOWN and self.opts.retry_unknown:
                 reconcile.append(job)
@@ -282,7 +288,8 @@ class Executor:
     def check_budget(self, submit: Sequence[Job], in_flight: Sequence[Job] = ()) -> None:
         """Refuse to start when the jobs to submit, with those an earlier run left in flight (this run follows
         and pays for them), pass the budget; unless `allow_partial`, which stops submitting at it."""
-        need = sum(j.cost_micros for j in submit) + sum(j.cost_micros for j in in_flight)
+        need = sum(j.cost_micros for j in submit) + sum(
+            j.cost_micros for j in in_flight if self.ids.get(j.hash) not in self._prepaid)
         if self.budget_micros is not None and need > self.budget_micros and not self.opts.allow_partial:
             jobs = f"{len(submit)} jobs to submit" + (f" and {len(in_flight)} in flight" if in_flight else "")
             raise BudgetError(
@@ -576,10 +583,10 @@ class Executor:
         if sha is not None:
             self._move(jid, S.DONE, sha256=sha, downloaded_at=self.clock(), done_run_id=self.run_id)
             return
-        self._reserved += job.cost_micros
         if self.states[jid] == S.DOWNLOADING.value:
-            await self._follow(job, jid, None)
+            await self._follow(job, jid, None)  # rendered and billed before this run: nothing to reserve
             return
+        self._reserved += job.cost_micros
         slot = await self._slot(job)
         try:
             await self._follow(job, jid, None, slot)

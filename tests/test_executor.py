@@ -331,6 +331,20 @@ def test_an_earlier_runs_snapshot_shows_its_jobs_as_they_were_when_it_ended(tmp_
         store.close()
 
 
+def test_fetching_a_paid_video_again_costs_nothing_against_the_budget(tmp_path: Path) -> None:
+    """A done job whose file was lost is downloaded again: rendered and billed before, so a budget of 0
+    lets it through, and the run spends and reserves nothing."""
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 0.1})
+    prov = sim_provider(m)
+    assert run(m, prov)[0].exit_code == 0
+    Path(api.status(m).jobs[0].output_path).unlink()
+    again, _ = run(m, prov, budget_usd=0.0)
+    assert again.exit_code == 0 and again.stats.counts["done"] == 2 and again.stats.cached == 1
+    assert again.stats.spent_micros == 0 and again.stats.reserved_micros == 0
+    assert stats(prov)["creates"] == 2 and stats(prov)["downloads"] == 3
+    check_outputs(m)
+
+
 def test_a_short_lapse_of_404s_is_polled_through(tmp_path: Path) -> None:
     """A provider that answers 404 for a job it knows, for a moment, does not make the job unknown."""
     lapse = [{"route": "get", "nth": [1, 2, 3], "fault": "not_found"}]
