@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Mapping
 
 import httpx
@@ -34,6 +35,10 @@ class SimProvider(LumenfallProvider):
         self.remote = base_url is not None
         self.base_url = resolve_base_url(base_url, None, "") if base_url is not None else IN_PROCESS_URL
         self.config: Any = None if self.remote else _config(sim_config)
+        if self.config is not None and not self.config.honour_idempotency:
+            # The in-process world is known: a simulator told to ignore keys must be treated as one that does
+            # (a create whose answer was lost is then found in the request log, or left unknown; never re-sent).
+            self.caps = dataclasses.replace(caps, honours_idempotency_keys=False)
         self._app: Any = None
 
     @property
