@@ -257,6 +257,12 @@ class Executor:
                 attach.append(job)
             elif state == S.UNKNOWN and self.opts.retry_unknown:
                 reconcile.append(job)
+            elif state == S.EXPIRED and not (self.opts.retry_failed or self.opts.force):
+                # Paid, its URL gone: the provider may give a fresh one (retry pays for a new render instead).
+                self.store.transition(jid, S.DOWNLOADING, error="URL expired; asking for a fresh one")
+                state = S.DOWNLOADING
+                self._prepaid.add(jid)
+                attach.append(job)
             elif state in (S.FAILED, S.REJECTED, S.EXPIRED, S.CANCELLED) and (self.opts.retry_failed or self.opts.force):
                 self._resets[jid] = "retry" if self.opts.retry_failed else "--force"
                 state = S.PLANNED

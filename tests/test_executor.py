@@ -566,6 +566,12 @@ def test_url_gone_for_good_is_expired_and_not_repaid(tmp_path: Path) -> None:
     assert all("not re-submitted" in (j.error or "") for j in snap.jobs)
     run(m, prov)
     assert stats(prov)["creates"] == 2
+    # once the provider gives fresh URLs again, a plain run fetches the paid videos, paying nothing
+    prov.app.state.sim.configure({"url_ttl": 3600, "refresh_urls": True})
+    again, _ = run(m, prov)
+    assert again.exit_code == 0 and again.stats.counts["done"] == 2 and again.stats.spent_micros == 0
+    assert stats(prov)["creates"] == 2
+    check_outputs(m)
 
 
 @pytest.mark.parametrize("fault", ["truncated", "wrong_content_type", "reset_mid_body"])
