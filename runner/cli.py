@@ -20,7 +20,8 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from . import api
+from . import __version__, api
+from .export import dumps
 from .errors import GridrunError, ManifestErrors, UsageError
 from .plan import Plan, format_value, relpath, summarize_sources
 from .state import Snapshot
@@ -40,6 +41,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
     plan = api.plan(args.manifest, max_jobs=args.max_jobs)
     for w in plan.warnings:
         err.print(f"[yellow]warning[/yellow]: {escape(f'{plan.manifest.path}: {w}')}")
+    if plan.budget_micros is not None and plan.total_micros > plan.budget_micros:
+        err.print(f"[yellow]warning[/yellow]: {escape(str(plan.manifest.path))}: run.budget_usd: the plan's "
+                  f"${plan.total_usd:,.2f} is above the budget of ${plan.budget_micros / 1e6:,.2f}: `gridrun run` "
+                  "would refuse to start (--allow-partial runs up to it)")
     out.print(f"{plan.manifest.path}: valid — {len(plan.jobs)} jobs, ${plan.total_usd:,.2f} estimated")
     return 0
 
@@ -54,7 +59,7 @@ def cmd_matrix(args: argparse.Namespace) -> int:
             d = c.as_dict()
             rows.append({"sweep": name, **d} if name else d)
     if args.json:
-        print(json.dumps(rows, ensure_ascii=False, default=str))
+        print(dumps(rows, ensure_ascii=False))
         return 0
     for row in rows:
         out.print(", ".join(f"{k}={format_value(v)}" for k, v in row.items()) or "(empty combination)", markup=False)
@@ -112,7 +117,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     plan = api.plan(args.manifest, max_jobs=args.max_jobs)
     diff = api.diff(plan)
     if args.json:
-        print(json.dumps(_plan_json(plan, diff), ensure_ascii=False, indent=2, default=str))
+        print(dumps(_plan_json(plan, diff), ensure_ascii=False, indent=2))
         return 0
     for w in plan.warnings:
         err.print(f"[yellow]warning[/yellow]: {escape(f'{plan.manifest.path}: {w}')}")
@@ -277,7 +282,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         raise UsageError("gridrun status: --every goes with --watch")
     snap = api.status(args.manifest, state_dir=args.state)
     if args.json:
-        print(json.dumps(api.status_json(snap), indent=2, default=str))
+        print(dumps(api.status_json(snap), indent=2))
         return 0
     r = snap.run
     c = {k: v for k, v in snap.counts.items() if v}
@@ -408,6 +413,7 @@ def _knob(name: str) -> Any:
 
 def _parser(*, with_sim: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gridrun", description="Run YAML batch manifests against paid video-generation APIs, paying once per job.")
+    p.add_argument("--version", action="version", version=f"gridrun {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     def manifest_cmd(name: str, help: str) -> argparse.ArgumentParser:

@@ -339,3 +339,40 @@ def test_a_matrix_github_rejects_exits_2_with_a_clear_message(
     assert out == ""
     assert f"{path}:{line}:" in err and message in err
     assert "Traceback" not in err
+
+
+def test_validate_warns_when_the_plan_is_above_the_budget(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    m = write(tmp_path / "b.yaml", "params:\n  prompt: a fox {{ a }}\nmatrix:\n  a: [1, 2, 3]\nrun:\n  budget_usd: 0.5\n", HEAD)
+    code, out, err = run_cli(capsys, "validate", str(m))
+    assert code == 0 and "valid — 3 jobs, $1.05 estimated" in out
+    assert "run.budget_usd: the plan's $1.05 is above the budget of $0.50: `gridrun run` would refuse" in err
+
+
+def test_json_output_is_json_every_parser_reads(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """NaN and infinities (YAML's .nan, .inf) are not JSON: they are written as strings."""
+    m = write(tmp_path / "n.yaml", "params:\n  prompt: a fox\nmatrix:\n  a: [.nan, .inf]\n", HEAD)
+    code, out, _ = run_cli(capsys, "matrix", str(m), "--json")
+    assert code == 0 and json.loads(out, parse_constant=lambda c: pytest.fail(f"{c} in JSON")) == [{"a": "nan"}, {"a": "inf"}]
+
+
+def test_a_missing_required_parameter_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    m = write(tmp_path / "r.yaml", "params:\n  quality: 540p\n", HEAD)
+    code, _, err = run_cli(capsys, "validate", str(m))
+    assert code == 2 and "params: 'prompt' is required by pixverse-v5.6" in err
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    import runner
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0 and capsys.readouterr().out.strip() == f"gridrun {runner.__version__}"
+
+
+def test_an_unknown_http_stack_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from runner.errors import UsageError
+    from runner.providers.transport import make_client
+
+    monkeypatch.setenv("GRIDRUN_HTTP", "httpxx")
+    with pytest.raises(UsageError, match="GRIDRUN_HTTP must be aiohttp \\(the default\\) or httpx, got 'httpxx'"):
+        make_client("http://127.0.0.1:9/v1")

@@ -128,7 +128,7 @@ class ModelCaps:
             if name not in out and spec.default is not None and not any(i.field == name for i in issues):
                 out[name] = spec.default
             if spec.required and name not in out and not any(i.field == name for i in issues):
-                issues.append(Issue(name, f"is required by {self.model}"))
+                issues.append(Issue(name, f"'{name}' is required by {self.model}"))
         mode = "i2v" if out.get("input_reference") else "t2v"
         for name in out:
             spec = self.params.get(name)

@@ -59,7 +59,10 @@ def make_client(
     httpx's own transport instead.
     """
     verify: ssl.SSLContext | bool = True
-    if transport is None and os.environ.get("GRIDRUN_HTTP", "").strip().lower() != "httpx":
+    stack = os.environ.get("GRIDRUN_HTTP", "").strip().lower()
+    if stack not in ("", "aiohttp", "httpx"):
+        raise UsageError(f"GRIDRUN_HTTP must be aiohttp (the default) or httpx, got {os.environ['GRIDRUN_HTTP']!r}")
+    if transport is None and stack != "httpx":
         from runner.providers.aio import AiohttpTransport
 
         # The TLS context is built at the first https request: a run against the local simulator needs none.
