@@ -15,7 +15,7 @@
   const STATUS_ORDER = ["done", "running", "pending", "failed", "unknown", "expired", "cancelled"];
 
   const ui = {
-    x: DATA.view.x, y: DATA.view.y, modes: Object.assign({}, DATA.view.modes),
+    x: DATA.view.x, y: DATA.view.y, modes: Object.assign(Object.create(null), DATA.view.modes),
     status: "all", diff: false, size: null, loop: true, prompts: true, reload: DATA.live,
   };
 
@@ -311,12 +311,12 @@
     grid.append(h("div", { class: "corner" }, h("span", { class: "axis-name", text: AXES[yi].label + " ↓  " + (xi < 0 ? "" : AXES[xi].label + " →") })));
     for (const c of cols) {
       grid.append(h("div", { class: "colh", "data-col": c },
-        h("span", { class: "axis-val", text: xi < 0 ? "" : AXES[xi].values[c] }),
+        h("span", { class: "axis-val", title: xi < 0 ? "" : AXES[xi].values[c], text: xi < 0 ? "" : AXES[xi].values[c] }),
         playButton("play this column in sync", "play-col", () => videosIn(grid, '.cell[data-col="' + c + '"]'))));
     }
     for (const r of rows) {
       grid.append(h("div", { class: "rowh", "data-row": r },
-        h("span", { class: "axis-val", text: AXES[yi].values[r] }),
+        h("span", { class: "axis-val", title: AXES[yi].values[r], text: AXES[yi].values[r] }),
         playButton("play this row in sync", "play-row", () => videosIn(grid, '.cell[data-row="' + r + '"]'))));
       for (const c of cols) {
         const ns = cells.get(r + "," + c);
@@ -386,7 +386,6 @@
     const panes = h("div", { class: "panes" });
     it.jobs.forEach((j, r) => panes.append(pane(it, j, r, false)));
     c.append(panes, h("div", { class: "key", title: it.key, text: it.key }));
-    const first = it.jobs.find((j) => j);
     const kvs = [];
     const shown = new Set(["prompt"]);
     AXES.forEach((a, i) => {
@@ -403,8 +402,9 @@
     if (kvs.length) {
       c.append(h("div", { class: "vals" }, ...kvs.map(([k, v, d]) => h("span", { class: "kv" + (d ? " diff" : ""), title: k + " = " + v }, h("b", { text: k }), "=" + v))));
     }
-    const prompt = param(first, "prompt");
-    if (prompt !== undefined) c.append(h("div", { class: "prompt", title: show(prompt), text: show(prompt) }));
+    // Each run's prompt when they differ (compare), else the one.
+    const prompts = Array.from(new Set(it.jobs.filter((j) => j && hasParam(j, "prompt")).map((j) => show(param(j, "prompt")))));
+    for (const prompt of prompts) c.append(h("div", { class: "prompt" + (prompts.length > 1 ? " diff" : ""), title: prompt, text: prompt }));
     if (it.diff) c.append(h("div", { class: "delta", text: "Δ " + it.diff.join(", ") }));
     if (it.dcost) c.append(h("div", { class: "delta", text: "Δ cost " + (it.dcost > 0 ? "+" : "−") + usd(Math.abs(it.dcost)) }));
     if (it.only) c.append(h("div", { class: "only-note", text: "only in run " + RUNS[it.only === "a" ? 0 : 1].id }));
@@ -463,7 +463,7 @@
     row("downloaded", (j) => when(j.dl), { compare: false });
     if (jobs.some((j) => j && j.w)) row("size", (j) => (j.w ? j.w + "×" + j.h : "–"));
     if (jobs.some((j) => j && j.dur)) row("duration", (j) => (j.dur ? j.dur + " s" : "–"));
-    row("output", (j) => (j.src ? h("a", { href: j.src, target: "_blank", rel: "noopener", class: "mono", text: decodeURI(j.src) }) : "–"), { compare: false });
+    row("output", (j) => (j.src ? h("a", { href: j.src, target: "_blank", rel: "noopener", class: "mono", text: j.src.split("/").map(decodeURIComponent).join("/") }) : "–"), { compare: false });
     row("hash", (j) => h("span", { class: "mono", text: j.hash }));
     row("sha256", (j) => h("span", { class: "mono", text: j.sha || "–" }));
     if (jobs.some((j) => j && j.pid)) row("provider id", (j) => h("span", { class: "mono", text: j.pid || "–" }), { compare: false });

@@ -228,6 +228,7 @@ def test_compare_two_runs_side_by_side(browser: Any, tmp_path: Path) -> None:
     b_jobs = fox_jobs()[1:]
     b_jobs[0]["params"] = {"quality": "1080p"}
     b_jobs[0]["cost"] = 400_000
+    b_jobs[1]["prompt"] = "a wolf, anime style"
     _, a = build_state(tmp_path, fox_jobs()[:8], store=store, clock=clock)
     _, b = build_state(tmp_path, b_jobs, store=store, clock=clock, hash_salt="b")
     report = write_report(store, compare=(a, b))
@@ -239,8 +240,11 @@ def test_compare_two_runs_side_by_side(browser: Any, tmp_path: Path) -> None:
         changed = page.locator('.card[data-key="style=anime,seed=2"]')
         assert "differs" in changed.get_attribute("class")
         assert texts(page, '.card[data-key="style=anime,seed=2"] .delta') == ["Δ quality", "Δ cost +$0.20"]
+        # a prompt that differs is shown as each run has it
+        wolf = '.card[data-key="style=anime,seed=3"]'
+        assert texts(page, wolf + " .prompt.diff") == ["a red fox running through fresh snow, anime style", "a wolf, anime style"]
         page.check("#ctl-diff")
-        assert page.locator(".card").count() == 6
+        assert page.locator(".card").count() == 7
         changed.click()
         page.wait_for_selector("#viewer[open]")
         assert page.locator("#viewer tr.diff th", has_text="quality").count() == 1
@@ -345,3 +349,24 @@ def test_a_copied_report_folder_plays_offline_from_file_urls(browser: Any, tmp_p
         assert errors == []
     finally:
         page.close()
+
+
+def test_long_axis_values_are_clamped_and_any_axis_name_works(browser: Any, tmp_path: Path) -> None:
+    """A prompt as an axis: its column header stays about a card wide (the whole text in its title); an axis
+    named __proto__ is laid out and filtered like any other; a file name with a comma is shown as it is."""
+    long = "a fox running through fresh snow at dawn, " * 5
+    jobs = [{"values": {"p": p, "k": k, "__proto__": q}, "state": "done", "prompt": p}
+            for p in (long, "short, with comma") for k in ("a", "b") for q in ("x", "y")]
+    report = report_of(tmp_path, jobs, axes=("p", "k", "__proto__"), one_clip=True)
+    with opened(browser, report) as o:
+        page = o.page
+        widths = page.eval_on_selector_all(".colh .axis-val", "els => els.map(e => e.getBoundingClientRect().width)")
+        assert len(widths) == 4 and max(widths) <= 261, widths  # two groups (__proto__) of two columns
+        assert page.locator(".colh .axis-val").first.get_attribute("title") == long
+        assert page.evaluate("document.documentElement.scrollWidth") < 1400 + 200
+        page.select_option('.ctl-axis[data-axis="__proto__"]', "=1")
+        page.wait_for_function("document.querySelectorAll('.card').length === 4")
+        page.locator('.card[data-key="p=short, with comma,k=b,__proto__=y"]').click()
+        page.wait_for_selector("#viewer[open]")
+        assert page.locator("#viewer a.mono").text_content() == "short, with comma/b/y.mp4"
+        assert o.errors == []
