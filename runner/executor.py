@@ -201,10 +201,39 @@ class Executor:
             self._spent += billed
 
     # -- the run -----------------------------------------------------------------------------------
+    def _action(self, state: JobState) -> str:
+        """What this run does with a job found in `state`: submit (new, or `reset` first: --force, retry),
+        reconcile (a create whose answer is not known), attach (in flight), check (done: cached, or its file
+        fetched again), fetch (expired: ask for a fresh URL), or leave it."""
+        again = self.opts.retry_failed or self.opts.force
+        if state == S.DONE:
+            return "reset" if self.opts.force else "check"
+        if state == S.PLANNED:
+            return "submit"
+        if state == S.SUBMITTING or state == S.UNKNOWN and self.opts.retry_unknown:
+            return "reconcile"
+        if state in (S.SUBMITTED, S.RUNNING, S.DOWNLOADING):
+            return "attach"
+        if state == S.EXPIRED and not again:
+            return "fetch"
+        if state in (S.FAILED, S.REJECTED, S.EXPIRED, S.CANCELLED) and again:
+            return "reset"
+        return "leave"
+
     def prepare(self) -> tuple[list[Job], list[Job], list[Job]]:
-        """Record the run and its jobs; sort them into (to submit, to reconcile, to attach). Settled jobs
-        that `force` or `retry_failed` re-run are made plannable one by one, as each is sent (a run that stops
-        before sending one leaves it as it was: a later plain run does not pay for it)."""
+        """Check the budget, then record the run and its jobs; sort them into (to submit, to reconcile, to
+        attach). A run the budget refuses records nothing and moves nothing.
+
+        Settled jobs that `force` or `retry_failed` re-run are made plannable one by one, as each is sent (a
+        run that stops before sending one leaves it as it was: a later plain run does not pay for it)."""
+        found = self.store.jobs_by_hash([j.hash for j in self.plan.jobs])
+        states = {j.hash: JobState(found[j.hash]["state"]) if j.hash in found else S.PLANNED for j in self.plan.jobs}
+        actions = {h: self._action(state) for h, state in states.items()}
+        self.check_budget(
+            [j for j in self.plan.jobs if actions[j.hash] in ("submit", "reset")],
+            # a job downloading was rendered, so billed, by the run that sent it
+            [j for j in self.plan.jobs if actions[j.hash] in ("reconcile", "attach") and states[j.hash] != S.DOWNLOADING],
+        )
         m = self.plan.manifest
         try:
             manifest_text = Path(m.path).read_text(encoding="utf-8")
@@ -227,7 +256,8 @@ class Executor:
             self.jobs_by_id[jid] = job
             row = rows[job.hash]
             state = JobState(row["state"])
-            if state == S.DONE and not self.opts.force:
+            action = actions[job.hash]
+            if action == "check":
                 if verified(Path(row["output_path"]), row["sha256"]):
                     if Path(row["output_path"]) != job.output:
                         copy_output(Path(row["output_path"]), job.output)
@@ -243,30 +273,24 @@ class Executor:
                     state = S.DOWNLOADING
                     self._prepaid.add(jid)
                     attach.append(job)
-            elif state == S.DONE and self.opts.force:
-                self._resets[jid] = "--force"
-                state = S.PLANNED
-                submit.append(job)
-            elif state == S.PLANNED:
-                submit.append(job)
-            elif state == S.SUBMITTING:
-                reconcile.append(job)
-            elif state in (S.SUBMITTED, S.RUNNING, S.DOWNLOADING):
-                if state == S.DOWNLOADING:
-                    self._prepaid.add(jid)  # rendered, so billed, by the run that sent it
-                attach.append(job)
-            elif state == S.UNKNOWN and self.opts.retry_unknown:
-                reconcile.append(job)
-            elif state == S.EXPIRED and not (self.opts.retry_failed or self.opts.force):
+            elif action == "fetch":
                 # Paid, its URL gone: the provider may give a fresh one (retry pays for a new render instead).
                 self.store.transition(jid, S.DOWNLOADING, error="URL expired; asking for a fresh one")
                 state = S.DOWNLOADING
                 self._prepaid.add(jid)
                 attach.append(job)
-            elif state in (S.FAILED, S.REJECTED, S.EXPIRED, S.CANCELLED) and (self.opts.retry_failed or self.opts.force):
-                self._resets[jid] = "retry" if self.opts.retry_failed else "--force"
+            elif action == "reset":
+                self._resets[jid] = "retry" if self.opts.retry_failed and state != S.DONE else "--force"
                 state = S.PLANNED
                 submit.append(job)
+            elif action == "submit":
+                submit.append(job)
+            elif action == "reconcile":
+                reconcile.append(job)
+            elif action == "attach":
+                if state == S.DOWNLOADING:
+                    self._prepaid.add(jid)  # rendered, so billed, by the run that sent it
+                attach.append(job)
             self._set_state(jid, state.value)
         return submit, reconcile, attach
 
@@ -294,8 +318,7 @@ class Executor:
     def check_budget(self, submit: Sequence[Job], in_flight: Sequence[Job] = ()) -> None:
         """Refuse to start when the jobs to submit, with those an earlier run left in flight (this run follows
         and pays for them), pass the budget; unless `allow_partial`, which stops submitting at it."""
-        need = sum(j.cost_micros for j in submit) + sum(
-            j.cost_micros for j in in_flight if self.ids.get(j.hash) not in self._prepaid)
+        need = sum(j.cost_micros for j in submit) + sum(j.cost_micros for j in in_flight)
         if self.budget_micros is not None and need > self.budget_micros and not self.opts.allow_partial:
             jobs = f"{len(submit)} jobs to submit" + (f" and {len(in_flight)} in flight" if in_flight else "")
             raise BudgetError(
@@ -307,12 +330,7 @@ class Executor:
     async def run(self) -> RunResult:
         # Made first: a missing key stops the run before anything is recorded or sent.
         client = self.provider.client(max_connections=HTTP_CONNECTIONS, timeout=self.opts.request_timeout)
-        submit, reconcile, attach = self.prepare()
-        try:
-            self.check_budget(submit, [*reconcile, *attach])
-        except BudgetError:
-            self.store.end_run(self.run_id, "budget")
-            raise
+        submit, reconcile, attach = self.prepare()  # BudgetError: nothing recorded
         self._limiter = anyio.CapacityLimiter(self.concurrency)
         self._intents = IntentBatcher(self.store, self.run_id)
         try:

@@ -8,7 +8,7 @@ import av
 import pytest
 
 from runner import api
-from runner.errors import BudgetError
+from runner.errors import BudgetError, NotRecordedError
 from runner.executor import RunOptions
 
 from execkit import check_outputs, sha256, sim_provider, stats, write_manifest
@@ -94,6 +94,8 @@ def test_budget_refuses_to_start_and_pays_nothing(tmp_path: Path) -> None:
     with pytest.raises(BudgetError, match=r"\$2\.10, above the budget of \$1\.00"):
         run(m, prov)
     assert stats(prov)["creates"] == 0
+    with pytest.raises(NotRecordedError):  # a refused run is not recorded: nothing ran
+        api.status(m)
 
 
 def test_allow_partial_stops_at_the_budget(tmp_path: Path) -> None:
@@ -119,6 +121,7 @@ def test_a_resumed_run_counts_the_jobs_still_in_flight_against_the_budget(tmp_pa
                                           r"of \$1\.50"):
         run(m, prov, budget_usd=1.50)
     assert stats(prov)["creates"] == 2
+    assert api.status(m).run.id == first.run_id  # the refused run did not become the latest
     resumed, _ = run(m, prov, budget_usd=2.10)
     assert resumed.exit_code == 0 and stats(prov)["creates"] == 6 and resumed.stats.counts["done"] == 6
 
