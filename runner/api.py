@@ -252,6 +252,8 @@ def status_json(snap: Snapshot) -> dict[str, Any]:
         "counts": {k: v for k, v in snap.counts.items()},
         "spent_usd": snap.spent_micros / 1e6,
         "reserved_usd": snap.reserved_micros / 1e6,
+        "manifest_spent_usd": snap.manifest_spent_micros / 1e6,  # every run of the manifest
+        "manifest_reserved_usd": snap.manifest_reserved_micros / 1e6,
         "budget_usd": None if r.budget_micros is None else r.budget_micros / 1e6,
         "elapsed": round(elapsed, 3),
         "per_minute": None if per_minute is None else round(per_minute, 2),

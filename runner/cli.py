@@ -291,6 +291,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     out.print("  " + ", ".join(f"{k} {v}" for k, v in c.items()))
     budget = "" if r.budget_micros is None else f" of ${r.budget_micros / 1e6:,.2f}"
     out.print(f"  spent ${snap.spent_micros / 1e6:,.2f}, reserved ${snap.reserved_micros / 1e6:,.2f}{budget}")
+    if (snap.manifest_spent_micros, snap.manifest_reserved_micros) != (snap.spent_micros, snap.reserved_micros):
+        out.print(f"  all runs of {escape(r.manifest_name)}: spent ${snap.manifest_spent_micros / 1e6:,.2f}, "
+                  f"reserved ${snap.manifest_reserved_micros / 1e6:,.2f}")
     from .progress import fmt_time
 
     elapsed, per_minute, eta = pace(snap)

@@ -113,9 +113,11 @@ class Snapshot:
     run: RunRecord
     jobs: tuple[JobRecord, ...]
     counts: Mapping[str, int]
-    spent_micros: int
+    spent_micros: int                # by this run's attempts
     reserved_micros: int
     taken_at: float = field(default_factory=time.time)
+    manifest_spent_micros: int = 0     # by every run of the manifest (a resumed run follows earlier runs' jobs)
+    manifest_reserved_micros: int = 0
 
 
 def run_record(row: sqlite3.Row) -> RunRecord:

@@ -643,9 +643,15 @@ class Store:
             (run_id,),
         ).fetchall()
 
-    def money(self, run_id: int | None = None) -> tuple[int, int]:
-        """(spent, reserved) in micro-USD: billed attempts, and attempts in flight or of unknown outcome."""
-        where, args = ("", ()) if run_id is None else (" AND run_id=?", (run_id,))
+    def money(self, run_id: int | None = None, *, manifest_name: str | None = None) -> tuple[int, int]:
+        """(spent, reserved) in micro-USD: billed attempts, and attempts in flight or of unknown outcome; of
+        one run, of every run of a manifest, or of everything in the store."""
+        where: str = ""
+        args: tuple[Any, ...] = ()
+        if run_id is not None:
+            where, args = " AND run_id=?", (run_id,)
+        elif manifest_name is not None:
+            where, args = " AND run_id IN (SELECT id FROM runs WHERE manifest_name=?)", (manifest_name,)
         spent = self.db.execute(
             f"SELECT COALESCE(SUM(billed_micros),0) FROM attempts WHERE billed_micros IS NOT NULL{where}", args
         ).fetchone()[0]
@@ -679,12 +685,14 @@ class Store:
             if run.ended_at is not None and run.id != self._last_run_id(run.manifest_name):
                 jobs = self._as_of(jobs, run.ended_at)
             spent, reserved = self.money(run_id)
+            all_spent, all_reserved = self.money(manifest_name=run.manifest_name)
         finally:
             self.db.execute("COMMIT")
         counts: dict[str, int] = {s.value: 0 for s in JobState}
         for j in jobs:
             counts[j.state] = counts.get(j.state, 0) + 1
-        return Snapshot(run=run, jobs=jobs, counts=counts, spent_micros=spent, reserved_micros=reserved)
+        return Snapshot(run=run, jobs=jobs, counts=counts, spent_micros=spent, reserved_micros=reserved,
+                        manifest_spent_micros=all_spent, manifest_reserved_micros=all_reserved)
 
     def _last_run_id(self, manifest_name: str) -> int | None:
         row = self.db.execute("SELECT MAX(id) FROM runs WHERE manifest_name=?", (manifest_name,)).fetchone()
