@@ -123,6 +123,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
         err.print(f"[yellow]warning[/yellow]: {escape(f'{plan.manifest.path}: {w}')}")
     m = plan.manifest
     out.print(f"[bold]{escape(m.name)}[/bold] — {plan.provider} / {plan.model} — {len(plan.jobs):,} jobs")
+    if isinstance(m.data.get("description"), str):
+        out.print(f"  {m.data['description'].strip()}", markup=False)
     jobs = plan.jobs
     shown = _shown(len(jobs), args.all)
     cols = [k for k in plan.varying if k not in ("prompt",)]

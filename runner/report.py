@@ -112,6 +112,7 @@ def render(
     title: str | None = None,
     base_dir: Path,
     memo: ReportMemo | None = None,
+    description: str | None = None,
 ) -> str:
     """The report page of `snapshot` (with `compare`: run A = snapshot beside run B = compare).
 
@@ -128,6 +129,7 @@ def render(
     sums = [_display_summary(s) for s in snaps]
     page = _environment().get_template("report.html.j2").render(
         title=title,
+        description=description,
         mode="compare" if compare is not None else "single",
         runs=sums,
         compare=data.get("compare"),
@@ -549,8 +551,21 @@ def write_report(
     target = Path(path) if path is not None else Path(snapshot.run.outputs_dir) / "report.html"
     if posters:
         ensure_posters(snapshot)
-    atomic_write(target, render(snapshot, base_dir=target.parent, memo=memo), durable=False)
+    description = _description(store.manifest_copy(snapshot.run.id))
+    atomic_write(target, render(snapshot, base_dir=target.parent, memo=memo, description=description), durable=False)
     return target
+
+
+def _description(manifest_text: str) -> str | None:
+    """The manifest's `description`, from the copy its run keeps (None when it has none, or is unreadable)."""
+    from .yamlsource import load_plain
+
+    try:
+        data = load_plain(manifest_text) if manifest_text else None
+    except Exception:  # a copy that no longer parses: the report goes on without it
+        return None
+    value = data.get("description") if isinstance(data, dict) else None
+    return value.strip() if isinstance(value, str) and value.strip() else None
 
 
 def write_compare_report(a: Snapshot, b: Snapshot, *, path: Path | None = None, title: str | None = None) -> Path:

@@ -694,6 +694,11 @@ class Store:
         return Snapshot(run=run, jobs=jobs, counts=counts, spent_micros=spent, reserved_micros=reserved,
                         manifest_spent_micros=all_spent, manifest_reserved_micros=all_reserved)
 
+    def manifest_copy(self, run_id: int) -> str:
+        """The manifest's text as it was when the run started ("" when it could not be read then)."""
+        row = self.db.execute("SELECT manifest_copy FROM runs WHERE id=?", (run_id,)).fetchone()
+        return (row[0] or "") if row is not None else ""
+
     def _last_run_id(self, manifest_name: str) -> int | None:
         row = self.db.execute("SELECT MAX(id) FROM runs WHERE manifest_name=?", (manifest_name,)).fetchone()
         return None if row is None else row[0]

@@ -376,3 +376,9 @@ def test_an_unknown_http_stack_is_a_usage_error(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("GRIDRUN_HTTP", "httpxx")
     with pytest.raises(UsageError, match="GRIDRUN_HTTP must be aiohttp \\(the default\\) or httpx, got 'httpxx'"):
         make_client("http://127.0.0.1:9/v1")
+
+
+def test_plan_shows_the_description(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    m = write(tmp_path / "d.yaml", "description: Four [bold]styles[/bold]\nparams:\n  prompt: a fox\n", HEAD)
+    code, out, _ = run_cli(capsys, "plan", str(m))
+    assert code == 0 and "  Four [bold]styles[/bold]\n" in out

@@ -330,3 +330,18 @@ def test_rebuilds_with_a_memo_keep_the_text_of_each_unmoved_item_and_equal_fresh
             job = next(j for j in current.jobs if j.values == {"style": style, "seed": seed})
             store.transition(job.id, to, **fields)
     assert page_data(html)["items"][0]["jobs"][0]["p"]["prompt"].startswith(HOSTILE)
+
+
+def test_the_manifests_description_heads_the_report_as_text(tmp_path: Path) -> None:
+    """The schema's `description` ("shown in the plan and the report"), from the manifest as the run began."""
+    from execkit import write_manifest
+
+    from runner import api
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), extra={"description": "A <b>fox</b> & its styles"})
+    result = api.run(m)
+    assert result.exit_code == 0
+    page = result.report.read_text()
+    assert '<p class="description">A &lt;b&gt;fox&lt;/b&gt; &amp; its styles</p>' in page
+    m.write_text(m.read_text().replace("A <b>fox</b>", "Changed"))  # the run's own copy is what counts
+    assert "A &lt;b&gt;fox" in api.report(m).read_text()
