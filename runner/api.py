@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import gc
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
@@ -153,6 +154,9 @@ def run(
         options = RunOptions(**options)
     elif not isinstance(options, RunOptions):
         raise UsageError(f"options must be a RunOptions or a mapping of its fields, got {type(options).__name__}")
+    if options.handle_signals and threading.current_thread() is not threading.main_thread():
+        raise UsageError("handle_signals needs the main thread, where Python delivers signals; "
+                         "from another thread, run without it")
     if _in_event_loop():
         raise UsageError("runner.run blocks until the run ends, so it cannot be called from a running event loop; "
                          "there, use `await asyncio.to_thread(runner.run, plan)`")

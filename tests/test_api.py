@@ -64,3 +64,22 @@ def test_load_names_what_it_wants_for_anything_but_a_path(value: object) -> None
         runner.load(value)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="expected a manifest's path"):
         runner.plan(value)  # type: ignore[arg-type]
+
+
+def test_signal_handling_from_another_thread_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    import threading
+
+    m = write_manifest(tmp_path)
+    caught: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            runner.run(m, options=RunOptions(handle_signals=True))
+        except BaseException as exc:  # noqa: BLE001 (handed to the test's thread)
+            caught.append(exc)
+
+    t = threading.Thread(target=worker)
+    t.start()
+    t.join(60)
+    assert len(caught) == 1 and isinstance(caught[0], UsageError) and "main thread" in str(caught[0])
+    assert not (tmp_path / ".gridrun").exists()
