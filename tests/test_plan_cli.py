@@ -144,7 +144,8 @@ def test_every_example_plans_cleanly(capsys: pytest.CaptureFixture[str], example
     lines = out.splitlines()
     assert " — sim / pixverse-v5.6 — " in lines[0] and lines[0].endswith(" jobs")
     assert any(x.startswith("total: ") for x in lines)
-    assert " key " in lines[1] and " cost" in lines[1]
+    table = 2 if lines[1].startswith("  ") and " key " not in lines[1] else 1  # after the description, if any
+    assert " key " in lines[table] and " cost" in lines[table]
 
 
 def test_demo_plan_lists_every_job_with_size_duration_and_cost(capsys: pytest.CaptureFixture[str], examples: Path) -> None:
