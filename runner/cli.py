@@ -443,7 +443,7 @@ def _parser(*, with_sim: bool = True) -> argparse.ArgumentParser:
 
     def run_flags(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--concurrency", type=_knob("concurrency"), help="jobs at the provider at once")
-        sp.add_argument("--budget", type=_knob("budget_usd"), help="budget in USD (overrides run.budget_usd)")
+        sp.add_argument("--budget", type=_knob("budget_usd"), help="budget of this run in USD, not of the manifest's runs together (overrides run.budget_usd)")
         sp.add_argument("--allow-partial", action="store_true", help="start even if the plan exceeds the budget; stop at it")
         sp.add_argument("--retries", type=_knob("retries"), help="retries of a request on transient errors")
         sp.add_argument("--poll-interval", type=_knob("poll_interval"), help="fixed seconds between polls (default: scheduled)")

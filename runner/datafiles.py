@@ -179,6 +179,15 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"key {key!r} appears twice in one object; keep one")
+        out[key] = value
+    return out
+
+
 def _jsonl_values(text: str, problems: list[tuple[int, int, str]]) -> list[Any]:
     values: list[Any] = []
     for number, line in enumerate(text.split("\n"), 1):
@@ -187,7 +196,7 @@ def _jsonl_values(text: str, problems: list[tuple[int, int, str]]) -> list[Any]:
             continue
         indent = len(line) - len(line.lstrip())
         try:
-            value = json.loads(stripped, parse_constant=_reject_constant)
+            value = json.loads(stripped, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
         except json.JSONDecodeError as exc:
             problems.append((number, indent + exc.colno, f"not valid JSON: {exc.msg}"))
         except (ValueError, RecursionError) as exc:

@@ -313,6 +313,7 @@ INVALID_CASES = [
     ("csv_duplicate_header.yaml", "column name 'prompt' appears twice", "dupe_header.csv", 1),
     ("jsonl_bad.yaml", "not valid JSON", "bad.jsonl", 2),
     ("jsonl_not_object.yaml", "expected a JSON object on each line, got a list", "list.jsonl", 3),
+    ("jsonl_duplicate_key.yaml", "not valid JSON: key 'prompt' appears twice in one object; keep one", "dupe_keys.jsonl", 2),
     ("data_not_utf8.yaml", "not UTF-8 text", "latin1.txt", 3),
 ]
 
