@@ -336,15 +336,13 @@ def cancel(m: Manifest | str | Path) -> CancelResult:
                 except ProviderError as exc:
                     result.errors[key] = str(exc)
                     return
-            # Lumenfall has no `cancelled` status: a cancelled video is `failed` with that code.
-            if after.status == "cancelled" or (after.status == "failed" and after.error_code == "cancelled"):
+            if after.status == "cancelled":
                 store.transition(row["id"], JobState.CANCELLED, error="cancelled on request (gridrun cancel)",
                                  cost_micros=after.cost_micros)
                 result.cancelled.append(key)
             elif after.status == "failed":
-                why = f"{after.error_code or 'failed'}: {after.error_message or 'the provider gave no reason'}"
-                store.transition(row["id"], JobState.FAILED, error=why, cost_micros=after.cost_micros)
-                result.failed[key] = why
+                store.transition(row["id"], JobState.FAILED, error=after.failure, cost_micros=after.cost_micros)
+                result.failed[key] = after.failure
             elif after.status == "completed":
                 result.finished.append(key)
             else:

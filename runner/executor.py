@@ -531,9 +531,7 @@ class Executor:
             # The provider took this attempt, then lost its video: following it, or sending its key again
             # (which names that video), would only end `unknown` again. A new attempt, with a new key.
             self.store.abandon_attempt(jid, f"video {lost} lost by the provider; sent again (retry --unknown)")
-            self._set_state(jid, S.PLANNED.value)
-            await self._limiter.acquire_on_behalf_of(job.hash)
-            await self._submit_job(job)
+            await self._send_again(job, jid)
             return
         found, answered = await self._find(key)
         if found is not None:
@@ -552,9 +550,7 @@ class Executor:
                 self.store.void_attempt(jid, "not in the provider's request log: never reached it")
             else:
                 self.store.void_attempt(jid, "retry --unknown: re-submitting")
-            self._set_state(jid, S.PLANNED.value)
-            await self._limiter.acquire_on_behalf_of(job.hash)
-            await self._submit_job(job)
+            await self._send_again(job, jid)
             return
         if self.provider.caps.honours_idempotency_keys and state == S.SUBMITTING.value:
             slot = await self._slot(job)
@@ -569,6 +565,12 @@ class Executor:
             return
         self._move(jid, S.UNKNOWN, error="create request may have reached the provider; no request log to check. "
                    "`gridrun retry --unknown` re-submits (may pay twice)")
+
+    async def _send_again(self, job: Job, jid: int) -> None:
+        """Submit a job its store has just made plannable (its attempt voided or abandoned)."""
+        self._set_state(jid, S.PLANNED.value)
+        await self._limiter.acquire_on_behalf_of(job.hash)
+        await self._submit_job(job)
 
     def _lost(self, jid: int, why: str) -> None:
         """The provider no longer has the job's video. One still rendering is `unknown` (it may have been paid
@@ -651,7 +653,7 @@ class Executor:
         if status.status == "cancelled":
             self._move(jid, S.CANCELLED, error="cancelled at the provider")
             return
-        message = f"{status.error_code or 'failed'}: {status.error_message or 'the provider gave no reason'}"
+        message = status.failure
         self._move(jid, S.FAILED, error=message, cost_micros=billed)
         self._error(job, message)
         if self.opts.fail_fast:

@@ -49,6 +49,11 @@ class VideoStatus:
     completed_at: float | None = None
 
     @property
+    def failure(self) -> str:
+        """Why a failed job failed, as gridrun records it: "CODE: message"."""
+        return f"{self.error_code or 'failed'}: {self.error_message or 'the provider gave no reason'}"
+
+    @property
     def terminal(self) -> bool:
         """True once the job is completed, failed or cancelled."""
         return self.status in TERMINAL

@@ -329,9 +329,12 @@ def parse_video(data: Any) -> VideoStatus:
     cost = None
     if isinstance(metadata, Mapping):
         cost = _micros(metadata.get("cost"), metadata.get("cost_currency"))
+    status = _status(raw_status)
+    if status == "failed" and error_code == "cancelled":
+        status = "cancelled"  # Lumenfall has no `cancelled` status: a cancelled video fails with that code
     return VideoStatus(
         id=video_id,
-        status=_status(raw_status),
+        status=status,
         raw_status=raw_status,
         progress=_progress(data.get("progress")),
         url=_str(output.get("url")),

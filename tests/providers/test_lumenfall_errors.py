@@ -63,6 +63,7 @@ STATUS_CASES = [
     ("failed", {"status": "failed", "error": {"code": "CONTENT_POLICY_VIOLATION", "message": "nope"}}, "failed"),
     ("cancelled", {"status": "cancelled"}, "cancelled"),
     ("canceled", {"status": "canceled"}, "cancelled"),
+    ("failed as cancelled", {"status": "failed", "error": {"code": "cancelled", "message": "by the client"}}, "cancelled"),
     ("upper case", {"status": "COMPLETED"}, "completed"),
     ("unknown value", {"status": "rendering"}, "unknown"),
     ("missing", {"status": None}, "unknown"),
