@@ -463,9 +463,8 @@ class Store:
     def done_at(self, paths: Sequence[str]) -> list[sqlite3.Row]:
         """The done jobs whose recorded video is one of `paths`."""
         out: list[sqlite3.Row] = []
-        for i in range(0, len(paths), 500):
-            chunk = list(paths[i : i + 500])
-            q = f"SELECT id, hash, output_path, sha256 FROM jobs WHERE state='done' AND output_path IN ({','.join('?' * len(chunk))})"
+        for chunk, marks in _chunked(paths):
+            q = f"SELECT id, hash, output_path, sha256 FROM jobs WHERE state='done' AND output_path IN ({marks})"
             out.extend(self.db.execute(q, chunk))
         return out
 
@@ -478,11 +477,8 @@ class Store:
     def jobs_by_hash(self, hashes: Sequence[str]) -> dict[str, sqlite3.Row]:
         """Stored jobs among `hashes` (for the plan's diff against state)."""
         out: dict[str, sqlite3.Row] = {}
-        hs = list(hashes)
-        for i in range(0, len(hs), 500):
-            chunk = hs[i : i + 500]
-            q = f"SELECT * FROM jobs WHERE hash IN ({','.join('?' * len(chunk))})"
-            for row in self.db.execute(q, chunk):
+        for chunk, marks in _chunked(hashes):
+            for row in self.db.execute(f"SELECT * FROM jobs WHERE hash IN ({marks})", chunk):
                 out[row["hash"]] = row
         return out
 
@@ -709,11 +705,8 @@ class Store:
         since (re-run, resumed, failed); their files are as they are now."""
         state_kinds = {s.value for s in JobState} | set(_BACK_TO_PLANNED)
         last: dict[int, tuple[str, str | None]] = {}
-        ids = [j.id for j in jobs]
-        for i in range(0, len(ids), 500):
-            chunk = ids[i : i + 500]
-            q = (f"SELECT job_id, kind, detail FROM events WHERE job_id IN ({','.join('?' * len(chunk))}) AND at <= ?"
-                 " ORDER BY id")
+        for chunk, marks in _chunked([j.id for j in jobs]):
+            q = f"SELECT job_id, kind, detail FROM events WHERE job_id IN ({marks}) AND at <= ? ORDER BY id"
             for row in self.db.execute(q, (*chunk, moment)):
                 if row["kind"] in state_kinds:
                     detail = json.loads(row["detail"]) if row["detail"] else {}
@@ -735,6 +728,13 @@ class Store:
 
     def attempts(self, job_id: int) -> list[sqlite3.Row]:
         return self.db.execute("SELECT * FROM attempts WHERE job_id=? ORDER BY n", (job_id,)).fetchall()
+
+
+def _chunked(values: Sequence[Any], size: int = 500) -> Iterator[tuple[list[Any], str]]:
+    """`values` in chunks of `size`, each with its `?,?,...` placeholders (SQLite bounds a query's parameters)."""
+    for i in range(0, len(values), size):
+        chunk = list(values[i : i + size])
+        yield chunk, ",".join("?" * len(chunk))
 
 
 # Events that put a job back to planned without a move of its own.
