@@ -77,7 +77,14 @@ def plan(m: Manifest | str | Path, *, max_jobs: int | None = None) -> Plan:
     if caps is None:
         known = ", ".join(capabilities.available())
         raise m.error(("provider",), f"unknown provider {m.provider!r} (known: {known})")
-    return plan_mod.build(m, caps, max_jobs=max_jobs)
+    try:
+        return plan_mod.build(m, caps, max_jobs=max_jobs)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        if not files:
+            raise  # gridrun's own data and code: a bug
+        # A user's capability file of the wrong shape (no prices for a model, a rule that is not a mapping)
+        # surfaces only when jobs are checked and priced.
+        raise m.error(("capabilities",), f"capability data that gridrun cannot use: {type(exc).__name__}: {exc}") from exc
 
 
 def _check_sim_knobs(m: Manifest) -> None:

@@ -6,10 +6,12 @@ place in the manifest, so that one pass reports many.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import operator
 import posixpath
 import re
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,9 +26,6 @@ from .template import Compiled, TemplateProblem, compile_value, dependents, var_
 
 IMAGE_PARAMS = ("input_reference", "last_frame_image")
 _MAX_REPORTED = 20
-# Letters and digits of any script stay (a Japanese prompt names its file), as do these marks; the rest
-# (spaces, slashes, quotes, control characters) become "_".
-_UNSAFE = re.compile(r"[^\w.=,+@#%-]+")
 _SAFE_REL = re.compile(r"(?!\.\.?(?:/|$))[A-Za-z0-9_=,+@#%-][A-Za-z0-9._=,+@#%-]*(?:/(?!\.\.?(?:/|$))[A-Za-z0-9._=,+@#%-]+)*")
 
 
@@ -543,8 +542,8 @@ _OWN_FOLDER = ".runs"
 
 class OutputClaims:
     """The files each job writes in the output folder (its video, and beside it the sidecar, the poster and
-    the `.part` file of the download) and the folders they sit in. Paths compare case-folded: a manifest
-    that makes `P.mp4` and `p.mp4` would lose a video on macOS and Windows."""
+    the `.part` file of the download) and the folders they sit in. Paths compare as macOS and Windows
+    file systems do (`_fold`): a manifest that makes `P.mp4` and `p.mp4` would lose a video there."""
 
     def __init__(self) -> None:
         self.files: dict[str, tuple[str, str]] = {}   # folded path -> (job key, what it is)
@@ -559,12 +558,13 @@ class OutputClaims:
             return (f"job {key!r} would write {video}, which is also the name of its own "
                     f"{'sidecar' if video == stem + '.json' else 'poster'}; use a video name (e.g. \"{{{{ key }}}}.mp4\")")
         folders = [video[:i] for i, ch in enumerate(video) if ch == "/"]
-        if video.split("/", 1)[0].casefold() == _OWN_FOLDER or any(
+        top = video.split("/", 1)[0]
+        if _fold(top) == _OWN_FOLDER or _OWN_FILES.fullmatch(top) or any(
             "/" not in f and _OWN_FILES.fullmatch(f) for f in mine
         ):
             return f"job {key!r} would write {video}, in the place of gridrun's own files (report, results, .runs)"
         for path, what in mine.items():
-            folded = path.casefold()
+            folded = _fold(path)
             taken = self.files.get(folded)
             if taken is not None:
                 other, theirs = taken
@@ -575,14 +575,32 @@ class OutputClaims:
             if folded in self.folders:
                 return f"job {key!r} would write {path} (its {what}), a folder job {self.folders[folded]!r} writes in"
         for folder in folders:
-            taken = self.files.get(folder.casefold())
+            taken = self.files.get(_fold(folder))
             if taken is not None:
                 return f"job {key!r} would write in the folder {folder}, which is the {taken[1]} of job {taken[0]!r}"
         for path, what in mine.items():
-            self.files[path.casefold()] = (key, what)
+            self.files[_fold(path)] = (key, what)
         for folder in folders:
-            self.folders.setdefault(folder.casefold(), key)
+            self.folders.setdefault(_fold(folder), key)
         return None
+
+
+def _fold(path: str) -> str:
+    """`path` as case-insensitive file systems compare names: one Unicode form (é composed or not), one case
+    (a simple lower case: they keep ß apart from ss, which `str.casefold` would not)."""
+    return unicodedata.normalize("NFC", path).lower()
+
+
+# Besides letters, marks (a Devanagari vowel sign, a combining accent) and digits of any script, these stay.
+_KEEP = frozenset("._=,+@#%-")
+
+
+def _safe_part(part: str) -> str:
+    """One path segment with each run of other characters (spaces, quotes, control characters) made "_"."""
+    return "".join(
+        "".join(run) if safe else "_"
+        for safe, run in itertools.groupby(part, lambda c: c in _KEEP or unicodedata.category(c)[0] in "LMN")
+    )
 
 
 def _output_path(m: Manifest, sw: Sweep, rel: Any, errors: Collector, key: str) -> str | None:
@@ -601,7 +619,7 @@ def _output_path(m: Manifest, sw: Sweep, rel: Any, errors: Collector, key: str) 
     if norm == ".." or norm.startswith("../"):
         errors.add(m.error(sw.output_path, "renders a path that leaves the output folder"), key, repr(text))
         return None
-    parts = [_UNSAFE.sub("_", p) for p in norm.split("/") if p not in ("", ".")]
+    parts = [_safe_part(p) for p in unicodedata.normalize("NFC", norm).split("/") if p not in ("", ".")]
     if not parts:
         errors.add(m.error(sw.output_path, "renders a path that names no file"), key, repr(text))
         return None

@@ -1010,3 +1010,35 @@ def test_a_yaml_merge_key_merges_and_keys_written_out_win(tmp_path: Path) -> Non
 def test_a_merge_key_of_anything_but_mappings_is_an_error(tmp_path: Path) -> None:
     err = one_error(tmp_path, "params:\n  <<: [1]\n  prompt: a fox\n", "a merge key (<<) takes a mapping")
     assert err.field == "params.<<"
+
+
+def test_output_names_keep_combining_marks_and_compare_as_case_insensitive_file_systems_do(tmp_path: Path) -> None:
+    """Vowel signs and accents stay (हिन्दी, not ह_न_द_); ß and ss are two names, as on macOS and Windows,
+    while é composed and é decomposed are one."""
+    p = plan_of(tmp_path, "params:\n  prompt: '{{ s }}'\nmatrix:\n  s: [हिन्दी, किताब, कुताब, Straße, Strasse]\n")
+    assert sorted(Path(j.output_str).name for j in p.jobs) == sorted(
+        ["s=हिन्दी.mp4", "s=किताब.mp4", "s=कुताब.mp4", "s=Straße.mp4", "s=Strasse.mp4"])
+    one_error(tmp_path, "params:\n  prompt: '{{ s }}'\nmatrix:\n  s: [\"caf\\u00e9\", \"cafe\\u0301\"]\n",
+              "would both write s=café.mp4")
+
+
+def test_an_output_folder_named_like_the_report_is_refused(tmp_path: Path) -> None:
+    one_error(tmp_path, "params:\n  prompt: x {{ s }}\nmatrix:\n  s: [a, b]\noutput: 'report.html/{{ s }}.mp4'\n",
+              "in the place of gridrun's own files")
+
+
+def test_a_capability_file_for_the_provider_a_provider_extends_applies(tmp_path: Path) -> None:
+    """sim extends lumenfall: a file of lumenfall's data applies to a sim manifest, as it did before files had
+    to name their provider."""
+    (tmp_path / "caps.yaml").write_text(
+        "provider: lumenfall\nmodels: {pixverse-v5.6: {params: {motion: {type: string, enum: [low, high]}}}}\n")
+    p = plan_of(tmp_path, "capabilities: [caps.yaml]\nparams:\n  prompt: a fox\n  motion: high\n")
+    assert p.jobs[0].params["motion"] == "high" and p.warnings == ()
+
+
+def test_capability_data_that_fails_only_when_jobs_are_priced_is_a_located_error(tmp_path: Path) -> None:
+    (tmp_path / "caps.yaml").write_text("provider: sim\nmodels:\n  new-model:\n    params:\n      prompt: {type: string}\n")
+    m = write(tmp_path, "capabilities: [caps.yaml]\nparams:\n  prompt: a fox\n", head="version: 1\nname: fox\nmodel: new-model\n")
+    with pytest.raises(ManifestError, match="capability data that gridrun cannot use") as exc:
+        api.plan(m)
+    assert exc.value.field == "capabilities"

@@ -322,16 +322,28 @@ def load(provider: str, *, extra: Sequence[Path] = ()) -> ProviderCaps | None:
     :raises CapabilityDataError: a file is not YAML, not a mapping, or malformed; a file of `extra` is not
         for `provider`.
     """
+    lineage = _lineage(provider)
     for f in extra:
         named = _read(Path(f)).get("provider")
-        if named != provider:
+        if named not in lineage:
             raise CapabilityDataError(
                 f"{f}: names no provider (`provider: {provider}`)" if named is None else
-                f"{f}: is for provider {named!r}, not {provider!r}")
+                f"{f}: is for provider {named!r}, not {' or '.join(map(repr, lineage))}")
     try:
         return _load(provider, tuple(Path(p) for p in extra), os.environ.get("GRIDRUN_CAPABILITIES", ""))
     except (AttributeError, TypeError, KeyError, ValueError) as exc:
         raise CapabilityDataError(f"malformed capability data for {provider}: {type(exc).__name__}: {exc}") from exc
+
+
+def _lineage(provider: str) -> list[str]:
+    """`provider` and the built-in providers it extends (sim extends lumenfall): data for any of them applies."""
+    out = [provider]
+    while True:
+        path = DATA_DIR / f"{out[-1]}.yaml"
+        parent = _read(path).get("extends") if path.exists() else None
+        if not parent or str(parent) in out:
+            return out
+        out.append(str(parent))
 
 
 @lru_cache(maxsize=32)
