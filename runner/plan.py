@@ -160,17 +160,23 @@ def _build(
             ctx_job.sweep(sw, expansion, *compiled)
     errors.raise_if_any()
     jobs = ctx_job.jobs
-    first_of: dict[str, str] = {}
-    same = [(first_of[j.hash], j.key) for j in jobs if first_of.setdefault(j.hash, j.key) != j.key]
+    first_of: dict[str, Job] = {}
+    same = [(first_of[j.hash], j) for j in jobs if first_of.setdefault(j.hash, j) is not j]
     if same:
         # One job per request is what the state records and the run follows: a second key for the same request
         # would have no render of its own.
-        raise manifest.error(
-            ("matrix",) if "matrix" in manifest.data else ("params",),
-            f"{len(same):,} {'job sends' if len(same) == 1 else 'jobs send'} exactly the same request as an earlier "
-            f"job (e.g. {same[0][1]!r} and {same[0][0]!r}): the values that tell them apart change no request "
-            "parameter; use them in a template of params, or use repeat for distinct renders of one request",
-        )
+        first, second = same[0]
+        jobs_send = f"{len(same):,} {'job sends' if len(same) == 1 else 'jobs send'}"
+        where = next(sw.prefix for sw, _ in expansions if sw.name == second.sweep) + ("matrix",) \
+            if second.sweep is not None else ("matrix",) if "matrix" in manifest.data else ("params",)
+        if first.sweep != second.sweep:
+            raise manifest.error(where, (
+                f"{jobs_send} exactly the same request as a job of another sweep (e.g. {second.key!r} and "
+                f"{first.key!r}): one request is one job; leave it out of one of the sweeps (an exclude there)"))
+        raise manifest.error(where, (
+            f"{jobs_send} exactly the same request as an earlier job (e.g. {second.key!r} and {first.key!r}): the "
+            "values that tell them apart change no request parameter; use them in a template of params, or use "
+            "repeat for distinct renders of one request"))
 
     # Every combination made a job (else an error was raised above), so the axes can be read from them.
     axes: dict[str, set[Any]] = {}

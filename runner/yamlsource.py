@@ -206,14 +206,15 @@ class _Builder:
             self._error(f"unsupported YAML tag {node.tag}", node.start_mark, path)
         out: dict[str, Any] = {}
         first_line: dict[str, int] = {}
-        merges: list[yaml.Node] = []
+        # Keys written out win over merged ones (<<), which take the place of their << in the key order.
+        written = {k.value for k, _ in node.value if isinstance(k, yaml.ScalarNode) and not _is_merge(k)}
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
                 self._error("a mapping key must be a plain value, not a list or a mapping", key_node.start_mark, path)
                 continue
             key = key_node.value
-            if key == "<<" and key_node.style is None:
-                merges.append(value_node)
+            if _is_merge(key_node):
+                self._merge(out, written, value_node, path)
                 continue
             line = key_node.start_mark.line + 1
             if key in first_line:
@@ -228,13 +229,12 @@ class _Builder:
             child_path = path + (key,)
             self.positions[child_path] = _position(key_node.start_mark)
             out[key] = self.build(value_node, child_path)
-        for value_node in merges:
-            self._merge(out, value_node, path)
         return out
 
-    def _merge(self, out: dict[str, Any], node: yaml.Node, path: tuple[Any, ...]) -> None:
-        """`<<: *anchor` (or a list of them): the keys of those mappings that `out` lacks, with the positions
-        of their anchors (a merge key, as YAML 1.1 has it and as configuration files use it)."""
+    def _merge(self, out: dict[str, Any], written: set[str], node: yaml.Node, path: tuple[Any, ...]) -> None:
+        """`<<: *anchor` (or a list of them): the keys of those mappings that are not `written` out or already
+        merged, with the positions of their anchors (a merge key, as YAML 1.1 has it and as configuration
+        files use it)."""
         sources = node.value if isinstance(node, yaml.SequenceNode) else [node]
         for source in sources:  # an earlier mapping's key wins over a later one's
             if not isinstance(source, yaml.MappingNode):
@@ -245,7 +245,7 @@ class _Builder:
             merged = sub._mapping(source, path)
             self.errors.extend(sub.errors)
             for key, value in merged.items():
-                if key in out:
+                if key in out or key in written:
                     continue
                 out[key] = value
                 inner = path + (key,)
@@ -257,6 +257,10 @@ class _Builder:
         except ValueError as exc:
             self._error(str(exc), node.start_mark, path)
             return node.value
+
+
+def _is_merge(key: yaml.ScalarNode) -> bool:
+    return key.value == "<<" and key.style is None  # a quoted '<<' is a key like any other
 
 
 def _check_size(root: yaml.Node, file: Path) -> None:

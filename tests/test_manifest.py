@@ -98,7 +98,10 @@ def test_aspect_ratio_stays_a_string_in_a_manifest(tmp_path: Path) -> None:
 
 
 def test_a_plain_merge_key_merges_and_a_quoted_one_is_a_key() -> None:
-    assert parse("base: &b {x: 1, y: 2}\nother:\n  <<: *b\n  y: 3\n") == {"base": {"x": 1, "y": 2}, "other": {"y": 3, "x": 1}}
+    assert parse("base: &b {x: 1, y: 2}\nother:\n  <<: *b\n  y: 3\n") == {"base": {"x": 1, "y": 2}, "other": {"x": 1, "y": 3}}
+    # merged keys take the place of their << in the key order (a matrix's axes keep the file's order)
+    assert list(parse("a: &a {style: [x], seed: [1]}\nm:\n  <<: *a\n  quality: [q]\n")["m"]) == ["style", "seed", "quality"]
+    assert list(parse("a: &a {style: [x]}\nm:\n  quality: [q]\n  <<: *a\n")["m"]) == ["quality", "style"]
     assert parse("base: &b {x: 1}\nother:\n  '<<': *b\n") == {"base": {"x": 1}, "other": {"<<": {"x": 1}}}
 
 

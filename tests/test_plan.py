@@ -1042,3 +1042,21 @@ def test_capability_data_that_fails_only_when_jobs_are_priced_is_a_located_error
     with pytest.raises(ManifestError, match="capability data that gridrun cannot use") as exc:
         api.plan(m)
     assert exc.value.field == "capabilities"
+
+
+def test_two_sweeps_that_share_a_request_are_told_so_at_the_second_sweep(tmp_path: Path) -> None:
+    """Each sweep varies one parameter around a shared baseline: the baseline request is in both."""
+    err = one_error(tmp_path, """\
+        params:
+          prompt: a fox
+          quality: 540p
+          duration: 5
+        sweeps:
+          - name: q
+            matrix:
+              quality: [540p, 720p]
+          - name: d
+            matrix:
+              duration: [5, 8]
+        """, "exactly the same request as a job of another sweep (e.g. 'd/duration=5' and 'q/quality=540p')")
+    assert err.field == "sweeps[1].matrix" and "leave it out of one of the sweeps" in err.message
