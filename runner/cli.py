@@ -42,11 +42,20 @@ def cmd_validate(args: argparse.Namespace) -> int:
     for w in plan.warnings:
         err.print(f"[yellow]warning[/yellow]: {escape(f'{plan.manifest.path}: {w}')}")
     if plan.budget_micros is not None and plan.total_micros > plan.budget_micros:
-        err.print(f"[yellow]warning[/yellow]: {escape(str(plan.manifest.path))}: run.budget_usd: the plan's "
-                  f"${plan.total_usd:,.2f} is above the budget of ${plan.budget_micros / 1e6:,.2f}: `gridrun run` "
-                  "would refuse to start (--allow-partial runs up to it)")
+        done_before = api.diff(plan)  # jobs an earlier run finished cost nothing now
+        to_run = [j for j in plan.jobs if done_before is None or done_before.reasons[j.key] in _TO_SEND]
+        cost = sum(j.cost_micros for j in to_run)
+        if cost > plan.budget_micros:
+            err.print(f"[yellow]warning[/yellow]: {escape(str(plan.manifest.path))}: run.budget_usd: the "
+                      f"{len(to_run):,} jobs to send cost ${cost / 1e6:,.2f}, above the budget of "
+                      f"${plan.budget_micros / 1e6:,.2f}: `gridrun run` would refuse to start (--allow-partial "
+                      "runs up to it)")
     out.print(f"{plan.manifest.path}: valid — {len(plan.jobs)} jobs, ${plan.total_usd:,.2f} estimated")
     return 0
+
+
+# The plan's reasons (plan.diff) for a job a plain run sends.
+_TO_SEND = frozenset({"new", "changed since the last run"})
 
 
 def cmd_matrix(args: argparse.Namespace) -> int:

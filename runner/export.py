@@ -190,9 +190,18 @@ def _cell(value: Any) -> Any:
         return ""
     if isinstance(value, (dict, list, tuple, bool)):
         value = dumps(value, ensure_ascii=False, separators=(",", ":"))
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
+    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _number(value):
         return "'" + value
     return value
+
+
+def _number(text: str) -> bool:
+    """A number written as text (-0.5 from a data file): a spreadsheet reads it as a number, never a formula."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return text.strip() == text
 
 
 def to_jsonl(rows: Iterable[Mapping[str, Any]]) -> str:

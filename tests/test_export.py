@@ -91,11 +91,12 @@ def test_csv_text_cells_a_spreadsheet_would_run_as_formulas_are_kept_as_text(tmp
     evil = ["=cmd|' /C calc'!A0", '=HYPERLINK("http://evil","x")', "+1+2", "-2+3", "@SUM(A1)"]
     jobs = [{"values": {"style": v, "seed": i}, "state": "planned"} for i, v in enumerate(evil)]
     jobs.append({"values": {"style": "fine", "seed": -3}, "state": "planned"})
+    jobs.append({"values": {"style": "-0.5", "seed": 9}, "state": "planned"})  # a number read as text
     store, _ = run(tmp_path, jobs)
     (path,) = write_exports(store, formats=["csv"], directory=tmp_path / "x")
     rows = list(csv.DictReader(io.StringIO(path.read_text())))
-    assert [r["values.style"] for r in rows] == ["'" + v for v in evil] + ["fine"]
-    assert rows[-1]["values.seed"] == "-3"  # a number stays a number
+    assert [r["values.style"] for r in rows] == ["'" + v for v in evil] + ["fine", "-0.5"]
+    assert rows[-2]["values.seed"] == "-3"  # a number stays a number
 
 
 def test_unknown_format_is_a_usage_error(tmp_path: Path) -> None:

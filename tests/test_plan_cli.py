@@ -346,7 +346,19 @@ def test_validate_warns_when_the_plan_is_above_the_budget(tmp_path: Path, capsys
     m = write(tmp_path / "b.yaml", "params:\n  prompt: a fox {{ a }}\nmatrix:\n  a: [1, 2, 3]\nrun:\n  budget_usd: 0.5\n", HEAD)
     code, out, err = run_cli(capsys, "validate", str(m))
     assert code == 0 and "valid — 3 jobs, $1.05 estimated" in out
-    assert "run.budget_usd: the plan's $1.05 is above the budget of $0.50: `gridrun run` would refuse" in err
+    assert "run.budget_usd: the 3 jobs to send cost $1.05, above the budget of $0.50: `gridrun run` would refuse" in err
+
+
+def test_validate_counts_only_the_jobs_a_run_would_send_against_the_budget(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """After a first run, the jobs it finished cost nothing: one more job fits a budget the whole plan passes."""
+    from runner import api
+
+    m = write(tmp_path / "b.yaml", "params:\n  prompt: a fox {{ a }}\nmatrix:\n  a: [1, 2]\nrun:\n  budget_usd: 0.8\n"
+              "sim: {render_time: 0.1}\n", HEAD)
+    assert api.run(m, report=False).exit_code == 0
+    m.write_text(m.read_text().replace("a: [1, 2]", "a: [1, 2, 3]"))
+    code, _, err = run_cli(capsys, "validate", str(m))
+    assert code == 0 and "budget" not in err
 
 
 def test_json_output_is_json_every_parser_reads(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -369,4 +369,10 @@ def test_long_axis_values_are_clamped_and_any_axis_name_works(browser: Any, tmp_
         page.locator('.card[data-key="p=short, with comma,k=b,__proto__=y"]').click()
         page.wait_for_selector("#viewer[open]")
         assert page.locator("#viewer a.mono").text_content() == "short, with comma/b/y.mp4"
+        page.keyboard.press("Escape")
+        # the long axis as a layout select: its options are the long values, its width a card's
+        page.select_option("#ctl-y", "__proto__")
+        page.select_option("#ctl-x", "k")
+        page.wait_for_selector('.ctl-axis[data-axis="p"]')
+        assert page.locator('.ctl-axis[data-axis="p"]').bounding_box()["width"] <= 261
         assert o.errors == []
