@@ -35,6 +35,7 @@ class ChaosResult:
     done: int = 0
     lost_outputs: int = 0
     seconds: float = 0.0
+    recorded_spent_micros: int = 0  # what gridrun's state says every run of the manifest paid
 
 
 def write_manifest(folder: Path, base_url: str, *, styles: int, seeds: int, concurrency: int) -> Path:
@@ -112,6 +113,7 @@ def chaos(folder: Path, *, kills: int, honour: bool, seed: int = 0, styles: int 
 
     snap = api.status(manifest)
     res.done = sum(1 for j in snap.jobs if j.state == "done")
+    res.recorded_spent_micros = snap.manifest_spent_micros
     import hashlib
 
     for j in snap.jobs:

@@ -269,7 +269,8 @@ class Executor:
                     self.store.mark_cached(self.run_id, jid, row["done_run_id"])
                     self.cached += 1
                 else:
-                    self.store.transition(jid, S.DOWNLOADING, error="output file missing or altered; fetching again")
+                    self.store.transition(jid, S.DOWNLOADING, error="output file missing or altered; fetching again",
+                                          output_path=str(job.output))
                     state = S.DOWNLOADING
                     self._prepaid.add(jid)
                     attach.append(job)
@@ -607,7 +608,10 @@ class Executor:
             return
         sha = sidecar_matches(job.output, job.hash) if self.states[jid] == S.DOWNLOADING.value else None
         if sha is not None:
-            self._move(jid, S.DONE, sha256=sha, downloaded_at=self.clock(), done_run_id=self.run_id)
+            row = self.store.job_row(jid)  # its render's cost, recorded when completion was seen
+            billed = row["cost_micros"] if row["cost_micros"] is not None else job.cost_micros
+            self._move(jid, S.DONE, sha256=sha, cost_micros=billed, downloaded_at=self.clock(),
+                       done_run_id=self.run_id, output_path=str(job.output))
             return
         if self.states[jid] == S.DOWNLOADING.value:
             await self._follow(job, jid, None)  # rendered and billed before this run: nothing to reserve
@@ -766,12 +770,13 @@ class Executor:
             self._crash_point("after-download")
             self._settle(job, billed)
             self._move(jid, S.DONE, lazy=True, sha256=got.sha256, cost_micros=billed, downloaded_at=self.clock(),
-                       done_run_id=self.run_id)
+                       done_run_id=self.run_id, output_path=str(output))
             self.live.saved(output)
             return
         self._settle(job, status.cost_micros if status.cost_micros is not None else job.cost_micros)
         if last.startswith("expired"):
-            self._move(jid, S.EXPIRED, error=f"{last}; the provider gave no fresh URL (paid, not re-submitted)")
+            self._move(jid, S.EXPIRED, error=f"{last}; the provider gave no fresh URL (paid, not re-submitted)",
+                       cost_micros=status.cost_micros if status.cost_micros is not None else job.cost_micros)
         else:
             self.store.transition(jid, S.DOWNLOADING, error=last)
             self._set_state(jid, S.DOWNLOADING.value)

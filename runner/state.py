@@ -525,7 +525,7 @@ class Store:
             upd["ended_at"] = self.clock()
         if to == S.DONE:
             upd["billed_micros"] = fields.get("cost_micros")
-        if to == S.FAILED and fields.get("cost_micros") is not None:
+        if to in (S.FAILED, S.EXPIRED) and fields.get("cost_micros") is not None:  # rendered, so billed
             upd["billed_micros"] = fields["cost_micros"]
         sets = ", ".join(f"{k}=?" for k in upd)
         self.db.execute(

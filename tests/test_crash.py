@@ -24,5 +24,7 @@ def test_kill_nine_and_resume_pays_exactly_once(tmp_path: Path, honour: bool) ->
     assert res.stats["duplicate_paid"] == 0, res.stats
     assert res.stats["creates"] == res.jobs, res.stats
     assert res.done == res.jobs and res.lost_outputs == 0
+    # what the state says was paid is what the provider billed, whichever moment the kills hit
+    assert res.recorded_spent_micros == res.stats["billed_micros"], (res.recorded_spent_micros, res.stats)
     if not honour:
         assert res.stats["replays"] == 0

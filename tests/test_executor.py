@@ -348,6 +348,44 @@ def test_fetching_a_paid_video_again_costs_nothing_against_the_budget(tmp_path: 
     check_outputs(m)
 
 
+def _paths_hold_their_own_videos(m: Path) -> None:
+    jobs = api.status(m).jobs
+    assert len({j.output_path for j in jobs}) == len(jobs)
+    for j in jobs:
+        assert j.state == "done" and sha256(Path(j.output_path)) == j.sha256, j.key
+
+
+def test_a_video_fetched_again_after_a_template_change_is_recorded_where_it_went(tmp_path: Path) -> None:
+    """take 1's file is gone, then the template rotates the names: take 1 is fetched again into its new path,
+    and its record says so (it said the old path, which take 3 now has)."""
+    m = write_manifest(tmp_path, n_seeds=3, styles=("anime",), sim={"render_time": 0.1})
+    prov = sim_provider(m)
+    assert run(m, prov)[0].exit_code == 0
+    Path(api.status(m).jobs[0].output_path).unlink()
+    m.write_text(m.read_text().replace("seed-{{ seed }}.mp4", "seed-{{ seed % 3 + 1 }}.mp4"))
+    assert run(m, prov)[0].exit_code == 0
+    _paths_hold_their_own_videos(m)
+    assert stats(prov)["creates"] == 3
+
+
+def test_a_forced_rerender_after_a_template_change_is_recorded_at_its_new_path(tmp_path: Path) -> None:
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 0.1})
+    prov = sim_provider(m)
+    run(m, prov)
+    m.write_text(m.read_text().replace("{{ style }}/seed-{{ seed }}.mp4", "new/{{ seed }}.mp4"))
+    assert run(m, prov, force=True)[0].exit_code == 0
+    assert sorted(Path(j.output_path).relative_to(tmp_path / "outputs" / "t").as_posix() for j in api.status(m).jobs) == [
+        "new/1.mp4", "new/2.mp4"]
+    _paths_hold_their_own_videos(m)
+
+
+def test_a_video_paid_for_but_expired_counts_as_spent(tmp_path: Path) -> None:
+    m = write_manifest(tmp_path, n_seeds=1, sim={"url_ttl": 0, "refresh_urls": False})
+    run(m)
+    snap = api.status(m)
+    assert snap.counts["expired"] == 2 and snap.spent_micros == snap.manifest_spent_micros == 700_000
+
+
 def test_a_short_lapse_of_404s_is_polled_through(tmp_path: Path) -> None:
     """A provider that answers 404 for a job it knows, for a moment, does not make the job unknown."""
     lapse = [{"route": "get", "nth": [1, 2, 3], "fault": "not_found"}]
