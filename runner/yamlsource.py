@@ -50,7 +50,7 @@ def load_plain(stream: Any) -> Any:
 
     :raises yaml.YAMLError: not YAML.
     """
-    return yaml.load(stream, Loader=_Loader)  # noqa: S506 (a SafeLoader)
+    return yaml.load(stream, Loader=_Loader)  # a SafeLoader underneath
 
 
 def read_yaml(path: str | Path) -> tuple[Any, Positions]:
