@@ -134,6 +134,8 @@ def compile_value(value: Any) -> Compiled:
             return Compiled("text", value, frozenset(names), tpl)
         except jinja2.TemplateSyntaxError as exc:
             raise TemplateProblem(f"template syntax error: {exc.message} (in {value!r})") from exc
+        except RecursionError as exc:  # Jinja's parser recurses once per nested bracket
+            raise TemplateProblem(f"template nested too deeply to read (in {value[:80]!r}...)") from exc
     if isinstance(value, list):
         items = tuple((i, compile_value(v)) for i, v in enumerate(value))
         if all(c.kind == "const" for _, c in items):

@@ -149,3 +149,8 @@ def test_templates_that_would_render_differently_each_time_are_refused(source: s
 def test_any_failure_while_rendering_is_a_template_problem(source: str, error: str) -> None:
     with pytest.raises(TemplateProblem, match=error):
         compile_value(source).render({})
+
+
+def test_a_template_nested_too_deeply_is_a_template_problem() -> None:
+    with pytest.raises(TemplateProblem, match="nested too deeply"):
+        compile_value("{{ " + "(" * 1000 + "1" + ")" * 1000 + " }}")
