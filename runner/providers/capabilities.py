@@ -322,9 +322,9 @@ def load(provider: str, *, extra: Sequence[Path] = ()) -> ProviderCaps | None:
     :raises CapabilityDataError: a file is not YAML, not a mapping, or malformed; a file of `extra` is not
         for `provider`.
     """
-    lineage = _lineage(provider)
     for f in extra:
         named = _read(Path(f)).get("provider")
+        lineage = _lineage(provider)
         if named not in lineage:
             raise CapabilityDataError(
                 f"{f}: names no provider (`provider: {provider}`)" if named is None else
@@ -335,14 +335,16 @@ def load(provider: str, *, extra: Sequence[Path] = ()) -> ProviderCaps | None:
         raise CapabilityDataError(f"malformed capability data for {provider}: {type(exc).__name__}: {exc}") from exc
 
 
-def _lineage(provider: str) -> list[str]:
-    """`provider` and the built-in providers it extends (sim extends lumenfall): data for any of them applies."""
+@lru_cache(maxsize=8)
+def _lineage(provider: str) -> tuple[str, ...]:
+    """`provider` and the built-in providers it extends (sim extends lumenfall): data for any of them applies.
+    Read once per process, and only for a manifest with capability files (parsing the data costs ~8 ms)."""
     out = [provider]
     while True:
         path = DATA_DIR / f"{out[-1]}.yaml"
         parent = _read(path).get("extends") if path.exists() else None
         if not parent or str(parent) in out:
-            return out
+            return tuple(out)
         out.append(str(parent))
 
 
