@@ -43,7 +43,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         err.print(f"[yellow]warning[/yellow]: {escape(f'{plan.manifest.path}: {w}')}")
     if plan.budget_micros is not None and plan.total_micros > plan.budget_micros:
         done_before = api.diff(plan)  # jobs an earlier run finished cost nothing now
-        to_run = [j for j in plan.jobs if done_before is None or done_before.reasons[j.key] in _TO_SEND]
+        to_run = list(plan.jobs) if done_before is None else done_before.to_send(plan.jobs)
         cost = sum(j.cost_micros for j in to_run)
         if cost > plan.budget_micros:
             err.print(f"[yellow]warning[/yellow]: {escape(str(plan.manifest.path))}: run.budget_usd: the "
@@ -52,10 +52,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
                       "runs up to it)")
     out.print(f"{plan.manifest.path}: valid — {len(plan.jobs)} jobs, ${plan.total_usd:,.2f} estimated")
     return 0
-
-
-# The plan's reasons (plan.diff) for a job a plain run sends.
-_TO_SEND = frozenset({"new", "changed since the last run"})
 
 
 def cmd_matrix(args: argparse.Namespace) -> int:
@@ -192,7 +188,7 @@ def _print_totals(plan: Plan, diff: Any) -> None:
         fits = "fits" if plan.total_micros <= plan.budget_micros else "[red]exceeds[/red]"
         out.print(f"budget: ${plan.budget_micros / 1e6:,.2f} ({fits})")
     if diff:
-        pay = sum(j.cost_micros for j in plan.jobs if diff.reasons.get(j.key) in ("new", "forced", "changed since the last run"))
+        pay = sum(j.cost_micros for j in diff.to_send(plan.jobs))
         out.print(f"against state: {diff.new:,} to submit (${pay / 1e6:,.2f}), {diff.cached:,} cached, "
                   f"{diff.in_flight:,} in flight, {diff.settled:,} settled"
                   + (f", {len(diff.changed):,} changed" if diff.changed else "")

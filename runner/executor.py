@@ -738,6 +738,7 @@ class Executor:
         url = status.url
         last = ""
         output = job.output
+        billed = status.cost_micros if status.cost_micros is not None else job.cost_micros
         for attempt in range(1, self.retries + 3):
             if url is None or attempt > 1 and last.startswith("expired"):
                 try:
@@ -751,7 +752,6 @@ class Executor:
                     last = last or "download failed: the provider gave no download URL"
                     break
             # Output files are not API calls (often another host): a 429 pause or rate does not hold them.
-            billed = status.cost_micros if status.cost_micros is not None else job.cost_micros
             sidecar = self._sidecar_writer(job, jid, status, billed)
             try:
                 got = await self.provider.download(self.client, url, output, on_saved=sidecar, gate=self.pacer.gate)
@@ -773,10 +773,10 @@ class Executor:
                        done_run_id=self.run_id, output_path=str(output))
             self.live.saved(output)
             return
-        self._settle(job, status.cost_micros if status.cost_micros is not None else job.cost_micros)
+        self._settle(job, billed)
         if last.startswith("expired"):
             self._move(jid, S.EXPIRED, error=f"{last}; the provider gave no fresh URL (paid, not re-submitted)",
-                       cost_micros=status.cost_micros if status.cost_micros is not None else job.cost_micros)
+                       cost_micros=billed)
         else:
             self.store.transition(jid, S.DOWNLOADING, error=last)
             self._set_state(jid, S.DOWNLOADING.value)

@@ -236,6 +236,15 @@ class Diff:
     changed: tuple[str, ...]              # keys whose content (hash) changed since the previous run
     stale: tuple[str, ...]                # keys of the previous run that this plan no longer has
 
+    def to_send(self, jobs: Sequence[Job]) -> list[Job]:
+        """The jobs among `jobs` that a run sends, and pays for."""
+        return [j for j in jobs if self.reasons.get(j.key) in _SENT]
+
+
+# The reasons `diff` gives a job that a run sends.
+NEW, CHANGED, FORCED = "new", "changed since the last run", "forced"
+_SENT = frozenset({NEW, CHANGED, FORCED})
+
 
 def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], *, force: bool = False) -> Diff:
     """Compare `plan` with stored jobs (by hash) and the previous run's key -> hash."""
@@ -248,10 +257,10 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
         if old is not None and old != job.hash:
             changed.append(job.key)
         if force:
-            reasons[job.key] = "forced"
+            reasons[job.key] = FORCED
             new += 1
         elif s is None or s.state == "planned":
-            reasons[job.key] = "changed since the last run" if old is not None and old != job.hash else "new"
+            reasons[job.key] = CHANGED if old is not None and old != job.hash else NEW
             new += 1
         elif s.state == "done" and s.output_ok:
             reasons[job.key] = f"cached: done in run {s.done_run_id}" if s.done_run_id else "cached: done"
