@@ -668,6 +668,7 @@ class Store:
         record of each job whose row did not change, and is updated: a report rebuilt every few seconds
         then decodes only the jobs that moved."""
         self.flush()
+        asked_latest = run_id is None
         if run_id is None:
             latest = self.latest_run(manifest_name)
             if latest is None:
@@ -678,7 +679,7 @@ class Store:
             run = self.run(run_id)
             rows = self.run_job_rows(run_id)
             jobs = tuple(job_record(r) for r in rows) if reuse is None else tuple(_reused(reuse, r) for r in rows)
-            if run.ended_at is not None and run.id != self._last_run_id(run.manifest_name):
+            if not asked_latest and run.ended_at is not None and run.id != self._last_run_id(run.manifest_name):
                 jobs = self._as_of(jobs, run.ended_at)
             spent, reserved = self.money(run_id)
             all_spent, all_reserved = self.money(manifest_name=run.manifest_name)
