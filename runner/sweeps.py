@@ -553,35 +553,36 @@ class OutputClaims:
         """Record the files of the job `key` writing `video` (relative, '/'-separated); the problem when one
         of them is taken, by this job's other files, another job's, a folder of one, or gridrun's own."""
         stem = posixpath.splitext(video)[0]
-        mine = {video: "video", stem + ".json": "sidecar", stem + ".jpg": "poster", video + ".part": "download"}
-        if len(mine) < 4:
-            return (f"job {key!r} would write {video}, which is also the name of its own "
-                    f"{'sidecar' if video == stem + '.json' else 'poster'}; use a video name (e.g. \"{{{{ key }}}}.mp4\")")
-        folders = [video[:i] for i, ch in enumerate(video) if ch == "/"]
+        mine = [(video, "video"), (stem + ".json", "sidecar"), (stem + ".jpg", "poster"), (video + ".part", "download")]
+        folded = {_fold(path): (path, what) for path, what in mine}
+        if len(folded) < len(mine):  # x.json, or x.JSON where case is not told apart
+            clash = next(what for path, what in mine[1:] if _fold(path) == _fold(video))
+            return (f"job {key!r} would write {video}, which is also the name of its own {clash}; "
+                    "use a video name (e.g. \"{{ key }}.mp4\")")
+        folders = {_fold(video[:i]): video[:i] for i, ch in enumerate(video) if ch == "/"}
         top = video.split("/", 1)[0]
         if _fold(top) == _OWN_FOLDER or _OWN_FILES.fullmatch(top) or any(
-            "/" not in f and _OWN_FILES.fullmatch(f) for f in mine
+            "/" not in path and _OWN_FILES.fullmatch(path) for path, _ in mine
         ):
             return f"job {key!r} would write {video}, in the place of gridrun's own files (report, results, .runs)"
-        for path, what in mine.items():
-            folded = _fold(path)
-            taken = self.files.get(folded)
+        for fold, (path, what) in folded.items():
+            taken = self.files.get(fold)
             if taken is not None:
                 other, theirs = taken
                 if what == theirs == "video":
                     return (f"jobs {other!r} and {key!r} would both write {video}; "
                             "put the keys that vary into output (e.g. \"{{ key }}.mp4\")")
                 return f"job {key!r} would write {path} (its {what}), which job {other!r} writes (its {theirs})"
-            if folded in self.folders:
-                return f"job {key!r} would write {path} (its {what}), a folder job {self.folders[folded]!r} writes in"
-        for folder in folders:
-            taken = self.files.get(_fold(folder))
+            if fold in self.folders:
+                return f"job {key!r} would write {path} (its {what}), a folder job {self.folders[fold]!r} writes in"
+        for fold, folder in folders.items():
+            taken = self.files.get(fold)
             if taken is not None:
                 return f"job {key!r} would write in the folder {folder}, which is the {taken[1]} of job {taken[0]!r}"
-        for path, what in mine.items():
-            self.files[_fold(path)] = (key, what)
-        for folder in folders:
-            self.folders.setdefault(_fold(folder), key)
+        for fold, (_, what) in folded.items():
+            self.files[fold] = (key, what)
+        for fold in folders:
+            self.folders.setdefault(fold, key)
         return None
 
 

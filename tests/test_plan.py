@@ -1060,3 +1060,8 @@ def test_two_sweeps_that_share_a_request_are_told_so_at_the_second_sweep(tmp_pat
               duration: [5, 8]
         """, "exactly the same request as a job of another sweep (e.g. 'd/duration=5' and 'q/quality=540p')")
     assert err.field == "sweeps[1].matrix" and "leave it out of one of the sweeps" in err.message
+
+
+def test_an_output_named_like_its_own_sidecar_but_for_case_is_refused(tmp_path: Path) -> None:
+    """x.JSON and its sidecar x.json are one file where case is not told apart (macOS, Windows)."""
+    one_error(tmp_path, "params:\n  prompt: x\noutput: clip.JSON\n", "which is also the name of its own sidecar")
