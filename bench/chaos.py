@@ -1,5 +1,6 @@
 """Chaos: kill -9 `gridrun run` at random moments (and at forced points inside the POST/commit window)
-against `gridrun sim serve` in another process, resume each time until done, with the simulator honouring
+against `gridrun sim serve` in another process, and against the built-in simulator in the killed process
+itself (its world kept in the state folder), resume each time until done, with the simulator honouring
 idempotency keys and ignoring them. Prints kills, resumes, duplicate paid submissions and lost outputs.
 
     python bench/chaos.py [--kills 100] [--seed 1]
@@ -19,20 +20,22 @@ from chaos_kit import chaos  # noqa: E402
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--kills", type=int, default=100, help="kills in all, split between the two modes")
+    ap.add_argument("--kills", type=int, default=100, help="kills in all, split between the four modes")
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
     bad = 0
     total_kills = 0
-    print(f"{'mode':<14} {'jobs':>4} {'kills':>5} {'runs':>5} {'forced':>22} {'creates':>7} {'dup paid':>8} "
+    print(f"{'mode':<16} {'jobs':>4} {'kills':>5} {'runs':>5} {'forced':>22} {'creates':>7} {'dup paid':>8} "
           f"{'replays':>7} {'done':>4} {'lost':>4} {'exit':>4} {'secs':>6}")
-    for honour in (True, False):
+    modes = [(False, True), (False, False), (True, True), (True, False)]
+    for in_process, honour in modes:
         with tempfile.TemporaryDirectory() as d:
-            r = chaos(Path(d), kills=args.kills // 2, honour=honour, seed=args.seed + honour)
+            r = chaos(Path(d), kills=args.kills // len(modes), honour=honour, seed=args.seed + honour,
+                      in_process=in_process)
         total_kills += r.kills
         forced = ",".join(f"{k.split('-')[0][0]}{k.split('-')[1][0]}={v}" for k, v in sorted(r.crash_points.items()))
-        mode = "keys honoured" if honour else "keys ignored"
-        print(f"{mode:<14} {r.jobs:>4} {r.kills:>5} {r.runs:>5} {forced:>22} {r.stats['creates']:>7} "
+        mode = ("in-proc " if in_process else "served ") + ("keys" if honour else "no keys")
+        print(f"{mode:<16} {r.jobs:>4} {r.kills:>5} {r.runs:>5} {forced:>22} {r.stats['creates']:>7} "
               f"{r.stats['duplicate_paid']:>8} {r.stats['replays']:>7} {r.done:>4} {r.lost_outputs:>4} "
               f"{r.final_exit:>4} {r.seconds:>6.1f}")
         bad += r.stats["duplicate_paid"] + r.lost_outputs + (r.stats["creates"] != r.jobs) + (r.final_exit != 0)

@@ -1,8 +1,10 @@
-"""Kill -9 a `gridrun run` at random moments against `gridrun sim serve` in another process, resume each
-time, and count what the simulator was paid for. Used by tests/test_crash.py and bench/chaos.py."""
+"""Kill -9 a `gridrun run` at random moments against `gridrun sim serve` in another process (or against the
+built-in simulator inside the killed process, which keeps its world in the state folder), resume each time,
+and count what the simulator was paid for. Used by tests/test_crash.py and bench/chaos.py."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -17,6 +19,7 @@ from typing import Any
 import httpx
 import yaml
 
+from runner.providers import SIM_WORLD
 from runner.sim.config import SimConfig
 from runner.sim.serve import running_server
 
@@ -38,18 +41,19 @@ class ChaosResult:
     recorded_spent_micros: int = 0  # what gridrun's state says every run of the manifest paid
 
 
-def write_manifest(folder: Path, base_url: str, *, styles: int, seeds: int, concurrency: int) -> Path:
-    doc = {
+def write_manifest(folder: Path, base_url: str | None, *, styles: int, seeds: int, concurrency: int,
+                   sim: dict[str, Any] | None = None) -> Path:
+    doc: dict[str, Any] = {
         "version": 1,
         "name": "chaos",
         "provider": "sim",
-        "base_url": base_url,
+        **({"base_url": base_url} if base_url else {}),
         "model": "pixverse-v5.6",
         "params": {"prompt": "a fox number {{ subject }}", "quality": "360p", "duration": 5},
         "matrix": {"subject": [f"s{i}" for i in range(styles)], "seed": {"range": [1, seeds]}},
         "output": "{{ subject }}/seed-{{ seed }}.mp4",
         "run": {"concurrency": concurrency, "retries": 3},
-        "sim": {"render_time": 0.4, "time_scale": 1.0},
+        "sim": sim or {"render_time": 0.4, "time_scale": 1.0},
     }
     path = folder / "chaos.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
@@ -64,14 +68,17 @@ def _run(manifest: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
 
 
 def chaos(folder: Path, *, kills: int, honour: bool, seed: int = 0, styles: int = 4, seeds: int = 5,
-          concurrency: int = 5, render_time: float = 0.8) -> ChaosResult:
-    """Run the chaos loop; returns what it counted. Starts and stops its own simulator process."""
+          concurrency: int = 5, render_time: float = 0.8, in_process: bool = False) -> ChaosResult:
+    """Run the chaos loop; returns what it counted. Starts and stops its own simulator process, unless
+    `in_process`: then each run holds the simulator, and the stats come from the world file it leaves."""
     rnd = random.Random(seed)
     res = ChaosResult()
     t0 = time.monotonic()
-    config = SimConfig(render_time=render_time, jitter=0.5, concurrency=concurrency, honour_idempotency=honour, seed=seed)
-    with running_server(config, process=True) as url:
-        manifest = write_manifest(folder, url, styles=styles, seeds=seeds, concurrency=concurrency)
+    knobs = {"render_time": render_time, "jitter": 0.5, "concurrency": concurrency, "honour_idempotency": honour, "seed": seed}
+    config = SimConfig(**knobs)
+    with contextlib.nullcontext(None) if in_process else running_server(config, process=True) as url:
+        manifest = write_manifest(folder, url, styles=styles, seeds=seeds, concurrency=concurrency,
+                                  sim=knobs if in_process else None)
         res.jobs = styles * seeds
         base_env = {k: v for k, v in os.environ.items() if k != "GRIDRUN_CRASH_AT"}
         while res.kills < kills:
@@ -107,8 +114,11 @@ def chaos(folder: Path, *, kills: int, honour: bool, seed: int = 0, styles: int 
         final = _run(manifest, base_env)
         res.final_exit = final.wait(timeout=120)
         res.runs += 1
-        root = url.rsplit("/v1", 1)[0]
-        res.stats = httpx.get(f"{root}/_sim/stats", timeout=10).json()
+        if url is None:
+            res.stats = _world_stats(folder / ".gridrun" / SIM_WORLD, config)
+        else:
+            root = url.rsplit("/v1", 1)[0]
+            res.stats = httpx.get(f"{root}/_sim/stats", timeout=10).json()
     from runner import api
 
     snap = api.status(manifest)
@@ -126,3 +136,11 @@ def chaos(folder: Path, *, kills: int, honour: bool, seed: int = 0, styles: int 
                 res.lost_outputs += 1
     res.seconds = time.monotonic() - t0
     return res
+
+
+def _world_stats(path: Path, config: SimConfig) -> dict[str, Any]:
+    """The stats of the simulated world the in-process runs left in `path`."""
+    from runner.sim.engine import Sim
+    from runner.sim.world import World
+
+    return Sim(config, clock=time.time, world=World.open(path)).stats()

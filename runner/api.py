@@ -136,6 +136,7 @@ def _provider(p: Plan) -> Any:
         base_url=m.base_url,
         sim_config=m.data.get("sim"),
         capability_files=_capability_files(m),
+        state_dir=p.state_dir,
     )
 
 

@@ -28,3 +28,17 @@ def test_kill_nine_and_resume_pays_exactly_once(tmp_path: Path, honour: bool) ->
     assert res.recorded_spent_micros == res.stats["billed_micros"], (res.recorded_spent_micros, res.stats)
     if not honour:
         assert res.stats["replays"] == 0
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_kill_nine_with_the_built_in_simulator_in_the_killed_process_pays_exactly_once(tmp_path: Path) -> None:
+    """The demo's set-up: the simulator dies with each runner, and its world lives on in the state folder, so
+    every resume finds the videos and requests of the runs before it."""
+    res = chaos(tmp_path, kills=8, honour=True, seed=5, seeds=10, render_time=1.2, in_process=True)
+    assert res.kills >= 8
+    assert res.final_exit == 0, res
+    assert res.stats["duplicate_paid"] == 0, res.stats
+    assert res.stats["creates"] == res.jobs, res.stats
+    assert res.done == res.jobs and res.lost_outputs == 0
+    assert res.recorded_spent_micros == res.stats["billed_micros"], (res.recorded_spent_micros, res.stats)

@@ -27,7 +27,10 @@ __all__ = [
 ]
 
 Factory = Callable[..., Provider]
-"""`factory(caps, *, base_url=None, sim_config=None) -> Provider`."""
+"""`factory(caps, *, base_url=None, sim_config=None, state_dir=None) -> Provider`."""
+
+SIM_WORLD = "sim-world.jsonl"
+"""The in-process simulator's world, in the state folder."""
 
 _REGISTRY: dict[str, Factory] = {}
 
@@ -48,8 +51,11 @@ def get_provider(
     base_url: str | None = None,
     sim_config: Mapping[str, Any] | None = None,
     capability_files: Sequence[Path] = (),
+    state_dir: Path | None = None,
 ) -> Provider:
     """The provider called `name`, with its capability data (built-in merged with `capability_files`).
+    `state_dir` is where a provider keeps what it must find again in a later process (the in-process
+    simulator's world).
 
     :raises UsageError: no provider has that name, or it has no capability data.
     """
@@ -59,15 +65,18 @@ def get_provider(
     caps = capabilities.load(name, extra=tuple(capability_files))
     if caps is None:
         raise UsageError(f"provider {name!r} has no capability data")
-    return factory(caps, base_url=base_url, sim_config=sim_config)
+    return factory(caps, base_url=base_url, sim_config=sim_config, state_dir=state_dir)
 
 
-def _lumenfall(caps: ProviderCaps, *, base_url: str | None = None, sim_config: Any = None) -> Provider:
+def _lumenfall(caps: ProviderCaps, *, base_url: str | None = None, sim_config: Any = None, state_dir: Path | None = None) -> Provider:
     return LumenfallProvider(caps, base_url=base_url)
 
 
-def _sim(caps: ProviderCaps, *, base_url: str | None = None, sim_config: Mapping[str, Any] | None = None) -> Provider:
-    return SimProvider(caps, base_url=base_url, sim_config=sim_config)
+def _sim(
+    caps: ProviderCaps, *, base_url: str | None = None, sim_config: Mapping[str, Any] | None = None, state_dir: Path | None = None
+) -> Provider:
+    return SimProvider(caps, base_url=base_url, sim_config=sim_config,
+                       world=state_dir / SIM_WORLD if state_dir is not None else None)
 
 
 register("lumenfall", _lumenfall)

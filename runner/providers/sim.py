@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any, Mapping
 
 import httpx
@@ -20,6 +21,8 @@ class SimProvider(LumenfallProvider):
 
     Without `base_url` every client runs the same in-process app through `httpx.ASGITransport`;
     with one (a `gridrun sim serve` URL) the clients talk HTTP to it and `sim_config` is not used.
+    An in-process world given a `world` file is kept in it: a later process (a resumed run, `cancel`) finds
+    its videos again. One process at a time may use the file; gridrun's state lock sees to that.
     """
 
     def __init__(
@@ -29,6 +32,7 @@ class SimProvider(LumenfallProvider):
         base_url: str | None = None,
         sim_config: Any = None,
         name: str = "sim",
+        world: Path | None = None,
     ) -> None:
         self.name = name
         self.caps = caps
@@ -40,19 +44,29 @@ class SimProvider(LumenfallProvider):
             # (a create whose answer was lost is then found in the request log, or left unknown; never re-sent).
             self.caps = dataclasses.replace(caps, honours_idempotency_keys=False)
         self._app: Any = None
+        self.world = None if self.remote else world
 
     @property
     def app(self) -> Any:
-        """The simulator app every in-process client of this provider shares, made on first use."""
+        """The simulator app every in-process client of this provider shares, made on first use (the first
+        `client()`: under the state lock, so the world file is read only by the process that will write it).
+
+        :raises UsageError: the world file cannot be read.
+        """
         if self._app is None:
             from runner.sim import create_app
+            from runner.sim.world import World, WorldError
 
-            self._app = create_app(self.config)
+            try:
+                world = World.open(self.world) if self.world is not None else None
+            except WorldError as exc:
+                raise UsageError(f"sim: {exc}") from None
+            self._app = create_app(self.config, world=world)
         return self._app
 
     def forgot(self, video_id: str) -> bool:
-        """In-process, the simulated world lives as long as this provider: a video it never made was made
-        by the simulator of an earlier process, gone with it. Over HTTP only the server can tell."""
+        """In-process, the whole simulated world is here: a video it does not know was made by a simulator
+        whose world was not kept (no world file, or another one). Over HTTP only the server can tell."""
         return not self.remote and video_id not in self.app.state.sim.videos
 
     def client(

@@ -31,6 +31,7 @@ from runner.sim.faults import DOWNLOAD_ROUTES, DROP_EXTENSION, SimulatedReset
 from runner.sim.forms import parse_body
 from runner.sim.lifecycle import Video
 from runner.sim.validate import dry_run
+from runner.sim.world import World
 
 JSON = "application/json"
 PREFIXES = ("/v1", "/openai/v1")
@@ -431,12 +432,13 @@ async def _not_found(request: Request, exc: Exception) -> Response:
     return JSONResponse({"error": {"message": message, "type": "invalid_request_error", "code": code}}, status)
 
 
-def create_app(config: SimConfig, *, clock: Callable[[], float] | None = None) -> Starlette:
+def create_app(config: SimConfig, *, clock: Callable[[], float] | None = None, world: World | None = None) -> Starlette:
     """The simulator app. `app.state.sim` is the `Sim` (`.stats()`, `.config`, `.configure(patch)`).
 
     :param clock: seconds since the epoch; defaults to `time.time`. Tests pass a fake one and move it.
+    :param world: the file the world is kept in (`runner.sim.world`): replayed now, appended to as it changes.
     """
-    sim = Sim(config, clock=clock or time.time)
+    sim = Sim(config, clock=clock or time.time, world=world)
 
     def endpoint(path: str, route: str, handler: Handler, methods: list[str]) -> list[BaseRoute]:
         return [Route(prefix + path, Endpoint(sim, route, handler), methods=methods) for prefix in PREFIXES]

@@ -19,11 +19,17 @@ from runner.sim.schedule import Scheduler, Slot, max_overlap
 from runner.sim.seeded import hexid, unit
 from runner.sim.validate import check, fingerprint, limit_arg
 from runner.sim.video import Clip, ClipCache, ClipSpec, frame_size
+from runner.sim.world import World
 
 _FAILURE_MESSAGES = {
     "CONTENT_POLICY_VIOLATION": "The prompt or the generated video was flagged by content moderation.",
     CANCELLED: "The video was cancelled by the client.",
 }
+
+
+# The fields of a video written down when it is made (its slot is written apart).
+_WRITTEN = ("id", "seq", "model", "prompt", "params", "seconds", "cost_micros", "failure", "fingerprint", "key",
+            "request_id", "picture_seed")
 
 
 def _usd(micros: int | None) -> float | None:
@@ -33,18 +39,31 @@ def _usd(micros: int | None) -> float | None:
 class Sim:
     """The simulated provider. Not thread-safe: call it from the event loop that serves it."""
 
-    def __init__(self, config: SimConfig, *, clock: Callable[[], float]) -> None:
+    def __init__(self, config: SimConfig, *, clock: Callable[[], float], world: World | None = None) -> None:
+        """:param world: where the world is written down; one with records is replayed, and a later process
+            given the same file finds every video, request and cancel again."""
         self.clock = clock
         self.clips = ClipCache(config.cache_size)
         self.config = config
-        self.reset()
+        self.world = world
+        if world is not None and world.records:
+            self._clear(world.records[0]["epoch"])
+            self._replay(world.records)
+        else:
+            self.reset()
 
     # -- configuration ----------------------------------------------------------------------------
     def reset(self) -> None:
-        """Forget every video, log entry and counter; keep the config and the clip cache."""
+        """Forget every video, log entry and counter (and begin the world's file afresh); keep the config and
+        the clip cache."""
         # Ids also depend on when this world began, so that a client holding ids from an earlier simulator
         # (a resumed run against a fresh in-process sim) never finds them pointing at other videos.
-        self.epoch = self.clock()
+        self._clear(self.clock())
+        if self.world is not None:
+            self.world.begin(self.epoch)
+
+    def _clear(self, epoch: float) -> None:
+        self.epoch = epoch
         self.videos: dict[str, Video] = {}
         self.order: list[Video] = []
         self.by_key: dict[str, list[Video]] = {}
@@ -56,6 +75,39 @@ class Sim:
         self.fault_counts: Counter[str] = Counter()
         self.counts: Counter[str] = Counter()
         self._configure(self.config)
+
+    def _replay(self, records: Iterable[Mapping[str, Any]]) -> None:
+        """Rebuild the world from its written records (see `runner.sim.world`)."""
+        for rec in records:
+            kind = rec["t"]
+            if kind == "create":
+                v = dict(rec["video"])
+                slot = Slot(created=v.pop("created"), render=v.pop("render"), concurrency=v.pop("concurrency"))
+                self.scheduler.add(slot)
+                size = tuple(v.pop("size"))
+                video = Video(**v, size=size, slot=slot)
+                entry = self.log.add(video.request_id, video.created, {"model": video.model, "idempotency_key": video.key}, 202)
+                entry.video = video
+                self._admit(video, *rec["dup"])
+            elif kind == "log":
+                entry = self.log.add(rec["id"], rec["at"], {"model": rec["model"], "idempotency_key": rec["key"]}, rec["status"])
+                entry.error = tuple(rec["error"]) if rec.get("error") else None
+                self.counts["rejected"] += rec["status"] < 500
+            elif kind == "cancel":
+                self.scheduler.cancel(self.videos[rec["id"]].slot, rec["at"])
+
+    def _write(self, record: dict[str, Any], *, required: bool = True) -> None:
+        """Append `record` to the world's file, if it has one.
+
+        :raises ApiError: 500 when it cannot be written and is `required` (a failure's log entry is not: a
+            later simulator that misses it answers as if the create had never reached it, which is true).
+        """
+        if self.world is not None:
+            try:
+                self.world.append(record)
+            except OSError as exc:
+                if required:
+                    raise ApiError(500, "INTERNAL_ERROR", f"the simulator could not write its world down: {exc.strerror or exc}") from None
 
     def configure(self, patch: Mapping[str, Any]) -> SimConfig:
         """Apply a patch of knobs; fault rules and the rate limiter start afresh.
@@ -105,20 +157,13 @@ class Sim:
                 raise self._reject(body, ApiError(402, "INSUFFICIENT_BALANCE", "Your balance is too low for this request; add credits."))
         dup_body = any(v.status(now) is not Status.FAILED for v in self.by_body.get(body_print, ()))
         dup_key = key is not None and any(v.status(now) is not Status.FAILED for v in self.by_key.get(key, ()))
-        self.counts["creates"] += 1
-        self.counts["duplicate_paid"] += dup_body or dup_key
-        self.counts["duplicate_bodies"] += dup_body
-        self.counts["duplicate_keys"] += dup_key
-
         seq = len(self.order)
         cfg = self.config
         spread = 1.0 + cfg.jitter * (2.0 * unit(cfg.seed, "render", seq) - 1.0)
         slot = Slot(created=now, render=max(0.0, cfg.render_time * spread * cfg.time_scale), concurrency=cfg.concurrency)
-        self.scheduler.add(slot)
         failure = force_failure or (cfg.failure_code if unit(cfg.seed, "fail", seq) < cfg.failure_rate else None)
         params = checked.params
         seed = params.get("seed")
-        entry = self._log_entry(body, 202)
         video = Video(
             id="video_" + hexid(cfg.seed, self.epoch, "video", seq),
             seq=seq,
@@ -131,35 +176,55 @@ class Sim:
             failure=failure,
             fingerprint=body_print,
             key=key,
-            request_id=entry.id,
+            request_id=self._next_request_id(),
             slot=slot,
             picture_seed=int(seed) if seed is not None else int(unit(cfg.seed, "picture", seq) * 2**31),
         )
+        written = {f: getattr(video, f) for f in _WRITTEN}
+        # Written down before anything changes here: a create that cannot be kept is a 500 that made nothing.
+        self._write({"t": "create", "dup": [dup_body, dup_key], "video": {
+            **written, "size": list(video.size), "created": now, "render": slot.render, "concurrency": slot.concurrency}})
+        self.scheduler.add(slot)
+        entry = self._log_entry(body, 202)
         entry.video = video
+        self._admit(video, dup_body, dup_key)
+        return video, False
+
+    def _admit(self, video: Video, dup_body: bool, dup_key: bool) -> None:
+        self.counts["creates"] += 1
+        self.counts["duplicate_paid"] += dup_body or dup_key
+        self.counts["duplicate_bodies"] += dup_body
+        self.counts["duplicate_keys"] += dup_key
         self.videos[video.id] = video
         self.order.append(video)
-        self.by_body.setdefault(body_print, []).append(video)
-        if key is not None:
-            self.by_key.setdefault(key, []).append(video)
-        return video, False
+        self.by_body.setdefault(video.fingerprint, []).append(video)
+        if video.key is not None:
+            self.by_key.setdefault(video.key, []).append(video)
 
     def committed_micros(self, now: float) -> int:
         """What the account owes for videos completed or still rendering."""
         return sum(v.cost_micros for v in self.order if v.status(now) is not Status.FAILED)
 
     def _reject(self, body: Mapping[str, Any], exc: ApiError) -> ApiError:
-        entry = self._log_entry(body, exc.status)
-        entry.error = (exc.code, exc.message)
+        self._log_failure(body, exc.status, exc.code, exc.message)
         self.counts["rejected"] += 1
         return exc
 
     def record_upstream_failure(self, body: Mapping[str, Any], status: int, code: str, message: str) -> None:
         """Log a create that failed with a 5xx before any video was made."""
+        self._log_failure(body, status, code, message)
+
+    def _log_failure(self, body: Mapping[str, Any], status: int, code: str, message: str) -> None:
         entry = self._log_entry(body, status)
         entry.error = (code, message)
+        self._write({"t": "log", "id": entry.id, "at": entry.created, "model": entry.model,
+                     "key": entry.idempotency_key, "status": status, "error": [code, message]}, required=False)
+
+    def _next_request_id(self) -> str:
+        return "req_" + hexid(self.config.seed, self.epoch, "request", len(self.log))
 
     def _log_entry(self, body: Mapping[str, Any], status: int) -> LogEntry:
-        return self.log.add("req_" + hexid(self.config.seed, self.epoch, "request", len(self.log)), self.clock(), body, status)
+        return self.log.add(self._next_request_id(), self.clock(), body, status)
 
     # -- reading ----------------------------------------------------------------------------------
     def get(self, video_id: str) -> Video:
@@ -175,7 +240,10 @@ class Sim:
         :raises ApiError: 404 when there is no such video.
         """
         video = self.get(video_id)
-        self.scheduler.cancel(video.slot, self.clock())
+        now = self.clock()
+        if video.slot.cancelled_at is None and now < video.slot.end:
+            self._write({"t": "cancel", "id": video.id, "at": now})
+        self.scheduler.cancel(video.slot, now)
         return video
 
     def list_videos(self, *, limit: str | None, after: str | None, order: str | None) -> tuple[list[Video], bool]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import json
 import os
 import socket
@@ -30,6 +31,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from runner.sim.app import create_app
 from runner.sim.config import ConfigError, FaultRule, SimConfig
 from runner.sim.faults import DROP_EXTENSION
+from runner.sim.world import World, WorldError
 
 _FLAGS: list[tuple[str, str, type, str]] = [
     ("--render-time", "render_time", float, "mean render time per video, seconds"),
@@ -75,6 +77,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fault", action="append", default=[], metavar="ROUTE:FAULT:P|nth=N[,N]",
                         help="add a fault rule, e.g. create:reset_after:0.1 or create:reset_after:nth=3 (repeatable)")
     parser.add_argument("--access-log", action="store_true", help="log every request")
+    parser.add_argument("--world", type=Path, metavar="FILE.jsonl",
+                        help="keep the simulated world (videos, request log, cancels) in FILE, so that a restarted "
+                             "simulator finds it again; without it, the world ends with the process")
 
 
 def config_from_args(args: argparse.Namespace) -> SimConfig:
@@ -165,9 +170,9 @@ def _url(sock: socket.socket) -> str:
     return f"http://{shown}:{port}/v1"
 
 
-def _server(config: SimConfig, *, access_log: bool = False, log_config: Any = None) -> uvicorn.Server:
+def _server(config: SimConfig, *, access_log: bool = False, log_config: Any = None, world: World | None = None) -> uvicorn.Server:
     uv = uvicorn.Config(
-        create_app(config),
+        create_app(config, world=world),
         http=DroppableH11Protocol,
         lifespan="off",
         ws="none",
@@ -187,15 +192,39 @@ def serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"gridrun sim: {exc}", file=sys.stderr)
         return 2
-    try:
-        sock = _bind(args.host, args.port)
-    except OSError as exc:
-        print(f"gridrun sim: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
-        return 2
-    server = _server(config, access_log=args.access_log, log_config=uvicorn.config.LOGGING_CONFIG)
-    print(f"gridrun sim: listening on {_url(sock)}", flush=True)
-    server.run(sockets=[sock])
+    with contextlib.ExitStack() as stack:
+        world = None
+        if args.world is not None:
+            try:
+                stack.enter_context(_hold(args.world))
+                world = World.open(args.world)
+            except (OSError, WorldError) as exc:
+                print(f"gridrun sim: {exc}", file=sys.stderr)
+                return 2
+        try:
+            sock = _bind(args.host, args.port)
+        except OSError as exc:
+            print(f"gridrun sim: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+            return 2
+        server = _server(config, access_log=args.access_log, log_config=uvicorn.config.LOGGING_CONFIG, world=world)
+        print(f"gridrun sim: listening on {_url(sock)}", flush=True)
+        server.run(sockets=[sock])
     return 0
+
+
+@contextlib.contextmanager
+def _hold(path: Path) -> Iterator[None]:
+    """Hold `path`'s world for this process: a second simulator writing it would make ids twice.
+
+    :raises OSError: another process holds it, or the lock file cannot be made.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OSError(f"{path}: another simulator keeps this world; stop it first") from None
+        yield
 
 
 @contextlib.contextmanager

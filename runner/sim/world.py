@@ -1,0 +1,93 @@
+"""A simulated world written down as it changes, so that a later process finds it again.
+
+One JSON object per line, in the order things happened: the world's beginning (`world`: its epoch, which ids
+derive from), every create the simulator accepted (`create`: the video as made, with its request-log entry),
+every create it refused or failed (`log`), and every cancel (`cancel`). Statuses follow from these and the
+clock, so replaying the lines rebuilds the world exactly; URL tokens follow from ids and are issued again.
+
+Lines are appended before the simulator answers, and not synced: a killed process loses nothing it answered;
+a power cut may lose the last answers, as a provider's outage would. A line cut short by a kill is dropped
+when the file is read, as is everything after it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+VERSION = 1
+KINDS = ("world", "create", "log", "cancel")
+
+
+class WorldError(ValueError):
+    """A world file that cannot be read: its path and line are in the message."""
+
+
+class World:
+    """The file of one simulated world. Only one process may write it at a time (gridrun's state lock)."""
+
+    def __init__(self, path: Path, records: list[dict[str, Any]]) -> None:
+        self.path = path
+        self.records = records
+
+    @classmethod
+    def open(cls, path: Path) -> World:
+        """Read the records of `path` (none when it does not exist).
+
+        :raises WorldError: a line that is not a record, or a file of another version; a last line cut short
+            is dropped and the file truncated before it.
+        """
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return cls(path, [])
+        except OSError as exc:
+            raise WorldError(f"{path}: cannot read the simulator's world: {exc.strerror or exc}") from None
+        records: list[dict[str, Any]] = []
+        good = 0
+        lines = data.split(b"\n")
+        for number, line in enumerate(lines, 1):
+            last = number == len(lines)
+            if not line.strip():
+                good += len(line) + (not last)
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError:
+                if last or number == len(lines) - 1 and not lines[-1]:
+                    break  # cut short by a kill: drop it
+                raise WorldError(f"{path}:{number}: not a JSON record; move the file aside to begin a new simulated world") from None
+            if not isinstance(record, dict) or record.get("t") not in KINDS:
+                raise WorldError(f"{path}:{number}: not a simulator record (t: one of {', '.join(KINDS)})")
+            if record["t"] == "world" and record.get("v") != VERSION:
+                raise WorldError(f"{path}:{number}: written by another version of the simulator (v={record.get('v')!r}, this one reads v={VERSION})")
+            if number == 1 and record["t"] != "world":
+                raise WorldError(f"{path}:1: a simulator's world begins with a `world` record")
+            records.append(record)
+            good += len(line) + (not last)
+        if good < len(data):
+            try:
+                with open(path, "r+b") as f:
+                    f.truncate(good)
+            except OSError as exc:
+                raise WorldError(f"{path}: cannot drop its last, partial line: {exc.strerror or exc}") from None
+        return cls(path, records)
+
+    def begin(self, epoch: float) -> None:
+        """Start the file afresh with a new world."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text(_line({"t": "world", "v": VERSION, "epoch": epoch}))
+        os.replace(tmp, self.path)
+        self.records = []
+
+    def append(self, record: dict[str, Any]) -> None:
+        """Add one record; it is in the file (not necessarily on disk) when this returns."""
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(_line(record))
+
+
+def _line(record: dict[str, Any]) -> str:
+    return json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n"

@@ -1,0 +1,146 @@
+"""A simulated world kept in a file: a later simulator given the file finds every video, request and cancel."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sim_kit import BASE, Api, FakeClock
+
+from runner.sim import SimConfig, create_app
+from runner.sim.world import World, WorldError
+
+CONFIG = SimConfig(render_time=10, jitter=0, concurrency=2, max_side=64)
+BODY = {"model": "pixverse-v5.6", "quality": "360p", "duration": 5}
+
+
+@asynccontextmanager
+async def world_api(path: Path, clock: FakeClock) -> AsyncIterator[Api]:
+    app = create_app(CONFIG, clock=clock, world=World.open(path))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
+        yield Api(client, app.state.sim, clock)
+
+
+def _seen(videos: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The video objects without their URL tokens (issued afresh by each simulator, valid in both)."""
+    return [{k: v for k, v in d.items() if k != "output"} for d in videos]
+
+
+@pytest.mark.anyio
+async def test_a_world_read_again_has_every_video_request_and_cancel(tmp_path: Path) -> None:
+    path, clock = tmp_path / "world.jsonl", FakeClock()
+    async with world_api(path, clock) as a:
+        ids = []
+        for i in range(4):
+            r = await a.create(**BODY, prompt=f"fox {i}", idempotency_key=f"k{i}")
+            assert r.status_code == 202
+            ids.append(r.json()["id"])
+            clock.advance(1)
+        assert (await a.create(**{**BODY, "quality": "9000p"}, prompt="fox", idempotency_key="bad")).status_code == 400
+        assert (await a.client.delete(f"/videos/{ids[1]}")).status_code == 204
+        clock.advance(3)
+        before = [await a.video(i) for i in ids]
+        log_before = (await a.client.get("http://sim.test/v1/requests", params={"limit": 100})).json()
+        stats_before = a.stats()
+    clock.advance(0.5)
+    async with world_api(path, clock) as b:
+        after = [await b.video(i) for i in ids]
+        clock.advance(-0.5)
+        assert _seen([await b.video(i) for i in ids]) == _seen(before)
+        clock.advance(0.5)
+        assert [d["status"] for d in after] == ["in_progress", "failed", "in_progress", "queued"]
+        assert (await b.client.get("http://sim.test/v1/requests", params={"limit": 100})).json() == log_before
+        # a known key is the same video, not a new one
+        again = await b.create(**BODY, prompt="fox 0", idempotency_key="k0")
+        assert again.json()["id"] == ids[0]
+        stats = b.stats()
+        for name in ("creates", "rejected", "cancelled", "duplicate_paid"):
+            assert stats[name] == stats_before[name], name
+        assert stats["creates"] == 4 and stats["cancelled"] == 1 and stats["rejected"] == 1
+        # the schedule goes on: the cancelled video freed its slot for the third one
+        clock.advance(60)
+        assert [(await b.video(i))["status"] for i in ids] == ["completed", "failed", "completed", "completed"]
+        new = (await b.create(**BODY, prompt="fox 9")).json()["id"]
+        assert new not in ids
+
+
+@pytest.mark.anyio
+async def test_a_finished_video_is_downloaded_by_a_later_simulator(tmp_path: Path) -> None:
+    path, clock = tmp_path / "world.jsonl", FakeClock()
+    async with world_api(path, clock) as a:
+        vid = (await a.create(**BODY, prompt="fox")).json()["id"]
+        clock.advance(30)
+        first = await a.client.get((await a.video(vid))["output"]["url"])
+    async with world_api(path, clock) as b:
+        url = (await b.video(vid))["output"]["url"]
+        second = await b.client.get(url)
+        assert second.status_code == 200 and second.content == first.content
+
+
+def test_a_line_cut_short_by_a_kill_is_dropped_and_the_file_mended(tmp_path: Path) -> None:
+    path = tmp_path / "world.jsonl"
+    World(path, []).begin(1000.0)
+    World(path, []).append({"t": "cancel", "id": "video_x", "at": 1001.0})
+    whole = path.read_bytes()
+    path.write_bytes(whole + b'{"t":"create","dup":[false,fa')
+    world = World.open(path)
+    assert [r["t"] for r in world.records] == ["world", "cancel"]
+    assert path.read_bytes() == whole
+    world.append({"t": "cancel", "id": "video_y", "at": 1002.0})
+    assert [r["t"] for r in World.open(path).records] == ["world", "cancel", "cancel"]
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        (['{"t":"world","v":1,"epoch":1}', "not json", '{"t":"cancel","id":"v","at":2}'], ":2: not a JSON record"),
+        (['{"t":"world","v":1,"epoch":1}', '{"t":"nonsense"}'], ":2: not a simulator record"),
+        (['{"t":"world","v":99,"epoch":1}'], ":1: written by another version"),
+        (['{"t":"cancel","id":"v","at":2}'], ":1: a simulator's world begins with a `world` record"),
+    ],
+)
+def test_a_damaged_world_is_an_error_naming_file_and_line(tmp_path: Path, lines: list[str], message: str) -> None:
+    path = tmp_path / "world.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(WorldError) as caught:
+        World.open(path)
+    assert f"{path}{message}" in str(caught.value)
+
+
+@pytest.mark.anyio
+async def test_a_create_that_cannot_be_written_down_is_a_500_that_made_nothing(tmp_path: Path) -> None:
+    path, clock = tmp_path / "world.jsonl", FakeClock()
+    async with world_api(path, clock) as a:
+        path.unlink()
+        path.mkdir()  # appending now fails
+        r = await a.create(**BODY, prompt="fox", idempotency_key="k")
+        assert r.status_code == 500 and "could not write its world down" in r.text
+        assert a.stats()["creates"] == 0 and a.sim.videos == {}
+        log = (await a.client.get("http://sim.test/v1/requests", params={"idempotency_key": "k"})).json()["data"]
+        assert [e["status"] for e in log] == ["upstream_failure"] and log[0]["video_id"] is None and log[0]["http_status"] == 500
+
+
+@pytest.mark.anyio
+async def test_reset_begins_the_world_file_afresh(tmp_path: Path) -> None:
+    path, clock = tmp_path / "world.jsonl", FakeClock()
+    async with world_api(path, clock) as a:
+        vid = (await a.create(**BODY, prompt="fox")).json()["id"]
+        assert (await a.client.post("/_sim/reset")).status_code == 204
+    records = World.open(path).records
+    assert [r["t"] for r in records] == ["world"]
+    async with world_api(path, clock) as b:
+        assert (await b.client.get(f"/videos/{vid}")).status_code == 404
+
+
+def test_written_records_are_one_json_object_a_line(tmp_path: Path) -> None:
+    path = tmp_path / "world.jsonl"
+    World(path, []).begin(5.0)
+    World(path, []).append({"t": "log", "id": "req_1", "at": 6.0, "model": None, "key": "ключ\nk", "status": 400, "error": ["X", "y"]})
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line)["t"] for line in lines] == ["world", "log"]
+    assert World.open(path).records[1]["key"] == "ключ\nk"

@@ -1,0 +1,76 @@
+"""The built-in simulator keeps its world in the state folder: a later process resumes what an earlier one
+left in flight, and pays nothing again. `gridrun sim serve --world FILE` does the same over HTTP."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from execkit import check_outputs, write_manifest
+
+from runner import api
+from runner.cli import main
+from runner.providers import SIM_WORLD
+from runner.sim import SimConfig
+from runner.sim.engine import Sim
+from runner.sim.serve import child_server
+from runner.sim.world import World
+
+
+def world_stats(m: Path) -> dict[str, Any]:
+    """The stats of the world the manifest's runs left in its state folder."""
+    return Sim(SimConfig(), clock=time.time, world=World.open(m.parent / ".gridrun" / SIM_WORLD)).stats()
+
+
+def test_jobs_left_in_flight_are_resumed_by_a_later_run_and_paid_once(tmp_path: Path) -> None:
+    """The first run stops at its timeout with every job still rendering; the second, with a simulator made
+    afresh from the world file, re-attaches them instead of marking them unknown."""
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime", "clay"), sim={"render_time": 2.0, "jitter": 0})
+    first = api.run(m, options={"timeout": 0.3}, report=False)
+    assert first.exit_code != 0 and first.stats.counts["done"] == 0
+    assert world_stats(m)["creates"] == 4
+    second = api.run(m, report=False)
+    assert second.exit_code == 0 and second.stats.counts["done"] == 4, second.stats.counts
+    stats = world_stats(m)
+    assert stats["creates"] == 4 and stats["duplicate_paid"] == 0
+    assert api.status(m).manifest_spent_micros == stats["billed_micros"]
+    check_outputs(m)
+
+
+def test_a_damaged_world_stops_the_run_before_anything_is_recorded_or_sent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
+    world = tmp_path / ".gridrun" / SIM_WORLD
+    world.parent.mkdir()
+    world.write_text('{"t":"world","v":1,"epoch":1}\n{oops\n{"t":"cancel","id":"v","at":2}\n')
+    assert main(["run", str(m)]) == 2
+    err = capsys.readouterr().err
+    assert f"{world}:2: not a JSON record" in err and "Traceback" not in err
+    with pytest.raises(Exception, match="no run"):
+        api.status(m)
+    assert world.read_text().count("\n") == 3  # left as it was
+
+
+def _serve(world: Path) -> list[str]:
+    return [sys.executable, "-m", "runner.sim", "serve", "--port", "0", "--world", str(world), "--render-time", "0.2"]
+
+
+def test_sim_serve_with_a_world_finds_it_again_after_a_restart_and_holds_it_alone(tmp_path: Path) -> None:
+    world = tmp_path / "world.jsonl"
+    body = {"model": "pixverse-v5.6", "prompt": "a fox", "quality": "360p", "duration": 5, "idempotency_key": "k1"}
+    with child_server(_serve(world)) as (url, _pid):
+        vid = httpx.post(f"{url}/videos", json=body, timeout=10).json()["id"]
+        second = subprocess.run(_serve(world), check=False, capture_output=True, text=True, timeout=60)
+        assert second.returncode == 2 and "another simulator keeps this world" in second.stderr
+    with child_server(_serve(world)) as (url, _pid):
+        got = httpx.get(f"{url}/videos/{vid}", timeout=10)
+        assert got.status_code == 200 and got.json()["prompt"] == "a fox"
+        again = httpx.post(f"{url}/videos", json=body, timeout=10).json()
+        assert again["id"] == vid
+        assert httpx.get(url.rsplit("/v1", 1)[0] + "/_sim/stats", timeout=10).json()["creates"] == 1
