@@ -121,6 +121,7 @@ class Executor:
         self._reserved = 0
         self._spent = 0
         self._prepaid: set[int] = set()  # jobs only to download again: rendered and billed by an earlier run
+        self._not_rerun = 0  # settled jobs this run was to send again whose create never reached the provider
         self._resets: dict[int, str] = {}  # job id -> why: settled jobs to re-run, made plannable as each is sent
         self._fatal = False
         self._crash_at = _parse_crash_point(os.environ.get("GRIDRUN_CRASH_AT", ""))
@@ -258,21 +259,8 @@ class Executor:
             state = JobState(row["state"])
             action = actions[job.hash]
             if action == "check":
-                if verified(Path(row["output_path"]), row["sha256"]):
-                    if Path(row["output_path"]) != job.output:
-                        copy_output(Path(row["output_path"]), job.output)
-                        self.store.set_output(jid, job.output)
-                    self.store.mark_cached(self.run_id, jid, row["done_run_id"])
-                    self.cached += 1
-                elif verified(job.output, row["sha256"]):
-                    self.store.set_output(jid, job.output)
-                    self.store.mark_cached(self.run_id, jid, row["done_run_id"])
-                    self.cached += 1
-                else:
-                    self.store.transition(jid, S.DOWNLOADING, error="output file missing or altered; fetching again",
-                                          output_path=str(job.output))
+                if not self._check(job, jid, row):
                     state = S.DOWNLOADING
-                    self._prepaid.add(jid)
                     attach.append(job)
             elif action == "fetch":
                 # Paid, its URL gone: the provider may give a fresh one (retry pays for a new render instead).
@@ -294,6 +282,25 @@ class Executor:
                 attach.append(job)
             self._set_state(jid, state.value)
         return submit, reconcile, attach
+
+    def _check(self, job: Job, jid: int, row: Any) -> bool:
+        """A done job: True when its video is whole (cached; copied where this plan wants it), else moved to
+        downloading, to be fetched again at no cost."""
+        if verified(Path(row["output_path"]), row["sha256"]):
+            if Path(row["output_path"]) != job.output:
+                copy_output(Path(row["output_path"]), job.output)
+                self.store.set_output(jid, job.output)
+        elif verified(job.output, row["sha256"]):
+            self.store.set_output(jid, job.output)
+        else:
+            self.store.transition(jid, S.DOWNLOADING, error="output file missing or altered; fetching again",
+                                  output_path=str(job.output))
+            self._set_state(jid, S.DOWNLOADING.value)
+            self._prepaid.add(jid)
+            return False
+        self.store.mark_cached(self.run_id, jid, row["done_run_id"])
+        self.cached += 1
+        return True
 
     def _put_aside(self) -> None:
         """Copy aside the video of a done job where a job of this plan is to write another (a changed prompt or
@@ -380,8 +387,8 @@ class Executor:
             status, code = "interrupted", 130
         elif self.stopping == "budget" and c["planned"]:
             status, code = "budget", 3
-        elif any(c[s] for s in ("failed", "rejected", "unknown", "expired", "cancelled", "planned",
-                                "submitting", "submitted", "running", "downloading")):
+        elif self._not_rerun or any(c[s] for s in ("failed", "rejected", "unknown", "expired", "cancelled", "planned",
+                                                   "submitting", "submitted", "running", "downloading")):
             status, code = "failed", 1
         else:
             status, code = "done", 0
@@ -490,11 +497,13 @@ class Executor:
             return status
 
     def _unsent(self, job: Job, jid: int, why: str) -> None:
-        """The create provably made nothing: the attempt is dropped and the job planned again, `why` its error."""
-        self.store.void_attempt(jid, why)
-        self._set_state(jid, S.PLANNED.value)
+        """The create provably made nothing: the attempt is dropped and the job planned again, `why` its error
+        (or, for a re-run of a settled job, put back as it was: its video is kept, nothing is paid later)."""
+        state = self.store.void_attempt(jid, why)
+        self._set_state(jid, state.value)
         self._settle(job, None)
-        self._error(job, why)
+        self._not_rerun += state != S.PLANNED
+        self._error(job, why if state == S.PLANNED else f"{why}; left {state.value}, as it was before this run")
 
     async def _find(self, key: str) -> tuple[VideoStatus | None, bool]:
         """The job a create with `key` made, looked up in the provider's request log, and whether the log
@@ -548,9 +557,13 @@ class Executor:
         if answered or state == S.UNKNOWN.value and self.opts.retry_unknown:
             # The provider's log has no job with this key: the create never reached it.
             if state == S.SUBMITTING.value:
-                self.store.void_attempt(jid, "not in the provider's request log: never reached it")
+                now = self.store.void_attempt(jid, "not in the provider's request log: never reached it")
             else:
-                self.store.void_attempt(jid, "retry --unknown: re-submitting")
+                now = self.store.void_attempt(jid, "retry --unknown: re-submitting")
+            if now != S.PLANNED:
+                # the unsent re-run of a settled job (a --force run that died before its create left): as it was
+                await self._restored(job, jid, now)
+                return
             await self._send_again(job, jid)
             return
         if self.provider.caps.honours_idempotency_keys and state == S.SUBMITTING.value:
@@ -566,6 +579,16 @@ class Executor:
             return
         self._move(jid, S.UNKNOWN, error="create request may have reached the provider; no request log to check. "
                    "`gridrun retry --unknown` re-submits (may pay twice)")
+
+    async def _restored(self, job: Job, jid: int, state: JobState) -> None:
+        """A job `void_attempt` put back as it was before a re-run that never reached the provider: this run
+        treats it as it would have found it."""
+        self._set_state(jid, state.value)
+        if self._action(state) == "reset":
+            self.store.reset(jid, "--force" if state == S.DONE else "retry")
+            await self._send_again(job, jid)
+        elif state == S.DONE and not self._check(job, jid, self.store.job_row(jid)):
+            await self._attach_job(job)
 
     async def _send_again(self, job: Job, jid: int) -> None:
         """Submit a job its store has just made plannable (its attempt voided or abandoned)."""
@@ -602,11 +625,11 @@ class Executor:
             return
         if self.provider.forgot(pid):
             self._lost(jid, (
-                f"video {pid} was made by the built-in simulator of an earlier run, which keeps its videos only "
-                "while its process lives (a `gridrun sim serve` server, as base_url, keeps them between runs)"))
-            self._error(job, f"the built-in simulator of an earlier run made video {pid}; it is gone")
+                f"video {pid} is not in the built-in simulator's world: its world file "
+                "(.gridrun/sim-world.jsonl) was deleted or replaced since the run that sent it"))
+            self._error(job, f"the built-in simulator's world has no video {pid}; it is gone")
             return
-        sha = sidecar_matches(job.output, job.hash) if self.states[jid] == S.DOWNLOADING.value else None
+        sha = sidecar_matches(job.output, job.hash, pid) if self.states[jid] == S.DOWNLOADING.value else None
         if sha is not None:
             row = self.store.job_row(jid)  # its render's cost, recorded when completion was seen
             billed = row["cost_micros"] if row["cost_micros"] is not None else job.cost_micros

@@ -101,10 +101,11 @@ def read_sidecar(video: Path) -> dict[str, Any] | None:
     return doc if isinstance(doc, dict) else None
 
 
-def sidecar_matches(video: Path, job_hash: str) -> str | None:
-    """The digest of `video` when its sidecar names this job and that digest; else None."""
+def sidecar_matches(video: Path, job_hash: str, provider_id: str) -> str | None:
+    """The digest of `video` when its sidecar names this job, this render of it (`provider_id`: an earlier
+    render of a job sent again has the same hash) and that digest; else None."""
     doc = read_sidecar(video)
-    if doc is None or doc.get("hash") != job_hash or not video.is_file():
+    if doc is None or doc.get("hash") != job_hash or doc.get("provider_id") != provider_id or not video.is_file():
         return None
     sha = doc.get("sha256")
     return sha if isinstance(sha, str) and sha256_file(video) == sha else None

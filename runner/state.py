@@ -175,6 +175,11 @@ def _script(db: sqlite3.Connection, script: str) -> None:
 _ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
 
 
+# A job's fields that `reset` and the next `begin_submit` change, kept to undo them (`void_attempt`).
+_RESET_KEEPS = ("state", "error", "sha256", "downloaded_at", "done_run_id", "provider_id", "url", "submitted_at",
+                "completed_at")
+
+
 def _json(value: Any) -> str:
     return _ENCODER.encode(value)
 
@@ -563,21 +568,42 @@ class Store:
                 self._known[job_id] = (S.SUBMITTING, row["key"])
         return keys
 
-    def void_attempt(self, job_id: int, reason: str) -> None:
+    def void_attempt(self, job_id: int, reason: str) -> JobState:
         """A submission proven never to have reached the provider: drop the attempt, back to planned, with
-        `reason` as the job's error until its next attempt."""
+        `reason` as the job's error until its next attempt.
+
+        When the attempt is the one a `reset` (--force, retry) made way for, the reset is undone with it: the
+        job is as it was before (done, say), so a later plain run does not pay for it. Returns its state now.
+        """
         with self._tx():
             row = self.db.execute("SELECT state, key, attempts FROM jobs WHERE id=?", (job_id,)).fetchone()
             if JobState(row["state"]) not in (S.SUBMITTING, S.UNKNOWN):
                 raise StateError(f"job {row['key']}: cannot void an attempt from {row['state']}")
             n = int(row["attempts"])
             self.db.execute("DELETE FROM attempts WHERE job_id=? AND n=?", (job_id, n))
-            self.db.execute(
-                "UPDATE jobs SET state=?, attempts=?, error=?, updated_at=? WHERE id=?",
-                (S.PLANNED.value, n - 1, reason, self.clock(), job_id),
-            )
-            self._event(None, job_id, "voided", {"attempt": n, "reason": reason})
-            self._known[job_id] = (S.PLANNED, row["key"])
+            was = self._reset_before(job_id)
+            if was is None:
+                cols: dict[str, Any] = {"state": S.PLANNED.value, "error": reason}
+            else:
+                cols = {**was, "error": was["error"] or f"re-run not sent: {reason}"}
+            cols.update(attempts=n - 1, updated_at=self.clock())
+            self.db.execute(f"UPDATE jobs SET {', '.join(f'{k}=?' for k in cols)} WHERE id=?", [*cols.values(), job_id])
+            state = JobState(cols["state"])
+            self._event(None, job_id, "voided", {"attempt": n, "reason": reason,
+                                                  **({"restored": state.value} if was is not None else {})})
+            self._known[job_id] = (state, row["key"])
+        return state
+
+    def _reset_before(self, job_id: int) -> dict[str, Any] | None:
+        """What `reset` recorded of the job, when the attempt being voided is the first one after it."""
+        rows = self.db.execute(
+            "SELECT kind, detail FROM events WHERE job_id=? AND kind IN ('reset', 'submitting', 'voided')"
+            " ORDER BY id DESC LIMIT 2", (job_id,),
+        ).fetchall()
+        if len(rows) == 2 and rows[0]["kind"] == "submitting" and rows[1]["kind"] == "reset":
+            was = json.loads(rows[1]["detail"]).get("was")
+            return dict(was) if isinstance(was, dict) else None
+        return None
 
     def abandon_attempt(self, job_id: int, reason: str) -> None:
         """An `unknown` attempt whose video the provider has lost: settle the attempt as failed (it no longer
@@ -606,9 +632,12 @@ class Store:
         return None if row is None else str(row[0])
 
     def reset(self, job_id: int, reason: str) -> None:
-        """Make a settled job plannable again (retry, --force). The next submit is a new paid attempt."""
-        self.transition(job_id, S.PLANNED, error=None, sha256=None, downloaded_at=None, done_run_id=None)
-        self._event(None, job_id, "reset", {"reason": reason})
+        """Make a settled job plannable again (retry, --force). The next submit is a new paid attempt; what
+        the job was is kept in the event, for `void_attempt` to put back should that submit never arrive."""
+        with self.batch():
+            row = self.db.execute(f"SELECT {', '.join(_RESET_KEEPS)} FROM jobs WHERE id=?", (job_id,)).fetchone()
+            self.transition(job_id, S.PLANNED, error=None, sha256=None, downloaded_at=None, done_run_id=None)
+            self._event(None, job_id, "reset", {"reason": reason, "was": dict(row)})
 
     def mark_cached(self, run_id: int, job_id: int, from_run: int | None) -> None:
         with self._tx():

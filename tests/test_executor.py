@@ -163,9 +163,9 @@ def test_a_job_the_provider_no_longer_knows_ends_unknown_instead_of_being_polled
     assert result.stats.reserved_micros == 350_000  # still counted: it may have been paid for
 
 
-def test_jobs_left_in_flight_with_an_earlier_runs_built_in_simulator_are_unknown_at_once(tmp_path: Path) -> None:
-    """The in-process simulator keeps its videos only while its process lives: a later run with a new one
-    says so at once instead of polling 404s, and `retry --unknown` sends the jobs again."""
+def test_jobs_left_in_flight_in_a_built_in_simulator_world_since_lost_are_unknown_at_once(tmp_path: Path) -> None:
+    """A later run whose in-process simulator does not have the earlier world (its file deleted; here, none
+    kept) says so at once instead of polling 404s, and `retry --unknown` sends the jobs again."""
     m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 3.0, "jitter": 0.0})
     first, _ = run(m, timeout=0.3)
     assert first.stats.counts["submitted"] == 2
@@ -173,7 +173,7 @@ def test_jobs_left_in_flight_with_an_earlier_runs_built_in_simulator_are_unknown
     second, _ = run(m, fresh)
     assert second.exit_code == 1 and second.stats.counts["unknown"] == 2 and second.stats.elapsed < 1.0
     assert stats(fresh)["requests"].get("get", 0) == 0
-    assert all("built-in simulator of an earlier run" in (j.error or "") for j in api.status(m).jobs)
+    assert all("not in the built-in simulator's world" in (j.error or "") for j in api.status(m).jobs)
     third, _ = run(m, fresh, retry_unknown=True)
     assert third.exit_code == 0 and third.stats.counts["done"] == 2 and stats(fresh)["creates"] == 2
 
@@ -874,3 +874,65 @@ def test_status_adds_up_the_money_of_every_run_of_the_manifest(tmp_path: Path) -
     snap = api.status(m)
     assert snap.spent_micros == 0 and snap.manifest_spent_micros == 700_000 and snap.manifest_reserved_micros == 0
     assert api.status_json(snap)["manifest_spent_usd"] == 0.7
+
+
+def test_a_forced_render_left_downloading_is_downloaded_not_taken_for_the_earlier_render(tmp_path: Path) -> None:
+    """`--force` paid for a new render whose download failed: the file on disk is still the earlier render's,
+    with a sidecar naming the same job. The next run downloads the new render instead of calling it done."""
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})
+    first, prov = run(m)
+    earlier = api.status(m).jobs[0].provider_id
+    prov.app.state.sim.configure({"script": [{"route": "file", "fault": "truncated", "p": 1.0}]})
+    second, _ = run(m, prov, force=True, poll_interval=0.1)
+    assert second.exit_code == 1 and second.stats.counts["downloading"] == 1, second.stats.counts
+    prov.app.state.sim.configure({"script": []})
+    third, _ = run(m, prov, poll_interval=0.1)
+    assert third.exit_code == 0 and third.stats.counts["done"] == 1
+    job = api.status(m).jobs[0]
+    assert job.provider_id != earlier
+    side = json.loads(Path(job.output_path).with_suffix(".json").read_text())
+    assert side["provider_id"] == job.provider_id and side["sha256"] == job.sha256
+    assert stats(prov)["creates"] == 2 and stats(prov)["downloads"] == 2
+    check_outputs(m)
+
+
+def test_a_forced_run_that_never_reaches_the_provider_leaves_the_videos_for_the_next_run(tmp_path: Path) -> None:
+    """Each done job is reset just before its create; when the create provably never arrived (no connection)
+    the job is done again, with its video: the --force run fails, and a later plain run pays nothing."""
+    from runner.providers import get_provider
+
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})
+    first, prov = run(m)
+    before = {j.key: (j.provider_id, j.sha256) for j in api.status(m).jobs}
+    unreachable = get_provider("sim", base_url="http://127.0.0.1:9/v1")
+    forced, _ = run(m, unreachable, force=True, retries=0)
+    assert forced.exit_code == 1 and forced.stats.counts["done"] == 2, forced.stats.counts
+    assert any("left done, as it was before this run" in e for e in forced.stats.last_errors)
+    assert {j.key: (j.provider_id, j.sha256) for j in api.status(m).jobs} == before
+    plain, _ = run(m, prov)
+    assert plain.exit_code == 0 and plain.stats.cached == 2 and stats(prov)["creates"] == 2
+    check_outputs(m)
+
+
+def test_a_forced_run_killed_before_its_create_left_leaves_the_job_done(tmp_path: Path) -> None:
+    """The state a --force run killed between its write-ahead intent and the create leaves (reset, then
+    `submitting`): the next plain run finds no such create at the provider and keeps the earlier video."""
+    from runner.state import Store
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})
+    first, prov = run(m)
+    job = api.status(m).jobs[0]
+    store = Store(tmp_path / ".gridrun" / "state.db")
+    try:
+        jid = store.jobs_by_hash([job.hash])[job.hash]["id"]
+        run_id = store.latest_run("t").id
+        store.reset(jid, "--force")
+        store.begin_submit(run_id, [jid])
+    finally:
+        store.close()
+    second, _ = run(m, prov)
+    assert second.exit_code == 0 and second.stats.counts["done"] == 1, second.stats.counts
+    after = api.status(m).jobs[0]
+    assert (after.provider_id, after.sha256, after.attempts) == (job.provider_id, job.sha256, 1)
+    assert stats(prov)["creates"] == 1
+    check_outputs(m)

@@ -216,3 +216,31 @@ def test_crashed_runs_are_marked_when_a_new_run_starts(store: Store, tmp_path: P
     r1, _ = _run(store, tmp_path)
     r2, _ = _run(store, tmp_path)
     assert store.run(r1).status == "crashed" and store.run(r2).status == "running"
+
+
+def test_voiding_the_attempt_a_reset_made_way_for_puts_the_job_back_as_it_was(store: Store, tmp_path: Path) -> None:
+    """--force resets a done job and sends it again; when that create provably never reached the provider the
+    job is done again, with its video's record, so a later plain run does not pay for it."""
+    run, ids = _run(store, tmp_path)
+    jid = ids[f"{2:064x}"]
+    store.begin_submit(run, [jid])
+    store.transition(jid, S.SUBMITTED, provider_id="v1")
+    store.transition(jid, S.DOWNLOADING, url="https://x/v1.mp4")
+    store.transition(jid, S.DONE, sha256="ab" * 32, downloaded_at=5.0, done_run_id=run, cost_micros=350_000)
+    before = dict(store.job_row(jid))
+    store.reset(jid, "--force")
+    store.begin_submit(run, [jid])
+    assert store.void_attempt(jid, "never reached the provider") == S.DONE
+    after = dict(store.job_row(jid))
+    for field in ("state", "sha256", "downloaded_at", "done_run_id", "provider_id", "url", "attempts", "cost_micros"):
+        assert after[field] == before[field], field
+    assert [a["n"] for a in store.attempts(jid)] == [1]
+    # undone each time; and a reset whose attempt did reach the provider is not undone by a later void
+    store.reset(jid, "--force")
+    store.begin_submit(run, [jid])
+    assert store.void_attempt(jid, "again") == S.DONE
+    store.reset(jid, "--force")
+    store.begin_submit(run, [jid])
+    store.transition(jid, S.UNKNOWN, error="lost answer")
+    store.begin_submit(run, [jid])
+    assert store.void_attempt(jid, "retry --unknown") == S.PLANNED
