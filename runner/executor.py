@@ -671,8 +671,10 @@ class Executor:
             seen = self.clock()
             self.renders.seen(seen - submitted_at)
             if self.states[jid] != S.DOWNLOADING.value:
+                # rendered, so billed: what the provider says, or the price table's figure
+                billed = status.cost_micros if status.cost_micros is not None else job.cost_micros
                 self._move(jid, S.DOWNLOADING, lazy=True, completed_at=seen,
-                           url=status.url, expires_at=status.expires_at, cost_micros=status.cost_micros)
+                           url=status.url, expires_at=status.expires_at, cost_micros=billed)
             await self._download(job, jid, status)
             return
         billed = status.cost_micros
@@ -787,7 +789,13 @@ class Executor:
             except (DownloadError, RetryableError) as exc:
                 last = f"download failed: {exc}"
                 if exc.code == WRITE_FAILED:
-                    break  # the output folder's problem: the next run downloads it again, once it is fixed
+                    # The output folder's problem (full, read-only): the next run downloads it again once it is
+                    # fixed. Sending more jobs would only pay for more videos that cannot be saved.
+                    if not self.stopping:
+                        self.stopping = "write-failed"
+                        self.errors.append(f"stopped sending new jobs: videos cannot be saved ({exc}); "
+                                           "jobs sent go on, and the next run fetches what they render, at no cost")
+                    break
                 await anyio.sleep(_backoff(attempt, getattr(exc, "retry_after", None)))
                 continue
             self._crash_point("after-download")

@@ -530,7 +530,7 @@ class Store:
             upd["ended_at"] = self.clock()
         if to == S.DONE:
             upd["billed_micros"] = fields.get("cost_micros")
-        if to in (S.FAILED, S.EXPIRED) and fields.get("cost_micros") is not None:  # rendered, so billed
+        if to in (S.DOWNLOADING, S.FAILED, S.EXPIRED) and fields.get("cost_micros") is not None:  # rendered, billed
             upd["billed_micros"] = fields["cost_micros"]
         sets = ", ".join(f"{k}=?" for k in upd)
         self.db.execute(
@@ -681,8 +681,9 @@ class Store:
             f"SELECT COALESCE(SUM(billed_micros),0) FROM attempts WHERE billed_micros IS NOT NULL{where}", args
         ).fetchone()[0]
         marks = ",".join("?" * len(_RESERVING))
-        reserved = self.db.execute(
-            f"SELECT COALESCE(SUM(estimate_micros),0) FROM attempts WHERE state IN ({marks}){where}",
+        reserved = self.db.execute(  # a video downloading is billed already: spent, not reserved
+            f"SELECT COALESCE(SUM(estimate_micros),0) FROM attempts WHERE state IN ({marks})"
+            f" AND billed_micros IS NULL{where}",
             (*_RESERVING, *args),
         ).fetchone()[0]
         return int(spent), int(reserved)

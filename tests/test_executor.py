@@ -936,3 +936,33 @@ def test_a_forced_run_killed_before_its_create_left_leaves_the_job_done(tmp_path
     assert (after.provider_id, after.sha256, after.attempts) == (job.provider_id, job.sha256, 1)
     assert stats(prov)["creates"] == 1
     check_outputs(m)
+
+
+def test_videos_that_cannot_be_saved_stop_new_jobs_and_count_as_spent(tmp_path: Path) -> None:
+    """The output folder breaks mid-run (full, read-only; here a file where the folder was): the run stops
+    sending jobs, those rendered are spent (not merely reserved), and the next run fetches them for nothing."""
+    m = write_manifest(tmp_path, n_seeds=6, styles=("anime",), run={"concurrency": 1},
+                       sim={"render_time": 0.2, "jitter": 0.0, "concurrency": 1})
+    folder = tmp_path / "outputs" / "t" / "anime"
+    broken = []
+
+    def break_folder(s: object) -> None:
+        if s.counts["done"] >= 1 and not broken:
+            folder.rename(folder.with_name("anime.saved"))
+            folder.write_text("not a folder")
+            broken.append(True)
+
+    prov = sim_provider(m)
+    first = api.run(m, provider=prov, on_progress=break_folder, options=RunOptions(poll_interval=0.05), report=False)
+    assert broken and first.exit_code == 1 and first.stats.stopping == "write-failed"
+    assert first.stats.counts["planned"] >= 3 and stats(prov)["creates"] <= 3, first.stats.counts
+    assert any("stopped sending new jobs: videos cannot be saved" in e for e in first.stats.last_errors)
+    snap = api.status(m)
+    assert snap.manifest_spent_micros == stats(prov)["billed_micros"] and snap.manifest_reserved_micros == 0
+    folder.unlink()
+    folder.with_name("anime.saved").rename(folder)
+    second, _ = run(m, prov, poll_interval=0.05)
+    assert second.exit_code == 0 and second.stats.counts["done"] == 6
+    assert stats(prov)["creates"] == 6 and stats(prov)["duplicate_paid"] == 0
+    assert api.status(m).manifest_spent_micros == stats(prov)["billed_micros"]
+    check_outputs(m)
