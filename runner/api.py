@@ -154,6 +154,8 @@ def run(
     `options` may also be a mapping of `RunOptions` fields.
 
     :raises BudgetError: the plan does not fit the budget.
+    :raises InFlightError: jobs the last run sent still render, and the changed manifest no longer has them
+        (`leave_in_flight` runs anyway).
     :raises LockError: another runner holds the state.
     :raises UsageError: bad options, or called from a running event loop (Jupyter, `asyncio.run`), which a
         blocking call would stall: `await asyncio.to_thread(runner.run, plan)` runs it from there.

@@ -10,6 +10,7 @@ import dataclasses
 import functools
 import json
 import os
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -238,6 +239,7 @@ def _options(args: argparse.Namespace, **extra: Any) -> api.RunOptions:
         allow_partial=getattr(args, "allow_partial", False),
         force=getattr(args, "force", False),
         fail_fast=getattr(args, "fail_fast", False),
+        leave_in_flight=getattr(args, "leave_in_flight", False),
         retries=getattr(args, "retries", None),
         poll_interval=getattr(args, "poll_interval", None),
         timeout=getattr(args, "timeout", None),
@@ -455,6 +457,9 @@ def _parser(*, with_sim: bool = True) -> argparse.ArgumentParser:
         sp.add_argument("--timeout", type=_knob("timeout"), help="per-job deadline in seconds: stop waiting, never the job")
         sp.add_argument("--request-timeout", type=_knob("request_timeout"), default=30.0, help="seconds one HTTP request may take")
         sp.add_argument("--fail-fast", action="store_true", help="stop submitting after the first failed job")
+        sp.add_argument("--leave-in-flight", action="store_true",
+                        help="run even though jobs the last run sent are rendering still and the changed manifest "
+                             "no longer has them (their videos are then not downloaded)")
         sp.add_argument("--json", action="store_true", help="progress as one JSON object per line")
         sp.add_argument("--no-report", action="store_true",
                         help="write no report.html during or after the run (`gridrun report` writes it later)")
@@ -528,6 +533,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except sqlite3.Error as exc:  # the state store: read-only, on a disk SQLite cannot lock, damaged
+        err.print(f"[red]error[/red]: the state store (state.db in the state folder, .gridrun/ by default) cannot "
+                  f"be used: {escape(str(exc))}; check that the folder and its files are writable and on a "
+                  "local disk", markup=True, highlight=False)
+        return 1
     except OSError as exc:  # the local file system: a folder in the way, no permission, a full disk
         where = exc.filename2 or exc.filename
         err.print(f"[red]error[/red]: {escape(f'{where}: ' if where else '')}{escape(exc.strerror or str(exc))}",

@@ -93,6 +93,11 @@ class BudgetError(GridrunError):
     exit_code = 3
 
 
+class InFlightError(GridrunError):
+    """Jobs an earlier run sent are still rendering, and the plan (its manifest changed) no longer has them:
+    a run would leave paid videos undownloaded."""
+
+
 class StateError(GridrunError):
     """The state store is unusable, or a job moved along an illegal transition."""
 

@@ -28,6 +28,7 @@ from .errors import (
     ConnectError,
     DownloadError,
     ExpiredError,
+    InFlightError,
     OutcomeUnknownError,
     ProviderError,
     RateLimitedError,
@@ -230,6 +231,8 @@ class Executor:
         found = self.store.jobs_by_hash([j.hash for j in self.plan.jobs])
         states = {j.hash: JobState(found[j.hash]["state"]) if j.hash in found else S.PLANNED for j in self.plan.jobs}
         actions = {h: self._action(state) for h, state in states.items()}
+        if not self.opts.leave_in_flight:
+            self.check_left_behind()
         self.check_budget(
             [j for j in self.plan.jobs if actions[j.hash] in ("submit", "reset")],
             # a job downloading was rendered, so billed, by the run that sent it
@@ -322,6 +325,27 @@ class Executor:
         runs_dir = self.plan.outputs_dir / ".runs"
         runs_dir.mkdir(parents=True, exist_ok=True)
         atomic_write(runs_dir / f"run-{self.run_id}.yaml", text.encode())
+
+    def check_left_behind(self) -> None:
+        """Refuse to start when jobs the manifest's last run sent are in flight still and this plan (the
+        manifest changed) no longer has them: no run would follow them, and their paid videos would be lost."""
+        last = self.store.latest_run(self.plan.manifest.name)
+        if last is None:
+            return
+        planned = {j.hash for j in self.plan.jobs}
+        flying = (S.SUBMITTING.value, S.SUBMITTED.value, S.RUNNING.value, S.DOWNLOADING.value)
+        left = [r for r in self.store.run_job_rows(last.id) if r["state"] in flying and r["hash"] not in planned]
+        if not left:
+            return
+        cost = sum(r["cost_estimate_micros"] for r in left)
+        keys = ", ".join(r["key"] for r in left[:3]) + (f" and {len(left) - 3} more" if len(left) > 3 else "")
+        copy = self.plan.outputs_dir / ".runs" / f"run-{last.id}.yaml"
+        raise InFlightError(
+            f"{len(left)} jobs run {last.id} sent (${cost / 1e6:,.2f}) are still in flight, and the manifest no "
+            f"longer has them ({keys}): this run would not download them. Put the manifest back as it was "
+            f"(run {last.id}'s copy: {copy}) and run it to collect them, or `gridrun cancel` them; "
+            "or pass --leave-in-flight to run anyway"
+        )
 
     def check_budget(self, submit: Sequence[Job], in_flight: Sequence[Job] = ()) -> None:
         """Refuse to start when the jobs to submit, with those an earlier run left in flight (this run follows

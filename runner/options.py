@@ -23,6 +23,7 @@ class RunOptions:
     retry_failed: bool = False          # re-run failed, rejected, expired and cancelled jobs
     retry_unknown: bool = False         # re-submit jobs of unknown outcome (may pay twice)
     fail_fast: bool = False             # stop submitting after the first failed job
+    leave_in_flight: bool = False       # run though jobs an earlier run sent, gone from the plan, still render
     retries: int | None = None          # transient-error retries per request (default: run.retries)
     poll_interval: float | None = None  # fixed poll interval (default: scheduled from expected render time)
     timeout: float | None = None        # per-job deadline: stop waiting, never the job

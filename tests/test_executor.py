@@ -966,3 +966,45 @@ def test_videos_that_cannot_be_saved_stop_new_jobs_and_count_as_spent(tmp_path: 
     assert stats(prov)["creates"] == 6 and stats(prov)["duplicate_paid"] == 0
     assert api.status(m).manifest_spent_micros == stats(prov)["billed_micros"]
     check_outputs(m)
+
+
+def test_a_changed_manifest_that_drops_jobs_still_in_flight_is_refused_until_asked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Jobs the last run sent render on (paid); a changed prompt makes them jobs of no plan, which no run
+    would follow. The run refuses, recording nothing, and says how to collect them; --leave-in-flight runs."""
+    from runner.cli import main
+    from runner.errors import InFlightError
+
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 2.0, "jitter": 0.0})
+    first, prov = run(m, timeout=0.2)
+    assert first.stats.counts["submitted"] + first.stats.counts["running"] == 2
+    m.write_text(m.read_text().replace("a fox,", "a cat,"))
+    with pytest.raises(InFlightError, match=r"2 jobs run 1 sent \(\$0\.\d\d\) are still in flight"):
+        run(m, prov)
+    assert api.status(m).run.id == 1 and stats(prov)["creates"] == 2  # nothing recorded, nothing sent
+    assert main(["run", str(m), "--no-report"]) == 1
+    assert "--leave-in-flight" in capsys.readouterr().err
+    second, _ = run(m, prov, leave_in_flight=True, poll_interval=0.1)
+    assert second.exit_code == 0 and stats(prov)["creates"] == 4
+    third, _ = run(m, prov)  # asked once: the next run does not ask again
+    assert third.exit_code == 0 and third.stats.cached == 2
+
+
+def test_a_state_store_that_cannot_be_written_is_an_error_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read-only state.db opens (SQLite reads it) and fails at the first write."""
+    import sqlite3
+
+    from runner.cli import main
+    from runner.state import Store
+
+    def read_only(self: object, **kw: object) -> None:
+        raise sqlite3.OperationalError("attempt to write a readonly database")
+
+    monkeypatch.setattr(Store, "start_run", read_only)
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
+    assert main(["run", str(m), "--no-report"]) == 1
+    out = capsys.readouterr().err
+    assert "the state store (state.db in the state folder, .gridrun/ by default) cannot be used: attempt to write" in out
