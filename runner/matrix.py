@@ -74,6 +74,20 @@ def expand(matrix: Mapping[str, Any], *, error: ErrorFactory | None = None) -> E
     (GitHub then runs a single job with an empty matrix; gridrun leaves that choice to the plan).
     Raises MatrixError by default.
     """
+    return prepare(matrix, error=error).expand()
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A matrix checked and indexed but not expanded: `count` says how many combinations `expand()` makes,
+    without making them (a plan refuses a matrix of millions before it spends seconds and gigabytes on it)."""
+
+    count: int
+    expand: Callable[[], Expansion]
+
+
+def prepare(matrix: Mapping[str, Any], *, error: ErrorFactory | None = None) -> Prepared:
+    """Check and index a matrix (errors as `expand`)."""
     problems = _Problems(error or _default_error)
     parsed = _parse(matrix, problems)
     problems.raise_if_any()
@@ -82,7 +96,8 @@ def expand(matrix: Mapping[str, Any], *, error: ErrorFactory | None = None) -> E
     excludes = [_compile_exclude(number, entry, axes) for number, entry in exclude_entries]
     includes = [f for number, entry in include_entries for f in _compile_include(number, entry, axes, problems)]
     problems.raise_if_any()
-    return _build(axes, includes, excludes)
+    index = _Index(axes, includes, excludes)
+    return Prepared(index.count(), lambda: _build(axes, includes, index))
 
 
 def matrix_of_file(path: Path) -> list[tuple[str | None, Expansion]]:
@@ -502,38 +517,55 @@ def _leaves(value: Any, path: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...]
 # --- building --------------------------------------------------------------------------------
 
 
-def _build(axes: list[_Axis], includes: list[_Filter], excludes: list[_Filter]) -> Expansion:
-    sizes = [len(axis.rows) for axis in axes]
-    strides = [math.prod(sizes[a + 1 :]) for a in range(len(axes))]
+class _Index:
+    """Which product combinations the excludes remove and the includes extend, by flat index."""
 
-    def flat_indices(f: _Filter) -> Iterator[int]:
-        if f.never or not axes:
-            return iter(())
-        allowed = dict(f.constraints)
-        offsets = [
-            [i * strides[a] for i in (sorted(allowed[a]) if a in allowed else range(sizes[a]))]
-            for a in range(len(axes))
-        ]
-        return map(sum, itertools.product(*offsets))
+    def __init__(self, axes: list[_Axis], includes: list[_Filter], excludes: list[_Filter]) -> None:
+        sizes = [len(axis.rows) for axis in axes]
+        strides = [math.prod(sizes[a + 1 :]) for a in range(len(axes))]
+        self.size = math.prod(sizes) if axes else 0
 
-    removed_by: dict[int, int] = {}
-    for f in excludes:
-        for flat in flat_indices(f):
-            removed_by.setdefault(flat, f.number)
+        def flat_indices(f: _Filter) -> Iterator[int]:
+            if f.never or not axes:
+                return iter(())
+            allowed = dict(f.constraints)
+            offsets = [
+                [i * strides[a] for i in (sorted(allowed[a]) if a in allowed else range(sizes[a]))]
+                for a in range(len(axes))
+            ]
+            return map(sum, itertools.product(*offsets))
 
-    matched = [False] * len(includes)
-    universal: list[int] = []
-    specific: dict[int, list[int]] = {}
-    for n, f in enumerate(includes):
-        if f.never:
-            continue
-        if not f.constraints:
-            universal.append(n)
-            continue
-        for flat in flat_indices(f):
-            if flat not in removed_by:
-                matched[n] = True
-                specific.setdefault(flat, []).append(n)
+        self.removed_by: dict[int, int] = {}
+        for f in excludes:
+            for flat in flat_indices(f):
+                self.removed_by.setdefault(flat, f.number)
+        self.matched = [False] * len(includes)
+        self.universal: list[int] = []
+        self.specific: dict[int, list[int]] = {}
+        for n, f in enumerate(includes):
+            if f.never:
+                continue
+            if not f.constraints:
+                self.universal.append(n)
+                continue
+            for flat in flat_indices(f):
+                if flat not in self.removed_by:
+                    self.matched[n] = True
+                    self.specific.setdefault(flat, []).append(n)
+
+    def kept(self) -> int:
+        """Product combinations left after the excludes."""
+        return self.size - len(self.removed_by)
+
+    def count(self) -> int:
+        """Combinations in all: those kept, and an own one for each include that extends none."""
+        universal = set(self.universal) if self.kept() else set()
+        return self.kept() + sum(1 for n, hit in enumerate(self.matched) if not hit and n not in universal)
+
+
+def _build(axes: list[_Axis], includes: list[_Filter], index: _Index) -> Expansion:
+    removed_by, universal, specific = index.removed_by, index.universal, index.specific
+    matched = list(index.matched)
 
     base_sources = tuple(source for axis in axes for source in axis.sources)
     merged: dict[tuple[int, ...], tuple[tuple[tuple[str, Any], ...], tuple[tuple[str, str], ...]]] = {}

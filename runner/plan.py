@@ -17,7 +17,7 @@ from typing import Any
 from .errors import CapabilityError, ManifestError, ManifestErrors, MatrixError
 from .jobs import Job, format_value, job_hash, job_key
 from .manifest import Manifest
-from .matrix import Combination, Expansion, expand
+from .matrix import Combination, Expansion, Prepared, prepare
 from .providers.capabilities import ProviderCaps
 from .sweeps import Collector, JobMaker, Sweep, compile_sweep, sweeps_of
 
@@ -97,6 +97,16 @@ def build(
             gc.enable()
 
 
+def _refuse_count(manifest: Manifest, count: int, cap: int) -> None:
+    explicit = manifest.data.get("run") or {}
+    where = ("run", "max_jobs") if "max_jobs" in explicit else ("matrix",) if manifest.matrix else ("sweeps",)
+    raise manifest.error(
+        where,
+        f"this manifest plans {count:,} jobs, above the cap of {cap:,}; check the matrix, "
+        f"or raise the cap with --max-jobs or run.max_jobs",
+    )
+
+
 def _build(
     manifest: Manifest,
     caps: ProviderCaps,
@@ -116,20 +126,26 @@ def _build(
     out_dir = (outputs_dir or outputs_dir_of(manifest)).resolve()
     sweeps = sweeps_of(manifest)
 
-    expansions: list[tuple[Sweep, Expansion]] = []
+    prepared: list[tuple[Sweep, Prepared]] = []
     for sw in sweeps:
         if sw.matrix:
             def err(p: tuple[Any, ...], msg: str, _sw: Sweep = sw) -> Exception:
                 return manifest.error(_sw.prefix + ("matrix",) + tuple(p), msg, MatrixError)
             try:
-                expansions.append((sw, expand(sw.matrix, error=err)))
+                prepared.append((sw, prepare(sw.matrix, error=err)))
             except ManifestError as exc:
                 errors.add(exc)
             except ManifestErrors as exc:
                 for e in exc.errors:
                     errors.add(e)
         else:
-            expansions.append((sw, Expansion((Combination((), "single", ()),), ())))
+            single = Expansion((Combination((), "single", ()),), ())
+            prepared.append((sw, Prepared(1, lambda single=single: single)))
+    # The cap first: counted, not expanded (millions of combinations would take seconds and gigabytes).
+    count = sum(pr.count * sw.repeat for sw, pr in prepared)
+    if count > cap and not errors.errors:
+        _refuse_count(manifest, count, cap)
+    expansions = [(sw, pr.expand()) for sw, pr in prepared]
     for sw, expansion in expansions:
         if not expansion.combinations:
             numbers = ", ".join(str(n) for n in sorted({i for _, i in expansion.excluded}))
@@ -140,16 +156,9 @@ def _build(
                 "(GitHub would run one job with an empty matrix; gridrun plans none and stops)", MatrixError))
     errors.raise_if_any()
 
-    count = sum(len(e.combinations) * sw.repeat for sw, e in expansions)
     errors.one_job = count == 1
     if count > cap:
-        explicit = manifest.data.get("run") or {}
-        where = ("run", "max_jobs") if "max_jobs" in explicit else ("matrix",) if manifest.matrix else ("sweeps",)
-        raise manifest.error(
-            where,
-            f"this manifest plans {count:,} jobs, above the cap of {cap:,}; check the matrix, "
-            f"or raise the cap with --max-jobs or run.max_jobs",
-        )
+        _refuse_count(manifest, count, cap)
 
     ctx_job = JobMaker(manifest, caps, model, errors, digest, str(out_dir))
     excluded: list[tuple[str | None, Combination, int]] = []

@@ -7,7 +7,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runner.matrix import expand
+from runner.matrix import expand, prepare
 
 AXIS_NAMES = ["a", "b", "c", "d"]
 VALUES = st.one_of(st.integers(min_value=0, max_value=4), st.sampled_from(["x", "y", "z"]))
@@ -142,3 +142,10 @@ def test_includes_never_change_original_values(matrix: dict[str, Any]) -> None:
 @given(any_matrix())
 def test_expansion_is_deterministic(matrix: dict[str, Any]) -> None:
     assert expand(matrix) == expand(matrix)
+
+
+@settings(max_examples=200, deadline=None)
+@given(any_matrix())
+def test_the_count_before_expanding_is_the_number_expanded(matrix: dict[str, Any]) -> None:
+    prepared = prepare(matrix)
+    assert prepared.count == len(prepared.expand().combinations) == len(expand(matrix).combinations)

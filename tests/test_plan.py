@@ -709,6 +709,20 @@ def test_job_count_cap(tmp_path: Path) -> None:
     assert (lowered.line, lowered.field) == (8, "run.max_jobs")
 
 
+def test_a_matrix_over_the_cap_is_refused_without_being_expanded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """9 million combinations are counted (with their excludes and includes), never made."""
+    from runner import matrix
+
+    def never(*args: object) -> None:
+        raise AssertionError("expanded")
+
+    monkeypatch.setattr(matrix, "_build", never)
+    body = ("params:\n  prompt: a {{ a }} {{ b }} {{ c }}\nmatrix:\n  a: {range: [1, 210]}\n  b: {range: [1, 210]}\n"
+            "  c: {range: [1, 210]}\n  exclude:\n    - a: 1\n  include:\n    - a: 0\n")
+    err = one_error(tmp_path, body, "above the cap")
+    assert err.message.startswith(f"this manifest plans {210**3 - 210**2 + 1:,} jobs, above the cap of 1,000")
+
+
 # --- templates ---------------------------------------------------------------------------------
 
 def test_var_cycle_names_the_cycle_and_its_line(tmp_path: Path) -> None:
