@@ -462,7 +462,13 @@ class Executor:
 
         `fresh`: no earlier process sent this attempt, so a create refused every time (429s alone) surely made
         nothing."""
-        body = self.provider.build_request(job.params, model=self.plan.model, idempotency_key=key)
+        try:
+            body = self.provider.build_request(job.params, model=self.plan.model, idempotency_key=key)
+        except RejectedError as exc:  # an input the provider could never take (an input image changed since the plan)
+            self._settle(job, None)
+            self._move(jid, S.REJECTED, error=f"not sent: {exc}")
+            self._error(job, f"not sent: {exc}")
+            return None
         honours = self.provider.caps.honours_idempotency_keys
         tries = 0
         maybe_received = not fresh  # by a create whose answer was lost

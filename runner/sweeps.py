@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import images
 from .errors import CapabilityError, ManifestError, ManifestErrors, MatrixError, TemplateError
 from .jobs import Job, canonical, format_value, job_hash
 from .manifest import DEFAULT_OUTPUT, Manifest, dotted
@@ -463,6 +464,17 @@ class JobMaker:
                     if not path.is_file():
                         raise self.m.error(self._path(sw, shape, name),
                                            f"input image {item!r} not found (looked for {path})", CapabilityError)
+                    try:
+                        with open(path, "rb") as f:
+                            head = f.read(images.HEAD)
+                    except OSError as exc:
+                        raise self.m.error(self._path(sw, shape, name),
+                                           f"input image {item!r} cannot be read: {exc.strerror or exc}", CapabilityError) from None
+                    if images.image_mime(path, head) is None:
+                        raise self.m.error(self._path(sw, shape, name),
+                                           f"input image {item!r} is not an image gridrun can send (PNG, JPEG, WebP, "
+                                           "GIF, BMP, or by extension AVIF, HEIC, TIFF...)" + ("; it is empty" if not head else ""),
+                                           CapabilityError)
                     sp = str(path)
                     if sp not in self.digests:
                         self.digests[sp] = self.digest(path)

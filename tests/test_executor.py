@@ -1008,3 +1008,20 @@ def test_a_state_store_that_cannot_be_written_is_an_error_not_a_traceback(
     assert main(["run", str(m), "--no-report"]) == 1
     out = capsys.readouterr().err
     assert "the state store (state.db in the state folder, .gridrun/ by default) cannot be used: attempt to write" in out
+
+
+def test_an_input_image_spoilt_after_the_plan_rejects_its_job_not_the_run(tmp_path: Path) -> None:
+    """The request is built just before the create: an image no longer an image is that job's rejection (no
+    create sent), and the run goes on with the others."""
+    png = tmp_path / "fox.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 32)
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 0.1},
+                       extra={"params": {"prompt": "a fox {{ seed }}", "quality": "360p", "duration": 5,
+                                         "input_reference": "fox.png"}})
+    p = api.plan(m)
+    png.write_text("no longer an image")
+    prov = sim_provider(m)
+    result = api.run(p, provider=prov, report=False)
+    assert result.exit_code == 1 and result.stats.counts["rejected"] == 2, result.stats.counts
+    assert all("not sent: " in (j.error or "") and "is not an image" in (j.error or "") for j in api.status(m).jobs)
+    assert stats(prov)["creates"] == 0

@@ -573,6 +573,19 @@ def test_a_missing_image_is_an_error_naming_it(tmp_path: Path) -> None:
     assert (err.line, err.field) == (6, "params.input_reference")
 
 
+@pytest.mark.parametrize(("name", "data", "tail"), [
+    ("notes.yaml", b"prompt: x\n", "not an image gridrun can send"),
+    ("fake.png", b"hello", "not an image gridrun can send"),
+    ("empty.png", b"", "; it is empty"),
+])
+def test_an_input_image_that_is_no_image_is_an_error_at_plan_time(tmp_path: Path, name: str, data: bytes, tail: str) -> None:
+    """Caught when planned (nothing recorded or paid), not when the request is built in the middle of a run."""
+    (tmp_path / name).write_bytes(data)
+    err = one_error(tmp_path, f"params:\n  prompt: a fox\n  input_reference: {name}\n", "input image")
+    assert f"input image {name!r} is not an image" in err.message and tail in err.message
+    assert (err.line, err.field) == (6, "params.input_reference")
+
+
 def test_a_missing_image_from_the_matrix_points_at_the_matrix(tmp_path: Path) -> None:
     images(tmp_path)
     err = one_error(tmp_path, """\

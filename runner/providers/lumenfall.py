@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import builtins
-import mimetypes
 import os
 from collections.abc import Callable, Collection, Mapping
 from datetime import datetime, timezone
@@ -16,6 +15,7 @@ from urllib.parse import quote
 import httpx
 
 from runner.errors import NeedsKeyError, OutcomeUnknownError, RejectedError, ServerError
+from runner.images import image_mime
 from runner.providers.base import TERMINAL, Download, VideoStatus
 from runner.providers.capabilities import ProviderCaps
 from runner.providers.download import fetch_to_file
@@ -33,13 +33,6 @@ _STATUSES = {
     "canceled": "cancelled",
 }
 
-_IMAGE_MAGIC = (
-    (b"\x89PNG\r\n\x1a\n", "image/png"),
-    (b"\xff\xd8\xff", "image/jpeg"),
-    (b"GIF87a", "image/gif"),
-    (b"GIF89a", "image/gif"),
-    (b"BM", "image/bmp"),
-)
 
 
 class LumenfallProvider:
@@ -281,21 +274,8 @@ def _image_url(value: Any, field: str) -> str:
         raise RejectedError(f"{field}: cannot read {path}: {exc.strerror or exc}", code="INVALID_INPUT") from exc
     mime = image_mime(path, data)
     if mime is None:
-        raise RejectedError(f"{field}: {path} is not an image (PNG, JPEG, WebP, GIF)", code="INVALID_INPUT")
+        raise RejectedError(f"{field}: {path} is not an image (PNG, JPEG, WebP, GIF, BMP, or by extension AVIF, HEIC, TIFF...)", code="INVALID_INPUT")
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
-
-
-def image_mime(path: Path, data: bytes) -> str | None:
-    """The image MIME type of `data`, from its magic bytes, else from `path`'s extension."""
-    for magic, mime in _IMAGE_MAGIC:
-        if data.startswith(magic):
-            return mime
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    guessed, _ = mimetypes.guess_type(path.name)
-    if guessed and guessed.startswith("image/"):
-        return guessed
-    return None
 
 
 # -- video objects -----------------------------------------------------------------------------------
