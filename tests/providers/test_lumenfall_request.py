@@ -188,11 +188,15 @@ def test_mime_from_magic_then_extension(tmp_path: Path) -> None:
     jpeg.write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 20)
     webp = tmp_path / "x.dat"
     webp.write_bytes(b"RIFF\x10\x00\x00\x00WEBPVP8 " + b"\x00" * 8)
-    by_name = tmp_path / "y.jpg"
-    by_name.write_bytes(b"not really magic")
+    by_name = tmp_path / "y.tiff"  # a kind without magic bytes gridrun knows: taken by its extension
+    by_name.write_bytes(b"II*\x00 not checked further")
     body = build({"prompt": "p", "input_reference": [str(jpeg), str(webp), str(by_name)]})
     urls = [r["image_url"] for r in body["input_reference"]]
-    assert [u.split(";")[0] for u in urls] == ["data:image/jpeg", "data:image/webp", "data:image/jpeg"]
+    assert [u.split(";")[0] for u in urls] == ["data:image/jpeg", "data:image/webp", "data:image/tiff"]
+    fake = tmp_path / "z.jpg"  # a kind with known magic, named so but without it: no image
+    fake.write_bytes(b"not really a jpeg")
+    with pytest.raises(RejectedError, match="is not an image"):
+        build({"prompt": "p", "input_reference": [str(fake)]})
 
 
 def test_urls_and_data_urls_pass_through_unchanged() -> None:
