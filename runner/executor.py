@@ -243,11 +243,23 @@ class Executor:
             manifest_text = Path(m.path).read_text(encoding="utf-8")
         except OSError:
             manifest_text = ""
+        # The output folder first: one that cannot be made (a file in the way, no permission) stops the run
+        # before it is recorded.
+        (self.plan.outputs_dir / ".runs").mkdir(parents=True, exist_ok=True)
         self.run_id = self.store.start_run(
             manifest_name=m.name, manifest_path=str(m.path), manifest_copy=manifest_text,
             outputs_dir=str(self.plan.outputs_dir), provider=self.plan.provider, model=self.plan.model,
             axes=self.plan.axes, budget_micros=self.budget_micros, argv=self.argv,
         )
+        try:
+            return self._sort(manifest_text, actions)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.store.end_run(self.run_id, "crashed")
+            raise
+
+    def _sort(self, manifest_text: str, actions: dict[str, str]) -> tuple[list[Job], list[Job], list[Job]]:
+        """The part of `prepare` after the run is recorded: add its jobs, and sort them by `actions`."""
         self.ids = self.store.add_jobs(self.run_id, [j.record() for j in self.plan.jobs])
         self._write_manifest_copy(manifest_text)
         submit: list[Job] = []

@@ -19,7 +19,7 @@ from .jobs import Job, format_value, job_hash, job_key
 from .manifest import Manifest
 from .matrix import Combination, Expansion, Prepared, prepare
 from .providers.capabilities import ProviderCaps
-from .sweeps import Collector, JobMaker, Sweep, compile_sweep, sweeps_of
+from .sweeps import NAME_MAX, Collector, JobMaker, Sweep, compile_sweep, sweeps_of
 
 __all__ = [
     "DEFAULT_MAX_JOBS", "Diff", "Job", "Plan", "Stored", "build", "diff", "file_sha256", "format_value", "job_hash",
@@ -97,6 +97,21 @@ def build(
             gc.enable()
 
 
+def _check_folder(manifest: Manifest, field: str, folder: Path) -> None:
+    """A folder gridrun will make and write in: not a file, and no part of it a name too long to make."""
+    what = {"name": "the output folder (outputs/<name>)", "": "the state folder (.gridrun)"}.get(field, field)
+    for part in folder.parts:
+        if len(part.encode("utf-8", "surrogatepass")) > NAME_MAX:
+            raise manifest.error((field,) if field else (), f"{what} would be named {part[:40]}…, {len(part.encode('utf-8', 'surrogatepass'))} "
+                                           f"bytes: more than file systems take ({NAME_MAX}); choose a shorter one")
+    probe = folder
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if not probe.is_dir():
+        where = f"{folder} is a file" if probe == folder else f"{folder} cannot be made: {probe} is a file"
+        raise manifest.error((field,) if field else (), f"{what}: {where}, not a folder")
+
+
 def _refuse_count(manifest: Manifest, count: int, cap: int) -> None:
     explicit = manifest.data.get("run") or {}
     where = ("run", "max_jobs") if "max_jobs" in explicit else ("matrix",) if manifest.matrix else ("sweeps",)
@@ -124,6 +139,9 @@ def _build(
     run = dict(manifest.run or {})
     cap = int(max_jobs or run.get("max_jobs") or DEFAULT_MAX_JOBS)
     out_dir = (outputs_dir or outputs_dir_of(manifest)).resolve()
+    if outputs_dir is None:
+        _check_folder(manifest, "outputs_dir" if manifest.data.get("outputs_dir") else "name", out_dir)
+    _check_folder(manifest, "state_dir" if manifest.data.get("state_dir") else "", state_dir_of(manifest))
     sweeps = sweeps_of(manifest)
 
     prepared: list[tuple[Sweep, Prepared]] = []

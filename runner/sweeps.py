@@ -552,6 +552,10 @@ _OWN_FILES = re.compile(r"report\.html|results\.(?:jsonl|csv|json)|compare-\d+-\
 _OWN_FOLDER = ".runs"
 
 
+NAME_MAX = 255
+"""The longest file or folder name, in bytes, of the usual file systems (ext4, APFS, NTFS counts UTF-16)."""
+
+
 class OutputClaims:
     """The files each job writes in the output folder (its video, and beside it the sidecar, the poster and
     the `.part` file of the download) and the folders they sit in. Paths compare as macOS and Windows
@@ -566,6 +570,13 @@ class OutputClaims:
         of them is taken, by this job's other files, another job's, a folder of one, or gridrun's own."""
         stem = posixpath.splitext(video)[0]
         mine = [(video, "video"), (stem + ".json", "sidecar"), (stem + ".jpg", "poster"), (video + ".part", "download")]
+        for path, what in mine:
+            long = next((part for part in path.split("/") if len(part.encode("utf-8", "surrogatepass")) > NAME_MAX), None)
+            if long is not None:
+                shown = long if len(long) <= 60 else f"{long[:40]}…{long[-12:]}"
+                return (f"job {key!r} would write its {what} as {shown}, a name of "
+                        f"{len(long.encode('utf-8', 'surrogatepass'))} bytes: more than file systems take ({NAME_MAX}); "
+                        "shorten output, e.g. with {{ value | truncate(60) }} or {{ hash }}")
         folded = {_fold(path): (path, what) for path, what in mine}
         if len(folded) < len(mine):  # x.json, or x.JSON where case is not told apart
             clash = next(what for path, what in mine[1:] if _fold(path) == _fold(video))

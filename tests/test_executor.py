@@ -1025,3 +1025,17 @@ def test_an_input_image_spoilt_after_the_plan_rejects_its_job_not_the_run(tmp_pa
     assert result.exit_code == 1 and result.stats.counts["rejected"] == 2, result.stats.counts
     assert all("not sent: " in (j.error or "") and "is not an image" in (j.error or "") for j in api.status(m).jobs)
     assert stats(prov)["creates"] == 0
+
+
+def test_a_run_that_fails_while_it_sets_up_is_recorded_as_crashed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not left `running`, which `status` would call a killed run to resume."""
+    from runner import executor as ex_mod
+
+    def broken(self: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ex_mod.Executor, "_put_aside", broken)
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
+    with pytest.raises(OSError, match="No space left"):
+        run(m)
+    assert api.status(m).run.status == "crashed"

@@ -1092,3 +1092,26 @@ def test_two_sweeps_that_share_a_request_are_told_so_at_the_second_sweep(tmp_pat
 def test_an_output_named_like_its_own_sidecar_but_for_case_is_refused(tmp_path: Path) -> None:
     """x.JSON and its sidecar x.json are one file where case is not told apart (macOS, Windows)."""
     one_error(tmp_path, "params:\n  prompt: x\noutput: clip.JSON\n", "which is also the name of its own sidecar")
+
+
+def test_output_names_longer_than_file_systems_take_are_errors(tmp_path: Path) -> None:
+    """Caught when planned: otherwise the job is paid for and its video can never be saved."""
+    err = one_error(tmp_path, "params:\n  prompt: hi {{ s }}\nmatrix:\n  s: [a]\noutput: \"{{ s * 300 }}.mp4\"\n", "bytes")
+    assert "would write its video as aaaa" in err.message and "a name of 304 bytes" in err.message
+    assert err.field == "output"
+    # 250 bytes is the most: the download's .part file adds 5
+    edge = one_error(tmp_path, "params:\n  prompt: hi {{ s }}\nmatrix:\n  s: [a]\noutput: \"{{ s * 250 }}.mp4\"\n", "bytes")
+    assert "its download as" in edge.message and "259 bytes" in edge.message
+    assert len(plan_of(tmp_path, "params:\n  prompt: hi {{ s }}\nmatrix:\n  s: [a]\noutput: \"{{ s * 246 }}.mp4\"\n").jobs) == 1
+
+
+def test_folders_that_cannot_be_made_are_errors_naming_their_field(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("")
+    out = one_error(tmp_path, "params:\n  prompt: a fox\noutputs_dir: afile/sub\n", "not a folder")
+    assert out.field == "outputs_dir" and f"{tmp_path / 'afile'} is a file" in out.message
+    state = one_error(tmp_path, "params:\n  prompt: a fox\nstate_dir: afile\n", "not a folder")
+    assert state.field == "state_dir"
+    long_name = write(tmp_path, "params:\n  prompt: a fox\n", "long.yaml", head=HEAD.replace("name: ", "name: " + "n" * 256 + "x", 1))
+    with pytest.raises(ManifestError, match=r"the output folder .* 260 bytes: more than file systems take") as caught:
+        api.plan(long_name)
+    assert caught.value.field == "name"
