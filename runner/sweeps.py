@@ -5,6 +5,7 @@ place in the manifest, so that one pass reports many.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -22,7 +23,7 @@ from .errors import CapabilityError, ManifestError, ManifestErrors, MatrixError,
 from .jobs import Job, canonical, format_value, job_hash
 from .manifest import DEFAULT_OUTPUT, Manifest, dotted
 from .matrix import Combination, Expansion
-from .providers.capabilities import Checked, ModelCaps, ProviderCaps
+from .providers.capabilities import Checked, Issue, ModelCaps, ProviderCaps
 from .template import Compiled, TemplateProblem, compile_value, dependents, var_order
 
 IMAGE_PARAMS = ("input_reference", "last_frame_image")
@@ -279,7 +280,7 @@ class JobMaker:
                 if failed:
                     # Check the rest of the request and the output too, so that one pass reports more problems.
                     rest = {k: v for k, v in params.items() if k not in failed}
-                    self._issues(sw, shape, self.model.check(rest), key, skip=failed)
+                    self._issues(sw, shape, self._check(rest), key, skip=failed)
                     self._output(sw, render_output, ctx, key, None)
                     continue
                 for n in maybe_not_str:
@@ -297,7 +298,7 @@ class JobMaker:
                         ck = (json.dumps(keyed, default=str), ck[1])
                         entry = entries.get(ck)
                     if entry is None:
-                        entry = entries[ck] = self._entry(sw, shape, self.model.check(params), param_sources)
+                        entry = entries[ck] = self._entry(sw, shape, self._check(params), param_sources)
                     checked = entry.checked
                     if checked.issues:
                         self._issues(sw, shape, checked, key)
@@ -307,7 +308,7 @@ class JobMaker:
                     for n in shape.free:
                         resolved[n] = params[n]
                 else:
-                    entry = self._entry(sw, shape, self.model.check(params), param_sources)
+                    entry = self._entry(sw, shape, self._check(params), param_sources)
                     checked = entry.checked
                     if checked.issues:
                         self._issues(sw, shape, checked, key)
@@ -442,6 +443,17 @@ class JobMaker:
             self.errors.add(self.m.error(sw.output_path, clash), key)
             return None
         return rel_path if digest_hex is not None else None
+
+    def _check(self, params: Mapping[str, Any]) -> Checked:
+        """The model's check of `params`, and gridrun's own: one video per job."""
+        checked = self.model.check(params)
+        count = checked.params.get("n", 1)
+        if count != 1 and not any(i.field == "n" for i in checked.issues):
+            # The provider would bill n videos; a job keeps one (its file, its sidecar, its digest).
+            problem = Issue("n", f"n: {count!r} would pay for {count} videos of which gridrun keeps one; "
+                                 "for several takes, use repeat: N (each its own job, file and seed)")
+            checked = dataclasses.replace(checked, issues=(*checked.issues, problem), cost_micros=0)
+        return checked
 
     def _local_images(self, sw: Sweep, shape: _Shape, params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         """Local image paths made absolute (checked to exist) and, for the hash, replaced by their digests."""

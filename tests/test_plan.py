@@ -217,7 +217,7 @@ REFERENCE_CASES = {
           avoid: [blur, "\\u00e9\\t"]
           seed: [1, 2]
           include:
-            - {style: comic, avoid: rain, generate_audio_switch: true, n: 2}
+            - {style: comic, avoid: rain, generate_audio_switch: true, thinking_type: enabled}
         repeat: 2
         """,
     "no free text varies": """\
@@ -240,7 +240,7 @@ REFERENCE_CASES = {
         params:
           prompt: "{{ 'x' * n }}"
           seed: "{{ n * 10 }}"
-          n: "{{ n }}"
+          steps: "{{ n }}"
           cfg: "{{ cfg }}"
         matrix:
           n: [1, 2, 3]
@@ -454,8 +454,6 @@ def test_render_size(tmp_path: Path, params: dict[str, str], size: tuple[int, in
         ({"quality": "720p", "duration": 10}, 0.99),
         ({"quality": "540p", "duration": 5, "generate_audio_switch": True}, 0.80),
         ({"quality": "1080p", "duration": 5, "generate_audio_switch": True}, 1.50),
-        ({"quality": "540p", "duration": 5, "n": 2}, 0.70),
-        ({"quality": "540p", "duration": 8, "n": 3, "generate_audio_switch": True}, 4.80),
         ({"size": "1024x1024", "duration": 5}, 0.75),
     ],
 )
@@ -463,6 +461,25 @@ def test_cost_per_job(tmp_path: Path, params: dict[str, Any], usd: float) -> Non
     lines = "".join(f"  {k}: {json.dumps(v)}\n" for k, v in params.items())
     job = plan_of(tmp_path, f"params:\n  prompt: a fox\n{lines}").jobs[0]
     assert job.cost_micros == round(usd * 1_000_000)
+
+
+@pytest.mark.parametrize(("params", "usd"), [
+    ({"quality": "540p", "duration": 5, "n": 2}, 0.70),
+    ({"quality": "540p", "duration": 8, "n": 3, "generate_audio_switch": True}, 4.80),
+])
+def test_the_price_table_bills_n_videos(params: dict[str, Any], usd: float) -> None:
+    from runner.providers import capabilities
+
+    model = capabilities.load("lumenfall").model("pixverse-v5.6")
+    assert model.cost_micros(params) == round(usd * 1_000_000)
+
+
+def test_n_above_one_is_an_error_pointing_at_repeat(tmp_path: Path) -> None:
+    """The provider bills n videos, and a job keeps one: the others would be paid for and lost."""
+    err = one_error(tmp_path, "params:\n  prompt: a fox\n  n: 3\n", "n: 3")
+    assert "would pay for 3 videos of which gridrun keeps one" in err.message and "repeat: N" in err.message
+    assert err.field == "params.n"
+    assert plan_of(tmp_path, "params:\n  prompt: a fox\n  n: 1\n").jobs[0].cost_micros == 350_000
 
 
 def test_total_cost_is_the_exact_sum(tmp_path: Path) -> None:
