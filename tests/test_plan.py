@@ -238,12 +238,12 @@ REFERENCE_CASES = {
         """,
     "typed expressions": """\
         params:
-          prompt: "{{ 'x' * n }}"
-          seed: "{{ n * 10 }}"
-          steps: "{{ n }}"
+          prompt: "{{ 'x' * k }}"
+          seed: "{{ k * 10 }}"
+          steps: "{{ k }}"
           cfg: "{{ cfg }}"
         matrix:
-          n: [1, 2, 3]
+          k: [1, 2, 3]
           cfg: {linspace: [0.5, 1.5, 3]}
         output: "{{ key }}.mp4"
         """,
