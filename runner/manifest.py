@@ -245,13 +245,11 @@ def _expected(schema: Mapping[str, Any]) -> str:
     kind = schema.get("type")
     if kind in ("integer", "number"):
         text = "an integer" if kind == "integer" else "a number"
-        if "minimum" in schema:
-            text += f" >= {schema['minimum']}"
-        if "exclusiveMinimum" in schema:
-            text += f" > {schema['exclusiveMinimum']}"
-        if "maximum" in schema:
-            text += f" <= {schema['maximum']}"
-        return text
+        if "minimum" in schema and "maximum" in schema:
+            return f"{text} from {schema['minimum']} to {schema['maximum']}"
+        bounds = [f"{op} {schema[k]}" for k, op in (("minimum", ">="), ("exclusiveMinimum", ">"), ("maximum", "<="))
+                  if k in schema]
+        return " and ".join([f"{text} {bounds[0]}", *bounds[1:]]) if bounds else text
     if kind == "string":
         if "pattern" in schema:
             return f"a string matching {schema['pattern']}"

@@ -42,17 +42,19 @@ class RunOptions:
                 raise UsageError(f"{f.name} must be True or False, got {getattr(self, f.name)!r}")
 
 
-# The numeric knobs of a run, as the manifest's schema has them: (integer?, least value, least excluded?).
-OPTION_LIMITS: dict[str, tuple[bool, float, bool]] = {
-    "concurrency": (True, 1, False),
-    "retries": (True, 0, False),
-    "max_jobs": (True, 1, False),
-    "budget_usd": (False, 0, False),
-    "poll_interval": (False, 0, True),
-    "timeout": (False, 0, True),
-    "request_timeout": (False, 0, True),
-    "report_every": (False, 0, False),
-    "every": (False, 0, True),          # `gridrun status --watch --every`
+# The numeric knobs of a run, as the manifest's schema has them: (integer?, least value, least excluded?,
+# most value or None). The most keep a slip (1e20 retries, a poll every 1e308 s) from making a run that
+# never ends.
+OPTION_LIMITS: dict[str, tuple[bool, float, bool, float | None]] = {
+    "concurrency": (True, 1, False, 10_000),
+    "retries": (True, 0, False, 100),
+    "max_jobs": (True, 1, False, 10_000_000),
+    "budget_usd": (False, 0, False, None),
+    "poll_interval": (False, 0, True, 3600),
+    "timeout": (False, 0, True, None),
+    "request_timeout": (False, 0, True, 3600),
+    "report_every": (False, 0, False, None),
+    "every": (False, 0, True, 3600),     # `gridrun status --watch --every`
 }
 
 
@@ -61,12 +63,15 @@ def option_problem(name: str, value: Any) -> str | None:
     None when it is usable (None always is)."""
     if value is None:
         return None
-    integer, least, excluded = OPTION_LIMITS[name]
+    integer, least, excluded, most = OPTION_LIMITS[name]
     usable = (type(value) is int if integer else isinstance(value, (int, float)) and not isinstance(value, bool)
               and math.isfinite(value))
+    kind = "an integer" if integer else "a finite number"
+    if usable and most is not None and value > most:
+        return f"must be {kind} at most {most:,g}, got {value!r}"
     if usable and (value > least or value == least and not excluded):
         return None
-    return f"must be {'an integer' if integer else 'a finite number'} {'above' if excluded else 'at least'} {least:g}, got {value!r}"
+    return f"must be {kind} {'above' if excluded else 'at least'} {least:g}, got {value!r}"
 
 
 def check_option(name: str, value: Any) -> None:

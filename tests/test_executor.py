@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -431,10 +432,11 @@ def test_the_knobs_bounds_are_the_manifest_schemas() -> None:
     assert len(shared) == 6, shared
     for name in shared:
         prop = run_props[name]
-        integer, least, excluded = OPTION_LIMITS[name]
+        integer, least, excluded, most = OPTION_LIMITS[name]
         assert (prop["type"] == "integer") == integer, name
         assert prop.get("exclusiveMinimum", prop.get("minimum")) == least, name
         assert ("exclusiveMinimum" in prop) == excluded, name
+        assert prop.get("maximum") == most, name
 
 
 def test_run_options_refuse_unusable_knobs_in_the_python_api() -> None:
@@ -1039,3 +1041,23 @@ def test_a_run_that_fails_while_it_sets_up_is_recorded_as_crashed(tmp_path: Path
     with pytest.raises(OSError, match="No space left"):
         run(m)
     assert api.status(m).run.status == "crashed"
+
+
+@pytest.mark.parametrize(("knob", "value", "problem"), [
+    ("poll_interval", 1e308, "poll_interval must be a finite number at most 3,600, got 1e+308"),
+    ("concurrency", 10**20, "concurrency must be an integer at most 10,000, got 100000000000000000000"),
+    ("retries", 101, "retries must be an integer at most 100, got 101"),
+])
+def test_knobs_so_large_a_run_would_never_end_are_refused(knob: str, value: float, problem: str) -> None:
+    from runner.errors import UsageError
+
+    with pytest.raises(UsageError, match=re.escape(problem)):
+        RunOptions(**{knob: value})
+
+
+def test_a_manifest_knob_above_its_most_is_a_located_error(tmp_path: Path) -> None:
+    from runner.errors import ManifestError, ManifestErrors
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), run={"poll_interval": 1e308})
+    with pytest.raises((ManifestError, ManifestErrors), match=r"run\.poll_interval"):
+        api.plan(m)

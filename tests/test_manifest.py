@@ -273,14 +273,14 @@ INVALID_CASES = [
     ("version_2.yaml", "version: expected 1, got 2", None, 1),
     ("version_true.yaml", "expected 1, got true", None, 1),
     ("name_with_space.yaml", "expected a name of letters, digits, '.', '_' and '-'", None, 2),
-    ("concurrency_zero.yaml", "concurrency_zero.yaml:7:3: run.concurrency: expected an integer >= 1, got 0", None, 7),
-    ("retries_negative.yaml", "expected an integer >= 0, got -1", None, 5),
+    ("concurrency_zero.yaml", "concurrency_zero.yaml:7:3: run.concurrency: expected an integer from 1 to 10000, got 0", None, 7),
+    ("retries_negative.yaml", "expected an integer from 0 to 100, got -1", None, 5),
     ("run_unknown_key.yaml", "did you mean 'concurrency'? Allowed here: concurrency, retries, budget_usd", None, 6),
     ("repeat_string.yaml", "expected an integer >= 1, got a string '3'", None, 4),
     ("repeat_float.yaml", "expected an integer >= 1, got 2.0", None, 4),
     ("repeat_yes.yaml", "expected an integer >= 1, got a string 'yes'", None, 4),
     ("budget_words.yaml", "run.budget_usd: expected a number >= 0, got a string 'ten'", None, 5),
-    ("poll_interval_zero.yaml", "expected a number > 0, got 0", None, 5),
+    ("poll_interval_zero.yaml", "expected a number > 0 and <= 3600, got 0", None, 5),
     ("base_url_ftp.yaml", "expected an http:// or https:// URL", None, 4),
     ("provider_empty.yaml", "expected a non-empty string", None, 4),
     ("vars_list.yaml", "vars: expected a mapping, got a list", None, 4),
@@ -415,7 +415,7 @@ def test_relative_path_is_shown_as_given(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ManifestError) as exc:
         load("manifests/x.yaml")
-    assert str(exc.value) == "manifests/x.yaml:5:3: run.concurrency: expected an integer >= 1, got 0"
+    assert str(exc.value) == "manifests/x.yaml:5:3: run.concurrency: expected an integer from 1 to 10000, got 0"
 
 
 # --- values from files -----------------------------------------------------------------------

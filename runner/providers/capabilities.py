@@ -235,9 +235,9 @@ def _coerce(spec: ParamSpec, value: Any, model: str) -> tuple[Any, str | None]:
         options = ", ".join(str(e) for e in spec.enum)
         return None, f"{value!r} is not one of {options} ({model})"
     if spec.minimum is not None and value < spec.minimum:
-        return None, f"{value!r} is below the minimum {spec.minimum:g} ({model})"
+        return None, f"{value!r} is below the minimum {_number(spec.minimum)} ({model})"
     if spec.maximum is not None and value > spec.maximum:
-        return None, f"{value!r} is above the maximum {spec.maximum:g} ({model})"
+        return None, f"{value!r} is above the maximum {_number(spec.maximum)} ({model})"
     return value, None
 
 
@@ -388,3 +388,8 @@ def _load(provider: str, extra: tuple[Path, ...], _env: str) -> ProviderCaps | N
         has_list_endpoint=bool(data.get("has_list_endpoint", False)),
         models=models,
     )
+
+
+def _number(value: float) -> str:
+    """A bound as written: 2147483647, not 2.14748e+09."""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
