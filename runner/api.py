@@ -24,6 +24,7 @@ from . import plan as plan_mod
 from .errors import ProviderError, UsageError
 from .executor import Executor, RunResult
 from .options import RunOptions, check_option
+from .outputs import verified
 from .manifest import Manifest
 from .plan import Diff, Plan, Stored
 from .providers import get_provider
@@ -105,7 +106,8 @@ def _check_sim_knobs(m: Manifest) -> None:
 def _stored(store: Store, p: Plan) -> tuple[dict[str, Stored], dict[str, str]]:
     rows = store.jobs_by_hash([j.hash for j in p.jobs])
     stored = {
-        h: Stored(r["state"], r["done_run_id"], r["output_path"], bool(r["sha256"]) and Path(r["output_path"]).is_file())
+        # the run's own test of a done job's video (its digest), so that "cached" here is cached there
+        h: Stored(r["state"], r["done_run_id"], r["output_path"], verified(Path(r["output_path"]), r["sha256"]))
         for h, r in rows.items()
     }
     previous: dict[str, str] = {}

@@ -248,7 +248,7 @@ class Stored:
     state: str
     done_run_id: int | None
     output_path: str | None
-    output_ok: bool               # the file is there with the recorded SHA-256 size
+    output_ok: bool               # the file is there with the recorded SHA-256
 
 
 @dataclass(frozen=True, slots=True)

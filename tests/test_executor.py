@@ -1061,3 +1061,15 @@ def test_a_manifest_knob_above_its_most_is_a_located_error(tmp_path: Path) -> No
     m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), run={"poll_interval": 1e308})
     with pytest.raises((ManifestError, ManifestErrors), match=r"run\.poll_interval"):
         api.plan(m)
+
+
+def test_plan_calls_an_altered_video_what_the_run_will_do_with_it(tmp_path: Path) -> None:
+    """`plan` said "cached" for a video whose file was there but altered; the run then fetched it again."""
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})
+    run(m)
+    jobs = api.status(m).jobs
+    with open(jobs[0].output_path, "ab") as f:
+        f.write(b"tail")
+    reasons = api.diff(api.plan(m)).reasons
+    assert reasons[jobs[0].key] == "done, but its file is missing or altered: download again"
+    assert reasons[jobs[1].key].startswith("cached")
