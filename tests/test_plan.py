@@ -1083,9 +1083,23 @@ def test_a_capability_file_for_the_provider_a_provider_extends_applies(tmp_path:
 def test_capability_data_that_fails_only_when_jobs_are_priced_is_a_located_error(tmp_path: Path) -> None:
     (tmp_path / "caps.yaml").write_text("provider: sim\nmodels:\n  new-model:\n    params:\n      prompt: {type: string}\n")
     m = write(tmp_path, "capabilities: [caps.yaml]\nparams:\n  prompt: a fox\n", head="version: 1\nname: fox\nmodel: new-model\n")
-    with pytest.raises(ManifestError, match="capability data that gridrun cannot use") as exc:
+    with pytest.raises(ManifestError, match="sim/new-model: prices: expected a mapping with base_5s") as exc:
         api.plan(m)
     assert exc.value.field == "capabilities"
+
+
+@pytest.mark.parametrize(("prices", "problem"), [
+    ("{base_5s: {360p: -1, 540p: 0.35, 720p: 0.45, 1080p: 0.75}}", "prices.base_5s.360p: expected a number >= 0, got -1"),
+    ("{base_5s: {540p: abc}}", "prices.base_5s.540p: expected a number >= 0, got 'abc'"),
+    ("{}\n    params: {duration: {type: integer, enum: [5, 7]}}", "prices.duration_factor has no figure for duration 7"),
+])
+def test_a_price_table_that_would_price_jobs_wrong_is_an_error(tmp_path: Path, prices: str, problem: str) -> None:
+    """A negative price let a run spend against a budget of $0; a word for a price was a traceback."""
+    (tmp_path / "caps.yaml").write_text(f"provider: sim\nmodels:\n  pixverse-v5.6:\n    prices: {prices}\n")
+    m = write(tmp_path, "capabilities: [caps.yaml]\nparams:\n  prompt: a fox\n")
+    with pytest.raises(ManifestError) as exc:
+        api.plan(m)
+    assert problem in exc.value.message and exc.value.field == "capabilities"
 
 
 def test_two_sweeps_that_share_a_request_are_told_so_at_the_second_sweep(tmp_path: Path) -> None:

@@ -370,6 +370,7 @@ def _load(provider: str, extra: tuple[Path, ...], _env: str) -> ProviderCaps | N
                 maximum=p.get("maximum"),
                 modes=tuple(p.get("modes", ("t2v", "i2v"))),
             )
+        _check_prices(f"{provider}/{mname}", m.get("prices"), specs)
         models[mname] = ModelCaps(
             provider=provider,
             model=mname,
@@ -393,3 +394,27 @@ def _load(provider: str, extra: tuple[Path, ...], _env: str) -> ProviderCaps | N
 def _number(value: float) -> str:
     """A bound as written: 2147483647, not 2.14748e+09."""
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def _check_prices(where: str, prices: Any, specs: Mapping[str, ParamSpec]) -> None:
+    """A model's price table: every figure a number >= 0, and a price for every quality and a factor for
+    every duration its parameters allow (a job would otherwise be priced wrong, or fail to be priced).
+
+    :raises CapabilityDataError: naming the model and the figure.
+    """
+    if not isinstance(prices, Mapping):
+        raise CapabilityDataError(f"{where}: prices: expected a mapping with base_5s and duration_factor, got {prices!r}")
+    for table in ("base_5s", "duration_factor", "audio_5s"):
+        figures = prices.get(table)
+        if figures is None and table == "audio_5s":
+            continue
+        if not isinstance(figures, Mapping) or not figures:
+            raise CapabilityDataError(f"{where}: prices.{table}: expected a mapping of figures, got {figures!r}")
+        for key, value in figures.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise CapabilityDataError(f"{where}: prices.{table}.{key}: expected a number >= 0, got {value!r}")
+    for param, table in (("quality", "base_5s"), ("duration", "duration_factor")):
+        spec = specs.get(param)
+        missing = [v for v in (spec.enum or ()) if v not in prices[table]] if spec is not None else []
+        if missing:
+            raise CapabilityDataError(f"{where}: prices.{table} has no figure for {param} {', '.join(map(repr, missing))}")
