@@ -10,6 +10,7 @@ by `str.format`; Jinja is imported the first time a template needs it.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import operator
 import re
@@ -21,14 +22,48 @@ if TYPE_CHECKING:
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 
+# What one render may make, so that a slip (loops in loops, 'x' * 10**9) is an error, not a plan that hangs
+# or fills memory: values handed out by range() in all, and the length of a string or list made by * or **.
+RANGE_BUDGET = 1_000_000
+MAX_MADE = 10_000_000
+_range_left: contextvars.ContextVar[int] = contextvars.ContextVar("range_left", default=RANGE_BUDGET)
+
+
+class _Budget(Exception):
+    """A render made more than a template may."""
+
+
 @functools.lru_cache(maxsize=1)
 def _env() -> ImmutableSandboxedEnvironment:
     import jinja2
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
+    from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
 
-    env = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
+    class Env(ImmutableSandboxedEnvironment):
+        intercepted_binops = frozenset({"*", "**"})
+
+        def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+            if operator == "**" and isinstance(right, int) and not isinstance(right, bool) and abs(right) > 1000 \
+                    and isinstance(left, int) and abs(left) > 1:
+                raise _Budget(f"{left} ** {right} is too large a number for a template")
+            if operator == "*":
+                seq, n = (left, right) if isinstance(left, (str, list, tuple)) else (right, left)
+                if isinstance(seq, (str, list, tuple)) and isinstance(n, int) and len(seq) * n > MAX_MADE:
+                    raise _Budget(f"a {type(seq).__name__} of {len(seq):,} repeated {n:,} times would be "
+                                  f"{len(seq) * n:,} long; a template makes at most {MAX_MADE:,}")
+            return super().call_binop(context, operator, left, right)
+
+    def counted_range(*args: int) -> range:
+        made = safe_range(*args)
+        left = _range_left.get() - len(made)
+        if left < 0:
+            raise _Budget(f"range() gave more than {RANGE_BUDGET:,} values in one render (loops in loops?)")
+        _range_left.set(left)
+        return made
+
+    env = Env(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
     # A template renders the same every time, or each plan would see new jobs (and each run pay for them).
     del env.globals["lipsum"], env.filters["random"]
+    env.globals["range"] = counted_range
     return env
 
 
@@ -80,6 +115,7 @@ class Compiled:
             return self._fn(context)
         import jinja2
 
+        budget = _range_left.set(RANGE_BUDGET)
         try:
             if self.kind == "expr":
                 value = self._fn(context)
@@ -88,12 +124,16 @@ class Compiled:
                 return value
             if self.kind == "text":
                 return self._fn.render(context)
+        except _Budget as exc:
+            raise TemplateProblem(f"{exc} (in {self.source!r})") from None
         except jinja2.UndefinedError as exc:
             raise TemplateProblem(f"{exc.message} (in {self.source!r})") from exc
         except jinja2.TemplateError as exc:
             raise TemplateProblem(f"{exc} (in {self.source!r})") from exc
         except Exception as exc:  # anything a template does wrong (a filter's assertion, endless recursion)
             raise TemplateProblem(f"{type(exc).__name__}: {exc} (in {self.source!r})") from exc
+        finally:
+            _range_left.reset(budget)
         if self.kind == "list":
             return [c.render(context) for _, c in self._items]
         return {k: c.render(context) for k, c in self._items}
