@@ -21,7 +21,7 @@ import anyio
 
 from . import manifest as manifest_mod
 from . import plan as plan_mod
-from .errors import ProviderError, UsageError
+from .errors import NotRecordedError, ProviderError, UsageError
 from .executor import Executor, RunResult
 from .options import RunOptions, check_option
 from .outputs import verified
@@ -329,13 +329,16 @@ def cancel(m: Manifest | str | Path) -> CancelResult:
     """
     p = plan(m)
     prov = _provider(p)
-    store = Store(p.state_dir / "state.db")
+    db = p.state_dir / "state.db"
+    if not db.exists():
+        raise NotRecordedError(f"{db}: no state yet (nothing has run here), so nothing to cancel")
+    store = Store(db)
     result = CancelResult()
     try:
         store.acquire_lock()
         last = store.latest_run(p.manifest.name)
         if last is None:
-            return result
+            raise NotRecordedError(f"{db}: no run recorded for {p.manifest.name}, so nothing to cancel")
         rows = [r for r in store.run_job_rows(last.id)
                 if r["state"] in (JobState.SUBMITTED.value, JobState.RUNNING.value) and r["provider_id"]]
 

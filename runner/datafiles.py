@@ -145,7 +145,7 @@ def _text_values(text: str, problems: list[tuple[int, int, str]]) -> list[Any]:
 
 
 def _csv_values(text: str, problems: list[tuple[int, int, str]]) -> list[Any]:
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     header: list[str] | None = None
     rows: list[Any] = []
     start = 1

@@ -206,7 +206,7 @@ def _explain(error: ValidationError) -> list[tuple[tuple[Any, ...], str]]:
             if key in allowed:
                 continue
             close = difflib.get_close_matches(str(key), allowed, n=1)
-            suggestion = f"; did you mean '{close[0]}'?" if close else ""
+            suggestion = f"; did you mean '{close[0]}'?" if close else "."
             out.append((path + (key,), f"unknown field '{key}'{suggestion} Allowed here: {', '.join(allowed)}"))
         return out
     if kind == "not" and not path:

@@ -193,6 +193,8 @@ class Store:
         self.clock = clock
         self._lock_fd: int | None = None
         if readonly:
+            if self.path.parent.is_file():
+                raise NotRecordedError(f"{self.path.parent} is a file; the state is a folder (.gridrun/ beside the manifest)")
             if not self.path.exists():
                 raise NotRecordedError(f"{self.path}: no state yet (nothing has run here)")
             target, uri = f"file:{self.path}?mode=ro", True

@@ -575,6 +575,7 @@ class OutputClaims:
 
     def __init__(self) -> None:
         self.files: dict[str, tuple[str, str]] = {}   # folded path -> (job key, what it is)
+        self.videos: dict[str, str] = {}              # folded video path -> the path as written
         self.folders: dict[str, str] = {}             # folded folder -> a job key whose files sit in it
 
     def claim(self, video: str, key: str) -> str | None:
@@ -605,6 +606,15 @@ class OutputClaims:
             if taken is not None:
                 other, theirs = taken
                 if what == theirs == "video":
+                    if other != key and self.videos.get(fold) not in (None, video):
+                        # the names differ only as these file systems do not tell apart
+                        return (f"jobs {ascii(other)} and {ascii(key)} would write {ascii(self.videos[fold])} and "
+                                f"{ascii(video)}, one file where case or Unicode form (composed or not) is not told "
+                                "apart (macOS, Windows); make the values differ in more than that")
+                    if other != key and unicodedata.normalize("NFC", other) == unicodedata.normalize("NFC", key):
+                        return (f"jobs {ascii(other)} and {ascii(key)} differ only in Unicode form (a letter composed "
+                                f"or not), which output names do not keep: both would write {video}; write the values "
+                                "in one form")
                     return (f"jobs {other!r} and {key!r} would both write {video}; "
                             "put the keys that vary into output (e.g. \"{{ key }}.mp4\")")
                 return f"job {key!r} would write {path} (its {what}), which job {other!r} writes (its {theirs})"
@@ -616,6 +626,7 @@ class OutputClaims:
                 return f"job {key!r} would write in the folder {folder}, which is the {taken[1]} of job {taken[0]!r}"
         for fold, (_, what) in folded.items():
             self.files[fold] = (key, what)
+        self.videos[_fold(video)] = video
         for fold in folders:
             self.folders.setdefault(fold, key)
         return None

@@ -147,3 +147,14 @@ def test_cancel_leaves_a_video_finished_first_for_the_next_run_to_download(tmp_p
         assert api.status(m).counts["done"] == 2
         stats = _stats(url)
         assert stats["creates"] == 2 and stats["duplicate_paid"] == 0 and stats["cancelled"] == 0
+
+
+def test_cancel_of_a_manifest_that_never_ran_is_a_usage_error_that_creates_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from runner.cli import main
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
+    assert main(["cancel", str(m)]) == 2
+    assert "no state yet (nothing has run here), so nothing to cancel" in capsys.readouterr().err
+    assert not (tmp_path / ".gridrun").exists()

@@ -442,6 +442,13 @@ def test_csv_error_line_counts_multiline_fields(tmp_path: Path) -> None:
     assert (exc.value.file.name, exc.value.line) == ("rows.csv", 4)
 
 
+def test_a_csv_quote_left_open_is_a_csv_error_not_an_empty_file(tmp_path: Path) -> None:
+    write(tmp_path / "rows.csv", '"prompt\na fox\n')
+    with pytest.raises(ManifestError, match="not valid CSV: unexpected end of data") as exc:
+        load(write(tmp_path / "m.yaml", HEAD + "matrix:\n  row: {file: rows.csv}\n"))
+    assert exc.value.file.name == "rows.csv"
+
+
 def test_jsonl_file_gives_objects(tmp_path: Path) -> None:
     write(tmp_path / "rows.jsonl", '{"prompt": "a fox", "seed": 1}\n\n  {"prompt": "an owl", "nested": {"a": [1]}}\n')
     manifest = load(write(tmp_path / "m.yaml", HEAD + "matrix:\n  row: {file: rows.jsonl}\n"))

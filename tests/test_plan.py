@@ -705,7 +705,7 @@ def test_two_jobs_writing_one_file_names_both_keys(tmp_path: Path) -> None:
         ("[clip.mp4, clip.mp4.part]", "{{ a }}", "which job 'a=clip.mp4' writes (its download)"),
         ("[x, x/y]", "{{ a }}", "would write in the folder x, which is the video of job 'a=x'"),
         ("[x/y, x]", "{{ a }}", "would write x (its video), a folder job 'a=x/y' writes in"),
-        ("[P, p]", "{{ a }}.mp4", "jobs 'a=P' and 'a=p' would both write p.mp4"),
+        ("[P, p]", "{{ a }}.mp4", "jobs 'a=P' and 'a=p' would write 'P.mp4' and 'p.mp4', one file where case"),
         ("[report, y]", "{{ a }}.html", "in the place of gridrun's own files"),
         ("[results, y]", "{{ a }}.csv", "in the place of gridrun's own files"),
         ("[.runs/x, y]", "{{ a }}.mp4", "in the place of gridrun's own files"),
@@ -1063,7 +1063,7 @@ def test_output_names_keep_combining_marks_and_compare_as_case_insensitive_file_
     assert sorted(Path(j.output_str).name for j in p.jobs) == sorted(
         ["s=हिन्दी.mp4", "s=किताब.mp4", "s=कुताब.mp4", "s=Straße.mp4", "s=Strasse.mp4"])
     one_error(tmp_path, "params:\n  prompt: '{{ s }}'\nmatrix:\n  s: [\"caf\\u00e9\", \"cafe\\u0301\"]\n",
-              "would both write s=café.mp4")
+              "both would write s=café.mp4")
 
 
 def test_an_output_folder_named_like_the_report_is_refused(tmp_path: Path) -> None:
@@ -1146,3 +1146,10 @@ def test_folders_that_cannot_be_made_are_errors_naming_their_field(tmp_path: Pat
     with pytest.raises(ManifestError, match=r"the output folder .* 260 bytes: more than file systems take") as caught:
         api.plan(long_name)
     assert caught.value.field == "name"
+
+
+def test_values_that_differ_only_in_case_or_unicode_form_are_told_so(tmp_path: Path) -> None:
+    form = one_error(tmp_path, 'params:\n  prompt: "{{ s }}"\nmatrix:\n  s: ["caf\\u00e9", "cafe\\u0301"]\n', "Unicode form")
+    assert "jobs 's=caf\\xe9' and 's=cafe\\u0301' differ only in Unicode form" in form.message
+    case = one_error(tmp_path, 'params:\n  prompt: "{{ s }}"\nmatrix:\n  s: [Fox, fox]\n', "one file")
+    assert "would write 's=Fox.mp4' and 's=fox.mp4', one file where case or Unicode form" in case.message

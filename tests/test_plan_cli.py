@@ -395,3 +395,10 @@ def test_plan_shows_the_description(tmp_path: Path, capsys: pytest.CaptureFixtur
     m = write(tmp_path / "d.yaml", "description: Four [bold]styles[/bold]\nparams:\n  prompt: a fox\n", HEAD)
     code, out, _ = run_cli(capsys, "plan", str(m))
     assert code == 0 and "  Four [bold]styles[/bold]\n" in out
+
+
+def test_status_given_a_file_for_the_state_folder_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    m = tmp_path / "m.yaml"
+    m.write_text("version: 1\n")
+    assert main(["status", "--state", str(m)]) == 2
+    assert f"{m} is a file; the state is a folder" in capsys.readouterr().err
