@@ -165,6 +165,13 @@ def m001_initial(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m002_billed_run(db: sqlite3.Connection) -> None:
+    # The run that saw an attempt billed (its render completed, or failed and charged): a run's spending is
+    # what it sent and what it followed that an earlier run sent, as its budget counts it.
+    db.execute("ALTER TABLE attempts ADD COLUMN billed_run_id INTEGER")
+
+
 def _script(db: sqlite3.Connection, script: str) -> None:
     # executescript() would commit the surrounding transaction; a migration must stay atomic.
     for statement in script.split(";"):
@@ -192,6 +199,7 @@ class Store:
         self.readonly = readonly
         self.clock = clock
         self._lock_fd: int | None = None
+        self.run_id: int | None = None  # the run this process records, once `start_run` made it
         if readonly:
             if self.path.parent.is_file():
                 raise NotRecordedError(f"{self.path.parent} is a file; the state is a folder (.gridrun/ beside the manifest)")
@@ -234,13 +242,15 @@ class Store:
                 f"{self.path}: written by a newer gridrun (schema {version}, this one knows {len(_MIGRATIONS)}); "
                 "upgrade gridrun to use it"
             )
+        self.schema = version
         if version == len(_MIGRATIONS):
             return
         if self.readonly and version == 0:
             # Nothing written yet: a run is creating the file this moment, or an empty file.
             raise NotRecordedError(f"{self.path}: no state yet (nothing has run here)")
         if self.readonly:
-            raise StateError(f"{self.path}: schema {version} is older than {len(_MIGRATIONS)}; run gridrun once to upgrade it")
+            return  # read as it is (status, report): readers cope with every schema since the first
+        self.schema = len(_MIGRATIONS)
         for n in range(version, len(_MIGRATIONS)):
             with self._tx():
                 _MIGRATIONS[n](self.db)
@@ -382,6 +392,7 @@ class Store:
             )
             run_id = int(cur.lastrowid or 0)
             self._event(run_id, None, "run-started", {"pid": os.getpid()})
+        self.run_id = run_id
         return run_id
 
     def end_run(self, run_id: int, status: str) -> None:
@@ -535,6 +546,9 @@ class Store:
         if to in (S.DOWNLOADING, S.FAILED, S.EXPIRED) and fields.get("cost_micros") is not None:  # rendered, billed
             upd["billed_micros"] = fields["cost_micros"]
         sets = ", ".join(f"{k}=?" for k in upd)
+        if "billed_micros" in upd:  # the first run to see it billed keeps it (a later re-download pays nothing)
+            sets += ", billed_run_id=COALESCE(billed_run_id, ?)"
+            upd["billed_run_id"] = self.run_id
         self.db.execute(
             f"UPDATE attempts SET {sets} WHERE job_id=? AND n=(SELECT MAX(n) FROM attempts WHERE job_id=?)",
             [*upd.values(), job_id, job_id],
@@ -673,14 +687,20 @@ class Store:
     def money(self, run_id: int | None = None, *, manifest_name: str | None = None) -> tuple[int, int]:
         """(spent, reserved) in micro-USD: billed attempts, and attempts in flight or of unknown outcome; of
         one run, of every run of a manifest, or of everything in the store."""
-        where: str = ""
+        where = billed = ""
         args: tuple[Any, ...] = ()
+        billed_args: tuple[Any, ...] = ()
         if run_id is not None:
-            where, args = " AND run_id=?", (run_id,)
+            # a run's: what it sent, and what it followed (jobs of its plan) that an earlier run had sent
+            where = (" AND (run_id=? OR run_id<? AND job_id IN (SELECT job_id FROM run_jobs WHERE run_id=?))")
+            args = (run_id, run_id, run_id)
+            by = "COALESCE(billed_run_id, run_id)" if self.schema >= 2 else "run_id"
+            billed, billed_args = f" AND {by}=?", (run_id,)
         elif manifest_name is not None:
             where, args = " AND run_id IN (SELECT id FROM runs WHERE manifest_name=?)", (manifest_name,)
         spent = self.db.execute(
-            f"SELECT COALESCE(SUM(billed_micros),0) FROM attempts WHERE billed_micros IS NOT NULL{where}", args
+            "SELECT COALESCE(SUM(billed_micros),0) FROM attempts WHERE billed_micros IS NOT NULL"
+            + (billed or where), billed_args if billed else args,
         ).fetchone()[0]
         marks = ",".join("?" * len(_RESERVING))
         reserved = self.db.execute(  # a video downloading is billed already: spent, not reserved

@@ -1073,3 +1073,20 @@ def test_plan_calls_an_altered_video_what_the_run_will_do_with_it(tmp_path: Path
     reasons = api.diff(api.plan(m)).reasons
     assert reasons[jobs[0].key] == "done, but its file is missing or altered: download again"
     assert reasons[jobs[1].key].startswith("cached")
+
+
+def test_a_runs_recorded_spending_is_what_it_sent_and_what_it_followed(tmp_path: Path) -> None:
+    """The run that follows jobs an earlier one sent counts them, as its budget does: status said $0.00 for
+    it while its own progress said $0.70."""
+    from runner.state import Store
+
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 1.0, "jitter": 0.0})
+    first, prov = run(m, timeout=0.2)
+    assert first.stats.counts["done"] == 0 and first.stats.spent_micros == 0
+    second, _ = run(m, prov, poll_interval=0.1)
+    assert second.stats.counts["done"] == 2 and second.stats.spent_micros == 700_000
+    snap = api.status(m)
+    assert (snap.run.id, snap.spent_micros, snap.reserved_micros) == (2, 700_000, 0)
+    assert snap.manifest_spent_micros == stats(prov)["billed_micros"] == 700_000
+    with Store(tmp_path / ".gridrun" / "state.db", readonly=True) as store:
+        assert store.money(1) == (0, 0)  # sent by run 1, billed when run 2 saw them complete

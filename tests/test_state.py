@@ -244,3 +244,22 @@ def test_voiding_the_attempt_a_reset_made_way_for_puts_the_job_back_as_it_was(st
     store.transition(jid, S.UNKNOWN, error="lost answer")
     store.begin_submit(run, [jid])
     assert store.void_attempt(jid, "retry --unknown") == S.PLANNED
+
+
+def test_a_state_file_of_the_first_schema_is_read_as_it_is_and_upgraded_by_a_writer(tmp_path: Path) -> None:
+    """`status` of a folder an earlier gridrun wrote works before any run upgrades it."""
+    path = tmp_path / "state.db"
+    with closing(sqlite3.connect(path)) as db:
+        from runner.state import _MIGRATIONS
+
+        _MIGRATIONS[0](db)
+        db.execute("PRAGMA user_version = 1")
+        db.commit()
+    reader = Store(path, readonly=True)
+    assert reader.schema == 1 and reader.money() == (0, 0)
+    reader.close()
+    writer = Store(path)
+    run, ids = _run(writer, tmp_path, n=1)
+    assert writer.schema == 2 and "billed_run_id" in {r[1] for r in writer.db.execute("PRAGMA table_info(attempts)")}
+    assert writer.money(run) == (0, 0)
+    writer.close()
