@@ -866,7 +866,7 @@ def test_housekeeping_wakes_for_deferred_writes_not_on_a_timer(tmp_path: Path, m
 
 
 def test_status_adds_up_the_money_of_every_run_of_the_manifest(tmp_path: Path) -> None:
-    """A resumed run follows jobs an earlier run paid for: its own figures are small; the manifest's add up."""
+    """A resumed run follows jobs an earlier run sent: it counts what it saw billed; the manifest's add up."""
     m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 1.0, "jitter": 0.0})
     prov = sim_provider(m)
     run(m, prov, timeout=0.2)
@@ -874,7 +874,7 @@ def test_status_adds_up_the_money_of_every_run_of_the_manifest(tmp_path: Path) -
     assert left.reserved_micros == left.manifest_reserved_micros == 700_000
     run(m, prov)
     snap = api.status(m)
-    assert snap.spent_micros == 0 and snap.manifest_spent_micros == 700_000 and snap.manifest_reserved_micros == 0
+    assert snap.spent_micros == 700_000 and snap.manifest_spent_micros == 700_000 and snap.manifest_reserved_micros == 0
     assert api.status_json(snap)["manifest_spent_usd"] == 0.7
 
 
