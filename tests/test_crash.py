@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 
-from chaos_kit import chaos  # noqa: E402
+from chaos_kit import ChaosResult, chaos  # noqa: E402
 
 
 @pytest.mark.slow
@@ -19,13 +19,7 @@ from chaos_kit import chaos  # noqa: E402
 def test_kill_nine_and_resume_pays_exactly_once(tmp_path: Path, honour: bool) -> None:
     # Enough work (80 jobs, 16 rounds of 1.2 s renders) that 12 kills land while jobs are still to do.
     res = chaos(tmp_path, kills=12, honour=honour, seed=7 if honour else 11, seeds=20, render_time=1.2)
-    assert res.kills >= 12
-    assert res.final_exit == 0, res
-    assert res.stats["duplicate_paid"] == 0, res.stats
-    assert res.stats["creates"] == res.jobs, res.stats
-    assert res.done == res.jobs and res.lost_outputs == 0
-    # what the state says was paid is what the provider billed, whichever moment the kills hit
-    assert res.recorded_spent_micros == res.stats["billed_micros"], (res.recorded_spent_micros, res.stats)
+    paid_exactly_once(res, kills=12)
     if not honour:
         assert res.stats["replays"] == 0
 
@@ -36,9 +30,14 @@ def test_kill_nine_with_the_built_in_simulator_in_the_killed_process_pays_exactl
     """The demo's set-up: the simulator dies with each runner, and its world lives on in the state folder, so
     every resume finds the videos and requests of the runs before it."""
     res = chaos(tmp_path, kills=8, honour=True, seed=5, seeds=10, render_time=1.2, in_process=True)
-    assert res.kills >= 8
+    paid_exactly_once(res, kills=8)
+
+
+def paid_exactly_once(res: ChaosResult, *, kills: int) -> None:
+    assert res.kills >= kills
     assert res.final_exit == 0, res
     assert res.stats["duplicate_paid"] == 0, res.stats
     assert res.stats["creates"] == res.jobs, res.stats
     assert res.done == res.jobs and res.lost_outputs == 0
+    # what the state says was paid is what the provider billed, whichever moment the kills hit
     assert res.recorded_spent_micros == res.stats["billed_micros"], (res.recorded_spent_micros, res.stats)
