@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import threading
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,15 @@ if TYPE_CHECKING:
     from .jobs import Job
 
 _WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+
+
+def _tmp_stem(name: str) -> str:
+    """`name`, or for a long one its start and a checksum: the temporary file's name must fit where `name`
+    just fits (255 bytes), with the dot, process and thread ids around it."""
+    raw = name.encode("utf-8", "surrogateescape")
+    if len(raw) <= 150:
+        return name
+    return f"{name[:32]}~{zlib.crc32(raw):08x}"
 
 
 def atomic_write(
@@ -32,7 +42,7 @@ def atomic_write(
         data = data.encode()
     # Paths as strings: pathlib's parsing costs more than the system calls do here.
     folder, name = os.path.split(os.fspath(path))
-    tmp = os.path.join(folder, f".{name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp = os.path.join(folder, f".{_tmp_stem(name)}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         fd = os.open(tmp, _WRITE_FLAGS, 0o666)
     except FileNotFoundError:

@@ -112,6 +112,30 @@ def _check_folder(manifest: Manifest, field: str, folder: Path) -> None:
         raise manifest.error((field,) if field else (), f"{what}: {where}, not a folder")
 
 
+PATH_MAX = 4096
+"""The longest path, in bytes with its terminating NUL, that Linux opens."""
+
+
+def _check_paths(manifest: Manifest, jobs: Sequence[Job], out_dir: Path) -> None:
+    """Every job's video can be written where the plan puts it: its path (with `.part`) not too long, and no
+    file (a video of an earlier manifest, say) where one of its folders must be. Otherwise the job would be
+    paid for and its video never saved."""
+    field = ("output",) if "output" in manifest.data else ()
+    checked: set[str] = {str(out_dir)}
+    for job in jobs:
+        if len(os.fsencode(job.output_str)) + len(".part") >= PATH_MAX:
+            raise manifest.error(field, f"job {job.key!r} would write a path of {len(os.fsencode(job.output_str)):,} "
+                                        f"bytes, more than file systems open ({PATH_MAX - 1 - len('.part'):,} with "
+                                        "the download's .part); shorten output")
+        folder = os.path.dirname(job.output_str)
+        while folder not in checked:
+            checked.add(folder)
+            if os.path.isfile(folder):
+                raise manifest.error(field, f"job {job.key!r} would write {relpath(Path(job.output_str), out_dir)}, "
+                                            f"but {folder} is a file, not a folder; move it, or change output")
+            folder = os.path.dirname(folder)
+
+
 def _refuse_count(manifest: Manifest, count: int, cap: int) -> None:
     explicit = manifest.data.get("run") or {}
     where = ("run", "max_jobs") if "max_jobs" in explicit else ("matrix",) if manifest.matrix else ("sweeps",)
@@ -187,6 +211,7 @@ def _build(
             ctx_job.sweep(sw, expansion, *compiled)
     errors.raise_if_any()
     jobs = ctx_job.jobs
+    _check_paths(manifest, jobs, out_dir)
     first_of: dict[str, Job] = {}
     same = [(first_of[j.hash], j) for j in jobs if first_of.setdefault(j.hash, j) is not j]
     if same:

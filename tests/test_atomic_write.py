@@ -54,3 +54,14 @@ def test_a_large_write_is_complete_even_when_the_kernel_takes_it_in_parts(
     data = os.urandom(10_000)
     atomic_write(tmp_path / "x.bin", data)
     assert (tmp_path / "x.bin").read_bytes() == data
+
+
+def test_a_name_that_just_fits_is_written_though_its_temporary_file_has_more_around_it(tmp_path: Path) -> None:
+    """The plan lets a video's name take 250 bytes (its .part takes 255): its sidecar and poster, written
+    through a temporary file, must fit too."""
+    from runner.outputs import atomic_write
+
+    for name in ("x" * 246 + ".json", "ü" * 120 + ".jpg"):
+        atomic_write(tmp_path / name, b"data")
+        assert (tmp_path / name).read_bytes() == b"data"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")) == []

@@ -1153,3 +1153,14 @@ def test_values_that_differ_only_in_case_or_unicode_form_are_told_so(tmp_path: P
     assert "jobs 's=caf\\xe9' and 's=cafe\\u0301' differ only in Unicode form" in form.message
     case = one_error(tmp_path, 'params:\n  prompt: "{{ s }}"\nmatrix:\n  s: [Fox, fox]\n', "one file")
     assert "would write 's=Fox.mp4' and 's=fox.mp4', one file where case or Unicode form" in case.message
+
+
+def test_a_path_too_long_or_a_file_where_a_folder_must_be_is_a_plan_error(tmp_path: Path) -> None:
+    """Both used to be found only after the job was paid for: its video could then never be saved."""
+    long = one_error(tmp_path, "params:\n  prompt: a fox\noutput: \"{{ ('a' * 200 ~ '/') * 21 }}x.mp4\"\n", "path of")
+    assert "more than file systems open" in long.message and long.field == "output"
+    (tmp_path / "outputs" / "fox").mkdir(parents=True)
+    (tmp_path / "outputs" / "fox" / "anime").write_bytes(b"a video of an earlier manifest")
+    err = one_error(tmp_path, "params:\n  prompt: a fox\nmatrix:\n  style: [anime]\noutput: \"{{ style }}/clip.mp4\"\n",
+                    "not a folder")
+    assert f"would write anime/clip.mp4, but {tmp_path / 'outputs' / 'fox' / 'anime'} is a file" in err.message
