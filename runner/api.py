@@ -71,21 +71,23 @@ def plan(m: Manifest | str | Path, *, max_jobs: int | None = None) -> Plan:
         _check_sim_knobs(m)
     try:
         caps = capabilities.load(m.provider, extra=files)
-    except capabilities.CapabilityDataError as exc:
-        if not files:
-            raise  # gridrun's own data: a bug, not the manifest's
-        raise m.error(("capabilities",), str(exc)) from exc
-    if caps is None:
-        known = ", ".join(capabilities.available())
-        raise m.error(("provider",), f"unknown provider {m.provider!r} (known: {known})")
-    try:
+        if caps is None:
+            known = ", ".join(capabilities.available())
+            raise m.error(("provider",), f"unknown provider {m.provider!r} (known: {known})")
+        model = caps.model(m.model)
+        if model is not None:
+            model.check_prices()
         return plan_mod.build(m, caps, max_jobs=max_jobs)
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
-        if not files:
-            raise  # gridrun's own data and code: a bug
-        # A user's capability file of the wrong shape (no prices for a model, a rule that is not a mapping)
-        # surfaces only when jobs are checked and priced.
-        raise m.error(("capabilities",), f"capability data that gridrun cannot use: {type(exc).__name__}: {exc}") from exc
+    except (capabilities.CapabilityDataError, KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        # A user's capability file of the wrong shape (a rule that is not a mapping) may surface only when
+        # jobs are checked and priced.
+        message = str(exc) if isinstance(exc, capabilities.CapabilityDataError) else \
+            f"capability data that gridrun cannot use: {type(exc).__name__}: {exc}"
+        if files:
+            raise m.error(("capabilities",), message) from exc
+        if os.environ.get("GRIDRUN_CAPABILITIES"):
+            raise UsageError(f"GRIDRUN_CAPABILITIES: {message}") from exc
+        raise  # gridrun's own data or code: a bug, shown as it is
 
 
 def _check_sim_knobs(m: Manifest) -> None:

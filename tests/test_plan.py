@@ -1083,7 +1083,7 @@ def test_a_capability_file_for_the_provider_a_provider_extends_applies(tmp_path:
 def test_capability_data_that_fails_only_when_jobs_are_priced_is_a_located_error(tmp_path: Path) -> None:
     (tmp_path / "caps.yaml").write_text("provider: sim\nmodels:\n  new-model:\n    params:\n      prompt: {type: string}\n")
     m = write(tmp_path, "capabilities: [caps.yaml]\nparams:\n  prompt: a fox\n", head="version: 1\nname: fox\nmodel: new-model\n")
-    with pytest.raises(ManifestError, match="sim/new-model: prices: expected a mapping with base_5s") as exc:
+    with pytest.raises(ManifestError, match="sim/new-model: prices.base_5s: expected a mapping of figures") as exc:
         api.plan(m)
     assert exc.value.field == "capabilities"
 
@@ -1164,3 +1164,50 @@ def test_a_path_too_long_or_a_file_where_a_folder_must_be_is_a_plan_error(tmp_pa
     err = one_error(tmp_path, "params:\n  prompt: a fox\nmatrix:\n  style: [anime]\noutput: \"{{ style }}/clip.mp4\"\n",
                     "not a folder")
     assert f"would write anime/clip.mp4, but {tmp_path / 'outputs' / 'fox' / 'anime'} is a file" in err.message
+
+
+def test_only_the_manifests_model_needs_a_whole_price_table(tmp_path: Path) -> None:
+    (tmp_path / "caps.yaml").write_text("provider: sim\nmodels:\n  other-model: {params: {prompt: {type: string}}}\n")
+    p = plan_of(tmp_path, "capabilities: [caps.yaml]\nparams:\n  prompt: a fox\n")
+    assert p.jobs[0].cost_micros == 350_000
+
+
+NEW_MODEL = """\
+provider: sim
+models:
+  new-model:
+    params:
+      prompt: {type: string, required: true}
+      quality: {type: string, enum: [540p], default: 540p}
+      duration: {type: integer, minimum: 1, maximum: 10, default: 5}
+      generate_audio_switch: {type: boolean, default: false}
+    prices:
+      base_5s: {540p: %s}
+      duration_factor: {5: 1.0}
+      audio_5s: {360p: 0.4}
+"""
+
+
+@pytest.mark.parametrize(("price", "params", "problem"), [
+    ("9" * 400, "", "prices.base_5s.540p: expected a number >= 0"),
+    ("0.35", "  duration: 7\n", "prices.duration_factor has no figure for 7"),
+    ("0.35", "  generate_audio_switch: true\n", "prices.audio_5s has no figure for '540p'"),
+])
+def test_price_figures_a_job_lacks_are_located_errors(tmp_path: Path, price: str, params: str, problem: str) -> None:
+    (tmp_path / "caps.yaml").write_text(NEW_MODEL % price)
+    path = write(tmp_path, f"capabilities: [caps.yaml]\nparams:\n  prompt: a fox\n{params}",
+                 head="version: 1\nname: fox\nmodel: new-model\n")
+    with pytest.raises(ManifestError) as caught:
+        api.plan(path)
+    assert problem in caught.value.message and caught.value.field == "capabilities"
+
+
+def test_a_bad_capability_file_from_the_environment_is_a_usage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from runner.errors import UsageError
+
+    (tmp_path / "env-caps.yaml").write_text("provider: sim\nmodels:\n  pixverse-v5.6:\n    prices: {base_5s: {540p: -1}}\n")
+    monkeypatch.setenv("GRIDRUN_CAPABILITIES", str(tmp_path / "env-caps.yaml"))
+    with pytest.raises(UsageError, match=r"GRIDRUN_CAPABILITIES: sim/pixverse-v5.6: prices.base_5s.540p"):
+        plan_of(tmp_path, "params:\n  prompt: a fox\n")

@@ -169,16 +169,30 @@ class ModelCaps:
         return min(tiers, key=lambda q: abs(int(q.rstrip("p")) - short))
 
     # -- pricing ----------------------------------------------------------------------------------
+    def check_prices(self) -> None:
+        """:raises CapabilityDataError: a price table that would price this model's jobs wrong, or not at all."""
+        _check_prices(f"{self.provider}/{self.model}", self.prices, self.params)
+
     def cost_micros(self, params: Mapping[str, Any], size: tuple[int, int] | None = None) -> int:
-        """The price of one job in micro-USD, from the dated price table."""
+        """The price of one job in micro-USD, from the dated price table.
+
+        :raises CapabilityDataError: the table has no figure for the job (a duration or tier it lacks).
+        """
         size = size or self.render_size(params)
         tier = str(params["quality"]) if "size" not in params and "resolution" not in params else self.tier(size)
-        base = Decimal(str(self.prices["base_5s"][tier]))
+        lookups = [("base_5s", tier), ("duration_factor", int(params.get("duration", 5)))]
         if params.get("generate_audio_switch"):
-            base += Decimal(str(self.prices["audio_5s"][tier]))
-        factor = Decimal(str(self.prices["duration_factor"][int(params.get("duration", 5))]))
+            lookups.append(("audio_5s", tier))
+        figures: dict[str, Decimal] = {}
+        for table, key in lookups:
+            try:
+                figures[table] = Decimal(str(self.prices[table][key]))
+            except KeyError:
+                raise CapabilityDataError(
+                    f"{self.provider}/{self.model}: prices.{table} has no figure for {key!r}") from None
+        base = figures["base_5s"] + figures.get("audio_5s", Decimal(0))
         n = int(params.get("n", 1))
-        return int(base * factor * n * MICROS)
+        return int(base * figures["duration_factor"] * n * MICROS)
 
 
 def _coerce(spec: ParamSpec, value: Any, model: str) -> tuple[Any, str | None]:
@@ -370,7 +384,6 @@ def _load(provider: str, extra: tuple[Path, ...], _env: str) -> ProviderCaps | N
                 maximum=p.get("maximum"),
                 modes=tuple(p.get("modes", ("t2v", "i2v"))),
             )
-        _check_prices(f"{provider}/{mname}", m.get("prices"), specs)
         models[mname] = ModelCaps(
             provider=provider,
             model=mname,
@@ -411,10 +424,17 @@ def _check_prices(where: str, prices: Any, specs: Mapping[str, ParamSpec]) -> No
         if not isinstance(figures, Mapping) or not figures:
             raise CapabilityDataError(f"{where}: prices.{table}: expected a mapping of figures, got {figures!r}")
         for key, value in figures.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value) or value < 0:
                 raise CapabilityDataError(f"{where}: prices.{table}.{key}: expected a number >= 0, got {value!r}")
     for param, table in (("quality", "base_5s"), ("duration", "duration_factor")):
         spec = specs.get(param)
         missing = [v for v in (spec.enum or ()) if v not in prices[table]] if spec is not None else []
         if missing:
             raise CapabilityDataError(f"{where}: prices.{table} has no figure for {param} {', '.join(map(repr, missing))}")
+
+
+def _finite(value: float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False
