@@ -145,7 +145,7 @@ def _text_values(text: str, problems: list[tuple[int, int, str]]) -> list[Any]:
 
 
 def _csv_values(text: str, problems: list[tuple[int, int, str]]) -> list[Any]:
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    reader = csv.reader(io.StringIO(text, newline=""))
     header: list[str] | None = None
     rows: list[Any] = []
     start = 1
@@ -172,7 +172,35 @@ def _csv_values(text: str, problems: list[tuple[int, int, str]]) -> list[Any]:
             rows.append(dict(zip(header, row)))
     except csv.Error as exc:
         problems.append((reader.line_num, 1, f"not valid CSV: {exc}"))
+        return rows
+    if _quote_left_open(text):
+        problems.append((_open_quote_line(text), 1, "not valid CSV: a quoted field is never closed (its \" runs to "
+                                                     "the end of the file)"))
     return rows
+
+
+def _quote_left_open(text: str) -> bool:
+    """A quote opened and never closed: the lenient reader takes the rest of the file as one field (and
+    reports no values); the strict one says so, but also refuses spaces after a closing quote, which Excel
+    and others write."""
+    try:
+        for _ in csv.reader(io.StringIO(text, newline=""), strict=True):
+            pass
+    except csv.Error as exc:
+        return "unexpected end of data" in str(exc)
+    return False
+
+
+def _open_quote_line(text: str) -> int:
+    """The line of the quote left open: where the quotes seen so far stop pairing up."""
+    open_at, inside = 1, False
+    for number, line in enumerate(text.split("\n"), 1):
+        for ch in line:
+            if ch == '"':
+                inside = not inside
+                if inside:
+                    open_at = number
+    return open_at
 
 
 def _reject_constant(name: str) -> Any:

@@ -444,7 +444,7 @@ def test_csv_error_line_counts_multiline_fields(tmp_path: Path) -> None:
 
 def test_a_csv_quote_left_open_is_a_csv_error_not_an_empty_file(tmp_path: Path) -> None:
     write(tmp_path / "rows.csv", '"prompt\na fox\n')
-    with pytest.raises(ManifestError, match="not valid CSV: unexpected end of data") as exc:
+    with pytest.raises(ManifestError, match="not valid CSV: a quoted field is never closed") as exc:
         load(write(tmp_path / "m.yaml", HEAD + "matrix:\n  row: {file: rows.csv}\n"))
     assert exc.value.file.name == "rows.csv"
 
@@ -579,3 +579,9 @@ def test_schema_defaults_match_the_properties() -> None:
     assert document["properties"]["output"]["default"] == minimal.output
     run_defaults = {k: v["default"] for k, v in document["$defs"]["run"]["properties"].items() if "default" in v}
     assert run_defaults == {k: v for k, v in minimal.run.items() if v is not None}
+
+
+def test_a_csv_with_spaces_after_a_closing_quote_loads_as_before(tmp_path: Path) -> None:
+    write(tmp_path / "space.csv", 'prompt,seed\n"a fox" ,1\n"an owl",2 \n')
+    manifest = load(write(tmp_path / "m.yaml", HEAD + "matrix:\n  row: {file: space.csv}\n"))
+    assert manifest.matrix == {"row": [{"prompt": "a fox ", "seed": "1"}, {"prompt": "an owl", "seed": "2 "}]}
