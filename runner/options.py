@@ -49,7 +49,7 @@ OPTION_LIMITS: dict[str, tuple[bool, float, bool, float | None]] = {
     "concurrency": (True, 1, False, 10_000),
     "retries": (True, 0, False, 100),
     "max_jobs": (True, 1, False, 10_000_000),
-    "budget_usd": (False, 0, False, None),
+    "budget_usd": (False, 0, False, 1_000_000_000),
     "poll_interval": (False, 0, True, 3600),
     "timeout": (False, 0, True, None),
     "request_timeout": (False, 0, True, 3600),
@@ -68,7 +68,7 @@ def option_problem(name: str, value: Any) -> str | None:
               and math.isfinite(value))
     kind = "an integer" if integer else "a finite number"
     if usable and most is not None and value > most:
-        return f"must be {kind} at most {most:,g}, got {value!r}"
+        return f"must be {kind} at most {most:,}, got {value!r}"
     if usable and (value > least or value == least and not excluded):
         return None
     return f"must be {kind} {'above' if excluded else 'at least'} {least:g}, got {value!r}"

@@ -58,12 +58,20 @@ class Plan:
 def outputs_dir_of(manifest: Manifest) -> Path:
     raw = manifest.data.get("outputs_dir")
     base = manifest.base_dir
-    return (base / raw).resolve() if raw else (base / "outputs" / manifest.name).resolve()
+    return _resolved(manifest, "outputs_dir" if raw else "name", base / raw if raw else base / "outputs" / manifest.name)
 
 
 def state_dir_of(manifest: Manifest) -> Path:
     raw = manifest.data.get("state_dir")
-    return (manifest.base_dir / raw).resolve() if raw else (manifest.base_dir / ".gridrun").resolve()
+    return _resolved(manifest, "state_dir" if raw else "", manifest.base_dir / raw if raw else manifest.base_dir / ".gridrun")
+
+
+def _resolved(manifest: Manifest, field: str, folder: Path) -> Path:
+    """`folder` made absolute, its links followed. :raises ManifestError: a link loop on the way."""
+    try:
+        return folder.resolve()
+    except (RuntimeError, OSError) as exc:  # Python 3.11 raises RuntimeError for a symlink loop
+        raise manifest.error((field,) if field else (), f"{folder} cannot be used as a folder: {exc}") from None
 
 
 def file_sha256(path: Path) -> str:

@@ -594,6 +594,8 @@ def test_a_missing_image_is_an_error_naming_it(tmp_path: Path) -> None:
     ("notes.yaml", b"prompt: x\n", "not an image gridrun can send"),
     ("fake.png", b"hello", "not an image gridrun can send"),
     ("empty.png", b"", "; it is empty"),
+    ("car.png", b"BMW is a car, not a bitmap", "not an image gridrun can send"),
+    ("t.svg", b"<svg xmlns='http://www.w3.org/2000/svg'/>", "not an image gridrun can send"),
 ])
 def test_an_input_image_that_is_no_image_is_an_error_at_plan_time(tmp_path: Path, name: str, data: bytes, tail: str) -> None:
     """Caught when planned (nothing recorded or paid), not when the request is built in the middle of a run."""
@@ -1211,3 +1213,24 @@ def test_a_bad_capability_file_from_the_environment_is_a_usage_error(
     monkeypatch.setenv("GRIDRUN_CAPABILITIES", str(tmp_path / "env-caps.yaml"))
     with pytest.raises(UsageError, match=r"GRIDRUN_CAPABILITIES: sim/pixverse-v5.6: prices.base_5s.540p"):
         plan_of(tmp_path, "params:\n  prompt: a fox\n")
+
+
+def test_a_bitmap_is_told_by_its_header_and_avif_by_its_name(tmp_path: Path) -> None:
+    bmp = b"BM" + (70).to_bytes(4, "little") + b"\0" * 8 + (40).to_bytes(4, "little") + b"\0" * 40
+    (tmp_path / "a.bmp").write_bytes(bmp)
+    (tmp_path / "b.avif").write_bytes(b"\0\0\0\x20ftypavif" + b"\0" * 20)
+    for name in ("a.bmp", "b.avif"):
+        assert plan_of(tmp_path, f"params:\n  prompt: a fox\n  input_reference: {name}\n").jobs
+
+
+def test_a_folder_behind_a_link_loop_is_a_located_error(tmp_path: Path) -> None:
+    (tmp_path / "loop").symlink_to("loop")
+    err = one_error(tmp_path, "params:\n  prompt: a fox\noutputs_dir: loop/sub\n", "cannot be used as a folder")
+    assert err.field == "outputs_dir"
+    state = one_error(tmp_path, "params:\n  prompt: a fox\nstate_dir: loop\n", "cannot be used as a folder")
+    assert state.field == "state_dir"
+
+
+def test_a_budget_too_large_to_count_is_a_located_error(tmp_path: Path) -> None:
+    err = one_error(tmp_path, "params:\n  prompt: a fox\nrun:\n  budget_usd: 1.0e303\n", "budget_usd")
+    assert "from 0 to 1000000000" in err.message
