@@ -230,6 +230,10 @@ class Executor:
         run that stops before sending one leaves it as it was: a later plain run does not pay for it)."""
         found = self.store.jobs_by_hash([j.hash for j in self.plan.jobs])
         states = {j.hash: JobState(found[j.hash]["state"]) if j.hash in found else S.PLANNED for j in self.plan.jobs}
+        for h, row in found.items():
+            if row["reset_from"] and states[h] == S.PLANNED:
+                # reset by a run killed before it began the new attempt: as it was, for this run to judge anew
+                states[h] = self.store.undo_reset(row["id"]) or S.PLANNED
         actions = {h: self._action(state) for h, state in states.items()}
         if not self.opts.leave_in_flight:
             self.check_left_behind()
@@ -477,6 +481,9 @@ class Executor:
         try:
             body = self.provider.build_request(job.params, model=self.plan.model, idempotency_key=key)
         except RejectedError as exc:  # an input the provider could never take (an input image changed since the plan)
+            if self.store.job_row(jid)["reset_from"]:
+                self._unsent(job, jid, f"not sent: {exc}")  # a re-run of a settled job: left as it was
+                return None
             self._settle(job, None)
             self._move(jid, S.REJECTED, error=f"not sent: {exc}")
             self._error(job, f"not sent: {exc}")

@@ -172,6 +172,13 @@ def m002_billed_run(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE attempts ADD COLUMN billed_run_id INTEGER")
 
 
+@migration
+def m003_reset_from(db: sqlite3.Connection) -> None:
+    # What a job was before a reset (--force, retry) made it plannable, until its new attempt reaches the
+    # provider: a re-run that never left (a kill, no connection) puts the job back as it was.
+    db.execute("ALTER TABLE jobs ADD COLUMN reset_from TEXT")
+
+
 def _script(db: sqlite3.Connection, script: str) -> None:
     # executescript() would commit the surrounding transaction; a migration must stay atomic.
     for statement in script.split(";"):
@@ -185,6 +192,12 @@ _ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
 # A job's fields that `reset` and the next `begin_submit` change, kept to undo them (`void_attempt`).
 _RESET_KEEPS = ("state", "error", "sha256", "downloaded_at", "done_run_id", "provider_id", "url", "submitted_at",
                 "completed_at")
+
+
+def _was(text: str | None) -> dict[str, Any] | None:
+    """A job's `reset_from`: what it was before a reset, or None."""
+    was = json.loads(text) if text else None
+    return dict(was) if isinstance(was, dict) else None
 
 
 def _json(value: Any) -> str:
@@ -516,6 +529,8 @@ class Store:
         if to != frm and to not in _ALLOWED[frm]:
             raise StateError(f"job {key}: cannot move from {frm} to {to}")
         cols = {"state": to.value, "updated_at": self.clock(), **fields}
+        if to not in (S.PLANNED, S.SUBMITTING, S.UNKNOWN):
+            cols["reset_from"] = None  # the re-run reached the provider: nothing to put back any more
         sets = ", ".join(f"{k}=?" for k in cols)
         args = list(cols.values()) + [job_id]
         with self._deferred() if lazy else self._tx():
@@ -574,9 +589,10 @@ class Store:
                     " VALUES (?,?,?,?,?,?,?)",
                     (job_id, n, run_id, key, S.SUBMITTING.value, row["cost_estimate_micros"], now),
                 )
+                # from unknown, the attempt before may have reached the provider: no reset to undo any more
                 self.db.execute(
                     "UPDATE jobs SET state=?, attempts=?, error=NULL, provider_id=NULL, url=NULL, updated_at=?,"
-                    " submitted_at=?, completed_at=NULL WHERE id=?",
+                    " submitted_at=?, completed_at=NULL" + (", reset_from=NULL" if frm == S.UNKNOWN else "") + " WHERE id=?",
                     (S.SUBMITTING.value, n, now, now, job_id),
                 )
                 self._event(run_id, job_id, "submitting", {"attempt": n, "idempotency_key": key})
@@ -592,16 +608,16 @@ class Store:
         job is as it was before (done, say), so a later plain run does not pay for it. Returns its state now.
         """
         with self._tx():
-            row = self.db.execute("SELECT state, key, attempts FROM jobs WHERE id=?", (job_id,)).fetchone()
+            row = self.db.execute("SELECT state, key, attempts, reset_from FROM jobs WHERE id=?", (job_id,)).fetchone()
             if JobState(row["state"]) not in (S.SUBMITTING, S.UNKNOWN):
                 raise StateError(f"job {row['key']}: cannot void an attempt from {row['state']}")
             n = int(row["attempts"])
             self.db.execute("DELETE FROM attempts WHERE job_id=? AND n=?", (job_id, n))
-            was = self._reset_before(job_id)
+            was = _was(row["reset_from"])
             if was is None:
                 cols: dict[str, Any] = {"state": S.PLANNED.value, "error": reason}
             else:
-                cols = {**was, "error": was["error"] or f"re-run not sent: {reason}"}
+                cols = {**was, "error": was["error"] or f"re-run not sent: {reason}", "reset_from": None}
             cols.update(attempts=n - 1, updated_at=self.clock())
             self.db.execute(f"UPDATE jobs SET {', '.join(f'{k}=?' for k in cols)} WHERE id=?", [*cols.values(), job_id])
             state = JobState(cols["state"])
@@ -610,16 +626,20 @@ class Store:
             self._known[job_id] = (state, row["key"])
         return state
 
-    def _reset_before(self, job_id: int) -> dict[str, Any] | None:
-        """What `reset` recorded of the job, when the attempt being voided is the first one after it."""
-        rows = self.db.execute(
-            "SELECT kind, detail FROM events WHERE job_id=? AND kind IN ('reset', 'submitting', 'voided')"
-            " ORDER BY id DESC LIMIT 2", (job_id,),
-        ).fetchall()
-        if len(rows) == 2 and rows[0]["kind"] == "submitting" and rows[1]["kind"] == "reset":
-            was = json.loads(rows[1]["detail"]).get("was")
-            return dict(was) if isinstance(was, dict) else None
-        return None
+    def undo_reset(self, job_id: int) -> JobState | None:
+        """A job left planned by a reset whose new attempt was never begun (the run was killed in between):
+        put it back as it was. Returns its state now, or None when there was no such reset."""
+        with self._tx():
+            row = self.db.execute("SELECT state, key, reset_from FROM jobs WHERE id=?", (job_id,)).fetchone()
+            was = _was(row["reset_from"])
+            if was is None or JobState(row["state"]) != S.PLANNED:
+                return None
+            cols = {**was, "reset_from": None, "updated_at": self.clock()}
+            self.db.execute(f"UPDATE jobs SET {', '.join(f'{k}=?' for k in cols)} WHERE id=?", [*cols.values(), job_id])
+            state = JobState(was["state"])
+            self._event(None, job_id, "reset-undone", {"restored": state.value})
+            self._known[job_id] = (state, row["key"])
+        return state
 
     def abandon_attempt(self, job_id: int, reason: str) -> None:
         """An `unknown` attempt whose video the provider has lost: settle the attempt as failed (it no longer
@@ -635,7 +655,7 @@ class Store:
                 (S.FAILED.value, reason, now, job_id, int(row["attempts"])),
             )
             self.db.execute(
-                "UPDATE jobs SET state=?, error=?, provider_id=NULL, url=NULL, updated_at=? WHERE id=?",
+                "UPDATE jobs SET state=?, error=?, provider_id=NULL, url=NULL, reset_from=NULL, updated_at=? WHERE id=?",
                 (S.PLANNED.value, reason, now, job_id),
             )
             self._event(None, job_id, "abandoned", {"attempt": int(row["attempts"]), "reason": reason})
@@ -649,10 +669,12 @@ class Store:
 
     def reset(self, job_id: int, reason: str) -> None:
         """Make a settled job plannable again (retry, --force). The next submit is a new paid attempt; what
-        the job was is kept in the event, for `void_attempt` to put back should that submit never arrive."""
+        the job was is kept (`reset_from`), for `void_attempt` or `undo_reset` to put back should that submit
+        never reach the provider."""
         with self.batch():
             row = self.db.execute(f"SELECT {', '.join(_RESET_KEEPS)} FROM jobs WHERE id=?", (job_id,)).fetchone()
-            self.transition(job_id, S.PLANNED, error=None, sha256=None, downloaded_at=None, done_run_id=None)
+            self.transition(job_id, S.PLANNED, error=None, sha256=None, downloaded_at=None, done_run_id=None,
+                            reset_from=_json(dict(row)))
             self._event(None, job_id, "reset", {"reason": reason, "was": dict(row)})
 
     def mark_cached(self, run_id: int, job_id: int, from_run: int | None) -> None:
@@ -756,15 +778,17 @@ class Store:
         """The jobs of an earlier run as they were when it ended (its report, a comparison): each one's state,
         and the error of that state, from the last move it made by then. A later run may have moved them
         since (re-run, resumed, failed); their files are as they are now."""
-        state_kinds = {s.value for s in JobState} | set(_BACK_TO_PLANNED)
+        state_kinds = {s.value for s in JobState} | set(_BACK_TO_PLANNED) | {"reset-undone"}
         last: dict[int, tuple[str, str | None]] = {}
         for chunk, marks in _chunked([j.id for j in jobs]):
             q = f"SELECT job_id, kind, detail FROM events WHERE job_id IN ({marks}) AND at <= ? ORDER BY id"
             for row in self.db.execute(q, (*chunk, moment)):
                 if row["kind"] in state_kinds:
                     detail = json.loads(row["detail"]) if row["detail"] else {}
-                    error = detail.get("error") if isinstance(detail, dict) else None
-                    last[row["job_id"]] = (_BACK_TO_PLANNED.get(row["kind"], row["kind"]), error)
+                    detail = detail if isinstance(detail, dict) else {}
+                    # a void or an undone reset may have put the job back as it was (done, say)
+                    state = detail.get("restored") or _BACK_TO_PLANNED.get(row["kind"], row["kind"])
+                    last[row["job_id"]] = (state, detail.get("error"))
         out = []
         for job in jobs:
             state, error = last.get(job.id, (S.PLANNED.value, None))

@@ -1090,3 +1090,37 @@ def test_a_runs_recorded_spending_is_what_it_sent_and_what_it_followed(tmp_path:
     assert snap.manifest_spent_micros == stats(prov)["billed_micros"] == 700_000
     with Store(tmp_path / ".gridrun" / "state.db", readonly=True) as store:
         assert store.money(1) == (0, 0)  # sent by run 1, billed when run 2 saw them complete
+
+
+def test_a_forced_run_killed_between_a_reset_and_its_new_attempt_leaves_the_job_done(tmp_path: Path) -> None:
+    """The reset is committed, then the new attempt's intent: a kill between the two left the job planned with
+    no attempt to void, and the next plain run paid for it again."""
+    from runner.state import Store
+
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})
+    first, prov = run(m)
+    job = api.status(m).jobs[0]
+    with Store(tmp_path / ".gridrun" / "state.db") as store:
+        store.reset(store.jobs_by_hash([job.hash])[job.hash]["id"], "--force")
+    assert api.status(m).jobs[0].state == "planned"
+    second, _ = run(m, prov)
+    assert second.exit_code == 0 and second.stats.cached == 2 and stats(prov)["creates"] == 2
+    after = api.status(m).jobs[0]
+    assert (after.state, after.provider_id, after.sha256) == ("done", job.provider_id, job.sha256)
+    check_outputs(m)
+
+
+def test_a_forced_job_whose_request_cannot_be_built_is_left_done_not_rejected(tmp_path: Path) -> None:
+    png = tmp_path / "fox.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 32)
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1},
+                       extra={"params": {"prompt": "a fox {{ seed }}", "quality": "360p", "duration": 5,
+                                         "input_reference": "fox.png"}})
+    first, prov = run(m)
+    before = api.status(m).jobs[0]
+    p = api.plan(m)
+    png.write_text("no longer an image")
+    forced = api.run(p, provider=prov, options=RunOptions(force=True), report=False)
+    assert forced.exit_code == 1 and forced.stats.counts["done"] == 1, forced.stats.counts
+    after = api.status(m).jobs[0]
+    assert (after.state, after.sha256) == ("done", before.sha256) and stats(prov)["creates"] == 1

@@ -3,6 +3,7 @@ left in flight, and pays nothing again. `gridrun sim serve --world FILE` does th
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -74,3 +75,22 @@ def test_sim_serve_with_a_world_finds_it_again_after_a_restart_and_holds_it_alon
         again = httpx.post(f"{url}/videos", json=body, timeout=10).json()
         assert again["id"] == vid
         assert httpx.get(url.rsplit("/v1", 1)[0] + "/_sim/stats", timeout=10).json()["creates"] == 1
+
+
+def test_a_forced_run_killed_before_its_creates_left_costs_the_next_plain_run_nothing(tmp_path: Path) -> None:
+    """kill -9 (a crash point) in a --force run, between its resets, write-ahead intents and creates: the next
+    plain run puts every job back as it was and pays for none."""
+    m = write_manifest(tmp_path, n_seeds=3, styles=("anime",), run={"concurrency": 3},
+                       sim={"render_time": 0.2, "jitter": 0})
+    assert api.run(m, report=False).exit_code == 0
+    before = {j.key: j.sha256 for j in api.status(m).jobs}
+    env = {**os.environ, "GRIDRUN_CRASH_AT": "before-submit:2", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    killed = subprocess.run([sys.executable, "-m", "runner.cli", "run", str(m), "--force", "--no-report"],
+                            env=env, capture_output=True, timeout=120, check=False)
+    assert killed.returncode == -9, killed.stderr[-500:]
+    states = sorted(j.state for j in api.status(m).jobs)
+    assert "planned" in states or "submitting" in states, states
+    again = api.run(m, report=False)
+    assert again.exit_code == 0 and again.stats.cached == 3, again.stats.counts
+    assert {j.key: j.sha256 for j in api.status(m).jobs} == before
+    assert world_stats(m)["creates"] == 3 and world_stats(m)["duplicate_paid"] == 0
