@@ -43,16 +43,20 @@ def test_jobs_left_in_flight_are_resumed_by_a_later_run_and_paid_once(tmp_path: 
     check_outputs(m)
 
 
+@pytest.mark.parametrize(("second", "problem"), [
+    ("{oops", ":2: not a JSON record"),
+    ('{"t":"cancel","id":"video_nope","at":2}', ": a record the simulator cannot replay (KeyError"),
+])
 def test_a_damaged_world_stops_the_run_before_anything_is_recorded_or_sent(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], second: str, problem: str
 ) -> None:
     m = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
     world = tmp_path / ".gridrun" / SIM_WORLD
     world.parent.mkdir()
-    world.write_text('{"t":"world","v":1,"epoch":1}\n{oops\n{"t":"cancel","id":"v","at":2}\n')
+    world.write_text('{"t":"world","v":1,"epoch":1}\n' + second + '\n{"t":"cancel","id":"v","at":2}\n')
     assert main(["run", str(m)]) == 2
     err = capsys.readouterr().err
-    assert f"{world}:2: not a JSON record" in err and "Traceback" not in err
+    assert f"{world}{problem}" in err and "Traceback" not in err
     with pytest.raises(Exception, match="no run"):
         api.status(m)
     assert world.read_text().count("\n") == 3  # left as it was

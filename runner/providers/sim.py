@@ -59,9 +59,9 @@ class SimProvider(LumenfallProvider):
 
             try:
                 world = World.open(self.world) if self.world is not None else None
+                self._app = create_app(self.config, world=world)  # replays the world
             except WorldError as exc:
                 raise UsageError(f"sim: {exc}") from None
-            self._app = create_app(self.config, world=world)
         return self._app
 
     def forgot(self, video_id: str) -> bool:

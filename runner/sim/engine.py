@@ -19,7 +19,7 @@ from runner.sim.schedule import Scheduler, Slot, max_overlap
 from runner.sim.seeded import hexid, unit
 from runner.sim.validate import check, fingerprint, limit_arg
 from runner.sim.video import Clip, ClipCache, ClipSpec, frame_size
-from runner.sim.world import World
+from runner.sim.world import World, WorldError
 
 _FAILURE_MESSAGES = {
     "CONTENT_POLICY_VIOLATION": "The prompt or the generated video was flagged by content moderation.",
@@ -48,7 +48,14 @@ class Sim:
         self.world = world
         if world is not None and world.records:
             self._clear(world.records[0]["epoch"])
-            self._replay(world.records)
+            try:
+                self._replay(world.records)
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise WorldError(f"{world.path}: a record the simulator cannot replay ({type(exc).__name__}: {exc}); "
+                                 "move the file aside to begin a new simulated world") from None
+            # New ids differ from every id of the world so far, even from those of records a power cut lost
+            # (a client may hold them: they must stay unknown, never name another video).
+            self.salt = self.clock()
         else:
             self.reset()
 
@@ -64,6 +71,7 @@ class Sim:
 
     def _clear(self, epoch: float) -> None:
         self.epoch = epoch
+        self.salt = epoch
         self.videos: dict[str, Video] = {}
         self.order: list[Video] = []
         self.by_key: dict[str, list[Video]] = {}
@@ -165,7 +173,7 @@ class Sim:
         params = checked.params
         seed = params.get("seed")
         video = Video(
-            id="video_" + hexid(cfg.seed, self.epoch, "video", seq),
+            id="video_" + hexid(cfg.seed, self.epoch, self.salt, "video", seq),
             seq=seq,
             model=model.model,
             prompt=str(params.get("prompt", "")),
@@ -221,7 +229,7 @@ class Sim:
                      "key": entry.idempotency_key, "status": status, "error": [code, message]}, required=False)
 
     def _next_request_id(self) -> str:
-        return "req_" + hexid(self.config.seed, self.epoch, "request", len(self.log))
+        return "req_" + hexid(self.config.seed, self.epoch, self.salt, "request", len(self.log))
 
     def _log_entry(self, body: Mapping[str, Any], status: int) -> LogEntry:
         return self.log.add(self._next_request_id(), self.clock(), body, status)

@@ -202,11 +202,15 @@ def serve(args: argparse.Namespace) -> int:
                 print(f"gridrun sim: {exc}", file=sys.stderr)
                 return 2
         try:
+            server = _server(config, access_log=args.access_log, log_config=uvicorn.config.LOGGING_CONFIG, world=world)
+        except WorldError as exc:
+            print(f"gridrun sim: {exc}", file=sys.stderr)
+            return 2
+        try:
             sock = _bind(args.host, args.port)
         except OSError as exc:
             print(f"gridrun sim: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
             return 2
-        server = _server(config, access_log=args.access_log, log_config=uvicorn.config.LOGGING_CONFIG, world=world)
         print(f"gridrun sim: listening on {_url(sock)}", flush=True)
         server.run(sockets=[sock])
     return 0

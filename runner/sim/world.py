@@ -31,6 +31,7 @@ class World:
     def __init__(self, path: Path, records: list[dict[str, Any]]) -> None:
         self.path = path
         self.records = records
+        self.epoch: float | None = records[0]["epoch"] if records else None
 
     @classmethod
     def open(cls, path: Path) -> World:
@@ -63,6 +64,8 @@ class World:
                 raise WorldError(f"{path}:{number}: not a simulator record (t: one of {', '.join(KINDS)})")
             if record["t"] == "world" and record.get("v") != VERSION:
                 raise WorldError(f"{path}:{number}: written by another version of the simulator (v={record.get('v')!r}, this one reads v={VERSION})")
+            if record["t"] == "world" and not isinstance(record.get("epoch"), (int, float)):
+                raise WorldError(f"{path}:{number}: a `world` record needs its epoch (a number)")
             if number == 1 and record["t"] != "world":
                 raise WorldError(f"{path}:1: a simulator's world begins with a `world` record")
             records.append(record)
@@ -82,11 +85,21 @@ class World:
         tmp.write_text(_line({"t": "world", "v": VERSION, "epoch": epoch}))
         os.replace(tmp, self.path)
         self.records = []
+        self.epoch = epoch
 
     def append(self, record: dict[str, Any]) -> None:
-        """Add one record; it is in the file (not necessarily on disk) when this returns."""
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(_line(record))
+        """Add one record; it is in the file (not necessarily on disk) when this returns. A file deleted
+        meanwhile begins again with this world's `world` record, so that it can still be read."""
+        data = _line(record).encode("utf-8")
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        except FileNotFoundError:
+            self.begin(self.epoch if self.epoch is not None else 0.0)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
 
 
 def _line(record: dict[str, Any]) -> str:

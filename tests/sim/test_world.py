@@ -102,6 +102,7 @@ def test_a_line_cut_short_by_a_kill_is_dropped_and_the_file_mended(tmp_path: Pat
         (['{"t":"world","v":1,"epoch":1}', '{"t":"nonsense"}'], ":2: not a simulator record"),
         (['{"t":"world","v":99,"epoch":1}'], ":1: written by another version"),
         (['{"t":"cancel","id":"v","at":2}'], ":1: a simulator's world begins with a `world` record"),
+        (['{"t":"world","v":1}'], ":1: a `world` record needs its epoch"),
     ],
 )
 def test_a_damaged_world_is_an_error_naming_file_and_line(tmp_path: Path, lines: list[str], message: str) -> None:
@@ -144,3 +145,46 @@ def test_written_records_are_one_json_object_a_line(tmp_path: Path) -> None:
     lines = path.read_text(encoding="utf-8").splitlines()
     assert [json.loads(line)["t"] for line in lines] == ["world", "log"]
     assert World.open(path).records[1]["key"] == "ключ\nk"
+
+
+@pytest.mark.anyio
+async def test_a_world_that_lost_its_last_records_never_gives_their_ids_to_other_videos(tmp_path: Path) -> None:
+    """A power cut may lose the last lines: a client holding the id of a video they named must find no video
+    (and in time call the job unknown), not another job's video under the same id."""
+    path, clock = tmp_path / "world.jsonl", FakeClock()
+    async with world_api(path, clock) as a:
+        kept = (await a.create(**BODY, prompt="fox 1")).json()["id"]
+        clock.advance(1)
+        lost = (await a.create(**BODY, prompt="fox 2")).json()["id"]
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines[:-1]))  # the last create never reached the disk
+    clock.advance(1)
+    async with world_api(path, clock) as b:
+        assert (await b.client.get(f"/videos/{lost}")).status_code == 404
+        other = (await b.create(**BODY, prompt="fox 3")).json()["id"]
+        assert other not in (kept, lost)
+        assert (await b.client.get(f"/videos/{lost}")).status_code == 404
+        assert (await b.video(kept))["prompt"] == "fox 1"
+
+
+@pytest.mark.parametrize("record", [
+    '{"t":"cancel","id":"video_nope","at":2}',
+    '{"t":"create","dup":[false,false],"video":{"id":"v","unknown_field":1}}',
+])
+def test_a_record_that_cannot_be_replayed_is_an_error_naming_the_file(tmp_path: Path, record: str) -> None:
+    from runner.sim.engine import Sim
+
+    path = tmp_path / "world.jsonl"
+    path.write_text('{"t":"world","v":1,"epoch":1}\n' + record + "\n")
+    with pytest.raises(WorldError, match=f"{path}: a record the simulator cannot replay"):
+        Sim(CONFIG, clock=FakeClock(), world=World.open(path))
+
+
+@pytest.mark.anyio
+async def test_a_world_file_deleted_while_in_use_begins_again_readable(tmp_path: Path) -> None:
+    path, clock = tmp_path / "world.jsonl", FakeClock()
+    async with world_api(path, clock) as a:
+        path.unlink()
+        vid = (await a.create(**BODY, prompt="fox")).json()["id"]
+    records = World.open(path).records
+    assert [r["t"] for r in records] == ["world", "create"] and records[1]["video"]["id"] == vid
