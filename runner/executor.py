@@ -355,12 +355,18 @@ class Executor:
             return
         cost = sum(r["cost_estimate_micros"] for r in left)
         keys = ", ".join(r["key"] for r in left[:3]) + (f" and {len(left) - 3} more" if len(left) > 3 else "")
+        kinds = {
+            "rendering (`gridrun cancel` stops them)": (S.SUBMITTED.value, S.RUNNING.value),
+            "rendered, to be downloaded": (S.DOWNLOADING.value,),
+            "sent or about to be (their outcome is not known yet)": (S.SUBMITTING.value,),
+        }
+        counts = [f"{n} {what}" for what, states in kinds.items() if (n := sum(r["state"] in states for r in left))]
         copy = self.plan.outputs_dir / ".runs" / f"run-{last.id}.yaml"
         raise InFlightError(
-            f"{len(left)} jobs run {last.id} sent (${cost / 1e6:,.2f}) are still in flight, and the manifest no "
-            f"longer has them ({keys}): this run would not download them. Put the manifest back as it was "
-            f"(run {last.id}'s copy: {copy}) and run it to collect them, or `gridrun cancel` them; "
-            "or pass --leave-in-flight to run anyway"
+            f"{len(left)} jobs of run {last.id} (${cost / 1e6:,.2f}) are in flight, and the manifest no longer has "
+            f"them ({keys}): {'; '.join(counts)}. This run would not follow them. Put the manifest back as it was "
+            f"(run {last.id}'s copy: {copy}) and run it to collect them; or pass --leave-in-flight to run anyway "
+            "(what they render is then not downloaded)"
         )
 
     def check_budget(self, submit: Sequence[Job], in_flight: Sequence[Job] = ()) -> None:

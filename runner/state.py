@@ -719,7 +719,11 @@ class Store:
             by = "COALESCE(billed_run_id, run_id)" if self.schema >= 2 else "run_id"
             billed, billed_args = f" AND {by}=?", (run_id,)
         elif manifest_name is not None:
+            # a manifest's: what its runs sent and what they saw billed (as each run's figures count it)
             where, args = " AND run_id IN (SELECT id FROM runs WHERE manifest_name=?)", (manifest_name,)
+            if self.schema >= 2:
+                billed = " AND COALESCE(billed_run_id, run_id) IN (SELECT id FROM runs WHERE manifest_name=?)"
+                billed_args = (manifest_name,)
         spent = self.db.execute(
             "SELECT COALESCE(SUM(billed_micros),0) FROM attempts WHERE billed_micros IS NOT NULL"
             + (billed or where), billed_args if billed else args,

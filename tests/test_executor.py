@@ -982,7 +982,7 @@ def test_a_changed_manifest_that_drops_jobs_still_in_flight_is_refused_until_ask
     first, prov = run(m, timeout=0.2)
     assert first.stats.counts["submitted"] + first.stats.counts["running"] == 2
     m.write_text(m.read_text().replace("a fox,", "a cat,"))
-    with pytest.raises(InFlightError, match=r"2 jobs run 1 sent \(\$0\.\d\d\) are still in flight"):
+    with pytest.raises(InFlightError, match=r"2 jobs of run 1 \(\$0\.\d\d\) are in flight, .*: 2 rendering \(`gridrun cancel`"):
         run(m, prov)
     assert api.status(m).run.id == 1 and stats(prov)["creates"] == 2  # nothing recorded, nothing sent
     assert main(["run", str(m), "--no-report"]) == 1
@@ -1124,3 +1124,16 @@ def test_a_forced_job_whose_request_cannot_be_built_is_left_done_not_rejected(tm
     assert forced.exit_code == 1 and forced.stats.counts["done"] == 1, forced.stats.counts
     after = api.status(m).jobs[0]
     assert (after.state, after.sha256) == ("done", before.sha256) and stats(prov)["creates"] == 1
+
+
+def test_two_manifests_sharing_a_state_folder_count_each_render_once_and_alike(tmp_path: Path) -> None:
+    """Manifest b follows jobs (the same requests) that a run of manifest a sent: the render is b's money in
+    its run's figures and in its manifest's, and a's in neither."""
+    a = write_manifest(tmp_path, n_seeds=1, styles=("anime",), name="a", sim={"render_time": 1.0, "jitter": 0.0})
+    b = write_manifest(tmp_path, n_seeds=1, styles=("anime",), name="b", sim={"render_time": 1.0, "jitter": 0.0})
+    first, prov = run(a, timeout=0.2)
+    second, _ = run(b, prov, poll_interval=0.1)
+    assert second.stats.counts["done"] == 1
+    snap_b, snap_a = api.status(b), api.status(a)
+    assert snap_b.spent_micros == snap_b.manifest_spent_micros == 350_000
+    assert snap_a.spent_micros == snap_a.manifest_spent_micros == 0
