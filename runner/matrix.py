@@ -79,11 +79,15 @@ def expand(matrix: Mapping[str, Any], *, error: ErrorFactory | None = None) -> E
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
-    """A matrix checked and indexed but not expanded: `count` says how many combinations `expand()` makes,
-    without making them (a plan refuses a matrix of millions before it spends seconds and gigabytes on it)."""
+    """A matrix checked but not expanded, so that a plan refuses a matrix of millions before it spends seconds
+    and gigabytes on it: `at_least` is a floor of the combinations, found without listing any (the product
+    less every exclude's own size); `count()` is their number, found by listing only what the excludes and
+    includes match; `expand()` makes them."""
 
-    count: int
+    at_least: int
+    count: Callable[[], int]
     expand: Callable[[], Expansion]
+    exact: bool = False  # at_least is the count but for includes (no excludes): count() is cheap then
 
 
 def prepare(matrix: Mapping[str, Any], *, error: ErrorFactory | None = None) -> Prepared:
@@ -96,8 +100,19 @@ def prepare(matrix: Mapping[str, Any], *, error: ErrorFactory | None = None) -> 
     excludes = [_compile_exclude(number, entry, axes) for number, entry in exclude_entries]
     includes = [f for number, entry in include_entries for f in _compile_include(number, entry, axes, problems)]
     problems.raise_if_any()
-    index = _Index(axes, includes, excludes)
-    return Prepared(index.count(), lambda: _build(axes, includes, index))
+    sizes = [len(axis.rows) for axis in axes]
+    size = math.prod(sizes) if axes else 0
+    removable = sum(math.prod(len(dict(f.constraints).get(a, range(sizes[a]))) for a in range(len(axes)))
+                    for f in excludes if not f.never)
+    index: list[_Index] = []
+
+    def indexed() -> _Index:
+        if not index:
+            index.append(_Index(axes, includes, excludes))
+        return index[0]
+
+    return Prepared(max(0, size - removable), lambda: indexed().count(), lambda: _build(axes, includes, indexed()),
+                    exact=not excludes)
 
 
 def matrix_of_file(path: Path) -> list[tuple[str | None, Expansion]]:

@@ -144,13 +144,13 @@ def _check_paths(manifest: Manifest, jobs: Sequence[Job], out_dir: Path) -> None
             folder = os.path.dirname(folder)
 
 
-def _refuse_count(manifest: Manifest, count: int, cap: int) -> None:
+def _refuse_count(manifest: Manifest, count: int, cap: int, *, at_least: bool = False) -> None:
     explicit = manifest.data.get("run") or {}
     where = ("run", "max_jobs") if "max_jobs" in explicit else ("matrix",) if manifest.matrix else ("sweeps",)
     raise manifest.error(
         where,
-        f"this manifest plans {count:,} jobs, above the cap of {cap:,}; check the matrix, "
-        f"or raise the cap with --max-jobs or run.max_jobs",
+        f"this manifest plans {'at least ' if at_least else ''}{count:,} jobs, above the cap of {cap:,}; check the "
+        "matrix, or raise the cap with --max-jobs or run.max_jobs",
     )
 
 
@@ -190,9 +190,16 @@ def _build(
                     errors.add(e)
         else:
             single = Expansion((Combination((), "single", ()),), ())
-            prepared.append((sw, Prepared(1, lambda single=single: single)))
-    # The cap first: counted, not expanded (millions of combinations would take seconds and gigabytes).
-    count = sum(pr.count * sw.repeat for sw, pr in prepared)
+            prepared.append((sw, Prepared(1, lambda: 1, lambda single=single: single, exact=True)))
+    # The cap first: counted, not expanded (millions of combinations would take seconds and gigabytes), and
+    # by a floor first when that is enough (counting lists what the excludes remove).
+    if not errors.errors:
+        floor = sum(pr.at_least * sw.repeat for sw, pr in prepared)
+        if floor > cap:
+            exact = all(pr.exact for _, pr in prepared)
+            _refuse_count(manifest, sum(pr.count() * sw.repeat for sw, pr in prepared) if exact else floor, cap,
+                          at_least=not exact)
+    count = sum(pr.count() * sw.repeat for sw, pr in prepared)
     if count > cap and not errors.errors:
         _refuse_count(manifest, count, cap)
     expansions = [(sw, pr.expand()) for sw, pr in prepared]

@@ -148,4 +148,5 @@ def test_expansion_is_deterministic(matrix: dict[str, Any]) -> None:
 @given(any_matrix())
 def test_the_count_before_expanding_is_the_number_expanded(matrix: dict[str, Any]) -> None:
     prepared = prepare(matrix)
-    assert prepared.count == len(prepared.expand().combinations) == len(expand(matrix).combinations)
+    assert prepared.count() == len(prepared.expand().combinations) == len(expand(matrix).combinations)
+    assert prepared.at_least <= prepared.count()
