@@ -26,11 +26,17 @@ if TYPE_CHECKING:
 # or fills memory: values handed out by range() in all, and the length of a string or list made by * or **.
 RANGE_BUDGET = 1_000_000
 MAX_MADE = 10_000_000
+MAX_BITS = 100_000  # a number of some 30,000 digits
 _range_left: contextvars.ContextVar[int] = contextvars.ContextVar("range_left", default=RANGE_BUDGET)
 
 
 class _Budget(Exception):
     """A render made more than a template may."""
+
+
+def _short(number: int) -> str:
+    text = str(number) if number.bit_length() < 200 else f"a number of {number.bit_length():,} bits"
+    return text
 
 
 @functools.lru_cache(maxsize=1)
@@ -39,24 +45,29 @@ def _env() -> ImmutableSandboxedEnvironment:
     from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
 
     class Env(ImmutableSandboxedEnvironment):
-        intercepted_binops = frozenset({"*", "**"})
+        intercepted_binops = frozenset({"*", "**", "+"})
 
         def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-            if operator == "**" and isinstance(right, int) and not isinstance(right, bool) and abs(right) > 1000 \
-                    and isinstance(left, int) and abs(left) > 1:
-                raise _Budget(f"{left} ** {right} is too large a number for a template")
+            ints = all(isinstance(v, int) and not isinstance(v, bool) for v in (left, right))
+            if operator == "**" and ints and right > 0 and abs(left).bit_length() * right > MAX_BITS:
+                raise _Budget(f"{_short(left)} ** {right:,} would have some {abs(left).bit_length() * right:,} bits; "
+                              f"a template makes numbers of at most {MAX_BITS:,}")
             if operator == "*":
                 seq, n = (left, right) if isinstance(left, (str, list, tuple)) else (right, left)
                 if isinstance(seq, (str, list, tuple)) and isinstance(n, int) and len(seq) * n > MAX_MADE:
                     raise _Budget(f"a {type(seq).__name__} of {len(seq):,} repeated {n:,} times would be "
                                   f"{len(seq) * n:,} long; a template makes at most {MAX_MADE:,}")
+            if operator == "+" and isinstance(left, (str, list, tuple)) and isinstance(right, (str, list, tuple)) \
+                    and len(left) + len(right) > MAX_MADE:
+                raise _Budget(f"joining {len(left):,} and {len(right):,} items would be more than a template makes "
+                              f"({MAX_MADE:,})")
             return super().call_binop(context, operator, left, right)
 
     def counted_range(*args: int) -> range:
         made = safe_range(*args)
         left = _range_left.get() - len(made)
         if left < 0:
-            raise _Budget(f"range() gave more than {RANGE_BUDGET:,} values in one render (loops in loops?)")
+            raise _Budget(f"range() would give more than {RANGE_BUDGET:,} values in one render (loops in loops?)")
         _range_left.set(left)
         return made
 

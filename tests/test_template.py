@@ -159,10 +159,12 @@ def test_a_template_nested_too_deeply_is_a_template_problem() -> None:
 
 @pytest.mark.parametrize(("source", "problem"), [
     ("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}x",
-     "range() gave more than 1,000,000 values in one render"),
+     "range() would give more than 1,000,000 values in one render"),
     ("{{ 'x' * 1000000000 }}", "a str of 1 repeated 1,000,000,000 times would be 1,000,000,000 long"),
     ("{{ [1, 2] * 10000000 }}", "a list of 2 repeated 10,000,000 times"),
-    ("{{ 10 ** 100000000 }}", "10 ** 100000000 is too large a number"),
+    ("{{ 10 ** 100000000 }}", "10 ** 100,000,000 would have some 400,000,000 bits"),
+    ("{{ ((10 ** 1000) ** 1000) ** 1000 }}", "** 1,000 would have some 3,322,000 bits"),
+    ("{% set a = 'x' * 9000000 %}{{ a + a }}", "joining 9,000,000 and 9,000,000 items"),
 ])
 def test_a_template_that_would_hang_or_fill_memory_is_an_error(source: str, problem: str) -> None:
     """validate used to hang (loops in loops) or allocate gigabytes; the limits are far above any prompt."""
@@ -174,3 +176,4 @@ def test_the_range_budget_is_per_render_and_ordinary_templates_pass() -> None:
     loop = compile_value("{% for i in range(6) %}{% for j in range(100000) %}{% endfor %}{% endfor %}ok")
     assert loop.render({}) == "ok" and loop.render({}) == "ok"  # 600,000 each time, not 1,200,000 in all
     assert compile_value("{{ 'ab' * 3 }} {{ 2 ** 10 }} {{ range(3) | list }}").render({}) == "ababab 1024 [0, 1, 2]"
+    assert compile_value("{{ 7 ** 1001 % 97 }} {{ 10 ** -3 }} {{ 'a' + 'b' }}").render({}) == f"{7 ** 1001 % 97} 0.001 ab"
