@@ -608,9 +608,9 @@ class OutputClaims:
                 if what == theirs == "video":
                     if other != key and self.videos.get(fold) not in (None, video):
                         # the names differ only as these file systems do not tell apart
-                        return (f"jobs {ascii(other)} and {ascii(key)} would write {ascii(self.videos[fold])} and "
-                                f"{ascii(video)}, one file where case or Unicode form (composed or not) is not told "
-                                "apart (macOS, Windows); make the values differ in more than that")
+                        return (f"jobs {other!r} and {key!r} would write {self.videos[fold]!r} and {video!r}, one "
+                                "file where case is not told apart (macOS, Windows); make the values differ in more "
+                                "than case")
                     if other != key and unicodedata.normalize("NFC", other) == unicodedata.normalize("NFC", key):
                         return (f"jobs {ascii(other)} and {ascii(key)} differ only in Unicode form (a letter composed "
                                 f"or not), which output names do not keep: both would write {video}; write the values "

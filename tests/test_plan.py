@@ -1155,7 +1155,7 @@ def test_values_that_differ_only_in_case_or_unicode_form_are_told_so(tmp_path: P
     form = one_error(tmp_path, 'params:\n  prompt: "{{ s }}"\nmatrix:\n  s: ["caf\\u00e9", "cafe\\u0301"]\n', "Unicode form")
     assert "jobs 's=caf\\xe9' and 's=cafe\\u0301' differ only in Unicode form" in form.message
     case = one_error(tmp_path, 'params:\n  prompt: "{{ s }}"\nmatrix:\n  s: [Fox, fox]\n', "one file")
-    assert "would write 's=Fox.mp4' and 's=fox.mp4', one file where case or Unicode form" in case.message
+    assert "would write 's=Fox.mp4' and 's=fox.mp4', one file where case is not told apart" in case.message
 
 
 def test_a_path_too_long_or_a_file_where_a_folder_must_be_is_a_plan_error(tmp_path: Path) -> None:
