@@ -28,8 +28,17 @@ from .plan import Plan, format_value, relpath, summarize_sources
 from .state import Snapshot
 from .stats import pace, problems, run_statistics
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        """A reader that stopped reading (`gridrun plan | head`) is not an error: output ends, exit 0."""
+        self.quiet = True
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, (sys.stderr if self.stderr else sys.stdout).fileno())
+        raise BrokenPipeError
+
+
+out = _Console(highlight=False, soft_wrap=True)
+err = _Console(stderr=True, highlight=False, soft_wrap=True)
 
 PLAN_ROWS = 40
 

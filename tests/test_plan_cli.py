@@ -402,3 +402,17 @@ def test_status_given_a_file_for_the_state_folder_says_so(tmp_path: Path, capsys
     m.write_text("version: 1\n")
     assert main(["status", "--state", str(m)]) == 2
     assert f"{m} is a file; the state is a folder" in capsys.readouterr().err
+
+
+def test_plan_into_a_reader_that_stops_early_exits_0(tmp_path: Path) -> None:
+    """`gridrun plan M --all | head -1`: the closed pipe ends the output, and is no error."""
+    m = tmp_path / "m.yaml"
+    m.write_text("version: 1\nname: big\nmodel: pixverse-v5.6\nparams: {prompt: 'a {{ a }}'}\n"
+                 "matrix:\n  a: {range: [1, 800]}\n")
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen([sys.executable, "-m", "runner.cli", "plan", str(m), "--all"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(root)})
+    assert proc.stdout is not None and proc.stdout.readline()
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err.decode()[-500:]
