@@ -228,12 +228,12 @@ class Executor:
 
         Settled jobs that `force` or `retry_failed` re-run are made plannable one by one, as each is sent (a
         run that stops before sending one leaves it as it was: a later plain run does not pay for it)."""
+        # Jobs reset by a run killed before it began their new attempts: back as they were (done, with their
+        # videos), whether this plan has them or not, before this run judges them or writes over their files.
+        for jid in self.store.pending_resets():
+            self.store.undo_reset(jid)
         found = self.store.jobs_by_hash([j.hash for j in self.plan.jobs])
         states = {j.hash: JobState(found[j.hash]["state"]) if j.hash in found else S.PLANNED for j in self.plan.jobs}
-        for h, row in found.items():
-            if row["reset_from"] and states[h] == S.PLANNED:
-                # reset by a run killed before it began the new attempt: as it was, for this run to judge anew
-                states[h] = self.store.undo_reset(row["id"]) or S.PLANNED
         actions = {h: self._action(state) for h, state in states.items()}
         if not self.opts.leave_in_flight:
             self.check_left_behind()
@@ -611,10 +611,13 @@ class Executor:
             return
         if answered or state == S.UNKNOWN.value and self.opts.retry_unknown:
             # The provider's log has no job with this key: the create never reached it.
-            if state == S.SUBMITTING.value:
+            if answered:
                 now = self.store.void_attempt(jid, "not in the provider's request log: never reached it")
             else:
-                now = self.store.void_attempt(jid, "retry --unknown: re-submitting")
+                # retry --unknown with no log to ask: sent again, as asked; the attempt it settles may have been
+                # billed, so it is kept (at no recorded cost), and nothing is put back
+                self.store.abandon_attempt(jid, "retry --unknown: outcome never known; sent again")
+                now = S.PLANNED
             if now != S.PLANNED:
                 # the unsent re-run of a settled job (a --force run that died before its create left): as it was
                 await self._restored(job, jid, now)

@@ -191,7 +191,7 @@ _ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
 
 # A job's fields that `reset` and the next `begin_submit` change, kept to undo them (`void_attempt`).
 _RESET_KEEPS = ("state", "error", "sha256", "downloaded_at", "done_run_id", "provider_id", "url", "submitted_at",
-                "completed_at")
+                "completed_at", "output_path")  # output_path: where its video is (a later plan may move the job's)
 
 
 def _was(text: str | None) -> dict[str, Any] | None:
@@ -625,6 +625,11 @@ class Store:
                                                   **({"restored": state.value} if was is not None else {})})
             self._known[job_id] = (state, row["key"])
         return state
+
+    def pending_resets(self) -> list[int]:
+        """Jobs left planned by a reset whose new attempt was never begun (a run killed in between)."""
+        return [int(r[0]) for r in self.db.execute(
+            "SELECT id FROM jobs WHERE state=? AND reset_from IS NOT NULL", (S.PLANNED.value,))]
 
     def undo_reset(self, job_id: int) -> JobState | None:
         """A job left planned by a reset whose new attempt was never begun (the run was killed in between):

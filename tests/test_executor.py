@@ -1137,3 +1137,74 @@ def test_two_manifests_sharing_a_state_folder_count_each_render_once_and_alike(t
     snap_b, snap_a = api.status(b), api.status(a)
     assert snap_b.spent_micros == snap_b.manifest_spent_micros == 350_000
     assert snap_a.spent_micros == snap_a.manifest_spent_micros == 0
+
+
+def _interrupted_force(m: Path, key: str, *, begun: bool) -> None:
+    """The state a --force run killed mid-way leaves for the job `key`: reset, and its intent `begun` or not."""
+    from runner.state import Store
+
+    with Store(m.parent / ".gridrun" / "state.db") as store:
+        row = next(r for r in store.run_job_rows(store.latest_run("t").id) if r["key"] == key)
+        store.reset(row["id"], "--force")
+        if begun:
+            store.begin_submit(store.latest_run("t").id, [row["id"]])
+
+
+def test_a_job_a_killed_force_left_reset_keeps_its_video_when_the_manifest_changes(tmp_path: Path) -> None:
+    """Put back as it was before the changed plan can write over its file: aside, and found again later."""
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})
+    first, prov = run(m)
+    old = {j.key: j.sha256 for j in api.status(m).jobs}
+    _interrupted_force(m, "style=anime,seed=1", begun=False)
+    text = m.read_text()
+    m.write_text(text.replace("a fox, {{ style }} style", "a fox, {{ style }} style{{ ' v2' if seed == 1 else '' }}"))
+    second, _ = run(m, prov)
+    assert second.exit_code == 0 and stats(prov)["creates"] == 3
+    aside = list((tmp_path / "outputs" / "t" / ".runs" / "superseded").rglob("seed-1.mp4"))
+    assert [sha256(f) for f in aside] == [old["style=anime,seed=1"]]
+    m.write_text(text)
+    third, _ = run(m, prov)
+    assert third.exit_code == 0 and third.stats.cached == 2 and stats(prov)["creates"] == 3
+    assert {j.key: j.sha256 for j in api.status(m).jobs} == old
+    check_outputs(m)
+
+
+def test_jobs_a_killed_force_left_submitting_follow_a_changed_output_template(tmp_path: Path) -> None:
+    """Their videos are copied to the new names, as a plain run's are: not taken for lost and `expired` (here
+    the provider's URLs have expired, so fetching them again would fail)."""
+    import time
+
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",),
+                       sim={"render_time": 0.1, "jitter": 0.0, "url_ttl": 0.5, "refresh_urls": False})
+    first, prov = run(m)
+    for key in ("style=anime,seed=1", "style=anime,seed=2"):
+        _interrupted_force(m, key, begun=True)
+    time.sleep(0.6)
+    m.write_text(m.read_text().replace("output: '{{ style }}/seed-{{ seed }}.mp4'", "output: v2/{{ style }}-{{ seed }}.mp4"))
+    second, _ = run(m, prov)
+    assert second.exit_code == 0 and second.stats.counts["done"] == 2, second.stats.counts
+    assert stats(prov)["creates"] == 2
+    assert sorted(Path(j.output_path).relative_to(tmp_path / "outputs" / "t").as_posix() for j in api.status(m).jobs) \
+        == ["v2/anime-1.mp4", "v2/anime-2.mp4"]
+    check_outputs(m)
+
+
+def test_retry_unknown_without_a_request_log_sends_again_and_keeps_the_attempt_it_settles(tmp_path: Path) -> None:
+    """The provider's log cannot say whether the lost create arrived: retry --unknown sends the job again, as
+    asked, and keeps the attempt it settles on record; it neither voids it nor puts the job back as it was."""
+    from runner.state import Store
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), run={"retries": 0},
+                       sim={"render_time": 0.1, "jitter": 0.0})
+    first, prov = run(m)
+    no_log = {"route": "requests", "fault": "server_error", "p": 1.0, "status": 503}
+    prov.app.state.sim.configure({"script": [{"route": "create", "fault": "reset_after", "p": 1.0}, no_log]})
+    forced, _ = run(m, prov, force=True)
+    assert forced.stats.counts["unknown"] == 1, forced.stats.counts
+    prov.app.state.sim.configure({"script": [no_log]})
+    again, _ = run(m, prov, retry_unknown=True, poll_interval=0.1)
+    assert again.exit_code == 0 and again.stats.counts["done"] == 1, again.stats.counts
+    assert stats(prov)["creates"] == 3
+    with Store(tmp_path / ".gridrun" / "state.db", readonly=True) as store:
+        jid = store.jobs_by_hash([api.status(m).jobs[0].hash])[api.status(m).jobs[0].hash]["id"]
+        assert [(a["n"], a["state"]) for a in store.attempts(jid)] == [(1, "done"), (2, "failed"), (3, "done")]

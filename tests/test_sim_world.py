@@ -45,7 +45,7 @@ def test_jobs_left_in_flight_are_resumed_by_a_later_run_and_paid_once(tmp_path: 
 
 @pytest.mark.parametrize(("second", "problem"), [
     ("{oops", ":2: not a JSON record"),
-    ('{"t":"cancel","id":"video_nope","at":2}', ": a record the simulator cannot replay (KeyError"),
+    ('{"t":"create","dup":[false,false],"video":{"id":"v"}}', ": a record the simulator cannot replay (KeyError"),
 ])
 def test_a_damaged_world_stops_the_run_before_anything_is_recorded_or_sent(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], second: str, problem: str

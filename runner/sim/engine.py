@@ -101,8 +101,8 @@ class Sim:
                 entry = self.log.add(rec["id"], rec["at"], {"model": rec["model"], "idempotency_key": rec["key"]}, rec["status"])
                 entry.error = tuple(rec["error"]) if rec.get("error") else None
                 self.counts["rejected"] += rec["status"] < 500
-            elif kind == "cancel":
-                self.scheduler.cancel(self.videos[rec["id"]].slot, rec["at"])
+            elif kind == "cancel" and rec["id"] in self.videos:  # (a file begun again after its deletion
+                self.scheduler.cancel(self.videos[rec["id"]].slot, rec["at"])  # may name videos it lost)
 
     def _write(self, record: dict[str, Any], *, required: bool = True) -> None:
         """Append `record` to the world's file, if it has one.

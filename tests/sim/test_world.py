@@ -168,7 +168,7 @@ async def test_a_world_that_lost_its_last_records_never_gives_their_ids_to_other
 
 
 @pytest.mark.parametrize("record", [
-    '{"t":"cancel","id":"video_nope","at":2}',
+    '{"t":"create","dup":[false,false],"video":{"id":"v"}}',
     '{"t":"create","dup":[false,false],"video":{"id":"v","unknown_field":1}}',
 ])
 def test_a_record_that_cannot_be_replayed_is_an_error_naming_the_file(tmp_path: Path, record: str) -> None:
@@ -188,3 +188,13 @@ async def test_a_world_file_deleted_while_in_use_begins_again_readable(tmp_path:
         vid = (await a.create(**BODY, prompt="fox")).json()["id"]
     records = World.open(path).records
     assert [r["t"] for r in records] == ["world", "create"] and records[1]["video"]["id"] == vid
+
+
+def test_a_cancel_of_a_video_the_file_lost_is_passed_over(tmp_path: Path) -> None:
+    """A world file deleted while in use begins again with its `world` record; a cancel written after that may
+    name a video it no longer has."""
+    from runner.sim.engine import Sim
+
+    path = tmp_path / "world.jsonl"
+    path.write_text('{"t":"world","v":1,"epoch":1}\n{"t":"cancel","id":"video_gone","at":2}\n')
+    assert Sim(CONFIG, clock=FakeClock(), world=World.open(path)).stats()["creates"] == 0
