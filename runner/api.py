@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import json
 import os
 import threading
 from dataclasses import dataclass, field
@@ -107,11 +108,13 @@ def _check_sim_knobs(m: Manifest) -> None:
 
 def _stored(store: Store, p: Plan) -> tuple[dict[str, Stored], dict[str, str]]:
     rows = store.jobs_by_hash([j.hash for j in p.jobs])
-    stored = {
+    stored = {}
+    for h, r in rows.items():
+        # a job a killed --force left reset is as it was: the next run puts it back before anything
+        was = json.loads(r["reset_from"]) if r["state"] == JobState.PLANNED.value and r["reset_from"] else r
         # the run's own test of a done job's video (its digest), so that "cached" here is cached there
-        h: Stored(r["state"], r["done_run_id"], r["output_path"], verified(Path(r["output_path"]), r["sha256"]))
-        for h, r in rows.items()
-    }
+        stored[h] = Stored(was["state"], was["done_run_id"], was["output_path"],
+                           verified(Path(was["output_path"]), was["sha256"]))
     previous: dict[str, str] = {}
     last = store.latest_run(p.manifest.name)
     if last is not None:

@@ -30,11 +30,11 @@ from .stats import pace, problems, run_statistics
 
 class _Console(Console):
     def on_broken_pipe(self) -> None:
-        """A reader that stopped reading (`gridrun plan | head`) is not an error: output ends, exit 0."""
+        """A reader that stopped reading (`gridrun plan | head`) ends the output, not the command: it goes on
+        (a run to its end) and exits with its own code."""
         self.quiet = True
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, (sys.stderr if self.stderr else sys.stdout).fileno())
-        raise BrokenPipeError
 
 
 out = _Console(highlight=False, soft_wrap=True)

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 _WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 
 
-def _tmp_stem(name: str) -> str:
+def tmp_stem(name: str) -> str:
     """`name`, or for a long one its start and a checksum: the temporary file's name must fit where `name`
     just fits (255 bytes), with the dot, process and thread ids around it."""
     raw = name.encode("utf-8", "surrogateescape")
@@ -42,7 +42,7 @@ def atomic_write(
         data = data.encode()
     # Paths as strings: pathlib's parsing costs more than the system calls do here.
     folder, name = os.path.split(os.fspath(path))
-    tmp = os.path.join(folder, f".{_tmp_stem(name)}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp = os.path.join(folder, f".{tmp_stem(name)}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         fd = os.open(tmp, _WRITE_FLAGS, 0o666)
     except FileNotFoundError:

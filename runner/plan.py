@@ -19,6 +19,7 @@ from .jobs import Job, format_value, job_hash, job_key
 from .manifest import Manifest
 from .matrix import Combination, Expansion, Prepared, prepare
 from .providers.capabilities import ProviderCaps
+from .outputs import tmp_stem
 from .sweeps import NAME_MAX, Collector, JobMaker, Sweep, compile_sweep, sweeps_of
 
 __all__ = [
@@ -131,17 +132,30 @@ def _check_paths(manifest: Manifest, jobs: Sequence[Job], out_dir: Path) -> None
     field = ("output",) if "output" in manifest.data else ()
     checked: set[str] = {str(out_dir)}
     for job in jobs:
-        if len(os.fsencode(job.output_str)) + len(".part") >= PATH_MAX:
-            raise manifest.error(field, f"job {job.key!r} would write a path of {len(os.fsencode(job.output_str)):,} "
-                                        f"bytes, more than file systems open ({PATH_MAX - 1 - len('.part'):,} with "
-                                        "the download's .part); shorten output")
+        longest = max(len(os.fsencode(path)) for path in _written(job.output_str))
+        if longest >= PATH_MAX:
+            raise manifest.error(field, f"job {job.key!r} would write a path of {longest:,} bytes (with the "
+                                        f"download's and the sidecar's temporary names), more than file systems "
+                                        f"open ({PATH_MAX - 1:,}); shorten output")
+        if os.path.isdir(job.output_str):
+            raise manifest.error(field, f"job {job.key!r} would write {job.output_str}, which is a folder; move it, "
+                                        "or change output")
         folder = os.path.dirname(job.output_str)
         while folder not in checked:
             checked.add(folder)
-            if os.path.isfile(folder):
+            if os.path.lexists(folder) and not os.path.isdir(folder):
                 raise manifest.error(field, f"job {job.key!r} would write {relpath(Path(job.output_str), out_dir)}, "
-                                            f"but {folder} is a file, not a folder; move it, or change output")
+                                            f"but {folder} is a file (or a broken link), not a folder; move it, or "
+                                            "change output")
             folder = os.path.dirname(folder)
+
+
+def _written(video: str) -> list[str]:
+    """The longest paths a job's download writes: its .part, and its sidecar's and poster's temporary files."""
+    folder, name = os.path.split(video)
+    stem = os.path.splitext(name)[0]
+    tmp = ".{}.4194304.18446744073709551615.tmp"  # the largest process and thread ids
+    return [video + ".part", *(os.path.join(folder, tmp.format(tmp_stem(stem + ext))) for ext in (".json", ".jpg"))]
 
 
 def _refuse_count(manifest: Manifest, count: int, cap: int, *, at_least: bool = False) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import math
 import operator
 import re
 from dataclasses import dataclass
@@ -49,9 +50,9 @@ def _env() -> ImmutableSandboxedEnvironment:
 
         def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
             ints = all(isinstance(v, int) and not isinstance(v, bool) for v in (left, right))
-            if operator == "**" and ints and right > 0 and abs(left).bit_length() * right > MAX_BITS:
-                raise _Budget(f"{_short(left)} ** {right:,} would have some {abs(left).bit_length() * right:,} bits; "
-                              f"a template makes numbers of at most {MAX_BITS:,}")
+            if operator == "**" and ints and right > 0 and abs(left) > 1 and right * math.log2(abs(left)) > MAX_BITS:
+                raise _Budget(f"{_short(left)} ** {right:,} would have some {int(right * math.log2(abs(left))):,} "
+                              f"bits; a template makes numbers of at most {MAX_BITS:,}")
             if operator == "*":
                 seq, n = (left, right) if isinstance(left, (str, list, tuple)) else (right, left)
                 if isinstance(seq, (str, list, tuple)) and isinstance(n, int) and len(seq) * n > MAX_MADE:

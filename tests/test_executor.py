@@ -452,13 +452,16 @@ def test_run_options_refuse_unusable_knobs_in_the_python_api() -> None:
 
 
 def test_an_output_that_cannot_be_written_is_reported_and_fetched_again_once_fixed(tmp_path: Path) -> None:
-    """A folder where a video (or its .part file) should go: the run goes on without a traceback, says which
-    path, does not download again in vain, and the next run saves it without paying again."""
+    """A folder where a video (or its .part file) should go, made after the plan (which refuses the first): the
+    run goes on without a traceback, says which path, does not download again in vain, and the next run saves
+    it without paying again."""
     m = write_manifest(tmp_path, n_seeds=2, styles=("anime",))
+    planned = api.plan(m)
     outputs = tmp_path / "outputs" / "t" / "anime"
     (outputs / "seed-1.mp4").mkdir(parents=True)
     (outputs / "seed-2.mp4.part").mkdir()
-    first, prov = run(m)
+    prov = sim_provider(m)
+    first = api.run(planned, provider=prov, report=False)
     assert first.exit_code == 1 and first.stats.counts["downloading"] == 2
     assert stats(prov)["requests"]["file"] == 2  # one try each: fetching again cannot help
     errors = {j.key: j.error or "" for j in api.status(m).jobs}
@@ -1208,3 +1211,11 @@ def test_retry_unknown_without_a_request_log_sends_again_and_keeps_the_attempt_i
     with Store(tmp_path / ".gridrun" / "state.db", readonly=True) as store:
         jid = store.jobs_by_hash([api.status(m).jobs[0].hash])[api.status(m).jobs[0].hash]["id"]
         assert [(a["n"], a["state"]) for a in store.attempts(jid)] == [(1, "done"), (2, "failed"), (3, "done")]
+
+
+def test_plan_calls_a_job_a_killed_force_left_reset_what_the_next_run_will_find(tmp_path: Path) -> None:
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})
+    run(m)
+    _interrupted_force(m, "style=anime,seed=1", begun=False)
+    d = api.diff(api.plan(m))
+    assert d.reasons["style=anime,seed=1"].startswith("cached") and d.new == 0

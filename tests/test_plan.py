@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -1167,6 +1168,28 @@ def test_a_path_too_long_or_a_file_where_a_folder_must_be_is_a_plan_error(tmp_pa
     err = one_error(tmp_path, "params:\n  prompt: a fox\nmatrix:\n  style: [anime]\noutput: \"{{ style }}/clip.mp4\"\n",
                     "not a folder")
     assert f"would write anime/clip.mp4, but {tmp_path / 'outputs' / 'fox' / 'anime'} is a file" in err.message
+    (tmp_path / "outputs" / "fox" / "anime").unlink()
+    (tmp_path / "outputs" / "fox" / "anime").symlink_to("nowhere")
+    broken = one_error(tmp_path, "params:\n  prompt: a fox\nmatrix:\n  style: [anime]\noutput: \"{{ style }}/clip.mp4\"\n",
+                       "broken link")
+    assert "is a file (or a broken link), not a folder" in broken.message
+    (tmp_path / "outputs" / "fox" / "anime.mp4").mkdir()
+    folder = one_error(tmp_path, "params:\n  prompt: a fox\nmatrix:\n  style: [anime]\noutput: \"{{ style }}.mp4\"\n",
+                       "which is a folder")
+    assert folder.field == "output"
+
+
+def test_a_path_that_fits_only_without_its_temporary_files_is_refused(tmp_path: Path) -> None:
+    """The sidecar is written through a temporary file with the process and thread ids in its name: a path
+    that leaves no room for them was paid for and its sidecar never written."""
+    out = len(os.fsencode(str((tmp_path / "outputs" / "fox").resolve())))
+    depth = (4070 - out - 1 - 100) // 201
+    last = 4070 - out - 1 - 201 * depth - 1 - len("bbbbbbbbbb.mp4")  # the video's path: 4,070 bytes, .part 4,075
+    assert 0 < last <= 200
+    body = (f"params:\n  prompt: a fox\noutput: \"{{{{ ('a' * 200 ~ '/') * {depth} }}}}{{{{ 'c' * {last} }}}}/"
+            "bbbbbbbbbb.mp4\"\n")
+    err = one_error(tmp_path, body, "path of")
+    assert "with the download's and the sidecar's temporary names" in err.message
 
 
 def test_only_the_manifests_model_needs_a_whole_price_table(tmp_path: Path) -> None:

@@ -416,3 +416,16 @@ def test_plan_into_a_reader_that_stops_early_exits_0(tmp_path: Path) -> None:
     proc.stdout.close()
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err.decode()[-500:]
+
+
+def test_a_run_into_a_reader_that_stops_early_still_exits_with_its_own_code(tmp_path: Path) -> None:
+    """`gridrun run M | true`: the run goes to its end, and every job failed, so exit 1."""
+    m = tmp_path / "m.yaml"
+    m.write_text("version: 1\nname: f\nmodel: pixverse-v5.6\nparams: {prompt: 'a {{ s }}', quality: 360p}\n"
+                 "matrix: {s: [a, b]}\nsim: {render_time: 0.1, failure_rate: 1.0}\n")
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen([sys.executable, "-m", "runner.cli", "run", str(m), "--no-report"], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(root)})
+    assert proc.stdout is not None
+    proc.stdout.close()
+    assert proc.wait(timeout=120) == 1
