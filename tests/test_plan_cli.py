@@ -404,28 +404,28 @@ def test_status_given_a_file_for_the_state_folder_says_so(tmp_path: Path, capsys
     assert f"{m} is a file; the state is a folder" in capsys.readouterr().err
 
 
+def _into_a_reader_that_stops(tmp_path: Path, manifest: str, *args: str, lines: int) -> int:
+    """Run `gridrun ARGS M` with its output read for `lines` lines, then closed (`| head`); its exit code."""
+    m = tmp_path / "m.yaml"
+    m.write_text(manifest)
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen([sys.executable, "-m", "runner.cli", args[0], str(m), *args[1:]], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(root)})
+    assert proc.stdout is not None
+    for _ in range(lines):
+        assert proc.stdout.readline()
+    proc.stdout.close()
+    return proc.wait(timeout=120)
+
+
 def test_plan_into_a_reader_that_stops_early_exits_0(tmp_path: Path) -> None:
     """`gridrun plan M --all | head -1`: the closed pipe ends the output, and is no error."""
-    m = tmp_path / "m.yaml"
-    m.write_text("version: 1\nname: big\nmodel: pixverse-v5.6\nparams: {prompt: 'a {{ a }}'}\n"
-                 "matrix:\n  a: {range: [1, 800]}\n")
-    root = Path(__file__).resolve().parents[1]
-    proc = subprocess.Popen([sys.executable, "-m", "runner.cli", "plan", str(m), "--all"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(root)})
-    assert proc.stdout is not None and proc.stdout.readline()
-    proc.stdout.close()
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err.decode()[-500:]
+    manifest = "version: 1\nname: big\nmodel: pixverse-v5.6\nparams: {prompt: 'a {{ a }}'}\nmatrix:\n  a: {range: [1, 800]}\n"
+    assert _into_a_reader_that_stops(tmp_path, manifest, "plan", "--all", lines=1) == 0
 
 
 def test_a_run_into_a_reader_that_stops_early_still_exits_with_its_own_code(tmp_path: Path) -> None:
     """`gridrun run M | true`: the run goes to its end, and every job failed, so exit 1."""
-    m = tmp_path / "m.yaml"
-    m.write_text("version: 1\nname: f\nmodel: pixverse-v5.6\nparams: {prompt: 'a {{ s }}', quality: 360p}\n"
-                 "matrix: {s: [a, b]}\nsim: {render_time: 0.1, failure_rate: 1.0}\n")
-    root = Path(__file__).resolve().parents[1]
-    proc = subprocess.Popen([sys.executable, "-m", "runner.cli", "run", str(m), "--no-report"], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(root)})
-    assert proc.stdout is not None
-    proc.stdout.close()
-    assert proc.wait(timeout=120) == 1
+    manifest = ("version: 1\nname: f\nmodel: pixverse-v5.6\nparams: {prompt: 'a {{ s }}', quality: 360p}\n"
+                "matrix: {s: [a, b]}\nsim: {render_time: 0.1, failure_rate: 1.0}\n")
+    assert _into_a_reader_that_stops(tmp_path, manifest, "run", "--no-report", lines=0) == 1
