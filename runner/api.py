@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import json
 import os
 import threading
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ from .manifest import Manifest
 from .plan import Diff, Plan, Stored
 from .providers import get_provider
 from .providers import capabilities
-from .state import JobState, Snapshot, Store
+from .state import JobState, Snapshot, Store, as_judged
 from .stats import RunStatistics, pace, problems
 
 __all__ = ["load", "plan", "diff", "run", "status", "report", "export", "cancel", "CancelResult", "RunOptions", "RunResult"]
@@ -110,8 +109,7 @@ def _stored(store: Store, p: Plan) -> tuple[dict[str, Stored], dict[str, str]]:
     rows = store.jobs_by_hash([j.hash for j in p.jobs])
     stored = {}
     for h, r in rows.items():
-        # a job a killed --force left reset is as it was: the next run puts it back before anything
-        was = json.loads(r["reset_from"]) if r["state"] == JobState.PLANNED.value and r["reset_from"] else r
+        was = as_judged(r)  # a job a killed --force left reset: as it was, as the next run will find it
         # the run's own test of a done job's video (its digest), so that "cached" here is cached there
         stored[h] = Stored(was["state"], was["done_run_id"], was["output_path"],
                            verified(Path(was["output_path"]), was["sha256"]))

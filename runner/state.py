@@ -200,6 +200,13 @@ def _was(text: str | None) -> dict[str, Any] | None:
     return dict(was) if isinstance(was, dict) else None
 
 
+def as_judged(row: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A job row as the next run will find it: one left planned by a reset whose attempt was never begun is
+    what it was before (the run puts it back first, `undo_reset`)."""
+    was = _was(row["reset_from"]) if row["state"] == S.PLANNED.value else None
+    return was if was is not None else row
+
+
 def _json(value: Any) -> str:
     return _ENCODER.encode(value)
 
@@ -617,14 +624,18 @@ class Store:
             if was is None:
                 cols: dict[str, Any] = {"state": S.PLANNED.value, "error": reason}
             else:
-                cols = {**was, "error": was["error"] or f"re-run not sent: {reason}", "reset_from": None}
-            cols.update(attempts=n - 1, updated_at=self.clock())
-            self.db.execute(f"UPDATE jobs SET {', '.join(f'{k}=?' for k in cols)} WHERE id=?", [*cols.values(), job_id])
-            state = JobState(cols["state"])
+                cols = {**was, "error": was["error"] or f"re-run not sent: {reason}"}
+            state = self._put_back(job_id, cols, attempts=n - 1)
             self._event(None, job_id, "voided", {"attempt": n, "reason": reason,
                                                   **({"restored": state.value} if was is not None else {})})
             self._known[job_id] = (state, row["key"])
         return state
+
+    def _put_back(self, job_id: int, cols: Mapping[str, Any], **more: Any) -> JobState:
+        """Write `cols` (what `reset` kept, or plain planned) to the job, its reset settled; its state now."""
+        cols = {**cols, **more, "reset_from": None, "updated_at": self.clock()}
+        self.db.execute(f"UPDATE jobs SET {', '.join(f'{k}=?' for k in cols)} WHERE id=?", [*cols.values(), job_id])
+        return JobState(cols["state"])
 
     def pending_resets(self) -> list[int]:
         """Jobs left planned by a reset whose new attempt was never begun (a run killed in between)."""
@@ -639,9 +650,7 @@ class Store:
             was = _was(row["reset_from"])
             if was is None or JobState(row["state"]) != S.PLANNED:
                 return None
-            cols = {**was, "reset_from": None, "updated_at": self.clock()}
-            self.db.execute(f"UPDATE jobs SET {', '.join(f'{k}=?' for k in cols)} WHERE id=?", [*cols.values(), job_id])
-            state = JobState(was["state"])
+            state = self._put_back(job_id, was)
             self._event(None, job_id, "reset-undone", {"restored": state.value})
             self._known[job_id] = (state, row["key"])
         return state
