@@ -23,12 +23,11 @@ from typing import Any, Callable, Sequence
 
 import anyio
 
+from . import resume
 from .errors import (
-    BudgetError,
     ConnectError,
     DownloadError,
     ExpiredError,
-    InFlightError,
     OutcomeUnknownError,
     ProviderError,
     RateLimitedError,
@@ -37,7 +36,7 @@ from .errors import (
 )
 from .live import LiveViews
 from .options import RunOptions
-from .outputs import atomic_write, copy_output, sidecar_matches, sidecar_writer, verified
+from .outputs import sidecar_matches, sidecar_writer
 from .pacing import IntentBatcher, ListPoller, Pacer, RenderTimes
 from .plan import Job, Plan
 from .providers.base import Provider, VideoStatus
@@ -203,183 +202,18 @@ class Executor:
             self._spent += billed
 
     # -- the run -----------------------------------------------------------------------------------
-    def _action(self, state: JobState) -> str:
-        """What this run does with a job found in `state`: submit (new, or `reset` first: --force, retry),
-        reconcile (a create whose answer is not known), attach (in flight), check (done: cached, or its file
-        fetched again), fetch (expired: ask for a fresh URL), or leave it."""
-        again = self.opts.retry_failed or self.opts.force
-        if state == S.DONE:
-            return "reset" if self.opts.force else "check"
-        if state == S.PLANNED:
-            return "submit"
-        if state == S.SUBMITTING or state == S.UNKNOWN and self.opts.retry_unknown:
-            return "reconcile"
-        if state in (S.SUBMITTED, S.RUNNING, S.DOWNLOADING):
-            return "attach"
-        if state == S.EXPIRED and not again:
-            return "fetch"
-        if state in (S.FAILED, S.REJECTED, S.EXPIRED, S.CANCELLED) and again:
-            return "reset"
-        return "leave"
-
     def prepare(self) -> tuple[list[Job], list[Job], list[Job]]:
-        """Check the budget, then record the run and its jobs; sort them into (to submit, to reconcile, to
-        attach). A run the budget refuses records nothing and moves nothing.
-
-        Settled jobs that `force` or `retry_failed` re-run are made plannable one by one, as each is sent (a
-        run that stops before sending one leaves it as it was: a later plain run does not pay for it)."""
-        # Jobs reset by a run killed before it began their new attempts: back as they were (done, with their
-        # videos), whether this plan has them or not, before this run judges them or writes over their files.
-        for jid in self.store.pending_resets():
-            self.store.undo_reset(jid)
-        found = self.store.jobs_by_hash([j.hash for j in self.plan.jobs])
-        states = {j.hash: JobState(found[j.hash]["state"]) if j.hash in found else S.PLANNED for j in self.plan.jobs}
-        actions = {h: self._action(state) for h, state in states.items()}
-        if not self.opts.leave_in_flight:
-            self.check_left_behind()
-        self.check_budget(
-            [j for j in self.plan.jobs if actions[j.hash] in ("submit", "reset")],
-            # a job downloading was rendered, so billed, by the run that sent it
-            [j for j in self.plan.jobs if actions[j.hash] in ("reconcile", "attach") and states[j.hash] != S.DOWNLOADING],
-        )
-        m = self.plan.manifest
-        try:
-            manifest_text = Path(m.path).read_text(encoding="utf-8")
-        except OSError:
-            manifest_text = ""
-        # The output folder first: one that cannot be made (a file in the way, no permission) stops the run
-        # before it is recorded.
-        (self.plan.outputs_dir / ".runs").mkdir(parents=True, exist_ok=True)
-        self.run_id = self.store.start_run(
-            manifest_name=m.name, manifest_path=str(m.path), manifest_copy=manifest_text,
-            outputs_dir=str(self.plan.outputs_dir), provider=self.plan.provider, model=self.plan.model,
-            axes=self.plan.axes, budget_micros=self.budget_micros, argv=self.argv,
-        )
-        try:
-            return self._sort(manifest_text, actions)
-        except BaseException:
-            with contextlib.suppress(Exception):
-                self.store.end_run(self.run_id, "crashed")
-            raise
-
-    def _sort(self, manifest_text: str, actions: dict[str, str]) -> tuple[list[Job], list[Job], list[Job]]:
-        """The part of `prepare` after the run is recorded: add its jobs, and sort them by `actions`."""
-        self.ids = self.store.add_jobs(self.run_id, [j.record() for j in self.plan.jobs])
-        self._write_manifest_copy(manifest_text)
-        submit: list[Job] = []
-        reconcile: list[Job] = []
-        attach: list[Job] = []
-        self._put_aside()
-        rows = self.store.jobs_by_hash([j.hash for j in self.plan.jobs])
-        for job in self.plan.jobs:
-            jid = self.ids[job.hash]
-            self.jobs_by_id[jid] = job
-            row = rows[job.hash]
-            state = JobState(row["state"])
-            action = actions[job.hash]
-            if action == "check":
-                if not self._check(job, jid, row):
-                    state = S.DOWNLOADING
-                    attach.append(job)
-            elif action == "fetch":
-                # Paid, its URL gone: the provider may give a fresh one (retry pays for a new render instead).
-                self.store.transition(jid, S.DOWNLOADING, error="URL expired; asking for a fresh one")
-                state = S.DOWNLOADING
-                self._prepaid.add(jid)
-                attach.append(job)
-            elif action == "reset":
-                self._resets[jid] = "retry" if self.opts.retry_failed and state != S.DONE else "--force"
-                state = S.PLANNED
-                submit.append(job)
-            elif action == "submit":
-                submit.append(job)
-            elif action == "reconcile":
-                reconcile.append(job)
-            elif action == "attach":
-                if state == S.DOWNLOADING:
-                    self._prepaid.add(jid)  # rendered, so billed, by the run that sent it
-                attach.append(job)
+        """Record the run and its jobs (`resume.prepare`: refused runs record nothing); (to submit, to
+        reconcile, to attach)."""
+        s = resume.prepare(self.plan, self.store, self.opts, budget_micros=self.budget_micros, argv=self.argv)
+        self.run_id, self.ids, self.cached = s.run_id, s.ids, s.cached
+        self._prepaid, self._resets = s.prepaid, s.resets
+        by_hash = {j.hash: j for j in self.plan.jobs}
+        for h, jid in s.ids.items():
+            self.jobs_by_id[jid] = by_hash[h]
+        for jid, state in s.states.items():
             self._set_state(jid, state.value)
-        return submit, reconcile, attach
-
-    def _check(self, job: Job, jid: int, row: Any) -> bool:
-        """A done job: True when its video is whole (cached; copied where this plan wants it), else moved to
-        downloading, to be fetched again at no cost."""
-        if verified(Path(row["output_path"]), row["sha256"]):
-            if Path(row["output_path"]) != job.output:
-                copy_output(Path(row["output_path"]), job.output)
-                self.store.set_output(jid, job.output)
-        elif verified(job.output, row["sha256"]):
-            self.store.set_output(jid, job.output)
-        else:
-            self.store.transition(jid, S.DOWNLOADING, error="output file missing or altered; fetching again",
-                                  output_path=str(job.output))
-            self._set_state(jid, S.DOWNLOADING.value)
-            self._prepaid.add(jid)
-            return False
-        self.store.mark_cached(self.run_id, jid, row["done_run_id"])
-        self.cached += 1
-        return True
-
-    def _put_aside(self) -> None:
-        """Copy aside the video of a done job where a job of this plan is to write another (a changed prompt or
-        output template), into `.runs/superseded/`, its record following it: no paid video is overwritten,
-        and a return to the earlier manifest finds it cached. Copied before recorded, so that a crash
-        between the two leaves the record naming a file that is still whole."""
-        planned = {str(j.output): j.hash for j in self.plan.jobs}
-        for row in self.store.done_at(list(planned)):
-            src = Path(row["output_path"])
-            if planned[str(src)] == row["hash"] or not verified(src, row["sha256"]):
-                continue
-            aside = self.plan.outputs_dir / ".runs" / "superseded" / row["hash"][:16] / src.name
-            copy_output(src, aside)
-            self.store.set_output(row["id"], aside)
-
-    def _write_manifest_copy(self, text: str) -> None:
-        if not text:
-            return
-        runs_dir = self.plan.outputs_dir / ".runs"
-        runs_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write(runs_dir / f"run-{self.run_id}.yaml", text.encode())
-
-    def check_left_behind(self) -> None:
-        """Refuse to start when jobs the manifest's last run sent are in flight still and this plan (the
-        manifest changed) no longer has them: no run would follow them, and their paid videos would be lost."""
-        last = self.store.latest_run(self.plan.manifest.name)
-        if last is None:
-            return
-        planned = {j.hash for j in self.plan.jobs}
-        flying = (S.SUBMITTING.value, S.SUBMITTED.value, S.RUNNING.value, S.DOWNLOADING.value)
-        left = [r for r in self.store.run_job_rows(last.id) if r["state"] in flying and r["hash"] not in planned]
-        if not left:
-            return
-        cost = sum(r["cost_estimate_micros"] for r in left)
-        keys = ", ".join(r["key"] for r in left[:3]) + (f" and {len(left) - 3} more" if len(left) > 3 else "")
-        kinds = {
-            "rendering (`gridrun cancel` stops them)": (S.SUBMITTED.value, S.RUNNING.value),
-            "rendered, to be downloaded": (S.DOWNLOADING.value,),
-            "sent or about to be (their outcome is not known yet)": (S.SUBMITTING.value,),
-        }
-        counts = [f"{n} {what}" for what, states in kinds.items() if (n := sum(r["state"] in states for r in left))]
-        copy = self.plan.outputs_dir / ".runs" / f"run-{last.id}.yaml"
-        raise InFlightError(
-            f"{len(left)} jobs of run {last.id} (${cost / 1e6:,.2f}) are in flight, and the manifest no longer has "
-            f"them ({keys}): {'; '.join(counts)}. This run would not follow them. Put the manifest back as it was "
-            f"(run {last.id}'s copy: {copy}) and run it to collect them; or pass --leave-in-flight to run anyway "
-            "(what they render is then not downloaded)"
-        )
-
-    def check_budget(self, submit: Sequence[Job], in_flight: Sequence[Job] = ()) -> None:
-        """Refuse to start when the jobs to submit, with those an earlier run left in flight (this run follows
-        and pays for them), pass the budget; unless `allow_partial`, which stops submitting at it."""
-        need = sum(j.cost_micros for j in submit) + sum(j.cost_micros for j in in_flight)
-        if self.budget_micros is not None and need > self.budget_micros and not self.opts.allow_partial:
-            jobs = f"{len(submit)} jobs to submit" + (f" and {len(in_flight)} in flight" if in_flight else "")
-            raise BudgetError(
-                f"{jobs} would cost ${need / 1e6:,.2f}, above the budget of "
-                f"${self.budget_micros / 1e6:,.2f}; raise run.budget_usd or --budget, or pass --allow-partial "
-                "to run up to the budget"
-            )
+        return s.submit, s.reconcile, s.attach
 
     async def run(self) -> RunResult:
         # Made first: a missing key stops the run before anything is recorded or sent.
@@ -642,11 +476,16 @@ class Executor:
         """A job `void_attempt` put back as it was before a re-run that never reached the provider: this run
         treats it as it would have found it."""
         self._set_state(jid, state.value)
-        if self._action(state) == "reset":
+        if resume.action(state, self.opts) == "reset":
             self.store.reset(jid, "--force" if state == S.DONE else "retry")
             await self._send_again(job, jid)
-        elif state == S.DONE and not self._check(job, jid, self.store.job_row(jid)):
-            await self._attach_job(job)
+        elif state == S.DONE:
+            if resume.check_done(self.store, self.run_id, job, jid, self.store.job_row(jid)):
+                self.cached += 1
+            else:  # fetched again, at no cost
+                self._set_state(jid, S.DOWNLOADING.value)
+                self._prepaid.add(jid)
+                await self._attach_job(job)
 
     async def _send_again(self, job: Job, jid: int) -> None:
         """Submit a job its store has just made plannable (its attempt voided or abandoned)."""

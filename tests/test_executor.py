@@ -1034,12 +1034,12 @@ def test_an_input_image_spoilt_after_the_plan_rejects_its_job_not_the_run(tmp_pa
 
 def test_a_run_that_fails_while_it_sets_up_is_recorded_as_crashed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Not left `running`, which `status` would call a killed run to resume."""
-    from runner import executor as ex_mod
+    from runner import resume
 
-    def broken(self: object) -> None:
+    def broken(*args: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(ex_mod.Executor, "_put_aside", broken)
+    monkeypatch.setattr(resume, "_put_aside", broken)
     m = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
     with pytest.raises(OSError, match="No space left"):
         run(m)

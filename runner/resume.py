@@ -1,0 +1,236 @@
+"""What a run does with each job of its plan, given what the state holds, decided before anything is sent.
+
+A job not in the state is submitted. A job found there is, by its state and the run's options:
+
+    planned                          submit
+    submitting (unknown with retry)  reconcile: find out whether its create reached the provider
+    submitted, running, downloading  attach: follow it (a video downloading is already paid)
+    done                             check: cached when its video is whole, else fetched again at no cost
+                                     (re-run with --force)
+    expired                          fetch: ask for a fresh URL (re-run with retry or --force)
+    failed, rejected, cancelled      leave (re-run with retry or --force)
+    unknown                          leave (reconcile with retry --unknown)
+
+Refused before the run is recorded: jobs to send and to follow that pass the budget (`BudgetError`), and
+jobs the manifest's last run left in flight that this plan no longer has (`InFlightError`). Settled jobs to
+re-run are made plannable one by one, as the executor sends each (`resets`): a run that stops before sending
+one leaves it as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import BudgetError, InFlightError
+from .options import RunOptions
+from .outputs import atomic_write, copy_output, verified
+from .plan import Job, Plan
+from .state import JobState, Store
+
+S = JobState
+
+
+@dataclass(slots=True)
+class Sorted:
+    """A recorded run's jobs, sorted by what it does with them."""
+
+    run_id: int
+    ids: dict[str, int]                  # job hash -> job id
+    states: dict[int, JobState]          # job id -> its state as the run begins
+    submit: list[Job] = field(default_factory=list)
+    reconcile: list[Job] = field(default_factory=list)
+    attach: list[Job] = field(default_factory=list)
+    prepaid: set[int] = field(default_factory=set)    # only to download: rendered and billed by an earlier run
+    resets: dict[int, str] = field(default_factory=dict)  # settled jobs to re-run -> why ("retry", "--force")
+    cached: int = 0
+
+
+def action(state: JobState, opts: RunOptions) -> str:
+    """What a run with `opts` does with a job found in `state` (see the module's table): submit, reset (then
+    submit), reconcile, attach, check, fetch, or leave."""
+    again = opts.retry_failed or opts.force
+    if state == S.DONE:
+        return "reset" if opts.force else "check"
+    if state == S.PLANNED:
+        return "submit"
+    if state == S.SUBMITTING or state == S.UNKNOWN and opts.retry_unknown:
+        return "reconcile"
+    if state in (S.SUBMITTED, S.RUNNING, S.DOWNLOADING):
+        return "attach"
+    if state == S.EXPIRED and not again:
+        return "fetch"
+    if state in (S.FAILED, S.REJECTED, S.EXPIRED, S.CANCELLED) and again:
+        return "reset"
+    return "leave"
+
+
+def prepare(
+    plan: Plan, store: Store, opts: RunOptions, *, budget_micros: int | None, argv: Sequence[str] = ()
+) -> Sorted:
+    """Check the budget and what the last run left in flight, then record the run and its jobs and sort them.
+    A run refused here records nothing and moves nothing.
+
+    :raises BudgetError, InFlightError: the run is refused.
+    """
+    # Jobs reset by a run killed before it began their new attempts: back as they were (done, with their
+    # videos), whether this plan has them or not, before this run judges them or writes over their files.
+    for jid in store.pending_resets():
+        store.undo_reset(jid)
+    found = store.jobs_by_hash([j.hash for j in plan.jobs])
+    states = {j.hash: JobState(found[j.hash]["state"]) if j.hash in found else S.PLANNED for j in plan.jobs}
+    actions = {h: action(state, opts) for h, state in states.items()}
+    if not opts.leave_in_flight:
+        check_left_behind(plan, store)
+    check_budget(
+        [j for j in plan.jobs if actions[j.hash] in ("submit", "reset")],
+        # a job downloading was rendered, so billed, by the run that sent it
+        [j for j in plan.jobs if actions[j.hash] in ("reconcile", "attach") and states[j.hash] != S.DOWNLOADING],
+        budget_micros=budget_micros, allow_partial=opts.allow_partial,
+    )
+    m = plan.manifest
+    try:
+        manifest_text = Path(m.path).read_text(encoding="utf-8")
+    except OSError:
+        manifest_text = ""
+    # The output folder first: one that cannot be made (a file in the way, no permission) stops the run
+    # before it is recorded.
+    (plan.outputs_dir / ".runs").mkdir(parents=True, exist_ok=True)
+    run_id = store.start_run(
+        manifest_name=m.name, manifest_path=str(m.path), manifest_copy=manifest_text,
+        outputs_dir=str(plan.outputs_dir), provider=plan.provider, model=plan.model,
+        axes=plan.axes, budget_micros=budget_micros, argv=argv,
+    )
+    try:
+        return _sort(plan, store, opts, run_id, manifest_text, actions)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            store.end_run(run_id, "crashed")
+        raise
+
+
+def _sort(plan: Plan, store: Store, opts: RunOptions, run_id: int, manifest_text: str, actions: dict[str, str]) -> Sorted:
+    """The part of `prepare` after the run is recorded: add its jobs, and sort them by `actions`."""
+    ids = store.add_jobs(run_id, [j.record() for j in plan.jobs])
+    _write_manifest_copy(plan, run_id, manifest_text)
+    out = Sorted(run_id=run_id, ids=ids, states={})
+    _put_aside(plan, store)
+    rows = store.jobs_by_hash([j.hash for j in plan.jobs])
+    for job in plan.jobs:
+        jid = ids[job.hash]
+        row = rows[job.hash]
+        state = JobState(row["state"])
+        what = actions[job.hash]
+        if what == "check":
+            if check_done(store, run_id, job, jid, row):
+                out.cached += 1
+            else:
+                state = S.DOWNLOADING
+                out.prepaid.add(jid)
+                out.attach.append(job)
+        elif what == "fetch":
+            # Paid, its URL gone: the provider may give a fresh one (retry pays for a new render instead).
+            store.transition(jid, S.DOWNLOADING, error="URL expired; asking for a fresh one")
+            state = S.DOWNLOADING
+            out.prepaid.add(jid)
+            out.attach.append(job)
+        elif what == "reset":
+            out.resets[jid] = "retry" if opts.retry_failed and state != S.DONE else "--force"
+            state = S.PLANNED
+            out.submit.append(job)
+        elif what == "submit":
+            out.submit.append(job)
+        elif what == "reconcile":
+            out.reconcile.append(job)
+        elif what == "attach":
+            if state == S.DOWNLOADING:
+                out.prepaid.add(jid)  # rendered, so billed, by the run that sent it
+            out.attach.append(job)
+        out.states[jid] = state
+    return out
+
+
+def check_done(store: Store, run_id: int, job: Job, jid: int, row: Any) -> bool:
+    """A done job: True when its video is whole (cached; copied where this plan wants it), else moved to
+    downloading, to be fetched again at no cost."""
+    if verified(Path(row["output_path"]), row["sha256"]):
+        if Path(row["output_path"]) != job.output:
+            copy_output(Path(row["output_path"]), job.output)
+            store.set_output(jid, job.output)
+    elif verified(job.output, row["sha256"]):
+        store.set_output(jid, job.output)
+    else:
+        store.transition(jid, S.DOWNLOADING, error="output file missing or altered; fetching again",
+                         output_path=str(job.output))
+        return False
+    store.mark_cached(run_id, jid, row["done_run_id"])
+    return True
+
+
+def _put_aside(plan: Plan, store: Store) -> None:
+    """Copy aside the video of a done job where a job of this plan is to write another (a changed prompt or
+    output template), into `.runs/superseded/`, its record following it: no paid video is overwritten,
+    and a return to the earlier manifest finds it cached. Copied before recorded, so that a crash
+    between the two leaves the record naming a file that is still whole."""
+    planned = {str(j.output): j.hash for j in plan.jobs}
+    for row in store.done_at(list(planned)):
+        src = Path(row["output_path"])
+        if planned[str(src)] == row["hash"] or not verified(src, row["sha256"]):
+            continue
+        aside = plan.outputs_dir / ".runs" / "superseded" / row["hash"][:16] / src.name
+        copy_output(src, aside)
+        store.set_output(row["id"], aside)
+
+
+def _write_manifest_copy(plan: Plan, run_id: int, text: str) -> None:
+    if not text:
+        return
+    runs_dir = plan.outputs_dir / ".runs"
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write(runs_dir / f"run-{run_id}.yaml", text.encode())
+
+
+def check_left_behind(plan: Plan, store: Store) -> None:
+    """Refuse to start when jobs the manifest's last run sent are in flight still and this plan (the
+    manifest changed) no longer has them: no run would follow them, and their paid videos would be lost."""
+    last = store.latest_run(plan.manifest.name)
+    if last is None:
+        return
+    planned = {j.hash for j in plan.jobs}
+    flying = (S.SUBMITTING.value, S.SUBMITTED.value, S.RUNNING.value, S.DOWNLOADING.value)
+    left = [r for r in store.run_job_rows(last.id) if r["state"] in flying and r["hash"] not in planned]
+    if not left:
+        return
+    cost = sum(r["cost_estimate_micros"] for r in left)
+    keys = ", ".join(r["key"] for r in left[:3]) + (f" and {len(left) - 3} more" if len(left) > 3 else "")
+    kinds = {
+        "rendering (`gridrun cancel` stops them)": (S.SUBMITTED.value, S.RUNNING.value),
+        "rendered, to be downloaded": (S.DOWNLOADING.value,),
+        "sent or about to be (their outcome is not known yet)": (S.SUBMITTING.value,),
+    }
+    counts = [f"{n} {what}" for what, states in kinds.items() if (n := sum(r["state"] in states for r in left))]
+    copy = plan.outputs_dir / ".runs" / f"run-{last.id}.yaml"
+    raise InFlightError(
+        f"{len(left)} jobs of run {last.id} (${cost / 1e6:,.2f}) are in flight, and the manifest no longer has "
+        f"them ({keys}): {'; '.join(counts)}. This run would not follow them. Put the manifest back as it was "
+        f"(run {last.id}'s copy: {copy}) and run it to collect them; or pass --leave-in-flight to run anyway "
+        "(what they render is then not downloaded)"
+    )
+
+
+def check_budget(
+    submit: Sequence[Job], in_flight: Sequence[Job] = (), *, budget_micros: int | None, allow_partial: bool = False
+) -> None:
+    """Refuse to start when the jobs to submit, with those an earlier run left in flight (this run follows
+    and pays for them), pass the budget; unless `allow_partial`, which stops submitting at it."""
+    need = sum(j.cost_micros for j in submit) + sum(j.cost_micros for j in in_flight)
+    if budget_micros is not None and need > budget_micros and not allow_partial:
+        jobs = f"{len(submit)} jobs to submit" + (f" and {len(in_flight)} in flight" if in_flight else "")
+        raise BudgetError(
+            f"{jobs} would cost ${need / 1e6:,.2f}, above the budget of "
+            f"${budget_micros / 1e6:,.2f}; raise run.budget_usd or --budget, or pass --allow-partial "
+            "to run up to the budget"
+        )
