@@ -272,13 +272,15 @@ def cmd_run(args: argparse.Namespace, **extra: Any) -> int:
     with progress:
         result = api.run(plan, options=_options(args, **extra), on_progress=progress.update, argv=sys.argv[1:],
                          report=not getattr(args, "no_report", False))
-        progress.final(result.stats)
-    rel = relpath(result.outputs_dir, Path.cwd())
-    if result.report:
-        out.print(f"report: {relpath(result.report, Path.cwd())}")
+        rel = relpath(result.outputs_dir, Path.cwd())
+        report = relpath(result.report, Path.cwd()) if result.report else None
+        progress.final(result.stats, report=report, videos=f"{rel}/")
+    if report and not progress.json_lines:
+        out.print(f"report: {report}")
     elif result.report_error:
         err.print(f"[yellow]warning[/yellow]: {escape(result.report_error)}; `gridrun report` writes it once that is fixed")
-    out.print(f"videos: {rel}/")
+    if not progress.json_lines:
+        out.print(f"videos: {rel}/")
     if result.exit_code == 3:
         err.print("stopped by the budget: raise it (--budget) and run again to go on")
     elif result.exit_code == 1:

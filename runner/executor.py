@@ -54,6 +54,8 @@ HTTP_CONNECTIONS = 12
 # one GET every GONE_AFTER/30 to GONE_AFTER/6 seconds (a job past its expected render time is otherwise
 # polled at once, again and again).
 GONE_AFTER = 60.0
+# A provider's clock may be this far behind ours: its request log is read back to this long before an attempt.
+LOG_SKEW = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +126,7 @@ class Executor:
         self._not_rerun = 0  # settled jobs this run was to send again whose create never reached the provider
         self._resets: dict[int, str] = {}  # job id -> why: settled jobs to re-run, made plannable as each is sent
         self._fatal = False
+        self._ended = False
         self._crash_at = _parse_crash_point(os.environ.get("GRIDRUN_CRASH_AT", ""))
 
     # -- bookkeeping -------------------------------------------------------------------------------
@@ -162,7 +165,7 @@ class Executor:
         remaining = total - settled
         if self.stopping:
             remaining -= counts[S.PLANNED.value]  # stopped: no longer submitted; only the jobs in flight still end
-        eta = remaining / per_minute * 60.0 if per_minute and remaining > 0 else None
+        eta = remaining / per_minute * 60.0 if per_minute and remaining > 0 and not self._ended else None
         return RunStatistics(
             run_id=self.run_id, total=total, counts=counts, cached=self.cached, spent_micros=self._spent,
             reserved_micros=self._reserved, budget_micros=self.budget_micros, elapsed=elapsed, eta=eta,
@@ -261,6 +264,7 @@ class Executor:
         return self._finish()
 
     def _finish(self) -> RunResult:
+        self._ended = True  # what is left waits for the next run: no ETA
         stats = self.statistics()
         c = stats.counts
         if self.detached or self.stopping == "interrupt":
@@ -366,7 +370,7 @@ class Executor:
                 # The create may have been received: find out before anything is sent again.
                 maybe_received = True
                 tries += 1
-                found, answered = await self._find(key)
+                found, answered = await self._find(key, self.store.job_row(jid)["submitted_at"])
                 if found is not None:
                     status = found
                 elif answered:
@@ -394,16 +398,18 @@ class Executor:
         self._not_rerun += state != S.PLANNED
         self._error(job, why if state == S.PLANNED else f"{why}; left {state.value}, as it was before this run")
 
-    async def _find(self, key: str) -> tuple[VideoStatus | None, bool]:
+    async def _find(self, key: str, sent_at: float | None) -> tuple[VideoStatus | None, bool]:
         """The job a create with `key` made, looked up in the provider's request log, and whether the log
-        answered (False: it could not be asked, so None proves nothing)."""
+        answered (False: it could not be asked, or could not tell, so None proves nothing). `sent_at`, when the
+        attempt was recorded: the log is read back to it (less LOG_SKEW, for the provider's clock)."""
+        after = None if sent_at is None else sent_at - LOG_SKEW
         for attempt in range(1, 4):
             await self.pacer.wait()
             try:
                 async with self.pacer.gate:
-                    found = await self.provider.find_by_key(self.client, key)
+                    found = await self.provider.find_by_key(self.client, key, created_after=after)
                 return found, True
-            except NotImplementedError:
+            except (NotImplementedError, LookupError):
                 break
             except RateLimitedError as exc:
                 self.pacer.limited(exc.retry_after)
@@ -432,7 +438,7 @@ class Executor:
             self.store.abandon_attempt(jid, f"video {lost} lost by the provider; sent again (retry --unknown)")
             await self._send_again(job, jid)
             return
-        found, answered = await self._find(key)
+        found, answered = await self._find(key, self.store.job_row(jid)["submitted_at"])
         if found is not None:
             self._reserved += job.cost_micros
             self.store.event(self.run_id, jid, "reconciled", {"provider_id": found.id, "idempotency_key": key})
@@ -469,6 +475,7 @@ class Executor:
             finally:
                 slot.release()
             return
+        self._reserved += job.cost_micros  # it may have been paid for: held, as for every `unknown` job
         self._move(jid, S.UNKNOWN, error="create request may have reached the provider; no request log to check. "
                    "`gridrun retry --unknown` re-submits (may pay twice)")
 
@@ -517,6 +524,8 @@ class Executor:
         jid = self.ids[job.hash]
         row = self.store.job_row(jid)
         pid = row["provider_id"]
+        if (not pid or self.provider.forgot(pid)) and self.states[jid] != S.DOWNLOADING.value:
+            self._reserved += job.cost_micros  # `unknown`: it may have been paid for, so it stays reserved
         if not pid:
             self._move(jid, S.UNKNOWN, error="in flight without a provider id")
             return
@@ -682,6 +691,12 @@ class Executor:
                 continue
             except RateLimitedError as exc:
                 self.pacer.limited(exc.retry_after)
+                continue
+            except RejectedError as exc:
+                # Another 4xx: a signed URL refused (storage services answer 400 to an expired signature), a
+                # key refused. A fresh URL may do; if not, the job waits downloading for the next run.
+                last, url = f"download refused: {exc}", None
+                await anyio.sleep(_backoff(attempt, None))
                 continue
             except (DownloadError, RetryableError) as exc:
                 last = f"download failed: {exc}"

@@ -81,11 +81,12 @@ class Progress:
         else:
             self.console.print(line(s), markup=False, highlight=False)
 
-    def final(self, s: RunStatistics) -> None:
-        """The run's end: one last JSON event or plain line; a live display draws `s` as it closes."""
+    def final(self, s: RunStatistics, **outputs: str | None) -> None:
+        """The run's end: one last JSON event (with `outputs`, such as where the report is) or plain line; a
+        live display draws `s` as it closes."""
         self._stats = s
         if self.json_lines:
-            print(json.dumps({"event": "end", **_as_dict(s)}), flush=True)
+            print(json.dumps({"event": "end", **_as_dict(s), **outputs}), flush=True)
         elif self._live is None:
             self.console.print(line(s), markup=False, highlight=False)
 

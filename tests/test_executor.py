@@ -570,6 +570,20 @@ def test_reset_after_create_without_idempotency_is_reconciled_from_the_log(tmp_p
     assert result.exit_code == 0 and s["creates"] == 4 and s["duplicate_paid"] == 0
 
 
+def test_a_log_read_short_of_its_end_proves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A create whose answer was lost, at a provider that ignores keys, is not sent again because the log's
+    pages ran out before the key was found: the job is `unknown`, not paid twice."""
+    from runner.providers import lumenfall
+
+    monkeypatch.setattr(lumenfall, "MAX_LOG_PAGES", 0)
+    m = write_manifest(tmp_path, n_seeds=1, sim={"honour_idempotency": False,
+                                                 "script": [{"route": "create", "nth": 1, "fault": "reset_after"}]})
+    result, prov = run(m)
+    s = stats(prov)
+    assert result.exit_code == 1 and s["creates"] == 2 and s["duplicate_paid"] == 0, s
+    assert [j.state for j in api.status(m).jobs].count("unknown") == 1
+
+
 def test_reset_after_create_with_no_log_is_unknown_and_not_resubmitted(tmp_path: Path) -> None:
     m = write_manifest(tmp_path, n_seeds=1, sim={"honour_idempotency": False,
                                                  "script": [{"route": "create", "nth": 1, "fault": "reset_after"},
@@ -579,9 +593,11 @@ def test_reset_after_create_with_no_log_is_unknown_and_not_resubmitted(tmp_path:
     result, _ = run(m, prov, retries=1)
     s = stats(prov)
     assert result.exit_code == 1
-    unknown = [j for j in api.status(m).jobs if j.state == "unknown"]
+    snap = api.status(m)
+    unknown = [j for j in snap.jobs if j.state == "unknown"]
     assert len(unknown) == 1 and "may have been paid" in (unknown[0].error or "")
     assert s["creates"] == 2 and s["duplicate_paid"] == 0
+    assert result.stats.reserved_micros == snap.reserved_micros == unknown[0].cost_estimate_micros > 0
     # a plain resume leaves it alone
     run(m, prov)
     assert stats(prov)["creates"] == 2
@@ -627,6 +643,31 @@ def test_bad_downloads_are_retried_and_never_kept(tmp_path: Path, fault: str) ->
     assert result.exit_code == 0 and stats(prov)["creates"] == 2
     check_outputs(m)
     assert not list(tmp_path.rglob("*.part"))
+
+
+@pytest.mark.parametrize("refusal", [{"fault": "auth_failed"}, {"fault": "expired", "status": 400}])
+def test_a_download_refused_with_another_4xx_is_tried_again_with_a_fresh_url(tmp_path: Path, refusal: dict) -> None:
+    """A 401, or the 400 storage services give an expired signature, is no reason to end the run."""
+    m = write_manifest(tmp_path, n_seeds=1, sim={"script": [{"route": "file", "nth": [1, 2], **refusal}]})
+    result, prov = run(m)
+    assert result.exit_code == 0 and stats(prov)["creates"] == 2, result.stats.counts
+    check_outputs(m)
+
+
+def test_a_download_refused_every_time_waits_downloading_for_the_next_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from runner.stats import Throughput
+
+    monkeypatch.setattr(Throughput, "per_minute", lambda self, now, elapsed: 10.0)
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"script": [{"route": "file", "p": 1.0, "fault": "auth_failed"}]})
+    result, prov = run(m, retries=1)
+    assert result.exit_code == 1 and result.status == "failed"
+    job = api.status(m).jobs[0]
+    assert job.state == "downloading" and "download refused: HTTP 401" in (job.error or ""), job.error
+    assert result.stats.eta is None  # the run has ended: the job waits for the next one
+    prov.app.state.sim.configure({"script": []})
+    again, _ = run(m, prov)
+    assert again.exit_code == 0 and again.stats.spent_micros == 0 and stats(prov)["creates"] == 1
+    check_outputs(m)
 
 
 def test_persistently_truncated_download_stays_paid_and_resumable(tmp_path: Path) -> None:

@@ -130,3 +130,21 @@ def test_run_statistics_from_a_snapshot_another_process_reads(tmp_path: Path) ->
     ended = dataclasses.replace(snap, run=dataclasses.replace(snap.run, ended_at=snap.run.started_at + 5,
                                                                 status="budget"))
     assert run_statistics(ended).stopping == "budget" and run_statistics(ended).eta is None
+
+
+def test_run_json_writes_only_json_lines_on_stdout(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The end event names the report and the videos folder; no plain line follows it."""
+    from execkit import write_manifest
+
+    from runner.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
+    assert main(["run", str(m), "--json"]) == 0
+    events = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    end = events[-1]
+    assert end["event"] == "end" and end["counts"]["done"] == 1
+    assert (end["report"], end["videos"]) == ("outputs/t/report.html", "outputs/t/")
+    assert (tmp_path / end["report"]).is_file()

@@ -43,6 +43,19 @@ def test_jobs_left_in_flight_are_resumed_by_a_later_run_and_paid_once(tmp_path: 
     check_outputs(m)
 
 
+def test_jobs_whose_world_was_deleted_are_unknown_and_stay_reserved_in_every_figure(tmp_path: Path) -> None:
+    """They may have been paid for: the run's own figures and the store's (status, report) agree."""
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime", "clay"), sim={"render_time": 2.0, "jitter": 0})
+    first = api.run(m, options={"timeout": 0.3}, report=False)
+    assert first.stats.counts["done"] == 0
+    (tmp_path / ".gridrun" / SIM_WORLD).unlink()
+    second = api.run(m, report=False)
+    snap = api.status(m)
+    assert second.stats.counts["unknown"] == 2 and snap.counts["unknown"] == 2
+    cost = sum(j.cost_estimate_micros for j in snap.jobs)
+    assert (second.stats.spent_micros, second.stats.reserved_micros) == (snap.spent_micros, snap.reserved_micros) == (0, cost)
+
+
 @pytest.mark.parametrize(("second", "problem"), [
     ("{oops", ":2: not a JSON record"),
     ('{"t":"create","dup":[false,false],"video":{"id":"v"}}', ": a record the simulator cannot replay (KeyError"),

@@ -122,7 +122,11 @@ class Provider(Protocol):
     async def find_by_key(
         self, client: httpx.AsyncClient, idempotency_key: str, *, created_after: float | None = None
     ) -> VideoStatus | None:
-        """The job a create call with `idempotency_key` made, or None when the provider knows of none."""
+        """The job a create call with `idempotency_key` made, or None when the provider knows of none.
+
+        :raises NotImplementedError, LookupError: the provider cannot tell (its log records no keys; the log
+            could not be read to its end).
+        """
         ...
 
     async def download(

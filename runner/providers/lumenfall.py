@@ -164,9 +164,12 @@ class LumenfallProvider:
     ) -> VideoStatus | None:
         """The video a lost create call made, found in the native request log (`GET <root>/v1/requests`).
 
-        Only an entry that carries the same idempotency key counts, whatever the server filtered.
+        Only an entry that carries the same idempotency key counts, whatever the server filtered. None only
+        when the log was read to its end (or to `created_after`).
 
         :raises NotImplementedError: the log's entries do not record idempotency keys, so it cannot tell.
+        :raises LookupError: the log could not be read to its end (longer than the pages read, or a cursor
+            that cannot move), so it cannot tell.
         """
         url = f"{_api_root(client.base_url)}/v1/requests"
         params: dict[str, Any] = {"idempotency_key": idempotency_key, "limit": 100}
@@ -192,9 +195,11 @@ class LumenfallProvider:
                 return None
             before = int(oldest) + 1
             if before >= params.get("created_before", before + 1):
-                return None
+                # A page of one second only: the cursor cannot move past it without skipping entries.
+                raise LookupError(f"GET /v1/requests: more than {params['limit']} entries in one second; "
+                                  "the log cannot be paged past them")
             params["created_before"] = before
-        return None
+        raise LookupError(f"GET /v1/requests: not found in the newest {MAX_LOG_PAGES} pages; the log goes on")
 
     async def cancel(self, client: httpx.AsyncClient, video_id: str) -> None:
         """`DELETE /videos/{id}`: best effort, nothing is refunded."""

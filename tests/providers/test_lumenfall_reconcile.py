@@ -104,7 +104,23 @@ async def test_find_by_key_stops_when_paging_makes_no_progress(provider: Lumenfa
     seen: list[httpx.Request] = []
     pages = [{"data": [entry("k1", "v1", 1_800_000_300)], "has_more": True}]
     async with mock(log_server(pages, seen)) as client:
-        assert await provider.find_by_key(client, KEY_A) is None
+        with pytest.raises(LookupError, match="in one second"):
+            await provider.find_by_key(client, KEY_A)
+    assert len(seen) == 2
+
+
+@pytest.mark.anyio
+async def test_find_by_key_cannot_tell_when_the_log_goes_on_past_the_pages_it_reads(
+    provider: LumenfallProvider, mock: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from runner.providers import lumenfall
+
+    monkeypatch.setattr(lumenfall, "MAX_LOG_PAGES", 2)
+    seen: list[httpx.Request] = []
+    pages = [{"data": [entry(f"k{i}", f"v{i}", 1_800_000_300 - 10 * i)], "has_more": True} for i in range(3)]
+    async with mock(log_server(pages, seen)) as client:
+        with pytest.raises(LookupError, match="newest 2 pages"):
+            await provider.find_by_key(client, KEY_A)
     assert len(seen) == 2
 
 
