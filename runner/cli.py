@@ -250,6 +250,7 @@ def _options(args: argparse.Namespace, **extra: Any) -> api.RunOptions:
         fail_fast=getattr(args, "fail_fast", False),
         leave_in_flight=getattr(args, "leave_in_flight", False),
         retries=getattr(args, "retries", None),
+        failure_retries=getattr(args, "failure_retries", None),
         poll_interval=getattr(args, "poll_interval", None),
         timeout=getattr(args, "timeout", None),
         request_timeout=getattr(args, "request_timeout", 30.0),
@@ -464,6 +465,8 @@ def _parser(*, with_sim: bool = True) -> argparse.ArgumentParser:
         sp.add_argument("--budget", type=_knob("budget_usd"), help="budget of this run in USD, not of the manifest's runs together (overrides run.budget_usd)")
         sp.add_argument("--allow-partial", action="store_true", help="start even if the plan exceeds the budget; stop at it")
         sp.add_argument("--retries", type=_knob("retries"), help="retries of a request on transient errors")
+        sp.add_argument("--failure-retries", type=_knob("failure_retries"),
+                        help="new paid attempts per job after the provider failed its render (default: run.failure_retries, 0)")
         sp.add_argument("--poll-interval", type=_knob("poll_interval"), help="fixed seconds between polls (default: scheduled)")
         sp.add_argument("--timeout", type=_knob("timeout"), help="per-job deadline in seconds: stop waiting, never the job")
         sp.add_argument("--request-timeout", type=_knob("request_timeout"), default=30.0, help="seconds one HTTP request may take")

@@ -97,6 +97,8 @@ class Executor:
         run = dict(plan.manifest.run or {})
         self.concurrency = int(options.concurrency or run.get("concurrency") or 4)
         self.retries = int(options.retries if options.retries is not None else run.get("retries", 3))
+        self.failure_retries = int(options.failure_retries if options.failure_retries is not None
+                                   else run.get("failure_retries", 0))
         self.poll_interval = options.poll_interval or run.get("poll_interval")
         self.renders = RenderTimes(plan, provider.caps, poll_interval=self.poll_interval, clock=clock)
         self.timeout = options.timeout or run.get("timeout")
@@ -127,6 +129,7 @@ class Executor:
         self._resets: dict[int, str] = {}  # job id -> why: settled jobs to re-run, made plannable as each is sent
         self._fatal = False
         self._ended = False
+        self._tries_after_failure: dict[int, int] = {}  # job id -> new attempts this run made after failures
         self._crash_at = _parse_crash_point(os.environ.get("GRIDRUN_CRASH_AT", ""))
 
     # -- bookkeeping -------------------------------------------------------------------------------
@@ -575,7 +578,9 @@ class Executor:
         if status.status == "completed":
             # When completion was seen: providers stamp whole seconds, too coarse for render times of seconds.
             seen = self.clock()
-            self.renders.seen(seen - submitted_at)
+            if sent_at is not None and sent_at >= self.started:
+                # Sent by this process: a job an earlier one sent would count the time no run was going.
+                self.renders.seen(seen - submitted_at)
             if self.states[jid] != S.DOWNLOADING.value:
                 # rendered, so billed: what the provider says, or the price table's figure
                 billed = status.cost_micros if status.cost_micros is not None else job.cost_micros
@@ -593,6 +598,13 @@ class Executor:
         self._error(job, message)
         if self.opts.fail_fast:
             self.stopping = self.stopping or "fail-fast"
+            return
+        tries = self._tries_after_failure.get(jid, 0)
+        if tries < self.failure_retries and not self.stopping and not self._fatal:
+            # A new paid attempt (run.failure_retries of them per job and run), sent if the budget allows it.
+            self._tries_after_failure[jid] = tries + 1
+            self._resets[jid] = f"failed ({message}); new attempt {tries + 1} of {self.failure_retries}"
+            await self._send_again(job, jid)
 
     async def _watch(
         self, job: Job, jid: int, pid: str, status: VideoStatus | None, submitted_at: float, sent_at: float | None

@@ -38,6 +38,7 @@ DEFAULT_OUTPUT = "{{ key }}.mp4"
 RUN_DEFAULTS: Mapping[str, Any] = {
     "concurrency": 4,
     "retries": 3,
+    "failure_retries": 0,
     "budget_usd": None,
     "poll_interval": None,
     "timeout": None,

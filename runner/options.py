@@ -25,6 +25,7 @@ class RunOptions:
     fail_fast: bool = False             # stop submitting after the first failed job
     leave_in_flight: bool = False       # run though jobs an earlier run sent, gone from the plan, still render
     retries: int | None = None          # transient-error retries per request (default: run.retries)
+    failure_retries: int | None = None  # new paid attempts per job after its render failed (default: run.failure_retries)
     poll_interval: float | None = None  # fixed poll interval (default: scheduled from expected render time)
     timeout: float | None = None        # per-job deadline: stop waiting, never the job
     request_timeout: float = 30.0       # seconds one HTTP request may take
@@ -48,6 +49,7 @@ class RunOptions:
 OPTION_LIMITS: dict[str, tuple[bool, float, bool, float | None]] = {
     "concurrency": (True, 1, False, 10_000),
     "retries": (True, 0, False, 100),
+    "failure_retries": (True, 0, False, 100),
     "max_jobs": (True, 1, False, 10_000_000),
     "budget_usd": (False, 0, False, 1_000_000_000),
     "poll_interval": (False, 0, True, 3600),

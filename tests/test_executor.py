@@ -429,7 +429,7 @@ def test_the_knobs_bounds_are_the_manifest_schemas() -> None:
 
     run_props = json.loads(SCHEMA_PATH.read_text())["$defs"]["run"]["properties"]
     shared = [name for name in OPTION_LIMITS if name in run_props]
-    assert len(shared) == 6, shared
+    assert len(shared) == 7, shared
     for name in shared:
         prop = run_props[name]
         integer, least, excluded, most = OPTION_LIMITS[name]
@@ -1260,3 +1260,28 @@ def test_plan_calls_a_job_a_killed_force_left_reset_what_the_next_run_will_find(
     _interrupted_force(m, "style=anime,seed=1", begun=False)
     d = api.diff(api.plan(m))
     assert d.reasons["style=anime,seed=1"].startswith("cached") and d.new == 0
+
+
+def test_failure_retries_send_a_failed_job_again_in_the_same_run(tmp_path: Path) -> None:
+    """Each new attempt is a new paid create, up to run.failure_retries per job; by default none."""
+    fail_twice = [{"route": "create", "nth": [1, 2], "fault": "job_failure", "code": "UPSTREAM_ERROR"}]
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"script": fail_twice})
+    plain, prov = run(m)
+    assert plain.exit_code == 1 and plain.stats.counts["failed"] == 1 and stats(prov)["creates"] == 1
+
+    (tmp_path / "again").mkdir()
+    m = write_manifest(tmp_path / "again", n_seeds=1, styles=("anime",), sim={"script": fail_twice},
+                       run={"failure_retries": 2})
+    result, prov = run(m)
+    assert result.exit_code == 0 and result.stats.counts["done"] == 1, result.stats.counts
+    assert stats(prov)["creates"] == 3 and stats(prov)["duplicate_paid"] == 0
+    job = api.status(m).jobs[0]
+    assert job.attempts == 3 and job.state == "done"
+    assert result.stats.spent_micros == job.cost_micros  # the failed renders were not billed
+    check_outputs(m)
+
+    (tmp_path / "short").mkdir()
+    m = write_manifest(tmp_path / "short", n_seeds=1, styles=("anime",), sim={"script": fail_twice},
+                       run={"failure_retries": 1})
+    short, prov = run(m)
+    assert short.exit_code == 1 and short.stats.counts["failed"] == 1 and stats(prov)["creates"] == 2

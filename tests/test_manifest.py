@@ -215,6 +215,7 @@ def test_full_manifest_loads_with_files_read() -> None:
     assert manifest.run == {
         "concurrency": 2,
         "retries": 0,
+        "failure_retries": 0,
         "budget_usd": 10.0,
         "poll_interval": 2.5,
         "timeout": 600,
@@ -245,6 +246,7 @@ def test_defaults_are_properties_not_data() -> None:
     assert manifest.run == {
         "concurrency": 4,
         "retries": 3,
+        "failure_retries": 0,
         "budget_usd": None,
         "poll_interval": None,
         "timeout": None,
@@ -275,7 +277,7 @@ INVALID_CASES = [
     ("name_with_space.yaml", "expected a name of letters, digits, '.', '_' and '-'", None, 2),
     ("concurrency_zero.yaml", "concurrency_zero.yaml:7:3: run.concurrency: expected an integer from 1 to 10000, got 0", None, 7),
     ("retries_negative.yaml", "expected an integer from 0 to 100, got -1", None, 5),
-    ("run_unknown_key.yaml", "did you mean 'concurrency'? Allowed here: concurrency, retries, budget_usd", None, 6),
+    ("run_unknown_key.yaml", "did you mean 'concurrency'? Allowed here: concurrency, retries, failure_retries, budget_usd", None, 6),
     ("repeat_string.yaml", "expected an integer >= 1, got a string '3'", None, 4),
     ("repeat_float.yaml", "expected an integer >= 1, got 2.0", None, 4),
     ("repeat_yes.yaml", "expected an integer >= 1, got a string 'yes'", None, 4),

@@ -43,6 +43,23 @@ def test_jobs_left_in_flight_are_resumed_by_a_later_run_and_paid_once(tmp_path: 
     check_outputs(m)
 
 
+def test_the_time_no_run_was_going_is_not_taken_for_a_render_time(tmp_path: Path) -> None:
+    """Jobs a killed run sent and a later run collects took the pause too; new jobs are polled on time."""
+    import sqlite3
+
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime", "clay", "comic"),
+                       sim={"render_time": 1.0, "jitter": 0, "concurrency": 3}, run={"concurrency": 3})
+    three = 3 * api.plan(m).jobs[0].cost_micros / 1e6
+    first = api.run(m, options={"timeout": 0.3, "budget_usd": three, "allow_partial": True}, report=False)
+    assert first.stats.counts["submitted"] + first.stats.counts["running"] == 3, first.stats.counts
+    with sqlite3.connect(tmp_path / ".gridrun" / "state.db") as db:  # sent an hour ago, as after a night's pause
+        db.execute("UPDATE jobs SET submitted_at = submitted_at - 3600 WHERE submitted_at IS NOT NULL")
+    time.sleep(1.2)  # they are rendered: the next run sees them done at once
+    second = api.run(m, options={"timeout": 15}, report=False)
+    assert second.exit_code == 0 and second.stats.counts["done"] == 6, second.stats.counts
+    assert world_stats(m)["creates"] == 6
+
+
 def test_jobs_whose_world_was_deleted_are_unknown_and_stay_reserved_in_every_figure(tmp_path: Path) -> None:
     """They may have been paid for: the run's own figures and the store's (status, report) agree."""
     m = write_manifest(tmp_path, n_seeds=1, styles=("anime", "clay"), sim={"render_time": 2.0, "jitter": 0})
