@@ -338,7 +338,10 @@ def cancel(m: Manifest | str | Path) -> CancelResult:
     store = Store(db)
     result = CancelResult()
     try:
-        store.acquire_lock()
+        # The run holding the lock writes these jobs' states: it must let go of them first.
+        store.acquire_lock(then=(
+            "cancel (Ctrl-C in its terminal stops new submissions, a second Ctrl-C leaves the jobs in flight "
+            "rendering and ends it: `gridrun cancel` then stops them)"))
         last = store.latest_run(p.manifest.name)
         if last is None:
             raise NotRecordedError(f"{db}: no run recorded for {p.manifest.name}, so nothing to cancel")

@@ -108,7 +108,8 @@ def build(
 
 def _check_folder(manifest: Manifest, field: str, folder: Path) -> None:
     """A folder gridrun will make and write in: not a file, and no part of it a name too long to make."""
-    what = {"name": "the output folder (outputs/<name>)", "": "the state folder (.gridrun)"}.get(field, field)
+    what = {"name": "the output folder (outputs/<name>)", "outputs_dir": "the output folder",
+            "": "the state folder (.gridrun)", "state_dir": "the state folder"}[field]
     for part in folder.parts:
         if len(part.encode("utf-8", "surrogatepass")) > NAME_MAX:
             raise manifest.error((field,) if field else (), f"{what} would be named {part[:40]}…, {len(part.encode('utf-8', 'surrogatepass'))} "
@@ -119,6 +120,15 @@ def _check_folder(manifest: Manifest, field: str, folder: Path) -> None:
     if not probe.is_dir():
         where = f"{folder} is a file" if probe == folder else f"{folder} cannot be made: {probe} is a file"
         raise manifest.error((field,) if field else (), f"{what}: {where}, not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        where = f"{folder} is" if probe == folder else f"{folder} cannot be made: {probe} is"
+        raise manifest.error((field,) if field else (), f"{what}: {where} not writable")
+
+
+def folder_error(manifest: Manifest, folder: Path, exc: OSError) -> ManifestError:
+    """The error, at the manifest's field that names it, for an output folder the system would not make."""
+    field = ("outputs_dir",) if manifest.data.get("outputs_dir") else ("name",)
+    return manifest.error(field, f"the output folder {folder} cannot be made: {exc.strerror or exc}")
 
 
 PATH_MAX = 4096

@@ -28,7 +28,7 @@ from typing import Any
 from .errors import BudgetError, InFlightError
 from .options import RunOptions
 from .outputs import atomic_write, copy_output, verified
-from .plan import Job, Plan
+from .plan import Job, Plan, folder_error
 from .state import JobState, Store
 
 S = JobState
@@ -98,7 +98,10 @@ def prepare(
         manifest_text = ""
     # The output folder first: one that cannot be made (a file in the way, no permission) stops the run
     # before it is recorded.
-    (plan.outputs_dir / ".runs").mkdir(parents=True, exist_ok=True)
+    try:
+        (plan.outputs_dir / ".runs").mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a place the plan could not rule out (/proc, a read-only mount as root)
+        raise folder_error(m, plan.outputs_dir, exc) from None
     run_id = store.start_run(
         manifest_name=m.name, manifest_path=str(m.path), manifest_copy=manifest_text,
         outputs_dir=str(plan.outputs_dir), provider=plan.provider, model=plan.model,

@@ -220,6 +220,8 @@ class Store:
         self.clock = clock
         self._lock_fd: int | None = None
         self.run_id: int | None = None  # the run this process records, once `start_run` made it
+        if self.path.is_dir():
+            raise StateError(f"{self.path} is a folder; the state is a file there (move the folder aside)")
         if readonly:
             if self.path.parent.is_file():
                 raise NotRecordedError(f"{self.path.parent} is a file; the state is a folder (.gridrun/ beside the manifest)")
@@ -359,8 +361,9 @@ class Store:
             self._relaxed = True
 
     # -- the lock ------------------------------------------------------------------------------------
-    def acquire_lock(self) -> None:
-        """Take the runner lock of this state folder; refuse with who holds it. A dead holder's lock is free."""
+    def acquire_lock(self, *, then: str = "run again") -> None:
+        """Take the runner lock of this state folder; refuse with who holds it, and `then`, what to do once it
+        is stopped. A dead holder's lock is free."""
         import fcntl
 
         lock_path = self.path.with_name("lock")
@@ -374,7 +377,7 @@ class Store:
                 os.close(fd)
             raise LockError(
                 f"{self.path.parent}: another gridrun runner holds this state ({holder}); "
-                "wait for it to finish, or stop it, then run again (`gridrun status` works meanwhile)"
+                f"wait for it to finish, or stop it, then {then} (`gridrun status` works meanwhile)"
             ) from None
         info = f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}"
         os.ftruncate(fd, 0)

@@ -158,3 +158,19 @@ def test_cancel_of_a_manifest_that_never_ran_is_a_usage_error_that_creates_nothi
     assert main(["cancel", str(m)]) == 2
     assert "no state yet (nothing has run here), so nothing to cancel" in capsys.readouterr().err
     assert not (tmp_path / ".gridrun").exists()
+
+
+def test_cancel_while_a_run_holds_the_state_says_how_to_stop_it_first(tmp_path: Path) -> None:
+    from runner.errors import LockError
+    from runner.state import Store
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
+    api.run(m, report=False)
+    holder = Store(tmp_path / ".gridrun" / "state.db")
+    holder.acquire_lock()
+    try:
+        with pytest.raises(LockError, match=r"stop it, then cancel \(Ctrl-C in its terminal stops new submissions"):
+            api.cancel(m)
+    finally:
+        holder.release_lock()
+        holder.close()

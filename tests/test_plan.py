@@ -1144,6 +1144,7 @@ def test_folders_that_cannot_be_made_are_errors_naming_their_field(tmp_path: Pat
     (tmp_path / "afile").write_text("")
     out = one_error(tmp_path, "params:\n  prompt: a fox\noutputs_dir: afile/sub\n", "not a folder")
     assert out.field == "outputs_dir" and f"{tmp_path / 'afile'} is a file" in out.message
+    assert out.message.startswith("the output folder: ")  # the field is named once, by the location
     state = one_error(tmp_path, "params:\n  prompt: a fox\nstate_dir: afile\n", "not a folder")
     assert state.field == "state_dir"
     long_name = write(tmp_path, "params:\n  prompt: a fox\n", "long.yaml", head=HEAD.replace("name: ", "name: " + "n" * 256 + "x", 1))
@@ -1258,3 +1259,20 @@ def test_a_folder_behind_a_link_loop_is_a_located_error(tmp_path: Path) -> None:
 def test_a_budget_too_large_to_count_is_a_located_error(tmp_path: Path) -> None:
     err = one_error(tmp_path, "params:\n  prompt: a fox\nrun:\n  budget_usd: 1.0e303\n", "budget_usd")
     assert "from 0 to 1000000000" in err.message
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_an_output_folder_the_system_will_not_make_stops_the_run_at_its_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """/proc takes no folders, though it is writable to root: found when the run makes the folder, before
+    anything is recorded or sent, and told like any manifest error (exit 2)."""
+    from runner.cli import main
+
+    m = write(tmp_path, "params:\n  prompt: a fox\noutputs_dir: /proc/gridrun-outputs\n")
+    assert main(["run", str(m)]) == 2
+    err = capsys.readouterr().err
+    assert f"{m}:" in err and "outputs_dir: the output folder /proc/gridrun-outputs cannot be made" in err, err
+    assert "Traceback" not in err
+    with pytest.raises(Exception, match="no run"):
+        api.status(m)

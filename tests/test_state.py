@@ -212,6 +212,13 @@ def test_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
         Store(tmp_path / "state.db")
 
 
+@pytest.mark.parametrize("readonly", [False, True])
+def test_a_folder_in_the_state_files_place_is_named_as_such(tmp_path: Path, readonly: bool) -> None:
+    (tmp_path / "state.db").mkdir()
+    with pytest.raises(StateError, match=r"state.db is a folder; the state is a file there"):
+        Store(tmp_path / "state.db", readonly=readonly)
+
+
 def test_crashed_runs_are_marked_when_a_new_run_starts(store: Store, tmp_path: Path) -> None:
     r1, _ = _run(store, tmp_path)
     r2, _ = _run(store, tmp_path)

@@ -57,8 +57,8 @@ class World:
             try:
                 record = json.loads(line)
             except ValueError:
-                if last or number == len(lines) - 1 and not lines[-1]:
-                    break  # cut short by a kill: drop it
+                if records and (last or number == len(lines) - 1 and not lines[-1]):
+                    break  # cut short by a kill: drop it (the first line, written whole by `begin`, never is)
                 raise WorldError(f"{path}:{number}: not a JSON record; move the file aside to begin a new simulated world") from None
             if not isinstance(record, dict) or record.get("t") not in KINDS:
                 raise WorldError(f"{path}:{number}: not a simulator record (t: one of {', '.join(KINDS)})")

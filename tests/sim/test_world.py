@@ -113,6 +113,16 @@ def test_a_damaged_world_is_an_error_naming_file_and_line(tmp_path: Path, lines:
     assert f"{path}{message}" in str(caught.value)
 
 
+@pytest.mark.parametrize("text", ["my only note, no newline", "one line of notes\n"])
+def test_a_file_of_one_line_that_is_no_record_is_refused_and_kept(tmp_path: Path, text: str) -> None:
+    """Not taken for a world whose only line a kill cut short: the file is someone's, and stays as it is."""
+    path = tmp_path / "notes.txt"
+    path.write_text(text)
+    with pytest.raises(WorldError, match=f"{path}:1: not a JSON record"):
+        World.open(path)
+    assert path.read_text() == text
+
+
 @pytest.mark.anyio
 async def test_a_create_that_cannot_be_written_down_is_a_500_that_made_nothing(tmp_path: Path) -> None:
     path, clock = tmp_path / "world.jsonl", FakeClock()
