@@ -382,12 +382,12 @@ def test_defaults_are_made_explicit_and_named_as_such(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("d", "expected"),
-    [("8", 8), ("10", 10), (8, 8), ("8.0", None)],
+    [("8", 8), ("10", 10), (8, 8), ("8.0", 8), ("8.5", None)],
 )
 def test_single_expression_keeps_its_type_then_is_coerced(tmp_path: Path, d: Any, expected: int | None) -> None:
     body = f"vars:\n  d: {json.dumps(d)}\nparams:\n  prompt: a fox\n  duration: \"{{{{ d }}}}\"\n"
     if expected is None:
-        with pytest.raises(CapabilityError, match="expected an integer, got '8.0'"):
+        with pytest.raises(CapabilityError, match="expected an integer, got '8.5'"):
             plan_of(tmp_path, body)
         return
     job = plan_of(tmp_path, body).jobs[0]
@@ -433,6 +433,12 @@ def test_an_expression_keeps_lists_and_numbers(tmp_path: Path) -> None:
         ({"resolution": "1K", "aspect_ratio": "2:1"}, (1365, 768), "'2:1' is not supported by pixverse-v5.6; the nearest, '16:9', is used"),
         ({"size": "1366x768"}, (1365, 768), "'1366x768' is not supported by pixverse-v5.6; the nearest, '1365x768', is used"),
         ({"quality": "540p", "aspect_ratio": "21:9"}, (960, 540), "'21:9' is not supported by pixverse-v5.6; the nearest, '16:9', is used"),
+        # size W:H is aspect_ratio (seed page): mapped to the nearest ratio likewise
+        ({"quality": "540p", "size": "21:9"}, (960, 540), "'21:9' is not supported by pixverse-v5.6; the nearest, '16:9', is used"),
+        ({"resolution": "1K", "size": "2:3"}, (887, 1182), "'2:3' is not supported by pixverse-v5.6; the nearest, '3:4', is used"),
+        # any resolution tier is mapped to the nearest the model has
+        ({"resolution": "4K"}, (1365, 768), "'4K' is not supported by pixverse-v5.6; the nearest, '1K', is used"),
+        ({"resolution": "0.5k", "aspect_ratio": "1:1"}, (1024, 1024), "'0.5k' is not supported by pixverse-v5.6; the nearest, '1K', is used"),
     ],
 )
 def test_render_size(tmp_path: Path, params: dict[str, str], size: tuple[int, int], warning: str | None) -> None:
@@ -455,7 +461,11 @@ def test_render_size(tmp_path: Path, params: dict[str, str], size: tuple[int, in
         ({"quality": "720p", "duration": 10}, 0.99),
         ({"quality": "540p", "duration": 5, "generate_audio_switch": True}, 0.80),
         ({"quality": "1080p", "duration": 5, "generate_audio_switch": True}, 1.50),
-        ({"size": "1024x1024", "duration": 5}, 0.75),
+        # the five sizes of the 1K tier hold about as many pixels: one price, 720p's, whatever their shape
+        ({"size": "1024x1024", "duration": 5}, 0.45),
+        ({"size": "1365x768", "duration": 5}, 0.45),
+        ({"resolution": "1K", "aspect_ratio": "1:1", "duration": 10}, 0.99),
+        ({"resolution": "1K", "aspect_ratio": "9:16", "duration": 10}, 0.99),
     ],
 )
 def test_cost_per_job(tmp_path: Path, params: dict[str, Any], usd: float) -> None:
@@ -1276,3 +1286,10 @@ def test_an_output_folder_the_system_will_not_make_stops_the_run_at_its_field(
     assert "Traceback" not in err
     with pytest.raises(Exception, match="no run"):
         api.status(m)
+
+
+def test_an_input_image_at_a_plain_http_url_is_refused_where_it_is_named(tmp_path: Path) -> None:
+    """The provider takes https URLs and data URIs: caught when planned, not by a paid run's rejection."""
+    err = one_error(tmp_path, "params:\n  prompt: a fox\n  input_reference: http://example.com/fox.png\n", "plain http URL")
+    assert err.field == "params.input_reference" and err.line == 6
+    assert len(plan_of(tmp_path, "params:\n  prompt: a fox\n  input_reference: https://example.com/fox.png\n").jobs) == 1

@@ -20,7 +20,7 @@ import yaml
 DATA_DIR = Path(__file__).parent / "data"
 MICROS = 1_000_000
 
-_SCALAR_TYPES = {"string", "integer", "number", "boolean", "ratio", "size", "image", "image_list"}
+_SCALAR_TYPES = {"string", "integer", "number", "boolean", "ratio", "size", "tier", "image", "image_list"}
 
 
 class CapabilityDataError(Exception):
@@ -80,6 +80,25 @@ def _ratio(text: str) -> float | None:
     return None
 
 
+_PLAIN_HTTP = ("{value!r} is a plain http URL; images are taken as https URLs or data URIs (a local file is "
+               "sent as a data URI)")
+
+
+def _plain_http(value: str) -> bool:
+    return value[:7].lower() == "http://"
+
+
+def _tier_scale(value: Any) -> float | None:
+    """The number of a resolution tier ("4K" -> 4.0), None when `value` is none."""
+    if not isinstance(value, str) or not value.strip().upper().endswith("K"):
+        return None
+    try:
+        scale = float(value.strip()[:-1])
+    except ValueError:
+        return None
+    return scale if math.isfinite(scale) and scale > 0 else None
+
+
 def _nearest(target: float, options: Sequence[str]) -> str:
     return min(options, key=lambda o: abs(math.log(_ratio(o) or 1.0) - math.log(target)))
 
@@ -121,7 +140,11 @@ class ModelCaps:
             if problem:
                 issues.append(Issue(name, problem))
                 continue
-            if spec.type in ("ratio", "size") and coerced != value:
+            ratios = self.params.get("aspect_ratio")
+            if spec.type == "size" and ":" in coerced and ratios is not None and ratios.enum:
+                # W:H is an aspect ratio (seed page): any is mapped to the nearest the model renders
+                coerced = _nearest(_ratio(coerced) or 1.0, [str(e) for e in ratios.enum])
+            if spec.type in ("ratio", "size", "tier") and coerced != value:
                 warnings.append(Issue(name, f"{value!r} is not supported by {self.model}; the nearest, {coerced!r}, is used"))
             out[name] = coerced
         for name, spec in self.params.items():
@@ -163,10 +186,11 @@ class ModelCaps:
         return short, _even(short / ratio)
 
     def tier(self, size: tuple[int, int]) -> str:
-        """The price tier of a render size: the quality whose short side is nearest."""
-        short = min(size)
+        """The price tier of a render size: the quality whose 16:9 frame has the nearest number of pixels
+        (so that the sizes of one tier, 1024x1024 as much as 1365x768, cost the same)."""
+        pixels = size[0] * size[1]
         tiers = list(self.prices["base_5s"])
-        return min(tiers, key=lambda q: abs(int(q.rstrip("p")) - short))
+        return min(tiers, key=lambda q: abs(math.log(int(q.rstrip("p")) ** 2 * 16 / 9 / pixels)))
 
     # -- pricing ----------------------------------------------------------------------------------
     def check_prices(self) -> None:
@@ -206,7 +230,13 @@ def _coerce(spec: ParamSpec, value: Any, model: str) -> tuple[Any, str | None]:
             try:
                 value = int(value.strip())
             except ValueError:
-                return None, f"expected an integer, got {value!r}"
+                try:
+                    number = float(value.strip())
+                except ValueError:
+                    return None, f"expected an integer, got {value!r}"
+                if not number.is_integer():
+                    return None, f"expected an integer, got {value!r}"
+                value = int(number)
         if not isinstance(value, int):
             return None, f"expected an integer, got {value!r}"
     elif t == "number":
@@ -225,10 +255,15 @@ def _coerce(spec: ParamSpec, value: Any, model: str) -> tuple[Any, str | None]:
     elif t in ("string", "image"):
         if not isinstance(value, str):
             return None, f"expected a string, got {value!r}"
+        if t == "image" and _plain_http(value):
+            return None, _PLAIN_HTTP.format(value=value)
     elif t == "image_list":
         items = [value] if isinstance(value, str) else value
         if not isinstance(items, list) or not items or not all(isinstance(v, str) for v in items):
             return None, f"expected an image path or URL, or a list of them, got {value!r}"
+        plain = next((v for v in items if _plain_http(v)), None)
+        if plain is not None:
+            return None, _PLAIN_HTTP.format(value=plain)
         return items, None
     elif t == "ratio":
         if not isinstance(value, str) or _ratio(value) is None or ":" not in value:
@@ -236,6 +271,16 @@ def _coerce(spec: ParamSpec, value: Any, model: str) -> tuple[Any, str | None]:
             return None, f"expected an aspect ratio like \"16:9\", got {value!r}{hint}"
         if spec.enum and value not in spec.enum:
             return _nearest(_ratio(value) or 1.0, [str(e) for e in spec.enum]), None
+        return value, None
+    elif t == "tier":
+        # "Any tier is accepted and mapped to the nearest supported value" (seed page): 0.5K, 1K, 2K, 4K
+        scale = _tier_scale(value)
+        if scale is None:
+            return None, f"expected a resolution tier like \"1K\", got {value!r}"
+        if spec.enum and value not in spec.enum:
+            known = [str(e) for e in spec.enum if _tier_scale(e) is not None]
+            if known:
+                return min(known, key=lambda e: abs(math.log((_tier_scale(e) or 1.0) / scale))), None
         return value, None
     elif t == "size":
         if not isinstance(value, str) or _ratio(value) is None:

@@ -27,6 +27,7 @@ pytestmark = pytest.mark.anyio
         ({"last_frame_image": "https://example.com/a.png"}, "last_frame_image", "only for i2v"),
         ({"seconds": 5, "duration": 8}, "seconds", "contradicts duration"),
         ({"idempotency_key": "x" * 257}, "idempotency_key", "1 to 256 characters"),
+        ({"input_reference": [{"image_url": "http://example.com/a.png"}]}, "input_reference", "a plain http URL"),
     ],
 )
 async def test_invalid_parameter_is_a_400_naming_the_field(api: Api, body: dict[str, Any], field: str, fragment: str) -> None:
@@ -66,7 +67,7 @@ async def test_missing_model_names_the_field(api: Api) -> None:
     assert r.json()["error"]["param"] == "model"
 
 
-@pytest.mark.parametrize("seconds", ["8", 8, 8.0])
+@pytest.mark.parametrize("seconds", ["8", 8, 8.0, "8.0"])
 async def test_seconds_is_an_alias_of_duration_as_string_or_number(api: Api, seconds: object) -> None:
     r = await api.create(seconds=seconds)
     assert r.status_code == 202, r.text
@@ -86,6 +87,8 @@ async def test_unknown_fields_pass_through(api: Api) -> None:
         ({"aspect_ratio": "9:16", "resolution": "1K"}, "768x1365"),
         ({"aspect_ratio": "1:1", "quality": "720p"}, "720x720"),
         ({"size": "16:9", "quality": "360p"}, "640x360"),
+        ({"size": "21:9", "quality": "540p"}, "960x540"),  # W:H is aspect_ratio: the nearest ratio
+        ({"resolution": "4K"}, "1365x768"),  # any tier: the nearest
     ],
 )
 async def test_size_comes_from_size_then_aspect_ratio_and_resolution(api: Api, body: dict[str, Any], size: str) -> None:
