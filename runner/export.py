@@ -236,6 +236,21 @@ def to_json(snapshot: Snapshot, rows: Sequence[Mapping[str, Any]]) -> str:
     return dumps(doc, ensure_ascii=False, indent=1) + "\n"
 
 
+def run_folder(snapshot: Snapshot) -> Path:
+    """The run's output folder, where its report and results files go.
+
+    :raises UsageError: the folder is gone, and the run's videos with it (the project moved, say): files
+        written there would name videos that are not there, and make the folder again away from them.
+    """
+    folder = Path(snapshot.run.outputs_dir)
+    if not folder.is_dir() and any(j.state == "done" and not os.path.exists(j.output_path) for j in snapshot.jobs):
+        raise UsageError(
+            f"{folder}: run {snapshot.run.id}'s output folder is gone (moved or deleted). If the project moved, "
+            "`gridrun run` on the manifest finds its videos where it now puts them, paying nothing, and writes "
+            "the report there")
+    return folder
+
+
 def write_exports(
     store: Store,
     *,
@@ -254,7 +269,7 @@ def write_exports(
         raise UsageError(f"unknown export format {', '.join(unknown)}; choose from {', '.join(FORMATS)}")
     snapshot = store.snapshot(run_id, manifest_name=manifest_name)
     rows = export_rows(snapshot)
-    target = Path(directory) if directory is not None else Path(snapshot.run.outputs_dir)
+    target = Path(directory) if directory is not None else run_folder(snapshot)
     paths: list[Path] = []
     for fmt in dict.fromkeys(formats):
         if fmt == "jsonl":

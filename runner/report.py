@@ -24,7 +24,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup
 
-from .export import STATE_GROUPS, dumps, export_rows, summary, write_exports
+from .export import STATE_GROUPS, dumps, export_rows, run_folder, summary, write_exports
 from .outputs import atomic_write
 from .resources import resource_dir
 from .state import JobRecord, Snapshot, Store
@@ -548,7 +548,7 @@ def write_report(
         a, b = (store.snapshot(r) for r in compare)
         return write_compare_report(a, b, path=path)
     snapshot = store.snapshot(run_id, manifest_name=manifest_name, reuse=None if memo is None else memo.records)
-    target = Path(path) if path is not None else Path(snapshot.run.outputs_dir) / "report.html"
+    target = Path(path) if path is not None else run_folder(snapshot) / "report.html"
     if posters:
         ensure_posters(snapshot)
     description = _description(store.manifest_copy(snapshot.run.id))
@@ -570,7 +570,7 @@ def _description(manifest_text: str) -> str | None:
 
 def write_compare_report(a: Snapshot, b: Snapshot, *, path: Path | None = None, title: str | None = None) -> Path:
     """Write the side-by-side report of two runs (which may come from two state folders)."""
-    target = Path(path) if path is not None else Path(a.run.outputs_dir) / f"compare-{a.run.id}-{b.run.id}.html"
+    target = Path(path) if path is not None else run_folder(a) / f"compare-{a.run.id}-{b.run.id}.html"
     ensure_posters(a)
     ensure_posters(b)
     atomic_write(target, render(a, compare=b, title=title, base_dir=target.parent), durable=False)

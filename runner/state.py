@@ -179,6 +179,21 @@ def m003_reset_from(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE jobs ADD COLUMN reset_from TEXT")
 
 
+@migration
+def m004_run_final(db: sqlite3.Connection) -> None:
+    # Each job of a run as the run left it (state, error, cost, attempts, ids, times), written when it ends: a
+    # later run moves the shared job on, and the earlier run's report and comparisons must not show that.
+    db.execute("ALTER TABLE run_jobs ADD COLUMN final TEXT")
+
+
+# The job fields a run's `final` keeps: what a later run may change of a job the two runs share.
+_FINAL_FIELDS = ("state", "error", "cost_micros", "attempts", "provider_id", "sha256", "output_path",
+                 "submitted_at", "completed_at", "downloaded_at")
+_FINAL_SQL = ("UPDATE run_jobs SET final = (SELECT json_object("
+              + ", ".join(f"'{f}', j.{f}" for f in _FINAL_FIELDS)
+              + ") FROM jobs j WHERE j.id = run_jobs.job_id) WHERE run_id {}")
+
+
 def _script(db: sqlite3.Connection, script: str) -> None:
     # executescript() would commit the surrounding transaction; a migration must stay atomic.
     for statement in script.split(";"):
@@ -406,6 +421,9 @@ class Store:
         """Record a new run; runs left `running` by a dead process become `crashed`."""
         now = self.clock()
         with self._tx():
+            dead = [r[0] for r in self.db.execute("SELECT id FROM runs WHERE status='running'")]
+            for rid in dead:  # as they left their jobs: nothing has moved them since
+                self.db.execute(_FINAL_SQL.format("= ?"), (rid,))
             self.db.execute("UPDATE runs SET status='crashed', ended_at=? WHERE status='running'", (now,))
             cur = self.db.execute(
                 "INSERT INTO runs (manifest_name, manifest_path, manifest_copy, outputs_dir, provider, model, axes,"
@@ -419,7 +437,10 @@ class Store:
         return run_id
 
     def end_run(self, run_id: int, status: str) -> None:
+        """Record how the run ended, and each of its jobs as it left them (`final`)."""
+        self.flush()
         with self._tx():
+            self.db.execute(_FINAL_SQL.format("= ?"), (run_id,))
             self.db.execute("UPDATE runs SET status=?, ended_at=? WHERE id=?", (status, self.clock(), run_id))
             self._event(run_id, None, "run-ended", {"status": status})
 
@@ -775,7 +796,7 @@ class Store:
             rows = self.run_job_rows(run_id)
             jobs = tuple(job_record(r) for r in rows) if reuse is None else tuple(_reused(reuse, r) for r in rows)
             if not asked_latest and run.ended_at is not None and run.id != self._last_run_id(run.manifest_name):
-                jobs = self._as_of(jobs, run.ended_at)
+                jobs = self._as_left(run_id, jobs, run.ended_at)
             spent, reserved = self.money(run_id)
             all_spent, all_reserved = self.money(manifest_name=run.manifest_name)
         finally:
@@ -794,6 +815,26 @@ class Store:
     def _last_run_id(self, manifest_name: str) -> int | None:
         row = self.db.execute("SELECT MAX(id) FROM runs WHERE manifest_name=?", (manifest_name,)).fetchone()
         return None if row is None else row[0]
+
+    def _as_left(self, run_id: int, jobs: tuple[JobRecord, ...], ended_at: float) -> tuple[JobRecord, ...]:
+        """The jobs of an earlier run as it left them: what it recorded when it ended (`final`); for a state
+        from before that was kept, each one's state and error as of its end (`_as_of`)."""
+        if self.schema < 4:
+            return self._as_of(jobs, ended_at)
+        finals = {r[0]: r[1] for r in self.db.execute("SELECT job_id, final FROM run_jobs WHERE run_id=?", (run_id,))}
+        out, unknown = [], []
+        for job in jobs:
+            final = json.loads(finals[job.id]) if finals.get(job.id) else None
+            if isinstance(final, dict):
+                kept = {f: final[f] for f in _FINAL_FIELDS if f in final}
+                out.append(job if all(getattr(job, f) == v for f, v in kept.items()) else dataclasses.replace(job, **kept))
+            else:
+                out.append(job)
+                unknown.append(job)
+        if unknown:  # ended before its jobs were kept (an older gridrun): from the events
+            redone = {j.id: j for j in self._as_of(tuple(unknown), ended_at)}
+            out = [redone.get(j.id, j) for j in out]
+        return tuple(out)
 
     def _as_of(self, jobs: tuple[JobRecord, ...], moment: float) -> tuple[JobRecord, ...]:
         """The jobs of an earlier run as they were when it ended (its report, a comparison): each one's state,

@@ -129,3 +129,31 @@ def test_exports_md_documents_every_column() -> None:
         if m:
             documented += re.findall(r"`([a-z_0-9]+)`", m.group(1))
     assert documented == list(ROW_FIELDS)
+
+
+def test_a_moved_project_gets_no_report_in_its_old_place_and_a_run_puts_it_right(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The state records absolute paths: after the project folder moves, `report` and `export` refuse (and do
+    not make the old folder again); `run` finds the videos where the manifest now puts them, paying nothing."""
+    from execkit import write_manifest
+
+    from runner import api
+    from runner.cli import main
+
+    old = tmp_path / "old"
+    old.mkdir()
+    m = write_manifest(old, n_seeds=1, styles=("anime",))
+    api.run(m)
+    new = tmp_path / "new"
+    old.rename(new)
+    moved = new / m.name
+    for command in ("report", "export"):
+        assert main([command, str(moved)]) == 2
+        err = capsys.readouterr().err
+        assert "output folder is gone (moved or deleted)" in err and "Traceback" not in err, err
+        assert not old.exists()
+    again = api.run(moved)
+    assert again.exit_code == 0 and again.stats.cached == 1 and again.stats.spent_micros == 0
+    assert again.report is not None and again.report.parent == new / "outputs" / "t"
+    assert main(["export", str(moved)]) == 0 and (new / "outputs" / "t" / "results.csv").is_file()

@@ -60,6 +60,24 @@ def test_the_time_no_run_was_going_is_not_taken_for_a_render_time(tmp_path: Path
     assert world_stats(m)["creates"] == 6
 
 
+def test_an_earlier_run_shows_its_jobs_as_it_left_them_not_as_a_later_run_finished_them(tmp_path: Path) -> None:
+    """Run 1 leaves its jobs rendering; run 2 collects them. Run 1's snapshot (its report, a comparison) keeps
+    its own figures: no cost, no file, no download time of run 2's."""
+    from runner.state import Store
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime", "clay"), sim={"render_time": 1.0, "jitter": 0})
+    first = api.run(m, options={"timeout": 0.3}, report=False)
+    second = api.run(m, report=False)
+    assert second.stats.counts["done"] == 2
+    with Store(tmp_path / ".gridrun" / "state.db", readonly=True) as store:
+        then, now = store.snapshot(first.run_id), store.snapshot(second.run_id)
+    assert {j.state for j in then.jobs} <= {"submitted", "running"}
+    assert all(j.sha256 is None and j.downloaded_at is None and j.completed_at is None for j in then.jobs)
+    assert all(j.cost_micros is None and j.attempts == 1 and j.provider_id for j in then.jobs)
+    assert [j.provider_id for j in then.jobs] == [j.provider_id for j in now.jobs]
+    assert all(j.state == "done" and j.sha256 and j.cost_micros for j in now.jobs)
+
+
 def test_jobs_whose_world_was_deleted_are_unknown_and_stay_reserved_in_every_figure(tmp_path: Path) -> None:
     """They may have been paid for: the run's own figures and the store's (status, report) agree."""
     m = write_manifest(tmp_path, n_seeds=1, styles=("anime", "clay"), sim={"render_time": 2.0, "jitter": 0})
