@@ -322,6 +322,9 @@ class CancelResult:
     finished: list[str] = field(default_factory=list)          # completed before the request reached them
     still_running: list[str] = field(default_factory=list)     # the provider goes on rendering them
     errors: dict[str, str] = field(default_factory=dict)       # the request itself failed: key -> why
+    dropped: list[str] = field(default_factory=list)           # of those left in flight, the ones the manifest
+                                                               # no longer has (a run refuses to start over them)
+    copy: Path | None = None                                   # the manifest as the run that sent them had it
 
 
 def cancel(m: Manifest | str | Path) -> CancelResult:
@@ -347,6 +350,9 @@ def cancel(m: Manifest | str | Path) -> CancelResult:
             raise NotRecordedError(f"{db}: no run recorded for {p.manifest.name}, so nothing to cancel")
         rows = [r for r in store.run_job_rows(last.id)
                 if r["state"] in (JobState.SUBMITTED.value, JobState.RUNNING.value) and r["provider_id"]]
+        planned = {j.hash for j in p.jobs}
+        gone = {r["key"] for r in rows if r["hash"] not in planned}
+        result.copy = Path(last.outputs_dir) / ".runs" / f"run-{last.id}.yaml"
 
         async def one(client: Any, limiter: anyio.CapacityLimiter, row: Any) -> None:
             key, pid = row["key"], row["provider_id"]
@@ -376,6 +382,7 @@ def cancel(m: Manifest | str | Path) -> CancelResult:
                     tg.start_soon(one, client, limiter, row)
 
         anyio.run(go)
+        result.dropped = [k for k in (*result.finished, *result.still_running) if k in gone]
         return result
     finally:
         store.close()

@@ -374,10 +374,18 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     say(f"cancelled {_jobs(len(r.cancelled))} at the provider (paid work is not refunded)")
     for key, why in r.failed.items():
         say(f"  {key}: had failed already ({why})")
-    if r.finished:
-        say(f"{_jobs(len(r.finished))} finished first: `gridrun run {args.manifest}` downloads them")
-    if r.still_running:
-        say(f"{_jobs(len(r.still_running))} still rendering after the request: the next run follows them")
+    finished = [k for k in r.finished if k not in r.dropped]
+    running = [k for k in r.still_running if k not in r.dropped]
+    if finished:
+        say(f"{_jobs(len(finished))} finished first: `gridrun run {args.manifest}` downloads them")
+    if running:
+        say(f"{_jobs(len(running))} still rendering after the request: the next run follows them")
+    if r.dropped:
+        copy = relpath(r.copy, Path.cwd()) if r.copy else "its copy in .runs/"
+        say(f"{_jobs(len(r.dropped))} finished or still rendering that the manifest no longer has "
+            f"({', '.join(r.dropped[:3])}{' …' if len(r.dropped) > 3 else ''}): put the manifest back as the run "
+            f"that sent them had it ({copy}) and run it to download them; until then a run refuses to start, or "
+            "leaves them with --leave-in-flight")
     for key, why in r.errors.items():
         err.print(f"error: {key}: {why}", markup=False)
     return 1 if r.errors else 0

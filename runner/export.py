@@ -190,6 +190,8 @@ def _cell(value: Any) -> Any:
         return ""
     if isinstance(value, (dict, list, tuple, bool)):
         value = dumps(value, ensure_ascii=False, separators=(",", ":"))
+    if isinstance(value, float) and not math.isfinite(value):
+        value = str(value)  # text to a spreadsheet: -inf is guarded below
     if isinstance(value, str) and value.startswith(_FORMULA_START) and not _number(value):
         return "'" + value
     return value
@@ -198,10 +200,11 @@ def _cell(value: Any) -> Any:
 def _number(text: str) -> bool:
     """A number written as text (-0.5 from a data file): a spreadsheet reads it as a number, never a formula."""
     try:
-        float(text)
+        number = float(text)
     except ValueError:
         return False
-    return text.strip() == text
+    # "-inf", "-nan" and "-1_0" are numbers to Python, not to a spreadsheet (#NAME?)
+    return text.strip() == text and math.isfinite(number) and "_" not in text
 
 
 def to_jsonl(rows: Iterable[Mapping[str, Any]]) -> str:

@@ -210,7 +210,7 @@ def check_left_behind(plan: Plan, store: Store) -> None:
     cost = sum(r["cost_estimate_micros"] for r in left)
     keys = ", ".join(r["key"] for r in left[:3]) + (f" and {len(left) - 3} more" if len(left) > 3 else "")
     kinds = {
-        "rendering (`gridrun cancel` stops them)": (S.SUBMITTED.value, S.RUNNING.value),
+        "sent, not yet seen finished (`gridrun cancel` stops those still rendering)": (S.SUBMITTED.value, S.RUNNING.value),
         "rendered, to be downloaded": (S.DOWNLOADING.value,),
         "sent or about to be (their outcome is not known yet)": (S.SUBMITTING.value,),
     }

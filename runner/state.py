@@ -560,6 +560,8 @@ class Store:
         if to != frm and to not in _ALLOWED[frm]:
             raise StateError(f"job {key}: cannot move from {frm} to {to}")
         cols = {"state": to.value, "updated_at": self.clock(), **fields}
+        if to == S.DONE:
+            cols.setdefault("error", None)  # what went wrong on the way (a timeout, a failed download) is over
         if to not in (S.PLANNED, S.SUBMITTING, S.UNKNOWN):
             cols["reset_from"] = None  # the re-run reached the provider: nothing to put back any more
         sets = ", ".join(f"{k}=?" for k in cols)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import time
 from pathlib import Path
 
 import av
@@ -1026,7 +1027,7 @@ def test_a_changed_manifest_that_drops_jobs_still_in_flight_is_refused_until_ask
     first, prov = run(m, timeout=0.2)
     assert first.stats.counts["submitted"] + first.stats.counts["running"] == 2
     m.write_text(m.read_text().replace("a fox,", "a cat,"))
-    with pytest.raises(InFlightError, match=r"2 jobs of run 1 \(\$0\.\d\d\) are in flight, .*: 2 rendering \(`gridrun cancel`"):
+    with pytest.raises(InFlightError, match=r"2 jobs of run 1 \(\$0\.\d\d\) are in flight, .*: 2 sent, not yet seen finished \(`gridrun cancel`"):
         run(m, prov)
     assert api.status(m).run.id == 1 and stats(prov)["creates"] == 2  # nothing recorded, nothing sent
     assert main(["run", str(m), "--no-report"]) == 1
@@ -1285,3 +1286,15 @@ def test_failure_retries_send_a_failed_job_again_in_the_same_run(tmp_path: Path)
                        run={"failure_retries": 1})
     short, prov = run(m)
     assert short.exit_code == 1 and short.stats.counts["failed"] == 1 and stats(prov)["creates"] == 2
+
+
+def test_cancel_of_jobs_the_changed_manifest_dropped_says_how_to_collect_them(tmp_path: Path) -> None:
+    """They finished before the cancel reached them: a plain run would refuse to start over them, so cancel
+    points at the manifest copy that collects them."""
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 0.5, "jitter": 0.0})
+    api.run(m, options={"timeout": 0.2}, report=False)
+    m.write_text(m.read_text().replace("a fox,", "a cat,"))
+    time.sleep(0.7)
+    result = api.cancel(m)
+    assert sorted(result.finished) == sorted(result.dropped) and len(result.dropped) == 2, result
+    assert result.copy is not None and result.copy.is_file() and "a fox," in result.copy.read_text()

@@ -88,15 +88,18 @@ def test_csv_spreads_values_into_columns(tmp_path: Path) -> None:
 
 
 def test_csv_text_cells_a_spreadsheet_would_run_as_formulas_are_kept_as_text(tmp_path: Path) -> None:
-    evil = ["=cmd|' /C calc'!A0", '=HYPERLINK("http://evil","x")', "+1+2", "-2+3", "@SUM(A1)"]
+    evil = ["=cmd|' /C calc'!A0", '=HYPERLINK("http://evil","x")', "+1+2", "-2+3", "@SUM(A1)",
+            "-inf", "-nan", "-1_0"]  # numbers to Python, not to a spreadsheet
     jobs = [{"values": {"style": v, "seed": i}, "state": "planned"} for i, v in enumerate(evil)]
     jobs.append({"values": {"style": "fine", "seed": -3}, "state": "planned"})
     jobs.append({"values": {"style": "-0.5", "seed": 9}, "state": "planned"})  # a number read as text
+    jobs.append({"values": {"style": "float", "seed": float("-inf")}, "state": "planned"})
     store, _ = run(tmp_path, jobs)
     (path,) = write_exports(store, formats=["csv"], directory=tmp_path / "x")
     rows = list(csv.DictReader(io.StringIO(path.read_text())))
-    assert [r["values.style"] for r in rows] == ["'" + v for v in evil] + ["fine", "-0.5"]
-    assert rows[-2]["values.seed"] == "-3"  # a number stays a number
+    assert [r["values.style"] for r in rows] == ["'" + v for v in evil] + ["fine", "-0.5", "float"]
+    assert rows[-3]["values.seed"] == "-3"  # a number stays a number
+    assert rows[-1]["values.seed"] == "'-inf"
 
 
 def test_unknown_format_is_a_usage_error(tmp_path: Path) -> None:
