@@ -114,8 +114,10 @@ class LiveViews:
             return self.report(True)
         except Exception as exc:  # a report is a view: the paid work is done and recorded
             self.report_error = f"report not written: {type(exc).__name__}: {exc}"
-            self.errors.append(self.report_error)
-            return None
+        except KeyboardInterrupt:  # Ctrl-C once the run has ended: the report is left, the run's outcome stands
+            self.report_error = "report not written: interrupted"
+        self.errors.append(self.report_error)
+        return None
 
     async def _report_in_thread(self) -> None:
         """Rebuild the report off the event loop (it reads the store through its own connection); a report

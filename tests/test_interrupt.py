@@ -174,3 +174,26 @@ def test_cancel_while_a_run_holds_the_state_says_how_to_stop_it_first(tmp_path: 
     finally:
         holder.release_lock()
         holder.close()
+
+
+def test_ctrl_c_during_the_final_report_leaves_the_report_not_the_runs_outcome(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The run has ended and is recorded done: exit 0, with a warning that the report was not written."""
+    import importlib
+
+    from runner.cli import main
+
+    report = importlib.import_module("runner.report")
+    real = report.write_report
+
+    def interrupted(store, *, posters: bool = True, **kw):  # type: ignore[no-untyped-def]
+        if posters:  # the final build
+            raise KeyboardInterrupt
+        return real(store, posters=posters, **kw)
+
+    monkeypatch.setattr(report, "write_report", interrupted)
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
+    assert main(["run", str(m)]) == 0
+    assert "warning: report not written: interrupted" in capsys.readouterr().err
+    assert api.status(m).run.status == "done"
