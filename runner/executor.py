@@ -214,6 +214,7 @@ class Executor:
         s = resume.prepare(self.plan, self.store, self.opts, budget_micros=self.budget_micros, argv=self.argv)
         self.run_id, self.ids, self.cached = s.run_id, s.ids, s.cached
         self._prepaid, self._resets = s.prepaid, s.resets
+        self._reserved += s.held_micros
         by_hash = {j.hash: j for j in self.plan.jobs}
         for h, jid in s.ids.items():
             self.jobs_by_id[jid] = by_hash[h]
@@ -302,10 +303,13 @@ class Executor:
         jid = self.ids[job.hash]
         slot = _Slot(self._limiter, job.hash)
         try:
-            if not self._reserve(job):
-                return
-            if self.stopping or self._fatal:
+            going = self._reserve(job)
+            if going and (self.stopping or self._fatal):
                 self._settle(job, None)
+                going = False
+            if not going:
+                if jid in self._resets:  # a re-run never begun: the job stays as it was (done, failed), not planned
+                    self._set_state(jid, self.store.job_row(jid)["state"])
                 return
             reset = self._resets.pop(jid, None)
             if reset is not None:

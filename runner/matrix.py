@@ -216,10 +216,13 @@ def _parse(matrix: Any, problems: _Problems) -> Parsed | None:
     def claim(key: str, path: tuple[Any, ...]) -> bool:
         folded = fold(key)
         if folded in claimed:
-            problems.add(
-                path,
-                f"'{key}' and '{claimed[folded]}' name the same axis (GitHub compares matrix keys without regard to case)",
-            )
+            if claimed[folded] == key:
+                problems.add(path, f"'{key}' is an axis already; a key names one axis of the matrix")
+            else:
+                problems.add(
+                    path,
+                    f"'{key}' and '{claimed[folded]}' name the same axis (GitHub compares matrix keys without regard to case)",
+                )
             return False
         claimed[folded] = key
         return True
@@ -380,15 +383,15 @@ def _range(spec: Any, path: tuple[Any, ...], problems: _Problems) -> list[int] |
     if step == 0:
         problems.add(path + (2,), "the step of a range cannot be 0")
         return None
-    values = range(start, stop + (1 if step > 0 else -1), step)
-    if not values:
+    count = (stop - start) // step + 1  # counted, not len(range): that overflows past 2**63 values
+    if count <= 0:
         hint = f"; to count down, give a negative step: [{start}, {stop}, -1]" if step > 0 else ""
         problems.add(path, f"range from {start} to {stop} with step {step} is empty{hint}")
         return None
-    if len(values) > MAX_COMBINATIONS:
-        problems.add(path, f"range has {len(values):,} values; the limit is {MAX_COMBINATIONS:,}")
+    if count > MAX_COMBINATIONS:
+        problems.add(path, f"range has {count:,} values; the limit is {MAX_COMBINATIONS:,}")
         return None
-    return list(values)
+    return list(range(start, stop + (1 if step > 0 else -1), step))
 
 
 def _linspace(spec: Any, path: tuple[Any, ...], problems: _Problems) -> list[float] | None:
@@ -408,7 +411,11 @@ def _linspace(spec: Any, path: tuple[Any, ...], problems: _Problems) -> list[flo
     if count > MAX_COMBINATIONS:
         problems.add(path + (2,), f"linspace count {count:,} is over the limit of {MAX_COMBINATIONS:,}")
         return None
-    values = [_round10(start + (stop - start) * i / (count - 1)) for i in range(count)]
+    span = stop - start
+    if math.isfinite(span):
+        values = [_round10(start + span * i / (count - 1)) for i in range(count)]
+    else:  # bounds near the largest floats: their difference overflows
+        values = [_round10(start * (1 - i / (count - 1)) + stop * (i / (count - 1))) for i in range(count)]
     values[0], values[-1] = _round10(start), _round10(stop)
     return values
 

@@ -570,7 +570,9 @@ def _description(manifest_text: str) -> str | None:
 
 def write_compare_report(a: Snapshot, b: Snapshot, *, path: Path | None = None, title: str | None = None) -> Path:
     """Write the side-by-side report of two runs (which may come from two state folders)."""
-    target = Path(path) if path is not None else run_folder(a) / f"compare-{a.run.id}-{b.run.id}.html"
+    # in run A's folder; in B's when A's is gone (a moved project: B, a run since, made its folder there)
+    home = b if not Path(a.run.outputs_dir).is_dir() and Path(b.run.outputs_dir).is_dir() else a
+    target = Path(path) if path is not None else run_folder(home) / f"compare-{a.run.id}-{b.run.id}.html"
     ensure_posters(a)
     ensure_posters(b)
     atomic_write(target, render(a, compare=b, title=title, base_dir=target.parent), durable=False)

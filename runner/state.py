@@ -186,8 +186,9 @@ def m004_run_final(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE run_jobs ADD COLUMN final TEXT")
 
 
-# The job fields a run's `final` keeps: what a later run may change of a job the two runs share.
-_FINAL_FIELDS = ("state", "error", "cost_micros", "attempts", "provider_id", "sha256", "output_path",
+# The job fields a run's `final` keeps: what a later run may change of a job the two runs share. Not where
+# its video is: the record follows the file (put aside by a changed manifest, found in a moved project).
+_FINAL_FIELDS = ("state", "error", "cost_micros", "attempts", "provider_id", "sha256",
                  "submitted_at", "completed_at", "downloaded_at")
 _FINAL_SQL = ("UPDATE run_jobs SET final = (SELECT json_object("
               + ", ".join(f"'{f}', j.{f}" for f in _FINAL_FIELDS)

@@ -201,6 +201,17 @@ class JobMaker:
                 static_ok = False
         if not static_ok:
             return
+        model_params = self.model.params
+        for name, c in cparams.items():
+            if (c.kind != "const" and name in c.names and name in matrix_names and name in model_params
+                    and not (isinstance(c.source, str) and re.fullmatch(r"\{\{\s*" + re.escape(name) + r"\s*\}\}", c.source.strip()))):
+                # `prompt: "{{ prompt }}, 4k"` beside a prompt axis: the axis value is the request's, and the
+                # template that was to decorate it would be dropped from every paid request without a word
+                errors.add(m.error(sw.param_paths[name], f"is a template of the matrix key '{name}', which sets "
+                                   f"'{name}' itself in every job, so the template would never be used; rename "
+                                   f"the axis (e.g. {name}_text) and write {{{{ {name}_text }}}} in the template",
+                                   TemplateError))
+                return
         dyn_order = [n for n in order if n in dynamic]
         param_sources: dict[str, str] = {}
         for name, c in cparams.items():
@@ -247,6 +258,7 @@ class JobMaker:
             origin = origins.get(combo.origin)
             if origin is None:
                 origin = origins[combo.origin] = f"sweep {sweep_name}: {combo.origin}" if sweep_name else combo.origin
+            first_params: dict[str, Any] | None = None
             for r in range(sw.repeat):
                 key = f"{base_key}#{r}" if r else base_key
                 if key in seen_keys:
@@ -276,6 +288,16 @@ class JobMaker:
                         failed.append(name)
                 for i, name in shape.overrides:
                     params[name] = values[i][1]
+                if r == 0:
+                    first_params = params
+                elif params == first_params and params.get("seed") is not None:
+                    # takes of one seed are one video: the provider would render and bill it `repeat` times
+                    where = sw.prefix + ("repeat",) if (*sw.prefix, "repeat") in m.positions else ("repeat",)
+                    errors.add(m.error(where, f"repeat: {sw.repeat} with a fixed seed ({params['seed']}) sends the same "
+                                              f"request {sw.repeat} times, for one video paid {sw.repeat} times; leave "
+                                              "seed out for takes of random seeds, or vary it: seed: \"{{ 1000 + repeat }}\"",
+                                       MatrixError), key)
+                    break
 
                 if failed:
                     # Check the rest of the request and the output too, so that one pass reports more problems.
@@ -662,7 +684,8 @@ def _output_path(m: Manifest, sw: Sweep, rel: Any, errors: Collector, key: str) 
         errors.add(m.error(sw.output_path, "renders an absolute path; output is relative to the output folder"),
                    key, repr(text))
         return None
-    norm = posixpath.normpath(text.replace("\\", "/"))
+    # "/" separates folders; a backslash is a character (from a value, say: `rain\snow`), made "_" below
+    norm = posixpath.normpath(text)
     if norm == ".." or norm.startswith("../"):
         errors.add(m.error(sw.output_path, "renders a path that leaves the output folder"), key, repr(text))
         return None

@@ -1298,3 +1298,15 @@ def test_cancel_of_jobs_the_changed_manifest_dropped_says_how_to_collect_them(tm
     result = api.cancel(m)
     assert sorted(result.finished) == sorted(result.dropped) and len(result.dropped) == 2, result
     assert result.copy is not None and result.copy.is_file() and "a fox," in result.copy.read_text()
+
+
+def test_a_failure_retry_the_budget_stops_leaves_the_job_failed_in_every_figure(tmp_path: Path) -> None:
+    fail_first = [{"route": "create", "nth": [1], "fault": "job_failure", "code": "UPSTREAM_ERROR"}]
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime", "clay"), sim={"script": fail_first},
+                       run={"concurrency": 1, "failure_retries": 1})
+    one = api.plan(m).jobs[0].cost_micros / 1e6
+    result, prov = run(m, budget_usd=one, allow_partial=True)
+    counts = {k: v for k, v in result.stats.counts.items() if v}
+    assert counts == {"done": 1, "failed": 1} and result.exit_code == 1 and result.status == "failed", counts
+    assert sorted(j.state for j in api.status(m).jobs) == ["done", "failed"]
+    assert stats(prov)["creates"] == 2

@@ -160,3 +160,7 @@ def test_a_moved_project_gets_no_report_in_its_old_place_and_a_run_puts_it_right
     assert again.exit_code == 0 and again.stats.cached == 1 and again.stats.spent_micros == 0
     assert again.report is not None and again.report.parent == new / "outputs" / "t"
     assert main(["export", str(moved)]) == 0 and (new / "outputs" / "t" / "results.csv").is_file()
+    # run 1's folder is gone: the comparison goes where run 2 put its report, and links the videos there
+    assert main(["report", str(moved), "--compare", "1", "2"]) == 0
+    page = (new / "outputs" / "t" / "compare-1-2.html").read_text()
+    assert "anime" in page and not old.exists()

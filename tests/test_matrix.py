@@ -528,7 +528,8 @@ def test_zip_lists_of_different_lengths_are_an_error_naming_keys_and_lengths() -
         pytest.param({"zip": []}, "zip takes a list of groups", id="empty"),
         pytest.param({"zip": [[1, 2]]}, "zip group 1 must be a non-empty mapping", id="group-not-mapping"),
         pytest.param({"zip": [{"a": []}]}, "axis 'a' has no values", id="empty-list"),
-        pytest.param({"a": [1], "zip": [{"a": [1]}]}, "name the same axis", id="clashes-with-axis"),
+        pytest.param({"a": [1], "zip": [{"a": [1]}]}, "'a' is an axis already", id="clashes-with-axis"),
+        pytest.param({"a": [1], "zip": [{"A": [1]}]}, "'A' and 'a' name the same axis", id="clashes-with-axis-by-case"),
         pytest.param({"zip": [{"include": [1]}]}, "'include' cannot name an axis", id="reserved-name"),
     ],
 )
@@ -568,6 +569,8 @@ def test_range_is_inclusive(spec: list[int], values: list[int]) -> None:
         pytest.param([1, 2.5], "of integers", id="float"),
         pytest.param([True, 3], "of integers", id="bool"),
         pytest.param("1-9", "range takes", id="string"),
+        pytest.param([0, 2**63 - 1], "range has 9,223,372,036,854,775,808 values; the limit is", id="past-ssize_t"),
+        pytest.param([1, 10**20, 7], "range has 14,285,714,285,714,285,715 values", id="huge-with-step"),
     ],
 )
 def test_range_rejections(spec: Any, message: str) -> None:
@@ -585,6 +588,7 @@ def test_range_rejections(spec: Any, message: str) -> None:
         pytest.param([1, 0, 3], [1.0, 0.5, 0.0], id="descending"),
         pytest.param([0.1, 0.7, 7], [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7], id="no-float-noise"),
         pytest.param([-1, 1, 3], [-1.0, 0.0, 1.0], id="through-zero"),
+        pytest.param([-1e308, 1e308, 3], [-1e308, 0.0, 1e308], id="span-past-the-largest-float"),
     ],
 )
 def test_linspace(spec: list[Any], values: list[float]) -> None:

@@ -124,12 +124,33 @@ def test_keys_follow_declaration_order_with_repeat_suffix(tmp_path: Path) -> Non
           prompt: "{{ style }}"
         matrix:
           style: [anime, clay]
-          seed: [1]
+          duration: [5]
         repeat: 2
         """)
-    assert keys(p) == ["style=anime,seed=1", "style=anime,seed=1#1", "style=clay,seed=1", "style=clay,seed=1#1"]
+    assert keys(p) == ["style=anime,duration=5", "style=anime,duration=5#1", "style=clay,duration=5", "style=clay,duration=5#1"]
     assert [j.repeat for j in p.jobs] == [0, 1, 0, 1]
     assert p.jobs[0].hash != p.jobs[1].hash
+
+
+def test_repeat_with_a_fixed_seed_is_refused_as_one_video_paid_again_and_again(tmp_path: Path) -> None:
+    err = one_error(tmp_path, "params:\n  prompt: a fox\n  seed: 7\nrepeat: 3\n", "with a fixed seed")
+    assert err.field == "repeat" and "sends the same request 3 times, for one video paid 3 times" in err.message
+    one_error(tmp_path, "params:\n  prompt: a fox\nmatrix:\n  seed: [7]\nrepeat: 2\n", "with a fixed seed (7)")
+    varied = plan_of(tmp_path, "params:\n  prompt: a fox\n  seed: \"{{ 1000 + repeat }}\"\nrepeat: 3\n")
+    assert [j.params["seed"] for j in varied.jobs] == [1000, 1001, 1002]
+    assert len(plan_of(tmp_path, "params:\n  prompt: a fox\nrepeat: 3\n").jobs) == 3  # takes of random seeds
+
+
+def test_a_param_template_of_the_axis_that_replaces_it_is_refused(tmp_path: Path) -> None:
+    """`prompt: "{{ prompt }}, 4k"` beside a prompt axis would send the bare axis value: the template is dead."""
+    err = one_error(tmp_path, 'params:\n  prompt: "{{ prompt }}, 4k, cinematic"\nmatrix:\n  prompt: [a fox, a cat]\n',
+                    "is a template of the matrix key 'prompt'")
+    assert err.field == "params.prompt" and "prompt_text" in err.message
+    # `prompt: "{{ prompt }}"` is the axis value itself: nothing is lost
+    assert plan_of(tmp_path, 'params:\n  prompt: "{{ prompt }}"\nmatrix:\n  prompt: [a cat]\n').jobs[0].params["prompt"] == "a cat"
+    # an axis that replaces a template of other names is the usual override
+    p = plan_of(tmp_path, 'vars:\n  s: x\nparams:\n  prompt: "{{ s }} fox"\nmatrix:\n  prompt: [a cat]\n')
+    assert p.jobs[0].params["prompt"] == "a cat"
 
 
 def test_sweeps_are_a_union_with_prefixed_keys_and_their_own_overrides(tmp_path: Path) -> None:
@@ -226,7 +247,7 @@ REFERENCE_CASES = {
           prompt: a fox
           negative_prompt: blur
         matrix:
-          seed: [1, 2]
+          quality: [360p, 540p]
           duration: [5, "8"]
         repeat: 2
         """,
@@ -434,8 +455,8 @@ def test_an_expression_keeps_lists_and_numbers(tmp_path: Path) -> None:
         ({"size": "1366x768"}, (1365, 768), "'1366x768' is not supported by pixverse-v5.6; the nearest, '1365x768', is used"),
         ({"quality": "540p", "aspect_ratio": "21:9"}, (960, 540), "'21:9' is not supported by pixverse-v5.6; the nearest, '16:9', is used"),
         # size W:H is aspect_ratio (seed page): mapped to the nearest ratio likewise
-        ({"quality": "540p", "size": "21:9"}, (960, 540), "'21:9' is not supported by pixverse-v5.6; the nearest, '16:9', is used"),
-        ({"resolution": "1K", "size": "2:3"}, (887, 1182), "'2:3' is not supported by pixverse-v5.6; the nearest, '3:4', is used"),
+        ({"quality": "540p", "size": "21:9"}, (960, 540), "'21:9' is not supported by pixverse-v5.6; the provider renders the nearest, '16:9'"),
+        ({"resolution": "1K", "size": "2:3"}, (887, 1182), "'2:3' is not supported by pixverse-v5.6; the provider renders the nearest, '3:4'"),
         # any resolution tier is mapped to the nearest the model has
         ({"resolution": "4K"}, (1365, 768), "'4K' is not supported by pixverse-v5.6; the nearest, '1K', is used"),
         ({"resolution": "0.5k", "aspect_ratio": "1:1"}, (1024, 1024), "'0.5k' is not supported by pixverse-v5.6; the nearest, '1K', is used"),
@@ -1293,3 +1314,16 @@ def test_an_input_image_at_a_plain_http_url_is_refused_where_it_is_named(tmp_pat
     err = one_error(tmp_path, "params:\n  prompt: a fox\n  input_reference: http://example.com/fox.png\n", "plain http URL")
     assert err.field == "params.input_reference" and err.line == 6
     assert len(plan_of(tmp_path, "params:\n  prompt: a fox\n  input_reference: https://example.com/fox.png\n").jobs) == 1
+
+
+def test_a_backslash_in_a_value_is_a_character_of_the_name_not_a_folder(tmp_path: Path) -> None:
+    p = plan_of(tmp_path, "params:\n  prompt: \"{{ mood }}\"\nmatrix:\n  mood: ['rain\\\\snow', 'a\\\\..\\\\b']\n")
+    names = [j.output.relative_to(p.outputs_dir).as_posix() for j in p.jobs]
+    assert names == ["mood=rain_snow.mp4", "mood=a_.._b.mp4"], names
+
+
+def test_a_size_ratio_the_model_lacks_is_sent_as_written_so_jobs_keep_their_hash(tmp_path: Path) -> None:
+    """The provider renders the nearest ratio itself; rewriting the request would give jobs that ran before a
+    new hash, and the next run would pay for them again."""
+    job = plan_of(tmp_path, 'params:\n  prompt: a fox\n  quality: 540p\n  size: "21:9"\n').jobs[0]
+    assert job.params["size"] == "21:9" and job.size == (960, 540)

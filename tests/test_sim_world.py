@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from execkit import check_outputs, write_manifest
+from execkit import check_outputs, sha256 as sha256_of, write_manifest
 
 from runner import api
 from runner.cli import main
@@ -78,6 +78,19 @@ def test_an_earlier_run_shows_its_jobs_as_it_left_them_not_as_a_later_run_finish
     assert all(j.state == "done" and j.sha256 and j.cost_micros for j in now.jobs)
 
 
+def test_an_earlier_runs_video_put_aside_by_a_changed_manifest_is_where_its_snapshot_points(tmp_path: Path) -> None:
+    from runner.state import Store
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
+    first = api.run(m, report=False)
+    m.write_text(m.read_text().replace("a fox,", "a cat,"))
+    second = api.run(m, report=False)
+    with Store(tmp_path / ".gridrun" / "state.db", readonly=True) as store:
+        (then,), (now,) = store.snapshot(first.run_id).jobs, store.snapshot(second.run_id).jobs
+    assert "/.runs/superseded/" in then.output_path and Path(then.output_path).is_file()
+    assert then.sha256 == sha256_of(Path(then.output_path)) and now.output_path != then.output_path
+
+
 def test_jobs_whose_world_was_deleted_are_unknown_and_stay_reserved_in_every_figure(tmp_path: Path) -> None:
     """They may have been paid for: the run's own figures and the store's (status, report) agree."""
     m = write_manifest(tmp_path, n_seeds=1, styles=("anime", "clay"), sim={"render_time": 2.0, "jitter": 0})
@@ -89,6 +102,10 @@ def test_jobs_whose_world_was_deleted_are_unknown_and_stay_reserved_in_every_fig
     assert second.stats.counts["unknown"] == 2 and snap.counts["unknown"] == 2
     cost = sum(j.cost_estimate_micros for j in snap.jobs)
     assert (second.stats.spent_micros, second.stats.reserved_micros) == (snap.spent_micros, snap.reserved_micros) == (0, cost)
+    third = api.run(m, report=False)  # they are left as they are, and held still
+    snap = api.status(m)
+    assert third.stats.counts["unknown"] == 2 and snap.run.id == third.run_id
+    assert (third.stats.spent_micros, third.stats.reserved_micros) == (snap.spent_micros, snap.reserved_micros) == (0, cost)
 
 
 @pytest.mark.parametrize(("second", "problem"), [

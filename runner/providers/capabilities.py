@@ -140,11 +140,13 @@ class ModelCaps:
             if problem:
                 issues.append(Issue(name, problem))
                 continue
-            ratios = self.params.get("aspect_ratio")
-            if spec.type == "size" and ":" in coerced and ratios is not None and ratios.enum:
-                # W:H is an aspect ratio (seed page): any is mapped to the nearest the model renders
-                coerced = _nearest(_ratio(coerced) or 1.0, [str(e) for e in ratios.enum])
-            if spec.type in ("ratio", "size", "tier") and coerced != value:
+            nearest = self._nearest_ratio(coerced) if spec.type == "size" and ":" in coerced else coerced
+            if nearest != coerced:
+                # W:H is an aspect ratio (seed page): the provider renders the nearest it has. Sent as written (a
+                # job's hash is of what it sends, and jobs that ran before must keep theirs); sized by the nearest.
+                warnings.append(Issue(name, f"{value!r} is not supported by {self.model}; the provider renders the "
+                                            f"nearest, {nearest!r}"))
+            elif spec.type in ("ratio", "size", "tier") and coerced != value:
                 warnings.append(Issue(name, f"{value!r} is not supported by {self.model}; the nearest, {coerced!r}, is used"))
             out[name] = coerced
         for name, spec in self.params.items():
@@ -166,13 +168,20 @@ class ModelCaps:
         return Checked(out, tuple(issues), tuple(warnings), mode, size, cost)
 
     # -- sizing -----------------------------------------------------------------------------------
+    def _nearest_ratio(self, text: str) -> str:
+        """`text` (W:H) as the model's nearest aspect ratio, when it lists them."""
+        ratios = self.params.get("aspect_ratio")
+        if ratios is None or not ratios.enum or text in ratios.enum:
+            return text
+        return _nearest(_ratio(text) or 1.0, [str(e) for e in ratios.enum])
+
     def render_size(self, params: Mapping[str, Any]) -> tuple[int, int]:
         """The (width, height) the provider renders: size wins, then aspect_ratio + resolution, then quality."""
         size = params.get("size")
         if isinstance(size, str) and "x" in size:
             w, _, h = size.partition("x")
             return int(w), int(h)
-        ratio_text = size if isinstance(size, str) and ":" in size else params.get("aspect_ratio", "16:9")
+        ratio_text = self._nearest_ratio(size) if isinstance(size, str) and ":" in size else params.get("aspect_ratio", "16:9")
         ratio = _ratio(str(ratio_text)) or 16 / 9
         resolution = params.get("resolution")
         if resolution and resolution in self.tier_sizes:

@@ -190,9 +190,11 @@ class LumenfallProvider:
                     video_id = _entry_video_id(entry)
                     if video_id:
                         return await self.get(client, video_id)
-            oldest = min((t for t in (_epoch(e.get("created_at")) for e in entries) if t is not None), default=None)
-            if not data.get("has_more") or oldest is None:
+            if not data.get("has_more"):
                 return None
+            oldest = min((t for t in (_epoch(e.get("created_at")) for e in entries) if t is not None), default=None)
+            if oldest is None:  # more to come, and nothing to page back from
+                raise LookupError("GET /v1/requests: more entries follow, but the page gives no time to page back from")
             before = int(oldest) + 1
             if before >= params.get("created_before", before + 1):
                 # A page of one second only: the cursor cannot move past it without skipping entries.

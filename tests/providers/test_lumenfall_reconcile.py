@@ -232,3 +232,14 @@ async def test_list_returns_a_video_still_in_its_known_status_unparsed() -> None
     assert by_id["v3"].status == "completed" and by_id["v3"].url == "https://cdn.example/v3.mp4"
     assert by_id["v2"].status == "failed" and by_id["v1"].status == "queued"
     assert by_id["v1"].created_at is not None
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("page", [[], [{"idempotency_key": "k9", "video_id": "v9"}]], ids=["empty", "no-times"])
+async def test_find_by_key_cannot_tell_from_a_page_it_cannot_page_back_from(
+    provider: LumenfallProvider, mock: Client, page: list[dict[str, Any]]
+) -> None:
+    seen: list[httpx.Request] = []
+    async with mock(log_server([{"data": page, "has_more": True}], seen)) as client:
+        with pytest.raises(LookupError, match="more entries follow"):
+            await provider.find_by_key(client, KEY_A)
