@@ -42,6 +42,9 @@ Figures (per run; a scenario run several times prints the median of each figure)
   threads together (posters, live report, the syncs and renames of downloads). The kernel counts each
   thread's user and system time in clock ticks (10 ms), so a thread loses up to 20 ms; what the two leave of
   the total is that, the exit after the last reading, and threads that ended between readings.
+- GRIDRUN_BENCH_WRAP, when set, is put in front of gridrun's client command (LABEL becomes the run's label), to
+  profile it: `GRIDRUN_BENCH_WRAP="py-spy record --gil -f raw -o /tmp/LABEL.raw --"`. Its CPU is then the
+  wrapper's too, and the thread figures are the wrapper's: for where the time goes, not for the figures.
 - RSS: the client process's peak resident set (wait4 ru_maxrss). Clients are started by a small launcher
   process, because Linux carries ru_maxrss across fork and exec: a client forked by the bench would report
   at least the bench's own peak.
@@ -542,6 +545,8 @@ def measure_gridrun(sc: Scenario, folder: Path, clips: Path | None, label: str, 
             return f"gridrun: {counts.get('done', 0):,}/{sc.n:,} done, {doc.get('requests', 0):,} requests"
 
         cmd = [sys.executable, "-m", "runner.cli", "run", str(manifest), "--json", *([] if report else ["--no-report"])]
+        if os.environ.get("GRIDRUN_BENCH_WRAP"):  # a profiler around the client (see the module's doc)
+            cmd = os.environ["GRIDRUN_BENCH_WRAP"].replace("LABEL", label).split() + cmd
         sim_cpu0 = sim.cpu()
         run = run_measured(cmd, folder, label, progress if sc.bound >= 20 else None)
         videos = _collect(m, sim, run, sim_cpu0)
