@@ -41,7 +41,7 @@ from .pacing import IntentBatcher, ListPoller, Pacer, RenderTimes
 from .plan import Job, Plan
 from .providers.base import Provider, VideoStatus
 from .providers.download import WRITE_FAILED
-from .state import FINAL, JobState, Store
+from .state import FAILURE_RETRY, FINAL, JobState, Store
 from .stats import RunStatistics, Throughput
 
 S = JobState
@@ -214,7 +214,9 @@ class Executor:
         s = resume.prepare(self.plan, self.store, self.opts, budget_micros=self.budget_micros, argv=self.argv)
         self.run_id, self.ids, self.cached = s.run_id, s.ids, s.cached
         self._prepaid, self._resets = s.prepaid, s.resets
-        self._reserved += s.held_micros
+        if self.failure_retries:  # but for jobs re-run on request (retry, --force): their count begins again
+            made = self.store.failure_retries_made(list(s.ids.values()))
+            self._tries_after_failure = {jid: n for jid, n in made.items() if jid not in s.resets}
         by_hash = {j.hash: j for j in self.plan.jobs}
         for h, jid in s.ids.items():
             self.jobs_by_id[jid] = by_hash[h]
@@ -427,9 +429,20 @@ class Executor:
         return None, False
 
     def _give_up(self, job: Job, jid: int, why: str) -> None:
-        self._move(jid, S.UNKNOWN, error=f"{why}; it may have been paid for. `gridrun retry --unknown` re-submits (may pay twice)")
+        self._unknown(job, jid, f"{why}; it may have been paid for. `gridrun retry --unknown` re-submits (may pay twice)",
+                      reserved=True)
         self._error(job, why)
-        return None
+
+    def _unknown(self, job: Job, jid: int, error: str, *, reserved: bool) -> None:
+        """The job is `unknown`: it may have been paid for. Its cost stays reserved by the run that sent the
+        attempt (as the store counts it): this run's held, an earlier run's let go (`reserved`: whether this
+        run holds it now)."""
+        earlier = (self.store.job_row(jid)["submitted_at"] or 0.0) < self.started
+        if reserved and earlier:
+            self._settle(job, None)
+        elif not reserved and not earlier:
+            self._reserved += job.cost_micros
+        self._move(jid, S.UNKNOWN, error=error)
 
     async def _reconcile_job(self, job: Job) -> None:
         """A job left `submitting` by an earlier process (or `unknown`, with --unknown)."""
@@ -482,9 +495,8 @@ class Executor:
             finally:
                 slot.release()
             return
-        self._reserved += job.cost_micros  # it may have been paid for: held, as for every `unknown` job
-        self._move(jid, S.UNKNOWN, error="create request may have reached the provider; no request log to check. "
-                   "`gridrun retry --unknown` re-submits (may pay twice)")
+        self._unknown(job, jid, "create request may have reached the provider; no request log to check. "
+                      "`gridrun retry --unknown` re-submits (may pay twice)", reserved=False)
 
     async def _restored(self, job: Job, jid: int, state: JobState) -> None:
         """A job `void_attempt` put back as it was before a re-run that never reached the provider: this run
@@ -507,14 +519,14 @@ class Executor:
         await self._limiter.acquire_on_behalf_of(job.hash)
         await self._submit_job(job)
 
-    def _lost(self, jid: int, why: str) -> None:
+    def _lost(self, job: Job, jid: int, why: str, *, reserved: bool) -> None:
         """The provider no longer has the job's video. One still rendering is `unknown` (it may have been paid
-        for, and stays reserved); a finished one being fetched again is `expired` (paid, its URL gone)."""
+        for); a finished one being fetched again is `expired` (paid, its URL gone)."""
         if self.states[jid] == S.DOWNLOADING.value:
             self._move(jid, S.EXPIRED, error=f"{why}; `gridrun retry` sends the job again (pays again)")
         else:
-            self._move(jid, S.UNKNOWN, error=(
-                f"{why}; it may have been paid for. `gridrun retry --unknown` re-submits (may pay twice)"))
+            self._unknown(job, jid, f"{why}; it may have been paid for. `gridrun retry --unknown` re-submits "
+                                    "(may pay twice)", reserved=reserved)
 
     async def _gone(self, job: Job, pid: str) -> bool:
         """The provider has lost video `pid` for good: forgotten, or no such video (HTTP 404) once more."""
@@ -531,15 +543,13 @@ class Executor:
         jid = self.ids[job.hash]
         row = self.store.job_row(jid)
         pid = row["provider_id"]
-        if (not pid or self.provider.forgot(pid)) and self.states[jid] != S.DOWNLOADING.value:
-            self._reserved += job.cost_micros  # `unknown`: it may have been paid for, so it stays reserved
         if not pid:
-            self._move(jid, S.UNKNOWN, error="in flight without a provider id")
+            self._unknown(job, jid, "in flight without a provider id", reserved=False)
             return
         if self.provider.forgot(pid):
-            self._lost(jid, (
+            self._lost(job, jid, (
                 f"video {pid} is not in the built-in simulator's world: its world file "
-                "(.gridrun/sim-world.jsonl) was deleted or replaced since the run that sent it"))
+                "(.gridrun/sim-world.jsonl) was deleted or replaced since the run that sent it"), reserved=False)
             self._error(job, f"the built-in simulator's world has no video {pid}; it is gone")
             return
         sha = sidecar_matches(job.output, job.hash, pid) if self.states[jid] == S.DOWNLOADING.value else None
@@ -605,9 +615,10 @@ class Executor:
             return
         tries = self._tries_after_failure.get(jid, 0)
         if tries < self.failure_retries and not self.stopping and not self._fatal:
-            # A new paid attempt (run.failure_retries of them per job and run), sent if the budget allows it.
+            # A new paid attempt (run.failure_retries of them per job, counted across a killed run's resumes), sent
+        # if the budget allows it.
             self._tries_after_failure[jid] = tries + 1
-            self._resets[jid] = f"failed ({message}); new attempt {tries + 1} of {self.failure_retries}"
+            self._resets[jid] = f"{FAILURE_RETRY} {tries + 1} of {self.failure_retries}, after: {message}"
             await self._send_again(job, jid)
 
     async def _watch(
@@ -650,7 +661,8 @@ class Executor:
                 missing_since = now if missing_since is None else missing_since
                 if now - missing_since < GONE_AFTER:
                     continue
-                self._lost(jid, f"the provider has had no video {pid} for {now - missing_since:.0f} s ({missing})")
+                self._lost(job, jid, f"the provider has had no video {pid} for {now - missing_since:.0f} s ({missing})",
+                           reserved=jid not in self._prepaid)
                 self._error(job, f"the provider no longer knows video {pid} (HTTP 404)")
                 return None
             missing_since, by_list = None, self._poller is not None  # a lapse is over: back to the list

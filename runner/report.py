@@ -546,6 +546,12 @@ def write_report(
     """
     if compare is not None:
         a, b = (store.snapshot(r) for r in compare)
+        if path is None:  # run A's folder; else B's, else the latest run's (a moved project: a run since made it)
+            latest = store.latest_run(a.run.manifest_name)
+            homes = [r.outputs_dir for r in (a.run, b.run, latest) if r is not None]
+            home = next((Path(d) for d in homes if Path(d).is_dir()), None)
+            if home is not None:
+                path = home / f"compare-{a.run.id}-{b.run.id}.html"
         return write_compare_report(a, b, path=path)
     snapshot = store.snapshot(run_id, manifest_name=manifest_name, reuse=None if memo is None else memo.records)
     target = Path(path) if path is not None else run_folder(snapshot) / "report.html"
@@ -570,9 +576,7 @@ def _description(manifest_text: str) -> str | None:
 
 def write_compare_report(a: Snapshot, b: Snapshot, *, path: Path | None = None, title: str | None = None) -> Path:
     """Write the side-by-side report of two runs (which may come from two state folders)."""
-    # in run A's folder; in B's when A's is gone (a moved project: B, a run since, made its folder there)
-    home = b if not Path(a.run.outputs_dir).is_dir() and Path(b.run.outputs_dir).is_dir() else a
-    target = Path(path) if path is not None else run_folder(home) / f"compare-{a.run.id}-{b.run.id}.html"
+    target = Path(path) if path is not None else run_folder(a) / f"compare-{a.run.id}-{b.run.id}.html"
     ensure_posters(a)
     ensure_posters(b)
     atomic_write(target, render(a, compare=b, title=title, base_dir=target.parent), durable=False)

@@ -47,7 +47,6 @@ class Sorted:
     prepaid: set[int] = field(default_factory=set)    # only to download: rendered and billed by an earlier run
     resets: dict[int, str] = field(default_factory=dict)  # settled jobs to re-run -> why ("retry", "--force")
     cached: int = 0
-    held_micros: int = 0  # jobs left `unknown`: they may have been paid for, so they stay reserved
 
 
 def action(state: JobState, opts: RunOptions) -> str:
@@ -88,9 +87,8 @@ def prepare(
         check_left_behind(plan, store)
     check_budget(
         [j for j in plan.jobs if actions[j.hash] in ("submit", "reset")],
-        # a job downloading was rendered, so billed, by the run that sent it; one of unknown outcome may have been
-        [j for j in plan.jobs if actions[j.hash] in ("reconcile", "attach") and states[j.hash] != S.DOWNLOADING
-         or states[j.hash] == S.UNKNOWN],
+        # a job downloading was rendered, so billed, by the run that sent it
+        [j for j in plan.jobs if actions[j.hash] in ("reconcile", "attach") and states[j.hash] != S.DOWNLOADING],
         budget_micros=budget_micros, allow_partial=opts.allow_partial,
     )
     m = plan.manifest
@@ -154,8 +152,6 @@ def _sort(plan: Plan, store: Store, opts: RunOptions, run_id: int, manifest_text
             if state == S.DOWNLOADING:
                 out.prepaid.add(jid)  # rendered, so billed, by the run that sent it
             out.attach.append(job)
-        elif state == S.UNKNOWN:
-            out.held_micros += job.cost_micros
         out.states[jid] = state
     return out
 

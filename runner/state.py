@@ -45,6 +45,8 @@ class JobState(str, enum.Enum):
 
 
 S = JobState
+# The reason of the reset a run makes to send a job again after the provider failed its render.
+FAILURE_RETRY = "failure retry"
 IN_FLIGHT = frozenset({S.SUBMITTING, S.SUBMITTED, S.RUNNING, S.DOWNLOADING})
 FINAL = frozenset({S.DONE, S.FAILED, S.REJECTED, S.UNKNOWN, S.EXPIRED, S.CANCELLED})
 
@@ -718,6 +720,20 @@ class Store:
                             reset_from=_json(dict(row)))
             self._event(None, job_id, "reset", {"reason": reason, "was": dict(row)})
 
+    def failure_retries_made(self, job_ids: Sequence[int]) -> dict[int, int]:
+        """Per job, the new attempts runs made on their own after failed renders (resets whose reason begins
+        with FAILURE_RETRY) since it was last sent again on request (retry, --force): a run killed and resumed
+        does not begin its job's count again."""
+        made: dict[int, int] = {}
+        wanted = set(job_ids)
+        for row in self.db.execute("SELECT job_id, detail FROM events WHERE kind='reset' ORDER BY id"):
+            if row["job_id"] not in wanted:
+                continue
+            detail = json.loads(row["detail"]) if row["detail"] else {}
+            reason = detail.get("reason", "") if isinstance(detail, dict) else ""
+            made[row["job_id"]] = made.get(row["job_id"], 0) + 1 if str(reason).startswith(FAILURE_RETRY) else 0
+        return {jid: n for jid, n in made.items() if n}
+
     def mark_cached(self, run_id: int, job_id: int, from_run: int | None) -> None:
         with self._tx():
             self.db.execute(
@@ -749,7 +765,8 @@ class Store:
 
     def money(self, run_id: int | None = None, *, manifest_name: str | None = None) -> tuple[int, int]:
         """(spent, reserved) in micro-USD: billed attempts, and attempts in flight or of unknown outcome; of
-        one run, of every run of a manifest, or of everything in the store."""
+        one run (what it sent, and what it follows that an earlier run sent), of every run of a manifest, or of
+        everything in the store."""
         where = billed = ""
         args: tuple[Any, ...] = ()
         billed_args: tuple[Any, ...] = ()
@@ -770,6 +787,10 @@ class Store:
             + (billed or where), billed_args if billed else args,
         ).fetchone()[0]
         marks = ",".join("?" * len(_RESERVING))
+        if run_id is not None:
+            # an attempt of unknown outcome stays the money of the run that sent it: a later run neither sent
+            # nor follows it
+            where = " AND (run_id=? OR run_id<? AND state<>'unknown' AND job_id IN (SELECT job_id FROM run_jobs WHERE run_id=?))"
         reserved = self.db.execute(  # a video downloading is billed already: spent, not reserved
             f"SELECT COALESCE(SUM(estimate_micros),0) FROM attempts WHERE state IN ({marks})"
             f" AND billed_micros IS NULL{where}",

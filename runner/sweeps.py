@@ -203,7 +203,7 @@ class JobMaker:
             return
         model_params = self.model.params
         for name, c in cparams.items():
-            if (c.kind != "const" and name in c.names and name in matrix_names and name in model_params
+            if (c.kind != "const" and name in matrix_names and name in model_params and _reaches(c, cvars, name)
                     and not (isinstance(c.source, str) and re.fullmatch(r"\{\{\s*" + re.escape(name) + r"\s*\}\}", c.source.strip()))):
                 # `prompt: "{{ prompt }}, 4k"` beside a prompt axis: the axis value is the request's, and the
                 # template that was to decorate it would be dropped from every paid request without a word
@@ -258,7 +258,7 @@ class JobMaker:
             origin = origins.get(combo.origin)
             if origin is None:
                 origin = origins[combo.origin] = f"sweep {sweep_name}: {combo.origin}" if sweep_name else combo.origin
-            first_params: dict[str, Any] | None = None
+            takes: list[dict[str, Any]] = []
             for r in range(sw.repeat):
                 key = f"{base_key}#{r}" if r else base_key
                 if key in seen_keys:
@@ -288,16 +288,16 @@ class JobMaker:
                         failed.append(name)
                 for i, name in shape.overrides:
                     params[name] = values[i][1]
-                if r == 0:
-                    first_params = params
-                elif params == first_params and params.get("seed") is not None:
-                    # takes of one seed are one video: the provider would render and bill it `repeat` times
+                if params.get("seed") is not None and params in takes:
+                    # takes of one seed are one video: the provider would render and bill it again
                     where = sw.prefix + ("repeat",) if (*sw.prefix, "repeat") in m.positions else ("repeat",)
-                    errors.add(m.error(where, f"repeat: {sw.repeat} with a fixed seed ({params['seed']}) sends the same "
-                                              f"request {sw.repeat} times, for one video paid {sw.repeat} times; leave "
-                                              "seed out for takes of random seeds, or vary it: seed: \"{{ 1000 + repeat }}\"",
+                    errors.add(m.error(where, f"repeat: {sw.repeat} sends take {r} the same request as an earlier "
+                                              f"take (seed {params['seed']}): one video, paid for again; leave seed out "
+                                              "for takes of random seeds, or vary it: seed: \"{{ 1000 + repeat }}\"",
                                        MatrixError), key)
                     break
+                if params.get("seed") is not None:
+                    takes.append(params)
 
                 if failed:
                     # Check the rest of the request and the output too, so that one pass reports more problems.
@@ -567,6 +567,20 @@ def compile_sweep(
 
 _SURROGATE = ("holds a lone surrogate (a \\ud800-\\udfff escape), which is not text; write the character itself, "
               "or one \\U escape such as \\U0001F98A")
+
+
+def _reaches(c: Compiled, cvars: Mapping[str, Compiled], target: str) -> bool:
+    """Whether template `c` uses the name `target`, itself or through the vars it uses."""
+    seen: set[str] = set()
+    stack = list(c.names)
+    while stack:
+        name = stack.pop()
+        if name == target:
+            return True
+        if name not in seen and name in cvars:
+            seen.add(name)
+            stack.extend(cvars[name].names)
+    return False
 
 
 def _encodable(text: str) -> bool:

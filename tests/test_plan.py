@@ -133,9 +133,12 @@ def test_keys_follow_declaration_order_with_repeat_suffix(tmp_path: Path) -> Non
 
 
 def test_repeat_with_a_fixed_seed_is_refused_as_one_video_paid_again_and_again(tmp_path: Path) -> None:
-    err = one_error(tmp_path, "params:\n  prompt: a fox\n  seed: 7\nrepeat: 3\n", "with a fixed seed")
-    assert err.field == "repeat" and "sends the same request 3 times, for one video paid 3 times" in err.message
-    one_error(tmp_path, "params:\n  prompt: a fox\nmatrix:\n  seed: [7]\nrepeat: 2\n", "with a fixed seed (7)")
+    err = one_error(tmp_path, "params:\n  prompt: a fox\n  seed: 7\nrepeat: 3\n", "the same request as an earlier take")
+    assert err.field == "repeat" and "repeat: 3 sends take 1 the same request" in err.message
+    assert "(seed 7): one video, paid for again" in err.message
+    one_error(tmp_path, "params:\n  prompt: a fox\nmatrix:\n  seed: [7]\nrepeat: 2\n", "(seed 7)")
+    # any two takes alike, not only a take like the first
+    one_error(tmp_path, "params:\n  prompt: a fox\n  seed: \"{{ [5, 6, 6][repeat] }}\"\nrepeat: 3\n", "sends take 2")
     varied = plan_of(tmp_path, "params:\n  prompt: a fox\n  seed: \"{{ 1000 + repeat }}\"\nrepeat: 3\n")
     assert [j.params["seed"] for j in varied.jobs] == [1000, 1001, 1002]
     assert len(plan_of(tmp_path, "params:\n  prompt: a fox\nrepeat: 3\n").jobs) == 3  # takes of random seeds
@@ -146,6 +149,10 @@ def test_a_param_template_of_the_axis_that_replaces_it_is_refused(tmp_path: Path
     err = one_error(tmp_path, 'params:\n  prompt: "{{ prompt }}, 4k, cinematic"\nmatrix:\n  prompt: [a fox, a cat]\n',
                     "is a template of the matrix key 'prompt'")
     assert err.field == "params.prompt" and "prompt_text" in err.message
+    # through a var too
+    via = one_error(tmp_path, 'vars:\n  p2: "{{ prompt }}, 4k"\nparams:\n  prompt: "{{ p2 }}"\nmatrix:\n  prompt: [a fox]\n',
+                    "is a template of the matrix key 'prompt'")
+    assert via.field == "params.prompt"
     # `prompt: "{{ prompt }}"` is the axis value itself: nothing is lost
     assert plan_of(tmp_path, 'params:\n  prompt: "{{ prompt }}"\nmatrix:\n  prompt: [a cat]\n').jobs[0].params["prompt"] == "a cat"
     # an axis that replaces a template of other names is the usual override

@@ -91,8 +91,9 @@ def test_an_earlier_runs_video_put_aside_by_a_changed_manifest_is_where_its_snap
     assert then.sha256 == sha256_of(Path(then.output_path)) and now.output_path != then.output_path
 
 
-def test_jobs_whose_world_was_deleted_are_unknown_and_stay_reserved_in_every_figure(tmp_path: Path) -> None:
-    """They may have been paid for: the run's own figures and the store's (status, report) agree."""
+def test_jobs_whose_world_was_deleted_are_unknown_and_the_money_of_the_run_that_sent_them(tmp_path: Path) -> None:
+    """They may have been paid for: reserved by run 1, which sent them, in its figures; not by the runs after it,
+    which neither send nor follow them (their budgets stay theirs). Each run's own figures and the store's agree."""
     m = write_manifest(tmp_path, n_seeds=1, styles=("anime", "clay"), sim={"render_time": 2.0, "jitter": 0})
     first = api.run(m, options={"timeout": 0.3}, report=False)
     assert first.stats.counts["done"] == 0
@@ -100,12 +101,13 @@ def test_jobs_whose_world_was_deleted_are_unknown_and_stay_reserved_in_every_fig
     second = api.run(m, report=False)
     snap = api.status(m)
     assert second.stats.counts["unknown"] == 2 and snap.counts["unknown"] == 2
-    cost = sum(j.cost_estimate_micros for j in snap.jobs)
-    assert (second.stats.spent_micros, second.stats.reserved_micros) == (snap.spent_micros, snap.reserved_micros) == (0, cost)
-    third = api.run(m, report=False)  # they are left as they are, and held still
+    assert (second.stats.spent_micros, second.stats.reserved_micros) == (snap.spent_micros, snap.reserved_micros) == (0, 0)
+    third = api.run(m, options={"budget_usd": 0.0}, report=False)  # nothing to send: no budget taken by them
     snap = api.status(m)
-    assert third.stats.counts["unknown"] == 2 and snap.run.id == third.run_id
-    assert (third.stats.spent_micros, third.stats.reserved_micros) == (snap.spent_micros, snap.reserved_micros) == (0, cost)
+    assert third.exit_code == 1 and third.stats.counts["unknown"] == 2 and snap.run.id == third.run_id
+    assert (third.stats.reserved_micros, snap.reserved_micros) == (0, 0)
+    cost = sum(j.cost_estimate_micros for j in snap.jobs)
+    assert snap.manifest_reserved_micros == cost  # the manifest's figures hold them
 
 
 @pytest.mark.parametrize(("second", "problem"), [
@@ -163,3 +165,20 @@ def test_a_forced_run_killed_before_its_creates_left_costs_the_next_plain_run_no
     assert again.exit_code == 0 and again.stats.cached == 3, again.stats.counts
     assert {j.key: j.sha256 for j in api.status(m).jobs} == before
     assert world_stats(m)["creates"] == 3 and world_stats(m)["duplicate_paid"] == 0
+
+
+def test_failure_retries_are_counted_across_a_killed_runs_resumes(tmp_path: Path) -> None:
+    """A job whose render always fails, failure_retries 1: two paid attempts in all, however often the run is
+    killed (here just after the retry's create) and resumed; `gridrun retry` begins the count again."""
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), run={"failure_retries": 1},
+                       sim={"render_time": 0.2, "jitter": 0, "failure_rate": 1.0})
+    env = {**os.environ, "GRIDRUN_CRASH_AT": "after-submit:2", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    killed = subprocess.run([sys.executable, "-m", "runner.cli", "run", str(m), "--no-report"],
+                            env=env, capture_output=True, timeout=120, check=False)
+    assert killed.returncode == -9, killed.stderr[-500:]
+    assert world_stats(m)["creates"] == 2
+    resumed = api.run(m, report=False)
+    assert resumed.exit_code == 1 and resumed.stats.counts["failed"] == 1
+    assert world_stats(m)["creates"] == 2
+    again = api.run(m, options={"retry_failed": True}, report=False)
+    assert again.stats.counts["failed"] == 1 and world_stats(m)["creates"] == 4
