@@ -25,10 +25,13 @@ DEFAULT_RENDER_SECONDS = 60.0
 class Pacer:
     """Paces every request of a run.
 
-    A 429 holds all requests back for its Retry-After, and sets a request rate (AIMD): half of what was
-    sent in the last second, at most one cut per second; each second without a 429 adds a quarter of
-    the rate (at least two requests per second). After the pause, requests leave one by one at that rate
-    instead of all at once. The limit is dropped again once it is far above what the run sends.
+    A 429 holds all requests back for its Retry-After, and sets a request rate (AIMD) below the rate that
+    drew it (the ceiling): 70 % of what was sent in the last second, at most one cut per second. Each second
+    without a 429 adds a tenth of the ceiling up to 90 % of it, then only 2 % (a probe: the limit may have
+    risen); a rate held above the ceiling for long enough becomes the new ceiling. So a run settles just
+    under the provider's limit instead of climbing past it again and again. After the pause, requests leave
+    one by one at that rate instead of all at once. The limit is dropped again once it is far above what the
+    run sends.
     """
 
     def __init__(self, clock: Callable[[], float], *, gate: int = 12) -> None:
@@ -42,6 +45,7 @@ class Pacer:
         self._sent: deque[float] = deque(maxlen=4096)
         self._last_cut = float("-inf")
         self._last_raise = 0.0
+        self.ceiling: float | None = None   # the rate that drew the last 429
 
     async def wait(self) -> None:
         while True:
@@ -71,7 +75,8 @@ class Pacer:
         self.not_before = max(self.not_before, now + (retry_after if retry_after is not None else 1.0))
         if now - self._last_cut >= 1.0:
             sent = max(1.0, self._sent_rate(now))
-            self.rate = max(0.5, min(self.rate or sent, sent) * 0.5)
+            self.ceiling = min(self.rate or sent, sent)
+            self.rate = max(0.5, self.ceiling * 0.7)
             self._last_cut = now
             self._last_raise = now
 
@@ -81,7 +86,13 @@ class Pacer:
         now = self.clock()
         if now - self._last_raise >= 1.0 and now - self._last_cut >= 1.0:
             self._last_raise = now
-            self.rate += max(2.0, self.rate / 4)
+            ceiling = self.ceiling or self.rate
+            if self.rate < 0.9 * ceiling:
+                self.rate = min(0.9 * ceiling, self.rate + max(0.25, ceiling / 10))
+            else:
+                self.rate += max(0.05, self.rate / 50)
+                if self.rate > ceiling * 1.1:  # held past the old ceiling without a 429: the limit rose
+                    self.ceiling = self.rate
             if now - self._last_cut > 30.0 and self.rate > 4 * max(1.0, self._sent_rate(now, 5.0)):
                 self.rate = None
 
