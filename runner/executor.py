@@ -217,9 +217,7 @@ class Executor:
         if self.failure_retries:  # but for jobs re-run on request (retry, --force): their count begins again
             made = self.store.failure_retries_made(list(s.ids.values()))
             self._tries_after_failure = {jid: n for jid, n in made.items() if jid not in s.resets}
-        by_hash = {j.hash: j for j in self.plan.jobs}
-        for h, jid in s.ids.items():
-            self.jobs_by_id[jid] = by_hash[h]
+        self.jobs_by_id = s.jobs_by_id
         for jid, state in s.states.items():
             self._set_state(jid, state.value)
         return s.submit, s.reconcile, s.attach

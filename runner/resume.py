@@ -40,6 +40,7 @@ class Sorted:
 
     run_id: int
     ids: dict[str, int]                  # job hash -> job id
+    jobs_by_id: dict[int, Job]           # job id -> the plan's job
     states: dict[int, JobState]          # job id -> its state as the run begins
     submit: list[Job] = field(default_factory=list)
     reconcile: list[Job] = field(default_factory=list)
@@ -119,11 +120,12 @@ def _sort(plan: Plan, store: Store, opts: RunOptions, run_id: int, manifest_text
     """The part of `prepare` after the run is recorded: add its jobs, and sort them by `actions`."""
     ids = store.add_jobs(run_id, [j.record() for j in plan.jobs])
     _write_manifest_copy(plan, run_id, manifest_text)
-    out = Sorted(run_id=run_id, ids=ids, states={})
+    out = Sorted(run_id=run_id, ids=ids, jobs_by_id={}, states={})
     _put_aside(plan, store)
     rows = store.jobs_by_hash([j.hash for j in plan.jobs])
     for job in plan.jobs:
         jid = ids[job.hash]
+        out.jobs_by_id[jid] = job
         row = rows[job.hash]
         state = JobState(row["state"])
         what = actions[job.hash]
