@@ -34,7 +34,8 @@ Figures (per run; a scenario run several times prints the median of each figure)
 - compl→done p50: median of (the client's record that the video is saved) − (render end): gridrun's
   state.db `downloaded_at` (set after the file is written, hashed, fsynced and renamed, and its sidecar
   written), the naive loop's file mtime. An upper bound of the above that includes the download itself.
-- CPU ms/job: user + system CPU of the client process (wait4 rusage) / N; "excl. start-up" subtracts the CPU
+- CPU ms/job: user + system CPU of the client process (wait4 rusage) / N, and the system (kernel) part of it;
+  "excl. start-up" subtracts the CPU
   of `gridrun plan` on the same manifest (interpreter start-up, imports, planning).
 - CPU by thread (Linux): every thread's user + system CPU, read from /proc/<pid>/task/*/stat every 50 ms while
   the client runs (each thread's last reading counts): the main thread (gridrun's event loop; its CPU up to
@@ -120,6 +121,7 @@ class Measure:
     exit_code: int = -1
     wall: float = math.nan
     cpu: float = math.nan
+    cpu_sys: float = math.nan        # of `cpu`, the kernel's part (system calls: files, sockets, fsync)
     rss_mb: float = math.nan
     requests: dict[str, int] = field(default_factory=dict)
     done: int = 0
@@ -136,6 +138,8 @@ class Measure:
     cpu_loop: float = math.nan       # the main thread (the event loop)
     cpu_startup: float = math.nan    # the main thread's, up to the first create request
     cpu_threads: float = math.nan    # every other thread
+    cpu_loop_sys: float = math.nan   # of cpu_loop and cpu_threads, the kernel's part
+    cpu_threads_sys: float = math.nan
     create_us: float = math.nan      # CPU of creating one file in the run's folder, just before the run
 
     @property
@@ -151,6 +155,7 @@ class Measure:
             "to_download_p90": _quantile(self.to_download, 0.9),
             "to_done_p50": _quantile(self.to_done, 0.5),
             "cpu_ms_per_job": 1000 * self.cpu / self.n,
+            "cpu_sys_ms_per_job": 1000 * self.cpu_sys / self.n,
             "cpu_ms_per_job_excl_startup": (1000 * (self.cpu - startup_cpu) / self.n) if startup_cpu is not None else math.nan,
             "rss_mb": self.rss_mb,
             "done": float(self.done),
@@ -169,6 +174,8 @@ class Measure:
             "cpu_loop_ms_per_job_after_startup": 1000 * (self.cpu_loop - self.cpu_startup) / self.n,
             "cpu_startup": self.cpu_startup,
             "cpu_threads_ms_per_job": 1000 * self.cpu_threads / self.n,
+            "cpu_loop_sys_ms_per_job": 1000 * self.cpu_loop_sys / self.n,
+            "cpu_threads_sys_ms_per_job": 1000 * self.cpu_threads_sys / self.n,
             "create_us": self.create_us,
         }
 
@@ -381,6 +388,7 @@ class ThreadCPU:
         self.pid = pid
         self.every = every
         self.last: dict[int, float] = {}
+        self.last_sys: dict[int, float] = {}  # of `last`, the kernel's part
         self.main: list[tuple[float, float]] = []  # (time.time(), main thread CPU seconds)
         self._tick = os.sysconf("SC_CLK_TCK")
         self._stop = threading.Event()
@@ -401,6 +409,7 @@ class ThreadCPU:
                 except (OSError, IndexError):
                     continue
                 self.last[int(tid)] = (int(fields[11]) + int(fields[12])) / self._tick  # utime + stime
+                self.last_sys[int(tid)] = int(fields[12]) / self._tick
             if self.pid in self.last:
                 self.main.append((now, self.last[self.pid]))
             self._stop.wait(self.every)
@@ -417,6 +426,14 @@ class ThreadCPU:
     @property
     def others(self) -> float:
         return sum(v for tid, v in self.last.items() if tid != self.pid)
+
+    @property
+    def loop_sys(self) -> float:
+        return self.last_sys.get(self.pid, math.nan)
+
+    @property
+    def others_sys(self) -> float:
+        return sum(v for tid, v in self.last_sys.items() if tid != self.pid)
 
     def loop_until(self, moment: float) -> float:
         """The main thread's CPU seconds at the last reading no later than `moment` (time.time())."""
@@ -493,6 +510,7 @@ def _sim_root(url: str) -> str:
 def _collect(m: Measure, sim: SimChild, run: Finished, sim_cpu0: float) -> list[list[Any]]:
     m.exit_code, m.wall = run.exit_code, run.wall
     m.cpu = run.usage.ru_utime + run.usage.ru_stime
+    m.cpu_sys = run.usage.ru_stime
     m.rss_mb = run.usage.ru_maxrss / 1024
     m.sim_cpu = sim.cpu() - sim_cpu0
     if (os.cpu_count() or 1) >= 2:
@@ -505,6 +523,7 @@ def _collect(m: Measure, sim: SimChild, run: Finished, sim_cpu0: float) -> list[
     m.requests = {k: int(v) for k, v in m.stats["requests"].items()}
     if run.threads is not None:
         m.cpu_loop, m.cpu_threads = run.threads.loop, run.threads.others
+        m.cpu_loop_sys, m.cpu_threads_sys = run.threads.loop_sys, run.threads.others_sys
     if videos:
         m.to_first_create = min(v[2] for v in videos) - run.started_at
         if run.threads is not None:
@@ -657,13 +676,15 @@ def print_table(sc: Scenario, results: dict[str, list[Measure]], start_cpu: floa
         if who.startswith("gridrun") and start_cpu is not None:
             cr = [m.client_requests for m in ms if m.client_requests is not None]
             print(f"    CPU excl. start-up ({start_cpu:.2f} s for `gridrun plan` on this manifest): "
-                  f"{med['cpu_ms_per_job_excl_startup']:.2f} ms/job; requests gridrun counted itself: "
+                  f"{med['cpu_ms_per_job_excl_startup']:.2f} ms/job; of all CPU, the kernel's (system time) "
+                  f"{med['cpu_sys_ms_per_job']:.2f} ms/job; requests gridrun counted itself: "
                   f"{statistics.median(cr) / sc.n if cr else math.nan:.2f}/job")
         if not math.isnan(med["cpu_loop_ms_per_job"]):
             rest = med["cpu_ms_per_job"] - med["cpu_loop_ms_per_job"] - med["cpu_threads_ms_per_job"]
             print(f"    CPU by thread: main (event loop) {med['cpu_loop_ms_per_job']:.2f} ms/job, of which start-up to the "
                   f"first create {med['cpu_startup']:.2f} s (after it {med['cpu_loop_ms_per_job_after_startup']:.2f} ms/job); "
-                  f"other threads {med['cpu_threads_ms_per_job']:.2f} ms/job; exit and unread {rest:.2f} ms/job")
+                  f"other threads {med['cpu_threads_ms_per_job']:.2f} ms/job; exit and unread {rest:.2f} ms/job; "
+                  f"the kernel's part: main {med['cpu_loop_sys_ms_per_job']:.2f}, others {med['cpu_threads_sys_ms_per_job']:.2f} ms/job")
         print(f"    where the wall went: start to first create {med['to_first_create']:.2f} s, first create to last render "
               f"end {med['render_span']:.2f} s (bound {sc.bound:g} s), last render end to exit {med['tail']:.2f} s")
         print(f"    simulator CPU {med['sim_cpu']:.1f} s; other processes took {med['other_cpu_client_core']:.1f} CPU-s on the "
