@@ -76,25 +76,58 @@ def _check_type(body: _Body, op: str) -> None:
     body.checked = True
 
 
-def _bmff_problem(fd: int) -> str | None:
-    """Why the ISO BMFF (MP4/MOV) file open as `fd` is cut short or scrambled, or None when its boxes tile it."""
-    size = os.fstat(fd).st_size
-    pos = 0
-    while pos < size:
-        header = os.pread(fd, 16, pos)
-        if len(header) < 8:
-            return f"a box header at byte {pos} is cut short"
-        length = int.from_bytes(header[:4], "big")
-        if length == 1:
-            if len(header) < 16:
-                return f"a box header at byte {pos} is cut short"
-            length = int.from_bytes(header[8:16], "big")
-        elif length == 0:
-            return None
-        if length < 8:
-            return f"the box at byte {pos} claims {length} bytes"
-        pos += length
-    return None if pos == size else f"the last box ends at byte {pos}, after the end of the file ({size} bytes)"
+class _Boxes:
+    """The top-level boxes of an ISO BMFF (MP4/MOV) file, walked as its bytes stream by: `feed` each chunk in
+    order, then `problem(size)` says why the file is cut short or scrambled, or None when its boxes tile it.
+
+    Walked in memory while the download streams: reading the file back would cost a few system calls per
+    video in a worker thread, each a trip through the interpreter lock.
+    """
+
+    __slots__ = ("at", "error", "head", "next", "open_ended")
+
+    def __init__(self) -> None:
+        self.at = 0              # the file offset of the next chunk
+        self.next = 0            # where the next box header begins
+        self.head = b""          # its bytes gathered so far, when it straddles chunks
+        self.error: str | None = None
+        self.open_ended = False  # a box of length 0 runs to the end of the file
+
+    def feed(self, chunk: bytes) -> None:
+        start = self.at
+        end = self.at = start + len(chunk)
+        while self.next < end and self.error is None and not self.open_ended:
+            if self.head:  # the header began in an earlier chunk: its rest opens this one
+                head = self.head + chunk[: 16 - len(self.head)]
+            else:
+                off = self.next - start
+                head = chunk[off : off + 16]
+            if len(head) < 8 or len(head) < 16 and head[:4] == b"\0\0\0\1":
+                self.head = head  # the rest comes with the next chunk
+                return
+            self.head = b""
+            length = int.from_bytes(head[:4], "big")
+            if length == 1:  # a 64-bit length after the type
+                length = int.from_bytes(head[8:16], "big")
+                if length < 16:
+                    self.error = f"the box at byte {self.next} claims {length} bytes"
+                    return
+            elif length == 0:
+                self.open_ended = True
+                return
+            elif length < 8:
+                self.error = f"the box at byte {self.next} claims {length} bytes"
+                return
+            self.next += length
+
+    def problem(self, size: int) -> str | None:
+        if self.error is not None or self.open_ended:
+            return self.error
+        if self.head:
+            return f"a box header at byte {self.next} is cut short"
+        if self.next != size:
+            return f"the last box ends at byte {self.next}, after the end of the file ({size} bytes)"
+        return None
 
 
 def _announced_sha256(headers: httpx.Headers) -> bytes | None:
@@ -248,18 +281,21 @@ async def _write(
     info = _Body(headers.get("content-type", ""))
     part = os.fspath(dest) + ".part"  # a string: pathlib's parsing costs more than the system calls
     digest = hashlib.sha256()
+    boxes = _Boxes()
     size = 0
     done = False
     try:
-        with _create(part) as f:
+        fd = _create(part)
+        try:
             try:
                 async for chunk in chunks:
                     if not info.checked:
                         info.head += chunk[: _SNIFF_BYTES - len(info.head)]
                         if len(info.head) >= _SNIFF_BYTES:
                             _check_type(info, op)
-                    f.write(chunk)
+                    _write_all(fd, chunk)
                     digest.update(chunk)
+                    boxes.feed(chunk)
                     size += len(chunk)
             except httpx.RequestError as exc:
                 raise DownloadError(
@@ -282,14 +318,14 @@ async def _write(
                 )
             if announced is not None and digest.digest() != announced:
                 raise DownloadError(f"{op}: the SHA-256 differs from the server's digest header", code="CORRUPT")
-            f.flush()
+            problem = boxes.problem(size) if info.container == "bmff" else None
+            if problem:
+                raise DownloadError(f"{op}: not a complete MP4: {problem}", status=status, code="CORRUPT")
             await release()  # the body is in: the connection and the request slot serve others meanwhile
-            # One trip to a worker thread: fsync, the container check, the rename and the folder's fsync.
-            problem = await _in_disk_thread(
-                _settle, f.fileno(), part, dest, info.container == "bmff", on_saved, digest.hexdigest()
-            )
-        if problem:
-            raise DownloadError(f"{op}: not a complete MP4: {problem}", status=status, code="CORRUPT")
+            # One trip to a worker thread: fsync, the rename, the sidecar and the folder's fsync.
+            await _in_disk_thread(_settle, fd, part, dest, on_saved, digest.hexdigest())
+        finally:
+            os.close(fd)
         done = True
     except OSError as exc:  # the local file system: permissions, a folder in the way, a full disk
         where = exc.filename2 or exc.filename or dest  # os.replace names the folder in the way second
@@ -305,14 +341,25 @@ async def _write(
 WRITE_FAILED = "WRITE_FAILED"
 
 
-def _create(path: str) -> Any:
-    """A new file at `path` to write and read back (the container check reads its fd), making the folder
-    only when it is missing (one system call less per download)."""
+_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+
+
+def _create(path: str) -> int:
+    """A new file at `path` open to write (a bare descriptor: no buffer, no terminal check), making the
+    folder only when it is missing (one system call less per download)."""
     try:
-        return open(path, "w+b")
+        return os.open(path, _CREATE_FLAGS, 0o666)
     except FileNotFoundError:
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        return open(path, "w+b")
+        return os.open(path, _CREATE_FLAGS, 0o666)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    written = os.write(fd, data)
+    if written < len(data):  # a regular file takes it all but at a signal or a full disk
+        view = memoryview(data)[written:]
+        while view:
+            view = view[os.write(fd, view):]
 
 
 # Downloads settle (fsync, rename, sidecar) in at most this many worker threads at once. More add nothing:
@@ -355,22 +402,16 @@ def _disk_limiter() -> anyio.CapacityLimiter:
         return limiter
 
 
-def _settle(
-    fd: int, part: str, dest: Path, bmff: bool, on_saved: Callable[[str], None] | None, sha256: str
-) -> str | None:
-    """fsync the written `.part`; unless its MP4 boxes are incomplete (returned as the problem), rename it
-    to `dest`, call `on_saved(sha256)` (which writes the sidecar beside it), then fsync the folder: one sync
-    makes both renames durable, the video's and the sidecar's."""
+def _settle(fd: int, part: str, dest: Path, on_saved: Callable[[str], None] | None, sha256: str) -> None:
+    """fsync the written `.part`, rename it to `dest`, call `on_saved(sha256)` (which writes the sidecar
+    beside it), then fsync the folder: one sync makes both renames durable, the video's and the sidecar's."""
     os.fsync(fd)
-    problem = _bmff_problem(fd) if bmff else None
-    if problem is None:
-        os.replace(part, dest)
-        try:
-            if on_saved is not None:
-                on_saved(sha256)
-        finally:
-            sync_folder(part)
-    return problem
+    os.replace(part, dest)
+    try:
+        if on_saved is not None:
+            on_saved(sha256)
+    finally:
+        sync_folder(part)
 
 
 def _content_length(value: Any) -> int | None:

@@ -5,6 +5,8 @@ from pathlib import Path
 from typing import AsyncIterator, Callable
 
 import httpx
+import hypothesis
+import hypothesis.strategies as st
 import pytest
 from providers_kit import KEY, MP4, no_secret
 
@@ -375,3 +377,65 @@ async def test_a_download_cancelled_while_it_settles_waits_for_the_rename(
     assert saved, "the cancel returned before the worker thread finished"
     assert dest.read_bytes() == MP4
     assert not (tmp_path / "v.mp4.part").exists()
+
+
+def _boxes_of_whole(data: bytes) -> str | None:
+    """The box walk over a whole file in memory: what `_Boxes` must find however the bytes are chunked."""
+    pos, size = 0, len(data)
+    while pos < size:
+        header = data[pos : pos + 16]
+        if len(header) < 8 or header[:4] == b"\0\0\0\1" and len(header) < 16:
+            return f"a box header at byte {pos} is cut short"
+        length = int.from_bytes(header[:4], "big")
+        if length == 1:
+            length = int.from_bytes(header[8:16], "big")
+            if length < 16:
+                return f"the box at byte {pos} claims {length} bytes"
+        elif length == 0:
+            return None
+        elif length < 8:
+            return f"the box at byte {pos} claims {length} bytes"
+        pos += length
+    return None if pos == size else f"the last box ends at byte {pos}, after the end of the file ({size} bytes)"
+
+
+def _box(kind: bytes, payload: bytes, *, large: bool = False) -> bytes:
+    if large:
+        return (1).to_bytes(4, "big") + kind + (16 + len(payload)).to_bytes(8, "big") + payload
+    return (8 + len(payload)).to_bytes(4, "big") + kind + payload
+
+
+@hypothesis.settings(max_examples=300, deadline=None)
+@hypothesis.given(
+    data=st.one_of(
+        st.binary(max_size=80),
+        st.lists(
+            st.tuples(st.sampled_from([b"ftyp", b"moov", b"mdat", b"free"]), st.binary(max_size=40), st.booleans()),
+            max_size=6,
+        ).map(lambda boxes: b"".join(_box(k, p, large=big) for k, p, big in boxes)),
+    ),
+    cut=st.integers(min_value=0, max_value=200),
+    cuts=st.lists(st.integers(min_value=1, max_value=40), max_size=12),
+)
+def test_the_box_walk_finds_the_same_however_the_body_is_chunked(data: bytes, cut: int, cuts: list[int]) -> None:
+    from runner.providers.download import _Boxes
+
+    data = data[: len(data) - cut % (len(data) + 1)] if cut % 3 == 0 else data  # some cut short, most whole
+    boxes, at = _Boxes(), 0
+    for n in cuts:
+        boxes.feed(data[at : at + n])
+        at += n
+    boxes.feed(data[at:])
+    assert boxes.problem(len(data)) == _boxes_of_whole(data)
+
+
+def test_the_box_walk_knows_a_whole_mp4_and_each_way_it_is_cut_short() -> None:
+    from runner.providers.download import _Boxes
+
+    for end in sorted({*range(0, len(MP4), 97), *range(len(MP4) - 20, len(MP4) + 1)}):
+        for step in (1, 7, 4096):
+            boxes = _Boxes()
+            for i in range(0, end, step):
+                boxes.feed(MP4[i : min(i + step, end)])
+            assert boxes.problem(end) == _boxes_of_whole(MP4[:end])
+    assert _boxes_of_whole(MP4) is None and _boxes_of_whole(MP4[:-1]) is not None
