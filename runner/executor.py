@@ -126,6 +126,8 @@ class Executor:
         self._spent = 0
         self._prepaid: set[int] = set()  # jobs only to download again: rendered and billed by an earlier run
         self._not_rerun = 0  # settled jobs this run was to send again whose create never reached the provider
+        self._reconciling = 0  # jobs an earlier process left submitting, not yet known to be at the provider or not
+        self._reconciled = anyio.Event()
         self._resets: dict[int, str] = {}  # job id -> why: settled jobs to re-run, made plannable as each is sent
         self._fatal = False
         self._ended = False
@@ -211,7 +213,8 @@ class Executor:
     def prepare(self) -> tuple[list[Job], list[Job], list[Job]]:
         """Record the run and its jobs (`resume.prepare`: refused runs record nothing); (to submit, to
         reconcile, to attach)."""
-        s = resume.prepare(self.plan, self.store, self.opts, budget_micros=self.budget_micros, argv=self.argv)
+        s = resume.prepare(self.plan, self.store, self.opts, budget_micros=self.budget_micros, argv=self.argv,
+                           failure_retries=self.failure_retries)
         self.run_id, self.ids, self.cached = s.run_id, s.ids, s.cached
         self._prepaid, self._resets = s.prepaid, s.resets
         if self.failure_retries:  # but for jobs re-run on request (retry, --force): their count begins again
@@ -247,8 +250,11 @@ class Executor:
                     async with anyio.create_task_group() as jobs:
                         for job in attach:
                             jobs.start_soon(self._attach_job, job)
+                        self._reconciling = len(reconcile)
                         for job in reconcile:
                             jobs.start_soon(self._reconcile_job, job)
+                        if reconcile and submit:
+                            await self._reconciled.wait()
                         for job in submit:
                             await self._limiter.acquire_on_behalf_of(job.hash)
                             if self.stopping or self._fatal:
@@ -308,12 +314,14 @@ class Executor:
                 self._settle(job, None)
                 going = False
             if not going:
-                if jid in self._resets:  # a re-run never begun: the job stays as it was (done, failed), not planned
+                if self._resets.pop(jid, None) is not None:
+                    # a re-run never begun: the job stays as it was (done, failed), not planned
                     self._set_state(jid, self.store.job_row(jid)["state"])
                 return
             reset = self._resets.pop(jid, None)
             if reset is not None:
                 self.store.reset(jid, reset)
+                self._crash_point("after-reset")
             key = await self._intents.reserve(jid)
             self._set_state(jid, S.SUBMITTING.value)
             self._crash_point("before-submit")
@@ -443,7 +451,25 @@ class Executor:
         self._move(jid, S.UNKNOWN, error=error)
 
     async def _reconcile_job(self, job: Job) -> None:
-        """A job left `submitting` by an earlier process (or `unknown`, with --unknown)."""
+        """A job left `submitting` by an earlier process (or `unknown`, with --unknown). New jobs are not sent
+        until every such job is known to be at the provider (its cost reserved) or not: the budget counts
+        the first before the second."""
+        told = False
+
+        def known() -> None:
+            nonlocal told
+            if not told:
+                told = True
+                self._reconciling -= 1
+                if self._reconciling <= 0:
+                    self._reconciled.set()
+
+        try:
+            await self._reconcile(job, known)
+        finally:
+            known()
+
+    async def _reconcile(self, job: Job, known: Callable[[], None]) -> None:
         jid = self.ids[job.hash]
         key = self.store.current_key(jid)
         state = self.states[jid]
@@ -454,11 +480,14 @@ class Executor:
             # The provider took this attempt, then lost its video: following it, or sending its key again
             # (which names that video), would only end `unknown` again. A new attempt, with a new key.
             self.store.abandon_attempt(jid, f"video {lost} lost by the provider; sent again (retry --unknown)")
+            known()
             await self._send_again(job, jid)
             return
         found, answered = await self._find(key, self.store.job_row(jid)["submitted_at"])
         if found is not None:
             self._reserved += job.cost_micros
+        known()
+        if found is not None:
             self.store.event(self.run_id, jid, "reconciled", {"provider_id": found.id, "idempotency_key": key})
             self._move(jid, S.SUBMITTED, provider_id=found.id)
             slot = await self._slot(job)
@@ -501,8 +530,13 @@ class Executor:
         treats it as it would have found it."""
         self._set_state(jid, state.value)
         if resume.action(state, self.opts) == "reset":
+            self._tries_after_failure.pop(jid, None)  # sent again on request: its count begins again
             self.store.reset(jid, "--force" if state == S.DONE else "retry")
             await self._send_again(job, jid)
+        elif state == S.FAILED and resume.is_failure_retry(self.store.last_reset_reason(jid)):
+            # A failure retry an earlier process decided and never sent: this run makes it, if it allows one more.
+            self._tries_after_failure[jid] = self.store.failure_retries_made([jid]).get(jid, 0)
+            await self._failure_retry(job, jid, self.store.job_row(jid)["error"] or "a failed render")
         elif state == S.DONE:
             if resume.check_done(self.store, self.run_id, job, jid, self.store.job_row(jid)):
                 self.cached += 1
@@ -611,10 +645,13 @@ class Executor:
         if self.opts.fail_fast:
             self.stopping = self.stopping or "fail-fast"
             return
+        await self._failure_retry(job, jid, message)
+
+    async def _failure_retry(self, job: Job, jid: int, message: str) -> None:
+        """After the failed render of `message`, a new paid attempt (run.failure_retries of them per job,
+        counted across a killed run's resumes), sent if the budget allows it."""
         tries = self._tries_after_failure.get(jid, 0)
-        if tries < self.failure_retries and not self.stopping and not self._fatal:
-            # A new paid attempt (run.failure_retries of them per job, counted across a killed run's resumes), sent
-        # if the budget allows it.
+        if tries < self.failure_retries and not self.stopping and not self._fatal and not self.opts.fail_fast:
             self._tries_after_failure[jid] = tries + 1
             self._resets[jid] = f"{FAILURE_RETRY} {tries + 1} of {self.failure_retries}, after: {message}"
             await self._send_again(job, jid)

@@ -14,7 +14,9 @@ A job not in the state is submitted. A job found there is, by its state and the 
 Refused before the run is recorded: jobs to send and to follow that pass the budget (`BudgetError`), and
 jobs the manifest's last run left in flight that this plan no longer has (`InFlightError`). Settled jobs to
 re-run are made plannable one by one, as the executor sends each (`resets`): a run that stops before sending
-one leaves it as it was.
+one leaves it as it was. A run killed between the two leaves such a job planned, and the next run puts it
+back as it was; but a failure retry (run.failure_retries) of a job the next run has and allows one more of
+is that run's to send.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from .errors import BudgetError, InFlightError
 from .options import RunOptions
 from .outputs import atomic_write, copy_output, verified
 from .plan import Job, Plan, folder_error
-from .state import JobState, Store
+from .state import FAILURE_RETRY, JobState, Store
 
 S = JobState
 
@@ -69,18 +71,33 @@ def action(state: JobState, opts: RunOptions) -> str:
     return "leave"
 
 
+def is_failure_retry(reason: str | None) -> bool:
+    """A reset a run made on its own after a failed render (run.failure_retries)."""
+    return bool(reason) and str(reason).startswith(FAILURE_RETRY)
+
+
 def prepare(
-    plan: Plan, store: Store, opts: RunOptions, *, budget_micros: int | None, argv: Sequence[str] = ()
+    plan: Plan, store: Store, opts: RunOptions, *, budget_micros: int | None, argv: Sequence[str] = (),
+    failure_retries: int = 0,
 ) -> Sorted:
     """Check the budget and what the last run left in flight, then record the run and its jobs and sort them.
-    A run refused here records nothing and moves nothing.
+    A run refused here records nothing and moves nothing. `failure_retries`: the run's new attempts per job
+    after a failed render.
 
     :raises BudgetError, InFlightError: the run is refused.
     """
     # Jobs reset by a run killed before it began their new attempts: back as they were (done, with their
     # videos), whether this plan has them or not, before this run judges them or writes over their files.
-    for jid in store.pending_resets():
-        store.undo_reset(jid)
+    # But for a failure retry of this plan's that this run allows too: that run's decision stands, and this
+    # run sends it.
+    pending = store.pending_resets()
+    if pending:
+        hashes = {j.hash for j in plan.jobs}
+        made = store.failure_retries_made(pending)
+        for jid in pending:
+            if not (failure_retries and not opts.fail_fast and store.job_row(jid)["hash"] in hashes
+                    and is_failure_retry(store.last_reset_reason(jid)) and made.get(jid, 0) <= failure_retries):
+                store.undo_reset(jid)
     found = store.jobs_by_hash([j.hash for j in plan.jobs])
     states = {j.hash: JobState(found[j.hash]["state"]) if j.hash in found else S.PLANNED for j in plan.jobs}
     actions = {h: action(state, opts) for h, state in states.items()}

@@ -723,16 +723,35 @@ class Store:
     def failure_retries_made(self, job_ids: Sequence[int]) -> dict[int, int]:
         """Per job, the new attempts runs made on their own after failed renders (resets whose reason begins
         with FAILURE_RETRY) since it was last sent again on request (retry, --force): a run killed and resumed
-        does not begin its job's count again."""
+        does not begin its job's count again. A reset put back before its attempt reached the provider
+        (undone, or its attempt voided) made nothing: the count is as it was before it."""
         made: dict[int, int] = {}
+        before: dict[int, int] = {}
         wanted = set(job_ids)
-        for row in self.db.execute("SELECT job_id, detail FROM events WHERE kind='reset' ORDER BY id"):
-            if row["job_id"] not in wanted:
+        for row in self.db.execute(
+            "SELECT job_id, kind, detail FROM events WHERE kind IN ('reset', 'reset-undone', 'voided') ORDER BY id"
+        ):
+            jid = row["job_id"]
+            if jid not in wanted:
                 continue
             detail = json.loads(row["detail"]) if row["detail"] else {}
-            reason = detail.get("reason", "") if isinstance(detail, dict) else ""
-            made[row["job_id"]] = made.get(row["job_id"], 0) + 1 if str(reason).startswith(FAILURE_RETRY) else 0
+            detail = detail if isinstance(detail, dict) else {}
+            if row["kind"] == "reset":
+                before[jid] = made.get(jid, 0)
+                made[jid] = made.get(jid, 0) + 1 if str(detail.get("reason", "")).startswith(FAILURE_RETRY) else 0
+            elif (row["kind"] == "reset-undone" or "restored" in detail) and jid in before:
+                made[jid] = before.pop(jid)
         return {jid: n for jid, n in made.items() if n}
+
+    def last_reset_reason(self, job_id: int) -> str | None:
+        """Why the job was last reset (retry, --force, a failure retry), or None when it never was."""
+        row = self.db.execute(
+            "SELECT detail FROM events WHERE job_id=? AND kind='reset' ORDER BY id DESC LIMIT 1", (job_id,)
+        ).fetchone()
+        if row is None or not row["detail"]:
+            return None
+        detail = json.loads(row["detail"])
+        return str(detail.get("reason", "")) if isinstance(detail, dict) else None
 
     def mark_cached(self, run_id: int, job_id: int, from_run: int | None) -> None:
         with self._tx():

@@ -182,3 +182,35 @@ def test_failure_retries_are_counted_across_a_killed_runs_resumes(tmp_path: Path
     assert world_stats(m)["creates"] == 2
     again = api.run(m, options={"retry_failed": True}, report=False)
     assert again.stats.counts["failed"] == 1 and world_stats(m)["creates"] == 4
+
+
+def _killed_run(m: Path, crash_at: str, *args: str) -> None:
+    env = {**os.environ, "GRIDRUN_CRASH_AT": crash_at, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    killed = subprocess.run([sys.executable, "-m", "runner.cli", *args, str(m), "--no-report"],
+                            env=env, capture_output=True, timeout=120, check=False)
+    assert killed.returncode == -9, killed.stderr[-500:]
+
+
+@pytest.mark.parametrize("crash_at", ["before-submit:2", "after-reset:1"])
+def test_a_failure_retry_decided_but_never_sent_is_sent_by_the_resumed_run(tmp_path: Path, crash_at: str) -> None:
+    """Killed with the failure retry counted (reset) but its create not sent: the resumed run makes it, and
+    it counts once; then no more."""
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), run={"failure_retries": 1},
+                       sim={"render_time": 0.2, "jitter": 0, "failure_rate": 1.0})
+    _killed_run(m, crash_at, "run")
+    assert world_stats(m)["creates"] == 1
+    resumed = api.run(m, report=False)
+    assert resumed.exit_code == 1 and resumed.stats.counts["failed"] == 1
+    assert world_stats(m)["creates"] == 2, "the retry the killed run decided is made"
+    assert api.run(m, report=False).exit_code == 1 and world_stats(m)["creates"] == 2, "and only once"
+
+
+def test_retry_begins_the_count_again_for_a_job_whose_failure_retry_was_never_sent(tmp_path: Path) -> None:
+    """`gridrun retry` after a run killed with its failure retry unsent: 1 + failure_retries attempts."""
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), run={"failure_retries": 1},
+                       sim={"render_time": 0.2, "jitter": 0, "failure_rate": 1.0})
+    _killed_run(m, "before-submit:2", "run")
+    assert world_stats(m)["creates"] == 1
+    again = api.run(m, options={"retry_failed": True}, report=False)
+    assert again.stats.counts["failed"] == 1 and world_stats(m)["creates"] == 3
+
