@@ -39,7 +39,14 @@
   const show = (v) => (typeof v === "string" ? v : v === null || v === undefined ? "" : JSON.stringify(v));
   const USD = new Intl.NumberFormat("en-US", { style: "currency", currency: "USD", minimumFractionDigits: 2, maximumFractionDigits: 4 });
   const usd = (micros) => (micros === null || micros === undefined ? "–" : USD.format(micros / 1e6));
-  const secs = (s) => (s === null || s === undefined ? "–" : s < 60 ? s.toFixed(1) + " s" : Math.floor(s / 60) + " min " + Math.round(s % 60) + " s");
+  // As the page header's figures (report.py's _duration): 59.4 s, 2 min 00 s, 1 h 02 min.
+  const secs = (s) => {
+    if (s === null || s === undefined) return "–";
+    if (s < 59.95) return s.toFixed(1) + " s";
+    const t = Math.round(s), m = Math.floor(t / 60);
+    if (m < 60) return m + " min " + String(t % 60).padStart(2, "0") + " s";
+    return Math.floor(m / 60) + " h " + String(m % 60).padStart(2, "0") + " min";
+  };
   const when = (t) => (t === null || t === undefined ? "–" : new Date(t * 1000).toLocaleString());
   const groupOf = (state) => GROUPS[state] || state;
   const stateLabel = (state) => (state === "planned" ? "pending" : state);
@@ -453,7 +460,9 @@
     if (jobs.some((j) => j && j.err)) row("error", (j) => j.err || "");
     if (it.sweep) row("sweep", () => it.sweep);
     AXES.forEach((a, i) => { if (a.kind === "matrix") row(a.label, () => a.values[it.ix[i]], { compare: false }); });
-    row("cost", (j) => (j.cost !== undefined && j.cost !== null ? usd(j.cost) + " reported" : "not reported"), { diff: !!it.dcost });
+    const paid = (j) => (j.cost !== undefined && j.cost !== null ? usd(j.cost) + " reported" : "not reported");
+    // a cached job cost this run nothing: its figures are the run's that made it
+    row("cost", (j) => (j.cached ? "none in this run (run " + j.cached + ": " + paid(j) + ")" : paid(j)), { diff: !!it.dcost });
     row("estimate", (j) => usd(j.est));
     row("render time", (j) => secs(j.rs), { compare: false });
     row("attempts", (j) => String(j.att), { compare: false });

@@ -163,7 +163,7 @@ def _when(ts: float | None) -> str:
 def _duration(seconds: float | None) -> str:
     if seconds is None:
         return "–"
-    if seconds < 60:
+    if seconds < 59.95:  # 59.96 would print as 60.0 s
         return f"{seconds:.1f} s"
     minutes, sec = divmod(int(round(seconds)), 60)
     if minutes < 60:
@@ -200,12 +200,25 @@ def _label(value: Any) -> str:
     return dumps(value, sort_keys=True, ensure_ascii=False, separators=(", ", ": "))
 
 
-def _split_repeat(key: str) -> tuple[str, int]:
-    m = _REPEAT.match(key)
-    return (m.group(1), int(m.group(2))) if m else (key, 0)
+def _takes(entries: Sequence[tuple[str, JobRecord]]) -> dict[str, int]:
+    """Each key's take of `repeat` (0 for the first): a key is take N when it is another key's with "#N" after
+    it and the two jobs share their sweep and matrix values. A matrix value that ends in "#N" ("bug #1")
+    makes no take."""
+    jobs = dict(entries)
+    takes: dict[str, int] = {}
+    for key, job in entries:
+        m = _REPEAT.match(key)
+        first = jobs.get(m.group(1)) if m else None
+        same = first is not None and first.sweep == job.sweep and _values_text(first) == _values_text(job)
+        takes[key] = int(m.group(2)) if same and m else 0
+    return takes
 
 
-def _axes(runs: Sequence[Snapshot], entries: Sequence[tuple[str, JobRecord]]) -> list[_Axis]:
+def _values_text(job: JobRecord) -> str:
+    return dumps(dict(job.values), sort_keys=True)
+
+
+def _axes(runs: Sequence[Snapshot], entries: Sequence[tuple[str, JobRecord]], takes: Mapping[str, int]) -> list[_Axis]:
     names: dict[str, None] = {}
     for snap in runs:
         names.update(dict.fromkeys(snap.run.axes))
@@ -220,7 +233,7 @@ def _axes(runs: Sequence[Snapshot], entries: Sequence[tuple[str, JobRecord]]) ->
         for _, job in entries:
             seen[_label(job.values[name]) if name in job.values else MISSING] = None
         axes.append(_Axis(name, name, "matrix", tuple(seen)))
-    repeats = sorted({_split_repeat(key)[1] for key, _ in entries})
+    repeats = sorted(set(takes.values()))
     if len(repeats) > 1:
         axes.append(_Axis(REPEAT_AXIS, "repeat", "repeat", tuple(str(r) for r in repeats)))
     return axes
@@ -343,7 +356,8 @@ def _page_data(
     for key in keys:
         job = next(m[key] for m in by_key if key in m)
         entries.append((key, job))
-    axes = _axes(runs, entries)
+    takes = _takes(entries)
+    axes = _axes(runs, entries, takes)
     base = os.path.abspath(base_dir)
     all_jobs = [j for s in runs for j in s.jobs]
     common = _common_params(all_jobs)
@@ -369,7 +383,7 @@ def _page_data(
             if a.kind == "sweep":
                 ix.append(lookup[job.sweep or "(main)"])
             elif a.kind == "repeat":
-                ix.append(lookup[str(_split_repeat(key)[1])])
+                ix.append(lookup[str(takes[key])])
             else:
                 ix.append(lookup[_label(job.values[a.id]) if a.id in job.values else MISSING])
         pair = [m.get(key) for m in by_key]

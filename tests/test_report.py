@@ -85,6 +85,20 @@ def test_other_keys_become_super_axes_sweeps_group_and_repeats_stack(tmp_path: P
     assert by_key["quality:style=clay,seed=2,quality=1080p#1"]["sweep"] == "quality"
 
 
+def test_a_value_ending_in_a_number_sign_is_no_take_of_a_repeat(tmp_path: Path) -> None:
+    """"bug #1" is a matrix value: its key ends as a repeat's take would, yet the jobs are first takes."""
+    jobs = [{"values": {"issue": v}, "state": "planned", "key": f"issue={v}" + (f"#{r}" if r else ""),
+             "params": {"repeat": r}} for v in ("bug #1", "bug #2") for r in (0, 1)]
+    _, _, s = snap(tmp_path / "a", jobs, axes=("issue",))
+    data = page_data(render(s, base_dir=tmp_path))
+    assert [(a["id"], a["values"]) for a in data["axes"]] == [("issue", ["bug #1", "bug #2"]), ("@repeat", ["0", "1"])]
+    assert {i["key"]: i["ix"] for i in data["items"]} == {
+        "issue=bug #1": [0, 0], "issue=bug #1#1": [0, 1], "issue=bug #2": [1, 0], "issue=bug #2#1": [1, 1]}
+    _, _, s = snap(tmp_path / "b", [j for j in jobs if j["params"]["repeat"] == 0], axes=("issue",))
+    data = page_data(render(s, base_dir=tmp_path))
+    assert [a["id"] for a in data["axes"]] == ["issue"], "no repeat, no repeat axis"
+
+
 def test_a_key_missing_from_some_jobs_is_labelled_unset(tmp_path: Path) -> None:
     jobs = fox_jobs({}) + [{"values": {"style": "comic", "seed": 42, "quality": "1080p"}, "state": "planned"}]
     _, _, s = snap(tmp_path, jobs)

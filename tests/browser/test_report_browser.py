@@ -116,6 +116,11 @@ def test_demo_report_loads_clean_and_every_finished_video_has_its_duration(brows
         posters = page.evaluate("Array.from(document.querySelectorAll('#grid video'), v => v.getAttribute('poster'))")
         assert sorted(posters)[:2] == ["anime/1.jpg", "anime/2.jpg"]
         assert not any(u.startswith(("https:", "http://cdn")) or "127.0.0.1" not in u for u in o.requests if not u.startswith("data:"))
+        # render times as the page header writes them, minutes and hours included
+        page.evaluate("() => { const it = gridrun.data.items; it[0].jobs[0].rs = 119.6; it[1].jobs[0].rs = 3725;"
+                      " it[2].jobs[0].rs = 59.96; gridrun.update(false); }")
+        shown = texts(page, ".card .rs")
+        assert {"2 min 00 s", "1 h 02 min", "1 min 00 s"} <= set(shown), shown
         page.wait_for_timeout(300)
         assert o.errors == [] and o.dialogs == []
 
@@ -256,12 +261,17 @@ def test_click_opens_a_large_view_with_every_parameter(browser: Any, tmp_path: P
     report = report_of(tmp_path)
     with opened(browser, report) as o:
         page = o.page
+        page.evaluate("() => { const it = gridrun.data.items.find((i) => i.key === 'style=clay,seed=3');"
+                      " it.jobs[0].cached = 1; it.jobs[0].cost = 350000; gridrun.update(false); }")
         page.locator('.card[data-key="style=clay,seed=3"]').click()
         page.wait_for_selector("#viewer[open]")
         assert texts(page, "#viewer .viewer-head .key") == ["style=clay,seed=3"]
         heads = texts(page, "#viewer tbody th")
         for name in ("status", "style", "seed", "cost", "render time", "sha256", "prompt", "quality", "duration", "aspect_ratio"):
             assert name in heads
+        cost = page.evaluate("Array.from(document.querySelectorAll('#viewer tbody tr'))"
+                             ".find((r) => r.querySelector('th').textContent === 'cost').querySelector('td').textContent")
+        assert cost == "none in this run (run 1: $0.35 reported)", cost  # a cached job's cost was another run's
         page.wait_for_function("(() => { const v = document.querySelector('#viewer video'); return v && !v.paused; })()")
         page.keyboard.press("ArrowRight")
         page.wait_for_function("document.querySelector('#viewer .viewer-head .key').textContent === 'style=clay,seed=4'")
