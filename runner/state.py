@@ -188,6 +188,14 @@ def m004_run_final(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE run_jobs ADD COLUMN final TEXT")
 
 
+@migration
+def m005_run_final_money(db: sqlite3.Connection) -> None:
+    # A run's money as it left it ({"spent", "reserved"} in micro-USD), written when it ends: a later run that
+    # sees its jobs billed or settled moves the figures on, and the earlier run's report must show them as
+    # its jobs are shown (`final`).
+    db.execute("ALTER TABLE runs ADD COLUMN final_money TEXT")
+
+
 # The job fields a run's `final` keeps: what a later run may change of a job the two runs share. Not where
 # its video is: the record follows the file (put aside by a changed manifest, found in a moved project).
 _FINAL_FIELDS = ("state", "error", "cost_micros", "attempts", "provider_id", "sha256",
@@ -426,7 +434,7 @@ class Store:
         with self._tx():
             dead = [r[0] for r in self.db.execute("SELECT id FROM runs WHERE status='running'")]
             for rid in dead:  # as they left their jobs: nothing has moved them since
-                self.db.execute(_FINAL_SQL.format("= ?"), (rid,))
+                self._keep_final(rid)
             self.db.execute("UPDATE runs SET status='crashed', ended_at=? WHERE status='running'", (now,))
             cur = self.db.execute(
                 "INSERT INTO runs (manifest_name, manifest_path, manifest_copy, outputs_dir, provider, model, axes,"
@@ -443,9 +451,16 @@ class Store:
         """Record how the run ended, and each of its jobs as it left them (`final`)."""
         self.flush()
         with self._tx():
-            self.db.execute(_FINAL_SQL.format("= ?"), (run_id,))
+            self._keep_final(run_id)
             self.db.execute("UPDATE runs SET status=?, ended_at=? WHERE id=?", (status, self.clock(), run_id))
             self._event(run_id, None, "run-ended", {"status": status})
+
+    def _keep_final(self, run_id: int) -> None:
+        """Each job of the run, and its money, as it leaves them (in the caller's transaction)."""
+        self.db.execute(_FINAL_SQL.format("= ?"), (run_id,))
+        spent, reserved = self.money(run_id)
+        self.db.execute("UPDATE runs SET final_money=? WHERE id=?",
+                        (_json({"spent": spent, "reserved": reserved}), run_id))
 
     def set_budget(self, run_id: int, budget_micros: int | None) -> None:
         with self._tx():
@@ -838,9 +853,10 @@ class Store:
             run = self.run(run_id)
             rows = self.run_job_rows(run_id)
             jobs = tuple(job_record(r) for r in rows) if reuse is None else tuple(_reused(reuse, r) for r in rows)
+            spent, reserved = self.money(run_id)
             if not asked_latest and run.ended_at is not None and run.id != self._last_run_id(run.manifest_name):
                 jobs = self._as_left(run_id, jobs, run.ended_at)
-            spent, reserved = self.money(run_id)
+                spent, reserved = self._money_as_left(run_id, (spent, reserved))
             all_spent, all_reserved = self.money(manifest_name=run.manifest_name)
         finally:
             self.db.execute("COMMIT")
@@ -878,6 +894,16 @@ class Store:
             redone = {j.id: j for j in self._as_of(tuple(unknown), ended_at)}
             out = [redone.get(j.id, j) for j in out]
         return tuple(out)
+
+    def _money_as_left(self, run_id: int, now: tuple[int, int]) -> tuple[int, int]:
+        """An earlier run's (spent, reserved) as it left them; `now` for a run that ended before they were kept."""
+        if self.schema < 5:
+            return now
+        row = self.db.execute("SELECT final_money FROM runs WHERE id=?", (run_id,)).fetchone()
+        kept = json.loads(row[0]) if row is not None and row[0] else None
+        if not isinstance(kept, dict):
+            return now
+        return int(kept.get("spent", now[0])), int(kept.get("reserved", now[1]))
 
     def _as_of(self, jobs: tuple[JobRecord, ...], moment: float) -> tuple[JobRecord, ...]:
         """The jobs of an earlier run as they were when it ended (its report, a comparison): each one's state,

@@ -76,6 +76,10 @@ def test_an_earlier_run_shows_its_jobs_as_it_left_them_not_as_a_later_run_finish
     assert all(j.cost_micros is None and j.attempts == 1 and j.provider_id for j in then.jobs)
     assert [j.provider_id for j in then.jobs] == [j.provider_id for j in now.jobs]
     assert all(j.state == "done" and j.sha256 and j.cost_micros for j in now.jobs)
+    # and its money as it left it: both renders reserved, nothing billed yet (run 2 saw them billed)
+    assert (then.spent_micros, then.reserved_micros) == (first.stats.spent_micros, first.stats.reserved_micros)
+    assert then.spent_micros == 0 and then.reserved_micros == sum(j.cost_estimate_micros for j in then.jobs) > 0
+    assert now.spent_micros == sum(j.cost_micros for j in now.jobs) and now.reserved_micros == 0
 
 
 def test_an_earlier_runs_video_put_aside_by_a_changed_manifest_is_where_its_snapshot_points(tmp_path: Path) -> None:
