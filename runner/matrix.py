@@ -37,6 +37,8 @@ ErrorFactory = Callable[[tuple[Any, ...], str], Exception]
 
 RESERVED = ("include", "exclude", "zip")
 MAX_COMBINATIONS = 10_000_000
+# A range or linspace of more values than this, and than the plan's cap allows, is refused before it is made.
+EARLY_REFUSAL = 100_000
 
 
 
@@ -90,9 +92,17 @@ class Prepared:
     exact: bool = False  # at_least is the count but for includes (no excludes): count() is cheap then
 
 
-def prepare(matrix: Mapping[str, Any], *, error: ErrorFactory | None = None) -> Prepared:
-    """Check and index a matrix (errors as `expand`)."""
-    problems = _Problems(error or _default_error)
+def prepare(matrix: Mapping[str, Any], *, error: ErrorFactory | None = None, cap: int | None = None) -> Prepared:
+    """Check and index a matrix (errors as `expand`). With `cap`, the most jobs the plan may have, a range or
+    linspace of more values than the cap and the excludes allow is refused before its values are made (a
+    typo such as [1, 5000000] would take seconds and gigabytes)."""
+    problems = _Problems(error or _default_error, cap=cap)
+    if cap is not None:
+        # An exclude entry names one value per key: each removes the combinations of at most one value of an
+        # axis. Smaller axes are made and counted with the rest (the plan's cap check says it then).
+        excludes = matrix.get("exclude") if isinstance(matrix, Mapping) else None
+        problems.excludes = len(excludes) if isinstance(excludes, (list, tuple)) else 0
+        problems.most_values = min(MAX_COMBINATIONS, max(cap + problems.excludes, EARLY_REFUSAL))
     parsed = _parse(matrix, problems)
     problems.raise_if_any()
     assert parsed is not None
@@ -160,9 +170,21 @@ def _default_error(path: tuple[Any, ...], message: str) -> Exception:
 class _Problems:
     """Collects the errors found while reading a matrix, so they are reported together."""
 
-    def __init__(self, factory: ErrorFactory) -> None:
+    def __init__(self, factory: ErrorFactory, *, cap: int | None = None) -> None:
         self.factory = factory
         self.found: list[Exception] = []
+        self.cap = cap              # the most jobs the plan may have, when one caps it
+        self.most_values = MAX_COMBINATIONS  # the most values a range or linspace may make here
+        self.excludes = 0
+
+    def too_many(self, count: int) -> str | None:
+        """Why an axis of `count` values cannot be (the limit of a matrix, or the plan's cap), else None."""
+        if count <= self.most_values:
+            return None
+        if count > MAX_COMBINATIONS:
+            return f"the limit is {MAX_COMBINATIONS:,}"
+        return (f"the plan would have at least {count - self.excludes:,} jobs, above the cap of {self.cap:,}; check "
+                "the matrix, or raise the cap with --max-jobs or run.max_jobs")
 
     def add(self, path: tuple[Any, ...], message: str) -> None:
         self.found.append(self.factory(path, message))
@@ -388,8 +410,9 @@ def _range(spec: Any, path: tuple[Any, ...], problems: _Problems) -> list[int] |
         hint = f"; to count down, give a negative step: [{start}, {stop}, -1]" if step > 0 else ""
         problems.add(path, f"range from {start} to {stop} with step {step} is empty{hint}")
         return None
-    if count > MAX_COMBINATIONS:
-        problems.add(path, f"range has {count:,} values; the limit is {MAX_COMBINATIONS:,}")
+    why = problems.too_many(count)
+    if why:
+        problems.add(path, f"range has {count:,} values; {why}")
         return None
     return list(range(start, stop + (1 if step > 0 else -1), step))
 
@@ -408,8 +431,9 @@ def _linspace(spec: Any, path: tuple[Any, ...], problems: _Problems) -> list[flo
     if count < 2:
         problems.add(path + (2,), f"linspace needs a count of at least 2, got {count}")
         return None
-    if count > MAX_COMBINATIONS:
-        problems.add(path + (2,), f"linspace count {count:,} is over the limit of {MAX_COMBINATIONS:,}")
+    why = problems.too_many(count)
+    if why:
+        problems.add(path + (2,), f"linspace count {count:,} is too many: {why}")
         return None
     span = stop - start
     if math.isfinite(span):

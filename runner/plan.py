@@ -210,7 +210,7 @@ def _build(
             def err(p: tuple[Any, ...], msg: str, _sw: Sweep = sw) -> Exception:
                 return manifest.error(_sw.prefix + ("matrix",) + tuple(p), msg, MatrixError)
             try:
-                prepared.append((sw, prepare(sw.matrix, error=err)))
+                prepared.append((sw, prepare(sw.matrix, error=err, cap=cap // max(1, sw.repeat))))
             except ManifestError as exc:
                 errors.add(exc)
             except ManifestErrors as exc:

@@ -795,6 +795,28 @@ def test_a_matrix_over_the_cap_is_refused_without_being_expanded(tmp_path: Path,
     assert err.message.startswith(f"this manifest plans at least {210**3 - 210**2:,} jobs, above the cap of 1,000")
 
 
+def test_a_huge_range_over_the_cap_is_refused_before_its_values_are_made(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A typo such as [1, 5000000] for [1, 5]: refused where it is written, without making five million values."""
+    made: list[int] = []
+    real_range = range
+
+    def counting_range(*args: int) -> range:
+        r = real_range(*args)
+        made.append(len(r))
+        return r
+
+    monkeypatch.setattr("runner.matrix.range", counting_range, raising=False)
+    body = "params:\n  prompt: a fox {{ seed }}\nmatrix:\n  seed: {range: [1, 5000000]}\n"
+    err = one_error(tmp_path, body, "range has 5,000,000 values")
+    assert "the plan would have at least 5,000,000 jobs, above the cap of 1,000" in err.message
+    assert err.field == "matrix.seed.range" and err.line == 7
+    assert max(made, default=0) < 1_000_000
+    # excludes could remove values: counted with them, and one raised cap lets it through to the plan's count
+    body = "params:\n  prompt: a fox {{ seed }}\nmatrix:\n  seed: {range: [1, 100005]}\n  exclude:\n" + "".join(
+        f"    - seed: {i}\n" for i in range(1, 6))
+    assert len(plan_of(tmp_path, body, "ex.yaml", max_jobs=100_000).jobs) == 100_000
+
+
 # --- templates ---------------------------------------------------------------------------------
 
 def test_var_cycle_names_the_cycle_and_its_line(tmp_path: Path) -> None:
