@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import json
 import os
+import stat
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,21 +141,44 @@ PATH_MAX = 4096
 """The longest path, in bytes with its terminating NUL, that Linux opens."""
 
 
-def _check_paths(manifest: Manifest, jobs: Sequence[Job], out_dir: Path) -> None:
+def _check_paths(manifest: Manifest, jobs: Sequence[Job], out_dir: Path) -> list[str]:
     """Every job's video can be written where the plan puts it: its path (with `.part`) not too long, and no
     file (a video of an earlier manifest, say) where one of its folders must be. Otherwise the job would be
-    paid for and its video never saved."""
+    paid for and its video never saved. No job's files go in the state folder or over the manifest, nor its
+    sidecar over a JSON file that is not one. Returns warnings: videos that would replace files with no
+    sidecar (which gridrun may not have written)."""
     field = ("output",) if "output" in manifest.data else ()
     checked: set[str] = {str(out_dir)}
+    state = str(state_dir_of(manifest).resolve())
+    near = out_dir == Path(state) or Path(state).is_relative_to(out_dir) or out_dir.is_relative_to(state)
+    mine = str(Path(manifest.path).resolve())
+    guard = near or mine.startswith(str(out_dir) + os.sep)
+    foreign: list[str] = []
     for job in jobs:
+        video = job.output_str
+        stem = os.path.splitext(video)[0]
+        for path in (video, stem + ".json", stem + ".jpg", video + ".part") if guard else ():
+            if path == mine or near and (path + os.sep).startswith(state + os.sep):
+                what = "the manifest" if path == mine else "the state folder, which holds what was paid for"
+                raise manifest.error(field, f"job {job.key!r} would write {path}, in {what}; change output"
+                                            + (" or outputs_dir" if "outputs_dir" in manifest.data else ""))
+        try:
+            is_dir = stat.S_ISDIR(os.stat(video).st_mode)
+        except OSError:  # nothing there (or nothing to see): the usual case
+            if os.path.isfile(stem + ".json") and not _is_sidecar(stem + ".json"):
+                raise manifest.error(field, f"job {job.key!r} would write its sidecar {stem}.json over a JSON file "
+                                            "gridrun did not write; move it, or change output") from None
+        else:
+            if is_dir:
+                raise manifest.error(field, f"job {job.key!r} would write {video}, which is a folder; move it, "
+                                            "or change output")
+            if not os.path.exists(stem + ".json"):
+                foreign.append(video)
         longest = max(len(os.fsencode(path)) for path in _written(job.output_str))
         if longest >= PATH_MAX:
             raise manifest.error(field, f"job {job.key!r} would write a path of {longest:,} bytes (with the "
                                         f"download's and the sidecar's temporary names), more than file systems "
                                         f"open ({PATH_MAX - 1:,}); shorten output")
-        if os.path.isdir(job.output_str):
-            raise manifest.error(field, f"job {job.key!r} would write {job.output_str}, which is a folder; move it, "
-                                        "or change output")
         folder = os.path.dirname(job.output_str)
         while folder not in checked:
             checked.add(folder)
@@ -162,6 +187,21 @@ def _check_paths(manifest: Manifest, jobs: Sequence[Job], out_dir: Path) -> None
                                             f"but {folder} is a file (or a broken link), not a folder; move it, or "
                                             "change output")
             folder = os.path.dirname(folder)
+    if not foreign:
+        return []
+    more = f" and {len(foreign) - 1:,} more" if len(foreign) > 1 else ""
+    return [f"{'output: ' if field else ''}a job would write over {foreign[0]}{more}, with no sidecar beside it: "
+            "a file gridrun may not have written; a run replaces it (move it first if it is yours)"]
+
+
+def _is_sidecar(path: str) -> bool:
+    """The JSON file at `path` is a video's sidecar (gridrun's, with the job's hash and key)."""
+    try:
+        with open(path, "rb") as f:
+            doc = json.loads(f.read(1 << 20))
+    except (OSError, ValueError):
+        return False
+    return isinstance(doc, dict) and "hash" in doc and "key" in doc
 
 
 def _written(video: str) -> list[str]:
@@ -254,7 +294,8 @@ def _build(
             ctx_job.sweep(sw, expansion, *compiled)
     errors.raise_if_any()
     jobs = ctx_job.jobs
-    _check_paths(manifest, jobs, out_dir)
+    for warning in _check_paths(manifest, jobs, out_dir):
+        ctx_job.warnings[warning] = None
     first_of: dict[str, Job] = {}
     same = [(first_of[j.hash], j) for j in jobs if first_of.setdefault(j.hash, j) is not j]
     if same:

@@ -795,6 +795,24 @@ def test_a_matrix_over_the_cap_is_refused_without_being_expanded(tmp_path: Path,
     assert err.message.startswith(f"this manifest plans at least {210**3 - 210**2:,} jobs, above the cap of 1,000")
 
 
+def test_no_output_goes_in_the_state_folder_or_over_the_manifest_or_a_foreign_json(tmp_path: Path) -> None:
+    """What was paid for is recorded in the state folder: a video there could replace state.db."""
+    err = one_error(tmp_path, "params:\n  prompt: a fox\noutputs_dir: .gridrun\noutput: state.db\n", "state folder")
+    assert err.field == "output" and "state.db" in err.message
+    err = one_error(tmp_path, "params:\n  prompt: a fox\noutputs_dir: .\noutput: m.yaml\n", "the manifest")
+    assert err.field == "output"
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "prompts.json").write_text('["a fox"]')
+    err = one_error(tmp_path, "params:\n  prompt: a fox\noutputs_dir: out\noutput: prompts.mp4\n", "sidecar")
+    assert "prompts.json over a JSON file gridrun did not write" in err.message
+    # a sidecar of gridrun's may be written again; a video with none beside it is warned of
+    (tmp_path / "out" / "prompts.json").write_text('{"hash": "h", "key": "job"}')
+    (tmp_path / "out" / "mine.mp4").write_bytes(b"mine")
+    p = plan_of(tmp_path, "params:\n  prompt: a {{ x }}\nmatrix:\n  x: [fox, cat]\noutputs_dir: out\n"
+                          "output: \"{{ 'prompts' if x == 'fox' else 'mine' }}.mp4\"\n")
+    assert any("mine.mp4, with no sidecar beside it" in w for w in p.warnings), p.warnings
+
+
 def test_a_huge_range_over_the_cap_is_refused_before_its_values_are_made(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A typo such as [1, 5000000] for [1, 5]: refused where it is written, without making five million values."""
     made: list[int] = []
