@@ -146,6 +146,7 @@ class _Shape:
     keyed: Callable[[Mapping[str, Any]], tuple[Any, ...]]  # the values that vary and decide the check
     free: tuple[str, ...]                   # free-text parameters that vary: checked to be strings, hashed per job
     maybe_not_str: tuple[str, ...]          # free-text parameters that may render to something else
+    required_free: tuple[str, ...] = ()     # free-text parameters the model requires: not blank, per job
     entries: dict[Any, _Entry] = field(default_factory=dict)
 
 
@@ -337,6 +338,13 @@ class JobMaker:
                         self._output(sw, render_output, ctx, key, None)
                         continue
                     resolved = checked.params
+                blank = next((n for n in shape.required_free if type(resolved[n]) is str and not resolved[n].strip()), None)
+                if blank is not None:
+                    # a check shared by jobs that differ in free text: this job's own may be blank
+                    self.errors.add(self.m.error(self._path(sw, shape, blank), f"'{blank}' is required by "
+                                                 f"{self.model.model}, and is empty here", CapabilityError), key)
+                    self._output(sw, render_output, ctx, key, None)
+                    continue
 
                 try:
                     if entry.images:
@@ -392,6 +400,7 @@ class JobMaker:
             keyed=_getter([n for n in varies if n not in self.free_text]),
             free=free,
             maybe_not_str=tuple(n for n in free if n in set_by_matrix or cparams[n].kind in ("expr", "list", "map")),
+            required_free=tuple(n for n in free if model_params[n].required),
         )
 
     def _entry(self, sw: Sweep, shape: _Shape, checked: Checked, param_sources: Mapping[str, str]) -> _Entry:

@@ -813,6 +813,13 @@ def test_no_output_goes_in_the_state_folder_or_over_the_manifest_or_a_foreign_js
     assert any("mine.mp4, with no sidecar beside it" in w for w in p.warnings), p.warnings
 
 
+def test_a_prompt_of_one_number_is_its_text_and_a_blank_prompt_is_refused(tmp_path: Path) -> None:
+    p = plan_of(tmp_path, "params:\n  prompt: \"{{ year }}\"\n  seed: \"{{ year }}\"\nmatrix:\n  year: [1984, 2001]\n")
+    assert [(j.params["prompt"], j.params["seed"]) for j in p.jobs] == [("1984", 1984), ("2001", 2001)]
+    err = one_error(tmp_path, "params:\n  prompt: \"{{ subject }}\"\nmatrix:\n  subject: [fox, '  ']\n", "empty")
+    assert err.field == "params.prompt" and "'prompt' is required by pixverse-v5.6, and is empty here" in err.message
+
+
 def test_a_huge_range_over_the_cap_is_refused_before_its_values_are_made(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A typo such as [1, 5000000] for [1, 5]: refused where it is written, without making five million values."""
     made: list[int] = []

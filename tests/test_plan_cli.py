@@ -79,7 +79,7 @@ INVALID_CASES = [
     ("aspect_ratio_969.yaml", 6, "params.aspect_ratio: expected an aspect ratio like \"16:9\", got 969 (quote it: aspect_ratio: \"16:9\")"),
     ("surrogate_in_prompt.yaml", 5, "params.prompt: holds a lone surrogate (a \\ud800-\\udfff escape), which is not text"),
     ("thinking_off.yaml", 6, "params.thinking_type: 'off' is not one of disabled, enabled (pixverse-v5.6)"),
-    ("prompt_not_text.yaml", 5, "params.prompt: expected a string, got 1 (in job seed=1)"),
+    ("prompt_not_text.yaml", 5, "params.prompt: expected a string, got [1] (in job seed=1)"),
     ("size_not_a_size.yaml", 6, "params.size: expected a size like \"1365x768\" or a ratio like \"16:9\", got 'big'"),
     ("sweep_param_error.yaml", 12, "sweeps[1].params.quality: '2160p' is not one of 360p, 540p, 720p, 1080p (pixverse-v5.6) (in job sharp/job)"),
     ("several_errors.yaml", 5, "params.prompt: 'styel' is undefined"),

@@ -154,6 +154,9 @@ class ModelCaps:
                 out[name] = spec.default
             if spec.required and name not in out and not any(i.field == name for i in issues):
                 issues.append(Issue(name, f"'{name}' is required by {self.model}"))
+            elif spec.required and isinstance(out.get(name), str) and not out[name].strip():
+                # a blank prompt (an empty data cell, say) would be paid for and render nothing asked for
+                issues.append(Issue(name, f"'{name}' is required by {self.model}, and is empty here"))
         mode = "i2v" if out.get("input_reference") else "t2v"
         for name in out:
             spec = self.params.get(name)
@@ -262,6 +265,9 @@ def _coerce(spec: ParamSpec, value: Any, model: str) -> tuple[Any, str | None]:
         if not isinstance(value, bool):
             return None, f"expected true or false, got {value!r}"
     elif t in ("string", "image"):
+        if t == "string" and isinstance(value, (int, float)) and not isinstance(value, bool):
+            # a number from a template of one expression ("{{ year }}"), as Jinja would print it
+            value = str(value)
         if not isinstance(value, str):
             return None, f"expected a string, got {value!r}"
         if t == "image" and _plain_http(value):
