@@ -126,7 +126,10 @@ def diff(p: Plan, *, force: bool = False) -> Diff | None:
     db = p.state_dir / "state.db"
     if not db.exists():
         return None
-    store = Store(db, readonly=True)
+    try:
+        store = Store(db, readonly=True)
+    except NotRecordedError:  # an empty file: a run being made this moment, or one killed before it wrote
+        return None
     try:
         stored, previous = _stored(store, p)
     finally:

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from .errors import UsageError
+from .errors import StateError, UsageError
 from .outputs import atomic_write
 from .state import JobRecord, Snapshot, Store
 
@@ -242,12 +242,12 @@ def to_json(snapshot: Snapshot, rows: Sequence[Mapping[str, Any]]) -> str:
 def run_folder(snapshot: Snapshot) -> Path:
     """The run's output folder, where its report and results files go.
 
-    :raises UsageError: the folder is gone, and the run's videos with it (the project moved, say): files
+    :raises StateError: the folder is gone, and the run's videos with it (the project moved, say): files
         written there would name videos that are not there, and make the folder again away from them.
     """
     folder = Path(snapshot.run.outputs_dir)
     if not folder.is_dir() and any(j.state == "done" and not os.path.exists(j.output_path) for j in snapshot.jobs):
-        raise UsageError(
+        raise StateError(
             f"{folder}: run {snapshot.run.id}'s output folder is gone (moved or deleted). If the project moved, "
             "`gridrun run` on the manifest finds its videos where it now puts them, paying nothing, and writes "
             "the report there")

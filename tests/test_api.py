@@ -83,3 +83,13 @@ def test_signal_handling_from_another_thread_is_refused_before_anything_runs(tmp
     t.join(60)
     assert len(caught) == 1 and isinstance(caught[0], UsageError) and "main thread" in str(caught[0])
     assert not (tmp_path / ".gridrun").exists()
+
+
+def test_an_empty_state_file_is_no_state_yet_to_plan_and_to_run(tmp_path: Path) -> None:
+    """A run killed before it wrote its state (or `: > state.db`) leaves an empty file: nothing has run."""
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1, "jitter": 0})
+    (tmp_path / ".gridrun").mkdir()
+    (tmp_path / ".gridrun" / "state.db").write_bytes(b"")
+    assert api.diff(api.plan(m)) is None
+    assert api.run(m, report=False).exit_code == 0
+    assert api.diff(api.plan(m)).cached == 1
