@@ -213,6 +213,9 @@ class JobMaker:
                                    f"the axis (e.g. {name}_text) and write {{{{ {name}_text }}}} in the template",
                                    TemplateError))
                 return
+        if _reaches(coutput, cvars, "index"):
+            self.warnings[f"{dotted(sw.output_path)}: uses index, the job's position in the plan, which moves when the "
+                          "matrix changes: a later run would save videos under other jobs' names (use key or hash)"] = None
         dyn_order = [n for n in order if n in dynamic]
         param_sources: dict[str, str] = {}
         for name, c in cparams.items():

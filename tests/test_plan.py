@@ -820,6 +820,14 @@ def test_a_prompt_of_one_number_is_its_text_and_a_blank_prompt_is_refused(tmp_pa
     assert err.field == "params.prompt" and "'prompt' is required by pixverse-v5.6, and is empty here" in err.message
 
 
+def test_index_in_the_output_name_is_warned_of(tmp_path: Path) -> None:
+    p = plan_of(tmp_path, "params:\n  prompt: a {{ x }}\nmatrix:\n  x: [fox, cat]\nvars:\n  n: \"{{ index }}\"\n"
+                          "output: \"clip-{{ n }}.mp4\"\n")
+    assert any(w.startswith("output: uses index") for w in p.warnings), p.warnings
+    p = plan_of(tmp_path, "params:\n  prompt: a {{ x }} {{ index }}\nmatrix:\n  x: [fox, cat]\n", "b.yaml")
+    assert not any("index" in w for w in p.warnings), p.warnings
+
+
 def test_a_huge_range_over_the_cap_is_refused_before_its_values_are_made(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A typo such as [1, 5000000] for [1, 5]: refused where it is written, without making five million values."""
     made: list[int] = []
