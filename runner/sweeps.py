@@ -146,7 +146,6 @@ class _Shape:
     keyed: Callable[[Mapping[str, Any]], tuple[Any, ...]]  # the values that vary and decide the check
     free: tuple[str, ...]                   # free-text parameters that vary: checked to be strings, hashed per job
     maybe_not_str: tuple[str, ...]          # free-text parameters that may render to something else
-    required_free: tuple[str, ...] = ()     # free-text parameters the model requires: not blank, per job
     entries: dict[Any, _Entry] = field(default_factory=dict)
 
 
@@ -183,6 +182,7 @@ class JobMaker:
         # Free text (prompts) is only checked to be a string, so it can stay out of the check cache's key.
         self.free_text = frozenset(n for n, s in model.params.items()
                                    if s.type == "string" and s.enum is None and n not in ruled)
+        self.required_text = tuple(n for n in self.free_text if model.params[n].required)
 
     def sweep(self, sw: Sweep, expansion: Expansion, cvars: dict[str, Compiled], order: list[str],
               cparams: dict[str, Compiled], coutput: Compiled) -> None:
@@ -231,6 +231,7 @@ class JobMaker:
         jobs, seen_keys = self.jobs, self.seen_keys
         out_prefix = self.out_prefix
         provider, model_name = self.provider, self.model.model
+        required_text = self.required_text
         sha256 = hashlib.sha256
         new_job = tuple.__new__
         encode = json.encoder.encode_basestring  # what `canonical` gives a string
@@ -341,9 +342,10 @@ class JobMaker:
                         self._output(sw, render_output, ctx, key, None)
                         continue
                     resolved = checked.params
-                blank = next((n for n in shape.required_free if type(resolved[n]) is str and not resolved[n].strip()), None)
+                blank = next((n for n in required_text if type(resolved.get(n)) is str and not resolved[n].strip()), None)
                 if blank is not None:
-                    # a check shared by jobs that differ in free text: this job's own may be blank
+                    # The provider takes an empty prompt and bills its render; nobody means one. Per job: free text
+                    # is not in the check that jobs differing only in it share.
                     self.errors.add(self.m.error(self._path(sw, shape, blank), f"'{blank}' is required by "
                                                  f"{self.model.model}, and is empty here", CapabilityError), key)
                     self._output(sw, render_output, ctx, key, None)
@@ -403,7 +405,6 @@ class JobMaker:
             keyed=_getter([n for n in varies if n not in self.free_text]),
             free=free,
             maybe_not_str=tuple(n for n in free if n in set_by_matrix or cparams[n].kind in ("expr", "list", "map")),
-            required_free=tuple(n for n in free if model_params[n].required),
         )
 
     def _entry(self, sw: Sweep, shape: _Shape, checked: Checked, param_sources: Mapping[str, str]) -> _Entry:

@@ -154,9 +154,6 @@ class ModelCaps:
                 out[name] = spec.default
             if spec.required and name not in out and not any(i.field == name for i in issues):
                 issues.append(Issue(name, f"'{name}' is required by {self.model}"))
-            elif spec.required and isinstance(out.get(name), str) and not out[name].strip():
-                # a blank prompt (an empty data cell, say) would be paid for and render nothing asked for
-                issues.append(Issue(name, f"'{name}' is required by {self.model}, and is empty here"))
         mode = "i2v" if out.get("input_reference") else "t2v"
         for name in out:
             spec = self.params.get(name)
