@@ -398,7 +398,9 @@ def _is_real(value: Any) -> bool:
 
 def _range(spec: Any, path: tuple[Any, ...], problems: _Problems) -> list[int] | None:
     if not isinstance(spec, (list, tuple)) or len(spec) not in (2, 3) or not all(_is_int(v) for v in spec):
-        problems.add(path, f"range takes [start, stop] or [start, stop, step] of integers, got {_show(spec)}")
+        odd = next((v for v in spec if not _is_int(v)), None) if isinstance(spec, (list, tuple)) and len(spec) in (2, 3) else None
+        got = f"{_show(odd)} in it" if odd is not None else _show(spec)
+        problems.add(path, f"range takes [start, stop] or [start, stop, step] of integers, got {got}")
         return None
     start, stop = spec[0], spec[1]
     step = spec[2] if len(spec) == 3 else 1

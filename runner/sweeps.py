@@ -116,11 +116,12 @@ def sweeps_of(m: Manifest) -> list[Sweep]:
 
 def _matrix_path(sweep: Sweep, source: str, key: str) -> tuple[Any, ...]:
     base = sweep.prefix + ("matrix",)
-    if source.startswith("include "):
-        try:
-            return base + ("include", int(source.split()[1]) - 1, key)
-        except (ValueError, IndexError):
-            return base
+    for kind in ("include", "zip"):
+        if source.startswith(kind + " "):
+            try:
+                return base + (kind, int(source.split()[1]) - 1, key)
+            except (ValueError, IndexError):
+                return base
     return base + (key,)
 
 
@@ -183,6 +184,7 @@ class JobMaker:
         self.free_text = frozenset(n for n, s in model.params.items()
                                    if s.type == "string" and s.enum is None and n not in ruled)
         self.required_text = tuple(n for n in self.free_text if model.params[n].required)
+        self.params_folded = {n.casefold(): n for n in model.params}
 
     def sweep(self, sw: Sweep, expansion: Expansion, cvars: dict[str, Compiled], order: list[str],
               cparams: dict[str, Compiled], coutput: Compiled) -> None:
@@ -249,6 +251,14 @@ class JobMaker:
                 for name in BUILTIN_NAMES.intersection(shape.keys):
                     errors.add(m.error(_matrix_path(sw, shape.sources.get(name, "matrix"), name),
                                        _builtin_problem(name), MatrixError))
+                for name in shape.keys:
+                    param = self.params_folded.get(name.casefold())
+                    if param is not None and param != name:
+                        # matrix keys match without case (GitHub's rule), request parameters do not: an include's
+                        # `Style: clay` would make a job whose request has no style at all
+                        errors.add(m.error(_matrix_path(sw, shape.sources.get(name, "matrix"), name),
+                                           f"'{name}' is the request parameter '{param}' in another case; write it "
+                                           f"as '{param}'", MatrixError))
             entries, keyed_of, maybe_not_str = shape.entries, shape.keyed, shape.maybe_not_str
             try:
                 body = ",".join([key_parts[id(p)] for p in values])
@@ -475,6 +485,12 @@ class JobMaker:
             rel_path = safe
         clash = self.outputs.claim(rel_path, key)
         if clash is not None:
+            if sw.output_path not in self.m.positions and "(e.g. \"{{ key }}.mp4\")" in clash:
+                # the default output is that: names made from keys lose what is not a letter, digit, - or .
+                clash = clash.replace("put the keys that vary into output (e.g. \"{{ key }}.mp4\")",
+                                      "the default output, \"{{ key }}.mp4\", turns each run of characters other than "
+                                      "letters, digits and ._=,+@#%- into _: set output, e.g. "
+                                      "\"{{ key }}-{{ hash }}.mp4\"")
             self.errors.add(self.m.error(sw.output_path, clash), key)
             return None
         return rel_path if digest_hex is not None else None
@@ -562,6 +578,14 @@ def compile_sweep(
         ok = False
     cvars = compiled(sw.vars, sw.var_paths)
     cparams = compiled(sw.params, sw.param_paths)
+    for where, items in (("var", cvars), ("param", cparams)):
+        paths = sw.var_paths if where == "var" else sw.param_paths
+        for name, c in items.items():
+            if "hash" in c.names:
+                # the hash is of the request the vars and params make: only output can use it
+                errors.add(m.error(paths.get(name, sw.prefix + (where + "s",)), "uses hash, which exists only once vars "
+                                   "and params have made the request: only output can use it", TemplateError))
+                ok = False
     try:
         coutput = compile_value(sw.output)
     except TemplateProblem as exc:

@@ -828,6 +828,21 @@ def test_index_in_the_output_name_is_warned_of(tmp_path: Path) -> None:
     assert not any("index" in w for w in p.warnings), p.warnings
 
 
+def test_located_errors_of_zips_includes_in_another_case_and_hash_outside_output(tmp_path: Path) -> None:
+    err = one_error(tmp_path, "params:\n  prompt: a fox\nmatrix:\n  style: [anime]\n  zip:\n    - quality: [360p, 999p]\n"
+                              "      duration: [5, 8]\n", "999p")
+    assert (err.field, err.line) == ("matrix.zip[0].quality", 9)
+    err = one_error(tmp_path, "params:\n  prompt: a fox\nmatrix:\n  style: [anime]\n  include:\n    - {Style: clay}\n",
+                    "another case")
+    assert err.field == "matrix.include[0].Style" and "the request parameter 'style' in another case" in err.message
+    err = one_error(tmp_path, "vars:\n  name: \"x-{{ hash }}\"\nparams:\n  prompt: a fox\noutput: \"{{ name }}.mp4\"\n",
+                    "only output can use it")
+    assert err.field == "vars.name"
+    (tmp_path / "pr.txt").write_text("a red fox!\na red fox?\n")
+    err = one_error(tmp_path, "params:\n  prompt: \"{{ prompt }}\"\nmatrix:\n  prompt: {file: pr.txt}\n", "would both write")
+    assert 'set output, e.g. "{{ key }}-{{ hash }}.mp4"' in err.message
+
+
 def test_a_huge_range_over_the_cap_is_refused_before_its_values_are_made(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A typo such as [1, 5000000] for [1, 5]: refused where it is written, without making five million values."""
     made: list[int] = []
