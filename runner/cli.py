@@ -286,6 +286,12 @@ def cmd_run(args: argparse.Namespace, **extra: Any) -> int:
         err.print("stopped by the budget: raise it (--budget) and run again to go on")
     elif result.exit_code == 1:
         err.print("some jobs did not finish: `gridrun status` says why; `gridrun retry` re-runs failed ones")
+    elif result.exit_code == 130:
+        c = result.stats.counts
+        flying = sum(c.get(k, 0) for k in ("submitting", "submitted", "running", "downloading"))
+        if flying:
+            err.print(f"interrupted with {flying:,} paid job{'s' if flying != 1 else ''} still in flight: `gridrun run` "
+                      "collects them at no new cost; `gridrun cancel` cancels them at the provider")
     return result.exit_code
 
 

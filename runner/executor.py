@@ -127,6 +127,8 @@ class Executor:
         self._prepaid: set[int] = set()  # jobs only to download again: rendered and billed by an earlier run
         self._not_rerun = 0  # settled jobs this run was to send again whose create never reached the provider
         self._reconciling = 0  # jobs an earlier process left submitting, not yet known to be at the provider or not
+        self._ended_jobs: set[int] = set()  # jobs counted in the pace (`throughput`) as ended in this run
+        self._held_by_budget = 0  # re-runs asked for (retry, --force) that the budget held back
         self._reconciled = anyio.Event()
         self._resets: dict[int, str] = {}  # job id -> why: settled jobs to re-run, made plannable as each is sent
         self._fatal = False
@@ -143,15 +145,26 @@ class Executor:
         if self._crash_at[1] <= 0:
             os.kill(os.getpid(), signal.SIGKILL)
 
-    def _set_state(self, job_id: int, to: str) -> None:
+    def _set_state(self, job_id: int, to: str, *, put_back: bool = False) -> None:
+        """`job_id` is in state `to` now. `put_back`: as it was before this run (a re-run never sent), which ends
+        nothing in this run."""
         old = self.states.get(job_id)
         if old is not None:
             self.counts[old] -= 1
-            if to in FINAL and old not in FINAL:  # states are str enums: their values match
+            # states are str enums: their values match. A job ends once in a run's pace, however often it fails
+            # and is sent again.
+            if to in FINAL and old not in FINAL and not put_back and job_id not in self._ended_jobs:
+                self._ended_jobs.add(job_id)
                 self.throughput.ended(self.clock())
         self.counts[to] += 1
         self.states[job_id] = to
         self.live.changes += 1
+
+    def _put_back(self, job_id: int, why: str) -> None:
+        """A re-run (`why`: retry, --force, a failure retry) this run did not send: the job as it was."""
+        self._set_state(job_id, self.store.job_row(job_id)["state"], put_back=True)
+        if self.stopping == "budget" and not resume.is_failure_retry(why):
+            self._held_by_budget += 1  # asked for, and held back: the run stopped on its budget
 
     def _move(self, job_id: int, to: JobState, *, lazy: bool = False, **fields: Any) -> None:
         self.store.transition(job_id, to, lazy=lazy, **fields)
@@ -261,6 +274,9 @@ class Executor:
                                 self._limiter.release_on_behalf_of(job.hash)
                                 break
                             jobs.start_soon(self._submit_job, job)
+                    for jid, why in list(self._resets.items()):  # re-runs the stop left unsent: as they were
+                        del self._resets[jid]
+                        self._put_back(jid, why)
                     tg.cancel_scope.cancel()
         except BaseException as exc:
             # Whatever ends the run here (Ctrl-C without signal handling, a bug), its record says it ended:
@@ -279,7 +295,7 @@ class Executor:
         c = stats.counts
         if self.detached or self.stopping == "interrupt":
             status, code = "interrupted", 130
-        elif self.stopping == "budget" and c["planned"]:
+        elif self.stopping == "budget" and (c["planned"] or self._held_by_budget):
             status, code = "budget", 3
         elif self._not_rerun or any(c[s] for s in ("failed", "rejected", "unknown", "expired", "cancelled", "planned",
                                                    "submitting", "submitted", "running", "downloading")):
@@ -314,9 +330,9 @@ class Executor:
                 self._settle(job, None)
                 going = False
             if not going:
-                if self._resets.pop(jid, None) is not None:
-                    # a re-run never begun: the job stays as it was (done, failed), not planned
-                    self._set_state(jid, self.store.job_row(jid)["state"])
+                why = self._resets.pop(jid, None)
+                if why is not None:  # a re-run never begun: the job stays as it was (done, failed), not planned
+                    self._put_back(jid, why)
                 return
             reset = self._resets.pop(jid, None)
             if reset is not None:
@@ -408,7 +424,7 @@ class Executor:
         """The create provably made nothing: the attempt is dropped and the job planned again, `why` its error
         (or, for a re-run of a settled job, put back as it was: its video is kept, nothing is paid later)."""
         state = self.store.void_attempt(jid, why)
-        self._set_state(jid, state.value)
+        self._set_state(jid, state.value, put_back=state != S.PLANNED)
         self._settle(job, None)
         self._not_rerun += state != S.PLANNED
         self._error(job, why if state == S.PLANNED else f"{why}; left {state.value}, as it was before this run")
@@ -528,7 +544,7 @@ class Executor:
     async def _restored(self, job: Job, jid: int, state: JobState) -> None:
         """A job `void_attempt` put back as it was before a re-run that never reached the provider: this run
         treats it as it would have found it."""
-        self._set_state(jid, state.value)
+        self._set_state(jid, state.value, put_back=True)
         if resume.action(state, self.opts) == "reset":
             self._tries_after_failure.pop(jid, None)  # sent again on request: its count begins again
             self.store.reset(jid, "--force" if state == S.DONE else "retry")

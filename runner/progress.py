@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 import time
 from typing import Any
 
@@ -51,13 +53,14 @@ class Progress:
         self.console = console
         self.json_lines = json_lines
         self.total = total
-        self.every = every if every is not None else 0.2 if console.is_terminal else 5.0
+        # A terminal that cannot redraw (TERM=dumb) gets the plain lines: a live display would show nothing till the end.
+        self.every = every if every is not None else 0.2 if console.is_interactive else 5.0
         self._last = 0.0
         self._stats: RunStatistics | None = None
         self._live: Live | None = None
 
     def __enter__(self) -> Progress:
-        if self.console.is_terminal and not self.json_lines:
+        if self.console.is_interactive and not self.json_lines:
             self._live = Live(Text("starting…"), console=self.console, refresh_per_second=5, transient=False)
             self._live.__enter__()
         return self
@@ -75,7 +78,7 @@ class Progress:
             return
         self._last = now
         if self.json_lines:
-            print(json.dumps({"event": "progress", **_as_dict(s)}), flush=True)
+            _emit({"event": "progress", **_as_dict(s)})
         elif self._live is not None:
             self._live.update(self._render(s))
         else:
@@ -86,7 +89,7 @@ class Progress:
         live display draws `s` as it closes."""
         self._stats = s
         if self.json_lines:
-            print(json.dumps({"event": "end", **_as_dict(s), **outputs}), flush=True)
+            _emit({"event": "end", **_as_dict(s), **outputs})
         elif self._live is None:
             self.console.print(line(s), markup=False, highlight=False)
 
@@ -100,9 +103,11 @@ class Progress:
         filled = int(cells * settled / max(1, s.total))
         parts: list[Any] = [Text("█" * filled + "░" * (cells - filled) + done, no_wrap=True, overflow="ellipsis")]
         counts = [Text(f"{k} {s.counts[k]:,}", style=_STYLE.get(k, "")) for k in _ORDER if s.counts.get(k)]
-        budget = "" if s.budget_micros is None else f" of ${s.budget_micros / 1e6:,.2f}"
-        figures = [Text(f"spent ${s.spent_micros / 1e6:,.2f}  reserved ${s.reserved_micros / 1e6:,.2f}{budget}"),
-                   Text(_fmt_rate(s.per_minute)), Text(f"elapsed {fmt_time(s.elapsed)}"),
+        # spent, reserved and the budget each a piece: on a narrow terminal they wrap, not lose the budget
+        figures = [Text(f"spent ${s.spent_micros / 1e6:,.2f}"), Text(f"reserved ${s.reserved_micros / 1e6:,.2f}")]
+        if s.budget_micros is not None:
+            figures.append(Text(f"of ${s.budget_micros / 1e6:,.2f}"))
+        figures += [Text(_fmt_rate(s.per_minute)), Text(f"elapsed {fmt_time(s.elapsed)}"),
                    Text(f"eta {fmt_time(s.eta)}")]
         if s.requests is not None:
             figures.append(Text(f"requests {s.requests:,}"))
@@ -129,6 +134,16 @@ def _flow(pieces: list[Text], width: int, gap: str = "  ") -> list[Text]:
     if row.cell_len:
         rows.append(row)
     return rows
+
+
+def _emit(event: dict[str, Any]) -> None:
+    """One JSON line on standard output. A reader that stopped reading (`| head`) ends the output, not the run:
+    it goes on to its end and exits with its own code."""
+    try:
+        print(json.dumps(event), flush=True)
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 def _as_dict(s: RunStatistics) -> dict[str, Any]:

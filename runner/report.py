@@ -425,7 +425,7 @@ def _page_data(
         "version": DATA_VERSION,
         "title": title,
         "runs": [_run_data(s) for s in runs],
-        "live": runs[0].run.status == "running",
+        "live": runs[0].run.status == "running" and not runs[0].run.process_gone(),  # a killed run is not live
         "axes": [{"id": a.id, "label": a.label, "kind": a.kind, "values": list(a.values)} for a in axes],
         "view": _default_view(axes),
         "common": common,

@@ -62,6 +62,10 @@ def pace(snap: Snapshot, now: float | None = None) -> tuple[float, float | None,
     what live progress shows, for `status` in another process. The ETA is None once the run has ended."""
     r = snap.run
     end = r.ended_at if r.ended_at is not None else (time.time() if now is None else now)
+    gone = r.ended_at is None and r.process_gone()
+    if gone:  # killed: its pace stops at the last thing it did, and it has no ETA
+        end = max([r.started_at, *(t for j in snap.jobs for t in (j.submitted_at, j.completed_at, j.downloaded_at)
+                                   if t is not None and t >= r.started_at)])
     throughput = Throughput()
     for at in sorted(j.downloaded_at for j in snap.jobs if j.state == "done" and j.cached_from_run is None
                      and j.downloaded_at is not None and j.downloaded_at >= r.started_at):
@@ -69,7 +73,7 @@ def pace(snap: Snapshot, now: float | None = None) -> tuple[float, float | None,
     elapsed = max(0.0, end - r.started_at)
     per_minute = throughput.per_minute(end, elapsed)
     remaining = sum(n for state, n in snap.counts.items() if state not in FINAL)
-    eta = remaining / per_minute * 60.0 if per_minute and remaining and r.ended_at is None else None
+    eta = remaining / per_minute * 60.0 if per_minute and remaining and r.ended_at is None and not gone else None
     return elapsed, per_minute, eta
 
 

@@ -269,6 +269,8 @@ def test_a_force_run_stopped_early_leaves_the_done_jobs_it_did_not_send_done(tmp
     assert run(m, prov)[0].exit_code == 0 and stats(prov)["creates"] == 4
     forced, _ = run(m, prov, force=True, budget_usd=0.70, allow_partial=True)
     assert forced.exit_code == 3 and stats(prov)["creates"] == 6
+    # its own figures as the state has them: the two it did not send are done, not planned
+    assert {k: v for k, v in forced.stats.counts.items() if v} == {"done": 4}, forced.stats.counts
     assert sorted(j.state for j in api.status(m).jobs) == ["done"] * 4
     again, _ = run(m, prov)
     assert again.exit_code == 0 and stats(prov)["creates"] == 6
@@ -1276,6 +1278,8 @@ def test_failure_retries_send_a_failed_job_again_in_the_same_run(tmp_path: Path)
     result, prov = run(m)
     assert result.exit_code == 0 and result.stats.counts["done"] == 1, result.stats.counts
     assert stats(prov)["creates"] == 3 and stats(prov)["duplicate_paid"] == 0
+    s = result.stats  # its pace counts the job once, not once per failed render
+    assert round(s.per_minute * max(1.0, min(300.0, s.elapsed)) / 60) == 1, (s.per_minute, s.elapsed)
     job = api.status(m).jobs[0]
     assert job.attempts == 3 and job.state == "done"
     assert result.stats.spent_micros == job.cost_micros  # the failed renders were not billed

@@ -3,6 +3,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import os
 from contextlib import closing
 from pathlib import Path
 
@@ -62,7 +63,7 @@ def test_the_terminal_display_shows_throughput_and_the_last_errors() -> None:
     assert "16.0 jobs/min" in text and "eta 2:30" in text and "job a: boom" in text
 
 
-@pytest.mark.parametrize("width", [50, 80, 120])
+@pytest.mark.parametrize("width", [30, 50, 80, 120])
 def test_the_terminal_display_fits_its_width_and_loses_no_figure(width: int) -> None:
     counts = {"planned": 1234, "submitting": 12, "submitted": 40, "running": 500, "downloading": 3, "done": 8211,
               "failed": 17, "unknown": 2, "expired": 1}
@@ -79,7 +80,7 @@ def test_the_terminal_display_fits_its_width_and_loses_no_figure(width: int) -> 
     text = "\n".join(lines)
     for figure in ("8,231/10,000", "planned 1,234", "submitting 12", "submitted 40", "running 500", "downloading 3",
                    "done 8,211", "failed 17", "unknown 2", "expired 1", "spent $1,234.56",
-                   "reserved $234.00 of $2,000.00", "1,234 jobs/min", "elapsed 1:02:03", "eta 20:34",
+                   "reserved $234.00", "of $2,000.00", "1,234 jobs/min", "elapsed 1:02:03", "eta 20:34",
                    "requests 123,456"):
         assert figure in text
     assert lines[-1].startswith("• p0012/anime/seed-3: failed:") and lines[-1].endswith("…")
@@ -148,3 +149,23 @@ def test_run_json_writes_only_json_lines_on_stdout(
     assert end["event"] == "end" and end["counts"]["done"] == 1
     assert (end["report"], end["videos"]) == ("outputs/t/report.html", "outputs/t/")
     assert (tmp_path / end["report"]).is_file()
+
+
+def test_run_json_into_a_reader_that_stops_keeps_the_runs_exit_code(tmp_path: Path) -> None:
+    """`gridrun run --json | head -1`: the run goes on to its end and exits 1 for its failed job, not 0."""
+    import subprocess
+    import sys
+
+    from execkit import write_manifest
+
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 0.3, "failure_rate": 1.0})
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.Popen([sys.executable, "-m", "runner.cli", "run", str(m), "--json", "--no-report"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp_path)
+    assert proc.stdout is not None and proc.stderr is not None
+    json.loads(proc.stdout.readline())
+    proc.stdout.close()
+    with proc.stderr:
+        err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 1, err
+    assert "Traceback" not in err and "some jobs did not finish" in err, err

@@ -153,9 +153,14 @@ def test_videos_and_posters_are_linked_relative_to_the_report(tmp_path: Path) ->
     assert elsewhere["items"][0]["jobs"][0]["src"] == "../outputs/fox-styles/a%20b%23c%3F/1.mp4"
 
 
-def test_totals_show_jobs_by_state_spend_and_wall_time(tmp_path: Path) -> None:
+def test_totals_show_jobs_by_state_spend_and_wall_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from runner.records import RunRecord
+
     states = {("clay", 2): "failed", ("clay", 3): "running", ("cyberpunk", 4): "planned"}
     _, _, s = snap(tmp_path, fox_jobs(states), end_status=None)
+    monkeypatch.setattr(RunRecord, "process_gone", lambda self: True)
+    assert page_data(render(s, base_dir=outputs(tmp_path)))["live"] is False, "a killed run's page does not reload"
+    monkeypatch.setattr(RunRecord, "process_gone", lambda self: False)
     html = render(s, base_dir=outputs(tmp_path))
     assert '<b>12</b> jobs' in html
     assert re.search(r'data-group="done"><b>9</b> done', html)

@@ -135,6 +135,9 @@ def test_status_names_a_run_whose_process_is_gone_and_watch_ends(tmp_path: Path)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     code, doc, stderr = _status(manifest)
     assert code == 0 and doc is not None and doc["status"] == "running" and doc["process_gone"] is True, stderr
+    time.sleep(0.5)
+    again = _status(manifest)[1]
+    assert again is not None and again["eta"] is None and again["elapsed"] == doc["elapsed"], "its pace stopped"
     plain = _gridrun("status", str(manifest), cwd=tmp_path)
     assert plain.returncode == 0 and "is gone" in plain.stdout, plain.stdout + plain.stderr
     t0 = time.monotonic()

@@ -135,4 +135,7 @@ def build_state(
             store.transition(job_id, JobState.DONE, sha256=digest, cost_micros=spec["cost"], downloaded_at=clock.now + 21)
     if end_status is not None:
         store.end_run(run_id, end_status)
+    else:  # a run going on, whose process this one stands for (its clock is not the system's: no pid to judge it by)
+        with store.db:
+            store.db.execute("UPDATE runs SET pid=NULL WHERE id=?", (run_id,))
     return store, run_id
