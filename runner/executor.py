@@ -129,6 +129,7 @@ class Executor:
         self._reconciling = 0  # jobs an earlier process left submitting, not yet known to be at the provider or not
         self._ended_jobs: set[int] = set()  # jobs counted in the pace (`throughput`) as ended in this run
         self._held_by_budget = 0  # re-runs asked for (retry, --force) that the budget held back
+        self._by_video: dict[str, int] = {}  # provider video id -> the job of this run it belongs to
         self._reconciled = anyio.Event()
         self._resets: dict[int, str] = {}  # job id -> why: settled jobs to re-run, made plannable as each is sent
         self._fatal = False
@@ -159,6 +160,10 @@ class Executor:
         self.counts[to] += 1
         self.states[job_id] = to
         self.live.changes += 1
+
+    def _key_of(self, job_id: int) -> str:
+        job = self.jobs_by_id.get(job_id)
+        return job.key if job is not None else str(job_id)
 
     def _put_back(self, job_id: int, why: str) -> None:
         """A re-run (`why`: retry, --force, a failure retry) this run did not send: the job as it was."""
@@ -368,13 +373,29 @@ class Executor:
         maybe_received = not fresh  # by a create whose answer was lost
         while True:
             await self.pacer.wait()
+            if self.stopping and not maybe_received and tries:
+                # stopped (Ctrl-C, the budget) while the provider would not take it: it made nothing
+                self._unsent(job, jid, f"not sent: the run stopped ({self.stopping}) while the provider was refusing "
+                                       "creates (429)")
+                return None
             try:
-                async with self.pacer.gate:
-                    status = await self.provider.submit(self.client, body)
+                try:
+                    async with self.pacer.gate:
+                        status = await self.provider.submit(self.client, body)
+                except RejectedError as exc:
+                    if honours and exc.status == 409:
+                        # The provider knows this attempt's key already (in progress, or used): something was made
+                        # with it. Found by the key, or the same key sent again, never a new attempt.
+                        raise OutcomeUnknownError(f"the provider already knows this request's idempotency key ({exc})",
+                                                  status=409, code=exc.code) from exc
+                    raise
                 self._crash_point("after-submit")
                 self.pacer.ok()
             except RateLimitedError as exc:
-                self.pacer.limited(exc.retry_after)
+                waited = self.pacer.limited(exc.retry_after)
+                if exc.retry_after is not None and exc.retry_after > 30:
+                    self._error(job, f"rate limited: the provider asks to wait {exc.retry_after:,.0f} s; every "
+                                     f"request waits {waited:,.0f} s")
                 tries += 1
                 if tries > self.retries + 5:
                     if maybe_received:
@@ -416,6 +437,12 @@ class Executor:
                     continue
                 else:
                     return self._give_up(job, jid, f"outcome unknown: {exc}")
+            other = self._by_video.setdefault(status.id, jid)
+            if other != jid:
+                # The answer names a video another job has: not this job's render (a replay for another request).
+                # Whether this create made one of its own is unknown.
+                return self._give_up(job, jid, f"the provider answered with video {status.id}, which job "
+                                               f"{self._key_of(other)} already has")
             # Committed by the next flush, which comes before any poll of it (DESIGN: id before poll).
             self._move(jid, S.SUBMITTED, lazy=True, provider_id=status.id)
             return status

@@ -69,16 +69,20 @@ class Pacer:
             return 0.0
         return len(recent) / max(0.25, now - recent[-1])
 
-    def limited(self, retry_after: float | None) -> None:
+    def limited(self, retry_after: float | None) -> float:
+        """A 429 that asked to wait `retry_after` seconds (None: not said); returns the wait honoured: at most
+        MAX_PAUSE, since every request of the run waits it (polls too, whose videos' URLs expire)."""
         now = self.clock()
         self.rate_limited += 1
-        self.not_before = max(self.not_before, now + (retry_after if retry_after is not None else 1.0))
+        wait = min(MAX_PAUSE, retry_after) if retry_after is not None else 1.0
+        self.not_before = max(self.not_before, now + wait)
         if now - self._last_cut >= 1.0:
             sent = max(1.0, self._sent_rate(now))
             self.ceiling = min(self.rate or sent, sent)
             self.rate = max(0.5, self.ceiling * 0.7)
             self._last_cut = now
             self._last_raise = now
+        return wait
 
     def ok(self) -> None:
         if self.rate is None:
@@ -95,6 +99,11 @@ class Pacer:
                     self.ceiling = self.rate
             if now - self._last_cut > 30.0 and self.rate > 4 * max(1.0, self._sent_rate(now, 5.0)):
                 self.rate = None
+
+
+# The longest pause a 429's Retry-After is honoured for (the OpenAI SDK's limit is lower, 120 s): a longer one
+# would hold the whole run, whose renders' download URLs expire meanwhile; the rate control still backs off.
+MAX_PAUSE = 300.0
 
 
 class _Waiter:

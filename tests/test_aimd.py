@@ -42,3 +42,14 @@ def test_rate_limit_is_found_and_held_without_a_storm_of_429s(tmp_path: Path) ->
     assert s["throttled"] < 0.25 * api_requests, summary
     # ... and the rate is used, not abandoned: the accepted requests took at most twice what the limit needs.
     assert wall <= 2 * accepted / RATE + 2.0, summary
+
+
+def test_a_retry_after_of_a_day_holds_the_run_at_most_five_minutes() -> None:
+    """Every request of a run waits a 429's pause (polls too, whose videos' URLs expire): it is capped."""
+    from runner.pacing import MAX_PAUSE, Pacer
+
+    now = [1000.0]
+    pacer = Pacer(lambda: now[0])
+    assert pacer.limited(80_000.0) == MAX_PAUSE == 300.0
+    assert pacer.not_before == 1000.0 + MAX_PAUSE
+    assert pacer.limited(2.0) == 2.0 and pacer.not_before == 1000.0 + MAX_PAUSE  # a shorter one shortens nothing

@@ -1314,3 +1314,39 @@ def test_a_failure_retry_the_budget_stops_leaves_the_job_failed_in_every_figure(
     assert counts == {"done": 1, "failed": 1} and result.exit_code == 1 and result.status == "failed", counts
     assert sorted(j.state for j in api.status(m).jobs) == ["done", "failed"]
     assert stats(prov)["creates"] == 2
+
+
+def test_a_409_to_a_create_is_no_refusal_the_key_is_looked_up_and_sent_again(tmp_path: Path) -> None:
+    """A 409 says the provider knows the attempt's key (in progress, or used): something may have been made
+    with it. Not `rejected` (nothing paid), which `retry` would pay for again: found by its key, or sent again
+    with the same key."""
+    conflict = [{"route": "create", "nth": [1], "fault": "server_error", "status": 409}]
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"script": conflict, "render_time": 0.1})
+    result, prov = run(m)
+    assert result.exit_code == 0 and result.stats.counts["done"] == 1, result.stats.counts
+    assert stats(prov)["creates"] == 1 and stats(prov)["duplicate_paid"] == 0
+
+
+def test_a_create_answered_with_another_jobs_video_is_not_taken_for_its_own(tmp_path: Path) -> None:
+    """Two jobs, and the provider answers the second create with the first job's video (a replay gone wrong):
+    the second job is unknown, not filed with the first's video and cost."""
+    from runner.providers.base import VideoStatus
+
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), run={"concurrency": 1},
+                       sim={"render_time": 0.1, "concurrency": 1})
+    prov = sim_provider(m)
+    real = prov.submit
+    first: list[VideoStatus] = []
+
+    async def replaying(client: Any, body: Any) -> VideoStatus:
+        status = await real(client, body)
+        first.append(status)
+        return first[0]
+
+    prov.submit = replaying  # type: ignore[method-assign]
+    result, _ = run(m, prov)
+    counts = {k: v for k, v in result.stats.counts.items() if v}
+    assert counts == {"done": 1, "unknown": 1}, counts
+    unknown = next(j for j in api.status(m).jobs if j.state == "unknown")
+    assert f"answered with video {first[0].id}, which job" in (unknown.error or "")
+    assert len(check_outputs(m)) == 1

@@ -317,7 +317,7 @@ def parse_video(data: Any) -> VideoStatus:
     if isinstance(metadata, Mapping):
         cost = _micros(metadata.get("cost"), metadata.get("cost_currency"))
     status = _status(raw_status)
-    if status == "failed" and error_code == "cancelled":
+    if status == "failed" and str(error_code or "").lower() in ("cancelled", "canceled"):
         status = "cancelled"  # Lumenfall has no `cancelled` status: a cancelled video fails with that code
     return VideoStatus(
         id=video_id,
