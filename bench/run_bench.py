@@ -46,6 +46,10 @@ Figures (per run; a scenario run several times prints the median of each figure)
 - GRIDRUN_BENCH_WRAP, when set, is put in front of gridrun's client command (LABEL becomes the run's label), to
   profile it: `GRIDRUN_BENCH_WRAP="py-spy record --gil -f raw -o /tmp/LABEL.raw --"`. Its CPU is then the
   wrapper's too, and the thread figures are the wrapper's: for where the time goes, not for the figures.
+- The disk's share: a download is fsynced, renamed and given a durable sidecar, and the state's write-ahead
+  commits are fsynced too; on a slow or busy disk the kernel's part of that is much of the client's CPU, and it
+  varies with the disk's state. `--workdir /dev/shm/NAME` (a memory file system: fsync costs nothing) measures
+  gridrun's own CPU without it; the difference is what the disk charges for durability.
 - RSS: the client process's peak resident set (wait4 ru_maxrss). Clients are started by a small launcher
   process, because Linux carries ru_maxrss across fork and exec: a client forked by the bench would report
   at least the bench's own peak.
