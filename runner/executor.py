@@ -427,7 +427,11 @@ class Executor:
                     status = found
                 elif answered:
                     if tries > self.retries + 2:
-                        return self._give_up(job, jid, f"no answer after {tries} tries: {exc}")
+                        # The log, read to its end after the last send, has no video for the key: as a later run's
+                        # reconcile would find, nothing was made (the attempt is voided, as it would void it).
+                        self._unsent(job, jid, f"the provider failed {tries} times and its request log has no "
+                                               f"video for this attempt (nothing paid): {exc}")
+                        return None
                     await anyio.sleep(_backoff(tries, getattr(exc, "retry_after", None)))
                     continue
                 elif honours:

@@ -1350,3 +1350,15 @@ def test_a_create_answered_with_another_jobs_video_is_not_taken_for_its_own(tmp_
     unknown = next(j for j in api.status(m).jobs if j.state == "unknown")
     assert f"answered with video {first[0].id}, which job" in (unknown.error or "")
     assert len(check_outputs(m)) == 1
+
+
+def test_creates_that_fail_every_time_with_nothing_in_the_request_log_are_not_unknown(tmp_path: Path) -> None:
+    """502 to every create, and the request log (read after each) has no video for the key: nothing was paid,
+    so the job is planned again (sent by the next run), not unknown with its cost held back."""
+    failing = [{"route": "create", "p": 1, "fault": "server_error", "status": 502}]
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"script": failing}, run={"retries": 0})
+    result, prov = run(m)
+    assert result.stats.counts["planned"] == 1 and result.stats.counts["unknown"] == 0, result.stats.counts
+    assert result.stats.reserved_micros == 0 and stats(prov)["creates"] == 0
+    job = api.status(m).jobs[0]
+    assert job.state == "planned" and "its request log has no video for this attempt (nothing paid)" in (job.error or "")
