@@ -56,6 +56,8 @@ HTTP_CONNECTIONS = 12
 GONE_AFTER = 60.0
 # A provider's clock may be this far behind ours: its request log is read back to this long before an attempt.
 LOG_SKEW = 600.0
+# A create a provider that ignores keys has not logged this long past the request timeout was never taken.
+LOG_SETTLE = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -361,6 +363,9 @@ class Executor:
         try:
             body = self.provider.build_request(job.params, model=self.plan.model, idempotency_key=key)
         except RejectedError as exc:  # an input the provider could never take (an input image changed since the plan)
+            if not fresh:  # an earlier process sent this attempt: it may have been taken, and cannot be sent again
+                return self._give_up(job, jid, f"cannot be sent again ({exc}), and an earlier send may have reached "
+                                               "the provider")
             if self.store.job_row(jid)["reset_from"]:
                 self._unsent(job, jid, f"not sent: {exc}")  # a re-run of a settled job: left as it was
                 return None
@@ -373,6 +378,7 @@ class Executor:
         maybe_received = not fresh  # by a create whose answer was lost
         while True:
             await self.pacer.wait()
+            sent = self.clock()
             if self.stopping and not maybe_received and tries:
                 # stopped (Ctrl-C, the budget) while the provider would not take it: it made nothing
                 self._unsent(job, jid, f"not sent: the run stopped ({self.stopping}) while the provider was refusing "
@@ -406,23 +412,31 @@ class Executor:
             except ConnectError as exc:
                 tries += 1
                 if tries > self.retries:
+                    if maybe_received:  # this send never left; an earlier one may have reached it
+                        return self._give_up(job, jid, f"sent again, the create could not reach the provider ({exc}), "
+                                                       "and an earlier send of it may have")
                     self._unsent(job, jid, f"never reached the provider: {exc}")
                     return None
                 await anyio.sleep(_backoff(tries, getattr(exc, "retry_after", None)))
                 continue
             except RejectedError as exc:
-                self._settle(job, None)
-                self._move(jid, S.REJECTED, error=str(exc))
-                self._error(job, str(exc))
                 if exc.code in FATAL_CODES:
                     self._fatal = True
                     self.stopping = self.stopping or "fatal"
+                if maybe_received:
+                    # This send was refused; an earlier one of the attempt may have been taken (and billed): not
+                    # `rejected` (nothing paid), which `retry` would pay for again.
+                    return self._give_up(job, jid, f"sent again, the create was refused ({exc}), and an earlier send "
+                                                   "of it may have reached the provider")
+                self._settle(job, None)
+                self._move(jid, S.REJECTED, error=str(exc))
+                self._error(job, str(exc))
                 return None
             except (OutcomeUnknownError, RetryableError) as exc:
                 # The create may have been received: find out before anything is sent again.
                 maybe_received = True
                 tries += 1
-                found, answered = await self._find(key, self.store.job_row(jid)["submitted_at"])
+                found, answered = await self._find(key, self.store.job_row(jid)["submitted_at"], last_sent=sent)
                 if found is not None:
                     status = found
                 elif answered:
@@ -460,10 +474,20 @@ class Executor:
         self._not_rerun += state != S.PLANNED
         self._error(job, why if state == S.PLANNED else f"{why}; left {state.value}, as it was before this run")
 
-    async def _find(self, key: str, sent_at: float | None) -> tuple[VideoStatus | None, bool]:
+    async def _find(
+        self, key: str, sent_at: float | None, *, last_sent: float | None = None
+    ) -> tuple[VideoStatus | None, bool]:
         """The job a create with `key` made, looked up in the provider's request log, and whether the log
         answered (False: it could not be asked, or could not tell, so None proves nothing). `sent_at`, when the
-        attempt was recorded: the log is read back to it (less LOG_SKEW, for the provider's clock)."""
+        attempt was recorded: the log is read back to it (less LOG_SKEW, for the provider's clock).
+
+        `last_sent`, when a create with the key was last sent. A provider that ignores keys makes a second video
+        for a second create, so a miss is proof only once that create can no longer be on its way (a gateway
+        may queue it): the log is read no sooner than the request timeout after it, and a few seconds more."""
+        if last_sent is not None and not self.provider.caps.honours_idempotency_keys:
+            wait = last_sent + self.opts.request_timeout + LOG_SETTLE - self.clock()
+            if wait > 0:
+                await anyio.sleep(wait)
         after = None if sent_at is None else sent_at - LOG_SKEW
         for attempt in range(1, 4):
             await self.pacer.wait()
@@ -530,7 +554,8 @@ class Executor:
             known()
             await self._send_again(job, jid)
             return
-        found, answered = await self._find(key, self.store.job_row(jid)["submitted_at"])
+        sent_at = self.store.job_row(jid)["submitted_at"]
+        found, answered = await self._find(key, sent_at, last_sent=sent_at)
         if found is not None:
             self._reserved += job.cost_micros
         known()

@@ -566,11 +566,30 @@ def test_create_faults_never_pay_twice(tmp_path: Path, fault: str) -> None:
 
 
 def test_reset_after_create_without_idempotency_is_reconciled_from_the_log(tmp_path: Path) -> None:
+    """At a provider that ignores keys, the log is read once the lost create can no longer be on its way (a
+    gateway may hold it): a miss read sooner would send it again, and pay twice."""
+    from runner.executor import LOG_SETTLE
+
     m = write_manifest(tmp_path, n_seeds=2, sim={"honour_idempotency": False,
                                                  "script": [{"route": "create", "nth": [1, 2], "fault": "reset_after"}]})
-    result, prov = run(m)
+    prov = sim_provider(m)
+    sent: list[float] = []
+    read: list[float] = []
+    submit, find = prov.submit, prov.find_by_key
+
+    async def timed_submit(*args: Any, **kw: Any) -> Any:
+        sent.append(time.time())
+        return await submit(*args, **kw)
+
+    async def timed_find(*args: Any, **kw: Any) -> Any:
+        read.append(time.time())
+        return await find(*args, **kw)
+
+    prov.submit, prov.find_by_key = timed_submit, timed_find  # type: ignore[method-assign]
+    result, _ = run(m, prov, request_timeout=1.0)
     s = stats(prov)
     assert result.exit_code == 0 and s["creates"] == 4 and s["duplicate_paid"] == 0
+    assert len(read) == 2 and min(read) - min(sent) >= 1.0 + LOG_SETTLE - 0.1, (sent, read)
 
 
 def test_a_log_read_short_of_its_end_proves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -581,7 +600,7 @@ def test_a_log_read_short_of_its_end_proves_nothing(tmp_path: Path, monkeypatch:
     monkeypatch.setattr(lumenfall, "MAX_LOG_PAGES", 0)
     m = write_manifest(tmp_path, n_seeds=1, sim={"honour_idempotency": False,
                                                  "script": [{"route": "create", "nth": 1, "fault": "reset_after"}]})
-    result, prov = run(m)
+    result, prov = run(m, request_timeout=1.0)
     s = stats(prov)
     assert result.exit_code == 1 and s["creates"] == 2 and s["duplicate_paid"] == 0, s
     assert [j.state for j in api.status(m).jobs].count("unknown") == 1
@@ -593,7 +612,7 @@ def test_reset_after_create_with_no_log_is_unknown_and_not_resubmitted(tmp_path:
                                                             {"route": "requests", "p": 1.0, "fault": "server_error"}]})
     prov = sim_provider(m)
     assert not prov.caps.honours_idempotency_keys  # from the simulator's own knob
-    result, _ = run(m, prov, retries=1)
+    result, _ = run(m, prov, retries=1, request_timeout=1.0)
     s = stats(prov)
     assert result.exit_code == 1
     snap = api.status(m)
@@ -707,10 +726,10 @@ def test_retry_unknown_resubmits_and_says_it_may_pay_twice(tmp_path: Path) -> No
                    {"route": "requests", "p": 1.0, "fault": "server_error"}]})
     prov = sim_provider(m)
     prov.caps = dataclasses.replace(prov.caps, honours_idempotency_keys=False)
-    r1, _ = run(m, prov, retries=1)
+    r1, _ = run(m, prov, retries=1, request_timeout=1.0)
     assert r1.exit_code == 1 and api.status(m).jobs[0].state == "unknown"
     prov.app.state.sim.configure({"script": []})
-    r2, _ = run(m, prov, retry_unknown=True)
+    r2, _ = run(m, prov, retry_unknown=True, request_timeout=1.0)
     assert r2.exit_code == 0
     assert stats(prov)["creates"] == 1 or stats(prov)["duplicate_paid"] <= 1
     # the request log is reachable again: the lost create is found, nothing is paid twice
@@ -1362,3 +1381,44 @@ def test_creates_that_fail_every_time_with_nothing_in_the_request_log_are_not_un
     assert result.stats.reserved_micros == 0 and stats(prov)["creates"] == 0
     job = api.status(m).jobs[0]
     assert job.state == "planned" and "its request log has no video for this attempt (nothing paid)" in (job.error or "")
+
+
+
+def test_a_refused_resend_of_a_create_that_may_have_been_taken_is_unknown_not_rejected(tmp_path: Path) -> None:
+    """The first send is taken and billed but its answer lost, the log cannot be read, and the resend is refused
+    (402): `rejected` would say nothing was paid, and `retry` would pay again."""
+    script = [{"route": "create", "nth": [1], "fault": "reset_after_create"},
+              {"route": "requests", "p": 1.0, "fault": "server_error", "status": 503},
+              {"route": "create", "nth": [2], "fault": "insufficient_balance"}]
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"script": script, "render_time": 0.1},
+                       run={"retries": 1})
+    result, prov = run(m)
+    job = api.status(m).jobs[0]
+    assert job.state == "unknown" and "may have been paid" in (job.error or ""), (job.state, job.error)
+    assert stats(prov)["creates"] == 1 and result.stats.reserved_micros == job.cost_estimate_micros
+
+
+def test_a_resend_that_cannot_connect_after_a_lost_answer_is_unknown_not_voided(tmp_path: Path) -> None:
+    """An earlier send may have reached the provider: that this one could not connect proves nothing of it."""
+    from runner.errors import ConnectError, OutcomeUnknownError
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1}, run={"retries": 1})
+    prov = sim_provider(m)
+    submit = prov.submit
+    calls: list[int] = []
+
+    async def lossy(client: Any, body: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            await submit(client, body)
+            raise OutcomeUnknownError("the answer was lost")
+        raise ConnectError("could not connect; the request was not sent")
+
+    async def no_log(*args: Any, **kw: Any) -> Any:
+        raise LookupError("no request log")
+
+    prov.submit, prov.find_by_key = lossy, no_log  # type: ignore[method-assign]
+    result, _ = run(m, prov)
+    job = api.status(m).jobs[0]
+    assert job.state == "unknown" and job.attempts == 1, (job.state, job.error)
+    assert stats(prov)["creates"] == 1 and len(calls) > 1
