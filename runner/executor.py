@@ -698,7 +698,12 @@ class Executor:
             seen = self.clock()
             if sent_at is not None and sent_at >= self.started:
                 # Sent by this process: a job an earlier one sent would count the time no run was going.
-                self.renders.seen(seen - submitted_at)
+                took = seen - submitted_at
+                if status.created_at is not None and status.completed_at is not None:
+                    # Seen late (the first poll waits for the estimate): the provider's own stamps bound the render,
+                    # whole seconds each (+1 s covers that), so a first guess too long does not teach itself.
+                    took = min(took, max(0.0, status.completed_at - status.created_at) + 1.0)
+                self.renders.seen(took)
             if self.states[jid] != S.DOWNLOADING.value:
                 # rendered, so billed: what the provider says, or the price table's figure
                 billed = status.cost_micros if status.cost_micros is not None else job.cost_micros

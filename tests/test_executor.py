@@ -1422,3 +1422,20 @@ def test_a_resend_that_cannot_connect_after_a_lost_answer_is_unknown_not_voided(
     job = api.status(m).jobs[0]
     assert job.state == "unknown" and job.attempts == 1, (job.state, job.error)
     assert stats(prov)["creates"] == 1 and len(calls) > 1
+
+
+def test_renders_seen_late_teach_the_estimate_the_providers_own_render_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A first guess too long (3 s here, 60 s for PixVerse) has the first polls come late: what the estimate
+    learns is the render as the provider stamped it, not when the run got round to seeing it."""
+    from runner.pacing import RenderTimes
+
+    taught: list[float] = []
+    real = RenderTimes.seen
+    monkeypatch.setattr(RenderTimes, "seen", lambda self, s: (taught.append(s), real(self, s))[1])
+    m = write_manifest(tmp_path, n_seeds=3, styles=("anime",), run={"concurrency": 3},
+                       sim={"render_time": 3.0, "jitter": 0.0, "concurrency": 3})
+    prov = sim_provider(m)
+    prov.app.state.sim.configure({"render_time": 0.2})  # renders far quicker than the manifest says
+    result, _ = run(m, prov)
+    assert result.exit_code == 0 and len(taught) == 3
+    assert max(taught) <= 2.0 < 0.8 * 3.0, taught  # each render took 0.2 s; its completion was seen after 2.4 s
