@@ -185,6 +185,7 @@ class JobMaker:
                                    if s.type == "string" and s.enum is None and n not in ruled)
         self.required_text = tuple(n for n in self.free_text if model.params[n].required)
         self.params_folded = {n.casefold(): n for n in model.params}
+        self.templated: frozenset[str] = frozenset()  # names the sweep's templates use
 
     def sweep(self, sw: Sweep, expansion: Expansion, cvars: dict[str, Compiled], order: list[str],
               cparams: dict[str, Compiled], coutput: Compiled) -> None:
@@ -219,6 +220,7 @@ class JobMaker:
             self.warnings[f"{dotted(sw.output_path)}: uses index, the job's position in the plan, which moves when the "
                           "matrix changes: a later run would save videos under other jobs' names (use key or hash)"] = None
         dyn_order = [n for n in order if n in dynamic]
+        self.templated = frozenset().union(*(c.names for c in (*cparams.values(), *cvars.values())))
         param_sources: dict[str, str] = {}
         for name, c in cparams.items():
             where = dotted(sw.param_paths[name])
@@ -462,7 +464,12 @@ class JobMaker:
     def _issues(self, sw: Sweep, shape: _Shape, checked: Checked, key: str, *, skip: Sequence[str] = ()) -> None:
         for issue in checked.issues:
             if issue.field not in skip:
-                self.errors.add(self.m.error(self._path(sw, shape, issue.field), issue.message, CapabilityError), key)
+                message = issue.message
+                if issue.field in shape.keys and issue.field in self.templated and "is not one of" in message:
+                    # a matrix key named like a request parameter sets it: perhaps it was meant for templates only
+                    message += (f"; a matrix key named '{issue.field}' sets that request parameter: to use its values "
+                                f"only in templates, rename the axis (e.g. {issue.field}_text)")
+                self.errors.add(self.m.error(self._path(sw, shape, issue.field), message, CapabilityError), key)
 
     def _output(self, sw: Sweep, render: Callable[[Mapping[str, Any]], Any], ctx: dict[str, Any], key: str,
                 digest_hex: str | None) -> str | None:

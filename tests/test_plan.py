@@ -843,6 +843,12 @@ def test_located_errors_of_zips_includes_in_another_case_and_hash_outside_output
     assert 'set output, e.g. "{{ key }}-{{ hash }}.mp4"' in err.message
 
 
+def test_an_axis_named_like_a_parameter_and_used_in_a_template_gets_a_hint(tmp_path: Path) -> None:
+    err = one_error(tmp_path, "params:\n  prompt: \"a fox, {{ style }} look\"\nmatrix:\n  style: [watercolor]\n",
+                    "is not one of")
+    assert "a matrix key named 'style' sets that request parameter" in err.message and "style_text" in err.message
+
+
 def test_a_huge_range_over_the_cap_is_refused_before_its_values_are_made(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A typo such as [1, 5000000] for [1, 5]: refused where it is written, without making five million values."""
     made: list[int] = []
