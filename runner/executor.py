@@ -132,7 +132,7 @@ class Executor:
         self._ended_jobs: set[int] = set()  # jobs counted in the pace (`throughput`) as ended in this run
         self._held_by_budget = 0  # re-runs asked for (retry, --force) that the budget held back
         self._by_video: dict[str, int] = {}  # provider video id -> the job of this run it belongs to
-        self._reconciled = anyio.Event()
+        self._reconciled: anyio.Event | None = None  # set once every one of them is known
         self._resets: dict[int, str] = {}  # job id -> why: settled jobs to re-run, made plannable as each is sent
         self._fatal = False
         self._ended = False
@@ -271,6 +271,7 @@ class Executor:
                         for job in attach:
                             jobs.start_soon(self._attach_job, job)
                         self._reconciling = len(reconcile)
+                        self._reconciled = anyio.Event()  # made in the event loop (older anyio needs one)
                         for job in reconcile:
                             jobs.start_soon(self._reconcile_job, job)
                         if reconcile and submit:
@@ -532,7 +533,7 @@ class Executor:
             if not told:
                 told = True
                 self._reconciling -= 1
-                if self._reconciling <= 0:
+                if self._reconciling <= 0 and self._reconciled is not None:
                     self._reconciled.set()
 
         try:
