@@ -32,9 +32,10 @@ class _Console(Console):
     def on_broken_pipe(self) -> None:
         """A reader that stopped reading (`gridrun plan | head`) ends the output, not the command: it goes on
         (a run to its end) and exits with its own code."""
+        from .progress import mute
+
         self.quiet = True
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, (sys.stderr if self.stderr else sys.stdout).fileno())
+        mute(sys.stderr if self.stderr else sys.stdout)
 
 
 out = _Console(highlight=False, soft_wrap=True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gc
 import hashlib
-import json
 import os
 import stat
 from collections.abc import Callable, Mapping, Sequence
@@ -21,7 +20,7 @@ from .jobs import Job, format_value, job_hash, job_key
 from .manifest import Manifest
 from .matrix import Combination, Expansion, Prepared, prepare
 from .providers.capabilities import ProviderCaps
-from .outputs import tmp_stem
+from .outputs import read_sidecar, sidecar_name, tmp_stem
 from .sweeps import NAME_MAX, Collector, JobMaker, Sweep, compile_sweep, sweeps_of
 
 __all__ = [
@@ -156,8 +155,8 @@ def _check_paths(manifest: Manifest, jobs: Sequence[Job], out_dir: Path) -> list
     foreign: list[str] = []
     for job in jobs:
         video = job.output_str
-        stem = os.path.splitext(video)[0]
-        for path in (video, stem + ".json", stem + ".jpg", video + ".part") if guard else ():
+        sidecar = sidecar_name(video)
+        for path in (video, sidecar, os.path.splitext(video)[0] + ".jpg", video + ".part") if guard else ():
             if path == mine or near and (path + os.sep).startswith(state + os.sep):
                 what = "the manifest" if path == mine else "the state folder, which holds what was paid for"
                 raise manifest.error(field, f"job {job.key!r} would write {path}, in {what}; change output"
@@ -165,14 +164,14 @@ def _check_paths(manifest: Manifest, jobs: Sequence[Job], out_dir: Path) -> list
         try:
             is_dir = stat.S_ISDIR(os.stat(video).st_mode)
         except OSError:  # nothing there (or nothing to see): the usual case
-            if os.path.isfile(stem + ".json") and not _is_sidecar(stem + ".json"):
-                raise manifest.error(field, f"job {job.key!r} would write its sidecar {stem}.json over a JSON file "
+            if os.path.isfile(sidecar) and "hash" not in (read_sidecar(Path(video)) or {}):
+                raise manifest.error(field, f"job {job.key!r} would write its sidecar {sidecar} over a JSON file "
                                             "gridrun did not write; move it, or change output") from None
         else:
             if is_dir:
                 raise manifest.error(field, f"job {job.key!r} would write {video}, which is a folder; move it, "
                                             "or change output")
-            if not os.path.exists(stem + ".json"):
+            if not os.path.exists(sidecar):
                 foreign.append(video)
         longest = max(len(os.fsencode(path)) for path in _written(job.output_str))
         if longest >= PATH_MAX:
@@ -192,16 +191,6 @@ def _check_paths(manifest: Manifest, jobs: Sequence[Job], out_dir: Path) -> list
     more = f" and {len(foreign) - 1:,} more" if len(foreign) > 1 else ""
     return [f"{'output: ' if field else ''}a job would write over {foreign[0]}{more}, with no sidecar beside it: "
             "a file gridrun may not have written; a run replaces it (move it first if it is yours)"]
-
-
-def _is_sidecar(path: str) -> bool:
-    """The JSON file at `path` is a video's sidecar (gridrun's, with the job's hash and key)."""
-    try:
-        with open(path, "rb") as f:
-            doc = json.loads(f.read(1 << 20))
-    except (OSError, ValueError):
-        return False
-    return isinstance(doc, dict) and "hash" in doc and "key" in doc
 
 
 def _written(video: str) -> list[str]:

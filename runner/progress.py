@@ -142,8 +142,13 @@ def _emit(event: dict[str, Any]) -> None:
     try:
         print(json.dumps(event), flush=True)
     except BrokenPipeError:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        mute(sys.stdout)
+
+
+def mute(stream: Any) -> None:
+    """Send what is still written to `stream` nowhere: its reader is gone (`| head`), the command goes on."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, stream.fileno())
 
 
 def _as_dict(s: RunStatistics) -> dict[str, Any]:

@@ -490,14 +490,8 @@ class JobMaker:
             if safe is None:
                 return None
             rel_path = safe
-        clash = self.outputs.claim(rel_path, key)
+        clash = self.outputs.claim(rel_path, key, default_output=sw.output_path not in self.m.positions)
         if clash is not None:
-            if sw.output_path not in self.m.positions and "(e.g. \"{{ key }}.mp4\")" in clash:
-                # the default output is that: names made from keys lose what is not a letter, digit, - or .
-                clash = clash.replace("put the keys that vary into output (e.g. \"{{ key }}.mp4\")",
-                                      "the default output, \"{{ key }}.mp4\", turns each run of characters other than "
-                                      "letters, digits and ._=,+@#%- into _: set output, e.g. "
-                                      "\"{{ key }}-{{ hash }}.mp4\"")
             self.errors.add(self.m.error(sw.output_path, clash), key)
             return None
         return rel_path if digest_hex is not None else None
@@ -585,12 +579,11 @@ def compile_sweep(
         ok = False
     cvars = compiled(sw.vars, sw.var_paths)
     cparams = compiled(sw.params, sw.param_paths)
-    for where, items in (("var", cvars), ("param", cparams)):
-        paths = sw.var_paths if where == "var" else sw.param_paths
+    for field, items, paths in (("vars", cvars, sw.var_paths), ("params", cparams, sw.param_paths)):
         for name, c in items.items():
             if "hash" in c.names:
                 # the hash is of the request the vars and params make: only output can use it
-                errors.add(m.error(paths.get(name, sw.prefix + (where + "s",)), "uses hash, which exists only once vars "
+                errors.add(m.error(paths.get(name, sw.prefix + (field,)), "uses hash, which exists only once vars "
                                    "and params have made the request: only output can use it", TemplateError))
                 ok = False
     try:
@@ -658,9 +651,10 @@ class OutputClaims:
         self.videos: dict[str, str] = {}              # folded video path -> the path as written
         self.folders: dict[str, str] = {}             # folded folder -> a job key whose files sit in it
 
-    def claim(self, video: str, key: str) -> str | None:
+    def claim(self, video: str, key: str, *, default_output: bool = False) -> str | None:
         """Record the files of the job `key` writing `video` (relative, '/'-separated); the problem when one
-        of them is taken, by this job's other files, another job's, a folder of one, or gridrun's own."""
+        of them is taken, by this job's other files, another job's, a folder of one, or gridrun's own.
+        `default_output`: the sweep names videos by the default template, which the advice cannot suggest."""
         stem = posixpath.splitext(video)[0]
         mine = [(video, "video"), (stem + ".json", "sidecar"), (stem + ".jpg", "poster"), (video + ".part", "download")]
         for path, what in mine:
@@ -695,6 +689,10 @@ class OutputClaims:
                         return (f"jobs {ascii(other)} and {ascii(key)} differ only in Unicode form (a letter composed "
                                 f"or not), which output names do not keep: both would write {video}; write the values "
                                 "in one form")
+                    if default_output:  # names made from keys keep only some characters of the values
+                        return (f"jobs {other!r} and {key!r} would both write {video}; the default output, "
+                                "\"{{ key }}.mp4\", turns each run of characters other than letters, digits and "
+                                "._=,+@#%- into _: set output, e.g. \"{{ key }}-{{ hash }}.mp4\"")
                     return (f"jobs {other!r} and {key!r} would both write {video}; "
                             "put the keys that vary into output (e.g. \"{{ key }}.mp4\")")
                 return f"job {key!r} would write {path} (its {what}), which job {other!r} writes (its {theirs})"
