@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 import signal
 import time
 from collections import deque
@@ -37,7 +36,7 @@ from .errors import (
 from .live import LiveViews
 from .options import RunOptions
 from .outputs import sidecar_matches, sidecar_writer
-from .pacing import IntentBatcher, ListPoller, Pacer, RenderTimes
+from .pacing import IntentBatcher, ListPoller, ListUnavailable, Pacer, RenderTimes, backoff
 from .plan import Job, Plan
 from .providers.base import Provider, VideoStatus
 from .providers.download import WRITE_FAILED
@@ -54,6 +53,10 @@ HTTP_CONNECTIONS = 12
 # one GET every GONE_AFTER/30 to GONE_AFTER/6 seconds (a job past its expected render time is otherwise
 # polled at once, again and again).
 GONE_AFTER = 60.0
+# A job whose provider gives no status gridrun can read this long (a status word it does not know, or polls
+# refused) is left as it is, still reserved: the run ends instead of polling it forever, and the next run
+# asks again.
+UNCLEAR_AFTER = 600.0
 # A provider's clock may be this far behind ours: its request log is read back to this long before an attempt.
 LOG_SKEW = 600.0
 # A create a provider that ignores keys has not logged this long past the request timeout was never taken.
@@ -135,6 +138,7 @@ class Executor:
         self._reconciled: anyio.Event | None = None  # set once every one of them is known
         self._resets: dict[int, str] = {}  # job id -> why: settled jobs to re-run, made plannable as each is sent
         self._fatal = False
+        self._unanswered: dict[str, str] = {}  # video -> why its last polls got no status (read by `_watch`)
         self._ended = False
         self._tries_after_failure: dict[int, int] = {}  # job id -> new attempts this run made after failures
         self._crash_at = _parse_crash_point(os.environ.get("GRIDRUN_CRASH_AT", ""))
@@ -418,7 +422,7 @@ class Executor:
                                                        "and an earlier send of it may have")
                     self._unsent(job, jid, f"never reached the provider: {exc}")
                     return None
-                await anyio.sleep(_backoff(tries, getattr(exc, "retry_after", None)))
+                await anyio.sleep(backoff(tries, getattr(exc, "retry_after", None)))
                 continue
             except RejectedError as exc:
                 if exc.code in FATAL_CODES:
@@ -447,12 +451,12 @@ class Executor:
                         self._unsent(job, jid, f"the provider failed {tries} times and its request log has no "
                                                f"video for this attempt (nothing paid): {exc}")
                         return None
-                    await anyio.sleep(_backoff(tries, getattr(exc, "retry_after", None)))
+                    await anyio.sleep(backoff(tries, getattr(exc, "retry_after", None)))
                     continue
                 elif honours:
                     if tries > self.retries + 2:
                         return self._give_up(job, jid, f"no answer after {tries} tries: {exc}")
-                    await anyio.sleep(_backoff(tries, getattr(exc, "retry_after", None)))
+                    await anyio.sleep(backoff(tries, getattr(exc, "retry_after", None)))
                     continue
                 else:
                     return self._give_up(job, jid, f"outcome unknown: {exc}")
@@ -501,7 +505,7 @@ class Executor:
             except RateLimitedError as exc:
                 self.pacer.limited(exc.retry_after)
             except (RetryableError, OutcomeUnknownError) as exc:
-                await anyio.sleep(_backoff(attempt, getattr(exc, "retry_after", None)))
+                await anyio.sleep(backoff(attempt, getattr(exc, "retry_after", None)))
             except ProviderError:
                 break
         return None, False
@@ -742,10 +746,14 @@ class Executor:
         first = True
         by_list = self._poller is not None  # until the provider says it has no such video: then asked on its own
         missing_since: float | None = None
+        unclear_since: float | None = None  # since when no answer gave a status gridrun knows
+        unclear = ""
         while status is None or not status.terminal:
-            remaining = None if deadline is None else deadline - self.clock()
+            now = self.clock()
+            ends = [t for t in (deadline, unclear_since and unclear_since + UNCLEAR_AFTER) if t is not None]
             missing: RejectedError | None = None
-            with anyio.move_on_after(remaining) as scope:
+            answered = True
+            with anyio.move_on_after(min(ends) - now if ends else None) as scope:
                 try:
                     if by_list and status is not None:
                         assert self._poller is not None
@@ -757,17 +765,21 @@ class Executor:
                             await anyio.sleep(wait if missing_since is None else min(max(wait, GONE_AFTER / 30), GONE_AFTER / 6))
                         if first:
                             self.store.flush()  # the provider's id is committed before the first poll
-                        status = await self._get(job, pid) or status
+                        got = await self._get(job, pid)
+                        answered, status = got is not None, got or status
                 except RejectedError as exc:  # HTTP 404: the provider has no such video
                     missing = exc
+                except ListUnavailable:
+                    by_list = False  # this once: asked on its own
+                    continue
             first = False
+            if scope.cancelled_caught and unclear_since is not None and self.clock() - unclear_since >= UNCLEAR_AFTER:
+                return self._left(job, jid, f"no status gridrun can read for {UNCLEAR_AFTER:g} s ({unclear}); left as "
+                                            "it is, still reserved, and the next run asks again")
             if scope.cancelled_caught:
                 # Still rendering, so still to be paid: it stays reserved against the budget for this run.
-                why = f"still {self.states[jid]} after {self.timeout:g} s; left running, the next run re-attaches"
-                self.store.note(jid, why)
-                self.live.nudge()
-                self._error(job, why)
-                return None
+                return self._left(job, jid, f"still {self.states[jid]} after {self.timeout:g} s; left running, "
+                                            "the next run re-attaches")
             if missing is not None:
                 by_list = False
                 now = self.clock()
@@ -779,13 +791,26 @@ class Executor:
                 self._error(job, f"the provider no longer knows video {pid} (HTTP 404)")
                 return None
             missing_since, by_list = None, self._poller is not None  # a lapse is over: back to the list
-            if status is None:
+            refused = self._unanswered.pop(pid, None)
+            if not answered or status is None or status.status == "unknown":
+                if unclear_since is None:
+                    unclear_since = self.clock()
+                if answered and status is not None:
+                    unclear = f"status {status.raw_status!r}"
+                    self._error(job, f"provider reports an unknown status {status.raw_status!r}; still polling")
+                else:
+                    unclear = refused or "polls unanswered"
                 continue
+            unclear_since = None
             if status.status == "in_progress" and self.states[jid] == S.SUBMITTED.value:
                 self._move(jid, S.RUNNING, lazy=True)
-            if status.status == "unknown":
-                self._error(job, f"provider reports an unknown status {status.raw_status!r}; still polling")
         return status
+
+    def _left(self, job: Job, jid: int, why: str) -> None:
+        """The job is left as it is at the provider for a later run (its state unchanged, still reserved)."""
+        self.store.note(jid, why)
+        self.live.nudge()
+        self._error(job, why)
 
     async def _get(self, job: Job, pid: str) -> VideoStatus | None:
         for attempt in range(1, self.retries + 10):
@@ -798,12 +823,17 @@ class Executor:
             except RateLimitedError as exc:
                 self.pacer.limited(exc.retry_after)
             except RetryableError as exc:
-                await anyio.sleep(_backoff(attempt, exc.retry_after))
+                self._unanswered[pid] = f"polls failed: {exc}"
+                await anyio.sleep(backoff(attempt, exc.retry_after))
             except RejectedError as exc:
                 if exc.status == 404:
                     raise  # no such video: `_watch` decides when to believe it
+                if exc.code in FATAL_CODES:  # the key is refused: no new job could be followed either
+                    self._fatal = True
+                    self.stopping = self.stopping or "fatal"
+                self._unanswered[pid] = f"polls refused: {exc}"
                 self._error(job, f"poll refused: {exc}")
-                await anyio.sleep(_backoff(attempt, None))
+                await anyio.sleep(backoff(attempt, None))
         return None
 
     async def _download(self, job: Job, jid: int, status: VideoStatus) -> None:
@@ -837,7 +867,7 @@ class Executor:
                 # Another 4xx: a signed URL refused (storage services answer 400 to an expired signature), a
                 # key refused. A fresh URL may do; if not, the job waits downloading for the next run.
                 last, url = f"download refused: {exc}", None
-                await anyio.sleep(_backoff(attempt, None))
+                await anyio.sleep(backoff(attempt, None))
                 continue
             except (DownloadError, RetryableError) as exc:
                 last = f"download failed: {exc}"
@@ -849,7 +879,7 @@ class Executor:
                         self.errors.append(f"stopped sending new jobs: videos cannot be saved ({exc}); "
                                            "jobs sent go on, and the next run fetches what they render, at no cost")
                     break
-                await anyio.sleep(_backoff(attempt, getattr(exc, "retry_after", None)))
+                await anyio.sleep(backoff(attempt, getattr(exc, "retry_after", None)))
                 continue
             self._crash_point("after-download")
             self._settle(job, billed)
@@ -906,13 +936,6 @@ def _interrupt(exc: BaseException) -> bool:
     if isinstance(exc, BaseExceptionGroup):
         return all(_interrupt(e) for e in exc.exceptions)
     return isinstance(exc, (KeyboardInterrupt, anyio.get_cancelled_exc_class()))
-
-
-def _backoff(attempt: int, retry_after: float | None) -> float:
-    if retry_after is not None:
-        return max(0.0, float(retry_after))
-    base = min(30.0, 0.25 * (2 ** (attempt - 1)))
-    return base * (0.5 + random.random() / 2)
 
 
 async def execute(

@@ -3,6 +3,7 @@ the list poller that watches many provider jobs with one request, and when a job
 
 from __future__ import annotations
 
+import random
 import statistics
 from collections import deque
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
@@ -101,9 +102,18 @@ class Pacer:
                 self.rate = None
 
 
-# The longest pause a 429's Retry-After is honoured for (the OpenAI SDK's limit is lower, 120 s): a longer one
-# would hold the whole run, whose renders' download URLs expire meanwhile; the rate control still backs off.
+# The longest pause a Retry-After is honoured for (the OpenAI SDK's limit is lower, 120 s): a longer one would
+# hold the whole run (a 429) or a job (a 5xx), whose renders' download URLs expire meanwhile; the rate control
+# still backs off.
 MAX_PAUSE = 300.0
+
+
+def backoff(attempt: int, retry_after: float | None, *, first: float = 0.25, most: float = 30.0) -> float:
+    """The wait before try `attempt + 1` of a request that failed and may be tried again: the server's
+    Retry-After (at most MAX_PAUSE), else `first` doubling per try up to `most`, with jitter (half to all of it)."""
+    if retry_after is not None:
+        return min(MAX_PAUSE, max(0.0, float(retry_after)))
+    return min(most, first * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)
 
 
 class _Waiter:
@@ -161,6 +171,10 @@ class IntentBatcher:
 # A video whose create returned this many seconds before another's create was sent is listed before it,
 # even by a provider that stamps creation in whole seconds.
 ANCHOR_MARGIN = 1.0
+
+
+class ListUnavailable(Exception):
+    """The list could not be had this round: the watcher asks for its job on its own instead."""
 
 
 class ListPoller:
@@ -282,11 +296,11 @@ class ListPoller:
                 self._returned.clear()  # the provider did not take the anchor: list newest first from now on
                 unseen = set(self._watch)
                 if not await self._pages(unseen, after=None, order="desc"):
-                    return
+                    return self._unlisted()
         else:
             unseen = set(self._watch)
             if not await self._pages(unseen, after=None, order="desc"):
-                return
+                return self._unlisted()
         for vid in list(unseen):
             if vid in self._watch:
                 st = await self._call(lambda vid=vid: self.provider.get(self.client, vid), missing=vid)
@@ -314,7 +328,14 @@ class ListPoller:
                 break
         return True
 
-    def _fail(self, video_id: str, error: ProviderError) -> None:
+    def _unlisted(self) -> None:
+        """A round that could not list: the jobs due ask on their own (their watchers' own retries and limits
+        apply), instead of waiting on a list that may stay refused."""
+        now = self.clock()
+        for vid in [vid for vid, due in self._due.items() if due <= now]:
+            self._fail(vid, ListUnavailable())
+
+    def _fail(self, video_id: str, error: Exception) -> None:
         """The watcher of `video_id` gets `error` raised instead of a status."""
         entry = self._watch.pop(video_id, None)
         self._due.pop(video_id, None)
@@ -336,7 +357,7 @@ class ListPoller:
             except RateLimitedError as exc:
                 self.pacer.limited(exc.retry_after)
             except RetryableError as exc:
-                await anyio.sleep(exc.retry_after if exc.retry_after is not None else min(5.0, 0.2 * 2 ** attempt))
+                await anyio.sleep(backoff(attempt, exc.retry_after, first=0.4, most=5.0))
             except ProviderError as exc:
                 if missing is not None and exc.status == 404:
                     self._fail(missing, exc)

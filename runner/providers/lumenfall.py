@@ -165,16 +165,19 @@ class LumenfallProvider:
         """The video a lost create call made, found in the native request log (`GET <root>/v1/requests`).
 
         Only an entry that carries the same idempotency key counts, whatever the server filtered. None only
-        when the log was read to its end (or to `created_after`).
+        when the log was read to its end (or to `created_after`) and every entry with the key, if any, says
+        the create made nothing (refused, or failed upstream).
 
         :raises NotImplementedError: the log's entries do not record idempotency keys, so it cannot tell.
-        :raises LookupError: the log could not be read to its end (longer than the pages read, or a cursor
+        :raises LookupError: an entry has the key but no video id gridrun can read, and does not say the create
+            made nothing; or the log could not be read to its end (longer than the pages read, or a cursor
             that cannot move), so it cannot tell.
         """
         url = f"{_api_root(client.base_url)}/v1/requests"
         params: dict[str, Any] = {"idempotency_key": idempotency_key, "limit": 100}
         if created_after is not None:
             params["created_after"] = int(created_after)
+        unreadable: Mapping[str, Any] | None = None  # an entry with the key and no video: something may be made
         for _page in range(MAX_LOG_PAGES):
             data = await self._call(client, "GET", url, params=params, op="GET /v1/requests")
             entries = data.get("data")
@@ -190,7 +193,14 @@ class LumenfallProvider:
                     video_id = _entry_video_id(entry)
                     if video_id:
                         return await self.get(client, video_id)
+                    if entry.get("status") not in _NOTHING_MADE:
+                        unreadable = unreadable or entry
             if not data.get("has_more"):
+                if unreadable is not None:
+                    raise LookupError(
+                        f"GET /v1/requests: entry {unreadable.get('id')!r} has the key but names no video "
+                        f"gridrun can read (status {unreadable.get('status')!r})"
+                    )
                 return None
             oldest = min((t for t in (_epoch(e.get("created_at")) for e in entries) if t is not None), default=None)
             if oldest is None:  # more to come, and nothing to page back from
@@ -409,6 +419,10 @@ def _api_root(base_url: httpx.URL) -> str:
         if root.endswith(suffix):
             return root[: -len(suffix)]
     return root
+
+
+# Request-log statuses of a create that made no video (refused, or failed before the provider took it).
+_NOTHING_MADE = frozenset({"rejected", "upstream_failure"})
 
 
 def _records_key(entry: Mapping[str, Any]) -> bool:

@@ -243,3 +243,18 @@ async def test_find_by_key_cannot_tell_from_a_page_it_cannot_page_back_from(
     async with mock(log_server([{"data": page, "has_more": True}], seen)) as client:
         with pytest.raises(LookupError, match="more entries follow"):
             await provider.find_by_key(client, KEY_A)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("status", ["completed", "pending", None])
+async def test_find_by_key_cannot_tell_from_an_entry_with_the_key_and_no_video_it_can_read(
+    provider: LumenfallProvider, mock: Client, status: str | None
+) -> None:
+    """An entry with the attempt's key whose video sits in a field gridrun does not read: something was made,
+    so "not in the log" (which would send the job again, and pay twice) is not the answer."""
+    seen: list[httpx.Request] = []
+    odd = entry(KEY_A, None, status=status, resource={"video_id": "video_1"})
+    page = {"data": [entry("gridrun-other-1", "video_x"), odd], "has_more": False}
+    async with mock(log_server([page], seen)) as client:
+        with pytest.raises(LookupError, match="names no video"):
+            await provider.find_by_key(client, KEY_A)
