@@ -45,7 +45,7 @@ def _serve() -> None:
     import uvicorn
 
     ftyp = (24).to_bytes(4, "big") + b"ftypisom" + (512).to_bytes(4, "big") + b"isomiso2"
-    video = ftyp + (50_000 - 24).to_bytes(4, "big") + b"mdat" + os.urandom(50_000 - 32)  # boxes that tile it
+    video = ftyp + b"\0\0\0\x08moov" + (50_000 - 32).to_bytes(4, "big") + b"mdat" + os.urandom(50_000 - 40)  # boxes that tile it
     small = b'{"id":"video_1","object":"video","status":"in_progress","progress":50,"created_at":1}'
 
     async def app(scope, receive, send):  # type: ignore[no-untyped-def]

@@ -71,9 +71,19 @@ def _check_type(body: _Body, op: str) -> None:
     if media.startswith("video/"):
         if body.container is None and media in _CONTAINER_TYPES:
             raise DownloadError(f"{op}: the body is not a {media} file; it is corrupt", code="CORRUPT")
+        if body.container is None and _looks_like_text(head):  # a sign-in or error page labelled as a video
+            raise DownloadError(f"{op}: labelled {media}, but the body is text ({head[:16]!r}...)", code="WRONG_TYPE")
     elif media not in _OCTET_TYPES or body.container is None:
         raise DownloadError(f"{op}: not a video (Content-Type {body.content_type or 'missing'!r})", code="WRONG_TYPE")
     body.checked = True
+
+
+_TEXT_BYTES = frozenset(b"\t\n\r" + bytes(range(0x20, 0x7F)))
+
+
+def _looks_like_text(head: bytes) -> bool:
+    """Whether the first bytes of a body are plain text (HTML, JSON, a message): no video container is."""
+    return bool(head) and all(b in _TEXT_BYTES for b in head)
 
 
 class _Boxes:
@@ -84,7 +94,7 @@ class _Boxes:
     video in a worker thread, each a trip through the interpreter lock.
     """
 
-    __slots__ = ("at", "error", "head", "next", "open_ended")
+    __slots__ = ("at", "error", "head", "kinds", "next", "open_ended")
 
     def __init__(self) -> None:
         self.at = 0              # the file offset of the next chunk
@@ -92,6 +102,7 @@ class _Boxes:
         self.head = b""          # its bytes gathered so far, when it straddles chunks
         self.error: str | None = None
         self.open_ended = False  # a box of length 0 runs to the end of the file
+        self.kinds: set[bytes] = set()  # the types of the boxes met
 
     def feed(self, chunk: bytes) -> None:
         start = self.at
@@ -106,6 +117,7 @@ class _Boxes:
                 self.head = head  # the rest comes with the next chunk
                 return
             self.head = b""
+            self.kinds.add(head[4:8])
             length = int.from_bytes(head[:4], "big")
             if length == 1:  # a 64-bit length after the type
                 length = int.from_bytes(head[8:16], "big")
@@ -121,13 +133,15 @@ class _Boxes:
             self.next += length
 
     def problem(self, size: int) -> str | None:
-        if self.error is not None or self.open_ended:
+        if self.error is not None:
             return self.error
         if self.head:
             return f"a box header at byte {self.next} is cut short"
-        if self.next != size:
+        if not self.open_ended and self.next != size:
             return f"the last box ends at byte {self.next}, after the end of the file ({size} bytes)"
-        return None
+        # A file cut at a box boundary (no Content-Length to tell) lacks its index or its media.
+        missing = [kind.decode() for kind in (b"moov", b"mdat") if kind not in self.kinds]
+        return f"no {' or '.join(missing)} box" if missing else None
 
 
 def _announced_sha256(headers: httpx.Headers) -> bytes | None:

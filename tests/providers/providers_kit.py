@@ -38,10 +38,11 @@ def png_bytes() -> bytes:
 
 
 def mp4_bytes(payload: bytes = bytes(range(256)) * 40) -> bytes:
-    """A minimal ISO BMFF file: an ftyp box and an mdat box holding `payload`."""
+    """A minimal ISO BMFF file: an ftyp box, an (empty) moov box and an mdat box holding `payload`."""
     ftyp = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2"
+    moov = b"\x00\x00\x00\x08moov"
     mdat = (8 + len(payload)).to_bytes(4, "big") + b"mdat" + payload
-    return ftyp + mdat
+    return ftyp + moov + mdat
 
 
 MP4 = mp4_bytes()

@@ -26,7 +26,7 @@ from runner.providers.transport import decode, make_client, send
 
 KEY = "lmnfl_direct_test_key_123456"
 FTYP = (24).to_bytes(4, "big") + b"ftypisom" + (512).to_bytes(4, "big") + b"isomiso2"
-MP4 = FTYP + (4000 - 24).to_bytes(4, "big") + b"mdat" + bytes(range(256)) * 15 + bytes(4000 - 32 - 256 * 15)
+MP4 = FTYP + b"\0\0\0\x08moov" + (4000 - 32).to_bytes(4, "big") + b"mdat" + bytes(range(256)) * 15 + bytes(4000 - 40 - 256 * 15)
 
 
 class Echo:

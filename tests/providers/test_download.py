@@ -381,22 +381,26 @@ async def test_a_download_cancelled_while_it_settles_waits_for_the_rename(
 
 def _boxes_of_whole(data: bytes) -> str | None:
     """The box walk over a whole file in memory: what `_Boxes` must find however the bytes are chunked."""
-    pos, size = 0, len(data)
+    pos, size, kinds = 0, len(data), set()
     while pos < size:
         header = data[pos : pos + 16]
         if len(header) < 8 or header[:4] == b"\0\0\0\1" and len(header) < 16:
             return f"a box header at byte {pos} is cut short"
+        kinds.add(header[4:8])
         length = int.from_bytes(header[:4], "big")
         if length == 1:
             length = int.from_bytes(header[8:16], "big")
             if length < 16:
                 return f"the box at byte {pos} claims {length} bytes"
         elif length == 0:
-            return None
+            break
         elif length < 8:
             return f"the box at byte {pos} claims {length} bytes"
         pos += length
-    return None if pos == size else f"the last box ends at byte {pos}, after the end of the file ({size} bytes)"
+    if pos > size:
+        return f"the last box ends at byte {pos}, after the end of the file ({size} bytes)"
+    missing = [kind.decode() for kind in (b"moov", b"mdat") if kind not in kinds]
+    return f"no {' or '.join(missing)} box" if missing else None
 
 
 def _box(kind: bytes, payload: bytes, *, large: bool = False) -> bytes:
@@ -439,3 +443,30 @@ def test_the_box_walk_knows_a_whole_mp4_and_each_way_it_is_cut_short() -> None:
                 boxes.feed(MP4[i : min(i + step, end)])
             assert boxes.problem(end) == _boxes_of_whole(MP4[:end])
     assert _boxes_of_whole(MP4) is None and _boxes_of_whole(MP4[:-1]) is not None
+
+
+@pytest.mark.anyio
+async def test_an_mp4_cut_at_a_box_boundary_without_its_index_is_corrupt(
+    provider: LumenfallProvider, mock: Client, tmp_path: Path
+) -> None:
+    """No Content-Length, and the body ends where a box ends, before the `moov` (index) box a player needs."""
+    ftyp = _box(b"ftyp", b"isom\0\0\2\0isomiso2avc1mp41")
+    body = ftyp + _box(b"mdat", bytes(300))
+    async with mock(lambda r: httpx.Response(200, headers={"content-type": "video/mp4"}, stream=Chunks(body))) as client:
+        with pytest.raises(DownloadError) as info:
+            await provider.download(client, MEDIA, tmp_path / "a.mp4")
+    assert info.value.code == "CORRUPT" and "no moov box" in str(info.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("media", ["video/mpeg", "video/mp2t", "video/x-msvideo"])
+@pytest.mark.anyio
+async def test_a_text_page_labelled_as_any_video_type_is_refused(
+    provider: LumenfallProvider, mock: Client, tmp_path: Path, media: str
+) -> None:
+    page = b"<!doctype html><html><body>Sign in to continue</body></html>"
+    async with mock(lambda r: httpx.Response(200, headers={"content-type": media}, content=page)) as client:
+        with pytest.raises(DownloadError) as info:
+            await provider.download(client, MEDIA, tmp_path / "a.mp4")
+    assert info.value.code == "WRONG_TYPE" and "text" in str(info.value)
+    assert list(tmp_path.iterdir()) == []
