@@ -61,6 +61,8 @@ UNCLEAR_AFTER = 600.0
 LOG_SKEW = 600.0
 # A create a provider that ignores keys has not logged this long past the request timeout was never taken.
 LOG_SETTLE = 5.0
+# A create whose answer was lost is sent again (same key, where the provider honours keys) at most this often.
+MOST_RESENDS = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -454,9 +456,14 @@ class Executor:
                     await anyio.sleep(backoff(tries, getattr(exc, "retry_after", None)))
                     continue
                 elif honours:
-                    if tries > self.retries + 2:
+                    # Sent again with the same key, which the provider answers with the video the first send made.
+                    # Few times, and not while an earlier send may still be in its hands: how it treats a key
+                    # still being processed is not published, and a provider that ignored the key would bill
+                    # each send.
+                    if tries > min(self.retries + 1, MOST_RESENDS):
                         return self._give_up(job, jid, f"no answer after {tries} tries: {exc}")
-                    await anyio.sleep(backoff(tries, getattr(exc, "retry_after", None)))
+                    wait = backoff(tries, getattr(exc, "retry_after", None))
+                    await anyio.sleep(max(wait, LOG_SETTLE) if isinstance(exc, OutcomeUnknownError) else wait)
                     continue
                 else:
                     return self._give_up(job, jid, f"outcome unknown: {exc}")
@@ -859,6 +866,8 @@ class Executor:
                 got = await self.provider.download(self.client, url, output, on_saved=sidecar, gate=self.pacer.gate)
             except ExpiredError as exc:
                 last = f"expired: {exc}"
+                # A fresh URL may take a moment to serve (a CDN still propagating a just-signed one).
+                await anyio.sleep(backoff(attempt, None))
                 continue
             except RateLimitedError as exc:
                 self.pacer.limited(exc.retry_after)

@@ -641,10 +641,17 @@ def test_expired_url_is_refreshed_by_a_new_get(tmp_path: Path) -> None:
     check_outputs(m)
 
 
-def test_url_gone_for_good_is_expired_and_not_repaid(tmp_path: Path) -> None:
+def test_url_gone_for_good_is_expired_and_not_repaid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from runner import executor as ex_mod
+
+    waits: list[tuple[int, float | None]] = []
+    monkeypatch.setattr(ex_mod, "backoff", lambda attempt, retry_after: waits.append((attempt, retry_after)) or 0.0)
     m = write_manifest(tmp_path, n_seeds=1, sim={"url_ttl": 0, "refresh_urls": False})
     result, prov = run(m)
     assert result.exit_code == 1
+    # each refused URL is followed by a pause before a fresh one is asked for, not asked again at once
+    tries = sorted(a for a, _ in waits)
+    assert tries and tries == sorted([*range(1, tries[-1] + 1)] * 2) and tries[-1] >= 3  # per job: 1, 2, 3, ...
     snap = api.status(m)
     assert {j.state for j in snap.jobs} == {"expired"}
     assert all("not re-submitted" in (j.error or "") for j in snap.jobs)
@@ -758,6 +765,33 @@ def test_read_timeout_after_send_is_reconciled_not_repaid(tmp_path: Path) -> Non
         s = httpx.get(url.rsplit("/v1", 1)[0] + "/_sim/stats").json()
     assert result.exit_code == 0
     assert s["creates"] == 2 and s["duplicate_paid"] == 0 and s["faults"].get("slow") == 1
+
+
+def test_a_create_that_never_answers_is_sent_again_few_times_and_not_while_the_last_may_be_in_flight(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At a provider that honours keys (and whose request log cannot be read), a create whose answers time out
+    is sent again with the same key at most MOST_RESENDS times, each once the earlier send has had LOG_SETTLE to land; then the job is `unknown`
+    (paid or not, nobody can tell), not sent on and on."""
+    from runner import executor as ex_mod
+    from runner.sim.config import SimConfig
+    from runner.sim.serve import running_server
+    import httpx
+
+    monkeypatch.setattr(ex_mod, "LOG_SETTLE", 1.0)
+    config = SimConfig.from_dict({"render_time": 0.3, "jitter": 0.0, "concurrency": 4,
+                                  "script": [{"route": "create", "p": 1.0, "fault": "slow", "delay": 3.0},
+                                             {"route": "requests", "p": 1.0, "fault": "server_error", "status": 503}]})
+    with running_server(config) as url:
+        m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), base_url=url, sim={})
+        started = time.monotonic()
+        result = api.run(m, options=RunOptions(request_timeout=0.3), report=False)
+        took = time.monotonic() - started
+        s = httpx.get(url.rsplit("/v1", 1)[0] + "/_sim/stats").json()
+    assert result.exit_code == 1 and result.stats.counts["unknown"] == 1
+    assert s["requests"]["create"] == 1 + ex_mod.MOST_RESENDS and s["duplicate_paid"] == 0
+    assert took >= ex_mod.MOST_RESENDS * 1.0
+    assert "no answer after 3 tries" in (api.status(m).jobs[0].error or "")
 
 
 def test_missing_key_stops_before_anything_is_recorded_or_sent(tmp_path: Path) -> None:

@@ -113,7 +113,10 @@ class LumenfallProvider:
         """`GET /videos/{id}`."""
         path = f"videos/{quote(video_id, safe='')}"
         data = await self._call(client, "GET", path)
-        return self._video(data, op=f"GET /{path}")
+        status = self._video(data, op=f"GET /{path}")
+        if status.id != video_id:  # another video's answer (a proxy's cache, a mix-up): never taken for this one's
+            raise ServerError(f"GET /{path}: the answer is about video {status.id!r}", status=200, code="MISMATCHED_ID")
+        return status
 
     async def list(
         self,

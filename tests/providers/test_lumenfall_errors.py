@@ -296,3 +296,15 @@ async def test_a_real_refused_connection_is_a_connect_error(key: str) -> None:
     async with provider.client(timeout=2.0) as client:
         with pytest.raises(ConnectError):
             await provider.submit(client, dict(BODY))
+
+
+@pytest.mark.anyio
+async def test_a_poll_answered_with_another_videos_status_is_a_server_error(provider: LumenfallProvider, mock: Client) -> None:
+    """The answer names another video: it is neither taken for this one (its URL would be downloaded as this
+    job's video) nor final; the poll is tried again."""
+    other = video(id="video_other", status="completed")
+    async with mock(lambda r: httpx.Response(200, json=other)) as client:
+        with pytest.raises(ServerError) as info:
+            await provider.get(client, "video_123")
+        assert info.value.code == "MISMATCHED_ID" and "video_other" in str(info.value)
+        assert (await provider.get(client, "video_other")).status == "completed"
