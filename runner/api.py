@@ -331,7 +331,8 @@ class CancelResult:
 
 
 def cancel(m: Manifest | str | Path) -> CancelResult:
-    """Cancel the manifest's jobs in flight at the provider (DELETE, then a GET to see what it did).
+    """Cancel the manifest's jobs in flight at the provider (a GET, a DELETE for those still going, then a GET
+    to see what it did).
 
     A request that fails is recorded in `errors` and the others go on; a job the provider finished first
     stays in flight, so that `run` downloads it.
@@ -361,8 +362,12 @@ def cancel(m: Manifest | str | Path) -> CancelResult:
             key, pid = row["key"], row["provider_id"]
             async with limiter:
                 try:
-                    await prov.cancel(client, pid)
+                    # Asked first: a video finished since the run stopped is left alone (where DELETE removes a
+                    # finished video, as in the OpenAI shape, it would lose a paid render the next run downloads).
                     after = await prov.get(client, pid)
+                    if not after.terminal:
+                        await prov.cancel(client, pid)
+                        after = await prov.get(client, pid)
                 except ProviderError as exc:
                     result.errors[key] = str(exc)
                     return

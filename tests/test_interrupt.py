@@ -147,6 +147,7 @@ def test_cancel_leaves_a_video_finished_first_for_the_next_run_to_download(tmp_p
         assert api.status(m).counts["done"] == 2
         stats = _stats(url)
         assert stats["creates"] == 2 and stats["duplicate_paid"] == 0 and stats["cancelled"] == 0
+        assert stats["requests"].get("delete", 0) == 0  # finished videos get no DELETE, which may remove them
 
 
 def test_cancel_of_a_manifest_that_never_ran_is_a_usage_error_that_creates_nothing(
