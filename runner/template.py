@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 # or fills memory: values handed out by range() in all, and the length of a string or list made by * or **.
 RANGE_BUDGET = 1_000_000
 MAX_MADE = 10_000_000
-MAX_BITS = 100_000  # a number of some 30,000 digits
+MAX_BITS = 14_000  # a number of some 4,200 digits: Python writes integers of up to 4,300 digits as text
 _range_left: contextvars.ContextVar[int] = contextvars.ContextVar("range_left", default=RANGE_BUDGET)
 
 
@@ -52,6 +52,9 @@ def _env() -> ImmutableSandboxedEnvironment:
             ints = all(isinstance(v, int) and not isinstance(v, bool) for v in (left, right))
             if operator == "**" and ints and right > 0 and abs(left) > 1 and right * math.log2(abs(left)) > MAX_BITS:
                 raise _Budget(f"{_short(left)} ** {right:,} would have some {int(right * math.log2(abs(left))):,} "
+                              f"bits; a template makes numbers of at most {MAX_BITS:,}")
+            if operator == "*" and ints and left.bit_length() + right.bit_length() > MAX_BITS + 1:
+                raise _Budget(f"{_short(left)} * {_short(right)} would have some {left.bit_length() + right.bit_length():,} "
                               f"bits; a template makes numbers of at most {MAX_BITS:,}")
             if operator == "*":
                 seq, n = (left, right) if isinstance(left, (str, list, tuple)) else (right, left)

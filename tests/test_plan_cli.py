@@ -429,3 +429,22 @@ def test_a_run_into_a_reader_that_stops_early_still_exits_with_its_own_code(tmp_
     manifest = ("version: 1\nname: f\nmodel: pixverse-v5.6\nparams: {prompt: 'a {{ s }}', quality: 360p}\n"
                 "matrix: {s: [a, b]}\nsim: {render_time: 0.1, failure_rate: 1.0}\n")
     assert _into_a_reader_that_stops(tmp_path, manifest, "run", "--no-report", lines=0) == 1
+
+
+@pytest.mark.parametrize(("where", "text"), [
+    ("prompt", '"x {{ 10 ** 5000 }}"'),
+    ("subject", '"{{ 10 ** 5000 }}"'),                    # a var a prompt uses
+    ("duration", '"{{ (10 ** 4000) * (10 ** 4000) }}"'),  # a number parameter
+])
+def test_a_template_making_a_huge_number_is_a_manifest_error_not_a_traceback(
+    examples: Path, capsys: pytest.CaptureFixture[str], where: str, text: str
+) -> None:
+    m = examples / "demo.yaml"
+    lines = m.read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if line.strip().startswith(f"{where}:"))
+    lines[at] = lines[at][: lines[at].index(":") + 1] + " " + text
+    m.write_text("\n".join(lines) + "\n")
+    code, _, err = run_cli(capsys, "validate", str(m))
+    assert code == 2 and "Traceback" not in err and f"demo.yaml:{at + 1}:" in err, err
+    assert len(err) < 2000  # the number is not printed in full
+    assert not (examples / ".gridrun").exists()
