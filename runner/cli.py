@@ -14,7 +14,7 @@ import sqlite3
 import sys
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from rich.console import Console
 from rich.markup import escape
@@ -260,6 +260,24 @@ def _options(args: argparse.Namespace, **extra: Any) -> api.RunOptions:
     )
 
 
+def _next_steps(counts: Mapping[str, int]) -> str:
+    """What to run next for the jobs a run left unfinished, by their states."""
+    unsent = counts.get("planned", 0)
+    flying = sum(counts.get(k, 0) for k in ("submitting", "submitted", "running", "downloading", "expired"))
+    run = [f"sends the {_jobs(unsent)} not sent"] if unsent else []
+    run += [f"collects the {_jobs(flying)} left in flight, at no new cost"] if flying else []
+    steps = [f"`gridrun run` {' and '.join(run)}"] if run else []
+    if counts.get("failed"):
+        steps.append("`gridrun retry` sends failed jobs again")
+    if counts.get("unknown"):
+        steps.append("`gridrun retry --unknown` sends again those of unknown outcome (may pay twice)")
+    return "; ".join(steps) or "`gridrun retry` sends failed jobs again"
+
+
+def _jobs(n: int) -> str:
+    return f"{n:,} job{'s' if n != 1 else ''}"
+
+
 def cmd_run(args: argparse.Namespace, **extra: Any) -> int:
     from .progress import Progress
 
@@ -286,7 +304,7 @@ def cmd_run(args: argparse.Namespace, **extra: Any) -> int:
     if result.exit_code == 3:
         err.print("stopped by the budget: raise it (--budget) and run again to go on")
     elif result.exit_code == 1:
-        err.print("some jobs did not finish: `gridrun status` says why; `gridrun retry` re-runs failed ones")
+        err.print(f"some jobs did not finish (`gridrun status` says why): {_next_steps(result.stats.counts)}")
     elif result.exit_code == 130:
         c = result.stats.counts
         flying = sum(c.get(k, 0) for k in ("submitting", "submitted", "running", "downloading"))
@@ -498,7 +516,7 @@ def _parser(*, with_sim: bool = True) -> argparse.ArgumentParser:
     sp.add_argument("--force", action="store_true", help="re-run jobs that are done (pays again)")
     sp.set_defaults(fn=cmd_run)
 
-    sp = manifest_cmd("retry", "re-run the failed jobs of a manifest")
+    sp = manifest_cmd("retry", "run (or resume) a manifest, sending its failed jobs again too")
     run_flags(sp)
     sp.add_argument("--unknown", action="store_true", help="re-submit jobs of unknown outcome instead (may pay twice)")
     sp.set_defaults(fn=cmd_retry)

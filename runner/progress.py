@@ -92,6 +92,8 @@ class Progress:
             _emit({"event": "end", **_as_dict(s), **outputs})
         elif self._live is None:
             self.console.print(line(s), markup=False, highlight=False)
+            for e in dict.fromkeys(s.last_errors):  # the live display shows them; plain lines say them once, here
+                self.console.print(f"  • {e}", markup=False, highlight=False, soft_wrap=True)
 
     def _render(self, s: RunStatistics) -> Group:
         """The display, laid out for the terminal's width at this moment: no line is longer, so nothing is cut

@@ -448,3 +448,16 @@ def test_a_template_making_a_huge_number_is_a_manifest_error_not_a_traceback(
     assert code == 2 and "Traceback" not in err and f"demo.yaml:{at + 1}:" in err, err
     assert len(err) < 2000  # the number is not printed in full
     assert not (examples / ".gridrun").exists()
+
+
+def test_a_run_that_cannot_reach_its_provider_says_why_and_what_to_run_next(
+    examples: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    m = examples / "demo.yaml"
+    m.write_text(m.read_text().replace("provider: sim", "provider: lumenfall"))
+    monkeypatch.setenv("LUMENFALL_API_KEY", "lmnfl_test")
+    monkeypatch.setenv("LUMENFALL_BASE_URL", "http://127.0.0.1:9/v1")  # nothing listens there
+    code, _, err = run_cli(capsys, "run", str(m), "--no-report", "--retries", "0")
+    assert code == 1
+    assert "could not connect" in err and "127.0.0.1:9" in err
+    assert "`gridrun run` sends the 12 jobs not sent" in err and "retry" not in err.splitlines()[-1]
