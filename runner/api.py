@@ -181,6 +181,8 @@ def run(
     if not isinstance(p, Plan):
         p = plan(p)
     prov = provider or _provider(p)
+    if callable(getattr(prov, "api_key", None)):
+        prov.api_key()  # a missing key is said before any state is made
     store = Store(p.state_dir / "state.db")
     store.acquire_lock()
     try:

@@ -61,7 +61,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
                       f"{len(to_run):,} jobs to send cost ${cost / 1e6:,.2f}, above the budget of "
                       f"${plan.budget_micros / 1e6:,.2f}: `gridrun run` would refuse to start (--allow-partial "
                       "runs up to it)")
-    out.print(f"{plan.manifest.path}: valid — {len(plan.jobs)} jobs, ${plan.total_usd:,.2f} estimated")
+    out.print(f"{plan.manifest.path}: valid — {_jobs(len(plan.jobs))}, ${plan.total_usd:,.2f} estimated")
     return 0
 
 
@@ -79,7 +79,7 @@ def cmd_matrix(args: argparse.Namespace) -> int:
         return 0
     for row in rows:
         out.print(", ".join(f"{k}={format_value(v)}" for k, v in row.items()) or "(empty combination)", markup=False)
-    out.print(f"{len(rows)} combinations", style="dim")
+    out.print(f"{len(rows):,} combination{'s' if len(rows) != 1 else ''}", style="dim")
     return 0
 
 
@@ -138,7 +138,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     for w in plan.warnings:
         err.print(f"[yellow]warning[/yellow]: {escape(f'{plan.manifest.path}: {w}')}")
     m = plan.manifest
-    out.print(f"[bold]{escape(m.name)}[/bold] — {plan.provider} / {plan.model} — {len(plan.jobs):,} jobs")
+    out.print(f"[bold]{escape(m.name)}[/bold] — {plan.provider} / {plan.model} — {_jobs(len(plan.jobs))}")
     if isinstance(m.data.get("description"), str):
         out.print(f"  {m.data['description'].strip()}", markup=False)
     jobs = plan.jobs
@@ -194,7 +194,7 @@ def _print_totals(plan: Plan, diff: Any) -> None:
     for j in plan.jobs:
         by_cost.setdefault((j.size, j.duration), []).append(j.cost_micros)
     parts = [f"{len(v):,} × {w}x{h} {d:g}s = ${sum(v) / 1e6:,.2f}" for ((w, h), d), v in by_cost.items()]
-    out.print("total: " + "; ".join(parts) + f" → [bold]${plan.total_usd:,.2f}[/bold] for {len(plan.jobs):,} jobs")
+    out.print("total: " + "; ".join(parts) + f" → [bold]${plan.total_usd:,.2f}[/bold] for {_jobs(len(plan.jobs))}")
     if plan.budget_micros is not None:
         fits = "fits" if plan.total_micros <= plan.budget_micros else "[red]exceeds[/red]"
         out.print(f"budget: ${plan.budget_micros / 1e6:,.2f} ({fits})")
@@ -274,10 +274,6 @@ def _next_steps(counts: Mapping[str, int]) -> str:
     return "; ".join(steps) or "`gridrun retry` sends failed jobs again"
 
 
-def _jobs(n: int) -> str:
-    return f"{n:,} job{'s' if n != 1 else ''}"
-
-
 def cmd_run(args: argparse.Namespace, **extra: Any) -> int:
     from .progress import Progress
 
@@ -333,7 +329,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     r = snap.run
     c = {k: v for k, v in snap.counts.items() if v}
     started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.started_at))
-    out.print(f"[bold]{escape(r.manifest_name)}[/bold] run {r.id} ({r.status}, started {started}) — {len(snap.jobs)} jobs")
+    out.print(f"[bold]{escape(r.manifest_name)}[/bold] run {r.id} ({r.status}, started {started}) — {_jobs(len(snap.jobs))}")
     out.print("  " + ", ".join(f"{k} {v}" for k, v in c.items()))
     budget = "" if r.budget_micros is None else f" of ${r.budget_micros / 1e6:,.2f}"
     out.print(f"  spent ${snap.spent_micros / 1e6:,.2f}, reserved ${snap.reserved_micros / 1e6:,.2f}{budget}")
@@ -417,7 +413,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 
 def _jobs(n: int) -> str:
-    return f"{n} job" if n == 1 else f"{n} jobs"
+    return f"{n:,} job" if n == 1 else f"{n:,} jobs"
 
 
 # --------------------------------------------------------------------------------------------------

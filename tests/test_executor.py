@@ -801,8 +801,9 @@ def test_missing_key_stops_before_anything_is_recorded_or_sent(tmp_path: Path) -
     m.write_text(text[: text.index("sim:")])
     with pytest.raises(NeedsKeyError, match="LUMENFALL_API_KEY"):
         api.run(m, report=False)
+    assert not (tmp_path / ".gridrun").exists()  # no state made either
     from runner.errors import NotRecordedError
-    with pytest.raises(NotRecordedError, match="no run recorded"):
+    with pytest.raises(NotRecordedError, match="nothing has run here"):
         api.status(m)
 
 

@@ -52,6 +52,20 @@ class LumenfallProvider:
         """The environment variable holding the API key."""
         return self.caps.api_key_env or f"{self.name.upper()}_API_KEY"
 
+    def api_key(self) -> str:
+        """The API key, from the environment.
+
+        :raises NeedsKeyError: the API key's environment variable is unset or empty.
+        """
+        env = self.key_env
+        key = os.environ.get(env, "").strip()
+        if not key:
+            raise NeedsKeyError(
+                f"{self.name} needs an API key: set {env} in the environment "
+                f"(export {env}=lmnfl_...); keys are never read from the manifest"
+            )
+        return key
+
     def client(
         self,
         *,
@@ -63,16 +77,9 @@ class LumenfallProvider:
 
         :raises NeedsKeyError: the API key's environment variable is unset or empty.
         """
-        env = self.key_env
-        key = os.environ.get(env, "").strip()
-        if not key:
-            raise NeedsKeyError(
-                f"{self.name} needs an API key: set {env} in the environment "
-                f"(export {env}=lmnfl_...); keys are never read from the manifest"
-            )
         return make_client(
             self.base_url,
-            headers={"Authorization": f"Bearer {key}"},
+            headers={"Authorization": f"Bearer {self.api_key()}"},
             max_connections=max_connections,
             timeout=timeout,
             transport=transport,

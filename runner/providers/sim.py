@@ -69,6 +69,10 @@ class SimProvider(LumenfallProvider):
         whose world was not kept (no world file, or another one). Over HTTP only the server can tell."""
         return not self.remote and video_id not in self.app.state.sim.videos
 
+    def api_key(self) -> str:
+        """None needed."""
+        return ""
+
     def client(
         self,
         *,
