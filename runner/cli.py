@@ -290,7 +290,7 @@ def cmd_run(args: argparse.Namespace, **extra: Any) -> int:
                          report=not getattr(args, "no_report", False))
         rel = relpath(result.outputs_dir, Path.cwd())
         report = relpath(result.report, Path.cwd()) if result.report else None
-        progress.final(result.stats, report=report, videos=f"{rel}/")
+        progress.final(result.stats, report=report, videos=f"{rel}/", status=result.status, exit_code=result.exit_code)
     if report and not progress.json_lines:
         out.print(f"report: {report}")
     elif result.report_error:

@@ -322,8 +322,14 @@ class Executor:
                          self.live.report_error)
 
     async def _signals(self, scope: anyio.CancelScope) -> None:
-        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            async for _ in signals:
+        wanted = [signal.SIGINT, signal.SIGTERM]
+        hangup = getattr(signal, "SIGHUP", None)
+        if hangup is not None and signal.getsignal(hangup) is not signal.SIG_IGN:  # under nohup it stays ignored
+            wanted.append(hangup)  # the terminal closed, an SSH session dropped: stop as on SIGTERM
+        with anyio.open_signal_receiver(*wanted) as signals:
+            async for signum in signals:
+                if signum == hangup:
+                    _terminal_gone()
                 if self.stopping != "interrupt":
                     self.stopping = "interrupt"
                     self.errors.append("interrupted: no new submissions; finishing what is paid for (Ctrl-C again to detach)")
@@ -966,3 +972,17 @@ async def execute(
     ex = Executor(plan, provider, store, options=options, on_progress=on_progress, on_report=on_report,
                   on_output=on_output, argv=argv)
     return await ex.run()
+
+
+def _terminal_gone() -> None:
+    """After a hangup, what goes to the terminal goes nowhere: writing to a closed terminal fails (EIO)."""
+    import sys
+
+    from .progress import mute
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None and stream.isatty():
+                mute(stream)
+        except (OSError, ValueError):
+            pass

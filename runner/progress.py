@@ -84,7 +84,7 @@ class Progress:
         else:
             self.console.print(line(s), markup=False, highlight=False)
 
-    def final(self, s: RunStatistics, **outputs: str | None) -> None:
+    def final(self, s: RunStatistics, **outputs: Any) -> None:
         """The run's end: one last JSON event (with `outputs`, such as where the report is) or plain line; a
         live display draws `s` as it closes."""
         self._stats = s

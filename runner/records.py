@@ -81,6 +81,8 @@ class RunRecord:
             return True
         except OSError:  # alive, owned by someone else
             pass
+        if process_state(self.pid) in ("Z", "X"):  # dead, its parent has not reaped it yet
+            return True
         started = process_start(self.pid)
         return started is not None and started > self.started_at + PID_CLOCK_SLACK
 
@@ -92,6 +94,15 @@ class RunRecord:
 # The start of a process is known to the second (the boot time's resolution), and the wall clock may be
 # stepped meanwhile: a process that started this much after a run did is surely not the run's.
 PID_CLOCK_SLACK = 5.0
+
+
+def process_state(pid: int) -> str | None:
+    """Process `pid`'s state letter (R, S, Z for a zombie, ...), where /proc tells; None elsewhere."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0].decode()
+    except (OSError, IndexError, UnicodeDecodeError):
+        return None
 
 
 def process_start(pid: int) -> float | None:

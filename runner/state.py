@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from .errors import LockError, NotRecordedError, StateError
+from .outputs import atomic_write
 from .records import JobRecord, RunRecord, Snapshot, job_record, run_record  # noqa: F401 (re-exported)
 
 SCHEMA_VERSION = 1
@@ -392,22 +393,28 @@ class Store:
         is stopped. A dead holder's lock is free."""
         import fcntl
 
+        # The lock is the state folder's own: a folder is not deleted by hand while its state.db is wanted,
+        # as a stale-looking lock file may be (the kernel frees the lock when its holder dies). The `lock`
+        # file beside state.db only says who holds it.
         lock_path = self.path.with_name("lock")
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(self.path.parent, os.O_RDONLY)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
+            os.close(fd)
             try:
-                holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip() or "another process"
-            finally:
-                os.close(fd)
+                holder = lock_path.read_text(encoding="utf-8", errors="replace").strip()
+            except OSError:
+                holder = ""
             raise LockError(
-                f"{self.path.parent}: another gridrun runner holds this state ({holder}); "
+                f"{self.path.parent}: another gridrun runner holds this state ({holder or 'another process'}); "
                 f"wait for it to finish, or stop it, then {then} (`gridrun status` works meanwhile)"
             ) from None
         info = f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}"
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, info.encode(), 0)
+        try:
+            atomic_write(lock_path, info, durable=False)
+        except OSError:
+            pass  # who holds it is a courtesy; the lock is held
         self._lock_fd = fd
 
     def release_lock(self) -> None:

@@ -41,15 +41,16 @@ def _run(m: Path) -> subprocess.Popen[str]:
                             stderr=subprocess.PIPE, text=True, cwd=m.parent)
 
 
-def _interrupt(m: Path, *, times: int) -> tuple[int, str]:
-    """Start `gridrun run m`, press Ctrl-C `times` times once two jobs are in flight; (exit code, stderr)."""
+def _interrupt(m: Path, *, times: int, signum: int = signal.SIGINT) -> tuple[int, str]:
+    """Start `gridrun run m`, press Ctrl-C (or send `signum`) `times` times once two jobs are in flight;
+    (exit code, stderr)."""
     proc = _run(m)
     try:
         _wait_for(lambda: _in_flight(m) >= 2)
         for i in range(times):
             if i:
                 time.sleep(0.2)
-            os.kill(proc.pid, signal.SIGINT)
+            os.kill(proc.pid, signum)
         _, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
@@ -72,10 +73,12 @@ def _stats(url: str) -> dict:
 
 
 @pytest.mark.timeout(120)
-def test_first_ctrl_c_stops_submitting_and_finishes_paid_work(tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGHUP], ids=["ctrl-c", "hangup"])
+def test_first_ctrl_c_stops_submitting_and_finishes_paid_work(tmp_path: Path, signum: int) -> None:
+    """A hangup (the terminal closed, an SSH session dropped) stops a run as Ctrl-C does, not as a kill."""
     with running_server(SimConfig(render_time=1.5, jitter=0.0, concurrency=2), process=True) as url:
         m = write_manifest(tmp_path, n_seeds=4, run={"concurrency": 2}, base_url=url, sim={})
-        code, err = _interrupt(m, times=1)
+        code, err = _interrupt(m, times=1, signum=signum)
         assert code == 130, err
         snap = api.status(m)
         assert snap.counts["done"] == 2 and snap.counts["planned"] == 6, snap.counts

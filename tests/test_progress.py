@@ -148,6 +148,7 @@ def test_run_json_writes_only_json_lines_on_stdout(
     end = events[-1]
     assert end["event"] == "end" and end["counts"]["done"] == 1
     assert (end["report"], end["videos"]) == ("outputs/t/report.html", "outputs/t/")
+    assert (end["status"], end["exit_code"]) == ("done", 0)  # a reader needs no guess from `stopping`
     assert (tmp_path / end["report"]).is_file()
 
 

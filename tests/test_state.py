@@ -162,6 +162,21 @@ def test_second_runner_is_refused_naming_the_holder(store: Store, tmp_path: Path
         other.acquire_lock()
 
 
+def test_the_lock_holds_when_its_lock_file_is_deleted_by_hand(store: Store, tmp_path: Path) -> None:
+    """Deleting a lock file that looks stale is a common habit; a second runner must still be refused."""
+    store.acquire_lock()
+    (tmp_path / "lock").unlink()
+    other = Store(tmp_path / "state.db")
+    with pytest.raises(LockError, match="another gridrun runner holds this state"):
+        other.acquire_lock()
+    other.close()
+    store.release_lock()
+    again = Store(tmp_path / "state.db")
+    again.acquire_lock()
+    assert f"pid {os.getpid()}" in (tmp_path / "lock").read_text()
+    again.close()
+
+
 def test_lock_of_a_dead_process_is_taken_over(tmp_path: Path) -> None:
     code = (
         "import sys, time; from pathlib import Path; from runner.state import Store;"

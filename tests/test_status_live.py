@@ -185,3 +185,29 @@ def test_a_pid_taken_by_a_process_that_started_after_the_run_is_not_the_runs() -
         proc.kill()
         proc.wait()
     assert run.process_gone()  # and once it has exited, by its pid alone
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="process states come from /proc")
+def test_a_run_whose_process_died_but_was_not_reaped_is_gone() -> None:
+    """A killed run whose parent has not waited for it yet (a zombie) still answers kill(pid, 0)."""
+    import socket
+
+    from runner.records import RunRecord, process_start, process_state
+
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        started = process_start(proc.pid)
+        assert started is not None
+        run = RunRecord(id=1, manifest_name="m", manifest_path="m.yaml", outputs_dir="out", provider="sim",
+                        model="x", axes=(), started_at=started, ended_at=None, status="running",
+                        budget_micros=None, pid=proc.pid, host=socket.gethostname())
+        assert not run.process_gone()
+        os.kill(proc.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while process_state(proc.pid) != "Z" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert process_state(proc.pid) == "Z"  # not reaped: this test has not waited for it
+        assert run.process_gone()
+    finally:
+        proc.kill()
+        proc.wait()
