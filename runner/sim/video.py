@@ -188,13 +188,33 @@ def encode(spec: ClipSpec) -> Clip:
     """Encode `spec` as an H.264 (yuv420p, faststart) MP4 and a JPEG poster. Deterministic."""
     started = time.perf_counter()
     scene = _scene(spec)
-    # faststart rewrites the file in a second pass, which libavformat does by reopening it by name.
+    frames = _frames(scene)
+    mp4 = _mux_in_memory(spec, frames) if hasattr(os, "memfd_create") else _mux_in_temp_dir(spec, frames)
+    return Clip(mp4, _poster(scene), time.perf_counter() - started)
+
+
+# faststart rewrites the file in a second pass, which libavformat does by reopening it by name: the clip is
+# muxed into a file that has one.
+
+
+def _mux_in_memory(spec: ClipSpec, frames: list[np.ndarray]) -> bytes:
+    """Mux into an anonymous memory file (Linux), named for the reopen by /proc/self/fd: nothing is left on
+    disk whatever ends the process meanwhile (a kill during an encode left a temporary folder behind)."""
+    fd = os.memfd_create("gridrun-sim-clip", getattr(os, "MFD_CLOEXEC", 0))
+    try:
+        _mux(spec, frames, f"/proc/self/fd/{fd}")
+        return os.pread(fd, os.fstat(fd).st_size, 0)
+    finally:
+        os.close(fd)
+
+
+def _mux_in_temp_dir(spec: ClipSpec, frames: list[np.ndarray]) -> bytes:
+    """Mux into a file in a temporary folder (where there is no memfd_create)."""
     with tempfile.TemporaryDirectory(prefix="gridrun-sim-") as tmp:
         path = os.path.join(tmp, "clip.mp4")
-        _mux(spec, _frames(scene), path)
+        _mux(spec, frames, path)
         with open(path, "rb") as f:
-            mp4 = f.read()
-    return Clip(mp4, _poster(scene), time.perf_counter() - started)
+            return f.read()
 
 
 def _mux(spec: ClipSpec, frames: list[np.ndarray], path: str) -> None:

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import io
+import os
 import threading
+from pathlib import Path
 
 import av
 import pytest
@@ -103,3 +105,53 @@ def test_cache_evicts_the_least_recently_used_clip() -> None:
     cache.get(c)
     assert cache.peek(a) is not None and cache.peek(c) is not None
     assert cache.peek(b) is None
+
+
+@pytest.mark.skipif(not hasattr(os, "memfd_create"), reason="memfd_create is Linux only")
+def test_a_clip_muxed_in_memory_has_the_bytes_of_one_muxed_in_a_temporary_folder() -> None:
+    import hashlib
+
+    from runner.sim import video
+
+    spec = ClipSpec("a cat", 3, None, 2.0, 320, 176)
+    frames = video._frames(video._scene(spec))
+    in_memory = video._mux_in_memory(spec, frames)
+    on_disk = video._mux_in_temp_dir(spec, frames)
+    assert len(in_memory) > 1000
+    assert hashlib.sha256(in_memory).hexdigest() == hashlib.sha256(on_disk).hexdigest()
+    assert encode(spec).mp4 == on_disk
+
+
+@pytest.mark.skipif(not hasattr(os, "memfd_create"), reason="memfd_create is Linux only")
+def test_encoding_leaves_nothing_in_the_temporary_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process killed during an encode (an in-process simulator) must leave no gridrun-sim-* folder behind:
+    on Linux nothing is written to disk at all."""
+    import tempfile
+
+    from runner.sim import video
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    seen: list[list[str]] = []
+    real_mux = video._mux
+
+    def mux(spec: ClipSpec, frames: list, path: str) -> None:
+        real_mux(spec, frames, path)
+        seen.append(os.listdir(tmp_path))  # what a kill at this moment would leave
+
+    monkeypatch.setattr(video, "_mux", mux)
+    encode(ClipSpec("nothing on disk", 1, None, 1, 32, 32))
+    assert seen == [[]]
+
+
+def test_without_memfd_the_clip_is_muxed_in_a_temporary_folder_removed_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    spec = ClipSpec("no memfd", 2, None, 1, 32, 32)
+    expected = encode(spec).mp4
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.delattr(os, "memfd_create", raising=False)
+    assert encode(spec).mp4 == expected
+    assert os.listdir(tmp_path) == []
+
