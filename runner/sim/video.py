@@ -265,14 +265,18 @@ class ClipCache:
                 if clip is not None:
                     self._hits += 1
                     return clip
-            clip = encode(spec)
-            with self._lock:
-                self._misses += 1
-                self._encode_seconds += clip.encode_seconds
-                self._clips[spec] = clip
-                while len(self._clips) > self.maxsize:
-                    self._clips.popitem(last=False)
-                self._pending.pop(spec, None)
+            clip = None
+            try:
+                clip = encode(spec)
+            finally:  # an encode that raised leaves no gate behind: the next caller tries again
+                with self._lock:
+                    if clip is not None:
+                        self._misses += 1
+                        self._encode_seconds += clip.encode_seconds
+                        self._clips[spec] = clip
+                        while len(self._clips) > self.maxsize:
+                            self._clips.popitem(last=False)
+                    self._pending.pop(spec, None)
             return clip
 
     def statistics(self) -> CacheStatistics:

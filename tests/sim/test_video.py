@@ -155,3 +155,25 @@ def test_without_memfd_the_clip_is_muxed_in_a_temporary_folder_removed_after(
     assert encode(spec).mp4 == expected
     assert os.listdir(tmp_path) == []
 
+
+def test_an_encode_that_raises_leaves_no_pending_entry_and_the_next_call_encodes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from runner.sim import video
+
+    cache = ClipCache(maxsize=2)
+    spec = ClipSpec("flaky", 1, None, 1, 32, 32)
+    real = video.encode
+    calls = []
+
+    def flaky(s: ClipSpec) -> video.Clip:
+        calls.append(s)
+        if len(calls) == 1:
+            raise RuntimeError("encoder broke")
+        return real(s)
+
+    monkeypatch.setattr(video, "encode", flaky)
+    with pytest.raises(RuntimeError, match="encoder broke"):
+        cache.get(spec)
+    assert cache._pending == {}
+    assert cache.statistics().misses == 0
+    assert cache.get(spec).mp4 and len(calls) == 2
+    assert cache._pending == {} and cache.statistics().misses == 1
