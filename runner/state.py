@@ -25,8 +25,6 @@ from .errors import LockError, NotRecordedError, StateError
 from .outputs import atomic_write
 from .records import JobRecord, RunRecord, Snapshot, job_record, run_record  # noqa: F401 (re-exported)
 
-SCHEMA_VERSION = 1
-
 
 class JobState(str, enum.Enum):
     PLANNED = "planned"          # known, never submitted (or a submission proven never to have reached the provider)
@@ -195,6 +193,17 @@ def m005_run_final_money(db: sqlite3.Connection) -> None:
     # sees its jobs billed or settled moves the figures on, and the earlier run's report must show them as
     # its jobs are shown (`final`).
     db.execute("ALTER TABLE runs ADD COLUMN final_money TEXT")
+
+
+@migration
+def m006_events_index(db: sqlite3.Connection) -> None:
+    # A job's events (its last reset, its failure retries, its state when a run ended) are read once per job
+    # when a run resumes: without an index each read scans every event of every run.
+    db.execute("CREATE INDEX events_job_kind ON events(job_id, kind)")
+
+
+# The schema this gridrun writes: one migration per version.
+SCHEMA_VERSION = len(_MIGRATIONS)
 
 
 # The job fields a run's `final` keeps: what a later run may change of a job the two runs share. Not where

@@ -1,0 +1,71 @@
+"""The events table: its index (schema 6) and the per-job reads that use it."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+from runner.state import _MIGRATIONS, FAILURE_RETRY, SCHEMA_VERSION, JobState, Store
+
+S = JobState
+
+
+def _hash(i: int) -> str:
+    return f"{i:024x}" + "0" * 40  # the idempotency key takes the first 24 characters
+
+
+def _job(i: int, tmp: Path) -> dict:
+    return {"hash": _hash(i), "key": f"seed={i}", "sweep": None, "values": {"seed": i}, "params": {"prompt": "p"},
+            "output_path": str(tmp / f"{i}.mp4"), "cost_estimate_micros": 350_000, "width": 960, "height": 540,
+            "duration": 5}
+
+
+def _run(store: Store, tmp: Path, n: int) -> tuple[int, list[int]]:
+    run = store.start_run(manifest_name="m", manifest_path="m.yaml", manifest_copy="", outputs_dir=str(tmp),
+                          provider="sim", model="pixverse-v5.6", axes=["seed"], budget_micros=None)
+    ids = store.add_jobs(run, [_job(i, tmp) for i in range(n)])
+    return run, [ids[_hash(i)] for i in range(n)]
+
+
+def _plan(db: sqlite3.Connection, query: str, args: tuple) -> str:
+    return " ".join(r[-1] for r in db.execute("EXPLAIN QUERY PLAN " + query, args))
+
+
+def _schema_5(path: Path) -> None:
+    """A state file as gridrun wrote it before schema 6, with a job and its events."""
+    with closing(sqlite3.connect(path)) as db:
+        for m in _MIGRATIONS[:5]:
+            m(db)
+        db.execute("PRAGMA user_version = 5")
+        db.execute("INSERT INTO jobs (hash, key, vals, params, state, output_path, cost_estimate_micros, created_at,"
+                   " updated_at) VALUES ('h', 'k', '{}', '{}', 'planned', 'o.mp4', 1, 0, 0)")
+        db.execute("INSERT INTO events (at, job_id, kind, detail) VALUES (1, 1, 'reset', ?)",
+                   (f'{{"reason": "{FAILURE_RETRY} 1 of 2"}}',))
+        db.commit()
+
+
+def test_a_new_state_file_has_the_current_schema_and_the_events_index(tmp_path: Path) -> None:
+    with Store(tmp_path / "state.db") as store:
+        assert store.schema == SCHEMA_VERSION == len(_MIGRATIONS) == 6
+        assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        plan = _plan(store.db, "SELECT detail FROM events WHERE job_id=? AND kind='reset' ORDER BY id DESC LIMIT 1", (1,))
+        assert "events_job_kind" in plan and "SCAN events" not in plan
+
+
+def test_a_state_file_of_schema_5_is_read_as_it_is_and_given_the_index_by_a_writer(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    _schema_5(path)
+    with Store(path, readonly=True) as reader:  # status, report: no upgrade, the reads work without the index
+        assert reader.schema == 5
+        assert reader.last_reset_reason(1) == f"{FAILURE_RETRY} 1 of 2"
+        assert reader.failure_retries_made([1]) == {1: 1}
+    with Store(path) as writer:
+        assert writer.schema == 6
+        assert writer.last_reset_reason(1) == f"{FAILURE_RETRY} 1 of 2"
+        assert writer.failure_retries_made([1]) == {1: 1}
+    with closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 6
+        assert ("events_job_kind",) in db.execute("SELECT name FROM sqlite_master WHERE type='index'").fetchall()
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
