@@ -758,20 +758,19 @@ class Store:
         (undone, or its attempt voided) made nothing: the count is as it was before it."""
         made: dict[int, int] = {}
         before: dict[int, int] = {}
-        wanted = set(job_ids)
-        for row in self.db.execute(
-            "SELECT job_id, kind, detail FROM events WHERE kind IN ('reset', 'reset-undone', 'voided') ORDER BY id"
-        ):
-            jid = row["job_id"]
-            if jid not in wanted:
-                continue
-            detail = json.loads(row["detail"]) if row["detail"] else {}
-            detail = detail if isinstance(detail, dict) else {}
-            if row["kind"] == "reset":
-                before[jid] = made.get(jid, 0)
-                made[jid] = made.get(jid, 0) + 1 if str(detail.get("reason", "")).startswith(FAILURE_RETRY) else 0
-            elif (row["kind"] == "reset-undone" or "restored" in detail) and jid in before:
-                made[jid] = before.pop(jid)
+        for chunk, marks in _chunked(list(dict.fromkeys(job_ids))):
+            for row in self.db.execute(
+                f"SELECT job_id, kind, detail FROM events WHERE job_id IN ({marks})"
+                " AND kind IN ('reset', 'reset-undone', 'voided') ORDER BY id", chunk,
+            ):
+                jid = row["job_id"]
+                detail = json.loads(row["detail"]) if row["detail"] else {}
+                detail = detail if isinstance(detail, dict) else {}
+                if row["kind"] == "reset":
+                    before[jid] = made.get(jid, 0)
+                    made[jid] = made.get(jid, 0) + 1 if str(detail.get("reason", "")).startswith(FAILURE_RETRY) else 0
+                elif (row["kind"] == "reset-undone" or "restored" in detail) and jid in before:
+                    made[jid] = before.pop(jid)
         return {jid: n for jid, n in made.items() if n}
 
     def last_reset_reason(self, job_id: int) -> str | None:

@@ -69,3 +69,33 @@ def test_a_state_file_of_schema_5_is_read_as_it_is_and_given_the_index_by_a_writ
         assert ("events_job_kind",) in db.execute("SELECT name FROM sqlite_master WHERE type='index'").fetchall()
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
+
+def _fail_and_retry(store: Store, run: int, jid: int, reason: str) -> None:
+    store.begin_submit(run, [jid])
+    store.transition(jid, S.SUBMITTED, provider_id=f"v{jid}")
+    store.transition(jid, S.FAILED, error="boom")
+    store.reset(jid, reason)
+
+
+def test_failure_retries_are_counted_per_job_across_many_jobs(tmp_path: Path) -> None:
+    """More jobs than one query takes (the ids go in chunks), asked for in any order and more than once."""
+    with Store(tmp_path / "state.db") as store:
+        run, ids = _run(store, tmp_path, 1203)
+        with store.batch():
+            for n, jid in enumerate(ids):
+                for _ in range(n % 3):
+                    _fail_and_retry(store, run, jid, f"{FAILURE_RETRY} 1 of 3")
+                if n % 7 == 0 and n % 3:  # sent again on request: the count begins again
+                    _fail_and_retry(store, run, jid, "retry")
+                if n % 11 == 0 and n % 3:  # a failure retry never sent: undone, it made nothing
+                    store.begin_submit(run, [jid])
+                    store.transition(jid, S.SUBMITTED, provider_id="x")
+                    store.transition(jid, S.FAILED, error="boom")
+                    store.reset(jid, f"{FAILURE_RETRY} 2 of 3")
+                    store.undo_reset(jid)
+        expected = {jid: n % 3 for n, jid in enumerate(ids) if n % 3 and n % 7 != 0}
+        asked = list(reversed(ids)) + ids[:10]
+        assert store.failure_retries_made(asked) == expected
+        some = ids[500:505]
+        assert store.failure_retries_made(some) == {j: n for j, n in expected.items() if j in some}
+        assert store.failure_retries_made([]) == {}
