@@ -273,6 +273,9 @@ class Store:
             raise StateError(f"{self.path}: cannot open state: {exc}") from exc
         self.db.row_factory = sqlite3.Row
         self._pending = 0
+        # The writer is the only one changing job states (it holds the lock): remember them, as written (a
+        # rollback forgets them all: the next move reads its job again).
+        self._known: dict[int, tuple[JobState, str]] = {}
         self._relaxed = False  # synchronous=NORMAL while a deferred transaction is open
         try:  # a failure past here closes the connection (a state file refused, a newer schema)
             if not readonly:
@@ -286,8 +289,6 @@ class Store:
         except BaseException:
             self.db.close()
             raise
-        # The writer is the only one changing job states (it holds the lock): remember them.
-        self._known: dict[int, tuple[JobState, str]] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def _migrate(self) -> None:
@@ -338,6 +339,7 @@ class Store:
         except BaseException:
             if self.db.in_transaction:
                 self.db.execute("ROLLBACK")
+            self._known.clear()  # it may hold moves rolled back: read them again from the database
             raise
 
     @contextmanager
@@ -371,6 +373,7 @@ class Store:
             self._batch_depth = depth
             if depth == 0 and self.db.in_transaction:
                 self.db.execute("ROLLBACK")
+                self._known.clear()  # it may hold moves rolled back: read them again from the database
             raise
         self._batch_depth = depth
         if depth == 0:

@@ -286,3 +286,41 @@ def test_a_state_file_of_the_first_schema_is_read_as_it_is_and_upgraded_by_a_wri
     assert "events_job_kind" in {r[0] for r in writer.db.execute("SELECT name FROM sqlite_master WHERE type='index'")}
     assert writer.money(run) == (0, 0)
     writer.close()
+
+
+def _failed(store: Store, run: int, jid: int) -> None:
+    store.begin_submit(run, [jid])
+    store.transition(jid, S.SUBMITTED, provider_id=f"v{jid}")
+    store.transition(jid, S.FAILED, error="boom")
+
+
+def test_a_batch_rolled_back_leaves_no_move_of_it_in_the_state_checks(store: Store, tmp_path: Path) -> None:
+    """The store remembers job states to spare a read per move; a batch that fails midway is rolled back, and
+    a move allowed only from a state it made must be refused."""
+    run, ids = _run(store, tmp_path)
+    a, b = ids[f"{0:064x}"], ids[f"{1:064x}"]
+    _failed(store, run, a)
+    with pytest.raises(RuntimeError, match="midway"), store.batch():
+        store.reset(a, "retry")  # failed -> planned, not committed
+        store.transition(b, S.SUBMITTING)
+        raise RuntimeError("midway")
+    assert store.job_row(a)["state"] == "failed" and store.job_row(b)["state"] == "planned"
+    with pytest.raises(StateError, match="cannot move from failed to submitting"):
+        store.transition(a, S.SUBMITTING)
+    with pytest.raises(StateError, match="cannot move from planned to submitted"):
+        store.transition(b, S.SUBMITTED)
+    assert store.job_row(a)["state"] == "failed" and store.job_row(b)["state"] == "planned"
+
+
+def test_a_begin_submit_rolled_back_leaves_its_jobs_planned_for_the_state_checks(store: Store, tmp_path: Path) -> None:
+    """A submit batch refused at a later job writes no attempt for the earlier ones: they may not be moved on
+    as if they had one."""
+    run, ids = _run(store, tmp_path)
+    a, b = ids[f"{0:064x}"], ids[f"{1:064x}"]
+    store.transition(b, S.SUBMITTING)
+    with pytest.raises(StateError, match="cannot submit from submitting"):
+        store.begin_submit(run, [a, b])
+    assert store.job_row(a)["state"] == "planned" and store.attempts(a) == []
+    with pytest.raises(StateError, match="cannot move from planned to submitted"):
+        store.transition(a, S.SUBMITTED, provider_id="v")
+    assert store.begin_submit(run, [a])[a].endswith("-1")

@@ -99,3 +99,25 @@ def test_failure_retries_are_counted_per_job_across_many_jobs(tmp_path: Path) ->
         some = ids[500:505]
         assert store.failure_retries_made(some) == {j: n for j, n in expected.items() if j in some}
         assert store.failure_retries_made([]) == {}
+
+
+def test_a_migration_that_fails_is_rolled_back_and_its_error_surfaces(tmp_path: Path, monkeypatch) -> None:
+    from runner import state
+
+    path = tmp_path / "state.db"
+    _schema_5(path)
+
+    def m007_broken(db: sqlite3.Connection) -> None:
+        db.execute("CREATE TABLE half_made (x)")
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(state, "_MIGRATIONS", [*_MIGRATIONS, m007_broken])
+    try:
+        Store(path)
+    except sqlite3.OperationalError as exc:
+        assert "disk I/O error" in str(exc)
+    else:
+        raise AssertionError("the failed migration was not reported")
+    with closing(sqlite3.connect(path)) as db:  # the migrations before it stay; its own is undone
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 6
+        assert db.execute("SELECT name FROM sqlite_master WHERE name='half_made'").fetchone() is None
