@@ -273,6 +273,7 @@ class Store:
             raise StateError(f"{self.path}: cannot open state: {exc}") from exc
         self.db.row_factory = sqlite3.Row
         self._pending = 0
+        self._batch_depth = 0  # `batch()`es open, one inside another
         # The writer is the only one changing job states (it holds the lock): remember them, as written (a
         # rollback forgets them all: the next move reads its job again).
         self._known: dict[int, tuple[JobState, str]] = {}
@@ -357,12 +358,12 @@ class Store:
         self._pending += 1
 
     def _in_batch(self) -> bool:
-        return getattr(self, "_batch_depth", 0) > 0
+        return self._batch_depth > 0
 
     @contextmanager
     def batch(self) -> Iterator[None]:
         """Group several writes in one commit (one fsync). Never used around `begin_submit`'s commit."""
-        depth = getattr(self, "_batch_depth", 0)
+        depth = self._batch_depth
         if depth == 0:
             self.flush()
             self.db.execute("BEGIN IMMEDIATE")
