@@ -130,10 +130,8 @@ def diff(p: Plan, *, force: bool = False) -> Diff | None:
         store = Store(db, readonly=True)
     except NotRecordedError:  # an empty file: a run being made this moment, or one killed before it wrote
         return None
-    try:
+    with store:
         stored, previous = _stored(store, p)
-    finally:
-        store.db.close()
     return plan_mod.diff(p, stored, previous, force=force)
 
 
@@ -227,11 +225,8 @@ def _report_hooks(
     memo = ReportMemo()
 
     def build(run_id: int, final: bool) -> Path | None:
-        store = Store(p.state_dir / "state.db", readonly=True)
-        try:
+        with Store(p.state_dir / "state.db", readonly=True) as store:
             return write_report(store, run_id=run_id, posters=final, memo=memo)
-        finally:
-            store.db.close()
 
     return build, make_posters
 
@@ -255,11 +250,8 @@ def status(
     """The latest run's snapshot, read without the lock (works while a run goes on). `reuse`, kept by a
     caller that reads again and again, spares decoding the jobs that did not move (see `Store.snapshot`)."""
     sd, name = _state_dir(m, state_dir)
-    store = Store(sd / "state.db", readonly=True)
-    try:
+    with Store(sd / "state.db", readonly=True) as store:
         return store.snapshot(manifest_name=name, reuse=reuse)
-    finally:
-        store.db.close()
 
 
 def status_json(snap: Snapshot) -> dict[str, Any]:
@@ -294,11 +286,8 @@ def report(m: Manifest | str | Path, *, compare: tuple[int, int] | None = None) 
     from .report import write_report
 
     sd, name = _state_dir(m, None)
-    store = Store(sd / "state.db", readonly=True)
-    try:
+    with Store(sd / "state.db", readonly=True) as store:
         return write_report(store, manifest_name=name, compare=compare)
-    finally:
-        store.db.close()
 
 
 def export(m: Manifest | str | Path, *, formats: Sequence[str] = ("jsonl", "csv", "json")) -> list[Path]:
@@ -306,11 +295,8 @@ def export(m: Manifest | str | Path, *, formats: Sequence[str] = ("jsonl", "csv"
     from .report import write_exports
 
     sd, name = _state_dir(m, None)
-    store = Store(sd / "state.db", readonly=True)
-    try:
+    with Store(sd / "state.db", readonly=True) as store:
         return write_exports(store, manifest_name=name, formats=tuple(formats))
-    finally:
-        store.db.close()
 
 
 # Cancel requests sent at once by `cancel`.
