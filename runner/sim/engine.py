@@ -5,7 +5,7 @@ the views the API returns. Every status is computed from the injected clock; not
 from __future__ import annotations
 
 import hashlib
-
+import heapq
 import math
 from collections import Counter
 from typing import Any, Callable, Iterable, Mapping
@@ -82,6 +82,11 @@ class Sim:
         self.requests: Counter[str] = Counter()
         self.fault_counts: Counter[str] = Counter()
         self.counts: Counter[str] = Counter()
+        # What the account owes (`committed_micros`), kept as videos come and fail instead of summed each time:
+        self._owed = 0  # the cost of every video admitted
+        self._failing: list[tuple[float, int, Video]] = []  # by end: the videos that end failed, not yet counted
+        self._failed = 0  # the cost of the videos that ended failed by `_counted_at`
+        self._counted_at = -math.inf
         self._configure(self.config)
 
     def _replay(self, records: Iterable[Mapping[str, Any]]) -> None:
@@ -102,7 +107,7 @@ class Sim:
                 entry.error = tuple(rec["error"]) if rec.get("error") else None
                 self.counts["rejected"] += rec["status"] < 500
             elif kind == "cancel" and rec["id"] in self.videos:  # (a file begun again after its deletion
-                self.scheduler.cancel(self.videos[rec["id"]].slot, rec["at"])  # may name videos it lost)
+                self._cancel(self.videos[rec["id"]], rec["at"])  # may name videos it lost)
 
     def _write(self, record: dict[str, Any], *, required: bool = True) -> None:
         """Append `record` to the world's file, if it has one.
@@ -205,13 +210,28 @@ class Sim:
         self.counts["duplicate_keys"] += dup_key
         self.videos[video.id] = video
         self.order.append(video)
+        self._owed += video.cost_micros
+        if video.failure:
+            heapq.heappush(self._failing, (video.slot.end, video.seq, video))
         self.by_body.setdefault(video.fingerprint, []).append(video)
         if video.key is not None:
             self.by_key.setdefault(video.key, []).append(video)
 
     def committed_micros(self, now: float) -> int:
         """What the account owes for videos completed or still rendering."""
-        return sum(v.cost_micros for v in self.order if v.status(now) is not Status.FAILED)
+        if now < self._counted_at:  # the clock went back: a video counted failed may not have failed yet
+            return sum(v.cost_micros for v in self.order if v.status(now) is not Status.FAILED)
+        held = []
+        while self._failing and self._failing[0][0] <= now:
+            item = heapq.heappop(self._failing)
+            if item[2].status(now) is Status.FAILED:
+                self._failed += item[2].cost_micros
+            else:  # made at this very instant: queued until the clock moves on
+                held.append(item)
+        for item in held:
+            heapq.heappush(self._failing, item)
+        self._counted_at = now
+        return self._owed - self._failed
 
     def _reject(self, body: Mapping[str, Any], exc: ApiError) -> ApiError:
         self._log_failure(body, exc.status, exc.code, exc.message)
@@ -251,8 +271,17 @@ class Sim:
         now = self.clock()
         if video.slot.cancelled_at is None and now < video.slot.end:
             self._write({"t": "cancel", "id": video.id, "at": now})
-        self.scheduler.cancel(video.slot, now)
+        self._cancel(video, now)
         return video
+
+    def _cancel(self, video: Video, at: float) -> None:
+        if video.slot.cancelled_at is not None or at >= video.slot.end:
+            return  # finished, or cancelled already: nothing changes
+        self.scheduler.cancel(video.slot, at)
+        # The video now ends failed, and the videos behind it end earlier: count the failures again.
+        self._failing = [(v.slot.end, v.seq, v) for v in self.order if v.failure or v.slot.cancelled_at is not None]
+        heapq.heapify(self._failing)
+        self._failed, self._counted_at = 0, -math.inf
 
     def list_videos(self, *, limit: str | None, after: str | None, order: str | None) -> tuple[list[Video], bool]:
         """A page of videos, newest first unless order=asc.
