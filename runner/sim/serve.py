@@ -198,6 +198,7 @@ def serve(args: argparse.Namespace) -> int:
             try:
                 stack.enter_context(_hold(args.world))
                 world = World.open(args.world)
+                stack.callback(world.close)
             except (OSError, WorldError) as exc:
                 print(f"gridrun sim: {exc}", file=sys.stderr)
                 return 2

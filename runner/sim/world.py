@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +27,28 @@ class WorldError(ValueError):
 
 
 class World:
-    """The file of one simulated world. Only one process may write it at a time (gridrun's state lock)."""
+    """The file of one simulated world. Only one process may write it at a time (gridrun's state lock).
+
+    Appends go through one descriptor kept open until `close()` (or until the world is dropped)."""
 
     def __init__(self, path: Path, records: list[dict[str, Any]]) -> None:
         self.path = path
         self.records = records
         self.epoch: float | None = records[0]["epoch"] if records else None
+        self._fd: int | None = None
+        self._closer: weakref.finalize | None = None
+
+    def close(self) -> None:
+        """Close the file's descriptor; a later `append` opens it again."""
+        if self._closer is not None:
+            self._closer()  # closes the descriptor, once
+        self._fd = self._closer = None
+
+    def __enter__(self) -> World:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @classmethod
     def open(cls, path: Path) -> World:
@@ -83,6 +100,7 @@ class World:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + ".tmp")
         tmp.write_text(_line({"t": "world", "v": VERSION, "epoch": epoch}))
+        self.close()  # appends go to the new file
         os.replace(tmp, self.path)
         self.records = []
         self.epoch = epoch
@@ -90,16 +108,25 @@ class World:
     def append(self, record: dict[str, Any]) -> None:
         """Add one record; it is in the file (not necessarily on disk) when this returns. A file deleted
         meanwhile begins again with this world's `world` record, so that it can still be read."""
-        data = _line(record).encode("utf-8")
+        view = memoryview(_line(record).encode("utf-8"))
+        fd = self._descriptor()
+        while view:  # a write may take only part of it (a disk filling up)
+            view = view[os.write(fd, view):]
+
+    def _descriptor(self) -> int:
+        """The descriptor appends go through: the one open, while its file is still at `path` (has a name);
+        else the file at `path` now, opened; else a file begun again."""
+        if self._fd is not None and os.fstat(self._fd).st_nlink > 0:
+            return self._fd
+        self.close()  # deleted, or replaced by another file: the one at `path` now is written
         try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
         except FileNotFoundError:
             self.begin(self.epoch if self.epoch is not None else 0.0)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
-        try:
-            os.write(fd, data)
-        finally:
-            os.close(fd)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+        self._fd = fd
+        self._closer = weakref.finalize(self, os.close, fd)
+        return fd
 
 
 def _line(record: dict[str, Any]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -208,3 +209,85 @@ def test_a_cancel_of_a_video_the_file_lost_is_passed_over(tmp_path: Path) -> Non
     path = tmp_path / "world.jsonl"
     path.write_text('{"t":"world","v":1,"epoch":1}\n{"t":"cancel","id":"video_gone","at":2}\n')
     assert Sim(CONFIG, clock=FakeClock(), world=World.open(path)).stats()["creates"] == 0
+
+
+def _open_count(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    import runner.sim.world as world_mod
+
+    opened: list[str] = []
+    real = os.open
+
+    def counting(path, flags, *args):  # type: ignore[no-untyped-def]
+        opened.append(str(path))
+        return real(path, flags, *args)
+
+    monkeypatch.setattr(world_mod.os, "open", counting)
+    return opened
+
+
+def test_appends_go_through_one_descriptor_until_the_world_is_closed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "world.jsonl"
+    World(path, []).begin(1000.0)
+    opened = _open_count(monkeypatch)
+    with World.open(path) as world:
+        for i in range(50):
+            world.append({"t": "cancel", "id": f"video_{i}", "at": 1001.0 + i})
+        assert opened == [str(path)]
+        fd = world._fd
+        assert fd is not None and os.fstat(fd).st_size == path.stat().st_size
+    with pytest.raises(OSError):
+        os.fstat(fd)  # closed with the world
+    assert len(World.open(path).records) == 51
+    world.append({"t": "cancel", "id": "video_after", "at": 2000.0})  # a closed world opens its file again
+    world.close()
+    assert World.open(path).records[-1]["id"] == "video_after" and len(opened) == 2
+
+
+def test_a_dropped_world_closes_its_descriptor(tmp_path: Path) -> None:
+    import gc
+
+    path = tmp_path / "world.jsonl"
+    world = World(path, [])
+    world.begin(1.0)
+    world.append({"t": "cancel", "id": "v", "at": 2.0})
+    fd = world._fd
+    assert fd is not None
+    del world
+    gc.collect()
+    with pytest.raises(OSError):
+        os.fstat(fd)
+
+
+def test_a_record_written_in_parts_is_written_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import runner.sim.world as world_mod
+
+    path = tmp_path / "world.jsonl"
+    world = World(path, [])
+    world.begin(1.0)
+    real = os.write
+    monkeypatch.setattr(world_mod.os, "write", lambda fd, data: real(fd, bytes(data[:7])))
+    world.append({"t": "log", "id": "req_1", "at": 2.0, "model": None, "key": "k" * 40, "status": 400, "error": ["X", "y"]})
+    world.append({"t": "cancel", "id": "video_x", "at": 3.0})
+    monkeypatch.undo()
+    assert [r["t"] for r in World.open(path).records] == ["world", "log", "cancel"]
+    world.close()
+
+
+def test_a_world_file_deleted_or_replaced_while_open_is_the_one_written(tmp_path: Path) -> None:
+    path = tmp_path / "world.jsonl"
+    world = World(path, [])
+    world.begin(7.0)
+    world.append({"t": "cancel", "id": "a", "at": 8.0})
+    path.unlink()
+    world.append({"t": "cancel", "id": "b", "at": 9.0})  # begins again, readable
+    assert [(r["t"], r.get("id")) for r in World.open(path).records] == [("world", None), ("cancel", "b")]
+    other = tmp_path / "other.jsonl"
+    other.write_text('{"t":"world","v":1,"epoch":7}\n')
+    os.replace(other, path)
+    world.append({"t": "cancel", "id": "c", "at": 10.0})
+    assert [(r["t"], r.get("id")) for r in World.open(path).records] == [("world", None), ("cancel", "c")]
+    world.begin(20.0)  # begun afresh while open: appends follow the new file
+    world.append({"t": "cancel", "id": "d", "at": 21.0})
+    records = World.open(path).records
+    assert records[0]["epoch"] == 20.0 and [r.get("id") for r in records[1:]] == ["d"]
+    world.close()
