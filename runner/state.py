@@ -248,7 +248,9 @@ def _json(value: Any) -> str:
 
 
 class Store:
-    """The state store of one state folder. Not thread-safe; one per process."""
+    """The state store of one state folder. One writer per folder (it holds the runner lock, `acquire_lock`);
+    readers (status, reports) open their own, read-only, alongside it. A store's connection serves only the
+    thread that opened it: a thread that reads opens a store of its own."""
 
     def __init__(self, path: Path, *, readonly: bool = False, clock: Callable[[], float] = time.time) -> None:
         self.path = Path(path)
@@ -481,10 +483,6 @@ class Store:
         spent, reserved = self.money(run_id)
         self.db.execute("UPDATE runs SET final_money=? WHERE id=?",
                         (_json({"spent": spent, "reserved": reserved}), run_id))
-
-    def set_budget(self, run_id: int, budget_micros: int | None) -> None:
-        with self._tx():
-            self.db.execute("UPDATE runs SET budget_micros=? WHERE id=?", (budget_micros, run_id))
 
     def run(self, run_id: int) -> RunRecord:
         row = self.db.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
@@ -945,14 +943,6 @@ class Store:
             out.append(job if (state, error) == (job.state, job.error) else dataclasses.replace(job, state=state, error=error))
         return tuple(out)
 
-    def events(self, *, job_id: int | None = None, run_id: int | None = None, kind: str | None = None) -> list[sqlite3.Row]:
-        q, args = "SELECT * FROM events WHERE 1=1", []
-        for col, val in (("job_id", job_id), ("run_id", run_id), ("kind", kind)):
-            if val is not None:
-                q += f" AND {col}=?"
-                args.append(val)
-        return self.db.execute(q + " ORDER BY id", args).fetchall()
-
     def attempts(self, job_id: int) -> list[sqlite3.Row]:
         return self.db.execute("SELECT * FROM attempts WHERE job_id=? ORDER BY n", (job_id,)).fetchall()
 
@@ -981,8 +971,3 @@ def _reused(memo: dict[int, tuple[tuple[Any, ...], JobRecord]], row: sqlite3.Row
     record = job_record(row)
     memo[record.id] = (values, record)
     return record
-
-
-def open_store(state_dir: Path, *, readonly: bool = False) -> Store:
-    """The store of a state folder (`.gridrun/` beside the manifest by default)."""
-    return Store(Path(state_dir) / "state.db", readonly=readonly)
