@@ -79,7 +79,7 @@ class RunResult:
 
 
 class Executor:
-    """Runs one plan against one provider with one store. Use `execute()`."""
+    """Runs one plan against one provider with one store (`runner.api.run` builds one and runs it)."""
 
     def __init__(
         self,
@@ -296,12 +296,9 @@ class Executor:
             # Whatever ends the run here (Ctrl-C without signal handling, a bug), its record says it ended:
             # a run left `running` would look alive to `status --watch` and the report's reload.
             with contextlib.suppress(Exception):
-                self.store.flush()
-                self.store.end_run(self.run_id, "interrupted" if _interrupt(exc) else "crashed")
-            raise
-        finally:
-            self.store.flush()
-        return self._finish()
+                self.store.end_run(self.run_id, "interrupted" if _interrupt(exc) else "crashed")  # flushes first
+            raise  # the error that ended the run, not one its record met
+        return self._finish()  # end_run there flushes the last deferred writes
 
     def _finish(self) -> RunResult:
         self._ended = True  # what is left waits for the next run: no ETA
@@ -674,7 +671,9 @@ class Executor:
                 "(.gridrun/sim-world.jsonl) was deleted or replaced since the run that sent it"), reserved=False)
             self._error(job, f"the built-in simulator's world has no video {pid}; it is gone")
             return
-        sha = sidecar_matches(job.output, job.hash, pid) if self.states[jid] == S.DOWNLOADING.value else None
+        sha = None
+        if self.states[jid] == S.DOWNLOADING.value:  # saved before its record said so? Hashed off the event loop.
+            sha = await anyio.to_thread.run_sync(sidecar_matches, job.output, job.hash, pid)
         if sha is not None:
             row = self.store.job_row(jid)  # its render's cost, recorded when completion was seen
             billed = row["cost_micros"] if row["cost_micros"] is not None else job.cost_micros
@@ -951,27 +950,6 @@ def _interrupt(exc: BaseException) -> bool:
     if isinstance(exc, BaseExceptionGroup):
         return all(_interrupt(e) for e in exc.exceptions)
     return isinstance(exc, (KeyboardInterrupt, anyio.get_cancelled_exc_class()))
-
-
-async def execute(
-    plan: Plan,
-    provider: Provider,
-    store: Store,
-    *,
-    options: RunOptions = RunOptions(),
-    on_progress: Callable[[RunStatistics], None] | None = None,
-    on_report: Callable[[int, bool], Path | None] | None = None,
-    on_output: Callable[[Sequence[Path]], None] | None = None,
-    argv: Sequence[str] = (),
-) -> RunResult:
-    """Run `plan` to completion (or budget, or interruption) and return how it ended.
-
-    :raises BudgetError: the jobs to submit do not fit the budget (and not `allow_partial`).
-    :raises NeedsKeyError: the provider's key is missing; nothing was sent.
-    """
-    ex = Executor(plan, provider, store, options=options, on_progress=on_progress, on_report=on_report,
-                  on_output=on_output, argv=argv)
-    return await ex.run()
 
 
 def _terminal_gone() -> None:

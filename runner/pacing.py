@@ -42,7 +42,6 @@ class Pacer:
         self.rate: float | None = None      # requests per second; None = unlimited
         self._next_slot = 0.0
         self.requests = 0
-        self.rate_limited = 0
         self._sent: deque[float] = deque(maxlen=4096)
         self._last_cut = float("-inf")
         self._last_raise = 0.0
@@ -74,7 +73,6 @@ class Pacer:
         """A 429 that asked to wait `retry_after` seconds (None: not said); returns the wait honoured: at most
         MAX_PAUSE, since every request of the run waits it (polls too, whose videos' URLs expire)."""
         now = self.clock()
-        self.rate_limited += 1
         wait = min(MAX_PAUSE, retry_after) if retry_after is not None else 1.0
         self.not_before = max(self.not_before, now + wait)
         if now - self._last_cut >= 1.0:
@@ -209,13 +207,14 @@ class ListPoller:
         self.before_poll = before_poll
         self.on_error = on_error
         self.clock = clock
-        self._watch: dict[str, tuple[str | None, _Waiter]] = {}
+        # Each watched video's last status (the caller's) and its waiter: the list request is handed `_last`
+        # itself (unchanged videos come back unparsed), no copy per page.
+        self._last: dict[str, str | None] = {}
+        self._waiters: dict[str, _Waiter] = {}
         self._due: dict[str, float] = {}
         self._live: dict[str, float] = {}  # video -> when its create was sent, until it is seen finished
         self._returned: deque[tuple[float, str]] = deque()  # (first watched at, video), in that order
         self._wake = anyio.Event()
-        self.rounds = 0
-        self.requests = 0
 
     async def next(
         self, video_id: str, last: VideoStatus | None, *, due: float | None = None, sent_at: float | None = None
@@ -227,26 +226,26 @@ class ListPoller:
             self._live[video_id] = float("-inf") if sent_at is None else sent_at
             self._returned.append((self.clock(), video_id))
         w = _Waiter()
-        self._watch[video_id] = (last.status if last is not None else None, w)
+        self._last[video_id] = last.status if last is not None else None
+        self._waiters[video_id] = w
         self._due[video_id] = due if due is not None else self.clock()
         self._wake.set()
         try:
             await w.event.wait()
         finally:
-            if self._watch.get(video_id, (None, None))[1] is w:
-                del self._watch[video_id]
+            if self._waiters.get(video_id) is w:
+                del self._waiters[video_id], self._last[video_id]
                 self._due.pop(video_id, None)
         if w.error is not None:
             raise w.error
         return w.value  # type: ignore[no-any-return]
 
     def _deliver(self, status: VideoStatus) -> None:
-        entry = self._watch.get(status.id)
-        if entry is None:
+        w = self._waiters.get(status.id)
+        if w is None:
             return
-        last, w = entry
-        if status.status != last or status.terminal:
-            del self._watch[status.id]
+        if status.status != self._last[status.id] or status.terminal:
+            del self._waiters[status.id], self._last[status.id]
             self._due.pop(status.id, None)
             if status.terminal:
                 self._live.pop(status.id, None)
@@ -271,7 +270,7 @@ class ListPoller:
 
     async def loop(self) -> None:
         while True:
-            if not self._watch:
+            if not self._waiters:
                 await self._wake.wait()
                 self._wake = anyio.Event()
                 continue
@@ -287,22 +286,21 @@ class ListPoller:
             await anyio.sleep(self.interval())
 
     async def _round(self) -> None:
-        self.rounds += 1
         anchor = self._anchor()
         if anchor is not None:
             now = self.clock()
             unseen = {vid for vid, due in self._due.items() if due <= now}
             if not await self._pages(unseen, after=anchor, order="asc"):
                 self._returned.clear()  # the provider did not take the anchor: list newest first from now on
-                unseen = set(self._watch)
+                unseen = set(self._waiters)
                 if not await self._pages(unseen, after=None, order="desc"):
                     return self._unlisted()
         else:
-            unseen = set(self._watch)
+            unseen = set(self._waiters)
             if not await self._pages(unseen, after=None, order="desc"):
                 return self._unlisted()
         for vid in list(unseen):
-            if vid in self._watch:
+            if vid in self._waiters:
                 st = await self._call(lambda vid=vid: self.provider.get(self.client, vid), missing=vid)
                 if st is not None:
                     self._deliver(st)
@@ -314,9 +312,8 @@ class ListPoller:
         while unseen:
             # Oldest first, the page also holds finished videos between the anchor and the jobs in flight.
             limit = 100 if order == "asc" else min(100, max(10, 2 * len(unseen)))
-            only = {vid: last for vid, (last, _) in self._watch.items()}  # unchanged ones come back unparsed
             page = await self._call(
-                lambda: self.provider.list(self.client, limit=limit, after=cursor, order=order, only=only)
+                lambda: self.provider.list(self.client, limit=limit, after=cursor, order=order, only=self._last)
             )
             if page is None:
                 return False
@@ -337,18 +334,18 @@ class ListPoller:
 
     def _fail(self, video_id: str, error: Exception) -> None:
         """The watcher of `video_id` gets `error` raised instead of a status."""
-        entry = self._watch.pop(video_id, None)
+        w = self._waiters.pop(video_id, None)
+        self._last.pop(video_id, None)
         self._due.pop(video_id, None)
-        if entry is not None:
-            entry[1].error = error
-            entry[1].event.set()
+        if w is not None:
+            w.error = error
+            w.event.set()
 
     async def _call(self, fn: Callable[[], Awaitable[Any]], *, missing: str | None = None) -> Any:
         """`fn()`'s result, through 429s and retryable errors; None when it failed. With `missing`, an HTTP
         404 is that video's watcher's to handle (`next` raises it)."""
         for attempt in range(1, 6):
             await self.pacer.wait()
-            self.requests += 1
             try:
                 async with self.pacer.gate:
                     result = await fn()

@@ -287,6 +287,44 @@ def test_every_hash_matches_the_reference_formula(tmp_path: Path, body: str) -> 
         assert job.hash == job_hash(p.provider, p.model, job.params, job.repeat)
 
 
+_TEXT = hypothesis.strategies.text(
+    alphabet=hypothesis.strategies.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="{}%#"),
+    min_size=1, max_size=24,
+).filter(lambda t: t.strip() != "")
+
+
+@hypothesis.settings(max_examples=50, deadline=None, suppress_health_check=[hypothesis.HealthCheck.function_scoped_fixture])
+@hypothesis.given(
+    who=_TEXT,
+    looks=hypothesis.strategies.lists(_TEXT, min_size=1, max_size=3, unique_by=lambda t: " ".join(t.split())),
+    seeds=hypothesis.strategies.lists(hypothesis.strategies.integers(0, 2**27), min_size=1, max_size=2, unique=True),
+    extra=hypothesis.strategies.one_of(
+        hypothesis.strategies.none(), hypothesis.strategies.booleans(), hypothesis.strategies.integers(-10**12, 10**12),
+        hypothesis.strategies.floats(allow_nan=False, allow_infinity=False), _TEXT,
+        hypothesis.strategies.lists(hypothesis.strategies.integers(-5, 5), max_size=3),
+    ),
+    repeat=hypothesis.strategies.integers(1, 2),
+)
+def test_the_hash_of_any_values_matches_the_reference_formula(
+    tmp_path: Path, who: str, looks: list[str], seeds: list[int], extra: Any, repeat: int
+) -> None:
+    """A job's hash, built on the planner's fast path, is the reference formula's for any free text, number
+    and structure: were they to differ, every job would look new and be paid for again."""
+    import yaml
+
+    body = yaml.safe_dump({
+        "vars": {"who": who},
+        "params": {"prompt": "{{ who }} in {{ look }}", "negative_prompt": "{{ look }}", "quality": "540p",
+                   "seed": "{{ base * 10 + repeat }}", "extra": extra},
+        "matrix": {"look": looks, "base": seeds},
+        "repeat": repeat,
+    }, allow_unicode=True)
+    p = plan_of(tmp_path, body)
+    assert len(p.jobs) == len(looks) * len(seeds) * repeat
+    for job in p.jobs:
+        assert job.hash == job_hash(p.provider, p.model, job.params, job.repeat)
+
+
 SAME_AS_BASE = [
     ("base", """\
         vars:
