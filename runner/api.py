@@ -182,7 +182,7 @@ def run(
     if callable(getattr(prov, "api_key", None)):
         prov.api_key()  # a missing key is said before any state is made
     store = Store(p.state_dir / "state.db")
-    store.acquire_lock()
+    store.acquire_lock(then="retry again" if options.retry_failed or options.retry_unknown else "run again")
     try:
         on_report, on_output = _report_hooks(p) if report else (None, None)
         ex = Executor(p, prov, store, options=options, on_progress=on_progress, on_report=on_report,
@@ -313,6 +313,8 @@ class CancelResult:
     finished: list[str] = field(default_factory=list)          # completed before the request reached them
     still_running: list[str] = field(default_factory=list)     # the provider goes on rendering them
     errors: dict[str, str] = field(default_factory=dict)       # the request itself failed: key -> why
+    unresolved: list[str] = field(default_factory=list)        # sent, the answer never recorded: not cancelled
+                                                               # (the next run finds out whether it was made)
     dropped: list[str] = field(default_factory=list)           # of those left in flight, the ones the manifest
                                                                # no longer has (a run refuses to start over them)
     copy: Path | None = None                                   # the manifest as the run that sent them had it
@@ -340,8 +342,10 @@ def cancel(m: Manifest | str | Path) -> CancelResult:
         last = store.latest_run(p.manifest.name)
         if last is None:
             raise NotRecordedError(f"{db}: no run recorded for {p.manifest.name}, so nothing to cancel")
-        rows = [r for r in store.run_job_rows(last.id)
+        all_rows = store.run_job_rows(last.id)
+        rows = [r for r in all_rows
                 if r["state"] in (JobState.SUBMITTED.value, JobState.RUNNING.value) and r["provider_id"]]
+        result.unresolved = [r["key"] for r in all_rows if r["state"] == JobState.SUBMITTING.value]
         planned = {j.hash for j in p.jobs}
         gone = {r["key"] for r in rows if r["hash"] not in planned}
         result.copy = Path(last.outputs_dir) / ".runs" / f"run-{last.id}.yaml"

@@ -392,7 +392,7 @@ def _watch(args: argparse.Namespace) -> int:
 def cmd_cancel(args: argparse.Namespace) -> int:
     r = api.cancel(args.manifest)
     say = functools.partial(out.print, markup=False)
-    say(f"cancelled {_jobs(len(r.cancelled))} at the provider (paid work is not refunded)")
+    say(f"cancelled {_jobs(len(r.cancelled))} at the provider (what it rendered may still be billed)")
     for key, why in r.failed.items():
         say(f"  {key}: had failed already ({why})")
     finished = [k for k in r.finished if k not in r.dropped]
@@ -407,9 +407,14 @@ def cmd_cancel(args: argparse.Namespace) -> int:
             f"({', '.join(r.dropped[:3])}{' …' if len(r.dropped) > 3 else ''}): put the manifest back as the run "
             f"that sent them had it ({copy}) and run it to download them; until then a run refuses to start, or "
             "leaves them with --leave-in-flight")
+    if r.unresolved:
+        err.print(f"{_jobs(len(r.unresolved))} sent by a run that stopped before the provider's answer was recorded "
+                  f"({', '.join(r.unresolved[:3])}{' …' if len(r.unresolved) > 3 else ''}) may be rendering and "
+                  f"were not cancelled: `gridrun run {args.manifest}` finds out (Ctrl-C twice once it follows them), "
+                  "then cancel again", markup=False)
     for key, why in r.errors.items():
         err.print(f"error: {key}: {why}", markup=False)
-    return 1 if r.errors else 0
+    return 1 if r.errors or r.unresolved else 0
 
 
 def _jobs(n: int) -> str:

@@ -153,6 +153,26 @@ def test_cancel_leaves_a_video_finished_first_for_the_next_run_to_download(tmp_p
         assert stats["requests"].get("delete", 0) == 0  # finished videos get no DELETE, which may remove them
 
 
+@pytest.mark.timeout(120)
+def test_cancel_says_which_jobs_it_could_not_cancel_because_their_create_was_never_recorded(tmp_path: Path) -> None:
+    """A run killed after a create was sent and before its answer was recorded: the job may be rendering
+    (paid), but no id is known to cancel it by; cancel says so and exits 1 instead of claiming it cancelled all."""
+    with running_server(SimConfig(render_time=30.0, jitter=0.0, concurrency=2), process=True) as url:
+        m = write_manifest(tmp_path, n_seeds=1, run={"concurrency": 2}, base_url=url, sim={})
+        crashed = subprocess.run([sys.executable, "-m", "runner.cli", "run", str(m)], capture_output=True, text=True,
+                                 cwd=m.parent, timeout=90, env={**os.environ, "GRIDRUN_CRASH_AT": "after-submit:2"})
+        assert crashed.returncode == -signal.SIGKILL
+        states = _states(m)
+        stuck = [k for k, v in states.items() if v == "submitting"]
+        assert stuck, states  # the 2nd create was sent, its answer never recorded (the 1st's may be too)
+        r = _cli("cancel", m)
+        assert r.returncode == 1
+        n = 2 - len(stuck)
+        assert f"cancelled {n} job{'s' if n != 1 else ''} at the provider" in r.stdout
+        assert f"{len(stuck)} job{'s' if len(stuck) != 1 else ''} sent by a run that stopped" in r.stderr
+        assert all(k in r.stderr for k in stuck) and "not cancelled" in r.stderr
+
+
 def test_cancel_of_a_manifest_that_never_ran_is_a_usage_error_that_creates_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
