@@ -51,7 +51,7 @@ PLAN_ROWS = 40
 def cmd_validate(args: argparse.Namespace) -> int:
     plan = api.plan(args.manifest, max_jobs=args.max_jobs)
     for w in plan.warnings:
-        err.print(f"[yellow]warning[/yellow]: {escape(f'{plan.manifest.path}: {w}')}")
+        err.print(f"[yellow]warning[/yellow]: {escape(w)}")
     if plan.budget_micros is not None and plan.total_micros > plan.budget_micros:
         done_before = api.diff(plan)  # jobs an earlier run finished cost nothing now
         to_run = list(plan.jobs) if done_before is None else done_before.to_send(plan.jobs)
@@ -136,7 +136,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         print(dumps(_plan_json(plan, diff), ensure_ascii=False, indent=2))
         return 0
     for w in plan.warnings:
-        err.print(f"[yellow]warning[/yellow]: {escape(f'{plan.manifest.path}: {w}')}")
+        err.print(f"[yellow]warning[/yellow]: {escape(w)}")
     m = plan.manifest
     out.print(f"[bold]{escape(m.name)}[/bold] — {plan.provider} / {plan.model} — {_jobs(len(plan.jobs))}")
     if isinstance(m.data.get("description"), str):
@@ -280,7 +280,7 @@ def cmd_run(args: argparse.Namespace, **extra: Any) -> int:
     plan = api.plan(args.manifest, max_jobs=args.max_jobs)
     diff = api.diff(plan, force=getattr(args, "force", False))
     for w in plan.warnings:
-        err.print(f"[yellow]warning[/yellow]: {escape(f'{plan.manifest.path}: {w}')}")
+        err.print(f"[yellow]warning[/yellow]: {escape(w)}")
     if diff and (diff.changed or diff.stale or diff.cached or diff.in_flight):
         err.print(f"plan against state: {diff.new} new, {diff.cached} cached, {diff.in_flight} in flight, "
                   f"{diff.settled} settled, {len(diff.changed)} changed, {len(diff.stale)} no longer in the manifest")

@@ -711,7 +711,9 @@ def test_a_lone_surrogate_is_an_error_not_a_crash(tmp_path: Path) -> None:
 def test_an_unknown_parameter_warns_and_passes_through(tmp_path: Path) -> None:
     p = plan_of(tmp_path, "params:\n  prompt: a fox\n  motion_strength: 0.7\n")
     assert p.jobs[0].params["motion_strength"] == 0.7
-    assert p.warnings == ("params.motion_strength: unknown parameter for pixverse-v5.6; passed through unchecked",)
+    # where it is, as an error would say it: file:line:column: field
+    assert p.warnings == (f"{tmp_path / 'm.yaml'}:6:3: params.motion_strength: unknown parameter for pixverse-v5.6; "
+                          "passed through unchecked",)
     without = plan_of(tmp_path, "params:\n  prompt: a fox\n", "b.yaml")
     assert p.jobs[0].hash != without.jobs[0].hash
 
@@ -861,7 +863,9 @@ def test_a_prompt_of_one_number_is_its_text_and_a_blank_prompt_is_refused(tmp_pa
 def test_index_in_the_output_name_is_warned_of(tmp_path: Path) -> None:
     p = plan_of(tmp_path, "params:\n  prompt: a {{ x }}\nmatrix:\n  x: [fox, cat]\nvars:\n  n: \"{{ index }}\"\n"
                           "output: \"clip-{{ n }}.mp4\"\n")
-    assert any(w.startswith("output: uses index") for w in p.warnings), p.warnings
+    assert any(w.endswith(".yaml:10:1: output: uses index, the job's position in the plan, which moves when the "
+                          "matrix changes: a later run would save videos under other jobs' names (use key or hash)")
+               for w in p.warnings), p.warnings
     p = plan_of(tmp_path, "params:\n  prompt: a {{ x }} {{ index }}\nmatrix:\n  x: [fox, cat]\n", "b.yaml")
     assert not any("index" in w for w in p.warnings), p.warnings
 
@@ -1187,8 +1191,8 @@ def test_output_names_keep_letters_of_any_script(tmp_path: Path) -> None:
 
 def test_a_misspelled_parameter_warns_with_the_name_it_is_close_to(tmp_path: Path) -> None:
     p = plan_of(tmp_path, "params:\n  prompt: a fox\n  qualty: 720p\n")
-    assert p.warnings == ("params.qualty: unknown parameter for pixverse-v5.6 (did you mean 'quality'?); "
-                          "passed through unchecked",)
+    assert p.warnings == (f"{tmp_path / 'm.yaml'}:6:3: params.qualty: unknown parameter for pixverse-v5.6 (did "
+                          "you mean 'quality'?); passed through unchecked",)
 
 
 def test_a_yaml_merge_key_merges_and_keys_written_out_win(tmp_path: Path) -> None:

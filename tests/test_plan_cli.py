@@ -233,7 +233,7 @@ def test_warnings_go_to_stderr(capsys: pytest.CaptureFixture[str], tmp_path: Pat
     path = write(tmp_path / "w.yaml", head=HEAD, body="params:\n  prompt: a fox\n  motion: 0.5\n")
     code, out, err = run_cli(capsys, "plan", str(path))
     assert code == 0
-    assert f"warning: {path}: params.motion: unknown parameter for pixverse-v5.6; passed through unchecked" in err
+    assert f"warning: {path}:6:3: params.motion: unknown parameter for pixverse-v5.6; passed through unchecked" in err
     assert "unknown parameter" not in out
 
 
