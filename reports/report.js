@@ -83,18 +83,88 @@
     try { history.replaceState(null, "", "#" + q.toString()); } catch (e) { /* some file:// contexts refuse */ }
   }
 
-  // ---- lazy media: poster images first (native lazy loading), a <video> only once a cell is seen ---
-  function videoOf(thumb) {
-    let v = thumb.querySelector("video");
-    if (v) return v;
-    v = h("video", { playsinline: true, preload: "metadata", "data-dur": thumb.dataset.dur });
+  // ---- lazy media: poster images first (native lazy loading), a <video> only while a cell is near the view ---
+  // A browser allows a page only so many media players (Chromium ~1,000 on desktops, far fewer on phones), so
+  // the grid keeps at most MAX_VIDEOS: a cell scrolled well out of view gives its player back (unless it is
+  // playing), and past the cap the player used longest ago is taken back.
+  const MAX_VIDEOS = 160;
+  const live = new Map();       // thumb -> its <video>, the one used longest ago first
+  const near = new Set();       // thumbs within the attach margin of the viewport
+  let playSet = new Set();      // the videos the last ▶ asked to play
+  const busy = (v) => playSet.has(v) && !v.paused;
+  // Chromium refuses a player it cannot create (too many in the page) with code 4, like a missing file; only
+  // the file's own failure marks the cell.
+  const playerRefused = (err) => /media player|WebMediaPlayer/i.test((err && err.message) || "");
+  const missing = (err) => !!err && (err.code === 2 || err.code === 4) && !playerRefused(err);
+  function newVideo(thumb) {
+    const v = h("video", { playsinline: true, preload: "metadata", "data-dur": thumb.dataset.dur });
     v.muted = true;
     v.loop = ui.loop;
     if (thumb.dataset.poster) v.poster = thumb.dataset.poster;
-    v.addEventListener("error", () => thumb.classList.add("broken"));
     v.src = thumb.dataset.src;
     const img = thumb.querySelector("img");
     if (img) img.replaceWith(v); else thumb.append(v);
+    return v;
+  }
+  function release(thumb) {
+    const v = live.get(thumb) || thumb.querySelector("video");
+    live.delete(thumb);
+    if (!v) return;
+    playSet.delete(v);
+    v.dataset.released = "1";
+    v.pause();
+    v.removeAttribute("src");
+    v.load();
+    v.remove();
+    posterOf(thumb);
+  }
+  // Make room for one more player: the least recently used one that is neither playing nor in view goes
+  // (with more cells in view than players, the cells past the cap keep their posters).
+  function room() {
+    if (live.size < MAX_VIDEOS) return true;
+    for (const [t, v] of live) {
+      if (busy(v) || near.has(t)) continue;
+      release(t);
+      return true;
+    }
+    return false;
+  }
+  let retryTimer = 0;
+  function retryLater() {
+    if (retryTimer) return;
+    retryTimer = setTimeout(() => {
+      retryTimer = 0;
+      for (const t of near) if (!live.has(t) && t.isConnected) videoOf(t);
+    }, 3000);
+  }
+  // The grid cell's <video>, made (and counted) when there is room for it; null when there is not.
+  function videoOf(thumb) {
+    let v = live.get(thumb);
+    if (v) { live.delete(thumb); live.set(thumb, v); return v; }
+    if (thumb.classList.contains("broken") || !room()) return null;
+    v = newVideo(thumb);
+    live.set(thumb, v);
+    v.addEventListener("error", () => {
+      if (v.dataset.released) return;
+      if (missing(v.error)) { thumb.classList.add("broken"); release(thumb); return; }
+      release(thumb);  // no player to be had now: the poster stays, the video comes back later
+      retryLater();
+    });
+    return v;
+  }
+  // The details view's player: not counted (there is one), and made room for when the page has none left.
+  function viewerVideo(thumb) {
+    const v = newVideo(thumb);
+    v.controls = true;
+    let retried = false;
+    v.addEventListener("error", () => {
+      if (!v.isConnected || v.dataset.released) return;
+      if (missing(v.error)) { thumb.classList.add("broken"); return; }
+      if (retried) return;
+      retried = true;
+      for (const [t, gv] of Array.from(live).slice(0, 20)) if (!busy(gv)) release(t);
+      setTimeout(() => { if (v.isConnected) { v.src = thumb.dataset.src; v.play().catch(() => {}); } }, 100);
+    });
     return v;
   }
   function posterOf(thumb) {
@@ -103,19 +173,63 @@
   }
   let posterObs = null;
   let srcObs = null;
+  let dropObs = null;
   function observers() {
     if (posterObs) posterObs.disconnect();
     if (srcObs) srcObs.disconnect();
+    if (dropObs) dropObs.disconnect();
+    for (const t of Array.from(live.keys())) release(t);
+    near.clear();
     posterObs = new IntersectionObserver((entries) => {
       for (const e of entries) if (e.isIntersecting) { posterOf(e.target); posterObs.unobserve(e.target); }
     }, { rootMargin: "500px 300px" });
     srcObs = new IntersectionObserver((entries) => {
-      for (const e of entries) if (e.isIntersecting) { videoOf(e.target); srcObs.unobserve(e.target); }
+      for (const e of entries) {
+        if (e.isIntersecting) { near.add(e.target); videoOf(e.target); } else near.delete(e.target);
+      }
     }, { rootMargin: "100px 50px" });
+    // a wider margin to give a player back, so that a small scroll to and fro keeps it
+    dropObs = new IntersectionObserver((entries) => {
+      for (const e of entries) if (!e.isIntersecting && live.has(e.target) && !busy(live.get(e.target))) release(e.target);
+    }, { rootMargin: "600px 400px" });
   }
-  const videosIn = (root, sel) => Array.from(root.querySelectorAll((sel || "") + " .thumb[data-src]"), videoOf);
-  const gridVideos = () => videosIn($grid);
-  function attachAll() { return gridVideos().length; }
+  function watch(thumb) {
+    posterObs.observe(thumb);
+    srcObs.observe(thumb);
+    dropObs.observe(thumb);
+  }
+  const thumbsIn = (root, sel) => Array.from(root.querySelectorAll((sel || "") + " .thumb[data-src]"));
+  // The videos to play of `thumbs`: those in view first, then the nearest, up to MAX_VIDEOS.
+  function pick(thumbs) {
+    const vh = window.innerHeight, vw = window.innerWidth;
+    const dist = (t) => {
+      // the card's box: a thumb's own, in a card not drawn (content-visibility), would cost that card a layout
+      const r = (t.closest(".card") || t).getBoundingClientRect();
+      const dy = r.bottom < 0 ? -r.bottom : r.top > vh ? r.top - vh : 0;
+      const dx = r.right < 0 ? -r.right : r.left > vw ? r.left - vw : 0;
+      return dy + dx;
+    };
+    let chosen = thumbs;
+    if (thumbs.length > MAX_VIDEOS) {
+      const d = new Map(thumbs.map((t) => [t, dist(t)]));
+      chosen = thumbs.slice().sort((a, b) => d.get(a) - d.get(b)).slice(0, MAX_VIDEOS);
+    }
+    // the chosen ones get players: the others' go first, the least recently used first
+    const keep = new Set(chosen);
+    let excess = live.size + chosen.filter((t) => !live.has(t)).length - MAX_VIDEOS;
+    for (const t of Array.from(live.keys())) {
+      if (excess <= 0) break;
+      if (!keep.has(t)) { release(t); excess--; }
+    }
+    const videos = chosen.map(videoOf).filter((v) => v);
+    return { videos, of: thumbs.length };
+  }
+  function playThumbs(thumbs) {
+    const p = pick(thumbs);
+    syncPlay(p.videos);
+    note(p.videos.length < p.of ? "playing " + p.videos.length + " of " + p.of + " videos (the ones in view first)" : "");
+  }
+  function attachAll() { return thumbsIn($grid).map(videoOf).filter((v) => v).length; }
 
   // ---- synchronised playback ----------------------------------------------------------------------
   function ready(v, level, ms) {
@@ -133,6 +247,7 @@
   async function syncPlay(videos) {
     const token = ++playToken;
     const chosen = new Set(videos);
+    playSet = chosen;
     for (const v of document.querySelectorAll("video")) if (!chosen.has(v)) v.pause();
     for (const v of videos) { v.loop = ui.loop; v.muted = true; v.pause(); }
     await Promise.all(videos.map((v) => ready(v, 1, 8000)));
@@ -144,12 +259,16 @@
   }
   function stopAll() {
     playToken++;
+    playSet = new Set();
+    note("");
     for (const v of document.querySelectorAll("video")) v.pause();
   }
   const playing = () => Array.from(document.querySelectorAll("video")).some((v) => !v.paused && !v.ended);
 
   // ---- toolbar ---------------------------------------------------------------------------------------
   let $count = null;
+  let $note = null;
+  function note(text) { if ($note) $note.textContent = text; }
   function field(label, control) { return h("label", null, label, control); }
   function axisSelect(id, value, onchange) {
     const s = h("select", { id, onchange },
@@ -197,8 +316,10 @@
     kids.push(field("size", h("input", { type: "range", id: "ctl-size", min: 100, max: 640, step: 20, value: cellSize(),
       oninput: (e) => { ui.size = Number(e.target.value); applySize(); writeHash(); } })));
     kids.push(h("span", { class: "sep" }));
-    kids.push(h("button", { id: "ctl-play", type: "button", text: "▶ play all", onclick: () => syncPlay(gridVideos()) }));
+    kids.push(h("button", { id: "ctl-play", type: "button", text: "▶ play all", onclick: () => playThumbs(thumbsIn($grid)) }));
     kids.push(h("button", { id: "ctl-stop", type: "button", text: "■ stop", onclick: stopAll }));
+    $note = h("span", { class: "note", id: "ctl-note", role: "status" });
+    kids.push($note);
     kids.push(field("loop", h("input", { type: "checkbox", id: "ctl-loop", checked: ui.loop,
       onchange: (e) => { ui.loop = e.target.checked; for (const v of document.querySelectorAll("video")) v.loop = ui.loop; writeHash(); } })));
     kids.push(field("prompts", h("input", { type: "checkbox", id: "ctl-prompts", checked: ui.prompts,
@@ -229,9 +350,9 @@
   }
 
   // ---- the grid -------------------------------------------------------------------------------------
-  function playButton(title, cls, pick) {
+  function playButton(title, cls, which) {
     return h("button", { type: "button", class: "small " + cls, title, text: "▶",
-      onclick: (e) => { e.stopPropagation(); syncPlay(pick()); } });
+      onclick: (e) => { e.stopPropagation(); playThumbs(which()); } });
   }
   function renderGrid() {
     writeHash();
@@ -290,7 +411,7 @@
     if (groupAx.length) {
       const label = groupAx.map((a, k) => AXES[a].label + " = " + AXES[a].values[g.ix[k]]).join(" · ");
       sec.append(h("h2", { class: "group-head" }, h("span", { text: label }),
-        playButton("play this grid in sync", "play-group", () => videosIn(sec))));
+        playButton("play this grid in sync", "play-group", () => thumbsIn(sec))));
     }
     const xOf = (n) => (xi < 0 ? 0 : ITEMS[n].ix[xi]);
     const yOf = (n) => (yi < 0 ? 0 : ITEMS[n].ix[yi]);
@@ -319,12 +440,12 @@
     for (const c of cols) {
       grid.append(h("div", { class: "colh", "data-col": c },
         h("span", { class: "axis-val", title: xi < 0 ? "" : AXES[xi].values[c], text: xi < 0 ? "" : AXES[xi].values[c] }),
-        playButton("play this column in sync", "play-col", () => videosIn(grid, '.cell[data-col="' + c + '"]'))));
+        playButton("play this column in sync", "play-col", () => thumbsIn(grid, '.cell[data-col="' + c + '"]'))));
     }
     for (const r of rows) {
       grid.append(h("div", { class: "rowh", "data-row": r },
         h("span", { class: "axis-val", title: AXES[yi].values[r], text: AXES[yi].values[r] }),
-        playButton("play this row in sync", "play-row", () => videosIn(grid, '.cell[data-row="' + r + '"]'))));
+        playButton("play this row in sync", "play-row", () => thumbsIn(grid, '.cell[data-row="' + r + '"]'))));
       for (const c of cols) {
         const ns = cells.get(r + "," + c);
         const cell = h("div", { class: ns ? "cell" : "cell empty", "data-row": r, "data-col": c });
@@ -362,12 +483,8 @@
       thumb.dataset.src = j.src;
       if (j.poster) thumb.dataset.poster = j.poster;
       if (j.dur) thumb.dataset.dur = j.dur;
-      if (big) {
-        videoOf(thumb).controls = true;
-      } else {
-        posterObs.observe(thumb);
-        srcObs.observe(thumb);
-      }
+      if (big) viewerVideo(thumb);
+      else watch(thumb);
     } else {
       thumb.append(h("span", { class: "ph", text: it.overwritten === r ? "file replaced by the other run" : placeholder(j) }));
     }
@@ -510,5 +627,5 @@
   if (DATA.live) {
     setInterval(() => { if (ui.reload && !$viewer.open && !playing()) location.reload(); }, 20000);
   }
-  window.gridrun = { data: DATA, ui, update, syncPlay, stopAll, attachAll, open: openViewer };
+  window.gridrun = { data: DATA, ui, update, syncPlay, stopAll, attachAll, open: openViewer, maxVideos: MAX_VIDEOS };
 })();

@@ -386,3 +386,77 @@ def test_long_axis_values_are_clamped_and_any_axis_name_works(browser: Any, tmp_
         page.wait_for_selector('.ctl-axis[data-axis="p"]')
         assert page.locator('.ctl-axis[data-axis="p"]').bounding_box()["width"] <= 261
         assert o.errors == []
+
+
+def scroll_everywhere(page: Any, step_y: int = 700, step_x: int = 1000) -> None:
+    """Scroll the whole page, row of screens by row of screens, as someone looking through the grid."""
+    height = page.evaluate("document.documentElement.scrollHeight")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    for y in range(0, height, step_y):
+        for x in range(0, width, step_x):
+            page.evaluate(f"window.scrollTo({x}, {y})")
+            page.wait_for_timeout(30)
+
+
+ATTACHED = "document.querySelectorAll('video[src]').length"
+
+
+def test_scrolling_a_thousand_videos_keeps_the_players_bounded_and_the_details_view_plays(browser: Any, tmp_path: Path) -> None:
+    """Chromium refuses a page more than ~1,000 media players: a cell scrolled away gives its player back,
+    so after a scroll through 1,000 videos the details view still plays and no cell says "video not found"."""
+    jobs = [{"values": {"color": c, "shot": s, "seed": n}, "state": "done"}
+            for c in range(10) for s in range(10) for n in range(10)]
+    report = report_of(tmp_path, jobs, axes=("color", "shot", "seed"), seconds=0.5, one_clip=True)
+    with opened(browser, report, width=1280, height=900) as o:
+        page = o.page
+        cap = page.evaluate("gridrun.maxVideos")
+        assert 100 <= cap <= 200
+        most = 0
+        height = page.evaluate("document.documentElement.scrollHeight")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        for y in range(0, height, 700):
+            for x in range(0, width, 1000):
+                page.evaluate(f"window.scrollTo({x}, {y})")
+                page.wait_for_timeout(30)
+                most = max(most, page.evaluate(ATTACHED))
+        page.wait_for_timeout(500)
+        assert most <= cap, most
+        assert page.evaluate(ATTACHED) <= cap
+        assert page.locator(".thumb.broken").count() == 0
+        # back at the top, the cells in view have their players again
+        page.evaluate("window.scrollTo(0, 0)")
+        page.wait_for_function("document.querySelectorAll('#grid .card:first-child video[src]').length > 0 || "
+                               "document.querySelector('#grid .thumb video[src]') !== null")
+        page.locator(".card").first.click()
+        page.wait_for_function("(() => { const v = document.querySelector('#viewer video');"
+                               " return v && !v.paused && v.currentTime > 0.05; })()", timeout=20_000)
+        assert page.evaluate("document.querySelector('#viewer video').error") is None
+        assert page.locator("#viewer .thumb.broken").count() == 0
+        page.keyboard.press("Escape")
+        # play all plays what it can, the cells in view first, and says so
+        page.evaluate("window.scrollTo(0, 2000)")
+        page.click("#ctl-play")
+        page.wait_for_function(f"Array.from(document.querySelectorAll('#grid video')).filter(v => !v.paused).length > 10", timeout=20_000)
+        playing = page.evaluate("Array.from(document.querySelectorAll('#grid video')).filter(v => !v.paused).length")
+        assert playing <= cap and page.evaluate(ATTACHED) <= cap
+        assert f"of 1000" in texts(page, "#ctl-note")[0]
+        in_view = page.evaluate("Array.from(document.querySelectorAll('#grid .thumb')).filter(t => {"
+                                " const r = t.getBoundingClientRect(); return r.bottom > 0 && r.top < innerHeight && r.right > 0 && r.left < innerWidth; })"
+                                ".every(t => { const v = t.querySelector('video'); return v && !v.paused; })")
+        assert in_view
+        page.click("#ctl-stop")
+        assert texts(page, "#ctl-note") == [""]
+        assert page.locator(".thumb.broken").count() == 0
+        assert not [e for e in o.errors if "WebMediaPlayer" not in e], o.errors
+
+
+def test_a_missing_video_file_marks_its_cell(browser: Any, tmp_path: Path) -> None:
+    """Only the file's own failure says "video not found" (a page out of players is no missing file)."""
+    report = report_of(tmp_path)
+    (report.parent / "anime" / "2.mp4").unlink()
+    with opened(browser, report) as o:
+        page = o.page
+        page.wait_for_selector(".thumb.broken")
+        page.wait_for_timeout(300)
+        assert page.evaluate("Array.from(document.querySelectorAll('.thumb.broken'), t => t.closest('.card').dataset.key)") == ["style=anime,seed=2"]
+        assert page.evaluate("document.querySelectorAll('.thumb.broken video').length") == 0  # its player is given back
