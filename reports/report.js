@@ -504,9 +504,10 @@
     const it = ITEMS[n];
     const diffs = new Set(it.diff || []);
     const cls = "card" + (it.only ? " only-" + it.only : "") + (it.diff || it.dcost ? " differs" : "");
-    const c = h("article", { class: cls, tabindex: 0, "data-i": n, "data-key": it.key,
+    const c = h("article", { class: cls, tabindex: 0, role: "button", "aria-label": it.key, "data-i": n, "data-key": it.key,
       onclick: (e) => { if (!e.target.closest("button")) openViewer(n); },
-      onkeydown: (e) => { if (e.key === "Enter") openViewer(n); } });
+      // the key press must end here: the viewer's buttons take focus as it opens
+      onkeydown: (e) => { if (e.target === c && (e.key === "Enter" || e.key === " ")) { e.preventDefault(); openViewer(n); } } });
     const panes = h("div", { class: "panes" });
     it.jobs.forEach((j, r) => panes.append(pane(it, j, r, false)));
     c.append(panes, h("div", { class: "key", title: it.key, text: it.key }));
@@ -555,8 +556,12 @@
     it.jobs.forEach((j, r) => panes.append(pane(it, j, r, true)));
     stopAll();
     const body = h("div", { class: "viewer-body" + (NRUNS > 1 ? " stacked" : "") }, panes, h("div", { class: "attrs-wrap" }, attrTable(it)));
+    // stepping keeps focus on the button that stepped; opening puts it on ✕
+    const focused = $viewer.open && $viewer.contains(document.activeElement) ? document.activeElement.id : "";
     $viewer.replaceChildren(head, body);
     if (!$viewer.open) $viewer.showModal();
+    const target = (focused && document.getElementById(focused)) || document.getElementById("viewer-close");
+    target.focus();
     const vids = Array.from($viewer.querySelectorAll("video"));
     if (vids.length) syncPlay(vids);
   }
@@ -610,7 +615,9 @@
     current = -1;
   });
   document.addEventListener("keydown", (e) => {
-    if (!$viewer.open) return;
+    if (!$viewer.open || e.defaultPrevented) return;
+    // a video's arrows seek, a field's move its caret
+    if (e.target.closest && e.target.closest("video, input, select, textarea")) return;
     if (e.key === "ArrowRight") step(1);
     else if (e.key === "ArrowLeft") step(-1);
   });

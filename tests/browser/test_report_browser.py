@@ -460,3 +460,42 @@ def test_a_missing_video_file_marks_its_cell(browser: Any, tmp_path: Path) -> No
         page.wait_for_timeout(300)
         assert page.evaluate("Array.from(document.querySelectorAll('.thumb.broken'), t => t.closest('.card').dataset.key)") == ["style=anime,seed=2"]
         assert page.evaluate("document.querySelectorAll('.thumb.broken video').length") == 0  # its player is given back
+
+
+def test_keyboard_opens_the_focused_card_and_keeps_focus_in_the_viewer(browser: Any, tmp_path: Path) -> None:
+    report = report_of(tmp_path)
+    with opened(browser, report) as o:
+        page = o.page
+        viewer_key = "document.querySelector('#viewer .viewer-head .key').textContent"
+        active_id = "document.activeElement.id"
+        first = page.locator(".card").first
+        assert first.get_attribute("role") == "button" and first.get_attribute("aria-label") == "style=anime,seed=1"
+        first.focus()
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#viewer[open]")
+        assert page.evaluate(viewer_key) == "style=anime,seed=1"  # not the one before it
+        assert page.evaluate(active_id) == "viewer-close"
+        page.keyboard.press("ArrowRight")
+        assert page.evaluate(viewer_key) == "style=anime,seed=2"
+        assert page.evaluate(active_id) == "viewer-close"
+        page.focus("#viewer-next")
+        page.keyboard.press("Enter")
+        assert page.evaluate(viewer_key) == "style=anime,seed=3"
+        assert page.evaluate(active_id) == "viewer-next"  # the same button, ready for the next press
+        page.focus("#viewer-prev")
+        page.keyboard.press("Space")
+        assert page.evaluate(viewer_key) == "style=anime,seed=2"
+        assert page.evaluate(active_id) == "viewer-prev"
+        page.focus("#viewer video")
+        page.keyboard.press("ArrowRight")  # seeks the video, stays on this job
+        page.wait_for_timeout(100)
+        assert page.evaluate(viewer_key) == "style=anime,seed=2"
+        page.keyboard.press("Escape")
+        page.wait_for_selector("#viewer", state="hidden")
+        page.locator('.card[data-key="style=clay,seed=3"]').focus()
+        page.keyboard.press("Space")
+        page.wait_for_selector("#viewer[open]")
+        page.wait_for_timeout(100)  # the key's release does not press ✕
+        assert page.evaluate(viewer_key) == "style=clay,seed=3"
+        assert page.evaluate("document.getElementById('viewer').open")
+        assert o.errors == []
