@@ -347,6 +347,26 @@
     document.documentElement.style.setProperty("--cell", cellSize() + "px");
     document.body.classList.toggle("hide-prompts", !ui.prompts);
     document.documentElement.style.setProperty("--bar-h", $bar.offsetHeight + "px");
+    measureCards();
+  }
+  // Cards not yet drawn (content-visibility) are laid out at the size of a drawn one: the thumbs' shape
+  // (the first video's), and what a few drawn cards hold under their thumb (the median of up to 9).
+  const firstJob = (() => { for (const it of ITEMS) for (const j of it.jobs) if (j && j.w && j.h) return j; return null; })();
+  if (firstJob) document.documentElement.style.setProperty("--thumb-ar", String(firstJob.h / firstJob.w));
+  function measureCards() {
+    const cards = $grid.querySelectorAll(".card");
+    if (!cards.length) return;
+    const extra = [];
+    const stride = Math.max(1, Math.floor(cards.length / 9));
+    for (let k = 0; k < cards.length && extra.length < 9; k += stride) {
+      const c = cards[k];
+      const t = c.querySelector(".thumb");
+      c.style.contentVisibility = "visible";
+      extra.push(c.getBoundingClientRect().height - (t ? t.getBoundingClientRect().height : 0));
+      c.style.contentVisibility = "";
+    }
+    extra.sort((a, b) => a - b);
+    document.documentElement.style.setProperty("--card-extra", extra[extra.length >> 1].toFixed(1) + "px");
   }
 
   // ---- the grid -------------------------------------------------------------------------------------
@@ -403,6 +423,7 @@
     }
     if (!shown) frag.append(h("p", { class: "empty-note", text: "No job matches these settings." }));
     $grid.replaceChildren(frag);
+    measureCards();
     $count.textContent = shown === ITEMS.length ? ITEMS.length + " jobs" : "showing " + shown + " of " + ITEMS.length + " jobs";
   }
 

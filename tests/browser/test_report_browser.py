@@ -499,3 +499,26 @@ def test_keyboard_opens_the_focused_card_and_keeps_focus_in_the_viewer(browser: 
         assert page.evaluate(viewer_key) == "style=clay,seed=3"
         assert page.evaluate("document.getElementById('viewer').open")
         assert o.errors == []
+
+
+ROW_TOPS = "Array.from(document.querySelectorAll('.rowh'), r => Math.round(r.getBoundingClientRect().top + scrollY))"
+
+
+def test_rows_are_as_tall_as_their_cards_before_the_cards_are_drawn(browser: Any, tmp_path: Path) -> None:
+    """On a phone most cards are off screen, not yet drawn: they are laid out as tall as drawn ones, so rows do
+    not leave gaps, and nothing moves when the user scrolls across and back."""
+    jobs = [{"values": {"color": c, "shot": s}, "state": "done"} for c in range(10) for s in range(10)]
+    report = report_of(tmp_path, jobs, axes=("color", "shot"), seconds=0.5, one_clip=True)
+    with opened(browser, report, width=390, height=800) as o:
+        page = o.page
+        page.wait_for_timeout(200)
+        tops = page.evaluate(ROW_TOPS)
+        card = page.evaluate("document.querySelector('.card').getBoundingClientRect().height")
+        pitches = [b - a for a, b in zip(tops, tops[1:])]
+        assert all(abs(p - (card + 8)) <= 3 for p in pitches[:4]), (pitches, card)
+        page.evaluate("window.scrollTo(document.documentElement.scrollWidth, 0)")
+        page.wait_for_timeout(300)
+        page.evaluate("window.scrollTo(0, 0)")
+        page.wait_for_timeout(300)
+        assert page.evaluate(ROW_TOPS)[:5] == tops[:5]
+        assert o.errors == []
