@@ -652,8 +652,48 @@
   buildToolbar();
   renderGrid();
   window.addEventListener("resize", () => { fitSize(); applySize(); });
-  if (DATA.live) {
-    setInterval(() => { if (ui.reload && !$viewer.open && !playing()) location.reload(); }, 20000);
+  // The live page reloads while the run goes on, and comes back to the card the user was looking at (cards
+  // above it may have grown or shrunk meanwhile): its key and place in the window are kept for the reload.
+  const ANCHOR = "gridrun.place:" + location.pathname;
+  function firstVisibleCard() {
+    const top = Math.max(0, $bar.getBoundingClientRect().bottom);
+    for (const c of $grid.querySelectorAll(".card")) {
+      const r = c.getBoundingClientRect();
+      if (r.bottom > top && r.top < window.innerHeight && r.right > 0 && r.left < window.innerWidth) return c;
+    }
+    return null;
   }
-  window.gridrun = { data: DATA, ui, update, syncPlay, stopAll, attachAll, open: openViewer, maxVideos: MAX_VIDEOS };
+  function reloadInPlace() {
+    const c = window.scrollY || window.scrollX ? firstVisibleCard() : null;
+    try {
+      if (c) {
+        const r = c.getBoundingClientRect();
+        sessionStorage.setItem(ANCHOR, JSON.stringify({ key: c.dataset.key, top: r.top, left: r.left }));
+        history.scrollRestoration = "manual";
+      }
+    } catch (e) { /* no session storage: the browser's own scroll restoring stands */ }
+    location.reload();
+  }
+  function restorePlace() {
+    let at = null;
+    try {
+      at = JSON.parse(sessionStorage.getItem(ANCHOR) || "null");
+      sessionStorage.removeItem(ANCHOR);
+      history.scrollRestoration = "auto";
+    } catch (e) { return; }
+    if (!at || typeof at.key !== "string") return;
+    const back = () => {
+      const c = Array.from($grid.querySelectorAll(".card")).find((e) => e.dataset.key === at.key);
+      if (!c) return;
+      const r = c.getBoundingClientRect();
+      window.scrollBy(r.left - at.left, r.top - at.top);
+    };
+    back();
+    requestAnimationFrame(() => setTimeout(back));  // once the cards now in view are drawn
+  }
+  if (DATA.live) {
+    restorePlace();
+    setInterval(() => { if (ui.reload && !$viewer.open && !playing()) reloadInPlace(); }, 20000);
+  }
+  window.gridrun = { data: DATA, ui, update, syncPlay, stopAll, attachAll, open: openViewer, maxVideos: MAX_VIDEOS, reload: reloadInPlace };
 })();

@@ -522,3 +522,39 @@ def test_rows_are_as_tall_as_their_cards_before_the_cards_are_drawn(browser: Any
         page.wait_for_timeout(300)
         assert page.evaluate(ROW_TOPS)[:5] == tops[:5]
         assert o.errors == []
+
+
+FIRST_IN_VIEW = """(() => { const top = Math.max(0, document.getElementById('toolbar').getBoundingClientRect().bottom);
+  for (const c of document.querySelectorAll('.card')) { const r = c.getBoundingClientRect();
+    if (r.bottom > top && r.top < innerHeight && r.right > 0 && r.left < innerWidth) return [c.dataset.key, Math.round(r.top)]; }
+  return null; })()"""
+
+
+def test_the_live_reload_keeps_the_card_the_user_was_looking_at(browser: Any, tmp_path: Path) -> None:
+    """The live page reloads every 20 s while the run goes on; meanwhile cards above the user's place may have
+    grown (failed jobs get their error): the page comes back to the same card at the same height."""
+    import os
+    import shutil
+
+    jobs = [{"values": {"color": c, "shot": s}, "state": "planned"} for c in range(6) for s in range(40)]
+    report = report_of(tmp_path / "a", jobs, axes=("color", "shot"), end_status=None)
+    later = [dict(j, state="failed", error="content moderation: " + "rejected by the provider " * 6)
+             if j["values"]["shot"] < 12 else j for j in jobs]
+    newer = report_of(tmp_path / "b", later, axes=("color", "shot"), end_status=None)
+    with opened(browser, report, width=1280, height=800) as o:
+        page = o.page
+        page.mouse.wheel(0, 4000)
+        page.wait_for_function("scrollY >= 3000")
+        page.wait_for_timeout(200)
+        key, top = page.evaluate(FIRST_IN_VIEW)
+        shutil.copyfile(newer, report)
+        later_mtime = report.stat().st_mtime + 10  # not "304 not modified" within the same second
+        os.utime(report, (later_mtime, later_mtime))
+        with page.expect_navigation():
+            page.evaluate("gridrun.reload()")  # what the page does every 20 s while the run goes on
+        page.wait_for_function("window.gridrun !== undefined")
+        page.wait_for_timeout(300)
+        assert page.locator(".card .err").count() == 6 * 12  # the new page
+        card = page.locator(f'.card[data-key="{key}"]').bounding_box()
+        assert abs(card["y"] - top) <= 2, (key, top, card)
+        assert o.errors == []
