@@ -378,9 +378,6 @@
     writeHash();
     const xi = axisOf(ui.x);
     const yi = axisOf(ui.y);
-    columns = yi < 0 ? 5 : xi < 0 ? 1 : new Set(ITEMS.map((it) => it.ix[xi])).size;
-    fitSize();
-    applySize();
     const others = MULTI.filter((a) => a.id !== ui.x && a.id !== ui.y).map((a) => AX.get(a.id));
     const groupAx = others.filter((i) => modeOf(AXES[i].id) === "group")
       .sort((a, b) => (AXES[b].kind === "sweep") - (AXES[a].kind === "sweep") || a - b);
@@ -390,6 +387,8 @@
       if (m[0] === "=") filters.push([i, Number(m.slice(1))]);
     }
     const groups = new Map();
+    const perCell = new Map();
+    let stacked = 1;
     let shown = 0;
     ITEMS.forEach((it, n) => {
       for (const [i, v] of filters) if (it.ix[i] !== v) return;
@@ -401,7 +400,15 @@
       if (!g) { g = { ix: gix, items: [] }; groups.set(gk, g); }
       g.items.push(n);
       shown++;
+      const ck = gk + "|" + (yi < 0 ? 0 : it.ix[yi]) + "," + (xi < 0 ? 0 : it.ix[xi]);
+      const k = (perCell.get(ck) || 0) + 1;
+      perCell.set(ck, k);
+      if (k > stacked) stacked = k;
     });
+    // a cell is as wide as the most cards one cell holds (the axes stacked "all in one cell")
+    columns = (yi < 0 ? 5 : xi < 0 ? 1 : new Set(ITEMS.map((it) => it.ix[xi])).size) * stacked;
+    fitSize();
+    applySize();
     observers();
     const frag = document.createDocumentFragment();
     // Grids of one family share their rows and columns, so they line up for comparison; a family is

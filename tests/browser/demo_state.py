@@ -73,7 +73,7 @@ def build_state(
     hash_salt: str = "",
     one_clip: bool = False,
 ) -> tuple[Store, int]:
-    """Record a run of `jobs` (values, state, prompt, optional error, params, key, sweep) under `root`.
+    """Record a run of `jobs` (values, state, prompt, optional error, params, key, sweep, output) under `root`.
 
     With `one_clip`, every done job gets a copy of one encoded clip (fast for big grids).
     """
@@ -90,7 +90,7 @@ def build_state(
         key = job.get("key") or ",".join(f"{k}={v}" for k, v in values.items())
         params = {"prompt": job.get("prompt", f"job {key}"), "quality": "540p", "duration": 5, "aspect_ratio": "16:9",
                   **{k: v for k, v in values.items() if k == "seed"}, **job.get("params", {})}
-        name = "/".join(str(v) for v in values.values()) or key
+        name = job.get("output") or "/".join(str(v) for v in values.values()) or key
         specs.append({
             "hash": hashlib.sha256((hash_salt + key + repr(sorted(params.items()))).encode()).hexdigest(),
             "key": key, "sweep": job.get("sweep"), "values": values, "params": params,

@@ -558,3 +558,25 @@ def test_the_live_reload_keeps_the_card_the_user_was_looking_at(browser: Any, tm
         card = page.locator(f'.card[data-key="{key}"]').bounding_box()
         assert abs(card["y"] - top) <= 2, (key, top, card)
         assert o.errors == []
+
+
+def takes(jobs: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
+    """Each job `n` times, as `repeat: n` makes them (keys `...#1`, `...#2` for the takes after the first)."""
+    out = []
+    for job in jobs:
+        key = ",".join(f"{k}={v}" for k, v in job["values"].items()) or "take"
+        name = "/".join(str(v) for v in job["values"].values()) or "take"
+        out += [dict(job, key=key + (f"#{r}" if r else ""), output=f"{name}-{r}") for r in range(n)]
+    return out
+
+
+def test_cells_holding_several_takes_are_sized_to_fit_the_window(browser: Any, tmp_path: Path) -> None:
+    """The automatic cell size counts the cards one cell holds (the takes of `repeat`, all in one cell)."""
+    jobs = takes([{"values": {"thing": t, "place": p}, "state": "done"}
+                  for t in ("cat", "dog", "owl", "fox", "bee") for p in ("beach", "forest", "city", "moon")], 2)
+    report = report_of(tmp_path, jobs, axes=("thing", "place"), seconds=0.5, one_clip=True)
+    with opened(browser, report, width=1920, height=900) as o:
+        page = o.page
+        assert page.locator(".cell:has(.card + .card)").count() == 20
+        assert page.evaluate("document.documentElement.scrollWidth") <= 1920
+        assert o.errors == []
