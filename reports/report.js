@@ -455,7 +455,7 @@
       for (const c of cols) {
         const cell = h("div", { class: "cell", "data-row": 0, "data-col": c });
         if (xi >= 0) cell.append(h("div", { class: "cell-label", title: AXES[xi].values[c], text: AXES[xi].label + " = " + AXES[xi].values[c] }));
-        const stack = h("div", { class: "cell" });
+        const stack = h("div", { class: "stack" });
         for (const n of cells.get("0," + c)) stack.append(card(n));
         cell.append(stack);
         flow.append(cell);

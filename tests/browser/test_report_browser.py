@@ -580,3 +580,16 @@ def test_cells_holding_several_takes_are_sized_to_fit_the_window(browser: Any, t
         assert page.locator(".cell:has(.card + .card)").count() == 20
         assert page.evaluate("document.documentElement.scrollWidth") <= 1920
         assert o.errors == []
+
+
+def test_the_takes_of_a_run_without_axes_lie_in_a_row(browser: Any, tmp_path: Path) -> None:
+    """No X, no Y (the flow layout): the takes of one cell lie side by side, as in a grid."""
+    jobs = takes([{"values": {}, "state": "done", "prompt": "a kite"}], 7)
+    report = report_of(tmp_path, jobs, axes=(), seconds=0.5, one_clip=True)
+    with opened(browser, report, width=1280, height=900) as o:
+        page = o.page
+        assert page.locator(".card").count() == 7
+        tops = page.eval_on_selector_all(".card", "cs => cs.map(c => Math.round(c.getBoundingClientRect().top))")
+        assert len(set(tops)) == 1, tops
+        assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+        assert o.errors == []
