@@ -438,7 +438,7 @@
     const sec = h("section", { class: "group" });
     if (groupAx.length) {
       const label = groupAx.map((a, k) => AXES[a].label + " = " + AXES[a].values[g.ix[k]]).join(" · ");
-      sec.append(h("h2", { class: "group-head" }, h("span", { text: label }),
+      sec.append(h("h2", { class: "group-head" }, h("span", { dir: "auto", text: label }),
         playButton("play this grid in sync", "play-group", () => thumbsIn(sec))));
     }
     const xOf = (n) => (xi < 0 ? 0 : ITEMS[n].ix[xi]);
@@ -454,7 +454,7 @@
       const flow = h("div", { class: "flow" });
       for (const c of cols) {
         const cell = h("div", { class: "cell", "data-row": 0, "data-col": c });
-        if (xi >= 0) cell.append(h("div", { class: "cell-label", title: AXES[xi].values[c], text: AXES[xi].label + " = " + AXES[xi].values[c] }));
+        if (xi >= 0) cell.append(h("div", { class: "cell-label", dir: "auto", title: AXES[xi].values[c], text: AXES[xi].label + " = " + AXES[xi].values[c] }));
         const stack = h("div", { class: "stack" });
         for (const n of cells.get("0," + c)) stack.append(card(n));
         cell.append(stack);
@@ -467,12 +467,12 @@
     grid.append(h("div", { class: "corner" }, h("span", { class: "axis-name", text: AXES[yi].label + " ↓  " + (xi < 0 ? "" : AXES[xi].label + " →") })));
     for (const c of cols) {
       grid.append(h("div", { class: "colh", "data-col": c },
-        h("span", { class: "axis-val", title: xi < 0 ? "" : AXES[xi].values[c], text: xi < 0 ? "" : AXES[xi].values[c] }),
+        h("span", { class: "axis-val", dir: "auto", title: xi < 0 ? "" : AXES[xi].values[c], text: xi < 0 ? "" : AXES[xi].values[c] }),
         playButton("play this column in sync", "play-col", () => thumbsIn(grid, '.cell[data-col="' + c + '"]'))));
     }
     for (const r of rows) {
       grid.append(h("div", { class: "rowh", "data-row": r },
-        h("span", { class: "axis-val", title: AXES[yi].values[r], text: AXES[yi].values[r] }),
+        h("span", { class: "axis-val", dir: "auto", title: AXES[yi].values[r], text: AXES[yi].values[r] }),
         playButton("play this row in sync", "play-row", () => thumbsIn(grid, '.cell[data-row="' + r + '"]'))));
       for (const c of cols) {
         const ns = cells.get(r + "," + c);
@@ -524,7 +524,7 @@
       h("span", { class: "cost" + (c.cls ? " " + c.cls : "") + (it.dcost ? " kv diff" : ""), title: c.title, text: c.text }),
       j.rs !== undefined ? h("span", { class: "rs", title: "render time", text: secs(j.rs) }) : null,
       j.att > 1 ? h("span", { title: "paid submissions", text: j.att + " attempts" }) : null));
-    if (j.err) p.append(h("div", { class: "err", title: j.err, text: j.err }));
+    if (j.err) p.append(h("div", { class: "err", dir: "auto", title: j.err, text: j.err }));
     return p;
   }
   function card(n) {
@@ -538,7 +538,7 @@
       onkeydown: (e) => { if (e.target === c && (e.key === "Enter" || e.key === " ")) { e.preventDefault(); openViewer(n); } } });
     const panes = h("div", { class: "panes" });
     it.jobs.forEach((j, r) => panes.append(pane(it, j, r, false)));
-    c.append(panes, h("div", { class: "key", title: it.key, text: it.key }));
+    c.append(panes, h("div", { class: "key", dir: "auto", title: it.key, text: it.key }));
     const kvs = [];
     const shown = new Set(["prompt"]);
     AXES.forEach((a, i) => {
@@ -553,11 +553,11 @@
       kvs.push([k, vals.join(" → "), diffs.has(k)]);
     }
     if (kvs.length) {
-      c.append(h("div", { class: "vals" }, ...kvs.map(([k, v, d]) => h("span", { class: "kv" + (d ? " diff" : ""), title: k + " = " + v }, h("b", { text: k }), "=" + v))));
+      c.append(h("div", { class: "vals" }, ...kvs.map(([k, v, d]) => h("span", { class: "kv" + (d ? " diff" : ""), title: k + " = " + v }, h("b", { text: k }), "=", h("bdi", { text: v })))));
     }
     // Each run's prompt when they differ (compare), else the one.
     const prompts = Array.from(new Set(it.jobs.filter((j) => j && hasParam(j, "prompt")).map((j) => show(param(j, "prompt")))));
-    for (const prompt of prompts) c.append(h("div", { class: "prompt" + (prompts.length > 1 ? " diff" : ""), title: prompt, text: prompt }));
+    for (const prompt of prompts) c.append(h("div", { class: "prompt" + (prompts.length > 1 ? " diff" : ""), dir: "auto", title: prompt, text: prompt }));
     if (it.diff) c.append(h("div", { class: "delta", text: "Δ " + it.diff.join(", ") }));
     if (it.dcost) c.append(h("div", { class: "delta", text: "Δ cost " + (it.dcost > 0 ? "+" : "−") + usd(Math.abs(it.dcost)) }));
     if (it.only) c.append(h("div", { class: "only-note", text: "only in run " + RUNS[it.only === "a" ? 0 : 1].id }));
@@ -576,7 +576,7 @@
     current = n;
     const it = ITEMS[n];
     const head = h("div", { class: "viewer-head" },
-      h("div", { class: "key", text: it.key }),
+      h("div", { class: "key", dir: "auto", text: it.key }),
       h("button", { type: "button", id: "viewer-prev", title: "previous (←)", text: "←", onclick: () => step(-1) }),
       h("button", { type: "button", id: "viewer-next", title: "next (→)", text: "→", onclick: () => step(1) }),
       h("button", { type: "button", id: "viewer-close", title: "close (Esc)", text: "✕", onclick: () => $viewer.close() }));
@@ -603,7 +603,7 @@
       const cells = jobs.map((j) => (j ? f(j) : "—"));
       const diff = o.diff || (jobs.length > 1 && o.compare !== false && jobs.every((j) => j) &&
         cells.some((c) => (typeof c === "string" ? c : c.textContent) !== (typeof cells[0] === "string" ? cells[0] : cells[0].textContent)));
-      body.append(h("tr", { class: diff ? "diff" : null }, h("th", { text: label }), ...cells.map((c) => h("td", null, c))));
+      body.append(h("tr", { class: diff ? "diff" : null }, h("th", { text: label }), ...cells.map((c) => h("td", { dir: "auto" }, c))));
     };
     section("job");
     row("status", (j) => h("span", { class: "badge g-" + groupOf(j.state), text: stateLabel(j.state) }));
@@ -630,7 +630,7 @@
     for (const k of DATA.paramOrder) {
       if (!jobs.some((j) => hasParam(j, k))) continue;
       const f = k === "prompt"
-        ? (j) => h("pre", { class: "prompt-full", text: show(param(j, k)) })
+        ? (j) => h("pre", { class: "prompt-full", dir: "auto", text: show(param(j, k)) })
         : (j) => (hasParam(j, k) ? show(param(j, k)) : "(not set)");
       row(k, f, { diff: diffs.has(k), compare: false });
     }

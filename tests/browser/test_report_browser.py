@@ -593,3 +593,43 @@ def test_the_takes_of_a_run_without_axes_lie_in_a_row(browser: Any, tmp_path: Pa
         assert len(set(tops)) == 1, tops
         assert page.evaluate("document.documentElement.scrollWidth") <= 1280
         assert o.errors == []
+
+
+RTL = "مرحبا بالعالم עברית"
+
+
+def test_long_and_right_to_left_values_keep_to_their_cards_and_read_in_their_direction(browser: Any, tmp_path: Path) -> None:
+    """A long axis value does not widen its column beyond a card (it ends in an ellipsis, its title holds it
+    all); right-to-left values, prompts and keys read right to left, each in its own box."""
+    values = ["A" * 300, "a long prompt with spaces that goes on " * 7, RTL, "short"]
+    jobs = [{"values": {"evil": v, "num": n}, "state": "done", "prompt": f"{v} / {n}", "output": f"v{i}/{n}"}
+            for i, v in enumerate(values) for n in (2, 10)]
+    report = report_of(tmp_path, jobs, axes=("evil", "num"), seconds=0.5, one_clip=True)
+    with opened(browser, report, width=1280, height=900) as o:
+        page = o.page
+        page.select_option("#ctl-x", "evil")
+        card = page.evaluate("document.querySelector('.card').getBoundingClientRect().width")
+        widths = page.eval_on_selector_all(".colh", "els => els.map(e => e.getBoundingClientRect().width)")
+        assert len(widths) == 4 and max(widths) <= card + 0.5, (widths, card)
+        assert page.locator(".colh .axis-val").first.get_attribute("title") == "A" * 300
+        columns = page.eval_on_selector_all(".card", "els => new Set(els.map(e => Math.round(e.getBoundingClientRect().left))).size")
+        assert columns == 4
+        grid = page.evaluate("document.querySelector('.grid').getBoundingClientRect().width")
+        rowh = page.evaluate("document.querySelector('.rowh').getBoundingClientRect().width")
+        assert grid <= rowh + 4 * (card + 8) + 1, (grid, rowh, card)
+        direction = "el => getComputedStyle(el).direction"
+        rtl_card = page.locator('.card').filter(has_text=RTL).first
+        assert rtl_card.locator(".prompt").evaluate(direction) == "rtl"
+        assert page.locator(".colh .axis-val").nth(2).evaluate(direction) == "rtl"
+        assert page.locator(".colh .axis-val").nth(3).evaluate(direction) == "ltr"
+        assert page.locator(".card .prompt").last.evaluate(direction) == "ltr"
+        page.select_option("#ctl-x", "num")  # evil all in one cell: its value is a key/value of the card
+        page.select_option("#ctl-y", "")
+        page.select_option('.ctl-axis[data-axis="evil"]', "stack")
+        assert page.locator(".card .kv bdi").filter(has_text=RTL).first.evaluate(direction) == "rtl"
+        rtl_card = page.locator('.card').filter(has_text=RTL).first
+        rtl_card.click()
+        page.wait_for_selector("#viewer[open]")
+        assert page.locator("#viewer .prompt-full").evaluate(direction) == "rtl"
+        assert page.locator("#viewer td").filter(has_text=RTL).first.evaluate(direction) == "rtl"
+        assert o.errors == []
