@@ -364,3 +364,13 @@ def test_the_manifests_description_heads_the_report_as_text(tmp_path: Path) -> N
     assert '<p class="description">A &lt;b&gt;fox&lt;/b&gt; &amp; its styles</p>' in page
     m.write_text(m.read_text().replace("A <b>fox</b>", "Changed"))  # the run's own copy is what counts
     assert "A &lt;b&gt;fox" in api.report(m).read_text()
+
+
+def test_a_run_compared_with_itself_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from runner.cli import main
+
+    assert main(["report", str(tmp_path / "m.yaml"), "--compare", "3", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "--compare takes two different runs (run 3 was given twice)" in err and "Traceback" not in err
+    assert not list(tmp_path.rglob("compare-*.html"))
+
