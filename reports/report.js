@@ -431,7 +431,7 @@
     if (!shown) frag.append(h("p", { class: "empty-note", text: "No job matches these settings." }));
     $grid.replaceChildren(frag);
     measureCards();
-    $count.textContent = shown === ITEMS.length ? ITEMS.length + " jobs" : "showing " + shown + " of " + ITEMS.length + " jobs";
+    $count.textContent = shown === ITEMS.length ? (shown === 1 ? "1 job" : shown + " jobs") : "showing " + shown + " of " + ITEMS.length + " jobs";
   }
 
   function buildGroup(g, groupAx, xi, yi, allCols, rows) {

@@ -374,3 +374,8 @@ def test_a_run_compared_with_itself_is_refused(tmp_path: Path, capsys: pytest.Ca
     assert "--compare takes two different runs (run 3 was given twice)" in err and "Traceback" not in err
     assert not list(tmp_path.rglob("compare-*.html"))
 
+
+def test_one_job_is_counted_as_one_job(tmp_path: Path) -> None:
+    store, run_id = build_state(tmp_path, [{"values": {}, "state": "done", "key": "only"}], axes=())
+    html = render(store.snapshot(run_id), base_dir=tmp_path)
+    assert '<b>1</b> job</span>' in html and "1</b> jobs" not in html

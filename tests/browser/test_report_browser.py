@@ -333,6 +333,7 @@ def test_empty_single_and_oddly_typed_runs_render_cleanly(browser: Any, tmp_path
         report = write_report(store, run_id=run_id)
         with opened(browser, report) as o:
             assert o.page.locator(".card").count() == expected[name]
+            assert texts(o.page, "#ctl-count") == [{"empty": "0 jobs", "single": "1 job", "odd": "2 jobs"}[name]]
             if name == "odd":
                 assert texts(o.page, ".group:first-child .colh .axis-val") == ['{"a": 1, "b": [1, 2]}', '{"a": 2}']
                 assert texts(o.page, ".group-head span") == ["y = true", "y = false"]
