@@ -282,9 +282,14 @@ def status_json(snap: Snapshot) -> dict[str, Any]:
 
 
 def report(m: Manifest | str | Path, *, compare: tuple[int, int] | None = None) -> Path:
-    """Write report.html for the manifest's latest run (or two runs side by side)."""
+    """Write report.html for the manifest's latest run (or two runs side by side).
+
+    :raises UsageError: `compare` names one run twice.
+    """
     from .report import write_report
 
+    if compare is not None and compare[0] == compare[1]:
+        raise UsageError(f"--compare takes two different runs (run {compare[0]} was given twice)")
     sd, name = _state_dir(m, None)
     with Store(sd / "state.db", readonly=True) as store:
         return write_report(store, manifest_name=name, compare=compare)

@@ -426,8 +426,6 @@ def _jobs(n: int) -> str:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    if args.compare and args.compare[0] == args.compare[1]:
-        raise UsageError(f"gridrun report: --compare takes two different runs (run {args.compare[0]} was given twice)")
     path = api.report(args.manifest, compare=tuple(args.compare) if args.compare else None)
     out.print(f"report: {relpath(path, Path.cwd())}")
     return 0
