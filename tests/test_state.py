@@ -283,7 +283,7 @@ def test_a_state_file_of_the_first_schema_is_read_as_it_is_and_upgraded_by_a_wri
     writer = Store(path)
     run, ids = _run(writer, tmp_path, n=1)
     assert writer.schema == len(_MIGRATIONS) and "billed_run_id" in {r[1] for r in writer.db.execute("PRAGMA table_info(attempts)")}
-    assert "events_job_kind" in {r[0] for r in writer.db.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+    assert "events_resets" in {r[0] for r in writer.db.execute("SELECT name FROM sqlite_master WHERE type='index'")}
     assert writer.money(run) == (0, 0)
     writer.close()
 

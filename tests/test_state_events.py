@@ -49,8 +49,17 @@ def test_a_new_state_file_has_the_current_schema_and_the_events_index(tmp_path: 
     with Store(tmp_path / "state.db") as store:
         assert store.schema == SCHEMA_VERSION == len(_MIGRATIONS) == 6
         assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-        plan = _plan(store.db, "SELECT detail FROM events WHERE job_id=? AND kind='reset' ORDER BY id DESC LIMIT 1", (1,))
-        assert "events_job_kind" in plan and "SCAN events" not in plan
+        from runner.state import _RESET_KINDS
+
+        for query, args in (
+            (f"SELECT detail FROM events WHERE job_id=? AND {_RESET_KINDS} AND kind='reset' ORDER BY id DESC LIMIT 1", (1,)),
+            (f"SELECT job_id, kind, detail FROM events WHERE job_id IN (?,?) AND {_RESET_KINDS} ORDER BY id", (1, 2)),
+        ):
+            plan = _plan(store.db, query, args)
+            assert "events_resets" in plan and "SCAN events" not in plan, plan
+        # only reset events are in it: the other events a run writes cost no index upkeep
+        sql = store.db.execute("SELECT sql FROM sqlite_master WHERE name='events_resets'").fetchone()[0]
+        assert sql.endswith(f"WHERE {_RESET_KINDS}")
 
 
 def test_a_state_file_of_schema_5_is_read_as_it_is_and_given_the_index_by_a_writer(tmp_path: Path) -> None:
@@ -66,7 +75,7 @@ def test_a_state_file_of_schema_5_is_read_as_it_is_and_given_the_index_by_a_writ
         assert writer.failure_retries_made([1]) == {1: 1}
     with closing(sqlite3.connect(path)) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == 6
-        assert ("events_job_kind",) in db.execute("SELECT name FROM sqlite_master WHERE type='index'").fetchall()
+        assert ("events_resets",) in db.execute("SELECT name FROM sqlite_master WHERE type='index'").fetchall()
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
