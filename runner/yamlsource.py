@@ -163,8 +163,27 @@ def _yaml_syntax_error(exc: yaml.MarkedYAMLError, file: Path) -> ManifestError:
         message = f"invalid YAML: {exc.context}{where}, {exc.problem}"
     if "'\\t'" in problem:
         message += "; indent with spaces, not tabs"
+    message += _template_hint(mark, exc.context_mark)
     line, column = _position(mark) if mark is not None else (0, 0)
     return ManifestError(message, file=file, line=line, column=column)
+
+
+# A value that opens with a template, unquoted: YAML reads `{{ x }}` as a mapping (or fails on what follows).
+_UNQUOTED_TEMPLATE = re.compile(r"(?:^|[:\-\[,])\s*\{[{%]")
+
+
+def _template_hint(*marks: yaml.Mark | None) -> str:
+    """A hint to quote the template when the line of any of `marks` has a value that opens with `{{` or `{%`."""
+    for mark in marks:
+        buffer = getattr(mark, "buffer", None)
+        if mark is None or not isinstance(buffer, str):
+            continue
+        start = buffer.rfind("\n", 0, mark.pointer) + 1
+        end = buffer.find("\n", mark.pointer)
+        text = buffer[start : end if end >= 0 else len(buffer)]
+        if _UNQUOTED_TEMPLATE.search(text.split("#", 1)[0] if "{#" not in text else text):
+            return '; a value that begins with a template must be quoted: prompt: "{{ scene }}, at dusk"'
+    return ""
 
 
 def _position(mark: yaml.Mark) -> Position:
@@ -210,7 +229,8 @@ class _Builder:
         written = {k.value for k, _ in node.value if isinstance(k, yaml.ScalarNode) and not _is_merge(k)}
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
-                self._error("a mapping key must be a plain value, not a list or a mapping", key_node.start_mark, path)
+                self._error("a mapping key must be a plain value, not a list or a mapping"
+                            + _template_hint(key_node.start_mark), key_node.start_mark, path)
                 continue
             key = key_node.value
             if _is_merge(key_node):

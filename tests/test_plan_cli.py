@@ -461,3 +461,28 @@ def test_a_run_that_cannot_reach_its_provider_says_why_and_what_to_run_next(
     assert code == 1
     assert "could not connect" in err and "127.0.0.1:9" in err
     assert "`gridrun run` sends the 12 jobs not sent" in err and "retry" not in err.splitlines()[-1]
+
+
+@pytest.mark.parametrize(("where", "text"), [
+    ("prompt", "{{ scene }}"),                  # read as a mapping
+    ("prompt", "{{ scene }}, {{ style }} style"),  # a YAML syntax error after the mapping
+    ("output", "{{ style }}.mp4"),
+])
+def test_an_unquoted_template_gets_a_hint_to_quote_it(
+    examples: Path, capsys: pytest.CaptureFixture[str], where: str, text: str
+) -> None:
+    m = examples / "demo.yaml"
+    lines = m.read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if line.strip().startswith(f"{where}:"))
+    lines[at] = lines[at][: lines[at].index(":") + 1] + " " + text
+    m.write_text("\n".join(lines) + "\n")
+    code, _, err = run_cli(capsys, "validate", str(m))
+    assert code == 2 and f"demo.yaml:{at + 1}:" in err
+    assert "a value that begins with a template must be quoted" in err, err
+
+
+def test_no_quoting_hint_where_the_template_is_quoted(examples: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    m = examples / "demo.yaml"
+    m.write_text(m.read_text() + "bogus: [1\n")
+    code, _, err = run_cli(capsys, "validate", str(m))
+    assert code == 2 and "invalid YAML" in err and "must be quoted" not in err
