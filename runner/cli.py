@@ -477,7 +477,7 @@ def _parser(*, with_sim: bool = True) -> argparse.ArgumentParser:
     def manifest_cmd(name: str, help: str) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help)
         sp.add_argument("manifest", help="the manifest YAML file")
-        sp.add_argument("--max-jobs", type=_knob("max_jobs"), default=None, help="raise the job-count cap (default 1000)")
+        sp.add_argument("--max-jobs", type=_knob("max_jobs"), default=None, help="the job-count cap (default: run.max_jobs, else 1000)")
         return sp
 
     sp = manifest_cmd("validate", "check a manifest without running anything")

@@ -202,12 +202,15 @@ def _written(video: str) -> list[str]:
     return [video + ".part", *(os.path.join(folder, tmp.format(tmp_stem(stem + ext))) for ext in (".json", ".jpg"))]
 
 
-def _refuse_count(manifest: Manifest, count: int, cap: int, *, at_least: bool = False) -> None:
+def _refuse_count(manifest: Manifest, count: int, cap: int, *, at_least: bool = False, flag: bool = False) -> None:
+    """`flag`: the cap is --max-jobs's, which wins over run.max_jobs."""
     explicit = manifest.data.get("run") or {}
-    where = ("run", "max_jobs") if "max_jobs" in explicit else ("matrix",) if manifest.matrix else ("sweeps",)
+    matrix = ("matrix",) if manifest.matrix else ("sweeps",)
+    where = ("run", "max_jobs") if "max_jobs" in explicit and not flag else matrix
+    source = f"the cap of {cap:,} (--max-jobs {cap})" if flag else f"the cap of {cap:,}"
     raise manifest.error(
         where,
-        f"this manifest plans {'at least ' if at_least else ''}{count:,} jobs, above the cap of {cap:,}; check the "
+        f"this manifest plans {'at least ' if at_least else ''}{count:,} jobs, above {source}; check the "
         "matrix, or raise the cap with --max-jobs or run.max_jobs",
     )
 
@@ -256,10 +259,10 @@ def _build(
         if floor > cap:
             exact = all(pr.exact for _, pr in prepared)
             _refuse_count(manifest, sum(pr.count() * sw.repeat for sw, pr in prepared) if exact else floor, cap,
-                          at_least=not exact)
+                          at_least=not exact, flag=bool(max_jobs))
     count = sum(pr.count() * sw.repeat for sw, pr in prepared)
     if count > cap and not errors.errors:
-        _refuse_count(manifest, count, cap)
+        _refuse_count(manifest, count, cap, flag=bool(max_jobs))
     expansions = [(sw, pr.expand()) for sw, pr in prepared]
     for sw, expansion in expansions:
         if not expansion.combinations:
@@ -273,7 +276,7 @@ def _build(
 
     errors.one_job = count == 1
     if count > cap:
-        _refuse_count(manifest, count, cap)
+        _refuse_count(manifest, count, cap, flag=bool(max_jobs))
 
     ctx_job = JobMaker(manifest, caps, model, errors, digest, str(out_dir))
     excluded: list[tuple[str | None, Combination, int]] = []

@@ -486,3 +486,12 @@ def test_no_quoting_hint_where_the_template_is_quoted(examples: Path, capsys: py
     m.write_text(m.read_text() + "bogus: [1\n")
     code, _, err = run_cli(capsys, "validate", str(m))
     assert code == 2 and "invalid YAML" in err and "must be quoted" not in err
+
+
+def test_a_cap_given_by_the_flag_is_named_as_the_flags(examples: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    m = examples / "demo.yaml"
+    m.write_text(m.read_text().replace("run:\n", "run:\n  max_jobs: 2000\n", 1))
+    code, _, err = run_cli(capsys, "validate", str(m), "--max-jobs", "5")
+    assert code == 2 and "above the cap of 5 (--max-jobs 5)" in err and "run.max_jobs:" not in err, err
+    code, _, err = run_cli(capsys, "validate", str(m))
+    assert code == 0, err
