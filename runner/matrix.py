@@ -132,7 +132,12 @@ def matrix_of_file(path: Path) -> list[tuple[str | None, Expansion]]:
     pairs in order. Raises ManifestError(s) for an invalid file, MatrixError(s) for a matrix that cannot expand.
     """
     data, positions = _manifest.read_yaml(path)
-    if isinstance(data, Mapping) and "version" in data and not isinstance(data["version"], (list, Mapping)):
+    if isinstance(data, Mapping) and (
+        "version" in data and not isinstance(data["version"], (list, Mapping))
+        # a manifest missing its version: a bare matrix's axes are lists, never a mapping named matrix
+        or isinstance(data.get("matrix"), Mapping)
+        or isinstance(data.get("sweeps"), list) and all(isinstance(s, Mapping) for s in data["sweeps"])
+    ):
         loaded = _manifest.load(path)
         if loaded.sweeps:
             out: list[tuple[str | None, Expansion]] = []

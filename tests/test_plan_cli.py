@@ -495,3 +495,11 @@ def test_a_cap_given_by_the_flag_is_named_as_the_flags(examples: Path, capsys: p
     assert code == 2 and "above the cap of 5 (--max-jobs 5)" in err and "run.max_jobs:" not in err, err
     code, _, err = run_cli(capsys, "validate", str(m))
     assert code == 0, err
+
+
+def test_matrix_of_a_manifest_missing_its_version_says_so(examples: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Not read as a bare matrix of axes named name, model, params...: one error, the missing version."""
+    m = examples / "demo.yaml"
+    m.write_text("\n".join(line for line in m.read_text().splitlines() if not line.startswith("version:")) + "\n")
+    code, _, err = run_cli(capsys, "matrix", str(m))
+    assert code == 2 and "version" in err and "axis" not in err, err
