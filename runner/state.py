@@ -17,6 +17,7 @@ import os
 import socket
 import sqlite3
 import time
+import urllib.parse
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
@@ -253,6 +254,17 @@ def _json(value: Any) -> str:
     return _ENCODER.encode(value)
 
 
+def _readonly_uri(path: Path) -> str:
+    """The SQLite URI that opens `path` to read only. Its folder not writable (a read-only mount, an archive),
+    SQLite could not make the shared-memory file WAL reading needs: a state file left whole (no write-ahead
+    log beside it) is then opened as immutable, which needs none."""
+    uri = f"file:{urllib.parse.quote(str(path.resolve()))}?mode=ro"
+    wal = path.with_name(path.name + "-wal")
+    if not os.access(path.parent, os.W_OK) and not (wal.exists() and wal.stat().st_size):
+        uri += "&immutable=1"
+    return uri
+
+
 class Store:
     """The state store of one state folder. One writer per folder (it holds the runner lock, `acquire_lock`);
     readers (status, reports) open their own, read-only, alongside it. A store's connection serves only the
@@ -271,7 +283,7 @@ class Store:
                 raise NotRecordedError(f"{self.path.parent} is a file; the state is a folder (.gridrun/ beside the manifest)")
             if not self.path.exists():
                 raise NotRecordedError(f"{self.path}: no state yet (nothing has run here)")
-            target, uri = f"file:{self.path}?mode=ro", True
+            target, uri = _readonly_uri(self.path), True
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             target, uri = str(self.path), False

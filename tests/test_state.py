@@ -324,3 +324,34 @@ def test_a_begin_submit_rolled_back_leaves_its_jobs_planned_for_the_state_checks
     with pytest.raises(StateError, match="cannot move from planned to submitted"):
         store.transition(a, S.SUBMITTED, provider_id="v")
     assert store.begin_submit(run, [a])[a].endswith("-1")
+
+
+def test_a_state_folder_whose_path_has_uri_characters_is_read(tmp_path: Path) -> None:
+    """Readers open the state by URI: '#' and '?' in a folder name are part of the path, not of the URI."""
+    folder = tmp_path / "take #2?final"
+    s = Store(folder / "state.db")
+    run, _ = _run(s, folder)
+    s.close()
+    with Store(folder / "state.db", readonly=True) as ro:
+        assert len(ro.snapshot().jobs) == 3
+
+
+def test_a_state_folder_on_a_read_only_mount_is_read(tmp_path: Path) -> None:
+    """An archived project on a read-only mount: SQLite cannot make the files WAL reading needs there, so a
+    whole state file (its log empty) is read as immutable."""
+    src, ro = tmp_path / "src", tmp_path / "ro"
+    s = Store(src / "state.db")
+    _run(s, src)
+    s.close()
+    for extra in ("state.db-wal", "state.db-shm", "lock"):  # a finished project, copied: its state file alone
+        (src / extra).unlink(missing_ok=True)
+    ro.mkdir()
+    if subprocess.run(["mount", "--bind", str(src), str(ro)], capture_output=True).returncode != 0:
+        pytest.skip("cannot bind-mount here")
+    try:
+        if subprocess.run(["mount", "-o", "remount,bind,ro", str(ro)], capture_output=True).returncode != 0:
+            pytest.skip("cannot make a read-only mount here")
+        with Store(ro / "state.db", readonly=True) as reader:
+            assert len(reader.snapshot().jobs) == 3
+    finally:
+        subprocess.run(["umount", str(ro)], capture_output=True)
