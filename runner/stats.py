@@ -58,8 +58,10 @@ class Throughput:
 
 
 def pace(snap: Snapshot, now: float | None = None) -> tuple[float, float | None, float | None]:
-    """(elapsed seconds, videos saved per minute lately, ETA seconds) of a run, from when its jobs were saved:
-    what live progress shows, for `status` in another process. The ETA is None once the run has ended."""
+    """(elapsed seconds, videos saved per minute lately, ETA seconds) of a run, from when its jobs were saved,
+    for `status` in another process. Live progress counts every job that ended (failed ones too), which the
+    state cannot tell apart in time from earlier runs' endings; the two differ when jobs fail. The ETA is None
+    once the run has ended."""
     r = snap.run
     end = r.ended_at if r.ended_at is not None else (time.time() if now is None else now)
     gone = r.ended_at is None and r.process_gone()
