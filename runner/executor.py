@@ -761,11 +761,13 @@ class Executor:
         unclear_since: float | None = None  # since when no answer gave a status gridrun knows
         unclear = ""
         while status is None or not status.terminal:
-            now = self.clock()
-            ends = [t for t in (deadline, unclear_since and unclear_since + UNCLEAR_AFTER) if t is not None]
+            unclear_end = None if unclear_since is None else unclear_since + UNCLEAR_AFTER
+            # the nearer of the two ends, and whether it is the unclear one
+            gives_up = unclear_end is not None and (deadline is None or unclear_end < deadline)
+            end = unclear_end if gives_up else deadline
             missing: RejectedError | None = None
             answered = True
-            with anyio.move_on_after(min(ends) - now if ends else None) as scope:
+            with anyio.move_on_after(None if end is None else end - self.clock()) as scope:
                 try:
                     if by_list and status is not None:
                         assert self._poller is not None
@@ -785,7 +787,7 @@ class Executor:
                     by_list = False  # this once: asked on its own
                     continue
             first = False
-            if scope.cancelled_caught and unclear_since is not None and self.clock() - unclear_since >= UNCLEAR_AFTER:
+            if scope.cancelled_caught and gives_up:
                 return self._left(job, jid, f"no status gridrun can read for {UNCLEAR_AFTER:g} s ({unclear}); left as "
                                             "it is, still reserved, and the next run asks again")
             if scope.cancelled_caught:

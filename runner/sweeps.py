@@ -320,7 +320,7 @@ class JobMaker:
                 if failed:
                     # Check the rest of the request and the output too, so that one pass reports more problems.
                     rest = {k: v for k, v in params.items() if k not in failed}
-                    self._issues(sw, shape, self._check(rest), key, skip=failed)
+                    self._issues(sw, shape, self._check(rest), key, skip=failed, values=rest)
                     self._output(sw, render_output, ctx, key, None)
                     continue
                 for n in maybe_not_str:
@@ -341,7 +341,7 @@ class JobMaker:
                         entry = entries[ck] = self._entry(sw, shape, self._check(params), param_sources)
                     checked = entry.checked
                     if checked.issues:
-                        self._issues(sw, shape, checked, key)
+                        self._issues(sw, shape, checked, key, values=params)
                         self._output(sw, render_output, ctx, key, None)
                         continue
                     resolved = checked.params.copy()
@@ -351,7 +351,7 @@ class JobMaker:
                     entry = self._entry(sw, shape, self._check(params), param_sources)
                     checked = entry.checked
                     if checked.issues:
-                        self._issues(sw, shape, checked, key)
+                        self._issues(sw, shape, checked, key, values=params)
                         self._output(sw, render_output, ctx, key, None)
                         continue
                     resolved = checked.params
@@ -462,7 +462,9 @@ class JobMaker:
             return sw.param_paths[name]
         return sw.prefix + ("params",)
 
-    def _issues(self, sw: Sweep, shape: _Shape, checked: Checked, key: str, *, skip: Sequence[str] = ()) -> None:
+    def _issues(self, sw: Sweep, shape: _Shape, checked: Checked, key: str, *, skip: Sequence[str] = (),
+                values: Mapping[str, Any] | None = None) -> None:
+        """`values`, the job's parameters as sent to the check: a matrix value refused is pointed at in its list."""
         for issue in checked.issues:
             if issue.field not in skip:
                 message = issue.message
@@ -470,7 +472,24 @@ class JobMaker:
                     # a matrix key named like a request parameter sets it: perhaps it was meant for templates only
                     message += (f"; a matrix key named '{issue.field}' sets that request parameter: to use its values "
                                 f"only in templates, rename the axis (e.g. {issue.field}_text)")
-                self.errors.add(self.m.error(self._path(sw, shape, issue.field), message, CapabilityError), key)
+                path = self._path(sw, shape, issue.field)
+                if values is not None and issue.field in shape.keys and issue.field in values:
+                    path = self._item(path, values[issue.field])
+                self.errors.add(self.m.error(path, message, CapabilityError), key)
+
+    def _item(self, path: tuple[Any, ...], value: Any) -> tuple[Any, ...]:
+        """`path` + the index of `value` when `path` is a list of values written in the manifest (an axis)."""
+        node: Any = self.m.data
+        for step in path:
+            try:
+                node = node[step]
+            except (KeyError, IndexError, TypeError):
+                return path
+        if isinstance(node, list):
+            for i, item in enumerate(node):
+                if type(item) is type(value) and item == value:
+                    return (*path, i)
+        return path
 
     def _output(self, sw: Sweep, render: Callable[[Mapping[str, Any]], Any], ctx: dict[str, Any], key: str,
                 digest_hex: str | None) -> str | None:

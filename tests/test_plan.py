@@ -873,7 +873,7 @@ def test_index_in_the_output_name_is_warned_of(tmp_path: Path) -> None:
 def test_located_errors_of_zips_includes_in_another_case_and_hash_outside_output(tmp_path: Path) -> None:
     err = one_error(tmp_path, "params:\n  prompt: a fox\nmatrix:\n  style: [anime]\n  zip:\n    - quality: [360p, 999p]\n"
                               "      duration: [5, 8]\n", "999p")
-    assert (err.field, err.line) == ("matrix.zip[0].quality", 9)
+    assert (err.field, err.line, err.column) == ("matrix.zip[0].quality[1]", 9, 23)  # the value itself
     err = one_error(tmp_path, "params:\n  prompt: a fox\nmatrix:\n  style: [anime]\n  include:\n    - {Style: clay}\n",
                     "another case")
     assert err.field == "matrix.include[0].Style" and "the request parameter 'style' in another case" in err.message

@@ -53,9 +53,9 @@ INVALID_CASES = [
     ("output_empty.yaml", 8, "output: renders an empty path"),
     ("quality_enum.yaml", 6, "params.quality: '4k' is not one of 360p, 540p, 720p, 1080p (pixverse-v5.6)"),
     ("duration_expression.yaml", 8, "params.duration: 7 is not one of 5, 8, 10 (pixverse-v5.6)"),
-    ("duration_in_matrix.yaml", 7, "matrix.duration: 6 is not one of 5, 8, 10 (pixverse-v5.6) (in job duration=6)"),
+    ("duration_in_matrix.yaml", 7, "matrix.duration[1]: 6 is not one of 5, 8, 10 (pixverse-v5.6) (in job duration=6)"),
     ("seed_not_integer.yaml", 6, "params.seed: expected an integer, got 'lucky'"),
-    ("seed_negative.yaml", 7, "matrix.seed: -1 is below the minimum 0 (pixverse-v5.6) (in job seed=-1)"),
+    ("seed_negative.yaml", 7, "matrix.seed[1]: -1 is below the minimum 0 (pixverse-v5.6) (in job seed=-1)"),
     ("n_too_many.yaml", 6, "params.n: 5 is above the maximum 4 (pixverse-v5.6)"),
     ("rule_1080p_10s.yaml", 7, "params.duration: 10 is too large: 1080p allows at most 8 s"),
     ("rule_1080p_10s_include.yaml", 11, "matrix.include[0].duration: 10 is too large: 1080p allows at most 8 s (in job quality=1080p,duration=10)"),
@@ -75,7 +75,7 @@ INVALID_CASES = [
     ("sim_knobs_several.yaml", 9, "sim.failure_rate: failure_rate must be between 0 and 1, got 1.5"),
     ("aspect_ratio_number.yaml", 6, "params.aspect_ratio: expected an aspect ratio like \"16:9\", got 1.78"),
     ("audio_no.yaml", 6, "params.generate_audio_switch: expected true or false, got 'no'"),
-    ("audio_on_off_in_matrix.yaml", 7, "matrix.generate_audio_switch: expected true or false, got 'off' (in job generate_audio_switch=off)"),
+    ("audio_on_off_in_matrix.yaml", 7, "matrix.generate_audio_switch[1]: expected true or false, got 'off' (in job generate_audio_switch=off)"),
     ("aspect_ratio_969.yaml", 6, "params.aspect_ratio: expected an aspect ratio like \"16:9\", got 969 (quote it: aspect_ratio: \"16:9\")"),
     ("surrogate_in_prompt.yaml", 5, "params.prompt: holds a lone surrogate (a \\ud800-\\udfff escape), which is not text"),
     ("thinking_off.yaml", 6, "params.thinking_type: 'off' is not one of disabled, enabled (pixverse-v5.6)"),
@@ -503,3 +503,22 @@ def test_matrix_of_a_manifest_missing_its_version_says_so(examples: Path, capsys
     m.write_text("\n".join(line for line in m.read_text().splitlines() if not line.startswith("version:")) + "\n")
     code, _, err = run_cli(capsys, "matrix", str(m))
     assert code == 2 and "version" in err and "axis" not in err, err
+
+
+def test_a_refused_matrix_value_is_pointed_at_in_its_list(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """With thousands of values, the axis's line is no help: the error names the value's own line."""
+    m = write(tmp_path / "m.yaml", head=HEAD, body="""\
+        params:
+          prompt: a fox
+        matrix:
+          seed: [1, 2]
+          style:
+            - anime
+            - watercolor
+            - clay
+            - pastel
+        """)
+    code, _, err = run_cli(capsys, "validate", str(m))
+    assert code == 2
+    assert "m.yaml:10:7: matrix.style[1]: 'watercolor' is not one of" in err, err
+    assert "m.yaml:12:7: matrix.style[3]: 'pastel' is not one of" in err, err
