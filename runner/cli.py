@@ -32,7 +32,7 @@ class _Console(Console):
     def on_broken_pipe(self) -> None:
         """A reader that stopped reading (`gridrun plan | head`) ends the output, not the command: it goes on
         (a run to its end) and exits with its own code."""
-        from .progress import mute
+        from .outputs import mute
 
         self.quiet = True
         mute(sys.stderr if self.stderr else sys.stdout)

@@ -958,7 +958,7 @@ def _terminal_gone() -> None:
     """After a hangup, what goes to the terminal goes nowhere: writing to a closed terminal fails (EIO)."""
     import sys
 
-    from .progress import mute
+    from .outputs import mute
 
     for stream in (sys.stdout, sys.stderr):
         try:

@@ -176,3 +176,10 @@ def sidecar_writer(
         atomic_write(path, json.dumps(doc, default=str).encode() + b"\n", sync_folder_after=False)
 
     return write
+
+
+def mute(stream: Any) -> None:
+    """Send what is still written to `stream` nowhere: its reader is gone (`| head`, a closed terminal), the
+    command goes on."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, stream.fileno())

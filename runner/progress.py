@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from typing import Any
@@ -12,6 +11,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.text import Text
 
+from .outputs import mute
 from .stats import RunStatistics
 from .state import FINAL
 
@@ -145,12 +145,6 @@ def _emit(event: dict[str, Any]) -> None:
         print(json.dumps(event), flush=True)
     except BrokenPipeError:
         mute(sys.stdout)
-
-
-def mute(stream: Any) -> None:
-    """Send what is still written to `stream` nowhere: its reader is gone (`| head`), the command goes on."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, stream.fileno())
 
 
 def _as_dict(s: RunStatistics) -> dict[str, Any]:
