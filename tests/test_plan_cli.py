@@ -431,6 +431,16 @@ def test_a_run_into_a_reader_that_stops_early_still_exits_with_its_own_code(tmp_
     assert _into_a_reader_that_stops(tmp_path, manifest, "run", "--no-report", lines=0) == 1
 
 
+def _set_demo_line(examples: Path, where: str, text: str) -> tuple[Path, int]:
+    """The demo manifest with the value of its first `where:` line replaced by `text`, and that line's index."""
+    m = examples / "demo.yaml"
+    lines = m.read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if line.strip().startswith(f"{where}:"))
+    lines[at] = lines[at][: lines[at].index(":") + 1] + " " + text
+    m.write_text("\n".join(lines) + "\n")
+    return m, at
+
+
 @pytest.mark.parametrize(("where", "text"), [
     ("prompt", '"x {{ 10 ** 5000 }}"'),
     ("subject", '"{{ 10 ** 5000 }}"'),                    # a var a prompt uses
@@ -439,11 +449,7 @@ def test_a_run_into_a_reader_that_stops_early_still_exits_with_its_own_code(tmp_
 def test_a_template_making_a_huge_number_is_a_manifest_error_not_a_traceback(
     examples: Path, capsys: pytest.CaptureFixture[str], where: str, text: str
 ) -> None:
-    m = examples / "demo.yaml"
-    lines = m.read_text().splitlines()
-    at = next(i for i, line in enumerate(lines) if line.strip().startswith(f"{where}:"))
-    lines[at] = lines[at][: lines[at].index(":") + 1] + " " + text
-    m.write_text("\n".join(lines) + "\n")
+    m, at = _set_demo_line(examples, where, text)
     code, _, err = run_cli(capsys, "validate", str(m))
     assert code == 2 and "Traceback" not in err and f"demo.yaml:{at + 1}:" in err, err
     assert len(err) < 2000  # the number is not printed in full
@@ -471,11 +477,7 @@ def test_a_run_that_cannot_reach_its_provider_says_why_and_what_to_run_next(
 def test_an_unquoted_template_gets_a_hint_to_quote_it(
     examples: Path, capsys: pytest.CaptureFixture[str], where: str, text: str
 ) -> None:
-    m = examples / "demo.yaml"
-    lines = m.read_text().splitlines()
-    at = next(i for i, line in enumerate(lines) if line.strip().startswith(f"{where}:"))
-    lines[at] = lines[at][: lines[at].index(":") + 1] + " " + text
-    m.write_text("\n".join(lines) + "\n")
+    m, at = _set_demo_line(examples, where, text)
     code, _, err = run_cli(capsys, "validate", str(m))
     assert code == 2 and f"demo.yaml:{at + 1}:" in err
     assert "a value that begins with a template must be quoted" in err, err
