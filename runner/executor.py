@@ -804,7 +804,9 @@ class Executor:
                            reserved=jid not in self._prepaid)
                 self._error(job, f"the provider no longer knows video {pid} (HTTP 404)")
                 return None
-            missing_since, by_list = None, self._poller is not None  # a lapse is over: back to the list
+            # A lapse is over: back to the list, once the job's own poll was answered (the list wakes a watcher
+            # only when its status changes, so one still rendering would not count as an answer there).
+            missing_since, by_list = None, self._poller is not None and answered
             refused = self._unanswered.pop(pid, None)
             if not answered or status is None or status.status == "unknown":
                 if unclear_since is None:

@@ -58,3 +58,17 @@ def test_polls_refused_for_good_end_the_run_and_send_no_new_job(tmp_path: Path, 
     assert stats(prov)["creates"] == 1 and result.stats.counts["planned"] == 2
     job = next(j for j in api.status(m).jobs if j.provider_id)
     assert "polls refused" in (job.error or "") and "401" in (job.error or "")
+
+
+def test_a_short_outage_of_list_and_polls_does_not_leave_a_long_render_behind(tmp_path: Path) -> None:
+    """The list fails, then polls fail too, while a render goes on longer than expected: once they answer
+    again the render is followed to its end, not left for 'no status gridrun can read'."""
+    outage = [{"route": "list", "nth": [2, 3, 4, 5, 6], "fault": "server_error", "status": 503},
+              {"route": "get", "nth": list(range(1, 10)), "fault": "server_error", "status": 503}]
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), run={"retries": 0},
+                       sim={"render_time": 0.5, "jitter": 0.0, "script": outage})
+    prov = sim_provider(m)
+    prov.app.state.sim.configure({"render_time": 10.0})  # longer than the manifest's 0.5 s made gridrun expect
+    result = run(m, prov)
+    assert result.exit_code == 0 and result.stats.counts["done"] == 1, api.status(m).jobs[0].error
+    assert stats(prov)["creates"] == 1
