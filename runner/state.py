@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from .errors import LockError, NotRecordedError, StateError
-from .outputs import atomic_write
 from .records import JobRecord, RunRecord, Snapshot, job_record, run_record  # noqa: F401 (re-exported)
 
 
@@ -254,6 +253,22 @@ def _json(value: Any) -> str:
     return _ENCODER.encode(value)
 
 
+def _flock(fd: int, *, required: bool) -> bool:
+    """An exclusive lock on `fd`, not waiting. BlockingIOError when another holds it; False when this file
+    system cannot lock it and it is not `required` (otherwise the OSError)."""
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise
+    except OSError:
+        if required:
+            raise
+        return False
+    return True
+
+
 def _readonly_uri(path: Path) -> str:
     """The SQLite URI that opens `path` to read only. Its folder not writable (a read-only mount, an archive),
     SQLite could not make the shared-memory file WAL reading needs: a state file left whole (no write-ahead
@@ -274,7 +289,7 @@ class Store:
         self.path = Path(path)
         self.readonly = readonly
         self.clock = clock
-        self._lock_fd: int | None = None
+        self._lock_fds: list[int] = []  # the runner lock's descriptors, while held
         self.run_id: int | None = None  # the run this process records, once `start_run` made it
         if self.path.is_dir():
             raise StateError(f"{self.path} is a folder; the state is a file there (move the folder aside)")
@@ -424,17 +439,20 @@ class Store:
     def acquire_lock(self, *, then: str = "run again") -> None:
         """Take the runner lock of this state folder; refuse with who holds it, and `then`, what to do once it
         is stopped. A dead holder's lock is free."""
-        import fcntl
-
-        # The lock is the state folder's own: a folder is not deleted by hand while its state.db is wanted,
-        # as a stale-looking lock file may be (the kernel frees the lock when its holder dies). The `lock`
-        # file beside state.db only says who holds it.
+        # The lock file beside state.db, opened to write (network file systems lock only such files), and where
+        # the file system allows it the state folder too: a folder is not deleted by hand while its state.db is
+        # wanted, as a stale-looking lock file may be (the kernel frees both locks when their holder dies).
         lock_path = self.path.with_name("lock")
-        fd = os.open(self.path.parent, os.O_RDONLY)
+        fds: list[int] = []
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
+            fds.append(os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644))
+            _flock(fds[-1], required=True)
+            fds.append(os.open(self.path.parent, os.O_RDONLY))
+            if not _flock(fds[-1], required=False):
+                os.close(fds.pop())  # not lockable here (NFS): the lock file alone holds it
+        except BlockingIOError:
+            for fd in fds:
+                os.close(fd)
             try:
                 holder = lock_path.read_text(encoding="utf-8", errors="replace").strip()
             except OSError:
@@ -443,17 +461,19 @@ class Store:
                 f"{self.path.parent}: another gridrun runner holds this state ({holder or 'another process'}); "
                 f"wait for it to finish, or stop it, then {then} (`gridrun status` works meanwhile)"
             ) from None
+        except OSError as exc:
+            for fd in fds:
+                os.close(fd)
+            raise StateError(f"{lock_path}: cannot take the runner lock: {exc.strerror or exc}") from exc
         info = f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}"
-        try:
-            atomic_write(lock_path, info, durable=False)
-        except OSError:
-            pass  # who holds it is a courtesy; the lock is held
-        self._lock_fd = fd
+        os.ftruncate(fds[0], 0)
+        os.pwrite(fds[0], info.encode(), 0)
+        self._lock_fds = fds
 
     def release_lock(self) -> None:
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
+        for fd in self._lock_fds:
+            os.close(fd)
+        self._lock_fds = []
 
     # -- runs ---------------------------------------------------------------------------------------
     def start_run(

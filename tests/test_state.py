@@ -355,3 +355,31 @@ def test_a_state_folder_on_a_read_only_mount_is_read(tmp_path: Path) -> None:
             assert len(reader.snapshot().jobs) == 3
     finally:
         subprocess.run(["umount", str(ro)], capture_output=True)
+
+
+def test_a_file_system_that_cannot_lock_a_folder_still_locks_the_lock_file(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On NFS an exclusive flock needs a file open for writing: a folder cannot be locked there. The lock file
+    alone then holds the state, and only a lock held by another counts as held."""
+    import errno
+    import fcntl
+    import stat
+
+    real = fcntl.flock
+
+    def nfs_like(fd: int, op: int) -> None:
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise OSError(errno.EBADF, "Bad file descriptor")
+        real(fd, op)
+
+    monkeypatch.setattr(fcntl, "flock", nfs_like)
+    store.acquire_lock()
+    other = Store(tmp_path / "state.db")
+    with pytest.raises(LockError, match=rf"pid {os.getpid()}"):
+        other.acquire_lock()
+    other.close()
+    store.release_lock()
+    again = Store(tmp_path / "state.db")
+    again.acquire_lock()
+    again.close()
