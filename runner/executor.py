@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ from .errors import (
 )
 from .live import LiveViews
 from .options import RunOptions
-from .outputs import sidecar_matches, sidecar_writer
+from .outputs import mute, sidecar_matches, sidecar_writer
 from .pacing import IntentBatcher, ListPoller, ListUnavailable, Pacer, RenderTimes, backoff
 from .plan import Job, Plan
 from .providers.base import Provider, VideoStatus
@@ -323,10 +324,14 @@ class Executor:
         hangup = getattr(signal, "SIGHUP", None)
         if hangup is not None and signal.getsignal(hangup) is not signal.SIG_IGN:  # under nohup it stays ignored
             wanted.append(hangup)  # the terminal closed, an SSH session dropped: stop as on SIGTERM
+        # Which of the output streams are the terminal, asked now: after a hangup the terminal answers nothing.
+        ttys = [stream for stream in (sys.stdout, sys.stderr) if _is_tty(stream)]
         with anyio.open_signal_receiver(*wanted) as signals:
             async for signum in signals:
                 if signum == hangup:
-                    _terminal_gone()
+                    for stream in ttys:  # what goes to the closed terminal goes nowhere (writing fails there)
+                        with contextlib.suppress(OSError, ValueError):
+                            mute(stream)
                 if self.stopping != "interrupt":
                     self.stopping = "interrupt"
                     self.errors.append("interrupted: no new submissions; finishing what is paid for (Ctrl-C again to detach)")
@@ -956,15 +961,8 @@ def _interrupt(exc: BaseException) -> bool:
     return isinstance(exc, (KeyboardInterrupt, anyio.get_cancelled_exc_class()))
 
 
-def _terminal_gone() -> None:
-    """After a hangup, what goes to the terminal goes nowhere: writing to a closed terminal fails (EIO)."""
-    import sys
-
-    from .outputs import mute
-
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            if stream is not None and stream.isatty():
-                mute(stream)
-        except (OSError, ValueError):
-            pass
+def _is_tty(stream: Any) -> bool:
+    try:
+        return stream is not None and stream.isatty()
+    except (OSError, ValueError):
+        return False

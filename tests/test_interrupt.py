@@ -3,6 +3,7 @@ next run re-attaches and pays nothing twice. `gridrun cancel` cancels in-flight 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -89,6 +90,34 @@ def test_first_ctrl_c_stops_submitting_and_finishes_paid_work(tmp_path: Path, si
         assert r.returncode == 0, r.stderr
         stats = _stats(url)
         assert stats["creates"] == 8 and stats["duplicate_paid"] == 0
+
+
+@pytest.mark.timeout(120)
+def test_a_closed_terminal_stops_the_run_as_ctrl_c_does(tmp_path: Path) -> None:
+    """A run in a terminal that closes (the window, an SSH session): the kernel hangs the terminal up, then
+    sends SIGHUP. The run finishes what is paid for, writes nothing to the dead terminal, and exits 130."""
+    import pty
+
+    with running_server(SimConfig(render_time=1.5, jitter=0.0, concurrency=2), process=True) as url:
+        m = write_manifest(tmp_path, n_seeds=4, run={"concurrency": 2}, base_url=url, sim={})
+        pid, master = pty.fork()
+        if pid == 0:  # the child: a session of its own, the pty its terminal
+            os.chdir(m.parent)
+            os.execv(sys.executable, [sys.executable, "-m", "runner.cli", "run", str(m)])
+        try:
+            _wait_for(lambda: _in_flight(m) >= 2)
+            os.close(master)  # the terminal goes away
+            deadline = time.monotonic() + 60
+            while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert done[0] == pid, "the run did not end after its terminal closed"
+        finally:
+            with contextlib.suppress(ChildProcessError, ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(done[1]) == 130
+        snap = api.status(m)
+        assert snap.run.status == "interrupted" and snap.counts["done"] == 2, snap.counts
 
 
 @pytest.mark.timeout(120)
