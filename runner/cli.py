@@ -102,7 +102,7 @@ def _plan_json(plan: Plan, diff: Any) -> dict[str, Any]:
         "total_usd": round(plan.total_usd, 6),
         "total_micros": plan.total_micros,
         "budget_usd": None if plan.budget_micros is None else plan.budget_micros / 1e6,
-        "warnings": list(plan.warnings),
+        "warnings": [getattr(w, "plain", w) for w in plan.warnings],  # `field: message`, as format /1 has them
         "jobs": [
             {
                 "key": j.key,

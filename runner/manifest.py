@@ -120,12 +120,28 @@ class Manifest:
         """Line and column of `path`, or of its nearest ancestor that is in the file."""
         return locate(self.positions, path)
 
+    def warning(self, path: tuple[Any, ...], message: str) -> Warned:
+        """A warning about the node at `path`, shown as an error would be (file:line:column: field: message)."""
+        return Warned(str(self.error(path, message)), f"{dotted(path)}: {message}" if path else message)
+
     def error(
         self, path: tuple[Any, ...], message: str, cls: type[ManifestError] = ManifestError
     ) -> ManifestError:
         """Build an error of class `cls` about the node at `path`."""
         line, column = self.where(path)
         return cls(message, file=self.display or self.path, line=line, column=column, field=dotted(path))
+
+
+class Warned(str):
+    """A warning as shown, where it is first (file:line:column: field: message); `plain` is the `field: message`
+    alone (the plan JSON's form)."""
+
+    plain: str
+
+    def __new__(cls, shown: str, plain: str) -> Warned:
+        self = super().__new__(cls, shown)
+        self.plain = plain
+        return self
 
 
 def load(path: str | Path) -> Manifest:

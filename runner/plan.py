@@ -189,9 +189,9 @@ def _check_paths(manifest: Manifest, jobs: Sequence[Job], out_dir: Path) -> list
     if not foreign:
         return []
     more = f" and {len(foreign) - 1:,} more" if len(foreign) > 1 else ""
-    return [str(manifest.error(field, f"a job would write over {foreign[0]}{more}, with no sidecar beside it: "
-                                      "a file gridrun may not have written; a run replaces it (move it first if it "
-                                      "is yours)"))]
+    return [manifest.warning(field, f"a job would write over {foreign[0]}{more}, with no sidecar beside it: "
+                                    "a file gridrun may not have written; a run replaces it (move it first if it is "
+                                    "yours)")]
 
 
 def _written(video: str) -> list[str]:

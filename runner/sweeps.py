@@ -217,9 +217,9 @@ class JobMaker:
                                    TemplateError))
                 return
         if _reaches(coutput, cvars, "index"):
-            self.warnings[str(m.error(sw.output_path, "uses index, the job's position in the plan, which moves when "
-                                      "the matrix changes: a later run would save videos under other jobs' names "
-                                      "(use key or hash)"))] = None
+            self.warnings[m.warning(sw.output_path, "uses index, the job's position in the plan, which moves when "
+                                    "the matrix changes: a later run would save videos under other jobs' names "
+                                    "(use key or hash)")] = None
         dyn_order = [n for n in order if n in dynamic]
         self.templated = frozenset().union(*(c.names for c in (*cparams.values(), *cvars.values())))
         param_sources: dict[str, str] = {}
@@ -422,7 +422,7 @@ class JobMaker:
 
     def _entry(self, sw: Sweep, shape: _Shape, checked: Checked, param_sources: Mapping[str, str]) -> _Entry:
         for w in checked.warnings:
-            self.warnings[str(self.m.error(self._path(sw, shape, w.field), w.message))] = None
+            self.warnings[self.m.warning(self._path(sw, shape, w.field), w.message)] = None
         params = checked.params
         free = [n for n in sorted(params) if n in shape.free]
         segments, current = [], f'{{"model":{canonical(self.model.model)},"params":{{'

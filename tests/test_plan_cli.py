@@ -235,6 +235,10 @@ def test_warnings_go_to_stderr(capsys: pytest.CaptureFixture[str], tmp_path: Pat
     assert code == 0
     assert f"warning: {path}:6:3: params.motion: unknown parameter for pixverse-v5.6; passed through unchecked" in err
     assert "unknown parameter" not in out
+    # the plan's JSON keeps its format's `field: message`
+    code, out, _ = run_cli(capsys, "plan", str(path), "--json")
+    assert code == 0
+    assert json.loads(out)["warnings"] == ["params.motion: unknown parameter for pixverse-v5.6; passed through unchecked"]
 
 
 # --- plan JSON ---------------------------------------------------------------------------------
