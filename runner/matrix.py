@@ -134,8 +134,9 @@ def matrix_of_file(path: Path) -> list[tuple[str | None, Expansion]]:
     data, positions = _manifest.read_yaml(path)
     if isinstance(data, Mapping) and (
         "version" in data and not isinstance(data["version"], (list, Mapping))
-        # a manifest missing its version: a bare matrix's axes are lists, never a mapping named matrix
-        or isinstance(data.get("matrix"), Mapping)
+        # a manifest missing its version: in a bare matrix a mapping is an axis written as a range, linspace
+        # or file, never a matrix of axes
+        or isinstance(data.get("matrix"), Mapping) and not set(data["matrix"]) <= {"range", "linspace", "file"}
         or isinstance(data.get("sweeps"), list) and all(isinstance(s, Mapping) for s in data["sweeps"])
     ):
         loaded = _manifest.load(path)

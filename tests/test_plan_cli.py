@@ -528,3 +528,12 @@ def test_a_refused_matrix_value_is_pointed_at_in_its_list(tmp_path: Path, capsys
     assert code == 2
     assert "m.yaml:10:7: matrix.style[1]: 'watercolor' is not one of" in err, err
     assert "m.yaml:12:7: matrix.style[3]: 'pastel' is not one of" in err, err
+
+
+def test_a_bare_matrix_with_an_axis_named_matrix_is_still_a_bare_matrix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path / "bare.yaml", head="", body="matrix: {range: [1, 3]}\nstyle: [a, b]\n")
+    code, out, err = run_cli(capsys, "matrix", str(path))
+    assert code == 0, err
+    assert out.splitlines()[-1] == "6 combinations"
