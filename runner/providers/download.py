@@ -82,8 +82,20 @@ _TEXT_BYTES = frozenset(b"\t\n\r" + bytes(range(0x20, 0x7F)))
 
 
 def _looks_like_text(head: bytes) -> bool:
-    """Whether the first bytes of a body are plain text (HTML, JSON, a message): no video container is."""
-    return bool(head) and all(b in _TEXT_BYTES for b in head)
+    """Whether the first bytes of a body are plain text (HTML, JSON, a message, in any language; a byte-order
+    mark first or not): no video container is."""
+    head = head.removeprefix(b"\xef\xbb\xbf")
+    if not head:
+        return False
+    if all(b in _TEXT_BYTES for b in head):
+        return True
+    try:  # UTF-8 text, perhaps cut mid-character at the end of the bytes sniffed
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 3 or exc.reason != "unexpected end of data":
+            return False
+        text = head[: exc.start].decode("utf-8")
+    return bool(text) and all(c.isprintable() or c in "\t\n\r" for c in text)
 
 
 class _Boxes:

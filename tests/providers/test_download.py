@@ -459,12 +459,16 @@ async def test_an_mp4_cut_at_a_box_boundary_without_its_index_is_corrupt(
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("page", [
+    b"<!doctype html><html><body>Sign in to continue</body></html>",
+    b"\xef\xbb\xbf<!DOCTYPE html><html><body>x</body></html>",           # a byte-order mark first
+    "<h1>Доступ запрещён</h1><p>войдите, чтобы продолжить</p>".encode(),  # not ASCII
+], ids=["ascii", "bom", "utf-8"])
 @pytest.mark.parametrize("media", ["video/mpeg", "video/mp2t", "video/x-msvideo"])
 @pytest.mark.anyio
 async def test_a_text_page_labelled_as_any_video_type_is_refused(
-    provider: LumenfallProvider, mock: Client, tmp_path: Path, media: str
+    provider: LumenfallProvider, mock: Client, tmp_path: Path, media: str, page: bytes
 ) -> None:
-    page = b"<!doctype html><html><body>Sign in to continue</body></html>"
     async with mock(lambda r: httpx.Response(200, headers={"content-type": media}, content=page)) as client:
         with pytest.raises(DownloadError) as info:
             await provider.download(client, MEDIA, tmp_path / "a.mp4")
