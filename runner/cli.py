@@ -410,8 +410,8 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     if r.unresolved:
         err.print(f"{_jobs(len(r.unresolved))} sent by a run that stopped before the provider's answer was recorded "
                   f"({', '.join(r.unresolved[:3])}{' …' if len(r.unresolved) > 3 else ''}) may be rendering and "
-                  f"were not cancelled: `gridrun run {args.manifest}` finds out (Ctrl-C twice once it follows them), "
-                  "then cancel again", markup=False)
+                  f"were not cancelled: `gridrun run {args.manifest}` finds out (Ctrl-C once as it starts keeps it from "
+                  "sending new jobs), then cancel again", markup=False)
     for key, why in r.errors.items():
         err.print(f"error: {key}: {why}", markup=False)
     return 1 if r.errors or r.unresolved else 0

@@ -465,9 +465,9 @@ class Executor:
                     continue
                 elif honours:
                     # Sent again with the same key, which the provider answers with the video the first send made.
-                    # Few times, and not while an earlier send may still be in its hands: how it treats a key
-                    # still being processed is not published, and a provider that ignored the key would bill
-                    # each send.
+                    # Few times, and each LOG_SETTLE after the last send timed out, so that it has most likely
+                    # landed: how a provider treats a key still being processed is not published, and one that
+                    # ignored the key would bill each send.
                     if tries > min(self.retries + 1, MOST_RESENDS):
                         return self._give_up(job, jid, f"no answer after {tries} tries: {exc}")
                     wait = backoff(tries, getattr(exc, "retry_after", None))

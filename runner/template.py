@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 # or fills memory: values handed out by range() in all, and the length of a string or list made by * or **.
 RANGE_BUDGET = 1_000_000
 MAX_MADE = 10_000_000
-MAX_BITS = 14_000  # a number of some 4,200 digits: Python writes integers of up to 4,300 digits as text
+MAX_BITS = 14_000  # ** and * make numbers of some 4,200 digits at most (Python writes up to 4,300 as text)
 _range_left: contextvars.ContextVar[int] = contextvars.ContextVar("range_left", default=RANGE_BUDGET)
 
 

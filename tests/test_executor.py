@@ -767,12 +767,13 @@ def test_read_timeout_after_send_is_reconciled_not_repaid(tmp_path: Path) -> Non
     assert s["creates"] == 2 and s["duplicate_paid"] == 0 and s["faults"].get("slow") == 1
 
 
-def test_a_create_that_never_answers_is_sent_again_few_times_and_not_while_the_last_may_be_in_flight(
+def test_a_create_that_never_answers_is_sent_again_few_times_each_once_the_last_has_settled(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """At a provider that honours keys (and whose request log cannot be read), a create whose answers time out
-    is sent again with the same key at most MOST_RESENDS times, each once the earlier send has had LOG_SETTLE to land; then the job is `unknown`
-    (paid or not, nobody can tell), not sent on and on."""
+    is sent again with the same key at most MOST_RESENDS times, each request_timeout + LOG_SETTLE after the
+    last send (here longer than the provider holds a create); then the job is `unknown` (paid or not, nobody
+    can tell), not sent on and on."""
     from runner import executor as ex_mod
     from runner.sim.config import SimConfig
     from runner.sim.serve import running_server
@@ -780,7 +781,7 @@ def test_a_create_that_never_answers_is_sent_again_few_times_and_not_while_the_l
 
     monkeypatch.setattr(ex_mod, "LOG_SETTLE", 1.0)
     config = SimConfig.from_dict({"render_time": 0.3, "jitter": 0.0, "concurrency": 4,
-                                  "script": [{"route": "create", "p": 1.0, "fault": "slow", "delay": 3.0},
+                                  "script": [{"route": "create", "p": 1.0, "fault": "slow", "delay": 1.0},
                                              {"route": "requests", "p": 1.0, "fault": "server_error", "status": 503}]})
     with running_server(config) as url:
         m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), base_url=url, sim={})
@@ -790,7 +791,7 @@ def test_a_create_that_never_answers_is_sent_again_few_times_and_not_while_the_l
         s = httpx.get(url.rsplit("/v1", 1)[0] + "/_sim/stats").json()
     assert result.exit_code == 1 and result.stats.counts["unknown"] == 1
     assert s["requests"]["create"] == 1 + ex_mod.MOST_RESENDS and s["duplicate_paid"] == 0
-    assert took >= ex_mod.MOST_RESENDS * 1.0
+    assert took >= ex_mod.MOST_RESENDS * (0.3 + 1.0)  # each resend request_timeout + LOG_SETTLE after the last
     assert "no answer after 3 tries" in (api.status(m).jobs[0].error or "")
 
 
