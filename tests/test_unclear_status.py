@@ -68,7 +68,7 @@ def test_a_short_outage_of_list_and_polls_does_not_leave_a_long_render_behind(tm
     m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), run={"retries": 0},
                        sim={"render_time": 0.5, "jitter": 0.0, "script": outage})
     prov = sim_provider(m)
-    prov.app.state.sim.configure({"render_time": 10.0})  # longer than the manifest's 0.5 s made gridrun expect
+    prov.app.state.sim.configure({"render_time": 3.0})  # longer than the manifest's 0.5 s made gridrun expect
     result = run(m, prov)
     assert result.exit_code == 0 and result.stats.counts["done"] == 1, api.status(m).jobs[0].error
     assert stats(prov)["creates"] == 1
