@@ -60,9 +60,15 @@ def test_polls_refused_for_good_end_the_run_and_send_no_new_job(tmp_path: Path, 
     assert "polls refused" in (job.error or "") and "401" in (job.error or "")
 
 
-def test_a_short_outage_of_list_and_polls_does_not_leave_a_long_render_behind(tmp_path: Path) -> None:
-    """The list fails, then polls fail too, while a render goes on longer than expected: once they answer
-    again the render is followed to its end, not left for 'no status gridrun can read'."""
+def test_a_short_outage_of_list_and_polls_does_not_leave_a_long_render_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The list fails, then the job's own polls fail too, while a render goes on: the job asks on its own until
+    one answers, and only then goes back to the list (which wakes it only on a change), so the render is
+    followed to its end, not left for 'no status gridrun can read'."""
+    from runner import pacing
+
+    monkeypatch.setattr(pacing, "backoff", lambda attempt, retry_after, **kw: 0.02)  # the list's retries too
     outage = [{"route": "list", "nth": [2, 3, 4, 5, 6], "fault": "server_error", "status": 503},
               {"route": "get", "nth": list(range(1, 10)), "fault": "server_error", "status": 503}]
     m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), run={"retries": 0},
