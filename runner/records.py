@@ -81,9 +81,10 @@ class RunRecord:
             return True
         except OSError:  # alive, owned by someone else
             pass
-        if process_state(self.pid) in ("Z", "X"):  # dead, its parent has not reaped it yet
+        fields = _stat_fields(self.pid)
+        if fields is not None and fields[0] in (b"Z", b"X"):  # dead, its parent has not reaped it yet
             return True
-        started = process_start(self.pid)
+        started = _started(fields)
         return started is not None and started > self.started_at + PID_CLOCK_SLACK
 
     def gone_note(self) -> str:
@@ -96,25 +97,36 @@ class RunRecord:
 PID_CLOCK_SLACK = 5.0
 
 
-def process_state(pid: int) -> str | None:
-    """Process `pid`'s state letter (R, S, Z for a zombie, ...), where /proc tells; None elsewhere."""
+def _stat_fields(pid: int) -> list[bytes] | None:
+    """The fields of /proc/<pid>/stat after the command name (the state first), or None where there are none."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0].decode()
-    except (OSError, IndexError, UnicodeDecodeError):
+            return f.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
         return None
 
 
-def process_start(pid: int) -> float | None:
-    """When process `pid` started (seconds since the epoch), where /proc tells; None elsewhere."""
+def _started(fields: list[bytes] | None) -> float | None:
+    """When the process of these stat fields started (seconds since the epoch), or None."""
+    if fields is None:
+        return None
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            fields = f.read().rsplit(b")", 1)[1].split()
         with open("/proc/stat", "rb") as f:
             boot = next(int(line.split()[1]) for line in f if line.startswith(b"btime "))
         return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
     except (OSError, IndexError, ValueError, StopIteration):
         return None
+
+
+def process_state(pid: int) -> str | None:
+    """Process `pid`'s state letter (R, S, Z for a zombie, ...), where /proc tells; None elsewhere."""
+    fields = _stat_fields(pid)
+    return fields[0].decode("ascii", "replace") if fields else None
+
+
+def process_start(pid: int) -> float | None:
+    """When process `pid` started (seconds since the epoch), where /proc tells; None elsewhere."""
+    return _started(_stat_fields(pid))
 
 
 @dataclass(frozen=True, slots=True)

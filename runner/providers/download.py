@@ -78,18 +78,11 @@ def _check_type(body: _Body, op: str) -> None:
     body.checked = True
 
 
-_TEXT_BYTES = frozenset(b"\t\n\r" + bytes(range(0x20, 0x7F)))
-
-
 def _looks_like_text(head: bytes) -> bool:
     """Whether the first bytes of a body are plain text (HTML, JSON, a message, in any language; a byte-order
     mark first or not): no video container is."""
     head = head.removeprefix(b"\xef\xbb\xbf")
-    if not head:
-        return False
-    if all(b in _TEXT_BYTES for b in head):
-        return True
-    try:  # UTF-8 text, perhaps cut mid-character at the end of the bytes sniffed
+    try:  # UTF-8 text (ASCII too), perhaps cut mid-character at the end of the bytes sniffed
         text = head.decode("utf-8")
     except UnicodeDecodeError as exc:
         if exc.start < len(head) - 3 or exc.reason != "unexpected end of data":
