@@ -25,7 +25,7 @@ from . import __version__, api
 from .export import dumps
 from .errors import GridrunError, ManifestErrors, UsageError
 from .plan import Plan, format_value, relpath, summarize_sources
-from .state import Snapshot
+from .state import IN_FLIGHT, JobState, Snapshot
 from .stats import pace, problems, run_statistics
 
 class _Console(Console):
@@ -263,7 +263,7 @@ def _options(args: argparse.Namespace, **extra: Any) -> api.RunOptions:
 def _next_steps(counts: Mapping[str, int]) -> str:
     """What to run next for the jobs a run left unfinished, by their states."""
     unsent = counts.get("planned", 0)
-    flying = sum(counts.get(k, 0) for k in ("submitting", "submitted", "running", "downloading", "expired"))
+    flying = sum(counts.get(s.value, 0) for s in (*IN_FLIGHT, JobState.EXPIRED))  # expired: a fresh URL is asked
     run = [f"sends the {_jobs(unsent)} not sent"] if unsent else []
     run += [f"collects the {_jobs(flying)} left in flight, at no new cost"] if flying else []
     steps = [f"`gridrun run` {' and '.join(run)}"] if run else []
@@ -303,7 +303,7 @@ def cmd_run(args: argparse.Namespace, **extra: Any) -> int:
         err.print(f"some jobs did not finish (`gridrun status` says why): {_next_steps(result.stats.counts)}")
     elif result.exit_code == 130:
         c = result.stats.counts
-        flying = sum(c.get(k, 0) for k in ("submitting", "submitted", "running", "downloading"))
+        flying = sum(c.get(s.value, 0) for s in IN_FLIGHT)
         if flying:
             err.print(f"interrupted with {flying:,} paid job{'s' if flying != 1 else ''} still in flight: `gridrun run` "
                       "collects them at no new cost; `gridrun cancel` cancels them at the provider")

@@ -462,8 +462,8 @@ class JobMaker:
             return sw.param_paths[name]
         return sw.prefix + ("params",)
 
-    def _issues(self, sw: Sweep, shape: _Shape, checked: Checked, key: str, *, skip: Sequence[str] = (),
-                values: Mapping[str, Any] | None = None) -> None:
+    def _issues(self, sw: Sweep, shape: _Shape, checked: Checked, key: str, *, values: Mapping[str, Any],
+                skip: Sequence[str] = ()) -> None:
         """`values`, the job's parameters as sent to the check: a matrix value refused is pointed at in its list."""
         for issue in checked.issues:
             if issue.field not in skip:
@@ -473,7 +473,7 @@ class JobMaker:
                     message += (f"; a matrix key named '{issue.field}' sets that request parameter: to use its values "
                                 f"only in templates, rename the axis (e.g. {issue.field}_text)")
                 path = self._path(sw, shape, issue.field)
-                if values is not None and issue.field in shape.keys and issue.field in values:
+                if issue.field in shape.keys and issue.field in values:
                     path = self._item(path, values[issue.field])
                 self.errors.add(self.m.error(path, message, CapabilityError), key)
 
