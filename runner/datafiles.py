@@ -9,13 +9,35 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from runner.errors import ManifestError
 from runner.yamlsource import Position, dotted, kind, locate, raise_all, read_text
 
 DATA_FILE_TYPES = (".txt", ".csv", ".jsonl")
 _MAX_ERRORS_PER_DATA_FILE = 10
+
+
+class DataLines(NamedTuple):
+    """Where an axis's values were read: the data file (as shown in messages) and each value's line and column."""
+
+    file: Path
+    positions: tuple[Position, ...]
+
+
+def value_position(
+    lines: Mapping[tuple[Any, ...], DataLines], path: tuple[Any, ...]
+) -> tuple[Path, Position] | None:
+    """The data file and line of the node at `path` when it is (in) a value read from a data file: `path` is an
+    axis read from one, then the value's index, then perhaps a field of it."""
+    for end in range(len(path) - 1, 0, -1):
+        found = lines.get(path[:end])
+        if found is not None:
+            index = path[end]
+            if type(index) is int and 0 <= index < len(found.positions):
+                return found.file, found.positions[index]
+            return None
+    return None
 
 
 def resolve_matrix_files(
@@ -38,9 +60,10 @@ def resolve_matrix_files(
 
 def resolve_files(
     document: Mapping[str, Any], *, positions: Mapping[tuple[Any, ...], Position], file: Path, base_dir: Path
-) -> tuple[dict[str, Any], dict[tuple[Any, ...], Path], list[ManifestError]]:
+) -> tuple[dict[str, Any], dict[tuple[Any, ...], Path], dict[tuple[Any, ...], DataLines], list[ManifestError]]:
     """A manifest's document with the `{file: path}` axes of its matrix and its sweeps' matrices read; also
-    which axis came from which file, and the problems found (raised by the caller with its own)."""
+    which axis came from which file, where each of its values is in it, and the problems found (raised by the
+    caller with its own)."""
     reader = _FileReader(positions, file, base_dir)
     data = dict(document)
     if "matrix" in data:
@@ -53,7 +76,7 @@ def resolve_files(
                 sweep = {**sweep, "matrix": reader.matrix(sweep["matrix"], ("sweeps", index, "matrix"))}
             new_sweeps.append(sweep)
         data["sweeps"] = new_sweeps
-    return data, reader.files, reader.errors
+    return data, reader.files, reader.lines, reader.errors
 
 
 class _FileReader:
@@ -64,6 +87,7 @@ class _FileReader:
         self.manifest_file = manifest_file
         self.base_dir = base_dir
         self.files: dict[tuple[Any, ...], Path] = {}
+        self.lines: dict[tuple[Any, ...], DataLines] = {}
         self.errors: list[ManifestError] = []
 
     def matrix(self, matrix: Any, at: tuple[Any, ...]) -> Any:
@@ -120,7 +144,8 @@ class _FileReader:
             return None
         parse = {".txt": _text_values, ".csv": _csv_values, ".jsonl": _jsonl_values}[suffix]
         problems: list[tuple[int, int, str]] = []
-        values = parse(text, problems)
+        where: list[Position] = []
+        values = parse(text, problems, where)
         if problems:
             field_name = dotted(at)
             for line, column, message in problems[:_MAX_ERRORS_PER_DATA_FILE]:
@@ -132,19 +157,21 @@ class _FileReader:
             )
             return None
         self.files[at] = absolute
+        self.lines[at] = DataLines(shown, tuple(where))
         return values
 
 
-def _text_values(text: str, problems: list[tuple[int, int, str]]) -> list[Any]:
+def _text_values(text: str, problems: list[tuple[int, int, str]], where: list[Position]) -> list[Any]:
     values: list[Any] = []
-    for line in text.split("\n"):
+    for number, line in enumerate(text.split("\n"), 1):
         value = line.rstrip("\r").strip()
         if value and not value.startswith("#"):
             values.append(value)
+            where.append((number, len(line) - len(line.lstrip()) + 1))
     return values
 
 
-def _csv_values(text: str, problems: list[tuple[int, int, str]]) -> list[Any]:
+def _csv_values(text: str, problems: list[tuple[int, int, str]], where: list[Position]) -> list[Any]:
     reader = csv.reader(io.StringIO(text, newline=""))
     header: list[str] | None = None
     rows: list[Any] = []
@@ -170,6 +197,7 @@ def _csv_values(text: str, problems: list[tuple[int, int, str]]) -> list[Any]:
                     break
                 continue
             rows.append(dict(zip(header, row)))
+            where.append((line, 1))
     except csv.Error as exc:
         problems.append((reader.line_num, 1, f"not valid CSV: {exc}"))
         return rows
@@ -216,7 +244,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _jsonl_values(text: str, problems: list[tuple[int, int, str]]) -> list[Any]:
+def _jsonl_values(text: str, problems: list[tuple[int, int, str]], where: list[Position]) -> list[Any]:
     values: list[Any] = []
     for number, line in enumerate(text.split("\n"), 1):
         stripped = line.strip()
@@ -232,6 +260,7 @@ def _jsonl_values(text: str, problems: list[tuple[int, int, str]]) -> list[Any]:
         else:
             if isinstance(value, dict):
                 values.append(value)
+                where.append((number, indent + 1))
             else:
                 problems.append((number, indent + 1, f"expected a JSON object on each line, got {kind(value)}"))
         if len(problems) >= _MAX_ERRORS_PER_DATA_FILE:

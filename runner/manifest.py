@@ -22,7 +22,7 @@ from typing import Any
 from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
 
-from runner.datafiles import DATA_FILE_TYPES, resolve_files, resolve_matrix_files
+from runner.datafiles import DATA_FILE_TYPES, DataLines, resolve_files, resolve_matrix_files, value_position
 from runner.errors import ManifestError
 from runner.resources import resource_dir
 from runner.yamlsource import Position, Positions, dotted, kind, load_yaml, locate, raise_all, read_yaml
@@ -55,6 +55,7 @@ class Manifest:
     positions: Mapping[tuple[Any, ...], Position]
     files: Mapping[tuple[Any, ...], Path] = field(default_factory=dict)
     display: str = ""
+    data_lines: Mapping[tuple[Any, ...], DataLines] = field(default_factory=dict)  # axis -> its values' lines
 
     @property
     def name(self) -> str:
@@ -127,7 +128,11 @@ class Manifest:
     def error(
         self, path: tuple[Any, ...], message: str, cls: type[ManifestError] = ManifestError
     ) -> ManifestError:
-        """Build an error of class `cls` about the node at `path`."""
+        """Build an error of class `cls` about the node at `path` (in a data file, for a value read from one)."""
+        in_data = value_position(self.data_lines, path) if self.data_lines else None
+        if in_data is not None:
+            file, (line, column) = in_data
+            return cls(message, file=file, line=line, column=column, field=dotted(path))
         line, column = self.where(path)
         return cls(message, file=self.display or self.path, line=line, column=column, field=dotted(path))
 
@@ -162,9 +167,10 @@ def load(path: str | Path) -> Manifest:
     errors = _schema_errors(base)
     errors += _sweep_name_errors(base)
     errors.sort(key=lambda e: (e.line, e.column))
-    resolved, files, file_errors = resolve_files(data, positions=positions, file=shown, base_dir=base.base_dir)
+    resolved, files, lines, file_errors = resolve_files(data, positions=positions, file=shown, base_dir=base.base_dir)
     raise_all(errors + file_errors)
-    return Manifest(path=base.path, data=resolved, positions=positions, files=files, display=base.display)
+    return Manifest(path=base.path, data=resolved, positions=positions, files=files, display=base.display,
+                    data_lines=lines)
 
 
 # --- schema validation -----------------------------------------------------------------------

@@ -223,7 +223,7 @@ def _build(
     outputs_dir: Path | None,
     digest: Callable[[Path], str],
 ) -> Plan:
-    errors = Collector()
+    errors = Collector(home=manifest.display or manifest.path)
     model = caps.model(manifest.model)
     if model is None:
         known = ", ".join(sorted(caps.models)) or "none"

@@ -34,13 +34,14 @@ _SAFE_REL = re.compile(r"(?!\.\.?(?:/|$))[A-Za-z0-9_=,+@#%-][A-Za-z0-9._=,+@#%-]
 class Collector:
     """Gathers errors so that one pass reports many, each once, with how many jobs it hits."""
 
-    def __init__(self) -> None:
-        self.errors: dict[tuple[str, str, int, int], tuple[ManifestError, list[tuple[str, str | None]]]] = {}
+    def __init__(self, home: Path | str | None = None) -> None:
+        self.home = None if home is None else str(home)  # the manifest's file: its errors come first
+        self.errors: dict[tuple[str, str, str, int, int], tuple[ManifestError, list[tuple[str, str | None]]]] = {}
         self.one_job = False            # a plan of one job: naming it adds nothing
 
     def add(self, err: ManifestError, job: str | None = None, detail: str | None = None) -> None:
         """Record `err`, once; `job` is the key of a job it hits, `detail` what differs from job to job."""
-        k = (err.field, err.message, err.line, err.column)
+        k = (err.field, err.message, str(err.file), err.line, err.column)
         if k not in self.errors:
             self.errors[k] = (err, [])
         if job is not None:
@@ -53,7 +54,12 @@ class Collector:
         if not self.errors:
             return
         out: list[ManifestError] = []
-        found = sorted(self.errors.values(), key=lambda e: (e[0].line, e[0].column))
+        # By place: each file's in line order, the manifest's first, then the data files' in the order of their
+        # first error.
+        files: dict[str, int] = {} if self.home is None else {self.home: 0}
+        for err, _ in self.errors.values():
+            files.setdefault(str(err.file), len(files))
+        found = sorted(self.errors.values(), key=lambda e: (files[str(e[0].file)], e[0].line, e[0].column))
         for err, jobs in found[:_MAX_REPORTED]:
             if jobs:
                 key, detail = jobs[0]

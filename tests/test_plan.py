@@ -874,6 +874,39 @@ def test_index_in_the_output_name_is_warned_of(tmp_path: Path) -> None:
     assert not any("index" in w for w in p.warnings), p.warnings
 
 
+def test_a_value_read_from_a_data_file_is_refused_at_its_line_there(tmp_path: Path) -> None:
+    """The manifest's own errors come first, then each data file's in line order; a value is pointed at in
+    its data file (line and column), a CSV row at the line it starts on, a value in a zip of a sweep too."""
+    (tmp_path / "styles.txt").write_text("# styles\nanime\n\n   watercolor\nclay\n", encoding="utf-8")
+    (tmp_path / "rows.csv").write_text('seed,note\n1,"two\nlines"\n-5,x\n', encoding="utf-8")
+    (tmp_path / "q.txt").write_text("360p\n999p\n", encoding="utf-8")
+    errors = errors_of(tmp_path, """\
+        params:
+          prompt: a fox
+          quality: 777p
+        sweeps:
+          - name: a
+            matrix:
+              style: {file: styles.txt}
+              seed: {file: rows.csv}
+          - name: b
+            matrix:
+              zip:
+                - quality: {file: q.txt}
+                  duration: [5, 8]
+        """)
+    where = [(e.file.name, e.line, e.column, e.field) for e in errors]
+    assert where == [  # the data files in the order of their first error
+        ("m.yaml", 6, 3, "params.quality"),
+        ("rows.csv", 2, 1, "sweeps[0].matrix.seed[0]"),
+        ("rows.csv", 4, 1, "sweeps[0].matrix.seed[1]"),
+        ("styles.txt", 4, 4, "sweeps[0].matrix.style[1]"),
+        ("q.txt", 2, 1, "sweeps[1].matrix.zip[0].quality[1]"),
+    ], where
+    assert "'watercolor' is not one of" in errors[3].message
+    assert str(errors[4]).startswith(f"{tmp_path / 'q.txt'}:2:1: sweeps[1].matrix.zip[0].quality[1]: '999p'")
+
+
 def test_located_errors_of_zips_includes_in_another_case_and_hash_outside_output(tmp_path: Path) -> None:
     err = one_error(tmp_path, "params:\n  prompt: a fox\nmatrix:\n  style: [anime]\n  zip:\n    - quality: [360p, 999p]\n"
                               "      duration: [5, 8]\n", "999p")
