@@ -41,7 +41,7 @@ from .pacing import IntentBatcher, ListPoller, ListUnavailable, Pacer, RenderTim
 from .plan import Job, Plan
 from .providers.base import Provider, VideoStatus
 from .providers.download import WRITE_FAILED
-from .state import FAILURE_RETRY, FINAL, JobState, Store
+from .state import FAILURE_RETRY, FINAL, Following, JobState, Store
 from .stats import RunStatistics, Throughput
 
 S = JobState
@@ -702,9 +702,9 @@ class Executor:
 
     async def _follow(self, job: Job, jid: int, status: VideoStatus | None, slot: _Slot | None = None) -> None:
         """Poll until the provider finishes the job, free its provider slot, then download it."""
-        row = self.store.job_row(jid)
-        pid = status.id if status is not None else row["provider_id"]
-        sent_at = row["submitted_at"]  # the write-ahead intent's time: no later than the create request
+        row = self.store.following(jid)
+        pid = status.id if status is not None else row.provider_id
+        sent_at = row.submitted_at  # the write-ahead intent's time: no later than the create request
         submitted_at = sent_at or self.clock()
         try:
             status = await self._watch(job, jid, pid, status, submitted_at, sent_at)
@@ -731,7 +731,7 @@ class Executor:
                 billed = status.cost_micros if status.cost_micros is not None else job.cost_micros
                 self._move(jid, S.DOWNLOADING, lazy=True, completed_at=seen,
                            url=status.url, expires_at=status.expires_at, cost_micros=billed)
-            await self._download(job, jid, status)
+            await self._download(job, jid, status, row)
             return
         billed = status.cost_micros
         self._settle(job, billed)
@@ -857,7 +857,7 @@ class Executor:
                 await anyio.sleep(backoff(attempt, None))
         return None
 
-    async def _download(self, job: Job, jid: int, status: VideoStatus) -> None:
+    async def _download(self, job: Job, jid: int, status: VideoStatus, row: Following) -> None:
         url = status.url
         last = ""
         output = job.output
@@ -875,7 +875,7 @@ class Executor:
                     last = last or "download failed: the provider gave no download URL"
                     break
             # Output files are not API calls (often another host): a 429 pause or rate does not hold them.
-            sidecar = self._sidecar_writer(job, jid, status, billed)
+            sidecar = self._sidecar_writer(job, row, status, billed)
             try:
                 got = await self.provider.download(self.client, url, output, on_saved=sidecar, gate=self.pacer.gate)
             except ExpiredError as exc:
@@ -919,13 +919,12 @@ class Executor:
             self._set_state(jid, S.DOWNLOADING.value)
         self._error(job, last)
 
-    def _sidecar_writer(self, job: Job, jid: int, status: VideoStatus, billed: int) -> Callable[[str], None]:
+    def _sidecar_writer(self, job: Job, row: Following, status: VideoStatus, billed: int) -> Callable[[str], None]:
         """What writes the video's JSON sidecar once the video is durable (in the download's worker thread)."""
-        row = self.store.job_row(jid)
         return sidecar_writer(
             job, provider=self.plan.provider, model=self.plan.model, provider_id=status.id,
-            idempotency_key=self.store.current_key(jid), attempt=row["attempts"], billed_micros=billed,
-            reported_micros=status.cost_micros, submitted_at=row["submitted_at"], completed_at=status.completed_at,
+            idempotency_key=row.idempotency_key, attempt=row.attempt, billed_micros=billed,
+            reported_micros=status.cost_micros, submitted_at=row.submitted_at, completed_at=status.completed_at,
             run_id=self.run_id, clock=self.clock,
         )
 

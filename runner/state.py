@@ -20,11 +20,20 @@ import time
 import urllib.parse
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, NamedTuple, Sequence
 
 from .errors import LockError, NotRecordedError, StateError
 from .records import JobRecord, RunRecord, Snapshot, job_record, run_record  # noqa: F401 (re-exported)
 
+
+
+class Following(NamedTuple):
+    """A job's row as following it needs it (`Store.following`)."""
+
+    provider_id: str | None
+    submitted_at: float | None
+    attempt: int
+    idempotency_key: str | None
 
 class JobState(str, enum.Enum):
     PLANNED = "planned"          # known, never submitted (or a submission proven never to have reached the provider)
@@ -774,6 +783,19 @@ class Store:
             )
             self._event(None, job_id, "abandoned", {"attempt": int(row["attempts"]), "reason": reason})
             self._known[job_id] = (S.PLANNED, row["key"])
+
+    def following(self, job_id: int) -> Following:
+        """What following a job in flight needs of its row: its video, when its attempt was sent, and that
+        attempt's number and idempotency key (None before any)."""
+        row = self.db.execute(
+            "SELECT provider_id, submitted_at, attempts,"
+            " (SELECT idempotency_key FROM attempts WHERE job_id=jobs.id ORDER BY n DESC LIMIT 1)"
+            " FROM jobs WHERE id=?",
+            (job_id,),
+        ).fetchone()
+        if row is None:
+            raise StateError(f"{self.path}: no job {job_id}")
+        return Following(row[0], row[1], int(row[2]), None if row[3] is None else str(row[3]))
 
     def current_key(self, job_id: int) -> str | None:
         row = self.db.execute(

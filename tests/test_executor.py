@@ -996,6 +996,16 @@ def test_a_forced_render_left_downloading_is_downloaded_not_taken_for_the_earlie
     assert job.provider_id != earlier
     side = json.loads(Path(job.output_path).with_suffix(".json").read_text())
     assert side["provider_id"] == job.provider_id and side["sha256"] == job.sha256
+    # the sidecar names the attempt that made this render: the second, sent by the --force run
+    from runner.state import Store
+
+    with Store(tmp_path / ".gridrun" / "state.db", readonly=True) as store:
+        attempt = store.db.execute(
+            "SELECT a.n, a.idempotency_key FROM attempts a JOIN jobs j ON j.id = a.job_id WHERE j.key=? ORDER BY a.n DESC",
+            (job.key,),
+        ).fetchone()
+    assert (side["attempt"], side["idempotency_key"]) == (2, attempt["idempotency_key"]) and attempt["n"] == 2
+    assert side["submitted_at"] == job.submitted_at is not None
     assert stats(prov)["creates"] == 2 and stats(prov)["downloads"] == 2
     check_outputs(m)
 
