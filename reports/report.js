@@ -91,6 +91,9 @@
   const live = new Map();       // thumb -> its <video>, the one used longest ago first
   const near = new Set();       // thumbs within the attach margin of the viewport
   let playSet = new Set();      // the videos the last ▶ asked to play
+  // The ▶ of a grid, row or column that plays: its cells (`thumbs`), and when its videos started (`start`,
+  // performance.now(); 0 until they do), the clock a cell that comes into view later joins them at.
+  let session = null;
   const busy = (v) => playSet.has(v) && !v.paused;
   // Chromium refuses a player it cannot create (too many in the page) with code 4, like a missing file; only
   // the file's own failure marks the cell.
@@ -123,7 +126,8 @@
   function room() {
     if (live.size < MAX_VIDEOS) return true;
     for (const [t, v] of live) {
-      if (busy(v) || near.has(t)) continue;
+      // a playing cell of a ▶ that plays on joins in again when it is back in view
+      if (near.has(t) || (busy(v) && !(session && session.thumbs.has(t)))) continue;
       release(t);
       return true;
     }
@@ -185,12 +189,19 @@
     }, { rootMargin: "500px 300px" });
     srcObs = new IntersectionObserver((entries) => {
       for (const e of entries) {
-        if (e.isIntersecting) { near.add(e.target); videoOf(e.target); } else near.delete(e.target);
+        if (!e.isIntersecting) { near.delete(e.target); continue; }
+        near.add(e.target);
+        const v = videoOf(e.target);
+        if (v && session && session.thumbs.has(e.target) && !playSet.has(v)) join(v, session);
       }
     }, { rootMargin: "100px 50px" });
-    // a wider margin to give a player back, so that a small scroll to and fro keeps it
+    // a wider margin to give a player back, so that a small scroll to and fro keeps it; a cell that plays with
+    // the others (▶ of a grid, row or column) gives it back too, and joins them again when it comes back
     dropObs = new IntersectionObserver((entries) => {
-      for (const e of entries) if (!e.isIntersecting && live.has(e.target) && !busy(live.get(e.target))) release(e.target);
+      for (const e of entries) {
+        if (e.isIntersecting || !live.has(e.target)) continue;
+        if (!busy(live.get(e.target)) || (session && session.thumbs.has(e.target))) release(e.target);
+      }
     }, { rootMargin: "600px 400px" });
   }
   function watch(thumb) {
@@ -226,8 +237,11 @@
   }
   function playThumbs(thumbs) {
     const p = pick(thumbs);
-    syncPlay(p.videos);
-    note(p.videos.length < p.of ? "playing " + p.videos.length + " of " + p.of + " videos (the ones in view first)" : "");
+    const token = syncPlay(p.videos);
+    // the cells of the same ▶ scrolled into view later join in, at the time the others are at
+    session = { token, thumbs: new Set(thumbs), start: 0 };
+    note(p.videos.length < p.of ? "playing " + p.videos.length + " of " + p.of + " videos (the ones in view first; " +
+         "the others join as they come into view)" : "");
   }
   function attachAll() { return thumbsIn($grid).map(videoOf).filter((v) => v).length; }
 
@@ -244,21 +258,55 @@
     });
   }
   let playToken = 0;
-  async function syncPlay(videos) {
+  // Start `videos` together from their first frame; returns the token that a later ▶ or ■ makes stale.
+  function syncPlay(videos) {
     const token = ++playToken;
+    session = null;
     const chosen = new Set(videos);
     playSet = chosen;
     for (const v of document.querySelectorAll("video")) if (!chosen.has(v)) v.pause();
     for (const v of videos) { v.loop = ui.loop; v.muted = true; v.pause(); }
-    await Promise.all(videos.map((v) => ready(v, 1, 8000)));
-    if (token !== playToken) return;
-    for (const v of videos) { try { v.currentTime = 0; } catch (e) { /* not seekable yet */ } }
-    await Promise.all(videos.map((v) => ready(v, 3, 5000)));
-    if (token !== playToken) return;
-    for (const v of videos) { const p = v.play(); if (p) p.catch(() => {}); }
+    (async () => {
+      await Promise.all(videos.map((v) => ready(v, 1, 8000)));
+      if (token !== playToken) return;
+      for (const v of videos) { try { v.currentTime = 0; } catch (e) { /* not seekable yet */ } }
+      await Promise.all(videos.map((v) => ready(v, 3, 5000)));
+      if (token !== playToken) return;
+      if (session && session.token === token) session.start = performance.now();
+      for (const v of videos) { const p = v.play(); if (p) p.catch(() => {}); }
+    })();
+    return token;
+  }
+  // A video of a playing ▶'s cell that came into view: to where the others are (looping, or at its end when
+  // they have played past it), then playing with them.
+  async function join(v, s) {
+    playSet.add(v);
+    v.loop = ui.loop;
+    v.muted = true;
+    await ready(v, 1, 8000);
+    while (!s.start && session === s) await new Promise((r) => setTimeout(r, 100));  // the others not started yet
+    if (session !== s || s.token !== playToken || !v.isConnected) return;
+    const dur = v.duration;
+    const at = () => (performance.now() - s.start) / 1000;
+    if (!ui.loop && isFinite(dur) && at() >= dur) {  // the others have played to their end: so does this one
+      try { v.currentTime = dur; } catch (e) { /* not seekable */ }
+      return;
+    }
+    const seekable = isFinite(dur) && dur > 0;
+    // twice: the first seek loads the data, which the clock has moved on from by then; the second is short
+    for (let i = 0; i < 2 && seekable; i++) {
+      const to = at() % dur;
+      if (Math.abs(v.currentTime - to) < 0.05) break;
+      try { v.currentTime = to; } catch (e) { break; /* not seekable yet */ }
+      await ready(v, 3, i ? 1000 : 5000);
+      if (session !== s || s.token !== playToken || !v.isConnected) return;
+    }
+    const p = v.play();
+    if (p) p.catch(() => {});
   }
   function stopAll() {
     playToken++;
+    session = null;
     playSet = new Set();
     note("");
     for (const v of document.querySelectorAll("video")) v.pause();
@@ -702,5 +750,8 @@
     restorePlace();
     setInterval(() => { if (ui.reload && !$viewer.open && !playing()) reloadInPlace(); }, 20000);
   }
-  window.gridrun = { data: DATA, ui, update, syncPlay, stopAll, attachAll, open: openViewer, maxVideos: MAX_VIDEOS, reload: reloadInPlace };
+  // seconds since the videos of the playing ▶ started (null: none plays)
+  const playClock = () => (session && session.start ? (performance.now() - session.start) / 1000 : null);
+  window.gridrun = { data: DATA, ui, update, syncPlay, stopAll, attachAll, open: openViewer, maxVideos: MAX_VIDEOS,
+                     reload: reloadInPlace, playClock };
 })();

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
 from contextlib import contextmanager
@@ -72,8 +73,10 @@ class Opened:
 
 
 @contextmanager
-def opened(browser: Any, report: Path, *, width: int = 1400, height: int = 1000) -> Iterator[Opened]:
-    with serve(report.parent) as base:
+def opened(browser: Any, report: Path, *, width: int = 1400, height: int = 1000, from_disk: bool = False) -> Iterator[Opened]:
+    """The report in a new page, served over HTTP (without range requests, as `python -m http.server`), or with
+    `from_disk` opened as a file, as the path gridrun prints (where a video can be sought before it is loaded)."""
+    with contextlib.nullcontext(report.parent.as_uri() + "/") if from_disk else serve(report.parent) as base:
         page = browser.new_page(viewport={"width": width, "height": height})
         o = Opened(page)
         page.on("console", lambda m: o.errors.append(f"console {m.type}: {m.text}") if m.type in ("error", "warning") else None)
@@ -448,6 +451,46 @@ def test_scrolling_a_thousand_videos_keeps_the_players_bounded_and_the_details_v
         page.click("#ctl-stop")
         assert texts(page, "#ctl-note") == [""]
         assert page.locator(".thumb.broken").count() == 0
+        assert not [e for e in o.errors if "WebMediaPlayer" not in e], o.errors
+
+
+IN_VIEW_VIDEOS = ("Array.from(document.querySelectorAll('#grid .thumb')).filter(t => {"
+                  " const r = t.getBoundingClientRect(); return r.bottom > 0 && r.top < innerHeight && r.right > 0"
+                  " && r.left < innerWidth; }).map(t => t.querySelector('video'))")
+
+
+def test_cells_scrolled_into_view_during_play_all_join_the_others_in_time(browser: Any, tmp_path: Path) -> None:
+    """▶ play all on a grid larger than the page's players: the cells scrolled into view later get players and
+    play, at the time the first ones are at (not from their start); players stay bounded; ■ stops them all."""
+    jobs = [{"values": {"color": c, "shot": s, "seed": n}, "state": "done"}
+            for c in range(6) for s in range(10) for n in range(10)]
+    report = report_of(tmp_path, jobs, axes=("color", "shot", "seed"), seconds=20.0, one_clip=True)
+    with opened(browser, report, width=1280, height=900, from_disk=True) as o:
+        page = o.page
+        cap = page.evaluate("gridrun.maxVideos")
+        page.click("#ctl-play")
+        # seconds in (of 20): a video that joined from its start would be as many seconds behind
+        page.wait_for_function("gridrun.playClock() !== null && gridrun.playClock() > 2.5", timeout=30_000)
+        assert "the others join as they come into view" in texts(page, "#ctl-note")[0]
+        height = page.evaluate("document.documentElement.scrollHeight")
+        page.evaluate(f"window.scrollTo(0, {height // 2})")  # far past the players play all gave out
+        page.wait_for_function(f"(() => {{ const vs = {IN_VIEW_VIDEOS};"
+                               " return vs.length > 0 && vs.every(v => v && !v.paused && v.currentTime > 0); })()",
+                               timeout=30_000)
+        # each joined video is where the clock of the first ones says, give or take the time a seek takes
+        offsets = page.evaluate(f"(() => {{ const c = gridrun.playClock(); return {IN_VIEW_VIDEOS}.map(v => {{"
+                                " const d = Math.abs(v.currentTime - c % v.duration);"
+                                " return Math.min(d, v.duration - d); }); })()")
+        assert offsets and max(offsets) < 0.6, offsets
+        assert page.evaluate(ATTACHED) <= cap
+        page.click("#ctl-stop")
+        assert page.evaluate("Array.from(document.querySelectorAll('video')).every(v => v.paused)")
+        assert page.evaluate("gridrun.playClock()") is None
+        # stopped: a cell scrolled into view now gets a player but stays still
+        page.evaluate("window.scrollTo(0, 0)")
+        page.wait_for_function(f"{IN_VIEW_VIDEOS}.some(v => v)", timeout=20_000)
+        page.wait_for_timeout(500)
+        assert page.evaluate(f"{IN_VIEW_VIDEOS}.every(v => !v || v.paused)")
         assert not [e for e in o.errors if "WebMediaPlayer" not in e], o.errors
 
 
