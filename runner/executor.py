@@ -140,6 +140,7 @@ class Executor:
         self._by_video: dict[str, int] = {}  # provider video id -> the job of this run it belongs to
         self._reconciled: anyio.Event | None = None  # set once every one of them is known
         self._resets: dict[int, str] = {}  # job id -> why: settled jobs to re-run, made plannable as each is sent
+        self._reset_early: set[int] = set()  # ... of them, those made plannable already (failure retries)
         self._fatal = False
         self._unanswered: dict[str, str] = {}  # video -> why its last polls got no status (read by `_watch`)
         self._ended = False
@@ -291,6 +292,9 @@ class Executor:
                             jobs.start_soon(self._submit_job, job)
                     for jid, why in list(self._resets.items()):  # re-runs the stop left unsent: as they were
                         del self._resets[jid]
+                        if jid in self._reset_early:
+                            self._reset_early.discard(jid)
+                            self.store.undo_reset(jid)
                         self._put_back(jid, why)
                     tg.cancel_scope.cancel()
         except BaseException as exc:
@@ -354,11 +358,17 @@ class Executor:
             if not going:
                 why = self._resets.pop(jid, None)
                 if why is not None:  # a re-run never begun: the job stays as it was (done, failed), not planned
+                    if jid in self._reset_early:
+                        self._reset_early.discard(jid)
+                        self.store.undo_reset(jid)
                     self._put_back(jid, why)
                 return
             reset = self._resets.pop(jid, None)
             if reset is not None:
-                self.store.reset(jid, reset)
+                if jid in self._reset_early:
+                    self._reset_early.discard(jid)
+                else:
+                    self.store.reset(jid, reset)
                 self._crash_point("after-reset")
             key = await self._intents.reserve(jid)
             self._set_state(jid, S.SUBMITTING.value)
@@ -739,20 +749,42 @@ class Executor:
             self._move(jid, S.CANCELLED, error="cancelled at the provider")
             return
         message = status.failure
-        self._move(jid, S.FAILED, error=message, cost_micros=billed)
+        retry = self._failure_retry_due(jid, message)
+        # The failure and the decision to send the job again, in one commit: a process killed before the new
+        # attempt is sent leaves it to the next run (resume.prepare), which makes it if the manifest allows.
+        with self.store.batch():
+            self._move(jid, S.FAILED, error=message, cost_micros=billed)
+            if retry is not None:
+                self._early_reset(jid, retry)
+        self._crash_point("after-failure")
         self._error(job, message)
         if self.opts.fail_fast:
             self.stopping = self.stopping or "fail-fast"
             return
-        await self._failure_retry(job, jid, message)
+        if retry is not None:
+            await self._send_again(job, jid)
+
+    def _failure_retry_due(self, jid: int, message: str) -> str | None:
+        """After the failed render of `message`, the reason of a new paid attempt when the run makes one
+        (run.failure_retries of them per job, counted across a killed run's resumes); None when it does not."""
+        tries = self._tries_after_failure.get(jid, 0)
+        if tries >= self.failure_retries or self.stopping or self._fatal or self.opts.fail_fast:
+            return None
+        self._tries_after_failure[jid] = tries + 1
+        return f"{FAILURE_RETRY} {tries + 1} of {self.failure_retries}, after: {message}"
+
+    def _early_reset(self, jid: int, why: str) -> None:
+        """Make the job plannable now, ahead of its new attempt (undone should the run not send it)."""
+        self.store.reset(jid, why)
+        self._resets[jid] = why
+        self._reset_early.add(jid)
 
     async def _failure_retry(self, job: Job, jid: int, message: str) -> None:
-        """After the failed render of `message`, a new paid attempt (run.failure_retries of them per job,
-        counted across a killed run's resumes), sent if the budget allows it."""
-        tries = self._tries_after_failure.get(jid, 0)
-        if tries < self.failure_retries and not self.stopping and not self._fatal and not self.opts.fail_fast:
-            self._tries_after_failure[jid] = tries + 1
-            self._resets[jid] = f"{FAILURE_RETRY} {tries + 1} of {self.failure_retries}, after: {message}"
+        """A failure retry an earlier process decided and never sent: made now, if this run allows one more."""
+        retry = self._failure_retry_due(jid, message)
+        if retry is not None:
+            with self.store.batch():
+                self._early_reset(jid, retry)
             await self._send_again(job, jid)
 
     async def _watch(

@@ -195,10 +195,11 @@ def _killed_run(m: Path, crash_at: str, *args: str) -> None:
     assert killed.returncode == -9, killed.stderr[-500:]
 
 
-@pytest.mark.parametrize("crash_at", ["before-submit:2", "after-reset:1"])
+@pytest.mark.parametrize("crash_at", ["after-failure:1", "before-submit:2", "after-reset:1"])
 def test_a_failure_retry_decided_but_never_sent_is_sent_by_the_resumed_run(tmp_path: Path, crash_at: str) -> None:
-    """Killed with the failure retry counted (reset) but its create not sent: the resumed run makes it, and
-    it counts once; then no more."""
+    """Killed with the failure retry counted (reset) but its create not sent, also the moment the failure is
+    recorded (the retry waits there for a free slot): the resumed run makes it, and it counts once; then no
+    more."""
     m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), run={"failure_retries": 1},
                        sim={"render_time": 0.2, "jitter": 0, "failure_rate": 1.0})
     _killed_run(m, crash_at, "run")
