@@ -571,19 +571,25 @@ class Executor:
             known()
 
     async def _reconcile(self, job: Job, known: Callable[[], None]) -> None:
+        """A job an earlier process left `submitting`, or `unknown`: looked up by its attempt's key in the
+        provider's request log (free). Found, it is followed; proven never received, it is sent again (no
+        earlier send made anything). Otherwise a `submitting` one is sent again with the same key where the
+        provider honours keys; an `unknown` one stays so, unless `retry --unknown` asks to send it again."""
         jid = self.ids[job.hash]
         key = self.store.current_key(jid)
         state = self.states[jid]
         if key is None:
             return
+        retry = state == S.SUBMITTING.value or self.opts.retry_unknown  # a send of it may be made
         lost = self.store.job_row(jid)["provider_id"] if state == S.UNKNOWN.value else None
-        if lost and await self._gone(job, lost):
-            # The provider took this attempt, then lost its video: following it, or sending its key again
-            # (which names that video), would only end `unknown` again. A new attempt, with a new key.
-            self.store.abandon_attempt(jid, f"video {lost} lost by the provider; sent again (retry --unknown)")
-            known()
-            await self._send_again(job, jid)
-            return
+        if lost:
+            if retry and await self._gone(job, lost):
+                # The provider took this attempt, then lost its video: following it, or sending its key again
+                # (which names that video), would only end `unknown` again. A new attempt, with a new key.
+                self.store.abandon_attempt(jid, f"video {lost} lost by the provider; sent again (retry --unknown)")
+                known()
+                await self._send_again(job, jid)
+            return  # a plain run: its video is gone or not, there is nothing to find by its key
         sent_at = self.store.job_row(jid)["submitted_at"]
         found, answered = await self._find(key, sent_at, last_sent=sent_at)
         if found is not None:
@@ -598,22 +604,20 @@ class Executor:
             finally:
                 slot.release()
             return
-        if answered or state == S.UNKNOWN.value and self.opts.retry_unknown:
+        if answered:
             # The provider's log has no job with this key: the create never reached it.
-            if answered:
-                now = self.store.void_attempt(jid, "not in the provider's request log: never reached it")
-            else:
-                # retry --unknown with no log to ask: sent again, as asked; the attempt it settles may have been
-                # billed, so it is kept (at no recorded cost), and nothing is put back
-                self.store.abandon_attempt(jid, "retry --unknown: outcome never known; sent again")
-                now = S.PLANNED
+            now = self.store.void_attempt(jid, "not in the provider's request log: never reached it")
             if now != S.PLANNED:
                 # the unsent re-run of a settled job (a --force run that died before its create left): as it was
                 await self._restored(job, jid, now)
                 return
             await self._send_again(job, jid)
             return
-        if self.provider.caps.honours_idempotency_keys and state == S.SUBMITTING.value:
+        if not retry:
+            return  # unknown, as it was: `retry --unknown` sends it again
+        if self.provider.caps.honours_idempotency_keys:
+            # Sent again with the same key: the provider answers with the video an earlier send made, at no
+            # cost, or makes it now, once.
             slot = await self._slot(job)
             try:
                 if not self._reserve(job):
@@ -623,6 +627,12 @@ class Executor:
                     await self._follow(job, jid, status, slot)
             finally:
                 slot.release()
+            return
+        if state == S.UNKNOWN.value:
+            # retry --unknown with no log to ask: sent again, as asked; the attempt it settles may have been
+            # billed, so it is kept (at no recorded cost), and nothing is put back
+            self.store.abandon_attempt(jid, "retry --unknown: outcome never known; sent again")
+            await self._send_again(job, jid)
             return
         self._unknown(job, jid, "create request may have reached the provider; no request log to check. "
                       "`gridrun retry --unknown` re-submits (may pay twice)", reserved=False)

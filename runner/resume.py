@@ -9,7 +9,9 @@ A job not in the state is submitted. A job found there is, by its state and the 
                                      (re-run with --force)
     expired                          fetch: ask for a fresh URL (re-run with retry or --force)
     failed, rejected, cancelled      leave (re-run with retry or --force)
-    unknown                          leave (reconcile with retry --unknown)
+    unknown                          lookup: found by its key in the provider's request log (free), it is
+                                     followed; proven never received, sent; else left (reconcile with
+                                     retry --unknown, which may send it again)
 
 Refused before the run is recorded: jobs to send and to follow that pass the budget (`BudgetError`), and
 jobs the manifest's last run left in flight that this plan no longer has (`InFlightError`). Settled jobs to
@@ -62,6 +64,8 @@ def action(state: JobState, opts: RunOptions) -> str:
         return "submit"
     if state == S.SUBMITTING or state == S.UNKNOWN and opts.retry_unknown:
         return "reconcile"
+    if state == S.UNKNOWN:
+        return "lookup"  # by its key, in the provider's request log (free): found, it is followed
     if state in (S.SUBMITTED, S.RUNNING, S.DOWNLOADING):
         return "attach"
     if state == S.EXPIRED and not again:
@@ -165,7 +169,7 @@ def _sort(plan: Plan, store: Store, opts: RunOptions, run_id: int, manifest_text
             out.submit.append(job)
         elif what == "submit":
             out.submit.append(job)
-        elif what == "reconcile":
+        elif what in ("reconcile", "lookup"):
             out.reconcile.append(job)
         elif what == "attach":
             if state == S.DOWNLOADING:

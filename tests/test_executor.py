@@ -743,6 +743,46 @@ def test_retry_unknown_resubmits_and_says_it_may_pay_twice(tmp_path: Path) -> No
     assert stats(prov)["duplicate_paid"] == 0
 
 
+def _left_unknown_with_its_log_down(tmp_path: Path) -> tuple[Path, Any]:
+    """A job whose creates' answers were all lost while the provider's request log was down: `unknown`,
+    though the provider (which honours keys) made its video at the first send."""
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={
+        "render_time": 0.1, "jitter": 0.0,
+        "script": [{"route": "create", "nth": [1, 2, 3, 4, 5, 6], "fault": "reset_after"},
+                   {"route": "requests", "p": 1.0, "fault": "server_error"}]})
+    prov = sim_provider(m)
+    first, _ = run(m, prov, request_timeout=1.0)
+    assert first.exit_code == 1 and api.status(m).jobs[0].state == "unknown"
+    assert stats(prov)["creates"] == 1, stats(prov)  # the resends, with the same key, were replays
+    return m, prov
+
+
+def test_retry_unknown_sends_the_same_key_again_where_the_provider_honours_keys(tmp_path: Path) -> None:
+    """`retry --unknown` with the request log still down: a new key would pay for a second video; the
+    attempt's own key gets the one the provider already made, at no cost."""
+    m, prov = _left_unknown_with_its_log_down(tmp_path)
+    prov.app.state.sim.configure({"script": [{"route": "requests", "p": 1.0, "fault": "server_error"}]})
+    again, _ = run(m, prov, retry_unknown=True, poll_interval=0.1)
+    assert again.exit_code == 0 and again.stats.counts["done"] == 1, again.stats.counts
+    assert stats(prov)["creates"] == 1 and stats(prov)["duplicate_paid"] == 0, stats(prov)
+    job = api.status(m).jobs[0]
+    assert job.attempts == 1
+    check_outputs(m)
+
+
+def test_a_plain_run_finds_an_unknown_job_by_its_key_once_the_log_answers(tmp_path: Path) -> None:
+    """A plain run asks the provider's request log about each `unknown` job (free): the video an earlier
+    run paid for is found and downloaded; nothing is sent. With the log still down, it stays unknown."""
+    m, prov = _left_unknown_with_its_log_down(tmp_path)
+    still, _ = run(m, prov, poll_interval=0.1)
+    assert still.exit_code == 1 and still.stats.counts["unknown"] == 1 and stats(prov)["creates"] == 1
+    prov.app.state.sim.configure({"script": []})
+    found, _ = run(m, prov, poll_interval=0.1)
+    assert found.exit_code == 0 and found.stats.counts["done"] == 1, found.stats.counts
+    assert stats(prov)["creates"] == 1 and stats(prov)["duplicate_paid"] == 0
+    check_outputs(m)
+
+
 def test_python_api_mirrors_the_cli(tmp_path: Path) -> None:
     import runner
     m = write_manifest(tmp_path, n_seeds=1)
@@ -1302,13 +1342,18 @@ def test_jobs_a_killed_force_left_submitting_follow_a_changed_output_template(tm
 
 
 def test_retry_unknown_without_a_request_log_sends_again_and_keeps_the_attempt_it_settles(tmp_path: Path) -> None:
-    """The provider's log cannot say whether the lost create arrived: retry --unknown sends the job again, as
-    asked, and keeps the attempt it settles on record; it neither voids it nor puts the job back as it was."""
+    """The provider's log cannot say whether the lost create arrived, and it does not honour keys: retry
+    --unknown sends the job again with a new key, as asked, and keeps the attempt it settles on record; it
+    neither voids it nor puts the job back as it was."""
+    import dataclasses
+
     from runner.state import Store
 
     m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), run={"retries": 0},
-                       sim={"render_time": 0.1, "jitter": 0.0})
-    first, prov = run(m)
+                       sim={"render_time": 0.1, "jitter": 0.0, "honour_idempotency": False})
+    prov = sim_provider(m)
+    prov.caps = dataclasses.replace(prov.caps, honours_idempotency_keys=False)
+    first, _ = run(m, prov)
     no_log = {"route": "requests", "fault": "server_error", "p": 1.0, "status": 503}
     prov.app.state.sim.configure({"script": [{"route": "create", "fault": "reset_after", "p": 1.0}, no_log]})
     forced, _ = run(m, prov, force=True)
