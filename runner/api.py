@@ -281,27 +281,44 @@ def status_json(snap: Snapshot) -> dict[str, Any]:
     }
 
 
-def report(m: Manifest | str | Path, *, compare: tuple[int, int] | None = None) -> Path:
-    """Write report.html for the manifest's latest run (or two runs side by side).
+def _home(m: Manifest | str | Path | None) -> tuple[Path, str | None, Path | None]:
+    """The state folder, the manifest's name and the output folder it now names (the latter two None without
+    a manifest: the state folder here, whose runs' folders are then taken as recorded)."""
+    if m is None:
+        sd, name = _state_dir(None, None)
+        return sd, name, None
+    mm = _manifest(m)
+    return plan_mod.state_dir_of(mm), mm.name, plan_mod.outputs_dir_of(mm)
+
+
+def report(m: Manifest | str | Path | None, *, compare: tuple[int, int] | None = None) -> Path:
+    """Write report.html for the manifest's latest run (or two runs side by side), in the output folder the
+    manifest names (None: the state folder here, into the run's recorded folder).
 
     :raises UsageError: `compare` names one run twice.
+    :raises StateError: the run's videos are recorded in another folder than the manifest's (a copied or
+        moved project: `run` first finds them where the manifest now puts them).
     """
     from .report import write_report
 
     if compare is not None and compare[0] == compare[1]:
         raise UsageError(f"--compare takes two different runs (run {compare[0]} was given twice)")
-    sd, name = _state_dir(m, None)
+    sd, name, home = _home(m)
     with Store(sd / "state.db", readonly=True) as store:
-        return write_report(store, manifest_name=name, compare=compare)
+        return write_report(store, manifest_name=name, compare=compare, home=home)
 
 
-def export(m: Manifest | str | Path, *, formats: Sequence[str] = ("jsonl", "csv", "json")) -> list[Path]:
-    """Write results.jsonl / .csv / .json into the run's output folder."""
+def export(m: Manifest | str | Path | None, *, formats: Sequence[str] = ("jsonl", "csv", "json")) -> list[Path]:
+    """Write results.jsonl / .csv / .json into the run's output folder, which must be the one the manifest
+    names (None: the state folder here, into the run's recorded folder).
+
+    :raises StateError: as `report`.
+    """
     from .report import write_exports
 
-    sd, name = _state_dir(m, None)
+    sd, name, home = _home(m)
     with Store(sd / "state.db", readonly=True) as store:
-        return write_exports(store, manifest_name=name, formats=tuple(formats))
+        return write_exports(store, manifest_name=name, formats=tuple(formats), home=home)
 
 
 # Cancel requests sent at once by `cancel`.

@@ -239,18 +239,48 @@ def to_json(snapshot: Snapshot, rows: Sequence[Mapping[str, Any]]) -> str:
     return dumps(doc, ensure_ascii=False, indent=1) + "\n"
 
 
-def run_folder(snapshot: Snapshot) -> Path:
+def same_folder(a: str | Path, b: str | Path) -> bool:
+    """Whether two paths name one folder: equal once made absolute with their links followed, or the same
+    folder on disk (a bind mount, a case-insensitive file system)."""
+    try:
+        if Path(a).resolve() == Path(b).resolve():
+            return True
+        return os.path.samefile(a, b)
+    except (OSError, RuntimeError):  # one of them is not there (or a link loop): not the other
+        return False
+
+
+def elsewhere_error(run_id: int, recorded: str | Path, home: Path) -> StateError:
+    """The refusal to write the files of a run whose videos the state records in another folder than the
+    one the manifest now names (a copied or moved project)."""
+    return StateError(
+        f"{home}: run {run_id} of the state here recorded its videos in {recorded}, not in this folder the "
+        "manifest now names (the project was copied or moved): its report and results would describe the "
+        "videos of another folder, so nothing was written. `gridrun run` on the manifest finds its videos "
+        "where it now puts them, paying nothing, and writes the report there")
+
+
+def gone_error(run_id: int, folder: str | Path) -> StateError:
+    return StateError(
+        f"{folder}: run {run_id}'s output folder is gone (moved or deleted). If the project moved, "
+        "`gridrun run` on the manifest finds its videos where it now puts them, paying nothing, and writes "
+        "the report there")
+
+
+def run_folder(snapshot: Snapshot, home: Path | None = None) -> Path:
     """The run's output folder, where its report and results files go.
 
+    `home`, the output folder the manifest now names: the run's must be that one.
+
     :raises StateError: the folder is gone, and the run's videos with it (the project moved, say): files
-        written there would name videos that are not there, and make the folder again away from them.
+        written there would name videos that are not there, and make the folder again away from them; or it
+        is not `home` (the project was copied, and the run's folder is the original's).
     """
     folder = Path(snapshot.run.outputs_dir)
     if not folder.is_dir() and any(j.state == "done" and not os.path.exists(j.output_path) for j in snapshot.jobs):
-        raise StateError(
-            f"{folder}: run {snapshot.run.id}'s output folder is gone (moved or deleted). If the project moved, "
-            "`gridrun run` on the manifest finds its videos where it now puts them, paying nothing, and writes "
-            "the report there")
+        raise gone_error(snapshot.run.id, folder)
+    if home is not None and not same_folder(folder, home):
+        raise elsewhere_error(snapshot.run.id, folder, home)
     return folder
 
 
@@ -261,8 +291,10 @@ def write_exports(
     manifest_name: str | None = None,
     formats: Sequence[str] = FORMATS,
     directory: Path | None = None,
+    home: Path | None = None,
 ) -> list[Path]:
-    """Write `results.<format>` for each format into `directory` (default: the run's outputs folder).
+    """Write `results.<format>` for each format into `directory` (default: the run's outputs folder, which
+    must be `home` when that is given: the output folder the manifest now names).
 
     :raises UsageError: an unknown format.
     :raises NotRecordedError: no such run.
@@ -272,7 +304,7 @@ def write_exports(
         raise UsageError(f"unknown export format {', '.join(unknown)}; choose from {', '.join(FORMATS)}")
     snapshot = store.snapshot(run_id, manifest_name=manifest_name)
     rows = export_rows(snapshot)
-    target = Path(directory) if directory is not None else run_folder(snapshot)
+    target = Path(directory) if directory is not None else run_folder(snapshot, home)
     paths: list[Path] = []
     for fmt in dict.fromkeys(formats):
         if fmt == "jsonl":

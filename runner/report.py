@@ -24,7 +24,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup
 
-from .export import STATE_GROUPS, dumps, export_rows, run_folder, summary, write_exports
+from .export import STATE_GROUPS, dumps, elsewhere_error, export_rows, gone_error, run_folder, same_folder, summary, write_exports
 from .outputs import atomic_write
 from .resources import resource_dir
 from .state import JobRecord, Snapshot, Store
@@ -549,26 +549,35 @@ def write_report(
     path: Path | None = None,
     posters: bool = True,
     memo: ReportMemo | None = None,
+    home: Path | None = None,
 ) -> Path:
     """Build the report of a run (the latest of `manifest_name` by default) and write it atomically.
 
     Default path: `report.html` in the run's outputs folder; with `compare=(A, B)`,
     `compare-A-B.html` in run A's outputs folder. Returns the path written. `memo`, kept between the
-    builds of one run's report, makes each rebuild decode and lay out only the jobs that changed.
+    builds of one run's report, makes each rebuild decode and lay out only the jobs that changed. `home`,
+    the output folder the manifest now names: a default path is written only there.
 
     :raises NotRecordedError: no such run.
+    :raises StateError: the run's folder is gone, or is not `home` (a copied or moved project).
     """
     if compare is not None:
         a, b = (store.snapshot(r) for r in compare)
         if path is None:  # run A's folder; else B's, else the latest run's (a moved project: a run since made it)
-            latest = store.latest_run(a.run.manifest_name)
+            latest = store.latest_run(manifest_name or a.run.manifest_name)
             homes = [r.outputs_dir for r in (a.run, b.run, latest) if r is not None]
-            home = next((Path(d) for d in homes if Path(d).is_dir()), None)
             if home is not None:
-                path = home / f"compare-{a.run.id}-{b.run.id}.html"
+                if not any(same_folder(d, home) for d in homes):
+                    raise elsewhere_error((latest or a.run).id, (latest or a.run).outputs_dir, home)
+                if not home.is_dir():
+                    raise gone_error((latest or a.run).id, home)
+                homes = [str(home)]
+            folder = next((Path(d) for d in homes if Path(d).is_dir()), None)
+            if folder is not None:
+                path = folder / f"compare-{a.run.id}-{b.run.id}.html"
         return write_compare_report(a, b, path=path)
     snapshot = store.snapshot(run_id, manifest_name=manifest_name, reuse=None if memo is None else memo.records)
-    target = Path(path) if path is not None else run_folder(snapshot) / "report.html"
+    target = Path(path) if path is not None else run_folder(snapshot, home) / "report.html"
     if posters:
         ensure_posters(snapshot)
     description = _description(store.manifest_copy(snapshot.run.id))

@@ -166,3 +166,49 @@ def test_a_moved_project_gets_no_report_in_its_old_place_and_a_run_puts_it_right
     assert "anime" in page and not old.exists()
     assert main(["report", str(moved), "--compare", "1", "1"]) == 2  # a run beside itself compares nothing
     assert not (new / "outputs" / "t" / "compare-1-1.html").exists() and not old.exists()
+
+
+def test_a_copied_project_writes_no_report_or_results_into_the_original(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A copy's state names the original's folder, which is still there: `report` and `export` of the copy
+    refuse rather than write the copy's run over the original's files; `run` in the copy puts it right."""
+    import shutil
+
+    from execkit import write_manifest
+
+    from runner import api
+    from runner.cli import main
+
+    first = tmp_path / "p1"
+    first.mkdir()
+    m = write_manifest(first, n_seeds=1, styles=("anime",))
+    api.run(m)
+    m.write_text(m.read_text().replace("a fox", "a bear"))
+    api.run(m)
+    second = tmp_path / "p2"
+    shutil.copytree(first, second, symlinks=True)
+    m.write_text(m.read_text().replace("a bear", "a wolf"))
+    api.run(m)
+    api.export(m)
+    original = first / "outputs" / "t"
+    before = {p.name: p.read_bytes() for p in original.iterdir() if p.is_file()}
+    assert "run 3" in before["report.html"].decode()
+    copy = second / m.name
+    for argv in (["report", str(copy)], ["export", str(copy)], ["report", str(copy), "--compare", "1", "2"]):
+        assert main(argv) == 1, argv
+        err = capsys.readouterr().err
+        assert "copied or moved" in err and "`gridrun run`" in err and "Traceback" not in err, err
+        assert {p.name: p.read_bytes() for p in original.iterdir() if p.is_file()} == before
+    assert not list((second / "outputs" / "t").glob("results.*"))
+    assert not list(tmp_path.rglob("compare-*.html"))
+    # the state folder alone (no manifest to compare with): the run's recorded folder, as before
+    monkeypatch.chdir(second)
+    assert api.export(None, formats=["csv"]) == [original / "results.csv"]
+    again = api.run(copy)
+    assert again.exit_code == 0 and again.stats.cached == 1 and again.stats.spent_micros == 0
+    assert again.report is not None and again.report.parent == second / "outputs" / "t"
+    assert main(["report", str(copy)]) == 0 and "run 3" in (second / "outputs" / "t" / "report.html").read_text()
+    assert main(["export", str(copy)]) == 0 and (second / "outputs" / "t" / "results.csv").is_file()
+    assert main(["report", str(copy), "--compare", "1", "2"]) == 0
+    assert (second / "outputs" / "t" / "compare-1-2.html").is_file() and not (original / "compare-1-2.html").exists()
