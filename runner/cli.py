@@ -126,6 +126,13 @@ def _plan_json(plan: Plan, diff: Any) -> dict[str, Any]:
         "excluded": [
             {"sweep": s, "values": c.as_dict(), "exclude": i} for s, c, i in plan.excluded
         ],
+        "against_state": None if diff is None else {
+            "to_submit": diff.new,
+            "cached": diff.cached,
+            "to_fetch_again": diff.refetch,
+            "in_flight": diff.in_flight,
+            "settled": diff.settled,
+        },
     }
 
 
@@ -201,7 +208,8 @@ def _print_totals(plan: Plan, diff: Any) -> None:
     if diff:
         pay = sum(j.cost_micros for j in diff.to_send(plan.jobs))
         out.print(f"against state: {diff.new:,} to submit (${pay / 1e6:,.2f}), {diff.cached:,} cached, "
-                  f"{diff.in_flight:,} in flight, {diff.settled:,} settled"
+                  + (f"{diff.refetch:,} to fetch again ($0.00), " if diff.refetch else "")
+                  + f"{diff.in_flight:,} in flight, {diff.settled:,} settled"
                   + (f", {len(diff.changed):,} changed" if diff.changed else "")
                   + (f", {len(diff.stale):,} no longer in the manifest" if diff.stale else ""))
     if plan.excluded:
@@ -281,8 +289,9 @@ def cmd_run(args: argparse.Namespace, **extra: Any) -> int:
     diff = api.diff(plan, force=getattr(args, "force", False))
     for w in plan.warnings:
         err.print(f"[yellow]warning[/yellow]: {escape(w)}")
-    if diff and (diff.changed or diff.stale or diff.cached or diff.in_flight):
-        err.print(f"plan against state: {diff.new} new, {diff.cached} cached, {diff.in_flight} in flight, "
+    if diff and (diff.changed or diff.stale or diff.cached or diff.in_flight or diff.refetch):
+        err.print(f"plan against state: {diff.new} new, {diff.cached} cached, "
+                  + (f"{diff.refetch} to fetch again, " if diff.refetch else "") + f"{diff.in_flight} in flight, "
                   f"{diff.settled} settled, {len(diff.changed)} changed, {len(diff.stale)} no longer in the manifest")
     progress = Progress(err, json_lines=getattr(args, "json", False), total=len(plan.jobs))
     with progress:

@@ -360,10 +360,11 @@ class Diff:
     reasons: Mapping[str, str]            # job key -> reason ("new", "cached: done in run 3", ...)
     new: int
     cached: int
-    in_flight: int
+    in_flight: int                        # sent by an earlier run, not yet saved: the run follows them
     settled: int                          # failed/rejected/unknown/expired/cancelled: re-run only on request
     changed: tuple[str, ...]              # keys whose content (hash) changed since the previous run
     stale: tuple[str, ...]                # keys of the previous run that this plan no longer has
+    refetch: int = 0                      # done, their file missing or altered: downloaded again, at no cost
 
     def to_send(self, jobs: Sequence[Job]) -> list[Job]:
         """The jobs among `jobs` that a run sends, and pays for."""
@@ -378,7 +379,7 @@ _SENT = frozenset({NEW, CHANGED, FORCED})
 def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], *, force: bool = False) -> Diff:
     """Compare `plan` with stored jobs (by hash) and the previous run's key -> hash."""
     reasons: dict[str, str] = {}
-    new = cached = in_flight = settled = 0
+    new = cached = in_flight = settled = refetch = 0
     changed: list[str] = []
     for job in plan.jobs:
         s = stored.get(job.hash)
@@ -396,7 +397,7 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
             cached += 1
         elif s.state == "done":
             reasons[job.key] = "done, but its file is missing or altered: download again"
-            in_flight += 1
+            refetch += 1
         elif s.state in ("submitting", "submitted", "running", "downloading"):
             reasons[job.key] = f"in flight ({s.state}): attach, pay nothing new"
             in_flight += 1
@@ -405,7 +406,7 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
             settled += 1
     keys = {j.key for j in plan.jobs}
     stale = tuple(k for k in previous if k not in keys)
-    return Diff(reasons, new, cached, in_flight, settled, tuple(changed), stale)
+    return Diff(reasons, new, cached, in_flight, settled, tuple(changed), stale, refetch)
 
 
 def relpath(path: Path, start: Path) -> str:

@@ -1124,7 +1124,7 @@ def test_diff_reasons(tmp_path: Path) -> None:
         k[6]: "changed since the last run",
         k[7]: "new",
     }
-    assert (d.new, d.cached, d.in_flight, d.settled) == (4, 1, 2, 1)
+    assert (d.new, d.cached, d.refetch, d.in_flight, d.settled) == (4, 1, 1, 1, 1)
     assert d.changed == (k[6],)
     assert d.stale == ("seed=99",)
     forced = diff(p, store, previous, force=True)

@@ -244,7 +244,7 @@ def test_warnings_go_to_stderr(capsys: pytest.CaptureFixture[str], tmp_path: Pat
 # --- plan JSON ---------------------------------------------------------------------------------
 
 TOP_FIELDS = ["format", "manifest", "name", "provider", "model", "outputs_dir", "axes", "varying", "total_jobs",
-              "total_usd", "total_micros", "budget_usd", "warnings", "jobs", "excluded"]
+              "total_usd", "total_micros", "budget_usd", "warnings", "jobs", "excluded", "against_state"]
 JOB_FIELDS = ["key", "sweep", "repeat", "values", "hash", "params", "size", "duration", "mode", "cost_usd",
               "cost_micros", "output", "origin", "sources", "status"]
 
@@ -363,6 +363,24 @@ def test_validate_counts_only_the_jobs_a_run_would_send_against_the_budget(tmp_p
     m.write_text(m.read_text().replace("a: [1, 2]", "a: [1, 2, 3]"))
     code, _, err = run_cli(capsys, "validate", str(m))
     assert code == 0 and "budget" not in err
+
+
+def test_plan_counts_a_done_job_whose_file_is_missing_as_to_fetch_again(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Its video is downloaded again at no cost: not in flight, as its status and `gridrun status` say."""
+    from runner import api
+
+    m = write(tmp_path / "b.yaml", "params:\n  prompt: a fox {{ a }}\nmatrix:\n  a: [1, 2]\noutput: '{{ a }}.mp4'\n"
+              "sim: {render_time: 0.1}\n", HEAD)
+    assert api.run(m, report=False).exit_code == 0
+    (tmp_path / "outputs" / "fox" / "1.mp4").unlink()
+    code, out, _ = run_cli(capsys, "plan", str(m))
+    assert code == 0 and "against state: 0 to submit ($0.00), 1 cached, 1 to fetch again ($0.00), 0 in flight, 0 settled" in out
+    doc = json.loads(run_cli(capsys, "plan", str(m), "--json")[1])
+    assert doc["against_state"] == {"to_submit": 0, "cached": 1, "to_fetch_again": 1, "in_flight": 0, "settled": 0}
+    assert doc["jobs"][0]["status"] == "done, but its file is missing or altered: download again"
+    assert api.status(m).counts["done"] == 2
+    code, _, err = run_cli(capsys, "run", str(m), "--no-report")
+    assert code == 0 and "1 to fetch again, 0 in flight" in err
 
 
 def test_json_output_is_json_every_parser_reads(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
