@@ -53,16 +53,27 @@ def cmd_validate(args: argparse.Namespace) -> int:
     for w in plan.warnings:
         err.print(f"[yellow]warning[/yellow]: {escape(w)}")
     if plan.budget_micros is not None and plan.total_micros > plan.budget_micros:
-        done_before = api.diff(plan)  # jobs an earlier run finished cost nothing now
-        to_run = list(plan.jobs) if done_before is None else done_before.to_send(plan.jobs)
-        cost = sum(j.cost_micros for j in to_run)
+        to_send, following, cost = _budgeted(plan, api.diff(plan))  # jobs an earlier run finished cost nothing now
         if cost > plan.budget_micros:
+            follow = f" and {len(following):,} in flight to follow" if following else ""
             err.print(f"[yellow]warning[/yellow]: {escape(str(plan.manifest.path))}: run.budget_usd: the "
-                      f"{len(to_run):,} jobs to send cost ${cost / 1e6:,.2f}, above the budget of "
+                      f"{len(to_send):,} jobs to send{follow} cost ${cost / 1e6:,.2f}, above the budget of "
                       f"${plan.budget_micros / 1e6:,.2f}: `gridrun run` would refuse to start (--allow-partial "
                       "runs up to it)")
     out.print(f"{plan.manifest.path}: valid — {_jobs(len(plan.jobs))}, ${plan.total_usd:,.2f} estimated")
     return 0
+
+
+def _budgeted(plan: Plan, diff: Any) -> tuple[list[Any], list[Any], int]:
+    """What a run of `plan` counts against its budget before it starts, as the run itself does: (the jobs it
+    sends, the jobs an earlier run left in flight that it follows, their cost in micros). Without a state,
+    every job."""
+    if diff is None:
+        return list(plan.jobs), [], plan.total_micros
+    to_send = diff.to_send(plan.jobs)
+    sent = {j.key for j in to_send}
+    following = [j for j in diff.budgeted(plan.jobs) if j.key not in sent]
+    return to_send, following, sum(j.cost_micros for j in (*to_send, *following))
 
 
 def cmd_matrix(args: argparse.Namespace) -> int:
@@ -89,6 +100,7 @@ def _plan_json(plan: Plan, diff: Any) -> dict[str, Any]:
     def output(j: Any) -> str:
         return j.output_str[len(prefix):] if j.output_str.startswith(prefix) else relpath(j.output, plan.outputs_dir)
 
+    _, _, need = _budgeted(plan, diff)
     return {
         "format": "gridrun.plan/1",
         "manifest": str(plan.manifest.path),
@@ -126,6 +138,8 @@ def _plan_json(plan: Plan, diff: Any) -> dict[str, Any]:
         "excluded": [
             {"sweep": s, "values": c.as_dict(), "exclude": i} for s, c, i in plan.excluded
         ],
+        "run_usd": round(need / 1e6, 6),
+        "run_micros": need,
         "against_state": None if diff is None else {
             "to_submit": diff.new,
             "cached": diff.cached,
@@ -203,8 +217,12 @@ def _print_totals(plan: Plan, diff: Any) -> None:
     parts = [f"{len(v):,} × {w}x{h} {d:g}s = ${sum(v) / 1e6:,.2f}" for ((w, h), d), v in by_cost.items()]
     out.print("total: " + "; ".join(parts) + f" → [bold]${plan.total_usd:,.2f}[/bold] for {_jobs(len(plan.jobs))}")
     if plan.budget_micros is not None:
-        fits = "fits" if plan.total_micros <= plan.budget_micros else "[red]exceeds[/red]"
-        out.print(f"budget: ${plan.budget_micros / 1e6:,.2f} ({fits})")
+        # what this run counts against the budget, as the run's own check does: jobs done before cost nothing
+        _, _, need = _budgeted(plan, diff)
+        fits = "fits" if need <= plan.budget_micros else "[red]exceeds[/red]"
+        this_run = "" if need == plan.total_micros else \
+            f": this run counts ${need / 1e6:,.2f} against it, of ${plan.total_usd:,.2f} for all jobs"
+        out.print(f"budget: ${plan.budget_micros / 1e6:,.2f} ({fits}{this_run})")
     if diff:
         pay = sum(j.cost_micros for j in diff.to_send(plan.jobs))
         out.print(f"against state: {diff.new:,} to submit (${pay / 1e6:,.2f}), {diff.cached:,} cached, "

@@ -365,10 +365,18 @@ class Diff:
     changed: tuple[str, ...]              # keys whose content (hash) changed since the previous run
     stale: tuple[str, ...]                # keys of the previous run that this plan no longer has
     refetch: int = 0                      # done, their file missing or altered: downloaded again, at no cost
+    following: tuple[str, ...] = ()       # keys of those in flight the run counts against its budget (the
+                                          # ones not yet rendered: a job downloading was billed already)
 
     def to_send(self, jobs: Sequence[Job]) -> list[Job]:
         """The jobs among `jobs` that a run sends, and pays for."""
         return [j for j in jobs if self.reasons.get(j.key) in _SENT]
+
+    def budgeted(self, jobs: Sequence[Job]) -> list[Job]:
+        """The jobs among `jobs` that a run counts against its budget before it starts: those it sends, and
+        those an earlier run left in flight that it follows (as `resume.check_budget` counts them)."""
+        following = set(self.following)
+        return [j for j in jobs if self.reasons.get(j.key) in _SENT or j.key in following]
 
 
 # The reasons `diff` gives a job that a run sends.
@@ -381,6 +389,7 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
     reasons: dict[str, str] = {}
     new = cached = in_flight = settled = refetch = 0
     changed: list[str] = []
+    following: list[str] = []
     for job in plan.jobs:
         s = stored.get(job.hash)
         old = previous.get(job.key)
@@ -401,12 +410,14 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
         elif s.state in ("submitting", "submitted", "running", "downloading"):
             reasons[job.key] = f"in flight ({s.state}): attach, pay nothing new"
             in_flight += 1
+            if s.state != "downloading":
+                following.append(job.key)
         else:
             reasons[job.key] = f"{s.state}: left alone (gridrun retry re-runs it)"
             settled += 1
     keys = {j.key for j in plan.jobs}
     stale = tuple(k for k in previous if k not in keys)
-    return Diff(reasons, new, cached, in_flight, settled, tuple(changed), stale, refetch)
+    return Diff(reasons, new, cached, in_flight, settled, tuple(changed), stale, refetch, tuple(following))
 
 
 def relpath(path: Path, start: Path) -> str:

@@ -1125,6 +1125,7 @@ def test_diff_reasons(tmp_path: Path) -> None:
         k[7]: "new",
     }
     assert (d.new, d.cached, d.refetch, d.in_flight, d.settled) == (4, 1, 1, 1, 1)
+    assert d.following == (k[3],)
     assert d.changed == (k[6],)
     assert d.stale == ("seed=99",)
     forced = diff(p, store, previous, force=True)

@@ -244,7 +244,8 @@ def test_warnings_go_to_stderr(capsys: pytest.CaptureFixture[str], tmp_path: Pat
 # --- plan JSON ---------------------------------------------------------------------------------
 
 TOP_FIELDS = ["format", "manifest", "name", "provider", "model", "outputs_dir", "axes", "varying", "total_jobs",
-              "total_usd", "total_micros", "budget_usd", "warnings", "jobs", "excluded", "against_state"]
+              "total_usd", "total_micros", "budget_usd", "warnings", "jobs", "excluded", "run_usd", "run_micros",
+              "against_state"]
 JOB_FIELDS = ["key", "sweep", "repeat", "values", "hash", "params", "size", "duration", "mode", "cost_usd",
               "cost_micros", "output", "origin", "sources", "status"]
 
@@ -365,6 +366,28 @@ def test_validate_counts_only_the_jobs_a_run_would_send_against_the_budget(tmp_p
     assert code == 0 and "budget" not in err
 
 
+def test_plan_judges_the_budget_by_what_the_run_would_pay(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Jobs an earlier run finished cost this run nothing: the plan's budget line agrees with validate and run."""
+    from runner import api
+
+    m = write(tmp_path / "b.yaml", "params:\n  prompt: a fox {{ a }}\nmatrix:\n  a: [1, 2]\nrun:\n  budget_usd: 0.5\n"
+              "sim: {render_time: 0.1}\n", HEAD)
+    code, out, _ = run_cli(capsys, "plan", str(m))
+    assert code == 0 and "budget: $0.50 (exceeds)" in out
+    doc = json.loads(run_cli(capsys, "plan", str(m), "--json")[1])
+    assert (doc["total_micros"], doc["run_micros"], doc["run_usd"], doc["against_state"]) == (700_000, 700_000, 0.7, None)
+    assert api.run(m, options={"budget_usd": 1}, report=False).exit_code == 0
+    code, out, _ = run_cli(capsys, "plan", str(m))
+    assert code == 0 and "exceeds" not in out
+    assert "budget: $0.50 (fits: this run counts $0.00 against it, of $0.70 for all jobs)" in out
+    assert "against state: 0 to submit ($0.00), 2 cached, 0 in flight, 0 settled" in out
+    doc = json.loads(run_cli(capsys, "plan", str(m), "--json")[1])
+    assert (doc["total_usd"], doc["budget_usd"], doc["run_micros"], doc["run_usd"]) == (0.7, 0.5, 0, 0)
+    code, _, err = run_cli(capsys, "validate", str(m))
+    assert code == 0 and "budget" not in err
+    assert main(["run", str(m), "--no-report"]) == 0
+
+
 def test_plan_counts_a_done_job_whose_file_is_missing_as_to_fetch_again(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Its video is downloaded again at no cost: not in flight, as its status and `gridrun status` say."""
     from runner import api
@@ -377,6 +400,7 @@ def test_plan_counts_a_done_job_whose_file_is_missing_as_to_fetch_again(tmp_path
     assert code == 0 and "against state: 0 to submit ($0.00), 1 cached, 1 to fetch again ($0.00), 0 in flight, 0 settled" in out
     doc = json.loads(run_cli(capsys, "plan", str(m), "--json")[1])
     assert doc["against_state"] == {"to_submit": 0, "cached": 1, "to_fetch_again": 1, "in_flight": 0, "settled": 0}
+    assert doc["run_micros"] == 0
     assert doc["jobs"][0]["status"] == "done, but its file is missing or altered: download again"
     assert api.status(m).counts["done"] == 2
     code, _, err = run_cli(capsys, "run", str(m), "--no-report")
