@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import inspect
 import math
 import operator
 import re
@@ -24,7 +25,8 @@ if TYPE_CHECKING:
 
 
 # What one render may make, so that a slip (loops in loops, 'x' * 10**9) is an error, not a plan that hangs
-# or fills memory: values handed out by range() in all, and the length of a string or list made by * or **.
+# or fills memory: values handed out by range() in all, the length of a string or list made by * or +, or
+# by padding, joining, replacing and formatting (checked before the string is made), and numbers made by **.
 RANGE_BUDGET = 1_000_000
 MAX_MADE = 10_000_000
 MAX_BITS = 14_000  # ** and * make numbers of some 4,200 digits at most (Python writes up to 4,300 as text)
@@ -40,15 +42,159 @@ def _short(number: int) -> str:
     return text
 
 
+def _made(length: int, what: str) -> None:
+    if length > MAX_MADE:
+        raise _Budget(f"{what} would make {length:,} characters; a template makes at most {MAX_MADE:,}")
+
+
+def _width(width: Any, what: str, made: str = "a string") -> None:
+    if isinstance(width, int) and width > MAX_MADE:
+        raise _Budget(f"{what} of {width:,} would make {made} that long; a template makes at most {MAX_MADE:,}")
+
+
+def _number(digits: str) -> int:
+    if len(digits) > 1000:
+        raise _Budget(f"a width or precision of {len(digits):,} digits; a template makes at most {MAX_MADE:,}")
+    return int(digits)
+
+
+# A str.format spec: [[fill]align][sign][z][#][0][width][grouping][.precision][type]
+_FORMAT_SPEC = re.compile(r"(?:.?[<>=^])?[-+ ]?z?#?0?(?P<width>\d*)[_,]?(?:\.(?P<precision>\d+))?", re.S)
+# A %-format conversion: %[(key)][flags][width][.precision][length]type
+_PERCENT = re.compile(r"%(?P<key>\([^)]*\))?[-#0 +]*(?P<width>\*|\d+)?(?:\.(?P<precision>\*|\d*))?[hlL]?(?P<type>.?)",
+                      re.S)
+
+
+def _check_spec(spec: str) -> None:
+    """Refuse a str.format spec whose width or precision would make a string longer than a template makes."""
+    m = _FORMAT_SPEC.match(spec)
+    if m:
+        for part in ("width", "precision"):
+            if m.group(part):
+                _width(_number(m.group(part)), f"a format {part}")
+
+
+def _check_percent(text: str | bytes, values: Any) -> None:
+    """Refuse %-formatting whose widths or precisions (written, or taken from the values by *) would make a
+    string longer than a template makes."""
+    if isinstance(text, bytes):
+        text = text.decode("latin-1")
+    if "%" not in text:
+        return
+    values = values if isinstance(values, tuple) else (values,)
+    i = 0
+    for m in _PERCENT.finditer(text):
+        if m.group("type") == "%" and not m.group("key"):
+            continue
+        for part in ("width", "precision"):
+            n: Any = m.group(part)
+            if n == "*":
+                n = values[i] if i < len(values) else None
+                i += 1
+            elif n:
+                n = _number(n)
+            _width(n, f"a % format {part}")
+        i += 1
+
+
+def _joined(separator: str | bytes, items: list[Any]) -> None:
+    """Refuse joining items (counted as text) with separator into more than a template makes."""
+    total = len(separator) * max(len(items) - 1, 0)
+    _made(total, f"joining {len(items):,} items with a separator of {len(separator):,}")
+    for item in items:
+        total += len(item) if isinstance(item, (str, bytes)) else len(str(item))
+        _made(total, f"joining {len(items):,} items")
+
+
+def _replaced(text: str | bytes, old: Any, new: Any, count: Any) -> None:
+    """Refuse a replace that would make a string longer than a template makes."""
+    if not isinstance(new, type(text)) or not isinstance(old, type(text)) or len(new) <= len(old):
+        return
+    found = len(text) + 1 if not old else text.count(old)
+    if isinstance(count, int) and count >= 0:
+        found = min(found, count)
+    _made(len(text) + found * (len(new) - len(old)), f"replacing {found:,} times by {len(new):,} characters")
+
+
+def _sized_method(method: Any) -> Callable[..., Any] | None:
+    """For a str or bytes method that can make a long string from short arguments (padding, tabs, joining,
+    replacing, translating), the method with the length it would make checked first; else None."""
+    owner = getattr(method, "__self__", None)
+    name = getattr(method, "__name__", "")
+    if not isinstance(owner, (str, bytes)) or name not in _SIZED_METHODS:
+        return None
+
+    @functools.wraps(method)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        if name in ("center", "ljust", "rjust", "zfill") and args:
+            _width(args[0], f"{name}() to a width")
+        elif name == "expandtabs":
+            size = args[0] if args else kwargs.get("tabsize", 8)
+            if isinstance(size, int):
+                _made(len(owner) + owner.count("\t" if isinstance(owner, str) else b"\t") * size,
+                      f"expandtabs({size:,})")
+        elif name == "join" and len(args) == 1:
+            items = list(args[0])
+            _joined(owner, items)
+            args = (items,)
+        elif name == "replace" and len(args) >= 2:
+            _replaced(owner, args[0], args[1], args[2] if len(args) > 2 else kwargs.get("count", -1))
+        elif name == "translate" and args and isinstance(args[0], Mapping):
+            longest = max((len(v) for v in args[0].values() if isinstance(v, (str, bytes))), default=1)
+            _made(len(owner) * longest, f"translating {len(owner):,} characters to up to {longest:,} each")
+        return method(*args, **kwargs)
+
+    return checked
+
+
+_SIZED_METHODS = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs", "join", "replace", "translate"})
+
+
 @functools.lru_cache(maxsize=1)
 def _env() -> ImmutableSandboxedEnvironment:
     import jinja2
-    from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
+    from jinja2.filters import make_attrgetter
+    from jinja2.sandbox import (ImmutableSandboxedEnvironment, SandboxedEscapeFormatter, SandboxedFormatter,
+                                safe_range)
+
+    class Checked:
+        def format_field(self, value: Any, format_spec: str) -> Any:
+            _check_spec(format_spec)
+            return super().format_field(value, format_spec)  # type: ignore[misc]
+
+    class Formatter(Checked, SandboxedFormatter):
+        pass
+
+    class EscapeFormatter(Checked, SandboxedEscapeFormatter):
+        pass
 
     class Env(ImmutableSandboxedEnvironment):
-        intercepted_binops = frozenset({"*", "**", "+"})
+        intercepted_binops = frozenset({"*", "**", "+", "%"})
+
+        def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+            """str.format and format_map as Jinja sandboxes them, with each field's width and precision checked
+            first; other str methods that can make long strings, checked likewise."""
+            wrapped = super().wrap_str_format(value)
+            if wrapped is None:
+                return _sized_method(value)
+            s = value.__self__
+            from markupsafe import Markup
+
+            formatter = EscapeFormatter(self, escape=s.escape) if isinstance(s, Markup) else Formatter(self)
+            is_format_map = value.__name__ == "format_map"
+
+            def checked(*args: Any, **kwargs: Any) -> str:
+                if is_format_map:
+                    if kwargs or len(args) != 1:
+                        return wrapped(*args, **kwargs)  # the TypeError format_map gives
+                    args, kwargs = (), args[0]
+                return type(s)(formatter.vformat(s, args, kwargs))
+
+            return functools.update_wrapper(checked, value)
 
         def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+            if operator == "%" and isinstance(left, (str, bytes)):
+                _check_percent(left, right)
             ints = all(isinstance(v, int) and not isinstance(v, bool) for v in (left, right))
             if operator == "**" and ints and right > 0 and abs(left) > 1 and right * math.log2(abs(left)) > MAX_BITS:
                 raise _Budget(f"{_short(left)} ** {right:,} would have some {int(right * math.log2(abs(left))):,} "
@@ -79,6 +225,49 @@ def _env() -> ImmutableSandboxedEnvironment:
     # A template renders the same every time, or each plan would see new jobs (and each run pay for them).
     del env.globals["lipsum"], env.filters["random"]
     env.globals["range"] = counted_range
+
+    def guard(name: str, check: Callable[[dict[str, Any]], None]) -> None:
+        """The filter `name`, with `check` given its arguments by name first (it may replace an iterable by
+        the list it reads, which is then what the filter gets)."""
+        f = env.filters[name]
+        signature = inspect.signature(f)
+
+        @functools.wraps(f)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            check(bound.arguments)
+            return f(*bound.args, **bound.kwargs)
+
+        env.filters[name] = checked
+
+    def join(a: dict[str, Any]) -> None:
+        a["value"] = items = list(a["value"])
+        if a["attribute"] is not None:
+            get = make_attrgetter(a["eval_ctx"].environment, a["attribute"])
+            items = [get(item) for item in items]
+        _joined(str(a["d"]), items)
+
+    def indent(a: dict[str, Any]) -> None:
+        width, text = a["width"], str(a["s"])
+        _width(width, "indent() by a width")
+        _made(len(text) + (text.count("\n") + 1) * (len(width) if isinstance(width, str) else max(width, 0)),
+              "indenting")
+
+    def wordwrap(a: dict[str, Any]) -> None:
+        text, wrap = str(a["s"]), a["wrapstring"]
+        lines = len(text.split()) + len(text) // max(a["width"], 1) + text.count("\n") + 1 \
+            if isinstance(a["width"], int) else 0
+        _made(len(text) + lines * len(env.newline_sequence if wrap is None else str(wrap)), "wrapping")
+
+    guard("center", lambda a: _width(a["width"], "center() to a width"))
+    guard("format", lambda a: _check_percent(str(a["value"]), a["kwargs"] or a["args"]))
+    guard("indent", indent)
+    guard("join", join)
+    guard("replace", lambda a: _replaced(str(a["s"]), str(a["old"]), str(a["new"]), a["count"]))
+    guard("wordwrap", wordwrap)
+    guard("batch", lambda a: _width(a["linecount"] if a["fill_with"] is not None else 0, "batch() filled to a size",
+                                         "a list"))
     return env
 
 

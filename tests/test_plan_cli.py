@@ -131,6 +131,26 @@ def test_validate_as_a_process_exits_2_with_the_error_on_stderr() -> None:
     assert "valid — 8 jobs, $4.40 estimated" in good.stdout
 
 
+def test_a_format_width_of_gigabytes_is_refused_before_it_is_made(tmp_path: Path) -> None:
+    """validate grew to 9.8 GB on this prompt; it is now an error at once, within a 1 GB address space."""
+    import resource
+
+    gridrun = Path(sys.executable).parent / "gridrun"
+    cmd = [str(gridrun)] if gridrun.exists() else [sys.executable, "-m", "runner.cli"]
+    write(tmp_path / "wide.yaml", head=HEAD, body="output: \"{{ key }}.mp4\"\n"
+          "params:\n  prompt: \"{{ '{:>9999999999}'.format(1) }}\"\n")
+
+    def small() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+    done = subprocess.run([*cmd, "validate", "wide.yaml"], cwd=tmp_path, capture_output=True, text=True, check=False,
+                          timeout=60, preexec_fn=small, env={**os.environ, "COLUMNS": "300"})
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: wide.yaml:6:3: params.prompt: a format width of 9,999,999,999 would make "
+                                  "a string that long; a template makes at most 10,000,000"), done.stderr
+    assert "Traceback" not in done.stderr
+
+
 # --- gridrun plan on the examples --------------------------------------------------------------
 
 EXAMPLES = sorted(p.name for p in MANIFESTS.glob("*.yaml"))

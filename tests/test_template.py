@@ -167,6 +167,29 @@ def test_a_template_nested_too_deeply_is_a_template_problem() -> None:
     ("{{ 10 ** 5000 }}", "10 ** 5,000 would have some 16,609 bits"),
     ("{{ (10 ** 4000) * (10 ** 4000) }}", "would have some 26,576 bits; a template makes numbers of at most 14,000"),
     ("{% set a = 'x' * 9000000 %}{{ a + a }}", "joining 9,000,000 and 9,000,000 items"),
+    # padding, formatting, joining and replacing are refused before the string is made
+    ("{{ 'a' | center(20000000) }}", "center() to a width of 20,000,000 would make a string that long"),
+    ("{{ 'a'.ljust(20000000) }}", "ljust() to a width of 20,000,000"),
+    ("{{ 'a'.rjust(20000000, '-') }}", "rjust() to a width of 20,000,000"),
+    ("{{ 'a'.zfill(20000000) }}", "zfill() to a width of 20,000,000"),
+    ("{{ ('a' | safe).center(20000000) }}", "center() to a width of 20,000,000"),
+    ("{{ '%20000000s' | format(1) }}", "a % format width of 20,000,000"),
+    ("{{ '%*s' % (20000000, 1) }}", "a % format width of 20,000,000"),
+    ("{{ '%(a)s %.20000000f' % {'a': 1} }}", "a % format precision of 20,000,000"),
+    ("{{ '{:>20000000}'.format(1) }}", "a format width of 20,000,000"),
+    ("{{ '{:>9999999999}'.format(1) }}", "a format width of 9,999,999,999"),
+    ("{{ '{:{}}'.format(1, 20000000) }}", "a format width of 20,000,000"),
+    ("{{ '{x:.20000000f}'.format_map({'x': 1.5}) }}", "a format precision of 20,000,000"),
+    ("{{ 'a' | indent(20000000) }}", "indent() by a width of 20,000,000"),
+    ("{{ 'a\nb\nc' | indent('x' * 5000000) }}", "indenting would make 15,000,005 characters"),
+    ("{{ ('a b ' * 2000000) | wordwrap(1, wrapstring='<br>') }}", "wrapping would make"),
+    ("{{ ('a' * 5000000) | replace('a', 'bbb') }}", "replacing 5,000,000 times by 3 characters"),
+    ("{{ 'ab'.replace('', 'x' * 5000000) }}", "replacing 3 times by 5,000,000 characters"),
+    ("{{ (['x' * 9000000] * 2) | join }}", "joining 2 items would make 18,000,000 characters"),
+    ("{{ ','.join(['x' * 9000000] * 2) }}", "joining 2 items would make 18,000,001 characters"),
+    ("{{ ('\t' * 100).expandtabs(1000000) }}", "expandtabs(1,000,000) would make 100,000,100 characters"),
+    ("{{ ('a' * 1000).translate({97: 'b' * 100000}) }}", "translating 1,000 characters to up to 100,000 each"),
+    ("{{ [1] | batch(20000000, 0) | list }}", "batch() filled to a size of 20,000,000 would make a list"),
 ])
 def test_a_template_that_would_hang_or_fill_memory_is_an_error(source: str, problem: str) -> None:
     """validate used to hang (loops in loops) or allocate gigabytes; the limits are far above any prompt."""
@@ -180,3 +203,15 @@ def test_the_range_budget_is_per_render_and_ordinary_templates_pass() -> None:
     assert compile_value("{{ 'ab' * 3 }} {{ 2 ** 10 }} {{ range(3) | list }}").render({}) == "ababab 1024 [0, 1, 2]"
     assert compile_value("{{ 7 ** 1001 % 97 }} {{ 10 ** -3 }} {{ 'a' + 'b' }}").render({}) == f"{7 ** 1001 % 97} 0.001 ab"
     assert compile_value("{{ (2 ** 13000) % 7 }} {{ 1 ** 200000 }}").render({}) == f"{2 ** 13000 % 7} 1"
+
+
+def test_ordinary_padding_and_formatting_pass() -> None:
+    assert compile_value("{{ '{:>6}|{:.2f}|{:,}|{x:03}'.format('a', 1.5, 10 ** 6, x=7) }}").render({}) == \
+        "     a|1.50|1,000,000|007"
+    assert compile_value("{{ '%5s|%-3d|%%|%.1f|%*d' % ('a', 1, 2.5, 3, 4) }}").render({}) == "    a|1  |%|2.5|  4"
+    assert compile_value("{{ '%s and %(x)s' | format(x=1) }}").render({}) == "{'x': 1} and 1"
+    assert compile_value("{{ 'a' | center(5) }}|{{ 'b'.ljust(3, '.') }}|{{ 'c'.zfill(3) }}").render({}) == "  a  |b..|00c"
+    assert compile_value("{{ 'a\nb' | indent(2) }}|{{ 'a b c' | wordwrap(3, wrapstring='/') }}").render({}) == "a\n  b|a b/c"
+    assert compile_value("{{ range(3) | join(',') }}|{{ '-'.join(range(3) | map('string')) }}").render({}) == "0,1,2|0-1-2"
+    assert compile_value("{{ 'aa' | replace('a', 'bb') }}|{{ 'a\tb'.expandtabs(4) }}").render({}) == "bbbb|a   b"
+    assert compile_value("{{ [{'k': 'x'}, {'k': 'y'}] | join('+', attribute='k') }}|{{ 7 % 3 }}").render({}) == "x+y|1"
