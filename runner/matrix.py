@@ -57,10 +57,12 @@ class Combination:
 
 @dataclass(frozen=True, slots=True)
 class Expansion:
-    """The combinations of a matrix, in GitHub's order, and the product combinations exclude removed."""
+    """The combinations of a matrix, in GitHub's order, and the product combinations exclude removed;
+    `unmatched` has the exclude entries that match no combination (0-based, with the values no job has)."""
 
     combinations: tuple[Combination, ...]
     excluded: tuple[tuple[Combination, int], ...]
+    unmatched: tuple[tuple[int, str], ...] = ()
 
 
 SINGLE = Expansion(combinations=(Combination(values=(), origin="product", sources=()),), excluded=())
@@ -121,8 +123,9 @@ def prepare(matrix: Mapping[str, Any], *, error: ErrorFactory | None = None, cap
             index.append(_Index(axes, includes, excludes))
         return index[0]
 
-    return Prepared(max(0, size - removable), lambda: indexed().count(), lambda: _build(axes, includes, indexed()),
-                    exact=not excludes)
+    unmatched = tuple((f.number - 1, f.unmatched) for f in excludes if f.never)
+    return Prepared(max(0, size - removable), lambda: indexed().count(),
+                    lambda: _build(axes, includes, indexed(), unmatched), exact=not excludes)
 
 
 def matrix_of_file(path: Path) -> list[tuple[str | None, Expansion]]:
@@ -468,6 +471,7 @@ class _Filter:
     never: bool
     keys: tuple[tuple[str, Any], ...]
     extras: tuple[tuple[str, str, Any], ...]
+    unmatched: str = ""  # for an exclude that matches nothing, the values no combination has
 
 
 def _locate(axes: list[_Axis]) -> dict[str, tuple[int, int]]:
@@ -481,6 +485,8 @@ def _expands(axes: list[_Axis], where: tuple[int, int], value: Any) -> bool:
 def _compile_exclude(index: int, entry: Mapping[str, Any], axes: list[_Axis]) -> _Filter:
     located = _locate(axes)
     per_axis: dict[int, frozenset[int]] = {}
+    shown: dict[int, list[str]] = {}  # per axis, the key=value pairs the entry tests
+    matches_none: list[str] = []
     for key, value in entry.items():
         where = located[fold(key)]
         choices = list(value) if _expands(axes, where, value) else [value]
@@ -493,13 +499,23 @@ def _compile_exclude(index: int, entry: Mapping[str, Any], axes: list[_Axis]) ->
             rows = rows | allowed if rows is not None else None
         if rows is not None:
             per_axis[where[0]] = per_axis[where[0]] & rows if where[0] in per_axis else rows
+            pair = f"{key}={' or '.join(_plain(c) for c in choices)}"
+            shown.setdefault(where[0], []).append(pair)
+            if not rows:
+                matches_none.append(pair)
     constraints = tuple(sorted(per_axis.items()))
+    never = any(not rows for _, rows in constraints)
+    if matches_none:
+        unmatched = "; ".join(f"no job has {pair}" for pair in matches_none)
+    else:  # keys of one axis (zipped, or a file's columns) whose values are in no row together
+        unmatched = "; ".join(f"no job has {' with '.join(shown[a])}" for a, rows in constraints if not rows)
     return _Filter(
         number=index + 1,
         constraints=constraints,
-        never=any(not rows for _, rows in constraints),
+        never=never,
         keys=(),
         extras=(),
+        unmatched=unmatched if never else "",
     )
 
 
@@ -617,7 +633,8 @@ class _Index:
         return self.kept() + sum(1 for n, hit in enumerate(self.matched) if not hit and n not in universal)
 
 
-def _build(axes: list[_Axis], includes: list[_Filter], index: _Index) -> Expansion:
+def _build(axes: list[_Axis], includes: list[_Filter], index: _Index,
+           unmatched: tuple[tuple[int, str], ...] = ()) -> Expansion:
     removed_by, universal, specific = index.removed_by, index.universal, index.specific
     matched = list(index.matched)
 
@@ -667,7 +684,7 @@ def _build(axes: list[_Axis], includes: list[_Filter], index: _Index) -> Expansi
             label = f"include {include.number}"
             values = include.keys + tuple((key, value) for _, key, value in include.extras)
             combinations.append(Combination(values, label, tuple((key, label) for key, _ in values)))
-    return Expansion(combinations=tuple(combinations), excluded=tuple(excluded))
+    return Expansion(combinations=tuple(combinations), excluded=tuple(excluded), unmatched=unmatched)
 
 
 def _show(value: Any) -> str:

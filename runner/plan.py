@@ -279,6 +279,12 @@ def _build(
         _refuse_count(manifest, count, cap, flag=bool(max_jobs))
 
     ctx_job = JobMaker(manifest, caps, model, errors, digest, str(out_dir))
+    for sw, expansion in expansions:
+        # GitHub lets an exclude remove nothing; here its values are most likely a typo, and the jobs it was
+        # to remove are paid for.
+        for number, why in expansion.unmatched:
+            ctx_job.warnings[manifest.warning(sw.prefix + ("matrix", "exclude", number),
+                                              f"removes no combination ({why}); check its values")] = None
     excluded: list[tuple[str | None, Combination, int]] = []
     for sw, expansion in expansions:
         excluded.extend((sw.name, c, i) for c, i in expansion.excluded)

@@ -290,6 +290,21 @@ def test_excluded_records_the_first_entry_that_matched() -> None:
     assert result.excluded[0][1] == 1
 
 
+def test_an_exclude_that_matches_no_combination_is_reported_with_the_values_no_combination_has() -> None:
+    """GitHub removes nothing for it (no error), but a typo in an exclude value means jobs that were to go."""
+    result = expand({"style": ["anime", "clay"], "seed": [1, 2], "exclude": [
+        {"style": "anme"}, {"style": "clay", "seed": 2}, {"style": ["anime", "clya"], "seed": 7},
+        {"style": "Anime"}, {"style": ["clya", "anme"], "seed": [8, 1]},
+    ]})
+    assert dicts(result) == [{"style": "clay", "seed": 1}]
+    assert result.unmatched == ((0, "no job has style=anme"), (2, "no job has seed=7"),
+                                (4, "no job has style=clya or anme"))
+    zipped = expand({"zip": [{"prompt": ["fox", "owl"], "seed": [1, 2]}], "exclude": [{"prompt": "fox", "seed": 2}]})
+    assert len(zipped.combinations) == 2
+    assert zipped.unmatched == ((0, "no job has prompt=fox with seed=2"),)
+    assert expand({"os": ["linux"], "exclude": [{"os": "linux"}]}).unmatched == ()
+
+
 # --- value equality: GitHub expression `==` --------------------------------------------------
 
 EQUALITY = [

@@ -198,6 +198,43 @@ def test_sweeps_are_a_union_with_prefixed_keys_and_their_own_overrides(tmp_path:
     assert jobs["styles/style=anime"].hash != jobs["sharp/style=anime"].hash
 
 
+def test_an_exclude_that_removes_nothing_is_a_warning_at_its_entry(tmp_path: Path) -> None:
+    """A typo in an exclude value (`anme` for `anime`) would otherwise plan, and pay for, the jobs it was to remove."""
+    p = plan_of(tmp_path, """\
+        params:
+          prompt: "a {{ style }} fox"
+        matrix:
+          style: [anime, clay]
+          exclude:
+            - style: anme
+            - style: clay
+        """)
+    assert keys(p) == ["style=anime"]
+    path = tmp_path / "m.yaml"
+    assert p.warnings == (f"{path}:9:7: matrix.exclude[0]: removes no combination (no job has style=anme); "
+                          "check its values",)
+    assert [getattr(w, "plain", w) for w in p.warnings] == [
+        "matrix.exclude[0]: removes no combination (no job has style=anme); check its values"]
+    p = plan_of(tmp_path, """\
+        params:
+          prompt: "a {{ style }} fox"
+        sweeps:
+          - name: one
+            matrix:
+              style: [anime]
+          - name: more
+            matrix:
+              style: [clay]
+              seed: [1, 2]
+              exclude:
+                - seed: 1
+                - seed: 3
+        """)
+    assert keys(p) == ["one/style=anime", "more/style=clay,seed=2"]
+    assert p.warnings == (f"{path}:16:11: sweeps[1].matrix.exclude[1]: removes no combination (no job has seed=3); "
+                          "check its values",)
+
+
 def test_a_matrix_value_repeated_is_a_duplicate_key(tmp_path: Path) -> None:
     err = one_error(tmp_path, """\
         params:
