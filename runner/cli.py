@@ -289,12 +289,16 @@ def _options(args: argparse.Namespace, **extra: Any) -> api.RunOptions:
 def _next_steps(counts: Mapping[str, int]) -> str:
     """What to run next for the jobs a run left unfinished, by their states."""
     unsent = counts.get("planned", 0)
-    flying = sum(counts.get(s.value, 0) for s in (*IN_FLIGHT, JobState.EXPIRED))  # expired: a fresh URL is asked
+    flying = sum(counts.get(s.value, 0) for s in IN_FLIGHT)
+    expired = counts.get(JobState.EXPIRED.value, 0)
     run = [f"sends the {_jobs(unsent)} not sent"] if unsent else []
     run += [f"collects the {_jobs(flying)} left in flight, at no new cost"] if flying else []
+    run += [f"asks again for the fresh URLs of {_jobs(expired)} whose URLs expired, at no cost"] if expired else []
     steps = [f"`gridrun run` {' and '.join(run)}"] if run else []
-    if counts.get("failed"):
-        steps.append("`gridrun retry` sends failed jobs again")
+    if counts.get("failed") or expired:
+        steps.append("`gridrun retry` sends " + " and ".join(
+            (["failed jobs"] if counts.get("failed") else []) + (["expired ones (a new render, paid)"] if expired else []))
+            + " again")
     if counts.get("unknown"):
         steps.append("`gridrun retry --unknown` sends again those of unknown outcome (may pay twice)")
     return "; ".join(steps) or "`gridrun retry` sends failed jobs again"

@@ -370,7 +370,7 @@ class Diff:
     settled: int                          # failed/rejected/unknown/expired/cancelled: re-run only on request
     changed: tuple[str, ...]              # keys whose content (hash) changed since the previous run
     stale: tuple[str, ...]                # keys of the previous run that this plan no longer has
-    refetch: int = 0                      # done, their file missing or altered: downloaded again, at no cost
+    refetch: int = 0                      # done (their file missing or altered) or expired: fetched again, free
     following: tuple[str, ...] = ()       # keys of those in flight the run counts against its budget (the
                                           # ones not yet rendered: a job downloading was billed already)
 
@@ -418,6 +418,13 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
             in_flight += 1
             if s.state != "downloading":
                 following.append(job.key)
+        elif s.state == "expired":
+            reasons[job.key] = "expired: a fresh URL is asked for, at no cost (gridrun retry renders it again)"
+            refetch += 1
+        elif s.state == "unknown":
+            reasons[job.key] = ("unknown: looked up by its key in the provider's request log, at no cost "
+                                "(gridrun retry --unknown sends it again)")
+            settled += 1
         else:
             reasons[job.key] = f"{s.state}: left alone (gridrun retry re-runs it)"
             settled += 1

@@ -1139,7 +1139,7 @@ def stored(state: str, run: int | None = None, ok: bool = False) -> Stored:
 
 
 def test_diff_reasons(tmp_path: Path) -> None:
-    p = plan_of(tmp_path, "params:\n  prompt: a fox\nmatrix:\n  seed: {range: [1, 8]}\n")
+    p = plan_of(tmp_path, "params:\n  prompt: a fox\nmatrix:\n  seed: {range: [1, 10]}\n")
     h = [j.hash for j in p.jobs]
     k = [j.key for j in p.jobs]
     store = {
@@ -1148,6 +1148,8 @@ def test_diff_reasons(tmp_path: Path) -> None:
         h[3]: stored("running"),
         h[4]: stored("failed"),
         h[5]: stored("planned"),
+        h[8]: stored("expired"),
+        h[9]: stored("unknown"),
     }
     previous = {k[6]: "0" * 64, "seed=99": "f" * 64, k[1]: h[1]}
     d = diff(p, store, previous)
@@ -1160,13 +1162,16 @@ def test_diff_reasons(tmp_path: Path) -> None:
         k[5]: "new",
         k[6]: "changed since the last run",
         k[7]: "new",
+        k[8]: "expired: a fresh URL is asked for, at no cost (gridrun retry renders it again)",
+        k[9]: "unknown: looked up by its key in the provider's request log, at no cost (gridrun retry --unknown "
+              "sends it again)",
     }
-    assert (d.new, d.cached, d.refetch, d.in_flight, d.settled) == (4, 1, 1, 1, 1)
+    assert (d.new, d.cached, d.refetch, d.in_flight, d.settled) == (4, 1, 2, 1, 2)
     assert d.following == (k[3],)
     assert d.changed == (k[6],)
     assert d.stale == ("seed=99",)
     forced = diff(p, store, previous, force=True)
-    assert set(forced.reasons.values()) == {"forced"} and forced.new == 8
+    assert set(forced.reasons.values()) == {"forced"} and forced.new == 10
 
 
 def test_diff_through_the_api_reads_nothing_when_nothing_ran(tmp_path: Path) -> None:

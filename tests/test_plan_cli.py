@@ -599,3 +599,17 @@ def test_a_bare_matrix_with_an_axis_named_matrix_is_still_a_bare_matrix(
     code, out, err = run_cli(capsys, "matrix", str(path))
     assert code == 0, err
     assert out.splitlines()[-1] == "6 combinations"
+
+
+def test_what_to_run_next_names_each_kind_of_unfinished_job_and_what_it_costs() -> None:
+    from runner.cli import _next_steps
+
+    assert _next_steps({"planned": 2, "submitted": 1}) == (
+        "`gridrun run` sends the 2 jobs not sent and collects the 1 job left in flight, at no new cost")
+    # expired: a plain run asks for fresh URLs (free), retry renders them again (paid): not "in flight"
+    assert _next_steps({"expired": 3}) == (
+        "`gridrun run` asks again for the fresh URLs of 3 jobs whose URLs expired, at no cost; `gridrun retry` "
+        "sends expired ones (a new render, paid) again")
+    assert _next_steps({"failed": 1, "unknown": 1}) == (
+        "`gridrun retry` sends failed jobs again; `gridrun retry --unknown` sends again those of unknown outcome "
+        "(may pay twice)")
