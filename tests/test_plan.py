@@ -1269,10 +1269,19 @@ def test_output_names_keep_letters_of_any_script(tmp_path: Path) -> None:
     assert names == ["p=ein_Fuchs_im_Schnee_.mp4", "p=海辺の猫.mp4", "p=雪の中の狐.mp4"]
 
 
-def test_a_misspelled_parameter_warns_with_the_name_it_is_close_to(tmp_path: Path) -> None:
-    p = plan_of(tmp_path, "params:\n  prompt: a fox\n  qualty: 720p\n")
-    assert p.warnings == (f"{tmp_path / 'm.yaml'}:6:3: params.qualty: unknown parameter for pixverse-v5.6 (did "
+def test_a_misspelled_parameter_is_refused_with_the_name_it_is_close_to(tmp_path: Path) -> None:
+    """Sent as written, the provider would ignore it and render (and bill) its default: refused, where the
+    parameter it is close to is not set. Beside that one, or far from any, it is passed through with a warning."""
+    err = one_error(tmp_path, "params:\n  prompt: a fox\n  qualty: 1080p\n", "qualty")
+    assert str(err) == (f"{tmp_path / 'm.yaml'}:6:3: params.qualty: unknown parameter for pixverse-v5.6; did you "
+                        "mean 'quality'? (a parameter gridrun does not know yet can be declared in a capabilities "
+                        "file, `capabilities:`)")
+    p = plan_of(tmp_path, "params:\n  prompt: a fox\n  quality: 720p\n  qualty: 720p\n", "b.yaml")
+    assert p.warnings == (f"{tmp_path / 'b.yaml'}:7:3: params.qualty: unknown parameter for pixverse-v5.6 (did "
                           "you mean 'quality'?); passed through unchecked",)
+    p = plan_of(tmp_path, "params:\n  prompt: a fox\n  camera_motion: pan\n", "c.yaml")
+    assert p.warnings == (f"{tmp_path / 'c.yaml'}:6:3: params.camera_motion: unknown parameter for pixverse-v5.6; "
+                          "passed through unchecked",)
 
 
 def test_a_yaml_merge_key_merges_and_keys_written_out_win(tmp_path: Path) -> None:

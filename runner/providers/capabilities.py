@@ -130,6 +130,12 @@ class ModelCaps:
             spec = self.params.get(name)
             if spec is None:
                 close = difflib.get_close_matches(name, list(self.params), n=1, cutoff=0.8)
+                if close and close[0] not in params:
+                    # Most likely a slip: sent as written, the provider would ignore it and bill its default.
+                    issues.append(Issue(name, f"unknown parameter for {self.model}; did you mean '{close[0]}'? (a "
+                                              "parameter gridrun does not know yet can be declared in a capabilities "
+                                              "file, `capabilities:`)"))
+                    continue
                 hint = f" (did you mean '{close[0]}'?)" if close else ""
                 warnings.append(Issue(name, f"unknown parameter for {self.model}{hint}; passed through unchecked"))
                 out[name] = value
