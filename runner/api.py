@@ -29,7 +29,7 @@ from .manifest import Manifest
 from .plan import Diff, Plan, Stored
 from .providers import get_provider
 from .providers import capabilities
-from .state import JobState, Snapshot, Store, as_judged
+from .state import JobState, Snapshot, Store, as_judged, store_error
 from .stats import RunStatistics, pace, problems
 
 __all__ = ["load", "plan", "diff", "run", "status", "report", "export", "cancel", "CancelResult", "RunOptions", "RunResult"]
@@ -163,6 +163,8 @@ def run(
     :raises InFlightError: jobs the last run sent still render, and the changed manifest no longer has them
         (`leave_in_flight` runs anyway).
     :raises LockError: another runner holds the state.
+    :raises StateWriteError: the state could not be written once the run began (a full disk): the run stopped
+        sending jobs; those it sent are collected by the next run.
     :raises UsageError: bad options, or called from a running event loop (Jupyter, `asyncio.run`), which a
         blocking call would stall: `await asyncio.to_thread(runner.run, plan)` runs it from there.
     """
@@ -184,13 +186,21 @@ def run(
     store = Store(p.state_dir / "state.db")
     store.acquire_lock(then="retry again" if options.retry_failed or options.retry_unknown else "run again")
     try:
-        on_report, on_output = _report_hooks(p) if report else (None, None)
-        ex = Executor(p, prov, store, options=options, on_progress=on_progress, on_report=on_report,
-                      on_output=on_output, argv=argv)
-        with _fewer_collections():
-            return anyio.run(ex.run)
-    finally:
-        store.close()
+        try:
+            on_report, on_output = _report_hooks(p) if report else (None, None)
+            ex = Executor(p, prov, store, options=options, on_progress=on_progress, on_report=on_report,
+                          on_output=on_output, argv=argv)
+            with _fewer_collections():
+                return anyio.run(ex.run)
+        finally:
+            store.close()
+    except BaseException as exc:
+        # The run's state could not be written (a full disk) once it began: the task group ended every task, so
+        # nothing more is sent; said as such, not as the group of the tasks' errors. Before, nothing was sent.
+        failed = store_error(exc) if store.run_id is not None else None
+        if failed is None:
+            raise
+        raise store.unwritable(failed) from exc
 
 
 # A run allocates many short-lived objects (requests, responses, coroutine frames) while holding thousands

@@ -25,7 +25,7 @@ from . import __version__, api
 from .export import dumps
 from .errors import GridrunError, ManifestErrors, UsageError
 from .plan import Plan, format_value, relpath, summarize_sources
-from .state import IN_FLIGHT, JobState, Snapshot
+from .state import IN_FLIGHT, JobState, Snapshot, remedy
 from .stats import pace, problems, run_statistics
 
 class _Console(Console):
@@ -614,8 +614,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except sqlite3.Error as exc:  # the state store: read-only, on a disk SQLite cannot lock, damaged
         err.print(f"[red]error[/red]: the state store (state.db in the state folder, .gridrun/ by default) cannot "
-                  f"be used: {escape(str(exc))}; check that the folder and its files are writable and on a "
-                  "local disk", markup=True, highlight=False)
+                  f"be used: {escape(str(exc))}; {remedy(exc)}", markup=True, highlight=False)
         return 1
     except OSError as exc:  # the local file system: a folder in the way, no permission, a full disk
         where = exc.filename2 or exc.filename

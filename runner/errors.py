@@ -9,6 +9,7 @@
     ├── UsageError               a command line that cannot be carried out
     ├── BudgetError              the plan or the run would exceed the budget
     ├── StateError               the state store is unusable or a job moved along an illegal transition
+    │   ├── StateWriteError      a run could not write its state (a full disk, an I/O error) and stopped
     │   └── LockError            another runner holds the state lock
     ├── Interrupted              the user stopped the run (Ctrl-C)
     └── ProviderError            a provider call went wrong; subclasses say what the executor must do
@@ -107,6 +108,11 @@ class NotRecordedError(StateError):
     that id. A usage error: the manifest, the folder or the run id is the wrong one."""
 
     exit_code = 2
+
+
+class StateWriteError(StateError):
+    """A run could not write its state (a full disk, an I/O error) and stopped: what it sent goes on at the
+    provider, recorded before it was sent, and the next run collects it."""
 
 
 class LockError(StateError):

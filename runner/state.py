@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, NamedTuple, Sequence
 
-from .errors import LockError, NotRecordedError, StateError
+from .errors import LockError, NotRecordedError, StateError, StateWriteError
 from .records import JobRecord, RunRecord, Snapshot, job_record, run_record  # noqa: F401 (re-exported)
 
 
@@ -262,6 +262,26 @@ def _json(value: Any) -> str:
     return _ENCODER.encode(value)
 
 
+def store_error(exc: BaseException) -> sqlite3.Error | None:
+    """The state store's error that ended `exc`: `exc` itself, or one of those its exception groups gather (a
+    run's task group gathers the errors of its tasks); None when there is none."""
+    if isinstance(exc, sqlite3.Error):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for e in exc.exceptions:
+            found = store_error(e)
+            if found is not None:
+                return found
+    return None
+
+
+def remedy(exc: sqlite3.Error) -> str:
+    """What to do about the state store's error `exc`."""
+    if getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_FULL:
+        return "free space on its disk"
+    return "check that the folder and its files are writable and on a local disk"
+
+
 def _flock(fd: int, *, required: bool) -> bool:
     """An exclusive lock on `fd`, not waiting. BlockingIOError when another holds it; False when this file
     system cannot lock it and it is not `required` (otherwise the OSError)."""
@@ -361,9 +381,19 @@ class Store:
                 self.db.execute(f"PRAGMA user_version = {n + 1}")
 
     def close(self) -> None:
-        self.flush()
-        self.db.close()
-        self.release_lock()
+        try:
+            self.flush()
+        finally:  # a commit that failed (a full disk) still lets the connection and the lock go
+            self.db.close()
+            self.release_lock()
+
+    def unwritable(self, exc: sqlite3.Error) -> StateWriteError:
+        """The error that ends a run whose state could not be written (`exc`, a full disk, an I/O error)."""
+        return StateWriteError(
+            f"the state store {self.path} cannot be used: {exc}; the run stopped sending jobs. Those it sent go "
+            f"on at the provider, and none was paid twice (each was recorded before it was sent): {remedy(exc)}, "
+            "then `gridrun run` again, which collects them at no new cost"
+        )
 
     def __enter__(self) -> Store:
         return self

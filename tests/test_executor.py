@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import sqlite3
 import time
 from pathlib import Path
 
@@ -1162,6 +1163,56 @@ def test_a_state_store_that_cannot_be_written_is_an_error_not_a_traceback(
     assert main(["run", str(m), "--no-report"]) == 1
     out = capsys.readouterr().err
     assert "the state store (state.db in the state folder, .gridrun/ by default) cannot be used: attempt to write" in out
+
+
+class _FullDisk:
+    """A state store's connection whose disk is full from now on: every commit fails as SQLite's does."""
+
+    def __init__(self, db: object) -> None:
+        self._db = db
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._db, name)
+
+    def execute(self, sql: str, *args: object) -> object:
+        if sql == "COMMIT":
+            exc = sqlite3.OperationalError("database or disk is full")
+            exc.sqlite_errorcode = sqlite3.SQLITE_FULL
+            raise exc
+        return self._db.execute(sql, *args)
+
+
+def test_a_state_store_whose_disk_fills_during_the_run_stops_it_with_an_error_and_the_next_run_pays_nothing_twice(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The state's disk full once the first job renders, its commits fail (the deferred writes', the next
+    intents'): the run ends with what that means and what to do, not the task group's traceback, and sends no
+    job it could not record first; the next run collects the jobs sent and pays for none twice."""
+    from runner import executor as ex_mod
+    from runner.cli import main
+
+    follow = ex_mod.Executor._follow
+
+    async def disk_full(self, *args, **kw):
+        if not isinstance(self.store.db, _FullDisk):
+            self.store.db = _FullDisk(self.store.db)
+        return await follow(self, *args, **kw)
+
+    monkeypatch.setattr(ex_mod.Executor, "_follow", disk_full)
+    m = write_manifest(tmp_path, n_seeds=6, styles=("anime", "clay"), sim={"render_time": 0.5})
+    prov = sim_provider(m)
+    monkeypatch.setattr(api, "_provider", lambda p: prov)
+    assert main(["run", str(m), "--no-report"]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert "Traceback" not in err and "ExceptionGroup" not in err, err
+    assert f"error: the state store {tmp_path / '.gridrun' / 'state.db'} cannot be used: database or disk is full; " \
+           "the run stopped sending jobs. Those it sent go on at the provider, and none was paid twice" in err, err
+    assert "free space on its disk, then `gridrun run` again, which collects them at no new cost" in err
+    sent = stats(prov)["creates"]
+    assert 1 <= sent <= 4  # those whose intents were committed before the disk filled (concurrency 4)
+    monkeypatch.setattr(ex_mod.Executor, "_follow", follow)
+    assert main(["run", str(m), "--no-report"]) == 0
+    assert api.status(m).counts["done"] == 12 and stats(prov)["creates"] == 12
 
 
 def test_an_input_image_spoilt_after_the_plan_rejects_its_job_not_the_run(tmp_path: Path) -> None:
