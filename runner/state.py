@@ -282,6 +282,24 @@ def remedy(exc: sqlite3.Error) -> str:
     return "check that the folder and its files are writable and on a local disk"
 
 
+# How long opening or writing the state waits for another connection's write to end (SQLite's busy timeout).
+BUSY_TIMEOUT = 10.0
+
+
+def _wal(db: sqlite3.Connection) -> None:
+    """The state file in WAL mode. Switching a new file to it needs the file to itself, which SQLite does not
+    wait for (its busy timeout does not apply): writers opening a new state at once try again meanwhile."""
+    deadline = time.monotonic() + BUSY_TIMEOUT
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL").fetchall()
+            return
+        except sqlite3.OperationalError as exc:
+            if getattr(exc, "sqlite_errorcode", 0) & 0xFF != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
+
+
 def _flock(fd: int, *, required: bool) -> bool:
     """An exclusive lock on `fd`, not waiting. BlockingIOError when another holds it; False when this file
     system cannot lock it and it is not `required` (otherwise the OSError)."""
@@ -332,7 +350,7 @@ class Store:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             target, uri = str(self.path), False
         try:
-            self.db = sqlite3.connect(target, uri=uri, isolation_level=None, timeout=10)
+            self.db = sqlite3.connect(target, uri=uri, isolation_level=None, timeout=BUSY_TIMEOUT)
         except sqlite3.Error as exc:
             raise StateError(f"{self.path}: cannot open state: {exc}") from exc
         self.db.row_factory = sqlite3.Row
@@ -345,7 +363,7 @@ class Store:
         try:  # a failure past here closes the connection (a state file refused, a newer schema)
             if not readonly:
                 try:
-                    self.db.execute("PRAGMA journal_mode=WAL")
+                    _wal(self.db)
                     self.db.execute("PRAGMA synchronous=FULL")
                     self.db.execute("PRAGMA foreign_keys=ON")
                 except sqlite3.Error as exc:
@@ -356,9 +374,10 @@ class Store:
             raise
 
     # -- lifecycle ---------------------------------------------------------------------------------
-    def _migrate(self) -> None:
+    def _version(self) -> int:
+        """The schema the state file has (`PRAGMA user_version`), one this gridrun knows."""
         try:
-            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            version = int(self.db.execute("PRAGMA user_version").fetchone()[0])
         except sqlite3.DatabaseError as exc:
             raise StateError(f"{self.path}: not a gridrun state file ({exc})") from exc
         if version > len(_MIGRATIONS):
@@ -366,6 +385,10 @@ class Store:
                 f"{self.path}: written by a newer gridrun (schema {version}, this one knows {len(_MIGRATIONS)}); "
                 "upgrade gridrun to use it"
             )
+        return version
+
+    def _migrate(self) -> None:
+        version = self._version()
         self.schema = version
         if version == len(_MIGRATIONS):
             return
@@ -374,11 +397,15 @@ class Store:
             raise NotRecordedError(f"{self.path}: no state yet (nothing has run here)")
         if self.readonly:
             return  # read as it is (status, report): readers cope with every schema since the first
-        self.schema = len(_MIGRATIONS)
-        for n in range(version, len(_MIGRATIONS)):
-            with self._tx():
+        # Writers opening the state at once (runners started together, before any takes the runner lock) migrate
+        # it one at a time: each waits for the write lock (the busy timeout), then reads the schema again, which
+        # the one before may have migrated already.
+        with self._tx():
+            version = self._version()
+            for n in range(version, len(_MIGRATIONS)):
                 _MIGRATIONS[n](self.db)
                 self.db.execute(f"PRAGMA user_version = {n + 1}")
+        self.schema = len(_MIGRATIONS)
 
     def close(self) -> None:
         try:

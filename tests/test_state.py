@@ -7,6 +7,7 @@ import subprocess
 import sys
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -219,6 +220,48 @@ def test_a_reader_racing_the_first_write_finds_no_state_yet(tmp_path: Path) -> N
         Store(tmp_path / "state.db", readonly=True)
     Store(tmp_path / "state.db").close()  # the writer then makes the schema
     Store(tmp_path / "state.db", readonly=True).close()
+
+
+def _open_at_once(path: Path, ready: Any, done: Any, results: Any) -> None:
+    """One of several runners starting at once: it opens the state, then takes the runner lock or finds it
+    held, and holds what it got until every one has tried."""
+    try:
+        ready.wait(timeout=60)
+        store = Store(path)
+        try:
+            store.acquire_lock()
+            results.put("locked")
+        except LockError:
+            results.put("lock held")
+        done.wait(timeout=60)
+        store.close()
+    except BaseException as exc:
+        results.put(f"{type(exc).__name__}: {exc}")
+        done.abort()
+
+
+def test_runners_opening_a_new_state_at_once_migrate_it_once_and_the_others_find_the_lock_held(tmp_path: Path) -> None:
+    """The first to open a new state makes its schema; the others wait for it and find it made (not `table runs
+    already exists`, nor `database is locked` from the switch to WAL), then meet the runner lock."""
+    import multiprocessing
+
+    from runner.state import SCHEMA_VERSION
+
+    ctx = multiprocessing.get_context("fork")
+    n = 8
+    for trial in range(20):
+        path = tmp_path / f"t{trial}" / "state.db"
+        ready, done, results = ctx.Barrier(n), ctx.Barrier(n), ctx.Queue()
+        procs = [ctx.Process(target=_open_at_once, args=(path, ready, done, results)) for _ in range(n)]
+        for p in procs:
+            p.start()
+        got = sorted(results.get(timeout=60) for _ in procs)
+        for p in procs:
+            p.join(timeout=60)
+        assert got == ["lock held"] * (n - 1) + ["locked"], got
+        with closing(sqlite3.connect(path)) as db:
+            assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+            assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
 def test_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
