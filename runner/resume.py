@@ -239,11 +239,13 @@ def check_left_behind(plan: Plan, store: Store) -> None:
     }
     counts = [f"{n} {what}" for what, states in kinds.items() if (n := sum(r["state"] in states for r in left))]
     copy = plan.outputs_dir / ".runs" / f"run-{last.id}.yaml"
+    one = len(left) == 1
+    them, they = ("it", "it renders") if one else ("them", "they render")
     raise InFlightError(
-        f"{len(left)} jobs of run {last.id} (${cost / 1e6:,.2f}) are in flight, and the manifest no longer has "
-        f"them ({keys}): {'; '.join(counts)}. This run would not follow them. Put the manifest back as it was "
-        f"(run {last.id}'s copy: {copy}) and run it to collect them; or pass --leave-in-flight to run anyway "
-        "(what they render is then not downloaded)"
+        f"{len(left)} {'job' if one else 'jobs'} of run {last.id} (${cost / 1e6:,.2f}) {'is' if one else 'are'} "
+        f"in flight, and the manifest no longer has {them} ({keys}): {'; '.join(counts)}. This run would not "
+        f"follow {them}. Put the manifest back as it was (run {last.id}'s copy: {copy}) and run it to collect "
+        f"{them}; or pass --leave-in-flight to run anyway (what {they} is then not downloaded)"
     )
 
 

@@ -181,6 +181,7 @@ class JobMaker:
         self.out_prefix = out_prefix
         self.jobs: list[Job] = []
         self.warnings: dict[str, None] = {}
+        self._no_extension: set[tuple[Any, ...]] = set()  # outputs warned of: they name files with no extension
         self.seen_keys: set[str] = set()
         self.outputs = OutputClaims()
         self.digests: dict[str, str] = {}
@@ -516,6 +517,10 @@ class JobMaker:
             if safe is None:
                 return None
             rel_path = safe
+        if "." not in rel_path.rpartition("/")[2] and sw.output_path not in self._no_extension:
+            self._no_extension.add(sw.output_path)
+            self.warnings[self.m.warning(sw.output_path, f"renders file names without an extension (e.g. {rel_path!r}): "
+                                                         "players and browsers may not open them; end it with .mp4")] = None
         clash = self.outputs.claim(rel_path, key, default_output=sw.output_path not in self.m.positions)
         if clash is not None:
             self.errors.add(self.m.error(sw.output_path, clash), key)
@@ -552,8 +557,9 @@ class JobMaker:
                 if known is None:
                     path = (self.m.base_dir / item).resolve()
                     if not path.is_file():
+                        what = "is a folder, not an image file" if path.is_dir() else "not found"
                         raise self.m.error(self._path(sw, shape, name),
-                                           f"input image {item!r} not found (looked for {path})", CapabilityError)
+                                           f"input image {item!r} {what} (looked for {path})", CapabilityError)
                     try:
                         with open(path, "rb") as f:
                             head = f.read(images.HEAD)
@@ -761,6 +767,10 @@ def _output_path(m: Manifest, sw: Sweep, rel: Any, errors: Collector, key: str) 
         return text
     if not text:
         errors.add(m.error(sw.output_path, "renders an empty path"), key)
+        return None
+    if text.endswith("/"):
+        errors.add(m.error(sw.output_path, "renders a folder (it ends with '/'), not a file name: name the video in it, "
+                                           "e.g. \"{{ style }}/{{ key }}.mp4\""), key, repr(text))
         return None
     if text.startswith(("/", "\\", "~")) or re.match(r"^[A-Za-z]:[\\/]", text):
         errors.add(m.error(sw.output_path, "renders an absolute path; output is relative to the output folder"),

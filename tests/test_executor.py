@@ -1146,6 +1146,19 @@ def test_a_changed_manifest_that_drops_jobs_still_in_flight_is_refused_until_ask
     assert third.exit_code == 0 and third.stats.cached == 2
 
 
+def test_one_job_left_in_flight_by_a_changed_manifest_is_named_in_the_singular(tmp_path: Path) -> None:
+    from runner.errors import InFlightError
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 2.0, "jitter": 0.0})
+    first, prov = run(m, timeout=0.2)
+    m.write_text(m.read_text().replace("a fox,", "a cat,"))
+    with pytest.raises(InFlightError) as exc:
+        run(m, prov)
+    text = str(exc.value)
+    assert text.startswith("1 job of run 1 ($0.35) is in flight, and the manifest no longer has it ("), text
+    assert "This run would not follow it." in text and "(what it renders is then not downloaded)" in text
+
+
 def test_a_state_store_that_cannot_be_written_is_an_error_not_a_traceback(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

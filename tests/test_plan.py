@@ -706,6 +706,22 @@ def test_a_missing_image_is_an_error_naming_it(tmp_path: Path) -> None:
     assert "input image 'img/nope.png' not found" in err.message
     assert str(tmp_path / "img" / "nope.png") in err.message
     assert (err.line, err.field) == (6, "params.input_reference")
+    (tmp_path / "img").mkdir()
+    err = one_error(tmp_path, "params:\n  prompt: a fox\n  input_reference: img\n", "img")
+    assert "input image 'img' is a folder, not an image file" in err.message, err.message
+
+
+def test_an_output_that_names_a_folder_is_refused_and_one_without_an_extension_is_warned_of(tmp_path: Path) -> None:
+    err = one_error(tmp_path, 'params:\n  prompt: a {{ look }} fox\nmatrix:\n  look: [red, blue]\noutput: "{{ look }}/"\n',
+                    "folder")
+    assert (err.field, err.line) == ("output", 8)
+    assert err.message.startswith("renders a folder (it ends with '/'), not a file name"), err.message
+    p = plan_of(tmp_path, 'params:\n  prompt: a {{ look }} fox\nmatrix:\n  look: [red, blue]\noutput: "{{ look }}/clip"\n',
+                "b.yaml")
+    assert p.warnings == (f"{tmp_path / 'b.yaml'}:8:1: output: renders file names without an extension (e.g. "
+                          "'red/clip'): players and browsers may not open them; end it with .mp4",)
+    assert not plan_of(tmp_path, 'params:\n  prompt: a {{ look }} fox\nmatrix:\n  look: [red]\n'
+                                 'output: "{{ look }}/clip.mp4"\n', "c.yaml").warnings
 
 
 @pytest.mark.parametrize(("name", "data", "tail"), [
