@@ -262,6 +262,7 @@ class Executor:
         try:
             async with client:
                 self.client = client
+                await self.provider.prepare(client)
                 self._poller = None
                 if self.provider.caps.has_list_endpoint and not self.poll_interval:
                     self._poller = ListPoller(

@@ -808,6 +808,25 @@ def test_read_timeout_after_send_is_reconciled_not_repaid(tmp_path: Path) -> Non
     assert s["creates"] == 2 and s["duplicate_paid"] == 0 and s["faults"].get("slow") == 1
 
 
+def test_a_simulator_served_apart_that_ignores_keys_is_never_sent_a_lost_create_again(tmp_path: Path) -> None:
+    """`gridrun sim serve --no-idempotency`: the run asks the simulator first, and treats it as a provider that
+    ignores keys. A create whose answer was lost, with the request log down, is left unknown: sent again with
+    the same key, it would be a second paid video there."""
+    from runner.sim.config import SimConfig
+    from runner.sim.serve import running_server
+    import httpx
+
+    config = SimConfig.from_dict({"render_time": 0.2, "jitter": 0.0, "concurrency": 4, "honour_idempotency": False,
+                                  "script": [{"route": "create", "nth": 1, "fault": "reset_after"},
+                                             {"route": "requests", "p": 1.0, "fault": "server_error", "status": 503}]})
+    with running_server(config) as url:
+        m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), base_url=url, sim={})
+        result = api.run(m, options=RunOptions(request_timeout=1.0), report=False)
+        s = httpx.get(url.rsplit("/v1", 1)[0] + "/_sim/stats").json()
+    assert result.stats.counts["unknown"] == 1, result.stats.counts
+    assert s["creates"] == 1 and s["duplicate_paid"] == 0, s
+
+
 def test_a_create_that_never_answers_is_sent_again_few_times_each_once_the_last_has_settled(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

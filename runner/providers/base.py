@@ -83,6 +83,10 @@ class Provider(Protocol):
         """
         ...
 
+    async def prepare(self, client: httpx.AsyncClient) -> None:
+        """Learn, before the run's first request, what the capability data cannot say of this provider."""
+        ...
+
     def build_request(self, params: Mapping[str, Any], *, model: str, idempotency_key: str) -> dict[str, Any]:
         """The JSON body of the create call for already-checked `params`.
 

@@ -87,6 +87,9 @@ class LumenfallProvider:
 
     # -- the pure part -------------------------------------------------------------------------------
 
+    async def prepare(self, client: httpx.AsyncClient) -> None:
+        """Nothing to learn before the first request: the capability data says what Lumenfall does."""
+
     def build_request(self, params: Mapping[str, Any], *, model: str, idempotency_key: str) -> dict[str, Any]:
         """The JSON body of `POST /videos`: model, params (local images inlined), idempotency key.
 

@@ -64,6 +64,21 @@ class SimProvider(LumenfallProvider):
                 raise UsageError(f"sim: {exc}") from None
         return self._app
 
+    async def prepare(self, client: httpx.AsyncClient) -> None:
+        """Over HTTP, ask the simulator whether it honours idempotency keys (`gridrun sim serve
+        --no-idempotency` does not): one that does not is treated so, as the in-process one is (a create whose
+        answer was lost is never sent again with its key, which would pay again there). A simulator that does
+        not say is taken at its capability data's word."""
+        if not self.remote:
+            return
+        try:
+            got = await client.get("_sim/config", timeout=10.0)
+            honours = got.json().get("honour_idempotency") if got.status_code == 200 else None
+        except (httpx.HTTPError, ValueError, AttributeError):
+            honours = None
+        if honours is False:
+            self.caps = dataclasses.replace(self.caps, honours_idempotency_keys=False)
+
     def forgot(self, video_id: str) -> bool:
         """In-process, the whole simulated world is here: a video it does not know was made by a simulator
         whose world was not kept (no world file, or another one). Over HTTP only the server can tell."""
