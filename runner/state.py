@@ -400,11 +400,14 @@ class Store:
         # Writers opening the state at once (runners started together, before any takes the runner lock) migrate
         # it one at a time: each waits for the write lock (the busy timeout), then reads the schema again, which
         # the one before may have migrated already.
-        with self._tx():
-            version = self._version()
-            for n in range(version, len(_MIGRATIONS)):
-                _MIGRATIONS[n](self.db)
-                self.db.execute(f"PRAGMA user_version = {n + 1}")
+        # Each step in a transaction of its own: one that fails leaves the steps before it made.
+        while True:
+            with self._tx():
+                version = self._version()
+                if version >= len(_MIGRATIONS):
+                    break
+                _MIGRATIONS[version](self.db)
+                self.db.execute(f"PRAGMA user_version = {version + 1}")
         self.schema = len(_MIGRATIONS)
 
     def close(self) -> None:
