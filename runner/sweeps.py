@@ -186,7 +186,8 @@ class JobMaker:
         self.outputs = OutputClaims()
         self.digests: dict[str, str] = {}
         self.images: dict[tuple[str, str], tuple[str, Any]] = {}
-        ruled = {str(k) for rule in model.rules for k in (*rule.get("when", {}), rule.get("param"), rule.get("requires"))}
+        ruled = {str(k) for rule in model.rules for k in (*rule.get("when", {}), *rule.get("when_matches", {}),
+                                                          rule.get("param"), rule.get("requires"))}
         # Free text (prompts) is only checked to be a string, so it can stay out of the check cache's key.
         self.free_text = frozenset(n for n, s in model.params.items()
                                    if s.type == "string" and s.enum is None and n not in ruled)
@@ -345,7 +346,7 @@ class JobMaker:
                         ck = (json.dumps(keyed, default=str), ck[1])
                         entry = entries.get(ck)
                     if entry is None:
-                        entry = entries[ck] = self._entry(sw, shape, self._check(params), param_sources)
+                        entry = entries[ck] = self._entry(sw, shape, self._check(params), param_sources, params)
                     checked = entry.checked
                     if checked.issues:
                         self._issues(sw, shape, checked, key, values=params)
@@ -355,7 +356,7 @@ class JobMaker:
                     for n in shape.free:
                         resolved[n] = params[n]
                 else:
-                    entry = self._entry(sw, shape, self._check(params), param_sources)
+                    entry = self._entry(sw, shape, self._check(params), param_sources, params)
                     checked = entry.checked
                     if checked.issues:
                         self._issues(sw, shape, checked, key, values=params)
@@ -427,9 +428,14 @@ class JobMaker:
             maybe_not_str=tuple(n for n in free if n in set_by_matrix or cparams[n].kind in ("expr", "list", "map")),
         )
 
-    def _entry(self, sw: Sweep, shape: _Shape, checked: Checked, param_sources: Mapping[str, str]) -> _Entry:
+    def _entry(self, sw: Sweep, shape: _Shape, checked: Checked, param_sources: Mapping[str, str],
+               values: Mapping[str, Any]) -> _Entry:
+        """`values`, the parameters sent to the check: a matrix value warned of is pointed at in its list."""
         for w in checked.warnings:
-            self.warnings[self.m.warning(self._path(sw, shape, w.field), w.message)] = None
+            path = self._path(sw, shape, w.field)
+            if w.field in shape.keys and w.field in values:
+                path = self._item(path, values[w.field])
+            self.warnings[self.m.warning(path, w.message)] = None
         params = checked.params
         free = [n for n in sorted(params) if n in shape.free]
         segments, current = [], f'{{"model":{canonical(self.model.model)},"params":{{'

@@ -533,7 +533,10 @@ def test_an_expression_keeps_lists_and_numbers(tmp_path: Path) -> None:
         ({"quality": "360p"}, (640, 360), None),
         ({"quality": "720p"}, (1280, 720), None),
         ({"quality": "1080p"}, (1920, 1080), None),
-        ({"quality": "540p", "size": "1024x1024"}, (1024, 1024), None),
+        # size in pixels, and resolution, set the scale: a quality beside them is not used (nor priced)
+        ({"quality": "540p", "size": "1024x1024"}, (1024, 1024), "params.quality: '540p' is not used: size in pixels (WxH)"),
+        ({"size": "1024x1024"}, (1024, 1024), None),
+        ({"quality": "720p", "resolution": "1K"}, (1365, 768), "params.quality: '720p' is not used: resolution sets the scale"),
         ({"quality": "720p", "size": "9:16", "aspect_ratio": "16:9"}, (720, 1280), None),
         ({"resolution": "1K"}, (1365, 768), None),
         ({"resolution": "1K", "aspect_ratio": "3:4"}, (887, 1182), None),
@@ -638,6 +641,38 @@ def test_1080p_from_the_matrix_points_at_the_include_that_set_it(tmp_path: Path)
     assert len(errors) == 1
     assert (errors[0].line, errors[0].field) == (11, "matrix.include[0].duration")
     assert "(in job quality=1080p,duration=10)" in errors[0].message
+
+
+def test_quality_beside_a_size_in_pixels_is_warned_of_at_the_quality(tmp_path: Path) -> None:
+    """The provider renders and bills the size (its tier), not the quality asked for: said at each quality."""
+    p = plan_of(tmp_path, """\
+        params:
+          prompt: a fox
+        matrix:
+          include:
+            - {size: 1365x768, quality: 1080p}
+            - {size: 1024x1024, quality: 360p}
+            - {size: "16:9", quality: 360p}
+        """)
+    assert [(j.size, j.cost_micros) for j in p.jobs] == [((1365, 768), 450_000), ((1024, 1024), 450_000),
+                                                          ((640, 360), 350_000)]
+    message = ("is not used: size in pixels (WxH) sets both shape and scale, and the price is that of its tier "
+               "(leave quality out, or give size as a ratio W:H)")
+    assert p.warnings == (f"{tmp_path / 'm.yaml'}:8:24: matrix.include[0].quality: '1080p' {message}",
+                          f"{tmp_path / 'm.yaml'}:9:25: matrix.include[1].quality: '360p' {message}")
+    p = plan_of(tmp_path, "params:\n  prompt: a fox\n  size: 1365x768\nmatrix:\n  quality: [540p, 720p]\n", "b.yaml")
+    assert [getattr(w, "plain", w) for w in p.warnings] == [f"matrix.quality[0]: '540p' {message}",
+                                                           f"matrix.quality[1]: '720p' {message}"]
+
+
+def test_a_rule_of_an_unused_parameter_can_be_declared_for_any_model(tmp_path: Path) -> None:
+    (tmp_path / "caps.yaml").write_text(
+        "provider: sim\nmodels: {pixverse-v5.6: {rules: [{when_matches: {seed: '[0-9]'}, param: style, "
+        "ignored: true, message: one-digit seeds have no style}]}}\n")
+    body = "capabilities: [caps.yaml]\nparams:\n  prompt: a fox\n  style: anime\nmatrix:\n  seed: [3, 12]\n"
+    p = plan_of(tmp_path, body)
+    assert [getattr(w, "plain", w) for w in p.warnings] == ["params.style: 'anime' is not used: one-digit seeds have no style"]
+    assert len(p.jobs) == 2
 
 
 def test_last_frame_image_needs_an_input_image(tmp_path: Path) -> None:

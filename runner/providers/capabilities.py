@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
@@ -166,6 +167,11 @@ class ModelCaps:
             if spec is not None and mode not in spec.modes:
                 issues.append(Issue(name, f"is only for {'/'.join(spec.modes)} ({self.model}), not {mode}"))
         for rule in self.rules:
+            if rule.get("ignored"):
+                unused = _unused(rule, out, params)
+                if unused:
+                    warnings.append(unused)
+                continue
             issue = _apply_rule(rule, out)
             if issue:
                 issues.append(issue)
@@ -318,9 +324,17 @@ def _coerce(spec: ParamSpec, value: Any, model: str) -> tuple[Any, str | None]:
     return value, None
 
 
+def _applies(rule: Mapping[str, Any], params: Mapping[str, Any]) -> bool:
+    """Whether `params` meet the rule's conditions: `when` (equal values), `when_matches` (values whose text
+    matches a regular expression in full)."""
+    if any(params.get(k) != v for k, v in rule.get("when", {}).items()):
+        return False
+    return all(k in params and re.fullmatch(str(pattern), str(params[k]))
+               for k, pattern in rule.get("when_matches", {}).items())
+
+
 def _apply_rule(rule: Mapping[str, Any], params: Mapping[str, Any]) -> Issue | None:
-    when = rule.get("when", {})
-    if any(params.get(k) != v for k, v in when.items()):
+    if not _applies(rule, params):
         return None
     name = rule["param"]
     if "max" in rule and name in params and params[name] > rule["max"]:
@@ -328,6 +342,15 @@ def _apply_rule(rule: Mapping[str, Any], params: Mapping[str, Any]) -> Issue | N
     if "requires" in rule and params.get(name) and not params.get(rule["requires"]):
         return Issue(name, rule["message"])
     return None
+
+
+def _unused(rule: Mapping[str, Any], params: Mapping[str, Any], given: Mapping[str, Any]) -> Issue | None:
+    """A rule `ignored: true`: its param, set in the request (not by its default), is not used when the rule's
+    conditions hold (another parameter decides instead); a warning, as the provider takes the request."""
+    name = rule["param"]
+    if given.get(name) is None or name not in params or not _applies(rule, params):
+        return None
+    return Issue(name, f"{params[name]!r} is not used: {rule['message']}")
 
 
 @dataclass(frozen=True, slots=True)
