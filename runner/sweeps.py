@@ -453,18 +453,27 @@ class JobMaker:
             hashed_free=tuple(free),
             images=any(p in params for p in IMAGE_PARAMS),
             duration=float(params.get("duration", 0) or 0) if "duration" not in shape.free else None,
-            sources=self._sources(sw, shape, checked, param_sources),
+            sources=self._sources(sw, shape, checked, param_sources, values),
         )
         return entry
 
-    def _sources(self, sw: Sweep, shape: _Shape, checked: Checked, param_sources: Mapping[str, str]) -> dict[str, str]:
+    def _sources(self, sw: Sweep, shape: _Shape, checked: Checked, param_sources: Mapping[str, str],
+                 values: Mapping[str, Any]) -> dict[str, str]:
+        """Where each parameter of the request came from; a null value (`duration: null`) stands for the model's
+        default, so a value it leaves is the default's, and a parameter it leaves out has none."""
         sources = dict(param_sources)
         for _, k in shape.overrides:
             src = shape.sources.get(k, "matrix")
             sources[k] = f"sweep {sw.name}: {src}" if sw.name else src
+        default = f"default ({self.model.provider} capability data)"
+        for name, value in values.items():
+            if value is None and name in sources:
+                where = sources.pop(name)
+                if name in checked.params:
+                    sources[name] = f"{default[:-1]}; null in {where})"
         for name in checked.params:
             if name not in sources:
-                sources[name] = f"default ({self.model.provider} capability data)"
+                sources[name] = default
         return sources
 
     def _path(self, sw: Sweep, shape: _Shape, name: str) -> tuple[Any, ...]:

@@ -487,6 +487,32 @@ def test_defaults_are_made_explicit_and_named_as_such(tmp_path: Path) -> None:
     assert job.key == "job" and job.origin == "single" and job.mode == "t2v"
 
 
+def test_a_null_parameter_is_the_default_and_named_as_such(tmp_path: Path) -> None:
+    """null leaves a parameter to the model's default (a sweep can unset a top-level one): the value is the
+    default's, and so is its source; a null parameter with no default is not sent, and has no source."""
+    p = plan_of(tmp_path, """\
+        params:
+          prompt: a fox
+          duration: 8
+          seed: null
+        sweeps:
+          - name: short
+            params:
+              duration: null
+            matrix:
+              aspect_ratio: ["1:1", null]
+        """)
+    jobs = by_key(p)
+    job = jobs["short/aspect_ratio=1:1"]
+    assert job.params["duration"] == 5 and "seed" not in job.params
+    assert job.sources["duration"] == "default (sim capability data; null in sweeps[0].params.duration)"
+    assert "seed" not in job.sources
+    assert job.sources["aspect_ratio"] == "sweep short: matrix"
+    job = jobs["short/aspect_ratio=null"]
+    assert job.params["aspect_ratio"] == "16:9"
+    assert job.sources["aspect_ratio"] == "default (sim capability data; null in sweep short: matrix)"
+
+
 @pytest.mark.parametrize(
     ("d", "expected"),
     [("8", 8), ("10", 10), (8, 8), ("8.0", 8), ("8.5", None)],

@@ -227,6 +227,20 @@ def test_explain_names_sweeps(capsys: pytest.CaptureFixture[str], tmp_path: Path
     assert "    sweep styles: style=clay   ← exclude 1" in out
 
 
+def test_explain_and_json_name_the_default_of_a_null_parameter(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = write(tmp_path / "n.yaml", head=HEAD, body="""\
+        params:
+          prompt: "x"
+          quality: 540p
+          duration: null
+        """)
+    code, out, _ = run_cli(capsys, "plan", str(path), "--explain")
+    assert code == 0
+    assert "    duration = 5   (default (sim capability data; null in params.duration))" in out
+    code, out, _ = run_cli(capsys, "plan", str(path), "--json")
+    assert json.loads(out)["jobs"][0]["sources"]["duration"] == "default (sim capability data; null in params.duration)"
+
+
 def test_a_large_plan_is_summarised(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     path = write(tmp_path / "big.yaml", head=HEAD, body="""\
         params:
