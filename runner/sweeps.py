@@ -182,7 +182,8 @@ class JobMaker:
         self.jobs: list[Job] = []
         self.warnings: dict[str, None] = {}
         self._no_extension: set[tuple[Any, ...]] = set()  # outputs warned of: they name files with no extension
-        self.seen_keys: set[str] = set()
+        # job key -> what made it (sweep, shape, matrix values, take): a second job of the key is told from it
+        self.seen_keys: dict[str, tuple[Sweep, _Shape, tuple[tuple[str, Any], ...], int]] = {}
         self.outputs = OutputClaims()
         self.digests: dict[str, str] = {}
         self.images: dict[tuple[str, str], tuple[str, Any]] = {}
@@ -287,11 +288,11 @@ class JobMaker:
             takes: list[dict[str, Any]] = []
             for r in range(sw.repeat):
                 key = f"{base_key}#{r}" if r else base_key
-                if key in seen_keys:
-                    errors.add(m.error(sw.prefix + ("matrix",), f"two jobs have the same key {key!r}; "
-                                       "make the matrix entries differ, or use repeat", MatrixError))
+                earlier = seen_keys.get(key)
+                if earlier is not None:
+                    errors.add(self._same_key(sw, shape, key, values, r, earlier))
                     continue
-                seen_keys.add(key)
+                seen_keys[key] = (sw, shape, values, r)
                 ctx = static_ctx.copy()
                 ctx.update(values)
                 ctx["key"] = key
@@ -475,6 +476,46 @@ class JobMaker:
             if name not in sources:
                 sources[name] = default
         return sources
+
+    def _same_key(self, sw: Sweep, shape: _Shape, key: str, values: tuple[tuple[str, Any], ...], r: int,
+                  earlier: tuple[Sweep, _Shape, tuple[tuple[str, Any], ...], int]) -> ManifestError:
+        """The error of a job whose key an earlier job has: the same matrix values twice, or values a key does not
+        tell apart (spacing, type, or ',' '=' '#' in a value), named, at the value that makes it (its line in a
+        data file)."""
+        e_sw, e_shape, e_values, e_r = earlier
+        mine = [(k, canonical(v)) for k, v in values]
+        if mine == [(k, canonical(v)) for k, v in e_values] and r == e_r:
+            return self.m.error(sw.prefix + ("matrix",), f"two jobs have the same key {key!r}; make the matrix "
+                                "entries differ, or use repeat", MatrixError)
+        reasons: list[tuple[str, str]] = []  # (why the key is the same, what to do)
+        at: tuple[Any, ...] | None = None
+        theirs = dict(e_values)
+        for k, v in values:
+            if k not in theirs or canonical(v) == canonical(theirs[k]) or format_value(v) != format_value(theirs[k]):
+                continue
+            if type(v) is type(theirs[k]) or isinstance(v, (dict, list)):
+                reason = ("a key keeps a value's words, not its spacing",
+                          "make the values differ in words, or remove one if they mean the same")
+            else:
+                reason = ("a key writes a value's text, not its type (1 and '1', true and 'true' read alike)",
+                          "make the values differ in text")
+            if reason not in reasons:
+                reasons.append(reason)
+            if at is None:
+                at = self._item(_matrix_path(sw, shape.sources.get(k, "matrix"), k), v)
+        for job_sw, job_shape, job_values in ((sw, shape, values), (e_sw, e_shape, e_values)):
+            for k, v in job_values:
+                if not isinstance(v, (dict, list)) and any(c in format_value(v) for c in ",=#"):
+                    reason = ("',' and '=' inside a value read like the separators between values (and '#' like a "
+                              "take's number)", "leave them out of the values")
+                    if reason not in reasons:
+                        reasons.append(reason)
+                    if at is None:
+                        at = self._item(_matrix_path(job_sw, job_shape.sources.get(k, "matrix"), k), v)
+        said = "; ".join(f"{why}: {advice}" for why, advice in reasons) or "make the values differ"
+        return self.m.error(at or sw.prefix + ("matrix",),
+                            f"two jobs have the same key {key!r}, from different values ({_shown(e_values, e_r)}; "
+                            f"{_shown(values, r)}), and a key names one job; {said}", MatrixError)
 
     def _path(self, sw: Sweep, shape: _Shape, name: str) -> tuple[Any, ...]:
         """Where a request parameter's value was set: its matrix entry, its params line, or params."""
@@ -665,6 +706,17 @@ def _reaches(c: Compiled, cvars: Mapping[str, Compiled], target: str) -> bool:
             seen.add(name)
             stack.extend(cvars[name].names)
     return False
+
+
+def _shown(values: Sequence[tuple[str, Any]], take: int) -> str:
+    """A job's matrix values as written (strings quoted, so that their spacing shows; long ones cut in the
+    middle), and its take."""
+    parts = []
+    for k, v in values:
+        text = repr(v) if isinstance(v, str) else canonical(v)
+        parts.append(f"{k}={text if len(text) <= 70 else f'{text[:50]}…{text[-16:]}'}")
+    text = ", ".join(parts) or "no values"
+    return f"{text} (take {take})" if take else text
 
 
 def _encodable(text: str) -> bool:

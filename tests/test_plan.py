@@ -245,6 +245,34 @@ def test_a_matrix_value_repeated_is_a_duplicate_key(tmp_path: Path) -> None:
     assert isinstance(err, MatrixError) and err.line == 6
 
 
+def test_values_a_key_does_not_tell_apart_are_named_with_why_at_their_line(tmp_path: Path) -> None:
+    """The key keeps a value's words, not its spacing, and writes ',' and '=' as they are: jobs of different values
+    can have one key. Said as such (not 'make the matrix entries differ'), at the value, in its data file."""
+    (tmp_path / "p.txt").write_text("a cat on a mat\na cat  on a mat\n", encoding="utf-8")
+    err = one_error(tmp_path, "params:\n  prompt: '{{ p }}'\nmatrix:\n  p: {file: p.txt}\noutput: '{{ hash }}.mp4'\n",
+                    "same key")
+    assert str(err) == (f"{tmp_path / 'p.txt'}:2:1: matrix.p[1]: two jobs have the same key 'p=a cat on a mat', from "
+                        "different values (p='a cat on a mat'; p='a cat  on a mat'), and a key names one job; a key "
+                        "keeps a value's words, not its spacing: make the values differ in words, or remove one if "
+                        "they mean the same")
+    assert isinstance(err, MatrixError)
+    err = one_error(tmp_path, """\
+        params:
+          prompt: "{{ a }} {{ b }}"
+        matrix:
+          a: ['x,b=y', x]
+          b: ['1', 'y,b=1']
+        output: "{{ hash }}.mp4"
+        """, "same key")
+    assert (err.line, err.field) == (8, "matrix.b[1]")
+    assert err.message == ("two jobs have the same key 'a=x,b=y,b=1', from different values (a='x,b=y', b='1'; "
+                           "a='x', b='y,b=1'), and a key names one job; ',' and '=' inside a value read like the "
+                           "separators between values (and '#' like a take's number): leave them out of the values")
+    err = one_error(tmp_path, "params:\n  prompt: a fox\nmatrix:\n  duration: [5, '5']\n", "same key")
+    assert (err.line, err.field) == (7, "matrix.duration[1]")
+    assert "(duration=5; duration='5'), and a key names one job; a key writes a value's text, not its type" in err.message
+
+
 # --- hashes ------------------------------------------------------------------------------------
 
 PINNED = """\
