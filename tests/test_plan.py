@@ -729,6 +729,14 @@ def test_a_rule_of_an_unused_parameter_can_be_declared_for_any_model(tmp_path: P
     assert len(p.jobs) == 2
 
 
+def test_a_rule_whose_pattern_is_no_regular_expression_is_a_capability_data_error(tmp_path: Path) -> None:
+    (tmp_path / "caps.yaml").write_text(
+        "provider: sim\nmodels: {pixverse-v5.6: {rules: [{when_matches: {seed: '[0-9'}, param: style, "
+        "ignored: true, message: x}]}}\n")
+    err = one_error(tmp_path, "capabilities: [caps.yaml]\nparams:\n  prompt: a fox\n", "regular expression")
+    assert "sim/pixverse-v5.6: a rule's when_matches.seed: '[0-9' is not a regular expression" in err.message
+
+
 def test_last_frame_image_needs_an_input_image(tmp_path: Path) -> None:
     errors = errors_of(tmp_path, "params:\n  prompt: a fox\n  last_frame_image: https://example.com/x.png\n")
     messages = [e.message for e in errors]

@@ -470,6 +470,13 @@ def _load(provider: str, extra: tuple[Path, ...], _env: str) -> ProviderCaps | N
                 maximum=p.get("maximum"),
                 modes=tuple(p.get("modes", ("t2v", "i2v"))),
             )
+        for rule in m.get("rules") or ():
+            for pname, pattern in (rule.get("when_matches") or {}).items():
+                try:
+                    re.compile(str(pattern))
+                except re.error as exc:
+                    raise CapabilityDataError(f"{provider}/{mname}: a rule's when_matches.{pname}: {pattern!r} is not "
+                                              f"a regular expression ({exc})") from None
         models[mname] = ModelCaps(
             provider=provider,
             model=mname,
