@@ -5,7 +5,8 @@ A job not in the state is submitted. A job found there is, by its state and the 
     planned                          submit
     submitting (unknown with retry)  reconcile: find out whether its create reached the provider
     submitted, running, downloading  attach: follow it (a video downloading is already paid)
-    done                             check: cached when its video is whole, else fetched again at no cost
+    done                             check: cached when its video is whole (its sidecar written again from
+                                     the state when missing or garbled), else fetched again at no cost
                                      (re-run with --force)
     expired                          fetch: ask for a fresh URL (re-run with retry or --force)
     failed, rejected, cancelled      leave (re-run with retry or --force)
@@ -31,7 +32,7 @@ from typing import Any
 
 from .errors import BudgetError, InFlightError
 from .options import RunOptions
-from .outputs import atomic_write, copy_output, verified
+from .outputs import atomic_write, copy_output, read_sidecar, sidecar_path, sidecar_writer, sync_folder, verified
 from .plan import Job, Plan, folder_error
 from .state import FAILURE_RETRY, JobState, Store
 
@@ -192,7 +193,31 @@ def check_done(store: Store, run_id: int, job: Job, jid: int, row: Any) -> bool:
         store.transition(jid, S.DOWNLOADING, error="output file missing or altered; fetching again",
                          output_path=str(job.output))
         return False
+    mend_sidecar(store, run_id, job, jid, row)
     store.mark_cached(run_id, jid, row["done_run_id"])
+    return True
+
+
+def mend_sidecar(store: Store, run_id: int, job: Job, jid: int, row: Any) -> bool:
+    """Write again, from the state, the sidecar of a done job's verified video (at `job.output`) when it is
+    missing, unreadable, or names another job or another file: the fields the download wrote, nothing
+    fetched. True when it was written."""
+    doc = read_sidecar(job.output)
+    if doc is not None and doc.get("hash") == job.hash and doc.get("sha256") == row["sha256"]:
+        return False
+    side = sidecar_path(job.output)
+    was = "missing" if not side.exists() else "another video's" if doc and doc.get("hash") else "unreadable"
+    take = store.following(jid)
+    made = store.run(row["done_run_id"] or run_id)
+    sidecar_writer(
+        job, provider=made.provider, model=made.model, provider_id=row["provider_id"] or "",
+        idempotency_key=take.idempotency_key, attempt=take.attempt,
+        billed_micros=row["cost_micros"] if row["cost_micros"] is not None else job.cost_micros,
+        reported_micros=None, submitted_at=row["submitted_at"], completed_at=row["completed_at"],
+        run_id=row["done_run_id"] or run_id, clock=lambda: row["downloaded_at"],
+    )(row["sha256"])
+    sync_folder(str(side))
+    store.event(run_id, jid, "sidecar-mended", {"path": str(side), "was": was})
     return True
 
 

@@ -1613,3 +1613,44 @@ def test_renders_seen_late_teach_the_estimate_the_providers_own_render_time(tmp_
     result, _ = run(m, prov)
     assert result.exit_code == 0 and len(taught) == 3
     assert max(taught) <= 2.0 < 0.8 * 3.0, taught  # each render took 0.2 s; its completion was seen after 2.4 s
+
+
+def test_a_done_jobs_missing_or_garbled_sidecar_is_written_again_from_the_state_at_no_cost(tmp_path: Path) -> None:
+    """A video whole on disk whose sidecar is gone, `{}`, or another job's: the next run writes it again from
+    the state (the fields the download wrote), fetching nothing; a copy made for a changed output template
+    gets one too."""
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})
+    first, prov = run(m)
+    out = first.outputs_dir / "anime"
+    sides = {n: out / f"seed-{n}.json" for n in (1, 2)}
+    before = {n: json.loads(p.read_text()) for n, p in sides.items()}
+    sides[1].unlink()
+    sides[2].write_text("{}")
+    second, _ = run(m, prov)
+    assert second.exit_code == 0 and second.stats.cached == 2
+    assert stats(prov)["creates"] == 2 and stats(prov)["downloads"] == 2
+    for n, p in sides.items():
+        doc = json.loads(p.read_text())
+        assert set(doc) == set(before[n])
+        times = ("completed_at", "downloaded_at")  # the state's clock, not the provider's or the disk thread's
+        assert {k: v for k, v in doc.items() if k not in ("cost_reported_usd", *times)} == \
+               {k: v for k, v in before[n].items() if k not in ("cost_reported_usd", *times)}, n
+        assert all(doc[t] == pytest.approx(before[n][t], abs=2.0) for t in times)
+    check_outputs(m)
+    shutil.copy(sides[2], sides[1])  # names the other job
+    assert run(m, prov)[0].stats.cached == 2
+    assert json.loads(sides[1].read_text())["key"] == before[1]["key"]
+    sides[1].unlink()
+    text = m.read_text().replace("{{ style }}/seed-{{ seed }}.mp4", "{{ style }}/take-{{ seed }}.mp4")
+    m.write_text(text)
+    moved, _ = run(m, prov)
+    assert moved.exit_code == 0 and moved.stats.cached == 2
+    assert (out / "take-1.json").is_file() and json.loads((out / "take-1.json").read_text())["key"] == before[1]["key"]
+    assert stats(prov)["creates"] == 2 and stats(prov)["downloads"] == 2
+    check_outputs(m)
+    from runner.state import Store
+
+    with Store(tmp_path / ".gridrun" / "state.db", readonly=True) as store:
+        mended = [json.loads(r[0])["was"] for r in store.db.execute(
+            "SELECT detail FROM events WHERE kind='sidecar-mended' ORDER BY id")]
+    assert mended == ["missing", "unreadable", "another video's", "missing"]
