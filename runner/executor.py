@@ -36,7 +36,7 @@ from .errors import (
 )
 from .live import LiveViews
 from .options import RunOptions
-from .outputs import mute, sidecar_matches, sidecar_writer
+from .outputs import keep_take, mute, sidecar_matches, sidecar_writer
 from .pacing import IntentBatcher, ListPoller, ListUnavailable, Pacer, RenderTimes, backoff
 from .plan import Job, Plan
 from .providers.base import Provider, VideoStatus
@@ -905,6 +905,20 @@ class Executor:
         last = ""
         output = job.output
         billed = status.cost_micros if status.cost_micros is not None else job.cost_micros
+        # A re-run of a done job: its earlier take, still at `output`, is kept under .runs/superseded/ just
+        # before the new one replaces it (both on disk at every moment between).
+        earlier = self.store.earlier_take(jid) if row.attempt > 1 else None
+        kept: list[Path] = []
+        keep: Callable[[], None] | None = None
+        if earlier is not None:
+            folder, was = self.plan.outputs_dir / ".runs" / "superseded" / job.hash[:16], earlier[1]
+
+            def keep_earlier() -> None:
+                aside = keep_take(output, was, folder)
+                if aside is not None:
+                    kept.append(aside)
+
+            keep = keep_earlier
         for attempt in range(1, self.retries + 3):
             if url is None or attempt > 1 and last.startswith("expired"):
                 try:
@@ -920,7 +934,9 @@ class Executor:
             # Output files are not API calls (often another host): a 429 pause or rate does not hold them.
             sidecar = self._sidecar_writer(job, row, status, billed)
             try:
-                got = await self.provider.download(self.client, url, output, on_saved=sidecar, gate=self.pacer.gate)
+                more = {"before_replace": keep} if keep is not None else {}
+                got = await self.provider.download(self.client, url, output, on_saved=sidecar, gate=self.pacer.gate,
+                                                   **more)
             except ExpiredError as exc:
                 last = f"expired: {exc}"
                 # A fresh URL may take a moment to serve (a CDN still propagating a just-signed one).
@@ -951,6 +967,9 @@ class Executor:
             self._settle(job, billed)
             self._move(jid, S.DONE, lazy=True, sha256=got.sha256, cost_micros=billed, downloaded_at=self.clock(),
                        done_run_id=self.run_id, output_path=str(output))
+            if kept and earlier is not None:
+                self.store.event(self.run_id, jid, "superseded", {"path": str(kept[-1]), "sha256": earlier[1],
+                                                                  "by_attempt": row.attempt})
             self.live.saved(output)
             return
         self._settle(job, billed)

@@ -129,6 +129,33 @@ def copy_output(src: Path, dest: Path) -> None:
         atomic_write(sidecar_path(dest), side.read_bytes())
 
 
+def keep_take(video: Path, sha256: str, folder: Path) -> Path | None:
+    """Keep the earlier take of a job that `video` holds (its digest `sha256`), with its sidecar when that
+    names it, as `folder/<sha256[:16]>/<name>`, before a new take replaces it: linked where the file system
+    allows (the replacing rename then leaves it there), else copied. The path kept, or None when `video` is
+    not that take (missing, altered, or already the new one)."""
+    if not verified(video, sha256):
+        return None
+    aside = folder / sha256[:16] / video.name
+    if not verified(aside, sha256):
+        aside.parent.mkdir(parents=True, exist_ok=True)
+        tmp = aside.with_name(f".{tmp_stem(aside.name)}.{os.getpid()}.{threading.get_ident()}.tmp")
+        try:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            os.link(video, tmp)
+            os.replace(tmp, aside)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            atomic_write(aside, video.read_bytes(), sync_folder_after=False)
+    doc = read_sidecar(video)
+    if doc is not None and doc.get("sha256") == sha256:
+        atomic_write(sidecar_path(aside), sidecar_path(video).read_bytes(), sync_folder_after=False)
+    sync_folder(os.fspath(aside))
+    return aside
+
+
 def sidecar_writer(
     job: Job,
     *,

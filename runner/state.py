@@ -906,6 +906,19 @@ class Store:
         detail = json.loads(row["detail"])
         return str(detail.get("reason", "")) if isinstance(detail, dict) else None
 
+    def earlier_take(self, job_id: int) -> tuple[str, str] | None:
+        """The video a re-run of a done job (--force, retry) is to replace: (its path, its SHA-256) as the
+        job's last reset from done recorded them, or None when it never was done before a reset."""
+        for row in self.db.execute(
+            f"SELECT detail FROM events WHERE job_id=? AND {_RESET_KINDS} AND kind='reset' ORDER BY id DESC",
+            (job_id,),
+        ):
+            detail = json.loads(row["detail"]) if row["detail"] else {}
+            was = detail.get("was") if isinstance(detail, dict) else None
+            if isinstance(was, dict) and was.get("state") == S.DONE.value and was.get("sha256"):
+                return str(was["output_path"]), str(was["sha256"])
+        return None
+
     def mark_cached(self, run_id: int, job_id: int, from_run: int | None) -> None:
         with self._tx():
             self.db.execute(

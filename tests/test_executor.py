@@ -1654,3 +1654,75 @@ def test_a_done_jobs_missing_or_garbled_sidecar_is_written_again_from_the_state_
         mended = [json.loads(r[0])["was"] for r in store.db.execute(
             "SELECT detail FROM events WHERE kind='sidecar-mended' ORDER BY id")]
     assert mended == ["missing", "unreadable", "another video's", "missing"]
+
+
+# No seed in the request: the simulator draws one for each render, so a forced take differs from the earlier.
+_SEEDLESS = {"matrix": {"style": ["anime", "clay"]}, "output": "{{ style }}.mp4"}
+
+
+def _takes(outputs: Path, job_hash: str) -> dict[str, str]:
+    """The earlier takes of a job kept under .runs/superseded/: their folder's name -> the video's SHA-256."""
+    folder = outputs / ".runs" / "superseded" / job_hash[:16]
+    return {p.parent.name: sha256(p) for p in folder.glob("*/*.mp4")} if folder.is_dir() else {}
+
+
+def test_a_forced_rerender_keeps_each_earlier_paid_take_under_superseded(tmp_path: Path) -> None:
+    """--force pays for new renders; each earlier video, verified, is kept with its sidecar under
+    .runs/superseded/<hash>/<sha256 prefix>/ before the new download replaces it, and the state says where.
+    A second --force keeps the second take beside the first."""
+    from runner.state import Store
+
+    m = write_manifest(tmp_path, sim={"render_time": 0.1, "jitter": 0.0}, extra=_SEEDLESS)  # each render differs
+    first, prov = run(m)
+    jobs = {j.key: j for j in api.status(m).jobs}
+    takes1 = {k: j.sha256 for k, j in jobs.items()}
+    forced, _ = run(m, prov, force=True)
+    assert forced.exit_code == 0 and stats(prov)["creates"] == 4
+    takes2 = {j.key: j.sha256 for j in api.status(m).jobs}
+    assert all(takes2[k] != takes1[k] for k in jobs)
+    for key, job in jobs.items():
+        assert _takes(first.outputs_dir, job.hash) == {takes1[key][:16]: takes1[key]}
+        kept = first.outputs_dir / ".runs" / "superseded" / job.hash[:16] / takes1[key][:16] / Path(job.output_path).name
+        side = json.loads(kept.with_suffix(".json").read_text())
+        assert side["sha256"] == takes1[key] and side["attempt"] == 1 and side["provider_id"] == job.provider_id
+    check_outputs(m)
+    run(m, prov, force=True)
+    assert stats(prov)["creates"] == 6
+    for key, job in jobs.items():
+        assert _takes(first.outputs_dir, job.hash) == {takes1[key][:16]: takes1[key], takes2[key][:16]: takes2[key]}
+    with Store(tmp_path / ".gridrun" / "state.db", readonly=True) as store:
+        events = [json.loads(r[0]) for r in store.db.execute("SELECT detail FROM events WHERE kind='superseded' ORDER BY id")]
+    assert sorted(e["sha256"] for e in events) == sorted([*takes1.values(), *takes2.values()])
+    assert all(Path(e["path"]).is_file() and sha256(Path(e["path"])) == e["sha256"] for e in events)
+    assert sorted(e["by_attempt"] for e in events) == [2, 2, 3, 3]
+    check_outputs(m)
+
+
+def test_a_forced_download_that_cannot_replace_the_earlier_take_leaves_both(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The new take's rename fails after the earlier take was kept: the earlier one is still in place (and
+    kept), the job waits downloading, and the next run saves the new one without paying again."""
+    import runner.providers.download as download
+
+    m = write_manifest(tmp_path, sim={"render_time": 0.1, "jitter": 0.0}, extra={**_SEEDLESS, "matrix": {"style": ["anime"]}})
+    first, prov = run(m)
+    job = api.status(m).jobs[0]
+    video = Path(job.output_path)
+    real = download.os.replace
+
+    def refuse(src, dst, *a, **kw):
+        if str(dst) == str(video):
+            raise OSError(28, "No space left on device")
+        return real(src, dst, *a, **kw)
+
+    monkeypatch.setattr(download.os, "replace", refuse)
+    forced, _ = run(m, prov, force=True, retries=0)
+    assert forced.stats.counts["downloading"] == 1, forced.stats.counts
+    assert sha256(video) == job.sha256 and _takes(first.outputs_dir, job.hash) == {job.sha256[:16]: job.sha256}
+    monkeypatch.setattr(download.os, "replace", real)
+    again, _ = run(m, prov)
+    assert again.exit_code == 0 and again.stats.counts["done"] == 1
+    assert sha256(video) != job.sha256 and _takes(first.outputs_dir, job.hash) == {job.sha256[:16]: job.sha256}
+    assert stats(prov)["creates"] == 2
+    check_outputs(m)

@@ -171,6 +171,35 @@ def test_a_forced_run_killed_before_its_creates_left_costs_the_next_plain_run_no
     assert world_stats(m)["creates"] == 3 and world_stats(m)["duplicate_paid"] == 0
 
 
+def test_a_forced_run_killed_after_a_new_take_replaced_the_earlier_keeps_every_paid_take(tmp_path: Path) -> None:
+    """kill -9 in a --force run just after its first new video was renamed into place, before the state
+    said so: the earlier take is kept under .runs/superseded/, and the next plain run collects what the
+    killed run sent, keeping those jobs' earlier takes too, at no new cost."""
+    m = write_manifest(tmp_path, sim={"render_time": 0.2, "jitter": 0},
+                       extra={"matrix": {"style": ["anime", "clay"]}, "output": "{{ style }}.mp4"})
+    assert api.run(m, report=False).exit_code == 0
+    before = {j.key: (j.hash, j.sha256, Path(j.output_path)) for j in api.status(m).jobs}
+    _killed_run(m, "after-download:1", "run", "--force")
+    creates = world_stats(m)["creates"]
+    assert 3 <= creates <= 4
+
+    def kept(job_hash: str) -> set[str]:
+        folder = m.parent / "outputs" / "t" / ".runs" / "superseded" / job_hash[:16]
+        return {sha256_of(p) for p in folder.glob("*/*.mp4")}
+
+    assert any(sha in kept(h) and sha256_of(out) != sha for h, sha, out in before.values())
+    again = api.run(m, report=False)
+    assert again.exit_code == 0 and again.stats.counts["done"] == 2, again.stats.counts
+    assert world_stats(m)["creates"] == creates
+    now = {j.key: j for j in api.status(m).jobs}
+    for key, (h, sha, out) in before.items():
+        if now[key].attempts > 1:  # re-rendered: the earlier take is kept, the new one in place
+            assert kept(h) == {sha} and sha256_of(out) == now[key].sha256 != sha
+        else:
+            assert sha256_of(out) == sha
+    check_outputs(m)
+
+
 def test_failure_retries_are_counted_across_a_killed_runs_resumes(tmp_path: Path) -> None:
     """A job whose render always fails, failure_retries 1: two paid attempts in all, however often the run is
     killed (here just after the retry's create) and resumed; `gridrun retry` begins the count again."""

@@ -176,10 +176,13 @@ async def fetch_to_file(
     *,
     on_saved: Callable[[str], None] | None = None,
     gate: AsyncContextManager[Any] | None = None,
+    before_replace: Callable[[], None] | None = None,
 ) -> Download:
     """Stream `url` to `dest`, all or nothing: `.part` file, length, type and container checks, SHA-256
     (against the server's digest header when it sends one), fsync, atomic rename; then `on_saved(sha256)`
-    in the same worker thread.
+    in the same worker thread. `before_replace()`, in that thread once the `.part` file is durable and
+    just before the rename, keeps what `dest` holds (an earlier take); when it raises, `dest` is left as
+    it was.
 
     `gate` (a request slot) is held while the exchange lasts; the connection and the slot are given back
     once the body is in, before the disk work.
@@ -210,11 +213,13 @@ async def fetch_to_file(
                 raise DownloadError(f"{op}: truncated (connection reset mid-body)", code="TRUNCATED") from exc
             raise transport_error(exc, op=op, create=False, secret=secret) from exc
         if isinstance(response, httpx.Response):
-            return await _save(response, dest, op=op, secret=secret, on_saved=on_saved, release=exchange.aclose)
+            return await _save(response, dest, op=op, secret=secret, on_saved=on_saved, release=exchange.aclose,
+                               before_replace=before_replace)
         raw, chunks = response
         return await _write(
             raw.status, raw.headers, chunks, dest,
             op=op, secret=secret, on_saved=on_saved, release=exchange.aclose, encoded_size=None,
+            before_replace=before_replace,
         )
 
 
@@ -262,6 +267,7 @@ async def _save(
     secret: str | None,
     on_saved: Callable[[str], None] | None,
     release: Callable[[], Awaitable[None]],
+    before_replace: Callable[[], None] | None = None,
 ) -> Download:
     status = response.status_code
     if status in (403, 404, 410):
@@ -277,7 +283,7 @@ async def _save(
     return await _write(
         status, response.headers, response.aiter_bytes(), dest,
         op=op, secret=secret, on_saved=on_saved, release=release,
-        encoded_size=(lambda: response.num_bytes_downloaded) if encoded else None,
+        encoded_size=(lambda: response.num_bytes_downloaded) if encoded else None, before_replace=before_replace,
     )
 
 
@@ -292,6 +298,7 @@ async def _write(
     on_saved: Callable[[str], None] | None,
     release: Callable[[], Awaitable[None]],
     encoded_size: Callable[[], int] | None,
+    before_replace: Callable[[], None] | None = None,
 ) -> Download:
     """A 2xx body (its `status` and `headers`, httpx's or aiohttp's) from `chunks` into `dest`;
     `encoded_size()`, the bytes received when they were compressed on the wire."""
@@ -342,7 +349,7 @@ async def _write(
                 raise DownloadError(f"{op}: not a complete MP4: {problem}", status=status, code="CORRUPT")
             await release()  # the body is in: the connection and the request slot serve others meanwhile
             # One trip to a worker thread: fsync, the rename, the sidecar and the folder's fsync.
-            await _in_disk_thread(_settle, fd, part, dest, on_saved, digest.hexdigest())
+            await _in_disk_thread(_settle, fd, part, dest, on_saved, digest.hexdigest(), before_replace)
         finally:
             os.close(fd)
         done = True
@@ -421,10 +428,16 @@ def _disk_limiter() -> anyio.CapacityLimiter:
         return limiter
 
 
-def _settle(fd: int, part: str, dest: Path, on_saved: Callable[[str], None] | None, sha256: str) -> None:
-    """fsync the written `.part`, rename it to `dest`, call `on_saved(sha256)` (which writes the sidecar
-    beside it), then fsync the folder: one sync makes both renames durable, the video's and the sidecar's."""
+def _settle(
+    fd: int, part: str, dest: Path, on_saved: Callable[[str], None] | None, sha256: str,
+    before_replace: Callable[[], None] | None = None,
+) -> None:
+    """fsync the written `.part`, call `before_replace()` (which keeps the file `dest` holds), rename the
+    `.part` to `dest`, call `on_saved(sha256)` (which writes the sidecar beside it), then fsync the folder:
+    one sync makes both renames durable, the video's and the sidecar's."""
     os.fsync(fd)
+    if before_replace is not None:
+        before_replace()
     os.replace(part, dest)
     try:
         if on_saved is not None:
