@@ -286,6 +286,15 @@ def _options(args: argparse.Namespace, **extra: Any) -> api.RunOptions:
     )
 
 
+def _account_refusal(stats: Any) -> str | None:
+    """The refusal that stopped a run on its account (a balance too low, a key refused), as the run met it."""
+    from .executor import FATAL_CODES
+
+    if stats.stopping != "fatal":
+        return None
+    return next((e for e in reversed(stats.last_errors) if any(code in e for code in FATAL_CODES)), "")
+
+
 def _next_steps(counts: Mapping[str, int]) -> str:
     """What to run next for the jobs a run left unfinished, by their states."""
     unsent = counts.get("planned", 0)
@@ -295,10 +304,11 @@ def _next_steps(counts: Mapping[str, int]) -> str:
     run += [f"collects the {_jobs(flying)} left in flight, at no new cost"] if flying else []
     run += [f"asks again for the fresh URLs of {_jobs(expired)} whose URLs expired, at no cost"] if expired else []
     steps = [f"`gridrun run` {' and '.join(run)}"] if run else []
-    if counts.get("failed") or expired:
-        steps.append("`gridrun retry` sends " + " and ".join(
-            (["failed jobs"] if counts.get("failed") else []) + (["expired ones (a new render, paid)"] if expired else []))
-            + " again")
+    again = [what for what, n in (("failed jobs", counts.get("failed")), ("rejected ones", counts.get("rejected")),
+                                  ("expired ones (a new render, paid)", expired)) if n]
+    if again:
+        listed = again[0] if len(again) == 1 else f"{', '.join(again[:-1])} and {again[-1]}"
+        steps.append(f"`gridrun retry` sends {listed} again")
     if counts.get("unknown"):
         steps.append("`gridrun retry --unknown` sends again those of unknown outcome (may pay twice)")
     return "; ".join(steps) or "`gridrun retry` sends failed jobs again"
@@ -331,7 +341,12 @@ def cmd_run(args: argparse.Namespace, **extra: Any) -> int:
     if result.exit_code == 3:
         err.print("stopped by the budget: raise it (--budget) and run again to go on")
     elif result.exit_code == 1:
-        err.print(f"some jobs did not finish (`gridrun status` says why): {_next_steps(result.stats.counts)}")
+        refusal = _account_refusal(result.stats)
+        if refusal:
+            err.print(f"stopped: the provider refused the account ({escape(refusal)}); top up its balance or set a "
+                      f"valid API key first, then: {_next_steps(result.stats.counts)}")
+        else:
+            err.print(f"some jobs did not finish (`gridrun status` says why): {_next_steps(result.stats.counts)}")
     elif result.exit_code == 130:
         c = result.stats.counts
         flying = sum(c.get(s.value, 0) for s in IN_FLIGHT)

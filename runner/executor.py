@@ -46,6 +46,8 @@ from .stats import RunStatistics, Throughput
 
 S = JobState
 FATAL_CODES = frozenset({"AUTHENTICATION_FAILED", "INSUFFICIENT_BALANCE"})
+# At a job's timeout, its status is asked once more for at most this many seconds before it is left running.
+LAST_LOOK = 10.0
 # Requests are short: a dozen connections carry thousands of jobs. More cost CPU, not speed (httpcore
 # checks every pooled connection on every request), and requests beyond them would queue in the pool.
 HTTP_CONNECTIONS = 12
@@ -839,6 +841,14 @@ class Executor:
                 return self._left(job, jid, f"no status gridrun can read for {UNCLEAR_AFTER:g} s ({unclear}); left as "
                                             "it is, still reserved, and the next run asks again")
             if scope.cancelled_caught:
+                # One look at the deadline: polls are scheduled from the expected render time, which may lie past
+                # it, and a render may have ended since the last one.
+                last = await self._last_look(job, pid)
+                if last is not None and last.terminal:
+                    status = last
+                    continue
+                if last is not None and last.status == "in_progress" and self.states[jid] == S.SUBMITTED.value:
+                    self._move(jid, S.RUNNING, lazy=True)
                 # Still rendering, so still to be paid: it stays reserved against the budget for this run.
                 return self._left(job, jid, f"still {self.states[jid]} after {self.timeout:g} s; left running, "
                                             "the next run re-attaches")
@@ -869,6 +879,15 @@ class Executor:
             if status.status == "in_progress" and self.states[jid] == S.SUBMITTED.value:
                 self._move(jid, S.RUNNING, lazy=True)
         return status
+
+    async def _last_look(self, job: Job, pid: str) -> VideoStatus | None:
+        """The job's status asked once more (at its timeout), within LAST_LOOK seconds; None without an answer."""
+        with anyio.move_on_after(LAST_LOOK):
+            try:
+                return await self._get(job, pid)
+            except RejectedError:  # 404: as unclear as before; the next run asks again
+                return None
+        return None
 
     def _left(self, job: Job, jid: int, why: str) -> None:
         """The job is left as it is at the provider for a later run (its state unchanged, still reserved)."""

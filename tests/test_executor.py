@@ -520,8 +520,24 @@ def test_jobs_left_at_their_timeout_say_so_in_status(tmp_path: Path) -> None:
     result, _ = run(m, timeout=0.3)
     assert result.exit_code == 1
     listed = api.status_json(api.status(m))["problems"]
+    # asked once more at the deadline: it is rendering
     assert [(p["state"], p["error"]) for p in listed] == [
-        ("submitted", "still submitted after 0.3 s; left running, the next run re-attaches")]
+        ("running", "still running after 0.3 s; left running, the next run re-attaches")]
+
+
+def test_a_job_is_asked_once_more_at_its_timeout_and_a_finished_one_is_downloaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Polls are scheduled from the expected render time, which may lie past the timeout: the job is asked
+    once at the deadline, and a render that ended meanwhile is downloaded instead of left "still submitted"."""
+    from runner.pacing import RenderTimes
+
+    monkeypatch.setattr(RenderTimes, "earliest_done", lambda self, job: 600.0)  # the first poll: far past the timeout
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})
+    result, prov = run(m, timeout=1.0)
+    assert result.exit_code == 0 and result.stats.counts["done"] == 2, result.stats.counts
+    assert result.stats.elapsed < 30
+    check_outputs(m)
 
 
 def test_job_failure_is_recorded_with_the_providers_reason(tmp_path: Path) -> None:
