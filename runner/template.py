@@ -59,10 +59,10 @@ def _number(digits: str) -> int:
 
 
 # A str.format spec: [[fill]align][sign][z][#][0][width][grouping][.precision][type]
-_FORMAT_SPEC = re.compile(r"(?:.?[<>=^])?[-+ ]?z?#?0?(?P<width>\d*)[_,]?(?:\.(?P<precision>\d+))?", re.S)
+_FORMAT_SPEC = re.compile(r"(?:.?[<>=^])?[-+ ]?z?#?0?(?P<width>\d*)[_,]?(?:\.(?P<precision>\d+))?", re.DOTALL)
 # A %-format conversion: %[(key)][flags][width][.precision][length]type
 _PERCENT = re.compile(r"%(?P<key>\([^)]*\))?[-#0 +]*(?P<width>\*|\d+)?(?:\.(?P<precision>\*|\d*))?[hlL]?(?P<type>.?)",
-                      re.S)
+                      re.DOTALL)
 
 
 def _check_spec(spec: str) -> None:
@@ -284,7 +284,7 @@ _NOT_PLAIN = frozenset({
     "range", "dict", "cycler", "joiner", "namespace",
 })
 
-_SINGLE = re.compile(r"^\s*\{\{(?P<expr>.*?)\}\}\s*$", re.S)
+_SINGLE = re.compile(r"^\s*\{\{(?P<expr>.*?)\}\}\s*$", re.DOTALL)
 _MARKERS = ("{{", "{%", "{#")
 
 
