@@ -183,6 +183,15 @@ class Executor:
         if self.stopping == "budget" and not resume.is_failure_retry(why):
             self._held_by_budget += 1  # asked for, and held back: the run stopped on its budget
 
+    def _put_back_unsent(self) -> None:
+        """The re-runs a stop (Ctrl-C, the budget, a detach) left unsent: each as it was."""
+        for jid, why in list(self._resets.items()):
+            del self._resets[jid]
+            if jid in self._reset_early:
+                self._reset_early.discard(jid)
+                self.store.undo_reset(jid)
+            self._put_back(jid, why)
+
     def _move(self, job_id: int, to: JobState, *, lazy: bool = False, **fields: Any) -> None:
         self.store.transition(job_id, to, lazy=lazy, **fields)
         if lazy:
@@ -293,13 +302,9 @@ class Executor:
                                 self._limiter.release_on_behalf_of(job.hash)
                                 break
                             jobs.start_soon(self._submit_job, job)
-                    for jid, why in list(self._resets.items()):  # re-runs the stop left unsent: as they were
-                        del self._resets[jid]
-                        if jid in self._reset_early:
-                            self._reset_early.discard(jid)
-                            self.store.undo_reset(jid)
-                        self._put_back(jid, why)
                     tg.cancel_scope.cancel()
+                # after the task group, which a detach (the second Ctrl-C) cancels while jobs wait to be sent
+                self._put_back_unsent()
         except BaseException as exc:
             # Whatever ends the run here (Ctrl-C without signal handling, a bug), its record says it ended:
             # a run left `running` would look alive to `status --watch` and the report's reload.

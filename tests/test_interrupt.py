@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -15,10 +16,12 @@ import httpx
 import pytest
 
 from runner import api
+from runner.executor import RunOptions
 from runner.sim.config import SimConfig
 from runner.sim.serve import running_server
+from runner.stats import run_statistics
 
-from execkit import write_manifest
+from execkit import sim_provider, write_manifest
 
 
 def _wait_for(pred, timeout: float = 30.0) -> None:
@@ -250,3 +253,29 @@ def test_ctrl_c_during_the_final_report_leaves_the_report_not_the_runs_outcome(
     assert main(["run", str(m)]) == 0
     assert "warning: report not written: interrupted" in capsys.readouterr().err
     assert api.status(m).run.status == "done"
+
+
+@pytest.mark.timeout(120)
+def test_a_force_run_detached_before_sending_every_job_counts_the_others_as_they_were(tmp_path: Path) -> None:
+    """Ctrl-C twice while a --force run's first re-renders are in flight: the jobs it never sent are done, as the
+    state has them, in the run's own figures too (not planned)."""
+    m = write_manifest(tmp_path, n_seeds=6, styles=("anime",), run={"concurrency": 3},
+                       sim={"render_time": 0.1, "jitter": 0.0, "concurrency": 6})
+    first = api.run(m, provider=sim_provider(m), report=False)
+    assert first.exit_code == 0
+    m.write_text(m.read_text().replace("render_time: 0.1", "render_time: 20"))
+
+    def ctrl_c_twice() -> None:  # once its first three re-renders are in flight, as `_interrupt` does
+        _wait_for(lambda: _in_flight(m) >= 3)
+        for _ in range(2):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.3)
+
+    pressing = threading.Thread(target=ctrl_c_twice, daemon=True)
+    pressing.start()
+    forced = api.run(m, provider=sim_provider(m), report=False, options=RunOptions(force=True, handle_signals=True))
+    pressing.join()
+    assert forced.exit_code == 130
+    in_flight = forced.stats.counts["submitted"] + forced.stats.counts["running"]
+    assert in_flight == 3 and forced.stats.counts["done"] == 3 and forced.stats.counts["planned"] == 0, forced.stats
+    assert dict(run_statistics(api.status(m)).counts) == dict(forced.stats.counts)
