@@ -179,9 +179,18 @@ class Executor:
 
     def _put_back(self, job_id: int, why: str) -> None:
         """A re-run (`why`: retry, --force, a failure retry) this run did not send: the job as it was."""
-        self._set_state(job_id, self.store.job_row(job_id)["state"], put_back=True)
+        row = self.store.job_row(job_id)
+        self._set_state(job_id, row["state"], put_back=True)
+        self._cached_as_before(job_id, row)
         if self.stopping == "budget" and not resume.is_failure_retry(why):
             self._held_by_budget += 1  # asked for, and held back: the run stopped on its budget
+
+    def _cached_as_before(self, job_id: int, row: Any) -> None:
+        """A job put back as it was before this run's re-run of it: done, its video is the earlier run's, which
+        this run reuses (cached, as a plain run finds it), not one it made."""
+        if row["state"] == S.DONE.value:
+            self.store.mark_cached(self.run_id, job_id, row["done_run_id"])
+            self.cached += 1
 
     def _put_back_unsent(self) -> None:
         """The re-runs a stop (Ctrl-C, the budget, a detach) left unsent: each as it was."""
@@ -508,6 +517,8 @@ class Executor:
         (or, for a re-run of a settled job, put back as it was: its video is kept, nothing is paid later)."""
         state = self.store.void_attempt(jid, why)
         self._set_state(jid, state.value, put_back=state != S.PLANNED)
+        if state != S.PLANNED:
+            self._cached_as_before(jid, self.store.job_row(jid))
         self._settle(job, None)
         self._not_rerun += state != S.PLANNED
         self._error(job, why if state == S.PLANNED else f"{why}; left {state.value}, as it was before this run")

@@ -278,6 +278,20 @@ def test_a_force_run_stopped_early_leaves_the_done_jobs_it_did_not_send_done(tmp
     assert len(check_outputs(m)) == 4
 
 
+def test_the_done_jobs_a_force_run_stopped_by_its_budget_did_not_send_are_cached_from_the_run_that_made_them(
+    tmp_path: Path,
+) -> None:
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime", "clay"), run={"concurrency": 1},
+                       sim={"render_time": 0.1, "concurrency": 1})
+    prov = sim_provider(m)
+    first, _ = run(m, prov)
+    forced, _ = run(m, prov, force=True, budget_usd=0.70, allow_partial=True)
+    assert forced.exit_code == 3 and forced.stats.cached == 2, forced.stats
+    jobs = api.status(m).jobs
+    # the two it sent again are its own (a second attempt); the two it held back are the first run's videos
+    assert sorted((j.attempts, j.cached_from_run) for j in jobs) == [(1, first.run_id)] * 2 + [(2, None)] * 2
+
+
 def test_a_changed_output_template_overwrites_no_paid_video_and_going_back_finds_them_all(tmp_path: Path) -> None:
     """take-{{ take }} -> take-{{ take + 1 }}: take 1's cached copy goes where take 2's video was, which is
     first put aside (.runs/superseded), its record following it. Nothing is paid again, each job's
@@ -1102,6 +1116,18 @@ def test_a_forced_run_that_never_reaches_the_provider_leaves_the_videos_for_the_
     plain, _ = run(m, prov)
     assert plain.exit_code == 0 and plain.stats.cached == 2 and stats(prov)["creates"] == 2
     check_outputs(m)
+
+
+def test_the_done_jobs_a_force_run_could_not_send_are_cached_from_the_run_that_made_them(tmp_path: Path) -> None:
+    """Put back done, as they were, by creates that never arrived: the videos are the first run's, and the run's
+    figures and its record say so."""
+    from runner.providers import get_provider
+
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})
+    first, _ = run(m)
+    forced, _ = run(m, get_provider("sim", base_url="http://127.0.0.1:9/v1"), force=True, retries=0)
+    assert forced.exit_code == 1 and forced.stats.cached == 2, forced.stats
+    assert [j.cached_from_run for j in api.status(m).jobs] == [first.run_id] * 2
 
 
 def test_a_forced_run_killed_before_its_create_left_leaves_the_job_done(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ import pytest
 
 from runner import api
 from runner.executor import RunOptions
+from runner.export import export_rows, summary
 from runner.sim.config import SimConfig
 from runner.sim.serve import running_server
 from runner.stats import run_statistics
@@ -279,3 +280,32 @@ def test_a_force_run_detached_before_sending_every_job_counts_the_others_as_they
     in_flight = forced.stats.counts["submitted"] + forced.stats.counts["running"]
     assert in_flight == 3 and forced.stats.counts["done"] == 3 and forced.stats.counts["planned"] == 0, forced.stats
     assert dict(run_statistics(api.status(m)).counts) == dict(forced.stats.counts)
+
+
+@pytest.mark.timeout(120)
+def test_jobs_a_detached_force_run_never_sent_are_cached_from_the_run_that_made_them(tmp_path: Path) -> None:
+    """... and cached from the first run, whose videos they are: in the run's own figures, in `status` and in the
+    export, which credits the run with none of them (nor with their cost)."""
+    m = write_manifest(tmp_path, n_seeds=6, styles=("anime",), run={"concurrency": 3},
+                       sim={"render_time": 0.1, "jitter": 0.0, "concurrency": 6})
+    first = api.run(m, provider=sim_provider(m), report=False)
+    m.write_text(m.read_text().replace("render_time: 0.1", "render_time: 20"))
+
+    def ctrl_c_twice() -> None:
+        _wait_for(lambda: _in_flight(m) >= 3)
+        for _ in range(2):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.3)
+
+    pressing = threading.Thread(target=ctrl_c_twice, daemon=True)
+    pressing.start()
+    forced = api.run(m, provider=sim_provider(m), report=False, options=RunOptions(force=True, handle_signals=True))
+    pressing.join()
+    assert forced.exit_code == 130 and forced.stats.cached == 3, forced.stats
+    snap = api.status(m)
+    assert run_statistics(snap).cached == 3
+    rows = export_rows(snap)
+    assert sorted(r["cached_from_run"] for r in rows if r["state"] == "done") == [first.run_id] * 3
+    assert all(r["cached_from_run"] is None for r in rows if r["state"] != "done")
+    totals = summary(snap)
+    assert totals["cached"] == 3 and totals["done_estimate_usd"] == totals["done_reported_usd"] == 0
