@@ -242,7 +242,8 @@ _ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
 
 # A job's fields that `reset` and the next `begin_submit` change, kept to undo them (`void_attempt`).
 _RESET_KEEPS = ("state", "error", "sha256", "downloaded_at", "done_run_id", "provider_id", "url", "submitted_at",
-                "completed_at", "output_path")  # output_path: where its video is (a later plan may move the job's)
+                "completed_at", "cost_micros",
+                "output_path")  # output_path: where its video is (a later plan may move the job's)
 
 
 def _was(text: str | None) -> dict[str, Any] | None:
@@ -767,8 +768,9 @@ class Store:
                 )
                 # from unknown, the attempt before may have reached the provider: no reset to undo any more
                 self.db.execute(
-                    "UPDATE jobs SET state=?, attempts=?, error=NULL, provider_id=NULL, url=NULL, updated_at=?,"
-                    " submitted_at=?, completed_at=NULL" + (", reset_from=NULL" if frm == S.UNKNOWN else "") + " WHERE id=?",
+                    "UPDATE jobs SET state=?, attempts=?, error=NULL, provider_id=NULL, url=NULL, cost_micros=NULL,"
+                    " updated_at=?, submitted_at=?, completed_at=NULL" + (", reset_from=NULL" if frm == S.UNKNOWN else "")
+                    + " WHERE id=?",
                     (S.SUBMITTING.value, n, now, now, job_id),
                 )
                 self._event(run_id, job_id, "submitting", {"attempt": n, "idempotency_key": key})

@@ -17,7 +17,7 @@ from demo_state import Clock, build_state, fox_jobs  # noqa: E402
 from runner.errors import UsageError  # noqa: E402
 from runner.export import ROW_FIELDS, export_rows, iso, summary, write_exports  # noqa: E402
 from runner.report import export_rows as reexported  # noqa: E402
-from runner.state import Store  # noqa: E402
+from runner.state import JobState, Store  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -122,6 +122,31 @@ def test_summary_counts_cached_jobs_apart(tmp_path: Path) -> None:
     s = summary(store.snapshot(run2))
     assert s["cached"] == 3 and s["estimate_usd"] == 0 and s["spent_usd"] == 0
     assert [r["cached_from_run"] for r in export_rows(store.snapshot(run2))] == [run_id] * 3
+
+
+def test_a_rerendered_jobs_reported_cost_is_its_new_attempts_not_the_earlier_ones(tmp_path: Path) -> None:
+    """A --force run sends a done job again: in flight, its row reports no cost (the earlier attempt's is not
+    this one's); a new attempt that never reached the provider puts the job back with its cost."""
+    clock = Clock()
+    store, run_id = run(tmp_path, fox_jobs({})[:2], clock=clock)
+    snap = store.snapshot(run_id)
+    paid = export_rows(snap)[1]["cost_reported_usd"]
+    assert paid
+    run2 = store.start_run(manifest_name="fox-styles", manifest_path="m.yaml", manifest_copy="", outputs_dir=snap.run.outputs_dir,
+                           provider="sim", model="m", axes=["style", "seed"], budget_micros=None)
+    ids = store.add_jobs(run2, [{"hash": j.hash, "key": j.key, "values": j.values, "params": j.params, "output_path": j.output_path,
+                                 "cost_estimate_micros": j.cost_estimate_micros} for j in snap.jobs])
+    first, second = (ids[j.hash] for j in snap.jobs)
+    for job_id in (first, second):
+        store.reset(job_id, "--force")
+    store.begin_submit(run2, [first, second])
+    store.transition(first, JobState.SUBMITTED, provider_id="video_new")
+    rows = export_rows(store.snapshot(run2))
+    assert [(r["state"], r["cost_reported_usd"]) for r in rows] == [("submitted", None), ("submitting", None)]
+    assert summary(store.snapshot(run2))["done_reported_usd"] == 0
+    store.void_attempt(second, "never reached the provider")
+    rows = export_rows(store.snapshot(run2))
+    assert [(r["state"], r["cost_reported_usd"]) for r in rows] == [("submitted", None), ("done", paid)]
 
 
 def test_exports_md_documents_every_column() -> None:
