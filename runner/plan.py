@@ -422,8 +422,8 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
             reasons[job.key] = "expired: a fresh URL is asked for, at no cost (gridrun retry renders it again)"
             refetch += 1
         elif s.state == "unknown":
-            reasons[job.key] = ("unknown: looked up by its key in the provider's request log, at no cost "
-                                "(gridrun retry --unknown sends it again)")
+            reasons[job.key] = ("unknown: looked up by its key in the provider's request log, at no cost, and sent "
+                                "if the log shows it never arrived (gridrun retry --unknown sends it again)")
             settled += 1
         else:
             reasons[job.key] = f"{s.state}: left alone (gridrun retry re-runs it)"

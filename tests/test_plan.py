@@ -1276,8 +1276,8 @@ def test_diff_reasons(tmp_path: Path) -> None:
         k[6]: "changed since the last run",
         k[7]: "new",
         k[8]: "expired: a fresh URL is asked for, at no cost (gridrun retry renders it again)",
-        k[9]: "unknown: looked up by its key in the provider's request log, at no cost (gridrun retry --unknown "
-              "sends it again)",
+        k[9]: "unknown: looked up by its key in the provider's request log, at no cost, and sent if the log shows "
+              "it never arrived (gridrun retry --unknown sends it again)",
     }
     assert (d.new, d.cached, d.refetch, d.in_flight, d.settled) == (4, 1, 2, 1, 2)
     assert d.following == (k[3],)
