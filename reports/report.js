@@ -746,8 +746,9 @@
     back();
     requestAnimationFrame(() => setTimeout(back));  // once the cards now in view are drawn
   }
+  // every load: the last reload of a run comes to its finished page, which is no longer live
+  restorePlace();
   if (DATA.live) {
-    restorePlace();
     setInterval(() => { if (ui.reload && !$viewer.open && !playing()) reloadInPlace(); }, 20000);
   }
   // seconds since the videos of the playing ▶ started (null: none plays)

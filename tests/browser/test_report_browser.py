@@ -575,9 +575,11 @@ FIRST_IN_VIEW = """(() => { const top = Math.max(0, document.getElementById('too
   return null; })()"""
 
 
-def test_the_live_reload_keeps_the_card_the_user_was_looking_at(browser: Any, tmp_path: Path) -> None:
+@pytest.mark.parametrize("ended", [False, True], ids=["running", "ended"])
+def test_the_live_reload_keeps_the_card_the_user_was_looking_at(browser: Any, tmp_path: Path, ended: bool) -> None:
     """The live page reloads every 20 s while the run goes on; meanwhile cards above the user's place may have
-    grown (failed jobs get their error): the page comes back to the same card at the same height."""
+    grown (failed jobs get their error): the page comes back to the same card at the same height. So does the
+    last reload, to the page of the run that has ended (no longer live)."""
     import os
     import shutil
 
@@ -585,7 +587,7 @@ def test_the_live_reload_keeps_the_card_the_user_was_looking_at(browser: Any, tm
     report = report_of(tmp_path / "a", jobs, axes=("color", "shot"), end_status=None)
     later = [dict(j, state="failed", error="content moderation: " + "rejected by the provider " * 6)
              if j["values"]["shot"] < 12 else j for j in jobs]
-    newer = report_of(tmp_path / "b", later, axes=("color", "shot"), end_status=None)
+    newer = report_of(tmp_path / "b", later, axes=("color", "shot"), end_status="interrupted" if ended else None)
     with opened(browser, report, width=1280, height=800) as o:
         page = o.page
         page.mouse.wheel(0, 4000)
@@ -600,8 +602,10 @@ def test_the_live_reload_keeps_the_card_the_user_was_looking_at(browser: Any, tm
         page.wait_for_function("window.gridrun !== undefined")
         page.wait_for_timeout(300)
         assert page.locator(".card .err").count() == 6 * 12  # the new page
+        assert page.evaluate("gridrun.data.live") is not ended
         card = page.locator(f'.card[data-key="{key}"]').bounding_box()
         assert abs(card["y"] - top) <= 2, (key, top, card)
+        assert page.evaluate("[history.scrollRestoration, sessionStorage.length]") == ["auto", 0]
         assert o.errors == []
 
 
