@@ -378,7 +378,11 @@
     }
     $count = h("span", { class: "count", id: "ctl-count" });
     kids.push($count);
+    // the control that changed the layout keeps focus (arrowing through X's options goes on)
+    const focused = $bar.contains(document.activeElement) ? document.activeElement.id : "";
     $bar.replaceChildren(...kids);
+    const again = focused && document.getElementById(focused);
+    if (again) again.focus();
   }
   // Unless the user picked a size, cells share the window's width (few columns get big cells).
   let autoSize = 220;

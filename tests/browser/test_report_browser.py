@@ -546,6 +546,34 @@ def test_keyboard_opens_the_focused_card_and_keeps_focus_in_the_viewer(browser: 
         assert o.errors == []
 
 
+def test_the_axis_controls_keep_focus_as_the_layout_changes(browser: Any, tmp_path: Path) -> None:
+    """X, Y and ⇄ swap rebuild the toolbar: the control used keeps focus, so the arrows go on through X's options."""
+    jobs = [{"values": {"style": s, "seed": n, "quality": q}, "state": "done", "params": {"quality": q}}
+            for s in ("anime", "clay") for n in (1, 2) for q in ("540p", "1080p")]
+    report = report_of(tmp_path, jobs, axes=("style", "seed", "quality"), seconds=0.5, one_clip=True)
+    with opened(browser, report) as o:
+        page = o.page
+        state = "[document.activeElement.id, gridrun.ui.x, gridrun.ui.y]"
+        x, y = page.evaluate("[gridrun.ui.x, gridrun.ui.y]")
+        page.focus("#ctl-swap")
+        page.keyboard.press("Enter")
+        assert page.evaluate(state) == ["ctl-swap", y, x]
+        page.keyboard.press("Enter")
+        assert page.evaluate(state) == ["ctl-swap", x, y]
+        page.focus("#ctl-x")
+        seen = [x]
+        for key in ("ArrowDown", "ArrowDown", "ArrowUp"):
+            page.keyboard.press(key)
+            active, now, _y = page.evaluate(state)
+            assert active == "ctl-x"
+            seen.append(now)
+        assert seen == ["style", "seed", "quality", "seed"], seen  # each press the next option
+        page.focus("#ctl-y")
+        page.keyboard.press("ArrowUp")
+        assert page.evaluate("document.activeElement.id") == "ctl-y"
+        assert o.errors == []
+
+
 ROW_TOPS = "Array.from(document.querySelectorAll('.rowh'), r => Math.round(r.getBoundingClientRect().top + scrollY))"
 
 
