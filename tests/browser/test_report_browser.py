@@ -260,6 +260,38 @@ def test_compare_two_runs_side_by_side(browser: Any, tmp_path: Path) -> None:
         assert o.errors == []
 
 
+CARD_LOOK = """(k) => { const s = getComputedStyle(document.querySelector(`.card[data-key="${k}"]`));
+  return [s.borderTopColor, s.outlineStyle, s.outlineColor]; }"""
+
+
+def test_keyboard_focus_and_hover_show_on_cards_that_differ_or_are_in_one_run(browser: Any, tmp_path: Path) -> None:
+    clock = Clock()
+    store = Store(tmp_path / ".gridrun" / "state.db", clock=clock)
+    a_jobs, b_jobs = fox_jobs()[:3], fox_jobs()[1:4]
+    b_jobs[0]["params"] = {"quality": "1080p"}
+    _, a = build_state(tmp_path, a_jobs, store=store, clock=clock, one_clip=True)
+    _, b = build_state(tmp_path, b_jobs, store=store, clock=clock, hash_salt="b", one_clip=True)
+    report = write_report(store, compare=(a, b))
+    with opened(browser, report) as o:
+        page = o.page
+        accent = page.evaluate("getComputedStyle(document.body).getPropertyValue('--accent').trim()")
+        assert accent == "#6cb4ff"
+        ring = "rgb(108, 180, 255)"
+        keys = {"style=anime,seed=1": "only-a", "style=anime,seed=2": "differs", "style=anime,seed=4": "only-b"}
+        for key, mark in keys.items():
+            assert mark in page.locator(f'.card[data-key="{key}"]').get_attribute("class")
+            plain = page.evaluate(CARD_LOOK, key)
+            assert plain[0] != ring and plain[1] == "none"
+            page.locator(f'.card[data-key="{key}"]').focus()
+            assert page.evaluate("document.activeElement.matches(':focus-visible')")
+            assert page.evaluate(CARD_LOOK, key) == [ring, "solid", ring], key
+            page.evaluate("document.activeElement.blur()")
+            page.locator(f'.card[data-key="{key}"] .key').hover()
+            assert page.evaluate(CARD_LOOK, key)[0] == ring, key
+            page.mouse.move(0, 0)
+        assert o.errors == []
+
+
 def test_click_opens_a_large_view_with_every_parameter(browser: Any, tmp_path: Path) -> None:
     report = report_of(tmp_path)
     with opened(browser, report) as o:
