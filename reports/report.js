@@ -692,7 +692,13 @@
   $viewer.addEventListener("close", () => {
     for (const v of $viewer.querySelectorAll("video")) { v.pause(); v.removeAttribute("src"); v.load(); }
     $viewer.replaceChildren();
+    // back to the card last shown (stepped to with the arrows), not the one the view was opened from
+    const shown = $grid.querySelector('.card[data-i="' + current + '"]');
     current = -1;
+    if (shown) {
+      shown.focus({ preventScroll: true });
+      shown.scrollIntoView({ block: "nearest", inline: "nearest" });
+    }
   });
   document.addEventListener("keydown", (e) => {
     if (!$viewer.open || e.defaultPrevented) return;

@@ -606,6 +606,40 @@ def test_the_axis_controls_keep_focus_as_the_layout_changes(browser: Any, tmp_pa
         assert o.errors == []
 
 
+def test_closing_the_details_view_returns_to_the_card_last_shown(browser: Any, tmp_path: Path) -> None:
+    """After stepping with the arrows, Esc leaves focus on the card being viewed, scrolled into view (clear of
+    the sticky toolbar and column heads), not on the card the view was opened from."""
+    jobs = [{"values": {"color": c, "shot": s}, "state": "done"} for c in range(8) for s in range(12)]
+    report = report_of(tmp_path, jobs, axes=("color", "shot"), seconds=0.5, one_clip=True)
+    with opened(browser, report, width=1400, height=800) as o:
+        page = o.page
+        page.locator(".card").first.focus()
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#viewer[open]")
+        for _ in range(80):
+            page.keyboard.press("ArrowRight")
+        shown = page.evaluate("document.querySelector('#viewer .viewer-head .key').textContent")
+        assert shown == page.evaluate("document.querySelectorAll('.card')[80].dataset.key")
+        page.keyboard.press("Escape")
+        page.wait_for_function(f"document.activeElement.dataset.key === {shown!r}", timeout=5000)
+        assert page.evaluate("scrollY") > 400
+        assert page.evaluate("document.activeElement.matches(':focus-visible')")
+        heads = "Math.max(...Array.from(document.querySelectorAll('.colh'), h => h.getBoundingClientRect().bottom))"
+        box = page.locator(f'.card[data-key="{shown}"]').bounding_box()
+        assert box["y"] >= page.evaluate(heads) and box["y"] + box["height"] <= 800, box
+        # stepping back to a card above the view: it comes out below the sticky heads
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#viewer[open]")
+        for _ in range(60):
+            page.keyboard.press("ArrowLeft")
+        shown = page.evaluate("document.querySelectorAll('.card')[20].dataset.key")
+        page.keyboard.press("Escape")
+        page.wait_for_function(f"document.activeElement.dataset.key === {shown!r}", timeout=5000)
+        box = page.locator(f'.card[data-key="{shown}"]').bounding_box()
+        assert box["y"] >= page.evaluate(heads) and box["y"] + box["height"] <= 800, box
+        assert o.errors == []
+
+
 ROW_TOPS = "Array.from(document.querySelectorAll('.rowh'), r => Math.round(r.getBoundingClientRect().top + scrollY))"
 
 
