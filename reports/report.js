@@ -47,7 +47,31 @@
     if (m < 60) return m + " min " + String(t % 60).padStart(2, "0") + " s";
     return Math.floor(m / 60) + " h " + String(m % 60).padStart(2, "0") + " min";
   };
-  const when = (t) => (t === null || t === undefined ? "–" : new Date(t * 1000).toLocaleString());
+  // Every time of the page (the header's and the details view's) on the reader's clock, naming its offset from
+  // UTC at that moment: 2026-12-04 13:44:11 UTC-05:00; the title adds the zone's name and the time in UTC.
+  const pad = (n) => String(n).padStart(2, "0");
+  const ZONE = (() => { try { return Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { return ""; } })();
+  function whenText(d) {
+    const off = -d.getTimezoneOffset();
+    const a = Math.abs(off);
+    const zone = off === 0 ? "UTC" : "UTC" + (off < 0 ? "-" : "+") + pad(Math.floor(a / 60)) + ":" + pad(a % 60);
+    return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + " " +
+      pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds()) + " " + zone;
+  }
+  function timeAt(el, d) {
+    el.textContent = whenText(d);
+    el.title = (ZONE ? ZONE + "; " : "") + d.toISOString().replace(/\.\d+Z$/, "Z");
+    return el;
+  }
+  const when = (t) => {
+    if (t === null || t === undefined) return "–";
+    const d = new Date(t * 1000);
+    return timeAt(h("time", { datetime: d.toISOString() }), d);
+  };
+  for (const el of document.querySelectorAll("header.top time[datetime]")) {
+    const d = new Date(el.getAttribute("datetime"));
+    if (!isNaN(d)) timeAt(el, d);
+  }
   const groupOf = (state) => GROUPS[state] || state;
   const stateLabel = (state) => (state === "planned" ? "pending" : state);
   const axisOf = (id) => (id === null || id === undefined ? -1 : AX.get(id));

@@ -144,7 +144,7 @@ def _display_summary(snapshot: Snapshot) -> dict[str, Any]:
     s = summary(snapshot)
     run = snapshot.run
     s["started"] = _when(run.started_at)
-    s["ended"] = _when(run.ended_at) if run.ended_at is not None else None
+    s["ended"] = _when(run.ended_at)
     s["snapshot"] = _when(snapshot.taken_at)
     s["wall"] = _duration(s["run"]["wall_seconds"])
     s["render_total"] = _duration(s["render_seconds_total"])
@@ -156,8 +156,13 @@ def _display_summary(snapshot: Snapshot) -> dict[str, Any]:
     return s
 
 
-def _when(ts: float | None) -> str:
-    return "" if ts is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
+def _when(ts: float | None) -> dict[str, str] | None:
+    """A moment of the header: its text in UTC, saying so (as the page reads without its script), and its ISO form,
+    which the page's script writes again in the reader's time zone, as it writes the details view's times."""
+    if ts is None:
+        return None
+    utc = time.gmtime(ts)
+    return {"text": time.strftime("%Y-%m-%d %H:%M:%S UTC", utc), "iso": time.strftime("%Y-%m-%dT%H:%M:%SZ", utc)}
 
 
 def _duration(seconds: float | None) -> str:

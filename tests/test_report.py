@@ -170,6 +170,9 @@ def test_totals_show_jobs_by_state_spend_and_wall_time(tmp_path: Path, monkeypat
     assert 'class="spent">$1.80<' in html
     assert "$0.20" in html  # one job in flight
     assert "wall time" in html and "snapshot" in html
+    # without the page's script the header says its times are UTC (the script writes them in the reader's zone)
+    assert re.search(r'started <time datetime="\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ">\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC</time>', html)
+    assert re.search(r'snapshot <time datetime="[^"]+Z">[^<]+ UTC</time>', html)
     assert page_data(html)["live"] is True
 
 

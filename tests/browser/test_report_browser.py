@@ -73,11 +73,13 @@ class Opened:
 
 
 @contextmanager
-def opened(browser: Any, report: Path, *, width: int = 1400, height: int = 1000, from_disk: bool = False) -> Iterator[Opened]:
+def opened(browser: Any, report: Path, *, width: int = 1400, height: int = 1000, from_disk: bool = False,
+           timezone: str | None = None) -> Iterator[Opened]:
     """The report in a new page, served over HTTP (without range requests, as `python -m http.server`), or with
-    `from_disk` opened as a file, as the path gridrun prints (where a video can be sought before it is loaded)."""
+    `from_disk` opened as a file, as the path gridrun prints (where a video can be sought before it is loaded);
+    `timezone` is the browser's (an IANA name), else the machine's."""
     with contextlib.nullcontext(report.parent.as_uri() + "/") if from_disk else serve(report.parent) as base:
-        page = browser.new_page(viewport={"width": width, "height": height})
+        page = browser.new_page(viewport={"width": width, "height": height}, **({"timezone_id": timezone} if timezone else {}))
         o = Opened(page)
         page.on("console", lambda m: o.errors.append(f"console {m.type}: {m.text}") if m.type in ("error", "warning") else None)
         page.on("pageerror", lambda e: o.errors.append(f"page error: {e}"))
@@ -312,6 +314,35 @@ def test_click_opens_a_large_view_with_every_parameter(browser: Any, tmp_path: P
         page.wait_for_function("document.querySelector('#viewer .viewer-head .key').textContent === 'style=clay,seed=4'")
         page.keyboard.press("Escape")
         page.wait_for_selector("#viewer", state="hidden")
+        assert o.errors == []
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "Asia/Kolkata"])
+def test_the_header_and_the_details_view_tell_times_on_one_clock_naming_its_zone(browser: Any, tmp_path: Path, zone: str) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    def local(seconds: float) -> str:
+        d = datetime.fromtimestamp(int(seconds), ZoneInfo(zone))
+        off = d.strftime("%z")
+        return d.strftime("%Y-%m-%d %H:%M:%S") + f" UTC{off[:3]}:{off[3:]}"
+
+    report = report_of(tmp_path, fox_jobs()[:2], one_clip=True)
+    with opened(browser, report, timezone=zone) as o:
+        page = o.page
+        run = page.evaluate("gridrun.data.runs[0]")
+        header = page.evaluate("Array.from(document.querySelectorAll('.run-line time'),"
+                               " t => [t.textContent, t.title, t.getAttribute('datetime')])")
+        assert [t for t, _, _ in header] == [local(run["started"]), local(run["ended"])], header
+        # the title names the zone (as the browser spells it: Asia/Calcutta) and the time in UTC
+        assert all(title.split("; ")[0].startswith(zone.split("/")[0] + "/") and title.endswith("; " + iso)
+                   for _, title, iso in header), header
+        page.locator(".card").first.click()
+        page.wait_for_selector("#viewer[open]")
+        job = page.evaluate("gridrun.data.items[0].jobs[0]")
+        cells = page.evaluate("Object.fromEntries(Array.from(document.querySelectorAll('#viewer tbody tr'),"
+                              " r => [r.querySelector('th').textContent, r.querySelector('td') && r.querySelector('td').textContent]))")
+        assert [cells["submitted"], cells["completed"], cells["downloaded"]] == [local(job["sub"]), local(job["cmp"]), local(job["dl"])]
         assert o.errors == []
 
 
