@@ -171,7 +171,7 @@ def test_jobs_left_in_flight_in_a_built_in_simulator_world_since_lost_are_unknow
     kept) says so at once instead of polling 404s, and `retry --unknown` sends the jobs again."""
     m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 3.0, "jitter": 0.0})
     first, _ = run(m, timeout=0.3)
-    assert first.stats.counts["submitted"] == 2
+    assert first.stats.counts["submitted"] + first.stats.counts["running"] == 2, first.stats.counts
     fresh = sim_provider(m)
     second, _ = run(m, fresh)
     assert second.exit_code == 1 and second.stats.counts["unknown"] == 2 and second.stats.elapsed < 1.0
@@ -344,7 +344,7 @@ def test_an_earlier_runs_snapshot_shows_its_jobs_as_they_were_when_it_ended(tmp_
         def states(run_id: int) -> list[str]:
             return sorted(j.state for j in store.snapshot(run_id).jobs)
 
-        assert states(1) == ["submitted", "submitted"]
+        assert set(states(1)) <= {"submitted", "running"} and len(states(1)) == 2, states(1)  # left at the timeout
         assert states(2) == ["done", "done"] and all(j.error is None for j in store.snapshot(2).jobs)
         assert states(3) == ["failed", "failed"]
         assert all("CONTENT_POLICY_VIOLATION" in (j.error or "") for j in store.snapshot(3).jobs)
