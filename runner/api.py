@@ -284,6 +284,7 @@ def status_json(snap: Snapshot) -> dict[str, Any]:
         "elapsed": round(elapsed, 3),
         "per_minute": None if per_minute is None else round(per_minute, 2),
         "eta": None if eta is None else round(eta, 1),
+        "stopping": snap.stopping,  # why the run stopped sending new jobs (budget, interrupt, ...), as `run --json` says
         "problems": [
             {"key": j.key, "state": j.state, "error": j.error}
             for j in problems(snap)

@@ -375,7 +375,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     r = snap.run
     c = {k: v for k, v in snap.counts.items() if v}
     started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.started_at))
-    out.print(f"[bold]{escape(r.manifest_name)}[/bold] run {r.id} ({r.status}, started {started}) — {_jobs(len(snap.jobs))}")
+    stopping = r.ended_at is None and snap.stopping and not r.process_gone()
+    state = f"stopping ({escape(snap.stopping or '')})" if stopping else r.status
+    out.print(f"[bold]{escape(r.manifest_name)}[/bold] run {r.id} ({state}, started {started}) — {_jobs(len(snap.jobs))}")
     out.print("  " + ", ".join(f"{k} {v}" for k, v in c.items()))
     budget = "" if r.budget_micros is None else f" of ${r.budget_micros / 1e6:,.2f}"
     out.print(f"  spent ${snap.spent_micros / 1e6:,.2f}, reserved ${snap.reserved_micros / 1e6:,.2f}{budget}")
@@ -385,7 +387,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from .progress import fmt_time
 
     elapsed, per_minute, eta = pace(snap)
-    rate = "" if per_minute is None else f", {per_minute:,.1f} videos saved/min" + ("" if r.ended_at is not None else " lately")
+    rate = "" if per_minute is None else f", {per_minute:,.1f} jobs/min" + ("" if r.ended_at is not None else " lately")
     out.print(f"  {fmt_time(elapsed)} {'taken' if r.ended_at is not None else 'elapsed'}{rate}"
               + ("" if r.ended_at is not None else f", eta {fmt_time(eta)}"))
     if r.process_gone():
@@ -424,7 +426,7 @@ def _watch(args: argparse.Namespace) -> int:
             if snap.run.ended_at is not None or gone:
                 if gone:
                     stats = dataclasses.replace(stats, stopping=f"process {snap.run.pid} gone", eta=None)
-                progress.final(stats)
+                progress.final(stats, status=snap.run.status)
                 break
             progress.update(stats)
             time.sleep(every)

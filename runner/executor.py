@@ -115,7 +115,7 @@ class Executor:
         budget = options.budget_usd if options.budget_usd is not None else run.get("budget_usd")
         self.budget_micros = None if budget is None else int(round(float(budget) * 1_000_000))
         self.pacer = Pacer(clock, gate=HTTP_CONNECTIONS)
-        self.stopping: str | None = None
+        self._stopping: str | None = None
         self.detached = False
         self.started = clock()
         self.errors: deque[str] = deque(maxlen=5)
@@ -172,6 +172,20 @@ class Executor:
         self.counts[to] += 1
         self.states[job_id] = to
         self.live.changes += 1
+
+    @property
+    def stopping(self) -> str | None:
+        """Why the run sends no new jobs (budget, interrupt, fail-fast, fatal, write-failed); None while it does."""
+        return self._stopping
+
+    @stopping.setter
+    def stopping(self, why: str | None) -> None:
+        """Also recorded (event run-stopping), for `status` in another process: the run is stopping, and why."""
+        if why and why != self._stopping and self.run_id:
+            with contextlib.suppress(Exception):  # a view, like the report: never breaks the paid work
+                self.store.event(self.run_id, None, "run-stopping", {"why": why})
+                self.live.nudge()
+        self._stopping = why
 
     def _key_of(self, job_id: int) -> str:
         job = self.jobs_by_id.get(job_id)

@@ -141,6 +141,8 @@ class Snapshot:
     taken_at: float = field(default_factory=time.time)
     manifest_spent_micros: int = 0     # by every run of the manifest (a resumed run follows earlier runs' jobs)
     manifest_reserved_micros: int = 0
+    stopping: str | None = None        # why the run stopped sending new jobs, as it recorded it (None: it did not)
+    ended: tuple[float, ...] = ()      # when each job that ended in this run first did (what its pace counts)
 
 
 def run_record(row: sqlite3.Row) -> RunRecord:

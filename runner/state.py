@@ -1011,13 +1011,37 @@ class Store:
                 jobs = self._as_left(run_id, jobs, run.ended_at)
                 spent, reserved = self._money_as_left(run_id, (spent, reserved))
             all_spent, all_reserved = self.money(manifest_name=run.manifest_name)
+            stopping, ended = self._run_events(run)
         finally:
             self.db.execute("COMMIT")
         counts: dict[str, int] = {s.value: 0 for s in JobState}
         for j in jobs:
             counts[j.state] = counts.get(j.state, 0) + 1
         return Snapshot(run=run, jobs=jobs, counts=counts, spent_micros=spent, reserved_micros=reserved,
-                        manifest_spent_micros=all_spent, manifest_reserved_micros=all_reserved)
+                        manifest_spent_micros=all_spent, manifest_reserved_micros=all_reserved,
+                        stopping=stopping, ended=ended)
+
+    def _run_events(self, run: RunRecord) -> tuple[str | None, tuple[float, ...]]:
+        """Why the run stopped sending (its last run-stopping event), and when each of its jobs first reached
+        a final state during it (cached ones never do), sorted: what its own live progress counts. One pass
+        over the events."""
+        kinds = ",".join(f"'{s.value}'" for s in FINAL)
+        until = run.ended_at if run.ended_at is not None else float("inf")
+        rows = self.db.execute(
+            "SELECT kind, job_id, at, detail FROM events WHERE run_id=? AND kind='run-stopping'"
+            f" OR kind IN ({kinds}) AND at >= ? AND at <= ? AND job_id IN"
+            " (SELECT job_id FROM run_jobs WHERE run_id=? AND cached_from_run IS NULL) ORDER BY id",
+            (run.id, run.started_at, until, run.id),
+        ).fetchall()
+        stopping: str | None = None
+        first: dict[int, float] = {}
+        for kind, job_id, at, detail in rows:
+            if kind == "run-stopping":
+                why = json.loads(detail or "{}").get("why")
+                stopping = str(why) if why else stopping
+            else:
+                first.setdefault(job_id, at)
+        return stopping, tuple(sorted(first.values()))
 
     def manifest_copy(self, run_id: int) -> str:
         """The manifest's text as it was when the run started ("" when it could not be read then)."""

@@ -58,26 +58,29 @@ class Throughput:
 
 
 def pace(snap: Snapshot, now: float | None = None) -> tuple[float, float | None, float | None]:
-    """(elapsed seconds, videos saved per minute lately, ETA seconds) of a run, from when its jobs were saved,
-    for `status` in another process. Live progress counts every job that ended (failed ones too), which the
-    state cannot tell apart in time from earlier runs' endings; the two differ when jobs fail. The ETA is None
-    once the run has ended."""
+    """(elapsed seconds, jobs ended per minute lately, ETA seconds) of a run, for `status` in another process:
+    the measure live progress takes (every job that ended in this run, failed ones too, once each). The ETA
+    is None once the run has ended; while it stops (its budget, Ctrl-C) it counts only the jobs in flight,
+    the planned ones are not sent."""
     r = snap.run
     end = r.ended_at if r.ended_at is not None else (time.time() if now is None else now)
     gone = r.ended_at is None and r.process_gone()
     if gone:  # killed: its pace stops at the last thing it did, and it has no ETA
         end = max([r.started_at, *(t for j in snap.jobs for t in (j.submitted_at, j.completed_at, j.downloaded_at)
-                                   if t is not None and t >= r.started_at)])
+                                   if t is not None and t >= r.started_at), *snap.ended])
     throughput = Throughput()
-    for at in sorted(j.downloaded_at for j in snap.jobs if j.state == "done" and j.cached_from_run is None
-                     and j.downloaded_at is not None and j.downloaded_at >= r.started_at):
+    for at in snap.ended:
         throughput.ended(at)
     elapsed = max(0.0, end - r.started_at)
     per_minute = throughput.per_minute(end, elapsed)
-    remaining = sum(n for state, n in snap.counts.items() if state not in FINAL)
+    remaining = sum(n for state, n in snap.counts.items() if state not in FINAL
+                    and not (snap.stopping and state == "planned"))
     eta = remaining / per_minute * 60.0 if per_minute and remaining and r.ended_at is None and not gone else None
     return elapsed, per_minute, eta
 
+
+# How a run that recorded no reason for stopping (an older gridrun) ended, as the run's `stopping` said it.
+_STOPPED_AS = {"budget": "budget", "interrupted": "interrupt"}
 
 PROBLEMS = ("failed", "unknown", "expired", "rejected", "cancelled")  # what `status` lists, with why
 
@@ -92,7 +95,8 @@ def problems(snap: Snapshot) -> list[JobRecord]:
 def run_statistics(snap: Snapshot, now: float | None = None) -> RunStatistics:
     """What live progress shows, from a snapshot read by another process (`gridrun status --watch`). The
     state keeps no request count (`requests` is None); the last errors are those of the jobs that ended
-    badly; `stopping` is how the run ended, when not `done`."""
+    badly; `stopping` is why the run stopped sending new jobs, as the run's own `stopping` says (for a run
+    recorded before it kept that, from how it ended: budget, or interrupt)."""
     r = snap.run
     elapsed, per_minute, eta = pace(snap, now)
     bad = problems(snap)
@@ -102,6 +106,6 @@ def run_statistics(snap: Snapshot, now: float | None = None) -> RunStatistics:
         cached=sum(1 for j in snap.jobs if j.cached_from_run is not None),
         spent_micros=snap.spent_micros, reserved_micros=snap.reserved_micros, budget_micros=r.budget_micros,
         elapsed=elapsed, eta=eta, per_minute=per_minute, requests=None,
-        stopping=r.status if ended and r.status != "done" else None,
+        stopping=snap.stopping or (_STOPPED_AS.get(r.status) if ended else None),
         last_errors=tuple(f"{j.key}: {j.state}: {j.error or ''}" for j in bad[-5:]),
     )

@@ -170,3 +170,44 @@ def test_run_json_into_a_reader_that_stops_keeps_the_runs_exit_code(tmp_path: Pa
         err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 1, err
     assert "Traceback" not in err and "some jobs did not finish" in err, err
+
+
+def test_status_pace_counts_every_job_that_ended_in_the_run_as_live_progress_does(tmp_path: Path) -> None:
+    """`status` and the watch measure the pace as the run does (jobs ended, failed ones too, once each, not
+    those an earlier run ended), and `stopping` means what the run's own says: a run that ended with failures
+    has none, its outcome is its status."""
+    from runner.state import JobState, Store
+
+    import time
+
+    t = [time.time() - 1000]  # the second run starts now: its process (this one) is alive
+    with closing(Store(tmp_path / "state.db", clock=lambda: t[0])) as store:
+        def job(i: int) -> dict[str, object]:
+            return {"hash": f"{i + 1:x}" * 64, "key": f"seed={i}", "sweep": None, "values": {"seed": i},
+                    "params": {"prompt": "p"}, "output_path": str(tmp_path / f"{i}.mp4"),
+                    "cost_estimate_micros": 350_000, "width": 960, "height": 540, "duration": 5}
+
+        def fail(run: int, jid: int) -> None:
+            store.begin_submit(run, [jid])
+            store.transition(jid, JobState.SUBMITTED, provider_id=f"v{jid}")
+            store.transition(jid, JobState.FAILED, error="boom")
+
+        first = store.start_run(manifest_name="m", manifest_path="m.yaml", manifest_copy="", outputs_dir=str(tmp_path),
+                                provider="sim", model="pixverse-v5.6", axes=["seed"], budget_micros=None)
+        ids = store.add_jobs(first, [job(i) for i in range(4)])
+        fail(first, ids["1" * 64])  # ended in the earlier run: not this one's pace
+        store.end_run(first, "failed")
+        t[0] = start = time.time()
+        run = store.start_run(manifest_name="m", manifest_path="m.yaml", manifest_copy="", outputs_dir=str(tmp_path),
+                              provider="sim", model="pixverse-v5.6", axes=["seed"], budget_micros=None)
+        store.add_jobs(run, [job(i) for i in range(4)])
+        t[0] = start + 10
+        fail(run, ids["2" * 64])
+        fail(run, ids["3" * 64])
+        snap = store.snapshot(run)
+        s = run_statistics(snap, now=start + 60)
+        assert s.per_minute == pytest.approx(2.0) and s.eta == pytest.approx(30.0)  # 1 planned left, 2 jobs/min
+        t[0] = start + 60
+        store.end_run(run, "failed")
+        ended = run_statistics(store.snapshot(run))
+    assert ended.stopping is None and ended.eta is None and ended.per_minute == pytest.approx(2.0)

@@ -89,7 +89,7 @@ def test_status_reads_a_live_run_from_another_process(tmp_path: Path) -> None:
     assert doc["eta"] is None and doc["per_minute"] > 0 and doc["elapsed"] > 0
     plain = _gridrun("status", str(manifest), cwd=tmp_path)
     assert plain.returncode == 0 and "done 32" in plain.stdout, plain.stdout + plain.stderr
-    assert "saved/min" in plain.stdout and "taken" in plain.stdout, plain.stdout
+    assert "jobs/min" in plain.stdout and "taken" in plain.stdout, plain.stdout
 
 
 @pytest.mark.timeout(150)
@@ -120,6 +120,7 @@ def test_status_watch_follows_a_live_run_to_its_end(tmp_path: Path) -> None:
     assert done == sorted(done) and done[0] < total, done
     end = events[-1]
     assert end["counts"]["done"] == total == end["total"] and end["stopping"] is None and end["eta"] is None
+    assert end["status"] == "done"
     assert end["spent_usd"] > 0 and end["reserved_usd"] == 0 and end["requests"] is None
 
 
@@ -211,3 +212,65 @@ def test_a_run_whose_process_died_but_was_not_reaped_is_gone() -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+def _reader(manifest: Path) -> Any:
+    """Snapshots of the manifest's latest run, read as `gridrun status` does (None before it is recorded)."""
+    from runner import api
+    from runner.errors import NotRecordedError, StateError
+
+    try:
+        return api.status(manifest)
+    except (NotRecordedError, StateError):
+        return None
+
+
+@pytest.mark.timeout(150)
+def test_status_of_a_run_stopping_on_its_budget_says_why_and_counts_only_the_jobs_in_flight(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run its budget stops sends nothing more but finishes what it paid for: `status` (text and JSON) and
+    the watch say it is stopping and why, and the ETA counts the jobs in flight, not the planned ones."""
+    from runner import api
+    from runner.cli import main
+    from runner.stats import run_statistics
+
+    # 24 jobs at $0.35, 4 at a time; the budget pays for 6: the 7th reservation stops the run while 2 render.
+    manifest = write_manifest(tmp_path, n_seeds=12, run={"concurrency": 4, "budget_usd": 2.2},
+                              sim={"render_time": 1.5, "jitter": 0.0, "concurrency": 4})
+    with open(tmp_path / "run.err", "wb") as err:
+        runner = subprocess.Popen([sys.executable, "-m", "runner.cli", "run", str(manifest), "--allow-partial",
+                                   "--no-report"], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=err,
+                                  stdin=subprocess.DEVNULL)
+    seen = None
+    try:
+        deadline = time.monotonic() + 90
+        while runner.poll() is None and time.monotonic() < deadline:
+            snap = _reader(manifest)
+            if snap is not None and snap.run.ended_at is None and snap.stopping:
+                flying = sum(snap.counts[s] for s in IN_FLIGHT)
+                if flying and snap.counts["done"] and snap.counts["planned"]:
+                    seen, doc, stats = snap, api.status_json(snap), run_statistics(snap)  # while its process lives
+                    monkeypatch.setenv("COLUMNS", "200")
+                    main(["status", str(manifest)])
+                    plain = capsys.readouterr().out
+                    break
+            time.sleep(0.02)
+        assert runner.wait(timeout=90) == 3, (tmp_path / "run.err").read_text()
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+            runner.wait()
+    assert seen is not None, "status never saw the run stopping"
+    assert doc["status"] == "running" and doc["stopping"] == "budget", doc
+    flying = sum(seen.counts[s] for s in IN_FLIGHT)
+    assert doc["eta"] == pytest.approx(flying / doc["per_minute"] * 60, rel=0.05), doc
+    assert stats.stopping == "budget"
+    assert "run 1 (stopping (budget), started" in plain, plain
+    assert stats.eta == pytest.approx(flying / stats.per_minute * 60, rel=0.05), (seen.counts, stats)
+    # and once it has ended: the reason as `run --json` gives it, the outcome in `status`
+    code, end, stderr = _status(manifest)
+    assert code == 0 and end is not None, stderr
+    assert end["status"] == "budget" and end["stopping"] == "budget" and end["eta"] is None, end
+    plain = _gridrun("status", str(manifest), cwd=tmp_path)
+    assert "(budget, started" in plain.stdout, plain.stdout
