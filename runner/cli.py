@@ -353,7 +353,14 @@ def cmd_run(args: argparse.Namespace, **extra: Any) -> int:
         if flying:
             err.print(f"interrupted with {flying:,} paid job{'s' if flying != 1 else ''} still in flight: `gridrun run` "
                       "collects them at no new cost; `gridrun cancel` cancels them at the provider")
+        if _unfinished(c) > flying:
+            err.print(f"interrupted: {_next_steps(c)}")
     return result.exit_code
+
+
+def _unfinished(counts: Mapping[str, int]) -> int:
+    """The jobs a run left for another (`_next_steps` says what to run for them)."""
+    return sum(n for state, n in counts.items() if state not in (JobState.DONE.value, JobState.CANCELLED.value))
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
@@ -393,6 +400,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     if r.process_gone():
         out.print(f"  [yellow]{escape(r.gone_note())}[/yellow]")
     _problems(snap)
+    if r.ended_at is not None and _unfinished(snap.counts):
+        out.print(f"  next: {escape(_next_steps(snap.counts))}")
     return 0
 
 
@@ -433,7 +442,11 @@ def _watch(args: argparse.Namespace) -> int:
     if not args.json:
         if gone:
             err.print(f"run {snap.run.id}: {snap.run.gone_note()}", markup=False)
+        else:
+            err.print(f"run {snap.run.id} ended: {snap.run.status}", markup=False)
         _problems(snap)
+        if not gone and _unfinished(snap.counts):
+            out.print(f"  next: {escape(_next_steps(snap.counts))}")
     return 0
 
 

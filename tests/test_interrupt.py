@@ -87,6 +87,10 @@ def test_first_ctrl_c_stops_submitting_and_finishes_paid_work(tmp_path: Path, si
         assert code == 130, err
         snap = api.status(m)
         assert snap.counts["done"] == 2 and snap.counts["planned"] == 6, snap.counts
+        assert "`gridrun run` sends the 6 jobs not sent" in err, err  # nothing left in flight: it says what next
+        status = _cli("status", m)
+        assert "(interrupted, started" in status.stdout, status.stdout
+        assert "next: `gridrun run` sends the 6 jobs not sent" in " ".join(status.stdout.split()), status.stdout
         stats = _stats(url)
         assert stats["creates"] == 2
         # the next run finishes the rest and pays for each job once
@@ -131,6 +135,8 @@ def test_second_ctrl_c_detaches_and_the_next_run_reattaches(tmp_path: Path) -> N
         code, _ = _interrupt(m, times=2)
         assert code == 130
         assert _in_flight(m) == 2  # detached: still in flight at the provider, ids kept
+        status = " ".join(_cli("status", m).stdout.split())
+        assert "next: `gridrun run` collects the 2 jobs left in flight, at no new cost" in status, status
         r = _cli("run", m)
         assert r.returncode == 0, r.stderr
         stats = _stats(url)
