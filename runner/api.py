@@ -29,7 +29,7 @@ from .manifest import Manifest
 from .plan import Diff, Plan, Stored
 from .providers import get_provider
 from .providers import capabilities
-from .state import JobState, Snapshot, Store, as_judged, store_error
+from .state import JobState, RunRecord, Snapshot, Store, as_judged, store_error
 from .stats import RunStatistics, pace, problems
 
 __all__ = ["load", "plan", "diff", "run", "status", "report", "export", "cancel", "CancelResult", "RunOptions", "RunResult"]
@@ -262,6 +262,24 @@ def status(
     sd, name = _state_dir(m, state_dir)
     with Store(sd / "state.db", readonly=True) as store:
         return store.snapshot(manifest_name=name, reuse=reuse)
+
+
+def run_starting(
+    m: Manifest | str | Path | None, run: RunRecord, *, state_dir: str | Path | None = None,
+) -> int | None:
+    """The pid of a runner that has taken the state's lock since `run` (the manifest's latest) ended and has
+    not recorded a run yet: a run or retry starting (or a cancel); None when there is none."""
+    from .state import lock_holder
+
+    sd, _ = _state_dir(m, state_dir)
+    holder = lock_holder(sd)
+    if holder is None or holder == run.pid:
+        return None
+    with Store(sd / "state.db", readonly=True) as store:
+        latest = store.latest_run()
+    if latest is not None and latest.id != run.id and latest.pid == holder:
+        return None  # it has recorded its run: another manifest's
+    return holder
 
 
 def status_json(snap: Snapshot) -> dict[str, Any]:

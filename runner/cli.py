@@ -432,6 +432,12 @@ def _watch(args: argparse.Namespace) -> int:
                 continue
             stats = run_statistics(snap)
             gone = snap.run.process_gone()
+            if snap.run.ended_at is not None and not gone and api.run_starting(manifest, snap.run, state_dir=args.state):
+                if not waiting:  # `gridrun run` or `retry` just started: its run is not recorded yet
+                    err.print(f"run {snap.run.id} has ended; waiting for the run starting to record itself", markup=False)
+                    waiting = True
+                time.sleep(every)
+                continue
             if snap.run.ended_at is not None or gone:
                 if gone:
                     stats = dataclasses.replace(stats, stopping=f"process {snap.run.pid} gone", eta=None)

@@ -14,6 +14,7 @@ import dataclasses
 import enum
 import json
 import os
+import re
 import socket
 import sqlite3
 import time
@@ -315,6 +316,33 @@ def _flock(fd: int, *, required: bool) -> bool:
             raise
         return False
     return True
+
+
+def lock_holder(state_dir: Path) -> int | None:
+    """The pid of the process on this machine that took the runner lock of `state_dir` last and still lives
+    (it may hold the lock still), read from the lock file without taking the lock (a runner starting would
+    find it taken); None when that process is gone, on another machine or not known."""
+    from .records import PID_CLOCK_SLACK, process_start, process_state
+
+    try:
+        text = (state_dir / "lock").read_text(encoding="utf-8", errors="replace").strip()
+    except OSError:
+        return None
+    found = re.fullmatch(r"pid (\d+) on (.+) since (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)", text)
+    if found is None or found[2] != socket.gethostname():
+        return None
+    pid = int(found[1])
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except OSError:  # alive, owned by someone else
+        pass
+    if process_state(pid) in ("Z", "X"):
+        return None
+    started = process_start(pid)
+    since = time.mktime(time.strptime(found[3], "%Y-%m-%d %H:%M:%S"))
+    return None if started is not None and started > since + PID_CLOCK_SLACK else pid  # a pid reused since
 
 
 def _readonly_uri(path: Path) -> str:

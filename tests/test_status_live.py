@@ -287,3 +287,33 @@ def test_status_and_watch_of_an_ended_run_name_it_and_say_what_to_run_next(tmp_p
     watch = _gridrun("status", str(manifest), "--watch", cwd=tmp_path)
     assert watch.returncode == 0 and "run 1 ended: failed" in watch.stderr, watch.stderr
     assert "next: `gridrun retry` sends failed jobs again" in " ".join(watch.stdout.split()), watch.stdout
+
+
+@pytest.mark.timeout(150)
+def test_watch_started_as_a_run_starts_waits_for_it_not_the_previous_runs_end(tmp_path: Path) -> None:
+    """`gridrun run` has taken the state's lock but not recorded its run yet: the latest recorded run has
+    ended, and `status --watch` waits for the new one instead of reporting the old end."""
+    from runner.state import Store
+
+    manifest = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1})
+    assert _gridrun("run", str(manifest), "--no-report", cwd=tmp_path).returncode == 0
+    store = Store(tmp_path / ".gridrun" / "state.db")
+    store.acquire_lock()  # as a runner starting does, before it records its run
+    watcher = subprocess.Popen([sys.executable, "-m", "runner.cli", "status", str(manifest), "--watch", "--json",
+                                "--every", "0.2"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    try:
+        time.sleep(2.0)
+        assert watcher.poll() is None, watcher.communicate()
+        store.release_lock()
+        store.close()
+        write_manifest(tmp_path, n_seeds=3, styles=("anime",), sim={"render_time": 0.5, "jitter": 0.0})
+        assert _gridrun("run", str(manifest), "--no-report", cwd=tmp_path).returncode == 0
+        stdout, stderr = watcher.communicate(timeout=30)
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+            watcher.wait()
+    assert watcher.returncode == 0, stderr
+    end = json.loads(stdout.splitlines()[-1])
+    assert end["event"] == "end" and end["run"] == 2 and end["counts"]["done"] == 3, end
