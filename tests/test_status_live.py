@@ -252,7 +252,9 @@ def test_status_of_a_run_stopping_on_its_budget_says_why_and_counts_only_the_job
                 if flying and snap.counts["done"] and snap.counts["planned"]:
                     seen, doc, stats = snap, api.status_json(snap), run_statistics(snap)  # while its process lives
                     monkeypatch.setenv("COLUMNS", "200")
+                    monkeypatch.setattr(api, "status", lambda *a, **k: snap)  # that moment, as status reads it
                     main(["status", str(manifest)])
+                    monkeypatch.undo()
                     plain = capsys.readouterr().out
                     break
             time.sleep(0.02)
@@ -264,7 +266,7 @@ def test_status_of_a_run_stopping_on_its_budget_says_why_and_counts_only_the_job
     assert seen is not None, "status never saw the run stopping"
     assert doc["status"] == "running" and doc["stopping"] == "budget", doc
     flying = sum(seen.counts[s] for s in IN_FLIGHT)
-    assert doc["eta"] == pytest.approx(flying / doc["per_minute"] * 60, rel=0.05), doc
+    assert doc["eta"] == pytest.approx(flying / doc["per_minute"] * 60, abs=0.1), doc
     assert stats.stopping == "budget"
     assert "run 1 (stopping (budget), started" in plain, plain
     assert stats.eta == pytest.approx(flying / stats.per_minute * 60, rel=0.05), (seen.counts, stats)
