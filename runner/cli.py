@@ -391,12 +391,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     if (snap.manifest_spent_micros, snap.manifest_reserved_micros) != (snap.spent_micros, snap.reserved_micros):
         out.print(f"  all runs of {escape(r.manifest_name)}: spent ${snap.manifest_spent_micros / 1e6:,.2f}, "
                   f"reserved ${snap.manifest_reserved_micros / 1e6:,.2f}")
-    from .progress import fmt_time
+    from .progress import fmt_eta, fmt_time
 
     elapsed, per_minute, eta = pace(snap)
     rate = "" if per_minute is None else f", {per_minute:,.1f} jobs/min" + ("" if r.ended_at is not None else " lately")
     out.print(f"  {fmt_time(elapsed)} {'taken' if r.ended_at is not None else 'elapsed'}{rate}"
-              + ("" if r.ended_at is not None else f", eta {fmt_time(eta)}"))
+              + ("" if r.ended_at is not None else f", eta {fmt_eta(eta)}"))
     if r.process_gone():
         out.print(f"  [yellow]{escape(r.gone_note())}[/yellow]")
     _problems(snap)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from typing import Any
@@ -28,13 +29,18 @@ def fmt_time(seconds: float | None) -> str:
     return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else f"{seconds // 60}:{seconds % 60:02d}"
 
 
+def fmt_eta(seconds: float | None) -> str:
+    """An ETA, rounded up: while jobs remain it never reads 0:00."""
+    return fmt_time(None if seconds is None else math.ceil(seconds))
+
+
 def line(s: RunStatistics) -> str:
     """One plain line of progress."""
     counts = ", ".join(f"{k} {s.counts[k]}" for k in _ORDER if s.counts.get(k))
     budget = "" if s.budget_micros is None else f" of ${s.budget_micros / 1e6:,.2f}"
     extra = f" [{s.stopping}]" if s.stopping else ""
     return (f"{counts} | spent ${s.spent_micros / 1e6:,.2f} + reserved ${s.reserved_micros / 1e6:,.2f}{budget}"
-            f" | {_fmt_rate(s.per_minute)}, {fmt_time(s.elapsed)} elapsed, eta {fmt_time(s.eta)}{extra}")
+            f" | {_fmt_rate(s.per_minute)}, {fmt_time(s.elapsed)} elapsed, eta {fmt_eta(s.eta)}{extra}")
 
 
 def _fmt_rate(per_minute: float | None) -> str:
@@ -110,7 +116,7 @@ class Progress:
         if s.budget_micros is not None:
             figures.append(Text(f"of ${s.budget_micros / 1e6:,.2f}"))
         figures += [Text(_fmt_rate(s.per_minute)), Text(f"elapsed {fmt_time(s.elapsed)}"),
-                   Text(f"eta {fmt_time(s.eta)}")]
+                   Text(f"eta {fmt_eta(s.eta)}")]
         if s.requests is not None:
             figures.append(Text(f"requests {s.requests:,}"))
         parts += _flow(counts, width) + _flow(figures, width)

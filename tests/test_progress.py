@@ -211,3 +211,13 @@ def test_status_pace_counts_every_job_that_ended_in_the_run_as_live_progress_doe
         store.end_run(run, "failed")
         ended = run_statistics(store.snapshot(run))
     assert ended.stopping is None and ended.eta is None and ended.per_minute == pytest.approx(2.0)
+
+
+def test_an_eta_under_a_second_reads_0_01_not_0_00() -> None:
+    """Jobs still render: the ETA is rounded up, in the plain line and the display alike."""
+    s = stats(eta=0.6)
+    assert "eta 0:01" in line(s)
+    console = Console(file=io.StringIO(), width=100, record=True, color_system=None)
+    console.print(Progress(console, total=100)._render(s))
+    assert "eta 0:01" in console.export_text()
+    assert "eta 2:30" in line(stats(eta=150.0)) and "eta 2:31" in line(stats(eta=150.2))
