@@ -88,6 +88,7 @@ def test_first_ctrl_c_stops_submitting_and_finishes_paid_work(tmp_path: Path, si
         snap = api.status(m)
         assert snap.counts["done"] == 2 and snap.counts["planned"] == 6, snap.counts
         assert "`gridrun run` sends the 6 jobs not sent" in err, err  # nothing left in flight: it says what next
+        assert snap.stopping == "interrupt" and api.status_json(snap)["stopping"] == "interrupt"  # recorded
         status = _cli("status", m)
         assert "(interrupted, started" in status.stdout, status.stdout
         assert "next: `gridrun run` sends the 6 jobs not sent" in " ".join(status.stdout.split()), status.stdout
