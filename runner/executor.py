@@ -623,8 +623,17 @@ class Executor:
                 known()
                 await self._send_again(job, jid)
             return  # a plain run: its video is gone or not, there is nothing to find by its key
-        sent_at = self.store.job_row(jid)["submitted_at"]
-        found, answered = await self._find(key, sent_at, last_sent=sent_at)
+        row = self.store.job_row(jid)
+        sent_at = row["submitted_at"]
+        if retry:
+            found, answered = await self._find(key, sent_at, last_sent=sent_at)
+        else:
+            # Only looked up (no wait): a miss proves the create never arrived only once its last send (before
+            # the job became unknown) can no longer be on its way.
+            found, answered = await self._find(key, sent_at)
+            ended = self.store.following(jid).attempt_ended_at  # when the attempt was found unknown
+            if found is None and self.clock() - (ended or 0.0) < self.opts.request_timeout + LOG_SETTLE:
+                answered = False
         if found is not None:
             self._reserved += job.cost_micros
         known()

@@ -35,6 +35,7 @@ class Following(NamedTuple):
     submitted_at: float | None
     attempt: int
     idempotency_key: str | None
+    attempt_ended_at: float | None = None  # when that attempt ended (settled, or found unknown)
 
 class JobState(str, enum.Enum):
     PLANNED = "planned"          # known, never submitted (or a submission proven never to have reached the provider)
@@ -878,14 +879,14 @@ class Store:
         """What following a job in flight needs of its row: its video, when its attempt was sent, and that
         attempt's number and idempotency key (None before any)."""
         row = self.db.execute(
-            "SELECT provider_id, submitted_at, attempts,"
-            " (SELECT idempotency_key FROM attempts WHERE job_id=jobs.id ORDER BY n DESC LIMIT 1)"
-            " FROM jobs WHERE id=?",
+            "SELECT jobs.provider_id, jobs.submitted_at, jobs.attempts, a.idempotency_key, a.ended_at FROM jobs"
+            " LEFT JOIN attempts a ON a.rowid = (SELECT rowid FROM attempts WHERE job_id=jobs.id ORDER BY n DESC LIMIT 1)"
+            " WHERE jobs.id=?",
             (job_id,),
         ).fetchone()
         if row is None:
             raise StateError(f"{self.path}: no job {job_id}")
-        return Following(row[0], row[1], int(row[2]), None if row[3] is None else str(row[3]))
+        return Following(row[0], row[1], int(row[2]), None if row[3] is None else str(row[3]), row[4])
 
     def current_key(self, job_id: int) -> str | None:
         row = self.db.execute(

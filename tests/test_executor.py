@@ -814,10 +814,16 @@ def test_a_plain_run_finds_an_unknown_job_by_its_key_once_the_log_answers(tmp_pa
     check_outputs(m)
 
 
-def test_a_plain_run_sends_an_unknown_job_the_providers_log_shows_never_arrived(tmp_path: Path) -> None:
+def test_a_plain_run_sends_an_unknown_job_the_providers_log_shows_never_arrived(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Its creates were all cut before the provider handled them while its request log was down: `unknown`.
-    Once the log answers that no create with the attempt's key arrived, nothing was made or paid: a plain run
-    sends the job, once."""
+    Once the log answers that no create with the attempt's key arrived, and its last send can no longer be on
+    its way (the request timeout and LOG_SETTLE after the job became unknown), nothing was made or paid: a
+    plain run sends the job, once. Sooner, the miss proves nothing, and the job is left as it is."""
+    from runner import executor as ex_mod
+
+    monkeypatch.setattr(ex_mod, "LOG_SETTLE", 0.2)
     m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={
         "render_time": 0.1, "jitter": 0.0,
         "script": [{"route": "create", "nth": [1, 2, 3, 4, 5, 6], "fault": "reset_before"},
@@ -826,8 +832,11 @@ def test_a_plain_run_sends_an_unknown_job_the_providers_log_shows_never_arrived(
     first, _ = run(m, prov, request_timeout=1.0)
     assert first.exit_code == 1 and api.status(m).jobs[0].state == "unknown" and stats(prov)["creates"] == 0
     prov.app.state.sim.configure({"script": []})
-    second, _ = run(m, prov, poll_interval=0.1)
-    assert second.exit_code == 0 and second.stats.counts["done"] == 1, second.stats.counts
+    soon, _ = run(m, prov, poll_interval=0.1, request_timeout=1.0)
+    assert soon.stats.counts["unknown"] == 1 and stats(prov)["creates"] == 0, soon.stats.counts
+    time.sleep(1.3)
+    second, _ = run(m, prov, poll_interval=0.1, request_timeout=1.0)
+    assert second.exit_code == 0 and second.stats.counts["done"] == 1, (second.stats.counts, api.status(m).jobs[0].error, stats(prov))
     assert stats(prov)["creates"] == 1 and stats(prov)["duplicate_paid"] == 0
     check_outputs(m)
 
