@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from runner import api
-from runner.executor import RunOptions
+from runner.executor import RunOptions, RunResult
 from runner.export import export_rows, summary
 from runner.sim.config import SimConfig
 from runner.sim.serve import running_server
@@ -263,10 +263,9 @@ def test_ctrl_c_during_the_final_report_leaves_the_report_not_the_runs_outcome(
     assert api.status(m).run.status == "done"
 
 
-@pytest.mark.timeout(120)
-def test_a_force_run_detached_before_sending_every_job_counts_the_others_as_they_were(tmp_path: Path) -> None:
-    """Ctrl-C twice while a --force run's first re-renders are in flight: the jobs it never sent are done, as the
-    state has them, in the run's own figures too (not planned)."""
+def _detached_force_run(tmp_path: Path) -> tuple[Path, RunResult, RunResult]:
+    """Six jobs done, then a --force run of them detached (Ctrl-C twice) once its first three re-renders are in
+    flight: (the manifest, the first run's result, the forced run's)."""
     m = write_manifest(tmp_path, n_seeds=6, styles=("anime",), run={"concurrency": 3},
                        sim={"render_time": 0.1, "jitter": 0.0, "concurrency": 6})
     first = api.run(m, provider=sim_provider(m), report=False)
@@ -283,6 +282,14 @@ def test_a_force_run_detached_before_sending_every_job_counts_the_others_as_they
     pressing.start()
     forced = api.run(m, provider=sim_provider(m), report=False, options=RunOptions(force=True, handle_signals=True))
     pressing.join()
+    return m, first, forced
+
+
+@pytest.mark.timeout(120)
+def test_a_force_run_detached_before_sending_every_job_counts_the_others_as_they_were(tmp_path: Path) -> None:
+    """Ctrl-C twice while a --force run's first re-renders are in flight: the jobs it never sent are done, as the
+    state has them, in the run's own figures too (not planned)."""
+    m, _, forced = _detached_force_run(tmp_path)
     assert forced.exit_code == 130
     in_flight = forced.stats.counts["submitted"] + forced.stats.counts["running"]
     assert in_flight == 3 and forced.stats.counts["done"] == 3 and forced.stats.counts["planned"] == 0, forced.stats
@@ -293,21 +300,7 @@ def test_a_force_run_detached_before_sending_every_job_counts_the_others_as_they
 def test_jobs_a_detached_force_run_never_sent_are_cached_from_the_run_that_made_them(tmp_path: Path) -> None:
     """... and cached from the first run, whose videos they are: in the run's own figures, in `status` and in the
     export, which credits the run with none of them (nor with their cost)."""
-    m = write_manifest(tmp_path, n_seeds=6, styles=("anime",), run={"concurrency": 3},
-                       sim={"render_time": 0.1, "jitter": 0.0, "concurrency": 6})
-    first = api.run(m, provider=sim_provider(m), report=False)
-    m.write_text(m.read_text().replace("render_time: 0.1", "render_time: 20"))
-
-    def ctrl_c_twice() -> None:
-        _wait_for(lambda: _in_flight(m) >= 3)
-        for _ in range(2):
-            os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(0.3)
-
-    pressing = threading.Thread(target=ctrl_c_twice, daemon=True)
-    pressing.start()
-    forced = api.run(m, provider=sim_provider(m), report=False, options=RunOptions(force=True, handle_signals=True))
-    pressing.join()
+    m, first, forced = _detached_force_run(tmp_path)
     assert forced.exit_code == 130 and forced.stats.cached == 3, forced.stats
     snap = api.status(m)
     assert run_statistics(snap).cached == 3
