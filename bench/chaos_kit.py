@@ -60,9 +60,14 @@ def write_manifest(folder: Path, base_url: str | None, *, styles: int, seeds: in
     return path
 
 
+# A local simulator answers at once: a short request timeout keeps short what a resumed run waits, at a
+# provider that ignores keys, before its request log may prove a create never arrived (timeout + LOG_SETTLE).
+REQUEST_TIMEOUT = "5"
+
+
 def _run(manifest: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "runner.cli", "run", str(manifest)],
+        [sys.executable, "-m", "runner.cli", "run", str(manifest), "--request-timeout", REQUEST_TIMEOUT],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=manifest.parent,
     )
 
