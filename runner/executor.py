@@ -210,10 +210,15 @@ class Executor:
         """The re-runs a stop (Ctrl-C, the budget, a detach) left unsent: each as it was."""
         for jid, why in list(self._resets.items()):
             del self._resets[jid]
-            if jid in self._reset_early:
-                self._reset_early.discard(jid)
-                self.store.undo_reset(jid)
-            self._put_back(jid, why)
+            self._unreset(jid, why)
+
+    def _unreset(self, job_id: int, why: str) -> None:
+        """A re-run this run will not send (its reset already taken from `_resets`): the job as it was, its
+        early reset (a failure retry's) undone in the store."""
+        if job_id in self._reset_early:
+            self._reset_early.discard(job_id)
+            self.store.undo_reset(job_id)
+        self._put_back(job_id, why)
 
     def _move(self, job_id: int, to: JobState, *, lazy: bool = False, **fields: Any) -> None:
         self.store.transition(job_id, to, lazy=lazy, **fields)
@@ -389,10 +394,7 @@ class Executor:
             if not going:
                 why = self._resets.pop(jid, None)
                 if why is not None:  # a re-run never begun: the job stays as it was (done, failed), not planned
-                    if jid in self._reset_early:
-                        self._reset_early.discard(jid)
-                        self.store.undo_reset(jid)
-                    self._put_back(jid, why)
+                    self._unreset(jid, why)
                 return
             reset = self._resets.pop(jid, None)
             if reset is not None:
@@ -609,12 +611,13 @@ class Executor:
         earlier send made anything). Otherwise a `submitting` one is sent again with the same key where the
         provider honours keys; an `unknown` one stays so, unless `retry --unknown` asks to send it again."""
         jid = self.ids[job.hash]
-        key = self.store.current_key(jid)
+        row = self.store.following(jid)
+        key = row.idempotency_key
         state = self.states[jid]
         if key is None:
             return
         retry = state == S.SUBMITTING.value or self.opts.retry_unknown  # a send of it may be made
-        lost = self.store.job_row(jid)["provider_id"] if state == S.UNKNOWN.value else None
+        lost = row.provider_id if state == S.UNKNOWN.value else None
         if lost:
             if retry and await self._gone(job, lost):
                 # The provider took this attempt, then lost its video: following it, or sending its key again
@@ -623,16 +626,15 @@ class Executor:
                 known()
                 await self._send_again(job, jid)
             return  # a plain run: its video is gone or not, there is nothing to find by its key
-        row = self.store.job_row(jid)
-        sent_at = row["submitted_at"]
+        sent_at = row.submitted_at
         if retry:
             found, answered = await self._find(key, sent_at, last_sent=sent_at)
         else:
             # Only looked up (no wait): a miss proves the create never arrived only once its last send (before
-            # the job became unknown) can no longer be on its way.
+            # the job became unknown, `attempt_ended_at`) can no longer be on its way.
             found, answered = await self._find(key, sent_at)
-            ended = self.store.following(jid).attempt_ended_at  # when the attempt was found unknown
-            if found is None and self.clock() - (ended or 0.0) < self.opts.request_timeout + LOG_SETTLE:
+            ended = row.attempt_ended_at or 0.0
+            if found is None and self.clock() - ended < self.opts.request_timeout + LOG_SETTLE:
                 answered = False
         if found is not None:
             self._reserved += job.cost_micros

@@ -888,12 +888,6 @@ class Store:
             raise StateError(f"{self.path}: no job {job_id}")
         return Following(row[0], row[1], int(row[2]), None if row[3] is None else str(row[3]), row[4])
 
-    def current_key(self, job_id: int) -> str | None:
-        row = self.db.execute(
-            "SELECT idempotency_key FROM attempts WHERE job_id=? ORDER BY n DESC LIMIT 1", (job_id,)
-        ).fetchone()
-        return None if row is None else str(row[0])
-
     def reset(self, job_id: int, reason: str) -> None:
         """Make a settled job plannable again (retry, --force). The next submit is a new paid attempt; what
         the job was is kept (`reset_from`), for `void_attempt` or `undo_reset` to put back should that submit
