@@ -199,8 +199,10 @@ def sidecar_writer(
 
     def write(sha256: str) -> None:
         doc["sha256"], doc["downloaded_at"] = sha256, clock()
-        # The C encoder (no indent); the download syncs the folder once after this rename and the video's.
-        atomic_write(path, json.dumps(doc, default=str).encode() + b"\n", sync_folder_after=False)
+        # The C encoder (no indent). Not synced: the state is the record, and the sidecar its copy, which
+        # every run checks and writes again when a power cut left it empty or garbled (`mend_sidecar`). The
+        # download syncs the folder once after this rename and the video's, so the name outlives a power cut.
+        atomic_write(path, json.dumps(doc, default=str).encode() + b"\n", durable=False)
 
     return write
 

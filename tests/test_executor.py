@@ -1725,6 +1725,26 @@ def test_a_done_jobs_missing_or_garbled_sidecar_is_written_again_from_the_state_
     assert mended == ["missing", "unreadable", "another video's", "missing"]
 
 
+def test_a_sidecar_is_renamed_in_unsynced_and_a_power_cut_that_empties_it_is_mended(
+    tmp_path: Path, disk_steps: list[str]
+) -> None:
+    """The video's data is synced before its rename; the sidecar, a copy of the state, is not (one fsync less
+    per download); the folder's one sync after both renames keeps both names. What a power cut can leave,
+    an empty sidecar, the next run writes again from the state, at no cost."""
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})
+    first, prov = run(m)
+    saved = [s for s in disk_steps if "seed-1" in s or s.startswith("fsync")]
+    at = saved.index("rename to seed-1.mp4")
+    assert saved[at - 1:at + 3] == ["fsync file", "rename to seed-1.mp4", "rename to seed-1.json", "fsync folder"]
+    side = first.outputs_dir / "anime" / "seed-1.json"
+    before = json.loads(side.read_text())
+    side.write_bytes(b"")
+    second, _ = run(m, prov)
+    assert second.exit_code == 0 and second.stats.cached == 1
+    assert stats(prov)["creates"] == 1 and stats(prov)["downloads"] == 1
+    assert json.loads(side.read_text())["sha256"] == before["sha256"]
+
+
 # No seed in the request: the simulator draws one for each render, so a forced take differs from the earlier.
 _SEEDLESS = {"matrix": {"style": ["anime", "clay"]}, "output": "{{ style }}.mp4"}
 
