@@ -1,10 +1,17 @@
-"""The events table: its index (schema 6) and the per-job reads that use it."""
+"""The events table: its indexes (schema 6: resets; schema 7: what `status` reads) and the reads that use them."""
 
 from __future__ import annotations
 
+import os
+import re
+import socket
 import sqlite3
+import time
 from contextlib import closing
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from runner.state import _MIGRATIONS, FAILURE_RETRY, SCHEMA_VERSION, JobState, Store
 
@@ -47,7 +54,7 @@ def _schema_5(path: Path) -> None:
 
 def test_a_new_state_file_has_the_current_schema_and_the_events_index(tmp_path: Path) -> None:
     with Store(tmp_path / "state.db") as store:
-        assert store.schema == SCHEMA_VERSION == len(_MIGRATIONS) == 6
+        assert store.schema == SCHEMA_VERSION == len(_MIGRATIONS) == 7
         assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         from runner.state import _RESET_KINDS
 
@@ -70,11 +77,11 @@ def test_a_state_file_of_schema_5_is_read_as_it_is_and_given_the_index_by_a_writ
         assert reader.last_reset_reason(1) == f"{FAILURE_RETRY} 1 of 2"
         assert reader.failure_retries_made([1]) == {1: 1}
     with Store(path) as writer:
-        assert writer.schema == 6
+        assert writer.schema == SCHEMA_VERSION
         assert writer.last_reset_reason(1) == f"{FAILURE_RETRY} 1 of 2"
         assert writer.failure_retries_made([1]) == {1: 1}
     with closing(sqlite3.connect(path)) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 6
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert ("events_resets",) in db.execute("SELECT name FROM sqlite_master WHERE type='index'").fetchall()
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
@@ -116,11 +123,11 @@ def test_a_migration_that_fails_is_rolled_back_and_its_error_surfaces(tmp_path: 
     path = tmp_path / "state.db"
     _schema_5(path)
 
-    def m007_broken(db: sqlite3.Connection) -> None:
+    def m_broken(db: sqlite3.Connection) -> None:
         db.execute("CREATE TABLE half_made (x)")
         raise sqlite3.OperationalError("disk I/O error")
 
-    monkeypatch.setattr(state, "_MIGRATIONS", [*_MIGRATIONS, m007_broken])
+    monkeypatch.setattr(state, "_MIGRATIONS", [*_MIGRATIONS, m_broken])
     try:
         Store(path)
     except sqlite3.OperationalError as exc:
@@ -128,5 +135,106 @@ def test_a_migration_that_fails_is_rolled_back_and_its_error_surfaces(tmp_path: 
     else:
         raise AssertionError("the failed migration was not reported")
     with closing(sqlite3.connect(path)) as db:  # the migrations before it stay; its own is undone
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 6
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert db.execute("SELECT name FROM sqlite_master WHERE name='half_made'").fetchone() is None
+
+
+class _Recording:
+    """A store's connection that keeps the queries run through it (sqlite3's own cannot be patched)."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db, self.queries = db, []
+
+    def execute(self, sql: str, args: Any = ()) -> sqlite3.Cursor:
+        self.queries.append((sql, args))
+        return self.db.execute(sql, args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.db, name)
+
+
+def test_status_reads_the_runs_stop_and_its_jobs_ends_through_indexes_not_every_event(tmp_path: Path) -> None:
+    """`status` (every 2 s with --watch) reads why the latest run stops and when its jobs ended: through the
+    two partial indexes of schema 7, never a scan of every event of every run."""
+    with Store(tmp_path / "state.db") as store:
+        run, ids = _run(store, tmp_path, 2)
+        store.begin_submit(run, [ids[0]])
+        store.transition(ids[0], S.SUBMITTED, provider_id="v1")
+        store.transition(ids[0], S.FAILED, error="boom")
+        store.event(run, None, "run-stopping", {"why": "budget"})
+        recording = _Recording(store.db)
+        store.db = recording  # type: ignore[assignment]
+        snap = store.snapshot(manifest_name="m")
+        store.db = recording.db
+        assert snap.stopping == "budget" and len(snap.ended) == 1
+        (query, args), = [(q, a) for q, a in recording.queries if "run-stopping" in q]
+        plan = _plan(store.db, query, args)
+        assert "events_stops" in plan and "events_ends" in plan and "SCAN events" not in plan, plan
+        sql = store.db.execute("SELECT sql FROM sqlite_master WHERE name='events_ends'").fetchone()[0]
+        assert "kind='run-stopping'" in store.db.execute(
+            "SELECT sql FROM sqlite_master WHERE name='events_stops'").fetchone()[0]
+    from runner.state import _END_KINDS, FINAL
+
+    # the index holds the final states' events, no other: each job's end, at little upkeep
+    assert sql.endswith(f"WHERE {_END_KINDS}")
+    assert set(re.findall(r"'([a-z-]+)'", _END_KINDS)) == {s.value for s in FINAL}
+
+
+def _schema_6_stopping(path: Path, now: float) -> None:
+    """A state file as gridrun wrote it before schema 7: run 2 of this process (started `now`, after it) goes
+    on, stopping on its budget, two of its three jobs ended (one ended, was fetched again and ended again); run 1 was interrupted."""
+    with closing(sqlite3.connect(path)) as db:
+        for m in _MIGRATIONS[:6]:
+            m(db)
+        db.execute("PRAGMA user_version = 6")
+        for rid, status, ended in ((1, "interrupted", now - 50), (2, "running", None)):
+            db.execute("INSERT INTO runs (id, manifest_name, manifest_path, outputs_dir, provider, model, started_at,"
+                       " ended_at, status, pid, host) VALUES (?, 'm', 'm.yaml', 'out', 'sim', 'pixverse-v5.6', ?, ?, ?,"
+                       " ?, ?)", (rid, now - 100 * (2 - rid), ended, status, os.getpid(), socket.gethostname()))
+        for jid in (1, 2, 3):
+            db.execute("INSERT INTO jobs (id, hash, key, vals, params, state, output_path, cost_estimate_micros,"
+                       " created_at, updated_at) VALUES (?, ?, ?, '{}', '{}', ?, ?, 350000, 0, 0)",
+                       (jid, f"h{jid}", f"seed={jid}", ("done", "failed", "running")[jid - 1], f"{jid}.mp4"))
+            db.execute("INSERT INTO run_jobs (run_id, job_id, key, position) VALUES (2, ?, ?, ?)", (jid, f"seed={jid}", jid))
+        db.executemany("INSERT INTO events (at, run_id, job_id, kind, detail) VALUES (?,?,?,?,?)", [
+            (now - 60, 1, None, "run-stopping", '{"why": "interrupt"}'),
+            (now + 0.1, None, 1, "done", None), (now + 0.2, None, 2, "failed", '{"error": "boom"}'),
+            (now + 0.3, 2, None, "run-stopping", '{"why": "budget"}'),
+            (now + 0.4, None, 1, "downloading", None), (now + 0.5, None, 1, "done", None),
+        ])
+        db.commit()
+
+
+def _contents(path: Path, columns: dict[str, list[str]] | None = None) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table (of `columns`' tables and columns: those of an older schema), in order."""
+    with closing(sqlite3.connect(path)) as db:
+        if columns is None:
+            tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+            columns = {t: [c[1] for c in db.execute(f"PRAGMA table_info({t})")] for t in tables}
+        return {t: db.execute(f"SELECT {', '.join(cols)} FROM {t} ORDER BY rowid").fetchall()
+                for t, cols in columns.items()}
+
+
+def test_a_state_file_of_schema_6_says_why_its_run_stops_before_and_after_a_writer_upgrades_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    from runner.cli import main
+
+    path, now = tmp_path / "state.db", time.time()
+    _schema_6_stopping(path, now)
+    with closing(sqlite3.connect(path)) as db:
+        columns = {t: [c[1] for c in db.execute(f"PRAGMA table_info({t})")]
+                   for (t,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    before = _contents(path)
+    # status before any run upgrades it; a writer, which does; status after
+    for readonly, schema in ((True, 6), (False, SCHEMA_VERSION), (True, SCHEMA_VERSION)):
+        with Store(path, readonly=readonly) as store:
+            assert store.schema == schema
+            snap = store.snapshot(manifest_name="m")
+        assert (snap.run.id, snap.stopping, snap.ended) == (2, "budget", (now + 0.1, now + 0.2))
+        assert main(["status", "--state", str(tmp_path)]) == 0
+        assert "run 2 (stopping (budget), started" in " ".join(capsys.readouterr().out.split())
+    assert _contents(path, columns) == before  # nothing lost or changed
+    with closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
