@@ -237,7 +237,7 @@ class Executor:
         remaining = total - settled
         if self.stopping:
             remaining -= counts[S.PLANNED.value]  # stopped: no longer submitted; only the jobs in flight still end
-        eta = remaining / per_minute * 60.0 if per_minute and remaining > 0 and not self._ended else None
+        eta = None if self._ended else self.throughput.eta(remaining, per_minute)
         return RunStatistics(
             run_id=self.run_id, total=total, counts=counts, cached=self.cached, spent_micros=self._spent,
             reserved_micros=self._reserved, budget_micros=self.budget_micros, elapsed=elapsed, eta=eta,

@@ -15,6 +15,10 @@ from .state import FINAL, IN_FLIGHT
 # enough to follow a rate limit or a slower provider, long enough to span a few waves of renders.
 THROUGHPUT_WINDOW = 300.0
 
+# An ETA is drawn from the pace once this many jobs have ended in the run: one end alone times the first
+# render, not the pace at which jobs end.
+ETA_AFTER = 2
+
 
 @dataclass(frozen=True, slots=True)
 class RunStatistics:
@@ -47,21 +51,30 @@ class Throughput:
         self._ended.append(at)
 
     def per_minute(self, now: float, elapsed: float) -> float | None:
-        """None until a job has ended; 0.0 when none did lately."""
+        """None until a job has ended (and time has passed since the start); 0.0 when none did lately. Over the
+        time the run has really had: a floor (one second, say) would understate the first pace."""
         ended = self._ended
         while ended and ended[0] < now - self.window:
             ended.popleft()
             self._before += 1
-        if not ended and not self._before:
+        span = min(self.window, elapsed)
+        if not ended and not self._before or span <= 0:
             return None
-        return 60.0 * len(ended) / max(1.0, min(self.window, elapsed))
+        return 60.0 * len(ended) / span
+
+    def eta(self, remaining: int, per_minute: float | None) -> float | None:
+        """Seconds until `remaining` jobs have ended at `per_minute`; None while fewer than ETA_AFTER jobs have
+        ended (too few to tell a pace), without a pace, or with none remaining."""
+        if not per_minute or remaining <= 0 or len(self._ended) + self._before < ETA_AFTER:
+            return None
+        return remaining / per_minute * 60.0
 
 
 def pace(snap: Snapshot, now: float | None = None) -> tuple[float, float | None, float | None]:
     """(elapsed seconds, jobs ended per minute lately, ETA seconds) of a run, for `status` in another process:
     the measure live progress takes (every job that ended in this run, failed ones too, once each). The ETA
-    is None once the run has ended; while it stops (its budget, Ctrl-C) it counts only the jobs in flight,
-    the planned ones are not sent."""
+    is None until ETA_AFTER jobs have ended, and once the run has ended; while it stops (its budget, Ctrl-C)
+    it counts only the jobs in flight, the planned ones are not sent."""
     r = snap.run
     end = r.ended_at if r.ended_at is not None else (time.time() if now is None else now)
     gone = r.ended_at is None and r.process_gone()
@@ -75,7 +88,7 @@ def pace(snap: Snapshot, now: float | None = None) -> tuple[float, float | None,
     per_minute = throughput.per_minute(end, elapsed)
     remaining = sum(n for state, n in snap.counts.items() if state not in FINAL
                     and not (snap.stopping and state == "planned"))
-    eta = remaining / per_minute * 60.0 if per_minute and remaining and r.ended_at is None and not gone else None
+    eta = throughput.eta(remaining, per_minute) if r.ended_at is None and not gone else None
     return elapsed, per_minute, eta
 
 

@@ -27,6 +27,22 @@ def test_throughput_counts_jobs_since_the_start_then_over_the_window() -> None:
     assert t.per_minute(now=2000.0, elapsed=2000.0) == 0.0  # stalled: none lately, some before
 
 
+def test_the_first_pace_is_over_the_time_the_run_has_had_and_its_eta_waits_for_a_second_end() -> None:
+    """Two jobs ended in the run's first half second: 240 a minute, not the 120 a one-second floor made of it,
+    which doubled the first ETA. One end alone gives a pace (the first render's) but no ETA."""
+    t = Throughput(window=300.0)
+    t.ended(0.2)
+    assert t.per_minute(now=0.25, elapsed=0.25) == pytest.approx(240.0)
+    assert t.eta(10, 240.0) is None
+    t.ended(0.4)
+    per_minute = t.per_minute(now=0.5, elapsed=0.5)
+    assert per_minute == pytest.approx(240.0) and t.eta(10, per_minute) == pytest.approx(2.5)
+    assert t.eta(0, per_minute) is None
+    at_once = Throughput()
+    at_once.ended(5.0)
+    assert at_once.per_minute(now=5.0, elapsed=0.0) is None  # no time to measure a pace over
+
+
 def stats(**over: object) -> RunStatistics:
     base: dict[str, object] = {
         "run_id": 1, "total": 100, "counts": {"done": 40, "running": 10, "planned": 50}, "cached": 0,
@@ -221,3 +237,51 @@ def test_an_eta_under_a_second_reads_0_01_not_0_00() -> None:
     console.print(Progress(console, total=100)._render(s))
     assert "eta 0:01" in console.export_text()
     assert "eta 2:30" in line(stats(eta=150.0)) and "eta 2:31" in line(stats(eta=150.2))
+
+
+def test_status_draws_the_first_pace_and_eta_as_the_run_does(tmp_path: Path) -> None:
+    """`status` draws the pace from the state with the run's own measure: over the time the run has had, the
+    ETA once two of its jobs have ended."""
+    import time
+
+    from runner.state import JobState, Store
+
+    t = [time.time()]  # the run starts now: its process (this one) is alive
+    with closing(Store(tmp_path / "state.db", clock=lambda: t[0])) as store:
+        start = t[0]
+        run = store.start_run(manifest_name="m", manifest_path="m.yaml", manifest_copy="", outputs_dir=str(tmp_path),
+                              provider="sim", model="pixverse-v5.6", axes=["seed"], budget_micros=None)
+        ids = list(store.add_jobs(run, [
+            {"hash": f"{i:024x}" + "0" * 40, "key": f"seed={i}", "sweep": None, "values": {"seed": i},
+             "params": {"prompt": "p"}, "output_path": str(tmp_path / f"{i}.mp4"), "cost_estimate_micros": 350_000,
+             "width": 960, "height": 540, "duration": 5} for i in range(4)]).values())
+        for n, jid in enumerate(ids[:2]):
+            t[0] = start + 0.2 * (n + 1)
+            store.begin_submit(run, [jid])
+            store.transition(jid, JobState.SUBMITTED, provider_id=f"v{jid}")
+            store.transition(jid, JobState.FAILED, error="boom")
+            if n == 0:
+                first = run_statistics(store.snapshot(run), now=start + 0.25)
+        second = run_statistics(store.snapshot(run), now=start + 0.5)
+    assert first.per_minute == pytest.approx(240.0) and first.eta is None
+    assert second.per_minute == pytest.approx(240.0) and second.eta == pytest.approx(0.5)  # 2 planned left
+
+
+def test_a_runs_live_pace_is_over_the_time_it_has_had_and_its_eta_waits_for_a_second_end(tmp_path: Path) -> None:
+    """Every update a run shows draws its pace from the jobs ended over the time it has had, in its first
+    second too, and shows an ETA only once two jobs have ended."""
+    from execkit import sim_provider, write_manifest
+
+    from runner import api
+    from runner.state import FINAL
+
+    m = write_manifest(tmp_path, n_seeds=30, styles=("anime",), sim={"render_time": 0.05, "jitter": 0.0})
+    seen: list[RunStatistics] = []
+    result = api.run(m, provider=sim_provider(m), on_progress=seen.append, report=False)
+    assert result.exit_code == 0
+    paced = [s for s in seen if s.per_minute is not None]
+    assert paced and any(s.elapsed < 1.0 for s in paced), [(s.elapsed, s.per_minute) for s in seen]
+    for s in paced:
+        ended = sum(n for state, n in s.counts.items() if state in FINAL)
+        assert s.per_minute == pytest.approx(60.0 * ended / s.elapsed), (s.elapsed, s.per_minute, ended)
+        assert (s.eta is not None) == (ended >= 2 and ended < s.total), (ended, s.eta)
