@@ -793,8 +793,8 @@ class Executor:
             if self.states[jid] != S.DOWNLOADING.value:
                 # rendered, so billed: what the provider says, or the price table's figure
                 billed = status.cost_micros if status.cost_micros is not None else job.cost_micros
-                self._move(jid, S.DOWNLOADING, lazy=True, completed_at=seen,
-                           url=status.url, expires_at=status.expires_at, cost_micros=billed)
+                self._move(jid, S.DOWNLOADING, lazy=True, completed_at=seen, url=status.url,
+                           expires_at=status.expires_at, cost_micros=billed, cost_reported_micros=status.cost_micros)
             await self._download(job, jid, status, row)
             return
         billed = status.cost_micros
@@ -1026,7 +1026,7 @@ class Executor:
             self._crash_point("after-download")
             self._settle(job, billed)
             self._move(jid, S.DONE, lazy=True, sha256=got.sha256, cost_micros=billed, downloaded_at=self.clock(),
-                       done_run_id=self.run_id, output_path=str(output))
+                       done_run_id=self.run_id, output_path=str(output), cost_reported_micros=status.cost_micros)
             if kept and earlier is not None:
                 self.store.event(self.run_id, jid, "superseded", {"path": str(kept[-1]), "sha256": earlier[1],
                                                                   "by_attempt": row.attempt})

@@ -200,8 +200,8 @@ def check_done(store: Store, run_id: int, job: Job, jid: int, row: Any) -> bool:
 
 def mend_sidecar(store: Store, run_id: int, job: Job, jid: int, row: Any) -> bool:
     """Write again, from the state, the sidecar of a done job's verified video (at `job.output`) when it is
-    missing, unreadable, or names another job or another file: the fields the download wrote, nothing
-    fetched. True when it was written."""
+    missing, unreadable, or names another job or another file: the fields the download wrote (the cost the
+    provider reported: None for a job done before the state kept it), nothing fetched. True when it was written."""
     doc = read_sidecar(job.output)
     if doc is not None and doc.get("hash") == job.hash and doc.get("sha256") == row["sha256"]:
         return False
@@ -213,7 +213,7 @@ def mend_sidecar(store: Store, run_id: int, job: Job, jid: int, row: Any) -> boo
         job, provider=made.provider, model=made.model, provider_id=row["provider_id"] or "",
         idempotency_key=take.idempotency_key, attempt=take.attempt,
         billed_micros=row["cost_micros"] if row["cost_micros"] is not None else job.cost_micros,
-        reported_micros=None, submitted_at=row["submitted_at"], completed_at=row["completed_at"],
+        reported_micros=row["cost_reported_micros"], submitted_at=row["submitted_at"], completed_at=row["completed_at"],
         run_id=row["done_run_id"] or run_id, clock=lambda: row["downloaded_at"],
     )(row["sha256"])
     sync_folder(str(side))

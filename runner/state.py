@@ -233,6 +233,14 @@ def m007_status_indexes(db: sqlite3.Connection) -> None:
 _END_KINDS = "kind IN ('done', 'failed', 'rejected', 'unknown', 'expired', 'cancelled')"
 
 
+@migration
+def m008_reported_cost(db: sqlite3.Connection) -> None:
+    # What the provider reported it charged for the job's current attempt (None: it did not say), beside
+    # cost_micros, which falls back to the price table's figure: a done job's sidecar written again from the
+    # state says what the one the download wrote said. Jobs done before it was kept have None.
+    db.execute("ALTER TABLE jobs ADD COLUMN cost_reported_micros INTEGER")
+
+
 # The schema this gridrun writes: one migration per version.
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -258,7 +266,7 @@ _ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
 
 # A job's fields that `reset` and the next `begin_submit` change, kept to undo them (`void_attempt`).
 _RESET_KEEPS = ("state", "error", "sha256", "downloaded_at", "done_run_id", "provider_id", "url", "submitted_at",
-                "completed_at", "cost_micros",
+                "completed_at", "cost_micros", "cost_reported_micros",
                 "output_path")  # output_path: where its video is (a later plan may move the job's)
 
 
@@ -812,8 +820,8 @@ class Store:
                 # from unknown, the attempt before may have reached the provider: no reset to undo any more
                 self.db.execute(
                     "UPDATE jobs SET state=?, attempts=?, error=NULL, provider_id=NULL, url=NULL, cost_micros=NULL,"
-                    " updated_at=?, submitted_at=?, completed_at=NULL" + (", reset_from=NULL" if frm == S.UNKNOWN else "")
-                    + " WHERE id=?",
+                    " cost_reported_micros=NULL, updated_at=?, submitted_at=?, completed_at=NULL"
+                    + (", reset_from=NULL" if frm == S.UNKNOWN else "") + " WHERE id=?",
                     (S.SUBMITTING.value, n, now, now, job_id),
                 )
                 self._event(run_id, job_id, "submitting", {"attempt": n, "idempotency_key": key})

@@ -1686,13 +1686,14 @@ def test_renders_seen_late_teach_the_estimate_the_providers_own_render_time(tmp_
 
 def test_a_done_jobs_missing_or_garbled_sidecar_is_written_again_from_the_state_at_no_cost(tmp_path: Path) -> None:
     """A video whole on disk whose sidecar is gone, `{}`, or another job's: the next run writes it again from
-    the state (the fields the download wrote), fetching nothing; a copy made for a changed output template
-    gets one too."""
+    the state (the fields the download wrote, the cost the provider reported included), fetching nothing; a
+    copy made for a changed output template gets one too."""
     m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})
     first, prov = run(m)
     out = first.outputs_dir / "anime"
     sides = {n: out / f"seed-{n}.json" for n in (1, 2)}
     before = {n: json.loads(p.read_text()) for n, p in sides.items()}
+    assert all(doc["cost_reported_usd"] is not None for doc in before.values()), before
     sides[1].unlink()
     sides[2].write_text("{}")
     second, _ = run(m, prov)
@@ -1702,8 +1703,8 @@ def test_a_done_jobs_missing_or_garbled_sidecar_is_written_again_from_the_state_
         doc = json.loads(p.read_text())
         assert set(doc) == set(before[n])
         times = ("completed_at", "downloaded_at")  # the state's clock, not the provider's or the disk thread's
-        assert {k: v for k, v in doc.items() if k not in ("cost_reported_usd", *times)} == \
-               {k: v for k, v in before[n].items() if k not in ("cost_reported_usd", *times)}, n
+        same = {k: v for k, v in doc.items() if k not in times}
+        assert same == {k: v for k, v in before[n].items() if k not in times}, n
         assert all(doc[t] == pytest.approx(before[n][t], abs=2.0) for t in times)
     check_outputs(m)
     shutil.copy(sides[2], sides[1])  # names the other job

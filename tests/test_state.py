@@ -291,13 +291,15 @@ def test_voiding_the_attempt_a_reset_made_way_for_puts_the_job_back_as_it_was(st
     store.begin_submit(run, [jid])
     store.transition(jid, S.SUBMITTED, provider_id="v1")
     store.transition(jid, S.DOWNLOADING, url="https://x/v1.mp4")
-    store.transition(jid, S.DONE, sha256="ab" * 32, downloaded_at=5.0, done_run_id=run, cost_micros=350_000)
+    store.transition(jid, S.DONE, sha256="ab" * 32, downloaded_at=5.0, done_run_id=run, cost_micros=350_000,
+                     cost_reported_micros=350_000)
     before = dict(store.job_row(jid))
     store.reset(jid, "--force")
-    store.begin_submit(run, [jid])
+    assert store.begin_submit(run, [jid]) and store.job_row(jid)["cost_reported_micros"] is None  # the new attempt's
     assert store.void_attempt(jid, "never reached the provider") == S.DONE
     after = dict(store.job_row(jid))
-    for field in ("state", "sha256", "downloaded_at", "done_run_id", "provider_id", "url", "attempts", "cost_micros"):
+    for field in ("state", "sha256", "downloaded_at", "done_run_id", "provider_id", "url", "attempts", "cost_micros",
+                  "cost_reported_micros"):
         assert after[field] == before[field], field
     assert [a["n"] for a in store.attempts(jid)] == [1]
     # undone each time; and a reset whose attempt did reach the provider is not undone by a later void
@@ -329,6 +331,45 @@ def test_a_state_file_of_the_first_schema_is_read_as_it_is_and_upgraded_by_a_wri
     assert "events_resets" in {r[0] for r in writer.db.execute("SELECT name FROM sqlite_master WHERE type='index'")}
     assert writer.money(run) == (0, 0)
     writer.close()
+
+
+def test_a_state_file_of_schema_7_keeps_every_row_and_its_done_jobs_have_no_reported_cost(tmp_path: Path) -> None:
+    """A job done before the state kept what the provider reported it charged: an upgraded state keeps all it
+    held and says that cost is not known (None; a sidecar written again from it says null), not a guess."""
+    from runner.state import _MIGRATIONS, SCHEMA_VERSION
+
+    path = tmp_path / "state.db"
+    with closing(sqlite3.connect(path)) as db:
+        for m in _MIGRATIONS[:7]:
+            m(db)
+        db.execute("PRAGMA user_version = 7")
+        db.execute("INSERT INTO runs (manifest_name, manifest_path, outputs_dir, provider, model, started_at, ended_at,"
+                   " status) VALUES ('m', 'm.yaml', 'out', 'sim', 'pixverse-v5.6', 1, 9, 'done')")
+        db.execute("INSERT INTO jobs (hash, key, vals, params, state, output_path, cost_estimate_micros, cost_micros,"
+                   " attempts, provider_id, sha256, created_at, updated_at, done_run_id)"
+                   " VALUES ('h', 'seed=1', '{}', '{}', 'done', 'o.mp4', 350000, 350000, 1, 'v1', 'ab', 1, 8, 1)")
+        db.execute("INSERT INTO run_jobs (run_id, job_id, key, position) VALUES (1, 1, 'seed=1', 0)")
+        db.execute("INSERT INTO attempts (job_id, n, run_id, idempotency_key, state, estimate_micros, billed_micros,"
+                   " started_at, billed_run_id) VALUES (1, 1, 1, 'k-1', 'done', 350000, 350000, 2, 1)")
+        db.execute("INSERT INTO events (at, run_id, job_id, kind) VALUES (8, NULL, 1, 'done')")
+        db.commit()
+        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        columns = {t: [c[1] for c in db.execute(f"PRAGMA table_info({t})")] for t in tables}
+
+    def contents() -> dict[str, list[Any]]:
+        with closing(sqlite3.connect(path)) as db:
+            return {t: db.execute(f"SELECT {', '.join(c)} FROM {t} ORDER BY rowid").fetchall()
+                    for t, c in columns.items()}
+
+    before = contents()
+    with Store(path, readonly=True) as reader:  # status, report: read as it is
+        assert reader.schema == 7 and reader.snapshot(1).jobs[0].cost_micros == 350_000
+    with Store(path) as writer:
+        assert writer.schema == SCHEMA_VERSION
+        assert writer.job_row(1)["cost_reported_micros"] is None and writer.money(1) == (350_000, 0)
+    assert contents() == before
+    with closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
 def _failed(store: Store, run: int, jid: int) -> None:
