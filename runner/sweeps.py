@@ -271,6 +271,15 @@ class JobMaker:
                         errors.add(m.error(_matrix_path(sw, shape.sources.get(name, "matrix"), name),
                                            f"'{name}' is the request parameter '{param}' in another case; write it "
                                            f"as '{param}'", MatrixError))
+                    target = self.model.aliases.get(name)
+                    if target is not None and name not in cparams:
+                        # A matrix key sets a request parameter of its own name only: an axis named `seconds` has
+                        # always been for templates, and jobs that ran with it keep their hash.
+                        self.warnings[m.warning(_matrix_path(sw, shape.sources.get(name, "matrix"), name),
+                                                f"'{name}' is another name for the request parameter '{target}', but "
+                                                f"a matrix key sets a parameter of its own name only: this axis is "
+                                                f"for templates and leaves {target} as it is; name it '{target}' to "
+                                                "set it")] = None
             entries, keyed_of, maybe_not_str = shape.entries, shape.keyed, shape.maybe_not_str
             try:
                 body = ",".join([key_parts[id(p)] for p in values])
@@ -461,7 +470,8 @@ class JobMaker:
     def _sources(self, sw: Sweep, shape: _Shape, checked: Checked, param_sources: Mapping[str, str],
                  values: Mapping[str, Any]) -> dict[str, str]:
         """Where each parameter of the request came from; a null value (`duration: null`) stands for the model's
-        default, so a value it leaves is the default's, and a parameter it leaves out has none."""
+        default, so a value it leaves is the default's, and a parameter it leaves out has none. A value given by
+        another name (`seconds`) is its parameter's, and says so."""
         sources = dict(param_sources)
         for _, k in shape.overrides:
             src = shape.sources.get(k, "matrix")
@@ -472,6 +482,11 @@ class JobMaker:
                 where = sources.pop(name)
                 if name in checked.params:
                     sources[name] = f"{default[:-1]}; null in {where})"
+        for alias, name in self.model.aliases.items():
+            where = sources.pop(alias, None)
+            if where is not None and name in checked.params:
+                said = f"{where}, as {alias}, an alias of {name}"
+                sources[name] = f"{sources[name]}; also {said}" if values.get(name) is not None else said
         for name in checked.params:
             if name not in sources:
                 sources[name] = default

@@ -15,7 +15,7 @@ from runner import api
 from runner.errors import CapabilityError, ManifestError, ManifestErrors, MatrixError, TemplateError
 from runner.manifest import load
 from runner.plan import DEFAULT_MAX_JOBS, Plan, Stored, build, diff, job_hash, job_key
-from runner.providers import capabilities
+from runner.providers import capabilities, get_provider
 
 HEAD = "version: 1\nname: fox\nmodel: pixverse-v5.6\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
@@ -672,6 +672,76 @@ def test_total_cost_is_the_exact_sum(tmp_path: Path) -> None:
     assert p.total_micros == 3 * (350_000 + 700_000 + 750_000 + 1_500_000)
     assert p.total_usd == pytest.approx(9.90)
     assert p.budget_micros == 12_500_000
+
+
+# --- seconds, Lumenfall's name for duration ----------------------------------------------------
+
+@pytest.mark.parametrize("given", ["seconds: 8", "seconds: '8'", "duration: 8\n  seconds: 8", "duration: '8'\n  seconds: 8.0"])
+def test_seconds_is_duration_one_request_one_hash_one_price(tmp_path: Path, given: str) -> None:
+    """Planned at the default 5 s beside `seconds: 8` (and both sent, which the provider answers with a 400 or
+    one of the two) before; now the job of `duration: 8`, cached for it."""
+    plain = plan_of(tmp_path, "params:\n  prompt: a fox\n  duration: 8\n", name="plain.yaml").jobs[0]
+    job = plan_of(tmp_path, f"params:\n  prompt: a fox\n  {given}\n").jobs[0]
+    assert "seconds" not in job.params and job.params["duration"] == 8
+    assert (job.hash, job.cost_micros, job.duration) == (plain.hash, 700_000, 8.0)
+    request = get_provider("lumenfall").build_request(job.params, model="pixverse-v5.6", idempotency_key="k")
+    assert request["duration"] == 8 and "seconds" not in request
+
+
+def test_seconds_beside_a_different_duration_is_a_located_error(tmp_path: Path) -> None:
+    err = one_error(tmp_path, "params:\n  prompt: a fox\n  duration: 5\n  seconds: 8\n", "contradicts")
+    assert (err.line, err.column, err.field) == (7, 3, "params.seconds")
+    assert "8 contradicts duration 5: seconds is another name for duration; give one of them" in err.message
+
+
+@pytest.mark.parametrize(("body", "line", "fragment"), [
+    ("params:\n  prompt: a fox\n  seconds: 7\n", 6, "7 is not one of 5, 8, 10"),
+    ("params:\n  prompt: a fox\n  quality: 1080p\n  seconds: 10\n", 7, "10 is too large: 1080p allows at most 8 s"),
+])
+def test_seconds_is_checked_like_duration_and_the_error_names_seconds(
+    tmp_path: Path, body: str, line: int, fragment: str
+) -> None:
+    err = one_error(tmp_path, body, fragment)
+    assert (err.line, err.field) == (line, "params.seconds")
+
+
+def test_a_seconds_axis_stays_for_templates_and_is_warned_of(tmp_path: Path) -> None:
+    """A matrix key sets a request parameter of its own name only; an axis named seconds always was a template
+    value, and its jobs keep their hash."""
+    p = plan_of(tmp_path, "params:\n  prompt: a {{ seconds }} s fox\nmatrix:\n  seconds: [5, 8]\n")
+    assert [(j.params["duration"], j.cost_micros, "seconds" in j.params) for j in p.jobs] == [(5, 350_000, False)] * 2
+    assert p.jobs[1].hash == job_hash("sim", "pixverse-v5.6", {**p.jobs[0].params, "prompt": "a 8 s fox"}, 0)
+    assert any(":7:3: matrix.seconds: 'seconds' is another name for the request parameter 'duration', but a matrix "
+               "key sets a parameter of its own name only" in w for w in p.warnings), p.warnings
+    templated = plan_of(tmp_path, "params:\n  prompt: a fox\n  seconds: '{{ s }}'\nmatrix:\n  s: [5, 8]\n")
+    assert [j.params["duration"] for j in templated.jobs] == [5, 8] and not templated.warnings
+    assert templated.jobs[1].sources["duration"] == "params.seconds (template), as seconds, an alias of duration"
+
+
+@pytest.mark.parametrize(("given", "source"), [
+    ("seconds: 8", "params.seconds, as seconds, an alias of duration"),
+    ("duration: null\n  seconds: 8", "params.seconds, as seconds, an alias of duration"),
+    ("duration: 8\n  seconds: 8", "params.duration; also params.seconds, as seconds, an alias of duration"),
+    ("duration: 8\n  seconds: null", "params.duration"),
+])
+def test_explain_says_a_duration_came_from_seconds(tmp_path: Path, given: str, source: str) -> None:
+    job = plan_of(tmp_path, f"params:\n  prompt: a fox\n  {given}\n").jobs[0]
+    assert job.sources["duration"] == source and "seconds" not in job.sources
+
+
+def test_a_capabilities_file_that_declares_seconds_keeps_it_a_parameter_of_its_own(tmp_path: Path) -> None:
+    (tmp_path / "caps.yaml").write_text("provider: sim\nmodels:\n  pixverse-v5.6:\n    params:\n"
+                                        "      seconds: {type: string}\n")
+    job = plan_of(tmp_path, "capabilities: [caps.yaml]\nparams:\n  prompt: a fox\n  seconds: '8'\n").jobs[0]
+    assert (job.params["seconds"], job.params["duration"]) == ("8", 5)
+
+
+def test_aliases_that_are_not_a_list_of_names_are_a_capability_data_error(tmp_path: Path) -> None:
+    (tmp_path / "caps.yaml").write_text("provider: sim\nmodels:\n  pixverse-v5.6:\n    params:\n"
+                                        "      duration: {type: integer, aliases: seconds}\n")
+    with pytest.raises(ManifestError) as caught:
+        plan_of(tmp_path, "capabilities: [caps.yaml]\nparams:\n  prompt: a fox\n")
+    assert "pixverse-v5.6/duration: aliases: expected a list of names, got 'seconds'" in caught.value.message
 
 
 # --- cross-field rules -------------------------------------------------------------------------

@@ -41,6 +41,7 @@ class ParamSpec:
     minimum: float | None = None
     maximum: float | None = None
     modes: tuple[str, ...] = ("t2v", "i2v")
+    aliases: tuple[str, ...] = ()          # other names the provider takes it under (`seconds` for `duration`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,13 +121,21 @@ class ModelCaps:
     prices: Mapping[str, Any]
     description: str = ""
     render_seconds: float | None = None    # a typical render time of a 5 s clip, to schedule polls before any is seen
+    aliases: Mapping[str, str] = field(default_factory=dict)  # another name -> the parameter it stands for
 
     # -- checking ---------------------------------------------------------------------------------
     def check(self, params: Mapping[str, Any]) -> Checked:
-        """Coerce and check `params`; make defaults explicit; compute the render size and cost."""
+        """Coerce and check `params`; make defaults explicit; compute the render size and cost.
+
+        A parameter given by another name (`seconds` for `duration`) is checked and written under its own, so
+        that both spellings make one request; a problem with it is named as it was given.
+        """
         out: dict[str, Any] = {}
         issues: list[Issue] = []
         warnings: list[Issue] = []
+        spelled: dict[str, str] = {}
+        if self.aliases and not self.aliases.keys().isdisjoint(params):
+            params, spelled, issues = self._unalias(params)
         for name, value in params.items():
             spec = self.params.get(name)
             if spec is None:
@@ -175,9 +184,41 @@ class ModelCaps:
             issue = _apply_rule(rule, out)
             if issue:
                 issues.append(issue)
+        if spelled:
+            issues = [Issue(spelled.get(i.field, i.field), i.message) for i in issues]
+            warnings = [Issue(spelled.get(w.field, w.field), w.message) for w in warnings]
         size = self.render_size(out)
         cost = self.cost_micros(out, size) if not issues else 0
         return Checked(out, tuple(issues), tuple(warnings), mode, size, cost)
+
+    def _unalias(self, params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str], list[Issue]]:
+        """`params` with a value given by another name moved, in place, to its parameter's own (a null under the
+        own name gives way to it); the parameters so given (parameter -> name given); and an issue for each other
+        name given beside its parameter with a different value (which one the provider would use is unknown)."""
+        drop: set[str] = set()
+        spelled: dict[str, str] = {}
+        issues: list[Issue] = []
+        for alias, name in self.aliases.items():
+            if alias not in params:
+                continue
+            value, other = params[alias], params.get(name)
+            if value is not None and other is None:
+                spelled[name] = alias
+                drop.add(name)
+                continue
+            drop.add(alias)
+            if value is not None and not self._same(name, value, other):
+                issues.append(Issue(alias, f"{value!r} contradicts {name} {other!r}: {alias} is another name for "
+                                           f"{name}; give one of them"))
+        renamed = {alias: name for name, alias in spelled.items()}
+        given = {renamed.get(k, k): v for k, v in params.items() if k not in drop}
+        return given, spelled, issues
+
+    def _same(self, name: str, a: Any, b: Any) -> bool:
+        """Whether `a` and `b` are one value of parameter `name` (8 and "8" are; 8 and 10 are not)."""
+        spec = self.params[name]
+        (ca, pa), (cb, pb) = _coerce(spec, a, self.model), _coerce(spec, b, self.model)
+        return ca == cb if not (pa or pb) else str(a) == str(b)
 
     # -- sizing -----------------------------------------------------------------------------------
     def _nearest_ratio(self, text: str) -> str:
@@ -469,6 +510,7 @@ def _load(provider: str, extra: tuple[Path, ...], _env: str) -> ProviderCaps | N
                 minimum=p.get("minimum"),
                 maximum=p.get("maximum"),
                 modes=tuple(p.get("modes", ("t2v", "i2v"))),
+                aliases=_aliases(f"{provider}/{mname}/{pname}", p.get("aliases")),
             )
         for rule in m.get("rules") or ():
             for pname, pattern in (rule.get("when_matches") or {}).items():
@@ -486,6 +528,7 @@ def _load(provider: str, extra: tuple[Path, ...], _env: str) -> ProviderCaps | N
             prices=m.get("prices") or {},
             description=m.get("description", ""),
             render_seconds=m.get("render_seconds"),
+            aliases=_alias_map(f"{provider}/{mname}", specs),
         )
     return ProviderCaps(
         provider=provider,
@@ -495,6 +538,31 @@ def _load(provider: str, extra: tuple[Path, ...], _env: str) -> ProviderCaps | N
         has_list_endpoint=bool(data.get("has_list_endpoint", False)),
         models=models,
     )
+
+
+def _aliases(where: str, names: Any) -> tuple[str, ...]:
+    """A parameter's `aliases`: a list of names. :raises CapabilityDataError: anything else."""
+    if names is None:
+        return ()
+    if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
+        raise CapabilityDataError(f"{where}: aliases: expected a list of names, got {names!r}")
+    return tuple(names)
+
+
+def _alias_map(where: str, specs: Mapping[str, ParamSpec]) -> dict[str, str]:
+    """Another name -> the parameter it stands for. A name declared as a parameter of its own (in a user's
+    capabilities file, say) is that parameter, not an alias.
+
+    :raises CapabilityDataError: two parameters claim one name.
+    """
+    out: dict[str, str] = {}
+    for name, spec in specs.items():
+        for alias in spec.aliases:
+            if alias in out and out[alias] != name:
+                raise CapabilityDataError(f"{where}: '{alias}' is an alias of both '{out[alias]}' and '{name}'")
+            if alias not in specs:
+                out[alias] = name
+    return out
 
 
 def _number(value: float) -> str:

@@ -45,21 +45,12 @@ def check(body: Mapping[str, Any]) -> tuple[capabilities.ModelCaps, capabilities
         known = ", ".join(sorted(caps.models)) if caps else ""
         raise ApiError(404, "MODEL_NOT_FOUND", f"model: {name!r} does not exist (available: {known})", param="model")
     params = {k: v for k, v in body.items() if k not in ("model", "idempotency_key")}
-    spelled: dict[str, str] = {}
-    if "seconds" in params:
-        seconds = params.pop("seconds")
-        if "duration" in params and str(params["duration"]) != str(seconds):
-            message = f"seconds: {seconds!r} contradicts duration {params['duration']!r}"
-            raise ApiError(400, "INVALID_REQUEST", message, param="seconds")
-        params.setdefault("duration", seconds)
-        spelled["duration"] = "seconds"
     if "input_reference" in params:
         params["input_reference"] = normalise_references(params["input_reference"])
-    checked = model.check(params)
+    checked = model.check(params)  # names a problem as the caller spelled it: `seconds`, or `duration`
     if checked.issues:
-        message = "; ".join(f"{spelled.get(i.field, i.field)}: {i.message}" for i in checked.issues)
-        first = checked.issues[0].field
-        raise ApiError(400, "INVALID_REQUEST", message, param=spelled.get(first, first))
+        message = "; ".join(f"{i.field}: {i.message}" for i in checked.issues)
+        raise ApiError(400, "INVALID_REQUEST", message, param=checked.issues[0].field)
     return model, checked
 
 
