@@ -638,6 +638,69 @@ def test_cost_per_job(tmp_path: Path, params: dict[str, Any], usd: float) -> Non
     assert job.cost_micros == round(usd * 1_000_000)
 
 
+# providers.md section 6 (fal, PixVerse V5.6), by hand: 5 s 0.35 (360p/540p), 0.45 (720p), 0.75 (1080p); 8 s 2x,
+# 10 s 2.2x, no 1080p at 10 s; audio +0.45 (<=720p) / +0.75 per 5 s, so two units at 8 s and at 10 s.
+PRICES_BY_HAND = {
+    # (quality, seconds): (without audio, with audio)
+    ("540p", 5): (0.35, 0.35 + 0.45),         # 0.80
+    ("540p", 8): (0.70, 0.70 + 2 * 0.45),     # 1.60
+    ("540p", 10): (0.77, 0.77 + 2 * 0.45),    # 1.67, not (0.35 + 0.45) x 2.2 = 1.76
+    ("720p", 5): (0.45, 0.45 + 0.45),         # 0.90
+    ("720p", 8): (0.90, 0.90 + 2 * 0.45),     # 1.80
+    ("720p", 10): (0.99, 0.99 + 2 * 0.45),    # 1.89, not 1.98
+    ("1080p", 5): (0.75, 0.75 + 0.75),        # 1.50
+    ("1080p", 8): (1.50, 1.50 + 2 * 0.75),    # 3.00
+}
+
+
+@pytest.mark.parametrize(("quality", "seconds", "audio"),
+                         [(q, d, a) for q, d in PRICES_BY_HAND for a in (False, True)])
+def test_prices_match_the_table_by_hand_and_audio_is_billed_per_5_seconds(
+    tmp_path: Path, quality: str, seconds: int, audio: bool
+) -> None:
+    body = f"params:\n  prompt: a fox\n  quality: {quality}\n  duration: {seconds}\n  generate_audio_switch: {audio}\n"
+    job = plan_of(tmp_path, body.lower()).jobs[0]
+    assert job.cost_micros == round(PRICES_BY_HAND[quality, seconds][audio] * 1_000_000)
+
+
+def test_1080p_at_10_seconds_has_no_price_because_it_is_refused(tmp_path: Path) -> None:
+    body = "params:\n  prompt: a fox\n  quality: 1080p\n  duration: 10\n  generate_audio_switch: true\n"
+    assert "1080p allows at most 8 s" in one_error(tmp_path, body, "1080p").message
+
+
+AUDIO_CAPS = """\
+provider: sim
+models:
+  pixverse-v5.6:
+    params:
+      duration: {enum: [5, 8, 10, 12]}
+    prices:
+      duration_factor: {12: 2.6}
+      audio_duration_factor: %s
+"""
+
+
+@pytest.mark.parametrize(("table", "problem"), [
+    ("{5: 1, 8: 2, 10: 2}", "prices.audio_duration_factor has no figure for duration 12"),
+    ("{12: -3}", "prices.audio_duration_factor.12: expected a number >= 0, got -3"),
+    ("[1, 2, 2, 3]", "prices.audio_duration_factor: expected a mapping of figures"),
+])
+def test_a_bad_audio_duration_factor_is_a_located_error(tmp_path: Path, table: str, problem: str) -> None:
+    (tmp_path / "caps.yaml").write_text(AUDIO_CAPS % table)
+    with pytest.raises(ManifestError) as caught:
+        plan_of(tmp_path, "capabilities: [caps.yaml]\nparams:\n  prompt: a fox\n")
+    assert problem in caught.value.message and caught.value.field == "capabilities"
+
+
+def test_a_price_table_without_audio_duration_factor_scales_audio_by_duration_factor(tmp_path: Path) -> None:
+    """A user's capabilities file of a new model, written before the audio factor existed, prices as it did."""
+    (tmp_path / "caps.yaml").write_text((NEW_MODEL % "0.35").replace("{5: 1.0}", "{5: 1.0, 8: 1.5}")
+                                        .replace("{360p: 0.4}", "{540p: 0.4}"))
+    path = write(tmp_path, "capabilities: [caps.yaml]\nparams:\n  prompt: a fox\n  duration: 8\n"
+                           "  generate_audio_switch: true\n", head="version: 1\nname: fox\nmodel: new-model\n")
+    assert api.plan(path).jobs[0].cost_micros == round((0.35 + 0.4) * 1.5 * 1_000_000)
+
+
 @pytest.mark.parametrize(("params", "usd"), [
     ({"quality": "540p", "duration": 5, "n": 2}, 0.70),
     ({"quality": "540p", "duration": 8, "n": 3, "generate_audio_switch": True}, 4.80),

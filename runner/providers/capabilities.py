@@ -260,15 +260,20 @@ class ModelCaps:
         _check_prices(f"{self.provider}/{self.model}", self.prices, self.params)
 
     def cost_micros(self, params: Mapping[str, Any], size: tuple[int, int] | None = None) -> int:
-        """The price of one job in micro-USD, from the dated price table.
+        """The price of one job in micro-USD, from the dated price table: the base price of 5 s times the
+        duration's factor, plus, with audio, the audio price of 5 s times the audio's own factor (audio is billed
+        per 5 s: 10 s is two units where the base is 2.2x). A table without `audio_duration_factor` (a user's
+        capabilities file written before it) scales audio by `duration_factor`.
 
         :raises CapabilityDataError: the table has no figure for the job (a duration or tier it lacks).
         """
         size = size or self.render_size(params)
         tier = str(params["quality"]) if "size" not in params and "resolution" not in params else self.tier(size)
-        lookups = [("base_5s", tier), ("duration_factor", int(params.get("duration", 5)))]
+        duration = int(params.get("duration", 5))
+        lookups = [("base_5s", tier), ("duration_factor", duration)]
         if params.get("generate_audio_switch"):
-            lookups.append(("audio_5s", tier))
+            audio_factor = "audio_duration_factor" if "audio_duration_factor" in self.prices else "duration_factor"
+            lookups += [("audio_5s", tier), (audio_factor, duration)]
         figures: dict[str, Decimal] = {}
         for table, key in lookups:
             try:
@@ -276,9 +281,11 @@ class ModelCaps:
             except KeyError:
                 raise CapabilityDataError(
                     f"{self.provider}/{self.model}: prices.{table} has no figure for {key!r}") from None
-        base = figures["base_5s"] + figures.get("audio_5s", Decimal(0))
+        price = figures["base_5s"] * figures["duration_factor"]
+        if "audio_5s" in figures:
+            price += figures["audio_5s"] * figures.get("audio_duration_factor", figures["duration_factor"])
         n = int(params.get("n", 1))
-        return int(base * figures["duration_factor"] * n * MICROS)
+        return int(price * n * MICROS)
 
 
 def _coerce(spec: ParamSpec, value: Any, model: str) -> tuple[Any, str | None]:
@@ -572,23 +579,27 @@ def _number(value: float) -> str:
 
 def _check_prices(where: str, prices: Any, specs: Mapping[str, ParamSpec]) -> None:
     """A model's price table: every figure a number >= 0, and a price for every quality and a factor for
-    every duration its parameters allow (a job would otherwise be priced wrong, or fail to be priced).
+    every duration its parameters allow (a job would otherwise be priced wrong, or fail to be priced), in
+    `audio_duration_factor` too when the table has one (without it, audio is scaled by `duration_factor`).
 
     :raises CapabilityDataError: naming the model and the figure.
     """
     if not isinstance(prices, Mapping):
         raise CapabilityDataError(f"{where}: prices: expected a mapping with base_5s and duration_factor, got {prices!r}")
-    for table in ("base_5s", "duration_factor", "audio_5s"):
+    for table in ("base_5s", "duration_factor", "audio_5s", "audio_duration_factor"):
         figures = prices.get(table)
-        if figures is None and table == "audio_5s":
+        if figures is None and table in ("audio_5s", "audio_duration_factor"):
             continue
         if not isinstance(figures, Mapping) or not figures:
             raise CapabilityDataError(f"{where}: prices.{table}: expected a mapping of figures, got {figures!r}")
         for key, value in figures.items():
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value) or value < 0:
                 raise CapabilityDataError(f"{where}: prices.{table}.{key}: expected a number >= 0, got {value!r}")
-    for param, table in (("quality", "base_5s"), ("duration", "duration_factor")):
+    checked = (("quality", "base_5s"), ("duration", "duration_factor"), ("duration", "audio_duration_factor"))
+    for param, table in checked:
         spec = specs.get(param)
+        if prices.get(table) is None:  # audio_duration_factor: optional, duration_factor stands in
+            continue
         missing = [v for v in (spec.enum or ()) if v not in prices[table]] if spec is not None else []
         if missing:
             raise CapabilityDataError(f"{where}: prices.{table} has no figure for {param} {', '.join(map(repr, missing))}")
