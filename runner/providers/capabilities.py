@@ -82,8 +82,8 @@ def _ratio(text: str) -> float | None:
     return None
 
 
-_PLAIN_HTTP = ("{value!r} is a plain http URL; images are taken as https URLs or data URIs (a local file is "
-               "sent as a data URI)")
+_PLAIN_HTTP = "{value!r} is a plain http URL; images are taken as https URLs or data URIs"
+_LOCAL_FILES = " (a local file is sent as a data URI)"
 
 
 def _plain_http(value: str) -> bool:
@@ -124,11 +124,15 @@ class ModelCaps:
     aliases: Mapping[str, str] = field(default_factory=dict)  # another name -> the parameter it stands for
 
     # -- checking ---------------------------------------------------------------------------------
-    def check(self, params: Mapping[str, Any]) -> Checked:
+    def check(self, params: Mapping[str, Any], *, as_provider: bool = False) -> Checked:
         """Coerce and check `params`; make defaults explicit; compute the render size and cost.
 
         A parameter given by another name (`seconds` for `duration`) is checked and written under its own, so
         that both spellings make one request; a problem with it is named as it was given.
+
+        :param as_provider: check a request as the provider does (the simulator): an unknown name passes
+            through even when it looks like a slip of a known one (`qualty`), which the planner refuses since
+            the provider would bill the default instead, and problems are told with no advice on manifests.
         """
         out: dict[str, Any] = {}
         issues: list[Issue] = []
@@ -139,6 +143,9 @@ class ModelCaps:
         for name, value in params.items():
             spec = self.params.get(name)
             if spec is None:
+                if as_provider:
+                    out[name] = value
+                    continue
                 close = difflib.get_close_matches(name, list(self.params), n=1, cutoff=0.8)
                 if close and close[0] not in params:
                     # Most likely a slip: sent as written, the provider would ignore it and bill its default.
@@ -152,7 +159,7 @@ class ModelCaps:
                 continue
             if value is None:
                 continue
-            coerced, problem = _coerce(spec, value, self.model)
+            coerced, problem = _coerce(spec, value, self.model, files=not as_provider)
             if problem:
                 issues.append(Issue(name, problem))
                 continue
@@ -288,7 +295,9 @@ class ModelCaps:
         return int(price * n * MICROS)
 
 
-def _coerce(spec: ParamSpec, value: Any, model: str) -> tuple[Any, str | None]:
+def _coerce(spec: ParamSpec, value: Any, model: str, *, files: bool = True) -> tuple[Any, str | None]:
+    """`value` as `spec` types it, or None and why not. `files`: local image files may be given (a manifest's
+    values), and a refused image says how they are sent."""
     t = spec.type
     if t == "integer":
         if isinstance(value, bool):
@@ -328,14 +337,14 @@ def _coerce(spec: ParamSpec, value: Any, model: str) -> tuple[Any, str | None]:
         if not isinstance(value, str):
             return None, f"expected a string, got {value!r}"
         if t == "image" and _plain_http(value):
-            return None, _PLAIN_HTTP.format(value=value)
+            return None, _PLAIN_HTTP.format(value=value) + (_LOCAL_FILES if files else "")
     elif t == "image_list":
         items = [value] if isinstance(value, str) else value
         if not isinstance(items, list) or not items or not all(isinstance(v, str) for v in items):
             return None, f"expected an image path or URL, or a list of them, got {value!r}"
         plain = next((v for v in items if _plain_http(v)), None)
         if plain is not None:
-            return None, _PLAIN_HTTP.format(value=plain)
+            return None, _PLAIN_HTTP.format(value=plain) + (_LOCAL_FILES if files else "")
         return items, None
     elif t == "ratio":
         if not isinstance(value, str) or _ratio(value) is None or ":" not in value:

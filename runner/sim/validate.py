@@ -1,5 +1,7 @@
 """Checking requests as the real API does: create bodies through gridrun's own capability data, so the
-simulator accepts and refuses exactly what the planner does, and query arguments of the list routes.
+simulator refuses the values the planner refuses, but passes unknown fields through as the provider does
+(a slip of a known name included, which the planner refuses as it would bill the default); and query
+arguments of the list routes.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ def normalise_references(value: Any) -> Any:
 
 def check(body: Mapping[str, Any]) -> tuple[capabilities.ModelCaps, capabilities.Checked]:
     """The model and the checked parameters (defaults explicit, render size, cost) of a create body.
-    `seconds` is an alias of `duration`; unknown fields pass through.
+    `seconds` is an alias of `duration`; unknown fields pass through, a slip of a known name (`qualty`) included.
 
     :raises ApiError: 400 INVALID_REQUEST naming the field as the caller spelled it, 404 MODEL_NOT_FOUND.
     """
@@ -47,7 +49,7 @@ def check(body: Mapping[str, Any]) -> tuple[capabilities.ModelCaps, capabilities
     params = {k: v for k, v in body.items() if k not in ("model", "idempotency_key")}
     if "input_reference" in params:
         params["input_reference"] = normalise_references(params["input_reference"])
-    checked = model.check(params)  # names a problem as the caller spelled it: `seconds`, or `duration`
+    checked = model.check(params, as_provider=True)  # a problem is named as spelled: `seconds`, or `duration`
     if checked.issues:
         message = "; ".join(f"{i.field}: {i.message}" for i in checked.issues)
         raise ApiError(400, "INVALID_REQUEST", message, param=checked.issues[0].field)

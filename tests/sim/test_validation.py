@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from sim_kit import BASE, MODEL, Api, FakeClock
 
+from runner.api import plan
+from runner.errors import ManifestError
 from runner.sim import SimConfig, create_app
 
 pytestmark = pytest.mark.anyio
@@ -78,6 +81,38 @@ async def test_seconds_is_an_alias_of_duration_as_string_or_number(api: Api, sec
 async def test_unknown_fields_pass_through(api: Api) -> None:
     r = await api.create(webhook_url="https://example.com/hook", made_up_option={"a": 1})
     assert r.status_code == 202
+
+
+async def test_a_slip_of_a_known_name_passes_through_and_is_billed_at_the_default(api: Api, tmp_path: Path) -> None:
+    """The provider passes unknown fields through (providers.md section 1): `qualty: 1080p` renders and bills the
+    default 540p. The planner refuses the same slip before anything is paid for; the simulator must not."""
+    r = await api.create(qualty="1080p")
+    assert r.status_code == 202, r.text
+    assert (r.json()["size"], r.json()["metadata"]["cost_estimate"]) == ("960x540", 0.35)
+    assert api.sim.get(r.json()["id"]).params["qualty"] == "1080p"
+    dry = await api.create("/videos?dryRun=true", qualty="1080p", duraton=10)
+    assert (dry.status_code, dry.json()["total_cost_micros"]) == (200, 350_000)
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(f"version: 1\nname: fox\nprovider: sim\nmodel: {MODEL}\nparams:\n  prompt: a fox\n"
+                        "  qualty: 1080p\n")
+    with pytest.raises(ManifestError) as refused:
+        plan(manifest)
+    assert "params.qualty: unknown parameter for pixverse-v5.6; did you mean 'quality'?" in str(refused.value)
+
+
+@pytest.mark.parametrize("body", [
+    {"qualty": "1080p", "duration": 7},
+    {"input_reference": "http://example.com/a.png"},
+    {"input_reference": "https://example.com/a.png", "last_frame_image": "http://example.com/b.png"},
+    {"aspect_ratio": "wide"},
+    {"seconds": 8, "duration": 5},
+])
+async def test_a_400_speaks_of_the_request_not_of_gridrun(api: Api, body: dict[str, Any]) -> None:
+    r = await api.create(**body)
+    assert r.status_code == 400, r.text
+    message = r.json()["error"]["message"].lower()
+    for word in ("gridrun", "manifest", "capabilit", "local file", "did you mean"):
+        assert word not in message, message
 
 
 @pytest.mark.parametrize(
