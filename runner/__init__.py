@@ -10,32 +10,44 @@ from __future__ import annotations
 
 import sys as _sys
 import types as _types
+from typing import Any as _Any
 
 __version__ = "0.1.0"
 
-if "httpx" not in _sys.modules:
-    # `import httpx` also imports httpx's own command line (click, pygments, rich), a sixth of gridrun's
-    # start-up, which gridrun never calls: blocked for that one import, importable again right after.
+__all__ = ["load", "plan", "run", "status", "report", "export", "cancel", "RunOptions"]
+
+
+def _load_httpx() -> None:
+    """Import httpx without its own command line (click, pygments, rich), a sixth of gridrun's start-up, which
+    gridrun never calls: blocked for that one import, importable again right after."""
+    if "httpx" in _sys.modules:
+        return
     _sys.modules["httpx._main"] = None  # type: ignore[assignment]
     try:
         import httpx  # noqa: F401
     finally:
         del _sys.modules["httpx._main"]
 
-# Bound after the submodules load, so that `runner.plan` is the function (the module stays importable
-# as `runner.plan` through `from runner.plan import ...`).
-from .api import RunOptions, cancel, export, load, plan, report, run, status  # noqa: E402
 
-__all__ = ["load", "plan", "run", "status", "report", "export", "cancel", "RunOptions"]
+def __getattr__(name: str) -> _Any:
+    """The API (`runner.plan`, `runner.run`, ...), loaded at its first use: importing the package itself
+    loads nothing else, so that the `gridrun` command (`runner.entry`) takes Ctrl-C and SIGTERM before the
+    quarter of a second gridrun's imports take."""
+    if name not in __all__:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    _load_httpx()
+    from . import api
+
+    return getattr(api, name)
 
 
 class _Package(_types.ModuleType):
-    """`runner.report` and `runner.export` name both functions of the API and modules, which load lazily (for
-    start-up): the import system then binds a submodule to its package's attribute, which would replace the
-    function. This package keeps its functions; the modules stay importable (`from runner.export import ...`)."""
+    """`runner.plan`, `runner.report` and `runner.export` name both functions of the API and modules: the
+    import system binds a submodule to its package's attribute, which would hide the function. This package
+    keeps its functions (`__getattr__` finds them); the modules stay importable (`from runner.export import ...`)."""
 
     def __setattr__(self, name: str, value: object) -> None:
-        if isinstance(value, _types.ModuleType) and isinstance(self.__dict__.get(name), _types.FunctionType):
+        if isinstance(value, _types.ModuleType) and name in __all__:
             return
         super().__setattr__(name, value)
 

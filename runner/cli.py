@@ -5,6 +5,11 @@ Every `GridrunError` is caught in one place (`main`) and becomes a message and i
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # `python -m runner.cli`: the console script's entry, which takes signals before these imports
+    from runner.entry import entry
+
+    entry()  # imports this module as `runner.cli` and exits
+
 import argparse
 import dataclasses
 import functools
@@ -660,24 +665,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry() -> None:
-    """The `gridrun` console script: `main`, then an exit that skips the interpreter's teardown.
+    """The `gridrun` console script as installed before `runner.entry` was its target."""
+    from .entry import entry
 
-    By the time `main` returns, everything gridrun wrote is committed, fsynced and closed; tearing down a
-    few hundred modules and a run's objects would only free memory the OS takes back anyway (0.1-0.2 s
-    after a run). With another thread still alive the ordinary exit runs, which waits for it.
-    """
-    code = main()
-    import threading
-
-    if threading.active_count() > 1:
-        sys.exit(code)
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):
-            pass
-    os._exit(code)
-
-
-if __name__ == "__main__":
     entry()
+
+

@@ -295,10 +295,10 @@ class Executor:
     async def run(self) -> RunResult:
         # Made first: a missing key stops the run before anything is recorded or sent.
         client = self.provider.client(max_connections=HTTP_CONNECTIONS, timeout=self.opts.request_timeout)
-        submit, reconcile, attach = self.prepare()  # BudgetError: nothing recorded
-        self._limiter = anyio.CapacityLimiter(self.concurrency)
-        self._intents = IntentBatcher(self.store, self.run_id)
         try:
+            submit, reconcile, attach = self.prepare()  # BudgetError: nothing recorded
+            self._limiter = anyio.CapacityLimiter(self.concurrency)
+            self._intents = IntentBatcher(self.store, self.run_id)
             async with client:
                 self.client = client
                 await self.provider.prepare(client)
@@ -334,10 +334,12 @@ class Executor:
                 # after the task group, which a detach (the second Ctrl-C) cancels while jobs wait to be sent
                 self._put_back_unsent()
         except BaseException as exc:
-            # Whatever ends the run here (Ctrl-C without signal handling, a bug), its record says it ended:
-            # a run left `running` would look alive to `status --watch` and the report's reload.
-            with contextlib.suppress(Exception):
-                self.store.end_run(self.run_id, "interrupted" if _interrupt(exc) else "crashed")  # flushes first
+            # Whatever ends the run here (Ctrl-C without signal handling or before `_signals` takes over, a bug),
+            # its record says it ended: a run left `running` would look alive to `status --watch` and the report's
+            # reload. A run refused (`prepare`) is not recorded; one that failed in it recorded its end there.
+            if self.run_id:
+                with contextlib.suppress(Exception):
+                    self.store.end_run(self.run_id, "interrupted" if _interrupt(exc) else "crashed")  # flushes first
             raise  # the error that ended the run, not one its record met
         return self._finish()  # end_run there flushes the last deferred writes
 

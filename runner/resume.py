@@ -132,9 +132,9 @@ def prepare(
     )
     try:
         return _sort(plan, store, opts, run_id, manifest_text, actions)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(Exception):
-            store.end_run(run_id, "crashed")
+            store.end_run(run_id, "interrupted" if isinstance(exc, KeyboardInterrupt) else "crashed")
         raise
 
 

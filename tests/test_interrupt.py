@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from runner import api
+from runner.errors import NotRecordedError
 from runner.executor import RunOptions, RunResult
 from runner.export import export_rows, summary
 from runner.sim.config import SimConfig
@@ -310,3 +311,63 @@ def test_jobs_a_detached_force_run_never_sent_are_cached_from_the_run_that_made_
     assert all(r["cost_reported_usd"] is None for r in rows if r["state"] != "done")  # not the first run's
     totals = summary(snap)
     assert totals["cached"] == 3 and totals["done_estimate_usd"] == totals["done_reported_usd"] == 0
+
+
+# `python -m runner.cli`, and the console script's import of `runner.entry`
+_MODULE = ("-m", "runner.cli")
+_SCRIPT = ("-c", "import sys; from runner.entry import entry; sys.exit(entry())")
+# seconds after the start: at once (held by the kernel till gridrun takes it), then into the imports, the
+# planning, the opening of the state and, on a fast machine, the run itself
+_DELAYS = (0.0, 0.05, 0.15, 0.3, 0.6)
+
+
+def _start_held(cmd: list[str], cwd: Path) -> subprocess.Popen[str]:
+    """Start `cmd` with Ctrl-C and SIGTERM held by the kernel until gridrun takes them (a child inherits the
+    blocked signals), so that one sent before the interpreter runs gridrun's first line waits for it, whatever
+    the machine's load."""
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_signal_at_any_moment_of_the_start_ends_the_run_as_interrupted(tmp_path: Path, signum: int) -> None:
+    """Ctrl-C or SIGTERM from the first moment gridrun runs (its imports, planning, the opening of its state, the
+    run): "interrupted", exit 130, no traceback, no run left recorded as running; the next run pays each job once.
+    Each delay has a state of its own, so that no run finds the jobs of another done."""
+    with running_server(SimConfig(render_time=3.0, jitter=0.0, concurrency=8), process=True) as url:
+        manifests = []
+        for i, delay in enumerate(_DELAYS):
+            folder = tmp_path / f"at-{i}"
+            folder.mkdir()
+            m = write_manifest(folder, run={"concurrency": 2}, base_url=url, sim={},  # two jobs, none another's
+                               extra={"matrix": {"style": ["anime"], "seed": [10 * i + 1, 10 * i + 2]}})
+            manifests.append(m)
+            proc = _start_held([sys.executable, *(_SCRIPT if i % 2 else _MODULE), "run", str(m)], folder)
+            try:
+                time.sleep(delay)
+                proc.send_signal(signum)
+                _, err = proc.communicate(timeout=60)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.communicate()
+            assert proc.returncode == 130, (delay, proc.returncode, err)
+            assert "Traceback" not in err and "interrupted" in err, (delay, err)
+            try:
+                run = api.status(m).run
+            except NotRecordedError:  # stopped before it recorded a run
+                continue
+            assert run.status == "interrupted" and run.ended_at is not None, (delay, run)
+        after = [subprocess.Popen([sys.executable, "-m", "runner.cli", "run", str(m), "--no-report"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=m.parent)
+                 for m in manifests]
+        for proc in after:
+            _, err = proc.communicate(timeout=90)
+            assert proc.returncode == 0, err
+        stats = _stats(url)
+        assert stats["creates"] == 2 * len(_DELAYS) and stats["duplicate_paid"] == 0, stats
+        assert all(api.status(m).counts["done"] == 2 for m in manifests)
