@@ -91,7 +91,9 @@ def cmd_matrix(args: argparse.Namespace) -> int:
             d = c.as_dict()
             rows.append({"sweep": name, **d} if name else d)
     if args.json:
-        print(dumps(rows, ensure_ascii=False))
+        from .terminal import writes_any
+
+        print(dumps(rows, ensure_ascii=not writes_any(sys.stdout)))
         return 0
     for row in rows:
         out.print(", ".join(f"{k}={format_value(v)}" for k, v in row.items()) or "(empty combination)", markup=False)
@@ -158,8 +160,10 @@ def _plan_json(plan: Plan, diff: Any) -> dict[str, Any]:
 def cmd_plan(args: argparse.Namespace) -> int:
     plan = api.plan(args.manifest, max_jobs=args.max_jobs)
     diff = api.diff(plan)
-    if args.json:
-        print(dumps(_plan_json(plan, diff), ensure_ascii=False, indent=2))
+    if args.json:  # as UTF-8 text, or with \u escapes where the output cannot take every character
+        from .terminal import writes_any
+
+        print(dumps(_plan_json(plan, diff), ensure_ascii=not writes_any(sys.stdout), indent=2))
         return 0
     for w in plan.warnings:
         err.print(f"[yellow]warning[/yellow]: {escape(w)}")
@@ -630,6 +634,9 @@ def _parser(*, with_sim: bool = True) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from .terminal import fit
+
+    fit(sys.stdout, sys.stderr)
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = _parser(with_sim=argv[:1] == ["sim"])
     args = parser.parse_args(argv)

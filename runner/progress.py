@@ -15,6 +15,7 @@ from rich.text import Text
 from .outputs import mute
 from .stats import RunStatistics
 from .state import FINAL
+from .terminal import shows
 
 _ORDER = ("planned", "submitting", "submitted", "running", "downloading", "done",
           "failed", "rejected", "unknown", "expired", "cancelled")
@@ -104,7 +105,9 @@ class Progress:
     def _render(self, s: RunStatistics) -> Group:
         """The display, laid out for the terminal's width at this moment: no line is longer, so nothing is cut
         off mid-word or wrapped by the terminal under the live display's feet."""
-        width = max(20, self.console.width)
+        # where "…" must be written "...", two cells more: a line cut short still fits (a line the terminal
+        # wraps throws the live display's redraw off by one line)
+        width = max(20, self.console.width - (0 if shows(self.console.file, "…") else 2))
         settled = sum(n for state, n in s.counts.items() if state in FINAL)
         done = f" {settled:,}/{s.total:,}"
         cells = max(5, min(30, width - len(done)))

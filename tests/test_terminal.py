@@ -1,0 +1,82 @@
+"""A terminal whose encoding lacks gridrun's characters (PYTHONIOENCODING=ascii, a C locale): every line is
+written, in ASCII, and the command does what it does on any other."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from runner.terminal import fit
+
+from execkit import write_manifest
+
+PROMPT = "un renard \u2192 caf\u00e9 \u00b7 {{ style }}"  # an arrow, an accent, a middle dot
+
+
+def _gridrun(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`gridrun args` with standard output and error in ASCII (bytes beyond it fail the decoding here), and
+    none of its lines Python's escapes of characters it could not encode (but for JSON's own)."""
+    done = subprocess.run([sys.executable, "-m", "runner.cli", *args], capture_output=True, cwd=cwd, timeout=120,
+                          env={**os.environ, "PYTHONIOENCODING": "ascii", "COLUMNS": "200", **(env or {})}, check=False)
+    out, err = done.stdout.decode("ascii"), done.stderr.decode("ascii")
+    assert "Traceback" not in err and "\\u" not in err and ("--json" in args or "\\u" not in out), out + err
+    return subprocess.CompletedProcess(done.args, done.returncode, out, err)
+
+
+def _manifest(tmp_path: Path) -> Path:
+    return write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0},
+                          extra={"description": "two seeds \u2014 one fox",
+                                 "params": {"prompt": PROMPT, "quality": "360p", "duration": 5}})
+
+
+@pytest.mark.timeout(240)
+def test_plan_run_and_status_write_every_line_in_ascii(tmp_path: Path) -> None:
+    m = _manifest(tmp_path)
+    plan = _gridrun("plan", "--explain", str(m), cwd=tmp_path)
+    assert plan.returncode == 0, plan.stderr
+    assert "two seeds - one fox" in plan.stdout
+    assert "total: 2 x 640x360 5s = $0.70 -> $0.70 for 2 jobs" in plan.stdout, plan.stdout
+    assert "un renard -> cafe - anime" in plan.stdout  # the prompt, as near as ASCII gets
+    run = _gridrun("run", str(m), "--no-report", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "videos: outputs/" in run.stdout
+    assert "done 2 | spent $0.70" in run.stderr and "eta -" in run.stderr, run.stderr
+    status = _gridrun("status", str(m), cwd=tmp_path)
+    assert status.returncode == 0, status.stderr
+    assert "run 1 (done, started" in status.stdout and "- 2 jobs" in status.stdout, status.stdout
+    assert "done 2" in status.stdout and "spent $0.70" in status.stdout
+
+
+@pytest.mark.timeout(240)
+def test_the_live_display_draws_in_ascii(tmp_path: Path) -> None:
+    m = _manifest(tmp_path)
+    run = _gridrun("run", str(m), "--no-report", cwd=tmp_path, env={"FORCE_COLOR": "1"})  # a terminal, to rich
+    assert run.returncode == 0, run.stderr
+    assert "#" * 30 + " 2/2" in run.stderr and "done 2" in run.stderr, run.stderr
+
+
+def test_plan_json_escapes_what_the_output_cannot_encode(tmp_path: Path) -> None:
+    m = _manifest(tmp_path)
+    plan = _gridrun("plan", "--json", str(m), cwd=tmp_path)
+    assert plan.returncode == 0, plan.stderr
+    prompts = {j["params"]["prompt"] for j in json.loads(plan.stdout)["jobs"]}
+    assert prompts == {PROMPT.replace("{{ style }}", "anime")}  # not changed: \u escapes
+
+
+def test_a_stream_writes_what_its_encoding_lacks_as_ascii_and_keeps_what_it_has() -> None:
+    ascii_, latin = (io.TextIOWrapper(io.BytesIO(), encoding=e) for e in ("ascii", "latin-1"))
+    utf8 = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
+    fit(ascii_, latin, utf8)
+    text = "a \u2192 b \u2026 \u2588\u2591 caf\u00e9 \u251c\u2500\u2524 \u4e2d\n"
+    for stream in (ascii_, latin, utf8):
+        stream.write(text)
+        stream.flush()
+    assert ascii_.buffer.getvalue() == b"a -> b ... #- cafe +-+ ?\n"
+    assert latin.buffer.getvalue() == "a -> b ... #- caf\u00e9 +-+ ?\n".encode("latin-1")
+    assert utf8.buffer.getvalue() == text.encode("utf-8") and utf8.errors == "strict"
