@@ -337,9 +337,10 @@ class Executor:
             # Whatever ends the run here (Ctrl-C without signal handling or before `_signals` takes over, a bug),
             # its record says it ended: a run left `running` would look alive to `status --watch` and the report's
             # reload. A run refused (`prepare`) is not recorded; one that failed in it recorded its end there.
-            if self.run_id:
+            run_id = self.run_id or self.store.run_id  # the store's: recorded, but `prepare` had not returned
+            if run_id:
                 with contextlib.suppress(Exception):
-                    self.store.end_run(self.run_id, "interrupted" if _interrupt(exc) else "crashed")  # flushes first
+                    self.store.end_run(run_id, "interrupted" if _interrupt(exc) else "crashed")  # flushes first
             raise  # the error that ended the run, not one its record met
         return self._finish()  # end_run there flushes the last deferred writes
 

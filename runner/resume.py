@@ -125,16 +125,19 @@ def prepare(
         (plan.outputs_dir / ".runs").mkdir(parents=True, exist_ok=True)
     except OSError as exc:  # a place the plan could not rule out (/proc, a read-only mount as root)
         raise folder_error(m, plan.outputs_dir, exc) from None
-    run_id = store.start_run(
-        manifest_name=m.name, manifest_path=str(m.path), manifest_copy=manifest_text,
-        outputs_dir=str(plan.outputs_dir), provider=plan.provider, model=plan.model,
-        axes=plan.axes, budget_micros=budget_micros, argv=argv,
-    )
     try:
+        run_id = store.start_run(
+            manifest_name=m.name, manifest_path=str(m.path), manifest_copy=manifest_text,
+            outputs_dir=str(plan.outputs_dir), provider=plan.provider, model=plan.model,
+            axes=plan.axes, budget_micros=budget_micros, argv=argv,
+        )
         return _sort(plan, store, opts, run_id, manifest_text, actions)
     except BaseException as exc:
-        with contextlib.suppress(Exception):
-            store.end_run(run_id, "interrupted" if isinstance(exc, KeyboardInterrupt) else "crashed")
+        # The run's record, once made (`store.run_id`; a Ctrl-C may land between its commit and the line after),
+        # says how it ended.
+        if store.run_id is not None:
+            with contextlib.suppress(Exception):
+                store.end_run(store.run_id, "interrupted" if isinstance(exc, KeyboardInterrupt) else "crashed")
         raise
 
 

@@ -629,9 +629,12 @@ class Store:
         return run_id
 
     def end_run(self, run_id: int, status: str) -> None:
-        """Record how the run ended, and each of its jobs as it left them (`final`)."""
+        """Record how the run ended, and each of its jobs as it left them (`final`); once: a run already ended
+        keeps its end."""
         self.flush()
         with self._tx():
+            if self.db.execute("SELECT 1 FROM runs WHERE id=? AND status='running'", (run_id,)).fetchone() is None:
+                return
             self._keep_final(run_id)
             self.db.execute("UPDATE runs SET status=?, ended_at=? WHERE id=?", (status, self.clock(), run_id))
             self._event(run_id, None, "run-ended", {"status": status})

@@ -23,7 +23,7 @@ from runner.sim.config import SimConfig
 from runner.sim.serve import running_server
 from runner.stats import run_statistics
 
-from execkit import sim_provider, write_manifest
+from execkit import sim_provider, stats, write_manifest
 
 
 def _wait_for(pred, timeout: float = 30.0) -> None:
@@ -371,3 +371,35 @@ def test_a_signal_at_any_moment_of_the_start_ends_the_run_as_interrupted(tmp_pat
         stats = _stats(url)
         assert stats["creates"] == 2 * len(_DELAYS) and stats["duplicate_paid"] == 0, stats
         assert all(api.status(m).counts["done"] == 2 for m in manifests)
+
+
+@pytest.mark.parametrize("where", ["start_run", "_sort"])
+def test_a_ctrl_c_just_after_the_run_is_recorded_ends_its_record_as_interrupted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """A Ctrl-C (or SIGTERM, which gridrun takes as one) landing the moment after the run's record is committed,
+    before the code that made it has returned: the record says "interrupted", not "running" as if still alive;
+    nothing was sent, and the next run pays each job once."""
+    from runner import resume
+    from runner.state import Store
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})
+    target = Store if where == "start_run" else resume
+    real = getattr(target, where)
+
+    def then_interrupted(*args, **kwargs):
+        real(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(target, where, then_interrupted)
+    prov = sim_provider(m)
+    with pytest.raises(KeyboardInterrupt):
+        api.run(m, provider=prov, report=False)
+    run = api.status(m).run
+    assert run.status == "interrupted" and run.ended_at is not None, run
+    with Store(tmp_path / ".gridrun" / "state.db", readonly=True) as store:  # ended once, by the first to see it
+        assert store.db.execute("SELECT count(*) FROM events WHERE kind='run-ended' AND run_id=?",
+                                (run.id,)).fetchone()[0] == 1
+    monkeypatch.setattr(target, where, real)
+    assert api.run(m, provider=prov, report=False).exit_code == 0
+    assert stats(prov)["creates"] == 1
