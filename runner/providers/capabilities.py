@@ -420,6 +420,9 @@ class ProviderCaps:
     honours_idempotency_keys: bool
     has_list_endpoint: bool
     models: Mapping[str, ModelCaps] = field(default_factory=dict)
+    # How long after its first send the provider still answers a key with the video it made (None: for ever).
+    # A key older than this is never sent again on gridrun's own account: the provider may make a second video.
+    idempotency_window_seconds: float | None = None
 
     def model(self, name: str) -> ModelCaps | None:
         return self.models.get(name)
@@ -553,6 +556,7 @@ def _load(provider: str, extra: tuple[Path, ...], _env: str) -> ProviderCaps | N
         honours_idempotency_keys=bool(data.get("honours_idempotency_keys", False)),
         has_list_endpoint=bool(data.get("has_list_endpoint", False)),
         models=models,
+        idempotency_window_seconds=_window(provider, data.get("idempotency_window_seconds")),
     )
 
 
@@ -579,6 +583,19 @@ def _alias_map(where: str, specs: Mapping[str, ParamSpec]) -> dict[str, str]:
             if alias not in specs:
                 out[alias] = name
     return out
+
+
+def _window(provider: str, value: Any) -> float | None:
+    """`idempotency_window_seconds`: a number of seconds > 0, or null (keys are never forgotten).
+
+    :raises CapabilityDataError: anything else.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value) or value <= 0:
+        raise CapabilityDataError(f"{provider}: idempotency_window_seconds: expected a number of seconds > 0 or null, "
+                                  f"got {value!r}")
+    return float(value)
 
 
 def _number(value: float) -> str:
