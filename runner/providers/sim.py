@@ -43,6 +43,8 @@ class SimProvider(LumenfallProvider):
             # The in-process world is known: a simulator told to ignore keys must be treated as one that does
             # (a create whose answer was lost is then found in the request log, or left unknown; never re-sent).
             self.caps = dataclasses.replace(caps, honours_idempotency_keys=False)
+        if self.config is not None:
+            self.caps = _with_window(self.caps, self.config.idempotency_window)
         self._app: Any = None
         self.world = None if self.remote else world
 
@@ -66,18 +68,22 @@ class SimProvider(LumenfallProvider):
 
     async def prepare(self, client: httpx.AsyncClient) -> None:
         """Over HTTP, ask the simulator whether it honours idempotency keys (`gridrun sim serve
-        --no-idempotency` does not): one that does not is treated so, as the in-process one is (a create whose
-        answer was lost is never sent again with its key, which would pay again there). A simulator that does
-        not say is taken at its capability data's word."""
+        --no-idempotency` does not), and for how long (`--idempotency-window`): one that does not is treated so,
+        as the in-process one is (a create whose answer was lost is never sent again with its key, which would
+        pay again there), and a key older than its window is not sent again either. A simulator that does not
+        say is taken at its capability data's word."""
         if not self.remote:
             return
         try:
             got = await client.get("_sim/config", timeout=10.0)
-            honours = got.json().get("honour_idempotency") if got.status_code == 200 else None
+            knobs = got.json() if got.status_code == 200 else {}
+            honours, window = knobs.get("honour_idempotency"), knobs.get("idempotency_window")
         except (httpx.HTTPError, ValueError, AttributeError):
-            honours = None
+            honours, window = None, None
         if honours is False:
             self.caps = dataclasses.replace(self.caps, honours_idempotency_keys=False)
+        if isinstance(window, (int, float)) and not isinstance(window, bool) and window > 0:
+            self.caps = _with_window(self.caps, float(window))
 
     def forgot(self, video_id: str) -> bool:
         """In-process, the whole simulated world is here: a video it does not know was made by a simulator
@@ -99,6 +105,13 @@ class SimProvider(LumenfallProvider):
         if transport is None and not self.remote:
             transport = httpx.ASGITransport(app=self.app)
         return make_client(self.base_url, max_connections=max_connections, timeout=timeout, transport=transport)
+
+
+def _with_window(caps: ProviderCaps, window: float | None) -> ProviderCaps:
+    """`caps` with the simulator's idempotency window, where it is shorter than the data's (or the data has none)."""
+    if window is None or (caps.idempotency_window_seconds is not None and caps.idempotency_window_seconds <= window):
+        return caps
+    return dataclasses.replace(caps, idempotency_window_seconds=window)
 
 
 def _config(knobs: Any) -> Any:

@@ -144,6 +144,9 @@ class SimConfig:
     """When False, `idempotency_key` is ignored: every create makes (and bills) a new video."""
     idempotency_conflict: str = "original"
     """Same key, different body: "original" returns the first video, "error" answers 409."""
+    idempotency_window: float | None = None
+    """Seconds a key is remembered after the video it made was created; a later create with it makes (and bills)
+    a new video, remembered in turn. None: keys are never forgotten."""
 
     url_ttl: float = 3600.0
     """Seconds an output URL stays valid after it is issued (0: expired at once)."""
@@ -201,6 +204,9 @@ class SimConfig:
             raise ConfigError(f"idempotency_conflict must be 'original' or 'error', got {self.idempotency_conflict!r}")
         if self.expired_status not in (403, 404, 410):
             raise ConfigError(f"expired_status must be 403, 404 or 410, got {self.expired_status!r}")
+        window = self.idempotency_window
+        if window is not None and (isinstance(window, bool) or not isinstance(window, (int, float)) or window <= 0):
+            raise ConfigError(f"idempotency_window must be a number of seconds > 0 or null, got {window!r}")
         if self.clip_variants < 0:
             raise ConfigError(f"clip_variants must not be negative, got {self.clip_variants!r}")
         if self.max_side < 16 or self.fps < 1:

@@ -154,8 +154,8 @@ class Sim:
         except ApiError as exc:
             raise self._reject(body, exc) from None
         body_print = fingerprint(model, checked)
-        if key is not None and self.config.honour_idempotency and key in self.by_key:
-            original = self.by_key[key][0]
+        original = self._remembered(key, now) if key is not None and self.config.honour_idempotency else None
+        if original is not None:
             if original.fingerprint != body_print and self.config.idempotency_conflict == "error":
                 raise ApiError(
                     409,
@@ -202,6 +202,17 @@ class Sim:
         entry.video = video
         self._admit(video, dup_body, dup_key)
         return video, False
+
+    def _remembered(self, key: str, now: float) -> Video | None:
+        """The video a create with `key` is answered with: the first one made with it; with an
+        `idempotency_window`, the last one made with it, while it is younger than the window (None after)."""
+        made = self.by_key.get(key)
+        if not made:
+            return None
+        window = self.config.idempotency_window
+        if window is None:
+            return made[0]
+        return made[-1] if now - made[-1].created < window else None
 
     def _admit(self, video: Video, dup_body: bool, dup_key: bool) -> None:
         self.counts["creates"] += 1

@@ -48,6 +48,8 @@ _FLAGS: list[tuple[str, str, type, str]] = [
     ("--rate-limited-rate", "rate_limited_rate", float, "probability of an injected 429 on any call"),
     ("--slow-rate", "slow_rate", float, "probability of delayed response headers"),
     ("--slow-delay", "slow_delay", float, "seconds of delay for slow responses"),
+    ("--idempotency-window", "idempotency_window", float,
+     "seconds a key is remembered; a later create with it makes a new video (default: for ever)"),
     ("--url-ttl", "url_ttl", float, "seconds an output URL stays valid"),
     ("--expired-status", "expired_status", int, "status of an expired output URL: 403, 404 or 410"),
     ("--balance", "balance", float, "account balance in USD (402 when exceeded)"),

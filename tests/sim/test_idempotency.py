@@ -39,6 +39,28 @@ async def test_same_key_other_body_is_409_when_the_knob_says_so(api: Api) -> Non
     assert api.stats()["creates"] == 1
 
 
+async def test_a_key_past_the_idempotency_window_makes_and_bills_a_new_video_remembered_in_turn(api: Api) -> None:
+    api.configure(idempotency_window=60)
+    first = (await api.create(idempotency_key="k")).json()["id"]
+    api.clock.advance(59)
+    assert (await api.create(idempotency_key="k")).json()["id"] == first
+    api.clock.advance(1)
+    second = await api.create(idempotency_key="k")
+    assert second.status_code == 202 and second.json()["id"] != first
+    api.clock.advance(30)
+    assert (await api.create(idempotency_key="k")).json()["id"] == second.json()["id"]
+    stats = api.stats()
+    assert (stats["creates"], stats["replays"], stats["duplicate_paid"], stats["duplicate_keys"]) == (2, 2, 1, 1)
+
+
+@pytest.mark.parametrize("window", [0, -1, True, "soon"])
+async def test_an_idempotency_window_that_is_no_number_of_seconds_is_refused(api: Api, window: object) -> None:
+    from runner.sim import ConfigError
+
+    with pytest.raises(ConfigError, match="idempotency_window must be a number of seconds > 0 or null"):
+        api.sim.configure({"idempotency_window": window})
+
+
 async def test_without_honouring_keys_every_post_creates_and_bills_and_is_counted_duplicate(api: Api) -> None:
     api.configure(honour_idempotency=False)
     ids = {(await api.create(idempotency_key="k")).json()["id"] for _ in range(3)}
