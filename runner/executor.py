@@ -6,7 +6,8 @@ job that fails is a state recorded in the store, never an exception leaving the 
 
 Pay once: `Store.begin_submit` commits the attempt and its idempotency key before the create request;
 an answer lost on the way back is reconciled through the provider's request log (`find_by_key`), by a
-re-POST with the same key where the provider honours keys, and otherwise left `unknown`.
+re-POST with the same key where the provider honours keys and still remembers this one (the attempt is younger
+than `idempotency_window_seconds`), and otherwise left `unknown`.
 """
 
 from __future__ import annotations
@@ -416,11 +417,14 @@ class Executor:
         finally:
             slot.release()
 
-    async def _post(self, job: Job, jid: int, key: str, *, fresh: bool = True) -> VideoStatus | None:
+    async def _post(
+        self, job: Job, jid: int, key: str, *, fresh: bool = True, asked: bool = False
+    ) -> VideoStatus | None:
         """Send the create request; reconcile an unknown outcome. None when the job did not get an id.
 
         `fresh`: no earlier process sent this attempt, so a create refused every time (429s alone) surely made
-        nothing."""
+        nothing. A key that may have been received is sent again only inside the provider's dedup window
+        (`_key_too_old`); past it the job is `unknown`, but for the first send when `asked` (retry --unknown)."""
         try:
             body = self.provider.build_request(job.params, model=self.plan.model, idempotency_key=key)
         except RejectedError as exc:  # an input the provider could never take (an input image changed since the plan)
@@ -445,6 +449,12 @@ class Executor:
                 self._unsent(job, jid, f"not sent: the run stopped ({self.stopping}) while the provider was refusing "
                                        "creates (429)")
                 return None
+            too_old = self._key_too_old(jid) if maybe_received else None
+            if too_old is not None and not asked:
+                return self._not_resent(job, jid, too_old)
+            if too_old is not None:
+                self._error(job, f"sent again as asked (retry --unknown), though {too_old}")
+            asked = False  # what follows a lost answer to this send is gridrun's own doing
             try:
                 try:
                     async with self.pacer.gate:
@@ -573,6 +583,32 @@ class Executor:
                 break
         return None, False
 
+    def _key_too_old(self, jid: int) -> str | None:
+        """Why the key of the job's attempt may no longer be sent again: it was first sent (its attempt committed,
+        as the state records) longer ago than the provider remembers keys, less the request timeout a send may
+        take to land; or at a time the clock now puts in the future (set back since), so its age is not known.
+        None while it may be sent again, or when the provider never forgets keys."""
+        window = self.provider.caps.idempotency_window_seconds
+        began = self.store.following(jid).attempt_started_at
+        if window is None or began is None:
+            return None
+        age = self.clock() - began
+        if age < 0:
+            return (f"its idempotency key was first sent at a time this machine's clock now puts {-age:,.0f} s ahead "
+                    "(the clock was set back), so whether the provider still remembers the key cannot be told")
+        if age + self.opts.request_timeout < window:
+            return None
+        return (f"its idempotency key was first sent {age:,.0f} s ago, past the {window:,.0f} s the provider is taken "
+                "to remember keys (idempotency_window_seconds), so it may have forgotten it and make and bill a "
+                "second video")
+
+    def _not_resent(self, job: Job, jid: int, why: str) -> None:
+        """The job's create may have been received, and its key is too old to be sent again (`why`): `unknown`."""
+        self._unknown(job, jid, f"not sent again: {why}; the first send may have been paid for. `gridrun retry "
+                                "--unknown` sends it again with the same key (it pays twice if the provider has "
+                                "forgotten the key)", reserved=True)
+        self._error(job, f"not sent again: {why}")
+
     def _give_up(self, job: Job, jid: int, why: str) -> None:
         self._unknown(job, jid, f"{why}; it may have been paid for. `gridrun retry --unknown` re-submits (may pay twice)",
                       reserved=True)
@@ -612,7 +648,8 @@ class Executor:
         """A job an earlier process left `submitting`, or `unknown`: looked up by its attempt's key in the
         provider's request log (free). Found, it is followed; proven never received, it is sent again (no
         earlier send made anything). Otherwise a `submitting` one is sent again with the same key where the
-        provider honours keys; an `unknown` one stays so, unless `retry --unknown` asks to send it again."""
+        provider honours keys and the key is inside its window (else it is `unknown`); an `unknown` one stays
+        so, unless `retry --unknown` asks to send it again."""
         jid = self.ids[job.hash]
         row = self.store.following(jid)
         key = row.idempotency_key
@@ -669,7 +706,7 @@ class Executor:
             try:
                 if not self._reserve(job):
                     return
-                status = await self._post(job, jid, key, fresh=False)
+                status = await self._post(job, jid, key, fresh=False, asked=state == S.UNKNOWN.value)
                 if status is not None:
                     await self._follow(job, jid, status, slot)
             finally:

@@ -1,0 +1,132 @@
+"""A create whose answer was lost is sent again with its key only while the provider still remembers the key
+(`idempotency_window_seconds`, measured from the attempt the state records): past that, a provider that has
+forgotten it would make and bill a second video, so the job is `unknown` instead, for `retry --unknown`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from runner import api
+from runner.cli import _next_steps
+from runner.executor import RunOptions
+from runner.providers import capabilities, get_provider
+from runner.sim import SimConfig, create_app
+from runner.sim.world import World
+
+from execkit import check_outputs, sim_provider, stats, write_manifest
+
+ROOT = Path(__file__).resolve().parent.parent
+NO_LOG = {"route": "requests", "p": 1.0, "fault": "server_error", "status": 503}
+
+
+def _world_stats(m: Path) -> dict:
+    """The stats of the built-in simulator's world the runs of `m` kept in its state folder."""
+    return create_app(SimConfig(), world=World.open(m.parent / ".gridrun" / "sim-world.jsonl")).state.sim.stats()
+
+
+def _killed_after_its_create(m: Path) -> None:
+    """`gridrun run` killed (-9) just after the provider took the job's create, before the state knew its id:
+    the job is left `submitting`."""
+    env = {**os.environ, "GRIDRUN_CRASH_AT": "after-submit:1", "PYTHONPATH": str(ROOT)}
+    killed = subprocess.run([sys.executable, "-m", "runner.cli", "run", str(m), "--no-report"],
+                            env=env, capture_output=True, timeout=120, check=False)
+    assert killed.returncode == -9, killed.stderr[-500:]
+    assert [j.state for j in api.status(m).jobs] == ["submitting"]
+    assert _world_stats(m)["creates"] == 1
+
+
+def _unknown_for_its_key_age(m: Path) -> str:
+    """The one job is `unknown`, and says why it was not sent again and what `retry --unknown` does."""
+    job = api.status(m).jobs[0]
+    assert job.state == "unknown", (job.state, job.error)
+    assert "not sent again: its idempotency key was first sent" in (job.error or "")
+    assert "`gridrun retry --unknown` sends it again with the same key" in (job.error or "")
+    assert api.diff(api.plan(m)).reasons[job.key].startswith("unknown:")
+    return job.error or ""
+
+
+def test_a_killed_run_resumed_past_the_providers_key_window_does_not_send_the_job_again(tmp_path: Path) -> None:
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",),
+                       sim={"render_time": 0.2, "jitter": 0.0, "idempotency_window": 2, "script": [NO_LOG]})
+    _killed_after_its_create(m)
+    time.sleep(2.2)
+    resumed = api.run(m, options=RunOptions(request_timeout=0.5), report=False)
+    assert resumed.exit_code == 1 and resumed.stats.counts["unknown"] == 1, resumed.stats.counts
+    s = _world_stats(m)
+    assert s["creates"] == 1 and s["duplicate_paid"] == 0, s
+    _unknown_for_its_key_age(m)
+    assert "`gridrun retry --unknown`" in _next_steps(resumed.stats.counts)
+    # a later plain run leaves it as it is
+    assert api.run(m, options=RunOptions(request_timeout=0.5), report=False).stats.counts["unknown"] == 1
+    assert _world_stats(m)["creates"] == 1
+
+
+def test_a_killed_run_resumed_inside_the_key_window_sends_the_key_again_and_gets_the_same_video(tmp_path: Path) -> None:
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",),
+                       sim={"render_time": 0.2, "jitter": 0.0, "idempotency_window": 60, "script": [NO_LOG]})
+    _killed_after_its_create(m)
+    prov = get_provider("sim", sim_config=api.load(m).data["sim"], state_dir=tmp_path / ".gridrun")
+    resumed = api.run(m, provider=prov, options=RunOptions(request_timeout=0.5, poll_interval=0.1), report=False)
+    assert resumed.exit_code == 0 and resumed.stats.counts["done"] == 1, resumed.stats.counts
+    assert (stats(prov)["requests"]["create"], stats(prov)["replays"]) == (1, 1), stats(prov)  # sent again: a replay
+    s = _world_stats(m)
+    assert s["creates"] == 1 and s["duplicate_paid"] == 0, s
+    assert api.status(m).jobs[0].attempts == 1
+    check_outputs(m)
+
+
+def test_a_lost_answer_is_not_sent_again_once_the_key_is_past_the_window(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The create's answer is lost and the request log is down: the resend would come LOG_SETTLE later, past
+    the provider's window, and is not made; `retry --unknown` then sends the key, as asked, and says so."""
+    from runner import executor as ex_mod
+
+    monkeypatch.setattr(ex_mod, "LOG_SETTLE", 1.5)
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={
+        "render_time": 0.2, "jitter": 0.0, "idempotency_window": 1.5,
+        "script": [{"route": "create", "nth": 1, "fault": "reset_after"}, NO_LOG]})
+    prov = sim_provider(m)
+    assert prov.caps.idempotency_window_seconds == 1.5  # the simulator's own knob
+    first = api.run(m, provider=prov, options=RunOptions(request_timeout=0.5), report=False)
+    assert first.exit_code == 1 and first.stats.counts["unknown"] == 1, first.stats.counts
+    assert stats(prov)["creates"] == 1 and stats(prov)["duplicate_paid"] == 0, stats(prov)
+    _unknown_for_its_key_age(m)
+    again = api.run(m, provider=prov, options=RunOptions(request_timeout=0.5, retry_unknown=True, poll_interval=0.1),
+                    report=False)
+    assert any("sent again as asked (retry --unknown), though its idempotency key" in e for e in again.stats.last_errors)
+    assert again.exit_code == 0 and stats(prov)["creates"] == 2, stats(prov)  # the provider had forgotten the key
+
+
+def test_a_clock_set_back_since_the_key_was_sent_is_taken_for_a_key_past_the_window(tmp_path: Path) -> None:
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",),
+                       sim={"render_time": 0.2, "jitter": 0.0, "idempotency_window": 60, "script": [NO_LOG]})
+    _killed_after_its_create(m)
+    from runner.executor import Executor
+    from runner.state import Store
+
+    plan = api.plan(m)
+    with Store(tmp_path / ".gridrun" / "state.db") as store:
+        ex = Executor(plan, sim_provider(m), store, clock=lambda: time.time() - 3600)
+        ex.prepare()
+        why = ex._key_too_old(next(iter(ex.ids.values())))
+        store.end_run(ex.run_id, "interrupted")
+    assert why is not None and "the clock was set back" in why
+
+
+def test_the_window_is_capability_data_a_capabilities_file_overrides(tmp_path: Path) -> None:
+    assert capabilities.load("lumenfall").idempotency_window_seconds == 3600
+    assert capabilities.load("sim").idempotency_window_seconds is None
+    over = tmp_path / "caps.yaml"
+    over.write_text("provider: lumenfall\nidempotency_window_seconds: 86400\n")
+    assert capabilities.load("lumenfall", extra=[over]).idempotency_window_seconds == 86400
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("provider: lumenfall\nidempotency_window_seconds: soon\n")
+    with pytest.raises(capabilities.CapabilityDataError, match="idempotency_window_seconds: expected a number"):
+        capabilities.load("lumenfall", extra=[bad])
