@@ -374,8 +374,11 @@ def _unfinished(counts: Mapping[str, int]) -> int:
 
 def cmd_retry(args: argparse.Namespace) -> int:
     if args.unknown:
-        err.print("[yellow]warning[/yellow]: jobs of unknown outcome may already have been paid for; "
-                  "re-submitting them may pay twice")
+        err.print("[yellow]warning[/yellow]: jobs of unknown outcome may already have been paid for; each is sent "
+                  "again with its own idempotency key where the provider honours keys, and a provider that still "
+                  "remembers the key answers with the video it made, at no cost, but one that has forgotten it (a key "
+                  "past its dedup window, which gridrun would not send on its own) or ignores keys makes and bills "
+                  "a second video")
     return cmd_run(args, retry_failed=not args.unknown, retry_unknown=args.unknown)
 
 

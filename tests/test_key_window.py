@@ -130,3 +130,15 @@ def test_the_window_is_capability_data_a_capabilities_file_overrides(tmp_path: P
     bad.write_text("provider: lumenfall\nidempotency_window_seconds: soon\n")
     with pytest.raises(capabilities.CapabilityDataError, match="idempotency_window_seconds: expected a number"):
         capabilities.load("lumenfall", extra=[bad])
+
+
+def test_retry_unknown_warns_that_a_key_the_provider_has_forgotten_pays_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from runner.cli import main
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})
+    assert main(["retry", "--unknown", str(m), "--no-report"]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert "sent again with its own idempotency key where the provider honours keys" in err
+    assert "one that has forgotten it (a key past its dedup window, which gridrun would not send on its own)" in err
