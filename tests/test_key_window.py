@@ -142,3 +142,20 @@ def test_retry_unknown_warns_that_a_key_the_provider_has_forgotten_pays_again(
     err = " ".join(capsys.readouterr().err.split())
     assert "sent again with its own idempotency key where the provider honours keys" in err
     assert "one that has forgotten it (a key past its dedup window, which gridrun would not send on its own)" in err
+
+
+@pytest.mark.parametrize("window, taken", [(5, 5.0), (None, None)])
+def test_a_served_simulator_tells_the_run_how_long_it_remembers_keys(window: float | None, taken: float | None) -> None:
+    import anyio
+
+    from runner.sim.serve import running_server
+
+    with running_server(SimConfig(idempotency_window=window)) as url:
+        prov = get_provider("sim", base_url=url)
+
+        async def prepare() -> None:
+            async with prov.client() as client:
+                await prov.prepare(client)
+
+        anyio.run(prepare)
+    assert prov.caps.idempotency_window_seconds == taken
