@@ -696,6 +696,37 @@ def test_url_gone_for_good_is_expired_and_not_repaid(tmp_path: Path, monkeypatch
     check_outputs(m)
 
 
+def test_completed_videos_without_an_output_url_are_downloaded_from_their_content_route(tmp_path: Path) -> None:
+    """The OpenAI shape gives no `output.url`: every video is fetched from `/videos/{id}/content`, paid once."""
+    m = write_manifest(tmp_path, n_seeds=2, sim={"omit_output": True})
+    result, prov = run(m)
+    assert result.exit_code == 0 and result.stats.counts["done"] == 4
+    assert sorted(check_outputs(m)) == sorted(j.key for j in api.plan(m).jobs)
+    s = stats(prov)
+    assert (s["creates"], s["duplicate_paid"], s["downloads"]) == (4, 0, 4)
+    assert s["requests"]["content"] == 4 and "file" not in s["requests"]
+    assert result.stats.spent_micros == 4 * 350_000
+
+
+def test_expired_content_is_expired_and_not_repaid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from runner import executor as ex_mod
+
+    monkeypatch.setattr(ex_mod, "backoff", lambda attempt, retry_after: 0.0)
+    m = write_manifest(tmp_path, n_seeds=1, sim={"omit_output": True, "url_ttl": 0, "refresh_urls": False,
+                                                 "expired_status": 410})
+    prov = sim_provider(m)
+    result, _ = run(m, prov)
+    assert result.exit_code == 1
+    snap = api.status(m)
+    assert {j.state for j in snap.jobs} == {"expired"} and snap.spent_micros == 700_000
+    assert all("HTTP 410" in (j.error or "") and "not re-submitted" in (j.error or "") for j in snap.jobs)
+    prov.app.state.sim.configure({"url_ttl": 3600, "refresh_urls": True})
+    again, _ = run(m, prov)  # fresh content once the provider serves it again: fetched, paying nothing
+    assert again.exit_code == 0 and again.stats.counts["done"] == 2 and again.stats.spent_micros == 0
+    assert stats(prov)["creates"] == 2
+    check_outputs(m)
+
+
 @pytest.mark.parametrize("fault", ["truncated", "wrong_content_type", "reset_mid_body"])
 def test_bad_downloads_are_retried_and_never_kept(tmp_path: Path, fault: str) -> None:
     m = write_manifest(tmp_path, n_seeds=1, sim={"script": [{"route": "file", "nth": [1, 2], "fault": fault}]})

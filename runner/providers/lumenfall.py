@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import builtins
+import dataclasses
 import os
 from collections.abc import Callable, Collection, Mapping
 from datetime import datetime, timezone
@@ -267,13 +268,23 @@ class LumenfallProvider:
         return decode(response, op=op, create=create, expect_body=expect_body, key_env=self.key_env)
 
     def _video(self, data: Any, *, op: str, create: bool = False) -> VideoStatus:
+        """A video object parsed; a completed one without `output.url` (the OpenAI shape, which serves the
+        bytes at the API itself) gets its `content_url`."""
         try:
-            return parse_video(data)
+            status = parse_video(data)
         except ValueError as exc:
             message = f"{op}: the answer is not a video object ({exc})"
             if create:
                 raise OutcomeUnknownError(message + "; the job may have been created", status=200) from exc
             raise ServerError(message, status=200, code="MALFORMED_RESPONSE") from exc
+        if status.status == "completed" and status.url is None:
+            status = dataclasses.replace(status, url=self.content_url(status.id))
+        return status
+
+    def content_url(self, video_id: str) -> str:
+        """`GET {base}/videos/{id}/content`: a completed video's bytes at the API's own origin (so fetched with
+        the key), until the video's `expires_at`."""
+        return f"{self.base_url}/videos/{quote(video_id, safe='')}/content"
 
 
 # -- request bodies ----------------------------------------------------------------------------------

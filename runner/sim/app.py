@@ -312,12 +312,12 @@ async def delete_video(sim: Sim, call: Call) -> Reply:
 
 
 async def video_content(sim: Sim, call: Call) -> Reply:
-    video = sim.get(call.request.path_params["video_id"])
+    video_id = call.request.path_params["video_id"]
+    sim.get(video_id)
     variant = call.request.query_params.get("variant", "video")
     if variant not in ("video", "thumbnail"):
         raise ApiError(400, "INVALID_REQUEST", f"variant: must be video or thumbnail, got {variant!r}", param="variant")
-    if not sim.completed([video]):
-        raise ApiError(404, "NOT_FOUND", f"video {video.id} has no content: it is {video.status(sim.clock()).value}")
+    video = sim.content(video_id)
     return await _bytes(sim, call, video, "jpg" if variant == "thumbnail" else "mp4")
 
 

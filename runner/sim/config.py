@@ -154,6 +154,9 @@ class SimConfig:
     """Status of an expired output URL: 403, 404 or 410."""
     refresh_urls: bool = True
     """A GET of a completed video whose URL has expired issues a fresh URL."""
+    omit_output: bool = False
+    """Completed video objects carry no `output` (the OpenAI shape): the bytes are only at
+    `GET /videos/{id}/content`, until the video's `expires_at`, as an output URL."""
 
     error_rate: float = 0.0
     """Probability of a 5xx on any route."""

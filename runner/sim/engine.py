@@ -350,6 +350,21 @@ class Sim:
             self.tokens[video.url_token] = (video, issued)
         return video.url_token, video.url_issued + ttl
 
+    def content(self, video_id: str) -> Video:
+        """The completed video `GET /videos/{id}/content` serves, until its `expires_at` (as its output URL:
+        a GET of the video, where URLs are refreshed, makes that later).
+
+        :raises ApiError: 404 for no such video or one not completed, the `expired_status` knob once expired.
+        """
+        video = self.get(video_id)
+        now = self.clock()
+        if not self.completed([video]):
+            raise ApiError(404, "NOT_FOUND", f"video {video.id} has no content: it is {video.status(now).value}")
+        issued = video.url_issued if video.url_token is not None else video.slot.end
+        if now >= issued + self.config.url_ttl:
+            raise ApiError(self.config.expired_status, "CONTENT_EXPIRED", f"video {video.id}'s content has expired")
+        return video
+
     def file(self, video_id: str, token: str | None) -> Video:
         """The video an output URL points to.
 
@@ -390,12 +405,13 @@ class Sim:
         if state is Status.COMPLETED:
             token, expires = self.url(video, now)
             out["expires_at"] = int(expires)
-            out["output"] = {
-                "url": f"{base_url}files/{video.id}.mp4?token={token}",
-                "thumbnail_url": f"{base_url}files/{video.id}.jpg?token={token}",
-                "content_type": "video/mp4",
-                "size_bytes": video.size_bytes,
-            }
+            if not self.config.omit_output:
+                out["output"] = {
+                    "url": f"{base_url}files/{video.id}.mp4?token={token}",
+                    "thumbnail_url": f"{base_url}files/{video.id}.jpg?token={token}",
+                    "content_type": "video/mp4",
+                    "size_bytes": video.size_bytes,
+                }
             cost = video.cost_micros
         elif state is Status.FAILED:
             code = video.error_code() or "UPSTREAM_ERROR"

@@ -74,6 +74,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="same key, other body: return the original video, or 409")
     parser.add_argument("--no-refresh-urls", dest="refresh_urls", action="store_false", default=None,
                         help="never re-issue an expired output URL")
+    parser.add_argument("--omit-output", dest="omit_output", action="store_true", default=None,
+                        help="completed videos carry no output URL (OpenAI shape): bytes only at /videos/{id}/content")
     parser.add_argument("--full-size", dest="full_size", action="store_true", default=None,
                         help="encode clips at the requested size instead of scaled down")
     parser.add_argument("--fault", action="append", default=[], metavar="ROUTE:FAULT:P|nth=N[,N]",
@@ -97,7 +99,8 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
             raise ConfigError(f"{args.config}: {exc}") from exc
         if not isinstance(knobs, dict):
             raise ConfigError(f"{args.config}: expected a JSON object of knobs")
-    names = [dest for _, dest, _, _ in _FLAGS] + ["honour_idempotency", "idempotency_conflict", "refresh_urls", "full_size"]
+    names = [dest for _, dest, _, _ in _FLAGS] + ["honour_idempotency", "idempotency_conflict", "refresh_urls", "omit_output",
+                                                    "full_size"]
     for name in names:
         value = getattr(args, name, None)
         if value is not None:

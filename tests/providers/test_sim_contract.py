@@ -487,6 +487,41 @@ async def test_url_ttl_zero_expires_at_once(sim: Sim, lumenfall: LumenfallProvid
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("prefix", ["/v1", "/openai/v1"])
+@pytest.mark.anyio
+async def test_a_completed_video_without_output_is_fetched_from_its_content_route_with_the_key(
+    sim: Sim, server: str, key: str, tmp_path: Path, prefix: str
+) -> None:
+    """The OpenAI shape has no `output`: the bytes are at `GET {base}/videos/{id}/content`, at the API itself
+    (so the key goes with them), under either base path."""
+    await sim.configure(api_key=KEY, omit_output=True)
+    base = server.removesuffix("/v1") + prefix
+    provider = get_provider("lumenfall", base_url=base)
+    assert isinstance(provider, LumenfallProvider)
+    async with provider.client() as client:
+        done = await completed(provider, client)
+        assert done.url == f"{base}/videos/{done.id}/content" and done.expires_at is not None
+        got = await provider.download(client, done.url, tmp_path / "a.mp4")
+    assert got.path.read_bytes()[4:8] == b"ftyp" and got.sha256 == hashlib.sha256(got.path.read_bytes()).hexdigest()
+    stats = await sim.stats()
+    assert stats["requests"]["content"] == 1 and stats["downloads"] == 1 and "file" not in stats["requests"]
+
+
+@pytest.mark.parametrize(("prefix", "status"), [("/v1", 403), ("/openai/v1", 410)])
+@pytest.mark.anyio
+async def test_expired_content_is_an_expired_download(
+    sim: Sim, server: str, key: str, tmp_path: Path, prefix: str, status: int
+) -> None:
+    await sim.configure(omit_output=True, url_ttl=0.0, refresh_urls=False, expired_status=status)
+    provider = get_provider("lumenfall", base_url=server.removesuffix("/v1") + prefix)
+    async with provider.client() as client:
+        done = await completed(provider, client)  # type: ignore[arg-type]
+        with pytest.raises(ExpiredError) as info:
+            await provider.download(client, done.url or "", tmp_path / "a.mp4")
+    assert info.value.status == status
+    assert list(tmp_path.iterdir()) == []
+
+
 DOWNLOAD_FAULTS = [("truncated", "TRUNCATED"), ("reset_mid_body", "TRUNCATED"), ("wrong_content_type", "WRONG_TYPE"), ("corrupt", "CORRUPT")]
 
 

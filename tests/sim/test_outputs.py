@@ -91,6 +91,34 @@ async def test_without_refresh_an_expired_url_stays_expired(api: Api) -> None:
     assert (await api.client.get(again["output"]["url"])).status_code == 403
 
 
+@pytest.mark.parametrize("prefix", ["/v1", "/openai/v1"])
+async def test_without_output_the_content_route_serves_the_video_until_it_expires(api: Api, prefix: str) -> None:
+    api.configure(omit_output=True, url_ttl=60)
+    root = f"http://sim.test{prefix}"
+    video = (await api.create(f"{root}/videos")).json()["id"]
+    api.clock.advance(10)
+    done = (await api.client.get(f"{root}/videos/{video}")).json()
+    assert done["status"] == "completed" and "output" not in done
+    assert done["expires_at"] == done["completed_at"] + 60
+    content = await api.client.get(f"{root}/videos/{video}/content")
+    assert content.status_code == 200 and content.headers["content-type"] == "video/mp4"
+    assert content.content[4:8] == b"ftyp"
+    api.clock.advance(61)
+    expired = await api.client.get(f"{root}/videos/{video}/content")
+    assert expired.status_code == 403 and expired.json()["error"]["code"] == "CONTENT_EXPIRED"
+    fresh = (await api.client.get(f"{root}/videos/{video}")).json()  # URLs are refreshed: so is the content
+    assert fresh["expires_at"] == int(api.clock.now) + 60
+    assert (await api.client.get(f"{root}/videos/{video}/content")).content == content.content
+
+
+async def test_without_refresh_expired_content_stays_expired(api: Api) -> None:
+    api.configure(omit_output=True, url_ttl=5, refresh_urls=False, expired_status=410)
+    done = await completed(api)
+    api.clock.advance(6)
+    await api.video(done["id"])
+    assert (await api.client.get(f"/videos/{done['id']}/content")).status_code == 410
+
+
 async def test_a_forged_token_is_403(api: Api) -> None:
     done = await completed(api)
     url = done["output"]["url"].split("?")[0]
