@@ -35,6 +35,7 @@ from .errors import (
     RejectedError,
     RetryableError,
 )
+from .jobs import COST_FACTORS, counted_cost
 from .live import LiveViews
 from .options import RunOptions
 from .outputs import keep_take, mute, sidecar_matches, sidecar_writer
@@ -145,6 +146,7 @@ class Executor:
         self._resets: dict[int, str] = {}  # job id -> why: settled jobs to re-run, made plannable as each is sent
         self._reset_early: set[int] = set()  # ... of them, those made plannable already (failure retries)
         self._fatal = False
+        self._doubted = False  # a reported cost was doubted in this run (said once, in `errors`)
         self._unanswered: dict[str, str] = {}  # video -> why its last polls got no status (read by `_watch`)
         self._ended = False
         self._tries_after_failure: dict[int, int] = {}  # job id -> new attempts this run made after failures
@@ -276,6 +278,22 @@ class Executor:
         self._reserved = max(0, self._reserved - job.cost_micros)
         if billed:
             self._spent += billed
+
+    def _billed(self, job: Job, jid: int, status: VideoStatus, *, completed: bool, tell: bool = False) -> int | None:
+        """What the render of `status` counts against the budget (`counted_cost`): the provider's figure, or
+        the estimate when that figure is implausible. `tell`: the first sight of this render's cost, where a
+        doubted one is recorded on the job (event cost-doubted, both figures) and said once per run."""
+        billed, doubted = counted_cost(job.cost_micros, status.cost_micros, completed=completed)
+        if doubted and tell and status.cost_micros is not None:
+            reported, estimate = status.cost_micros, job.cost_micros
+            self.store.event(self.run_id, jid, "cost-doubted", {"reported_micros": reported, "estimate_micros": estimate})
+            if not self._doubted:
+                self._doubted = True
+                low, high = COST_FACTORS
+                self._error(job, f"the provider reported a cost of ${reported / 1e6:,.2f}, not within {low:g}-{high:g}x "
+                                 f"the estimate of ${estimate / 1e6:,.2f}: the estimate counts against the budget, for "
+                                 "this job and any other such (event cost-doubted); the reported figure is recorded")
+        return billed
 
     # -- the run -----------------------------------------------------------------------------------
     def prepare(self) -> tuple[list[Job], list[Job], list[Job]]:
@@ -785,7 +803,7 @@ class Executor:
             sha = await anyio.to_thread.run_sync(sidecar_matches, job.output, job.hash, pid)
         if sha is not None:
             row = self.store.job_row(jid)  # its render's cost, recorded when completion was seen
-            billed = row["cost_micros"] if row["cost_micros"] is not None else job.cost_micros
+            billed = row["cost_micros"] if row["cost_micros"] is not None else job.cost_micros  # as counted then
             self._move(jid, S.DONE, sha256=sha, cost_micros=billed, downloaded_at=self.clock(),
                        done_run_id=self.run_id, output_path=str(job.output))
             return
@@ -831,13 +849,13 @@ class Executor:
                     took = min(took, max(0.0, status.completed_at - status.created_at) + 1.0)
                 self.renders.seen(took)
             if self.states[jid] != S.DOWNLOADING.value:
-                # rendered, so billed: what the provider says, or the price table's figure
-                billed = status.cost_micros if status.cost_micros is not None else job.cost_micros
+                # rendered, so billed: what the provider says (when plausible), or the price table's figure
+                billed = self._billed(job, jid, status, completed=True, tell=True)
                 self._move(jid, S.DOWNLOADING, lazy=True, completed_at=seen, url=status.url,
                            expires_at=status.expires_at, cost_micros=billed, cost_reported_micros=status.cost_micros)
             await self._download(job, jid, status, row)
             return
-        billed = status.cost_micros
+        billed = self._billed(job, jid, status, completed=False, tell=status.status != "cancelled")
         self._settle(job, billed)
         if status.status == "cancelled":
             self._move(jid, S.CANCELLED, error="cancelled at the provider")
@@ -847,7 +865,7 @@ class Executor:
         # The failure and the decision to send the job again, in one commit: a process killed before the new
         # attempt is sent leaves it to the next run (resume.prepare), which makes it if the manifest allows.
         with self.store.batch():
-            self._move(jid, S.FAILED, error=message, cost_micros=billed)
+            self._move(jid, S.FAILED, error=message, cost_micros=billed, cost_reported_micros=status.cost_micros)
             if retry is not None:
                 self._early_reset(jid, retry)
         self._crash_point("after-failure")
@@ -1004,7 +1022,8 @@ class Executor:
         url = status.url
         last = ""
         output = job.output
-        billed = status.cost_micros if status.cost_micros is not None else job.cost_micros
+        billed = self._billed(job, jid, status, completed=True)
+        assert billed is not None  # a completed render counts at least its estimate
         # A re-run of a done job: its earlier take, still at `output`, is kept under .runs/superseded/ just
         # before the new one replaces it (both on disk at every moment between).
         earlier = self.store.earlier_take(jid) if row.attempt > 1 else None
@@ -1075,7 +1094,7 @@ class Executor:
         self._settle(job, billed)
         if last.startswith("expired"):
             self._move(jid, S.EXPIRED, error=f"{last}; the provider gave no fresh URL (paid, not re-submitted)",
-                       cost_micros=billed)
+                       cost_micros=billed, cost_reported_micros=status.cost_micros)
         else:
             self.store.transition(jid, S.DOWNLOADING, error=last)
             self._set_state(jid, S.DOWNLOADING.value)

@@ -122,3 +122,26 @@ def job_hash(provider: str, model: str, params: Mapping[str, Any], repeat: int) 
     text = f'{{"model":{canonical(model)},"params":{canonical(params)},"provider":{canonical(provider)},"repeat":{repeat}}}'
     return hashlib.sha256(text.encode()).hexdigest()
 
+
+
+# A reported cost counts against the budget only within these factors of the job's estimate. Real prices move
+# the figure by well under them (another route's resolution tier, an audio surcharge, a discount: 0.5x-2.5x
+# at most in the price table), while a figure in another unit is 100x (cents) or 1,000,000x (micro-dollars)
+# away, and a 0 for a finished paid render is no price at all (a cost not final yet, or billed later).
+COST_FACTORS = (0.2, 5.0)
+
+
+def counted_cost(estimate: int, reported: int | None, *, completed: bool) -> tuple[int | None, bool]:
+    """What a render counts against the budget (micro-USD, None for nothing) given the provider's `reported`
+    figure, and whether that figure was doubted (then the estimate counts instead).
+
+    A completed render counts a reported figure within COST_FACTORS of the estimate, and the estimate when
+    none is reported. A failed one counts what was reported from 0 (nothing charged) up to the upper factor,
+    and nothing when none is. A job estimated at 0 has nothing to compare with: its figure is taken as is.
+    """
+    if reported is None:
+        return (estimate if completed else None), False
+    low, high = COST_FACTORS
+    if estimate <= 0 or (low * estimate if completed else 0) <= reported <= high * estimate:
+        return reported, False
+    return estimate, True

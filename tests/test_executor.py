@@ -727,6 +727,84 @@ def test_expired_content_is_expired_and_not_repaid(tmp_path: Path, monkeypatch: 
     check_outputs(m)
 
 
+@pytest.mark.parametrize(("estimate", "reported", "completed", "counted", "doubted"), [
+    (350_000, 350_000, True, 350_000, False),
+    (350_000, 420_000, True, 420_000, False),      # 1.2x: another tier, a surcharge
+    (350_000, 70_000, True, 70_000, False),        # 0.2x and 5x are the bounds, both in
+    (350_000, 1_750_000, True, 1_750_000, False),
+    (350_000, 69_999, True, 350_000, True),
+    (350_000, 0, True, 350_000, True),             # a completed paid render is not free
+    (350_000, 350_000 * 10**6, True, 350_000, True),  # micro-dollars read as dollars
+    (350_000, None, True, 350_000, False),         # none reported: the estimate, as always
+    (350_000, 0, False, 0, False),                 # a failed render charged nothing
+    (350_000, 100_000, False, 100_000, False),
+    (350_000, None, False, None, False),
+    (350_000, 350_000 * 10**6, False, 350_000, True),
+    (0, 120_000, True, 120_000, False),            # nothing to compare with
+])
+def test_a_reported_cost_counts_only_within_a_plausible_factor_of_the_estimate(
+    estimate: int, reported: int | None, completed: bool, counted: int | None, doubted: bool
+) -> None:
+    from runner.jobs import counted_cost
+
+    assert counted_cost(estimate, reported, completed=completed) == (counted, doubted)
+
+
+def _doubted_events(tmp_path: Path) -> list[dict]:
+    from runner.state import Store
+
+    with Store(tmp_path / ".gridrun" / "state.db", readonly=True) as store:
+        return [json.loads(r[0]) for r in store.db.execute("SELECT detail FROM events WHERE kind='cost-doubted'")]
+
+
+def _money_views(m: Path) -> set[float]:
+    """`spent` as status, its JSON, and export's summary each show it, in USD."""
+    from runner.export import summary
+
+    snap = api.status(m)
+    return {snap.spent_micros / 1e6, api.status_json(snap)["spent_usd"], summary(snap)["spent_usd"]}
+
+
+def test_a_plausible_reported_cost_is_what_the_budget_counts(tmp_path: Path) -> None:
+    m = write_manifest(tmp_path, n_seeds=2, sim={"cost_factor": 1.2}, run={"budget_usd": 2.0})
+    result, _ = run(m)
+    assert result.exit_code == 0 and result.stats.counts["done"] == 4
+    assert result.stats.spent_micros == 4 * 420_000 and _money_views(m) == {1.68}
+    assert {j.cost_micros for j in api.status(m).jobs} == {420_000}
+    assert _doubted_events(tmp_path) == [] and not any("estimate counts" in e for e in result.stats.last_errors)
+    side = json.loads(Path(api.status(m).jobs[0].output_path).with_suffix(".json").read_text())
+    assert side["cost_usd"] == side["cost_reported_usd"] == 0.42
+    check_outputs(m)
+
+
+@pytest.mark.parametrize("factor", [0.0, 1e6])
+def test_an_implausible_reported_cost_is_recorded_but_the_estimate_is_counted(tmp_path: Path, factor: float) -> None:
+    """A reported 0, or a figure in micro-dollars, neither frees the budget nor stops the run: the estimate
+    counts, in every view of the run's money, and the reported figure is kept and flagged."""
+    m = write_manifest(tmp_path, n_seeds=2, sim={"cost_factor": factor}, run={"budget_usd": 2.0, "concurrency": 1})
+    result, prov = run(m)
+    assert result.exit_code == 0 and result.stats.counts["done"] == 4 and stats(prov)["creates"] == 4
+    assert result.stats.spent_micros == 4 * 350_000 and _money_views(m) == {1.4}
+    reported = round(350_000 * factor)
+    assert {j.cost_micros for j in api.status(m).jobs} == {350_000}  # as counted
+    from runner.state import Store
+
+    with Store(tmp_path / ".gridrun" / "state.db", readonly=True) as store:  # and as the provider reported it
+        assert {r[0] for r in store.db.execute("SELECT cost_reported_micros FROM jobs")} == {reported}
+    assert _doubted_events(tmp_path) == [{"reported_micros": reported, "estimate_micros": 350_000}] * 4
+    said = [e for e in result.stats.last_errors if "the estimate counts against the budget" in e]
+    assert len(said) == 1 and f"${reported / 1e6:,.2f}" in said[0], result.stats.last_errors
+    video = Path(api.status(m).jobs[0].output_path)
+    side = json.loads(video.with_suffix(".json").read_text())
+    assert side["cost_usd"] == 0.35 and side["cost_reported_usd"] == reported / 1e6
+    video.with_suffix(".json").unlink()
+    again, _ = run(m, prov)  # the sidecar written again from the state: the cost as counted
+    assert again.exit_code == 0 and again.stats.spent_micros == 0
+    mended = json.loads(video.with_suffix(".json").read_text())
+    assert mended["cost_usd"] == 0.35 and mended["cost_reported_usd"] == reported / 1e6
+    check_outputs(m)
+
+
 @pytest.mark.parametrize("fault", ["truncated", "wrong_content_type", "reset_mid_body"])
 def test_bad_downloads_are_retried_and_never_kept(tmp_path: Path, fault: str) -> None:
     m = write_manifest(tmp_path, n_seeds=1, sim={"script": [{"route": "file", "nth": [1, 2], "fault": fault}]})

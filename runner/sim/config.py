@@ -137,6 +137,9 @@ class SimConfig:
     """How 429s say when to retry: seconds | date (HTTP-date) | ms (retry-after-ms) | body (JSON retry_after) | all | none."""
     retry_after: float = 1.0
     """Seconds advertised by injected 429s."""
+    cost_factor: float = 1.0
+    """Multiplies the `metadata.cost` reported for a completed video (and its request log entry's `cost`), not
+    what the account owes: 0 reports a free render, 1000000 a figure in micro-dollars."""
     balance: float | None = None
     """Account balance in USD; creates that would overdraw it get 402 INSUFFICIENT_BALANCE. None = unlimited."""
 
@@ -190,7 +193,7 @@ class SimConfig:
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ConfigError(f"{name} must be between 0 and 1, got {value!r}")
-        for name in ("render_time", "time_scale", "rate_limit", "url_ttl", "slow_delay", "retry_after"):
+        for name in ("render_time", "time_scale", "rate_limit", "url_ttl", "slow_delay", "retry_after", "cost_factor"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must not be negative, got {getattr(self, name)!r}")
         if self.balance is not None and (isinstance(self.balance, bool) or not isinstance(self.balance, (int, float)) or self.balance < 0):

@@ -412,7 +412,7 @@ class Sim:
                     "content_type": "video/mp4",
                     "size_bytes": video.size_bytes,
                 }
-            cost = video.cost_micros
+            cost = self.reported_micros(video)
         elif state is Status.FAILED:
             code = video.error_code() or "UPSTREAM_ERROR"
             out["error"] = {"code": code, "message": _FAILURE_MESSAGES.get(code, "The upstream provider failed to render the video.")}
@@ -429,11 +429,15 @@ class Sim:
         }
         return out
 
+    def reported_micros(self, video: Video) -> int:
+        """The cost reported for a finished render: its price, times the `cost_factor` knob."""
+        return round(video.cost_micros * self.config.cost_factor)
+
     def request_json(self, entry: LogEntry) -> dict[str, Any]:
         now = self.clock()
         video = entry.video
         status = entry.status(now)
-        cost = video.cost_micros if video is not None and status in ("completed", "pending") else None
+        cost = self.reported_micros(video) if video is not None and status in ("completed", "pending") else None
         return {
             "id": entry.id,
             "object": "request",

@@ -53,6 +53,7 @@ _FLAGS: list[tuple[str, str, type, str]] = [
     ("--url-ttl", "url_ttl", float, "seconds an output URL stays valid"),
     ("--expired-status", "expired_status", int, "status of an expired output URL: 403, 404 or 410"),
     ("--balance", "balance", float, "account balance in USD (402 when exceeded)"),
+    ("--cost-factor", "cost_factor", float, "multiply the metadata.cost reported for completed videos"),
     ("--seed", "seed", int, "seed for render times, failures, faults and pictures"),
     ("--api-key", "api_key", str, "require this Bearer key (default: accept any)"),
     ("--max-side", "max_side", int, "long side of encoded clips, pixels"),

@@ -41,6 +41,22 @@ async def test_video_goes_queued_then_in_progress_then_completed(api: Api) -> No
     assert done["seconds"] == "5" and done["size"] == "960x540"
 
 
+@pytest.mark.parametrize(("factor", "cost"), [(1.2, 0.42), (0.0, 0.0), (1e6, 350_000.0)])
+async def test_cost_factor_multiplies_the_reported_cost_not_the_estimate(api: Api, factor: float, cost: float) -> None:
+    api.configure(cost_factor=factor)
+    video = (await api.create()).json()["id"]
+    api.clock.advance(10)
+    done = await api.video(video)
+    assert (done["metadata"]["cost"], done["metadata"]["cost_estimate"]) == (cost, 0.35)
+    [entry] = (await api.client.get("http://sim.test/v1/requests")).json()["data"]
+    assert entry["cost"] == cost
+
+
+def test_cost_factor_must_not_be_negative() -> None:
+    with pytest.raises(ValueError, match="cost_factor must not be negative"):
+        SimConfig(cost_factor=-1.0)
+
+
 async def test_concurrency_cap_keeps_the_overflow_queued_first_in_first_out(api: Api) -> None:
     api.configure(concurrency=2)
     ids = [(await api.create(prompt=f"p{i}")).json()["id"] for i in range(4)]

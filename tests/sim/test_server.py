@@ -143,13 +143,13 @@ def test_command_line_flags_become_knobs(tmp_path: Path) -> None:
     args = parse(
         "--port", "8765", "--config", str(knobs), "--render-time", "3", "--concurrency", "2", "--rate-limit", "5",
         "--no-idempotency", "--url-ttl", "60", "--seed", "4", "--api-key", "k", "--fault", "create:reset_after:nth=2,5",
-        "--omit-output",
+        "--omit-output", "--cost-factor", "1.5",
     )
     config = config_from_args(args)
     assert (args.host, args.port) == ("127.0.0.1", 8765)
     assert (config.render_time, config.failure_rate, config.concurrency, config.rate_limit) == (3.0, 0.5, 2, 5.0)
     assert (config.honour_idempotency, config.url_ttl, config.seed, config.api_key) == (False, 60.0, 4, "k")
-    assert config.omit_output is True
+    assert config.omit_output is True and config.cost_factor == 1.5
     assert config.script == (FaultRule("slow", route="get", p=0.1), FaultRule("reset_after", route="create", nth=(2, 5)))
     assert config_from_args(parse()) == SimConfig()
 
