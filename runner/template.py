@@ -17,7 +17,7 @@ import math
 import operator
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 if TYPE_CHECKING:
     from jinja2 import nodes
@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 
 # What one render may make, so that a slip (loops in loops, 'x' * 10**9) is an error, not a plan that hangs
 # or fills memory: values handed out by range() in all, the length of a string or list made by * or +, or
-# by padding, joining, replacing and formatting (checked before the string is made), and numbers made by **.
+# by ~, padding, joining, replacing and formatting (checked before the string is made), what the template
+# writes in all (counted as it is written), and numbers made by **.
 RANGE_BUDGET = 1_000_000
 MAX_MADE = 10_000_000
 MAX_BITS = 14_000  # ** and * make numbers of some 4,200 digits at most (Python writes up to 4,300 as text)
@@ -106,6 +107,63 @@ def _joined(separator: str | bytes, items: list[Any]) -> None:
         _made(total, f"joining {len(items):,} items")
 
 
+_WRITTEN = f"the template would write more than {MAX_MADE:,} characters (loops writing long strings?)"
+
+
+def _written(pieces: Iterable[str]) -> str:
+    """What a template (or a block, macro or filter block in it) writes, joined; refused once it passes what a
+    template makes. Each piece is checked as it is made, but a loop can write many."""
+    if isinstance(pieces, _Buffer):
+        return "".join(pieces)  # counted as it was filled
+    out = []
+    length = 0
+    for piece in pieces:  # inline rather than a _Buffer: this is every render's join, and twice as fast
+        length += len(piece)
+        if length > MAX_MADE:
+            raise _Budget(_WRITTEN)
+        out.append(piece)
+    return "".join(out)
+
+
+class _Buffer(list[str]):
+    """What a block, macro or filter block writes, kept until it ends: refused once it passes what a template
+    makes, as it is written."""
+
+    __slots__ = ("length",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.length = 0
+
+    def append(self, piece: str) -> None:
+        self.length += len(piece)
+        if self.length > MAX_MADE:
+            raise _Budget(_WRITTEN)
+        super().append(piece)
+
+    def extend(self, pieces: Iterable[str]) -> None:
+        for piece in pieces:
+            self.append(piece)
+
+
+class _Tilde:
+    """The values of `a ~ b ~ c`, gathered one by one: each is counted as text before the next is made, so that
+    a join longer than a template makes is refused before it, or the values for it, take the memory."""
+
+    __slots__ = ("items", "length")
+
+    def __init__(self) -> None:
+        self.items: list[Any] = []
+        self.length = 0
+
+    def add(self, item: Any) -> _Tilde:
+        self.length += len(item) if isinstance(item, str) else len(str(item))
+        if self.length > MAX_MADE:
+            _made(self.length, "joining values with ~")
+        self.items.append(item)
+        return self
+
+
 def _replaced(text: str | bytes, old: Any, new: Any, count: Any) -> None:
     """Refuse a replace that would make a string longer than a template makes."""
     if not isinstance(new, type(text)) or not isinstance(old, type(text)) or len(new) <= len(old):
@@ -153,6 +211,8 @@ _SIZED_METHODS = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs", "
 @functools.lru_cache(maxsize=1)
 def _env() -> ImmutableSandboxedEnvironment:
     import jinja2
+    from jinja2 import meta, nodes
+    from jinja2.compiler import CodeGenerator, Frame
     from jinja2.filters import make_attrgetter
     from jinja2.sandbox import (ImmutableSandboxedEnvironment, SandboxedEscapeFormatter, SandboxedFormatter,
                                 safe_range)
@@ -168,8 +228,46 @@ def _env() -> ImmutableSandboxedEnvironment:
     class EscapeFormatter(Checked, SandboxedEscapeFormatter):
         pass
 
+    class Generator(CodeGenerator):
+        """Jinja's code generator, with `~` and what blocks write checked, and nothing made at compile time but
+        the template's own text: Jinja would otherwise fold constant parts while compiling, unchecked (1,000 times
+        `{{ 'x' | center(9999999) }}` made 10 GB before the first render)."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.optimizer = None  # no constant folding; a render makes the same values, checked
+
+        def buffer(self, frame: Frame) -> None:
+            frame.buffer = self.temporary_identifier()
+            self.writeline(f"{frame.buffer} = environment.buffer()")
+
+        def _output_child_to_const(self, node: nodes.Expr, frame: Frame, finalize: Any) -> str:
+            if not isinstance(node, nodes.TemplateData):
+                raise nodes.Impossible()
+            return super()._output_child_to_const(node, frame, finalize)
+
+        def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+            if frame.eval_ctx.volatile:
+                join = "(markup_join if context.eval_ctx.volatile else str_join)"  # as Jinja writes it
+            else:
+                join = "markup_join" if frame.eval_ctx.autoescape else "str_join"
+            self.write(f"{join}(environment.tilde()")
+            for arg in node.nodes:
+                self.write(".add(")
+                self.visit(arg, frame)
+                self.write(")")
+            self.write(".items)")
+
+    class Tracker(meta.TrackingCodeGenerator, Generator):
+        """What `meta.find_undeclared_variables` compiles with, folding nothing either."""
+
     class Env(ImmutableSandboxedEnvironment):
         intercepted_binops = frozenset({"*", "**", "+", "%"})
+        code_generator_class = Generator
+        tracker = Tracker
+        concat = staticmethod(_written)
+        tilde = _Tilde
+        buffer = _Buffer
 
         def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
             """str.format and format_map as Jinja sandboxes them, with each field's width and precision checked
@@ -359,7 +457,6 @@ def compile_value(value: Any) -> Compiled:
                 return Compiled("expr", value, frozenset(names), _Name(names[0], value))
             return Compiled("concat", value, frozenset(names), _concat(value, plain))
         import jinja2
-        from jinja2 import meta
 
         ENV = _env()
         m = _SINGLE.match(value)
@@ -367,10 +464,10 @@ def compile_value(value: Any) -> Compiled:
             if m and not any(x in m.group("expr") for x in _MARKERS[:2]) and "}}" not in m.group("expr"):
                 expr = m.group("expr").strip()
                 fn = ENV.compile_expression(expr, undefined_to_none=False)
-                names = meta.find_undeclared_variables(ENV.parse("{{ " + expr + " }}"))
+                names = _undeclared(ENV.parse("{{ " + expr + " }}"))
                 return Compiled("expr", value, frozenset(names), _ExprCall(fn))
             ast = ENV.parse(value)
-            names = meta.find_undeclared_variables(ast)
+            names = _undeclared(ast)
             parts = _simple_parts(ast)
             if parts is not None:
                 return Compiled("concat", value, frozenset(names), _concat(value, parts))
@@ -391,6 +488,15 @@ def compile_value(value: Any) -> Compiled:
             return Compiled("const", value, frozenset())
         return Compiled("map", value, frozenset().union(*(c.names for _, c in items)), None, items)
     return Compiled("const", value, frozenset())
+
+
+def _undeclared(ast: nodes.Template) -> set[str]:
+    """The names a parsed template reads from its context (`jinja2.meta.find_undeclared_variables`, compiled by
+    this module's code generator, so that finding them makes nothing)."""
+    ENV = _env()
+    tracker = ENV.tracker(ENV)  # type: ignore[attr-defined]
+    tracker.visit(ast)
+    return set(tracker.undeclared_identifiers)
 
 
 def _plain_parts(text: str) -> list[tuple[bool, str]] | None:

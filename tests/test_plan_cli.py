@@ -151,6 +151,31 @@ def test_a_format_width_of_gigabytes_is_refused_before_it_is_made(tmp_path: Path
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize(("prompt", "problem"), [
+    ("{% for i in range(100000) %}{{ 'x' * 9999999 }}{% endfor %}",
+     "the template would write more than 10,000,000 characters (loops writing long strings?)"),
+    ("{{ big ~ big ~ big }}", "joining values with ~ would make 19,999,998 characters; a template makes at most 10,000,000"),
+])
+def test_a_template_writing_gigabytes_is_refused_as_it_writes(tmp_path: Path, prompt: str, problem: str) -> None:
+    """A loop writing pieces each under the limit, or a ~ join, grew without bound; each is now an error at its
+    place, within a 1 GB address space."""
+    import resource
+
+    gridrun = Path(sys.executable).parent / "gridrun"
+    cmd = [str(gridrun)] if gridrun.exists() else [sys.executable, "-m", "runner.cli"]
+    write(tmp_path / "long.yaml", head=HEAD, body="output: \"{{ key }}.mp4\"\nvars:\n  big: \"{{ 'x' * 9999999 }}\"\n"
+          f"params:\n  prompt: \"{prompt}\"\n")
+
+    def small() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+    done = subprocess.run([*cmd, "validate", "long.yaml"], cwd=tmp_path, capture_output=True, text=True, check=False,
+                          timeout=60, preexec_fn=small, env={**os.environ, "COLUMNS": "300"})
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"error: long.yaml:8:3: params.prompt: {problem}"), done.stderr
+    assert "Traceback" not in done.stderr
+
+
 # --- gridrun plan on the examples --------------------------------------------------------------
 
 EXAMPLES = sorted(p.name for p in MANIFESTS.glob("*.yaml"))

@@ -190,6 +190,21 @@ def test_a_template_nested_too_deeply_is_a_template_problem() -> None:
     ("{{ ('\t' * 100).expandtabs(1000000) }}", "expandtabs(1,000,000) would make 100,000,100 characters"),
     ("{{ ('a' * 1000).translate({97: 'b' * 100000}) }}", "translating 1,000 characters to up to 100,000 each"),
     ("{{ [1] | batch(20000000, 0) | list }}", "batch() filled to a size of 20,000,000 would make a list"),
+    # ~ is refused as its values are made, and constant parts are not joined while compiling (1,000 x 10 MB here)
+    ("{% set a = 'x' * 9000000 %}{{ a ~ a }}", "joining values with ~ would make 18,000,000 characters"),
+    ("{{ " + " ~ ".join(["('x' | center(9999999))"] * 1000) + " }}", "joining values with ~ would make 19,999,998"),
+    # what a template writes in all, however many pieces under the limit it is written in
+    ("{% for i in range(100000) %}{{ 'x' * 9999999 }}{% endfor %}", "the template would write more than 10,000,000"),
+    ("{% for i in range(999) %}{% for j in range(999) %}{{ 'x' * 9999 }}{% endfor %}{% endfor %}",
+     "the template would write more than 10,000,000"),
+    ("{% for c in 'x' * 9999999 %}{{ 'y' * 9999 }}{% endfor %}", "the template would write more than 10,000,000"),
+    ("{{ 'x' | center(9999999) }}" * 1000, "the template would write more than 10,000,000"),
+    ("{% set s %}{% for i in range(100000) %}{{ 'x' * 9999999 }}{% endfor %}{% endset %}{{ s | length }}",
+     "the template would write more than 10,000,000"),
+    ("{% macro m() %}{% for i in range(100000) %}{{ 'x' * 9999999 }}{% endfor %}{% endmacro %}{{ m() | length }}",
+     "the template would write more than 10,000,000"),
+    ("{% filter upper %}{% for i in range(100000) %}{{ 'x' * 9999999 }}{% endfor %}{% endfilter %}",
+     "the template would write more than 10,000,000"),
 ])
 def test_a_template_that_would_hang_or_fill_memory_is_an_error(source: str, problem: str) -> None:
     """validate used to hang (loops in loops) or allocate gigabytes; the limits are far above any prompt."""
@@ -203,6 +218,14 @@ def test_the_range_budget_is_per_render_and_ordinary_templates_pass() -> None:
     assert compile_value("{{ 'ab' * 3 }} {{ 2 ** 10 }} {{ range(3) | list }}").render({}) == "ababab 1024 [0, 1, 2]"
     assert compile_value("{{ 7 ** 1001 % 97 }} {{ 10 ** -3 }} {{ 'a' + 'b' }}").render({}) == f"{7 ** 1001 % 97} 0.001 ab"
     assert compile_value("{{ (2 ** 13000) % 7 }} {{ 1 ** 200000 }}").render({}) == f"{2 ** 13000 % 7} 1"
+
+
+def test_a_template_that_writes_up_to_the_limit_renders() -> None:
+    assert len(compile_value("{% for i in range(10) %}{{ 'x' * 1000000 }}{% endfor %}").render({})) == 10_000_000
+    assert len(compile_value("{{ ('x' * 5000000) ~ ('y' * 4999999) ~ 1 }}").render({})) == 10_000_000
+    assert len(compile_value("{% set s %}{{ 'x' * 9999999 }}{% endset %}{{ s }}!").render({})) == 10_000_000
+    assert compile_value("{{ 'a' ~ 1 ~ [2] }}|{{ a ~ b }}").render({"a": "x", "b": 2.5}) == "a1[2]|x2.5"
+    assert compile_value("{% autoescape true %}{{ '<' ~ x }}{% endautoescape %}").render({"x": "b"}) == "&lt;b"
 
 
 def test_ordinary_padding_and_formatting_pass() -> None:
