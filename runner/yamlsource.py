@@ -264,12 +264,14 @@ class _Builder:
             sub = _Builder(self.file)
             merged = sub._mapping(source, path)
             self.errors.extend(sub.errors)
+            under: dict[Any, list[tuple[tuple[Any, ...], Position]]] = {}  # key -> the positions in its value
+            for p, at in sub.positions.items():
+                under.setdefault(p[len(path)], []).append((p, at))
             for key, value in merged.items():
                 if key in out or key in written:
                     continue
                 out[key] = value
-                inner = path + (key,)
-                self.positions.update((p, at) for p, at in sub.positions.items() if p[: len(inner)] == inner)
+                self.positions.update(under.get(key, ()))
 
     def _scalar(self, node: yaml.ScalarNode, path: tuple[Any, ...]) -> Any:
         try:

@@ -105,6 +105,16 @@ def test_a_plain_merge_key_merges_and_a_quoted_one_is_a_key() -> None:
     assert parse("base: &b {x: 1}\nother:\n  '<<': *b\n") == {"base": {"x": 1}, "other": {"<<": {"x": 1}}}
 
 
+def test_a_large_merged_mapping_loads_with_its_positions() -> None:
+    """Merging a mapping of 40,000 keys took minutes (each key looked through every position); 0.6 MB now loads
+    in a few seconds, each merged value where its anchor has it."""
+    text = "base: &b\n" + "".join(f"  k{i}: [{i}]\n" for i in range(40_000)) + "m:\n  <<: *b\n  k1: own\n"
+    data, positions = load_yaml(text, file=Path("t.yaml"))
+    assert len(data["m"]) == 40_000 and data["m"]["k39999"] == [39_999] and data["m"]["k1"] == "own"
+    assert positions[("m", "k39999")] == (40_001, 3) and positions[("m", "k39999", 0)] == (40_001, 12)
+    assert positions[("m", "k1")] == (40_004, 3)
+
+
 def test_keys_are_the_key_text() -> None:
     assert parse("1: a\ntrue: b\nnull: c\n010: d\n") == {"1": "a", "true": "b", "null": "c", "010": "d"}
 
