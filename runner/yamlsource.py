@@ -5,6 +5,7 @@ a `ManifestError` naming file, line and column.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -18,6 +19,9 @@ Position = tuple[int, int]
 Positions = dict[tuple[Any, ...], Position]
 
 _MAX_NODES = 1_000_000
+# A manifest is written by hand: a few KB, a long one some 100. Parsing YAML takes 1-5 s a MB, so a larger file is
+# refused before it is read (long lists of values go in a data file, `{file: prompts.txt}`, read far faster).
+MAX_BYTES = 1_000_000
 
 _STR = "tag:yaml.org,2002:str"
 _NULL = "tag:yaml.org,2002:null"
@@ -56,7 +60,7 @@ def load_plain(stream: Any) -> Any:
 def read_yaml(path: str | Path) -> tuple[Any, Positions]:
     """Read and parse a YAML file, with positions; every failure is a ManifestError naming the file."""
     shown = Path(path)
-    return load_yaml(read_text(shown), file=shown)
+    return load_yaml(read_text(shown, limit=MAX_BYTES), file=shown)
 
 
 def load_yaml(text: str, *, file: Path) -> tuple[Any, Positions]:
@@ -126,11 +130,20 @@ def raise_all(errors: list[ManifestError]) -> None:
 # --- reading text and YAML -------------------------------------------------------------------
 
 
-def read_text(path: Path) -> str:
+def read_text(path: Path, *, limit: int | None = None) -> str:
     """A UTF-8 text file (a BOM dropped); every failure a ManifestError naming the file, and the line and
-    column of a byte that is not UTF-8."""
+    column of a byte that is not UTF-8. A manifest longer than `limit` bytes is refused unread."""
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as f:
+            raw = f.read() if limit is None else f.read(limit + 1)
+            if limit is not None and len(raw) > limit:
+                size = os.fstat(f.fileno()).st_size
+                raise ManifestError(
+                    f"the file is {f'{size:,} bytes' if size > limit else f'more than {limit:,} bytes'}, and a "
+                    f"manifest is at most {limit:,}: put long lists of values in a data file "
+                    "(matrix: {prompt: {file: prompts.txt}})",
+                    file=path,
+                )
     except FileNotFoundError:
         raise ManifestError("no such file", file=path) from None
     except IsADirectoryError:

@@ -393,6 +393,23 @@ def test_missing_file(tmp_path: Path) -> None:
     assert str(exc.value) == f"{tmp_path / 'nope.yaml'}: no such file"
 
 
+def test_a_manifest_over_a_megabyte_is_refused_unread_and_one_under_loads(tmp_path: Path) -> None:
+    """A 5 MB manifest took 23 s to parse before it was refused; its size is now the error, at once."""
+    from runner.yamlsource import MAX_BYTES
+
+    body = HEAD + "params:\n  quality: 540p\n  duration: 5\n  prompt: |\n"
+    lines = "".join(f"    a fox, take {i}, running through fresh snow\n" for i in range(25_000))
+    text = body + lines[: MAX_BYTES - len(body)].rsplit("\n", 1)[0] + "\n"
+    small = write(tmp_path / "small.yaml", text)
+    big = write(tmp_path / "big.yaml", text + "    and one more line, which takes it past the limit\n")
+    assert small.stat().st_size <= MAX_BYTES < big.stat().st_size
+    assert load(small).params["prompt"].startswith("a fox, take 0, running")
+    with pytest.raises(ManifestError) as exc:
+        load(big)
+    assert str(exc.value) == (f"{big}: the file is {big.stat().st_size:,} bytes, and a manifest is at most 1,000,000: "
+                              "put long lists of values in a data file (matrix: {prompt: {file: prompts.txt}})")
+
+
 def test_directory(tmp_path: Path) -> None:
     with pytest.raises(ManifestError, match="is a directory, not a file"):
         load(tmp_path)
