@@ -22,6 +22,9 @@ _MAX_NODES = 1_000_000
 # A manifest is written by hand: a few KB, a long one some 100. Parsing YAML takes 1-5 s a MB, so a larger file is
 # refused before it is read (long lists of values go in a data file, `{file: prompts.txt}`, read far faster).
 MAX_BYTES = 1_000_000
+# A manifest nests a handful of levels; PyYAML's composer, and every step after it, recurses once or twice a level
+# and would meet Python's recursion limit (1,000 frames) at some 450.
+_MAX_DEPTH = 100
 
 _STR = "tag:yaml.org,2002:str"
 _NULL = "tag:yaml.org,2002:null"
@@ -41,6 +44,28 @@ class _Loader(yaml.SafeLoader):
     """PyYAML's SafeLoader with the YAML 1.2 core schema's implicit types instead of YAML 1.1's."""
 
     yaml_implicit_resolvers: dict[Any, list[tuple[str, re.Pattern[str]]]] = {}
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__(stream)
+        self._path: list[Any] = []  # the keys and indexes down to the node being composed
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        """PyYAML's, refusing a list or mapping nested deeper than `_MAX_DEPTH` before the recursion limit does."""
+        self._path.append(index.value if isinstance(index, yaml.ScalarNode) else index)
+        try:
+            if len(self._path) > _MAX_DEPTH and not self.check_event(yaml.ScalarEvent, yaml.AliasEvent):
+                raise _TooDeep(self.peek_event().start_mark, tuple(p for p in self._path if p is not None))
+            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+        finally:
+            self._path.pop()
+
+
+class _TooDeep(Exception):
+    """A node nested deeper than a manifest may be, at `mark`, its path `path`."""
+
+    def __init__(self, mark: yaml.Mark, path: tuple[Any, ...]) -> None:
+        super().__init__(path)
+        self.mark, self.path = mark, path
 
 
 _Loader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
@@ -76,6 +101,9 @@ def load_yaml(text: str, *, file: Path) -> tuple[Any, Positions]:
             node = loader.get_single_node()
         finally:
             loader.dispose()
+    except _TooDeep as exc:
+        line, column = _position(exc.mark)
+        raise ManifestError(_too_deep(), file=file, line=line, column=column, field=dotted(exc.path)) from None
     except yaml.MarkedYAMLError as exc:
         raise _yaml_syntax_error(exc, file) from exc
     except yaml.reader.ReaderError as exc:
@@ -298,30 +326,53 @@ def _is_merge(key: yaml.ScalarNode) -> bool:
     return key.value == "<<" and key.style is None  # a quoted '<<' is a key like any other
 
 
+def _too_deep() -> str:
+    return f"nested more than {_MAX_DEPTH} levels deep; a manifest needs a handful"
+
+
 def _check_size(root: yaml.Node, file: Path) -> None:
-    """Refuse recursive aliases, and aliases that would expand the document beyond reason, before building it."""
+    """Refuse recursive aliases, and aliases that would expand the document beyond reason or nest it deeper than
+    `_MAX_DEPTH` (aliases of aliases), before building it."""
     sizes: dict[int, int] = {}
+    depths: dict[int, int] = {}  # how many levels of lists and mappings each one holds, itself included
     active: set[int] = set()
 
-    def size(node: yaml.Node) -> int:
+    def size(node: yaml.Node, level: int) -> int:
         if isinstance(node, yaml.ScalarNode):
             return 1
         known = sizes.get(id(node))
-        if known is not None:
-            return known
+        if known is not None and level + depths[id(node)] <= _MAX_DEPTH + 1:
+            return known  # else met again deeper down, by an alias: walked again to find where it is too deep
         if id(node) in active:
             line, column = _position(node.start_mark)
             raise ManifestError("an alias refers to a node that contains it", file=file, line=line, column=column)
+        if level > _MAX_DEPTH:
+            raise _TooDeep(node.start_mark, ())
         active.add(id(node))
-        if isinstance(node, yaml.SequenceNode):
-            total = 1 + sum(size(child) for child in node.value)
-        else:
-            total = 1 + sum(size(key) + size(value) for key, value in node.value)
+        total, deepest = 1, 0
+        pairs = enumerate(node.value) if isinstance(node, yaml.SequenceNode) else (
+            (k.value if isinstance(k, yaml.ScalarNode) else None, v) for k, v in node.value)
+        for part, child in pairs:
+            try:
+                total += size(child, level + 1)
+            except _TooDeep as exc:
+                exc.path = (part, *exc.path)
+                raise
+            deepest = max(deepest, depths.get(id(child), 0))
+        if isinstance(node, yaml.MappingNode):
+            total += sum(size(key, level + 1) for key, _ in node.value)
         active.discard(id(node))
         sizes[id(node)] = total
+        depths[id(node)] = deepest + 1
         return total
 
-    if size(root) > _MAX_NODES:
+    try:
+        total = size(root, 1)
+    except _TooDeep as exc:
+        line, column = _position(exc.mark)
+        raise ManifestError(_too_deep() + " (through aliases)", file=file, line=line, column=column,
+                            field=dotted(p for p in exc.path if p is not None)) from None
+    if total > _MAX_NODES:
         raise ManifestError(
             f"the document expands to more than {_MAX_NODES:,} values (an alias repeated too often?)", file=file
         )

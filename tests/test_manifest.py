@@ -138,6 +138,36 @@ def test_alias_bomb_is_refused() -> None:
         parse("\n".join(lines) + "\n")
 
 
+def nested(levels: int, innermost: list[Any] | None = None) -> list[Any]:
+    """Lists `levels` deep: [[[]]] for 3."""
+    value: list[Any] = innermost or []
+    for _ in range(levels - 1):
+        value = [value]
+    return value
+
+
+def test_nesting_deeper_than_a_hundred_levels_is_an_error_at_its_place() -> None:
+    """5,000 brackets, or 2,000 indented keys, ended in a RecursionError traceback."""
+    assert parse("a: " + "[" * 99 + "]" * 99 + "\n") == {"a": nested(99)}  # and the document 100 levels deep
+    with pytest.raises(ManifestError) as exc:
+        parse("a: 1\nb: " + "[" * 5000 + "]" * 5000 + "\n")
+    assert (exc.value.line, exc.value.column) == (2, 103)
+    assert exc.value.field == "b" + "[0]" * 99
+    assert exc.value.message == "nested more than 100 levels deep; a manifest needs a handful"
+    with pytest.raises(ManifestError) as exc:
+        parse("".join("  " * i + f"k{i}:\n" for i in range(2000)))
+    assert (exc.value.line, exc.value.column, exc.value.field) == (101, 201, ".".join(f"k{i}" for i in range(100)))
+
+
+def test_aliases_nesting_deeper_than_a_hundred_levels_are_an_error() -> None:
+    chain = ["a0: &a0 [x]"] + [f"a{i}: &a{i} [*a{i - 1}]" for i in range(1, 600)]
+    assert parse("\n".join(chain[:99]) + "\n")["a98"] == nested(99, ["x"])  # and the document 100 levels deep
+    with pytest.raises(ManifestError) as exc:
+        parse("\n".join(chain) + "\n")
+    assert exc.value.message == "nested more than 100 levels deep; a manifest needs a handful (through aliases)"
+    assert (exc.value.line, exc.value.column, exc.value.field) == (1, 5, "a99" + "[0]" * 99)
+
+
 def test_duplicate_key_names_both_lines() -> None:
     with pytest.raises(ManifestError) as exc:
         parse("a: 1\nb:\n  c: 1\n  d: 2\n  c: 3\n")

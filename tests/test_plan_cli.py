@@ -151,6 +151,22 @@ def test_a_format_width_of_gigabytes_is_refused_before_it_is_made(tmp_path: Path
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize(("body", "error"), [
+    ("vars:\n  deep: " + "[" * 5000 + "]" * 5000 + "\n",
+     ":5:107: vars.deep" + "[0]" * 98 + ": nested more than 100 levels deep; a manifest needs a handful"),
+    ("params:\n  prompt: |\n" + "    a fox running through fresh snow\n" * 30_000,
+     (": the file is 1,110,062 bytes, and a manifest is at most 1,000,000: put long lists of values in a data file "
+      "(matrix: {prompt: {file: prompts.txt}})")),
+])
+def test_a_manifest_too_deep_or_too_large_is_one_located_error(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                               body: str, error: str) -> None:
+    """Deep nesting ended in a RecursionError traceback, and 5 MB took 23 s to refuse."""
+    path = write(tmp_path / "big.yaml", head=HEAD, body=body)
+    code, out, err = run_cli(capsys, "validate", str(path))
+    assert (code, out) == (2, "")
+    assert err == f"error: {path}{error}\n"
+
+
 @pytest.mark.parametrize(("prompt", "problem"), [
     ("{% for i in range(100000) %}{{ 'x' * 9999999 }}{% endfor %}",
      "the template would write more than 10,000,000 characters (loops writing long strings?)"),
