@@ -45,6 +45,8 @@ ROW_FIELDS: tuple[str, ...] = (
     "attempts",
     "provider_id",
     "cached_from_run",
+    "paid_in_run",
+    "cost_this_run_usd",
 )
 
 # What the report and `status` call each state: a run still going shows its planned jobs as pending.
@@ -84,8 +86,8 @@ def relative_output(job: JobRecord, outputs_dir: str) -> str:
     return rel.replace(os.sep, "/")
 
 
-def export_row(job: JobRecord, outputs_dir: str) -> dict[str, Any]:
-    """The export row of one job; keys in `ROW_FIELDS` order."""
+def export_row(job: JobRecord, outputs_dir: str, run_id: int | None = None) -> dict[str, Any]:
+    """The export row of one job of run `run_id`; keys in `ROW_FIELDS` order."""
     rs = job.render_seconds
     prompt = job.params.get("prompt")
     return {
@@ -110,17 +112,47 @@ def export_row(job: JobRecord, outputs_dir: str) -> dict[str, Any]:
         "attempts": job.attempts,
         "provider_id": job.provider_id,
         "cached_from_run": job.cached_from_run,
+        "paid_in_run": job.paid_run,
+        "cost_this_run_usd": usd(_this_run_micros(job, run_id)),
     }
+
+
+def _this_run_micros(job: JobRecord, run_id: int | None) -> int | None:
+    """What of the job's reported cost run `run_id` paid: all of it, or nothing when another run paid it (a
+    cached job's); None when no cost was reported."""
+    if job.cost_micros is None:
+        return None
+    return job.cost_micros if job.paid_run == run_id else 0
 
 
 def export_rows(snapshot: Snapshot) -> list[dict[str, Any]]:
     """One stable row per job of the run, in plan order (columns: `ROW_FIELDS`, see reports/EXPORTS.md)."""
     outputs_dir = snapshot.run.outputs_dir
-    return [export_row(job, outputs_dir) for job in snapshot.jobs]
+    return [export_row(job, outputs_dir, snapshot.run.id) for job in snapshot.jobs]
+
+
+def _job_costs(snapshot: Snapshot) -> dict[str, Any]:
+    """The costs of the run's jobs whatever run paid them, each the sum of its export column (cached jobs
+    included): `cost_estimate_usd` (the plan's estimate for these jobs), `cost_reported_usd` (what they cost
+    when made), `cost_this_run_usd` (the part this run paid), `cost_reported_by_run` (run id -> its part of
+    `cost_reported_usd`), and `cost_unreported` (done jobs whose cost was never reported)."""
+    jobs = snapshot.jobs
+    by_run: dict[int, int] = {}
+    for j in jobs:
+        if j.cost_micros is not None and j.paid_run is not None:
+            by_run[j.paid_run] = by_run.get(j.paid_run, 0) + j.cost_micros
+    return {
+        "cost_estimate_usd": usd(sum(j.cost_estimate_micros for j in jobs)),
+        "cost_reported_usd": usd(sum(j.cost_micros for j in jobs if j.cost_micros is not None)),
+        "cost_this_run_usd": usd(sum(_this_run_micros(j, snapshot.run.id) or 0 for j in jobs)),
+        "cost_reported_by_run": {str(r): usd(m) for r, m in sorted(by_run.items())},
+        "cost_unreported": sum(1 for j in jobs if j.state == "done" and j.cost_micros is None),
+    }
 
 
 def summary(snapshot: Snapshot) -> dict[str, Any]:
-    """The run and its totals: jobs by state, spend (reported, in flight, estimated), wall and render time."""
+    """The run and its totals: jobs by state, what this run spent (reported, in flight, estimated), wall and
+    render time, and what its jobs cost whichever run paid them (a run of cached jobs pays nothing for them)."""
     run = snapshot.run
     jobs = snapshot.jobs
     counts = {state: n for state, n in snapshot.counts.items() if n}
@@ -159,6 +191,7 @@ def summary(snapshot: Snapshot) -> dict[str, Any]:
         "done_unreported": sum(1 for j in done if j.cost_micros is None),
         "render_seconds_total": round(sum(renders), 3),
         "render_seconds_median": round(statistics.median(renders), 3) if renders else None,
+        **_job_costs(snapshot),
     }
 
 

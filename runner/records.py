@@ -38,6 +38,16 @@ class JobRecord:
     completed_at: float | None       # completion seen at the provider
     downloaded_at: float | None
     cached_from_run: int | None      # the run whose output this job reuses
+    billed_run: int | None = None    # the run that saw the current attempt billed, else the one that sent it
+
+    @property
+    def paid_run(self) -> int | None:
+        """The run whose spending counts what the job's current attempt cost: for a job cached from an earlier
+        run, that run (or the one before it that paid). None while nothing was paid for it: never sent, in
+        flight, or ended without a charge."""
+        if self.state != "done" and self.cost_micros is None:
+            return None
+        return self.billed_run if self.billed_run is not None else self.cached_from_run
 
     @property
     def render_seconds(self) -> float | None:
@@ -187,6 +197,7 @@ def job_record(row: sqlite3.Row) -> JobRecord:
         completed_at=row["completed_at"],
         downloaded_at=row["downloaded_at"],
         cached_from_run=row["cached_from_run"] if "cached_from_run" in keys else None,
+        billed_run=row["billed_run"] if "billed_run" in keys else None,
     )
 
 

@@ -994,11 +994,30 @@ class Store:
 
     # -- reading ------------------------------------------------------------------------------------
     def run_job_rows(self, run_id: int) -> list[sqlite3.Row]:
+        """The run's jobs in plan order, each with its key in the run, the run it was cached from, and
+        `billed_run`: the run that saw the job's current attempt billed, else the one that sent it."""
         return self.db.execute(
-            "SELECT j.*, rj.key AS run_key, rj.cached_from_run FROM run_jobs rj JOIN jobs j ON j.id = rj.job_id"
-            " WHERE rj.run_id=? ORDER BY rj.position",
+            "SELECT j.*, rj.key AS run_key, rj.cached_from_run,"
+            f" (SELECT {self._billed_by} FROM attempts a WHERE a.job_id = j.id AND a.n = j.attempts) AS billed_run"
+            " FROM run_jobs rj JOIN jobs j ON j.id = rj.job_id WHERE rj.run_id=? ORDER BY rj.position",
             (run_id,),
         ).fetchall()
+
+    @property
+    def _billed_by(self) -> str:
+        """The run an attempt's charge counts for, as SQL over `attempts`: the one that saw it billed (schema 2),
+        else the one that sent it."""
+        return "COALESCE(billed_run_id, run_id)" if self.schema >= 2 else "run_id"
+
+    def billed_runs(self, attempts: Mapping[int, int]) -> dict[int, int | None]:
+        """For each job id, the run its attempt number `attempts[job_id]` is billed to (see `run_job_rows`)."""
+        out: dict[int, int | None] = {}
+        for job_id, n in attempts.items():
+            row = self.db.execute(
+                f"SELECT {self._billed_by} FROM attempts WHERE job_id=? AND n=?", (job_id, n)
+            ).fetchone()
+            out[job_id] = None if row is None else row[0]
+        return out
 
     def money(self, run_id: int | None = None, *, manifest_name: str | None = None) -> tuple[int, int]:
         """(spent, reserved) in micro-USD: billed attempts, and attempts in flight or of unknown outcome; of
@@ -1011,8 +1030,7 @@ class Store:
             # a run's: what it sent, and what it followed (jobs of its plan) that an earlier run had sent
             where = (" AND (run_id=? OR run_id<? AND job_id IN (SELECT job_id FROM run_jobs WHERE run_id=?))")
             args = (run_id, run_id, run_id)
-            by = "COALESCE(billed_run_id, run_id)" if self.schema >= 2 else "run_id"
-            billed, billed_args = f" AND {by}=?", (run_id,)
+            billed, billed_args = f" AND {self._billed_by}=?", (run_id,)
         elif manifest_name is not None:
             # a manifest's: what its runs sent and what they saw billed (as each run's figures count it)
             where, args = " AND run_id IN (SELECT id FROM runs WHERE manifest_name=?)", (manifest_name,)
@@ -1119,6 +1137,11 @@ class Store:
         if unknown:  # ended before its jobs were kept (an older gridrun): from the events
             redone = {j.id: j for j in self._as_of(tuple(unknown), ended_at)}
             out = [redone.get(j.id, j) for j in out]
+        # a later run's re-render made another attempt current: the run's own was billed to its run
+        was = {j.id: j.attempts for j, now in zip(out, jobs) if j.attempts != now.attempts}
+        if was:
+            billed = self.billed_runs(was)
+            out = [dataclasses.replace(j, billed_run=billed[j.id]) if j.id in billed else j for j in out]
         return tuple(out)
 
     def _money_as_left(self, run_id: int, now: tuple[int, int]) -> tuple[int, int]:

@@ -237,3 +237,63 @@ def test_a_copied_project_writes_no_report_or_results_into_the_original(
     assert main(["export", str(copy)]) == 0 and (second / "outputs" / "t" / "results.csv").is_file()
     assert main(["report", str(copy), "--compare", "1", "2"]) == 0
     assert (second / "outputs" / "t" / "compare-1-2.html").is_file() and not (original / "compare-1-2.html").exists()
+
+
+def test_a_run_of_cached_jobs_exports_what_they_cost_and_the_run_that_paid_in_columns_its_summary_sums(
+    tmp_path: Path,
+) -> None:
+    """Run, then run again with every job cached: the second run paid nothing, and its export says so
+    without hiding what its videos cost. Each row keeps the cost of its video and names run 1 as the one
+    that paid; the summary's figure named after a column is that column's sum, in the JSON and the CSV."""
+    from execkit import sim_provider, write_manifest
+
+    from runner import api
+
+    m = write_manifest(tmp_path)
+    prov = sim_provider(m)
+    first = api.run(m, provider=prov, report=False)
+    second = api.run(m, provider=prov, report=False)
+    assert (first.exit_code, second.exit_code, second.stats.cached) == (0, 0, 6)
+    plan_total = api.plan(m).total_usd
+    assert plan_total > 0
+    json_path, csv_path = api.export(m, formats=("json", "csv"))
+    doc = json.loads(json_path.read_text())
+    s, rows = doc["summary"], doc["rows"]
+    assert s["run"]["id"] == second.run_id and s["spent_usd"] == 0 and s["cached"] == 6
+    paid = [(r["paid_in_run"], r["cached_from_run"], r["cost_this_run_usd"]) for r in rows]
+    assert paid == [(first.run_id, first.run_id, 0)] * 6
+    made = sum(r["cost_reported_usd"] for r in rows)
+    assert made == pytest.approx(plan_total)  # the sim bills its price table: what the plan estimated
+    assert s["cost_reported_usd"] == pytest.approx(made)
+    assert s["cost_reported_by_run"] == {str(first.run_id): pytest.approx(made)}
+    assert s["cost_estimate_usd"] == pytest.approx(sum(r["cost_estimate_usd"] for r in rows))
+    assert s["cost_estimate_usd"] == pytest.approx(plan_total)
+    assert s["cost_this_run_usd"] == 0 and s["cost_unreported"] == 0
+    table = list(csv.DictReader(io.StringIO(csv_path.read_text())))
+    for column in ("cost_reported_usd", "cost_estimate_usd", "cost_this_run_usd"):
+        assert sum(float(r[column]) for r in table) == pytest.approx(s[column]), column
+    assert {r["paid_in_run"] for r in table} == {str(first.run_id)}
+
+
+def test_the_run_that_paid_is_each_rows_own_even_once_a_later_run_rerendered_the_job(tmp_path: Path) -> None:
+    """Run 1 pays, run 2 re-renders every job (--force) and pays again: run 1's export, read later, still has
+    run 1 paying its own attempts, and run 2's has run 2 paying; each summary splits the cost by that run."""
+    from execkit import sim_provider, write_manifest
+
+    from runner import api
+    from runner.executor import RunOptions
+
+    m = write_manifest(tmp_path, n_seeds=1)
+    prov = sim_provider(m)
+    first = api.run(m, provider=prov, report=False)
+    second = api.run(m, provider=prov, options=RunOptions(force=True), report=False)
+    store = Store(tmp_path / ".gridrun" / "state.db")
+    for run_id in (first.run_id, second.run_id):
+        snap = store.snapshot(run_id)
+        rows = export_rows(snap)
+        assert [r["paid_in_run"] for r in rows] == [run_id] * 2
+        assert [r["cost_this_run_usd"] for r in rows] == [r["cost_reported_usd"] for r in rows]
+        s = summary(snap)
+        assert s["cost_this_run_usd"] == s["cost_reported_usd"] == pytest.approx(s["spent_usd"])
+        assert s["spent_usd"] > 0
+        assert s["cost_reported_by_run"] == {str(run_id): s["cost_reported_usd"]}
