@@ -562,10 +562,18 @@
     return sec;
   }
 
-  function costText(j) {
-    if (j.cached) return { text: "cached", title: "reused the output of run " + j.cached };
-    if (j.cost !== null && j.cost !== undefined) return { text: usd(j.cost), title: "reported by the provider (estimate " + usd(j.est) + ")" };
-    return { text: "~" + usd(j.est), title: "estimated", cls: "est" };
+  // A job another run paid for (cached, or sent by an earlier run) shows its cost and that run: this run paid
+  // nothing for it.
+  function costText(j, runId) {
+    const reported = j.cost !== null && j.cost !== undefined;
+    const c = reported ? { text: usd(j.cost), title: "reported by the provider (estimate " + usd(j.est) + ")" }
+      : { text: "~" + usd(j.est), title: "estimated", cls: "est" };
+    const by = j.paid || j.cached;
+    if (!by || by === runId) return c;
+    c.text += " · run " + by;
+    c.title = (j.cached ? "cached: made in run " + by : "paid by run " + by) + ", "
+      + (reported ? usd(j.cost) + " reported" : "cost not reported") + "; this run paid nothing for it";
+    return c;
   }
   function placeholder(j) {
     const g = groupOf(j.state);
@@ -594,7 +602,7 @@
     }
     p.append(thumb);
     if (big) return p;
-    const c = costText(j);
+    const c = costText(j, RUNS[r].id);
     p.append(h("div", { class: "meta" },
       h("span", { class: "badge g-" + g, title: j.state, text: stateLabel(j.state) }),
       h("span", { class: "cost" + (c.cls ? " " + c.cls : "") + (it.dcost ? " kv diff" : ""), title: c.title, text: c.text }),
@@ -688,7 +696,7 @@
     AXES.forEach((a, i) => { if (a.kind === "matrix") row(a.label, () => a.values[it.ix[i]], { compare: false }); });
     const paid = (j) => (j.cost !== undefined && j.cost !== null ? usd(j.cost) + " reported" : "not reported");
     // a cached job cost this run nothing: its figures are the run's that made it
-    row("cost", (j) => (j.cached ? "none in this run (run " + j.cached + ": " + paid(j) + ")" : paid(j)), { diff: !!it.dcost });
+    row("cost", (j) => (j.cached ? "none in this run (run " + (j.paid || j.cached) + ": " + paid(j) + ")" : paid(j)), { diff: !!it.dcost });
     row("estimate", (j) => usd(j.est));
     row("render time", (j) => secs(j.rs), { compare: false });
     row("attempts", (j) => String(j.att), { compare: false });

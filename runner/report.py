@@ -150,10 +150,20 @@ def _display_summary(snapshot: Snapshot) -> dict[str, Any]:
     s["render_total"] = _duration(s["render_seconds_total"])
     s["render_median"] = None if s["render_seconds_median"] is None else _duration(s["render_seconds_median"])
     s["money"] = {k: _money(s[k]) for k in ("spent_usd", "reserved_usd", "budget_usd", "estimate_usd",
-                                            "done_estimate_usd", "done_reported_usd")}
+                                            "done_estimate_usd", "done_reported_usd", "cost_estimate_usd",
+                                            "cost_reported_usd")}
+    s["paid_jobs"] = sum(1 for j in snapshot.jobs if j.paid_run is not None)
+    s["paid_by"] = _paid_by(s["cost_reported_by_run"])
     s["group_order"] = [(g, s["groups"][g]) for g in ("done", "running", "pending", "failed", "unknown", "expired",
                                                        "cancelled") if s["groups"].get(g)]
     return s
+
+
+def _paid_by(by_run: Mapping[str, float | None]) -> str:
+    """The runs that paid for a run's jobs, as the header names them: "run 1", "run 1: $2.10 · run 2: $0.70"."""
+    if len(by_run) == 1:
+        return f"run {next(iter(by_run))}"
+    return " · ".join(f"run {r}: {_money(usd)}" for r, usd in by_run.items())
 
 
 def _when(ts: float | None) -> dict[str, str] | None:
@@ -309,6 +319,7 @@ def _job_data(job: JobRecord, base: str, common: Mapping[str, Any]) -> dict[str,
         "cmp": _round(job.completed_at),
         "dl": _round(job.downloaded_at),
         "cached": job.cached_from_run,
+        "paid": job.paid_run,
     }
     d.update((k, v) for k, v in optional.items() if v is not None)
     if job.size:

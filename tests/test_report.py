@@ -382,3 +382,45 @@ def test_one_job_is_counted_as_one_job(tmp_path: Path) -> None:
     store, run_id = build_state(tmp_path, [{"values": {}, "state": "done", "key": "only"}], axes=())
     html = render(store.snapshot(run_id), base_dir=tmp_path)
     assert '<b>1</b> job</span>' in html and "1</b> jobs" not in html
+
+
+def header_money(html: str) -> dict[str, str]:
+    """The report header's money figures, label -> text as a reader sees them (tags dropped)."""
+    block = re.search(r'<dl class="money">(.*?)</dl>', html, re.DOTALL)
+    assert block, "no money figures"
+    pairs = re.findall(r"<dt>(.*?)</dt><dd[^>]*>(.*?)</dd>", block.group(1), re.DOTALL)
+    return {dt: re.sub(r"<[^>]+>", "", dd) for dt, dd in pairs}
+
+
+def test_a_run_of_cached_jobs_reports_this_runs_spend_apart_from_what_its_videos_cost(tmp_path: Path) -> None:
+    """Run, then run again with every job cached: the second run's report says it paid nothing, what the
+    videos it shows cost and which run paid, and the plan's estimate for all its jobs (what `plan` totals),
+    not the $0.00 of the jobs it had to send; each cached job carries its cost and the run that paid."""
+    from execkit import sim_provider, write_manifest
+
+    from runner import api
+
+    m = write_manifest(tmp_path)
+    prov = sim_provider(m)
+    first = api.run(m, provider=prov)
+    second = api.run(m, provider=prov)
+    assert (first.exit_code, second.exit_code, second.stats.cached) == (0, 0, 6)
+    plan_total = f"${api.plan(m).total_usd:,.2f}"
+    assert second.report is not None
+    html = second.report.read_text()
+    assert f"run {second.run_id}</title>" in html
+    money = header_money(html)
+    assert money["this run paid"] == "$0.00"
+    assert money["these 6 jobs cost when made (reported)"] == f"{plan_total} (run {first.run_id})"
+    assert money["plan estimate (all 6 jobs)"] == plan_total
+    assert money["estimate of the jobs not cached"] == "$0.00"
+    assert money["done in this run: reported / estimated"] == "$0.00 / $0.00"
+    jobs = [item["jobs"][0] for item in page_data(html)["items"]]
+    assert [(j["cached"], j["paid"]) for j in jobs] == [(first.run_id, first.run_id)] * 6
+    assert all(j["cost"] > 0 for j in jobs)
+    store = Store(tmp_path / ".gridrun" / "state.db")
+    first_html = write_report(store, run_id=first.run_id, path=tmp_path / "first.html").read_text()
+    first_money = header_money(first_html)
+    paid_then = first_money["these 6 jobs cost when made (reported)"]
+    assert paid_then == f"{first_money['this run paid']} (run {first.run_id})"
+    assert "estimate of the jobs not cached" not in first_money

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -806,4 +807,36 @@ def test_long_and_right_to_left_values_keep_to_their_cards_and_read_in_their_dir
         page.wait_for_selector("#viewer[open]")
         assert page.locator("#viewer .prompt-full").evaluate(direction) == "rtl"
         assert page.locator("#viewer td").filter(has_text=RTL).first.evaluate(direction) == "rtl"
+        assert o.errors == []
+
+
+def test_a_run_of_cached_jobs_shows_each_cells_cost_and_the_run_that_paid(browser: Any, tmp_path: Path) -> None:
+    """Run, then run again with every job cached: each cell of the second run's report shows what its video
+    cost and that run 1 paid for it (not a bare "cached"), and says so when hovered; the first run's cells,
+    which it paid for itself, show their cost alone."""
+    from execkit import sim_provider, write_manifest
+
+    from runner import api
+
+    m = write_manifest(tmp_path, styles=("anime",))
+    prov = sim_provider(m)
+    with ThreadPoolExecutor(1) as pool:  # Playwright keeps an event loop running in this thread
+        first, second = (pool.submit(api.run, m, provider=prov).result() for _ in range(2))
+    assert second.stats.cached == 3 and second.report is not None
+    costs = {j.key: f"${j.cost_micros / 1e6:.2f}" for j in api.status(m).jobs}
+    with opened(browser, second.report) as o:
+        page = o.page
+        cells = page.eval_on_selector_all(
+            ".card", "els => els.map(e => [e.dataset.key, e.querySelector('.cost').textContent, e.querySelector('.cost').title])")
+        assert len(cells) == 3
+        for key, text, title in cells:
+            assert text == f"{costs[key]} · run {first.run_id}", text
+            assert title == f"cached: made in run {first.run_id}, {costs[key]} reported; this run paid nothing for it", \
+                title
+        assert o.errors == []
+    store = Store(tmp_path / ".gridrun" / "state.db")
+    earlier = write_report(store, run_id=first.run_id, path=second.report.with_name("first.html"))
+    with opened(browser, earlier) as o:
+        shown = sorted(texts(o.page, ".card .cost"))
+        assert shown == sorted(costs.values()), shown
         assert o.errors == []
