@@ -209,22 +209,65 @@ def _yaml_syntax_error(exc: yaml.MarkedYAMLError, file: Path) -> ManifestError:
     return ManifestError(message, file=file, line=line, column=column)
 
 
-# A value that opens with a template, unquoted: YAML reads `{{ x }}` as a mapping (or fails on what follows).
-_UNQUOTED_TEMPLATE = re.compile(r"(?:^|[:\-\[,])\s*\{[{%]")
-
-
 def _template_hint(*marks: yaml.Mark | None) -> str:
-    """A hint to quote the template when the line of any of `marks` has a value that opens with `{{` or `{%`."""
+    """A hint to quote the template when one of `marks` is at or after an unquoted value on its line that opens
+    with `{{` or `{%`: YAML reads `{{ x }}` as a mapping (or fails on what follows). A template inside a quoted
+    string, or later on the line than the error, is no cause of it and gets no hint."""
     for mark in marks:
         buffer = getattr(mark, "buffer", None)
         if mark is None or not isinstance(buffer, str):
             continue
         start = buffer.rfind("\n", 0, mark.pointer) + 1
         end = buffer.find("\n", mark.pointer)
-        text = buffer[start : end if end >= 0 else len(buffer)]
-        if _UNQUOTED_TEMPLATE.search(text.split("#", 1)[0] if "{#" not in text else text):
+        opens = _unquoted_template(buffer[start : end if end >= 0 else len(buffer)])
+        if opens is not None and opens <= mark.pointer - start:
             return '; a value that begins with a template must be quoted: prompt: "{{ scene }}, at dusk"'
     return ""
+
+
+def _unquoted_template(line: str) -> int | None:
+    """The 0-based column where a value on `line` opens with `{{` or `{%` unquoted, or None: quoted strings,
+    plain text and comments are stepped over as YAML reads them (`,` `[` `{` are markup only in a flow list or
+    mapping)."""
+    i, depth, at_value = 0, 0, True
+    while i < len(line):
+        c = line[i]
+        spaced = i + 1 == len(line) or line[i + 1] in " \t"
+        if c in " \t":
+            pass
+        elif c == "#" and (i == 0 or line[i - 1] in " \t"):
+            return None
+        elif at_value and line.startswith(("{{", "{%"), i):
+            return i
+        elif at_value and c in "[{":
+            depth += 1
+        elif at_value and c in "\"'":
+            i, at_value = _quoted_end(line, i), False
+            continue
+        elif at_value and c in "-?" and spaced:
+            pass
+        elif c == ":" and spaced or depth and c == ",":
+            at_value = True
+        elif depth and c in "]}":
+            depth, at_value = depth - 1, False
+        else:
+            at_value = False
+        i += 1
+    return None
+
+
+def _quoted_end(line: str, i: int) -> int:
+    """The index after the quoted string opening at `line[i]` (the line's end if it goes on)."""
+    quote, i = line[i], i + 1
+    escaped = "\\" if quote == '"' else "''"  # a backslash escapes in "...", a doubled quote in '...'
+    while i < len(line):
+        if line.startswith(escaped, i):
+            i += 2
+        elif line[i] == quote:
+            return i + 1
+        else:
+            i += 1
+    return i
 
 
 def _position(mark: yaml.Mark) -> Position:

@@ -594,6 +594,7 @@ def test_a_run_that_cannot_reach_its_provider_says_why_and_what_to_run_next(
     ("prompt", "{{ scene }}"),                  # read as a mapping
     ("prompt", "{{ scene }}, {{ style }} style"),  # a YAML syntax error after the mapping
     ("output", "{{ style }}.mp4"),
+    ("style", "[anime, {{ x }} clay]"),         # in a flow list
 ])
 def test_an_unquoted_template_gets_a_hint_to_quote_it(
     examples: Path, capsys: pytest.CaptureFixture[str], where: str, text: str
@@ -609,6 +610,16 @@ def test_no_quoting_hint_where_the_template_is_quoted(examples: Path, capsys: py
     m.write_text(m.read_text() + "bogus: [1\n")
     code, _, err = run_cli(capsys, "validate", str(m))
     assert code == 2 and "invalid YAML" in err and "must be quoted" not in err
+
+
+def test_no_quoting_hint_for_an_unclosed_list_before_a_quoted_template(
+    examples: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`seed: [1, 2` fails on the next line, `output: "{{ style }}/seed-{{ seed }}.mp4"`: its template is quoted."""
+    m, at = _set_demo_line(examples, "seed", "[1, 2")
+    code, _, err = run_cli(capsys, "validate", str(m))
+    assert code == 2 and f"demo.yaml:{at + 2}:" in err and "expected ',' or ']'" in err, err
+    assert "must be quoted" not in err, err
 
 
 def test_a_cap_given_by_the_flag_is_named_as_the_flags(examples: Path, capsys: pytest.CaptureFixture[str]) -> None:
