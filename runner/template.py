@@ -208,6 +208,29 @@ def _sized_method(method: Any) -> Callable[..., Any] | None:
 _SIZED_METHODS = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs", "join", "replace", "translate"})
 
 
+# Jinja's own that would render differently each time, taken out of the sandbox (see `_env`), with what to write
+# instead: a job is the request its templates render, so a new render is a new job, which each run pays for again.
+_REMOVED = {
+    "random": ("filter", ("list the values in a matrix axis, a job each (style: [anime, clay]), or pick one by a "
+                          "matrix value: {{ styles[seed % styles | length] }}")),
+    "lipsum": ("function", "write the text out"),
+}
+_NOT_THERE = re.compile(r"No filter named '(?P<filter>\w+)'(?: found)?\.|'(?P<name>\w+)' is undefined")
+
+
+def _explained(message: str) -> str:
+    """Jinja's `message`; for a filter or function of `_REMOVED`, that it is left out on purpose, why, and what to
+    write instead (rather than Jinja's "No filter named 'random'", which reads as a typo)."""
+    m = _NOT_THERE.fullmatch(message)
+    if m is None:
+        return message
+    kind, name = ("filter", m["filter"]) if m["filter"] else ("function", m["name"])
+    if _REMOVED.get(name, ("", ""))[0] != kind:
+        return message
+    return (f"the {kind} '{name}' is left out on purpose: a template must render the same each time, as a job is "
+            f"the request it renders (a new render would be a new job, paid for again); {_REMOVED[name][1]}")
+
+
 @functools.lru_cache(maxsize=1)
 def _env() -> ImmutableSandboxedEnvironment:
     import jinja2
@@ -321,7 +344,8 @@ def _env() -> ImmutableSandboxedEnvironment:
 
     env = Env(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
     # A template renders the same every time, or each plan would see new jobs (and each run pay for them).
-    del env.globals["lipsum"], env.filters["random"]
+    for name, (kind, _) in _REMOVED.items():
+        del (env.globals if kind == "function" else env.filters)[name]
     env.globals["range"] = counted_range
 
     def guard(name: str, check: Callable[[dict[str, Any]], None]) -> None:
@@ -429,9 +453,9 @@ class Compiled:
         except _Budget as exc:
             raise TemplateProblem(f"{exc} (in {self.source!r})") from None
         except jinja2.UndefinedError as exc:
-            raise TemplateProblem(f"{exc.message} (in {self.source!r})") from exc
+            raise TemplateProblem(f"{_explained(str(exc.message))} (in {self.source!r})") from exc
         except jinja2.TemplateError as exc:
-            raise TemplateProblem(f"{exc} (in {self.source!r})") from exc
+            raise TemplateProblem(f"{_explained(str(exc))} (in {self.source!r})") from exc
         except Exception as exc:  # anything a template does wrong (a filter's assertion, endless recursion)
             raise TemplateProblem(f"{type(exc).__name__}: {exc} (in {self.source!r})") from exc
         finally:
@@ -474,7 +498,10 @@ def compile_value(value: Any) -> Compiled:
             tpl = ENV.from_string(value)
             return Compiled("text", value, frozenset(names), tpl)
         except jinja2.TemplateSyntaxError as exc:
-            raise TemplateProblem(f"template syntax error: {exc.message} (in {value!r})") from exc
+            message = _explained(str(exc.message))
+            if message == exc.message:
+                message = f"template syntax error: {message}"
+            raise TemplateProblem(f"{message} (in {value!r})") from exc
         except RecursionError as exc:  # Jinja's parser recurses once per nested bracket
             raise TemplateProblem(f"template nested too deeply to read (in {value[:80]!r}...)") from exc
     if isinstance(value, list):
@@ -555,15 +582,21 @@ def _concat(source: str, parts: Sequence[tuple[bool, str]]) -> Callable[[Mapping
         try:
             return form(get(context))
         except KeyError as exc:
-            raise TemplateProblem(f"'{exc.args[0]}' is undefined (in {source!r})") from None
+            raise _undefined(exc.args[0], source) from None
 
     def many(context: Mapping[str, Any]) -> str:
         try:
             return form(*get(context))
         except KeyError as exc:
-            raise TemplateProblem(f"'{exc.args[0]}' is undefined (in {source!r})") from None
+            raise _undefined(exc.args[0], source) from None
 
     return one if len(names) == 1 else many
+
+
+def _undefined(name: str, source: str) -> TemplateProblem:
+    """`name` is not defined where the template `source` reads it (as Jinja would say it)."""
+    message = _explained(f"'{name}' is undefined")
+    return TemplateProblem(f"{message} (in {source!r})")
 
 
 class _Name:
@@ -578,7 +611,7 @@ class _Name:
         try:
             return context[self.name]
         except KeyError:
-            raise TemplateProblem(f"'{self.name}' is undefined (in {self.source!r})") from None
+            raise _undefined(self.name, self.source) from None
 
 
 class _ExprCall:

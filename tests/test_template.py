@@ -143,6 +143,37 @@ def test_templates_that_would_render_differently_each_time_are_refused(source: s
         compile_value(source).render({})
 
 
+@pytest.mark.parametrize(("source", "name", "instead"), [
+    ("a fox, {{ styles | random }} style", "the filter 'random'", "matrix axis"),          # refused as it compiles
+    ("{% for s in styles %}{{ s | random }}{% endfor %}", "the filter 'random'", "matrix axis"),
+    ("{{ styles | random if styles else 1 }}", "the filter 'random'", "matrix axis"),      # refused as it renders
+    ("{{ lipsum(1) }}", "the function 'lipsum'", "write the text out"),
+    ("a {{ lipsum(1) }} b", "the function 'lipsum'", "write the text out"),
+    ("{{ lipsum }}", "the function 'lipsum'", "write the text out"),                       # read without Jinja
+    ("a {{ lipsum }} b", "the function 'lipsum'", "write the text out"),
+])
+def test_a_filter_left_out_on_purpose_says_why_and_what_to_write_instead(source: str, name: str, instead: str) -> None:
+    """Not Jinja's "No filter named 'random'", which reads as a typo or a missing plugin."""
+    with pytest.raises(TemplateProblem) as exc:
+        compile_value(source).render({"styles": ["anime", "clay"]})
+    assert f"{name} is left out on purpose: a template must render the same each time" in exc.value.message
+    assert instead in exc.value.message and "No filter named" not in exc.value.message
+    assert "syntax error" not in exc.value.message
+
+
+def test_the_way_a_refused_random_filter_suggests_renders_one_value_per_job() -> None:
+    pick = compile_value("{{ styles[seed % styles | length] }}")
+    assert [pick.render({"styles": ["anime", "clay"], "seed": s}) for s in (1, 2, 3)] == ["clay", "anime", "clay"]
+
+
+def test_other_unknown_filters_and_names_keep_jinjas_message() -> None:
+    with pytest.raises(TemplateProblem, match=r"template syntax error: No filter named 'randm'\."):
+        compile_value("{{ styles | randm }}")
+    with pytest.raises(TemplateProblem, match=r"^'random' is undefined"):
+        compile_value("{{ random }}").render({})
+    assert compile_value("a {{ lipsum }} b").render({"lipsum": "text"}) == "a text b"  # a var of that name
+
+
 @pytest.mark.parametrize(("source", "error"), [
     ("{{ 1 | truncate(-5) }}", "AssertionError: expected length >= 3, got -5"),
     ("{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}", "RecursionError: maximum recursion depth exceeded"),
