@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from . import images
+from .datafiles import value_position
 from .errors import CapabilityError, ManifestError, ManifestErrors, MatrixError, TemplateError
 from .jobs import Job, canonical, format_value, job_hash
 from .manifest import DEFAULT_OUTPUT, Manifest, dotted
@@ -195,6 +196,8 @@ class JobMaker:
         self.required_text = tuple(n for n in self.free_text if model.params[n].required)
         self.params_folded = {n.casefold(): n for n in model.params}
         self.templated: frozenset[str] = frozenset()  # names the sweep's templates use
+        self.reads: dict[str, frozenset[str]] = {}  # templated parameter -> the names it reads, itself or in vars
+        self._rows: dict[tuple[Any, ...], dict[int, int]] = {}  # axis read from a data file -> id(value) -> index
 
     def sweep(self, sw: Sweep, expansion: Expansion, cvars: dict[str, Compiled], order: list[str],
               cparams: dict[str, Compiled], coutput: Compiled) -> None:
@@ -231,6 +234,7 @@ class JobMaker:
                                     "(use key or hash)")] = None
         dyn_order = [n for n in order if n in dynamic]
         self.templated = frozenset().union(*(c.names for c in (*cparams.values(), *cvars.values())))
+        self.reads = {name: _read_names(c, cvars) for name, c in cparams.items() if c.kind != "const"}
         param_sources: dict[str, str] = {}
         for name, c in cparams.items():
             where = dotted(sw.param_paths[name])
@@ -338,7 +342,7 @@ class JobMaker:
                 if failed:
                     # Check the rest of the request and the output too, so that one pass reports more problems.
                     rest = {k: v for k, v in params.items() if k not in failed}
-                    self._issues(sw, shape, self._check(rest), key, skip=failed, values=rest)
+                    self._issues(sw, shape, self._check(rest), key, skip=failed, values=rest, matrix=values)
                     self._output(sw, render_output, ctx, key, None)
                     continue
                 for n in maybe_not_str:
@@ -359,7 +363,7 @@ class JobMaker:
                         entry = entries[ck] = self._entry(sw, shape, self._check(params), param_sources, params)
                     checked = entry.checked
                     if checked.issues:
-                        self._issues(sw, shape, checked, key, values=params)
+                        self._issues(sw, shape, checked, key, values=params, matrix=values)
                         self._output(sw, render_output, ctx, key, None)
                         continue
                     resolved = checked.params.copy()
@@ -369,7 +373,7 @@ class JobMaker:
                     entry = self._entry(sw, shape, self._check(params), param_sources, params)
                     checked = entry.checked
                     if checked.issues:
-                        self._issues(sw, shape, checked, key, values=params)
+                        self._issues(sw, shape, checked, key, values=params, matrix=values)
                         self._output(sw, render_output, ctx, key, None)
                         continue
                     resolved = checked.params
@@ -378,7 +382,8 @@ class JobMaker:
                     # The provider takes an empty prompt and bills its render; nobody means one. Per job: free text
                     # is not in the check that jobs differing only in it share.
                     self.errors.add(self.m.error(self._path(sw, shape, blank), f"'{blank}' is required by "
-                                                 f"{self.model.model}, and is empty here", CapabilityError), key)
+                                                 f"{self.model.model}, and is empty here"
+                                                 + self._from_rows(sw, shape, blank, values), CapabilityError), key)
                     self._output(sw, render_output, ctx, key, None)
                     continue
 
@@ -541,11 +546,12 @@ class JobMaker:
         return sw.prefix + ("params",)
 
     def _issues(self, sw: Sweep, shape: _Shape, checked: Checked, key: str, *, values: Mapping[str, Any],
-                skip: Sequence[str] = ()) -> None:
-        """`values`, the job's parameters as sent to the check: a matrix value refused is pointed at in its list."""
+                matrix: Sequence[tuple[str, Any]], skip: Sequence[str] = ()) -> None:
+        """`values`, the job's parameters as sent to the check: a matrix value refused is pointed at in its list;
+        `matrix`, the job's matrix values: a value a template made of data-file values names their lines."""
         for issue in checked.issues:
             if issue.field not in skip:
-                message = issue.message
+                message = issue.message + self._from_rows(sw, shape, issue.field, matrix)
                 if issue.field in shape.keys and issue.field in self.templated and "is not one of" in message:
                     # a matrix key named like a request parameter sets it: perhaps it was meant for templates only
                     message += (f"; a matrix key named '{issue.field}' sets that request parameter: to use its values "
@@ -554,6 +560,35 @@ class JobMaker:
                 if issue.field in shape.keys and issue.field in values:
                     path = self._item(path, values[issue.field])
                 self.errors.add(self.m.error(path, message, CapabilityError), key)
+
+    def _from_rows(self, sw: Sweep, shape: _Shape, name: str, matrix: Sequence[tuple[str, Any]]) -> str:
+        """The note ` (from shots.csv:3)`: the data-file lines of the matrix values that the template of parameter
+        `name` reads (itself or through vars), where a bad value it makes of them is to be fixed; "" when it reads
+        none (a matrix key that sets `name` itself is pointed at in its file already)."""
+        reads = self.reads.get(name)
+        if not reads or name in shape.keys:
+            return ""
+        lines = []
+        for k, v in matrix:
+            if k in reads:
+                found = self._data_line(_matrix_path(sw, shape.sources.get(k, "matrix"), k), v)
+                if found is not None:
+                    lines.append(f"{found[0]}:{found[1][0]}")
+        return f" (from {', '.join(lines)})" if lines else ""
+
+    def _data_line(self, axis: tuple[Any, ...], value: Any) -> tuple[Path, tuple[int, int]] | None:
+        """The data file and position of `value` when the axis at `axis` was read from one. A job's matrix values
+        are the axis's own objects: found by identity, through an index made once per axis."""
+        if axis not in self.m.data_lines:
+            return None
+        index = self._rows.get(axis)
+        if index is None:
+            node: Any = self.m.data
+            for step in axis:
+                node = node[step]
+            index = self._rows[axis] = {id(item): i for i, item in enumerate(node)}
+        at = index.get(id(value))
+        return None if at is None else value_position(self.m.data_lines, (*axis, at))
 
     def _item(self, path: tuple[Any, ...], value: Any) -> tuple[Any, ...]:
         """`path` + the index of `value` when `path` is a list of values written in the manifest (an axis)."""
@@ -707,6 +742,18 @@ def compile_sweep(
 
 _SURROGATE = ("holds a lone surrogate (a \\ud800-\\udfff escape), which is not text; write the character itself, "
               "or one \\U escape such as \\U0001F98A")
+
+
+def _read_names(c: Compiled, cvars: Mapping[str, Compiled]) -> frozenset[str]:
+    """The names template `c` uses, itself or through the vars it uses."""
+    seen: set[str] = set()
+    stack = list(c.names)
+    while stack:
+        name = stack.pop()
+        if name not in seen:
+            seen.add(name)
+            stack.extend(cvars[name].names if name in cvars else ())
+    return frozenset(seen)
 
 
 def _reaches(c: Compiled, cvars: Mapping[str, Compiled], target: str) -> bool:

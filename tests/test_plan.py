@@ -1190,6 +1190,59 @@ def test_a_value_read_from_a_data_file_is_refused_at_its_line_there(tmp_path: Pa
     assert str(errors[4]).startswith(f"{tmp_path / 'q.txt'}:2:1: sweeps[1].matrix.zip[0].quality[1]: '999p'")
 
 
+def test_a_value_a_template_makes_of_a_data_file_row_names_the_row(tmp_path: Path) -> None:
+    """`quality: "{{ shot.quality }}"`: refused at the template, which made it, naming the row it was made of
+    (directly, through a var, in a sweep, a row of each file it reads)."""
+    (tmp_path / "shots.csv").write_text("id,prompt,quality\nfox,a red fox,540p\nbird,a bird,720x\nowl,,360p\n",
+                                        encoding="utf-8")
+    (tmp_path / "looks.jsonl").write_text('{"q": "540p"}\n\n{"q": "4k"}\n', encoding="utf-8")
+    errors = errors_of(tmp_path, """\
+        params:
+          prompt: "{{ shot.prompt }}"
+          quality: "{{ shot.quality }}"
+          duration: "{{ 7 if shot.id == 'bird' else 5 }}"
+        sweeps:
+          - name: direct
+            matrix:
+              shot: {file: shots.csv}
+          - name: by-var
+            vars:
+              q: "{{ look.q }}"
+            params:
+              quality: "{{ q }}"
+              duration: 5
+            matrix:
+              shot: {file: shots.csv}
+              look: {file: looks.jsonl}
+              exclude:
+                - shot: {id: owl, prompt: '', quality: 360p}
+        """)
+    shown = [(e.file.name, e.line, e.field, e.message.split(" (in ")[0].replace(f"{tmp_path}/", "")) for e in errors]
+    assert shown == [
+        ("m.yaml", 5, "params.prompt", "'prompt' is required by pixverse-v5.6, and is empty here (from shots.csv:4)"),
+        ("m.yaml", 6, "params.quality",
+         "'720x' is not one of 360p, 540p, 720p, 1080p (pixverse-v5.6) (from shots.csv:3)"),
+        ("m.yaml", 7, "params.duration", "7 is not one of 5, 8, 10 (pixverse-v5.6) (from shots.csv:3)"),
+        ("m.yaml", 16, "sweeps[1].params.quality",
+         "'4k' is not one of 360p, 540p, 720p, 1080p (pixverse-v5.6) (from looks.jsonl:3)"),
+    ], shown
+    assert "(in 2 jobs, e.g. by-var/shot=" in errors[3].message
+
+
+def test_a_value_a_template_makes_without_a_data_file_row_names_no_row(tmp_path: Path) -> None:
+    (tmp_path / "ids.txt").write_text("fox\nbird\n", encoding="utf-8")
+    err = one_error(tmp_path, """\
+        vars:
+          q: 720x
+        params:
+          prompt: "a {{ id }}"
+          quality: "{{ q }}"
+        matrix:
+          id: {file: ids.txt}
+        """, "720x")
+    assert "from " not in err.message and "(in 2 jobs" in err.message, err.message
+
+
 def test_located_errors_of_zips_includes_in_another_case_and_hash_outside_output(tmp_path: Path) -> None:
     err = one_error(tmp_path, "params:\n  prompt: a fox\nmatrix:\n  style: [anime]\n  zip:\n    - quality: [360p, 999p]\n"
                               "      duration: [5, 8]\n", "999p")
