@@ -13,7 +13,7 @@ import contextlib
 import gc
 import os
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
@@ -29,6 +29,7 @@ from .manifest import Manifest
 from .plan import Diff, Plan, Stored
 from .providers import get_provider
 from .providers import capabilities
+from .resume import left_behind
 from .state import JobState, RunRecord, Snapshot, Store, as_judged, store_error
 from .stats import RunStatistics, pace, problems
 
@@ -122,7 +123,8 @@ def _stored(store: Store, p: Plan) -> tuple[dict[str, Stored], dict[str, str]]:
 
 
 def diff(p: Plan, *, force: bool = False) -> Diff | None:
-    """The plan against the state store (None when nothing has run yet)."""
+    """The plan against the state store (None when nothing has run yet), with the jobs the last run left in
+    flight that the plan no longer has, over which a run refuses to start."""
     db = p.state_dir / "state.db"
     if not db.exists():
         return None
@@ -132,7 +134,8 @@ def diff(p: Plan, *, force: bool = False) -> Diff | None:
         return None
     with store:
         stored, previous = _stored(store, p)
-    return plan_mod.diff(p, stored, previous, force=force)
+        left = left_behind(p, store)
+    return replace(plan_mod.diff(p, stored, previous, force=force), left_behind=left)
 
 
 def _provider(p: Plan) -> Any:

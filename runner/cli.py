@@ -154,6 +154,21 @@ def _plan_json(plan: Plan, diff: Any) -> dict[str, Any]:
             "in_flight": diff.in_flight,
             "settled": diff.settled,
         },
+        "left_in_flight": _left_json(diff.left_behind if diff else None),
+    }
+
+
+def _left_json(left: Any) -> dict[str, Any] | None:
+    """The jobs a run would refuse to start over (`plan --json`'s `left_in_flight`), or None."""
+    if left is None:
+        return None
+    return {
+        "run": left.run_id,
+        "jobs": list(left.keys),
+        "cost_usd": round(left.cost_micros / 1e6, 6),
+        "cost_micros": left.cost_micros,
+        "manifest_copy": str(left.copy),
+        "message": left.message(),
     }
 
 
@@ -207,6 +222,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if len(shown) < len(jobs):
         out.print(f"{len(jobs) - len(shown):,} jobs not listed; --all lists every one", style="dim")
     _print_totals(plan, diff)
+    if diff and diff.left_behind:
+        refusal = escape(diff.left_behind.message())
+        err.print(f"[yellow]warning[/yellow]: `gridrun run` would refuse to start: {refusal}")
     if args.explain:
         _explain(plan, every=args.all)
     return 0

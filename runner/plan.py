@@ -13,7 +13,7 @@ import stat
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import CapabilityError, ManifestError, ManifestErrors, MatrixError
 from .jobs import Job, format_value, job_hash, job_key
@@ -22,6 +22,9 @@ from .matrix import Combination, Expansion, Prepared, prepare
 from .providers.capabilities import ProviderCaps
 from .outputs import read_sidecar, sidecar_name, tmp_stem
 from .sweeps import NAME_MAX, Collector, JobMaker, Sweep, compile_sweep, sweeps_of
+
+if TYPE_CHECKING:
+    from .resume import LeftBehind
 
 __all__ = [
     "DEFAULT_MAX_JOBS", "Diff", "Job", "Plan", "Stored", "build", "diff", "file_sha256", "format_value", "job_hash",
@@ -373,6 +376,8 @@ class Diff:
     refetch: int = 0                      # done (their file missing or altered) or expired: fetched again, free
     following: tuple[str, ...] = ()       # keys of those in flight the run counts against its budget (the
                                           # ones not yet rendered: a job downloading was billed already)
+    left_behind: LeftBehind | None = None  # jobs the last run left in flight that the plan no longer has: a run
+                                           # refuses to start over them (without --leave-in-flight)
 
     def to_send(self, jobs: Sequence[Job]) -> list[Job]:
         """The jobs among `jobs` that a run sends, and pays for."""

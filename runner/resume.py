@@ -247,34 +247,63 @@ def _write_manifest_copy(plan: Plan, run_id: int, text: str) -> None:
     atomic_write(runs_dir / f"run-{run_id}.yaml", text.encode())
 
 
-def check_left_behind(plan: Plan, store: Store) -> None:
-    """Refuse to start when jobs the manifest's last run sent are in flight still and this plan (the
-    manifest changed) no longer has them: no run would follow them, and their paid videos would be lost."""
+@dataclass(frozen=True, slots=True)
+class LeftBehind:
+    """Jobs the manifest's last run sent that are in flight still and that a plan (the manifest changed) no
+    longer has: no run of that plan would follow them, so their paid videos would be lost."""
+
+    run_id: int
+    keys: tuple[str, ...]
+    states: tuple[str, ...]              # each job's state, in the order of `keys`
+    cost_micros: int                     # their estimated cost
+    copy: Path                           # the manifest as that run had it
+
+    def message(self) -> str:
+        """What is in flight, and the two ways on: the manifest put back, or --leave-in-flight."""
+        left, last = len(self.keys), self.run_id
+        keys = ", ".join(self.keys[:3]) + (f" and {left - 3} more" if left > 3 else "")
+        kinds = {
+            "sent, not yet seen finished (`gridrun cancel` stops those still rendering)":
+                (S.SUBMITTED.value, S.RUNNING.value),
+            "rendered, to be downloaded": (S.DOWNLOADING.value,),
+            "sent or about to be (their outcome is not known yet)": (S.SUBMITTING.value,),
+        }
+        counts = [f"{n} {what}" for what, states in kinds.items() if (n := sum(s in states for s in self.states))]
+        one = left == 1
+        them, they = ("it", "it renders") if one else ("them", "they render")
+        return (
+            f"{left} {'job' if one else 'jobs'} of run {last} (${self.cost_micros / 1e6:,.2f}) "
+            f"{'is' if one else 'are'} in flight, and the manifest no longer has {them} ({keys}): {'; '.join(counts)}. "
+            f"This run would not follow {them}. Put the manifest back as it was (run {last}'s copy: {self.copy}) "
+            f"and run it to collect {them}; or pass --leave-in-flight to run anyway (what {they} is then not "
+            "downloaded)"
+        )
+
+
+def left_behind(plan: Plan, store: Store) -> LeftBehind | None:
+    """The jobs the manifest's last run left in flight that `plan` no longer has; None when there are none.
+    A run refuses to start over them (`check_left_behind`); `gridrun plan` says so beforehand."""
     last = store.latest_run(plan.manifest.name)
     if last is None:
-        return
+        return None
     planned = {j.hash for j in plan.jobs}
     flying = (S.SUBMITTING.value, S.SUBMITTED.value, S.RUNNING.value, S.DOWNLOADING.value)
     left = [r for r in store.run_job_rows(last.id) if r["state"] in flying and r["hash"] not in planned]
     if not left:
-        return
-    cost = sum(r["cost_estimate_micros"] for r in left)
-    keys = ", ".join(r["key"] for r in left[:3]) + (f" and {len(left) - 3} more" if len(left) > 3 else "")
-    kinds = {
-        "sent, not yet seen finished (`gridrun cancel` stops those still rendering)": (S.SUBMITTED.value, S.RUNNING.value),
-        "rendered, to be downloaded": (S.DOWNLOADING.value,),
-        "sent or about to be (their outcome is not known yet)": (S.SUBMITTING.value,),
-    }
-    counts = [f"{n} {what}" for what, states in kinds.items() if (n := sum(r["state"] in states for r in left))]
-    copy = plan.outputs_dir / ".runs" / f"run-{last.id}.yaml"
-    one = len(left) == 1
-    them, they = ("it", "it renders") if one else ("them", "they render")
-    raise InFlightError(
-        f"{len(left)} {'job' if one else 'jobs'} of run {last.id} (${cost / 1e6:,.2f}) {'is' if one else 'are'} "
-        f"in flight, and the manifest no longer has {them} ({keys}): {'; '.join(counts)}. This run would not "
-        f"follow {them}. Put the manifest back as it was (run {last.id}'s copy: {copy}) and run it to collect "
-        f"{them}; or pass --leave-in-flight to run anyway (what {they} is then not downloaded)"
+        return None
+    return LeftBehind(
+        run_id=last.id, keys=tuple(r["key"] for r in left), states=tuple(r["state"] for r in left),
+        cost_micros=sum(r["cost_estimate_micros"] for r in left),
+        copy=plan.outputs_dir / ".runs" / f"run-{last.id}.yaml",
     )
+
+
+def check_left_behind(plan: Plan, store: Store) -> None:
+    """Refuse to start when jobs the manifest's last run sent are in flight still and this plan (the
+    manifest changed) no longer has them: no run would follow them, and their paid videos would be lost."""
+    left = left_behind(plan, store)
+    if left is not None:
+        raise InFlightError(left.message())
 
 
 def check_budget(

@@ -1343,6 +1343,34 @@ def test_a_changed_manifest_that_drops_jobs_still_in_flight_is_refused_until_ask
     assert third.exit_code == 0 and third.stats.cached == 2
 
 
+def test_plan_says_in_the_runs_words_that_a_run_would_refuse_over_jobs_left_in_flight(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`gridrun plan` shows what a run would do: over jobs the changed manifest drops while they render, that the
+    run refuses, as the run says it; its JSON names them. Once the manifest is put back, nothing is said."""
+    from runner.cli import main
+    from runner.errors import InFlightError
+
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 2.0, "jitter": 0.0})
+    was = m.read_text()
+    _, prov = run(m, timeout=0.2)
+    m.write_text(was.replace("a fox,", "a cat,"))
+    with pytest.raises(InFlightError) as refused:
+        run(m, prov)
+    capsys.readouterr()
+    assert main(["plan", str(m)]) == 0
+    assert f"warning: `gridrun run` would refuse to start: {refused.value}\n" in capsys.readouterr().err
+    assert main(["plan", str(m), "--json"]) == 0
+    left = json.loads(capsys.readouterr().out)["left_in_flight"]
+    assert left == {"run": 1, "jobs": ["style=anime,seed=1", "style=anime,seed=2"], "cost_usd": 0.7,
+                    "cost_micros": 700_000, "manifest_copy": str(tmp_path / "outputs" / "t" / ".runs" / "run-1.yaml"),
+                    "message": str(refused.value)}
+    m.write_text(was)
+    assert main(["plan", str(m), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["left_in_flight"] is None
+    assert main(["plan", str(m)]) == 0 and "refuse" not in capsys.readouterr().err
+
+
 def test_one_job_left_in_flight_by_a_changed_manifest_is_named_in_the_singular(tmp_path: Path) -> None:
     from runner.errors import InFlightError
 
