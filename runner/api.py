@@ -29,7 +29,7 @@ from .manifest import Manifest
 from .plan import Diff, Plan, Stored
 from .providers import get_provider
 from .providers import capabilities
-from .resume import left_behind
+from .resume import left_behind, name_shared
 from .state import JobState, RunRecord, Snapshot, Store, as_judged, store_error
 from .stats import RunStatistics, pace, problems
 
@@ -124,7 +124,8 @@ def _stored(store: Store, p: Plan) -> tuple[dict[str, Stored], dict[str, str]]:
 
 def diff(p: Plan, *, force: bool = False) -> Diff | None:
     """The plan against the state store (None when nothing has run yet), with the jobs the last run left in
-    flight that the plan no longer has, over which a run refuses to start."""
+    flight that the plan no longer has, over which a run refuses to start, and warnings of what the state holds
+    (another manifest file of the same name)."""
     db = p.state_dir / "state.db"
     if not db.exists():
         return None
@@ -134,8 +135,8 @@ def diff(p: Plan, *, force: bool = False) -> Diff | None:
         return None
     with store:
         stored, previous = _stored(store, p)
-        left = left_behind(p, store)
-    return replace(plan_mod.diff(p, stored, previous, force=force), left_behind=left)
+        left, warnings = left_behind(p, store), tuple(name_shared(p, store))
+    return replace(plan_mod.diff(p, stored, previous, force=force), left_behind=left, warnings=warnings)
 
 
 def _provider(p: Plan) -> Any:

@@ -121,7 +121,8 @@ def _plan_json(plan: Plan, diff: Any) -> dict[str, Any]:
         "total_usd": round(plan.total_usd, 6),
         "total_micros": plan.total_micros,
         "budget_usd": None if plan.budget_micros is None else plan.budget_micros / 1e6,
-        "warnings": [getattr(w, "plain", w) for w in plan.warnings],  # `field: message`, as format /1 has them
+        # `field: message`, as format /1 has them; the state's too (another manifest file of the same name)
+        "warnings": [getattr(w, "plain", w) for w in (*plan.warnings, *(diff.warnings if diff else ()))],
         "jobs": [
             {
                 "key": j.key,
@@ -180,7 +181,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
         print(dumps(_plan_json(plan, diff), ensure_ascii=not writes_any(sys.stdout), indent=2))
         return 0
-    for w in plan.warnings:
+    for w in (*plan.warnings, *(diff.warnings if diff else ())):
         err.print(f"[yellow]warning[/yellow]: {escape(w)}")
     m = plan.manifest
     out.print(f"[bold]{escape(m.name)}[/bold] — {plan.provider} / {plan.model} — {_jobs(len(plan.jobs))}")
@@ -346,7 +347,7 @@ def cmd_run(args: argparse.Namespace, **extra: Any) -> int:
 
     plan = api.plan(args.manifest, max_jobs=args.max_jobs)
     diff = api.diff(plan, force=getattr(args, "force", False))
-    for w in plan.warnings:
+    for w in (*plan.warnings, *(diff.warnings if diff else ())):
         err.print(f"[yellow]warning[/yellow]: {escape(w)}")
     if diff and (diff.changed or diff.stale or diff.cached or diff.in_flight or diff.refetch):
         err.print(f"plan against state: {diff.new} new, {diff.cached} cached, "

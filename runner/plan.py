@@ -378,6 +378,7 @@ class Diff:
                                           # ones not yet rendered: a job downloading was billed already)
     left_behind: LeftBehind | None = None  # jobs the last run left in flight that the plan no longer has: a run
                                            # refuses to start over them (without --leave-in-flight)
+    warnings: tuple[str, ...] = ()         # what the state tells of the manifest (another file of its name)
 
     def to_send(self, jobs: Sequence[Job]) -> list[Job]:
         """The jobs among `jobs` that a run sends, and pays for."""

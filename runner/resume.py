@@ -25,6 +25,7 @@ is that run's to send.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -304,6 +305,38 @@ def check_left_behind(plan: Plan, store: Store) -> None:
     left = left_behind(plan, store)
     if left is not None:
         raise InFlightError(left.message())
+
+
+def name_shared(plan: Plan, store: Store) -> list[str]:
+    """Warnings, at the manifest's `name`, of other manifest files whose runs the state holds under the same
+    name (a copy made for a variant, its name kept): the two then share one history, and maybe one output
+    folder where each run puts the other's videos aside. A file that is gone (the manifest moved or renamed) or
+    that reads the same as this one is no other manifest."""
+    m = plan.manifest
+    try:
+        mine = Path(m.path).read_bytes()
+    except OSError:
+        return []
+    others = []
+    for path, run_id, outputs_dir in store.manifest_files(m.name):
+        try:
+            if os.path.samefile(path, m.path) or Path(path).read_bytes() == mine:
+                continue
+        except OSError:  # gone, or not readable: nothing to compare
+            continue
+        others.append((path, run_id, outputs_dir))
+    if not others:
+        return []
+    path, run_id, outputs_dir = others[0]
+    more = f" (and {len(others) - 1} more)" if len(others) > 1 else ""
+    shared = Path(outputs_dir) == plan.outputs_dir
+    folder = (f", and one output folder ({plan.outputs_dir}), where each run puts aside the other's videos in its "
+              "way" if shared else "")
+    return [m.warning(("name",), (
+        f"{m.name!r} is also the name of {path}{more}, another manifest, whose runs this state holds (the latest: "
+        f"run {run_id}): the two share one history, so `gridrun status`, `report` and `export` of either show the "
+        f"latest run of both{folder}; give one of them its own `name:`"
+        + (" (or `outputs_dir:`, which keeps their videos apart but not their history)" if shared else "")))]
 
 
 def check_budget(

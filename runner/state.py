@@ -672,6 +672,14 @@ class Store:
         runs = self.runs(manifest_name)
         return runs[0] if runs else None
 
+    def manifest_files(self, manifest_name: str) -> list[tuple[str, int, str]]:
+        """The manifest files the runs of `manifest_name` were made from, each with the id and output folder of
+        its latest run, newest first."""
+        rows = self.db.execute(
+            "SELECT manifest_path, MAX(id), outputs_dir FROM runs WHERE manifest_name=? GROUP BY manifest_path "
+            "ORDER BY MAX(id) DESC", (manifest_name,)).fetchall()
+        return [(str(r[0]), int(r[1]), str(r[2])) for r in rows]
+
     # -- jobs ---------------------------------------------------------------------------------------
     def add_jobs(self, run_id: int, jobs: Sequence[Mapping[str, Any]]) -> dict[str, int]:
         """Attach planned jobs to a run, creating rows for new hashes; returns hash -> job id.

@@ -694,3 +694,53 @@ def test_a_run_the_provider_stops_on_its_account_says_to_fix_that_first(
     err = capsys.readouterr().err
     assert "stopped: the provider refused the account (" in err and "INSUFFICIENT_BALANCE" in err, err[-800:]
     assert "top up its balance or set a valid API key first, then: `gridrun run` sends the" in err, err[-800:]
+
+
+GRID = "params:\n  prompt: a fox {{ a }}\nmatrix:\n  a: [1, 2]\nsim: {render_time: 0.1}\n"
+
+
+def test_a_variant_copy_that_keeps_the_manifests_name_is_warned_of_by_plan_and_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two files of one name share one history and one output folder: plan and run of the copy say so, naming the
+    other file. A copy that reads the same is the same manifest, and is not warned of."""
+    from runner import api
+
+    m = write(tmp_path / "grid.yaml", GRID, HEAD)
+    assert api.run(m, report=False).exit_code == 0
+    same = tmp_path / "same.yaml"
+    same.write_bytes(m.read_bytes())
+    code, _, err = run_cli(capsys, "plan", str(same))
+    assert code == 0 and "also the name" not in err
+    v2 = tmp_path / "grid-v2.yaml"
+    v2.write_text(m.read_text().replace("a fox", "a cat"))
+    said = (f"'fox' is also the name of {m}, another manifest, whose runs this state holds (the latest: run 1): the "
+            "two share one history, so `gridrun status`, `report` and `export` of either show the latest run of both, "
+            f"and one output folder ({tmp_path.resolve() / 'outputs' / 'fox'}), where each run puts aside the other's "
+            "videos in its way; give one of them its own `name:` (or `outputs_dir:`, which keeps their videos apart "
+            "but not their history)")
+    code, _, err = run_cli(capsys, "plan", str(v2))
+    assert code == 0 and f"warning: {v2}:2:1: name: {said}\n" in err
+    code, out, _ = run_cli(capsys, "plan", str(v2), "--json")
+    assert code == 0 and json.loads(out)["warnings"] == [f"name: {said}"]
+    code, _, err = run_cli(capsys, "run", str(v2), "--no-report")
+    assert code == 0 and f"warning: {v2}:2:1: name: {said}\n" in err
+    # the first file, planned again, is warned of the copy, whose run is now the latest of the name
+    code, _, err = run_cli(capsys, "plan", str(m))
+    assert code == 0 and f"'fox' is also the name of {v2}, another manifest, whose runs this state holds " \
+                         "(the latest: run 2)" in err
+
+
+def test_a_manifest_moved_or_renamed_is_not_another_manifest_of_its_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from runner import api
+
+    m = write(tmp_path / "grid.yaml", GRID, HEAD)
+    assert api.run(m, report=False).exit_code == 0
+    moved = m.rename(tmp_path / "fox.yaml")
+    moved.write_text(moved.read_text().replace("a fox", "a cat"))  # edited since, as a renamed file may be
+    code, _, err = run_cli(capsys, "plan", str(moved))
+    assert code == 0 and err == ""
+    code, _, err = run_cli(capsys, "run", str(moved), "--no-report")
+    assert code == 0 and "also the name" not in err
