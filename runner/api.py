@@ -188,7 +188,8 @@ def run(
     if callable(getattr(prov, "api_key", None)):
         prov.api_key()  # a missing key is said before any state is made
     store = Store(p.state_dir / "state.db")
-    store.acquire_lock(then="retry again" if options.retry_failed or options.retry_unknown else "run again")
+    store.acquire_lock(then="retry again" if options.retry_failed or options.retry_unknown else "run again",
+                       manifest=p.manifest.path)
     try:
         try:
             on_report, on_output = _report_hooks(p) if report else (None, None)
@@ -393,7 +394,7 @@ def cancel(m: Manifest | str | Path) -> CancelResult:
         # The run holding the lock writes these jobs' states: it must let go of them first.
         store.acquire_lock(then=(
             "cancel (Ctrl-C in its terminal stops new submissions, a second Ctrl-C leaves the jobs in flight "
-            "rendering and ends it: `gridrun cancel` then stops them)"))
+            "rendering and ends it: `gridrun cancel` then stops them)"), manifest=p.manifest.path)
         last = store.latest_run(p.manifest.name)
         if last is None:
             raise NotRecordedError(f"{db}: no run recorded for {p.manifest.name}, so nothing to cancel")

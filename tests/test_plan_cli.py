@@ -744,3 +744,25 @@ def test_a_manifest_moved_or_renamed_is_not_another_manifest_of_its_name(
     assert code == 0 and err == ""
     code, _, err = run_cli(capsys, "run", str(moved), "--no-report")
     assert code == 0 and "also the name" not in err
+
+
+def test_a_run_locked_out_by_another_manifest_of_its_folder_is_told_why_and_of_state_dir(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from runner.state import Store
+
+    grid = write(tmp_path / "grid.yaml", GRID, HEAD)
+    slow = write(tmp_path / "slow.yaml", GRID, HEAD.replace("fox", "slow"))
+    holder = Store(tmp_path / ".gridrun" / "state.db")  # grid's run, going on
+    holder.acquire_lock(manifest=grid)
+    holder.start_run(manifest_name="fox", manifest_path=str(grid), manifest_copy="", outputs_dir=str(tmp_path),
+                     provider="sim", model="pixverse-v5.6", axes=[], budget_micros=None)
+    try:
+        code, _, err = run_cli(capsys, "run", str(slow), "--no-report")
+        again = run_cli(capsys, "run", str(grid), "--no-report")  # grid itself, a second time: only to wait
+    finally:
+        holder.close()
+    assert code == 1
+    assert f"): run 1 of {grid}. Every manifest whose state is this folder" in err
+    assert "or give a manifest a state of its own with `state_dir:`, to run it beside the others" in err
+    assert again[0] == 1 and "): run 1 of this manifest; wait for it to finish" in again[2]

@@ -163,6 +163,39 @@ def test_second_runner_is_refused_naming_the_holder(store: Store, tmp_path: Path
         other.acquire_lock()
 
 
+def test_a_lock_held_by_another_manifests_run_names_it_and_says_how_to_run_beside_it(
+    store: Store, tmp_path: Path
+) -> None:
+    """Manifests of one folder share its state, so its lock: the refusal says which run of which manifest holds it,
+    and that `state_dir:` gives a manifest a state of its own; a second run of the same manifest is told only to
+    wait."""
+    store.acquire_lock(manifest="/p/grid.yaml")
+    store.start_run(manifest_name="grid", manifest_path="/p/grid.yaml", manifest_copy="", outputs_dir=str(tmp_path),
+                    provider="sim", model="pixverse-v5.6", axes=[], budget_micros=None)
+    other = Store(tmp_path / "state.db")
+    with pytest.raises(LockError) as refused:
+        other.acquire_lock(manifest="/p/slow.yaml")
+    text = str(refused.value)
+    assert text.startswith(f"{tmp_path}: another gridrun runner holds this state (pid {os.getpid()} on "), text
+    assert "): run 1 of /p/grid.yaml. Every manifest whose state is this folder (by default, .gridrun/ beside the " \
+           "manifests of one folder) shares it, and one runner at a time holds it: wait for it to finish, or stop " \
+           "it, then run again (`gridrun status` works meanwhile); or give a manifest a state of its own with " \
+           "`state_dir:`, to run it beside the others" in text
+    with pytest.raises(LockError) as refused:
+        other.acquire_lock(manifest="/p/grid.yaml")
+    assert "): run 1 of this manifest; wait for it to finish" in str(refused.value)
+    assert "state_dir" not in str(refused.value)
+    other.close()
+
+
+def test_a_lock_whose_holder_has_recorded_no_run_still_says_the_state_is_shared(store: Store, tmp_path: Path) -> None:
+    store.acquire_lock()  # a runner starting, or a cancel
+    other = Store(tmp_path / "state.db")
+    with pytest.raises(LockError, match=r"\)\. Every manifest whose state is this folder .* `state_dir:`"):
+        other.acquire_lock(manifest="/p/slow.yaml")
+    other.close()
+
+
 def test_the_lock_holds_when_its_lock_file_is_deleted_by_hand(store: Store, tmp_path: Path) -> None:
     """Deleting a lock file that looks stale is a common habit; a second runner must still be refused."""
     store.acquire_lock()
