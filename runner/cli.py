@@ -251,6 +251,9 @@ def _print_totals(plan: Plan, diff: Any) -> None:
         this_run = "" if need == plan.total_micros else \
             f": this run counts ${need / 1e6:,.2f} against it, of ${plan.total_usd:,.2f} for all jobs"
         out.print(f"budget: ${plan.budget_micros / 1e6:,.2f} ({fits}{this_run})")
+    elif plan.total_micros:
+        # Jobs that cost something (the simulator's are priced as the provider it mimics) and nothing to stop a run.
+        out.print("budget: none (no cap: set run.budget_usd or --budget)")
     if diff:
         pay = sum(j.cost_micros for j in diff.to_send(plan.jobs))
         out.print(f"against state: {diff.new:,} to submit (${pay / 1e6:,.2f}), {diff.cached:,} cached, "

@@ -766,3 +766,14 @@ def test_a_run_locked_out_by_another_manifest_of_its_folder_is_told_why_and_of_s
     assert f"): run 1 of {grid}. Every manifest whose state is this folder" in err
     assert "or give a manifest a state of its own with `state_dir:`, to run it beside the others" in err
     assert again[0] == 1 and "): run 1 of this manifest; wait for it to finish" in again[2]
+
+
+def test_plan_says_when_a_run_would_have_no_budget(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Without run.budget_usd a run has no cap: said where the cost is, for the simulator too, priced as the paid
+    provider it mimics."""
+    m = write(tmp_path / "b.yaml", "params:\n  prompt: a fox {{ a }}\nmatrix:\n  a: [1, 2]\n", HEAD)
+    code, out, _ = run_cli(capsys, "plan", str(m))
+    assert code == 0 and "→ $0.70 for 2 jobs\nbudget: none (no cap: set run.budget_usd or --budget)\n" in out
+    m.write_text(m.read_text() + "run:\n  budget_usd: 1\n")
+    code, out, _ = run_cli(capsys, "plan", str(m))
+    assert code == 0 and "budget: $1.00 (fits)" in out and "budget: none" not in out
