@@ -14,6 +14,8 @@ import pytest
 from runner.errors import LockError, StateError
 from runner.state import JobState, Store, idempotency_key
 
+from statekit import columns_of, contents, old_state
+
 S = JobState
 
 
@@ -369,13 +371,10 @@ def test_a_state_file_of_the_first_schema_is_read_as_it_is_and_upgraded_by_a_wri
 def test_a_state_file_of_schema_7_keeps_every_row_and_its_done_jobs_have_no_reported_cost(tmp_path: Path) -> None:
     """A job done before the state kept what the provider reported it charged: an upgraded state keeps all it
     held and says that cost is not known (None; a sidecar written again from it says null), not a guess."""
-    from runner.state import _MIGRATIONS, SCHEMA_VERSION
+    from runner.state import SCHEMA_VERSION
 
     path = tmp_path / "state.db"
-    with closing(sqlite3.connect(path)) as db:
-        for m in _MIGRATIONS[:7]:
-            m(db)
-        db.execute("PRAGMA user_version = 7")
+    with old_state(path, 7) as db:
         db.execute("INSERT INTO runs (manifest_name, manifest_path, outputs_dir, provider, model, started_at, ended_at,"
                    " status) VALUES ('m', 'm.yaml', 'out', 'sim', 'pixverse-v5.6', 1, 9, 'done')")
         db.execute("INSERT INTO jobs (hash, key, vals, params, state, output_path, cost_estimate_micros, cost_micros,"
@@ -385,22 +384,14 @@ def test_a_state_file_of_schema_7_keeps_every_row_and_its_done_jobs_have_no_repo
         db.execute("INSERT INTO attempts (job_id, n, run_id, idempotency_key, state, estimate_micros, billed_micros,"
                    " started_at, billed_run_id) VALUES (1, 1, 1, 'k-1', 'done', 350000, 350000, 2, 1)")
         db.execute("INSERT INTO events (at, run_id, job_id, kind) VALUES (8, NULL, 1, 'done')")
-        db.commit()
-        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-        columns = {t: [c[1] for c in db.execute(f"PRAGMA table_info({t})")] for t in tables}
-
-    def contents() -> dict[str, list[Any]]:
-        with closing(sqlite3.connect(path)) as db:
-            return {t: db.execute(f"SELECT {', '.join(c)} FROM {t} ORDER BY rowid").fetchall()
-                    for t, c in columns.items()}
-
-    before = contents()
+    columns = columns_of(path)
+    before = contents(path, columns)
     with Store(path, readonly=True) as reader:  # status, report: read as it is
         assert reader.schema == 7 and reader.snapshot(1).jobs[0].cost_micros == 350_000
     with Store(path) as writer:
         assert writer.schema == SCHEMA_VERSION
         assert writer.job_row(1)["cost_reported_micros"] is None and writer.money(1) == (350_000, 0)
-    assert contents() == before
+    assert contents(path, columns) == before
     with closing(sqlite3.connect(path)) as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 

@@ -15,6 +15,8 @@ import pytest
 
 from runner.state import _MIGRATIONS, FAILURE_RETRY, SCHEMA_VERSION, JobState, Store
 
+from statekit import columns_of, contents, old_state
+
 S = JobState
 
 
@@ -41,15 +43,11 @@ def _plan(db: sqlite3.Connection, query: str, args: tuple) -> str:
 
 def _schema_5(path: Path) -> None:
     """A state file as gridrun wrote it before schema 6, with a job and its events."""
-    with closing(sqlite3.connect(path)) as db:
-        for m in _MIGRATIONS[:5]:
-            m(db)
-        db.execute("PRAGMA user_version = 5")
+    with old_state(path, 5) as db:
         db.execute("INSERT INTO jobs (hash, key, vals, params, state, output_path, cost_estimate_micros, created_at,"
                    " updated_at) VALUES ('h', 'k', '{}', '{}', 'planned', 'o.mp4', 1, 0, 0)")
         db.execute("INSERT INTO events (at, job_id, kind, detail) VALUES (1, 1, 'reset', ?)",
                    (f'{{"reason": "{FAILURE_RETRY} 1 of 2"}}',))
-        db.commit()
 
 
 def test_a_new_state_file_has_the_current_schema_and_the_events_index(tmp_path: Path) -> None:
@@ -183,10 +181,7 @@ def test_status_reads_the_runs_stop_and_its_jobs_ends_through_indexes_not_every_
 def _schema_6_stopping(path: Path, now: float) -> None:
     """A state file as gridrun wrote it before schema 7: run 2 of this process (started `now`, after it) goes
     on, stopping on its budget, two of its three jobs ended (one ended, was fetched again and ended again); run 1 was interrupted."""
-    with closing(sqlite3.connect(path)) as db:
-        for m in _MIGRATIONS[:6]:
-            m(db)
-        db.execute("PRAGMA user_version = 6")
+    with old_state(path, 6) as db:
         for rid, status, ended in ((1, "interrupted", now - 50), (2, "running", None)):
             db.execute("INSERT INTO runs (id, manifest_name, manifest_path, outputs_dir, provider, model, started_at,"
                        " ended_at, status, pid, host) VALUES (?, 'm', 'm.yaml', 'out', 'sim', 'pixverse-v5.6', ?, ?, ?,"
@@ -202,17 +197,8 @@ def _schema_6_stopping(path: Path, now: float) -> None:
             (now + 0.3, 2, None, "run-stopping", '{"why": "budget"}'),
             (now + 0.4, None, 1, "downloading", None), (now + 0.5, None, 1, "done", None),
         ])
-        db.commit()
 
 
-def _contents(path: Path, columns: dict[str, list[str]] | None = None) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table (of `columns`' tables and columns: those of an older schema), in order."""
-    with closing(sqlite3.connect(path)) as db:
-        if columns is None:
-            tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-            columns = {t: [c[1] for c in db.execute(f"PRAGMA table_info({t})")] for t in tables}
-        return {t: db.execute(f"SELECT {', '.join(cols)} FROM {t} ORDER BY rowid").fetchall()
-                for t, cols in columns.items()}
 
 
 def test_a_state_file_of_schema_6_says_why_its_run_stops_before_and_after_a_writer_upgrades_it(
@@ -222,10 +208,8 @@ def test_a_state_file_of_schema_6_says_why_its_run_stops_before_and_after_a_writ
 
     path, now = tmp_path / "state.db", time.time()
     _schema_6_stopping(path, now)
-    with closing(sqlite3.connect(path)) as db:
-        columns = {t: [c[1] for c in db.execute(f"PRAGMA table_info({t})")]
-                   for (t,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    before = _contents(path)
+    columns = columns_of(path)
+    before = contents(path)
     # status before any run upgrades it; a writer, which does; status after
     for readonly, schema in ((True, 6), (False, SCHEMA_VERSION), (True, SCHEMA_VERSION)):
         with Store(path, readonly=readonly) as store:
@@ -234,7 +218,7 @@ def test_a_state_file_of_schema_6_says_why_its_run_stops_before_and_after_a_writ
         assert (snap.run.id, snap.stopping, snap.ended) == (2, "budget", (now + 0.1, now + 0.2))
         assert main(["status", "--state", str(tmp_path)]) == 0
         assert "run 2 (stopping (budget), started" in " ".join(capsys.readouterr().out.split())
-    assert _contents(path, columns) == before  # nothing lost or changed
+    assert contents(path, columns) == before  # nothing lost or changed
     with closing(sqlite3.connect(path)) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
