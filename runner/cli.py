@@ -336,7 +336,8 @@ def _next_steps(counts: Mapping[str, int]) -> str:
     run += [f"asks again for the fresh URLs of {_jobs(expired)} whose URLs expired, at no cost"] if expired else []
     steps = [f"`gridrun run` {' and '.join(run)}"] if run else []
     again = [what for what, n in (("failed jobs", counts.get("failed")), ("rejected ones", counts.get("rejected")),
-                                  ("expired ones (a new render, paid)", expired)) if n]
+                                  ("expired ones (a new render, paid)", expired),
+                                  ("cancelled ones (a new render, paid)", counts.get("cancelled"))) if n]
     if again:
         listed = again[0] if len(again) == 1 else f"{', '.join(again[:-1])} and {again[-1]}"
         steps.append(f"`gridrun retry` sends {listed} again")
@@ -378,6 +379,17 @@ def cmd_run(args: argparse.Namespace, **extra: Any) -> int:
                       f"valid API key first, then: {_next_steps(result.stats.counts)}")
         else:
             err.print(f"some jobs did not finish (`gridrun status` says why): {_next_steps(result.stats.counts)}")
+    elif result.status == "incomplete":
+        c = result.stats.counts
+        flying = sum(c.get(s.value, 0) for s in IN_FLIGHT)
+        timeout = getattr(args, "timeout", None) or (plan.manifest.run or {}).get("timeout")
+        at = f"their timeout ({float(timeout):g} s a job)" if timeout else "their timeout"
+        err.print(f"incomplete: {_jobs(flying)} still rendering at {at} {'was' if flying == 1 else 'were'} left at "
+                  f"the provider: {_next_steps(c)}; `gridrun cancel` cancels them there")
+    elif result.status == "cancelled":
+        n = result.stats.counts.get(JobState.CANCELLED.value, 0)
+        err.print(f"done, but for {_jobs(n)} cancelled on request (`gridrun cancel`), left cancelled: `gridrun retry` "
+                  "sends them again (a new render, paid)")
     elif result.exit_code == 130:
         c = result.stats.counts
         flying = sum(c.get(s.value, 0) for s in IN_FLIGHT)

@@ -43,11 +43,12 @@ from .pacing import IntentBatcher, ListPoller, ListUnavailable, Pacer, RenderTim
 from .plan import Job, Plan
 from .providers.base import Provider, VideoStatus
 from .providers.download import WRITE_FAILED
-from .state import FAILURE_RETRY, FINAL, Following, JobState, Store
+from .state import FAILURE_RETRY, FINAL, IN_FLIGHT, Following, JobState, Store
 from .stats import RunStatistics, Throughput
 
 S = JobState
 FATAL_CODES = frozenset({"AUTHENTICATION_FAILED", "INSUFFICIENT_BALANCE"})
+IN_FLIGHT_STATES = frozenset(s.value for s in IN_FLIGHT)
 # At a job's timeout, its status is asked once more for at most this many seconds before it is left running.
 LAST_LOOK = 10.0
 # Requests are short: a dozen connections carry thousands of jobs. More cost CPU, not speed (httpcore
@@ -70,13 +71,25 @@ LOG_SETTLE = 5.0
 MOST_RESENDS = 2
 
 
+# How a run can end, and the exit code each gives (`gridrun run`, and `status --watch` once it saw the run end).
+RUN_STATUSES = {
+    "done": 0,          # every job done
+    "cancelled": 0,     # every job done but those cancelled on request (`gridrun cancel`): the user's decision
+    "incomplete": 4,    # nothing failed, but jobs still rendering at their timeout were left: `gridrun run` collects them
+    "failed": 1,        # some jobs failed, were rejected, are of unknown outcome, or expired; or the run stopped on an error
+    "budget": 3,        # stopped by the budget with jobs not sent
+    "interrupted": 130,  # Ctrl-C, SIGTERM, a hangup
+    "crashed": 1,       # ended by an error it could not record otherwise (a later run also marks a killed run so)
+}
+
+
 @dataclass(frozen=True, slots=True)
 class RunResult:
     """How a run ended."""
 
     run_id: int
     exit_code: int
-    status: str                          # done | failed | budget | interrupted | detached
+    status: str                          # a RUN_STATUSES key: done | cancelled | incomplete | failed | budget | interrupted
     stats: RunStatistics
     outputs_dir: Path
     report: Path | None = None
@@ -140,6 +153,7 @@ class Executor:
         self._not_rerun = 0  # settled jobs this run was to send again whose create never reached the provider
         self._reconciling = 0  # jobs an earlier process left submitting, not yet known to be at the provider or not
         self._ended_jobs: set[int] = set()  # jobs counted in the pace (`throughput`) as ended in this run
+        self._timed_out: set[int] = set()  # jobs left rendering at the provider at their timeout
         self._held_by_budget = 0  # re-runs asked for (retry, --force) that the budget held back
         self._by_video: dict[str, int] = {}  # provider video id -> the job of this run it belongs to
         self._reconciled: anyio.Event | None = None  # set once every one of them is known
@@ -368,14 +382,23 @@ class Executor:
         stats = self.statistics()
         c = stats.counts
         if self.detached or self.stopping == "interrupt":
-            status, code = "interrupted", 130
+            status = "interrupted"
         elif self.stopping == "budget" and (c["planned"] or self._held_by_budget):
-            status, code = "budget", 3
-        elif self._not_rerun or any(c[s] for s in ("failed", "rejected", "unknown", "expired", "cancelled", "planned",
-                                                   "submitting", "submitted", "running", "downloading")):
-            status, code = "failed", 1
+            status = "budget"
+        elif self._not_rerun or any(c[s] for s in ("failed", "rejected", "unknown", "expired", "planned")):
+            status = "failed"
+        elif any(s in IN_FLIGHT_STATES for s in self.states.values()):
+            # Left at the provider only because their timeout passed, the run otherwise whole: incomplete, and
+            # `gridrun run` collects them. Left for another reason (no status it can read, a download that could
+            # not be saved, a refused key): failed.
+            timed_out = self.stopping in (None, "budget") and all(
+                jid in self._timed_out for jid, s in self.states.items() if s in IN_FLIGHT_STATES)
+            status = "incomplete" if timed_out else "failed"
+        elif c["cancelled"]:
+            status = "cancelled"  # the rest is done: the cancelled jobs were the user's decision
         else:
-            status, code = "done", 0
+            status = "done"
+        code = RUN_STATUSES[status]
         self.store.end_run(self.run_id, status)
         report = self.live.final_report()
         return RunResult(self.run_id, code, status, self.statistics(), self.plan.outputs_dir, report,
@@ -949,6 +972,7 @@ class Executor:
                 if last is not None and last.status == "in_progress" and self.states[jid] == S.SUBMITTED.value:
                     self._move(jid, S.RUNNING, lazy=True)
                 # Still rendering, so still to be paid: it stays reserved against the budget for this run.
+                self._timed_out.add(jid)
                 return self._left(job, jid, f"still {self.states[jid]} after {self.timeout:g} s; left running, "
                                             "the next run re-attaches")
             if missing is not None:

@@ -532,11 +532,29 @@ def test_creates_that_never_reached_the_provider_say_so_in_status(tmp_path: Path
 def test_jobs_left_at_their_timeout_say_so_in_status(tmp_path: Path) -> None:
     m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 3.0, "jitter": 0.0})
     result, _ = run(m, timeout=0.3)
-    assert result.exit_code == 1
+    assert result.exit_code == 4 and result.status == "incomplete"  # nothing failed: the next run collects them
     listed = api.status_json(api.status(m))["problems"]
     # asked once more at the deadline: it is rendering
     assert [(p["state"], p["error"]) for p in listed] == [
         ("running", "still running after 0.3 s; left running, the next run re-attaches")]
+
+
+def test_a_run_that_left_jobs_rendering_at_their_timeout_is_incomplete_and_says_run_collects_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Jobs still rendering at `--timeout`, nothing failed: `incomplete`, exit 4, and the run says that the jobs
+    were left at the provider and that `gridrun run` collects them; the next run does, paying nothing again."""
+    from runner.cli import main
+
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 2.0, "jitter": 0.0})
+    assert main(["run", str(m), "--timeout", "0.3", "--no-report"]) == 4
+    said = " ".join(capsys.readouterr().err.split())
+    assert "incomplete: 2 jobs still rendering at their timeout (0.3 s a job) were left at the provider: " \
+           "`gridrun run` collects the 2 jobs left in flight" in said, said
+    assert "failed" not in said and "retry" not in said, said
+    assert api.status(m).run.status == "incomplete"
+    assert main(["run", str(m), "--no-report"]) == 0
+    assert len(check_outputs(m)) == 2 and [j.attempts for j in api.status(m).jobs] == [1, 1]
 
 
 def test_a_job_is_asked_once_more_at_its_timeout_and_a_finished_one_is_downloaded(

@@ -160,6 +160,26 @@ def test_cancel_cancels_in_flight_jobs_on_request(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(120)
+def test_a_run_whose_only_unfinished_jobs_were_cancelled_on_request_has_not_failed(tmp_path: Path) -> None:
+    """Jobs cancelled with `gridrun cancel` are the user's decision: the run that sends the others ends
+    `cancelled`, exit 0, and says what was cancelled and how to send it again, not that jobs failed."""
+    with running_server(SimConfig(render_time=30.0, jitter=0.0, concurrency=2), process=True) as url:
+        m = write_manifest(tmp_path, n_seeds=2, run={"concurrency": 2}, base_url=url, sim={})
+        _interrupt(m, times=2)
+        assert _cli("cancel", m).returncode == 0
+        httpx.post(url.rsplit("/v1", 1)[0] + "/_sim/config", json={"render_time": 0.2}).raise_for_status()
+        r = _cli("run", m)
+        assert r.returncode == 0, r.stderr
+        snap = api.status(m)
+        assert snap.run.status == "cancelled" and snap.counts["done"] == 2 and snap.counts["cancelled"] == 2
+        said = " ".join(r.stderr.split())
+        assert "done, but for 2 jobs cancelled on request (`gridrun cancel`)" in said, said
+        assert "`gridrun retry` sends them again (a new render, paid)" in said and "failed" not in said, said
+        status = " ".join(_cli("status", m).stdout.split())
+        assert "(cancelled, started" in status and "next:" not in status, status
+
+
+@pytest.mark.timeout(120)
 def test_cancel_goes_on_past_a_failed_request_and_says_which(tmp_path: Path) -> None:
     refuse_first_delete = ({"fault": "auth_failed", "route": "delete", "nth": [1]},)
     with running_server(SimConfig(render_time=30.0, jitter=0.0, concurrency=2, script=refuse_first_delete),
