@@ -326,13 +326,15 @@ def _account_refusal(stats: Any) -> str | None:
     return next((e for e in reversed(stats.last_errors) if any(code in e for code in FATAL_CODES)), "")
 
 
-def _next_steps(counts: Mapping[str, int]) -> str:
-    """What to run next for the jobs a run left unfinished, by their states."""
+def _next_steps(counts: Mapping[str, int], snap: Snapshot | None = None) -> str:
+    """What to run next for the jobs a run left unfinished, by their states; with the run's `snap`, what
+    sending the jobs not sent costs (the plan's estimate): only collecting those in flight is free."""
     unsent = counts.get("planned", 0)
     flying = sum(counts.get(s.value, 0) for s in IN_FLIGHT)
     expired = counts.get(JobState.EXPIRED.value, 0)
-    run = [f"sends the {_jobs(unsent)} not sent"] if unsent else []
-    run += [f"collects the {_jobs(flying)} left in flight, at no new cost"] if flying else []
+    cost = "" if snap is None else f" (${_unsent_micros(snap) / 1e6:,.2f})"
+    run = [f"sends the {_jobs(unsent)} not sent{cost}"] if unsent else []
+    run += [f"collects the {_jobs(flying)} left in flight at no new cost"] if flying else []
     run += [f"asks again for the fresh URLs of {_jobs(expired)} whose URLs expired, at no cost"] if expired else []
     steps = [f"`gridrun run` {' and '.join(run)}"] if run else []
     again = [what for what, n in (("failed jobs", counts.get("failed")), ("rejected ones", counts.get("rejected")),
@@ -344,6 +346,11 @@ def _next_steps(counts: Mapping[str, int]) -> str:
     if counts.get("unknown"):
         steps.append("`gridrun retry --unknown` sends again those of unknown outcome (may pay twice)")
     return "; ".join(steps) or "`gridrun retry` sends failed jobs again"
+
+
+def _unsent_micros(snap: Snapshot) -> int:
+    """What the jobs the run left unsent (planned) cost to send, as the plan estimates them."""
+    return sum(j.cost_estimate_micros for j in snap.jobs if j.state == JobState.PLANNED.value)
 
 
 def cmd_run(args: argparse.Namespace, **extra: Any) -> int:
@@ -370,35 +377,40 @@ def cmd_run(args: argparse.Namespace, **extra: Any) -> int:
         err.print(f"[yellow]warning[/yellow]: {escape(result.report_error)}; `gridrun report` writes it once that is fixed")
     if not progress.json_lines:
         out.print(f"videos: {rel}/")
+    _say_end(args, plan, result)
+    return result.exit_code
+
+
+def _say_end(args: argparse.Namespace, plan: Plan, result: Any) -> None:
+    """What the run's end means and what to run next, on standard error, by how it ended."""
+    c = result.stats.counts
+    snap = api.status(plan.manifest) if c.get(JobState.PLANNED.value) else None  # what the unsent jobs cost
     if result.exit_code == 3:
         err.print("stopped by the budget: raise it (--budget) and run again to go on")
     elif result.exit_code == 1:
         refusal = _account_refusal(result.stats)
         if refusal:
             err.print(f"stopped: the provider refused the account ({escape(refusal)}); top up its balance or set a "
-                      f"valid API key first, then: {_next_steps(result.stats.counts)}")
+                      f"valid API key first, then: {_next_steps(c, snap)}")
         else:
-            err.print(f"some jobs did not finish (`gridrun status` says why): {_next_steps(result.stats.counts)}")
+            err.print(f"some jobs did not finish (`gridrun status` says why): {_next_steps(c, snap)}")
     elif result.status == "incomplete":
-        c = result.stats.counts
         flying = sum(c.get(s.value, 0) for s in IN_FLIGHT)
         timeout = getattr(args, "timeout", None) or (plan.manifest.run or {}).get("timeout")
         at = f"their timeout ({float(timeout):g} s a job)" if timeout else "their timeout"
         err.print(f"incomplete: {_jobs(flying)} still rendering at {at} {'was' if flying == 1 else 'were'} left at "
-                  f"the provider: {_next_steps(c)}; `gridrun cancel` cancels them there")
+                  f"the provider: {_next_steps(c, snap)}; `gridrun cancel` cancels them there")
     elif result.status == "cancelled":
-        n = result.stats.counts.get(JobState.CANCELLED.value, 0)
+        n = c.get(JobState.CANCELLED.value, 0)
         err.print(f"done, but for {_jobs(n)} cancelled on request (`gridrun cancel`), left cancelled: `gridrun retry` "
                   "sends them again (a new render, paid)")
     elif result.exit_code == 130:
-        c = result.stats.counts
         flying = sum(c.get(s.value, 0) for s in IN_FLIGHT)
         if flying:
             err.print(f"interrupted with {flying:,} paid job{'s' if flying != 1 else ''} still in flight: `gridrun run` "
                       "collects them at no new cost; `gridrun cancel` cancels them at the provider")
         if _unfinished(c) > flying:
-            err.print(f"interrupted: {_next_steps(c)}")
-    return result.exit_code
+            err.print(f"interrupted: {_next_steps(c, snap)}")
 
 
 def _unfinished(counts: Mapping[str, int]) -> int:
@@ -447,7 +459,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         out.print(f"  [yellow]{escape(r.gone_note())}[/yellow]")
     _problems(snap)
     if r.ended_at is not None and _unfinished(snap.counts):
-        out.print(f"  next: {escape(_next_steps(snap.counts))}")
+        out.print(f"  next: {escape(_next_steps(snap.counts, snap))}")
     return 0
 
 
@@ -498,7 +510,7 @@ def _watch(args: argparse.Namespace) -> int:
             err.print(f"run {snap.run.id} ended: {snap.run.status}", markup=False)
         _problems(snap)
         if not gone and _unfinished(snap.counts):
-            out.print(f"  next: {escape(_next_steps(snap.counts))}")
+            out.print(f"  next: {escape(_next_steps(snap.counts, snap))}")
     return 0
 
 

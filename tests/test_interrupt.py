@@ -138,12 +138,25 @@ def test_second_ctrl_c_detaches_and_the_next_run_reattaches(tmp_path: Path) -> N
         assert code == 130
         assert _in_flight(m) == 2  # detached: still in flight at the provider, ids kept
         status = " ".join(_cli("status", m).stdout.split())
-        assert "next: `gridrun run` collects the 2 jobs left in flight, at no new cost" in status, status
+        assert "next: `gridrun run` collects the 2 jobs left in flight at no new cost" in status, status
         r = _cli("run", m)
         assert r.returncode == 0, r.stderr
         stats = _stats(url)
         assert stats["creates"] == 2 and stats["duplicate_paid"] == 0
         assert api.status(m).counts["done"] == 2
+
+
+@pytest.mark.timeout(120)
+def test_what_to_run_after_a_detach_says_what_sending_the_jobs_not_sent_costs(tmp_path: Path) -> None:
+    """Only collecting the jobs left in flight is free: the next step names the cost of the jobs not sent, as
+    the plan estimates it, both at the run's end and in `status`."""
+    with running_server(SimConfig(render_time=3.0, jitter=0.0, concurrency=2), process=True) as url:
+        m = write_manifest(tmp_path, n_seeds=3, run={"concurrency": 2}, base_url=url, sim={})
+        code, err = _interrupt(m, times=2)
+        assert code == 130 and api.status(m).counts["planned"] == 4, err
+        step = "`gridrun run` sends the 4 jobs not sent ($1.40) and collects the 2 jobs left in flight at no new cost"
+        assert f"interrupted: {step}" in " ".join(err.split()), err
+        assert f"next: {step}" in " ".join(_cli("status", m).stdout.split())
 
 
 @pytest.mark.timeout(120)

@@ -671,7 +671,7 @@ def test_what_to_run_next_names_each_kind_of_unfinished_job_and_what_it_costs() 
     from runner.cli import _next_steps
 
     assert _next_steps({"planned": 2, "submitted": 1}) == (
-        "`gridrun run` sends the 2 jobs not sent and collects the 1 job left in flight, at no new cost")
+        "`gridrun run` sends the 2 jobs not sent and collects the 1 job left in flight at no new cost")
     # expired: a plain run asks for fresh URLs (free), retry renders them again (paid): not "in flight"
     assert _next_steps({"expired": 3}) == (
         "`gridrun run` asks again for the fresh URLs of 3 jobs whose URLs expired, at no cost; `gridrun retry` "
