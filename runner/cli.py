@@ -14,6 +14,7 @@ import argparse
 import dataclasses
 import functools
 import json
+import math
 import os
 import sqlite3
 import sys
@@ -336,7 +337,16 @@ def _next_steps(counts: Mapping[str, int], snap: Snapshot | None = None) -> str:
     run = [f"sends the {_jobs(unsent)} not sent{cost}"] if unsent else []
     run += [f"collects the {_jobs(flying)} left in flight at no new cost"] if flying else []
     run += [f"asks again for the fresh URLs of {_jobs(expired)} whose URLs expired, at no cost"] if expired else []
-    steps = [f"`gridrun run` {' and '.join(run)}"] if run else []
+    need = 0 if snap is None else _budgeted_micros(snap)
+    budget = None if snap is None else snap.run.budget_micros
+    if run and budget is not None and need > budget:
+        # a plain `gridrun run` would refuse to start: say what it takes instead
+        raise_to = math.ceil(need / 10_000) / 100
+        steps = [(f"`gridrun run --budget {raise_to:.2f}` {' and '.join(run)}: a plain `gridrun run` refuses, "
+                  f"counting ${need / 1e6:,.2f} against its budget, above this run's ${budget / 1e6:,.2f} "
+                  "(`--allow-partial` sends what that allows)")]
+    else:
+        steps = [f"`gridrun run` {' and '.join(run)}"] if run else []
     again = [what for what, n in (("failed jobs", counts.get("failed")), ("rejected ones", counts.get("rejected")),
                                   ("expired ones (a new render, paid)", expired),
                                   ("cancelled ones (a new render, paid)", counts.get("cancelled"))) if n]
@@ -351,6 +361,13 @@ def _next_steps(counts: Mapping[str, int], snap: Snapshot | None = None) -> str:
 def _unsent_micros(snap: Snapshot) -> int:
     """What the jobs the run left unsent (planned) cost to send, as the plan estimates them."""
     return sum(j.cost_estimate_micros for j in snap.jobs if j.state == JobState.PLANNED.value)
+
+
+def _budgeted_micros(snap: Snapshot) -> int:
+    """What the next `gridrun run` counts against its budget before it starts, as its own check does: the jobs
+    not sent, and those in flight not yet rendered (the run follows them and pays for them)."""
+    counted = {JobState.PLANNED.value, JobState.SUBMITTING.value, JobState.SUBMITTED.value, JobState.RUNNING.value}
+    return sum(j.cost_estimate_micros for j in snap.jobs if j.state in counted)
 
 
 def cmd_run(args: argparse.Namespace, **extra: Any) -> int:
@@ -386,7 +403,8 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any) -> None:
     c = result.stats.counts
     snap = api.status(plan.manifest) if c.get(JobState.PLANNED.value) else None  # what the unsent jobs cost
     if result.exit_code == 3:
-        err.print("stopped by the budget: raise it (--budget) and run again to go on")
+        err.print(f"stopped by the budget: {_next_steps(c, snap)}" if snap is not None else
+                  "stopped by the budget: raise it (--budget) and run again to go on")
     elif result.exit_code == 1:
         refusal = _account_refusal(result.stats)
         if refusal:

@@ -777,3 +777,23 @@ def test_plan_says_when_a_run_would_have_no_budget(tmp_path: Path, capsys: pytes
     m.write_text(m.read_text() + "run:\n  budget_usd: 1\n")
     code, out, _ = run_cli(capsys, "plan", str(m))
     assert code == 0 and "budget: $1.00 (fits)" in out and "budget: none" not in out
+
+
+def test_after_a_budget_stop_what_to_run_next_is_a_run_the_budget_lets_start(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """12 jobs at $0.35 with a budget of $2 a run: the 7 not sent ($2.45) pass it, so a plain `gridrun run`
+    refuses. The run's end and `status` name the budget that lets it start, and `--allow-partial`."""
+    monkeypatch.setenv("COLUMNS", "400")
+    m = tmp_path / "m.yaml"
+    m.write_text("version: 1\nname: b\nmodel: pixverse-v5.6\nparams:\n  prompt: \"a fox {{ take }}\"\n  quality: 360p\n"
+                 "matrix:\n  take: {range: [1, 12]}\nrun:\n  concurrency: 1\n  budget_usd: 2\nsim:\n  render_time: 0.05\n")
+    code, _, err = run_cli(capsys, "run", str(m), "--no-report", "--allow-partial")
+    assert code == 3, err
+    step = ("`gridrun run --budget 2.45` sends the 7 jobs not sent ($2.45): a plain `gridrun run` refuses, counting "
+            "$2.45 against its budget, above this run's $2.00 (`--allow-partial` sends what that allows)")
+    assert f"stopped by the budget: {step}" in " ".join(err.split()), err
+    code, out, _ = run_cli(capsys, "status", str(m))
+    assert f"next: {step}" in " ".join(out.split()), out
+    assert run_cli(capsys, "run", str(m), "--no-report")[0] == 3  # refused, as the step says
+    assert run_cli(capsys, "run", str(m), "--no-report", "--budget", "2.45")[0] == 0  # and that one starts
