@@ -293,8 +293,8 @@ def status_json(snap: Snapshot) -> dict[str, Any]:
     return {
         "run": r.id,
         "manifest": r.manifest_name,
-        "status": r.status,
-        "process_gone": r.process_gone(),  # `running`, but its process no longer exists (killed or crashed)
+        "status": r.shown_status,  # `gone`: recorded as running, but its process no longer exists
+        "process_gone": r.process_gone(),  # killed or crashed before it could record its end
         "started_at": r.started_at,
         "ended_at": r.ended_at,
         "jobs": len(snap.jobs),

@@ -459,7 +459,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     c = {k: v for k, v in snap.counts.items() if v}
     started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.started_at))
     stopping = r.ended_at is None and snap.stopping and not r.process_gone()
-    state = f"stopping ({escape(snap.stopping or '')})" if stopping else r.status
+    state = f"stopping ({escape(snap.stopping or '')})" if stopping else r.shown_status
     out.print(f"[bold]{escape(r.manifest_name)}[/bold] run {r.id} ({state}, started {started}) — {_jobs(len(snap.jobs))}")
     out.print("  " + ", ".join(f"{k} {v}" for k, v in c.items()))
     budget = "" if r.budget_micros is None else f" of ${r.budget_micros / 1e6:,.2f}"
@@ -470,10 +470,15 @@ def cmd_status(args: argparse.Namespace) -> int:
     from .progress import fmt_eta, fmt_time
 
     elapsed, per_minute, eta = pace(snap)
+    gone = r.process_gone()
     rate = "" if per_minute is None else f", {per_minute:,.1f} jobs/min" + ("" if r.ended_at is not None else " lately")
-    out.print(f"  {fmt_time(elapsed)} {'taken' if r.ended_at is not None else 'elapsed'}{rate}"
-              + ("" if r.ended_at is not None else f", eta {fmt_eta(eta)}"))
-    if r.process_gone():
+    if r.ended_at is not None:
+        out.print(f"  {fmt_time(elapsed)} taken{rate}")
+    elif gone:  # its time up to the last thing it recorded: it has no ETA
+        out.print(f"  {fmt_time(elapsed)} elapsed up to its last record{rate}")
+    else:
+        out.print(f"  {fmt_time(elapsed)} elapsed{rate}, eta {fmt_eta(eta)}")
+    if gone:
         out.print(f"  [yellow]{escape(r.gone_note())}[/yellow]")
     _problems(snap)
     if r.ended_at is not None and _unfinished(snap.counts):
@@ -517,7 +522,7 @@ def _watch(args: argparse.Namespace) -> int:
             if snap.run.ended_at is not None or gone:
                 if gone:
                     stats = dataclasses.replace(stats, stopping=f"process {snap.run.pid} gone", eta=None)
-                progress.final(stats, status=snap.run.status)
+                progress.final(stats, status="gone" if gone else snap.run.status)
                 break
             progress.update(stats)
             time.sleep(every)

@@ -27,6 +27,9 @@ REPORT_SHARE = 40
 REPORT_STALE = 60.0
 # New outputs go to the poster worker in batches of up to this many, or after a second.
 OUTPUT_BATCH = 64
+# The run records that it is alive this often (`runs.seen_at`): a run killed during long renders, which
+# records nothing else meanwhile, is then known to have gone on until about then.
+HEARTBEAT = 5.0
 
 
 class LiveViews:
@@ -60,6 +63,7 @@ class LiveViews:
         self._outputs_at = 0.0
         self._work: anyio.Event | None = None  # set by a deferred write or a new output (made in loop())
         self._tg: anyio.abc.TaskGroup | None = None
+        self._seen_at = clock()
         self.report_error: str | None = None  # why the final report could not be written
 
     def nudge(self) -> None:
@@ -88,7 +92,11 @@ class LiveViews:
                 self.housekeeping()
 
     def housekeeping(self) -> None:
-        """Commit deferred writes; start the poster worker and the live report when they are due."""
+        """Record that the run is alive when that is due; commit deferred writes; start the poster worker and
+        the live report when they are due."""
+        if self.store.run_id and self.clock() - self._seen_at >= HEARTBEAT:
+            self._seen_at = self.clock()
+            self.store.seen(self.store.run_id)
         self.store.flush()
         assert self._tg is not None
         if self._outputs and not self._outputs_busy and \

@@ -78,6 +78,7 @@ class RunRecord:
     budget_micros: int | None
     pid: int | None
     host: str | None = None
+    seen_at: float | None = None     # when the run last showed it was alive (None: not yet, or an older gridrun)
 
     def process_gone(self) -> bool:
         """The run is recorded as running, on this machine, by a process that no longer exists: it was
@@ -96,6 +97,12 @@ class RunRecord:
             return True
         started = _started(fields)
         return started is not None and started > self.started_at + PID_CLOCK_SLACK
+
+    @property
+    def shown_status(self) -> str:
+        """The status `status` shows: as recorded, but `gone` for a run recorded as running whose process is
+        gone (killed or crashed before it could record its end)."""
+        return "gone" if self.process_gone() else self.status
 
     def gone_note(self) -> str:
         """What `status` says of a run whose process is gone."""
@@ -156,6 +163,7 @@ class Snapshot:
 
 
 def run_record(row: sqlite3.Row) -> RunRecord:
+    keys = row.keys()  # a state of an older schema has no seen_at
     return RunRecord(
         id=row["id"],
         manifest_name=row["manifest_name"],
@@ -170,6 +178,7 @@ def run_record(row: sqlite3.Row) -> RunRecord:
         budget_micros=row["budget_micros"],
         pid=row["pid"],
         host=row["host"],
+        seen_at=row["seen_at"] if "seen_at" in keys else None,
     )
 
 

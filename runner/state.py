@@ -242,6 +242,13 @@ def m008_reported_cost(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE jobs ADD COLUMN cost_reported_micros INTEGER")
 
 
+@migration
+def m009_run_seen_at(db: sqlite3.Connection) -> None:
+    # When a run last showed it was alive (written every few seconds while it goes on): a run killed during
+    # long renders records nothing else for minutes, and `status` measures its time up to here.
+    db.execute("ALTER TABLE runs ADD COLUMN seen_at REAL")
+
+
 # The schema this gridrun writes: one migration per version.
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -655,6 +662,11 @@ class Store:
             self._keep_final(run_id)
             self.db.execute("UPDATE runs SET status=?, ended_at=? WHERE id=?", (status, self.clock(), run_id))
             self._event(run_id, None, "run-ended", {"status": status})
+
+    def seen(self, run_id: int) -> None:
+        """The run is alive now (`runs.seen_at`); committed by the next `flush()`, like a lazy move."""
+        with self._deferred():
+            self.db.execute("UPDATE runs SET seen_at=? WHERE id=?", (self.clock(), run_id))
 
     def _keep_final(self, run_id: int) -> None:
         """Each job of the run, and its money, as it leaves them (in the caller's transaction)."""

@@ -135,7 +135,7 @@ def test_status_names_a_run_whose_process_is_gone_and_watch_ends(tmp_path: Path)
                             env={**os.environ, "GRIDRUN_CRASH_AT": "after-submit:2"})
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     code, doc, stderr = _status(manifest)
-    assert code == 0 and doc is not None and doc["status"] == "running" and doc["process_gone"] is True, stderr
+    assert code == 0 and doc is not None and doc["status"] == "gone" and doc["process_gone"] is True, stderr
     time.sleep(0.5)
     again = _status(manifest)[1]
     assert again is not None and again["eta"] is None and again["elapsed"] == doc["elapsed"], "its pace stopped"
@@ -147,6 +147,42 @@ def test_status_names_a_run_whose_process_is_gone_and_watch_ends(tmp_path: Path)
     assert time.monotonic() - t0 < 20
     assert "is gone: killed or crashed" in watch.stderr and "gridrun run" in watch.stderr, watch.stderr
     assert f"[process {killed_pid(tmp_path)} gone]" in watch.stderr, watch.stderr
+
+
+@pytest.mark.timeout(120)
+def test_a_run_killed_during_long_renders_shows_its_time_up_to_its_last_sign_of_life(tmp_path: Path) -> None:
+    """Nothing moves while jobs render, but the run records that it is alive (every HEARTBEAT s): killed then,
+    `status` measures its time up to that record, not to its last job's move, and calls it `gone`."""
+    from runner.live import HEARTBEAT
+    from runner.state import Store
+
+    manifest = write_manifest(tmp_path, n_seeds=2, run={"concurrency": 2},
+                              sim={"render_time": 60.0, "jitter": 0.0, "concurrency": 2})
+    runner = subprocess.Popen([sys.executable, "-m", "runner.cli", "run", str(manifest), "--no-report"], cwd=tmp_path,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    try:
+        seen = None
+        deadline = time.monotonic() + 60
+        while seen is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+            run = _reader(manifest)
+            seen = None if run is None else run.run.seen_at
+        assert seen is not None, "the run never recorded that it was alive"
+        runner.kill()
+        runner.wait()
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+            runner.wait()
+    with Store(tmp_path / ".gridrun" / "state.db", readonly=True) as store:
+        started = store.latest_run().started_at  # type: ignore[union-attr]
+    code, doc, stderr = _status(manifest)
+    assert code == 0 and doc is not None, stderr
+    assert doc["status"] == "gone" and doc["process_gone"] is True and doc["eta"] is None, doc
+    # up to its sign of life, some HEARTBEAT s after its start; its jobs last moved as it began
+    assert doc["elapsed"] == pytest.approx(seen - started, abs=0.01) and doc["elapsed"] > HEARTBEAT / 2, doc
+    plain = _gridrun("status", str(manifest), cwd=tmp_path).stdout
+    assert "(gone, started" in plain and f"0:0{int(doc['elapsed'])} elapsed up to its last record" in plain, plain
 
 
 def killed_pid(folder: Path) -> int:
