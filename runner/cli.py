@@ -31,6 +31,7 @@ from . import __version__, api
 from .export import dumps
 from .errors import GridrunError, ManifestErrors, UsageError
 from .plan import Plan, format_value, relpath, summarize_sources
+from .records import GONE_EXIT, RUN_STATUSES
 from .state import IN_FLIGHT, JobState, Snapshot, remedy
 from .stats import pace, problems, run_statistics
 
@@ -493,7 +494,8 @@ def _problems(snap: Snapshot) -> None:
 
 def _watch(args: argparse.Namespace) -> int:
     """`status --watch`: the run's live display (or its plain or JSON lines), from the state alone, until the
-    latest run ends or its process is gone; then the problems, as `status` lists them."""
+    latest run ends or its process is gone; then the problems, as `status` lists them. Exits with the run's
+    own exit code (RUN_STATUSES), or GONE_EXIT when its process is gone."""
     from .errors import NotRecordedError
     from .progress import Progress
 
@@ -522,7 +524,8 @@ def _watch(args: argparse.Namespace) -> int:
             if snap.run.ended_at is not None or gone:
                 if gone:
                     stats = dataclasses.replace(stats, stopping=f"process {snap.run.pid} gone", eta=None)
-                progress.final(stats, status="gone" if gone else snap.run.status)
+                code = GONE_EXIT if gone else RUN_STATUSES.get(snap.run.status, 1)
+                progress.final(stats, status="gone" if gone else snap.run.status, exit_code=code)
                 break
             progress.update(stats)
             time.sleep(every)
@@ -534,7 +537,7 @@ def _watch(args: argparse.Namespace) -> int:
         _problems(snap)
         if not gone and _unfinished(snap.counts):
             out.print(f"  next: {escape(_next_steps(snap.counts, snap))}")
-    return 0
+    return code
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
@@ -675,7 +678,8 @@ def _parser(*, with_sim: bool = True) -> argparse.ArgumentParser:
     sp.add_argument("--state", help="the state folder (default .gridrun beside the manifest)")
     sp.add_argument("--json", action="store_true",
                     help="as JSON (with --watch: one progress object per line, like `run --json`)")
-    sp.add_argument("--watch", action="store_true", help="follow the latest run live until it ends")
+    sp.add_argument("--watch", action="store_true",
+                    help="follow the latest run live until it ends; exit with the run's exit code (5: its process is gone)")
     sp.add_argument("--every", type=_knob("every"), metavar="SECONDS",
                     help="with --watch: seconds between two readings of the state (default 2)")
     sp.set_defaults(fn=cmd_status)

@@ -43,6 +43,7 @@ from .pacing import IntentBatcher, ListPoller, ListUnavailable, Pacer, RenderTim
 from .plan import Job, Plan
 from .providers.base import Provider, VideoStatus
 from .providers.download import WRITE_FAILED
+from .records import RUN_STATUSES
 from .state import FAILURE_RETRY, FINAL, IN_FLIGHT, Following, JobState, Store
 from .stats import RunStatistics, Throughput
 
@@ -69,18 +70,6 @@ LOG_SKEW = 600.0
 LOG_SETTLE = 5.0
 # A create whose answer was lost is sent again (same key, where the provider honours keys) at most this often.
 MOST_RESENDS = 2
-
-
-# How a run can end, and the exit code each gives (`gridrun run`, and `status --watch` once it saw the run end).
-RUN_STATUSES = {
-    "done": 0,          # every job done
-    "cancelled": 0,     # every job done but those cancelled on request (`gridrun cancel`): the user's decision
-    "incomplete": 4,    # nothing failed, but jobs still rendering at their timeout were left: `gridrun run` collects them
-    "failed": 1,        # some jobs failed, were rejected, are of unknown outcome, or expired; or the run stopped on an error
-    "budget": 3,        # stopped by the budget with jobs not sent
-    "interrupted": 130,  # Ctrl-C, SIGTERM, a hangup
-    "crashed": 1,       # ended by an error it could not record otherwise (a later run also marks a killed run so)
-}
 
 
 @dataclass(frozen=True, slots=True)

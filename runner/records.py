@@ -10,7 +10,21 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-__all__ = ["JobRecord", "RunRecord", "Snapshot", "job_record", "run_record"]
+__all__ = ["GONE_EXIT", "RUN_STATUSES", "JobRecord", "RunRecord", "Snapshot", "job_record", "run_record"]
+
+
+# How a run can end, and the exit code each gives (`gridrun run`, and `status --watch` once it saw the run end).
+RUN_STATUSES = {
+    "done": 0,          # every job done
+    "cancelled": 0,     # every job done but those cancelled on request (`gridrun cancel`): the user's decision
+    "incomplete": 4,    # nothing failed, but jobs still rendering at their timeout were left: `gridrun run` collects them
+    "failed": 1,        # some jobs failed, were rejected, are of unknown outcome, or expired; or the run stopped on an error
+    "budget": 3,        # stopped by the budget with jobs not sent
+    "interrupted": 130,  # Ctrl-C, SIGTERM, a hangup
+    "crashed": 1,       # ended by an error it could not record otherwise (a later run also marks a killed run so)
+}
+# What `status --watch` exits with when the run's process is gone before it recorded its end (killed, crashed).
+GONE_EXIT = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +88,7 @@ class RunRecord:
     axes: tuple[str, ...]            # matrix keys in declaration order
     started_at: float
     ended_at: float | None
-    status: str                      # running | done | failed | budget | interrupted | crashed
+    status: str                      # running, or how it ended (a RUN_STATUSES key)
     budget_micros: int | None
     pid: int | None
     host: str | None = None

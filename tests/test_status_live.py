@@ -120,7 +120,7 @@ def test_status_watch_follows_a_live_run_to_its_end(tmp_path: Path) -> None:
     assert done == sorted(done) and done[0] < total, done
     end = events[-1]
     assert end["counts"]["done"] == total == end["total"] and end["stopping"] is None and end["eta"] is None
-    assert end["status"] == "done"
+    assert end["status"] == "done" and end["exit_code"] == 0
     assert end["spent_usd"] > 0 and end["reserved_usd"] == 0 and end["requests"] is None
 
 
@@ -143,7 +143,7 @@ def test_status_names_a_run_whose_process_is_gone_and_watch_ends(tmp_path: Path)
     assert plain.returncode == 0 and "is gone" in plain.stdout, plain.stdout + plain.stderr
     t0 = time.monotonic()
     watch = _gridrun("status", str(manifest), "--watch", "--every", "0.3", cwd=tmp_path, timeout=30)
-    assert watch.returncode == 0, watch.stderr
+    assert watch.returncode == 5, watch.stderr  # GONE_EXIT: its outcome is not known
     assert time.monotonic() - t0 < 20
     assert "is gone: killed or crashed" in watch.stderr and "gridrun run" in watch.stderr, watch.stderr
     assert f"[process {killed_pid(tmp_path)} gone]" in watch.stderr, watch.stderr
@@ -317,13 +317,13 @@ def test_status_of_a_run_stopping_on_its_budget_says_why_and_counts_only_the_job
 @pytest.mark.timeout(120)
 def test_status_and_watch_of_an_ended_run_name_it_and_say_what_to_run_next(tmp_path: Path) -> None:
     """A run that left failed jobs: `status` and `status --watch` say what to run next, as `run` did at its
-    end; the watch names the run it shows and how it ended."""
+    end; the watch names the run it shows and how it ended, and exits with the run's exit code."""
     manifest = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 0.1, "failure_rate": 1.0})
     assert _gridrun("run", str(manifest), "--no-report", cwd=tmp_path).returncode == 1
     plain = " ".join(_gridrun("status", str(manifest), cwd=tmp_path).stdout.split())
     assert "(failed, started" in plain and "next: `gridrun retry` sends failed jobs again" in plain, plain
     watch = _gridrun("status", str(manifest), "--watch", cwd=tmp_path)
-    assert watch.returncode == 0 and "run 1 ended: failed" in watch.stderr, watch.stderr
+    assert watch.returncode == 1 and "run 1 ended: failed" in watch.stderr, watch.stderr  # the run's own code
     assert "next: `gridrun retry` sends failed jobs again" in " ".join(watch.stdout.split()), watch.stdout
 
 
