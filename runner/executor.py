@@ -50,6 +50,9 @@ from .stats import RunStatistics, Throughput
 S = JobState
 FATAL_CODES = frozenset({"AUTHENTICATION_FAILED", "INSUFFICIENT_BALANCE"})
 IN_FLIGHT_STATES = frozenset(s.value for s in IN_FLIGHT)
+# Progress is reported this often while a run goes, whether or not a job changed state: its elapsed time moves,
+# and plain or JSON lines (one every 5 s) go on during long renders, when no job changes for a minute.
+HEARTBEAT = 0.5
 # At a job's timeout, its status is asked once more for at most this many seconds before it is left running.
 LAST_LOOK = 10.0
 # Requests are short: a dozen connections carry thousands of jobs. More cost CPU, not speed (httpcore
@@ -131,6 +134,7 @@ class Executor:
         self.counts: dict[str, int] = {s.value: 0 for s in JobState}
         self.throughput = Throughput()
         self._last_progress = 0.0
+        self._checks: dict[int, float] = {}  # job id -> when its status is next asked, while it waits for that
         # The live report (on_report(run_id, final)) and posters (on_output(new videos)), in worker threads.
         self.live = LiveViews(
             store, report=None if on_report is None else lambda final: on_report(self.run_id, final),
@@ -248,7 +252,23 @@ class Executor:
             run_id=self.run_id, total=total, counts=counts, cached=self.cached, spent_micros=self._spent,
             reserved_micros=self._reserved, budget_micros=self.budget_micros, elapsed=elapsed, eta=eta,
             per_minute=per_minute, requests=self.pacer.requests, stopping=self.stopping, last_errors=tuple(self.errors),
+            next_check=self._next_check(counts, now),
         )
+
+    def _next_check(self, counts: dict[str, int], now: float) -> float | None:
+        """Seconds until a job's status is next asked, when every job in flight waits for its next poll (none
+        is being sent, polled or downloaded): what the run waits for. None otherwise, or with less than a
+        second to wait. The earliest poll is looked for only then, at most once per progress update."""
+        if self._ended or not self._checks or len(self._checks) != sum(counts[s.value] for s in IN_FLIGHT):
+            return None
+        wait = min(self._checks.values()) - now
+        return wait if wait >= 1.0 else None
+
+    async def _heartbeat(self) -> None:
+        """Report progress every HEARTBEAT seconds, until cancelled: a timer, not work per job."""
+        while True:
+            await anyio.sleep(HEARTBEAT)
+            self._progress(force=True)
 
     def _progress(self, *, force: bool = False) -> None:
         if self.on_progress is None:
@@ -334,6 +354,7 @@ class Executor:
                     if self.opts.handle_signals:
                         tg.start_soon(self._signals, tg.cancel_scope)
                     tg.start_soon(self.live.loop)
+                    tg.start_soon(self._heartbeat)
                     tg.start_soon(self._intents.loop)
                     if self._poller is not None:
                         tg.start_soon(self._poller.loop)
@@ -933,11 +954,15 @@ class Executor:
                     if by_list and status is not None:
                         assert self._poller is not None
                         due = submitted_at + self.renders.earliest_done(job)
+                        self._checks[jid] = due  # then polled in every list round: in motion
                         status = await self._poller.next(pid, status, due=due, sent_at=sent_at)
                     else:
                         if status is not None or not first:
                             wait = self.renders.next_poll(job, submitted_at)
-                            await anyio.sleep(wait if missing_since is None else min(max(wait, GONE_AFTER / 30), GONE_AFTER / 6))
+                            wait = wait if missing_since is None else min(max(wait, GONE_AFTER / 30), GONE_AFTER / 6)
+                            self._checks[jid] = self.clock() + wait
+                            await anyio.sleep(wait)
+                            del self._checks[jid]
                         if first:
                             self.store.flush()  # the provider's id is committed before the first poll
                         got = await self._get(job, pid)
@@ -947,6 +972,8 @@ class Executor:
                 except ListUnavailable:
                     by_list = False  # this once: asked on its own
                     continue
+                finally:
+                    self._checks.pop(jid, None)
             first = False
             if scope.cancelled_caught and gives_up:
                 return self._left(job, jid, f"no status gridrun can read for {UNCLEAR_AFTER:g} s ({unclear}); left as "

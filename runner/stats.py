@@ -37,6 +37,9 @@ class RunStatistics:
     requests: int | None         # HTTP requests sent (None: not known, as in `status --watch`)
     stopping: str | None
     last_errors: tuple[str, ...]
+    # Seconds until the provider is next asked about a job, while every job in flight waits for that (a poll
+    # scheduled from the expected render time); None while something is under way, or where it is not known.
+    next_check: float | None = None
 
 
 class Throughput:

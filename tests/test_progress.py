@@ -285,3 +285,35 @@ def test_a_runs_live_pace_is_over_the_time_it_has_had_and_its_eta_waits_for_a_se
         ended = sum(n for state, n in s.counts.items() if state in FINAL)
         assert s.per_minute == pytest.approx(60.0 * ended / s.elapsed), (s.elapsed, s.per_minute, ended)
         assert (s.eta is not None) == (ended >= 2 and ended < s.total), (ended, s.eta)
+
+
+@pytest.mark.parametrize("as_json", [False, True], ids=["plain", "json"])
+def test_a_run_whose_jobs_render_long_reports_every_5_s_while_nothing_changes(tmp_path: Path, as_json: bool) -> None:
+    """Output that is not a terminal gets a line (a JSON object with --json) every 5 s while a job renders for
+    12 s and no job changes state, and says what the run waits for: the first poll, scheduled from the expected
+    render time. The gaps are read from the run's own elapsed figures, with 2 s to spare."""
+    import itertools
+    import re
+    import subprocess
+    import sys
+
+    from execkit import write_manifest
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 12.0, "jitter": 0.0})
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.run([sys.executable, "-m", "runner.cli", "run", str(m), "--no-report", *(["--json"] * as_json)],
+                          check=False, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    if as_json:
+        events = [json.loads(x) for x in proc.stdout.splitlines()]
+        elapsed = [e["elapsed"] for e in events]
+        waiting = [e for e in events if e.get("next_check") is not None]
+    else:
+        times = [re.search(r"(\d+):(\d\d) elapsed, ", x) for x in proc.stderr.splitlines()]
+        elapsed = [int(t[1]) * 60 + int(t[2]) for t in times if t is not None]
+        waiting = [x for x in proc.stderr.splitlines() if re.search(r", next check in \d+ s", x)]
+    duration = elapsed[-1]
+    assert duration >= 11, elapsed
+    assert len(elapsed) >= duration / 5 - 1, elapsed
+    assert max(b - a for a, b in itertools.pairwise(elapsed)) <= 7, elapsed
+    assert waiting, proc.stdout if as_json else proc.stderr
