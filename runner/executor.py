@@ -458,8 +458,15 @@ class Executor:
                 else:
                     self.store.reset(jid, reset)
                 self._crash_point("after-reset")
-            key = await self._intents.reserve(jid)
+            # Reserved, so shown as submitting from now on (the reserve is what jobs in flight may cost), while
+            # its attempt is committed with those of every job sent in the same moment.
+            before = self.states[jid]
             self._set_state(jid, S.SUBMITTING.value)
+            try:
+                key = await self._intents.reserve(jid)
+            except BaseException:  # a detach, a state that cannot be written: the job was not sent
+                self._set_state(jid, before, put_back=True)
+                raise
             self._crash_point("before-submit")
             status = await self._post(job, jid, key)
             if status is None:

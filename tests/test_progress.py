@@ -317,3 +317,22 @@ def test_a_run_whose_jobs_render_long_reports_every_5_s_while_nothing_changes(tm
     assert len(elapsed) >= duration / 5 - 1, elapsed
     assert max(b - a for a, b in itertools.pairwise(elapsed)) <= 7, elapsed
     assert waiting, proc.stdout if as_json else proc.stderr
+
+
+def test_the_reserve_a_run_shows_is_what_its_jobs_in_flight_may_cost(tmp_path: Path) -> None:
+    """A job is reserved the moment it is decided to send it, before its attempt is committed and its create
+    sent: from then on it counts as submitting, so no update shows money reserved for jobs still planned."""
+    from execkit import sim_provider, write_manifest
+
+    from runner import api
+    from runner.state import IN_FLIGHT
+
+    m = write_manifest(tmp_path, n_seeds=6, styles=("anime", "clay"), run={"concurrency": 6},
+                       sim={"render_time": 0.3, "concurrency": 6})
+    cost = api.plan(m).jobs[0].cost_micros
+    seen: list[RunStatistics] = []
+    result = api.run(m, provider=sim_provider(m), on_progress=seen.append, report=False)
+    assert result.exit_code == 0 and seen
+    shown = [(s.reserved_micros // cost, sum(s.counts[state.value] for state in IN_FLIGHT), dict(s.counts))
+             for s in seen]
+    assert all(reserved == in_flight for reserved, in_flight, _ in shown), shown
