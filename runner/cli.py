@@ -543,9 +543,12 @@ def _watch(args: argparse.Namespace) -> int:
 def cmd_cancel(args: argparse.Namespace) -> int:
     r = api.cancel(args.manifest)
     say = functools.partial(out.print, markup=False)
-    say(f"cancelled {_jobs(len(r.cancelled))} at the provider (what it rendered may still be billed)")
+    if r.cancelled:
+        say(f"cancelled {_jobs(len(r.cancelled))} at the provider (what it rendered may still be billed)")
+    elif not (r.failed or r.finished or r.still_running or r.dropped or r.unresolved or r.errors):
+        say("nothing in flight to cancel")
     for key, why in r.failed.items():
-        say(f"  {key}: had failed already ({why})")
+        say(f"{'  ' if r.cancelled else ''}{key}: had failed already ({why})")
     finished = [k for k in r.finished if k not in r.dropped]
     running = [k for k in r.still_running if k not in r.dropped]
     if finished:

@@ -242,9 +242,24 @@ def test_cancel_says_which_jobs_it_could_not_cancel_because_their_create_was_nev
         r = _cli("cancel", m)
         assert r.returncode == 1
         n = 2 - len(stuck)
-        assert f"cancelled {n} job{'s' if n != 1 else ''} at the provider" in r.stdout
+        if n:
+            assert f"cancelled {n} job at the provider" in r.stdout
+        else:
+            assert "cancelled" not in r.stdout and "nothing in flight" not in r.stdout, r.stdout
         assert f"{len(stuck)} job{'s' if len(stuck) != 1 else ''} sent by a run that stopped" in r.stderr
         assert all(k in r.stderr for k in stuck) and "not cancelled" in r.stderr
+
+
+def test_cancel_with_nothing_in_flight_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A run that ended with every job done leaves nothing to cancel: no count of 0 jobs, no billing warning."""
+    from runner.cli import main
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
+    assert main(["run", str(m), "--no-report"]) == 0
+    capsys.readouterr()
+    assert main(["cancel", str(m)]) == 0
+    out = capsys.readouterr().out
+    assert out.strip() == "nothing in flight to cancel", out
 
 
 def test_cancel_of_a_manifest_that_never_ran_is_a_usage_error_that_creates_nothing(
