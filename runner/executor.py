@@ -134,6 +134,7 @@ class Executor:
         self.counts: dict[str, int] = {s.value: 0 for s in JobState}
         self.throughput = Throughput()
         self._last_progress = 0.0
+        self._last_error: tuple[str, str, int, str] | None = None  # (first job, message, jobs, as told): `_error`
         self._checks: dict[int, float] = {}  # job id -> when its status is next asked, while it waits for that
         # The live report (on_report(run_id, final)) and posters (on_output(new videos)), in worker threads.
         self.live = LiveViews(
@@ -283,7 +284,17 @@ class Executor:
                 self.errors.append(f"on_progress failed, not called again: {type(exc).__name__}: {exc}")
 
     def _error(self, job: Job, message: str) -> None:
-        self.errors.append(f"{job.key}: {message}")
+        """`message` about `job` among the run's last errors. The same message as the last one, met by another
+        job, is told once, with a count (a provider out of reach fails every job alike)."""
+        last = self._last_error
+        if last is not None and last[1] == message and self.errors and self.errors[-1] == last[3]:
+            first, n = last[0], last[2] + 1
+            text = f"{first} and {n - 1:,} more job{'s' if n > 2 else ''}: {message}"
+            self.errors[-1] = text
+        else:
+            first, n, text = job.key, 1, f"{job.key}: {message}"
+            self.errors.append(text)
+        self._last_error = (first, message, n, text)
 
     # -- budget ------------------------------------------------------------------------------------
     def _reserve(self, job: Job) -> bool:

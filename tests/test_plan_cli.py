@@ -586,7 +586,9 @@ def test_a_run_that_cannot_reach_its_provider_says_why_and_what_to_run_next(
     monkeypatch.setenv("LUMENFALL_BASE_URL", "http://127.0.0.1:9/v1")  # nothing listens there
     code, _, err = run_cli(capsys, "run", str(m), "--no-report", "--retries", "0")
     assert code == 1
-    assert "could not connect" in err and "127.0.0.1:9" in err
+    assert "could not connect to 127.0.0.1:9 (Connection refused)" in err, err
+    # every job met the same error: it is told once, with their number
+    assert err.count("could not connect") == 1 and " and 11 more jobs: never reached the provider" in err, err
     assert "`gridrun run` sends the 12 jobs not sent" in err and "retry" not in err.splitlines()[-1]
 
 

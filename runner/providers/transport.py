@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import json as _json
 import os
+import socket
 import ssl
 import sys
 import weakref
@@ -276,7 +277,9 @@ def transport_error(exc: BaseException, *, op: str, create: bool, secret: str | 
     """
     detail = redact(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__, secret)
     if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)):
-        return ConnectError(f"{op}: could not connect ({detail}); the request was not sent")
+        reason = _os_reason(exc) if isinstance(exc, httpx.ConnectError) else None
+        return ConnectError(f"{op}: could not connect{_host_of(exc)} ({redact(reason, secret) if reason else detail}); "
+                            "the request was not sent")
     if isinstance(exc, (httpx.DecodingError, httpx.TooManyRedirects)):
         if create:
             return OutcomeUnknownError(f"{op}: the answer could not be read ({detail}); the job may have been created")
@@ -287,6 +290,39 @@ def transport_error(exc: BaseException, *, op: str, create: bool, secret: str | 
             "the job may have been created"
         )
     return TransportError(f"{op}: the connection failed ({detail})")
+
+
+def _host_of(exc: httpx.RequestError) -> str:
+    """" to host:port" of the request that failed, or "" where the exception names none."""
+    try:
+        url = exc.request.url
+    except RuntimeError:  # raised without its request
+        return ""
+    port = url.port or {"https": 443, "http": 80}.get(url.scheme)
+    return f" to {url.host}:{port}" if url.host and port else f" to {url.host}" if url.host else ""
+
+
+def _os_reason(exc: BaseException) -> str | None:
+    """Why the system could not connect ("Connection refused", "Name or service not known", a certificate
+    refused), from the first error under `exc` that says, in place of the HTTP stack's own wording (aiohttp's
+    names the TLS context object by its address); None where none does."""
+    seen: set[int] = set()
+    at: BaseException | None = exc
+    while at is not None and id(at) not in seen:
+        seen.add(id(at))
+        if isinstance(at, BaseExceptionGroup) and at.exceptions:  # several addresses tried: the first one's
+            at = at.exceptions[0]
+            continue
+        cert = getattr(at, "certificate_error", None)  # aiohttp's certificate refusal keeps the ssl error apart
+        if isinstance(cert, BaseException):
+            at = cert
+            continue
+        if isinstance(at, OSError) and at.strerror:
+            if isinstance(at, (ssl.SSLError, socket.gaierror)) or not at.errno or at.errno < 0:
+                return str(at.strerror)
+            return os.strerror(at.errno)  # asyncio's own wording names the address ("Connect call failed (...)")
+        at = at.__cause__ or at.__context__
+    return None
 
 
 _MALFORMED = object()

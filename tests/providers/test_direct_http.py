@@ -241,3 +241,24 @@ async def test_clients_the_direct_path_does_not_carry(api: tuple[Echo, str]) -> 
         await send(client, "GET", "json", op="t", create=False)
         assert transport._direct(client) is not None
     assert ("x-later", "1") in api[0].seen[-1]["headers"]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("stack", ["aiohttp", "httpx"])
+@pytest.mark.parametrize("scheme", ["http", "https"])
+async def test_a_connection_refused_names_host_port_and_the_reason(
+    monkeypatch: pytest.MonkeyPatch, stack: str, scheme: str
+) -> None:
+    """Not the HTTP stack's wording: aiohttp's named the TLS context by its address
+    ("ssl:<ssl.SSLContext object at 0x7f...>")."""
+    from runner.errors import ConnectError
+
+    monkeypatch.setenv("GRIDRUN_HTTP", stack)
+    with socket.socket() as s:  # a port nothing listens on once it is closed
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    async with make_client(f"{scheme}://127.0.0.1:{port}/v1", timeout=5.0) as client:
+        with pytest.raises(ConnectError) as caught:
+            await send(client, "GET", "/videos/v1", op="poll v1", create=False)
+    assert str(caught.value) == (f"poll v1: could not connect to 127.0.0.1:{port} (Connection refused); "
+                                 "the request was not sent")
