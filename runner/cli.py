@@ -388,13 +388,17 @@ def cmd_run(args: argparse.Namespace, **extra: Any) -> int:
                          report=not getattr(args, "no_report", False))
         rel = relpath(result.outputs_dir, Path.cwd())
         report = relpath(result.report, Path.cwd()) if result.report else None
-        progress.final(result.stats, report=report, videos=f"{rel}/", status=result.status, exit_code=result.exit_code)
+        kept = [relpath(p, Path.cwd()) for p in result.altered_kept]
+        progress.final(result.stats, report=report, videos=f"{rel}/", status=result.status, exit_code=result.exit_code,
+                       altered_kept=kept)
     if report and not progress.json_lines:
         out.print(f"report: {report}")
     elif result.report_error:
         err.print(f"[yellow]warning[/yellow]: {escape(result.report_error)}; `gridrun report` writes it once that is fixed")
     if not progress.json_lines:
         out.print(f"videos: {rel}/")
+    if kept:
+        err.print(_altered_note(kept), markup=False, highlight=False)
     _say_end(args, plan, result)
     return result.exit_code
 
@@ -430,6 +434,14 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any) -> None:
                       "collects them at no new cost; `gridrun cancel` cancels them at the provider")
         if _unfinished(c) > flying:
             err.print(f"interrupted: {_next_steps(c, snap)}")
+
+
+def _altered_note(kept: Sequence[str]) -> str:
+    """One line for the done videos a run found altered in place (`kept`: where each was kept) and fetched again."""
+    one = len(kept) == 1
+    where = kept[0] if one else f"{Path(kept[0]).parent.parent.parent}/ (a folder per job and take)"
+    return (f"{len(kept):,} video{'' if one else 's'} differed from what was downloaded: kept in {where} before "
+            f"fetching {'it' if one else 'them'} again, at no cost")
 
 
 def _unfinished(counts: Mapping[str, int]) -> int:

@@ -86,6 +86,7 @@ class RunResult:
     outputs_dir: Path
     report: Path | None = None
     report_error: str | None = None      # why the report could not be written (the run's work stands)
+    altered_kept: tuple[Path, ...] = ()  # done videos found altered in place: kept there before fetched again
 
 
 class Executor:
@@ -157,6 +158,7 @@ class Executor:
         self._doubted = False  # a reported cost was doubted in this run (said once, in `errors`)
         self._unanswered: dict[str, str] = {}  # video -> why its last polls got no status (read by `_watch`)
         self._ended = False
+        self._altered_kept: list[Path] = []  # done videos found altered, kept under .runs/superseded/
         self._tries_after_failure: dict[int, int] = {}  # job id -> new attempts this run made after failures
         self._crash_at = _parse_crash_point(os.environ.get("GRIDRUN_CRASH_AT", ""))
 
@@ -337,6 +339,7 @@ class Executor:
                            failure_retries=self.failure_retries)
         self.run_id, self.ids, self.cached = s.run_id, s.ids, s.cached
         self._prepaid, self._resets = s.prepaid, s.resets
+        self._altered_kept = s.altered_kept
         if self.failure_retries:  # but for jobs re-run on request (retry, --force): their count begins again
             made = self.store.failure_retries_made(list(s.ids.values()))
             self._tries_after_failure = {jid: n for jid, n in made.items() if jid not in s.resets}
@@ -423,7 +426,7 @@ class Executor:
         self.store.end_run(self.run_id, status)
         report = self.live.final_report()
         return RunResult(self.run_id, code, status, self.statistics(), self.plan.outputs_dir, report,
-                         self.live.report_error)
+                         self.live.report_error, tuple(self._altered_kept))
 
     async def _signals(self, scope: anyio.CancelScope) -> None:
         wanted = [signal.SIGINT, signal.SIGTERM]
@@ -803,7 +806,8 @@ class Executor:
             self._tries_after_failure[jid] = self.store.failure_retries_made([jid]).get(jid, 0)
             await self._failure_retry(job, jid, self.store.job_row(jid)["error"] or "a failed render")
         elif state == S.DONE:
-            if resume.check_done(self.store, self.run_id, job, jid, self.store.job_row(jid)):
+            if resume.check_done(self.store, self.run_id, job, jid, self.store.job_row(jid),
+                                 superseded=resume.superseded_folder(self.plan), kept=self._altered_kept):
                 self.cached += 1
             else:  # fetched again, at no cost
                 self._set_state(jid, S.DOWNLOADING.value)

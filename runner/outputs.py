@@ -136,6 +136,37 @@ def keep_take(video: Path, sha256: str, folder: Path) -> Path | None:
     not that take (missing, altered, or already the new one)."""
     if not verified(video, sha256):
         return None
+    aside = _keep(video, sha256, folder)
+    doc = read_sidecar(video)
+    if doc is not None and doc.get("sha256") == sha256:
+        atomic_write(sidecar_path(aside), sidecar_path(video).read_bytes(), sync_folder_after=False)
+    sync_folder(os.fspath(aside))
+    return aside
+
+
+def keep_altered(video: Path, folder: Path) -> tuple[Path, str] | None:
+    """Keep what `video` holds now (a done job's file that no longer has the digest its download recorded: a
+    take the user edited or replaced in place), with the sidecar beside it as it is, as
+    `folder/<its sha256[:16]>/<name>` like an earlier take (`keep_take`), before a fresh download of the job
+    replaces it. (The path kept, its SHA-256), or None when there is no file to keep."""
+    try:
+        sha256 = sha256_file(video)
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return None
+    aside = _keep(video, sha256, folder)
+    try:
+        side = sidecar_path(video).read_bytes()
+    except OSError:  # none, or not a file
+        side = None
+    if side is not None:
+        atomic_write(sidecar_path(aside), side, sync_folder_after=False)
+    sync_folder(os.fspath(aside))
+    return aside, sha256
+
+
+def _keep(video: Path, sha256: str, folder: Path) -> Path:
+    """`video` (whose digest is `sha256`) as `folder/<sha256[:16]>/<name>`, unless that is there already:
+    linked where the file system allows, else copied."""
     aside = folder / sha256[:16] / video.name
     if not verified(aside, sha256):
         aside.parent.mkdir(parents=True, exist_ok=True)
@@ -149,10 +180,6 @@ def keep_take(video: Path, sha256: str, folder: Path) -> Path | None:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             atomic_write(aside, video.read_bytes(), sync_folder_after=False)
-    doc = read_sidecar(video)
-    if doc is not None and doc.get("sha256") == sha256:
-        atomic_write(sidecar_path(aside), sidecar_path(video).read_bytes(), sync_folder_after=False)
-    sync_folder(os.fspath(aside))
     return aside
 
 

@@ -6,7 +6,8 @@ A job not in the state is submitted. A job found there is, by its state and the 
     submitting (unknown with retry)  reconcile: find out whether its create reached the provider
     submitted, running, downloading  attach: follow it (a video downloading is already paid)
     done                             check: cached when its video is whole (its sidecar written again from
-                                     the state when missing or garbled), else fetched again at no cost
+                                     the state when missing or garbled), else fetched again at no cost, a
+                                     file altered in its place first kept under .runs/superseded/
                                      (re-run with --force)
     expired                          fetch: ask for a fresh URL (re-run with retry or --force)
     failed, rejected, cancelled      leave (re-run with retry or --force)
@@ -33,7 +34,16 @@ from typing import Any
 
 from .errors import BudgetError, InFlightError
 from .options import RunOptions
-from .outputs import atomic_write, copy_output, read_sidecar, sidecar_path, sidecar_writer, sync_folder, verified
+from .outputs import (
+    atomic_write,
+    copy_output,
+    keep_altered,
+    read_sidecar,
+    sidecar_path,
+    sidecar_writer,
+    sync_folder,
+    verified,
+)
 from .plan import Job, Plan, folder_error
 from .state import FAILURE_RETRY, JobState, Store
 
@@ -54,6 +64,7 @@ class Sorted:
     prepaid: set[int] = field(default_factory=set)    # only to download: rendered and billed by an earlier run
     resets: dict[int, str] = field(default_factory=dict)  # settled jobs to re-run -> why ("retry", "--force")
     cached: int = 0
+    altered_kept: list[Path] = field(default_factory=list)  # done videos altered in place, kept before fetched again
 
 
 def action(state: JobState, opts: RunOptions) -> str:
@@ -156,7 +167,7 @@ def _sort(plan: Plan, store: Store, opts: RunOptions, run_id: int, manifest_text
         state = JobState(row["state"])
         what = actions[job.hash]
         if what == "check":
-            if check_done(store, run_id, job, jid, row):
+            if check_done(store, run_id, job, jid, row, superseded=superseded_folder(plan), kept=out.altered_kept):
                 out.cached += 1
             else:
                 state = S.DOWNLOADING
@@ -184,9 +195,16 @@ def _sort(plan: Plan, store: Store, opts: RunOptions, run_id: int, manifest_text
     return out
 
 
-def check_done(store: Store, run_id: int, job: Job, jid: int, row: Any) -> bool:
+def superseded_folder(plan: Plan) -> Path:
+    """Where the videos a run replaces are kept, one folder per job (`<hash[:16]>/`), one per take in it."""
+    return plan.outputs_dir / ".runs" / "superseded"
+
+
+def check_done(store: Store, run_id: int, job: Job, jid: int, row: Any, *, superseded: Path, kept: list[Path]) -> bool:
     """A done job: True when its video is whole (cached; copied where this plan wants it), else moved to
-    downloading, to be fetched again at no cost."""
+    downloading, to be fetched again at no cost. A file at its place that is not that video (edited or
+    replaced by the user) is first kept under `superseded` (event altered-kept), its path added to `kept`:
+    the download would replace it."""
     if verified(Path(row["output_path"]), row["sha256"]):
         if Path(row["output_path"]) != job.output:
             copy_output(Path(row["output_path"]), job.output)
@@ -194,8 +212,13 @@ def check_done(store: Store, run_id: int, job: Job, jid: int, row: Any) -> bool:
     elif verified(job.output, row["sha256"]):
         store.set_output(jid, job.output)
     else:
-        store.transition(jid, S.DOWNLOADING, error="output file missing or altered; fetching again",
-                         output_path=str(job.output))
+        altered = keep_altered(job.output, superseded / job.hash[:16])
+        if altered is not None:
+            store.event(run_id, jid, "altered-kept", {"path": str(altered[0]), "sha256": altered[1],
+                                                      "recorded_sha256": row["sha256"]})
+            kept.append(altered[0])
+        why = "output file altered (kept under .runs/superseded/)" if altered else "output file missing"
+        store.transition(jid, S.DOWNLOADING, error=f"{why}; fetching again", output_path=str(job.output))
         return False
     mend_sidecar(store, run_id, job, jid, row)
     store.mark_cached(run_id, jid, row["done_run_id"])
@@ -235,7 +258,7 @@ def _put_aside(plan: Plan, store: Store) -> None:
         src = Path(row["output_path"])
         if planned[str(src)] == row["hash"] or not verified(src, row["sha256"]):
             continue
-        aside = plan.outputs_dir / ".runs" / "superseded" / row["hash"][:16] / src.name
+        aside = superseded_folder(plan) / row["hash"][:16] / src.name
         copy_output(src, aside)
         store.set_output(row["id"], aside)
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -17,6 +18,10 @@ from runner.executor import RunOptions
 from execkit import check_outputs, sha256, sim_provider, stats, write_manifest
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def run(manifest: Path, provider=None, **opts):
@@ -71,6 +76,48 @@ def test_deleted_output_is_fetched_again_without_paying(tmp_path: Path) -> None:
     assert r2.exit_code == 0 and victim.is_file()
     assert stats(prov)["creates"] == 2
     check_outputs(m)
+
+
+def test_a_video_altered_in_place_is_kept_under_superseded_before_it_is_fetched_again(tmp_path: Path) -> None:
+    """A done video the user edited in place is fetched again (free), but first kept, with its sidecar, under
+    .runs/superseded/<hash>/<its sha256 prefix>/ as an earlier take is, and the state says where (event
+    altered-kept); a deleted one is simply fetched again."""
+    from runner.state import Store
+
+    m = write_manifest(tmp_path, n_seeds=1)
+    r1, prov = run(m)
+    jobs = {j.key: j for j in api.status(m).jobs}
+    altered, deleted = (r1.outputs_dir / style / "seed-1.mp4" for style in ("anime", "clay"))
+    job = next(j for j in jobs.values() if j.output_path == str(altered))
+    edit = altered.read_bytes() + b"the user's edit"
+    altered.write_bytes(edit)
+    deleted.unlink()
+    r2, _ = run(m, prov)
+    assert r2.exit_code == 0 and stats(prov)["creates"] == 2  # nothing paid again
+    assert sha256(altered) == job.sha256 and deleted.is_file()
+    kept = r1.outputs_dir / ".runs" / "superseded" / job.hash[:16] / sha256_bytes(edit)[:16] / altered.name
+    assert r2.altered_kept == (kept,) and kept.read_bytes() == edit
+    assert json.loads(kept.with_suffix(".json").read_text())["sha256"] == job.sha256  # the sidecar that was beside it
+    with Store(tmp_path / ".gridrun" / "state.db", readonly=True) as store:
+        events = [json.loads(r[0]) for r in store.db.execute("SELECT detail FROM events WHERE kind='altered-kept'")]
+    assert events == [{"path": str(kept), "sha256": sha256_bytes(edit), "recorded_sha256": job.sha256}]
+    check_outputs(m)
+    r3, _ = run(m, prov)  # whole again: cached, nothing kept
+    assert r3.stats.cached == 2 and r3.altered_kept == ()
+
+
+def test_cli_run_says_where_an_altered_video_was_kept(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from runner.cli import main
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
+    assert main(["run", str(m), "--no-report"]) == 0
+    video = tmp_path / "outputs" / "t" / "anime" / "seed-1.mp4"
+    with video.open("ab") as f:
+        f.write(b"trimmed")
+    capsys.readouterr()
+    assert main(["run", str(m), "--no-report"]) == 0
+    err = capsys.readouterr().err
+    assert re.search(r"1 video differed from what was downloaded: kept in \S+/\.runs/superseded/[0-9a-f]{16}/"
+                     r"[0-9a-f]{16}/seed-1\.mp4 before fetching it again, at no cost", err), err
 
 
 def test_changed_content_makes_new_jobs_only(tmp_path: Path) -> None:
