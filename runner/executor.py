@@ -571,6 +571,11 @@ class Executor:
                     # `rejected` (nothing paid), which `retry` would pay for again.
                     return self._give_up(job, jid, f"sent again, the create was refused ({exc}), and an earlier send "
                                                    "of it may have reached the provider")
+                if exc.code in FATAL_CODES:
+                    # Refused for the account, not for what it asks: nothing was made, and once the balance or the
+                    # key is fixed the same request is taken. Planned again, so that a plain run sends it.
+                    self._unsent(job, jid, f"not sent, nothing paid: {exc}")
+                    return None
                 self._settle(job, None)
                 self._move(jid, S.REJECTED, error=str(exc))
                 self._error(job, str(exc))

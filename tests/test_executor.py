@@ -1829,6 +1829,25 @@ def test_creates_that_fail_every_time_with_nothing_in_the_request_log_are_not_un
 
 
 
+def test_jobs_refused_for_the_balance_are_sent_by_the_next_plain_run_once_it_is_topped_up(tmp_path: Path) -> None:
+    """A create refused for the account (402) made nothing: the job is planned again, the refusal its error, not
+    `rejected` (which only `retry` sends); after a top-up a plain run sends it and the rest, each paid once."""
+    m = write_manifest(tmp_path, n_seeds=4, styles=("anime",), run={"concurrency": 1},
+                       sim={"render_time": 0.05, "jitter": 0.0, "balance": 0.7})  # two videos of $0.35
+    first, prov = run(m)
+    assert first.exit_code == 1 and first.stats.stopping == "fatal"
+    assert first.stats.counts["done"] == 2 and first.stats.counts["planned"] == 2 and not first.stats.counts["rejected"]
+    assert stats(prov)["creates"] == 2 and first.stats.reserved_micros == 0
+    refused = [j for j in api.status(m).jobs if j.error]
+    assert len(refused) == 1 and refused[0].state == "planned" and refused[0].attempts == 0
+    assert "not sent, nothing paid" in refused[0].error and "INSUFFICIENT_BALANCE" in refused[0].error
+    prov.app.state.sim.configure({"balance": 10.0})  # topped up
+    second, _ = run(m, prov)
+    assert second.exit_code == 0 and second.stats.counts["done"] == 4 and second.stats.cached == 2
+    assert stats(prov)["creates"] == 4 and stats(prov)["duplicate_paid"] == 0
+    assert all(j.state == "done" and j.attempts == 1 for j in api.status(m).jobs)
+
+
 def test_a_refused_resend_of_a_create_that_may_have_been_taken_is_unknown_not_rejected(tmp_path: Path) -> None:
     """The first send is taken and billed but its answer lost, the log cannot be read, and the resend is refused
     (402): `rejected` would say nothing was paid, and `retry` would pay again."""

@@ -688,14 +688,21 @@ def test_what_to_run_next_names_each_kind_of_unfinished_job_and_what_it_costs() 
 def test_a_run_the_provider_stops_on_its_account_says_to_fix_that_first(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Out of balance: `gridrun run` again would only be refused again; the end says what was refused."""
+    """Out of balance: `gridrun run` again would only be refused again; the end says what was refused. Once topped
+    up, a plain `gridrun run` sends every job not made, the refused one too, and none twice."""
+    from runner import api
+
     m = tmp_path / "m.yaml"
     m.write_text("version: 1\nname: bal\nmodel: pixverse-v5.6\nparams:\n  prompt: \"a fox {{ take }}\"\n  quality: 360p\n"
                  "matrix:\n  take: [1, 2, 3, 4, 5, 6]\nrun:\n  concurrency: 1\nsim:\n  render_time: 0.05\n  balance: 0.7\n")
     assert main(["run", str(m), "--no-report"]) == 1
     err = capsys.readouterr().err
     assert "stopped: the provider refused the account (" in err and "INSUFFICIENT_BALANCE" in err, err[-800:]
-    assert "top up its balance or set a valid API key first, then: `gridrun run` sends the" in err, err[-800:]
+    assert "top up its balance or set a valid API key first, then: `gridrun run` sends the 4 jobs not sent" in err, err[-800:]
+    assert "retry" not in err.splitlines()[-1], err[-800:]
+    m.write_text(m.read_text().replace("balance: 0.7", "balance: 10"))
+    assert main(["run", str(m), "--no-report"]) == 0
+    assert all(j.state == "done" and j.attempts == 1 for j in api.status(m).jobs)
 
 
 GRID = "params:\n  prompt: a fox {{ a }}\nmatrix:\n  a: [1, 2]\nsim: {render_time: 0.1}\n"
