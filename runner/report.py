@@ -578,7 +578,7 @@ def write_report(
     :raises StateError: the run's folder is gone, or is not `home` (a copied or moved project).
     """
     if compare is not None:
-        a, b = (store.snapshot(r) for r in compare)
+        a, b = (store.snapshot(r, manifest_name=manifest_name) for r in compare)
         if path is None:  # run A's folder; else B's, else the latest run's (a moved project: a run since made it)
             latest = store.latest_run(manifest_name or a.run.manifest_name)
             homes = [r.outputs_dir for r in (a.run, b.run, latest) if r is not None]

@@ -675,18 +675,35 @@ class Store:
         self.db.execute("UPDATE runs SET final_money=? WHERE id=?",
                         (_json({"spent": spent, "reserved": reserved}), run_id))
 
-    def run(self, run_id: int) -> RunRecord:
+    def run(self, run_id: int, manifest_name: str | None = None) -> RunRecord:
+        """The run `run_id`; with `manifest_name`, only a run of that manifest: run ids count the runs of every
+        manifest sharing the state folder, so an id of another one's is a slip, not a run to show as this one's.
+
+        :raises NotRecordedError: no such run, or one of another manifest (the message names it, and the runs
+            of `manifest_name`).
+        """
         row = self.db.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
         if row is None:
-            raise NotRecordedError(f"{self.path}: no run {run_id}; {self._runs_recorded()}")
-        return run_record(row)
+            raise NotRecordedError(f"{self.path}: no run {run_id}; {self._runs_recorded(manifest_name)}")
+        record = run_record(row)
+        if manifest_name is not None and record.manifest_name != manifest_name:
+            raise NotRecordedError(
+                f"{self.path}: run {run_id} is a run of {record.manifest_name} ({record.manifest_path}), not of "
+                f"{manifest_name} (run ids count the runs of every manifest sharing this state folder); "
+                f"{self._runs_recorded(manifest_name)}")
+        return record
 
-    def _runs_recorded(self) -> str:
-        ids = [r[0] for r in self.db.execute("SELECT id FROM runs ORDER BY id")]
+    def _runs_recorded(self, manifest_name: str | None = None) -> str:
+        """The ids of the runs recorded (of `manifest_name`), as an error names them."""
+        if manifest_name is None:
+            ids = [r[0] for r in self.db.execute("SELECT id FROM runs ORDER BY id")]
+        else:
+            ids = [r[0] for r in self.db.execute("SELECT id FROM runs WHERE manifest_name=? ORDER BY id", (manifest_name,))]
+        of = "" if manifest_name is None else f" of {manifest_name}"
         if not ids:
-            return "no run recorded"
+            return f"no run{of} recorded"
         shown = ", ".join(map(str, ids if len(ids) <= 12 else [*ids[:5], "…", *ids[-5:]]))
-        return f"runs recorded: {shown}"
+        return f"runs{of} recorded: {shown}"
 
     def runs(self, manifest_name: str | None = None) -> list[RunRecord]:
         """Runs, newest first."""
@@ -1093,7 +1110,8 @@ class Store:
         self, run_id: int | None = None, *, manifest_name: str | None = None,
         reuse: dict[int, tuple[tuple[Any, ...], JobRecord]] | None = None,
     ) -> Snapshot:
-        """The run (latest for `manifest_name` when no id) and its jobs, read in one transaction.
+        """The run (latest for `manifest_name` when no id) and its jobs, read in one transaction. A run id
+        given with `manifest_name` must be one of that manifest's (`run`).
 
         `reuse` (job id -> (row, record)), kept by the caller between snapshots, hands back the earlier
         record of each job whose row did not change, and is updated: a report rebuilt every few seconds
@@ -1107,7 +1125,7 @@ class Store:
             run_id = latest.id
         self.db.execute("BEGIN")
         try:
-            run = self.run(run_id)
+            run = self.run(run_id, None if asked_latest else manifest_name)
             rows = self.run_job_rows(run_id)
             jobs = tuple(job_record(r) for r in rows) if reuse is None else tuple(_reused(reuse, r) for r in rows)
             spent, reserved = self.money(run_id)

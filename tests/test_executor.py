@@ -1113,7 +1113,7 @@ def test_status_and_report_of_what_never_ran_are_usage_errors(
     capsys.readouterr()
     assert main(["report", str(m), "--compare", "1", "7"]) == 2
     err = capsys.readouterr().err
-    assert "no run 7; runs recorded: 1, 2" in err and "Traceback" not in err
+    assert "no run 7; runs of t recorded: 1, 2" in err and "Traceback" not in err
     assert main(["report", str(m), "--compare", "1", "2"]) == 0
 
 
