@@ -325,34 +325,45 @@ def _home(m: Manifest | str | Path | None) -> tuple[Path, str | None, Path | Non
     return plan_mod.state_dir_of(mm), mm.name, plan_mod.outputs_dir_of(mm)
 
 
-def report(m: Manifest | str | Path | None, *, compare: tuple[int, int] | None = None) -> Path:
-    """Write report.html for the manifest's latest run (or two runs side by side), in the output folder the
-    manifest names (None: the state folder here, into the run's recorded folder).
+def report(
+    m: Manifest | str | Path | None, *, compare: tuple[int, int] | None = None, run_id: int | None = None,
+) -> Path:
+    """Write report.html for the manifest's latest run (`run_id`: that run; one before the latest is written
+    to report-run-N.html beside it), or two runs side by side, in the output folder the manifest names (None:
+    the state folder here, into the run's recorded folder).
 
-    :raises UsageError: `compare` names one run twice.
+    :raises UsageError: `compare` names one run twice, or comes with `run_id`.
+    :raises NotRecordedError: a run id that is not a run of the manifest (the message names the manifest whose
+        run it is, and the manifest's runs).
     :raises StateError: the run's videos are recorded in another folder than the manifest's (a copied or
         moved project: `run` first finds them where the manifest now puts them).
     """
     from .report import write_report
 
+    if compare is not None and run_id is not None:
+        raise UsageError("--compare and --run do not go together: --compare names both runs")
     if compare is not None and compare[0] == compare[1]:
         raise UsageError(f"--compare takes two different runs (run {compare[0]} was given twice)")
     sd, name, home = _home(m)
     with Store(sd / "state.db", readonly=True) as store:
-        return write_report(store, manifest_name=name, compare=compare, home=home)
+        return write_report(store, run_id=run_id, manifest_name=name, compare=compare, home=home)
 
 
-def export(m: Manifest | str | Path | None, *, formats: Sequence[str] = ("jsonl", "csv", "json")) -> list[Path]:
-    """Write results.jsonl / .csv / .json into the run's output folder, which must be the one the manifest
-    names (None: the state folder here, into the run's recorded folder).
+def export(
+    m: Manifest | str | Path | None, *, formats: Sequence[str] = ("jsonl", "csv", "json"), run_id: int | None = None,
+) -> list[Path]:
+    """Write results.jsonl / .csv / .json of the manifest's latest run (`run_id`: that run; one before the
+    latest is written to results-run-N.jsonl ...) into the run's output folder, which must be the one the
+    manifest names (None: the state folder here, into the run's recorded folder).
 
+    :raises NotRecordedError: as `report`.
     :raises StateError: as `report`.
     """
     from .report import write_exports
 
     sd, name, home = _home(m)
     with Store(sd / "state.db", readonly=True) as store:
-        return write_exports(store, manifest_name=name, formats=tuple(formats), home=home)
+        return write_exports(store, run_id=run_id, manifest_name=name, formats=tuple(formats), home=home)
 
 
 # Cancel requests sent at once by `cancel`.

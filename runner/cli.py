@@ -592,13 +592,13 @@ def _jobs(n: int) -> str:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    path = api.report(args.manifest, compare=tuple(args.compare) if args.compare else None)
+    path = api.report(args.manifest, compare=tuple(args.compare) if args.compare else None, run_id=args.run)
     out.print(f"report: {relpath(path, Path.cwd())}")
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    paths = api.export(args.manifest, formats=tuple(args.format))
+    paths = api.export(args.manifest, formats=tuple(args.format), run_id=args.run)
     for p in paths:
         out.print(str(relpath(p, Path.cwd())))
     return 0
@@ -705,12 +705,17 @@ def _parser(*, with_sim: bool = True) -> argparse.ArgumentParser:
 
     sp = sub.add_parser("report", help="write report.html for the latest run")
     sp.add_argument("manifest")
-    sp.add_argument("--compare", nargs=2, type=int, metavar=("RUN_A", "RUN_B"), help="two run ids side by side")
+    which = sp.add_mutually_exclusive_group()
+    which.add_argument("--run", type=int, metavar="RUN",
+                       help="the report of this run of the manifest (an earlier one: report-run-RUN.html)")
+    which.add_argument("--compare", nargs=2, type=int, metavar=("RUN_A", "RUN_B"), help="two run ids side by side")
     sp.set_defaults(fn=cmd_report)
 
     sp = sub.add_parser("export", help="write results.jsonl / .csv / .json for the latest run")
     sp.add_argument("manifest")
     sp.add_argument("--format", action="append", choices=("jsonl", "csv", "json"), help="repeatable; default all")
+    sp.add_argument("--run", type=int, metavar="RUN",
+                    help="the results of this run of the manifest (an earlier one: results-run-RUN.<format>)")
     sp.set_defaults(fn=cmd_export)
 
     sim = sub.add_parser("sim", help="the built-in provider simulator")

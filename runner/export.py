@@ -18,7 +18,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from .errors import StateError, UsageError
 from .outputs import atomic_write
-from .state import JobRecord, Snapshot, Store
+from .state import JobRecord, RunRecord, Snapshot, Store
 
 FORMATS = ("jsonl", "csv", "json")
 EXPORT_VERSION = 1
@@ -317,6 +317,39 @@ def run_folder(snapshot: Snapshot, home: Path | None = None) -> Path:
     return folder
 
 
+def earlier_folder(runs: Sequence[RunRecord], latest: RunRecord | None, home: Path | None) -> Path | None:
+    """Where files about earlier runs go (a comparison, an earlier run's report or results): the first of the
+    runs' folders still there, else that of the manifest's `latest` run (a moved project: a run since made it);
+    with `home`, the output folder the manifest now names, that one only, if one of those runs recorded it.
+    None: none of the folders is there.
+
+    :raises StateError: `home` is none of the runs' folders (a copied or moved project), or is gone.
+    """
+    homes = [r.outputs_dir for r in (*runs, latest) if r is not None]
+    if home is not None:
+        last = latest or runs[0]
+        if not any(same_folder(d, home) for d in homes):
+            raise elsewhere_error(last.id, last.outputs_dir, home)
+        if not home.is_dir():
+            raise gone_error(last.id, home)
+        homes = [str(home)]
+    return next((Path(d) for d in homes if Path(d).is_dir()), None)
+
+
+def files_of(store: Store, snapshot: Snapshot, home: Path | None = None) -> tuple[Path, str]:
+    """The folder of a run's report and results files, and what their names end with: "" for the manifest's
+    latest run (report.html, results.csv), "-run-N" for an earlier one (report-run-N.html), whose files are then
+    written beside the latest run's, not over them.
+
+    :raises StateError: as `run_folder` (the latest run), `earlier_folder` (an earlier one).
+    """
+    latest = store.latest_run(snapshot.run.manifest_name)
+    if latest is None or latest.id == snapshot.run.id:
+        return run_folder(snapshot, home), ""
+    folder = earlier_folder((snapshot.run,), latest, home)
+    return (folder if folder is not None else run_folder(snapshot, home)), f"-run-{snapshot.run.id}"
+
+
 def write_exports(
     store: Store,
     *,
@@ -327,17 +360,20 @@ def write_exports(
     home: Path | None = None,
 ) -> list[Path]:
     """Write `results.<format>` for each format into `directory` (default: the run's outputs folder, which
-    must be `home` when that is given: the output folder the manifest now names).
+    must be `home` when that is given: the output folder the manifest now names). The results of a run before
+    the manifest's latest are `results-run-N.<format>` (`files_of`). A run id given with `manifest_name` must
+    be one of that manifest's.
 
     :raises UsageError: an unknown format.
-    :raises NotRecordedError: no such run.
+    :raises NotRecordedError: no such run, or one of another manifest.
     """
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
         raise UsageError(f"unknown export format {', '.join(unknown)}; choose from {', '.join(FORMATS)}")
     snapshot = store.snapshot(run_id, manifest_name=manifest_name)
     rows = export_rows(snapshot)
-    target = Path(directory) if directory is not None else run_folder(snapshot, home)
+    folder, suffix = files_of(store, snapshot, home)
+    target = Path(directory) if directory is not None else folder
     paths: list[Path] = []
     for fmt in dict.fromkeys(formats):
         if fmt == "jsonl":
@@ -346,7 +382,7 @@ def write_exports(
             text = to_csv(rows, snapshot.run.axes)
         else:
             text = to_json(snapshot, rows)
-        path = target / f"results.{fmt}"
+        path = target / f"results{suffix}.{fmt}"
         atomic_write(path, text, durable=False)
         paths.append(path)
     return paths

@@ -24,7 +24,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup
 
-from .export import STATE_GROUPS, dumps, elsewhere_error, export_rows, gone_error, run_folder, same_folder, summary, write_exports
+from .export import STATE_GROUPS, dumps, earlier_folder, export_rows, files_of, run_folder, summary, write_exports
 from .outputs import atomic_write
 from .resources import resource_dir
 from .state import JobRecord, Snapshot, Store
@@ -569,31 +569,28 @@ def write_report(
 ) -> Path:
     """Build the report of a run (the latest of `manifest_name` by default) and write it atomically.
 
-    Default path: `report.html` in the run's outputs folder; with `compare=(A, B)`,
-    `compare-A-B.html` in run A's outputs folder. Returns the path written. `memo`, kept between the
-    builds of one run's report, makes each rebuild decode and lay out only the jobs that changed. `home`,
-    the output folder the manifest now names: a default path is written only there.
+    Default path: `report.html` in the run's outputs folder, `report-run-N.html` beside it for a run before
+    the manifest's latest (`files_of`); with `compare=(A, B)`, `compare-A-B.html` in run A's outputs folder.
+    Returns the path written. `memo`, kept between the builds of one run's report, makes each rebuild decode
+    and lay out only the jobs that changed. `home`, the output folder the manifest now names: a default path
+    is written only there. Run ids given with `manifest_name` must be runs of that manifest.
 
-    :raises NotRecordedError: no such run.
+    :raises NotRecordedError: no such run, or one of another manifest.
     :raises StateError: the run's folder is gone, or is not `home` (a copied or moved project).
     """
     if compare is not None:
         a, b = (store.snapshot(r, manifest_name=manifest_name) for r in compare)
         if path is None:  # run A's folder; else B's, else the latest run's (a moved project: a run since made it)
             latest = store.latest_run(manifest_name or a.run.manifest_name)
-            homes = [r.outputs_dir for r in (a.run, b.run, latest) if r is not None]
-            if home is not None:
-                if not any(same_folder(d, home) for d in homes):
-                    raise elsewhere_error((latest or a.run).id, (latest or a.run).outputs_dir, home)
-                if not home.is_dir():
-                    raise gone_error((latest or a.run).id, home)
-                homes = [str(home)]
-            folder = next((Path(d) for d in homes if Path(d).is_dir()), None)
+            folder = earlier_folder((a.run, b.run), latest, home)
             if folder is not None:
                 path = folder / f"compare-{a.run.id}-{b.run.id}.html"
         return write_compare_report(a, b, path=path)
     snapshot = store.snapshot(run_id, manifest_name=manifest_name, reuse=None if memo is None else memo.records)
-    target = Path(path) if path is not None else run_folder(snapshot, home) / "report.html"
+    if path is None:
+        folder, suffix = files_of(store, snapshot, home)
+        path = folder / f"report{suffix}.html"
+    target = Path(path)
     if posters:
         ensure_posters(snapshot)
     description = _description(store.manifest_copy(snapshot.run.id))

@@ -3,14 +3,17 @@ takes one keeps to the manifest's own."""
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pytest
 
 from runner import api
 from runner.cli import main
+from runner.plan import relpath
 
-from execkit import write_manifest
+from execkit import sim_provider, write_manifest
 
 
 def two_manifests(tmp_path: Path) -> tuple[Path, Path]:
@@ -37,3 +40,54 @@ def test_compare_with_a_run_of_another_manifest_is_refused_naming_it(
     assert "no run 99; runs of t recorded: 1, 3" in err, err
     assert main(["report", str(t), "--compare", "1", "3"]) == 0
     assert (tmp_path / "outputs" / "t" / "compare-1-3.html").is_file()
+
+
+def page_runs(html: str) -> list[int]:
+    m = re.search(r'<script type="application/json" id="gridrun-data">(.*?)</script>', html, re.DOTALL)
+    assert m, "no data block"
+    return [r["id"] for r in json.loads(m.group(1))["runs"]]
+
+
+def test_report_and_export_of_an_earlier_run_are_written_beside_the_latest_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Run 1 pays, run 2 finds every job cached: `--run 1` builds run 1's report and results again, under names
+    of their own, and leaves run 2's (report.html, results.*) as they were."""
+    m = write_manifest(tmp_path, n_seeds=1)
+    prov = sim_provider(m)
+    first = api.run(m, provider=prov)
+    second = api.run(m, provider=prov)
+    assert (first.run_id, second.run_id, second.stats.cached) == (1, 2, 2)
+    folder = tmp_path / "outputs" / "t"
+    assert main(["export", str(m), "--format", "json"]) == 0
+    latest = {p.name: p.read_bytes() for p in (folder / "report.html", folder / "results.json")}
+    assert page_runs(latest["report.html"].decode()) == [2]
+    capsys.readouterr()
+    assert main(["report", str(m), "--run", "1"]) == 0
+    assert capsys.readouterr().out.strip() == f"report: {relpath(folder / 'report-run-1.html', Path.cwd())}"
+    assert page_runs((folder / "report-run-1.html").read_text()) == [1]
+    assert main(["export", str(m), "--run", "1", "--format", "json", "--format", "csv"]) == 0
+    assert capsys.readouterr().out.split() == [relpath(folder / f"results-run-1.{f}", Path.cwd()) for f in ("json", "csv")]
+    doc = json.loads((folder / "results-run-1.json").read_text())
+    assert doc["summary"]["run"]["id"] == 1 and doc["summary"]["spent_usd"] > 0
+    assert {p.name: p.read_bytes() for p in (folder / "report.html", folder / "results.json")} == latest
+    # the latest run named by its id is the latest run's report, where it always was
+    assert main(["report", str(m), "--run", "2"]) == 0 and not (folder / "report-run-2.html").exists()
+    assert page_runs((folder / "report.html").read_text()) == [2]
+
+
+def test_report_and_export_of_a_run_of_another_manifest_or_none_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    t, u = two_manifests(tmp_path)
+    capsys.readouterr()
+    for command in ("report", "export"):
+        assert main([command, str(t), "--run", "2"]) == 2
+        err = capsys.readouterr().err
+        assert f"run 2 is a run of u ({u}), not of t" in err and "runs of t recorded: 1, 3" in err, err
+        assert main([command, str(t), "--run", "9"]) == 2
+        assert "no run 9; runs of t recorded: 1, 3" in capsys.readouterr().err
+    assert not list(tmp_path.rglob("report*.html")) and not list(tmp_path.rglob("results*"))
+    assert main(["report", str(t), "--run", "1"]) == 0 and main(["export", str(t), "--run", "1"]) == 0
+    assert (tmp_path / "outputs" / "t" / "report-run-1.html").is_file()
+    assert len(list((tmp_path / "outputs" / "t").glob("results-run-1.*"))) == 3
