@@ -14,7 +14,7 @@ from typing import Any as _Any
 
 __version__ = "0.1.0"
 
-__all__ = ["load", "plan", "run", "status", "report", "export", "cancel", "RunOptions"]
+__all__ = ["load", "plan", "run", "status", "runs", "report", "export", "cancel", "RunOptions"]
 
 
 def _load_httpx() -> None:

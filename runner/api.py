@@ -30,10 +30,11 @@ from .plan import Diff, Plan, Stored
 from .providers import get_provider
 from .providers import capabilities
 from .resume import left_behind, name_shared
-from .state import JobState, RunRecord, Snapshot, Store, as_judged, store_error
+from .state import JobState, RunRecord, RunSummary, Snapshot, Store, as_judged, store_error
 from .stats import RunStatistics, pace, problems
 
-__all__ = ["load", "plan", "diff", "run", "status", "report", "export", "cancel", "CancelResult", "RunOptions", "RunResult"]
+__all__ = ["load", "plan", "diff", "run", "status", "runs", "report", "export", "cancel", "CancelResult", "RunOptions",
+           "RunResult"]
 
 
 def load(path: str | Path) -> Manifest:
@@ -267,6 +268,43 @@ def status(
     sd, name = _state_dir(m, state_dir)
     with Store(sd / "state.db", readonly=True) as store:
         return store.snapshot(manifest_name=name, reuse=reuse)
+
+
+def runs(m: Manifest | str | Path | None = None, *, state_dir: str | Path | None = None) -> list[RunSummary]:
+    """The manifest's runs, newest first, with their jobs done and money (without a manifest: every run of the
+    state folder here), read without the lock. Run ids count the runs of every manifest sharing the state.
+
+    :raises NotRecordedError: no state yet, or no run of the manifest.
+    """
+    sd, name = _state_dir(m, state_dir)
+    with Store(sd / "state.db", readonly=True) as store:
+        found = store.run_summaries(name)
+    if not found:
+        raise NotRecordedError(f"{sd / 'state.db'}: no run recorded" + (f" for {name}" if name else ""))
+    return found
+
+
+def runs_json(found: Sequence[RunSummary]) -> list[dict[str, Any]]:
+    """`runs` as `status --runs --json` prints them."""
+    return [
+        {
+            "run": s.run.id,
+            "manifest": s.run.manifest_name,
+            "manifest_path": s.run.manifest_path,
+            "status": s.run.status,
+            "process_gone": s.run.process_gone(),  # `running`, but its process no longer exists
+            "started_at": s.run.started_at,
+            "ended_at": s.run.ended_at,
+            "jobs": s.jobs,
+            "done": s.done,
+            "cached": s.cached,
+            "spent_usd": s.spent_micros / 1e6,
+            "reserved_usd": s.reserved_micros / 1e6,
+            "budget_usd": None if s.run.budget_micros is None else s.run.budget_micros / 1e6,
+            "argv": list(s.run.argv),  # the command line that started it, after `gridrun`; [] from Python
+        }
+        for s in found
+    ]
 
 
 def run_starting(

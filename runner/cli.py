@@ -11,11 +11,14 @@ if __name__ == "__main__":  # `python -m runner.cli`: the console script's entry
     entry()  # imports this module as `runner.cli` and exits
 
 import argparse
+import contextlib
 import dataclasses
 import functools
+import io
 import json
 import math
 import os
+import shlex
 import sqlite3
 import sys
 import time
@@ -384,7 +387,7 @@ def cmd_run(args: argparse.Namespace, **extra: Any) -> int:
                   f"{diff.settled} settled, {len(diff.changed)} changed, {len(diff.stale)} no longer in the manifest")
     progress = Progress(err, json_lines=getattr(args, "json", False), total=len(plan.jobs))
     with progress:
-        result = api.run(plan, options=_options(args, **extra), on_progress=progress.update, argv=sys.argv[1:],
+        result = api.run(plan, options=_options(args, **extra), on_progress=progress.update, argv=args.argv,
                          report=not getattr(args, "no_report", False))
         rel = relpath(result.outputs_dir, Path.cwd())
         report = relpath(result.report, Path.cwd()) if result.report else None
@@ -460,10 +463,14 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    if args.runs and args.watch:
+        raise UsageError("gridrun status: --runs lists the runs recorded; --watch follows the latest one: one or the other")
     if args.watch:
         return _watch(args)
     if args.every is not None:
         raise UsageError("gridrun status: --every goes with --watch")
+    if args.runs:
+        return _runs(args)
     snap = api.status(args.manifest, state_dir=args.state)
     if args.json:
         print(dumps(api.status_json(snap), indent=2))
@@ -497,6 +504,59 @@ def cmd_status(args: argparse.Namespace) -> int:
     if r.ended_at is not None and _unfinished(snap.counts):
         out.print(f"  next: {escape(_next_steps(snap.counts, snap))}")
     return 0
+
+
+def _runs(args: argparse.Namespace) -> int:
+    """`status --runs`: the manifest's runs, newest first (every run of the state folder without a manifest), with
+    the ids that `report --run` and `--compare` take."""
+    found = api.runs(args.manifest, state_dir=args.state)
+    if args.json:
+        rows = [{**row, "started_with": _started_with(s.run.argv)} for row, s in zip(api.runs_json(found), found)]
+        print(dumps(rows, indent=2))
+        return 0
+    names = dict.fromkeys(s.run.manifest_name for s in found)
+    several = args.manifest is None and len(names) > 1
+    title = "runs of the state folder" if several else f"[bold]{escape(next(iter(names)))}[/bold]"
+    out.print(f"{title}: {len(found):,} run{'s' if len(found) != 1 else ''}, newest first")
+    table = Table(box=None, show_edge=False, pad_edge=False, header_style="bold")
+    table.add_column("run", justify="right", no_wrap=True)
+    if several:
+        table.add_column("manifest", overflow="fold")
+    for name in ("started", "status", "done", "spent"):
+        table.add_column(name, justify="right" if name == "spent" else "left", no_wrap=True)
+    table.add_column("started with", overflow="fold")
+    for s in found:
+        r = s.run
+        status = "running, process gone" if r.process_gone() else r.status
+        done = f"{s.done:,}/{s.jobs:,}" + (f", {s.cached:,} cached" if s.cached else "")
+        cells = [str(r.id), *([r.manifest_name] if several else []),
+                 time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.started_at)), status, done,
+                 f"${s.spent_micros / 1e6:,.2f}", _started_with(r.argv) or "–"]
+        table.add_row(*[Text(c) for c in cells])
+    out.print(table)
+    return 0
+
+
+@functools.lru_cache(maxsize=1)
+def _recorded_parser() -> argparse.ArgumentParser:
+    return _parser(with_sim=False)
+
+
+def _started_with(argv: Sequence[str]) -> str:
+    """How a run was started, from the command line it recorded: the command and its options as typed, without
+    the manifest ("retry --unknown", "run --force --budget 10"); "" for a run started from Python. A command line
+    this gridrun cannot read (another version's options) is given whole."""
+    if not argv:
+        return ""
+    words = list(argv)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            manifest = getattr(_recorded_parser().parse_args(words), "manifest", None)
+    except SystemExit:
+        return shlex.join(words)
+    if manifest in words[1:]:
+        del words[words.index(manifest, 1)]
+    return shlex.join(words)
 
 
 def _problems(snap: Snapshot) -> None:
@@ -693,6 +753,10 @@ def _parser(*, with_sim: bool = True) -> argparse.ArgumentParser:
     sp.add_argument("--state", help="the state folder (default .gridrun beside the manifest)")
     sp.add_argument("--json", action="store_true",
                     help="as JSON (with --watch: one progress object per line, like `run --json`)")
+    sp.add_argument("--runs", action="store_true",
+                    help="list the manifest's runs instead (without a manifest: every run of the state folder): "
+                         "the ids `report --run` and `--compare` take, when each started, how it ended, its jobs "
+                         "done and spending, and the command that started it")
     sp.add_argument("--watch", action="store_true",
                     help="follow the latest run live until it ends; exit with the run's exit code (5: its process is gone)")
     sp.add_argument("--every", type=_knob("every"), metavar="SECONDS",
@@ -736,6 +800,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = _parser(with_sim=argv[:1] == ["sim"])
     args = parser.parse_args(argv)
+    args.argv = argv  # what a run records of the command that started it (`status --runs` shows it)
     if not getattr(args, "fn", None):
         parser.print_help()
         return 2

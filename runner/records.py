@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-__all__ = ["GONE_EXIT", "RUN_STATUSES", "JobRecord", "RunRecord", "Snapshot", "job_record", "run_record"]
+__all__ = ["GONE_EXIT", "RUN_STATUSES", "JobRecord", "RunRecord", "RunSummary", "Snapshot", "job_record", "run_record"]
 
 
 # How a run can end, and the exit code each gives (`gridrun run`, and `status --watch` once it saw the run end).
@@ -93,6 +93,7 @@ class RunRecord:
     pid: int | None
     host: str | None = None
     seen_at: float | None = None     # when the run last showed it was alive (None: not yet, or an older gridrun)
+    argv: tuple[str, ...] = ()       # the command line that started it ("run", the manifest, flags); () from Python
 
     def process_gone(self) -> bool:
         """The run is recorded as running, on this machine, by a process that no longer exists: it was
@@ -176,6 +177,19 @@ class Snapshot:
     ended: tuple[float, ...] = ()      # when each job that ended in this run first did (what its pace counts)
 
 
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """A run and its figures as its snapshot counts them (an earlier run's as it left them): one line of a
+    manifest's runs (`gridrun status --runs`)."""
+
+    run: RunRecord
+    jobs: int
+    done: int
+    cached: int                      # of the done ones, those an earlier run had made (nothing paid for them)
+    spent_micros: int
+    reserved_micros: int
+
+
 def run_record(row: sqlite3.Row) -> RunRecord:
     keys = row.keys()  # a state of an older schema has no seen_at
     return RunRecord(
@@ -193,7 +207,17 @@ def run_record(row: sqlite3.Row) -> RunRecord:
         pid=row["pid"],
         host=row["host"],
         seen_at=row["seen_at"] if "seen_at" in keys else None,
+        argv=tuple(str(a) for a in _list(row["argv"])),
     )
+
+
+def _list(text: str | None) -> list[Any]:
+    """A JSON list kept in a column, or [] (none kept, or not a list)."""
+    try:
+        value = json.loads(text) if text else []
+    except ValueError:
+        return []
+    return value if isinstance(value, list) else []
 
 
 def job_record(row: sqlite3.Row) -> JobRecord:

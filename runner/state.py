@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, NamedTuple, Sequence
 
 from .errors import LockError, NotRecordedError, StateError, StateWriteError
-from .records import JobRecord, RunRecord, Snapshot, job_record, run_record  # noqa: F401 (re-exported)
+from .records import JobRecord, RunRecord, RunSummary, Snapshot, job_record, run_record  # noqa: F401 (re-exported)
 
 
 
@@ -703,7 +703,7 @@ class Store:
         if not ids:
             return f"no run{of} recorded"
         shown = ", ".join(map(str, ids if len(ids) <= 12 else [*ids[:5], "…", *ids[-5:]]))
-        return f"runs{of} recorded: {shown}"
+        return f"runs{of} recorded: {shown} (`gridrun status --runs` lists them)"
 
     def runs(self, manifest_name: str | None = None) -> list[RunRecord]:
         """Runs, newest first."""
@@ -716,6 +716,41 @@ class Store:
     def latest_run(self, manifest_name: str | None = None) -> RunRecord | None:
         runs = self.runs(manifest_name)
         return runs[0] if runs else None
+
+    def run_summaries(self, manifest_name: str | None = None) -> list[RunSummary]:
+        """The runs (of `manifest_name`), newest first, each with its jobs in all, done and cached, and its money,
+        as `snapshot` counts them: an ended run before its manifest's latest as it left them. One query counts
+        the jobs of every run; only a run that ended before its jobs were kept (an older gridrun) is read whole."""
+        self.flush()
+        self.db.execute("BEGIN")
+        try:
+            runs = self.runs(manifest_name)
+            final = ("SUM(json_extract(rj.final, '$.state') = 'done'), COUNT(rj.final)" if self.schema >= 4
+                     else "0, 0")
+            where, args = ("", ()) if manifest_name is None else \
+                (" WHERE rj.run_id IN (SELECT id FROM runs WHERE manifest_name=?)", (manifest_name,))
+            counted = {r[0]: r[1:] for r in self.db.execute(
+                f"SELECT rj.run_id, COUNT(*), COUNT(rj.cached_from_run), SUM(j.state = 'done'), {final}"
+                f" FROM run_jobs rj JOIN jobs j ON j.id = rj.job_id{where} GROUP BY rj.run_id", args)}
+            last: dict[str, int] = {}
+            for run in runs:  # newest first: the first of each manifest is its latest
+                last.setdefault(run.manifest_name, run.id)
+            out = []
+            for run in runs:
+                jobs, cached, done, done_left, kept = counted.get(run.id, (0, 0, 0, 0, 0))
+                money = self.money(run.id)
+                if run.ended_at is not None and run.id != last[run.manifest_name]:
+                    money = self._money_as_left(run.id, money)
+                    if kept < jobs:  # ended before its jobs were kept: as `_as_left` makes them
+                        left = self._as_left(run.id, tuple(job_record(r) for r in self.run_job_rows(run.id)),
+                                             run.ended_at)
+                        done_left = sum(1 for j in left if j.state == JobState.DONE.value)
+                    done = done_left
+                out.append(RunSummary(run=run, jobs=jobs, done=done or 0, cached=cached,
+                                      spent_micros=money[0], reserved_micros=money[1]))
+        finally:
+            self.db.execute("COMMIT")
+        return out
 
     def manifest_files(self, manifest_name: str) -> list[tuple[str, int, str]]:
         """The manifest files the runs of `manifest_name` were made from, each with the id and output folder of

@@ -91,3 +91,71 @@ def test_report_and_export_of_a_run_of_another_manifest_or_none_are_refused(
     assert main(["report", str(t), "--run", "1"]) == 0 and main(["export", str(t), "--run", "1"]) == 0
     assert (tmp_path / "outputs" / "t" / "report-run-1.html").is_file()
     assert len(list((tmp_path / "outputs" / "t").glob("results-run-1.*"))) == 3
+
+
+def test_each_runs_line_counts_its_jobs_and_money_as_its_snapshot_does(tmp_path: Path) -> None:
+    """Run 1 is left in flight, run 2 resumes it to the end, run 3 re-renders and fails: each run's line has its
+    jobs as that run left them, as its report does, not as the latest run moved them since; also for a run
+    that ended before its jobs were kept."""
+    import sqlite3
+
+    from runner.executor import RunOptions
+    from runner.state import Store
+
+    m = write_manifest(tmp_path, n_seeds=1, sim={"render_time": 1.0, "jitter": 0.0})
+    prov = sim_provider(m)
+    api.run(m, provider=prov, options=RunOptions(timeout=0.2), report=False)
+    api.run(m, provider=prov, report=False, argv=("run", str(m)))
+    prov.app.state.sim.configure({"failure_rate": 1.0})
+    api.run(m, provider=prov, options=RunOptions(force=True), report=False, argv=("run", str(m), "--force"))
+
+    def check(expected_done: list[int]) -> None:
+        found = api.runs(m)
+        assert [s.run.id for s in found] == [3, 2, 1]
+        assert [s.done for s in found] == expected_done
+        assert [s.run.argv for s in found] == [("run", str(m), "--force"), ("run", str(m)), ()]
+        with Store(tmp_path / ".gridrun" / "state.db", readonly=True) as store:
+            for s in found:
+                snap = store.snapshot(s.run.id)
+                assert (s.jobs, s.done, s.cached) == (len(snap.jobs), snap.counts["done"],
+                                                      sum(j.cached_from_run is not None for j in snap.jobs))
+                assert (s.spent_micros, s.reserved_micros) == (snap.spent_micros, snap.reserved_micros), s.run.id
+
+    check([0, 2, 0])
+    db = sqlite3.connect(tmp_path / ".gridrun" / "state.db")
+    with db:
+        db.execute("UPDATE run_jobs SET final=NULL WHERE run_id=2")  # as a gridrun before `final` left it
+    db.close()
+    check([0, 2, 0])
+
+
+def test_status_runs_lists_the_manifests_runs_and_how_each_was_started(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    t = write_manifest(tmp_path, n_seeds=1, styles=("anime",), name="t")
+    u = write_manifest(tmp_path, n_seeds=1, styles=("clay",), name="u")
+    for argv in (["run", str(t)], ["run", str(u), "--budget", "5"], ["run", "--force", str(t)], ["retry", str(t)]):
+        assert main([*argv, "--no-report"]) == 0
+    capsys.readouterr()
+    assert main(["status", str(t), "--runs", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["run"], r["manifest"], r["done"], r["jobs"], r["cached"]) for r in rows] == \
+        [(4, "t", 1, 1, 1), (3, "t", 1, 1, 0), (1, "t", 1, 1, 0)]
+    assert [r["started_with"] for r in rows] == ["retry --no-report", "run --force --no-report", "run --no-report"]
+    assert rows[0]["spent_usd"] == 0 and rows[1]["spent_usd"] == rows[2]["spent_usd"] > 0
+    assert rows[2]["argv"] == ["run", str(t), "--no-report"] and rows[2]["status"] == "done"
+    assert main(["status", str(t), "--runs"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "t: 3 runs, newest first" and lines[1].split()[:6] == ["run", "started", "status", "done",
+                                                                              "spent", "started"]
+    assert [line.split()[0] for line in lines[2:]] == ["4", "3", "1"]
+    assert "1/1, 1 cached" in lines[2] and "$0.00" in lines[2] and "retry --no-report" in lines[2]
+    # the state folder's every run, with their manifests, without a manifest
+    assert main(["status", "--runs", "--state", str(tmp_path / ".gridrun")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "runs of the state folder: 4 runs, newest first"
+    rows = [line.split() for line in lines[2:] if line[:3].strip()]  # a long cell goes on in the next line
+    assert [row[:2] for row in rows] == [["4", "t"], ["3", "t"], ["2", "u"], ["1", "t"]]
+    assert "run --budget 5" in " ".join(rows[2])
+    assert main(["status", str(t), "--runs", "--watch"]) == 2
+    assert "one or the other" in capsys.readouterr().err
