@@ -585,9 +585,14 @@ class Executor:
                 maybe_received = True
                 tries += 1
                 found, answered = await self._find(key, self.store.job_row(jid)["submitted_at"], last_sent=sent)
+                # A send whose answer was lost (a timeout, a reset) may still be on its way to the provider (a
+                # gateway may hold it): the log's miss proves nothing made only once it can no longer arrive, the
+                # request timeout and LOG_SETTLE after it (`_find` waits that long where keys are ignored).
+                settled = not isinstance(exc, OutcomeUnknownError) or sent is None or \
+                    self.clock() - sent >= self.opts.request_timeout + LOG_SETTLE
                 if found is not None:
                     status = found
-                elif answered:
+                elif answered and settled:
                     if tries > self.retries + 2:
                         # The log, read to its end after the last send, has no video for the key: as a later run's
                         # reconcile would find, nothing was made (the attempt is voided, as it would void it).

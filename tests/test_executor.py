@@ -2037,3 +2037,33 @@ def test_a_forced_download_that_cannot_replace_the_earlier_take_leaves_both(
     assert sha256(video) != job.sha256 and _takes(first.outputs_dir, job.hash) == {job.sha256[:16]: job.sha256}
     assert stats(prov)["creates"] == 2
     check_outputs(m)
+
+
+def test_a_lost_answer_is_not_proven_unsent_by_a_log_read_before_the_create_could_have_landed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every create's answer is lost (a gateway holding the request) and the request log, read at once after each,
+    has nothing yet: a create still on its way may land later and be billed, so a miss read sooner than the request
+    timeout (and LOG_SETTLE) after the send proves nothing. The job is unknown, its key kept, not planned again as
+    "nothing paid", which a later run would send once the provider has forgotten the key."""
+    from runner import executor
+    from runner.errors import OutcomeUnknownError
+
+    monkeypatch.setattr(executor, "LOG_SETTLE", 0.05)  # the resends' pause; the request timeout stays 30 s
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1}, run={"retries": 0})
+    prov = sim_provider(m)
+    sent: list[str] = []
+
+    async def held(client: Any, body: Any) -> Any:
+        sent.append(body["idempotency_key"])
+        raise OutcomeUnknownError("no answer within the request timeout")
+
+    async def empty_log(*args: Any, **kw: Any) -> Any:
+        return None
+
+    prov.submit, prov.find_by_key = held, empty_log  # type: ignore[method-assign]
+    result, _ = run(m, prov)
+    job = api.status(m).jobs[0]
+    assert job.state == "unknown" and job.attempts == 1, (job.state, job.error)
+    assert result.stats.reserved_micros == job.cost_estimate_micros
+    assert len(set(sent)) == 1  # every send with the attempt's one key
