@@ -1094,7 +1094,9 @@ class Executor:
         url = status.url
         last = ""
         output = job.output
-        billed = self._billed(job, jid, status, completed=True)
+        # What the render counted when its completion was first seen (by an earlier run, for a video fetched again
+        # at no cost): a later reading of the provider's figure does not rewrite what that run paid.
+        billed = row.cost_micros if row.cost_micros is not None else self._billed(job, jid, status, completed=True)
         assert billed is not None  # a completed render counts at least its estimate
         # A re-run of a done job: its earlier take, still at `output`, is kept under .runs/superseded/ just
         # before the new one replaces it (both on disk at every moment between).

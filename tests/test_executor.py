@@ -6,6 +6,7 @@ import re
 import shutil
 import sqlite3
 import time
+from contextlib import closing
 from pathlib import Path
 
 import av
@@ -2067,3 +2068,22 @@ def test_a_lost_answer_is_not_proven_unsent_by_a_log_read_before_the_create_coul
     assert job.state == "unknown" and job.attempts == 1, (job.state, job.error)
     assert result.stats.reserved_micros == job.cost_estimate_micros
     assert len(set(sent)) == 1  # every send with the attempt's one key
+
+
+def test_a_video_fetched_again_keeps_what_its_render_counted_when_first_seen(tmp_path: Path) -> None:
+    """A done job's missing video is fetched again at no cost: what the provider now says the render cost (its
+    figure read anew) rewrites neither the job's cost nor what the run that paid for it spent."""
+    from runner.export import summary
+
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})
+    first, prov = run(m)
+    assert first.exit_code == 0 and first.stats.spent_micros == 700_000
+    Path(api.status(m).jobs[0].output_path).unlink()
+    prov.app.state.sim.configure({"cost_factor": 1.5})  # the provider's figure for the same video now reads $0.525
+    again, _ = run(m, prov)
+    assert again.exit_code == 0 and again.stats.spent_micros == 0 and stats(prov)["creates"] == 2
+    assert {j.cost_micros for j in api.status(m).jobs} == {350_000}
+    with closing(sqlite3.connect(tmp_path / ".gridrun" / "state.db")) as db:
+        assert {r[0] for r in db.execute("SELECT billed_micros FROM attempts")} == {350_000}
+    assert summary(api.status(m))["cost_reported_by_run"] == {str(first.run_id): 0.7}
+    check_outputs(m)
