@@ -399,7 +399,12 @@ class Executor:
                 with contextlib.suppress(Exception):
                     self.store.end_run(run_id, "interrupted" if _interrupt(exc) else "crashed")  # flushes first
             raise  # the error that ended the run, not one its record met
-        return self._finish()  # end_run there flushes the last deferred writes
+        try:
+            return self._finish()  # end_run there flushes the last deferred writes
+        except BaseException as exc:  # Ctrl-C or SIGTERM as the run ends: its record says so (once: end_run)
+            with contextlib.suppress(Exception):
+                self.store.end_run(self.run_id, "interrupted" if _interrupt(exc) else "crashed")
+            raise
 
     def _finish(self) -> RunResult:
         self._ended = True  # what is left waits for the next run: no ETA
@@ -435,20 +440,29 @@ class Executor:
             wanted.append(hangup)  # the terminal closed, an SSH session dropped: stop as on SIGTERM
         # Which of the output streams are the terminal, asked now: after a hangup the terminal answers nothing.
         ttys = [stream for stream in (sys.stdout, sys.stderr) if _is_tty(stream)]
-        with anyio.open_signal_receiver(*wanted) as signals:
-            async for signum in signals:
-                if signum == hangup:
-                    for stream in ttys:  # what goes to the closed terminal goes nowhere (writing fails there)
-                        with contextlib.suppress(OSError, ValueError):
-                            mute(stream)
-                if self.stopping != "interrupt":
-                    self.stopping = "interrupt"
-                    self.errors.append("interrupted: no new submissions; finishing what is paid for (Ctrl-C again to detach)")
-                    self._progress()
-                else:
-                    self.detached = True
-                    scope.cancel()
-                    return
+        # The handlers before this run's (the `gridrun` command's, which end it as interrupted), put back after it:
+        # leaving the receiver would set SIGTERM and SIGHUP to the default, which kills with no word.
+        before = {s: h for s in wanted if (h := signal.getsignal(s)) is not None}
+        try:
+            with anyio.open_signal_receiver(*wanted) as signals:
+                async for signum in signals:
+                    if signum == hangup:
+                        for stream in ttys:  # what goes to the closed terminal goes nowhere (writing fails there)
+                            with contextlib.suppress(OSError, ValueError):
+                                mute(stream)
+                    if self.stopping != "interrupt":
+                        self.stopping = "interrupt"
+                        self.errors.append("interrupted: no new submissions; finishing what is paid for (Ctrl-C "
+                                           "again to detach)")
+                        self._progress()
+                    else:
+                        self.detached = True
+                        scope.cancel()
+                        return
+        finally:
+            for signum, handler in before.items():
+                with contextlib.suppress(ValueError, OSError):
+                    signal.signal(signum, handler)
 
     # -- one job -----------------------------------------------------------------------------------
     async def _submit_job(self, job: Job) -> None:

@@ -451,3 +451,33 @@ def test_a_ctrl_c_just_after_the_run_is_recorded_ends_its_record_as_interrupted(
     monkeypatch.setattr(target, where, real)
     assert api.run(m, provider=prov, report=False).exit_code == 0
     assert stats(prov)["creates"] == 1
+
+
+def test_a_signal_as_the_run_ends_is_recorded_and_leaves_the_commands_own_handlers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C (or SIGTERM, which the `gridrun` command takes as one) once the jobs are over, before the run's end
+    is recorded: the record says "interrupted", not "running". And the run's own signal handling, once over,
+    puts back the handlers it found: SIGTERM still ends the command as interrupted, not killed outright."""
+    from runner.executor import Executor
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})
+    prov = sim_provider(m)
+    before = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # as runner.entry sets it
+    try:
+        assert api.run(m, provider=prov, report=False, options={"handle_signals": True}).exit_code == 0
+        assert signal.getsignal(signal.SIGTERM) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    real = Executor._finish
+
+    def interrupted(self: Executor) -> RunResult:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Executor, "_finish", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        api.run(m, provider=prov, report=False, options={"force": True})
+    run = api.status(m).run
+    assert run.status == "interrupted" and run.ended_at is not None, run
+    monkeypatch.setattr(Executor, "_finish", real)
