@@ -331,9 +331,10 @@ def _account_refusal(stats: Any) -> str | None:
     return next((e for e in reversed(stats.last_errors) if any(code in e for code in FATAL_CODES)), "")
 
 
-def _next_steps(counts: Mapping[str, int], snap: Snapshot | None = None) -> str:
+def _next_steps(counts: Mapping[str, int], snap: Snapshot | None = None, *, budget: int | None = None) -> str:
     """What to run next for the jobs a run left unfinished, by their states; with the run's `snap`, what
-    sending the jobs not sent costs (the plan's estimate): only collecting those in flight is free."""
+    sending the jobs not sent costs (the plan's estimate): only collecting those in flight is free. `budget`,
+    the one a plain `gridrun run` has (the manifest's, not a `--budget` the run was given): what it refuses."""
     unsent = counts.get("planned", 0)
     flying = sum(counts.get(s.value, 0) for s in IN_FLIGHT)
     expired = counts.get(JobState.EXPIRED.value, 0)
@@ -342,12 +343,11 @@ def _next_steps(counts: Mapping[str, int], snap: Snapshot | None = None) -> str:
     run += [f"collects the {_jobs(flying)} left in flight at no new cost"] if flying else []
     run += [f"asks again for the fresh URLs of {_jobs(expired)} whose URLs expired, at no cost"] if expired else []
     need = 0 if snap is None else _budgeted_micros(snap)
-    budget = None if snap is None else snap.run.budget_micros
     if run and budget is not None and need > budget:
         # a plain `gridrun run` would refuse to start: say what it takes instead
         raise_to = math.ceil(need / 10_000) / 100
         steps = [(f"`gridrun run --budget {raise_to:.2f}` {' and '.join(run)}: a plain `gridrun run` refuses, "
-                  f"counting ${need / 1e6:,.2f} against its budget, above this run's ${budget / 1e6:,.2f} "
+                  f"counting ${need / 1e6:,.2f} against its budget, above the manifest's ${budget / 1e6:,.2f} "
                   "(`--allow-partial` sends what that allows)")]
     else:
         steps = [f"`gridrun run` {' and '.join(run)}"] if run else []
@@ -360,6 +360,16 @@ def _next_steps(counts: Mapping[str, int], snap: Snapshot | None = None) -> str:
     if counts.get("unknown"):
         steps.append("`gridrun retry --unknown` sends again those of unknown outcome (may pay twice)")
     return "; ".join(steps) or "`gridrun retry` sends failed jobs again"
+
+
+def _manifest_budget(snap: Snapshot) -> int | None:
+    """The budget a plain `gridrun run` of the run's manifest has: its `run.budget_usd` as the file says now (the
+    run's own may have come from `--budget`); the run's when the file cannot be read."""
+    try:
+        budget = (api.load(snap.run.manifest_path).data.get("run") or {}).get("budget_usd")
+        return None if budget is None else int(round(float(budget) * 1_000_000))
+    except Exception:  # moved, or no longer valid: `run` would say so itself
+        return snap.run.budget_micros
 
 
 def _unsent_micros(snap: Snapshot) -> int:
@@ -410,22 +420,23 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any) -> None:
     """What the run's end means and what to run next, on standard error, by how it ended."""
     c = result.stats.counts
     snap = api.status(plan.manifest) if c.get(JobState.PLANNED.value) else None  # what the unsent jobs cost
+    then = _next_steps(c, snap, budget=plan.budget_micros)
     if result.exit_code == 3:
-        err.print(f"stopped by the budget: {_next_steps(c, snap)}" if snap is not None else
+        err.print(f"stopped by the budget: {then}" if snap is not None else
                   "stopped by the budget: raise it (--budget) and run again to go on")
     elif result.exit_code == 1:
         refusal = _account_refusal(result.stats)
         if refusal:
             err.print(f"stopped: the provider refused the account ({escape(refusal)}); top up its balance or set a "
-                      f"valid API key first, then: {_next_steps(c, snap)}")
+                      f"valid API key first, then: {then}")
         else:
-            err.print(f"some jobs did not finish (`gridrun status` says why): {_next_steps(c, snap)}")
+            err.print(f"some jobs did not finish (`gridrun status` says why): {then}")
     elif result.status == "incomplete":
         flying = sum(c.get(s.value, 0) for s in IN_FLIGHT)
         timeout = getattr(args, "timeout", None) or (plan.manifest.run or {}).get("timeout")
         at = f"their timeout ({float(timeout):g} s a job)" if timeout else "their timeout"
         err.print(f"incomplete: {_jobs(flying)} still rendering at {at} {'was' if flying == 1 else 'were'} left at "
-                  f"the provider: {_next_steps(c, snap)}; `gridrun cancel` cancels them there")
+                  f"the provider: {then}; `gridrun cancel` cancels them there")
     elif result.status == "cancelled":
         n = c.get(JobState.CANCELLED.value, 0)
         err.print(f"done, but for {_jobs(n)} cancelled on request (`gridrun cancel`), left cancelled: `gridrun retry` "
@@ -436,7 +447,7 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any) -> None:
             err.print(f"interrupted with {flying:,} paid job{'s' if flying != 1 else ''} still in flight: `gridrun run` "
                       "collects them at no new cost; `gridrun cancel` cancels them at the provider")
         if _unfinished(c) > flying:
-            err.print(f"interrupted: {_next_steps(c, snap)}")
+            err.print(f"interrupted: {then}")
 
 
 def _altered_note(kept: Sequence[str]) -> str:
@@ -502,7 +513,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         out.print(f"  [yellow]{escape(r.gone_note())}[/yellow]")
     _problems(snap)
     if r.ended_at is not None and _unfinished(snap.counts):
-        out.print(f"  next: {escape(_next_steps(snap.counts, snap))}")
+        out.print(f"  next: {escape(_next_steps(snap.counts, snap, budget=_manifest_budget(snap)))}")
     return 0
 
 
@@ -608,7 +619,7 @@ def _watch(args: argparse.Namespace) -> int:
             err.print(f"run {snap.run.id} ended: {snap.run.status}", markup=False)
         _problems(snap)
         if not gone and _unfinished(snap.counts):
-            out.print(f"  next: {escape(_next_steps(snap.counts, snap))}")
+            out.print(f"  next: {escape(_next_steps(snap.counts, snap, budget=_manifest_budget(snap)))}")
     return code
 
 

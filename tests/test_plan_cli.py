@@ -800,9 +800,27 @@ def test_after_a_budget_stop_what_to_run_next_is_a_run_the_budget_lets_start(
     code, _, err = run_cli(capsys, "run", str(m), "--no-report", "--allow-partial")
     assert code == 3, err
     step = ("`gridrun run --budget 2.45` sends the 7 jobs not sent ($2.45): a plain `gridrun run` refuses, counting "
-            "$2.45 against its budget, above this run's $2.00 (`--allow-partial` sends what that allows)")
+            "$2.45 against its budget, above the manifest's $2.00 (`--allow-partial` sends what that allows)")
     assert f"stopped by the budget: {step}" in " ".join(err.split()), err
     code, out, _ = run_cli(capsys, "status", str(m))
     assert f"next: {step}" in " ".join(out.split()), out
     assert run_cli(capsys, "run", str(m), "--no-report")[0] == 3  # refused, as the step says
     assert run_cli(capsys, "run", str(m), "--no-report", "--budget", "2.45")[0] == 0  # and that one starts
+
+
+def test_after_a_budget_stop_under_a_lower_budget_flag_the_next_step_is_a_plain_run_the_manifest_lets_start(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run stopped by a --budget lower than the manifest's: a plain `gridrun run` has the manifest's budget, which
+    the jobs not sent fit, so that is the step named, not a --budget to raise."""
+    monkeypatch.setenv("COLUMNS", "400")
+    m = tmp_path / "m.yaml"
+    m.write_text("version: 1\nname: b\nmodel: pixverse-v5.6\nparams:\n  prompt: \"a fox {{ take }}\"\n  quality: 360p\n"
+                 "matrix:\n  take: {range: [1, 8]}\nrun:\n  concurrency: 1\n  budget_usd: 2.5\nsim:\n  render_time: 0.05\n")
+    code, _, err = run_cli(capsys, "run", str(m), "--no-report", "--allow-partial", "--budget", "0.8")
+    assert code == 3, err
+    said = " ".join(err.split())
+    assert "stopped by the budget: `gridrun run` sends the 6 jobs not sent ($2.10)" in said and "--budget" not in said
+    code, out, _ = run_cli(capsys, "status", str(m))
+    assert "next: `gridrun run` sends the 6 jobs not sent ($2.10)" in " ".join(out.split()), out
+    assert run_cli(capsys, "run", str(m), "--no-report")[0] == 0  # and it starts
