@@ -291,8 +291,8 @@ def runs_json(found: Sequence[RunSummary]) -> list[dict[str, Any]]:
             "run": s.run.id,
             "manifest": s.run.manifest_name,
             "manifest_path": s.run.manifest_path,
-            "status": s.run.status,
-            "process_gone": s.run.process_gone(),  # `running`, but its process no longer exists
+            "status": s.run.shown_status,  # `gone`: recorded as running, but its process no longer exists
+            "process_gone": s.run.process_gone(),
             "started_at": s.run.started_at,
             "ended_at": s.run.ended_at,
             "jobs": s.jobs,

@@ -538,7 +538,7 @@ def _runs(args: argparse.Namespace) -> int:
     table.add_column("started with", overflow="fold")
     for s in found:
         r = s.run
-        status = "running, process gone" if r.process_gone() else r.status
+        status = r.shown_status
         done = f"{s.done:,}/{s.jobs:,}" + (f", {s.cached:,} cached" if s.cached else "")
         cells = [str(r.id), *([r.manifest_name] if several else []),
                  time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.started_at)), status, done,
@@ -778,7 +778,7 @@ def _parser(*, with_sim: bool = True) -> argparse.ArgumentParser:
     sp.add_argument("manifest")
     sp.set_defaults(fn=cmd_cancel)
 
-    sp = sub.add_parser("report", help="write report.html for the latest run")
+    sp = sub.add_parser("report", help="write report.html for the latest run (--run N: run N)")
     sp.add_argument("manifest")
     which = sp.add_mutually_exclusive_group()
     which.add_argument("--run", type=int, metavar="RUN",
@@ -786,7 +786,7 @@ def _parser(*, with_sim: bool = True) -> argparse.ArgumentParser:
     which.add_argument("--compare", nargs=2, type=int, metavar=("RUN_A", "RUN_B"), help="two run ids side by side")
     sp.set_defaults(fn=cmd_report)
 
-    sp = sub.add_parser("export", help="write results.jsonl / .csv / .json for the latest run")
+    sp = sub.add_parser("export", help="write results.jsonl / .csv / .json for the latest run (--run N: run N)")
     sp.add_argument("manifest")
     sp.add_argument("--format", action="append", choices=("jsonl", "csv", "json"), help="repeatable; default all")
     sp.add_argument("--run", type=int, metavar="RUN",

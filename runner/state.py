@@ -15,6 +15,7 @@ import enum
 import json
 import os
 import re
+import shlex
 import socket
 import sqlite3
 import time
@@ -704,7 +705,10 @@ class Store:
         if not ids:
             return f"no run{of} recorded"
         shown = ", ".join(map(str, ids if len(ids) <= 12 else [*ids[:5], "…", *ids[-5:]]))
-        return f"runs{of} recorded: {shown} (`gridrun status --runs` lists them)"
+        path = None if manifest_name is None else self.db.execute(
+            "SELECT manifest_path FROM runs WHERE manifest_name=? ORDER BY id DESC LIMIT 1", (manifest_name,)).fetchone()
+        which = shlex.quote(str(path[0])) if path else f"--state {shlex.quote(str(self.path.parent))}"
+        return f"runs{of} recorded: {shown} (`gridrun status {which} --runs` lists them)"
 
     def runs(self, manifest_name: str | None = None) -> list[RunRecord]:
         """Runs, newest first."""

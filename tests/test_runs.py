@@ -38,6 +38,8 @@ def test_compare_with_a_run_of_another_manifest_is_refused_naming_it(
     assert main(["report", str(t), "--compare", "1", "99"]) == 2
     err = capsys.readouterr().err
     assert "no run 99; runs of t recorded: 1, 3" in err, err
+    hint = f"(`gridrun status {t.resolve()} --runs` lists them)"  # a command that works from wherever it was typed
+    assert hint in " ".join(err.split()), err
     assert main(["report", str(t), "--compare", "1", "3"]) == 0
     assert (tmp_path / "outputs" / "t" / "compare-1-3.html").is_file()
 

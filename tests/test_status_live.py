@@ -141,6 +141,8 @@ def test_status_names_a_run_whose_process_is_gone_and_watch_ends(tmp_path: Path)
     assert again is not None and again["eta"] is None and again["elapsed"] == doc["elapsed"], "its pace stopped"
     plain = _gridrun("status", str(manifest), cwd=tmp_path)
     assert plain.returncode == 0 and "is gone" in plain.stdout, plain.stdout + plain.stderr
+    listed = _gridrun("status", str(manifest), "--runs", "--json", cwd=tmp_path)  # the same name in the list of runs
+    assert [r["status"] for r in json.loads(listed.stdout)] == ["gone"], listed.stdout + listed.stderr
     t0 = time.monotonic()
     watch = _gridrun("status", str(manifest), "--watch", "--every", "0.3", cwd=tmp_path, timeout=30)
     assert watch.returncode == 5, watch.stderr  # GONE_EXIT: its outcome is not known
