@@ -562,17 +562,25 @@
     return sec;
   }
 
+  // What a job's counted cost (`cost`) is, beside the provider's figure as reported (`rep`): that figure, the
+  // estimate when the figure was doubted (`doubt`: outside the plausible range), or a figure with none reported.
+  function costWords(j) {
+    const c = usd(j.cost);
+    if (j.doubt) return c + " counted (the estimate: " + usd(j.rep) + " reported, doubted)";
+    if (j.rep !== null && j.rep !== undefined) return c + " reported";
+    return c + " counted (no reported figure)";
+  }
   // A job another run paid for (cached, or sent by an earlier run) shows its cost and that run: this run paid
   // nothing for it.
   function costText(j, runId) {
-    const reported = j.cost !== null && j.cost !== undefined;
-    const c = reported ? { text: usd(j.cost), title: "reported by the provider (estimate " + usd(j.est) + ")" }
+    const known = j.cost !== null && j.cost !== undefined;
+    const c = known ? { text: usd(j.cost), title: costWords(j) + "; estimate " + usd(j.est) }
       : { text: "~" + usd(j.est), title: "estimated", cls: "est" };
     const by = j.paid || j.cached;
     if (!by || by === runId) return c;
     c.text += " · run " + by;
     c.title = (j.cached ? "cached: made in run " + by : "paid by run " + by) + ", "
-      + (reported ? usd(j.cost) + " reported" : "cost not reported") + "; this run paid nothing for it";
+      + (known ? costWords(j) : "cost not reported") + "; this run paid nothing for it";
     return c;
   }
   function placeholder(j) {
@@ -694,7 +702,7 @@
     if (jobs.some((j) => j && j.err)) row("error", (j) => j.err || "");
     if (it.sweep) row("sweep", () => it.sweep);
     AXES.forEach((a, i) => { if (a.kind === "matrix") row(a.label, () => a.values[it.ix[i]], { compare: false }); });
-    const paid = (j) => (j.cost !== undefined && j.cost !== null ? usd(j.cost) + " reported" : "not reported");
+    const paid = (j) => (j.cost !== undefined && j.cost !== null ? costWords(j) : "not reported");
     // a cached job cost this run nothing: its figures are the run's that made it
     row("cost", (j) => (j.cached ? "none in this run (run " + (j.paid || j.cached) + ": " + paid(j) + ")" : paid(j)), { diff: !!it.dcost });
     row("estimate", (j) => usd(j.est));

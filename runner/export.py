@@ -21,7 +21,7 @@ from .outputs import atomic_write
 from .state import JobRecord, RunRecord, Snapshot, Store
 
 FORMATS = ("jsonl", "csv", "json")
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2
 
 ROW_FIELDS: tuple[str, ...] = (
     "key",
@@ -47,6 +47,8 @@ ROW_FIELDS: tuple[str, ...] = (
     "cached_from_run",
     "paid_in_run",
     "cost_this_run_usd",
+    "cost_usd",
+    "cost_doubted",
 )
 
 # What the report and `status` call each state: a run still going shows its planned jobs as pending.
@@ -99,7 +101,7 @@ def export_row(job: JobRecord, outputs_dir: str, run_id: int | None = None) -> d
         "state": job.state,
         "error": job.error,
         "cost_estimate_usd": usd(job.cost_estimate_micros),
-        "cost_reported_usd": usd(job.cost_micros),
+        "cost_reported_usd": usd(job.cost_reported_micros),
         "output_path": relative_output(job, outputs_dir),
         "sha256": job.sha256,
         "width": job.size[0] if job.size else None,
@@ -114,12 +116,14 @@ def export_row(job: JobRecord, outputs_dir: str, run_id: int | None = None) -> d
         "cached_from_run": job.cached_from_run,
         "paid_in_run": job.paid_run,
         "cost_this_run_usd": usd(_this_run_micros(job, run_id)),
+        "cost_usd": usd(job.cost_micros),
+        "cost_doubted": job.cost_doubted,
     }
 
 
 def _this_run_micros(job: JobRecord, run_id: int | None) -> int | None:
-    """What of the job's reported cost run `run_id` paid: all of it, or nothing when another run paid it (a
-    cached job's); None when no cost was reported."""
+    """What of the job's counted cost run `run_id` paid: all of it, or nothing when another run paid it (a
+    cached job's); None while it has none."""
     if job.cost_micros is None:
         return None
     return job.cost_micros if job.paid_run == run_id else 0
@@ -133,9 +137,11 @@ def export_rows(snapshot: Snapshot) -> list[dict[str, Any]]:
 
 def _job_costs(snapshot: Snapshot) -> dict[str, Any]:
     """The costs of the run's jobs whatever run paid them, each the sum of its export column (cached jobs
-    included): `cost_estimate_usd` (the plan's estimate for these jobs), `cost_reported_usd` (what they cost
-    when made), `cost_this_run_usd` (the part this run paid), `cost_reported_by_run` (run id -> its part of
-    `cost_reported_usd`), and `cost_unreported` (done jobs whose cost was never reported)."""
+    included): `cost_estimate_usd` (the plan's estimate for these jobs), `cost_usd` (what they cost when made,
+    as counted against the budget), `cost_this_run_usd` (the part this run paid), `cost_by_run` (run id -> its
+    part of `cost_usd`), `cost_doubted` (jobs whose reported figure was doubted, so that their estimate
+    counts), and `cost_unreported` (done jobs with no reported figure). The figures as reported have no total:
+    a doubted one is not what was paid."""
     jobs = snapshot.jobs
     by_run: dict[int, int] = {}
     for j in jobs:
@@ -143,15 +149,16 @@ def _job_costs(snapshot: Snapshot) -> dict[str, Any]:
             by_run[j.paid_run] = by_run.get(j.paid_run, 0) + j.cost_micros
     return {
         "cost_estimate_usd": usd(sum(j.cost_estimate_micros for j in jobs)),
-        "cost_reported_usd": usd(sum(j.cost_micros for j in jobs if j.cost_micros is not None)),
+        "cost_usd": usd(sum(j.cost_micros for j in jobs if j.cost_micros is not None)),
         "cost_this_run_usd": usd(sum(_this_run_micros(j, snapshot.run.id) or 0 for j in jobs)),
-        "cost_reported_by_run": {str(r): usd(m) for r, m in sorted(by_run.items())},
-        "cost_unreported": sum(1 for j in jobs if j.state == "done" and j.cost_micros is None),
+        "cost_by_run": {str(r): usd(m) for r, m in sorted(by_run.items())},
+        "cost_doubted": sum(1 for j in jobs if j.cost_doubted),
+        "cost_unreported": sum(1 for j in jobs if j.state == "done" and j.cost_reported_micros is None),
     }
 
 
 def summary(snapshot: Snapshot) -> dict[str, Any]:
-    """The run and its totals: jobs by state, what this run spent (reported, in flight, estimated), wall and
+    """The run and its totals: jobs by state, what this run spent (counted, in flight, estimated), wall and
     render time, and what its jobs cost whichever run paid them (a run of cached jobs pays nothing for them)."""
     run = snapshot.run
     jobs = snapshot.jobs
@@ -187,8 +194,8 @@ def summary(snapshot: Snapshot) -> dict[str, Any]:
         "budget_usd": usd(run.budget_micros),
         "estimate_usd": usd(sum(j.cost_estimate_micros for j in fresh)),
         "done_estimate_usd": usd(sum(j.cost_estimate_micros for j in done)),
-        "done_reported_usd": usd(sum(j.cost_micros for j in done if j.cost_micros is not None)),
-        "done_unreported": sum(1 for j in done if j.cost_micros is None),
+        "done_cost_usd": usd(sum(j.cost_micros for j in done if j.cost_micros is not None)),
+        "done_unreported": sum(1 for j in done if j.cost_reported_micros is None),
         "render_seconds_total": round(sum(renders), 3),
         "render_seconds_median": round(statistics.median(renders), 3) if renders else None,
         **_job_costs(snapshot),

@@ -10,6 +10,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from .jobs import counted_cost
+
 __all__ = ["GONE_EXIT", "RUN_STATUSES", "JobRecord", "RunRecord", "RunSummary", "Snapshot", "job_record", "run_record"]
 
 
@@ -40,7 +42,7 @@ class JobRecord:
     state: str
     output_path: str                 # absolute
     cost_estimate_micros: int
-    cost_micros: int | None          # reported by the provider, when known
+    cost_micros: int | None          # what its render counts against the budget (`counted_cost`), once known
     attempts: int
     provider_id: str | None
     error: str | None
@@ -53,6 +55,7 @@ class JobRecord:
     downloaded_at: float | None
     cached_from_run: int | None      # the run whose output this job reuses
     billed_run: int | None = None    # the run that saw the current attempt billed, else the one that sent it
+    cost_reported_micros: int | None = None  # the provider's figure as reported (None: none, or done before kept)
 
     @property
     def paid_run(self) -> int | None:
@@ -62,6 +65,14 @@ class JobRecord:
         if self.state != "done" and self.cost_micros is None:
             return None
         return self.billed_run if self.billed_run is not None else self.cached_from_run
+
+    @property
+    def cost_doubted(self) -> bool:
+        """Whether the provider's figure for the current attempt was outside the plausible range of the
+        estimate (`counted_cost`), so that the estimate counts instead of it."""
+        if self.cost_reported_micros is None:
+            return False
+        return counted_cost(self.cost_estimate_micros, self.cost_reported_micros, completed=self.state != "failed")[1]
 
     @property
     def render_seconds(self) -> float | None:
@@ -245,6 +256,7 @@ def job_record(row: sqlite3.Row) -> JobRecord:
         downloaded_at=row["downloaded_at"],
         cached_from_run=row["cached_from_run"] if "cached_from_run" in keys else None,
         billed_run=row["billed_run"] if "billed_run" in keys else None,
+        cost_reported_micros=row["cost_reported_micros"] if "cost_reported_micros" in keys else None,
     )
 
 

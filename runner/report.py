@@ -150,10 +150,10 @@ def _display_summary(snapshot: Snapshot) -> dict[str, Any]:
     s["render_total"] = _duration(s["render_seconds_total"])
     s["render_median"] = None if s["render_seconds_median"] is None else _duration(s["render_seconds_median"])
     s["money"] = {k: _money(s[k]) for k in ("spent_usd", "reserved_usd", "budget_usd", "estimate_usd",
-                                            "done_estimate_usd", "done_reported_usd", "cost_estimate_usd",
-                                            "cost_reported_usd")}
+                                            "done_estimate_usd", "done_cost_usd", "cost_estimate_usd",
+                                            "cost_usd")}
     s["paid_jobs"] = sum(1 for j in snapshot.jobs if j.paid_run is not None)
-    s["paid_by"] = _paid_by(s["cost_reported_by_run"])
+    s["paid_by"] = _paid_by(s["cost_by_run"])
     s["group_order"] = [(g, s["groups"][g]) for g in ("done", "running", "pending", "failed", "unknown", "expired",
                                                        "cancelled") if s["groups"].get(g)]
     return s
@@ -320,6 +320,8 @@ def _job_data(job: JobRecord, base: str, common: Mapping[str, Any]) -> dict[str,
         "dl": _round(job.downloaded_at),
         "cached": job.cached_from_run,
         "paid": job.paid_run,
+        "rep": job.cost_reported_micros,        # the provider's figure as reported, beside `cost`, the one counted
+        "doubt": True if job.cost_doubted else None,
     }
     d.update((k, v) for k, v in optional.items() if v is not None)
     if job.size:

@@ -257,7 +257,7 @@ SCHEMA_VERSION = len(_MIGRATIONS)
 
 # The job fields a run's `final` keeps: what a later run may change of a job the two runs share. Not where
 # its video is: the record follows the file (put aside by a changed manifest, found in a moved project).
-_FINAL_FIELDS = ("state", "error", "cost_micros", "attempts", "provider_id", "sha256",
+_FINAL_FIELDS = ("state", "error", "cost_micros", "cost_reported_micros", "attempts", "provider_id", "sha256",
                  "submitted_at", "completed_at", "downloaded_at")
 _FINAL_SQL = ("UPDATE run_jobs SET final = (SELECT json_object("
               + ", ".join(f"'{f}', j.{f}" for f in _FINAL_FIELDS)
@@ -1224,6 +1224,8 @@ class Store:
             final = json.loads(finals[job.id]) if finals.get(job.id) else None
             if isinstance(final, dict):
                 kept = {f: final[f] for f in _FINAL_FIELDS if f in final}
+                if "cost_reported_micros" not in final and kept.get("attempts", job.attempts) != job.attempts:
+                    kept["cost_reported_micros"] = None  # kept since: what the run's own attempt reported is lost
                 out.append(job if all(getattr(job, f) == v for f, v in kept.items()) else dataclasses.replace(job, **kept))
             else:
                 out.append(job)

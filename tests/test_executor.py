@@ -2085,5 +2085,5 @@ def test_a_video_fetched_again_keeps_what_its_render_counted_when_first_seen(tmp
     assert {j.cost_micros for j in api.status(m).jobs} == {350_000}
     with closing(sqlite3.connect(tmp_path / ".gridrun" / "state.db")) as db:
         assert {r[0] for r in db.execute("SELECT billed_micros FROM attempts")} == {350_000}
-    assert summary(api.status(m))["cost_reported_by_run"] == {str(first.run_id): 0.7}
+    assert summary(api.status(m))["cost_by_run"] == {str(first.run_id): 0.7}
     check_outputs(m)

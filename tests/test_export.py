@@ -67,7 +67,7 @@ def test_write_exports_writes_every_format_into_the_run_folder(tmp_path: Path) -
     lines = (out / "results.jsonl").read_text().splitlines()
     assert [json.loads(line) for line in lines] == export_rows(store.snapshot(run_id))
     doc = json.loads((out / "results.json").read_text())
-    assert doc["version"] == 1 and len(doc["rows"]) == 12
+    assert doc["version"] == 2 and len(doc["rows"]) == 12
     assert doc["summary"]["counts"] == {"planned": 1, "running": 1, "done": 9, "failed": 1}
     assert doc["summary"]["spent_usd"] == 1.8 and doc["summary"]["reserved_usd"] == 0.2
     assert not list(out.glob(".*tmp"))
@@ -143,7 +143,7 @@ def test_a_rerendered_jobs_reported_cost_is_its_new_attempts_not_the_earlier_one
     store.transition(first, JobState.SUBMITTED, provider_id="video_new")
     rows = export_rows(store.snapshot(run2))
     assert [(r["state"], r["cost_reported_usd"]) for r in rows] == [("submitted", None), ("submitting", None)]
-    assert summary(store.snapshot(run2))["done_reported_usd"] == 0
+    assert summary(store.snapshot(run2))["done_cost_usd"] == 0
     store.void_attempt(second, "never reached the provider")
     rows = export_rows(store.snapshot(run2))
     assert [(r["state"], r["cost_reported_usd"]) for r in rows] == [("submitted", None), ("done", paid)]
@@ -262,15 +262,16 @@ def test_a_run_of_cached_jobs_exports_what_they_cost_and_the_run_that_paid_in_co
     assert s["run"]["id"] == second.run_id and s["spent_usd"] == 0 and s["cached"] == 6
     paid = [(r["paid_in_run"], r["cached_from_run"], r["cost_this_run_usd"]) for r in rows]
     assert paid == [(first.run_id, first.run_id, 0)] * 6
-    made = sum(r["cost_reported_usd"] for r in rows)
+    made = sum(r["cost_usd"] for r in rows)
     assert made == pytest.approx(plan_total)  # the sim bills its price table: what the plan estimated
-    assert s["cost_reported_usd"] == pytest.approx(made)
-    assert s["cost_reported_by_run"] == {str(first.run_id): pytest.approx(made)}
+    assert [r["cost_reported_usd"] for r in rows] == [r["cost_usd"] for r in rows]  # believed, as reported
+    assert s["cost_usd"] == pytest.approx(made)
+    assert s["cost_by_run"] == {str(first.run_id): pytest.approx(made)}
     assert s["cost_estimate_usd"] == pytest.approx(sum(r["cost_estimate_usd"] for r in rows))
     assert s["cost_estimate_usd"] == pytest.approx(plan_total)
     assert s["cost_this_run_usd"] == 0 and s["cost_unreported"] == 0
     table = list(csv.DictReader(io.StringIO(csv_path.read_text())))
-    for column in ("cost_reported_usd", "cost_estimate_usd", "cost_this_run_usd"):
+    for column in ("cost_usd", "cost_estimate_usd", "cost_this_run_usd"):
         assert sum(float(r[column]) for r in table) == pytest.approx(s[column]), column
     assert {r["paid_in_run"] for r in table} == {str(first.run_id)}
 
@@ -292,8 +293,66 @@ def test_the_run_that_paid_is_each_rows_own_even_once_a_later_run_rerendered_the
         snap = store.snapshot(run_id)
         rows = export_rows(snap)
         assert [r["paid_in_run"] for r in rows] == [run_id] * 2
-        assert [r["cost_this_run_usd"] for r in rows] == [r["cost_reported_usd"] for r in rows]
+        assert [r["cost_this_run_usd"] for r in rows] == [r["cost_usd"] for r in rows]
         s = summary(snap)
-        assert s["cost_this_run_usd"] == s["cost_reported_usd"] == pytest.approx(s["spent_usd"])
+        assert s["cost_this_run_usd"] == s["cost_usd"] == pytest.approx(s["spent_usd"])
         assert s["spent_usd"] > 0
-        assert s["cost_reported_by_run"] == {str(run_id): s["cost_reported_usd"]}
+        assert s["cost_by_run"] == {str(run_id): s["cost_usd"]}
+
+
+@pytest.mark.parametrize("factor, doubted", [(1_000_000, True), (1.2, False)])
+def test_a_rows_cost_is_the_one_counted_and_its_reported_cost_the_providers_figure_flagged_when_doubted(
+    tmp_path: Path, factor: float, doubted: bool,
+) -> None:
+    """The provider reports each render at `factor` times the price table: a figure outside 0.2x-5x of the
+    estimate is doubted, and the estimate counts. Each row's `cost_usd` is the figure counted (what `spent`
+    sums), its `cost_reported_usd` the provider's figure as reported (as the sidecar's field of that name),
+    and `cost_doubted` says which of the two cases it is; the summary's figures named after a column are
+    that column's sum, in the JSON and the CSV."""
+    from execkit import sim_provider, write_manifest
+
+    from runner import api
+
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"cost_factor": factor})
+    result = api.run(m, provider=sim_provider(m), report=False)
+    assert result.exit_code == 0 and result.stats.counts["done"] == 2
+    json_path, csv_path = api.export(m, formats=("json", "csv"))
+    doc = json.loads(json_path.read_text())
+    s, rows = doc["summary"], doc["rows"]
+    estimate = rows[0]["cost_estimate_usd"]
+    counted = estimate if doubted else round(estimate * factor, 6)
+    assert [(r["cost_usd"], r["cost_reported_usd"], r["cost_doubted"]) for r in rows] == \
+        [(counted, round(estimate * factor, 6), doubted)] * 2
+    side = json.loads(Path(api.status(m).jobs[0].output_path).with_suffix(".json").read_text())
+    assert (side["cost_usd"], side["cost_reported_usd"]) == (rows[0]["cost_usd"], rows[0]["cost_reported_usd"])
+    assert s["cost_usd"] == s["cost_this_run_usd"] == s["done_cost_usd"] == s["spent_usd"] == pytest.approx(2 * counted)
+    assert s["cost_by_run"] == {str(result.run_id): s["cost_usd"]}
+    assert s["cost_doubted"] == (2 if doubted else 0) and s["cost_unreported"] == s["done_unreported"] == 0
+    assert "cost_reported_usd" not in s and "cost_reported_by_run" not in s and "done_reported_usd" not in s
+    table = list(csv.DictReader(io.StringIO(csv_path.read_text())))
+    for column in ("cost_usd", "cost_estimate_usd", "cost_this_run_usd"):
+        assert sum(float(r[column]) for r in table) == pytest.approx(s[column]), column
+    assert sum(r["cost_doubted"] == "true" for r in table) == s["cost_doubted"]
+
+
+def test_an_earlier_runs_rows_keep_the_figure_its_own_attempt_reported_once_a_later_run_rerendered_the_job(
+    tmp_path: Path,
+) -> None:
+    """Run 1's renders are reported at 1.2x the price (believed), run 2 re-renders them (--force) at a figure
+    in micro-dollars (doubted): run 1's export, read later, has its own attempts' figures as reported, not
+    run 2's, and nothing doubted."""
+    from execkit import sim_provider, write_manifest
+
+    from runner import api
+    from runner.executor import RunOptions
+
+    m = write_manifest(tmp_path, n_seeds=1, sim={"cost_factor": 1.2})
+    prov = sim_provider(m)
+    first = api.run(m, provider=prov, report=False)
+    prov.app.state.sim.configure({"cost_factor": 1_000_000})
+    second = api.run(m, provider=prov, options=RunOptions(force=True), report=False)
+    assert (first.exit_code, second.exit_code) == (0, 0)
+    store = Store(tmp_path / ".gridrun" / "state.db")
+    figures = {run_id: [(r["cost_usd"], r["cost_reported_usd"], r["cost_doubted"])
+                        for r in export_rows(store.snapshot(run_id))] for run_id in (first.run_id, second.run_id)}
+    assert figures == {first.run_id: [(0.42, 0.42, False)] * 2, second.run_id: [(0.35, 350_000.0, True)] * 2}

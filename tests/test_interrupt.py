@@ -358,7 +358,7 @@ def test_jobs_a_detached_force_run_never_sent_are_cached_from_the_run_that_made_
     assert all(r["cached_from_run"] is None for r in rows if r["state"] != "done")
     assert all(r["cost_reported_usd"] is None for r in rows if r["state"] != "done")  # not the first run's
     totals = summary(snap)
-    assert totals["cached"] == 3 and totals["done_estimate_usd"] == totals["done_reported_usd"] == 0
+    assert totals["cached"] == 3 and totals["done_estimate_usd"] == totals["done_cost_usd"] == 0
 
 
 # `python -m runner.cli`, and the console script's import of `runner.entry`

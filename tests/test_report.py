@@ -411,16 +411,37 @@ def test_a_run_of_cached_jobs_reports_this_runs_spend_apart_from_what_its_videos
     assert f"run {second.run_id}</title>" in html
     money = header_money(html)
     assert money["this run paid"] == "$0.00"
-    assert money["these 6 jobs cost when made (reported)"] == f"{plan_total} (run {first.run_id})"
+    assert money["these 6 jobs cost when made"] == f"{plan_total} (run {first.run_id})"
     assert money["plan estimate (all 6 jobs)"] == plan_total
     assert money["estimate of the jobs not cached"] == "$0.00"
-    assert money["done in this run: reported / estimated"] == "$0.00 / $0.00"
+    assert money["done in this run: cost / estimated"] == "$0.00 / $0.00"
     jobs = [item["jobs"][0] for item in page_data(html)["items"]]
     assert [(j["cached"], j["paid"]) for j in jobs] == [(first.run_id, first.run_id)] * 6
     assert all(j["cost"] > 0 for j in jobs)
     store = Store(tmp_path / ".gridrun" / "state.db")
     first_html = write_report(store, run_id=first.run_id, path=tmp_path / "first.html").read_text()
     first_money = header_money(first_html)
-    paid_then = first_money["these 6 jobs cost when made (reported)"]
+    paid_then = first_money["these 6 jobs cost when made"]
     assert paid_then == f"{first_money['this run paid']} (run {first.run_id})"
     assert "estimate of the jobs not cached" not in first_money
+
+
+def test_a_doubted_reported_cost_is_shown_as_the_estimate_counted_with_the_figure_as_reported(tmp_path: Path) -> None:
+    """The provider reports each render in micro-dollars (a million times the price): the header's cost of
+    the jobs is what counted (the estimate), labelled as such and saying how many figures were doubted, and
+    each job carries both figures, the counted one and the one reported, with the doubt."""
+    from execkit import sim_provider, write_manifest
+
+    from runner import api
+
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"cost_factor": 1_000_000})
+    result = api.run(m, provider=sim_provider(m))
+    assert result.exit_code == 0 and result.report is not None
+    html = result.report.read_text()
+    money = header_money(html)
+    assert money["this run paid"] == "$0.70"
+    assert money["these 2 jobs cost when made"] == f"$0.70 (run {result.run_id}) (2 doubted: the estimate counted)"
+    assert money["done in this run: cost / estimated"] == "$0.70 / $0.70"
+    assert not any("reported" in label for label in money)
+    jobs = [item["jobs"][0] for item in page_data(html)["items"]]
+    assert [(j["cost"], j["rep"], j["doubt"]) for j in jobs] == [(350_000, 350_000_000_000, True)] * 2

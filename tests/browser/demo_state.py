@@ -132,7 +132,8 @@ def build_state(
                 encode_mp4(path, seconds=seconds, hue=spec["hue"])
                 clip = path
             digest = hashlib.sha256(path.read_bytes()).hexdigest()
-            store.transition(job_id, JobState.DONE, sha256=digest, cost_micros=spec["cost"], downloaded_at=clock.now + 21)
+            store.transition(job_id, JobState.DONE, sha256=digest, cost_micros=spec["cost"],
+                             cost_reported_micros=spec["cost"], downloaded_at=clock.now + 21)
     if end_status is not None:
         store.end_run(run_id, end_status)
     else:  # a run going on, whose process this one stands for (its clock is not the system's: no pid to judge it by)

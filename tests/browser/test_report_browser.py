@@ -300,7 +300,7 @@ def test_click_opens_a_large_view_with_every_parameter(browser: Any, tmp_path: P
     with opened(browser, report) as o:
         page = o.page
         page.evaluate("() => { const it = gridrun.data.items.find((i) => i.key === 'style=clay,seed=3');"
-                      " it.jobs[0].cached = 1; it.jobs[0].cost = 350000; gridrun.update(false); }")
+                      " it.jobs[0].cached = 1; it.jobs[0].cost = it.jobs[0].rep = 350000; gridrun.update(false); }")
         page.locator('.card[data-key="style=clay,seed=3"]').click()
         page.wait_for_selector("#viewer[open]")
         assert texts(page, "#viewer .viewer-head .key") == ["style=clay,seed=3"]
@@ -807,6 +807,32 @@ def test_long_and_right_to_left_values_keep_to_their_cards_and_read_in_their_dir
         page.wait_for_selector("#viewer[open]")
         assert page.locator("#viewer .prompt-full").evaluate(direction) == "rtl"
         assert page.locator("#viewer td").filter(has_text=RTL).first.evaluate(direction) == "rtl"
+        assert o.errors == []
+
+
+def test_a_doubted_reported_cost_reads_as_the_estimate_counted_beside_the_figure_reported(
+    browser: Any, tmp_path: Path,
+) -> None:
+    """The provider reports each render in micro-dollars: a cell's cost, hovered, and the viewer's cost row say
+    that the estimate counted and what was reported, not that the counted figure was reported."""
+    from execkit import sim_provider, write_manifest
+
+    from runner import api
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"cost_factor": 1_000_000})
+    with ThreadPoolExecutor(1) as pool:  # Playwright keeps an event loop running in this thread
+        result = pool.submit(api.run, m, provider=sim_provider(m)).result()
+    assert result.exit_code == 0 and result.report is not None
+    said = "$0.35 counted (the estimate: $350,000.00 reported, doubted)"
+    with opened(browser, result.report) as o:
+        page = o.page
+        cost = page.locator(".card .cost").first
+        assert (cost.text_content(), cost.get_attribute("title")) == ("$0.35", said + "; estimate $0.35")
+        page.locator(".card").first.click()
+        page.wait_for_selector("#viewer[open]")
+        row = page.evaluate("Array.from(document.querySelectorAll('#viewer tbody tr'))"
+                            ".find((r) => r.querySelector('th').textContent === 'cost').querySelector('td').textContent")
+        assert row == said, row
         assert o.errors == []
 
 
