@@ -356,3 +356,30 @@ def test_an_earlier_runs_rows_keep_the_figure_its_own_attempt_reported_once_a_la
     figures = {run_id: [(r["cost_usd"], r["cost_reported_usd"], r["cost_doubted"])
                         for r in export_rows(store.snapshot(run_id))] for run_id in (first.run_id, second.run_id)}
     assert figures == {first.run_id: [(0.42, 0.42, False)] * 2, second.run_id: [(0.35, 350_000.0, True)] * 2}
+
+
+def test_a_job_an_earlier_run_sent_is_paid_in_the_run_that_saw_it_complete(tmp_path: Path) -> None:
+    """Run 1 sends two jobs and is killed while they render; run 2 follows them and sees them complete: the
+    charge is run 2's, in its rows (`paid_in_run`, `cost_this_run_usd`), its summary and its `spent_usd`, and
+    run 1, as it left them, paid nothing (as `gridrun status --runs` counts them)."""
+    clock = Clock()
+    store, run1 = run(tmp_path, [{"values": {"style": "anime", "seed": s}, "state": "running"} for s in (1, 2)],
+                      clock=clock, end_status="crashed")
+    snap1 = store.snapshot(run1)
+    run2 = store.start_run(manifest_name="fox-styles", manifest_path="m.yaml", manifest_copy="",
+                           outputs_dir=snap1.run.outputs_dir, provider="sim", model="m", axes=["style", "seed"],
+                           budget_micros=None)
+    ids = store.add_jobs(run2, [{"hash": j.hash, "key": j.key, "values": j.values, "params": j.params,
+                                 "output_path": j.output_path, "cost_estimate_micros": j.cost_estimate_micros}
+                                for j in snap1.jobs])
+    for job_id in ids.values():
+        store.transition(job_id, JobState.DOWNLOADING, completed_at=clock.now, cost_micros=200_000,
+                         cost_reported_micros=200_000)
+        store.transition(job_id, JobState.DONE, sha256="0" * 64, cost_micros=200_000, downloaded_at=clock.now)
+    store.end_run(run2, "done")
+    rows = export_rows(store.snapshot(run2))
+    assert [(r["paid_in_run"], r["cost_this_run_usd"], r["cost_usd"]) for r in rows] == [(run2, 0.2, 0.2)] * 2
+    s = summary(store.snapshot(run2))
+    assert s["cost_by_run"] == {str(run2): 0.4} and s["spent_usd"] == s["cost_this_run_usd"] == 0.4
+    left = store.snapshot(run1)
+    assert left.spent_micros == 0 and [r["paid_in_run"] for r in export_rows(left)] == [None, None]
