@@ -414,6 +414,7 @@ class CancelResult:
     run to follow (a video finished before the request is downloaded, never lost)."""
 
     cancelled: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)              # of those, re-renders of done jobs: done as before
     failed: dict[str, str] = field(default_factory=dict)       # ended on their own meanwhile: key -> why
     finished: list[str] = field(default_factory=list)          # completed before the request reached them
     still_running: list[str] = field(default_factory=list)     # the provider goes on rendering them
@@ -469,9 +470,11 @@ def cancel(m: Manifest | str | Path) -> CancelResult:
                     result.errors[key] = str(exc)
                     return
             if after.status == "cancelled":
-                store.transition(row["id"], JobState.CANCELLED, error="cancelled on request (gridrun cancel)",
-                                 cost_micros=after.cost_micros)
+                now = store.cancel_job(row["id"], "cancelled on request (gridrun cancel)", run_id=last.id,
+                                       cost_micros=after.cost_micros)
                 result.cancelled.append(key)
+                if now == JobState.DONE:
+                    result.kept.append(key)
             elif after.status == "failed":
                 store.transition(row["id"], JobState.FAILED, error=after.failure, cost_micros=after.cost_micros)
                 result.failed[key] = after.failure

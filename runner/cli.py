@@ -448,6 +448,16 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any) -> None:
                       "collects them at no new cost; `gridrun cancel` cancels them at the provider")
         if _unfinished(c) > flying:
             err.print(f"interrupted: {then}")
+    if result.stats.rerenders_cancelled:
+        err.print(_rerenders_note(result.stats.rerenders_cancelled), markup=False, highlight=False)
+
+
+def _rerenders_note(n: int) -> str:
+    """One line for the re-renders of done jobs (--force, retry) cancelled at the provider: each job is done as
+    before, its earlier video kept, and needs no paid `retry`."""
+    one = n == 1
+    return (f"{n:,} re-render{'' if one else 's'} of done jobs (--force, retry) cancelled at the provider: "
+            f"the earlier video{'' if one else 's'} kept, {'its job' if one else 'the jobs'} done as before")
 
 
 def _altered_note(kept: Sequence[str]) -> str:
@@ -512,6 +522,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     if gone:
         out.print(f"  [yellow]{escape(r.gone_note())}[/yellow]")
     _problems(snap)
+    if snap.rerenders_cancelled:
+        out.print(f"  {_rerenders_note(snap.rerenders_cancelled)}", markup=False, highlight=False)
     if r.ended_at is not None and _unfinished(snap.counts):
         out.print(f"  next: {escape(_next_steps(snap.counts, snap, budget=_manifest_budget(snap)))}")
     return 0
@@ -628,6 +640,8 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     say = functools.partial(out.print, markup=False)
     if r.cancelled:
         say(f"cancelled {_jobs(len(r.cancelled))} at the provider (what it rendered may still be billed)")
+        if r.kept:
+            say(f"  {_rerenders_note(len(r.kept))}")
     elif not (r.failed or r.finished or r.still_running or r.dropped or r.unresolved or r.errors):
         say("nothing in flight to cancel")
     for key, why in r.failed.items():

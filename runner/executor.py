@@ -146,6 +146,7 @@ class Executor:
         self._spent = 0
         self._prepaid: set[int] = set()  # jobs only to download again: rendered and billed by an earlier run
         self._not_rerun = 0  # settled jobs this run was to send again whose create never reached the provider
+        self._rerenders_cancelled = 0  # re-renders of done jobs cancelled at the provider: done as before
         self._reconciling = 0  # jobs an earlier process left submitting, not yet known to be at the provider or not
         self._ended_jobs: set[int] = set()  # jobs counted in the pace (`throughput`) as ended in this run
         self._timed_out: set[int] = set()  # jobs left rendering at the provider at their timeout
@@ -255,7 +256,7 @@ class Executor:
             run_id=self.run_id, total=total, counts=counts, cached=self.cached, spent_micros=self._spent,
             reserved_micros=self._reserved, budget_micros=self.budget_micros, elapsed=elapsed, eta=eta,
             per_minute=per_minute, requests=self.pacer.requests, stopping=self.stopping, last_errors=tuple(self.errors),
-            next_check=self._next_check(counts, now),
+            next_check=self._next_check(counts, now), rerenders_cancelled=self._rerenders_cancelled,
         )
 
     def _next_check(self, counts: dict[str, int], now: float) -> float | None:
@@ -937,7 +938,7 @@ class Executor:
         billed = self._billed(job, jid, status, completed=False, tell=status.status != "cancelled")
         self._settle(job, billed)
         if status.status == "cancelled":
-            self._move(jid, S.CANCELLED, error="cancelled at the provider")
+            self._cancelled(jid)
             return
         message = status.failure
         retry = self._failure_retry_due(jid, message)
@@ -954,6 +955,17 @@ class Executor:
             return
         if retry is not None:
             await self._send_again(job, jid)
+
+    def _cancelled(self, jid: int) -> None:
+        """The provider cancelled the job's render (on request): the job is cancelled, or, for a re-render of a
+        done job (--force, retry), done as it was (`Store.cancel_job`), its video the earlier run's, reused."""
+        state = self.store.cancel_job(jid, "cancelled at the provider", run_id=self.run_id)
+        if state == S.CANCELLED:
+            self._set_state(jid, state.value)
+            return
+        self._set_state(jid, state.value, put_back=True)
+        self._cached_as_before(jid, self.store.job_row(jid))
+        self._rerenders_cancelled += 1
 
     def _failure_retry_due(self, jid: int, message: str) -> str | None:
         """After the failed render of `message`, the reason of a new paid attempt when the run makes one

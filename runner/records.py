@@ -186,6 +186,7 @@ class Snapshot:
     manifest_reserved_micros: int = 0
     stopping: str | None = None        # why the run stopped sending new jobs, as it recorded it (None: it did not)
     ended: tuple[float, ...] = ()      # when each job that ended in this run first did (what its pace counts)
+    rerenders_cancelled: int = 0       # done jobs whose re-render this run sent or saw was cancelled: done as before
 
 
 @dataclass(frozen=True, slots=True)

@@ -264,6 +264,12 @@ _FINAL_SQL = ("UPDATE run_jobs SET final = (SELECT json_object("
               + ") FROM jobs j WHERE j.id = run_jobs.job_id) WHERE run_id {}")
 
 
+# The attempt a job's figures are of, as SQL over `jobs j`: its latest, but for a done job the latest that was
+# not cancelled, which made its video (a re-render cancelled after it leaves the job as it was, `cancel_job`).
+_VIDEO_ATTEMPT = ("CASE WHEN j.state='done' THEN COALESCE((SELECT MAX(n) FROM attempts b WHERE b.job_id = j.id"
+                  " AND b.state<>'cancelled'), j.attempts) ELSE j.attempts END")
+
+
 def _script(db: sqlite3.Connection, script: str) -> None:
     # executescript() would commit the surrounding transaction; a migration must stay atomic.
     for statement in script.split(";"):
@@ -889,8 +895,11 @@ class Store:
         if "billed_micros" in upd:  # the first run to see it billed keeps it (a later re-download pays nothing)
             sets += ", billed_run_id=COALESCE(billed_run_id, ?)"
             upd["billed_run_id"] = self.run_id
+        # A cancelled attempt stays as it ended: after a re-render cancelled (`cancel_job`), the job is done by
+        # an earlier attempt, which a later fetch of its video moves, not the cancelled one.
         self.db.execute(
-            f"UPDATE attempts SET {sets} WHERE job_id=? AND n=(SELECT MAX(n) FROM attempts WHERE job_id=?)",
+            f"UPDATE attempts SET {sets} WHERE job_id=? AND n=(SELECT MAX(n) FROM attempts WHERE job_id=?"
+            f" AND state<>'{S.CANCELLED.value}')",
             [*upd.values(), job_id, job_id],
         )
 
@@ -955,6 +964,45 @@ class Store:
         cols = {**cols, **more, "reset_from": None, "updated_at": self.clock()}
         self.db.execute(f"UPDATE jobs SET {', '.join(f'{k}=?' for k in cols)} WHERE id=?", [*cols.values(), job_id])
         return JobState(cols["state"])
+
+    def cancel_job(self, job_id: int, error: str, *, run_id: int | None, cost_micros: int | None = None) -> JobState:
+        """A job cancelled at the provider (`gridrun cancel`, or seen so by a run): `cancelled`, `error` why, with
+        what the provider reported it cost. Returns its state now.
+
+        When the cancelled attempt re-rendered a done job (--force, retry; `_done_before_rerun`), the job is put
+        back as it was: its video, never replaced, is still at its output path with the SHA-256 and cost recorded
+        for it, so a later plain run need not pay for it again. The attempt is kept, cancelled (it may be
+        billed), and event `rerun-cancelled` (recorded for `run_id`, the run that saw it) says so.
+        """
+        with self.batch():
+            self.transition(job_id, S.CANCELLED, error=error, cost_micros=cost_micros)
+            was = self._done_before_rerun(job_id)
+            if was is None:
+                return S.CANCELLED
+            row = self.db.execute("SELECT key, attempts FROM jobs WHERE id=?", (job_id,)).fetchone()
+            state = self._put_back(job_id, was)
+            self._event(run_id, job_id, "rerun-cancelled", {"attempt": int(row["attempts"]), "restored": state.value,
+                                                            "error": error, "cost_micros": cost_micros})
+            self._known[job_id] = (state, row["key"])
+        return state
+
+    def _done_before_rerun(self, job_id: int) -> dict[str, Any] | None:
+        """What a job was before the re-run asked for (--force, retry) that its current attempt belongs to, when
+        it was done (its `reset` event's record); None otherwise. The failure retries a run made on its own
+        since belong to that re-run: none of them replaced the video."""
+        for row in self.db.execute(
+            f"SELECT detail FROM events WHERE job_id=? AND {_RESET_KINDS} AND kind='reset' ORDER BY id DESC",
+            (job_id,),
+        ):
+            detail = json.loads(row["detail"]) if row["detail"] else {}
+            detail = detail if isinstance(detail, dict) else {}
+            if str(detail.get("reason", "")).startswith(FAILURE_RETRY):
+                continue
+            was = detail.get("was")
+            if isinstance(was, dict) and was.get("state") == S.DONE.value and was.get("sha256"):
+                return {k: was.get(k) for k in _RESET_KEEPS}
+            return None
+        return None
 
     def pending_resets(self) -> list[int]:
         """Jobs left planned by a reset whose new attempt was never begun (a run killed in between)."""
@@ -1088,10 +1136,12 @@ class Store:
     # -- reading ------------------------------------------------------------------------------------
     def run_job_rows(self, run_id: int) -> list[sqlite3.Row]:
         """The run's jobs in plan order, each with its key in the run, the run it was cached from, and
-        `billed_run`: the run that saw the job's current attempt billed, else the one that sent it."""
+        `billed_run`: the run that saw the job's current attempt (for a done job, the one that made its video)
+        billed, else the one that sent it."""
         return self.db.execute(
             "SELECT j.*, rj.key AS run_key, rj.cached_from_run,"
-            f" (SELECT {self._billed_by} FROM attempts a WHERE a.job_id = j.id AND a.n = j.attempts) AS billed_run"
+            f" (SELECT {self._billed_by} FROM attempts a WHERE a.job_id = j.id AND a.n = {_VIDEO_ATTEMPT})"
+            " AS billed_run"
             " FROM run_jobs rj JOIN jobs j ON j.id = rj.job_id WHERE rj.run_id=? ORDER BY rj.position",
             (run_id,),
         ).fetchall()
@@ -1169,11 +1219,13 @@ class Store:
             rows = self.run_job_rows(run_id)
             jobs = tuple(job_record(r) for r in rows) if reuse is None else tuple(_reused(reuse, r) for r in rows)
             spent, reserved = self.money(run_id)
-            if not asked_latest and run.ended_at is not None and run.id != self._last_run_id(run.manifest_name):
+            as_left = not asked_latest and run.ended_at is not None and run.id != self._last_run_id(run.manifest_name)
+            if as_left:
                 jobs = self._as_left(run_id, jobs, run.ended_at)
                 spent, reserved = self._money_as_left(run_id, (spent, reserved))
             all_spent, all_reserved = self.money(manifest_name=run.manifest_name)
             stopping, ended = self._run_events(run)
+            kept = 0 if as_left else self._rerenders_cancelled(run)
         finally:
             self.db.execute("COMMIT")
         counts: dict[str, int] = {s.value: 0 for s in JobState}
@@ -1181,7 +1233,19 @@ class Store:
             counts[j.state] = counts.get(j.state, 0) + 1
         return Snapshot(run=run, jobs=jobs, counts=counts, spent_micros=spent, reserved_micros=reserved,
                         manifest_spent_micros=all_spent, manifest_reserved_micros=all_reserved,
-                        stopping=stopping, ended=ended)
+                        stopping=stopping, ended=ended, rerenders_cancelled=kept)
+
+    def _rerenders_cancelled(self, run: RunRecord) -> int:
+        """Of the run's jobs, the done ones whose last attempt, a re-render the run sent or saw cancelled, was
+        cancelled: each put back as it was, its earlier video kept (`cancel_job`)."""
+        until = run.ended_at if run.ended_at is not None else float("inf")
+        return int(self.db.execute(
+            "SELECT COUNT(*) FROM run_jobs rj JOIN jobs j ON j.id = rj.job_id"
+            " JOIN attempts a ON a.job_id = j.id AND a.n = j.attempts"
+            " WHERE rj.run_id=? AND j.state='done' AND a.state='cancelled'"
+            " AND (a.run_id=? OR a.ended_at >= ? AND a.ended_at <= ?)",
+            (run.id, run.id, run.started_at, until),
+        ).fetchone()[0])
 
     def _run_events(self, run: RunRecord) -> tuple[str | None, tuple[float, ...]]:
         """Why the run stopped sending (its last run-stopping event), and when each of its jobs first reached
@@ -1254,7 +1318,7 @@ class Store:
         """The jobs of an earlier run as they were when it ended (its report, a comparison): each one's state,
         and the error of that state, from the last move it made by then. A later run may have moved them
         since (re-run, resumed, failed); their files are as they are now."""
-        state_kinds = {s.value for s in JobState} | set(_BACK_TO_PLANNED) | {"reset-undone"}
+        state_kinds = {s.value for s in JobState} | set(_BACK_TO_PLANNED) | {"reset-undone", "rerun-cancelled"}
         last: dict[int, tuple[str, str | None]] = {}
         for chunk, marks in _chunked([j.id for j in jobs]):
             q = f"SELECT job_id, kind, detail FROM events WHERE job_id IN ({marks}) AND at <= ? ORDER BY id"

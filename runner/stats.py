@@ -40,6 +40,9 @@ class RunStatistics:
     # Seconds until the provider is next asked about a job, while every job in flight waits for that (a poll
     # scheduled from the expected render time); None while something is under way, or where it is not known.
     next_check: float | None = None
+    # Re-renders of done jobs (--force, retry) cancelled at the provider: each job put back as it was, done, its
+    # earlier video kept (counted done, not cancelled).
+    rerenders_cancelled: int = 0
 
 
 class Throughput:
@@ -124,4 +127,5 @@ def run_statistics(snap: Snapshot, now: float | None = None) -> RunStatistics:
         elapsed=elapsed, eta=eta, per_minute=per_minute, requests=None,
         stopping=snap.stopping or (_STOPPED_AS.get(r.status) if ended else None),
         last_errors=tuple(f"{j.key}: {j.state}: {j.error or ''}" for j in bad[-5:]),
+        rerenders_cancelled=snap.rerenders_cancelled,
     )

@@ -4,6 +4,7 @@ next run re-attaches and pays nothing twice. `gridrun cancel` cancels in-flight 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -19,11 +20,15 @@ from runner import api
 from runner.errors import NotRecordedError
 from runner.executor import RunOptions, RunResult
 from runner.export import export_rows, summary
+from runner.providers import SIM_WORLD
 from runner.sim.config import SimConfig
+from runner.sim.engine import Sim
 from runner.sim.serve import running_server
+from runner.sim.world import World
+from runner.state import Store
 from runner.stats import run_statistics
 
-from execkit import sim_provider, stats, write_manifest
+from execkit import check_outputs, sha256, sim_provider, stats, write_manifest
 
 
 def _wait_for(pred, timeout: float = 30.0) -> None:
@@ -312,12 +317,14 @@ def test_ctrl_c_during_the_final_report_leaves_the_report_not_the_runs_outcome(
     assert api.status(m).run.status == "done"
 
 
-def _detached_force_run(tmp_path: Path) -> tuple[Path, RunResult, RunResult]:
+def _detached_force_run(tmp_path: Path, *, in_world: bool = False) -> tuple[Path, RunResult, RunResult]:
     """Six jobs done, then a --force run of them detached (Ctrl-C twice) once its first three re-renders are in
-    flight: (the manifest, the first run's result, the forced run's)."""
+    flight: (the manifest, the first run's result, the forced run's). `in_world`: the simulator is the one kept
+    in the state folder, which a later command (`cancel`, a run) finds again."""
     m = write_manifest(tmp_path, n_seeds=6, styles=("anime",), run={"concurrency": 3},
                        sim={"render_time": 0.1, "jitter": 0.0, "concurrency": 6})
-    first = api.run(m, provider=sim_provider(m), report=False)
+    provider = (lambda: None) if in_world else (lambda: sim_provider(m))
+    first = api.run(m, provider=provider(), report=False)
     assert first.exit_code == 0
     m.write_text(m.read_text().replace("render_time: 0.1", "render_time: 20"))
 
@@ -329,7 +336,7 @@ def _detached_force_run(tmp_path: Path) -> tuple[Path, RunResult, RunResult]:
 
     pressing = threading.Thread(target=ctrl_c_twice, daemon=True)
     pressing.start()
-    forced = api.run(m, provider=sim_provider(m), report=False, options=RunOptions(force=True, handle_signals=True))
+    forced = api.run(m, provider=provider(), report=False, options=RunOptions(force=True, handle_signals=True))
     pressing.join()
     return m, first, forced
 
@@ -359,6 +366,105 @@ def test_jobs_a_detached_force_run_never_sent_are_cached_from_the_run_that_made_
     assert all(r["cost_reported_usd"] is None for r in rows if r["state"] != "done")  # not the first run's
     totals = summary(snap)
     assert totals["cached"] == 3 and totals["done_estimate_usd"] == totals["done_cost_usd"] == 0
+
+
+# What `cancel`, the run's end and `status` say of three re-renders of done jobs cancelled at the provider.
+_KEPT = ("3 re-renders of done jobs (--force, retry) cancelled at the provider: the earlier videos kept, the jobs "
+         "done as before")
+
+
+def _world(m: Path) -> Sim:
+    """The simulator kept in the manifest's state folder, as a later process finds it."""
+    return Sim(SimConfig(), clock=time.time, world=World.open(m.parent / ".gridrun" / SIM_WORLD))
+
+
+def _rerenders_in_flight(m: Path) -> dict[str, tuple[str, str]]:
+    """The jobs of a detached --force run whose re-render is in flight: key -> (provider id, the SHA-256 of the
+    earlier video, as its sidecar, written when it was downloaded, names it)."""
+    flying = [j for j in api.status(m).jobs if j.state in ("submitted", "running")]
+    assert len(flying) == 3, [j.state for j in api.status(m).jobs]
+    return {j.key: (str(j.provider_id), json.loads(Path(j.output_path).with_suffix(".json").read_text())["sha256"])
+            for j in flying}
+
+
+def _as_before(m: Path, first: RunResult, rerenders: dict[str, tuple[str, str]], *, fetched_again: str = "") -> None:
+    """Each re-rendered job is done with its earlier video (on disk, its SHA-256 recorded), made (but for the job
+    `fetched_again`, fetched since at no cost) and paid in the first run; its cancelled attempt is kept, after the
+    one that made the video."""
+    snap = api.status(m)
+    assert snap.counts["done"] == 6 and snap.counts["cancelled"] == 0, snap.counts
+    jobs = {j.key: j for j in snap.jobs}
+    rows = {r["key"]: r for r in export_rows(snap)}
+    with Store(m.parent / ".gridrun" / "state.db", readonly=True) as store:
+        for key, (_, sha) in rerenders.items():
+            job = jobs[key]
+            assert job.sha256 == sha == sha256(Path(job.output_path)), key
+            assert store.job_row(job.id)["done_run_id"] == first.run_id or key == fetched_again, key
+            assert [a["state"] for a in store.attempts(job.id)] == ["done", "cancelled"], key
+            row = rows[key]
+            assert row["state"] == "done" and row["sha256"] == sha and row["paid_in_run"] == first.run_id, row
+    check_outputs(m)
+
+
+@pytest.mark.timeout(120)
+def test_a_force_re_render_cancelled_on_request_leaves_the_done_job_as_it_was(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`gridrun cancel` of a --force run's re-renders of done jobs: each job is done again with its earlier, paid
+    video (not cancelled, which only a paid retry would mend); the next run finds it done and sends nothing."""
+    from runner.cli import main
+
+    m, first, forced = _detached_force_run(tmp_path, in_world=True)
+    assert forced.exit_code == 130
+    rerenders = _rerenders_in_flight(m)
+    capsys.readouterr()
+    assert main(["cancel", str(m)]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert "cancelled 3 jobs at the provider" in said and _KEPT in said, said
+    _as_before(m, first, rerenders)
+    assert main(["status", str(m)]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert _KEPT in said and "cancelled 3" not in said, said
+    creates = _world(m).stats()["creates"]
+    assert main(["run", str(m), "--no-report"]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert "cancelled" not in err and "retry" not in err, err
+    assert _world(m).stats()["creates"] == creates  # nothing sent again
+    assert api.status(m).run.status == "done"
+    _as_before(m, first, rerenders)
+    # one of those videos lost: fetched again at no cost, which moves the attempt that made it, not the cancelled one
+    lost = next(j for j in api.status(m).jobs if j.key in rerenders)
+    Path(lost.output_path).unlink()
+    assert main(["run", str(m), "--no-report"]) == 0, capsys.readouterr().err
+    assert _world(m).stats()["creates"] == creates and api.status(m).spent_micros == 0
+    _as_before(m, first, rerenders, fetched_again=lost.key)
+
+
+@pytest.mark.timeout(120)
+def test_a_force_re_render_a_run_finds_cancelled_at_the_provider_leaves_the_done_job_as_it_was(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The re-renders cancelled at the provider by other means (its dashboard): the run that follows them finds
+    them cancelled, puts each job back as it was, ends done and says so in one line."""
+    from runner.cli import main
+
+    m, first, forced = _detached_force_run(tmp_path, in_world=True)
+    assert forced.exit_code == 130
+    rerenders = _rerenders_in_flight(m)
+    world = _world(m)
+    for video, _ in rerenders.values():
+        world.cancel(video)
+    creates = world.stats()["creates"]
+    world.world.close()
+    capsys.readouterr()
+    assert main(["run", str(m), "--no-report"]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert _KEPT in err and "done, but for" not in err and "retry` sends" not in err, err
+    assert _world(m).stats()["creates"] == creates  # nothing sent again
+    snap = api.status(m)
+    assert snap.run.status == "done" and run_statistics(snap).cached == 6, snap.run.status
+    assert _KEPT in " ".join(_cli("status", m).stdout.split())
+    _as_before(m, first, rerenders)
 
 
 # `python -m runner.cli`, and the console script's import of `runner.entry`
