@@ -322,13 +322,17 @@ def _options(args: argparse.Namespace, **extra: Any) -> api.RunOptions:
     )
 
 
-def _account_refusal(stats: Any) -> str | None:
-    """The refusal that stopped a run on its account (a balance too low, a key refused), as the run met it."""
-    from .executor import FATAL_CODES
+# What the provider refused of the account, by its code (FATAL_CODES), and what fixes it.
+_ACCOUNT_REFUSALS = {
+    "INSUFFICIENT_BALANCE": ("the account, its balance too low (HTTP 402)", "top up the balance"),
+    "AUTHENTICATION_FAILED": ("the API key (HTTP 401)", "set a valid API key"),
+}
 
-    if stats.stopping != "fatal":
-        return None
-    return next((e for e in reversed(stats.last_errors) if any(code in e for code in FATAL_CODES)), "")
+
+def _account_refusal(code: str) -> str:
+    """The cause and the fix of a run stopped by the provider's refusal of the account (`code`), for its end."""
+    what, fix = _ACCOUNT_REFUSALS.get(code, (f"the account ({code})", "fix the account"))
+    return f"the provider refused {what}: {fix}"
 
 
 def _next_steps(counts: Mapping[str, int], snap: Snapshot | None = None, *, budget: int | None = None) -> str:
@@ -421,14 +425,16 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any) -> None:
     c = result.stats.counts
     snap = api.status(plan.manifest) if c.get(JobState.PLANNED.value) else None  # what the unsent jobs cost
     then = _next_steps(c, snap, budget=plan.budget_micros)
+    if result.left_done:  # re-renders not sent, left done: neither counted as unfinished nor sent by `retry`
+        redo = (f"`gridrun run --force` again re-renders every job, the {_jobs(result.left_done)} this run left done "
+                "as they were too")
+        then = f"{redo}; {then}" if _unfinished(c) else redo
     if result.exit_code == 3:
         err.print(f"stopped by the budget: {then}" if snap is not None else
                   "stopped by the budget: raise it (--budget) and run again to go on")
     elif result.exit_code == 1:
-        refusal = _account_refusal(result.stats)
-        if refusal:
-            err.print(f"stopped: the provider refused the account ({escape(refusal)}); top up its balance or set a "
-                      f"valid API key first, then: {then}")
+        if result.refused:
+            err.print(f"stopped: {_account_refusal(result.refused)}, then: {then}")
         else:
             err.print(f"some jobs did not finish (`gridrun status` says why): {then}")
     elif result.status == "incomplete":

@@ -81,12 +81,14 @@ class RunResult:
 
     run_id: int
     exit_code: int
-    status: str                          # a RUN_STATUSES key: done | cancelled | incomplete | failed | budget | interrupted
+    status: str                          # a RUN_STATUSES key: done | cancelled | incomplete | failed | refused | ...
     stats: RunStatistics
     outputs_dir: Path
     report: Path | None = None
     report_error: str | None = None      # why the report could not be written (the run's work stands)
     altered_kept: tuple[Path, ...] = ()  # done videos found altered in place: kept there before fetched again
+    refused: str | None = None           # the code (FATAL_CODES) of the account refusal that stopped the run
+    left_done: int = 0                   # done jobs a re-render (--force) did not send: left done, as they were
 
 
 class Executor:
@@ -155,7 +157,8 @@ class Executor:
         self._reconciled: anyio.Event | None = None  # set once every one of them is known
         self._resets: dict[int, str] = {}  # job id -> why: settled jobs to re-run, made plannable as each is sent
         self._reset_early: set[int] = set()  # ... of them, those made plannable already (failure retries)
-        self._fatal = False
+        self._refused: str | None = None  # the code of the provider's account refusal (FATAL_CODES), once met
+        self._left_done: set[int] = set()  # done jobs to re-render that this run put back done, not sent
         self._doubted = False  # a reported cost was doubted in this run (said once, in `errors`)
         self._unanswered: dict[str, str] = {}  # video -> why its last polls got no status (read by `_watch`)
         self._ended = False
@@ -183,6 +186,8 @@ class Executor:
             if to in FINAL and old not in FINAL and not put_back and job_id not in self._ended_jobs:
                 self._ended_jobs.add(job_id)
                 self.throughput.ended(self.clock())
+        if put_back and to == S.DONE.value:
+            self._left_done.add(job_id)
         self.counts[to] += 1
         self.states[job_id] = to
         self.live.changes += 1
@@ -384,7 +389,7 @@ class Executor:
                             await self._reconciled.wait()
                         for job in submit:
                             await self._limiter.acquire_on_behalf_of(job.hash)
-                            if self.stopping or self._fatal:
+                            if self.stopping or self._refused:
                                 self._limiter.release_on_behalf_of(job.hash)
                                 break
                             jobs.start_soon(self._submit_job, job)
@@ -411,16 +416,22 @@ class Executor:
         self._ended = True  # what is left waits for the next run: no ETA
         stats = self.statistics()
         c = stats.counts
+        flying = any(s in IN_FLIGHT_STATES for s in self.states.values())
         if self.detached or self.stopping == "interrupt":
             status = "interrupted"
         elif self.stopping == "budget" and (c["planned"] or self._held_by_budget):
             status = "budget"
+        elif self._refused and not any(c[s] for s in ("failed", "rejected", "unknown", "expired")) and (
+                self._not_rerun or self._left_done or c["planned"] or flying):
+            # Stopped by the provider's refusal of the account (a balance too low, a key refused), nothing failed:
+            # what it left is sent once the account is fixed, not a failure to look for.
+            status = "refused"
         elif self._not_rerun or any(c[s] for s in ("failed", "rejected", "unknown", "expired", "planned")):
             status = "failed"
-        elif any(s in IN_FLIGHT_STATES for s in self.states.values()):
+        elif flying:
             # Left at the provider only because their timeout passed, the run otherwise whole: incomplete, and
             # `gridrun run` collects them. Left for another reason (no status it can read, a download that could
-            # not be saved, a refused key): failed.
+            # not be saved): failed.
             timed_out = self.stopping in (None, "budget") and all(
                 jid in self._timed_out for jid, s in self.states.items() if s in IN_FLIGHT_STATES)
             status = "incomplete" if timed_out else "failed"
@@ -432,7 +443,8 @@ class Executor:
         self.store.end_run(self.run_id, status)
         report = self.live.final_report()
         return RunResult(self.run_id, code, status, self.statistics(), self.plan.outputs_dir, report,
-                         self.live.report_error, tuple(self._altered_kept))
+                         self.live.report_error, tuple(self._altered_kept), refused=self._refused,
+                         left_done=len(self._left_done))
 
     async def _signals(self, scope: anyio.CancelScope) -> None:
         wanted = [signal.SIGINT, signal.SIGTERM]
@@ -472,7 +484,7 @@ class Executor:
         slot = _Slot(self._limiter, job.hash)
         try:
             going = self._reserve(job)
-            if going and (self.stopping or self._fatal):
+            if going and (self.stopping or self._refused):
                 self._settle(job, None)
                 going = False
             if not going:
@@ -579,7 +591,7 @@ class Executor:
                 continue
             except RejectedError as exc:
                 if exc.code in FATAL_CODES:
-                    self._fatal = True
+                    self._refused = self._refused or exc.code
                     self.stopping = self.stopping or "fatal"
                 if maybe_received:
                     # This send was refused; an earlier one of the attempt may have been taken (and billed): not
@@ -971,7 +983,7 @@ class Executor:
         """After the failed render of `message`, the reason of a new paid attempt when the run makes one
         (run.failure_retries of them per job, counted across a killed run's resumes); None when it does not."""
         tries = self._tries_after_failure.get(jid, 0)
-        if tries >= self.failure_retries or self.stopping or self._fatal or self.opts.fail_fast:
+        if tries >= self.failure_retries or self.stopping or self._refused or self.opts.fail_fast:
             return None
         self._tries_after_failure[jid] = tries + 1
         return f"{FAILURE_RETRY} {tries + 1} of {self.failure_retries}, after: {message}"
@@ -1109,7 +1121,7 @@ class Executor:
                 if exc.status == 404:
                     raise  # no such video: `_watch` decides when to believe it
                 if exc.code in FATAL_CODES:  # the key is refused: no new job could be followed either
-                    self._fatal = True
+                    self._refused = self._refused or exc.code
                     self.stopping = self.stopping or "fatal"
                 self._unanswered[pid] = f"polls refused: {exc}"
                 self._error(job, f"poll refused: {exc}")

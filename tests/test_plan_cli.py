@@ -685,24 +685,62 @@ def test_what_to_run_next_names_each_kind_of_unfinished_job_and_what_it_costs() 
         "`gridrun retry` sends failed jobs, rejected ones and expired ones (a new render, paid) again")
 
 
+BALANCE = ("version: 1\nname: bal\nmodel: pixverse-v5.6\nparams:\n  prompt: \"a fox {{ take }}\"\n  quality: 360p\n"
+           "matrix:\n  take: [1, 2, 3, 4, 5, 6]\nrun:\n  concurrency: 1\nsim:\n  render_time: 0.05\n  balance: 0.7\n")
+
+
 def test_a_run_the_provider_stops_on_its_account_says_to_fix_that_first(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Out of balance: `gridrun run` again would only be refused again; the end says what was refused. Once topped
-    up, a plain `gridrun run` sends every job not made, the refused one too, and none twice."""
+    """Out of balance: `gridrun run` again would only be refused again; the end says the refusal once, with the
+    fix a 402 takes, and the run ends `refused` (exit 1), not `failed`: no job failed. Once topped up, a plain
+    `gridrun run` sends every job not made, the refused one too, and none twice."""
     from runner import api
 
     m = tmp_path / "m.yaml"
-    m.write_text("version: 1\nname: bal\nmodel: pixverse-v5.6\nparams:\n  prompt: \"a fox {{ take }}\"\n  quality: 360p\n"
-                 "matrix:\n  take: [1, 2, 3, 4, 5, 6]\nrun:\n  concurrency: 1\nsim:\n  render_time: 0.05\n  balance: 0.7\n")
+    m.write_text(BALANCE)
     assert main(["run", str(m), "--no-report"]) == 1
-    err = capsys.readouterr().err
-    assert "stopped: the provider refused the account (" in err and "INSUFFICIENT_BALANCE" in err, err[-800:]
-    assert "top up its balance or set a valid API key first, then: `gridrun run` sends the 4 jobs not sent" in err, err[-800:]
-    assert "retry" not in err.splitlines()[-1], err[-800:]
+    end = capsys.readouterr().err.splitlines()[-1]
+    assert end == ("stopped: the provider refused the account, its balance too low (HTTP 402): top up the balance, "
+                   "then: `gridrun run` sends the 4 jobs not sent ($1.40)"), end
+    assert main(["status", str(m)]) == 0
+    out = capsys.readouterr().out
+    assert "bal run 1 (refused, " in out and "next: `gridrun run` sends the 4 jobs not sent" in out, out
+    assert main(["status", str(m), "--runs"]) == 0
+    assert " refused " in capsys.readouterr().out
     m.write_text(m.read_text().replace("balance: 0.7", "balance: 10"))
     assert main(["run", str(m), "--no-report"]) == 0
     assert all(j.state == "done" and j.attempts == 1 for j in api.status(m).jobs)
+
+
+def test_a_run_whose_api_key_is_refused_says_to_set_a_valid_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A 401 takes another fix than a 402: a valid key, not a top-up."""
+    m = tmp_path / "m.yaml"
+    m.write_text(BALANCE.replace("balance: 0.7", "script: [{route: create, nth: [3], fault: auth_failed}]"))
+    assert main(["run", str(m), "--no-report"]) == 1
+    end = capsys.readouterr().err.splitlines()[-1]
+    assert end == ("stopped: the provider refused the API key (HTTP 401): set a valid API key, then: `gridrun run` "
+                   "sends the 4 jobs not sent ($1.40)"), end
+
+
+def test_a_forced_run_stopped_by_the_balance_says_to_force_again_not_to_retry(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--force` re-renders done jobs; those the refusal kept it from sending are left done, as they were. Nothing
+    failed, so `gridrun retry` would send nothing: the next step is `--force` again."""
+    m = tmp_path / "m.yaml"
+    m.write_text(BALANCE.replace("balance: 0.7", "balance: 10"))
+    assert main(["run", str(m), "--no-report"]) == 0
+    m.write_text(BALANCE)  # two videos of $0.35 more
+    (tmp_path / ".gridrun" / "sim-world.jsonl").unlink()  # a sim that starts again from its balance
+    capsys.readouterr()
+    assert main(["run", str(m), "--no-report", "--force"]) == 1
+    end = capsys.readouterr().err.splitlines()[-1]
+    assert end == ("stopped: the provider refused the account, its balance too low (HTTP 402): top up the balance, "
+                   "then: `gridrun run --force` again re-renders every job, the 4 jobs this run left done as they "
+                   "were too"), end
 
 
 GRID = "params:\n  prompt: a fox {{ a }}\nmatrix:\n  a: [1, 2]\nsim: {render_time: 0.1}\n"
