@@ -435,6 +435,9 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any) -> None:
     elif result.exit_code == 1:
         if result.refused:
             err.print(f"stopped: {_account_refusal(result.refused)}, then: {then}")
+        elif result.unreached:
+            err.print(f"the provider could not be reached for {_jobs(result.unreached)}, left unsent: check its base "
+                      f"URL and the network (the error above names the address), then: {then}")
         else:
             err.print(f"some jobs did not finish (`gridrun status` says why): {then}")
     elif result.status == "incomplete":
@@ -589,8 +592,15 @@ def _started_with(argv: Sequence[str]) -> str:
 
 
 def _problems(snap: Snapshot) -> None:
+    """The jobs that ended badly or hold an error, with why: one line for the jobs of one state and one error
+    ("look=a and 9 more jobs: ..."), as the run's own last errors say it (a provider out of reach fails every
+    job alike)."""
+    alike: dict[tuple[str, str], list[str]] = {}
     for j in problems(snap):
-        out.print(f"  [red]{j.state}[/red] {escape(j.key)}: {escape(j.error or '')}")
+        alike.setdefault((j.state, j.error or ""), []).append(j.key)
+    for (state, error), keys in alike.items():
+        who = keys[0] if len(keys) == 1 else f"{keys[0]} and {len(keys) - 1:,} more job{'s' if len(keys) > 2 else ''}"
+        out.print(f"  [red]{state}[/red] {escape(who)}: {escape(error)}")
 
 
 def _watch(args: argparse.Namespace) -> int:

@@ -88,6 +88,7 @@ class RunResult:
     report_error: str | None = None      # why the report could not be written (the run's work stands)
     altered_kept: tuple[Path, ...] = ()  # done videos found altered in place: kept there before fetched again
     refused: str | None = None           # the code (FATAL_CODES) of the account refusal that stopped the run
+    unreached: int = 0                   # jobs left unsent because their create never reached the provider
     left_done: int = 0                   # done jobs a re-render (--force) did not send: left done, as they were
 
 
@@ -158,6 +159,7 @@ class Executor:
         self._resets: dict[int, str] = {}  # job id -> why: settled jobs to re-run, made plannable as each is sent
         self._reset_early: set[int] = set()  # ... of them, those made plannable already (failure retries)
         self._refused: str | None = None  # the code of the provider's account refusal (FATAL_CODES), once met
+        self._unreached = 0  # jobs left unsent because their create never reached the provider
         self._left_done: set[int] = set()  # done jobs to re-render that this run put back done, not sent
         self._doubted = False  # a reported cost was doubted in this run (said once, in `errors`)
         self._unanswered: dict[str, str] = {}  # video -> why its last polls got no status (read by `_watch`)
@@ -444,7 +446,7 @@ class Executor:
         report = self.live.final_report()
         return RunResult(self.run_id, code, status, self.statistics(), self.plan.outputs_dir, report,
                          self.live.report_error, tuple(self._altered_kept), refused=self._refused,
-                         left_done=len(self._left_done))
+                         unreached=self._unreached, left_done=len(self._left_done))
 
     async def _signals(self, scope: anyio.CancelScope) -> None:
         wanted = [signal.SIGINT, signal.SIGTERM]
@@ -585,6 +587,7 @@ class Executor:
                     if maybe_received:  # this send never left; an earlier one may have reached it
                         return self._give_up(job, jid, f"sent again, the create could not reach the provider ({exc}), "
                                                        "and an earlier send of it may have")
+                    self._unreached += 1
                     self._unsent(job, jid, f"never reached the provider: {exc}")
                     return None
                 await anyio.sleep(backoff(tries, getattr(exc, "retry_after", None)))

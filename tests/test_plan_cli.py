@@ -589,7 +589,14 @@ def test_a_run_that_cannot_reach_its_provider_says_why_and_what_to_run_next(
     assert "could not connect to 127.0.0.1:9 (Connection refused)" in err, err
     # every job met the same error: it is told once, with their number
     assert err.count("could not connect") == 1 and " and 11 more jobs: never reached the provider" in err, err
-    assert "`gridrun run` sends the 12 jobs not sent" in err and "retry" not in err.splitlines()[-1]
+    assert err.splitlines()[-1] == (
+        "the provider could not be reached for 12 jobs, left unsent: check its base URL and the network (the error "
+        "above names the address), then: `gridrun run` sends the 12 jobs not sent ($4.20)"), err
+    # `status` tells the jobs' one error once too, not once a job
+    assert main(["status", str(m)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("could not connect") == 1, out
+    assert "planned style=anime,seed=1 and 11 more jobs: never reached the provider: POST /videos: could not" in out
 
 
 @pytest.mark.parametrize(("where", "text"), [
