@@ -442,9 +442,8 @@ def cancel(m: Manifest | str | Path) -> CancelResult:
     result = CancelResult()
     try:
         # The run holding the lock writes these jobs' states: it must let go of them first.
-        store.acquire_lock(then=(
-            "cancel (Ctrl-C in its terminal stops new submissions, a second Ctrl-C leaves the jobs in flight "
-            "rendering and ends it: `gridrun cancel` then stops them)"), manifest=p.manifest.path)
+        store.acquire_lock(then="cancel (a second Ctrl-C in its terminal ends it with its jobs left in flight)",
+                           manifest=p.manifest.path, cancel=True)
         last = store.latest_run(p.manifest.name)
         if last is None:
             raise NotRecordedError(f"{db}: no run recorded for {p.manifest.name}, so nothing to cancel")

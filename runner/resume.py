@@ -351,15 +351,12 @@ def name_shared(plan: Plan, store: Store) -> list[str]:
     if not others:
         return []
     path, run_id, outputs_dir = others[0]
-    more = f" (and {len(others) - 1} more)" if len(others) > 1 else ""
+    more = f" and {len(others) - 1} more" if len(others) > 1 else ""
     shared = Path(outputs_dir) == plan.outputs_dir
-    folder = (f", and one output folder ({plan.outputs_dir}), where each run puts aside the other's videos in its "
-              "way" if shared else "")
-    return [m.warning(("name",), (
-        f"{m.name!r} is also the name of {path}{more}, another manifest, whose runs this state holds (the latest: "
-        f"run {run_id}): the two share one history, so `gridrun status`, `report` and `export` of either show the "
-        f"latest run of both{folder}; give one of them its own `name:`"
-        + (" (or `outputs_dir:`, which keeps their videos apart but not their history)" if shared else "")))]
+    folder = f" and one output folder ({plan.outputs_dir})" if shared else ""
+    # what sharing does (the latest run of both in `status`, `report` and `export`) the README says
+    return [m.warning(("name",), f"{m.name!r} is also the name of {path}{more} (latest run {run_id}): the two share "
+                                 f"one history{folder}; give one its own `name:`")]
 
 
 def check_budget(

@@ -573,10 +573,13 @@ class Store:
             self._relaxed = True
 
     # -- the lock ------------------------------------------------------------------------------------
-    def acquire_lock(self, *, then: str = "run again", manifest: str | Path | None = None) -> None:
+    def acquire_lock(
+        self, *, then: str = "run again", manifest: str | Path | None = None, cancel: bool = False
+    ) -> None:
         """Take the runner lock of this state folder; refuse with who holds it (the run and manifest, when the
         state records them), and `then`, what to do once it is stopped. `manifest`: the manifest's path, for
-        whom the lock is taken. A dead holder's lock is free."""
+        whom the lock is taken; `cancel`: taken to cancel jobs, which waiting for the holder to end, or a state
+        of its own, would not do. A dead holder's lock is free."""
         # The lock file beside state.db, opened to write (network file systems lock only such files), and where
         # the file system allows it the state folder too: a folder is not deleted by hand while its state.db is
         # wanted, as a stale-looking lock file may be (the kernel frees both locks when their holder dies).
@@ -595,7 +598,7 @@ class Store:
                 holder = lock_path.read_text(encoding="utf-8", errors="replace").strip()
             except OSError:
                 holder = ""
-            raise LockError(self._locked_out(holder, then=then, manifest=manifest)) from None
+            raise LockError(self._locked_out(holder, then=then, manifest=manifest, cancel=cancel)) from None
         except OSError as exc:
             for fd in fds:
                 os.close(fd)
@@ -605,23 +608,24 @@ class Store:
         os.pwrite(fds[0], info.encode(), 0)
         self._lock_fds = fds
 
-    def _locked_out(self, holder: str, *, then: str, manifest: str | Path | None) -> str:
+    def _locked_out(self, holder: str, *, then: str, manifest: str | Path | None, cancel: bool) -> str:
         """Why the lock was refused: its holder (and the run it records, when the state has it), and what to do.
         The manifests that share this state (those of one folder, by default) share its lock too: one held by
-        another manifest's run says so, and how a manifest gets a state of its own."""
+        another manifest's run says so, and, but to a cancel, that `state_dir:` gives a manifest a state of its
+        own."""
         held = f"{self.path.parent}: another gridrun runner holds this state ({holder or 'another process'})"
-        wait = f"wait for it to finish, or stop it, then {then} (`gridrun status` works meanwhile)"
+        wait = (f"stop it, then {then}" if cancel else
+                f"wait for it to finish, or stop it, then {then} (`gridrun status` works meanwhile)")
         found = re.fullmatch(r"pid (\d+) on (.+) since .*", holder)
         row = None if found is None else self.db.execute(
             "SELECT id, manifest_path FROM runs WHERE status='running' AND pid=? AND host=? ORDER BY id DESC LIMIT 1",
             (int(found[1]), found[2])).fetchone()
         if row is not None and manifest is not None and Path(row["manifest_path"]) == Path(manifest):
             return f"{held}: run {row['id']} of this manifest; {wait}"
-        who = f": run {row['id']} of {row['manifest_path']}" if row is not None else ""
-        return (f"{held}{who}. Every manifest whose state is this folder (by default, .gridrun/ beside the manifests "
-                f"of one folder) shares it, and one runner at a time holds it: {wait}; or give a manifest a state of "
-                "its own with `state_dir:`, to run it beside the others (it then does not find the videos paid for "
-                "in this one)")
+        who = (f": run {row['id']} of {row['manifest_path']}, which shares this state (one runner at a time)"
+               if row is not None else " (the manifests of one folder share its state, one runner at a time)")
+        own = "; or give this manifest a `state_dir:` of its own (it then reuses none of these videos)"
+        return f"{held}{who}: {wait}{'' if cancel else own}"
 
     def release_lock(self) -> None:
         for fd in self._lock_fds:

@@ -103,7 +103,7 @@ def load_yaml(text: str, *, file: Path) -> tuple[Any, Positions]:
             loader.dispose()
     except _TooDeep as exc:
         line, column = _position(exc.mark)
-        raise ManifestError(_too_deep(), file=file, line=line, column=column, field=dotted(exc.path)) from None
+        raise ManifestError(_too_deep(), file=file, line=line, column=column, field=_deep_field(exc.path)) from None
     except yaml.MarkedYAMLError as exc:
         raise _yaml_syntax_error(exc, file) from exc
     except yaml.reader.ReaderError as exc:
@@ -373,6 +373,14 @@ def _too_deep() -> str:
     return f"nested more than {_MAX_DEPTH} levels deep; a manifest needs a handful"
 
 
+def _deep_field(path: tuple[Any, ...]) -> str:
+    """The field of a node nested too deeply, short enough to read: its path's start and end, with its depth
+    ("vars.deep[0]…[0] (100 levels)"), where the whole path would write a hundred parts."""
+    if len(path) <= 6:
+        return dotted(path)
+    return f"{dotted(path[:3])}…{dotted(path[-1:])} ({len(path):,} levels)"
+
+
 def _check_size(root: yaml.Node, file: Path) -> None:
     """Refuse recursive aliases, and aliases that would expand the document beyond reason or nest it deeper than
     `_MAX_DEPTH` (aliases of aliases), before building it."""
@@ -414,7 +422,7 @@ def _check_size(root: yaml.Node, file: Path) -> None:
     except _TooDeep as exc:
         line, column = _position(exc.mark)
         raise ManifestError(_too_deep() + " (through aliases)", file=file, line=line, column=column,
-                            field=dotted(p for p in exc.path if p is not None)) from None
+                            field=_deep_field(tuple(p for p in exc.path if p is not None))) from None
     if total > _MAX_NODES:
         raise ManifestError(
             f"the document expands to more than {_MAX_NODES:,} values (an alias repeated too often?)", file=file

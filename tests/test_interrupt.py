@@ -287,8 +287,13 @@ def test_cancel_while_a_run_holds_the_state_says_how_to_stop_it_first(tmp_path: 
     holder = Store(tmp_path / ".gridrun" / "state.db")
     holder.acquire_lock()
     try:
-        with pytest.raises(LockError, match=r"stop it, then cancel \(Ctrl-C in its terminal stops new submissions"):
+        with pytest.raises(LockError) as refused:
             api.cancel(m)
+        # what stops the run so that its jobs can be cancelled; not a state of its own, which would cancel nothing
+        text = str(refused.value)
+        assert text.endswith(": stop it, then cancel (a second Ctrl-C in its terminal ends it with its jobs left in "
+                             "flight)"), text
+        assert "state_dir" not in text, text
     finally:
         holder.release_lock()
         holder.close()

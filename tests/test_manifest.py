@@ -152,11 +152,11 @@ def test_nesting_deeper_than_a_hundred_levels_is_an_error_at_its_place() -> None
     with pytest.raises(ManifestError) as exc:
         parse("a: 1\nb: " + "[" * 5000 + "]" * 5000 + "\n")
     assert (exc.value.line, exc.value.column) == (2, 103)
-    assert exc.value.field == "b" + "[0]" * 99
+    assert exc.value.field == "b[0][0]…[0] (100 levels)"  # not "[0]" written 99 times
     assert exc.value.message == "nested more than 100 levels deep; a manifest needs a handful"
     with pytest.raises(ManifestError) as exc:
         parse("".join("  " * i + f"k{i}:\n" for i in range(2000)))
-    assert (exc.value.line, exc.value.column, exc.value.field) == (101, 201, ".".join(f"k{i}" for i in range(100)))
+    assert (exc.value.line, exc.value.column, exc.value.field) == (101, 201, "k0.k1.k2…k99 (100 levels)")
 
 
 def test_aliases_nesting_deeper_than_a_hundred_levels_are_an_error() -> None:
@@ -165,7 +165,7 @@ def test_aliases_nesting_deeper_than_a_hundred_levels_are_an_error() -> None:
     with pytest.raises(ManifestError) as exc:
         parse("\n".join(chain) + "\n")
     assert exc.value.message == "nested more than 100 levels deep; a manifest needs a handful (through aliases)"
-    assert (exc.value.line, exc.value.column, exc.value.field) == (1, 5, "a99" + "[0]" * 99)
+    assert (exc.value.line, exc.value.column, exc.value.field) == (1, 5, "a99[0][0]…[0] (100 levels)")
 
 
 def test_duplicate_key_names_both_lines() -> None:

@@ -153,7 +153,7 @@ def test_a_format_width_of_gigabytes_is_refused_before_it_is_made(tmp_path: Path
 
 @pytest.mark.parametrize(("body", "error"), [
     ("vars:\n  deep: " + "[" * 5000 + "]" * 5000 + "\n",
-     ":5:107: vars.deep" + "[0]" * 98 + ": nested more than 100 levels deep; a manifest needs a handful"),
+     ":5:107: vars.deep[0]…[0] (100 levels): nested more than 100 levels deep; a manifest needs a handful"),
     ("params:\n  prompt: |\n" + "    a fox running through fresh snow\n" * 30_000,
      (": the file is 1,110,062 bytes, and a manifest is at most 1,000,000: put long lists of values in a data file "
       "(matrix: {prompt: {file: prompts.txt}})")),
@@ -768,11 +768,8 @@ def test_a_variant_copy_that_keeps_the_manifests_name_is_warned_of_by_plan_and_r
     assert code == 0 and "also the name" not in err
     v2 = tmp_path / "grid-v2.yaml"
     v2.write_text(m.read_text().replace("a fox", "a cat"))
-    said = (f"'fox' is also the name of {m}, another manifest, whose runs this state holds (the latest: run 1): the "
-            "two share one history, so `gridrun status`, `report` and `export` of either show the latest run of both, "
-            f"and one output folder ({tmp_path.resolve() / 'outputs' / 'fox'}), where each run puts aside the other's "
-            "videos in its way; give one of them its own `name:` (or `outputs_dir:`, which keeps their videos apart "
-            "but not their history)")
+    said = (f"'fox' is also the name of {m} (latest run 1): the two share one history and one output folder "
+            f"({tmp_path.resolve() / 'outputs' / 'fox'}); give one its own `name:`")
     code, _, err = run_cli(capsys, "plan", str(v2))
     assert code == 0 and f"warning: {v2}:2:1: name: {said}\n" in err
     code, out, _ = run_cli(capsys, "plan", str(v2), "--json")
@@ -781,8 +778,7 @@ def test_a_variant_copy_that_keeps_the_manifests_name_is_warned_of_by_plan_and_r
     assert code == 0 and f"warning: {v2}:2:1: name: {said}\n" in err
     # the first file, planned again, is warned of the copy, whose run is now the latest of the name
     code, _, err = run_cli(capsys, "plan", str(m))
-    assert code == 0 and f"'fox' is also the name of {v2}, another manifest, whose runs this state holds " \
-                         "(the latest: run 2)" in err
+    assert code == 0 and f"'fox' is also the name of {v2} (latest run 2): the two share" in err
 
 
 def test_a_manifest_moved_or_renamed_is_not_another_manifest_of_its_name(
@@ -817,8 +813,8 @@ def test_a_run_locked_out_by_another_manifest_of_its_folder_is_told_why_and_of_s
     finally:
         holder.close()
     assert code == 1
-    assert f"): run 1 of {grid}. Every manifest whose state is this folder" in err
-    assert "or give a manifest a state of its own with `state_dir:`, to run it beside the others" in err
+    assert f"): run 1 of {grid}, which shares this state (one runner at a time)" in err
+    assert "; or give this manifest a `state_dir:` of its own (it then reuses none of these videos)" in err
     assert again[0] == 1 and "): run 1 of this manifest; wait for it to finish" in again[2]
 
 

@@ -179,10 +179,9 @@ def test_a_lock_held_by_another_manifests_run_names_it_and_says_how_to_run_besid
         other.acquire_lock(manifest="/p/slow.yaml")
     text = str(refused.value)
     assert text.startswith(f"{tmp_path}: another gridrun runner holds this state (pid {os.getpid()} on "), text
-    assert "): run 1 of /p/grid.yaml. Every manifest whose state is this folder (by default, .gridrun/ beside the " \
-           "manifests of one folder) shares it, and one runner at a time holds it: wait for it to finish, or stop " \
-           "it, then run again (`gridrun status` works meanwhile); or give a manifest a state of its own with " \
-           "`state_dir:`, to run it beside the others" in text
+    assert text.endswith("): run 1 of /p/grid.yaml, which shares this state (one runner at a time): wait for it "
+                         "to finish, or stop it, then run again (`gridrun status` works meanwhile); or give this "
+                         "manifest a `state_dir:` of its own (it then reuses none of these videos)"), text
     with pytest.raises(LockError) as refused:
         other.acquire_lock(manifest="/p/grid.yaml")
     assert "): run 1 of this manifest; wait for it to finish" in str(refused.value)
@@ -193,7 +192,8 @@ def test_a_lock_held_by_another_manifests_run_names_it_and_says_how_to_run_besid
 def test_a_lock_whose_holder_has_recorded_no_run_still_says_the_state_is_shared(store: Store, tmp_path: Path) -> None:
     store.acquire_lock()  # a runner starting, or a cancel
     other = Store(tmp_path / "state.db")
-    with pytest.raises(LockError, match=r"\)\. Every manifest whose state is this folder .* `state_dir:`"):
+    shared = r"\) \(the manifests of one folder share its state, one runner at a time\): .* `state_dir:`"
+    with pytest.raises(LockError, match=shared):
         other.acquire_lock(manifest="/p/slow.yaml")
     other.close()
 
