@@ -949,15 +949,23 @@ def test_retry_unknown_resubmits_and_says_it_may_pay_twice(tmp_path: Path) -> No
     assert stats(prov)["duplicate_paid"] == 0
 
 
-def _left_unknown_with_its_log_down(tmp_path: Path) -> tuple[Path, Any]:
-    """A job whose creates' answers were all lost while the provider's request log was down: `unknown`,
-    though the provider (which honours keys) made its video at the first send."""
+def _creates_lost_with_the_log_down(tmp_path: Path, fault: str) -> tuple[Path, Any, Any]:
+    """One job whose first six creates meet `fault` (reset_after: made, its answer lost; reset_before: never
+    received) while the provider's request log is down, run once with a 1 s request timeout: (manifest, provider,
+    the run's result)."""
     m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={
         "render_time": 0.1, "jitter": 0.0,
-        "script": [{"route": "create", "nth": [1, 2, 3, 4, 5, 6], "fault": "reset_after"},
+        "script": [{"route": "create", "nth": [1, 2, 3, 4, 5, 6], "fault": fault},
                    {"route": "requests", "p": 1.0, "fault": "server_error"}]})
     prov = sim_provider(m)
     first, _ = run(m, prov, request_timeout=1.0)
+    return m, prov, first
+
+
+def _left_unknown_with_its_log_down(tmp_path: Path) -> tuple[Path, Any]:
+    """A job whose creates' answers were all lost while the provider's request log was down: `unknown`,
+    though the provider (which honours keys) made its video at the first send."""
+    m, prov, first = _creates_lost_with_the_log_down(tmp_path, "reset_after")
     assert first.exit_code == 1 and api.status(m).jobs[0].state == "unknown"
     assert stats(prov)["creates"] == 1, stats(prov)  # the resends, with the same key, were replays
     return m, prov
@@ -999,12 +1007,7 @@ def test_a_plain_run_sends_an_unknown_job_the_providers_log_shows_never_arrived(
     from runner import executor as ex_mod
 
     monkeypatch.setattr(ex_mod, "LOG_SETTLE", 0.2)
-    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={
-        "render_time": 0.1, "jitter": 0.0,
-        "script": [{"route": "create", "nth": [1, 2, 3, 4, 5, 6], "fault": "reset_before"},
-                   {"route": "requests", "p": 1.0, "fault": "server_error"}]})
-    prov = sim_provider(m)
-    first, _ = run(m, prov, request_timeout=1.0)
+    m, prov, first = _creates_lost_with_the_log_down(tmp_path, "reset_before")
     assert first.exit_code == 1 and api.status(m).jobs[0].state == "unknown" and stats(prov)["creates"] == 0
     prov.app.state.sim.configure({"script": []})
     soon, _ = run(m, prov, poll_interval=0.1, request_timeout=1.0)
