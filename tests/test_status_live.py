@@ -3,12 +3,14 @@ counts once it has ended."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,20 @@ import pytest
 from execkit import write_manifest
 
 IN_FLIGHT = ("submitting", "submitted", "running", "downloading")
+
+
+@contextlib.contextmanager
+def _watching(manifest: Path, cwd: Path, *, every: float) -> Iterator[subprocess.Popen[str]]:
+    """`gridrun status M --watch --json` in another process, killed on the way out if it has not ended."""
+    watcher = subprocess.Popen([sys.executable, "-m", "runner.cli", "status", str(manifest), "--watch", "--json",
+                                "--every", str(every)], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    try:
+        yield watcher
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+            watcher.wait()
 
 
 def _gridrun(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -99,17 +115,10 @@ def test_status_watch_follows_a_live_run_to_its_end(tmp_path: Path) -> None:
     manifest = write_manifest(tmp_path, n_seeds=8, styles=("anime", "clay"), run={"concurrency": 4},
                               sim={"render_time": 1.0, "jitter": 0.0, "concurrency": 4})
     total = 16
-    watcher = subprocess.Popen([sys.executable, "-m", "runner.cli", "status", str(manifest), "--watch", "--json",
-                                "--every", "0.3"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
-    try:
+    with _watching(manifest, tmp_path, every=0.3) as watcher:
         runner = _gridrun("run", str(manifest), "--no-report", cwd=tmp_path, timeout=90)
         assert runner.returncode == 0, runner.stderr
         stdout, stderr = watcher.communicate(timeout=30)
-    finally:
-        if watcher.poll() is None:
-            watcher.kill()
-            watcher.wait()
     assert watcher.returncode == 0, stderr
     assert "Traceback" not in stderr
     events = [json.loads(line) for line in stdout.splitlines()]
@@ -339,10 +348,7 @@ def test_watch_started_as_a_run_starts_waits_for_it_not_the_previous_runs_end(tm
     assert _gridrun("run", str(manifest), "--no-report", cwd=tmp_path).returncode == 0
     store = Store(tmp_path / ".gridrun" / "state.db")
     store.acquire_lock()  # as a runner starting does, before it records its run
-    watcher = subprocess.Popen([sys.executable, "-m", "runner.cli", "status", str(manifest), "--watch", "--json",
-                                "--every", "0.2"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
-    try:
+    with _watching(manifest, tmp_path, every=0.2) as watcher:
         time.sleep(2.0)
         assert watcher.poll() is None, watcher.communicate()
         store.release_lock()
@@ -350,10 +356,6 @@ def test_watch_started_as_a_run_starts_waits_for_it_not_the_previous_runs_end(tm
         write_manifest(tmp_path, n_seeds=3, styles=("anime",), sim={"render_time": 0.5, "jitter": 0.0})
         assert _gridrun("run", str(manifest), "--no-report", cwd=tmp_path).returncode == 0
         stdout, stderr = watcher.communicate(timeout=30)
-    finally:
-        if watcher.poll() is None:
-            watcher.kill()
-            watcher.wait()
     assert watcher.returncode == 0, stderr
     end = json.loads(stdout.splitlines()[-1])
     assert end["event"] == "end" and end["run"] == 2 and end["counts"]["done"] == 3, end
