@@ -33,7 +33,7 @@ from rich.text import Text
 from . import __version__, api
 from .export import dumps
 from .errors import GridrunError, ManifestErrors, UsageError
-from .plan import Plan, format_value, relpath, summarize_sources
+from .plan import Plan, budget_micros, format_value, relpath, summarize_sources
 from .records import GONE_EXIT, RUN_STATUSES
 from .state import IN_FLIGHT, JobState, Snapshot, remedy
 from .stats import pace, problems, run_statistics
@@ -370,8 +370,7 @@ def _manifest_budget(snap: Snapshot) -> int | None:
     """The budget a plain `gridrun run` of the run's manifest has: its `run.budget_usd` as the file says now (the
     run's own may have come from `--budget`); the run's when the file cannot be read."""
     try:
-        budget = (api.load(snap.run.manifest_path).data.get("run") or {}).get("budget_usd")
-        return None if budget is None else int(round(float(budget) * 1_000_000))
+        return budget_micros(api.load(snap.run.manifest_path).run.get("budget_usd"))
     except Exception:  # moved, or no longer valid: `run` would say so itself
         return snap.run.budget_micros
 

@@ -40,7 +40,7 @@ from .live import LiveViews
 from .options import RunOptions
 from .outputs import keep_take, mute, sidecar_matches, sidecar_writer
 from .pacing import IntentBatcher, ListPoller, ListUnavailable, Pacer, RenderTimes, backoff
-from .plan import Job, Plan
+from .plan import Job, Plan, budget_micros
 from .providers.base import Provider, VideoStatus
 from .providers.download import WRITE_FAILED
 from .records import RUN_STATUSES
@@ -123,8 +123,8 @@ class Executor:
         self.poll_interval = options.poll_interval or run.get("poll_interval")
         self.renders = RenderTimes(plan, provider.caps, poll_interval=self.poll_interval, clock=clock)
         self.timeout = options.timeout or run.get("timeout")
-        budget = options.budget_usd if options.budget_usd is not None else run.get("budget_usd")
-        self.budget_micros = None if budget is None else int(round(float(budget) * 1_000_000))
+        given = options.budget_usd if options.budget_usd is not None else run.get("budget_usd")
+        self.budget_micros = budget_micros(given)
         self.pacer = Pacer(clock, gate=HTTP_CONNECTIONS)
         self._stopping: str | None = None
         self.detached = False

@@ -66,6 +66,11 @@ def outputs_dir_of(manifest: Manifest) -> Path:
     return _resolved(manifest, "outputs_dir" if raw else "name", base / raw if raw else base / "outputs" / manifest.name)
 
 
+def budget_micros(usd: Any) -> int | None:
+    """A budget in USD (`run.budget_usd`, `--budget`) in micro-USD; None for none."""
+    return None if usd is None else int(round(float(usd) * 1_000_000))
+
+
 def state_dir_of(manifest: Manifest) -> Path:
     raw = manifest.data.get("state_dir")
     return _resolved(manifest, "state_dir" if raw else "", manifest.base_dir / raw if raw else manifest.base_dir / ".gridrun")
@@ -343,7 +348,7 @@ def _build(
         total_micros=sum(j.cost_micros for j in jobs),
         outputs_dir=out_dir,
         state_dir=state_dir_of(manifest),
-        budget_micros=None if budget is None else int(round(float(budget) * 1_000_000)),
+        budget_micros=budget_micros(budget),
         max_jobs=cap,
     )
 
