@@ -164,10 +164,22 @@ def keep_altered(video: Path, folder: Path) -> tuple[Path, str] | None:
     return aside, sha256
 
 
+def superseded_dir(outputs_dir: str | Path) -> Path:
+    """Where the videos that runs replace in an output folder are kept, one folder per job (`<hash[:16]>/`),
+    one per take in it (`take_path`)."""
+    return Path(outputs_dir) / ".runs" / "superseded"
+
+
+def take_path(folder: Path, sha256: str, name: str) -> Path:
+    """Where a take whose digest is `sha256`, named `name`, is kept in a job's `folder` under `superseded_dir`
+    (`keep_take`, `keep_altered`): `folder/<sha256[:16]>/<name>`."""
+    return folder / sha256[:16] / name
+
+
 def _keep(video: Path, sha256: str, folder: Path) -> Path:
-    """`video` (whose digest is `sha256`) as `folder/<sha256[:16]>/<name>`, unless that is there already:
-    linked where the file system allows, else copied."""
-    aside = folder / sha256[:16] / video.name
+    """`video` (whose digest is `sha256`) as `take_path`, unless that is there already: linked where the file
+    system allows, else copied."""
+    aside = take_path(folder, sha256, video.name)
     if not verified(aside, sha256):
         aside.parent.mkdir(parents=True, exist_ok=True)
         tmp = aside.with_name(f".{tmp_stem(aside.name)}.{os.getpid()}.{threading.get_ident()}.tmp")

@@ -41,6 +41,7 @@ from .outputs import (
     read_sidecar,
     sidecar_path,
     sidecar_writer,
+    superseded_dir,
     sync_folder,
     verified,
 )
@@ -197,7 +198,7 @@ def _sort(plan: Plan, store: Store, opts: RunOptions, run_id: int, manifest_text
 
 def superseded_folder(plan: Plan) -> Path:
     """Where the videos a run replaces are kept, one folder per job (`<hash[:16]>/`), one per take in it."""
-    return plan.outputs_dir / ".runs" / "superseded"
+    return superseded_dir(plan.outputs_dir)
 
 
 def check_done(store: Store, run_id: int, job: Job, jid: int, row: Any, *, superseded: Path, kept: list[Path]) -> bool:
