@@ -583,11 +583,12 @@
       + (known ? costWords(j) : "cost not reported") + "; this run paid nothing for it";
     return c;
   }
+  const REPLACED = "replaced by a later run; its video is not kept";
   function placeholder(j) {
     const g = groupOf(j.state);
     if (g === "pending") return "pending";
     if (g === "running") return j.state + "…";
-    if (j.state === "done") return "done (no file)";
+    if (j.state === "done") return j.replaced ? REPLACED : "done (no file)";
     return stateLabel(j.state);
   }
   function pane(it, j, r, big) {
@@ -714,7 +715,7 @@
     row("downloaded", (j) => when(j.dl), { compare: false });
     if (jobs.some((j) => j && j.w)) row("size", (j) => (j.w ? j.w + "×" + j.h : "–"));
     if (jobs.some((j) => j && j.dur)) row("duration", (j) => (j.dur ? j.dur + " s" : "–"));
-    row("output", (j) => (j.src ? h("a", { href: j.src, target: "_blank", rel: "noopener", class: "mono", text: j.src.split("/").map(decodeURIComponent).join("/") }) : "–"), { compare: false });
+    row("output", (j) => (j.src ? h("a", { href: j.src, target: "_blank", rel: "noopener", class: "mono", text: j.src.split("/").map(decodeURIComponent).join("/") }) : j.replaced ? REPLACED : "–"), { compare: false });
     row("hash", (j) => h("span", { class: "mono", text: j.hash }));
     row("sha256", (j) => h("span", { class: "mono", text: j.sha || "–" }));
     if (jobs.some((j) => j && j.pid)) row("provider id", (j) => h("span", { class: "mono", text: j.pid || "–" }), { compare: false });

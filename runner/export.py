@@ -102,7 +102,7 @@ def export_row(job: JobRecord, outputs_dir: str, run_id: int | None = None) -> d
         "error": job.error,
         "cost_estimate_usd": usd(job.cost_estimate_micros),
         "cost_reported_usd": usd(job.cost_reported_micros),
-        "output_path": relative_output(job, outputs_dir),
+        "output_path": None if job.replaced else relative_output(job, outputs_dir),
         "sha256": job.sha256,
         "width": job.size[0] if job.size else None,
         "height": job.size[1] if job.size else None,

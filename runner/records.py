@@ -41,7 +41,7 @@ class JobRecord:
     values: Mapping[str, Any]        # the matrix values that made this job (what varies)
     params: Mapping[str, Any]        # the resolved request parameters
     state: str
-    output_path: str                 # absolute
+    output_path: str                 # absolute; an earlier run's done job: where its video is now (`replaced`)
     cost_estimate_micros: int
     cost_micros: int | None          # what its render counts against the budget (`counted_cost`), once known
     attempts: int
@@ -57,6 +57,8 @@ class JobRecord:
     cached_from_run: int | None      # the run whose output this job reuses
     billed_run: int | None = None    # the run that saw the current attempt billed, else the one that sent it
     cost_reported_micros: int | None = None  # the provider's figure as reported (None: none, or done before kept)
+    replaced: bool = False           # done in an earlier run whose video a later render replaced and nothing kept:
+                                     # `output_path` holds another video, and no file is this run's
 
     @property
     def paid_run(self) -> int | None:

@@ -326,7 +326,9 @@ def _job_data(job: JobRecord, base: str, common: Mapping[str, Any]) -> dict[str,
     d.update((k, v) for k, v in optional.items() if v is not None)
     if job.size:
         d["w"], d["h"] = job.size
-    if job.state == "done" and job.output_path:
+    if job.replaced:
+        d["replaced"] = True  # a later render took its video's place, and nothing kept it: no link
+    elif job.state == "done" and job.output_path:
         d["src"] = _rel(job.output_path, base)
         d["poster"] = _rel(_poster(job.output_path), base)
     return d
@@ -428,8 +430,9 @@ def _page_data(
                 if diff or dcost:
                     n_diff += 1
                 if (a_job.output_path == b_job.output_path and a_job.sha256 and b_job.sha256
-                        and a_job.sha256 != b_job.sha256):
-                    # Both runs wrote one path; only the later download is on disk.
+                        and a_job.sha256 != b_job.sha256 and not (a_job.replaced or b_job.replaced)):
+                    # Both runs wrote one path; only the later download is on disk. (An earlier run's video that
+                    # a later render of its job replaced is linked where it is kept, or says it is not.)
                     older = 0 if (a_job.downloaded_at or 0) <= (b_job.downloaded_at or 0) else 1
                     item["overwritten"] = older
                     stale = item["jobs"][older]
@@ -528,7 +531,7 @@ def ensure_posters(snapshot: Snapshot) -> None:
     """Write a JPEG poster (the first frame) beside each finished video that lacks an up-to-date one."""
     todo: list[tuple[str, str]] = []
     for job in snapshot.jobs:
-        if job.state != "done" or not job.output_path:
+        if job.state != "done" or not job.output_path or job.replaced:
             continue
         video = job.output_path
         poster = _poster(video)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, NamedTuple, Sequence
 
 from .errors import LockError, NotRecordedError, StateError, StateWriteError
+from .outputs import superseded_dir, take_path
 from .records import JobRecord, RunRecord, RunSummary, Snapshot, job_record, run_record  # noqa: F401 (re-exported)
 
 
@@ -1225,7 +1226,7 @@ class Store:
             spent, reserved = self.money(run_id)
             as_left = not asked_latest and run.ended_at is not None and run.id != self._last_run_id(run.manifest_name)
             if as_left:
-                jobs = self._as_left(run_id, jobs, run.ended_at)
+                jobs = self._videos_as_left(self._as_left(run_id, jobs, run.ended_at), jobs, run.manifest_name)
                 spent, reserved = self._money_as_left(run_id, (spent, reserved))
             all_spent, all_reserved = self.money(manifest_name=run.manifest_name)
             stopping, ended = self._run_events(run)
@@ -1307,6 +1308,51 @@ class Store:
             billed = self.billed_runs(was)
             out = [dataclasses.replace(j, billed_run=billed[j.id]) if j.id in billed else j for j in out]
         return tuple(out)
+
+    def _videos_as_left(self, left: tuple[JobRecord, ...], now: tuple[JobRecord, ...],
+                        manifest_name: str) -> tuple[JobRecord, ...]:
+        """An earlier run's jobs as it left them (`left`; `now`, the same jobs as recorded now), each done one
+        with its video where it is now. A job whose video's SHA-256 is no longer the one recorded now had it
+        replaced at its output path by a later render, which kept it under .runs/superseded/ (`keep_take`,
+        event `superseded`): its `output_path` is then that copy; or, while no later video was recorded (a
+        re-render failed), still the path its last reset from done left, when it recorded this video. When no
+        file is there, the job is `replaced`. Files are looked for, not read."""
+        moved = {j.id: n for j, n in zip(left, now)
+                 if j.state == S.DONE.value and j.sha256 and j.sha256 != n.sha256}
+        if not moved:
+            return left
+        recorded = self._kept_takes(list(moved))
+        latest = self.latest_run(manifest_name)
+        folder = superseded_dir(latest.outputs_dir) if latest is not None else None
+        out = []
+        for job in left:
+            n = moved.get(job.id)
+            if n is None or job.sha256 is None:
+                out.append(job)
+                continue
+            places = [recorded.get((job.id, job.sha256))]
+            if folder is not None:  # first where the latest run keeps them: a copied project's own copy
+                places.insert(0, str(take_path(folder / job.hash[:16], job.sha256, os.path.basename(n.output_path))))
+            if n.sha256 is None:
+                earlier = self.earlier_take(job.id)
+                places.append(earlier[0] if earlier is not None and earlier[1] == job.sha256 else None)
+            found = next((p for p in places if p and os.path.isfile(p)), None)
+            out.append(dataclasses.replace(job, output_path=found) if found
+                       else dataclasses.replace(job, replaced=True))
+        return tuple(out)
+
+    def _kept_takes(self, job_ids: Sequence[int]) -> dict[tuple[int, str], str]:
+        """Where the earlier takes of these jobs were kept when later renders replaced them (events
+        `superseded`), by (job id, the take's SHA-256)."""
+        out: dict[tuple[int, str], str] = {}
+        for chunk, marks in _chunked(job_ids):
+            for job_id, detail in self.db.execute(
+                f"SELECT job_id, detail FROM events WHERE kind='superseded' AND job_id IN ({marks}) ORDER BY id", chunk
+            ):
+                d = json.loads(detail) if detail else None
+                if isinstance(d, dict) and d.get("path") and d.get("sha256"):
+                    out[(job_id, str(d["sha256"]))] = str(d["path"])
+        return out
 
     def _money_as_left(self, run_id: int, now: tuple[int, int]) -> tuple[int, int]:
         """An earlier run's (spent, reserved) as it left them; `now` for a run that ended before they were kept."""

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
 
 import pytest
 
@@ -13,7 +16,7 @@ from runner import api
 from runner.cli import main
 from runner.plan import relpath
 
-from execkit import sim_provider, write_manifest
+from execkit import sha256, sim_provider, write_manifest
 
 
 def two_manifests(tmp_path: Path) -> tuple[Path, Path]:
@@ -161,3 +164,84 @@ def test_status_runs_lists_the_manifests_runs_and_how_each_was_started(
     assert "run --budget 5" in " ".join(rows[2])
     assert main(["status", str(t), "--runs", "--watch"]) == 2
     assert "one or the other" in capsys.readouterr().err
+
+
+def page_items(html: str) -> dict[str, dict[str, Any]]:
+    m = re.search(r'<script type="application/json" id="gridrun-data">(.*?)</script>', html, re.DOTALL)
+    assert m, "no data block"
+    return {it["key"]: it for it in json.loads(m.group(1))["items"]}
+
+
+def forced_twice(tmp_path: Path, **sim: Any) -> tuple[Path, Path]:
+    """Run 1 renders the two jobs of manifest t; run 2 renders both again (`--force`), with `sim` knobs. No
+    `seed` parameter: each render is another video."""
+    from runner.executor import RunOptions
+
+    m = write_manifest(tmp_path, extra={"matrix": {"style": ["anime", "clay"]}, "output": "{{ style }}.mp4"})
+    prov = sim_provider(m)
+    assert api.run(m, provider=prov, report=False).exit_code == 0
+    prov.app.state.sim.configure(sim)
+    api.run(m, provider=prov, options=RunOptions(force=True), report=False)
+    return m, tmp_path / "outputs" / "t"
+
+
+def test_an_earlier_runs_report_results_and_comparison_link_its_own_videos_after_a_re_render(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Run 2's re-renders take the place of run 1's videos, which are kept under .runs/superseded/: run 1's
+    report (video and poster), its results and its comparison with run 2 name those copies, whose bytes are
+    the SHA-256 run 1 recorded; run 2's report links its own videos at the output paths, as before."""
+    m, folder = forced_twice(tmp_path)
+    for argv in (["report", str(m), "--run", "1"], ["report", str(m), "--compare", "1", "2"], ["report", str(m)],
+                 ["export", str(m), "--run", "1", "--format", "json"]):
+        assert main(argv) == 0
+    capsys.readouterr()
+    run1 = page_items((folder / "report-run-1.html").read_text())
+    compared = page_items((folder / "compare-1-2.html").read_text())
+    latest = page_items((folder / "report.html").read_text())
+    rows = json.loads((folder / "results-run-1.json").read_text())["rows"]
+    assert len(rows) == len(run1) == 2
+    for row in rows:
+        mine, theirs = run1[row["key"]]["jobs"][0], latest[row["key"]]["jobs"][0]
+        assert row["output_path"].startswith(".runs/superseded/"), row
+        assert sha256(folder / row["output_path"]) == row["sha256"] == mine["sha"] != theirs["sha"]
+        assert unquote(mine["src"]) == row["output_path"] and (folder / unquote(mine["poster"])).is_file()
+        a, b = compared[row["key"]]["jobs"]
+        assert "overwritten" not in compared[row["key"]] and (a["src"], b["src"]) == (mine["src"], theirs["src"])
+        assert theirs["src"] == f"{row['values']['style']}.mp4"
+        assert sha256(folder / theirs["src"]) == theirs["sha"]
+
+
+def test_an_earlier_runs_video_that_a_re_render_replaced_and_nothing_kept_is_said_to_be_gone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With its kept copy deleted, run 1's video is nowhere: its report and comparison link nothing for it (the
+    page says "replaced by a later run; its video is not kept") and its results give no output path."""
+    m, folder = forced_twice(tmp_path)
+    shutil.rmtree(folder / ".runs" / "superseded")
+    for argv in (["report", str(m), "--run", "1"], ["report", str(m), "--compare", "1", "2"],
+                 ["export", str(m), "--run", "1", "--format", "json"]):
+        assert main(argv) == 0
+    capsys.readouterr()
+    for page in ("report-run-1.html", "compare-1-2.html"):
+        for item in page_items((folder / page).read_text()).values():
+            job = item["jobs"][0]
+            assert job["state"] == "done" and job["replaced"] is True and "src" not in job and "poster" not in job
+            assert "overwritten" not in item
+    rows = json.loads((folder / "results-run-1.json").read_text())["rows"]
+    assert [(r["state"], r["output_path"]) for r in rows] == [("done", None)] * 2
+
+
+def test_an_earlier_runs_video_still_in_place_after_a_failed_re_render_is_linked_there(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Run 2's re-renders fail: nothing replaced run 1's videos, which its report and results link where run 1
+    saved them."""
+    m, folder = forced_twice(tmp_path, failure_rate=1.0)
+    assert main(["report", str(m), "--run", "1"]) == 0
+    assert main(["export", str(m), "--run", "1", "--format", "json"]) == 0
+    capsys.readouterr()
+    run1 = page_items((folder / "report-run-1.html").read_text())
+    for row in json.loads((folder / "results-run-1.json").read_text())["rows"]:
+        assert row["output_path"] == run1[row["key"]]["jobs"][0]["src"] == f"{row['values']['style']}.mp4"
+        assert sha256(folder / row["output_path"]) == row["sha256"]

@@ -571,6 +571,26 @@ def test_a_missing_video_file_marks_its_cell(browser: Any, tmp_path: Path) -> No
         assert page.evaluate("document.querySelectorAll('.thumb.broken video').length") == 0  # its player is given back
 
 
+def test_a_video_a_later_run_replaced_and_nothing_kept_says_so_in_its_cell_and_details(
+    browser: Any, tmp_path: Path
+) -> None:
+    """An earlier run's done job whose video is gone (`replaced`, no link) says why, not "done (no file)"."""
+    report = report_of(tmp_path)
+    gone = "replaced by a later run; its video is not kept"
+    with opened(browser, report) as o:
+        page = o.page
+        page.evaluate("() => { const j = gridrun.data.items.find((i) => i.key === 'style=clay,seed=3').jobs[0];"
+                      " delete j.src; delete j.poster; j.replaced = true; gridrun.update(false); }")
+        card = '.card[data-key="style=clay,seed=3"]'
+        assert texts(page, card + " .thumb .ph") == [gone]
+        page.locator(card).click()
+        page.wait_for_selector("#viewer[open]")
+        output = page.evaluate("Array.from(document.querySelectorAll('#viewer tbody tr')).find((r) =>"
+                               " r.querySelector('th').textContent === 'output').querySelector('td').textContent")
+        assert output == gone
+        assert o.errors == []
+
+
 def test_keyboard_opens_the_focused_card_and_keeps_focus_in_the_viewer(browser: Any, tmp_path: Path) -> None:
     report = report_of(tmp_path)
     with opened(browser, report) as o:
