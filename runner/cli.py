@@ -48,8 +48,9 @@ class _Console(Console):
         mute(sys.stderr if self.stderr else sys.stdout)
 
 
-out = _Console(highlight=False, soft_wrap=True)
-err = _Console(stderr=True, highlight=False, soft_wrap=True)
+# No emoji codes: ":100:" in "m.yaml:100:3" or ":fire:" in a prompt is printed as written.
+out = _Console(highlight=False, soft_wrap=True, emoji=False)
+err = _Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 PLAN_ROWS = 40
 

@@ -131,6 +131,22 @@ def test_validate_as_a_process_exits_2_with_the_error_on_stderr() -> None:
     assert "valid — 8 jobs, $4.40 estimated" in good.stdout
 
 
+def test_text_that_looks_like_an_emoji_code_is_printed_as_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # ":100:" in "m.yaml:100:3" and ":fire:" in a prompt are rich emoji codes: printed verbatim, not as emoji
+    filler = "".join(f"# note {i}\n" for i in range(7, 100))
+    m = write(tmp_path / "m.yaml", 'provider: sim\nparams:\n  prompt: "a fox :fire: at :smile:"\n' + filler +
+              "  quality: 999p\n", head=HEAD)
+    code, _, err = run_cli(capsys, "validate", str(m))
+    assert code == 2
+    assert f"{m}:100:3: params.quality: '999p' is not one of" in err
+    ok = write(tmp_path / "ok.yaml", 'provider: sim\nparams:\n  prompt: "a fox :fire: at :smile:"\n', head=HEAD)
+    code, out, _ = run_cli(capsys, "plan", str(ok), "--explain")
+    assert code == 0
+    assert "a fox :fire: at :smile:" in out
+
+
 def test_a_format_width_of_gigabytes_is_refused_before_it_is_made(tmp_path: Path) -> None:
     """validate grew to 9.8 GB on this prompt; it is now an error at once, within a 1 GB address space."""
     import resource
