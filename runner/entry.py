@@ -50,13 +50,26 @@ def entry() -> None:
     import threading
 
     if threading.active_count() > 1:
+        # Everything is recorded: a signal during the wait for the other threads ends the command with its
+        # own code, at once (the interpreter's teardown would put SIGTERM back to killing it: exit 143).
+        def leave(signum: int, frame: object) -> None:
+            _flush()
+            os._exit(code)
+
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            if signal.getsignal(signum) is not signal.SIG_IGN:
+                signal.signal(signum, leave)
         sys.exit(code)
+    _flush()
+    os._exit(code)
+
+
+def _flush() -> None:
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except (OSError, ValueError):
             pass
-    os._exit(code)
 
 
 def _say_interrupted() -> None:

@@ -592,3 +592,37 @@ def test_a_signal_as_the_run_ends_is_recorded_and_leaves_the_commands_own_handle
     run = api.status(m).run
     assert run.status == "interrupted" and run.ended_at is not None, run
     monkeypatch.setattr(Executor, "_finish", real)
+
+
+_ENDED_WITH_A_THREAD_LEFT = """
+import threading, time
+import runner.cli
+
+def main(argv=None):
+    threading.Thread(target=time.sleep, args=(20,)).start()  # a worker still winding down
+    print("ended", flush=True)
+    return 3
+
+runner.cli.main = main
+from runner.entry import entry
+entry()
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_signal_after_the_command_ended_leaves_its_exit_code(signum: int) -> None:
+    """A signal while the exit waits for a thread still winding down (everything is recorded by then): the
+    command exits at once with its own code, not killed (143) nor interrupted (130)."""
+    proc = subprocess.Popen([sys.executable, "-c", _ENDED_WITH_A_THREAD_LEFT], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "ended\n"
+        time.sleep(0.3)
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 3, (proc.returncode, err)
+    assert "Traceback" not in err
