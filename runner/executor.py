@@ -780,7 +780,16 @@ class Executor:
             return  # a plain run: its video is gone or not, there is nothing to find by its key
         sent_at = row.submitted_at
         if retry:
-            found, answered = await self._find(key, sent_at, last_sent=sent_at)
+            # While it is looked up (which may wait for the provider's log to settle), the job may well be paid
+            # for: its cost shows as reserved. New jobs wait for the lookup, so the budget's check is not moved.
+            self._reserved += job.cost_micros
+            if sent_at is not None and not self.provider.caps.honours_idempotency_keys:
+                self._checks[jid] = sent_at + self.opts.request_timeout + LOG_SETTLE  # when `_find` reads the log
+            try:
+                found, answered = await self._find(key, sent_at, last_sent=sent_at)
+            finally:
+                self._reserved = max(0, self._reserved - job.cost_micros)
+                self._checks.pop(jid, None)
         else:
             # Only looked up (no wait): a miss proves the create never arrived only once its last send (before
             # the job became unknown, `attempt_ended_at`) can no longer be on its way.

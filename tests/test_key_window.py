@@ -159,3 +159,23 @@ def test_a_served_simulator_tells_the_run_how_long_it_remembers_keys(window: flo
 
         anyio.run(prepare)
     assert prov.caps.idempotency_window_seconds == taken
+
+
+def test_a_job_left_submitting_shows_its_cost_reserved_while_the_next_run_looks_it_up(tmp_path: Path) -> None:
+    """A provider that ignores keys: the next run reads its request log only once the lost create can no longer
+    be on its way (request timeout + LOG_SETTLE). Meanwhile the job may well be paid for: its cost shows as
+    reserved, with when the log is read; then it is found, followed and paid once."""
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",),
+                       sim={"render_time": 0.2, "jitter": 0.0, "honour_idempotency": False})
+    _killed_after_its_create(m)
+    cost = api.plan(m).jobs[0].cost_micros
+    seen = []
+    resumed = api.run(m, options=RunOptions(request_timeout=0.5, poll_interval=0.1), report=False,
+                      on_progress=seen.append)
+    assert resumed.exit_code == 0 and resumed.stats.counts["done"] == 1, resumed.stats.counts
+    looking = [s for s in seen if s.counts["submitting"] == 1]
+    assert looking and all(s.reserved_micros == cost and s.spent_micros == 0 for s in looking), \
+        [(s.counts, s.reserved_micros) for s in looking]
+    assert any(s.next_check is not None for s in looking)
+    s = _world_stats(m)
+    assert s["creates"] == 1 and s["duplicate_paid"] == 0, s
