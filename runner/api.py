@@ -189,7 +189,7 @@ def run(
     if callable(getattr(prov, "api_key", None)):
         prov.api_key()  # a missing key is said before any state is made
     store = Store(p.state_dir / "state.db")
-    store.acquire_lock(then="retry again" if options.retry_failed or options.retry_unknown else "run again",
+    store.acquire_lock(then="run `gridrun retry` again" if options.retry_failed or options.retry_unknown else "run again",
                        manifest=p.manifest.path)
     try:
         try:
