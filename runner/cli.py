@@ -33,7 +33,7 @@ from rich.text import Text
 from . import __version__, api
 from .export import dumps
 from .errors import GridrunError, ManifestErrors, UsageError
-from .plan import Plan, budget_micros, format_value, relpath, summarize_sources
+from .plan import Plan, budget_micros, format_value, overwrites, relpath, summarize_sources
 from .records import GONE_EXIT, RUN_STATUSES
 from .state import IN_FLIGHT, JobState, Snapshot, remedy
 from .stats import pace, problems, run_statistics
@@ -61,10 +61,13 @@ PLAN_ROWS = 40
 
 def cmd_validate(args: argparse.Namespace) -> int:
     plan = api.plan(args.manifest, max_jobs=args.max_jobs)
-    for w in plan.warnings:
+    over = plan.budget_micros is not None and plan.total_micros > plan.budget_micros
+    # The state only where it tells something: files in the way, or jobs an earlier run finished (free now).
+    diff = api.diff(plan) if over or plan.occupied else None
+    for w in (*plan.warnings, *overwrites(plan, diff)):
         err.print(f"[yellow]warning[/yellow]: {escape(w)}")
-    if plan.budget_micros is not None and plan.total_micros > plan.budget_micros:
-        to_send, following, cost = _budgeted(plan, api.diff(plan))  # jobs an earlier run finished cost nothing now
+    if plan.budget_micros is not None and over:
+        to_send, following, cost = _budgeted(plan, diff)
         if cost > plan.budget_micros:
             follow = f" and {len(following):,} in flight to follow" if following else ""
             err.print(f"[yellow]warning[/yellow]: {escape(str(plan.manifest.path))}: run.budget_usd: the "
@@ -73,6 +76,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
                       "runs up to it)")
     out.print(f"{plan.manifest.path}: valid — {_jobs(len(plan.jobs))}, ${plan.total_usd:,.2f} estimated")
     return 0
+
+
+def _warnings(plan: Plan, diff: Any) -> tuple[str, ...]:
+    """What `plan` and `run` warn of: the plan's, its files in the way (`overwrites`), and the state's."""
+    return (*plan.warnings, *overwrites(plan, diff), *(diff.warnings if diff else ()))
 
 
 def _budgeted(plan: Plan, diff: Any) -> tuple[list[Any], list[Any], int]:
@@ -128,7 +136,7 @@ def _plan_json(plan: Plan, diff: Any) -> dict[str, Any]:
         "total_micros": plan.total_micros,
         "budget_usd": None if plan.budget_micros is None else plan.budget_micros / 1e6,
         # `field: message`, as format /1 has them; the state's too (another manifest file of the same name)
-        "warnings": [getattr(w, "plain", w) for w in (*plan.warnings, *(diff.warnings if diff else ()))],
+        "warnings": [getattr(w, "plain", w) for w in _warnings(plan, diff)],
         "jobs": [
             {
                 "key": j.key,
@@ -187,7 +195,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
         print(dumps(_plan_json(plan, diff), ensure_ascii=not writes_any(sys.stdout), indent=2))
         return 0
-    for w in (*plan.warnings, *(diff.warnings if diff else ())):
+    for w in _warnings(plan, diff):
         err.print(f"[yellow]warning[/yellow]: {escape(w)}")
     m = plan.manifest
     out.print(f"[bold]{escape(m.name)}[/bold] — {plan.provider} / {plan.model} — {_jobs(len(plan.jobs))}")
@@ -393,7 +401,7 @@ def cmd_run(args: argparse.Namespace, **extra: Any) -> int:
 
     plan = api.plan(args.manifest, max_jobs=args.max_jobs)
     diff = api.diff(plan, force=getattr(args, "force", False))
-    for w in (*plan.warnings, *(diff.warnings if diff else ())):
+    for w in _warnings(plan, diff):
         err.print(f"[yellow]warning[/yellow]: {escape(w)}")
     if diff and (diff.changed or diff.stale or diff.cached or diff.in_flight or diff.refetch):
         err.print(f"plan against state: {diff.new} new, {diff.cached} cached, "

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_MAX_JOBS", "Diff", "Job", "Plan", "Stored", "build", "diff", "file_sha256", "format_value", "job_hash",
-    "job_key", "outputs_dir_of", "relpath", "state_dir_of", "summarize_sources",
+    "job_key", "outputs_dir_of", "overwrites", "relpath", "state_dir_of", "summarize_sources",
 ]
 
 DEFAULT_MAX_JOBS = 1000
@@ -51,6 +51,7 @@ class Plan:
     state_dir: Path
     budget_micros: int | None
     max_jobs: int
+    occupied: tuple[str, ...] = ()          # video paths where a file with no sidecar beside it sits (`overwrites`)
 
     @property
     def total_usd(self) -> float:
@@ -152,15 +153,15 @@ def _check_paths(manifest: Manifest, jobs: Sequence[Job], out_dir: Path) -> list
     """Every job's video can be written where the plan puts it: its path (with `.part`) not too long, and no
     file (a video of an earlier manifest, say) where one of its folders must be. Otherwise the job would be
     paid for and its video never saved. No job's files go in the state folder or over the manifest, nor its
-    sidecar over a JSON file that is not one. Returns warnings: videos that would replace files with no
-    sidecar (which gridrun may not have written)."""
+    sidecar over a JSON file that is not one. Returns the video paths where a file with no sidecar beside
+    it sits (`overwrites` tells which of them gridrun did not write)."""
     field = ("output",) if "output" in manifest.data else ()
     checked: set[str] = {str(out_dir)}
     state = str(state_dir_of(manifest).resolve())
     near = out_dir == Path(state) or Path(state).is_relative_to(out_dir) or out_dir.is_relative_to(state)
     mine = str(Path(manifest.path).resolve())
     guard = near or mine.startswith(str(out_dir) + os.sep)
-    foreign: list[str] = []
+    occupied: list[str] = []
     for job in jobs:
         video = job.output_str
         sidecar = sidecar_name(video)
@@ -180,7 +181,7 @@ def _check_paths(manifest: Manifest, jobs: Sequence[Job], out_dir: Path) -> list
                 raise manifest.error(field, f"job {job.key!r} would write {video}, which is a folder; move it, "
                                             "or change output")
             if not os.path.exists(sidecar):
-                foreign.append(video)
+                occupied.append(video)
         longest = max(len(os.fsencode(path)) for path in _written(job.output_str))
         if longest >= PATH_MAX:
             raise manifest.error(field, f"job {job.key!r} would write a path of {longest:,} bytes (with the "
@@ -194,12 +195,22 @@ def _check_paths(manifest: Manifest, jobs: Sequence[Job], out_dir: Path) -> list
                                             f"but {folder} is a file (or a broken link), not a folder; move it, or "
                                             "change output")
             folder = os.path.dirname(folder)
+    return occupied
+
+
+def overwrites(plan: Plan, diff: Diff | None) -> list[str]:
+    """The warning of files a run replaces that gridrun may not have written: at a job's video path, with no
+    sidecar beside them, and not the video the state records there with its SHA-256 (a done job whose sidecar
+    alone is missing, which the run writes again). `diff` (None: no state yet) already hashed those videos."""
+    own = diff.verified if diff is not None else frozenset()
+    foreign = [path for path in plan.occupied if path not in own]
     if not foreign:
         return []
+    m = plan.manifest
     more = f" and {len(foreign) - 1:,} more" if len(foreign) > 1 else ""
-    return [manifest.warning(field, f"a job would write over {foreign[0]}{more}, with no sidecar beside it: "
-                                    "a file gridrun may not have written; a run replaces it (move it first if it is "
-                                    "yours)")]
+    return [m.warning(("output",) if "output" in m.data else (),
+                      f"a job would write over {foreign[0]}{more}, with no sidecar beside it: a file gridrun may not "
+                      "have written; a run replaces it (move it first if it is yours)")]
 
 
 def _written(video: str) -> list[str]:
@@ -301,8 +312,7 @@ def _build(
             ctx_job.sweep(sw, expansion, *compiled)
     errors.raise_if_any()
     jobs = ctx_job.jobs
-    for warning in _check_paths(manifest, jobs, out_dir):
-        ctx_job.warnings[warning] = None
+    occupied = _check_paths(manifest, jobs, out_dir)
     first_of: dict[str, Job] = {}
     same = [(first_of[j.hash], j) for j in jobs if first_of.setdefault(j.hash, j) is not j]
     if same:
@@ -350,6 +360,7 @@ def _build(
         state_dir=state_dir_of(manifest),
         budget_micros=budget_micros(budget),
         max_jobs=cap,
+        occupied=tuple(occupied),
     )
 
 
@@ -384,6 +395,7 @@ class Diff:
     left_behind: LeftBehind | None = None  # jobs the last run left in flight that the plan no longer has: a run
                                            # refuses to start over them (without --leave-in-flight)
     warnings: tuple[str, ...] = ()         # what the state tells of the manifest (another file of its name)
+    verified: frozenset[str] = frozenset()  # paths of the plan's videos that hold their done job's recorded take
 
     def to_send(self, jobs: Sequence[Job]) -> list[Job]:
         """The jobs among `jobs` that a run sends, and pays for."""
@@ -407,9 +419,12 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
     new = cached = in_flight = settled = refetch = 0
     changed: list[str] = []
     following: list[str] = []
+    verified: set[str] = set()
     for job in plan.jobs:
         s = stored.get(job.hash)
         old = previous.get(job.key)
+        if s is not None and s.state == "done" and s.output_ok and s.output_path == job.output_str:
+            verified.add(job.output_str)
         if old is not None and old != job.hash:
             changed.append(job.key)
         if force:
@@ -441,7 +456,8 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
             settled += 1
     keys = {j.key for j in plan.jobs}
     stale = tuple(k for k in previous if k not in keys)
-    return Diff(reasons, new, cached, in_flight, settled, tuple(changed), stale, refetch, tuple(following))
+    return Diff(reasons, new, cached, in_flight, settled, tuple(changed), stale, refetch, tuple(following),
+                verified=frozenset(verified))
 
 
 def relpath(path: Path, start: Path) -> str:

@@ -121,6 +121,27 @@ def test_cli_run_says_where_an_altered_video_was_kept(tmp_path: Path, capsys: py
                      r"[0-9a-f]{16}/seed-1\.mp4 before fetching it again, at no cost", err), err
 
 
+def test_a_done_video_whose_sidecar_alone_is_gone_is_not_warned_of_and_gets_it_back(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The video is the one the state records (its SHA-256): `plan` and `run` do not call it a file gridrun
+    may not have written; the run writes its sidecar again and sends nothing."""
+    from runner.cli import main
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
+    assert main(["run", str(m), "--no-report"]) == 0
+    before = {j.key: (j.attempts, j.provider_id, j.sha256) for j in api.status(m).jobs}
+    side = tmp_path / "outputs" / "t" / "anime" / "seed-1.json"
+    side.unlink()
+    capsys.readouterr()
+    assert main(["plan", str(m)]) == 0
+    assert main(["run", str(m), "--no-report"]) == 0
+    err = capsys.readouterr().err
+    assert "no sidecar beside it" not in err and "warning" not in err, err
+    assert side.is_file() and {j.key: (j.attempts, j.provider_id, j.sha256) for j in api.status(m).jobs} == before
+    check_outputs(m)
+
+
 def test_changed_content_makes_new_jobs_only(tmp_path: Path) -> None:
     m = write_manifest(tmp_path, n_seeds=2)
     _, prov = run(m)

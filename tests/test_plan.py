@@ -14,7 +14,7 @@ import pytest
 from runner import api
 from runner.errors import CapabilityError, ManifestError, ManifestErrors, MatrixError, TemplateError
 from runner.manifest import load
-from runner.plan import DEFAULT_MAX_JOBS, Plan, Stored, build, diff, job_hash, job_key
+from runner.plan import DEFAULT_MAX_JOBS, Plan, Stored, build, diff, job_hash, job_key, overwrites
 from runner.providers import capabilities, get_provider
 
 HEAD = "version: 1\nname: fox\nmodel: pixverse-v5.6\n"
@@ -1137,7 +1137,29 @@ def test_no_output_goes_in_the_state_folder_or_over_the_manifest_or_a_foreign_js
     (tmp_path / "out" / "mine.mp4").write_bytes(b"mine")
     p = plan_of(tmp_path, "params:\n  prompt: a {{ x }}\nmatrix:\n  x: [fox, cat]\noutputs_dir: out\n"
                           "output: \"{{ 'prompts' if x == 'fox' else 'mine' }}.mp4\"\n")
-    assert any("mine.mp4, with no sidecar beside it" in w for w in p.warnings), p.warnings
+    assert [w for w in overwrites(p, None) if "mine.mp4, with no sidecar beside it" in w], p.occupied
+
+
+@pytest.mark.parametrize("state, ok, elsewhere, warned", [
+    ("done", True, False, False),   # the take the state records there, its sidecar alone gone: written again
+    ("done", False, False, True),   # altered: not the recorded take
+    ("done", True, True, True),     # the recorded take is elsewhere: this file is another
+    ("failed", False, False, True),
+    (None, False, False, True),     # no such job in the state
+])
+def test_a_file_with_no_sidecar_is_warned_of_unless_it_is_the_done_jobs_recorded_video(
+    tmp_path: Path, state: str | None, ok: bool, elsewhere: bool, warned: bool
+) -> None:
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "fox.mp4").write_bytes(b"a video")
+    p = plan_of(tmp_path, "params:\n  prompt: a fox\noutputs_dir: out\noutput: fox.mp4\n")
+    job = p.jobs[0]
+    stored = {} if state is None else {
+        job.hash: Stored(state, 1, str(tmp_path / "else.mp4") if elsewhere else job.output_str, ok)}
+    warnings = overwrites(p, diff(p, stored, {}))
+    assert bool(warnings) == warned, warnings
+    if warned:
+        assert "fox.mp4, with no sidecar beside it" in warnings[0]
 
 
 def test_a_prompt_of_one_number_is_its_text_and_a_blank_prompt_is_refused(tmp_path: Path) -> None:
