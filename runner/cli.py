@@ -414,8 +414,9 @@ def cmd_run(args: argparse.Namespace, **extra: Any) -> int:
         rel = relpath(result.outputs_dir, Path.cwd())
         report = relpath(result.report, Path.cwd()) if result.report else None
         kept = [relpath(p, Path.cwd()) for p in result.altered_kept]
+        foreign = [relpath(p, Path.cwd()) for p in result.foreign_kept]
         progress.final(result.stats, report=report, videos=f"{rel}/", status=result.status, exit_code=result.exit_code,
-                       altered_kept=kept)
+                       altered_kept=kept, foreign_kept=foreign)
     if report and not progress.json_lines:
         out.print(f"report: {report}")
     elif result.report_error:
@@ -424,6 +425,8 @@ def cmd_run(args: argparse.Namespace, **extra: Any) -> int:
         out.print(f"videos: {rel}/")
     if kept:
         err.print(_altered_note(kept), markup=False, highlight=False)
+    if foreign:
+        err.print(_foreign_note(foreign), markup=False, highlight=False)
     _say_end(args, plan, result)
     return result.exit_code
 
@@ -483,6 +486,14 @@ def _altered_note(kept: Sequence[str]) -> str:
     where = kept[0] if one else f"{Path(kept[0]).parent.parent.parent}/ (a folder per job and take)"
     return (f"{len(kept):,} video{'' if one else 's'} differed from what was downloaded: kept in {where} before "
             f"fetching {'it' if one else 'them'} again, at no cost")
+
+
+def _foreign_note(kept: Sequence[str]) -> str:
+    """One line for the files with no sidecar that sat where a job's video went (`kept`: where each was kept)."""
+    one = len(kept) == 1
+    where = kept[0] if one else f"{Path(kept[0]).parent.parent.parent}/ (a folder per job and file)"
+    return (f"{len(kept):,} file{' with no sidecar was' if one else 's with no sidecar were'} where a job's video "
+            f"went: kept in {where} before the video took {'its' if one else 'their'} place")
 
 
 def _unfinished(counts: Mapping[str, int]) -> int:

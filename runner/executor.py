@@ -38,7 +38,7 @@ from .errors import (
 from .jobs import COST_FACTORS, counted_cost
 from .live import LiveViews
 from .options import RunOptions
-from .outputs import keep_take, mute, sidecar_matches, sidecar_writer
+from .outputs import keep_foreign, keep_take, mute, sidecar_matches, sidecar_writer
 from .pacing import IntentBatcher, ListPoller, ListUnavailable, Pacer, RenderTimes, backoff
 from .plan import Job, Plan, budget_micros
 from .providers.base import Provider, VideoStatus
@@ -90,6 +90,7 @@ class RunResult:
     refused: str | None = None           # the code (FATAL_CODES) of the account refusal that stopped the run
     unreached: int = 0                   # jobs left unsent because their create never reached the provider
     left_done: int = 0                   # done jobs a re-render (--force) did not send: left done, as they were
+    foreign_kept: tuple[Path, ...] = ()  # files no sidecar named where a job's video went: kept there first
 
 
 class Executor:
@@ -165,6 +166,7 @@ class Executor:
         self._unanswered: dict[str, str] = {}  # video -> why its last polls got no status (read by `_watch`)
         self._ended = False
         self._altered_kept: list[Path] = []  # done videos found altered, kept under .runs/superseded/
+        self._foreign_kept: list[Path] = []  # files with no sidecar in a new video's place, kept there too
         self._tries_after_failure: dict[int, int] = {}  # job id -> new attempts this run made after failures
         self._crash_at = _parse_crash_point(os.environ.get("GRIDRUN_CRASH_AT", ""))
 
@@ -347,7 +349,7 @@ class Executor:
                            failure_retries=self.failure_retries)
         self.run_id, self.ids, self.cached = s.run_id, s.ids, s.cached
         self._prepaid, self._resets = s.prepaid, s.resets
-        self._altered_kept = s.altered_kept
+        self._altered_kept, self._foreign_kept = s.altered_kept, s.foreign_kept
         if self.failure_retries:  # but for jobs re-run on request (retry, --force): their count begins again
             made = self.store.failure_retries_made(list(s.ids.values()))
             self._tries_after_failure = {jid: n for jid, n in made.items() if jid not in s.resets}
@@ -446,7 +448,8 @@ class Executor:
         report = self.live.final_report()
         return RunResult(self.run_id, code, status, self.statistics(), self.plan.outputs_dir, report,
                          self.live.report_error, tuple(self._altered_kept), refused=self._refused,
-                         unreached=self._unreached, left_done=len(self._left_done))
+                         unreached=self._unreached, left_done=len(self._left_done),
+                         foreign_kept=tuple(self._foreign_kept))
 
     async def _signals(self, scope: anyio.CancelScope) -> None:
         wanted = [signal.SIGINT, signal.SIGTERM]
@@ -856,7 +859,8 @@ class Executor:
             await self._failure_retry(job, jid, self.store.job_row(jid)["error"] or "a failed render")
         elif state == S.DONE:
             if resume.check_done(self.store, self.run_id, job, jid, self.store.job_row(jid),
-                                 superseded=resume.superseded_folder(self.plan), kept=self._altered_kept):
+                                 superseded=resume.superseded_folder(self.plan), kept=self._altered_kept,
+                                 foreign=self._foreign_kept):
                 self.cached += 1
             else:  # fetched again, at no cost
                 self._set_state(jid, S.DOWNLOADING.value)
@@ -1148,18 +1152,22 @@ class Executor:
         # at no cost): a later reading of the provider's figure does not rewrite what that run paid.
         billed = row.cost_micros if row.cost_micros is not None else self._billed(job, jid, status, completed=True)
         assert billed is not None  # a completed render counts at least its estimate
-        # A re-run of a done job: its earlier take, still at `output`, is kept under .runs/superseded/ just
-        # before the new one replaces it (both on disk at every moment between).
+        # What `output` holds is kept under .runs/superseded/ just before the new video replaces it (both on
+        # disk at every moment between): a re-run's earlier take of the job, or a file no sidecar of gridrun's
+        # names (the user's own).
         earlier = self.store.earlier_take(jid) if row.attempt > 1 else None
         kept: list[Path] = []
+        foreign: list[tuple[Path, str]] = []
         keep: Callable[[], None] | None = None
-        if earlier is not None:
-            folder, was = self.plan.outputs_dir / ".runs" / "superseded" / job.hash[:16], earlier[1]
+        if earlier is not None or os.path.lexists(output):
+            folder, was = resume.superseded_folder(self.plan) / job.hash[:16], earlier[1] if earlier else None
 
             def keep_earlier() -> None:
-                aside = keep_take(output, was, folder)
+                aside = keep_take(output, was, folder) if was is not None else None
                 if aside is not None:
                     kept.append(aside)
+                elif (found := keep_foreign(output, folder)) is not None:
+                    foreign.append(found)
 
             keep = keep_earlier
         for attempt in range(1, self.retries + 3):
@@ -1213,6 +1221,9 @@ class Executor:
             if kept and earlier is not None:
                 self.store.event(self.run_id, jid, "superseded", {"path": str(kept[-1]), "sha256": earlier[1],
                                                                   "by_attempt": row.attempt})
+            for aside, sha256 in foreign:
+                self.store.event(self.run_id, jid, "foreign-kept", {"path": str(aside), "sha256": sha256})
+                self._foreign_kept.append(aside)
             self.live.saved(output)
             return
         self._settle(job, billed)

@@ -176,6 +176,27 @@ def take_path(folder: Path, sha256: str, name: str) -> Path:
     return folder / sha256[:16] / name
 
 
+def keep_foreign(video: Path, folder: Path) -> tuple[Path, str] | None:
+    """Keep a file at `video` that no sidecar of gridrun's names (the user's own, or a take whose sidecar was
+    lost), with a JSON file and a poster-named `.jpg` beside it, as `folder/<its sha256[:16]>/<name>` like an
+    altered take (`keep_altered`), before a job's download or copy replaces it. (The path kept, its SHA-256),
+    or None when there is nothing to keep: no file, a sidecar of gridrun's beside it, or a copy kept already."""
+    if "hash" in (read_sidecar(video) or {}):
+        return None
+    try:
+        sha256 = sha256_file(video)
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return None
+    if verified(take_path(folder, sha256, video.name), sha256):
+        return None  # kept already: by an earlier run, or as an altered take before its fetch
+    aside = _keep(video, sha256, folder)
+    for beside in (sidecar_path(video), video.with_suffix(".jpg")):
+        if beside != video and beside.is_file():
+            atomic_write(aside.with_suffix(beside.suffix), beside.read_bytes(), sync_folder_after=False)
+    sync_folder(os.fspath(aside))
+    return aside, sha256
+
+
 def _keep(video: Path, sha256: str, folder: Path) -> Path:
     """`video` (whose digest is `sha256`) as `take_path`, unless that is there already: linked where the file
     system allows, else copied."""

@@ -201,7 +201,8 @@ def _check_paths(manifest: Manifest, jobs: Sequence[Job], out_dir: Path) -> list
 def overwrites(plan: Plan, diff: Diff | None) -> list[str]:
     """The warning of files a run replaces that gridrun may not have written: at a job's video path, with no
     sidecar beside them, and not the video the state records there with its SHA-256 (a done job whose sidecar
-    alone is missing, which the run writes again). `diff` (None: no state yet) already hashed those videos."""
+    alone is missing, which the run writes again). `diff` (None: no state yet) already hashed those videos.
+    A run keeps such a file under .runs/superseded/ before a download replaces it."""
     own = diff.verified if diff is not None else frozenset()
     foreign = [path for path in plan.occupied if path not in own]
     if not foreign:
@@ -210,7 +211,8 @@ def overwrites(plan: Plan, diff: Diff | None) -> list[str]:
     more = f" and {len(foreign) - 1:,} more" if len(foreign) > 1 else ""
     return [m.warning(("output",) if "output" in m.data else (),
                       f"a job would write over {foreign[0]}{more}, with no sidecar beside it: a file gridrun may not "
-                      "have written; a run replaces it (move it first if it is yours)")]
+                      "have written; a run keeps it under .runs/superseded/ in the output folder before the job's "
+                      "video takes its place")]
 
 
 def _written(video: str) -> list[str]:

@@ -38,6 +38,7 @@ from .outputs import (
     atomic_write,
     copy_output,
     keep_altered,
+    keep_foreign,
     read_sidecar,
     sidecar_path,
     sidecar_writer,
@@ -66,6 +67,7 @@ class Sorted:
     resets: dict[int, str] = field(default_factory=dict)  # settled jobs to re-run -> why ("retry", "--force")
     cached: int = 0
     altered_kept: list[Path] = field(default_factory=list)  # done videos altered in place, kept before fetched again
+    foreign_kept: list[Path] = field(default_factory=list)  # files no sidecar named in a video's place, kept first
 
 
 def action(state: JobState, opts: RunOptions) -> str:
@@ -168,7 +170,8 @@ def _sort(plan: Plan, store: Store, opts: RunOptions, run_id: int, manifest_text
         state = JobState(row["state"])
         what = actions[job.hash]
         if what == "check":
-            if check_done(store, run_id, job, jid, row, superseded=superseded_folder(plan), kept=out.altered_kept):
+            if check_done(store, run_id, job, jid, row, superseded=superseded_folder(plan), kept=out.altered_kept,
+                          foreign=out.foreign_kept):
                 out.cached += 1
             else:
                 state = S.DOWNLOADING
@@ -201,13 +204,19 @@ def superseded_folder(plan: Plan) -> Path:
     return superseded_dir(plan.outputs_dir)
 
 
-def check_done(store: Store, run_id: int, job: Job, jid: int, row: Any, *, superseded: Path, kept: list[Path]) -> bool:
+def check_done(store: Store, run_id: int, job: Job, jid: int, row: Any, *, superseded: Path, kept: list[Path],
+               foreign: list[Path]) -> bool:
     """A done job: True when its video is whole (cached; copied where this plan wants it), else moved to
     downloading, to be fetched again at no cost. A file at its place that is not that video (edited or
     replaced by the user) is first kept under `superseded` (event altered-kept), its path added to `kept`:
-    the download would replace it."""
+    the download would replace it. So is a file no sidecar names where the copy goes (event foreign-kept),
+    its path added to `foreign`."""
     if verified(Path(row["output_path"]), row["sha256"]):
         if Path(row["output_path"]) != job.output:
+            found = keep_foreign(job.output, superseded / job.hash[:16])
+            if found is not None:
+                store.event(run_id, jid, "foreign-kept", {"path": str(found[0]), "sha256": found[1]})
+                foreign.append(found[0])
             copy_output(Path(row["output_path"]), job.output)
             store.set_output(jid, job.output)
     elif verified(job.output, row["sha256"]):

@@ -140,6 +140,67 @@ def test_a_done_video_whose_sidecar_alone_is_gone_is_not_warned_of_and_gets_it_b
     assert "no sidecar beside it" not in err and "warning" not in err, err
     assert side.is_file() and {j.key: (j.attempts, j.provider_id, j.sha256) for j in api.status(m).jobs} == before
     check_outputs(m)
+    assert not (tmp_path / "outputs" / "t" / ".runs" / "superseded").exists()
+
+
+def test_a_file_with_no_sidecar_in_a_new_jobs_place_is_kept_under_superseded(tmp_path: Path) -> None:
+    """A file of the user's where a new job's video goes is kept, byte for byte, with the .jpg of its name
+    beside it, under .runs/superseded/<hash>/<its sha256 prefix>/ before the download takes its place, and
+    the state says where (event foreign-kept)."""
+    from runner.state import Store
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
+    mine = tmp_path / "outputs" / "t" / "anime" / "seed-1.mp4"
+    mine.parent.mkdir(parents=True)
+    mine_bytes = b"MY OWN PRECIOUS FILE"
+    mine.write_bytes(mine_bytes)
+    mine.with_suffix(".jpg").write_bytes(b"my own poster")
+    r1, prov = run(m)
+    assert r1.exit_code == 0 and stats(prov)["creates"] == 1
+    job = api.status(m).jobs[0]
+    kept = r1.outputs_dir / ".runs" / "superseded" / job.hash[:16] / sha256_bytes(mine_bytes)[:16] / mine.name
+    assert r1.foreign_kept == (kept,) and kept.read_bytes() == mine_bytes
+    assert kept.with_suffix(".jpg").read_bytes() == b"my own poster"
+    assert sha256(mine) == job.sha256  # the new video in its place
+    check_outputs(m)
+    with Store(tmp_path / ".gridrun" / "state.db", readonly=True) as store:
+        events = [json.loads(r[0]) for r in store.db.execute("SELECT detail FROM events WHERE kind='foreign-kept'")]
+    assert events == [{"path": str(kept), "sha256": sha256_bytes(mine_bytes)}]
+    r2, _ = run(m, prov)  # gridrun's own now: cached, nothing kept
+    assert r2.stats.cached == 1 and r2.foreign_kept == ()
+
+
+def test_a_file_with_no_sidecar_where_a_done_video_is_copied_is_kept_first(tmp_path: Path) -> None:
+    """A changed output template moves a done job's video: the copy does not write over a file of the user's
+    at its new place without keeping it."""
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
+    r1, prov = run(m)
+    m.write_text(m.read_text().replace("output: '{{ style }}/seed-{{ seed }}.mp4'", "output: '{{ style }}.mp4'"))
+    mine = r1.outputs_dir / "anime.mp4"
+    mine.write_bytes(b"MY OWN FILE")
+    r2, _ = run(m, prov)
+    assert r2.exit_code == 0 and r2.stats.cached == 1 and stats(prov)["creates"] == 1
+    job = api.status(m).jobs[0]
+    kept = r1.outputs_dir / ".runs" / "superseded" / job.hash[:16] / sha256_bytes(b"MY OWN FILE")[:16] / mine.name
+    assert r2.foreign_kept == (kept,) and kept.read_bytes() == b"MY OWN FILE"
+    assert sha256(mine) == job.sha256
+
+
+def test_cli_warns_of_and_says_where_a_file_with_no_sidecar_was_kept(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from runner.cli import main
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
+    mine = tmp_path / "outputs" / "t" / "anime" / "seed-1.mp4"
+    mine.parent.mkdir(parents=True)
+    mine.write_bytes(b"mine")
+    assert main(["run", str(m), "--no-report"]) == 0
+    err = capsys.readouterr().err
+    assert "seed-1.mp4, with no sidecar beside it: a file gridrun may not have written; a run keeps it under " \
+           ".runs/superseded/ in the output folder" in err, err
+    assert re.search(r"1 file with no sidecar was where a job's video went: kept in \S+/\.runs/superseded/"
+                     r"[0-9a-f]{16}/[0-9a-f]{16}/seed-1\.mp4 before the video took its place", err), err
 
 
 def test_changed_content_makes_new_jobs_only(tmp_path: Path) -> None:
