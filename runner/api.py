@@ -167,7 +167,8 @@ def run(
     :raises BudgetError: the plan does not fit the budget.
     :raises InFlightError: jobs the last run sent still render, and the changed manifest no longer has them
         (`leave_in_flight` runs anyway).
-    :raises LockError: another runner holds the state.
+    :raises LockError: another runner holds the state, or another run (of another state) writes into the output
+        folder.
     :raises StateWriteError: the state could not be written once the run began (a full disk): the run stopped
         sending jobs; those it sent are collected by the next run.
     :raises UsageError: bad options, or called from a running event loop (Jupyter, `asyncio.run`), which a
@@ -193,6 +194,7 @@ def run(
                        manifest=p.manifest.path)
     try:
         try:
+            _lock_outputs(p, store)
             on_report, on_output = _report_hooks(p) if report else (None, None)
             ex = Executor(p, prov, store, options=options, on_progress=on_progress, on_report=on_report,
                           on_output=on_output, argv=argv)
@@ -207,6 +209,25 @@ def run(
         if failed is None:
             raise
         raise store.unwritable(failed) from exc
+
+
+def _lock_outputs(p: Plan, store: Store) -> None:
+    """The output folder's lock, beside the runner lock `store` holds (`Store.lock_outputs`).
+
+    :raises LockError: another run (of another state) writes into the folder.
+    :raises ManifestError: the folder, its `.runs/` or the lock file in it cannot be made or written.
+    """
+    try:
+        (p.outputs_dir / ".runs").mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a place the plan could not rule out (/proc, a read-only mount as root)
+        raise plan_mod.folder_error(p.manifest, p.outputs_dir, exc) from None
+    field = plan_mod.outputs_field(p.manifest)
+    try:
+        store.lock_outputs(p.outputs_dir, manifest=p.manifest.path, field=field)
+    except OSError as exc:  # no permission, a full disk
+        where = f"{exc.filename}: " if exc.filename else ""
+        raise p.manifest.error((field,), f"the output folder {p.outputs_dir} cannot be written: "
+                                         f"{where}{exc.strerror or exc}") from None
 
 
 # A run allocates many short-lived objects (requests, responses, coroutine frames) while holding thousands

@@ -10,7 +10,7 @@
     ├── BudgetError              the plan or the run would exceed the budget
     ├── StateError               the state store is unusable or a job moved along an illegal transition
     │   ├── StateWriteError      a run could not write its state (a full disk, an I/O error) and stopped
-    │   └── LockError            another runner holds the state lock
+    │   └── LockError            another runner holds the state lock, or another run the output folder's
     ├── Interrupted              the user stopped the run (Ctrl-C)
     └── ProviderError            a provider call went wrong; subclasses say what the executor must do
         ├── NeedsKeyError        the provider's API key is not set
@@ -116,7 +116,7 @@ class StateWriteError(StateError):
 
 
 class LockError(StateError):
-    """Another runner holds the state lock."""
+    """Another runner holds the state lock, or a run of another state the lock of the output folder."""
 
 
 class Interrupted(GridrunError):

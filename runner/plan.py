@@ -135,14 +135,14 @@ def _check_folder(manifest: Manifest, field: str, folder: Path) -> None:
         raise manifest.error((field,) if field else (), f"{what}: {where} not writable")
 
 
-def _outputs_field(manifest: Manifest) -> str:
+def outputs_field(manifest: Manifest) -> str:
     """The manifest field that names its output folder: `outputs_dir`, else `name` (outputs/<name>)."""
     return "outputs_dir" if manifest.data.get("outputs_dir") else "name"
 
 
 def folder_error(manifest: Manifest, folder: Path, exc: OSError) -> ManifestError:
     """The error, at the manifest's field that names it, for an output folder the system would not make."""
-    return manifest.error((_outputs_field(manifest),), f"the output folder {folder} cannot be made: {exc.strerror or exc}")
+    return manifest.error((outputs_field(manifest),), f"the output folder {folder} cannot be made: {exc.strerror or exc}")
 
 
 PATH_MAX = 4096
@@ -254,7 +254,7 @@ def _build(
     cap = int(max_jobs or run.get("max_jobs") or DEFAULT_MAX_JOBS)
     out_dir = (outputs_dir or outputs_dir_of(manifest)).resolve()
     if outputs_dir is None:
-        _check_folder(manifest, _outputs_field(manifest), out_dir)
+        _check_folder(manifest, outputs_field(manifest), out_dir)
     _check_folder(manifest, "state_dir" if manifest.data.get("state_dir") else "", state_dir_of(manifest))
     sweeps = sweeps_of(manifest)
 

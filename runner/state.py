@@ -385,6 +385,32 @@ def lock_holder(state_dir: Path) -> int | None:
     return None if started is not None and started > since + PID_CLOCK_SLACK else pid  # a pid reused since
 
 
+def outputs_writer(folder: Path) -> dict[str, str] | None:
+    """The state folder and manifest (`state_dir`, `manifest`; with `pid`, `host`, `since`) of the run that took
+    the lock of the output folder `folder` last (`Store.lock_outputs`), read without taking it; None when no
+    run has, or the file is not one gridrun wrote."""
+    try:
+        doc = json.loads((folder / ".runs" / "lock").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(doc, dict) or not all(isinstance(doc.get(k), str) for k in ("state_dir", "manifest")):
+        return None
+    return {k: str(v) for k, v in doc.items()}
+
+
+def _outputs_locked_out(folder: Path, holder: dict[str, str] | None, *, field: str) -> str:
+    """Why the lock of the output folder was refused: the run holding it (its process, state folder and
+    manifest), and what to do."""
+    if holder is None:
+        who = "another process"
+    else:
+        who = (f"pid {holder.get('pid', '?')} on {holder.get('host', '?')} since {holder.get('since', '?')}, "
+               f"the state in {holder['state_dir']}, manifest {holder['manifest']}")
+    own = "`outputs_dir:`" if field == "outputs_dir" else "`name:` or `outputs_dir:`"
+    return (f"{folder}: another gridrun run writes into this output folder ({who}); the two would replace each "
+            f"other's videos: wait for it to finish, or give this manifest its own {own}")
+
+
 def _readonly_uri(path: Path) -> str:
     """The SQLite URI that opens `path` to read only. Its folder not writable (a read-only mount, an archive),
     SQLite could not make the shared-memory file WAL reading needs: a state file left whole (no write-ahead
@@ -627,6 +653,31 @@ class Store:
                if row is not None else " (the manifests of one folder share its state, one runner at a time)")
         own = "; or give this manifest a `state_dir:` of its own (it then reuses none of these videos)"
         return f"{held}{who}: {wait}{'' if cancel else own}"
+
+    def lock_outputs(self, folder: Path, *, manifest: str | Path, field: str) -> None:
+        """Take the lock of the output folder this run writes into (`.runs/lock` in it, `.runs/` made), held and released with
+        the runner lock (`acquire_lock` first): two manifests of their own `state_dir:` writing one folder would
+        download into the same files and replace each other's videos. The lock file records this state folder
+        and `manifest` (`outputs_writer`). Refused with who holds it and, `field` the manifest's field naming the
+        folder (`outputs_dir`, or `name`: outputs/<name>), how to give the manifest a folder of its own. A file
+        system that cannot lock (a network share) leaves the folder unlocked: the runner lock still holds, and
+        `plan` and `run` warn of the other state that the file records.
+
+        :raises LockError: another run holds the folder.
+        :raises OSError: the lock file cannot be made or written.
+        """
+        lock_path = folder / ".runs" / "lock"
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            _flock(fd, required=False)  # not lockable here: the record below still makes `plan` warn
+        except BlockingIOError:
+            os.close(fd)
+            raise LockError(_outputs_locked_out(folder, outputs_writer(folder), field=field)) from None
+        self._lock_fds.append(fd)
+        record = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S"),
+                  "state_dir": str(self.path.parent.resolve()), "manifest": str(Path(manifest).resolve())}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(record).encode(), 0)
 
     def release_lock(self) -> None:
         for fd in self._lock_fds:

@@ -1,0 +1,119 @@
+"""Two manifests, each with a state of its own (`state_dir:`), that write one output folder: a run locks the folder
+beside its state, so the second is refused before it sends anything; the folder records the state that wrote it
+last, and `plan` and `run` of the other warn of it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from runner import api
+from runner.cli import main
+from runner.errors import NotRecordedError, StateError
+from runner.sim.config import SimConfig
+from runner.sim.serve import running_server
+from runner.state import outputs_writer
+
+from execkit import check_outputs, write_manifest
+
+
+def _two(tmp_path: Path, **kwargs: Any) -> tuple[Path, Path, Path]:
+    """Manifests a and b, states sa/ and sb/, both writing shared/ (their prompts differ); and shared/."""
+    made = []
+    for name, animal in (("a", "fox"), ("b", "cat")):
+        extra = {"outputs_dir": "shared", "state_dir": f"s{name}",
+                 "params": {"prompt": f"a {animal}, {{{{ style }}}} style", "quality": "360p", "duration": 5}}
+        made.append(write_manifest(tmp_path, name=name, extra=extra, **kwargs))
+    return made[0], made[1], (tmp_path / "shared").resolve()
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _line_of(manifest: Path, field: str) -> int:
+    return next(n for n, line in enumerate(manifest.read_text().splitlines(), 1) if line.startswith(f"{field}:"))
+
+
+def _shared_warning(by: Path, folder: Path, other: Path) -> str:
+    """The warning `plan`/`run` of `by` gives of `other`'s state writing `folder`, as printed."""
+    state = (other.parent / f"s{other.stem}").resolve()
+    return (f"warning: {by}:{_line_of(by, 'outputs_dir')}:1: outputs_dir: {folder} is also written by the state in "
+            f"{state} (manifest {other.resolve()}): the two replace each other's videos; give one of them its own "
+            "outputs_dir\n")
+
+
+@pytest.mark.timeout(120)
+def test_a_second_state_writing_the_same_output_folder_is_refused_while_the_first_runs(tmp_path: Path) -> None:
+    """b is refused before it sends anything (the simulator counts a's creates only), names the run holding the
+    folder and what to do, records no run; a's videos are whole, each as its sidecar says."""
+    with running_server(SimConfig(render_time=2.0, jitter=0.0, concurrency=2), process=True) as url:
+        a, b, shared = _two(tmp_path, n_seeds=3, run={"concurrency": 2}, base_url=url, sim={})
+        first = subprocess.Popen([sys.executable, "-m", "runner.cli", "run", str(a), "--no-report"], cwd=tmp_path,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 60
+            while not _in_flight(a):
+                assert first.poll() is None and time.monotonic() < deadline, "a never had a job in flight"
+                time.sleep(0.05)
+            second = subprocess.run([sys.executable, "-m", "runner.cli", "run", str(b), "--no-report"], cwd=tmp_path,
+                                    capture_output=True, text=True, timeout=60, check=False)
+            overlapped = first.poll() is None
+            _, err = first.communicate(timeout=60)
+        finally:
+            if first.poll() is None:
+                first.kill()
+                first.communicate()
+        assert first.returncode == 0, err
+        assert second.returncode == 1, second.stderr
+        assert overlapped, "a ended before b was refused: the test proves nothing"
+        said = " ".join(second.stderr.split())
+        assert (f"error: {shared}: another gridrun run writes into this output folder (pid {first.pid} on ") in said
+        assert (f", the state in {(tmp_path / 'sa').resolve()}, manifest {a.resolve()}); the two would replace each "
+                "other's videos: wait for it to finish, or give this manifest its own `outputs_dir:`") in said
+        assert "Traceback" not in second.stderr
+        stats = httpx.get(url.rsplit("/v1", 1)[0] + "/_sim/stats").json()
+    assert stats["creates"] == 6 and stats["duplicate_paid"] == 0, stats  # a's six jobs, b none
+    assert len(check_outputs(a)) == 6
+    with pytest.raises(NotRecordedError):
+        api.runs(b)
+    assert len(list(shared.glob("*/*.mp4"))) == 6 and not list(shared.glob("*/*.part"))
+
+
+def _in_flight(m: Path) -> bool:
+    try:
+        c = api.status(m).counts
+    except StateError:  # no state, or no run recorded yet
+        return False
+    return bool(c["submitted"] + c["running"])
+
+
+def test_one_manifest_runs_runs_again_retries_and_cancels_as_before(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A manifest alone in its output folder: each command goes through in one process, one after the other (the
+    folder's lock goes with the state's), with no warning of the folder; the folder names its state."""
+    m = write_manifest(tmp_path, n_seeds=2, sim={"render_time": 0.05, "jitter": 0.0})
+    outputs = (tmp_path / "outputs" / "t").resolve()
+    code, _, err = _cli(capsys, "run", str(m), "--no-report")
+    assert code == 0, err
+    for argv in (("run", str(m), "--no-report"), ("retry", str(m), "--no-report"), ("cancel", str(m)),
+                 ("plan", str(m)), ("run", str(m), "--no-report")):
+        code, out, err = _cli(capsys, *argv)
+        assert code == 0, (argv, err)
+        assert "warning" not in err and "lock" not in err, (argv, err)
+        assert argv[0] != "cancel" or "nothing in flight to cancel" in out, out
+    assert [r.run.id for r in api.runs(m)] == [4, 3, 2, 1]  # run, run, retry, run: cancel and plan record none
+    assert api.runs(m)[0].cached == 4
+    assert len(check_outputs(m)) == 4
+    writer = outputs_writer(outputs)
+    assert writer is not None
+    assert (writer["state_dir"], writer["manifest"]) == (str((tmp_path / ".gridrun").resolve()), str(m.resolve()))
