@@ -29,7 +29,7 @@ from .manifest import Manifest
 from .plan import Diff, Plan, Stored
 from .providers import get_provider
 from .providers import capabilities
-from .resume import left_behind, name_shared
+from .resume import left_behind, name_shared, outputs_shared
 from .state import JobState, RunRecord, RunSummary, Snapshot, Store, as_judged, store_error
 from .stats import RunStatistics, pace, problems
 
@@ -61,8 +61,9 @@ def _capability_files(m: Manifest) -> list[Path]:
 
 
 def plan(m: Manifest | str | Path, *, max_jobs: int | None = None) -> Plan:
-    """Expand, render, check and price every job. :raises ManifestError: or ManifestErrors (several), before
-    any paid call."""
+    """Expand, render, check and price every job; its warnings include a run of another state that wrote into
+    its output folder (`resume.outputs_shared`). :raises ManifestError: or ManifestErrors (several), before any
+    paid call."""
     check_option("max_jobs", max_jobs)
     m = _manifest(m)
     files = _capability_files(m)
@@ -79,7 +80,7 @@ def plan(m: Manifest | str | Path, *, max_jobs: int | None = None) -> Plan:
         model = caps.model(m.model)
         if model is not None:
             model.check_prices()
-        return plan_mod.build(m, caps, max_jobs=max_jobs)
+        built = plan_mod.build(m, caps, max_jobs=max_jobs)
     except (capabilities.CapabilityDataError, KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         # A user's capability file of the wrong shape (a rule that is not a mapping) may surface only when
         # jobs are checked and priced.
@@ -90,6 +91,7 @@ def plan(m: Manifest | str | Path, *, max_jobs: int | None = None) -> Plan:
         if os.environ.get("GRIDRUN_CAPABILITIES"):
             raise UsageError(f"GRIDRUN_CAPABILITIES: {message}") from exc
         raise  # gridrun's own data or code: a bug, shown as it is
+    return replace(built, warnings=(*built.warnings, *outputs_shared(built)))
 
 
 def _check_sim_knobs(m: Manifest) -> None:

@@ -46,8 +46,8 @@ from .outputs import (
     sync_folder,
     verified,
 )
-from .plan import Job, Plan, folder_error
-from .state import FAILURE_RETRY, JobState, Store
+from .plan import Job, Plan, folder_error, outputs_field
+from .state import FAILURE_RETRY, JobState, Store, outputs_writer
 
 S = JobState
 
@@ -367,6 +367,23 @@ def name_shared(plan: Plan, store: Store) -> list[str]:
     # what sharing does (the latest run of both in `status`, `report` and `export`) the README says
     return [m.warning(("name",), f"{m.name!r} is also the name of {path}{more} (latest run {run_id}): the two share "
                                  f"one history{folder}; give one its own `name:`")]
+
+
+def outputs_shared(plan: Plan) -> list[str]:
+    """A warning, at the manifest's field naming its output folder, when the folder records (`outputs_writer`)
+    that a run of another state wrote into it last, and that state is there still: two states writing one
+    folder replace each other's videos, run after run. A state since removed is no other writer: the next run
+    takes its place in the record."""
+    writer = outputs_writer(plan.outputs_dir)
+    if writer is None:
+        return []
+    other = Path(writer["state_dir"])
+    if other == plan.state_dir or not (other / "state.db").is_file():
+        return []
+    m = plan.manifest
+    return [m.warning((outputs_field(m),), f"{plan.outputs_dir} is also written by the state in {other} (manifest "
+                                           f"{writer['manifest']}): the two replace each other's videos; give one "
+                                           "of them its own outputs_dir")]
 
 
 def check_budget(

@@ -4,6 +4,8 @@ last, and `plan` and `run` of the other warn of it."""
 
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
 import sys
 import time
@@ -18,7 +20,7 @@ from runner.cli import main
 from runner.errors import NotRecordedError, StateError
 from runner.sim.config import SimConfig
 from runner.sim.serve import running_server
-from runner.state import outputs_writer
+from runner.state import Store, outputs_writer
 
 from execkit import check_outputs, write_manifest
 
@@ -94,6 +96,49 @@ def _in_flight(m: Path) -> bool:
     except StateError:  # no state, or no run recorded yet
         return False
     return bool(c["submitted"] + c["running"])
+
+
+def test_plan_and_run_warn_of_another_state_writing_the_output_folder_while_it_exists(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Run after run, each of two such manifests is warned of the other's state, at its outputs_dir. A cancel,
+    which writes nothing into the folder, does not wait for the folder's lock; a run does. A state since removed
+    is taken over silently."""
+    a, b, shared = _two(tmp_path, sim={"render_time": 0.05, "jitter": 0.0})
+    assert api.run(a, report=False).exit_code == 0
+    code, _, err = _cli(capsys, "plan", str(a))
+    assert code == 0 and "also written" not in err  # its own state
+    code, _, err = _cli(capsys, "plan", str(b))
+    assert code == 0 and _shared_warning(b, shared, a) in err
+    code, out, _ = _cli(capsys, "plan", str(b), "--json")
+    assert code == 0 and [w for w in json.loads(out)["warnings"] if "also written" in w] == \
+        [_shared_warning(b, shared, a).split(": ", 2)[2].rstrip("\n")]
+    code, _, err = _cli(capsys, "run", str(b), "--no-report")
+    assert code == 0 and _shared_warning(b, shared, a) in err
+    assert outputs_writer(shared)["state_dir"] == str((tmp_path / "sb").resolve())
+    code, _, err = _cli(capsys, "plan", str(a))
+    assert code == 0 and _shared_warning(a, shared, b) in err
+
+    holder = Store(tmp_path / "sa" / "state.db")  # a run of a, going on
+    holder.acquire_lock(manifest=a)
+    holder.lock_outputs(shared, manifest=a, field="outputs_dir")
+    try:
+        code, _, err = _cli(capsys, "run", str(b), "--no-report")
+        assert code == 1 and f"{shared}: another gridrun run writes into this output folder" in err
+        code, out, err = _cli(capsys, "cancel", str(b))
+        assert code == 0 and "nothing in flight to cancel" in out, err
+        code, out, err = _cli(capsys, "status", str(b))
+        assert code == 0, err
+    finally:
+        holder.close()
+    assert [r.run.id for r in api.runs(b)] == [1]  # the refused run recorded nothing
+
+    shutil.rmtree(tmp_path / "sa")
+    code, _, err = _cli(capsys, "plan", str(b))
+    assert code == 0 and "also written" not in err
+    code, _, err = _cli(capsys, "run", str(b), "--no-report")
+    assert code == 0 and "also written" not in err
+    assert outputs_writer(shared) is not None and outputs_writer(shared)["manifest"] == str(b.resolve())
 
 
 def test_one_manifest_runs_runs_again_retries_and_cancels_as_before(
