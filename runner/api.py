@@ -192,8 +192,8 @@ def run(
     if callable(getattr(prov, "api_key", None)):
         prov.api_key()  # a missing key is said before any state is made
     store = Store(p.state_dir / "state.db")
-    store.acquire_lock(then="run `gridrun retry` again" if options.retry_failed or options.retry_unknown else "run again",
-                       manifest=p.manifest.path)
+    command = "retry" if options.retry_failed or options.retry_unknown else "run"
+    store.acquire_lock(then="run `gridrun retry` again" if command == "retry" else "run again", manifest=p.manifest.path)
     try:
         try:
             _lock_outputs(p, store)
@@ -205,11 +205,14 @@ def run(
         finally:
             store.close()
     except BaseException as exc:
-        # The run's state could not be written (a full disk) once it began: the task group ended every task, so
-        # nothing more is sent; said as such, not as the group of the tasks' errors. Before, nothing was sent.
-        failed = store_error(exc) if store.run_id is not None else None
+        # The run's state could not be written (a full disk, another process's write transaction) once it began:
+        # the task group ended every task, so nothing more is sent; said as such, not as the group of the tasks'
+        # errors. Before, nothing was sent: said with the state's path and what to do.
+        failed = store_error(exc)
         if failed is None:
             raise
+        if store.run_id is None:
+            raise store.unusable(failed, then=command) from exc
         raise store.unwritable(failed) from exc
 
 

@@ -44,7 +44,7 @@ from .plan import Job, Plan, budget_micros
 from .providers.base import Provider, VideoStatus
 from .providers.download import WRITE_FAILED
 from .records import RUN_STATUSES
-from .state import FAILURE_RETRY, FINAL, IN_FLIGHT, Following, JobState, Store
+from .state import BUSY_PATIENCE, FAILURE_RETRY, FINAL, IN_FLIGHT, Following, JobState, Store
 from .stats import RunStatistics, Throughput
 
 S = JobState
@@ -169,6 +169,7 @@ class Executor:
         self._foreign_kept: list[Path] = []  # files with no sidecar in a new video's place, kept there too
         self._tries_after_failure: dict[int, int] = {}  # job id -> new attempts this run made after failures
         self._crash_at = _parse_crash_point(os.environ.get("GRIDRUN_CRASH_AT", ""))
+        store.on_busy = self._state_busy
 
     # -- bookkeeping -------------------------------------------------------------------------------
     def _crash_point(self, name: str) -> None:
@@ -294,6 +295,18 @@ class Executor:
             except Exception as exc:  # a view, like the report: it never breaks the paid work
                 self.on_progress = None
                 self.errors.append(f"on_progress failed, not called again: {type(exc).__name__}: {exc}")
+
+    def _state_busy(self, waited: float) -> None:
+        """A write of the run's state has waited `waited` seconds for another process's write transaction on
+        state.db: said among the last errors, and shown at once, since nothing else in the run moves meanwhile."""
+        text = (f"state.db ({self.store.path}) is held in a write transaction by another process, not gridrun (a "
+                f"sqlite3 shell or a database browser, say): the run has waited {waited:.0f} s for it, nothing else "
+                f"moving, and stops after {BUSY_PATIENCE:.0f} s; close it")
+        if self.errors and self.errors[-1].startswith("state.db ("):
+            self.errors[-1] = text
+        else:
+            self.errors.append(text)
+        self._progress(force=True)
 
     def _error(self, job: Job, message: str) -> None:
         """`message` about `job` among the run's last errors. The same message as the last one, met by another

@@ -317,15 +317,33 @@ def store_error(exc: BaseException) -> sqlite3.Error | None:
     return None
 
 
-def remedy(exc: sqlite3.Error) -> str:
-    """What to do about the state store's error `exc`."""
+def is_busy(exc: BaseException) -> bool:
+    """`exc` is SQLite's refusal to wait longer for another connection's write transaction to end."""
+    return getattr(exc, "sqlite_errorcode", 0) & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+def remedy(exc: sqlite3.Error, *, lock: str | None = None) -> str:
+    """What to do about the state store's error `exc`. `lock`: who holds gridrun's runner lock of the state
+    (`Store.lock_note`), which tells a state held by another gridrun run from one held by another program."""
     if getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_FULL:
         return "free space on its disk"
+    if is_busy(exc):
+        if lock is not None and lock.startswith("gridrun pid"):
+            return (f"another process holds state.db in a write transaction ({lock}: wait for that run to end; "
+                    "or a sqlite3 shell or a database browser: close it)")
+        why = f" ({lock})" if lock else ""
+        return (f"another process holds state.db in a write transaction, not a gridrun run{why}: a sqlite3 shell "
+                "or a database browser, say; close it (or end its transaction)")
     return "check that the folder and its files are writable and on a local disk"
 
 
 # How long opening or writing the state waits for another connection's write to end (SQLite's busy timeout).
 BUSY_TIMEOUT = 10.0
+# How long a run's write waits in all for another process's write transaction (a database browser left open),
+# the user told why after each BUSY_TIMEOUT (`Store.on_busy`). Nothing else in the run moves meanwhile (its
+# writes are made from the event loop), so not for ever: the jobs sent go on at the provider and are collected
+# by the next run whatever the wait.
+BUSY_PATIENCE = 120.0
 
 
 def _wal(db: sqlite3.Connection) -> None:
@@ -433,6 +451,9 @@ class Store:
         self.clock = clock
         self._lock_fds: list[int] = []  # the runner lock's descriptors, while held
         self.run_id: int | None = None  # the run this process records, once `start_run` made it
+        # Told, with the seconds waited so far, each time a write has waited BUSY_TIMEOUT for another process's
+        # write transaction; set, a write then waits again, up to BUSY_PATIENCE (a run's: `Executor`).
+        self.on_busy: Callable[[float], None] | None = None
         if self.path.is_dir():
             raise StateError(f"{self.path} is a folder; the state is a file there (move the folder aside)")
         if readonly:
@@ -461,9 +482,12 @@ class Store:
                     _wal(self.db)
                     self.db.execute("PRAGMA synchronous=FULL")
                     self.db.execute("PRAGMA foreign_keys=ON")
+                    self._migrate()
                 except sqlite3.Error as exc:
-                    raise StateError(f"{self.path}: cannot open state: {exc}") from exc
-            self._migrate()
+                    raise StateError(f"{self.path}: cannot open state: {exc}"
+                                     + (f"; {remedy(exc, lock=self.lock_note())}" if is_busy(exc) else "")) from exc
+            else:
+                self._migrate()
         except BaseException:
             self.db.close()
             raise
@@ -516,9 +540,39 @@ class Store:
         """The error that ends a run whose state could not be written (`exc`, a full disk, an I/O error)."""
         return StateWriteError(
             f"the state store {self.path} cannot be used: {exc}; the run stopped sending jobs. Those it sent go "
-            f"on at the provider, and none was paid twice (each was recorded before it was sent): {remedy(exc)}, "
-            "then `gridrun run` again, which collects them at no new cost"
+            f"on at the provider, and none was paid twice (each was recorded before it was sent): "
+            f"{remedy(exc, lock=self.lock_note())}, then `gridrun run` again, which collects them at no new cost"
         )
+
+    def unusable(self, exc: sqlite3.Error, *, then: str = "run") -> StateError:
+        """The error for the state store's `exc` met before a run began (nothing was sent): the file, what
+        happened, and what to do before `gridrun <then>` again."""
+        return StateError(f"the state store {self.path} cannot be used: {exc}; nothing was sent: "
+                          f"{remedy(exc, lock=self.lock_note())}, then `gridrun {then}` again")
+
+    def lock_note(self) -> str:
+        """Who holds gridrun's runner lock of this state: this process, another gridrun's (pid), or none."""
+        holder = lock_holder(self.path.parent)
+        if self._lock_fds or holder == os.getpid():  # held, or held until this store closed
+            return "this gridrun holds the runner lock"
+        return "gridrun's runner lock is free" if holder is None else f"gridrun pid {holder} holds the runner lock"
+
+    def _begin(self) -> None:
+        """BEGIN IMMEDIATE: the write lock, waited for BUSY_TIMEOUT (SQLite's busy timeout); with `on_busy` set,
+        waited for again while another process's write transaction holds it, up to BUSY_PATIENCE in all."""
+        start = time.monotonic()
+        while True:
+            try:
+                self.db.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                waited = time.monotonic() - start
+                if self.on_busy is None or not is_busy(exc):
+                    raise
+                if waited + BUSY_TIMEOUT > BUSY_PATIENCE:
+                    self.on_busy = None  # given up: the run's end is recorded if it can be, not waited for as long
+                    raise
+                self.on_busy(waited)
 
     def __enter__(self) -> Store:
         return self
@@ -533,7 +587,7 @@ class Store:
             return
         self.flush()  # deferred writes first (in their own commit), and synchronous=FULL for this one
         try:
-            self.db.execute("BEGIN IMMEDIATE")
+            self._begin()
             yield
             self.db.execute("COMMIT")
         except BaseException:
@@ -552,7 +606,7 @@ class Store:
             # Its commit need not reach the disk at once (no fsync of the log): the next durable commit
             # (synchronous=FULL) makes it durable too, and a crash of the process alone loses nothing.
             self._relax()
-            self.db.execute("BEGIN IMMEDIATE")
+            self._begin()
         yield
         self._pending += 1
 
@@ -565,7 +619,7 @@ class Store:
         depth = self._batch_depth
         if depth == 0:
             self.flush()
-            self.db.execute("BEGIN IMMEDIATE")
+            self._begin()
         self._batch_depth = depth + 1
         try:
             yield

@@ -1551,7 +1551,9 @@ def test_a_state_store_that_cannot_be_written_is_an_error_not_a_traceback(
     m = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
     assert main(["run", str(m), "--no-report"]) == 1
     out = capsys.readouterr().err
-    assert "the state store (state.db in the state folder, .gridrun/ by default) cannot be used: attempt to write" in out
+    db = tmp_path / ".gridrun" / "state.db"
+    assert f"the state store {db} cannot be used: attempt to write a readonly database; nothing was sent: check " \
+           "that the folder and its files are writable and on a local disk, then `gridrun run` again" in out, out
 
 
 class _FullDisk:
@@ -1602,6 +1604,74 @@ def test_a_state_store_whose_disk_fills_during_the_run_stops_it_with_an_error_an
     monkeypatch.setattr(ex_mod.Executor, "_follow", follow)
     assert main(["run", str(m), "--no-report"]) == 0
     assert api.status(m).counts["done"] == 12 and stats(prov)["creates"] == 12
+
+
+def test_a_state_held_in_a_write_transaction_by_another_program_names_the_file_and_what_to_close(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sqlite3 shell (or a database browser) holds the state in a write transaction as a run begins: the run
+    waits for it, then stops before sending anything, naming the state file of `state_dir:` and the program to
+    close, not a folder to make writable."""
+    from runner import state as state_mod
+    from runner.cli import main
+
+    monkeypatch.setattr(state_mod, "BUSY_TIMEOUT", 0.1)
+    monkeypatch.setattr(state_mod, "BUSY_PATIENCE", 0.35)
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), extra={"state_dir": "kept"})
+    prov = sim_provider(m)
+    monkeypatch.setattr(api, "_provider", lambda p: prov)
+    assert main(["run", str(m), "--no-report"]) == 0
+    db = tmp_path / "kept" / "state.db"
+    capsys.readouterr()
+    with closing(sqlite3.connect(db, isolation_level=None, timeout=0)) as other:
+        other.execute("BEGIN IMMEDIATE")
+        assert main(["run", str(m), "--no-report"]) == 1
+        other.execute("ROLLBACK")
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"error: the state store {db} cannot be used: database is locked; nothing was sent: another process " \
+           "holds state.db in a write transaction, not a gridrun run (this gridrun holds the runner lock): a sqlite3 " \
+           "shell or a database browser, say; close it (or end its transaction), then `gridrun run` again" in err, err
+    assert stats(prov)["creates"] == 1
+    assert api.runs(m)[0].run.status == "done"  # the refused run was never recorded
+
+
+def test_a_run_waits_past_the_busy_timeout_for_another_programs_write_transaction_and_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Mid-run, a database browser holds the state in a write transaction longer than SQLite's busy timeout:
+    the run says why it waits (nothing else moves meanwhile) and goes on once it is closed, not stopped."""
+    from runner import executor as ex_mod
+    from runner import state as state_mod
+
+    monkeypatch.setattr(state_mod, "BUSY_TIMEOUT", 0.1)
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 0.3})
+    others: list[sqlite3.Connection] = []  # the browser, opened once the run made the state
+    told: list[str] = []
+    follow, busy = ex_mod.Executor._follow, ex_mod.Executor._state_busy
+
+    async def held(self, *args, **kw):
+        if not others:
+            self.store.flush()  # the run's deferred writes committed: the state is free for the browser to take
+            others.append(sqlite3.connect(self.store.path, isolation_level=None, timeout=0))
+            others[0].execute("BEGIN IMMEDIATE")
+        return await follow(self, *args, **kw)
+
+    def closed(self, waited: float) -> None:
+        busy(self, waited)
+        told.append(self.errors[-1])
+        others[0].execute("ROLLBACK")
+
+    monkeypatch.setattr(ex_mod.Executor, "_follow", held)
+    monkeypatch.setattr(ex_mod.Executor, "_state_busy", closed)
+    try:
+        result, prov = run(m)
+    finally:
+        for other in others:
+            other.close()
+    assert result.exit_code == 0 and result.stats.counts["done"] == 2, result.stats
+    assert told and told[0].startswith(f"state.db ({tmp_path / '.gridrun' / 'state.db'}) is held in a write "
+                                       "transaction by another process, not gridrun"), told
+    assert "close it" in told[0] and stats(prov)["creates"] == 2
 
 
 def test_an_input_image_spoilt_after_the_plan_rejects_its_job_not_the_run(tmp_path: Path) -> None:
