@@ -135,6 +135,15 @@ def _check_folder(manifest: Manifest, field: str, folder: Path) -> None:
         raise manifest.error((field,) if field else (), f"{what}: {where} not writable")
 
 
+def _check_runs_folder(manifest: Manifest, out_dir: Path) -> None:
+    """The output folder's `.runs/`, where it is, writable: each run writes its manifest copy there first, and
+    keeps there the videos it replaces."""
+    runs = out_dir / ".runs"
+    if runs.is_dir() and not os.access(runs, os.W_OK | os.X_OK):
+        raise manifest.error((outputs_field(manifest),), f"the output folder's .runs/ (each run's manifest copy, the "
+                                                          f"videos runs replaced): {runs} is not writable")
+
+
 def outputs_field(manifest: Manifest) -> str:
     """The manifest field that names its output folder: `outputs_dir`, else `name` (outputs/<name>)."""
     return "outputs_dir" if manifest.data.get("outputs_dir") else "name"
@@ -255,6 +264,7 @@ def _build(
     out_dir = (outputs_dir or outputs_dir_of(manifest)).resolve()
     if outputs_dir is None:
         _check_folder(manifest, outputs_field(manifest), out_dir)
+        _check_runs_folder(manifest, out_dir)
     _check_folder(manifest, "state_dir" if manifest.data.get("state_dir") else "", state_dir_of(manifest))
     sweeps = sweeps_of(manifest)
 

@@ -1844,6 +1844,27 @@ def test_an_output_folder_the_system_will_not_make_stops_the_run_at_its_field(
         api.status(m)
 
 
+def test_an_unwritable_runs_folder_stops_the_run_at_its_field_before_it_is_recorded(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The output folder's .runs/ not writable (made immutable, say): refused like an unwritable output folder,
+    naming .runs/, not met as a temporary file's error by a run left crashed."""
+    import os
+
+    from runner.cli import main
+
+    m = write(tmp_path, "params:\n  prompt: a fox\noutputs_dir: out\n")
+    (tmp_path / "out" / ".runs").mkdir(parents=True)
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: not str(path).endswith(".runs") and real(path, mode, **kw))
+    assert main(["run", str(m)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"{m}:" in err and "outputs_dir: the output folder's .runs/ (each run's manifest copy, the videos runs " \
+                             f"replaced): {tmp_path / 'out' / '.runs'} is not writable" in err, err
+    with pytest.raises(Exception, match="no run|no state"):
+        api.status(m)
+
+
 def test_an_input_image_at_a_plain_http_url_is_refused_where_it_is_named(tmp_path: Path) -> None:
     """The provider takes https URLs and data URIs: caught when planned, not by a paid run's rejection."""
     err = one_error(tmp_path, "params:\n  prompt: a fox\n  input_reference: http://example.com/fox.png\n", "plain http URL")
