@@ -32,6 +32,7 @@ from rich.text import Text
 
 from . import __version__, api
 from .export import dumps
+from .outputs import write_problem
 from .errors import GridrunError, ManifestErrors, UsageError
 from .plan import Plan, budget_micros, format_value, overwrites, relpath, summarize_sources
 from .records import GONE_EXIT, RUN_STATUSES
@@ -886,9 +887,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"be used: {escape(str(exc))}; {remedy(exc)}", markup=True, highlight=False)
         return 1
     except OSError as exc:  # the local file system: a folder in the way, no permission, a full disk
-        where = exc.filename2 or exc.filename
-        err.print(f"[red]error[/red]: {escape(f'{where}: ' if where else '')}{escape(exc.strerror or str(exc))}",
-                  markup=True, highlight=False)
+        problem = write_problem(exc, then=f"`gridrun {args.command}` again")
+        err.print(f"[red]error[/red]: {escape(problem)}", markup=True, highlight=False)
         return 1
 
 

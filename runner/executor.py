@@ -363,6 +363,7 @@ class Executor:
         self.run_id, self.ids, self.cached = s.run_id, s.ids, s.cached
         self._prepaid, self._resets = s.prepaid, s.resets
         self._altered_kept, self._foreign_kept = s.altered_kept, s.foreign_kept
+        self.errors.extend(s.problems)
         if self.failure_retries:  # but for jobs re-run on request (retry, --force): their count begins again
             made = self.store.failure_retries_made(list(s.ids.values()))
             self._tries_after_failure = {jid: n for jid, n in made.items() if jid not in s.resets}

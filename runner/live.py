@@ -11,6 +11,7 @@ from pathlib import Path
 
 import anyio
 
+from .outputs import write_problem
 from .state import Store
 
 # Deferred state writes are committed, and new outputs handed to the poster worker, this many seconds after
@@ -120,6 +121,8 @@ class LiveViews:
         self.store.flush()
         try:
             return self.report(True)
+        except OSError as exc:  # a full disk, no permission: the file, and what to do
+            self.report_error = f"report not written: {write_problem(exc)}"
         except Exception as exc:  # a report is a view: the paid work is done and recorded
             self.report_error = f"report not written: {type(exc).__name__}: {exc}"
         except KeyboardInterrupt:  # Ctrl-C once the run has ended: the report is left, the run's outcome stands

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -37,17 +38,24 @@ def atomic_write(
 
     Few system calls (no buffered file object, the folder made only when it is missing): downloads write
     sidecars from worker threads, and each call there is a trip through the interpreter lock.
+
+    :raises OSError: naming `path` (its `filename`), not the temporary file, which the user never sees: a full
+        disk (where a write names no file at all), no permission.
     """
     if isinstance(data, str):
         data = data.encode()
     # Paths as strings: pathlib's parsing costs more than the system calls do here.
-    folder, name = os.path.split(os.fspath(path))
+    dest = os.fspath(path)
+    folder, name = os.path.split(dest)
     tmp = os.path.join(folder, f".{tmp_stem(name)}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
-        fd = os.open(tmp, _WRITE_FLAGS, 0o666)
-    except FileNotFoundError:
-        os.makedirs(folder or ".", exist_ok=True)
-        fd = os.open(tmp, _WRITE_FLAGS, 0o666)
+        try:
+            fd = os.open(tmp, _WRITE_FLAGS, 0o666)
+        except FileNotFoundError:
+            os.makedirs(folder or ".", exist_ok=True)
+            fd = os.open(tmp, _WRITE_FLAGS, 0o666)
+    except OSError as exc:
+        raise _naming(exc, tmp, dest) from None
     try:
         try:
             view = memoryview(data)
@@ -58,12 +66,35 @@ def atomic_write(
         finally:
             os.close(fd)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise _naming(exc, tmp, dest) from None
         raise
     if durable and sync_folder_after:
         sync_folder(tmp)
+
+
+def _naming(exc: OSError, tmp: str, dest: str) -> OSError:
+    """`exc`, met writing `tmp` for `dest`, as naming `dest`: the file the caller meant to write."""
+    if exc.filename in (None, tmp):
+        exc.filename, exc.filename2 = dest, None
+    return exc
+
+
+def write_problem(exc: OSError, *, then: str = "") -> str:
+    """What stopped a file from being written (`exc`: the file, the system's reason) and, where the reason says
+    it, what to do: free space, or make the folder writable, `then` what (a command to run again)."""
+    where = exc.filename2 or exc.filename
+    text = f"{where}: {exc.strerror or exc}" if where else str(exc.strerror or exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        fix = "free space on its disk"
+    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        fix = "make its folder writable"
+    else:
+        return text
+    return f"{text}; {fix}" + (f", then {then}" if then else "")
 
 
 def sync_folder(path: str) -> None:

@@ -45,6 +45,7 @@ from .outputs import (
     superseded_dir,
     sync_folder,
     verified,
+    write_problem,
 )
 from .plan import Job, Plan, folder_error, outputs_field
 from .state import FAILURE_RETRY, JobState, Store, outputs_writer
@@ -68,6 +69,7 @@ class Sorted:
     cached: int = 0
     altered_kept: list[Path] = field(default_factory=list)  # done videos altered in place, kept before fetched again
     foreign_kept: list[Path] = field(default_factory=list)  # files no sidecar named in a video's place, kept first
+    problems: list[str] = field(default_factory=list)  # files of the run's own it could not write (it goes on)
 
 
 def action(state: JobState, opts: RunOptions) -> str:
@@ -159,8 +161,11 @@ def prepare(
 def _sort(plan: Plan, store: Store, opts: RunOptions, run_id: int, manifest_text: str, actions: dict[str, str]) -> Sorted:
     """The part of `prepare` after the run is recorded: add its jobs, and sort them by `actions`."""
     ids = store.add_jobs(run_id, [j.record() for j in plan.jobs])
-    _write_manifest_copy(plan, run_id, manifest_text)
     out = Sorted(run_id=run_id, ids=ids, jobs_by_id={}, states={})
+    try:
+        _write_manifest_copy(plan, run_id, manifest_text)
+    except OSError as exc:  # a full disk: the state keeps the manifest too, and the jobs' work is still to do
+        out.problems.append(f"manifest copy not written (the state keeps it): {write_problem(exc)}")
     _put_aside(plan, store)
     rows = store.jobs_by_hash([j.hash for j in plan.jobs])
     for job in plan.jobs:

@@ -46,6 +46,29 @@ def test_a_failed_atomic_write_keeps_the_old_file_and_leaves_no_part(tmp_path: P
     assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
 
 
+@pytest.mark.parametrize("call", ["write", "open", "replace"])
+def test_a_failed_atomic_write_names_the_file_it_was_to_write_not_its_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, call: str
+) -> None:
+    """A full disk fails the write naming no file, a folder made unwritable fails the open or the rename naming
+    the temporary file: each error names the destination, which is what the user knows of."""
+    target = tmp_path / ".runs" / "run-2.yaml"
+    real = getattr(outputs.os, call)
+
+    def refuse(*args: object, **kw: object) -> object:
+        if call == "write":
+            raise OSError(28, "No space left on device")
+        if call == "open" and not str(args[0]).endswith(".tmp"):
+            return real(*args, **kw)
+        raise OSError(1, "Operation not permitted", str(args[0]), *([str(args[1])] if call == "replace" else []))
+
+    monkeypatch.setattr(outputs.os, call, refuse)
+    with pytest.raises(OSError) as exc:
+        atomic_write(target, b"name: m\n")
+    assert exc.value.filename == str(target) and exc.value.filename2 is None, (exc.value.filename, exc.value.filename2)
+    assert outputs.write_problem(exc.value, then="`gridrun run` again").startswith(f"{target}: ")
+
+
 def test_a_large_write_is_complete_even_when_the_kernel_takes_it_in_parts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -635,7 +635,8 @@ def test_a_report_that_cannot_be_written_is_a_warning_not_a_failed_run(
     blocked.mkdir(parents=True)
     assert main(["run", str(m)]) == 0
     err = capsys.readouterr().err
-    assert "warning: report not written: IsADirectoryError" in err and "`gridrun report` writes it" in err
+    assert f"warning: report not written: {blocked}: Is a directory" in " ".join(err.split()), err
+    assert "`gridrun report` writes it" in err
     assert len(check_outputs(m)) == 1
     assert main(["report", str(m)]) == 1
     assert f"error: {blocked}: Is a directory" in capsys.readouterr().err
@@ -1672,6 +1673,40 @@ def test_a_run_waits_past_the_busy_timeout_for_another_programs_write_transactio
     assert told and told[0].startswith(f"state.db ({tmp_path / '.gridrun' / 'state.db'}) is held in a write "
                                        "transaction by another process, not gridrun"), told
     assert "close it" in told[0] and stats(prov)["creates"] == 2
+
+
+def test_a_full_output_disk_names_the_file_not_written_and_a_run_with_its_jobs_done_stays_done(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The output folder's disk full: `report` and `export` name the file they could not write and say to free
+    space; a run whose jobs are all done cached ends `done` (exit 0), the manifest copy and the report it could
+    not write said as such, not recorded as crashed."""
+    from runner import outputs
+    from runner.cli import main
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
+    prov = sim_provider(m)
+    monkeypatch.setattr(api, "_provider", lambda p: prov)
+    assert main(["run", str(m)]) == 0
+    out_dir = tmp_path / "outputs" / "t"
+    capsys.readouterr()
+
+    def full(fd: int, data: object) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(outputs.os, "write", full)
+    assert main(["report", str(m)]) == 1
+    assert f"error: {out_dir / 'report.html'}: No space left on device; free space on its disk, then `gridrun " \
+           "report` again" in " ".join(capsys.readouterr().err.split())
+    assert main(["export", str(m), "--format", "csv"]) == 1
+    assert f"error: {out_dir / 'results.csv'}: No space left on device; free space on its disk, then `gridrun " \
+           "export` again" in " ".join(capsys.readouterr().err.split())
+    assert main(["run", str(m)]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"manifest copy not written (the state keeps it): {out_dir / '.runs' / 'run-2.yaml'}: No space left on " \
+           "device; free space on its disk" in err, err
+    assert f"report not written: {out_dir / 'report.html'}: No space left on device; free space on its disk" in err
+    assert api.status(m).run.status == "done" and stats(prov)["creates"] == 1
 
 
 def test_an_input_image_spoilt_after_the_plan_rejects_its_job_not_the_run(tmp_path: Path) -> None:
