@@ -135,7 +135,9 @@ class RunRecord:
 
     def gone_note(self) -> str:
         """What `status` says of a run whose process is gone."""
-        return f"its process (pid {self.pid}) is gone: killed or crashed; `gridrun run` resumes it"
+        # Not said to be killed: a run whose state's disk filled stops on its own, and cannot record that either.
+        return (f"its process (pid {self.pid}) is gone without recording its end (killed, crashed, or stopped by a "
+                "state it could not write, which it said as it stopped); `gridrun run` resumes it")
 
 
 # The start of a process is known to the second (the boot time's resolution), and the wall clock may be
