@@ -376,6 +376,8 @@ def status_json(snap: Snapshot) -> dict[str, Any]:
             {"key": j.key, "state": j.state, "error": j.error}
             for j in problems(snap)
         ],
+        # re-renders of done jobs (--force) the provider failed or refused: each job done as before, its video kept
+        "rerenders_failed": [{"key": key, "error": error} for key, error in snap.rerenders_failed],
     }
 
 

@@ -450,7 +450,7 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any) -> None:
         elif result.unreached:
             err.print(f"the provider could not be reached for {_jobs(result.unreached)}, left unsent: check its base "
                       f"URL and the network (the error above names the address), then: {then}")
-        else:
+        elif _unfinished(c) or not result.stats.rerenders_failed:  # else: failed re-renders alone, said below
             err.print(f"some jobs did not finish (`gridrun status` says why): {then}")
     elif result.status == "incomplete":
         flying = sum(c.get(s.value, 0) for s in IN_FLIGHT)
@@ -471,6 +471,8 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any) -> None:
             err.print(f"interrupted: {then}")
     if result.stats.rerenders_cancelled:
         err.print(_rerenders_note(result.stats.rerenders_cancelled), markup=False, highlight=False)
+    if result.stats.rerenders_failed:
+        err.print(_rerenders_failed_note(result.stats.rerenders_failed), markup=False, highlight=False)
 
 
 def _rerenders_note(n: int) -> str:
@@ -479,6 +481,14 @@ def _rerenders_note(n: int) -> str:
     one = n == 1
     return (f"{n:,} re-render{'' if one else 's'} of done jobs (--force, retry) cancelled at the provider: "
             f"the earlier video{'' if one else 's'} kept, {'its job' if one else 'the jobs'} done as before")
+
+
+def _rerenders_failed_note(n: int) -> str:
+    """One line for the re-renders of done jobs (--force) the provider failed or refused: each job is done as
+    before, its earlier video kept, and needs no paid `retry`; `run --force` tries again."""
+    one = n == 1
+    return (f"{n:,} re-render{'' if one else 's'} of done jobs (--force) failed: the earlier video{'' if one else 's'} "
+            f"kept, {'its job' if one else 'the jobs'} done as before (`gridrun run --force` tries again, paying again)")
 
 
 def _altered_note(kept: Sequence[str]) -> str:
@@ -553,6 +563,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     _problems(snap)
     if snap.rerenders_cancelled:
         out.print(f"  {_rerenders_note(snap.rerenders_cancelled)}", markup=False, highlight=False)
+    if snap.rerenders_failed:
+        out.print(f"  {_rerenders_failed_note(len(snap.rerenders_failed))}", markup=False, highlight=False)
+        for who, error in _alike(snap.rerenders_failed):
+            out.print(f"    {who}: {error}", markup=False, highlight=False)
     if r.ended_at is not None and _unfinished(snap.counts):
         out.print(f"  next: {escape(_next_steps(snap.counts, snap, budget=_manifest_budget(snap)))}")
     return 0
@@ -619,8 +633,20 @@ def _problems(snap: Snapshot) -> None:
     for j in problems(snap):
         alike.setdefault((j.state, j.error or ""), []).append(j.key)
     for (state, error), keys in alike.items():
-        who = keys[0] if len(keys) == 1 else f"{keys[0]} and {len(keys) - 1:,} more job{'s' if len(keys) > 2 else ''}"
-        out.print(f"  [red]{state}[/red] {escape(who)}: {escape(error)}")
+        out.print(f"  [red]{state}[/red] {escape(_who(keys))}: {escape(error)}")
+
+
+def _alike(errors: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(key, error) pairs as one (jobs, error) line per error, in the order first met (see `_problems`)."""
+    keys: dict[str, list[str]] = {}
+    for key, error in errors:
+        keys.setdefault(error, []).append(key)
+    return [(_who(k), error) for error, k in keys.items()]
+
+
+def _who(keys: Sequence[str]) -> str:
+    """The first of `keys`, and how many more ("look=a and 9 more jobs")."""
+    return keys[0] if len(keys) == 1 else f"{keys[0]} and {len(keys) - 1:,} more job{'s' if len(keys) > 2 else ''}"
 
 
 def _watch(args: argparse.Namespace) -> int:

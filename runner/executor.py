@@ -38,7 +38,7 @@ from .errors import (
 from .jobs import COST_FACTORS, counted_cost
 from .live import LiveViews
 from .options import RunOptions
-from .outputs import keep_foreign, keep_take, mute, sidecar_matches, sidecar_writer
+from .outputs import keep_foreign, keep_take, mute, sidecar_matches, sidecar_writer, verified
 from .pacing import IntentBatcher, ListPoller, ListUnavailable, Pacer, RenderTimes, backoff
 from .plan import Job, Plan, budget_micros
 from .providers.base import Provider, VideoStatus
@@ -151,6 +151,7 @@ class Executor:
         self._prepaid: set[int] = set()  # jobs only to download again: rendered and billed by an earlier run
         self._not_rerun = 0  # settled jobs this run was to send again whose create never reached the provider
         self._rerenders_cancelled = 0  # re-renders of done jobs cancelled at the provider: done as before
+        self._rerenders_failed = 0  # re-renders of done jobs failed or refused by the provider: done as before
         self._reconciling = 0  # jobs an earlier process left submitting, not yet known to be at the provider or not
         self._ended_jobs: set[int] = set()  # jobs counted in the pace (`throughput`) as ended in this run
         self._timed_out: set[int] = set()  # jobs left rendering at the provider at their timeout
@@ -267,6 +268,7 @@ class Executor:
             reserved_micros=self._reserved, budget_micros=self.budget_micros, elapsed=elapsed, eta=eta,
             per_minute=per_minute, requests=self.pacer.requests, stopping=self.stopping, last_errors=tuple(self.errors),
             next_check=self._next_check(counts, now), rerenders_cancelled=self._rerenders_cancelled,
+            rerenders_failed=self._rerenders_failed,
         )
 
     def _next_check(self, counts: dict[str, int], now: float) -> float | None:
@@ -444,7 +446,8 @@ class Executor:
             # Stopped by the provider's refusal of the account (a balance too low, a key refused), nothing failed:
             # what it left is sent once the account is fixed, not a failure to look for.
             status = "refused"
-        elif self._not_rerun or any(c[s] for s in ("failed", "rejected", "unknown", "expired", "planned")):
+        elif self._not_rerun or self._rerenders_failed or any(
+                c[s] for s in ("failed", "rejected", "unknown", "expired", "planned")):
             status = "failed"
         elif flying:
             # Left at the provider only because their timeout passed, the run otherwise whole: incomplete, and
@@ -624,8 +627,7 @@ class Executor:
                     self._unsent(job, jid, f"not sent, nothing paid: {exc}")
                     return None
                 self._settle(job, None)
-                self._move(jid, S.REJECTED, error=str(exc))
-                self._error(job, str(exc))
+                await self._end_badly(job, jid, S.REJECTED, error=str(exc))
                 return None
             except (OutcomeUnknownError, RetryableError) as exc:
                 # The create may have been received: find out before anything is sent again.
@@ -984,19 +986,47 @@ class Executor:
             return
         message = status.failure
         retry = self._failure_retry_due(jid, message)
-        # The failure and the decision to send the job again, in one commit: a process killed before the new
-        # attempt is sent leaves it to the next run (resume.prepare), which makes it if the manifest allows.
-        with self.store.batch():
-            self._move(jid, S.FAILED, error=message, cost_micros=billed, cost_reported_micros=status.cost_micros)
-            if retry is not None:
+        failed = {"error": message, "cost_micros": billed, "cost_reported_micros": status.cost_micros}
+        if retry is None:
+            await self._end_badly(job, jid, S.FAILED, **failed)
+        else:
+            # The failure and the decision to send the job again, in one commit: a process killed before the new
+            # attempt is sent leaves it to the next run (resume.prepare), which makes it if the manifest allows.
+            with self.store.batch():
+                self._move(jid, S.FAILED, **failed)
                 self._early_reset(jid, retry)
+            self._error(job, message)
         self._crash_point("after-failure")
-        self._error(job, message)
         if self.opts.fail_fast:
             self.stopping = self.stopping or "fail-fast"
             return
         if retry is not None:
             await self._send_again(job, jid)
+
+    async def _end_badly(self, job: Job, jid: int, to: JobState, **fields: Any) -> None:
+        """The provider failed the job's render, or refused its create (`to`, `fields` as `transition` takes them),
+        and the run sends it no more: the job ends so. But for a re-render of a done job (--force) whose earlier
+        video is still whole at its path (it is moved aside only once the new one arrives): that job is done as it
+        was (`Store.rerender_failed`), its video the earlier run's, reused, so that no paid `retry` is needed;
+        the failure is among the run's errors all the same."""
+        error = str(fields.get("error") or "")
+        if not await self._earlier_whole(jid):
+            self._move(jid, to, **fields)
+            self._error(job, error)
+            return
+        state = self.store.rerender_failed(jid, to, run_id=self.run_id, **fields)
+        self._set_state(jid, state.value, put_back=state != to)
+        if state != to:
+            self._cached_as_before(jid, self.store.job_row(jid))
+            self._rerenders_failed += 1
+            error = f"re-render {to.value}, the earlier video kept: {error}"
+        self._progress()
+        self._error(job, error)
+
+    async def _earlier_whole(self, jid: int) -> bool:
+        """The job's attempt re-renders a done job whose video is whole at its path (hashed off the event loop)."""
+        earlier = self.store.rerendered(jid)
+        return earlier is not None and await anyio.to_thread.run_sync(_whole, Path(earlier[0]), earlier[1])
 
     def _cancelled(self, jid: int) -> None:
         """The provider cancelled the job's render (on request): the job is cancelled, or, for a re-render of a
@@ -1281,6 +1311,14 @@ def _parse_crash_point(text: str) -> tuple[str, int] | None:
         return None
     name, _, nth = text.partition(":")
     return name, int(nth or 1)
+
+
+def _whole(path: Path, sha256: str) -> bool:
+    """The file is at `path` with digest `sha256`; False when it cannot be read either."""
+    try:
+        return verified(path, sha256)
+    except OSError:
+        return False
 
 
 def _interrupt(exc: BaseException) -> bool:

@@ -192,6 +192,8 @@ class Snapshot:
     stopping: str | None = None        # why the run stopped sending new jobs, as it recorded it (None: it did not)
     ended: tuple[float, ...] = ()      # when each job that ended in this run first did (what its pace counts)
     rerenders_cancelled: int = 0       # done jobs whose re-render this run sent or saw was cancelled: done as before
+    # (key, error) of the done jobs whose re-render this run sent or saw failed or refused: done as before
+    rerenders_failed: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -265,10 +265,15 @@ _FINAL_SQL = ("UPDATE run_jobs SET final = (SELECT json_object("
               + ") FROM jobs j WHERE j.id = run_jobs.job_id) WHERE run_id {}")
 
 
-# The attempt a job's figures are of, as SQL over `jobs j`: its latest, but for a done job the latest that was
-# not cancelled, which made its video (a re-render cancelled after it leaves the job as it was, `cancel_job`).
+# The states of the attempts of a done job that did not make its video: a re-render of it cancelled, failed or
+# refused leaves the job as it was (`cancel_job`, `rerender_failed`), done by an earlier attempt.
+_NOT_ITS_VIDEO = ("cancelled", "failed", "rejected")
+_NOT_ITS_VIDEO_SQL = ", ".join(f"'{s}'" for s in _NOT_ITS_VIDEO)
+
+# The attempt a job's figures are of, as SQL over `jobs j`: its latest, but for a done job the latest that made
+# its video (a re-render cancelled or failed after it leaves the job as it was).
 _VIDEO_ATTEMPT = ("CASE WHEN j.state='done' THEN COALESCE((SELECT MAX(n) FROM attempts b WHERE b.job_id = j.id"
-                  " AND b.state<>'cancelled'), j.attempts) ELSE j.attempts END")
+                  f" AND b.state NOT IN ({_NOT_ITS_VIDEO_SQL})), j.attempts) ELSE j.attempts END")
 
 
 def _script(db: sqlite3.Connection, script: str) -> None:
@@ -976,7 +981,7 @@ class Store:
         args = list(cols.values()) + [job_id]
         with self._deferred() if lazy else self._tx():
             self.db.execute(f"UPDATE jobs SET {sets} WHERE id=?", args)
-            self._sync_attempt(job_id, to, fields)
+            self._sync_attempt(job_id, frm, to, fields)
             self._event(None, job_id, to.value, _event_detail(fields))
         self._known[job_id] = (to, key)
 
@@ -987,7 +992,7 @@ class Store:
             self.db.execute("UPDATE jobs SET error=?, updated_at=? WHERE id=?", (error, self.clock(), job_id))
             self._event(None, job_id, "note", {"error": error})
 
-    def _sync_attempt(self, job_id: int, to: JobState, fields: Mapping[str, Any]) -> None:
+    def _sync_attempt(self, job_id: int, frm: JobState, to: JobState, fields: Mapping[str, Any]) -> None:
         if to == S.PLANNED:
             return
         upd: dict[str, Any] = {"state": to.value}
@@ -1006,10 +1011,13 @@ class Store:
             sets += ", billed_run_id=COALESCE(billed_run_id, ?)"
             upd["billed_run_id"] = self.run_id
         # A cancelled attempt stays as it ended: after a re-render cancelled (`cancel_job`), the job is done by
-        # an earlier attempt, which a later fetch of its video moves, not the cancelled one.
+        # an earlier attempt, which a later fetch of its video moves, not the cancelled one. So does a failed or
+        # refused re-render (`rerender_failed`) when the job moves on from done (or from downloading, its video
+        # fetched again); skipped only then: a job that failed or was rejected moves only to planned.
+        skip = _NOT_ITS_VIDEO_SQL if frm in (S.DONE, S.DOWNLOADING) else f"'{S.CANCELLED.value}'"
         self.db.execute(
             f"UPDATE attempts SET {sets} WHERE job_id=? AND n=(SELECT MAX(n) FROM attempts WHERE job_id=?"
-            f" AND state<>'{S.CANCELLED.value}')",
+            f" AND state NOT IN ({skip}))",
             [*upd.values(), job_id, job_id],
         )
 
@@ -1095,6 +1103,35 @@ class Store:
                                                             "error": error, "cost_micros": cost_micros})
             self._known[job_id] = (state, row["key"])
         return state
+
+    def rerender_failed(self, job_id: int, to: JobState, *, run_id: int | None, **fields: Any) -> JobState:
+        """A job whose render the provider failed, or whose create it refused (`to`, with `fields` as
+        `transition` takes them). Returns its state now.
+
+        When the attempt re-rendered a done job (--force; `_done_before_rerun`), for which the caller calls it only
+        once it found the earlier video whole at its path (`rerendered`), the job is put back done as it was, as
+        `cancel_job` does: its video, SHA-256 and cost, so that neither a plain run nor `retry` pays for it again. The attempt is kept as
+        it ended (a failed render may be billed: it counts for the run that saw it), and event `rerun-failed`
+        (recorded for `run_id`) says so, with its error.
+        """
+        with self.batch():
+            self.transition(job_id, to, **fields)
+            was = self._done_before_rerun(job_id)
+            if was is None:
+                return to
+            row = self.db.execute("SELECT key, attempts FROM jobs WHERE id=?", (job_id,)).fetchone()
+            state = self._put_back(job_id, was)
+            self._event(run_id, job_id, "rerun-failed", {"attempt": int(row["attempts"]), "restored": state.value,
+                                                         "ended": to.value, "error": fields.get("error"),
+                                                         "cost_micros": fields.get("cost_micros")})
+            self._known[job_id] = (state, row["key"])
+        return state
+
+    def rerendered(self, job_id: int) -> tuple[str, str] | None:
+        """The video the job's current attempt re-renders (--force, retry of a done job; `_done_before_rerun`):
+        (its path, its SHA-256), or None when the attempt is no re-render of a done job."""
+        was = self._done_before_rerun(job_id)
+        return None if was is None else (str(was["output_path"]), str(was["sha256"]))
 
     def _done_before_rerun(self, job_id: int) -> dict[str, Any] | None:
         """What a job was before the re-run asked for (--force, retry) that its current attempt belongs to, when
@@ -1336,6 +1373,7 @@ class Store:
             all_spent, all_reserved = self.money(manifest_name=run.manifest_name)
             stopping, ended = self._run_events(run)
             kept = 0 if as_left else self._rerenders_cancelled(run)
+            failed = () if as_left else self._rerenders_failed(run)
         finally:
             self.db.execute("COMMIT")
         counts: dict[str, int] = {s.value: 0 for s in JobState}
@@ -1343,7 +1381,7 @@ class Store:
             counts[j.state] = counts.get(j.state, 0) + 1
         return Snapshot(run=run, jobs=jobs, counts=counts, spent_micros=spent, reserved_micros=reserved,
                         manifest_spent_micros=all_spent, manifest_reserved_micros=all_reserved,
-                        stopping=stopping, ended=ended, rerenders_cancelled=kept)
+                        stopping=stopping, ended=ended, rerenders_cancelled=kept, rerenders_failed=failed)
 
     def _rerenders_cancelled(self, run: RunRecord) -> int:
         """Of the run's jobs, the done ones whose last attempt, a re-render the run sent or saw cancelled, was
@@ -1356,6 +1394,19 @@ class Store:
             " AND (a.run_id=? OR a.ended_at >= ? AND a.ended_at <= ?)",
             (run.id, run.id, run.started_at, until),
         ).fetchone()[0])
+
+    def _rerenders_failed(self, run: RunRecord) -> tuple[tuple[str, str], ...]:
+        """Of the run's jobs, the done ones whose last attempt, a re-render the run sent or saw end, failed or was
+        refused, each put back as it was, its earlier video kept (`rerender_failed`): (key, the attempt's error),
+        in plan order."""
+        until = run.ended_at if run.ended_at is not None else float("inf")
+        return tuple((str(r[0]), str(r[1] or "")) for r in self.db.execute(
+            "SELECT rj.key, a.error FROM run_jobs rj JOIN jobs j ON j.id = rj.job_id"
+            " JOIN attempts a ON a.job_id = j.id AND a.n = j.attempts"
+            " WHERE rj.run_id=? AND j.state='done' AND a.state IN ('failed', 'rejected')"
+            " AND (a.run_id=? OR a.ended_at >= ? AND a.ended_at <= ?) ORDER BY rj.position",
+            (run.id, run.id, run.started_at, until),
+        ))
 
     def _run_events(self, run: RunRecord) -> tuple[str | None, tuple[float, ...]]:
         """Why the run stopped sending (its last run-stopping event), and when each of its jobs first reached
@@ -1473,7 +1524,8 @@ class Store:
         """The jobs of an earlier run as they were when it ended (its report, a comparison): each one's state,
         and the error of that state, from the last move it made by then. A later run may have moved them
         since (re-run, resumed, failed); their files are as they are now."""
-        state_kinds = {s.value for s in JobState} | set(_BACK_TO_PLANNED) | {"reset-undone", "rerun-cancelled"}
+        state_kinds = {s.value for s in JobState} | set(_BACK_TO_PLANNED) | {"reset-undone", "rerun-cancelled",
+                                                                             "rerun-failed"}
         last: dict[int, tuple[str, str | None]] = {}
         for chunk, marks in _chunked([j.id for j in jobs]):
             q = f"SELECT job_id, kind, detail FROM events WHERE job_id IN ({marks}) AND at <= ? ORDER BY id"

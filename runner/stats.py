@@ -43,6 +43,9 @@ class RunStatistics:
     # Re-renders of done jobs (--force, retry) cancelled at the provider: each job put back as it was, done, its
     # earlier video kept (counted done, not cancelled).
     rerenders_cancelled: int = 0
+    # Re-renders of done jobs (--force) whose render the provider failed or whose create it refused: each job put
+    # back as it was, done, its earlier video kept (counted done, not failed).
+    rerenders_failed: int = 0
 
 
 class Throughput:
@@ -127,5 +130,5 @@ def run_statistics(snap: Snapshot, now: float | None = None) -> RunStatistics:
         elapsed=elapsed, eta=eta, per_minute=per_minute, requests=None,
         stopping=snap.stopping or (_STOPPED_AS.get(r.status) if ended else None),
         last_errors=tuple(f"{j.key}: {j.state}: {j.error or ''}" for j in bad[-5:]),
-        rerenders_cancelled=snap.rerenders_cancelled,
+        rerenders_cancelled=snap.rerenders_cancelled, rerenders_failed=len(snap.rerenders_failed),
     )

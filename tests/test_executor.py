@@ -8,6 +8,7 @@ import sqlite3
 import time
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import av
 import pytest
@@ -66,6 +67,151 @@ def test_force_reruns_every_job_as_a_new_attempt(tmp_path: Path) -> None:
     r2, _ = run(m, prov, force=True)
     assert r2.exit_code == 0 and stats(prov)["creates"] == 4
     assert stats(prov)["duplicate_paid"] == 2  # asked for: the same bodies, paid again on purpose
+
+
+def _failed_force_run(tmp_path: Path, **sim: Any) -> tuple[Path, Any, Any, dict[str, str]]:
+    """Two done jobs, then a --force run whose re-renders the provider fails (`sim` knobs for that run): the
+    manifest, the provider, that run's result and each job's earlier SHA-256 by key."""
+    m = write_manifest(tmp_path, n_seeds=1, sim={"render_time": 0.1})
+    first, prov = run(m)
+    assert first.exit_code == 0
+    earlier = {j.key: str(j.sha256) for j in api.status(m).jobs}
+    prov.app.state.sim.configure({"failure_rate": 1.0, **sim})
+    forced, _ = run(m, prov, force=True)
+    return m, prov, forced, earlier
+
+
+def _done_as_before(m: Path, earlier: dict[str, str], *, attempts: list[str]) -> None:
+    """Each job is done with its earlier video (on disk, its SHA-256 recorded), paid in the first run, in the
+    state and the export alike; its attempts ended as `attempts` say."""
+    from runner.export import export_rows
+    from runner.state import Store
+
+    snap = api.status(m)
+    rows = {r["key"]: r for r in export_rows(snap)}
+    with Store(m.parent / ".gridrun" / "state.db", readonly=True) as store:
+        for job in snap.jobs:
+            assert job.state == "done" and job.sha256 == earlier[job.key] == sha256(Path(job.output_path)), job
+            assert [a["state"] for a in store.attempts(job.id)] == attempts, job.key
+            row = rows[job.key]
+            assert row["state"] == "done" and row["sha256"] == earlier[job.key] and row["paid_in_run"] == 1, row
+    check_outputs(m)
+
+
+def test_a_force_re_render_the_provider_fails_leaves_the_done_job_as_it_was(tmp_path: Path) -> None:
+    """A re-render of a done job that the provider fails: the job is done with its earlier, paid video (not
+    failed, which a paid `retry` would mend), the run ends failed and says why; a plain run and `retry` send
+    nothing for it, and `--force` again re-renders it."""
+    from runner.state import Store
+
+    m, prov, forced, earlier = _failed_force_run(tmp_path)
+    assert forced.exit_code == 1 and forced.status == "failed", forced.status
+    assert forced.stats.counts["done"] == 2 and forced.stats.counts["failed"] == 0, forced.stats.counts
+    assert forced.stats.rerenders_failed == 2 and forced.stats.cached == 2
+    assert any("re-render failed, the earlier video kept: CONTENT_POLICY_VIOLATION" in e for e in forced.stats.last_errors)
+    assert stats(prov)["creates"] == 4
+    _done_as_before(m, earlier, attempts=["done", "failed"])
+    snap = api.status(m)
+    assert sorted(k for k, _ in snap.rerenders_failed) == sorted(earlier), snap.rerenders_failed
+    assert all("CONTENT_POLICY_VIOLATION" in error for _, error in snap.rerenders_failed)
+    for opts in ({}, {"retry_failed": True}):
+        again, _ = run(m, prov, **opts)
+        assert again.exit_code == 0 and again.stats.cached == 2 and stats(prov)["creates"] == 4, opts
+        assert not api.status(m).rerenders_failed
+    _done_as_before(m, earlier, attempts=["done", "failed"])
+    prov.app.state.sim.configure({"failure_rate": 0.0})
+    redone, _ = run(m, prov, force=True)
+    assert redone.exit_code == 0 and stats(prov)["creates"] == 6 and redone.stats.cached == 0
+    with Store(tmp_path / ".gridrun" / "state.db", readonly=True) as store:
+        for job in api.status(m).jobs:
+            assert [a["state"] for a in store.attempts(job.id)] == ["done", "failed", "done"], job.key
+            assert store.job_row(job.id)["done_run_id"] == redone.run_id, job.key
+    check_outputs(m)
+
+
+def test_cli_says_a_failed_re_render_left_its_job_done(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The run's end, `status` and `status --json` say which re-renders failed and why, and that the earlier videos
+    are kept; neither advises a paid `retry`."""
+    from runner.cli import main
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1})
+    assert main(["run", str(m), "--no-report"]) == 0
+    m.write_text(m.read_text().replace("render_time: 0.1", "render_time: 0.1\n  failure_rate: 1.0"))
+    capsys.readouterr()
+    assert main(["run", str(m), "--no-report", "--force"]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    note = ("1 re-render of done jobs (--force) failed: the earlier video kept, its job done as before (`gridrun run "
+            "--force` tries again, paying again)")
+    assert note in err and "gridrun retry" not in err, err
+    assert main(["status", str(m)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert note in out and "style=anime,seed=1: CONTENT_POLICY_VIOLATION" in out, out
+    assert "failed 1" not in out and "retry" not in out, out
+    assert main(["status", str(m), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["counts"]["done"] == 1 and doc["problems"] == []
+    assert [r["key"] for r in doc["rerenders_failed"]] == ["style=anime,seed=1"], doc
+
+
+def test_a_failed_re_render_whose_earlier_video_is_gone_or_altered_leaves_the_job_failed(tmp_path: Path) -> None:
+    """The earlier video not whole at its path (deleted, edited in place): nothing to keep, so the job is failed,
+    as any failed render is."""
+    m = write_manifest(tmp_path, n_seeds=1, sim={"render_time": 0.1})
+    _, prov = run(m)
+    gone, altered = api.status(m).jobs
+    Path(gone.output_path).unlink()
+    with Path(altered.output_path).open("ab") as f:
+        f.write(b"the user's edit")
+    prov.app.state.sim.configure({"failure_rate": 1.0})
+    forced, _ = run(m, prov, force=True)
+    assert forced.stats.counts["failed"] == 2 and forced.stats.rerenders_failed == 0, forced.stats.counts
+    assert {j.state for j in api.status(m).jobs} == {"failed"} and not api.status(m).rerenders_failed
+
+
+def test_a_failed_re_render_the_provider_charged_for_counts_in_its_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the provider charged for the failed re-render is the run's spending; the job's cost stays that of its
+    earlier video, paid in the first run, and fetching that video again (lost since) moves neither."""
+    from runner import executor as ex_mod
+    from runner.state import Store
+
+    charged = 120_000
+    real = ex_mod.counted_cost
+    monkeypatch.setattr(ex_mod, "counted_cost", lambda estimate, reported, *, completed: real(
+        estimate, reported, completed=True) if completed else (charged, False))
+    m, prov, forced, earlier = _failed_force_run(tmp_path)
+    assert forced.stats.rerenders_failed == 2 and forced.stats.spent_micros == 2 * charged
+    snap = api.status(m)
+    assert snap.spent_micros == 2 * charged and snap.manifest_spent_micros == 2 * charged + 700_000
+    assert all(j.cost_micros == 350_000 for j in snap.jobs)
+    Path(snap.jobs[0].output_path).unlink()
+    again, _ = run(m, prov)
+    assert again.exit_code == 0 and stats(prov)["creates"] == 4 and again.stats.spent_micros == 0
+    _done_as_before(m, earlier, attempts=["done", "failed"])
+    with Store(tmp_path / ".gridrun" / "state.db", readonly=True) as store:
+        assert [a["billed_micros"] for a in store.attempts(snap.jobs[0].id)] == [350_000, charged]
+    assert api.status(m).manifest_spent_micros == 2 * charged + 700_000
+
+
+def test_a_force_re_render_the_provider_refuses_leaves_the_done_job_as_it_was(tmp_path: Path) -> None:
+    """A create of a re-render that the provider refuses for what it asks (400): the job is done with its earlier
+    video, not rejected."""
+    from runner.errors import RejectedError
+
+    m = write_manifest(tmp_path, n_seeds=1, sim={"render_time": 0.1})
+    _, prov = run(m)
+    earlier = {j.key: str(j.sha256) for j in api.status(m).jobs}
+
+    async def refuse(client: Any, body: dict[str, Any]) -> Any:
+        raise RejectedError("prompt: refused", status=400, code="INVALID_REQUEST")
+
+    prov.submit = refuse
+    forced, _ = run(m, prov, force=True)
+    assert forced.exit_code == 1 and forced.stats.rerenders_failed == 2, forced.stats.counts
+    assert forced.stats.counts["rejected"] == 0 and forced.stats.counts["done"] == 2
+    _done_as_before(m, earlier, attempts=["done", "rejected"])
+    assert all("INVALID_REQUEST" in error for _, error in api.status(m).rerenders_failed)
 
 
 def test_deleted_output_is_fetched_again_without_paying(tmp_path: Path) -> None:
@@ -468,6 +614,8 @@ def test_an_earlier_runs_snapshot_shows_its_jobs_as_they_were_when_it_ended(tmp_
     run(m, prov, timeout=0.2)                      # run 1: left in flight
     run(m, prov)                                   # run 2: resumed, done
     prov.app.state.sim.configure({"failure_rate": 1.0})
+    for job in api.status(m).jobs:
+        Path(job.output_path).unlink()             # gone: no earlier video for a failed re-render to leave done
     run(m, prov, force=True)                       # run 3: re-run, and failed
     store = Store(tmp_path / ".gridrun" / "state.db", readonly=True)
     try:

@@ -112,6 +112,8 @@ def test_each_runs_line_counts_its_jobs_and_money_as_its_snapshot_does(tmp_path:
     api.run(m, provider=prov, options=RunOptions(timeout=0.2), report=False)
     api.run(m, provider=prov, report=False, argv=("run", str(m)))
     prov.app.state.sim.configure({"failure_rate": 1.0})
+    for job in api.status(m).jobs:
+        Path(job.output_path).unlink()  # gone: no earlier video for a failed re-render to leave done
     api.run(m, provider=prov, options=RunOptions(force=True), report=False, argv=("run", str(m), "--force"))
 
     def check(expected_done: list[int]) -> None:
