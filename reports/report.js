@@ -14,6 +14,7 @@
   const $viewer = document.getElementById("viewer");
   const STATUS_ORDER = ["done", "running", "pending", "failed", "unknown", "expired", "cancelled"];
 
+  let reloading = DATA.live;  // while the run goes on, until its page stops moving (stopLive)
   const ui = {
     x: DATA.view.x, y: DATA.view.y, modes: Object.assign(Object.create(null), DATA.view.modes),
     status: "all", diff: false, size: null, loop: true, prompts: true, reload: DATA.live,
@@ -396,7 +397,7 @@
       onchange: (e) => { ui.loop = e.target.checked; for (const v of document.querySelectorAll("video")) v.loop = ui.loop; writeHash(); } })));
     kids.push(field("prompts", h("input", { type: "checkbox", id: "ctl-prompts", checked: ui.prompts,
       onchange: (e) => { ui.prompts = e.target.checked; applySize(); writeHash(); } })));
-    if (DATA.live) {
+    if (reloading) {
       kids.push(field("reload while running", h("input", { type: "checkbox", id: "ctl-reload", checked: ui.reload,
         onchange: (e) => { ui.reload = e.target.checked; writeHash(); } })));
     }
@@ -797,10 +798,51 @@
     back();
     requestAnimationFrame(() => setTimeout(back));  // once the cards now in view are drawn
   }
+  // A run going on writes its page again at least every DATA.refresh seconds (`rebuilt_within`: 60 s with nothing
+  // moved, and the build's time; more for a long `report_every` or slow builds). A snapshot unchanged for three
+  // times as long (room for a slow or missed build and the page's own 20 s between reloads) was left by a run
+  // that no longer writes it, killed say: the page stops reloading and says so. Measured on this tab's clock from
+  // the first load that showed the snapshot, kept across reloads: the clock of the machine that wrote the page
+  // may differ.
+  const REFRESH = DATA.refresh || 60;
+  const STALE_AFTER = 3 * REFRESH * 1000;
+  const SEEN = "gridrun.seen:" + location.pathname;
+  function unchangedFor() {
+    const taken = RUNS[0].taken;
+    let since = Date.now();
+    try {
+      const was = JSON.parse(sessionStorage.getItem(SEEN) || "null");
+      if (was && was.taken === taken && typeof was.at === "number") since = was.at;
+      else sessionStorage.setItem(SEEN, JSON.stringify({ taken, at: since }));
+    } catch (e) { /* no session storage: each load counts from itself */ }
+    return Date.now() - since;
+  }
+  function stopLive(age) {
+    reloading = false;
+    ui.reload = false;
+    buildToolbar();
+    const line = document.querySelector(".run-summary .run-line");
+    const text = "This page stopped updating: run " + RUNS[0].id + " wrote no new snapshot of it for " +
+      Math.floor(age / 60000) + " min, where a run going on writes one at least every " +
+      Math.round(REFRESH) + " s. Its process may be gone: `gridrun status` tells.";
+    if (line) line.after(h("p", { class: "stale-note", role: "status", text }));
+  }
   // every load: the last reload of a run comes to its finished page, which is no longer live
   restorePlace();
-  if (DATA.live) {
-    setInterval(() => { if (ui.reload && !$viewer.open && !playing()) reloadInPlace(); }, 20000);
+  if (reloading) {
+    const age = unchangedFor();
+    if (age > STALE_AFTER) stopLive(age);
+  } else {
+    try { sessionStorage.removeItem(SEEN); } catch (e) { /* nothing kept */ }
+  }
+  if (reloading) {
+    const timer = setInterval(() => {
+      const age = unchangedFor();
+      if (age > STALE_AFTER) {
+        clearInterval(timer);
+        stopLive(age);
+      } else if (ui.reload && !$viewer.open && !playing()) reloadInPlace();
+    }, 20000);
   }
   // seconds since the videos of the playing ▶ started (null: none plays)
   const playClock = () => (session && session.start ? (performance.now() - session.start) / 1000 : null);

@@ -13,6 +13,7 @@ import contextlib
 import gc
 import os
 import threading
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
@@ -197,7 +198,7 @@ def run(
     try:
         try:
             _lock_outputs(p, store)
-            on_report, on_output = _report_hooks(p) if report else (None, None)
+            on_report, on_output = _report_hooks(p, report_every=options.report_every) if report else (None, None)
             ex = Executor(p, prov, store, options=options, on_progress=on_progress, on_report=on_report,
                           on_output=on_output, argv=argv)
             with _fewer_collections():
@@ -256,19 +257,29 @@ def _fewer_collections() -> Iterator[None]:
 
 
 def _report_hooks(
-    p: Plan,
+    p: Plan, *, report_every: float | None = None,
 ) -> tuple[Callable[[int, bool], Path | None] | None, Callable[[Sequence[Path]], None] | None]:
     """The run's report builder, `build(run_id, final)`, and its poster maker, given new videos while the
-    run goes on; only the final build makes the posters still missing."""
+    run goes on; only the final build makes the posters still missing. Each live page says within how long
+    the run writes the next (`rebuilt_within`, reckoned with the last build's time; `report_every`: the
+    run's option, its default when None)."""
     try:
         from .report import ReportMemo, make_posters, write_report
     except ImportError:
         return None, None
+    from .live import rebuilt_within
+
+    every = RunOptions().report_every if report_every is None else report_every
     memo = ReportMemo()
+    took = [0.0]  # seconds the last build took
 
     def build(run_id: int, final: bool) -> Path | None:
+        started = time.monotonic()
         with Store(p.state_dir / "state.db", readonly=True) as store:
-            return write_report(store, run_id=run_id, posters=final, memo=memo)
+            path = write_report(store, run_id=run_id, posters=final, memo=memo,
+                                refresh=rebuilt_within(every, took[0]))
+        took[0] = time.monotonic() - started
+        return path
 
     return build, make_posters
 

@@ -178,7 +178,7 @@ def summary(snapshot: Snapshot) -> dict[str, Any]:
             "provider": run.provider,
             "model": run.model,
             "axes": list(run.axes),
-            "status": run.status,
+            "status": run.shown_status,  # `gone`, as `status` shows it, for a run whose process died unrecorded
             "started_at": iso(run.started_at),
             "ended_at": iso(run.ended_at),
             "snapshot_at": iso(snapshot.taken_at),

@@ -33,6 +33,13 @@ OUTPUT_BATCH = 64
 HEARTBEAT = 5.0
 
 
+def rebuilt_within(report_every: float, build_seconds: float) -> float:
+    """The longest a run going on leaves its live report as it is, in seconds, given how long a build takes: a
+    rebuild waits `report_every` (REPORT_SHARE builds' time, if longer) and, with nothing moved, REPORT_STALE;
+    then it takes its time. An open page that saw no new snapshot for well over this says the run stopped."""
+    return max(report_every, REPORT_SHARE * build_seconds, REPORT_STALE) + build_seconds
+
+
 class LiveViews:
     """The housekeeping of one run. The executor counts state changes in `changes`, calls `nudge()` after a
     deferred write and `saved(path)` for each new video, and runs `loop()` on its task group."""

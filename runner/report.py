@@ -113,11 +113,14 @@ def render(
     base_dir: Path,
     memo: ReportMemo | None = None,
     description: str | None = None,
+    refresh: float | None = None,
 ) -> str:
     """The report page of `snapshot` (with `compare`: run A = snapshot beside run B = compare).
 
     Pure: reads no files but the templates. `base_dir` is the folder the page will sit in; videos and
-    posters are linked relative to it.
+    posters are linked relative to it. `refresh`, for the live page of a run going on: the most seconds it
+    lets pass before it writes the next (`live.rebuilt_within`), which the page waits well past before it
+    says the run stopped updating it.
     """
     snaps = [snapshot] if compare is None else [snapshot, compare]
     if title is None:
@@ -125,7 +128,7 @@ def render(
         title = f"{run.manifest_name} · run {run.id}"
         if compare is not None:
             title = f"{run.manifest_name} · run {run.id} vs run {compare.run.id}"
-    data, texts = _page_data(snaps, title=title, base_dir=Path(base_dir), memo=memo)
+    data, texts = _page_data(snaps, title=title, base_dir=Path(base_dir), memo=memo, refresh=refresh)
     sums = [_display_summary(s) for s in snaps]
     page = _environment().get_template("report.html.j2").render(
         title=title,
@@ -363,7 +366,8 @@ def _job_cost(job: JobRecord) -> int:
 
 
 def _page_data(
-    runs: Sequence[Snapshot], *, title: str, base_dir: Path, memo: ReportMemo | None = None
+    runs: Sequence[Snapshot], *, title: str, base_dir: Path, memo: ReportMemo | None = None,
+    refresh: float | None = None,
 ) -> tuple[dict[str, Any], list[str] | None]:
     """The page's data, and with `memo` (one run only: a compare page edits its entries) the JSON text
     of each of its items: the entries of jobs that did not change since the memo's last build, and their
@@ -442,11 +446,13 @@ def _page_data(
         if memo is not None:
             texts.append(memo.keep(job, item))
 
+    live = runs[0].run.status == "running" and not runs[0].run.process_gone()  # a killed run is not live
     data: dict[str, Any] = {
         "version": DATA_VERSION,
         "title": title,
         "runs": [_run_data(s) for s in runs],
-        "live": runs[0].run.status == "running" and not runs[0].run.process_gone(),  # a killed run is not live
+        "live": live,
+        "refresh": round(refresh, 1) if live and refresh is not None else None,
         "axes": [{"id": a.id, "label": a.label, "kind": a.kind, "values": list(a.values)} for a in axes],
         "view": _default_view(axes),
         "common": common,
@@ -480,7 +486,7 @@ def _run_data(snapshot: Snapshot) -> dict[str, Any]:
         "manifest": run.manifest_name,
         "provider": run.provider,
         "model": run.model,
-        "status": run.status,
+        "status": run.shown_status,
         "started": run.started_at,
         "ended": run.ended_at,
         "taken": round(snapshot.taken_at, 3),
@@ -571,6 +577,7 @@ def write_report(
     posters: bool = True,
     memo: ReportMemo | None = None,
     home: Path | None = None,
+    refresh: float | None = None,
 ) -> Path:
     """Build the report of a run (the latest of `manifest_name` by default) and write it atomically.
 
@@ -578,7 +585,7 @@ def write_report(
     the manifest's latest (`files_of`); with `compare=(A, B)`, `compare-A-B.html` in run A's outputs folder.
     Returns the path written. `memo`, kept between the builds of one run's report, makes each rebuild decode
     and lay out only the jobs that changed. `home`, the output folder the manifest now names: a default path
-    is written only there. Run ids given with `manifest_name` must be runs of that manifest.
+    is written only there. Run ids given with `manifest_name` must be runs of that manifest. `refresh`: as `render`.
 
     :raises NotRecordedError: no such run, or one of another manifest.
     :raises StateError: the run's folder is gone, or is not `home` (a copied or moved project).
@@ -599,7 +606,8 @@ def write_report(
     if posters:
         ensure_posters(snapshot)
     description = _description(store.manifest_copy(snapshot.run.id))
-    atomic_write(target, render(snapshot, base_dir=target.parent, memo=memo, description=description), durable=False)
+    page = render(snapshot, base_dir=target.parent, memo=memo, description=description, refresh=refresh)
+    atomic_write(target, page, durable=False)
     return target
 
 

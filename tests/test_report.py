@@ -445,3 +445,40 @@ def test_a_doubted_reported_cost_is_shown_as_the_estimate_counted_with_the_figur
     assert not any("reported" in label for label in money)
     jobs = [item["jobs"][0] for item in page_data(html)["items"]]
     assert [(j["cost"], j["rep"], j["doubt"]) for j in jobs] == [(350_000, 350_000_000_000, True)] * 2
+
+
+@pytest.mark.timeout(120)
+def test_a_killed_runs_report_and_results_show_it_gone_as_status_does(tmp_path: Path) -> None:
+    """A run killed before it could record its end stays `running` in the state: its report, rebuilt after,
+    badges it `gone`, as `status` shows it, and is not live; results.json's summary says `gone` too."""
+    import os
+    import signal
+    import subprocess
+
+    from execkit import write_manifest
+
+    from runner import api
+
+    m = write_manifest(tmp_path, n_seeds=4, run={"concurrency": 2}, sim={"render_time": 0.5, "jitter": 0.0})
+    killed = subprocess.run([sys.executable, "-m", "runner.cli", "run", str(m), "--no-report"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60, check=False,
+                            env={**os.environ, "GRIDRUN_CRASH_AT": "after-submit:2"})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert api.status_json(api.status(m))["status"] == "gone"
+    html = api.report(m).read_text()
+    assert re.findall(r'class="badge run-(\w+)">(\w+)<', html) == [("gone", "gone")]
+    data = page_data(html)
+    assert data["live"] is False and data["runs"][0]["status"] == "gone"
+    results = next(p for p in api.export(m, formats=("json",)) if p.suffix == ".json")
+    assert json.loads(results.read_text())["summary"]["run"]["status"] == "gone"
+
+
+@pytest.mark.parametrize(("every", "build", "within"), [
+    (10.0, 0.1, 60.1),     # nothing moved: rebuilt after REPORT_STALE, then the build
+    (300.0, 0.1, 300.1),   # a long `report_every` waits longer
+    (10.0, 2.0, 82.0),     # a slow build is followed by none for REPORT_SHARE times its time
+])
+def test_a_live_page_is_told_the_longest_its_run_leaves_it_unbuilt(every: float, build: float, within: float) -> None:
+    from runner.live import rebuilt_within
+
+    assert rebuilt_within(every, build) == pytest.approx(within)

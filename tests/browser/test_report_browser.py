@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -75,12 +76,14 @@ class Opened:
 
 @contextmanager
 def opened(browser: Any, report: Path, *, width: int = 1400, height: int = 1000, from_disk: bool = False,
-           timezone: str | None = None) -> Iterator[Opened]:
+           timezone: str | None = None, before: Callable[[Any], None] | None = None) -> Iterator[Opened]:
     """The report in a new page, served over HTTP (without range requests, as `python -m http.server`), or with
     `from_disk` opened as a file, as the path gridrun prints (where a video can be sought before it is loaded);
-    `timezone` is the browser's (an IANA name), else the machine's."""
+    `timezone` is the browser's (an IANA name), else the machine's; `before(page)` is called before it loads."""
     with contextlib.nullcontext(report.parent.as_uri() + "/") if from_disk else serve(report.parent) as base:
         page = browser.new_page(viewport={"width": width, "height": height}, **({"timezone_id": timezone} if timezone else {}))
+        if before is not None:
+            before(page)
         o = Opened(page)
         page.on("console", lambda m: o.errors.append(f"console {m.type}: {m.text}") if m.type in ("error", "warning") else None)
         page.on("pageerror", lambda e: o.errors.append(f"page error: {e}"))
@@ -751,7 +754,8 @@ def test_the_live_reload_keeps_the_card_the_user_was_looking_at(browser: Any, tm
         assert page.evaluate("gridrun.data.live") is not ended
         card = page.locator(f'.card[data-key="{key}"]').bounding_box()
         assert abs(card["y"] - top) <= 2, (key, top, card)
-        assert page.evaluate("[history.scrollRestoration, sessionStorage.length]") == ["auto", 0]
+        assert page.evaluate("[history.scrollRestoration, sessionStorage.getItem('gridrun.place:' + location.pathname)]") \
+            == ["auto", None]
         assert o.errors == []
 
 
@@ -885,4 +889,50 @@ def test_a_run_of_cached_jobs_shows_each_cells_cost_and_the_run_that_paid(browse
     with opened(browser, earlier) as o:
         shown = sorted(texts(o.page, ".card .cost"))
         assert shown == sorted(costs.values()), shown
+        assert o.errors == []
+
+
+@pytest.mark.parametrize("seen", ["another snapshot long ago", "this snapshot lately", "this snapshot for long"])
+def test_a_live_page_whose_snapshot_stops_moving_stops_reloading_and_says_so(
+        browser: Any, tmp_path: Path, seen: str) -> None:
+    """A run going on writes its page again at least every `refresh` s (here 30); a page whose snapshot has
+    not moved for three times as long (on the tab's clock, across reloads) stops reloading and says the run
+    stopped updating it. A snapshot seen lately, or one newer than the one seen long ago, reloads as ever."""
+    import datetime
+    import json
+    import re
+
+    store, run_id = build_state(tmp_path, fox_jobs(), end_status=None)
+    report = write_report(store, run_id=run_id, refresh=30)
+    data = json.loads(re.search(r'id="gridrun-data">(.*?)</script>', report.read_text(), re.DOTALL).group(1))
+    assert data["live"] is True and data["refresh"] == 30
+    taken, ago = {"another snapshot long ago": (data["runs"][0]["taken"] - 600, 600_000),
+                  "this snapshot lately": (data["runs"][0]["taken"], 60_000),
+                  "this snapshot for long": (data["runs"][0]["taken"], 80_000)}[seen]
+
+    def before(page: Any) -> None:
+        page.clock.install(time=datetime.datetime.now())
+        page.add_init_script(f"""if (!sessionStorage.getItem("gridrun.seen:/{report.name}"))
+            sessionStorage.setItem("gridrun.seen:/{report.name}", JSON.stringify({{taken: {json.dumps(taken)},
+                                                                                  at: Date.now() - {ago}}}));""")
+
+    with opened(browser, report, before=before) as o:
+        page = o.page
+        assert page.locator(".stale-note").count() == 0 and page.locator("#ctl-reload").count() == 1
+        page.evaluate("window.sameLoad = true")
+        if seen != "this snapshot for long":  # 20 s on: the page reloads, as it does while the run goes on
+            with page.expect_navigation():
+                page.clock.run_for(21_000)
+            page.wait_for_function("window.gridrun !== undefined")
+            assert page.evaluate("window.sameLoad") is None
+            return
+        page.clock.run_for(21_000)  # 100 s unchanged, past 3 × 30: no reload, and the page says why
+        note = page.locator(".stale-note")
+        assert note.count() == 1 and note.get_attribute("role") == "status"
+        assert note.text_content() == (f"This page stopped updating: run {run_id} wrote no new snapshot of it for 1 min, "
+                                       "where a run going on writes one at least every 30 s. Its process may be gone: "
+                                       "`gridrun status` tells.")
+        assert page.locator("#ctl-reload").count() == 0
+        page.clock.run_for(120_000)
+        assert page.evaluate("window.sameLoad") is True
         assert o.errors == []
