@@ -116,7 +116,7 @@ def export_row(job: JobRecord, outputs_dir: str, run_id: int | None = None) -> d
         "cached_from_run": job.cached_from_run,
         "paid_in_run": job.paid_run,
         "cost_this_run_usd": usd(_this_run_micros(job, run_id)),
-        "cost_usd": usd(job.cost_micros),
+        "cost_usd": usd(job.counted_micros),
         "cost_doubted": job.cost_doubted,
     }
 
@@ -124,9 +124,9 @@ def export_row(job: JobRecord, outputs_dir: str, run_id: int | None = None) -> d
 def _this_run_micros(job: JobRecord, run_id: int | None) -> int | None:
     """What of the job's counted cost run `run_id` paid: all of it, or nothing when another run paid it (a
     cached job's); None while it has none."""
-    if job.cost_micros is None:
+    if job.counted_micros is None:
         return None
-    return job.cost_micros if job.paid_run == run_id else 0
+    return job.counted_micros if job.paid_run == run_id else 0
 
 
 def export_rows(snapshot: Snapshot) -> list[dict[str, Any]]:
@@ -145,11 +145,11 @@ def _job_costs(snapshot: Snapshot) -> dict[str, Any]:
     jobs = snapshot.jobs
     by_run: dict[int, int] = {}
     for j in jobs:
-        if j.cost_micros is not None and j.paid_run is not None:
-            by_run[j.paid_run] = by_run.get(j.paid_run, 0) + j.cost_micros
+        if j.counted_micros is not None and j.paid_run is not None:
+            by_run[j.paid_run] = by_run.get(j.paid_run, 0) + j.counted_micros
     return {
         "cost_estimate_usd": usd(sum(j.cost_estimate_micros for j in jobs)),
-        "cost_usd": usd(sum(j.cost_micros for j in jobs if j.cost_micros is not None)),
+        "cost_usd": usd(sum(j.counted_micros or 0 for j in jobs)),
         "cost_this_run_usd": usd(sum(_this_run_micros(j, snapshot.run.id) or 0 for j in jobs)),
         "cost_by_run": {str(r): usd(m) for r, m in sorted(by_run.items())},
         "cost_doubted": sum(1 for j in jobs if j.cost_doubted),

@@ -61,11 +61,19 @@ class JobRecord:
                                      # `output_path` holds another video, and no file is this run's
 
     @property
+    def counted_micros(self) -> int | None:
+        """What the job's current attempt counted against the budget (`cost_micros`); None while nothing was
+        paid for it: never sent, in flight, or ended without a charge (a failed render reported at $0, whose
+        `cost_micros` is 0)."""
+        if self.state != "done" and not self.cost_micros:
+            return None
+        return self.cost_micros
+
+    @property
     def paid_run(self) -> int | None:
         """The run whose spending counts what the job's current attempt cost: for a job cached from an earlier
-        run, that run (or the one before it that paid). None while nothing was paid for it: never sent, in
-        flight, or ended without a charge."""
-        if self.state != "done" and self.cost_micros is None:
+        run, that run (or the one before it that paid). None while nothing was paid for it (`counted_micros`)."""
+        if self.state != "done" and self.counted_micros is None:
             return None
         return self.billed_run if self.billed_run is not None else self.cached_from_run
 

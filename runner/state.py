@@ -1004,7 +1004,9 @@ class Store:
             upd["ended_at"] = self.clock()
         if to == S.DONE:
             upd["billed_micros"] = fields.get("cost_micros")
-        if to in (S.DOWNLOADING, S.FAILED, S.EXPIRED) and fields.get("cost_micros") is not None:  # rendered, billed
+        if to == S.DOWNLOADING and fields.get("cost_micros") is not None:  # rendered, so billed
+            upd["billed_micros"] = fields["cost_micros"]
+        if to in (S.FAILED, S.EXPIRED) and fields.get("cost_micros"):  # a failure charged $0 was not billed
             upd["billed_micros"] = fields["cost_micros"]
         sets = ", ".join(f"{k}=?" for k in upd)
         if "billed_micros" in upd:  # the first run to see it billed keeps it (a later re-download pays nothing)

@@ -383,3 +383,33 @@ def test_a_job_an_earlier_run_sent_is_paid_in_the_run_that_saw_it_complete(tmp_p
     assert s["cost_by_run"] == {str(run2): 0.4} and s["spent_usd"] == s["cost_this_run_usd"] == 0.4
     left = store.snapshot(run1)
     assert left.spent_micros == 0 and [r["paid_in_run"] for r in export_rows(left)] == [None, None]
+
+
+def test_a_failed_render_the_provider_charged_nothing_for_is_paid_by_no_run(tmp_path: Path) -> None:
+    """The provider fails some renders and reports $0 for them: no run paid for those jobs. Their rows have
+    no `paid_in_run`, `cost_usd` or `cost_this_run_usd` (the $0 stays in `cost_reported_usd`), the summary's
+    `cost_by_run` and the report header's "these N jobs cost when made" count the done jobs only, and the
+    state records no billed attempt for them."""
+    from execkit import sim_provider, write_manifest
+
+    from runner import api
+    from runner.report import write_report
+
+    m = write_manifest(tmp_path, n_seeds=4, sim={"failure_rate": 0.5, "seed": 3})
+    result = api.run(m, provider=sim_provider(m))
+    store = Store(tmp_path / ".gridrun" / "state.db")
+    snap = store.snapshot(result.run_id)
+    rows = export_rows(snap)
+    failed = [r for r in rows if r["state"] == "failed"]
+    done = [r for r in rows if r["state"] == "done"]
+    assert failed and done and len(failed) + len(done) == len(rows)
+    assert {(r["cost_reported_usd"], r["paid_in_run"], r["cost_usd"], r["cost_this_run_usd"]) for r in failed} == \
+        {(0.0, None, None, None)}
+    assert {r["paid_in_run"] for r in done} == {result.run_id}
+    s = summary(snap)
+    assert s["cost_by_run"] == {str(result.run_id): s["cost_usd"]} and s["cost_usd"] == s["spent_usd"]
+    html = write_report(store, run_id=result.run_id, path=tmp_path / "r.html").read_text()
+    assert f"these {len(done)} jobs cost when made</dt>" in html
+    billed = store.db.execute("SELECT a.billed_micros, a.billed_run_id FROM attempts a JOIN jobs j ON j.id = a.job_id"
+                              " WHERE j.state = 'failed'").fetchall()
+    assert [tuple(b) for b in billed] == [(None, None)] * len(failed)
