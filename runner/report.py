@@ -155,11 +155,23 @@ def _display_summary(snapshot: Snapshot) -> dict[str, Any]:
     s["money"] = {k: _money(s[k]) for k in ("spent_usd", "reserved_usd", "budget_usd", "estimate_usd",
                                             "done_estimate_usd", "done_cost_usd", "cost_estimate_usd",
                                             "cost_usd")}
+    s["all_runs"] = _all_runs(snapshot)
     s["paid_jobs"] = sum(1 for j in snapshot.jobs if j.paid_run is not None)
     s["paid_by"] = _paid_by(s["cost_by_run"])
     s["group_order"] = [(g, s["groups"][g]) for g in ("done", "running", "pending", "failed", "unknown", "expired",
                                                        "cancelled") if s["groups"].get(g)]
     return s
+
+
+def _all_runs(snapshot: Snapshot) -> str | None:
+    """What every run of the manifest spent and reserves ("$2.10 / $1.15"), as `status` adds it when it is not
+    the run's own: a job of unknown outcome that an earlier run sent stays reserved by that run, not this one,
+    though this run's page lists it. None when the run's figures are all there is."""
+    mine = (snapshot.spent_micros, snapshot.reserved_micros)
+    every = (snapshot.manifest_spent_micros, snapshot.manifest_reserved_micros)
+    if every == mine:
+        return None
+    return " / ".join(_money(micros / 1_000_000) for micros in every)
 
 
 def _paid_by(by_run: Mapping[str, float | None]) -> str:

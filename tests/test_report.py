@@ -482,3 +482,33 @@ def test_a_live_page_is_told_the_longest_its_run_leaves_it_unbuilt(every: float,
     from runner.live import rebuilt_within
 
     assert rebuilt_within(every, build) == pytest.approx(within)
+
+
+def test_the_header_reserves_as_status_does_unknown_jobs_of_an_earlier_run_under_every_run(tmp_path: Path) -> None:
+    """Run 1 leaves a job of unknown outcome and one rendering; run 2 follows both. The job in flight is
+    reserved by run 2, the unknown one stays run 1's: the header's figure for the run and its "all runs" one
+    are status's two, and its label does not claim the unknown job it lists."""
+    from runner import api
+
+    clock = Clock()
+    jobs = [{"values": {"style": "anime", "seed": 1}, "state": "unknown"},
+            {"values": {"style": "anime", "seed": 2}, "state": "running"}]
+    store, run1 = build_state(tmp_path, jobs, clock=clock, end_status="crashed")
+    left = store.snapshot(run1)
+    run2 = store.start_run(manifest_name="fox-styles", manifest_path="m.yaml", manifest_copy="",
+                           outputs_dir=left.run.outputs_dir, provider="sim", model="m", axes=["style", "seed"],
+                           budget_micros=None)
+    store.add_jobs(run2, [{"hash": j.hash, "key": j.key, "values": j.values, "params": j.params,
+                           "output_path": j.output_path, "cost_estimate_micros": j.cost_estimate_micros}
+                          for j in left.jobs])
+    store.end_run(run2, "incomplete")
+    snap = store.snapshot(run2)
+    status = api.status_json(snap)
+    assert (status["reserved_usd"], status["manifest_reserved_usd"]) == (0.2, 0.4)
+    html = render(snap, base_dir=outputs(tmp_path))
+    assert [j["jobs"][0]["state"] for j in page_data(html)["items"]] == ["unknown", "running"]
+    money = header_money(html)
+    assert money["reserved by this run (in flight, or of unknown outcome that it sent)"] == "$0.20"
+    assert money["all runs of fox-styles: spent / reserved"] == "$0.00 / $0.40"
+    alone = render(left, base_dir=outputs(tmp_path / "alone"))  # a run whose figures are all there is
+    assert not any(label.startswith("all runs") for label in header_money(alone))
