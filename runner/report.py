@@ -57,13 +57,20 @@ _REPEAT = re.compile(r"^(.*)#(\d+)$")
 
 @functools.lru_cache(maxsize=1)
 def _environment() -> Environment:
-    return Environment(
+    env = Environment(
         loader=FileSystemLoader(str(REPORTS_DIR)),
         autoescape=True,
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["count"] = _count
+    return env
+
+
+def _count(n: int) -> str:
+    """A count as the CLI writes it: 2,500."""
+    return f"{n:,}"
 
 
 @functools.lru_cache(maxsize=4)

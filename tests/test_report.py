@@ -512,3 +512,13 @@ def test_the_header_reserves_as_status_does_unknown_jobs_of_an_earlier_run_under
     assert money["all runs of fox-styles: spent / reserved"] == "$0.00 / $0.40"
     alone = render(left, base_dir=outputs(tmp_path / "alone"))  # a run whose figures are all there is
     assert not any(label.startswith("all runs") for label in header_money(alone))
+
+
+def test_the_headers_counts_have_thousands_separators_as_the_cli_writes_them(tmp_path: Path) -> None:
+    jobs = [{"values": {"n": i}, "state": "done" if i < 1000 else "planned"} for i in range(1500)]
+    store, run_id = build_state(tmp_path, jobs, axes=("n",), seconds=0.2, one_clip=True, end_status="incomplete")
+    html = render(store.snapshot(run_id), base_dir=outputs(tmp_path))
+    assert "<b>1,500</b> jobs" in html and 'data-group="done"><b>1,000</b> done' in html
+    assert "planned 500 · done 1,000" in html
+    money = header_money(html)
+    assert "these 1,000 jobs cost when made" in money and "plan estimate (all 1,500 jobs)" in money
