@@ -276,20 +276,40 @@ def _axes(runs: Sequence[Snapshot], entries: Sequence[tuple[str, JobRecord]], ta
     return axes
 
 
-def _default_view(axes: Sequence[_Axis]) -> dict[str, Any]:
-    """X and Y: the two matrix keys with most values (long ones run down the page); the rest group or stack."""
+def _default_view(axes: Sequence[_Axis], items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """X and Y: the two matrix keys with most values (long ones run down the page), but never two that vary
+    together (a zip, or a key that follows another): those would make a grid with one card a row. A key that the
+    cell already fixes stacks (it adds no card to a cell); the rest group."""
     ranked = sorted(
         (i for i, a in enumerate(axes) if a.kind == "matrix" and len(a.values) > 1),
         key=lambda i: (-len(axes[i].values), i),
     )
-    x = axes[ranked[0]].id if ranked else None
-    y = axes[ranked[1]].id if len(ranked) > 1 else None
-    if x is not None and y is not None:
-        nx, ny = len(axes[ranked[0]].values), len(axes[ranked[1]].values)
+    first = ranked[0] if ranked else None
+    second = next((i for i in ranked[1:] if not _covary(items, ranked[0], i)), None)
+    x = None if first is None else axes[first].id
+    y = None if second is None else axes[second].id
+    if first is not None and second is not None:
+        nx, ny = len(axes[first].values), len(axes[second].values)
         if nx > 12 and ny < nx:
             x, y = y, x
-    modes = {a.id: ("stack" if a.kind == "repeat" else "group") for a in axes if a.id not in (x, y)}
+    shown = [i for i in (first, second) if i is not None]
+    modes: dict[str, str] = {}
+    for i, a in enumerate(axes):
+        if a.id in (x, y):
+            continue
+        fixed = a.kind == "matrix" and any(_determines(items, s, i) for s in shown)
+        modes[a.id] = "stack" if a.kind == "repeat" or fixed else "group"
     return {"x": x, "y": y, "modes": modes}
+
+
+def _determines(items: Sequence[Mapping[str, Any]], a: int, b: int) -> bool:
+    """Whether each value of axis `a` comes with one value of axis `b` in the jobs (as the keys of a zip do)."""
+    seen: dict[int, int] = {}
+    return all(seen.setdefault(it["ix"][a], it["ix"][b]) == it["ix"][b] for it in items)
+
+
+def _covary(items: Sequence[Mapping[str, Any]], a: int, b: int) -> bool:
+    return _determines(items, a, b) or _determines(items, b, a)
 
 
 _URL_SAFE = re.compile(r"[A-Za-z0-9_.~/-]*")
@@ -473,7 +493,7 @@ def _page_data(
         "live": live,
         "refresh": round(refresh, 1) if live and refresh is not None else None,
         "axes": [{"id": a.id, "label": a.label, "kind": a.kind, "values": list(a.values)} for a in axes],
-        "view": _default_view(axes),
+        "view": _default_view(axes, items),
         "common": common,
         "paramOrder": _param_order(all_jobs),
         "groups": dict(STATE_GROUPS),

@@ -65,6 +65,27 @@ def test_a_long_axis_runs_down_the_page_and_a_single_axis_flows(tmp_path: Path) 
     assert view["x"] == "prompt_id" and view["y"] is None
 
 
+ZIPPED = [("a cat", "dogs"), ("a rocket", "clouds"), ("a city", "daylight")]
+
+
+def zip_jobs() -> list[dict[str, Any]]:
+    """style × a zip of subject and avoid (as manifests/zip-pairs.yaml), one combination excluded."""
+    return [{"values": {"style": style, "subject": subject, "avoid": avoid}, "state": "planned"}
+            for style in ("anime", "clay") for subject, avoid in ZIPPED if (style, subject) != ("clay", "a rocket")]
+
+
+def test_keys_that_vary_together_are_never_x_and_y_and_a_key_the_cell_fixes_stacks(tmp_path: Path) -> None:
+    """Zipped keys (each value of one comes with one of the other) on X and Y would make a grid with one card a
+    row: the default crosses one of them with the next key instead, and stacks the other, which adds no card to
+    a cell. So does a key that follows another (a camera per shot), found from the jobs, not the manifest."""
+    _, _, s = snap(tmp_path / "zip", zip_jobs(), axes=("style", "subject", "avoid"))
+    assert page_data(render(s, base_dir=tmp_path))["view"] == {"x": "subject", "y": "style", "modes": {"avoid": "stack"}}
+    jobs = [{"values": {"shot": f"s{i}", "seed": seed, "camera": "wide" if i < 3 else "close"}, "state": "planned"}
+            for i in range(6) for seed in (1, 2, 3)]
+    _, _, s = snap(tmp_path / "follows", jobs, axes=("shot", "seed", "camera"))
+    assert page_data(render(s, base_dir=tmp_path))["view"] == {"x": "shot", "y": "seed", "modes": {"camera": "stack"}}
+
+
 def test_other_keys_become_super_axes_sweeps_group_and_repeats_stack(tmp_path: Path) -> None:
     jobs = []
     for sweep in ("styles", "quality"):

@@ -405,6 +405,9 @@ def test_empty_single_and_oddly_typed_runs_render_cleanly(browser: Any, tmp_path
             assert o.page.locator(".card").count() == expected[name]
             assert texts(o.page, "#ctl-count") == [{"empty": "0 jobs", "single": "1 job", "odd": "2 jobs"}[name]]
             if name == "odd":
+                # the three keys vary together: by default cfg alone lays them out; here x runs down, y groups
+                o.page.select_option("#ctl-y", "x")
+                o.page.select_option('.ctl-axis[data-axis="y"]', "group")
                 assert texts(o.page, ".group:first-child .colh .axis-val") == ['{"a": 1, "b": [1, 2]}', '{"a": 2}']
                 assert texts(o.page, ".group-head span") == ["y = true", "y = false"]
                 assert o.page.locator(".cell.empty").count() == 6  # both grids share rows and columns
@@ -935,4 +938,22 @@ def test_a_live_page_whose_snapshot_stops_moving_stops_reloading_and_says_so(
         assert page.locator("#ctl-reload").count() == 0
         page.clock.run_for(120_000)
         assert page.evaluate("window.sameLoad") is True
+        assert o.errors == []
+
+
+def test_a_zip_opens_on_a_full_grid_of_a_zipped_key_and_the_next(browser: Any, tmp_path: Path) -> None:
+    """style × a zip of subject and avoid: subject runs across, style down, avoid on each card; no grid of
+    grids with one card a row (the diagonal the two zipped keys make)."""
+    zipped = [("a cat", "dogs"), ("a rocket", "clouds"), ("a city", "daylight")]
+    jobs = [{"values": {"style": style, "subject": subject, "avoid": avoid}, "state": "done"}
+            for style in ("anime", "clay") for subject, avoid in zipped if (style, subject) != ("clay", "a rocket")]
+    report = report_of(tmp_path, jobs, axes=("style", "subject", "avoid"), seconds=0.5, one_clip=True)
+    with opened(browser, report) as o:
+        page = o.page
+        assert page.eval_on_selector_all("#ctl-x, #ctl-y", "els => els.map(e => e.value)") == ["subject", "style"]
+        assert texts(page, ".colh .axis-val") == ["a cat", "a rocket", "a city"]
+        assert texts(page, ".rowh .axis-val") == ["anime", "clay"]
+        assert page.locator(".group-head").count() == 0
+        assert texts(page, ".cell.empty") == ["no job"]  # the excluded one only
+        assert texts(page, '.card[data-key^="style=clay,subject=a city"] .kv') == ["avoid=daylight"]
         assert o.errors == []
