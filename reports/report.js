@@ -465,9 +465,13 @@
     }
     const groups = new Map();
     const perCell = new Map();
+    // the cells that hold a job, shown or not: a cell the filters emptied is not one of a combination never made
+    const held = new Set();
+    const cellOf = (it, gk) => gk + "|" + (yi < 0 ? 0 : it.ix[yi]) + "," + (xi < 0 ? 0 : it.ix[xi]);
     let stacked = 1;
     let shown = 0;
     ITEMS.forEach((it, n) => {
+      held.add(cellOf(it, groupAx.map((i) => it.ix[i]).join(",")));
       for (const [i, v] of filters) if (it.ix[i] !== v) return;
       if (ui.status !== "all" && !it.jobs.some((j) => j && groupOf(j.state) === ui.status)) return;
       if (ui.diff && !(it.diff || it.dcost || it.only)) return;
@@ -477,7 +481,7 @@
       if (!g) { g = { ix: gix, items: [] }; groups.set(gk, g); }
       g.items.push(n);
       shown++;
-      const ck = gk + "|" + (yi < 0 ? 0 : it.ix[yi]) + "," + (xi < 0 ? 0 : it.ix[xi]);
+      const ck = cellOf(it, gk);
       const k = (perCell.get(ck) || 0) + 1;
       perCell.set(ck, k);
       if (k > stacked) stacked = k;
@@ -503,7 +507,7 @@
     }
     for (const g of Array.from(groups.values()).sort((a, b) => cmpArr(a.ix, b.ix))) {
       const span = spans.get(family(g));
-      frag.append(buildGroup(g, groupAx, xi, yi, uniqSorted(span.cols), uniqSorted(span.rows)));
+      frag.append(buildGroup(g, groupAx, xi, yi, uniqSorted(span.cols), uniqSorted(span.rows), held));
     }
     if (!shown) frag.append(h("p", { class: "empty-note", text: "No job matches these settings." }));
     $grid.replaceChildren(frag);
@@ -511,7 +515,7 @@
     $count.textContent = shown === ITEMS.length ? (shown === 1 ? "1 job" : shown + " jobs") : "showing " + shown + " of " + ITEMS.length + " jobs";
   }
 
-  function buildGroup(g, groupAx, xi, yi, allCols, rows) {
+  function buildGroup(g, groupAx, xi, yi, allCols, rows, held) {
     const sec = h("section", { class: "group" });
     if (groupAx.length) {
       const label = groupAx.map((a, k) => AXES[a].label + " = " + AXES[a].values[g.ix[k]]).join(" · ");
@@ -553,9 +557,11 @@
         playButton("play this row in sync", "play-row", () => thumbsIn(grid, '.cell[data-row="' + r + '"]'))));
       for (const c of cols) {
         const ns = cells.get(r + "," + c);
-        const cell = h("div", { class: ns ? "cell" : "cell empty", "data-row": r, "data-col": c });
+        const hidden = !ns && held.has(g.ix.join(",") + "|" + r + "," + c);
+        const cell = h("div", { class: ns ? "cell" : hidden ? "cell empty filtered" : "cell empty", "data-row": r, "data-col": c,
+          title: hidden ? "its jobs are hidden by the filters" : null });
         if (ns) for (const n of ns) cell.append(card(n));
-        else cell.append("no job");
+        else cell.append(hidden ? "filtered" : "no job");
         grid.append(cell);
       }
     }

@@ -957,3 +957,22 @@ def test_a_zip_opens_on_a_full_grid_of_a_zipped_key_and_the_next(browser: Any, t
         assert texts(page, ".cell.empty") == ["no job"]  # the excluded one only
         assert texts(page, '.card[data-key^="style=clay,subject=a city"] .kv') == ["avoid=daylight"]
         assert o.errors == []
+
+
+def test_a_cell_the_status_filter_empties_reads_filtered_not_no_job(browser: Any, tmp_path: Path) -> None:
+    """With status = failed, a cell whose jobs are hidden reads "filtered", in a quieter cell; "no job" stays for
+    a combination that was never made; rows and columns left with nothing go."""
+    jobs = [j for j in fox_jobs({("clay", 2): "failed", ("anime", 3): "failed"})
+            if (j["values"]["style"], j["values"]["seed"]) != ("anime", 2)]
+    report = report_of(tmp_path, jobs, seconds=0.5, one_clip=True)
+    empty = """() => Array.from(document.querySelectorAll('.cell.empty'), (e) => [gridrun.data.axes[0].values[e.dataset.row],
+        gridrun.data.axes[1].values[e.dataset.col], e.textContent, e.classList.contains('filtered')]).sort()"""
+    with opened(browser, report) as o:
+        page = o.page
+        assert page.evaluate(empty) == [["anime", "2", "no job", False]]
+        page.select_option("#ctl-status", "failed")
+        assert texts(page, ".rowh .axis-val") == ["anime", "clay"] and texts(page, ".colh .axis-val") == ["3", "2"]
+        assert page.evaluate(empty) == [["anime", "2", "no job", False], ["clay", "3", "filtered", True]]
+        opacity = "(sel) => Number(getComputedStyle(document.querySelector(sel)).opacity)"
+        assert page.evaluate(opacity, ".cell.filtered") < page.evaluate(opacity, ".cell.empty:not(.filtered)")
+        assert o.errors == []
