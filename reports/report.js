@@ -423,9 +423,17 @@
   function applySize() {
     document.documentElement.style.setProperty("--cell", cellSize() + "px");
     document.body.classList.toggle("hide-prompts", !ui.prompts);
-    document.documentElement.style.setProperty("--bar-h", $bar.offsetHeight + "px");
+    fitBar();
     measureCards();
   }
+  // The page is as wide as its widest grid; the header and the toolbar keep to the window's width (its
+  // scroll bar left out), so that they stay in view, at the left, when a wide grid is scrolled sideways.
+  function fitBar() {
+    const root = document.documentElement;
+    root.style.setProperty("--page-w", root.clientWidth + "px");
+    root.style.setProperty("--bar-h", $bar.offsetHeight + "px");
+  }
+  new ResizeObserver(fitBar).observe(document.documentElement);  // a scroll bar that comes or goes
   // Cards not yet drawn (content-visibility) are laid out at the size of a drawn one: the thumbs' shape
   // (the first video's), and what a few drawn cards hold under their thumb (the median of up to 9).
   const firstJob = (() => { for (const it of ITEMS) for (const j of it.jobs) if (j && j.w && j.h) return j; return null; })();

@@ -976,3 +976,31 @@ def test_a_cell_the_status_filter_empties_reads_filtered_not_no_job(browser: Any
         opacity = "(sel) => Number(getComputedStyle(document.querySelector(sel)).opacity)"
         assert page.evaluate(opacity, ".cell.filtered") < page.evaluate(opacity, ".cell.empty:not(.filtered)")
         assert o.errors == []
+
+
+def test_a_wide_grid_scrolled_sideways_keeps_the_toolbar_in_view_and_its_heads_opaque(browser: Any, tmp_path: Path) -> None:
+    """Scrolled far to the right and down, the toolbar is still at the window's left, as wide as the window;
+    the row heads' band at the left and the column heads' band under the toolbar show no card through them."""
+    jobs = [{"values": {"shot": s, "color": c}, "state": "done"} for c in range(8) for s in range(24)]
+    report = report_of(tmp_path, jobs, axes=("shot", "color"), seconds=0.5, one_clip=True)
+    with opened(browser, report, width=1200, height=800) as o:
+        page = o.page
+        page.select_option("#ctl-x", "shot")
+        page.evaluate("window.scrollTo(2000, 500)")
+        page.wait_for_function("scrollX >= 2000 && scrollY >= 500")
+        page.wait_for_timeout(300)
+        bar = page.locator("#toolbar").bounding_box()
+        assert (bar["x"], bar["y"], bar["width"]) == (0, 0, 1200), bar
+        covered = page.evaluate("""() => {
+          const bottom = (sel) => Math.max(...Array.from(document.querySelectorAll(sel), (e) => e.getBoundingClientRect().bottom));
+          const left = document.querySelector('.rowh').getBoundingClientRect().right, top = bottom('.colh') + 6;
+          const seen = [];
+          for (let y = 1; y < innerHeight; y += 7) for (let x = 1; x < innerWidth; x += 7) {
+            if (x >= left && y >= top) continue;
+            const e = document.elementFromPoint(x, y);
+            if (e && e.closest('.card')) seen.push([x, y]);
+          }
+          return {left, top, seen: seen.slice(0, 5)};
+        }""")
+        assert covered["left"] > 10 and covered["top"] > bar["height"] + 10 and covered["seen"] == [], covered
+        assert o.errors == []
