@@ -774,7 +774,8 @@
   renderGrid();
   window.addEventListener("resize", () => { fitSize(); applySize(); });
   // The live page reloads while the run goes on, and comes back to the card the user was looking at (cards
-  // above it may have grown or shrunk meanwhile): its key and place in the window are kept for the reload.
+  // above it may have grown or shrunk meanwhile): its key and place in the window are kept for the reload, and
+  // so is the keyboard focus (a card's key, or a control's id), which would otherwise go back to the page's top.
   const ANCHOR = "gridrun.place:" + location.pathname;
   function firstVisibleCard() {
     const top = Math.max(0, $bar.getBoundingClientRect().bottom);
@@ -784,14 +785,23 @@
     }
     return null;
   }
+  const cardByKey = (key) => Array.from($grid.querySelectorAll(".card")).find((e) => e.dataset.key === key);
+  function focusPlace() {
+    const f = document.activeElement;
+    if (!f || f === document.body) return null;
+    if (f.classList.contains("card") && $grid.contains(f)) return { focus: f.dataset.key };
+    return f.id && $bar.contains(f) ? { focusId: f.id } : null;
+  }
   function reloadInPlace() {
     const c = window.scrollY || window.scrollX ? firstVisibleCard() : null;
+    const place = focusPlace() || {};
     try {
       if (c) {
         const r = c.getBoundingClientRect();
-        sessionStorage.setItem(ANCHOR, JSON.stringify({ key: c.dataset.key, top: r.top, left: r.left }));
+        Object.assign(place, { key: c.dataset.key, top: r.top, left: r.left });
         history.scrollRestoration = "manual";
       }
+      if (Object.keys(place).length) sessionStorage.setItem(ANCHOR, JSON.stringify(place));
     } catch (e) { /* no session storage: the browser's own scroll restoring stands */ }
     location.reload();
   }
@@ -802,9 +812,14 @@
       sessionStorage.removeItem(ANCHOR);
       history.scrollRestoration = "auto";
     } catch (e) { return; }
-    if (!at || typeof at.key !== "string") return;
+    if (!at) return;
+    // before the scroll place is set again, which focusing must not move
+    const focus = typeof at.focus === "string" ? cardByKey(at.focus)
+      : typeof at.focusId === "string" && $bar.querySelector("#" + CSS.escape(at.focusId));
+    if (focus) focus.focus({ preventScroll: true });
+    if (typeof at.key !== "string") return;
     const back = () => {
-      const c = Array.from($grid.querySelectorAll(".card")).find((e) => e.dataset.key === at.key);
+      const c = cardByKey(at.key);
       if (!c) return;
       const r = c.getBoundingClientRect();
       window.scrollBy(r.left - at.left, r.top - at.top);

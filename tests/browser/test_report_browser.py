@@ -1004,3 +1004,22 @@ def test_a_wide_grid_scrolled_sideways_keeps_the_toolbar_in_view_and_its_heads_o
         }""")
         assert covered["left"] > 10 and covered["top"] > bar["height"] + 10 and covered["seen"] == [], covered
         assert o.errors == []
+
+
+def test_the_live_reload_keeps_the_keyboard_focus(browser: Any, tmp_path: Path) -> None:
+    """The live page reloads every 20 s while the run goes on: a card with keyboard focus has it again after
+    the reload, and so has a toolbar control, instead of the page's top."""
+    jobs = [{"values": {"color": c, "shot": s}, "state": "planned"} for c in range(4) for s in range(12)]
+    report = report_of(tmp_path, jobs, axes=("color", "shot"), end_status=None)
+    with opened(browser, report, width=1280, height=800) as o:
+        page = o.page
+        for target, focused in [('.card[data-key="color=2,shot=9"]', "document.activeElement.dataset.key"),
+                                ("#ctl-status", "document.activeElement.id")]:
+            page.focus(target)
+            before = page.evaluate(focused)
+            with page.expect_navigation():
+                page.evaluate("gridrun.reload()")  # what the page does every 20 s while the run goes on
+            page.wait_for_function("window.gridrun !== undefined")
+            assert page.evaluate(focused) == before, target
+        assert page.evaluate("sessionStorage.length") == 0
+        assert o.errors == []
