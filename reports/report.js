@@ -80,6 +80,9 @@
   const cmpArr = (a, b) => { for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i] - b[i]; return 0; };
   const uniqSorted = (xs) => Array.from(new Set(xs)).sort((a, b) => a - b);
   const param = (j, k) => (j && Object.prototype.hasOwnProperty.call(j.p, k) ? j.p[k] : COMMON[k]);
+  // A long text (a prompt as an axis value, an error) cut to what a name or label can say.
+  const brief = (s, n) => (s.length > (n || 60) ? s.slice(0, (n || 60) - 1) + "…" : s);
+  const axisText = (i, v) => AXES[i].label + " = " + brief(AXES[i].values[v]);
   const hasParam = (j, k) => j && (Object.prototype.hasOwnProperty.call(j.p, k) || Object.prototype.hasOwnProperty.call(COMMON, k));
 
   // ---- view state in the URL hash, so a reload (the run filling in) keeps the layout ------------
@@ -125,7 +128,7 @@
   const playerRefused = (err) => /media player|WebMediaPlayer/i.test((err && err.message) || "");
   const missing = (err) => !!err && (err.code === 2 || err.code === 4) && !playerRefused(err);
   function newVideo(thumb) {
-    const v = h("video", { playsinline: true, preload: "metadata", "data-dur": thumb.dataset.dur });
+    const v = h("video", { playsinline: true, preload: "metadata", "data-dur": thumb.dataset.dur, "aria-label": "video " + thumb.dataset.label });
     v.muted = true;
     v.loop = ui.loop;
     if (thumb.dataset.poster) v.poster = thumb.dataset.poster;
@@ -198,7 +201,8 @@
   }
   function posterOf(thumb) {
     if (!thumb.dataset.poster || thumb.firstElementChild) return;
-    thumb.append(h("img", { src: thumb.dataset.poster, decoding: "async", alt: "", onerror: (e) => e.target.remove() }));
+    thumb.append(h("img", { src: thumb.dataset.poster, decoding: "async", alt: "first frame of " + thumb.dataset.label,
+      onerror: (e) => e.target.remove() }));
   }
   let posterObs = null;
   let srcObs = null;
@@ -455,8 +459,9 @@
   }
 
   // ---- the grid -------------------------------------------------------------------------------------
+  // Each ▶ says which grid, row or column it plays (a screen reader reads its name, not the ▶).
   function playButton(title, cls, which) {
-    return h("button", { type: "button", class: "small " + cls, title, text: "▶",
+    return h("button", { type: "button", class: "small " + cls, title, "aria-label": title, text: "▶",
       onclick: (e) => { e.stopPropagation(); playThumbs(which()); } });
   }
   function renderGrid() {
@@ -528,7 +533,7 @@
     if (groupAx.length) {
       const label = groupAx.map((a, k) => AXES[a].label + " = " + AXES[a].values[g.ix[k]]).join(" · ");
       sec.append(h("h2", { class: "group-head" }, h("span", { dir: "auto", text: label }),
-        playButton("play this grid in sync", "play-group", () => thumbsIn(sec))));
+        playButton("play the grid " + brief(label) + " in sync", "play-group", () => thumbsIn(sec))));
     }
     const xOf = (n) => (xi < 0 ? 0 : ITEMS[n].ix[xi]);
     const yOf = (n) => (yi < 0 ? 0 : ITEMS[n].ix[yi]);
@@ -557,12 +562,13 @@
     for (const c of cols) {
       grid.append(h("div", { class: "colh", "data-col": c },
         h("span", { class: "axis-val", dir: "auto", title: xi < 0 ? "" : AXES[xi].values[c], text: xi < 0 ? "" : AXES[xi].values[c] }),
-        playButton("play this column in sync", "play-col", () => thumbsIn(grid, '.cell[data-col="' + c + '"]'))));
+        playButton(xi < 0 ? "play this column in sync" : "play column " + axisText(xi, c) + " in sync", "play-col",
+          () => thumbsIn(grid, '.cell[data-col="' + c + '"]'))));
     }
     for (const r of rows) {
       grid.append(h("div", { class: "rowh", "data-row": r },
         h("span", { class: "axis-val", dir: "auto", title: AXES[yi].values[r], text: AXES[yi].values[r] }),
-        playButton("play this row in sync", "play-row", () => thumbsIn(grid, '.cell[data-row="' + r + '"]'))));
+        playButton("play row " + axisText(yi, r) + " in sync", "play-row", () => thumbsIn(grid, '.cell[data-row="' + r + '"]'))));
       for (const c of cols) {
         const ns = cells.get(r + "," + c);
         const hidden = !ns && held.has(g.ix.join(",") + "|" + r + "," + c);
@@ -617,6 +623,7 @@
     const thumb = h("div", { class: "thumb g-" + g, style: j.w && j.h ? "aspect-ratio: " + j.w + " / " + j.h : null });
     if (j.src) {
       thumb.dataset.src = j.src;
+      thumb.dataset.label = it.key + (NRUNS > 1 ? ", run " + "AB"[r] : "");  // names its video and poster
       if (j.poster) thumb.dataset.poster = j.poster;
       if (j.dur) thumb.dataset.dur = j.dur;
       if (big) viewerVideo(thumb);
@@ -635,12 +642,24 @@
     if (j.err) p.append(h("div", { class: "err", dir: "auto", title: j.err, text: j.err }));
     return p;
   }
+  // What a screen reader says of a card: its key, then (each run's) status, cost and error, in brief.
+  function cardLabel(it) {
+    const says = it.jobs.map((j, r) => {
+      const run = NRUNS > 1 ? "run " + "AB"[r] + ": " : "";
+      if (!j) return run + "not in run " + RUNS[r].id;
+      const c = costText(j, RUNS[r].id);
+      const parts = [stateLabel(j.state), c.cls === "est" ? "estimated " + c.text.replace(/^~/, "") : c.text];
+      if (j.err) parts.push(brief(j.err, 80));
+      return run + parts.join(", ");
+    });
+    return it.key + ": " + says.join("; ");
+  }
   function card(n) {
     const inHeads = (i) => i === axisOf(ui.x) || i === axisOf(ui.y) || modeOf(AXES[i].id) !== "stack";
     const it = ITEMS[n];
     const diffs = new Set(it.diff || []);
     const cls = "card" + (it.only ? " only-" + it.only : "") + (it.diff || it.dcost ? " differs" : "");
-    const c = h("article", { class: cls, tabindex: 0, role: "button", "aria-label": it.key, "data-i": n, "data-key": it.key,
+    const c = h("article", { class: cls, tabindex: 0, role: "button", "aria-label": cardLabel(it), "data-i": n, "data-key": it.key,
       onclick: (e) => { if (!e.target.closest("button")) openViewer(n); },
       // the key press must end here: the viewer's buttons take focus as it opens
       onkeydown: (e) => { if (e.target === c && (e.key === "Enter" || e.key === " ")) { e.preventDefault(); openViewer(n); } } });

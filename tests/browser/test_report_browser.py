@@ -604,7 +604,7 @@ def test_keyboard_opens_the_focused_card_and_keeps_focus_in_the_viewer(browser: 
         viewer_key = "document.querySelector('#viewer .viewer-head .key').textContent"
         active_id = "document.activeElement.id"
         first = page.locator(".card").first
-        assert first.get_attribute("role") == "button" and first.get_attribute("aria-label") == "style=anime,seed=1"
+        assert first.get_attribute("role") == "button" and first.get_attribute("aria-label") == "style=anime,seed=1: done, $0.20"
         first.focus()
         page.keyboard.press("Enter")
         page.wait_for_selector("#viewer[open]")
@@ -1022,4 +1022,27 @@ def test_the_live_reload_keeps_the_keyboard_focus(browser: Any, tmp_path: Path) 
             page.wait_for_function("window.gridrun !== undefined")
             assert page.evaluate(focused) == before, target
         assert page.evaluate("sessionStorage.length") == 0
+        assert o.errors == []
+
+
+def test_controls_cards_videos_and_posters_say_what_they_are(browser: Any, tmp_path: Path) -> None:
+    """Each ▶ names its row or column; a card's name is its key with its status, cost and error (cut short);
+    a grid video is named by its key, a poster's alt says whose first frame it is."""
+    error = "content moderation: " + "rejected by the provider " * 6
+    jobs = [dict(j, error=error) if j["state"] == "failed" else j for j in fox_jobs({("clay", 2): "failed"})]
+    report = report_of(tmp_path, jobs, seconds=0.5)
+    with opened(browser, report, width=1400, height=300) as o:
+        page = o.page
+        assert page.eval_on_selector_all(".play-row", "els => els.map(e => e.getAttribute('aria-label'))") == [
+            "play row style = anime in sync", "play row style = clay in sync", "play row style = cyberpunk in sync"]
+        assert page.get_by_role("button", name="play column seed = 3 in sync").count() == 1
+        assert page.locator('.card[data-key="style=anime,seed=1"]').get_attribute("aria-label") == \
+            "style=anime,seed=1: done, $0.20"
+        failed = page.locator('.card[data-key="style=clay,seed=2"]').get_attribute("aria-label")
+        assert failed == "style=clay,seed=2: failed, estimated $0.20, " + error[:79] + "…", failed
+        page.wait_for_function("document.querySelector('#grid video') && document.querySelector('#grid .thumb img')")
+        names = page.eval_on_selector_all("#grid video", "els => els.map(e => e.getAttribute('aria-label'))")
+        assert names and all(n.startswith("video style=") for n in names), names
+        alts = page.eval_on_selector_all("#grid .thumb img", "els => els.map(e => e.alt)")
+        assert alts and all(a.startswith("first frame of style=") for a in alts), alts
         assert o.errors == []
