@@ -980,7 +980,8 @@ def test_a_cell_the_status_filter_empties_reads_filtered_not_no_job(browser: Any
 
 def test_a_wide_grid_scrolled_sideways_keeps_the_toolbar_in_view_and_its_heads_opaque(browser: Any, tmp_path: Path) -> None:
     """Scrolled far to the right and down, the toolbar is still at the window's left, as wide as the window;
-    the row heads' band at the left and the column heads' band under the toolbar show no card through them."""
+    the row heads' band at the left and the column heads' band under the toolbar show no card through them. On a
+    phone, where the toolbar scrolls up with the page, it still keeps to the left."""
     jobs = [{"values": {"shot": s, "color": c}, "state": "done"} for c in range(8) for s in range(24)]
     report = report_of(tmp_path, jobs, axes=("shot", "color"), seconds=0.5, one_clip=True)
     with opened(browser, report, width=1200, height=800) as o:
@@ -1003,6 +1004,11 @@ def test_a_wide_grid_scrolled_sideways_keeps_the_toolbar_in_view_and_its_heads_o
           return {left, top, seen: seen.slice(0, 5)};
         }""")
         assert covered["left"] > 10 and covered["top"] > bar["height"] + 10 and covered["seen"] == [], covered
+        page.set_viewport_size({"width": 600, "height": 800})  # a phone's: the toolbar scrolls up with the page
+        page.evaluate("window.scrollTo(1500, 0)")
+        page.wait_for_function("scrollX >= 1500 && scrollY === 0")
+        bar = page.locator("#toolbar").bounding_box()
+        assert (bar["x"], bar["width"]) == (0, 600), bar
         assert o.errors == []
 
 
