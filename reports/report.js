@@ -128,7 +128,8 @@
   const playerRefused = (err) => /media player|WebMediaPlayer/i.test((err && err.message) || "");
   const missing = (err) => !!err && (err.code === 2 || err.code === 4) && !playerRefused(err);
   function newVideo(thumb) {
-    const v = h("video", { playsinline: true, preload: "metadata", "data-dur": thumb.dataset.dur, "aria-label": "video " + thumb.dataset.label });
+    const v = h("video", { playsinline: true, preload: "metadata", "data-dur": thumb.dataset.dur,
+      "aria-label": "video " + thumb.dataset.label });
     v.muted = true;
     v.loop = ui.loop;
     if (thumb.dataset.poster) v.poster = thumb.dataset.poster;
@@ -568,12 +569,13 @@
     for (const r of rows) {
       grid.append(h("div", { class: "rowh", "data-row": r },
         h("span", { class: "axis-val", dir: "auto", title: AXES[yi].values[r], text: AXES[yi].values[r] }),
-        playButton("play row " + axisText(yi, r) + " in sync", "play-row", () => thumbsIn(grid, '.cell[data-row="' + r + '"]'))));
+        playButton("play row " + axisText(yi, r) + " in sync", "play-row",
+          () => thumbsIn(grid, '.cell[data-row="' + r + '"]'))));
       for (const c of cols) {
         const ns = cells.get(r + "," + c);
         const hidden = !ns && held.has(g.ix.join(",") + "|" + r + "," + c);
-        const cell = h("div", { class: ns ? "cell" : hidden ? "cell empty filtered" : "cell empty", "data-row": r, "data-col": c,
-          title: hidden ? "its jobs are hidden by the filters" : null });
+        const cell = h("div", { class: ns ? "cell" : hidden ? "cell empty filtered" : "cell empty",
+          "data-row": r, "data-col": c, title: hidden ? "its jobs are hidden by the filters" : null });
         if (ns) for (const n of ns) cell.append(card(n));
         else cell.append(hidden ? "filtered" : "no job");
         grid.append(cell);

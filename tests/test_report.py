@@ -79,7 +79,8 @@ def test_keys_that_vary_together_are_never_x_and_y_and_a_key_the_cell_fixes_stac
     row: the default crosses one of them with the next key instead, and stacks the other, which adds no card to
     a cell. So does a key that follows another (a camera per shot), found from the jobs, not the manifest."""
     _, _, s = snap(tmp_path / "zip", zip_jobs(), axes=("style", "subject", "avoid"))
-    assert page_data(render(s, base_dir=tmp_path))["view"] == {"x": "subject", "y": "style", "modes": {"avoid": "stack"}}
+    view = page_data(render(s, base_dir=tmp_path))["view"]
+    assert view == {"x": "subject", "y": "style", "modes": {"avoid": "stack"}}
     jobs = [{"values": {"shot": f"s{i}", "seed": seed, "camera": "wide" if i < 3 else "close"}, "state": "planned"}
             for i in range(6) for seed in (1, 2, 3)]
     _, _, s = snap(tmp_path / "follows", jobs, axes=("shot", "seed", "camera"))

@@ -604,7 +604,8 @@ def test_keyboard_opens_the_focused_card_and_keeps_focus_in_the_viewer(browser: 
         viewer_key = "document.querySelector('#viewer .viewer-head .key').textContent"
         active_id = "document.activeElement.id"
         first = page.locator(".card").first
-        assert first.get_attribute("role") == "button" and first.get_attribute("aria-label") == "style=anime,seed=1: done, $0.20"
+        assert first.get_attribute("role") == "button"
+        assert first.get_attribute("aria-label") == "style=anime,seed=1: done, $0.20"
         first.focus()
         page.keyboard.press("Enter")
         page.wait_for_selector("#viewer[open]")
@@ -965,8 +966,9 @@ def test_a_cell_the_status_filter_empties_reads_filtered_not_no_job(browser: Any
     jobs = [j for j in fox_jobs({("clay", 2): "failed", ("anime", 3): "failed"})
             if (j["values"]["style"], j["values"]["seed"]) != ("anime", 2)]
     report = report_of(tmp_path, jobs, seconds=0.5, one_clip=True)
-    empty = """() => Array.from(document.querySelectorAll('.cell.empty'), (e) => [gridrun.data.axes[0].values[e.dataset.row],
-        gridrun.data.axes[1].values[e.dataset.col], e.textContent, e.classList.contains('filtered')]).sort()"""
+    empty = """() => Array.from(document.querySelectorAll('.cell.empty'), (e) => [
+        gridrun.data.axes[0].values[e.dataset.row], gridrun.data.axes[1].values[e.dataset.col], e.textContent,
+        e.classList.contains('filtered')]).sort()"""
     with opened(browser, report) as o:
         page = o.page
         assert page.evaluate(empty) == [["anime", "2", "no job", False]]
@@ -978,7 +980,9 @@ def test_a_cell_the_status_filter_empties_reads_filtered_not_no_job(browser: Any
         assert o.errors == []
 
 
-def test_a_wide_grid_scrolled_sideways_keeps_the_toolbar_in_view_and_its_heads_opaque(browser: Any, tmp_path: Path) -> None:
+def test_a_wide_grid_scrolled_sideways_keeps_the_toolbar_in_view_and_its_heads_opaque(
+    browser: Any, tmp_path: Path,
+) -> None:
     """Scrolled far to the right and down, the toolbar is still at the window's left, as wide as the window;
     the row heads' band at the left and the column heads' band under the toolbar show no card through them. On a
     phone, where the toolbar scrolls up with the page, it still keeps to the left."""
@@ -993,7 +997,8 @@ def test_a_wide_grid_scrolled_sideways_keeps_the_toolbar_in_view_and_its_heads_o
         bar = page.locator("#toolbar").bounding_box()
         assert (bar["x"], bar["y"], bar["width"]) == (0, 0, 1200), bar
         covered = page.evaluate("""() => {
-          const bottom = (sel) => Math.max(...Array.from(document.querySelectorAll(sel), (e) => e.getBoundingClientRect().bottom));
+          const bottom = (sel) => Math.max(...Array.from(document.querySelectorAll(sel),
+                                                          (e) => e.getBoundingClientRect().bottom));
           const left = document.querySelector('.rowh').getBoundingClientRect().right, top = bottom('.colh') + 6;
           const seen = [];
           for (let y = 1; y < innerHeight; y += 7) for (let x = 1; x < innerWidth; x += 7) {
