@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from runner.errors import StateError
 from runner.state import _MIGRATIONS, FAILURE_RETRY, SCHEMA_VERSION, JobState, Store
 
 from statekit import columns_of, contents, old_state
@@ -128,8 +129,8 @@ def test_a_migration_that_fails_is_rolled_back_and_its_error_surfaces(tmp_path: 
     monkeypatch.setattr(state, "_MIGRATIONS", [*_MIGRATIONS, m_broken])
     try:
         Store(path)
-    except sqlite3.OperationalError as exc:
-        assert "disk I/O error" in str(exc)
+    except StateError as exc:  # named with the file, as any state that cannot be opened
+        assert str(exc) == f"{path}: cannot open state: disk I/O error"
     else:
         raise AssertionError("the failed migration was not reported")
     with closing(sqlite3.connect(path)) as db:  # the migrations before it stay; its own is undone
