@@ -24,6 +24,7 @@ from . import manifest as manifest_mod
 from . import plan as plan_mod
 from .errors import NotRecordedError, ProviderError, UsageError
 from .executor import Executor, RunResult
+from .localpaths import UNUSABLE, shown, why_unusable
 from .options import RunOptions, check_option
 from .outputs import verified
 from .manifest import Manifest
@@ -58,7 +59,20 @@ def _in_event_loop() -> bool:
 
 
 def _capability_files(m: Manifest) -> list[Path]:
-    return [(m.base_dir / p).resolve() for p in (m.data.get("capabilities") or [])]
+    """The manifest's capability files, made absolute. :raises ManifestError: one is not there, or its path
+    cannot be used (a NUL byte, a link loop, a name too long)."""
+    files = []
+    for index, name in enumerate(m.data.get("capabilities") or []):
+        try:
+            path = (m.base_dir / name).resolve()
+            found = path.is_file()
+        except UNUSABLE as exc:
+            raise m.error(("capabilities", index),
+                          f"capability file '{shown(name)}' cannot be used: {why_unusable(exc)}") from None
+        if not found:
+            raise m.error(("capabilities",), f"capability file {path} not found")
+        files.append(path)
+    return files
 
 
 def plan(m: Manifest | str | Path, *, max_jobs: int | None = None) -> Plan:
@@ -68,9 +82,6 @@ def plan(m: Manifest | str | Path, *, max_jobs: int | None = None) -> Plan:
     check_option("max_jobs", max_jobs)
     m = _manifest(m)
     files = _capability_files(m)
-    for f in files:
-        if not f.is_file():
-            raise m.error(("capabilities",), f"capability file {f} not found")
     if m.provider == "sim" and m.data.get("sim") is not None:
         _check_sim_knobs(m)
     try:

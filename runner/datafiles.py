@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from runner.errors import ManifestError
+from runner.localpaths import shown as shown_path
 from runner.yamlsource import Position, dotted, kind, locate, raise_all, read_text
 
 DATA_FILE_TYPES = (".txt", ".csv", ".jsonl")
@@ -139,7 +140,8 @@ class _FileReader:
                 self.errors.append(ManifestError(exc.message, file=shown, line=exc.line, column=exc.column, field=dotted(at)))
             else:
                 self.errors.append(
-                    self._manifest_error(at + ("file",), f"data file '{spec}': {exc.message} (looked for {absolute})")
+                    self._manifest_error(at + ("file",), f"data file '{shown_path(spec)}': {exc.message} "
+                                                         f"(looked for {shown_path(absolute)})")
                 )
             return None
         parse = {".txt": _text_values, ".csv": _csv_values, ".jsonl": _jsonl_values}[suffix]

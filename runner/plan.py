@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import CapabilityError, ManifestError, ManifestErrors, MatrixError
 from .jobs import Job, format_value, job_hash, job_key
+from .localpaths import UNUSABLE, shown, why_unusable
 from .manifest import Manifest
 from .matrix import Combination, Expansion, Prepared, prepare
 from .providers.capabilities import ProviderCaps
@@ -78,11 +79,12 @@ def state_dir_of(manifest: Manifest) -> Path:
 
 
 def _resolved(manifest: Manifest, field: str, folder: Path) -> Path:
-    """`folder` made absolute, its links followed. :raises ManifestError: a link loop on the way."""
+    """`folder` made absolute, its links followed. :raises ManifestError: a link loop on the way, a NUL byte."""
     try:
         return folder.resolve()
-    except (RuntimeError, OSError) as exc:  # Python 3.11 raises RuntimeError for a symlink loop
-        raise manifest.error((field,) if field else (), f"{folder} cannot be used as a folder: {exc}") from None
+    except UNUSABLE as exc:
+        raise manifest.error((field,) if field else (),
+                             f"{shown(folder)} cannot be used as a folder: {why_unusable(exc)}") from None
 
 
 def file_sha256(path: Path) -> str:
@@ -125,8 +127,12 @@ def _check_folder(manifest: Manifest, field: str, folder: Path) -> None:
             raise manifest.error((field,) if field else (), f"{what} would be named {part[:40]}…, {len(part.encode('utf-8', 'surrogatepass'))} "
                                            f"bytes: more than file systems take ({NAME_MAX}); choose a shorter one")
     probe = folder
-    while not probe.exists() and probe.parent != probe:
-        probe = probe.parent
+    try:
+        while not probe.exists() and probe.parent != probe:
+            probe = probe.parent
+    except OSError as exc:  # a path longer than the system takes (PATH_MAX), its parts each short enough
+        raise manifest.error((field,) if field else (),
+                             f"{what}: {shown(folder)} cannot be used: {why_unusable(exc)}") from None
     if not probe.is_dir():
         where = f"{folder} is a file" if probe == folder else f"{folder} cannot be made: {probe} is a file"
         raise manifest.error((field,) if field else (), f"{what}: {where}, not a folder")

@@ -22,6 +22,7 @@ from . import images
 from .datafiles import value_position
 from .errors import CapabilityError, ManifestError, ManifestErrors, MatrixError, TemplateError
 from .jobs import Job, canonical, format_value, job_hash
+from .localpaths import UNUSABLE, shown, why_unusable
 from .manifest import DEFAULT_OUTPUT, Manifest, dotted
 from .matrix import Combination, Expansion
 from .providers.capabilities import Checked, Issue, ModelCaps, ProviderCaps
@@ -661,8 +662,14 @@ class JobMaker:
                     continue
                 known = self.images.get((name, item))
                 if known is None:
-                    path = (self.m.base_dir / item).resolve()
-                    if not path.is_file():
+                    try:
+                        path = (self.m.base_dir / item).resolve()
+                        found = path.is_file()
+                    except UNUSABLE as exc:  # a NUL byte, a link loop, a name too long
+                        raise self.m.error(self._path(sw, shape, name),
+                                           f"input image '{shown(item)}' cannot be used: {why_unusable(exc)}",
+                                           CapabilityError) from None
+                    if not found:
                         what = "is a folder, not an image file" if path.is_dir() else "not found"
                         raise self.m.error(self._path(sw, shape, name),
                                            f"input image {item!r} {what} (looked for {path})", CapabilityError)

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from runner.errors import ManifestError, ManifestErrors
+from runner.localpaths import shown, why_unusable
 
 Position = tuple[int, int]
 Positions = dict[tuple[Any, ...], Position]
@@ -180,6 +181,8 @@ def read_text(path: Path, *, limit: int | None = None) -> str:
         raise ManifestError("cannot read the file: permission denied", file=path) from None
     except OSError as exc:
         raise ManifestError(f"cannot read the file: {exc.strerror or exc}", file=path) from exc
+    except ValueError as exc:  # a NUL byte in the name
+        raise ManifestError(f"cannot read the file: {why_unusable(exc)}", file=shown(path)) from None
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
     try:

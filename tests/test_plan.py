@@ -1822,6 +1822,48 @@ def test_a_folder_behind_a_link_loop_is_a_located_error(tmp_path: Path) -> None:
     assert state.field == "state_dir"
 
 
+@pytest.mark.parametrize(("body", "field"), [
+    ('params:\n  prompt: a fox\n  input_reference: "fox\\0.png"\n', "params.input_reference"),
+    ('params:\n  prompt: a fox\noutputs_dir: "o\\0ut"\n', "outputs_dir"),
+    ('params:\n  prompt: a fox\nstate_dir: "s\\0t"\n', "state_dir"),
+    ('capabilities: ["c\\0.yaml"]\nparams:\n  prompt: a fox\n', "capabilities[0]"),
+    ('matrix:\n  p:\n    file: "p\\0.txt"\nparams:\n  prompt: "{{ matrix.p }}"\n', "matrix.p.file"),
+])
+def test_a_nul_byte_in_a_path_is_a_located_error(tmp_path: Path, body: str, field: str) -> None:
+    """YAML's "\\0" puts a NUL byte in a path, which Python refuses to pass to the system (ValueError)."""
+    err = one_error(tmp_path, body, "NUL byte")
+    assert err.field == field and err.line > 3
+    assert "\0" not in str(err)  # shown as \\0, not as a byte the terminal hides
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ("params:\n  prompt: a fox\n  input_reference: loop\n", "params.input_reference"),
+    ("capabilities: [loop]\nparams:\n  prompt: a fox\n", "capabilities[0]"),
+])
+def test_an_image_or_capability_file_behind_a_link_loop_is_a_located_error(
+    tmp_path: Path, body: str, field: str
+) -> None:
+    (tmp_path / "loop").symlink_to("loop")
+    assert one_error(tmp_path, body, "cannot be used").field == field
+
+
+LONG_NAME = "a" * 300
+LONG_PATH = "a/" * 2100 + "x"  # each part short, the whole past PATH_MAX (4096)
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    (f"params:\n  prompt: a fox\n  input_reference: {LONG_NAME}.png\n", "params.input_reference"),
+    (f"params:\n  prompt: a fox\n  input_reference: {LONG_PATH}.png\n", "params.input_reference"),
+    (f"capabilities: [{LONG_NAME}.yaml]\nparams:\n  prompt: a fox\n", "capabilities[0]"),
+    (f"params:\n  prompt: a fox\noutputs_dir: {LONG_PATH}\n", "outputs_dir"),
+    (f"params:\n  prompt: a fox\nstate_dir: {LONG_PATH}\n", "state_dir"),
+])
+def test_a_path_too_long_for_the_file_system_is_a_located_error(tmp_path: Path, body: str, field: str) -> None:
+    err = one_error(tmp_path, body, "too long for the file system")
+    assert err.field == field
+    assert len(err.message) < 600  # the path shown with its middle left out
+
+
 def test_a_budget_too_large_to_count_is_a_located_error(tmp_path: Path) -> None:
     err = one_error(tmp_path, "params:\n  prompt: a fox\nrun:\n  budget_usd: 1.0e303\n", "budget_usd")
     assert "from 0 to 1000000000" in err.message
