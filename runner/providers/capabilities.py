@@ -451,9 +451,15 @@ def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _builtin(provider: str) -> Path | None:
+    """The built-in data file of `provider`, None for a name that is not one of `available()`: a manifest's
+    name is never made into a path (one too long for the file system, or holding a '/' or a NUL byte)."""
+    return DATA_DIR / f"{provider}.yaml" if provider in available() else None
+
+
 def _raw(provider: str, extra: Sequence[Path]) -> dict[str, Any] | None:
-    path = DATA_DIR / f"{provider}.yaml"
-    data: dict[str, Any] | None = _read(path) if path.exists() else None
+    path = _builtin(provider)
+    data: dict[str, Any] | None = _read(path) if path is not None else None
     env = os.environ.get("GRIDRUN_CAPABILITIES", "")
     files = [Path(p) for p in env.split(os.pathsep) if p] + list(extra)
     for f in files:
@@ -501,8 +507,8 @@ def _lineage(provider: str) -> tuple[str, ...]:
     Read once per process, and only for a manifest with capability files (parsing the data costs ~8 ms)."""
     out = [provider]
     while True:
-        path = DATA_DIR / f"{out[-1]}.yaml"
-        parent = _read(path).get("extends") if path.exists() else None
+        path = _builtin(out[-1])
+        parent = _read(path).get("extends") if path is not None else None
         if not parent or str(parent) in out:
             return tuple(out)
         out.append(str(parent))
