@@ -254,6 +254,7 @@ def m009_run_seen_at(db: sqlite3.Connection) -> None:
 
 # The schema this gridrun writes: one migration per version.
 SCHEMA_VERSION = len(_MIGRATIONS)
+SQLITE_INT_MIN, SQLITE_INT_MAX = -(2**63), 2**63 - 1  # the integers SQLite stores (a run id is one)
 
 
 # The job fields a run's `final` keeps: what a later run may change of a job the two runs share. Not where
@@ -805,7 +806,9 @@ class Store:
         :raises NotRecordedError: no such run, or one of another manifest (the message names it, and the runs
             of `manifest_name`).
         """
-        row = self.db.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
+        # An id past SQLite's integers (--run 99999999999999999999) is no run either, not an OverflowError.
+        in_range = SQLITE_INT_MIN <= run_id <= SQLITE_INT_MAX
+        row = self.db.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone() if in_range else None
         if row is None:
             raise NotRecordedError(f"{self.path}: no run {run_id}; {self._runs_recorded(manifest_name)}")
         record = run_record(row)

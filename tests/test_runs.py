@@ -98,6 +98,21 @@ def test_report_and_export_of_a_run_of_another_manifest_or_none_are_refused(
     assert len(list((tmp_path / "outputs" / "t").glob("results-run-1.*"))) == 3
 
 
+@pytest.mark.parametrize("argv", [
+    ["report", "--run", "99999999999999999999"], ["export", "--run", str(2**63)], ["report", "--run", str(-2**63 - 1)],
+    ["report", "--compare", "1", "99999999999999999999"],
+])
+def test_a_run_id_past_sqlites_integers_is_no_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    """SQLite stores integers of 64 bits: a larger id is told as any other id of no run, not an OverflowError."""
+    t, _ = two_manifests(tmp_path)
+    capsys.readouterr()
+    assert main([argv[0], str(t), *argv[1:]]) == 2
+    err = capsys.readouterr().err
+    assert re.search(r"no run -?\d{19,}; runs of t recorded: 1, 3", err) and "Traceback" not in err, err
+
+
 def test_each_runs_line_counts_its_jobs_and_money_as_its_snapshot_does(tmp_path: Path) -> None:
     """Run 1 is left in flight, run 2 resumes it to the end, run 3 re-renders and fails: each run's line has its
     jobs as that run left them, as its report does, not as the latest run moved them since; also for a run
