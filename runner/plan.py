@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import CapabilityError, ManifestError, ManifestErrors, MatrixError
 from .jobs import Job, format_value, job_hash, job_key
-from .localpaths import UNUSABLE, shown, why_unusable
+from .localpaths import UNUSABLE, not_recordable, shown, why_unusable
 from .manifest import Manifest
 from .matrix import Combination, Expansion, Prepared, prepare
 from .providers.capabilities import ProviderCaps
@@ -126,6 +126,9 @@ def _check_folder(manifest: Manifest, field: str, folder: Path) -> None:
         if len(part.encode("utf-8", "surrogatepass")) > NAME_MAX:
             raise manifest.error((field,) if field else (), f"{what} would be named {part[:40]}…, {len(part.encode('utf-8', 'surrogatepass'))} "
                                            f"bytes: more than file systems take ({NAME_MAX}); choose a shorter one")
+    problem = not_recordable(folder)
+    if problem is not None:
+        raise manifest.error((field,) if field else (), f"{what}: {shown(folder)}: {problem}")
     probe = folder
     try:
         while not probe.exists() and probe.parent != probe:
@@ -267,6 +270,9 @@ def _build(
                              CapabilityError)
     run = dict(manifest.run or {})
     cap = int(max_jobs or run.get("max_jobs") or DEFAULT_MAX_JOBS)
+    problem = not_recordable(manifest.path)
+    if problem is not None:
+        raise ManifestError(f"the manifest's own path: {problem}", file=shown(manifest.display or manifest.path))
     out_dir = (outputs_dir or outputs_dir_of(manifest)).resolve()
     if outputs_dir is None:
         _check_folder(manifest, outputs_field(manifest), out_dir)

@@ -1875,6 +1875,36 @@ def test_a_provider_name_is_checked_before_it_names_any_file(tmp_path: Path, nam
     assert caught.value.field == "provider" and caught.value.line == 3
 
 
+def test_a_manifest_whose_file_name_is_not_utf8_is_refused_before_a_run_records_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run records the manifest's path as text (SQLite takes only UTF-8): a name of other bytes is refused when
+    planned, shown with a replacement character, not a traceback from the run's first write."""
+    from runner.cli import main
+
+    try:
+        path = write(tmp_path, "params:\n  prompt: a fox\n", name=os.fsdecode(b"d\xffx.yaml"))
+    except (OSError, UnicodeError):
+        pytest.skip("this file system takes only UTF-8 names")
+    with pytest.raises(ManifestError, match=r"not UTF-8 text \(byte 0xff\)") as caught:
+        api.plan(path)
+    assert "\udcff" not in str(caught.value) and "d\ufffdx.yaml" in str(caught.value)
+    assert main(["run", str(path), "--no-report"]) == 2
+    err = capsys.readouterr().err
+    assert "byte 0xff" in err and "Traceback" not in err, err
+    assert not (tmp_path / ".gridrun" / "state.db").exists()
+
+
+def test_an_output_or_state_folder_whose_name_is_not_utf8_is_a_located_error(tmp_path: Path) -> None:
+    try:
+        (tmp_path / os.fsdecode(b"f\xfe")).mkdir()
+    except (OSError, UnicodeError):
+        pytest.skip("this file system takes only UTF-8 names")
+    (tmp_path / "link").symlink_to(os.fsdecode(b"f\xfe"))
+    assert one_error(tmp_path, "params:\n  prompt: a fox\noutputs_dir: link/out\n", "byte 0xfe").field == "outputs_dir"
+    assert one_error(tmp_path, "params:\n  prompt: a fox\nstate_dir: link/st\n", "byte 0xfe").field == "state_dir"
+
+
 def test_a_budget_too_large_to_count_is_a_located_error(tmp_path: Path) -> None:
     err = one_error(tmp_path, "params:\n  prompt: a fox\nrun:\n  budget_usd: 1.0e303\n", "budget_usd")
     assert "from 0 to 1000000000" in err.message
