@@ -145,7 +145,7 @@ def diff(p: Plan, *, force: bool = False) -> Diff | None:
     if not db.exists():
         return None
     try:
-        store = Store(db, readonly=True)
+        store = Store(db, readonly=True, outputs_dir=p.outputs_dir)
     except NotRecordedError:  # an empty file: a run being made this moment, or one killed before it wrote
         return None
     with store:
@@ -203,7 +203,7 @@ def run(
     prov = provider or _provider(p)
     if callable(getattr(prov, "api_key", None)):
         prov.api_key()  # a missing key is said before any state is made
-    store = Store(p.state_dir / "state.db")
+    store = Store(p.state_dir / "state.db", outputs_dir=p.outputs_dir)
     command = "retry" if options.retry_failed or options.retry_unknown else "run"
     store.acquire_lock(then="run `gridrun retry` again" if command == "retry" else "run again", manifest=p.manifest.path)
     try:
@@ -295,16 +295,21 @@ def _report_hooks(
     return build, make_posters
 
 
-def _state_dir(m: Manifest | str | Path | None, state_dir: str | Path | None) -> tuple[Path, str | None]:
+def _state_dir(
+    m: Manifest | str | Path | None, state_dir: str | Path | None = None,
+) -> tuple[Path, str | None, Path | None]:
+    """The state folder, the manifest's name and the output folder it now names (the latter two None without
+    a manifest: the state folder here, whose runs' folders are then taken as recorded; the folder None too
+    with a `state_dir` of the caller's)."""
     if state_dir is not None:
-        return Path(state_dir), (None if m is None else _manifest(m).name)
+        return Path(state_dir), (None if m is None else _manifest(m).name), None
     if m is None:
         here = Path.cwd() / ".gridrun"
         if (here / "state.db").exists():
-            return here, None
+            return here, None, None
         raise UsageError("no manifest given and no .gridrun/ state folder here; name the manifest")
     mm = _manifest(m)
-    return plan_mod.state_dir_of(mm), mm.name
+    return plan_mod.state_dir_of(mm), mm.name, plan_mod.outputs_dir_of(mm)
 
 
 def status(
@@ -313,8 +318,8 @@ def status(
 ) -> Snapshot:
     """The latest run's snapshot, read without the lock (works while a run goes on). `reuse`, kept by a
     caller that reads again and again, spares decoding the jobs that did not move (see `Store.snapshot`)."""
-    sd, name = _state_dir(m, state_dir)
-    with Store(sd / "state.db", readonly=True) as store:
+    sd, name, home = _state_dir(m, state_dir)
+    with Store(sd / "state.db", readonly=True, outputs_dir=home) as store:
         return store.snapshot(manifest_name=name, reuse=reuse)
 
 
@@ -324,8 +329,8 @@ def runs(m: Manifest | str | Path | None = None, *, state_dir: str | Path | None
 
     :raises NotRecordedError: no state yet, or no run of the manifest.
     """
-    sd, name = _state_dir(m, state_dir)
-    with Store(sd / "state.db", readonly=True) as store:
+    sd, name, home = _state_dir(m, state_dir)
+    with Store(sd / "state.db", readonly=True, outputs_dir=home) as store:
         found = store.run_summaries(name)
     if not found:
         raise NotRecordedError(f"{sd / 'state.db'}: no run recorded" + (f" for {name}" if name else ""))
@@ -362,7 +367,7 @@ def run_starting(
     not recorded a run yet: a run or retry starting (or a cancel); None when there is none."""
     from .state import lock_holder
 
-    sd, _ = _state_dir(m, state_dir)
+    sd, _, _ = _state_dir(m, state_dir)
     holder = lock_holder(sd)
     if holder is None or holder == run.pid:
         return None
@@ -403,16 +408,6 @@ def status_json(snap: Snapshot) -> dict[str, Any]:
     }
 
 
-def _home(m: Manifest | str | Path | None) -> tuple[Path, str | None, Path | None]:
-    """The state folder, the manifest's name and the output folder it now names (the latter two None without
-    a manifest: the state folder here, whose runs' folders are then taken as recorded)."""
-    if m is None:
-        sd, name = _state_dir(None, None)
-        return sd, name, None
-    mm = _manifest(m)
-    return plan_mod.state_dir_of(mm), mm.name, plan_mod.outputs_dir_of(mm)
-
-
 def report(
     m: Manifest | str | Path | None, *, compare: tuple[int, int] | None = None, run_id: int | None = None,
 ) -> Path:
@@ -432,8 +427,8 @@ def report(
         raise UsageError("--compare and --run do not go together: --compare names both runs")
     if compare is not None and compare[0] == compare[1]:
         raise UsageError(f"--compare takes two different runs (run {compare[0]} was given twice)")
-    sd, name, home = _home(m)
-    with Store(sd / "state.db", readonly=True) as store:
+    sd, name, home = _state_dir(m)
+    with Store(sd / "state.db", readonly=True, outputs_dir=home) as store:
         return write_report(store, run_id=run_id, manifest_name=name, compare=compare, home=home)
 
 
@@ -449,8 +444,8 @@ def export(
     """
     from .report import write_exports
 
-    sd, name, home = _home(m)
-    with Store(sd / "state.db", readonly=True) as store:
+    sd, name, home = _state_dir(m)
+    with Store(sd / "state.db", readonly=True, outputs_dir=home) as store:
         return write_exports(store, run_id=run_id, manifest_name=name, formats=tuple(formats), home=home)
 
 
@@ -488,7 +483,7 @@ def cancel(m: Manifest | str | Path) -> CancelResult:
     db = p.state_dir / "state.db"
     if not db.exists():
         raise NotRecordedError(f"{db}: no state yet (nothing has run here), so nothing to cancel")
-    store = Store(db)
+    store = Store(db, outputs_dir=p.outputs_dir)
     result = CancelResult()
     try:
         # The run holding the lock writes these jobs' states: it must let go of them first.

@@ -195,6 +195,22 @@ def keep_altered(video: Path, folder: Path) -> tuple[Path, str] | None:
     return aside, sha256
 
 
+def left_by_runs(outputs_dir: Path) -> Path | None:
+    """A file that a run recorded in a state leaves in `outputs_dir`: its manifest copy (`.runs/run-N.yaml`,
+    written as the run is recorded), else a video's sidecar (the first found); None in a folder no run wrote in."""
+    copies = sorted((outputs_dir / ".runs").glob("run-*.yaml"))
+    if copies:
+        return copies[0]
+    for root, folders, files in os.walk(outputs_dir):
+        folders.sort()
+        for name in sorted(files):
+            if name.endswith(".json"):
+                doc = read_sidecar(Path(root) / name)
+                if doc is not None and {"key", "hash", "provider_id"} <= doc.keys():
+                    return Path(root) / name
+    return None
+
+
 def superseded_dir(outputs_dir: str | Path) -> Path:
     """Where the videos that runs replace in an output folder are kept, one folder per job (`<hash[:16]>/`),
     one per take in it (`take_path`)."""

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, NamedTuple, Sequence
 
 from .errors import LockError, NotRecordedError, StateError, StateWriteError
-from .outputs import superseded_dir, take_path
+from .outputs import left_by_runs, superseded_dir, take_path
 from .records import JobRecord, RunRecord, RunSummary, Snapshot, job_record, run_record  # noqa: F401 (re-exported)
 
 
@@ -451,7 +451,12 @@ class Store:
     readers (status, reports) open their own, read-only, alongside it. A store's connection serves only the
     thread that opened it: a thread that reads opens a store of its own."""
 
-    def __init__(self, path: Path, *, readonly: bool = False, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, path: Path, *, readonly: bool = False, clock: Callable[[], float] = time.time,
+        outputs_dir: Path | None = None,
+    ) -> None:
+        """`outputs_dir`: the output folder of the manifest the store is opened for, where an empty state file
+        is told from a new one (`_check_not_emptied`)."""
         self.path = Path(path)
         self.readonly = readonly
         self.clock = clock
@@ -462,6 +467,8 @@ class Store:
         self.on_busy: Callable[[float], None] | None = None
         if self.path.is_dir():
             raise StateError(f"{self.path} is a folder; the state is a file there (move the folder aside)")
+        if outputs_dir is not None:
+            self._check_not_emptied(outputs_dir)
         if readonly:
             if self.path.parent.is_file():
                 raise NotRecordedError(f"{self.path.parent} is a file; the state is a folder (.gridrun/ beside the manifest)")
@@ -499,6 +506,27 @@ class Store:
             raise
 
     # -- lifecycle ---------------------------------------------------------------------------------
+    def _check_not_emptied(self, outputs_dir: Path) -> None:
+        """Refuse a state file there but empty (0 bytes) while `outputs_dir` holds what recorded runs left: it
+        was emptied (a full disk, a copy or sync that failed), and read as a new state it would have every job
+        sent, and paid for, again. SQLite writes a header as it makes the file, so a new state is never left
+        empty but for the moment it is made; a missing file is a new state (removed to start over).
+
+        :raises StateError: it is.
+        """
+        try:
+            if self.path.stat().st_size:
+                return
+        except OSError:
+            return  # not there: a new state
+        left = left_by_runs(outputs_dir)
+        if left is not None:
+            raise StateError(
+                f"{self.path}: the state file is empty (0 bytes), yet runs it recorded left their files in "
+                f"{outputs_dir} ({left.relative_to(outputs_dir)}, ...): it was emptied (a full disk, a copy or sync "
+                "that failed), and read as new it would have every job sent, and paid for, again. Restore state.db "
+                "from a backup; or, to start over knowingly (every job sent and paid for again), remove it")
+
     def _version(self) -> int:
         """The schema the state file has (`PRAGMA user_version`), one this gridrun knows."""
         try:

@@ -1352,6 +1352,44 @@ def test_status_and_report_of_what_never_ran_are_usage_errors(
     assert main(["report", str(m), "--compare", "1", "2"]) == 0
 
 
+def test_an_emptied_state_beside_the_videos_its_runs_left_is_refused_not_read_as_new(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A state.db truncated to 0 bytes, its runs' files still in the output folder, is refused by every command
+    (exit 1, as a damaged state), not read as "nothing has run here", which would have `run` send and pay for
+    every job again; left as it is, and removing it starts over."""
+    from runner.cli import main
+    m = write_manifest(tmp_path, n_seeds=1)
+    assert main(["run", str(m), "--no-report"]) == 0
+    sidecar = tmp_path / "outputs" / "t" / "anime" / "seed-1.json"
+    before = sidecar.read_bytes()
+    db = tmp_path / ".gridrun" / "state.db"
+    db.write_bytes(b"")
+    capsys.readouterr()
+    commands = (["plan"], ["status"], ["status", "--runs"], ["run", "--no-report"], ["report"], ["export"], ["cancel"])
+    for argv in commands:
+        assert main([argv[0], str(m), *argv[1:]]) == 1, argv
+        err = capsys.readouterr().err
+        assert "the state file is empty (0 bytes)" in err and ".runs/run-1.yaml" in err, err
+        assert "Restore state.db from a backup" in err and "Traceback" not in err, err
+    assert db.stat().st_size == 0 and sidecar.read_bytes() == before  # nothing written, nothing sent
+    shutil.rmtree(tmp_path / "outputs" / "t" / ".runs")  # the videos' sidecars tell as much
+    assert main(["plan", str(m)]) == 1
+    assert "anime/seed-1.json" in capsys.readouterr().err
+    db.unlink()
+    assert main(["run", str(m), "--no-report"]) == 0
+
+
+def test_an_empty_state_file_with_no_outputs_is_a_new_state(tmp_path: Path) -> None:
+    m = write_manifest(tmp_path, n_seeds=1)
+    (tmp_path / ".gridrun").mkdir()
+    (tmp_path / ".gridrun" / "state.db").write_bytes(b"")
+    with pytest.raises(NotRecordedError, match="nothing has run here"):
+        api.status(m)
+    assert api.diff(api.plan(m)) is None
+    assert api.run(m, report=False).exit_code == 0
+
+
 def test_cli_run_without_report_then_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from runner.cli import main
     m = write_manifest(tmp_path, n_seeds=1)
