@@ -208,6 +208,25 @@ def test_a_template_writing_gigabytes_is_refused_as_it_writes(tmp_path: Path, pr
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize(("knob", "error"), [
+    ("cost_factor: .nan", "sim.cost_factor: cost_factor must be a finite number, got nan"),
+    ("url_ttl: .inf", "sim.url_ttl: url_ttl must be a finite number, got inf"),
+    ("idempotency_window: .nan",
+     "sim.idempotency_window: idempotency_window must be a finite number of seconds > 0 or null, got nan"),
+    ("concurrency: .inf", "sim.concurrency: concurrency must be a finite number, got inf"),
+    ("script: [{fault: slow, delay: .nan}]", "sim.script: script: delay must be a finite number ≥ 0 or null, got nan"),
+])
+def test_a_sim_knob_that_is_no_finite_number_is_refused_before_anything_is_sent(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path, knob: str, error: str) -> None:
+    """NaN passed the knobs' `< 0` tests: the run sent a create, then died on the first reply, on every run."""
+    m = write(tmp_path / "s.yaml", head=HEAD, body=f"provider: sim\nparams:\n  prompt: x\nsim: {{{knob}}}\n")
+    code, out, err = run_cli(capsys, "validate", str(m))
+    assert (code, out) == (2, "")
+    assert err.startswith(f"error: {m}:7:7: {error}\n"), err
+    assert main(["run", str(m), "--no-report"]) == 2
+    assert not (tmp_path / ".gridrun" / "sim-world.jsonl").exists()
+
+
 # --- gridrun plan on the examples --------------------------------------------------------------
 
 EXAMPLES = sorted(p.name for p in MANIFESTS.glob("*.yaml"))

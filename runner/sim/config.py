@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -82,7 +83,10 @@ class FaultRule:
             raise ConfigError("script: a fault rule needs a 'fault'")
         values = dict(data)
         nth = values.get("nth", ())
-        values["nth"] = tuple(int(n) for n in (nth if isinstance(nth, (list, tuple)) else [nth]))
+        try:
+            values["nth"] = tuple(int(n) for n in (nth if isinstance(nth, (list, tuple)) else [nth]))
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise ConfigError(f"script: nth must be call numbers (whole numbers from 1), got {nth!r}") from exc
         values["fault"] = _ALIASES.get(str(values["fault"]), str(values["fault"]))
         rule = cls(**values)
         rule.validate()
@@ -98,6 +102,14 @@ class FaultRule:
             raise ConfigError(f"script: p must be between 0 and 1, got {self.p!r}")
         if self.retry_style is not None and self.retry_style not in RETRY_STYLES:
             raise ConfigError(f"script: retry_style must be one of {', '.join(RETRY_STYLES)}, got {self.retry_style!r}")
+        for name in ("delay", "retry_after"):
+            value = getattr(self, name)
+            if value is not None and not _non_negative(value):
+                raise ConfigError(f"script: {name} must be a finite number ≥ 0 or null, got {value!r}")
+        for name in ("times", "status"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                raise ConfigError(f"script: {name} must be a whole number ≥ 0 or null, got {value!r}")
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"fault": self.fault, "route": self.route}
@@ -194,10 +206,10 @@ class SimConfig:
             if not 0.0 <= value <= 1.0:
                 raise ConfigError(f"{name} must be between 0 and 1, got {value!r}")
         for name in ("render_time", "time_scale", "rate_limit", "url_ttl", "slow_delay", "retry_after", "cost_factor"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name} must not be negative, got {getattr(self, name)!r}")
-        if self.balance is not None and (isinstance(self.balance, bool) or not isinstance(self.balance, (int, float)) or self.balance < 0):
-            raise ConfigError(f"balance must be a non-negative number of USD or null, got {self.balance!r}")
+            if not _non_negative(getattr(self, name)):
+                raise ConfigError(f"{name} must be a finite number ≥ 0, got {getattr(self, name)!r}")
+        if self.balance is not None and not _non_negative(self.balance):
+            raise ConfigError(f"balance must be a finite number of USD ≥ 0 or null, got {self.balance!r}")
         if self.api_key is not None and not isinstance(self.api_key, str):
             raise ConfigError("api_key must be a string or null")
         if self.rate_burst < 0 or self.cache_size < 1:
@@ -211,8 +223,8 @@ class SimConfig:
         if self.expired_status not in (403, 404, 410):
             raise ConfigError(f"expired_status must be 403, 404 or 410, got {self.expired_status!r}")
         window = self.idempotency_window
-        if window is not None and (isinstance(window, bool) or not isinstance(window, (int, float)) or window <= 0):
-            raise ConfigError(f"idempotency_window must be a number of seconds > 0 or null, got {window!r}")
+        if window is not None and (not _non_negative(window) or window == 0):
+            raise ConfigError(f"idempotency_window must be a finite number of seconds > 0 or null, got {window!r}")
         if self.clip_variants < 0:
             raise ConfigError(f"clip_variants must not be negative, got {self.clip_variants!r}")
         if self.max_side < 16 or self.fps < 1:
@@ -262,8 +274,16 @@ class SimConfig:
         return tuple(r for r in rates if r.p > 0) + self.script
 
 
+def _non_negative(value: Any) -> bool:
+    """Whether `value` is a finite number ≥ 0: NaN compares false to every bound and infinity overflows the
+    integer arithmetic of costs and clocks, so both are refused with the negatives."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+
+
 def _typed(key: str, value: Any, current: Any) -> Any:
     if key == "script":
+        if value is not None and not isinstance(value, (list, tuple)):
+            raise ConfigError(f"script must be a list of fault rules, got {value!r}")
         return tuple(value or ())
     if value is None or isinstance(current, tuple) or current is None:
         return value
@@ -275,6 +295,8 @@ def _typed(key: str, value: Any, current: Any) -> Any:
     if kind in (int, float):
         if isinstance(value, bool):
             raise ConfigError(f"{key} must be a number, got {value!r}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{key} must be a finite number, got {value!r}")
         try:
             return kind(value)
         except (TypeError, ValueError) as exc:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import time
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -259,3 +260,34 @@ async def test_injected_5xx_on_a_create_with_an_unreadable_body_still_answers(ap
 def test_bad_knobs_are_refused_naming_the_knob(knobs: dict[str, Any], named: str) -> None:
     with pytest.raises(ConfigError, match=named):
         SimConfig.from_dict(knobs)
+
+
+NUMBER_KNOBS = [f.name for f in dataclasses.fields(SimConfig) if f.type in ("int", "float", "float | None")]
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+@pytest.mark.parametrize("name", NUMBER_KNOBS)
+def test_a_knob_that_is_no_finite_number_is_refused_naming_the_knob(name: str, value: float) -> None:
+    """NaN passes every `< 0` test and infinity overflows the sim's integer costs and clocks mid-run."""
+    with pytest.raises(ConfigError, match=f"^{name} must be (a finite number|between 0 and 1)"):
+        SimConfig.from_dict({name: value})
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ({"fault": "slow", "delay": float("nan")}, "delay must be a finite number ≥ 0 or null, got nan"),
+        ({"fault": "rate_limited", "retry_after": float("inf")}, "retry_after must be a finite number ≥ 0 or null"),
+        ({"fault": "slow", "nth": float("inf")}, "nth must be call numbers"),
+        ({"fault": "slow", "times": float("nan")}, "times must be a whole number ≥ 0 or null"),
+        ({"fault": "server_error", "status": float("inf")}, "status must be a whole number ≥ 0 or null"),
+    ],
+)
+def test_a_fault_rule_number_that_is_no_finite_number_is_refused(rule: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=f"^script: {message}"):
+        SimConfig.from_dict({"script": [rule]})
+
+
+def test_a_script_that_is_no_list_is_refused() -> None:
+    with pytest.raises(ConfigError, match="^script must be a list of fault rules, got nan"):
+        SimConfig.from_dict({"script": float("nan")})

@@ -53,11 +53,11 @@ async def test_a_key_past_the_idempotency_window_makes_and_bills_a_new_video_rem
     assert (stats["creates"], stats["replays"], stats["duplicate_paid"], stats["duplicate_keys"]) == (2, 2, 1, 1)
 
 
-@pytest.mark.parametrize("window", [0, -1, True, "soon"])
+@pytest.mark.parametrize("window", [0, -1, True, "soon", float("nan"), float("inf")])
 async def test_an_idempotency_window_that_is_no_number_of_seconds_is_refused(api: Api, window: object) -> None:
     from runner.sim import ConfigError
 
-    with pytest.raises(ConfigError, match="idempotency_window must be a number of seconds > 0 or null"):
+    with pytest.raises(ConfigError, match="idempotency_window must be a finite number of seconds > 0 or null"):
         api.sim.configure({"idempotency_window": window})
 
 

@@ -53,7 +53,7 @@ async def test_cost_factor_multiplies_the_reported_cost_not_the_estimate(api: Ap
 
 
 def test_cost_factor_must_not_be_negative() -> None:
-    with pytest.raises(ValueError, match="cost_factor must not be negative"):
+    with pytest.raises(ValueError, match="cost_factor must be a finite number ≥ 0, got -1.0"):
         SimConfig(cost_factor=-1.0)
 
 
