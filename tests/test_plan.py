@@ -1785,6 +1785,8 @@ models:
     ("9" * 400, "", "prices.base_5s.540p: expected a number >= 0"),
     ("0.35", "  duration: 7\n", "prices.duration_factor has no figure for 7"),
     ("0.35", "  generate_audio_switch: true\n", "prices.audio_5s has no figure for '540p'"),
+    ("1e300", "", "prices: the table prices a job at $1e+300, above $1,000,000 a job; check its figures"),
+    ("500000.01", "  n: 2\n", "prices: the table prices a job at $1,000,000.02, above $1,000,000 a job"),
 ])
 def test_price_figures_a_job_lacks_are_located_errors(tmp_path: Path, price: str, params: str, problem: str) -> None:
     (tmp_path / "caps.yaml").write_text(NEW_MODEL % price)
@@ -1793,6 +1795,16 @@ def test_price_figures_a_job_lacks_are_located_errors(tmp_path: Path, price: str
     with pytest.raises(ManifestError) as caught:
         api.plan(path)
     assert problem in caught.value.message and caught.value.field == "capabilities"
+
+
+@pytest.mark.parametrize("seconds", [".nan", ".inf", "0", "soon"])
+def test_a_render_time_prior_that_is_no_number_of_seconds_is_a_located_error(tmp_path: Path, seconds: str) -> None:
+    """NaN or infinity would schedule the first polls of a real provider's jobs at no time at all."""
+    (tmp_path / "caps.yaml").write_text(f"provider: sim\nmodels:\n  pixverse-v5.6:\n    render_seconds: {seconds}\n")
+    expected = "sim/pixverse-v5.6: render_seconds: expected a number of seconds > 0 or null"
+    with pytest.raises(ManifestError, match=expected) as exc:
+        api.plan(write(tmp_path, "capabilities: [caps.yaml]\nparams:\n  prompt: a fox\n"))
+    assert exc.value.field == "capabilities"
 
 
 def test_a_bad_capability_file_from_the_environment_is_a_usage_error(

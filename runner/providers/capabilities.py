@@ -20,6 +20,9 @@ import yaml
 
 DATA_DIR = Path(__file__).parent / "data"
 MICROS = 1_000_000
+MAX_JOB_USD = 1_000_000
+"""No video costs this much: a price table that prices a job above it holds a wrong figure (and the job's
+micro-USD would not fit the state's 64-bit integers and sums)."""
 
 _SCALAR_TYPES = {"string", "integer", "number", "boolean", "ratio", "size", "tier", "image", "image_list"}
 
@@ -292,6 +295,10 @@ class ModelCaps:
         if "audio_5s" in figures:
             price += figures["audio_5s"] * figures.get("audio_duration_factor", figures["duration_factor"])
         n = int(params.get("n", 1))
+        if price * n > MAX_JOB_USD:
+            shown = f"{price * n:,.2f}" if price * n < 10**12 else f"{float(price * n):.3g}"
+            raise CapabilityDataError(f"{self.provider}/{self.model}: prices: the table prices a job at ${shown}, "
+                                      f"above ${MAX_JOB_USD:,} a job; check its figures")
         return int(price * n * MICROS)
 
 
@@ -552,7 +559,7 @@ def _load(provider: str, extra: tuple[Path, ...], _env: str) -> ProviderCaps | N
             rules=tuple(m.get("rules") or ()),
             prices=m.get("prices") or {},
             description=m.get("description", ""),
-            render_seconds=m.get("render_seconds"),
+            render_seconds=_render_seconds(f"{provider}/{mname}", m.get("render_seconds")),
             aliases=_alias_map(f"{provider}/{mname}", specs),
         )
     return ProviderCaps(
@@ -601,6 +608,18 @@ def _window(provider: str, value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value) or value <= 0:
         raise CapabilityDataError(f"{provider}: idempotency_window_seconds: expected a number of seconds > 0 or null, "
                                   f"got {value!r}")
+    return float(value)
+
+
+def _render_seconds(where: str, value: Any) -> float | None:
+    """A model's `render_seconds`: a number of seconds > 0, or null (polls start at the default).
+
+    :raises CapabilityDataError: anything else (NaN or infinity would schedule polls at no time at all).
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value) or value <= 0:
+        raise CapabilityDataError(f"{where}: render_seconds: expected a number of seconds > 0 or null, got {value!r}")
     return float(value)
 
 

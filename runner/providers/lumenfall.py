@@ -24,6 +24,9 @@ from runner.providers.transport import decode, make_client, resolve_base_url, se
 
 IMAGE_FIELDS = ("input_reference", "last_frame_image")
 MAX_LOG_PAGES = 20
+MAX_REPORTED_USD = 1_000_000_000
+"""A reported cost above this is no reading of a render's price (it is counted as unreported): in micro-USD it
+would not fit the state's 64-bit integers, nor their sums."""
 
 _STATUSES = {
     "queued": "queued",
@@ -408,7 +411,7 @@ def _micros(cost: Any, currency: Any) -> int | None:
         amount = Decimal(str(cost).strip())
     except InvalidOperation:
         return None
-    if not amount.is_finite() or amount < 0:
+    if not amount.is_finite() or amount < 0 or amount > MAX_REPORTED_USD:
         return None
     return int((amount * 1_000_000).to_integral_value())
 
