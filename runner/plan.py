@@ -200,6 +200,10 @@ def _check_paths(manifest: Manifest, jobs: Sequence[Job], out_dir: Path) -> list
                                             "or change output")
             if not os.path.exists(sidecar):
                 occupied.append(video)
+        beside = _folder_beside(video)
+        if beside is not None:
+            raise manifest.error(field, f"job {job.key!r} would write {beside}, which is a folder; move it, "
+                                        "or change output")
         longest = max(len(os.fsencode(path)) for path in _written(job.output_str))
         if longest >= PATH_MAX:
             raise manifest.error(field, f"job {job.key!r} would write a path of {longest:,} bytes (with the "
@@ -231,6 +235,14 @@ def overwrites(plan: Plan, diff: Diff | None) -> list[str]:
                       f"a job would write over {foreign[0]}{more}, with no sidecar beside it: a file gridrun may not "
                       "have written; a run keeps it under .runs/superseded/ in the output folder before the job's "
                       "video takes its place")]
+
+
+def _folder_beside(video: str) -> str | None:
+    """The first of the files a job's download writes beside its video (its `.part`, its sidecar, its poster)
+    where a folder stands, or None: a folder there is found only after the job is paid for, and the video can
+    be saved on no later run either."""
+    paths = (video + ".part", sidecar_name(video), os.path.splitext(video)[0] + ".jpg")
+    return next((path for path in paths if os.path.isdir(path)), None)
 
 
 def _written(video: str) -> list[str]:

@@ -1746,6 +1746,22 @@ def test_a_path_too_long_or_a_file_where_a_folder_must_be_is_a_plan_error(tmp_pa
     assert folder.field == "output"
 
 
+@pytest.mark.parametrize("name", ["anime.json", "anime.jpg", "anime.mp4.part"])
+@pytest.mark.parametrize("video", [False, True])
+def test_a_folder_where_a_job_writes_beside_its_video_is_a_plan_error(tmp_path: Path, name: str, video: bool) -> None:
+    """A folder at the sidecar's path was found only after the job was paid for; the run then stopped sending,
+    and did so again on every later run."""
+    out = tmp_path / "outputs" / "fox"
+    (out / name).mkdir(parents=True)
+    if video:
+        (out / "anime.mp4").write_bytes(b"a video of an earlier run")
+    err = one_error(tmp_path, "params:\n  prompt: a fox\nmatrix:\n  style: [anime]\noutput: \"{{ style }}.mp4\"\n",
+                    "which is a folder")
+    assert err.message == (f"job 'style=anime' would write {(out / name).resolve()}, which is a folder; move it, "
+                           "or change output")
+    assert err.field == "output"
+
+
 def test_a_path_that_fits_only_without_its_temporary_files_is_refused(tmp_path: Path) -> None:
     """The sidecar is written through a temporary file with the process and thread ids in its name: a path
     that leaves no room for them was paid for and its sidecar never written."""
