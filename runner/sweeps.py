@@ -199,6 +199,7 @@ class JobMaker:
         self.templated: frozenset[str] = frozenset()  # names the sweep's templates use
         self.reads: dict[str, frozenset[str]] = {}  # templated parameter -> the names it reads, itself or in vars
         self._rows: dict[tuple[Any, ...], dict[int, int]] = {}  # axis read from a data file -> id(value) -> index
+        self._repeated: dict[tuple[Any, ...], dict[str, list[int]]] = {}  # axis -> values it holds twice or more
 
     def sweep(self, sw: Sweep, expansion: Expansion, cvars: dict[str, Compiled], order: list[str],
               cparams: dict[str, Compiled], coutput: Compiled) -> None:
@@ -304,7 +305,7 @@ class JobMaker:
                 key = f"{base_key}#{r}" if r else base_key
                 earlier = seen_keys.get(key)
                 if earlier is not None:
-                    errors.add(self._same_key(sw, shape, key, values, r, earlier))
+                    errors.add(*self._same_key(sw, shape, key, values, r, earlier))
                     continue
                 seen_keys[key] = (sw, shape, values, r)
                 ctx = static_ctx.copy()
@@ -499,15 +500,15 @@ class JobMaker:
         return sources
 
     def _same_key(self, sw: Sweep, shape: _Shape, key: str, values: tuple[tuple[str, Any], ...], r: int,
-                  earlier: tuple[Sweep, _Shape, tuple[tuple[str, Any], ...], int]) -> ManifestError:
+                  earlier: tuple[Sweep, _Shape, tuple[tuple[str, Any], ...], int]) -> tuple[ManifestError, str | None]:
         """The error of a job whose key an earlier job has: the same matrix values twice, or values a key does not
         tell apart (spacing, type, or ',' '=' '#' in a value), named, at the value that makes it (its line in a
-        data file)."""
+        data file); and the job's key where the message does not say it (a repeated value makes one error of all
+        the jobs it doubles)."""
         e_sw, e_shape, e_values, e_r = earlier
         mine = [(k, canonical(v)) for k, v in values]
         if mine == [(k, canonical(v)) for k, v in e_values] and r == e_r:
-            return self.m.error(sw.prefix + ("matrix",), f"two jobs have the same key {key!r}; make the matrix "
-                                "entries differ, or use repeat", MatrixError)
+            return self._repeated_value(sw, shape, mine), key
         reasons: list[tuple[str, str]] = []  # (why the key is the same, what to do)
         at: tuple[Any, ...] | None = None
         theirs = dict(e_values)
@@ -536,7 +537,43 @@ class JobMaker:
         said = "; ".join(f"{why}: {advice}" for why, advice in reasons) or "make the values differ"
         return self.m.error(at or sw.prefix + ("matrix",),
                             f"two jobs have the same key {key!r}, from different values ({_shown(e_values, e_r)}; "
-                            f"{_shown(values, r)}), and a key names one job; {said}", MatrixError)
+                            f"{_shown(values, r)}), and a key names one job; {said}", MatrixError), None
+
+    def _repeated_value(self, sw: Sweep, shape: _Shape, values: list[tuple[str, str]]) -> ManifestError:
+        """The error of a job made twice because a value is in its axis twice (`values`: the job's, canonical),
+        at the second one (in a data file, its line), naming the first; at the matrix when no axis list repeats
+        (two include entries alike, say)."""
+        for k, text in values:
+            axis = _matrix_path(sw, shape.sources.get(k, "matrix"), k)
+            places = self._repeats(axis).get(text)
+            if places:
+                first = (*axis, places[0])
+                in_data = value_position(self.m.data_lines, first)
+                line = in_data[1][0] if in_data is not None else self.m.where(first)[0]
+                times = f" (it is there {len(places)} times)" if len(places) > 2 else ""
+                return self.m.error((*axis, places[1]), f"two jobs have the same key: this value repeats "
+                                    f"{dotted(first)}, at line {line}{times}; make the matrix entries differ, or use "
+                                    "repeat", MatrixError)
+        return self.m.error(sw.prefix + ("matrix",), "two jobs have the same key; make the matrix entries differ, or "
+                            "use repeat", MatrixError)
+
+    def _repeats(self, axis: tuple[Any, ...]) -> dict[str, list[int]]:
+        """The values of the axis list at `axis` that it holds more than once (canonical text -> their indexes),
+        found once per axis: a data file of a million lines has its repeats told without a pass per job."""
+        found = self._repeated.get(axis)
+        if found is None:
+            node: Any = self.m.data
+            for step in axis:
+                try:
+                    node = node[step]
+                except (KeyError, IndexError, TypeError):
+                    node = None
+                    break
+            places: dict[str, list[int]] = {}
+            for i, item in enumerate(node if isinstance(node, list) else ()):
+                places.setdefault(canonical(item), []).append(i)
+            found = self._repeated[axis] = {text: at for text, at in places.items() if len(at) > 1}
+        return found
 
     def _path(self, sw: Sweep, shape: _Shape, name: str) -> tuple[Any, ...]:
         """Where a request parameter's value was set: its matrix entry, its params line, or params."""

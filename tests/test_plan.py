@@ -235,14 +235,33 @@ def test_an_exclude_that_removes_nothing_is_a_warning_at_its_entry(tmp_path: Pat
                           "check its values",)
 
 
-def test_a_matrix_value_repeated_is_a_duplicate_key(tmp_path: Path) -> None:
+def test_a_matrix_value_repeated_is_a_duplicate_key_at_the_repeat(tmp_path: Path) -> None:
     err = one_error(tmp_path, """\
         params:
           prompt: a fox
         matrix:
           seed: [1, 2, 1]
-        """, "two jobs have the same key 'seed=1'")
-    assert isinstance(err, MatrixError) and err.line == 6
+        """, "two jobs have the same key")
+    assert isinstance(err, MatrixError) and (err.line, err.column, err.field) == (7, 16, "matrix.seed[2]")
+    assert err.message == ("two jobs have the same key: this value repeats matrix.seed[0], at line 7; make the "
+                           "matrix entries differ, or use repeat (in job seed=1)")
+
+
+@pytest.mark.parametrize(("name", "text", "axis"), [
+    ("p.txt", "x\ny\nz\ny\n", "p: {file: p.txt}"),
+    ("rows.jsonl", '{"a": 1}\n{"a": 2}\n{"a": 3}\n{"a": 2}\n', "p: {file: rows.jsonl}"),
+    ("p.csv", "a,b\n1,x\n2,y\n3,z\n2,y\n", "p: {file: p.csv}"),
+])
+def test_a_value_repeated_in_a_data_file_is_an_error_at_its_line(tmp_path: Path, name: str, text: str,
+                                                                  axis: str) -> None:
+    """It was reported at the manifest's `matrix:` line: in a file of thousands of prompts, no line was named."""
+    (tmp_path / name).write_text(text, encoding="utf-8")
+    body = f"params:\n  prompt: a fox\nmatrix:\n  q: [1, 2]\n  {axis}\noutput: '{{{{ hash }}}}.mp4'\n"
+    err = one_error(tmp_path, body, "same key")
+    header = name.endswith(".csv")
+    assert (Path(err.file), err.line, err.field) == (tmp_path / name, 4 + header, "matrix.p[3]")
+    assert err.message.startswith(f"two jobs have the same key: this value repeats matrix.p[1], at line {2 + header}; ")
+    assert "; make the matrix entries differ, or use repeat (in 2 jobs, e.g. q=1,p=" in err.message
 
 
 def test_values_a_key_does_not_tell_apart_are_named_with_why_at_their_line(tmp_path: Path) -> None:
