@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import functools
 import io
+import itertools
 import json
 import math
 import os
@@ -23,7 +24,7 @@ import sqlite3
 import sys
 import time
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 from rich.console import Console
 from rich.markup import escape
@@ -97,23 +98,44 @@ def _budgeted(plan: Plan, diff: Any) -> tuple[list[Any], list[Any], int]:
 
 
 def cmd_matrix(args: argparse.Namespace) -> int:
-    from .matrix import matrix_of_file
+    """Every combination, written as it is made, with plain writes: the rows of an axis of ten million values
+    take no memory beyond the axis's own (a list of them all, each printed through rich, took minutes and
+    gigabytes)."""
+    from .matrix import prepared_of_file
+    from .outputs import mute
 
-    groups = matrix_of_file(Path(args.file))
-    rows: list[dict[str, Any]] = []
-    for name, expansion in groups:
-        for c in expansion.combinations:
-            d = c.as_dict()
-            rows.append({"sweep": name, **d} if name else d)
-    if args.json:
-        from .terminal import writes_any
+    groups = prepared_of_file(Path(args.file))  # every matrix checked before a row is written
+    rows = _matrix_rows(groups)
+    try:
+        if args.json:
+            from .terminal import writes_any
 
-        print(dumps(rows, ensure_ascii=not writes_any(sys.stdout)))
+            ascii_only = not writes_any(sys.stdout)
+            sys.stdout.write("[")
+            # in batches: one dumps() per row would take half as long again as the rows take to make
+            for n, batch in enumerate(iter(lambda: list(itertools.islice(rows, 10_000)), [])):
+                sys.stdout.write((", " if n else "") + dumps(batch, ensure_ascii=ascii_only)[1:-1])
+            sys.stdout.write("]\n")
+            return 0
+        count = 0
+        for row in rows:
+            sys.stdout.write((", ".join(f"{k}={format_value(v)}" for k, v in row.items()) or "(empty combination)")
+                             + "\n")
+            count += 1
+        sys.stdout.flush()
+    except BrokenPipeError:  # `gridrun matrix | head`: the reader has what it wanted
+        mute(sys.stdout)
         return 0
-    for row in rows:
-        out.print(", ".join(f"{k}={format_value(v)}" for k, v in row.items()) or "(empty combination)", markup=False)
-    out.print(f"{len(rows):,} combination{'s' if len(rows) != 1 else ''}", style="dim")
+    out.print(f"{count:,} combination{'s' if count != 1 else ''}", style="dim")
     return 0
+
+
+def _matrix_rows(groups: Sequence[tuple[str | None, Any]]) -> Iterator[dict[str, Any]]:
+    """The rows `gridrun matrix` writes, one at a time: each combination's values, after its sweep's name."""
+    for name, prepared in groups:
+        for c in prepared.combinations():
+            d = c.as_dict()
+            yield {"sweep": name, **d} if name else d
 
 
 def _plan_json(plan: Plan, diff: Any) -> dict[str, Any]:

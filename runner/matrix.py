@@ -86,12 +86,23 @@ class Prepared:
     """A matrix checked but not expanded, so that a plan refuses a matrix of millions before it spends seconds
     and gigabytes on it: `at_least` is a floor of the combinations, found without listing any (the product
     less every exclude's own size); `count()` is their number, found by listing only what the excludes and
-    includes match; `expand()` makes them."""
+    includes match; `expand()` makes them; `combinations()` makes them one at a time."""
 
     at_least: int
     count: Callable[[], int]
     expand: Callable[[], Expansion]
     exact: bool = False  # at_least is the count but for includes (no excludes): count() is cheap then
+    stream: Callable[[], Iterator[Combination]] | None = None  # None: those of expand()
+
+    def combinations(self) -> Iterator[Combination]:
+        """The combinations in `expand()`'s order, each made as it is asked for and none kept: a printout of
+        ten million needs no more memory than one of ten (the excluded ones, which `expand()` keeps, are not
+        made)."""
+        return self.stream() if self.stream is not None else iter(self.expand().combinations)
+
+
+_SINGLE = Prepared(1, lambda: 1, lambda: SINGLE, exact=True)
+"""The one empty combination of a manifest (or sweep) without a matrix, prepared."""
 
 
 def prepare(matrix: Mapping[str, Any], *, error: ErrorFactory | None = None, cap: int | None = None) -> Prepared:
@@ -125,7 +136,8 @@ def prepare(matrix: Mapping[str, Any], *, error: ErrorFactory | None = None, cap
 
     unmatched = tuple((f.number - 1, f.unmatched) for f in excludes if f.never)
     return Prepared(max(0, size - removable), lambda: indexed().count(),
-                    lambda: _build(axes, includes, indexed(), unmatched), exact=not excludes)
+                    lambda: _build(axes, includes, indexed(), unmatched), exact=not excludes,
+                    stream=lambda: _combinations(axes, includes, indexed()))
 
 
 def matrix_of_file(path: Path) -> list[tuple[str | None, Expansion]]:
@@ -134,6 +146,12 @@ def matrix_of_file(path: Path) -> list[tuple[str | None, Expansion]]:
     A bare matrix is what sits under a workflow's `strategy.matrix`. Returns (sweep name or None, expansion)
     pairs in order. Raises ManifestError(s) for an invalid file, MatrixError(s) for a matrix that cannot expand.
     """
+    return [(name, prepared.expand()) for name, prepared in prepared_of_file(path)]
+
+
+def prepared_of_file(path: Path) -> list[tuple[str | None, Prepared]]:
+    """The matrices of a file, as `matrix_of_file` reads them, each checked (errors as it raises them) but not
+    yet expanded: their combinations can then be listed one at a time."""
     data, positions = _manifest.read_yaml(path)
     if isinstance(data, Mapping) and (
         "version" in data and not isinstance(data["version"], (list, Mapping))
@@ -144,16 +162,16 @@ def matrix_of_file(path: Path) -> list[tuple[str | None, Expansion]]:
     ):
         loaded = _manifest.load(path)
         if loaded.sweeps:
-            out: list[tuple[str | None, Expansion]] = []
+            out: list[tuple[str | None, Prepared]] = []
             for index, sweep in enumerate(loaded.sweeps):
                 at: tuple[Any, ...] = ("sweeps", index, "matrix")
                 sweep_matrix = sweep.get("matrix")
-                expansion = SINGLE if sweep_matrix is None else expand(sweep_matrix, error=_manifest_error(loaded, at))
-                out.append((str(sweep["name"]), expansion))
+                prepared = _SINGLE if sweep_matrix is None else prepare(sweep_matrix, error=_manifest_error(loaded, at))
+                out.append((str(sweep["name"]), prepared))
             return out
         if loaded.matrix is None:
-            return [(None, SINGLE)]
-        return [(None, expand(loaded.matrix, error=_manifest_error(loaded, ("matrix",))))]
+            return [(None, _SINGLE)]
+        return [(None, prepare(loaded.matrix, error=_manifest_error(loaded, ("matrix",))))]
     shown = Path(path)
 
     def bare_error(at: tuple[Any, ...], message: str) -> MatrixError:
@@ -165,7 +183,7 @@ def matrix_of_file(path: Path) -> list[tuple[str | None, Expansion]]:
     resolved, _files = _manifest.resolve_matrix_files(
         data, at=(), positions=positions, file=shown, base_dir=Path(path).absolute().parent
     )
-    return [(None, expand(resolved, error=bare_error))]
+    return [(None, prepare(resolved, error=bare_error))]
 
 
 def _manifest_error(loaded: _manifest.Manifest, at: tuple[Any, ...]) -> ErrorFactory:
@@ -635,6 +653,16 @@ class _Index:
 
 def _build(axes: list[_Axis], includes: list[_Filter], index: _Index,
            unmatched: tuple[tuple[int, str], ...] = ()) -> Expansion:
+    excluded: list[tuple[Combination, int]] = []
+    combinations = tuple(_combinations(axes, includes, index, excluded))
+    return Expansion(combinations=combinations, excluded=tuple(excluded), unmatched=unmatched)
+
+
+def _combinations(axes: list[_Axis], includes: list[_Filter], index: _Index,
+                  excluded: list[tuple[Combination, int]] | None = None) -> Iterator[Combination]:
+    """The combinations, one at a time: the product's that the excludes leave, extended by the includes that
+    match them, then an own one for each include that extends none. The product's excluded ones go to
+    `excluded` with their exclude's number, when it is given."""
     removed_by, universal, specific = index.removed_by, index.universal, index.specific
     matched = list(index.matched)
 
@@ -652,8 +680,6 @@ def _build(axes: list[_Axis], includes: list[_Filter], index: _Index,
         values = tuple((key, value) for key, value, _ in extra.values())
         return values, base_sources + tuple((key, label) for key, _, label in extra.values())
 
-    combinations: list[Combination] = []
-    excluded: list[tuple[Combination, int]] = []
     if axes:
         if all(len(axis.keys) == 1 for axis in axes):
             rows: Iterator[tuple[tuple[str, Any], ...]] = itertools.product(*(
@@ -663,19 +689,20 @@ def _build(axes: list[_Axis], includes: list[_Filter], index: _Index,
             rows = (sum(parts, ()) for parts in itertools.product(*(axis.chunks for axis in axes)))
         plain = not removed_by and not specific and not any(includes[n].extras for n in universal)
         if plain:
-            combinations = [Combination(values, "product", base_sources) for values in rows]
+            yield from (Combination(values, "product", base_sources) for values in rows)
         else:
             for flat, values in enumerate(rows):
                 number = removed_by.get(flat)
                 if number is not None:
-                    excluded.append((Combination(values, "product", base_sources), number))
+                    if excluded is not None:
+                        excluded.append((Combination(values, "product", base_sources), number))
                     continue
                 found = tuple(specific.get(flat, ()))
                 if found not in merged:
                     merged[found] = extras_of(found)
                 extra_values, sources = merged[found]
-                combinations.append(Combination(values + extra_values, "product", sources))
-    if combinations:
+                yield Combination(values + extra_values, "product", sources)
+    if index.kept():
         for n in universal:
             matched[n] = True
 
@@ -683,8 +710,7 @@ def _build(axes: list[_Axis], includes: list[_Filter], index: _Index,
         if not matched[n]:
             label = f"include {include.number}"
             values = include.keys + tuple((key, value) for _, key, value in include.extras)
-            combinations.append(Combination(values, label, tuple((key, label) for key, _ in values)))
-    return Expansion(combinations=tuple(combinations), excluded=tuple(excluded), unmatched=unmatched)
+            yield Combination(values, label, tuple((key, label) for key, _ in values))
 
 
 def _show(value: Any) -> str:

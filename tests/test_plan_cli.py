@@ -2,11 +2,13 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -710,6 +712,53 @@ def test_a_bare_matrix_with_an_axis_named_matrix_is_still_a_bare_matrix(
     code, out, err = run_cli(capsys, "matrix", str(path))
     assert code == 0, err
     assert out.splitlines()[-1] == "6 combinations"
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_matrix_writes_each_combination_as_it_is_made(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      as_json: bool) -> None:
+    """An axis of ten million values took minutes and gigabytes: every row was made, kept, then printed. Each
+    is now written before the next is made, so memory does not grow with the rows."""
+    import io
+
+    from runner import matrix
+
+    made = [0]
+    made_at_first_write: list[int] = []
+    combination = matrix.Combination
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        made[0] += 1
+        return combination(*args, **kwargs)
+
+    class Stdout(io.StringIO):
+        def write(self, text: str) -> int:
+            if text.strip("[") and not made_at_first_write:
+                made_at_first_write.append(made[0])
+            return super().write(text)
+
+    path = write(tmp_path / "big.yaml", head="", body="a: {range: [1, 15000]}\nb: [x, y]\n")
+    monkeypatch.setattr(matrix, "Combination", counted)
+    stdout = Stdout()
+    monkeypatch.setattr(sys, "stdout", stdout)
+    assert main(["matrix", str(path), *(["--json"] if as_json else [])]) == 0
+    assert made[0] == 30_000 and made_at_first_write[0] <= (10_000 if as_json else 1)  # JSON: in batches
+    text = stdout.getvalue()
+    if as_json:
+        rows = json.loads(text)
+        assert (len(rows), rows[0], rows[-1]) == (30_000, {"a": 1, "b": "x"}, {"a": 15000, "b": "y"})
+    else:
+        lines = text.splitlines()
+        assert (lines[0], lines[-2], lines[-1]) == ("a=1, b=x", "a=15000, b=y", "30,000 combinations")
+
+
+def test_matrix_into_a_reader_that_stops_ends_quietly() -> None:
+    gridrun = Path(sys.executable).parent / "gridrun"
+    cmd = [str(gridrun)] if gridrun.exists() else [sys.executable, "-m", "runner.cli"]
+    done = subprocess.run(f"{shlex.join(cmd)} matrix /dev/stdin | head -1", shell=True, capture_output=True,
+                          text=True, check=False, input="a: {range: [1, 200000]}\n", timeout=60)
+    assert done.stdout == "a=1\n"
+    assert done.stderr == ""
 
 
 def test_what_to_run_next_names_each_kind_of_unfinished_job_and_what_it_costs() -> None:
