@@ -477,6 +477,9 @@ def cancel(m: Manifest | str | Path) -> CancelResult:
 
     A request that fails is recorded in `errors` and the others go on; a job the provider finished first
     stays in flight, so that `run` downloads it.
+
+    :raises StateWriteError: the state could not be written (a full disk, another program's write transaction):
+        the cancel requests sent stand at the provider, and `cancel` (or `run`) again records what they did.
     """
     p = plan(m)
     prov = _provider(p)
@@ -485,56 +488,74 @@ def cancel(m: Manifest | str | Path) -> CancelResult:
         raise NotRecordedError(f"{db}: no state yet (nothing has run here), so nothing to cancel")
     store = Store(db, outputs_dir=p.outputs_dir)
     result = CancelResult()
+    asked: list[str] = []  # the jobs whose cancel request the provider took
     try:
-        # The run holding the lock writes these jobs' states: it must let go of them first.
-        store.acquire_lock(then="cancel (a second Ctrl-C in its terminal ends it with its jobs left in flight)",
-                           manifest=p.manifest.path, cancel=True)
-        last = store.latest_run(p.manifest.name)
-        if last is None:
-            raise NotRecordedError(f"{db}: no run recorded for {p.manifest.name}, so nothing to cancel")
-        all_rows = store.run_job_rows(last.id)
-        rows = [r for r in all_rows
-                if r["state"] in (JobState.SUBMITTED.value, JobState.RUNNING.value) and r["provider_id"]]
-        result.unresolved = [r["key"] for r in all_rows if r["state"] == JobState.SUBMITTING.value]
-        planned = {j.hash for j in p.jobs}
-        gone = {r["key"] for r in rows if r["hash"] not in planned}
-        result.copy = Path(last.outputs_dir) / ".runs" / f"run-{last.id}.yaml"
+        try:
+            _cancel_in_flight(p, prov, store, result, asked)
+            return result
+        finally:
+            store.close()
+    except BaseException as exc:
+        # A write of the state failed: the task group ended the other requests; said as such, with the requests
+        # whose outcome went unrecorded, not as the group of the tasks' errors.
+        failed = store_error(exc)
+        if failed is None:
+            raise
+        done = {*result.cancelled, *result.failed}
+        raise store.cancel_unwritable(failed, sent=[k for k in asked if k not in done]) from exc
 
-        async def one(client: Any, limiter: anyio.CapacityLimiter, row: Any) -> None:
-            key, pid = row["key"], row["provider_id"]
-            async with limiter:
-                try:
-                    # Asked first: a video finished since the run stopped is left alone (where DELETE removes a
-                    # finished video, as in the OpenAI shape, it would lose a paid render the next run downloads).
+
+def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, asked: list[str]) -> None:
+    """`cancel`'s work on the open `store`, filling `result` as it goes, and `asked` with the jobs whose cancel
+    request was sent. :raises sqlite3.Error: the state could not be written (in an exception group)."""
+    db = store.path
+    # The run holding the lock writes these jobs' states: it must let go of them first.
+    store.acquire_lock(then="cancel (a second Ctrl-C in its terminal ends it with its jobs left in flight)",
+                       manifest=p.manifest.path, cancel=True)
+    last = store.latest_run(p.manifest.name)
+    if last is None:
+        raise NotRecordedError(f"{db}: no run recorded for {p.manifest.name}, so nothing to cancel")
+    all_rows = store.run_job_rows(last.id)
+    rows = [r for r in all_rows
+            if r["state"] in (JobState.SUBMITTED.value, JobState.RUNNING.value) and r["provider_id"]]
+    result.unresolved = [r["key"] for r in all_rows if r["state"] == JobState.SUBMITTING.value]
+    planned = {j.hash for j in p.jobs}
+    gone = {r["key"] for r in rows if r["hash"] not in planned}
+    result.copy = Path(last.outputs_dir) / ".runs" / f"run-{last.id}.yaml"
+
+    async def one(client: Any, limiter: anyio.CapacityLimiter, row: Any) -> None:
+        key, pid = row["key"], row["provider_id"]
+        async with limiter:
+            try:
+                # Asked first: a video finished since the run stopped is left alone (where DELETE removes a
+                # finished video, as in the OpenAI shape, it would lose a paid render the next run downloads).
+                after = await prov.get(client, pid)
+                if not after.terminal:
+                    await prov.cancel(client, pid)
+                    asked.append(key)
                     after = await prov.get(client, pid)
-                    if not after.terminal:
-                        await prov.cancel(client, pid)
-                        after = await prov.get(client, pid)
-                except ProviderError as exc:
-                    result.errors[key] = str(exc)
-                    return
-            if after.status == "cancelled":
-                now = store.cancel_job(row["id"], "cancelled on request (gridrun cancel)", run_id=last.id,
-                                       cost_micros=after.cost_micros)
-                result.cancelled.append(key)
-                if now == JobState.DONE:
-                    result.kept.append(key)
-            elif after.status == "failed":
-                store.transition(row["id"], JobState.FAILED, error=after.failure, cost_micros=after.cost_micros)
-                result.failed[key] = after.failure
-            elif after.status == "completed":
-                result.finished.append(key)
-            else:
-                result.still_running.append(key)
+            except ProviderError as exc:
+                result.errors[key] = str(exc)
+                return
+        if after.status == "cancelled":
+            now = store.cancel_job(row["id"], "cancelled on request (gridrun cancel)", run_id=last.id,
+                                   cost_micros=after.cost_micros)
+            result.cancelled.append(key)
+            if now == JobState.DONE:
+                result.kept.append(key)
+        elif after.status == "failed":
+            store.transition(row["id"], JobState.FAILED, error=after.failure, cost_micros=after.cost_micros)
+            result.failed[key] = after.failure
+        elif after.status == "completed":
+            result.finished.append(key)
+        else:
+            result.still_running.append(key)
 
-        async def go() -> None:
-            limiter = anyio.CapacityLimiter(CANCEL_AT_ONCE)
-            async with prov.client() as client, anyio.create_task_group() as tg:
-                for row in rows:
-                    tg.start_soon(one, client, limiter, row)
+    async def go() -> None:
+        limiter = anyio.CapacityLimiter(CANCEL_AT_ONCE)
+        async with prov.client() as client, anyio.create_task_group() as tg:
+            for row in rows:
+                tg.start_soon(one, client, limiter, row)
 
-        anyio.run(go)
-        result.dropped = [k for k in (*result.finished, *result.still_running) if k in gone]
-        return result
-    finally:
-        store.close()
+    anyio.run(go)
+    result.dropped = [k for k in (*result.finished, *result.still_running) if k in gone]

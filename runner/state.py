@@ -584,6 +584,24 @@ class Store:
         return StateError(f"the state store {self.path} cannot be used: {exc}; nothing was sent: "
                           f"{remedy(exc, lock=self.lock_note())}, then `gridrun {then}` again")
 
+    def cancel_unwritable(self, exc: sqlite3.Error, *, sent: Sequence[str]) -> StateWriteError:
+        """The error that ends a `gridrun cancel` whose state could not be written (`exc`): the file, what
+        happened, the jobs whose cancel request was `sent` with its outcome unrecorded (the requests stand at the
+        provider), and what to do before `gridrun cancel` again, which asks the provider and records the rest."""
+        if sent:
+            one = len(sent) == 1
+            keys = ", ".join(sent[:3]) + (" …" if len(sent) > 3 else "")
+            what = (f"the cancel request{'' if one else 's'} sent for {len(sent):,} job{'' if one else 's'} ({keys}) "
+                    f"{'stands' if one else 'stand'} at the provider, {'its' if one else 'their'} outcome not recorded")
+            it = "it" if one else "them"
+        else:
+            what, it = "no cancel request was left unrecorded", "the jobs still in flight"
+        return StateWriteError(
+            f"the state store {self.path} cannot be used: {exc}; {what}: {remedy(exc, lock=self.lock_note())}, "
+            f"then `gridrun cancel` again, which asks the provider what became of {it} and records that "
+            "(as `gridrun run` does)"
+        )
+
     def lock_note(self) -> str:
         """Who holds gridrun's runner lock of this state: this process, another gridrun's (pid), or none."""
         holder = lock_holder(self.path.parent)

@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -276,6 +277,78 @@ def test_cancel_of_a_manifest_that_never_ran_is_a_usage_error_that_creates_nothi
     assert main(["cancel", str(m)]) == 2
     assert "no state yet (nothing has run here), so nothing to cancel" in capsys.readouterr().err
     assert not (tmp_path / ".gridrun").exists()
+
+
+def _left_rendering(tmp_path: Path) -> Path:
+    """A manifest of one job that its run left rendering at the simulator kept in the state folder (the run
+    stopped waiting at its timeout), where a later `cancel` finds it."""
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 30, "jitter": 0.0})
+    assert api.run(m, report=False, options=RunOptions(timeout=0.3)).status == "incomplete"
+    assert _in_flight(m) == 1
+    return m
+
+
+class _FullDisk:
+    """A state store's connection whose disk is full from now on: every commit fails as SQLite's does."""
+
+    def __init__(self, db: object) -> None:
+        self._db = db
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._db, name)
+
+    def execute(self, sql: str, *args: object) -> object:
+        if sql == "COMMIT":
+            exc = sqlite3.OperationalError("database or disk is full")
+            exc.sqlite_errorcode = sqlite3.SQLITE_FULL
+            raise exc
+        return self._db.execute(sql, *args)
+
+
+@pytest.mark.parametrize("why", ["held", "full"])
+def test_a_cancel_that_cannot_write_the_state_says_which_requests_stand_and_cancel_again_records_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, why: str
+) -> None:
+    """The cancel request sent, its outcome cannot be written (another program holds state.db in a write
+    transaction; the disk is full): no traceback of the requests' task group, but the file, what happened, the
+    request that stands at the provider, what to do and that `gridrun cancel` again records it (exit 1)."""
+    from runner import state as state_mod
+    from runner.cli import main
+
+    monkeypatch.setattr(state_mod, "BUSY_TIMEOUT", 0.1)
+    m = _left_rendering(tmp_path)
+    db = tmp_path / ".gridrun" / "state.db"
+    key = next(iter(_states(m)))
+    capsys.readouterr()
+    if why == "held":
+        with contextlib.closing(sqlite3.connect(db, isolation_level=None, timeout=0)) as other:
+            other.execute("BEGIN IMMEDIATE")
+            assert main(["cancel", str(m)]) == 1
+            other.execute("ROLLBACK")
+        remedy = ("another process holds state.db in a write transaction, not a gridrun run (this gridrun holds the "
+                  "runner lock): a sqlite3 shell or a database browser, say; close it (or end its transaction)")
+    else:
+        cancel_job = Store.cancel_job
+
+        def disk_full(self: Store, *args: object, **kw: object) -> object:
+            self.db = _FullDisk(self.db)
+            return cancel_job(self, *args, **kw)
+
+        monkeypatch.setattr(Store, "cancel_job", disk_full)
+        assert main(["cancel", str(m)]) == 1
+        monkeypatch.setattr(Store, "cancel_job", cancel_job)
+        remedy = "free space on its disk"
+    out, err = capsys.readouterr()
+    err = " ".join(err.split())
+    assert "Traceback" not in err and "ExceptionGroup" not in err and out == "", err
+    assert f"error: the state store {db} cannot be used: " in err, err
+    assert f"; the cancel request sent for 1 job ({key}) stands at the provider, its outcome not recorded: {remedy}, " \
+           "then `gridrun cancel` again, which asks the provider what became of it and records that (as `gridrun run` " \
+           "does)" in err, err
+    assert _world(m).stats()["cancelled"] == 1 and _states(m) == {key: "running"}
+    assert main(["cancel", str(m)]) == 0
+    assert "cancelled 1 job at the provider" in capsys.readouterr().out
+    assert _states(m) == {key: "cancelled"}
 
 
 def test_cancel_while_a_run_holds_the_state_says_how_to_stop_it_first(tmp_path: Path) -> None:
