@@ -23,7 +23,7 @@ import anyio
 from . import manifest as manifest_mod
 from . import plan as plan_mod
 from .errors import NotRecordedError, ProviderError, UsageError
-from .executor import Executor, RunResult
+from .executor import Executor, RunResult, counted
 from .localpaths import UNUSABLE, shown, why_unusable
 from .options import RunOptions, check_option
 from .outputs import verified
@@ -31,6 +31,7 @@ from .manifest import Manifest
 from .plan import Diff, Plan, Stored
 from .providers import get_provider
 from .providers import capabilities
+from .providers.base import VideoStatus
 from .resume import left_behind, name_shared, outputs_shared
 from .state import JobState, RunRecord, RunSummary, Snapshot, Store, as_judged, store_error
 from .stats import RunStatistics, pace, problems
@@ -539,12 +540,13 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
                 return
         if after.status == "cancelled":
             now = store.cancel_job(row["id"], "cancelled on request (gridrun cancel)", run_id=last.id,
-                                   cost_micros=after.cost_micros)
+                                   **_ended_costs(store, last.id, row, after))
             result.cancelled.append(key)
             if now == JobState.DONE:
                 result.kept.append(key)
         elif after.status == "failed":
-            store.transition(row["id"], JobState.FAILED, error=after.failure, cost_micros=after.cost_micros)
+            store.transition(row["id"], JobState.FAILED, error=after.failure,
+                             **_ended_costs(store, last.id, row, after))
             result.failed[key] = after.failure
         elif after.status == "completed":
             result.finished.append(key)
@@ -559,3 +561,12 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
 
     anyio.run(go)
     result.dropped = [k for k in (*result.finished, *result.still_running) if k in gone]
+
+
+def _ended_costs(store: Store, run_id: int, row: Any, status: VideoStatus) -> dict[str, int | None]:
+    """The cost fields of the job of `row` whose render ended failed or cancelled (`status`), as the run records
+    them: what it counts (`executor.counted`: the estimate for a figure far from it, a failure's recorded by event
+    cost-doubted) and the provider's figure as reported."""
+    cost, _ = counted(store, run_id, row["id"], row["cost_estimate_micros"], status, completed=False,
+                      tell=status.status != "cancelled")
+    return {"cost_micros": cost, "cost_reported_micros": status.cost_micros}

@@ -344,16 +344,14 @@ class Executor:
         """What the render of `status` counts against the budget (`counted_cost`): the provider's figure, or
         the estimate when that figure is implausible. `tell`: the first sight of this render's cost, where a
         doubted one is recorded on the job (event cost-doubted, both figures) and said once per run."""
-        billed, doubted = counted_cost(job.cost_micros, status.cost_micros, completed=completed)
-        if doubted and tell and status.cost_micros is not None:
+        billed, doubted = counted(self.store, self.run_id, jid, job.cost_micros, status, completed=completed, tell=tell)
+        if doubted and tell and not self._doubted and status.cost_micros is not None:
+            self._doubted = True
             reported, estimate = status.cost_micros, job.cost_micros
-            self.store.event(self.run_id, jid, "cost-doubted", {"reported_micros": reported, "estimate_micros": estimate})
-            if not self._doubted:
-                self._doubted = True
-                low, high = COST_FACTORS
-                self._error(job, f"the provider reported a cost of ${reported / 1e6:,.2f}, not within {low:g}-{high:g}x "
-                                 f"the estimate of ${estimate / 1e6:,.2f}: the estimate counts against the budget, for "
-                                 "this job and any other such (event cost-doubted); the reported figure is recorded")
+            low, high = COST_FACTORS
+            self._error(job, f"the provider reported a cost of ${reported / 1e6:,.2f}, not within {low:g}-{high:g}x "
+                             f"the estimate of ${estimate / 1e6:,.2f}: the estimate counts against the budget, for "
+                             "this job and any other such (event cost-doubted); the reported figure is recorded")
         return billed
 
     # -- the run -----------------------------------------------------------------------------------
@@ -1290,6 +1288,18 @@ class Executor:
 
 
 # --------------------------------------------------------------------------------------------------
+
+
+def counted(store: Store, run_id: int | None, jid: int, estimate: int, status: VideoStatus, *, completed: bool,
+            tell: bool) -> tuple[int | None, bool]:
+    """What the render of `status` counts against the budget (`counted_cost`, `estimate` the job's), and whether
+    the provider's figure was doubted. `tell`: the first sight of this render's cost, where a doubted one is
+    recorded on the job (event cost-doubted, both figures). The run and `gridrun cancel` record this figure as the
+    job's cost and the provider's, as reported, as its cost_reported_micros."""
+    billed, doubted = counted_cost(estimate, status.cost_micros, completed=completed)
+    if doubted and tell:
+        store.event(run_id, jid, "cost-doubted", {"reported_micros": status.cost_micros, "estimate_micros": estimate})
+    return billed, doubted
 
 
 class _Slot:

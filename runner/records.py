@@ -80,10 +80,12 @@ class JobRecord:
     @property
     def cost_doubted(self) -> bool:
         """Whether the provider's figure for the current attempt was outside the plausible range of the
-        estimate (`counted_cost`), so that the estimate counts instead of it."""
+        estimate (`counted_cost`), so that the estimate counts instead of it: a failed or cancelled render's figure
+        is judged as one that made no video, as the run and `gridrun cancel` judged it."""
         if self.cost_reported_micros is None:
             return False
-        return counted_cost(self.cost_estimate_micros, self.cost_reported_micros, completed=self.state != "failed")[1]
+        completed = self.state not in ("failed", "cancelled")
+        return counted_cost(self.cost_estimate_micros, self.cost_reported_micros, completed=completed)[1]
 
     @property
     def render_seconds(self) -> float | None:

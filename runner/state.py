@@ -1134,9 +1134,10 @@ class Store:
         self.db.execute(f"UPDATE jobs SET {', '.join(f'{k}=?' for k in cols)} WHERE id=?", [*cols.values(), job_id])
         return JobState(cols["state"])
 
-    def cancel_job(self, job_id: int, error: str, *, run_id: int | None, cost_micros: int | None = None) -> JobState:
+    def cancel_job(self, job_id: int, error: str, *, run_id: int | None, cost_micros: int | None = None,
+                   cost_reported_micros: int | None = None) -> JobState:
         """A job cancelled at the provider (`gridrun cancel`, or seen so by a run): `cancelled`, `error` why, with
-        what the provider reported it cost. Returns its state now.
+        what its render counts (`counted_cost`) and what the provider reported it cost. Returns its state now.
 
         When the cancelled attempt re-rendered a done job (--force, retry; `_done_before_rerun`), the job is put
         back as it was: its video, never replaced, is still at its output path with the SHA-256 and cost recorded
@@ -1144,7 +1145,8 @@ class Store:
         billed), and event `rerun-cancelled` (recorded for `run_id`, the run that saw it) says so.
         """
         with self.batch():
-            self.transition(job_id, S.CANCELLED, error=error, cost_micros=cost_micros)
+            self.transition(job_id, S.CANCELLED, error=error, cost_micros=cost_micros,
+                            cost_reported_micros=cost_reported_micros)
             was = self._done_before_rerun(job_id)
             if was is None:
                 return S.CANCELLED

@@ -4,6 +4,7 @@ next run re-attaches and pays nothing twice. `gridrun cancel` cancels in-flight 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -343,12 +344,55 @@ def test_a_cancel_that_cannot_write_the_state_says_which_requests_stand_and_canc
     assert "Traceback" not in err and "ExceptionGroup" not in err and out == "", err
     assert f"error: the state store {db} cannot be used: " in err, err
     assert f"; the cancel request sent for 1 job ({key}) stands at the provider, its outcome not recorded: {remedy}, " \
-           "then `gridrun cancel` again, which asks the provider what became of it and records that (as `gridrun run` " \
-           "does)" in err, err
+           "then `gridrun cancel` again, which asks the provider what became of it and records that " \
+           "(as `gridrun run` does)" in err, err
     assert _world(m).stats()["cancelled"] == 1 and _states(m) == {key: "running"}
     assert main(["cancel", str(m)]) == 0
     assert "cancelled 1 job at the provider" in capsys.readouterr().out
     assert _states(m) == {key: "cancelled"}
+
+
+@pytest.mark.parametrize(("ended", "factor"), [("cancelled", 100), ("failed", 100), ("cancelled", 0)],
+                         ids=["cancelled-in-cents", "failed-in-cents", "cancelled-free"])
+def test_cancel_records_an_ended_renders_cost_as_the_run_does_the_counted_figure_beside_the_reported_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ended: str, factor: int
+) -> None:
+    """The provider reports a cancelled or failed render's cost in cents (100x the estimate): `cancel` records the
+    estimate as the job's cost, which spent and export sum, and the provider's figure as reported, flagged doubted
+    (a failure's by event cost-doubted, as the run records it), not the figure as the job's cost. A cancelled
+    render reported at $0 was not charged: its $0 counts, not doubted."""
+    m = _left_rendering(tmp_path)
+    estimate = api.status(m).jobs[0].cost_estimate_micros
+    provider = api._provider
+
+    def in_cents(p: object) -> object:
+        prov = provider(p)
+        get = prov.get
+
+        async def reported(client: httpx.AsyncClient, video_id: str) -> object:
+            status = await get(client, video_id)
+            if ended == "failed":
+                return dataclasses.replace(status, status="failed", error_code="UPSTREAM_ERROR",
+                                           error_message="render failed", cost_micros=estimate * factor)
+            return dataclasses.replace(status, cost_micros=estimate * factor) if status.terminal else status
+
+        prov.get = reported
+        return prov
+
+    monkeypatch.setattr(api, "_provider", in_cents)
+    result = api.cancel(m)
+    assert (result.cancelled if ended == "cancelled" else list(result.failed)) == list(_states(m))
+    counted, doubted = (estimate, True) if factor else (0, False)
+    (job,) = api.status(m).jobs
+    assert (job.state, job.cost_micros, job.cost_reported_micros, job.cost_doubted) == \
+           (ended, counted, estimate * factor, doubted)
+    (row,) = export_rows(api.status(m))
+    assert (row["cost_usd"], row["cost_reported_usd"], row["cost_doubted"]) == \
+           (counted / 1e6 or None, estimate * factor / 1e6, doubted)  # None: nothing charged
+    with Store(tmp_path / ".gridrun" / "state.db", readonly=True) as store:
+        events = [json.loads(r[0]) for r in store.db.execute("SELECT detail FROM events WHERE kind='cost-doubted'")]
+    said = [{"reported_micros": estimate * factor, "estimate_micros": estimate}]
+    assert events == (said if ended == "failed" else [])
 
 
 def test_cancel_while_a_run_holds_the_state_says_how_to_stop_it_first(tmp_path: Path) -> None:
