@@ -180,6 +180,7 @@ def _check_paths(manifest: Manifest, jobs: Sequence[Job], out_dir: Path) -> list
     mine = str(Path(manifest.path).resolve())
     guard = near or mine.startswith(str(out_dir) + os.sep)
     occupied: list[str] = []
+    folders: dict[str, frozenset[str]] = {}
     for job in jobs:
         video = job.output_str
         sidecar = sidecar_name(video)
@@ -200,7 +201,7 @@ def _check_paths(manifest: Manifest, jobs: Sequence[Job], out_dir: Path) -> list
                                             "or change output")
             if not os.path.exists(sidecar):
                 occupied.append(video)
-        beside = _folder_beside(video)
+        beside = _folder_beside(video, folders)
         if beside is not None:
             raise manifest.error(field, f"job {job.key!r} would write {beside}, which is a folder; move it, "
                                         "or change output")
@@ -237,12 +238,28 @@ def overwrites(plan: Plan, diff: Diff | None) -> list[str]:
                       "video takes its place")]
 
 
-def _folder_beside(video: str) -> str | None:
+def _folder_beside(video: str, folders: dict[str, frozenset[str]]) -> str | None:
     """The first of the files a job's download writes beside its video (its `.part`, its sidecar, its poster)
     where a folder stands, or None: a folder there is found only after the job is paid for, and the video can
-    be saved on no later run either."""
+    be saved on no later run either. `folders`: the folders found in each output folder so far (one listing
+    of each, not three checks a job)."""
+    where = os.path.dirname(video)
+    found = folders.get(where)
+    if found is None:
+        found = folders[where] = _subfolders(where)
+    if not found:
+        return None
     paths = (video + ".part", sidecar_name(video), os.path.splitext(video)[0] + ".jpg")
-    return next((path for path in paths if os.path.isdir(path)), None)
+    return next((path for path in paths if os.path.basename(path) in found and os.path.isdir(path)), None)
+
+
+def _subfolders(folder: str) -> frozenset[str]:
+    """The names of the folders (or links to folders) in `folder`; none when it cannot be listed."""
+    try:
+        with os.scandir(folder) as entries:
+            return frozenset(e.name for e in entries if e.is_dir())
+    except OSError:
+        return frozenset()
 
 
 def _written(video: str) -> list[str]:
