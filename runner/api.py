@@ -23,7 +23,7 @@ import anyio
 from . import manifest as manifest_mod
 from . import plan as plan_mod
 from .errors import NotRecordedError, ProviderError, UsageError
-from .executor import Executor, RunResult, counted
+from .executor import Executor, RunResult, counted, ended_badly
 from .localpaths import UNUSABLE, shown, why_unusable
 from .options import RunOptions, check_option
 from .outputs import verified
@@ -462,6 +462,8 @@ class CancelResult:
     cancelled: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)              # of those, re-renders of done jobs: done as before
     failed: dict[str, str] = field(default_factory=dict)       # ended on their own meanwhile: key -> why
+    failed_kept: list[str] = field(default_factory=list)       # of those, re-renders of done jobs whose earlier
+                                                               # video is whole at its path: done as before
     finished: list[str] = field(default_factory=list)          # completed before the request reached them
     still_running: list[str] = field(default_factory=list)     # the provider goes on rendering them
     errors: dict[str, str] = field(default_factory=dict)       # the request itself failed: key -> why
@@ -545,9 +547,12 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
             if now == JobState.DONE:
                 result.kept.append(key)
         elif after.status == "failed":
-            store.transition(row["id"], JobState.FAILED, error=after.failure,
-                             **_ended_costs(store, last.id, row, after))
+            # as the run ends it: a re-render of a done job whose earlier video is whole is done as it was
+            now = await ended_badly(store, last.id, row["id"], JobState.FAILED, error=after.failure,
+                                    **_ended_costs(store, last.id, row, after))
             result.failed[key] = after.failure
+            if now == JobState.DONE:
+                result.failed_kept.append(key)
         elif after.status == "completed":
             result.finished.append(key)
         else:

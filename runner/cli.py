@@ -730,6 +730,8 @@ def cmd_cancel(args: argparse.Namespace) -> int:
         say("nothing in flight to cancel")
     for key, why in r.failed.items():
         say(f"{'  ' if r.cancelled else ''}{key}: had failed already ({why})")
+    if r.failed_kept:
+        say(f"{'  ' if r.cancelled else ''}{_rerenders_failed_note(len(r.failed_kept))}")
     finished = [k for k in r.finished if k not in r.dropped]
     running = [k for k in r.still_running if k not in r.dropped]
     if finished:

@@ -1008,11 +1008,7 @@ class Executor:
         was (`Store.rerender_failed`), its video the earlier run's, reused, so that no paid `retry` is needed;
         the failure is among the run's errors all the same."""
         error = str(fields.get("error") or "")
-        if not await self._earlier_whole(jid):
-            self._move(jid, to, **fields)
-            self._error(job, error)
-            return
-        state = self.store.rerender_failed(jid, to, run_id=self.run_id, **fields)
+        state = await ended_badly(self.store, self.run_id, jid, to, **fields)
         self._set_state(jid, state.value, put_back=state != to)
         if state != to:
             self._cached_as_before(jid, self.store.job_row(jid))
@@ -1020,11 +1016,6 @@ class Executor:
             error = f"re-render {to.value}, the earlier video kept: {error}"
         self._progress()
         self._error(job, error)
-
-    async def _earlier_whole(self, jid: int) -> bool:
-        """The job's attempt re-renders a done job whose video is whole at its path (hashed off the event loop)."""
-        earlier = self.store.rerendered(jid)
-        return earlier is not None and await anyio.to_thread.run_sync(_whole, Path(earlier[0]), earlier[1])
 
     def _cancelled(self, jid: int) -> None:
         """The provider cancelled the job's render (on request): the job is cancelled, or, for a re-render of a
@@ -1300,6 +1291,23 @@ def counted(store: Store, run_id: int | None, jid: int, estimate: int, status: V
     if doubted and tell:
         store.event(run_id, jid, "cost-doubted", {"reported_micros": status.cost_micros, "estimate_micros": estimate})
     return billed, doubted
+
+
+async def ended_badly(store: Store, run_id: int | None, jid: int, to: JobState, **fields: Any) -> JobState:
+    """The provider failed the job's render, or refused its create (`to`, `fields` as `Store.transition` takes
+    them): the job ends so, but for a re-render of a done job (--force) whose earlier video is still whole at its
+    path (it is moved aside only once the new one arrives), which is done as it was (`Store.rerender_failed`).
+    Returns its state now. The run and `gridrun cancel` (a render it finds failed) end such jobs through this."""
+    if await earlier_whole(store, jid):
+        return store.rerender_failed(jid, to, run_id=run_id, **fields)
+    store.transition(jid, to, **fields)
+    return to
+
+
+async def earlier_whole(store: Store, jid: int) -> bool:
+    """The job's attempt re-renders a done job whose video is whole at its path (hashed off the event loop)."""
+    earlier = store.rerendered(jid)
+    return earlier is not None and await anyio.to_thread.run_sync(_whole, Path(earlier[0]), earlier[1])
 
 
 class _Slot:

@@ -395,6 +395,24 @@ def test_cancel_records_an_ended_renders_cost_as_the_run_does_the_counted_figure
     assert events == (said if ended == "failed" else [])
 
 
+def _reporting(monkeypatch: pytest.MonkeyPatch, ended: object) -> None:
+    """Commands from now on build a provider whose statuses pass through `ended(status)` once a render ended."""
+    provider = api._provider
+
+    def build(p: object) -> object:
+        prov = provider(p)
+        get = prov.get
+
+        async def reported(client: httpx.AsyncClient, video_id: str) -> object:
+            status = await get(client, video_id)
+            return ended(status) if status.terminal else status
+
+        prov.get = reported
+        return prov
+
+    monkeypatch.setattr(api, "_provider", build)
+
+
 def test_cancel_while_a_run_holds_the_state_says_how_to_stop_it_first(tmp_path: Path) -> None:
     from runner.errors import LockError
     from runner.state import Store
@@ -587,6 +605,41 @@ def test_a_force_re_render_a_run_finds_cancelled_at_the_provider_leaves_the_done
     assert snap.run.status == "done" and run_statistics(snap).cached == 6, snap.run.status
     assert _KEPT in " ".join(_cli("status", m).stdout.split())
     _as_before(m, first, rerenders)
+
+
+@pytest.mark.timeout(120)
+def test_cancel_meeting_force_re_renders_the_provider_failed_leaves_the_done_jobs_as_the_run_would(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`gridrun cancel` finds a --force run's re-renders of done jobs failed at the provider: each job whose
+    earlier video is whole at its path is done as it was (event rerun-failed), as the run following them would
+    leave it, not failed; the one whose video is gone is failed. `cancel` and `status` say so."""
+    from runner.cli import main
+
+    m, first, forced = _detached_force_run(tmp_path, in_world=True)
+    assert forced.exit_code == 130
+    rerenders = _rerenders_in_flight(m)
+    jobs = {j.key: j for j in api.status(m).jobs}
+    gone, *kept = sorted(rerenders)
+    Path(jobs[gone].output_path).unlink()
+    _reporting(monkeypatch, lambda status: dataclasses.replace(
+        status, status="failed", error_code="UPSTREAM_ERROR", error_message="render failed"))
+    capsys.readouterr()
+    assert main(["cancel", str(m)]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert f"{gone}: had failed already (UPSTREAM_ERROR: render failed)" in said, said
+    assert "2 re-renders of done jobs (--force) failed: the earlier videos kept, the jobs done as before" in said, said
+    snap = api.status(m)
+    states = {j.key: j.state for j in snap.jobs}
+    assert states[gone] == "failed" and all(states[k] == "done" for k in kept), states
+    assert sorted(k for k, _ in snap.rerenders_failed) == kept, snap.rerenders_failed
+    with Store(m.parent / ".gridrun" / "state.db", readonly=True) as store:
+        for key in kept:
+            job = next(j for j in snap.jobs if j.key == key)
+            assert job.sha256 == rerenders[key][1] == sha256(Path(job.output_path)), key
+            assert store.job_row(job.id)["done_run_id"] == first.run_id, key
+            assert [a["state"] for a in store.attempts(job.id)] == ["done", "failed"], key
+    check_outputs(m)
 
 
 # `python -m runner.cli`, and the console script's import of `runner.entry`
