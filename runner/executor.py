@@ -980,7 +980,7 @@ class Executor:
         billed = self._billed(job, jid, status, completed=False, tell=status.status != "cancelled")
         self._settle(job, billed)
         if status.status == "cancelled":
-            self._cancelled(jid)
+            self._cancelled(jid, cost_micros=billed, cost_reported_micros=status.cost_micros)
             return
         message = status.failure
         retry = self._failure_retry_due(jid, message)
@@ -1017,10 +1017,12 @@ class Executor:
         self._progress()
         self._error(job, error)
 
-    def _cancelled(self, jid: int) -> None:
-        """The provider cancelled the job's render (on request): the job is cancelled, or, for a re-render of a
+    def _cancelled(self, jid: int, *, cost_micros: int | None, cost_reported_micros: int | None) -> None:
+        """The provider cancelled the job's render (on request): the job is cancelled, with what its render counts
+        (`counted`) and what the provider reported, as `gridrun cancel` records them; or, for a re-render of a
         done job (--force, retry), done as it was (`Store.cancel_job`), its video the earlier run's, reused."""
-        state = self.store.cancel_job(jid, "cancelled at the provider", run_id=self.run_id)
+        state = self.store.cancel_job(jid, "cancelled at the provider", run_id=self.run_id, cost_micros=cost_micros,
+                                      cost_reported_micros=cost_reported_micros)
         if state == S.CANCELLED:
             self._set_state(jid, state.value)
             return

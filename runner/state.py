@@ -1055,7 +1055,9 @@ class Store:
             upd["billed_micros"] = fields.get("cost_micros")
         if to == S.DOWNLOADING and fields.get("cost_micros") is not None:  # rendered, so billed
             upd["billed_micros"] = fields["cost_micros"]
-        if to in (S.FAILED, S.EXPIRED) and fields.get("cost_micros"):  # a failure charged $0 was not billed
+        # A failure or a cancelled render charged $0 was not billed; one charged was, and counts in spent as the
+        # run's budget counted it.
+        if to in (S.FAILED, S.EXPIRED, S.CANCELLED) and fields.get("cost_micros"):
             upd["billed_micros"] = fields["cost_micros"]
         sets = ", ".join(f"{k}=?" for k in upd)
         if "billed_micros" in upd:  # the first run to see it billed keeps it (a later re-download pays nothing)

@@ -413,6 +413,41 @@ def _reporting(monkeypatch: pytest.MonkeyPatch, ended: object) -> None:
     monkeypatch.setattr(api, "_provider", build)
 
 
+@pytest.mark.parametrize(("who", "factor"), [("run", 0.5), ("run", 100), ("run", 0), ("cancel", 0.5)],
+                         ids=["run-charged", "run-in-cents", "run-free", "cancel-charged"])
+def test_a_cancelled_renders_cost_is_recorded_and_spent_alike_whether_the_run_or_cancel_finds_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, who: str, factor: float
+) -> None:
+    """The provider charged for a render cancelled at it (half the estimate; a figure in cents, doubted, for which
+    the estimate counts; $0, nothing): the run that finds it cancelled records on the job what it counted and what
+    was reported, as `gridrun cancel` does, and `status`, the export's cost and spent say what the run spent."""
+    m = _left_rendering(tmp_path)
+    (job,) = api.status(m).jobs
+    estimate = job.cost_estimate_micros
+    reported = round(estimate * factor)
+    _reporting(monkeypatch, lambda status: dataclasses.replace(status, cost_micros=reported))
+    if who == "run":
+        world = _world(m)
+        world.cancel(str(job.provider_id))
+        world.world.close()
+        result = api.run(m, report=False, options=RunOptions(poll_interval=0.1))
+        assert result.status == "cancelled", result.status
+    else:
+        assert api.cancel(m).cancelled == [job.key]
+    counted, doubted = (estimate, True) if factor > 5 else (reported, False)
+    snap = api.status(m)
+    (job,) = snap.jobs
+    assert (job.state, job.cost_micros, job.cost_reported_micros, job.cost_doubted) == \
+           ("cancelled", counted, reported, doubted)
+    assert snap.spent_micros == snap.manifest_spent_micros == counted
+    if who == "run":
+        assert result.stats.spent_micros == counted
+    (row,) = export_rows(snap)
+    assert (row["cost_usd"], row["cost_reported_usd"], row["cost_doubted"]) == \
+           (counted / 1e6 or None, reported / 1e6, doubted)
+    assert summary(snap)["spent_usd"] == counted / 1e6
+
+
 def test_cancel_while_a_run_holds_the_state_says_how_to_stop_it_first(tmp_path: Path) -> None:
     from runner.errors import LockError
     from runner.state import Store
