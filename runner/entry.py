@@ -32,7 +32,8 @@ def entry() -> None:
 
     By the time `main` returns, everything gridrun wrote is committed, fsynced and closed; tearing down a
     few hundred modules and a run's objects would only free memory the OS takes back anyway (0.1-0.2 s
-    after a run). With another thread still alive the ordinary exit runs, which waits for it.
+    after a run). The download's disk threads are ended first, and other threads given a moment; one still
+    alive then has the ordinary exit, which waits for it.
     """
     try:
         take_signals()
@@ -47,21 +48,35 @@ def entry() -> None:
             signal.signal(signum, signal.SIG_IGN)
         _say_interrupted()
         code = INTERRUPTED
-    import threading
+    # Everything is recorded: a signal while other threads end ends the command with its own code, at once
+    # (not an interrupt; nor, in the interpreter's teardown, which puts SIGTERM back to killing it, exit 143).
+    def leave(signum: int, frame: object) -> None:
+        _flush()
+        os._exit(code)
 
-    if threading.active_count() > 1:
-        # Everything is recorded: a signal during the wait for the other threads ends the command with its
-        # own code, at once (the interpreter's teardown would put SIGTERM back to killing it: exit 143).
-        def leave(signum: int, frame: object) -> None:
-            _flush()
-            os._exit(code)
-
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            if signal.getsignal(signum) is not signal.SIG_IGN:
-                signal.signal(signum, leave)
-        sys.exit(code)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            signal.signal(signum, leave)
+    if _threads_left():
+        sys.exit(code)  # the ordinary exit, which waits for them
     _flush()
     os._exit(code)
+
+
+def _threads_left(wait: float = 2.0) -> bool:
+    """Threads other than this one, and not daemons, still alive once the download's disk threads are ended and
+    the others given up to `wait` seconds to end (a worker winding down as its event loop closed)."""
+    import threading
+    import time
+
+    download = sys.modules.get("runner.providers.download")
+    if download is not None:
+        download.close_disk_threads()
+    deadline = time.monotonic() + wait
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join(max(0.0, deadline - time.monotonic()))
+    return any(t is not threading.current_thread() and not t.daemon and t.is_alive() for t in threading.enumerate())
 
 
 def _flush() -> None:

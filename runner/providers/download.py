@@ -418,6 +418,17 @@ async def _in_disk_thread(fn: Callable[..., T], *args: Any) -> T:
         return await loop.run_in_executor(_disk_pool, fn, *args)
 
 
+def close_disk_threads() -> None:
+    """End the download's disk threads once nothing downloads any more (the `gridrun` command, its work done):
+    the pool's threads would otherwise keep the interpreter's exit waiting for them. A download after this
+    starts new ones."""
+    global _disk_pool
+    with _disk_pool_lock:
+        pool, _disk_pool = _disk_pool, None
+    if pool is not None:
+        pool.shutdown(wait=True)
+
+
 def _disk_limiter() -> anyio.CapacityLimiter:
     """The event loop's limiter of threads doing download disk work (outside asyncio)."""
     try:
