@@ -1,15 +1,19 @@
 """What a terminal shows: the characters gridrun prints, written in ASCII where the output's encoding lacks them.
 
 gridrun's lines use a few characters beyond ASCII (an arrow, an ellipsis, dashes, the live display's bar), and
-names and prompts may hold any. With PYTHONIOENCODING=ascii or a C locale, writing one failed; `fit` makes each
-stream write them as their ASCII equivalents (`ASCII`), and any other character it cannot encode as the
-nearest ASCII.
+names and prompts may hold any. With PYTHONIOENCODING=ascii, writing one failed; `fit` makes each stream write
+them as their ASCII equivalents (`ASCII`), and any other character it cannot encode as the nearest ASCII. In the
+C or POSIX locale, whose characters are ASCII's, Python writes UTF-8 all the same (its UTF-8 mode): `fit` makes
+the streams ASCII there, as that locale's terminal reads them.
 """
 
 from __future__ import annotations
 
 import codecs
+import os
+import sys
 import unicodedata
+from collections.abc import Mapping
 from typing import Any, TextIO
 
 # What a terminal that cannot show gridrun's characters (an ascii or latin-1 locale) reads instead; one cell
@@ -64,10 +68,31 @@ def writes_any(stream: Any) -> bool:
 
 
 def fit(*streams: TextIO) -> None:
-    """Streams whose encoding lacks gridrun's characters (PYTHONIOENCODING=ascii, a C locale) write each of
-    them as ASCII (`_in_ascii`) instead of failing on the first: decided once, from the encoding, before the
-    command writes anything (Python's own choice, `\\u2192` on standard error, reads as noise)."""
+    """Streams whose encoding lacks gridrun's characters (PYTHONIOENCODING=ascii) write each of them as ASCII
+    (`_in_ascii`) instead of failing on the first, and in the C or POSIX locale (`c_locale`) every stream is
+    ASCII: decided once, from the encoding and the locale, before the command writes anything (Python's own
+    choice, `\\u2192` on standard error, reads as noise)."""
+    ascii_only = c_locale()
     for stream in streams:
         reconfigure = getattr(stream, "reconfigure", None)
-        if reconfigure is not None and not shows(stream):
+        if reconfigure is not None and ascii_only:
+            reconfigure(encoding="ascii", errors=_ERRORS)
+        elif reconfigure is not None and not shows(stream):
             reconfigure(errors=_ERRORS)
+
+
+# What Python sets LC_CTYPE to where it was C or POSIX (PEP 538), where the locale it names can be had.
+_COERCED = frozenset({"C.UTF-8", "C.utf8", "UTF-8"})
+
+
+def c_locale(environ: Mapping[str, str] = os.environ) -> bool:
+    """The command was started in the C or POSIX locale (LC_ALL, else LC_CTYPE, else LANG; none set is C) and
+    no encoding was asked for (PYTHONIOENCODING, PYTHONUTF8, -X utf8): its terminal reads ASCII, though Python
+    writes UTF-8 there. Python may have set LC_CTYPE to C.UTF-8 on the way (PEP 538), but then its UTF-8 mode
+    is on, which it turns on by itself in that locale alone (PEP 540; in any from 3.15, PEP 686)."""
+    if environ.get("PYTHONIOENCODING") or environ.get("PYTHONUTF8") or "utf8" in sys._xoptions:
+        return False
+    name = environ.get("LC_ALL") or environ.get("LC_CTYPE") or environ.get("LANG") or "C"
+    if name in ("C", "POSIX"):
+        return True
+    return name in _COERCED and bool(sys.flags.utf8_mode) and sys.version_info < (3, 15)

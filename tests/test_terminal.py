@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.terminal import fit
+from runner.terminal import c_locale, fit
 
 from execkit import write_manifest
 
@@ -80,3 +80,41 @@ def test_a_stream_writes_what_its_encoding_lacks_as_ascii_and_keeps_what_it_has(
     assert ascii_.buffer.getvalue() == b"a -> b ... #- cafe +-+ ?\n"
     assert latin.buffer.getvalue() == "a -> b ... #- caf\u00e9 +-+ ?\n".encode("latin-1")
     assert utf8.buffer.getvalue() == text.encode("utf-8") and utf8.errors == "strict"
+
+
+def _in_locale(env: dict[str, str | None], *args: str, cwd: Path) -> subprocess.CompletedProcess[bytes]:
+    """`gridrun args` started with `env` over this one's, a name set to None unset, and no encoding asked for."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("LC_", "LANG", "PYTHONIOENCODING", "PYTHONUTF8"))}
+    full = {**base, **{k: v for k, v in env.items() if v is not None}}
+    return subprocess.run([sys.executable, "-m", "runner.cli", *args], capture_output=True, cwd=cwd, timeout=120,
+                          env={**full, "COLUMNS": "200"}, check=False)
+
+
+@pytest.mark.parametrize("env", [{"LC_ALL": "C"}, {"LANG": "C"}, {"LC_CTYPE": "POSIX", "LANG": "C.UTF-8"}],
+                         ids=["LC_ALL=C", "LANG=C", "LC_CTYPE=POSIX"])
+def test_the_c_locale_gets_ascii_though_python_writes_utf8_there(tmp_path: Path, env: dict[str, str]) -> None:
+    m = _manifest(tmp_path)
+    plan = _in_locale(env, "plan", str(m), cwd=tmp_path)
+    assert plan.returncode == 0, plan.stderr
+    out = plan.stdout.decode("ascii")  # fails on any byte beyond ASCII
+    assert "t - sim / pixverse-v5.6 - 2 jobs" in out and "-> $0.70 for 2 jobs" in out, out
+    listed = _in_locale(env, "plan", "--json", str(m), cwd=tmp_path)
+    assert "\\u2192 caf\\u00e9" in listed.stdout.decode("ascii")  # escaped, as for PYTHONIOENCODING=ascii
+
+
+def test_an_encoding_asked_for_in_the_c_locale_is_kept(tmp_path: Path) -> None:
+    m = _manifest(tmp_path)
+    for env in ({"LC_ALL": "C", "PYTHONIOENCODING": "utf-8"}, {"LC_ALL": "C", "PYTHONUTF8": "1"}):
+        plan = _in_locale(env, "plan", str(m), cwd=tmp_path)
+        assert "t \u2014 sim / pixverse-v5.6 \u2014 2 jobs" in plan.stdout.decode("utf-8"), (env, plan.stdout)
+    latin = _in_locale({"LC_ALL": "C", "PYTHONIOENCODING": "latin-1"}, "plan", str(m), cwd=tmp_path)
+    assert "2 \u00d7 640x360" in latin.stdout.decode("latin-1") and latin.returncode == 0, latin.stderr
+
+
+@pytest.mark.parametrize("env, ascii_only", [
+    ({}, True), ({"LC_ALL": "POSIX"}, True), ({"LANG": "C", "LC_ALL": ""}, True),
+    ({"LC_ALL": "en_US.UTF-8", "LANG": "C"}, False), ({"LANG": "de_DE.ISO-8859-1"}, False),
+    ({"LC_ALL": "C", "PYTHONIOENCODING": "utf-8"}, False), ({"LC_ALL": "C", "PYTHONUTF8": "1"}, False),
+])
+def test_which_locale_is_the_c_locale(env: dict[str, str], ascii_only: bool) -> None:
+    assert c_locale(env) is ascii_only
