@@ -228,11 +228,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
     shown = _shown(len(jobs), args.all)
     cols = [k for k in plan.varying if k not in ("prompt",)]
     # The key holds every matrix value: when the columns of the values do not fit too, the key alone is shown.
-    widths = [len(str(len(jobs))), max((len(jobs[n].key) for n in shown), default=3), 9, 3,
+    widths = [len(str(len(jobs))), max((len(_written(jobs[n].key)) for n in shown), default=3), 9, 3,
               max((len(f"${jobs[n].cost_usd:,.2f}") for n in shown), default=4)]
     if diff:
         widths.append(max((len(diff.reasons.get(jobs[n].key, "new")) for n in shown), default=6))
-    widths += [min(24, max(len(k), *(len(format_value(dict(jobs[n].values).get(k, ""))) for n in shown)))
+    widths += [min(24, max(len(_written(k)), *(len(_written(format_value(dict(jobs[n].values).get(k, ""))))
+                                               for n in shown)))
                for k in cols]
     if sum(widths) + 3 * (len(widths) - 1) > out.width:
         cols = []
@@ -240,7 +241,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     table.add_column("#", justify="right", style="dim", no_wrap=True)
     table.add_column("key", overflow="fold")
     for k in cols:
-        table.add_column(k, no_wrap=True, overflow="ellipsis", max_width=24)
+        table.add_column(_written(k), no_wrap=True, overflow="ellipsis", max_width=24)
     table.add_column("size", no_wrap=True)
     table.add_column("s", justify="right", no_wrap=True)
     table.add_column("cost", justify="right", no_wrap=True)
@@ -248,14 +249,15 @@ def cmd_plan(args: argparse.Namespace) -> int:
         table.add_column("status", overflow="fold")
     for i, n in enumerate(shown):
         if len(shown) < len(jobs) and i == PLAN_ROWS // 2:
-            table.add_row("…", f"{len(jobs) - len(shown):,} more jobs", *[""] * (len(cols) + 3 + bool(diff)))
+            more = ["…", f"{len(jobs) - len(shown):,} more jobs", *[""] * (len(cols) + 3 + bool(diff))]
+            table.add_row(*_cells(more))
         j = jobs[n]
         vals = dict(j.values)
         row = [str(n + 1), j.key, *[format_value(vals[k]) if k in vals else "" for k in cols],
                f"{j.size[0]}x{j.size[1]}", f"{j.duration:g}", f"${j.cost_usd:,.2f}"]
         if diff:
             row.append(diff.reasons.get(j.key, "new"))
-        table.add_row(*[Text(x) for x in row])
+        table.add_row(*_cells(row))
     out.print(table)
     if len(shown) < len(jobs):
         out.print(f"{len(jobs) - len(shown):,} jobs not listed; --all lists every one", style="dim")
@@ -266,6 +268,18 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.explain:
         _explain(plan, every=args.all)
     return 0
+
+
+def _written(text: str) -> str:
+    """`text` as standard output writes it (ASCII for characters its encoding lacks): what a table is laid out on."""
+    from .terminal import written
+
+    return written(out.file, text)
+
+
+def _cells(row: Sequence[str]) -> list[Text]:
+    """A table's row of plain text (no markup), as standard output writes it (`_written`)."""
+    return [Text(_written(x)) for x in row]
 
 
 def _shown(count: int, every: bool) -> Sequence[int]:
@@ -620,7 +634,7 @@ def _runs(args: argparse.Namespace) -> int:
         cells = [str(r.id), *([r.manifest_name] if several else []),
                  time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.started_at)), status, done,
                  f"${s.spent_micros / 1e6:,.2f}", _started_with(r.argv) or "–"]
-        table.add_row(*[Text(c) for c in cells])
+        table.add_row(*_cells(cells))
     out.print(table)
     return 0
 

@@ -59,6 +59,15 @@ def shows(stream: Any, text: str = "".join(ASCII)) -> bool:
     return True
 
 
+def written(stream: Any, text: str) -> str:
+    """`text` as `stream` writes it (`fit`): each character its encoding lacks as its ASCII equivalent. A table
+    laid out on this text has the widths it is shown with; laid out on `text`, its cells were measured before
+    the stream wrote "->" for "→", and a row holding one was a cell wider than its column."""
+    if shows(stream, text):
+        return text
+    return "".join(ch if shows(stream, ch) or "\udc80" <= ch <= "\udcff" else _ascii(ch) for ch in text)
+
+
 def writes_any(stream: Any) -> bool:
     """`stream`'s encoding is a UTF: it writes any text as it is (JSON needs no escapes)."""
     try:

@@ -118,3 +118,20 @@ def test_an_encoding_asked_for_in_the_c_locale_is_kept(tmp_path: Path) -> None:
 ])
 def test_which_locale_is_the_c_locale(env: dict[str, str], ascii_only: bool) -> None:
     assert c_locale(env) is ascii_only
+
+
+def test_a_table_is_laid_out_on_the_ascii_it_writes(tmp_path: Path) -> None:
+    """The plan's columns line up where "\u2192" is written "->" and "\u2026" "...": each row's `|` under the
+    header's `+`."""
+    m = write_manifest(tmp_path, extra={
+        "params": {"prompt": "a fox, {{ look }}", "quality": "360p", "duration": 5},
+        "matrix": {"look": ["caf\u00e9 \u2192 x", "clay"], "seed": {"range": [1, 21]}},
+        "output": "{{ look[:4] }}/seed-{{ seed }}.mp4"})
+    plan = _gridrun("plan", str(m), cwd=tmp_path)
+    assert plan.returncode == 0, plan.stderr
+    lines = [line for line in plan.stdout.splitlines() if " | " in line or "-+-" in line]
+    rule = next(line for line in lines if "-+-" in line)
+    bars = [i for i, ch in enumerate(rule) if ch == "+"]
+    assert any("look=cafe -> x" in line for line in lines) and any("..." in line.split("|")[0] for line in lines)
+    for line in lines:
+        assert [i for i, ch in enumerate(line) if ch in "|+"] == bars, "\n" + "\n".join(lines)
