@@ -444,6 +444,8 @@ def cmd_run(args: argparse.Namespace, **extra: Any) -> int:
         err.print(f"plan against state: {diff.new} new, {diff.cached} cached, "
                   + (f"{diff.refetch} to fetch again, " if diff.refetch else "") + f"{diff.in_flight} in flight, "
                   f"{diff.settled} settled, {len(diff.changed)} changed, {len(diff.stale)} no longer in the manifest")
+    if extra.get("retry_unknown") and diff and diff.unknown:  # none: nothing is sent that may pay twice
+        err.print(_unknown_warning(diff.unknown))
     progress = Progress(err, json_lines=getattr(args, "json", False), total=len(plan.jobs))
     with progress:
         result = api.run(plan, options=_options(args, **extra), on_progress=progress.update, argv=args.argv,
@@ -549,13 +551,18 @@ def _unfinished(counts: Mapping[str, int]) -> int:
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
-    if args.unknown:
-        err.print("[yellow]warning[/yellow]: jobs of unknown outcome may already have been paid for; each is sent "
-                  "again with its own idempotency key where the provider honours keys, and a provider that still "
-                  "remembers the key answers with the video it made, at no cost, but one that has forgotten it (a key "
-                  "past its dedup window, which gridrun would not send on its own) or ignores keys makes and bills "
-                  "a second video")
+    """`gridrun retry`: a run that sends failed, rejected, expired and cancelled jobs again; with --unknown,
+    instead, one that sends again the jobs of unknown outcome (`cmd_run` warns that they may pay twice)."""
     return cmd_run(args, retry_failed=not args.unknown, retry_unknown=args.unknown)
+
+
+def _unknown_warning(unknown: int) -> str:
+    """What `retry --unknown` warns of before it sends the `unknown` jobs of unknown outcome again."""
+    return (f"[yellow]warning[/yellow]: {_jobs(unknown)} of unknown outcome may already have been paid for; each "
+            "is sent again with its own idempotency key where the provider honours keys, and a provider that still "
+            "remembers the key answers with the video it made, at no cost, but one that has forgotten it (a key "
+            "past its dedup window, which gridrun would not send on its own) or ignores keys makes and bills a "
+            "second video")
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -449,6 +449,7 @@ class Diff:
                                            # refuses to start over them (without --leave-in-flight)
     warnings: tuple[str, ...] = ()         # what the state tells of the manifest (another file of its name)
     verified: frozenset[str] = frozenset()  # paths of the plan's videos that hold their done job's recorded take
+    unknown: int = 0                        # of those settled, the jobs of unknown outcome (retry --unknown)
 
     def to_send(self, jobs: Sequence[Job]) -> list[Job]:
         """The jobs among `jobs` that a run sends, and pays for."""
@@ -469,7 +470,7 @@ _SENT = frozenset({NEW, CHANGED, FORCED})
 def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], *, force: bool = False) -> Diff:
     """Compare `plan` with stored jobs (by hash) and the previous run's key -> hash."""
     reasons: dict[str, str] = {}
-    new = cached = in_flight = settled = refetch = 0
+    new = cached = in_flight = settled = refetch = unknown = 0
     changed: list[str] = []
     following: list[str] = []
     verified: set[str] = set()
@@ -504,13 +505,14 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
             reasons[job.key] = ("unknown: looked up by its key in the provider's request log, at no cost, and sent "
                                 "if the log shows it never arrived (gridrun retry --unknown sends it again)")
             settled += 1
+            unknown += 1
         else:
             reasons[job.key] = f"{s.state}: left alone (gridrun retry re-runs it)"
             settled += 1
     keys = {j.key for j in plan.jobs}
     stale = tuple(k for k in previous if k not in keys)
     return Diff(reasons, new, cached, in_flight, settled, tuple(changed), stale, refetch, tuple(following),
-                verified=frozenset(verified))
+                verified=frozenset(verified), unknown=unknown)
 
 
 def relpath(path: Path, start: Path) -> str:

@@ -133,15 +133,43 @@ def test_the_window_is_capability_data_a_capabilities_file_overrides(tmp_path: P
 
 
 def test_retry_unknown_warns_that_a_key_the_provider_has_forgotten_pays_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job whose create's answer was lost while the provider's request log was down is `unknown`; `retry
+    --unknown` says how many such jobs it sends again and what that may cost, then (the log answering) finds
+    the video the provider made."""
+    from runner import executor as ex_mod
+    from runner.cli import main
+
+    monkeypatch.setattr(ex_mod, "LOG_SETTLE", 0.2)
+    sim = {"render_time": 0.1, "jitter": 0.0,
+           "script": [{"route": "create", "nth": [1, 2, 3, 4, 5, 6], "fault": "reset_after"}, NO_LOG]}
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim=sim)
+    assert main(["run", str(m), "--no-report", "--retries", "0", "--request-timeout", "0.5"]) == 1
+    assert [j.state for j in api.status(m).jobs] == ["unknown"]
+    capsys.readouterr()
+    write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})  # log back
+    assert main(["retry", "--unknown", str(m), "--no-report"]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert "warning: 1 job of unknown outcome may already have been paid for" in err
+    assert "sent again with its own idempotency key where the provider honours keys" in err
+    assert "one that has forgotten it (a key past its dedup window, which gridrun would not send on its own)" in err
+
+
+def test_retry_unknown_sends_no_failed_job_and_warns_of_nothing_with_no_job_of_unknown_outcome(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from runner.cli import main
 
-    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})
-    assert main(["retry", "--unknown", str(m), "--no-report"]) == 0
-    err = " ".join(capsys.readouterr().err.split())
-    assert "sent again with its own idempotency key where the provider honours keys" in err
-    assert "one that has forgotten it (a key past its dedup window, which gridrun would not send on its own)" in err
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",),
+                       sim={"render_time": 0.1, "jitter": 0.0, "failure_rate": 1.0})
+    assert main(["run", str(m), "--no-report"]) == 1
+    capsys.readouterr()
+    write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})
+    assert main(["retry", "--unknown", str(m), "--no-report"]) == 1
+    assert "unknown outcome may already have been paid for" not in capsys.readouterr().err
+    assert [j.state for j in api.status(m).jobs] == ["failed"]  # plain `retry` sends it
+    assert main(["retry", str(m), "--no-report"]) == 0
 
 
 @pytest.mark.parametrize("window, taken", [(5, 5.0), (None, None)])
