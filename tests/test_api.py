@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +17,8 @@ from runner.errors import UsageError
 from runner.options import RunOptions
 
 from execkit import write_manifest
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_report_and_export_stay_functions_once_their_modules_load() -> None:
@@ -93,3 +97,27 @@ def test_an_empty_state_file_is_no_state_yet_to_plan_and_to_run(tmp_path: Path) 
     assert api.diff(api.plan(m)) is None
     assert api.run(m, report=False).exit_code == 0
     assert api.diff(api.plan(m)).cached == 1
+
+
+def _readme_example() -> str:
+    """The code block of the README's "Python API" section."""
+    section = (ROOT / "README.md").read_text(encoding="utf-8").split("\n## Python API\n", 1)[1].split("\n## ", 1)[0]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+@pytest.mark.timeout(120)
+def test_the_readmes_python_example_runs_as_it_says(tmp_path: Path) -> None:
+    """Run from a copy of the repository's manifests, the README's example prints what its comments say; run
+    again, its jobs are all cached."""
+    (tmp_path / "manifests").mkdir()
+    shutil.copy(ROOT / "manifests" / "demo.yaml", tmp_path / "manifests" / "demo.yaml")
+    code = _readme_example()
+    assert "runner.run(plan" in code and "runner.export(manifest" in code
+    outputs = tmp_path.resolve() / "manifests" / "outputs" / "demo"
+    for spent in ("4.2", "0.0"):
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=100, cwd=tmp_path,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.splitlines() == ["12 jobs, $4.20", f"done 0 {outputs / 'report.html'}", f"12 {spent}",
+                                            str(outputs / "results.csv")], done.stdout
+    assert (outputs / "report.html").is_file() and (outputs / "results.csv").is_file()
