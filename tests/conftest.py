@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from runner.state import Store
+from runner.terminal import c_locale
 
 TESTS = str(Path(__file__).resolve().parent)
 
@@ -17,11 +18,13 @@ TESTS = str(Path(__file__).resolve().parent)
 @pytest.fixture(autouse=True)
 def clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test sees a real API key or a user's capability overrides, and gridrun writes UTF-8 in every test
-    whatever the machine's locale (in the C locale it writes ASCII: the tests of that say so themselves)."""
+    whatever the machine's locale: in the C locale (a bare container) it writes ASCII, so UTF-8 is asked for
+    there (the tests of the C locale set their own)."""
     for name in list(os.environ):
         if name.endswith("_API_KEY") or name.startswith("GRIDRUN_") or name.endswith("_BASE_URL"):
             monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("PYTHONUTF8", "1")
+    if c_locale():
+        monkeypatch.setenv("PYTHONUTF8", "1")
 
 
 @pytest.fixture
