@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
+import math
 import os
 import re
 import shlex
@@ -350,6 +351,9 @@ BUSY_TIMEOUT = 10.0
 # writes are made from the event loop), so not for ever: the jobs sent go on at the provider and are collected
 # by the next run whatever the wait.
 BUSY_PATIENCE = 120.0
+# How long a run's write waits once a wait of BUSY_PATIENCE ran out: the run ends when it said it would, its end
+# recorded if that program has let go meanwhile, not after another BUSY_TIMEOUT for each write still to come.
+BUSY_GRACE = 0.1
 
 
 def _wal(db: sqlite3.Connection) -> None:
@@ -465,6 +469,7 @@ class Store:
         # Told, with the seconds waited so far, each time a write has waited BUSY_TIMEOUT for another process's
         # write transaction; set, a write then waits again, up to BUSY_PATIENCE (a run's: `Executor`).
         self.on_busy: Callable[[float], None] | None = None
+        self._waited_out = False  # a write waited BUSY_PATIENCE in vain: the next waits only BUSY_GRACE
         if self.path.is_dir():
             raise StateError(f"{self.path} is a folder; the state is a file there (move the folder aside)")
         if outputs_dir is not None:
@@ -611,20 +616,39 @@ class Store:
 
     def _begin(self) -> None:
         """BEGIN IMMEDIATE: the write lock, waited for BUSY_TIMEOUT (SQLite's busy timeout); with `on_busy` set,
-        waited for again while another process's write transaction holds it, up to BUSY_PATIENCE in all."""
+        waited for again while another process's write transaction holds it, up to BUSY_PATIENCE in all (the
+        last wait cut to what is left, so the run stops when it says), `on_busy` told after each wait. After a
+        wait that ran out, the next write waits only BUSY_GRACE."""
+        if self.on_busy is None or self._waited_out:
+            self._begin_within(BUSY_GRACE if self._waited_out else BUSY_TIMEOUT)
+            self._waited_out = False
+            return
         start = time.monotonic()
         while True:
+            left = max(0.0, start + BUSY_PATIENCE - time.monotonic())
             try:
-                self.db.execute("BEGIN IMMEDIATE")
-                return
+                self._begin_within(min(left, BUSY_TIMEOUT))
             except sqlite3.OperationalError as exc:
-                waited = time.monotonic() - start
-                if self.on_busy is None or not is_busy(exc):
+                if not is_busy(exc):
                     raise
-                if waited + BUSY_TIMEOUT > BUSY_PATIENCE:
-                    self.on_busy = None  # given up: the run's end is recorded if it can be, not waited for as long
+                if left <= BUSY_TIMEOUT:
+                    self._waited_out = True  # given up: the run ends now, its end recorded if it can be at once
                     raise
-                self.on_busy(waited)
+                self.on_busy(time.monotonic() - start)
+            else:
+                return
+
+    def _begin_within(self, timeout: float) -> None:
+        """BEGIN IMMEDIATE, waiting at most `timeout` seconds for another connection's write transaction: the
+        connection's busy timeout (BUSY_TIMEOUT) is set shorter for this one attempt, and put back after."""
+        if timeout >= BUSY_TIMEOUT:
+            self.db.execute("BEGIN IMMEDIATE")
+            return
+        self.db.execute(f"PRAGMA busy_timeout = {math.ceil(timeout * 1000)}")  # to the end of it, not a ms short
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        finally:
+            self.db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
 
     def __enter__(self) -> Store:
         return self

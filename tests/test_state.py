@@ -5,6 +5,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -491,3 +492,39 @@ def test_a_file_system_that_cannot_lock_a_folder_still_locks_the_lock_file(
     again = Store(tmp_path / "state.db")
     again.acquire_lock()
     again.close()
+
+
+def test_a_write_waits_for_another_programs_write_transaction_as_long_as_it_says_and_no_longer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run's write (`on_busy` set) held up by another program's write transaction gives up at BUSY_PATIENCE,
+    its last wait cut to what is left, not a wait early or late; the writes after it (the run's end record) then
+    wait only BUSY_GRACE, not another BUSY_TIMEOUT each, so the run stops when it said; once that program lets
+    go, a write waits as long as before."""
+    from runner import state as state_mod
+
+    monkeypatch.setattr(state_mod, "BUSY_TIMEOUT", 0.3)
+    monkeypatch.setattr(state_mod, "BUSY_PATIENCE", 0.75)
+    store = Store(tmp_path / "state.db")
+    told: list[float] = []
+    store.on_busy = lambda waited: told.append(waited)
+
+    def timed(write: Any) -> float:
+        began = time.monotonic()
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            write()
+        return time.monotonic() - began
+
+    with closing(store), closing(sqlite3.connect(tmp_path / "state.db", isolation_level=None, timeout=0)) as other:
+        run, ids = _run(store, tmp_path)
+        other.execute("BEGIN IMMEDIATE")
+        first = timed(lambda: store.begin_submit(run, [ids[f"{0:064x}"]]))
+        assert 0.74 <= first < 0.9, first  # BUSY_PATIENCE, where it gave up at 0.6 s (0.6 + 0.3 > 0.75)
+        assert [round(w, 1) for w in told] == [0.3, 0.6], told
+        assert timed(lambda: store.end_run(run, "crashed")) < 0.2  # BUSY_GRACE, not BUSY_TIMEOUT (0.3)
+        other.execute("ROLLBACK")
+        store.end_run(run, "crashed")
+        other.execute("BEGIN IMMEDIATE")
+        told.clear()
+        assert timed(lambda: store.event(run, None, "x", {})) >= 0.74 and len(told) == 2, told
+        other.execute("ROLLBACK")
