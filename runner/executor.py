@@ -298,13 +298,20 @@ class Executor:
                 self.on_progress = None
                 self.errors.append(f"on_progress failed, not called again: {type(exc).__name__}: {exc}")
 
-    def _state_busy(self, waited: float) -> None:
+    def _state_busy(self, waited: float, ended: bool) -> None:
         """A write of the run's state has waited `waited` seconds for another process's write transaction on
-        state.db: said among the last errors, and shown at once, since nothing else in the run moves meanwhile."""
-        text = (f"state.db ({self.store.path}) is held in a write transaction by another process, not gridrun (a "
-                f"sqlite3 shell or a database browser, say): the run has waited {waited:.0f} s for it, nothing else "
-                f"moving, and stops after {BUSY_PATIENCE:.0f} s; close it")
-        if self.errors and self.errors[-1].startswith("state.db ("):
+        state.db: said among the last errors, and shown at once, since nothing else in the run moves meanwhile.
+        `ended`: the write got through, said in the past tense in the same place (the run was held up that long,
+        which its pace and the jobs' times show), no longer asking to close a program that let go."""
+        where = f"state.db ({self.store.path})"
+        if ended:
+            text = (f"{where} was held in a write transaction by another process, not gridrun: the run waited "
+                    f"{waited:.0f} s for it, nothing else moving; it ended")
+        else:
+            text = (f"{where} is held in a write transaction by another process, not gridrun (a sqlite3 shell or a "
+                    f"database browser, say): the run has waited {waited:.0f} s for it, nothing else moving, and "
+                    f"stops after {BUSY_PATIENCE:.0f} s; close it")
+        if self.errors and self.errors[-1].startswith(where):
             self.errors[-1] = text
         else:
             self.errors.append(text)

@@ -466,9 +466,10 @@ class Store:
         self.clock = clock
         self._lock_fds: list[int] = []  # the runner lock's descriptors, while held
         self.run_id: int | None = None  # the run this process records, once `start_run` made it
-        # Told, with the seconds waited so far, each time a write has waited BUSY_TIMEOUT for another process's
-        # write transaction; set, a write then waits again, up to BUSY_PATIENCE (a run's: `Executor`).
-        self.on_busy: Callable[[float], None] | None = None
+        # Told (the seconds waited so far, False) each time a write has waited BUSY_TIMEOUT for another process's
+        # write transaction, and (the seconds waited, True) once that write got through; set, a write waits
+        # again, up to BUSY_PATIENCE in all (a run's: `Executor`).
+        self.on_busy: Callable[[float, bool], None] | None = None
         self._waited_out = False  # a write waited BUSY_PATIENCE in vain: the next waits only BUSY_GRACE
         if self.path.is_dir():
             raise StateError(f"{self.path} is a folder; the state is a file there (move the folder aside)")
@@ -617,13 +618,14 @@ class Store:
     def _begin(self) -> None:
         """BEGIN IMMEDIATE: the write lock, waited for BUSY_TIMEOUT (SQLite's busy timeout); with `on_busy` set,
         waited for again while another process's write transaction holds it, up to BUSY_PATIENCE in all (the
-        last wait cut to what is left, so the run stops when it says), `on_busy` told after each wait. After a
-        wait that ran out, the next write waits only BUSY_GRACE."""
+        last wait cut to what is left, so the run stops when it says), `on_busy` told after each wait and once
+        the lock is had. After a wait that ran out, the next write waits only BUSY_GRACE."""
         if self.on_busy is None or self._waited_out:
             self._begin_within(BUSY_GRACE if self._waited_out else BUSY_TIMEOUT)
             self._waited_out = False
             return
         start = time.monotonic()
+        told = False
         while True:
             left = max(0.0, start + BUSY_PATIENCE - time.monotonic())
             try:
@@ -634,8 +636,11 @@ class Store:
                 if left <= BUSY_TIMEOUT:
                     self._waited_out = True  # given up: the run ends now, its end recorded if it can be at once
                     raise
-                self.on_busy(time.monotonic() - start)
+                told = True
+                self.on_busy(time.monotonic() - start, False)
             else:
+                if told:
+                    self.on_busy(time.monotonic() - start, True)
                 return
 
     def _begin_within(self, timeout: float) -> None:

@@ -1826,7 +1826,8 @@ def test_a_run_waits_past_the_busy_timeout_for_another_programs_write_transactio
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Mid-run, a database browser holds the state in a write transaction longer than SQLite's busy timeout:
-    the run says why it waits (nothing else moves meanwhile) and goes on once it is closed, not stopped."""
+    the run says why it waits (nothing else moves meanwhile) and goes on once it is closed, not stopped; its
+    last errors then say, in the past tense, how long it waited, no longer asking to close the program."""
     from runner import executor as ex_mod
     from runner import state as state_mod
 
@@ -1843,10 +1844,11 @@ def test_a_run_waits_past_the_busy_timeout_for_another_programs_write_transactio
             others[0].execute("BEGIN IMMEDIATE")
         return await follow(self, *args, **kw)
 
-    def closed(self, waited: float) -> None:
-        busy(self, waited)
+    def closed(self, waited: float, ended: bool) -> None:
+        busy(self, waited, ended)
         told.append(self.errors[-1])
-        others[0].execute("ROLLBACK")
+        if not ended:
+            others[0].execute("ROLLBACK")
 
     monkeypatch.setattr(ex_mod.Executor, "_follow", held)
     monkeypatch.setattr(ex_mod.Executor, "_state_busy", closed)
@@ -1859,6 +1861,11 @@ def test_a_run_waits_past_the_busy_timeout_for_another_programs_write_transactio
     assert told and told[0].startswith(f"state.db ({tmp_path / '.gridrun' / 'state.db'}) is held in a write "
                                        "transaction by another process, not gridrun"), told
     assert "close it" in told[0] and stats(prov)["creates"] == 2
+    db = tmp_path / ".gridrun" / "state.db"
+    said = [e for e in result.stats.last_errors if e.startswith(f"state.db ({db})")]
+    assert len(told) == 2 and said == [told[1]], (told, result.stats.last_errors)
+    assert re.fullmatch(rf"state\.db \({re.escape(str(db))}\) was held in a write transaction by another process, "
+                        r"not gridrun: the run waited \d+ s for it, nothing else moving; it ended", said[0]), said
 
 
 def test_a_full_output_disk_names_the_file_not_written_and_a_run_with_its_jobs_done_stays_done(

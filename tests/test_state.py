@@ -507,7 +507,7 @@ def test_a_write_waits_for_another_programs_write_transaction_as_long_as_it_says
     monkeypatch.setattr(state_mod, "BUSY_PATIENCE", 0.75)
     store = Store(tmp_path / "state.db")
     told: list[float] = []
-    store.on_busy = lambda waited: told.append(waited)
+    store.on_busy = lambda waited, ended: told.append(waited)
 
     def timed(write: Any) -> float:
         began = time.monotonic()
