@@ -532,7 +532,8 @@ class Executor:
             self._set_state(jid, S.SUBMITTING.value)
             try:
                 key = await self._intents.reserve(jid)
-            except BaseException:  # a detach, a state that cannot be written: the job was not sent
+            except BaseException:  # a detach, a state that cannot be written: the job was not sent, nor reserved
+                self._settle(job, None)
                 self._set_state(jid, before, put_back=True)
                 raise
             self._crash_point("before-submit")

@@ -1868,6 +1868,48 @@ def test_a_run_waits_past_the_busy_timeout_for_another_programs_write_transactio
                         r"not gridrun: the run waited \d+ s for it, nothing else moving; it ended", said[0]), said
 
 
+def test_jobs_whose_submit_a_held_state_stopped_are_shown_planned_with_nothing_reserved_as_status_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another program holds state.db while a run commits its jobs' attempts, past BUSY_PATIENCE: the run stops
+    having sent nothing, and its progress shows those jobs planned with nothing reserved, as `status` says, not
+    their cost still reserved for a send that never happened."""
+    from runner import executor as ex_mod
+    from runner import state as state_mod
+    from runner.errors import StateWriteError
+    from runner.state import Store
+
+    monkeypatch.setattr(state_mod, "BUSY_TIMEOUT", 0.1)
+    monkeypatch.setattr(state_mod, "BUSY_PATIENCE", 0.25)
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime", "clay"))
+    others: list[sqlite3.Connection] = []  # the browser, opened as the run commits its first attempts
+    made: list[Any] = []
+    begin_submit, init = Store.begin_submit, ex_mod.Executor.__init__
+
+    def held(self: Store, *args: Any, **kw: Any) -> Any:
+        if not others:
+            self.flush()  # the run's deferred writes committed: the state is free for the browser to take
+            others.append(sqlite3.connect(self.path, isolation_level=None, timeout=0))
+            others[0].execute("BEGIN IMMEDIATE")
+        return begin_submit(self, *args, **kw)
+
+    def kept(self: Any, *args: Any, **kw: Any) -> None:
+        init(self, *args, **kw)
+        made.append(self)
+
+    monkeypatch.setattr(Store, "begin_submit", held)
+    monkeypatch.setattr(ex_mod.Executor, "__init__", kept)
+    try:
+        with pytest.raises(StateWriteError, match="database is locked; the run stopped sending jobs"):
+            run(m, concurrency=2)
+    finally:
+        for other in others:
+            other.close()
+    shown = made[0].statistics()
+    assert shown.counts["planned"] == 2 and shown.counts["submitting"] == 0, shown.counts
+    assert shown.reserved_micros == api.status(m).reserved_micros == 0, shown.reserved_micros
+
+
 def test_a_full_output_disk_names_the_file_not_written_and_a_run_with_its_jobs_done_stays_done(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
