@@ -33,7 +33,7 @@ from .providers import get_provider
 from .providers import capabilities
 from .providers.base import VideoStatus
 from .resume import left_behind, name_shared, outputs_shared
-from .state import JobState, RunRecord, RunSummary, Snapshot, Store, as_judged, store_error
+from .state import JobState, RunRecord, RunSummary, Snapshot, Store, announcing_start, as_judged, store_error
 from .stats import RunStatistics, pace, problems
 
 __all__ = ["load", "plan", "diff", "run", "status", "runs", "report", "export", "cancel", "CancelResult", "RunOptions",
@@ -200,7 +200,9 @@ def run(
         raise UsageError("runner.run blocks until the run ends, so it cannot be called from a running event loop; "
                          "there, use `await asyncio.to_thread(runner.run, plan)`")
     if not isinstance(p, Plan):
-        p = plan(p)
+        m = _manifest(p)
+        with starting(m):
+            return run(plan(m), options=options, on_progress=on_progress, argv=argv, provider=provider, report=report)
     prov = provider or _provider(p)
     if callable(getattr(prov, "api_key", None)):
         prov.api_key()  # a missing key is said before any state is made
@@ -227,6 +229,15 @@ def run(
         if store.run_id is None:
             raise store.unusable(failed, then=command) from exc
         raise store.unwritable(failed) from exc
+
+
+@contextlib.contextmanager
+def starting(m: Manifest) -> Iterator[None]:
+    """While it lasts, a run or retry of `m` is starting (`state.announcing_start`): from before its planning
+    until `run` takes the runner lock, `status --watch` waits for it (`run_starting`) rather than report the
+    latest run's end."""
+    with announcing_start(plan_mod.state_dir_of(m)):
+        yield
 
 
 def _lock_outputs(p: Plan, store: Store) -> None:
@@ -365,12 +376,13 @@ def run_starting(
     m: Manifest | str | Path | None, run: RunRecord, *, state_dir: str | Path | None = None,
 ) -> int | None:
     """The pid of a runner that has taken the state's lock since `run` (the manifest's latest) ended and has
-    not recorded a run yet: a run or retry starting (or a cancel); None when there is none."""
-    from .state import lock_holder
+    not recorded a run yet, or of a run or retry planning before it takes the lock (`starting`): a run or
+    retry starting (or a cancel); None when there is none."""
+    from .state import lock_holder, run_starter
 
     sd, _, _ = _state_dir(m, state_dir)
-    holder = lock_holder(sd)
-    if holder is None or holder == run.pid:
+    holder = next((pid for pid in (lock_holder(sd), run_starter(sd)) if pid not in (None, run.pid)), None)
+    if holder is None:
         return None
     with Store(sd / "state.db", readonly=True) as store:
         latest = store.latest_run()

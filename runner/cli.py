@@ -35,6 +35,7 @@ from . import __version__, api
 from .export import dumps
 from .outputs import write_problem
 from .errors import GridrunError, ManifestErrors, UsageError
+from .manifest import Manifest
 from .plan import Plan, budget_micros, format_value, overwrites, relpath, summarize_sources
 from .records import GONE_EXIT, RUN_STATUSES
 from .state import IN_FLIGHT, JobState, Snapshot, remedy
@@ -434,9 +435,15 @@ def _budgeted_micros(snap: Snapshot) -> int:
 
 
 def cmd_run(args: argparse.Namespace, **extra: Any) -> int:
+    manifest = api.load(args.manifest)
+    with api.starting(manifest):  # a `status --watch` started with this run waits for it while it plans
+        return _run(args, manifest, **extra)
+
+
+def _run(args: argparse.Namespace, manifest: Manifest, **extra: Any) -> int:
     from .progress import Progress
 
-    plan = api.plan(args.manifest, max_jobs=args.max_jobs)
+    plan = api.plan(manifest, max_jobs=args.max_jobs)
     diff = api.diff(plan, force=getattr(args, "force", False))
     for w in _warnings(plan, diff):
         err.print(f"[yellow]warning[/yellow]: {escape(w)}")
@@ -715,7 +722,8 @@ def _watch(args: argparse.Namespace) -> int:
                 continue
             stats = run_statistics(snap)
             gone = snap.run.process_gone()
-            if snap.run.ended_at is not None and not gone and api.run_starting(manifest, snap.run, state_dir=args.state):
+            ended = snap.run.ended_at is not None and not gone
+            if ended and api.run_starting(manifest, snap.run, state_dir=args.state):
                 if not waiting:  # `gridrun run` or `retry` just started: its run is not recorded yet
                     err.print(f"run {snap.run.id} has ended; waiting for the run starting to record itself", markup=False)
                     waiting = True

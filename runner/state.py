@@ -390,10 +390,22 @@ def lock_holder(state_dir: Path) -> int | None:
     """The pid of the process on this machine that took the runner lock of `state_dir` last and still lives
     (it may hold the lock still), read from the lock file without taking the lock (a runner starting would
     find it taken); None when that process is gone, on another machine or not known."""
+    return _recorded_process(state_dir / "lock")
+
+
+def run_starter(state_dir: Path) -> int | None:
+    """The pid of a `gridrun run` or `retry` of `state_dir` that is loading or planning, before it takes the
+    runner lock (`announcing_start`); None when there is none, or it was killed meanwhile."""
+    return _recorded_process(state_dir / STARTING)
+
+
+def _recorded_process(path: Path) -> int | None:
+    """The pid `path` names (`_process_line`) when that process is on this machine and still lives; None when
+    it is gone, on another machine, or the file is missing or not one gridrun wrote."""
     from .records import PID_CLOCK_SLACK, process_start, process_state
 
     try:
-        text = (state_dir / "lock").read_text(encoding="utf-8", errors="replace").strip()
+        text = path.read_text(encoding="utf-8", errors="replace").strip()
     except OSError:
         return None
     found = re.fullmatch(r"pid (\d+) on (.+) since (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)", text)
@@ -411,6 +423,59 @@ def lock_holder(state_dir: Path) -> int | None:
     started = process_start(pid)
     since = time.mktime(time.strptime(found[3], "%Y-%m-%d %H:%M:%S"))
     return None if started is not None and started > since + PID_CLOCK_SLACK else pid  # a pid reused since
+
+
+def _process_line() -> str:
+    """This process as the lock file and the STARTING file name it."""
+    return f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}"
+
+
+# The file beside the lock that a run or retry starting writes before it plans (`announcing_start`).
+STARTING = "starting"
+
+
+@contextmanager
+def announcing_start(state_dir: Path) -> Iterator[None]:
+    """Say, in the STARTING file of `state_dir`, that this process is starting a run, from before its planning
+    (seconds for a large manifest) until it takes the runner lock (`Store.acquire_lock` removes the file) or
+    ends: `status --watch` started with the run then waits for it (`run_starter`) rather than take the latest
+    run, ended, for the one to report. Nothing is written into a state folder that does not exist yet (no earlier
+    run there to take for this one) or cannot be written (the run says so when it opens the state); a file
+    left by a process killed meanwhile names a process gone, which `run_starter` ignores."""
+    written = _write_start(state_dir)
+    try:
+        yield
+    finally:
+        if written:
+            _withdraw_start(state_dir)
+
+
+def _write_start(state_dir: Path) -> bool:
+    """The STARTING file of `state_dir` written, naming this process; False when the folder is not there or
+    cannot be written."""
+    part = state_dir / f".{STARTING}.{os.getpid()}"
+    try:
+        part.write_text(_process_line(), encoding="utf-8")
+        os.replace(part, state_dir / STARTING)  # whole or not at all, for a watch reading it meanwhile
+    except OSError:
+        try:
+            part.unlink()
+        except OSError:
+            pass
+        return False
+    return True
+
+
+def _withdraw_start(state_dir: Path) -> None:
+    """Remove the STARTING file of `state_dir` when it names this process (another run starting may have
+    written its own since)."""
+    path = state_dir / STARTING
+    try:
+        mine = rf"pid {os.getpid()} on {re.escape(socket.gethostname())} since "
+        if re.match(mine, path.read_text(encoding="utf-8", errors="replace")):
+            path.unlink()
+    except OSError:  # gone already, or a folder not writable: a file naming a process gone is ignored
+        pass
 
 
 def outputs_writer(folder: Path) -> dict[str, str] | None:
@@ -765,10 +830,10 @@ class Store:
             for fd in fds:
                 os.close(fd)
             raise StateError(f"{lock_path}: cannot take the runner lock: {exc.strerror or exc}") from exc
-        info = f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}"
         os.ftruncate(fds[0], 0)
-        os.pwrite(fds[0], info.encode(), 0)
+        os.pwrite(fds[0], _process_line().encode(), 0)
         self._lock_fds = fds
+        _withdraw_start(self.path.parent)  # the lock says now that this run is starting
 
     def _locked_out(self, holder: str, *, then: str, manifest: str | Path | None, cancel: bool) -> str:
         """Why the lock was refused: its holder (and the run it records, when the state has it), and what to do.

@@ -360,3 +360,64 @@ def test_watch_started_as_a_run_starts_waits_for_it_not_the_previous_runs_end(tm
     assert watcher.returncode == 0, stderr
     end = json.loads(stdout.splitlines()[-1])
     assert end["event"] == "end" and end["run"] == 2 and end["counts"]["done"] == 3, end
+
+
+def _planning_slowly(manifest: Path, cwd: Path, *, seconds: float) -> subprocess.Popen[str]:
+    """`gridrun run M --no-report` in another process whose planning takes `seconds` more, as a large manifest's
+    does (100,000 jobs: about 3 s); its output goes to run.out and run.err in `cwd`."""
+    code = ("import time; import runner.api as api; plan = api.plan\n"
+            f"api.plan = lambda *a, **k: (time.sleep({seconds}), plan(*a, **k))[1]\n"
+            "from runner.entry import entry; entry()")
+    with open(cwd / "run.out", "wb") as out, open(cwd / "run.err", "wb") as err:
+        return subprocess.Popen([sys.executable, "-c", code, "run", str(manifest), "--no-report"], cwd=cwd,
+                                stdout=out, stderr=err, stdin=subprocess.DEVNULL, text=True)
+
+
+@pytest.mark.timeout(150)
+def test_watch_started_with_a_run_still_planning_follows_that_run_and_exits_with_its_code(tmp_path: Path) -> None:
+    """`gridrun run` says it is starting before it plans, and `status --watch` started at the same moment waits
+    for it and exits with its code, where it reported the previous run's end (incomplete, exit 4) as soon as it
+    read the state, the new run still planning and its lock not taken."""
+    manifest = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 2.0, "jitter": 0.0})
+    assert _gridrun("run", str(manifest), "--no-report", "--timeout", "0.5", cwd=tmp_path).returncode == 4
+    runner = _planning_slowly(manifest, tmp_path, seconds=2.0)
+    try:
+        with _watching(manifest, tmp_path, every=0.2) as watcher:
+            stdout, stderr = watcher.communicate(timeout=60)
+        assert runner.wait(timeout=60) == 0, (tmp_path / "run.err").read_text()
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+            runner.wait()
+    assert watcher.returncode == 0, stdout + stderr
+    assert "run 1 has ended; waiting for the run starting to record itself" in stderr, stderr
+    end = json.loads(stdout.splitlines()[-1])
+    assert end["event"] == "end" and end["run"] == 2 and end["status"] == "done" and end["exit_code"] == 0, end
+    assert end["counts"]["done"] == 2, end
+    assert not (tmp_path / ".gridrun" / "starting").exists()  # gone once the run took the lock
+
+
+@pytest.mark.timeout(150)
+def test_watch_of_an_ended_run_ends_at_once_past_the_start_of_a_run_killed_as_it_planned(tmp_path: Path) -> None:
+    """A run killed while it planned leaves the file that says it is starting; it names a process gone, so
+    `status --watch` with no run starting ends at once with the last run's code instead of waiting for ever."""
+    manifest = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 0.1, "failure_rate": 1.0})
+    assert _gridrun("run", str(manifest), "--no-report", cwd=tmp_path).returncode == 1
+    starting = tmp_path / ".gridrun" / "starting"
+    runner = _planning_slowly(manifest, tmp_path, seconds=60)
+    try:
+        deadline = time.monotonic() + 30
+        while not starting.exists() and runner.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert starting.read_text().startswith(f"pid {runner.pid} on "), (tmp_path / "run.err").read_text()
+    finally:
+        runner.kill()
+        runner.wait()
+    assert starting.exists()
+    began = time.monotonic()
+    watch = _gridrun("status", str(manifest), "--watch", "--json", cwd=tmp_path, timeout=30)
+    assert watch.returncode == 1, watch.stdout + watch.stderr  # the failed run's own code
+    end = json.loads(watch.stdout.splitlines()[-1])
+    assert end["event"] == "end" and end["run"] == 1 and end["status"] == "failed", end
+    assert "waiting" not in watch.stderr, watch.stderr
+    assert time.monotonic() - began < 10
