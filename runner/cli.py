@@ -699,6 +699,12 @@ def _who(keys: Sequence[str]) -> str:
     return keys[0] if len(keys) == 1 else f"{keys[0]} and {len(keys) - 1:,} more job{'s' if len(keys) > 2 else ''}"
 
 
+# How long the watch, its first reading finding the latest run ended and no run starting, waits to read again: a
+# run started at the same moment says it is starting once it has loaded its manifest (`api.starting`), which may
+# come just after that reading. The watch of an ended run, no run starting, ends that much later.
+START_GRACE = 0.25
+
+
 def _watch(args: argparse.Namespace) -> int:
     """`status --watch`: the run's live display (or its plain or JSON lines), from the state alone, until the
     latest run ends or its process is gone; then the problems, as `status` lists them. Exits with the run's
@@ -710,6 +716,7 @@ def _watch(args: argparse.Namespace) -> int:
     manifest = None if args.manifest is None else api.load(args.manifest)  # read once, not at every reading
     records: dict[int, Any] = {}
     waiting = False
+    first = True  # no run read yet
     with Progress(err, json_lines=args.json, every=every) as progress:
         while True:
             try:
@@ -723,11 +730,15 @@ def _watch(args: argparse.Namespace) -> int:
             stats = run_statistics(snap)
             gone = snap.run.process_gone()
             ended = snap.run.ended_at is not None and not gone
+            first_reading, first = first, False
             if ended and api.run_starting(manifest, snap.run, state_dir=args.state):
                 if not waiting:  # `gridrun run` or `retry` just started: its run is not recorded yet
                     err.print(f"run {snap.run.id} has ended; waiting for the run starting to record itself", markup=False)
                     waiting = True
                 time.sleep(every)
+                continue
+            if ended and first_reading:
+                time.sleep(START_GRACE)  # a run started with this watch may say so a moment after this reading
                 continue
             if snap.run.ended_at is not None or gone:
                 if gone:

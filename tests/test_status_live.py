@@ -421,3 +421,39 @@ def test_watch_of_an_ended_run_ends_at_once_past_the_start_of_a_run_killed_as_it
     assert end["event"] == "end" and end["run"] == 1 and end["status"] == "failed", end
     assert "waiting" not in watch.stderr, watch.stderr
     assert time.monotonic() - began < 10
+
+
+@pytest.mark.timeout(120)
+def test_watch_reads_once_more_a_moment_on_for_a_run_that_says_it_starts_just_after_the_first_reading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A run started at the same moment as `status --watch` says it is starting once it has read its manifest,
+    which may come just after the watch's first reading of the ended run: the watch reads again START_GRACE on,
+    finds it, and waits for it."""
+    import socket
+
+    from runner import cli
+
+    manifest = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 0.1, "failure_rate": 1.0})
+    assert _gridrun("run", str(manifest), "--no-report", cwd=tmp_path).returncode == 1
+    starting = tmp_path / ".gridrun" / "starting"
+    starter = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])  # the run starting
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        if len(slept) == 1:  # the run says it is starting, just after the first reading
+            since = time.strftime("%Y-%m-%d %H:%M:%S")
+            starting.write_text(f"pid {starter.pid} on {socket.gethostname()} since {since}", encoding="utf-8")
+        else:  # ... then stops before it records its run
+            starting.unlink(missing_ok=True)
+
+    monkeypatch.setattr(cli.time, "sleep", sleep)
+    try:
+        code = cli.main(["status", str(manifest), "--watch", "--json", "--every", "0.2"])
+    finally:
+        starter.kill()
+        starter.wait()
+    assert code == 1  # run 1's own, once no run is starting any more
+    assert slept[:2] == [cli.START_GRACE, 0.2], slept
+    assert "run 1 has ended; waiting for the run starting to record itself" in capsys.readouterr().err
