@@ -21,7 +21,7 @@ import socket
 import sqlite3
 import time
 import urllib.parse
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, NamedTuple, Sequence
 
@@ -370,6 +370,40 @@ def _wal(db: sqlite3.Connection) -> None:
             time.sleep(0.01)
 
 
+# Files a state folder holds only once a state file was written in it: the runner lock (`Store.acquire_lock`,
+# after the store is open), the in-process simulator's world (`providers.SIM_WORLD`, written under the lock),
+# and SQLite's write-ahead log and its index (made once the file has its header).
+_LEFT_BESIDE = ("lock", "sim-world.jsonl", "{name}-wal", "{name}-shm")
+
+
+def left_in_state_folder(path: Path) -> Path | None:
+    """A file beside the state file `path` that only runs recorded in it leave (`_LEFT_BESIDE`, the first
+    found); None in a folder where no state was written yet."""
+    for name in _LEFT_BESIDE:
+        left = path.with_name(name.format(name=path.name))
+        if os.path.lexists(left):
+            return left
+    return None
+
+
+def _make_whole(path: Path) -> None:
+    """Make the new state file `path` with its header written (WAL mode), under a temporary name linked into
+    place, so that no process killed as it makes one leaves it empty: an empty state file beside a runner lock
+    (kept when state.db is removed to start over) is refused as emptied (`Store._check_not_emptied`). A file
+    made there meanwhile (a runner starting at once) is kept; a file system without hard links has SQLite make
+    it in place, as it would."""
+    tmp = path.with_name(f".{path.name}.new-{os.getpid()}")
+    try:
+        tmp.unlink(missing_ok=True)
+        with closing(sqlite3.connect(tmp, isolation_level=None)) as db:
+            db.execute("PRAGMA journal_mode=WAL").fetchall()
+        os.link(tmp, path)
+    except (OSError, sqlite3.Error):  # FileExistsError: made meanwhile; else the connection makes it in place
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def _flock(fd: int, *, required: bool) -> bool:
     """An exclusive lock on `fd`, not waiting. BlockingIOError when another holds it; False when this file
     system cannot lock it and it is not `required` (otherwise the OSError)."""
@@ -538,8 +572,7 @@ class Store:
         self._waited_out = False  # a write waited BUSY_PATIENCE in vain: the next waits only BUSY_GRACE
         if self.path.is_dir():
             raise StateError(f"{self.path} is a folder; the state is a file there (move the folder aside)")
-        if outputs_dir is not None:
-            self._check_not_emptied(outputs_dir)
+        self._check_not_emptied(outputs_dir)
         if readonly:
             if self.path.parent.is_file():
                 raise NotRecordedError(f"{self.path.parent} is a file; the state is a folder (.gridrun/ beside the manifest)")
@@ -548,6 +581,8 @@ class Store:
             target, uri = _readonly_uri(self.path), True
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not self.path.exists():
+                _make_whole(self.path)
             target, uri = str(self.path), False
         try:
             self.db = sqlite3.connect(target, uri=uri, isolation_level=None, timeout=BUSY_TIMEOUT)
@@ -577,11 +612,14 @@ class Store:
             raise
 
     # -- lifecycle ---------------------------------------------------------------------------------
-    def _check_not_emptied(self, outputs_dir: Path) -> None:
-        """Refuse a state file there but empty (0 bytes) while `outputs_dir` holds what recorded runs left: it
-        was emptied (a full disk, a copy or sync that failed), and read as a new state it would have every job
-        sent, and paid for, again. SQLite writes a header as it makes the file, so a new state is never left
-        empty but for the moment it is made; a missing file is a new state (removed to start over).
+    def _check_not_emptied(self, outputs_dir: Path | None) -> None:
+        """Refuse a state file there but empty (0 bytes) while what recorded runs left is found beside it (the
+        runner lock, the simulator's world, SQLite's write-ahead log: `left_in_state_folder`), or in
+        `outputs_dir`, the output folder of the manifest it is opened for (`left_by_runs`): it was emptied (a
+        full disk, a copy or sync that failed), and read as a new state it would have every job sent, and paid
+        for, again. Looked for beside it too, since any manifest sharing the state may be the first to open it
+        once emptied. gridrun never leaves a new state file empty (`_make_whole`); a missing file is a new
+        state (removed to start over).
 
         :raises StateError: it is.
         """
@@ -590,13 +628,14 @@ class Store:
                 return
         except OSError:
             return  # not there: a new state
-        left = left_by_runs(outputs_dir)
-        if left is not None:
-            raise StateError(
-                f"{self.path}: the state file is empty (0 bytes), yet runs it recorded left their files in "
-                f"{outputs_dir} ({left.relative_to(outputs_dir)}, ...): it was emptied (a full disk, a copy or sync "
-                "that failed), and read as new it would have every job sent, and paid for, again. Restore state.db "
-                "from a backup; or, to start over knowingly (every job sent and paid for again), remove it")
+        for where, left in ((outputs_dir, left_by_runs(outputs_dir) if outputs_dir is not None else None),
+                            (self.path.parent, left_in_state_folder(self.path))):
+            if where is not None and left is not None:
+                raise StateError(
+                    f"{self.path}: the state file is empty (0 bytes), yet runs it recorded left their files in "
+                    f"{where} ({left.relative_to(where)}, ...): it was emptied (a full disk, a copy or sync that "
+                    "failed), and read as new it would have every job sent, and paid for, again. Restore state.db "
+                    "from a backup; or, to start over knowingly (every job sent and paid for again), remove it")
 
     def _version(self) -> int:
         """The schema the state file has (`PRAGMA user_version`), one this gridrun knows."""

@@ -1390,6 +1390,65 @@ def test_an_empty_state_file_with_no_outputs_is_a_new_state(tmp_path: Path) -> N
     assert api.run(m, report=False).exit_code == 0
 
 
+def test_an_emptied_state_is_refused_whichever_manifest_sharing_it_opens_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two manifests of one folder share its state: emptied after a's run, it is refused to b too, whose
+    output folder holds nothing (the runner lock and the simulator's world beside it tell), and without a
+    manifest; b's run would have written a new state over it, which a's next run then read as new, sending and
+    paying for every one of a's jobs again."""
+    from runner.cli import main
+    from runner.errors import StateError
+    a = write_manifest(tmp_path, n_seeds=1, name="a")
+    b = write_manifest(tmp_path, n_seeds=1, name="b", extra={"params": {"prompt": "a dog, {{ style }} style"}})
+    assert main(["run", str(a), "--no-report"]) == 0
+    db = tmp_path / ".gridrun" / "state.db"
+    db.write_bytes(b"")
+    capsys.readouterr()
+    beside = f"left their files in {tmp_path / '.gridrun'} (lock, ...)"
+    for argv, names in ((["plan", str(b)], beside), (["status", str(b)], beside),
+                        (["run", str(b), "--no-report"], beside), (["run", str(a), "--no-report"], ".runs/run-1.yaml")):
+        assert main(argv) == 1, argv
+        err = capsys.readouterr().err
+        assert "the state file is empty (0 bytes)" in err and names in err and "Traceback" not in err, err
+    with pytest.raises(StateError, match=r"\(lock, \.\.\.\)"):
+        api.status(None, state_dir=tmp_path / ".gridrun")
+    (tmp_path / ".gridrun" / "lock").unlink()
+    with pytest.raises(StateError, match=r"\(sim-world\.jsonl, \.\.\.\)"):
+        api.status(b)
+    assert db.stat().st_size == 0 and not (tmp_path / "outputs" / "b").exists()  # nothing written, nothing sent
+    db.unlink()  # started over knowingly: a new state
+    assert main(["run", str(b), "--no-report"]) == 0
+
+
+def test_a_run_killed_as_it_makes_the_state_leaves_no_empty_state_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A state.db removed to start over leaves the runner lock beside it: a run killed as it made the new file
+    must not leave it empty (refused as emptied then), so it is made whole under another name first."""
+    import runner.state as state_mod
+    m = write_manifest(tmp_path, n_seeds=1)
+    assert api.run(m, report=False).exit_code == 0
+    db = tmp_path / ".gridrun" / "state.db"
+    db.unlink()
+    real = sqlite3.connect
+
+    def killed(target: Any, *args: Any, **kwargs: Any) -> sqlite3.Connection:
+        conn = real(target, *args, **kwargs)
+        if str(target) == str(db):
+            conn.close()
+            raise KeyboardInterrupt  # killed as the connection made the file
+        return conn
+
+    monkeypatch.setattr(state_mod.sqlite3, "connect", killed)
+    with pytest.raises(KeyboardInterrupt):
+        api.run(m, report=False)
+    monkeypatch.undo()
+    assert db.stat().st_size > 0 and (tmp_path / ".gridrun" / "lock").exists()
+    assert sorted(p.name for p in db.parent.iterdir()) == ["lock", "sim-world.jsonl", "state.db"]
+    assert api.run(m, report=False).exit_code == 0
+
+
 def test_cli_run_without_report_then_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from runner.cli import main
     m = write_manifest(tmp_path, n_seeds=1)
