@@ -230,6 +230,27 @@ def test_a_sim_knob_that_is_no_finite_number_is_refused_before_anything_is_sent(
     assert not (tmp_path / ".gridrun" / "sim-world.jsonl").exists()
 
 
+@pytest.mark.parametrize(("knob", "error"), [
+    ("balance: 1e308", "sim.balance: balance must be at most 1,000,000,000 USD, got 1e+308"),
+    ("cost_factor: 1e308", "sim.cost_factor: cost_factor must be at most 1,000,000, got 1e+308"),
+    ("render_time: 1e308", "sim.render_time: render_time must be at most 86,400 seconds (a day), got 1e+308"),
+    ("seed: 1e308", "sim.seed: seed must be a whole number from -2**63 to 2**63 - 1, got a number of 309 digits"),
+    ("error_statuses: []",
+     "sim.error_statuses: error_statuses must be a list of HTTP statuses (100 to 599), got []"),
+])
+def test_a_sim_knob_of_a_huge_finite_figure_is_refused_before_anything_is_sent(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path, knob: str, error: str) -> None:
+    """1e308 passed the finite checks: balance and cost_factor overflowed the sim's micro-dollars after the
+    creates were sent, on every run; a render time of it made a run that never ended."""
+    m = write(tmp_path / "s.yaml", head=HEAD, body=f"provider: sim\nparams:\n  prompt: x\nsim: {{{knob}}}\n")
+    code, out, err = run_cli(capsys, "validate", str(m))
+    assert (code, out) == (2, "")
+    assert err.startswith(f"error: {m}:7:7: {error}\n"), err
+    assert main(["run", str(m), "--no-report"]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+    assert not (tmp_path / ".gridrun" / "sim-world.jsonl").exists()
+
+
 # --- gridrun plan on the examples --------------------------------------------------------------
 
 EXAMPLES = sorted(p.name for p in MANIFESTS.glob("*.yaml"))

@@ -39,6 +39,27 @@ FAULTS = {
 _ALIASES = {"reset_after_create": "reset_after", "reset_before_create": "reset_before"}
 RETRY_STYLES = ("seconds", "date", "ms", "body", "all", "none")
 
+# The knobs' upper bounds. Each is far past any test of a run, and keeps the simulator's arithmetic finite
+# (a balance or cost in micro-dollars, a clock plus a render time or a URL's life) where a figure such as 1e308
+# passed as finite and overflowed mid-run, or made a run wait for ever.
+DAY = 86_400.0
+"""The longest time a knob gives, in seconds: a render, a delay, a Retry-After, a URL's or a key's life."""
+MAX_FACTOR = 1e6
+"""The largest multiplier (`time_scale`, `cost_factor`: 1000000 reports a cost in micro-dollars) or rate
+(`rate_limit`, requests per second)."""
+MAX_USD = 1e9
+"""The largest balance, in USD."""
+MAX_COUNT = 1_000_000
+"""The largest count: videos rendering at once, a rate-limit burst, clips cached or drawn from, a rule's times."""
+MAX_CALL = 1_000_000_000
+"""The largest call number a fault rule's `nth` names."""
+MAX_FPS = 240
+MAX_SIDE = 8192
+"""The largest side of a clip's frame, in pixels (a render's is smaller)."""
+SEED_RANGE = (-(2**63), 2**63 - 1)
+"""A seed fits 64 bits, as the programs reading the simulator's world store whole numbers."""
+HTTP_STATUSES = (100, 599)
+
 
 class ConfigError(ValueError):
     """A knob has an unknown name or an unusable value; the message names the knob."""
@@ -105,11 +126,20 @@ class FaultRule:
         for name in ("delay", "retry_after"):
             value = getattr(self, name)
             if value is not None and not _non_negative(value):
-                raise ConfigError(f"script: {name} must be a finite number ≥ 0 or null, got {value!r}")
+                raise ConfigError(f"script: {name} must be a finite number ≥ 0 or null, got {_shown(value)}")
+            if value is not None and value > DAY:
+                raise ConfigError(f"script: {name} must be at most {DAY:,.0f} seconds (a day), got {_shown(value)}")
         for name in ("times", "status"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-                raise ConfigError(f"script: {name} must be a whole number ≥ 0 or null, got {value!r}")
+                raise ConfigError(f"script: {name} must be a whole number ≥ 0 or null, got {_shown(value)}")
+        if self.times is not None and self.times > MAX_COUNT:
+            raise ConfigError(f"script: times must be at most {MAX_COUNT:,}, got {_shown(self.times)}")
+        if self.status is not None and not HTTP_STATUSES[0] <= self.status <= HTTP_STATUSES[1]:
+            raise ConfigError(f"script: status must be an HTTP status (100 to 599), got {_shown(self.status)}")
+        if any(not 1 <= n <= MAX_CALL for n in self.nth):
+            raise ConfigError(f"script: nth must be call numbers from 1 to {MAX_CALL:,}, "
+                              f"got {', '.join(map(_shown, self.nth))}")
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"fault": self.fault, "route": self.route}
@@ -200,16 +230,17 @@ class SimConfig:
         # Accept plain lists and mappings too (a manifest's `sim:` block, a knobs file), as frozen tuples.
         script = tuple(r if isinstance(r, FaultRule) else FaultRule.from_dict(r) for r in self.script)
         object.__setattr__(self, "script", script)
-        object.__setattr__(self, "error_statuses", tuple(int(s) for s in self.error_statuses))
+        object.__setattr__(self, "error_statuses", _statuses(self.error_statuses))
         for name in ("failure_rate", "error_rate", "reset_rate", "rate_limited_rate", "slow_rate", "jitter"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ConfigError(f"{name} must be between 0 and 1, got {value!r}")
         for name in ("render_time", "time_scale", "rate_limit", "url_ttl", "slow_delay", "retry_after", "cost_factor"):
             if not _non_negative(getattr(self, name)):
-                raise ConfigError(f"{name} must be a finite number ≥ 0, got {getattr(self, name)!r}")
+                raise ConfigError(f"{name} must be a finite number ≥ 0, got {_shown(getattr(self, name))}")
         if self.balance is not None and not _non_negative(self.balance):
-            raise ConfigError(f"balance must be a finite number of USD ≥ 0 or null, got {self.balance!r}")
+            raise ConfigError(f"balance must be a finite number of USD ≥ 0 or null, got {_shown(self.balance)}")
+        self._check_bounds()
         if self.api_key is not None and not isinstance(self.api_key, str):
             raise ConfigError("api_key must be a string or null")
         if self.rate_burst < 0 or self.cache_size < 1:
@@ -224,11 +255,33 @@ class SimConfig:
             raise ConfigError(f"expired_status must be 403, 404 or 410, got {self.expired_status!r}")
         window = self.idempotency_window
         if window is not None and (not _non_negative(window) or window == 0):
-            raise ConfigError(f"idempotency_window must be a finite number of seconds > 0 or null, got {window!r}")
+            raise ConfigError(
+                f"idempotency_window must be a finite number of seconds > 0 or null, got {_shown(window)}")
+        if window is not None and window > DAY:
+            raise ConfigError(f"idempotency_window must be at most {DAY:,.0f} seconds (a day; null: keys are never "
+                              f"forgotten), got {_shown(window)}")
         if self.clip_variants < 0:
             raise ConfigError(f"clip_variants must not be negative, got {self.clip_variants!r}")
         if self.max_side < 16 or self.fps < 1:
             raise ConfigError("max_side must be at least 16 and fps at least 1")
+
+    def _check_bounds(self) -> None:
+        """:raises ConfigError: a knob's figure past its upper bound (`DAY`, `MAX_FACTOR`, ...): finite, yet
+        one the simulator's arithmetic overflows (1e308 USD in micro-dollars) or a run waits on for ever."""
+        bounds: list[tuple[str, float, str]] = [
+            *((name, DAY, "seconds (a day)") for name in ("render_time", "url_ttl", "slow_delay", "retry_after")),
+            *((name, MAX_FACTOR, "") for name in ("time_scale", "cost_factor", "rate_limit")),
+            ("balance", MAX_USD, "USD"),
+            *((name, MAX_COUNT, "") for name in ("concurrency", "rate_burst", "cache_size", "clip_variants")),
+            ("max_side", MAX_SIDE, "pixels"), ("fps", MAX_FPS, ""),
+        ]
+        for name, top, unit in bounds:
+            value = getattr(self, name)
+            if value is not None and value > top:
+                suffix = f" {unit}" if unit else ""
+                raise ConfigError(f"{name} must be at most {top:,.0f}{suffix}, got {_shown(value)}")
+        if not SEED_RANGE[0] <= self.seed <= SEED_RANGE[1]:
+            raise ConfigError(f"seed must be a whole number from -2**63 to 2**63 - 1, got {_shown(self.seed)}")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, base: SimConfig | None = None) -> SimConfig:
@@ -277,7 +330,31 @@ class SimConfig:
 def _non_negative(value: Any) -> bool:
     """Whether `value` is a finite number ≥ 0: NaN compares false to every bound and infinity overflows the
     integer arithmetic of costs and clocks, so both are refused with the negatives."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    return value >= 0 and (isinstance(value, int) or math.isfinite(value))  # an int of any size is finite
+
+
+def _shown(value: Any) -> str:
+    """`value` as a message shows it: a whole number of more than 20 digits by its size, not its digits."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**20:
+        return f"a number of {len(str(abs(value)))} digits"
+    return repr(value)
+
+
+def _statuses(values: Any) -> tuple[int, ...]:
+    """`error_statuses` as HTTP statuses, one at least (a 5xx is drawn from them).
+
+    :raises ConfigError: it is empty, or holds what is no HTTP status.
+    """
+    try:
+        statuses = tuple(values)
+    except TypeError:
+        statuses = ()
+    if not statuses or not all(isinstance(s, int) and not isinstance(s, bool) for s in statuses) \
+            or not all(HTTP_STATUSES[0] <= s <= HTTP_STATUSES[1] for s in statuses):
+        raise ConfigError(f"error_statuses must be a list of HTTP statuses (100 to 599), got {_shown(values)}")
+    return statuses
 
 
 def _typed(key: str, value: Any, current: Any) -> Any:
@@ -299,6 +376,8 @@ def _typed(key: str, value: Any, current: Any) -> Any:
             raise ConfigError(f"{key} must be a finite number, got {value!r}")
         try:
             return kind(value)
+        except OverflowError as exc:  # a whole number past a float's range
+            raise ConfigError(f"{key} must be a finite number, got {_shown(value)}") from exc
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{key} must be a number, got {value!r}") from exc
     if kind is str and not isinstance(value, str):

@@ -288,6 +288,58 @@ def test_a_fault_rule_number_that_is_no_finite_number_is_refused(rule: dict[str,
         SimConfig.from_dict({"script": [rule]})
 
 
+@pytest.mark.parametrize("value", [1e308, 10**400])
+@pytest.mark.parametrize("name", NUMBER_KNOBS)
+def test_a_knob_of_a_huge_finite_figure_is_refused_naming_the_knob(name: str, value: float) -> None:
+    """1e308 is finite, yet a balance or a cost in micro-dollars overflowed mid-run and a render time of it made
+    a run wait for ever; a whole number past a float's range is no traceback either."""
+    with pytest.raises(ConfigError, match=f"^{name} must be "):
+        SimConfig.from_dict({name: value})
+
+
+def test_every_knob_takes_its_upper_bound_and_the_simulator_counts_with_it() -> None:
+    """The bounds themselves are figures a run can use: a balance of $1e9 in micro-dollars and a cost reported
+    1,000,000 times over stay whole numbers."""
+    from runner.sim.config import DAY, MAX_COUNT, MAX_FACTOR, MAX_USD
+    from runner.sim.engine import Sim
+
+    tops = {"render_time": DAY, "url_ttl": DAY, "slow_delay": DAY, "retry_after": DAY, "idempotency_window": DAY,
+            "time_scale": MAX_FACTOR, "rate_limit": MAX_FACTOR, "cost_factor": MAX_FACTOR, "balance": MAX_USD,
+            "concurrency": MAX_COUNT, "rate_burst": MAX_COUNT, "clip_variants": MAX_COUNT, "max_side": 8192,
+            "fps": 240, "seed": 2**63 - 1}
+    config = SimConfig.from_dict(tops)
+    sim = Sim(dataclasses.replace(config, render_time=0.0, time_scale=1.0, max_side=64, fps=4), clock=FakeClock())
+    video, _ = sim.create({"model": "pixverse-v5.6", "quality": "360p", "duration": 5, "prompt": "p"})
+    assert sim.reported_micros(video) == video.cost_micros * 1_000_000
+    for name, top in tops.items():
+        with pytest.raises(ConfigError, match=f"^{name} must be "):
+            SimConfig.from_dict({name: top * 2 if name != "seed" else 2**63})
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ({"fault": "slow", "delay": 1e308}, "delay must be at most 86,400 seconds \\(a day\\), got 1e\\+308"),
+        ({"fault": "rate_limited", "retry_after": 10**400},
+         "retry_after must be at most 86,400 seconds \\(a day\\), got a number of 401 digits"),
+        ({"fault": "slow", "times": 10**9}, "times must be at most 1,000,000"),
+        ({"fault": "server_error", "status": 600}, "status must be an HTTP status \\(100 to 599\\), got 600"),
+        ({"fault": "slow", "nth": 0}, "nth must be call numbers from 1 to 1,000,000,000, got 0"),
+        ({"fault": "slow", "nth": 1e308}, "nth must be call numbers from 1 to 1,000,000,000, got a number of 309"),
+    ],
+)
+def test_a_fault_rule_figure_past_its_bound_is_refused(rule: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=f"^script: {message}"):
+        SimConfig.from_dict({"script": [rule]})
+
+
+@pytest.mark.parametrize("statuses", [[], [600], [float("inf")], ["x"], [True]])
+def test_error_statuses_that_are_no_http_statuses_are_refused(statuses: list[Any]) -> None:
+    """An empty list failed the first injected 5xx (a draw from nothing); inf or "x" was a traceback."""
+    with pytest.raises(ConfigError, match=r"^error_statuses must be a list of HTTP statuses \(100 to 599\)"):
+        SimConfig.from_dict({"error_statuses": statuses})
+
+
 def test_a_script_that_is_no_list_is_refused() -> None:
     with pytest.raises(ConfigError, match="^script must be a list of fault rules, got nan"):
         SimConfig.from_dict({"script": float("nan")})
