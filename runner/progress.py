@@ -50,8 +50,16 @@ def line(s: RunStatistics) -> str:
 
 
 def fmt_next_check(seconds: float) -> str:
-    """What a run waits for while every job in flight waits for its next poll."""
-    return f"next check in {math.ceil(seconds)} s"
+    """What a run waits for while every job in flight waits for its next poll, rounded up: in seconds, minutes
+    or hours; past a day (a provider's far-off hint, a simulator's render of years) as that, not as the hundreds
+    of digits of its seconds."""
+    if not seconds <= 86_400:  # NaN too
+        return "next check in over a day"
+    if seconds <= 120:
+        return f"next check in {math.ceil(seconds)} s"
+    if seconds <= 2 * 3600:
+        return f"next check in {math.ceil(seconds / 60)} min"
+    return f"next check in {math.ceil(seconds / 3600)} h"
 
 
 def _fmt_rate(per_minute: float | None) -> str:

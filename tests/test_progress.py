@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from runner.progress import Progress, line
+from runner.progress import Progress, fmt_next_check, line
 from runner.stats import RunStatistics, Throughput, run_statistics
 
 
@@ -57,6 +57,19 @@ def test_a_plain_line_has_counts_money_throughput_and_eta() -> None:
     assert text.startswith("planned 50, running 10, done 40 | spent $14.00 + reserved $3.50 of $50.00")
     assert "16.0 jobs/min, 2:05 elapsed, eta 2:30" in text
     assert "— jobs/min" in line(stats(per_minute=None, eta=None))
+
+
+@pytest.mark.parametrize(("seconds", "shown"), [
+    (0.2, "1 s"), (5.0, "5 s"), (120.0, "120 s"), (121.0, "3 min"), (7200.0, "120 min"), (7201.0, "3 h"),
+    (86_400.0, "24 h"), (86_401.0, "over a day"), (1e308, "over a day"), (float("inf"), "over a day"),
+    (float("nan"), "over a day"),
+])
+def test_the_next_check_reads_in_seconds_minutes_or_hours_and_a_far_one_as_over_a_day(
+    seconds: float, shown: str
+) -> None:
+    """A wait of 1e308 s (a simulator's render time) read as its 300 digits; infinity raised."""
+    assert fmt_next_check(seconds) == f"next check in {shown}"
+    assert line(stats(next_check=seconds)).endswith(f", next check in {shown}")
 
 
 def test_json_lines_carry_the_throughput(capsys: pytest.CaptureFixture[str]) -> None:
