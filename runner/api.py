@@ -128,8 +128,10 @@ def _stored(store: Store, p: Plan) -> tuple[dict[str, Stored], dict[str, str]]:
     for h, r in rows.items():
         was = as_judged(r)  # a job a killed --force left reset: as it was, as the next run will find it
         # the run's own test of a done job's video (its digest), so that "cached" here is cached there
-        stored[h] = Stored(was["state"], was["done_run_id"], was["output_path"],
-                           verified(Path(was["output_path"]), was["sha256"]))
+        path = Path(was["output_path"])
+        ok = verified(path, was["sha256"])
+        stored[h] = Stored(was["state"], was["done_run_id"], was["output_path"], ok,
+                           output_altered=not ok and was["state"] == "done" and path.is_file())
     previous: dict[str, str] = {}
     last = store.latest_run(p.manifest.name)
     if last is not None:

@@ -545,11 +545,13 @@ def _altered_note(kept: Sequence[str]) -> str:
 
 
 def _foreign_note(kept: Sequence[str]) -> str:
-    """One line for the files with no sidecar that sat where a job's video went (`kept`: where each was kept)."""
+    """One line for the files that no sidecar of gridrun's records (with none beside them, or edited in place)
+    that sat where a job's video went (`kept`: where each was kept)."""
     one = len(kept) == 1
     where = kept[0] if one else f"{Path(kept[0]).parent.parent.parent}/ (a folder per job and file)"
-    return (f"{len(kept):,} file{' with no sidecar was' if one else 's with no sidecar were'} where a job's video "
-            f"went: kept in {where} before the video took {'its' if one else 'their'} place")
+    return (f"{len(kept):,} file{'' if one else 's'} that no sidecar of gridrun's records (with none beside "
+            f"{'it' if one else 'them'}, or edited in place) {'was' if one else 'were'} where a job's video went: "
+            f"kept in {where} before the video took {'its' if one else 'their'} place")
 
 
 def _unfinished(counts: Mapping[str, int]) -> int:

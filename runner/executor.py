@@ -90,7 +90,7 @@ class RunResult:
     refused: str | None = None           # the code (FATAL_CODES) of the account refusal that stopped the run
     unreached: int = 0                   # jobs left unsent because their create never reached the provider
     left_done: int = 0                   # done jobs a re-render (--force) did not send: left done, as they were
-    foreign_kept: tuple[Path, ...] = ()  # files no sidecar named where a job's video went: kept there first
+    foreign_kept: tuple[Path, ...] = ()  # files no sidecar of gridrun's records where a job's video went: kept first
 
 
 class Executor:
@@ -167,7 +167,7 @@ class Executor:
         self._unanswered: dict[str, str] = {}  # video -> why its last polls got no status (read by `_watch`)
         self._ended = False
         self._altered_kept: list[Path] = []  # done videos found altered, kept under .runs/superseded/
-        self._foreign_kept: list[Path] = []  # files with no sidecar in a new video's place, kept there too
+        self._foreign_kept: list[Path] = []  # files no sidecar records in a new video's place, kept there too
         self._tries_after_failure: dict[int, int] = {}  # job id -> new attempts this run made after failures
         self._crash_at = _parse_crash_point(os.environ.get("GRIDRUN_CRASH_AT", ""))
         store.on_busy = self._state_busy
@@ -1197,7 +1197,7 @@ class Executor:
         assert billed is not None  # a completed render counts at least its estimate
         # What `output` holds is kept under .runs/superseded/ just before the new video replaces it (both on
         # disk at every moment between): a re-run's earlier take of the job, or a file no sidecar of gridrun's
-        # names (the user's own).
+        # records (the user's own, or a take edited in place).
         earlier = self.store.earlier_take(jid) if row.attempt > 1 else None
         kept: list[Path] = []
         foreign: list[tuple[Path, str]] = []

@@ -224,16 +224,18 @@ def take_path(folder: Path, sha256: str, name: str) -> Path:
 
 
 def keep_foreign(video: Path, folder: Path) -> tuple[Path, str] | None:
-    """Keep a file at `video` that no sidecar of gridrun's names (the user's own, or a take whose sidecar was
-    lost), with a JSON file and a poster-named `.jpg` beside it, as `folder/<its sha256[:16]>/<name>` like an
-    altered take (`keep_altered`), before a job's download or copy replaces it. (The path kept, its SHA-256),
-    or None when there is nothing to keep: no file, a sidecar of gridrun's beside it, or a copy kept already."""
-    if "hash" in (read_sidecar(video) or {}):
-        return None
+    """Keep a file at `video` that is not the take a sidecar of gridrun's beside it records (the user's own, a
+    take whose sidecar was lost, or one edited in place, its sidecar still there), with a JSON file and a
+    poster-named `.jpg` beside it, as `folder/<its sha256[:16]>/<name>` like an altered take (`keep_altered`),
+    before a job's download or copy replaces it. (The path kept, its SHA-256), or None when there is nothing
+    to keep: no file, the take its sidecar records, or a copy kept already."""
     try:
         sha256 = sha256_file(video)
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         return None
+    doc = read_sidecar(video)
+    if doc is not None and "hash" in doc and doc.get("sha256") == sha256:
+        return None  # the take its sidecar records: gridrun's, as downloaded
     if verified(take_path(folder, sha256, video.name), sha256):
         return None  # kept already: by an earlier run, or as an altered take before its fetch
     aside = _keep(video, sha256, folder)

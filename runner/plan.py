@@ -222,20 +222,32 @@ def _check_paths(manifest: Manifest, jobs: Sequence[Job], out_dir: Path) -> list
 
 
 def overwrites(plan: Plan, diff: Diff | None) -> list[str]:
-    """The warning of files a run replaces that gridrun may not have written: at a job's video path, with no
-    sidecar beside them, and not the video the state records there with its SHA-256 (a done job whose sidecar
-    alone is missing, which the run writes again). `diff` (None: no state yet) already hashed those videos.
-    A run keeps such a file under .runs/superseded/ before a download replaces it."""
+    """The warnings of files a run replaces that gridrun may not have written, which a run keeps under
+    .runs/superseded/ before a download replaces them: at a job's video path, with no sidecar beside them, and
+    not the video the state records there with its SHA-256 (a done job whose sidecar alone is missing, which
+    the run writes again); and, their sidecar beside them, a done job's video edited or replaced in place.
+    `diff` (None: no state yet) already hashed those videos. A file with a sidecar beside it that is no done
+    job's recorded take at that path (another manifest's, another state's) is not hashed to plan, which would
+    read every video again, and not warned of."""
     own = diff.verified if diff is not None else frozenset()
     foreign = [path for path in plan.occupied if path not in own]
-    if not foreign:
-        return []
+    occupied = frozenset(plan.occupied)
+    altered = [path for path in diff.altered if path not in occupied] if diff is not None else []
     m = plan.manifest
-    more = f" and {len(foreign) - 1:,} more" if len(foreign) > 1 else ""
-    return [m.warning(("output",) if "output" in m.data else (),
-                      f"a job would write over {foreign[0]}{more}, with no sidecar beside it: a file gridrun may not "
-                      "have written; a run keeps it under .runs/superseded/ in the output folder before the job's "
-                      "video takes its place")]
+    field = ("output",) if "output" in m.data else ()
+    then = "a run keeps it under .runs/superseded/ in the output folder before the job's video takes its place"
+    warnings = []
+    if foreign:
+        warnings.append(m.warning(field, f"a job would write over {foreign[0]}{_more(foreign)}, with no sidecar "
+                                         f"beside it: a file gridrun may not have written; {then}"))
+    if altered:
+        warnings.append(m.warning(field, f"a job would write over {altered[0]}{_more(altered)}, which no longer "
+                                         f"holds the video its sidecar records (edited or replaced in place): {then}"))
+    return warnings
+
+
+def _more(paths: Sequence[str]) -> str:
+    return f" and {len(paths) - 1:,} more" if len(paths) > 1 else ""
 
 
 def _folder_beside(video: str, folders: dict[str, frozenset[str]]) -> str | None:
@@ -429,6 +441,7 @@ class Stored:
     done_run_id: int | None
     output_path: str | None
     output_ok: bool               # the file is there with the recorded SHA-256
+    output_altered: bool = False  # a file is there, but not with the recorded SHA-256 (edited or replaced in place)
 
 
 @dataclass(frozen=True, slots=True)
@@ -450,6 +463,8 @@ class Diff:
     warnings: tuple[str, ...] = ()         # what the state tells of the manifest (another file of its name)
     verified: frozenset[str] = frozenset()  # paths of the plan's videos that hold their done job's recorded take
     unknown: int = 0                        # of those settled, the jobs of unknown outcome (retry --unknown)
+    altered: tuple[str, ...] = ()           # paths of the plan's videos where a done job's recorded take was, now
+                                            # holding another file
 
     def to_send(self, jobs: Sequence[Job]) -> list[Job]:
         """The jobs among `jobs` that a run sends, and pays for."""
@@ -474,11 +489,15 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
     changed: list[str] = []
     following: list[str] = []
     verified: set[str] = set()
+    altered: list[str] = []
     for job in plan.jobs:
         s = stored.get(job.hash)
         old = previous.get(job.key)
-        if s is not None and s.state == "done" and s.output_ok and s.output_path == job.output_str:
-            verified.add(job.output_str)
+        if s is not None and s.state == "done" and s.output_path == job.output_str:
+            if s.output_ok:
+                verified.add(job.output_str)
+            elif s.output_altered:
+                altered.append(job.output_str)
         if old is not None and old != job.hash:
             changed.append(job.key)
         if force:
@@ -512,7 +531,7 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
     keys = {j.key for j in plan.jobs}
     stale = tuple(k for k in previous if k not in keys)
     return Diff(reasons, new, cached, in_flight, settled, tuple(changed), stale, refetch, tuple(following),
-                verified=frozenset(verified), unknown=unknown)
+                verified=frozenset(verified), unknown=unknown, altered=tuple(altered))
 
 
 def relpath(path: Path, start: Path) -> str:

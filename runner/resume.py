@@ -68,7 +68,7 @@ class Sorted:
     resets: dict[int, str] = field(default_factory=dict)  # settled jobs to re-run -> why ("retry", "--force")
     cached: int = 0
     altered_kept: list[Path] = field(default_factory=list)  # done videos altered in place, kept before fetched again
-    foreign_kept: list[Path] = field(default_factory=list)  # files no sidecar named in a video's place, kept first
+    foreign_kept: list[Path] = field(default_factory=list)  # files no sidecar records in a video's place, kept first
     problems: list[str] = field(default_factory=list)  # files of the run's own it could not write (it goes on)
 
 
@@ -214,8 +214,8 @@ def check_done(store: Store, run_id: int, job: Job, jid: int, row: Any, *, super
     """A done job: True when its video is whole (cached; copied where this plan wants it), else moved to
     downloading, to be fetched again at no cost. A file at its place that is not that video (edited or
     replaced by the user) is first kept under `superseded` (event altered-kept), its path added to `kept`:
-    the download would replace it. So is a file no sidecar names where the copy goes (event foreign-kept),
-    its path added to `foreign`."""
+    the download would replace it. So is a file that no sidecar of gridrun's records where the copy goes
+    (event foreign-kept), its path added to `foreign`."""
     if verified(Path(row["output_path"]), row["sha256"]):
         if Path(row["output_path"]) != job.output:
             found = keep_foreign(job.output, superseded / job.hash[:16])

@@ -345,9 +345,89 @@ def test_cli_warns_of_and_says_where_a_file_with_no_sidecar_was_kept(
     err = capsys.readouterr().err
     assert "seed-1.mp4, with no sidecar beside it: a file gridrun may not have written; a run keeps it under " \
            ".runs/superseded/ in the output folder" in err, err
-    assert re.search(r"1 file with no sidecar was where a job's video went: kept in \S+/\.runs/superseded/"
+    assert re.search(r"1 file that no sidecar of gridrun's records \(with none beside it, or edited in place\) was "
+                     r"where a job's video went: kept in \S+/\.runs/superseded/"
                      r"[0-9a-f]{16}/[0-9a-f]{16}/seed-1\.mp4 before the video took its place", err), err
 
+
+def _edit(video: Path) -> bytes:
+    """Edit `video` in place, its sidecar left beside it as the download wrote it; the bytes it holds now."""
+    edit = video.read_bytes() + b"the user's edit"
+    video.write_bytes(edit)
+    return edit
+
+
+def _kept_foreign(result: Any, job_hash: str, video: Path, data: bytes) -> Path:
+    """Where a run (`result`) kept `data`, found at `video` where job `job_hash`'s video went (foreign-kept),
+    checked: byte for byte, with the sidecar that was beside it."""
+    kept = result.outputs_dir / ".runs" / "superseded" / job_hash[:16] / sha256_bytes(data)[:16] / video.name
+    assert result.foreign_kept == (kept,) and kept.read_bytes() == data
+    assert json.loads(kept.with_suffix(".json").read_text())["sha256"] != sha256_bytes(data)  # the stale sidecar
+    return kept
+
+
+def test_a_video_edited_in_place_is_kept_before_a_forced_re_render_replaces_it(tmp_path: Path) -> None:
+    """Its sidecar still beside it does not make the edit gridrun's: the file is not the take the sidecar
+    records, so the re-render keeps it (as it keeps an earlier take it finds whole) before taking its place."""
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
+    r1, prov = run(m)
+    video = r1.outputs_dir / "anime" / "seed-1.mp4"
+    edit = _edit(video)
+    r2, _ = run(m, prov, force=True)
+    assert r2.exit_code == 0 and stats(prov)["creates"] == 2
+    job = api.status(m).jobs[0]
+    _kept_foreign(r2, job.hash, video, edit)
+    assert sha256(video) == job.sha256
+    check_outputs(m)
+
+
+def test_a_video_edited_in_place_is_kept_before_a_changed_manifests_job_replaces_it(tmp_path: Path) -> None:
+    """A changed prompt writes a new job's video where the edited one is: the earlier job's take is not whole
+    to be put aside with its record, and the edit is kept before the new video takes its place."""
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
+    r1, prov = run(m)
+    video = r1.outputs_dir / "anime" / "seed-1.mp4"
+    edit = _edit(video)
+    m.write_text(m.read_text().replace("a fox", "a cat"))
+    r2, _ = run(m, prov)
+    assert r2.exit_code == 0 and stats(prov)["creates"] == 2
+    _kept_foreign(r2, api.status(m).jobs[0].hash, video, edit)
+    check_outputs(m)
+
+
+def test_a_video_edited_in_place_is_kept_before_another_states_job_replaces_it(tmp_path: Path) -> None:
+    """Two manifests with a state each write one output folder: b's video does not replace a's edited one
+    without keeping it."""
+    made = []
+    for name, animal in (("a", "fox"), ("b", "cat")):
+        extra = {"outputs_dir": "shared", "state_dir": f"s{name}",
+                 "params": {"prompt": f"a {animal}, {{{{ style }}}} style", "quality": "360p", "duration": 5}}
+        made.append(write_manifest(tmp_path, name=name, n_seeds=1, styles=("anime",), extra=extra))
+    a, b = made
+    ra, _ = run(a)
+    video = ra.outputs_dir / "anime" / "seed-1.mp4"
+    edit = _edit(video)
+    rb, _ = run(b)
+    assert rb.exit_code == 0
+    _kept_foreign(rb, api.status(b).jobs[0].hash, video, edit)
+
+
+@pytest.mark.parametrize("command", [["plan"], ["run", "--force", "--no-report"]])
+def test_plan_and_run_warn_of_a_done_video_edited_in_place_that_a_run_keeps(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    """The state check of `plan` and `run` already hashed the done job's video: an edited one, its sidecar
+    beside it, is warned of as a file the run keeps before replacing it (fetched again, or re-rendered)."""
+    from runner.cli import main
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
+    assert main(["run", str(m), "--no-report"]) == 0
+    _edit(tmp_path / "outputs" / "t" / "anime" / "seed-1.mp4")
+    capsys.readouterr()
+    assert main([command[0], str(m), *command[1:]]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert "seed-1.mp4, which no longer holds the video its sidecar records (edited or replaced in place): a run " \
+           "keeps it under .runs/superseded/ in the output folder" in err, err
 
 def test_changed_content_makes_new_jobs_only(tmp_path: Path) -> None:
     m = write_manifest(tmp_path, n_seeds=2)

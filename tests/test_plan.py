@@ -1181,6 +1181,30 @@ def test_a_file_with_no_sidecar_is_warned_of_unless_it_is_the_done_jobs_recorded
         assert "fox.mp4, with no sidecar beside it" in warnings[0] and ".runs/superseded/" in warnings[0]
 
 
+
+@pytest.mark.parametrize("state, ok, altered, elsewhere, warned", [
+    ("done", True, False, False, False),   # the take the state records there
+    ("done", False, True, False, True),    # edited in place, its sidecar beside it
+    ("done", False, False, False, False),  # missing: nothing to write over
+    ("done", False, True, True, False),    # the state's take is elsewhere: this file was not hashed
+    (None, False, False, False, False),    # no such job in the state: not hashed either
+])
+def test_a_file_with_a_sidecar_is_warned_of_when_the_state_check_found_it_altered(
+    tmp_path: Path, state: str | None, ok: bool, altered: bool, elsewhere: bool, warned: bool
+) -> None:
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "fox.mp4").write_bytes(b"a video, edited")
+    (tmp_path / "out" / "fox.json").write_text('{"hash": "h"}')
+    p = plan_of(tmp_path, "params:\n  prompt: a fox\noutputs_dir: out\noutput: fox.mp4\n")
+    job = p.jobs[0]
+    stored = {} if state is None else {
+        job.hash: Stored(state, 1, str(tmp_path / "else.mp4") if elsewhere else job.output_str, ok, altered)}
+    warnings = overwrites(p, diff(p, stored, {}))
+    assert len(warnings) == warned, warnings
+    if warned:
+        assert "fox.mp4, which no longer holds the video its sidecar records (edited or replaced in place): a " \
+               "run keeps it under .runs/superseded/" in warnings[0]
+
 def test_a_prompt_of_one_number_is_its_text_and_a_blank_prompt_is_refused(tmp_path: Path) -> None:
     p = plan_of(tmp_path, "params:\n  prompt: \"{{ year }}\"\n  seed: \"{{ year }}\"\nmatrix:\n  year: [1984, 2001]\n")
     assert [(j.params["prompt"], j.params["seed"]) for j in p.jobs] == [("1984", 1984), ("2001", 2001)]
