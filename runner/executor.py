@@ -38,7 +38,7 @@ from .errors import (
 from .jobs import COST_FACTORS, counted_cost
 from .live import LiveViews
 from .options import RunOptions
-from .outputs import keep_foreign, keep_take, mute, sidecar_matches, sidecar_writer, verified
+from .outputs import keep_file, keep_take, mute, sidecar_matches, sidecar_writer, superseded_dir, verified
 from .pacing import IntentBatcher, ListPoller, ListUnavailable, Pacer, RenderTimes, backoff
 from .plan import Job, Plan, budget_micros
 from .providers.base import Provider, VideoStatus
@@ -881,7 +881,7 @@ class Executor:
             await self._failure_retry(job, jid, self.store.job_row(jid)["error"] or "a failed render")
         elif state == S.DONE:
             if resume.check_done(self.store, self.run_id, job, jid, self.store.job_row(jid),
-                                 superseded=resume.superseded_folder(self.plan), kept=self._altered_kept,
+                                 superseded=superseded_dir(self.plan.outputs_dir), kept=self._altered_kept,
                                  foreign=self._foreign_kept):
                 self.cached += 1
             else:  # fetched again, at no cost
@@ -1203,13 +1203,13 @@ class Executor:
         foreign: list[tuple[Path, str]] = []
         keep: Callable[[], None] | None = None
         if earlier is not None or os.path.lexists(output):
-            folder, was = resume.superseded_folder(self.plan) / job.hash[:16], earlier[1] if earlier else None
+            folder, was = superseded_dir(self.plan.outputs_dir) / job.hash[:16], earlier[1] if earlier else None
 
             def keep_earlier() -> None:
                 aside = keep_take(output, was, folder) if was is not None else None
                 if aside is not None:
                     kept.append(aside)
-                elif (found := keep_foreign(output, folder)) is not None:
+                elif (found := keep_file(output, folder, unless_recorded=True, poster=True, once=True)) is not None:
                     foreign.append(found)
 
             keep = keep_earlier

@@ -175,26 +175,6 @@ def keep_take(video: Path, sha256: str, folder: Path) -> Path | None:
     return aside
 
 
-def keep_altered(video: Path, folder: Path) -> tuple[Path, str] | None:
-    """Keep what `video` holds now (a done job's file that no longer has the digest its download recorded: a
-    take the user edited or replaced in place), with the sidecar beside it as it is, as
-    `folder/<its sha256[:16]>/<name>` like an earlier take (`keep_take`), before a fresh download of the job
-    replaces it. (The path kept, its SHA-256), or None when there is no file to keep."""
-    try:
-        sha256 = sha256_file(video)
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-        return None
-    aside = _keep(video, sha256, folder)
-    try:
-        side = sidecar_path(video).read_bytes()
-    except OSError:  # none, or not a file
-        side = None
-    if side is not None:
-        atomic_write(sidecar_path(aside), side, sync_folder_after=False)
-    sync_folder(os.fspath(aside))
-    return aside, sha256
-
-
 def left_by_runs(outputs_dir: Path) -> Path | None:
     """A file that a run recorded in a state leaves in `outputs_dir`: its manifest copy (`.runs/run-N.yaml`,
     written as the run is recorded), else a video's sidecar (the first found); None in a folder no run wrote in."""
@@ -219,27 +199,36 @@ def superseded_dir(outputs_dir: str | Path) -> Path:
 
 def take_path(folder: Path, sha256: str, name: str) -> Path:
     """Where a take whose digest is `sha256`, named `name`, is kept in a job's `folder` under `superseded_dir`
-    (`keep_take`, `keep_altered`): `folder/<sha256[:16]>/<name>`."""
+    (`keep_take`, `keep_file`): `folder/<sha256[:16]>/<name>`."""
     return folder / sha256[:16] / name
 
 
-def keep_foreign(video: Path, folder: Path) -> tuple[Path, str] | None:
-    """Keep a file at `video` that is not the take a sidecar of gridrun's beside it records (the user's own, a
-    take whose sidecar was lost, or one edited in place, its sidecar still there), with a JSON file and a
-    poster-named `.jpg` beside it, as `folder/<its sha256[:16]>/<name>` like an altered take (`keep_altered`),
-    before a job's download or copy replaces it. (The path kept, its SHA-256), or None when there is nothing
-    to keep: no file, the take its sidecar records, or a copy kept already."""
+def keep_file(
+    video: Path, folder: Path, *, unless_recorded: bool, poster: bool, once: bool
+) -> tuple[Path, str] | None:
+    """Keep what `video` holds now, with the sidecar beside it as it is (and with `poster` the `.jpg` of its
+    name), as `folder/<its sha256[:16]>/<name>` like an earlier take (`keep_take`), before a job's download or
+    copy replaces it. (The path kept, its SHA-256), or None when there is nothing to keep: no file; with
+    `unless_recorded`, the take a sidecar of gridrun's beside it records (its SHA-256); with `once`, a copy
+    kept already.
+
+    A done job's file that no longer has the digest its download recorded (edited or replaced in place) is
+    kept whatever it is, even another job's take with its sidecar, and each time it is found (event
+    altered-kept). A file where a job's video goes (the user's own, a take whose sidecar was lost, one edited
+    in place) is kept unless it is gridrun's take as its sidecar records it, with its poster-named `.jpg`, and
+    once: the same file kept as an altered take before its fetch is not kept again (event foreign-kept)."""
     try:
         sha256 = sha256_file(video)
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         return None
-    doc = read_sidecar(video)
-    if doc is not None and "hash" in doc and doc.get("sha256") == sha256:
-        return None  # the take its sidecar records: gridrun's, as downloaded
-    if verified(take_path(folder, sha256, video.name), sha256):
+    if unless_recorded:
+        doc = read_sidecar(video)
+        if doc is not None and "hash" in doc and doc.get("sha256") == sha256:
+            return None  # the take its sidecar records: gridrun's, as downloaded
+    if once and verified(take_path(folder, sha256, video.name), sha256):
         return None  # kept already: by an earlier run, or as an altered take before its fetch
     aside = _keep(video, sha256, folder)
-    for beside in (sidecar_path(video), video.with_suffix(".jpg")):
+    for beside in (sidecar_path(video), *((video.with_suffix(".jpg"),) if poster else ())):
         if beside != video and beside.is_file():
             atomic_write(aside.with_suffix(beside.suffix), beside.read_bytes(), sync_folder_after=False)
     sync_folder(os.fspath(aside))

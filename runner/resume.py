@@ -37,8 +37,7 @@ from .options import RunOptions
 from .outputs import (
     atomic_write,
     copy_output,
-    keep_altered,
-    keep_foreign,
+    keep_file,
     read_sidecar,
     sidecar_path,
     sidecar_writer,
@@ -175,7 +174,7 @@ def _sort(plan: Plan, store: Store, opts: RunOptions, run_id: int, manifest_text
         state = JobState(row["state"])
         what = actions[job.hash]
         if what == "check":
-            if check_done(store, run_id, job, jid, row, superseded=superseded_folder(plan), kept=out.altered_kept,
+            if check_done(store, run_id, job, jid, row, superseded=superseded_dir(plan.outputs_dir), kept=out.altered_kept,
                           foreign=out.foreign_kept):
                 out.cached += 1
             else:
@@ -204,11 +203,6 @@ def _sort(plan: Plan, store: Store, opts: RunOptions, run_id: int, manifest_text
     return out
 
 
-def superseded_folder(plan: Plan) -> Path:
-    """Where the videos a run replaces are kept, one folder per job (`<hash[:16]>/`), one per take in it."""
-    return superseded_dir(plan.outputs_dir)
-
-
 def check_done(store: Store, run_id: int, job: Job, jid: int, row: Any, *, superseded: Path, kept: list[Path],
                foreign: list[Path]) -> bool:
     """A done job: True when its video is whole (cached; copied where this plan wants it), else moved to
@@ -218,7 +212,7 @@ def check_done(store: Store, run_id: int, job: Job, jid: int, row: Any, *, super
     (event foreign-kept), its path added to `foreign`."""
     if verified(Path(row["output_path"]), row["sha256"]):
         if Path(row["output_path"]) != job.output:
-            found = keep_foreign(job.output, superseded / job.hash[:16])
+            found = keep_file(job.output, superseded / job.hash[:16], unless_recorded=True, poster=True, once=True)
             if found is not None:
                 store.event(run_id, jid, "foreign-kept", {"path": str(found[0]), "sha256": found[1]})
                 foreign.append(found[0])
@@ -227,7 +221,7 @@ def check_done(store: Store, run_id: int, job: Job, jid: int, row: Any, *, super
     elif verified(job.output, row["sha256"]):
         store.set_output(jid, job.output)
     else:
-        altered = keep_altered(job.output, superseded / job.hash[:16])
+        altered = keep_file(job.output, superseded / job.hash[:16], unless_recorded=False, poster=False, once=False)
         if altered is not None:
             store.event(run_id, jid, "altered-kept", {"path": str(altered[0]), "sha256": altered[1],
                                                       "recorded_sha256": row["sha256"]})
@@ -273,7 +267,7 @@ def _put_aside(plan: Plan, store: Store) -> None:
         src = Path(row["output_path"])
         if planned[str(src)] == row["hash"] or not verified(src, row["sha256"]):
             continue
-        aside = superseded_folder(plan) / row["hash"][:16] / src.name
+        aside = superseded_dir(plan.outputs_dir) / row["hash"][:16] / src.name
         copy_output(src, aside)
         store.set_output(row["id"], aside)
 
