@@ -134,22 +134,35 @@ def sidecar_name(video: str) -> str:
     return os.path.splitext(video)[0] + ".json"
 
 
-def read_sidecar(video: Path) -> dict[str, Any] | None:
+SIDECAR_FIELDS = frozenset({
+    "key", "sweep", "hash", "values", "provider", "model", "request", "provider_id", "idempotency_key", "attempt",
+    "cost_estimate_usd", "cost_usd", "cost_reported_usd", "sha256", "size", "duration", "submitted_at",
+    "completed_at", "downloaded_at", "run_id",
+})
+"""The fields of every sidecar gridrun writes (`sidecar_writer`), as every version of it wrote them: a field
+added later joins the sidecar, not this set, or the sidecars written before it would be taken as the user's."""
+
+
+def gridrun_sidecar(video: Path) -> dict[str, Any] | None:
+    """The sidecar beside `video` when gridrun wrote it: every field of `SIDECAR_FIELDS`, the job's key and
+    hash and the video's SHA-256 as text. None when there is none, it is garbled, or it is a JSON file of the
+    user's that shares its name, even one with a `hash` of its own."""
     try:
         doc = json.loads(sidecar_path(video).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return doc if isinstance(doc, dict) else None
+    if not isinstance(doc, dict) or not SIDECAR_FIELDS <= doc.keys():
+        return None
+    return doc if all(isinstance(doc[name], str) for name in ("key", "hash", "sha256")) else None
 
 
 def sidecar_matches(video: Path, job_hash: str, provider_id: str) -> str | None:
     """The digest of `video` when its sidecar names this job, this render of it (`provider_id`: an earlier
     render of a job sent again has the same hash) and that digest; else None."""
-    doc = read_sidecar(video)
-    if doc is None or doc.get("hash") != job_hash or doc.get("provider_id") != provider_id or not video.is_file():
+    doc = gridrun_sidecar(video)
+    if doc is None or doc["hash"] != job_hash or doc["provider_id"] != provider_id or not video.is_file():
         return None
-    sha = doc.get("sha256")
-    return sha if isinstance(sha, str) and sha256_file(video) == sha else None
+    return doc["sha256"] if sha256_file(video) == doc["sha256"] else None
 
 
 def copy_output(src: Path, dest: Path) -> None:
@@ -168,8 +181,8 @@ def keep_take(video: Path, sha256: str, folder: Path) -> Path | None:
     if not verified(video, sha256):
         return None
     aside = _keep(video, sha256, folder)
-    doc = read_sidecar(video)
-    if doc is not None and doc.get("sha256") == sha256:
+    doc = gridrun_sidecar(video)
+    if doc is not None and doc["sha256"] == sha256:
         atomic_write(sidecar_path(aside), sidecar_path(video).read_bytes(), sync_folder_after=False)
     sync_folder(os.fspath(aside))
     return aside
@@ -184,10 +197,8 @@ def left_by_runs(outputs_dir: Path) -> Path | None:
     for root, folders, files in os.walk(outputs_dir):
         folders.sort()
         for name in sorted(files):
-            if name.endswith(".json"):
-                doc = read_sidecar(Path(root) / name)
-                if doc is not None and {"key", "hash", "provider_id"} <= doc.keys():
-                    return Path(root) / name
+            if name.endswith(".json") and gridrun_sidecar(Path(root) / name) is not None:
+                return Path(root) / name
     return None
 
 
@@ -222,8 +233,8 @@ def keep_file(
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         return None
     if unless_recorded:
-        doc = read_sidecar(video)
-        if doc is not None and "hash" in doc and doc.get("sha256") == sha256:
+        doc = gridrun_sidecar(video)
+        if doc is not None and doc["sha256"] == sha256:
             return None  # the take its sidecar records: gridrun's, as downloaded
     if once and verified(take_path(folder, sha256, video.name), sha256):
         return None  # kept already: by an earlier run, or as an altered take before its fetch

@@ -21,7 +21,7 @@ from .localpaths import UNUSABLE, not_recordable, shown, why_unusable
 from .manifest import Manifest
 from .matrix import Combination, Expansion, Prepared, prepare
 from .providers.capabilities import ProviderCaps
-from .outputs import read_sidecar, sidecar_name, tmp_stem
+from .outputs import gridrun_sidecar, sidecar_name, tmp_stem
 from .sweeps import NAME_MAX, Collector, JobMaker, Sweep, compile_sweep, sweeps_of
 
 if TYPE_CHECKING:
@@ -192,7 +192,7 @@ def _check_paths(manifest: Manifest, jobs: Sequence[Job], out_dir: Path) -> list
         try:
             is_dir = stat.S_ISDIR(os.stat(video).st_mode)
         except OSError:  # nothing there (or nothing to see): the usual case
-            if os.path.isfile(sidecar) and "hash" not in (read_sidecar(Path(video)) or {}):
+            if os.path.isfile(sidecar) and gridrun_sidecar(Path(video)) is None:
                 raise manifest.error(field, f"job {job.key!r} would write its sidecar {sidecar} over a JSON file "
                                             "gridrun did not write; move it, or change output") from None
         else:

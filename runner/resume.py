@@ -37,8 +37,8 @@ from .options import RunOptions
 from .outputs import (
     atomic_write,
     copy_output,
+    gridrun_sidecar,
     keep_file,
-    read_sidecar,
     sidecar_path,
     sidecar_writer,
     superseded_dir,
@@ -238,11 +238,11 @@ def mend_sidecar(store: Store, run_id: int, job: Job, jid: int, row: Any) -> boo
     """Write again, from the state, the sidecar of a done job's verified video (at `job.output`) when it is
     missing, unreadable, or names another job or another file: the fields the download wrote (the cost the
     provider reported: None for a job done before the state kept it), nothing fetched. True when it was written."""
-    doc = read_sidecar(job.output)
-    if doc is not None and doc.get("hash") == job.hash and doc.get("sha256") == row["sha256"]:
+    doc = gridrun_sidecar(job.output)
+    if doc is not None and doc["hash"] == job.hash and doc["sha256"] == row["sha256"]:
         return False
     side = sidecar_path(job.output)
-    was = "missing" if not side.exists() else "another video's" if doc and doc.get("hash") else "unreadable"
+    was = "missing" if not side.exists() else "another video's" if doc is not None else "unreadable"
     take = store.following(jid)
     made = store.run(row["done_run_id"] or run_id)
     sidecar_writer(

@@ -350,6 +350,18 @@ def test_cli_warns_of_and_says_where_a_file_with_no_sidecar_was_kept(
                      r"[0-9a-f]{16}/[0-9a-f]{16}/seed-1\.mp4 before the video took its place", err), err
 
 
+def test_a_sidecar_has_every_field_that_tells_it_is_gridruns(tmp_path: Path) -> None:
+    """What a download writes beside a video is what `gridrun_sidecar` takes for gridrun's: a field dropped
+    from the sidecar would make every video look like the user's."""
+    from runner.outputs import SIDECAR_FIELDS, gridrun_sidecar
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
+    r1, _ = run(m)
+    video = r1.outputs_dir / "anime" / "seed-1.mp4"
+    assert SIDECAR_FIELDS <= json.loads(video.with_suffix(".json").read_text()).keys()
+    assert gridrun_sidecar(video) is not None
+
+
 def _edit(video: Path) -> bytes:
     """Edit `video` in place, its sidecar left beside it as the download wrote it; the bytes it holds now."""
     edit = video.read_bytes() + b"the user's edit"

@@ -14,6 +14,7 @@ import pytest
 from runner import api
 from runner.errors import CapabilityError, ManifestError, ManifestErrors, MatrixError, TemplateError
 from runner.manifest import load
+from runner.outputs import SIDECAR_FIELDS
 from runner.plan import DEFAULT_MAX_JOBS, Plan, Stored, build, diff, job_hash, job_key, overwrites
 from runner.providers import capabilities, get_provider
 
@@ -1151,8 +1152,13 @@ def test_no_output_goes_in_the_state_folder_or_over_the_manifest_or_a_foreign_js
     (tmp_path / "out" / "prompts.json").write_text('["a fox"]')
     err = one_error(tmp_path, "params:\n  prompt: a fox\noutputs_dir: out\noutput: prompts.mp4\n", "sidecar")
     assert "prompts.json over a JSON file gridrun did not write" in err.message
+    # a `hash` of its own does not make the user's JSON a sidecar: it has not the fields gridrun writes
+    (tmp_path / "out" / "prompts.json").write_text('{"hash": "h", "key": "job", "sha256": "s", "mine": true}')
+    err = one_error(tmp_path, "params:\n  prompt: a fox\noutputs_dir: out\noutput: prompts.mp4\n", "sidecar")
+    assert "prompts.json over a JSON file gridrun did not write" in err.message
     # a sidecar of gridrun's may be written again; a video with none beside it is warned of
-    (tmp_path / "out" / "prompts.json").write_text('{"hash": "h", "key": "job"}')
+    (tmp_path / "out" / "prompts.json").write_text(json.dumps({**dict.fromkeys(SIDECAR_FIELDS, None), "hash": "h",
+                                                               "key": "job", "sha256": "s"}))
     (tmp_path / "out" / "mine.mp4").write_bytes(b"mine")
     p = plan_of(tmp_path, "params:\n  prompt: a {{ x }}\nmatrix:\n  x: [fox, cat]\noutputs_dir: out\n"
                           "output: \"{{ 'prompts' if x == 'fox' else 'mine' }}.mp4\"\n")
