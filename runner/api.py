@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import gc
 import os
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -211,26 +212,32 @@ def run(
     store = Store(p.state_dir / "state.db", outputs_dir=p.outputs_dir)
     command = "retry" if options.retry_failed or options.retry_unknown else "run"
     store.acquire_lock(then="run `gridrun retry` again" if command == "retry" else "run again", manifest=p.manifest.path)
+    # The run's state could not be written (a full disk, another process's write transaction) once it began: the
+    # task group ended every task, so nothing more is sent. Before, nothing was sent: said with the state's path.
+    with _closed(store, lambda failed: store.unusable(failed, then=command) if store.run_id is None
+                 else store.unwritable(failed)):
+        _lock_outputs(p, store)
+        on_report, on_output = _report_hooks(p, report_every=options.report_every) if report else (None, None)
+        ex = Executor(p, prov, store, options=options, on_progress=on_progress, on_report=on_report,
+                      on_output=on_output, argv=argv)
+        with _fewer_collections():
+            return anyio.run(ex.run)
+
+
+@contextlib.contextmanager
+def _closed(store: Store, error: Callable[[sqlite3.Error], Exception]) -> Iterator[None]:
+    """Work on `store`, closed after it; a failure to write the state (raised alone or in the exception group of
+    the work's tasks) is raised as `error(the SQLite error)`, which says what it means for the work."""
     try:
         try:
-            _lock_outputs(p, store)
-            on_report, on_output = _report_hooks(p, report_every=options.report_every) if report else (None, None)
-            ex = Executor(p, prov, store, options=options, on_progress=on_progress, on_report=on_report,
-                          on_output=on_output, argv=argv)
-            with _fewer_collections():
-                return anyio.run(ex.run)
+            yield
         finally:
             store.close()
     except BaseException as exc:
-        # The run's state could not be written (a full disk, another process's write transaction) once it began:
-        # the task group ended every task, so nothing more is sent; said as such, not as the group of the tasks'
-        # errors. Before, nothing was sent: said with the state's path and what to do.
         failed = store_error(exc)
         if failed is None:
             raise
-        if store.run_id is None:
-            raise store.unusable(failed, then=command) from exc
-        raise store.unwritable(failed) from exc
+        raise error(failed) from exc
 
 
 @contextlib.contextmanager
@@ -506,20 +513,12 @@ def cancel(m: Manifest | str | Path) -> CancelResult:
     store = Store(db, outputs_dir=p.outputs_dir)
     result = CancelResult()
     asked: list[str] = []  # the jobs whose cancel request the provider took
-    try:
-        try:
-            _cancel_in_flight(p, prov, store, result, asked)
-            return result
-        finally:
-            store.close()
-    except BaseException as exc:
-        # A write of the state failed: the task group ended the other requests; said as such, with the requests
-        # whose outcome went unrecorded, not as the group of the tasks' errors.
-        failed = store_error(exc)
-        if failed is None:
-            raise
-        done = {*result.cancelled, *result.failed}
-        raise store.cancel_unwritable(failed, sent=[k for k in asked if k not in done]) from exc
+    # A write of the state failed: the task group ended the other requests; said with those whose outcome went
+    # unrecorded.
+    with _closed(store, lambda failed: store.cancel_unwritable(
+            failed, sent=[k for k in asked if k not in {*result.cancelled, *result.failed}])):
+        _cancel_in_flight(p, prov, store, result, asked)
+    return result
 
 
 def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, asked: list[str]) -> None:

@@ -37,3 +37,20 @@ def contents(path: Path, columns: dict[str, list[str]] | None = None) -> dict[st
     with closing(sqlite3.connect(path)) as db:
         return {t: db.execute(f"SELECT {', '.join(cols)} FROM {t} ORDER BY rowid").fetchall()
                 for t, cols in columns.items()}
+
+
+class FullDisk:
+    """A state store's connection whose disk is full from now on: every commit fails as SQLite's does."""
+
+    def __init__(self, db: object) -> None:
+        self._db = db
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._db, name)
+
+    def execute(self, sql: str, *args: object) -> object:
+        if sql == "COMMIT":
+            exc = sqlite3.OperationalError("database or disk is full")
+            exc.sqlite_errorcode = sqlite3.SQLITE_FULL
+            raise exc
+        return self._db.execute(sql, *args)

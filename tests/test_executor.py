@@ -18,6 +18,7 @@ from runner.errors import BudgetError, NotRecordedError
 from runner.executor import RunOptions
 
 from execkit import check_outputs, sha256, sim_provider, stats, write_manifest
+from statekit import FullDisk
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -1894,23 +1895,6 @@ def test_a_state_store_that_cannot_be_written_is_an_error_not_a_traceback(
            "that the folder and its files are writable and on a local disk, then `gridrun run` again" in out, out
 
 
-class _FullDisk:
-    """A state store's connection whose disk is full from now on: every commit fails as SQLite's does."""
-
-    def __init__(self, db: object) -> None:
-        self._db = db
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._db, name)
-
-    def execute(self, sql: str, *args: object) -> object:
-        if sql == "COMMIT":
-            exc = sqlite3.OperationalError("database or disk is full")
-            exc.sqlite_errorcode = sqlite3.SQLITE_FULL
-            raise exc
-        return self._db.execute(sql, *args)
-
-
 def test_a_state_store_whose_disk_fills_during_the_run_stops_it_with_an_error_and_the_next_run_pays_nothing_twice(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -1923,8 +1907,8 @@ def test_a_state_store_whose_disk_fills_during_the_run_stops_it_with_an_error_an
     follow = ex_mod.Executor._follow
 
     async def disk_full(self, *args, **kw):
-        if not isinstance(self.store.db, _FullDisk):
-            self.store.db = _FullDisk(self.store.db)
+        if not isinstance(self.store.db, FullDisk):
+            self.store.db = FullDisk(self.store.db)
         return await follow(self, *args, **kw)
 
     monkeypatch.setattr(ex_mod.Executor, "_follow", disk_full)

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -23,6 +24,7 @@ from runner.errors import NotRecordedError
 from runner.executor import RunOptions, RunResult
 from runner.export import export_rows, summary
 from runner.providers import SIM_WORLD
+from runner.providers.base import VideoStatus
 from runner.sim.config import SimConfig
 from runner.sim.engine import Sim
 from runner.sim.serve import running_server
@@ -31,6 +33,7 @@ from runner.state import Store
 from runner.stats import run_statistics
 
 from execkit import check_outputs, sha256, sim_provider, stats, write_manifest
+from statekit import FullDisk
 
 
 def _wait_for(pred, timeout: float = 30.0) -> None:
@@ -289,23 +292,6 @@ def _left_rendering(tmp_path: Path) -> Path:
     return m
 
 
-class _FullDisk:
-    """A state store's connection whose disk is full from now on: every commit fails as SQLite's does."""
-
-    def __init__(self, db: object) -> None:
-        self._db = db
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._db, name)
-
-    def execute(self, sql: str, *args: object) -> object:
-        if sql == "COMMIT":
-            exc = sqlite3.OperationalError("database or disk is full")
-            exc.sqlite_errorcode = sqlite3.SQLITE_FULL
-            raise exc
-        return self._db.execute(sql, *args)
-
-
 @pytest.mark.parametrize("why", ["held", "full"])
 def test_a_cancel_that_cannot_write_the_state_says_which_requests_stand_and_cancel_again_records_them(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, why: str
@@ -332,7 +318,7 @@ def test_a_cancel_that_cannot_write_the_state_says_which_requests_stand_and_canc
         cancel_job = Store.cancel_job
 
         def disk_full(self: Store, *args: object, **kw: object) -> object:
-            self.db = _FullDisk(self.db)
+            self.db = FullDisk(self.db)
             return cancel_job(self, *args, **kw)
 
         monkeypatch.setattr(Store, "cancel_job", disk_full)
@@ -363,23 +349,14 @@ def test_cancel_records_an_ended_renders_cost_as_the_run_does_the_counted_figure
     render reported at $0 was not charged: its $0 counts, not doubted."""
     m = _left_rendering(tmp_path)
     estimate = api.status(m).jobs[0].cost_estimate_micros
-    provider = api._provider
 
-    def in_cents(p: object) -> object:
-        prov = provider(p)
-        get = prov.get
+    def in_cents(status: VideoStatus) -> VideoStatus:
+        if ended == "failed":
+            return dataclasses.replace(status, status="failed", error_code="UPSTREAM_ERROR",
+                                       error_message="render failed", cost_micros=estimate * factor)
+        return dataclasses.replace(status, cost_micros=estimate * factor)
 
-        async def reported(client: httpx.AsyncClient, video_id: str) -> object:
-            status = await get(client, video_id)
-            if ended == "failed":
-                return dataclasses.replace(status, status="failed", error_code="UPSTREAM_ERROR",
-                                           error_message="render failed", cost_micros=estimate * factor)
-            return dataclasses.replace(status, cost_micros=estimate * factor) if status.terminal else status
-
-        prov.get = reported
-        return prov
-
-    monkeypatch.setattr(api, "_provider", in_cents)
+    _reporting(monkeypatch, in_cents)
     result = api.cancel(m)
     assert (result.cancelled if ended == "cancelled" else list(result.failed)) == list(_states(m))
     counted, doubted = (estimate, True) if factor else (0, False)
@@ -711,14 +688,7 @@ def test_a_signal_at_any_moment_of_the_start_ends_the_run_as_interrupted(tmp_pat
                                extra={"matrix": {"style": ["anime"], "seed": [10 * i + 1, 10 * i + 2]}})
             manifests.append(m)
             proc = _start_held([sys.executable, *(_SCRIPT if i % 2 else _MODULE), "run", str(m)], folder)
-            try:
-                time.sleep(delay)
-                proc.send_signal(signum)
-                _, err = proc.communicate(timeout=60)
-            finally:
-                if proc.poll() is None:
-                    proc.kill()
-                    proc.communicate()
+            err = _signalled(proc, signum, lambda: time.sleep(delay), timeout=60)
             assert proc.returncode == 130, (delay, proc.returncode, err)
             assert "Traceback" not in err and "interrupted" in err, (delay, err)
             try:
@@ -799,6 +769,19 @@ def test_a_signal_as_the_run_ends_is_recorded_and_leaves_the_commands_own_handle
     monkeypatch.setattr(Executor, "_finish", real)
 
 
+def _signalled(proc: subprocess.Popen, signum: int, wait: Callable[[], object], *, timeout: float) -> str:
+    """`proc`'s standard error once `signum`, sent after `wait()`, ended it; killed if it outlives `timeout` (or
+    `wait` fails)."""
+    try:
+        wait()
+        proc.send_signal(signum)
+        return proc.communicate(timeout=timeout)[1]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
 _ENDED_WITH_A_THREAD_LEFT = """
 import threading, time
 import runner.cli
@@ -820,15 +803,12 @@ def test_a_signal_after_the_command_ended_leaves_its_exit_code(signum: int) -> N
     command exits at once with its own code, not killed (143) nor interrupted (130)."""
     proc = subprocess.Popen([sys.executable, "-c", _ENDED_WITH_A_THREAD_LEFT], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    try:
+
+    def ended() -> None:
         assert proc.stdout is not None and proc.stdout.readline() == "ended\n"
         time.sleep(0.3)
-        proc.send_signal(signum)
-        _, err = proc.communicate(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+
+    err = _signalled(proc, signum, ended, timeout=10)
     assert proc.returncode == 3, (proc.returncode, err)
     assert "Traceback" not in err
 
