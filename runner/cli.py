@@ -731,15 +731,16 @@ def _watch(args: argparse.Namespace) -> int:
                 continue
             stats = run_statistics(snap)
             gone = snap.run.process_gone()
-            ended = snap.run.ended_at is not None and not gone
+            settled = snap.run.ended_at is not None or gone  # it will not move again
             first_reading, first = first, False
-            if ended and api.run_starting(manifest, snap.run, state_dir=args.state):
+            if settled and api.run_starting(manifest, snap.run, state_dir=args.state):
                 if not waiting:  # `gridrun run` or `retry` just started: its run is not recorded yet
-                    err.print(f"run {snap.run.id} has ended; waiting for the run starting to record itself", markup=False)
+                    was = "'s process is gone" if gone else " has ended"
+                    err.print(f"run {snap.run.id}{was}; waiting for the run starting to record itself", markup=False)
                     waiting = True
                 time.sleep(every)
                 continue
-            if ended and first_reading:
+            if settled and first_reading:
                 time.sleep(START_GRACE)  # a run started with this watch may say so a moment after this reading
                 continue
             if snap.run.ended_at is not None or gone:

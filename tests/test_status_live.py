@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 from execkit import write_manifest
 
+from runner import api
+
 IN_FLIGHT = ("submitting", "submitted", "running", "downloading")
 
 
@@ -374,12 +376,21 @@ def _planning_slowly(manifest: Path, cwd: Path, *, seconds: float) -> subprocess
 
 
 @pytest.mark.timeout(150)
-def test_watch_started_with_a_run_still_planning_follows_that_run_and_exits_with_its_code(tmp_path: Path) -> None:
+@pytest.mark.parametrize("before", ["incomplete", "gone"])
+def test_watch_started_with_a_run_still_planning_follows_that_run_and_exits_with_its_code(
+    tmp_path: Path, before: str
+) -> None:
     """`gridrun run` says it is starting before it plans, and `status --watch` started at the same moment waits
-    for it and exits with its code, where it reported the previous run's end (incomplete, exit 4) as soon as it
-    read the state, the new run still planning and its lock not taken."""
+    for it and exits with its code, where it reported the previous run's end (incomplete, exit 4; or gone, its
+    process killed, exit 5) as soon as it read the state, the new run still planning and its lock not taken."""
     manifest = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 2.0, "jitter": 0.0})
-    assert _gridrun("run", str(manifest), "--no-report", "--timeout", "0.5", cwd=tmp_path).returncode == 4
+    if before == "incomplete":
+        assert _gridrun("run", str(manifest), "--no-report", "--timeout", "0.5", cwd=tmp_path).returncode == 4
+    else:
+        killed = subprocess.run([sys.executable, "-m", "runner.cli", "run", str(manifest), "--no-report"], cwd=tmp_path,
+                                capture_output=True, timeout=120, check=False,
+                                env={**os.environ, "GRIDRUN_CRASH_AT": "after-submit:1"})
+        assert killed.returncode == -9 and api.status(manifest).run.shown_status == "gone", killed.stderr[-500:]
     runner = _planning_slowly(manifest, tmp_path, seconds=2.0)
     try:
         with _watching(manifest, tmp_path, every=0.2) as watcher:
@@ -390,7 +401,8 @@ def test_watch_started_with_a_run_still_planning_follows_that_run_and_exits_with
             runner.kill()
             runner.wait()
     assert watcher.returncode == 0, stdout + stderr
-    assert "run 1 has ended; waiting for the run starting to record itself" in stderr, stderr
+    was = "'s process is gone" if before == "gone" else " has ended"
+    assert f"run 1{was}; waiting for the run starting to record itself" in stderr, stderr
     end = json.loads(stdout.splitlines()[-1])
     assert end["event"] == "end" and end["run"] == 2 and end["status"] == "done" and end["exit_code"] == 0, end
     assert end["counts"]["done"] == 2, end
