@@ -233,6 +233,7 @@ def test_a_sim_knob_that_is_no_finite_number_is_refused_before_anything_is_sent(
 @pytest.mark.parametrize(("knob", "error"), [
     ("balance: 1e308", "sim.balance: balance must be at most 1,000,000,000 USD, got 1e+308"),
     ("cost_factor: 1e308", "sim.cost_factor: cost_factor must be at most 1,000,000, got 1e+308"),
+    ("cancel_charge: 1e308", "sim.cancel_charge: cancel_charge must be between 0 and 1, got 1e+308"),
     ("render_time: 1e308", "sim.render_time: render_time must be at most 86,400 seconds (a day), got 1e+308"),
     ("seed: 1e308", "sim.seed: seed must be a whole number from -2**63 to 2**63 - 1, got a number of 309 digits"),
     ("error_statuses: []",

@@ -182,6 +182,10 @@ class SimConfig:
     cost_factor: float = 1.0
     """Multiplies the `metadata.cost` reported for a completed video (and its request log entry's `cost`), not
     what the account owes: 0 reports a free render, 1000000 a figure in micro-dollars."""
+    cancel_charge: float = 0.0
+    """Fraction of its price a video cancelled while rendering is charged (and reports as `metadata.cost`, times
+    `cost_factor`), as a provider that promises no refund may: 0 charges nothing, 1 the whole price. A video
+    cancelled while queued is never charged."""
     balance: float | None = None
     """Account balance in USD; creates that would overdraw it get 402 INSUFFICIENT_BALANCE. None = unlimited."""
 
@@ -231,7 +235,8 @@ class SimConfig:
         script = tuple(r if isinstance(r, FaultRule) else FaultRule.from_dict(r) for r in self.script)
         object.__setattr__(self, "script", script)
         object.__setattr__(self, "error_statuses", _statuses(self.error_statuses))
-        for name in ("failure_rate", "error_rate", "reset_rate", "rate_limited_rate", "slow_rate", "jitter"):
+        for name in ("failure_rate", "error_rate", "reset_rate", "rate_limited_rate", "slow_rate", "jitter",
+                     "cancel_charge"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ConfigError(f"{name} must be between 0 and 1, got {value!r}")

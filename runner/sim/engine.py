@@ -85,7 +85,7 @@ class Sim:
         # What the account owes (`committed_micros`), kept as videos come and fail instead of summed each time:
         self._owed = 0  # the cost of every video admitted
         self._failing: list[tuple[float, int, Video]] = []  # by end: the videos that end failed, not yet counted
-        self._failed = 0  # the cost of the videos that ended failed by `_counted_at`
+        self._failed = 0  # the cost given back by the videos that ended failed by `_counted_at`
         self._counted_at = -math.inf
         self._configure(self.config)
 
@@ -107,7 +107,7 @@ class Sim:
                 entry.error = tuple(rec["error"]) if rec.get("error") else None
                 self.counts["rejected"] += rec["status"] < 500
             elif kind == "cancel" and rec["id"] in self.videos:  # (a file begun again after its deletion
-                self._cancel(self.videos[rec["id"]], rec["at"])  # may name videos it lost)
+                self._cancel(self.videos[rec["id"]], rec["at"], rec.get("charge", 0.0))  # may name videos it lost)
 
     def _write(self, record: dict[str, Any], *, required: bool = True) -> None:
         """Append `record` to the world's file, if it has one.
@@ -229,14 +229,14 @@ class Sim:
             self.by_key.setdefault(video.key, []).append(video)
 
     def committed_micros(self, now: float) -> int:
-        """What the account owes for videos completed or still rendering."""
+        """What the account owes for videos completed or still rendering, and what cancels charged."""
         if now < self._counted_at:  # the clock went back: a video counted failed may not have failed yet
-            return sum(v.cost_micros for v in self.order if v.status(now) is not Status.FAILED)
+            return sum(v.owed_micros(now) for v in self.order)
         held = []
         while self._failing and self._failing[0][0] <= now:
             item = heapq.heappop(self._failing)
             if item[2].status(now) is Status.FAILED:
-                self._failed += item[2].cost_micros
+                self._failed += item[2].cost_micros - item[2].cancel_micros
             else:  # made at this very instant: queued until the clock moves on
                 held.append(item)
         for item in held:
@@ -280,15 +280,19 @@ class Sim:
         """
         video = self.get(video_id)
         now = self.clock()
+        charge = self.config.cancel_charge
         if video.slot.cancelled_at is None and now < video.slot.end:
-            self._write({"t": "cancel", "id": video.id, "at": now})
-        self._cancel(video, now)
+            self._write({"t": "cancel", "id": video.id, "at": now, "charge": charge})
+        self._cancel(video, now, charge)
         return video
 
-    def _cancel(self, video: Video, at: float) -> None:
+    def _cancel(self, video: Video, at: float, charge: float) -> None:
+        """Cancel `video` at `at`, charging `charge` of its price if it was rendering then."""
         if video.slot.cancelled_at is not None or at >= video.slot.end:
             return  # finished, or cancelled already: nothing changes
         self.scheduler.cancel(video.slot, at)
+        if video.slot.start < video.slot.end:  # it rendered until `at` (a queued one ends where it starts)
+            video.cancel_micros = round(video.cost_micros * charge)
         # The video now ends failed, and the videos behind it end earlier: count the failures again.
         self._failing = [(v.slot.end, v.seq, v) for v in self.order if v.failure or v.slot.cancelled_at is not None]
         heapq.heapify(self._failing)
@@ -416,7 +420,7 @@ class Sim:
         elif state is Status.FAILED:
             code = video.error_code() or "UPSTREAM_ERROR"
             out["error"] = {"code": code, "message": _FAILURE_MESSAGES.get(code, "The upstream provider failed to render the video.")}
-            cost = 0
+            cost = self.reported_charge_micros(video)
         out["metadata"] = {
             "provider": "pixverse",
             "provider_name": "PixVerse",
@@ -430,14 +434,21 @@ class Sim:
         return out
 
     def reported_micros(self, video: Video) -> int:
-        """The cost reported for a finished render: its price, times the `cost_factor` knob."""
+        """The cost reported for a completed render: its price, times the `cost_factor` knob."""
         return round(video.cost_micros * self.config.cost_factor)
+
+    def reported_charge_micros(self, video: Video) -> int:
+        """The cost reported for a render that ended failed: what cancelling it charged (0 for a failure, or
+        for a cancel while queued or with no `cancel_charge`), times the `cost_factor` knob."""
+        return round(video.cancel_micros * self.config.cost_factor)
 
     def request_json(self, entry: LogEntry) -> dict[str, Any]:
         now = self.clock()
         video = entry.video
         status = entry.status(now)
         cost = self.reported_micros(video) if video is not None and status in ("completed", "pending") else None
+        if video is not None and status == "cancelled" and video.cancel_micros:
+            cost = self.reported_charge_micros(video)
         return {
             "id": entry.id,
             "object": "request",
@@ -477,7 +488,8 @@ class Sim:
             "downloads": self.counts["downloads"],
             "throttled": self.counts["throttled"],
             "faults": dict(self.fault_counts),
-            "billed_micros": sum(v.cost_micros for v in self.order if v.status(now) is Status.COMPLETED),
+            "billed_micros": sum(v.owed_micros(now) for v in self.order  # completed, and what cancels charged
+                                 if v.status(now) in (Status.COMPLETED, Status.FAILED)),
             "encodes": cache.misses,
             "cache_hits": cache.hits,
             "encode_seconds": round(cache.encode_seconds, 4),

@@ -37,6 +37,8 @@ class Video:
     request_id: str
     slot: Slot
     picture_seed: int
+    cancel_micros: int = 0
+    """What cancelling it charged: the `cancel_charge` knob's part of its price when it was rendering, else 0."""
     size_bytes: int | None = None
     url_token: str | None = None
     url_issued: float = 0.0
@@ -55,6 +57,10 @@ class Video:
         if self.slot.cancelled_at is not None or self.failure:
             return Status.FAILED
         return Status.COMPLETED
+
+    def owed_micros(self, now: float) -> int:
+        """What the account owes for it at `now`: its price, until it ends failed (then what a cancel charged)."""
+        return self.cancel_micros if self.status(now) is Status.FAILED else self.cost_micros
 
     def error_code(self) -> str | None:
         """Why the video fails (or failed): its failure code, or `cancelled`."""

@@ -54,6 +54,8 @@ _FLAGS: list[tuple[str, str, type, str]] = [
     ("--expired-status", "expired_status", int, "status of an expired output URL: 403, 404 or 410"),
     ("--balance", "balance", float, "account balance in USD (402 when exceeded)"),
     ("--cost-factor", "cost_factor", float, "multiply the metadata.cost reported for completed videos"),
+    ("--cancel-charge", "cancel_charge", float,
+     "fraction of its price a video cancelled while rendering is charged (0 = nothing, 1 = all)"),
     ("--seed", "seed", int, "seed for render times, failures, faults and pictures"),
     ("--api-key", "api_key", str, "require this Bearer key (default: accept any)"),
     ("--max-side", "max_side", int, "long side of encoded clips, pixels"),

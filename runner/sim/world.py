@@ -2,8 +2,9 @@
 
 One JSON object per line, in the order things happened: the world's beginning (`world`: its epoch, which ids
 derive from), every create the simulator accepted (`create`: the video as made, with its request-log entry),
-every create it refused or failed (`log`), and every cancel (`cancel`). Statuses follow from these and the
-clock, so replaying the lines rebuilds the world exactly; URL tokens follow from ids and are issued again.
+every create it refused or failed (`log`), and every cancel (`cancel`, with the `cancel_charge` it applied).
+Statuses follow from these and the clock, so replaying the lines rebuilds the world exactly; URL tokens follow
+from ids and are issued again.
 
 Lines are appended before the simulator answers, and not synced: a killed process loses nothing it answered;
 a power cut may lose the last answers, as a provider's outage would. A line cut short by a kill is dropped

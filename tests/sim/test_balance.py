@@ -1,8 +1,9 @@
 """What the simulated account owes (`Sim.committed_micros`, the balance and its 402): videos completed or
-still rendering count, failed and cancelled ones do not, as the clock moves."""
+still rendering count, failed and cancelled ones do not (but for what a cancel charged), as the clock moves."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from pathlib import Path
 
@@ -20,14 +21,15 @@ BODY = {"model": "pixverse-v5.6", "quality": "360p", "duration": 5}
 
 def owed(sim: Sim, now: float) -> int:
     """What the account owes at `now`, counted the long way."""
-    return sum(v.cost_micros for v in sim.order if v.status(now) is not Status.FAILED)
+    return sum(v.cost_micros if v.status(now) is not Status.FAILED else v.cancel_micros for v in sim.order)
 
 
 @pytest.mark.parametrize("seed", range(6))
 def test_what_the_account_owes_follows_creates_failures_and_cancels(seed: int, tmp_path: Path) -> None:
     rng = random.Random(seed)
     clock = FakeClock()
-    config = SimConfig(render_time=10, jitter=0.5, concurrency=3, max_side=64, failure_rate=0.3, seed=seed)
+    config = SimConfig(render_time=10, jitter=0.5, concurrency=3, max_side=64, failure_rate=0.3, seed=seed,
+                       cancel_charge=0.0 if seed % 2 else 0.5)
     path = tmp_path / "world.jsonl"
     sim = Sim(config, clock=clock, world=World.open(path))
     for step in range(300):
@@ -48,7 +50,10 @@ def test_what_the_account_owes_follows_creates_failures_and_cancels(seed: int, t
         assert sim.committed_micros(now) == owed(sim, now)
     assert sim.stats()["creates"] > 50 and any(v.slot.cancelled_at for v in sim.order)
     assert any(v.failure for v in sim.order)
-    again = Sim(config, clock=clock, world=World.open(path))  # replayed from the world's file
+    assert any(v.cancel_micros for v in sim.order) == (seed % 2 == 0)
+    # replayed from the world's file, each cancel charging what it charged then, whatever the knob is now
+    again = Sim(dataclasses.replace(config, cancel_charge=0.0 if config.cancel_charge else 1.0), clock=clock,
+                world=World.open(path))
     for later in (0.0, 5.0, 100.0):
         assert again.committed_micros(clock() + later) == owed(sim, clock() + later) == sim.committed_micros(clock() + later)
 

@@ -249,6 +249,7 @@ async def test_injected_5xx_on_a_create_with_an_unreadable_body_still_answers(ap
     ("knobs", "named"),
     [
         ({"failure_rate": 1.5}, "failure_rate"),
+        ({"cancel_charge": 1.5}, "cancel_charge must be between 0 and 1, got 1.5"),
         ({"concurrency": 0}, "concurrency"),
         ({"expired_status": 500}, "expired_status"),
         ({"retry_after_style": "soon"}, "retry_after_style"),

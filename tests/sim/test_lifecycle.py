@@ -95,6 +95,29 @@ async def test_cancelling_a_finished_video_changes_nothing(api: Api) -> None:
     assert (await api.video(video))["status"] == "completed"
 
 
+async def test_cancel_charge_charges_a_part_of_the_price_of_a_video_cancelled_while_rendering(api: Api) -> None:
+    """A provider that promises no refund: the video cancelled while rendering reports and owes `cancel_charge` of
+    its price (its reported cost times `cost_factor`, as a completed one's); the one cancelled while queued, $0."""
+    api.configure(concurrency=1, cancel_charge=0.4, balance=10.0)
+    rendering = (await api.create(prompt="rendering")).json()["id"]
+    queued = (await api.create(prompt="queued")).json()["id"]
+    api.clock.advance(4)
+    for video in (rendering, queued):
+        assert (await api.client.delete(f"/videos/{video}")).status_code == 204
+    api.clock.advance(1)
+    charged, free = await api.video(rendering), await api.video(queued)
+    assert (charged["status"], charged["error"]["code"], charged["metadata"]["cost"]) == ("failed", "cancelled", 0.14)
+    assert (free["status"], free["error"]["code"], free["metadata"]["cost"]) == ("failed", "cancelled", 0)
+    log = {e["video_id"]: e for e in (await api.client.get("/requests")).json()["data"]}
+    assert (log[rendering]["status"], log[rendering]["cost"]) == ("cancelled", 0.14)
+    assert (log[queued]["status"], log[queued]["cost"]) == ("cancelled", None)
+    assert (await api.client.get("/balance")).json()["balance"] == 9.86
+    assert api.stats()["billed_micros"] == 140_000 and api.stats()["cancelled"] == 2
+    api.configure(cost_factor=100)  # the figure reported, not what the account owes
+    assert (await api.video(rendering))["metadata"]["cost"] == 14.0
+    assert (await api.client.get("/balance")).json()["balance"] == 9.86
+
+
 async def test_failure_rate_fails_a_seeded_fraction_with_the_configured_code(api: Api) -> None:
     api.configure(failure_rate=0.5, failure_code="CONTENT_POLICY_VIOLATION")
     ids = [(await api.create(prompt=f"p{i}")).json()["id"] for i in range(40)]
