@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -283,10 +284,10 @@ def test_cancel_of_a_manifest_that_never_ran_is_a_usage_error_that_creates_nothi
     assert not (tmp_path / ".gridrun").exists()
 
 
-def _left_rendering(tmp_path: Path) -> Path:
+def _left_rendering(tmp_path: Path, **knobs: Any) -> Path:
     """A manifest of one job that its run left rendering at the simulator kept in the state folder (the run
-    stopped waiting at its timeout), where a later `cancel` finds it."""
-    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 30, "jitter": 0.0})
+    stopped waiting at its timeout), where a later `cancel` finds it; `knobs` are more of the simulator's."""
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 30, "jitter": 0.0, **knobs})
     assert api.run(m, report=False, options=RunOptions(timeout=0.3)).status == "incomplete"
     assert _in_flight(m) == 1
     return m
@@ -390,21 +391,23 @@ def _reporting(monkeypatch: pytest.MonkeyPatch, ended: object) -> None:
     monkeypatch.setattr(api, "_provider", build)
 
 
-@pytest.mark.parametrize(("who", "factor"), [("run", 0.5), ("run", 100), ("run", 0), ("cancel", 0.5)],
+@pytest.mark.parametrize(("who", "charge", "factor"), [("run", 0.5, 1), ("run", 1.0, 100), ("run", 0.0, 1),
+                                                        ("cancel", 0.5, 1)],
                          ids=["run-charged", "run-in-cents", "run-free", "cancel-charged"])
 def test_a_cancelled_renders_cost_is_recorded_and_spent_alike_whether_the_run_or_cancel_finds_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, who: str, factor: float
+    tmp_path: Path, who: str, charge: float, factor: int
 ) -> None:
-    """The provider charged for a render cancelled at it (half the estimate; a figure in cents, doubted, for which
-    the estimate counts; $0, nothing): the run that finds it cancelled records on the job what it counted and what
-    was reported, as `gridrun cancel` does, and `status`, the export's cost and spent say what the run spent."""
-    m = _left_rendering(tmp_path)
+    """The simulator charged for a render cancelled while rendering (`cancel_charge`: half the estimate; all of
+    it, reported in cents by `cost_factor`, doubted, for which the estimate counts; $0, nothing): the run that
+    finds it cancelled records on the job what it counted and what was reported, as `gridrun cancel` does, and
+    `status`, the export's cost and spent say what the run spent."""
+    knobs = {"cancel_charge": charge, "cost_factor": factor}
+    m = _left_rendering(tmp_path, **knobs)
     (job,) = api.status(m).jobs
     estimate = job.cost_estimate_micros
-    reported = round(estimate * factor)
-    _reporting(monkeypatch, lambda status: dataclasses.replace(status, cost_micros=reported))
+    reported = round(estimate * charge * factor)
     if who == "run":
-        world = _world(m)
+        world = _world(m, SimConfig(**knobs))  # cancelled by another client, under the manifest's knobs
         world.cancel(str(job.provider_id))
         world.world.close()
         result = api.run(m, report=False, options=RunOptions(poll_interval=0.1))
@@ -423,6 +426,35 @@ def test_a_cancelled_renders_cost_is_recorded_and_spent_alike_whether_the_run_or
     assert (row["cost_usd"], row["cost_reported_usd"], row["cost_doubted"]) == \
            (counted / 1e6 or None, reported / 1e6, doubted)
     assert summary(snap)["spent_usd"] == counted / 1e6
+
+
+def test_gridrun_cancel_of_a_render_the_simulator_charges_for_shows_its_charge_in_status_export_and_spent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The simulator charges 40 % of the price of a render cancelled while rendering (`cancel_charge`; Lumenfall
+    promises no refund): `gridrun cancel` records that as the job's cost, reported and counted, not doubted, and
+    `status`, the export's rows and summary and spent say it, as does what the simulator's account owes."""
+    from runner.cli import main
+
+    m = _left_rendering(tmp_path, cancel_charge=0.4)
+    (job,) = api.status(m).jobs
+    charged = round(job.cost_estimate_micros * 0.4)
+    assert 0 < charged < job.cost_estimate_micros
+    capsys.readouterr()
+    assert main(["cancel", str(m)]) == 0
+    assert "cancelled 1 job at the provider" in capsys.readouterr().out
+    main(["status", str(m)])
+    status = " ".join(capsys.readouterr().out.split())
+    assert f"spent ${charged / 1e6:,.2f}," in status, status
+    assert main(["export", str(m), "--format", "jsonl", "--format", "json"]) == 0
+    rows_path, doc_path = (Path.cwd() / line for line in capsys.readouterr().out.split())
+    (row,) = [json.loads(line) for line in rows_path.read_text().splitlines()]
+    assert (row["state"], row["cost_usd"], row["cost_reported_usd"], row["cost_doubted"]) == \
+           ("cancelled", charged / 1e6, charged / 1e6, False)
+    assert json.loads(doc_path.read_text())["summary"]["spent_usd"] == charged / 1e6
+    snap = api.status(m)
+    assert snap.spent_micros == snap.manifest_spent_micros == charged
+    assert _world(m).stats()["billed_micros"] == charged
 
 
 def test_cancel_while_a_run_holds_the_state_says_how_to_stop_it_first(tmp_path: Path) -> None:
@@ -525,9 +557,9 @@ _KEPT = ("3 re-renders of done jobs (--force, retry) cancelled at the provider: 
          "done as before")
 
 
-def _world(m: Path) -> Sim:
-    """The simulator kept in the manifest's state folder, as a later process finds it."""
-    return Sim(SimConfig(), clock=time.time, world=World.open(m.parent / ".gridrun" / SIM_WORLD))
+def _world(m: Path, config: SimConfig | None = None) -> Sim:
+    """The simulator kept in the manifest's state folder, as a later process finds it (with its knobs `config`)."""
+    return Sim(config or SimConfig(), clock=time.time, world=World.open(m.parent / ".gridrun" / SIM_WORLD))
 
 
 def _rerenders_in_flight(m: Path) -> dict[str, tuple[str, str]]:
