@@ -109,6 +109,8 @@ def plan(m: Manifest | str | Path, *, max_jobs: int | None = None) -> Plan:
 
 
 def _check_sim_knobs(m: Manifest) -> None:
+    """:raises ManifestError: a knob of the manifest's `sim:` block unusable alone (each one at its line), or
+        knobs unusable together (at the line of the last of them)."""
     from .sim.config import ConfigError, SimConfig
 
     knobs = m.data.get("sim") or {}
@@ -119,8 +121,14 @@ def _check_sim_knobs(m: Manifest) -> None:
         try:
             SimConfig.from_dict({name: value})
         except ConfigError as exc:
-            errors.append(m.error(("sim", name), str(exc)))
+            if not exc.knobs:  # a combination is judged below, with the manifest's other knobs, not the defaults
+                errors.append(m.error(("sim", name), str(exc)))
     manifest_mod.raise_all(errors)
+    try:
+        SimConfig.from_dict(knobs)
+    except ConfigError as exc:
+        named = [name for name in knobs if name in exc.knobs]  # at the last of them the manifest sets
+        raise m.error(("sim", named[-1]) if named else ("sim",), str(exc)) from exc
 
 
 def _stored(store: Store, p: Plan) -> tuple[dict[str, Stored], dict[str, str]]:

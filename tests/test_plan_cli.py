@@ -252,6 +252,40 @@ def test_a_sim_knob_of_a_huge_finite_figure_is_refused_before_anything_is_sent(
     assert not (tmp_path / ".gridrun" / "sim-world.jsonl").exists()
 
 
+@pytest.mark.parametrize(("knobs", "column", "error"), [
+    ("render_time: 40000, time_scale: 3", 27,
+     ("sim.time_scale: render_time × time_scale, a render's mean time, must be at most 86,400 seconds (a day), got "
+      "40000.0 × 3.0 = 120,000 seconds: lower one of them")),
+    ("time_scale: 1000000", 7,  # over the default render_time, 2 s
+     ("sim.time_scale: render_time × time_scale, a render's mean time, must be at most 86,400 seconds (a day), got "
+      "2.0 × 1000000.0 = 2,000,000 seconds: lower one of them")),
+    ("time_scale: 50000, jitter: 0, render_time: 2", 37,
+     ("sim.render_time: render_time × time_scale, a render's mean time, must be at most 86,400 seconds (a day), got "
+      "2.0 × 50000.0 = 100,000 seconds: lower one of them")),
+])
+def test_a_render_time_scaled_past_a_day_is_refused_at_the_later_of_its_two_knobs_before_anything_is_sent(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path, knobs: str, column: int, error: str) -> None:
+    """render_time and time_scale each within their bounds multiplied into a render of up to 2.7 millennia: the
+    run sent its creates and waited on them for ever."""
+    m = write(tmp_path / "s.yaml", head=HEAD, body=f"provider: sim\nparams:\n  prompt: x\nsim: {{{knobs}}}\n")
+    code, out, err = run_cli(capsys, "validate", str(m))
+    assert (code, out) == (2, "")
+    assert err.startswith(f"error: {m}:7:{column}: {error}\n"), err
+    assert main(["run", str(m), "--no-report"]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+    assert not (tmp_path / ".gridrun" / "sim-world.jsonl").exists()
+
+
+def test_a_time_scale_past_what_the_default_render_time_allows_is_judged_with_the_manifests_render_time(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """Each knob is checked alone over the defaults, where time_scale 1000000 makes a 2 s render last 23 days; with
+    the manifest's render_time of 0.05 s it makes one of 14 hours, which is fine."""
+    m = write(tmp_path / "s.yaml", head=HEAD,
+              body="provider: sim\nparams:\n  prompt: x\nsim: {time_scale: 1000000, render_time: 0.05}\n")
+    code, _, err = run_cli(capsys, "validate", str(m))
+    assert (code, err) == (0, "")
+
+
 # --- gridrun plan on the examples --------------------------------------------------------------
 
 EXAMPLES = sorted(p.name for p in MANIFESTS.glob("*.yaml"))

@@ -62,7 +62,16 @@ HTTP_STATUSES = (100, 599)
 
 
 class ConfigError(ValueError):
-    """A knob has an unknown name or an unusable value; the message names the knob."""
+    """A knob has an unknown name or an unusable value, or knobs a combination past a bound; the message names
+    them.
+
+    :ivar knobs: the knobs at fault together (`render_time` and `time_scale`, whose product is bounded); empty
+        for a knob at fault alone.
+    """
+
+    def __init__(self, message: str, *, knobs: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.knobs = knobs
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,7 +281,8 @@ class SimConfig:
 
     def _check_bounds(self) -> None:
         """:raises ConfigError: a knob's figure past its upper bound (`DAY`, `MAX_FACTOR`, ...): finite, yet
-        one the simulator's arithmetic overflows (1e308 USD in micro-dollars) or a run waits on for ever."""
+        one the simulator's arithmetic overflows (1e308 USD in micro-dollars) or a run waits on for ever; or
+        render_time × time_scale past a day."""
         bounds: list[tuple[str, float, str]] = [
             *((name, DAY, "seconds (a day)") for name in ("render_time", "url_ttl", "slow_delay", "retry_after")),
             *((name, MAX_FACTOR, "") for name in ("time_scale", "cost_factor", "rate_limit")),
@@ -287,6 +297,12 @@ class SimConfig:
                 raise ConfigError(f"{name} must be at most {top:,.0f}{suffix}, got {_shown(value)}")
         if not SEED_RANGE[0] <= self.seed <= SEED_RANGE[1]:
             raise ConfigError(f"seed must be a whole number from -2**63 to 2**63 - 1, got {_shown(self.seed)}")
+        # Each within its bound, the two still multiply into a render that a run waits on for ever.
+        scaled = self.render_time * self.time_scale
+        if scaled > DAY:
+            raise ConfigError(f"render_time × time_scale, a render's mean time, must be at most {DAY:,.0f} seconds "
+                              f"(a day), got {_shown(self.render_time)} × {_shown(self.time_scale)} = {scaled:,.0f} "
+                              "seconds: lower one of them", knobs=("render_time", "time_scale"))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, base: SimConfig | None = None) -> SimConfig:

@@ -36,7 +36,7 @@ from runner.sim.world import World, WorldError
 _FLAGS: list[tuple[str, str, type, str]] = [
     ("--render-time", "render_time", float, "mean render time per video, seconds"),
     ("--jitter", "jitter", float, "render times vary by ± this fraction"),
-    ("--time-scale", "time_scale", float, "multiply every render time"),
+    ("--time-scale", "time_scale", float, "multiply every render time (render time × it: at most a day)"),
     ("--concurrency", "concurrency", int, "videos rendering at once; the rest stay queued"),
     ("--rate-limit", "rate_limit", float, "API requests per second before 429 (0 = unlimited)"),
     ("--rate-burst", "rate_burst", int, "token bucket size for --rate-limit"),

@@ -300,7 +300,7 @@ def test_a_knob_of_a_huge_finite_figure_is_refused_naming_the_knob(name: str, va
 
 def test_every_knob_takes_its_upper_bound_and_the_simulator_counts_with_it() -> None:
     """The bounds themselves are figures a run can use: a balance of $1e9 in micro-dollars and a cost reported
-    1,000,000 times over stay whole numbers."""
+    1,000,000 times over stay whole numbers. render_time and time_scale take theirs apart, their product bounded."""
     from runner.sim.config import DAY, MAX_COUNT, MAX_FACTOR, MAX_USD
     from runner.sim.engine import Sim
 
@@ -308,13 +308,31 @@ def test_every_knob_takes_its_upper_bound_and_the_simulator_counts_with_it() -> 
             "time_scale": MAX_FACTOR, "rate_limit": MAX_FACTOR, "cost_factor": MAX_FACTOR, "balance": MAX_USD,
             "concurrency": MAX_COUNT, "rate_burst": MAX_COUNT, "clip_variants": MAX_COUNT, "max_side": 8192,
             "fps": 240, "seed": 2**63 - 1}
-    config = SimConfig.from_dict(tops)
+    config = SimConfig.from_dict({**tops, "time_scale": 1.0})
+    assert SimConfig.from_dict({"render_time": DAY / MAX_FACTOR, "time_scale": MAX_FACTOR}).time_scale == MAX_FACTOR
     sim = Sim(dataclasses.replace(config, render_time=0.0, time_scale=1.0, max_side=64, fps=4), clock=FakeClock())
     video, _ = sim.create({"model": "pixverse-v5.6", "quality": "360p", "duration": 5, "prompt": "p"})
     assert sim.reported_micros(video) == video.cost_micros * 1_000_000
     for name, top in tops.items():
         with pytest.raises(ConfigError, match=f"^{name} must be "):
             SimConfig.from_dict({name: top * 2 if name != "seed" else 2**63})
+
+
+def test_a_render_time_scaled_past_a_day_is_refused_naming_both_knobs_whichever_was_changed() -> None:
+    """Each within its bound, render_time × time_scale made a render a run waited on for ever: refused, from a
+    config, from a patch of one of them over the other (`POST /_sim/config`), and up to a day taken."""
+    from runner.sim.config import DAY
+    from runner.sim.engine import Sim
+
+    message = "^render_time × time_scale, a render's mean time, must be at most 86,400 seconds \\(a day\\), got "
+    with pytest.raises(ConfigError, match=message + "86400.0 × 1.5 = 129,600 seconds: lower one of them$") as refused:
+        SimConfig(render_time=DAY, time_scale=1.5)
+    assert refused.value.knobs == ("render_time", "time_scale")
+    sim = Sim(SimConfig(render_time=10.0, time_scale=8640.0), clock=FakeClock())
+    for patch in ({"time_scale": 8641.0}, {"render_time": 10.01}):
+        with pytest.raises(ConfigError, match=message):
+            sim.configure(patch)
+    assert sim.config.render_time * sim.config.time_scale == DAY
 
 
 @pytest.mark.parametrize(
