@@ -546,12 +546,12 @@ def _altered_note(kept: Sequence[str]) -> str:
 
 def _foreign_note(kept: Sequence[str]) -> str:
     """One line for the files that no sidecar of gridrun's records (with none beside them, or edited in place)
-    that sat where a job's video went (`kept`: where each was kept)."""
+    that sat where a job's video or its poster went (`kept`: where each was kept)."""
     one = len(kept) == 1
     where = kept[0] if one else f"{Path(kept[0]).parent.parent.parent}/ (a folder per job and file)"
     return (f"{len(kept):,} file{'' if one else 's'} that no sidecar of gridrun's records (with none beside "
-            f"{'it' if one else 'them'}, or edited in place) {'was' if one else 'were'} where a job's video went: "
-            f"kept in {where} before the video took {'its' if one else 'their'} place")
+            f"{'it' if one else 'them'}, or edited in place) {'was' if one else 'were'} where a job's video or "
+            f"its poster went: kept in {where} before gridrun's took {'its' if one else 'their'} place")
 
 
 def _unfinished(counts: Mapping[str, int]) -> int:

@@ -1197,12 +1197,13 @@ class Executor:
         assert billed is not None  # a completed render counts at least its estimate
         # What `output` holds is kept under .runs/superseded/ just before the new video replaces it (both on
         # disk at every moment between): a re-run's earlier take of the job, or a file no sidecar of gridrun's
-        # records (the user's own, or a take edited in place).
+        # records (the user's own, or a take edited in place), or with no video there, an image of the user's
+        # where its poster goes.
         earlier = self.store.earlier_take(jid) if row.attempt > 1 else None
         kept: list[Path] = []
         foreign: list[tuple[Path, str]] = []
         keep: Callable[[], None] | None = None
-        if earlier is not None or os.path.lexists(output):
+        if earlier is not None or os.path.lexists(output) or os.path.lexists(output.with_suffix(".jpg")):
             folder, was = superseded_dir(self.plan.outputs_dir) / job.hash[:16], earlier[1] if earlier else None
 
             def keep_earlier() -> None:

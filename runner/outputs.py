@@ -156,6 +156,43 @@ def gridrun_sidecar(video: Path) -> dict[str, Any] | None:
     return doc if all(isinstance(doc[name], str) for name in ("key", "hash", "sha256")) else None
 
 
+POSTER_MARK = b"gridrun poster"
+"""The comment every poster gridrun writes carries (a JPEG COM segment, which Pillow puts right after the JFIF
+header): what tells gridrun's poster from an image of the user's named like a video of the grid. Posters
+written before it have none; one beside gridrun's video or sidecar is still taken for gridrun's."""
+
+_JPEG_HEAD = 512  # bytes read for the mark: the SOI marker, the JFIF header (18 bytes), then the comment
+
+
+def gridrun_poster(path: Path) -> bool:
+    """The file at `path` is a JPEG whose first comment is `POSTER_MARK`, found among its first few hundred
+    bytes (the segments before the image data). False when there is none, it is unreadable or no JPEG."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(_JPEG_HEAD)
+    except OSError:
+        return False
+    if head[:2] != b"\xff\xd8":
+        return False
+    pos = 2
+    while pos + 4 <= len(head) and head[pos] == 0xFF:
+        marker, length = head[pos + 1], int.from_bytes(head[pos + 2:pos + 4], "big")
+        if marker == 0xFE:
+            return head[pos + 4:pos + 2 + length] == POSTER_MARK
+        if marker == 0xDA or length < 2:  # the image data starts: no comment before it
+            return False
+        pos += 2 + length
+    return False
+
+
+def foreign_poster(video: Path) -> bool:
+    """A file sits where `video`'s poster goes (its `.jpg`) that nothing tells is gridrun's: it has no poster
+    mark (`gridrun_poster`), and no sidecar of gridrun's is beside `video` (whose absence the caller knows),
+    as one is beside a poster that an earlier version wrote."""
+    poster = video.with_suffix(".jpg")
+    return poster != video and poster.is_file() and not gridrun_poster(poster) and gridrun_sidecar(video) is None
+
+
 def sidecar_matches(video: Path, job_hash: str, provider_id: str) -> str | None:
     """The digest of `video` when its sidecar names this job, this render of it (`provider_id`: an earlier
     render of a job sent again has the same hash) and that digest; else None."""
@@ -219,9 +256,10 @@ def keep_file(
 ) -> tuple[Path, str] | None:
     """Keep what `video` holds now, with the sidecar beside it as it is (and with `poster` the `.jpg` of its
     name), as `folder/<its sha256[:16]>/<name>` like an earlier take (`keep_take`), before a job's download or
-    copy replaces it. (The path kept, its SHA-256), or None when there is nothing to keep: no file; with
-    `unless_recorded`, the take a sidecar of gridrun's beside it records (its SHA-256); with `once`, a copy
-    kept already.
+    copy replaces it. (The path kept, its SHA-256), or None when there is nothing to keep: no file (but with
+    `poster`, a `.jpg` of its name that is not gridrun's, `foreign_poster`, is kept then, alone: the poster made
+    once the video is in place would replace it); with `unless_recorded`, the take a sidecar of gridrun's
+    beside it records (its SHA-256); with `once`, a copy kept already.
 
     A done job's file that no longer has the digest its download recorded (edited or replaced in place) is
     kept whatever it is, even another job's take with its sidecar, and each time it is found (event
@@ -231,7 +269,7 @@ def keep_file(
     try:
         sha256 = sha256_file(video)
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-        return None
+        return _keep_lone_poster(video, folder, once=once) if poster else None
     if unless_recorded:
         doc = gridrun_sidecar(video)
         if doc is not None and doc["sha256"] == sha256:
@@ -242,6 +280,24 @@ def keep_file(
     for beside in (sidecar_path(video), *((video.with_suffix(".jpg"),) if poster else ())):
         if beside != video and beside.is_file():
             atomic_write(aside.with_suffix(beside.suffix), beside.read_bytes(), sync_folder_after=False)
+    sync_folder(os.fspath(aside))
+    return aside, sha256
+
+
+def _keep_lone_poster(video: Path, folder: Path, *, once: bool) -> tuple[Path, str] | None:
+    """Keep the `.jpg` of missing `video`'s name when it is not gridrun's (`foreign_poster`), as `keep_file`
+    keeps a file: the poster made once the video is in place would replace it. (The path kept, its SHA-256),
+    or None."""
+    if not foreign_poster(video):
+        return None
+    image = video.with_suffix(".jpg")
+    try:
+        sha256 = sha256_file(image)
+    except OSError:
+        return None
+    if once and verified(take_path(folder, sha256, image.name), sha256):
+        return None
+    aside = _keep(image, sha256, folder)
     sync_folder(os.fspath(aside))
     return aside, sha256
 

@@ -25,7 +25,7 @@ from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup
 
 from .export import STATE_GROUPS, dumps, earlier_folder, export_rows, files_of, run_folder, summary, write_exports
-from .outputs import atomic_write
+from .outputs import POSTER_MARK, atomic_write
 from .resources import resource_dir
 from .state import JobRecord, Snapshot, Store
 
@@ -564,7 +564,9 @@ def _make_poster(video: str | Path, poster: str | Path) -> bool:
     except (FFmpegError, OSError, StopIteration, IndexError, ValueError):
         return False
     jpeg = io.BytesIO()
-    image.save(jpeg, format="JPEG", quality=82)
+    # The mark tells a run that the file is gridrun's poster, not an image of the user's to keep before
+    # writing over it (`outputs.foreign_poster`).
+    image.save(jpeg, format="JPEG", quality=82, comment=POSTER_MARK)
     try:
         atomic_write(poster, jpeg.getbuffer(), durable=False)
     except OSError:

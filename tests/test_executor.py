@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 import sqlite3
@@ -333,6 +334,86 @@ def test_a_file_with_no_sidecar_where_a_done_video_is_copied_is_kept_first(tmp_p
     assert sha256(mine) == job.sha256
 
 
+def _jpeg(path: Path, **save: Any) -> bytes:
+    """Write a small JPEG at `path` as Pillow writes one (`save`: its options, a `comment`, say); its bytes."""
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (32, 18), (10, 200, 30)).save(path, format="JPEG", **save)
+    return path.read_bytes()
+
+
+def _run_with_posters(m: Path, provider: Any = None, **opts: Any) -> tuple[Any, Any]:
+    """`run`, with the report and the posters it makes as videos arrive."""
+    provider = provider or sim_provider(m)
+    return api.run(m, provider=provider, options=RunOptions(**opts), report=True), provider
+
+
+def test_an_image_of_the_users_where_a_new_jobs_poster_goes_is_kept_before_the_poster_replaces_it(
+    tmp_path: Path,
+) -> None:
+    """A .jpg of the user's named like a video of the grid, with no video beside it, is not a poster gridrun
+    wrote: the run keeps it, byte for byte, under .runs/superseded/ (event foreign-kept) before its poster
+    takes its place, and the next run, finding gridrun's poster there, keeps nothing."""
+    from runner.outputs import gridrun_poster
+    from runner.state import Store
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
+    image = tmp_path / "outputs" / "t" / "anime" / "seed-1.jpg"
+    mine = _jpeg(image)
+    r1, prov = _run_with_posters(m)
+    assert r1.exit_code == 0
+    job = api.status(m).jobs[0]
+    kept = r1.outputs_dir / ".runs" / "superseded" / job.hash[:16] / sha256_bytes(mine)[:16] / image.name
+    assert r1.foreign_kept == (kept,) and kept.read_bytes() == mine
+    assert gridrun_poster(image) and image.read_bytes() != mine  # the poster in its place
+    with Store(tmp_path / ".gridrun" / "state.db", readonly=True) as store:
+        events = [json.loads(r[0]) for r in store.db.execute("SELECT detail FROM events WHERE kind='foreign-kept'")]
+    assert events == [{"path": str(kept), "sha256": sha256_bytes(mine)}]
+    r2, _ = _run_with_posters(m, prov, force=True)
+    assert r2.exit_code == 0 and r2.foreign_kept == ()
+
+
+def test_an_image_of_the_users_where_a_done_video_is_copied_is_kept_first(tmp_path: Path) -> None:
+    """A changed output template copies a done job's video to a new place: the poster the report then makes
+    there does not write over an image of the user's without keeping it."""
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
+    r1, prov = _run_with_posters(m)
+    m.write_text(m.read_text().replace("output: '{{ style }}/seed-{{ seed }}.mp4'", "output: '{{ style }}.mp4'"))
+    mine = _jpeg(r1.outputs_dir / "anime.jpg")
+    r2, _ = _run_with_posters(m, prov)
+    assert r2.exit_code == 0 and r2.stats.cached == 1
+    job = api.status(m).jobs[0]
+    kept = r1.outputs_dir / ".runs" / "superseded" / job.hash[:16] / sha256_bytes(mine)[:16] / "anime.jpg"
+    assert r2.foreign_kept == (kept,) and kept.read_bytes() == mine
+    assert (r1.outputs_dir / "anime.jpg").read_bytes() != mine
+
+
+@pytest.mark.parametrize("left", ["video", "sidecar", "neither"])
+def test_a_poster_gridrun_wrote_is_replaced_without_keeping_it(tmp_path: Path, left: str) -> None:
+    """A poster with no mark, as earlier versions wrote, is gridrun's beside gridrun's video and sidecar (a
+    --force re-render replaces it) or its sidecar alone (the video, deleted, is fetched again); one with the
+    mark is gridrun's even with neither beside it: no file is kept, and the new poster has the mark."""
+    from runner.outputs import gridrun_poster
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
+    r1, prov = _run_with_posters(m)
+    video = r1.outputs_dir / "anime" / "seed-1.mp4"
+    image = video.with_suffix(".jpg")
+    assert r1.exit_code == 0 and gridrun_poster(image)
+    if left == "neither":
+        os.utime(image, (1, 1))  # the new poster is the same image: its time tells that it was written again
+        video.with_suffix(".json").unlink()
+    else:
+        _jpeg(image, quality=82)  # as an earlier version wrote it: no mark
+    if left != "video":
+        video.unlink()
+    r2, _ = _run_with_posters(m, prov, force=left == "video")
+    assert r2.exit_code == 0 and r2.foreign_kept == ()
+    assert gridrun_poster(image) and image.stat().st_mtime > 1
+    assert not list((r1.outputs_dir / ".runs").rglob("*.jpg"))
+
+
 def test_cli_warns_of_and_says_where_a_file_with_no_sidecar_was_kept(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -347,8 +428,8 @@ def test_cli_warns_of_and_says_where_a_file_with_no_sidecar_was_kept(
     assert "seed-1.mp4, with no sidecar beside it: a file gridrun may not have written; a run keeps it under " \
            ".runs/superseded/ in the output folder" in err, err
     assert re.search(r"1 file that no sidecar of gridrun's records \(with none beside it, or edited in place\) was "
-                     r"where a job's video went: kept in \S+/\.runs/superseded/"
-                     r"[0-9a-f]{16}/[0-9a-f]{16}/seed-1\.mp4 before the video took its place", err), err
+                     r"where a job's video or its poster went: kept in \S+/\.runs/superseded/"
+                     r"[0-9a-f]{16}/[0-9a-f]{16}/seed-1\.mp4 before gridrun's took its place", err), err
 
 
 def test_a_sidecar_has_every_field_that_tells_it_is_gridruns(tmp_path: Path) -> None:

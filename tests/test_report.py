@@ -314,6 +314,29 @@ def test_a_poster_is_the_first_frame_whatever_its_row_padding(tmp_path: Path, si
     assert np.abs(poster - first).mean() < 4  # JPEG's loss only
 
 
+def test_a_poster_carries_gridruns_mark_and_an_image_of_the_users_does_not(tmp_path: Path) -> None:
+    """What tells a run that the .jpg beside a video is gridrun's poster, not an image of the user's to keep
+    before writing over it: the mark in the poster's first comment, which other JPEGs lack."""
+    from PIL import Image
+
+    from runner.outputs import POSTER_MARK, gridrun_poster
+    from runner.report import _make_poster
+
+    video = tmp_path / "v.mp4"
+    encode_mp4(video, size=(96, 54), seconds=0.2)
+    assert _make_poster(video, tmp_path / "v.jpg") and gridrun_poster(tmp_path / "v.jpg")
+    image = Image.new("RGB", (16, 16), (1, 2, 3))
+    for name, save in [("plain", {}), ("comment", {"comment": b"gridrun poster, or so it says"}),
+                       ("exif", {"exif": Image.Exif()})]:
+        image.save(tmp_path / f"{name}.jpg", format="JPEG", **save)
+        assert not gridrun_poster(tmp_path / f"{name}.jpg"), name
+    image.save(tmp_path / "exif-marked.jpg", format="JPEG", exif=b"Exif\x00\x00" + b"\x00" * 300, comment=POSTER_MARK)
+    assert gridrun_poster(tmp_path / "exif-marked.jpg")  # found after the other segments before the image
+    (tmp_path / "text.jpg").write_bytes(POSTER_MARK)
+    (tmp_path / "cut.jpg").write_bytes((tmp_path / "v.jpg").read_bytes()[:24])
+    assert not any(gridrun_poster(tmp_path / n) for n in ("text.jpg", "cut.jpg", "missing.jpg"))
+
+
 @pytest.mark.parametrize("n", [2000])
 def test_render_lays_out_thousands_of_jobs(tmp_path: Path, n: int) -> None:
     jobs = [{"values": {"prompt_id": f"p{i // 10}", "seed": i % 10}, "state": "planned", "prompt": f"prompt {i}"} for i in range(n)]
