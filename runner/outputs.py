@@ -131,7 +131,16 @@ def sidecar_path(video: str | Path) -> Path:
 
 def sidecar_name(video: str) -> str:
     """The sidecar beside `video`: same name, `.json`."""
-    return os.path.splitext(video)[0] + ".json"
+    return files_beside(video)[1]
+
+
+def files_beside(video: str) -> tuple[str, str, str]:
+    """The files gridrun writes beside `video`, in this order: the `.part` file its download streams into
+    (`video` + `.part`), its sidecar (same name, `.json`) and its poster frame (same name, `.jpg`). The one place
+    these names are made, so that what plan checks before a job is paid for is what the download, the sidecar
+    writer and the report then write."""
+    stem = os.path.splitext(video)[0]
+    return video + ".part", stem + ".json", stem + ".jpg"
 
 
 SIDECAR_FIELDS = frozenset({

@@ -21,7 +21,7 @@ from .localpaths import UNUSABLE, not_recordable, shown, why_unusable
 from .manifest import Manifest
 from .matrix import Combination, Expansion, Prepared, prepare
 from .providers.capabilities import ProviderCaps
-from .outputs import gridrun_sidecar, sidecar_name, tmp_stem
+from .outputs import files_beside, gridrun_sidecar, tmp_stem
 from .sweeps import NAME_MAX, Collector, JobMaker, Sweep, compile_sweep, sweeps_of
 
 if TYPE_CHECKING:
@@ -183,8 +183,9 @@ def _check_paths(manifest: Manifest, jobs: Sequence[Job], out_dir: Path) -> list
     folders: dict[str, frozenset[str]] = {}
     for job in jobs:
         video = job.output_str
-        sidecar = sidecar_name(video)
-        for path in (video, sidecar, os.path.splitext(video)[0] + ".jpg", video + ".part") if guard else ():
+        beside = files_beside(video)
+        part, sidecar, poster = beside
+        for path in (video, sidecar, poster, part) if guard else ():
             if path == mine or near and (path + os.sep).startswith(state + os.sep):
                 what = "the manifest" if path == mine else "the state folder, which holds what was paid for"
                 raise manifest.error(field, f"job {job.key!r} would write {path}, in {what}; change output"
@@ -201,11 +202,11 @@ def _check_paths(manifest: Manifest, jobs: Sequence[Job], out_dir: Path) -> list
                                             "or change output")
             if not os.path.exists(sidecar):
                 occupied.append(video)
-        beside = _folder_beside(video, folders)
-        if beside is not None:
-            raise manifest.error(field, f"job {job.key!r} would write {beside}, which is a folder; move it, "
+        folder_at = _folder_beside(video, beside, folders)
+        if folder_at is not None:
+            raise manifest.error(field, f"job {job.key!r} would write {folder_at}, which is a folder; move it, "
                                         "or change output")
-        longest = max(len(os.fsencode(path)) for path in _written(job.output_str))
+        longest = max(len(os.fsencode(path)) for path in _written(beside))
         if longest >= PATH_MAX:
             raise manifest.error(field, f"job {job.key!r} would write a path of {longest:,} bytes (with the "
                                         f"download's and the sidecar's temporary names), more than file systems "
@@ -250,19 +251,18 @@ def _more(paths: Sequence[str]) -> str:
     return f" and {len(paths) - 1:,} more" if len(paths) > 1 else ""
 
 
-def _folder_beside(video: str, folders: dict[str, frozenset[str]]) -> str | None:
-    """The first of the files a job's download writes beside its video (its `.part`, its sidecar, its poster)
-    where a folder stands, or None: a folder there is found only after the job is paid for, and the video can
-    be saved on no later run either. `folders`: the folders found in each output folder so far (one listing
-    of each, not three checks a job)."""
+def _folder_beside(video: str, beside: tuple[str, str, str], folders: dict[str, frozenset[str]]) -> str | None:
+    """The first of the files a job's download writes beside its video (`beside`, `files_beside`: its `.part`,
+    its sidecar, its poster) where a folder stands, or None: a folder there is found only after the job is paid
+    for, and the video can be saved on no later run either. `folders`: the folders found in each output folder
+    so far (one listing of each, not three checks a job)."""
     where = os.path.dirname(video)
     found = folders.get(where)
     if found is None:
         found = folders[where] = _subfolders(where)
     if not found:
         return None
-    paths = (video + ".part", sidecar_name(video), os.path.splitext(video)[0] + ".jpg")
-    return next((path for path in paths if os.path.basename(path) in found and os.path.isdir(path)), None)
+    return next((path for path in beside if os.path.basename(path) in found and os.path.isdir(path)), None)
 
 
 def _subfolders(folder: str) -> frozenset[str]:
@@ -274,12 +274,13 @@ def _subfolders(folder: str) -> frozenset[str]:
         return frozenset()
 
 
-def _written(video: str) -> list[str]:
-    """The longest paths a job's download writes: its .part, and its sidecar's and poster's temporary files."""
-    folder, name = os.path.split(video)
-    stem = os.path.splitext(name)[0]
+def _written(beside: tuple[str, str, str]) -> list[str]:
+    """The longest paths a job's download writes, given the files beside its video (`files_beside`): its .part,
+    and its sidecar's and poster's temporary files."""
+    part, sidecar, poster = beside
     tmp = ".{}.4194304.18446744073709551615.tmp"  # the largest process and thread ids
-    return [video + ".part", *(os.path.join(folder, tmp.format(tmp_stem(stem + ext))) for ext in (".json", ".jpg"))]
+    folder = os.path.dirname(part)
+    return [part, *(os.path.join(folder, tmp.format(tmp_stem(os.path.basename(path)))) for path in (sidecar, poster))]
 
 
 def _refuse_count(manifest: Manifest, count: int, cap: int, *, at_least: bool = False, flag: bool = False) -> None:

@@ -25,6 +25,7 @@ from .jobs import Job, canonical, format_value, job_hash
 from .localpaths import UNUSABLE, shown, why_unusable
 from .manifest import DEFAULT_OUTPUT, Manifest, dotted
 from .matrix import Combination, Expansion
+from .outputs import files_beside
 from .providers.capabilities import Checked, Issue, ModelCaps, ProviderCaps
 from .template import Compiled, TemplateProblem, compile_value, dependents, var_order
 
@@ -860,8 +861,8 @@ class OutputClaims:
         """Record the files of the job `key` writing `video` (relative, '/'-separated); the problem when one
         of them is taken, by this job's other files, another job's, a folder of one, or gridrun's own.
         `default_output`: the sweep names videos by the default template, which the advice cannot suggest."""
-        stem = posixpath.splitext(video)[0]
-        mine = [(video, "video"), (stem + ".json", "sidecar"), (stem + ".jpg", "poster"), (video + ".part", "download")]
+        download, sidecar, poster = files_beside(video)
+        mine = [(video, "video"), (sidecar, "sidecar"), (poster, "poster"), (download, "download")]
         for path, what in mine:
             long = next((part for part in path.split("/") if len(part.encode("utf-8", "surrogatepass")) > NAME_MAX), None)
             if long is not None:

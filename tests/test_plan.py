@@ -14,9 +14,10 @@ import pytest
 from runner import api
 from runner.errors import CapabilityError, ManifestError, ManifestErrors, MatrixError, TemplateError
 from runner.manifest import load
-from runner.outputs import SIDECAR_FIELDS
+from runner.outputs import SIDECAR_FIELDS, sidecar_path
 from runner.plan import DEFAULT_MAX_JOBS, Plan, Stored, build, diff, job_hash, job_key, overwrites
 from runner.providers import capabilities, get_provider
+from runner.report import poster_path
 
 HEAD = "version: 1\nname: fox\nmodel: pixverse-v5.6\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
@@ -1809,6 +1810,21 @@ def test_a_folder_where_a_job_writes_beside_its_video_is_a_plan_error(tmp_path: 
     assert err.message == (f"job 'style=anime' would write {(out / name).resolve()}, which is a folder; move it, "
                            "or change output")
     assert err.field == "output"
+
+
+@pytest.mark.parametrize("what", ["download", "sidecar", "poster"])
+def test_the_files_plan_checks_beside_a_video_are_the_ones_gridrun_writes_there(tmp_path: Path, what: str) -> None:
+    """Plan refuses a folder at the very name the download streams into, the sidecar writer and the report's
+    poster maker write, for a video whose folder and name hold dots: checks made at other names would let the
+    job be paid for and its files never written."""
+    out = (tmp_path / "outputs" / "fox").resolve()
+    video = out / "v1.0" / "anime.take.mp4"
+    at = {"download": Path(f"{video}.part"), "sidecar": sidecar_path(video), "poster": poster_path(video)}[what]
+    assert at.parent == video.parent and at.name in {"anime.take.mp4.part", "anime.take.json", "anime.take.jpg"}
+    at.mkdir(parents=True)
+    err = one_error(tmp_path, "params:\n  prompt: a fox\nmatrix:\n  style: [anime]\n"
+                              "output: \"v1.0/{{ style }}.take.mp4\"\n", "which is a folder")
+    assert err.message == f"job 'style=anime' would write {at}, which is a folder; move it, or change output"
 
 
 def test_a_path_that_fits_only_without_its_temporary_files_is_refused(tmp_path: Path) -> None:

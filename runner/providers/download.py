@@ -24,7 +24,7 @@ import anyio.lowlevel
 import httpx
 
 from runner.errors import DownloadError, ExpiredError
-from runner.outputs import sync_folder
+from runner.outputs import files_beside, sync_folder
 from runner.providers.base import Download
 from runner.providers.transport import (
     _MALFORMED,
@@ -305,7 +305,7 @@ async def _write(
     expected = _content_length(headers.get("content-length"))
     announced = None if encoded_size is not None else _announced_sha256(headers)
     info = _Body(headers.get("content-type", ""))
-    part = os.fspath(dest) + ".part"  # a string: pathlib's parsing costs more than the system calls
+    part = files_beside(os.fspath(dest))[0]  # a string: pathlib's parsing costs more than the system calls
     digest = hashlib.sha256()
     boxes = _Boxes()
     size = 0
