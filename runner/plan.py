@@ -180,7 +180,7 @@ def _check_paths(manifest: Manifest, jobs: Sequence[Job], out_dir: Path) -> list
     mine = str(Path(manifest.path).resolve())
     guard = near or mine.startswith(str(out_dir) + os.sep)
     occupied: list[str] = []
-    folders: dict[str, frozenset[str]] = {}
+    folders: dict[str, frozenset[str] | None] = {}
     for job in jobs:
         video = job.output_str
         beside = files_beside(video)
@@ -190,28 +190,20 @@ def _check_paths(manifest: Manifest, jobs: Sequence[Job], out_dir: Path) -> list
                 what = "the manifest" if path == mine else "the state folder, which holds what was paid for"
                 raise manifest.error(field, f"job {job.key!r} would write {path}, in {what}; change output"
                                             + (" or outputs_dir" if "outputs_dir" in manifest.data else ""))
-        try:
-            is_dir = stat.S_ISDIR(os.stat(video).st_mode)
-        except OSError:  # nothing there (or nothing to see): the usual case
-            if os.path.isfile(sidecar) and gridrun_sidecar(Path(video)) is None:
-                raise manifest.error(field, f"job {job.key!r} would write its sidecar {sidecar} over a JSON file "
-                                            "gridrun did not write; move it, or change output") from None
-        else:
-            if is_dir:
-                raise manifest.error(field, f"job {job.key!r} would write {video}, which is a folder; move it, "
-                                            "or change output")
-            if not os.path.exists(sidecar):
-                occupied.append(video)
-        folder_at = _folder_beside(video, beside, folders)
-        if folder_at is not None:
-            raise manifest.error(field, f"job {job.key!r} would write {folder_at}, which is a folder; move it, "
-                                        "or change output")
-        longest = max(len(os.fsencode(path)) for path in _written(beside))
-        if longest >= PATH_MAX:
-            raise manifest.error(field, f"job {job.key!r} would write a path of {longest:,} bytes (with the "
-                                        f"download's and the sidecar's temporary names), more than file systems "
-                                        f"open ({PATH_MAX - 1:,}); shorten output")
-        folder = os.path.dirname(job.output_str)
+        where = os.path.dirname(video)
+        if where not in folders:
+            folders[where] = _subfolders(where)
+        subfolders = folders[where]
+        if subfolders is not None:  # else the folder is not there yet (a new manifest's): nothing in it to find
+            _check_beside(manifest, field, job, beside, subfolders, occupied)
+        # A path this short leaves room for all the download writes (a character is at most 4 bytes).
+        if len(video) * 4 + _WRITTEN_SLACK >= PATH_MAX:
+            longest = max(len(os.fsencode(path)) for path in _written(beside))
+            if longest >= PATH_MAX:
+                raise manifest.error(field, f"job {job.key!r} would write a path of {longest:,} bytes (with the "
+                                            f"download's and the sidecar's temporary names), more than file "
+                                            f"systems open ({PATH_MAX - 1:,}); shorten output")
+        folder = where
         while folder not in checked:
             checked.add(folder)
             if os.path.lexists(folder) and not os.path.isdir(folder):
@@ -220,6 +212,31 @@ def _check_paths(manifest: Manifest, jobs: Sequence[Job], out_dir: Path) -> list
                                             "change output")
             folder = os.path.dirname(folder)
     return occupied
+
+
+def _check_beside(manifest: Manifest, field: tuple[str, ...], job: Job, beside: tuple[str, str, str],
+                  subfolders: frozenset[str], occupied: list[str]) -> None:
+    """What a job's video and the files beside it (`files_beside`) would replace in its folder, which is there
+    (`subfolders`: the folders in it): a folder, or a JSON file gridrun did not write at the sidecar's name. A
+    file with no sidecar beside it at the video's path is added to `occupied`."""
+    video = job.output_str
+    sidecar = beside[1]
+    try:
+        is_dir = stat.S_ISDIR(os.stat(video).st_mode)
+    except OSError:  # nothing there (or nothing to see): the usual case
+        if os.path.isfile(sidecar) and gridrun_sidecar(Path(video)) is None:
+            raise manifest.error(field, f"job {job.key!r} would write its sidecar {sidecar} over a JSON file "
+                                        "gridrun did not write; move it, or change output") from None
+    else:
+        if is_dir:
+            raise manifest.error(field, f"job {job.key!r} would write {video}, which is a folder; move it, "
+                                        "or change output")
+        if not os.path.exists(sidecar):
+            occupied.append(video)
+    folder_at = _folder_beside(beside, subfolders)
+    if folder_at is not None:
+        raise manifest.error(field, f"job {job.key!r} would write {folder_at}, which is a folder; move it, "
+                                    "or change output")
 
 
 def overwrites(plan: Plan, diff: Diff | None) -> list[str]:
@@ -251,36 +268,42 @@ def _more(paths: Sequence[str]) -> str:
     return f" and {len(paths) - 1:,} more" if len(paths) > 1 else ""
 
 
-def _folder_beside(video: str, beside: tuple[str, str, str], folders: dict[str, frozenset[str]]) -> str | None:
+def _folder_beside(beside: tuple[str, str, str], subfolders: frozenset[str]) -> str | None:
     """The first of the files a job's download writes beside its video (`beside`, `files_beside`: its `.part`,
     its sidecar, its poster) where a folder stands, or None: a folder there is found only after the job is paid
-    for, and the video can be saved on no later run either. `folders`: the folders found in each output folder
-    so far (one listing of each, not three checks a job)."""
-    where = os.path.dirname(video)
-    found = folders.get(where)
-    if found is None:
-        found = folders[where] = _subfolders(where)
-    if not found:
+    for, and the video can be saved on no later run either. `subfolders`: the folders in the video's folder (one
+    listing of each output folder, not three checks a job)."""
+    if not subfolders:
         return None
-    return next((path for path in beside if os.path.basename(path) in found and os.path.isdir(path)), None)
+    return next((path for path in beside if os.path.basename(path) in subfolders and os.path.isdir(path)), None)
 
 
-def _subfolders(folder: str) -> frozenset[str]:
-    """The names of the folders (or links to folders) in `folder`; none when it cannot be listed."""
+def _subfolders(folder: str) -> frozenset[str] | None:
+    """The names of the folders (or links to folders) in `folder`; none when it cannot be listed, and None when
+    it is not there (nor, then, is anything in it)."""
     try:
         with os.scandir(folder) as entries:
             return frozenset(e.name for e in entries if e.is_dir())
+    except (FileNotFoundError, NotADirectoryError):
+        return None
     except OSError:
         return frozenset()
+
+
+_TMP = ".{}.4194304.18446744073709551615.tmp"
+"""The name of a sidecar's or poster's temporary file (`atomic_write`), with the largest process and thread ids."""
+
+_WRITTEN_SLACK = len(_TMP.format("")) + len(".json")
+"""The most bytes a path the download writes (`_written`) has beyond its video's: a temporary file's dots and
+ids around a name whose `.json` may stand where the video's name had no extension (`tmp_stem` only shortens)."""
 
 
 def _written(beside: tuple[str, str, str]) -> list[str]:
     """The longest paths a job's download writes, given the files beside its video (`files_beside`): its .part,
     and its sidecar's and poster's temporary files."""
     part, sidecar, poster = beside
-    tmp = ".{}.4194304.18446744073709551615.tmp"  # the largest process and thread ids
     folder = os.path.dirname(part)
-    return [part, *(os.path.join(folder, tmp.format(tmp_stem(os.path.basename(path)))) for path in (sidecar, poster))]
+    return [part, *(os.path.join(folder, _TMP.format(tmp_stem(os.path.basename(path)))) for path in (sidecar, poster))]
 
 
 def _refuse_count(manifest: Manifest, count: int, cap: int, *, at_least: bool = False, flag: bool = False) -> None:

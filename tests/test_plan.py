@@ -14,8 +14,9 @@ import pytest
 from runner import api
 from runner.errors import CapabilityError, ManifestError, ManifestErrors, MatrixError, TemplateError
 from runner.manifest import load
-from runner.outputs import SIDECAR_FIELDS, sidecar_path
+from runner.outputs import SIDECAR_FIELDS, files_beside, sidecar_path
 from runner.plan import DEFAULT_MAX_JOBS, Plan, Stored, build, diff, job_hash, job_key, overwrites
+from runner.plan import _WRITTEN_SLACK, _written
 from runner.providers import capabilities, get_provider
 from runner.report import poster_path
 
@@ -1838,6 +1839,43 @@ def test_a_path_that_fits_only_without_its_temporary_files_is_refused(tmp_path: 
             "bbbbbbbbbb.mp4\"\n")
     err = one_error(tmp_path, body, "path of")
     assert "with the download's and the sidecar's temporary names" in err.message
+
+
+_NAME = hypothesis.strategies.text(  # a file name as output renders one: letters, marks, digits and ._=,+@#%-
+    alphabet=hypothesis.strategies.characters(whitelist_categories=("L", "M", "N"), whitelist_characters="._=,+@#%-"),
+    min_size=1, max_size=200)
+
+
+@hypothesis.settings(max_examples=300, deadline=None, derandomize=True)
+@hypothesis.given(folders=hypothesis.strategies.lists(_NAME, max_size=3), name=_NAME)
+def test_the_paths_a_download_writes_are_longer_than_its_video_by_at_most_the_slack_plan_allows(
+    folders: list[str], name: str
+) -> None:
+    """Plan measures a job's written paths only when its video's could leave too little room for them: a
+    temporary name longer than that bound allows would let a path too long to open be paid for."""
+    video = os.path.join("/out", *folders, name)
+    longest = max(len(os.fsencode(path)) for path in _written(files_beside(video)))
+    assert longest <= len(os.fsencode(video)) + _WRITTEN_SLACK
+    assert len(os.fsencode(video)) <= 4 * len(video)
+
+
+def test_jobs_in_a_folder_not_made_yet_are_checked_with_no_system_call_each(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing can be at a video's path, nor beside it, in a folder that is not there: planning 100,000 jobs of
+    a new manifest looked for each of their files all the same."""
+    real_stat = os.stat
+    looked: list[str] = []
+
+    def stat(path: Any, *args: Any, **kw: Any) -> os.stat_result:
+        looked.append(os.fspath(path))
+        return real_stat(path, *args, **kw)
+
+    monkeypatch.setattr(os, "stat", stat)
+    p = plan_of(tmp_path, "params:\n  prompt: a fox\nmatrix:\n  seed: {range: [1, 30]}\n"
+                          "output: \"new/{{ seed }}.mp4\"\n")
+    assert len(p.jobs) == 30
+    assert not [path for path in looked if path.endswith((".mp4", ".json"))]
 
 
 def test_only_the_manifests_model_needs_a_whole_price_table(tmp_path: Path) -> None:
