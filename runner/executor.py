@@ -38,7 +38,9 @@ from .errors import (
 from .jobs import COST_FACTORS, counted_cost
 from .live import LiveViews
 from .options import RunOptions
-from .outputs import keep_file, keep_take, mute, sidecar_matches, sidecar_writer, superseded_dir, verified
+from .outputs import (
+    keep_file, keep_take, mute, poster_path, sidecar_matches, sidecar_writer, superseded_dir, verified,
+)
 from .pacing import IntentBatcher, ListPoller, ListUnavailable, Pacer, RenderTimes, backoff
 from .plan import Job, Plan, budget_micros
 from .providers.base import Provider, VideoStatus
@@ -1203,7 +1205,7 @@ class Executor:
         kept: list[Path] = []
         foreign: list[tuple[Path, str]] = []
         keep: Callable[[], None] | None = None
-        if earlier is not None or os.path.lexists(output) or os.path.lexists(output.with_suffix(".jpg")):
+        if earlier is not None or os.path.lexists(output) or os.path.lexists(poster_path(output)):
             folder, was = superseded_dir(self.plan.outputs_dir) / job.hash[:16], earlier[1] if earlier else None
 
             def keep_earlier() -> None:

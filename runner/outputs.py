@@ -129,6 +129,11 @@ def sidecar_path(video: str | Path) -> Path:
     return Path(sidecar_name(os.fspath(video)))
 
 
+def poster_path(video: str | Path) -> Path:
+    """The poster frame beside `video`: same name, `.jpg`."""
+    return Path(files_beside(os.fspath(video))[2])
+
+
 def sidecar_name(video: str) -> str:
     """The sidecar beside `video`: same name, `.json`."""
     return files_beside(video)[1]
@@ -198,7 +203,7 @@ def foreign_poster(video: Path) -> bool:
     """A file sits where `video`'s poster goes (its `.jpg`) that nothing tells is gridrun's: it has no poster
     mark (`gridrun_poster`), and no sidecar of gridrun's is beside `video` (whose absence the caller knows),
     as one is beside a poster that an earlier version wrote."""
-    poster = video.with_suffix(".jpg")
+    poster = poster_path(video)
     return poster != video and poster.is_file() and not gridrun_poster(poster) and gridrun_sidecar(video) is None
 
 
@@ -286,7 +291,7 @@ def keep_file(
     if once and verified(take_path(folder, sha256, video.name), sha256):
         return None  # kept already: by an earlier run, or as an altered take before its fetch
     aside = _keep(video, sha256, folder)
-    for beside in (sidecar_path(video), *((video.with_suffix(".jpg"),) if poster else ())):
+    for beside in (sidecar_path(video), *((poster_path(video),) if poster else ())):
         if beside != video and beside.is_file():
             atomic_write(aside.with_suffix(beside.suffix), beside.read_bytes(), sync_folder_after=False)
     sync_folder(os.fspath(aside))
@@ -299,7 +304,7 @@ def _keep_lone_poster(video: Path, folder: Path, *, once: bool) -> tuple[Path, s
     or None."""
     if not foreign_poster(video):
         return None
-    image = video.with_suffix(".jpg")
+    image = poster_path(video)
     try:
         sha256 = sha256_file(image)
     except OSError:

@@ -25,7 +25,7 @@ from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup
 
 from .export import STATE_GROUPS, dumps, earlier_folder, export_rows, files_of, run_folder, summary, write_exports
-from .outputs import POSTER_MARK, atomic_write, files_beside
+from .outputs import POSTER_MARK, atomic_write, files_beside, poster_path
 from .resources import resource_dir
 from .state import JobRecord, Snapshot, Store
 
@@ -331,11 +331,6 @@ def _rel(path: str, base: str) -> str:
 
 def _poster(video: str) -> str:
     return files_beside(video)[2]
-
-
-def poster_path(video: str | Path) -> Path:
-    """Where the poster frame of a video sits: beside it, same name, `.jpg`."""
-    return Path(_poster(str(video)))
 
 
 def _round(value: float | None) -> float | None:
