@@ -836,6 +836,21 @@ def test_1080p_at_10_seconds_points_at_the_duration(tmp_path: Path) -> None:
     assert (err.line, err.column, err.field) == (7, 3, "params.duration")
 
 
+@pytest.mark.parametrize(("scale", "warning"), [
+    ("size: 1365x768", "size in pixels (WxH) sets both shape and scale"),
+    ("resolution: 1K", "resolution sets the scale"),
+])
+def test_1080p_beside_a_size_or_resolution_is_not_used_so_its_8_seconds_limit_does_not_apply(
+    tmp_path: Path, scale: str, warning: str
+) -> None:
+    """The size (or the resolution) decides the render, 1365x768 at 720p's price, so 10 s is legal: the quality
+    is warned of as unused, and the job priced as its size's tier."""
+    p = plan_of(tmp_path, f"params:\n  prompt: a fox\n  {scale}\n  quality: 1080p\n  duration: 10\n")
+    assert [(j.size, j.cost_micros) for j in p.jobs] == [((1365, 768), 990_000)]
+    (shown,) = [getattr(w, "plain", w) for w in p.warnings]
+    assert shown.startswith(f"params.quality: '1080p' is not used: {warning}"), shown
+
+
 def test_1080p_from_the_matrix_points_at_the_include_that_set_it(tmp_path: Path) -> None:
     errors = errors_of(tmp_path, """\
         params:

@@ -185,11 +185,15 @@ class ModelCaps:
             spec = self.params.get(name)
             if spec is not None and mode not in spec.modes:
                 issues.append(Issue(name, f"is only for {'/'.join(spec.modes)} ({self.model}), not {mode}"))
+        overridden = _overridden(self.rules, out)
         for rule in self.rules:
             if rule.get("ignored"):
                 unused = _unused(rule, out, params)
                 if unused:
                     warnings.append(unused)
+                continue
+            if overridden & _conditions(rule):
+                # A rule of a value the render does not use (1080p beside a size in pixels) does not apply.
                 continue
             issue = _apply_rule(rule, out)
             if issue:
@@ -406,6 +410,18 @@ def _apply_rule(rule: Mapping[str, Any], params: Mapping[str, Any]) -> Issue | N
     if "requires" in rule and params.get(name) and not params.get(rule["requires"]):
         return Issue(name, rule["message"])
     return None
+
+
+def _conditions(rule: Mapping[str, Any]) -> set[str]:
+    """The parameters a rule's conditions (`when`, `when_matches`) read."""
+    return {*rule.get("when", {}), *rule.get("when_matches", {})}
+
+
+def _overridden(rules: Sequence[Mapping[str, Any]], params: Mapping[str, Any]) -> set[str]:
+    """The parameters of `params` that another decides instead (a rule `ignored: true` whose conditions hold):
+    the provider renders and bills as if they were not there, so no other rule's condition may read them."""
+    return {rule["param"] for rule in rules
+            if rule.get("ignored") and rule["param"] in params and _applies(rule, params)}
 
 
 def _unused(rule: Mapping[str, Any], params: Mapping[str, Any], given: Mapping[str, Any]) -> Issue | None:

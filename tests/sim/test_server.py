@@ -79,6 +79,14 @@ def test_reset_after_create_is_a_transport_error_but_the_video_exists(client: ht
     assert stats(client)["duplicate_paid"] == 0
 
 
+def test_a_served_sim_takes_1080p_beside_a_size_as_the_size_would_render(client: httpx.Client) -> None:
+    """The quality is not used beside a size in pixels: its 8 s limit does not refuse 10 s."""
+    configure(client)  # no faults
+    r = create(client, size="1365x768", quality="1080p", duration=10)
+    assert r.status_code == 202, r.text
+    assert stats(client)["creates"] == 1
+
+
 def test_truncated_download_breaks_off_under_its_content_length(client: httpx.Client) -> None:
     configure(client, {"route": "file", "nth": 1, "fault": "truncated"})
     video = wait_completed(client, create(client).json()["id"])

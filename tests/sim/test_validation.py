@@ -132,6 +132,18 @@ async def test_size_comes_from_size_then_aspect_ratio_and_resolution(api: Api, b
     assert r.json()["size"] == size
 
 
+@pytest.mark.parametrize("scale", [{"size": "1365x768"}, {"resolution": "1K"}])
+async def test_1080p_beside_a_size_or_resolution_is_not_used_so_10_seconds_are_taken(
+    api: Api, scale: dict[str, str]
+) -> None:
+    """The size (or the resolution) decides the render: 1365x768, billed as 720p at 10 s; 1080p alone is still
+    held to 8 s."""
+    r = await api.create(quality="1080p", duration=10, **scale)
+    assert r.status_code == 202, r.text
+    assert (r.json()["size"], r.json()["metadata"]["cost_estimate"]) == ("1365x768", 0.99)
+    assert (await api.create(quality="1080p", duration=10)).status_code == 400
+
+
 async def test_bad_json_body_is_a_400(api: Api) -> None:
     r = await api.client.post("/videos", content=b"{not json", headers={"content-type": "application/json"})
     assert r.status_code == 400
