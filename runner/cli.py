@@ -369,17 +369,23 @@ def _options(args: argparse.Namespace, **extra: Any) -> api.RunOptions:
     )
 
 
-# What the provider refused of the account, by its code (FATAL_CODES), and what fixes it.
+# What the provider refused of the account or of the run's model ({model}), by its code (FATAL_CODES), and what
+# fixes it.
 _ACCOUNT_REFUSALS = {
     "INSUFFICIENT_BALANCE": ("the account, its balance too low (HTTP 402)", "top up the balance"),
     "AUTHENTICATION_FAILED": ("the API key (HTTP 401)", "set a valid API key"),
+    "MODEL_NOT_FOUND": ("the model {model}, which it does not know (HTTP 404)",
+                        "check the manifest's `model:` against the models the provider lists"),
+    "MODEL_DISABLED": ("the model {model}, disabled there (HTTP 404)",
+                       "wait until the provider enables it again, or choose another `model:`"),
 }
 
 
-def _account_refusal(code: str) -> str:
-    """The cause and the fix of a run stopped by the provider's refusal of the account (`code`), for its end."""
+def _account_refusal(code: str, model: str) -> str:
+    """The cause and the fix of a run stopped by the provider's refusal of the account or of the run's `model`
+    (`code`), for its end."""
     what, fix = _ACCOUNT_REFUSALS.get(code, (f"the account ({code})", "fix the account"))
-    return f"the provider refused {what}: {fix}"
+    return f"the provider refused {what.format(model=repr(model))}: {fix}"
 
 
 def _next_steps(counts: Mapping[str, int], snap: Snapshot | None = None, *, budget: int | None = None) -> str:
@@ -491,7 +497,7 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any) -> None:
                   "stopped by the budget: raise it (--budget) and run again to go on")
     elif result.exit_code == 1:
         if result.refused:
-            err.print(f"stopped: {_account_refusal(result.refused)}, then: {then}")
+            err.print(f"stopped: {_account_refusal(result.refused, plan.model)}, then: {then}")
         elif result.unreached:
             err.print(f"the provider could not be reached for {_jobs(result.unreached)}, left unsent: check its base "
                       f"URL and the network (the error above names the address), then: {then}")

@@ -50,7 +50,9 @@ from .state import BUSY_PATIENCE, FAILURE_RETRY, FINAL, IN_FLIGHT, Following, Jo
 from .stats import RunStatistics, Throughput
 
 S = JobState
-FATAL_CODES = frozenset({"AUTHENTICATION_FAILED", "INSUFFICIENT_BALANCE"})
+# Refusals of a create that every job of the run would meet (the key, the balance; the run's one model, unknown to
+# the provider or disabled there): the first stops the run, and the jobs it kept from being sent stay planned.
+FATAL_CODES = frozenset({"AUTHENTICATION_FAILED", "INSUFFICIENT_BALANCE", "MODEL_NOT_FOUND", "MODEL_DISABLED"})
 IN_FLIGHT_STATES = frozenset(s.value for s in IN_FLIGHT)
 # Progress is reported this often while a run goes, whether or not a job changed state: its elapsed time moves,
 # and plain or JSON lines (one every 5 s) go on during long renders, when no job changes for a minute.
@@ -89,7 +91,7 @@ class RunResult:
     report: Path | None = None
     report_error: str | None = None      # why the report could not be written (the run's work stands)
     altered_kept: tuple[Path, ...] = ()  # done videos found altered in place: kept there before fetched again
-    refused: str | None = None           # the code (FATAL_CODES) of the account refusal that stopped the run
+    refused: str | None = None           # the code (FATAL_CODES) of the account or model refusal that stopped the run
     unreached: int = 0                   # jobs left unsent because their create never reached the provider
     left_done: int = 0                   # done jobs a re-render (--force) did not send: left done, as they were
     foreign_kept: tuple[Path, ...] = ()  # files no sidecar of gridrun's records where a job's video went: kept first
@@ -162,7 +164,7 @@ class Executor:
         self._reconciled: anyio.Event | None = None  # set once every one of them is known
         self._resets: dict[int, str] = {}  # job id -> why: settled jobs to re-run, made plannable as each is sent
         self._reset_early: set[int] = set()  # ... of them, those made plannable already (failure retries)
-        self._refused: str | None = None  # the code of the provider's account refusal (FATAL_CODES), once met
+        self._refused: str | None = None  # the code of the account or model refusal (FATAL_CODES), once met
         self._unreached = 0  # jobs left unsent because their create never reached the provider
         self._left_done: set[int] = set()  # done jobs to re-render that this run put back done, not sent
         self._doubted = False  # a reported cost was doubted in this run (said once, in `errors`)
@@ -450,8 +452,8 @@ class Executor:
             status = "budget"
         elif self._refused and not any(c[s] for s in ("failed", "rejected", "unknown", "expired")) and (
                 self._not_rerun or self._left_done or c["planned"] or flying):
-            # Stopped by the provider's refusal of the account (a balance too low, a key refused), nothing failed:
-            # what it left is sent once the account is fixed, not a failure to look for.
+            # Stopped by the provider's refusal of the account (a balance too low, a key refused) or of the model,
+            # nothing failed: what it left is sent once that is fixed, not a failure to look for.
             status = "refused"
         elif self._not_rerun or self._rerenders_failed or any(
                 c[s] for s in ("failed", "rejected", "unknown", "expired", "planned")):
@@ -630,8 +632,9 @@ class Executor:
                     return self._give_up(job, jid, f"sent again, the create was refused ({exc}), and an earlier send "
                                                    "of it may have reached the provider")
                 if exc.code in FATAL_CODES:
-                    # Refused for the account, not for what it asks: nothing was made, and once the balance or the
-                    # key is fixed the same request is taken. Planned again, so that a plain run sends it.
+                    # Refused for the account or the model, not for what it asks: nothing was made, and once the
+                    # balance, the key or the model is fixed the same request is taken. Planned again, so that a
+                    # plain run sends it.
                     self._unsent(job, jid, f"not sent, nothing paid: {exc}")
                     return None
                 self._settle(job, None)

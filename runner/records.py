@@ -22,7 +22,7 @@ RUN_STATUSES = {
     "incomplete": 4,    # nothing failed, but jobs still rendering at their timeout were left: `gridrun run` collects them
     "failed": 1,        # some jobs failed, were rejected, are of unknown outcome, or expired; or the run stopped on an error
     "budget": 3,        # stopped by the budget with jobs not sent
-    "refused": 1,       # stopped by the provider's refusal of the account (402 balance, 401 key), nothing failed
+    "refused": 1,       # stopped: the provider refused the account (402 balance, 401 key) or model (404), none failed
     "interrupted": 130,  # Ctrl-C, SIGTERM, a hangup
     "crashed": 1,       # ended by an error it could not record otherwise (a later run also marks a killed run so)
 }

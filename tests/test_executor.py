@@ -2490,6 +2490,44 @@ def test_jobs_refused_for_the_balance_are_sent_by_the_next_plain_run_once_it_is_
     assert all(j.state == "done" and j.attempts == 1 for j in api.status(m).jobs)
 
 
+# A model gridrun is told of (a capabilities file) that the simulator does not know: it answers 404 MODEL_NOT_FOUND.
+UNKNOWN_MODEL_CAPS = """\
+provider: sim
+models:
+  pixverse-v9:
+    params:
+      prompt: {type: string, required: true}
+      seed: {type: integer}
+      quality: {type: string, enum: [360p, 540p], default: 540p}
+      duration: {type: integer, enum: [5], default: 5}
+    prices: {currency: USD, base_5s: {360p: 0.35, 540p: 0.35}, duration_factor: {5: 1.0}}
+"""
+
+
+@pytest.mark.parametrize(("model", "fault", "code"), [
+    ("pixverse-v9", None, "MODEL_NOT_FOUND"),
+    ("pixverse-v5.6", {"route": "create", "p": 1, "fault": "model_disabled"}, "MODEL_DISABLED"),
+])
+def test_a_model_the_provider_does_not_take_stops_the_run_at_the_first_refusal(
+    tmp_path: Path, model: str, fault: dict[str, Any] | None, code: str
+) -> None:
+    """Every job of the run asks for its one model: a 404 MODEL_NOT_FOUND or MODEL_DISABLED stops the run as a
+    refused key or balance does, so at most the creates already under way are sent, not one per job. Nothing was
+    made: the jobs stay planned, nothing paid or reserved, and the run ends `refused` (exit 1)."""
+    (tmp_path / "caps.yaml").write_text(UNKNOWN_MODEL_CAPS)
+    m = write_manifest(tmp_path, n_seeds=20, styles=("anime", "clay"), run={"concurrency": 3},
+                       sim={"script": [fault] if fault else []},
+                       extra={"model": model, "capabilities": ["caps.yaml"]})
+    result, prov = run(m)
+    assert (result.exit_code, result.status, result.refused) == (1, "refused", code)
+    assert 1 <= stats(prov)["requests"]["create"] <= 3 and stats(prov)["creates"] == 0, stats(prov)
+    assert result.stats.counts["planned"] == 40 and not result.stats.counts["rejected"], result.stats.counts
+    assert (result.stats.spent_micros, result.stats.reserved_micros) == (0, 0)
+    jobs = api.status(m).jobs
+    assert all(j.state == "planned" and j.attempts == 0 for j in jobs)
+    assert any(code in (j.error or "") and "nothing paid" in (j.error or "") for j in jobs)
+
+
 def test_a_refused_resend_of_a_create_that_may_have_been_taken_is_unknown_not_rejected(tmp_path: Path) -> None:
     """The first send is taken and billed but its answer lost, the log cannot be read, and the resend is refused
     (402): `rejected` would say nothing was paid, and `retry` would pay again."""

@@ -191,6 +191,9 @@ class Endpoint:
             raise ApiError(401, "AUTHENTICATION_FAILED", "Invalid or missing API key.")
         if "insufficient_balance" in faults:
             raise ApiError(402, "INSUFFICIENT_BALANCE", "Your balance is too low for this request; add credits.")
+        if "model_disabled" in faults:
+            raise ApiError(404, "MODEL_DISABLED", "model: this model is disabled for now; choose another",
+                           param="model")
         if "not_found" in faults:
             raise ApiError(404, "NOT_FOUND", "no such video", param="id")
         if "expired" in faults:

@@ -19,6 +19,7 @@ _ONLY = {
     "wrong_content_type": DOWNLOAD_ROUTES,
     "corrupt": DOWNLOAD_ROUTES,
     "job_failure": frozenset({"create"}),
+    "model_disabled": frozenset({"create"}),
     "not_found": frozenset({"get"}),
     "unknown_status": frozenset({"create", "get", "list"}),
 }

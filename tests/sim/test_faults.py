@@ -128,7 +128,11 @@ async def test_stall_body_sends_half_then_waits(api: Api) -> None:
     assert time.perf_counter() - started >= 0.1
 
 
-@pytest.mark.parametrize(("fault", "status", "code"), [("auth_failed", 401, "AUTHENTICATION_FAILED"), ("insufficient_balance", 402, "INSUFFICIENT_BALANCE")])
+@pytest.mark.parametrize(("fault", "status", "code"), [
+    ("auth_failed", 401, "AUTHENTICATION_FAILED"),
+    ("insufficient_balance", 402, "INSUFFICIENT_BALANCE"),
+    ("model_disabled", 404, "MODEL_DISABLED"),
+])
 async def test_injected_refusals(api: Api, fault: str, status: int, code: str) -> None:
     api.configure(script=script({"route": "create", "nth": 1, "fault": fault}))
     r = await api.create()
