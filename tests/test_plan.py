@@ -3,6 +3,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import textwrap
 import unicodedata
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 import hypothesis
 import pytest
+import yaml
 
 from runner import api
 from runner.errors import CapabilityError, ManifestError, ManifestErrors, MatrixError, TemplateError
@@ -1714,6 +1716,18 @@ def test_a_capability_file_for_the_provider_a_provider_extends_applies(tmp_path:
         "provider: lumenfall\nmodels: {pixverse-v5.6: {params: {motion: {type: string, enum: [low, high]}}}}\n")
     p = plan_of(tmp_path, "capabilities: [caps.yaml]\nparams:\n  prompt: a fox\n  motion: high\n")
     assert p.jobs[0].params["motion"] == "high" and p.warnings == ()
+
+
+def test_the_capabilities_a_built_in_data_file_shows_are_written_as_a_manifest_takes_them(tmp_path: Path) -> None:
+    """A data file's comments show how a manifest names a file of the same shape: that line, as shown, plans."""
+    shown = [snippet for data in sorted(capabilities.DATA_DIR.glob("*.yaml"))
+             for snippet in re.findall(r"`(capabilities: [^`]+)`", data.read_text(encoding="utf-8"))]
+    assert shown
+    for snippet in shown:
+        names = yaml.safe_load(snippet)["capabilities"]
+        for name in [names] if isinstance(names, str) else names:
+            (tmp_path / name).write_text("provider: sim\n")
+        assert plan_of(tmp_path, f"{snippet}\nparams:\n  prompt: a fox\n").jobs
 
 
 def test_capability_data_that_fails_only_when_jobs_are_priced_is_a_located_error(tmp_path: Path) -> None:
