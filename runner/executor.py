@@ -235,19 +235,36 @@ class Executor:
             self.store.mark_cached(self.run_id, job_id, row["done_run_id"])
             self.cached += 1
 
-    def _put_back_unsent(self) -> None:
+    async def _put_back_unsent(self) -> None:
         """The re-runs a stop (Ctrl-C, the budget, a detach) left unsent: each as it was."""
         for jid, why in list(self._resets.items()):
             del self._resets[jid]
-            self._unreset(jid, why)
+            await self._unreset(jid, why)
 
-    def _unreset(self, job_id: int, why: str) -> None:
+    async def _unreset(self, job_id: int, why: str) -> None:
         """A re-run this run will not send (its reset already taken from `_resets`): the job as it was, its
-        early reset (a failure retry's) undone in the store."""
+        early reset (a failure retry's) undone in the store. A failure retry of a re-render of a done job
+        leaves that job done as it was (`_retry_unsent`), not failed."""
         if job_id in self._reset_early:
             self._reset_early.discard(job_id)
-            self.store.undo_reset(job_id)
+            state = self.store.undo_reset(job_id)
+            if state is not None and await self._retry_unsent(job_id, state) != state:
+                self._error(self.jobs_by_id[job_id], "re-render failed, the earlier video kept: its failure retry "
+                                                     f"not sent, the run stopped ({self._stop_reason()})")
         self._put_back(job_id, why)
+
+    def _stop_reason(self) -> str:
+        """Why the run sends nothing more, for a message: its stop, the provider's refusal, or its end."""
+        return self.stopping or self._refused or "it ended"
+
+    async def _retry_unsent(self, jid: int, state: JobState) -> JobState:
+        """The job's state once the store put it back (`state`) from a failure retry that never reached the
+        provider: a failed re-render of a done job whose earlier video is whole is done as it was
+        (`retry_not_sent`), counted among the run's failed re-renders when this run saw it fail."""
+        now = await retry_not_sent(self.store, self.run_id, jid, state)
+        if now != state and jid in self._ended_jobs:
+            self._rerenders_failed += 1
+        return now
 
     def _move(self, job_id: int, to: JobState, *, lazy: bool = False, **fields: Any) -> None:
         self.store.transition(job_id, to, lazy=lazy, **fields)
@@ -424,7 +441,7 @@ class Executor:
                             jobs.start_soon(self._submit_job, job)
                     tg.cancel_scope.cancel()
                 # after the task group, which a detach (the second Ctrl-C) cancels while jobs wait to be sent
-                self._put_back_unsent()
+                await self._put_back_unsent()
         except BaseException as exc:
             # Whatever ends the run here (Ctrl-C without signal handling or before `_signals` takes over, a bug),
             # its record says it ended: a run left `running` would look alive to `status --watch` and the report's
@@ -521,7 +538,7 @@ class Executor:
             if not going:
                 why = self._resets.pop(jid, None)
                 if why is not None:  # a re-run never begun: the job stays as it was (done, failed), not planned
-                    self._unreset(jid, why)
+                    await self._unreset(jid, why)
                 return
             reset = self._resets.pop(jid, None)
             if reset is not None:
@@ -563,7 +580,7 @@ class Executor:
                 return self._give_up(job, jid, f"cannot be sent again ({exc}), and an earlier send may have reached "
                                                "the provider")
             if self.store.job_row(jid)["reset_from"]:
-                self._unsent(job, jid, f"not sent: {exc}")  # a re-run of a settled job: left as it was
+                await self._unsent(job, jid, f"not sent: {exc}")  # a re-run of a settled job: left as it was
                 return None
             self._settle(job, None)
             self._move(jid, S.REJECTED, error=f"not sent: {exc}")
@@ -577,8 +594,8 @@ class Executor:
             sent = self.clock()
             if self.stopping and not maybe_received and tries:
                 # stopped (Ctrl-C, the budget) while the provider would not take it: it made nothing
-                self._unsent(job, jid, f"not sent: the run stopped ({self.stopping}) while the provider was refusing "
-                                       "creates (429)")
+                await self._unsent(job, jid, f"not sent: the run stopped ({self.stopping}) while the provider was "
+                                             "refusing creates (429)")
                 return None
             too_old = self._key_too_old(jid) if maybe_received else None
             if too_old is not None and not asked:
@@ -608,7 +625,7 @@ class Executor:
                 if tries > self.retries + 5:
                     if maybe_received:
                         return self._give_up(job, jid, f"rate limited {tries} times: {exc}")
-                    self._unsent(job, jid, f"rate limited {tries} times, never accepted (nothing paid): {exc}")
+                    await self._unsent(job, jid, f"rate limited {tries} times, never accepted (nothing paid): {exc}")
                     return None
                 continue
             except ConnectError as exc:
@@ -618,7 +635,7 @@ class Executor:
                         return self._give_up(job, jid, f"sent again, the create could not reach the provider ({exc}), "
                                                        "and an earlier send of it may have")
                     self._unreached += 1
-                    self._unsent(job, jid, f"never reached the provider: {exc}")
+                    await self._unsent(job, jid, f"never reached the provider: {exc}")
                     return None
                 await anyio.sleep(backoff(tries, getattr(exc, "retry_after", None)))
                 continue
@@ -635,7 +652,7 @@ class Executor:
                     # Refused for the account or the model, not for what it asks: nothing was made, and once the
                     # balance, the key or the model is fixed the same request is taken. Planned again, so that a
                     # plain run sends it.
-                    self._unsent(job, jid, f"not sent, nothing paid: {exc}")
+                    await self._unsent(job, jid, f"not sent, nothing paid: {exc}")
                     return None
                 self._settle(job, None)
                 await self._end_badly(job, jid, S.REJECTED, error=str(exc))
@@ -656,8 +673,8 @@ class Executor:
                     if tries > self.retries + 2:
                         # The log, read to its end after the last send, has no video for the key: as a later run's
                         # reconcile would find, nothing was made (the attempt is voided, as it would void it).
-                        self._unsent(job, jid, f"the provider failed {tries} times and its request log has no "
-                                               f"video for this attempt (nothing paid): {exc}")
+                        await self._unsent(job, jid, f"the provider failed {tries} times and its request log has "
+                                                     f"no video for this attempt (nothing paid): {exc}")
                         return None
                     await anyio.sleep(backoff(tries, getattr(exc, "retry_after", None)))
                     continue
@@ -683,10 +700,11 @@ class Executor:
             self._move(jid, S.SUBMITTED, lazy=True, provider_id=status.id)
             return status
 
-    def _unsent(self, job: Job, jid: int, why: str) -> None:
+    async def _unsent(self, job: Job, jid: int, why: str) -> None:
         """The create provably made nothing: the attempt is dropped and the job planned again, `why` its error
-        (or, for a re-run of a settled job, put back as it was: its video is kept, nothing is paid later)."""
-        state = self.store.void_attempt(jid, why)
+        (or, for a re-run of a settled job, put back as it was: its video is kept, nothing is paid later; for a
+        failure retry of a re-render of a done job, done as it was, `_retry_unsent`)."""
+        state = await self._retry_unsent(jid, self.store.void_attempt(jid, why))
         self._set_state(jid, state.value, put_back=state != S.PLANNED)
         if state != S.PLANNED:
             self._cached_as_before(jid, self.store.job_row(jid))
@@ -1058,13 +1076,16 @@ class Executor:
         self._resets[jid] = why
         self._reset_early.add(jid)
 
-    async def _failure_retry(self, job: Job, jid: int, message: str) -> None:
-        """A failure retry an earlier process decided and never sent: made now, if this run allows one more."""
+    async def _failure_retry(self, job: Job, jid: int, message: str) -> bool:
+        """A failure retry an earlier process decided and never sent: made now, if this run allows one more;
+        whether it was."""
         retry = self._failure_retry_due(jid, message)
-        if retry is not None:
-            with self.store.batch():
-                self._early_reset(jid, retry)
-            await self._send_again(job, jid)
+        if retry is None:
+            return False
+        with self.store.batch():
+            self._early_reset(jid, retry)
+        await self._send_again(job, jid)
+        return True
 
     async def _watch(
         self, job: Job, jid: int, pid: str, status: VideoStatus | None, submitted_at: float, sent_at: float | None
@@ -1318,6 +1339,16 @@ async def ended_badly(store: Store, run_id: int | None, jid: int, to: JobState, 
         return store.rerender_failed(jid, to, run_id=run_id, **fields)
     store.transition(jid, to, **fields)
     return to
+
+
+async def retry_not_sent(store: Store, run_id: int | None, jid: int, state: JobState) -> JobState:
+    """The job's state once its failure retry (run.failure_retries) never reached the provider and the store put it
+    back (`state`: its reset undone, or its attempt voided): failed, a re-render of a done job (--force) whose
+    earlier video is still whole at its path is done as it was (`Store.retry_unsent`), as `ended_badly` leaves one
+    not retried. Returns its state now."""
+    if state == S.FAILED and await earlier_whole(store, jid):
+        return store.retry_unsent(jid, run_id=run_id)
+    return state
 
 
 async def earlier_whole(store: Store, jid: int) -> bool:

@@ -1307,12 +1307,38 @@ class Store:
             was = self._done_before_rerun(job_id)
             if was is None:
                 return to
-            row = self.db.execute("SELECT key, attempts FROM jobs WHERE id=?", (job_id,)).fetchone()
-            state = self._put_back(job_id, was)
-            self._event(run_id, job_id, "rerun-failed", {"attempt": int(row["attempts"]), "restored": state.value,
-                                                         "ended": to.value, "error": fields.get("error"),
-                                                         "cost_micros": fields.get("cost_micros")})
-            self._known[job_id] = (state, row["key"])
+            return self._rerender_kept(job_id, was, run_id=run_id, ended=to, error=fields.get("error"),
+                                       cost_micros=fields.get("cost_micros"))
+
+    def retry_unsent(self, job_id: int, *, run_id: int | None) -> JobState:
+        """A job failed by a re-render of a done job (--force) whose failure retry (run.failure_retries) never
+        reached the provider: its reset undone (`undo_reset`) or its attempt voided (`void_attempt`), which left
+        the job failed as that render ended. Put back done as it was, as `rerender_failed` puts back one whose
+        failed re-render is not retried, so that no paid `retry` is needed: the failed attempt is kept (what it was
+        charged counts for the run that saw it fail), and event `rerun-failed` (for `run_id`) says so with its
+        error and charge. The caller calls it only once it found the earlier video whole at its path
+        (`rerendered`). Returns the job's state now: failed still when it was no such re-render."""
+        with self._tx():
+            row = self.db.execute("SELECT state, attempts FROM jobs WHERE id=?", (job_id,)).fetchone()
+            was = self._done_before_rerun(job_id) if row["state"] == S.FAILED.value else None
+            if was is None:
+                return JobState(row["state"])
+            take = self.db.execute("SELECT error, billed_micros FROM attempts WHERE job_id=? AND n=?",
+                                   (job_id, int(row["attempts"]))).fetchone()
+            return self._rerender_kept(job_id, was, run_id=run_id, ended=S.FAILED,
+                                       error=None if take is None else take["error"],
+                                       cost_micros=None if take is None else take["billed_micros"])
+
+    def _rerender_kept(self, job_id: int, was: Mapping[str, Any], *, run_id: int | None, ended: JobState,
+                       error: str | None, cost_micros: int | None) -> JobState:
+        """Put a job whose re-render `ended` so back as it was done (`was`), with event `rerun-failed`; its state
+        now. Inside the caller's transaction."""
+        row = self.db.execute("SELECT key, attempts FROM jobs WHERE id=?", (job_id,)).fetchone()
+        state = self._put_back(job_id, was)
+        self._event(run_id, job_id, "rerun-failed", {"attempt": int(row["attempts"]), "restored": state.value,
+                                                     "ended": ended.value, "error": error,
+                                                     "cost_micros": cost_micros})
+        self._known[job_id] = (state, row["key"])
         return state
 
     def rerendered(self, job_id: int) -> tuple[str, str] | None:

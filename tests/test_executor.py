@@ -196,6 +196,72 @@ def test_a_failed_re_render_the_provider_charged_for_counts_in_its_run(
     assert api.status(m).manifest_spent_micros == 2 * charged + 700_000
 
 
+def _charged_failures(monkeypatch: pytest.MonkeyPatch, charged: int) -> None:
+    """Every failed render is charged `charged` (micro-dollars), as a provider may bill one."""
+    from runner import executor as ex_mod
+
+    real = ex_mod.counted_cost
+    monkeypatch.setattr(ex_mod, "counted_cost", lambda estimate, reported, *, completed: real(
+        estimate, reported, completed=True) if completed else (charged, False))
+
+
+@pytest.mark.parametrize("unsent", ["budget", "unreached"])
+def test_a_failed_re_render_whose_failure_retry_never_reached_the_provider_leaves_the_done_job_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unsent: str
+) -> None:
+    """A --force re-render the provider fails and charged for, then its failure retry (run.failure_retries) never
+    sent: held by the budget the charge used up, or its create refused a connection. The job is done with its
+    earlier video, as after a failed re-render with no retry (event rerun-failed), not failed for a paid `retry`:
+    the failed take's charge counts in the run, and a plain run and `retry` send nothing for it."""
+    from runner.errors import ConnectError
+    from runner.state import Store
+
+    charged = 120_000
+    _charged_failures(monkeypatch, charged)
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1})
+    first, prov = run(m)
+    earlier = {j.key: str(j.sha256) for j in api.status(m).jobs}
+    cost = api.plan(m).jobs[0].cost_micros
+    prov.app.state.sim.configure({"failure_rate": 1.0})
+    opts: dict[str, Any] = {"force": True, "failure_retries": 1}
+    if unsent == "budget":
+        opts["budget_usd"] = cost / 1e6  # the re-render's charge leaves too little for its retry
+    else:
+        real, sent = prov.submit, []
+
+        async def refused_after_first(client: Any, body: dict[str, Any]) -> Any:
+            sent.append(body)
+            if len(sent) > 1:
+                raise ConnectError("connection refused")
+            return await real(client, body)
+
+        prov.submit = refused_after_first
+        opts["retries"] = 0
+    forced, _ = run(m, prov, **opts)
+    assert stats(prov)["creates"] == 2, "the first render and the re-render: the retry never reached it"
+    assert forced.exit_code == 1 and forced.stats.counts["done"] == 1 and forced.stats.counts["failed"] == 0, \
+        forced.stats.counts
+    assert forced.stats.rerenders_failed == 1 and forced.stats.spent_micros == charged, forced.stats
+    _done_as_before(m, earlier, attempts=["done", "failed"])
+    snap = api.status(m)
+    assert [k for k, _ in snap.rerenders_failed] == list(earlier), snap.rerenders_failed
+    assert snap.spent_micros == charged and snap.manifest_spent_micros == cost + charged
+    with Store(tmp_path / ".gridrun" / "state.db", readonly=True) as store:
+        job = snap.jobs[0]
+        assert store.job_row(job.id)["done_run_id"] == first.run_id
+        assert [a["billed_micros"] for a in store.attempts(job.id)] == [cost, charged]
+    with closing(sqlite3.connect(tmp_path / ".gridrun" / "state.db")) as db:
+        said = db.execute("SELECT run_id, detail FROM events WHERE kind='rerun-failed'").fetchall()
+    assert len(said) == 1 and said[0][0] == forced.run_id, said
+    assert json.loads(said[0][1])["cost_micros"] == charged and "CONTENT_POLICY" in json.loads(said[0][1])["error"]
+    if unsent == "unreached":
+        prov.submit = real
+    for again_opts in ({}, {"retry_failed": True}):
+        again, _ = run(m, prov, **again_opts)
+        assert again.exit_code == 0 and again.stats.cached == 1 and stats(prov)["creates"] == 2, again_opts
+    _done_as_before(m, earlier, attempts=["done", "failed"])
+
+
 def test_a_force_re_render_the_provider_refuses_leaves_the_done_job_as_it_was(tmp_path: Path) -> None:
     """A create of a re-render that the provider refuses for what it asks (400): the job is done with its earlier
     video, not rejected."""
