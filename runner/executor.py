@@ -894,14 +894,19 @@ class Executor:
         """A job `void_attempt` put back as it was before a re-run that never reached the provider: this run
         treats it as it would have found it."""
         self._set_state(jid, state.value, put_back=True)
+        unsent = state == S.FAILED and resume.is_failure_retry(self.store.last_reset_reason(jid))
+        if unsent and resume.action(state, self.opts) != "reset":
+            # A failure retry an earlier process decided and never sent: this run makes it, if it allows one more.
+            self._tries_after_failure[jid] = self.store.failure_retries_made([jid]).get(jid, 0)
+            if await self._failure_retry(job, jid, self.store.job_row(jid)["error"] or "a failed render"):
+                return
+        if unsent:  # not made: a failed re-render of a done job is done as it was, as the run finds a done job
+            state = await self._retry_unsent(jid, state)
+            self._set_state(jid, state.value, put_back=True)
         if resume.action(state, self.opts) == "reset":
             self._tries_after_failure.pop(jid, None)  # sent again on request: its count begins again
             self.store.reset(jid, "--force" if state == S.DONE else "retry")
             await self._send_again(job, jid)
-        elif state == S.FAILED and resume.is_failure_retry(self.store.last_reset_reason(jid)):
-            # A failure retry an earlier process decided and never sent: this run makes it, if it allows one more.
-            self._tries_after_failure[jid] = self.store.failure_retries_made([jid]).get(jid, 0)
-            await self._failure_retry(job, jid, self.store.job_row(jid)["error"] or "a failed render")
         elif state == S.DONE:
             if resume.check_done(self.store, self.run_id, job, jid, self.store.job_row(jid),
                                  superseded=superseded_dir(self.plan.outputs_dir), kept=self._altered_kept,

@@ -110,15 +110,17 @@ def prepare(
     # Jobs reset by a run killed before it began their new attempts: back as they were (done, with their
     # videos), whether this plan has them or not, before this run judges them or writes over their files.
     # But for a failure retry of this plan's that this run allows too: that run's decision stands, and this
-    # run sends it.
+    # run sends it. One it does not send, of a failed re-render of a done job, leaves that job done as it was.
     pending = store.pending_resets()
     if pending:
         hashes = {j.hash for j in plan.jobs}
         made = store.failure_retries_made(pending)
         for jid in pending:
-            if not (failure_retries and not opts.fail_fast and store.job_row(jid)["hash"] in hashes
+            if (failure_retries and not opts.fail_fast and store.job_row(jid)["hash"] in hashes
                     and is_failure_retry(store.last_reset_reason(jid)) and made.get(jid, 0) <= failure_retries):
-                store.undo_reset(jid)
+                continue  # this run's to send
+            if store.undo_reset(jid) == S.FAILED:
+                retry_not_sent(store, jid)
     found = store.jobs_by_hash([j.hash for j in plan.jobs])
     states = {j.hash: JobState(found[j.hash]["state"]) if j.hash in found else S.PLANNED for j in plan.jobs}
     actions = {h: action(state, opts) for h, state in states.items()}
@@ -201,6 +203,18 @@ def _sort(plan: Plan, store: Store, opts: RunOptions, run_id: int, manifest_text
             out.attach.append(job)
         out.states[jid] = state
     return out
+
+
+def retry_not_sent(store: Store, jid: int) -> JobState:
+    """A job failed by a render whose failure retry an earlier run decided and never sent: a re-render of a done
+    job (--force) whose earlier video is still whole at its path is done as it was (`Store.retry_unsent`), as
+    the run that saw it fail would leave it. Returns its state now."""
+    earlier = store.rerendered(jid)
+    try:
+        whole = earlier is not None and verified(Path(earlier[0]), earlier[1])
+    except OSError:  # a video that cannot be read is not whole
+        whole = False
+    return store.retry_unsent(jid, run_id=None) if whole else S.FAILED
 
 
 def check_done(store: Store, run_id: int, job: Job, jid: int, row: Any, *, superseded: Path, kept: list[Path],

@@ -248,3 +248,27 @@ def test_retry_begins_the_count_again_for_a_job_whose_failure_retry_was_never_se
     again = api.run(m, options={"retry_failed": True}, report=False)
     assert again.stats.counts["failed"] == 1 and world_stats(m)["creates"] == 3
 
+
+
+@pytest.mark.parametrize("crash_at", ["after-failure:1", "after-reset:2", "before-submit:2"])
+def test_a_failed_re_render_whose_failure_retry_a_killed_run_never_sent_leaves_the_done_job_as_it_was(
+    tmp_path: Path, crash_at: str
+) -> None:
+    """A --force run killed after its re-render failed and its failure retry was decided (or begun), never sent;
+    the resumed run allows no more failure retries: the job is done with its earlier video (event rerun-failed),
+    as after a failed re-render with no retry, not failed for a paid `retry`; nothing is sent again."""
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.2, "jitter": 0})
+    first = api.run(m, report=False)
+    assert first.exit_code == 0
+    job = api.status(m).jobs[0]
+    m.write_text(m.read_text().replace("jitter: 0", "jitter: 0\n  failure_rate: 1.0"))
+    _killed_run(m, crash_at, "run", "--force", "--failure-retries", "1")
+    assert world_stats(m)["creates"] == 2
+    resumed = api.run(m, options={"failure_retries": 0}, report=False)
+    assert resumed.exit_code == 0 and resumed.stats.counts["done"] == 1, resumed.stats.counts
+    assert world_stats(m)["creates"] == 2
+    now = api.status(m).jobs[0]
+    assert now.state == "done" and now.sha256 == job.sha256 == sha256_of(Path(job.output_path)), now
+    assert now.attempts == 2 and now.cost_micros == job.cost_micros
+    check_outputs(m)
+    assert api.run(m, options={"retry_failed": True}, report=False).exit_code == 0 and world_stats(m)["creates"] == 2
