@@ -441,14 +441,30 @@ def _budgeted_micros(snap: Snapshot) -> int:
 
 
 def cmd_run(args: argparse.Namespace, **extra: Any) -> int:
-    manifest = api.load(args.manifest)
-    with api.starting(manifest):  # a `status --watch` started with this run waits for it while it plans
-        return _run(args, manifest, **extra)
-
-
-def _run(args: argparse.Namespace, manifest: Manifest, **extra: Any) -> int:
+    """`gridrun run`: plan the manifest and run it, drawing its progress. With --json, a run refused or stopped by
+    an error before its end (the budget, an invalid manifest, a lock) still ends its output with an `end` event
+    naming the exit code and the errors, as a script reading the events waits for one; the error is then raised
+    on to `main`, which says it as for any command."""
     from .progress import Progress
 
+    progress = Progress(err, json_lines=getattr(args, "json", False))
+    try:
+        manifest = api.load(args.manifest)
+        with api.starting(manifest):  # a `status --watch` started with this run waits for it while it plans
+            return _run(args, manifest, progress, **extra)
+    except (GridrunError, sqlite3.Error, OSError, KeyboardInterrupt) as exc:
+        if not isinstance(exc, BrokenPipeError):
+            progress.failed(status=_REFUSED_STATUS.get(_exit_code(exc)), exit_code=_exit_code(exc),
+                            errors=_error_lines(exc, args.command))
+        raise
+
+
+# The run status a run ended before it began has, by its exit code (the README's table), where one fits: a budget
+# refusal is the budget's, an interrupt an interrupt; an invalid manifest or a lock held has none, as no run began.
+_REFUSED_STATUS = {3: "budget", 130: "interrupted"}
+
+
+def _run(args: argparse.Namespace, manifest: Manifest, progress: Any, **extra: Any) -> int:
     plan = api.plan(manifest, max_jobs=args.max_jobs)
     diff = api.diff(plan, force=getattr(args, "force", False))
     for w in _warnings(plan, diff):
@@ -459,7 +475,7 @@ def _run(args: argparse.Namespace, manifest: Manifest, **extra: Any) -> int:
                   f"{diff.settled} settled, {len(diff.changed)} changed, {len(diff.stale)} no longer in the manifest")
     if extra.get("retry_unknown") and diff and diff.unknown:  # none: nothing is sent that may pay twice
         err.print(_unknown_warning(diff.unknown))
-    progress = Progress(err, json_lines=getattr(args, "json", False), total=len(plan.jobs))
+    progress.total = len(plan.jobs)
     with progress:
         result = api.run(plan, options=_options(args, **extra), on_progress=progress.update, argv=args.argv,
                          report=not getattr(args, "no_report", False))
@@ -968,27 +984,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.format = ["jsonl", "csv", "json"]
     try:
         return int(args.fn(args) or 0)
-    except ManifestErrors as exc:
-        for e in exc.errors:
-            err.print(f"[red]error[/red]: {escape(str(e))}", markup=True, highlight=False)
-        err.print(f"{len(exc.errors)} errors; nothing was run")
-        return exc.exit_code
-    except GridrunError as exc:
-        err.print(f"[red]error[/red]: {escape(str(exc))}", markup=True, highlight=False)
-        return exc.exit_code
     except KeyboardInterrupt:
         err.print("interrupted")
         return 130
     except BrokenPipeError:
         return 0
-    except sqlite3.Error as exc:  # the state store: read-only, on a disk SQLite cannot lock, damaged
-        err.print(f"[red]error[/red]: the state store (state.db in the state folder, .gridrun/ by default) cannot "
-                  f"be used: {escape(str(exc))}; {remedy(exc)}", markup=True, highlight=False)
-        return 1
-    except OSError as exc:  # the local file system: a folder in the way, no permission, a full disk
-        problem = write_problem(exc, then=f"`gridrun {args.command}` again")
-        err.print(f"[red]error[/red]: {escape(problem)}", markup=True, highlight=False)
-        return 1
+    except (GridrunError, sqlite3.Error, OSError) as exc:
+        for e in _error_lines(exc, args.command):
+            err.print(f"[red]error[/red]: {escape(e)}", markup=True, highlight=False)
+        if isinstance(exc, ManifestErrors):
+            err.print(f"{len(exc.errors)} errors; nothing was run")
+        return _exit_code(exc)
+
+
+def _error_lines(exc: BaseException, command: str) -> list[str]:
+    """What the user reads of the error that ended `command`, a line for each error it holds."""
+    if isinstance(exc, ManifestErrors):
+        return [str(e) for e in exc.errors]
+    if isinstance(exc, GridrunError):
+        return [str(exc)]
+    if isinstance(exc, sqlite3.Error):  # the state store: read-only, on a disk SQLite cannot lock, damaged
+        return [f"the state store (state.db in the state folder, .gridrun/ by default) cannot be used: {exc}; "
+                + remedy(exc)]
+    if isinstance(exc, OSError):  # the local file system: a folder in the way, no permission, a full disk
+        return [write_problem(exc, then=f"`gridrun {command}` again")]
+    return ["interrupted"] if isinstance(exc, KeyboardInterrupt) else [str(exc)]
+
+
+def _exit_code(exc: BaseException) -> int:
+    """The exit code of a command ended by `exc`: a `GridrunError`'s own, 130 for Ctrl-C, else 1."""
+    if isinstance(exc, KeyboardInterrupt):
+        return 130
+    return exc.exit_code if isinstance(exc, GridrunError) else 1
 
 
 def entry() -> None:

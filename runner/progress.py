@@ -85,6 +85,7 @@ class Progress:
         self._last = 0.0
         self._stats: RunStatistics | None = None
         self._live: Live | None = None
+        self._ended = False
 
     def __enter__(self) -> Progress:
         if self.console.is_interactive and not self.json_lines:
@@ -115,12 +116,22 @@ class Progress:
         """The run's end: one last JSON event (with `outputs`, such as where the report is) or plain line; a
         live display draws `s` as it closes."""
         self._stats = s
+        self._ended = True
         if self.json_lines:
             _emit({"event": "end", **_as_dict(s), **outputs})
         elif self._live is None:
             self.console.print(line(s), markup=False, highlight=False)
             for e in dict.fromkeys(s.last_errors):  # the live display shows them; plain lines say them once, here
                 self.console.print(f"  • {e}", markup=False, highlight=False, soft_wrap=True)
+
+    def failed(self, *, status: str | None, exit_code: int, errors: list[str]) -> None:
+        """The end of a run an error stopped before `final` (refused before it began: the budget, an invalid
+        manifest, a lock held): one JSON `end` event with its `status` (None where no run began), `exit_code` and
+        `errors`, the lines the user reads, so a script waiting for the event gets it; nothing on a terminal or as
+        plain lines, where the error is printed as any command's."""
+        if self.json_lines and not self._ended:
+            self._ended = True
+            _emit({"event": "end", "status": status, "exit_code": exit_code, "errors": errors})
 
     def _render(self, s: RunStatistics) -> Group:
         """The display, laid out for the terminal's width at this moment: no line is longer, so nothing is cut

@@ -181,6 +181,50 @@ def test_run_json_writes_only_json_lines_on_stdout(
     assert (tmp_path / end["report"]).is_file()
 
 
+def test_run_json_refused_before_it_starts_still_ends_with_an_end_event(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A script reading `run --json` for its `end` event gets one when the run is refused before it begins: by
+    the budget (status `budget`, exit 3), an invalid manifest (no status, exit 2) or another runner's lock (exit 1),
+    each with the errors standard error gives; nothing was sent or paid."""
+    from execkit import write_manifest
+
+    from runner.cli import main
+    from runner.state import Store
+
+    monkeypatch.chdir(tmp_path)
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",))
+
+    def end_of(*argv: str) -> tuple[int, dict[str, object], str]:
+        code = main(["run", *argv, "--json", "--no-report"])
+        out, err = capsys.readouterr()
+        events = [json.loads(x) for x in out.splitlines()]
+        assert len(events) == 1 and events[0]["event"] == "end", out
+        return code, events[0], err
+
+    code, end, err = end_of(str(m), "--budget", "0.1")
+    assert (code, end["status"], end["exit_code"]) == (3, "budget", 3)
+    refusal = ("2 jobs to submit would cost $0.70, above the budget of $0.10; raise run.budget_usd or --budget, "
+               "or pass --allow-partial to run up to the budget")
+    assert end["errors"] == [refusal]
+    assert f"error: {end['errors'][0]}" in " ".join(err.split())  # the same words on standard error
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(m.read_text().replace("model: pixverse-v5.6", "model: nope"))
+    code, end, _ = end_of(str(bad))
+    assert (code, end["status"], end["exit_code"]) == (2, None, 2)
+    assert [e.split(": model: ")[0] for e in end["errors"]] == [f"{bad}:4:1"]  # type: ignore[union-attr]
+
+    holder = Store(tmp_path / ".gridrun" / "state.db")  # another runner of the state, going on
+    holder.acquire_lock(manifest=m)
+    try:
+        code, end, _ = end_of(str(m))
+    finally:
+        holder.close()
+    assert (code, end["status"], end["exit_code"]) == (1, None, 1)
+    assert ": another gridrun runner holds this state (pid " in end["errors"][0], end  # type: ignore[index]
+
+
 def test_run_json_into_a_reader_that_stops_keeps_the_runs_exit_code(tmp_path: Path) -> None:
     """`gridrun run --json | head -1`: the run goes on to its end and exits 1 for its failed job, not 0."""
     import subprocess
