@@ -27,12 +27,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import BudgetError, InFlightError
+from .errors import BudgetError, InFlightError, StateError
 from .options import RunOptions
 from .outputs import (
     atomic_write,
@@ -384,19 +385,30 @@ def name_shared(plan: Plan, store: Store) -> list[str]:
 
 def outputs_shared(plan: Plan) -> list[str]:
     """A warning, at the manifest's field naming its output folder, when the folder records (`outputs_writer`)
-    that a run of another state wrote into it last, and that state is there still: two states writing one
-    folder replace each other's videos, run after run. A state since removed is no other writer: the next run
-    takes its place in the record."""
+    that a run of another state wrote into it last, and that state is there still and its runs wrote this
+    folder: two states writing one folder replace each other's videos, run after run. A state since removed is
+    no other writer, nor one whose runs wrote another folder (the record came with a copy of the project, and
+    the original's state writes the original's folder): the next run takes its place in the record."""
     writer = outputs_writer(plan.outputs_dir)
     if writer is None:
         return []
     other = Path(writer["state_dir"])
-    if other == plan.state_dir or not (other / "state.db").is_file():
+    if other == plan.state_dir or not (other / "state.db").is_file() or not _writes_into(other, plan.outputs_dir):
         return []
     m = plan.manifest
     return [m.warning((outputs_field(m),), f"{plan.outputs_dir} is also written by the state in {other} (manifest "
                                            f"{writer['manifest']}): the two replace each other's videos; give one "
                                            "of them its own outputs_dir")]
+
+
+def _writes_into(state_dir: Path, folder: Path) -> bool:
+    """Whether the runs of the state in `state_dir` were recorded writing into the output folder `folder`; a
+    state that cannot be read is taken at the folder's word that it does."""
+    try:
+        with Store(state_dir / "state.db", readonly=True) as store:
+            return store.wrote_into(folder)
+    except (StateError, sqlite3.Error):  # damaged, of a newer gridrun, held: warn as the record says
+        return True
 
 
 def check_budget(

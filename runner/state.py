@@ -21,7 +21,7 @@ import socket
 import sqlite3
 import time
 import urllib.parse
-from contextlib import closing, contextmanager
+from contextlib import closing, contextmanager, suppress
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, NamedTuple, Sequence
 
@@ -1067,6 +1067,17 @@ class Store:
             "SELECT manifest_path, MAX(id), outputs_dir FROM runs WHERE manifest_name=? GROUP BY manifest_path "
             "ORDER BY MAX(id) DESC", (manifest_name,)).fetchall()
         return [(str(r[0]), int(r[1]), str(r[2])) for r in rows]
+
+    def wrote_into(self, folder: Path) -> bool:
+        """Whether a run of this state was recorded writing into the output folder `folder` (by this path, or by
+        another that reaches the same folder: a link)."""
+        for (recorded,) in self.db.execute("SELECT DISTINCT outputs_dir FROM runs"):
+            if Path(recorded) == folder:
+                return True
+            with suppress(OSError):  # gone, or not reachable from here: not this folder
+                if os.path.samefile(recorded, folder):
+                    return True
+        return False
 
     # -- jobs ---------------------------------------------------------------------------------------
     def add_jobs(self, run_id: int, jobs: Sequence[Mapping[str, Any]]) -> dict[str, int]:

@@ -141,6 +141,30 @@ def test_plan_and_run_warn_of_another_state_writing_the_output_folder_while_it_e
     assert outputs_writer(shared) is not None and outputs_writer(shared)["manifest"] == str(b.resolve())
 
 
+def test_a_project_copied_whole_is_not_warned_of_the_originals_state(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A project copied with its state and output folder (`cp -r`) brings the folder's record of its writer, the
+    original's state, which is there still but writes the original's folder, never the copy's: neither plan nor
+    run of the copy warns that the two replace each other's videos, and the copy's run takes the record over,
+    its videos cached, at no cost."""
+    orig = tmp_path / "orig"
+    orig.mkdir()
+    m = write_manifest(orig, n_seeds=2, sim={"render_time": 0.05, "jitter": 0.0})
+    assert api.run(m, report=False).exit_code == 0
+    shutil.copytree(orig, tmp_path / "copy")
+    copy = tmp_path / "copy" / m.name
+    assert outputs_writer(tmp_path / "copy" / "outputs" / "t")["state_dir"] == str((orig / ".gridrun").resolve())
+    code, _, err = _cli(capsys, "plan", str(copy))
+    assert code == 0 and "also written" not in err, err
+    code, _, err = _cli(capsys, "run", str(copy), "--no-report")
+    assert code == 0 and "also written" not in err, err
+    assert (api.runs(copy)[0].cached, api.status(copy).spent_micros) == (4, 0)
+    assert outputs_writer(tmp_path / "copy" / "outputs" / "t")["state_dir"] == str((copy.parent / ".gridrun").resolve())
+    code, _, err = _cli(capsys, "plan", str(m))  # nor the original of the copy's, which writes its own folder
+    assert code == 0 and "warning" not in err, err
+
+
 def test_one_manifest_runs_runs_again_retries_and_cancels_as_before(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
