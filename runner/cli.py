@@ -483,8 +483,9 @@ def _run(args: argparse.Namespace, manifest: Manifest, progress: Any, **extra: A
         report = relpath(result.report, Path.cwd()) if result.report else None
         kept = [relpath(p, Path.cwd()) for p in result.altered_kept]
         foreign = [relpath(p, Path.cwd()) for p in result.foreign_kept]
+        unrecorded = [relpath(p, Path.cwd()) for p in result.unrecorded_kept]
         progress.final(result.stats, report=report, videos=f"{rel}/", status=result.status, exit_code=result.exit_code,
-                       altered_kept=kept, foreign_kept=foreign)
+                       altered_kept=kept, foreign_kept=foreign, unrecorded_kept=unrecorded)
     if report and not progress.json_lines:
         out.print(f"report: {report}")
     elif result.report_error:
@@ -495,6 +496,8 @@ def _run(args: argparse.Namespace, manifest: Manifest, progress: Any, **extra: A
         err.print(_altered_note(kept), markup=False, highlight=False)
     if foreign:
         err.print(_foreign_note(foreign), markup=False, highlight=False)
+    if unrecorded:
+        err.print(_unrecorded_note(unrecorded), markup=False, highlight=False)
     _say_end(args, plan, result)
     return result.exit_code
 
@@ -574,6 +577,17 @@ def _foreign_note(kept: Sequence[str]) -> str:
     return (f"{len(kept):,} file{'' if one else 's'} that no sidecar of gridrun's records (with none beside "
             f"{'it' if one else 'them'}, or edited in place) {'was' if one else 'were'} where a job's video or "
             f"its poster went: kept in {where} before gridrun's took {'its' if one else 'their'} place")
+
+
+def _unrecorded_note(kept: Sequence[str]) -> str:
+    """One line for the videos of gridrun's, whole as their sidecars record them, whose renders this state has no
+    record of (another state's run wrote them) that sat where a job's video went (`kept`: where each was kept)."""
+    one = len(kept) == 1
+    where = kept[0] if one else f"{Path(kept[0]).parent.parent.parent}/ (a folder per job and video)"
+    return (f"{len(kept):,} video{'' if one else 's'} of gridrun's that this state did not render (another state's "
+            f"run wrote {'it' if one else 'them'}: another state_dir, a copied project, a state begun again) "
+            f"{'was' if one else 'were'} where a job's video went: kept in {where} before this run's took "
+            f"{'its' if one else 'their'} place")
 
 
 def _unfinished(counts: Mapping[str, int]) -> int:

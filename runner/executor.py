@@ -39,7 +39,7 @@ from .jobs import COST_FACTORS, counted_cost
 from .live import LiveViews
 from .options import RunOptions
 from .outputs import (
-    keep_file, keep_take, mute, poster_path, sidecar_matches, sidecar_writer, superseded_dir, verified,
+    Kept, keep_file, keep_take, mute, poster_path, sidecar_matches, sidecar_writer, superseded_dir, verified,
 )
 from .pacing import IntentBatcher, ListPoller, ListUnavailable, Pacer, RenderTimes, backoff
 from .plan import Job, Plan, budget_micros
@@ -95,6 +95,7 @@ class RunResult:
     unreached: int = 0                   # jobs left unsent because their create never reached the provider
     left_done: int = 0                   # done jobs a re-render (--force) did not send: left done, as they were
     foreign_kept: tuple[Path, ...] = ()  # files no sidecar of gridrun's records where a job's video went: kept first
+    unrecorded_kept: tuple[Path, ...] = ()  # takes of gridrun's this state has no record of, there: kept first too
 
 
 class Executor:
@@ -172,6 +173,7 @@ class Executor:
         self._ended = False
         self._altered_kept: list[Path] = []  # done videos found altered, kept under .runs/superseded/
         self._foreign_kept: list[Path] = []  # files no sidecar records in a new video's place, kept there too
+        self._unrecorded_kept: list[Path] = []  # takes of other states' in a new video's place, kept there too
         self._tries_after_failure: dict[int, int] = {}  # job id -> new attempts this run made after failures
         self._crash_at = _parse_crash_point(os.environ.get("GRIDRUN_CRASH_AT", ""))
         store.on_busy = self._state_busy
@@ -391,6 +393,7 @@ class Executor:
         self.run_id, self.ids, self.cached = s.run_id, s.ids, s.cached
         self._prepaid, self._resets = s.prepaid, s.resets
         self._altered_kept, self._foreign_kept = s.altered_kept, s.foreign_kept
+        self._unrecorded_kept = s.unrecorded_kept
         self.errors.extend(s.problems)
         if self.failure_retries:  # but for jobs re-run on request (retry, --force): their count begins again
             made = self.store.failure_retries_made(list(s.ids.values()))
@@ -492,7 +495,7 @@ class Executor:
         return RunResult(self.run_id, code, status, self.statistics(), self.plan.outputs_dir, report,
                          self.live.report_error, tuple(self._altered_kept), refused=self._refused,
                          unreached=self._unreached, left_done=len(self._left_done),
-                         foreign_kept=tuple(self._foreign_kept))
+                         foreign_kept=tuple(self._foreign_kept), unrecorded_kept=tuple(self._unrecorded_kept))
 
     async def _signals(self, scope: anyio.CancelScope) -> None:
         wanted = [signal.SIGINT, signal.SIGTERM]
@@ -910,7 +913,7 @@ class Executor:
         elif state == S.DONE:
             if resume.check_done(self.store, self.run_id, job, jid, self.store.job_row(jid),
                                  superseded=superseded_dir(self.plan.outputs_dir), kept=self._altered_kept,
-                                 foreign=self._foreign_kept):
+                                 foreign=self._foreign_kept, unrecorded=self._unrecorded_kept):
                 self.cached += 1
             else:  # fetched again, at no cost
                 self._set_state(jid, S.DOWNLOADING.value)
@@ -1228,20 +1231,22 @@ class Executor:
         assert billed is not None  # a completed render counts at least its estimate
         # What `output` holds is kept under .runs/superseded/ just before the new video replaces it (both on
         # disk at every moment between): a re-run's earlier take of the job, or a file no sidecar of gridrun's
-        # records (the user's own, or a take edited in place), or with no video there, an image of the user's
-        # where its poster goes.
+        # records (the user's own, or a take edited in place), or a take whose render this state has no record
+        # of (another state's), or with no video there, an image of the user's where its poster goes.
         earlier = self.store.earlier_take(jid) if row.attempt > 1 else None
         kept: list[Path] = []
-        foreign: list[tuple[Path, str]] = []
+        foreign: list[Kept] = []
         keep: Callable[[], None] | None = None
         if earlier is not None or os.path.lexists(output) or os.path.lexists(poster_path(output)):
             folder, was = superseded_dir(self.plan.outputs_dir) / job.hash[:16], earlier[1] if earlier else None
+            known = resume.known_renders(self.store, output)  # here, not in the download's worker thread
 
             def keep_earlier() -> None:
                 aside = keep_take(output, was, folder) if was is not None else None
                 if aside is not None:
                     kept.append(aside)
-                elif (found := keep_file(output, folder, unless_recorded=True, poster=True, once=True)) is not None:
+                elif (found := keep_file(output, folder, unless_recorded=True, poster=True, once=True,
+                                         known=known)) is not None:
                     foreign.append(found)
 
             keep = keep_earlier
@@ -1296,9 +1301,9 @@ class Executor:
             if kept and earlier is not None:
                 self.store.event(self.run_id, jid, "superseded", {"path": str(kept[-1]), "sha256": earlier[1],
                                                                   "by_attempt": row.attempt})
-            for aside, sha256 in foreign:
-                self.store.event(self.run_id, jid, "foreign-kept", {"path": str(aside), "sha256": sha256})
-                self._foreign_kept.append(aside)
+            for found in foreign:
+                self.store.event(self.run_id, jid, found.kind, {"path": str(found.path), "sha256": found.sha256})
+                (self._unrecorded_kept if found.kind == "unrecorded-kept" else self._foreign_kept).append(found.path)
             self.live.saved(output)
             return
         self._settle(job, billed)

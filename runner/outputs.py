@@ -9,9 +9,9 @@ import json
 import os
 import threading
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from .jobs import Job
@@ -265,29 +265,46 @@ def take_path(folder: Path, sha256: str, name: str) -> Path:
     return folder / sha256[:16] / name
 
 
+class Kept(NamedTuple):
+    """A file `keep_file` kept: where, its SHA-256, and the event that says so where it was in a new video's way
+    (`kind`: foreign-kept, no sidecar of gridrun's records it; unrecorded-kept, a take of gridrun's whose render
+    this state has no record of)."""
+
+    path: Path
+    sha256: str
+    kind: str
+
+
 def keep_file(
-    video: Path, folder: Path, *, unless_recorded: bool, poster: bool, once: bool
-) -> tuple[Path, str] | None:
+    video: Path, folder: Path, *, unless_recorded: bool, poster: bool, once: bool, known: Container[str] = ()
+) -> Kept | None:
     """Keep what `video` holds now, with the sidecar beside it as it is (and with `poster` the `.jpg` of its
     name), as `folder/<its sha256[:16]>/<name>` like an earlier take (`keep_take`), before a job's download or
-    copy replaces it. (The path kept, its SHA-256), or None when there is nothing to keep: no file (but with
+    copy replaces it. What was kept (`Kept`), or None when there is nothing to keep: no file (but with
     `poster`, a `.jpg` of its name that is not gridrun's, `foreign_poster`, is kept then, alone: the poster made
     once the video is in place would replace it); with `unless_recorded`, the take a sidecar of gridrun's
-    beside it records (its SHA-256); with `once`, a copy kept already.
+    beside it records (its SHA-256) when that sidecar's render is one this state recorded (its provider id in
+    `known`, the caller's one look-up); with `once`, a copy kept already.
 
     A done job's file that no longer has the digest its download recorded (edited or replaced in place) is
     kept whatever it is, even another job's take with its sidecar, and each time it is found (event
     altered-kept). A file where a job's video goes (the user's own, a take whose sidecar was lost, one edited
     in place) is kept unless it is gridrun's take as its sidecar records it, with its poster-named `.jpg`, and
-    once: the same file kept as an altered take before its fetch is not kept again (event foreign-kept)."""
+    once: the same file kept as an altered take before its fetch is not kept again (event foreign-kept). Such a
+    take is kept too when this state has no record of its render (event unrecorded-kept): another state's run
+    wrote it (another manifest's `state_dir:`, a copied project, a state deleted and begun again), and the
+    video that replaces it would be its only copy lost, paid for by a state that cannot fetch it again."""
     try:
         sha256 = sha256_file(video)
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         return _keep_lone_poster(video, folder, once=once) if poster else None
+    kind = "foreign-kept"
     if unless_recorded:
         doc = gridrun_sidecar(video)
         if doc is not None and doc["sha256"] == sha256:
-            return None  # the take its sidecar records: gridrun's, as downloaded
+            if doc["provider_id"] in known:
+                return None  # the take its sidecar records, a render of this state's: gridrun's, as downloaded
+            kind = "unrecorded-kept"
     if once and verified(take_path(folder, sha256, video.name), sha256):
         return None  # kept already: by an earlier run, or as an altered take before its fetch
     aside = _keep(video, sha256, folder)
@@ -295,13 +312,12 @@ def keep_file(
         if beside != video and beside.is_file():
             atomic_write(aside.with_suffix(beside.suffix), beside.read_bytes(), sync_folder_after=False)
     sync_folder(os.fspath(aside))
-    return aside, sha256
+    return Kept(aside, sha256, kind)
 
 
-def _keep_lone_poster(video: Path, folder: Path, *, once: bool) -> tuple[Path, str] | None:
+def _keep_lone_poster(video: Path, folder: Path, *, once: bool) -> Kept | None:
     """Keep the `.jpg` of missing `video`'s name when it is not gridrun's (`foreign_poster`), as `keep_file`
-    keeps a file: the poster made once the video is in place would replace it. (The path kept, its SHA-256),
-    or None."""
+    keeps a file: the poster made once the video is in place would replace it. What was kept, or None."""
     if not foreign_poster(video):
         return None
     image = poster_path(video)
@@ -313,7 +329,7 @@ def _keep_lone_poster(video: Path, folder: Path, *, once: bool) -> tuple[Path, s
         return None
     aside = _keep(image, sha256, folder)
     sync_folder(os.fspath(aside))
-    return aside, sha256
+    return Kept(aside, sha256, "foreign-kept")
 
 
 def _keep(video: Path, sha256: str, folder: Path) -> Path:

@@ -69,6 +69,7 @@ class Sorted:
     cached: int = 0
     altered_kept: list[Path] = field(default_factory=list)  # done videos altered in place, kept before fetched again
     foreign_kept: list[Path] = field(default_factory=list)  # files no sidecar records in a video's place, kept first
+    unrecorded_kept: list[Path] = field(default_factory=list)  # takes of other states' in a video's place, kept first
     problems: list[str] = field(default_factory=list)  # files of the run's own it could not write (it goes on)
 
 
@@ -178,7 +179,7 @@ def _sort(plan: Plan, store: Store, opts: RunOptions, run_id: int, manifest_text
         what = actions[job.hash]
         if what == "check":
             if check_done(store, run_id, job, jid, row, superseded=superseded_dir(plan.outputs_dir), kept=out.altered_kept,
-                          foreign=out.foreign_kept):
+                          foreign=out.foreign_kept, unrecorded=out.unrecorded_kept):
                 out.cached += 1
             else:
                 state = S.DOWNLOADING
@@ -219,18 +220,20 @@ def retry_not_sent(store: Store, jid: int) -> JobState:
 
 
 def check_done(store: Store, run_id: int, job: Job, jid: int, row: Any, *, superseded: Path, kept: list[Path],
-               foreign: list[Path]) -> bool:
+               foreign: list[Path], unrecorded: list[Path]) -> bool:
     """A done job: True when its video is whole (cached; copied where this plan wants it), else moved to
     downloading, to be fetched again at no cost. A file at its place that is not that video (edited or
     replaced by the user) is first kept under `superseded` (event altered-kept), its path added to `kept`:
     the download would replace it. So is a file that no sidecar of gridrun's records where the copy goes
-    (event foreign-kept), its path added to `foreign`."""
+    (event foreign-kept), its path added to `foreign`, and a take of gridrun's there whose render this state
+    has no record of (event unrecorded-kept), its path added to `unrecorded`."""
     if verified(Path(row["output_path"]), row["sha256"]):
         if Path(row["output_path"]) != job.output:
-            found = keep_file(job.output, superseded / job.hash[:16], unless_recorded=True, poster=True, once=True)
+            found = keep_file(job.output, superseded / job.hash[:16], unless_recorded=True, poster=True, once=True,
+                              known=known_renders(store, job.output))
             if found is not None:
-                store.event(run_id, jid, "foreign-kept", {"path": str(found[0]), "sha256": found[1]})
-                foreign.append(found[0])
+                store.event(run_id, jid, found.kind, {"path": str(found.path), "sha256": found.sha256})
+                (unrecorded if found.kind == "unrecorded-kept" else foreign).append(found.path)
             copy_output(Path(row["output_path"]), job.output)
             store.set_output(jid, job.output)
     elif verified(job.output, row["sha256"]):
@@ -247,6 +250,14 @@ def check_done(store: Store, run_id: int, job: Job, jid: int, row: Any, *, super
     mend_sidecar(store, run_id, job, jid, row)
     store.mark_cached(run_id, jid, row["done_run_id"])
     return True
+
+
+def known_renders(store: Store, video: Path) -> frozenset[str]:
+    """The renders (provider ids) this state recorded for the job that the sidecar of gridrun's beside `video`
+    names, for `keep_file` to tell a take of this state's from another state's: one look-up, made only where a
+    file is in a video's way; none when no such sidecar is there."""
+    doc = gridrun_sidecar(video)
+    return store.renders(doc["hash"]) if doc is not None else frozenset()
 
 
 def mend_sidecar(store: Store, run_id: int, job: Job, jid: int, row: Any) -> bool:

@@ -1484,6 +1484,18 @@ class Store:
                 return str(was["output_path"]), str(was["sha256"])
         return None
 
+    def renders(self, job_hash: str) -> frozenset[str]:
+        """The provider ids of the renders this state recorded for the job whose hash is `job_hash` (each attempt's,
+        and the job's own), none when it has no such job: what tells a take of its own, found at an output path as
+        its sidecar records it, from another state's render of the same job, which a download must not replace
+        without a copy."""
+        return frozenset(str(row[0]) for row in self.db.execute(
+            "SELECT a.provider_id FROM attempts a JOIN jobs ON jobs.id = a.job_id"
+            " WHERE jobs.hash=? AND a.provider_id IS NOT NULL"
+            " UNION SELECT provider_id FROM jobs WHERE hash=? AND provider_id IS NOT NULL",
+            (job_hash, job_hash),
+        ))
+
     def mark_cached(self, run_id: int, job_id: int, from_run: int | None) -> None:
         with self._tx():
             self.db.execute(

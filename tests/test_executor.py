@@ -572,6 +572,82 @@ def test_a_video_edited_in_place_is_kept_before_another_states_job_replaces_it(t
     _kept_foreign(rb, api.status(b).jobs[0].hash, video, edit)
 
 
+def _one_take_manifest(tmp_path: Path, *, sim_seed: int = 0) -> Path:
+    """A manifest of one job that sends no seed: each simulator world draws its own picture (`sim_seed`), as
+    two renders of one request differ at a real provider."""
+    return write_manifest(tmp_path, sim={"render_time": 0.05, "jitter": 0.0, "seed": sim_seed},
+                          extra={"matrix": {"style": ["anime"]}, "output": "{{ style }}.mp4"})
+
+
+def test_a_video_of_a_state_deleted_and_begun_again_is_kept_before_the_new_states_video_replaces_it(
+    tmp_path: Path,
+) -> None:
+    """The state removed to start over: the video its run paid for, whole with its sidecar, is a render the new
+    state never made; its run keeps it (event unrecorded-kept) before the new video takes its place."""
+    from runner.state import Store
+
+    m = _one_take_manifest(tmp_path, sim_seed=1)
+    assert api.run(m, report=False).exit_code == 0
+    [old] = api.status(m).jobs
+    video = Path(old.output_path)
+    before = video.read_bytes()
+    shutil.rmtree(tmp_path / ".gridrun")
+    m.write_text(m.read_text().replace("seed: 1", "seed: 2"))  # the new world renders another picture
+    r2, _ = run(m)
+    [new] = api.status(m).jobs
+    assert r2.exit_code == 0 and new.hash == old.hash and new.sha256 != old.sha256 == sha256_bytes(before)
+    kept = r2.outputs_dir / ".runs" / "superseded" / old.hash[:16] / old.sha256[:16] / video.name
+    assert r2.unrecorded_kept == (kept,) and r2.foreign_kept == () and kept.read_bytes() == before
+    assert json.loads(kept.with_suffix(".json").read_text())["provider_id"] == old.provider_id
+    with Store(tmp_path / ".gridrun" / "state.db", readonly=True) as store:
+        kinds = [r[0] for r in store.db.execute("SELECT kind FROM events WHERE kind LIKE '%-kept'")]
+    assert kinds == ["unrecorded-kept"]
+
+
+def test_a_runs_own_take_found_again_after_a_kill_is_not_kept(tmp_path: Path) -> None:
+    """kill -9 just after a video was renamed into place, before the run's deferred writes said it was rendered:
+    the resumed run downloads it again over the take it finds as its sidecar records it, a render this state
+    recorded, and keeps nothing of it."""
+    import subprocess
+    import sys
+
+    m = _one_take_manifest(tmp_path)
+    env = {**os.environ, "GRIDRUN_CRASH_AT": "after-download:1", "PYTHONPATH": str(ROOT)}
+    killed = subprocess.run([sys.executable, "-m", "runner.cli", "run", str(m), "--no-report"], env=env,
+                            capture_output=True, timeout=120, check=False)
+    assert killed.returncode == -9, killed.stderr[-500:]
+    video = tmp_path / "outputs" / "t" / "anime.mp4"
+    take = video.read_bytes()
+    # Whether the kill found `downloading` committed is a matter of milliseconds: the state as it is without it.
+    with closing(sqlite3.connect(tmp_path / ".gridrun" / "state.db")) as db, db:
+        db.execute("UPDATE jobs SET state='running', cost_micros=NULL, cost_reported_micros=NULL, url=NULL,"
+                   " expires_at=NULL, completed_at=NULL")
+        db.execute("UPDATE attempts SET state='running', billed_micros=NULL, billed_run_id=NULL")
+    again = api.run(m, report=False)
+    assert again.exit_code == 0 and again.foreign_kept == again.unrecorded_kept == ()
+    assert not (again.outputs_dir / ".runs" / "superseded").exists()
+    assert api.status(m).jobs[0].sha256 == sha256_bytes(take)
+    check_outputs(m)
+
+
+def test_a_done_video_copied_back_over_its_own_earlier_copy_keeps_nothing(tmp_path: Path) -> None:
+    """An output template changed and changed back: the cached job's video is copied to each place in turn, and
+    the copy it finds at its first place (its own take, its sidecar beside it) is not kept."""
+    m = _one_take_manifest(tmp_path)
+    first = m.read_text()
+    r1, prov = run(m)
+    m.write_text(first.replace("output: '{{ style }}.mp4'", "output: 'moved/{{ style }}.mp4'"))
+    r2, _ = run(m, prov)
+    m.write_text(first)
+    r3, _ = run(m, prov)
+    for r in (r2, r3):
+        assert r.exit_code == 0 and r.stats.cached == 1 and r.foreign_kept == r.unrecorded_kept == ()
+    assert stats(prov)["creates"] == 1
+    assert not (r1.outputs_dir / ".runs" / "superseded").exists()
+    assert api.status(m).jobs[0].output_path == str(r1.outputs_dir / "anime.mp4")
+    check_outputs(m)
+
+
 @pytest.mark.parametrize("command", [["plan"], ["run", "--force", "--no-report"]])
 def test_plan_and_run_warn_of_a_done_video_edited_in_place_that_a_run_keeps(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]

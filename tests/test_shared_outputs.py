@@ -22,7 +22,7 @@ from runner.sim.config import SimConfig
 from runner.sim.serve import running_server
 from runner.state import Store, outputs_writer
 
-from execkit import check_outputs, write_manifest
+from execkit import check_outputs, sha256, write_manifest
 
 
 def _two(tmp_path: Path, **kwargs: Any) -> tuple[Path, Path, Path]:
@@ -186,3 +186,44 @@ def test_one_manifest_runs_runs_again_retries_and_cancels_as_before(
     writer = outputs_writer(outputs)
     assert writer is not None
     assert (writer["state_dir"], writer["manifest"]) == (str((tmp_path / ".gridrun").resolve()), str(m.resolve()))
+
+
+def test_a_video_another_states_run_wrote_where_a_job_of_this_state_goes_is_kept_first(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """a and b, one job alike (same prompt), each with a state, write one folder: b's run finds a's paid video
+    whole as its sidecar records it, a render b's state never made, and keeps it with its sidecar under
+    .runs/superseded/ (event unrecorded-kept, said by the run) before b's video takes its place; b's --force run
+    keeps its own take as an earlier take, and nothing as another state's."""
+    made = []
+    for name, seed in (("a", 1), ("b", 2)):  # no seed sent: each simulator draws its own picture, as renders differ
+        extra = {"outputs_dir": "shared", "state_dir": f"s{name}", "matrix": {"style": ["anime"]},
+                 "output": "{{ style }}.mp4"}
+        made.append(write_manifest(tmp_path, name=name, extra=extra, sim={"render_time": 0.05, "jitter": 0.0,
+                                                                          "seed": seed}))
+    a, b = made
+    assert api.run(a, report=False).exit_code == 0
+    [ja] = api.status(a).jobs
+    video = Path(ja.output_path)
+    theirs, their_side = video.read_bytes(), video.with_suffix(".json").read_bytes()
+    code, _, err = _cli(capsys, "run", str(b), "--no-report")
+    assert code == 0, err
+    [jb] = api.status(b).jobs
+    assert jb.hash == ja.hash and jb.provider_id != ja.provider_id and jb.sha256 != ja.sha256
+    kept = video.parent / ".runs" / "superseded" / ja.hash[:16] / ja.sha256[:16] / video.name
+    assert sha256(kept) == ja.sha256 and kept.read_bytes() == theirs
+    assert kept.with_suffix(".json").read_bytes() == their_side
+    assert sha256(video) == jb.sha256  # b's video in its place
+    check_outputs(b)
+    with Store(tmp_path / "sb" / "state.db", readonly=True) as store:
+        events = [(k, json.loads(d)) for k, d in store.db.execute(
+            "SELECT kind, detail FROM events WHERE kind LIKE '%-kept'")]
+    assert events == [("unrecorded-kept", {"path": str(kept), "sha256": ja.sha256})]
+    said = " ".join(err.split())
+    assert ("1 video of gridrun's that this state did not render (another state's run wrote it: another state_dir, a "
+            "copied project, a state begun again) was where a job's video went: kept in ") in said, said
+    assert f"/.runs/superseded/{ja.hash[:16]}/{ja.sha256[:16]}/anime.mp4 before this run's took its place" in said
+    again = api.run(b, options={"force": True}, report=False)  # b's own take now: kept as an earlier take only
+    assert again.exit_code == 0 and again.foreign_kept == again.unrecorded_kept == ()
+    assert {p.name for p in (video.parent / ".runs" / "superseded" / ja.hash[:16]).iterdir()} == \
+        {ja.sha256[:16], jb.sha256[:16]}
