@@ -10,6 +10,9 @@ The I/O part (`submit`, `get`, `list`, `find_by_key`, `download`, `cancel`) is g
     RejectedError                                   the provider refused; nothing was paid
     ExpiredError, DownloadError                     `download` only
     NeedsKeyError                                   `client()` only
+
+A provider with an account balance endpoint (Lumenfall, the simulator) also has `balance(client) -> Balance`,
+which a run asks once before its first create (`runner.balance`); one without it is never asked.
 """
 
 from __future__ import annotations
@@ -57,6 +60,14 @@ class VideoStatus:
     def terminal(self) -> bool:
         """True once the job is completed, failed or cancelled."""
         return self.status in TERMINAL
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    """The account's balance, as the provider said it: what is left in micro-USD (below 0 when overdrawn), or
+    None for an account without a limit."""
+
+    micros: int | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ import httpx
 
 from runner.errors import NeedsKeyError, OutcomeUnknownError, RejectedError, ServerError
 from runner.images import image_mime
-from runner.providers.base import TERMINAL, Download, VideoStatus
+from runner.providers.base import TERMINAL, Balance, Download, VideoStatus
 from runner.providers.capabilities import ProviderCaps
 from runner.providers.download import fetch_to_file
 from runner.providers.transport import decode, make_client, resolve_base_url, send
@@ -230,6 +230,15 @@ class LumenfallProvider:
             params["created_before"] = before
         raise LookupError(f"GET /v1/requests: not found in the newest {MAX_LOG_PAGES} pages; the log goes on")
 
+    async def balance(self, client: httpx.AsyncClient) -> Balance:
+        """`GET <root>/v1/balance`, a free read of the account's balance (`parse_balance`).
+
+        :raises ProviderError: the call failed (HTTP 404: no such endpoint at this base URL).
+        :raises ValueError: the answer is not of a shape gridrun can read with certainty.
+        """
+        url = f"{_api_root(client.base_url)}/v1/balance"
+        return parse_balance(await self._call(client, "GET", url, op="GET /v1/balance"))
+
     async def cancel(self, client: httpx.AsyncClient, video_id: str) -> None:
         """`DELETE /videos/{id}`: best effort, nothing is refunded."""
         await self._call(client, "DELETE", f"videos/{quote(video_id, safe='')}", expect_body=False)
@@ -437,6 +446,41 @@ def _epoch(value: Any) -> float | None:
             seconds /= 1000.0
         return seconds if seconds >= 0 else None
     return None
+
+
+# -- the account -------------------------------------------------------------------------------------
+
+
+def parse_balance(data: Any) -> Balance:
+    """A `Balance` from the answer of `GET /v1/balance`. Lumenfall does not publish its shape, so only the one
+    the simulator serves is read: `{"balance": <USD left>, "currency": "USD", "unlimited": <bool>}`, where
+    `unlimited` true or a null balance means no limit. A balance in another currency, or without one, could be
+    misread: it is not read at all.
+
+    :raises ValueError: anything else (no `balance`, an `unlimited` that is not a bool, not USD, not a number).
+    """
+    if not isinstance(data, Mapping):
+        raise ValueError(f"expected an object, got {type(data).__name__}")
+    unlimited = data.get("unlimited", False)
+    if not isinstance(unlimited, bool):
+        raise ValueError(f"'unlimited' is {unlimited!r}, not true or false")
+    if "balance" not in data:
+        raise ValueError("no 'balance'")
+    left = data["balance"]
+    if unlimited or left is None:
+        return Balance(None)
+    currency = data.get("currency")
+    if not (isinstance(currency, str) and currency.upper() == "USD"):
+        raise ValueError(f"the currency is {currency!r}, not 'USD'")
+    if isinstance(left, bool) or not isinstance(left, (int, float, str)):
+        raise ValueError(f"'balance' is {left!r}, not a number")
+    try:
+        amount = Decimal(str(left).strip())
+    except InvalidOperation:
+        raise ValueError(f"'balance' is {left!r}, not a number") from None
+    if not amount.is_finite() or abs(amount) > MAX_REPORTED_USD:
+        raise ValueError(f"'balance' is {left!r}, no reading of an account's USD")
+    return Balance(int((amount * 1_000_000).to_integral_value()))
 
 
 # -- reconciliation ----------------------------------------------------------------------------------

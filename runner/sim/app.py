@@ -195,6 +195,8 @@ class Endpoint:
             raise ApiError(404, "MODEL_DISABLED", "model: this model is disabled for now; choose another",
                            param="model")
         if "not_found" in faults:
+            if route == "balance":
+                raise ApiError(404, "NOT_FOUND", "no such route")
             raise ApiError(404, "NOT_FOUND", "no such video", param="id")
         if "expired" in faults:
             status = faults["expired"].status or cfg.expired_status

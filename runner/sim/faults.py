@@ -20,7 +20,7 @@ _ONLY = {
     "corrupt": DOWNLOAD_ROUTES,
     "job_failure": frozenset({"create"}),
     "model_disabled": frozenset({"create"}),
-    "not_found": frozenset({"get"}),
+    "not_found": frozenset({"get", "balance"}),
     "unknown_status": frozenset({"create", "get", "list"}),
 }
 _NEVER = {"malformed_json": DOWNLOAD_ROUTES}
