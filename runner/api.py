@@ -23,6 +23,7 @@ import anyio
 
 from . import manifest as manifest_mod
 from . import plan as plan_mod
+from .balance import BalanceCheck
 from .errors import NotRecordedError, ProviderError, UsageError
 from .executor import Executor, RunResult, counted, ended_badly
 from .localpaths import UNUSABLE, shown, why_unusable
@@ -37,8 +38,8 @@ from .resume import left_behind, name_shared, outputs_shared
 from .state import JobState, RunRecord, RunSummary, Snapshot, Store, announcing_start, as_judged, store_error
 from .stats import RunStatistics, pace, problems
 
-__all__ = ["load", "plan", "diff", "run", "status", "runs", "report", "export", "cancel", "CancelResult", "RunOptions",
-           "RunResult"]
+__all__ = ["load", "plan", "diff", "run", "status", "runs", "report", "export", "cancel", "BalanceCheck",
+           "CancelResult", "RunOptions", "RunResult"]
 
 
 def load(path: str | Path) -> Manifest:
@@ -185,12 +186,15 @@ def run(
     argv: Sequence[str] = (),
     provider: Any = None,
     report: bool = True,
+    on_balance: Callable[[BalanceCheck], None] | None = None,
 ) -> RunResult:
     """Run a plan to the end (resuming an earlier run of the same manifest). Blocks.
 
-    `options` may also be a mapping of `RunOptions` fields.
+    `options` may also be a mapping of `RunOptions` fields. Before the first create the account's balance is
+    asked once, where the provider has a balance endpoint (`runner.balance`); `on_balance` is told what was found.
 
     :raises BudgetError: the plan does not fit the budget.
+    :raises BalanceError: the account's balance is known and below what the run would send; nothing was sent.
     :raises InFlightError: jobs the last run sent still render, and the changed manifest no longer has them
         (`leave_in_flight` runs anyway).
     :raises LockError: another runner holds the state, or another run (of another state) writes into the output
@@ -213,7 +217,8 @@ def run(
     if not isinstance(p, Plan):
         m = _manifest(p)
         with starting(m):
-            return run(plan(m), options=options, on_progress=on_progress, argv=argv, provider=provider, report=report)
+            return run(plan(m), options=options, on_progress=on_progress, argv=argv, provider=provider, report=report,
+                       on_balance=on_balance)
     prov = provider or _provider(p)
     if callable(getattr(prov, "api_key", None)):
         prov.api_key()  # a missing key is said before any state is made
@@ -227,7 +232,7 @@ def run(
         _lock_outputs(p, store)
         on_report, on_output = _report_hooks(p, report_every=options.report_every) if report else (None, None)
         ex = Executor(p, prov, store, options=options, on_progress=on_progress, on_report=on_report,
-                      on_output=on_output, argv=argv)
+                      on_output=on_output, on_balance=on_balance, argv=argv)
         with _fewer_collections():
             return anyio.run(ex.run)
 

@@ -478,7 +478,7 @@ def _run(args: argparse.Namespace, manifest: Manifest, progress: Any, **extra: A
     progress.total = len(plan.jobs)
     with progress:
         result = api.run(plan, options=_options(args, **extra), on_progress=progress.update, argv=args.argv,
-                         report=not getattr(args, "no_report", False))
+                         report=not getattr(args, "no_report", False), on_balance=progress.balance)
         rel = relpath(result.outputs_dir, Path.cwd())
         report = relpath(result.report, Path.cwd()) if result.report else None
         kept = [relpath(p, Path.cwd()) for p in result.altered_kept]

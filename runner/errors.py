@@ -8,6 +8,7 @@
     ├── ManifestErrors           several ManifestErrors found at once
     ├── UsageError               a command line that cannot be carried out
     ├── BudgetError              the plan or the run would exceed the budget
+    ├── BalanceError             the account's balance, as the provider says it, is below what the run would send
     ├── StateError               the state store is unusable or a job moved along an illegal transition
     │   ├── StateWriteError      a run could not write its state (a full disk, an I/O error) and stopped
     │   └── LockError            another runner holds the state lock, or another run the output folder's
@@ -92,6 +93,13 @@ class BudgetError(GridrunError):
     """The plan or the run would exceed the budget."""
 
     exit_code = 3
+
+
+class BalanceError(GridrunError):
+    """The account's balance, as the provider says it before the run sends anything, is below what the run would
+    send: refused whole, as the provider's 402 would stop it midway. Exit 1, as a run the account refused."""
+
+    exit_code = 1
 
 
 class InFlightError(GridrunError):

@@ -24,7 +24,7 @@ from typing import Any, Callable, Sequence
 
 import anyio
 
-from . import resume
+from . import balance, resume
 from .errors import (
     ConnectError,
     DownloadError,
@@ -111,6 +111,7 @@ class Executor:
         on_progress: Callable[[RunStatistics], None] | None = None,
         on_report: Callable[[int, bool], Path | None] | None = None,
         on_output: Callable[[Sequence[Path]], None] | None = None,
+        on_balance: Callable[[balance.BalanceCheck], None] | None = None,
         clock: Callable[[], float] = time.time,
         argv: Sequence[str] = (),
     ) -> None:
@@ -119,6 +120,7 @@ class Executor:
         self.store = store
         self.opts = options
         self.on_progress = on_progress
+        self.on_balance = on_balance
         self.clock = clock
         self.argv = argv
         run = dict(plan.manifest.run or {})
@@ -385,11 +387,33 @@ class Executor:
         return billed
 
     # -- the run -----------------------------------------------------------------------------------
-    def prepare(self) -> tuple[list[Job], list[Job], list[Job]]:
-        """Record the run and its jobs (`resume.prepare`: refused runs record nothing); (to submit, to
-        reconcile, to attach)."""
+    def judge(self) -> resume.Judged:
+        """What the run does with each job, the budget checked (`resume.judge`); nothing recorded.
+
+        :raises BudgetError, InFlightError: the run is refused.
+        """
+        return resume.judge(self.plan, self.store, self.opts, budget_micros=self.budget_micros,
+                            failure_retries=self.failure_retries)
+
+    async def check_balance(self, client: Any, judged: resume.Judged) -> None:
+        """Before anything is sent, the account's balance against the jobs the run sends (`balance.check`: once,
+        best effort), told to `on_balance`.
+
+        :raises BalanceError: the balance is known and below their cost; nothing is recorded or sent.
+        """
+        sent = balance.to_send(judged.submit, judged.in_flight, budget_micros=self.budget_micros,
+                               allow_partial=self.opts.allow_partial)
+        found = await balance.check(self.provider, client, sent)
+        if self.on_balance is not None:
+            self.on_balance(found)
+        if found.outcome == "short":
+            raise balance.refusal(found, judged.submit, judged.in_flight)
+
+    def prepare(self, judged: resume.Judged | None = None) -> tuple[list[Job], list[Job], list[Job]]:
+        """Record the run and its jobs (`resume.prepare`, given `judged` or judging them itself: refused runs
+        record nothing); (to submit, to reconcile, to attach)."""
         s = resume.prepare(self.plan, self.store, self.opts, budget_micros=self.budget_micros, argv=self.argv,
-                           failure_retries=self.failure_retries)
+                           failure_retries=self.failure_retries, judged=judged)
         self.run_id, self.ids, self.cached = s.run_id, s.ids, s.cached
         self._prepaid, self._resets = s.prepaid, s.resets
         self._altered_kept, self._foreign_kept = s.altered_kept, s.foreign_kept
@@ -407,12 +431,14 @@ class Executor:
         # Made first: a missing key stops the run before anything is recorded or sent.
         client = self.provider.client(max_connections=HTTP_CONNECTIONS, timeout=self.opts.request_timeout)
         try:
-            submit, reconcile, attach = self.prepare()  # BudgetError: nothing recorded
-            self._limiter = anyio.CapacityLimiter(self.concurrency)
-            self._intents = IntentBatcher(self.store, self.run_id)
+            judged = self.judge()  # BudgetError: nothing recorded
             async with client:
                 self.client = client
                 await self.provider.prepare(client)
+                await self.check_balance(client, judged)  # BalanceError: nothing recorded or sent
+                submit, reconcile, attach = self.prepare(judged)
+                self._limiter = anyio.CapacityLimiter(self.concurrency)
+                self._intents = IntentBatcher(self.store, self.run_id)
                 self._poller = None
                 if self.provider.caps.has_list_endpoint and not self.poll_interval:
                     self._poller = ListPoller(

@@ -12,6 +12,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.text import Text
 
+from .balance import BalanceCheck
 from .outputs import mute
 from .stats import RunStatistics
 from .state import FINAL
@@ -111,6 +112,12 @@ class Progress:
             self._live.update(self._render(s))
         else:
             self.console.print(line(s), markup=False, highlight=False)
+
+    def balance(self, found: BalanceCheck) -> None:
+        """The pre-flight balance check: one JSON event; nothing on the terminal, where a refusal is said as the
+        run's error and a balance that could not be read changes nothing."""
+        if self.json_lines:
+            _emit(found.as_event())
 
     def final(self, s: RunStatistics, **outputs: Any) -> None:
         """The run's end: one last JSON event (with `outputs`, such as where the report is) or plain line; a

@@ -15,8 +15,9 @@ A job not in the state is submitted. A job found there is, by its state and the 
                                      followed; proven never received, sent; else left (reconcile with
                                      retry --unknown, which may send it again)
 
-Refused before the run is recorded: jobs to send and to follow that pass the budget (`BudgetError`), and
-jobs the manifest's last run left in flight that this plan no longer has (`InFlightError`). Settled jobs to
+Refused before the run is recorded (`judge`): jobs to send and to follow that pass the budget (`BudgetError`),
+and jobs the manifest's last run left in flight that this plan no longer has (`InFlightError`); between `judge`
+and `prepare` the executor weighs the account's balance against the jobs to send (`runner.balance`). Settled jobs to
 re-run are made plannable one by one, as the executor sends each (`resets`): a run that stops before sending
 one leaves it as it was. A run killed between the two leaves such a job planned, and the next run puts it
 back as it was; but a failure retry (run.failure_retries) of a job the next run has and allows one more of
@@ -99,13 +100,21 @@ def is_failure_retry(reason: str | None) -> bool:
     return bool(reason) and str(reason).startswith(FAILURE_RETRY)
 
 
-def prepare(
-    plan: Plan, store: Store, opts: RunOptions, *, budget_micros: int | None, argv: Sequence[str] = (),
-    failure_retries: int = 0,
-) -> Sorted:
-    """Check the budget and what the last run left in flight, then record the run and its jobs and sort them.
-    A run refused here records nothing and moves nothing. `failure_retries`: the run's new attempts per job
-    after a failed render.
+@dataclass(frozen=True, slots=True)
+class Judged:
+    """What a run does with each job of its plan (`judge`), decided before it is recorded."""
+
+    actions: dict[str, str]  # job hash -> `action`
+    submit: list[Job]        # the jobs it sends: new ones, and settled ones re-run (retry, --force)
+    in_flight: list[Job]     # those an earlier run sent and left unrendered, which it follows and pays for
+
+
+def judge(
+    plan: Plan, store: Store, opts: RunOptions, *, budget_micros: int | None, failure_retries: int = 0,
+) -> Judged:
+    """Put back the resets a killed run left, decide what the run does with each job, and check what the last
+    run left in flight and the budget. Records no run. `failure_retries`: the run's new attempts per job after a
+    failed render.
 
     :raises BudgetError, InFlightError: the run is refused.
     """
@@ -128,12 +137,25 @@ def prepare(
     actions = {h: action(state, opts) for h, state in states.items()}
     if not opts.leave_in_flight:
         check_left_behind(plan, store)
-    check_budget(
-        [j for j in plan.jobs if actions[j.hash] in ("submit", "reset")],
-        # a job downloading was rendered, so billed, by the run that sent it
-        [j for j in plan.jobs if actions[j.hash] in ("reconcile", "attach") and states[j.hash] != S.DOWNLOADING],
-        budget_micros=budget_micros, allow_partial=opts.allow_partial,
-    )
+    submit = [j for j in plan.jobs if actions[j.hash] in ("submit", "reset")]
+    # a job downloading was rendered, so billed, by the run that sent it
+    in_flight = [j for j in plan.jobs if actions[j.hash] in ("reconcile", "attach") and states[j.hash] != S.DOWNLOADING]
+    check_budget(submit, in_flight, budget_micros=budget_micros, allow_partial=opts.allow_partial)
+    return Judged(actions, submit, in_flight)
+
+
+def prepare(
+    plan: Plan, store: Store, opts: RunOptions, *, budget_micros: int | None, argv: Sequence[str] = (),
+    failure_retries: int = 0, judged: Judged | None = None,
+) -> Sorted:
+    """Judge the jobs (`judge`, unless `judged` is its answer already), then record the run and its jobs and sort
+    them. A run refused here records nothing and moves nothing.
+
+    :raises BudgetError, InFlightError: the run is refused.
+    """
+    if judged is None:
+        judged = judge(plan, store, opts, budget_micros=budget_micros, failure_retries=failure_retries)
+    actions = judged.actions
     m = plan.manifest
     try:
         manifest_text = Path(m.path).read_text(encoding="utf-8")

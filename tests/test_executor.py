@@ -2617,7 +2617,9 @@ def test_jobs_refused_for_the_balance_are_sent_by_the_next_plain_run_once_it_is_
     """A create refused for the account (402) made nothing: the job is planned again, the refusal its error, not
     `rejected` (which only `retry` sends); after a top-up a plain run sends it and the rest, each paid once."""
     m = write_manifest(tmp_path, n_seeds=4, styles=("anime",), run={"concurrency": 1},
-                       sim={"render_time": 0.05, "jitter": 0.0, "balance": 0.7})  # two videos of $0.35
+                       sim={"render_time": 0.05, "jitter": 0.0, "balance": 0.7,  # two videos of $0.35
+                            # no balance endpoint (404): only the create refused says the balance is too low
+                            "script": [{"route": "balance", "p": 1, "fault": "not_found"}]})
     first, prov = run(m)
     assert first.exit_code == 1 and first.stats.stopping == "fatal"
     assert first.stats.counts["done"] == 2 and first.stats.counts["planned"] == 2 and not first.stats.counts["rejected"]

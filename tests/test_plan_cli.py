@@ -833,8 +833,10 @@ def test_what_to_run_next_names_each_kind_of_unfinished_job_and_what_it_costs() 
         "`gridrun retry` sends failed jobs, rejected ones and expired ones (a new render, paid) again")
 
 
+# A gateway without the balance endpoint (404): the run learns of the balance only from the create refused (402).
 BALANCE = ("version: 1\nname: bal\nmodel: pixverse-v5.6\nparams:\n  prompt: \"a fox {{ take }}\"\n  quality: 360p\n"
-           "matrix:\n  take: [1, 2, 3, 4, 5, 6]\nrun:\n  concurrency: 1\nsim:\n  render_time: 0.05\n  balance: 0.7\n")
+           "matrix:\n  take: [1, 2, 3, 4, 5, 6]\nrun:\n  concurrency: 1\nsim:\n  render_time: 0.05\n  balance: 0.7\n"
+           "  script: [{route: balance, p: 1, fault: not_found}]\n")
 
 
 def test_a_run_the_provider_stops_on_its_account_says_to_fix_that_first(
@@ -866,7 +868,7 @@ def test_a_run_whose_api_key_is_refused_says_to_set_a_valid_one(
 ) -> None:
     """A 401 takes another fix than a 402: a valid key, not a top-up."""
     m = tmp_path / "m.yaml"
-    m.write_text(BALANCE.replace("balance: 0.7", "script: [{route: create, nth: [3], fault: auth_failed}]"))
+    m.write_text(BALANCE.replace("balance: 0.7\n  script: [", "script: [{route: create, nth: [3], fault: auth_failed}, "))
     assert main(["run", str(m), "--no-report"]) == 1
     end = capsys.readouterr().err.splitlines()[-1]
     assert end == ("stopped: the provider refused the API key (HTTP 401): set a valid API key, then: `gridrun run` "

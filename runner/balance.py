@@ -1,0 +1,110 @@
+"""The pre-flight balance check: before a run sends its first create, the account's balance against what the run
+would send, so that a run the account cannot pay for is refused whole instead of stopped half paid by the
+provider's 402.
+
+Best effort. The balance is asked once (a free GET, where the provider has the endpoint: `Provider.balance`),
+with a short timeout; an answer that is missing (404), an error, late or of a shape not read with certainty lets
+the run go on as it would without the check (the provider's 402 still stops it). Only a balance known, and
+lower than the plan's estimate of the jobs the run sends, refuses it. `gridrun plan` never asks: it stays offline.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+
+from .errors import BalanceError, ProviderError
+from .jobs import Job
+
+TIMEOUT = 5.0
+"""Seconds the balance may take to come; a run does not wait longer for a check it can do without."""
+
+OUTCOMES = ("enough", "short", "unlimited", "unknown", "not_asked")
+"""`BalanceCheck.outcome`: the balance covers the run, does not, has no limit, could not be read, or was not
+asked (the provider has no balance endpoint, or the run sends nothing to pay for)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceCheck:
+    """What the check found (`run --json` says it as one `balance` event)."""
+
+    outcome: str                      # one of OUTCOMES
+    cost_micros: int                  # the plan's estimate of the jobs the run sends
+    jobs: int                         # how many jobs that is
+    balance_micros: int | None = None  # what the account has left, when known (not for `unlimited`)
+    detail: str | None = None         # why the balance is `unknown` or `not_asked`
+
+    def as_event(self) -> dict[str, Any]:
+        """The check as `run --json`'s event."""
+        return {
+            "event": "balance", "outcome": self.outcome,
+            "balance_usd": None if self.balance_micros is None else self.balance_micros / 1e6,
+            "cost_usd": self.cost_micros / 1e6, "jobs": self.jobs, "detail": self.detail,
+        }
+
+
+def to_send(submit: Sequence[Job], in_flight: Sequence[Job], *, budget_micros: int | None,
+            allow_partial: bool) -> list[Job]:
+    """The jobs of `submit` the run sends: all of them, or with `allow_partial` those that fit the budget beside
+    the jobs in flight it follows, taken in order until the first that does not, as the run reserves them."""
+    if budget_micros is None or not allow_partial:
+        return list(submit)
+    room = budget_micros - sum(j.cost_micros for j in in_flight)
+    sent: list[Job] = []
+    for job in submit:
+        if job.cost_micros > room:
+            break
+        room -= job.cost_micros
+        sent.append(job)
+    return sent
+
+
+async def check(provider: Any, client: Any, jobs: Sequence[Job], *, timeout: float | None = None) -> BalanceCheck:
+    """Ask `provider` for the account's balance, once (within `timeout` seconds, `TIMEOUT` by default), and weigh
+    it against the cost of `jobs`. Never raises for the provider's sake: what goes wrong is an `unknown` balance."""
+    timeout = TIMEOUT if timeout is None else timeout
+    cost = sum(j.cost_micros for j in jobs)
+    ask = getattr(provider, "balance", None)
+    if ask is None:
+        return BalanceCheck("not_asked", cost, len(jobs), detail=f"{provider.name} has no balance endpoint")
+    if not cost:
+        return BalanceCheck("not_asked", cost, len(jobs), detail="this run sends nothing to pay for")
+    detail = f"no answer within {timeout:g} s"
+    with anyio.move_on_after(timeout):
+        try:
+            found = await ask(client)
+        except ProviderError as exc:
+            detail = str(exc)
+        except ValueError as exc:
+            detail = f"GET /v1/balance: an answer gridrun cannot read with certainty ({exc})"
+        else:
+            if found.micros is None:
+                return BalanceCheck("unlimited", cost, len(jobs))
+            outcome = "short" if found.micros < cost else "enough"
+            return BalanceCheck(outcome, cost, len(jobs), balance_micros=found.micros)
+    return BalanceCheck("unknown", cost, len(jobs), detail=detail)
+
+
+def refusal(found: BalanceCheck, submit: Sequence[Job], in_flight: Sequence[Job]) -> BalanceError:
+    """The error that refuses a run whose balance is `short`: the balance, the cost, and what to do; where the
+    balance covers some of the jobs, the budget (`--allow-partial`) that sends just those."""
+    left = found.balance_micros or 0
+    message = (f"the account's balance is ${left / 1e6:,.2f}, below the ${found.cost_micros / 1e6:,.2f} the "
+               f"{_jobs(found.jobs)} this run would send cost (the plan's estimate): nothing was sent; "
+               "top up the balance and run again")
+    # A budget counts the jobs in flight the run follows too: the one that sends what the balance covers has them.
+    following = sum(j.cost_micros for j in in_flight)
+    budget = math.floor((max(0, left) + following) / 10_000) * 10_000  # to the cent below
+    fits = len(to_send(submit, in_flight, budget_micros=budget, allow_partial=True))
+    if fits:
+        message += (f", or send the {_jobs(fits)} it covers with `--budget {budget / 1e6:.2f} --allow-partial`"
+                    + (f" (the budget counts the {_jobs(len(in_flight))} in flight too)" if in_flight else ""))
+    return BalanceError(message)
+
+
+def _jobs(n: int) -> str:
+    return f"{n:,} job{'' if n == 1 else 's'}"
