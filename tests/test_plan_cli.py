@@ -868,7 +868,8 @@ def test_a_run_whose_api_key_is_refused_says_to_set_a_valid_one(
 ) -> None:
     """A 401 takes another fix than a 402: a valid key, not a top-up."""
     m = tmp_path / "m.yaml"
-    m.write_text(BALANCE.replace("balance: 0.7\n  script: [", "script: [{route: create, nth: [3], fault: auth_failed}, "))
+    refusal = "script: [{route: create, nth: [3], fault: auth_failed}, "
+    m.write_text(BALANCE.replace("balance: 0.7\n  script: [", refusal))
     assert main(["run", str(m), "--no-report"]) == 1
     end = capsys.readouterr().err.splitlines()[-1]
     assert end == ("stopped: the provider refused the API key (HTTP 401): set a valid API key, then: `gridrun run` "
