@@ -419,6 +419,19 @@ def _next_steps(counts: Mapping[str, int], snap: Snapshot | None = None, *, budg
     return "; ".join(steps) or "`gridrun retry` sends failed jobs again"
 
 
+def _redo_forced(left_done: int, need: int, budget: int | None) -> str:
+    """What to run after a run (`--force`) left `left_done` of its re-renders done as they were, not sent: only
+    `--force` again sends them, and it re-renders every job, those this run re-rendered too, so it is paid
+    again. `need`: what that run counts against its budget; `budget`: the one a plain run has (the manifest's),
+    past which it refuses to start without a `--budget` that covers it."""
+    run, above = "`gridrun run --force`", ""
+    if budget is not None and need > budget:
+        run = f"`gridrun run --force --budget {math.ceil(need / 10_000) / 100:.2f}`"
+        above = f", above the manifest's budget of ${budget / 1e6:,.2f}"
+    return (f"{run} again re-renders every job, the {_jobs(left_done)} this run left done as they were too "
+            f"(${need / 1e6:,.2f}{above}: those this run re-rendered are paid again)")
+
+
 def _manifest_budget(snap: Snapshot) -> int | None:
     """The budget a plain `gridrun run` of the run's manifest has: its `run.budget_usd` as the file says now (the
     run's own may have come from `--budget`); the run's when the file cannot be read."""
@@ -508,11 +521,12 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any) -> None:
     snap = api.status(plan.manifest) if c.get(JobState.PLANNED.value) else None  # what the unsent jobs cost
     then = _next_steps(c, snap, budget=plan.budget_micros)
     if result.left_done:  # re-renders not sent, left done: neither counted as unfinished nor sent by `retry`
-        redo = (f"`gridrun run --force` again re-renders every job, the {_jobs(result.left_done)} this run left done "
-                "as they were too")
+        forced = api.diff(plan, force=True)
+        need = sum(j.cost_micros for j in (forced.budgeted(plan.jobs) if forced else plan.jobs))
+        redo = _redo_forced(result.left_done, need, plan.budget_micros)
         then = f"{redo}; {then}" if _unfinished(c) else redo
     if result.exit_code == 3:
-        err.print(f"stopped by the budget: {then}" if snap is not None else
+        err.print(f"stopped by the budget: {then}" if snap is not None or result.left_done else
                   "stopped by the budget: raise it (--budget) and run again to go on")
     elif result.exit_code == 1:
         if result.refused:
@@ -655,9 +669,28 @@ def cmd_status(args: argparse.Namespace) -> int:
         out.print(f"  {_rerenders_failed_note(len(snap.rerenders_failed))}", markup=False, highlight=False)
         for who, error in _alike(snap.rerenders_failed):
             out.print(f"    {who}: {error}", markup=False, highlight=False)
-    if r.ended_at is not None and _unfinished(snap.counts):
-        out.print(f"  next: {escape(_next_steps(snap.counts, snap, budget=_manifest_budget(snap)))}")
+    if r.ended_at is not None:
+        _say_next(snap)
     return 0
+
+
+def _say_next(snap: Snapshot) -> None:
+    """What to run next after the ended run of `snap`: for the jobs it left unfinished, or for the re-renders
+    (--force) its budget kept it from sending, left done as they were."""
+    if _unfinished(snap.counts):
+        out.print(f"  next: {escape(_next_steps(snap.counts, snap, budget=_manifest_budget(snap)))}")
+    elif snap.run.status == "budget" and not snap.counts.get(JobState.CANCELLED.value) and (held := _left_done(snap)):
+        need = sum(j.cost_estimate_micros for j in snap.jobs)  # every job: `--force` sends them all again
+        out.print(f"  next: {escape(_redo_forced(held, need, _manifest_budget(snap)))}")
+
+
+def _left_done(snap: Snapshot) -> int:
+    """Of a run stopped by its budget with nothing left unfinished or cancelled, the re-renders (--force) it did
+    not send. What the budget held back were done jobs then, which only `--force` sends again, and it sends every
+    one: those not sent were put back as they were (cached from the run that made their video), as were those
+    whose re-render was cancelled or failed, which were sent."""
+    cached = sum(1 for j in snap.jobs if j.cached_from_run is not None)
+    return cached - snap.rerenders_cancelled - len(snap.rerenders_failed)
 
 
 def _runs(args: argparse.Namespace) -> int:
@@ -793,8 +826,8 @@ def _watch(args: argparse.Namespace) -> int:
         else:
             err.print(f"run {snap.run.id} ended: {snap.run.status}", markup=False)
         _problems(snap)
-        if not gone and _unfinished(snap.counts):
-            out.print(f"  next: {escape(_next_steps(snap.counts, snap, budget=_manifest_budget(snap)))}")
+        if not gone:
+            _say_next(snap)
     return code
 
 

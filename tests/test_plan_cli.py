@@ -909,7 +909,7 @@ def test_a_forced_run_stopped_by_the_balance_says_to_force_again_not_to_retry(
     end = capsys.readouterr().err.splitlines()[-1]
     assert end == ("stopped: the provider refused the account, its balance too low (HTTP 402): top up the balance, "
                    "then: `gridrun run --force` again re-renders every job, the 4 jobs this run left done as they "
-                   "were too"), end
+                   "were too ($2.10: those this run re-rendered are paid again)"), end
 
 
 GRID = "params:\n  prompt: a fox {{ a }}\nmatrix:\n  a: [1, 2]\nsim: {render_time: 0.1}\n"
@@ -1027,3 +1027,28 @@ def test_after_a_budget_stop_under_a_lower_budget_flag_the_next_step_is_a_plain_
     code, out, _ = run_cli(capsys, "status", str(m))
     assert "next: `gridrun run` sends the 6 jobs not sent ($2.10)" in " ".join(out.split()), out
     assert run_cli(capsys, "run", str(m), "--no-report")[0] == 0  # and it starts
+
+
+def test_a_forced_run_stopped_by_the_budget_says_forcing_again_pays_again_for_what_it_re_rendered(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`run --force --allow-partial` stopped by the budget after 2 of 6 re-renders: the 4 it did not send are left
+    done, as they were, so a plain `gridrun run` sends nothing and only `--force` again re-renders them, and the 2
+    made too. The run's end and `status` say that, at what `run --force` then counts ($2.10, as its own check
+    does), not "run again to go on"."""
+    monkeypatch.setenv("COLUMNS", "400")
+    m = tmp_path / "m.yaml"
+    m.write_text("version: 1\nname: b\nmodel: pixverse-v5.6\nparams:\n  prompt: \"a fox {{ take }}\"\n  quality: 360p\n"
+                 "matrix:\n  take: {range: [1, 6]}\nrun:\n  concurrency: 1\n  budget_usd: 2\nsim:\n  render_time: 0.05\n")
+    assert run_cli(capsys, "run", str(m), "--no-report", "--budget", "3")[0] == 0
+    code, _, err = run_cli(capsys, "run", str(m), "--no-report", "--force", "--budget", "0.7", "--allow-partial")
+    assert code == 3, err
+    step = ("`gridrun run --force --budget 2.10` again re-renders every job, the 4 jobs this run left done as they "
+            "were too ($2.10, above the manifest's budget of $2.00: those this run re-rendered are paid again)")
+    said = " ".join(err.split())
+    assert f"stopped by the budget: {step}" in said and "run again to go on" not in said, err
+    code, out, _ = run_cli(capsys, "status", str(m))
+    assert code == 0 and "budget" in out and f"next: {step}" in " ".join(out.split()), out
+    code, _, err = run_cli(capsys, "run", str(m), "--no-report", "--force")
+    assert code == 3 and "6 jobs to submit would cost $2.10, above the budget of $2.00" in err  # as the step says
+    assert run_cli(capsys, "run", str(m), "--no-report", "--force", "--budget", "2.10")[0] == 0
