@@ -440,6 +440,10 @@ def status_json(snap: Snapshot) -> dict[str, Any]:
         ],
         # re-renders of done jobs (--force) the provider failed or refused: each job done as before, its video kept
         "rerenders_failed": [{"key": key, "error": error} for key, error in snap.rerenders_failed],
+        # jobs earlier runs sent, rendering still, that this run does not have: in manifest_reserved_usd, no run
+        # follows them, and `gridrun cancel` stops them
+        "left_rendering": [{"key": key, "run": run, "reserved_usd": micros / 1e6}
+                           for key, run, micros in snap.left_rendering],
     }
 
 
@@ -506,6 +510,8 @@ class CancelResult:
     dropped: list[str] = field(default_factory=list)           # of those left in flight, the ones the manifest
                                                                # no longer has (a run refuses to start over them)
     copy: Path | None = None                                   # the manifest as the run that sent them had it
+    blocking: bool = True                                      # some of them are the latest run's: a run refuses
+                                                               # to start over them (an earlier run's it does not)
 
 
 def cancel(m: Manifest | str | Path) -> CancelResult:
@@ -544,13 +550,19 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
     last = store.latest_run(p.manifest.name)
     if last is None:
         raise NotRecordedError(f"{db}: no run recorded for {p.manifest.name}, so nothing to cancel")
-    all_rows = store.run_job_rows(last.id)
-    rows = [r for r in all_rows
-            if r["state"] in (JobState.SUBMITTED.value, JobState.RUNNING.value) and r["provider_id"]]
-    result.unresolved = [r["key"] for r in all_rows if r["state"] == JobState.SUBMITTING.value]
+    # Every run's, not only the latest's: a run started with --leave-in-flight leaves an earlier run's jobs the
+    # manifest no longer has rendering, which no run follows, and `cancel` is the way to stop them.
+    flying = store.in_flight_rows(p.manifest.name, (JobState.SUBMITTING.value, JobState.SUBMITTED.value,
+                                                    JobState.RUNNING.value))
+    rows = [r for r in flying if r["state"] != JobState.SUBMITTING.value and r["provider_id"]]
+    # a job sent without its answer recorded is found out by the next run; an earlier run's, by none: not named
+    result.unresolved = [r["key"] for r in flying
+                         if r["state"] == JobState.SUBMITTING.value and r["held_by"] == last.id]
     planned = {j.hash for j in p.jobs}
-    gone = {r["key"] for r in rows if r["hash"] not in planned}
-    result.copy = Path(last.outputs_dir) / ".runs" / f"run-{last.id}.yaml"
+    gone = {r["key"]: r["held_by"] for r in rows if r["hash"] not in planned}
+    held = max(gone.values(), default=last.id)
+    result.copy = Path(store.run(held).outputs_dir) / ".runs" / f"run-{held}.yaml"
+    result.blocking = last.id in gone.values()
 
     async def one(client: Any, limiter: anyio.CapacityLimiter, row: Any) -> None:
         key, pid = row["key"], row["provider_id"]
@@ -567,15 +579,15 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
                 result.errors[key] = str(exc)
                 return
         if after.status == "cancelled":
-            now = store.cancel_job(row["id"], "cancelled on request (gridrun cancel)", run_id=last.id,
-                                   **_ended_costs(store, last.id, row, after))
+            now = store.cancel_job(row["id"], "cancelled on request (gridrun cancel)", run_id=row["held_by"],
+                                   **_ended_costs(store, row["held_by"], row, after))
             result.cancelled.append(key)
             if now == JobState.DONE:
                 result.kept.append(key)
         elif after.status == "failed":
             # as the run ends it: a re-render of a done job whose earlier video is whole is done as it was
-            now = await ended_badly(store, last.id, row["id"], JobState.FAILED, error=after.failure,
-                                    **_ended_costs(store, last.id, row, after))
+            now = await ended_badly(store, row["held_by"], row["id"], JobState.FAILED, error=after.failure,
+                                    **_ended_costs(store, row["held_by"], row, after))
             result.failed[key] = after.failure
             if now == JobState.DONE:
                 result.failed_kept.append(key)

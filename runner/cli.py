@@ -649,6 +649,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     if (snap.manifest_spent_micros, snap.manifest_reserved_micros) != (snap.spent_micros, snap.reserved_micros):
         out.print(f"  all runs of {escape(r.manifest_name)}: spent ${snap.manifest_spent_micros / 1e6:,.2f}, "
                   f"reserved ${snap.manifest_reserved_micros / 1e6:,.2f}")
+    if snap.left_rendering:
+        out.print(f"  {_left_rendering_note(snap)}", markup=False, highlight=False)
     from .progress import fmt_eta, fmt_time
 
     elapsed, per_minute, eta = pace(snap)
@@ -691,6 +693,19 @@ def _left_done(snap: Snapshot) -> int:
     whose re-render was cancelled or failed, which were sent."""
     cached = sum(1 for j in snap.jobs if j.cached_from_run is not None)
     return cached - snap.rerenders_cancelled - len(snap.rerenders_failed)
+
+
+def _left_rendering_note(snap: Snapshot) -> str:
+    """What holds the part of the manifest's reserve that jobs earlier runs left rendering hold, which the run does
+    not have (a run with --leave-in-flight left them): no run follows them, so they stay reserved until cancelled."""
+    left = snap.left_rendering
+    runs = sorted({run for _, run, _ in left})
+    keys = ", ".join(key for key, _, _ in left[:3]) + (f" and {len(left) - 3:,} more" if len(left) > 3 else "")
+    one = len(left) == 1
+    it = "it" if one else "them"
+    return (f"${sum(m for _, _, m in left) / 1e6:,.2f} of it reserved by {_jobs(len(left))} run "
+            f"{', '.join(map(str, runs))} sent, left in flight ({keys}): run {snap.run.id} does not have {it}, so no "
+            f"run follows {it}; `gridrun cancel` cancels {it} at the provider")
 
 
 def _runs(args: argparse.Namespace) -> int:
@@ -854,8 +869,9 @@ def cmd_cancel(args: argparse.Namespace) -> int:
         copy = relpath(r.copy, Path.cwd()) if r.copy else "its copy in .runs/"
         say(f"{_jobs(len(r.dropped))} finished or still rendering that the manifest no longer has "
             f"({', '.join(r.dropped[:3])}{' …' if len(r.dropped) > 3 else ''}): put the manifest back as the run "
-            f"that sent them had it ({copy}) and run it to download them; until then a run refuses to start, or "
-            "leaves them with --leave-in-flight")
+            f"that sent them had it ({copy}) and run it to download them; "
+            + ("until then a run refuses to start, or leaves them with --leave-in-flight" if r.blocking else
+               "a run of the manifest as it is leaves them"))
     if r.unresolved:
         err.print(f"{_jobs(len(r.unresolved))} sent by a run that stopped before the provider's answer was recorded "
                   f"({', '.join(r.unresolved[:3])}{' …' if len(r.unresolved) > 3 else ''}) may be rendering and "

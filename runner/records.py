@@ -204,6 +204,9 @@ class Snapshot:
     rerenders_cancelled: int = 0       # done jobs whose re-render this run sent or saw was cancelled: done as before
     # (key, error) of the done jobs whose re-render this run sent or saw failed or refused: done as before
     rerenders_failed: tuple[tuple[str, str], ...] = ()
+    # (key, the run that sent it, its estimate) of jobs earlier runs of the manifest sent, rendering still, that this
+    # run does not have (left by --leave-in-flight): the manifest's reserve counts them, `gridrun cancel` stops them
+    left_rendering: tuple[tuple[str, int, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -1530,6 +1530,22 @@ class Store:
             (run_id,),
         ).fetchall()
 
+    def in_flight_rows(self, manifest_name: str, states: Sequence[str]) -> list[sqlite3.Row]:
+        """The jobs in one of `states` of every run of `manifest_name`, each once, with `held_by`: the latest of
+        those runs that has it. Newest run first, each run's in plan order. An earlier run's job is among them
+        when the manifest no longer has it and a later run left it in flight (--leave-in-flight)."""
+        marks = ",".join("?" * len(states))
+        rows = self.db.execute(
+            "SELECT rj.run_id AS held_by, j.* FROM run_jobs rj JOIN runs r ON r.id = rj.run_id"
+            f" JOIN jobs j ON j.id = rj.job_id WHERE r.manifest_name=? AND j.state IN ({marks})"
+            " ORDER BY rj.run_id DESC, rj.position",
+            (manifest_name, *states),
+        ).fetchall()
+        latest: dict[int, sqlite3.Row] = {}
+        for r in rows:
+            latest.setdefault(r["id"], r)
+        return list(latest.values())
+
     @property
     def _billed_by(self) -> str:
         """The run an attempt's charge counts for, as SQL over `attempts`: the one that saw it billed (schema 2),
@@ -1611,6 +1627,7 @@ class Store:
             stopping, ended = self._run_events(run)
             kept = 0 if as_left else self._rerenders_cancelled(run)
             failed = () if as_left else self._rerenders_failed(run)
+            left = () if as_left else self._left_rendering(run)
         finally:
             self.db.execute("COMMIT")
         counts: dict[str, int] = {s.value: 0 for s in JobState}
@@ -1618,7 +1635,21 @@ class Store:
             counts[j.state] = counts.get(j.state, 0) + 1
         return Snapshot(run=run, jobs=jobs, counts=counts, spent_micros=spent, reserved_micros=reserved,
                         manifest_spent_micros=all_spent, manifest_reserved_micros=all_reserved,
-                        stopping=stopping, ended=ended, rerenders_cancelled=kept, rerenders_failed=failed)
+                        stopping=stopping, ended=ended, rerenders_cancelled=kept, rerenders_failed=failed,
+                        left_rendering=left)
+
+    def _left_rendering(self, run: RunRecord) -> tuple[tuple[str, int, int], ...]:
+        """The jobs sent by runs of the run's manifest, rendering still (submitted, running), that the run does not
+        have (a run with --leave-in-flight left them): (key, the run that sent it, its estimate), which the
+        manifest's reserve counts and no run follows; `gridrun cancel` stops them."""
+        return tuple((str(r[0]), int(r[1]), int(r[2])) for r in self.db.execute(
+            "SELECT j.key, a.run_id, a.estimate_micros FROM jobs j JOIN attempts a ON a.job_id = j.id"
+            " AND a.n = j.attempts WHERE j.state IN (?, ?) AND a.billed_micros IS NULL"
+            " AND a.run_id IN (SELECT id FROM runs WHERE manifest_name=?)"
+            " AND NOT EXISTS (SELECT 1 FROM run_jobs rj WHERE rj.run_id=? AND rj.job_id = j.id)"
+            " ORDER BY a.run_id, j.id",
+            (S.SUBMITTED.value, S.RUNNING.value, run.manifest_name, run.id),
+        ))
 
     def _rerenders_cancelled(self, run: RunRecord) -> int:
         """Of the run's jobs, the done ones whose last attempt, a re-render the run sent or saw cancelled, was

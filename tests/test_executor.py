@@ -2552,6 +2552,59 @@ def test_cancel_of_jobs_the_changed_manifest_dropped_says_how_to_collect_them(tm
     assert result.copy is not None and result.copy.is_file() and "a fox," in result.copy.read_text()
 
 
+def test_cancel_stops_a_job_an_earlier_run_left_rendering_that_a_run_with_leave_in_flight_dropped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run 1 leaves 2 jobs rendering; the manifest drops one and run 2 (--leave-in-flight) leaves the other. The
+    dropped one is in no latest run, yet still reserved and paid for at the provider: `status` says what holds
+    that reserve and that `cancel` stops it, and `cancel` cancels both, after which nothing stays reserved."""
+    from runner.cli import main
+
+    monkeypatch.setenv("COLUMNS", "400")
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 30.0, "jitter": 0.0})
+    assert api.run(m, options={"timeout": 0.2}, report=False).status == "incomplete"
+    write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 30.0, "jitter": 0.0})
+    second = api.run(m, options={"timeout": 0.2, "leave_in_flight": True}, report=False)
+    assert second.status == "incomplete" and second.run_id == 2
+    snap = api.status(m)
+    assert (snap.reserved_micros, snap.manifest_reserved_micros) == (350_000, 700_000)
+    assert snap.left_rendering == (("style=anime,seed=2", 1, 350_000),)
+    capsys.readouterr()
+    assert main(["status", str(m)]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert ("$0.35 of it reserved by 1 job run 1 sent, left in flight (style=anime,seed=2): run 2 does not have it, "
+            "so no run follows it; `gridrun cancel` cancels it at the provider") in said, said
+    result = api.cancel(m)
+    assert sorted(result.cancelled) == ["style=anime,seed=1", "style=anime,seed=2"], result
+    assert not (result.still_running or result.dropped or result.errors)
+    snap = api.status(m)
+    assert (snap.reserved_micros, snap.manifest_reserved_micros, snap.left_rendering) == (0, 0, ())
+    assert main(["status", str(m)]) == 0 and "left in flight" not in capsys.readouterr().out
+
+
+def test_cancel_names_a_job_an_earlier_run_left_that_finished_first_with_that_runs_copy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job run 1 left rendering and run 2 (--leave-in-flight) left too, finished before `cancel`: named with run
+    1's copy of the manifest that collects it; a run does not refuse to start over it (run 2 does not have it)."""
+    from runner.cli import main
+
+    monkeypatch.setenv("COLUMNS", "400")
+    monkeypatch.chdir(tmp_path)
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 0.5, "jitter": 0.0})
+    api.run(m, options={"timeout": 0.2}, report=False)
+    write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.5, "jitter": 0.0})
+    assert api.run(m, options={"leave_in_flight": True}, report=False).exit_code == 0
+    time.sleep(0.5)
+    capsys.readouterr()
+    assert main(["cancel", str(m)]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert ("1 job finished or still rendering that the manifest no longer has (style=anime,seed=2): put the "
+            "manifest back as the run that sent them had it (outputs/t/.runs/run-1.yaml)") in said, said
+    assert said.endswith("and run it to download them; a run of the manifest as it is leaves them"), said
+    assert api.run(m, report=False).exit_code == 0  # not refused over it
+
+
 def test_a_failure_retry_the_budget_stops_leaves_the_job_failed_in_every_figure(tmp_path: Path) -> None:
     fail_first = [{"route": "create", "nth": [1], "fault": "job_failure", "code": "UPSTREAM_ERROR"}]
     m = write_manifest(tmp_path, n_seeds=1, styles=("anime", "clay"), sim={"script": fail_first},
