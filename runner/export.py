@@ -79,17 +79,18 @@ def iso(ts: float | None) -> str | None:
     return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds))}.{millis:03d}Z"
 
 
-def relative_output(job: JobRecord, outputs_dir: str) -> str:
-    """The job's output path relative to the run's outputs folder, with `/` separators."""
+def relative_output(job: JobRecord, base: str | Path) -> str:
+    """The job's output path relative to the folder `base`, with `/` separators."""
     try:
-        rel = os.path.relpath(job.output_path, outputs_dir)
+        rel = os.path.relpath(job.output_path, base)
     except ValueError:
         return job.output_path
     return rel.replace(os.sep, "/")
 
 
-def export_row(job: JobRecord, outputs_dir: str, run_id: int | None = None) -> dict[str, Any]:
-    """The export row of one job of run `run_id`; keys in `ROW_FIELDS` order."""
+def export_row(job: JobRecord, base: str | Path, run_id: int | None = None) -> dict[str, Any]:
+    """The export row of one job of run `run_id`, its `output_path` relative to the folder `base`; keys in
+    `ROW_FIELDS` order."""
     rs = job.render_seconds
     prompt = job.params.get("prompt")
     return {
@@ -102,7 +103,7 @@ def export_row(job: JobRecord, outputs_dir: str, run_id: int | None = None) -> d
         "error": job.error,
         "cost_estimate_usd": usd(job.cost_estimate_micros),
         "cost_reported_usd": usd(job.cost_reported_micros),
-        "output_path": None if job.replaced else relative_output(job, outputs_dir),
+        "output_path": None if job.replaced else relative_output(job, base),
         "sha256": job.sha256,
         "width": job.size[0] if job.size else None,
         "height": job.size[1] if job.size else None,
@@ -129,10 +130,15 @@ def _this_run_micros(job: JobRecord, run_id: int | None) -> int | None:
     return job.counted_micros if job.paid_run == run_id else 0
 
 
-def export_rows(snapshot: Snapshot) -> list[dict[str, Any]]:
-    """One stable row per job of the run, in plan order (columns: `ROW_FIELDS`, see reports/EXPORTS.md)."""
-    outputs_dir = snapshot.run.outputs_dir
-    return [export_row(job, outputs_dir, snapshot.run.id) for job in snapshot.jobs]
+def export_rows(snapshot: Snapshot, base: str | Path | None = None) -> list[dict[str, Any]]:
+    """One stable row per job of the run, in plan order (columns: `ROW_FIELDS`, see reports/EXPORTS.md).
+
+    `base`: the folder the rows are written into, which each `output_path` is relative to, so that it names
+    the video from there (default: the run's outputs folder). An earlier run's results go beside the latest
+    run's (`files_of`), which is another folder once the manifest's `outputs_dir` changed.
+    """
+    folder = snapshot.run.outputs_dir if base is None else base
+    return [export_row(job, folder, snapshot.run.id) for job in snapshot.jobs]
 
 
 def _job_costs(snapshot: Snapshot) -> dict[str, Any]:
@@ -368,8 +374,8 @@ def write_exports(
 ) -> list[Path]:
     """Write `results.<format>` for each format into `directory` (default: the run's outputs folder, which
     must be `home` when that is given: the output folder the manifest now names). The results of a run before
-    the manifest's latest are `results-run-N.<format>` (`files_of`). A run id given with `manifest_name` must
-    be one of that manifest's.
+    the manifest's latest are `results-run-N.<format>` (`files_of`). Each row's `output_path` is relative to
+    the folder written into. A run id given with `manifest_name` must be one of that manifest's.
 
     :raises UsageError: an unknown format.
     :raises NotRecordedError: no such run, or one of another manifest.
@@ -378,9 +384,9 @@ def write_exports(
     if unknown:
         raise UsageError(f"unknown export format {', '.join(unknown)}; choose from {', '.join(FORMATS)}")
     snapshot = store.snapshot(run_id, manifest_name=manifest_name)
-    rows = export_rows(snapshot)
     folder, suffix = files_of(store, snapshot, home)
     target = Path(directory) if directory is not None else folder
+    rows = export_rows(snapshot, target)
     paths: list[Path] = []
     for fmt in dict.fromkeys(formats):
         if fmt == "jsonl":

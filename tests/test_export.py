@@ -239,6 +239,35 @@ def test_a_copied_project_writes_no_report_or_results_into_the_original(
     assert (second / "outputs" / "t" / "compare-1-2.html").is_file() and not (original / "compare-1-2.html").exists()
 
 
+def test_an_earlier_runs_results_written_into_a_renamed_output_folder_name_its_videos_from_there(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Run 1 writes into outputs/t; the manifest then names `outputs_dir: renamed` and run 2 finds the videos
+    there, paying nothing. `export --run 1` writes results-run-1.* into renamed/ beside run 2's: each row's
+    `output_path` names the video from that folder (as report-run-1.html links it), not from outputs/t."""
+    import yaml
+    from execkit import sim_provider, write_manifest
+
+    from runner import api
+    from runner.cli import main
+
+    m = write_manifest(tmp_path, n_seeds=1)
+    prov = sim_provider(m)
+    first = api.run(m, provider=prov, report=False)
+    doc = yaml.safe_load(m.read_text())
+    m.write_text(yaml.safe_dump({**doc, "outputs_dir": "renamed"}, sort_keys=False))
+    second = api.run(m, provider=prov, report=False)
+    assert (first.exit_code, second.exit_code, second.stats.cached, second.stats.spent_micros) == (0, 0, 2, 0)
+    assert main(["export", str(m), "--run", str(first.run_id), "--format", "csv", "--format", "jsonl"]) == 0
+    capsys.readouterr()
+    renamed = tmp_path / "renamed"
+    table = list(csv.DictReader(io.StringIO((renamed / f"results-run-{first.run_id}.csv").read_text())))
+    lines = (renamed / f"results-run-{first.run_id}.jsonl").read_text().splitlines()
+    for paths in ([r["output_path"] for r in table], [json.loads(line)["output_path"] for line in lines]):
+        assert paths == ["anime/seed-1.mp4", "clay/seed-1.mp4"]
+        assert all((renamed / p).is_file() for p in paths)
+
+
 def test_a_run_of_cached_jobs_exports_what_they_cost_and_the_run_that_paid_in_columns_its_summary_sums(
     tmp_path: Path,
 ) -> None:
