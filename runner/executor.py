@@ -145,6 +145,10 @@ class Executor:
         self.states: dict[int, str] = {}
         self.counts: dict[str, int] = {s.value: 0 for s in JobState}
         self.throughput = Throughput()
+        # The span its pace is over, as the state records the run (start, then end) on the state's clock, where
+        # `status` draws it from: one figure for one run, live and in `status`.
+        self._paced_from: float | None = None
+        self._paced_until: float | None = None
         self._last_progress = 0.0
         self._last_error: tuple[str, str, int, str] | None = None  # (first job, message, jobs, as told): `_error`
         self._checks: dict[int, float] = {}  # job id -> when its status is next asked, while it waits for that
@@ -199,7 +203,7 @@ class Executor:
             # and is sent again.
             if to in FINAL and old not in FINAL and not put_back and job_id not in self._ended_jobs:
                 self._ended_jobs.add(job_id)
-                self.throughput.ended(self.clock())
+                self.throughput.ended(self.store.clock())
         if put_back and to == S.DONE.value:
             self._left_done.add(job_id)
         self.counts[to] += 1
@@ -282,8 +286,7 @@ class Executor:
         total = len(self.states)
         settled = sum(counts[s.value] for s in FINAL)
         now = self.clock()
-        elapsed = now - self.started
-        per_minute = self.throughput.per_minute(now, elapsed)
+        elapsed, per_minute = self._pace()
         remaining = total - settled
         if self.stopping:
             remaining -= counts[S.PLANNED.value]  # stopped: no longer submitted; only the jobs in flight still end
@@ -295,6 +298,13 @@ class Executor:
             next_check=self._next_check(counts, now), rerenders_cancelled=self._rerenders_cancelled,
             rerenders_failed=self._rerenders_failed,
         )
+
+    def _pace(self) -> tuple[float, float | None]:
+        """(elapsed seconds, jobs ended per minute lately) over the run as the state records it: from its start
+        to now, or to its recorded end once it ended, which is what `status` measures (`stats.pace`)."""
+        now = self.store.clock() if self._paced_until is None else self._paced_until
+        elapsed = 0.0 if self._paced_from is None else max(0.0, now - self._paced_from)  # not recorded yet: none
+        return elapsed, self.throughput.per_minute(now, elapsed)
 
     def _next_check(self, counts: dict[str, int], now: float) -> float | None:
         """Seconds until a job's status is next asked, when every job in flight waits for its next poll (none
@@ -415,6 +425,7 @@ class Executor:
         s = resume.prepare(self.plan, self.store, self.opts, budget_micros=self.budget_micros, argv=self.argv,
                            failure_retries=self.failure_retries, judged=judged)
         self.run_id, self.ids, self.cached = s.run_id, s.ids, s.cached
+        self._paced_from = self.store.run(self.run_id).started_at
         self._prepaid, self._resets = s.prepaid, s.resets
         self._altered_kept, self._foreign_kept = s.altered_kept, s.foreign_kept
         self._unrecorded_kept = s.unrecorded_kept
@@ -517,6 +528,7 @@ class Executor:
             status = "done"
         code = RUN_STATUSES[status]
         self.store.end_run(self.run_id, status)
+        self._paced_until = self.store.run(self.run_id).ended_at
         report = self.live.final_report()
         return RunResult(self.run_id, code, status, self.statistics(), self.plan.outputs_dir, report,
                          self.live.report_error, tuple(self._altered_kept), refused=self._refused,

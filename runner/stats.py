@@ -19,6 +19,12 @@ THROUGHPUT_WINDOW = 300.0
 # render, not the pace at which jobs end.
 ETA_AFTER = 2
 
+# A pace is drawn once the run has had this many seconds: the jobs that end in its first moments were collected
+# or settled at once (a video an earlier run sent, a job of unknown outcome), not rendered, and a few of them
+# over milliseconds made thousands a minute of a run that took no time. Short enough for a first pace while
+# the first renders of a fast provider end.
+PACE_AFTER = 0.2
+
 
 @dataclass(frozen=True, slots=True)
 class RunStatistics:
@@ -60,14 +66,14 @@ class Throughput:
         self._ended.append(at)
 
     def per_minute(self, now: float, elapsed: float) -> float | None:
-        """None until a job has ended (and time has passed since the start); 0.0 when none did lately. Over the
-        time the run has really had: a floor (one second, say) would understate the first pace."""
+        """None until a job has ended and the run has had PACE_AFTER seconds; 0.0 when none ended lately. Over
+        the time the run has really had: a floor would understate the first pace."""
         ended = self._ended
         while ended and ended[0] < now - self.window:
             ended.popleft()
             self._before += 1
         span = min(self.window, elapsed)
-        if not ended and not self._before or span <= 0:
+        if not ended and not self._before or elapsed < PACE_AFTER:
             return None
         return 60.0 * len(ended) / span
 

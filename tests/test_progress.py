@@ -344,6 +344,59 @@ def test_a_runs_live_pace_is_over_the_time_it_has_had_and_its_eta_waits_for_a_se
         assert (s.eta is not None) == (ended >= 2 and ended < s.total), (ended, s.eta)
 
 
+def test_a_run_shows_the_pace_and_time_it_took_that_status_shows_of_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The run's last figures (its end line and `end` event) and `status`, plain and --json, draw one pace over
+    one span: the run as the state records it, from its start to its end, not from when its process began
+    planning to after it wrote its report."""
+    from execkit import sim_provider, write_manifest
+
+    from runner import api
+    from runner.cli import main
+
+    m = write_manifest(tmp_path, n_seeds=4, styles=("anime",), sim={"render_time": 0.3, "jitter": 0.0})
+    result = api.run(m, provider=sim_provider(m))
+    assert result.exit_code == 0 and result.stats.per_minute is not None
+    shown = run_statistics(api.status(m))
+    assert (round(shown.elapsed, 3), round(shown.per_minute or 0, 2)) == (
+        round(result.stats.elapsed, 3), round(result.stats.per_minute, 2))
+    capsys.readouterr()
+    assert main(["status", str(m), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["elapsed"], doc["per_minute"]) == (round(result.stats.elapsed, 3), round(result.stats.per_minute, 2))
+    assert main(["status", str(m)]) == 0
+    assert f"{result.stats.per_minute:,.1f} jobs/min" in capsys.readouterr().out
+
+
+def test_a_run_that_only_settles_jobs_at_once_shows_no_pace_live_or_in_status(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two jobs left rendering, then the simulator's world deleted: the next run finds both unknown within
+    milliseconds. It has no pace to show (its end line and `status` say `—`, not thousands a minute), as a run
+    that ended nothing has none."""
+    from execkit import write_manifest
+
+    from runner import api
+    from runner.cli import main
+    from runner.executor import RunOptions
+    from runner.stats import PACE_AFTER
+
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 30, "jitter": 0.0})
+    assert api.run(m, report=False, options=RunOptions(timeout=0.3)).status == "incomplete"
+    (tmp_path / ".gridrun" / "sim-world.jsonl").unlink()
+    result = api.run(m, report=False)
+    assert result.stats.counts["unknown"] == 2 and result.stats.elapsed < PACE_AFTER, result.stats
+    assert result.stats.per_minute is None and run_statistics(api.status(m)).per_minute is None
+    assert "— jobs/min" in line(result.stats)
+    capsys.readouterr()
+    main(["status", str(m), "--json"])
+    assert json.loads(capsys.readouterr().out)["per_minute"] is None
+    main(["status", str(m)])
+    out = capsys.readouterr().out
+    assert "taken" in out and "jobs/min" not in out, out
+
+
 @pytest.mark.parametrize("as_json", [False, True], ids=["plain", "json"])
 def test_a_run_whose_jobs_render_long_reports_every_5_s_while_nothing_changes(tmp_path: Path, as_json: bool) -> None:
     """Output that is not a terminal gets a line (a JSON object with --json) every 5 s while a job renders for
