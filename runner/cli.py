@@ -212,8 +212,10 @@ def _left_json(left: Any) -> dict[str, Any] | None:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    """`gridrun plan`: the jobs, their cost and what a run does with each against the state, offline; with
+    --force, what `gridrun run --force` does (the same diff it takes), which re-renders the jobs done."""
     plan = api.plan(args.manifest, max_jobs=args.max_jobs)
-    diff = api.diff(plan)
+    diff = api.diff(plan, force=args.force)
     if args.json:  # as UTF-8 text, or with \u escapes where the output cannot take every character
         from .terminal import writes_any
 
@@ -262,7 +264,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     out.print(table)
     if len(shown) < len(jobs):
         out.print(f"{len(jobs) - len(shown):,} jobs not listed; --all lists every one", style="dim")
-    _print_totals(plan, diff)
+    _print_totals(plan, diff, force=args.force)
     if diff and diff.left_behind:
         refusal = escape(diff.left_behind.message())
         err.print(f"[yellow]warning[/yellow]: `gridrun run` would refuse to start: {refusal}")
@@ -290,7 +292,7 @@ def _shown(count: int, every: bool) -> Sequence[int]:
     return [*range(PLAN_ROWS // 2), *range(count - PLAN_ROWS // 4, count)]
 
 
-def _print_totals(plan: Plan, diff: Any) -> None:
+def _print_totals(plan: Plan, diff: Any, *, force: bool = False) -> None:
     by_cost: dict[tuple[tuple[int, int], float], list[int]] = {}
     for j in plan.jobs:
         by_cost.setdefault((j.size, j.duration), []).append(j.cost_micros)
@@ -308,7 +310,8 @@ def _print_totals(plan: Plan, diff: Any) -> None:
         out.print("budget: none (no cap: set run.budget_usd or --budget)")
     if diff:
         pay = sum(j.cost_micros for j in diff.to_send(plan.jobs))
-        out.print(f"against state: {diff.new:,} to submit (${pay / 1e6:,.2f}), {diff.cached:,} cached, "
+        out.print(f"against state{' with --force' if force else ''}: {diff.new:,} to submit (${pay / 1e6:,.2f}), "
+                  f"{diff.cached:,} cached, "
                   + (f"{diff.refetch:,} to fetch again ($0.00), " if diff.refetch else "")
                   + f"{diff.in_flight:,} in flight, {diff.settled:,} settled"
                   + (f", {len(diff.changed):,} changed" if diff.changed else "")
@@ -957,6 +960,8 @@ def _parser(*, with_sim: bool = True) -> argparse.ArgumentParser:
     sp.add_argument("--explain", action="store_true", help="where every job and parameter came from")
     sp.add_argument("--json", action="store_true", help="the plan as JSON (format gridrun.plan/1)")
     sp.add_argument("--all", action="store_true", help="list every job, even in a large plan")
+    sp.add_argument("--force", action="store_true",
+                    help="what `gridrun run --force` would send and cost: the jobs done re-rendered, paid again")
     sp.set_defaults(fn=cmd_plan)
 
     def run_flags(sp: argparse.ArgumentParser) -> None:

@@ -504,10 +504,14 @@ class Diff:
 # The reasons `diff` gives a job that a run sends.
 NEW, CHANGED, FORCED = "new", "changed since the last run", "forced"
 _SENT = frozenset({NEW, CHANGED, FORCED})
+# The stored states whose jobs a --force run sends again (`resume.action` resets them), as it sends those never
+# sent; it follows the jobs in flight and looks up those of unknown outcome as any run does, paying nothing new.
+_FORCED = frozenset({"planned", "done", "failed", "rejected", "expired", "cancelled"})
 
 
 def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], *, force: bool = False) -> Diff:
-    """Compare `plan` with stored jobs (by hash) and the previous run's key -> hash."""
+    """Compare `plan` with stored jobs (by hash) and the previous run's key -> hash. With `force`, as a
+    `run --force` does: every job sent (again), but those in flight and those of unknown outcome."""
     reasons: dict[str, str] = {}
     new = cached = in_flight = settled = refetch = unknown = 0
     changed: list[str] = []
@@ -524,7 +528,7 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
                 altered.append(job.output_str)
         if old is not None and old != job.hash:
             changed.append(job.key)
-        if force:
+        if force and (s is None or s.state in _FORCED):
             reasons[job.key] = FORCED
             new += 1
         elif s is None or s.state == "planned":

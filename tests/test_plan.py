@@ -16,11 +16,14 @@ import yaml
 from runner import api
 from runner.errors import CapabilityError, ManifestError, ManifestErrors, MatrixError, TemplateError
 from runner.manifest import load
+from runner.options import RunOptions
 from runner.outputs import SIDECAR_FIELDS, files_beside, sidecar_path
 from runner.plan import DEFAULT_MAX_JOBS, Plan, Stored, build, diff, job_hash, job_key, overwrites
 from runner.plan import _WRITTEN_SLACK, _written
 from runner.providers import capabilities, get_provider
 from runner.report import poster_path
+from runner.resume import action
+from runner.state import JobState
 
 HEAD = "version: 1\nname: fox\nmodel: pixverse-v5.6\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
@@ -1560,7 +1563,18 @@ def test_diff_reasons(tmp_path: Path) -> None:
     assert d.changed == (k[6],)
     assert d.stale == ("seed=99",)
     forced = diff(p, store, previous, force=True)
-    assert set(forced.reasons.values()) == {"forced"} and forced.new == 10
+    assert {key: reason for key, reason in forced.reasons.items() if reason != "forced"} == {
+        k[3]: "in flight (running): attach, pay nothing new", k[9]: d.reasons[k[9]]}
+    assert (forced.new, forced.in_flight, forced.settled, forced.unknown) == (8, 1, 1, 1)
+
+
+@pytest.mark.parametrize("state", [s.value for s in JobState])
+def test_diff_with_force_sends_what_a_forced_run_sends(tmp_path: Path, state: str) -> None:
+    """`plan --force` counts as sent the jobs `run --force` submits or resets, and no other."""
+    p = plan_of(tmp_path, "params:\n  prompt: a fox\n")
+    forced = diff(p, {p.jobs[0].hash: stored(state, 1, ok=True)}, {}, force=True)
+    sends = action(JobState(state), RunOptions(force=True)) in ("submit", "reset")
+    assert (forced.reasons[p.jobs[0].key] == "forced") == sends and forced.new == int(sends)
 
 
 def test_diff_through_the_api_reads_nothing_when_nothing_ran(tmp_path: Path) -> None:

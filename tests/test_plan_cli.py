@@ -1052,3 +1052,48 @@ def test_a_forced_run_stopped_by_the_budget_says_forcing_again_pays_again_for_wh
     code, _, err = run_cli(capsys, "run", str(m), "--no-report", "--force")
     assert code == 3 and "6 jobs to submit would cost $2.10, above the budget of $2.00" in err  # as the step says
     assert run_cli(capsys, "run", str(m), "--no-report", "--force", "--budget", "2.10")[0] == 0
+
+
+def _world_creates(m: Path) -> int:
+    """The creates the built-in simulator's world, kept in the state folder by the runs of `m`, was sent."""
+    from runner.sim import SimConfig, create_app
+    from runner.sim.world import World
+
+    with World.open(m.parent / ".gridrun" / "sim-world.jsonl") as world:
+        return int(create_app(SimConfig(), world=world).state.sim.stats()["creates"])
+
+
+FORCE_GRID = ("params:\n  prompt: \"a fox {{ a }}\"\n  quality: 360p\nmatrix:\n  a: [1, 2, 3, 4]\nrun:\n"
+              "  budget_usd: 2\nsim: {render_time: RENDER, jitter: 0}\n")
+
+
+@pytest.mark.parametrize(("render", "before", "sent", "flying"), [
+    # every job done, then a --force run stopped by its budget after one re-render: all 4 are sent again
+    (0.05, [["run"], ["run", "--force", "--budget", "0.4", "--allow-partial"]], 4, 0),
+    # one job done, three left rendering at their timeout: one re-render, the three followed, not sent again
+    (2, [["run", "--budget", "0.4", "--allow-partial"], ["run", "--timeout", "0.3"]], 1, 3),
+])
+def test_plan_force_shows_what_run_force_sends_and_spends(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, render: float,
+    before: list[list[str]], sent: int, flying: int,
+) -> None:
+    """`plan --force` counts the jobs a `run --force` sends (creates at the simulator) and what it counts against
+    its budget (spent, with the jobs in flight it follows), offline."""
+    monkeypatch.setenv("COLUMNS", "400")
+    m = write(tmp_path / "f.yaml", FORCE_GRID.replace("RENDER", str(render)), HEAD)
+    for argv in before:
+        run_cli(capsys, *argv[:1], str(m), "--no-report", *argv[1:])
+    created = _world_creates(m)
+    code, out, _ = run_cli(capsys, "plan", str(m), "--force")
+    assert code == 0
+    assert (f"against state with --force: {sent} to submit (${sent * 0.35:,.2f}), 0 cached, {flying} in flight, "
+            "0 settled") in out, out
+    assert "budget: $2.00 (fits)\n" in out  # every job counted: sent, or followed
+    doc = json.loads(run_cli(capsys, "plan", str(m), "--force", "--json")[1])
+    assert (doc["against_state"]["to_submit"], doc["against_state"]["in_flight"]) == (sent, flying)
+    assert _world_creates(m) == created  # the plan sent nothing
+    assert run_cli(capsys, "run", str(m), "--no-report", "--force")[0] == 0
+    assert _world_creates(m) - created == sent
+    from runner import api
+
+    assert api.status(m).spent_micros == doc["run_micros"] == 1_400_000
