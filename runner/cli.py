@@ -315,11 +315,20 @@ def _print_totals(plan: Plan, diff: Any, *, force: bool = False) -> None:
                   + (f"{diff.refetch:,} to fetch again ($0.00), " if diff.refetch else "")
                   + f"{diff.in_flight:,} in flight, {diff.settled:,} settled"
                   + (f", {len(diff.changed):,} changed" if diff.changed else "")
+                  + (f", {_renamed(diff.renamed)}" if diff.renamed else "")
                   + (f", {len(diff.stale):,} no longer in the manifest" if diff.stale else ""))
     if plan.excluded:
         n = len(plan.excluded)
         out.print(f"excluded: {n:,} combination{'' if n == 1 else 's'} (--explain lists {'it' if n == 1 else 'them'})")
     out.print(f"outputs: {relpath(plan.outputs_dir, Path.cwd())}", style="dim")
+
+
+def _renamed(renamed: Sequence[tuple[str, str]]) -> str:
+    """The jobs of the last run that the plan has under new keys (`Diff.renamed`), as `plan` and `run` count
+    them: the same jobs, counted among the others, not as dropped."""
+    (was, now), more = renamed[0], len(renamed) - 1
+    return (f"{len(renamed):,} renamed (the same job{'s' if more else ''} under {'new keys' if more else 'a new key'}: "
+            f"{escape(was)} is now {escape(now)}{f', and {more:,} more' if more else ''})")
 
 
 def _explain(plan: Plan, *, every: bool = False) -> None:
@@ -485,10 +494,12 @@ def _run(args: argparse.Namespace, manifest: Manifest, progress: Any, **extra: A
     diff = api.diff(plan, force=getattr(args, "force", False))
     for w in _warnings(plan, diff):
         err.print(f"[yellow]warning[/yellow]: {escape(w)}")
-    if diff and (diff.changed or diff.stale or diff.cached or diff.in_flight or diff.refetch):
+    if diff and (diff.changed or diff.stale or diff.renamed or diff.cached or diff.in_flight or diff.refetch):
         err.print(f"plan against state: {diff.new} new, {diff.cached} cached, "
                   + (f"{diff.refetch} to fetch again, " if diff.refetch else "") + f"{diff.in_flight} in flight, "
-                  f"{diff.settled} settled, {len(diff.changed)} changed, {len(diff.stale)} no longer in the manifest")
+                  f"{diff.settled} settled, {len(diff.changed)} changed, "
+                  + (f"{_renamed(diff.renamed)}, " if diff.renamed else "")
+                  + f"{len(diff.stale)} no longer in the manifest")
     if extra.get("retry_unknown") and diff and diff.unknown:  # none: nothing is sent that may pay twice
         err.print(_unknown_warning(diff.unknown))
     progress.total = len(plan.jobs)

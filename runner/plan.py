@@ -478,7 +478,7 @@ class Diff:
     in_flight: int                        # sent by an earlier run, not yet saved: the run follows them
     settled: int                          # failed/rejected/unknown/expired/cancelled: re-run only on request
     changed: tuple[str, ...]              # keys whose content (hash) changed since the previous run
-    stale: tuple[str, ...]                # keys of the previous run that this plan no longer has
+    stale: tuple[str, ...]                # keys of the previous run whose jobs (hashes) this plan no longer has
     refetch: int = 0                      # done (their file missing or altered) or expired: fetched again, free
     following: tuple[str, ...] = ()       # keys of those in flight the run counts against its budget (the
                                           # ones not yet rendered: a job downloading was billed already)
@@ -489,6 +489,8 @@ class Diff:
     unknown: int = 0                        # of those settled, the jobs of unknown outcome (retry --unknown)
     altered: tuple[str, ...] = ()           # paths of the plan's videos where a done job's recorded take was, now
                                             # holding another file
+    renamed: tuple[tuple[str, str], ...] = ()  # (key, key now) of the previous run's jobs (hashes) this plan has
+                                               # under another key (matrix keys reordered): the same jobs
 
     def to_send(self, jobs: Sequence[Job]) -> list[Job]:
         """The jobs among `jobs` that a run sends, and pays for."""
@@ -557,9 +559,14 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
             reasons[job.key] = f"{s.state}: left alone (gridrun retry re-runs it)"
             settled += 1
     keys = {j.key for j in plan.jobs}
-    stale = tuple(k for k in previous if k not in keys)
+    now = {j.hash: j.key for j in plan.jobs}
+    # A job is its hash, a key only its name: a key gone whose hash the plan still has is that job renamed (the
+    # key names the matrix values in the order the manifest gives them), not a job dropped.
+    gone = [k for k in previous if k not in keys]
+    stale = tuple(k for k in gone if previous[k] not in now)
+    renamed = tuple((k, now[previous[k]]) for k in gone if previous[k] in now)
     return Diff(reasons, new, cached, in_flight, settled, tuple(changed), stale, refetch, tuple(following),
-                verified=frozenset(verified), unknown=unknown, altered=tuple(altered))
+                verified=frozenset(verified), unknown=unknown, altered=tuple(altered), renamed=renamed)
 
 
 def relpath(path: Path, start: Path) -> str:

@@ -1568,6 +1568,13 @@ def test_diff_reasons(tmp_path: Path) -> None:
     assert (forced.new, forced.in_flight, forced.settled, forced.unknown) == (8, 1, 1, 1)
 
 
+def test_diff_counts_a_job_of_the_last_run_under_a_new_key_as_renamed_not_gone(tmp_path: Path) -> None:
+    p = plan_of(tmp_path, "params:\n  prompt: a fox {{ look }}\nmatrix:\n  look: [a, b]\n")
+    previous = {"old-a": p.jobs[0].hash, "old-b": "f" * 64}
+    d = diff(p, {p.jobs[0].hash: stored("done", 1, ok=True)}, previous)
+    assert d.renamed == (("old-a", "look=a"),) and d.stale == ("old-b",) and d.cached == 1 and d.new == 1
+
+
 @pytest.mark.parametrize("state", [s.value for s in JobState])
 def test_diff_with_force_sends_what_a_forced_run_sends(tmp_path: Path, state: str) -> None:
     """`plan --force` counts as sent the jobs `run --force` submits or resets, and no other."""

@@ -1097,3 +1097,32 @@ def test_plan_force_shows_what_run_force_sends_and_spends(
     from runner import api
 
     assert api.status(m).spent_micros == doc["run_micros"] == 1_400_000
+
+
+REORDER = ("params:\n  prompt: \"a fox, {{ style }} style\"\n  quality: 360p\nmatrix:\n  style: [anime, clay]\n"
+           "  seed: [1, 2, 3]\noutput: \"{{ style }}/{{ seed }}.mp4\"\nsim: {render_time: 0.05}\n")
+
+
+def test_matrix_keys_reordered_rename_the_jobs_they_do_not_drop_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A key names a job's matrix values in the manifest's order; its hash is the job. `seed` put before `style`
+    gives the 6 done jobs new keys, and plan and run count them as renamed (cached), not as jobs no longer in the
+    manifest; a value removed with them is the one job dropped."""
+    monkeypatch.setenv("COLUMNS", "400")
+    m = write(tmp_path / "r.yaml", REORDER, HEAD)
+    assert run_cli(capsys, "run", str(m), "--no-report")[0] == 0
+    m.write_text(m.read_text().replace("  style: [anime, clay]\n  seed: [1, 2, 3]\n",
+                                       "  seed: [1, 2, 3]\n  style: [anime, clay]\n"))
+    renamed = "6 renamed (the same jobs under new keys: style=anime,seed=1 is now seed=1,style=anime, and 5 more)"
+    code, out, _ = run_cli(capsys, "plan", str(m))
+    assert code == 0 and f"0 to submit ($0.00), 6 cached, 0 in flight, 0 settled, {renamed}\n" in out, out
+    code, _, err = run_cli(capsys, "run", str(m), "--no-report")
+    assert code == 0 and f"6 cached, 0 in flight, 0 settled, 0 changed, {renamed}, 0 no longer in the manifest" \
+        in " ".join(err.split()), err
+    m.write_text(m.read_text().replace("  seed: [1, 2, 3]\n  style: [anime, clay]\n",
+                                       "  style: [anime, clay]\n  seed: [1, 2]\n"))
+    code, out, _ = run_cli(capsys, "plan", str(m))
+    assert code == 0 and ("4 cached, 0 in flight, 0 settled, 4 renamed (the same jobs under new keys: "
+                          "seed=1,style=anime is now style=anime,seed=1, and 3 more), 2 no longer in the manifest") \
+        in out, out
