@@ -73,8 +73,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
         to_send, following, cost = _budgeted(plan, diff)
         if cost > plan.budget_micros:
             follow = f" and {len(following):,} in flight to follow" if following else ""
+            costs = "costs" if len(to_send) == 1 and not following else "cost"
             err.print(f"[yellow]warning[/yellow]: {escape(str(plan.manifest.path))}: run.budget_usd: the "
-                      f"{len(to_send):,} jobs to send{follow} cost ${cost / 1e6:,.2f}, above the budget of "
+                      f"{_jobs(len(to_send))} to send{follow} {costs} ${cost / 1e6:,.2f}, above the budget of "
                       f"${plan.budget_micros / 1e6:,.2f}: `gridrun run` would refuse to start (--allow-partial "
                       "runs up to it)")
     out.print(f"{plan.manifest.path}: valid — {_jobs(len(plan.jobs))}, ${plan.total_usd:,.2f} estimated")
@@ -410,7 +411,8 @@ def _next_steps(counts: Mapping[str, int], snap: Snapshot | None = None, *, budg
     cost = "" if snap is None else f" (${_unsent_micros(snap) / 1e6:,.2f})"
     run = [f"sends the {_jobs(unsent)} not sent{cost}"] if unsent else []
     run += [f"collects the {_jobs(flying)} left in flight at no new cost"] if flying else []
-    run += [f"asks again for the fresh URLs of {_jobs(expired)} whose URLs expired, at no cost"] if expired else []
+    urls = "URL" if expired == 1 else "URLs"
+    run += [f"asks again for the fresh {urls} of {_jobs(expired)} whose {urls} expired, at no cost"] if expired else []
     need = 0 if snap is None else _budgeted_micros(snap)
     if run and budget is not None and need > budget:
         # a plain `gridrun run` would refuse to start: say what it takes instead
@@ -553,18 +555,20 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any) -> None:
     elif result.status == "incomplete":
         flying = sum(c.get(s.value, 0) for s in IN_FLIGHT)
         timeout = getattr(args, "timeout", None) or (plan.manifest.run or {}).get("timeout")
-        at = f"their timeout ({float(timeout):g} s a job)" if timeout else "their timeout"
+        their = "its" if flying == 1 else "their"
+        at = f"{their} timeout ({float(timeout):g} s a job)" if timeout else f"{their} timeout"
         err.print(f"incomplete: {_jobs(flying)} still rendering at {at} {'was' if flying == 1 else 'were'} left at "
-                  f"the provider: {then}; `gridrun cancel` cancels them there")
+                  f"the provider: {then}; `gridrun cancel` cancels {_them(flying)} there")
     elif result.status == "cancelled":
         n = c.get(JobState.CANCELLED.value, 0)
         err.print(f"done, but for {_jobs(n)} cancelled on request (`gridrun cancel`), left cancelled: `gridrun retry` "
-                  "sends them again (a new render, paid)")
+                  f"sends {_them(n)} again (a new render, paid)")
     elif result.exit_code == 130:
         flying = sum(c.get(s.value, 0) for s in IN_FLIGHT)
         if flying:
             err.print(f"interrupted with {flying:,} paid job{'s' if flying != 1 else ''} still in flight: `gridrun run` "
-                      "collects them at no new cost; `gridrun cancel` cancels them at the provider")
+                      f"collects {_them(flying)} at no new cost; `gridrun cancel` cancels {_them(flying)} at the "
+                      "provider")
         if _unfinished(c) > flying:
             err.print(f"interrupted: {then}")
     if result.stats.rerenders_cancelled:
@@ -876,21 +880,22 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     finished = [k for k in r.finished if k not in r.dropped]
     running = [k for k in r.still_running if k not in r.dropped]
     if finished:
-        say(f"{_jobs(len(finished))} finished first: `gridrun run {args.manifest}` downloads them")
+        say(f"{_jobs(len(finished))} finished first: `gridrun run {args.manifest}` downloads {_them(len(finished))}")
     if running:
-        say(f"{_jobs(len(running))} still rendering after the request: the next run follows them")
+        say(f"{_jobs(len(running))} still rendering after the request: the next run follows {_them(len(running))}")
     if r.dropped:
         copy = relpath(r.copy, Path.cwd()) if r.copy else "its copy in .runs/"
+        them = _them(len(r.dropped))
         say(f"{_jobs(len(r.dropped))} finished or still rendering that the manifest no longer has "
             f"({', '.join(r.dropped[:3])}{' …' if len(r.dropped) > 3 else ''}): put the manifest back as the run "
-            f"that sent them had it ({copy}) and run it to download them; "
-            + ("until then a run refuses to start, or leaves them with --leave-in-flight" if r.blocking else
-               "a run of the manifest as it is leaves them"))
+            f"that sent {them} had it ({copy}) and run it to download {'the job' if them == 'it' else them}; "
+            + (f"until then a run refuses to start, or leaves {them} with --leave-in-flight" if r.blocking else
+               f"a run of the manifest as it is leaves {them}"))
     if r.unresolved:
         err.print(f"{_jobs(len(r.unresolved))} sent by a run that stopped before the provider's answer was recorded "
                   f"({', '.join(r.unresolved[:3])}{' …' if len(r.unresolved) > 3 else ''}) may be rendering and "
-                  f"were not cancelled: `gridrun run {args.manifest}` finds out (Ctrl-C once as it starts keeps it from "
-                  "sending new jobs), then cancel again", markup=False)
+                  f"{'was' if len(r.unresolved) == 1 else 'were'} not cancelled: `gridrun run {args.manifest}` finds "
+                  "out (Ctrl-C once as it starts keeps it from sending new jobs), then cancel again", markup=False)
     for key, why in r.errors.items():
         err.print(f"error: {key}: {why}", markup=False)
     return 1 if r.errors or r.unresolved else 0
@@ -898,6 +903,11 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 def _jobs(n: int) -> str:
     return f"{n:,} job" if n == 1 else f"{n:,} jobs"
+
+
+def _them(n: int) -> str:
+    """The pronoun for `n` jobs named just before: "it" for one."""
+    return "it" if n == 1 else "them"
 
 
 # --------------------------------------------------------------------------------------------------

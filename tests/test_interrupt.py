@@ -273,6 +273,60 @@ def test_cancel_with_nothing_in_flight_says_so(tmp_path: Path, capsys: pytest.Ca
     assert out.strip() == "nothing in flight to cancel", out
 
 
+@pytest.mark.parametrize(("n", "it", "was"), [(1, "it", "was"), (2, "them", "were")])
+def test_what_cancel_says_of_the_jobs_it_left_speaks_of_one_job_as_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, n: int, it: str, was: str
+) -> None:
+    """Each line `cancel` writes of the jobs it did not cancel names them by a pronoun (and verb) of their number."""
+    from runner import cli
+
+    keys = [[f"{kind}-{i}" for i in range(n)] for kind in ("finished", "running", "dropped", "unresolved")]
+    result = api.CancelResult(finished=keys[0], still_running=keys[1], dropped=keys[2], unresolved=keys[3],
+                              copy=tmp_path / "run-1.yaml")
+    monkeypatch.setattr(cli.api, "cancel", lambda m: result)
+    jobs = "1 job" if n == 1 else f"{n} jobs"
+    assert cli.main(["cancel", "m.yaml"]) == 1
+    out, err = (" ".join(text.split()) for text in capsys.readouterr())
+    assert f"{jobs} finished first: `gridrun run m.yaml` downloads {it}" in out, out
+    assert f"{jobs} still rendering after the request: the next run follows {it}" in out, out
+    assert (f"put the manifest back as the run that sent {it} had it ({os.path.relpath(result.copy)}) and run it to "
+            f"download {'the job' if n == 1 else 'them'}; until then a run refuses to start, or leaves {it} with "
+            "--leave-in-flight") in out, out
+    assert f"may be rendering and {was} not cancelled" in err, err
+
+
+def test_a_run_that_left_one_job_rendering_then_cancelled_speaks_of_it_as_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The ends of a run that left one job at its timeout, and of the run after `cancel` cancelled it."""
+    from runner.cli import main
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 30, "jitter": 0.0})
+    assert main(["run", str(m), "--timeout", "0.3", "--no-report"]) == 4
+    said = " ".join(capsys.readouterr().err.split())
+    assert "incomplete: 1 job still rendering at its timeout (0.3 s a job) was left at the provider: " in said, said
+    assert "; `gridrun cancel` cancels it there" in said, said
+    assert main(["cancel", str(m)]) == 0
+    assert main(["run", str(m), "--no-report"]) == 0
+    said = " ".join(capsys.readouterr().err.split())
+    assert "done, but for 1 job cancelled on request (`gridrun cancel`), left cancelled: `gridrun retry` sends it " \
+           "again (a new render, paid)" in said, said
+
+
+def test_an_interrupted_run_with_one_job_in_flight_speaks_of_it_as_one(capsys: pytest.CaptureFixture[str]) -> None:
+    from types import SimpleNamespace
+
+    from runner.cli import _say_end
+
+    counts = {"done": 1, "running": 1}
+    result = SimpleNamespace(stats=SimpleNamespace(counts=counts, rerenders_cancelled=0, rerenders_failed=0),
+                             left_done=0, exit_code=130, status="interrupted", refused=None, unreached=0)
+    _say_end(SimpleNamespace(), SimpleNamespace(budget_micros=None, model="m"), result)
+    assert " ".join(capsys.readouterr().err.split()) == (
+        "interrupted with 1 paid job still in flight: `gridrun run` collects it at no new cost; `gridrun cancel` "
+        "cancels it at the provider")
+
+
 def test_cancel_of_a_manifest_that_never_ran_is_a_usage_error_that_creates_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

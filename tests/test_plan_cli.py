@@ -523,6 +523,14 @@ def test_validate_warns_when_the_plan_is_above_the_budget(tmp_path: Path, capsys
     assert "run.budget_usd: the 3 jobs to send cost $1.05, above the budget of $0.50: `gridrun run` would refuse" in err
 
 
+def test_validate_says_one_job_above_the_budget_in_the_singular(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    m = write(tmp_path / "b.yaml", "params:\n  prompt: a fox\nrun:\n  budget_usd: 0.1\n", HEAD)
+    code, _, err = run_cli(capsys, "validate", str(m))
+    assert code == 0 and "run.budget_usd: the 1 job to send costs $0.35, above the budget of $0.10" in err, err
+
+
 def test_validate_counts_only_the_jobs_a_run_would_send_against_the_budget(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """After a first run, the jobs it finished cost nothing: one more job fits a budget the whole plan passes."""
     from runner import api
@@ -825,6 +833,9 @@ def test_what_to_run_next_names_each_kind_of_unfinished_job_and_what_it_costs() 
     # expired: a plain run asks for fresh URLs (free), retry renders them again (paid): not "in flight"
     assert _next_steps({"expired": 3}) == (
         "`gridrun run` asks again for the fresh URLs of 3 jobs whose URLs expired, at no cost; `gridrun retry` "
+        "sends expired ones (a new render, paid) again")
+    assert _next_steps({"expired": 1}) == (
+        "`gridrun run` asks again for the fresh URL of 1 job whose URL expired, at no cost; `gridrun retry` "
         "sends expired ones (a new render, paid) again")
     assert _next_steps({"failed": 1, "unknown": 1}) == (
         "`gridrun retry` sends failed jobs again; `gridrun retry --unknown` sends again those of unknown outcome "
