@@ -442,7 +442,8 @@ def _redo_forced(left_done: int, need: int, budget: int | None) -> str:
     if budget is not None and need > budget:
         run = f"`gridrun run --force --budget {math.ceil(need / 10_000) / 100:.2f}`"
         above = f", above the manifest's budget of ${budget / 1e6:,.2f}"
-    return (f"{run} again re-renders every job, the {_jobs(left_done)} this run left done as they were too "
+    were = "it was" if left_done == 1 else "they were"
+    return (f"{run} again re-renders every job, the {_jobs(left_done)} this run left done as {were} too "
             f"(${need / 1e6:,.2f}{above}: those this run re-rendered are paid again)")
 
 

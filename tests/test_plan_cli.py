@@ -1137,3 +1137,11 @@ def test_matrix_keys_reordered_rename_the_jobs_they_do_not_drop_them(
     assert code == 0 and ("4 cached, 0 in flight, 0 settled, 4 renamed (the same jobs under new keys: "
                           "seed=1,style=anime is now style=anime,seed=1, and 3 more), 2 no longer in the manifest") \
         in out, out
+
+
+def test_the_advice_after_a_forced_run_left_one_job_done_speaks_of_it_as_one() -> None:
+    """One re-render left done: "the 1 job this run left done as it was", not "as they were"."""
+    from runner.cli import _redo_forced
+
+    assert "the 1 job this run left done as it was too ($0.35" in _redo_forced(1, 350_000, None)
+    assert "the 2 jobs this run left done as they were too ($0.70" in _redo_forced(2, 700_000, None)
