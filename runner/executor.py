@@ -376,6 +376,8 @@ class Executor:
         return True
 
     def _settle(self, job: Job, billed: int | None) -> None:
+        """The job's estimate no longer reserved, and `billed` (None: nothing) spent: once what its render
+        counts is known (its completion seen, a failure, a cancel), or once it is not sent after all."""
         if self.ids[job.hash] in self._prepaid:
             return  # neither reserved nor spent by this run
         self._reserved = max(0, self._reserved - job.cost_micros)
@@ -1050,6 +1052,10 @@ class Executor:
             if self.states[jid] != S.DOWNLOADING.value:
                 # rendered, so billed: what the provider says (when plausible), or the price table's figure
                 billed = self._billed(job, jid, status, completed=True, tell=True)
+                # Spent from now on, as the state counts it (and as the progress the move reports shows it): the
+                # next job's budget check, which may come before the video is saved, reads what this one costs,
+                # not its estimate. A download that fails, expires or is made again later changes nothing paid.
+                self._settle(job, billed)
                 self._move(jid, S.DOWNLOADING, lazy=True, completed_at=seen, url=status.url,
                            expires_at=status.expires_at, cost_micros=billed, cost_reported_micros=status.cost_micros)
             await self._download(job, jid, status, row)
@@ -1333,7 +1339,6 @@ class Executor:
                 await anyio.sleep(backoff(attempt, getattr(exc, "retry_after", None)))
                 continue
             self._crash_point("after-download")
-            self._settle(job, billed)
             self._move(jid, S.DONE, lazy=True, sha256=got.sha256, cost_micros=billed, downloaded_at=self.clock(),
                        done_run_id=self.run_id, output_path=str(output), cost_reported_micros=status.cost_micros)
             if kept and earlier is not None:
@@ -1344,7 +1349,6 @@ class Executor:
                 (self._unrecorded_kept if found.kind == "unrecorded-kept" else self._foreign_kept).append(found.path)
             self.live.saved(output)
             return
-        self._settle(job, billed)
         if last.startswith("expired"):
             self._move(jid, S.EXPIRED, error=f"{last}; the provider gave no fresh URL (paid, not re-submitted)",
                        cost_micros=billed, cost_reported_micros=status.cost_micros)

@@ -947,6 +947,47 @@ def test_an_earlier_runs_snapshot_shows_its_jobs_as_they_were_when_it_ended(tmp_
         store.close()
 
 
+def test_a_rendered_jobs_reported_cost_counts_against_the_budget_while_its_video_downloads(tmp_path: Path) -> None:
+    """The provider bills $0.70 for a job estimated at $0.35: once its render is seen done, the next job's check
+    counts the $0.70, though its video is still downloading (slowed here), and the second job ($0.35 more, over
+    the $1.00 budget) is not sent. Counted at its estimate until saved, both were sent and $1.40 paid."""
+    slow = [{"route": route, "nth": 1, "fault": "slow", "delay": 1.0} for route in ("file", "content")]
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), run={"budget_usd": 1.0, "concurrency": 1},
+                       sim={"render_time": 0.1, "jitter": 0.0, "concurrency": 1, "cost_factor": 2.0, "script": slow})
+    result, prov = run(m)
+    assert stats(prov)["creates"] == 1 and stats(prov)["faults"].get("slow") == 1
+    assert result.exit_code == 3 and result.status == "budget"
+    assert result.stats.counts["done"] == 1 and result.stats.counts["planned"] == 1
+    assert result.stats.spent_micros == 700_000 and result.stats.reserved_micros == 0
+    snap = api.status(m)
+    assert (snap.spent_micros, snap.reserved_micros) == (700_000, 0) and _money_views(m) == {0.7}
+    check_outputs(m)
+
+
+def test_a_rendered_job_whose_download_expires_stays_spent_and_is_fetched_again_at_no_cost(tmp_path: Path) -> None:
+    """The provider's $0.70 for a job estimated at $0.35 is spent once its render is seen done: its download
+    expiring (every try) neither frees nor counts it again, in the run's figures or the state's, and the next
+    run fetches the video at no cost, paying only for the job the budget held back."""
+    expired = [{"route": route, "p": 1.0, "fault": "expired"} for route in ("file", "content")]
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), run={"budget_usd": 1.0, "concurrency": 1, "retries": 0},
+                       sim={"render_time": 0.1, "jitter": 0.0, "concurrency": 1, "cost_factor": 2.0, "script": expired})
+    first, prov = run(m)
+    assert stats(prov)["creates"] == 1 and first.status == "budget"
+    assert first.stats.counts["expired"] == 1 and first.stats.counts["planned"] == 1
+    assert (first.stats.spent_micros, first.stats.reserved_micros) == (700_000, 0)
+    assert _money_views(m) == {0.7} and api.status(m).reserved_micros == 0
+    prov.app.state.sim.configure({"script": []})
+    again, _ = run(m, prov)
+    assert again.exit_code == 0 and again.stats.counts["done"] == 2 and stats(prov)["creates"] == 2
+    assert (again.stats.spent_micros, again.stats.reserved_micros) == (700_000, 0) and _money_views(m) == {0.7}
+    assert api.status(m).manifest_spent_micros == 1_400_000
+    from runner.state import Store
+
+    with Store(tmp_path / ".gridrun" / "state.db", readonly=True) as store:
+        assert store.snapshot(first.run_id).spent_micros == 700_000
+    check_outputs(m)
+
+
 def test_fetching_a_paid_video_again_costs_nothing_against_the_budget(tmp_path: Path) -> None:
     """A done job whose file was lost is downloaded again: rendered and billed before, so a budget of 0
     lets it through, and the run spends and reserves nothing."""

@@ -431,11 +431,12 @@ def test_a_run_whose_jobs_render_long_reports_every_5_s_while_nothing_changes(tm
 
 def test_the_reserve_a_run_shows_is_what_its_jobs_in_flight_may_cost(tmp_path: Path) -> None:
     """A job is reserved the moment it is decided to send it, before its attempt is committed and its create
-    sent: from then on it counts as submitting, so no update shows money reserved for jobs still planned."""
+    sent: from then on it counts as submitting, so no update shows money reserved for jobs still planned. Once
+    its render is seen done (downloading), its cost is spent, no longer reserved, as the state counts it."""
     from execkit import sim_provider, write_manifest
 
     from runner import api
-    from runner.state import IN_FLIGHT
+    from runner.state import IN_FLIGHT, JobState
 
     m = write_manifest(tmp_path, n_seeds=6, styles=("anime", "clay"), run={"concurrency": 6},
                        sim={"render_time": 0.3, "concurrency": 6})
@@ -443,6 +444,7 @@ def test_the_reserve_a_run_shows_is_what_its_jobs_in_flight_may_cost(tmp_path: P
     seen: list[RunStatistics] = []
     result = api.run(m, provider=sim_provider(m), on_progress=seen.append, report=False)
     assert result.exit_code == 0 and seen
-    shown = [(s.reserved_micros // cost, sum(s.counts[state.value] for state in IN_FLIGHT), dict(s.counts))
+    rendering = IN_FLIGHT - {JobState.DOWNLOADING}
+    shown = [(s.reserved_micros // cost, sum(s.counts[state.value] for state in rendering), dict(s.counts))
              for s in seen]
     assert all(reserved == in_flight for reserved, in_flight, _ in shown), shown
