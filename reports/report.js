@@ -38,7 +38,7 @@
     return e;
   }
   const show = (v) => (typeof v === "string" ? v : v === null || v === undefined ? "" : JSON.stringify(v));
-  const USD = new Intl.NumberFormat("en-US", { style: "currency", currency: "USD", minimumFractionDigits: 2, maximumFractionDigits: 4 });
+  const USD = new Intl.NumberFormat("en-US", { style: "currency", currency: "USD", minimumFractionDigits: 2, maximumFractionDigits: 6 });
   const usd = (micros) => (micros === null || micros === undefined ? "–" : USD.format(micros / 1e6));
   // As the page header's figures (report.py's _duration): 59.4 s, 2 min 00 s, 1 h 02 min.
   const secs = (s) => {

@@ -18,7 +18,7 @@ from typing import Any
 import anyio
 
 from .errors import BalanceError, ProviderError
-from .jobs import Job
+from .jobs import Job, usd_text
 
 TIMEOUT = 5.0
 """Seconds the balance may take to come; a run does not wait longer for a check it can do without."""
@@ -93,7 +93,7 @@ def refusal(found: BalanceCheck, submit: Sequence[Job], in_flight: Sequence[Job]
     """The error that refuses a run whose balance is `short`: the balance, the cost, and what to do; where the
     balance covers some of the jobs, the budget (`--allow-partial`) that sends just those."""
     left = found.balance_micros or 0
-    message = (f"the account's balance is ${left / 1e6:,.2f}, below the ${found.cost_micros / 1e6:,.2f} the "
+    message = (f"the account's balance is {usd_text(left)}, below the {usd_text(found.cost_micros)} the "
                f"{_jobs(found.jobs)} this run would send cost (the plan's estimate): nothing was sent; "
                "top up the balance and run again")
     # A budget counts the jobs in flight the run follows too: the one that sends what the balance covers has them.

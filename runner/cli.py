@@ -35,6 +35,7 @@ from . import __version__, api
 from .export import dumps
 from .outputs import write_problem
 from .errors import GridrunError, ManifestErrors, UsageError
+from .jobs import usd_text
 from .manifest import Manifest
 from .plan import Plan, budget_micros, format_value, overwrites, relpath, summarize_sources
 from .records import GONE_EXIT, RUN_STATUSES
@@ -75,10 +76,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
             follow = f" and {len(following):,} in flight to follow" if following else ""
             costs = "costs" if len(to_send) == 1 and not following else "cost"
             err.print(f"[yellow]warning[/yellow]: {escape(str(plan.manifest.path))}: run.budget_usd: the "
-                      f"{_jobs(len(to_send))} to send{follow} {costs} ${cost / 1e6:,.2f}, above the budget of "
-                      f"${plan.budget_micros / 1e6:,.2f}: `gridrun run` would refuse to start (--allow-partial "
+                      f"{_jobs(len(to_send))} to send{follow} {costs} {usd_text(cost)}, above the budget of "
+                      f"{usd_text(plan.budget_micros)}: `gridrun run` would refuse to start (--allow-partial "
                       "runs up to it)")
-    out.print(f"{plan.manifest.path}: valid — {_jobs(len(plan.jobs))}, ${plan.total_usd:,.2f} estimated")
+    out.print(f"{plan.manifest.path}: valid — {_jobs(len(plan.jobs))}, {usd_text(plan.total_micros)} estimated")
     return 0
 
 
@@ -233,7 +234,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     cols = [k for k in plan.varying if k not in ("prompt",)]
     # The key holds every matrix value: when the columns of the values do not fit too, the key alone is shown.
     widths = [len(str(len(jobs))), max((len(_written(jobs[n].key)) for n in shown), default=3), 9, 3,
-              max((len(f"${jobs[n].cost_usd:,.2f}") for n in shown), default=4)]
+              max((len(usd_text(jobs[n].cost_micros)) for n in shown), default=4)]
     if diff:
         widths.append(max((len(diff.reasons.get(jobs[n].key, "new")) for n in shown), default=6))
     widths += [min(24, max(len(_written(k)), *(len(_written(format_value(dict(jobs[n].values).get(k, ""))))
@@ -258,7 +259,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         j = jobs[n]
         vals = dict(j.values)
         row = [str(n + 1), j.key, *[format_value(vals[k]) if k in vals else "" for k in cols],
-               f"{j.size[0]}x{j.size[1]}", f"{j.duration:g}", f"${j.cost_usd:,.2f}"]
+               f"{j.size[0]}x{j.size[1]}", f"{j.duration:g}", usd_text(j.cost_micros)]
         if diff:
             row.append(diff.reasons.get(j.key, "new"))
         table.add_row(*_cells(row))
@@ -297,21 +298,22 @@ def _print_totals(plan: Plan, diff: Any, *, force: bool = False) -> None:
     by_cost: dict[tuple[tuple[int, int], float], list[int]] = {}
     for j in plan.jobs:
         by_cost.setdefault((j.size, j.duration), []).append(j.cost_micros)
-    parts = [f"{len(v):,} × {w}x{h} {d:g}s = ${sum(v) / 1e6:,.2f}" for ((w, h), d), v in by_cost.items()]
-    out.print("total: " + "; ".join(parts) + f" → [bold]${plan.total_usd:,.2f}[/bold] for {_jobs(len(plan.jobs))}")
+    parts = [f"{len(v):,} × {w}x{h} {d:g}s = {usd_text(sum(v))}" for ((w, h), d), v in by_cost.items()]
+    out.print("total: " + "; ".join(parts)
+              + f" → [bold]{usd_text(plan.total_micros)}[/bold] for {_jobs(len(plan.jobs))}")
     if plan.budget_micros is not None:
         # what this run counts against the budget, as the run's own check does: jobs done before cost nothing
         _, _, need = _budgeted(plan, diff)
         fits = "fits" if need <= plan.budget_micros else "[red]exceeds[/red]"
         this_run = "" if need == plan.total_micros else \
-            f": this run counts ${need / 1e6:,.2f} against it, of ${plan.total_usd:,.2f} for all jobs"
-        out.print(f"budget: ${plan.budget_micros / 1e6:,.2f} ({fits}{this_run})")
+            f": this run counts {usd_text(need)} against it, of {usd_text(plan.total_micros)} for all jobs"
+        out.print(f"budget: {usd_text(plan.budget_micros)} ({fits}{this_run})")
     elif plan.total_micros:
         # Jobs that cost something (the simulator's are priced as the provider it mimics) and nothing to stop a run.
         out.print("budget: none (no cap: set run.budget_usd or --budget)")
     if diff:
         pay = sum(j.cost_micros for j in diff.to_send(plan.jobs))
-        out.print(f"against state{' with --force' if force else ''}: {diff.new:,} to submit (${pay / 1e6:,.2f}), "
+        out.print(f"against state{' with --force' if force else ''}: {diff.new:,} to submit ({usd_text(pay)}), "
                   f"{diff.cached:,} cached, "
                   + (f"{diff.refetch:,} to fetch again ($0.00), " if diff.refetch else "")
                   + f"{diff.in_flight:,} in flight, {diff.settled:,} settled"
@@ -347,8 +349,8 @@ def _explain(plan: Plan, *, every: bool = False) -> None:
         for name, value in j.params.items():
             shown_value = format_value(value) if name not in ("prompt", "negative_prompt") else json.dumps(value, ensure_ascii=False)
             out.print(f"    {escape(name)} = {escape(shown_value)}   [dim]({escape(j.sources.get(name, '?'))})[/dim]")
-        out.print(f"    → {relpath(j.output, plan.outputs_dir)}  {j.size[0]}x{j.size[1]}  ${j.cost_usd:,.4f}  hash {j.hash[:12]}",
-                  markup=False)
+        out.print(f"    → {relpath(j.output, plan.outputs_dir)}  {j.size[0]}x{j.size[1]}  {usd_text(j.cost_micros)}  "
+                  f"hash {j.hash[:12]}", markup=False)
     if plan.excluded:
         out.print("\n[bold]removed by exclude[/bold]")
         excluded = plan.excluded if every else plan.excluded[:PLAN_ROWS]
@@ -408,7 +410,7 @@ def _next_steps(counts: Mapping[str, int], snap: Snapshot | None = None, *, budg
     unsent = counts.get("planned", 0)
     flying = sum(counts.get(s.value, 0) for s in IN_FLIGHT)
     expired = counts.get(JobState.EXPIRED.value, 0)
-    cost = "" if snap is None else f" (${_unsent_micros(snap) / 1e6:,.2f})"
+    cost = "" if snap is None else f" ({usd_text(_unsent_micros(snap))})"
     run = [f"sends the {_jobs(unsent)} not sent{cost}"] if unsent else []
     run += [f"collects the {_jobs(flying)} left in flight at no new cost"] if flying else []
     urls = "URL" if expired == 1 else "URLs"
@@ -418,7 +420,7 @@ def _next_steps(counts: Mapping[str, int], snap: Snapshot | None = None, *, budg
         # a plain `gridrun run` would refuse to start: say what it takes instead
         raise_to = math.ceil(need / 10_000) / 100
         steps = [(f"`gridrun run --budget {raise_to:.2f}` {' and '.join(run)}: a plain `gridrun run` refuses, "
-                  f"counting ${need / 1e6:,.2f} against its budget, above the manifest's ${budget / 1e6:,.2f} "
+                  f"counting {usd_text(need)} against its budget, above the manifest's {usd_text(budget)} "
                   "(`--allow-partial` sends what that allows)")]
     else:
         steps = [f"`gridrun run` {' and '.join(run)}"] if run else []
@@ -441,10 +443,10 @@ def _redo_forced(left_done: int, need: int, budget: int | None) -> str:
     run, above = "`gridrun run --force`", ""
     if budget is not None and need > budget:
         run = f"`gridrun run --force --budget {math.ceil(need / 10_000) / 100:.2f}`"
-        above = f", above the manifest's budget of ${budget / 1e6:,.2f}"
+        above = f", above the manifest's budget of {usd_text(budget)}"
     were = "it was" if left_done == 1 else "they were"
     return (f"{run} again re-renders every job, the {_jobs(left_done)} this run left done as {were} too "
-            f"(${need / 1e6:,.2f}{above}: those this run re-rendered are paid again)")
+            f"({usd_text(need)}{above}: those this run re-rendered are paid again)")
 
 
 def _manifest_budget(snap: Snapshot) -> int | None:
@@ -663,11 +665,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     state = f"stopping ({escape(snap.stopping or '')})" if stopping else r.shown_status
     out.print(f"[bold]{escape(r.manifest_name)}[/bold] run {r.id} ({state}, started {started}) — {_jobs(len(snap.jobs))}")
     out.print("  " + ", ".join(f"{k} {v}" for k, v in c.items()))
-    budget = "" if r.budget_micros is None else f" of ${r.budget_micros / 1e6:,.2f}"
-    out.print(f"  spent ${snap.spent_micros / 1e6:,.2f}, reserved ${snap.reserved_micros / 1e6:,.2f}{budget}")
+    budget = "" if r.budget_micros is None else f" of {usd_text(r.budget_micros)}"
+    out.print(f"  spent {usd_text(snap.spent_micros)}, reserved {usd_text(snap.reserved_micros)}{budget}")
     if (snap.manifest_spent_micros, snap.manifest_reserved_micros) != (snap.spent_micros, snap.reserved_micros):
-        out.print(f"  all runs of {escape(r.manifest_name)}: spent ${snap.manifest_spent_micros / 1e6:,.2f}, "
-                  f"reserved ${snap.manifest_reserved_micros / 1e6:,.2f}")
+        out.print(f"  all runs of {escape(r.manifest_name)}: spent {usd_text(snap.manifest_spent_micros)}, "
+                  f"reserved {usd_text(snap.manifest_reserved_micros)}")
     if snap.left_rendering:
         out.print(f"  {_left_rendering_note(snap)}", markup=False, highlight=False)
     from .progress import fmt_eta, fmt_time
@@ -722,7 +724,7 @@ def _left_rendering_note(snap: Snapshot) -> str:
     keys = ", ".join(key for key, _, _ in left[:3]) + (f" and {len(left) - 3:,} more" if len(left) > 3 else "")
     one = len(left) == 1
     it = "it" if one else "them"
-    return (f"${sum(m for _, _, m in left) / 1e6:,.2f} of it reserved by {_jobs(len(left))} run "
+    return (f"{usd_text(sum(m for _, _, m in left))} of it reserved by {_jobs(len(left))} run "
             f"{', '.join(map(str, runs))} sent, left in flight ({keys}): run {snap.run.id} does not have {it}, so no "
             f"run follows {it}; `gridrun cancel` cancels {it} at the provider")
 
@@ -752,7 +754,7 @@ def _runs(args: argparse.Namespace) -> int:
         done = f"{s.done:,}/{s.jobs:,}" + (f", {s.cached:,} cached" if s.cached else "")
         cells = [str(r.id), *([r.manifest_name] if several else []),
                  time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.started_at)), status, done,
-                 f"${s.spent_micros / 1e6:,.2f}", _started_with(r.argv) or "–"]
+                 usd_text(s.spent_micros), _started_with(r.argv) or "–"]
         table.add_row(*_cells(cells))
     out.print(table)
     return 0

@@ -35,7 +35,7 @@ from .errors import (
     RejectedError,
     RetryableError,
 )
-from .jobs import COST_FACTORS, counted_cost
+from .jobs import COST_FACTORS, counted_cost, usd_text
 from .live import LiveViews
 from .options import RunOptions
 from .outputs import (
@@ -393,8 +393,8 @@ class Executor:
             self._doubted = True
             reported, estimate = status.cost_micros, job.cost_micros
             low, high = COST_FACTORS
-            self._error(job, f"the provider reported a cost of ${reported / 1e6:,.2f}, not within {low:g}-{high:g}x "
-                             f"the estimate of ${estimate / 1e6:,.2f}: the estimate counts against the budget, for "
+            self._error(job, f"the provider reported a cost of {usd_text(reported)}, not within {low:g}-{high:g}x "
+                             f"the estimate of {usd_text(estimate)}: the estimate counts against the budget, for "
                              "this job and any other such (event cost-doubted); the reported figure is recorded")
         return billed
 

@@ -145,3 +145,12 @@ def counted_cost(estimate: int, reported: int | None, *, completed: bool) -> tup
     if estimate <= 0 or (low * estimate if completed else 0) <= reported <= high * estimate:
         return reported, False
     return estimate, True
+
+
+def usd_text(micros: int) -> str:
+    """`micros` (micro-USD) as gridrun shows money: "$1,234.50", in cents, with the further digits of a figure
+    that has them ("$2.625", "$0.123456"), never rounded: a sum shown beside a budget reads as the budget counts
+    it, and the same figure reads the same in plan, the live progress, status and the report."""
+    dollars, rest = divmod(abs(micros), 1_000_000)
+    cents = f"{rest:06d}".rstrip("0").ljust(2, "0")
+    return f"{'-' if micros < 0 else ''}${dollars:,}.{cents}"

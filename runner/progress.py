@@ -13,6 +13,7 @@ from rich.live import Live
 from rich.text import Text
 
 from .balance import BalanceCheck
+from .jobs import usd_text
 from .outputs import mute
 from .stats import RunStatistics
 from .state import FINAL
@@ -43,10 +44,10 @@ def fmt_eta(seconds: float | None) -> str:
 def line(s: RunStatistics) -> str:
     """One plain line of progress."""
     counts = ", ".join(f"{k} {s.counts[k]}" for k in _ORDER if s.counts.get(k))
-    budget = "" if s.budget_micros is None else f" of ${s.budget_micros / 1e6:,.2f}"
+    budget = "" if s.budget_micros is None else f" of {usd_text(s.budget_micros)}"
     waits = "" if s.next_check is None else f", {fmt_next_check(s.next_check)}"
     extra = f" [{s.stopping}]" if s.stopping else ""
-    return (f"{counts} | spent ${s.spent_micros / 1e6:,.2f} + reserved ${s.reserved_micros / 1e6:,.2f}{budget}"
+    return (f"{counts} | spent {usd_text(s.spent_micros)} + reserved {usd_text(s.reserved_micros)}{budget}"
             f" | {_fmt_rate(s.per_minute)}, {fmt_time(s.elapsed)} elapsed, eta {fmt_eta(s.eta)}{waits}{extra}")
 
 
@@ -153,9 +154,9 @@ class Progress:
         parts: list[Any] = [Text("█" * filled + "░" * (cells - filled) + done, no_wrap=True, overflow="ellipsis")]
         counts = [Text(f"{k} {s.counts[k]:,}", style=_STYLE.get(k, "")) for k in _ORDER if s.counts.get(k)]
         # spent, reserved and the budget each a piece: on a narrow terminal they wrap, not lose the budget
-        figures = [Text(f"spent ${s.spent_micros / 1e6:,.2f}"), Text(f"reserved ${s.reserved_micros / 1e6:,.2f}")]
+        figures = [Text(f"spent {usd_text(s.spent_micros)}"), Text(f"reserved {usd_text(s.reserved_micros)}")]
         if s.budget_micros is not None:
-            figures.append(Text(f"of ${s.budget_micros / 1e6:,.2f}"))
+            figures.append(Text(f"of {usd_text(s.budget_micros)}"))
         figures += [Text(_fmt_rate(s.per_minute)), Text(f"elapsed {fmt_time(s.elapsed)}"),
                    Text(f"eta {fmt_eta(s.eta)}")]
         if s.next_check is not None:

@@ -25,6 +25,7 @@ from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup
 
 from .export import STATE_GROUPS, dumps, earlier_folder, export_rows, files_of, run_folder, summary, write_exports
+from .jobs import usd_text
 from .outputs import POSTER_MARK, atomic_write, files_beside, poster_path
 from .resources import resource_dir
 from .state import JobRecord, Snapshot, Store
@@ -210,7 +211,8 @@ def _duration(seconds: float | None) -> str:
 
 
 def _money(value: float | None) -> str:
-    return "–" if value is None else f"${value:,.2f}"
+    """A figure in USD (whole micro-dollars, as the summary gives them) as gridrun shows money (`usd_text`)."""
+    return "–" if value is None else usd_text(round(value * 1_000_000))
 
 
 # --------------------------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import BudgetError, InFlightError, StateError
+from .jobs import usd_text
 from .options import RunOptions
 from .outputs import (
     atomic_write,
@@ -353,7 +354,7 @@ class LeftBehind:
         one = left == 1
         them, they = ("it", "it renders") if one else ("them", "they render")
         return (
-            f"{left} {'job' if one else 'jobs'} of run {last} (${self.cost_micros / 1e6:,.2f}) "
+            f"{left} {'job' if one else 'jobs'} of run {last} ({usd_text(self.cost_micros)}) "
             f"{'is' if one else 'are'} in flight, and the manifest no longer has {them} ({keys}): {'; '.join(counts)}. "
             f"This run would not follow {them}. Put the manifest back as it was (run {last}'s copy: {self.copy}) "
             f"and run it to collect {them}; or pass --leave-in-flight to run anyway (what {they} is then not "
@@ -453,7 +454,7 @@ def check_budget(
     if budget_micros is not None and need > budget_micros and not allow_partial:
         jobs = f"{len(submit)} jobs to submit" + (f" and {len(in_flight)} in flight" if in_flight else "")
         raise BudgetError(
-            f"{jobs} would cost ${need / 1e6:,.2f}, above the budget of "
-            f"${budget_micros / 1e6:,.2f}; raise run.budget_usd or --budget, or pass --allow-partial "
+            f"{jobs} would cost {usd_text(need)}, above the budget of "
+            f"{usd_text(budget_micros)}; raise run.budget_usd or --budget, or pass --allow-partial "
             "to run up to the budget"
         )

@@ -155,6 +155,24 @@ def test_cli_says_a_failed_re_render_left_its_job_done(tmp_path: Path, capsys: p
     assert [r["key"] for r in doc["rerenders_failed"]] == ["style=anime,seed=1"], doc
 
 
+def test_money_reads_to_the_micro_dollar_alike_in_the_runs_end_status_and_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Three renders billed $0.525 each spent $1.575: the run's last progress line, `status` and the report's
+    header each show $1.575, as export's spent_usd has it, not a float's rounding of it ($1.57)."""
+    from runner.cli import main
+
+    m = write_manifest(tmp_path, n_seeds=3, styles=("anime",), sim={"render_time": 0.1, "cost_factor": 1.5})
+    assert main(["run", str(m)]) == 0
+    err = capsys.readouterr().err
+    assert "spent $1.575 + reserved $0.00" in err, err
+    assert main(["status", str(m)]) == 0
+    assert "spent $1.575, reserved $0.00" in capsys.readouterr().out
+    header = (tmp_path / "outputs" / "t" / "report.html").read_text().split("<dl class=\"money\">")[1]
+    assert '<dd class="spent">$1.575</dd>' in header, header
+    assert _money_views(m) == {1.575}
+
+
 def test_a_failed_re_render_whose_earlier_video_is_gone_or_altered_leaves_the_job_failed(tmp_path: Path) -> None:
     """The earlier video not whole at its path (deleted, edited in place): nothing to keep, so the job is failed,
     as any failed render is."""

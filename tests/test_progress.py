@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from runner.jobs import usd_text
 from runner.progress import Progress, fmt_next_check, line
 from runner.stats import RunStatistics, Throughput, run_statistics
 
@@ -448,3 +449,13 @@ def test_the_reserve_a_run_shows_is_what_its_jobs_in_flight_may_cost(tmp_path: P
     shown = [(s.reserved_micros // cost, sum(s.counts[state.value] for state in rendering), dict(s.counts))
              for s in seen]
     assert all(reserved == in_flight for reserved, in_flight, _ in shown), shown
+
+
+@pytest.mark.parametrize(("micros", "text"), [
+    (0, "$0.00"), (350_000, "$0.35"), (2_200_000, "$2.20"), (10_000, "$0.01"), (2_625_000, "$2.625"),
+    (1_575_000, "$1.575"), (1, "$0.000001"), (1_234_567_890_000, "$1,234,567.89"), (-425_000, "-$0.425"),
+])
+def test_money_is_shown_in_cents_with_every_further_digit_it_has_never_rounded(micros: int, text: str) -> None:
+    """A float's rounding showed 2,625,000 micro-dollars as $2.62 and 1,575,000 as $1.57 (half to even, and
+    binary fractions): a figure over a budget could read as within it."""
+    assert usd_text(micros) == text
