@@ -578,6 +578,9 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any) -> None:
         err.print(_rerenders_note(result.stats.rerenders_cancelled), markup=False, highlight=False)
     if result.stats.rerenders_failed:
         err.print(_rerenders_failed_note(result.stats.rerenders_failed), markup=False, highlight=False)
+    spent, budget = result.stats.spent_micros, result.stats.budget_micros
+    if budget is not None and spent > budget and (over := api.status(plan.manifest).over_budget_note()) is not None:
+        err.print(f"[yellow]warning[/yellow]: this run {escape(over)}")
 
 
 def _rerenders_note(n: int) -> str:
@@ -667,6 +670,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     out.print("  " + ", ".join(f"{k} {v}" for k, v in c.items()))
     budget = "" if r.budget_micros is None else f" of {usd_text(r.budget_micros)}"
     out.print(f"  spent {usd_text(snap.spent_micros)}, reserved {usd_text(snap.reserved_micros)}{budget}")
+    if (over := snap.over_budget_note()) is not None:
+        out.print(f"  [yellow]{escape(over)}[/yellow]")
     if (snap.manifest_spent_micros, snap.manifest_reserved_micros) != (snap.spent_micros, snap.reserved_micros):
         out.print(f"  all runs of {escape(r.manifest_name)}: spent {usd_text(snap.manifest_spent_micros)}, "
                   f"reserved {usd_text(snap.manifest_reserved_micros)}")

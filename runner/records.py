@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from .jobs import counted_cost
+from .jobs import counted_cost, usd_text
 
 __all__ = ["GONE_EXIT", "RUN_STATUSES", "JobRecord", "RunRecord", "RunSummary", "Snapshot", "job_record", "run_record"]
 
@@ -207,6 +207,27 @@ class Snapshot:
     # (key, the run that sent it, its estimate) of jobs earlier runs of the manifest sent, rendering still, that this
     # run does not have (left by --leave-in-flight): the manifest's reserve counts them, `gridrun cancel` stops them
     left_rendering: tuple[tuple[str, int, int], ...] = ()
+
+    def over_budget_note(self) -> str | None:
+        """What the run's end, `status` and the report say of a run that spent more than its budget; None when
+        it did not, or has none. Every job is sent only while what the run spent, what its jobs in flight may
+        cost (their estimates) and the job's estimate fit the budget; a provider billing the jobs already sent
+        above their estimates, or jobs an earlier run left in flight costing more than this run's budget, can
+        still take the spending past it."""
+        budget = self.run.budget_micros
+        if budget is None or self.spent_micros <= budget:
+            return None
+        text = (f"passed its budget: spent {usd_text(self.spent_micros)} of {usd_text(budget)}, "
+                f"{usd_text(self.spent_micros - budget)} over")
+        above = [(j.counted_micros or 0) - j.cost_estimate_micros for j in self.jobs
+                 if j.paid_run == self.run.id and (j.counted_micros or 0) > j.cost_estimate_micros]
+        if not above:
+            return f"{text}: the jobs in flight when it started cost more than it"
+        one = len(above) == 1
+        jobs = f"{len(above):,} job{'' if one else 's'}"
+        return (f"{text}: the provider billed {jobs} already sent {usd_text(sum(above))} above "
+                f"{'its estimate' if one else 'their estimates'} (each was sent within the budget, counted at its "
+                "estimate until its cost was known)")
 
 
 @dataclass(frozen=True, slots=True)

@@ -164,6 +164,7 @@ def _display_summary(snapshot: Snapshot) -> dict[str, Any]:
                                             "done_estimate_usd", "done_cost_usd", "cost_estimate_usd",
                                             "cost_usd")}
     s["all_runs"] = _all_runs(snapshot)
+    s["over_budget"] = snapshot.over_budget_note()
     s["paid_jobs"] = sum(1 for j in snapshot.jobs if j.paid_run is not None)
     s["paid_by"] = _paid_by(s["cost_by_run"])
     s["group_order"] = [(g, s["groups"][g]) for g in ("done", "running", "pending", "failed", "unknown", "expired",

@@ -173,6 +173,32 @@ def test_money_reads_to_the_micro_dollar_alike_in_the_runs_end_status_and_report
     assert _money_views(m) == {1.575}
 
 
+def test_a_run_the_provider_billed_past_its_budget_says_so_at_its_end_in_status_and_in_its_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A job estimated at $0.35 is sent within a $1.00 budget and billed $1.40 (4x, a plausible figure): the run
+    spent more than its budget, and its end, `status` and its report say so, by how much and why, in place of
+    a spent figure above the budget left unexplained. A run within its budget says nothing of the kind."""
+    from runner.cli import main
+
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), run={"budget_usd": 1.0, "concurrency": 1},
+                       sim={"render_time": 0.1, "jitter": 0.0, "concurrency": 1, "cost_factor": 4.0})
+    assert main(["run", str(m)]) == 3
+    note = ("passed its budget: spent $1.40 of $1.00, $0.40 over: the provider billed 1 job already sent $1.05 "
+            "above its estimate (each was sent within the budget, counted at its estimate until its cost was known)")
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"warning: this run {note}" in err, err
+    assert main(["status", str(m)]) == 0
+    assert note in " ".join(capsys.readouterr().out.split())
+    page = (tmp_path / "outputs" / "t" / "report.html").read_text()
+    assert f'<strong class="over-budget">— {note}</strong>' in page
+    assert main(["run", str(m), "--budget", "5"]) == 0
+    assert "passed its budget" not in capsys.readouterr().err
+    assert main(["status", str(m)]) == 0
+    assert "passed its budget" not in capsys.readouterr().out
+    assert "passed its budget" not in (tmp_path / "outputs" / "t" / "report.html").read_text()
+
+
 def test_a_failed_re_render_whose_earlier_video_is_gone_or_altered_leaves_the_job_failed(tmp_path: Path) -> None:
     """The earlier video not whole at its path (deleted, edited in place): nothing to keep, so the job is failed,
     as any failed render is."""
