@@ -283,7 +283,7 @@ def test_status_of_a_run_stopping_on_its_budget_says_why_and_counts_only_the_job
     the watch say it is stopping and why, and the ETA counts the jobs in flight, not the planned ones."""
     from runner import api
     from runner.cli import main
-    from runner.stats import run_statistics
+    from runner.stats import ETA_AFTER, run_statistics
 
     # 24 jobs at $0.35, 4 at a time; the budget pays for 6: the 7th reservation stops the run while 2 render.
     manifest = write_manifest(tmp_path, n_seeds=12, run={"concurrency": 4, "budget_usd": 2.2},
@@ -299,7 +299,8 @@ def test_status_of_a_run_stopping_on_its_budget_says_why_and_counts_only_the_job
             snap = _reader(manifest)
             if snap is not None and snap.run.ended_at is None and snap.stopping:
                 flying = sum(snap.counts[s] for s in IN_FLIGHT)
-                if flying and snap.counts["done"] and snap.counts["planned"]:
+                # an ETA is drawn once ETA_AFTER jobs have ended: wait for them (downloads may lag under load)
+                if flying and snap.counts["done"] >= ETA_AFTER and snap.counts["planned"]:
                     seen, doc, stats = snap, api.status_json(snap), run_statistics(snap)  # while its process lives
                     monkeypatch.setenv("COLUMNS", "200")
                     monkeypatch.setattr(api, "status", lambda *a, **k: snap)  # that moment, as status reads it
