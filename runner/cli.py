@@ -34,7 +34,7 @@ from rich.text import Text
 from . import __version__, api
 from .export import dumps
 from .outputs import write_problem
-from .errors import GridrunError, ManifestErrors, UsageError
+from .errors import BalanceError, BudgetError, GridrunError, Interrupted, ManifestErrors, UsageError
 from .jobs import usd_text
 from .manifest import Manifest
 from .plan import Plan, budget_micros, format_value, overwrites, relpath, summarize_sources
@@ -484,14 +484,23 @@ def cmd_run(args: argparse.Namespace, **extra: Any) -> int:
             return _run(args, manifest, progress, **extra)
     except (GridrunError, sqlite3.Error, OSError, KeyboardInterrupt) as exc:
         if not isinstance(exc, BrokenPipeError):
-            progress.failed(status=_REFUSED_STATUS.get(_exit_code(exc)), exit_code=_exit_code(exc),
+            progress.failed(status=_refused_status(exc), exit_code=_exit_code(exc),
                             errors=_error_lines(exc, args.command))
         raise
 
 
-# The run status a run ended before it began has, by its exit code (the README's table), where one fits: a budget
-# refusal is the budget's, an interrupt an interrupt; an invalid manifest or a lock held has none, as no run began.
-_REFUSED_STATUS = {3: "budget", 130: "interrupted"}
+def _refused_status(exc: BaseException) -> str | None:
+    """The run status a run ended before it began by `exc` has (the README's table), where one fits: a budget
+    refusal is the budget's, a balance below the run's cost `refused` (as the provider's 402 midway), an interrupt
+    an interrupt; an invalid manifest or a lock held has none, as no run began. By the error's type, not its exit
+    code: a lock held exits 1 as the balance's refusal does."""
+    if isinstance(exc, BudgetError):
+        return "budget"
+    if isinstance(exc, BalanceError):
+        return "refused"
+    if isinstance(exc, (Interrupted, KeyboardInterrupt)):
+        return "interrupted"
+    return None
 
 
 def _run(args: argparse.Namespace, manifest: Manifest, progress: Any, **extra: Any) -> int:

@@ -131,12 +131,17 @@ def test_a_provider_without_a_balance_endpoint_is_not_asked(tmp_path: Path) -> N
 
 
 def test_run_json_carries_one_balance_event_and_the_refusal(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The refusal's `end` event says `refused`, as the README's exit table does, where a script reading it could
+    not tell it from a lock held or an invalid manifest (no status) but by the errors' words."""
     m = six_jobs(tmp_path, balance=0.7)
     assert main(["run", str(m), "--no-report", "--json"]) == 1
     got = capsys.readouterr()
     events = [json.loads(line) for line in got.out.splitlines()]
-    assert events == [{"event": "balance", "outcome": "short", "balance_usd": 0.7, "cost_usd": 2.1, "jobs": 6,
-                       "detail": None}]
+    assert events[0] == {"event": "balance", "outcome": "short", "balance_usd": 0.7, "cost_usd": 2.1, "jobs": 6,
+                         "detail": None}
+    assert len(events) == 2 and events[1]["event"] == "end", events
+    assert (events[1]["status"], events[1]["exit_code"]) == ("refused", 1), events[1]
+    assert events[1]["errors"][0].startswith("the account's balance is $0.70, below the $2.10"), events[1]
     assert got.err.startswith("error: the account's balance is $0.70, below the $2.10"), got.err
     assert main(["run", str(m), "--no-report", "--json", "--budget", "0.70", "--allow-partial"]) == 3
     events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
