@@ -395,20 +395,24 @@ def runs_json(found: Sequence[RunSummary]) -> list[dict[str, Any]]:
 
 
 def run_starting(
-    m: Manifest | str | Path | None, run: RunRecord, *, state_dir: str | Path | None = None,
+    m: Manifest | str | Path | None, run: RunRecord | None, *, state_dir: str | Path | None = None,
 ) -> int | None:
-    """The pid of a runner that has taken the state's lock since `run` (the manifest's latest) ended and has
-    not recorded a run yet, or of a run or retry planning before it takes the lock (`starting`): a run or
-    retry starting (or a cancel); None when there is none."""
+    """The pid of a runner that has taken the state's lock since `run` (the manifest's latest; None: the
+    manifest has no run recorded) ended and has not recorded a run yet, or of a run or retry planning before
+    it takes the lock (`starting`): a run or retry starting (or a cancel); None when there is none."""
     from .state import lock_holder, run_starter
 
     sd, _, _ = _state_dir(m, state_dir)
-    holder = next((pid for pid in (lock_holder(sd), run_starter(sd)) if pid not in (None, run.pid)), None)
+    mine = None if run is None else run.pid
+    holder = next((pid for pid in (lock_holder(sd), run_starter(sd)) if pid not in (None, mine)), None)
     if holder is None:
         return None
-    with Store(sd / "state.db", readonly=True) as store:
-        latest = store.latest_run()
-    if latest is not None and latest.id != run.id and latest.pid == holder:
+    try:
+        with Store(sd / "state.db", readonly=True) as store:
+            latest = store.latest_run()
+    except NotRecordedError:  # no state file yet, or one being made: the holder has recorded nothing
+        latest = None
+    if latest is not None and (run is None or latest.id != run.id) and latest.pid == holder:
         return None  # it has recorded its run: another manifest's
     return holder
 

@@ -34,7 +34,9 @@ from rich.text import Text
 from . import __version__, api
 from .export import dumps
 from .outputs import write_problem
-from .errors import BalanceError, BudgetError, GridrunError, Interrupted, ManifestErrors, UsageError
+from .errors import (
+    BalanceError, BudgetError, GridrunError, Interrupted, ManifestErrors, NotRecordedError, UsageError,
+)
 from .jobs import usd_text
 from .manifest import Manifest
 from .plan import Plan, budget_micros, format_value, overwrites, relpath, summarize_sources
@@ -664,9 +666,15 @@ def cmd_status(args: argparse.Namespace) -> int:
         return _watch(args)
     if args.every is not None:
         raise UsageError("gridrun status: --every goes with --watch")
-    if args.runs:
-        return _runs(args)
-    snap = api.status(args.manifest, state_dir=args.state)
+    try:
+        if args.runs:
+            return _runs(args)
+        snap = api.status(args.manifest, state_dir=args.state)
+    except NotRecordedError:
+        pid = api.run_starting(args.manifest, None, state_dir=args.state)
+        if pid is None:
+            raise
+        return _say_starting(args, pid)
     if args.json:
         print(dumps(api.status_json(snap), indent=2))
         return 0
@@ -708,6 +716,22 @@ def cmd_status(args: argparse.Namespace) -> int:
             out.print(f"    {who}: {error}", markup=False, highlight=False)
     if r.ended_at is not None:
         _say_next(snap)
+    return 0
+
+
+def _say_starting(args: argparse.Namespace, pid: int) -> int:
+    """`status` of a manifest with no run recorded while a run is starting (`api.run_starting`): it holds the
+    state's lock, or is planning before it takes it, and records its run once it has planned and asked the
+    provider's balance (up to a few seconds). Said as the run's state, not as an error: `gridrun run`, refused
+    the lock meanwhile, says that `status` works."""
+    name = None if args.manifest is None else api.load(args.manifest).name
+    if args.json:
+        print(dumps([] if args.runs else {"run": None, "manifest": name, "status": "starting", "pid": pid},
+                    indent=2))
+        return 0
+    title = "no run recorded yet" if name is None else f"[bold]{escape(name)}[/bold]: no run recorded yet"
+    out.print(f"{title}; a run is starting (pid {pid}), recorded once it has planned and asked the provider's "
+              "balance: `gridrun status` again in a moment, or `--watch` to follow it")
     return 0
 
 
