@@ -39,7 +39,7 @@ from .jobs import COST_FACTORS, counted_cost, usd_text
 from .live import LiveViews
 from .options import RunOptions
 from .outputs import (
-    Kept, keep_file, keep_take, mute, poster_path, sidecar_matches, sidecar_writer, superseded_dir, verified,
+    Kept, keep_file, keep_take, mute, poster_path, sidecar_matches, sidecar_writer, superseded_dir,
 )
 from .pacing import IntentBatcher, ListPoller, ListUnavailable, Pacer, RenderTimes, backoff
 from .plan import Job, Plan, budget_micros
@@ -268,8 +268,9 @@ class Executor:
     async def _retry_unsent(self, jid: int, state: JobState) -> JobState:
         """The job's state once the store put it back (`state`) from a failure retry that never reached the
         provider: a failed re-render of a done job whose earlier video is whole is done as it was
-        (`retry_not_sent`), counted among the run's failed re-renders when this run saw it fail."""
-        now = await retry_not_sent(self.store, self.run_id, jid, state)
+        (`resume.retry_not_sent`), counted among the run's failed re-renders when this run saw it fail."""
+        whole = state == S.FAILED and await earlier_whole(self.store, jid)
+        now = resume.retry_not_sent(self.store, jid, state, run_id=self.run_id, whole=whole)
         if now != state and jid in self._ended_jobs:
             self._rerenders_failed += 1
         return now
@@ -1393,20 +1394,11 @@ async def ended_badly(store: Store, run_id: int | None, jid: int, to: JobState, 
     return to
 
 
-async def retry_not_sent(store: Store, run_id: int | None, jid: int, state: JobState) -> JobState:
-    """The job's state once its failure retry (run.failure_retries) never reached the provider and the store put it
-    back (`state`: its reset undone, or its attempt voided): failed, a re-render of a done job (--force) whose
-    earlier video is still whole at its path is done as it was (`Store.retry_unsent`), as `ended_badly` leaves one
-    not retried. Returns its state now."""
-    if state == S.FAILED and await earlier_whole(store, jid):
-        return store.retry_unsent(jid, run_id=run_id)
-    return state
-
-
 async def earlier_whole(store: Store, jid: int) -> bool:
-    """The job's attempt re-renders a done job whose video is whole at its path (hashed off the event loop)."""
+    """`resume.earlier_whole`, the video hashed off the event loop (the store read on it, its connection's
+    thread)."""
     earlier = store.rerendered(jid)
-    return earlier is not None and await anyio.to_thread.run_sync(_whole, Path(earlier[0]), earlier[1])
+    return earlier is not None and await anyio.to_thread.run_sync(resume.whole, Path(earlier[0]), earlier[1])
 
 
 class _Slot:
@@ -1428,14 +1420,6 @@ def _parse_crash_point(text: str) -> tuple[str, int] | None:
         return None
     name, _, nth = text.partition(":")
     return name, int(nth or 1)
-
-
-def _whole(path: Path, sha256: str) -> bool:
-    """The file is at `path` with digest `sha256`; False when it cannot be read either."""
-    try:
-        return verified(path, sha256)
-    except OSError:
-        return False
 
 
 def _interrupt(exc: BaseException) -> bool:

@@ -132,7 +132,7 @@ def judge(
                     and is_failure_retry(store.last_reset_reason(jid)) and made.get(jid, 0) <= failure_retries):
                 continue  # this run's to send
             if store.undo_reset(jid) == S.FAILED:
-                retry_not_sent(store, jid)
+                retry_not_sent(store, jid, S.FAILED)
     found = store.jobs_by_hash([j.hash for j in plan.jobs])
     states = {j.hash: JobState(found[j.hash]["state"]) if j.hash in found else S.PLANNED for j in plan.jobs}
     actions = {h: action(state, opts) for h, state in states.items()}
@@ -230,16 +230,33 @@ def _sort(plan: Plan, store: Store, opts: RunOptions, run_id: int, manifest_text
     return out
 
 
-def retry_not_sent(store: Store, jid: int) -> JobState:
-    """A job failed by a render whose failure retry an earlier run decided and never sent: a re-render of a done
-    job (--force) whose earlier video is still whole at its path is done as it was (`Store.retry_unsent`), as
-    the run that saw it fail would leave it. Returns its state now."""
+def retry_not_sent(
+    store: Store, jid: int, state: JobState, *, run_id: int | None = None, whole: bool | None = None,
+) -> JobState:
+    """The job's state once its failure retry (run.failure_retries) never reached the provider and the store put it
+    back (`state`: its reset undone, or its attempt voided; by this run, `run_id`, or one killed before it sent
+    it): failed, a re-render of a done job (--force) whose earlier video is still whole at its path is done as it
+    was (`Store.retry_unsent`), as the run that saw it fail leaves one not retried. `whole`: `earlier_whole`'s
+    answer where the caller found it (a run hashes off its event loop), else found here."""
+    if state != S.FAILED:
+        return state
+    if whole is None:
+        whole = earlier_whole(store, jid)
+    return store.retry_unsent(jid, run_id=run_id) if whole else state
+
+
+def earlier_whole(store: Store, jid: int) -> bool:
+    """The job's attempt re-renders a done job (--force) whose earlier video is whole at its path (`whole`)."""
     earlier = store.rerendered(jid)
+    return earlier is not None and whole(Path(earlier[0]), earlier[1])
+
+
+def whole(path: Path, sha256: str) -> bool:
+    """The video is at `path` with the digest `sha256`; one that cannot be read (an OSError) is not whole."""
     try:
-        whole = earlier is not None and verified(Path(earlier[0]), earlier[1])
-    except OSError:  # a video that cannot be read is not whole
-        whole = False
-    return store.retry_unsent(jid, run_id=None) if whole else S.FAILED
+        return verified(path, sha256)
+    except OSError:
+        return False
 
 
 def check_done(store: Store, run_id: int, job: Job, jid: int, row: Any, *, superseded: Path, kept: list[Path],

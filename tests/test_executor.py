@@ -306,6 +306,42 @@ def test_a_failed_re_render_whose_failure_retry_never_reached_the_provider_leave
     _done_as_before(m, earlier, attempts=["done", "failed"])
 
 
+def test_one_put_back_of_a_failed_re_render_serves_the_run_and_the_next_runs_judgement(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`resume.retry_not_sent` is the one put-back of a failed re-render whose failure retry was never sent, for
+    the run that stopped it (`run_id`, `whole` found off its event loop) and for the next run's judgement (none,
+    found there): done as it was only when failed and its earlier video is whole; a video that cannot be read
+    (an OSError) is not whole, in both."""
+    from types import SimpleNamespace
+
+    import anyio
+
+    from runner import executor, outputs, resume
+    from runner.state import JobState
+
+    video = tmp_path / "a.mp4"
+    video.write_bytes(b"earlier take")
+    digest = sha256(video)
+    put_back: list[tuple[int, int | None]] = []
+    store: Any = SimpleNamespace(rerendered=lambda jid: (str(video), digest),
+                                 retry_unsent=lambda jid, run_id: put_back.append((jid, run_id)) or JobState.DONE)
+    assert resume.retry_not_sent(store, 1, JobState.FAILED) == JobState.DONE  # hashed here: whole
+    assert resume.retry_not_sent(store, 2, JobState.FAILED, run_id=7, whole=True) == JobState.DONE
+    assert resume.retry_not_sent(store, 3, JobState.FAILED, run_id=7, whole=False) == JobState.FAILED
+    assert resume.retry_not_sent(store, 4, JobState.PLANNED) == JobState.PLANNED  # not failed: as it is
+    assert put_back == [(1, None), (2, 7)]
+    assert not hasattr(executor, "retry_not_sent") and not hasattr(executor, "_whole")  # no second copy
+
+    def unreadable(path: Path) -> str:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(outputs, "sha256_file", unreadable)
+    assert resume.whole(video, digest) is False
+    assert resume.retry_not_sent(store, 5, JobState.FAILED) == JobState.FAILED and put_back == [(1, None), (2, 7)]
+    assert anyio.run(executor.earlier_whole, store, 6) is False  # the run's, off its loop: the same answer
+
+
 def test_a_force_re_render_the_provider_refuses_leaves_the_done_job_as_it_was(tmp_path: Path) -> None:
     """A create of a re-render that the provider refuses for what it asks (400): the job is done with its earlier
     video, not rejected."""
