@@ -619,13 +619,15 @@ def _altered_note(kept: Sequence[str]) -> str:
 
 
 def _foreign_note(kept: Sequence[str]) -> str:
-    """One line for the files that no sidecar of gridrun's records (with none beside them, or edited in place)
-    that sat where a job's video or its poster went (`kept`: where each was kept)."""
+    """One line for the files that sat where a job's video or its poster went that nothing tells are gridrun's:
+    videos no sidecar of gridrun's records (with none beside them, or edited in place) and images with no
+    poster mark (`kept`: where each was kept)."""
     one = len(kept) == 1
     where = kept[0] if one else f"{Path(kept[0]).parent.parent.parent}/ (a folder per job and file)"
-    return (f"{len(kept):,} file{'' if one else 's'} that no sidecar of gridrun's records (with none beside "
-            f"{'it' if one else 'them'}, or edited in place) {'was' if one else 'were'} where a job's video or "
-            f"its poster went: kept in {where} before gridrun's took {'its' if one else 'their'} place")
+    return (f"{len(kept):,} file{'' if one else 's'} that gridrun cannot tell for its own (a video no sidecar of "
+            f"gridrun's records, with none beside it or edited in place; an image with no poster mark) "
+            f"{'was' if one else 'were'} where a job's video or its poster went: kept in {where} before gridrun's "
+            f"took {'its' if one else 'their'} place")
 
 
 def _unrecorded_note(kept: Sequence[str]) -> str:

@@ -173,7 +173,8 @@ def gridrun_sidecar(video: Path) -> dict[str, Any] | None:
 POSTER_MARK = b"gridrun poster"
 """The comment every poster gridrun writes carries (a JPEG COM segment, which Pillow puts right after the JFIF
 header): what tells gridrun's poster from an image of the user's named like a video of the grid. Posters
-written before it have none; one beside gridrun's video or sidecar is still taken for gridrun's."""
+written before it have none, and are kept like the user's images before a poster replaces them: nothing tells
+them apart, and a copy of one is all it costs."""
 
 _JPEG_HEAD = 512  # bytes read for the mark: the SOI marker, the JFIF header (18 bytes), then the comment
 
@@ -201,10 +202,35 @@ def gridrun_poster(path: Path) -> bool:
 
 def foreign_poster(video: Path) -> bool:
     """A file sits where `video`'s poster goes (its `.jpg`) that nothing tells is gridrun's: it has no poster
-    mark (`gridrun_poster`), and no sidecar of gridrun's is beside `video` (whose absence the caller knows),
-    as one is beside a poster that an earlier version wrote."""
+    mark (`gridrun_poster`). A sidecar of gridrun's beside `video` does not make it gridrun's: the user may put
+    an image there, and an earlier version's poster, which has no mark either, is only kept once."""
     poster = poster_path(video)
-    return poster != video and poster.is_file() and not gridrun_poster(poster) and gridrun_sidecar(video) is None
+    return poster != video and poster.is_file() and not gridrun_poster(poster)
+
+
+def poster_kept(poster: Path, folder: Path) -> bool:
+    """A copy of the file at `poster` (same name, same SHA-256) is kept in `folder` (a job's folder under
+    `superseded_dir`) at another path than `poster`'s: writing a poster over it loses nothing."""
+    try:
+        sha256 = sha256_file(poster)
+    except OSError:
+        return False
+    return _kept_in(folder, poster, sha256)
+
+
+def _kept_in(folder: Path, image: Path, sha256: str) -> bool:
+    """A file named like `image`, with digest `sha256`, is in one of `folder`'s takes, at another path than
+    `image` (a link to it is a copy: a poster written over `image` replaces its name, not the file)."""
+    here = os.path.abspath(image)
+    try:
+        takes = [entry.path for entry in os.scandir(folder) if entry.is_dir()]
+    except OSError:
+        return False
+    for take in takes:
+        copy = os.path.join(take, image.name)
+        if os.path.abspath(copy) != here and verified(Path(copy), sha256):
+            return True
+    return False
 
 
 def sidecar_matches(video: Path, job_hash: str, provider_id: str) -> str | None:
@@ -293,20 +319,24 @@ def keep_file(
     once: the same file kept as an altered take before its fetch is not kept again (event foreign-kept). Such a
     take is kept too when this state has no record of its render (event unrecorded-kept): another state's run
     wrote it (another manifest's `state_dir:`, a copied project, a state deleted and begun again), and the
-    video that replaces it would be its only copy lost, paid for by a state that cannot fetch it again."""
+    video that replaces it would be its only copy lost, paid for by a state that cannot fetch it again.
+
+    With `poster`, a `.jpg` of its name that has no poster mark (`foreign_poster`) is kept alone where the file
+    in the video's place is not (missing, gridrun's, kept already), once (event foreign-kept)."""
+    lone = (lambda: _keep_lone_poster(video, folder, once=once)) if poster else (lambda: None)
     try:
         sha256 = sha256_file(video)
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-        return _keep_lone_poster(video, folder, once=once) if poster else None
+        return lone()
     kind = "foreign-kept"
     if unless_recorded:
         doc = gridrun_sidecar(video)
         if doc is not None and doc["sha256"] == sha256:
             if doc["provider_id"] in known:
-                return None  # the take its sidecar records, a render of this state's: gridrun's, as downloaded
+                return lone()  # the take its sidecar records, a render of this state's: gridrun's, as downloaded
             kind = "unrecorded-kept"
     if once and verified(take_path(folder, sha256, video.name), sha256):
-        return None  # kept already: by an earlier run, or as an altered take before its fetch
+        return lone()  # kept already: by an earlier run, or as an altered take before its fetch
     aside = _keep(video, sha256, folder)
     for beside in (sidecar_path(video), *((poster_path(video),) if poster else ())):
         if beside != video and beside.is_file():
@@ -316,8 +346,9 @@ def keep_file(
 
 
 def _keep_lone_poster(video: Path, folder: Path, *, once: bool) -> Kept | None:
-    """Keep the `.jpg` of missing `video`'s name when it is not gridrun's (`foreign_poster`), as `keep_file`
-    keeps a file: the poster made once the video is in place would replace it. What was kept, or None."""
+    """Keep the `.jpg` of `video`'s name when it has no poster mark (`foreign_poster`), as `keep_file` keeps a
+    file, when `keep_file` keeps no file with it: the poster made once the video is in place would replace it.
+    With `once`, not when a copy is kept already (alone, or beside a take). What was kept, or None."""
     if not foreign_poster(video):
         return None
     image = poster_path(video)
@@ -325,7 +356,7 @@ def _keep_lone_poster(video: Path, folder: Path, *, once: bool) -> Kept | None:
         sha256 = sha256_file(image)
     except OSError:
         return None
-    if once and verified(take_path(folder, sha256, image.name), sha256):
+    if once and _kept_in(folder, image, sha256):
         return None
     aside = _keep(image, sha256, folder)
     sync_folder(os.fspath(aside))
@@ -335,7 +366,12 @@ def _keep_lone_poster(video: Path, folder: Path, *, once: bool) -> Kept | None:
 def _keep(video: Path, sha256: str, folder: Path) -> Path:
     """`video` (whose digest is `sha256`) as `take_path`, unless that is there already: linked where the file
     system allows, else copied."""
-    aside = take_path(folder, sha256, video.name)
+    return _place(video, sha256, take_path(folder, sha256, video.name))
+
+
+def _place(video: Path, sha256: str, aside: Path) -> Path:
+    """`video` (whose digest is `sha256`) at `aside`, unless that holds it already: linked where the file system
+    allows, else copied."""
     if not verified(aside, sha256):
         aside.parent.mkdir(parents=True, exist_ok=True)
         tmp = aside.with_name(f".{tmp_stem(aside.name)}.{os.getpid()}.{threading.get_ident()}.tmp")

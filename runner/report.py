@@ -26,7 +26,7 @@ from markupsafe import Markup
 
 from .export import STATE_GROUPS, dumps, earlier_folder, export_rows, files_of, run_folder, summary, write_exports
 from .jobs import usd_text
-from .outputs import POSTER_MARK, atomic_write, files_beside, poster_path
+from .outputs import POSTER_MARK, atomic_write, files_beside, gridrun_poster, poster_kept, poster_path, superseded_dir
 from .resources import resource_dir
 from .state import JobRecord, Snapshot, Store
 
@@ -573,8 +573,10 @@ def _make_poster(video: str | Path, poster: str | Path) -> bool:
 
 
 def ensure_posters(snapshot: Snapshot) -> None:
-    """Write a JPEG poster (the first frame) beside each finished video that lacks an up-to-date one."""
+    """Write a JPEG poster (the first frame) beside each finished video that lacks an up-to-date one, but never
+    over an image with no poster mark that no copy under .runs/superseded/ keeps (`_replaceable`)."""
     todo: list[tuple[str, str]] = []
+    superseded = superseded_dir(snapshot.run.outputs_dir)
     for job in snapshot.jobs:
         if job.state != "done" or not job.output_path or job.replaced:
             continue
@@ -585,10 +587,11 @@ def ensure_posters(snapshot: Snapshot) -> None:
         except OSError:
             continue
         try:
-            if os.stat(poster).st_mtime >= vstat.st_mtime:
-                continue
+            made = os.stat(poster).st_mtime
         except OSError:
-            pass
+            made = None  # no poster yet
+        if made is not None and (made >= vstat.st_mtime or not _replaceable(poster, superseded / job.hash[:16])):
+            continue
         todo.append((video, poster))
     if len(todo) < 4:
         for pair in todo:
@@ -599,8 +602,18 @@ def ensure_posters(snapshot: Snapshot) -> None:
         list(pool.map(lambda vp: _make_poster(*vp), todo))
 
 
+def _replaceable(poster: str, folder: Path) -> bool:
+    """The file at `poster`, older than its video, may be written over: it is gridrun's (`gridrun_poster`), or a
+    copy of it is kept in `folder`, the job's under .runs/superseded/ (a run kept it as it put the video
+    there). Otherwise it is an image of the user's, or an earlier version's poster, that a report (which
+    records nothing, and may be reading a state it cannot write) leaves as it is: the grid shows it as the
+    video's poster until a run keeps it."""
+    return gridrun_poster(Path(poster)) or poster_kept(Path(poster), folder)
+
+
 def make_posters(videos: Iterable[str | Path]) -> None:
-    """Write the poster of each video, one after the other (for a worker that keeps up with downloads)."""
+    """Write the poster of each video, one after the other (for a worker that keeps up with downloads): over
+    what is there, which the run kept first where it has no poster mark (`outputs.keep_file`)."""
     for video in videos:
         video = os.fspath(video)
         _make_poster(video, _poster(video))

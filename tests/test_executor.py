@@ -535,11 +535,9 @@ def test_an_image_of_the_users_where_a_done_video_is_copied_is_kept_first(tmp_pa
     assert (r1.outputs_dir / "anime.jpg").read_bytes() != mine
 
 
-@pytest.mark.parametrize("left", ["video", "sidecar", "neither"])
-def test_a_poster_gridrun_wrote_is_replaced_without_keeping_it(tmp_path: Path, left: str) -> None:
-    """A poster with no mark, as earlier versions wrote, is gridrun's beside gridrun's video and sidecar (a
-    --force re-render replaces it) or its sidecar alone (the video, deleted, is fetched again); one with the
-    mark is gridrun's even with neither beside it: no file is kept, and the new poster has the mark."""
+def test_a_poster_with_gridruns_mark_is_replaced_without_keeping_it(tmp_path: Path) -> None:
+    """A poster with the mark is gridrun's even with neither its video nor its sidecar beside it: the video,
+    deleted, is fetched again, no file is kept, and the new poster has the mark."""
     from runner.outputs import gridrun_poster
 
     m = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
@@ -547,17 +545,41 @@ def test_a_poster_gridrun_wrote_is_replaced_without_keeping_it(tmp_path: Path, l
     video = r1.outputs_dir / "anime" / "seed-1.mp4"
     image = video.with_suffix(".jpg")
     assert r1.exit_code == 0 and gridrun_poster(image)
-    if left == "neither":
-        os.utime(image, (1, 1))  # the new poster is the same image: its time tells that it was written again
-        video.with_suffix(".json").unlink()
-    else:
-        _jpeg(image, quality=82)  # as an earlier version wrote it: no mark
-    if left != "video":
-        video.unlink()
-    r2, _ = _run_with_posters(m, prov, force=left == "video")
+    os.utime(image, (1, 1))  # the new poster is the same image: its time tells that it was written again
+    video.with_suffix(".json").unlink()
+    video.unlink()
+    r2, _ = _run_with_posters(m, prov)
     assert r2.exit_code == 0 and r2.foreign_kept == ()
     assert gridrun_poster(image) and image.stat().st_mtime > 1
     assert not list((r1.outputs_dir / ".runs").rglob("*.jpg"))
+
+
+@pytest.mark.parametrize("whose", ["user", "earlier-version"])
+def test_an_image_with_no_mark_beside_gridruns_sidecar_is_kept_once_before_a_fetched_videos_poster(
+    tmp_path: Path, whose: str,
+) -> None:
+    """A done video deleted, its sidecar left: the .jpg at its poster's place has no mark (an image of the
+    user's, or a poster as earlier versions wrote it: nothing tells them apart), so the run that fetches the
+    video again keeps it, byte for byte (event foreign-kept), before the new poster takes its place; the same
+    image found there again is not kept twice."""
+    from runner.outputs import gridrun_poster
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
+    r1, prov = _run_with_posters(m)
+    video = r1.outputs_dir / "anime" / "seed-1.mp4"
+    image = video.with_suffix(".jpg")
+    job_hash = json.loads(video.with_suffix(".json").read_text())["hash"]
+    mine = _jpeg(image, quality=82) if whose == "earlier-version" else _jpeg(image, comment=b"my picture")
+    video.unlink()
+    r2, _ = _run_with_posters(m, prov)
+    kept = r1.outputs_dir / ".runs" / "superseded" / job_hash[:16] / sha256_bytes(mine)[:16] / "seed-1.jpg"
+    assert r2.exit_code == 0 and r2.foreign_kept == (kept,) and kept.read_bytes() == mine
+    assert gridrun_poster(image)
+    image.write_bytes(mine)
+    video.unlink()
+    r3, _ = _run_with_posters(m, prov)
+    assert r3.exit_code == 0 and r3.foreign_kept == () and gridrun_poster(image)
+    assert kept.read_bytes() == mine and len(list((r1.outputs_dir / ".runs").rglob("*.jpg"))) == 1
 
 
 def test_cli_warns_of_and_says_where_a_file_with_no_sidecar_was_kept(
@@ -573,7 +595,8 @@ def test_cli_warns_of_and_says_where_a_file_with_no_sidecar_was_kept(
     err = capsys.readouterr().err
     assert "seed-1.mp4, with no sidecar beside it: a file gridrun may not have written; a run keeps it under " \
            ".runs/superseded/ in the output folder" in err, err
-    assert re.search(r"1 file that no sidecar of gridrun's records \(with none beside it, or edited in place\) was "
+    assert re.search(r"1 file that gridrun cannot tell for its own \(a video no sidecar of gridrun's records, with "
+                     r"none beside it or edited in place; an image with no poster mark\) was "
                      r"where a job's video or its poster went: kept in \S+/\.runs/superseded/"
                      r"[0-9a-f]{16}/[0-9a-f]{16}/seed-1\.mp4 before gridrun's took its place", err), err
 

@@ -282,16 +282,44 @@ def test_ensure_posters_refreshes_a_stale_poster_and_shrinks_big_frames(tmp_path
     _, _, s = snap(tmp_path, jobs)
     video = Path(s.jobs[0].output_path)
     poster = poster_path(video)
-    poster.write_bytes(b"old")
+    from PIL import Image
+
+    from runner.outputs import POSTER_MARK
+
+    Image.new("RGB", (8, 8)).save(poster, format="JPEG", comment=POSTER_MARK)
     import os
 
     os.utime(poster, (1, 1))
     encode_mp4(video, size=(640, 360), seconds=0.2)
     ensure_posters(s)
-    from PIL import Image
-
     with Image.open(poster) as im:
         assert im.size == (480, 270)
+
+
+def test_ensure_posters_writes_over_an_image_with_no_mark_only_when_a_run_kept_it(tmp_path: Path) -> None:
+    """A .jpg older than its video at a poster's place, with no poster mark (the user's, or an earlier version's
+    poster), is left as it is by a report, which can record no keep; once a copy of it is kept under the job's
+    folder in .runs/superseded/ (a run kept it), the report writes the poster over it."""
+    import os
+    import shutil
+
+    from PIL import Image
+
+    from runner.outputs import gridrun_poster, superseded_dir
+
+    jobs = [{"values": {"style": "a", "seed": 1}, "state": "done"}]
+    _, _, s = snap(tmp_path, jobs)
+    poster = poster_path(s.jobs[0].output_path)
+    Image.new("RGB", (8, 8), (0, 255, 0)).save(poster, format="JPEG", quality=82)
+    mine = poster.read_bytes()
+    os.utime(poster, (1, 1))
+    ensure_posters(s)
+    assert poster.read_bytes() == mine
+    kept = superseded_dir(s.run.outputs_dir) / s.jobs[0].hash[:16] / "0123456789abcdef" / poster.name
+    kept.parent.mkdir(parents=True)
+    shutil.copyfile(poster, kept)
+    ensure_posters(s)
+    assert gridrun_poster(poster) and kept.read_bytes() == mine
 
 
 @pytest.mark.parametrize("size", [(202, 114), (96, 54)])
