@@ -1277,7 +1277,8 @@ class Executor:
         # What `output` holds is kept under .runs/superseded/ just before the new video replaces it (both on
         # disk at every moment between): a re-run's earlier take of the job, or a file no sidecar of gridrun's
         # records (the user's own, or a take edited in place), or a take whose render this state has no record
-        # of (another state's), or with no video there, an image of the user's where its poster goes.
+        # of (another state's); and an image with no poster mark where its poster goes (the user's, or an
+        # earlier version's poster), with the earlier take or alone.
         earlier = self.store.earlier_take(jid) if row.attempt > 1 else None
         kept: list[Path] = []
         foreign: list[Kept] = []
@@ -1287,9 +1288,11 @@ class Executor:
             known = resume.known_renders(self.store, output)  # here, not in the download's worker thread
 
             def keep_earlier() -> None:
-                aside = keep_take(output, was, folder) if was is not None else None
-                if aside is not None:
-                    kept.append(aside)
+                take = keep_take(output, was, folder) if was is not None else None
+                if take is not None:
+                    kept.append(take.path)
+                    if take.poster is not None:
+                        foreign.append(take.poster)
                 elif (found := keep_file(output, folder, unless_recorded=True, poster=True, once=True,
                                          known=known)) is not None:
                     foreign.append(found)

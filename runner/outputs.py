@@ -250,19 +250,48 @@ def copy_output(src: Path, dest: Path) -> None:
         atomic_write(sidecar_path(dest), side.read_bytes())
 
 
-def keep_take(video: Path, sha256: str, folder: Path) -> Path | None:
+class Take(NamedTuple):
+    """An earlier take `keep_take` kept: where, and the image without gridrun's poster mark it kept at its
+    poster's place (`Kept`, event foreign-kept), if any."""
+
+    path: Path
+    poster: Kept | None
+
+
+def keep_take(video: Path, sha256: str, folder: Path) -> Take | None:
     """Keep the earlier take of a job that `video` holds (its digest `sha256`), with its sidecar when that
     names it, as `folder/<sha256[:16]>/<name>`, before a new take replaces it: linked where the file system
-    allows (the replacing rename then leaves it there), else copied. The path kept, or None when `video` is
-    not that take (missing, altered, or already the new one)."""
+    allows (the replacing rename then leaves it there), else copied. A `.jpg` of its name with no poster mark
+    (`foreign_poster`: the user's image, or an earlier version's poster) is kept beside it, where a report of
+    the run that made the take looks for its poster; a poster of gridrun's is not, a report makes it again from
+    the kept video. What was kept, or None when `video` is not that take (missing, altered, or already the new
+    one)."""
     if not verified(video, sha256):
         return None
     aside = _keep(video, sha256, folder)
     doc = gridrun_sidecar(video)
     if doc is not None and doc["sha256"] == sha256:
         atomic_write(sidecar_path(aside), sidecar_path(video).read_bytes(), sync_folder_after=False)
+    image = _keep_image_beside(video, aside, folder)
     sync_folder(os.fspath(aside))
-    return aside
+    return Take(aside, image)
+
+
+def _keep_image_beside(video: Path, aside: Path, folder: Path) -> Kept | None:
+    """Keep the `.jpg` of `video`'s name when it has no poster mark beside `aside`, the take kept from
+    `video`; under its own digest instead (as a lone one) when another image of the user's holds that place.
+    What was kept, or None."""
+    if not foreign_poster(video):
+        return None
+    image = poster_path(video)
+    try:
+        sha256 = sha256_file(image)
+    except OSError:
+        return None
+    place = aside.with_name(image.name)
+    if place.exists() and not verified(place, sha256) and not gridrun_poster(place):
+        place = take_path(folder, sha256, image.name)
+    return Kept(_place(image, sha256, place), sha256, "foreign-kept")
 
 
 def left_by_runs(outputs_dir: Path) -> Path | None:

@@ -582,6 +582,56 @@ def test_an_image_with_no_mark_beside_gridruns_sidecar_is_kept_once_before_a_fet
     assert kept.read_bytes() == mine and len(list((r1.outputs_dir / ".runs").rglob("*.jpg"))) == 1
 
 
+@pytest.mark.parametrize("whose", ["user", "earlier-version", "gridrun"])
+def test_a_force_rerender_keeps_an_image_with_no_mark_beside_the_earlier_take(tmp_path: Path, whose: str) -> None:
+    """--force replaces a done video whose .jpg has no poster mark (an image of the user's, or an earlier
+    version's poster): the image is kept, byte for byte, beside the earlier take under .runs/superseded/ (event
+    foreign-kept), where the earlier run's report finds that take's poster, before the new poster takes its
+    place. gridrun's own poster is not kept: a report makes it again from the kept video. (No seed is sent:
+    each render of the job differs.)"""
+    from runner.outputs import gridrun_poster
+    from runner.report import poster_path
+    from runner.state import Store
+
+    m = write_manifest(tmp_path, extra={"matrix": {"style": ["anime"]}, "output": "{{ style }}.mp4"})  # no seed
+    r1, prov = _run_with_posters(m)
+    video = r1.outputs_dir / "anime.mp4"
+    image = video.with_suffix(".jpg")
+    was = api.status(m).jobs[0]
+    mine = {"user": lambda: _jpeg(image, comment=b"my picture"), "earlier-version": lambda: _jpeg(image, quality=82),
+            "gridrun": image.read_bytes}[whose]()
+    r2, _ = _run_with_posters(m, prov, force=True)
+    take = r1.outputs_dir / ".runs" / "superseded" / was.hash[:16] / was.sha256[:16]
+    assert r2.exit_code == 0 and (take / "anime.mp4").is_file() and gridrun_poster(image)
+    assert api.status(m).jobs[0].sha256 != was.sha256
+    if whose == "gridrun":
+        assert r2.foreign_kept == () and not list((r1.outputs_dir / ".runs").rglob("*.jpg"))
+        return
+    assert r2.foreign_kept == (take / "anime.jpg",) and (take / "anime.jpg").read_bytes() == mine
+    with Store(tmp_path / ".gridrun" / "state.db", readonly=True) as store:
+        earlier = store.snapshot(r1.run_id).jobs[0]
+    assert Path(earlier.output_path) == take / "anime.mp4" and poster_path(earlier.output_path).read_bytes() == mine
+
+
+def test_keep_take_keeps_an_image_under_its_own_digest_where_another_holds_the_takes_poster_place(
+    tmp_path: Path,
+) -> None:
+    """An image with no mark already kept beside the take (another one, found there by an earlier run) is not
+    written over: the new image is kept alone, under its own digest, as `keep_file` keeps a lone poster."""
+    from runner.outputs import keep_take, take_path
+
+    video = tmp_path / "anime.mp4"
+    video.write_bytes(b"the earlier take")
+    sha = sha256_bytes(b"the earlier take")
+    folder = tmp_path / "kept"
+    first = _jpeg(take_path(folder, sha, "anime.jpg"), comment=b"first")
+    mine = _jpeg(tmp_path / "anime.jpg", comment=b"second")
+    take = keep_take(video, sha, folder)
+    assert take is not None and take.path == take_path(folder, sha, "anime.mp4")
+    assert take.poster is not None and take.poster.path == take_path(folder, sha256_bytes(mine), "anime.jpg")
+    assert take.poster.path.read_bytes() == mine and take_path(folder, sha, "anime.jpg").read_bytes() == first
+
+
 def test_cli_warns_of_and_says_where_a_file_with_no_sidecar_was_kept(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
