@@ -2794,8 +2794,8 @@ def test_cancel_names_a_job_an_earlier_run_left_that_finished_first_with_that_ru
     assert main(["cancel", str(m)]) == 0
     said = " ".join(capsys.readouterr().out.split())
     assert ("1 job finished or still rendering that the manifest no longer has (style=anime,seed=2): put the "
-            "manifest back as the run that sent them had it (outputs/t/.runs/run-1.yaml)") in said, said
-    assert said.endswith("and run it to download them; a run of the manifest as it is leaves them"), said
+            "manifest back as the run that sent it had it (outputs/t/.runs/run-1.yaml)") in said, said
+    assert said.endswith("and run it to download the job; a run of the manifest as it is leaves it"), said
     assert api.run(m, report=False).exit_code == 0  # not refused over it
 
 
