@@ -937,23 +937,39 @@ class Store:
         budget_micros: int | None,
         argv: Sequence[str] = (),
     ) -> int:
-        """Record a new run; runs left `running` by a dead process become `crashed`."""
+        """Record a new run; runs left `running` by a dead process become `crashed`.
+
+        `run_id` is set before the commit: a Ctrl-C whose handler runs as the commit returns (its fsync is where a
+        signal most often waits) still finds the run, whose end the caller then records; a transaction rolled back
+        leaves it None, as no run was recorded."""
         now = self.clock()
-        with self._tx():
-            dead = [r[0] for r in self.db.execute("SELECT id FROM runs WHERE status='running'")]
-            for rid in dead:  # as they left their jobs: nothing has moved them since
-                self._keep_final(rid)
-            self.db.execute("UPDATE runs SET status='crashed', ended_at=? WHERE status='running'", (now,))
-            cur = self.db.execute(
-                "INSERT INTO runs (manifest_name, manifest_path, manifest_copy, outputs_dir, provider, model, axes,"
-                " started_at, status, budget_micros, pid, host, argv) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (manifest_name, manifest_path, manifest_copy, outputs_dir, provider, model, _json(list(axes)), now,
-                 "running", budget_micros, os.getpid(), socket.gethostname(), _json(list(argv))),
-            )
-            run_id = int(cur.lastrowid or 0)
-            self._event(run_id, None, "run-started", {"pid": os.getpid()})
-        self.run_id = run_id
+        try:
+            with self._tx():
+                dead = [r[0] for r in self.db.execute("SELECT id FROM runs WHERE status='running'")]
+                for rid in dead:  # as they left their jobs: nothing has moved them since
+                    self._keep_final(rid)
+                self.db.execute("UPDATE runs SET status='crashed', ended_at=? WHERE status='running'", (now,))
+                cur = self.db.execute(
+                    "INSERT INTO runs (manifest_name, manifest_path, manifest_copy, outputs_dir, provider, model, axes,"
+                    " started_at, status, budget_micros, pid, host, argv) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (manifest_name, manifest_path, manifest_copy, outputs_dir, provider, model, _json(list(axes)),
+                     now, "running", budget_micros, os.getpid(), socket.gethostname(), _json(list(argv))),
+                )
+                run_id = int(cur.lastrowid or 0)
+                self._event(run_id, None, "run-started", {"pid": os.getpid()})
+                self.run_id = run_id
+        except BaseException:
+            if self.run_id is not None and not self._recorded(self.run_id):
+                self.run_id = None
+            raise
         return run_id
+
+    def _recorded(self, run_id: int) -> bool:
+        """The run is in the database (committed); False where the database cannot be read either."""
+        try:
+            return self.db.execute("SELECT 1 FROM runs WHERE id=?", (run_id,)).fetchone() is not None
+        except sqlite3.Error:
+            return False
 
     def end_run(self, run_id: int, status: str) -> None:
         """Record how the run ended, and each of its jobs as it left them (`final`); once: a run already ended

@@ -825,6 +825,61 @@ def test_a_ctrl_c_just_after_the_run_is_recorded_ends_its_record_as_interrupted(
     assert stats(prov)["creates"] == 1
 
 
+@pytest.mark.parametrize("when", ["committed", "rolled-back"])
+def test_a_ctrl_c_landing_as_the_runs_record_commits_leaves_no_run_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, when: str
+) -> None:
+    """A Ctrl-C (or SIGTERM) whose handler runs the moment the commit of the run's record returns (the commit's
+    fsync is where a signal most often waits), before `start_run` has returned: the record says "interrupted",
+    not "running" as if still alive. Landing before the commit, nothing is recorded and no run is known to end."""
+    from runner.state import Store
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})
+    real_start, real_tx = Store.start_run, Store._tx
+    starting: list[bool] = []
+
+    def start_run(self: Store, **kwargs: Any) -> int:
+        starting.append(True)
+        try:
+            return real_start(self, **kwargs)
+        finally:
+            starting.clear()
+
+    @contextlib.contextmanager
+    def interrupted_tx(self: Store):
+        with real_tx(self):
+            yield
+            if starting and when == "rolled-back":
+                raise KeyboardInterrupt
+        if starting:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Store, "start_run", start_run)
+    monkeypatch.setattr(Store, "_tx", interrupted_tx)
+    prov = sim_provider(m)
+    with pytest.raises(KeyboardInterrupt):
+        api.run(m, provider=prov, report=False)
+    if when == "rolled-back":
+        with pytest.raises(NotRecordedError):
+            api.status(m)
+        store = Store(tmp_path / ".gridrun" / "state.db")
+        with pytest.raises(KeyboardInterrupt):
+            store.start_run(manifest_name="t", manifest_path=str(m), manifest_copy="", outputs_dir=str(tmp_path),
+                            provider="sim", model="pixverse-v5.6", axes=(), budget_micros=None)
+        assert store.run_id is None  # no run of this process to record the end of
+        store.close()
+    else:
+        run = api.status(m).run
+        assert run.status == "interrupted" and run.ended_at is not None, run
+        with Store(tmp_path / ".gridrun" / "state.db", readonly=True) as store:
+            assert store.db.execute("SELECT count(*) FROM events WHERE kind='run-ended' AND run_id=?",
+                                    (run.id,)).fetchone()[0] == 1
+    monkeypatch.setattr(Store, "start_run", real_start)
+    monkeypatch.setattr(Store, "_tx", real_tx)
+    assert api.run(m, provider=prov, report=False).exit_code == 0
+    assert stats(prov)["creates"] == 1
+
+
 def test_a_signal_as_the_run_ends_is_recorded_and_leaves_the_commands_own_handlers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
