@@ -13,17 +13,53 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from types import FrameType
 
 INTERRUPTED = 130
+# A signal met where `interrupt` must not raise is taken again this many seconds later.
+RETRY = 0.01
+# Code in which a KeyboardInterrupt must not be raised: importlib's own (raised between its taking a module's
+# lock, or the import lock, and the `try` that lets it go, it leaves the lock held for good, and a thread that
+# imports later, the live report's, waits on it forever) and weakref callbacks (where it is printed as ignored
+# and the signal is lost: the run went on to its end).
+_NOT_HERE = ("<frozen importlib._bootstrap>", "<frozen importlib._bootstrap_external>")
+_NOT_IN = ("/_weakrefset.py", "/weakref.py")
 
 
 def take_signals() -> None:
-    """SIGTERM raises KeyboardInterrupt as Ctrl-C does (but where a launcher set it to be ignored), and both
-    are unblocked: a launcher that left them blocked (the mask passes on to the programs it starts) would
-    keep them from gridrun, a signal sent before this point is taken here."""
+    """Ctrl-C and SIGTERM raise KeyboardInterrupt (`interrupt`), but where a launcher set them to be ignored,
+    and both are unblocked: a launcher that left them blocked (the mask passes on to the programs it starts)
+    would keep them from gridrun, a signal sent before this point is taken here."""
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, interrupt)
     if signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN:
-        signal.signal(signal.SIGTERM, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, interrupt)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+
+
+def interrupt(signum: int, frame: FrameType | None) -> None:
+    """The command's handler of Ctrl-C and SIGTERM until the run's own takes over (and once it has put this one
+    back): KeyboardInterrupt, as Python's for Ctrl-C, but not where it would leave an import lock held or be
+    lost (`_NOT_HERE`, `__del__`): there it is raised RETRY seconds later (`_later`), out of that code by then."""
+    if frame is not None and _unsafe(frame):
+        signal.signal(signal.SIGALRM, lambda _, later: _later(signum, later))
+        signal.setitimer(signal.ITIMER_REAL, RETRY)
+        return
+    raise KeyboardInterrupt
+
+
+def _later(signum: int, frame: FrameType | None) -> None:
+    """`signum`, put off by `interrupt`, to whichever handler now holds it: this one, where the code now running
+    is judged again, or the run's own (which stops the run as for any signal), or the exit's."""
+    if signal.getsignal(signum) is interrupt:
+        interrupt(signum, frame)
+    else:
+        signal.raise_signal(signum)
+
+
+def _unsafe(frame: FrameType) -> bool:
+    code = frame.f_code
+    return code.co_filename in _NOT_HERE or code.co_filename.endswith(_NOT_IN) or code.co_name == "__del__"
 
 
 def entry() -> None:

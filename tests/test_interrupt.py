@@ -886,15 +886,16 @@ def test_a_signal_as_the_run_ends_is_recorded_and_leaves_the_commands_own_handle
     """Ctrl-C (or SIGTERM, which the `gridrun` command takes as one) once the jobs are over, before the run's end
     is recorded: the record says "interrupted", not "running". And the run's own signal handling, once over,
     puts back the handlers it found: SIGTERM still ends the command as interrupted, not killed outright."""
+    from runner.entry import interrupt
     from runner.executor import Executor
 
     m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})
     prov = sim_provider(m)
     before = signal.getsignal(signal.SIGTERM)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # as runner.entry sets it
+    signal.signal(signal.SIGTERM, interrupt)  # as runner.entry sets it
     try:
         assert api.run(m, provider=prov, report=False, options={"handle_signals": True}).exit_code == 0
-        assert signal.getsignal(signal.SIGTERM) is signal.default_int_handler
+        assert signal.getsignal(signal.SIGTERM) is interrupt
     finally:
         signal.signal(signal.SIGTERM, before)
     real = Executor._finish
@@ -973,3 +974,52 @@ def test_after_a_run_no_thread_keeps_the_command_from_its_quick_exit(tmp_path: P
                          cwd=tmp_path, timeout=120, check=False)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["0", "True", "False"]  # disk threads alive after the run, none left at the exit
+
+
+_SIGNAL_IN = """
+import os, signal, sys, threading, time
+from runner.entry import take_signals
+
+take_signals()
+lock = threading.Lock()
+# importlib's shape: a lock taken, then the `try` that lets it go; the signal's handler runs between the two
+code = compile('''
+def acquire(lock):
+    lock.acquire()
+    os.kill(os.getpid(), signal.SIGTERM)
+    try:
+        pass
+    finally:
+        lock.release()
+
+class Dying:
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGTERM)
+''', "<frozen importlib._bootstrap>" if sys.argv[1] == "importlib" else "dying.py", "exec")
+space = {"os": os, "signal": signal}
+exec(code, space)
+try:
+    if sys.argv[1] == "importlib":
+        space["acquire"](lock)
+    else:
+        space["Dying"]()  # gone at once: its __del__ runs, where an exception is printed as ignored
+    print("went on", flush=True)
+    time.sleep(3)
+    print("not interrupted", flush=True)
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+print("lock free" if lock.acquire(timeout=0) else "lock held", flush=True)
+"""
+
+
+@pytest.mark.parametrize("where", ["importlib", "__del__"])
+def test_a_signal_in_importlibs_code_or_a_finalizer_interrupts_just_after_it(where: str) -> None:
+    """SIGTERM (or Ctrl-C) whose handler runs in importlib's own code, between its taking a lock and the `try`
+    that lets it go: the KeyboardInterrupt comes just after, the lock let go (raised there, it left an import lock
+    held for good, and the live report's thread importing later waited on it forever). In a `__del__` (or a
+    weakref callback), where it would be printed as ignored and the signal lost, it comes just after too."""
+    out = subprocess.run([sys.executable, "-c", _SIGNAL_IN, where], capture_output=True, text=True, timeout=30,
+                         check=False)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[:3] == ["went on", "interrupted", "lock free"], (out.stdout, out.stderr)
+    assert "Exception ignored" not in out.stderr, out.stderr
