@@ -1119,6 +1119,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.print("interrupted")
         return 130
+    except BaseExceptionGroup as group:
+        # Ctrl-C or SIGTERM met by the tasks of a run's task group before its own handler took the signals
+        # comes out as a group of interrupts: an interrupt all the same, not a traceback.
+        if group.split(KeyboardInterrupt)[1] is not None:
+            raise
+        err.print("interrupted")
+        return 130
     except BrokenPipeError:
         return 0
     except (GridrunError, sqlite3.Error, OSError) as exc:

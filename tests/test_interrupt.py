@@ -1023,3 +1023,29 @@ def test_a_signal_in_importlibs_code_or_a_finalizer_interrupts_just_after_it(whe
     assert out.returncode == 0, out.stderr
     assert out.stdout.split("\n")[:3] == ["went on", "interrupted", "lock free"], (out.stdout, out.stderr)
     assert "Exception ignored" not in out.stderr, out.stderr
+
+
+
+@pytest.mark.parametrize("others", [False, True], ids=["interrupts", "with-an-error"])
+def test_an_interrupt_a_runs_task_group_raises_as_a_group_ends_the_command_as_interrupted(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path, others: bool
+) -> None:
+    """Ctrl-C that the tasks of a run's task group meet before the run's own handler takes the signals comes out of
+    it as a group of KeyboardInterrupts: the command says "interrupted" and exits 130 as for any interrupt, with no
+    traceback; a group holding any other error is not taken for an interrupt."""
+    from runner import cli
+
+    m = tmp_path / "m.yaml"
+    m.write_text("version: 1\nname: t\nmodel: pixverse-v5.6\nparams:\n  prompt: a fox\n  quality: 360p\n")
+    errors: list[BaseException] = [KeyboardInterrupt(), KeyboardInterrupt()] + ([ValueError("x")] if others else [])
+
+    def interrupted(args: object, **_: object) -> int:
+        raise BaseExceptionGroup("tasks", errors)
+
+    monkeypatch.setattr(cli, "cmd_plan", interrupted)
+    if others:
+        with pytest.raises(BaseExceptionGroup):
+            cli.main(["plan", str(m)])
+        return
+    assert cli.main(["plan", str(m)]) == 130
+    assert capsys.readouterr().err.strip().endswith("interrupted")
