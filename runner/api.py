@@ -597,8 +597,12 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
                 result.failed_kept.append(key)
         elif after.status == "completed":
             result.finished.append(key)
+            return
         else:
             result.still_running.append(key)
+            return
+        # no run saw it end: the runs that left it in flight, which ended, record it so, its charge in its sender's
+        store.settle_left(row["id"])
 
     async def go() -> None:
         limiter = anyio.CapacityLimiter(CANCEL_AT_ONCE)

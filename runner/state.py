@@ -1319,6 +1319,38 @@ class Store:
             self._known[job_id] = (state, row["key"])
         return state
 
+    def settle_left(self, job_id: int) -> None:
+        """A job in flight that `gridrun cancel` found ended (cancelled, failed, rendered) and recorded so, outside
+        any run: the runs that ended leaving it in flight at that attempt record it as it is now.
+
+        A run's record of its jobs and money (`final`, `final_money`) is kept from when it ended, and a later run
+        that settles a job counts its charge as its own. `cancel` is no run: what the attempt was charged counts for
+        the run that sent it (pinned to it, `billed_run_id`, so that a later run downloading the video does not count
+        it again), and each ended run that left the job at this attempt has it as it is now, its estimate out of
+        that run's reserve and, for the run that sent it, its charge in that run's spent: `status --runs` and each
+        run's report then sum what the provider charged, as the export's `paid_in_run` says."""
+        with self._tx():
+            a = self.db.execute(
+                "SELECT a.n, a.run_id, a.billed_run_id, a.billed_micros, a.estimate_micros FROM attempts a"
+                " JOIN jobs j ON j.id = a.job_id AND a.n = j.attempts WHERE j.id=?", (job_id,)).fetchone()
+            if a is None:
+                return
+            payer = a["billed_run_id"] if a["billed_run_id"] is not None else a["run_id"]
+            if a["billed_micros"] is not None and a["billed_run_id"] is None:
+                self.db.execute("UPDATE attempts SET billed_run_id=? WHERE job_id=? AND n=?", (payer, job_id, a["n"]))
+            flying = (S.SUBMITTED.value, S.RUNNING.value)
+            for run_id, final, money in self.db.execute(
+                "SELECT rj.run_id, rj.final, r.final_money FROM run_jobs rj JOIN runs r ON r.id = rj.run_id"
+                " WHERE rj.job_id=? AND rj.final IS NOT NULL AND r.final_money IS NOT NULL", (job_id,)).fetchall():
+                was, kept = json.loads(final), json.loads(money)
+                if was.get("attempts") != a["n"] or was.get("state") not in flying:
+                    continue  # left it otherwise: settled then, or at another attempt
+                self.db.execute(_FINAL_SQL.format("= ? AND job_id = ?"), (run_id, job_id))
+                spent = int(kept.get("spent", 0)) + ((a["billed_micros"] or 0) if run_id == payer else 0)
+                reserved = max(0, int(kept.get("reserved", 0)) - int(a["estimate_micros"]))
+                self.db.execute("UPDATE runs SET final_money=? WHERE id=?",
+                                (_json({"spent": spent, "reserved": reserved}), run_id))
+
     def rerender_failed(self, job_id: int, to: JobState, *, run_id: int | None, **fields: Any) -> JobState:
         """A job whose render the provider failed, or whose create it refused (`to`, with `fields` as
         `transition` takes them). Returns its state now.

@@ -2776,6 +2776,37 @@ def test_cancel_stops_a_job_an_earlier_run_left_rendering_that_a_run_with_leave_
     assert main(["status", str(m)]) == 0 and "left in flight" not in capsys.readouterr().out
 
 
+def test_what_cancel_is_charged_for_jobs_ended_runs_left_counts_in_the_spent_of_the_run_that_sent_them(
+    tmp_path: Path,
+) -> None:
+    """Run 1 leaves 2 jobs rendering and ends; the manifest drops one and run 2 (--leave-in-flight) leaves the other
+    and ends. `cancel` is charged for both (`cancel_charge`), which run 1 sent: each run's figures, kept as it left
+    its jobs, have them as cancelled, run 1's spent counts both charges (as its export's `paid_in_run` does) and no
+    run reserves them, so that the runs' spent sum to what the manifest spent."""
+    from runner.export import export_rows
+    from runner.state import Store
+
+    sim = {"render_time": 30.0, "jitter": 0.0, "cancel_charge": 0.5}
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim=sim)
+    assert api.run(m, options={"timeout": 0.2}, report=False).status == "incomplete"
+    write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim=sim)
+    assert api.run(m, options={"timeout": 0.2, "leave_in_flight": True}, report=False).run_id == 2
+    assert sorted(api.cancel(m).cancelled) == ["style=anime,seed=1", "style=anime,seed=2"]
+    charged = api.status(m).manifest_spent_micros
+    assert charged == 2 * round(api.plan(m).jobs[0].cost_micros * 0.5)
+    assert api.run(m, report=False).run_id == 3  # run 2 is now shown as it left its jobs too
+    assert {s.run.id: (s.spent_micros, s.reserved_micros) for s in api.runs(m)} == \
+           {3: (0, 0), 2: (0, 0), 1: (charged, 0)}
+    with Store(tmp_path / ".gridrun" / "state.db", readonly=True) as store:
+        first, second = (store.snapshot(n, manifest_name="t") for n in (1, 2))
+    assert (first.spent_micros, first.reserved_micros, second.spent_micros, second.reserved_micros) == \
+           (charged, 0, 0, 0)
+    assert [j.state for j in (*first.jobs, *second.jobs)] == ["cancelled"] * 3
+    rows = export_rows(first)
+    assert [r["paid_in_run"] for r in rows] == [1, 1], rows
+    assert sum(r["cost_this_run_usd"] for r in rows) == pytest.approx(charged / 1e6)
+
+
 def test_cancel_names_a_job_an_earlier_run_left_that_finished_first_with_that_runs_copy(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
