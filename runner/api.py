@@ -445,9 +445,14 @@ def status_json(snap: Snapshot) -> dict[str, Any]:
         # re-renders of done jobs (--force) the provider failed or refused: each job done as before, its video kept
         "rerenders_failed": [{"key": key, "error": error} for key, error in snap.rerenders_failed],
         # jobs earlier runs sent, rendering still, that this run does not have: in manifest_reserved_usd, no run
-        # follows them, and `gridrun cancel` stops them
-        "left_rendering": [{"key": key, "run": run, "reserved_usd": micros / 1e6}
+        # follows them, and `gridrun cancel` stops them (or the manifest put back as `manifest_copy` collects them)
+        "left_rendering": [{"key": key, "run": run, "reserved_usd": micros / 1e6,
+                            "manifest_copy": snap.left_copies.get(run)}
                            for key, run, micros in snap.left_rendering],
+        # jobs earlier runs sent, rendered and paid (in manifest_spent_usd) but not downloaded, that this run does not
+        # have: the manifest put back as `manifest_copy` downloads them
+        "left_rendered": [{"key": key, "run": run, "cost_usd": micros / 1e6, "manifest_copy": snap.left_copies.get(run)}
+                          for key, run, micros in snap.left_rendered],
     }
 
 
@@ -506,7 +511,8 @@ class CancelResult:
     failed: dict[str, str] = field(default_factory=dict)       # ended on their own meanwhile: key -> why
     failed_kept: list[str] = field(default_factory=list)       # of those, re-renders of done jobs whose earlier
                                                                # video is whole at its path: done as before
-    finished: list[str] = field(default_factory=list)          # completed before the request reached them
+    finished: list[str] = field(default_factory=list)          # completed before the request reached them:
+                                                               # recorded rendered and paid, to be downloaded
     still_running: list[str] = field(default_factory=list)     # the provider goes on rendering them
     errors: dict[str, str] = field(default_factory=dict)       # the request itself failed: key -> why
     unresolved: list[str] = field(default_factory=list)        # sent, the answer never recorded: not cancelled
@@ -596,8 +602,12 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
             if now == JobState.DONE:
                 result.failed_kept.append(key)
         elif after.status == "completed":
+            # rendered, so billed, as a run records it: its reserve settled, for the next run that has it to download
+            cost, _ = counted(store, row["held_by"], row["id"], row["cost_estimate_micros"], after, completed=True,
+                              tell=True)
+            store.transition(row["id"], JobState.DOWNLOADING, completed_at=store.clock(), url=after.url,
+                             expires_at=after.expires_at, cost_micros=cost, cost_reported_micros=after.cost_micros)
             result.finished.append(key)
-            return
         else:
             result.still_running.append(key)
             return

@@ -696,6 +696,8 @@ def cmd_status(args: argparse.Namespace) -> int:
                   f"reserved {usd_text(snap.manifest_reserved_micros)}")
     if snap.left_rendering:
         out.print(f"  {_left_rendering_note(snap)}", markup=False, highlight=False)
+    if snap.left_rendered:
+        out.print(f"  {_left_rendered_note(snap)}", markup=False, highlight=False)
     from .progress import fmt_eta, fmt_time
 
     elapsed, per_minute, eta = pace(snap)
@@ -758,15 +760,47 @@ def _left_done(snap: Snapshot) -> int:
 
 def _left_rendering_note(snap: Snapshot) -> str:
     """What holds the part of the manifest's reserve that jobs earlier runs left rendering hold, which the run does
-    not have (a run with --leave-in-flight left them): no run follows them, so they stay reserved until cancelled."""
+    not have (a run with --leave-in-flight left them): no run follows them, so they stay reserved until cancelled,
+    or collected by the manifest put back as the run that sent them had it (`cancel` says that of those finished)."""
     left = snap.left_rendering
-    runs = sorted({run for _, run, _ in left})
-    keys = ", ".join(key for key, _, _ in left[:3]) + (f" and {len(left) - 3:,} more" if len(left) > 3 else "")
     one = len(left) == 1
     it = "it" if one else "them"
-    return (f"{usd_text(sum(m for _, _, m in left))} of it reserved by {_jobs(len(left))} run "
-            f"{', '.join(map(str, runs))} sent, left in flight ({keys}): run {snap.run.id} does not have {it}, so no "
-            f"run follows {it}; `gridrun cancel` cancels {it} at the provider")
+    live = snap.run.ended_at is None and not snap.run.process_gone()  # it holds the state: `cancel` refuses
+    return (f"{usd_text(sum(m for _, _, m in left))} of it reserved by {_left_jobs(left)}, left in flight "
+            f"({_left_keys(left)}): run {snap.run.id} does not have {it}, so no run follows {it}; `gridrun cancel` "
+            f"cancels {it} at the provider{f' once run {snap.run.id} ends' if live else ''}, or "
+            f"{_put_back(snap, left, 'collect')}")
+
+
+def _left_rendered_note(snap: Snapshot) -> str:
+    """Jobs earlier runs sent that the provider rendered and that are paid for, not downloaded (`cancel` found them
+    finished, or a run stopped fetching them), which the run does not have: only the manifest put back as the run
+    that sent them had it downloads them."""
+    left = snap.left_rendered
+    one = len(left) == 1
+    it = "it" if one else "them"
+    return (f"{_left_jobs(left)} rendered and paid ({usd_text(sum(m for _, _, m in left))}), not downloaded "
+            f"({_left_keys(left)}): run {snap.run.id} does not have {it}; {_put_back(snap, left, 'download')}")
+
+
+def _left_jobs(left: Sequence[tuple[str, int, int]]) -> str:
+    """The jobs of `left` (key, run, micros) and the runs that sent them ("2 jobs run 1 sent")."""
+    return f"{_jobs(len(left))} run {', '.join(map(str, sorted({run for _, run, _ in left})))} sent"
+
+
+def _left_keys(left: Sequence[tuple[str, int, int]]) -> str:
+    """The first three keys of `left`, and how many more."""
+    return ", ".join(key for key, _, _ in left[:3]) + (f" and {len(left) - 3:,} more" if len(left) > 3 else "")
+
+
+def _put_back(snap: Snapshot, left: Sequence[tuple[str, int, int]], verb: str) -> str:
+    """How to `verb` the jobs of `left`: put the manifest back as the run (each run) that sent them had it, and run
+    it, as `cancel` says of those it found finished."""
+    runs = sorted({run for _, run, _ in left})
+    copies = ", ".join(relpath(Path(snap.left_copies[r]), Path.cwd()) if r in snap.left_copies else f"run {r}'s"
+                       for r in runs)
+    them = "it" if len(left) == 1 else "them"
+    return f"put the manifest back as the run that sent {them} had it ({copies}) and run it to {verb} {them}"
 
 
 def _runs(args: argparse.Namespace) -> int:

@@ -1676,6 +1676,8 @@ class Store:
             kept = 0 if as_left else self._rerenders_cancelled(run)
             failed = () if as_left else self._rerenders_failed(run)
             left = () if as_left else self._left_rendering(run)
+            rendered = () if as_left else self._left_rendered(run)
+            copies = {rid: self._manifest_copy_path(rid) for rid in sorted({r for _, r, _ in (*left, *rendered)})}
         finally:
             self.db.execute("COMMIT")
         counts: dict[str, int] = {s.value: 0 for s in JobState}
@@ -1684,7 +1686,7 @@ class Store:
         return Snapshot(run=run, jobs=jobs, counts=counts, spent_micros=spent, reserved_micros=reserved,
                         manifest_spent_micros=all_spent, manifest_reserved_micros=all_reserved,
                         stopping=stopping, ended=ended, rerenders_cancelled=kept, rerenders_failed=failed,
-                        left_rendering=left)
+                        left_rendering=left, left_rendered=rendered, left_copies=copies)
 
     def _left_rendering(self, run: RunRecord) -> tuple[tuple[str, int, int], ...]:
         """The jobs sent by runs of the run's manifest, rendering still (submitted, running), that the run does not
@@ -1698,6 +1700,24 @@ class Store:
             " ORDER BY a.run_id, j.id",
             (S.SUBMITTED.value, S.RUNNING.value, run.manifest_name, run.id),
         ))
+
+    def _left_rendered(self, run: RunRecord) -> tuple[tuple[str, int, int], ...]:
+        """The jobs sent by runs of the run's manifest, rendered and paid but not downloaded (downloading: a run
+        stopped fetching them, or `gridrun cancel` found them finished), that the run does not have: (key, the run
+        that sent it, what it counted), whose videos only the manifest put back as that run had it downloads."""
+        return tuple((str(r[0]), int(r[1]), int(r[2])) for r in self.db.execute(
+            "SELECT j.key, a.run_id, COALESCE(a.billed_micros, a.estimate_micros) FROM jobs j JOIN attempts a"
+            " ON a.job_id = j.id AND a.n = j.attempts WHERE j.state = ?"
+            " AND a.run_id IN (SELECT id FROM runs WHERE manifest_name=?)"
+            " AND NOT EXISTS (SELECT 1 FROM run_jobs rj WHERE rj.run_id=? AND rj.job_id = j.id)"
+            " ORDER BY a.run_id, j.id",
+            (S.DOWNLOADING.value, run.manifest_name, run.id),
+        ))
+
+    def _manifest_copy_path(self, run_id: int) -> str:
+        """Where the run wrote its copy of the manifest (.runs/run-N.yaml in its outputs folder): what puts the
+        manifest back as that run had it."""
+        return str(Path(self.run(run_id).outputs_dir) / ".runs" / f"run-{run_id}.yaml")
 
     def _rerenders_cancelled(self, run: RunRecord) -> int:
         """Of the run's jobs, the done ones whose last attempt, a re-render the run sent or saw cancelled, was

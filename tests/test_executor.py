@@ -2807,11 +2807,40 @@ def test_what_cancel_is_charged_for_jobs_ended_runs_left_counts_in_the_spent_of_
     assert sum(r["cost_this_run_usd"] for r in rows) == pytest.approx(charged / 1e6)
 
 
+def test_status_of_a_job_left_rendering_says_cancel_waits_for_the_live_run_and_names_the_copy_that_collects_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While run 2 holds the state `cancel` refuses: `status` says it cancels the job run 1 left rendering once run
+    2 ends, and, as `cancel` does, that the manifest put back as run 1 had it collects it."""
+    from runner.cli import main
+
+    monkeypatch.setenv("COLUMNS", "400")
+    monkeypatch.chdir(tmp_path)
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 30.0, "jitter": 0.0})
+    api.run(m, options={"timeout": 0.2}, report=False)
+    write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 30.0, "jitter": 0.0})
+    seen: list[str] = []
+
+    def look(_: object) -> None:
+        if not seen and api.status(m).run.id == 2:
+            main(["status", str(m)])
+            seen.append(" ".join(capsys.readouterr().out.split()))
+
+    api.run(m, options={"timeout": 1.0, "leave_in_flight": True}, report=False, on_progress=look)
+    copy = "put the manifest back as the run that sent it had it (outputs/t/.runs/run-1.yaml) and run it to collect it"
+    assert f"`gridrun cancel` cancels it at the provider once run 2 ends, or {copy}" in seen[0], seen
+    assert main(["status", str(m)]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert f"`gridrun cancel` cancels it at the provider, or {copy}" in said, said
+
+
 def test_cancel_names_a_job_an_earlier_run_left_that_finished_first_with_that_runs_copy(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A job run 1 left rendering and run 2 (--leave-in-flight) left too, finished before `cancel`: named with run
-    1's copy of the manifest that collects it; a run does not refuse to start over it (run 2 does not have it)."""
+    1's copy of the manifest that collects it, and recorded rendered and paid, so that it is no longer reserved and
+    `status` names that copy, not `cancel` (which has nothing left to do); a run does not refuse to start over it
+    (run 2 does not have it), and the manifest put back downloads it, paying nothing more."""
     from runner.cli import main
 
     monkeypatch.setenv("COLUMNS", "400")
@@ -2827,7 +2856,23 @@ def test_cancel_names_a_job_an_earlier_run_left_that_finished_first_with_that_ru
     assert ("1 job finished or still rendering that the manifest no longer has (style=anime,seed=2): put the "
             "manifest back as the run that sent it had it (outputs/t/.runs/run-1.yaml)") in said, said
     assert said.endswith("and run it to download the job; a run of the manifest as it is leaves it"), said
+    cost = api.plan(m).jobs[0].cost_micros
+    snap = api.status(m)
+    assert (snap.left_rendering, snap.left_rendered) == ((), (("style=anime,seed=2", 1, cost),))
+    assert (snap.manifest_spent_micros, snap.manifest_reserved_micros) == (2 * cost, 0)
+    assert api.status_json(snap)["left_rendered"][0]["manifest_copy"] == str(tmp_path / "outputs/t/.runs/run-1.yaml")
+    assert main(["status", str(m)]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert (f"1 job run 1 sent rendered and paid (${cost / 1e6:,.2f}), not downloaded (style=anime,seed=2): run 2 "
+            "does not have it; put the manifest back as the run that sent it had it (outputs/t/.runs/run-1.yaml) "
+            "and run it to download it") in said, said
+    assert "gridrun cancel" not in said, said
+    assert main(["cancel", str(m)]) == 0 and "nothing in flight to cancel" in capsys.readouterr().out
     assert api.run(m, report=False).exit_code == 0  # not refused over it
+    shutil.copy(tmp_path / "outputs/t/.runs/run-1.yaml", m)
+    again = api.run(m, report=False)
+    assert again.exit_code == 0 and again.stats.spent_micros == 0 and len(check_outputs(m)) == 2
+    assert {s.run.id: s.spent_micros for s in api.runs(m)} == {4: 0, 3: 0, 2: cost, 1: cost}
 
 
 def test_a_failure_retry_the_budget_stops_leaves_the_job_failed_in_every_figure(tmp_path: Path) -> None:

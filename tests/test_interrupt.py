@@ -229,7 +229,9 @@ def test_cancel_leaves_a_video_finished_first_for_the_next_run_to_download(tmp_p
         result = api.cancel(m)
         assert len(in_flight) == 2 and set(result.finished) == in_flight
         assert result.cancelled == [] and result.errors == {}
-        assert _in_flight(m) == 2  # not marked cancelled: still to be downloaded
+        # not marked cancelled: recorded rendered and paid (no longer reserved), still to be downloaded
+        assert _states(m) == dict.fromkeys(in_flight, "downloading")
+        assert api.status(m).reserved_micros == 0
         r = _cli("run", m)
         assert r.returncode == 0, r.stderr
         assert api.status(m).counts["done"] == 2
