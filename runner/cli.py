@@ -613,9 +613,15 @@ def _rerenders_failed_note(n: int) -> str:
 def _altered_note(kept: Sequence[str]) -> str:
     """One line for the done videos a run found altered in place (`kept`: where each was kept) and fetched again."""
     one = len(kept) == 1
-    where = kept[0] if one else f"{Path(kept[0]).parent.parent.parent}/ (a folder per job and take)"
+    where = _kept_where(kept, "take")
     return (f"{len(kept):,} video{'' if one else 's'} differed from what was downloaded: kept in {where} before "
             f"fetching {'it' if one else 'them'} again, at no cost")
+
+
+def _kept_where(kept: Sequence[str], each: str) -> str:
+    """Where the files of `kept` (paths under .runs/superseded/<job>/<digest>/) were kept: the path of one, else
+    the folder of them all (a folder per job and `each`)."""
+    return kept[0] if len(kept) == 1 else f"{Path(kept[0]).parent.parent.parent}/ (a folder per job and {each})"
 
 
 def _foreign_note(kept: Sequence[str]) -> str:
@@ -623,7 +629,7 @@ def _foreign_note(kept: Sequence[str]) -> str:
     videos no sidecar of gridrun's records (with none beside them, or edited in place) and images with no
     poster mark (`kept`: where each was kept)."""
     one = len(kept) == 1
-    where = kept[0] if one else f"{Path(kept[0]).parent.parent.parent}/ (a folder per job and file)"
+    where = _kept_where(kept, "file")
     return (f"{len(kept):,} file{'' if one else 's'} that gridrun cannot tell for its own (a video no sidecar of "
             f"gridrun's records, with none beside it or edited in place; an image with no poster mark) "
             f"{'was' if one else 'were'} where a job's video or its poster went: kept in {where} before gridrun's "
@@ -634,7 +640,7 @@ def _unrecorded_note(kept: Sequence[str]) -> str:
     """One line for the videos of gridrun's, whole as their sidecars record them, whose renders this state has no
     record of (another state's run wrote them) that sat where a job's video went (`kept`: where each was kept)."""
     one = len(kept) == 1
-    where = kept[0] if one else f"{Path(kept[0]).parent.parent.parent}/ (a folder per job and video)"
+    where = _kept_where(kept, "video")
     return (f"{len(kept):,} video{'' if one else 's'} of gridrun's that this state did not render (another state's "
             f"run wrote {'it' if one else 'them'}: another state_dir, a copied project, a state begun again) "
             f"{'was' if one else 'were'} where a job's video went: kept in {where} before this run's took "

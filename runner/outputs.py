@@ -281,13 +281,10 @@ def _keep_image_beside(video: Path, aside: Path, folder: Path) -> Kept | None:
     """Keep the `.jpg` of `video`'s name when it has no poster mark beside `aside`, the take kept from
     `video`; under its own digest instead (as a lone one) when another image of the user's holds that place.
     What was kept, or None."""
-    if not foreign_poster(video):
+    found = _foreign_image(video)
+    if found is None:
         return None
-    image = poster_path(video)
-    try:
-        sha256 = sha256_file(image)
-    except OSError:
-        return None
+    image, sha256 = found
     place = aside.with_name(image.name)
     if place.exists() and not verified(place, sha256) and not gridrun_poster(place):
         place = take_path(folder, sha256, image.name)
@@ -374,17 +371,26 @@ def keep_file(
     return Kept(aside, sha256, kind)
 
 
-def _keep_lone_poster(video: Path, folder: Path, *, once: bool) -> Kept | None:
-    """Keep the `.jpg` of `video`'s name when it has no poster mark (`foreign_poster`), as `keep_file` keeps a
-    file, when `keep_file` keeps no file with it: the poster made once the video is in place would replace it.
-    With `once`, not when a copy is kept already (alone, or beside a take). What was kept, or None."""
+def _foreign_image(video: Path) -> tuple[Path, str] | None:
+    """(The `.jpg` of `video`'s name, its SHA-256) when it has no poster mark (`foreign_poster`) and is readable;
+    else None."""
     if not foreign_poster(video):
         return None
     image = poster_path(video)
     try:
-        sha256 = sha256_file(image)
+        return image, sha256_file(image)
     except OSError:
         return None
+
+
+def _keep_lone_poster(video: Path, folder: Path, *, once: bool) -> Kept | None:
+    """Keep the `.jpg` of `video`'s name when it has no poster mark (`foreign_poster`), as `keep_file` keeps a
+    file, when `keep_file` keeps no file with it: the poster made once the video is in place would replace it.
+    With `once`, not when a copy is kept already (alone, or beside a take). What was kept, or None."""
+    found = _foreign_image(video)
+    if found is None:
+        return None
+    image, sha256 = found
     if once and _kept_in(folder, image, sha256):
         return None
     aside = _keep(image, sha256, folder)
