@@ -24,7 +24,7 @@ import sqlite3
 import sys
 import time
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from rich.console import Console
 from rich.markup import escape
@@ -480,15 +480,10 @@ def cmd_run(args: argparse.Namespace, **extra: Any) -> int:
     from .progress import Progress
 
     progress = Progress(err, json_lines=getattr(args, "json", False))
-    try:
+    with _ends_json(progress, args.command):
         manifest = api.load(args.manifest)
         with api.starting(manifest):  # a `status --watch` started with this run waits for it while it plans
             return _run(args, manifest, progress, **extra)
-    except (GridrunError, sqlite3.Error, OSError, KeyboardInterrupt) as exc:
-        if not isinstance(exc, BrokenPipeError):
-            progress.failed(status=_refused_status(exc), exit_code=_exit_code(exc),
-                            errors=_error_lines(exc, args.command))
-        raise
 
 
 def _refused_status(exc: BaseException) -> str | None:
@@ -503,6 +498,21 @@ def _refused_status(exc: BaseException) -> str | None:
     if isinstance(exc, (Interrupted, KeyboardInterrupt)):
         return "interrupted"
     return None
+
+
+@contextlib.contextmanager
+def _ends_json(
+    progress: Any, command: str, *, status_of: Callable[[BaseException], str | None] = _refused_status,
+) -> Iterator[None]:
+    """Ends the JSON lines of `progress` (`run --json`, `status --watch --json`) with an `end` event, `status`
+    (`status_of` the error), `exit_code` and `errors`, when an error stops `command` before its own end event: a
+    script reading the events waits for one. The error goes on to `main`, which says it as for any command."""
+    try:
+        yield
+    except (GridrunError, sqlite3.Error, OSError, KeyboardInterrupt) as exc:
+        if not isinstance(exc, BrokenPipeError):
+            progress.failed(status=status_of(exc), exit_code=_exit_code(exc), errors=_error_lines(exc, command))
+        raise
 
 
 def _run(args: argparse.Namespace, manifest: Manifest, progress: Any, **extra: Any) -> int:
@@ -668,8 +678,6 @@ def _unknown_warning(unknown: int) -> str:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    if args.runs and args.watch:
-        raise UsageError("gridrun status: --runs lists the runs recorded; --watch follows the latest one: one or the other")
     if args.watch:
         return _watch(args)
     if args.every is not None:
@@ -895,16 +903,28 @@ START_GRACE = 0.25
 def _watch(args: argparse.Namespace) -> int:
     """`status --watch`: the run's live display (or its plain or JSON lines), from the state alone, until the
     latest run ends or its process is gone; then the problems, as `status` lists them. Exits with the run's
-    own exit code (RUN_STATUSES), or GONE_EXIT when its process is gone."""
-    from .errors import NotRecordedError
+    own exit code (RUN_STATUSES), or GONE_EXIT when its process is gone. With --json, a watch refused before it
+    starts (no manifest given and no state folder here, an invalid manifest, a state it cannot read) or stopped
+    by an error ends its lines with an `end` event as a refused run does, its status null: no run ended."""
     from .progress import Progress
 
-    every = max(0.2, 2.0 if args.every is None else args.every)
-    manifest = None if args.manifest is None else api.load(args.manifest)  # read once, not at every reading
+    progress = Progress(err, json_lines=args.json, every=max(0.2, 2.0 if args.every is None else args.every))
+    with _ends_json(progress, args.command, status_of=lambda exc: None):
+        if args.runs:
+            raise UsageError("gridrun status: --runs lists the runs recorded; --watch follows the latest one: "
+                             "one or the other")
+        manifest = None if args.manifest is None else api.load(args.manifest)  # read once, not at every reading
+        return _follow(args, manifest, progress)
+
+
+def _follow(args: argparse.Namespace, manifest: Manifest | None, progress: Any) -> int:
+    """The watch's readings of the state, drawn by `progress` every `progress.every` seconds, and what it says
+    once the run has ended or its process is gone; the run's exit code (see `_watch`)."""
+    every = progress.every
     records: dict[int, Any] = {}
     waiting = False
     first = True  # no run read yet
-    with Progress(err, json_lines=args.json, every=every) as progress:
+    with progress:
         while True:
             try:
                 snap = api.status(manifest, state_dir=args.state, reuse=records)

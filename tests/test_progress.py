@@ -459,3 +459,44 @@ def test_money_is_shown_in_cents_with_every_further_digit_it_has_never_rounded(m
     """A float's rounding showed 2,625,000 micro-dollars as $2.62 and 1,575,000 as $1.57 (half to even, and
     binary fractions): a figure over a budget could read as within it."""
     assert usd_text(micros) == text
+
+
+def test_status_watch_json_refused_before_it_starts_ends_with_an_end_event(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A script reading `status --watch --json` for its `end` event gets one when the watch is refused before it
+    starts, as from a refused run: no manifest given and no state folder here, an invalid manifest (exit 2) or a
+    state it cannot read (exit 1), its status null and its errors those standard error gives; without --json,
+    nothing on standard output."""
+    from execkit import write_manifest
+
+    from runner.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(m.read_text().replace("model: pixverse-v5.6\n", ""))
+
+    def end_of(*argv: str) -> tuple[int, dict[str, object]]:
+        code = main(["status", *argv, "--watch", "--every", "0.2"])
+        out, err = capsys.readouterr()
+        assert out == "" and "error: " in err, (out, err)
+        code_json = main(["status", *argv, "--watch", "--every", "0.2", "--json"])
+        out, err = capsys.readouterr()
+        events = [json.loads(x) for x in out.splitlines()]
+        assert len(events) == 1 and events[0]["event"] == "end", out
+        assert code_json == code == events[0]["exit_code"] and events[0]["status"] is None, events
+        errors = events[0]["errors"]
+        assert isinstance(errors, list) and len(errors) == 1 and f"error: {errors[0]}" in " ".join(err.split())
+        return code, events[0]
+
+    code, end = end_of()
+    assert code == 2 and end["errors"] == ["no manifest given and no .gridrun/ state folder here; name the manifest"]
+    code, end = end_of(str(bad))
+    assert code == 2 and end["errors"][0].startswith(f"{bad}:1:1: missing required field 'model'"), end  # type: ignore[index]
+    code, end = end_of(str(m), "--runs")
+    assert code == 2 and "--runs lists the runs recorded" in str(end["errors"]), end
+    (tmp_path / ".gridrun").mkdir()
+    (tmp_path / ".gridrun" / "state.db").write_text("not a database")
+    code, end = end_of(str(m))
+    assert code == 1 and "state.db: not a gridrun state file" in str(end["errors"]), end
