@@ -24,7 +24,7 @@ import sqlite3
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, NoReturn, Sequence
 
 from rich.console import Console
 from rich.markup import escape
@@ -1061,8 +1061,37 @@ def _knob(name: str) -> Any:
     return parse
 
 
+class _UsageExit(SystemExit):
+    """argparse's exit on a command line it cannot read (exit 2), with its `message` as standard error gives it
+    after "error: "."""
+
+    def __init__(self, code: int | str | None, message: str) -> None:
+        super().__init__(code)
+        self.message = message
+
+
+class _Parser(argparse.ArgumentParser):
+    """An `ArgumentParser` (its subcommands' too) that says a usage error and exits as argparse does, keeping the
+    message (`_UsageExit`) for `main` to end the JSON lines of a command that writes them."""
+
+    def error(self, message: str) -> NoReturn:
+        try:
+            super().error(message)
+        except SystemExit as exc:
+            raise _UsageExit(exc.code, message) from None
+
+
+def _writes_json_lines(argv: Sequence[str]) -> bool:
+    """Whether a command line, even one argparse refuses, asks for JSON lines that end with an `end` event:
+    `run` or `retry` with --json, `status --watch --json` (not past a `--`, where words are no options)."""
+    words = argv[:argv.index("--")] if "--" in argv else argv
+    if "--json" not in words:
+        return False
+    return words[0] in ("run", "retry") or (words[0] == "status" and "--watch" in words)
+
+
 def _parser(*, with_sim: bool = True) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="gridrun", description="Run YAML batch manifests against paid video-generation APIs, paying once per job.")
+    p = _Parser(prog="gridrun", description="Run YAML batch manifests against paid video-generation APIs, paying once per job.")
     p.add_argument("--version", action="version", version=f"gridrun {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -1167,7 +1196,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     fit(sys.stdout, sys.stderr)
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = _parser(with_sim=argv[:1] == ["sim"])
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except _UsageExit as exc:  # said on standard error; a script reading JSON lines waits for their end too
+        if _writes_json_lines(argv):
+            from .progress import Progress
+
+            Progress(err, json_lines=True).failed(status=None, exit_code=2, errors=[exc.message])
+        raise
     args.argv = argv  # what a run records of the command that started it (`status --runs` shows it)
     if not getattr(args, "fn", None):
         parser.print_help()

@@ -500,3 +500,43 @@ def test_status_watch_json_refused_before_it_starts_ends_with_an_end_event(
     (tmp_path / ".gridrun" / "state.db").write_text("not a database")
     code, end = end_of(str(m))
     assert code == 1 and "state.db: not a gridrun state file" in str(end["errors"]), end
+
+
+@pytest.mark.parametrize("argv", [
+    ["run", "m.yaml", "--json", "--budget", "nan"],
+    ["retry", "m.yaml", "--json", "--bogus"],
+    ["status", "m.yaml", "--watch", "--json", "--every", "x"],
+])
+def test_a_command_line_refused_by_argparse_still_ends_json_lines_with_an_end_event(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`run`/`retry --json` and `status --watch --json` given a command line argparse refuses end their lines
+    with the `end` event a refused run writes (status null, exit 2, the usage error standard error gives), where
+    they wrote nothing; argparse's usage and exit 2 stay. Without --json, nothing on standard output."""
+    from runner.cli import main
+
+    with pytest.raises(SystemExit) as plain:
+        main([a for a in argv if a != "--json"])
+    out, err = capsys.readouterr()
+    assert plain.value.code == 2 and out == "" and "error: " in err, (out, err)
+
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    out, err = capsys.readouterr()
+    events = [json.loads(x) for x in out.splitlines()]
+    assert len(events) == 1, out
+    assert exited.value.code == 2 and err.startswith("usage: gridrun"), err
+    errors = events[0].pop("errors")
+    assert events[0] == {"event": "end", "status": None, "exit_code": 2}
+    assert len(errors) == 1 and f": error: {errors[0]}\n" in err, (errors, err)
+
+
+def test_a_refused_command_line_without_json_lines_writes_no_end_event(capsys: pytest.CaptureFixture[str]) -> None:
+    """`status --json` without --watch prints one JSON document, not lines; and past `--` a `--json` is no option:
+    a usage error writes nothing on standard output there."""
+    from runner.cli import main
+
+    for argv in (["status", "m.yaml", "--json", "--every", "x"], ["run", "--budget", "nan", "--", "--json"]):
+        with pytest.raises(SystemExit):
+            main(argv)
+        assert capsys.readouterr().out == "", argv
