@@ -1693,7 +1693,7 @@ def test_retry_unknown_resubmits_and_says_it_may_pay_twice(tmp_path: Path) -> No
 def _creates_lost_with_the_log_down(tmp_path: Path, fault: str) -> tuple[Path, Any, Any]:
     """One job whose first six creates meet `fault` (reset_after: made, its answer lost; reset_before: never
     received) while the provider's request log is down, run once with a 1 s request timeout: (manifest, provider,
-    the run's result)."""
+    the run's result). Callers shorten LOG_SETTLE (`_settle_soon`) where its length is not what they test."""
     m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={
         "render_time": 0.1, "jitter": 0.0,
         "script": [{"route": "create", "nth": [1, 2, 3, 4, 5, 6], "fault": fault},
@@ -1703,19 +1703,30 @@ def _creates_lost_with_the_log_down(tmp_path: Path, fault: str) -> tuple[Path, A
     return m, prov, first
 
 
-def _left_unknown_with_its_log_down(tmp_path: Path) -> tuple[Path, Any]:
+def _settle_soon(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pause before a lost create is sent again or looked up (LOG_SETTLE, 5 s) cut to 0.2 s, for tests of
+    what is sent, not of when."""
+    from runner import executor as ex_mod
+
+    monkeypatch.setattr(ex_mod, "LOG_SETTLE", 0.2)
+
+
+def _left_unknown_with_its_log_down(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Any]:
     """A job whose creates' answers were all lost while the provider's request log was down: `unknown`,
     though the provider (which honours keys) made its video at the first send."""
+    _settle_soon(monkeypatch)
     m, prov, first = _creates_lost_with_the_log_down(tmp_path, "reset_after")
     assert first.exit_code == 1 and api.status(m).jobs[0].state == "unknown"
     assert stats(prov)["creates"] == 1, stats(prov)  # the resends, with the same key, were replays
     return m, prov
 
 
-def test_retry_unknown_sends_the_same_key_again_where_the_provider_honours_keys(tmp_path: Path) -> None:
+def test_retry_unknown_sends_the_same_key_again_where_the_provider_honours_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`retry --unknown` with the request log still down: a new key would pay for a second video; the
     attempt's own key gets the one the provider already made, at no cost."""
-    m, prov = _left_unknown_with_its_log_down(tmp_path)
+    m, prov = _left_unknown_with_its_log_down(tmp_path, monkeypatch)
     prov.app.state.sim.configure({"script": [{"route": "requests", "p": 1.0, "fault": "server_error"}]})
     again, _ = run(m, prov, retry_unknown=True, poll_interval=0.1)
     assert again.exit_code == 0 and again.stats.counts["done"] == 1, again.stats.counts
@@ -1725,10 +1736,12 @@ def test_retry_unknown_sends_the_same_key_again_where_the_provider_honours_keys(
     check_outputs(m)
 
 
-def test_a_plain_run_finds_an_unknown_job_by_its_key_once_the_log_answers(tmp_path: Path) -> None:
+def test_a_plain_run_finds_an_unknown_job_by_its_key_once_the_log_answers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A plain run asks the provider's request log about each `unknown` job (free): the video an earlier
     run paid for is found and downloaded; nothing is sent. With the log still down, it stays unknown."""
-    m, prov = _left_unknown_with_its_log_down(tmp_path)
+    m, prov = _left_unknown_with_its_log_down(tmp_path, monkeypatch)
     still, _ = run(m, prov, poll_interval=0.1)
     assert still.exit_code == 1 and still.stats.counts["unknown"] == 1 and stats(prov)["creates"] == 1
     prov.app.state.sim.configure({"script": []})
@@ -2673,7 +2686,9 @@ def test_jobs_a_killed_force_left_submitting_follow_a_changed_output_template(tm
     check_outputs(m)
 
 
-def test_retry_unknown_without_a_request_log_sends_again_and_keeps_the_attempt_it_settles(tmp_path: Path) -> None:
+def test_retry_unknown_without_a_request_log_sends_again_and_keeps_the_attempt_it_settles(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The provider's log cannot say whether the lost create arrived, and it does not honour keys: retry
     --unknown sends the job again with a new key, as asked, and keeps the attempt it settles on record; it
     neither voids it nor puts the job back as it was."""
@@ -2681,6 +2696,7 @@ def test_retry_unknown_without_a_request_log_sends_again_and_keeps_the_attempt_i
 
     from runner.state import Store
 
+    _settle_soon(monkeypatch)
     m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), run={"retries": 0},
                        sim={"render_time": 0.1, "jitter": 0.0, "honour_idempotency": False})
     prov = sim_provider(m)
@@ -2688,10 +2704,10 @@ def test_retry_unknown_without_a_request_log_sends_again_and_keeps_the_attempt_i
     first, _ = run(m, prov)
     no_log = {"route": "requests", "fault": "server_error", "p": 1.0, "status": 503}
     prov.app.state.sim.configure({"script": [{"route": "create", "fault": "reset_after", "p": 1.0}, no_log]})
-    forced, _ = run(m, prov, force=True)
+    forced, _ = run(m, prov, force=True, request_timeout=3.0)  # unknown once the log is a timeout and LOG_SETTLE late
     assert forced.stats.counts["unknown"] == 1, forced.stats.counts
     prov.app.state.sim.configure({"script": [no_log]})
-    again, _ = run(m, prov, retry_unknown=True, poll_interval=0.1)
+    again, _ = run(m, prov, retry_unknown=True, poll_interval=0.1, request_timeout=3.0)
     assert again.exit_code == 0 and again.stats.counts["done"] == 1, again.stats.counts
     assert stats(prov)["creates"] == 3
     with Store(tmp_path / ".gridrun" / "state.db", readonly=True) as store:
