@@ -25,7 +25,7 @@ from . import manifest as manifest_mod
 from . import plan as plan_mod
 from .balance import BalanceCheck
 from .errors import NotRecordedError, ProviderError, UsageError
-from .executor import Executor, RunResult, counted, ended_badly
+from .executor import Executor, RunResult, counted, earlier_whole, end_badly
 from .localpaths import UNUSABLE, shown, why_unusable
 from .options import RunOptions, check_option
 from .outputs import verified
@@ -588,31 +588,28 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
             except ProviderError as exc:
                 result.errors[key] = str(exc)
                 return
+        if after.status not in ("cancelled", "failed", "completed"):
+            result.still_running.append(key)
+            return
+        # its earlier video hashed first: what cancel found is then written in one transaction with no await in it,
+        # so that no other job's writes join it
+        whole = after.status == "failed" and await earlier_whole(store, row["id"])
+        with store.batch():
+            now = _record_ended(store, row, after, whole=whole)
+            # no run saw it end: the runs that left it in flight, which ended, record it so, its charge in its
+            # sender's; in the same transaction, so that a kill or a failed write between the two never leaves the
+            # job settled and those runs' figures still reserving it
+            store.settle_left(row["id"])
         if after.status == "cancelled":
-            now = store.cancel_job(row["id"], "cancelled on request (gridrun cancel)", run_id=row["held_by"],
-                                   **_ended_costs(store, row["held_by"], row, after))
             result.cancelled.append(key)
             if now == JobState.DONE:
                 result.kept.append(key)
         elif after.status == "failed":
-            # as the run ends it: a re-render of a done job whose earlier video is whole is done as it was
-            now = await ended_badly(store, row["held_by"], row["id"], JobState.FAILED, error=after.failure,
-                                    **_ended_costs(store, row["held_by"], row, after))
             result.failed[key] = after.failure
             if now == JobState.DONE:
                 result.failed_kept.append(key)
-        elif after.status == "completed":
-            # rendered, so billed, as a run records it: its reserve settled, for the next run that has it to download
-            cost, _ = counted(store, row["held_by"], row["id"], row["cost_estimate_micros"], after, completed=True,
-                              tell=True)
-            store.transition(row["id"], JobState.DOWNLOADING, completed_at=store.clock(), url=after.url,
-                             expires_at=after.expires_at, cost_micros=cost, cost_reported_micros=after.cost_micros)
-            result.finished.append(key)
         else:
-            result.still_running.append(key)
-            return
-        # no run saw it end: the runs that left it in flight, which ended, record it so, its charge in its sender's
-        store.settle_left(row["id"])
+            result.finished.append(key)
 
     async def go() -> None:
         limiter = anyio.CapacityLimiter(CANCEL_AT_ONCE)
@@ -622,6 +619,25 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
 
     anyio.run(go)
     result.dropped = [k for k in (*result.finished, *result.still_running) if k in gone]
+
+
+def _record_ended(store: Store, row: Any, after: VideoStatus, *, whole: bool) -> JobState:
+    """Record the job of `row` as `cancel` found its render ended (`after`: cancelled, failed or completed), as a
+    run records it; `whole`: it re-rendered a done job whose earlier video is whole at its path. Returns its state
+    now."""
+    run_id, jid = row["held_by"], row["id"]
+    if after.status == "cancelled":
+        return store.cancel_job(jid, "cancelled on request (gridrun cancel)", run_id=run_id,
+                                **_ended_costs(store, run_id, row, after))
+    if after.status == "failed":
+        # as the run ends it: a re-render of a done job whose earlier video is whole is done as it was
+        return end_badly(store, run_id, jid, JobState.FAILED, whole=whole, error=after.failure,
+                         **_ended_costs(store, run_id, row, after))
+    # rendered, so billed, as a run records it: its reserve settled, for the next run that has it to download
+    cost, _ = counted(store, run_id, jid, row["cost_estimate_micros"], after, completed=True, tell=True)
+    store.transition(jid, JobState.DOWNLOADING, completed_at=store.clock(), url=after.url,
+                     expires_at=after.expires_at, cost_micros=cost, cost_reported_micros=after.cost_micros)
+    return JobState.DOWNLOADING
 
 
 def _ended_costs(store: Store, run_id: int, row: Any, status: VideoStatus) -> dict[str, int | None]:

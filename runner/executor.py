@@ -1390,8 +1390,16 @@ async def ended_badly(store: Store, run_id: int | None, jid: int, to: JobState, 
     """The provider failed the job's render, or refused its create (`to`, `fields` as `Store.transition` takes
     them): the job ends so, but for a re-render of a done job (--force) whose earlier video is still whole at its
     path (it is moved aside only once the new one arrives), which is done as it was (`Store.rerender_failed`).
-    Returns its state now. The run and `gridrun cancel` (a render it finds failed) end such jobs through this."""
-    if await earlier_whole(store, jid):
+    Returns its state now. The run ends such jobs through this, `gridrun cancel` (a render it finds failed)
+    through `end_badly`."""
+    return end_badly(store, run_id, jid, to, whole=await earlier_whole(store, jid), **fields)
+
+
+def end_badly(store: Store, run_id: int | None, jid: int, to: JobState, *, whole: bool, **fields: Any) -> JobState:
+    """`ended_badly` once the earlier video was looked at (`whole`: a re-render of a done job whose earlier video
+    is whole at its path), with no await: `gridrun cancel` writes it in the transaction that settles the runs that
+    left the job in flight."""
+    if whole:
         return store.rerender_failed(jid, to, run_id=run_id, **fields)
     store.transition(jid, to, **fields)
     return to

@@ -396,6 +396,35 @@ def test_a_cancel_that_cannot_write_the_state_says_which_requests_stand_and_canc
     assert _states(m) == {key: "cancelled"}
 
 
+def test_a_cancel_whose_settling_of_the_ended_runs_cannot_be_written_records_nothing_and_cancel_again_settles_all(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The job's cancel is recorded with the figures of the run that left it in flight, in one transaction: the
+    disk full at that run's settling, neither is written (the job still in flight, its request said to stand), so
+    that no run keeps reserving a job recorded cancelled, and `gridrun cancel` again records both."""
+    from runner.cli import main
+
+    m = _left_rendering(tmp_path)
+    key = next(iter(_states(m)))
+    estimate = api.status(m).jobs[0].cost_estimate_micros
+    assert [s.reserved_micros for s in api.runs(m)] == [estimate]
+    settle_left = Store.settle_left
+
+    def disk_full(self: Store, *args: object, **kw: object) -> object:
+        self.db = FullDisk(self.db)
+        return settle_left(self, *args, **kw)
+
+    monkeypatch.setattr(Store, "settle_left", disk_full)
+    capsys.readouterr()
+    assert main(["cancel", str(m)]) == 1
+    monkeypatch.setattr(Store, "settle_left", settle_left)
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"the cancel request sent for 1 job ({key}) stands at the provider, its outcome not recorded" in err, err
+    assert _states(m) == {key: "running"} and [s.reserved_micros for s in api.runs(m)] == [estimate]
+    assert main(["cancel", str(m)]) == 0
+    assert _states(m) == {key: "cancelled"} and [s.reserved_micros for s in api.runs(m)] == [0]
+
+
 @pytest.mark.parametrize(("ended", "factor"), [("cancelled", 100), ("failed", 100), ("cancelled", 0)],
                          ids=["cancelled-in-cents", "failed-in-cents", "cancelled-free"])
 def test_cancel_records_an_ended_renders_cost_as_the_run_does_the_counted_figure_beside_the_reported_one(
