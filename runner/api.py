@@ -449,6 +449,10 @@ def status_json(snap: Snapshot) -> dict[str, Any]:
         "left_rendering": [{"key": key, "run": run, "reserved_usd": micros / 1e6,
                             "manifest_copy": snap.left_copies.get(run)}
                            for key, run, micros in snap.left_rendering],
+        # jobs of unknown outcome earlier runs sent, not settled: in manifest_reserved_usd (they may have been paid),
+        # not in reserved_usd; `gridrun retry --unknown` settles them
+        "unknown_reserved_jobs": len(snap.left_unknown),
+        "unknown_reserved_usd": sum(micros for _, _, micros in snap.left_unknown) / 1e6,
         # jobs earlier runs sent, rendered and paid (in manifest_spent_usd) but not downloaded, that this run does not
         # have: the manifest put back as `manifest_copy` downloads them
         "left_rendered": [{"key": key, "run": run, "cost_usd": micros / 1e6, "manifest_copy": snap.left_copies.get(run)}

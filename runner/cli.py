@@ -708,6 +708,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     if (snap.manifest_spent_micros, snap.manifest_reserved_micros) != (snap.spent_micros, snap.reserved_micros):
         out.print(f"  all runs of {escape(r.manifest_name)}: spent {usd_text(snap.manifest_spent_micros)}, "
                   f"reserved {usd_text(snap.manifest_reserved_micros)}")
+    if snap.left_unknown:
+        out.print(f"  {_left_unknown_note(snap)}", markup=False, highlight=False)
     if snap.left_rendering:
         out.print(f"  {_left_rendering_note(snap)}", markup=False, highlight=False)
     if snap.left_rendered:
@@ -786,6 +788,28 @@ def _left_rendering_note(snap: Snapshot) -> str:
             f"{_put_back(snap, left, 'collect')}")
 
 
+def _left_unknown_note(snap: Snapshot) -> str:
+    """What holds the part of the manifest's reserve that jobs of unknown outcome earlier runs sent hold, which the
+    run's own reserve does not count (they may have been paid, by the run that sent them): `gridrun retry
+    --unknown` settles them, those the manifest no longer has once it is put back as the run that sent them had it."""
+    left = snap.left_unknown
+    it = "it" if len(left) == 1 else "them"
+    runs = ", ".join(map(str, sorted({run for _, run, _ in left})))
+    has = {j.key for j in snap.jobs}
+    dropped = [row for row in left if row[0] not in has]
+    retry = "`gridrun retry --unknown` on it"
+    if not dropped:
+        how = f"`gridrun retry --unknown` settles {it}"
+    elif len(dropped) == len(left):
+        how = f"the manifest no longer has {it}: {_put_back(snap, dropped, 'settle', command=retry)}"
+    else:
+        how = (f"`gridrun retry --unknown` settles the {_jobs(len(left) - len(dropped))} the manifest has; for the "
+               f"{_jobs(len(dropped))} it no longer has, {_put_back(snap, dropped, 'settle', command=retry)}")
+    return (f"{usd_text(sum(m for _, _, m in left))} of it reserved by {_jobs(len(left))} of unknown outcome run "
+            f"{runs} sent ({_left_keys(left)}), which may have been paid: run {snap.run.id}'s reserve does not count "
+            f"{it}; {how}, each looked up by its key (free), else sent again (may pay twice)")
+
+
 def _left_rendered_note(snap: Snapshot) -> str:
     """Jobs earlier runs sent that the provider rendered and that are paid for, not downloaded (`cancel` found them
     finished, or a run stopped fetching them), which the run does not have: only the manifest put back as the run
@@ -807,14 +831,14 @@ def _left_keys(left: Sequence[tuple[str, int, int]]) -> str:
     return ", ".join(key for key, _, _ in left[:3]) + (f" and {len(left) - 3:,} more" if len(left) > 3 else "")
 
 
-def _put_back(snap: Snapshot, left: Sequence[tuple[str, int, int]], verb: str) -> str:
+def _put_back(snap: Snapshot, left: Sequence[tuple[str, int, int]], verb: str, *, command: str = "it") -> str:
     """How to `verb` the jobs of `left`: put the manifest back as the run (each run) that sent them had it, and run
-    it, as `cancel` says of those it found finished."""
+    it (`command`: what to run), as `cancel` says of those it found finished."""
     runs = sorted({run for _, run, _ in left})
     copies = ", ".join(relpath(Path(snap.left_copies[r]), Path.cwd()) if r in snap.left_copies else f"run {r}'s"
                        for r in runs)
     them = "it" if len(left) == 1 else "them"
-    return f"put the manifest back as the run that sent {them} had it ({copies}) and run it to {verb} {them}"
+    return f"put the manifest back as the run that sent {them} had it ({copies}) and run {command} to {verb} {them}"
 
 
 def _runs(args: argparse.Namespace) -> int:

@@ -210,7 +210,11 @@ class Snapshot:
     # (key, the run that sent it, what it counted) of jobs earlier runs of the manifest sent, rendered and paid but not
     # downloaded, that this run does not have: the manifest put back as that run had it downloads them
     left_rendered: tuple[tuple[str, int, int], ...] = ()
-    left_copies: Mapping[int, str] = field(default_factory=dict)  # run id -> its manifest copy, for the two above
+    # (key, the run that sent it, its estimate) of jobs of unknown outcome earlier runs of the manifest sent, not
+    # settled: the manifest's reserve counts them (they may have been paid), this run's does not; `gridrun retry
+    # --unknown` settles them
+    left_unknown: tuple[tuple[str, int, int], ...] = ()
+    left_copies: Mapping[int, str] = field(default_factory=dict)  # run id -> its manifest copy, for the three above
 
     def over_budget_note(self) -> str | None:
         """What the run's end, `status` and the report say of a run that spent more than its budget; None when

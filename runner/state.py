@@ -1677,7 +1677,9 @@ class Store:
             failed = () if as_left else self._rerenders_failed(run)
             left = () if as_left else self._left_rendering(run)
             rendered = () if as_left else self._left_rendered(run)
-            copies = {rid: self._manifest_copy_path(rid) for rid in sorted({r for _, r, _ in (*left, *rendered)})}
+            unknown = () if as_left else self._left_unknown(run)
+            copies = {rid: self._manifest_copy_path(rid)
+                      for rid in sorted({r for _, r, _ in (*left, *rendered, *unknown)})}
         finally:
             self.db.execute("COMMIT")
         counts: dict[str, int] = {s.value: 0 for s in JobState}
@@ -1686,7 +1688,7 @@ class Store:
         return Snapshot(run=run, jobs=jobs, counts=counts, spent_micros=spent, reserved_micros=reserved,
                         manifest_spent_micros=all_spent, manifest_reserved_micros=all_reserved,
                         stopping=stopping, ended=ended, rerenders_cancelled=kept, rerenders_failed=failed,
-                        left_rendering=left, left_rendered=rendered, left_copies=copies)
+                        left_rendering=left, left_rendered=rendered, left_unknown=unknown, left_copies=copies)
 
     def _left_rendering(self, run: RunRecord) -> tuple[tuple[str, int, int], ...]:
         """The jobs sent by runs of the run's manifest, rendering still (submitted, running), that the run does not
@@ -1712,6 +1714,18 @@ class Store:
             " AND NOT EXISTS (SELECT 1 FROM run_jobs rj WHERE rj.run_id=? AND rj.job_id = j.id)"
             " ORDER BY a.run_id, j.id",
             (S.DOWNLOADING.value, run.manifest_name, run.id),
+        ))
+
+    def _left_unknown(self, run: RunRecord) -> tuple[tuple[str, int, int], ...]:
+        """The attempts of unknown outcome that earlier runs of the run's manifest sent and that are not settled:
+        (key, the run that sent it, its estimate). The manifest's reserve counts them (they may have been paid),
+        the run's own does not (`money`: they stay the money of the run that sent them); `gridrun retry --unknown`
+        settles them."""
+        return tuple((str(r[0]), int(r[1]), int(r[2])) for r in self.db.execute(
+            "SELECT j.key, a.run_id, a.estimate_micros FROM attempts a JOIN jobs j ON j.id = a.job_id"
+            " WHERE a.state = ? AND a.billed_micros IS NULL AND a.run_id < ?"
+            " AND a.run_id IN (SELECT id FROM runs WHERE manifest_name=?) ORDER BY a.run_id, j.id",
+            (S.UNKNOWN.value, run.id, run.manifest_name),
         ))
 
     def _manifest_copy_path(self, run_id: int) -> str:

@@ -1751,6 +1751,45 @@ def test_a_plain_run_finds_an_unknown_job_by_its_key_once_the_log_answers(
     check_outputs(m)
 
 
+def test_status_says_what_of_the_reserve_an_earlier_runs_jobs_of_unknown_outcome_hold_and_what_settles_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run 1 leaves a job of unknown outcome that run 2 cannot look up either: the manifest's reserve counts it, run
+    2's does not. `status` says which part of the manifest's reserve it holds, and that `retry --unknown` settles it
+    (`--json`: `unknown_reserved_jobs`, `unknown_reserved_usd`); once settled, neither says it any more."""
+    from runner.cli import main
+
+    monkeypatch.setenv("COLUMNS", "400")
+    m, prov = _left_unknown_with_its_log_down(tmp_path)
+    still, _ = run(m, prov, poll_interval=0.1)
+    assert still.stats.counts["unknown"] == 1
+    estimate = api.plan(m).jobs[0].cost_micros
+    snap = api.status(m)
+    assert (snap.run.id, snap.reserved_micros, snap.manifest_reserved_micros) == (2, 0, estimate)
+    assert (api.status_json(snap)["unknown_reserved_jobs"], api.status_json(snap)["unknown_reserved_usd"]) == \
+           (1, estimate / 1e6)
+    capsys.readouterr()
+    assert main(["status", str(m)]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    money = f"${estimate / 1e6:,.2f}"
+    assert (f"reserved {money} {money} of it reserved by 1 job of unknown outcome run 1 "
+            "sent (style=anime,seed=1), which may have been paid: run 2's reserve does not count it; `gridrun retry "
+            "--unknown` settles it, each looked up by its key (free), else sent again (may pay twice)") in said, said
+    monkeypatch.chdir(tmp_path)
+    write_manifest(tmp_path, n_seeds=1, styles=("clay",), sim={"render_time": 0.1, "jitter": 0.0})
+    prov.app.state.sim.configure({"script": []})
+    assert run(m, prov)[0].exit_code == 0
+    assert main(["status", str(m)]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert ("run 3's reserve does not count it; the manifest no longer has it: put the manifest back as the run that "
+            "sent it had it (outputs/t/.runs/run-1.yaml) and run `gridrun retry --unknown` on it to settle it") in said
+    shutil.copy(tmp_path / "outputs/t/.runs/run-1.yaml", m)
+    again, _ = run(m, prov, retry_unknown=True, poll_interval=0.1)
+    assert again.exit_code == 0 and api.status(m).manifest_reserved_micros == 0
+    assert api.status_json(api.status(m))["unknown_reserved_jobs"] == 0
+    assert main(["status", str(m)]) == 0 and "of unknown outcome" not in capsys.readouterr().out
+
+
 def test_a_plain_run_sends_an_unknown_job_the_providers_log_shows_never_arrived(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
