@@ -28,7 +28,7 @@ from .errors import NotRecordedError, ProviderError, UsageError
 from .executor import Executor, RunResult, counted, earlier_whole, end_badly
 from .localpaths import UNUSABLE, shown, why_unusable
 from .options import RunOptions, check_option
-from .outputs import verified
+from .outputs import kept_aside, verified
 from .manifest import Manifest
 from .plan import Diff, Plan, Stored
 from .providers import get_provider
@@ -152,8 +152,8 @@ def _stored(store: Store, p: Plan) -> tuple[dict[str, Stored], dict[str, str]]:
 
 def diff(p: Plan, *, force: bool = False) -> Diff | None:
     """The plan against the state store (None when nothing has run yet), with the jobs the last run left in
-    flight that the plan no longer has, over which a run refuses to start, and warnings of what the state holds
-    (another manifest file of the same name)."""
+    flight that the plan no longer has, over which a run refuses to start, warnings of what the state holds
+    (another manifest file of the same name), and the files in the way that a run keeps aside (`Diff.aside`)."""
     db = p.state_dir / "state.db"
     if not db.exists():
         return None
@@ -164,7 +164,11 @@ def diff(p: Plan, *, force: bool = False) -> Diff | None:
     with store:
         stored, previous = _stored(store, p)
         left, warnings = left_behind(p, store), tuple(name_shared(p, store))
-    return replace(plan_mod.diff(p, stored, previous, force=force), left_behind=left, warnings=warnings)
+        d = plan_mod.diff(p, stored, previous, force=force)
+        # a done job's recorded take stays, its poster with it, but for a --force run, which re-renders it
+        aside = kept_aside(p.sidecared, p.posters, skip_videos={*d.verified, *d.altered},
+                           skip_posters=() if force else d.verified, renders=store.renders)
+    return replace(d, left_behind=left, warnings=warnings, aside=aside)
 
 
 def _provider(p: Plan) -> Any:

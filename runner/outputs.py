@@ -9,7 +9,7 @@ import json
 import os
 import threading
 import zlib
-from collections.abc import Callable, Container
+from collections.abc import Callable, Container, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -231,6 +231,37 @@ def _kept_in(folder: Path, image: Path, sha256: str) -> bool:
         if os.path.abspath(copy) != here and verified(Path(copy), sha256):
             return True
     return False
+
+
+class Aside(NamedTuple):
+    """What a run would keep under .runs/superseded/ of the files at its jobs' paths, as `gridrun plan` tells it
+    beforehand (`kept_aside`)."""
+
+    unrecorded: tuple[str, ...]  # videos whose sidecar of gridrun's names a render the state has no record of
+    images: tuple[str, ...]      # images with no poster mark where a job's poster goes
+
+
+NOTHING_ASIDE = Aside((), ())
+
+
+def kept_aside(videos: Iterable[str], posters: Iterable[str], *, skip_videos: Container[str],
+               skip_posters: Container[str], renders: Callable[[str], Container[str]]) -> Aside:
+    """Of the files plan found in the way (`videos`: video paths where a file sits with a sidecar beside it;
+    `posters`: video paths whose poster's place a file holds), those a run keeps aside as `keep_file` does: a
+    video whose sidecar of gridrun's names a render that `renders` (job hash -> the provider ids the state recorded
+    for it) does not have (event unrecorded-kept), and an image with no poster mark (`foreign_poster`, event
+    foreign-kept). `skip_videos`, `skip_posters`: the paths of the videos a run leaves where they are (a done job's
+    recorded take), or that are told of already. Reads those sidecars and images' first bytes: no video is hashed
+    (a video of the state's edited in place with its sidecar beside it is not told)."""
+    unrecorded = []
+    for video in videos:
+        if video in skip_videos:
+            continue
+        doc = gridrun_sidecar(Path(video))
+        if doc is not None and doc["provider_id"] not in renders(doc["hash"]):
+            unrecorded.append(video)
+    images = tuple(str(poster_path(v)) for v in posters if v not in skip_posters and foreign_poster(Path(v)))
+    return Aside(tuple(unrecorded), images)
 
 
 def sidecar_matches(video: Path, job_hash: str, provider_id: str) -> str | None:

@@ -13,7 +13,7 @@ import stat
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .errors import CapabilityError, ManifestError, ManifestErrors, MatrixError
 from .jobs import Job, format_value, job_hash, job_key
@@ -21,7 +21,7 @@ from .localpaths import UNUSABLE, not_recordable, shown, why_unusable
 from .manifest import Manifest
 from .matrix import Combination, Expansion, Prepared, prepare
 from .providers.capabilities import ProviderCaps
-from .outputs import files_beside, gridrun_sidecar, tmp_stem
+from .outputs import NOTHING_ASIDE, Aside, files_beside, gridrun_sidecar, kept_aside, tmp_stem
 from .sweeps import NAME_MAX, Collector, JobMaker, Sweep, compile_sweep, sweeps_of
 
 if TYPE_CHECKING:
@@ -53,6 +53,8 @@ class Plan:
     budget_micros: int | None
     max_jobs: int
     occupied: tuple[str, ...] = ()          # video paths where a file with no sidecar beside it sits (`overwrites`)
+    sidecared: tuple[str, ...] = ()         # video paths where a file with a sidecar beside it sits (`overwrites`)
+    posters: tuple[str, ...] = ()           # video paths whose poster's place (`.jpg`) a file holds (`overwrites`)
 
     @property
     def total_usd(self) -> float:
@@ -167,20 +169,30 @@ PATH_MAX = 4096
 """The longest path, in bytes with its terminating NUL, that Linux opens."""
 
 
-def _check_paths(manifest: Manifest, jobs: Sequence[Job], out_dir: Path) -> list[str]:
+class _Found(NamedTuple):
+    """The files `_check_paths` found in the way of the jobs' (`overwrites` tells which a run keeps aside): video
+    paths where a file sits, with no sidecar beside it (`occupied`) or with one (`sidecared`), and video paths whose
+    poster's place holds a file (`posters`)."""
+
+    occupied: list[str]
+    sidecared: list[str]
+    posters: list[str]
+
+
+def _check_paths(manifest: Manifest, jobs: Sequence[Job], out_dir: Path) -> _Found:
     """Every job's video can be written where the plan puts it: its path (with `.part`) not too long, and no
     file (a video of an earlier manifest, say) where one of its folders must be. Otherwise the job would be
     paid for and its video never saved. No job's files go in the state folder or over the manifest, nor its
-    sidecar over a JSON file that is not one. Returns the video paths where a file with no sidecar beside
-    it sits (`overwrites` tells which of them gridrun did not write)."""
+    sidecar over a JSON file that is not one. Returns the files found where a job's video or poster goes: none
+    looked for in a folder that is not there (a new manifest's), which costs no look per job."""
     field = ("output",) if "output" in manifest.data else ()
     checked: set[str] = {str(out_dir)}
     state = str(state_dir_of(manifest).resolve())
     near = out_dir == Path(state) or Path(state).is_relative_to(out_dir) or out_dir.is_relative_to(state)
     mine = str(Path(manifest.path).resolve())
     guard = near or mine.startswith(str(out_dir) + os.sep)
-    occupied: list[str] = []
-    folders: dict[str, frozenset[str] | None] = {}
+    found = _Found([], [], [])
+    folders: dict[str, tuple[frozenset[str], frozenset[str]] | None] = {}
     for job in jobs:
         video = job.output_str
         beside = files_beside(video)
@@ -192,10 +204,10 @@ def _check_paths(manifest: Manifest, jobs: Sequence[Job], out_dir: Path) -> list
                                             + (" or outputs_dir" if "outputs_dir" in manifest.data else ""))
         where = os.path.dirname(video)
         if where not in folders:
-            folders[where] = _subfolders(where)
-        subfolders = folders[where]
-        if subfolders is not None:  # else the folder is not there yet (a new manifest's): nothing in it to find
-            _check_beside(manifest, field, job, beside, subfolders, occupied)
+            folders[where] = _listing(where)
+        listing = folders[where]
+        if listing is not None:  # else the folder is not there yet (a new manifest's): nothing in it to find
+            _check_beside(manifest, field, job, beside, listing, found)
         # A path this short leaves room for all the download writes (a character is at most 4 bytes).
         if len(video) * 4 + _WRITTEN_SLACK >= PATH_MAX:
             longest = max(len(os.fsencode(path)) for path in _written(beside))
@@ -211,16 +223,20 @@ def _check_paths(manifest: Manifest, jobs: Sequence[Job], out_dir: Path) -> list
                                             f"but {folder} is a file (or a broken link), not a folder; move it, or "
                                             "change output")
             folder = os.path.dirname(folder)
-    return occupied
+    return found
 
 
 def _check_beside(manifest: Manifest, field: tuple[str, ...], job: Job, beside: tuple[str, str, str],
-                  subfolders: frozenset[str], occupied: list[str]) -> None:
+                  listing: tuple[frozenset[str], frozenset[str]], found: _Found) -> None:
     """What a job's video and the files beside it (`files_beside`) would replace in its folder, which is there
-    (`subfolders`: the folders in it): a folder, or a JSON file gridrun did not write at the sidecar's name. A
-    file with no sidecar beside it at the video's path is added to `occupied`."""
+    (`listing`: the names of the folders in it, and of the other entries): a folder, or a JSON file gridrun did not
+    write at the sidecar's name. A file at the video's path is added to `found` (with no sidecar beside it, or
+    with one), and so is the video's path when a file holds its poster's place (known from the listing)."""
     video = job.output_str
-    sidecar = beside[1]
+    sidecar, poster = beside[1], beside[2]
+    subfolders, others = listing
+    if os.path.basename(poster) in others:
+        found.posters.append(video)
     try:
         is_dir = stat.S_ISDIR(os.stat(video).st_mode)
     except OSError:  # nothing there (or nothing to see): the usual case
@@ -231,8 +247,7 @@ def _check_beside(manifest: Manifest, field: tuple[str, ...], job: Job, beside: 
         if is_dir:
             raise manifest.error(field, f"job {job.key!r} would write {video}, which is a folder; move it, "
                                         "or change output")
-        if not os.path.exists(sidecar):
-            occupied.append(video)
+        (found.sidecared if os.path.exists(sidecar) else found.occupied).append(video)
     folder_at = _folder_beside(beside, subfolders)
     if folder_at is not None:
         raise manifest.error(field, f"job {job.key!r} would write {folder_at}, which is a folder; move it, "
@@ -246,7 +261,9 @@ def overwrites(plan: Plan, diff: Diff | None) -> list[str]:
     the run writes again); and, their sidecar beside them, a done job's video edited or replaced in place.
     `diff` (None: no state yet) already hashed those videos. A file with a sidecar beside it that is no done
     job's recorded take at that path (another manifest's, another state's) is not hashed to plan, which would
-    read every video again, and not warned of."""
+    read every video again: it is warned of when its sidecar names a render the state has no record of (event
+    unrecorded-kept), as is an image with no poster mark where a job's poster goes (event foreign-kept), each
+    kind once (`Diff.aside`; with no state, every sidecar of gridrun's names one)."""
     own = diff.verified if diff is not None else frozenset()
     foreign = [path for path in plan.occupied if path not in own]
     occupied = frozenset(plan.occupied)
@@ -261,7 +278,29 @@ def overwrites(plan: Plan, diff: Diff | None) -> list[str]:
     if altered:
         warnings.append(m.warning(field, f"a job would write over {altered[0]}{_more(altered)}, which no longer "
                                          f"holds the video its sidecar records (edited or replaced in place): {then}"))
+    aside = _aside(plan, diff)
+    if aside.unrecorded:
+        first, more = aside.unrecorded[0], _more(aside.unrecorded)
+        warnings.append(m.warning(field, f"a job would write over {first}{more}, a video of gridrun's that this state "
+                                         "did not render (another state's run wrote it: another state_dir, a copied "
+                                         f"project, a state begun again): {then}"))
+    if aside.images:
+        first, more = aside.images[0], _more(aside.images)
+        warnings.append(m.warning(field, f"a job's poster would replace {first}{more}, an image with no poster mark "
+                                         "of gridrun's: a run keeps it under .runs/superseded/ in the output folder "
+                                         "before the job's video and its poster take its place"))
     return warnings
+
+
+def _aside(plan: Plan, diff: Diff | None) -> Aside:
+    """What of the files in the way a run keeps aside that `overwrites` tells apart: `diff.aside`, looked at against
+    the state; with no state, the sidecars' and images' own (no render is recorded); none when `diff` was not made
+    though there is a state (`validate`, which does not read it)."""
+    if diff is not None:
+        return diff.aside
+    if (plan.state_dir / "state.db").exists():
+        return NOTHING_ASIDE
+    return kept_aside(plan.sidecared, plan.posters, skip_videos=(), skip_posters=(), renders=lambda _: ())
 
 
 def _more(paths: Sequence[str]) -> str:
@@ -278,16 +317,17 @@ def _folder_beside(beside: tuple[str, str, str], subfolders: frozenset[str]) -> 
     return next((path for path in beside if os.path.basename(path) in subfolders and os.path.isdir(path)), None)
 
 
-def _subfolders(folder: str) -> frozenset[str] | None:
-    """The names of the folders (or links to folders) in `folder`; none when it cannot be listed, and None when
-    it is not there (nor, then, is anything in it)."""
+def _listing(folder: str) -> tuple[frozenset[str], frozenset[str]] | None:
+    """The names of the folders (or links to folders) in `folder`, and of its other entries (one listing, no
+    look at each); none when it cannot be listed, and None when it is not there (nor, then, is anything in it)."""
     try:
         with os.scandir(folder) as entries:
-            return frozenset(e.name for e in entries if e.is_dir())
+            names = [(e.name, e.is_dir()) for e in entries]
     except (FileNotFoundError, NotADirectoryError):
         return None
     except OSError:
-        return frozenset()
+        return frozenset(), frozenset()
+    return frozenset(n for n, is_dir in names if is_dir), frozenset(n for n, is_dir in names if not is_dir)
 
 
 _TMP = ".{}.4194304.18446744073709551615.tmp"
@@ -401,7 +441,7 @@ def _build(
             ctx_job.sweep(sw, expansion, *compiled)
     errors.raise_if_any()
     jobs = ctx_job.jobs
-    occupied = _check_paths(manifest, jobs, out_dir)
+    found = _check_paths(manifest, jobs, out_dir)
     first_of: dict[str, Job] = {}
     same = [(first_of[j.hash], j) for j in jobs if first_of.setdefault(j.hash, j) is not j]
     if same:
@@ -449,7 +489,9 @@ def _build(
         state_dir=state_dir_of(manifest),
         budget_micros=budget_micros(budget),
         max_jobs=cap,
-        occupied=tuple(occupied),
+        occupied=tuple(found.occupied),
+        sidecared=tuple(found.sidecared),
+        posters=tuple(found.posters),
     )
 
 
@@ -491,6 +533,8 @@ class Diff:
                                             # holding another file
     renamed: tuple[tuple[str, str], ...] = ()  # (key, key now) of the previous run's jobs (hashes) this plan has
                                                # under another key (matrix keys reordered): the same jobs
+    aside: Aside = NOTHING_ASIDE               # files in the way a run keeps aside, as the state tells them
+                                               # (`outputs.kept_aside`, made by `api.diff`)
 
     def to_send(self, jobs: Sequence[Job]) -> list[Job]:
         """The jobs among `jobs` that a run sends, and pays for."""

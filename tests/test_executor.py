@@ -496,17 +496,19 @@ def _run_with_posters(m: Path, provider: Any = None, **opts: Any) -> tuple[Any, 
 
 
 def test_an_image_of_the_users_where_a_new_jobs_poster_goes_is_kept_before_the_poster_replaces_it(
-    tmp_path: Path,
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A .jpg of the user's named like a video of the grid, with no video beside it, is not a poster gridrun
-    wrote: the run keeps it, byte for byte, under .runs/superseded/ (event foreign-kept) before its poster
-    takes its place, and the next run, finding gridrun's poster there, keeps nothing."""
+    wrote: `plan` says the run keeps it, which keeps it, byte for byte, under .runs/superseded/ (event foreign-kept)
+    before its poster takes its place, and the next run, finding gridrun's poster there, keeps nothing."""
     from runner.outputs import gridrun_poster
     from runner.state import Store
 
     m = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
     image = tmp_path / "outputs" / "t" / "anime" / "seed-1.jpg"
     mine = _jpeg(image)
+    said, warned = _plan_says(m, capsys)
+    assert f"a job's poster would replace {image}, an image with no poster mark" in said and len(warned) == 1, said
     r1, prov = _run_with_posters(m)
     assert r1.exit_code == 0
     job = api.status(m).jobs[0]
@@ -755,6 +757,54 @@ def test_a_video_of_a_state_deleted_and_begun_again_is_kept_before_the_new_state
     with Store(tmp_path / ".gridrun" / "state.db", readonly=True) as store:
         kinds = [r[0] for r in store.db.execute("SELECT kind FROM events WHERE kind LIKE '%-kept'")]
     assert kinds == ["unrecorded-kept"]
+
+
+def _plan_says(m: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[str, list[str]]:
+    """What `gridrun plan` warns of (standard error, one line), and the warnings of `gridrun plan --json`."""
+    from runner.cli import main
+
+    capsys.readouterr()
+    assert main(["plan", str(m), *args]) == 0
+    said = " ".join(capsys.readouterr().err.split())
+    assert main(["plan", str(m), "--json", *args]) == 0
+    return said, json.loads(capsys.readouterr().out)["warnings"]
+
+
+def test_plan_warns_beforehand_of_the_files_a_run_keeps_aside_as_unrecorded_or_foreign(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`gridrun plan` (and `--json`'s warnings) tells, once per kind, what the run then keeps under .runs/superseded/
+    (events unrecorded-kept, foreign-kept): a video of gridrun's whose render the state has no record of (the state
+    removed; a new state that rendered other jobs) and an image with no poster mark where a job's poster goes. Not
+    an image beside a cached video, which a run leaves (but --force re-renders it), nor a take of the state's."""
+    monkeypatch.chdir(tmp_path)
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
+    r1, prov = run(m)
+    video = r1.outputs_dir / "anime" / "seed-1.mp4"
+    image = video.with_suffix(".jpg")
+    _jpeg(image)
+    said, warned = _plan_says(m, capsys)
+    assert "poster" not in said and warned == [], (said, warned)  # cached: the run leaves it and its image
+    said, warned = _plan_says(m, capsys, "--force")
+    poster = (f"output: a job's poster would replace {image}, an image with no poster mark of gridrun's: a run keeps "
+              "it under .runs/superseded/ in the output folder before the job's video and its poster take its place")
+    assert poster in said and len(warned) == 1 and poster in " ".join(warned[0].split()), (said, warned)
+    image.unlink()
+    shutil.rmtree(tmp_path / ".gridrun")
+    unrecorded = (f"output: a job would write over {video}, a video of gridrun's that this state did not render "
+                  "(another state's run wrote it: another state_dir, a copied project, a state begun again): a run "
+                  "keeps it under .runs/superseded/ in the output folder before the job's video takes its place")
+    for styles in (("anime",), ("clay",), ("anime",)):  # no state; then a state of another job's render
+        write_manifest(tmp_path, n_seeds=1, styles=styles)
+        if styles == ("clay",):
+            assert run(m, prov)[0].exit_code == 0
+            continue
+        said, warned = _plan_says(m, capsys)
+        assert unrecorded in said and len(warned) == 1 and unrecorded in " ".join(warned[0].split()), (said, warned)
+    r2, _ = run(m)  # a provider with no memory of the first state's create (which would give its render back)
+    assert r2.unrecorded_kept and r2.foreign_kept == ()
+    said, warned = _plan_says(m, capsys)
+    assert "would" not in said and warned == [], (said, warned)
 
 
 def test_a_runs_own_take_found_again_after_a_kill_is_not_kept(tmp_path: Path) -> None:
