@@ -172,7 +172,7 @@ def prepare(
         run_id = store.start_run(
             manifest_name=m.name, manifest_path=str(m.path), manifest_copy=manifest_text,
             outputs_dir=str(plan.outputs_dir), provider=plan.provider, model=plan.model,
-            axes=plan.axes, budget_micros=budget_micros, argv=argv,
+            axes=plan.axes, budget_micros=budget_micros, argv=argv, jobs=[j.record() for j in plan.jobs],
         )
         return _sort(plan, store, opts, run_id, manifest_text, actions)
     except BaseException as exc:
@@ -185,8 +185,8 @@ def prepare(
 
 
 def _sort(plan: Plan, store: Store, opts: RunOptions, run_id: int, manifest_text: str, actions: dict[str, str]) -> Sorted:
-    """The part of `prepare` after the run is recorded: add its jobs, and sort them by `actions`."""
-    ids = store.add_jobs(run_id, [j.record() for j in plan.jobs])
+    """The part of `prepare` after the run and its jobs are recorded: sort them by `actions`."""
+    ids = store.job_ids
     out = Sorted(run_id=run_id, ids=ids, jobs_by_id={}, states={})
     try:
         _write_manifest_copy(plan, run_id, manifest_text)

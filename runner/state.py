@@ -565,6 +565,7 @@ class Store:
         self.clock = clock
         self._lock_fds: list[int] = []  # the runner lock's descriptors, while held
         self.run_id: int | None = None  # the run this process records, once `start_run` made it
+        self.job_ids: dict[str, int] = {}  # hash -> job id of the jobs `start_run` recorded with it
         # Told (the seconds waited so far, False) each time a write has waited BUSY_TIMEOUT for another process's
         # write transaction, and (the seconds waited, True) once that write got through; set, a write waits
         # again, up to BUSY_PATIENCE in all (a run's: `Executor`).
@@ -936,8 +937,11 @@ class Store:
         axes: Sequence[str],
         budget_micros: int | None,
         argv: Sequence[str] = (),
+        jobs: Sequence[Mapping[str, Any]] = (),
     ) -> int:
-        """Record a new run; runs left `running` by a dead process become `crashed`.
+        """Record a new run, with its planned `jobs` (as `add_jobs` takes them, their ids then in `job_ids`) in the
+        same transaction: `status` from another process never finds the run going on without its jobs. Runs
+        left `running` by a dead process become `crashed`.
 
         `run_id` is set before the commit: a Ctrl-C whose handler runs as the commit returns (its fsync is where a
         signal most often waits) still finds the run, whose end the caller then records; a transaction rolled back
@@ -957,6 +961,7 @@ class Store:
                 )
                 run_id = int(cur.lastrowid or 0)
                 self._event(run_id, None, "run-started", {"pid": os.getpid()})
+                self.job_ids = self._add_jobs(run_id, jobs, now) if jobs else {}
                 self.run_id = run_id
         except BaseException:
             if self.run_id is not None and not self._recorded(self.run_id):
@@ -1102,41 +1107,44 @@ class Store:
         Each mapping has: hash, key, sweep, values, params, request, output_path, cost_estimate_micros,
         width, height, duration.
         """
-        now = self.clock()
         with self._tx():
-            known = {h: int(r["id"]) for h, r in self.jobs_by_hash([j["hash"] for j in jobs]).items()}
-            fresh: dict[str, Mapping[str, Any]] = {}
-            for job in jobs:
-                if job["hash"] not in known:
-                    fresh.setdefault(job["hash"], job)
-            self.db.executemany(
-                "INSERT INTO jobs (hash, key, sweep, vals, params, request, state, output_path,"
-                " cost_estimate_micros, width, height, duration, created_at, updated_at)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                [
-                    (job["hash"], job["key"], job.get("sweep"), _json(job["values"]), _json(job["params"]),
-                     _json(job.get("request", {})), S.PLANNED.value, str(job["output_path"]),
-                     int(job["cost_estimate_micros"]), job.get("width"), job.get("height"), job.get("duration"),
-                     now, now)
-                    for job in fresh.values()
-                ],
-            )
-            self.db.executemany(
-                "UPDATE jobs SET key=?, sweep=?, vals=?, updated_at=? WHERE id=?",
-                [(job["key"], job.get("sweep"), _json(job["values"]), now, known[job["hash"]])
-                 for job in jobs if job["hash"] in known],
-            )
-            # Where a job not yet done will save its video: the output template may have changed (a done
-            # job's path moves only with its file, `set_output`).
-            self.db.executemany(
-                "UPDATE jobs SET output_path=? WHERE id=? AND state!='done'",
-                [(str(job["output_path"]), known[job["hash"]]) for job in jobs if job["hash"] in known],
-            )
-            ids = {**known, **{h: int(r["id"]) for h, r in self.jobs_by_hash(list(fresh)).items()}}
-            self.db.executemany(
-                "INSERT OR REPLACE INTO run_jobs (run_id, job_id, key, position) VALUES (?,?,?,?)",
-                [(run_id, ids[job["hash"]], job["key"], pos) for pos, job in enumerate(jobs)],
-            )
+            return self._add_jobs(run_id, jobs, self.clock())
+
+    def _add_jobs(self, run_id: int, jobs: Sequence[Mapping[str, Any]], now: float) -> dict[str, int]:
+        """`add_jobs` in the open transaction."""
+        known = {h: int(r["id"]) for h, r in self.jobs_by_hash([j["hash"] for j in jobs]).items()}
+        fresh: dict[str, Mapping[str, Any]] = {}
+        for job in jobs:
+            if job["hash"] not in known:
+                fresh.setdefault(job["hash"], job)
+        self.db.executemany(
+            "INSERT INTO jobs (hash, key, sweep, vals, params, request, state, output_path,"
+            " cost_estimate_micros, width, height, duration, created_at, updated_at)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            [
+                (job["hash"], job["key"], job.get("sweep"), _json(job["values"]), _json(job["params"]),
+                 _json(job.get("request", {})), S.PLANNED.value, str(job["output_path"]),
+                 int(job["cost_estimate_micros"]), job.get("width"), job.get("height"), job.get("duration"),
+                 now, now)
+                for job in fresh.values()
+            ],
+        )
+        self.db.executemany(
+            "UPDATE jobs SET key=?, sweep=?, vals=?, updated_at=? WHERE id=?",
+            [(job["key"], job.get("sweep"), _json(job["values"]), now, known[job["hash"]])
+             for job in jobs if job["hash"] in known],
+        )
+        # Where a job not yet done will save its video: the output template may have changed (a done
+        # job's path moves only with its file, `set_output`).
+        self.db.executemany(
+            "UPDATE jobs SET output_path=? WHERE id=? AND state!='done'",
+            [(str(job["output_path"]), known[job["hash"]]) for job in jobs if job["hash"] in known],
+        )
+        ids = {**known, **{h: int(r["id"]) for h, r in self.jobs_by_hash(list(fresh)).items()}}
+        self.db.executemany(
+            "INSERT OR REPLACE INTO run_jobs (run_id, job_id, key, position) VALUES (?,?,?,?)",
+            [(run_id, ids[job["hash"]], job["key"], pos) for pos, job in enumerate(jobs)],
+        )
         return ids
 
     def set_output(self, job_id: int, path: str | Path) -> None:

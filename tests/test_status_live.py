@@ -113,6 +113,29 @@ def test_status_reads_a_live_run_from_another_process(tmp_path: Path) -> None:
     assert "jobs/min" in plain.stdout and "taken" in plain.stdout, plain.stdout
 
 
+def test_a_run_is_recorded_with_its_jobs_so_status_never_reads_it_without_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The moment a run's record commits, `status` from another process may read it: its jobs are there
+    already (one transaction), never a run going on with 0 jobs."""
+    from runner.state import Store
+
+    manifest = write_manifest(tmp_path, n_seeds=3, styles=("anime", "clay"), sim={"render_time": 0.1, "jitter": 0.0})
+    seen: list[tuple[str, int]] = []
+    start_run = Store.start_run
+
+    def reading_at_once(self: Store, **kwargs: Any) -> int:
+        run_id = start_run(self, **kwargs)
+        snap = api.status(manifest)  # a reader of its own, as another process's `status` is
+        seen.append((snap.run.status, len(snap.jobs)))
+        return run_id
+
+    monkeypatch.setattr(Store, "start_run", reading_at_once)
+    result = api.run(manifest, report=False)
+    assert result.exit_code == 0
+    assert seen == [("running", 6)], seen
+
+
 @pytest.mark.timeout(150)
 def test_status_watch_follows_a_live_run_to_its_end(tmp_path: Path) -> None:
     """`status --watch --json`, started before the run: waits for it to record itself, then one progress
