@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import sys as _sys
+import threading as _threading
 import types as _types
 from typing import Any as _Any
 
@@ -17,16 +18,22 @@ __version__ = "0.1.0"
 __all__ = ["load", "plan", "run", "status", "runs", "report", "export", "cancel", "RunOptions"]
 
 
+# Held while `_load_httpx` blocks httpx's command line: threads using the API for the first time at once would
+# each block and unblock it, and the second to unblock found it gone (a KeyError in the host's thread).
+_httpx_lock = _threading.Lock()
+
+
 def _load_httpx() -> None:
     """Import httpx without its own command line (click, pygments, rich), a sixth of gridrun's start-up, which
-    gridrun never calls: blocked for that one import, importable again right after."""
-    if "httpx" in _sys.modules:
-        return
-    _sys.modules["httpx._main"] = None  # type: ignore[assignment]
-    try:
-        import httpx  # noqa: F401
-    finally:
-        del _sys.modules["httpx._main"]
+    gridrun never calls: blocked for that one import, importable again right after; one thread at a time."""
+    with _httpx_lock:
+        if "httpx" in _sys.modules:
+            return
+        _sys.modules["httpx._main"] = None  # type: ignore[assignment]
+        try:
+            import httpx  # noqa: F401
+        finally:
+            del _sys.modules["httpx._main"]
 
 
 def __getattr__(name: str) -> _Any:

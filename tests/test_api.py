@@ -121,3 +121,33 @@ def test_the_readmes_python_example_runs_as_it_says(tmp_path: Path) -> None:
         assert done.stdout.splitlines() == ["12 jobs, $4.20", f"done 0 {outputs / 'report.html'}", f"12 {spent}",
                                             str(outputs / "results.csv")], done.stdout
     assert (outputs / "report.html").is_file() and (outputs / "results.csv").is_file()
+
+
+def test_the_api_loads_at_once_in_several_threads() -> None:
+    """Threads using the API for the first time at once each load it: httpx's command line is blocked for its
+    import and unblocked after by one of them only, none fails (a fresh interpreter: nothing loaded yet). A
+    finder holds the first import of httpx a moment, so that every thread is inside the loading meanwhile."""
+    code = (
+        "import sys, threading, time\n"
+        "class Slow:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'httpx':\n"
+        "            time.sleep(0.3)\n"
+        "        return None\n"
+        "sys.meta_path.insert(0, Slow())\n"
+        "import runner\n"
+        "ready, failed = threading.Barrier(4), []\n"
+        "def first_use():\n"
+        "    ready.wait()\n"
+        "    try:\n"
+        "        runner.load\n"
+        "    except BaseException as exc:\n"
+        "        failed.append(repr(exc))\n"
+        "threads = [threading.Thread(target=first_use) for _ in range(4)]\n"
+        "[t.start() for t in threads]; [t.join() for t in threads]\n"
+        "assert not failed, failed\n"
+        "assert 'httpx._main' not in sys.modules and 'httpx' in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
