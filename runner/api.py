@@ -541,7 +541,13 @@ def cancel(m: Manifest | str | Path) -> CancelResult:
 
     :raises StateWriteError: the state could not be written (a full disk, another program's write transaction):
         the cancel requests sent stand at the provider, and `cancel` (or `run`) again records what they did.
+    :raises UsageError: called from a running event loop (Jupyter, `asyncio.run`), before anything is done: its
+        requests run in an event loop of their own, which cannot start there.
     """
+    if _in_event_loop():
+        raise UsageError("runner.cancel waits for the provider's answers in an event loop of its own, so it cannot be "
+                         "called from a running event loop; there, use `await asyncio.to_thread(runner.cancel, "
+                         "manifest)`")
     p = plan(m)
     prov = _provider(p)
     db = p.state_dir / "state.db"

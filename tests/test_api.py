@@ -62,6 +62,19 @@ def test_run_from_a_running_event_loop_says_how_instead_of_failing_inside(tmp_pa
     assert not (tmp_path / ".gridrun").exists()
 
 
+def test_cancel_from_a_running_event_loop_says_how_instead_of_failing_inside(tmp_path: Path) -> None:
+    """`cancel` runs its requests in an event loop of its own, which cannot start inside the notebook's."""
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1, "jitter": 0})
+    assert runner.run(m, report=False).exit_code == 0
+
+    async def notebook_cell() -> None:
+        runner.cancel(m)
+
+    with pytest.raises(UsageError, match=r"asyncio.to_thread\(runner.cancel, manifest\)"):
+        asyncio.run(notebook_cell())
+    assert runner.cancel(m).cancelled == []  # outside the loop it works, the state's lock free
+
+
 @pytest.mark.parametrize("value", [{"version": 1}, None, 3, b"m.yaml"])
 def test_load_names_what_it_wants_for_anything_but_a_path(value: object) -> None:
     with pytest.raises(TypeError, match="expected a manifest's path"):
