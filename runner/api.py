@@ -17,7 +17,7 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import anyio
 
@@ -27,7 +27,7 @@ from .balance import BalanceCheck
 from .errors import NotRecordedError, ProviderError, UsageError
 from .executor import Executor, RunResult, counted, earlier_whole, end_badly
 from .localpaths import UNUSABLE, shown, why_unusable
-from .options import RunOptions, check_option
+from .options import RunOptions, check_option, run_options
 from .outputs import kept_aside, verified
 from .manifest import Manifest
 from .plan import Diff, Plan, Stored
@@ -43,9 +43,14 @@ __all__ = ["load", "plan", "diff", "run", "status", "runs", "report", "export", 
 
 
 def load(path: str | Path) -> Manifest:
-    """Load and validate a manifest. :raises ManifestError: or ManifestErrors (several)."""
+    """Load and validate a manifest.
+
+    :raises ManifestError: or ManifestErrors (several).
+    :raises UsageError: `path` is not a path.
+    """
     if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"expected a manifest's path (or a Manifest, where a function takes one), got {type(path).__name__}")
+        raise UsageError(f"expected a manifest's path (or a Manifest, where a function takes one), "
+                         f"got {type(path).__name__}")
     return manifest_mod.load(Path(path))
 
 
@@ -208,10 +213,10 @@ def run(
     :raises UsageError: bad options, or called from a running event loop (Jupyter, `asyncio.run`), which a
         blocking call would stall: `await asyncio.to_thread(runner.run, plan)` runs it from there.
     """
-    if isinstance(options, Mapping):
-        options = RunOptions(**options)
-    elif not isinstance(options, RunOptions):
-        raise UsageError(f"options must be a RunOptions or a mapping of its fields, got {type(options).__name__}")
+    options = run_options(options)
+    if provider is not None and not (hasattr(provider, "caps") and callable(getattr(provider, "client", None))):
+        raise UsageError("provider must be a provider object, as `runner.providers.get_provider(name, ...)` makes, "
+                         f"got {type(provider).__name__}")
     if options.handle_signals and threading.current_thread() is not threading.main_thread():
         raise UsageError("handle_signals needs the main thread, where Python delivers signals; "
                          "from another thread, run without it")
@@ -340,6 +345,8 @@ def _state_dir(
     a manifest: the state folder here, whose runs' folders are then taken as recorded; the folder None too
     with a `state_dir` of the caller's)."""
     if state_dir is not None:
+        if not isinstance(state_dir, (str, os.PathLike)):
+            raise UsageError(f"state_dir must be the path of a state folder, got {type(state_dir).__name__}")
         return Path(state_dir), (None if m is None else _manifest(m).name), None
     if m is None:
         here = Path.cwd() / ".gridrun"
@@ -471,7 +478,8 @@ def report(
     to report-run-N.html beside it), or two runs side by side, in the output folder the manifest names (None:
     the state folder here, into the run's recorded folder).
 
-    :raises UsageError: `compare` names one run twice, or comes with `run_id`.
+    :raises UsageError: `compare` is not two run ids or names one run twice, or comes with `run_id`; `run_id` is
+        not a run id.
     :raises NotRecordedError: a run id that is not a run of the manifest (the message names the manifest whose
         run it is, and the manifest's runs).
     :raises StateError: the run's videos are recorded in another folder than the manifest's (a copied or
@@ -479,6 +487,12 @@ def report(
     """
     from .report import write_report
 
+    _check_run_id("run_id", run_id)
+    if compare is not None:
+        if isinstance(compare, (str, bytes)) or not isinstance(compare, Sequence) or len(compare) != 2:
+            raise UsageError(f"compare must be the ids of two runs, as (1, 2), got {compare!r}")
+        for one in compare:
+            _check_run_id("compare", one)
     if compare is not None and run_id is not None:
         raise UsageError("--compare and --run do not go together: --compare names both runs")
     if compare is not None and compare[0] == compare[1]:
@@ -497,12 +511,22 @@ def export(
 
     :raises NotRecordedError: as `report`.
     :raises StateError: as `report`.
+    :raises UsageError: an unknown format, `formats` a string rather than a list of them, or `run_id` not a run id.
     """
     from .report import write_exports
 
+    _check_run_id("run_id", run_id)
+    if isinstance(formats, str):
+        raise UsageError(f"formats must be a list of format names, as [{formats!r}], got the string {formats!r}")
     sd, name, home = _state_dir(m)
     with Store(sd / "state.db", readonly=True, outputs_dir=home) as store:
         return write_exports(store, run_id=run_id, manifest_name=name, formats=tuple(formats), home=home)
+
+
+def _check_run_id(name: str, value: Any) -> None:
+    """:raises UsageError: `value`, given as `name`, is neither None nor a run id (an integer, as `runs` lists)."""
+    if value is not None and type(value) is not int:
+        raise UsageError(f"{name}: a run's id is an integer, as `runner.runs` lists them, got {value!r}")
 
 
 # Cancel requests sent at once by `cancel`.

@@ -5,7 +5,9 @@ recorded or sent."""
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +43,26 @@ class RunOptions:
             # A flag given as a string ("no") would be true: for `force`, a paid re-run of every job.
             if f.type in ("bool", bool) and type(getattr(self, f.name)) is not bool:
                 raise UsageError(f"{f.name} must be True or False, got {getattr(self, f.name)!r}")
+
+
+def run_options(options: Any) -> RunOptions:
+    """`options` as RunOptions: itself, or made from a mapping of its fields (the Python API's `options`).
+
+    :raises UsageError: not a RunOptions nor a mapping, a key that is not a field (named with the fields), or a
+        bad value.
+    """
+    if isinstance(options, RunOptions):
+        return options
+    if not isinstance(options, Mapping):
+        raise UsageError(f"options must be a RunOptions or a mapping of its fields, got {type(options).__name__}")
+    known = [f.name for f in dataclasses.fields(RunOptions)]
+    for key in options:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), known, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise UsageError(f"options: unknown option {key!r}{hint} "
+                             f"(the options: {', '.join(known)})")
+    return RunOptions(**options)
 
 
 # The numeric knobs of a run, as the manifest's schema has them: (integer?, least value, least excluded?,

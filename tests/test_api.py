@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -77,10 +78,46 @@ def test_cancel_from_a_running_event_loop_says_how_instead_of_failing_inside(tmp
 
 @pytest.mark.parametrize("value", [{"version": 1}, None, 3, b"m.yaml"])
 def test_load_names_what_it_wants_for_anything_but_a_path(value: object) -> None:
-    with pytest.raises(TypeError, match="expected a manifest's path"):
+    with pytest.raises(UsageError, match="expected a manifest's path"):
         runner.load(value)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="expected a manifest's path"):
+    with pytest.raises(UsageError, match="expected a manifest's path"):
         runner.plan(value)  # type: ignore[arg-type]
+
+
+def test_an_unknown_key_in_the_options_mapping_is_named_with_the_options(tmp_path: Path) -> None:
+    m = write_manifest(tmp_path)
+    with pytest.raises(UsageError, match=r"unknown option 'concurency'; did you mean 'concurrency'\? "
+                                         r"\(the options: concurrency, budget_usd, .*handle_signals\)"):
+        runner.run(m, options={"concurency": 2})
+    with pytest.raises(UsageError, match=r"unknown option 2 \(the options: "):
+        runner.run(m, options={2: 2})
+    assert not (tmp_path / ".gridrun").exists()
+
+
+@pytest.mark.parametrize("provider", ["sim", 3])
+def test_a_provider_that_is_not_one_is_refused_before_anything_runs(tmp_path: Path, provider: object) -> None:
+    m = write_manifest(tmp_path)
+    kind = type(provider).__name__
+    with pytest.raises(UsageError, match=rf"provider must be a provider object, .*get_provider.*got {kind}"):
+        runner.run(m, provider=provider)
+    assert not (tmp_path / ".gridrun").exists()
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda m: runner.report(m, compare=(1,)), r"compare must be the ids of two runs, as \(1, 2\), got \(1,\)"),
+    (lambda m: runner.report(m, compare="12"), "compare must be the ids of two runs"),
+    (lambda m: runner.report(m, compare=("1", "2")), "compare: a run's id is an integer, .* got '1'"),
+    (lambda m: runner.report(m, run_id="1"), "run_id: a run's id is an integer, .* got '1'"),
+    (lambda m: runner.export(m, run_id=1.0), "run_id: a run's id is an integer, .* got 1.0"),
+    (lambda m: runner.export(m, formats="csv"), r"formats must be a list of format names, as \['csv'\]"),
+    (lambda m: runner.status(m, state_dir=3), "state_dir must be the path of a state folder, got int"),
+])
+def test_run_ids_and_formats_of_the_wrong_kind_are_named(tmp_path: Path, call: Any, message: str) -> None:
+    """Given a state with runs, so that nothing but the argument is at fault."""
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1, "jitter": 0})
+    assert runner.run(m, report=False).exit_code == 0
+    with pytest.raises(UsageError, match=message):
+        call(m)
 
 
 def test_signal_handling_from_another_thread_is_refused_before_anything_runs(tmp_path: Path) -> None:
