@@ -34,6 +34,7 @@ from .plan import Diff, Plan, Stored
 from .providers import get_provider
 from .providers import capabilities
 from .providers.base import VideoStatus
+from .providers.download import close_disk_threads
 from .resume import left_behind, name_shared, outputs_shared
 from .state import JobState, RunRecord, RunSummary, Snapshot, Store, announcing_start, as_judged, store_error
 from .stats import RunStatistics, pace, problems
@@ -187,6 +188,19 @@ def _provider(p: Plan) -> Any:
     )
 
 
+@contextlib.contextmanager
+def _closing(prov: Any) -> Iterator[None]:
+    """Work with `prov`, a provider made for that work (`_provider`; None: one the caller gave, left as it is),
+    closed after it: what it keeps open (the simulator's world file) would stay open in a host's process, held
+    in reference cycles, until a collection."""
+    try:
+        yield
+    finally:
+        close = getattr(prov, "close", None)
+        if callable(close):
+            close()
+
+
 def run(
     p: Plan | Manifest | str | Path,
     *,
@@ -242,7 +256,7 @@ def run(
         on_report, on_output = _report_hooks(p, report_every=options.report_every) if report else (None, None)
         ex = Executor(p, prov, store, options=options, on_progress=on_progress, on_report=on_report,
                       on_output=on_output, on_balance=on_balance, argv=argv)
-        with _fewer_collections():
+        with _running_here(), _closing(None if provider is not None else prov):
             return anyio.run(ex.run)
 
 
@@ -297,17 +311,33 @@ def _lock_outputs(p: Plan, store: Store) -> None:
 GC_YOUNG_THRESHOLD = 20_000
 
 
+# The runs going on in this process (threads of a host) and the collector's thresholds before the first of them.
+_runs_here = 0
+_threshold_before: tuple[int, ...] = ()
+_runs_lock = threading.Lock()
+
+
 @contextlib.contextmanager
-def _fewer_collections() -> Iterator[None]:
-    """Raise the collector's first threshold to GC_YOUNG_THRESHOLD while a run lasts, then put it back (a
-    threshold of 0, automatic collection off, stays off)."""
-    before = gc.get_threshold()
-    if before[0]:
-        gc.set_threshold(max(before[0], GC_YOUNG_THRESHOLD), *before[1:])
+def _running_here() -> Iterator[None]:
+    """While a run lasts, the collector's first threshold raised to GC_YOUNG_THRESHOLD, then put back (a
+    threshold of 0, automatic collection off, stays off). Runs of one process overlap (threads of a host): the
+    first raises it, the last puts back what was there before the first and ends the download's disk threads,
+    which nothing uses until another run."""
+    global _runs_here, _threshold_before
+    with _runs_lock:
+        if not _runs_here:
+            _threshold_before = gc.get_threshold()
+            if _threshold_before[0]:
+                gc.set_threshold(max(_threshold_before[0], GC_YOUNG_THRESHOLD), *_threshold_before[1:])
+        _runs_here += 1
     try:
         yield
     finally:
-        gc.set_threshold(*before)
+        with _runs_lock:
+            _runs_here -= 1
+            if not _runs_here:
+                gc.set_threshold(*_threshold_before)
+                close_disk_threads()
 
 
 def _report_hooks(
@@ -582,7 +612,7 @@ def cancel(m: Manifest | str | Path) -> CancelResult:
     asked: list[str] = []  # the jobs whose cancel request the provider took
     # A write of the state failed: the task group ended the other requests; said with those whose outcome went
     # unrecorded.
-    with _closed(store, lambda failed: store.cancel_unwritable(
+    with _closing(prov), _closed(store, lambda failed: store.cancel_unwritable(
             failed, sent=[k for k in asked if k not in {*result.cancelled, *result.failed}])):
         _cancel_in_flight(p, prov, store, result, asked)
     return result

@@ -201,3 +201,53 @@ def test_the_api_loads_at_once_in_several_threads() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 0, done.stderr
+
+
+def test_overlapping_runs_put_the_collectors_threshold_back_as_it_was_before_the_first() -> None:
+    """Runs in threads of one host overlap: the second began with the first's raised threshold, and ending last
+    left it raised for good. Entered and left in either order, the threshold is the host's again at the end."""
+    import contextlib
+    import gc
+
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 11, 12)
+        for last_first in (False, True):
+            with contextlib.ExitStack() as stack:
+                first = stack.enter_context(contextlib.ExitStack())
+                first.enter_context(api._running_here())
+                second = stack.enter_context(contextlib.ExitStack())
+                second.enter_context(api._running_here())
+                assert gc.get_threshold() == (api.GC_YOUNG_THRESHOLD, 11, 12)
+                (second if last_first else first).close()
+                assert gc.get_threshold() == (api.GC_YOUNG_THRESHOLD, 11, 12)  # the other still runs
+                (first if last_first else second).close()
+                assert gc.get_threshold() == (700, 11, 12)
+    finally:
+        gc.set_threshold(*before)
+
+
+def test_a_run_from_python_leaves_no_thread_nor_file_open_behind(tmp_path: Path) -> None:
+    """The download's disk threads end with the last run of the process, and the simulator's world file is
+    closed when `run` and `cancel` return (not at some later collection: the collector is off here)."""
+    import gc
+    import threading
+
+    from runner.providers.download import close_disk_threads
+
+    def world_open() -> bool:
+        return any(os.path.realpath(f"/proc/self/fd/{fd}").endswith("sim-world.jsonl")
+                   for fd in os.listdir("/proc/self/fd"))
+
+    close_disk_threads()  # any other test's
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1, "jitter": 0})
+    gc.collect()
+    gc.disable()
+    try:
+        assert runner.run(m, report=False).exit_code == 0
+        assert not [t.name for t in threading.enumerate() if t.name.startswith("gridrun-disk")]
+        assert (tmp_path / ".gridrun" / "sim-world.jsonl").is_file() and not world_open()
+        runner.cancel(m)
+        assert not world_open()
+    finally:
+        gc.enable()

@@ -414,8 +414,9 @@ async def _in_disk_thread(fn: Callable[..., T], *args: Any) -> T:
     with _disk_pool_lock:  # event loops in several threads may download at once
         if _disk_pool is None:
             _disk_pool = ThreadPoolExecutor(DISK_THREADS, thread_name_prefix="gridrun-disk")
+        pool = _disk_pool
     with anyio.CancelScope(shield=True):
-        return await loop.run_in_executor(_disk_pool, fn, *args)
+        return await loop.run_in_executor(pool, fn, *args)
 
 
 def close_disk_threads() -> None:

@@ -66,6 +66,12 @@ class SimProvider(LumenfallProvider):
                 raise UsageError(f"sim: {exc}") from None
         return self._app
 
+    def close(self) -> None:
+        """Close the in-process world's file (a later request opens it again): the provider's app holds it in
+        reference cycles, which would keep it open after the run, in the host's process, until a collection."""
+        if self._app is not None and self._app.state.sim.world is not None:
+            self._app.state.sim.world.close()
+
     async def prepare(self, client: httpx.AsyncClient) -> None:
         """Over HTTP, ask the simulator whether it honours idempotency keys (`gridrun sim serve
         --no-idempotency` does not), and for how long (`--idempotency-window`): one that does not is treated so,
