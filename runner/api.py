@@ -24,7 +24,7 @@ import anyio
 from . import manifest as manifest_mod
 from . import plan as plan_mod
 from .balance import BalanceCheck
-from .errors import NotRecordedError, ProviderError, UsageError
+from .errors import NotRecordedError, ProviderError, RunStartingError, UsageError
 from .executor import Executor, RunResult, counted, earlier_whole, end_badly
 from .localpaths import UNUSABLE, shown, why_unusable
 from .options import RunOptions, check_option, run_options
@@ -392,9 +392,13 @@ def status(
     reuse: dict[int, Any] | None = None,
 ) -> Snapshot:
     """The latest run's snapshot, read without the lock (works while a run goes on). `reuse`, kept by a
-    caller that reads again and again, spares decoding the jobs that did not move (see `Store.snapshot`)."""
+    caller that reads again and again, spares decoding the jobs that did not move (see `Store.snapshot`).
+
+    :raises NotRecordedError: no state yet, or no run of the manifest.
+    :raises RunStartingError: (a NotRecordedError) none yet, but a run is starting: read again in a moment.
+    """
     sd, name, home = _state_dir(m, state_dir)
-    with Store(sd / "state.db", readonly=True, outputs_dir=home) as store:
+    with _nothing_yet(m, sd, name, state_dir), Store(sd / "state.db", readonly=True, outputs_dir=home) as store:
         return store.snapshot(manifest_name=name, reuse=reuse)
 
 
@@ -403,13 +407,36 @@ def runs(m: Manifest | str | Path | None = None, *, state_dir: str | Path | None
     state folder here), read without the lock. Run ids count the runs of every manifest sharing the state.
 
     :raises NotRecordedError: no state yet, or no run of the manifest.
+    :raises RunStartingError: as `status`.
     """
     sd, name, home = _state_dir(m, state_dir)
-    with Store(sd / "state.db", readonly=True, outputs_dir=home) as store:
-        found = store.run_summaries(name)
-    if not found:
-        raise NotRecordedError(f"{sd / 'state.db'}: no run recorded" + (f" for {name}" if name else ""))
+    with _nothing_yet(m, sd, name, state_dir):
+        with Store(sd / "state.db", readonly=True, outputs_dir=home) as store:
+            found = store.run_summaries(name)
+        if not found:
+            raise NotRecordedError(f"{sd / 'state.db'}: no run recorded" + (f" for {name}" if name else ""))
     return found
+
+
+@contextlib.contextmanager
+def _nothing_yet(
+    m: Manifest | str | Path | None, sd: Path, name: str | None, state_dir: str | Path | None,
+) -> Iterator[None]:
+    """Read the state folder `sd` (of manifest `m`, called `name`); nothing recorded there while a run is starting
+    (`run_starting`) is said so, as `gridrun status` says it, not as a manifest that never ran.
+
+    :raises RunStartingError: nothing recorded, and a run is starting.
+    """
+    try:
+        yield
+    except NotRecordedError:
+        pid = run_starting(m, None, state_dir=state_dir)
+        if pid is None:
+            raise
+        of = f" of {name}" if name else ""
+        raise RunStartingError(f"{sd / 'state.db'}: no run{of} recorded yet; a run is starting (pid {pid}), which "
+                               "records its run once it has planned and asked the provider's balance",
+                               pid=pid) from None
 
 
 def runs_json(found: Sequence[RunSummary]) -> list[dict[str, Any]]:

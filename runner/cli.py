@@ -35,7 +35,8 @@ from . import __version__, api
 from .export import dumps
 from .outputs import write_problem
 from .errors import (
-    BalanceError, BudgetError, GridrunError, Interrupted, ManifestErrors, NotRecordedError, UsageError,
+    BalanceError, BudgetError, GridrunError, Interrupted, ManifestErrors, NotRecordedError, RunStartingError,
+    UsageError,
 )
 from .jobs import usd_text
 from .manifest import Manifest
@@ -686,11 +687,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         if args.runs:
             return _runs(args)
         snap = api.status(args.manifest, state_dir=args.state)
-    except NotRecordedError:
-        pid = api.run_starting(args.manifest, None, state_dir=args.state)
-        if pid is None:
-            raise
-        return _say_starting(args, pid)
+    except RunStartingError as exc:
+        return _say_starting(args, exc.pid)
     if args.json:
         print(dumps(api.status_json(snap), indent=2))
         return 0

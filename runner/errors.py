@@ -10,6 +10,8 @@
     ├── BudgetError              the plan or the run would exceed the budget
     ├── BalanceError             the account's balance, as the provider says it, is below what the run would send
     ├── StateError               the state store is unusable or a job moved along an illegal transition
+    │   ├── NotRecordedError     the state holds nothing of what was asked (no state, no such run)
+    │   │   └── RunStartingError nothing recorded yet, but a run is starting
     │   ├── StateWriteError      a run could not write its state (a full disk, an I/O error) and stopped
     │   └── LockError            another runner holds the state lock, or another run the output folder's
     ├── Interrupted              the user stopped the run (Ctrl-C)
@@ -116,6 +118,15 @@ class NotRecordedError(StateError):
     that id. A usage error: the manifest, the folder or the run id is the wrong one."""
 
     exit_code = 2
+
+
+class RunStartingError(NotRecordedError):
+    """Nothing recorded yet, but a run (or retry, or cancel) is starting: planning, or holding the state's lock while
+    it asks the provider's balance, up to a few seconds. `pid` is its process; read again, the state has its run."""
+
+    def __init__(self, message: str, *, pid: int) -> None:
+        super().__init__(message)
+        self.pid = pid
 
 
 class StateWriteError(StateError):

@@ -251,3 +251,22 @@ def test_a_run_from_python_leaves_no_thread_nor_file_open_behind(tmp_path: Path)
         assert not world_open()
     finally:
         gc.enable()
+
+
+def test_status_and_runs_of_a_first_run_starting_say_it_is_starting(tmp_path: Path) -> None:
+    """A run holding the state's lock before it records itself (asking the balance) is starting, as `gridrun
+    status` says: a host polling from another thread is told so and its pid, not that nothing has run."""
+    from runner.errors import NotRecordedError, RunStartingError
+    from runner.state import Store
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
+    holder = Store(tmp_path / ".gridrun" / "state.db")
+    with pytest.raises(NotRecordedError, match="no run recorded for t") as plain:
+        runner.status(m)
+    assert not isinstance(plain.value, RunStartingError)  # nobody starting: the manifest never ran
+    holder.acquire_lock(manifest=m)
+    for ask in (runner.status, runner.runs):
+        said = rf"no run of t recorded yet; a run is starting \(pid {os.getpid()}\)"
+        with pytest.raises(RunStartingError, match=said) as starting:
+            ask(m)
+        assert starting.value.pid == os.getpid() and isinstance(starting.value, NotRecordedError)
