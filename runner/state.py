@@ -19,6 +19,7 @@ import re
 import shlex
 import socket
 import sqlite3
+import threading
 import time
 import urllib.parse
 from contextlib import closing, contextmanager, suppress
@@ -464,6 +465,12 @@ def _process_line() -> str:
     return f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}"
 
 
+# The state folders whose runner lock a Store of this process holds, with the manifest it was taken for and the
+# thread that took it: a run of a host's other thread refused the lock is told it is its own process's
+# (`Store._locked_out`), of which manifest, before that run has recorded itself.
+_held_here: dict[Path, tuple[Path | None, int]] = {}
+
+
 # The file beside the lock that a run or retry starting writes before it plans (`announcing_start`).
 STARTING = "starting"
 
@@ -873,6 +880,8 @@ class Store:
         os.ftruncate(fds[0], 0)
         os.pwrite(fds[0], _process_line().encode(), 0)
         self._lock_fds = fds
+        _held_here[self.path.parent.resolve()] = (None if manifest is None else Path(manifest).resolve(),
+                                                  threading.get_ident())
         _withdraw_start(self.path.parent)  # the lock says now that this run is starting
 
     def _locked_out(self, holder: str, *, then: str, manifest: str | Path | None, cancel: bool) -> str:
@@ -887,12 +896,33 @@ class Store:
         row = None if found is None else self.db.execute(
             "SELECT id, manifest_path FROM runs WHERE status='running' AND pid=? AND host=? ORDER BY id DESC LIMIT 1",
             (int(found[1]), found[2])).fetchone()
+        # The line names this process: a run of another of its threads holds the lock (unless this process held it
+        # before and the line is the one it left, read before the holder, another process, wrote its own).
+        here = found is not None and (int(found[1]), found[2]) == (os.getpid(), socket.gethostname())
+        theirs, thread = _held_here.get(self.path.parent.resolve(), (None, None))
+        if here and thread not in (None, threading.get_ident()):
+            return self._locked_here(row, theirs, manifest=manifest, then=then)
         if row is not None and manifest is not None and Path(row["manifest_path"]) == Path(manifest):
             return f"{held}: run {row['id']} of this manifest; {wait}"
         who = (f": run {row['id']} of {row['manifest_path']}, which shares this state (one runner at a time)"
                if row is not None else " (the manifests of one folder share its state, one runner at a time)")
         own = "; or give this manifest a `state_dir:` of its own (it then reuses none of these videos)"
         return f"{held}{who}: {wait}{'' if cancel else own}"
+
+    def _locked_here(self, row: Any, theirs: Path | None, *, manifest: str | Path | None, then: str) -> str:
+        """Why the lock was refused, its holder a run of another thread of this very process, for manifest
+        `theirs` (`row`: its run, once recorded): no other runner to stop, the run to wait for, and, for another
+        manifest's, that `state_dir:` gives this one a state of its own."""
+        theirs = Path(row["manifest_path"]) if row is not None else theirs
+        held = f"{self.path.parent}: " + ("a run (starting)" if row is None else f"run {row['id']}")
+        wait = f"wait for it to end, then {then}"
+        if theirs is None:
+            return f"{held} in this process (another thread) holds this state: {wait}"
+        if manifest is not None and Path(manifest).resolve() == theirs.resolve():
+            return f"{held} of this manifest in this process (another thread) holds this state: {wait}"
+        return (f"{held} of {theirs} in this process (another thread) holds this state, which the two manifests "
+                f"share (one runner at a time): {wait}; or give this manifest a `state_dir:` of its own (it then "
+                "reuses none of these videos)")
 
     def lock_outputs(self, folder: Path, *, manifest: str | Path, field: str) -> None:
         """Take the lock of the output folder this run writes into (`.runs/lock` in it, `.runs/` made), held and released with
@@ -920,6 +950,8 @@ class Store:
         os.pwrite(fd, json.dumps(record).encode(), 0)
 
     def release_lock(self) -> None:
+        if self._lock_fds:
+            _held_here.pop(self.path.parent.resolve(), None)
         for fd in self._lock_fds:
             os.close(fd)
         self._lock_fds = []

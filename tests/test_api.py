@@ -270,3 +270,37 @@ def test_status_and_runs_of_a_first_run_starting_say_it_is_starting(tmp_path: Pa
         with pytest.raises(RunStartingError, match=said) as starting:
             ask(m)
         assert starting.value.pid == os.getpid() and isinstance(starting.value, NotRecordedError)
+
+
+def test_the_lock_refused_to_a_run_of_the_same_process_says_so(tmp_path: Path) -> None:
+    """A host's two threads running one manifest: the second is told that a run of this manifest in its own
+    process holds the state (before and after that run records itself), not of another runner to stop, nor to
+    give the manifest a state of its own; a run of another manifest sharing the state is named."""
+    import fcntl
+    import threading
+
+    from runner.errors import LockError
+    from runner.state import Store
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
+    other = write_manifest(tmp_path, n_seeds=1, styles=("anime",), name="other")
+    holder = Store(tmp_path / ".gridrun" / "state.db")
+    taker = threading.Thread(target=holder.acquire_lock, kwargs={"manifest": m})  # the host's other thread
+    taker.start()
+    taker.join()
+    with pytest.raises(LockError, match=r"\.gridrun: a run \(starting\) of this manifest in this process \(another "
+                                        r"thread\) holds this state: wait for it to end, then run again$"):
+        runner.run(m)
+    with pytest.raises(LockError, match=rf"a run \(starting\) of {tmp_path / 't.yaml'} in this process \(another "
+                                        r"thread\) holds this state, which the two manifests share .*`state_dir:`"):
+        runner.run(other)
+    holder.start_run(manifest_name="t", manifest_path=str(m), manifest_copy="", outputs_dir=str(tmp_path / "outputs"),
+                     provider="sim", model="pixverse-v5.6", axes=(), budget_micros=None)
+    with pytest.raises(LockError, match=r"\.gridrun: run 1 of this manifest in this process \(another thread\)"):
+        runner.run(m)
+    holder.release_lock()
+    with open(tmp_path / ".gridrun" / "lock", "a") as lock:  # held as another process would, the line still ours
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(LockError, match="another gridrun runner holds this state") as elsewhere:
+            runner.run(m)
+    assert "in this process" not in str(elsewhere.value)
