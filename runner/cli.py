@@ -35,8 +35,7 @@ from . import __version__, api
 from .export import dumps
 from .outputs import write_problem
 from .errors import (
-    BalanceError, BudgetError, GridrunError, Interrupted, ManifestErrors, NotRecordedError, RunStartingError,
-    UsageError,
+    BalanceError, BudgetError, GridrunError, ManifestErrors, NotRecordedError, RunStartingError, UsageError,
 )
 from .jobs import usd_text
 from .manifest import Manifest
@@ -496,7 +495,7 @@ def _refused_status(exc: BaseException) -> str | None:
         return "budget"
     if isinstance(exc, BalanceError):
         return "refused"
-    if isinstance(exc, (Interrupted, KeyboardInterrupt)):
+    if isinstance(exc, KeyboardInterrupt):
         return "interrupted"
     return None
 

@@ -14,7 +14,6 @@
     │   │   └── RunStartingError nothing recorded yet, but a run is starting
     │   ├── StateWriteError      a run could not write its state (a full disk, an I/O error) and stopped
     │   └── LockError            another runner holds the state lock, or another run the output folder's
-    ├── Interrupted              the user stopped the run (Ctrl-C)
     └── ProviderError            a provider call went wrong; subclasses say what the executor must do
         ├── NeedsKeyError        the provider's API key is not set
         ├── RetryableError       try the same call again after `retry_after` seconds (or a backoff)
@@ -136,12 +135,6 @@ class StateWriteError(StateError):
 
 class LockError(StateError):
     """Another runner holds the state lock, or a run of another state the lock of the output folder."""
-
-
-class Interrupted(GridrunError):
-    """The user stopped the run."""
-
-    exit_code = 130
 
 
 class ProviderError(GridrunError):

@@ -304,3 +304,24 @@ def test_the_lock_refused_to_a_run_of_the_same_process_says_so(tmp_path: Path) -
         with pytest.raises(LockError, match="another gridrun runner holds this state") as elsewhere:
             runner.run(m)
     assert "in this process" not in str(elsewhere.value)
+
+
+def test_every_error_of_the_tree_is_one_gridrun_raises() -> None:
+    """`runner.errors` is what a host catches: each class is made somewhere in gridrun (raised, or the class of an
+    error built, `Manifest.error(..., cls)`), or is the base of one that is; one only imported and tested for
+    would promise an error that never comes."""
+    import inspect
+    import re
+
+    from runner import errors
+
+    package = ROOT / "runner"
+    code = "\n".join(p.read_text(encoding="utf-8") for p in package.rglob("*.py") if p != package / "errors.py")
+    code = re.sub(r"^\s*from [\w.]+ import \([^)]*\)|^\s*(from [\w.]+ )?import .*$", "", code, flags=re.MULTILINE)
+    made = "\n".join(line for line in code.splitlines() if not re.search(r"\bisinstance\(|^\s*except\b", line))
+
+    def used(cls: type) -> bool:
+        return re.search(rf"\b{cls.__name__}\b", made) is not None or any(used(sub) for sub in cls.__subclasses__())
+
+    tree = [c for c in vars(errors).values() if inspect.isclass(c) and issubclass(c, errors.GridrunError)]
+    assert len(tree) > 20 and [c.__name__ for c in tree if not used(c)] == []
