@@ -398,8 +398,11 @@ def _param_order(jobs: Iterable[JobRecord]) -> list[str]:
     return list(order)
 
 
-def _job_cost(job: JobRecord) -> int:
-    return job.cost_micros if job.cost_micros is not None else job.cost_estimate_micros
+def _paid(job: JobRecord) -> int:
+    """What the job's current attempt was paid (`counted_micros`): $0 while nothing was (never sent, in flight, or
+    ended without a charge). A compare sets what each run paid side by side, never an estimate of a job nobody
+    paid for against a figure paid."""
+    return job.counted_micros or 0
 
 
 def _page_data(
@@ -465,10 +468,14 @@ def _page_data(
                         if a_job.params.get(k, MISSING) != b_job.params.get(k, MISSING)]
                 if diff:
                     item["diff"] = diff
-                dcost = _job_cost(b_job) - _job_cost(a_job)
+                dcost = _paid(b_job) - _paid(a_job)
                 if dcost:
                     item["dcost"] = dcost
-                if diff or dcost:
+                # a change of outcome (pending -> done, submitted -> unknown) is a difference, whatever it cost
+                dstate = a_job.state != b_job.state
+                if dstate:
+                    item["dstate"] = True
+                if diff or dcost or dstate:
                     n_diff += 1
                 if (a_job.output_path == b_job.output_path and a_job.sha256 and b_job.sha256
                         and a_job.sha256 != b_job.sha256 and not (a_job.replaced or b_job.replaced)):

@@ -228,12 +228,37 @@ def test_compare_puts_same_keys_side_by_side_and_marks_differences(tmp_path: Pat
     assert items["style=cyberpunk,seed=4"]["only"] == "b" and items["style=cyberpunk,seed=4"]["jobs"][0] is None
     changed = items["style=anime,seed=2"]
     assert changed["diff"] == ["quality"] and changed["dcost"] == 200_000
-    assert "diff" not in items["style=anime,seed=3"]
-    assert data["compare"] == {"both": 7, "onlyA": 1, "onlyB": 4, "differ": 1}
+    assert "diff" not in items["style=anime,seed=3"] and "dstate" not in items["style=anime,seed=3"]
+    # failed free in run A, done in run B: the outcome changed, and what was paid with it
+    assert items["style=clay,seed=1"]["dstate"] is True and items["style=clay,seed=1"]["dcost"] == 200_000
+    assert data["compare"] == {"both": 7, "onlyA": 1, "onlyB": 4, "differ": 2}
     # Both runs wrote anime/3.mp4 with different bytes: only the newer download (run B's) is linked.
     same = items["style=anime,seed=3"]
     assert same["overwritten"] == 0 and "src" not in same["jobs"][0] and "src" in same["jobs"][1]
     assert "run 1 vs run 2" in html
+
+
+def test_compare_sets_what_each_run_paid_side_by_side_and_counts_a_changed_outcome_as_a_difference(
+    tmp_path: Path,
+) -> None:
+    """Run A was stopped early, run B went on with the same jobs: a job nobody paid for counts $0, never its
+    estimate, so a job pending in A and failed free in B differs in status, not in cost; one A left submitted
+    and B unknown, or pending in A and done in B, differs too; a job done alike in both does not."""
+    clock = Clock()
+    store = Store(tmp_path / ".gridrun" / "state.db", clock=clock)
+    states = {"a": ("planned", "failed"), "b": ("submitted", "unknown"), "c": ("planned", "done"),
+              "d": ("done", "done"), "e": ("planned", "planned")}
+    runs = [[{"values": {"animal": k}, "state": pair[side], "estimate": 350_000, "cost": 350_000, "failed_cost": 0}
+             for k, pair in states.items()] for side in (0, 1)]
+    _, a = build_state(tmp_path, runs[0], store=store, clock=clock, axes=("animal",), end_status="crashed")
+    _, b = build_state(tmp_path, runs[1], store=store, clock=clock, axes=("animal",), hash_salt="b")
+    html = render(store.snapshot(a), compare=store.snapshot(b), base_dir=outputs(tmp_path))
+    data = page_data(html)
+    marks = {i["key"]: (i.get("dstate", False), i.get("dcost", 0)) for i in data["items"]}
+    assert marks == {"animal=a": (True, 0), "animal=b": (True, 0), "animal=c": (True, 350_000),
+                     "animal=d": (False, 0), "animal=e": (False, 0)}
+    assert data["compare"]["differ"] == 3
+    assert "<b>3</b> differ in parameters, status or what was paid</span>" in html
 
 
 def test_write_report_writes_atomically_into_the_outputs_folder(tmp_path: Path) -> None:

@@ -73,7 +73,8 @@ def build_state(
     hash_salt: str = "",
     one_clip: bool = False,
 ) -> tuple[Store, int]:
-    """Record a run of `jobs` (values, state, prompt, optional error, params, key, sweep, output) under `root`.
+    """Record a run of `jobs` (values, state, prompt, optional error, params, key, sweep, output, estimate, cost,
+    failed_cost) under `root`.
 
     With `one_clip`, every done job gets a copy of one encoded clip (fast for big grids).
     """
@@ -96,7 +97,7 @@ def build_state(
             "key": key, "sweep": job.get("sweep"), "values": values, "params": params,
             "output_path": str(outputs / f"{name}.mp4"), "cost_estimate_micros": job.get("estimate", 200_000),
             "width": 96, "height": 54, "duration": seconds, "state": job["state"], "error": job.get("error"),
-            "cost": job.get("cost", 200_000), "hue": n / 12,
+            "cost": job.get("cost", 200_000), "failed_cost": job.get("failed_cost"), "hue": n / 12,
         })
     ids = store.add_jobs(run_id, specs)
     clip: Path | None = None
@@ -114,8 +115,10 @@ def build_state(
             store.transition(job_id, JobState.SUBMITTED, provider_id=f"vid_{spec['hash'][:10]}")
             if state == "submitted":
                 continue
-            if state == "failed":
-                store.transition(job_id, JobState.FAILED, error=spec["error"] or "content moderation: rejected by the provider")
+            if state == "failed":  # with `failed_cost`, the figure the provider reported for the failed render
+                charged = {} if spec["failed_cost"] is None else {"cost_micros": spec["failed_cost"]}
+                error = spec["error"] or "content moderation: rejected by the provider"
+                store.transition(job_id, JobState.FAILED, error=error, **charged)
                 continue
             store.transition(job_id, JobState.RUNNING)
             if state == "running":

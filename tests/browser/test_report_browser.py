@@ -253,7 +253,7 @@ def test_compare_two_runs_side_by_side(browser: Any, tmp_path: Path) -> None:
         assert page.locator(".card.only-a").count() == 1 and page.locator(".card.only-b").count() == 4
         changed = page.locator('.card[data-key="style=anime,seed=2"]')
         assert "differs" in changed.get_attribute("class")
-        assert texts(page, '.card[data-key="style=anime,seed=2"] .delta') == ["Δ quality", "Δ cost +$0.20"]
+        assert texts(page, '.card[data-key="style=anime,seed=2"] .delta') == ["Δ quality", "Δ paid +$0.20"]
         # a prompt that differs is shown as each run has it
         wolf = '.card[data-key="style=anime,seed=3"]'
         assert texts(page, wolf + " .prompt.diff") == ["a red fox running through fresh snow, anime style", "a wolf, anime style"]
@@ -263,6 +263,37 @@ def test_compare_two_runs_side_by_side(browser: Any, tmp_path: Path) -> None:
         page.wait_for_selector("#viewer[open]")
         assert page.locator("#viewer tr.diff th", has_text="quality").count() == 1
         assert page.locator("#viewer tr.diff th", has_text="cost").count() == 1
+        assert o.errors == []
+
+
+def test_compare_marks_a_changed_outcome_and_never_sets_an_estimate_against_what_was_paid(
+    browser: Any, tmp_path: Path,
+) -> None:
+    """Run A was stopped before it paid anything; run B went on. A job pending in A and failed free in B says
+    its status changed and no cost difference; one pending in A and done in B says both; "differences only"
+    keeps the cards whose outcome changed, and drops the one done alike in both."""
+    clock = Clock()
+    store = Store(tmp_path / ".gridrun" / "state.db", clock=clock)
+    states = {"dog": ("planned", "failed"), "owl": ("submitted", "unknown"), "cat": ("planned", "done"),
+              "fox": ("done", "done")}
+    runs = [[{"values": {"animal": k}, "state": pair[side], "estimate": 350_000, "cost": 350_000, "failed_cost": 0}
+             for k, pair in states.items()] for side in (0, 1)]
+    _, a = build_state(tmp_path, runs[0], store=store, clock=clock, axes=("animal",), end_status="crashed",
+                       one_clip=True)
+    _, b = build_state(tmp_path, runs[1], store=store, clock=clock, axes=("animal",), hash_salt="b", one_clip=True)
+    report = write_report(store, compare=(a, b))
+    with opened(browser, report) as o:
+        page = o.page
+        deltas = page.eval_on_selector_all(".card", "cs => Object.fromEntries(cs.map(c => [c.dataset.key,"
+                                           " Array.from(c.querySelectorAll('.delta'), d => d.textContent)]))")
+        assert deltas == {"animal=dog": ["Δ status pending → failed"],
+                          "animal=owl": ["Δ status submitted → unknown"],
+                          "animal=cat": ["Δ status pending → done", "Δ paid +$0.35"], "animal=fox": []}, deltas
+        assert texts(page, ".chip.differs") == ["3 differ in parameters, status or what was paid"]
+        page.check("#ctl-diff")
+        shown = page.eval_on_selector_all(".card",
+                                          "cs => cs.map(c => [c.dataset.key, c.classList.contains('differs')])")
+        assert sorted(shown) == [["animal=cat", True], ["animal=dog", True], ["animal=owl", True]], shown
         assert o.errors == []
 
 
