@@ -718,7 +718,11 @@
     // stepping keeps focus on the button that stepped; opening puts it on ✕
     const focused = $viewer.open && $viewer.contains(document.activeElement) ? document.activeElement.id : "";
     $viewer.replaceChildren(head, body);
-    if (!$viewer.open) $viewer.showModal();
+    if (!$viewer.open) {
+      pinViewer(true);  // the focus it gives the first button would scroll the screen to one off it
+      $viewer.showModal();
+    }
+    pinViewer(false);
     const target = (focused && document.getElementById(focused)) || document.getElementById("viewer-close");
     target.focus();
     const vids = Array.from($viewer.querySelectorAll("video"));
@@ -768,6 +772,28 @@
     const head = h("thead", null, h("tr", null, h("th", { text: "" }), ...jobs.map((j, r) => h("th", { text: NRUNS > 1 ? "run " + "AB"[r] + " (" + RUNS[r].id + ")" : "run " + RUNS[0].id }))));
     return h("table", { class: "attrs" }, head, body);
   }
+  // A phone lays a grid wider than its screen out in a layout viewport as wide as the grid, and centres a modal
+  // in that, partly off the screen (the visual viewport, the part of it shown): the details view keeps to what
+  // the screen shows instead. Where it fits there as the stylesheet places it (a desktop window), it stays so.
+  const VV = window.visualViewport;
+  // `always`: pinned without looking where the stylesheet puts it (not open yet)
+  function pinViewer(always) {
+    const s = $viewer.style;
+    s.cssText = "";
+    if (!VV || !(always || $viewer.open)) return;
+    if (!always) {
+      const r = $viewer.getBoundingClientRect();  // a fixed-position box: in the layout viewport, as VV's offsets
+      if (r.left >= VV.offsetLeft - 1 && r.right <= VV.offsetLeft + VV.width + 1 && r.top >= VV.offsetTop - 1 &&
+          r.bottom <= VV.offsetTop + VV.height + 1) return;
+    }
+    const width = Math.min(1240, VV.width * 0.96);
+    Object.assign(s, { margin: "0", right: "auto", bottom: "auto", width: width + "px", maxWidth: "none",
+      maxHeight: VV.height * 0.94 + "px", left: VV.offsetLeft + (VV.width - width) / 2 + "px",
+      top: VV.offsetTop + VV.height * 0.03 + "px" });
+  }
+  // panned or turned, the screen keeps the view; a reader who zoomed in pans over the view itself
+  const repin = () => { if ($viewer.open && VV.scale <= 1.01) pinViewer(false); };
+  if (VV) { VV.addEventListener("resize", repin); VV.addEventListener("scroll", repin); }
   $viewer.addEventListener("close", () => {
     for (const v of $viewer.querySelectorAll("video")) { v.pause(); v.removeAttribute("src"); v.load(); }
     $viewer.replaceChildren();

@@ -76,12 +76,18 @@ class Opened:
 
 @contextmanager
 def opened(browser: Any, report: Path, *, width: int = 1400, height: int = 1000, from_disk: bool = False,
-           timezone: str | None = None, before: Callable[[Any], None] | None = None) -> Iterator[Opened]:
+           timezone: str | None = None, before: Callable[[Any], None] | None = None,
+           mobile: bool = False) -> Iterator[Opened]:
     """The report in a new page, served over HTTP (without range requests, as `python -m http.server`), or with
     `from_disk` opened as a file, as the path gridrun prints (where a video can be sought before it is loaded);
-    `timezone` is the browser's (an IANA name), else the machine's; `before(page)` is called before it loads."""
+    `timezone` is the browser's (an IANA name), else the machine's; `before(page)` is called before it loads;
+    `mobile`: as a phone shows it (a touch screen, a layout viewport that grows to a page wider than the screen)."""
     with contextlib.nullcontext(report.parent.as_uri() + "/") if from_disk else serve(report.parent) as base:
-        page = browser.new_page(viewport={"width": width, "height": height}, **({"timezone_id": timezone} if timezone else {}))
+        context = browser.new_context(viewport={"width": width, "height": height},
+                                      **({"timezone_id": timezone} if timezone else {}),
+                                      **({"is_mobile": True, "has_touch": True, "device_scale_factor": 2}
+                                         if mobile else {}))
+        page = context.new_page()
         if before is not None:
             before(page)
         o = Opened(page)
@@ -99,7 +105,7 @@ def opened(browser: Any, report: Path, *, width: int = 1400, height: int = 1000,
         try:
             yield o
         finally:
-            page.close()
+            context.close()
 
 
 def texts(page: Any, selector: str) -> list[str]:
@@ -727,6 +733,46 @@ def test_closing_the_details_view_returns_to_the_card_last_shown(browser: Any, t
         page.wait_for_function(f"document.activeElement.dataset.key === {shown!r}", timeout=5000)
         box = page.locator(f'.card[data-key="{shown}"]').bounding_box()
         assert box["y"] >= page.evaluate(heads) and box["y"] + box["height"] <= 800, box
+        assert o.errors == []
+
+
+# how far the details view keeps inside the screen (the visual viewport) at its left, right, top and bottom
+VIEWER_MARGINS = """() => { const r = document.getElementById('viewer').getBoundingClientRect(), v = visualViewport;
+  return [r.left - v.offsetLeft, v.offsetLeft + v.width - r.right,
+          r.top - v.offsetTop, v.offsetTop + v.height - r.bottom]; }"""
+
+
+def test_the_details_view_keeps_to_a_phones_screen_beside_a_grid_wider_than_it(browser: Any, tmp_path: Path) -> None:
+    """On a phone a grid wider than the screen widens the layout viewport, in which a modal is centred: the
+    details view opens within what the screen shows, from a card at the left or one scrolled to at the right,
+    and stays there as it steps; in a desktop window the stylesheet places it, centred, as ever."""
+    jobs = [{"values": {"color": c, "shot": s}, "state": "done"} for c in range(3) for s in range(8)]
+    report = report_of(tmp_path, jobs, axes=("color", "shot"), seconds=0.5, one_clip=True)
+    with opened(browser, report, width=375, height=740, mobile=True) as o:
+        page = o.page
+        assert page.evaluate("innerWidth") > 375 + 300  # the layout viewport is as wide as the grid
+        panned = []
+        for key in ("color=0,shot=0", "color=1,shot=7"):
+            page.locator(f'.card[data-key="{key}"]').focus()
+            page.keyboard.press("Enter")
+            page.wait_for_selector("#viewer[open]")
+            panned.append(page.evaluate("visualViewport.offsetLeft"))
+            margins = page.evaluate(VIEWER_MARGINS)
+            assert min(margins) >= 0 and max(margins[:2]) <= 16, (key, margins, panned)
+            page.keyboard.press("ArrowRight")
+            margins = page.evaluate(VIEWER_MARGINS)
+            assert min(margins) >= 0, (key, margins)
+            page.keyboard.press("Escape")
+            page.wait_for_selector("#viewer", state="hidden")
+        assert panned[0] < 20 and panned[1] > 100, panned  # the screen showed the left, then the card at the right
+        assert o.errors == []
+    with opened(browser, report, width=1400, height=900) as o:
+        page = o.page
+        page.locator(".card").first.click()
+        page.wait_for_selector("#viewer[open]")
+        assert page.evaluate("document.getElementById('viewer').style.cssText") == ""
+        left, right, top, bottom = page.evaluate(VIEWER_MARGINS)
+        assert min(left, right, top, bottom) > 0 and abs(left - right) <= 1, (left, right)
         assert o.errors == []
 
 
