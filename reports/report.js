@@ -12,7 +12,7 @@
   const $grid = document.getElementById("grid");
   const $bar = document.getElementById("toolbar");
   const $viewer = document.getElementById("viewer");
-  const STATUS_ORDER = ["done", "running", "pending", "failed", "unknown", "expired", "cancelled"];
+  const STATUS_ORDER = ["done", "running", "pending", "failed", "rejected", "unknown", "expired", "cancelled"];
 
   let reloading = DATA.live;  // while the run goes on, until its page stops moving (stopLive)
   const ui = {

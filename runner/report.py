@@ -44,6 +44,10 @@ __all__ = [
 ]
 
 REPORTS_DIR = resource_dir("reports")
+# The groups of job states the report counts and filters by: the export's, but a rejected job apart from a failed
+# one, as `status` counts them (a `retry` sends both again, yet a rejected create was never paid for).
+GROUPS: Mapping[str, str] = {**STATE_GROUPS, "rejected": "rejected"}
+GROUP_ORDER = ("done", "running", "pending", "failed", "rejected", "unknown", "expired", "cancelled")
 POSTER_MAX_WIDTH = 480
 DATA_VERSION = 1
 MISSING = "(unset)"
@@ -167,8 +171,11 @@ def _display_summary(snapshot: Snapshot) -> dict[str, Any]:
     s["over_budget"] = snapshot.over_budget_note()
     s["paid_jobs"] = sum(1 for j in snapshot.jobs if j.paid_run is not None)
     s["paid_by"] = _paid_by(s["cost_by_run"])
-    s["group_order"] = [(g, s["groups"][g]) for g in ("done", "running", "pending", "failed", "unknown", "expired",
-                                                       "cancelled") if s["groups"].get(g)]
+    groups: dict[str, int] = {}
+    for state, n in s["counts"].items():
+        group = GROUPS.get(state, state)
+        groups[group] = groups.get(group, 0) + n
+    s["group_order"] = [(g, groups[g]) for g in GROUP_ORDER if groups.get(g)]
     return s
 
 
@@ -501,7 +508,7 @@ def _page_data(
         "view": _default_view(axes, items),
         "common": common,
         "paramOrder": _param_order(all_jobs),
-        "groups": dict(STATE_GROUPS),
+        "groups": dict(GROUPS),
         "items": items,
     }
     if len(runs) == 2:

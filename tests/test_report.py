@@ -198,6 +198,19 @@ def test_totals_show_jobs_by_state_spend_and_wall_time(tmp_path: Path, monkeypat
     assert page_data(html)["live"] is True
 
 
+def test_the_header_counts_rejected_jobs_apart_from_failed_ones_as_status_does(tmp_path: Path) -> None:
+    """A rejected create was never paid for, a failed render may have been: the header's chips count them apart,
+    as `status` does ("failed 2, rejected 3"), and the page's status groups keep rejected as its own."""
+    states = {("clay", 1): "failed", ("clay", 2): "failed", ("clay", 3): "rejected", ("clay", 4): "rejected",
+              ("cyberpunk", 1): "rejected"}
+    _, _, s = snap(tmp_path, fox_jobs(states), seconds=0.5, one_clip=True)
+    html = render(s, base_dir=outputs(tmp_path))
+    chips = re.findall(r'data-group="(\w+)"><b>(\d+)</b> (\w+)<', html)
+    assert chips == [("done", "7", "done"), ("failed", "2", "failed"), ("rejected", "3", "rejected")]
+    groups = page_data(html)["groups"]
+    assert (groups["failed"], groups["rejected"], groups["submitted"]) == ("failed", "rejected", "running")
+
+
 def test_numbers_that_json_cannot_hold_do_not_break_the_page(tmp_path: Path) -> None:
     jobs = [{"values": {"style": "a", "seed": 1}, "state": "planned", "params": {"guidance": float("nan")}}]
     _, _, s = snap(tmp_path, jobs)

@@ -112,6 +112,9 @@ def build_state(
             if state == "unknown":
                 store.transition(job_id, JobState.UNKNOWN, error="connection reset after the request was sent")
                 continue
+            if state == "rejected":
+                store.transition(job_id, JobState.REJECTED, error=spec["error"] or "HTTP 422: prompt too long")
+                continue
             store.transition(job_id, JobState.SUBMITTED, provider_id=f"vid_{spec['hash'][:10]}")
             if state == "submitted":
                 continue

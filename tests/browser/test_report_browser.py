@@ -1037,6 +1037,27 @@ def test_a_zip_opens_on_a_full_grid_of_a_zipped_key_and_the_next(browser: Any, t
         assert o.errors == []
 
 
+def test_the_status_filter_offers_rejected_apart_from_failed(browser: Any, tmp_path: Path) -> None:
+    """As `status` counts them: "failed" shows the failed jobs alone, "rejected" the rejected ones, each with its
+    badge."""
+    states = {("clay", 1): "failed", ("clay", 2): "rejected", ("cyberpunk", 3): "rejected"}
+    report = report_of(tmp_path, fox_jobs(states), seconds=0.5, one_clip=True)
+    shown = ("Array.from(document.querySelectorAll('.card'),"
+             " c => [c.dataset.key, c.querySelector('.badge').textContent])")
+    with opened(browser, report) as o:
+        page = o.page
+        options = page.eval_on_selector_all("#ctl-status option", "os => os.map(o => o.value)")
+        assert options == ["all", "done", "failed", "rejected"], options
+        page.select_option("#ctl-status", "failed")
+        assert page.evaluate(shown) == [["style=clay,seed=1", "failed"]]
+        page.select_option("#ctl-status", "rejected")
+        assert page.evaluate(shown) == [["style=clay,seed=2", "rejected"], ["style=cyberpunk,seed=3", "rejected"]]
+        badge = "(s) => getComputedStyle(document.querySelector(s)).backgroundColor"
+        page.select_option("#ctl-status", "all")
+        assert page.evaluate(badge, ".card .badge.g-rejected") != page.evaluate(badge, ".card .badge.g-failed")
+        assert o.errors == []
+
+
 def test_a_cell_the_status_filter_empties_reads_filtered_not_no_job(browser: Any, tmp_path: Path) -> None:
     """With status = failed, a cell whose jobs are hidden reads "filtered", in a quieter cell; "no job" stays for
     a combination that was never made; rows and columns left with nothing go."""
