@@ -706,11 +706,15 @@
   function openViewer(n) {
     current = n;
     const it = ITEMS[n];
+    // named for what they do: a screen reader would read the glyphs ("left arrow", "multiplication x")
     const head = h("div", { class: "viewer-head" },
       h("div", { class: "key", dir: "auto", text: it.key }),
-      h("button", { type: "button", id: "viewer-prev", title: "previous (←)", text: "←", onclick: () => step(-1) }),
-      h("button", { type: "button", id: "viewer-next", title: "next (→)", text: "→", onclick: () => step(1) }),
-      h("button", { type: "button", id: "viewer-close", title: "close (Esc)", text: "✕", onclick: () => $viewer.close() }));
+      h("button", { type: "button", id: "viewer-prev", title: "previous (←)", "aria-label": "previous job", text: "←",
+        onclick: () => step(-1) }),
+      h("button", { type: "button", id: "viewer-next", title: "next (→)", "aria-label": "next job", text: "→",
+        onclick: () => step(1) }),
+      h("button", { type: "button", id: "viewer-close", title: "close (Esc)", "aria-label": "close the details",
+        text: "✕", onclick: () => $viewer.close() }));
     const panes = h("div", { class: "viewer-panes" });
     it.jobs.forEach((j, r) => panes.append(pane(it, j, r, true)));
     stopAll();

@@ -702,6 +702,27 @@ def test_the_axis_controls_keep_focus_as_the_layout_changes(browser: Any, tmp_pa
         assert o.errors == []
 
 
+def test_the_details_views_buttons_are_named_for_what_they_do(browser: Any, tmp_path: Path) -> None:
+    """A screen reader names ←, → and ✕ by what they do, not by their glyphs, and they do it."""
+    report = report_of(tmp_path, fox_jobs()[:3], seconds=0.5, one_clip=True)
+    with opened(browser, report) as o:
+        page = o.page
+        page.locator(".card").first.click()
+        viewer = page.get_by_role("dialog", name="job details")
+        viewer.wait_for()
+        tree = page.locator("#viewer .viewer-head").aria_snapshot()
+        assert all(f'button "{name}"' in tree for name in ("previous job", "next job", "close the details")), tree
+        assert not any(f'button "{glyph}"' in tree for glyph in "←→✕"), tree
+        key = "document.querySelector('#viewer .viewer-head .key').textContent"
+        viewer.get_by_role("button", name="next job").click()
+        assert page.evaluate(key) == "style=anime,seed=2"
+        viewer.get_by_role("button", name="previous job").click()
+        assert page.evaluate(key) == "style=anime,seed=1"
+        viewer.get_by_role("button", name="close the details").click()
+        page.wait_for_selector("#viewer", state="hidden")
+        assert o.errors == []
+
+
 def test_closing_the_details_view_returns_to_the_card_last_shown(browser: Any, tmp_path: Path) -> None:
     """After stepping with the arrows, Esc leaves focus on the card being viewed, scrolled into view (clear of
     the sticky toolbar and column heads), not on the card the view was opened from."""
