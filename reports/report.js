@@ -414,14 +414,18 @@
     const again = focused && document.getElementById(focused);
     if (again) again.focus();
   }
-  // Unless the user picked a size, cells share the window's width (few columns get big cells).
+  // Unless the user picked a size, cells share the window's width (few columns get big cells). On a narrow screen
+  // (the stylesheet's: row heads of at most 90 px) cells may be as small as the size slider goes, so that a grid
+  // of two columns fits a phone's width rather than scrolling sideways.
   let autoSize = 220;
   let columns = 1;
+  const NARROW = window.matchMedia("(max-width: 720px)");
   const cellSize = () => (ui.size !== null ? ui.size : autoSize);
   function fitSize() {
-    const avail = document.documentElement.clientWidth - 32 - 190;
+    const narrow = NARROW.matches;
+    const avail = document.documentElement.clientWidth - 32 - (narrow ? 100 : 190);
     const per = avail / Math.max(1, columns) - 10;
-    autoSize = Math.round(Math.min(420, Math.max(140, NRUNS > 1 ? per / 2 - 8 : per)));
+    autoSize = Math.round(Math.min(420, Math.max(narrow ? 100 : 140, NRUNS > 1 ? per / 2 - 8 : per)));
     const slider = document.getElementById("ctl-size");
     if (slider && ui.size === null) slider.value = autoSize;
   }

@@ -871,6 +871,24 @@ def takes(jobs: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
     return out
 
 
+@pytest.mark.parametrize("mobile", [True, False], ids=["phone", "narrow window"])
+def test_a_grid_of_two_columns_fits_a_phones_width(browser: Any, tmp_path: Path, mobile: bool) -> None:
+    """At 375 px the automatic cell size leaves room for the row heads (at most 90 px there, however long the
+    axes' names) and two columns, so the page does not scroll sideways; a desktop window sizes cells as ever."""
+    jobs = [{"values": {"lighting_setup": f"light {n}", "camera_angle": a}, "state": "done"}
+            for n in (1, 2) for a in ("low", "high")]
+    report = report_of(tmp_path, jobs, axes=("lighting_setup", "camera_angle"), seconds=0.5, one_clip=True)
+    with opened(browser, report, width=375, height=740, mobile=mobile) as o:
+        page = o.page
+        assert page.locator(".colh").count() == 2
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        box = page.locator(".card").nth(1).bounding_box()
+        assert box["x"] + box["width"] <= 375 - 16, box
+        assert o.errors == []
+    with opened(browser, report, width=1400, height=900) as o:
+        assert o.page.evaluate("getComputedStyle(document.documentElement).getPropertyValue('--cell')") == "420px"
+
+
 def test_cells_holding_several_takes_are_sized_to_fit_the_window(browser: Any, tmp_path: Path) -> None:
     """The automatic cell size counts the cards one cell holds (the takes of `repeat`, all in one cell)."""
     jobs = takes([{"values": {"thing": t, "place": p}, "state": "done"}
