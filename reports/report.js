@@ -611,10 +611,11 @@
     return c;
   }
   const REPLACED = "replaced by a later run; its video is not kept";
-  function placeholder(j) {
+  // `stopped`: a job in flight when its run ended or its process went (killed), which nothing works on now
+  function placeholder(j, stopped) {
     const g = groupOf(j.state);
     if (g === "pending") return "pending";
-    if (g === "running") return j.state + "…";
+    if (g === "running") return stopped ? j.state + " when the run stopped" : j.state + "…";
     if (j.state === "done") return j.replaced ? REPLACED : "done (no file)";
     return stateLabel(j.state);
   }
@@ -626,7 +627,10 @@
       return p;
     }
     const g = groupOf(j.state);
-    const thumb = h("div", { class: "thumb g-" + g, style: j.w && j.h ? "aspect-ratio: " + j.w + " / " + j.h : null });
+    // the run's status as `status` shows it: `gone` for one whose process died unrecorded (process_gone)
+    const stopped = g === "running" && RUNS[r].status !== "running";
+    const thumb = h("div", { class: "thumb g-" + g + (stopped ? " stopped" : ""),
+      style: j.w && j.h ? "aspect-ratio: " + j.w + " / " + j.h : null });
     if (j.src) {
       thumb.dataset.src = j.src;
       thumb.dataset.label = it.key + (NRUNS > 1 ? ", run " + "AB"[r] : "");  // names its video and poster
@@ -635,7 +639,7 @@
       if (big) viewerVideo(thumb);
       else watch(thumb);
     } else {
-      thumb.append(h("span", { class: "ph", text: it.overwritten === r ? "file replaced by the other run" : placeholder(j) }));
+      thumb.append(h("span", { class: "ph", text: it.overwritten === r ? "file replaced by the other run" : placeholder(j, stopped) }));
     }
     p.append(thumb);
     if (big) return p;

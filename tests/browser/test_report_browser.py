@@ -242,6 +242,40 @@ def test_half_finished_run_shows_pending_cells(browser: Any, tmp_path: Path) -> 
         assert o.errors == []
 
 
+SPINNERS = """() => Array.from(document.querySelectorAll('.card .thumb .ph'), (ph) => [ph.closest('.card').dataset.key,
+  ph.textContent, getComputedStyle(ph, '::before').animationName])"""
+
+
+@pytest.mark.parametrize("run", ["going on", "crashed", "gone"])
+def test_jobs_a_stopped_run_left_in_flight_show_no_spinner(
+    browser: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run: str,
+) -> None:
+    """A job submitted or rendering spins while its run goes on; on the page of a run that crashed, or whose
+    process is gone (killed, as `status` tells), nothing works on it: it shows the state the run left it in, still."""
+    from runner.records import RunRecord
+
+    states = {("anime", 1): "submitted", ("anime", 2): "running", ("anime", 3): "planned"}
+    jobs = [j for j in fox_jobs(states) if j["values"]["style"] == "anime"]
+    store, run_id = build_state(tmp_path, jobs, seconds=0.5, one_clip=True,
+                                end_status="crashed" if run == "crashed" else None)
+    monkeypatch.setattr(RunRecord, "process_gone", lambda self: run == "gone")
+    report = write_report(store, run_id=run_id)
+    with opened(browser, report) as o:
+        page = o.page
+        shown = page.evaluate(SPINNERS)
+        if run == "going on":
+            assert shown == [["style=anime,seed=1", "submitted…", "spin"],
+                             ["style=anime,seed=2", "running…", "spin"],
+                             ["style=anime,seed=3", "pending", "none"]], shown
+        else:
+            assert texts(page, ".run-line .badge") == [run]
+            assert shown == [["style=anime,seed=1", "submitted when the run stopped", "none"],
+                             ["style=anime,seed=2", "running when the run stopped", "none"],
+                             ["style=anime,seed=3", "pending", "none"]], shown
+        assert texts(page, ".card .badge")[:2] == ["submitted", "running"]
+        assert o.errors == []
+
+
 def test_compare_two_runs_side_by_side(browser: Any, tmp_path: Path) -> None:
     clock = Clock()
     store = Store(tmp_path / ".gridrun" / "state.db", clock=clock)
