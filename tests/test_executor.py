@@ -1810,7 +1810,7 @@ def test_status_says_what_of_the_reserve_an_earlier_runs_jobs_of_unknown_outcome
     from runner.cli import main
 
     monkeypatch.setenv("COLUMNS", "400")
-    m, prov = _left_unknown_with_its_log_down(tmp_path)
+    m, prov = _left_unknown_with_its_log_down(tmp_path, monkeypatch)
     still, _ = run(m, prov, poll_interval=0.1)
     assert still.stats.counts["unknown"] == 1
     estimate = api.plan(m).jobs[0].cost_micros
