@@ -16,6 +16,7 @@ import json
 import math
 import os
 import re
+import secrets
 import shlex
 import socket
 import sqlite3
@@ -85,9 +86,13 @@ _ALLOWED: dict[JobState, frozenset[JobState]] = {
 _RESERVING = (S.SUBMITTING.value, S.SUBMITTED.value, S.RUNNING.value, S.DOWNLOADING.value, S.UNKNOWN.value)
 
 
-def idempotency_key(job_hash: str, attempt: int) -> str:
-    """The key sent with attempt `attempt` of a job: stable across crashes, new for each paid retry."""
-    return f"gridrun-{job_hash[:24]}-{attempt}"
+def idempotency_key(job_hash: str, attempt: int, salt: str) -> str:
+    """The key sent with attempt `attempt` of a job, in the state whose `salt` it is (`Store.key_salt`): stable
+    across crashes, new for each paid retry, and the state's own, so that two states asking for the same request
+    (manifests with a `state_dir:` each) never attach to, cancel or bill each other's renders at the provider.
+    Short ASCII: the job's hash first (a provider's log names the job), the attempt last. An attempt keeps the
+    key it was recorded with (`attempts`), whatever the salt: one an earlier gridrun sent has none."""
+    return f"gridrun-{job_hash[:24]}-{salt}-{attempt}"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -252,6 +257,15 @@ def m009_run_seen_at(db: sqlite3.Connection) -> None:
     # When a run last showed it was alive (written every few seconds while it goes on): a run killed during
     # long renders records nothing else for minutes, and `status` measures its time up to here.
     db.execute("ALTER TABLE runs ADD COLUMN seen_at REAL")
+
+
+@migration
+def m010_key_salt(db: sqlite3.Connection) -> None:
+    # Values of the state as a whole. `key_salt`: random, made once (with the state, or here for one made
+    # before), part of every idempotency key the state makes from now on (`idempotency_key`): two states'
+    # keys for one request differ. Attempts recorded before keep the keys they were sent with.
+    db.execute("CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    db.execute("INSERT INTO meta (name, value) VALUES ('key_salt', ?)", (secrets.token_hex(4),))
 
 
 # The schema this gridrun writes: one migration per version.
@@ -603,6 +617,7 @@ class Store:
         # rollback forgets them all: the next move reads its job again).
         self._known: dict[int, tuple[JobState, str]] = {}
         self._relaxed = False  # synchronous=NORMAL while a deferred transaction is open
+        self._salt: str | None = None  # `key_salt`, once read
         try:  # a failure past here closes the connection (a state file refused, a newer schema)
             if not readonly:
                 try:
@@ -1274,6 +1289,12 @@ class Store:
             [*upd.values(), job_id, job_id],
         )
 
+    def key_salt(self) -> str:
+        """This state's part of the idempotency keys of the attempts it records (`m010_key_salt`)."""
+        if self._salt is None:
+            self._salt = str(self.db.execute("SELECT value FROM meta WHERE name='key_salt'").fetchone()[0])
+        return self._salt
+
     def begin_submit(self, run_id: int, job_ids: Sequence[int]) -> dict[int, str]:
         """The write-ahead rule: commit a new attempt (state `submitting`, its idempotency key) for each job
         before any create request for it is sent. Returns job id -> idempotency key."""
@@ -1288,7 +1309,7 @@ class Store:
                 if frm not in (S.PLANNED, S.UNKNOWN):
                     raise StateError(f"job {row['key']}: cannot submit from {frm}")
                 n = int(row["attempts"]) + 1
-                key = idempotency_key(row["hash"], n)
+                key = idempotency_key(row["hash"], n, self.key_salt())
                 self.db.execute(
                     "INSERT INTO attempts (job_id, n, run_id, idempotency_key, state, estimate_micros, started_at)"
                     " VALUES (?,?,?,?,?,?,?)",

@@ -727,6 +727,27 @@ def test_a_video_edited_in_place_is_kept_before_another_states_job_replaces_it(t
     _kept_foreign(rb, api.status(b).jobs[0].hash, video, edit)
 
 
+def test_two_states_asking_for_the_same_requests_each_send_keys_of_their_own_and_pay_for_their_own_renders(
+    tmp_path: Path,
+) -> None:
+    """Two manifests with a `state_dir:` each, the same requests, one provider account: the second's creates
+    are new renders it pays for, not the first's taken over by a shared idempotency key (which a `cancel` of one
+    would cancel for both); its `--force` is a new take, not the first's old one recorded as paid again."""
+    p, q = (write_manifest(tmp_path, n_seeds=1, name=name, extra={"state_dir": f".gridrun-{name}"})
+            for name in ("pp", "qq"))
+    first, prov = run(p)
+    second, _ = run(q, prov)
+    assert first.exit_code == second.exit_code == 0
+    assert (stats(prov)["creates"], stats(prov)["replays"]) == (4, 0), stats(prov)
+    ids = {name: {j.provider_id for j in api.status(m).jobs} for name, m in (("pp", p), ("qq", q))}
+    assert len(ids["pp"] | ids["qq"]) == 4, ids
+    forced, _ = run(q, prov, force=True)
+    assert forced.exit_code == 0 and (stats(prov)["creates"], stats(prov)["replays"]) == (6, 0), stats(prov)
+    assert not {j.provider_id for j in api.status(q).jobs} & (ids["pp"] | ids["qq"])
+    check_outputs(p)
+    check_outputs(q)
+
+
 def _one_take_manifest(tmp_path: Path, *, sim_seed: int = 0) -> Path:
     """A manifest of one job that sends no seed: each simulator world draws its own picture (`sim_seed`), as
     two renders of one request differ at a real provider."""

@@ -241,6 +241,30 @@ def test_cancel_leaves_a_video_finished_first_for_the_next_run_to_download(tmp_p
 
 
 @pytest.mark.timeout(120)
+def test_cancel_of_a_manifest_with_its_own_state_leaves_another_states_renders_of_the_same_requests_alone(
+    tmp_path: Path,
+) -> None:
+    """Two manifests with a `state_dir:` each ask for the same requests, each run left with its jobs in flight:
+    each state sent keys of its own, so each paid for its own renders, and `gridrun cancel` of one cancels only
+    its own; the other's next run collects its renders, none of them "cancelled on request" to pay for again."""
+    with running_server(SimConfig(render_time=4.0, jitter=0.0, concurrency=4), process=True) as url:
+        p, q = (write_manifest(tmp_path, n_seeds=1, name=name, run={"concurrency": 2}, base_url=url, sim={},
+                               extra={"state_dir": f".gridrun-{name}"}) for name in ("pp", "qq"))
+        for m in (p, q):
+            code, err = _interrupt(m, times=2)
+            assert code == 130 and _in_flight(m) == 2, err
+        r = _cli("cancel", q)
+        assert r.returncode == 0 and "cancelled 2 jobs" in r.stdout, (r.stdout, r.stderr)
+        assert set(_states(q).values()) == {"cancelled"}
+        collected = _cli("run", p)
+        assert collected.returncode == 0, collected.stderr
+        assert set(_states(p).values()) == {"done"} and "cancelled" not in collected.stderr, collected.stderr
+        check_outputs(p)
+        stats = _stats(url)
+        assert (stats["creates"], stats["replays"], stats["cancelled"]) == (4, 0, 2), stats
+
+
+@pytest.mark.timeout(120)
 def test_cancel_says_which_jobs_it_could_not_cancel_because_their_create_was_never_recorded(tmp_path: Path) -> None:
     """A run killed after a create was sent and before its answer was recorded: the job may be rendering
     (paid), but no id is known to cancel it by; cancel says so and exits 1 instead of claiming it cancelled all."""

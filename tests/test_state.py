@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -47,7 +48,23 @@ def test_begin_submit_is_durable_before_it_returns(store: Store, tmp_path: Path)
         row = other.execute("SELECT state, idempotency_key FROM attempts WHERE job_id=?", (jid,)).fetchone()
         assert row == ("submitting", keys[jid])
         assert other.execute("SELECT state FROM jobs WHERE id=?", (jid,)).fetchone()[0] == "submitting"
-    assert keys[jid] == idempotency_key(f"{0:064x}", 1)
+    assert keys[jid] == idempotency_key(f"{0:064x}", 1, store.key_salt())
+
+
+def test_each_state_makes_keys_of_its_own_for_the_same_job(tmp_path: Path) -> None:
+    """Two states asking for the same request (two manifests with a `state_dir:` each) send different keys, so
+    that neither attaches to, cancels or bills the other's render; a state keeps its salt when opened again."""
+    keys = []
+    for name in ("p", "q"):
+        with Store(tmp_path / name / "state.db") as store:
+            run, ids = _run(store, tmp_path, n=1)
+            keys.append(store.begin_submit(run, [ids[f"{0:064x}"]])[ids[f"{0:064x}"]])
+            salt = store.key_salt()
+        with Store(tmp_path / name / "state.db") as again:
+            assert again.key_salt() == salt
+    assert keys[0] != keys[1], keys
+    for key in keys:
+        assert re.fullmatch(rf"gridrun-{0:024x}-[0-9a-f]{{8}}-1", key), key
 
 
 def test_each_new_attempt_gets_a_new_key(store: Store, tmp_path: Path) -> None:
@@ -367,6 +384,31 @@ def test_a_state_file_of_the_first_schema_is_read_as_it_is_and_upgraded_by_a_wri
     assert "events_resets" in {r[0] for r in writer.db.execute("SELECT name FROM sqlite_master WHERE type='index'")}
     assert writer.money(run) == (0, 0)
     writer.close()
+
+
+def test_a_state_file_of_schema_9_is_given_a_salt_and_its_attempts_keep_the_keys_they_were_sent_with(
+    tmp_path: Path
+) -> None:
+    """An attempt an earlier gridrun left `submitting` is looked up and sent again with the key it was sent
+    with (`following`), not one made with the salt the upgrade gives the state; new attempts carry the salt."""
+    path = tmp_path / "state.db"
+    old_key = f"gridrun-{'a' * 24}-1"
+    with old_state(path, 9) as db:
+        db.execute("INSERT INTO runs (manifest_name, manifest_path, outputs_dir, provider, model, started_at, ended_at,"
+                   " status) VALUES ('m', 'm.yaml', 'out', 'sim', 'pixverse-v5.6', 1, 9, 'crashed')")
+        db.execute("INSERT INTO jobs (hash, key, vals, params, state, output_path, cost_estimate_micros, attempts,"
+                   " created_at, updated_at, submitted_at) VALUES (?, 'seed=1', '{}', '{}', 'submitting', 'o.mp4',"
+                   " 350000, 1, 1, 2, 2)", ("a" * 64,))
+        db.execute("INSERT INTO run_jobs (run_id, job_id, key, position) VALUES (1, 1, 'seed=1', 0)")
+        db.execute("INSERT INTO attempts (job_id, n, run_id, idempotency_key, state, estimate_micros, started_at)"
+                   " VALUES (1, 1, 1, ?, 'submitting', 350000, 2)", (old_key,))
+    with Store(path) as writer:
+        assert re.fullmatch(r"[0-9a-f]{8}", writer.key_salt())
+        assert writer.following(1).idempotency_key == old_key
+        run, ids = _run(writer, tmp_path, n=1)
+        new_key = writer.begin_submit(run, [ids[f"{0:064x}"]])[ids[f"{0:064x}"]]
+        assert new_key == f"gridrun-{0:024x}-{writer.key_salt()}-1"
+        assert [a["idempotency_key"] for a in writer.attempts(1)] == [old_key]
 
 
 def test_a_state_file_of_schema_7_keeps_every_row_and_its_done_jobs_have_no_reported_cost(tmp_path: Path) -> None:
