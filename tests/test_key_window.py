@@ -4,10 +4,13 @@ forgotten it would make and bill a second video, so the job is `unknown` instead
 
 from __future__ import annotations
 
+import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -30,11 +33,18 @@ def _world_stats(m: Path) -> dict:
     return create_app(SimConfig(), world=World.open(m.parent / ".gridrun" / "sim-world.jsonl")).state.sim.stats()
 
 
-def _killed_after_its_create(m: Path) -> None:
-    """`gridrun run` killed (-9) just after the provider took the job's create, before the state knew its id:
-    the job is left `submitting`."""
+# `gridrun` as it was at schema 9, before each state had a salt of its own in its idempotency keys.
+SCHEMA_9_GRIDRUN = (
+    "import sys; from runner import state; from runner.cli import main; del state._MIGRATIONS[9:]; "
+    "state.idempotency_key = lambda job_hash, attempt, salt: f'gridrun-{job_hash[:24]}-{attempt}'; "
+    "state.Store.key_salt = lambda self: ''; sys.exit(main(sys.argv[1:]))")
+
+
+def _killed_after_its_create(m: Path, *, gridrun: tuple[str, ...] = ("-m", "runner.cli")) -> None:
+    """`gridrun run` (`gridrun`: the interpreter's arguments that run it) killed (-9) just after the provider
+    took the job's create, before the state knew its id: the job is left `submitting`."""
     env = {**os.environ, "GRIDRUN_CRASH_AT": "after-submit:1", "PYTHONPATH": str(ROOT)}
-    killed = subprocess.run([sys.executable, "-m", "runner.cli", "run", str(m), "--no-report"],
+    killed = subprocess.run([sys.executable, *gridrun, "run", str(m), "--no-report"],
                             env=env, capture_output=True, timeout=120, check=False)
     assert killed.returncode == -9, killed.stderr[-500:]
     assert [j.state for j in api.status(m).jobs] == ["submitting"]
@@ -207,3 +217,43 @@ def test_a_job_left_submitting_shows_its_cost_reserved_while_the_next_run_looks_
     assert any(s.next_check is not None for s in looking)
     s = _world_stats(m)
     assert s["creates"] == 1 and s["duplicate_paid"] == 0, s
+
+
+@pytest.mark.parametrize("how", ["found-in-the-log", "sent-again", "retry-unknown"])
+def test_a_job_an_earlier_gridrun_left_in_flight_is_followed_by_the_key_it_was_sent_with_after_the_upgrade(
+    tmp_path: Path, how: str
+) -> None:
+    """A state of schema 9 (its keys had no salt) with a job left `submitting` after the provider took its
+    create: the upgraded gridrun gives the state its salt, and finds the job by the key it was sent with, in
+    the request log or by sending that key again (left `submitting`, or `unknown` and `retry --unknown`), for
+    the video made then: nothing made or paid twice, the attempt's key as it was."""
+    from runner.state import SCHEMA_VERSION, Store
+
+    sim = {"render_time": 0.2, "jitter": 0.0, "idempotency_window": 60}
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",),
+                       sim={**sim, "script": [] if how == "found-in-the-log" else [NO_LOG]})
+    _killed_after_its_create(m, gridrun=("-c", SCHEMA_9_GRIDRUN))
+    db = tmp_path / ".gridrun" / "state.db"
+    with closing(sqlite3.connect(db)) as old:
+        assert old.execute("PRAGMA user_version").fetchone()[0] == 9
+        [(sent,)] = old.execute("SELECT idempotency_key FROM attempts").fetchall()
+        if how == "retry-unknown":
+            with old:
+                old.execute("UPDATE jobs SET state='unknown', error='outcome unknown'")
+                old.execute("UPDATE attempts SET state='unknown', ended_at=?", (time.time() - 60,))
+    job_hash = api.plan(m).jobs[0].hash
+    assert sent == f"gridrun-{job_hash[:24]}-1"
+    prov = get_provider("sim", sim_config=api.load(m).data["sim"], state_dir=tmp_path / ".gridrun")
+    resumed = api.run(m, provider=prov, options=RunOptions(request_timeout=0.5, poll_interval=0.1,
+                                                           retry_unknown=how == "retry-unknown"), report=False)
+    assert resumed.exit_code == 0 and resumed.stats.counts["done"] == 1, resumed.stats.counts
+    again = 0 if how == "found-in-the-log" else 1  # the key sent again: a replay of the video made then
+    assert (stats(prov)["requests"].get("create", 0), stats(prov)["replays"]) == (again, again), stats(prov)
+    s = _world_stats(m)
+    assert s["creates"] == 1 and s["duplicate_paid"] == 0, s
+    with Store(db, readonly=True) as store:
+        assert store.schema == SCHEMA_VERSION and len(store.key_salt()) == 8
+        assert [(a["n"], a["idempotency_key"]) for a in store.attempts(1)] == [(1, sent)]
+        found = store.db.execute("SELECT detail FROM events WHERE kind='reconciled'").fetchall()
+    assert [json.loads(d)["idempotency_key"] for (d,) in found] == ([sent] if how == "found-in-the-log" else [])
+    check_outputs(m)
