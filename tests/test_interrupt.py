@@ -1023,13 +1023,13 @@ print(result.exit_code, any(n.startswith("gridrun-disk") for n in busy), _thread
 
 
 def test_after_a_run_no_thread_keeps_the_command_from_its_quick_exit(tmp_path: Path) -> None:
-    """The download's disk threads (a pool kept across runs) are ended once the command is done: nothing is left
-    for the interpreter's teardown to wait for, which a SIGTERM landing in it would have ended as killed (143)."""
+    """The download's disk threads are ended once the run is done: nothing is left for the interpreter's teardown
+    to wait for, which a SIGTERM landing in it would have ended as killed (143)."""
     m = write_manifest(tmp_path, n_seeds=2, styles=("anime",))
     out = subprocess.run([sys.executable, "-c", _RUN_THEN_COUNT_THREADS, str(m)], capture_output=True, text=True,
                          cwd=tmp_path, timeout=120, check=False)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.split() == ["0", "True", "False"]  # disk threads alive after the run, none left at the exit
+    assert out.stdout.split() == ["0", "False", "False"]  # no disk thread after the run, none left at the exit
 
 
 _SIGNAL_IN = """
