@@ -247,7 +247,8 @@ def run(
         prov.api_key()  # a missing key is said before any state is made
     store = Store(p.state_dir / "state.db", outputs_dir=p.outputs_dir)
     command = "retry" if options.retry_failed or options.retry_unknown else "run"
-    store.acquire_lock(then="run `gridrun retry` again" if command == "retry" else "run again", manifest=p.manifest.path)
+    store.acquire_lock(then="run `gridrun retry` again" if command == "retry" else "run again",
+                       manifest=p.manifest.path, name=p.manifest.name)
     # The run's state could not be written (a full disk, another process's write transaction) once it began: the
     # task group ended every task, so nothing more is sent. Before, nothing was sent: said with the state's path.
     with _closed(store, lambda failed: store.unusable(failed, then=command) if store.run_id is None
@@ -281,7 +282,7 @@ def starting(m: Manifest) -> Iterator[None]:
     """While it lasts, a run or retry of `m` is starting (`state.announcing_start`): from before its planning
     until `run` takes the runner lock, `status --watch` waits for it (`run_starting`) rather than report the
     latest run's end."""
-    with announcing_start(plan_mod.state_dir_of(m)):
+    with announcing_start(plan_mod.state_dir_of(m), manifest=m.path, name=m.name):
         yield
 
 
@@ -467,12 +468,17 @@ def run_starting(
 ) -> int | None:
     """The pid of a runner that has taken the state's lock since `run` (the manifest's latest; None: the
     manifest has no run recorded) ended and has not recorded a run yet, or of a run or retry planning before
-    it takes the lock (`starting`): a run or retry starting (or a cancel); None when there is none."""
-    from .state import lock_holder, run_starter
+    it takes the lock (`starting`): a run or retry of the manifest starting; None when there is none. The lock
+    or STARTING file names the manifest it was written for, where its gridrun records it: one of another
+    manifest sharing the state, or a cancel's lock, is no run of this manifest starting (an older file, naming
+    none, is taken for one)."""
+    from .state import lock_record, start_record
 
-    sd, _, _ = _state_dir(m, state_dir)
+    sd, name, _ = _state_dir(m, state_dir)
     mine = None if run is None else run.pid
-    holder = next((pid for pid in (lock_holder(sd), run_starter(sd)) if pid not in (None, mine)), None)
+    holder = next((h.pid for h in (lock_record(sd), start_record(sd))
+                   if h is not None and h.pid != mine and h.command != "cancel"
+                   and (name is None or h.of(name) is not False)), None)
     if holder is None:
         return None
     try:
@@ -651,7 +657,7 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
     db = store.path
     # The run holding the lock writes these jobs' states: it must let go of them first.
     store.acquire_lock(then="cancel (a second Ctrl-C in its terminal ends it with its jobs left in flight)",
-                       manifest=p.manifest.path, cancel=True)
+                       manifest=p.manifest.path, name=p.manifest.name, cancel=True)
     last = store.latest_run(p.manifest.name)
     if last is None:
         raise NotRecordedError(f"{db}: no run recorded for {p.manifest.name}, so nothing to cancel")

@@ -435,48 +435,108 @@ def _flock(fd: int, *, required: bool) -> bool:
     return True
 
 
+class Holder(NamedTuple):
+    """What the runner lock file or the STARTING file says of the process that wrote it: the process (`pid`
+    on `host` since `since`) and, from a gridrun that records them, what it took the lock for (`command`: run,
+    for a run or retry, or cancel) and the manifest it did it for (`name`, `manifest`: its path); those three
+    None in a file of an older gridrun, or of a caller that named no manifest."""
+
+    pid: int
+    host: str
+    since: str
+    command: str | None = None
+    name: str | None = None
+    manifest: str | None = None
+
+    @property
+    def process(self) -> str:
+        return f"pid {self.pid} on {self.host} since {self.since}"
+
+    def of(self, name: str) -> bool | None:
+        """Whether this is a process of the manifest named `name`; None when the file does not say."""
+        return None if self.name is None else self.name == name
+
+    def same_file(self, manifest: str | Path) -> bool | None:
+        """Whether this is a process of the manifest file `manifest`; None when the file does not say."""
+        return None if self.manifest is None else Path(self.manifest) == Path(manifest)
+
+
 def lock_holder(state_dir: Path) -> int | None:
     """The pid of the process on this machine that took the runner lock of `state_dir` last and still lives
     (it may hold the lock still), read from the lock file without taking the lock (a runner starting would
     find it taken); None when that process is gone, on another machine or not known."""
-    return _recorded_process(state_dir / "lock")
+    held = lock_record(state_dir)
+    return None if held is None else held.pid
 
 
 def run_starter(state_dir: Path) -> int | None:
     """The pid of a `gridrun run` or `retry` of `state_dir` that is loading or planning, before it takes the
     runner lock (`announcing_start`); None when there is none, or it was killed meanwhile."""
+    starting = start_record(state_dir)
+    return None if starting is None else starting.pid
+
+
+def lock_record(state_dir: Path) -> Holder | None:
+    """`lock_holder`, with what the lock file says it was taken for."""
+    return _recorded_process(state_dir / "lock")
+
+
+def start_record(state_dir: Path) -> Holder | None:
+    """`run_starter`, with the manifest the STARTING file names."""
     return _recorded_process(state_dir / STARTING)
 
 
-def _recorded_process(path: Path) -> int | None:
-    """The pid `path` names (`_process_line`) when that process is on this machine and still lives; None when
-    it is gone, on another machine, or the file is missing or not one gridrun wrote."""
+def _recorded_process(path: Path) -> Holder | None:
+    """The process `path` names (`_process_line`) when it is on this machine and still lives; None when it is
+    gone, on another machine, or the file is missing or not one gridrun wrote."""
     from .records import PID_CLOCK_SLACK, process_start, process_state
 
     try:
-        text = path.read_text(encoding="utf-8", errors="replace").strip()
+        text = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return None
-    found = re.fullmatch(r"pid (\d+) on (.+) since (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)", text)
-    if found is None or found[2] != socket.gethostname():
+    found = _holder(text)
+    if found is None or found.host != socket.gethostname():
         return None
-    pid = int(found[1])
     try:
-        os.kill(pid, 0)
+        os.kill(found.pid, 0)
     except ProcessLookupError:
         return None
     except OSError:  # alive, owned by someone else
         pass
-    if process_state(pid) in ("Z", "X"):
+    if process_state(found.pid) in ("Z", "X"):
         return None
-    started = process_start(pid)
-    since = time.mktime(time.strptime(found[3], "%Y-%m-%d %H:%M:%S"))
-    return None if started is not None and started > since + PID_CLOCK_SLACK else pid  # a pid reused since
+    started = process_start(found.pid)
+    since = time.mktime(time.strptime(found.since, "%Y-%m-%d %H:%M:%S"))
+    return None if started is not None and started > since + PID_CLOCK_SLACK else found  # a pid reused since
 
 
-def _process_line() -> str:
-    """This process as the lock file and the STARTING file name it."""
-    return f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}"
+def _holder(text: str) -> Holder | None:
+    """The process a lock or STARTING file's `text` names, read as `_process_line` writes it: a first line naming
+    the process and, in a file of a gridrun that records them, a second one (JSON) naming the command and the
+    manifest; None for a text gridrun did not write."""
+    first, _, rest = text.strip().partition("\n")
+    found = re.fullmatch(r"pid (\d+) on (.+) since (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)", first)
+    if found is None:
+        return None
+    try:
+        said = json.loads(rest) if rest.strip() else {}
+    except ValueError:
+        said = {}
+    said = {k: v for k, v in said.items() if k in ("command", "name", "manifest") and isinstance(v, str)} \
+        if isinstance(said, dict) else {}
+    return Holder(int(found[1]), found[2], found[3], **said)
+
+
+def _process_line(*, command: str = "run", manifest: str | Path | None = None, name: str | None = None) -> str:
+    """This process as the lock file and the STARTING file name it; with `manifest` (its path; `name`, its
+    name), a second line saying what it holds the state for (`command`) and for which manifest, so that one
+    refused or a `status` can tell a run of its own manifest from another's."""
+    line = f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}"
+    if manifest is None:
+        return line
+    said = {"command": command, "name": name, "manifest": str(manifest)}
+    return line + "\n" + json.dumps({k: v for k, v in said.items() if v is not None}) + "\n"
 
 
 # The state folders whose runner lock a Store of this process holds, with the manifest it was taken for and the
@@ -490,14 +550,16 @@ STARTING = "starting"
 
 
 @contextmanager
-def announcing_start(state_dir: Path) -> Iterator[None]:
-    """Say, in the STARTING file of `state_dir`, that this process is starting a run, from before its planning
-    (seconds for a large manifest) until it takes the runner lock (`Store.acquire_lock` removes the file) or
-    ends: `status --watch` started with the run then waits for it (`run_starter`) rather than take the latest
+def announcing_start(
+    state_dir: Path, *, manifest: str | Path | None = None, name: str | None = None,
+) -> Iterator[None]:
+    """Say, in the STARTING file of `state_dir`, that this process is starting a run of the manifest file
+    `manifest` (named `name`), from before its planning (seconds for a large manifest) until it takes the
+    runner lock (`Store.acquire_lock` removes the file) or ends: `status --watch` started with the run then waits for it (`run_starter`) rather than take the latest
     run, ended, for the one to report. Nothing is written into a state folder that does not exist yet (no earlier
     run there to take for this one) or cannot be written (the run says so when it opens the state); a file
     left by a process killed meanwhile names a process gone, which `run_starter` ignores."""
-    written = _write_start(state_dir)
+    written = _write_start(state_dir, manifest=manifest, name=name)
     try:
         yield
     finally:
@@ -505,12 +567,12 @@ def announcing_start(state_dir: Path) -> Iterator[None]:
             _withdraw_start(state_dir)
 
 
-def _write_start(state_dir: Path) -> bool:
-    """The STARTING file of `state_dir` written, naming this process; False when the folder is not there or
-    cannot be written."""
+def _write_start(state_dir: Path, *, manifest: str | Path | None = None, name: str | None = None) -> bool:
+    """The STARTING file of `state_dir` written, naming this process and the manifest; False when the folder is
+    not there or cannot be written."""
     part = state_dir / f".{STARTING}.{os.getpid()}"
     try:
-        part.write_text(_process_line(), encoding="utf-8")
+        part.write_text(_process_line(manifest=manifest, name=name), encoding="utf-8")
         os.replace(part, state_dir / STARTING)  # whole or not at all, for a watch reading it meanwhile
     except OSError:
         try:
@@ -863,12 +925,14 @@ class Store:
 
     # -- the lock ------------------------------------------------------------------------------------
     def acquire_lock(
-        self, *, then: str = "run again", manifest: str | Path | None = None, cancel: bool = False
+        self, *, then: str = "run again", manifest: str | Path | None = None, name: str | None = None,
+        cancel: bool = False,
     ) -> None:
         """Take the runner lock of this state folder; refuse with who holds it (the run and manifest, when the
-        state records them), and `then`, what to do once it is stopped. `manifest`: the manifest's path, for
-        whom the lock is taken; `cancel`: taken to cancel jobs, which waiting for the holder to end, or a state
-        of its own, would not do. A dead holder's lock is free."""
+        state or the lock file records them), and `then`, what to do once it is stopped. `manifest`: the
+        manifest's path, for whom the lock is taken (`name`: its name), recorded in the lock file with what for;
+        `cancel`: taken to cancel jobs, which waiting for the holder to end, or a state of its own, would not do.
+        A dead holder's lock is free."""
         # The lock file beside state.db, opened to write (network file systems lock only such files), and where
         # the file system allows it the state folder too: a folder is not deleted by hand while its state.db is
         # wanted, as a stale-looking lock file may be (the kernel frees both locks when their holder dies).
@@ -893,34 +957,43 @@ class Store:
                 os.close(fd)
             raise StateError(f"{lock_path}: cannot take the runner lock: {exc.strerror or exc}") from exc
         os.ftruncate(fds[0], 0)
-        os.pwrite(fds[0], _process_line().encode(), 0)
+        os.pwrite(fds[0], _process_line(command="cancel" if cancel else "run", manifest=manifest, name=name).encode(), 0)
         self._lock_fds = fds
         _held_here[self.path.parent.resolve()] = (None if manifest is None else Path(manifest).resolve(),
                                                   threading.get_ident())
         _withdraw_start(self.path.parent)  # the lock says now that this run is starting
 
     def _locked_out(self, holder: str, *, then: str, manifest: str | Path | None, cancel: bool) -> str:
-        """Why the lock was refused: its holder (and the run it records, when the state has it), and what to do.
-        The manifests that share this state (those of one folder, by default) share its lock too: one held by
-        another manifest's run says so, and, but to a cancel, that `state_dir:` gives a manifest a state of its
-        own."""
-        held = f"{self.path.parent}: another gridrun runner holds this state ({holder or 'another process'})"
+        """Why the lock was refused: its holder (and the run it records, when the state has it, or the command
+        and manifest the lock file names), and what to do. The manifests that share this state (those of one
+        folder, by default) share its lock too: one held for another manifest says so, and, but to a cancel,
+        that `state_dir:` gives a manifest a state of its own; one held for this manifest (a run not recorded
+        yet, a cancel) says to wait for it, as a state of its own would know none of its jobs."""
+        found = _holder(holder)
+        shown = found.process if found is not None else holder.partition("\n")[0]
+        held = f"{self.path.parent}: another gridrun runner holds this state ({shown or 'another process'})"
         wait = (f"stop it, then {then}" if cancel else
                 f"wait for it to finish, or stop it, then {then} (`gridrun status` works meanwhile)")
-        found = re.fullmatch(r"pid (\d+) on (.+) since .*", holder)
         row = None if found is None else self.db.execute(
             "SELECT id, manifest_path FROM runs WHERE status='running' AND pid=? AND host=? ORDER BY id DESC LIMIT 1",
-            (int(found[1]), found[2])).fetchone()
+            (found.pid, found.host)).fetchone()
         # The line names this process: a run of another of its threads holds the lock (unless this process held it
         # before and the line is the one it left, read before the holder, another process, wrote its own).
-        here = found is not None and (int(found[1]), found[2]) == (os.getpid(), socket.gethostname())
+        here = found is not None and (found.pid, found.host) == (os.getpid(), socket.gethostname())
         theirs, thread = _held_here.get(self.path.parent.resolve(), (None, None))
         if here and thread not in (None, threading.get_ident()):
             return self._locked_here(row, theirs, manifest=manifest, then=then)
         if row is not None and manifest is not None and Path(row["manifest_path"]) == Path(manifest):
             return f"{held}: run {row['id']} of this manifest; {wait}"
-        who = (f": run {row['id']} of {row['manifest_path']}, which shares this state (one runner at a time)"
-               if row is not None else " (the manifests of one folder share its state, one runner at a time)")
+        if row is None and found is not None and manifest is not None and found.same_file(manifest):
+            return self._held_for_this_manifest(found, then=then, cancel=cancel)
+        if row is not None:
+            who = f": run {row['id']} of {row['manifest_path']}, which shares this state (one runner at a time)"
+        elif found is not None and found.manifest is not None:
+            what = "a `gridrun cancel`" if found.command == "cancel" else "a run starting"
+            who = f": {what} of {found.manifest}, which shares this state (one runner at a time)"
+        else:
+            who = " (the manifests of one folder share its state, one runner at a time)"
         own = "; or give this manifest a `state_dir:` of its own (it then reuses none of these videos)"
         return f"{held}{who}: {wait}{'' if cancel else own}"
 
@@ -938,6 +1011,20 @@ class Store:
         return (f"{held} of {theirs} in this process (another thread) holds this state, which the two manifests "
                 f"share (one runner at a time): {wait}; or give this manifest a `state_dir:` of its own (it then "
                 "reuses none of these videos)")
+
+    def _held_for_this_manifest(self, found: Holder, *, then: str, cancel: bool) -> str:
+        """`_locked_out` for a lock the lock file says was taken for this manifest by a process with no run
+        recorded: a run of it starting (it records its run once it has planned and asked the provider's balance),
+        or a `gridrun cancel` of it (it ends once the provider has answered for each job in flight)."""
+        where = f"{self.path.parent}: "
+        if found.command == "cancel":
+            again = "`gridrun cancel` again if anything is left in flight" if cancel else then
+            return (f"{where}a `gridrun cancel` of this manifest ({found.process}) holds this state: wait for it to "
+                    f"end (it asks the provider about each job in flight), then {again}")
+        starting = f"{where}another run of this manifest ({found.process}) holds this state, starting"
+        if cancel:
+            return f"{starting}: stop it, then {then}"
+        return (f"{starting}: wait for it to finish (`gridrun status --watch` follows it), or stop it, then {then}")
 
     def lock_outputs(self, folder: Path, *, manifest: str | Path, field: str) -> None:
         """Take the lock of the output folder this run writes into (`.runs/lock` in it, `.runs/` made), held and released with

@@ -223,7 +223,7 @@ def test_run_json_refused_before_it_starts_still_ends_with_an_end_event(
     finally:
         holder.close()
     assert (code, end["status"], end["exit_code"]) == (1, None, 1)
-    assert ": another gridrun runner holds this state (pid " in end["errors"][0], end  # type: ignore[index]
+    assert ": another run of this manifest (pid " in end["errors"][0], end  # type: ignore[index]
 
 
 def test_run_json_into_a_reader_that_stops_keeps_the_runs_exit_code(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -214,6 +215,76 @@ def test_a_lock_whose_holder_has_recorded_no_run_still_says_the_state_is_shared(
     with pytest.raises(LockError, match=shared):
         other.acquire_lock(manifest="/p/slow.yaml")
     other.close()
+
+
+def test_a_lock_taken_for_this_manifest_by_a_run_not_recorded_yet_says_to_wait_not_to_split_the_state(
+    store: Store, tmp_path: Path
+) -> None:
+    """The lock file names the manifest it was taken for: a second run of the same manifest, refused by one that
+    has taken the lock but recorded no run yet (it plans, asks the balance), is told to wait for it, not to give
+    the manifest a `state_dir:` of its own (a state that would know none of its paid jobs)."""
+    store.acquire_lock(manifest="/p/grid.yaml", name="grid")
+    other = Store(tmp_path / "state.db")
+    with pytest.raises(LockError) as refused:
+        other.acquire_lock(manifest="/p/grid.yaml", name="grid")
+    text = str(refused.value)
+    assert text.startswith(f"{tmp_path}: another run of this manifest (pid {os.getpid()} on "), text
+    assert text.endswith(") holds this state, starting: wait for it to finish (`gridrun status --watch` follows "
+                         "it), or stop it, then run again"), text
+    with pytest.raises(LockError) as refused:  # a cancel of the same manifest is told to stop it
+        other.acquire_lock(then="cancel", manifest="/p/grid.yaml", name="grid", cancel=True)
+    assert str(refused.value).endswith(") holds this state, starting: stop it, then cancel"), str(refused.value)
+    other.close()
+
+
+def test_a_lock_taken_by_a_cancel_of_this_manifest_says_so(store: Store, tmp_path: Path) -> None:
+    store.acquire_lock(manifest="/p/grid.yaml", name="grid", cancel=True)
+    other = Store(tmp_path / "state.db")
+    with pytest.raises(LockError) as refused:
+        other.acquire_lock(manifest="/p/grid.yaml", name="grid")
+    text = str(refused.value)
+    assert text.startswith(f"{tmp_path}: a `gridrun cancel` of this manifest (pid {os.getpid()} on "), text
+    assert text.endswith("holds this state: wait for it to end (it asks the provider about each job in flight), "
+                         "then run again"), text
+    assert "state_dir" not in text
+    other.close()
+
+
+def test_a_lock_taken_for_another_manifest_by_a_run_not_recorded_yet_names_it_and_says_how_to_run_beside_it(
+    store: Store, tmp_path: Path
+) -> None:
+    store.acquire_lock(manifest="/p/grid.yaml", name="grid")
+    other = Store(tmp_path / "state.db")
+    with pytest.raises(LockError) as refused:
+        other.acquire_lock(manifest="/p/slow.yaml", name="slow")
+    text = str(refused.value)
+    assert text.startswith(f"{tmp_path}: another gridrun runner holds this state (pid {os.getpid()} on "), text
+    assert text.endswith("): a run starting of /p/grid.yaml, which shares this state (one runner at a time): wait "
+                         "for it to finish, or stop it, then run again (`gridrun status` works meanwhile); or give "
+                         "this manifest a `state_dir:` of its own (it then reuses none of these videos)"), text
+    other.close()
+
+
+def test_the_lock_and_starting_files_record_the_manifest_and_older_ones_without_it_are_read(
+    store: Store, tmp_path: Path
+) -> None:
+    from runner.state import announcing_start, lock_record, start_record
+
+    store.acquire_lock(manifest="/p/grid.yaml", name="grid", cancel=True)
+    held = lock_record(tmp_path)
+    assert held is not None and (held.pid, held.command, held.name, held.manifest) == \
+        (os.getpid(), "cancel", "grid", "/p/grid.yaml")
+    store.release_lock()
+    with announcing_start(tmp_path, manifest="/p/slow.yaml", name="slow"):
+        starting = start_record(tmp_path)
+        assert starting is not None and (starting.pid, starting.command, starting.name, starting.manifest) == \
+            (os.getpid(), "run", "slow", "/p/slow.yaml")
+    assert start_record(tmp_path) is None
+    (tmp_path / "lock").write_text(f"pid {os.getpid()} on {socket.gethostname()} since "
+                                   f"{time.strftime('%Y-%m-%d %H:%M:%S')}")  # as an older gridrun wrote it
+    older = lock_record(tmp_path)
+    assert older is not None and (older.pid, older.command, older.name, older.manifest) == \
+        (os.getpid(), None, None, None)
 
 
 def test_the_lock_holds_when_its_lock_file_is_deleted_by_hand(store: Store, tmp_path: Path) -> None:

@@ -556,3 +556,28 @@ def test_status_of_a_manifest_never_run_while_another_manifests_run_holds_the_st
         assert "no run recorded for t" in capsys.readouterr().err
     finally:
         holder.close()
+
+
+def test_status_of_a_manifest_never_run_is_not_starting_while_a_run_of_another_manifest_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The lock and STARTING files name the manifest they were written for: one of another manifest sharing the
+    state, not recorded yet, is no run of this manifest starting (exit 2: never run); one of this manifest is."""
+    from runner.cli import main
+    from runner.state import Store, announcing_start
+
+    manifest = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
+    holder = Store(tmp_path / ".gridrun" / "state.db")
+    holder.acquire_lock(manifest=tmp_path / "other.yaml", name="other")
+    try:
+        assert main(["status", str(manifest)]) == 2
+        assert "no run recorded for t" in capsys.readouterr().err
+        holder.release_lock()
+        with announcing_start(tmp_path / ".gridrun", manifest=tmp_path / "other.yaml", name="other"):
+            assert main(["status", str(manifest)]) == 2
+            capsys.readouterr()
+        holder.acquire_lock(manifest=manifest, name="t")
+        assert main(["status", str(manifest)]) == 0
+        assert f"a run is starting (pid {os.getpid()})" in " ".join(capsys.readouterr().out.split())
+    finally:
+        holder.close()
