@@ -640,6 +640,7 @@ def cancel(m: Manifest | str | Path) -> CancelResult:
     db = p.state_dir / "state.db"
     if not db.exists():
         raise NotRecordedError(f"{db}: no state yet (nothing has run here), so nothing to cancel")
+    _check_recorded(p, db)
     store = Store(db, outputs_dir=p.outputs_dir)
     result = CancelResult()
     asked: list[str] = []  # the jobs whose cancel request the provider took
@@ -649,6 +650,22 @@ def cancel(m: Manifest | str | Path) -> CancelResult:
             failed, sent=[k for k in asked if k not in {*result.cancelled, *result.failed}])):
         _cancel_in_flight(p, prov, store, result, asked)
     return result
+
+
+def _check_recorded(p: Plan, db: Path) -> None:
+    """Before `cancel` takes the runner lock: the manifest has a run recorded in the state `db`, or one starting.
+    Read without the lock, so that the cancel of a manifest that never ran says there is nothing to cancel,
+    where the lock, held by another manifest's run sharing the state, would have it told to stop that run.
+
+    :raises NotRecordedError: no run of the manifest is recorded, nor starting.
+    """
+    try:
+        with Store(db, readonly=True, outputs_dir=p.outputs_dir) as store:
+            last = store.latest_run(p.manifest.name)
+    except NotRecordedError:  # a state file being made this moment: the lock, taken next, decides
+        return
+    if last is None and run_starting(p.manifest, None, state_dir=p.state_dir) is None:
+        raise NotRecordedError(f"{db}: no run recorded for {p.manifest.name}, so nothing to cancel")
 
 
 def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, asked: list[str]) -> None:

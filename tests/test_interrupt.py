@@ -588,6 +588,34 @@ def test_cancel_while_a_run_holds_the_state_says_how_to_stop_it_first(tmp_path: 
         holder.close()
 
 
+def test_cancel_of_a_manifest_that_never_ran_while_another_manifests_run_holds_the_state_has_nothing_to_cancel(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Manifests of one folder share its state and its lock: `cancel` of one that never ran, while another's run
+    holds the lock, says there is nothing to cancel (exit 2), not to stop that run first."""
+    from runner.cli import main
+    from runner.errors import LockError
+    from runner.state import Store
+
+    a = write_manifest(tmp_path, n_seeds=1, styles=("anime",), name="alpha")
+    b = write_manifest(tmp_path, n_seeds=1, styles=("anime",), name="beta")
+    api.run(a, report=False)
+    holder = Store(tmp_path / ".gridrun" / "state.db")
+    holder.acquire_lock(manifest=a, name="alpha")
+    holder.start_run(manifest_name="alpha", manifest_path=str(a), manifest_copy="",
+                     outputs_dir=str(tmp_path / "outputs" / "alpha"), provider="sim", model="pixverse-v5.6",
+                     axes=(), budget_micros=None)
+    try:
+        assert main(["cancel", str(b)]) == 2
+        err = " ".join(capsys.readouterr().err.split())
+        assert "no run recorded for beta, so nothing to cancel" in err, err
+        assert "stop it" not in err, err
+        with pytest.raises(LockError, match="stop it, then cancel"):  # alpha's own cancel still waits for it
+            api.cancel(a)
+    finally:
+        holder.close()
+
+
 def test_ctrl_c_during_the_final_report_leaves_the_report_not_the_runs_outcome(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
