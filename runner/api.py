@@ -35,7 +35,7 @@ from .providers import get_provider
 from .providers import capabilities
 from .providers.base import VideoStatus
 from .providers.download import close_disk_threads
-from .resume import left_behind, name_shared, outputs_shared
+from .resume import folder_shared, left_behind, name_shared, outputs_shared
 from .state import JobState, RunRecord, RunSummary, Snapshot, Store, announcing_start, as_judged, store_error
 from .stats import RunStatistics, pace, problems
 
@@ -159,7 +159,8 @@ def _stored(store: Store, p: Plan) -> tuple[dict[str, Stored], dict[str, str]]:
 def diff(p: Plan, *, force: bool = False) -> Diff | None:
     """The plan against the state store (None when nothing has run yet), with the jobs the last run left in
     flight that the plan no longer has, over which a run refuses to start, warnings of what the state holds
-    (another manifest file of the same name), and the files in the way that a run keeps aside (`Diff.aside`)."""
+    (another manifest file of the same name, a manifest of another name writing the same output folder), and the
+    files in the way that a run keeps aside (`Diff.aside`)."""
     db = p.state_dir / "state.db"
     if not db.exists():
         return None
@@ -169,7 +170,7 @@ def diff(p: Plan, *, force: bool = False) -> Diff | None:
         return None
     with store:
         stored, previous = _stored(store, p)
-        left, warnings = left_behind(p, store), tuple(name_shared(p, store))
+        left, warnings = left_behind(p, store), (*name_shared(p, store), *folder_shared(p, store))
         d = plan_mod.diff(p, stored, previous, force=force)
         # a done job's recorded take stays, its poster with it, but for a --force run, which re-renders it
         aside = kept_aside(p.sidecared, p.posters, skip_videos={*d.verified, *d.altered},

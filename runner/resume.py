@@ -434,6 +434,25 @@ def name_shared(plan: Plan, store: Store) -> list[str]:
                                  f"one history{folder}; give one its own `name:`")]
 
 
+def folder_shared(plan: Plan, store: Store) -> list[str]:
+    """A warning, at the manifest's field naming its output folder, of manifests of other names in this state
+    whose latest run wrote into the same folder: the runs, `report` and `export` of each then replace the other's
+    report.html and results.*, and each run puts aside the other's videos in its way. A manifest file that is
+    gone (moved or renamed) is no other writer; another file of the same name, `name_shared` warns of."""
+    m = plan.manifest
+    others = [(path, name, run_id) for name, path, run_id in store.folder_writers(plan.outputs_dir, besides=m.name)
+              if os.path.isfile(path)]
+    if not others:
+        return []
+    path, name, run_id = others[0]
+    more = f" and {len(others) - 1} more" if len(others) > 1 else ""
+    return [m.warning((outputs_field(m),), f"{plan.outputs_dir} is also the output folder of {path} (name {name!r}, "
+                                           f"latest run {run_id}){more}, which shares this state: each one's run, "
+                                           "`gridrun report` and `gridrun export` replace the other's report.html and "
+                                           "results.*, and put aside its videos in their way; give one of them its "
+                                           "own outputs_dir")]
+
+
 def outputs_shared(plan: Plan) -> list[str]:
     """A warning, at the manifest's field naming its output folder, when the folder records (`outputs_writer`)
     that a run of another state wrote into it last, and that state is there still and its runs wrote this

@@ -23,7 +23,7 @@ import sqlite3
 import threading
 import time
 import urllib.parse
-from contextlib import closing, contextmanager, suppress
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, NamedTuple, Sequence
 
@@ -619,6 +619,16 @@ def _outputs_locked_out(folder: Path, holder: dict[str, str] | None, *, field: s
     own = "`outputs_dir:`" if field == "outputs_dir" else "`name:` or `outputs_dir:`"
     return (f"{folder}: another gridrun run writes into this output folder ({who}); the two would replace each "
             f"other's videos: wait for it to finish, or give this manifest its own {own}")
+
+
+def _same_folder(recorded: str, folder: Path) -> bool:
+    """Whether the output folder a run recorded is `folder`, by this path or by another that reaches it (a link)."""
+    if Path(recorded) == folder:
+        return True
+    try:
+        return os.path.samefile(recorded, folder)
+    except OSError:  # gone, or not reachable from here: not this folder
+        return False
 
 
 def _readonly_uri(path: Path) -> str:
@@ -1226,13 +1236,16 @@ class Store:
     def wrote_into(self, folder: Path) -> bool:
         """Whether a run of this state was recorded writing into the output folder `folder` (by this path, or by
         another that reaches the same folder: a link)."""
-        for (recorded,) in self.db.execute("SELECT DISTINCT outputs_dir FROM runs"):
-            if Path(recorded) == folder:
-                return True
-            with suppress(OSError):  # gone, or not reachable from here: not this folder
-                if os.path.samefile(recorded, folder):
-                    return True
-        return False
+        return any(_same_folder(recorded, folder)
+                   for (recorded,) in self.db.execute("SELECT DISTINCT outputs_dir FROM runs"))
+
+    def folder_writers(self, folder: Path, *, besides: str) -> list[tuple[str, str, int]]:
+        """The manifests of other names than `besides` whose latest run here wrote into the output folder `folder`
+        (`wrote_into`'s test), newest first: each one's name, manifest file and latest run."""
+        rows = self.db.execute(
+            "SELECT manifest_name, manifest_path, id, outputs_dir FROM runs r WHERE manifest_name != ? AND "
+            "id = (SELECT MAX(id) FROM runs WHERE manifest_name = r.manifest_name) ORDER BY id DESC", (besides,))
+        return [(str(r[0]), str(r[1]), int(r[2])) for r in rows if _same_folder(r[3], folder)]
 
     # -- jobs ---------------------------------------------------------------------------------------
     def add_jobs(self, run_id: int, jobs: Sequence[Mapping[str, Any]]) -> dict[str, int]:

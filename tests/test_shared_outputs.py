@@ -141,6 +141,43 @@ def test_plan_and_run_warn_of_another_state_writing_the_output_folder_while_it_e
     assert outputs_writer(shared) is not None and outputs_writer(shared)["manifest"] == str(b.resolve())
 
 
+def test_plan_and_run_warn_of_a_manifest_of_another_name_in_the_same_state_writing_the_output_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two manifests of one folder (one state), of other names, with one `outputs_dir:`: each one's run, report and
+    export would replace the other's report.html and results.*; `plan` and `run` of each warn of the other, named,
+    at its outputs_dir, while the other's manifest file exists. A manifest alone there is warned of nothing."""
+    made = []
+    for name, animal in (("a", "fox"), ("b", "cat")):
+        extra = {"outputs_dir": "shared",
+                 "params": {"prompt": f"a {animal}, {{{{ style }}}} style", "quality": "360p", "duration": 5}}
+        made.append(write_manifest(tmp_path, name=name, extra=extra, sim={"render_time": 0.05, "jitter": 0.0}))
+    a, b = made
+    shared = (tmp_path / "shared").resolve()
+
+    def said(by: Path, other: Path, run: int) -> str:
+        return (f"warning: {by}:{_line_of(by, 'outputs_dir')}:1: outputs_dir: {shared} is also the output folder of "
+                f"{other} (name {other.stem!r}, latest run {run}), which shares this state: each one's run, "
+                "`gridrun report` and `gridrun export` replace the other's report.html and results.*, and put aside "
+                "its videos in their way; give one of them its own outputs_dir")
+
+    assert api.run(a, report=False).exit_code == 0
+    code, _, err = _cli(capsys, "plan", str(a))
+    assert code == 0 and "warning" not in err, err
+    code, _, err = _cli(capsys, "plan", str(b))
+    assert code == 0 and said(b, a, 1) in " ".join(err.split()), err
+    code, out, _ = _cli(capsys, "plan", str(b), "--json")
+    assert code == 0 and [w for w in json.loads(out)["warnings"] if "also the output folder" in w] == \
+        [said(b, a, 1).split(": ", 2)[2]]
+    code, _, err = _cli(capsys, "run", str(b), "--no-report")
+    assert code == 0 and said(b, a, 1) in " ".join(err.split()), err
+    code, _, err = _cli(capsys, "run", str(a), "--no-report")
+    assert code == 0 and said(a, b, 2) in " ".join(err.split()), err
+    b.unlink()  # a manifest gone writes nothing more
+    code, _, err = _cli(capsys, "plan", str(a))
+    assert code == 0 and "warning" not in err, err
+
+
 def test_a_project_copied_whole_is_not_warned_of_the_originals_state(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
