@@ -25,7 +25,9 @@ from jsonschema.exceptions import ValidationError
 from runner.datafiles import DATA_FILE_TYPES, DataLines, resolve_files, resolve_matrix_files, value_position
 from runner.errors import ManifestError
 from runner.resources import resource_dir
-from runner.yamlsource import Position, Positions, dotted, kind, load_yaml, locate, raise_all, read_yaml
+from runner.yamlsource import (
+    MAX_BYTES, Position, Positions, dotted, kind, load_yaml, locate, raise_all, read_text, read_yaml,
+)
 
 __all__ = [
     "DATA_FILE_TYPES", "DEFAULT_OUTPUT", "DEFAULT_PROVIDER", "RUN_DEFAULTS", "SCHEMA_PATH", "Manifest", "Position",
@@ -56,6 +58,10 @@ class Manifest:
     files: Mapping[tuple[Any, ...], Path] = field(default_factory=dict)
     display: str = ""
     data_lines: Mapping[tuple[Any, ...], DataLines] = field(default_factory=dict)  # axis -> its values' lines
+    # The file's text as `load` read it: what a run of this manifest's plan records as its copy (`.runs/run-N.yaml`),
+    # so that copy is the manifest that made the jobs even when the file was edited after the plan. "" when not
+    # loaded from a file (a run then copies the file as it is).
+    text: str = ""
 
     @property
     def name(self) -> str:
@@ -152,7 +158,8 @@ class Warned(str):
 def load(path: str | Path) -> Manifest:
     """Read, parse and validate a manifest. Raises ManifestError, or ManifestErrors for several."""
     shown = Path(path)
-    data, positions = read_yaml(shown)
+    text = read_text(shown, limit=MAX_BYTES)
+    data, positions = load_yaml(text, file=shown)
     if data is None:
         raise ManifestError("the file is empty; a manifest needs at least version, name and model", file=shown)
     if not isinstance(data, dict):
@@ -170,7 +177,7 @@ def load(path: str | Path) -> Manifest:
     resolved, files, lines, file_errors = resolve_files(data, positions=positions, file=shown, base_dir=base.base_dir)
     raise_all(errors + file_errors)
     return Manifest(path=base.path, data=resolved, positions=positions, files=files, display=base.display,
-                    data_lines=lines)
+                    data_lines=lines, text=text)
 
 
 # --- schema validation -----------------------------------------------------------------------

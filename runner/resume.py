@@ -36,6 +36,7 @@ from typing import Any
 
 from .errors import BudgetError, InFlightError, StateError
 from .jobs import usd_text
+from .manifest import Manifest
 from .options import RunOptions
 from .outputs import (
     atomic_write,
@@ -158,10 +159,7 @@ def prepare(
         judged = judge(plan, store, opts, budget_micros=budget_micros, failure_retries=failure_retries)
     actions = judged.actions
     m = plan.manifest
-    try:
-        manifest_text = Path(m.path).read_text(encoding="utf-8")
-    except OSError:
-        manifest_text = ""
+    manifest_text = _manifest_text(m)
     # The output folder first: one that cannot be made (a file in the way, no permission) stops the run
     # before it is recorded.
     try:
@@ -336,6 +334,18 @@ def _put_aside(plan: Plan, store: Store) -> None:
         aside = superseded_dir(plan.outputs_dir) / row["hash"][:16] / src.name
         copy_output(src, aside)
         store.set_output(row["id"], aside)
+
+
+def _manifest_text(m: Manifest) -> str:
+    """The manifest as the plan had it, for the run's copy: the text `load` read (the file may have been edited
+    since the plan was made, and a copy of the edit would not plan the jobs this run sends); the file as it is
+    now for a manifest that was not loaded from one; "" when that cannot be read."""
+    if m.text:
+        return m.text
+    try:
+        return Path(m.path).read_text(encoding="utf-8")
+    except OSError:
+        return ""
 
 
 def _write_manifest_copy(plan: Plan, run_id: int, text: str) -> None:

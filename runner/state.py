@@ -1941,7 +1941,7 @@ class Store:
         return stopping, tuple(sorted(first.values()))
 
     def manifest_copy(self, run_id: int) -> str:
-        """The manifest's text as it was when the run started ("" when it could not be read then)."""
+        """The manifest's text as the run's plan was made from it ("" when it could not be read)."""
         row = self.db.execute("SELECT manifest_copy FROM runs WHERE id=?", (run_id,)).fetchone()
         return (row[0] or "") if row is not None else ""
 

@@ -2373,6 +2373,35 @@ def test_a_changed_manifest_that_drops_jobs_still_in_flight_is_refused_until_ask
     assert third.exit_code == 0 and third.stats.cached == 2
 
 
+def test_a_plan_run_after_its_file_was_edited_keeps_the_planned_manifest_as_its_copy_which_collects_its_jobs(
+    tmp_path: Path,
+) -> None:
+    """A plan made, then its file edited, then the plan run (a notebook's cells): the run's copy (run-N.yaml, the
+    state's) is the manifest that made the jobs it sent, so putting that copy back, as the refusal over jobs left
+    in flight advises, plans those jobs again and collects them, each paid once."""
+    from runner.errors import InFlightError
+    from runner.state import Store
+
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 2.0, "jitter": 0.0})
+    was = m.read_text()
+    plan = api.plan(m)
+    m.write_text(was.replace("a fox,", "a cat,"))
+    first, prov = run(plan, sim_provider(m), timeout=0.2)
+    assert first.stats.counts["submitted"] + first.stats.counts["running"] == 2
+    copy = tmp_path / "outputs" / "t" / ".runs" / "run-1.yaml"
+    assert copy.read_text() == was
+    with Store(tmp_path / ".gridrun" / "state.db", readonly=True) as store:
+        assert store.manifest_copy(1) == was
+    m.write_text(was.replace("a fox,", "a dog,"))
+    with pytest.raises(InFlightError, match="run 1's copy: .*run-1.yaml"):
+        run(m, prov)
+    shutil.copy(copy, m)
+    second, _ = run(m, prov, poll_interval=0.1)
+    assert second.exit_code == 0 and second.stats.counts["done"] == 2
+    assert stats(prov)["creates"] == 2 and stats(prov)["duplicate_paid"] == 0
+    check_outputs(m)
+
+
 def test_plan_says_in_the_runs_words_that_a_run_would_refuse_over_jobs_left_in_flight(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
