@@ -211,11 +211,19 @@ def run(
     provider: Any = None,
     report: bool = True,
     on_balance: Callable[[BalanceCheck], None] | None = None,
+    stop: threading.Event | None = None,
+    detach: threading.Event | None = None,
 ) -> RunResult:
     """Run a plan to the end (resuming an earlier run of the same manifest). Blocks.
 
     `options` may also be a mapping of `RunOptions` fields. Before the first create the account's balance is
     asked once, where the provider has a balance endpoint (`runner.balance`); `on_balance` is told what was found.
+
+    `stop` and `detach` let another thread (a notebook's cell, a GUI) end a run this call runs, as the first and
+    second Ctrl-C do: once `stop` is set, no new job is sent, the jobs sent are followed to their end and
+    downloaded, and the run ends `interrupted` (exit code 130); once `detach` is set, the run ends at once,
+    `interrupted`, leaving the jobs in flight at the provider for the next run to collect at no new cost. Each is
+    heeded within a tenth of a second.
 
     :raises BudgetError: the plan does not fit the budget.
     :raises BalanceError: the account's balance is known and below what the run would send; nothing was sent.
@@ -226,7 +234,8 @@ def run(
     :raises StateWriteError: the state could not be written once the run began (a full disk): the run stopped
         sending jobs; those it sent are collected by the next run.
     :raises UsageError: bad options, or called from a running event loop (Jupyter, `asyncio.run`), which a
-        blocking call would stall: `await asyncio.to_thread(runner.run, plan)` runs it from there.
+        blocking call would stall: `await asyncio.to_thread(runner.run, plan, stop=stop)` runs it from there (a
+        cancelled await leaves the run going in its thread: `stop.set()` stops it).
     """
     options = run_options(options)
     if provider is not None and not (hasattr(provider, "caps") and callable(getattr(provider, "client", None))):
@@ -237,12 +246,13 @@ def run(
                          "from another thread, run without it")
     if _in_event_loop():
         raise UsageError("runner.run blocks until the run ends, so it cannot be called from a running event loop; "
-                         "there, use `await asyncio.to_thread(runner.run, plan)`")
+                         "there, use `await asyncio.to_thread(runner.run, plan)`, with `stop=` a threading.Event "
+                         "whose set() stops the run (cancelling the await does not)")
     if not isinstance(p, Plan):
         m = _manifest(p)
         with starting(m):
             return run(plan(m), options=options, on_progress=on_progress, argv=argv, provider=provider, report=report,
-                       on_balance=on_balance)
+                       on_balance=on_balance, stop=stop, detach=detach)
     prov = provider or _provider(p)
     if callable(getattr(prov, "api_key", None)):
         prov.api_key()  # a missing key is said before any state is made
@@ -257,7 +267,7 @@ def run(
         _lock_outputs(p, store)
         on_report, on_output = _report_hooks(p, report_every=options.report_every) if report else (None, None)
         ex = Executor(p, prov, store, options=options, on_progress=on_progress, on_report=on_report,
-                      on_output=on_output, on_balance=on_balance, argv=argv)
+                      on_output=on_output, on_balance=on_balance, argv=argv, stop=stop, detach=detach)
         with _running_here(), _closing(None if provider is not None else prov):
             return anyio.run(ex.run)
 

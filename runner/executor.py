@@ -16,6 +16,7 @@ import contextlib
 import os
 import signal
 import sys
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -57,6 +58,9 @@ IN_FLIGHT_STATES = frozenset(s.value for s in IN_FLIGHT)
 # Progress is reported this often while a run goes, whether or not a job changed state: its elapsed time moves,
 # and plain or JSON lines (one every 5 s) go on during long renders, when no job changes for a minute.
 HEARTBEAT = 0.5
+# How often a run asks whether its caller set `stop` or `detach` (threading Events another thread sets): a stop
+# is heeded within this, as a Ctrl-C is at once.
+STOP_CHECK = 0.1
 # At a job's timeout, its status is asked once more for at most this many seconds before it is left running.
 LAST_LOOK = 10.0
 # Requests are short: a dozen connections carry thousands of jobs. More cost CPU, not speed (httpcore
@@ -114,7 +118,10 @@ class Executor:
         on_balance: Callable[[balance.BalanceCheck], None] | None = None,
         clock: Callable[[], float] = time.time,
         argv: Sequence[str] = (),
+        stop: threading.Event | None = None,
+        detach: threading.Event | None = None,
     ) -> None:
+        """`stop`, `detach`: set by another thread, they stop the run as the first and second Ctrl-C do."""
         self.plan = plan
         self.provider = provider
         self.store = store
@@ -123,6 +130,7 @@ class Executor:
         self.on_balance = on_balance
         self.clock = clock
         self.argv = argv
+        self.stop, self.detach = stop, detach
         run = dict(plan.manifest.run or {})
         self.concurrency = int(options.concurrency or run.get("concurrency") or 4)
         self.retries = int(options.retries if options.retries is not None else run.get("retries", 3))
@@ -462,6 +470,8 @@ class Executor:
                 async with anyio.create_task_group() as tg:
                     if self.opts.handle_signals:
                         tg.start_soon(self._signals, tg.cancel_scope)
+                    if self.stop is not None or self.detach is not None:
+                        tg.start_soon(self._heed, tg.cancel_scope)
                     tg.start_soon(self.live.loop)
                     tg.start_soon(self._heartbeat)
                     tg.start_soon(self._intents.loop)
@@ -478,6 +488,7 @@ class Executor:
                             await self._reconciled.wait()
                         for job in submit:
                             await self._limiter.acquire_on_behalf_of(job.hash)
+                            self._heed_stop()
                             if self.stopping or self._refused:
                                 self._limiter.release_on_behalf_of(job.hash)
                                 break
@@ -556,18 +567,46 @@ class Executor:
                             with contextlib.suppress(OSError, ValueError):
                                 mute(stream)
                     if self.stopping != "interrupt":
-                        self.stopping = "interrupt"
-                        self.errors.append("interrupted: no new submissions; finishing what is paid for (Ctrl-C "
-                                           "again to detach)")
-                        self._progress()
+                        self._interrupt("Ctrl-C again to detach")
                     else:
-                        self.detached = True
-                        scope.cancel()
+                        self._detach(scope)
                         return
         finally:
             for signum, handler in before.items():
                 with contextlib.suppress(ValueError, OSError):
                     signal.signal(signum, handler)
+
+    def _interrupt(self, then: str | None) -> None:
+        """The first Ctrl-C, or the caller's `stop`: no new submissions; what is paid for is finished, and the run
+        ends interrupted. `then` says how to detach instead, where there is a way."""
+        if self.stopping != "interrupt":
+            self.stopping = "interrupt"
+            said = "interrupted: no new submissions; finishing what is paid for"
+            self.errors.append(f"{said} ({then})" if then else said)
+            self._progress()
+
+    def _detach(self, scope: anyio.CancelScope) -> None:
+        """The second Ctrl-C, or the caller's `detach`: the run ends at once, interrupted; the jobs in flight are
+        left at the provider, their ids kept, for the next run to collect."""
+        self.stopping = "interrupt"
+        self.detached = True
+        scope.cancel()
+
+    def _heed_stop(self) -> None:
+        """The caller has set `stop` or `detach`: no new submissions from now on (`_heed` ends the run for
+        `detach`)."""
+        if any(asked is not None and asked.is_set() for asked in (self.stop, self.detach)):
+            self._interrupt("set `detach` to leave the jobs in flight" if self.detach is not None else None)
+
+    async def _heed(self, scope: anyio.CancelScope) -> None:
+        """Stop the run when the caller (another thread) sets `stop`, detach it when it sets `detach`, as the first
+        and second Ctrl-C do; asked every STOP_CHECK seconds until the run ends."""
+        while True:
+            if self.detach is not None and self.detach.is_set():
+                self._detach(scope)
+                return
+            self._heed_stop()
+            await anyio.sleep(STOP_CHECK)
 
     # -- one job -----------------------------------------------------------------------------------
     async def _submit_job(self, job: Job) -> None:

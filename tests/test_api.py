@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +16,11 @@ import pytest
 import runner
 from runner import api
 from runner.errors import UsageError
+from runner.executor import RunResult
 from runner.options import RunOptions
+from runner.stats import RunStatistics
 
-from execkit import write_manifest
+from execkit import sim_provider, stats, write_manifest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -325,3 +328,70 @@ def test_every_error_of_the_tree_is_one_gridrun_raises() -> None:
 
     tree = [c for c in vars(errors).values() if inspect.isclass(c) and issubclass(c, errors.GridrunError)]
     assert len(tree) > 20 and [c.__name__ for c in tree if not used(c)] == []
+def _sending(m: Path, **run: Any) -> tuple[Any, threading.Event, dict[str, Any]]:
+    """The keywords of a run of `m` on its simulator (`run` added) whose `sent` Event is set once two jobs are at
+    the provider: (provider, sent, keywords)."""
+    prov = sim_provider(m)
+    sent = threading.Event()
+
+    def look(stats: RunStatistics) -> None:
+        if stats.counts["submitted"] + stats.counts["running"] >= 2:
+            sent.set()
+
+    return prov, sent, {"provider": prov, "on_progress": look, "report": False, **run}
+
+
+@pytest.mark.timeout(60)
+def test_a_run_in_a_notebooks_thread_stops_when_its_stop_event_is_set_and_pays_nothing_twice(tmp_path: Path) -> None:
+    """The README's recipe: `runner.run` in `asyncio.to_thread` with `stop`; `stop.set()` acts as the first
+    Ctrl-C: nothing more is sent, the two jobs sent are finished, the run ends interrupted (130); the next run
+    sends the rest, each job paid once."""
+    m = write_manifest(tmp_path, n_seeds=3, run={"concurrency": 2}, sim={"render_time": 1.0, "jitter": 0.0})
+    stop = threading.Event()
+    prov, sent, kwargs = _sending(m, stop=stop)
+
+    async def notebook() -> RunResult:
+        task = asyncio.create_task(asyncio.to_thread(runner.run, api.plan(m), **kwargs))
+        assert await asyncio.to_thread(sent.wait, 30)
+        stop.set()
+        return await task
+
+    result = asyncio.run(notebook())
+    assert (result.status, result.exit_code) == ("interrupted", 130)
+    assert result.stats.counts["done"] == 2 and result.stats.counts["planned"] == 4, result.stats.counts
+    assert stats(prov)["creates"] == 2 and api.status(m).stopping == "interrupt"
+    again = runner.run(m, provider=prov, report=False)
+    assert again.exit_code == 0 and again.stats.cached == 2 and again.stats.counts["done"] == 6
+    assert stats(prov)["creates"] == 6 and stats(prov)["duplicate_paid"] == 0
+
+
+@pytest.mark.timeout(60)
+def test_a_run_whose_detach_event_is_set_ends_at_once_and_the_next_collects_its_jobs(tmp_path: Path) -> None:
+    """`detach` acts as the second Ctrl-C: the run ends interrupted (130) with its two jobs left at the
+    provider; the next run collects them at no new cost and sends the rest."""
+    m = write_manifest(tmp_path, n_seeds=3, run={"concurrency": 2}, sim={"render_time": 3.0, "jitter": 0.0})
+    detach = threading.Event()
+    prov, sent, kwargs = _sending(m, stop=threading.Event(), detach=detach)
+    ended: list[RunResult] = []
+    worker = threading.Thread(target=lambda: ended.append(runner.run(m, **kwargs)))
+    worker.start()
+    assert sent.wait(30)
+    detach.set()
+    worker.join(10)
+    assert not worker.is_alive() and (ended[0].status, ended[0].exit_code) == ("interrupted", 130)
+    counts = api.status(m).counts
+    assert counts["submitted"] + counts["running"] == 2 and counts["planned"] == 4 and counts["done"] == 0, counts
+    assert stats(prov)["creates"] == 2
+    again = runner.run(m, provider=prov, report=False)
+    assert again.exit_code == 0 and again.stats.counts["done"] == 6
+    assert stats(prov)["creates"] == 6 and stats(prov)["duplicate_paid"] == 0
+
+
+def test_a_run_whose_stop_is_set_before_it_starts_sends_nothing(tmp_path: Path) -> None:
+    m = write_manifest(tmp_path, n_seeds=2, sim={"render_time": 0.1, "jitter": 0.0})
+    stop = threading.Event()
+    stop.set()
+    prov = sim_provider(m)
+    result = runner.run(m, provider=prov, stop=stop, report=False)
+    assert (result.status, result.exit_code) == ("interrupted", 130) and result.stats.counts["planned"] == 4
+    assert stats(prov)["creates"] == 0
