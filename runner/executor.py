@@ -550,22 +550,26 @@ class Executor:
                          foreign_kept=tuple(self._foreign_kept), unrecorded_kept=tuple(self._unrecorded_kept))
 
     async def _signals(self, scope: anyio.CancelScope) -> None:
+        """Ctrl-C, SIGTERM and SIGHUP stop the run (`handle_signals`): the first stops sending, the second detaches.
+        Each signal's handler before the run is put back after it."""
         wanted = [signal.SIGINT, signal.SIGTERM]
         hangup = getattr(signal, "SIGHUP", None)
-        if hangup is not None and signal.getsignal(hangup) is not signal.SIG_IGN:  # under nohup it stays ignored
-            wanted.append(hangup)  # the terminal closed, an SSH session dropped: stop as on SIGTERM
+        # The terminal closed, an SSH session dropped: stop as on SIGTERM. Taken only where the hangup would kill
+        # the process (the `gridrun` command's case); under nohup it stays ignored, and a program that runs gridrun
+        # with a handler of its own (a reload of its settings) keeps it.
+        if hangup is not None and signal.getsignal(hangup) is signal.SIG_DFL:
+            wanted.append(hangup)
         # Which of the output streams are the terminal, asked now: after a hangup the terminal answers nothing.
         ttys = [stream for stream in (sys.stdout, sys.stderr) if _is_tty(stream)]
+        muted: list[tuple[Any, int]] = []
         # The handlers before this run's (the `gridrun` command's, which end it as interrupted), put back after it:
         # leaving the receiver would set SIGTERM and SIGHUP to the default, which kills with no word.
         before = {s: h for s in wanted if (h := signal.getsignal(s)) is not None}
         try:
             with anyio.open_signal_receiver(*wanted) as signals:
                 async for signum in signals:
-                    if signum == hangup:
-                        for stream in ttys:  # what goes to the closed terminal goes nowhere (writing fails there)
-                            with contextlib.suppress(OSError, ValueError):
-                                mute(stream)
+                    if signum == hangup and not muted:
+                        muted = _mute_terminal(ttys)
                     if self.stopping != "interrupt":
                         self._interrupt("Ctrl-C again to detach")
                     else:
@@ -575,6 +579,7 @@ class Executor:
             for signum, handler in before.items():
                 with contextlib.suppress(ValueError, OSError):
                     signal.signal(signum, handler)
+            _unmute_live(muted)
 
     def _interrupt(self, then: str | None) -> None:
         """The first Ctrl-C, or the caller's `stop`: no new submissions; what is paid for is finished, and the run
@@ -1477,6 +1482,34 @@ def _interrupt(exc: BaseException) -> bool:
     if isinstance(exc, BaseExceptionGroup):
         return all(_interrupt(e) for e in exc.exceptions)
     return isinstance(exc, (KeyboardInterrupt, anyio.get_cancelled_exc_class()))
+
+
+def _mute_terminal(streams: Sequence[Any]) -> list[tuple[Any, int]]:
+    """Send what is written to `streams` (the terminal, hung up) nowhere (`mute`): writing fails there. Each is
+    returned with a copy of the descriptor it wrote to, for `_unmute_live`."""
+    muted = []
+    for stream in streams:
+        with contextlib.suppress(OSError, ValueError):
+            kept = os.dup(stream.fileno())
+            try:
+                mute(stream)
+            except (OSError, ValueError):
+                os.close(kept)
+                continue
+            muted.append((stream, kept))
+    return muted
+
+
+def _unmute_live(muted: Sequence[tuple[Any, int]]) -> None:
+    """Put back, as the run ends, each stream `_mute_terminal` muted whose terminal is still there (a SIGHUP sent
+    by hand, not a closed terminal): the program that ran gridrun writes to it again. A closed terminal's stay
+    muted, to the end of the process (the `gridrun` command's summary goes nowhere)."""
+    for stream, kept in muted:
+        with contextlib.suppress(OSError, ValueError):
+            if os.isatty(kept):  # a hung-up terminal is no longer one (EIO)
+                stream.flush()  # what was written while muted goes where it was meant to: nowhere
+                os.dup2(kept, stream.fileno())
+        os.close(kept)
 
 
 def _is_tty(stream: Any) -> bool:

@@ -33,7 +33,7 @@ class RunOptions:
     request_timeout: float = 30.0       # seconds one HTTP request may take
     report_every: float = 10.0          # seconds at least between report rebuilds during the run (the page
                                         # reloads itself every 20 s: a build in between is never seen)
-    handle_signals: bool = False        # first Ctrl-C: stop submitting; second: detach
+    handle_signals: bool = False        # Ctrl-C, SIGTERM, SIGHUP (at its default): first stops sending, second detaches
 
     def __post_init__(self) -> None:
         for name in OPTION_LIMITS:

@@ -995,6 +995,78 @@ def test_a_signal_as_the_run_ends_is_recorded_and_leaves_the_commands_own_handle
     monkeypatch.setattr(Executor, "_finish", real)
 
 
+def _hangup_once_sent(before: Callable[[], None] = lambda: None) -> Callable[[Any], None]:
+    """An `on_progress` that, once two jobs are at the provider and the run's signal handling is in place, calls
+    `before` and sends this process a SIGHUP, once."""
+    sent: list[bool] = []
+
+    def look(s: Any) -> None:
+        if not sent and s.counts["submitted"] + s.counts["running"] >= 2:
+            sent.append(True)
+            before()
+            signal.raise_signal(signal.SIGHUP)
+
+    return look
+
+
+@pytest.mark.timeout(60)
+def test_a_programs_own_sighup_handler_is_called_during_a_run_that_handles_signals(tmp_path: Path) -> None:
+    """A program that runs gridrun with `handle_signals` and a SIGHUP handler of its own (a reload of its
+    settings) keeps it: a SIGHUP during the run calls it, and the run goes on to its end."""
+    m = write_manifest(tmp_path, n_seeds=2, run={"concurrency": 2}, sim={"render_time": 0.5, "jitter": 0.0})
+    prov = sim_provider(m)
+    called: list[int] = []
+    before = signal.signal(signal.SIGHUP, lambda signum, frame: called.append(signum))
+    try:
+        result = api.run(m, provider=prov, report=False, options={"handle_signals": True},
+                         on_progress=_hangup_once_sent())
+        assert called == [signal.SIGHUP] and signal.getsignal(signal.SIGHUP) is not signal.SIG_DFL
+    finally:
+        signal.signal(signal.SIGHUP, before)
+    assert (result.status, result.exit_code) == ("done", 0) and stats(prov)["creates"] == 4
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("closed", [False, True], ids=["sent-by-hand", "terminal-closed"])
+def test_a_hangup_mutes_the_terminal_for_the_run_and_gives_it_back_where_it_is_still_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, closed: bool
+) -> None:
+    """SIGHUP left to its default (it would kill the program) stops the run as Ctrl-C does, and what is written to
+    the terminal meanwhile goes nowhere. A SIGHUP sent by hand leaves the terminal there: the program's standard
+    output writes to it again once the run returns. A closed terminal stays muted (writing fails there)."""
+    import pty
+
+    m = write_manifest(tmp_path, n_seeds=2, run={"concurrency": 2}, sim={"render_time": 1.0, "jitter": 0.0})
+    master, slave = pty.openpty()
+    terminal = open(slave, "w", encoding="utf-8")
+    monkeypatch.setattr(sys, "stdout", terminal)
+    before = signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    try:
+        result = api.run(m, provider=sim_provider(m), report=False, options={"handle_signals": True},
+                         on_progress=_hangup_once_sent(lambda: os.close(master) if closed else None))
+        assert (result.status, result.exit_code) == ("interrupted", 130)
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_DFL
+        if closed:
+            assert os.path.samestat(os.fstat(slave), os.stat(os.devnull))
+        else:
+            terminal.write("after the run\n")
+            terminal.flush()
+            os.set_blocking(master, False)
+            _wait_for(lambda: b"after the run" in _read_some(master), timeout=10)
+    finally:
+        signal.signal(signal.SIGHUP, before)
+        terminal.close()
+        if not closed:
+            os.close(master)
+
+
+def _read_some(fd: int) -> bytes:
+    try:
+        return os.read(fd, 4096)
+    except BlockingIOError:
+        return b""
+
+
 def _signalled(proc: subprocess.Popen, signum: int, wait: Callable[[], object], *, timeout: float) -> str:
     """`proc`'s standard error once `signum`, sent after `wait()`, ended it; killed if it outlives `timeout` (or
     `wait` fails)."""
