@@ -551,7 +551,7 @@ class Executor:
 
     async def _signals(self, scope: anyio.CancelScope) -> None:
         """Ctrl-C, SIGTERM and SIGHUP stop the run (`handle_signals`): the first stops sending, the second detaches.
-        Each signal's handler before the run is put back after it."""
+        What the process had before (each signal's handler, the signal wakeup fd) is put back after the run."""
         wanted = [signal.SIGINT, signal.SIGTERM]
         hangup = getattr(signal, "SIGHUP", None)
         # The terminal closed, an SSH session dropped: stop as on SIGTERM. Taken only where the hangup would kill
@@ -565,7 +565,11 @@ class Executor:
         # The handlers before this run's (the `gridrun` command's, which end it as interrupted), put back after it:
         # leaving the receiver would set SIGTERM and SIGHUP to the default, which kills with no word.
         before = {s: h for s in wanted if (h := signal.getsignal(s)) is not None}
+        woken = -1
         try:
+            # The receiver's event loop takes the wakeup fd and leaves none: a host's (its own loop's) is put back.
+            with contextlib.suppress(ValueError):
+                woken = signal.set_wakeup_fd(-1)
             with anyio.open_signal_receiver(*wanted) as signals:
                 async for signum in signals:
                     if signum == hangup and not muted:
@@ -579,6 +583,8 @@ class Executor:
             for signum, handler in before.items():
                 with contextlib.suppress(ValueError, OSError):
                     signal.signal(signum, handler)
+            with contextlib.suppress(ValueError, OSError):
+                signal.set_wakeup_fd(woken)
             _unmute_live(muted)
 
     def _interrupt(self, then: str | None) -> None:

@@ -1060,6 +1060,24 @@ def test_a_hangup_mutes_the_terminal_for_the_run_and_gives_it_back_where_it_is_s
             os.close(master)
 
 
+def test_a_run_that_handles_signals_puts_back_the_programs_signal_wakeup_fd(tmp_path: Path) -> None:
+    """A program with a signal wakeup fd (its own event loop's, woken by signals) has it back once the run
+    returns: the run's event loop takes it for the run's signals, and would leave none."""
+    import socket
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})
+    reader, writer = socket.socketpair()
+    writer.setblocking(False)
+    before = signal.set_wakeup_fd(writer.fileno())
+    try:
+        assert api.run(m, provider=sim_provider(m), report=False, options={"handle_signals": True}).exit_code == 0
+        assert signal.set_wakeup_fd(before) == writer.fileno()
+    finally:
+        signal.set_wakeup_fd(before)
+        reader.close()
+        writer.close()
+
+
 def _read_some(fd: int) -> bytes:
     try:
         return os.read(fd, 4096)
