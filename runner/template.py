@@ -110,6 +110,47 @@ def _joined(separator: str | bytes, items: list[Any]) -> None:
 _WRITTEN = f"the template would write more than {MAX_MADE:,} characters (loops writing long strings?)"
 
 
+class _NotText(Exception):
+    """A render wrote into its text an object that is not a value (a generator, a function, a range...)."""
+
+
+_PLAIN = (str, int, float, type(None))  # bool is an int
+
+
+def _as_text(value: Any) -> Any:
+    """`value`, once checked to be what a template may write into text: strings, numbers, booleans and None, and lists,
+    tuples and dicts of them (their text is the same every time). Raises _NotText for anything else, whose text is
+    Python's `<generator object ... at 0x7f...>`: a slip (a `| join` forgotten) whose memory address would make a new
+    request, and a new payment, every run. An Undefined raises the error it would raise as it is written."""
+    if type(value) is str:
+        return value
+    stack, seen = [value], set()
+    while stack:
+        item = stack.pop()
+        if isinstance(item, _PLAIN):
+            continue
+        if isinstance(item, (list, tuple, dict)):
+            if id(item) not in seen:
+                seen.add(id(item))
+                stack.extend(reversed([*item.keys(), *item.values()] if isinstance(item, dict) else item))
+            continue
+        if getattr(type(item), "_fail_with_undefined_error", None) is not None:  # jinja2.Undefined
+            if item is value:
+                return value  # Jinja raises its own error as it writes it
+            item._fail_with_undefined_error()
+        raise _NotText(f"the template writes a {type(item).__name__} object into the text, which is not a value: "
+                       "Python writes its type, often with a memory address that changes every run (a new request, "
+                       "paid for again); add | join(', ') or | list")
+    return value
+
+
+def _as_texts(values: Any) -> None:
+    """Check each of the values %-formatting writes (a tuple, a dict, or one value) with `_as_text`."""
+    items = values.values() if isinstance(values, Mapping) else values if isinstance(values, tuple) else (values,)
+    for item in items:
+        _as_text(item)
+
+
 def _written(pieces: Iterable[str]) -> str:
     """What a template (or a block, macro or filter block in it) writes, joined; refused once it passes what a
     template makes. Each piece is checked as it is made, but a loop can write many."""
@@ -157,6 +198,7 @@ class _Tilde:
         self.length = 0
 
     def add(self, item: Any) -> _Tilde:
+        _as_text(item)
         self.length += len(item) if isinstance(item, str) else len(str(item))
         if self.length > MAX_MADE:
             _made(self.length, "joining values with ~")
@@ -243,6 +285,7 @@ def _env() -> ImmutableSandboxedEnvironment:
     class Checked:
         def format_field(self, value: Any, format_spec: str) -> Any:
             _check_spec(format_spec)
+            _as_text(value)
             return super().format_field(value, format_spec)  # type: ignore[misc]
 
     class Formatter(Checked, SandboxedFormatter):
@@ -316,6 +359,7 @@ def _env() -> ImmutableSandboxedEnvironment:
         def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
             if operator == "%" and isinstance(left, (str, bytes)):
                 _check_percent(left, right)
+                _as_texts(right)
             ints = all(isinstance(v, int) and not isinstance(v, bool) for v in (left, right))
             if operator == "**" and ints and right > 0 and abs(left) > 1 and right * math.log2(abs(left)) > MAX_BITS:
                 raise _Budget(f"{_short(left)} ** {right:,} would have some {int(right * math.log2(abs(left))):,} "
@@ -342,7 +386,7 @@ def _env() -> ImmutableSandboxedEnvironment:
         _range_left.set(left)
         return made
 
-    env = Env(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
+    env = Env(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True, finalize=_as_text)
     # A template renders the same every time, or each plan would see new jobs (and each run pay for them).
     for name, (kind, _) in _REMOVED.items():
         del (env.globals if kind == "function" else env.filters)[name]
@@ -368,6 +412,8 @@ def _env() -> ImmutableSandboxedEnvironment:
         if a["attribute"] is not None:
             get = make_attrgetter(a["eval_ctx"].environment, a["attribute"])
             items = [get(item) for item in items]
+        for item in items:
+            _as_text(item)
         _joined(str(a["d"]), items)
 
     def indent(a: dict[str, Any]) -> None:
@@ -383,11 +429,14 @@ def _env() -> ImmutableSandboxedEnvironment:
         _made(len(text) + lines * len(env.newline_sequence if wrap is None else str(wrap)), "wrapping")
 
     guard("center", lambda a: _width(a["width"], "center() to a width"))
-    guard("format", lambda a: _check_percent(str(a["value"]), a["kwargs"] or a["args"]))
+    guard("format", lambda a: (_check_percent(str(a["value"]), a["kwargs"] or a["args"]),
+                               _as_texts(a["kwargs"] or a["args"])))
     guard("indent", indent)
     guard("join", join)
     guard("replace", lambda a: _replaced(str(a["s"]), str(a["old"]), str(a["new"]), a["count"]))
     guard("wordwrap", wordwrap)
+    string = env.filters["string"]
+    env.filters["string"] = lambda value: string(_as_text(value))
     guard("batch", lambda a: _width(a["linecount"] if a["fill_with"] is not None else 0, "batch() filled to a size",
                                          "a list"))
     return env
@@ -450,7 +499,7 @@ class Compiled:
                 return value
             if self.kind == "text":
                 return self._fn.render(context)
-        except _Budget as exc:
+        except (_Budget, _NotText) as exc:
             raise TemplateProblem(f"{exc} (in {self.source!r})") from None
         except jinja2.UndefinedError as exc:
             raise TemplateProblem(f"{_explained(str(exc.message))} (in {self.source!r})") from exc
@@ -580,17 +629,32 @@ def _concat(source: str, parts: Sequence[tuple[bool, str]]) -> Callable[[Mapping
 
     def one(context: Mapping[str, Any]) -> str:
         try:
-            return form(get(context))
+            value = get(context)
         except KeyError as exc:
             raise _undefined(exc.args[0], source) from None
+        if type(value) is not str:
+            _checked_text(value, source)
+        return form(value)
 
     def many(context: Mapping[str, Any]) -> str:
         try:
-            return form(*get(context))
+            values = get(context)
         except KeyError as exc:
             raise _undefined(exc.args[0], source) from None
+        for value in values:
+            if type(value) is not str:
+                _checked_text(value, source)
+        return form(*values)
 
     return one if len(names) == 1 else many
+
+
+def _checked_text(value: Any, source: str) -> None:
+    """`_as_text` of a var's value the template `source` writes. Raises TemplateProblem."""
+    try:
+        _as_text(value)
+    except _NotText as exc:
+        raise TemplateProblem(f"{exc} (in {source!r})") from None
 
 
 def _undefined(name: str, source: str) -> TemplateProblem:

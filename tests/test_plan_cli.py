@@ -211,6 +211,32 @@ def test_a_template_writing_gigabytes_is_refused_as_it_writes(tmp_path: Path, pr
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize(("vars_", "prompt", "what"), [
+    ("", "a red fox, {{ tags | map('upper') }}", "a generator object"),
+    ("  up: \"{{ tags | select }}\"\n", "a red fox, {{ up }}", "a generator object"),  # a var, read without Jinja
+    ("", "a red fox, {{ joiner() }}", "a Joiner object"),
+])
+def test_an_object_written_inside_a_prompt_is_refused_at_its_field(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                                 vars_: str, prompt: str, what: str) -> None:
+    """Its text held a memory address: a new request hash every process, so every run paid for the job again."""
+    path = write(tmp_path / "m.yaml", head=HEAD, body=f"vars:\n  tags: [snow, dusk]\n{vars_}params:\n  prompt: \"{prompt}\"\n")
+    line = 7 + bool(vars_)
+    code, out, err = run_cli(capsys, "plan", str(path))
+    assert (code, out) == (2, "")
+    assert err.startswith(f"error: {path}:{line}:3: params.prompt: the template writes {what} into the text, which "
+                          "is not a value"), err
+    assert "add | join(', ') or | list" in err and "0x" not in err
+
+
+def test_a_list_or_dict_written_inside_a_prompt_is_its_text_every_time(capsys: pytest.CaptureFixture[str],
+                                                                      tmp_path: Path) -> None:
+    path = write(tmp_path / "m.yaml", head=HEAD, body="vars:\n  tags: [snow, dusk]\nparams:\n"
+                 "  prompt: \"a fox, {{ tags }} {{ {'k': tags | map('upper') | list} }} {{ (1, none) }}\"\n")
+    code, out, _ = run_cli(capsys, "plan", str(path), "--json")
+    assert code == 0
+    assert json.loads(out)["jobs"][0]["params"]["prompt"] == "a fox, ['snow', 'dusk'] {'k': ['SNOW', 'DUSK']} (1, None)"
+
+
 @pytest.mark.parametrize(("knob", "error"), [
     ("cost_factor: .nan", "sim.cost_factor: cost_factor must be a finite number, got nan"),
     ("url_ttl: .inf", "sim.url_ttl: url_ttl must be a finite number, got inf"),

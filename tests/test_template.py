@@ -269,3 +269,38 @@ def test_ordinary_padding_and_formatting_pass() -> None:
     assert compile_value("{{ range(3) | join(',') }}|{{ '-'.join(range(3) | map('string')) }}").render({}) == "0,1,2|0-1-2"
     assert compile_value("{{ 'aa' | replace('a', 'bb') }}|{{ 'a\tb'.expandtabs(4) }}").render({}) == "bbbb|a   b"
     assert compile_value("{{ [{'k': 'x'}, {'k': 'y'}] | join('+', attribute='k') }}|{{ 7 % 3 }}").render({}) == "x+y|1"
+
+
+@pytest.mark.parametrize(("source", "what"), [
+    ("a {{ tags | map('upper') }}", "generator"),
+    ("a {{ tags | select }}, {{ tags | batch(1) }}", "generator"),
+    ("a {{ ''.join }}", "function"),
+    ("a {{ joiner() }}", "Joiner"),
+    ("a {{ d.items() }}", "dict_items"),
+    ("{% for t in tags %}{{ loop }}{% endfor %}", "LoopContext"),
+    ("a {{ [tags | map('upper')] }}", "generator"),            # inside a list
+    ("a {{ 'x' ~ tags | map('upper') }}", "generator"),         # written by ~, | string, %, format and join
+    ("a {{ tags | map('upper') | string }}", "generator"),
+    ("a {{ '%s' % (tags | map('upper'),) }}", "generator"),
+    ("a {{ '%(x)s' | format(x=tags | map('upper')) }}", "generator"),
+    ("a {{ '{}'.format(tags | map('upper')) }}", "generator"),
+    ("a {{ [tags | map('upper')] | join }}", "generator"),
+    ("a {{ up }}", "generator"),                                # a var's value, read without Jinja
+    ("{{ up }} and {{ d }}", "generator"),
+])
+def test_an_object_written_into_text_is_refused(source: str, what: str) -> None:
+    """Its text is Python's `<generator object ... at 0x7f...>`: the address made a new request, paid again, each run."""
+    context = {"tags": ["snow", "dusk"], "d": {"k": 1}, "up": (t.upper() for t in "ab")}
+    with pytest.raises(TemplateProblem) as exc:
+        compile_value(source).render(context)
+    assert exc.value.message.startswith(f"the template writes a {what} object into the text, which is not a value")
+    assert "add | join(', ') or | list" in exc.value.message
+
+
+def test_values_and_lists_of_them_written_into_text_pass() -> None:
+    context = {"tags": ["snow", "dusk"], "d": {"k": [1.5, None, True]}}
+    assert compile_value("{{ tags }}|{{ d }}|{{ (1, 'a') }}|{{ tags | map('upper') | join(', ') }}").render(context) == \
+        "['snow', 'dusk']|{'k': [1.5, None, True]}|(1, 'a')|SNOW, DUSK"
+    assert compile_value("{{ d }} {{ tags }}").render(context) == "{'k': [1.5, None, True]} ['snow', 'dusk']"
+    with pytest.raises(TemplateProblem, match=r"has no attribute 'nope'"):  # an Undefined in a list: its own error
+        compile_value("a {{ [d.nope] }}").render(context)
