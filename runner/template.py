@@ -17,7 +17,7 @@ import math
 import operator
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 if TYPE_CHECKING:
     from jinja2 import nodes
@@ -108,6 +108,11 @@ def _joined(separator: str | bytes, items: list[Any]) -> None:
 
 
 _WRITTEN = f"the template would write more than {MAX_MADE:,} characters (loops writing long strings?)"
+
+
+# A var's value is rendered once and read by every job: an iterator would be read by the first and empty after.
+_READ_ONCE = ("the template makes a {kind} object, which is read once and then empty (a second job or a second use "
+              "would get nothing); add | list, or | join(', ') for text")
 
 
 class _NotText(Exception):
@@ -496,6 +501,8 @@ class Compiled:
                 value = self._fn(context)
                 if isinstance(value, jinja2.Undefined):
                     value._fail_with_undefined_error()
+                if isinstance(value, Iterator):
+                    raise _NotText(_READ_ONCE.format(kind=type(value).__name__))
                 return value
             if self.kind == "text":
                 return self._fn.render(context)

@@ -213,7 +213,7 @@ def test_a_template_writing_gigabytes_is_refused_as_it_writes(tmp_path: Path, pr
 
 @pytest.mark.parametrize(("vars_", "prompt", "what"), [
     ("", "a red fox, {{ tags | map('upper') }}", "a generator object"),
-    ("  up: \"{{ tags | select }}\"\n", "a red fox, {{ up }}", "a generator object"),  # a var, read without Jinja
+    ("  up: \"{{ tags.copy }}\"\n", "a red fox, {{ up }}", "a builtin_function_or_method object"),  # a var, read without Jinja
     ("", "a red fox, {{ joiner() }}", "a Joiner object"),
 ])
 def test_an_object_written_inside_a_prompt_is_refused_at_its_field(capsys: pytest.CaptureFixture[str], tmp_path: Path,
@@ -226,6 +226,16 @@ def test_an_object_written_inside_a_prompt_is_refused_at_its_field(capsys: pytes
     assert err.startswith(f"error: {path}:{line}:3: params.prompt: the template writes {what} into the text, which "
                           "is not a value"), err
     assert "add | join(', ') or | list" in err and "0x" not in err
+
+
+def test_a_var_that_makes_a_generator_is_refused_at_the_var(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """It was made once for all jobs: the first read it, and the second job's prompt was "a grey fox, "."""
+    path = write(tmp_path / "m.yaml", head=HEAD, body="vars:\n  tags: [snow, dusk]\n  up: \"{{ tags | map('upper') }}\"\n"
+                 "params:\n  prompt: \"a {{ s }} fox, {{ up | join(', ') }}\"\nmatrix:\n  s: [red, grey]\n")
+    code, out, err = run_cli(capsys, "plan", str(path))
+    assert (code, out) == (2, "")
+    assert err.startswith(f"error: {path}:6:3: vars.up: the template makes a generator object, which is read once and "
+                          "then empty (a second job or a second use would get nothing); add | list"), err
 
 
 def test_a_list_or_dict_written_inside_a_prompt_is_its_text_every_time(capsys: pytest.CaptureFixture[str],
