@@ -190,7 +190,10 @@ def _is_integer(checker: Any, instance: Any) -> bool:
 def _is_number(checker: Any, instance: Any) -> bool:
     if isinstance(instance, bool) or not isinstance(instance, (int, float)):
         return False
-    return math.isfinite(instance)
+    try:
+        return math.isfinite(instance)
+    except OverflowError:  # an integer of some 309 digits or more: no figure gridrun takes is one
+        return False
 
 
 _Validator = validators.extend(  # type: ignore[no-untyped-call]

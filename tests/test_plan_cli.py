@@ -186,6 +186,14 @@ def test_a_manifest_too_deep_or_too_large_is_one_located_error(capsys: pytest.Ca
     assert err == f"error: {path}{error}\n"
 
 
+def test_a_number_too_large_for_a_float_is_a_located_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """A budget of 400 nines was an OverflowError traceback."""
+    path = write(tmp_path / "big.yaml", head=HEAD, body="params:\n  prompt: a fox\nrun:\n  budget_usd: " + "9" * 400 + "\n")
+    code, out, err = run_cli(capsys, "validate", str(path))
+    assert (code, out) == (2, "")
+    assert err.startswith(f"error: {path}:7:3: run.budget_usd: expected a number from 0 to 1000000000, got 999"), err
+
+
 @pytest.mark.parametrize(("prompt", "problem"), [
     ("{% for i in range(100000) %}{{ 'x' * 9999999 }}{% endfor %}",
      "the template would write more than 10,000,000 characters (loops writing long strings?)"),
