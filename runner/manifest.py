@@ -13,7 +13,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -209,10 +209,22 @@ def _validator() -> Any:
 
 
 def _schema_errors(manifest: Manifest) -> list[ManifestError]:
+    return schema_errors(_validator(), manifest.data, manifest.error)
+
+
+def schema_validator(path: Path) -> Any:
+    """A validator of the JSON schema at `path`, with gridrun's integers and numbers (no booleans, finite)."""
+    return _Validator(json.loads(path.read_text(encoding="utf-8")))
+
+
+def schema_errors(validator: Any, data: Any,
+                  error: Callable[[tuple[Any, ...], str], ManifestError]) -> list[ManifestError]:
+    """What `validator` finds wrong in `data`, each said as a manifest's problems are (an unknown field with the
+    one it is close to, a value with what was expected) and made into an error by `error(path, message)`."""
     found: dict[tuple[tuple[Any, ...], str], ManifestError] = {}
-    for error in _validator().iter_errors(manifest.data):
-        for path, message in _explain(error):
-            found.setdefault((path, message), manifest.error(path, message))
+    for problem in validator.iter_errors(data):
+        for path, message in _explain(problem):
+            found.setdefault((path, message), error(path, message))
     return list(found.values())
 
 

@@ -17,6 +17,7 @@ import pytest
 
 from runner import api
 from runner.cli import _next_steps
+from runner.errors import ManifestError
 from runner.executor import RunOptions
 from runner.providers import capabilities, get_provider
 from runner.sim import SimConfig, create_app
@@ -138,7 +139,7 @@ def test_the_window_is_capability_data_a_capabilities_file_overrides(tmp_path: P
     assert capabilities.load("lumenfall", extra=[over]).idempotency_window_seconds == 86400
     bad = tmp_path / "bad.yaml"
     bad.write_text("provider: lumenfall\nidempotency_window_seconds: soon\n")
-    with pytest.raises(capabilities.CapabilityDataError, match="idempotency_window_seconds: expected a number"):
+    with pytest.raises(ManifestError, match="idempotency_window_seconds: expected a number of seconds > 0 or null"):
         capabilities.load("lumenfall", extra=[bad])
 
 

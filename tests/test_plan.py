@@ -707,16 +707,18 @@ models:
 """
 
 
-@pytest.mark.parametrize(("table", "problem"), [
-    ("{5: 1, 8: 2, 10: 2}", "prices.audio_duration_factor has no figure for duration 12"),
-    ("{12: -3}", "prices.audio_duration_factor.12: expected a number >= 0, got -3"),
-    ("[1, 2, 2, 3]", "prices.audio_duration_factor: expected a mapping of figures"),
+@pytest.mark.parametrize(("table", "where", "problem"), [
+    ("{5: 1, 8: 2, 10: 2}", "m.yaml:4:1: capabilities", "prices.audio_duration_factor has no figure for duration 12"),
+    ("{12: -3}", "caps.yaml:8:31: models.pixverse-v5.6.prices.audio_duration_factor.12", "expected a number >= 0, got -3"),
+    ("[1, 2, 2, 3]", "caps.yaml:8:7: models.pixverse-v5.6.prices.audio_duration_factor", "expected a mapping, got a list"),
 ])
-def test_a_bad_audio_duration_factor_is_a_located_error(tmp_path: Path, table: str, problem: str) -> None:
+def test_a_bad_audio_duration_factor_is_a_located_error(tmp_path: Path, table: str, where: str, problem: str) -> None:
+    """At its line in the capabilities file; a figure missing, which only the merged data shows, at the manifest's
+    `capabilities:`."""
     (tmp_path / "caps.yaml").write_text(AUDIO_CAPS % table)
     with pytest.raises(ManifestError) as caught:
         plan_of(tmp_path, "capabilities: [caps.yaml]\nparams:\n  prompt: a fox\n")
-    assert problem in caught.value.message and caught.value.field == "capabilities"
+    assert str(caught.value).startswith(f"{tmp_path}/{where}: ") and problem in caught.value.message
 
 
 def test_a_price_table_without_audio_duration_factor_scales_audio_by_duration_factor(tmp_path: Path) -> None:
@@ -831,7 +833,8 @@ def test_aliases_that_are_not_a_list_of_names_are_a_capability_data_error(tmp_pa
                                         "      duration: {type: integer, aliases: seconds}\n")
     with pytest.raises(ManifestError) as caught:
         plan_of(tmp_path, "capabilities: [caps.yaml]\nparams:\n  prompt: a fox\n")
-    assert "pixverse-v5.6/duration: aliases: expected a list of names, got 'seconds'" in caught.value.message
+    assert str(caught.value) == (f"{tmp_path / 'caps.yaml'}:5:33: models.pixverse-v5.6.params.duration.aliases: "
+                                 "expected a list of names, got a string 'seconds'")
 
 
 # --- cross-field rules -------------------------------------------------------------------------
@@ -1652,17 +1655,54 @@ def test_a_var_or_matrix_key_named_like_a_name_gridrun_sets_is_an_error(tmp_path
 
 
 @pytest.mark.parametrize(("caps", "fragment"), [
-    ("provider: sim\nmodels: [\n", "caps.yaml: cannot be read"),
-    ("[1, 2]\n", "caps.yaml: expected a mapping"),
     ("models: {}\n", "caps.yaml: names no provider (`provider: sim`)"),
     ("provider: lumenfal\n", "caps.yaml: is for provider 'lumenfal', not 'sim'"),
-    ("provider: sim\nmodels: {pixverse-v5.6: {params: {x: {type: blob}}}}\n", "unknown type 'blob'"),
-    ("provider: sim\nmodels: {pixverse-v5.6: {params: 3}}\n", "malformed capability data for sim"),
 ])
-def test_a_broken_capability_file_is_an_error_on_the_manifests_capabilities(tmp_path: Path, caps: str, fragment: str) -> None:
+def test_a_capability_file_for_no_provider_or_another_is_an_error_on_the_manifests_capabilities(
+    tmp_path: Path, caps: str, fragment: str
+) -> None:
     (tmp_path / "caps.yaml").write_text(caps)
     err = one_error(tmp_path, "capabilities: [caps.yaml]\nparams:\n  prompt: a fox\n", fragment)
     assert err.field == "capabilities"
+
+
+@pytest.mark.parametrize(("caps", "where", "message"), [
+    ("provider: sim\nmodels: [\n", ":3:1", "invalid YAML: while parsing a flow node"),
+    ("[1, 2]\n", ":1:1", "expected a mapping, got a list"),
+    ("provider: sim\nmodels: {pixverse-v5.6: {params: {x: {type: blob}}}}\n", ":2:39: models.pixverse-v5.6.params.x.type",
+     ("expected one of 'string', 'integer', 'number', 'boolean', 'ratio', 'size', 'tier', 'image', 'image_list', "
+      "got a string 'blob'")),
+    ("provider: sim\nmodels: {pixverse-v5.6: {params: 3}}\n", ":2:26: models.pixverse-v5.6.params",
+     "expected a mapping, got 3"),
+    # each an intended effect that was lost without a word: a string read as true, a misspelled field ignored
+    ("provider: sim\nhonours_idempotency_keys: no\n", ":2:1: honours_idempotency_keys",
+     "expected true or false, got a string 'no'"),
+    ("provider: sim\nhas_list_endpoint: 'false'\n", ":2:1: has_list_endpoint", "expected true or false, got a string 'false'"),
+    ("provider: sim\nhonors_idempotency_keys: false\n", ":2:1: honors_idempotency_keys",
+     "unknown field 'honors_idempotency_keys'; did you mean 'honours_idempotency_keys'?"),
+    ("provider: sim\nmodels:\n  pixverse-v5.6:\n    render_second: 30\n", ":4:5: models.pixverse-v5.6.render_second",
+     "unknown field 'render_second'; did you mean 'render_seconds'?"),
+    ("provider: sim\nmodels: {pixverse-v5.6: {prices: {base_5: {540p: 1}}}}\n", ":2:35: models.pixverse-v5.6.prices.base_5",
+     "unknown field 'base_5'; did you mean 'base_5s'?"),
+    ("provider: sim\nmodels: {pixverse-v5.6: {params: {seed: {maximun: 3}}}}\n",
+     ":2:42: models.pixverse-v5.6.params.seed.maximun", "unknown field 'maximun'; did you mean 'maximum'?"),
+    ("provider: sim\nmodels: {pixverse-v5.6: {rules: [{param: seed, maxx: 5, message: m}]}}\n",
+     ":2:48: models.pixverse-v5.6.rules[0].maxx", "unknown field 'maxx'; did you mean 'max'?"),
+    ("provider: sim\nmodels: {pixverse-v5.6: {params: {seed: {required: 'yes'}}}}\n",
+     ":2:42: models.pixverse-v5.6.params.seed.required", "expected true or false, got a string 'yes'"),
+])
+def test_a_broken_capability_file_is_an_error_at_its_line(tmp_path: Path, caps: str, where: str, message: str) -> None:
+    """Named by the file, line and field at fault, as a manifest's own errors are, not by the manifest's
+    `capabilities:` (which cannot tell two files apart)."""
+    (tmp_path / "caps.yaml").write_text(caps)
+    with pytest.raises(ManifestError) as caught:
+        plan_of(tmp_path, "capabilities: [caps.yaml]\nparams:\n  prompt: a fox\n")
+    assert str(caught.value).startswith(f"{tmp_path / 'caps.yaml'}{where}: {message}"), str(caught.value)
+
+
+def test_the_built_in_capability_data_has_the_shape_a_users_file_is_checked_against() -> None:
+    for path in sorted(capabilities.DATA_DIR.glob("*.yaml")):
+        assert capabilities._read_user(path) == capabilities._read(path)
 
 
 def test_capability_files_are_read_with_yaml_1_2_rules(tmp_path: Path) -> None:
@@ -1759,18 +1799,22 @@ def test_capability_data_that_fails_only_when_jobs_are_priced_is_a_located_error
     assert exc.value.field == "capabilities"
 
 
-@pytest.mark.parametrize(("prices", "problem"), [
-    ("{base_5s: {360p: -1, 540p: 0.35, 720p: 0.45, 1080p: 0.75}}", "prices.base_5s.360p: expected a number >= 0, got -1"),
-    ("{base_5s: {540p: abc}}", "prices.base_5s.540p: expected a number >= 0, got 'abc'"),
-    ("{}\n    params: {duration: {type: integer, enum: [5, 7]}}", "prices.duration_factor has no figure for duration 7"),
+@pytest.mark.parametrize(("prices", "where", "problem"), [
+    ("{base_5s: {360p: -1, 540p: 0.35, 720p: 0.45, 1080p: 0.75}}",
+     "caps.yaml:4:24: models.pixverse-v5.6.prices.base_5s.360p", "expected a number >= 0, got -1"),
+    ("{base_5s: {540p: abc}}", "caps.yaml:4:24: models.pixverse-v5.6.prices.base_5s.540p",
+     "expected a number >= 0, got a string 'abc'"),
+    ("{}\n    params: {duration: {type: integer, enum: [5, 7]}}", "m.yaml:4:1: capabilities",
+     "prices.duration_factor has no figure for duration 7"),
 ])
-def test_a_price_table_that_would_price_jobs_wrong_is_an_error(tmp_path: Path, prices: str, problem: str) -> None:
+def test_a_price_table_that_would_price_jobs_wrong_is_an_error(tmp_path: Path, prices: str, where: str,
+                                                               problem: str) -> None:
     """A negative price let a run spend against a budget of $0; a word for a price was a traceback."""
     (tmp_path / "caps.yaml").write_text(f"provider: sim\nmodels:\n  pixverse-v5.6:\n    prices: {prices}\n")
     m = write(tmp_path, "capabilities: [caps.yaml]\nparams:\n  prompt: a fox\n")
     with pytest.raises(ManifestError) as exc:
         api.plan(m)
-    assert problem in exc.value.message and exc.value.field == "capabilities"
+    assert str(exc.value).startswith(f"{tmp_path}/{where}: ") and problem in exc.value.message, str(exc.value)
 
 
 def test_two_sweeps_that_share_a_request_are_told_so_at_the_second_sweep(tmp_path: Path) -> None:
@@ -1950,41 +1994,50 @@ models:
 """
 
 
-@pytest.mark.parametrize(("price", "params", "problem"), [
-    ("9" * 400, "", "prices.base_5s.540p: expected a number >= 0"),
-    ("0.35", "  duration: 7\n", "prices.duration_factor has no figure for 7"),
-    ("0.35", "  generate_audio_switch: true\n", "prices.audio_5s has no figure for '540p'"),
-    ("1e300", "", "prices: the table prices a job at $1e+300, above $1,000,000 a job; check its figures"),
-    ("500000.01", "  n: 2\n", "prices: the table prices a job at $1,000,000.02, above $1,000,000 a job"),
+@pytest.mark.parametrize(("price", "params", "field", "problem"), [
+    ("9" * 400, "", "models.new-model.prices.base_5s.540p", "expected a number >= 0"),
+    ("0.35", "  duration: 7\n", "capabilities", "prices.duration_factor has no figure for 7"),
+    ("0.35", "  generate_audio_switch: true\n", "capabilities", "prices.audio_5s has no figure for '540p'"),
+    ("1e300", "", "capabilities", "prices: the table prices a job at $1e+300, above $1,000,000 a job; check its figures"),
+    ("500000.01", "  n: 2\n", "capabilities", "prices: the table prices a job at $1,000,000.02, above $1,000,000 a job"),
 ])
-def test_price_figures_a_job_lacks_are_located_errors(tmp_path: Path, price: str, params: str, problem: str) -> None:
+def test_price_figures_a_job_lacks_are_located_errors(tmp_path: Path, price: str, params: str, field: str,
+                                                      problem: str) -> None:
     (tmp_path / "caps.yaml").write_text(NEW_MODEL % price)
     path = write(tmp_path, f"capabilities: [caps.yaml]\nparams:\n  prompt: a fox\n{params}",
                  head="version: 1\nname: fox\nmodel: new-model\n")
     with pytest.raises(ManifestError) as caught:
         api.plan(path)
-    assert problem in caught.value.message and caught.value.field == "capabilities"
+    assert problem in caught.value.message and caught.value.field == field
 
 
 @pytest.mark.parametrize("seconds", [".nan", ".inf", "0", "soon"])
 def test_a_render_time_prior_that_is_no_number_of_seconds_is_a_located_error(tmp_path: Path, seconds: str) -> None:
     """NaN or infinity would schedule the first polls of a real provider's jobs at no time at all."""
     (tmp_path / "caps.yaml").write_text(f"provider: sim\nmodels:\n  pixverse-v5.6:\n    render_seconds: {seconds}\n")
-    expected = "sim/pixverse-v5.6: render_seconds: expected a number of seconds > 0 or null"
+    expected = "expected a number of seconds > 0 or null"
     with pytest.raises(ManifestError, match=expected) as exc:
         api.plan(write(tmp_path, "capabilities: [caps.yaml]\nparams:\n  prompt: a fox\n"))
-    assert exc.value.field == "capabilities"
+    assert (exc.value.file, exc.value.line, exc.value.field) == (tmp_path / "caps.yaml", 4,
+                                                                 "models.pixverse-v5.6.render_seconds")
 
 
-def test_a_bad_capability_file_from_the_environment_is_a_usage_error(
+def test_a_bad_capability_file_from_the_environment_is_an_error_at_its_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Two files in GRIDRUN_CAPABILITIES: the one at fault is named, with its line."""
     from runner.errors import UsageError
 
+    (tmp_path / "ok.yaml").write_text("provider: sim\n")
     (tmp_path / "env-caps.yaml").write_text("provider: sim\nmodels:\n  pixverse-v5.6:\n    prices: {base_5s: {540p: -1}}\n")
-    monkeypatch.setenv("GRIDRUN_CAPABILITIES", str(tmp_path / "env-caps.yaml"))
-    with pytest.raises(UsageError, match=r"GRIDRUN_CAPABILITIES: sim/pixverse-v5.6: prices.base_5s.540p"):
+    monkeypatch.setenv("GRIDRUN_CAPABILITIES", f"{tmp_path / 'ok.yaml'}:{tmp_path / 'env-caps.yaml'}")
+    with pytest.raises(ManifestError) as caught:
         plan_of(tmp_path, "params:\n  prompt: a fox\n")
+    assert str(caught.value) == (f"{tmp_path / 'env-caps.yaml'}:4:24: models.pixverse-v5.6.prices.base_5s.540p: "
+                                 "expected a number >= 0, got -1")
+    (tmp_path / "env-caps.yaml").write_text("provider: sim\nmodels:\n  new-model: {}\n")  # only the merged data shows
+    with pytest.raises(UsageError, match=r"GRIDRUN_CAPABILITIES: sim/new-model: prices"):
+        api.plan(write(tmp_path, "params:\n  prompt: a fox\n", head="version: 1\nname: fox\nmodel: new-model\n"))
 
 
 def test_a_bitmap_is_told_by_its_header_and_avif_by_its_name(tmp_path: Path) -> None:

@@ -18,6 +18,8 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
+from runner.errors import ManifestError
+
 DATA_DIR = Path(__file__).parent / "data"
 MICROS = 1_000_000
 MAX_JOB_USD = 1_000_000
@@ -452,6 +454,7 @@ class ProviderCaps:
 
 
 def _read(path: Path) -> dict[str, Any]:
+    """A built-in data file."""
     from runner.yamlsource import load_plain
 
     try:
@@ -462,6 +465,37 @@ def _read(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise CapabilityDataError(f"{path}: expected a mapping")
     return data
+
+
+def _read_user(path: Path) -> dict[str, Any]:
+    """A user's capabilities file, checked against the schema of such files: an unknown or misspelled field (which
+    would be ignored, its intended effect lost) and a value of the wrong type (`honours_idempotency_keys: no`, the
+    string "no", read as true) are refused at their line, as a manifest's are.
+
+    :raises ManifestError: or ManifestErrors (several), naming the file, line, column and field.
+    """
+    from runner import yamlsource
+    from runner.manifest import schema_errors
+
+    text = yamlsource.read_text(path, limit=yamlsource.MAX_BYTES)
+    document, positions = yamlsource.load_yaml(text, file=path)  # keys as text, with positions: to check, to locate
+
+    def error(at: tuple[Any, ...], message: str) -> ManifestError:
+        line, column = yamlsource.locate(positions, at)
+        return ManifestError(message, file=path, line=line, column=column, field=yamlsource.dotted(at))
+
+    errors = schema_errors(_user_schema(), document, error)
+    yamlsource.raise_all(sorted(errors, key=lambda e: (e.line, e.column)))
+    data: dict[str, Any] = yamlsource.load_plain(text)  # keys keep their types (a duration factor's 5 is 5)
+    return data
+
+
+@lru_cache(maxsize=1)
+def _user_schema() -> Any:
+    from runner.manifest import schema_validator
+    from runner.resources import resource_dir
+
+    return schema_validator(resource_dir("schemas") / "capabilities.schema.json")
 
 
 def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
@@ -486,7 +520,7 @@ def _raw(provider: str, extra: Sequence[Path]) -> dict[str, Any] | None:
     env = os.environ.get("GRIDRUN_CAPABILITIES", "")
     files = [Path(p) for p in env.split(os.pathsep) if p] + list(extra)
     for f in files:
-        more = _read(f)
+        more = _read_user(f)
         if more.get("provider") == provider:
             data = _merge(data or {}, more)
     if data is None:
@@ -508,11 +542,13 @@ def available() -> list[str]:
 def load(provider: str, *, extra: Sequence[Path] = ()) -> ProviderCaps | None:
     """Capabilities of `provider`, built-in data merged with user files; None when the provider is unknown.
 
-    :raises CapabilityDataError: a file is not YAML, not a mapping, or malformed; a file of `extra` is not
-        for `provider`.
+    :raises CapabilityDataError: a file is malformed in a way only the merged data shows (a price missing for a
+        quality its parameters allow); a file of `extra` is not for `provider`.
+    :raises ManifestError: or ManifestErrors: a user's file is not YAML, or a field of it is unknown or of the wrong
+        type (naming its file, line and field).
     """
     for f in extra:
-        named = _read(Path(f)).get("provider")
+        named = _read_user(Path(f)).get("provider")
         lineage = _lineage(provider)
         if named not in lineage:
             raise CapabilityDataError(
