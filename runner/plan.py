@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import math
 import os
 import stat
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -71,8 +73,12 @@ def outputs_dir_of(manifest: Manifest) -> Path:
 
 
 def budget_micros(usd: Any) -> int | None:
-    """A budget in USD (`run.budget_usd`, `--budget`) in micro-USD; None for none."""
-    return None if usd is None else int(round(float(usd) * 1_000_000))
+    """A budget in USD (`run.budget_usd`, `--budget`) in micro-USD, rounded down as a job's cost is (a cap is never
+    raised: $4.1999995 rounded to the nearest let a plan of $4.20 fit); None for none. Counted in decimal, from the
+    number as written, so that $0.57 is 570,000, not the 569,999.99... its float makes."""
+    if usd is None:
+        return None
+    return math.floor(Decimal(repr(float(usd))) * 1_000_000)
 
 
 def state_dir_of(manifest: Manifest) -> Path:

@@ -2200,3 +2200,19 @@ def test_a_size_ratio_the_model_lacks_is_sent_as_written_so_jobs_keep_their_hash
     new hash, and the next run would pay for them again."""
     job = plan_of(tmp_path, 'params:\n  prompt: a fox\n  quality: 540p\n  size: "21:9"\n').jobs[0]
     assert job.params["size"] == "21:9" and job.size == (960, 540)
+
+
+@pytest.mark.parametrize(("usd", "micros"), [
+    (4.1999995, 4_199_999), (4.2, 4_200_000), (0.57, 570_000), (0.29, 290_000), (1e-7, 0), ("2.5", 2_500_000),
+    (0, 0), (10**9, 10**15), (None, None),
+])
+def test_a_budget_is_rounded_down_to_the_micro_dollar(usd: object, micros: int | None) -> None:
+    """A cap is never raised: rounded to the nearest, $4.1999995 was $4.20, and 12 jobs of $4.20 "fit" and ran."""
+    from runner.plan import budget_micros
+
+    assert budget_micros(usd) == micros
+
+
+def test_a_plan_costing_a_fraction_of_a_micro_dollar_more_than_its_budget_does_not_fit(tmp_path: Path) -> None:
+    p = plan_of(tmp_path, "params:\n  prompt: a fox\nrun:\n  budget_usd: 0.3499995\n")
+    assert (p.total_micros, p.budget_micros) == (350_000, 349_999)
