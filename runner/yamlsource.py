@@ -41,14 +41,42 @@ _FLOAT_RE = re.compile(
 )
 
 
+# YAML 1.1 breaks lines at NEL, U+2028 and U+2029 too, and PyYAML's reader and scanner do, in a dozen places; YAML
+# 1.2 breaks them at LF and CR only, the others being text (pasted from web pages and word processors). They are read
+# as noncharacters (kept for a program's own use), so that they neither end a comment nor fold a string nor move the
+# lines an error names, and given back in every scalar.
+_BREAKS_OF_YAML_1_1 = "\x85\u2028\u2029"
+_HELD = "\ufdd0\ufdd1\ufdd2"
+_HOLD = str.maketrans(_BREAKS_OF_YAML_1_1, _HELD)
+_GIVE_BACK = str.maketrans(_HELD, _BREAKS_OF_YAML_1_1)
+
+
+def _held(text: str) -> str:
+    """`text` with the line breaks of YAML 1.1 alone held as noncharacters; as it is when it holds none, or already
+    holds one of those noncharacters (which could then not be told apart)."""
+    if not any(c in text for c in _BREAKS_OF_YAML_1_1) or any(c in text for c in _HELD):
+        return text
+    return text.translate(_HOLD)
+
+
 class _Loader(yaml.SafeLoader):
-    """PyYAML's SafeLoader with the YAML 1.2 core schema's implicit types instead of YAML 1.1's."""
+    """PyYAML's SafeLoader with the YAML 1.2 core schema's implicit types instead of YAML 1.1's, and YAML 1.2's
+    line breaks (LF and CR)."""
 
     yaml_implicit_resolvers: dict[Any, list[tuple[str, re.Pattern[str]]]] = {}
 
     def __init__(self, stream: Any) -> None:
-        super().__init__(stream)
+        if hasattr(stream, "read"):
+            stream = stream.read()
+        self._holds = isinstance(stream, str) and _held(stream) is not stream
+        super().__init__(stream.translate(_HOLD) if self._holds else stream)
         self._path: list[Any] = []  # the keys and indexes down to the node being composed
+
+    def compose_scalar_node(self, anchor: Any) -> yaml.ScalarNode:
+        node: yaml.ScalarNode = super().compose_scalar_node(anchor)
+        if self._holds:
+            node.value = node.value.translate(_GIVE_BACK)
+        return node
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
         """PyYAML's, refusing a list or mapping nested deeper than `_MAX_DEPTH` before the recursion limit does."""

@@ -115,6 +115,20 @@ def test_a_large_merged_mapping_loads_with_its_positions() -> None:
     assert positions[("m", "k1")] == (40_004, 3)
 
 
+@pytest.mark.parametrize("char", ["\x85", "\u2028", "\u2029"])
+def test_only_lf_and_cr_break_lines_as_in_yaml_1_2(char: str) -> None:
+    """YAML 1.1 (PyYAML) broke lines at NEL, U+2028 and U+2029 too: one in a comment refused a valid manifest, every
+    later line was counted one too many, and one in a string was folded to a space, another prompt sent."""
+    text = f"a: x   # a{char}b\nb: \"p{char}q\"\nc: p{char}q r\n'k{char}': [1, 2]\nd: 1\n"
+    data, positions = load_yaml(text, file=Path("t.yaml"))
+    assert data == {"a": "x", "b": f"p{char}q", "c": f"p{char}q r", f"k{char}": [1, 2], "d": 1}
+    assert (positions[("d",)], positions[(f"k{char}", 1)]) == ((5, 1), (4, 11))
+    from runner.yamlsource import load_plain
+
+    assert load_plain(text) == data
+    assert load_yaml(f"a: '\ufdd1'  # {char}\n", file=Path("t.yaml"))[0] == {"a": "\ufdd1"}  # a noncharacter kept
+
+
 def test_keys_are_the_key_text() -> None:
     assert parse("1: a\ntrue: b\nnull: c\n010: d\n") == {"1": "a", "true": "b", "null": "c", "010": "d"}
 
