@@ -43,6 +43,7 @@ from .plan import Plan, budget_micros, format_value, overwrites, relpath, summar
 from .records import GONE_EXIT, RUN_STATUSES
 from .state import IN_FLIGHT, JobState, Snapshot, remedy
 from .stats import pace, problems, run_statistics
+from .terminal import visible
 
 class _Console(Console):
     def on_broken_pipe(self) -> None:
@@ -124,7 +125,7 @@ def cmd_matrix(args: argparse.Namespace) -> int:
             return 0
         count = 0
         for row in rows:
-            sys.stdout.write((", ".join(f"{k}={format_value(v)}" for k, v in row.items()) or "(empty combination)")
+            sys.stdout.write(visible(", ".join(f"{k}={format_value(v)}" for k, v in row.items()) or "(empty combination)")
                              + "\n")
             count += 1
         sys.stdout.flush()
@@ -278,10 +279,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def _written(text: str) -> str:
-    """`text` as standard output writes it (ASCII for characters its encoding lacks): what a table is laid out on."""
+    """`text` as standard output writes it (ASCII for characters its encoding lacks, control characters escaped):
+    what a table is laid out on."""
     from .terminal import written
 
-    return written(out.file, text)
+    return written(out.file, visible(text))
 
 
 def _cells(row: Sequence[str]) -> list[Text]:
@@ -347,10 +349,10 @@ def _explain(plan: Plan, *, every: bool = False) -> None:
         if len(shown) < len(jobs) and i == PLAN_ROWS // 2:
             out.print(f"… {len(jobs) - len(shown):,} more jobs (--all explains every one)")
         j = jobs[n]
-        out.print(f"[bold]{escape(j.key)}[/bold]  ← {escape(j.origin)}")
+        out.print(f"[bold]{escape(visible(j.key))}[/bold]  ← {escape(visible(j.origin))}")
         for name, value in j.params.items():
             shown_value = format_value(value) if name not in ("prompt", "negative_prompt") else json.dumps(value, ensure_ascii=False)
-            out.print(f"    {escape(name)} = {escape(shown_value)}   [dim]({escape(j.sources.get(name, '?'))})[/dim]")
+            out.print(f"    {escape(name)} = {escape(visible(shown_value))}   [dim]({escape(j.sources.get(name, '?'))})[/dim]")
         out.print(f"    → {relpath(j.output, plan.outputs_dir)}  {j.size[0]}x{j.size[1]}  {usd_text(j.cost_micros)}  "
                   f"hash {j.hash[:12]}", markup=False)
     if plan.excluded:
@@ -912,7 +914,8 @@ def _alike(errors: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
 
 def _who(keys: Sequence[str]) -> str:
     """The first of `keys`, and how many more ("look=a and 9 more jobs")."""
-    return keys[0] if len(keys) == 1 else f"{keys[0]} and {len(keys) - 1:,} more job{'s' if len(keys) > 2 else ''}"
+    first = visible(keys[0])
+    return first if len(keys) == 1 else f"{first} and {len(keys) - 1:,} more job{'s' if len(keys) > 2 else ''}"
 
 
 # How long the watch, its first reading finding the latest run ended and no run starting, waits to read again: a

@@ -25,6 +25,7 @@ from jsonschema.exceptions import ValidationError
 from runner.datafiles import DATA_FILE_TYPES, DataLines, resolve_files, resolve_matrix_files, value_position
 from runner.errors import ManifestError
 from runner.resources import resource_dir
+from runner.terminal import visible
 from runner.yamlsource import (
     MAX_BYTES, Position, Positions, dotted, kind, load_yaml, locate, raise_all, read_text, read_yaml,
 )
@@ -321,7 +322,7 @@ def _show(value: Any, *, with_type: bool = False) -> str:
     if isinstance(value, (int, float)):
         return repr(value)
     if isinstance(value, str):
-        text = value if len(value) <= 60 else value[:57] + "..."
+        text = visible(value if len(value) <= 60 else value[:57] + "...")
         return f"a string '{text}'" if with_type else f"'{text}'"
     return kind(value)
 

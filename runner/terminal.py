@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import codecs
 import os
+import re
 import sys
 import unicodedata
 from collections.abc import Mapping
@@ -48,6 +49,19 @@ def _ascii(ch: str) -> str:
 
 
 codecs.register_error(_ERRORS, _in_ascii)
+
+
+# What acts on a terminal rather than shows: C0 controls but tab (ESC opens a colour, a title, a clipboard write; CR
+# returns over the line), DEL, C1 controls, and the bidirectional embeddings, overrides and isolates (U+202E
+# reverses the rest of the line).
+_ACTING = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def visible(text: str) -> str:
+    """`text` with each character that would act on a terminal written as Python writes it in a string (`\\x1b`,
+    `\\r`, `\\u202e`), as an error's `!r` of a value does: a value of a manifest or a data file from elsewhere cannot
+    clear the screen or retitle the window, and is seen as it is."""
+    return _ACTING.sub(lambda m: repr(m.group())[1:-1], text) if _ACTING.search(text) else text
 
 
 def shows(stream: Any, text: str = "".join(ASCII)) -> bool:

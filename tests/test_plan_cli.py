@@ -1189,3 +1189,26 @@ def test_the_advice_after_a_forced_run_left_one_job_done_speaks_of_it_as_one() -
 
     assert "the 1 job this run left done as it was too ($0.35" in _redo_forced(1, 350_000, None)
     assert "the 2 jobs this run left done as they were too ($0.70" in _redo_forced(2, 700_000, None)
+
+
+def test_control_characters_from_a_manifest_are_shown_escaped(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """An ESC from a prompts file turned the terminal red (or retitled it, or wrote the clipboard), a CR wrote over
+    the line and U+202E reversed it: each is written as Python writes it in a string, as a refused enum value was."""
+    path = write(tmp_path / "m.yaml", head=HEAD,
+                 body='params:\n  prompt: "{{ s }}"\nmatrix:\n  s: ["\\x1b[31mred", "x\\u202ey", "\\x9bz"]\n')
+    code, out, _ = run_cli(capsys, "matrix", str(path))
+    assert (code, out) == (0, "s=\\x1b[31mred\ns=x\\u202ey\ns=\\x9bz\n3 combinations\n")
+    code, out, _ = run_cli(capsys, "plan", str(path), "--explain")
+    assert code == 0 and "│ s=\\x1b[31mred │ \\x1b[31mred │" in out and "s=x\\u202ey  ← product" in out
+    assert not any(c in out for c in "\x1b\u202e\x9b")
+    bad = write(tmp_path / "n.yaml", head='version: 1\nname: "y\\x1b[31m"\nmodel: pixverse-v5.6\n', body="params:\n  prompt: x\n")
+    code, _, err = run_cli(capsys, "plan", str(bad))
+    assert code == 2 and err.endswith("got a string 'y\\x1b[31m'\n") and "\x1b" not in err
+
+
+def test_visible_escapes_what_acts_on_a_terminal_and_keeps_the_rest() -> None:
+    from runner.terminal import visible
+
+    assert visible("a\tb c→ü 雪") == "a\tb c→ü 雪"
+    assert visible("\x00\x07\x1b\n\r\x7f\x85\x9f\u202a\u202e\u2066\u2069") == \
+        "\\x00\\x07\\x1b\\n\\r\\x7f\\x85\\x9f\\u202a\\u202e\\u2066\\u2069"
