@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 _NUMBER_RE = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
@@ -79,6 +79,11 @@ def _to_number(value: Any) -> float:
     return math.nan
 
 
+def _number_of(value: Any) -> float:
+    """A null, boolean, number or string as `==` reads it when the other side is of another kind."""
+    return _parse_number(value) if isinstance(value, str) else _to_number(value)
+
+
 def equal(left: Any, right: Any) -> bool:
     """GitHub's `==` (EvaluationResult.AbstractEqual): JavaScript's loose equality, strings compared without case."""
     left_kind, right_kind = _kind(left), _kind(right)
@@ -102,6 +107,42 @@ def equal(left: Any, right: Any) -> bool:
     if left_kind == _BOOL:
         return bool(left == right)
     return left is right
+
+
+class EqualIndex:
+    """The positions of a list of values, looked up by GitHub's `==`: an exclude list of thousands finds its
+    values without comparing each entry with every value. `==` is not an equivalence (null == "" and null ==
+    "0", but "" != "0"), so a value is filed under two keys: a string under its folded text, and every null,
+    boolean, number and string under the number it reads as (none for NaN, which equals nothing). A string
+    then finds the strings of its text and the non-strings of its number; any other scalar the values of its
+    number. Lists and mappings equal no scalar, so they are not filed."""
+
+    def __init__(self, values: Iterable[Any]) -> None:
+        self._texts: dict[str, list[int]] = {}
+        self._numbers: dict[float, list[int]] = {}  # null, booleans and numbers, by their number
+        self._numeric_texts: dict[float, list[int]] = {}  # strings, by the number they read as
+        for position, value in enumerate(values):
+            kind = _kind(value)
+            if kind == _STRING:
+                self._texts.setdefault(fold(value), []).append(position)
+                _file(self._numeric_texts, _parse_number(value), position)
+            elif kind in (_NULL, _BOOL, _NUMBER):
+                _file(self._numbers, _to_number(value), position)
+
+    def find(self, literal: Any) -> list[int] | None:
+        """The positions of the values `==` to `literal`; None for a list, mapping or other object, which the
+        caller compares one by one."""
+        kind = _kind(literal)
+        if kind not in (_NULL, _BOOL, _NUMBER, _STRING):
+            return None
+        number = _number_of(literal)
+        found = self._texts.get(fold(literal), []) if kind == _STRING else self._numeric_texts.get(number, [])
+        return found + self._numbers.get(number, []) if not math.isnan(number) else list(found)
+
+
+def _file(index: dict[float, list[int]], number: float, position: int) -> None:
+    if not math.isnan(number):
+        index.setdefault(number, []).append(position)
 
 
 def fold(text: str) -> str:

@@ -150,3 +150,35 @@ def test_the_count_before_expanding_is_the_number_expanded(matrix: dict[str, Any
     prepared = prepare(matrix)
     assert prepared.count() == len(prepared.expand().combinations) == len(expand(matrix).combinations)
     assert prepared.at_least <= prepared.count()
+
+
+# --- exclude and include values looked up by index, against comparing with every value ----------------
+
+TRICKY_TEXT = ["", " ", "0", "-0", "0.0", " 1 ", "1", "1.0", "1e0", "2", "0x10", "0o7", "16", "Infinity", "-Infinity",
+               "NaN", "abc", "ABC", "aBc", "true", "null", "ß", "ẞ", "ı", "I", "i", "İ", "ǅ", "ǆ"]
+SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(min_value=-3, max_value=17), st.integers(),
+    st.sampled_from([0.0, -0.0, 1.0, 0.5, 16.0, 2.0**53, 2.0**53 + 2, math.inf, -math.inf, math.nan, 1e300]),
+    st.sampled_from([2**53 + 1, 2**53, 10**400, -(10**400)]), st.floats(), st.sampled_from(TRICKY_TEXT), st.text(max_size=3),
+)
+CELLS = st.one_of(SCALARS, st.lists(SCALARS, max_size=2), st.dictionaries(st.sampled_from(["k", "K"]), SCALARS, max_size=2))
+
+
+def linear(column: Any, value: Any) -> frozenset[int]:
+    """The rows whose value matches, compared one by one as GitHub's `==` does."""
+    from runner.ghexpr import equal, lookup
+    from runner.matrix import _leaves
+
+    leaves = list(_leaves(value, ()))
+    return frozenset(i for i, cell in enumerate(column) if all(equal(lookup(cell, p), lit) for p, lit in leaves))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(CELLS, min_size=1, max_size=12), st.lists(st.one_of(SCALARS, CELLS), min_size=1, max_size=6))
+def test_values_looked_up_by_index_are_those_equal_one_by_one(column: list[Any], literals: list[Any]) -> None:
+    from runner.matrix import _allowed, _make_axis
+
+    axis = _make_axis(("a",), [(value,) for value in column], "matrix")
+    for literal in literals:
+        found = _allowed(axis, 0, literal)
+        assert found == linear(column, literal) if found is not None else literal in ([], {}), literal
