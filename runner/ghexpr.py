@@ -5,6 +5,7 @@ EvaluationResult.AbstractEqual): JavaScript's loose equality, strings compared w
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -143,6 +144,23 @@ class EqualIndex:
 def _file(index: dict[float, list[int]], number: float, position: int) -> None:
     if not math.isnan(number):
         index.setdefault(number, []).append(position)
+
+
+def find_in_range(values: range, literal: Any) -> range | None:
+    """The positions of the integers of `values` that are `==` to `literal`, found by bisection (a range of
+    ten million values is never listed); None for a list, mapping or other object, as EqualIndex.find. The
+    integers compare as floats, which are in the range's order: past 2**53 several may equal one number."""
+    if _kind(literal) not in (_NULL, _BOOL, _NUMBER, _STRING):
+        return None
+    number = _number_of(literal)
+    if math.isnan(number):
+        return range(0)
+    ascending = values if values.step > 0 else values[::-1]
+    low = bisect.bisect_left(ascending, number, key=_float)
+    high = bisect.bisect_right(ascending, number, key=_float)
+    if values.step > 0:
+        return range(low, high)
+    return range(len(values) - high, len(values) - low)
 
 
 def fold(text: str) -> str:

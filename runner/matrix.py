@@ -31,7 +31,7 @@ from typing import Any
 
 from runner import manifest as _manifest
 from runner.errors import ManifestError, ManifestErrors, MatrixError
-from runner.ghexpr import EqualIndex, equal, fold, g15, lookup
+from runner.ghexpr import EqualIndex, equal, find_in_range, fold, g15, lookup
 
 ErrorFactory = Callable[[tuple[Any, ...], str], Exception]
 
@@ -39,6 +39,9 @@ RESERVED = ("include", "exclude", "zip")
 MAX_COMBINATIONS = 10_000_000
 # A range or linspace of more values than this, and than the plan's cap allows, is refused before it is made.
 EARLY_REFUSAL = 100_000
+# An axis of more values than this is walked, not copied, when the product is made (the other axes then make at
+# most MAX_COMBINATIONS / WALKED combinations, which are copied).
+WALKED = 100_000
 
 
 
@@ -123,7 +126,7 @@ def prepare(matrix: Mapping[str, Any], *, error: ErrorFactory | None = None, cap
     excludes = [_compile_exclude(number, entry, axes) for number, entry in exclude_entries]
     includes = [f for number, entry in include_entries for f in _compile_include(number, entry, axes, problems)]
     problems.raise_if_any()
-    sizes = [len(axis.rows) for axis in axes]
+    sizes = [axis.size for axis in axes]
     size = math.prod(sizes) if axes else 0
     removable = sum(math.prod(len(dict(f.constraints).get(a, range(sizes[a]))) for a in range(len(axes)))
                     for f in excludes if not f.never)
@@ -229,30 +232,46 @@ class _Problems:
 
 @dataclass(frozen=True, slots=True)
 class _Axis:
-    """One factor of the product: a plain axis (one key) or a zip group (several keys varying together)."""
+    """One factor of the product: a plain axis (one key) or a zip group (several keys varying together), its
+    values kept by column. A range or linspace column is a `range` or `_Linspace`, whose values are computed
+    as they are read: an axis of ten million values takes no memory of its own."""
 
     keys: tuple[str, ...]
-    rows: tuple[tuple[Any, ...], ...]
-    chunks: tuple[tuple[tuple[str, Any], ...], ...]
+    columns: tuple[Sequence[Any], ...]
     sources: tuple[tuple[str, str], ...]
     holds_lists: tuple[bool, ...]
     indexes: dict[int, EqualIndex] = field(default_factory=dict, compare=False)  # by column, made when first asked
 
+    @property
+    def size(self) -> int:
+        """The number of values (of rows, for a zip group)."""
+        return len(self.columns[0])
+
+    def chunks(self) -> Iterator[tuple[tuple[str, Any], ...]]:
+        """Each row as its (key, value) pairs, made as it is read."""
+        if len(self.keys) == 1:
+            key = self.keys[0]
+            return (((key, value),) for value in self.columns[0])
+        return (tuple(zip(self.keys, row)) for row in zip(*self.columns))
+
     def find(self, column: int, literal: Any) -> Sequence[int] | None:
         """The rows whose value in `column` is `==` to the scalar `literal` (None for another literal), each
         exclude and include entry a lookup: compared with every value, 4,000 entries took seconds."""
+        values = self.columns[column]
+        if isinstance(values, range):
+            return find_in_range(values, literal)
         if column not in self.indexes:
-            self.indexes[column] = EqualIndex(row[column] for row in self.rows)
+            self.indexes[column] = EqualIndex(values)
         return self.indexes[column].find(literal)
 
 
-def _make_axis(keys: tuple[str, ...], rows: Sequence[tuple[Any, ...]], source: str) -> _Axis:
+def _make_axis(keys: tuple[str, ...], columns: Sequence[Sequence[Any]], source: str) -> _Axis:
     return _Axis(
         keys=keys,
-        rows=tuple(rows),
-        chunks=tuple(tuple(zip(keys, row)) for row in rows),
+        columns=tuple(columns),
         sources=tuple((key, source) for key in keys),
-        holds_lists=tuple(any(isinstance(row[i], (list, tuple)) for row in rows) for i in range(len(keys))),
+        holds_lists=tuple(not isinstance(values, (range, _Linspace))
+                          and any(isinstance(value, (list, tuple)) for value in values) for values in columns),
     )
 
 
@@ -298,7 +317,7 @@ def _parse(matrix: Any, problems: _Problems) -> Parsed | None:
         elif claim(key, (key,)):
             values, source = _axis_values(value, (key,), key, problems)
             if values is not None:
-                axes.append(_make_axis((key,), [(v,) for v in values], source))
+                axes.append(_make_axis((key,), (values,), source))
     if problems.found:
         return None
     if not axes and not has_include:
@@ -318,9 +337,9 @@ def _parse(matrix: Any, problems: _Problems) -> Parsed | None:
 
 
 def _check_size(axes: list[_Axis], problems: _Problems) -> None:
-    size = math.prod(len(axis.rows) for axis in axes) if axes else 0
+    size = math.prod(axis.size for axis in axes) if axes else 0
     if size > MAX_COMBINATIONS:
-        sizes = " x ".join(str(len(axis.rows)) for axis in axes)
+        sizes = " x ".join(str(axis.size) for axis in axes)
         problems.add((), f"the matrix has {size:,} combinations ({sizes}); the limit is {MAX_COMBINATIONS:,}")
 
 
@@ -369,7 +388,7 @@ def _zip_axes(value: Any, claim: Callable[[str, tuple[Any, ...]], bool], problem
         if not isinstance(group, Mapping) or not group:
             problems.add(path, f"zip group {index + 1} must be a non-empty mapping of axis names to lists, got {_show(group)}")
             continue
-        columns: dict[str, list[Any]] = {}
+        columns: dict[str, Sequence[Any]] = {}
         complete = True
         for key, values in group.items():
             if not isinstance(key, str) or not key or key in RESERVED:
@@ -391,15 +410,16 @@ def _zip_axes(value: Any, claim: Callable[[str, tuple[Any, ...]], bool], problem
             detail = ", ".join(f"{key} has {n}" for key, n in lengths.items())
             problems.add(path, f"the lists of zip group {index + 1} must have the same length: {detail}")
             continue
-        yield _make_axis(tuple(columns), list(zip(*columns.values())), f"zip {index + 1}")
+        yield _make_axis(tuple(columns), tuple(columns.values()), f"zip {index + 1}")
 
 
-def _axis_values(value: Any, path: tuple[Any, ...], name: str, problems: _Problems) -> tuple[list[Any] | None, str]:
+def _axis_values(value: Any, path: tuple[Any, ...], name: str,
+                 problems: _Problems) -> tuple[Sequence[Any] | None, str]:
     if isinstance(value, (list, tuple)):
         if not value:
             problems.add(path, f"axis '{name}' has no values; give at least one (GitHub rejects an empty vector)")
             return None, "matrix"
-        return list(value), "matrix"
+        return tuple(value), "matrix"
     if isinstance(value, Mapping):
         keys = list(value)
         if keys == ["range"]:
@@ -431,7 +451,7 @@ def _is_real(value: Any) -> bool:
     return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
 
 
-def _range(spec: Any, path: tuple[Any, ...], problems: _Problems) -> list[int] | None:
+def _range(spec: Any, path: tuple[Any, ...], problems: _Problems) -> range | None:
     if not isinstance(spec, (list, tuple)) or len(spec) not in (2, 3) or not all(_is_int(v) for v in spec):
         odd = next((v for v in spec if not _is_int(v)), None) if isinstance(spec, (list, tuple)) and len(spec) in (2, 3) else None
         got = f"{_show(odd)} in it" if odd is not None else _show(spec)
@@ -451,10 +471,10 @@ def _range(spec: Any, path: tuple[Any, ...], problems: _Problems) -> list[int] |
     if why:
         problems.add(path, f"range has {count:,} values; {why}")
         return None
-    return list(range(start, stop + (1 if step > 0 else -1), step))
+    return range(start, stop + (1 if step > 0 else -1), step)
 
 
-def _linspace(spec: Any, path: tuple[Any, ...], problems: _Problems) -> list[float] | None:
+def _linspace(spec: Any, path: tuple[Any, ...], problems: _Problems) -> _Linspace | None:
     if (
         not isinstance(spec, (list, tuple))
         or len(spec) != 3
@@ -472,13 +492,39 @@ def _linspace(spec: Any, path: tuple[Any, ...], problems: _Problems) -> list[flo
     if why:
         problems.add(path + (2,), f"linspace count {count:,} is too many: {why}")
         return None
-    span = stop - start
-    if math.isfinite(span):
-        values = [_round10(start + span * i / (count - 1)) for i in range(count)]
-    else:  # bounds near the largest floats: their difference overflows
-        values = [_round10(start * (1 - i / (count - 1)) + stop * (i / (count - 1))) for i in range(count)]
-    values[0], values[-1] = _round10(start), _round10(stop)
-    return values
+    return _Linspace(start, stop, count)
+
+
+class _Linspace(Sequence[float]):
+    """The `count` values of {linspace: [start, stop, count]}, each computed (to 10 significant digits) as it
+    is read, so that ten million of them take no memory."""
+
+    def __init__(self, start: float, stop: float, count: int) -> None:
+        self.start, self.stop, self.length = start, stop, count
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self.length))]
+        position = index + self.length if index < 0 else index
+        if not 0 <= position < self.length:
+            raise IndexError("linspace index out of range")
+        return self._value(position)
+
+    def __iter__(self) -> Iterator[float]:
+        return map(self._value, range(self.length))
+
+    def _value(self, i: int) -> float:
+        last = self.length - 1
+        if i in (0, last):
+            return _round10(self.start if i == 0 else self.stop)
+        span = self.stop - self.start
+        if math.isfinite(span):
+            return _round10(self.start + span * i / last)
+        # bounds near the largest floats: their difference overflows
+        return _round10(self.start * (1 - i / last) + self.stop * (i / last))
 
 
 def _round10(value: float) -> float:
@@ -598,7 +644,8 @@ def _allowed(axis: _Axis, column: int, value: Any) -> frozenset[int] | None:
         if found is not None:
             return frozenset(found)
     return frozenset(
-        i for i, row in enumerate(axis.rows) if all(equal(lookup(row[column], path), literal) for path, literal in leaves)
+        i for i, cell in enumerate(axis.columns[column])
+        if all(equal(lookup(cell, path), literal) for path, literal in leaves)
     )
 
 
@@ -622,7 +669,7 @@ class _Index:
     """Which product combinations the excludes remove and the includes extend, by flat index."""
 
     def __init__(self, axes: list[_Axis], includes: list[_Filter], excludes: list[_Filter]) -> None:
-        sizes = [len(axis.rows) for axis in axes]
+        sizes = [axis.size for axis in axes]
         strides = [math.prod(sizes[a + 1 :]) for a in range(len(axes))]
         self.size = math.prod(sizes) if axes else 0
 
@@ -694,12 +741,7 @@ def _combinations(axes: list[_Axis], includes: list[_Filter], index: _Index,
         return values, base_sources + tuple((key, label) for key, _, label in extra.values())
 
     if axes:
-        if all(len(axis.keys) == 1 for axis in axes):
-            rows: Iterator[tuple[tuple[str, Any], ...]] = itertools.product(*(
-                [chunk[0] for chunk in axis.chunks] for axis in axes
-            ))
-        else:
-            rows = (sum(parts, ()) for parts in itertools.product(*(axis.chunks for axis in axes)))
+        rows = _product(axes)
         plain = not removed_by and not specific and not any(includes[n].extras for n in universal)
         if plain:
             yield from (Combination(values, "product", base_sources) for values in rows)
@@ -724,6 +766,20 @@ def _combinations(axes: list[_Axis], includes: list[_Filter], index: _Index,
             label = f"include {include.number}"
             values = include.keys + tuple((key, value) for _, key, value in include.extras)
             yield Combination(values, label, tuple((key, label) for key, _ in values))
+
+
+def _product(axes: list[_Axis]) -> Iterator[tuple[tuple[str, Any], ...]]:
+    """The product's rows as (key, value) pairs, the first axis varying slowest. itertools.product copies each
+    axis first, so an axis of more than WALKED values (a range of ten million takes no memory until then) is
+    walked instead, between the rows of the axes before it and those of the axes after (a few, then)."""
+    big = max(range(len(axes)), key=lambda a: axes[a].size)
+    if axes[big].size <= WALKED:
+        if all(len(axis.keys) == 1 for axis in axes):
+            return itertools.product(*([chunk[0] for chunk in axis.chunks()] for axis in axes))
+        return (sum(parts, ()) for parts in itertools.product(*(tuple(axis.chunks()) for axis in axes)))
+    heads = [sum(parts, ()) for parts in itertools.product(*(tuple(axis.chunks()) for axis in axes[:big]))]
+    tails = [sum(parts, ()) for parts in itertools.product(*(tuple(axis.chunks()) for axis in axes[big + 1:]))]
+    return (head + chunk + tail for head in heads for chunk in axes[big].chunks() for tail in tails)
 
 
 def _show(value: Any) -> str:

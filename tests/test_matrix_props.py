@@ -178,7 +178,55 @@ def linear(column: Any, value: Any) -> frozenset[int]:
 def test_values_looked_up_by_index_are_those_equal_one_by_one(column: list[Any], literals: list[Any]) -> None:
     from runner.matrix import _allowed, _make_axis
 
-    axis = _make_axis(("a",), [(value,) for value in column], "matrix")
+    axis = _make_axis(("a",), (tuple(column),), "matrix")
     for literal in literals:
         found = _allowed(axis, 0, literal)
         assert found == linear(column, literal) if found is not None else literal in ([], {}), literal
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(min_value=-(2**60), max_value=2**60), st.integers(min_value=0, max_value=40),
+       st.integers(min_value=-5, max_value=5).filter(bool), st.lists(st.one_of(SCALARS, st.integers()), max_size=6),
+       st.data())
+def test_range_values_looked_up_by_bisection_are_those_equal_one_by_one(
+    start: int, count: int, step: int, literals: list[Any], data: st.DataObject,
+) -> None:
+    from runner.matrix import _allowed, _make_axis
+
+    values = range(start, start + step * count, step)
+    if values:
+        literals += [data.draw(st.sampled_from(values)), str(values[-1]), float(values[0])]
+    axis = _make_axis(("a",), (values,), "range")
+    for literal in literals:
+        assert _allowed(axis, 0, literal) == linear(list(values), literal), literal
+
+
+@settings(max_examples=120, deadline=None)
+@given(any_matrix())
+def test_an_axis_walked_instead_of_copied_gives_the_same_combinations(matrix: dict[str, Any]) -> None:
+    from unittest import mock
+
+    from runner import matrix as module
+
+    copied = expand(matrix)
+    with mock.patch.object(module, "WALKED", 0):
+        walked = expand(matrix)
+        streamed = list(prepare(matrix).combinations())
+    assert walked == copied
+    assert streamed == list(copied.combinations)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(allow_nan=False, allow_infinity=False), st.floats(allow_nan=False, allow_infinity=False),
+       st.integers(min_value=2, max_value=30))
+def test_linspace_values_are_those_listed_at_once(start: float, stop: float, count: int) -> None:
+    from runner.matrix import _round10
+
+    span = stop - start
+    if math.isfinite(span):
+        listed = [_round10(start + span * i / (count - 1)) for i in range(count)]
+    else:
+        listed = [_round10(start * (1 - i / (count - 1)) + stop * (i / (count - 1))) for i in range(count)]
+    listed[0], listed[-1] = _round10(start), _round10(stop)
+    values = [c.as_dict()["x"] for c in expand({"x": {"linspace": [start, stop, count]}}).combinations]
+    assert values == listed
