@@ -134,6 +134,16 @@ def _matrix_path(sweep: Sweep, source: str, key: str) -> tuple[Any, ...]:
     return base + (key,)
 
 
+def _include_of(shape: _Shape) -> int | None:
+    """The include entry (0-based) that made the combinations of `shape` on its own, as one that matched no
+    combination does; None for the product's."""
+    labels = set(shape.sources.values())
+    if len(labels) != 1:
+        return None
+    label = labels.pop()
+    number = label.split()[1] if label.startswith("include ") and len(label.split()) == 2 else ""
+    return int(number) - 1 if number.isdigit() else None
+
 
 def _getter(names: Sequence[str]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
     """A function returning the values of `names` in a mapping, always as a tuple."""
@@ -509,7 +519,7 @@ class JobMaker:
         e_sw, e_shape, e_values, e_r = earlier
         mine = [(k, canonical(v)) for k, v in values]
         if mine == [(k, canonical(v)) for k, v in e_values] and r == e_r:
-            return self._repeated_value(sw, shape, mine), key
+            return self._repeated_value(sw, shape, mine, earlier), key
         reasons: list[tuple[str, str]] = []  # (why the key is the same, what to do)
         at: tuple[Any, ...] | None = None
         theirs = dict(e_values)
@@ -540,10 +550,11 @@ class JobMaker:
                             f"two jobs have the same key {key!r}, from different values ({_shown(e_values, e_r)}; "
                             f"{_shown(values, r)}), and a key names one job; {said}", MatrixError), None
 
-    def _repeated_value(self, sw: Sweep, shape: _Shape, values: list[tuple[str, str]]) -> ManifestError:
+    def _repeated_value(self, sw: Sweep, shape: _Shape, values: list[tuple[str, str]],
+                        earlier: tuple[Sweep, _Shape, tuple[tuple[str, Any], ...], int]) -> ManifestError:
         """The error of a job made twice because a value is in its axis twice (`values`: the job's, canonical),
-        at the second one (in a data file, its line), naming the first; at the matrix when no axis list repeats
-        (two include entries alike, say)."""
+        at the second one (in a data file, its line), naming the first; or because two include entries made the
+        same combination, at the second entry, naming the first; else at the matrix."""
         for k, text in values:
             axis = _matrix_path(sw, shape.sources.get(k, "matrix"), k)
             places = self._repeats(axis).get(text)
@@ -555,6 +566,13 @@ class JobMaker:
                 return self.m.error((*axis, places[1]), f"two jobs have the same key: this value repeats "
                                     f"{dotted(first)}, at line {line}{times}; make the matrix entries differ, or use "
                                     "repeat", MatrixError)
+        e_sw, e_shape = earlier[0], earlier[1]
+        mine, theirs = _include_of(shape), _include_of(e_shape)
+        if e_sw is sw and mine is not None and theirs is not None:
+            first = (*sw.prefix, "matrix", "include", theirs)
+            return self.m.error((*sw.prefix, "matrix", "include", mine), f"two jobs have the same key: this entry "
+                                f"repeats {dotted(first)}, at line {self.m.where(first)[0]}; make the include entries "
+                                "differ, or use repeat", MatrixError)
         return self.m.error(sw.prefix + ("matrix",), "two jobs have the same key; make the matrix entries differ, or "
                             "use repeat", MatrixError)
 

@@ -255,6 +255,34 @@ def test_a_matrix_value_repeated_is_a_duplicate_key_at_the_repeat(tmp_path: Path
                            "matrix entries differ, or use repeat (in job seed=1)")
 
 
+def test_an_include_entry_repeated_is_a_duplicate_key_at_the_second_entry(tmp_path: Path) -> None:
+    """It was reported at `matrix:`: in a long include list, no entry was named."""
+    err = one_error(tmp_path, """\
+        params:
+          prompt: a fox {{ style }}
+        matrix:
+          style: [anime]
+          include:
+            - {style: clay, seed: 1}
+            - style: comic
+            - {style: clay, seed: 1}
+        """, "same key")
+    assert isinstance(err, MatrixError) and (err.line, err.column, err.field) == (11, 7, "matrix.include[2]")
+    assert err.message == ("two jobs have the same key: this entry repeats matrix.include[0], at line 9; make the "
+                           "include entries differ, or use repeat (in job style=clay,seed=1)")
+    err = one_error(tmp_path, """\
+        params:
+          prompt: a fox
+        sweeps:
+          - name: one
+            matrix:
+              include: [{seed: 1}, {seed: 2}, {seed: 1}]
+        """, "same key")
+    assert (err.line, err.column, err.field) == (9, 39, "sweeps[0].matrix.include[2]")
+    assert err.message.startswith("two jobs have the same key: this entry repeats sweeps[0].matrix.include[0], at "
+                                  "line 9; ")
+
+
 @pytest.mark.parametrize(("name", "text", "axis"), [
     ("p.txt", "x\ny\nz\ny\n", "p: {file: p.txt}"),
     ("rows.jsonl", '{"a": 1}\n{"a": 2}\n{"a": 3}\n{"a": 2}\n', "p: {file: rows.jsonl}"),
