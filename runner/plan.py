@@ -353,15 +353,19 @@ def _written(beside: tuple[str, str, str]) -> list[str]:
 
 
 def _refuse_count(manifest: Manifest, count: int, cap: int, *, at_least: bool = False, flag: bool = False) -> None:
-    """`flag`: the cap is --max-jobs's, which wins over run.max_jobs."""
+    """`flag`: the cap is --max-jobs's, which wins over run.max_jobs. Said at run.max_jobs when it sets the cap,
+    else at what makes the jobs: the matrix, the sweeps, or `repeat` for one job taken many times."""
     explicit = manifest.data.get("run") or {}
-    matrix = ("matrix",) if manifest.matrix else ("sweeps",)
-    where = ("run", "max_jobs") if "max_jobs" in explicit and not flag else matrix
+    if manifest.matrix or manifest.sweeps:
+        made_by, check = ("matrix",) if manifest.matrix else ("sweeps",), "the matrix"
+    else:
+        made_by, check = ("repeat",), "repeat"
+    where = ("run", "max_jobs") if "max_jobs" in explicit and not flag else made_by
     source = f"the cap of {cap:,} (--max-jobs {cap})" if flag else f"the cap of {cap:,}"
     raise manifest.error(
         where,
-        f"this manifest plans {'at least ' if at_least else ''}{count:,} jobs, above {source}; check the "
-        "matrix, or raise the cap with --max-jobs or run.max_jobs",
+        f"this manifest plans {'at least ' if at_least else ''}{count:,} jobs, above {source}; check {check}, "
+        "or raise the cap with --max-jobs or run.max_jobs",
     )
 
 

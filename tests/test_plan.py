@@ -1180,6 +1180,20 @@ def test_job_count_cap(tmp_path: Path) -> None:
     assert (lowered.line, lowered.field) == (8, "run.max_jobs")
 
 
+def test_a_repeat_over_the_cap_is_refused_at_repeat(tmp_path: Path) -> None:
+    """With no matrix, it was refused at `1:1: sweeps:`, a field the manifest does not have, saying to check the
+    matrix."""
+    err = one_error(tmp_path, "params:\n  prompt: a fox\nrepeat: 1001\n", "above the cap")
+    assert (err.line, err.column, err.field) == (6, 1, "repeat")
+    assert err.message == ("this manifest plans 1,001 jobs, above the cap of 1,000; check repeat, or raise the cap "
+                           "with --max-jobs or run.max_jobs")
+    err = one_error(tmp_path, "params:\n  prompt: a fox\nrepeat: 3\n", "above the cap", max_jobs=2)
+    assert (err.line, err.field) == (6, "repeat") and "(--max-jobs 2); check repeat, or" in err.message
+    err = one_error(tmp_path, "params:\n  prompt: a fox\nsweeps:\n  - name: a\nrepeat: 3\n", "above the cap",
+                    max_jobs=2)
+    assert (err.line, err.field) == (6, "sweeps") and "; check the matrix, or" in err.message
+
+
 def test_a_matrix_over_the_cap_is_refused_without_being_expanded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """9 million combinations are counted (with their excludes and includes), never made."""
     from runner import matrix
