@@ -455,9 +455,28 @@ def _check_size(root: yaml.Node, file: Path) -> None:
         raise ManifestError(_too_deep() + " (through aliases)", file=file, line=line, column=column,
                             field=_deep_field(tuple(p for p in exc.path if p is not None))) from None
     if total > _MAX_NODES:
+        node, path = _crossing(root, sizes)
+        line, column = _position(node.start_mark)
+        alone = f": this {'list' if isinstance(node, yaml.SequenceNode) else 'mapping'} alone to {sizes[id(node)]:,}"
         raise ManifestError(
-            f"the document expands to more than {_MAX_NODES:,} values (an alias repeated too often?)", file=file
+            f"the document expands to more than {_MAX_NODES:,} values{alone if path else ''} (an alias repeated too "
+            "often?)", file=file, line=line, column=column, field=_deep_field(path),
         )
+
+
+def _crossing(root: yaml.Node, sizes: Mapping[int, int]) -> tuple[yaml.Node, tuple[Any, ...]]:
+    """The deepest list or mapping that alone expands past `_MAX_NODES` values (`sizes`, by node), and its path:
+    the one whose aliases repeat too often. The root when no part of it does alone."""
+    node, path = root, ()
+    while True:
+        pairs = enumerate(node.value) if isinstance(node, yaml.SequenceNode) else (
+            (k.value if isinstance(k, yaml.ScalarNode) else None, v) for k, v in node.value)
+        for part, child in pairs:
+            if sizes.get(id(child), 1) > _MAX_NODES:
+                node, path = child, path if part is None else (*path, part)
+                break
+        else:
+            return node, path
 
 
 def _scalar_value(tag: str, text: str) -> Any:

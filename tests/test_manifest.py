@@ -148,8 +148,15 @@ def test_alias_bomb_is_refused() -> None:
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
     for i in range(1, 8):
         lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]")
-    with pytest.raises(ManifestError, match="more than"):
+    with pytest.raises(ManifestError, match="more than") as exc:
         parse("\n".join(lines) + "\n")
+    # at the list whose aliases cross the limit, where it was refused without a line
+    assert (exc.value.line, exc.value.column, exc.value.field) == (6, 5, "a5")
+    assert exc.value.message == ("the document expands to more than 1,000,000 values: this list alone to 1,111,111 "
+                                 "(an alias repeated too often?)")
+    with pytest.raises(ManifestError) as exc:  # no part crosses it alone: the document's start
+        parse("a: &a [" + ", ".join(["x"] * 1000) + "]\n" + "".join(f"b{i}: [*a, *a, *a, *a, *a]\n" for i in range(200)))
+    assert (exc.value.line, exc.value.column, exc.value.field) == (1, 1, "")
 
 
 def nested(levels: int, innermost: list[Any] | None = None) -> list[Any]:
