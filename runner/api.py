@@ -487,7 +487,9 @@ def run_starting(
 
     sd, name, _ = _state_dir(m, state_dir)
     mine = None if run is None else run.pid
-    holder = next((h.pid for h in (lock_record(sd), start_record(sd))
+    # The STARTING file read first: a run takes the lock, writes it, then removes its STARTING file, so that one
+    # read after finding no STARTING file finds the lock written (read the other way round, both could miss it).
+    holder = next((h.pid for h in (start_record(sd), lock_record(sd))
                    if h is not None and h.pid != mine and h.command != "cancel"
                    and (name is None or h.of(name) is not False)), None)
     if holder is None:

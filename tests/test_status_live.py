@@ -391,6 +391,31 @@ def test_watch_started_as_a_run_starts_waits_for_it_not_the_previous_runs_end(tm
     assert end["event"] == "end" and end["run"] == 2 and end["counts"]["done"] == 3, end
 
 
+def test_a_run_taking_the_lock_between_the_two_files_read_is_still_a_run_starting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run starting says so in the STARTING file, then takes the lock, writes it and removes its STARTING file.
+    A `status --watch` reading the two files across that moment still finds it starting (it read the lock first,
+    before it was written, and the STARTING file after it was removed: no run starting, and the watch ended with
+    the previous run's code)."""
+    from runner import state
+
+    manifest = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
+    folder = tmp_path / ".gridrun"
+    folder.mkdir()
+    real = state.lock_record
+
+    def taken_meanwhile(sd: Path) -> Any:
+        found = real(sd)
+        (sd / "lock").write_text(state._process_line(manifest=manifest, name="t"), encoding="utf-8")
+        state._withdraw_start(sd)
+        return found
+
+    monkeypatch.setattr(state, "lock_record", taken_meanwhile)
+    with state.announcing_start(folder, manifest=manifest, name="t"):
+        assert api.run_starting(manifest, None) == os.getpid()
+
+
 def _planning_slowly(manifest: Path, cwd: Path, *, seconds: float) -> subprocess.Popen[str]:
     """`gridrun run M --no-report` in another process whose planning takes `seconds` more, as a large manifest's
     does (100,000 jobs: about 3 s); its output goes to run.out and run.err in `cwd`."""
