@@ -185,6 +185,10 @@ class _Found(NamedTuple):
     posters: list[str]
 
 
+# Exclude entries that remove no combination told one by one, each at its line; the others in one warning.
+UNMATCHED_SHOWN = 5
+
+
 def _check_paths(manifest: Manifest, jobs: Sequence[Job], out_dir: Path) -> _Found:
     """Every job's video can be written where the plan puts it: its path (with `.part`) not too long, and no
     file (a video of an earlier manifest, say) where one of its folders must be. Otherwise the job would be
@@ -440,9 +444,14 @@ def _build(
     for sw, expansion in expansions:
         # GitHub lets an exclude remove nothing; here its values are most likely a typo, and the jobs it was
         # to remove are paid for.
-        for number, why in expansion.unmatched:
+        for number, why in expansion.unmatched[:UNMATCHED_SHOWN]:
             ctx_job.warnings[manifest.warning(sw.prefix + ("matrix", "exclude", number),
                                               f"removes no combination ({why}); check its values")] = None
+        if len(expansion.unmatched) > UNMATCHED_SHOWN:
+            rest = [number for number, _ in expansion.unmatched[UNMATCHED_SHOWN:]]
+            entries = ", ".join(str(n) for n in rest[:10]) + (", ..." if len(rest) > 10 else "")
+            ctx_job.warnings[manifest.warning(sw.prefix + ("matrix", "exclude"), (
+                f"{len(rest):,} more entries remove no combination (entries {entries}); check their values"))] = None
     excluded: list[tuple[str | None, Combination, int]] = []
     for sw, expansion in expansions:
         excluded.extend((sw.name, c, i) for c, i in expansion.excluded)

@@ -243,6 +243,20 @@ def test_an_exclude_that_removes_nothing_is_a_warning_at_its_entry(tmp_path: Pat
                           "check its values",)
 
 
+def test_many_excludes_that_remove_nothing_are_told_five_at_their_lines_and_the_rest_at_once(tmp_path: Path) -> None:
+    """A long exclude list of typos (a list generated with the wrong values) is not a warning per entry: the first
+    five at their lines, the others counted in one warning at `exclude` that names the first of them."""
+    entries = "\n".join(f"    - seed: {100 + i}" for i in range(20))
+    p = plan_of(tmp_path, "params:\n  prompt: a fox\nmatrix:\n  seed: [1, 2]\n  exclude:\n" + entries + "\n")
+    plain = [getattr(w, "plain", w) for w in p.warnings]
+    assert plain[:5] == [f"matrix.exclude[{i}]: removes no combination (no job has seed={100 + i}); check its values"
+                         for i in range(5)]
+    assert plain[5:] == ["matrix.exclude: 15 more entries remove no combination (entries 5, 6, 7, 8, 9, 10, 11, 12, "
+                         "13, 14, ...); check their values"]
+    line = HEAD.count("\n") + 5  # `exclude:`
+    assert str(p.warnings[5]).startswith(f"{tmp_path / 'm.yaml'}:{line}:3: matrix.exclude: 15 more"), p.warnings[5]
+
+
 def test_a_matrix_value_repeated_is_a_duplicate_key_at_the_repeat(tmp_path: Path) -> None:
     err = one_error(tmp_path, """\
         params:
