@@ -91,6 +91,8 @@ _PIECES = ["{{ a }}", "{{b}}", "{{ a}}", "{{\ta }}", "{", "}", "{{", "}}", " ", 
 @hypothesis.settings(max_examples=400, deadline=None)
 @hypothesis.given(st.lists(st.sampled_from(_PIECES), max_size=7).map("".join),
                   st.sampled_from(["fox", 3, 2.5, None, True, [1, "x"], {"k": 1}, "{{ a }}"]))
+@hypothesis.example("{{x}}", "fox")
+@hypothesis.example("{{x}}{{ a }}", "fox")
 def test_text_read_without_jinja_is_what_jinja_makes_of_it(text: str, value: object) -> None:
     import jinja2
     from jinja2 import meta
@@ -109,6 +111,11 @@ def test_text_read_without_jinja_is_what_jinja_makes_of_it(text: str, value: obj
         return
     compiled = compile_value(text)
     assert compiled.names == meta.find_undeclared_variables(ast)
+    if compiled.names - context.keys():  # a name no job has (`{{x}}`): refused as Jinja's StrictUndefined is
+        for render in (compiled.renderer, compiled.render):
+            with pytest.raises(TemplateProblem, match="is undefined"):
+                render(context)
+        return
     if compiled.kind == "expr":
         expected = env.compile_expression(text.strip()[2:-2].strip(), undefined_to_none=False)(**context)
     else:
