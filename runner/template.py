@@ -149,6 +149,30 @@ def _as_text(value: Any) -> Any:
     return value
 
 
+def _text_of_input(f: Callable[..., Any]) -> Callable[..., Any]:
+    """The filter `f`, with its input checked by `_as_text` first: filters such as `trim`, `upper`, `replace`, `e` or
+    `pprint` make text of their input themselves, so what they return is a str that finalize passes, and
+    `{{ tags | map('lower') | trim }}` wrote a generator's memory address (a new request, paid for again, every run)."""
+    at = 1 if getattr(f, "jinja_pass_arg", None) is not None else 0  # after the context, eval context or environment
+
+    @functools.wraps(f)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        if len(args) > at:
+            _as_text(args[at])
+        return f(*args, **kwargs)
+
+    return checked
+
+
+# Jinja's filters that read their input as the object it is (a sequence, a mapping, a number, or any value they pass
+# on) rather than write it as text; every other filter gets `_text_of_input`. `join` checks the items it writes.
+_READS_OBJECTS = frozenset({
+    "abs", "attr", "batch", "count", "d", "default", "dictsort", "filesizeformat", "first", "float", "groupby", "int",
+    "items", "join", "last", "length", "list", "map", "max", "min", "reject", "rejectattr", "reverse", "round",
+    "select", "selectattr", "slice", "sort", "sum", "unique",
+})
+
+
 def _as_texts(values: Any) -> None:
     """Check each of the values %-formatting writes (a tuple, a dict, or one value) with `_as_text`."""
     items = values.values() if isinstance(values, Mapping) else values if isinstance(values, tuple) else (values,)
@@ -440,10 +464,11 @@ def _env() -> ImmutableSandboxedEnvironment:
     guard("join", join)
     guard("replace", lambda a: _replaced(str(a["s"]), str(a["old"]), str(a["new"]), a["count"]))
     guard("wordwrap", wordwrap)
-    string = env.filters["string"]
-    env.filters["string"] = lambda value: string(_as_text(value))
     guard("batch", lambda a: _width(a["linecount"] if a["fill_with"] is not None else 0, "batch() filled to a size",
                                          "a list"))
+    for name, f in list(env.filters.items()):
+        if name not in _READS_OBJECTS:
+            env.filters[name] = _text_of_input(f)
     return env
 
 

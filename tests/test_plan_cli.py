@@ -223,6 +223,8 @@ def test_a_template_writing_gigabytes_is_refused_as_it_writes(tmp_path: Path, pr
     ("", "a red fox, {{ tags | map('upper') }}", "a generator object"),
     ("  up: \"{{ tags.copy }}\"\n", "a red fox, {{ up }}", "a builtin_function_or_method object"),  # a var, read without Jinja
     ("", "a red fox, {{ joiner() }}", "a Joiner object"),
+    ("", "a red fox, {{ tags | map('lower') | trim }}", "a generator object"),  # made text by a filter itself
+    ("", "a red fox, {{ tags | reverse | lower }}", "a list_reverseiterator object"),
 ])
 def test_an_object_written_inside_a_prompt_is_refused_at_its_field(capsys: pytest.CaptureFixture[str], tmp_path: Path,
                                                                  vars_: str, prompt: str, what: str) -> None:

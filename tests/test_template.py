@@ -304,6 +304,45 @@ def test_an_object_written_into_text_is_refused(source: str, what: str) -> None:
     assert "add | join(', ') or | list" in exc.value.message
 
 
+@pytest.mark.parametrize("source", [
+    "a {{ tags | map('lower') | trim }}", "{{ tags | map('lower') | trim }}", "a {{ tags | map('upper') | upper }}",
+    "a {{ tags | map('upper') | lower }}", "a {{ tags | map('upper') | title }}", "a {{ tags | map('upper') | capitalize }}",
+    "a {{ tags | map('upper') | replace('a', 'b') }}", "a {{ tags | map('upper') | center(80) }}",
+    "a {{ tags | map('upper') | e }}", "a {{ tags | map('upper') | escape }}", "a {{ tags | map('upper') | pprint }}",
+    "a {{ tags | map('upper') | wordcount }}", "a {{ tags | map('upper') | truncate(9) }}",
+    "a {{ tags | map('upper') | indent(2) }}", "a {{ tags | map('upper') | wordwrap(5) }}",
+    "a {{ tags | map('upper') | striptags }}", "a {{ tags | map('upper') | safe }}", "a {{ tags | map('upper') | urlize }}",
+    "a {{ tags | map('upper') | format }}", "a {{ {'k': tags | map('upper')} | xmlattr }}",
+    "a {{ tags | reverse | lower }}", "a {{ ''.join | upper }}", "a {{ joiner() | trim }}", "a {{ cycler(1) | title }}",
+    "a {{ d.items() | upper }}", "a {{ [tags | select] | lower }}", "a {{ [tags] | map('map', 'upper') | map('trim') | join }}",
+])
+def test_an_object_made_text_by_a_filter_is_refused(source: str) -> None:
+    """`| trim`, `| upper`... make text of their input themselves, so the str they return passed the check of what is
+    written, with a memory address in it: a new request, paid for again, every run."""
+    context = {"tags": ["snow", "dusk"], "d": {"k": 1}}
+    with pytest.raises(TemplateProblem) as exc:
+        compile_value(source).render(context)
+    assert re.match(r"the template writes a \w+ object into the text, which is not a value", exc.value.message), \
+        exc.value.message
+    assert "add | join(', ') or | list" in exc.value.message and "0x" not in exc.value.message
+
+
+def test_filters_given_values_or_reading_objects_work_as_before() -> None:
+    """Text filters of strings, numbers and lists of them, and filters that read a generator or range as what it is."""
+    context = {"tags": ["snow", "dusk"], "d": {"k": 1}}
+    assert compile_value("{{ tags | upper }}|{{ 5 | center(3) }}|{{ d | pprint }}|{{ tags | map('trim') | join }}|"
+                         "{{ range(3) | length }}|{{ tags | map('upper') | first }}|{{ tags | reverse | join }}|"
+                         "{{ tags | map('upper') | list | lower }}|{{ range(3) | sum }}|{{ d.items() | list | e }}|"
+                         "{{ tags | map('upper') | sort | join }}|{{ none | default('x') | upper }}").render(context) == \
+        "['SNOW', 'DUSK']| 5 |{'k': 1}|snowdusk|3|SNOW|dusksnow|['snow', 'dusk']|3|[(&#39;k&#39;, 1)]|DUSKSNOW|NONE"
+
+
+def test_every_filter_reading_objects_is_one_jinja_has() -> None:
+    from runner.template import _READS_OBJECTS, _env
+
+    assert _READS_OBJECTS <= set(_env().filters)
+
+
 def test_values_and_lists_of_them_written_into_text_pass() -> None:
     context = {"tags": ["snow", "dusk"], "d": {"k": [1.5, None, True]}}
     assert compile_value("{{ tags }}|{{ d }}|{{ (1, 'a') }}|{{ tags | map('upper') | join(', ') }}").render(context) == \
