@@ -111,8 +111,27 @@ _WRITTEN = f"the template would write more than {MAX_MADE:,} characters (loops w
 
 
 # A var's value is rendered once and read by every job: an iterator would be read by the first and empty after.
-_READ_ONCE = ("the template makes a {kind} object, which is read once and then empty (a second job or a second use "
+_READ_ONCE = ("the template makes {what}, which is read once and then empty (a second job or a second use "
               "would get nothing); add | list, or | join(', ') for text")
+
+
+def _holding(value: Any, kinds: tuple[type, ...]) -> str | None:
+    """How `value` is or holds an object of `kinds` ("a generator object", "a list holding a generator object"),
+    looked for through lists, tuples and dicts (keys and values) however deep, each once; None if it holds none."""
+    if isinstance(value, kinds):
+        return f"a {type(value).__name__} object"
+    if not isinstance(value, (list, tuple, dict)):
+        return None
+    stack, seen = [value], {id(value)}
+    while stack:
+        item = stack.pop()
+        for part in [*item.keys(), *item.values()] if isinstance(item, dict) else item:
+            if isinstance(part, kinds):
+                return f"a {type(value).__name__} holding a {type(part).__name__} object"
+            if isinstance(part, (list, tuple, dict)) and id(part) not in seen:
+                seen.add(id(part))
+                stack.append(part)
+    return None
 
 
 class _NotText(Exception):
@@ -526,8 +545,9 @@ class Compiled:
                 value = self._fn(context)
                 if isinstance(value, jinja2.Undefined):
                     value._fail_with_undefined_error()
-                if isinstance(value, Iterator):
-                    raise _NotText(_READ_ONCE.format(kind=type(value).__name__))
+                held = _holding(value, (Iterator,))
+                if held is not None:
+                    raise _NotText(_READ_ONCE.format(what=held))
                 return value
             if self.kind == "text":
                 return self._fn.render(context)

@@ -238,13 +238,21 @@ def test_an_object_written_inside_a_prompt_is_refused_at_its_field(capsys: pytes
     assert "add | join(', ') or | list" in err and "0x" not in err
 
 
-def test_a_var_that_makes_a_generator_is_refused_at_the_var(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    """It was made once for all jobs: the first read it, and the second job's prompt was "a grey fox, "."""
-    path = write(tmp_path / "m.yaml", head=HEAD, body="vars:\n  tags: [snow, dusk]\n  up: \"{{ tags | map('upper') }}\"\n"
-                 "params:\n  prompt: \"a {{ s }} fox, {{ up | join(', ') }}\"\nmatrix:\n  s: [red, grey]\n")
+@pytest.mark.parametrize(("up", "use", "what"), [
+    ("{{ tags | map('upper') }}", "up", "a generator object"),
+    ("{{ [tags | map('upper')] }}", "up[0]", "a list holding a generator object"),
+    ("{{ {'t': tags | map('upper')} }}", "up.t", "a dict holding a generator object"),
+    ("{{ [1, {'t': (2, tags | select)}] }}", "up[1].t[1]", "a list holding a generator object"),
+])
+def test_a_var_that_makes_a_generator_is_refused_at_the_var(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                            up: str, use: str, what: str) -> None:
+    """It was made once for all jobs: the first read it, and the second job's prompt was "a grey fox, ", even when
+    the generator was inside a list or dict."""
+    path = write(tmp_path / "m.yaml", head=HEAD, body=f"vars:\n  tags: [snow, dusk]\n  up: \"{up}\"\n"
+                 f"params:\n  prompt: \"a {{{{ s }}}} fox, {{{{ {use} | join(', ') }}}}\"\nmatrix:\n  s: [red, grey]\n")
     code, out, err = run_cli(capsys, "plan", str(path))
     assert (code, out) == (2, "")
-    assert err.startswith(f"error: {path}:6:3: vars.up: the template makes a generator object, which is read once and "
+    assert err.startswith(f"error: {path}:6:3: vars.up: the template makes {what}, which is read once and "
                           "then empty (a second job or a second use would get nothing); add | list"), err
 
 

@@ -350,3 +350,22 @@ def test_values_and_lists_of_them_written_into_text_pass() -> None:
     assert compile_value("{{ d }} {{ tags }}").render(context) == "{'k': [1.5, None, True]} ['snow', 'dusk']"
     with pytest.raises(TemplateProblem, match=r"has no attribute 'nope'"):  # an Undefined in a list: its own error
         compile_value("a {{ [d.nope] }}").render(context)
+
+
+@pytest.mark.parametrize(("source", "what"), [
+    ("{{ tags | map('upper') }}", "a generator object"),
+    ("{{ [tags | map('upper')] }}", "a list holding a generator object"),
+    ("{{ ([1], {'k': [tags | select]}) }}", "a tuple holding a generator object"),
+    ("{{ {tags | select: 1} }}", "a dict holding a generator object"),  # a key
+])
+def test_a_whole_value_holding_a_generator_is_refused(source: str, what: str) -> None:
+    """A var is made once for every job: a generator in it, however deep, is read by the first job, empty after."""
+    with pytest.raises(TemplateProblem) as exc:
+        compile_value(source).render({"tags": ["snow", "dusk"]})
+    assert exc.value.message.startswith(f"the template makes {what}, which is read once and then empty")
+
+
+def test_a_whole_value_of_lists_and_dicts_of_values_is_kept() -> None:
+    value = compile_value("{{ [tags | map('upper') | list, {'k': (1, none)}, d.items() | list] }}").render(
+        {"tags": ["snow", "dusk"], "d": {"a": 1}})
+    assert value == [["SNOW", "DUSK"], {"k": (1, None)}, [("a", 1)]]
