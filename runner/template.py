@@ -115,23 +115,39 @@ _READ_ONCE = ("the template makes {what}, which is read once and then empty (a s
               "would get nothing); add | list, or | join(', ') for text")
 
 
-def _holding(value: Any, kinds: tuple[type, ...]) -> str | None:
-    """How `value` is or holds an object of `kinds` ("a generator object", "a list holding a generator object"),
-    looked for through lists, tuples and dicts (keys and values) however deep, each once; None if it holds none."""
-    if isinstance(value, kinds):
-        return f"a {type(value).__name__} object"
-    if not isinstance(value, (list, tuple, dict)):
-        return None
-    stack, seen = [value], {id(value)}
-    while stack:
+# Likewise an object whose state every job would share: each job would see it as the jobs before it left it.
+_SHARED = ("the template makes {what}, whose state every job would share (a job's request would depend on the jobs "
+           "rendered before it, and change when the matrix does); pick a value by a matrix value instead "
+           "({{{{ styles[seed % styles | length] }}}}), or make it in the template that uses it")
+
+
+@functools.lru_cache(maxsize=1)
+def _stateful() -> tuple[type, ...]:
+    """Jinja's objects that change as they are used: cycler(), joiner() and namespace()."""
+    from jinja2.utils import Cycler, Joiner, Namespace
+
+    return Cycler, Joiner, Namespace
+
+
+def _made_once(value: Any) -> None:
+    """Refuse, with _NotText, a value made once and read by every job (a var's) that is or holds an iterator (read
+    once, then empty) or a stateful object (`_stateful`), looked for through lists, tuples and dicts (keys and
+    values) however deep, each once."""
+    kinds = (Iterator, *_stateful())
+    found, where = (value, "") if isinstance(value, kinds) else (None, "")
+    stack, seen = ([value], {id(value)}) if isinstance(value, (list, tuple, dict)) else ([], set())
+    while stack and found is None:
         item = stack.pop()
         for part in [*item.keys(), *item.values()] if isinstance(item, dict) else item:
             if isinstance(part, kinds):
-                return f"a {type(value).__name__} holding a {type(part).__name__} object"
+                found, where = part, f"a {type(value).__name__} holding "
+                break
             if isinstance(part, (list, tuple, dict)) and id(part) not in seen:
                 seen.add(id(part))
                 stack.append(part)
-    return None
+    if found is not None:
+        what = f"{where}a {type(found).__name__} object"
+        raise _NotText((_READ_ONCE if isinstance(found, Iterator) else _SHARED).format(what=what))
 
 
 class _NotText(Exception):
@@ -545,9 +561,7 @@ class Compiled:
                 value = self._fn(context)
                 if isinstance(value, jinja2.Undefined):
                     value._fail_with_undefined_error()
-                held = _holding(value, (Iterator,))
-                if held is not None:
-                    raise _NotText(_READ_ONCE.format(what=held))
+                _made_once(value)
                 return value
             if self.kind == "text":
                 return self._fn.render(context)

@@ -256,6 +256,16 @@ def test_a_var_that_makes_a_generator_is_refused_at_the_var(capsys: pytest.Captu
                           "then empty (a second job or a second use would get nothing); add | list"), err
 
 
+def test_a_var_holding_a_cycler_is_refused_at_the_var(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """Every job shared it: the prompts were a, b, c, a, each depending on the jobs rendered before it."""
+    path = write(tmp_path / "m.yaml", head=HEAD, body="vars:\n  c: \"{{ cycler('a', 'b', 'c') }}\"\n"
+                 "params:\n  prompt: \"a fox {{ c.next() }} (seed {{ seed }})\"\nmatrix:\n  seed: [1, 2, 3, 4]\n")
+    code, out, err = run_cli(capsys, "validate", str(path))
+    assert (code, out) == (2, "")
+    assert err.startswith(f"error: {path}:5:3: vars.c: the template makes a Cycler object, whose state every job "
+                          "would share"), err
+
+
 def test_a_list_or_dict_written_inside_a_prompt_is_its_text_every_time(capsys: pytest.CaptureFixture[str],
                                                                       tmp_path: Path) -> None:
     path = write(tmp_path / "m.yaml", head=HEAD, body="vars:\n  tags: [snow, dusk]\nparams:\n"

@@ -369,3 +369,24 @@ def test_a_whole_value_of_lists_and_dicts_of_values_is_kept() -> None:
     value = compile_value("{{ [tags | map('upper') | list, {'k': (1, none)}, d.items() | list] }}").render(
         {"tags": ["snow", "dusk"], "d": {"a": 1}})
     assert value == [["SNOW", "DUSK"], {"k": (1, None)}, [("a", 1)]]
+
+
+@pytest.mark.parametrize(("source", "what"), [
+    ("{{ cycler('a', 'b', 'c') }}", "a Cycler object"),
+    ("{{ joiner(', ') }}", "a Joiner object"),
+    ("{{ namespace(n=0) }}", "a Namespace object"),
+    ("{{ {'c': [cycler('a', 'b')]} }}", "a dict holding a Cycler object"),
+])
+def test_a_whole_value_with_state_the_jobs_would_share_is_refused(source: str, what: str) -> None:
+    """A var is made once for every job: a cycler in it gave a, b, c, a to four jobs, so a job's request depended on
+    how many rendered before it, and dropping one job made the others new jobs, paid for again."""
+    with pytest.raises(TemplateProblem) as exc:
+        compile_value(source).render({})
+    assert exc.value.message.startswith(f"the template makes {what}, whose state every job would share")
+    assert "{{ styles[seed % styles | length] }}" in exc.value.message
+
+
+def test_stateful_objects_made_and_used_in_one_template_work_as_before() -> None:
+    source = "{% set c = cycler('a', 'b') %}{% set j = joiner('+') %}{% set ns = namespace(n=0) %}" \
+             "{% for t in tags %}{{ j() }}{{ c.next() }}{{ t }}{% set ns.n = ns.n + 1 %}{% endfor %} {{ ns.n }}"
+    assert compile_value(source).render({"tags": ["x", "y", "z"]}) == "ax+by+az 3"
