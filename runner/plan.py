@@ -25,6 +25,7 @@ from .matrix import Combination, Expansion, Prepared, prepare
 from .providers.capabilities import ProviderCaps
 from .outputs import NOTHING_ASIDE, Aside, files_beside, gridrun_sidecar, kept_aside, tmp_stem
 from .sweeps import NAME_MAX, Collector, JobMaker, Sweep, compile_sweep, sweeps_of
+from .yamlsource import read_otherwise_before
 
 if TYPE_CHECKING:
     from .resume import LeftBehind
@@ -264,6 +265,28 @@ def _check_beside(manifest: Manifest, field: tuple[str, ...], job: Job, beside: 
                                     "or change output")
 
 
+_BREAK_NAMES = {"\x85": "a NEL (U+0085)", "\u2028": "a U+2028 (line separator)",
+                "\u2029": "a U+2029 (paragraph separator)"}
+
+
+def _read_otherwise(manifest: Manifest) -> list[str]:
+    """A warning at the first string of the manifest's file that gridrun read otherwise before it broke lines as
+    YAML 1.2 does (`yamlsource.read_otherwise_before`): an unchanged manifest's jobs that use it are new jobs,
+    sent and paid for again, which the plan alone would call changed with no word of why."""
+    if not manifest.text:
+        return []
+    found = read_otherwise_before(manifest.text, Path(manifest.display or manifest.path))
+    if not found:
+        return []
+    (path, char), rest = found[0], len(found) - 1
+    more = f" ({rest:,} more {'value holds' if rest == 1 else 'values hold'} one further on)" if rest else ""
+    return [manifest.warning(path, (
+        f"holds {_BREAK_NAMES[char]}{more}, which an earlier gridrun read as a line break (a space in a quoted "
+        "string, the end of a plain one) and this one keeps as text, as YAML 1.2 reads it: jobs using it are new jobs, "
+        "sent and paid for again, not the ones run before; to send what was sent before, write a space in its "
+        "place"))]
+
+
 def overwrites(plan: Plan, diff: Diff | None) -> list[str]:
     """The warnings of files a run replaces that gridrun may not have written, which a run keeps under
     .runs/superseded/ before a download replaces them: at a job's video path, with no sidecar beside them, and
@@ -452,6 +475,8 @@ def _build(
             entries = ", ".join(str(n) for n in rest[:10]) + (", ..." if len(rest) > 10 else "")
             ctx_job.warnings[manifest.warning(sw.prefix + ("matrix", "exclude"), (
                 f"{len(rest):,} more entries remove no combination (entries {entries}); check their values"))] = None
+    for warning in _read_otherwise(manifest):
+        ctx_job.warnings[warning] = None
     excluded: list[tuple[str | None, Combination, int]] = []
     for sw, expansion in expansions:
         excluded.extend((sw.name, c, i) for c, i in expansion.excluded)

@@ -64,11 +64,12 @@ class _Loader(yaml.SafeLoader):
     line breaks (LF and CR)."""
 
     yaml_implicit_resolvers: dict[Any, list[tuple[str, re.Pattern[str]]]] = {}
+    breaks_of_yaml_1_1 = False  # True: break lines at NEL, U+2028 and U+2029 too, as gridrun did before
 
     def __init__(self, stream: Any) -> None:
         if hasattr(stream, "read"):
             stream = stream.read()
-        self._holds = isinstance(stream, str) and _held(stream) is not stream
+        self._holds = not self.breaks_of_yaml_1_1 and isinstance(stream, str) and _held(stream) is not stream
         super().__init__(stream.translate(_HOLD) if self._holds else stream)
         self._path: list[Any] = []  # the keys and indexes down to the node being composed
 
@@ -87,6 +88,12 @@ class _Loader(yaml.SafeLoader):
             return super().compose_node(parent, index)  # type: ignore[no-any-return]
         finally:
             self._path.pop()
+
+
+class _LoaderOfYaml11Breaks(_Loader):
+    """The loader gridrun used before it broke lines as YAML 1.2 does: to tell which values it read otherwise."""
+
+    breaks_of_yaml_1_1 = True
 
 
 class _TooDeep(Exception):
@@ -117,7 +124,7 @@ def read_yaml(path: str | Path) -> tuple[Any, Positions]:
     return load_yaml(read_text(shown, limit=MAX_BYTES), file=shown)
 
 
-def load_yaml(text: str, *, file: Path) -> tuple[Any, Positions]:
+def load_yaml(text: str, *, file: Path, loader_class: type[_Loader] = _Loader) -> tuple[Any, Positions]:
     """Parse YAML text with YAML 1.2 core scalar rules; return the document and each node's position.
 
     Positions are 1-based (line, column), keyed by path tuples such as ("matrix", "style", 2); a mapping
@@ -125,7 +132,7 @@ def load_yaml(text: str, *, file: Path) -> tuple[Any, Positions]:
     in one mapping is an error naming both lines.
     """
     try:
-        loader = _Loader(text)
+        loader = loader_class(text)
         try:
             node = loader.get_single_node()
         finally:
@@ -153,6 +160,38 @@ def load_yaml(text: str, *, file: Path) -> tuple[Any, Positions]:
     raise_all(builder.errors)
     return data, builder.positions
 
+
+
+def read_otherwise_before(text: str, file: Path) -> list[tuple[tuple[Any, ...], str]]:
+    """The strings of the YAML `text` that hold a NEL, U+2028 or U+2029 and that gridrun read otherwise before it
+    broke lines as YAML 1.2 does (YAML 1.1 folded a NEL in a quoted string to a space, and ended a plain one there),
+    each as (path, the first of those characters in it), in the file's order: the requests made of them are not the
+    ones made before. [] when the text holds none of them, or the earlier reading refused the file (nothing ran)."""
+    if not any(c in text for c in _BREAKS_OF_YAML_1_1):
+        return []
+    try:
+        now, positions = load_yaml(text, file=file)
+        before, _ = load_yaml(text, file=file, loader_class=_LoaderOfYaml11Breaks)
+    except (ManifestError, ManifestErrors):
+        return []
+    found: list[tuple[tuple[Any, ...], str]] = []
+    stack: list[tuple[tuple[Any, ...], Any, Any]] = [((), now, before)]
+    while stack:
+        path, value, old = stack.pop()
+        if isinstance(value, dict):
+            for key, child in value.items():
+                missing = not isinstance(old, dict) or key not in old
+                if missing and any(c in key for c in _BREAKS_OF_YAML_1_1):
+                    found.append((path + (key,), next(c for c in key if c in _BREAKS_OF_YAML_1_1)))
+                else:
+                    stack.append((path + (key,), child, None if missing else old[key]))
+        elif isinstance(value, list):
+            olds = old if isinstance(old, list) else []
+            for index, child in enumerate(value):
+                stack.append((path + (index,), child, olds[index] if index < len(olds) else None))
+        elif isinstance(value, str) and value != old and any(c in value for c in _BREAKS_OF_YAML_1_1):
+            found.append((path, next(c for c in value if c in _BREAKS_OF_YAML_1_1)))
+    return sorted(found, key=lambda item: locate(positions, item[0]))
 
 
 def dotted(path: Iterable[Any]) -> str:

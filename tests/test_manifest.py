@@ -129,6 +129,21 @@ def test_only_lf_and_cr_break_lines_as_in_yaml_1_2(char: str) -> None:
     assert load_yaml(f"a: '\ufdd1'  # {char}\n", file=Path("t.yaml"))[0] == {"a": "\ufdd1"}  # a noncharacter kept
 
 
+@pytest.mark.parametrize(("text", "found"), [
+    ('a: "x\x85y"\n', [(("a",), "\x85")]),                            # a NEL in a quoted string was a space
+    ("a: [1, {b: 'x\x85y'}]\nc: ab\u2028\nd: x \u2029 y\n",            # the end of a plain one, or folded
+     [(("a", 1, "b"), "\x85"), (("c",), "\u2028"), (("d",), "\u2029")]),
+    ('a: "x\u2028y"\nb: \'x\u2029y\'\n', []),                          # read the same both ways
+    ("a: x  # \x85\nb: 1\n", []),                                        # refused before: nothing ran
+    ("a: x\nb: [y, 'z']\n", []),
+])
+def test_strings_yaml_1_1_breaks_read_otherwise_are_found_in_file_order(text: str, found: list[Any]) -> None:
+    """An unchanged manifest with such a string makes other requests than gridrun made of it before."""
+    from runner.yamlsource import read_otherwise_before
+
+    assert read_otherwise_before(text, Path("t.yaml")) == found
+
+
 def test_keys_are_the_key_text() -> None:
     assert parse("1: a\ntrue: b\nnull: c\n010: d\n") == {"1": "a", "true": "b", "null": "c", "010": "d"}
 
