@@ -233,14 +233,16 @@ def run(
         folder.
     :raises StateWriteError: the state could not be written once the run began (a full disk): the run stopped
         sending jobs; those it sent are collected by the next run.
-    :raises UsageError: bad options, or called from a running event loop (Jupyter, `asyncio.run`), which a
-        blocking call would stall: `await asyncio.to_thread(runner.run, plan, stop=stop)` runs it from there (a
-        cancelled await leaves the run going in its thread: `stop.set()` stops it).
+    :raises UsageError: bad options, an argument of the wrong kind (`stop` not an Event), or
+        called from a running event loop (Jupyter, `asyncio.run`), which a blocking call would stall:
+        `await asyncio.to_thread(runner.run, plan, stop=stop)` runs it from there (a cancelled await leaves the run
+        going in its thread: `stop.set()` stops it).
     """
     options = run_options(options)
     if provider is not None and not (hasattr(provider, "caps") and callable(getattr(provider, "client", None))):
         raise UsageError("provider must be a provider object, as `runner.providers.get_provider(name, ...)` makes, "
                          f"got {type(provider).__name__}")
+    _check_run_arguments(stop=stop, detach=detach)
     if options.handle_signals and threading.current_thread() is not threading.main_thread():
         raise UsageError("handle_signals needs the main thread, where Python delivers signals; "
                          "from another thread, run without it")
@@ -270,6 +272,18 @@ def run(
                       on_output=on_output, on_balance=on_balance, argv=argv, stop=stop, detach=detach)
         with _running_here(), _closing(None if provider is not None else prov):
             return anyio.run(ex.run)
+
+
+def _check_run_arguments(*, stop: Any, detach: Any) -> None:
+    """Refuse `run`'s arguments of the wrong kind before anything is planned, locked or recorded, where they
+    would fail inside the run (leaving it recorded `crashed`).
+
+    :raises UsageError: naming the argument and what it must be.
+    """
+    for name, event in (("stop", stop), ("detach", detach)):
+        if event is not None and not callable(getattr(event, "is_set", None)):
+            raise UsageError(f"{name} must be a threading.Event (or None), whose set() another thread calls, "
+                             f"got {event!r}")
 
 
 @contextlib.contextmanager

@@ -123,6 +123,28 @@ def test_run_ids_and_formats_of_the_wrong_kind_are_named(tmp_path: Path, call: A
         call(m)
 
 
+@pytest.mark.parametrize(("arguments", "message"), [
+    ({"stop": True}, r"stop must be a threading.Event \(or None\), .*got True"),
+    ({"detach": "yes"}, r"detach must be a threading.Event \(or None\), .*got 'yes'"),
+    ({"stop": lambda: True}, "stop must be a threading.Event"),
+])
+def test_run_arguments_of_the_wrong_kind_are_refused_before_a_run_is_recorded(
+        tmp_path: Path, arguments: dict[str, Any], message: str) -> None:
+    """`stop=True` failed inside the run's tasks (a bare ExceptionGroup) and left a run recorded `crashed` at
+    each try."""
+    m = write_manifest(tmp_path)
+    with pytest.raises(UsageError, match=message):
+        runner.run(m, report=False, **arguments)
+    assert not (tmp_path / ".gridrun").exists()
+
+
+def test_run_arguments_of_the_right_kind_still_run(tmp_path: Path) -> None:
+    """What the checks allow: an Event (anything with is_set())."""
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1, "jitter": 0})
+    result = runner.run(m, report=False, stop=threading.Event(), detach=threading.Event())
+    assert result.exit_code == 0
+
+
 def test_signal_handling_from_another_thread_is_refused_before_anything_runs(tmp_path: Path) -> None:
     import threading
 
