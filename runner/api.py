@@ -17,7 +17,7 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import anyio
 
@@ -233,7 +233,7 @@ def run(
         folder.
     :raises StateWriteError: the state could not be written once the run began (a full disk): the run stopped
         sending jobs; those it sent are collected by the next run.
-    :raises UsageError: bad options, an argument of the wrong kind (`stop` not an Event), or
+    :raises UsageError: bad options, an argument of the wrong kind (`stop` not an Event, `argv` a string), or
         called from a running event loop (Jupyter, `asyncio.run`), which a blocking call would stall:
         `await asyncio.to_thread(runner.run, plan, stop=stop)` runs it from there (a cancelled await leaves the run
         going in its thread: `stop.set()` stops it).
@@ -242,7 +242,7 @@ def run(
     if provider is not None and not (hasattr(provider, "caps") and callable(getattr(provider, "client", None))):
         raise UsageError("provider must be a provider object, as `runner.providers.get_provider(name, ...)` makes, "
                          f"got {type(provider).__name__}")
-    _check_run_arguments(stop=stop, detach=detach)
+    _check_run_arguments(argv=argv, on_progress=on_progress, on_balance=on_balance, stop=stop, detach=detach)
     if options.handle_signals and threading.current_thread() is not threading.main_thread():
         raise UsageError("handle_signals needs the main thread, where Python delivers signals; "
                          "from another thread, run without it")
@@ -274,12 +274,17 @@ def run(
             return anyio.run(ex.run)
 
 
-def _check_run_arguments(*, stop: Any, detach: Any) -> None:
+def _check_run_arguments(*, argv: Any, on_progress: Any, on_balance: Any, stop: Any, detach: Any) -> None:
     """Refuse `run`'s arguments of the wrong kind before anything is planned, locked or recorded, where they
-    would fail inside the run (leaving it recorded `crashed`).
+    would fail inside the run (leaving it recorded `crashed`) or be recorded wrong (`argv="run"` as `r u n`).
 
     :raises UsageError: naming the argument and what it must be.
     """
+    if isinstance(argv, (str, bytes)) or not isinstance(argv, Sequence) or not all(isinstance(a, str) for a in argv):
+        raise UsageError(f"argv must be a list of the command line's words, as ['run', 'm.yaml'], got {argv!r}")
+    for name, hook in (("on_progress", on_progress), ("on_balance", on_balance)):
+        if hook is not None and not callable(hook):
+            raise UsageError(f"{name} must be a function (or None), got {hook!r}")
     for name, event in (("stop", stop), ("detach", detach)):
         if event is not None and not callable(getattr(event, "is_set", None)):
             raise UsageError(f"{name} must be a threading.Event (or None), whose set() another thread calls, "
@@ -601,13 +606,16 @@ def export(
 
     :raises NotRecordedError: as `report`.
     :raises StateError: as `report`.
-    :raises UsageError: an unknown format, `formats` a string rather than a list of them, or `run_id` not a run id.
+    :raises UsageError: an unknown format, `formats` a string (or None) rather than a list of them, or `run_id` not a
+        run id.
     """
     from .report import write_exports
 
     _check_run_id("run_id", run_id)
     if isinstance(formats, str):
         raise UsageError(f"formats must be a list of format names, as [{formats!r}], got the string {formats!r}")
+    if isinstance(formats, bytes) or not isinstance(formats, Iterable):
+        raise UsageError(f"formats must be a list of format names, as ['csv'], got {formats!r}")
     sd, name, home = _state_dir(m)
     with Store(sd / "state.db", readonly=True, outputs_dir=home) as store:
         return write_exports(store, run_id=run_id, manifest_name=name, formats=tuple(formats), home=home)

@@ -382,7 +382,7 @@ def write_exports(
     """
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
-        raise UsageError(f"unknown export format {', '.join(unknown)}; choose from {', '.join(FORMATS)}")
+        raise UsageError(f"unknown export format {', '.join(map(str, unknown))}; choose from {', '.join(FORMATS)}")
     snapshot = store.snapshot(run_id, manifest_name=manifest_name)
     folder, suffix = files_of(store, snapshot, home)
     target = Path(directory) if directory is not None else folder

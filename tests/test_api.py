@@ -127,11 +127,15 @@ def test_run_ids_and_formats_of_the_wrong_kind_are_named(tmp_path: Path, call: A
     ({"stop": True}, r"stop must be a threading.Event \(or None\), .*got True"),
     ({"detach": "yes"}, r"detach must be a threading.Event \(or None\), .*got 'yes'"),
     ({"stop": lambda: True}, "stop must be a threading.Event"),
+    ({"on_balance": 1}, r"on_balance must be a function \(or None\), got 1"),
+    ({"on_progress": "print"}, r"on_progress must be a function \(or None\), got 'print'"),
+    ({"argv": "run"}, r"argv must be a list of the command line's words, as \['run', 'm.yaml'\], got 'run'"),
+    ({"argv": ["run", 3]}, r"argv must be a list .*got \['run', 3\]"),
 ])
 def test_run_arguments_of_the_wrong_kind_are_refused_before_a_run_is_recorded(
         tmp_path: Path, arguments: dict[str, Any], message: str) -> None:
     """`stop=True` failed inside the run's tasks (a bare ExceptionGroup) and left a run recorded `crashed` at
-    each try."""
+    each try; `on_balance=1` failed after the balance request; `argv="run"` was recorded as `r u n`."""
     m = write_manifest(tmp_path)
     with pytest.raises(UsageError, match=message):
         runner.run(m, report=False, **arguments)
@@ -139,10 +143,25 @@ def test_run_arguments_of_the_wrong_kind_are_refused_before_a_run_is_recorded(
 
 
 def test_run_arguments_of_the_right_kind_still_run(tmp_path: Path) -> None:
-    """What the checks allow: an Event (anything with is_set())."""
+    """What the checks allow: an Event, a function, a tuple of words."""
     m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1, "jitter": 0})
-    result = runner.run(m, report=False, stop=threading.Event(), detach=threading.Event())
+    seen: list[object] = []
+    result = runner.run(m, report=False, stop=threading.Event(), detach=threading.Event(), on_balance=seen.append,
+                        on_progress=lambda s: None, argv=("run", "m.yaml"))
     assert result.exit_code == 0
+    assert [r.run.argv for r in runner.runs(m)] == [("run", "m.yaml")]
+
+
+@pytest.mark.parametrize(("formats", "message"), [
+    (None, r"formats must be a list of format names, as \['csv'\], got None"),
+    (3, r"formats must be a list of format names, as \['csv'\], got 3"),
+    ([1], "unknown export format 1; choose from jsonl, csv, json"),
+])
+def test_export_formats_of_the_wrong_kind_are_named(tmp_path: Path, formats: object, message: str) -> None:
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1, "jitter": 0})
+    assert runner.run(m, report=False).exit_code == 0
+    with pytest.raises(UsageError, match=message):
+        runner.export(m, formats=formats)  # type: ignore[arg-type]
 
 
 def test_signal_handling_from_another_thread_is_refused_before_anything_runs(tmp_path: Path) -> None:
