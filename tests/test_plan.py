@@ -2097,6 +2097,37 @@ def test_a_bad_capability_file_from_the_environment_is_an_error_at_its_line(
         api.plan(write(tmp_path, "params:\n  prompt: a fox\n", head="version: 1\nname: fox\nmodel: new-model\n"))
 
 
+_SELF = ({"caps.yaml": "provider: sim\nextends: sim\n"}, "caps.yaml:2:1", "provider 'sim' extends itself")
+_BACK = ({"caps.yaml": "provider: lumenfall\n# sim extends lumenfall\nextends: sim\n"}, "caps.yaml:3:1",
+         "provider 'lumenfall' extends 'sim', which extends it back")
+_UNKNOWN = ({"caps.yaml": "provider: sim\nextends: nosuch\n"}, "caps.yaml:2:1",
+            "provider 'sim' extends unknown provider 'nosuch' (known: lumenfall, sim)")
+_THROUGH = ({"a.yaml": "provider: lumenfall\nextends: mine\n", "caps.yaml": "provider: mine\nextends: sim\n"},
+            "caps.yaml:2:1", "provider 'mine' extends 'sim', which leads back to it: mine -> sim -> lumenfall -> mine")
+
+
+@pytest.mark.parametrize(("given", "files", "where", "message"), [
+    *(("manifest", *case) for case in (_SELF, _BACK, _UNKNOWN)),
+    *(("environment", *case) for case in (_SELF, _BACK, _UNKNOWN, _THROUGH)),  # a manifest's files are for sim's
+])
+def test_extends_that_make_a_cycle_or_name_no_provider_are_an_error_at_their_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, files: dict[str, str], where: str, message: str, given: str
+) -> None:
+    """A user file's `extends` replaces the built-in one: leading back to a provider it came from, it made every
+    command fail with a RecursionError traceback."""
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    paths = [str(tmp_path / name) for name in files]
+    if given == "environment":
+        monkeypatch.setenv("GRIDRUN_CAPABILITIES", os.pathsep.join(paths))
+        body = "params:\n  prompt: a fox\n"
+    else:
+        body = f"capabilities: [{', '.join(files)}]\nparams:\n  prompt: a fox\n"
+    with pytest.raises(ManifestError) as caught:
+        plan_of(tmp_path, body)
+    assert str(caught.value) == f"{tmp_path / where}: extends: {message}"
+
+
 def test_a_bitmap_is_told_by_its_header_and_avif_by_its_name(tmp_path: Path) -> None:
     bmp = b"BM" + (70).to_bytes(4, "little") + b"\0" * 8 + (40).to_bytes(4, "little") + b"\0" * 40
     (tmp_path / "a.bmp").write_bytes(bmp)

@@ -514,24 +514,72 @@ def _builtin(provider: str) -> Path | None:
     return DATA_DIR / f"{provider}.yaml" if provider in available() else None
 
 
-def _raw(provider: str, extra: Sequence[Path]) -> dict[str, Any] | None:
+def _raw(provider: str, extra: Sequence[Path], chain: tuple[tuple[str, Path | None], ...] = ()
+         ) -> dict[str, Any] | None:
+    """`provider`'s data: the built-in file merged with the user files for it, then merged onto the data of the
+    provider it `extends`. `chain` holds the providers whose `extends` led here, each with the file its
+    `extends` came from: a user file's `extends` replaces the built-in one, and may lead back to a provider of
+    the chain.
+
+    :raises ManifestError: a user file's `extends` makes a cycle or names no provider, at its line.
+    """
     path = _builtin(provider)
     data: dict[str, Any] | None = _read(path) if path is not None else None
+    origin = path if data is not None and "extends" in data else None
     env = os.environ.get("GRIDRUN_CAPABILITIES", "")
     files = [Path(p) for p in env.split(os.pathsep) if p] + list(extra)
     for f in files:
         more = _read_user(f)
         if more.get("provider") == provider:
             data = _merge(data or {}, more)
+            origin = f if "extends" in more else origin
     if data is None:
         return None
     parent = data.pop("extends", None)
     if parent:
-        base = _raw(str(parent), extra)
+        parent = str(parent)
+        chain = (*chain, (provider, origin))
+        names = [name for name, _ in chain]
+        if parent in names:
+            raise _cycle(chain[names.index(parent):])
+        base = _raw(parent, extra, chain)
         if base is None:
-            raise CapabilityDataError(f"provider {provider!r} extends unknown provider {parent!r}")
+            known = ", ".join(available())
+            raise _extends_error(origin, f"provider {provider!r} extends unknown provider {parent!r} (known: {known})")
         data = _merge(base, data)
     return data
+
+
+def _cycle(links: tuple[tuple[str, Path | None], ...]) -> Exception:
+    """The error of `extends` that lead back to the first provider of `links` (each: a provider and the file its
+    `extends` came from), told at the last user file's `extends` of the cycle, the one that closed it (built-in
+    data never makes one alone)."""
+    names = [name for name, _ in links]
+    at = max((i for i, (_, origin) in enumerate(links) if _is_user_file(origin)), default=len(links) - 1)
+    names = names[at:] + names[:at]  # the cycle from the provider whose file is told
+    if len(names) == 1:
+        message = f"provider {names[0]!r} extends itself"
+    elif len(names) == 2:
+        message = f"provider {names[0]!r} extends {names[1]!r}, which extends it back"
+    else:
+        message = (f"provider {names[0]!r} extends {names[1]!r}, which leads back to it: "
+                   f"{' -> '.join([*names, names[0]])}")
+    return _extends_error(links[at][1], message)
+
+
+def _is_user_file(path: Path | None) -> bool:
+    return path is not None and path.parent != DATA_DIR
+
+
+def _extends_error(origin: Path | None, message: str) -> Exception:
+    """`message` told at the `extends:` line of `origin`, a user's file; of built-in data, as a data error."""
+    if origin is None or not _is_user_file(origin):
+        return CapabilityDataError(message)
+    from runner import yamlsource
+
+    _, positions = yamlsource.load_yaml(yamlsource.read_text(origin, limit=yamlsource.MAX_BYTES), file=origin)
+    line, column = yamlsource.locate(positions, ("extends",))
+    return ManifestError(message, file=origin, line=line, column=column, field="extends")
 
 
 def available() -> list[str]:
