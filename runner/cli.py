@@ -826,8 +826,8 @@ def _left_jobs(left: Sequence[tuple[str, int, int]]) -> str:
 
 
 def _left_keys(left: Sequence[tuple[str, int, int]]) -> str:
-    """The first three keys of `left`, and how many more."""
-    return ", ".join(key for key, _, _ in left[:3]) + (f" and {len(left) - 3:,} more" if len(left) > 3 else "")
+    """The first three keys of `left`, and how many more; a key's characters that act on a terminal escaped."""
+    return ", ".join(visible(key) for key, _, _ in left[:3]) + (f" and {len(left) - 3:,} more" if len(left) > 3 else "")
 
 
 def _put_back(snap: Snapshot, left: Sequence[tuple[str, int, int]], verb: str, *, command: str = "it") -> str:
@@ -1001,7 +1001,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     elif not (r.failed or r.finished or r.still_running or r.dropped or r.unresolved or r.errors):
         say("nothing in flight to cancel")
     for key, why in r.failed.items():
-        say(f"{'  ' if r.cancelled else ''}{key}: had failed already ({why})")
+        say(f"{'  ' if r.cancelled else ''}{visible(key)}: had failed already ({visible(why)})")
     if r.failed_kept:
         say(f"{'  ' if r.cancelled else ''}{_rerenders_failed_note(len(r.failed_kept))}")
     finished = [k for k in r.finished if k not in r.dropped]
@@ -1014,18 +1014,23 @@ def cmd_cancel(args: argparse.Namespace) -> int:
         copy = relpath(r.copy, Path.cwd()) if r.copy else "its copy in .runs/"
         them = _them(len(r.dropped))
         say(f"{_jobs(len(r.dropped))} finished or still rendering that the manifest no longer has "
-            f"({', '.join(r.dropped[:3])}{' …' if len(r.dropped) > 3 else ''}): put the manifest back as the run "
+            f"({_some(r.dropped)}): put the manifest back as the run "
             f"that sent {them} had it ({copy}) and run it to download {'the job' if them == 'it' else them}; "
             + (f"until then a run refuses to start, or leaves {them} with --leave-in-flight" if r.blocking else
                f"a run of the manifest as it is leaves {them}"))
     if r.unresolved:
         err.print(f"{_jobs(len(r.unresolved))} sent by a run that stopped before the provider's answer was recorded "
-                  f"({', '.join(r.unresolved[:3])}{' …' if len(r.unresolved) > 3 else ''}) may be rendering and "
+                  f"({_some(r.unresolved)}) may be rendering and "
                   f"{'was' if len(r.unresolved) == 1 else 'were'} not cancelled: `gridrun run {args.manifest}` finds "
                   "out (Ctrl-C once as it starts keeps it from sending new jobs), then cancel again", markup=False)
     for key, why in r.errors.items():
-        err.print(f"error: {key}: {why}", markup=False)
+        err.print(f"error: {visible(key)}: {visible(why)}", markup=False)
     return 1 if r.errors or r.unresolved else 0
+
+
+def _some(keys: Sequence[str]) -> str:
+    """The first three of `keys` (… for more), each's characters that act on a terminal escaped."""
+    return ", ".join(map(visible, keys[:3])) + (" …" if len(keys) > 3 else "")
 
 
 def _jobs(n: int) -> str:

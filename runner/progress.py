@@ -17,7 +17,7 @@ from .jobs import usd_text
 from .outputs import mute
 from .stats import RunStatistics
 from .state import FINAL
-from .terminal import shows
+from .terminal import shows, visible
 
 _ORDER = ("planned", "submitting", "submitted", "running", "downloading", "done",
           "failed", "rejected", "unknown", "expired", "cancelled")
@@ -130,7 +130,7 @@ class Progress:
         elif self._live is None:
             self.console.print(line(s), markup=False, highlight=False)
             for e in dict.fromkeys(s.last_errors):  # the live display shows them; plain lines say them once, here
-                self.console.print(f"  • {e}", markup=False, highlight=False, soft_wrap=True)
+                self.console.print(f"  • {visible(e)}", markup=False, highlight=False, soft_wrap=True)
 
     def failed(self, *, status: str | None, exit_code: int, errors: list[str]) -> None:
         """The end of a run an error stopped before `final` (refused before it began: the budget, an invalid
@@ -167,7 +167,7 @@ class Progress:
         if s.stopping:
             parts.append(Text(f"stopping: {s.stopping}", style="yellow", no_wrap=True, overflow="ellipsis"))
         for e in s.last_errors:
-            parts.append(Text.assemble(("•", "red"), " ", e, no_wrap=True, overflow="ellipsis"))
+            parts.append(Text.assemble(("•", "red"), " ", visible(e), no_wrap=True, overflow="ellipsis"))
         return Group(*parts)
 
 

@@ -1245,6 +1245,25 @@ def test_control_characters_from_a_manifest_are_shown_escaped(capsys: pytest.Cap
     assert code == 2 and err.endswith("got a string 'y\\x1b[31m'\n") and "\x1b" not in err
 
 
+def test_cancel_and_the_left_in_flight_notes_show_keys_control_characters_escaped(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Keys from a data file holding an ESC or a U+202E, in `cancel`'s lines and `status`'s notes of jobs left in
+    flight, are written as `status`'s problems write them, not switching the terminal's colours or reversing it."""
+    from runner import api
+    from runner.cli import _left_keys
+
+    raw, shown = "p=a \x1b[31mRED,tag=x\u202ey", "p=a \\x1b[31mRED,tag=x\\u202ey"
+    assert _left_keys([(raw, 1, 350_000)]) == shown
+    result = api.CancelResult(failed={raw: "BAD\x1b[5m"}, dropped=[raw], unresolved=[raw], errors={raw: "x\u202ey"})
+    monkeypatch.setattr(api, "cancel", lambda manifest: result)
+    code, out, err = run_cli(capsys, "cancel", str(tmp_path / "m.yaml"))
+    assert code == 1
+    assert f"{shown}: had failed already (BAD\\x1b[5m)" in out and f"no longer has ({shown})" in out
+    assert f"({shown}) may be rendering" in err and f"error: {shown}: x\\u202ey" in err
+    assert not any(c in out + err for c in "\x1b\u202e")
+
+
 def test_visible_escapes_what_acts_on_a_terminal_and_keeps_the_rest() -> None:
     from runner.terminal import visible
 

@@ -116,6 +116,20 @@ def test_the_terminal_display_fits_its_width_and_loses_no_figure(width: int) -> 
     assert lines[-1].startswith("• p0012/anime/seed-3: failed:") and lines[-1].endswith("…")
 
 
+def test_the_last_errors_show_a_keys_and_a_messages_control_characters_escaped() -> None:
+    """A key from a data file or a matrix (and a provider's message) holding an ESC switched reverse video on for
+    the rest of the terminal, a U+202E reversed the line: written as `status` writes them, live and in plain lines."""
+    error = "p=abc\u202edef,tag=t\x1b[7mINV and 5 more jobs: BAD\x1b[5mBLINK"
+    shown = "p=abc\\u202edef,tag=t\\x1b[7mINV and 5 more jobs: BAD\\x1b[5mBLINK"
+    live = io.StringIO()
+    with Progress(Console(file=live, force_terminal=True, width=200, color_system=None), total=100) as p:
+        p.update(stats(last_errors=(error,)))
+    plain = io.StringIO()
+    Progress(Console(file=plain, width=200), total=100).final(stats(last_errors=(error,)))
+    for text in (live.getvalue(), plain.getvalue()):
+        assert shown in text and not any(raw in text for raw in ("\u202e", "\x1b[7m", "\x1b[5m"))
+
+
 def test_the_terminal_display_ends_on_the_final_figures() -> None:
     out = io.StringIO()
     console = Console(file=out, force_terminal=True, width=120, color_system=None)
