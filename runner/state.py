@@ -435,6 +435,24 @@ def _flock(fd: int, *, required: bool) -> bool:
     return True
 
 
+def _held_elsewhere(lock_path: Path) -> bool:
+    """Another runner (another process, or another store of this one) holds the runner lock `lock_path`: probed
+    with a lock not waiting, let go at once. False where there is no lock file, or it cannot be locked."""
+    try:
+        fd = os.open(lock_path, os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        _flock(fd, required=False)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)  # and with it the probe's lock
+    return False
+
+
 class Holder(NamedTuple):
     """What the runner lock file or the STARTING file says of the process that wrote it: the process (`pid`
     on `host` since `since`) and, from a gridrun that records them, what it took the lock for (`command`: run,
@@ -692,14 +710,16 @@ class Store:
         self._salt: str | None = None  # `key_salt`, once read
         try:  # a failure past here closes the connection (a state file refused, a newer schema)
             if not readonly:
-                try:
+                with self._opening():
                     _wal(self.db)
                     self.db.execute("PRAGMA synchronous=FULL")
                     self.db.execute("PRAGMA foreign_keys=ON")
-                    self._migrate()
-                except sqlite3.Error as exc:
-                    raise StateError(f"{self.path}: cannot open state: {exc}"
-                                     + (f"; {remedy(exc, lock=self.lock_note())}" if is_busy(exc) else "")) from exc
+                    if _held_elsewhere(self.path.with_name("lock")):
+                        # Another runner holds the state, perhaps an older gridrun's, which could no longer read
+                        # it once migrated: `acquire_lock`, refused, leaves it as it is; taken, migrates it.
+                        self.schema = self._version()
+                    else:
+                        self._migrate()
             else:
                 self._migrate()
         except BaseException:
@@ -707,6 +727,15 @@ class Store:
             raise
 
     # -- lifecycle ---------------------------------------------------------------------------------
+    @contextmanager
+    def _opening(self) -> Iterator[None]:
+        """Open the state to write it (its settings, its migration): a failure is a StateError naming the file."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise StateError(f"{self.path}: cannot open state: {exc}"
+                             + (f"; {remedy(exc, lock=self.lock_note())}" if is_busy(exc) else "")) from exc
+
     def _check_not_emptied(self, outputs_dir: Path | None) -> None:
         """Refuse a state file there but empty (0 bytes) while what recorded runs left is found beside it (the
         runner lock, the simulator's world, SQLite's write-ahead log: `left_in_state_folder`), or in
@@ -942,7 +971,8 @@ class Store:
         state or the lock file records them), and `then`, what to do once it is stopped. `manifest`: the
         manifest's path, for whom the lock is taken (`name`: its name), recorded in the lock file with what for;
         `cancel`: taken to cancel jobs, which waiting for the holder to end, or a state of its own, would not do.
-        A dead holder's lock is free."""
+        A dead holder's lock is free. A state of an older schema, left as it was when opened because another
+        runner held it then, is migrated once the lock is taken."""
         # The lock file beside state.db, opened to write (network file systems lock only such files), and where
         # the file system allows it the state folder too: a folder is not deleted by hand while its state.db is
         # wanted, as a stale-looking lock file may be (the kernel frees both locks when their holder dies).
@@ -971,6 +1001,13 @@ class Store:
         self._lock_fds = fds
         _held_here[self.path.parent.resolve()] = (None if manifest is None else Path(manifest).resolve(),
                                                   threading.get_ident())
+        if self.schema < len(_MIGRATIONS):  # left as it was when opened, another runner holding it then
+            try:
+                with self._opening():
+                    self._migrate()
+            except BaseException:
+                self.release_lock()
+                raise
         _withdraw_start(self.path.parent)  # the lock says now that this run is starting
 
     def _locked_out(self, holder: str, *, then: str, manifest: str | Path | None, cancel: bool) -> str:

@@ -335,6 +335,38 @@ def test_newer_schema_is_refused_clearly(tmp_path: Path) -> None:
         Store(tmp_path / "state.db")
 
 
+def test_a_runner_refused_the_lock_leaves_an_older_state_as_it_is_and_one_that_takes_it_migrates_it(
+    tmp_path: Path
+) -> None:
+    """An older gridrun's run holds the state: a newer one refused the lock must not migrate the state under it
+    (the old run could then no longer read it: its report and `status` failed, "written by a newer gridrun").
+    Opened while the lock is held and taking it once let go, a runner migrates the state then."""
+    import fcntl
+
+    from runner.state import SCHEMA_VERSION
+
+    db = tmp_path / "state.db"
+    with old_state(db, SCHEMA_VERSION - 1):
+        pass
+    holder = os.open(tmp_path / "lock", os.O_RDWR | os.O_CREAT, 0o644)  # an older gridrun's run, say
+    fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def schema() -> int:
+        with closing(sqlite3.connect(db)) as conn:
+            return conn.execute("PRAGMA user_version").fetchone()[0]
+
+    refused = Store(db)
+    with pytest.raises(LockError, match="another gridrun runner holds this state"):
+        refused.acquire_lock()
+    refused.close()
+    assert schema() == SCHEMA_VERSION - 1
+    waiting = Store(db)  # opened while it is held
+    os.close(holder)
+    waiting.acquire_lock()
+    assert schema() == SCHEMA_VERSION and waiting.schema == SCHEMA_VERSION and len(waiting.key_salt()) == 8
+    waiting.close()
+
+
 def test_a_reader_racing_the_first_write_finds_no_state_yet(tmp_path: Path) -> None:
     # The moment a first run has created the file but not yet its schema, `gridrun status` elsewhere says
     # there is nothing yet, not that the file needs an upgrade.
