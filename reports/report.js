@@ -15,6 +15,7 @@
   const STATUS_ORDER = ["done", "running", "pending", "failed", "rejected", "unknown", "expired", "cancelled"];
 
   let reloading = DATA.live;  // while the run goes on, until its page stops moving (stopLive)
+  let runGone = false;  // the live page decided its run no longer writes it (stopLive): nothing works on its jobs
   const ui = {
     x: DATA.view.x, y: DATA.view.y, modes: Object.assign(Object.create(null), DATA.view.modes),
     status: "all", diff: false, size: null, loop: true, prompts: true, reload: DATA.live,
@@ -628,7 +629,7 @@
     }
     const g = groupOf(j.state);
     // the run's status as `status` shows it: `gone` for one whose process died unrecorded (process_gone)
-    const stopped = g === "running" && RUNS[r].status !== "running";
+    const stopped = g === "running" && (RUNS[r].status !== "running" || (r === 0 && runGone));
     const thumb = h("div", { class: "thumb g-" + g + (stopped ? " stopped" : ""),
       style: j.w && j.h ? "aspect-ratio: " + j.w + " / " + j.h : null });
     if (j.src) {
@@ -639,7 +640,10 @@
       if (big) viewerVideo(thumb);
       else watch(thumb);
     } else {
-      thumb.append(h("span", { class: "ph", text: it.overwritten === r ? "file replaced by the other run" : placeholder(j, stopped) }));
+      const replaced = it.overwritten === r;
+      // a job in flight keeps its state for stopLive, which says where the run left it
+      thumb.append(h("span", { class: "ph", "data-state": !replaced && g === "running" ? j.state : null,
+        text: replaced ? "file replaced by the other run" : placeholder(j, stopped) }));
     }
     p.append(thumb);
     if (big) return p;
@@ -911,6 +915,12 @@
     reloading = false;
     ui.reload = false;
     buildToolbar();
+    // its jobs in flight, drawn already, show as the page rebuilt after the run stopped does: no spinner
+    runGone = true;
+    for (const ph of document.querySelectorAll(".thumb.g-running:not(.stopped) .ph[data-state]")) {
+      ph.closest(".thumb").classList.add("stopped");
+      ph.textContent = placeholder({ state: ph.dataset.state }, true);
+    }
     const line = document.querySelector(".run-summary .run-line");
     const text = "This page stopped updating: run " + RUNS[0].id + " wrote no new snapshot of it for " +
       Math.floor(age / 60000) + " min, where a run going on writes one at least every " +

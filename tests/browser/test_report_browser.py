@@ -1092,6 +1092,46 @@ def test_a_live_page_whose_snapshot_stops_moving_stops_reloading_and_says_so(
         assert o.errors == []
 
 
+@pytest.mark.parametrize("when", ["as it loads", "20 s on"])
+def test_a_live_page_that_stops_reloading_shows_the_jobs_left_in_flight_still(
+        browser: Any, tmp_path: Path, when: str) -> None:
+    """Once the live page decides its run no longer writes it (its process gone, say), the jobs the run left
+    submitted or rendering show as the page rebuilt after the run stopped shows them: no spinner, and the state
+    the run left them in; the details view opened after says so too. Whether it decides as it loads or later."""
+    import datetime
+    import json
+    import re
+
+    states = {("anime", 1): "submitted", ("anime", 2): "running", ("anime", 3): "planned"}
+    jobs = [j for j in fox_jobs(states) if j["values"]["style"] == "anime"]
+    store, run_id = build_state(tmp_path, jobs, seconds=0.5, one_clip=True, end_status=None)
+    report = write_report(store, run_id=run_id, refresh=30)
+    data = json.loads(re.search(r'id="gridrun-data">(.*?)</script>', report.read_text(), re.DOTALL).group(1))
+    ago = 600_000 if when == "as it loads" else 80_000
+
+    def before(page: Any) -> None:
+        page.clock.install(time=datetime.datetime.now())
+        page.add_init_script(f"""sessionStorage.setItem("gridrun.seen:/{report.name}",
+            JSON.stringify({{taken: {json.dumps(data["runs"][0]["taken"])}, at: Date.now() - {ago}}}));""")
+
+    with opened(browser, report, before=before) as o:
+        page = o.page
+        if when == "20 s on":
+            assert page.evaluate(SPINNERS)[:2] == [["style=anime,seed=1", "submitted…", "spin"],
+                                                   ["style=anime,seed=2", "running…", "spin"]]
+            page.clock.run_for(21_000)
+        assert page.locator(".stale-note").count() == 1
+        stopped = [["style=anime,seed=1", "submitted when the run stopped", "none"],
+                   ["style=anime,seed=2", "running when the run stopped", "none"],
+                   ["style=anime,seed=3", "pending", "none"]]
+        assert page.evaluate(SPINNERS) == stopped
+        page.locator('.card[data-key="style=anime,seed=2"]').click()
+        ph = page.locator("#viewer .ph")
+        assert ph.text_content() == "running when the run stopped"
+        assert ph.evaluate("e => getComputedStyle(e, '::before').animationName") == "none"
+        assert o.errors == []
+
+
 def test_a_zip_opens_on_a_full_grid_of_a_zipped_key_and_the_next(browser: Any, tmp_path: Path) -> None:
     """style × a zip of subject and avoid: subject runs across, style down, avoid on each card; no grid of
     grids with one card a row (the diagonal the two zipped keys make)."""
