@@ -761,7 +761,10 @@
     if (jobs.some((j) => j && j.err)) row("error", (j) => j.err || "");
     if (it.sweep) row("sweep", () => it.sweep);
     AXES.forEach((a, i) => { if (a.kind === "matrix") row(a.label, () => a.values[it.ix[i]], { compare: false }); });
-    const paid = (j) => (j.cost !== undefined && j.cost !== null ? costWords(j) : "not reported");
+    // A job never sent (planned) or whose create was refused (rejected) was paid nothing: no figure is missing.
+    const paid = (j) => (j.cost !== undefined && j.cost !== null ? costWords(j)
+      : groupOf(j.state) === "pending" ? "not sent: nothing paid"
+        : j.state === "rejected" ? "rejected: nothing paid" : "not reported");
     // a cached job cost this run nothing: its figures are the run's that made it
     row("cost", (j) => (j.cached ? "none in this run (run " + (j.paid || j.cached) + ": " + paid(j) + ")" : paid(j)), { diff: !!it.dcost });
     row("estimate", (j) => usd(j.est));

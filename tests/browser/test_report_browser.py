@@ -392,6 +392,29 @@ def test_click_opens_a_large_view_with_every_parameter(browser: Any, tmp_path: P
         assert o.errors == []
 
 
+def test_the_details_view_says_a_job_never_sent_or_refused_was_paid_nothing(browser: Any, tmp_path: Path) -> None:
+    """The cost row of a job never sent (planned) or whose create the provider refused (rejected) says nothing
+    was paid, not that a figure was not reported, which stays for a job sent and not settled (submitted)."""
+    states = {("anime", 1): "planned", ("anime", 2): "rejected", ("anime", 3): "submitted"}
+    jobs = [j for j in fox_jobs(states) if j["values"]["style"] == "anime"]
+    store, run_id = build_state(tmp_path, jobs, seconds=0.5, one_clip=True)
+    report = write_report(store, run_id=run_id)
+    cost_row = ("Array.from(document.querySelectorAll('#viewer tbody tr'))"
+                ".find((r) => r.querySelector('th').textContent === 'cost').querySelector('td').textContent")
+    with opened(browser, report) as o:
+        page = o.page
+        shown = {}
+        for seed in (1, 2, 3, 4):
+            page.locator(f'.card[data-key="style=anime,seed={seed}"]').click()
+            page.wait_for_selector("#viewer[open]")
+            shown[seed] = page.evaluate(cost_row)
+            page.keyboard.press("Escape")
+            page.wait_for_selector("#viewer", state="hidden")
+        assert shown == {1: "not sent: nothing paid", 2: "rejected: nothing paid", 3: "not reported",
+                         4: "$0.20 reported"}, shown
+        assert o.errors == []
+
+
 @pytest.mark.parametrize("zone", ["America/New_York", "Asia/Kolkata"])
 def test_the_header_and_the_details_view_tell_times_on_one_clock_naming_its_zone(browser: Any, tmp_path: Path, zone: str) -> None:
     from datetime import datetime
