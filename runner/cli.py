@@ -832,10 +832,11 @@ def _left_keys(left: Sequence[tuple[str, int, int]]) -> str:
 
 def _put_back(snap: Snapshot, left: Sequence[tuple[str, int, int]], verb: str, *, command: str = "it") -> str:
     """How to `verb` the jobs of `left`: put the manifest back as the run (each run) that sent them had it, and run
-    it (`command`: what to run), as `cancel` says of those it found finished."""
+    it (`command`: what to run), as `cancel` says of those it found finished; a copy's path's characters that act on
+    a terminal escaped."""
     runs = sorted({run for _, run, _ in left})
-    copies = ", ".join(relpath(Path(snap.left_copies[r]), Path.cwd()) if r in snap.left_copies else f"run {r}'s"
-                       for r in runs)
+    copies = ", ".join(visible(relpath(Path(snap.left_copies[r]), Path.cwd())) if r in snap.left_copies
+                       else f"run {r}'s" for r in runs)
     them = "it" if len(left) == 1 else "them"
     return f"put the manifest back as the run that sent {them} had it ({copies}) and run {command} to {verb} {them}"
 
@@ -1011,7 +1012,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     if running:
         say(f"{_jobs(len(running))} still rendering after the request: the next run follows {_them(len(running))}")
     if r.dropped:
-        copy = relpath(r.copy, Path.cwd()) if r.copy else "its copy in .runs/"
+        copy = visible(relpath(r.copy, Path.cwd())) if r.copy else "its copy in .runs/"
         them = _them(len(r.dropped))
         say(f"{_jobs(len(r.dropped))} finished or still rendering that the manifest no longer has "
             f"({_some(r.dropped)}): put the manifest back as the run "

@@ -30,6 +30,7 @@ from typing import Any, Callable, Iterator, Mapping, NamedTuple, Sequence
 from .errors import LockError, NotRecordedError, StateError, StateWriteError
 from .outputs import left_by_runs, superseded_dir, take_path
 from .records import JobRecord, RunRecord, RunSummary, Snapshot, job_record, run_record  # noqa: F401 (re-exported)
+from .terminal import visible
 
 
 
@@ -821,10 +822,11 @@ class Store:
     def cancel_unwritable(self, exc: sqlite3.Error, *, sent: Sequence[str]) -> StateWriteError:
         """The error that ends a `gridrun cancel` whose state could not be written (`exc`): the file, what
         happened, the jobs whose cancel request was `sent` with its outcome unrecorded (the requests stand at the
-        provider), and what to do before `gridrun cancel` again, which asks the provider and records the rest."""
+        provider, their characters that act on a terminal escaped), and what to do before `gridrun cancel` again,
+        which asks the provider and records the rest."""
         if sent:
             one = len(sent) == 1
-            keys = ", ".join(sent[:3]) + (" …" if len(sent) > 3 else "")
+            keys = ", ".join(visible(key) for key in sent[:3]) + (" …" if len(sent) > 3 else "")
             what = (f"the cancel request{'' if one else 's'} sent for {len(sent):,} job{'' if one else 's'} ({keys}) "
                     f"{'stands' if one else 'stand'} at the provider, {'its' if one else 'their'} outcome not recorded")
             it = "it" if one else "them"

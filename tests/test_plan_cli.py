@@ -1255,13 +1255,48 @@ def test_cancel_and_the_left_in_flight_notes_show_keys_control_characters_escape
 
     raw, shown = "p=a \x1b[31mRED,tag=x\u202ey", "p=a \\x1b[31mRED,tag=x\\u202ey"
     assert _left_keys([(raw, 1, 350_000)]) == shown
-    result = api.CancelResult(failed={raw: "BAD\x1b[5m"}, dropped=[raw], unresolved=[raw], errors={raw: "x\u202ey"})
+    result = api.CancelResult(failed={raw: "BAD\x1b[5m"}, dropped=[raw], unresolved=[raw], errors={raw: "x\u202ey"},
+                              copy=tmp_path / "o\x1b[31m" / "run-1.yaml")
     monkeypatch.setattr(api, "cancel", lambda manifest: result)
+    monkeypatch.chdir(tmp_path)
     code, out, err = run_cli(capsys, "cancel", str(tmp_path / "m.yaml"))
     assert code == 1
+    assert "had it (o\\x1b[31m/run-1.yaml) and run it" in out, out
     assert f"{shown}: had failed already (BAD\\x1b[5m)" in out and f"no longer has ({shown})" in out
     assert f"({shown}) may be rendering" in err and f"error: {shown}: x\\u202ey" in err
     assert not any(c in out + err for c in "\x1b\u202e")
+
+
+def test_the_manifest_copies_that_collect_jobs_left_in_flight_show_their_paths_control_characters_escaped(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The copy of the manifest that puts it back as a run had it is named by its path, which holds the manifest's
+    name and folder, written as the keys beside it are: an ESC in a folder's name does not switch the colours."""
+    from types import SimpleNamespace
+
+    from runner.cli import _put_back
+
+    monkeypatch.chdir(tmp_path)
+    snap = SimpleNamespace(left_copies={1: str(tmp_path / "out\x1b[31m" / "a\u202eb.yaml")})
+    said = _put_back(snap, [("k", 1, 350_000), ("j", 2, 350_000)], "collect")  # type: ignore[arg-type]
+    assert said == ("put the manifest back as the run that sent them had it (out\\x1b[31m/a\\u202eb.yaml, run 2's) and "
+                    "run it to collect them"), said
+
+
+def test_a_cancel_whose_state_cannot_be_written_names_the_keys_sent_with_control_characters_escaped(
+    tmp_path: Path
+) -> None:
+    """The keys of the cancel requests sent whose outcome could not be recorded are written as `cancel`'s lines
+    write them: an ESC or a U+202E from a data file does not act on the terminal the error is said on."""
+    import sqlite3
+
+    from runner.state import Store
+
+    with Store(tmp_path / ".gridrun" / "state.db") as store:
+        said = str(store.cancel_unwritable(sqlite3.OperationalError("database is locked"),
+                                           sent=["p=a \x1b[31mRED", "tag=x\u202ey"]))
+    assert "2 jobs (p=a \\x1b[31mRED, tag=x\\u202ey) stand at the provider" in said, said
+    assert not any(c in said for c in "\x1b\u202e")
 
 
 def test_visible_escapes_what_acts_on_a_terminal_and_keeps_the_rest() -> None:
