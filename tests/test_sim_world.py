@@ -194,7 +194,11 @@ def test_a_forced_run_killed_after_a_new_take_replaced_the_earlier_keeps_every_p
     now = {j.key: j for j in api.status(m).jobs}
     for key, (h, sha, out) in before.items():
         if now[key].attempts > 1:  # re-rendered: the earlier take is kept, the new one in place
-            assert kept(h) == {sha} and sha256_of(out) == now[key].sha256 != sha
+            assert sha in kept(h) and sha256_of(out) == now[key].sha256 != sha, (kept(h), sha, now[key].sha256)
+            # The kill may land as the other job's new take is renamed into place, its sidecar not yet written
+            # beside it: the next run cannot tell that file for the take it downloads again, and keeps it too.
+            # That copy is the new take itself; nothing else is kept.
+            assert kept(h) - {sha} <= {now[key].sha256}, (kept(h), sha, now[key].sha256)
         else:
             assert sha256_of(out) == sha
     check_outputs(m)
