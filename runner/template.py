@@ -131,23 +131,27 @@ def _stateful() -> tuple[type, ...]:
 
 def _made_once(value: Any) -> None:
     """Refuse, with _NotText, a value made once and read by every job (a var's) that is or holds an iterator (read
-    once, then empty) or a stateful object (`_stateful`), looked for through lists, tuples and dicts (keys and
-    values) however deep, each once."""
+    once, then empty) or a stateful object (`_stateful`), looked for through lists, tuples and dicts (`_parts`)."""
     kinds = (Iterator, *_stateful())
-    found, where = (value, "") if isinstance(value, kinds) else (None, "")
-    stack, seen = ([value], {id(value)}) if isinstance(value, (list, tuple, dict)) else ([], set())
-    while stack and found is None:
-        item = stack.pop()
-        for part in [*item.keys(), *item.values()] if isinstance(item, dict) else item:
-            if isinstance(part, kinds):
-                found, where = part, f"a {type(value).__name__} holding "
-                break
-            if isinstance(part, (list, tuple, dict)) and id(part) not in seen:
-                seen.add(id(part))
-                stack.append(part)
+    found = next((part for part in _parts(value) if isinstance(part, kinds)), None)
     if found is not None:
+        where = "" if found is value else f"a {type(value).__name__} holding "
         what = f"{where}a {type(found).__name__} object"
         raise _NotText((_READ_ONCE if isinstance(found, Iterator) else _SHARED).format(what=what))
+
+
+def _parts(value: Any) -> Iterator[Any]:
+    """What `value` is made of, in the order it is written: itself, or, for a list, tuple or dict, the parts of each
+    item (a dict's keys, then its values), however deep, each container once."""
+    stack, seen = [value], set()
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (list, tuple, dict)):
+            if id(item) not in seen:
+                seen.add(id(item))
+                stack.extend(reversed([*item.keys(), *item.values()] if isinstance(item, dict) else item))
+            continue
+        yield item
 
 
 class _NotText(Exception):
@@ -162,17 +166,10 @@ def _as_text(value: Any) -> Any:
     tuples and dicts of them (their text is the same every time). Raises _NotText for anything else, whose text is
     Python's `<generator object ... at 0x7f...>`: a slip (a `| join` forgotten) whose memory address would make a new
     request, and a new payment, every run. An Undefined raises the error it would raise as it is written."""
-    if type(value) is str:
+    if isinstance(value, _PLAIN):
         return value
-    stack, seen = [value], set()
-    while stack:
-        item = stack.pop()
+    for item in _parts(value):
         if isinstance(item, _PLAIN):
-            continue
-        if isinstance(item, (list, tuple, dict)):
-            if id(item) not in seen:
-                seen.add(id(item))
-                stack.extend(reversed([*item.keys(), *item.values()] if isinstance(item, dict) else item))
             continue
         if getattr(type(item), "_fail_with_undefined_error", None) is not None:  # jinja2.Undefined
             if item is value:
