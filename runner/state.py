@@ -488,20 +488,15 @@ def lock_holder(state_dir: Path) -> int | None:
     return None if held is None else held.pid
 
 
-def run_starter(state_dir: Path) -> int | None:
-    """The pid of a `gridrun run` or `retry` of `state_dir` that is loading or planning, before it takes the
-    runner lock (`announcing_start`); None when there is none, or it was killed meanwhile."""
-    starting = start_record(state_dir)
-    return None if starting is None else starting.pid
-
-
 def lock_record(state_dir: Path) -> Holder | None:
     """`lock_holder`, with what the lock file says it was taken for."""
     return _recorded_process(state_dir / "lock")
 
 
 def start_record(state_dir: Path) -> Holder | None:
-    """`run_starter`, with the manifest the STARTING file names."""
+    """The `gridrun run` or `retry` of `state_dir` that is loading or planning, before it takes the runner lock
+    (`announcing_start`), with the manifest the STARTING file names; None when there is none, or it was killed
+    meanwhile."""
     return _recorded_process(state_dir / STARTING)
 
 
@@ -574,10 +569,11 @@ def announcing_start(
 ) -> Iterator[None]:
     """Say, in the STARTING file of `state_dir`, that this process is starting a run of the manifest file
     `manifest` (named `name`), from before its planning (seconds for a large manifest) until it takes the
-    runner lock (`Store.acquire_lock` removes the file) or ends: `status --watch` started with the run then waits for it (`run_starter`) rather than take the latest
-    run, ended, for the one to report. Nothing is written into a state folder that does not exist yet (no earlier
-    run there to take for this one) or cannot be written (the run says so when it opens the state); a file
-    left by a process killed meanwhile names a process gone, which `run_starter` ignores."""
+    runner lock (`Store.acquire_lock` removes the file) or ends: `status --watch` started with the run then waits
+    for it (`start_record`) rather than take the latest run, ended, for the one to report. Nothing is written into a
+    state folder that does not exist yet (no earlier run there to take for this one) or cannot be written (the run
+    says so when it opens the state); a file left by a process killed meanwhile names a process gone, which
+    `start_record` ignores."""
     written = _write_start(state_dir, manifest=manifest, name=name)
     try:
         yield
