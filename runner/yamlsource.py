@@ -69,8 +69,9 @@ class _Loader(yaml.SafeLoader):
     def __init__(self, stream: Any) -> None:
         if hasattr(stream, "read"):
             stream = stream.read()
-        self._holds = not self.breaks_of_yaml_1_1 and isinstance(stream, str) and _held(stream) is not stream
-        super().__init__(stream.translate(_HOLD) if self._holds else stream)
+        held = stream if self.breaks_of_yaml_1_1 or not isinstance(stream, str) else _held(stream)
+        self._holds = held is not stream
+        super().__init__(held)
         self._path: list[Any] = []  # the keys and indexes down to the node being composed
 
     def compose_scalar_node(self, anchor: Any) -> yaml.ScalarNode:
