@@ -814,6 +814,9 @@
   const repin = () => { if ($viewer.open && VV.scale <= 1.01) pinViewer(false); };
   if (VV) { VV.addEventListener("resize", repin); VV.addEventListener("scroll", repin); }
   $viewer.addEventListener("close", () => {
+    // The event comes after the close, as a task of its own: a key or click taken first (input goes ahead of it)
+    // may have opened the view again on another job, whose content and focus stay.
+    if ($viewer.open) return;
     for (const v of $viewer.querySelectorAll("video")) { v.pause(); v.removeAttribute("src"); v.load(); }
     $viewer.replaceChildren();
     // back to the card last shown (stepped to with the arrows), not the one the view was opened from
