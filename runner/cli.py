@@ -39,7 +39,7 @@ from .errors import (
 )
 from .jobs import usd_text
 from .manifest import Manifest
-from .plan import Plan, budget_micros, format_value, overwrites, relpath, summarize_sources
+from .plan import Plan, budget_micros, format_value, overwrites, relpath, summarize_sources, told_read_otherwise
 from .records import GONE_EXIT, RUN_STATUSES
 from .state import IN_FLIGHT, JobState, Snapshot, remedy
 from .stats import pace, problems, run_statistics
@@ -70,8 +70,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     plan = api.plan(args.manifest, max_jobs=args.max_jobs)
     over = plan.budget_micros is not None and plan.total_micros > plan.budget_micros
     # The state only where it tells something: files in the way, or jobs an earlier run finished (free now).
-    diff = api.diff(plan) if over or plan.occupied else None
-    for w in (*plan.warnings, *overwrites(plan, diff)):
+    diff = api.diff(plan) if over or plan.occupied or plan.read_otherwise else None
+    for w in (*plan.warnings, *told_read_otherwise(plan, diff), *overwrites(plan, diff)):
         err.print(f"[yellow]warning[/yellow]: {escape(w)}")
     if plan.budget_micros is not None and over:
         to_send, following, cost = _budgeted(plan, diff)
@@ -88,7 +88,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def _warnings(plan: Plan, diff: Any) -> tuple[str, ...]:
     """What `plan` and `run` warn of: the plan's, its files in the way (`overwrites`), and the state's."""
-    return (*plan.warnings, *overwrites(plan, diff), *(diff.warnings if diff else ()))
+    return (*plan.warnings, *told_read_otherwise(plan, diff), *overwrites(plan, diff), *(diff.warnings if diff else ()))
 
 
 def _budgeted(plan: Plan, diff: Any) -> tuple[list[Any], list[Any], int]:

@@ -58,6 +58,8 @@ class Plan:
     occupied: tuple[str, ...] = ()          # video paths where a file with no sidecar beside it sits (`overwrites`)
     sidecared: tuple[str, ...] = ()         # video paths where a file with a sidecar beside it sits (`overwrites`)
     posters: tuple[str, ...] = ()           # video paths whose poster's place (`.jpg`) a file holds (`overwrites`)
+    read_otherwise: tuple[str, ...] = ()    # the warning of a string an earlier gridrun read otherwise, told while
+                                            # the state's last run sent other text (`told_read_otherwise`)
 
     @property
     def total_usd(self) -> float:
@@ -287,6 +289,14 @@ def _read_otherwise(manifest: Manifest) -> list[str]:
         "place"))]
 
 
+def told_read_otherwise(plan: Plan, diff: Diff | None) -> tuple[str, ...]:
+    """The plan's warning of a string an earlier gridrun read otherwise (`_read_otherwise`), where it tells something:
+    while jobs of the state's last run have other contents now (`Diff.changed`), as a run of such a manifest made
+    by that gridrun left them. With no state, or once a run has sent the text as it is now read, nothing was or is
+    paid again for it, and the warning is not told."""
+    return plan.read_otherwise if diff is not None and diff.changed else ()
+
+
 def overwrites(plan: Plan, diff: Diff | None) -> list[str]:
     """The warnings of files a run replaces that gridrun may not have written, which a run keeps under
     .runs/superseded/ before a download replaces them: at a job's video path, with no sidecar beside them, and
@@ -475,8 +485,6 @@ def _build(
             entries = ", ".join(str(n) for n in rest[:10]) + (", ..." if len(rest) > 10 else "")
             ctx_job.warnings[manifest.warning(sw.prefix + ("matrix", "exclude"), (
                 f"{len(rest):,} more entries remove no combination (entries {entries}); check their values"))] = None
-    for warning in _read_otherwise(manifest):
-        ctx_job.warnings[warning] = None
     excluded: list[tuple[str | None, Combination, int]] = []
     for sw, expansion in expansions:
         excluded.extend((sw.name, c, i) for c, i in expansion.excluded)
@@ -536,6 +544,7 @@ def _build(
         occupied=tuple(found.occupied),
         sidecared=tuple(found.sidecared),
         posters=tuple(found.posters),
+        read_otherwise=tuple(_read_otherwise(manifest)),
     )
 
 

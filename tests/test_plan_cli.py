@@ -650,18 +650,31 @@ def test_plan_counts_a_done_job_whose_file_is_missing_as_to_fetch_again(tmp_path
 
 def test_plan_and_run_warn_of_a_string_an_earlier_gridrun_read_otherwise(tmp_path: Path,
                                                                          capsys: pytest.CaptureFixture[str]) -> None:
-    """An earlier gridrun folded the NEL to a space (YAML 1.1): the unchanged manifest's jobs are new, paid again."""
-    m = write(tmp_path / "n.yaml", "vars:\n  scene: \"a fox running\x85through snow\"\nparams:\n"
-              "  prompt: \"{{ scene }}\"\nsim: {render_time: 0.1}\n", HEAD)
+    """An earlier gridrun folded the NEL to a space (YAML 1.1): the unchanged manifest's jobs are new, paid again.
+    Told while the state's last run sent the old text: not with no state (nothing ran), nor once the new jobs ran."""
+    text = ("vars:\n  scene: \"a fox running\x85through snow\"\nparams:\n  prompt: \"{{ scene }}\"\n"
+            "sim: {render_time: 0.1}\n")
+    m = write(tmp_path / "n.yaml", text, HEAD)
     said = (f"warning: {m}:5:3: vars.scene: holds a NEL (U+0085), which an earlier gridrun read as a line break (a "
             "space in a quoted string, the end of a plain one) and this one keeps as text")
     code, _, err = run_cli(capsys, "plan", str(m))
+    assert code == 0 and "warning" not in err, err
+    m.write_text(m.read_text(encoding="utf-8").replace("\x85", " "), encoding="utf-8")  # as read before
+    code, _, err = run_cli(capsys, "run", str(m), "--no-report")
+    assert code == 0, err
+    m.write_text(m.read_text(encoding="utf-8").replace("running through", "running\x85through"), encoding="utf-8")
+    code, out, err = run_cli(capsys, "plan", str(m))
+    assert code == 0 and said in err and "1 to submit" in out, (out, err)
+    code, _, err = run_cli(capsys, "validate", str(m))
     assert code == 0 and said in err, err
     doc = json.loads(run_cli(capsys, "plan", str(m), "--json")[1])
     assert [w.split(", which")[0] for w in doc["warnings"]] == ["vars.scene: holds a NEL (U+0085)"]
     assert doc["jobs"][0]["params"]["prompt"] == "a fox running\x85through snow"
     code, _, err = run_cli(capsys, "run", str(m), "--no-report")
     assert code == 0 and said in err, err
+    for command in ("plan", "validate"):  # the new job is paid: nothing more is paid again for the NEL
+        code, _, err = run_cli(capsys, command, str(m))
+        assert code == 0 and "warning" not in err, (command, err)
     m.write_text(m.read_text(encoding="utf-8").replace("\x85", "\u2028"), encoding="utf-8")  # read the same before
     code, _, err = run_cli(capsys, "plan", str(m))
     assert code == 0 and "warning" not in err, err
