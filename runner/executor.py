@@ -1332,19 +1332,19 @@ class Executor:
         earlier = self.store.earlier_take(jid) if row.attempt > 1 else None
         kept: list[Path] = []
         foreign: list[Kept] = []
-        keep: Callable[[], None] | None = None
+        keep: Callable[[str], None] | None = None
         if earlier is not None or os.path.lexists(output) or os.path.lexists(poster_path(output)):
             folder, was = superseded_dir(self.plan.outputs_dir) / job.hash[:16], earlier[1] if earlier else None
             known = resume.known_renders(self.store, output)  # here, not in the download's worker thread
 
-            def keep_earlier() -> None:
+            def keep_earlier(sha256: str) -> None:
                 take = keep_take(output, was, folder) if was is not None else None
                 if take is not None:
                     kept.append(take.path)
                     if take.poster is not None:
                         foreign.append(take.poster)
                 elif (found := keep_file(output, folder, unless_recorded=True, poster=True, once=True,
-                                         known=known)) is not None:
+                                         known=known, replaced_by=sha256)) is not None:
                     foreign.append(found)
 
             keep = keep_earlier
@@ -1413,12 +1413,20 @@ class Executor:
 
     def _sidecar_writer(self, job: Job, row: Following, status: VideoStatus, billed: int) -> Callable[[str], None]:
         """What writes the video's JSON sidecar once the video is durable (in the download's worker thread)."""
-        return sidecar_writer(
+        write = sidecar_writer(
             job, provider=self.plan.provider, model=self.plan.model, provider_id=status.id,
             idempotency_key=row.idempotency_key, attempt=row.attempt, billed_micros=billed,
             reported_micros=status.cost_micros, submitted_at=row.submitted_at, completed_at=status.completed_at,
             run_id=self.run_id, clock=self.clock,
         )
+        if self._crash_at is None:
+            return write
+
+        def crashing(sha256: str) -> None:
+            self._crash_point("before-sidecar")  # the video renamed into place, its sidecar not yet written
+            write(sha256)
+
+        return crashing
 
 
 # --------------------------------------------------------------------------------------------------

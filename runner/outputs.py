@@ -359,7 +359,8 @@ class Kept(NamedTuple):
 
 
 def keep_file(
-    video: Path, folder: Path, *, unless_recorded: bool, poster: bool, once: bool, known: Container[str] = ()
+    video: Path, folder: Path, *, unless_recorded: bool, poster: bool, once: bool, known: Container[str] = (),
+    replaced_by: str | None = None,
 ) -> Kept | None:
     """Keep what `video` holds now, with the sidecar beside it as it is (and with `poster` the `.jpg` of its
     name), as `folder/<its sha256[:16]>/<name>` like an earlier take (`keep_take`), before a job's download or
@@ -367,7 +368,9 @@ def keep_file(
     `poster`, a `.jpg` of its name that is not gridrun's, `foreign_poster`, is kept then, alone: the poster made
     once the video is in place would replace it); with `unless_recorded`, the take a sidecar of gridrun's
     beside it records (its SHA-256) when that sidecar's render is one this state recorded (its provider id in
-    `known`, the caller's one look-up); with `once`, a copy kept already.
+    `known`, the caller's one look-up); with `once`, a copy kept already; a file no sidecar records with the
+    digest `replaced_by`, that of the file about to take its place (a take renamed into place by a run killed
+    before its sidecar was written, downloaded again), which the replacing leaves as it is.
 
     A done job's file that no longer has the digest its download recorded (edited or replaced in place) is
     kept whatever it is, even another job's take with its sidecar, and each time it is found (event
@@ -392,6 +395,8 @@ def keep_file(
             if doc["provider_id"] in known:
                 return lone()  # the take its sidecar records, a render of this state's: gridrun's, as downloaded
             kind = "unrecorded-kept"
+    if kind == "foreign-kept" and sha256 == replaced_by:
+        return lone()  # no sidecar records it, and the file about to take its place is the same: nothing is lost
     if once and verified(take_path(folder, sha256, video.name), sha256):
         return lone()  # kept already: by an earlier run, or as an altered take before its fetch
     aside = _keep(video, sha256, folder)

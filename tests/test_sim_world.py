@@ -3,6 +3,7 @@ left in flight, and pays nothing again. `gridrun sim serve --world FILE` does th
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -195,12 +196,30 @@ def test_a_forced_run_killed_after_a_new_take_replaced_the_earlier_keeps_every_p
     for key, (h, sha, out) in before.items():
         if now[key].attempts > 1:  # re-rendered: the earlier take is kept, the new one in place
             assert sha in kept(h) and sha256_of(out) == now[key].sha256 != sha, (kept(h), sha, now[key].sha256)
-            # The kill may land as the other job's new take is renamed into place, its sidecar not yet written
-            # beside it: the next run cannot tell that file for the take it downloads again, and keeps it too.
-            # That copy is the new take itself; nothing else is kept.
-            assert kept(h) - {sha} <= {now[key].sha256}, (kept(h), sha, now[key].sha256)
+            assert kept(h) == {sha}, (kept(h), sha, now[key].sha256)
         else:
             assert sha256_of(out) == sha
+    check_outputs(m)
+
+
+def test_a_take_renamed_into_place_before_its_sidecar_is_not_kept_again_when_downloaded_again(tmp_path: Path) -> None:
+    """kill -9 in a --force run just after a new take was renamed into place, before its sidecar was written (the
+    earlier take's sidecar is still beside it): the next run downloads that take again and knows the file for the
+    same bytes, keeping no copy of it; the earlier take alone is kept."""
+    m = write_manifest(tmp_path, sim={"render_time": 0.2, "jitter": 0},  # no seed: a render of its own each time
+                       extra={"matrix": {"style": ["anime"]}, "output": "{{ style }}.mp4"})
+    assert api.run(m, report=False).exit_code == 0
+    (job,) = api.status(m).jobs
+    earlier, out = job.sha256, Path(job.output_path)
+    _killed_run(m, "before-sidecar:1", "run", "--force")
+    assert sha256_of(out) != earlier and json.loads(out.with_suffix(".json").read_text())["sha256"] == earlier
+    again = api.run(m, report=False)
+    assert again.exit_code == 0 and again.stats.counts["done"] == 1
+    (now,) = api.status(m).jobs
+    assert now.attempts == 2 and sha256_of(out) == now.sha256 != earlier
+    folder = m.parent / "outputs" / "t" / ".runs" / "superseded" / job.hash[:16]
+    assert {sha256_of(p) for p in folder.glob("*/*.mp4")} == {earlier}
+    assert world_stats(m)["creates"] == 2
     check_outputs(m)
 
 

@@ -152,12 +152,12 @@ class Provider(Protocol):
         *,
         on_saved: Callable[[str], None] | None = None,
         gate: AsyncContextManager[Any] | None = None,
-        before_replace: Callable[[], None] | None = None,
+        before_replace: Callable[[str], None] | None = None,
     ) -> Download:
         """Stream `url` to `dest`, all or nothing; then `on_saved(sha256_hex)`, in the worker thread that
         made the file durable (a sidecar written in the same trip). `gate`, a request slot, is held while
-        the HTTP exchange lasts, not during the disk work. `before_replace()`, in that thread once the new
-        file is durable and just before it replaces `dest` (which it leaves as it was should that raise).
+        the HTTP exchange lasts, not during the disk work. `before_replace(sha256_hex)`, in that thread once the
+        new file is durable and just before it replaces `dest` (which it leaves as it was should that raise).
 
         :raises ExpiredError: the URL is gone.
         :raises DownloadError: truncated, empty, or not a video; no partial file is left behind.

@@ -176,13 +176,13 @@ async def fetch_to_file(
     *,
     on_saved: Callable[[str], None] | None = None,
     gate: AsyncContextManager[Any] | None = None,
-    before_replace: Callable[[], None] | None = None,
+    before_replace: Callable[[str], None] | None = None,
 ) -> Download:
     """Stream `url` to `dest`, all or nothing: `.part` file, length, type and container checks, SHA-256
     (against the server's digest header when it sends one), fsync, atomic rename; then `on_saved(sha256)`
-    in the same worker thread. `before_replace()`, in that thread once the `.part` file is durable and
-    just before the rename, keeps what `dest` holds (an earlier take); when it raises, `dest` is left as
-    it was.
+    in the same worker thread. `before_replace(sha256)`, in that thread once the `.part` file is durable and
+    just before the rename, keeps what `dest` holds (an earlier take) unless it is the same file; when it
+    raises, `dest` is left as it was.
 
     `gate` (a request slot) is held while the exchange lasts; the connection and the slot are given back
     once the body is in, before the disk work.
@@ -267,7 +267,7 @@ async def _save(
     secret: str | None,
     on_saved: Callable[[str], None] | None,
     release: Callable[[], Awaitable[None]],
-    before_replace: Callable[[], None] | None = None,
+    before_replace: Callable[[str], None] | None = None,
 ) -> Download:
     status = response.status_code
     if status in (403, 404, 410):
@@ -298,7 +298,7 @@ async def _write(
     on_saved: Callable[[str], None] | None,
     release: Callable[[], Awaitable[None]],
     encoded_size: Callable[[], int] | None,
-    before_replace: Callable[[], None] | None = None,
+    before_replace: Callable[[str], None] | None = None,
 ) -> Download:
     """A 2xx body (its `status` and `headers`, httpx's or aiohttp's) from `chunks` into `dest`;
     `encoded_size()`, the bytes received when they were compressed on the wire."""
@@ -442,14 +442,14 @@ def _disk_limiter() -> anyio.CapacityLimiter:
 
 def _settle(
     fd: int, part: str, dest: Path, on_saved: Callable[[str], None] | None, sha256: str,
-    before_replace: Callable[[], None] | None = None,
+    before_replace: Callable[[str], None] | None = None,
 ) -> None:
-    """fsync the written `.part`, call `before_replace()` (which keeps the file `dest` holds), rename the
+    """fsync the written `.part`, call `before_replace(sha256)` (which keeps the file `dest` holds), rename the
     `.part` to `dest`, call `on_saved(sha256)` (which writes the sidecar beside it), then fsync the folder:
     one sync makes both renames durable, the video's and the sidecar's."""
     os.fsync(fd)
     if before_replace is not None:
-        before_replace()
+        before_replace(sha256)
     os.replace(part, dest)
     try:
         if on_saved is not None:

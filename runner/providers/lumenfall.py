@@ -255,11 +255,11 @@ class LumenfallProvider:
         *,
         on_saved: Callable[[str], None] | None = None,
         gate: AsyncContextManager[Any] | None = None,
-        before_replace: Callable[[], None] | None = None,
+        before_replace: Callable[[str], None] | None = None,
     ) -> Download:
         """Stream `url` to `dest` through `dest.part`: length and type checked, SHA-256, fsync, rename,
         then `on_saved(sha256_hex)` in the same worker thread; `gate` held for the HTTP exchange only;
-        `before_replace()` just before the rename."""
+        `before_replace(sha256_hex)` just before the rename."""
         return await fetch_to_file(client, url, Path(dest), on_saved=on_saved, gate=gate, before_replace=before_replace)
 
     # -- the boundary --------------------------------------------------------------------------------
