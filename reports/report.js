@@ -927,6 +927,10 @@
       ph.closest(".thumb").classList.add("stopped");
       ph.textContent = placeholder({ state: ph.dataset.state }, true);
     }
+    // the run's own badge no longer says it is running: nothing here knows that now
+    const badge = document.querySelector(".run-summary .badge.run-running");
+    if (badge) Object.assign(badge, { className: "badge run-stale", textContent: "not updating",
+                                      title: "running when this snapshot was written; its process may be gone" });
     const line = document.querySelector(".run-summary .run-line");
     const text = "This page stopped updating: run " + RUNS[0].id + " wrote no new snapshot of it for " +
       Math.floor(age / 60000) + " min, where a run going on writes one at least every " +

@@ -1131,7 +1131,11 @@ def test_a_live_page_whose_snapshot_stops_moving_stops_reloading_and_says_so(
             page.wait_for_function("window.gridrun !== undefined")
             assert page.evaluate("window.sameLoad") is None
             return
+        badge = ".run-summary .badge"
+        assert page.locator(badge).text_content() == "running"
         page.clock.run_for(21_000)  # 100 s unchanged, past 3 × 30: no reload, and the page says why
+        assert page.locator(badge).text_content() == "not updating"
+        assert "may be gone" in page.locator(badge).get_attribute("title")
         note = page.locator(".stale-note")
         assert note.count() == 1 and note.get_attribute("role") == "status"
         assert note.text_content() == (f"This page stopped updating: run {run_id} wrote no new snapshot of it for 1 min, "
