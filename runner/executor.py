@@ -913,13 +913,29 @@ class Executor:
         retry = state == S.SUBMITTING.value or self.opts.retry_unknown  # a send of it may be made
         lost = row.provider_id if state == S.UNKNOWN.value else None
         if lost:
-            if retry and await self._gone(job, lost):
-                # The provider took this attempt, then lost its video: following it, or sending its key again
-                # (which names that video), would only end `unknown` again. A new attempt, with a new key.
-                self.store.abandon_attempt(jid, f"video {lost} lost by the provider; sent again (retry --unknown)")
-                known()
-                await self._send_again(job, jid)
-            return  # a plain run: its video is gone or not, there is nothing to find by its key
+            gone, status = await self._asked_again(job, lost)
+            if gone:
+                if retry:
+                    # The provider took this attempt, then lost its video: following it, or sending its key again
+                    # (which names that video), would only end `unknown` again. A new attempt, with a new key.
+                    self.store.abandon_attempt(jid, f"video {lost} lost by the provider; sent again (retry --unknown)")
+                    known()
+                    await self._send_again(job, jid)
+                return  # a plain run: there is nothing to find by its key
+            if status is None:
+                return  # no answer: as it was, asked again by the next run
+            # The provider answers for the video again (its 404s were passing): followed and fetched, as any job
+            # in flight, paying nothing new.
+            self._reserved += job.cost_micros
+            known()
+            self.store.event(self.run_id, jid, "reconciled", {"provider_id": lost, "idempotency_key": key})
+            self._move(jid, S.SUBMITTED, provider_id=lost)
+            slot = await self._slot(job)
+            try:
+                await self._follow(job, jid, status, slot)
+            finally:
+                slot.release()
+            return
         sent_at = row.submitted_at
         if retry:
             # While it is looked up (which may wait for the provider's log to settle), the job may well be paid
@@ -1026,15 +1042,15 @@ class Executor:
             self._unknown(job, jid, f"{why}; it may have been paid for. `gridrun retry --unknown` re-submits "
                                     "(may pay twice)", reserved=reserved)
 
-    async def _gone(self, job: Job, pid: str) -> bool:
-        """The provider has lost video `pid` for good: forgotten, or no such video (HTTP 404) once more."""
+    async def _asked_again(self, job: Job, pid: str) -> tuple[bool, VideoStatus | None]:
+        """(gone, status): whether the provider has lost video `pid` for good (forgotten, or no such video, HTTP
+        404, once more), else what it says of it now (None: no answer)."""
         if self.provider.forgot(pid):
-            return True
+            return True, None
         try:
-            await self._get(job, pid)
+            return False, await self._get(job, pid)
         except RejectedError:  # only a 404 gets here
-            return True
-        return False
+            return True, None
 
     async def _attach_job(self, job: Job) -> None:
         """A job an earlier process submitted: follow it, paying nothing new."""

@@ -982,6 +982,31 @@ def test_a_job_the_provider_no_longer_knows_ends_unknown_instead_of_being_polled
     assert result.stats.reserved_micros == 350_000  # still counted: it may have been paid for
 
 
+@pytest.mark.parametrize("retry_unknown", [False, True])
+def test_a_job_unknown_after_404s_is_followed_and_fetched_once_the_provider_answers_for_it_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, retry_unknown: bool
+) -> None:
+    """The provider answered 404 for a job's video long enough to make it `unknown`, then knows it again: the
+    next run (plain, or `retry --unknown`) asks for it once (a free GET), follows it and downloads it, paying
+    nothing new; it was left `unknown` for ever, its paid video never fetched."""
+    from runner import executor as ex_mod
+
+    monkeypatch.setattr(ex_mod, "GONE_AFTER", 0.5)
+    lost = [{"route": "get", "p": 1.0, "fault": "not_found"}]
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.2, "script": lost})
+    first, prov = run(m, poll_interval=0.01)
+    assert first.stats.counts["unknown"] == 1
+    prov.app.state.sim.configure({"script": []})  # the provider knows the video again
+    again, _ = run(m, prov, retry_unknown=retry_unknown)
+    assert again.exit_code == 0 and again.stats.counts["done"] == 1, again.stats.counts
+    assert stats(prov)["creates"] == 1 and stats(prov)["duplicate_paid"] == 0
+    (job,) = api.status(m).jobs
+    assert job.state == "done" and job.attempts == 1 and Path(job.output_path).is_file()
+    snap = api.status(m)  # spent once, by the run that saw it done; nothing reserved for it any more
+    assert snap.manifest_spent_micros == 350_000 and snap.manifest_reserved_micros == 0
+    check_outputs(m)
+
+
 def test_jobs_left_in_flight_in_a_built_in_simulator_world_since_lost_are_unknown_at_once(tmp_path: Path) -> None:
     """A later run whose in-process simulator does not have the earlier world (its file deleted; here, none
     kept) says so at once instead of polling 404s, and `retry --unknown` sends the jobs again."""
