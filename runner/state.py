@@ -657,6 +657,11 @@ def _readonly_uri(path: Path) -> str:
     return uri
 
 
+
+def _damaged(exc: sqlite3.Error) -> bool:
+    """SQLite read a state file whose pages are not whole (SQLITE_CORRUPT): gridrun's, damaged."""
+    return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_CORRUPT
+
 class Store:
     """The state store of one state folder. One writer per folder (it holds the runner lock, `acquire_lock`);
     readers (status, reports) open their own, read-only, alongside it. A store's connection serves only the
@@ -730,8 +735,16 @@ class Store:
         try:
             yield
         except sqlite3.Error as exc:
+            if _damaged(exc):
+                raise self._damaged_error(exc) from exc
             raise StateError(f"{self.path}: cannot open state: {exc}"
                              + (f"; {remedy(exc, lock=self.lock_note())}" if is_busy(exc) else "")) from exc
+
+    def _damaged_error(self, exc: sqlite3.Error) -> StateError:
+        return StateError(
+            f"{self.path}: the state file is damaged ({exc}): a copy or sync that stopped midway, or a disk error. "
+            "Restore state.db from a backup (the videos and their sidecars are untouched); removing it starts over, "
+            "and every job is sent and paid for again")
 
     def _check_not_emptied(self, outputs_dir: Path | None) -> None:
         """Refuse a state file there but empty (0 bytes) while what recorded runs left is found beside it (the
@@ -763,6 +776,8 @@ class Store:
         try:
             version = int(self.db.execute("PRAGMA user_version").fetchone()[0])
         except sqlite3.DatabaseError as exc:
+            if _damaged(exc):
+                raise self._damaged_error(exc) from exc
             raise StateError(f"{self.path}: not a gridrun state file ({exc})") from exc
         if version > len(_MIGRATIONS):
             raise StateError(

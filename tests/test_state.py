@@ -427,6 +427,28 @@ def test_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("readonly", [False, True])
+def test_a_damaged_state_file_is_named_damaged_with_what_to_do(tmp_path: Path, readonly: bool) -> None:
+    """A state file cut short (a copy or sync that stopped midway) is gridrun's, damaged: not "not a gridrun state
+    file", which reads as the wrong file named. Nothing in it is changed by the attempt."""
+    path = tmp_path / "state.db"
+    with Store(path):
+        pass
+    with closing(sqlite3.connect(path)) as db:  # pages enough that a cut leaves a whole header and a lost table
+        db.execute("CREATE TABLE pad (x)")
+        db.executemany("INSERT INTO pad VALUES (?)", [(b"x" * 4000,)] * 40)
+        db.commit()
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 3])
+    cut = path.read_bytes()
+    with pytest.raises(StateError) as exc:
+        Store(path, readonly=readonly).__enter__()
+    said = str(exc.value)
+    assert "the state file is damaged" in said and "Restore state.db from a backup" in said, said
+    assert "not a gridrun state file" not in said
+    assert path.read_bytes() == cut
+
+
+@pytest.mark.parametrize("readonly", [False, True])
 def test_a_folder_in_the_state_files_place_is_named_as_such(tmp_path: Path, readonly: bool) -> None:
     (tmp_path / "state.db").mkdir()
     with pytest.raises(StateError, match=r"state.db is a folder; the state is a file there"):
