@@ -634,7 +634,7 @@
       style: j.w && j.h ? "aspect-ratio: " + j.w + " / " + j.h : null });
     if (j.src) {
       thumb.dataset.src = j.src;
-      thumb.dataset.label = it.key + (NRUNS > 1 ? ", run " + "AB"[r] : "");  // names its video and poster
+      thumb.dataset.label = keyText(it) + (NRUNS > 1 ? ", run " + "AB"[r] : "");  // names its video and poster
       if (j.poster) thumb.dataset.poster = j.poster;
       if (j.dur) thumb.dataset.dur = j.dur;
       if (big) viewerVideo(thumb);
@@ -666,8 +666,10 @@
       if (j.err) parts.push(brief(j.err, 80));
       return run + parts.join(", ");
     });
-    return it.key + ": " + says.join("; ");
+    return keyText(it) + ": " + says.join("; ");
   }
+  // A job's key; a job the two runs have under different keys (its hash the same) as "key A → key B".
+  function keyText(it) { return it.was ? it.was + " → " + it.key : it.key; }
   function card(n) {
     const inHeads = (i) => i === axisOf(ui.x) || i === axisOf(ui.y) || modeOf(AXES[i].id) !== "stack";
     const it = ITEMS[n];
@@ -679,7 +681,7 @@
       onkeydown: (e) => { if (e.target === c && (e.key === "Enter" || e.key === " ")) { e.preventDefault(); openViewer(n); } } });
     const panes = h("div", { class: "panes" });
     it.jobs.forEach((j, r) => panes.append(pane(it, j, r, false)));
-    c.append(panes, h("div", { class: "key", dir: "auto", title: it.key, text: it.key }));
+    c.append(panes, h("div", { class: "key", dir: "auto", title: keyText(it), text: keyText(it) }));
     const kvs = [];
     const shown = new Set(["prompt"]);
     AXES.forEach((a, i) => {
@@ -720,7 +722,7 @@
     const it = ITEMS[n];
     // named for what they do: a screen reader would read the glyphs ("left arrow", "multiplication x")
     const head = h("div", { class: "viewer-head" },
-      h("div", { class: "key", dir: "auto", text: it.key }),
+      h("div", { class: "key", dir: "auto", text: keyText(it) }),
       h("button", { type: "button", id: "viewer-prev", title: "previous (←)", "aria-label": "previous job", text: "←",
         onclick: () => step(-1) }),
       h("button", { type: "button", id: "viewer-next", title: "next (→)", "aria-label": "next job", text: "→",

@@ -412,6 +412,18 @@ def _paid(job: JobRecord) -> int:
     return job.counted_micros or 0
 
 
+def _renamed(by_key: Sequence[Mapping[str, JobRecord]]) -> dict[str, str]:
+    """Run A's key -> run B's key of the jobs the two runs have under different keys: a job is its hash, a key
+    only its name (as `plan.diff` tells a renamed job from one dropped). Jobs whose key both runs have stay
+    paired by it."""
+    a, b = by_key
+    left: dict[str, str] = {}
+    for key, job in b.items():
+        if key not in a:
+            left.setdefault(job.hash, key)
+    return {key: left.pop(job.hash) for key, job in a.items() if key not in b and job.hash in left}
+
+
 def _page_data(
     runs: Sequence[Snapshot], *, title: str, base_dir: Path, memo: ReportMemo | None = None,
     refresh: float | None = None,
@@ -420,13 +432,27 @@ def _page_data(
     of each of its items: the entries of jobs that did not change since the memo's last build, and their
     texts, are the ones it kept."""
     by_key: list[dict[str, JobRecord]] = [{j.key: j for j in s.jobs} for s in runs]
+    renamed = _renamed(by_key) if len(runs) == 2 else {}
     keys: dict[str, None] = {}
     for s in runs:
         keys.update(dict.fromkeys(j.key for j in s.jobs))
+    # Each entry: the key it is shown under, the job that places it, and each run's job. A job renamed between
+    # the runs is one entry, under run B's key.
     entries: list[tuple[str, JobRecord]] = []
+    pairs: list[list[JobRecord | None]] = []
+    was: dict[str, str] = {}
+    taken = set(renamed.values())
     for key in keys:
-        job = next(m[key] for m in by_key if key in m)
-        entries.append((key, job))
+        if key in taken:
+            continue
+        if key in renamed:
+            a_job, b_job = by_key[0][key], by_key[1][renamed[key]]
+            entries.append((b_job.key, a_job))
+            pairs.append([a_job, b_job])
+            was[b_job.key] = key
+            continue
+        pairs.append([m.get(key) for m in by_key])
+        entries.append((key, next(m[key] for m in by_key if key in m)))
     takes = _takes(entries)
     axes = _axes(runs, entries, takes)
     base = os.path.abspath(base_dir)
@@ -442,7 +468,7 @@ def _page_data(
     items: list[dict[str, Any]] = []
     n_only = [0, 0]
     n_diff = 0
-    for key, job in entries:
+    for (key, job), pair in zip(entries, pairs):
         if memo is not None:
             hit = memo.item(job)
             if hit is not None:
@@ -457,12 +483,13 @@ def _page_data(
                 ix.append(lookup[str(takes[key])])
             else:
                 ix.append(lookup[_label(job.values[a.id]) if a.id in job.values else MISSING])
-        pair = [m.get(key) for m in by_key]
         item: dict[str, Any] = {
             "key": key,
             "ix": ix,
             "jobs": [None if j is None else _job_data(j, base, common) for j in pair],
         }
+        if key in was:
+            item["was"] = was[key]  # run A's key of the job (its hash in both runs)
         if job.sweep:
             item["sweep"] = job.sweep
         if len(runs) == 2:
@@ -514,6 +541,7 @@ def _page_data(
     if len(runs) == 2:
         data["compare"] = {
             "both": len(entries) - n_only[0] - n_only[1],
+            "renamed": len(was),
             "onlyA": n_only[0],
             "onlyB": n_only[1],
             "differ": n_diff,

@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "browser"))
 
-from demo_state import Clock, build_state, encode_mp4, fox_jobs  # noqa: E402
+from demo_state import Clock, build_state, encode_mp4, fox_jobs, renamed_run  # noqa: E402
 
 from runner.report import REPORTS_DIR, ReportMemo, ensure_posters, poster_path, render, write_report  # noqa: E402
 from runner.state import JobState, Snapshot, Store  # noqa: E402
@@ -244,7 +244,7 @@ def test_compare_puts_same_keys_side_by_side_and_marks_differences(tmp_path: Pat
     assert "diff" not in items["style=anime,seed=3"] and "dstate" not in items["style=anime,seed=3"]
     # failed free in run A, done in run B: the outcome changed, and what was paid with it
     assert items["style=clay,seed=1"]["dstate"] is True and items["style=clay,seed=1"]["dcost"] == 200_000
-    assert data["compare"] == {"both": 7, "onlyA": 1, "onlyB": 4, "differ": 2}
+    assert data["compare"] == {"both": 7, "renamed": 0, "onlyA": 1, "onlyB": 4, "differ": 2}
     # Both runs wrote anime/3.mp4 with different bytes: only the newer download (run B's) is linked.
     same = items["style=anime,seed=3"]
     assert same["overwritten"] == 0 and "src" not in same["jobs"][0] and "src" in same["jobs"][1]
@@ -272,6 +272,31 @@ def test_compare_sets_what_each_run_paid_side_by_side_and_counts_a_changed_outco
                      "animal=d": (False, 0), "animal=e": (False, 0)}
     assert data["compare"]["differ"] == 3
     assert "<b>3</b> differ in parameters, status or what was paid</span>" in html
+
+
+def test_compare_pairs_a_job_renamed_between_the_runs_by_its_hash(tmp_path: Path) -> None:
+    """An axis of one value added after run A renames every job (its key names the new value), not its hash:
+    the compare shows each job once, in both runs, as "key A → key B", unchanged; a job whose hash changed
+    too is still only in the run that has it."""
+    store, a = build_state(tmp_path, fox_jobs()[:4])
+    # the fourth job changed along with the new axis: another hash
+    other = {"hash": "f" * 64, "key": "style=anime,seed=4,look=x", "values": {"style": "anime", "seed": 4, "look": "x"},
+             "params": {"prompt": "other"}, "output_path": str(outputs(tmp_path) / "other.mp4"),
+             "cost_estimate_micros": 200_000}
+    b = renamed_run(store, a, "look", "x", keep=3, extra=[other])
+    html = render(store.snapshot(a), compare=store.snapshot(b), base_dir=outputs(tmp_path))
+    data = page_data(html)
+    items = {i["key"]: i for i in data["items"]}
+    assert set(items) == {"style=anime,seed=1,look=x", "style=anime,seed=2,look=x", "style=anime,seed=3,look=x",
+                          "style=anime,seed=4", "style=anime,seed=4,look=x"}
+    moved = items["style=anime,seed=1,look=x"]
+    assert moved["was"] == "style=anime,seed=1" and "only" not in moved
+    assert all(j is not None and j["state"] == "done" for j in moved["jobs"])
+    assert not {"diff", "dstate", "dcost"} & set(moved)
+    assert items["style=anime,seed=4"]["only"] == "a" and items["style=anime,seed=4,look=x"]["only"] == "b"
+    assert "was" not in items["style=anime,seed=4,look=x"]
+    assert data["compare"] == {"both": 3, "renamed": 3, "onlyA": 1, "onlyB": 1, "differ": 0}
+    assert "<b>3</b> jobs in both runs (3 under new keys)</span>" in html
 
 
 def test_write_report_writes_atomically_into_the_outputs_folder(tmp_path: Path) -> None:

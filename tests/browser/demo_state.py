@@ -146,3 +146,22 @@ def build_state(
         with store.db:
             store.db.execute("UPDATE runs SET pid=NULL WHERE id=?", (run_id,))
     return store, run_id
+
+
+def renamed_run(store: Store, run_id: int, axis: str, value: Any, *, keep: int | None = None,
+                extra: Iterable[Mapping[str, Any]] = ()) -> int:
+    """A later run of run `run_id`'s jobs (its first `keep`, else all) with an axis of one value (`axis`: `value`)
+    added to the matrix: each job under a new key, its hash the same, cached from run `run_id`; `extra`: further
+    jobs (specs as `Store.add_jobs` takes them), never sent."""
+    left = store.snapshot(run_id)
+    jobs = left.jobs[:keep]
+    later = store.start_run(manifest_name=left.run.manifest_name, manifest_path=left.run.manifest_path,
+                            manifest_copy="", outputs_dir=left.run.outputs_dir, provider=left.run.provider,
+                            model=left.run.model, axes=[*left.run.axes, axis], budget_micros=None)
+    ids = store.add_jobs(later, [{"hash": j.hash, "key": f"{j.key},{axis}={value}", "values": {**j.values, axis: value},
+                                  "params": j.params, "output_path": j.output_path,
+                                  "cost_estimate_micros": j.cost_estimate_micros} for j in jobs] + list(extra))
+    for j in jobs:
+        store.mark_cached(later, ids[j.hash], run_id)
+    store.end_run(later, "done")
+    return later

@@ -15,7 +15,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from demo_state import Clock, build_state, fox_jobs
+from demo_state import Clock, build_state, fox_jobs, renamed_run
 
 from runner.report import write_report
 from runner.state import Store
@@ -303,6 +303,27 @@ def test_compare_two_runs_side_by_side(browser: Any, tmp_path: Path) -> None:
         page.wait_for_selector("#viewer[open]")
         assert page.locator("#viewer tr.diff th", has_text="quality").count() == 1
         assert page.locator("#viewer tr.diff th", has_text="cost").count() == 1
+        assert o.errors == []
+
+
+def test_compare_shows_a_job_renamed_by_a_new_axis_once_under_both_keys(browser: Any, tmp_path: Path) -> None:
+    """An axis of one value added after run A renames each job, not its hash: each card shows the job in both
+    runs as "key A → key B", neither "not in run A" nor "only in run B", and nothing differs."""
+    store, a = build_state(tmp_path, fox_jobs()[:2], one_clip=True)
+    b = renamed_run(store, a, "look", "x")
+    report = write_report(store, compare=(a, b))
+    with opened(browser, report) as o:
+        page = o.page
+        assert texts(page, ".card .key") == ["style=anime,seed=1 → style=anime,seed=1,look=x",
+                                             "style=anime,seed=2 → style=anime,seed=2,look=x"]
+        body = page.inner_text("body")
+        assert "not in run" not in body and "only in run" not in body
+        assert page.locator(".card.only-a, .card.only-b, .card.differs").count() == 0
+        assert texts(page, ".compare-summary .chip")[:3] == ["2 jobs in both runs (2 under new keys)", "0 only in A",
+                                                            "0 only in B"]
+        page.locator(".card").first.click()
+        page.wait_for_selector("#viewer[open]")
+        assert texts(page, "#viewer .viewer-head .key") == ["style=anime,seed=1 → style=anime,seed=1,look=x"]
         assert o.errors == []
 
 
