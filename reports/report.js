@@ -75,6 +75,8 @@
     if (!isNaN(d)) timeAt(el, d);
   }
   const groupOf = (state) => GROUPS[state] || state;
+  // No job of a page whose runs have all stopped is running: those at the provider are the ones they left there.
+  const groupLabel = (g) => (g === "running" && RUNS.every((r) => r.status !== "running") ? "left in flight" : g);
   const stateLabel = (state) => (state === "planned" ? "pending" : state);
   const axisOf = (id) => (id === null || id === undefined ? -1 : AX.get(id));
   const modeOf = (id) => ui.modes[id] || "group";
@@ -384,7 +386,7 @@
     for (const it of ITEMS) for (const j of it.jobs) if (j) present.add(groupOf(j.state));
     const st = h("select", { id: "ctl-status", onchange: (e) => { ui.status = e.target.value; update(false); } },
       h("option", { value: "all", text: "all" }),
-      ...STATUS_ORDER.filter((g) => present.has(g)).map((g) => h("option", { value: g, text: g })));
+      ...STATUS_ORDER.filter((g) => present.has(g)).map((g) => h("option", { value: g, text: groupLabel(g) })));
     st.value = present.has(ui.status) ? ui.status : "all";
     ui.status = st.value;
     kids.push(field("status", st));

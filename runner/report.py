@@ -48,6 +48,8 @@ REPORTS_DIR = resource_dir("reports")
 # one, as `status` counts them (a `retry` sends both again, yet a rejected create was never paid for).
 GROUPS: Mapping[str, str] = {**STATE_GROUPS, "rejected": "rejected"}
 GROUP_ORDER = ("done", "running", "pending", "failed", "rejected", "unknown", "expired", "cancelled")
+# What the header calls a group in the page of a run that is not going on.
+STOPPED_LABELS: Mapping[str, str] = {"running": "left in flight"}
 POSTER_MAX_WIDTH = 480
 DATA_VERSION = 1
 MISSING = "(unset)"
@@ -175,7 +177,10 @@ def _display_summary(snapshot: Snapshot) -> dict[str, Any]:
     for state, n in s["counts"].items():
         group = GROUPS.get(state, state)
         groups[group] = groups.get(group, 0) + n
-    s["group_order"] = [(g, groups[g]) for g in GROUP_ORDER if groups.get(g)]
+    # A run that is not going on (ended, or its process gone) runs nothing: its jobs still at the provider are
+    # the ones it left there (their cells say "submitted when the run stopped").
+    stopped = run.shown_status != "running"
+    s["group_order"] = [(g, groups[g], STOPPED_LABELS.get(g, g) if stopped else g) for g in GROUP_ORDER if groups.get(g)]
     return s
 
 

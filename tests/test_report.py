@@ -198,6 +198,23 @@ def test_totals_show_jobs_by_state_spend_and_wall_time(tmp_path: Path, monkeypat
     assert page_data(html)["live"] is True
 
 
+@pytest.mark.parametrize("end", ["interrupted", "crashed", "gone"])
+def test_an_ended_runs_header_counts_the_jobs_it_left_at_the_provider_as_left_in_flight(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, end: str,
+) -> None:
+    """A run that stopped (interrupted, crashed, or killed: `gone`) runs nothing: the jobs it left at the provider
+    are counted "left in flight", as their cells say "submitted when the run stopped", not "running"."""
+    from runner.records import RunRecord
+
+    states = {("clay", 2): "submitted", ("clay", 3): "running", ("cyberpunk", 4): "planned"}
+    _, _, s = snap(tmp_path, fox_jobs(states), end_status=None if end == "gone" else end)
+    monkeypatch.setattr(RunRecord, "process_gone", lambda self: end == "gone")
+    html = render(s, base_dir=outputs(tmp_path))
+    assert re.findall(r'class="badge run-(\w+)"', html) == [end]
+    chips = re.findall(r'data-group="(\w+)"><b>(\d+)</b> ([\w ]+)<', html)
+    assert chips == [("done", "9", "done"), ("running", "2", "left in flight"), ("pending", "1", "pending")]
+
+
 def test_the_header_counts_rejected_jobs_apart_from_failed_ones_as_status_does(tmp_path: Path) -> None:
     """A rejected create was never paid for, a failed render may have been: the header's chips count them apart,
     as `status` does ("failed 2, rejected 3"), and the page's status groups keep rejected as its own."""

@@ -263,15 +263,20 @@ def test_jobs_a_stopped_run_left_in_flight_show_no_spinner(
     with opened(browser, report) as o:
         page = o.page
         shown = page.evaluate(SPINNERS)
+        chips = texts(page, '.counts .chip[data-group="running"]')
+        options = texts(page, '#ctl-status option[value="running"]')
         if run == "going on":
             assert shown == [["style=anime,seed=1", "submitted…", "spin"],
                              ["style=anime,seed=2", "running…", "spin"],
                              ["style=anime,seed=3", "pending", "none"]], shown
+            assert (chips, options) == (["2 running"], ["running"])
         else:
             assert texts(page, ".run-line .badge") == [run]
             assert shown == [["style=anime,seed=1", "submitted when the run stopped", "none"],
                              ["style=anime,seed=2", "running when the run stopped", "none"],
                              ["style=anime,seed=3", "pending", "none"]], shown
+            # the header and the status filter call them what they are: nothing runs them now
+            assert (chips, options) == (["2 left in flight"], ["left in flight"])
         assert texts(page, ".card .badge")[:2] == ["submitted", "running"]
         assert o.errors == []
 
