@@ -88,12 +88,20 @@ def _asset(name: str) -> Markup:
 
 class ReportMemo:
     """What a report rebuilt again and again during a run keeps between builds: the job records whose
-    rows did not change (`Store.snapshot(reuse=...)`), and the page entry of each, with its JSON text."""
+    rows did not change (`Store.snapshot(reuse=...)`), the page entry of each, with its JSON text, and the
+    manifest's description, read from the run's copy of the manifest once, not at every build."""
 
     def __init__(self) -> None:
         self.records: dict[int, tuple[tuple[Any, ...], JobRecord]] = {}
         self._items: dict[int, tuple[JobRecord, dict[str, Any], str]] = {}
         self._context: tuple[Any, ...] | None = None
+        self._described: tuple[str, str | None] | None = None  # (the manifest's text, its description)
+
+    def description(self, manifest_text: str) -> str | None:
+        """`_description(manifest_text)`, parsed again only when the text is another."""
+        if self._described is None or self._described[0] != manifest_text:
+            self._described = (manifest_text, _description(manifest_text))
+        return self._described[1]
 
     def use(self, context: tuple[Any, ...]) -> None:
         """Entries are kept for one `context` (the page's folder, its common parameters and axes)."""
@@ -704,7 +712,8 @@ def write_report(
     target = Path(path)
     if posters:
         ensure_posters(snapshot)
-    description = _description(store.manifest_copy(snapshot.run.id))
+    manifest_text = store.manifest_copy(snapshot.run.id)
+    description = _description(manifest_text) if memo is None else memo.description(manifest_text)
     page = render(snapshot, base_dir=target.parent, memo=memo, description=description, refresh=refresh)
     atomic_write(target, page, durable=False)
     return target

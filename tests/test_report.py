@@ -675,3 +675,39 @@ def test_the_headers_counts_have_thousands_separators_as_the_cli_writes_them(tmp
     assert "planned 500 · done 1,000" in html
     money = header_money(html)
     assert "these 1,000 jobs cost when made" in money and "plan estimate (all 1,500 jobs)" in money
+
+
+def test_rebuilds_with_a_memo_read_the_manifests_description_once_and_equal_fresh_builds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run's live report is rebuilt again and again: the description comes from its manifest's copy, parsed once."""
+    from execkit import write_manifest
+
+    from runner import api, yamlsource
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), extra={"description": "A <b>fox</b> & its styles"})
+    result = api.run(m, report=False)
+    assert result.exit_code == 0
+    parsed: list[str] = []
+    load_plain = yamlsource.load_plain
+
+    def counted(text: str) -> Any:
+        parsed.append(text)
+        return load_plain(text)
+
+    monkeypatch.setattr(yamlsource, "load_plain", counted)
+    memo = ReportMemo()
+    store = Store(tmp_path / ".gridrun" / "state.db", readonly=True)
+    try:
+        built = [write_report(store, run_id=result.run_id, path=tmp_path / f"r{i}.html", posters=False, memo=memo).read_text()
+                 for i in range(3)]
+        fresh = write_report(store, run_id=result.run_id, path=tmp_path / "fresh.html", posters=False).read_text()
+    finally:
+        store.close()
+    assert len(parsed) == 2  # the memo's builds once, the fresh build once
+
+    def timeless(page: str) -> str:  # each build says when it read the state
+        return re.sub(r'"taken":[0-9.]+', '"taken":0', page)
+
+    assert [timeless(p) for p in built] == [timeless(fresh)] * 3
+    assert '<p class="description">A &lt;b&gt;fox&lt;/b&gt; &amp; its styles</p>' in fresh
