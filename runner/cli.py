@@ -928,8 +928,9 @@ START_GRACE = 0.25
 def _watch(args: argparse.Namespace) -> int:
     """`status --watch`: the run's live display (or its plain or JSON lines), from the state alone, until the
     latest run ends or its process is gone; then the problems, as `status` lists them. Exits with the run's
-    own exit code (RUN_STATUSES), or GONE_EXIT when its process is gone. With --json, a watch refused before it
-    starts (no manifest given and no state folder here, an invalid manifest, a state it cannot read) or stopped
+    own exit code (RUN_STATUSES), or GONE_EXIT when its process is gone; with no run recorded and none starting,
+    exit 2 as `status`. With --json, a watch refused before it starts (no manifest given and no state folder here,
+    no run recorded and none starting, an invalid manifest, a state it cannot read) or stopped
     by an error ends its lines with an `end` event as a refused run does, its status null: no run ended."""
     from .progress import Progress
 
@@ -953,12 +954,18 @@ def _follow(args: argparse.Namespace, manifest: Manifest | None, progress: Any) 
         while True:
             try:
                 snap = api.status(manifest, state_dir=args.state, reuse=records)
-            except NotRecordedError as exc:
+            except RunStartingError as exc:  # no run recorded yet, but one is starting: wait for it
                 if not waiting:
                     err.print(f"waiting for a run to record itself ({exc})", markup=False)
                     waiting = True
                 time.sleep(every)
                 continue
+            except NotRecordedError:  # no run recorded, none starting: nothing to follow, as `status` says
+                if first and not waiting:
+                    first = False
+                    time.sleep(START_GRACE)  # a run started with this watch may say so a moment after this reading
+                    continue
+                raise
             stats = run_statistics(snap)
             gone = snap.run.process_gone()
             settled = snap.run.ended_at is not None or gone  # it will not move again

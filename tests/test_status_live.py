@@ -606,3 +606,93 @@ def test_status_of_a_manifest_never_run_is_not_starting_while_a_run_of_another_m
         assert f"a run is starting (pid {os.getpid()})" in " ".join(capsys.readouterr().out.split())
     finally:
         holder.close()
+
+
+def _bounded_sleep(monkeypatch: pytest.MonkeyPatch, then: Any = None) -> list[float]:
+    """`cli.time.sleep` recording its calls instead of sleeping, calling `then(calls)` at each; past 50 calls it
+    interrupts the watch (exit 130), so that a watch waiting for ever fails its test instead of hanging it."""
+    from runner import cli
+
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        if then is not None:
+            then(len(slept))
+        if len(slept) > 50:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli.time, "sleep", sleep)
+    return slept
+
+
+@pytest.mark.parametrize("json_lines", [False, True])
+@pytest.mark.parametrize("where", ["beside", "--state"])
+def test_watch_of_a_manifest_never_run_with_no_run_starting_exits_2_as_status_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], json_lines: bool, where: str,
+) -> None:
+    """No state, or a mistyped `--state`, and no run starting: `status --watch` has nothing to follow and exits 2
+    with `status`'s message (with --json, after an `end` event), where it waited for ever."""
+    from runner.cli import main
+
+    manifest = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
+    state = [] if where == "beside" else ["--state", str(tmp_path / "nonexistent")]
+    assert main(["status", str(manifest), *state]) == 2
+    said = capsys.readouterr().err
+    assert "no state yet" in said, said
+    slept = _bounded_sleep(monkeypatch)
+    assert main(["status", str(manifest), "--watch", *state, *(["--json"] if json_lines else [])]) == 2
+    out, error = capsys.readouterr()
+    assert len(slept) <= 1 and "waiting" not in error, (slept, error)  # one more reading a moment on, no more
+    assert error.splitlines()[-1] == said.splitlines()[-1], error
+    if json_lines:
+        end = json.loads(out.splitlines()[-1])
+        assert end == {"event": "end", "status": None, "exit_code": 2, "errors": [said.splitlines()[-1][7:]]}, end
+
+
+def test_watch_of_a_manifest_never_run_whose_starting_run_stops_before_recording_exits_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A run of a manifest never run says it is starting: `status --watch` waits for it; the run then stops before
+    it records itself (its manifest invalid, say), and the watch exits 2, nothing to follow."""
+    from runner.cli import main
+    from runner.state import announcing_start
+
+    manifest = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
+    (tmp_path / ".gridrun").mkdir()  # a state folder with no state yet (a run's is written in an existing one)
+    with contextlib.ExitStack() as starting:
+        starting.enter_context(announcing_start(tmp_path / ".gridrun", manifest=manifest, name="t"))
+
+        def then(calls: int) -> None:
+            if calls == 2:
+                starting.close()  # the run stops, its STARTING file removed
+
+        slept = _bounded_sleep(monkeypatch, then)
+        assert main(["status", str(manifest), "--watch", "--every", "0.2"]) == 2
+    error = capsys.readouterr().err
+    assert "waiting for a run to record itself" in error and "no state yet" in error, (slept, error)
+    assert slept == [0.2, 0.2], slept
+
+
+@pytest.mark.timeout(150)
+def test_watch_of_a_manifest_never_run_waits_for_the_run_starting_and_follows_it(tmp_path: Path) -> None:
+    """A manifest never run, its first run starting (it holds the state's lock, not recorded yet): `status --watch`
+    waits for that run and follows it to its end."""
+    from runner.state import Store
+
+    manifest = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 0.3, "jitter": 0.0})
+    store = Store(tmp_path / ".gridrun" / "state.db")
+    store.acquire_lock(manifest=manifest, name="t")  # as a runner starting does, before it records its run
+    try:
+        with _watching(manifest, tmp_path, every=0.2) as watcher:
+            assert watcher.stderr is not None
+            line = watcher.stderr.readline()  # said once the watch has read the state and found the run starting
+            assert line.startswith("waiting for a run to record itself"), line + watcher.communicate(timeout=30)[1]
+            store.release_lock()
+            assert _gridrun("run", str(manifest), "--no-report", cwd=tmp_path).returncode == 0
+            stdout, stderr = watcher.communicate(timeout=60)
+    finally:
+        store.close()
+    assert watcher.returncode == 0, stderr
+    end = json.loads(stdout.splitlines()[-1])
+    assert end["event"] == "end" and end["run"] == 1 and end["counts"]["done"] == 2, end
