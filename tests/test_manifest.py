@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -680,3 +681,18 @@ def test_a_csv_with_spaces_after_a_closing_quote_loads_as_before(tmp_path: Path)
     write(tmp_path / "space.csv", 'prompt,seed\n"a fox" ,1\n"an owl",2 \n')
     manifest = load(write(tmp_path / "m.yaml", HEAD + "matrix:\n  row: {file: space.csv}\n"))
     assert manifest.matrix == {"row": [{"prompt": "a fox ", "seed": "1"}, {"prompt": "an owl", "seed": "2 "}]}
+
+
+def test_the_characters_an_output_path_keeps_are_those_the_schema_and_readme_name() -> None:
+    """`output` paths keep letters, marks, digits and `_KEEP`; every other run of characters is one "_", as the
+    schema's `output` description and the README say, naming the same characters."""
+    from runner.sweeps import _KEEP, _safe_part
+
+    kept = "".join(sorted(_KEEP))
+    said = schema()["properties"]["output"]["description"]
+    listed = re.search(r"letters, marks, digits and (\S+) \(", said)
+    assert listed is not None and sorted(listed.group(1)) == sorted(kept), said
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    found = re.search(r"letters, marks and digits \(of any script\) and `([^`]+)`", readme)
+    assert found is not None and sorted(found.group(1)) == sorted(kept)
+    assert _safe_part("a red fox") == "a_red_fox" and _safe_part("Île “é” 2") == "Île_é_2"
