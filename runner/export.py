@@ -168,8 +168,10 @@ def summary(snapshot: Snapshot) -> dict[str, Any]:
     render time, and what its jobs cost whichever run paid them (a run of cached jobs pays nothing for them)."""
     run = snapshot.run
     jobs = snapshot.jobs
-    counts = {state: n for state, n in snapshot.counts.items() if n}
-    groups: dict[str, int] = {}
+    # Every state and group, zeros included, as `run --json` and `status --json` count them: a reader's
+    # summary["groups"]["failed"] is 0, not a KeyError.
+    counts = dict(snapshot.counts)
+    groups = dict.fromkeys(dict.fromkeys(STATE_GROUPS.values()), 0)
     for state, n in counts.items():
         group = STATE_GROUPS.get(state, state)
         groups[group] = groups.get(group, 0) + n

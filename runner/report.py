@@ -181,6 +181,7 @@ def _display_summary(snapshot: Snapshot) -> dict[str, Any]:
     s["over_budget"] = snapshot.over_budget_note()
     s["paid_jobs"] = sum(1 for j in snapshot.jobs if j.paid_run is not None)
     s["paid_by"] = _paid_by(s["cost_by_run"])
+    s["counts"] = {state: n for state, n in s["counts"].items() if n}  # the page lists the states it has
     groups: dict[str, int] = {}
     for state, n in s["counts"].items():
         group = GROUPS.get(state, state)

@@ -68,7 +68,11 @@ def test_write_exports_writes_every_format_into_the_run_folder(tmp_path: Path) -
     assert [json.loads(line) for line in lines] == export_rows(store.snapshot(run_id))
     doc = json.loads((out / "results.json").read_text())
     assert doc["version"] == 2 and len(doc["rows"]) == 12
-    assert doc["summary"]["counts"] == {"planned": 1, "running": 1, "done": 9, "failed": 1}
+    counts = doc["summary"]["counts"]
+    assert {k: n for k, n in counts.items() if n} == {"planned": 1, "running": 1, "done": 9, "failed": 1}
+    assert list(counts) == [s.value for s in JobState]  # every state, zeros included, as `status --json`
+    assert doc["summary"]["groups"] == {"pending": 1, "running": 1, "done": 9, "failed": 1, "unknown": 0,
+                                        "expired": 0, "cancelled": 0}
     assert doc["summary"]["spent_usd"] == 1.8 and doc["summary"]["reserved_usd"] == 0.2
     assert not list(out.glob(".*tmp"))
 

@@ -189,6 +189,8 @@ def test_totals_show_jobs_by_state_spend_and_wall_time(tmp_path: Path, monkeypat
     assert re.search(r'data-group="pending"><b>1</b> pending', html)
     assert re.search(r'data-group="running"><b>1</b> running', html)
     assert re.search(r'data-group="failed"><b>1</b> failed', html)
+    # the states it has, not every state (results.json's summary counts every one, zeros included)
+    assert re.search(r'<span class="states">planned 1 · running 1 · done 9 · failed 1</span>', html)
     assert 'class="spent">$1.80<' in html
     assert "$0.20" in html  # one job in flight
     assert "wall time" in html and "snapshot" in html
