@@ -1198,19 +1198,20 @@ def _parser(*, with_sim: bool = True) -> argparse.ArgumentParser:
     sp.set_defaults(fn=cmd_status)
 
     sp = sub.add_parser("cancel", help="cancel a manifest's jobs in flight at the provider")
-    sp.add_argument("manifest")
+    sp.add_argument("manifest", help="the manifest YAML file")
     sp.set_defaults(fn=cmd_cancel)
 
     sp = sub.add_parser("report", help="write report.html for the latest run (--run N: run N)")
-    sp.add_argument("manifest")
+    sp.add_argument("manifest", help="the manifest YAML file")
     which = sp.add_mutually_exclusive_group()
     which.add_argument("--run", type=int, metavar="RUN",
                        help="the report of this run of the manifest (an earlier one: report-run-RUN.html)")
-    which.add_argument("--compare", nargs=2, type=int, metavar=("RUN_A", "RUN_B"), help="two run ids side by side")
+    which.add_argument("--compare", nargs=2, type=int, metavar=("RUN_A", "RUN_B"),
+                       help="two run ids side by side, in compare-RUN_A-RUN_B.html (in run A's output folder)")
     sp.set_defaults(fn=cmd_report)
 
     sp = sub.add_parser("export", help="write results.jsonl / .csv / .json for the latest run (--run N: run N)")
-    sp.add_argument("manifest")
+    sp.add_argument("manifest", help="the manifest YAML file")
     sp.add_argument("--format", action="append", choices=("jsonl", "csv", "json"), help="repeatable; default all")
     sp.add_argument("--run", type=int, metavar="RUN",
                     help="the results of this run of the manifest (an earlier one: results-run-RUN.<format>)")
