@@ -1118,6 +1118,22 @@ class _Parser(argparse.ArgumentParser):
             raise _UsageExit(exc.code, message) from None
 
 
+def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
+    """`parser.parse_args(argv)`, but words it does not know (`run M --bogus`) are refused by the command they
+    follow, with that command's usage (`gridrun run [-h] ...`), where argparse gives the top level's."""
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        refuser = parser
+        while True:
+            found = next((a for a in refuser._actions if isinstance(a, argparse._SubParsersAction)), None)
+            name = None if found is None else getattr(args, found.dest, None)
+            if found is None or name not in found.choices:
+                break
+            refuser = found.choices[name]
+        refuser.error(f"unrecognized arguments: {' '.join(extras)}")
+    return args
+
+
 def _writes_json_lines(argv: Sequence[str]) -> bool:
     """Whether a command line, even one argparse refuses, asks for JSON lines that end with an `end` event:
     `run` or `retry` with --json, `status --watch --json` (not past a `--`, where words are no options)."""
@@ -1235,7 +1251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = _parser(with_sim=argv[:1] == ["sim"])
     try:
-        args = parser.parse_args(argv)
+        args = _parse(parser, argv)
     except _UsageExit as exc:  # said on standard error; a script reading JSON lines waits for their end too
         if _writes_json_lines(argv):
             from .progress import Progress

@@ -1318,3 +1318,21 @@ def test_visible_escapes_what_acts_on_a_terminal_and_keeps_the_rest() -> None:
     assert visible("a\tb c→ü 雪") == "a\tb c→ü 雪"
     assert visible("\x00\x07\x1b\n\r\x7f\x85\x9f\u202a\u202e\u2066\u2069") == \
         "\\x00\\x07\\x1b\\n\\r\\x7f\\x85\\x9f\\u202a\\u202e\\u2066\\u2069"
+
+
+
+@pytest.mark.parametrize(("argv", "usage", "extras"), [
+    (["run", "m.yaml", "--bogus"], "usage: gridrun run [-h]", "--bogus"),
+    (["status", "--bogus", "m.yaml"], "usage: gridrun status [-h]", "--bogus"),
+    (["export", "m.yaml", "--bogus", "x"], "usage: gridrun export [-h]", "--bogus x"),
+    (["--bogus"], "usage: gridrun [-h]", "--bogus"),
+])
+def test_an_unknown_option_shows_the_usage_of_the_command_it_follows(
+    capsys: pytest.CaptureFixture[str], argv: list[str], usage: str, extras: str,
+) -> None:
+    """`gridrun run M --bogus` shows `run`'s usage, its options, as `--budget nan` does, not the top level's."""
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.startswith(usage), err
+    assert err.rstrip().endswith(f"error: unrecognized arguments: {extras}"), err
