@@ -934,7 +934,7 @@ def _watch(args: argparse.Namespace) -> int:
     by an error ends its lines with an `end` event as a refused run does, its status null: no run ended."""
     from .progress import Progress
 
-    progress = Progress(err, json_lines=args.json, every=max(0.2, 2.0 if args.every is None else args.every))
+    progress = Progress(err, json_lines=args.json, every=2.0 if args.every is None else args.every)
     with _ends_json(progress, args.command, status_of=lambda exc: None):
         if args.runs:
             raise UsageError("gridrun status: --runs lists the runs recorded; --watch follows the latest one: "
@@ -1210,7 +1210,7 @@ def _parser(*, with_sim: bool = True) -> argparse.ArgumentParser:
     sp.add_argument("--watch", action="store_true",
                     help="follow the latest run live until it ends; exit with the run's exit code (5: its process is gone)")
     sp.add_argument("--every", type=_knob("every"), metavar="SECONDS",
-                    help="with --watch: seconds between two readings of the state (default 2)")
+                    help="with --watch: seconds between two readings of the state (default 2, at least 0.2)")
     sp.set_defaults(fn=cmd_status)
 
     sp = sub.add_parser("cancel", help="cancel a manifest's jobs in flight at the provider")

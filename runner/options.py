@@ -78,7 +78,7 @@ OPTION_LIMITS: dict[str, tuple[bool, float, bool, float | None]] = {
     "timeout": (False, 0, True, None),
     "request_timeout": (False, 0, True, 3600),
     "report_every": (False, 0, False, None),
-    "every": (False, 0, True, 3600),     # `gridrun status --watch --every`
+    "every": (False, 0.2, False, 3600),  # `gridrun status --watch --every`: 0.2 s, the display's own pace
 }
 
 

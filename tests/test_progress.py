@@ -520,6 +520,7 @@ def test_status_watch_json_refused_before_it_starts_ends_with_an_end_event(
     ["run", "m.yaml", "--json", "--budget", "nan"],
     ["retry", "m.yaml", "--json", "--bogus"],
     ["status", "m.yaml", "--watch", "--json", "--every", "x"],
+    ["status", "m.yaml", "--watch", "--json", "--every", "0.01"],
 ])
 def test_a_command_line_refused_by_argparse_still_ends_json_lines_with_an_end_event(
     argv: list[str], capsys: pytest.CaptureFixture[str]
