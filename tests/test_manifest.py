@@ -696,3 +696,12 @@ def test_the_characters_an_output_path_keeps_are_those_the_schema_and_readme_nam
     found = re.search(r"letters, marks and digits \(of any script\) and `([^`]+)`", readme)
     assert found is not None and sorted(found.group(1)) == sorted(kept)
     assert _safe_part("a red fox") == "a_red_fox" and _safe_part("Île “é” 2") == "Île_é_2"
+
+
+def test_the_readmes_manifest_is_the_demo_exactly() -> None:
+    """The README's "A manifest" example is `manifests/demo.yaml` as it is: saved beside the demo, a copy that
+    differs would be a second manifest named `demo`, sharing its history and output folder, paying for its own jobs."""
+    root = Path(__file__).resolve().parents[1]
+    section = (root / "README.md").read_text(encoding="utf-8").split("\n## A manifest\n", 1)[1]
+    block = section.split("```yaml\n", 1)[1].split("```\n", 1)[0]
+    assert block == (root / "manifests" / "demo.yaml").read_text(encoding="utf-8")
