@@ -445,6 +445,11 @@ def test_watch_started_with_a_run_still_planning_follows_that_run_and_exits_with
         assert killed.returncode == -9 and api.status(manifest).run.shown_status == "gone", killed.stderr[-500:]
     runner = _planning_slowly(manifest, tmp_path, seconds=2.0)
     try:
+        # the watch starts once the run says it is starting (its interpreter may take a while to get there on a
+        # busy machine), and while it still plans
+        deadline = time.monotonic() + 60
+        while not (tmp_path / ".gridrun" / "starting").exists() and runner.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
         with _watching(manifest, tmp_path, every=0.2) as watcher:
             stdout, stderr = watcher.communicate(timeout=60)
         assert runner.wait(timeout=60) == 0, (tmp_path / "run.err").read_text()
