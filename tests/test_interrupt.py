@@ -1177,7 +1177,8 @@ try:
         space["acquire"](lock)
     else:
         space["Dying"]()  # gone at once: its __del__ runs, where an exception is printed as ignored
-    print("went on", flush=True)
+    sys.stdout.write("went on\\n")  # one write: print's text and its line's end are two, which the interrupt may split
+    sys.stdout.flush()
     time.sleep(3)
     print("not interrupted", flush=True)
 except KeyboardInterrupt:
