@@ -24,7 +24,7 @@ import anyio
 from . import manifest as manifest_mod
 from . import plan as plan_mod
 from .balance import BalanceCheck
-from .errors import NotRecordedError, ProviderError, RunStartingError, UsageError
+from .errors import NotRecordedError, ProviderError, RunStartingError, StateError, UsageError
 from .executor import Executor, RunResult, counted, earlier_whole, end_badly
 from .localpaths import UNUSABLE, shown, why_unusable
 from .options import RunOptions, check_option, run_options
@@ -449,6 +449,26 @@ def runs(m: Manifest | str | Path | None = None, *, state_dir: str | Path | None
     return found
 
 
+def manifest_copy_file(m: Manifest | str | Path | None, run_id: int, *, state_dir: str | Path | None = None) -> Path:
+    """Run `run_id`'s copy of the manifest (.runs/run-N.yaml in its output folder), written again from the text the
+    state keeps of it when it is missing (the output folder's .runs/ tidied by hand): what puts the manifest back
+    as that run had it.
+
+    :raises NotRecordedError: no state yet, or no such run of the manifest.
+    :raises StateError: the copy is missing and could not be written again (the message says why).
+    """
+    _check_run_id("run_id", run_id)
+    sd, name, _ = _state_dir(m, state_dir)
+    with Store(sd / "state.db", readonly=True) as store:
+        store.run(run_id, name)  # a run of this manifest, else the error naming its runs
+        path, there = store.manifest_copy_file(run_id)
+        if not there:
+            why = ("the state has no text of it" if not store.manifest_copy(run_id) else
+                   "its output folder is written by another state, or cannot be written")
+            raise StateError(f"{path}: run {run_id}'s manifest copy is missing and was not written again: {why}")
+    return path
+
+
 @contextlib.contextmanager
 def _nothing_yet(
     m: Manifest | str | Path | None, sd: Path, name: str | None, state_dir: str | Path | None,
@@ -650,6 +670,7 @@ class CancelResult:
     dropped: list[str] = field(default_factory=list)           # of those left in flight, the ones the manifest
                                                                # no longer has (a run refuses to start over them)
     copy: Path | None = None                                   # the manifest as the run that sent them had it
+    copy_there: bool = True                                    # False: removed, and not written again
     blocking: bool = True                                      # some of them are the latest run's: a run refuses
                                                                # to start over them (an earlier run's it does not)
 
@@ -724,7 +745,7 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
     planned = {j.hash for j in p.jobs}
     gone = {r["key"]: r["held_by"] for r in rows if r["hash"] not in planned}
     held = max(gone.values(), default=last.id)
-    result.copy = Path(store.run(held).outputs_dir) / ".runs" / f"run-{held}.yaml"
+    result.copy, result.copy_there = store.manifest_copy_file(held)  # written again when .runs/ was tidied by hand
     result.blocking = last.id in gone.values()
 
     async def one(client: Any, limiter: anyio.CapacityLimiter, row: Any) -> None:

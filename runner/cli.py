@@ -680,6 +680,13 @@ def _unknown_warning(unknown: int) -> str:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    if args.manifest_copy is not None:
+        if args.watch or args.runs or args.json or args.every is not None:
+            raise UsageError("gridrun status: --manifest-copy goes alone")
+        path = api.manifest_copy_file(args.manifest, args.manifest_copy, state_dir=args.state)
+        out.print(f"run {args.manifest_copy}'s manifest copy: {visible(relpath(path, Path.cwd()))}", markup=False,
+                  highlight=False)
+        return 0
     if args.watch:
         return _watch(args)
     if args.every is not None:
@@ -838,6 +845,12 @@ def _put_back(snap: Snapshot, left: Sequence[tuple[str, int, int]], verb: str, *
     copies = ", ".join(visible(relpath(Path(snap.left_copies[r]), Path.cwd())) if r in snap.left_copies
                        else f"run {r}'s" for r in runs)
     them = "it" if len(left) == 1 else "them"
+    missing = [r for r in runs if r in snap.copies_missing]
+    if missing:  # removed by hand (.runs/ tidied): the state keeps its text, which `--manifest-copy` writes again
+        m = visible(relpath(Path(snap.run.manifest_path), Path.cwd()))
+        ones = "it is" if len(missing) == 1 else "they are"
+        copies += (f"; {ones} missing: `gridrun status {m} --manifest-copy "
+                   f"{' / '.join(map(str, missing))}` writes {'it' if len(missing) == 1 else 'each'} again from the state")
     return f"put the manifest back as the run that sent {them} had it ({copies}) and run {command} to {verb} {them}"
 
 
@@ -1020,6 +1033,8 @@ def cmd_cancel(args: argparse.Namespace) -> int:
         say(f"{_jobs(len(running))} still rendering after the request: the next run follows {_them(len(running))}")
     if r.dropped:
         copy = visible(relpath(r.copy, Path.cwd())) if r.copy else "its copy in .runs/"
+        if r.copy and not r.copy_there:
+            copy += ", missing, and it could not be written again from the state"
         them = _them(len(r.dropped))
         say(f"{_jobs(len(r.dropped))} finished or still rendering that the manifest no longer has "
             f"({_some(r.dropped)}): put the manifest back as the run "
@@ -1211,6 +1226,9 @@ def _parser(*, with_sim: bool = True) -> argparse.ArgumentParser:
                     help="follow the latest run live until it ends; exit with the run's exit code (5: its process is gone)")
     sp.add_argument("--every", type=_knob("every"), metavar="SECONDS",
                     help="with --watch: seconds between two readings of the state (default 2, at least 0.2)")
+    sp.add_argument("--manifest-copy", type=int, metavar="RUN",
+                    help="write run RUN's copy of the manifest (.runs/run-RUN.yaml in its output folder) again from "
+                         "the state when it is missing, and print its path")
     sp.set_defaults(fn=cmd_status)
 
     sp = sub.add_parser("cancel", help="cancel a manifest's jobs in flight at the provider")

@@ -215,6 +215,7 @@ class Snapshot:
     # --unknown` settles them
     left_unknown: tuple[tuple[str, int, int], ...] = ()
     left_copies: Mapping[int, str] = field(default_factory=dict)  # run id -> its manifest copy, for the three above
+    copies_missing: tuple[int, ...] = ()  # of those runs, the ones whose copy is not there (removed by hand)
 
     def over_budget_note(self) -> str | None:
         """What the run's end, `status` and the report say of a run that spent more than its budget; None when

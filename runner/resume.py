@@ -366,6 +366,7 @@ class LeftBehind:
     states: tuple[str, ...]              # each job's state, in the order of `keys`
     cost_micros: int                     # their estimated cost
     copy: Path                           # the manifest as that run had it
+    copy_there: bool = True              # False: removed, and it could not be written again from the state
 
     def message(self) -> str:
         """What is in flight, and the two ways on: the manifest put back, or --leave-in-flight."""
@@ -383,10 +384,14 @@ class LeftBehind:
         return (
             f"{left} {'job' if one else 'jobs'} of run {last} ({usd_text(self.cost_micros)}) "
             f"{'is' if one else 'are'} in flight, and the manifest no longer has {them} ({keys}): {'; '.join(counts)}. "
-            f"This run would not follow {them}. Put the manifest back as it was (run {last}'s copy: {self.copy}) "
+            f"This run would not follow {them}. Put the manifest back as it was (run {last}'s copy: {self.copy}{self._missing()}) "
             f"and run it to collect {them}; or pass --leave-in-flight to run anyway (what {they} is then not "
             "downloaded)"
         )
+
+
+    def _missing(self) -> str:
+        return "" if self.copy_there else ", missing, and it could not be written again from the state"
 
 
 def left_behind(plan: Plan, store: Store) -> LeftBehind | None:
@@ -400,10 +405,10 @@ def left_behind(plan: Plan, store: Store) -> LeftBehind | None:
     left = [r for r in store.run_job_rows(last.id) if r["state"] in flying and r["hash"] not in planned]
     if not left:
         return None
+    copy, there = store.manifest_copy_file(last.id, folder=plan.outputs_dir)  # written again when .runs/ was tidied by hand
     return LeftBehind(
         run_id=last.id, keys=tuple(r["key"] for r in left), states=tuple(r["state"] for r in left),
-        cost_micros=sum(r["cost_estimate_micros"] for r in left),
-        copy=plan.outputs_dir / ".runs" / f"run-{last.id}.yaml",
+        cost_micros=sum(r["cost_estimate_micros"] for r in left), copy=copy, copy_there=there,
     )
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, NamedTuple, Sequence
 
 from .errors import LockError, NotRecordedError, StateError, StateWriteError
-from .outputs import left_by_runs, superseded_dir, take_path
+from .outputs import atomic_write, left_by_runs, superseded_dir, take_path
 from .records import JobRecord, RunRecord, RunSummary, Snapshot, job_record, run_record  # noqa: F401 (re-exported)
 from .terminal import visible
 
@@ -1889,7 +1889,7 @@ class Store:
             left = () if as_left else self._left_rendering(run)
             rendered = () if as_left else self._left_rendered(run)
             unknown = () if as_left else self._left_unknown(run)
-            copies = {rid: self._manifest_copy_path(rid)
+            copies = {rid: self.manifest_copy_file(rid, write=False)
                       for rid in sorted({r for _, r, _ in (*left, *rendered, *unknown)})}
         finally:
             self.db.execute("COMMIT")
@@ -1899,7 +1899,9 @@ class Store:
         return Snapshot(run=run, jobs=jobs, counts=counts, spent_micros=spent, reserved_micros=reserved,
                         manifest_spent_micros=all_spent, manifest_reserved_micros=all_reserved,
                         stopping=stopping, ended=ended, rerenders_cancelled=kept, rerenders_failed=failed,
-                        left_rendering=left, left_rendered=rendered, left_unknown=unknown, left_copies=copies)
+                        left_rendering=left, left_rendered=rendered, left_unknown=unknown,
+                        left_copies={rid: str(path) for rid, (path, _) in copies.items()},
+                        copies_missing=tuple(rid for rid, (_, there) in copies.items() if not there))
 
     def _left_rendering(self, run: RunRecord) -> tuple[tuple[str, int, int], ...]:
         """The jobs sent by runs of the run's manifest, rendering still (submitted, running), that the run does not
@@ -1939,10 +1941,27 @@ class Store:
             (S.UNKNOWN.value, run.id, run.manifest_name),
         ))
 
-    def _manifest_copy_path(self, run_id: int) -> str:
-        """Where the run wrote its copy of the manifest (.runs/run-N.yaml in its outputs folder): what puts the
-        manifest back as that run had it."""
-        return str(Path(self.run(run_id).outputs_dir) / ".runs" / f"run-{run_id}.yaml")
+    def manifest_copy_file(
+        self, run_id: int, *, folder: Path | None = None, write: bool = True,
+    ) -> tuple[Path, bool]:
+        """Where the run wrote its copy of the manifest (.runs/run-N.yaml in its output folder, or in `folder`,
+        the one the manifest names now), what puts the manifest back as that run had it, and whether it is there:
+        a copy removed since (the output folder's .runs/ tidied by hand) is written again from the text the state
+        keeps of it, unless `write` is False (a look that writes nothing), the folder is written by another state
+        (the original of a copied project) or it cannot be written (then False)."""
+        path = Path(folder or self.run(run_id).outputs_dir) / ".runs" / f"run-{run_id}.yaml"
+        if path.is_file():
+            return path, True
+        text = self.manifest_copy(run_id) if write else ""
+        writer = outputs_writer(path.parent.parent)
+        if not text or writer is not None and Path(writer["state_dir"]) != self.path.parent.resolve():
+            return path, False
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(path, text.encode())
+        except OSError:
+            return path, False
+        return path, True
 
     def _rerenders_cancelled(self, run: RunRecord) -> int:
         """Of the run's jobs, the done ones whose last attempt, a re-render the run sent or saw cancelled, was

@@ -3055,6 +3055,58 @@ def test_cancel_names_a_job_an_earlier_run_left_that_finished_first_with_that_ru
     assert {s.run.id: s.spent_micros for s in api.runs(m)} == {4: 0, 3: 0, 2: cost, 1: cost}
 
 
+def test_a_manifest_copy_removed_by_hand_is_written_again_from_the_state_before_a_message_names_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The output folder's .runs/ tidied by hand: `cancel` writes run 1's copy again from the state before naming
+    it; `status`, which writes nothing, says it is missing and that `status --manifest-copy 1` writes it again."""
+    from runner.cli import main
+
+    monkeypatch.setenv("COLUMNS", "400")
+    monkeypatch.chdir(tmp_path)
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 0.5, "jitter": 0.0})
+    was = m.read_text()
+    api.run(m, options={"timeout": 0.2}, report=False)
+    write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.5, "jitter": 0.0})
+    assert api.run(m, options={"leave_in_flight": True}, report=False).exit_code == 0
+    copy = tmp_path / "outputs/t/.runs/run-1.yaml"
+    shutil.rmtree(copy.parent)
+    time.sleep(0.5)
+    capsys.readouterr()
+    assert main(["cancel", str(m)]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert "put the manifest back as the run that sent it had it (outputs/t/.runs/run-1.yaml)" in said, said
+    assert copy.read_text() == was
+    copy.unlink()
+    assert main(["status", str(m)]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert ("(outputs/t/.runs/run-1.yaml; it is missing: `gridrun status t.yaml --manifest-copy 1` writes it again "
+            "from the state) and run it to download it") in said, said
+    assert not copy.exists()
+    assert main(["status", str(m), "--manifest-copy", "1"]) == 0
+    assert capsys.readouterr().out == "run 1's manifest copy: outputs/t/.runs/run-1.yaml\n"
+    assert copy.read_text() == was
+    assert main(["status", str(m)]) == 0 and "missing" not in capsys.readouterr().out
+
+
+def test_the_refusal_over_jobs_left_in_flight_writes_the_copy_it_names_again_when_it_was_removed(tmp_path: Path) -> None:
+    from runner.errors import InFlightError
+
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 2.0, "jitter": 0.0})
+    was = m.read_text()
+    _, prov = run(m, timeout=0.2)
+    copy = tmp_path / "outputs" / "t" / ".runs" / "run-1.yaml"
+    shutil.rmtree(copy.parent)
+    m.write_text(was.replace("a fox,", "a cat,"))
+    left = api.diff(api.plan(m)).left_behind
+    assert left is not None and left.copy == copy and "missing" not in left.message()
+    assert copy.read_text() == was
+    copy.unlink()
+    with pytest.raises(InFlightError, match="run 1's copy: .*run-1.yaml\\) "):
+        run(m, prov)
+    assert copy.read_text() == was
+
+
 def test_a_failure_retry_the_budget_stops_leaves_the_job_failed_in_every_figure(tmp_path: Path) -> None:
     fail_first = [{"route": "create", "nth": [1], "fault": "job_failure", "code": "UPSTREAM_ERROR"}]
     m = write_manifest(tmp_path, n_seeds=1, styles=("anime", "clay"), sim={"script": fail_first},

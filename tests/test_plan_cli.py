@@ -1290,7 +1290,7 @@ def test_the_manifest_copies_that_collect_jobs_left_in_flight_show_their_paths_c
     from runner.cli import _put_back
 
     monkeypatch.chdir(tmp_path)
-    snap = SimpleNamespace(left_copies={1: str(tmp_path / "out\x1b[31m" / "a\u202eb.yaml")})
+    snap = SimpleNamespace(left_copies={1: str(tmp_path / "out\x1b[31m" / "a\u202eb.yaml")}, copies_missing=())
     said = _put_back(snap, [("k", 1, 350_000), ("j", 2, 350_000)], "collect")  # type: ignore[arg-type]
     assert said == ("put the manifest back as the run that sent them had it (out\\x1b[31m/a\\u202eb.yaml, run 2's) and "
                     "run it to collect them"), said
