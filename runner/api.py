@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import gc
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -24,7 +25,9 @@ import anyio
 from . import manifest as manifest_mod
 from . import plan as plan_mod
 from .balance import BalanceCheck
-from .errors import NotRecordedError, ProviderError, RunStartingError, StateError, UsageError
+from .errors import (
+    ManifestError, ManifestErrors, NotRecordedError, ProviderError, RunStartingError, StateError, UsageError,
+)
 from .executor import Executor, RunResult, counted, earlier_whole, end_badly
 from .localpaths import UNUSABLE, shown, why_unusable
 from .options import RunOptions, check_option, run_options
@@ -36,8 +39,11 @@ from .providers import capabilities
 from .providers.base import VideoStatus
 from .providers.download import close_disk_threads
 from .resume import folder_shared, left_behind, name_shared, outputs_shared
-from .state import JobState, RunRecord, RunSummary, Snapshot, Store, announcing_start, as_judged, store_error
+from .state import (
+    JobState, RunRecord, RunSummary, Snapshot, Store, announcing_start, as_judged, outputs_writer, store_error,
+)
 from .stats import RunStatistics, pace, problems
+from .yamlsource import MAX_BYTES, read_text
 
 __all__ = ["load", "plan", "diff", "run", "status", "runs", "report", "export", "cancel", "BalanceCheck",
            "CancelResult", "RunOptions", "RunResult"]
@@ -671,6 +677,7 @@ class CancelResult:
                                                                # no longer has (a run refuses to start over them)
     copy: Path | None = None                                   # the manifest as the run that sent them had it
     copy_there: bool = True                                    # False: removed, and not written again
+    warnings: list[str] = field(default_factory=list)          # the manifest taken otherwise than as it is
     blocking: bool = True                                      # some of them are the latest run's: a run refuses
                                                                # to start over them (an earlier run's it does not)
 
@@ -691,14 +698,14 @@ def cancel(m: Manifest | str | Path) -> CancelResult:
         raise UsageError("runner.cancel waits for the provider's answers in an event loop of its own, so it cannot be "
                          "called from a running event loop; there, use `await asyncio.to_thread(runner.cancel, "
                          "manifest)`")
-    p = plan(m)
+    p, warning = _cancel_plan(m)
     prov = _provider(p)
     db = p.state_dir / "state.db"
     if not db.exists():
         raise NotRecordedError(f"{db}: no state yet (nothing has run here), so nothing to cancel")
     _check_recorded(p, db)
     store = Store(db, outputs_dir=p.outputs_dir)
-    result = CancelResult()
+    result = CancelResult(warnings=[warning] if warning else [])
     asked: list[str] = []  # the jobs whose cancel request the provider took
     # A write of the state failed: the task group ended the other requests; said with those whose outcome went
     # unrecorded.
@@ -706,6 +713,82 @@ def cancel(m: Manifest | str | Path) -> CancelResult:
             failed, sent=[k for k in asked if k not in {*result.cancelled, *result.failed}])):
         _cancel_in_flight(p, prov, store, result, asked)
     return result
+
+
+def _cancel_plan(m: Manifest | str | Path) -> tuple[Plan, str | None]:
+    """The plan `cancel` acts on, and a warning when it is not the manifest file as it is: a run's copy of its
+    manifest (`<outputs>/.runs/run-N.yaml`, the one messages name) is read as the file that run was made from, in
+    the state its output folder's lock records; a manifest file that does not load (a typo mid-edit, while jobs
+    render) is taken as the state beside it recorded it for its latest run, so that its jobs can still be stopped.
+    Either way only the jobs of the manifest's own `name:`, in its own state, are cancelled.
+
+    :raises ManifestError: or ManifestErrors, the file does not load and no state records it.
+    """
+    if isinstance(m, Manifest):
+        return plan(m), None
+    if not isinstance(m, (str, os.PathLike)):
+        return plan(m), None  # the error `load` gives a manifest of the wrong type
+    path = Path(os.path.abspath(m))
+    copied = _copy_of_run(path)
+    if copied is not None:
+        return copied, None
+    try:
+        return plan(m), None
+    except (ManifestError, ManifestErrors) as exc:
+        recorded = _recorded_plan(path, Path(m))
+        if recorded is None:
+            raise
+        p, run_id = recorded
+        first = str(exc).splitlines()[0]
+        return p, (f"{m} does not load ({first}); cancelling the jobs of {p.manifest.name!r} with the manifest as "
+                   f"its run {run_id} had it (the state keeps its copy)")
+
+
+def _copy_of_run(path: Path) -> Plan | None:
+    """A run's copy of its manifest (`<outputs>/.runs/run-N.yaml`) whose output folder's lock records the state
+    that holds run N writing that folder: its plan, made from the copy read as the manifest file that run was
+    made from (its relative paths start there), with the state that run wrote in; None for any other file."""
+    found = re.fullmatch(r"run-([0-9]{1,18})\.yaml", path.name)
+    writer = outputs_writer(path.parent.parent) if found and path.parent.name == ".runs" else None
+    if writer is None:
+        return None
+    sd = Path(writer["state_dir"])
+    try:
+        with Store(sd / "state.db", readonly=True) as store:
+            run = store.run(int(found[1]))
+    except (StateError, sqlite3.Error, OSError):
+        return None
+    if Path(run.outputs_dir).resolve() != path.parent.parent.resolve():
+        return None
+    text = read_text(path, limit=MAX_BYTES)
+    p = plan(manifest_mod.load_text(text, path, at=Path(run.manifest_path)))
+    if p.state_dir != sd.resolve() or p.manifest.name != run.manifest_name:
+        return None  # the copy, read there, names another state or manifest: taken as the file it is
+    return p
+
+
+def _recorded_plan(path: Path, shown_as: Path) -> tuple[Plan, int] | None:
+    """The plan of the manifest at `path` as the state beside it (`.gridrun/`) recorded it for its latest run
+    made from that file, with that run's id; None when there is no such state or run, or that text, read as
+    the file, names another state."""
+    sd = (path.parent / ".gridrun").resolve()
+    if not (sd / "state.db").is_file():
+        return None
+    try:
+        with Store(sd / "state.db", readonly=True) as store:
+            run = store.latest_run_of_file(path)
+            text = store.manifest_copy(run.id) if run is not None else ""
+    except (StateError, sqlite3.Error, OSError):
+        return None
+    if run is None or not text:
+        return None
+    try:
+        p = plan(manifest_mod.load_text(text, shown_as, at=path))
+    except (ManifestError, ManifestErrors):
+        return None
+    if p.state_dir != sd or p.manifest.name != run.manifest_name:
+        return None
+    return p, run.id
 
 
 def _check_recorded(p: Plan, db: Path) -> None:

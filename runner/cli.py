@@ -1015,6 +1015,8 @@ def _follow(args: argparse.Namespace, manifest: Manifest | None, progress: Any) 
 def cmd_cancel(args: argparse.Namespace) -> int:
     r = api.cancel(args.manifest)
     say = functools.partial(out.print, markup=False)
+    for warning in r.warnings:
+        err.print(f"warning: {visible(warning)}", markup=False, highlight=False)
     if r.cancelled:
         say(f"cancelled {_jobs(len(r.cancelled))} at the provider (what it rendered may still be billed)")
         if r.kept:

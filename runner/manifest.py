@@ -159,7 +159,13 @@ class Warned(str):
 def load(path: str | Path) -> Manifest:
     """Read, parse and validate a manifest. Raises ManifestError, or ManifestErrors for several."""
     shown = Path(path)
-    text = read_text(shown, limit=MAX_BYTES)
+    return load_text(read_text(shown, limit=MAX_BYTES), shown)
+
+
+def load_text(text: str, shown: Path, *, at: Path | None = None) -> Manifest:
+    """Parse and validate the manifest `text`, its errors naming the file `shown`, and its relative paths starting
+    at the folder of `at` (default `shown`): a run's copy of its manifest read as the file it was copied from.
+    Raises ManifestError, or ManifestErrors for several."""
     data, positions = load_yaml(text, file=shown)
     if data is None:
         raise ManifestError("the file is empty; a manifest needs at least version, name and model", file=shown)
@@ -171,7 +177,7 @@ def load(path: str | Path) -> Manifest:
             line=line,
             column=column,
         )
-    base = Manifest(path=Path(os.path.abspath(shown)), data=data, positions=positions, display=str(shown))
+    base = Manifest(path=Path(os.path.abspath(at or shown)), data=data, positions=positions, display=str(shown))
     errors = _schema_errors(base)
     errors += _sweep_name_errors(base)
     errors.sort(key=lambda e: (e.line, e.column))

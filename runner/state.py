@@ -1240,6 +1240,12 @@ class Store:
         runs = self.runs(manifest_name)
         return runs[0] if runs else None
 
+    def latest_run_of_file(self, manifest_path: Path) -> RunRecord | None:
+        """The latest run made from the manifest file at `manifest_path` (as runs record it, absolute), if any."""
+        row = self.db.execute("SELECT * FROM runs WHERE manifest_path=? ORDER BY id DESC LIMIT 1",
+                              (str(manifest_path),)).fetchone()
+        return None if row is None else run_record(row)
+
     def run_summaries(self, manifest_name: str | None = None) -> list[RunSummary]:
         """The runs (of `manifest_name`), newest first, each with its jobs in all, done and cached, and its money,
         as `snapshot` counts them: an ended run before its manifest's latest as it left them. One query counts

@@ -3107,6 +3107,38 @@ def test_the_refusal_over_jobs_left_in_flight_writes_the_copy_it_names_again_whe
     assert copy.read_text() == was
 
 
+def test_cancel_stops_the_jobs_of_a_manifest_mid_edit_and_takes_the_runs_copy_the_messages_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A manifest that no longer loads (a typo mid-edit) while its jobs render: `cancel` takes it as the state
+    recorded it for its run, says so, and stops its jobs, not those of another manifest sharing the state; and
+    `cancel <outputs>/.runs/run-N.yaml`, the copy messages name, acts in the state that run wrote in."""
+    from runner.cli import main
+
+    monkeypatch.setenv("COLUMNS", "400")
+    monkeypatch.chdir(tmp_path)
+    slow = {"render_time": 30.0, "jitter": 0.0}
+    a = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim=slow)
+    b = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim=slow, name="b",
+                       extra={"params": {"prompt": "an owl, {{ style }} style", "quality": "360p", "duration": 5}})
+    for m in (a, b):
+        api.run(m, options={"timeout": 0.2}, report=False)
+    flying = ("submitted", "running")
+    assert sum(api.status(b).counts[s] for s in flying) == 2
+    a.write_text(a.read_text() + "matrix: [oops\n")
+    capsys.readouterr()
+    assert main(["cancel", "t.yaml"]) == 0
+    out, err = capsys.readouterr()
+    assert "cancelled 2 jobs at the provider" in out, (out, err)
+    assert err.startswith("warning: t.yaml does not load (t.yaml:"), err
+    assert "cancelling the jobs of 't' with the manifest as its run 1 had it" in " ".join(err.split()), err
+    assert sum(api.status(b).counts[s] for s in flying) == 2  # another manifest's: left alone
+    assert main(["cancel", "outputs/b/.runs/run-2.yaml"]) == 0
+    out, err = capsys.readouterr()
+    assert "cancelled 2 jobs at the provider" in out and not err, (out, err)
+    assert api.status(b).counts["cancelled"] == 2
+
+
 def test_a_failure_retry_the_budget_stops_leaves_the_job_failed_in_every_figure(tmp_path: Path) -> None:
     fail_first = [{"route": "create", "nth": [1], "fault": "job_failure", "code": "UPSTREAM_ERROR"}]
     m = write_manifest(tmp_path, n_seeds=1, styles=("anime", "clay"), sim={"script": fail_first},
