@@ -433,7 +433,7 @@ def name_shared(plan: Plan, store: Store) -> list[str]:
     others = []
     for path, run_id, outputs_dir in store.manifest_files(m.name):
         try:
-            if os.path.samefile(path, m.path) or Path(path).read_bytes() == mine:
+            if os.path.samefile(path, m.path) or Path(path).read_bytes() == mine or _copied_from(plan, Path(path)):
                 continue
         except OSError:  # gone, or not readable: nothing to compare
             continue
@@ -447,6 +447,26 @@ def name_shared(plan: Plan, store: Store) -> list[str]:
     # what sharing does (the latest run of both in `status`, `report` and `export`) the README says
     return [m.warning(("name",), f"{m.name!r} is also the name of {path}{more} (latest run {run_id}): the two share "
                                  f"one history{folder}; give one its own `name:`")]
+
+
+def _copied_from(plan: Plan, other: Path) -> bool:
+    """Whether the manifest file `other`, which the state records runs of, is a file of the project this one was
+    copied from whole, state and all: beside it (or where this manifest has its state, from its folder) is a state
+    folder of its own, not this one, which records its runs: its runs since went on there, so the two share no
+    history."""
+    state = plan.state_dir
+    places = {other.parent / ".gridrun",
+              Path(os.path.normpath(other.parent / os.path.relpath(state, plan.manifest.path.parent)))}
+    for was in places:
+        try:
+            if not (was / "state.db").is_file() or os.path.samefile(was, state):
+                continue
+            with Store(was / "state.db", readonly=True) as theirs:
+                if theirs.latest_run_of_file(other) is not None:
+                    return True
+        except (OSError, StateError, sqlite3.Error):  # not readable: taken as no state of its own
+            continue
+    return False
 
 
 def folder_shared(plan: Plan, store: Store) -> list[str]:

@@ -1065,6 +1065,35 @@ def test_a_manifest_moved_or_renamed_is_not_another_manifest_of_its_name(
     assert code == 0 and "also the name" not in err
 
 
+def test_a_project_copied_whole_is_not_warned_of_sharing_a_history_with_its_original(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A project copied whole, state and all: the copy's state records the original's file, which goes on
+    being edited and run in its own state; the two share no history, so neither plan nor run of either warns.
+    A variant beside the copy, of the same name, still is."""
+    import shutil
+
+    from runner import api
+
+    (tmp_path / "proj").mkdir()
+    m = write(tmp_path / "proj" / "grid.yaml", GRID, HEAD)
+    assert api.run(m, report=False).exit_code == 0
+    shutil.copytree(tmp_path / "proj", tmp_path / "copy")
+    copy = tmp_path / "copy" / "grid.yaml"
+    assert api.run(copy, report=False).exit_code == 0
+    m.write_text(m.read_text().replace("a fox", "a cat"))  # the original, worked on since
+    assert api.run(m, report=False).exit_code == 0
+    for f in (copy, m):
+        code, _, err = run_cli(capsys, "plan", str(f))
+        assert code == 0 and "also the name" not in err, err
+    code, _, err = run_cli(capsys, "run", str(copy), "--no-report")
+    assert code == 0 and "also the name" not in err, err
+    v2 = tmp_path / "copy" / "grid-v2.yaml"
+    v2.write_text(copy.read_text().replace("a fox", "an owl"))
+    code, _, err = run_cli(capsys, "plan", str(v2))
+    assert code == 0 and f"'fox' is also the name of {copy} (latest run 3): the two share" in err, err
+
+
 def test_a_run_locked_out_by_another_manifest_of_its_folder_is_told_why_and_of_state_dir(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
