@@ -38,7 +38,7 @@ from .providers import get_provider
 from .providers import capabilities
 from .providers.base import VideoStatus
 from .providers.download import close_disk_threads
-from .resume import folder_shared, left_behind, name_shared, outputs_shared
+from .resume import folder_shared, left_behind, name_shared, outputs_shared, state_above
 from .state import (
     JobState, RunRecord, RunSummary, Snapshot, Store, announcing_start, as_judged, outputs_writer, store_error,
 )
@@ -118,7 +118,7 @@ def plan(m: Manifest | str | Path, *, max_jobs: int | None = None) -> Plan:
         if os.environ.get("GRIDRUN_CAPABILITIES"):
             raise UsageError(f"GRIDRUN_CAPABILITIES: {message}") from exc
         raise  # gridrun's own data or code: a bug, shown as it is
-    return replace(built, warnings=(*built.warnings, *outputs_shared(built)))
+    return replace(built, warnings=(*built.warnings, *outputs_shared(built), *state_above(built)))
 
 
 def _check_sim_knobs(m: Manifest) -> None:

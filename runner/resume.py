@@ -488,6 +488,34 @@ def folder_shared(plan: Plan, store: Store) -> list[str]:
                                            "own outputs_dir")]
 
 
+def state_above(plan: Plan) -> list[str]:
+    """A warning, at the field naming the manifest's state folder, when that state does not exist yet but the
+    `.gridrun/state.db` of the folder above the manifest's (or the one above that) has runs of its `name:`: a
+    manifest moved down a folder away from its state would start a new one and pay for every job again. A few
+    `stat`s, and a read-only look at such a state only when there is one."""
+    if (plan.state_dir / "state.db").exists():
+        return []
+    m = plan.manifest
+    for up in (m.base_dir.parent, m.base_dir.parent.parent):
+        other = up / ".gridrun"
+        if up == m.base_dir or not (other / "state.db").is_file():
+            continue
+        try:
+            with Store(other / "state.db", readonly=True) as store:
+                last = store.latest_run(m.name)
+        except (StateError, sqlite3.Error, OSError):  # not readable: nothing to tell
+            continue
+        if last is None:
+            continue
+        rel = os.path.relpath(other, m.base_dir)
+        field = "state_dir" if m.data.get("state_dir") else "name"
+        return [m.warning((field,), f"no state at {plan.state_dir} yet, but {other} holds the runs of {m.name!r} "
+                                    f"(latest run {last.id}, from {last.manifest_path}): a run here starts a new "
+                                    "state and sends and pays for every job again; to go on with that one, set "
+                                    f"`state_dir: {rel}` or move {other} beside the manifest")]
+    return []
+
+
 def outputs_shared(plan: Plan) -> list[str]:
     """A warning, at the manifest's field naming its output folder, when the folder records (`outputs_writer`)
     that a run of another state wrote into it last, and that state is there still and its runs wrote this

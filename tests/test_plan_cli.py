@@ -1094,6 +1094,37 @@ def test_a_project_copied_whole_is_not_warned_of_sharing_a_history_with_its_orig
     assert code == 0 and f"'fox' is also the name of {copy} (latest run 3): the two share" in err, err
 
 
+def test_a_manifest_moved_down_a_folder_away_from_its_state_is_warned_of_before_a_run_pays_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Moved into a subfolder, the manifest has no state beside it, but the one it left holds the runs of its
+    name: plan and run say so, and how to go on with it; `state_dir: ..` finds every job cached. Once the
+    manifest has a state of its own nothing is said."""
+    from runner import api
+
+    m = write(tmp_path / "grid.yaml", GRID, HEAD)
+    assert api.run(m, report=False).exit_code == 0
+    (tmp_path / "sub").mkdir()
+    moved = m.rename(tmp_path / "sub" / "grid.yaml")
+    state = tmp_path.resolve() / ".gridrun"
+    said = (f"name: no state at {tmp_path.resolve() / 'sub' / '.gridrun'} yet, but {state} holds the runs of 'fox' "
+            f"(latest run 1, from {m}): a run here starts a new state and sends and pays for every job again; to go "
+            f"on with that one, set `state_dir: ../.gridrun` or move {state} beside the manifest")
+    code, _, err = run_cli(capsys, "plan", str(moved))
+    assert code == 0 and f"warning: {moved}:2:1: {said}\n" in err, err
+    code, out, _ = run_cli(capsys, "plan", str(moved), "--json")
+    assert code == 0 and json.loads(out)["warnings"] == [said]
+    kept = moved.read_text()
+    moved.write_text(kept + "state_dir: ../.gridrun\n")
+    code, out, err = run_cli(capsys, "plan", str(moved))
+    assert code == 0 and "no state at" not in err and "2 cached" in out, (out, err)
+    moved.write_text(kept)
+    code, _, err = run_cli(capsys, "run", str(moved), "--no-report")
+    assert code == 0 and f"warning: {moved}:2:1: {said}\n" in err, err
+    code, _, err = run_cli(capsys, "plan", str(moved))
+    assert code == 0 and "no state at" not in err, err
+
+
 def test_a_run_locked_out_by_another_manifest_of_its_folder_is_told_why_and_of_state_dir(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
