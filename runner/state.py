@@ -2058,9 +2058,12 @@ class Store:
         replaced at its output path by a later render, which kept it under .runs/superseded/ (`keep_take`,
         event `superseded`): its `output_path` is then that copy; or, while no later video was recorded (a
         re-render failed), still the path its last reset from done left, when it recorded this video. When no
-        file is there, the job is `replaced`. Files are looked for, not read."""
+        file is there, the job is `replaced`. A video a changed manifest set aside (`resume._put_aside`: recorded
+        at `.runs/superseded/<hash16>/<name>`, its SHA-256 unchanged) is looked for the same way, first in the
+        latest run's folder (a copied or moved project's own copy), then where it was recorded. Files are looked
+        for, not read."""
         moved = {j.id: n for j, n in zip(left, now)
-                 if j.state == S.DONE.value and j.sha256 and j.sha256 != n.sha256}
+                 if j.state == S.DONE.value and j.sha256 and (j.sha256 != n.sha256 or _set_aside(n))}
         if not moved:
             return left
         recorded = self._kept_takes(list(moved))
@@ -2071,6 +2074,12 @@ class Store:
             n = moved.get(job.id)
             if n is None or job.sha256 is None:
                 out.append(job)
+                continue
+            if job.sha256 == n.sha256:  # set aside by a changed manifest, at the path recorded now
+                aside = [folder / job.hash[:16] / os.path.basename(n.output_path)] if folder is not None else []
+                found = next((str(p) for p in (*aside, n.output_path) if p and os.path.isfile(p)), None)
+                out.append(dataclasses.replace(job, output_path=found) if found
+                           else dataclasses.replace(job, replaced=True))
                 continue
             places = [recorded.get((job.id, job.sha256))]
             if folder is not None:  # first where the latest run keeps them: a copied project's own copy
@@ -2130,6 +2139,15 @@ class Store:
 
     def attempts(self, job_id: int) -> list[sqlite3.Row]:
         return self.db.execute("SELECT * FROM attempts WHERE job_id=? ORDER BY n", (job_id,)).fetchall()
+
+
+def _set_aside(job: JobRecord) -> bool:
+    """Whether the done job's video is recorded where a changed manifest set it aside (`resume._put_aside`):
+    `<outputs>/.runs/superseded/<hash16>/<name>`, not a take folder of a re-render (`take_path`)."""
+    if job.state != S.DONE.value or not job.output_path:
+        return False
+    where = Path(job.output_path).parent
+    return where.name == job.hash[:16] and where.parent.name == "superseded" and where.parent.parent.name == ".runs"
 
 
 def _chunked(values: Sequence[Any], size: int = 500) -> Iterator[tuple[list[Any], str]]:

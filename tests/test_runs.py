@@ -249,6 +249,72 @@ def test_an_earlier_runs_video_that_a_re_render_replaced_and_nothing_kept_is_sai
     assert [(r["state"], r["output_path"]) for r in rows] == [("done", None)] * 2
 
 
+def set_aside(root: Path) -> tuple[Path, Path]:
+    """In `root`, run 1 renders two jobs of manifest t; run 2, after a prompt edit, renders two others at the same
+    output paths, which sets run 1's videos aside under .runs/superseded/<hash16>/ (no take folder)."""
+    root.mkdir()
+    m = write_manifest(root, extra={"matrix": {"style": ["anime", "clay"]}, "output": "{{ style }}.mp4"})
+    assert api.run(m, report=False).exit_code == 0
+    m.write_text(m.read_text().replace("a fox", "a bear"))
+    assert api.run(m, report=False).exit_code == 0
+    return m, root / "outputs" / "t"
+
+
+def _tree(root: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("original", ["kept", "moved away"])
+def test_an_earlier_runs_videos_a_manifest_edit_set_aside_are_the_copys_own_in_a_copied_project(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], original: str
+) -> None:
+    """A copied project whose run 1's videos a prompt edit set aside: once a run in the copy found its videos,
+    run 1's report and results name the copy's own set-aside files (not the original's), and its posters are
+    written beside them in the copy; nothing is written into the original project, kept or moved away."""
+    set_aside(tmp_path / "p1")
+    second = tmp_path / "p2"
+    shutil.copytree(tmp_path / "p1", second, symlinks=True)
+    for poster in (second / "outputs").rglob("*.jpg"):
+        poster.unlink()  # made again beside the copy's own videos
+    if original == "moved away":
+        (tmp_path / "p1").rename(tmp_path / "away")
+    kept = tmp_path / ("p1" if original == "kept" else "away")
+    before = _tree(kept / "outputs")
+    copy, folder = second / "t.yaml", second / "outputs" / "t"
+    assert api.run(copy, report=False).exit_code == 0
+    for argv in (["report", str(copy), "--run", "1"], ["export", str(copy), "--run", "1", "--format", "json"]):
+        assert main(argv) == 0, argv
+    capsys.readouterr()
+    assert _tree(kept / "outputs") == before
+    run1 = page_items((folder / "report-run-1.html").read_text())
+    rows = json.loads((folder / "results-run-1.json").read_text())["rows"]
+    assert len(rows) == len(run1) == 2
+    for row in rows:
+        job = run1[row["key"]]["jobs"][0]
+        assert row["output_path"] == unquote(job["src"]), (row, job)
+        assert row["output_path"] == f".runs/superseded/{row['hash'][:16]}/{row['values']['style']}.mp4"
+        assert sha256(folder / row["output_path"]) == row["sha256"] == job["sha"]
+        assert (folder / unquote(job["poster"])).is_file()
+
+
+def test_an_earlier_runs_video_a_manifest_edit_set_aside_and_since_deleted_is_said_to_be_gone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With the set-aside copies deleted by hand, run 1's videos are nowhere: its report links nothing for them
+    ("replaced by a later run; its video is not kept") and its results give no output path."""
+    m, folder = set_aside(tmp_path / "p")
+    shutil.rmtree(folder / ".runs" / "superseded")
+    for argv in (["report", str(m), "--run", "1"], ["export", str(m), "--run", "1", "--format", "json"]):
+        assert main(argv) == 0, argv
+    capsys.readouterr()
+    for item in page_items((folder / "report-run-1.html").read_text()).values():
+        job = item["jobs"][0]
+        assert job["state"] == "done" and job["replaced"] is True and "src" not in job and "poster" not in job
+    rows = json.loads((folder / "results-run-1.json").read_text())["rows"]
+    assert [(r["state"], r["output_path"]) for r in rows] == [("done", None)] * 2
+    assert not (folder / ".runs" / "superseded").exists()
+
+
 def test_an_earlier_runs_video_still_in_place_after_a_failed_re_render_is_linked_there(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
