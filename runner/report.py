@@ -17,7 +17,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -628,13 +628,16 @@ def _make_poster(video: str | Path, poster: str | Path) -> bool:
     return True
 
 
-def ensure_posters(snapshot: Snapshot) -> None:
+def ensure_posters(snapshot: Snapshot, within: Path | None = None) -> None:
     """Write a JPEG poster (the first frame) beside each finished video that lacks an up-to-date one, but never
-    over an image with no poster mark that no copy under .runs/superseded/ keeps (`_replaceable`)."""
+    over an image with no poster mark that no copy under .runs/superseded/ keeps (`_replaceable`). `within`: the
+    output folder the manifest now names, outside which nothing is written (an earlier run's video that only the
+    project a copy came from still holds gets no poster from the copy)."""
     todo: list[tuple[str, str]] = []
     superseded = superseded_dir(snapshot.run.outputs_dir)
+    inside = _inside(within)
     for job in snapshot.jobs:
-        if job.state != "done" or not job.output_path or job.replaced:
+        if job.state != "done" or not job.output_path or job.replaced or not inside(job.output_path):
             continue
         video = job.output_path
         poster = _poster(video)
@@ -656,6 +659,23 @@ def ensure_posters(snapshot: Snapshot) -> None:
     # Decoding releases the GIL: a few threads cut a first report of a big finished run by half or more.
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
         list(pool.map(lambda vp: _make_poster(*vp), todo))
+
+
+def _inside(folder: Path | None) -> Callable[[str], bool]:
+    """Whether a path is in `folder` (every path when None), links resolved."""
+    if folder is None:
+        return lambda _: True
+    try:
+        root = folder.resolve()
+    except (OSError, RuntimeError):
+        return lambda _: False
+
+    def inside(path: str) -> bool:
+        try:
+            return Path(path).resolve().is_relative_to(root)
+        except (OSError, RuntimeError):
+            return False
+    return inside
 
 
 def _replaceable(poster: str, folder: Path) -> bool:
@@ -705,14 +725,14 @@ def write_report(
             folder = earlier_folder((a.run, b.run), latest, home)
             if folder is not None:
                 path = folder / f"compare-{a.run.id}-{b.run.id}.html"
-        return write_compare_report(a, b, path=path)
+        return write_compare_report(a, b, path=path, within=home)
     snapshot = store.snapshot(run_id, manifest_name=manifest_name, reuse=None if memo is None else memo.records)
     if path is None:
         folder, suffix = files_of(store, snapshot, home)
         path = folder / f"report{suffix}.html"
     target = Path(path)
     if posters:
-        ensure_posters(snapshot)
+        ensure_posters(snapshot, within=home)
     manifest_text = store.manifest_copy(snapshot.run.id)
     description = _description(manifest_text) if memo is None else memo.description(manifest_text)
     page = render(snapshot, base_dir=target.parent, memo=memo, description=description, refresh=refresh)
@@ -732,10 +752,12 @@ def _description(manifest_text: str) -> str | None:
     return value.strip() if isinstance(value, str) and value.strip() else None
 
 
-def write_compare_report(a: Snapshot, b: Snapshot, *, path: Path | None = None, title: str | None = None) -> Path:
-    """Write the side-by-side report of two runs (which may come from two state folders)."""
+def write_compare_report(a: Snapshot, b: Snapshot, *, path: Path | None = None, title: str | None = None,
+                         within: Path | None = None) -> Path:
+    """Write the side-by-side report of two runs (which may come from two state folders); `within`: as
+    `ensure_posters`."""
     target = Path(path) if path is not None else run_folder(a) / f"compare-{a.run.id}-{b.run.id}.html"
-    ensure_posters(a)
-    ensure_posters(b)
+    ensure_posters(a, within)
+    ensure_posters(b, within)
     atomic_write(target, render(a, compare=b, title=title, base_dir=target.parent), durable=False)
     return target

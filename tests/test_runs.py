@@ -297,6 +297,27 @@ def test_an_earlier_runs_videos_a_manifest_edit_set_aside_are_the_copys_own_in_a
         assert (folder / unquote(job["poster"])).is_file()
 
 
+def test_a_copys_report_of_an_earlier_run_writes_no_poster_into_the_project_it_came_from(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A copy that no longer holds run 1's set-aside videos, which the original still does: `report --run 1` and
+    `--compare 1 3` in the copy write no poster beside the original's videos (nor anything else there)."""
+    set_aside(tmp_path / "p1")
+    second = tmp_path / "p2"
+    shutil.copytree(tmp_path / "p1", second, symlinks=True)
+    shutil.rmtree(second / "outputs" / "t" / ".runs" / "superseded")
+    for poster in (tmp_path / "p1" / "outputs" / "t" / ".runs" / "superseded").rglob("*.jpg"):
+        poster.unlink()
+    before = _tree(tmp_path / "p1" / "outputs")
+    copy = second / "t.yaml"
+    assert api.run(copy, report=False).exit_code == 0
+    for argv in (["report", str(copy), "--run", "1"], ["report", str(copy), "--compare", "1", "3"]):
+        assert main(argv) == 0, argv
+    capsys.readouterr()
+    assert _tree(tmp_path / "p1" / "outputs") == before
+    assert (second / "outputs" / "t" / "report-run-1.html").is_file()
+
+
 def test_an_earlier_runs_video_a_manifest_edit_set_aside_and_since_deleted_is_said_to_be_gone(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
