@@ -510,6 +510,7 @@ def runs_json(found: Sequence[RunSummary]) -> list[dict[str, Any]]:
             "jobs": s.jobs,
             "done": s.done,
             "cached": s.cached,
+            "made": s.made,
             "spent_usd": s.spent_micros / 1e6,
             "reserved_usd": s.reserved_micros / 1e6,
             "budget_usd": None if s.run.budget_micros is None else s.run.budget_micros / 1e6,

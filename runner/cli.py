@@ -876,7 +876,8 @@ def _runs(args: argparse.Namespace) -> int:
     for s in found:
         r = s.run
         status = r.shown_status
-        done = f"{s.done:,}/{s.jobs:,}" + (f", {s.cached:,} cached" if s.cached else "")
+        done = (f"{s.done:,}/{s.jobs:,}" + (f", {s.cached:,} cached" if s.cached else "")
+                + (f", {s.made_earlier:,} made earlier" if s.made_earlier else ""))
         cells = [str(r.id), *([r.manifest_name] if several else []),
                  time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.started_at)), status, done,
                  usd_text(s.spent_micros), _started_with(r.argv) or "–"]

@@ -250,6 +250,13 @@ class RunSummary:
     cached: int                      # of the done ones, those an earlier run had made (nothing paid for them)
     spent_micros: int
     reserved_micros: int
+    made: int = 0                    # of the done ones, those whose video this run made (rendered, or saw billed)
+
+    @property
+    def made_earlier(self) -> int:
+        """Of the done jobs not cached, those whose video an earlier run made: fetched again by this run (deleted
+        by hand), or kept when this run's re-render of it was cancelled or failed."""
+        return max(0, self.done - self.cached - self.made)
 
 
 def run_record(row: sqlite3.Row) -> RunRecord:

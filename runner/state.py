@@ -1258,15 +1258,17 @@ class Store:
                      else "0, 0")
             where, args = ("", ()) if manifest_name is None else \
                 (" WHERE rj.run_id IN (SELECT id FROM runs WHERE manifest_name=?)", (manifest_name,))
+            made = (f"SUM(EXISTS (SELECT 1 FROM attempts a WHERE a.job_id = j.id AND a.state = 'done'"
+                    f" AND {self._billed_by} = rj.run_id))")  # a video the run made, as `paid_in_run` counts it
             counted = {r[0]: r[1:] for r in self.db.execute(
-                f"SELECT rj.run_id, COUNT(*), COUNT(rj.cached_from_run), SUM(j.state = 'done'), {final}"
+                f"SELECT rj.run_id, COUNT(*), COUNT(rj.cached_from_run), SUM(j.state = 'done'), {final}, {made}"
                 f" FROM run_jobs rj JOIN jobs j ON j.id = rj.job_id{where} GROUP BY rj.run_id", args)}
             last: dict[str, int] = {}
             for run in runs:  # newest first: the first of each manifest is its latest
                 last.setdefault(run.manifest_name, run.id)
             out = []
             for run in runs:
-                jobs, cached, done, done_left, kept = counted.get(run.id, (0, 0, 0, 0, 0))
+                jobs, cached, done, done_left, kept, made = counted.get(run.id, (0, 0, 0, 0, 0, 0))
                 money = self.money(run.id)
                 if run.ended_at is not None and run.id != last[run.manifest_name]:
                     money = self._money_as_left(run.id, money)
@@ -1276,7 +1278,8 @@ class Store:
                         done_left = sum(1 for j in left if j.state == JobState.DONE.value)
                     done = done_left
                 out.append(RunSummary(run=run, jobs=jobs, done=done or 0, cached=cached,
-                                      spent_micros=money[0], reserved_micros=money[1]))
+                                      spent_micros=money[0], reserved_micros=money[1],
+                                      made=min(made or 0, done or 0)))
         finally:
             self.db.execute("COMMIT")
         return out

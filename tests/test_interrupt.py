@@ -763,6 +763,30 @@ def test_a_force_re_render_cancelled_on_request_leaves_the_done_job_as_it_was(
 
 
 @pytest.mark.timeout(120)
+def test_a_force_run_whose_re_renders_were_cancelled_made_no_video(tmp_path: Path) -> None:
+    """A --force run detached with three re-renders in flight, which `gridrun cancel` cancels: the jobs are done
+    with the first run's videos, so the forced run's summary (results.json, its report header) and its line of
+    `status --runs` count no video, cost or render time as its own; the first run's stay as they were."""
+    from runner.cli import main
+
+    m, first, forced = _detached_force_run(tmp_path, in_world=True)
+    assert forced.exit_code == 130
+    _rerenders_in_flight(m)
+    assert main(["cancel", str(m)]) == 0
+    assert api.status(m).counts["done"] == 6
+    fields = ("done_estimate_usd", "done_cost_usd", "done_unreported", "render_seconds_total", "render_seconds_median")
+    with Store(m.parent / ".gridrun" / "state.db", readonly=True) as store:
+        mine = summary(store.snapshot(forced.run_id))
+        theirs = summary(store.snapshot(first.run_id))
+    assert {f: mine[f] for f in fields} == {"done_estimate_usd": 0.0, "done_cost_usd": 0.0, "done_unreported": 0,
+                                            "render_seconds_total": 0.0, "render_seconds_median": None}, mine
+    assert theirs["done_cost_usd"] == theirs["cost_usd"] > 0 and theirs["render_seconds_total"] > 0
+    rows = {r["run"]: r for r in api.runs_json(api.runs(m))}
+    assert (rows[forced.run_id]["done"], rows[forced.run_id]["made"]) == (6, 0), rows[forced.run_id]
+    assert (rows[first.run_id]["done"], rows[first.run_id]["made"]) == (6, 6), rows[first.run_id]
+
+
+@pytest.mark.timeout(120)
 def test_a_force_re_render_a_run_finds_cancelled_at_the_provider_leaves_the_done_job_as_it_was(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

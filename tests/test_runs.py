@@ -349,3 +349,48 @@ def test_an_earlier_runs_video_still_in_place_after_a_failed_re_render_is_linked
     for row in json.loads((folder / "results-run-1.json").read_text())["rows"]:
         assert row["output_path"] == run1[row["key"]]["jobs"][0]["src"] == f"{row['values']['style']}.mp4"
         assert sha256(folder / row["output_path"]) == row["sha256"]
+
+
+def _this_run(m: Path, run_id: int) -> dict[str, Any]:
+    """What run `run_id`'s summary says it did itself (results.json `summary`)."""
+    from runner.export import summary
+    from runner.state import Store
+
+    with Store(m.parent / ".gridrun" / "state.db", readonly=True) as store:
+        s = summary(store.snapshot(run_id))
+    return {k: s[k] for k in ("done_estimate_usd", "done_cost_usd", "done_unreported", "render_seconds_total",
+                              "render_seconds_median")}
+
+
+NOTHING_MADE = {"done_estimate_usd": 0.0, "done_cost_usd": 0.0, "done_unreported": 0, "render_seconds_total": 0.0,
+                "render_seconds_median": None}
+
+
+def test_a_run_that_only_fetched_deleted_videos_again_made_none_of_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Run 1 renders two videos, which are then deleted by hand; run 2 fetches them again, paying nothing: its
+    summary, report header and `status --runs` line count no video, cost or render time as its own (they are
+    run 1's, whose figures stay as they were)."""
+    m = write_manifest(tmp_path, n_seeds=1)
+    assert api.run(m, report=False).exit_code == 0
+    made = _this_run(m, 1)
+    assert made["done_cost_usd"] > 0 and made["render_seconds_total"] > 0
+    for job in api.status(m).jobs:
+        Path(job.output_path).unlink()
+    again = api.run(m, report=False)
+    assert again.exit_code == 0 and again.stats.spent_micros == 0
+    assert _this_run(m, 2) == NOTHING_MADE
+    assert _this_run(m, 1) == made
+    assert main(["report", str(m)]) == 0
+    page = " ".join((tmp_path / "outputs" / "t" / "report.html").read_text().split())
+    assert "<dt>done in this run: cost / estimated</dt><dd>$0.00 / $0.00</dd>" in page
+    assert "<dt>render time: total / median</dt><dd>0.0 s / –</dd>" in page
+    capsys.readouterr()
+    assert main(["status", str(m), "--runs"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.split()[:1] in (["1"], ["2"])}
+    assert "2/2, 2 made earlier" in lines["2"] and "made earlier" not in lines["1"], lines
+    rows = {r["run"]: r for r in api.runs_json(api.runs(m))}
+    assert (rows[2]["done"], rows[2]["cached"], rows[2]["made"]) == (2, 0, 0)
+    assert (rows[1]["done"], rows[1]["cached"], rows[1]["made"]) == (2, 0, 2)
+
