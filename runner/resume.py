@@ -452,19 +452,16 @@ def name_shared(plan: Plan, store: Store) -> list[str]:
 def _copied_from(plan: Plan, other: Path) -> bool:
     """Whether the manifest file `other`, which the state records runs of, is a file of the project this one was
     copied from whole, state and all: beside it (or where this manifest has its state, from its folder) is a state
-    folder of its own, not this one, which records its runs: its runs since went on there, so the two share no
-    history."""
+    file of its own, not this one: its runs since went on there, so the two share no history. Only looked at,
+    never opened: reading another project's state would leave SQLite's files in its folder."""
     state = plan.state_dir
     places = {other.parent / ".gridrun",
               Path(os.path.normpath(other.parent / os.path.relpath(state, plan.manifest.path.parent)))}
     for was in places:
         try:
-            if not (was / "state.db").is_file() or os.path.samefile(was, state):
-                continue
-            with Store(was / "state.db", readonly=True) as theirs:
-                if theirs.latest_run_of_file(other) is not None:
-                    return True
-        except (OSError, StateError, sqlite3.Error):  # not readable: taken as no state of its own
+            if (was / "state.db").is_file() and not os.path.samefile(was, state):
+                return True
+        except OSError:  # not readable: taken as no state of its own
             continue
     return False
 

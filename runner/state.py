@@ -657,10 +657,10 @@ def _readonly_uri(path: Path) -> str:
     return uri
 
 
-
 def _damaged(exc: sqlite3.Error) -> bool:
     """SQLite read a state file whose pages are not whole (SQLITE_CORRUPT): gridrun's, damaged."""
     return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_CORRUPT
+
 
 class Store:
     """The state store of one state folder. One writer per folder (it holds the runner lock, `acquire_lock`);
