@@ -40,7 +40,8 @@ from .providers.base import VideoStatus
 from .providers.download import close_disk_threads
 from .resume import folder_shared, left_behind, name_shared, outputs_shared, state_above
 from .state import (
-    JobState, RunRecord, RunSummary, Snapshot, Store, announcing_start, as_judged, outputs_writer, store_error,
+    JobState, RunRecord, RunSummary, Snapshot, Store, announcing_start, as_judged, outputs_writer, state_home,
+    store_error,
 )
 from .stats import RunStatistics, pace, problems
 from .yamlsource import MAX_BYTES, read_text
@@ -191,7 +192,7 @@ def _provider(p: Plan) -> Any:
         base_url=m.base_url,
         sim_config=m.data.get("sim"),
         capability_files=_capability_files(m),
-        state_dir=p.state_dir,
+        state_dir=state_home(p.state_dir),  # the simulator's world beside the state file, a linked one's too
     )
 
 

@@ -392,6 +392,19 @@ def _wal(db: sqlite3.Connection) -> None:
 _LEFT_BESIDE = ("lock", "sim-world.jsonl", "{name}-wal", "{name}-shm")
 
 
+def real_state_file(path: Path) -> Path:
+    """The state file `path` is: itself, or, when it is a link (a state shared by the state.db of two project
+    folders linking to one file), the file the link leads to, where SQLite keeps its write-ahead log, and where the
+    runner lock and the files a state folder holds beside its state file belong (one lock for one state)."""
+    return Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
+
+
+def state_home(state_dir: Path) -> Path:
+    """The folder that holds the state file of the state folder `state_dir` (`real_state_file`): `state_dir`,
+    unless its state.db links to a file elsewhere."""
+    return real_state_file(Path(state_dir) / "state.db").parent
+
+
 def left_in_state_folder(path: Path) -> Path | None:
     """A file beside the state file `path` that only runs recorded in it leave (`_LEFT_BESIDE`, the first
     found); None in a folder where no state was written yet."""
@@ -490,14 +503,14 @@ def lock_holder(state_dir: Path) -> int | None:
 
 def lock_record(state_dir: Path) -> Holder | None:
     """`lock_holder`, with what the lock file says it was taken for."""
-    return _recorded_process(state_dir / "lock")
+    return _recorded_process(state_home(state_dir) / "lock")
 
 
 def start_record(state_dir: Path) -> Holder | None:
     """The `gridrun run` or `retry` of `state_dir` that is loading or planning, before it takes the runner lock
     (`announcing_start`), with the manifest the STARTING file names; None when there is none, or it was killed
     meanwhile."""
-    return _recorded_process(state_dir / STARTING)
+    return _recorded_process(state_home(state_dir) / STARTING)
 
 
 def _recorded_process(path: Path) -> Holder | None:
@@ -574,6 +587,7 @@ def announcing_start(
     state folder that does not exist yet (no earlier run there to take for this one) or cannot be written (the run
     says so when it opens the state); a file left by a process killed meanwhile names a process gone, which
     `start_record` ignores."""
+    state_dir = state_home(state_dir)
     written = _write_start(state_dir, manifest=manifest, name=name)
     try:
         yield
@@ -673,7 +687,10 @@ class Store:
     ) -> None:
         """`outputs_dir`: the output folder of the manifest the store is opened for, where an empty state file
         is told from a new one (`_check_not_emptied`)."""
-        self.path = Path(path)
+        self.path = Path(path)  # as the user gave it, in messages
+        # The file SQLite opens, its links followed, once: the runner lock and the files beside the state file
+        # are beside it (`real_state_file`).
+        self.real = real_state_file(self.path)
         self.readonly = readonly
         self.clock = clock
         self._lock_fds: list[int] = []  # the runner lock's descriptors, while held
@@ -716,7 +733,7 @@ class Store:
                     _wal(self.db)
                     self.db.execute("PRAGMA synchronous=FULL")
                     self.db.execute("PRAGMA foreign_keys=ON")
-                    if _held_elsewhere(self.path.with_name("lock")):
+                    if _held_elsewhere(self.real.with_name("lock")):
                         # Another runner holds the state, perhaps an older gridrun's, which could no longer read
                         # it once migrated: `acquire_lock`, refused, leaves it as it is; taken, migrates it.
                         self.schema = self._version()
@@ -763,7 +780,7 @@ class Store:
         except OSError:
             return  # not there: a new state
         for where, left in ((outputs_dir, left_by_runs(outputs_dir) if outputs_dir is not None else None),
-                            (self.path.parent, left_in_state_folder(self.path))):
+                            (self.real.parent, left_in_state_folder(self.real))):
             if where is not None and left is not None:
                 raise StateError(
                     f"{self.path}: the state file is empty (0 bytes), yet runs it recorded left their files in "
@@ -851,7 +868,7 @@ class Store:
 
     def lock_note(self) -> str:
         """Who holds gridrun's runner lock of this state: this process, another gridrun's (pid), or none."""
-        holder = lock_holder(self.path.parent)
+        holder = lock_holder(self.real.parent)
         if self._lock_fds or holder == os.getpid():  # held, or held until this store closed
             return "this gridrun holds the runner lock"
         return "gridrun's runner lock is free" if holder is None else f"gridrun pid {holder} holds the runner lock"
@@ -989,12 +1006,12 @@ class Store:
         # The lock file beside state.db, opened to write (network file systems lock only such files), and where
         # the file system allows it the state folder too: a folder is not deleted by hand while its state.db is
         # wanted, as a stale-looking lock file may be (the kernel frees both locks when their holder dies).
-        lock_path = self.path.with_name("lock")
+        lock_path = self.real.with_name("lock")
         fds: list[int] = []
         try:
             fds.append(os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644))
             _flock(fds[-1], required=True)
-            fds.append(os.open(self.path.parent, os.O_RDONLY))
+            fds.append(os.open(self.real.parent, os.O_RDONLY))
             if not _flock(fds[-1], required=False):
                 os.close(fds.pop())  # not lockable here (NFS): the lock file alone holds it
         except BlockingIOError:
@@ -1012,7 +1029,7 @@ class Store:
         os.ftruncate(fds[0], 0)
         os.pwrite(fds[0], _process_line(command="cancel" if cancel else "run", manifest=manifest, name=name).encode(), 0)
         self._lock_fds = fds
-        _held_here[self.path.parent.resolve()] = (None if manifest is None else Path(manifest).resolve(),
+        _held_here[self.real.parent.resolve()] = (None if manifest is None else Path(manifest).resolve(),
                                                   threading.get_ident())
         if self.schema < len(_MIGRATIONS):  # left as it was when opened, another runner holding it then
             try:
@@ -1021,7 +1038,7 @@ class Store:
             except BaseException:
                 self.release_lock()
                 raise
-        _withdraw_start(self.path.parent)  # the lock says now that this run is starting
+        _withdraw_start(self.real.parent)  # the lock says now that this run is starting
 
     def _locked_out(self, holder: str, *, then: str, manifest: str | Path | None, cancel: bool) -> str:
         """Why the lock was refused: its holder (and the run it records, when the state has it, or the command
@@ -1031,7 +1048,8 @@ class Store:
         yet, a cancel) says to wait for it, as a state of its own would know none of its jobs."""
         found = _holder(holder)
         shown = found.process if found is not None else holder.partition("\n")[0]
-        held = f"{self.path.parent}: another gridrun runner holds this state ({shown or 'another process'})"
+        shared = f" (its state.db is {self.real}, which it shares)" if self.real != self.path else ""
+        held = f"{self.path.parent}{shared}: another gridrun runner holds this state ({shown or 'another process'})"
         wait = (f"stop it, then {then}" if cancel else
                 f"wait for it to finish, or stop it, then {then} (`gridrun status` works meanwhile)")
         row = None if found is None else self.db.execute(
@@ -1040,7 +1058,7 @@ class Store:
         # The line names this process: a run of another of its threads holds the lock (unless this process held it
         # before and the line is the one it left, read before the holder, another process, wrote its own).
         here = found is not None and (found.pid, found.host) == (os.getpid(), socket.gethostname())
-        theirs, thread = _held_here.get(self.path.parent.resolve(), (None, None))
+        theirs, thread = _held_here.get(self.real.parent.resolve(), (None, None))
         if here and thread not in (None, threading.get_ident()):
             return self._locked_here(row, theirs, manifest=manifest, then=then)
         if row is not None and manifest is not None and Path(row["manifest_path"]) == Path(manifest):
@@ -1113,7 +1131,7 @@ class Store:
 
     def release_lock(self) -> None:
         if self._lock_fds:
-            _held_here.pop(self.path.parent.resolve(), None)
+            _held_here.pop(self.real.parent.resolve(), None)
         for fd in self._lock_fds:
             os.close(fd)
         self._lock_fds = []

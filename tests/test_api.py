@@ -436,3 +436,31 @@ def test_a_run_whose_stop_is_set_before_it_starts_sends_nothing(tmp_path: Path) 
     result = runner.run(m, provider=prov, stop=stop, report=False)
     assert (result.status, result.exit_code) == ("interrupted", 130) and result.stats.counts["planned"] == 4
     assert stats(prov)["creates"] == 0
+
+
+def test_a_run_through_another_link_to_a_linked_state_is_refused_while_one_runs_and_shares_its_world(
+    tmp_path: Path,
+) -> None:
+    """Two project folders whose .gridrun/state.db links to one file: a run of one holds that state, so a run of
+    the other is refused before it sends anything; the simulator's world is the state's, beside the file."""
+    from runner.errors import LockError
+    from runner.state import Store
+
+    real = tmp_path / "real" / "state.db"
+    real.parent.mkdir()
+    manifests = []
+    for name in ("a", "b"):
+        (tmp_path / name / ".gridrun").mkdir(parents=True)
+        (tmp_path / name / ".gridrun" / "state.db").symlink_to(real)
+        manifests.append(write_manifest(tmp_path / name, n_seeds=1))
+    a, b = manifests
+    assert api.run(a, report=False).exit_code == 0
+    assert (real.parent / "sim-world.jsonl").is_file() and not (tmp_path / "a" / ".gridrun" / "sim-world.jsonl").exists()
+    holder = Store(tmp_path / "a" / ".gridrun" / "state.db")
+    holder.acquire_lock(manifest=a)
+    try:
+        with pytest.raises(LockError, match=rf"its state\.db is {real}, which it shares\): another gridrun runner"):
+            api.run(b, report=False)
+    finally:
+        holder.close()
+    assert not (tmp_path / "b" / "outputs").exists()

@@ -184,6 +184,38 @@ def test_second_runner_is_refused_naming_the_holder(store: Store, tmp_path: Path
         other.acquire_lock()
 
 
+def _linked_states(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """Two project folders whose .gridrun/state.db links to one file elsewhere: one state, shared."""
+    real = tmp_path / "real" / "state.db"
+    real.parent.mkdir()
+    links = []
+    for name in ("a", "b"):
+        link = tmp_path / name / ".gridrun" / "state.db"
+        link.parent.mkdir(parents=True)
+        link.symlink_to(real)
+        links.append(link)
+    return real, links[0], links[1]
+
+
+def test_two_folders_whose_state_db_links_to_one_file_share_its_runner_lock(tmp_path: Path) -> None:
+    """The runner lock belongs to the state file SQLite opens, beside it, not beside each link to it: a second
+    runner through another link is refused, the refusal naming the folder it gave and the file it shares."""
+    real, a, b = _linked_states(tmp_path)
+    first = Store(a)
+    first.acquire_lock(manifest=a.parent.parent / "m.yaml")
+    second = Store(b)
+    with pytest.raises(LockError) as refused:
+        second.acquire_lock(manifest=b.parent.parent / "m.yaml")
+    text = str(refused.value)
+    assert text.startswith(f"{b.parent} (its state.db is {real}, which it shares): another gridrun runner holds this "
+                           f"state (pid {os.getpid()} on "), text
+    assert (real.parent / "lock").is_file() and not (a.parent / "lock").exists() and not (b.parent / "lock").exists()
+    assert second.lock_note() == "this gridrun holds the runner lock"  # not "free": read beside the real file
+    first.close()
+    second.acquire_lock()  # let go: the other link's runner takes it
+    second.close()
+
+
 def test_a_lock_held_by_another_manifests_run_names_it_and_says_how_to_run_beside_it(
     store: Store, tmp_path: Path
 ) -> None:
