@@ -663,10 +663,12 @@ def _same_folder(recorded: str, folder: Path) -> bool:
 def _readonly_uri(path: Path) -> str:
     """The SQLite URI that opens `path` to read only. Its folder not writable (a read-only mount, an archive),
     SQLite could not make the shared-memory file WAL reading needs: a state file left whole (no write-ahead
-    log beside it) is then opened as immutable, which needs none."""
-    uri = f"file:{urllib.parse.quote(str(path.resolve()))}?mode=ro"
-    wal = path.with_name(path.name + "-wal")
-    if not os.access(path.parent, os.W_OK) and not (wal.exists() and wal.stat().st_size):
+    log beside it) is then opened as immutable, which needs none. The log and the folder are those of the file
+    SQLite opens, a linked state.db's target (`real_state_file`), not the link's."""
+    real = path.resolve()
+    uri = f"file:{urllib.parse.quote(str(real))}?mode=ro"
+    wal = real.with_name(real.name + "-wal")
+    if not os.access(real.parent, os.W_OK) and not (wal.exists() and wal.stat().st_size):
         uri += "&immutable=1"
     return uri
 

@@ -729,3 +729,30 @@ def test_a_write_waits_for_another_programs_write_transaction_as_long_as_it_says
         told.clear()
         assert timed(lambda: store.event(run, None, "x", {})) >= 2.49 and len(told) == 2, told
         other.execute("ROLLBACK")
+
+
+def test_a_linked_state_db_in_a_read_only_folder_is_read_with_the_log_beside_its_target(tmp_path: Path) -> None:
+    """state.db a link, in a folder that cannot be written (a read-only mount), to a file whose write-ahead log
+    holds records not yet copied into it (a run going on, or killed): read with that log, which sits beside the
+    file the link leads to, not as an immutable file without it (older figures, or no state at all)."""
+    real = tmp_path / "real" / "state.db"
+    src, ro = tmp_path / "src", tmp_path / "ro"
+    src.mkdir()
+    (src / "state.db").symlink_to(real)
+    writer = Store(real)
+    _run(writer, real.parent)
+    try:
+        assert (real.parent / "state.db-wal").stat().st_size  # its records in the log alone yet
+        ro.mkdir()
+        if subprocess.run(["mount", "--bind", str(src), str(ro)], capture_output=True, check=False).returncode != 0:
+            pytest.skip("cannot bind-mount here")
+        try:
+            if subprocess.run(["mount", "-o", "remount,bind,ro", str(ro)], capture_output=True, check=False).returncode != 0:
+                pytest.skip("cannot make a read-only mount here")
+            assert not os.access(ro, os.W_OK)
+            with Store(ro / "state.db", readonly=True) as reader:
+                assert len(reader.snapshot().jobs) == 3
+        finally:
+            subprocess.run(["umount", str(ro)], capture_output=True, check=False)
+    finally:
+        writer.close()
