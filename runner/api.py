@@ -169,7 +169,7 @@ def diff(p: Plan, *, force: bool = False) -> Diff | None:
     (another manifest file of the same name, a manifest of another name writing the same output folder), and the
     files in the way that a run keeps aside (`Diff.aside`)."""
     db = p.state_dir / "state.db"
-    if not db.exists():
+    if not db.exists() and not os.path.islink(db):  # a link to a folder not there is refused (`Store`)
         return None
     try:
         store = Store(db, readonly=True, outputs_dir=p.outputs_dir)
@@ -265,8 +265,8 @@ def run(
     prov = provider or _provider(p)
     if callable(getattr(prov, "api_key", None)):
         prov.api_key()  # a missing key is said before any state is made
-    store = Store(p.state_dir / "state.db", outputs_dir=p.outputs_dir)
     command = "retry" if options.retry_failed or options.retry_unknown else "run"
+    store = Store(p.state_dir / "state.db", outputs_dir=p.outputs_dir, then=command)
     store.acquire_lock(then="run `gridrun retry` again" if command == "retry" else "run again",
                        manifest=p.manifest.path, name=p.manifest.name)
     # The run's state could not be written (a full disk, another process's write transaction) once it began: the
@@ -706,7 +706,7 @@ def cancel(m: Manifest | str | Path) -> CancelResult:
     if not db.exists():
         raise NotRecordedError(f"{db}: no state yet (nothing has run here), so nothing to cancel")
     _check_recorded(p, db)
-    store = Store(db, outputs_dir=p.outputs_dir)
+    store = Store(db, outputs_dir=p.outputs_dir, then="cancel")
     result = CancelResult(warnings=[warning] if warning else [])
     asked: list[str] = []  # the jobs whose cancel request the provider took
     # A write of the state failed: the task group ended the other requests; said with those whose outcome went

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import errno
 import json
 import math
 import os
@@ -348,8 +349,12 @@ def is_busy(exc: BaseException) -> bool:
 def remedy(exc: sqlite3.Error, *, lock: str | None = None) -> str:
     """What to do about the state store's error `exc`. `lock`: who holds gridrun's runner lock of the state
     (`Store.lock_note`), which tells a state held by another gridrun run from one held by another program."""
-    if getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_FULL:
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    if code == sqlite3.SQLITE_FULL:
         return "free space on its disk"
+    if code == sqlite3.SQLITE_IOERR and (limit := _file_size_limit()) is not None:
+        return (f"this process may write files of at most {limit} (`ulimit -f`): raise that limit (if it is not "
+                "that, a disk error: check its disk)")
     if is_busy(exc):
         if lock is not None and lock.startswith("gridrun pid"):
             return (f"another process holds state.db in a write transaction ({lock}: wait for that run to end; "
@@ -358,6 +363,16 @@ def remedy(exc: sqlite3.Error, *, lock: str | None = None) -> str:
         return (f"another process holds state.db in a write transaction, not a gridrun run{why}: a sqlite3 shell "
                 "or a database browser, say; close it (or end its transaction)")
     return "check that the folder and its files are writable and on a local disk"
+
+
+def _file_size_limit() -> str | None:
+    """The largest file this process may write (RLIMIT_FSIZE, `ulimit -f`), in words; None when unlimited."""
+    import resource
+
+    soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    if soft == resource.RLIM_INFINITY:
+        return None
+    return f"{soft:,} bytes" if soft < 1024 * 1024 else f"{soft / (1024 * 1024):,.1f} MiB"
 
 
 # How long opening or writing the state waits for another connection's write to end (SQLite's busy timeout).
@@ -685,10 +700,11 @@ class Store:
 
     def __init__(
         self, path: Path, *, readonly: bool = False, clock: Callable[[], float] = time.time,
-        outputs_dir: Path | None = None,
+        outputs_dir: Path | None = None, then: str = "run",
     ) -> None:
         """`outputs_dir`: the output folder of the manifest the store is opened for, where an empty state file
-        is told from a new one (`_check_not_emptied`)."""
+        is told from a new one (`_check_not_emptied`). `then`: the gridrun command to give again once what keeps
+        the state from being opened is mended (run, retry, cancel, status, ...)."""
         self.path = Path(path)  # as the user gave it, in messages
         # The file SQLite opens, its links followed, once: the runner lock and the files beside the state file
         # are beside it (`real_state_file`).
@@ -705,6 +721,8 @@ class Store:
         self._waited_out = False  # a write waited BUSY_PATIENCE in vain: the next waits only BUSY_GRACE
         if self.path.is_dir():
             raise StateError(f"{self.path} is a folder; the state is a file there (move the folder aside)")
+        self._then = then
+        self._check_link()
         self._check_not_emptied(outputs_dir)
         if readonly:
             if self.path.parent.is_file():
@@ -713,14 +731,20 @@ class Store:
                 raise NotRecordedError(f"{self.path}: no state yet (nothing has run here)")
             target, uri = _readonly_uri(self.path), True
         else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            if not self.path.exists():
-                _make_whole(self.path)
-            target, uri = str(self.path), False
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StateError(
+                    f"{self.path.parent}: cannot make the state folder: {exc.strerror or exc}; nothing was sent: "
+                    f"{'free space on its disk' if exc.errno == errno.ENOSPC else 'check that it can be written'}, "
+                    f"then `gridrun {then}` again") from exc
+            if not self.real.exists():
+                _make_whole(self.real)
+            target, uri = str(self.real), False
         try:
             self.db = sqlite3.connect(target, uri=uri, isolation_level=None, timeout=BUSY_TIMEOUT)
         except sqlite3.Error as exc:
-            raise StateError(f"{self.path}: cannot open state: {exc}") from exc
+            raise self._cannot_open(exc) from exc
         self.db.row_factory = sqlite3.Row
         self._pending = 0
         self._batch_depth = 0  # `batch()`es open, one inside another
@@ -756,8 +780,34 @@ class Store:
         except sqlite3.Error as exc:
             if _damaged(exc):
                 raise self._damaged_error(exc) from exc
-            raise StateError(f"{self.path}: cannot open state: {exc}"
-                             + (f"; {remedy(exc, lock=self.lock_note())}" if is_busy(exc) else "")) from exc
+            raise self._cannot_open(exc) from exc
+
+    def _cannot_open(self, exc: sqlite3.Error) -> StateError:
+        """The state file could not be opened (`exc`: a full disk, a file-size limit, a folder not writable,
+        another program's write transaction): the file, what SQLite said, that nothing was sent, what to do."""
+        what = remedy(exc, lock=self.lock_note())
+        if self.readonly:  # status, report, export: nothing to send
+            return StateError(f"{self.path}: cannot open state: {exc}; {what}")
+        return StateError(f"{self.path}: cannot open state: {exc}; nothing was sent: {what}, then "
+                          f"`gridrun {self._then}` again")
+
+    def _check_link(self) -> None:
+        """Refuse a state.db that links to a file in a folder that is not there (a disk not mounted, a folder
+        moved or removed): read as a new state, every job would be sent and paid for again; made in its place,
+        the state would hide the one the link leads to. SQLite would say only "unable to open database file".
+
+        :raises StateError: it does.
+        """
+        if not os.path.islink(self.path) or self.real.parent.is_dir():
+            return
+        try:
+            target = os.readlink(self.path)
+        except OSError:
+            target = str(self.real)
+        raise StateError(
+            f"{self.path} is a link to {target}, whose folder {self.real.parent} is not there (a disk not mounted, "
+            "a folder moved or removed): mount that disk or put the folder back, or point the link at the state "
+            "file where it is now" + ("" if self.readonly else f"; then `gridrun {self._then}` again. Nothing was sent"))
 
     def _damaged_error(self, exc: sqlite3.Error) -> StateError:
         return StateError(

@@ -464,3 +464,17 @@ def test_a_run_through_another_link_to_a_linked_state_is_refused_while_one_runs_
     finally:
         holder.close()
     assert not (tmp_path / "b" / "outputs").exists()
+
+
+def test_plan_and_run_refuse_a_state_db_linking_into_a_folder_not_there(tmp_path: Path) -> None:
+    """state.db linked to a disk not mounted: `plan` says so (not a fresh plan, every job to pay for) and `run`
+    refuses before anything is sent or made."""
+    from runner.errors import StateError
+
+    m = write_manifest(tmp_path, n_seeds=1)
+    (tmp_path / ".gridrun").mkdir()
+    (tmp_path / ".gridrun" / "state.db").symlink_to(tmp_path / "disk" / "state.db")
+    for call in (lambda: api.diff(api.plan(m)), lambda: api.run(m, report=False)):
+        with pytest.raises(StateError, match=r"is a link to .*disk/state\.db, whose folder .*disk is not there"):
+            call()
+    assert not (tmp_path / "disk").exists() and not (tmp_path / "outputs").exists()

@@ -756,3 +756,60 @@ def test_a_linked_state_db_in_a_read_only_folder_is_read_with_the_log_beside_its
             subprocess.run(["umount", str(ro)], capture_output=True, check=False)
     finally:
         writer.close()
+
+
+def test_a_state_on_a_full_disk_says_to_free_space_when_it_is_opened(tmp_path: Path) -> None:
+    """The first command on a full state disk is told what a run that fills it is told: free space, then again."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)], capture_output=True,
+                      check=False).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        with open(disk / "fill", "wb") as fill:
+            try:
+                fill.write(b"\0" * 128 * 1024)
+            except OSError:
+                pass  # full
+        path = disk / "state" / "state.db"
+        with pytest.raises(StateError) as refused:
+            Store(path, then="retry")
+        assert str(refused.value) == (f"{path}: cannot open state: database or disk is full; nothing was sent: free "
+                                      "space on its disk, then `gridrun retry` again")
+    finally:
+        subprocess.run(["umount", str(disk)], capture_output=True, check=False)
+
+
+def test_a_state_past_the_file_size_limit_names_the_limit(tmp_path: Path) -> None:
+    """`ulimit -f` too small for the state file: SQLite says only "disk I/O error"; gridrun names the limit."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (8192, hard))
+    try:
+        with pytest.raises(StateError) as refused:
+            Store(tmp_path / "state.db")
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert str(refused.value) == (
+        f"{tmp_path / 'state.db'}: cannot open state: disk I/O error; nothing was sent: this process may write files "
+        "of at most 8,192 bytes (`ulimit -f`): raise that limit (if it is not that, a disk error: check its disk), "
+        "then `gridrun run` again")
+
+
+@pytest.mark.parametrize("readonly", [False, True])
+def test_a_state_db_linking_into_a_folder_not_there_is_refused_naming_the_link_and_its_target(
+    tmp_path: Path, readonly: bool
+) -> None:
+    """A state.db linked to a disk not mounted: refused, the link and where it leads named, nothing made there
+    (a new state in its place would have every job sent and paid for again)."""
+    link = tmp_path / ".gridrun" / "state.db"
+    link.parent.mkdir()
+    link.symlink_to(tmp_path / "disk" / "state.db")
+    with pytest.raises(StateError) as refused:
+        Store(link, readonly=readonly)
+    said = str(refused.value)
+    assert said.startswith(f"{link} is a link to {tmp_path / 'disk' / 'state.db'}, whose folder {tmp_path / 'disk'} "
+                           "is not there (a disk not mounted, a folder moved or removed): mount that disk"), said
+    assert said.endswith("where it is now" if readonly else "; then `gridrun run` again. Nothing was sent"), said
+    assert not (tmp_path / "disk").exists() and os.listdir(link.parent) == ["state.db"]
