@@ -40,7 +40,8 @@ from .providers.base import VideoStatus
 from .providers.download import close_disk_threads
 from .resume import folder_shared, left_behind, name_shared, outputs_shared, state_above
 from .state import (
-    JobState, RunRecord, RunSummary, Snapshot, Store, announcing_start, as_judged, outputs_writer, state_home,
+    JobState, RunRecord, RunSummary, Snapshot, Store, announcing_start, as_judged, check_not_lost, outputs_writer,
+    state_home,
     store_error,
 )
 from .stats import RunStatistics, pace, problems
@@ -170,6 +171,7 @@ def diff(p: Plan, *, force: bool = False) -> Diff | None:
     files in the way that a run keeps aside (`Diff.aside`)."""
     db = p.state_dir / "state.db"
     if not db.exists() and not os.path.islink(db):  # a link to a folder not there is refused (`Store`)
+        check_not_lost(db, p.outputs_dir)  # a state whose runs wrote the output folder is not new
         return None
     try:
         store = Store(db, readonly=True, outputs_dir=p.outputs_dir)

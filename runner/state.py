@@ -675,6 +675,33 @@ def _same_folder(recorded: str, folder: Path) -> bool:
         return False
 
 
+def check_not_lost(path: Path, outputs_dir: Path | None) -> None:
+    """Refuse the state file `path`, not there, when the output folder `outputs_dir` of the manifest it is opened
+    for holds what runs recorded in a state at this very path left (`left_by_runs`), and its lock file
+    (`outputs_writer`) says such a run wrote it last: the state's disk not mounted, its folder wiped (a tmpfs) or
+    moved; read as new, it would have every job sent, and paid for, again. Another state's runs (another
+    `state_dir:`, a project copied) are no evidence: their videos are kept aside (`keep_file`), as `plan` warns.
+    Removing the lock file starts over knowingly.
+
+    :raises StateError: it is.
+    """
+    if outputs_dir is None or os.path.lexists(path):
+        return
+    writer = outputs_writer(outputs_dir)
+    if writer is None or not _same_folder(writer["state_dir"], path.parent.resolve()):
+        return
+    left = left_by_runs(outputs_dir)
+    if left is None:
+        return
+    lock = outputs_dir / ".runs" / "lock"
+    raise StateError(
+        f"{path}: the state file is not there, yet runs it recorded left their files in {outputs_dir} "
+        f"({left.relative_to(outputs_dir)}, ...), and {lock} says a run of the state in {writer['state_dir']} wrote "
+        "them last: its disk not mounted, its folder wiped or moved? Read as new, it would have every job sent, and "
+        "paid for, again. Mount that disk, or put the state folder back (state.db from a backup); or, to start over "
+        f"knowingly (every job sent and paid for again), remove {lock}")
+
+
 def _readonly_uri(path: Path) -> str:
     """The SQLite URI that opens `path` to read only. Its folder not writable (a read-only mount, an archive),
     SQLite could not make the shared-memory file WAL reading needs: a state file left whole (no write-ahead
@@ -724,6 +751,7 @@ class Store:
         self._then = then
         self._check_link()
         self._check_not_emptied(outputs_dir)
+        check_not_lost(self.path, outputs_dir)
         if readonly:
             if self.path.parent.is_file():
                 raise NotRecordedError(f"{self.path.parent} is a file; the state is a folder (.gridrun/ beside the manifest)")
@@ -822,7 +850,7 @@ class Store:
         full disk, a copy or sync that failed), and read as a new state it would have every job sent, and paid
         for, again. Looked for beside it too, since any manifest sharing the state may be the first to open it
         once emptied. gridrun never leaves a new state file empty (`_make_whole`); a missing file is a new
-        state (removed to start over).
+        state (removed to start over), but beside the files its runs left in `outputs_dir` (`check_not_lost`).
 
         :raises StateError: it is.
         """

@@ -768,6 +768,7 @@ def test_a_video_of_a_state_deleted_and_begun_again_is_kept_before_the_new_state
     video = Path(old.output_path)
     before = video.read_bytes()
     shutil.rmtree(tmp_path / ".gridrun")
+    (video.parent / ".runs" / "lock").unlink()  # started over knowingly
     m.write_text(m.read_text().replace("seed: 1", "seed: 2"))  # the new world renders another picture
     r2, _ = run(m)
     [new] = api.status(m).jobs
@@ -812,6 +813,7 @@ def test_plan_warns_beforehand_of_the_files_a_run_keeps_aside_as_unrecorded_or_f
     assert poster in said and len(warned) == 1 and poster in " ".join(warned[0].split()), (said, warned)
     image.unlink()
     shutil.rmtree(tmp_path / ".gridrun")
+    (r1.outputs_dir / ".runs" / "lock").unlink()  # started over knowingly
     unrecorded = (f"output: a job would write over {video}, a video of gridrun's that this state did not render "
                   "(another state's run wrote it: another state_dir, a copied project, a state begun again): a run "
                   "keeps it under .runs/superseded/ in the output folder before the job's video takes its place")
@@ -2038,6 +2040,49 @@ def test_an_emptied_state_beside_the_videos_its_runs_left_is_refused_not_read_as
     assert main(["run", str(m), "--no-report"]) == 0
 
 
+@pytest.mark.parametrize("lost", ["state.db removed", "state folder gone"])
+def test_a_missing_state_beside_the_files_its_runs_left_is_refused_not_read_as_new(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, lost: str
+) -> None:
+    """state.db not there (its `state_dir:` disk not mounted, a tmpfs wiped, the file removed) while the output
+    folder holds its runs' files and its lock records this very state folder: refused by plan, run and status as
+    an emptied one is, before anything is sent; removing the output folder's .runs/lock starts over knowingly."""
+    from runner.cli import main
+    m = write_manifest(tmp_path, n_seeds=1, extra={"state_dir": "st"})
+    prov = sim_provider(m)
+    monkeypatch.setattr(api, "_provider", lambda p: prov)
+    assert main(["run", str(m), "--no-report"]) == 0
+    state = tmp_path / "st"
+    if lost == "state.db removed":
+        (state / "state.db").unlink()
+    else:
+        shutil.rmtree(state)
+    lock = tmp_path / "outputs" / "t" / ".runs" / "lock"
+    capsys.readouterr()
+    for argv in (["plan"], ["run", "--no-report"], ["status"]):
+        assert main([argv[0], str(m), *argv[1:]]) == 1, argv
+        err = " ".join(capsys.readouterr().err.split())
+        assert f"{state / 'state.db'}: the state file is not there, yet runs it recorded left their files in " \
+               f"{tmp_path / 'outputs' / 't'} (.runs/run-1.yaml, ...), and {lock} says a run of the state in " \
+               f"{state} wrote them last" in err, err
+        assert f"to start over knowingly (every job sent and paid for again), remove {lock}" in err, err
+        assert "Traceback" not in err
+    assert stats(prov)["creates"] == 2 and not (state / "state.db").exists()  # nothing sent, nothing made
+    lock.unlink()
+    assert main(["run", str(m), "--no-report"]) == 0
+    assert stats(prov)["creates"] == 4
+
+
+def test_a_missing_state_beside_another_states_runs_is_a_new_state(tmp_path: Path) -> None:
+    """The output folder written by the runs of another state folder (the manifest's `state_dir:` changed): no
+    evidence that this one is lost; its run keeps their videos aside (unrecorded-kept), as `plan` warns."""
+    m = write_manifest(tmp_path, n_seeds=1, extra={"state_dir": "st"})
+    assert api.run(m, report=False).exit_code == 0
+    m.write_text(m.read_text().replace("state_dir: st", "state_dir: st2"))
+    r2 = api.run(m, report=False)
+    assert r2.exit_code == 0 and len(r2.unrecorded_kept) == 2
+
+
 def test_an_empty_state_file_with_no_outputs_is_a_new_state(tmp_path: Path) -> None:
     m = write_manifest(tmp_path, n_seeds=1)
     (tmp_path / ".gridrun").mkdir()
@@ -2089,6 +2134,7 @@ def test_a_run_killed_as_it_makes_the_state_leaves_no_empty_state_file(
     assert api.run(m, report=False).exit_code == 0
     db = tmp_path / ".gridrun" / "state.db"
     db.unlink()
+    (tmp_path / "outputs" / "t" / ".runs" / "lock").unlink()  # started over knowingly
     real = sqlite3.connect
 
     def killed(target: Any, *args: Any, **kwargs: Any) -> sqlite3.Connection:
