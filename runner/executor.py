@@ -1401,10 +1401,7 @@ class Executor:
                 if exc.code == WRITE_FAILED:
                     # The output folder's problem (full, read-only): the next run downloads it again once it is
                     # fixed. Sending more jobs would only pay for more videos that cannot be saved.
-                    if not self.stopping:
-                        self.stopping = "write-failed"
-                        self.errors.append(f"stopped sending new jobs: videos cannot be saved ({exc}); "
-                                           "jobs sent go on, and the next run fetches what they render, at no cost")
+                    self._cannot_save(str(exc))
                     break
                 await anyio.sleep(backoff(attempt, getattr(exc, "retry_after", None)))
                 continue
@@ -1418,6 +1415,11 @@ class Executor:
                 self.store.event(self.run_id, jid, found.kind, {"path": str(found.path), "sha256": found.sha256})
                 (self._unrecorded_kept if found.kind == "unrecorded-kept" else self._foreign_kept).append(found.path)
             self.live.saved(output)
+            if got.sidecar_error is not None:
+                # The video is saved and recorded; only its sidecar (a copy of the record) is missing, which the
+                # next run writes. The disk that could not take it will not take the next videos either.
+                self._error(job, f"video saved, its sidecar not: {got.sidecar_error}; the next run writes it")
+                self._cannot_save(got.sidecar_error)
             return
         if last.startswith("expired"):
             self._move(jid, S.EXPIRED, error=f"{last}; the provider gave no fresh URL (paid, not re-submitted)",
@@ -1426,6 +1428,13 @@ class Executor:
             self.store.transition(jid, S.DOWNLOADING, error=last)
             self._set_state(jid, S.DOWNLOADING.value)
         self._error(job, last)
+
+    def _cannot_save(self, why: str) -> None:
+        """The output folder took no file (`why`: full, read-only): the run stops sending new jobs, said once."""
+        if not self.stopping:
+            self.stopping = "write-failed"
+            self.errors.append(f"stopped sending new jobs: videos cannot be saved ({why}); "
+                               "jobs sent go on, and the next run fetches what they render, at no cost")
 
     def _sidecar_writer(self, job: Job, row: Following, status: VideoStatus, billed: int) -> Callable[[str], None]:
         """What writes the video's JSON sidecar once the video is durable (in the download's worker thread)."""

@@ -2421,6 +2421,47 @@ def test_videos_that_cannot_be_saved_stop_new_jobs_and_count_as_spent(tmp_path: 
     check_outputs(m)
 
 
+def test_a_video_saved_whose_sidecar_hits_a_full_disk_is_done_and_the_next_run_writes_the_sidecar(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The video is whole and in place when its sidecar cannot be written (no space left): the job is done with
+    its SHA-256 (a later run neither keeps it aside as a file not gridrun's nor, its URL expired, pays again),
+    the run says which file failed and why and stops sending, and the next run writes the missing sidecar."""
+    import errno
+
+    import runner.outputs
+
+    m = write_manifest(tmp_path, n_seeds=3, styles=("anime",), run={"concurrency": 1},
+                       sim={"render_time": 0.1, "jitter": 0.0, "concurrency": 1, "url_ttl": 1, "refresh_urls": False})
+    real = runner.outputs.atomic_write
+    full: list[str] = []
+
+    def atomic_write(path: object, data: object, **kw: object) -> None:
+        if str(path).endswith(".json") and "outputs" in str(path):
+            full.append(str(path))
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        real(path, data, **kw)
+
+    monkeypatch.setattr(runner.outputs, "atomic_write", atomic_write)
+    prov = sim_provider(m)
+    first = api.run(m, provider=prov, options=RunOptions(poll_interval=0.05), report=False)
+    monkeypatch.setattr(runner.outputs, "atomic_write", real)
+    assert full and first.stats.stopping == "write-failed" and first.exit_code == 1
+    done = [j for j in api.status(m).jobs if j.state == "done"]
+    assert done and first.stats.counts["planned"] >= 1 and stats(prov)["creates"] == len(done), first.stats.counts
+    for job in done:
+        video = Path(job.output_path)
+        assert job.sha256 == sha256(video) and not video.with_suffix(".json").exists()
+        assert any(f"cannot write {video.with_suffix('.json')}: No space left on device" in e
+                   for e in first.stats.last_errors), first.stats.last_errors
+    time.sleep(1.2)  # the renders' URLs have expired: only the videos on disk are left of them
+    second, _ = run(m, prov, poll_interval=0.05)
+    assert second.exit_code == 0 and second.stats.cached == len(done) and second.stats.counts["done"] == 3
+    assert stats(prov)["creates"] == 3 and stats(prov)["duplicate_paid"] == 0
+    assert not (tmp_path / "outputs" / "t" / ".runs" / "superseded").exists()
+    check_outputs(m)
+
+
 def test_a_changed_manifest_that_drops_jobs_still_in_flight_is_refused_until_asked(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -72,12 +72,16 @@ class Balance:
 
 @dataclass(frozen=True, slots=True)
 class Download:
-    """A finished download: the file at `path` is complete, fsynced and renamed into place."""
+    """A finished download: the file at `path` is complete, fsynced and renamed into place. `sidecar_error`,
+    why its JSON sidecar could not be written beside it (a full disk, too many open files), None when it was:
+    the video is saved all the same, and the sidecar (a copy of what the state records) is written by a later
+    run."""
 
     path: Path
     sha256: str
     size_bytes: int
     content_type: str
+    sidecar_error: str | None = None
 
 
 @runtime_checkable

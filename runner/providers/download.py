@@ -24,7 +24,7 @@ import anyio.lowlevel
 import httpx
 
 from runner.errors import DownloadError, ExpiredError
-from runner.outputs import files_beside, sync_folder
+from runner.outputs import files_beside, sidecar_name, sync_folder
 from runner.providers.base import Download
 from runner.providers.transport import (
     _MALFORMED,
@@ -349,7 +349,7 @@ async def _write(
                 raise DownloadError(f"{op}: not a complete MP4: {problem}", status=status, code="CORRUPT")
             await release()  # the body is in: the connection and the request slot serve others meanwhile
             # One trip to a worker thread: fsync, the rename, the sidecar and the folder's fsync.
-            await _in_disk_thread(_settle, fd, part, dest, on_saved, digest.hexdigest(), before_replace)
+            sidecar_error = await _in_disk_thread(_settle, fd, part, dest, on_saved, digest.hexdigest(), before_replace)
         finally:
             os.close(fd)
         done = True
@@ -360,7 +360,8 @@ async def _write(
         if not done:
             with contextlib.suppress(OSError):
                 os.unlink(part)
-    return Download(path=dest, sha256=digest.hexdigest(), size_bytes=size, content_type=info.media or "video/mp4")
+    return Download(path=dest, sha256=digest.hexdigest(), size_bytes=size, content_type=info.media or "video/mp4",
+                    sidecar_error=sidecar_error)
 
 
 # The code of a DownloadError raised for the local file system, not the download: fetching again won't help.
@@ -443,19 +444,29 @@ def _disk_limiter() -> anyio.CapacityLimiter:
 def _settle(
     fd: int, part: str, dest: Path, on_saved: Callable[[str], None] | None, sha256: str,
     before_replace: Callable[[str], None] | None = None,
-) -> None:
+) -> str | None:
     """fsync the written `.part`, call `before_replace(sha256)` (which keeps the file `dest` holds), rename the
     `.part` to `dest`, call `on_saved(sha256)` (which writes the sidecar beside it), then fsync the folder:
-    one sync makes both renames durable, the video's and the sidecar's."""
+    one sync makes both renames durable, the video's and the sidecar's.
+
+    Returns why the sidecar could not be written (a full disk, too many open files: "cannot write <file>: <why>"),
+    None when it was. That is no failure of the download: the video is whole and in place (durable once the
+    folder is synced, as it is still), the state records it done with its SHA-256, and the sidecar, a copy of
+    that record, is written by the next run (`resume.mend_sidecar`). Failing the download instead would leave a
+    paid video the next run takes for a file not gridrun's, and, once its URL expired, pays to render again."""
     os.fsync(fd)
     if before_replace is not None:
         before_replace(sha256)
     os.replace(part, dest)
+    failed = None
     try:
         if on_saved is not None:
             on_saved(sha256)
+    except OSError as exc:
+        failed = f"cannot write {exc.filename or sidecar_name(os.fspath(dest))}: {exc.strerror or exc}"
     finally:
         sync_folder(part)
+    return failed
 
 
 def _content_length(value: Any) -> int | None:
