@@ -407,10 +407,22 @@ def _account_refusal(code: str, model: str) -> str:
     return f"the provider refused {what.format(model=repr(model))}: {fix}"
 
 
-def _next_steps(counts: Mapping[str, int], snap: Snapshot | None = None, *, budget: int | None = None) -> str:
+def _next_steps(counts: Mapping[str, int], snap: Snapshot | None = None, *, budget: int | None = None,
+                unsaved: str | None = None) -> str:
     """What to run next for the jobs a run left unfinished, by their states; with the run's `snap`, what
     sending the jobs not sent costs (the plan's estimate): only collecting those in flight is free. `budget`,
-    the one a plain `gridrun run` has (the manifest's, not a `--budget` the run was given): what it refuses."""
+    the one a plain `gridrun run` has (the manifest's, not a `--budget` the run was given): what it refuses.
+    `unsaved`, the output folder of a run that stopped sending because videos could not be saved there
+    (stopping "write-failed"): room is made there first, or the next run pays for renders it cannot save."""
+    steps = _steps(counts, snap, budget=budget)
+    if unsaved is None:
+        return steps
+    return (f"videos could not be saved in {unsaved}: free space on its disk (or make it writable) first, then "
+            f"{steps}")
+
+
+def _steps(counts: Mapping[str, int], snap: Snapshot | None, *, budget: int | None) -> str:
+    """`_next_steps` but for the output folder."""
     unsent = counts.get("planned", 0)
     flying = sum(counts.get(s.value, 0) for s in IN_FLIGHT)
     expired = counts.get(JobState.EXPIRED.value, 0)
@@ -561,7 +573,8 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any) -> None:
     """What the run's end means and what to run next, on standard error, by how it ended."""
     c = result.stats.counts
     snap = api.status(plan.manifest) if c.get(JobState.PLANNED.value) else None  # what the unsent jobs cost
-    then = _next_steps(c, snap, budget=plan.budget_micros)
+    unsaved = str(plan.outputs_dir) if result.stats.stopping == "write-failed" else None
+    then = _next_steps(c, snap, budget=plan.budget_micros, unsaved=unsaved)
     if result.left_done:  # re-renders not sent, left done: neither counted as unfinished nor sent by `retry`
         forced = api.diff(plan, force=True)
         need = sum(j.cost_micros for j in (forced.budgeted(plan.jobs) if forced else plan.jobs))
@@ -765,7 +778,8 @@ def _say_next(snap: Snapshot) -> None:
     """What to run next after the ended run of `snap`: for the jobs it left unfinished, or for the re-renders
     (--force) its budget kept it from sending, left done as they were."""
     if _unfinished(snap.counts):
-        out.print(f"  next: {escape(_next_steps(snap.counts, snap, budget=_manifest_budget(snap)))}")
+        unsaved = snap.run.outputs_dir if snap.stopping == "write-failed" else None
+        out.print(f"  next: {escape(_next_steps(snap.counts, snap, budget=_manifest_budget(snap), unsaved=unsaved))}")
     elif snap.run.status == "budget" and not snap.counts.get(JobState.CANCELLED.value) and (held := _left_done(snap)):
         need = sum(j.cost_estimate_micros for j in snap.jobs)  # every job: `--force` sends them all again
         out.print(f"  next: {escape(_redo_forced(held, need, _manifest_budget(snap)))}")

@@ -146,6 +146,9 @@ class Executor:
         self.detached = False
         self.started = clock()
         self.errors: deque[str] = deque(maxlen=5)
+        # Why the run stopped sending new jobs, when that is a problem to fix (the output folder full): shown first
+        # among the last errors, however many jobs' errors come after it (`statistics`).
+        self._stop_note: str | None = None
         self.cached = 0
         self.run_id = 0
         self.ids: dict[str, int] = {}
@@ -290,6 +293,12 @@ class Executor:
         self._set_state(job_id, to.value)
         self._progress()
 
+    def _last_errors(self) -> tuple[str, ...]:
+        """The run's last errors, as many as `errors` keeps; why it stopped sending new jobs (`_stop_note`) first."""
+        if self._stop_note is None:
+            return tuple(self.errors)
+        return (self._stop_note, *list(self.errors)[1 - (self.errors.maxlen or 1):])
+
     def statistics(self) -> RunStatistics:
         counts = dict(self.counts)
         total = len(self.states)
@@ -303,7 +312,7 @@ class Executor:
         return RunStatistics(
             run_id=self.run_id, total=total, counts=counts, cached=self.cached, spent_micros=self._spent,
             reserved_micros=self._reserved, budget_micros=self.budget_micros, elapsed=elapsed, eta=eta,
-            per_minute=per_minute, requests=self.pacer.requests, stopping=self.stopping, last_errors=tuple(self.errors),
+            per_minute=per_minute, requests=self.pacer.requests, stopping=self.stopping, last_errors=self._last_errors(),
             next_check=self._next_check(counts, now), rerenders_cancelled=self._rerenders_cancelled,
             rerenders_failed=self._rerenders_failed,
         )
@@ -441,6 +450,14 @@ class Executor:
         self._altered_kept, self._foreign_kept = s.altered_kept, s.foreign_kept
         self._unrecorded_kept = s.unrecorded_kept
         self.errors.extend(s.problems)
+        if s.unwritable is not None and not (s.submit or s.reconcile):  # nothing to send: a problem, no more
+            self.errors.append(resume.copy_not_written(s.unwritable))
+        elif s.unwritable is not None:
+            # The output folder took not even the run's manifest copy (a full disk): every video rendered now
+            # would be paid for and not saved. The jobs in flight are followed still, and fetched if they can be.
+            self.stopping = "write-failed"
+            self._stop_note = (f"sent no new jobs: videos cannot be saved (manifest copy not written: "
+                               f"{s.unwritable}); jobs in flight are followed, and fetched once there is room")
         if self.failure_retries:  # but for jobs re-run on request (retry, --force): their count begins again
             made = self.store.failure_retries_made(list(s.ids.values()))
             self._tries_after_failure = {jid: n for jid, n in made.items() if jid not in s.resets}
@@ -1433,8 +1450,8 @@ class Executor:
         """The output folder took no file (`why`: full, read-only): the run stops sending new jobs, said once."""
         if not self.stopping:
             self.stopping = "write-failed"
-            self.errors.append(f"stopped sending new jobs: videos cannot be saved ({why}); "
-                               "jobs sent go on, and the next run fetches what they render, at no cost")
+            self._stop_note = (f"stopped sending new jobs: videos cannot be saved ({why}); jobs sent go on, and the "
+                               "next run fetches what they render, at no cost")
 
     def _sidecar_writer(self, job: Job, row: Following, status: VideoStatus, billed: int) -> Callable[[str], None]:
         """What writes the video's JSON sidecar once the video is durable (in the download's worker thread)."""

@@ -27,6 +27,7 @@ is that run's to send.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sqlite3
 from collections.abc import Sequence
@@ -74,6 +75,7 @@ class Sorted:
     foreign_kept: list[Path] = field(default_factory=list)  # files no sidecar records in a video's place, kept first
     unrecorded_kept: list[Path] = field(default_factory=list)  # takes of other states' in a video's place, kept first
     problems: list[str] = field(default_factory=list)  # files of the run's own it could not write (it goes on)
+    unwritable: str | None = None  # why the output folder took no file (full, read-only): no new job is sent
 
 
 def action(state: JobState, opts: RunOptions) -> str:
@@ -189,7 +191,10 @@ def _sort(plan: Plan, store: Store, opts: RunOptions, run_id: int, manifest_text
     try:
         _write_manifest_copy(plan, run_id, manifest_text)
     except OSError as exc:  # a full disk: the state keeps the manifest too, and the jobs' work is still to do
-        out.problems.append(f"manifest copy not written (the state keeps it): {write_problem(exc)}")
+        if exc.errno in _UNWRITABLE:  # nor would the videos be saved: the run sends none (`Executor.prepare`)
+            out.unwritable = write_problem(exc)
+        else:
+            out.problems.append(copy_not_written(write_problem(exc)))
     _put_aside(plan, store)
     rows = store.jobs_by_hash([j.hash for j in plan.jobs])
     for job in plan.jobs:
@@ -346,6 +351,15 @@ def _manifest_text(m: Manifest) -> str:
         return Path(m.path).read_text(encoding="utf-8")
     except OSError:
         return ""
+
+
+def copy_not_written(why: str) -> str:
+    """What a run says of its manifest copy not written (`why`): a problem, not a failure of the run."""
+    return f"manifest copy not written (the state keeps it): {why}"
+
+
+# The reasons a file could not be written in the output folder that no video would escape either.
+_UNWRITABLE = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
 
 
 def _write_manifest_copy(plan: Plan, run_id: int, text: str) -> None:

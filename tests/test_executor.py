@@ -2462,6 +2462,50 @@ def test_a_video_saved_whose_sidecar_hits_a_full_disk_is_done_and_the_next_run_w
     check_outputs(m)
 
 
+def test_a_run_on_a_still_full_output_disk_sends_no_new_job_and_says_to_free_space(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The output folder takes not even the run's manifest copy (no space left): the run sends no new paid job,
+    follows those in flight (whose videos cannot be saved either), shows why first however many jobs failed
+    after it, and its end and `status` say to free space before `gridrun run`."""
+    import errno
+
+    import runner.resume
+    from runner.cli import main
+    from runner.providers import download
+
+    m = write_manifest(tmp_path, n_seeds=8, styles=("anime",), run={"concurrency": 8},
+                       sim={"render_time": 1.0, "jitter": 0.0, "concurrency": 8})
+    world = tmp_path / ".gridrun" / "sim-world.jsonl"
+
+    def creates() -> int:
+        return world.read_text().count('"t":"create"')
+
+    assert main(["run", str(m), "--no-report", "--timeout", "0.2"]) == 4  # incomplete: 8 left in flight
+    assert creates() == 8
+    write_manifest(tmp_path, n_seeds=12, styles=("anime",), run={"concurrency": 8},
+                   sim={"render_time": 1.0, "jitter": 0.0, "concurrency": 8})  # 4 jobs more, not sent
+    capsys.readouterr()
+
+    def full(*args: object, **kw: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(args[0]))
+
+    monkeypatch.setattr(runner.resume, "atomic_write", full)
+    monkeypatch.setattr(download, "_create", full)
+    assert main(["run", str(m), "--no-report"]) == 1
+    out = capsys.readouterr()
+    assert creates() == 8  # nothing new paid for
+    shown = [line for line in (out.out + out.err).splitlines() if line.startswith("  • ")]
+    assert len(shown) == 5 and shown[0].startswith("  • sent no new jobs: videos cannot be saved (manifest copy "
+                                                   "not written: "), shown
+    assert "No space left on device; free space on its disk" in shown[0]
+    outputs = tmp_path / "outputs" / "t"
+    assert f"videos could not be saved in {outputs}: free space on its disk" in out.err
+    monkeypatch.undo()
+    main(["status", str(m)])
+    assert f"next: videos could not be saved in {outputs}: free space on its disk" in capsys.readouterr().out
+
+
 def test_a_changed_manifest_that_drops_jobs_still_in_flight_is_refused_until_asked(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
