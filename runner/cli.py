@@ -38,6 +38,7 @@ from .errors import (
     BalanceError, BudgetError, GridrunError, ManifestErrors, NotRecordedError, RunStartingError, UsageError,
 )
 from .jobs import usd_text
+from .limits import FILES_RAN_OUT
 from .manifest import Manifest
 from .plan import Plan, budget_micros, format_value, overwrites, relpath, summarize_sources, told_read_otherwise
 from .records import GONE_EXIT, RUN_STATUSES
@@ -408,17 +409,21 @@ def _account_refusal(code: str, model: str) -> str:
 
 
 def _next_steps(counts: Mapping[str, int], snap: Snapshot | None = None, *, budget: int | None = None,
-                unsaved: str | None = None) -> str:
+                unsaved: str | None = None, errors: Sequence[str] = ()) -> str:
     """What to run next for the jobs a run left unfinished, by their states; with the run's `snap`, what
     sending the jobs not sent costs (the plan's estimate): only collecting those in flight is free. `budget`,
     the one a plain `gridrun run` has (the manifest's, not a `--budget` the run was given): what it refuses.
     `unsaved`, the output folder of a run that stopped sending because videos could not be saved there
-    (stopping "write-failed"): room is made there first, or the next run pays for renders it cannot save."""
+    (stopping "write-failed"): room is made there first, or the next run pays for renders it cannot save;
+    unless the run's `errors` say it ran out of file descriptors, not space."""
     steps = _steps(counts, snap, budget=budget)
     if unsaved is None:
         return steps
-    return (f"videos could not be saved in {unsaved}: free space on its disk (or make it writable) first, then "
-            f"{steps}")
+    if any(FILES_RAN_OUT in e for e in errors):
+        fix = "raise `ulimit -n` or lower run.concurrency"
+    else:
+        fix = "free space on its disk (or make it writable)"
+    return f"videos could not be saved in {unsaved}: {fix} first, then {steps}"
 
 
 def _steps(counts: Mapping[str, int], snap: Snapshot | None, *, budget: int | None) -> str:
@@ -574,7 +579,7 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any) -> None:
     c = result.stats.counts
     snap = api.status(plan.manifest) if c.get(JobState.PLANNED.value) else None  # what the unsent jobs cost
     unsaved = str(plan.outputs_dir) if result.stats.stopping == "write-failed" else None
-    then = _next_steps(c, snap, budget=plan.budget_micros, unsaved=unsaved)
+    then = _next_steps(c, snap, budget=plan.budget_micros, unsaved=unsaved, errors=result.stats.last_errors)
     if result.left_done:  # re-renders not sent, left done: neither counted as unfinished nor sent by `retry`
         forced = api.diff(plan, force=True)
         need = sum(j.cost_micros for j in (forced.budgeted(plan.jobs) if forced else plan.jobs))
@@ -779,7 +784,9 @@ def _say_next(snap: Snapshot) -> None:
     (--force) its budget kept it from sending, left done as they were."""
     if _unfinished(snap.counts):
         unsaved = snap.run.outputs_dir if snap.stopping == "write-failed" else None
-        out.print(f"  next: {escape(_next_steps(snap.counts, snap, budget=_manifest_budget(snap), unsaved=unsaved))}")
+        then = _next_steps(snap.counts, snap, budget=_manifest_budget(snap), unsaved=unsaved,
+                           errors=[j.error for j in snap.jobs if j.error])
+        out.print(f"  next: {escape(then)}")
     elif snap.run.status == "budget" and not snap.counts.get(JobState.CANCELLED.value) and (held := _left_done(snap)):
         need = sum(j.cost_estimate_micros for j in snap.jobs)  # every job: `--force` sends them all again
         out.print(f"  next: {escape(_redo_forced(held, need, _manifest_budget(snap)))}")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import anyio
 
+from .limits import open_files_fix, too_many_open_files
 from .outputs import write_problem
 from .state import Store
 
@@ -145,7 +146,7 @@ class LiveViews:
         try:
             await anyio.to_thread.run_sync(self.report, False)
         except Exception as exc:  # a report is a view; a failure to draw it must not stop paid work
-            self.errors.append(f"report not rebuilt: {type(exc).__name__}: {exc}")
+            self.errors.append(f"report not rebuilt: {_why(exc)}")
         finally:
             self._report_cost = time.monotonic() - started
             self._last_report = self.clock()
@@ -158,7 +159,12 @@ class LiveViews:
         try:
             await anyio.to_thread.run_sync(self.posters, batch)
         except Exception as exc:  # a poster is a view, like the report
-            self.errors.append(f"posters not made: {type(exc).__name__}: {exc}")
+            self.errors.append(f"posters not made: {_why(exc)}")
         finally:
             self._outputs_at = self.clock()
             self._outputs_busy = False
+
+
+def _why(exc: Exception) -> str:
+    """Why a view (the report, posters) was not made: the exception, or for too many open files what to do."""
+    return open_files_fix() if too_many_open_files(exc) else f"{type(exc).__name__}: {exc}"

@@ -13,6 +13,8 @@ from collections.abc import Callable, Container, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from .limits import os_reason
+
 if TYPE_CHECKING:
     from .jobs import Job
 
@@ -87,7 +89,8 @@ def write_problem(exc: OSError, *, then: str = "") -> str:
     """What stopped a file from being written (`exc`: the file, the system's reason) and, where the reason says
     it, what to do: free space, or make the folder writable, `then` what (a command to run again)."""
     where = exc.filename2 or exc.filename
-    text = f"{where}: {exc.strerror or exc}" if where else str(exc.strerror or exc)
+    reason = os_reason(exc)
+    text = f"{where}: {reason}" if where else reason
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         fix = "free space on its disk"
     elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):

@@ -2506,6 +2506,59 @@ def test_a_run_on_a_still_full_output_disk_sends_no_new_job_and_says_to_free_spa
     assert f"next: videos could not be saved in {outputs}: free space on its disk" in capsys.readouterr().out
 
 
+def test_too_many_open_files_in_the_in_process_simulator_is_a_provider_error_the_run_rides_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The built-in simulator runs in the run's process: a clip it cannot encode for want of file descriptors
+    is its 500 (saying what to do), which the run retries, not an exception that ends the run."""
+    import errno
+
+    from runner.sim.app import host_error
+    from runner.sim.engine import Sim
+
+    real = Sim.clip
+    failures = iter(range(6))
+
+    def clip(self: Sim, video: object) -> object:
+        if next(failures, None) is not None:
+            raise OSError(errno.EMFILE, "Too many open files")
+        return real(self, video)
+
+    monkeypatch.setattr(Sim, "clip", clip)
+    m = write_manifest(tmp_path, n_seeds=3, sim={"render_time": 0.1, "jitter": 0.0})
+    result, prov = run(m, poll_interval=0.05)
+    assert next(failures, None) is None  # each failure was met
+    assert result.exit_code == 0 and result.stats.counts["done"] == 6, result.stats
+    assert stats(prov)["creates"] == 6 and stats(prov)["duplicate_paid"] == 0
+    check_outputs(m)
+    said = host_error(OSError(errno.EMFILE, "Too many open files")).message
+    assert "too many open files: raise `ulimit -n` (now " in said and "or lower run.concurrency" in said
+
+
+def test_a_run_short_of_file_descriptors_ends_with_what_to_do_not_a_traceback(tmp_path: Path) -> None:
+    """`ulimit -n` too low for `run.concurrency`, with the built-in simulator in the run's process: the run ends
+    as a run does (no traceback, not recorded crashed), and what ran out of descriptors says to raise the limit
+    or lower the concurrency."""
+    import resource
+    import subprocess
+    import sys
+
+    m = write_manifest(tmp_path, n_seeds=10, run={"concurrency": 20},
+                       sim={"render_time": 0.3, "jitter": 0.1, "concurrency": 20})
+
+    def few_files() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (24, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-m", "runner.cli", "run", str(m), "--no-report"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120, preexec_fn=few_files, check=False)
+    said = done.stdout + done.stderr
+    assert "Traceback" not in said and done.returncode in (0, 1), said
+    assert "Too many open files" not in said, said  # said with what to do instead
+    assert done.returncode == 0 or "raise `ulimit -n` (now 24) or lower run.concurrency" in said, said
+    assert api.status(m).run.status in ("done", "failed")
+
+
 def test_a_changed_manifest_that_drops_jobs_still_in_flight_is_refused_until_asked(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -24,6 +24,7 @@ import anyio.lowlevel
 import httpx
 
 from runner.errors import DownloadError, ExpiredError
+from runner.limits import os_reason
 from runner.outputs import files_beside, sidecar_name, sync_folder
 from runner.providers.base import Download
 from runner.providers.transport import (
@@ -355,7 +356,7 @@ async def _write(
         done = True
     except OSError as exc:  # the local file system: permissions, a folder in the way, a full disk
         where = exc.filename2 or exc.filename or dest  # os.replace names the folder in the way second
-        raise DownloadError(f"{op}: cannot write {where}: {exc.strerror or exc}", code=WRITE_FAILED) from exc
+        raise DownloadError(f"{op}: cannot write {where}: {os_reason(exc)}", code=WRITE_FAILED) from exc
     finally:
         if not done:
             with contextlib.suppress(OSError):
@@ -463,7 +464,7 @@ def _settle(
         if on_saved is not None:
             on_saved(sha256)
     except OSError as exc:
-        failed = f"cannot write {exc.filename or sidecar_name(os.fspath(dest))}: {exc.strerror or exc}"
+        failed = f"cannot write {exc.filename or sidecar_name(os.fspath(dest))}: {os_reason(exc)}"
     finally:
         sync_folder(part)
     return failed

@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
+from runner.limits import open_files_fix, too_many_open_files
 from runner.sim.config import ConfigError, FaultRule, SimConfig
 from runner.sim.engine import Sim
 from runner.sim.errors import ApiError
@@ -160,6 +161,13 @@ class Endpoint:
             if route == "create" and exc.status >= 500:
                 await self._log_upstream_failure(call, exc)
             reply = error_reply(exc)
+        except (OSError, ImportError) as exc:
+            # The machine's limits (too many open files, in-process those of the run itself): the server's
+            # failure, a 500 the client retries, not a crash of the process serving it. Not logged as an
+            # upstream failure: a create may have been made before it (found again by its key).
+            if not isinstance(exc, OSError) and not too_many_open_files(exc):
+                raise
+            reply = error_reply(host_error(exc))
         if reset_phase == "reset_after":
             if not await _drop(scope, receive, graceful=False):
                 raise SimulatedReset(phase="after", route=route)
@@ -260,15 +268,35 @@ def _truthy(value: str | None) -> bool:
 # -- handlers -------------------------------------------------------------------------------------
 
 
+def host_error(exc: OSError | ImportError) -> ApiError:
+    """The 500 a request the machine could not serve (`exc`: too many open files, a full disk) is answered."""
+    why = open_files_fix() if too_many_open_files(exc) else f"{type(exc).__name__}: {exc}"
+    return ApiError(500, "INTERNAL_ERROR", f"The simulator could not serve the request: {why}.")
+
+
 async def _ready(sim: Sim, videos: list[Video]) -> None:
-    """Encode the clips of newly completed videos (off the event loop) so their size is known."""
+    """Encode the clips of newly completed videos (off the event loop) so their size is known.
+
+    :raises OSError: the first encoding that failed so (too many open files), alone (not in a group), once
+        the others have ended.
+    """
     todo = [v for v in sim.completed(videos) if v.size_bytes is None]
     if len(todo) == 1:
         await anyio.to_thread.run_sync(sim.clip, todo[0])
     elif todo:
+        failed: list[OSError] = []
+
+        async def clip(video: Video) -> None:
+            try:
+                await anyio.to_thread.run_sync(sim.clip, video)
+            except OSError as exc:
+                failed.append(exc)
+
         async with anyio.create_task_group() as tg:
             for v in todo:
-                tg.start_soon(anyio.to_thread.run_sync, sim.clip, v)
+                tg.start_soon(clip, v)
+        if failed:
+            raise failed[0]
 
 
 async def _video_objects(sim: Sim, call: Call, videos: list[Video], *, now: float | None = None) -> list[dict[str, Any]]:
