@@ -81,5 +81,5 @@ def test_the_import_reader_sees_relative_and_absolute_imports_and_skips_type_hin
     assert {"balance", "errors", "jobs", "live", "options", "outputs", "pacing", "plan", "providers", "records",
             "resume", "state", "stats"} == runtime_imports(
         PACKAGE / "executor.py")
-    assert runtime_imports(PACKAGE / "providers" / "download.py") == {"errors", "outputs", "providers"}
+    assert runtime_imports(PACKAGE / "providers" / "download.py") == {"errors", "limits", "outputs", "providers"}
     assert "jobs" not in runtime_imports(PACKAGE / "outputs.py")  # `Job` only as a type hint
