@@ -75,6 +75,8 @@ GONE_AFTER = 60.0
 # refused) is left as it is, still reserved: the run ends instead of polling it forever, and the next run
 # asks again.
 UNCLEAR_AFTER = 600.0
+# A pause the provider asks every request to wait (a 429's Retry-After) longer than this is shown in the progress.
+PAUSE_SHOWN = 30.0
 # A provider's clock may be this far behind ours: its request log is read back to this long before an attempt.
 LOG_SKEW = 600.0
 # A create a provider that ignores keys has not logged this long past the request timeout was never taken.
@@ -187,6 +189,8 @@ class Executor:
         self._left_done: set[int] = set()  # done jobs to re-render that this run put back done, not sent
         self._doubted = False  # a reported cost was doubted in this run (said once, in `errors`)
         self._unanswered: dict[str, str] = {}  # video -> why its last polls got no status (read by `_watch`)
+        self._poll_told: set[tuple[str, str]] = set()  # (video, kind of failure) told among the errors: once each
+        self._poll_noted: dict[str, str] = {}  # video -> the poll failure its job's error says, until answered
         self._ended = False
         self._altered_kept: list[Path] = []  # done videos found altered, kept under .runs/superseded/
         self._foreign_kept: list[Path] = []  # files no sidecar records in a new video's place, kept there too
@@ -314,8 +318,13 @@ class Executor:
             reserved_micros=self._reserved, budget_micros=self.budget_micros, elapsed=elapsed, eta=eta,
             per_minute=per_minute, requests=self.pacer.requests, stopping=self.stopping, last_errors=self._last_errors(),
             next_check=self._next_check(counts, now), rerenders_cancelled=self._rerenders_cancelled,
-            rerenders_failed=self._rerenders_failed,
+            rerenders_failed=self._rerenders_failed, paused=self._paused(),
         )
+
+    def _paused(self) -> float | None:
+        """Seconds every request still waits as the provider asked (a 429's Retry-After), past PAUSE_SHOWN."""
+        wait = self.pacer.not_before - self.pacer.clock()
+        return wait if wait > PAUSE_SHOWN and not self._ended else None
 
     def _pace(self) -> tuple[float, float | None]:
         """(elapsed seconds, jobs ended per minute lately) over the run as the state records it: from its start
@@ -729,7 +738,7 @@ class Executor:
                 self.pacer.ok()
             except RateLimitedError as exc:
                 waited = self.pacer.limited(exc.retry_after)
-                if exc.retry_after is not None and exc.retry_after > 30:
+                if exc.retry_after is not None and exc.retry_after > PAUSE_SHOWN:
                     self._error(job, f"rate limited: the provider asks to wait {exc.retry_after:,.0f} s; every "
                                      f"request waits {waited:,.0f} s")
                 tries += 1
@@ -1301,7 +1310,8 @@ class Executor:
                     unclear_since = self.clock()
                 if answered and status is not None:
                     unclear = f"status {status.raw_status!r}"
-                    self._error(job, f"provider reports an unknown status {status.raw_status!r}; still polling")
+                    self._poll_error(job, pid, f"status {status.raw_status!r}",
+                                     f"provider reports an unknown status {status.raw_status!r}; still polling")
                 else:
                     unclear = refused or "polls unanswered"
                 continue
@@ -1332,11 +1342,18 @@ class Executor:
                 async with self.pacer.gate:
                     status = await self.provider.get(self.client, pid)
                 self.pacer.ok()
+                if status.status != "unknown" and self._poll_noted.pop(pid, None) is not None:
+                    self.store.note(self.ids[job.hash], None)
                 return status
             except RateLimitedError as exc:
-                self.pacer.limited(exc.retry_after)
+                waited = self.pacer.limited(exc.retry_after)
+                if exc.retry_after is not None and exc.retry_after > PAUSE_SHOWN:
+                    self._poll_error(job, pid, "429", f"rate limited: the provider asks to wait "
+                                                      f"{exc.retry_after:,.0f} s; every request waits {waited:,.0f} s")
             except RetryableError as exc:
                 self._unanswered[pid] = f"polls failed: {exc}"
+                self._poll_error(job, pid, f"{type(exc).__name__} {exc.status} {exc.code}",
+                                 f"polls fail, still polling: {str(exc).replace(pid, '{id}')}")
                 await anyio.sleep(backoff(attempt, exc.retry_after))
             except RejectedError as exc:
                 if exc.status == 404:
@@ -1348,6 +1365,17 @@ class Executor:
                 self._error(job, f"poll refused: {exc}")
                 await anyio.sleep(backoff(attempt, None))
         return None
+
+    def _poll_error(self, job: Job, pid: str, kind: str, message: str) -> None:
+        """`message` among the run's last errors, once per job and `kind` of poll failure: a gateway down fails
+        every poll of every job, which would otherwise push every other error out, one line per poll."""
+        if (pid, kind) not in self._poll_told:
+            self._poll_told.add((pid, kind))
+            self._error(job, message)
+        jid = self.ids[job.hash]
+        if self._poll_noted.get(pid) != message:  # for `status`, until a poll is answered again
+            self._poll_noted[pid] = message
+            self.store.note(jid, message)
 
     async def _download(self, job: Job, jid: int, status: VideoStatus, row: Following) -> None:
         url = status.url

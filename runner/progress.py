@@ -46,9 +46,15 @@ def line(s: RunStatistics) -> str:
     counts = ", ".join(f"{k} {s.counts[k]}" for k in _ORDER if s.counts.get(k))
     budget = "" if s.budget_micros is None else f" of {usd_text(s.budget_micros)}"
     waits = "" if s.next_check is None else f", {fmt_next_check(s.next_check)}"
+    waits += "" if s.paused is None else f", {fmt_paused(s.paused)}"
     extra = f" [{s.stopping}]" if s.stopping else ""
     return (f"{counts} | spent {usd_text(s.spent_micros)} + reserved {usd_text(s.reserved_micros)}{budget}"
             f" | {_fmt_rate(s.per_minute)}, {fmt_time(s.elapsed)} elapsed, eta {fmt_eta(s.eta)}{waits}{extra}")
+
+
+def fmt_paused(seconds: float) -> str:
+    """A pause every request waits out because the provider asked (HTTP 429 Retry-After)."""
+    return f"paused by the provider (HTTP 429), {fmt_time(math.ceil(seconds))} left"
 
 
 def fmt_next_check(seconds: float) -> str:
@@ -161,6 +167,8 @@ class Progress:
                    Text(f"eta {fmt_eta(s.eta)}")]
         if s.next_check is not None:
             figures.append(Text(fmt_next_check(s.next_check)))
+        if s.paused is not None:
+            figures.append(Text(fmt_paused(s.paused), style="yellow"))
         if s.requests is not None:
             figures.append(Text(f"requests {s.requests:,}"))
         parts += _flow(counts, width) + _flow(figures, width)
@@ -206,4 +214,5 @@ def _as_dict(s: RunStatistics) -> dict[str, Any]:
         "per_minute": None if s.per_minute is None else round(s.per_minute, 2),
         "requests": s.requests, "stopping": s.stopping, "last_errors": list(s.last_errors),
         "next_check": None if s.next_check is None else round(s.next_check, 1),
+        "paused": None if s.paused is None else round(s.paused, 1),
     }

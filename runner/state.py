@@ -1506,9 +1506,9 @@ class Store:
             self._event(None, job_id, to.value, _event_detail(fields))
         self._known[job_id] = (to, key)
 
-    def note(self, job_id: int, error: str) -> None:
-        """Record why a job was left as it is (past its timeout, say) without moving it, for `status`;
-        committed by the next `flush()`, like a lazy move."""
+    def note(self, job_id: int, error: str | None) -> None:
+        """Record why a job was left as it is (past its timeout, say) or what its polls meet, without moving it,
+        for `status` (None: that is over); committed by the next `flush()`, like a lazy move."""
         with self._deferred():
             self.db.execute("UPDATE jobs SET error=?, updated_at=? WHERE id=?", (error, self.clock(), job_id))
             self._event(None, job_id, "note", {"error": error})

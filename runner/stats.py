@@ -52,6 +52,9 @@ class RunStatistics:
     # Re-renders of done jobs (--force) whose render the provider failed or whose create it refused: each job put
     # back as it was, done, its earlier video kept (counted done, not failed).
     rerenders_failed: int = 0
+    # Seconds every request still waits because the provider asked the run to (a 429's Retry-After), while that
+    # pause is a long one (PAUSE_SHOWN); None otherwise.
+    paused: float | None = None
 
 
 class Throughput:

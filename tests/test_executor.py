@@ -3681,3 +3681,50 @@ def test_a_video_fetched_again_keeps_what_its_render_counted_when_first_seen(tmp
         assert {r[0] for r in db.execute("SELECT billed_micros FROM attempts")} == {350_000}
     assert summary(api.status(m))["cost_by_run"] == {str(first.run_id): 0.7}
     check_outputs(m)
+
+
+@pytest.mark.parametrize(("rule", "told"), [
+    ({"fault": "server_error", "status": 502}, "polls fail, still polling: HTTP 502"),
+    ({"fault": "malformed_json"}, "polls fail, still polling: HTTP 200, MALFORMED_RESPONSE"),
+    ({"fault": "unknown_status", "value": "rendering"}, "provider reports an unknown status 'rendering'"),
+])
+def test_polls_that_keep_failing_are_told_once_per_job_and_kind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rule: dict[str, Any], told: str
+) -> None:
+    """A gateway answering every poll with an error page (or what gridrun cannot read) is told among the last
+    errors, which `status` shows too: once per job and kind of failure, not once per poll."""
+    from runner import executor as ex_mod
+    monkeypatch.setattr(ex_mod, "backoff", lambda attempt, retry_after: 0.0)
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), run={"poll_interval": 0.1},
+                       sim={"script": [{"route": "get", "nth": list(range(1, 9)), **rule}]})
+    result, prov = run(m)
+    assert result.exit_code == 0 and stats(prov)["requests"]["get"] >= 9
+    told_lines = [e for e in result.stats.last_errors if told in e]
+    assert len(told_lines) == 1 and "more job" not in told_lines[0], result.stats.last_errors  # not once per poll
+    assert "video_" not in told_lines[0]  # the same words for every job: told once with a count
+    assert all(not j.error for j in api.status(m).jobs)  # answered again: no longer said in `status`
+
+
+def test_a_long_pause_a_poll_is_asked_for_is_told(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 429 on a poll asking to wait long holds every request: the run says so, as it does for a create."""
+    from runner import pacing
+    from runner.sim.config import SimConfig
+    from runner.sim.serve import running_server
+    monkeypatch.setattr(pacing, "MAX_PAUSE", 0.1)
+    monkeypatch.setenv("LUMENFALL_API_KEY", "k")
+    config = SimConfig.from_dict({"render_time": 0.2, "jitter": 0.0, "script": [
+        {"route": "get", "nth": 1, "fault": "rate_limited", "retry_after": 3000, "retry_style": "seconds"}]})
+    with running_server(config) as url:
+        m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), provider="lumenfall", base_url=url, sim={})
+        result = api.run(m, report=False)
+    assert result.exit_code == 0
+    assert any("asks to wait 3,000 s" in e for e in result.stats.last_errors), result.stats.last_errors
+
+
+def test_the_progress_line_says_a_long_pause_the_provider_asked_for() -> None:
+    from runner.progress import line
+    from runner.stats import RunStatistics
+    s = RunStatistics(run_id=1, total=3, counts={"submitted": 3}, cached=0, spent_micros=0, reserved_micros=0,
+                      budget_micros=None, elapsed=5.0, eta=None, per_minute=None, requests=None, stopping=None,
+                      last_errors=(), paused=290.2)
+    assert "paused by the provider (HTTP 429), 4:51 left" in line(s)
