@@ -398,6 +398,10 @@ _ACCOUNT_REFUSALS = {
                         "check the manifest's `model:` against the models the provider lists"),
     "MODEL_DISABLED": ("the model {model}, disabled there (HTTP 404)",
                        "wait until the provider enables it again, or choose another `model:`"),
+    "KEY_FORBIDDEN": ("the API key, not allowed to create videos (HTTP 403)",
+                      "check the key's permissions with the provider, or set another key (the error above names it)"),
+    "ENDPOINT_NOT_FOUND": ("the create request: it has no such endpoint (HTTP 404), so the base URL is wrong",
+                           "set the provider's base URL (the error above names the one used and where it is set)"),
 }
 
 

@@ -53,7 +53,10 @@ from .stats import RunStatistics, Throughput
 S = JobState
 # Refusals of a create that every job of the run would meet (the key, the balance; the run's one model, unknown to
 # the provider or disabled there): the first stops the run, and the jobs it kept from being sent stay planned.
-FATAL_CODES = frozenset({"AUTHENTICATION_FAILED", "INSUFFICIENT_BALANCE", "MODEL_NOT_FOUND", "MODEL_DISABLED"})
+# A create refused with HTTP 403 (the key may not create videos) or 404 other than for the model (no such endpoint:
+# a wrong base URL) is one too, recoded (`_setup_refusal`) as KEY_FORBIDDEN or ENDPOINT_NOT_FOUND.
+FATAL_CODES = frozenset({"AUTHENTICATION_FAILED", "INSUFFICIENT_BALANCE", "MODEL_NOT_FOUND", "MODEL_DISABLED",
+                         "KEY_FORBIDDEN", "ENDPOINT_NOT_FOUND"})
 IN_FLIGHT_STATES = frozenset(s.value for s in IN_FLIGHT)
 # Progress is reported this often while a run goes, whether or not a job changed state: its elapsed time moves,
 # and plain or JSON lines (one every 5 s) go on during long renders, when no job changes for a minute.
@@ -733,7 +736,7 @@ class Executor:
                         # with it. Found by the key, or the same key sent again, never a new attempt.
                         raise OutcomeUnknownError(f"the provider already knows this request's idempotency key ({exc})",
                                                   status=409, code=exc.code) from exc
-                    raise
+                    raise self._setup_refusal(exc) from exc
                 self._crash_point("after-submit")
                 self.pacer.ok()
             except RateLimitedError as exc:
@@ -819,6 +822,21 @@ class Executor:
             # Committed by the next flush, which comes before any poll of it (DESIGN: id before poll).
             self._move(jid, S.SUBMITTED, lazy=True, provider_id=status.id)
             return status
+
+    def _setup_refusal(self, exc: RejectedError) -> RejectedError:
+        """A create's refusal, recoded where it refuses the key or the base URL rather than the request (every job
+        would meet it: FATAL_CODES), with the URL and what to check; else `exc` itself."""
+        base = getattr(self.provider, "base_url", None) or "the provider's base URL"
+        if exc.status == 403 and exc.code != "CONTENT_POLICY_VIOLATION":
+            key = getattr(self.provider, "key_env", None) or "the API key"
+            return RejectedError(f"{exc.message} (creates at {base} are forbidden to this key: check {key} and "
+                                 "its permissions)", status=403, code="KEY_FORBIDDEN")
+        if exc.status == 404 and exc.code not in ("MODEL_NOT_FOUND", "MODEL_DISABLED"):
+            env = f"{self.provider.name.upper()}_BASE_URL"
+            hint = "; Lumenfall's ends in /v1 or /openai/v1" if self.provider.name in ("lumenfall", "sim") else ""
+            return RejectedError(f"{exc.message} (no create endpoint under {base}: check the base URL, the manifest's "
+                                 f"`base_url:` or {env}{hint})", status=404, code="ENDPOINT_NOT_FOUND")
+        return exc
 
     async def _unsent(self, job: Job, jid: int, why: str) -> None:
         """The create provably made nothing: the attempt is dropped and the job planned again, `why` its error

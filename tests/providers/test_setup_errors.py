@@ -1,0 +1,81 @@
+"""Answers to a create that say the account or the setup is wrong, not the request: the run stops at the first,
+names the URL and what to check, and leaves every job planned (nothing paid)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from execkit import write_manifest
+
+from runner import api
+from runner.cli import main
+from runner.options import RunOptions
+from runner.providers import get_provider
+
+Handler = Callable[[httpx.Request], httpx.Response]
+pytestmark = pytest.mark.usefixtures("key")
+
+
+def fake_lumenfall(handler: Handler, base_url: str = "http://127.0.0.1:9/v1") -> Any:
+    """A Lumenfall provider whose every request `handler` answers (no network)."""
+    provider = get_provider("lumenfall", base_url=base_url)
+    made = provider.client
+    provider.client = lambda **kw: made(**kw, transport=httpx.MockTransport(handler))  # type: ignore[method-assign]
+    return provider
+
+
+def manifest(tmp_path: Path, **kw: Any) -> Path:
+    return write_manifest(tmp_path, n_seeds=3, styles=("anime",), provider="lumenfall",
+                          base_url=kw.pop("base_url", "http://127.0.0.1:9/v1"), sim={},
+                          run={"concurrency": 1, **kw.pop("run", {})}, **kw)
+
+
+def creates(seen: list[httpx.Request]) -> list[httpx.Request]:
+    return [r for r in seen if r.method == "POST" and r.url.path.endswith("/videos")]
+
+
+def answering(seen: list[httpx.Request], create: httpx.Response) -> Handler:
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.method == "POST":
+            return create
+        return httpx.Response(404, json={"error": {"message": "no such route", "code": "NOT_FOUND"}})
+    return handler
+
+
+def test_a_create_forbidden_to_the_key_stops_the_run_and_says_what_to_check(tmp_path: Path) -> None:
+    seen: list[httpx.Request] = []
+    forbidden = httpx.Response(403, json={"error": {"message": "This API key does not have access to video generation",
+                                                    "type": "permission_error", "code": "FORBIDDEN"}})
+    m = manifest(tmp_path)
+    result = api.run(m, provider=fake_lumenfall(answering(seen, forbidden)), options=RunOptions(), report=False)
+    assert result.exit_code == 1 and result.status == "refused" and result.refused == "KEY_FORBIDDEN"
+    assert len(creates(seen)) == 1  # not one refused create per job
+    snap = api.status(m)
+    assert {j.state for j in snap.jobs} == {"planned"}
+    error = next(e for e in result.stats.last_errors if "403" in e)
+    assert "http://127.0.0.1:9/v1" in error and "LUMENFALL_API_KEY" in error
+
+
+def test_a_base_url_without_the_create_route_stops_the_run_and_names_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The easiest slip: Lumenfall's host without /v1. The simulator, served, answers 404 for the route."""
+    from runner.sim.config import SimConfig
+    from runner.sim.serve import running_server
+
+    config = SimConfig.from_dict({"render_time": 0.2, "jitter": 0.0})
+    with running_server(config) as url:
+        root = url.rsplit("/v1", 1)[0]
+        m = manifest(tmp_path, base_url=root)
+        code = main(["run", str(m), "--no-report"])
+        sim = httpx.get(root + "/_sim/stats").json()
+    err = capsys.readouterr().err
+    assert code == 1 and sim["creates"] == 0
+    assert {j.state for j in api.status(m).jobs} == {"planned"}
+    assert f"no create endpoint under {root}" in err and "LUMENFALL_BASE_URL" in err
+    assert "base URL is wrong" in err and "`gridrun retry`" not in err
