@@ -35,6 +35,7 @@ from .errors import (
     RateLimitedError,
     RejectedError,
     RetryableError,
+    ServerError,
 )
 from .jobs import COST_FACTORS, counted_cost, usd_text
 from .live import LiveViews
@@ -712,6 +713,7 @@ class Executor:
         honours = self.provider.caps.honours_idempotency_keys
         tries = 0
         maybe_received = not fresh  # by a create whose answer was lost
+        lost = not fresh  # a send of this attempt got no answer (an earlier process's, or a timeout, a reset)
         while True:
             await self.pacer.wait()
             sent = self.clock()
@@ -731,11 +733,18 @@ class Executor:
                     async with self.pacer.gate:
                         status = await self.provider.submit(self.client, body)
                 except RejectedError as exc:
-                    if honours and exc.status == 409:
-                        # The provider knows this attempt's key already (in progress, or used): something was made
-                        # with it. Found by the key, or the same key sent again, never a new attempt.
+                    if honours and exc.status == 409 and lost:
+                        # The provider knows this attempt's key already (in progress, or used): a send of it whose
+                        # answer was lost may have made something. Found by the key, or the same key sent again,
+                        # never a new attempt.
                         raise OutcomeUnknownError(f"the provider already knows this request's idempotency key ({exc})",
                                                   status=409, code=exc.code) from exc
+                    if honours and exc.status == 409:
+                        # No send of the key went unanswered: none can be on its way still. A conflict the provider
+                        # answered, looked up in its log as a 5xx is, and given up planned (nothing paid) if the log
+                        # keeps having no video for the key.
+                        raise ServerError(f"{exc.message} (the idempotency key refused, though no send of it went "
+                                          "unanswered)", status=409, code=exc.code) from exc
                     raise self._setup_refusal(exc) from exc
                 self._crash_point("after-submit")
                 self.pacer.ok()
@@ -783,6 +792,7 @@ class Executor:
             except (OutcomeUnknownError, RetryableError) as exc:
                 # The create may have been received: find out before anything is sent again.
                 maybe_received = True
+                lost = lost or isinstance(exc, OutcomeUnknownError)
                 tries += 1
                 found, answered = await self._find(key, self.store.job_row(jid)["submitted_at"], last_sent=sent)
                 # A send whose answer was lost (a timeout, a reset) may still be on its way to the provider (a
@@ -796,7 +806,8 @@ class Executor:
                     if tries > self.retries + 2:
                         # The log, read to its end after the last send, has no video for the key: as a later run's
                         # reconcile would find, nothing was made (the attempt is voided, as it would void it).
-                        await self._unsent(job, jid, f"the provider failed {tries} times and its request log has "
+                        failed = "refused the key with HTTP 409" if exc.status == 409 else "failed"
+                        await self._unsent(job, jid, f"the provider {failed} {tries} times and its request log has "
                                                      f"no video for this attempt (nothing paid): {exc}")
                         return None
                     await anyio.sleep(backoff(tries, getattr(exc, "retry_after", None)))
@@ -807,6 +818,10 @@ class Executor:
                     # landed: how a provider treats a key still being processed is not published, and one that
                     # ignored the key would bill each send.
                     if tries > min(self.retries + 1, MOST_RESENDS):
+                        if exc.status == 409:
+                            return self._give_up(job, jid, f"the provider answered HTTP 409 (a conflict over the key) to "
+                                                           f"{tries} sends, and its request log could not tell whether "
+                                                           f"the key made a video: {exc}")
                         return self._give_up(job, jid, f"no answer after {tries} tries: {exc}")
                     wait = backoff(tries, getattr(exc, "retry_after", None))
                     await anyio.sleep(max(wait, LOG_SETTLE) if isinstance(exc, OutcomeUnknownError) else wait)

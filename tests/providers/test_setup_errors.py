@@ -79,3 +79,27 @@ def test_a_base_url_without_the_create_route_stops_the_run_and_names_it(
     assert {j.state for j in api.status(m).jobs} == {"planned"}
     assert f"no create endpoint under {root}" in err and "LUMENFALL_BASE_URL" in err
     assert "base URL is wrong" in err and "`gridrun retry`" not in err
+
+
+def test_a_409_to_the_first_send_of_a_key_with_nothing_in_the_log_leaves_the_job_planned_saying_so(
+    tmp_path: Path,
+) -> None:
+    """No send of the key went unanswered, so none can have made a video: once the request log, which answers,
+    has none for the key, the job is planned again (nothing paid, nothing reserved), not `unknown`."""
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.method == "POST":
+            return httpx.Response(409, json={"error": {"message": "conflict", "code": "CONFLICT"}})
+        if request.url.path.endswith("/requests"):
+            return httpx.Response(200, json={"object": "list", "data": [], "has_more": False})
+        return httpx.Response(404, json={"error": {"message": "no such route", "code": "NOT_FOUND"}})
+
+    m = manifest(tmp_path, run={"retries": 0})
+    result = api.run(m, provider=fake_lumenfall(handler), options=RunOptions(), report=False)
+    jobs = api.status(m).jobs
+    assert {j.state for j in jobs} == {"planned"}, [(j.state, j.error) for j in jobs]
+    assert result.stats.reserved_micros == 0
+    assert all("refused the key with HTTP 409" in (j.error or "") and "nothing paid" in (j.error or "") for j in jobs)
+    assert not any("no answer" in e for e in result.stats.last_errors)
