@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import json as _json
 import os
+import re
 import socket
 import ssl
 import sys
@@ -364,7 +365,9 @@ def status_error(
     code, message = _error_fields(body)
     if not message:
         text = response.text if body is None and read else ""
-        message = text.strip() or response.reason_phrase or "no message"
+        message = _text_excerpt(text, response.reason_phrase) or response.reason_phrase or "no message"
+    if message.startswith(f"{op}: "):  # a server that names the request itself: said once
+        message = message[len(op) + 2:]
     message = redact(f"{op}: {message}", _credential(response.request.headers))
     retry_after = parse_retry_after(response.headers, body)
     if status == 429:
@@ -378,6 +381,46 @@ def status_error(
     if 400 <= status < 500:
         return RejectedError(message, status=status, code=code or _DEFAULT_CODES.get(status, f"HTTP_{status}"))
     return ServerError(f"{message} (unexpected HTTP {status})", status=status, code=code, retry_after=retry_after)
+
+
+# The longest excerpt of an error body that is not JSON: its first line, or an HTML page's title.
+MAX_EXCERPT = 160
+_HEADING = re.compile(r"<(title|h1)[^>]*>(.*?)</\1\s*>", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"<[^>]*>")
+
+
+def _text_excerpt(text: str, reason: str) -> str:
+    """What an error body that is not JSON says, short: an HTML page (a gateway's or a proxy's, not the API's) by
+    its title or first heading, else the reason phrase; plain text by its first line."""
+    text = text.strip()
+    if not text:
+        return ""
+    if text.startswith("<") or "<html" in text[:200].lower():
+        found = _HEADING.search(text)
+        heading = " ".join(_TAG.sub(" ", found.group(2)).split()) if found else ""
+        return f"{_cut(heading or reason or 'an error page')} (an HTML page, not the API's answer)"
+    return _cut(next(line.strip() for line in text.splitlines() if line.strip()))
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= MAX_EXCERPT else text[: MAX_EXCERPT - 1] + "…"
+
+
+def _detail(detail: Any) -> str:
+    """A FastAPI/fal-style `detail` that is not a string: each entry's field path (`loc`) and message
+    (`msg`), or the JSON of what it is."""
+    items = detail if isinstance(detail, list) else [detail]
+    said = []
+    for item in items:
+        if isinstance(item, Mapping) and isinstance(item.get("msg"), str):
+            loc = item.get("loc")
+            where = ".".join(str(p) for p in loc) if isinstance(loc, (list, tuple)) and loc else ""
+            said.append(f"{where}: {item['msg']}" if where else item["msg"])
+        elif isinstance(item, str):
+            said.append(item)
+        else:
+            said.append(_json.dumps(item, ensure_ascii=False, default=str))
+    return "; ".join(said)
 
 
 def _text(value: Any) -> str | None:
@@ -399,5 +442,5 @@ def _error_fields(body: Any) -> tuple[str | None, str | None]:
         if isinstance(detail, str):
             message = detail
         elif detail is not None:
-            message = str(detail)
+            message = _detail(detail) or None
     return code or _text(body.get("code")), message

@@ -311,3 +311,25 @@ async def test_a_poll_answered_with_another_videos_status_is_a_server_error(prov
             await provider.get(client, "video_123")
         assert info.value.code == "MISMATCHED_ID" and "video_other" in str(info.value)
         assert (await provider.get(client, "video_other")).status == "completed"
+
+
+@pytest.mark.parametrize(("status", "body", "said", "not_said"), [
+    (422, {"detail": [{"loc": ["body", "duration"], "msg": "value is not a valid enumeration member",
+                       "type": "type_error.enum"}]},
+     "POST /videos: body.duration: value is not a valid enumeration member", "'loc'"),
+    (502, ("<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center><hr>"
+           "<center>cloudflare</center></body></html>"),
+     "POST /videos: 502 Bad Gateway (an HTML page, not the API's answer)", "<"),
+    (503, "upstream connect error\nreset reason: overflow\n" + "x" * 900, "POST /videos: upstream connect error",
+     "reset reason"),
+    (404, {"error": {"message": "POST /videos: no such route", "code": "NOT_FOUND"}},
+     "NOT_FOUND: POST /videos: no such route", "POST /videos: POST /videos"),
+])
+@pytest.mark.anyio
+async def test_error_bodies_are_said_by_their_message_not_shown_raw(
+    provider: LumenfallProvider, mock: Client, status: int, body: Any, said: str, not_said: str
+) -> None:
+    async with mock(respond(status, {}, body)) as client:
+        with pytest.raises(ProviderError) as info:
+            await provider.submit(client, dict(BODY))
+    assert said in str(info.value) and not_said not in str(info.value), str(info.value)
