@@ -402,6 +402,8 @@ _ACCOUNT_REFUSALS = {
                       "check the key's permissions with the provider, or set another key (the error above names it)"),
     "ENDPOINT_NOT_FOUND": ("the create request: it has no such endpoint (HTTP 404), so the base URL is wrong",
                            "set the provider's base URL (the error above names the one used and where it is set)"),
+    "REDIRECTED": ("the request at the base URL, which redirects elsewhere (HTTP 3xx)",
+                   "set the provider's base URL to where it redirects (the error above names both)"),
 }
 
 

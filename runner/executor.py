@@ -55,9 +55,10 @@ S = JobState
 # Refusals of a create that every job of the run would meet (the key, the balance; the run's one model, unknown to
 # the provider or disabled there): the first stops the run, and the jobs it kept from being sent stay planned.
 # A create refused with HTTP 403 (the key may not create videos) or 404 other than for the model (no such endpoint:
-# a wrong base URL) is one too, recoded (`_setup_refusal`) as KEY_FORBIDDEN or ENDPOINT_NOT_FOUND.
+# a wrong base URL) is one too, recoded (`_setup_refusal`) as KEY_FORBIDDEN or ENDPOINT_NOT_FOUND; so is an API
+# call redirected (REDIRECTED: a base URL with the wrong scheme or host).
 FATAL_CODES = frozenset({"AUTHENTICATION_FAILED", "INSUFFICIENT_BALANCE", "MODEL_NOT_FOUND", "MODEL_DISABLED",
-                         "KEY_FORBIDDEN", "ENDPOINT_NOT_FOUND"})
+                         "KEY_FORBIDDEN", "ENDPOINT_NOT_FOUND", "REDIRECTED"})
 IN_FLIGHT_STATES = frozenset(s.value for s in IN_FLIGHT)
 # Progress is reported this often while a run goes, whether or not a job changed state: its elapsed time moves,
 # and plain or JSON lines (one every 5 s) go on during long renders, when no job changes for a minute.
@@ -846,8 +847,11 @@ class Executor:
             key = getattr(self.provider, "key_env", None) or "the API key"
             return RejectedError(f"{exc.message} (creates at {base} are forbidden to this key: check {key} and "
                                  "its permissions)", status=403, code="KEY_FORBIDDEN")
+        env = f"{self.provider.name.upper()}_BASE_URL"
+        if exc.code == "REDIRECTED":
+            return RejectedError(f"{exc.message}: set the base URL (the manifest's `base_url:` or {env}) to where it "
+                                 "points", status=exc.status, code=exc.code)
         if exc.status == 404 and exc.code not in ("MODEL_NOT_FOUND", "MODEL_DISABLED"):
-            env = f"{self.provider.name.upper()}_BASE_URL"
             hint = "; Lumenfall's ends in /v1 or /openai/v1" if self.provider.name in ("lumenfall", "sim") else ""
             return RejectedError(f"{exc.message} (no create endpoint under {base}: check the base URL, the manifest's "
                                  f"`base_url:` or {env}{hint})", status=404, code="ENDPOINT_NOT_FOUND")

@@ -380,6 +380,14 @@ def status_error(
         return RejectedError(f"{message} (top up the account balance)", status=status, code="INSUFFICIENT_BALANCE")
     if 400 <= status < 500:
         return RejectedError(message, status=status, code=code or _DEFAULT_CODES.get(status, f"HTTP_{status}"))
+    if 300 <= status < 400:
+        # An API that is not followed where it redirects (a request sent again elsewhere, the key with it): the base
+        # URL is the one to change, to where it points.
+        where = response.headers.get("location")
+        to = f"redirects to {redact(str(response.request.url.join(where)), None)}" if where else \
+            "redirects, naming no Location"
+        return RejectedError(f"{op}: {response.request.url.copy_with(query=None)} {to} (HTTP {status})", status=status,
+                             code="REDIRECTED")
     return ServerError(f"{message} (unexpected HTTP {status})", status=status, code=code, retry_after=retry_after)
 
 

@@ -103,3 +103,17 @@ def test_a_409_to_the_first_send_of_a_key_with_nothing_in_the_log_leaves_the_job
     assert result.stats.reserved_micros == 0
     assert all("refused the key with HTTP 409" in (j.error or "") and "nothing paid" in (j.error or "") for j in jobs)
     assert not any("no answer" in e for e in result.stats.last_errors)
+
+
+def test_a_redirected_create_stops_the_run_and_names_where_it_points(tmp_path: Path) -> None:
+    """What a base URL with http:// for https:// gets: a redirect is not a provider failure to try 6 times."""
+    seen: list[httpx.Request] = []
+    moved = httpx.Response(301, headers={"location": "https://127.0.0.1:9/v1/videos"})
+    m = manifest(tmp_path)
+    result = api.run(m, provider=fake_lumenfall(answering(seen, moved)), options=RunOptions(), report=False)
+    assert result.exit_code == 1 and result.refused == "REDIRECTED"
+    assert len(creates(seen)) == 1
+    assert {j.state for j in api.status(m).jobs} == {"planned"}
+    error = next(e for e in result.stats.last_errors if "redirects" in e)
+    assert "http://127.0.0.1:9/v1/videos redirects to https://127.0.0.1:9/v1/videos (HTTP 301)" in error
+    assert "LUMENFALL_BASE_URL" in error
