@@ -1078,6 +1078,13 @@ def cmd_cancel(args: argparse.Namespace) -> int:
                   "out (Ctrl-C once as it starts keeps it from sending new jobs), then cancel again", markup=False)
     for key, why in r.errors.items():
         err.print(f"error: {visible(key)}: {visible(why)}", markup=False)
+    if r.errors:
+        # nothing was recorded of them: still in flight in the state, so a cancel again asks the provider again
+        n = len(r.errors)
+        err.print(f"{_jobs(n)} not cancelled, a request to the provider having failed ({_some(list(r.errors))}): "
+                  f"still in flight and reserved; `gridrun cancel {args.manifest}` again tries {_them(n)} again, or "
+                  f"`gridrun run {args.manifest}` follows {_them(n)} to the end and downloads what {_them(n)} render"
+                  f"{'s' if n == 1 else ''} (paid)", markup=False)
     return 1 if r.errors or r.unresolved else 0
 
 

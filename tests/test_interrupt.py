@@ -214,9 +214,16 @@ def test_cancel_goes_on_past_a_failed_request_and_says_which(tmp_path: Path) -> 
         assert r.returncode == 1
         assert "cancelled 1 job at the provider" in r.stdout
         assert r.stderr.count("error: ") == 1 and "AUTHENTICATION_FAILED" in r.stderr, r.stderr
+        said = " ".join(r.stderr.split())
+        assert "1 job not cancelled, a request to the provider having failed" in said, said
+        assert f"`gridrun cancel {m}` again tries it again" in said, said
         counts = api.status(m).counts
         assert counts["cancelled"] == 1 and counts["submitted"] + counts["running"] == 1, counts
         assert _stats(url)["cancelled"] == 1
+        # as said: nothing was recorded of the job whose request failed, and a cancel again asks again
+        again = _cli("cancel", m)
+        assert again.returncode == 0 and "cancelled 1 job at the provider" in again.stdout, again
+        assert api.status(m).counts["cancelled"] == 2 and _stats(url)["cancelled"] == 2
 
 
 @pytest.mark.timeout(120)
