@@ -214,8 +214,11 @@ async def fetch_to_file(
                 raise DownloadError(f"{op}: truncated (connection reset mid-body)", code="TRUNCATED") from exc
             raise transport_error(exc, op=op, create=False, secret=secret) from exc
         if isinstance(response, httpx.Response):
+            # the key went with the request only to the API's origin, and there only if no redirect led elsewhere
+            origin = response.url.scheme, response.url.host, response.url.port
+            key_sent = same_origin and origin == (target.scheme, target.host, target.port)
             return await _save(response, dest, op=op, secret=secret, on_saved=on_saved, release=exchange.aclose,
-                               before_replace=before_replace)
+                               before_replace=before_replace, key_sent=key_sent)
         raw, chunks = response
         return await _write(
             raw.status, raw.headers, chunks, dest,
@@ -269,17 +272,21 @@ async def _save(
     on_saved: Callable[[str], None] | None,
     release: Callable[[], Awaitable[None]],
     before_replace: Callable[[str], None] | None = None,
+    key_sent: bool = True,
 ) -> Download:
     status = response.status_code
     if status in (403, 404, 410):
         raise ExpiredError(f"{op}: the output URL is gone (HTTP {status})", status=status, code="EXPIRED")
     if not 200 <= status < 300:
+        keyless = None if key_sent else ("a URL away from the API's own host, fetched without the API key: its "
+                                         "signature refused or expired, not the key; a fresh URL is asked for")
         try:
             await response.aread()
         except httpx.RequestError:
-            raise status_error(response, None, op=op, key_env="the API key", read=False) from None
+            raise status_error(response, None, op=op, key_env="the API key", read=False, keyless=keyless) from None
         body = read_json(response)
-        raise status_error(response, body if body is not _MALFORMED else None, op=op, key_env="the API key")
+        raise status_error(response, body if body is not _MALFORMED else None, op=op, key_env="the API key",
+                           keyless=keyless)
     encoded = response.headers.get("content-encoding", "identity").strip().lower() not in ("", "identity")
     return await _write(
         status, response.headers, response.aiter_bytes(), dest,

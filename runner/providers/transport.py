@@ -358,9 +358,10 @@ def decode(
 
 
 def status_error(
-    response: httpx.Response, body: Any, *, op: str, key_env: str, read: bool = True
+    response: httpx.Response, body: Any, *, op: str, key_env: str, read: bool = True, keyless: str | None = None
 ) -> ProviderError:
-    """The `ProviderError` for a non-2xx `response` whose JSON body (or None) is `body`."""
+    """The `ProviderError` for a non-2xx `response` whose JSON body (or None) is `body`. `keyless`: what a 401 means
+    for a request sent without the API key (a signed URL elsewhere), said in place of "check {key_env}"."""
     status = response.status_code
     code, message = _error_fields(body)
     if not message:
@@ -375,7 +376,7 @@ def status_error(
     if status >= 500 or status == 408:
         return ServerError(message, status=status, code=code, retry_after=retry_after)
     if status == 401:
-        return RejectedError(f"{message} (check {key_env})", status=status, code="AUTHENTICATION_FAILED")
+        return RejectedError(f"{message} ({keyless or f'check {key_env}'})", status=status, code="AUTHENTICATION_FAILED")
     if status == 402:
         return RejectedError(f"{message} (top up the account balance)", status=status, code="INSUFFICIENT_BALANCE")
     if 400 <= status < 500:

@@ -15,6 +15,7 @@ from runner.errors import (
     DownloadError,
     ExpiredError,
     RateLimitedError,
+    RejectedError,
     RetryableError,
     ServerError,
     TransportError,
@@ -474,3 +475,26 @@ async def test_a_text_page_labelled_as_any_video_type_is_refused(
             await provider.download(client, MEDIA, tmp_path / "a.mp4")
     assert info.value.code == "WRONG_TYPE" and "text" in str(info.value)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("url", "key_advice"), [
+    (MEDIA, False),                                             # a signed URL elsewhere: the key never went there
+    ("https://api.lumenfall.ai/v1/videos/v1/content", True),    # the API's own: the key was sent, and refused
+    ("https://api.lumenfall.ai/v1/videos/v1/moved", False),     # the API's, redirected elsewhere: the key did not follow
+])
+@pytest.mark.anyio
+async def test_a_download_refused_with_401_advises_the_key_only_where_the_key_was_sent(
+    provider: LumenfallProvider, mock: Client, tmp_path: Path, url: str, key_advice: bool
+) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/moved"):
+            return httpx.Response(302, headers={"location": MEDIA})
+        return httpx.Response(401, json={"error": {"message": "signature invalid"}})
+
+    async with mock(handler) as client:
+        with pytest.raises(RejectedError) as info:
+            await provider.download(client, url, tmp_path / "a.mp4")
+    said = str(info.value)
+    assert "signature invalid" in said
+    assert ("LUMENFALL_API_KEY" in said or "check the API key" in said) == key_advice, said
+    assert ("fetched without the API key" in said) != key_advice, said
