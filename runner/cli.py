@@ -964,6 +964,9 @@ def _who(keys: Sequence[str]) -> str:
 # run started at the same moment says it is starting once it has loaded its manifest (`api.starting`), which may
 # come just after that reading. The watch of an ended run, no run starting, ends that much later.
 START_GRACE = 0.25
+# How long a watch with no run recorded and none starting waits for one to start (a `gridrun run` started in another
+# shell with it says so once its interpreter is up; a first run, once it has planned and holds the lock).
+NO_RUN_WAIT = 15.0
 
 
 def _watch(args: argparse.Namespace) -> int:
@@ -991,22 +994,30 @@ def _follow(args: argparse.Namespace, manifest: Manifest | None, progress: Any) 
     records: dict[int, Any] = {}
     waiting = False
     first = True  # no run read yet
+    quiet: float | None = None  # the seconds slept since no run was recorded and none starting
     with progress:
         while True:
             try:
                 snap = api.status(manifest, state_dir=args.state, reuse=records)
             except RunStartingError as exc:  # no run recorded yet, but one is starting: wait for it
+                quiet = None
                 if not waiting:
                     err.print(f"waiting for a run to record itself ({exc})", markup=False)
                     waiting = True
                 time.sleep(every)
                 continue
-            except NotRecordedError:  # no run recorded, none starting: nothing to follow, as `status` says
-                if first and not waiting:
-                    first = False
-                    time.sleep(START_GRACE)  # a run started with this watch may say so a moment after this reading
+            except NotRecordedError as exc:  # no run recorded, none starting: as `status` says, once none starts
+                if quiet is None:
+                    quiet = 0.0
+                    if not waiting:
+                        err.print(f"waiting up to {NO_RUN_WAIT:g} s for a run to start ({exc})", markup=False)
+                if quiet < NO_RUN_WAIT:
+                    pause = min(every, 2 * START_GRACE)
+                    time.sleep(pause)
+                    quiet += pause
                     continue
                 raise
+            quiet = None
             stats = run_statistics(snap)
             gone = snap.run.process_gone()
             settled = snap.run.ended_at is not None or gone  # it will not move again
