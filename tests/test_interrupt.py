@@ -353,7 +353,8 @@ def test_an_interrupted_run_with_one_job_in_flight_speaks_of_it_as_one(capsys: p
 
     counts = {"done": 1, "running": 1}
     result = SimpleNamespace(stats=SimpleNamespace(counts=counts, rerenders_cancelled=0, rerenders_failed=0,
-                                                       spent_micros=0, budget_micros=None),
+                                                       spent_micros=0, budget_micros=None, stopping=None,
+                                                       last_errors=()),
                              left_done=0, exit_code=130, status="interrupted", refused=None, unreached=0)
     _say_end(SimpleNamespace(), SimpleNamespace(budget_micros=None, model="m"), result)
     assert " ".join(capsys.readouterr().err.split()) == (
