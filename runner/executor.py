@@ -54,9 +54,10 @@ from .stats import RunStatistics, Throughput
 S = JobState
 # Refusals of a create that every job of the run would meet (the key, the balance; the run's one model, unknown to
 # the provider or disabled there): the first stops the run, and the jobs it kept from being sent stay planned.
-# A create refused with HTTP 403 (the key may not create videos) or 404 other than for the model (no such endpoint:
-# a wrong base URL) is one too, recoded (`_setup_refusal`) as KEY_FORBIDDEN or ENDPOINT_NOT_FOUND; so is an API
-# call redirected (REDIRECTED: a base URL with the wrong scheme or host).
+# A create refused with HTTP 403 (the key may not create videos) or 404 (no such endpoint: a wrong base URL) that
+# is not the API's coded answer about the request (`_about_setup`) is one too, recoded (`_setup_refusal`) as
+# KEY_FORBIDDEN or ENDPOINT_NOT_FOUND; so is an API call redirected (REDIRECTED: a base URL with the wrong scheme
+# or host).
 FATAL_CODES = frozenset({"AUTHENTICATION_FAILED", "INSUFFICIENT_BALANCE", "MODEL_NOT_FOUND", "MODEL_DISABLED",
                          "KEY_FORBIDDEN", "ENDPOINT_NOT_FOUND", "REDIRECTED"})
 IN_FLIGHT_STATES = frozenset(s.value for s in IN_FLIGHT)
@@ -88,6 +89,27 @@ LOG_SKEW = 600.0
 LOG_SETTLE = 5.0
 # A create whose answer was lost is sent again (same key, where the provider honours keys) at most this often.
 MOST_RESENDS = 2
+
+
+# The codes a 403 or 404 to a create has when its body is no coded error of the API (an HTML page, a web server's
+# plain 404, a framework's {"detail": "Not Found"}: gridrun's own for the status), or the API's own generic ones.
+_UNCODED = frozenset({"FORBIDDEN", "NOT_FOUND", "HTTP_403", "HTTP_404"})
+# Words in a 403's code that name the key or its permission (Lumenfall's AUTHENTICATION_FAILED; PERMISSION_DENIED,
+# invalid_api_key elsewhere).
+_KEY_WORDS = ("AUTH", "API_KEY", "PERMISSION")
+
+
+def _about_setup(exc: RejectedError) -> bool:
+    """Whether a create's 403 or 404 refuses the key or the base URL, which every job would meet, rather than this
+    request: its body is not the API's coded error (a wrong base URL reaches a web server, not the API), or, for a
+    403, its code names the key or its permission. A coded answer about the request (Lumenfall's UPSTREAM_ERROR,
+    whose status varies; INVALID_REQUEST; a content policy; the model's own 404 codes) is that job's refusal."""
+    code = (exc.code or "").upper()
+    if exc.status == 404:
+        return code in _UNCODED or not code
+    if exc.status == 403:
+        return code in _UNCODED or not code or any(word in code for word in _KEY_WORDS)
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -841,9 +863,9 @@ class Executor:
 
     def _setup_refusal(self, exc: RejectedError) -> RejectedError:
         """A create's refusal, recoded where it refuses the key or the base URL rather than the request (every job
-        would meet it: FATAL_CODES), with the URL and what to check; else `exc` itself."""
+        would meet it: FATAL_CODES), with the URL and what to check; else `exc` itself (`_about_setup`)."""
         base = getattr(self.provider, "base_url", None) or "the provider's base URL"
-        if exc.status == 403 and exc.code != "CONTENT_POLICY_VIOLATION":
+        if exc.status == 403 and _about_setup(exc):
             key = getattr(self.provider, "key_env", None) or "the API key"
             return RejectedError(f"{exc.message} (creates at {base} are forbidden to this key: check {key} and "
                                  "its permissions)", status=403, code="KEY_FORBIDDEN")
@@ -851,7 +873,7 @@ class Executor:
         if exc.code == "REDIRECTED":
             return RejectedError(f"{exc.message}: set the base URL (the manifest's `base_url:` or {env}) to where it "
                                  "points", status=exc.status, code=exc.code)
-        if exc.status == 404 and exc.code not in ("MODEL_NOT_FOUND", "MODEL_DISABLED"):
+        if exc.status == 404 and _about_setup(exc):
             hint = "; Lumenfall's ends in /v1 or /openai/v1" if self.provider.name in ("lumenfall", "sim") else ""
             return RejectedError(f"{exc.message} (no create endpoint under {base}: check the base URL, the manifest's "
                                  f"`base_url:` or {env}{hint})", status=404, code="ENDPOINT_NOT_FOUND")

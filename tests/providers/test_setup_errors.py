@@ -3,13 +3,14 @@ names the URL and what to check, and leaves every job planned (nothing paid)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from execkit import write_manifest
+from execkit import sim_provider, stats, write_manifest
 
 from runner import api
 from runner.cli import main
@@ -117,3 +118,61 @@ def test_a_redirected_create_stops_the_run_and_names_where_it_points(tmp_path: P
     error = next(e for e in result.stats.last_errors if "redirects" in e)
     assert "http://127.0.0.1:9/v1/videos redirects to https://127.0.0.1:9/v1/videos (HTTP 301)" in error
     assert "LUMENFALL_BASE_URL" in error
+
+
+def refusing_clay(provider: Any, status: int, error: dict[str, Any]) -> list[str]:
+    """`provider` (the in-process simulator) with every create of a clay prompt answered `status` and the JSON
+    `error`, as a gateway's upstream refuses one request; the prompts refused, in order."""
+    made = provider.client
+    refused: list[str] = []
+
+    class Refusing(httpx.AsyncBaseTransport):
+        def __init__(self) -> None:
+            self.inner = httpx.ASGITransport(app=provider.app)
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            if request.method == "POST" and request.url.path.endswith("/videos"):
+                prompt = json.loads(request.content).get("prompt", "")
+                if "clay" in prompt:
+                    refused.append(prompt)
+                    return httpx.Response(status, json={"error": error})
+            return await self.inner.handle_async_request(request)
+
+    provider.client = lambda **kw: made(**kw, transport=Refusing())  # type: ignore[method-assign]
+    return refused
+
+
+@pytest.mark.parametrize("status", [403, 404])
+def test_a_coded_refusal_of_one_request_leaves_that_job_rejected_and_the_run_goes_on(
+    tmp_path: Path, status: int
+) -> None:
+    """Lumenfall's UPSTREAM_ERROR has a status that varies: a 403 or 404 for one prompt is that job's refusal,
+    not the key's or the base URL's."""
+    m = write_manifest(tmp_path, n_seeds=2, styles=("clay", "anime", "comic"), run={"concurrency": 1})
+    provider = sim_provider(m)
+    refused = refusing_clay(provider, status, {"message": "upstream refused this request", "type": "upstream_error",
+                                               "code": "UPSTREAM_ERROR"})
+    result = api.run(m, provider=provider, options=RunOptions(), report=False)
+    states = {j.key: j.state for j in api.status(m).jobs}
+    assert result.refused is None and result.status != "refused"
+    assert sorted(k for k, s in states.items() if s == "rejected") == ["style=clay,seed=1", "style=clay,seed=2"]
+    assert sorted(k for k, s in states.items() if s == "done") == [
+        "style=anime,seed=1", "style=anime,seed=2", "style=comic,seed=1", "style=comic,seed=2"]
+    assert len(refused) == 2 and stats(provider)["creates"] == 4
+
+
+def test_an_html_404_from_a_wrong_base_url_stops_the_run_and_names_the_url(tmp_path: Path) -> None:
+    """A web server's own 404 page, not the API's answer: every job would meet it."""
+    seen: list[httpx.Request] = []
+    page = httpx.Response(404, headers={"content-type": "text/html"},
+                          text="<html><head><title>404 Not Found</title></head><body><center><h1>404 Not Found</h1>"
+                               "</center><hr><center>nginx</center></body></html>")
+    m = manifest(tmp_path, base_url="http://127.0.0.1:9/api")
+    result = api.run(m, provider=fake_lumenfall(answering(seen, page), base_url="http://127.0.0.1:9/api"),
+                     options=RunOptions(), report=False)
+    assert result.exit_code == 1 and result.refused == "ENDPOINT_NOT_FOUND"
+    assert len(creates(seen)) == 1
+    assert {j.state for j in api.status(m).jobs} == {"planned"}
+    error = next(e for e in result.stats.last_errors if "404" in e)
+    assert "no create endpoint under http://127.0.0.1:9/api" in error and "LUMENFALL_BASE_URL" in error
+    assert "an HTML page" in error
