@@ -865,19 +865,20 @@ class Executor:
         """A create's refusal, recoded where it refuses the key or the base URL rather than the request (every job
         would meet it: FATAL_CODES), with the URL and what to check; else `exc` itself (`_about_setup`)."""
         base = getattr(self.provider, "base_url", None) or "the provider's base URL"
-        if exc.status == 403 and _about_setup(exc):
-            key = getattr(self.provider, "key_env", None) or "the API key"
-            return RejectedError(f"{exc.message} (creates at {base} are forbidden to this key: check {key} and "
-                                 "its permissions)", status=403, code="KEY_FORBIDDEN")
-        env = f"{self.provider.name.upper()}_BASE_URL"
+        where = getattr(self.provider, "base_url_settings", lambda: None)()
         if exc.code == "REDIRECTED":
-            return RejectedError(f"{exc.message}: set the base URL (the manifest's `base_url:` or {env}) to where it "
-                                 "points", status=exc.status, code=exc.code)
-        if exc.status == 404 and _about_setup(exc):
-            hint = "; Lumenfall's ends in /v1 or /openai/v1" if self.provider.name in ("lumenfall", "sim") else ""
-            return RejectedError(f"{exc.message} (no create endpoint under {base}: check the base URL, the manifest's "
-                                 f"`base_url:` or {env}{hint})", status=404, code="ENDPOINT_NOT_FOUND")
-        return exc
+            return RejectedError(f"{exc.message}: set the base URL{f' ({where})' if where else ''} to where it points",
+                                 status=exc.status, code=exc.code)
+        if not _about_setup(exc):
+            return exc
+        if exc.status == 403:
+            key = getattr(self.provider, "key_settings", lambda: getattr(self.provider, "key_env", None))()
+            check = f": check {key} and its permissions" if key else ""
+            return RejectedError(f"{exc.message} (creates at {base} are forbidden to this key{check})", status=403,
+                                 code="KEY_FORBIDDEN")
+        hint = "; Lumenfall's ends in /v1 or /openai/v1" if self.provider.name in ("lumenfall", "sim") else ""
+        return RejectedError(f"{exc.message} (no create endpoint under {base}: check the base URL"
+                             f"{f', {where}' if where else ''}{hint})", status=404, code="ENDPOINT_NOT_FOUND")
 
     async def _unsent(self, job: Job, jid: int, why: str) -> None:
         """The create provably made nothing: the attempt is dropped and the job planned again, `why` its error

@@ -56,6 +56,14 @@ class LumenfallProvider:
         """The environment variable holding the API key."""
         return self.caps.api_key_env or f"{self.name.upper()}_API_KEY"
 
+    def key_settings(self) -> str | None:
+        """Where the API key is set, for advice on a key refused."""
+        return self.key_env
+
+    def base_url_settings(self) -> str | None:
+        """Where the base URL is set, for advice on a wrong one."""
+        return f"the manifest's `base_url:` or {self.name.upper()}_BASE_URL"
+
     def api_key(self) -> str:
         """The API key, from the environment.
 

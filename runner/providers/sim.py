@@ -100,6 +100,14 @@ class SimProvider(LumenfallProvider):
         """None needed."""
         return ""
 
+    def key_settings(self) -> str | None:
+        """None: the simulator takes no key."""
+        return None
+
+    def base_url_settings(self) -> str | None:
+        """Over HTTP, the manifest's `base_url:` (no environment variable is read); in-process, nothing to set."""
+        return "the manifest's `base_url:`, the address `gridrun sim serve` prints" if self.remote else None
+
     def client(
         self,
         *,

@@ -367,8 +367,9 @@ def status_error(
     if not message:
         text = response.text if body is None and read else ""
         message = _text_excerpt(text, response.reason_phrase) or response.reason_phrase or "no message"
-    if message.startswith(f"{op}: "):  # a server that names the request itself: said once
-        message = message[len(op) + 2:]
+    named = _REQUEST_LINE.match(message)
+    if named and op.startswith(f"{named.group(1)} "):  # a server that names the request itself: said once
+        message = message[named.end():]
     message = redact(f"{op}: {message}", _credential(response.request.headers))
     retry_after = parse_retry_after(response.headers, body)
     if status == 429:
@@ -392,6 +393,9 @@ def status_error(
     return ServerError(f"{message} (unexpected HTTP {status})", status=status, code=code, retry_after=retry_after)
 
 
+# An error message that begins with the request it answers ("POST /v1/videos: no such route"): its method and path,
+# which the op (`POST /videos`) names already.
+_REQUEST_LINE = re.compile(r"(GET|POST|PUT|PATCH|DELETE|HEAD) /\S*: ")
 # The longest excerpt of an error body that is not JSON: its first line, or an HTML page's title.
 MAX_EXCERPT = 160
 _HEADING = re.compile(r"<(title|h1)[^>]*>(.*?)</\1\s*>", re.IGNORECASE | re.DOTALL)

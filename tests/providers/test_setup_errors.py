@@ -176,3 +176,33 @@ def test_an_html_404_from_a_wrong_base_url_stops_the_run_and_names_the_url(tmp_p
     error = next(e for e in result.stats.last_errors if "404" in e)
     assert "no create endpoint under http://127.0.0.1:9/api" in error and "LUMENFALL_BASE_URL" in error
     assert "an HTML page" in error
+
+
+def test_a_create_forbidden_by_the_simulator_names_no_key_setting(tmp_path: Path) -> None:
+    """The simulator takes no key: its refusal names no variable that does not exist."""
+    m = write_manifest(tmp_path, n_seeds=2, styles=("clay",), run={"concurrency": 1})
+    provider = sim_provider(m)
+    refusing_clay(provider, 403, {"message": "forbidden", "type": "permission_error", "code": "FORBIDDEN"})
+    result = api.run(m, provider=provider, options=RunOptions(), report=False)
+    assert result.refused == "KEY_FORBIDDEN"
+    error = next(e for e in result.stats.last_errors if "403" in e)
+    assert "forbidden to this key" in error and "SIM_API_KEY" not in error and "check" not in error
+
+
+def test_a_served_simulator_at_a_wrong_base_url_is_named_once_with_its_real_settings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`provider: sim` reads no SIM_BASE_URL: the advice names the manifest's `base_url:`; the request is said once."""
+    from runner.sim.config import SimConfig
+    from runner.sim.serve import running_server
+
+    config = SimConfig.from_dict({"render_time": 0.2, "jitter": 0.0})
+    with running_server(config) as url:
+        wrong = url.rsplit("/v1", 1)[0] + "/wrong"
+        m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), base_url=wrong, run={"concurrency": 1})
+        code = main(["run", str(m), "--no-report"])
+    err = capsys.readouterr().err
+    assert code == 1 and {j.state for j in api.status(m).jobs} == {"planned"}
+    assert f"no create endpoint under {wrong}" in err and "`base_url:`" in err and "gridrun sim serve" in err
+    assert "SIM_BASE_URL" not in err and "SIM_API_KEY" not in err
+    assert "POST /videos: no such route" in err and "/wrong/videos" not in err
