@@ -817,7 +817,13 @@ class Executor:
                 maybe_received = True
                 lost = lost or isinstance(exc, OutcomeUnknownError)
                 tries += 1
-                found, answered = await self._find(key, self.store.job_row(jid)["submitted_at"], last_sent=sent)
+                # A 409 says the provider knows the key: an earlier send it answered with an error (a 5xx) may have
+                # been taken all the same, its video not yet in a log slow to show it. Before the last miss would
+                # plan the job again (sent later with a new key: paid twice), the log is read no sooner than
+                # `_reconcile` believes one: the request timeout and LOG_SETTLE after the last send.
+                conflict = exc.status == 409 and not isinstance(exc, OutcomeUnknownError)
+                found, answered = await self._find(key, self.store.job_row(jid)["submitted_at"], last_sent=sent,
+                                                   settle=conflict and tries > self.retries + 2)
                 # A send whose answer was lost (a timeout, a reset) may still be on its way to the provider (a
                 # gateway may hold it): the log's miss proves nothing made only once it can no longer arrive, the
                 # request timeout and LOG_SETTLE after it (`_find` waits that long where keys are ignored).
@@ -893,7 +899,7 @@ class Executor:
         self._error(job, why if state == S.PLANNED else f"{why}; left {state.value}, as it was before this run")
 
     async def _find(
-        self, key: str, sent_at: float | None, *, last_sent: float | None = None
+        self, key: str, sent_at: float | None, *, last_sent: float | None = None, settle: bool = False
     ) -> tuple[VideoStatus | None, bool]:
         """The job a create with `key` made, looked up in the provider's request log, and whether the log
         answered (False: it could not be asked, or could not tell, so None proves nothing). `sent_at`, when the
@@ -901,8 +907,9 @@ class Executor:
 
         `last_sent`, when a create with the key was last sent. A provider that ignores keys makes a second video
         for a second create, so a miss is proof only once that create can no longer be on its way (a gateway
-        may queue it): the log is read no sooner than the request timeout after it, and a few seconds more."""
-        if last_sent is not None and not self.provider.caps.honours_idempotency_keys:
+        may queue it): the log is read no sooner than the request timeout after it, and a few seconds more; so it is
+        for any provider with `settle` (a miss that would be believed)."""
+        if last_sent is not None and (settle or not self.provider.caps.honours_idempotency_keys):
             wait = last_sent + self.opts.request_timeout + LOG_SETTLE - self.clock()
             if wait > 0:
                 await anyio.sleep(wait)

@@ -4,6 +4,7 @@ names the URL and what to check, and leaves every job planned (nothing paid)."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,8 +13,9 @@ import httpx
 import pytest
 from execkit import sim_provider, stats, write_manifest
 
-from runner import api
+from runner import api, executor
 from runner.cli import main
+from runner.errors import RejectedError, ServerError
 from runner.options import RunOptions
 from runner.providers import get_provider
 
@@ -83,10 +85,12 @@ def test_a_base_url_without_the_create_route_stops_the_run_and_names_it(
 
 
 def test_a_409_to_the_first_send_of_a_key_with_nothing_in_the_log_leaves_the_job_planned_saying_so(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """No send of the key went unanswered, so none can have made a video: once the request log, which answers,
-    has none for the key, the job is planned again (nothing paid, nothing reserved), not `unknown`."""
+    has none for the key (read after it has settled), the job is planned again (nothing paid, nothing
+    reserved), not `unknown`."""
+    monkeypatch.setattr(executor, "LOG_SETTLE", 0.1)
     seen: list[httpx.Request] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -98,7 +102,7 @@ def test_a_409_to_the_first_send_of_a_key_with_nothing_in_the_log_leaves_the_job
         return httpx.Response(404, json={"error": {"message": "no such route", "code": "NOT_FOUND"}})
 
     m = manifest(tmp_path, run={"retries": 0})
-    result = api.run(m, provider=fake_lumenfall(handler), options=RunOptions(), report=False)
+    result = api.run(m, provider=fake_lumenfall(handler), options=RunOptions(request_timeout=0.1), report=False)
     jobs = api.status(m).jobs
     assert {j.state for j in jobs} == {"planned"}, [(j.state, j.error) for j in jobs]
     assert result.stats.reserved_micros == 0
@@ -161,6 +165,17 @@ def test_a_coded_refusal_of_one_request_leaves_that_job_rejected_and_the_run_goe
     assert len(refused) == 2 and stats(provider)["creates"] == 4
 
 
+def test_a_create_forbidden_by_the_simulator_names_no_key_setting(tmp_path: Path) -> None:
+    """The simulator takes no key: its refusal names no variable that does not exist."""
+    m = write_manifest(tmp_path, n_seeds=2, styles=("clay",), run={"concurrency": 1})
+    provider = sim_provider(m)
+    refusing_clay(provider, 403, {"message": "forbidden", "type": "permission_error", "code": "FORBIDDEN"})
+    result = api.run(m, provider=provider, options=RunOptions(), report=False)
+    assert result.refused == "KEY_FORBIDDEN"
+    error = next(e for e in result.stats.last_errors if "403" in e)
+    assert "forbidden to this key" in error and "SIM_API_KEY" not in error and "check" not in error
+
+
 def test_an_html_404_from_a_wrong_base_url_stops_the_run_and_names_the_url(tmp_path: Path) -> None:
     """A web server's own 404 page, not the API's answer: every job would meet it."""
     seen: list[httpx.Request] = []
@@ -176,17 +191,6 @@ def test_an_html_404_from_a_wrong_base_url_stops_the_run_and_names_the_url(tmp_p
     error = next(e for e in result.stats.last_errors if "404" in e)
     assert "no create endpoint under http://127.0.0.1:9/api" in error and "LUMENFALL_BASE_URL" in error
     assert "an HTML page" in error
-
-
-def test_a_create_forbidden_by_the_simulator_names_no_key_setting(tmp_path: Path) -> None:
-    """The simulator takes no key: its refusal names no variable that does not exist."""
-    m = write_manifest(tmp_path, n_seeds=2, styles=("clay",), run={"concurrency": 1})
-    provider = sim_provider(m)
-    refusing_clay(provider, 403, {"message": "forbidden", "type": "permission_error", "code": "FORBIDDEN"})
-    result = api.run(m, provider=provider, options=RunOptions(), report=False)
-    assert result.refused == "KEY_FORBIDDEN"
-    error = next(e for e in result.stats.last_errors if "403" in e)
-    assert "forbidden to this key" in error and "SIM_API_KEY" not in error and "check" not in error
 
 
 def test_a_served_simulator_at_a_wrong_base_url_is_named_once_with_its_real_settings(
@@ -206,3 +210,35 @@ def test_a_served_simulator_at_a_wrong_base_url_is_named_once_with_its_real_sett
     assert f"no create endpoint under {wrong}" in err and "`base_url:`" in err and "gridrun sim serve" in err
     assert "SIM_BASE_URL" not in err and "SIM_API_KEY" not in err
     assert "POST /videos: no such route" in err and "/wrong/videos" not in err
+
+
+def test_a_409_is_not_planned_again_while_a_slow_log_may_yet_show_the_video(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first send answered 502 that the provider took all the same, then 409s (it knows the key), and a request
+    log slower to show the video than the sends are to repeat: its miss is believed only once it has settled (the
+    request timeout and LOG_SETTLE after the last send), as a later run's reconcile would; planned before that,
+    the job would be sent with a new key and paid twice."""
+    monkeypatch.setattr(executor, "LOG_SETTLE", 2.0)
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), run={"concurrency": 1, "retries": 0})
+    provider = sim_provider(m)
+    submit, find = provider.submit, provider.find_by_key
+    first: list[float] = []
+
+    async def taken_then_conflict(client: httpx.AsyncClient, body: dict[str, Any]) -> Any:
+        if not first:
+            first.append(time.monotonic())
+            await submit(client, body)  # made, and paid for
+            raise ServerError("POST /videos: bad gateway", status=502)
+        raise RejectedError("POST /videos: the key is in use", status=409, code="CONFLICT")
+
+    async def slow_log(client: httpx.AsyncClient, key: str, **kw: Any) -> Any:
+        if time.monotonic() < first[0] + 2.0:  # not logged yet
+            return None
+        return await find(client, key, **kw)
+
+    provider.submit, provider.find_by_key = taken_then_conflict, slow_log
+    result = api.run(m, provider=provider, options=RunOptions(request_timeout=0.5), report=False)
+    jobs = api.status(m).jobs
+    assert [j.state for j in jobs] == ["done"], [(j.state, j.error) for j in jobs]
+    assert stats(provider)["creates"] == 1 and result.stats.counts.get("planned", 0) == 0
