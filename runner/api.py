@@ -34,7 +34,7 @@ from .options import RunOptions, check_option, run_options
 from .outputs import kept_aside, verified
 from .manifest import Manifest
 from .plan import Diff, Plan, Stored
-from .providers import get_provider
+from .providers import base_url_env, get_provider
 from .providers import capabilities
 from .providers.base import VideoStatus
 from .providers.download import close_disk_threads
@@ -101,6 +101,7 @@ def plan(m: Manifest | str | Path, *, max_jobs: int | None = None) -> Plan:
     files = _capability_files(m)
     if m.provider == "sim" and m.data.get("sim") is not None:
         _check_sim_knobs(m)
+    _check_base_urls(m, files)
     try:
         caps = capabilities.load(m.provider, extra=files)
         if caps is None:
@@ -120,7 +121,45 @@ def plan(m: Manifest | str | Path, *, max_jobs: int | None = None) -> Plan:
         if os.environ.get("GRIDRUN_CAPABILITIES"):
             raise UsageError(f"GRIDRUN_CAPABILITIES: {message}") from exc
         raise  # gridrun's own data or code: a bug, shown as it is
-    return replace(built, warnings=(*built.warnings, *outputs_shared(built), *state_above(built)))
+    return replace(built, warnings=(*built.warnings, *outputs_shared(built), *state_above(built)),
+                   endpoint=endpoint(m, caps, files))
+
+
+def _check_base_urls(m: Manifest, files: Sequence[Path]) -> None:
+    """The API key goes only where the user chose: a base URL a manifest or a capabilities file it names chooses
+    is the provider's own host or this machine's, and such a file chooses no key variable.
+
+    :raises ManifestError: at the field's line.
+    """
+    builtin = capabilities.load(m.provider) if m.provider in capabilities.available() else None
+    key_env = builtin.api_key_env if builtin is not None else None
+    env = base_url_env(m.provider)
+    for f in files:
+        capabilities.check_user_file(f, key_env=key_env, env=env)
+    url = m.base_url
+    if isinstance(url, str) and builtin is not None:
+        why = capabilities.untrusted_base_url(url, m.provider, key_env, env)
+        if why is not None:
+            raise m.error(("base_url",), why)
+
+
+def endpoint(m: Manifest, caps: Any, files: Sequence[Path] = ()) -> tuple[str, str]:
+    """The base URL a run of `m` sends to, and where it comes from: the environment's variable (the user's
+    choice), else the manifest's `base_url:`, else a capabilities file's, else gridrun's data."""
+    env = base_url_env(m.provider)
+    if env and os.environ.get(env, "").strip():
+        return os.environ[env].strip().rstrip("/"), f"{env} in the environment"
+    if m.base_url:
+        return str(m.base_url).rstrip("/"), f"base_url: of {m.path}"
+    if m.provider == "sim":
+        return "in process", "the simulator built in (no network)"
+    for f in reversed([*files]):
+        more = capabilities.user_data(f)
+        if more.get("base_url"):
+            return str(more["base_url"]).rstrip("/"), f"base_url: of {f}"
+    if os.environ.get("GRIDRUN_CAPABILITIES") and caps.base_url != capabilities.builtin_base_url(m.provider):
+        return caps.base_url.rstrip("/"), "GRIDRUN_CAPABILITIES"
+    return caps.base_url.rstrip("/"), "gridrun's capability data (the provider's own API)"
 
 
 def _check_sim_knobs(m: Manifest) -> None:
@@ -189,9 +228,11 @@ def diff(p: Plan, *, force: bool = False) -> Diff | None:
 
 def _provider(p: Plan) -> Any:
     m = p.manifest
+    env = base_url_env(m.provider)
     return get_provider(
         m.provider,
-        base_url=m.base_url,
+        # the environment's base URL (the user's choice) wins over the manifest's (a file from anyone)
+        base_url=None if env and os.environ.get(env, "").strip() else m.base_url,
         sim_config=m.data.get("sim"),
         capability_files=_capability_files(m),
         state_dir=state_home(p.state_dir),  # the simulator's world beside the state file, a linked one's too

@@ -200,6 +200,7 @@ def _plan_json(plan: Plan, diff: Any) -> dict[str, Any]:
             "settled": diff.settled,
         },
         "left_in_flight": _left_json(diff.left_behind if diff else None),
+        "endpoint": {"url": plan.endpoint[0], "from": plan.endpoint[1]},
     }
 
 
@@ -328,6 +329,7 @@ def _print_totals(plan: Plan, diff: Any, *, force: bool = False) -> None:
     if plan.excluded:
         n = len(plan.excluded)
         out.print(f"excluded: {n:,} combination{'' if n == 1 else 's'} (--explain lists {'it' if n == 1 else 'them'})")
+    out.print(f"endpoint: {plan.endpoint[0]} (from {plan.endpoint[1]})", style="dim", markup=False)
     out.print(f"outputs: {relpath(plan.outputs_dir, Path.cwd())}", style="dim")
 
 

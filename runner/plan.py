@@ -60,6 +60,7 @@ class Plan:
     posters: tuple[str, ...] = ()           # video paths whose poster's place (`.jpg`) a file holds (`overwrites`)
     read_otherwise: tuple[str, ...] = ()    # the warning of a string an earlier gridrun read otherwise, told while
                                             # the state's last run sent other text (`told_read_otherwise`)
+    endpoint: tuple[str, str] = ("", "")   # the base URL a run sends to, and where that comes from (`api.endpoint`)
 
     @property
     def total_usd(self) -> float:

@@ -20,6 +20,7 @@ __all__ = [
     "Factory",
     "Provider",
     "VideoStatus",
+    "base_url_env",
     "get_provider",
     "known",
     "parse_retry_after",
@@ -66,6 +67,12 @@ def get_provider(
     if caps is None:
         raise UsageError(f"provider {name!r} has no capability data")
     return factory(caps, base_url=base_url, sim_config=sim_config, state_dir=state_dir)
+
+
+def base_url_env(name: str) -> str | None:
+    """The environment variable that sets provider `name`'s base URL (`LUMENFALL_BASE_URL`); None for the
+    simulator, which runs in process unless a manifest names a served one."""
+    return None if name == "sim" else f"{name.upper()}_BASE_URL"
 
 
 def _lumenfall(caps: ProviderCaps, *, base_url: str | None = None, sim_config: Any = None, state_dir: Path | None = None) -> Provider:

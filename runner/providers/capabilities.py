@@ -467,6 +467,108 @@ def _read(path: Path) -> dict[str, Any]:
     return data
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+"""Hosts of this machine (a served simulator): a manifest may send the API key there."""
+
+
+def official_hosts(provider: str) -> tuple[str, ...]:
+    """The origins (`https://api.lumenfall.ai`) of `provider`'s built-in base URL and of those it extends."""
+    out = []
+    for name in _lineage(provider):
+        path = _builtin(name)
+        url = str(_read(path).get("base_url") or "") if path is not None else ""
+        origin = _origin(url)
+        if origin and url.startswith(("http://", "https://")) and origin not in out:
+            out.append(origin)
+    return tuple(out)
+
+
+def _origin(url: str) -> str | None:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    if not parts.hostname:
+        return None
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"{parts.scheme}://{host}" + (f":{port}" if port is not None and port != default else "")
+
+
+def is_loopback(url: str) -> bool:
+    """Whether `url` names this machine (127.0.0.1, ::1, localhost)."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    try:
+        host = urlsplit(url.strip()).hostname or ""
+    except ValueError:
+        return False
+    if host.lower() in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def untrusted_base_url(url: str, provider: str, key_env: str | None, env: str | None) -> str | None:
+    """Why a base URL a file chose (a manifest's `base_url:`, a capabilities file's) may not be used: None when it
+    is `provider`'s own host or this machine's; otherwise the message, which says where the key would go."""
+    if is_loopback(url) or (_origin(url) is not None and _origin(url) in official_hosts(provider)):
+        return None
+    where = _origin(url) or repr(url)
+    official = " or ".join(official_hosts(provider)) or "none"
+    what = f"the API key ({key_env})" if key_env else "the requests"
+    proxy = (f"; to go through a proxy or gateway of your own, set {env} in the environment" if env else
+             "; a served simulator runs on this machine (127.0.0.1)")
+    return (f"{url!r} would send {what} to {where}, which is neither {provider}'s own API ({official}) nor this "
+            f"machine (127.0.0.1, ::1, localhost): a file may choose only those{proxy}")
+
+
+def check_user_file(path: Path, *, key_env: str | None = None, env: str | None = None) -> None:
+    """A capabilities file a manifest names may not move the API key: its `base_url` must be the provider's own
+    host or this machine, and it may not set `api_key_env` for a provider gridrun ships (which variable is sent
+    as the key is gridrun's or the environment's choice, not a file's).
+
+    :raises ManifestError: at the field's line.
+    """
+    from runner import yamlsource
+
+    text = yamlsource.read_text(path, limit=yamlsource.MAX_BYTES)
+    document, positions = yamlsource.load_yaml(text, file=path)
+    if not isinstance(document, dict):
+        return
+    provider = str(document.get("provider"))
+
+    def error(name: str, message: str) -> ManifestError:
+        line, column = yamlsource.locate(positions, (name,))
+        return ManifestError(message, file=path, line=line, column=column, field=name)
+
+    if "api_key_env" in document and provider in available():
+        raise error("api_key_env", f"a capabilities file may not choose the variable sent as {provider}'s API key "
+                                   f"(gridrun sends {key_env or 'none'}); remove this line")
+    url = document.get("base_url")
+    if isinstance(url, str):
+        why = untrusted_base_url(url, provider, key_env, env)
+        if why is not None:
+            raise error("base_url", why)
+
+
+def user_data(path: Path) -> dict[str, Any]:
+    """A user's capabilities file, as read (checked against the schema)."""
+    return _read_user(path)
+
+
+def builtin_base_url(provider: str) -> str:
+    """The base URL of `provider`'s built-in data, "" for none."""
+    path = _builtin(provider)
+    return str(_read(path).get("base_url") or "") if path is not None else ""
+
+
 def _read_user(path: Path) -> dict[str, Any]:
     """A user's capabilities file, checked against the schema of such files: an unknown or misspelled field (which
     would be ignored, its intended effect lost) and a value of the wrong type (`honours_idempotency_keys: no`, the

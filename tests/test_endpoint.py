@@ -1,0 +1,78 @@
+"""Where the API key goes: only to a host the user chose (the environment's base URL, the provider's own API, or
+this machine); a manifest or a capabilities file it names cannot move it elsewhere."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import httpx
+import pytest
+
+from runner import api
+from runner.cli import main
+from runner.errors import ManifestError
+
+HEAD = "version: 1\nname: fox\nprovider: lumenfall\nmodel: pixverse-v5.6\n"
+TAIL = "params: {prompt: a fox, quality: 540p, duration: 5}\noutput: a.mp4\n"
+
+
+def manifest(tmp_path: Path, extra: str = "") -> Path:
+    path = tmp_path / "m.yaml"
+    path.write_text(HEAD + textwrap.dedent(extra) + TAIL, encoding="utf-8")
+    return path
+
+
+def test_a_manifest_base_url_on_another_host_is_refused_at_its_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                                                     ) -> None:
+    m = manifest(tmp_path, "base_url: https://evil.example/v1\n")
+    for command in ("validate", "plan"):
+        assert main([command, str(m)]) == 2
+        err = capsys.readouterr().err
+        assert f"{m}:5:" in err and "base_url" in err and "evil.example" in err
+        assert "LUMENFALL_API_KEY" in err and "LUMENFALL_BASE_URL" in err
+    with pytest.raises(ManifestError):
+        api.run(m)
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9/v1", "http://localhost:9/v1", "http://[::1]:9/v1",
+                                 "https://api.lumenfall.ai/openai/v1"])
+def test_a_manifest_base_url_of_this_machine_or_the_provider_is_accepted(tmp_path: Path, url: str) -> None:
+    p = api.plan(manifest(tmp_path, f"base_url: '{url}'\n"))
+    assert p.endpoint[0] == url.rstrip("/")
+    assert "base_url" in p.endpoint[1]
+
+
+def test_a_capabilities_file_cannot_move_the_key(tmp_path: Path) -> None:
+    (tmp_path / "caps.yaml").write_text("provider: lumenfall\nbase_url: https://evil.example/v1\n", encoding="utf-8")
+    with pytest.raises(ManifestError) as info:
+        api.plan(manifest(tmp_path, "capabilities: [caps.yaml]\n"))
+    assert info.value.line == 2 and info.value.field == "base_url" and "evil.example" in str(info.value)
+
+
+def test_a_capabilities_file_cannot_choose_the_key_variable(tmp_path: Path) -> None:
+    (tmp_path / "caps.yaml").write_text("provider: lumenfall\napi_key_env: AWS_SECRET_ACCESS_KEY\n", encoding="utf-8")
+    with pytest.raises(ManifestError) as info:
+        api.plan(manifest(tmp_path, "capabilities: [caps.yaml]\n"))
+    assert info.value.line == 2 and info.value.field == "api_key_env"
+
+
+def test_the_environment_base_url_wins_over_the_manifest_and_plan_shows_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("LUMENFALL_BASE_URL", "https://gw.example/v1")
+    monkeypatch.setenv("LUMENFALL_API_KEY", "sk-test-key")
+    m = manifest(tmp_path, "base_url: http://127.0.0.1:9/v1\n")
+    assert main(["plan", str(m)]) == 0
+    assert "endpoint: https://gw.example/v1 (from LUMENFALL_BASE_URL in the environment)" in capsys.readouterr().out
+    assert main(["plan", str(m), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)["endpoint"]
+    assert shown == {"url": "https://gw.example/v1", "from": "LUMENFALL_BASE_URL in the environment"}
+    prov = api._provider(api.plan(m))
+    assert str(prov.client().base_url).startswith("https://gw.example/v1")
+
+
+def test_plan_shows_the_default_endpoint(tmp_path: Path) -> None:
+    p = api.plan(manifest(tmp_path))
+    assert p.endpoint == ("https://api.lumenfall.ai/v1", "gridrun's capability data (the provider's own API)")
+    assert isinstance(httpx.URL(p.endpoint[0]), httpx.URL)
