@@ -20,7 +20,13 @@ from runner.images import image_mime
 from runner.providers.base import TERMINAL, Balance, Download, VideoStatus
 from runner.providers.capabilities import ProviderCaps
 from runner.providers.download import fetch_to_file
-from runner.providers.transport import decode, make_client, resolve_base_url, send
+from runner.providers.transport import (
+    decode,
+    make_client,
+    resolve_base_url,
+    send,
+    without_secret,
+)
 
 IMAGE_FIELDS = ("input_reference", "last_frame_image")
 MAX_LOG_PAGES = 20
@@ -299,6 +305,15 @@ class LumenfallProvider:
             raise ServerError(message, status=200, code="MALFORMED_RESPONSE") from exc
         if status.status == "completed" and status.url is None:
             status = dataclasses.replace(status, url=self.content_url(status.id))
+        if status.error_code or status.error_message or status.raw_status:
+            # a provider's texts, recorded and shown everywhere (state, report, exports, status), never hold the
+            # key, even when a gateway echoes the request's headers in them
+            secret = os.environ.get(self.key_env, "").strip()
+            if secret and any(secret in (t or "") for t in (status.error_code, status.error_message, status.raw_status)):
+                status = dataclasses.replace(
+                    status, raw_status=without_secret(status.raw_status, secret),
+                    error_code=status.error_code and without_secret(status.error_code, secret),
+                    error_message=status.error_message and without_secret(status.error_message, secret))
         return status
 
     def content_url(self, video_id: str) -> str:

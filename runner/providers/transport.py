@@ -136,10 +136,14 @@ def _credential(headers: httpx.Headers) -> str | None:
     return token.strip() or auth or None
 
 
+def without_secret(text: str, secret: str | None) -> str:
+    """`text` with every occurrence of `secret` (the API key) replaced by "[redacted]"."""
+    return text.replace(secret, "[redacted]") if secret and len(secret) >= 4 else text
+
+
 def redact(text: str, secret: str | None) -> str:
     """`text` without `secret`, cut to a readable length."""
-    if secret and len(secret) >= 4:
-        text = text.replace(secret, "[redacted]")
+    text = without_secret(text, secret)
     text = " ".join(text.split())
     return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
 

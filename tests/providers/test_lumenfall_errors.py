@@ -333,3 +333,18 @@ async def test_error_bodies_are_said_by_their_message_not_shown_raw(
         with pytest.raises(ProviderError) as info:
             await provider.submit(client, dict(BODY))
     assert said in str(info.value) and not_said not in str(info.value), str(info.value)
+
+
+@pytest.mark.anyio
+async def test_a_failed_video_message_echoing_the_key_is_recorded_without_it(provider: LumenfallProvider) -> None:
+    echoed = f"upstream rejected request headers {{'Authorization': 'Bearer {KEY}'}}"
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=video(id="v1", status="failed", error={"code": f"BAD_{KEY}", "message": echoed}))
+
+    async with provider.client(transport=httpx.MockTransport(handler)) as client:
+        got = await provider.get(client, "v1")
+        sent = await provider.submit(client, {"model": "pixverse-v5.6", "prompt": "a fox", "idempotency_key": "k"})
+    for status in (got, sent):
+        assert KEY not in status.failure
+        assert "[redacted]" in (status.error_message or "") and "[redacted]" in (status.error_code or "")
