@@ -76,3 +76,31 @@ def test_plan_shows_the_default_endpoint(tmp_path: Path) -> None:
     p = api.plan(manifest(tmp_path))
     assert p.endpoint == ("https://api.lumenfall.ai/v1", "gridrun's capability data (the provider's own API)")
     assert isinstance(httpx.URL(p.endpoint[0]), httpx.URL)
+
+
+@pytest.mark.parametrize("key", ["sk-SECRET123-\u00e9-x", "sk-SECRET123\nInjected: 1", "sk-SECRET\x07123"])
+def test_a_key_with_a_character_no_header_carries_is_refused_before_any_state(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], key: str) -> None:
+    monkeypatch.setenv("LUMENFALL_API_KEY", key)
+    m = manifest(tmp_path, "base_url: http://127.0.0.1:9/v1\n")
+    assert main(["run", str(m), "--no-report"]) == 2
+    err = capsys.readouterr().err
+    assert "LUMENFALL_API_KEY holds" in err and "position" in err and "Traceback" not in err
+    assert "SECRET" not in err
+    assert not (tmp_path / ".gridrun" / "state.db").exists()
+
+
+def test_a_base_url_with_credentials_is_refused_without_showing_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("LUMENFALL_API_KEY", "sk-x-key")
+    monkeypatch.setenv("LUMENFALL_BASE_URL", "http://user:sk-PASSWORD99@127.0.0.1:9/v1")
+    m = manifest(tmp_path)
+    assert main(["run", str(m), "--no-report"]) == 2
+    err = capsys.readouterr().err
+    assert "LUMENFALL_BASE_URL" in err and "user name or password" in err and "PASSWORD99" not in err
+    assert not (tmp_path / ".gridrun" / "state.db").exists()
+    monkeypatch.delenv("LUMENFALL_BASE_URL")
+    m = manifest(tmp_path, "base_url: http://user:sk-PASSWORD99@127.0.0.1:9/v1\n")
+    assert main(["validate", str(m)]) == 2
+    err = capsys.readouterr().err
+    assert f"{m}:5:" in err and "user name or password" in err and "PASSWORD99" not in err

@@ -518,6 +518,11 @@ def is_loopback(url: str) -> bool:
 def untrusted_base_url(url: str, provider: str, key_env: str | None, env: str | None) -> str | None:
     """Why a base URL a file chose (a manifest's `base_url:`, a capabilities file's) may not be used: None when it
     is `provider`'s own host or this machine's; otherwise the message, which says where the key would go."""
+    from runner.providers.transport import has_credentials
+
+    if has_credentials(url):  # the URL is not shown: what is before the '@' is a password
+        return ("holds a user name or password (`user:pass@` before its host), which gridrun does not send: it sends "
+                "the API key as the Authorization header; remove them from the URL")
     if is_loopback(url) or (_origin(url) is not None and _origin(url) in official_hosts(provider)):
         return None
     where = _origin(url) or repr(url)

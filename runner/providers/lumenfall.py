@@ -82,6 +82,15 @@ class LumenfallProvider:
                 f"{self.name} needs an API key: set {env} in the environment "
                 f"(export {env}=lmnfl_...); keys are never read from the manifest"
             )
+        for at, char in enumerate(key, 1):
+            if char < " " or char == "\x7f" or not char.isascii():  # the key itself is never shown, nor that character
+                what = ("a line break" if char in "\r\n" else "a control character" if char.isascii()
+                        else "a non-ASCII character")
+                raise NeedsKeyError(
+                    f"{env} holds {what} at position {at} of {len(key)}, which an HTTP header cannot carry: set it "
+                    f"to the key alone, as the provider gave it (a key pasted from a document, or read from a file "
+                    f"with Windows line ends, may carry such a character)"
+                )
         return key
 
     def client(

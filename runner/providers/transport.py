@@ -107,10 +107,24 @@ def resolve_base_url(explicit: str | None, env_name: str | None, default: str) -
     """
     url = explicit or (os.environ.get(env_name, "").strip() if env_name else "") or default
     url = url.rstrip("/")
+    source = "base_url" if explicit else (env_name if env_name and os.environ.get(env_name) else "capability data")
+    if has_credentials(url):  # never shown: what is before the '@' is a password
+        raise UsageError(f"provider base URL (from {source}) holds a user name or password (`user:pass@` before its "
+                         "host), which gridrun does not send: it sends the API key as the Authorization header; "
+                         "remove them from the URL")
     if not url.startswith(("http://", "https://")):
-        source = "base_url" if explicit else (env_name if env_name and os.environ.get(env_name) else "capability data")
         raise UsageError(f"provider base URL {url!r} (from {source}) must start with http:// or https://")
     return url
+
+
+def has_credentials(url: str) -> bool:
+    """Whether `url` holds a user name or password (`http://user:pass@host/`)."""
+    from urllib.parse import urlsplit
+
+    try:
+        return "@" in urlsplit(url.strip()).netloc
+    except ValueError:
+        return False
 
 
 # -- httpx and HTTP statuses into runner.errors -----------------------------------------------------
