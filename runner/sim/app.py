@@ -426,6 +426,29 @@ def _shown(config: SimConfig) -> dict[str, Any]:
     return knobs
 
 
+def _control_refusal(sim: Sim, request: Request) -> Response | None:
+    """Why a request that changes the simulator (`POST /_sim/config`, `/_sim/reset`) is refused, None when it is
+    not: the key (with `--api-key`), and no request a web page can make from another site (a form or a text body,
+    which a browser sends cross-origin without asking first, or any request that says it comes from another
+    origin)."""
+    def refused(status: int, code: str, message: str) -> Response:
+        return JSONResponse({"error": {"message": message, "type": "invalid_request_error", "code": code}}, status)
+
+    key = sim.config.api_key
+    if key is not None:
+        given = request.headers.get("authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {key}".encode()):
+            return refused(401, "AUTHENTICATION_FAILED",
+                           "Invalid or missing API key. Send 'Authorization: Bearer <key>' to change the simulator.")
+    origin = request.headers.get("origin")
+    if origin is not None and origin != f"{request.url.scheme}://{request.headers.get('host', '')}":
+        return refused(403, "CROSS_ORIGIN", "the simulator is changed only from its own origin")
+    kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if kind != "application/json" and (kind or request.headers.get("content-length", "0") not in ("", "0")):
+        return refused(415, "UNSUPPORTED_MEDIA_TYPE", "send the knobs as JSON (Content-Type: application/json)")
+    return None
+
+
 def _control_routes(sim: Sim) -> list[BaseRoute]:
     async def stats(request: Request) -> Response:
         return JSONResponse(sim.stats())
@@ -434,6 +457,9 @@ def _control_routes(sim: Sim) -> list[BaseRoute]:
         return JSONResponse(_shown(sim.config))
 
     async def patch_config(request: Request) -> Response:
+        refusal = _control_refusal(sim, request)
+        if refusal is not None:
+            return refusal
         try:
             patch = json.loads(await request.body() or b"{}")
             if not isinstance(patch, dict):
@@ -444,6 +470,9 @@ def _control_routes(sim: Sim) -> list[BaseRoute]:
         return JSONResponse(_shown(config))
 
     async def reset(request: Request) -> Response:
+        refusal = _control_refusal(sim, request)
+        if refusal is not None:
+            return refusal
         sim.reset()
         return Response(status_code=204)
 

@@ -57,7 +57,7 @@ _FLAGS: list[tuple[str, str, type, str]] = [
     ("--cancel-charge", "cancel_charge", float,
      "fraction of its price a video cancelled while rendering is charged (0 = nothing, 1 = all)"),
     ("--seed", "seed", int, "seed for render times, failures, faults and pictures"),
-    ("--api-key", "api_key", str, "require this Bearer key (default: accept any)"),
+    ("--api-key", "api_key", str, "require this Bearer key, for the API and for changing the simulator (POST /_sim/config, /_sim/reset); default: accept any"),
     ("--max-side", "max_side", int, "long side of encoded clips, pixels"),
     ("--fps", "fps", int, "frames per second of encoded clips"),
     ("--clip-variants", "clip_variants", int, "draw pictures from this many variants (0: one per video)"),

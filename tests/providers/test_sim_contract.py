@@ -38,6 +38,9 @@ def server() -> Iterator[str]:
         yield url
 
 
+_KEYS: dict[str, str | None] = {}
+
+
 class Sim:
     """The running simulator's control routes."""
 
@@ -49,9 +52,12 @@ class Sim:
     async def configure(self, **knobs: Any) -> None:
         """Forget every video and counter, then set the knobs: the defaults of this module, then `knobs`."""
         defaults = SimConfig(**BASE_KNOBS).to_dict()
-        (await self.control.post(f"{self.root}/_sim/reset")).raise_for_status()
+        given = _KEYS.get(self.url)  # the key the served simulator was last given: changing it needs that key
+        auth = {"authorization": f"Bearer {given}"} if given is not None else {}
+        (await self.control.post(f"{self.root}/_sim/reset", headers=auth)).raise_for_status()
         patch = {**defaults, "api_key": None, **knobs}
-        (await self.control.post(f"{self.root}/_sim/config", json=patch)).raise_for_status()
+        (await self.control.post(f"{self.root}/_sim/config", json=patch, headers=auth)).raise_for_status()
+        _KEYS[self.url] = patch["api_key"]
 
     async def stats(self) -> dict[str, Any]:
         response = await self.control.get(f"{self.root}/_sim/stats")

@@ -366,3 +366,24 @@ def test_error_statuses_that_are_no_http_statuses_are_refused(statuses: list[Any
 def test_a_script_that_is_no_list_is_refused() -> None:
     with pytest.raises(ConfigError, match="^script must be a list of fault rules, got nan"):
         SimConfig.from_dict({"script": float("nan")})
+
+
+async def test_changing_the_simulator_needs_its_key_and_a_json_body_from_its_own_origin() -> None:
+    app = create_app(SimConfig(api_key="k"), clock=FakeClock())
+    key = {"authorization": "Bearer k"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
+        for url in ("http://sim.test/_sim/config", "http://sim.test/v1/_sim/config"):
+            assert (await client.post(url, json={"api_key": None})).status_code == 401
+            assert (await client.patch(url, json={"api_key": None})).status_code == 401
+        assert (await client.post("http://sim.test/_sim/reset")).status_code == 401
+        assert (await client.get("/videos")).status_code == 401  # the key still holds
+        text = await client.post("http://sim.test/_sim/config", headers={**key, "content-type": "text/plain"},
+                                 content=b'{"failure_rate": 1.0}')
+        assert text.status_code == 415
+        form = await client.post("http://sim.test/_sim/config", headers=key, data={"failure_rate": "1.0"})
+        assert form.status_code == 415
+        other = await client.post("http://sim.test/_sim/reset", headers={**key, "origin": "https://evil.example"})
+        assert other.status_code == 403
+        assert (await client.get("http://sim.test/_sim/config")).json()["failure_rate"] == 0
+        assert (await client.post("http://sim.test/_sim/config", headers=key, json={"seed": 3})).status_code == 200
+        assert (await client.post("http://sim.test/_sim/reset", headers=key)).status_code == 204
