@@ -103,6 +103,8 @@ def _joined(separator: str | bytes, items: list[Any]) -> None:
     total = len(separator) * max(len(items) - 1, 0)
     _made(total, f"joining {len(items):,} items with a separator of {len(separator):,}")
     for item in items:
+        if not isinstance(item, (str, bytes)):
+            _as_text(item)  # a list or dict too long as text is refused before its text is made
         total += len(item) if isinstance(item, (str, bytes)) else len(str(item))
         _made(total, f"joining {len(items):,} items")
 
@@ -161,6 +163,28 @@ class _NotText(Exception):
 _PLAIN = (str, int, float, type(None))  # bool is an int
 
 
+def _text_length(item: Any) -> int:
+    """About how long the text of `item` (a str, number, bool or None) is as an item of a list or dict, its
+    separator included, never less: a string with its quotes (a character that is not printable is written
+    escaped, in 4 or more)."""
+    if isinstance(item, str):
+        return len(item) + 4 if item.isprintable() else 4 * len(item) + 4
+    if isinstance(item, int) and not isinstance(item, bool):
+        return item.bit_length() * 3 // 10 + 3  # its digits, at least, without making them
+    return 8
+
+
+def _not_too_long(value: Any) -> None:
+    """Refuse a list or dict whose text (in a request, a report) would be longer than a template makes."""
+    if isinstance(value, (list, tuple, dict)):
+        length = 0
+        for item in _parts(value):
+            length += _text_length(item) if isinstance(item, _PLAIN) else 8
+            if length > MAX_MADE:
+                raise _Budget(f"the text of a {type(value).__name__} would be more than {MAX_MADE:,} characters; "
+                              f"a template makes at most {MAX_MADE:,}")
+
+
 def _as_text(value: Any) -> Any:
     """`value`, once checked to be what a template may write into text: strings, numbers, booleans and None, and lists,
     tuples and dicts of them (their text is the same every time). Raises _NotText for anything else, whose text is
@@ -168,8 +192,13 @@ def _as_text(value: Any) -> Any:
     request, and a new payment, every run. An Undefined raises the error it would raise as it is written."""
     if isinstance(value, _PLAIN):
         return value
+    length = 0
     for item in _parts(value):
         if isinstance(item, _PLAIN):
+            length += _text_length(item)
+            if length > MAX_MADE:  # counted before the text is made: 300 items of 9,000,000 would make 2.7 GB
+                raise _Budget(f"the text of a {type(value).__name__} would be more than {MAX_MADE:,} characters; "
+                              f"a template makes at most {MAX_MADE:,}")
             continue
         if getattr(type(item), "_fail_with_undefined_error", None) is not None:  # jinja2.Undefined
             if item is value:
@@ -259,7 +288,7 @@ class _Tilde:
         self.length = 0
 
     def add(self, item: Any) -> _Tilde:
-        _as_text(item)
+        _as_text(item)  # a list or dict too long as text is refused before its text is made
         self.length += len(item) if isinstance(item, str) else len(str(item))
         if self.length > MAX_MADE:
             _made(self.length, "joining values with ~")
@@ -559,6 +588,7 @@ class Compiled:
                 if isinstance(value, jinja2.Undefined):
                     value._fail_with_undefined_error()
                 _made_once(value)
+                _not_too_long(value)
                 return value
             if self.kind == "text":
                 return self._fn.render(context)
@@ -716,7 +746,7 @@ def _checked_text(value: Any, source: str) -> None:
     """`_as_text` of a var's value the template `source` writes. Raises TemplateProblem."""
     try:
         _as_text(value)
-    except _NotText as exc:
+    except (_Budget, _NotText) as exc:
         raise TemplateProblem(f"{exc} (in {source!r})") from None
 
 

@@ -250,6 +250,31 @@ def test_a_template_that_would_hang_or_fill_memory_is_an_error(source: str, prob
         compile_value(source).render({})
 
 
+@pytest.mark.parametrize("source", [
+    "x {{ (['a' * 9000000] * 2) | string | length }}",
+    "x{{ (['a' * 9000000] * 2) | tojson | length }}",
+    "x{{ (['a' * 9000000] * 2) | pprint | length }}",
+    "x {{ ['a' * 9000000] * 2 }}",
+    "x {{ {'k': 'a' * 9000000, 'l': 'a' * 9000000} | string | length }}",
+    "{{ 'x' ~ (['a' * 9000000] * 2) }}",
+    "{{ '{}'.format(['a' * 9000000] * 2) | length }}",
+    "{{ ('%s' % ((['a' * 9000000] * 2),)) | length }}",
+    "{{ [['a' * 9000000] * 2] | join | length }}",
+    "{{ ['a' * 9000000] * 2 }}",  # a value of its own: in the request, written as text
+    "{{ (['\x00' * 3000000] * 1) | string | length }}",  # written escaped, four characters each
+])
+def test_the_text_of_a_list_is_counted_before_it_is_made(source: str) -> None:
+    """Each item and the list's length pass, but the text of it would not: 300 such items made 2.7 GB."""
+    with pytest.raises(TemplateProblem, match="would be more than 10,000,000 characters"):
+        compile_value(source).render({})
+
+
+def test_the_text_of_lists_under_the_limit_is_made() -> None:
+    assert compile_value("{{ (['a' * 4000000] * 2) | string | length }}").render({}) == 8_000_008
+    assert compile_value("{{ [1, 'b', none, 2.5, true] | tojson }}").render({}) == '[1, "b", null, 2.5, true]'
+    assert compile_value("{{ range(1000) | list | length }}").render({}) == 1000
+
+
 def test_the_range_budget_is_per_render_and_ordinary_templates_pass() -> None:
     loop = compile_value("{% for i in range(6) %}{% for j in range(100000) %}{% endfor %}{% endfor %}ok")
     assert loop.render({}) == "ok" and loop.render({}) == "ok"  # 600,000 each time, not 1,200,000 in all
