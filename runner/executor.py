@@ -46,7 +46,7 @@ from .outputs import (
 from .pacing import IntentBatcher, ListPoller, ListUnavailable, Pacer, RenderTimes, backoff
 from .plan import Job, Plan, budget_micros
 from .providers.base import Provider, VideoStatus
-from .providers.download import WRITE_FAILED
+from .providers.download import TOO_LARGE, WRITE_FAILED
 from .records import RUN_STATUSES
 from .state import BUSY_PATIENCE, FAILURE_RETRY, FINAL, IN_FLIGHT, Following, JobState, Store
 from .stats import RunStatistics, Throughput
@@ -1515,6 +1515,8 @@ class Executor:
                     # fixed. Sending more jobs would only pay for more videos that cannot be saved.
                     self._cannot_save(str(exc))
                     break
+                if exc.code == TOO_LARGE:
+                    break  # another try would stream as much again; the job waits downloading for the next run
                 await anyio.sleep(backoff(attempt, getattr(exc, "retry_after", None)))
                 continue
             self._crash_point("after-download")

@@ -3728,3 +3728,21 @@ def test_the_progress_line_says_a_long_pause_the_provider_asked_for() -> None:
                       budget_micros=None, elapsed=5.0, eta=None, per_minute=None, requests=None, stopping=None,
                       last_errors=(), paused=290.2)
     assert "paused by the provider (HTTP 429), 4:51 left" in line(s)
+
+
+def test_a_download_past_the_size_cap_is_not_fetched_again_and_waits_for_the_next_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from runner.providers import download
+
+    monkeypatch.setattr(download, "MAX_DOWNLOAD_BYTES", 100)
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
+    result, prov = run(m)
+    assert result.exit_code == 1
+    job = api.status(m).jobs[0]
+    assert job.state == "downloading" and "no video is that large" in (job.error or ""), job.error
+    assert stats(prov)["requests"].get("file") == 1, stats(prov)["requests"]  # each try would stream as much again
+    assert not list(tmp_path.rglob("*.part"))
+    monkeypatch.setattr(download, "MAX_DOWNLOAD_BYTES", 8 * 1024**3)
+    again, _ = run(m, prov)
+    assert again.exit_code == 0 and stats(prov)["creates"] == 1
+    check_outputs(m)

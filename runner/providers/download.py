@@ -40,6 +40,13 @@ from runner.providers.transport import (
 
 T = TypeVar("T")
 
+MAX_DOWNLOAD_BYTES = 8 * 1024**3
+"""The largest video gridrun downloads (8 GiB, far above what a clip of minutes weighs): an endpoint that streams
+for ever would otherwise fill the disk."""
+
+TOO_LARGE = "TOO_LARGE"
+"""The code of a DownloadError for a body past `MAX_DOWNLOAD_BYTES`: fetching it again at once would not help."""
+
 _OCTET_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream"})
 _CONTAINER_TYPES = frozenset({"video/mp4", "video/quicktime", "video/x-m4v", "video/3gpp", "video/webm", "video/x-matroska"})
 _BMFF_BOXES = frozenset({b"ftyp", b"styp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot", b"uuid"})
@@ -318,6 +325,8 @@ async def _write(
     boxes = _Boxes()
     size = 0
     done = False
+    if expected is not None and expected > MAX_DOWNLOAD_BYTES:
+        raise DownloadError(_too_large(op, f"Content-Length says {expected:,} bytes"), status=status, code=TOO_LARGE)
     try:
         fd = _create(part)
         try:
@@ -327,6 +336,9 @@ async def _write(
                         info.head += chunk[: _SNIFF_BYTES - len(info.head)]
                         if len(info.head) >= _SNIFF_BYTES:
                             _check_type(info, op)
+                    if size + len(chunk) > MAX_DOWNLOAD_BYTES:
+                        raise DownloadError(_too_large(op, f"more than {MAX_DOWNLOAD_BYTES:,} bytes were sent"),
+                                            status=status, code=TOO_LARGE)
                     _write_all(fd, chunk)
                     digest.update(chunk)
                     boxes.feed(chunk)
@@ -370,6 +382,11 @@ async def _write(
                 os.unlink(part)
     return Download(path=dest, sha256=digest.hexdigest(), size_bytes=size, content_type=info.media or "video/mp4",
                     sidecar_error=sidecar_error)
+
+
+def _too_large(op: str, what: str) -> str:
+    return (f"{op}: refused, {what}: no video is that large (gridrun downloads at most {MAX_DOWNLOAD_BYTES:,} bytes, "
+            "8 GiB); the endpoint may be broken or hostile, check the base URL; the partial file was removed")
 
 
 # The code of a DownloadError raised for the local file system, not the download: fetching again won't help.

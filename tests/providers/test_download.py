@@ -135,6 +135,49 @@ async def test_short_body_under_a_larger_content_length(provider: LumenfallProvi
     assert list(tmp_path.iterdir()) == []
 
 
+class Endless(httpx.AsyncByteStream):
+    """A video's first bytes, then far more than the test's cap, counted as they are read."""
+
+    def __init__(self) -> None:
+        self.read = 0
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield MP4
+        for _ in range(100):
+            self.read += 1
+            yield b"\0" * 65536
+
+
+@pytest.mark.anyio
+async def test_a_body_past_the_cap_is_refused_as_it_streams_and_its_part_file_removed(
+    provider: LumenfallProvider, mock: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from runner.providers import download
+
+    monkeypatch.setattr(download, "MAX_DOWNLOAD_BYTES", 1024 * 1024)
+    stream = Endless()
+    async with mock(lambda r: httpx.Response(200, headers={"content-type": "video/mp4"}, stream=stream)) as client:
+        with pytest.raises(DownloadError) as info:
+            await provider.download(client, MEDIA, tmp_path / "a.mp4")
+    assert info.value.code == "TOO_LARGE" and "at most 1,048,576 bytes" in str(info.value)
+    assert stream.read <= 17  # stopped at the cap, not read to the end
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.anyio
+async def test_a_content_length_past_the_cap_is_refused_before_anything_is_written(
+    provider: LumenfallProvider, mock: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from runner.providers import download
+
+    monkeypatch.setattr(download, "MAX_DOWNLOAD_BYTES", len(MP4) - 1)
+    async with mock(lambda r: httpx.Response(200, headers={"content-type": "video/mp4"}, content=MP4)) as client:
+        with pytest.raises(DownloadError) as info:
+            await provider.download(client, MEDIA, tmp_path / "a.mp4")
+    assert info.value.code == "TOO_LARGE" and f"Content-Length says {len(MP4):,} bytes" in str(info.value)
+    assert list(tmp_path.iterdir()) == []
+
+
 class Broken(httpx.AsyncByteStream):
     def __init__(self, error: type[Exception]) -> None:
         self.error = error
