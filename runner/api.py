@@ -461,8 +461,11 @@ def _state_dir(
         return Path(state_dir), (None if m is None else _manifest(m).name), None
     if m is None:
         here = Path.cwd() / ".gridrun"
-        if (here / "state.db").exists():
+        if os.path.lexists(here / "state.db"):  # a link to a folder not there is refused, naming where it leads
             return here, None, None
+        if here.is_dir():
+            raise UsageError(f"no manifest given, and {here} holds no state.db (nothing recorded there, or its state "
+                             "was removed or is elsewhere); name the manifest")
         raise UsageError("no manifest given and no .gridrun/ state folder here; name the manifest")
     mm = _manifest(m)
     return plan_mod.state_dir_of(mm), mm.name, plan_mod.outputs_dir_of(mm)
@@ -747,6 +750,11 @@ def cancel(m: Manifest | str | Path) -> CancelResult:
     prov = _provider(p)
     db = p.state_dir / "state.db"
     if not db.exists():
+        # a state unreachable is refused as `run` and `status` refuse it, not read as nothing ever run: jobs may
+        # be rendering, and billing, this moment
+        check_not_lost(db, p.outputs_dir)
+        if os.path.islink(db):
+            Store(db, outputs_dir=p.outputs_dir, then="cancel").close()  # a link to a folder not there: refused
         raise NotRecordedError(f"{db}: no state yet (nothing has run here), so nothing to cancel")
     _check_recorded(p, db)
     store = Store(db, outputs_dir=p.outputs_dir, then="cancel")

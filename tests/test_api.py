@@ -478,3 +478,34 @@ def test_plan_and_run_refuse_a_state_db_linking_into_a_folder_not_there(tmp_path
         with pytest.raises(StateError, match=r"is a link to .*disk/state\.db, whose folder .*disk is not there"):
             call()
     assert not (tmp_path / "disk").exists() and not (tmp_path / "outputs").exists()
+
+
+def test_cancel_and_a_bare_status_refuse_a_state_db_linking_into_a_folder_not_there(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The state's disk not mounted while jobs may render: `cancel` says where the link leads, as `run` does, never
+    that nothing ran there; a bare `status` names the link too, not a `.gridrun/` folder that is not there."""
+    from runner.cli import main
+
+    m = write_manifest(tmp_path, n_seeds=1)
+    (tmp_path / ".gridrun").mkdir()
+    (tmp_path / ".gridrun" / "state.db").symlink_to(tmp_path / "disk" / "state.db")
+    monkeypatch.chdir(tmp_path)
+    for argv in (["cancel", str(m)], ["status"]):
+        assert main(argv) == 1, argv
+        err = " ".join(capsys.readouterr().err.split())
+        assert "is a link to" in err and f"whose folder {tmp_path / 'disk'} is not there" in err, err
+        assert "nothing has run here" not in err and "Traceback" not in err, err
+    assert not (tmp_path / "disk").exists() and not (tmp_path / "outputs").exists()
+
+
+def test_a_bare_status_beside_a_state_folder_without_its_state_file_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from runner.cli import main
+
+    (tmp_path / ".gridrun").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert main(["status"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"{tmp_path / '.gridrun'} holds no state.db" in err and "no .gridrun/ state folder" not in err, err

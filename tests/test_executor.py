@@ -2059,7 +2059,7 @@ def test_a_missing_state_beside_the_files_its_runs_left_is_refused_not_read_as_n
         shutil.rmtree(state)
     lock = tmp_path / "outputs" / "t" / ".runs" / "lock"
     capsys.readouterr()
-    for argv in (["plan"], ["run", "--no-report"], ["status"]):
+    for argv in (["plan"], ["run", "--no-report"], ["status"], ["cancel"]):
         assert main([argv[0], str(m), *argv[1:]]) == 1, argv
         err = " ".join(capsys.readouterr().err.split())
         assert f"{state / 'state.db'}: the state file is not there, yet runs it recorded left their files in " \
