@@ -26,7 +26,8 @@ from . import manifest as manifest_mod
 from . import plan as plan_mod
 from .balance import BalanceCheck
 from .errors import (
-    ManifestError, ManifestErrors, NotRecordedError, ProviderError, RunStartingError, StateError, UsageError,
+    CopyNotWrittenError, ManifestError, ManifestErrors, NotRecordedError, ProviderError, RunStartingError, StateError,
+    UsageError,
 )
 from .executor import Executor, RunResult, counted, earlier_whole, end_badly
 from .localpaths import UNUSABLE, shown, why_unusable
@@ -503,22 +504,29 @@ def runs(m: Manifest | str | Path | None = None, *, state_dir: str | Path | None
 
 
 def manifest_copy_file(m: Manifest | str | Path | None, run_id: int, *, state_dir: str | Path | None = None) -> Path:
-    """Run `run_id`'s copy of the manifest (.runs/run-N.yaml in its output folder), written again from the text the
-    state keeps of it when it is missing (the output folder's .runs/ tidied by hand): what puts the manifest back
-    as that run had it.
+    """Run `run_id`'s copy of the manifest (.runs/run-N.yaml in the output folder the manifest names now, else in
+    the one the run recorded), written again from the text the state keeps of it when it is missing (the output
+    folder's .runs/ tidied by hand): what puts the manifest back as that run had it. It is written only in the
+    output folder of the manifest given, one that is there and no other state writes: never in the folder the
+    run recorded (a moved project's old path, the mount point of a disk not mounted).
 
     :raises NotRecordedError: no state yet, or no such run of the manifest.
-    :raises StateError: the copy is missing and could not be written again (the message says why).
+    :raises CopyNotWrittenError: the copy is missing and was not written again (the message says why; its `text`,
+        when the state keeps it, is the copy's).
     """
     _check_run_id("run_id", run_id)
-    sd, name, _ = _state_dir(m, state_dir)
+    sd, name, home = _state_dir(m, state_dir)
     with Store(sd / "state.db", readonly=True) as store:
         store.run(run_id, name)  # a run of this manifest, else the error naming its runs
-        path, there = store.manifest_copy_file(run_id)
+        path, there = store.manifest_copy_file(run_id, folder=home)
         if not there:
-            why = ("the state has no text of it" if not store.manifest_copy(run_id) else
+            text = store.manifest_copy(run_id)
+            why = ("the state has no text of it" if not text else
+                   "no manifest was given, whose output folder it would be written in" if home is None else
+                   f"{home} is not there" if not home.is_dir() else
                    "its output folder is written by another state, or cannot be written")
-            raise StateError(f"{path}: run {run_id}'s manifest copy is missing and was not written again: {why}")
+            raise CopyNotWrittenError(
+                f"{path}: run {run_id}'s manifest copy is missing and was not written again: {why}", text=text)
     return path
 
 
@@ -725,6 +733,7 @@ class CancelResult:
                                                                # no longer has (a run refuses to start over them)
     copy: Path | None = None                                   # the manifest as the run that sent them had it
     copy_there: bool = True                                    # False: removed, and not written again
+    copy_run: int | None = None                                # the run whose copy `copy` is
     warnings: list[str] = field(default_factory=list)          # the manifest taken otherwise than as it is
     blocking: bool = True                                      # some of them are the latest run's: a run refuses
                                                                # to start over them (an earlier run's it does not)
@@ -881,7 +890,9 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
     planned = {j.hash for j in p.jobs}
     gone = {r["key"]: r["held_by"] for r in rows if r["hash"] not in planned}
     held = max(gone.values(), default=last.id)
-    result.copy, result.copy_there = store.manifest_copy_file(held)  # written again when .runs/ was tidied by hand
+    # written again when .runs/ was tidied by hand, in the manifest's output folder only
+    result.copy, result.copy_there = store.manifest_copy_file(held, folder=p.outputs_dir)
+    result.copy_run = held
     result.blocking = last.id in gone.values()
 
     async def one(client: Any, limiter: anyio.CapacityLimiter, row: Any) -> None:

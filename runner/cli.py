@@ -35,7 +35,8 @@ from . import __version__, api
 from .export import dumps
 from .outputs import write_problem
 from .errors import (
-    BalanceError, BudgetError, GridrunError, ManifestErrors, NotRecordedError, RunStartingError, UsageError,
+    BalanceError, BudgetError, CopyNotWrittenError, GridrunError, ManifestErrors, NotRecordedError, RunStartingError,
+    UsageError,
 )
 from .jobs import usd_text
 from .limits import FILES_RAN_OUT
@@ -709,7 +710,16 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.manifest_copy is not None:
         if args.watch or args.runs or args.json or args.every is not None:
             raise UsageError("gridrun status: --manifest-copy goes alone")
-        path = api.manifest_copy_file(args.manifest, args.manifest_copy, state_dir=args.state)
+        try:
+            path = api.manifest_copy_file(args.manifest, args.manifest_copy, state_dir=args.state)
+        except CopyNotWrittenError as exc:
+            if not exc.text:
+                raise
+            # written nowhere but in the manifest's own output folder: its text, as the state keeps it, instead
+            err.print(f"{visible(str(exc))}; its text, as the state keeps it, follows on stdout (save it as a "
+                      "manifest file to put the manifest back as that run had it)", markup=False, highlight=False)
+            sys.stdout.write(exc.text if exc.text.endswith("\n") else exc.text + "\n")
+            return 0
         out.print(f"run {args.manifest_copy}'s manifest copy: {visible(relpath(path, Path.cwd()))}", markup=False,
                   highlight=False)
         return 0
@@ -1077,7 +1087,8 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     if r.dropped:
         copy = visible(relpath(r.copy, Path.cwd())) if r.copy else "its copy in .runs/"
         if r.copy and not r.copy_there:
-            copy += ", missing, and it could not be written again from the state"
+            copy += (", missing, and not written again from the state: `gridrun status "
+                     f"{args.manifest} --manifest-copy {r.copy_run}` gives its text")
         them = _them(len(r.dropped))
         say(f"{_jobs(len(r.dropped))} finished or still rendering that the manifest no longer has "
             f"({_some(r.dropped)}): put the manifest back as the run "

@@ -112,6 +112,15 @@ class StateError(GridrunError):
     """The state store is unusable, or a job moved along an illegal transition."""
 
 
+class CopyNotWrittenError(StateError):
+    """A run's copy of its manifest is missing and was not written again; `text` is the manifest's text as the
+    state keeps it ("" when it does not)."""
+
+    def __init__(self, message: str, *, text: str = "") -> None:
+        super().__init__(message)
+        self.text = text
+
+
 class NotRecordedError(StateError):
     """The state holds nothing of what was asked: no state file yet, no run of the manifest, or no run of
     that id. A usage error: the manifest, the folder or the run id is the wrong one."""

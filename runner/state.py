@@ -2051,20 +2051,26 @@ class Store:
     def manifest_copy_file(
         self, run_id: int, *, folder: Path | None = None, write: bool = True,
     ) -> tuple[Path, bool]:
-        """Where the run wrote its copy of the manifest (.runs/run-N.yaml in its output folder, or in `folder`,
-        the one the manifest names now), what puts the manifest back as that run had it, and whether it is there:
-        a copy removed since (the output folder's .runs/ tidied by hand) is written again from the text the state
-        keeps of it, unless `write` is False (a look that writes nothing), the folder is written by another state
-        (the original of a copied project) or it cannot be written (then False)."""
-        path = Path(folder or self.run(run_id).outputs_dir) / ".runs" / f"run-{run_id}.yaml"
-        if path.is_file():
-            return path, True
+        """Where the run's copy of the manifest is (.runs/run-N.yaml in `folder`, the output folder the manifest
+        names now, else in the one the run recorded), what puts the manifest back as that run had it, and whether
+        it is there. A copy removed since (the output folder's .runs/ tidied by hand) is written again from the
+        text the state keeps of it, but only in `folder`, an output folder that is there (the one the run recorded
+        may be a moved project's old path, or the mount point of a disk not mounted: nothing is made there), and
+        unless `write` is False (a look that writes nothing), the folder is written by another state (the original
+        of a copied project) or it cannot be written (then False, with the path where it was looked for)."""
+        recorded = Path(self.run(run_id).outputs_dir) / ".runs" / f"run-{run_id}.yaml"
+        path = recorded if folder is None else Path(folder) / ".runs" / recorded.name
+        for there in dict.fromkeys((path, recorded)):
+            if there.is_file():
+                return there, True
+        if folder is None or not Path(folder).is_dir():
+            return path, False
         text = self.manifest_copy(run_id) if write else ""
         writer = outputs_writer(path.parent.parent)
         if not text or writer is not None and Path(writer["state_dir"]) != self.path.parent.resolve():
             return path, False
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(exist_ok=True)
             atomic_write(path, text.encode())
         except OSError:
             return path, False

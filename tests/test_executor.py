@@ -3273,6 +3273,36 @@ def test_a_manifest_copy_removed_by_hand_is_written_again_from_the_state_before_
     assert main(["status", str(m)]) == 0 and "missing" not in capsys.readouterr().out
 
 
+def test_a_manifest_copy_is_found_and_written_only_in_the_output_folder_of_the_manifest_given(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A project moved: `status --manifest-copy 1` names the copy in its output folder now, never making the
+    folder the run recorded (the old project's path, or the mount point of an output disk not mounted); a copy
+    removed where no manifest's output folder may take it is given as text on stdout, nothing written."""
+    from runner.cli import main
+
+    monkeypatch.setenv("COLUMNS", "400")
+    old = tmp_path / "a"
+    old.mkdir()
+    m = write_manifest(old, n_seeds=1, styles=("anime",))
+    was = m.read_text()
+    assert api.run(m, report=False).exit_code == 0
+    new = tmp_path / "b"
+    old.rename(new)
+    monkeypatch.chdir(new)
+    capsys.readouterr()
+    assert main(["status", "t.yaml", "--manifest-copy", "1"]) == 0
+    assert capsys.readouterr().out == "run 1's manifest copy: outputs/t/.runs/run-1.yaml\n"
+    assert not old.exists()
+    (new / "outputs/t/.runs/run-1.yaml").unlink()
+    for argv in (["status", "t.yaml"], ["status"], ["status", "--state", ".gridrun"]):  # with and without a manifest
+        assert main([*argv, "--manifest-copy", "1"]) == 0, argv
+        said = capsys.readouterr()
+        assert said.out == was, argv
+        assert "run 1's manifest copy is missing and was not written again" in " ".join(said.err.split()), said.err
+        assert not old.exists() and not (new / "outputs/t/.runs/run-1.yaml").exists()
+
+
 def test_the_refusal_over_jobs_left_in_flight_writes_the_copy_it_names_again_when_it_was_removed(tmp_path: Path) -> None:
     from runner.errors import InFlightError
 
