@@ -305,13 +305,17 @@ def known_renders(store: Store, video: Path) -> frozenset[str]:
 
 def mend_sidecar(store: Store, run_id: int, job: Job, jid: int, row: Any) -> bool:
     """Write again, from the state, the sidecar of a done job's verified video (at `job.output`) when it is
-    missing, unreadable, or names another job or another file: the fields the download wrote (the cost the
-    provider reported: None for a job done before the state kept it), nothing fetched. True when it was written."""
+    missing, unreadable, or names another job, another file or another take of this job (its render, the
+    provider's id: a re-render whose sidecar could not be written leaves the earlier take's beside a video whose
+    bytes may be the same): the fields the download wrote (the cost the provider reported: None for a job done
+    before the state kept it), nothing fetched. True when it was written."""
     doc = gridrun_sidecar(job.output)
-    if doc is not None and doc["hash"] == job.hash and doc["sha256"] == row["sha256"]:
+    same = doc is not None and doc["hash"] == job.hash and doc["sha256"] == row["sha256"]
+    if same and (not row["provider_id"] or doc["provider_id"] == row["provider_id"]):
         return False
     side = sidecar_path(job.output)
-    was = "missing" if not side.exists() else "another video's" if doc is not None else "unreadable"
+    was = ("missing" if not side.exists() else "another take's" if same else
+           "another video's" if doc is not None else "unreadable")
     take = store.following(jid)
     made = store.run(row["done_run_id"] or run_id)
     sidecar_writer(

@@ -3572,6 +3572,44 @@ def test_a_done_jobs_missing_or_garbled_sidecar_is_written_again_from_the_state_
     assert mended == ["missing", "unreadable", "another video's", "missing"]
 
 
+def test_a_re_render_whose_sidecar_was_not_written_has_the_next_run_write_its_own_over_the_earlier_takes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A --force re-render whose sidecar could not be written (a full disk) leaves the earlier take's sidecar
+    beside the new video; the simulator renders the same bytes again, so hash and digest match: the next run
+    still writes the sidecar of the take the state records (its provider id, attempt and run), at no cost."""
+    import errno
+
+    import runner.outputs as outputs_mod
+    from runner.state import Store
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})
+    first, prov = run(m)
+    side = first.outputs_dir / "anime" / "seed-1.json"
+    was = json.loads(side.read_text())
+    real = outputs_mod.atomic_write
+
+    def full(path: Any, data: bytes, *args: Any, **kwargs: Any) -> None:
+        if os.fspath(path) == str(side):
+            raise OSError(errno.ENOSPC, "No space left on device", os.fspath(path))
+        real(path, data, *args, **kwargs)
+
+    monkeypatch.setattr(outputs_mod, "atomic_write", full)
+    forced, _ = run(m, prov, force=True)
+    monkeypatch.setattr(outputs_mod, "atomic_write", real)
+    assert forced.stats.counts["done"] == 1 and stats(prov)["creates"] == 2
+    assert json.loads(side.read_text()) == was  # the earlier take's, beside the new video
+    assert run(m, prov)[0].stats.cached == 1
+    doc = json.loads(side.read_text())
+    with Store(tmp_path / ".gridrun" / "state.db", readonly=True) as store:
+        row = store.db.execute("SELECT provider_id, done_run_id, attempts FROM jobs").fetchone()
+        mended = [json.loads(r[0])["was"] for r in store.db.execute(
+            "SELECT detail FROM events WHERE kind='sidecar-mended'")]
+    assert doc["provider_id"] == row[0] != was["provider_id"], (doc, tuple(row))
+    assert (doc["run_id"], doc["attempt"]) == (row[1], row[2]) == (2, 2)
+    assert mended == ["another take's"] and stats(prov)["creates"] == 2
+
+
 def test_a_sidecar_is_renamed_in_unsynced_and_a_power_cut_that_empties_it_is_mended(
     tmp_path: Path, disk_steps: list[str]
 ) -> None:
