@@ -749,6 +749,7 @@ class Store:
         if self.path.is_dir():
             raise StateError(f"{self.path} is a folder; the state is a file there (move the folder aside)")
         self._then = then
+        self._outputs_dir = outputs_dir
         self._check_link()
         self._check_not_emptied(outputs_dir)
         check_not_lost(self.path, outputs_dir)
@@ -837,11 +838,25 @@ class Store:
             "a folder moved or removed): mount that disk or put the folder back, or point the link at the state "
             "file where it is now" + ("" if self.readonly else f"; then `gridrun {self._then}` again. Nothing was sent"))
 
+    def _start_over(self) -> str:
+        """What to remove to start over from a state file refused (damaged, emptied): the file, and the lock file
+        of an output folder whose runs' files would then have the state refused as lost (`check_not_lost`): the
+        manifest's own when it names this state folder; without a manifest, any such."""
+        folder = self._outputs_dir
+        if folder is None:
+            return ("remove it, and the .runs/lock of each output folder its runs wrote (which refuses a state not "
+                    "there beside its runs' files)")
+        writer = outputs_writer(folder)
+        if (writer is None or not _same_folder(writer["state_dir"], self.path.parent.resolve())
+                or left_by_runs(folder) is None):
+            return "remove it"
+        return f"remove it and {folder / '.runs' / 'lock'}"
+
     def _damaged_error(self, exc: sqlite3.Error) -> StateError:
         return StateError(
             f"{self.path}: the state file is damaged ({exc}): a copy or sync that stopped midway, or a disk error. "
-            "Restore state.db from a backup (the videos and their sidecars are untouched); removing it starts over, "
-            "and every job is sent and paid for again")
+            "Restore state.db from a backup (the videos and their sidecars are untouched); or, to start over "
+            f"knowingly (every job sent and paid for again), {self._start_over()}")
 
     def _check_not_emptied(self, outputs_dir: Path | None) -> None:
         """Refuse a state file there but empty (0 bytes) while what recorded runs left is found beside it (the
@@ -866,7 +881,8 @@ class Store:
                     f"{self.path}: the state file is empty (0 bytes), yet runs it recorded left their files in "
                     f"{where} ({left.relative_to(where)}, ...): it was emptied (a full disk, a copy or sync that "
                     "failed), and read as new it would have every job sent, and paid for, again. Restore state.db "
-                    "from a backup; or, to start over knowingly (every job sent and paid for again), remove it")
+                    f"from a backup; or, to start over knowingly (every job sent and paid for again), "
+                    f"{self._start_over()}")
 
     def _version(self) -> int:
         """The schema the state file has (`PRAGMA user_version`), one this gridrun knows."""

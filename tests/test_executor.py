@@ -2040,6 +2040,36 @@ def test_an_emptied_state_beside_the_videos_its_runs_left_is_refused_not_read_as
     assert main(["run", str(m), "--no-report"]) == 0
 
 
+@pytest.mark.parametrize("how", ["damaged", "emptied"])
+def test_a_refused_state_says_to_remove_the_output_folders_lock_too_to_start_over(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], how: str
+) -> None:
+    """A damaged or emptied state.db of a project that ran in place: removing it alone would only lead to the
+    lost-state refusal (the output folder's lock names this state), so the message names both files; removed as
+    it says, the run starts over."""
+    from runner.cli import main
+    m = write_manifest(tmp_path, n_seeds=1)
+    assert main(["run", str(m), "--no-report"]) == 0
+    db = tmp_path / ".gridrun" / "state.db"
+    for beside in ("state.db-wal", "state.db-shm"):
+        (db.parent / beside).unlink(missing_ok=True)
+    with closing(sqlite3.connect(db)) as conn:  # pages enough that a cut leaves a whole header
+        conn.execute("CREATE TABLE pad (x)")
+        conn.executemany("INSERT INTO pad VALUES (?)", [(b"x" * 4000,)] * 40)
+        conn.commit()
+    data = db.read_bytes()
+    db.write_bytes(data[: len(data) // 3] if how == "damaged" else b"")
+    lock = tmp_path / "outputs" / "t" / ".runs" / "lock"
+    capsys.readouterr()
+    assert main(["run", str(m), "--no-report"]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"to start over knowingly (every job sent and paid for again), remove it and {lock}" in err, err
+    assert "removing it starts over" not in err
+    db.unlink()
+    lock.unlink()
+    assert main(["run", str(m), "--no-report"]) == 0, capsys.readouterr().err
+
+
 @pytest.mark.parametrize("lost", ["state.db removed", "state folder gone"])
 def test_a_missing_state_beside_the_files_its_runs_left_is_refused_not_read_as_new(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, lost: str
