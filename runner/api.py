@@ -566,6 +566,7 @@ def runs_json(found: Sequence[RunSummary]) -> list[dict[str, Any]]:
             "done": s.done,
             "cached": s.cached,
             "made": s.made,
+            "not_copied": s.not_copied,
             "spent_usd": s.spent_micros / 1e6,
             "reserved_usd": s.reserved_micros / 1e6,
             "budget_usd": None if s.run.budget_micros is None else s.run.budget_micros / 1e6,

@@ -425,9 +425,11 @@ def _next_steps(counts: Mapping[str, int], snap: Snapshot | None = None, *, budg
     `unsaved`, the output folder of a run that stopped sending because videos could not be saved there
     (stopping "write-failed"): room is made there first, or the next run pays for renders it cannot save;
     unless the run's `errors` say it ran out of file descriptors, not space."""
-    steps = _steps(counts, snap, budget=budget)
     if unsaved is None:
-        return steps
+        return _steps(counts, snap, budget=budget)
+    # nothing left unfinished, yet saving failed: done videos not copied to the new paths of a changed template
+    steps = (_steps(counts, snap, budget=budget) if _unfinished(counts) else
+             "`gridrun run` copies the done videos it could not to their new paths, at no cost")
     if any(FILES_RAN_OUT in e for e in errors):
         fix = "raise `ulimit -n` or lower run.concurrency"
     else:
@@ -800,7 +802,7 @@ def _say_starting(args: argparse.Namespace, pid: int) -> int:
 def _say_next(snap: Snapshot) -> None:
     """What to run next after the ended run of `snap`: for the jobs it left unfinished, or for the re-renders
     (--force) its budget kept it from sending, left done as they were."""
-    if _unfinished(snap.counts):
+    if _unfinished(snap.counts) or snap.stopping == "write-failed" and snap.run.status == "failed":
         unsaved = snap.run.outputs_dir if snap.stopping == "write-failed" else None
         then = _next_steps(snap.counts, snap, budget=_manifest_budget(snap), unsaved=unsaved,
                            errors=[j.error for j in snap.jobs if j.error])
@@ -916,7 +918,8 @@ def _runs(args: argparse.Namespace) -> int:
         r = s.run
         status = r.shown_status
         done = (f"{s.done:,}/{s.jobs:,}" + (f", {s.cached:,} cached" if s.cached else "")
-                + (f", {s.made_earlier:,} made earlier" if s.made_earlier else ""))
+                + (f", {s.made_earlier:,} made earlier" if s.made_earlier else "")
+                + (f", {s.not_copied:,} not copied" if s.not_copied else ""))
         cells = [str(r.id), *([r.manifest_name] if several else []),
                  time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.started_at)), status, done,
                  usd_text(s.spent_micros), _started_with(r.argv) or "–"]

@@ -178,6 +178,7 @@ class Executor:
         # Why the run stopped sending new jobs, when that is a problem to fix (the output folder full): shown first
         # among the last errors, however many jobs' errors come after it (`statistics`).
         self._stop_note: str | None = None
+        self._not_copied = 0  # done jobs whose video the run could not copy to its new path (`prepare`)
         self.cached = 0
         self.run_id = 0
         self.ids: dict[str, int] = {}
@@ -486,7 +487,17 @@ class Executor:
         self._altered_kept, self._foreign_kept = s.altered_kept, s.foreign_kept
         self._unrecorded_kept = s.unrecorded_kept
         self.errors.extend(s.problems)
-        if s.unwritable is not None and not (s.submit or s.reconcile):  # nothing to send: a problem, no more
+        self._not_copied = len(s.not_copied)
+        if s.not_copied:
+            # Done videos this run was to copy to their new paths (a changed output template) that the disk did not
+            # take: left where they are, and the run fails as a download that cannot be saved does.
+            self.stopping = "write-failed"
+            n = len(s.not_copied)
+            self._stop_note = (f"sent no new jobs: videos cannot be saved (the videos of {n:,} done job"
+                               f"{'s' if n != 1 else ''}, whole where they were, not copied to their new paths: "
+                               f"{s.not_copied_why}); jobs in flight are followed, and fetched once there is room; the "
+                               "next run copies them")
+        elif s.unwritable is not None and not (s.submit or s.reconcile):  # nothing to send: a problem, no more
             self.errors.append(resume.copy_not_written(s.unwritable))
         elif s.unwritable is not None:
             # The output folder took not even the run's manifest copy (a full disk): every video rendered now
@@ -579,7 +590,7 @@ class Executor:
             # Stopped by the provider's refusal of the account (a balance too low, a key refused) or of the model,
             # nothing failed: what it left is sent once that is fixed, not a failure to look for.
             status = "refused"
-        elif self._not_rerun or self._rerenders_failed or any(
+        elif self._not_rerun or self._rerenders_failed or self._not_copied or any(
                 c[s] for s in ("failed", "rejected", "unknown", "expired", "planned")):
             status = "failed"
         elif flying:

@@ -251,12 +251,14 @@ class RunSummary:
     spent_micros: int
     reserved_micros: int
     made: int = 0                    # of the done ones, those whose video this run made (rendered, or saw billed)
+    not_copied: int = 0              # of the done ones, those whose video this run could not copy to its new path
 
     @property
     def made_earlier(self) -> int:
         """Of the done jobs not cached, those whose video an earlier run made: fetched again by this run (deleted
-        by hand), or kept when this run's re-render of it was cancelled or failed."""
-        return max(0, self.done - self.cached - self.made)
+        by hand), or kept when this run's re-render of it was cancelled or failed. Not those whose video this
+        run could not copy to its new path (a full disk): it left them untouched."""
+        return max(0, self.done - self.cached - self.made - self.not_copied)
 
 
 def run_record(row: sqlite3.Row) -> RunRecord:

@@ -76,6 +76,8 @@ class Sorted:
     unrecorded_kept: list[Path] = field(default_factory=list)  # takes of other states' in a video's place, kept first
     problems: list[str] = field(default_factory=list)  # files of the run's own it could not write (it goes on)
     unwritable: str | None = None  # why the output folder took no file (full, read-only): no new job is sent
+    not_copied: list[int] = field(default_factory=list)  # done jobs whose video could not be copied to its new path
+    not_copied_why: str | None = None  # why the first of them was not
 
 
 def action(state: JobState, opts: RunOptions) -> str:
@@ -204,8 +206,21 @@ def _sort(plan: Plan, store: Store, opts: RunOptions, run_id: int, manifest_text
         state = JobState(row["state"])
         what = actions[job.hash]
         if what == "check":
-            if check_done(store, run_id, job, jid, row, superseded=superseded_dir(plan.outputs_dir), kept=out.altered_kept,
-                          foreign=out.foreign_kept, unrecorded=out.unrecorded_kept):
+            try:
+                cached = check_done(store, run_id, job, jid, row, superseded=superseded_dir(plan.outputs_dir),
+                                    kept=out.altered_kept, foreign=out.foreign_kept, unrecorded=out.unrecorded_kept)
+            except OSError as exc:  # its video, whole where it was, not copied to its new path (a full disk)
+                if exc.errno not in _UNWRITABLE:
+                    raise
+                # left done where it is, for a run with room to copy; the run sends nothing (`Executor.prepare`)
+                why = write_problem(exc)
+                out.unwritable = out.unwritable or why
+                out.not_copied_why = out.not_copied_why or why
+                out.not_copied.append(jid)
+                store.event(run_id, jid, "not-copied", {"path": str(job.output), "why": why})
+                out.states[jid] = state
+                continue
+            if cached:
                 out.cached += 1
             else:
                 state = S.DOWNLOADING

@@ -1377,6 +1377,9 @@ class Store:
             counted = {r[0]: r[1:] for r in self.db.execute(
                 f"SELECT rj.run_id, COUNT(*), COUNT(rj.cached_from_run), SUM(j.state = 'done'), {final}, {made}"
                 f" FROM run_jobs rj JOIN jobs j ON j.id = rj.job_id{where} GROUP BY rj.run_id", args)}
+            # done jobs whose video a run could not copy to its new path (a full disk): not its, nor fetched by it
+            not_copied = dict(self.db.execute(
+                "SELECT run_id, COUNT(DISTINCT job_id) FROM events WHERE kind='not-copied' GROUP BY run_id"))
             last: dict[str, int] = {}
             for run in runs:  # newest first: the first of each manifest is its latest
                 last.setdefault(run.manifest_name, run.id)
@@ -1393,7 +1396,7 @@ class Store:
                     done = done_left
                 out.append(RunSummary(run=run, jobs=jobs, done=done or 0, cached=cached,
                                       spent_micros=money[0], reserved_micros=money[1],
-                                      made=min(made or 0, done or 0)))
+                                      made=min(made or 0, done or 0), not_copied=not_copied.get(run.id, 0)))
         finally:
             self.db.execute("COMMIT")
         return out

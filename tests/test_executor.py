@@ -2887,6 +2887,52 @@ def test_a_full_output_disk_names_the_file_not_written_and_a_run_with_its_jobs_d
     assert api.status(m).run.status == "done" and stats(prov)["creates"] == 1
 
 
+@pytest.mark.parametrize("new_jobs", [True, False])
+def test_a_full_output_disk_as_cached_videos_are_copied_to_new_paths_fails_the_run_saying_to_free_space(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, new_jobs: bool
+) -> None:
+    """The output template changed, so done videos are to be copied to their new paths, on a full disk: the run
+    sends nothing, ends `failed` as a download that cannot be saved does (not `crashed`), `status` says to free
+    space first, and `status --runs` does not count the videos it never touched as made earlier; with room, the
+    next run copies them."""
+    from runner import outputs
+    from runner.cli import main
+
+    monkeypatch.setenv("COLUMNS", "400")
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",))
+    prov = sim_provider(m)
+    monkeypatch.setattr(api, "_provider", lambda p: prov)
+    assert main(["run", str(m), "--no-report"]) == 0
+    write_manifest(tmp_path, n_seeds=2, styles=("anime", "clay") if new_jobs else ("anime",))
+    m.write_text(m.read_text().replace("{{ style }}/seed-{{ seed }}.mp4", "{{ style }}/take-{{ seed }}.mp4"))
+    capsys.readouterr()
+
+    def full(fd: int, data: object) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(outputs.os, "write", full)
+    assert main(["run", str(m), "--no-report"]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert "sent no new jobs: videos cannot be saved (the videos of 2 done jobs, whole where they were, not copied " \
+           "to their new paths: " in err and "No space left on device; free space on its disk" in err, err
+    monkeypatch.undo()
+    monkeypatch.setenv("COLUMNS", "400")
+    monkeypatch.setattr(api, "_provider", lambda p: prov)
+    snap = api.status(m)
+    assert snap.run.status == "failed" and snap.stopping == "write-failed" and stats(prov)["creates"] == 2
+    assert main(["status", str(m)]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert "free space on its disk (or make it writable) first" in said, said
+    assert main(["status", str(m), "--runs"]) == 0
+    said = capsys.readouterr().out
+    line = next(ln for ln in said.splitlines() if ln.strip().startswith("2 "))
+    assert "made earlier" not in line and "2 not copied" in line, said
+    again = api.run(m, report=False)
+    assert again.exit_code == 0 and again.stats.cached == 2
+    assert (tmp_path / "outputs" / "t" / "anime" / "take-1.mp4").is_file()
+    assert stats(prov)["creates"] == (4 if new_jobs else 2)
+
+
 def test_an_input_image_spoilt_after_the_plan_rejects_its_job_not_the_run(tmp_path: Path) -> None:
     """The request is built just before the create: an image no longer an image is that job's rejection (no
     create sent), and the run goes on with the others."""
