@@ -277,11 +277,18 @@ def sidecar_matches(video: Path, job_hash: str, provider_id: str) -> str | None:
 
 
 def copy_output(src: Path, dest: Path) -> None:
-    """Copy a finished video and its sidecar (a cached job whose output path differs)."""
+    """Copy a finished video and its sidecar (a cached job whose output path differs). A sidecar that cannot be
+    written (a full disk) takes the video's copy with it: alone, no sidecar saying whose it is, the next run
+    would keep it aside as a file not gridrun's before copying it again."""
     atomic_write(dest, src.read_bytes())
     side = sidecar_path(src)
     if side.is_file():
-        atomic_write(sidecar_path(dest), side.read_bytes())
+        try:
+            atomic_write(sidecar_path(dest), side.read_bytes())
+        except OSError:
+            with contextlib.suppress(OSError):
+                dest.unlink()
+            raise
 
 
 class Take(NamedTuple):

@@ -2933,6 +2933,37 @@ def test_a_full_output_disk_as_cached_videos_are_copied_to_new_paths_fails_the_r
     assert stats(prov)["creates"] == (4 if new_jobs else 2)
 
 
+def test_a_cached_videos_copy_whose_sidecar_does_not_fit_is_taken_back_not_kept_aside_by_the_next_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disk fills between a done video's copy to its new path and its sidecar's: the copy, which no sidecar
+    names, is removed with the failure, so that the next run copies it again rather than keep it aside as a file
+    not gridrun's."""
+    import errno
+
+    from runner import outputs
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
+    first, prov = run(m)
+    m.write_text(m.read_text().replace("{{ style }}/seed-{{ seed }}.mp4", "{{ style }}/take-{{ seed }}.mp4"))
+    real = outputs.atomic_write
+
+    def full(path: Any, data: bytes, *args: Any, **kwargs: Any) -> None:
+        if Path(path).name == "take-1.json":
+            raise OSError(errno.ENOSPC, "No space left on device", os.fspath(path))
+        real(path, data, *args, **kwargs)
+
+    monkeypatch.setattr(outputs, "atomic_write", full)
+    assert run(m, prov)[0].status == "failed"
+    monkeypatch.setattr(outputs, "atomic_write", real)
+    take = first.outputs_dir / "anime" / "take-1.mp4"
+    assert not take.exists() and (first.outputs_dir / "anime" / "seed-1.mp4").is_file()
+    again, _ = run(m, prov)
+    assert again.exit_code == 0 and again.stats.cached == 1 and take.is_file()
+    assert not (first.outputs_dir / ".runs" / "superseded").exists()
+    assert not list(first.outputs_dir.rglob("*.mp4.*")) and stats(prov)["creates"] == 1
+
+
 def test_an_input_image_spoilt_after_the_plan_rejects_its_job_not_the_run(tmp_path: Path) -> None:
     """The request is built just before the create: an image no longer an image is that job's rejection (no
     create sent), and the run goes on with the others."""
