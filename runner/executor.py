@@ -1032,13 +1032,7 @@ class Executor:
             # in flight, paying nothing new.
             self._reserved += job.cost_micros
             known()
-            self.store.event(self.run_id, jid, "reconciled", {"provider_id": lost, "idempotency_key": key})
-            self._move(jid, S.SUBMITTED, provider_id=lost)
-            slot = await self._slot(job)
-            try:
-                await self._follow(job, jid, status, slot)
-            finally:
-                slot.release()
+            await self._follow_found(job, jid, lost, status, key)
             return
         sent_at = row.submitted_at
         if retry:
@@ -1063,13 +1057,7 @@ class Executor:
             self._reserved += job.cost_micros
         known()
         if found is not None:
-            self.store.event(self.run_id, jid, "reconciled", {"provider_id": found.id, "idempotency_key": key})
-            self._move(jid, S.SUBMITTED, provider_id=found.id)
-            slot = await self._slot(job)
-            try:
-                await self._follow(job, jid, found, slot)
-            finally:
-                slot.release()
+            await self._follow_found(job, jid, found.id, found, key)
             return
         if answered:
             # The provider's log has no job with this key: the create never reached it.
@@ -1145,6 +1133,17 @@ class Executor:
         else:
             self._unknown(job, jid, f"{why}; it may have been paid for. `gridrun retry --unknown` re-submits "
                                     "(may pay twice)", reserved=reserved)
+
+    async def _follow_found(self, job: Job, jid: int, pid: str, status: VideoStatus, key: str) -> None:
+        """Follow to its end a job an earlier run left unsettled whose video `pid` the provider has (`status`),
+        recorded first as found again."""
+        self.store.event(self.run_id, jid, "reconciled", {"provider_id": pid, "idempotency_key": key})
+        self._move(jid, S.SUBMITTED, provider_id=pid)
+        slot = await self._slot(job)
+        try:
+            await self._follow(job, jid, status, slot)
+        finally:
+            slot.release()
 
     async def _asked_again(self, job: Job, pid: str) -> tuple[bool, VideoStatus | None]:
         """(gone, status): whether the provider has lost video `pid` for good (forgotten, or no such video, HTTP
