@@ -153,7 +153,7 @@ def endpoint(m: Manifest, caps: Any, files: Sequence[Path] = ()) -> tuple[str, s
     if m.base_url:
         return str(m.base_url).rstrip("/"), f"base_url: of {m.path}"
     if m.provider == "sim":
-        return "in process", "the simulator built in (no network)"
+        return "in process", "the simulator built in, no network"
     for f in reversed([*files]):
         more = capabilities.user_data(f)
         if more.get("base_url"):
