@@ -475,8 +475,7 @@ def official_hosts(provider: str) -> tuple[str, ...]:
     """The origins (`https://api.lumenfall.ai`) of `provider`'s built-in base URL and of those it extends."""
     out = []
     for name in _lineage(provider):
-        path = _builtin(name)
-        url = str(_read(path).get("base_url") or "") if path is not None else ""
+        url = builtin_base_url(name)
         origin = _origin(url)
         if origin and url.startswith(("http://", "https://")) and origin not in out:
             out.append(origin)
