@@ -675,6 +675,17 @@ def _same_folder(recorded: str, folder: Path) -> bool:
         return False
 
 
+def _left_by_state_of(path: Path, outputs_dir: Path) -> tuple[str, Path] | None:
+    """(The state folder the output folder's lock names, a file its runs left there) when that lock (`outputs_writer`)
+    names the state folder of the state file `path` and runs left their files in `outputs_dir` (`left_by_runs`);
+    else None."""
+    writer = outputs_writer(outputs_dir)
+    if writer is None or not _same_folder(writer["state_dir"], path.parent.resolve()):
+        return None
+    left = left_by_runs(outputs_dir)
+    return None if left is None else (writer["state_dir"], left)
+
+
 def check_not_lost(path: Path, outputs_dir: Path | None) -> None:
     """Refuse the state file `path`, not there, when the output folder `outputs_dir` of the manifest it is opened
     for holds what runs recorded in a state at this very path left (`left_by_runs`), and its lock file
@@ -687,16 +698,14 @@ def check_not_lost(path: Path, outputs_dir: Path | None) -> None:
     """
     if outputs_dir is None or os.path.lexists(path):
         return
-    writer = outputs_writer(outputs_dir)
-    if writer is None or not _same_folder(writer["state_dir"], path.parent.resolve()):
+    found = _left_by_state_of(path, outputs_dir)
+    if found is None:
         return
-    left = left_by_runs(outputs_dir)
-    if left is None:
-        return
+    state_dir, left = found
     lock = outputs_dir / ".runs" / "lock"
     raise StateError(
         f"{path}: the state file is not there, yet runs it recorded left their files in {outputs_dir} "
-        f"({left.relative_to(outputs_dir)}, ...), and {lock} says a run of the state in {writer['state_dir']} wrote "
+        f"({left.relative_to(outputs_dir)}, ...), and {lock} says a run of the state in {state_dir} wrote "
         "them last: its disk not mounted, its folder wiped or moved? Read as new, it would have every job sent, and "
         "paid for, again. Mount that disk, or put the state folder back (state.db from a backup); or, to start over "
         f"knowingly (every job sent and paid for again), remove {lock}")
@@ -846,9 +855,7 @@ class Store:
         if folder is None:
             return ("remove it, and the .runs/lock of each output folder its runs wrote (which refuses a state not "
                     "there beside its runs' files)")
-        writer = outputs_writer(folder)
-        if (writer is None or not _same_folder(writer["state_dir"], self.path.parent.resolve())
-                or left_by_runs(folder) is None):
+        if _left_by_state_of(self.path, folder) is None:
             return "remove it"
         return f"remove it and {folder / '.runs' / 'lock'}"
 
