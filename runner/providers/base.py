@@ -32,6 +32,10 @@ STATUSES = ("queued", "in_progress", "completed", "failed", "cancelled", "unknow
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
 """Statuses a job never leaves."""
 
+SIMULATOR_HEADER = "X-Gridrun-Simulator"
+"""The response header gridrun's simulator (`runner.sim`) sends on every answer, "1": what tells a run its videos
+are a simulator's placeholders, cached only for runs against that same endpoint."""
+
 
 @dataclass(frozen=True, slots=True)
 class VideoStatus:

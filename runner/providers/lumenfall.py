@@ -17,7 +17,13 @@ import httpx
 
 from runner.errors import NeedsKeyError, OutcomeUnknownError, RejectedError, ServerError
 from runner.images import image_mime
-from runner.providers.base import TERMINAL, Balance, Download, VideoStatus
+from runner.providers.base import (
+    SIMULATOR_HEADER,
+    TERMINAL,
+    Balance,
+    Download,
+    VideoStatus,
+)
 from runner.providers.capabilities import ProviderCaps
 from runner.providers.download import fetch_to_file
 from runner.providers.transport import (
@@ -47,6 +53,8 @@ _STATUSES = {
 
 class LumenfallProvider:
     """Lumenfall's `/videos` API, under a `/v1` or an `/openai/v1` base URL."""
+
+    simulator = False  # an answer said it came from gridrun's simulator (`SIMULATOR_HEADER`): its videos are placeholders
 
     def __init__(self, caps: ProviderCaps, *, base_url: str | None = None, name: str = "lumenfall") -> None:
         self.name = name
@@ -300,6 +308,8 @@ class LumenfallProvider:
     ) -> dict[str, Any]:
         op = op or f"{method} /{url}"
         response = await send(client, method, url, op=op, create=create, **kwargs)
+        if not self.simulator and response.headers.get(SIMULATOR_HEADER) == "1":
+            self.simulator = True
         return decode(response, op=op, create=create, expect_body=expect_body, key_env=self.key_env)
 
     def _video(self, data: Any, *, op: str, create: bool = False) -> VideoStatus:

@@ -19,12 +19,14 @@ import anyio
 import numpy as np
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from runner.limits import open_files_fix, too_many_open_files
+from runner.providers.base import SIMULATOR_HEADER
 from runner.sim.config import ConfigError, FaultRule, SimConfig
 from runner.sim.engine import Sim
 from runner.sim.errors import ApiError
@@ -494,6 +496,29 @@ async def _not_found(request: Request, exc: Exception) -> Response:
     return JSONResponse({"error": {"message": message, "type": "invalid_request_error", "code": code}}, status)
 
 
+_IDENTITY = (SIMULATOR_HEADER.lower().encode("latin-1"), b"1")
+
+
+class _Identified:
+    """Every answer of the app wrapped carries `SIMULATOR_HEADER`: a client (gridrun's runs) can tell a simulator's
+    placeholder videos from a provider's."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def identified(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), _IDENTITY]
+            await send(message)
+
+        await self.app(scope, receive, identified)
+
+
 def create_app(config: SimConfig, *, clock: Callable[[], float] | None = None, world: World | None = None) -> Starlette:
     """The simulator app. `app.state.sim` is the `Sim` (`.stats()`, `.config`, `.configure(patch)`).
 
@@ -517,6 +542,7 @@ def create_app(config: SimConfig, *, clock: Callable[[], float] | None = None, w
         Route("/files/{name}", Endpoint(sim, "file", output_file), methods=["GET"]),
         *_control_routes(sim),
     ]
-    app = Starlette(routes=routes, exception_handlers={404: _not_found, 405: _not_found})
+    app = Starlette(routes=routes, exception_handlers={404: _not_found, 405: _not_found},
+                    middleware=[Middleware(_Identified)])
     app.state.sim = sim
     return app
