@@ -188,6 +188,7 @@ def _check_sim_knobs(m: Manifest) -> None:
 
 def _stored(store: Store, p: Plan) -> tuple[dict[str, Stored], dict[str, str]]:
     rows = store.jobs_by_hash([j.hash for j in p.jobs])
+    made = store.simulator_takes(list(rows))
     stored = {}
     for h, r in rows.items():
         was = as_judged(r)  # a job a killed --force left reset: as it was, as the next run will find it
@@ -195,7 +196,8 @@ def _stored(store: Store, p: Plan) -> tuple[dict[str, Stored], dict[str, str]]:
         path = Path(was["output_path"])
         ok = verified(path, was["sha256"])
         stored[h] = Stored(was["state"], was["done_run_id"], was["output_path"], ok,
-                           output_altered=not ok and was["state"] == "done" and path.is_file())
+                           output_altered=not ok and was["state"] == "done" and path.is_file(),
+                           simulator_at=made.get(h))
     previous: dict[str, str] = {}
     last = store.latest_run(p.manifest.name)
     if last is not None:
@@ -221,9 +223,11 @@ def diff(p: Plan, *, force: bool = False) -> Diff | None:
         stored, previous = _stored(store, p)
         left, warnings = left_behind(p, store), (*name_shared(p, store), *folder_shared(p, store))
         d = plan_mod.diff(p, stored, previous, force=force)
-        # a done job's recorded take stays, its poster with it, but for a --force run, which re-renders it
+        # a done job's recorded take stays, its poster with it, but for a job re-rendered (--force, a simulator's
+        # video at another endpoint)
+        again = {j.output_str for j in d.to_send(p.jobs)}
         aside = kept_aside(p.sidecared, p.posters, skip_videos={*d.verified, *d.altered},
-                           skip_posters=() if force else d.verified, renders=store.renders)
+                           skip_posters=() if force else d.verified - again, renders=store.renders)
     return replace(d, left_behind=left, warnings=warnings, aside=aside)
 
 

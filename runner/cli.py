@@ -41,7 +41,7 @@ from .errors import (
 from .jobs import usd_text
 from .limits import FILES_RAN_OUT
 from .manifest import Manifest
-from .plan import Plan, budget_micros, format_value, overwrites, relpath, summarize_sources, told_read_otherwise
+from .plan import ELSEWHERE, Plan, budget_micros, format_value, overwrites, relpath, summarize_sources, told_read_otherwise
 from .records import GONE_EXIT, RUN_STATUSES
 from .state import IN_FLIGHT, JobState, Snapshot, remedy
 from .stats import pace, problems, run_statistics
@@ -185,6 +185,8 @@ def _plan_json(plan: Plan, diff: Any) -> dict[str, Any]:
                 "origin": j.origin,
                 "sources": dict(j.sources),
                 "status": diff.reasons.get(j.key, "new") if diff else "new",
+                # the endpoint a simulator made its done video at (cached only for runs against it), or null
+                "made_by_simulator_at": diff.simulator_at.get(j.key) if diff else None,
             }
             for j in plan.jobs
         ],
@@ -199,10 +201,16 @@ def _plan_json(plan: Plan, diff: Any) -> dict[str, Any]:
             "to_fetch_again": diff.refetch,
             "in_flight": diff.in_flight,
             "settled": diff.settled,
+            "made_by_simulator_elsewhere": _elsewhere(diff),
         },
         "left_in_flight": _left_json(diff.left_behind if diff else None),
         "endpoint": {"url": plan.endpoint[0], "from": plan.endpoint[1]},
     }
+
+
+def _elsewhere(diff: Any) -> int:
+    """Of the jobs a run sends, those done by a simulator at another endpoint than the plan's: rendered again."""
+    return sum(1 for reason in diff.reasons.values() if reason == ELSEWHERE)
 
 
 def _left_json(left: Any) -> dict[str, Any] | None:
@@ -327,6 +335,12 @@ def _print_totals(plan: Plan, diff: Any, *, force: bool = False) -> None:
                   + (f", {len(diff.changed):,} changed" if diff.changed else "")
                   + (f", {_renamed(diff.renamed)}" if diff.renamed else "")
                   + (f", {len(diff.stale):,} no longer in the manifest" if diff.stale else ""))
+        again = _elsewhere(diff)
+        if again and not force:
+            where = sorted({at for key, at in diff.simulator_at.items() if diff.reasons.get(key) == ELSEWHERE})
+            out.print(f"[yellow]{again:,} of them {'was' if again == 1 else 'were'} made by a simulator[/yellow] at "
+                      f"{escape(', '.join(where))}, not {escape(plan.endpoint[0])}: placeholders, rendered again here "
+                      "(the earlier takes kept under .runs/superseded/)")
     if plan.excluded:
         n = len(plan.excluded)
         out.print(f"excluded: {n:,} combination{'' if n == 1 else 's'} (--explain lists {'it' if n == 1 else 'them'})")

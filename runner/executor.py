@@ -211,6 +211,7 @@ class Executor:
         self._by_video: dict[str, int] = {}  # provider video id -> the job of this run it belongs to
         self._reconciled: anyio.Event | None = None  # set once every one of them is known
         self._resets: dict[int, str] = {}  # job id -> why: settled jobs to re-run, made plannable as each is sent
+        self._elsewhere: frozenset[str] = frozenset()  # hashes of done jobs a simulator made at another endpoint
         self._reset_early: set[int] = set()  # ... of them, those made plannable already (failure retries)
         self._refused: str | None = None  # the code of the account or model refusal (FATAL_CODES), once met
         self._unreached = 0  # jobs left unsent because their create never reached the provider
@@ -317,6 +318,11 @@ class Executor:
         if now != state and jid in self._ended_jobs:
             self._rerenders_failed += 1
         return now
+
+    def _made(self) -> tuple[str | None, bool]:
+        """Where a take this run saves was made: the endpoint it sends to (as `plan` shows it), and whether a
+        simulator answered there (`SIMULATOR_HEADER`)."""
+        return self.plan.endpoint[0] or None, bool(getattr(self.provider, "simulator", False))
 
     def _move(self, job_id: int, to: JobState, *, lazy: bool = False, **fields: Any) -> None:
         self.store.transition(job_id, to, lazy=lazy, **fields)
@@ -484,6 +490,7 @@ class Executor:
         self.run_id, self.ids, self.cached = s.run_id, s.ids, s.cached
         self._paced_from = self.store.run(self.run_id).started_at
         self._prepaid, self._resets = s.prepaid, s.resets
+        self._elsewhere = s.elsewhere
         self._altered_kept, self._foreign_kept = s.altered_kept, s.foreign_kept
         self._unrecorded_kept = s.unrecorded_kept
         self.errors.extend(s.problems)
@@ -524,7 +531,7 @@ class Executor:
                 await self.check_balance(client, judged)  # BalanceError: nothing recorded or sent
                 submit, reconcile, attach = self.prepare(judged)
                 self._limiter = anyio.CapacityLimiter(self.concurrency)
-                self._intents = IntentBatcher(self.store, self.run_id)
+                self._intents = IntentBatcher(self.store, self.run_id, self._made)
                 self._poller = None
                 if self.provider.caps.has_list_endpoint and not self.poll_interval:
                     self._poller = ListPoller(
@@ -875,7 +882,7 @@ class Executor:
                 return self._give_up(job, jid, f"the provider answered with video {status.id}, which job "
                                                f"{self._key_of(other)} already has")
             # Committed by the next flush, which comes before any poll of it (DESIGN: id before poll).
-            self._move(jid, S.SUBMITTED, lazy=True, provider_id=status.id)
+            self._move(jid, S.SUBMITTED, lazy=True, provider_id=status.id, made=self._made())
             return status
 
     def _setup_refusal(self, exc: RejectedError) -> RejectedError:
@@ -1105,9 +1112,11 @@ class Executor:
         if unsent:  # not made: a failed re-render of a done job is done as it was, as the run finds a done job
             state = await self._retry_unsent(jid, state)
             self._set_state(jid, state.value, put_back=True)
-        if resume.action(state, self.opts) == "reset":
+        elsewhere = job.hash in self._elsewhere
+        if resume.action(state, self.opts, elsewhere=elsewhere) == "reset":
             self._tries_after_failure.pop(jid, None)  # sent again on request: its count begins again
-            self.store.reset(jid, "--force" if state == S.DONE else "retry")
+            self.store.reset(jid, "retry" if state != S.DONE else "--force" if self.opts.force
+                             else resume.SIMULATOR_ELSEWHERE)
             await self._send_again(job, jid)
         elif state == S.DONE:
             if resume.check_done(self.store, self.run_id, job, jid, self.store.job_row(jid),
@@ -1138,7 +1147,7 @@ class Executor:
         """Follow to its end a job an earlier run left unsettled whose video `pid` the provider has (`status`),
         recorded first as found again."""
         self.store.event(self.run_id, jid, "reconciled", {"provider_id": pid, "idempotency_key": key})
-        self._move(jid, S.SUBMITTED, provider_id=pid)
+        self._move(jid, S.SUBMITTED, provider_id=pid, made=self._made())
         slot = await self._slot(job)
         try:
             await self._follow(job, jid, status, slot)
@@ -1176,7 +1185,7 @@ class Executor:
             row = self.store.job_row(jid)  # its render's cost, recorded when completion was seen
             billed = row["cost_micros"] if row["cost_micros"] is not None else job.cost_micros  # as counted then
             self._move(jid, S.DONE, sha256=sha, cost_micros=billed, downloaded_at=self.clock(),
-                       done_run_id=self.run_id, output_path=str(job.output))
+                       done_run_id=self.run_id, output_path=str(job.output), made=self._made())
             return
         if self.states[jid] == S.DOWNLOADING.value:
             await self._follow(job, jid, None)  # rendered and billed before this run: nothing to reserve
@@ -1531,7 +1540,8 @@ class Executor:
                 continue
             self._crash_point("after-download")
             self._move(jid, S.DONE, lazy=True, sha256=got.sha256, cost_micros=billed, downloaded_at=self.clock(),
-                       done_run_id=self.run_id, output_path=str(output), cost_reported_micros=status.cost_micros)
+                       done_run_id=self.run_id, output_path=str(output), cost_reported_micros=status.cost_micros,
+                       made=self._made())
             if kept and earlier is not None:
                 self.store.event(self.run_id, jid, "superseded", {"path": str(kept[-1]), "sha256": earlier[1],
                                                                   "by_attempt": row.attempt})

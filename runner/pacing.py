@@ -128,9 +128,10 @@ class IntentBatcher:
     transaction (one fsync), then lets each send its create request. The pay-once rule is unchanged:
     no request is sent before its intent is committed."""
 
-    def __init__(self, store: Store, run_id: int) -> None:
+    def __init__(self, store: Store, run_id: int, made: Callable[[], tuple[str | None, bool]] | None = None) -> None:
         self.store = store
         self.run_id = run_id
+        self.made = made  # where the attempts are sent (`Store.begin_submit`)
         self._pending: list[tuple[int, _Waiter]] = []
         self._wake = anyio.Event()
 
@@ -153,7 +154,8 @@ class IntentBatcher:
             if not batch:
                 continue
             try:
-                keys = self.store.begin_submit(self.run_id, [jid for jid, _ in batch])
+                keys = self.store.begin_submit(self.run_id, [jid for jid, _ in batch],
+                                               made=None if self.made is None else self.made())
             except BaseException as exc:  # handed to each waiter, which re-raises it in its own task
                 for _, w in batch:
                     w.error = exc

@@ -12,7 +12,7 @@ import math
 import os
 import stat
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -562,6 +562,8 @@ class Stored:
     output_path: str | None
     output_ok: bool               # the file is there with the recorded SHA-256
     output_altered: bool = False  # a file is there, but not with the recorded SHA-256 (edited or replaced in place)
+    simulator_at: str | None = None  # the endpoint a simulator made its video at (`Store.simulator_takes`), None:
+                                     # a provider's, or made before gridrun kept where
 
 
 @dataclass(frozen=True, slots=True)
@@ -589,6 +591,8 @@ class Diff:
                                                # under another key (matrix keys reordered): the same jobs
     aside: Aside = NOTHING_ASIDE               # files in the way a run keeps aside, as the state tells them
                                                # (`outputs.kept_aside`, made by `api.diff`)
+    # key -> the endpoint a simulator made the done video at, of the plan's jobs whose video one made
+    simulator_at: Mapping[str, str] = field(default_factory=dict)
 
     def to_send(self, jobs: Sequence[Job]) -> list[Job]:
         """The jobs among `jobs` that a run sends, and pays for."""
@@ -603,10 +607,19 @@ class Diff:
 
 # The reasons `diff` gives a job that a run sends.
 NEW, CHANGED, FORCED = "new", "changed since the last run", "forced"
-_SENT = frozenset({NEW, CHANGED, FORCED})
+ELSEWHERE = "made by a simulator at another endpoint: render again"
+_SENT = frozenset({NEW, CHANGED, FORCED, ELSEWHERE})
 # The stored states whose jobs a --force run sends again (`resume.action` resets them), as it sends those never
 # sent; it follows the jobs in flight and looks up those of unknown outcome as any run does, paying nothing new.
 _FORCED = frozenset({"planned", "done", "failed", "rejected", "expired", "cancelled"})
+
+
+def made_elsewhere(simulator_at: str | None, endpoint: str) -> bool:
+    """A done video a simulator made at `simulator_at` (None: a provider's, or of no record) is no video for a run
+    against `endpoint` (the plan's, `Plan.endpoint`; empty: not known), which renders it again: the simulator's
+    placeholders are cached only for runs against that same simulator. A provider's video is cached under any
+    endpoint (a proxy or the provider's own host: the same account's video)."""
+    return simulator_at is not None and bool(endpoint) and simulator_at != endpoint
 
 
 def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], *, force: bool = False) -> Diff:
@@ -618,6 +631,7 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
     following: list[str] = []
     verified: set[str] = set()
     altered: list[str] = []
+    simulator_at: dict[str, str] = {}
     for job in plan.jobs:
         s = stored.get(job.hash)
         old = previous.get(job.key)
@@ -628,8 +642,13 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
                 altered.append(job.output_str)
         if old is not None and old != job.hash:
             changed.append(job.key)
+        if s is not None and s.state == "done" and s.simulator_at is not None:
+            simulator_at[job.key] = s.simulator_at
         if force and (s is None or s.state in _FORCED):
             reasons[job.key] = FORCED
+            new += 1
+        elif s is not None and s.state == "done" and made_elsewhere(s.simulator_at, plan.endpoint[0]):
+            reasons[job.key] = ELSEWHERE  # as --force sends it: its take kept aside, never overwritten
             new += 1
         elif s is None or s.state == "planned":
             reasons[job.key] = CHANGED if old is not None and old != job.hash else NEW
@@ -664,7 +683,8 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
     stale = tuple(k for k in gone if previous[k] not in now)
     renamed = tuple((k, now[previous[k]]) for k in gone if previous[k] in now)
     return Diff(reasons, new, cached, in_flight, settled, tuple(changed), stale, refetch, tuple(following),
-                verified=frozenset(verified), unknown=unknown, altered=tuple(altered), renamed=renamed)
+                verified=frozenset(verified), unknown=unknown, altered=tuple(altered), renamed=renamed,
+                simulator_at=simulator_at)
 
 
 def relpath(path: Path, start: Path) -> str:

@@ -51,10 +51,13 @@ from .outputs import (
     verified,
     write_problem,
 )
-from .plan import Job, Plan, folder_error, outputs_field
+from .plan import Job, Plan, folder_error, made_elsewhere, outputs_field
 from .state import FAILURE_RETRY, JobState, Store, outputs_writer
 
 S = JobState
+
+# Why a run sends a done job again whose video a simulator made at another endpoint (a reset's reason).
+SIMULATOR_ELSEWHERE = "made by a simulator at another endpoint"
 
 
 @dataclass(slots=True)
@@ -78,14 +81,16 @@ class Sorted:
     unwritable: str | None = None  # why the output folder took no file (full, read-only): no new job is sent
     not_copied: list[int] = field(default_factory=list)  # done jobs whose video could not be copied to its new path
     not_copied_why: str | None = None  # why the first of them was not
+    elsewhere: frozenset[str] = frozenset()  # hashes of the done jobs a simulator made at another endpoint (`Judged`)
 
 
-def action(state: JobState, opts: RunOptions) -> str:
+def action(state: JobState, opts: RunOptions, *, elsewhere: bool = False) -> str:
     """What a run with `opts` does with a job found in `state` (see the module's table): submit, reset (then
-    submit), reconcile, attach, check, fetch, or leave."""
+    submit), reconcile, attach, check, fetch, or leave. `elsewhere`: its video, if done, a simulator made at
+    another endpoint (`plan.made_elsewhere`), which the run renders again as --force does."""
     again = opts.retry_failed or opts.force
     if state == S.DONE:
-        return "reset" if opts.force else "check"
+        return "reset" if opts.force or elsewhere else "check"
     if state == S.PLANNED:
         return "submit"
     if state == S.SUBMITTING or state == S.UNKNOWN and opts.retry_unknown:
@@ -113,6 +118,7 @@ class Judged:
     actions: dict[str, str]  # job hash -> `action`
     submit: list[Job]        # the jobs it sends: new ones, and settled ones re-run (retry, --force)
     in_flight: list[Job]     # those an earlier run sent and left unrendered, which it follows and pays for
+    elsewhere: frozenset[str] = frozenset()  # hashes of the done jobs a simulator made at another endpoint
 
 
 def judge(
@@ -140,14 +146,16 @@ def judge(
                 retry_not_sent(store, jid, S.FAILED)
     found = store.jobs_by_hash([j.hash for j in plan.jobs])
     states = {j.hash: JobState(found[j.hash]["state"]) if j.hash in found else S.PLANNED for j in plan.jobs}
-    actions = {h: action(state, opts) for h, state in states.items()}
+    elsewhere = frozenset(h for h, at in store.simulator_takes(list(found)).items()
+                          if made_elsewhere(at, plan.endpoint[0]))
+    actions = {h: action(state, opts, elsewhere=h in elsewhere) for h, state in states.items()}
     if not opts.leave_in_flight:
         check_left_behind(plan, store)
     submit = [j for j in plan.jobs if actions[j.hash] in ("submit", "reset")]
     # a job downloading was rendered, so billed, by the run that sent it
     in_flight = [j for j in plan.jobs if actions[j.hash] in ("reconcile", "attach") and states[j.hash] != S.DOWNLOADING]
     check_budget(submit, in_flight, budget_micros=budget_micros, allow_partial=opts.allow_partial)
-    return Judged(actions, submit, in_flight)
+    return Judged(actions, submit, in_flight, elsewhere)
 
 
 def prepare(
@@ -176,7 +184,9 @@ def prepare(
             outputs_dir=str(plan.outputs_dir), provider=plan.provider, model=plan.model,
             axes=plan.axes, budget_micros=budget_micros, argv=argv, jobs=[j.record() for j in plan.jobs],
         )
-        return _sort(plan, store, opts, run_id, manifest_text, actions)
+        out = _sort(plan, store, opts, run_id, manifest_text, actions)
+        out.elsewhere = judged.elsewhere
+        return out
     except BaseException as exc:
         # The run's record, once made (`store.run_id`; a Ctrl-C may land between its commit and the line after),
         # says how it ended.
@@ -233,7 +243,8 @@ def _sort(plan: Plan, store: Store, opts: RunOptions, run_id: int, manifest_text
             out.prepaid.add(jid)
             out.attach.append(job)
         elif what == "reset":
-            out.resets[jid] = "retry" if opts.retry_failed and state != S.DONE else "--force"
+            out.resets[jid] = ("retry" if opts.retry_failed and state != S.DONE else "--force" if opts.force
+                               or state != S.DONE else SIMULATOR_ELSEWHERE)
             state = S.PLANNED
             out.submit.append(job)
         elif what == "submit":

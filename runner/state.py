@@ -270,6 +270,16 @@ def m010_key_salt(db: sqlite3.Connection) -> None:
     db.execute("INSERT INTO meta (name, value) VALUES ('key_salt', ?)", (secrets.token_hex(4),))
 
 
+@migration
+def m011_take_endpoint(db: sqlite3.Connection) -> None:
+    # Where each take was made: the endpoint (base URL) of the run that saw it done, and whether a simulator
+    # answered there (`X-Gridrun-Simulator`). A simulator's video is cached only for runs against that same
+    # endpoint: a run elsewhere (the real gateway) renders it again. Takes made before it was kept have neither,
+    # and stay cached everywhere.
+    db.execute("ALTER TABLE attempts ADD COLUMN endpoint TEXT")
+    db.execute("ALTER TABLE attempts ADD COLUMN simulator INTEGER")
+
+
 # The schema this gridrun writes: one migration per version.
 SCHEMA_VERSION = len(_MIGRATIONS)
 SQLITE_INT_MIN, SQLITE_INT_MAX = -(2**63), 2**63 - 1  # the integers SQLite stores (a run id is one)
@@ -1490,6 +1500,23 @@ class Store:
             out.extend(self.db.execute(q, chunk))
         return out
 
+    def simulator_takes(self, hashes: Sequence[str]) -> dict[str, str]:
+        """Of the stored jobs among `hashes`, those whose video (the attempt that made it) a simulator made, each
+        with the endpoint it was made at (`m011_take_endpoint`). Takes of no record (made before it was kept, or
+        by a provider that is no simulator) are not among them."""
+        if self.schema < 11:  # a state opened read-only, as an older gridrun left it: no take has a record
+            return {}
+        if self.db.execute("SELECT 1 FROM attempts WHERE simulator = 1 LIMIT 1").fetchone() is None:
+            return {}  # a provider's takes only (one scan, not a look per job)
+        out: dict[str, str] = {}
+        for chunk, marks in _chunked(hashes):
+            for row in self.db.execute(
+                f"SELECT j.hash, a.endpoint FROM jobs j JOIN attempts a ON a.job_id = j.id AND a.n = {_VIDEO_ATTEMPT}"
+                f" WHERE j.hash IN ({marks}) AND a.simulator = 1 AND a.endpoint IS NOT NULL", chunk,
+            ):
+                out[row[0]] = str(row[1])
+        return out
+
     def job_row(self, job_id: int) -> sqlite3.Row:
         row = self.db.execute("SELECT * FROM jobs WHERE id=?", (job_id,)).fetchone()
         if row is None:
@@ -1504,8 +1531,11 @@ class Store:
                 out[row["hash"]] = row
         return out
 
-    def transition(self, job_id: int, to: JobState, *, lazy: bool = False, **fields: Any) -> None:
-        """Move a job to state `to`, checking the transition; set `fields` on the job row.
+    def transition(self, job_id: int, to: JobState, *, lazy: bool = False, made: tuple[str | None, bool] | None = None,
+                   **fields: Any) -> None:
+        """Move a job to state `to`, checking the transition; set `fields` on the job row. `made`: (the endpoint the
+        run sends to, whether a simulator answered there), kept on the attempt that moves as where its take is made
+        (`m011_take_endpoint`): an endpoint recorded before stays, and so does a simulator's mark.
 
         With `lazy`, the write joins an open deferred transaction committed by `flush()` (used for
         moves whose loss a restart recovers from, never for anything the pay-once rule depends on).
@@ -1528,7 +1558,7 @@ class Store:
         args = list(cols.values()) + [job_id]
         with self._deferred() if lazy else self._tx():
             self.db.execute(f"UPDATE jobs SET {sets} WHERE id=?", args)
-            self._sync_attempt(job_id, frm, to, fields)
+            self._sync_attempt(job_id, frm, to, fields, made)
             self._event(None, job_id, to.value, _event_detail(fields))
         self._known[job_id] = (to, key)
 
@@ -1539,7 +1569,8 @@ class Store:
             self.db.execute("UPDATE jobs SET error=?, updated_at=? WHERE id=?", (error, self.clock(), job_id))
             self._event(None, job_id, "note", {"error": error})
 
-    def _sync_attempt(self, job_id: int, frm: JobState, to: JobState, fields: Mapping[str, Any]) -> None:
+    def _sync_attempt(self, job_id: int, frm: JobState, to: JobState, fields: Mapping[str, Any],
+                      made: tuple[str | None, bool] | None = None) -> None:
         if to == S.PLANNED:
             return
         upd: dict[str, Any] = {"state": to.value}
@@ -1561,6 +1592,9 @@ class Store:
         if "billed_micros" in upd:  # the first run to see it billed keeps it (a later re-download pays nothing)
             sets += ", billed_run_id=COALESCE(billed_run_id, ?)"
             upd["billed_run_id"] = self.run_id
+        if made is not None:  # once a simulator's take, always one
+            sets += ", endpoint=COALESCE(endpoint, ?), simulator=MAX(COALESCE(simulator, 0), ?)"
+            upd["endpoint"], upd["simulator"] = made[0] or None, int(made[1])
         # A cancelled attempt stays as it ended: after a re-render cancelled (`cancel_job`), the job is done by
         # an earlier attempt, which a later fetch of its video moves, not the cancelled one. So does a failed or
         # refused re-render (`rerender_failed`) when the job moves on from done (or from downloading, its video
@@ -1578,9 +1612,12 @@ class Store:
             self._salt = str(self.db.execute("SELECT value FROM meta WHERE name='key_salt'").fetchone()[0])
         return self._salt
 
-    def begin_submit(self, run_id: int, job_ids: Sequence[int]) -> dict[int, str]:
+    def begin_submit(self, run_id: int, job_ids: Sequence[int], *,
+                     made: tuple[str | None, bool] | None = None) -> dict[int, str]:
         """The write-ahead rule: commit a new attempt (state `submitting`, its idempotency key) for each job
-        before any create request for it is sent. Returns job id -> idempotency key."""
+        before any create request for it is sent. Returns job id -> idempotency key. `made`: where the attempts are
+        sent (the endpoint, whether a simulator answered there so far), as `transition` takes it."""
+        endpoint, simulator = made if made is not None else (None, False)
         now = self.clock()
         keys: dict[int, str] = {}
         with self._tx():
@@ -1594,9 +1631,10 @@ class Store:
                 n = int(row["attempts"]) + 1
                 key = idempotency_key(row["hash"], n, self.key_salt())
                 self.db.execute(
-                    "INSERT INTO attempts (job_id, n, run_id, idempotency_key, state, estimate_micros, started_at)"
-                    " VALUES (?,?,?,?,?,?,?)",
-                    (job_id, n, run_id, key, S.SUBMITTING.value, row["cost_estimate_micros"], now),
+                    "INSERT INTO attempts (job_id, n, run_id, idempotency_key, state, estimate_micros, started_at,"
+                    " endpoint, simulator) VALUES (?,?,?,?,?,?,?,?,?)",
+                    (job_id, n, run_id, key, S.SUBMITTING.value, row["cost_estimate_micros"], now, endpoint or None,
+                     None if made is None else int(simulator)),
                 )
                 # from unknown, the attempt before may have reached the provider: no reset to undo any more
                 self.db.execute(

@@ -480,7 +480,7 @@ TOP_FIELDS = ["format", "manifest", "name", "provider", "model", "outputs_dir", 
               "total_usd", "total_micros", "budget_usd", "warnings", "jobs", "excluded", "run_usd", "run_micros",
               "against_state", "left_in_flight", "endpoint"]
 JOB_FIELDS = ["key", "sweep", "repeat", "values", "hash", "params", "size", "duration", "mode", "cost_usd",
-              "cost_micros", "output", "origin", "sources", "status"]
+              "cost_micros", "output", "origin", "sources", "status", "made_by_simulator_at"]
 
 
 def test_plan_json_is_the_documented_format(capsys: pytest.CaptureFixture[str], examples: Path) -> None:
@@ -640,7 +640,8 @@ def test_plan_counts_a_done_job_whose_file_is_missing_as_to_fetch_again(tmp_path
     code, out, _ = run_cli(capsys, "plan", str(m))
     assert code == 0 and "against state: 0 to submit ($0.00), 1 cached, 1 to fetch again ($0.00), 0 in flight, 0 settled" in out
     doc = json.loads(run_cli(capsys, "plan", str(m), "--json")[1])
-    assert doc["against_state"] == {"to_submit": 0, "cached": 1, "to_fetch_again": 1, "in_flight": 0, "settled": 0}
+    assert doc["against_state"] == {"to_submit": 0, "cached": 1, "to_fetch_again": 1, "in_flight": 0, "settled": 0,
+                                    "made_by_simulator_elsewhere": 0}
     assert doc["run_micros"] == 0
     assert doc["jobs"][0]["status"] == "done, but its file is missing or altered: download again"
     assert api.status(m).counts["done"] == 2

@@ -1,0 +1,228 @@
+"""A simulator's videos are cached only for runs against that same simulator: a run against another endpoint (the
+real gateway, after trying a manifest on `gridrun sim serve`) renders them again, once, keeping the placeholder
+take aside; a provider's videos, and takes recorded before gridrun kept where they were made, stay cached.
+
+The simulator is served on 127.0.0.1 in a thread; "the real gateway" is another served simulator whose answers
+carry no `X-Gridrun-Simulator` header (a test double: nothing here talks to a provider)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+import yaml
+from execkit import sha256, write_manifest
+from statekit import columns_of
+
+from runner import api
+from runner.cli import main
+from runner.plan import ELSEWHERE
+from runner.providers.base import SIMULATOR_HEADER
+from runner.sim import SimConfig, create_app
+from runner.state import SCHEMA_VERSION
+
+KNOBS = {"render_time": 0.05, "jitter": 0.0, "max_side": 64, "fps": 4}
+
+
+class _Unmarked:
+    """The simulator with its mark taken off every answer: a provider, as far as a run can tell."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        async def unmarked(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [(k, v) for k, v in message.get("headers", ())
+                                      if k.lower() != SIMULATOR_HEADER.lower().encode()]
+            await send(message)
+
+        await self.app(scope, receive, unmarked)
+
+
+@contextmanager
+def serving(*, marked: bool) -> Iterator[tuple[str, Any]]:
+    """A simulator served on 127.0.0.1 (marked: as `gridrun sim serve` serves it; else as a provider would
+    answer); yields its base URL and its `Sim` (for its counts)."""
+    app = create_app(SimConfig(**KNOBS))
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app if marked else _Unmarked(app), log_level="warning",
+                                           access_log=False, lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the simulator did not start"
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/v1", app.state.sim
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[tuple[str, Any]]:
+    with serving(marked=True) as served:
+        yield served
+
+
+@pytest.fixture(scope="module")
+def real() -> Iterator[tuple[str, Any]]:
+    with serving(marked=False) as served:
+        yield served
+
+
+def creates(served: tuple[str, Any]) -> int:
+    return int(served[1].stats()["creates"])
+
+
+def manifest(tmp_path: Path, url: str) -> Path:
+    """One job, sent to `url` (rewritten in place: the job, its hash, stays the same)."""
+    return write_manifest(tmp_path, n_seeds=1, styles=("anime",), provider="sim", base_url=url,
+                          run={"poll_interval": 0.05})
+
+
+def to(m: Path, url: str) -> Path:
+    doc = yaml.safe_load(m.read_text())
+    doc["base_url"] = url
+    m.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return m
+
+
+def takes(m: Path) -> list[tuple[Any, ...]]:
+    """Each attempt of the state's jobs: (n, state, endpoint, simulator)."""
+    with closing(sqlite3.connect(m.parent / ".gridrun" / "state.db")) as db:
+        return db.execute("SELECT n, state, endpoint, simulator FROM attempts ORDER BY job_id, n").fetchall()
+
+
+def test_the_simulator_marks_every_answer(sim: tuple[str, Any], real: tuple[str, Any]) -> None:
+    with httpx.Client(trust_env=False) as client:
+        for path in ("/videos", "/balance", "/no-such-route"):
+            assert client.get(sim[0] + path).headers.get(SIMULATOR_HEADER) == "1", path
+        assert SIMULATOR_HEADER not in client.get(real[0] + "/videos").headers
+
+
+def test_a_simulators_video_is_rendered_again_once_against_another_endpoint_its_take_kept(
+    tmp_path: Path, sim: tuple[str, Any], real: tuple[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    m = manifest(tmp_path, sim[0])
+    first = api.run(m, report=False)
+    assert first.exit_code == 0
+    (job,) = api.status(m).jobs
+    placeholder = job.provider_id
+    assert takes(m) == [(1, "done", sim[0], 1)]
+
+    to(m, real[0])
+    plan = api.plan(m)
+    d = api.diff(plan)
+    assert d is not None and d.reasons[job.key] == ELSEWHERE and d.simulator_at == {job.key: sim[0]}
+    assert [j.key for j in d.to_send(plan.jobs)] == [job.key] == [j.key for j in d.budgeted(plan.jobs)]
+    assert main(["plan", str(m), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["jobs"][0]["status"] == ELSEWHERE and shown["jobs"][0]["made_by_simulator_at"] == sim[0]
+    assert shown["run_micros"] == plan.total_micros and shown["against_state"]["made_by_simulator_elsewhere"] == 1
+    assert main(["plan", str(m)]) == 0
+    table = capsys.readouterr().out
+    assert "1 to submit" in table and "made by a simulator" in table and sim[0] in table
+
+    before = creates(real)
+    second = api.run(m, report=False)
+    assert second.exit_code == 0 and creates(real) == before + 1  # paid once, at the other endpoint
+    assert second.stats.spent_micros == plan.total_micros
+    (now,) = api.status(m).jobs
+    assert now.state == "done" and now.provider_id != placeholder
+    kept = [p for p in (m.parent / "outputs" / "t" / ".runs" / "superseded").rglob("*.mp4")
+            if sha256(p) == job.sha256 and json.loads(p.with_suffix(".json").read_text())["provider_id"] == placeholder]
+    assert len(kept) == 1  # the simulator's take, kept aside as --force keeps one
+    assert takes(m) == [(1, "done", sim[0], 1), (2, "done", real[0], 0)]
+
+    # the provider's video now: cached under any endpoint, the simulator's too, paid for no more
+    for url in (real[0], sim[0]):
+        to(m, url)
+        d = api.diff(api.plan(m))
+        assert d is not None and d.cached == 1 and d.new == 0
+    third = api.run(m, report=False)
+    assert third.exit_code == 0 and third.stats.spent_micros == 0 and creates(real) == before + 1
+
+
+def test_against_the_same_simulator_its_video_is_cached(tmp_path: Path, sim: tuple[str, Any]) -> None:
+    m = manifest(tmp_path, sim[0])
+    assert api.run(m, report=False).exit_code == 0
+    before = creates(sim)
+    d = api.diff(api.plan(m))
+    assert d is not None and d.cached == 1 and d.new == 0
+    assert list(d.simulator_at.values()) == [sim[0]]  # known as the simulator's, and cached here
+    again = api.run(m, report=False)
+    assert again.exit_code == 0 and again.stats.spent_micros == 0 and creates(sim) == before
+
+
+def test_a_providers_video_is_cached_under_any_endpoint(
+    tmp_path: Path, sim: tuple[str, Any], real: tuple[str, Any]
+) -> None:
+    m = manifest(tmp_path, real[0])
+    assert api.run(m, report=False).exit_code == 0
+    assert takes(m) == [(1, "done", real[0], 0)]
+    for url in (sim[0], "http://127.0.0.1:9/v1"):  # a simulator, a proxy: the same account's video
+        d = api.diff(api.plan(to(m, url)))
+        assert d is not None and d.cached == 1 and d.new == 0 and d.simulator_at == {}
+    before = creates(sim)
+    again = api.run(to(m, sim[0]), report=False)
+    assert again.exit_code == 0 and again.stats.spent_micros == 0 and creates(sim) == before
+
+
+def test_a_state_from_before_takes_recorded_where_they_were_made_is_cached_and_upgraded(
+    tmp_path: Path, sim: tuple[str, Any], real: tuple[str, Any]
+) -> None:
+    m = manifest(tmp_path, sim[0])
+    assert api.run(m, report=False).exit_code == 0
+    db = m.parent / ".gridrun" / "state.db"
+    with closing(sqlite3.connect(db)) as conn:  # as a gridrun of the schema before left it
+        conn.execute("ALTER TABLE attempts DROP COLUMN endpoint")
+        conn.execute("ALTER TABLE attempts DROP COLUMN simulator")
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION - 1}")
+        conn.commit()
+    to(m, real[0])
+    d = api.diff(api.plan(m))  # read as it is: no take has a record, none is guessed
+    assert d is not None and d.cached == 1 and d.new == 0 and d.simulator_at == {}
+    before = creates(real)
+    again = api.run(m, report=False)
+    assert again.exit_code == 0 and again.stats.spent_micros == 0 and creates(real) == before
+    with closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert {"endpoint", "simulator"} <= set(columns_of(db)["attempts"])
+    assert takes(m) == [(1, "done", None, None)]
+
+
+def test_where_a_take_is_made_is_written_ahead_and_a_later_run_elsewhere_keeps_it(tmp_path: Path) -> None:
+    """The endpoint is recorded with the attempt, before its create is sent, and the simulator's mark once its
+    answer came: a run against another endpoint that finds the video saved (a run killed before it recorded it
+    done) records it done, the take still the simulator's, made where it was."""
+    from runner.state import JobState, Store
+
+    with Store(tmp_path / "state.db") as store:
+        run = store.start_run(manifest_name="m", manifest_path="m.yaml", manifest_copy="", outputs_dir=str(tmp_path),
+                              provider="sim", model="pixverse-v5.6", axes=[], budget_micros=None)
+        job = {"hash": "0" * 64, "key": "k", "sweep": None, "values": {}, "params": {"prompt": "p"},
+               "output_path": str(tmp_path / "k.mp4"), "cost_estimate_micros": 350_000, "width": 960,
+               "height": 540, "duration": 5}
+        jid = store.add_jobs(run, [job])["0" * 64]
+        store.begin_submit(run, [jid], made=("http://127.0.0.1:1/v1", False))
+        with closing(sqlite3.connect(tmp_path / "state.db")) as other:  # committed before the create is sent
+            assert other.execute("SELECT endpoint, simulator FROM attempts").fetchall() == [("http://127.0.0.1:1/v1", 0)]
+        store.transition(jid, JobState.SUBMITTED, provider_id="v1", made=("http://127.0.0.1:1/v1", True))
+        store.transition(jid, JobState.DOWNLOADING, url="u")
+        store.transition(jid, JobState.DONE, sha256="s", made=("https://elsewhere.example/v1", False))
+        assert store.simulator_takes(["0" * 64]) == {"0" * 64: "http://127.0.0.1:1/v1"}
