@@ -282,6 +282,7 @@ def m011_take_endpoint(db: sqlite3.Connection) -> None:
 
 # The schema this gridrun writes: one migration per version.
 SCHEMA_VERSION = len(_MIGRATIONS)
+TAKES_MADE_AT = 11  # the schema from which attempts record where they were made (`m011_take_endpoint`)
 SQLITE_INT_MIN, SQLITE_INT_MAX = -(2**63), 2**63 - 1  # the integers SQLite stores (a run id is one)
 
 
@@ -1504,7 +1505,7 @@ class Store:
         """Of the stored jobs among `hashes`, those whose video (the attempt that made it) a simulator made, each
         with the endpoint it was made at (`m011_take_endpoint`). Takes of no record (made before it was kept, or
         by a provider that is no simulator) are not among them."""
-        if self.schema < 11:  # a state opened read-only, as an older gridrun left it: no take has a record
+        if self.schema < TAKES_MADE_AT:  # a state opened read-only, as an older gridrun left it: no record
             return {}
         if self.db.execute("SELECT 1 FROM attempts WHERE simulator = 1 LIMIT 1").fetchone() is None:
             return {}  # a provider's takes only (one scan, not a look per job)
@@ -1592,7 +1593,7 @@ class Store:
         if "billed_micros" in upd:  # the first run to see it billed keeps it (a later re-download pays nothing)
             sets += ", billed_run_id=COALESCE(billed_run_id, ?)"
             upd["billed_run_id"] = self.run_id
-        if made is not None:  # once a simulator's take, always one
+        if made is not None and self.schema >= TAKES_MADE_AT:  # once a simulator's take, always one
             sets += ", endpoint=COALESCE(endpoint, ?), simulator=MAX(COALESCE(simulator, 0), ?)"
             upd["endpoint"], upd["simulator"] = made[0] or None, int(made[1])
         # A cancelled attempt stays as it ended: after a re-render cancelled (`cancel_job`), the job is done by
@@ -1617,6 +1618,7 @@ class Store:
         """The write-ahead rule: commit a new attempt (state `submitting`, its idempotency key) for each job
         before any create request for it is sent. Returns job id -> idempotency key. `made`: where the attempts are
         sent (the endpoint, whether a simulator answered there so far), as `transition` takes it."""
+        made = made if self.schema >= TAKES_MADE_AT else None
         endpoint, simulator = made if made is not None else (None, False)
         now = self.clock()
         keys: dict[int, str] = {}
@@ -1631,10 +1633,11 @@ class Store:
                 n = int(row["attempts"]) + 1
                 key = idempotency_key(row["hash"], n, self.key_salt())
                 self.db.execute(
-                    "INSERT INTO attempts (job_id, n, run_id, idempotency_key, state, estimate_micros, started_at,"
-                    " endpoint, simulator) VALUES (?,?,?,?,?,?,?,?,?)",
-                    (job_id, n, run_id, key, S.SUBMITTING.value, row["cost_estimate_micros"], now, endpoint or None,
-                     None if made is None else int(simulator)),
+                    "INSERT INTO attempts (job_id, n, run_id, idempotency_key, state, estimate_micros, started_at"
+                    + (", endpoint, simulator) VALUES (?,?,?,?,?,?,?,?,?)" if made is not None
+                       else ") VALUES (?,?,?,?,?,?,?)"),
+                    (job_id, n, run_id, key, S.SUBMITTING.value, row["cost_estimate_micros"], now,
+                     *((endpoint or None, int(simulator)) if made is not None else ())),
                 )
                 # from unknown, the attempt before may have reached the provider: no reset to undo any more
                 self.db.execute(
