@@ -546,7 +546,10 @@ _NOT_PLAIN = frozenset({
     "range", "dict", "cycler", "joiner", "namespace",
 })
 
-_SINGLE = re.compile(r"^\s*\{\{(?P<expr>.*?)\}\}\s*$", re.DOTALL)
+# One `{{ expression }}` and nothing else but white space. Jinja's whitespace control is not part of the
+# expression: a `-` or `+` right after `{{` and a `-` right before `}}` only strip the white space outside the
+# braces (which a one-expression value drops anyway), exactly as Jinja's lexer reads them.
+_SINGLE = re.compile(r"^\s*\{\{[-+]?(?P<expr>.*?)-?\}\}\s*$", re.DOTALL)
 _MARKERS = ("{{", "{%", "{#")
 
 

@@ -415,3 +415,44 @@ def test_stateful_objects_made_and_used_in_one_template_work_as_before() -> None
     source = "{% set c = cycler('a', 'b') %}{% set j = joiner('+') %}{% set ns = namespace(n=0) %}" \
              "{% for t in tags %}{{ j() }}{{ c.next() }}{{ t }}{% set ns.n = ns.n + 1 %}{% endfor %} {{ ns.n }}"
     assert compile_value(source).render({"tags": ["x", "y", "z"]}) == "ax+by+az 3"
+
+
+_WS_EXPRS = ("n", "s", "n + 1", "-n", "n - 1", "5", "-5", "'a-b'", "s ~ '-'", "n * -1", "flag", "(n)")
+
+
+@hypothesis.settings(max_examples=400, deadline=None)
+@hypothesis.given(
+    expr=st.sampled_from(_WS_EXPRS),
+    begin=st.sampled_from(["", "-", "+"]),
+    end=st.sampled_from(["", "-", "+"]),
+    inner=st.tuples(st.sampled_from(["", " ", "  ", "\n"]), st.sampled_from(["", " ", "\t", "\n"])),
+    outer=st.tuples(st.sampled_from(["", " ", "\n "]), st.sampled_from(["", " ", " \n"])),
+)
+def test_whitespace_control_in_one_expression_renders_as_jinja_does(expr, begin, end, inner, outer) -> None:
+    import jinja2
+
+    # White space outside the braces is kept by Jinja unless a marker strips it; a one-expression value
+    # drops it (it keeps its type), so it is only put where Jinja strips it too.
+    before = outer[0] if begin == "-" else ""
+    after = outer[1] if end == "-" else ""
+    text = f"{before}{{{{{begin}{inner[0]}{expr}{inner[1]}{end}}}}}{after}"
+    context = {"n": 3, "s": "fox", "flag": False}
+    try:
+        expected = jinja2.Environment().from_string(text).render(context)
+    except jinja2.TemplateSyntaxError:
+        with pytest.raises(TemplateProblem, match="syntax error"):
+            compile_value(text)
+        return
+    value = compile_value(text).render(context)
+    assert str(value) == expected, text
+    if begin or inner[0] or expr[0] not in "-+":  # `{{-n}}` is Jinja's `{{-` then `n`
+        assert value == compile_value(f"{{{{ {expr} }}}}").render(context), text  # and keeps its type
+
+
+def test_whitespace_control_is_not_arithmetic() -> None:
+    assert compile_value("{{- n }}").render({"n": 3}) == 3
+    assert compile_value("{{ n -}}").render({"n": 3}) == 3
+    assert compile_value("{{- s -}}").render({"s": "fox"}) == "fox"
+    assert compile_value("{{+ n }}").render({"n": 3}) == 3
+    assert compile_value("{{- -n -}}").render({"n": 3}) == -3
+    assert compile_value("a {{- n -}} b").render({"n": 3}) == "a3b"
