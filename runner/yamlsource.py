@@ -380,6 +380,7 @@ class _Builder:
             self._error(f"unsupported YAML tag {node.tag}", node.start_mark, path)
         out: dict[str, Any] = {}
         first_line: dict[str, int] = {}
+        merge_line = 0
         # Keys written out win over merged ones (<<), which take the place of their << in the key order.
         written = {k.value for k, _ in node.value if isinstance(k, yaml.ScalarNode) and not _is_merge(k)}
         for key_node, value_node in node.value:
@@ -388,10 +389,19 @@ class _Builder:
                             + _template_hint(key_node.start_mark), key_node.start_mark, path)
                 continue
             key = key_node.value
+            line = key_node.start_mark.line + 1
             if _is_merge(key_node):
+                if merge_line:  # a second << would be silently outweighed by the first: refused like any key
+                    self._error(
+                        f"key '<<' is repeated in this mapping: first at line {merge_line}, again at line {line}; "
+                        "merge several mappings with one key: <<: [*first, *second]",
+                        key_node.start_mark,
+                        path + ("<<",),
+                    )
+                    continue
+                merge_line = line
                 self._merge(out, written, value_node, path)
                 continue
-            line = key_node.start_mark.line + 1
             if key in first_line:
                 self._error(
                     f"key '{key}' is repeated in this mapping: first at line {first_line[key]}, again at line {line}; "

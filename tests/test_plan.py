@@ -1812,6 +1812,14 @@ def test_a_merge_key_of_anything_but_mappings_is_an_error(tmp_path: Path) -> Non
     assert err.field == "params.<<"
 
 
+def test_a_merge_key_written_twice_is_a_repeated_key(tmp_path: Path) -> None:
+    """The second `<<` was silently outweighed by the first (seed 1 sent, though seed 9 was written last)."""
+    body = "vars:\n  a: &a {quality: 720p, seed: 1}\nparams:\n  <<: *a\n  <<: {seed: 9}\n  prompt: hi\n"
+    err = one_error(tmp_path, body, "key '<<' is repeated in this mapping")
+    assert err.field == "params.<<" and "<<: [*first, *second]" in str(err)
+    assert (err.line, err.column) == (HEAD.count("\n") + 5, 3)
+
+
 def test_output_names_keep_combining_marks_and_compare_as_case_insensitive_file_systems_do(tmp_path: Path) -> None:
     """Vowel signs and accents stay (हिन्दी, not ह_न_द_); ß and ss are two names, as on macOS and Windows,
     while é composed and é decomposed are one."""
