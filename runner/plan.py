@@ -193,6 +193,43 @@ class _Found(NamedTuple):
 UNMATCHED_SHOWN = 5
 
 
+def _templates_in_matrix(matrix: Mapping[str, Any] | None) -> list[tuple[tuple[Any, ...], str]]:
+    """(path in the matrix, warning) for each axis, include or zip entry that holds a value with a template in
+    it (`{{` or `{%`), at the first such value: matrix values are sent as written, braces and all, so an include
+    meant to override a prompt with a template would pay for the template's text. A warning, not an error: a
+    value read from a data file may hold braces on purpose. Excludes are left out: they send nothing."""
+    found: list[tuple[tuple[Any, ...], str]] = []
+
+    def walk(value: Any, path: tuple[Any, ...], hits: list[tuple[tuple[Any, ...], str]]) -> None:
+        if isinstance(value, str):
+            if "{{" in value or "{%" in value:
+                hits.append((path, value))
+        elif isinstance(value, Mapping):
+            for k, v in value.items():
+                walk(v, path + (k,), hits)
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                walk(v, path + (i,), hits)
+
+    for name, value in (matrix or {}).items():
+        if name == "exclude":
+            continue
+        entries = name in ("include", "zip") and isinstance(value, list)
+        groups = [((name, i), v) for i, v in enumerate(value)] if entries else [((name,), value)]
+        for at, group in groups:
+            hits: list[tuple[tuple[Any, ...], str]] = []
+            walk(group, at, hits)
+            if hits:
+                path, text = hits[0]
+                excerpt = text if len(text) <= 60 else text[:57] + "..."
+                others = len(hits) - 1
+                more = f"; so do {others:,} more of this {'entry' if len(at) > 1 else 'axis'}'s values" if others else ""
+                found.append((path, (f"holds a template ({excerpt!r}), which is sent as written, braces and all: "
+                                     "matrix values are not templates; put the template in params (e.g. prompt: "
+                                     f"\"{{{{ style }}}} special\") and only the part that varies in the matrix{more}")))
+    return found
+
+
 def _check_paths(manifest: Manifest, jobs: Sequence[Job], out_dir: Path) -> _Found:
     """Every job's video can be written where the plan puts it: its path (with `.part`) not too long, and no
     file (a video of an earlier manifest, say) where one of its folders must be. Otherwise the job would be
@@ -486,6 +523,8 @@ def _build(
             entries = ", ".join(str(n) for n in rest[:10]) + (", ..." if len(rest) > 10 else "")
             ctx_job.warnings[manifest.warning(sw.prefix + ("matrix", "exclude"), (
                 f"{len(rest):,} more entries remove no combination (entries {entries}); check their values"))] = None
+        for path, message in _templates_in_matrix(sw.matrix):
+            ctx_job.warnings[manifest.warning(sw.prefix + ("matrix",) + path, message)] = None
     excluded: list[tuple[str | None, Combination, int]] = []
     for sw, expansion in expansions:
         excluded.extend((sw.name, c, i) for c, i in expansion.excluded)

@@ -1820,6 +1820,37 @@ def test_a_merge_key_written_twice_is_a_repeated_key(tmp_path: Path) -> None:
     assert (err.line, err.column) == (HEAD.count("\n") + 5, 3)
 
 
+def test_a_template_in_a_matrix_value_is_warned_of_where_it_is_written(tmp_path: Path) -> None:
+    """Matrix and include values are sent as written: an include that "overrides the prompt" with a template
+    paid for a video of the template's text, with no word."""
+    p = plan_of(tmp_path, """\
+        params: {prompt: "fox {{ style }}", quality: 360p}
+        matrix:
+          style: [anime, clay]
+          include:
+            - {style: clay, prompt: "{{ style }} special"}
+            - {style: comic, negative_prompt: "no {{ style }}"}
+          exclude:
+            - {style: "{{ nothing }}"}
+        """)
+    path = tmp_path / "m.yaml"
+    assert p.jobs[1].params["prompt"] == "{{ style }} special"  # sent as written: that is what is warned of
+    told = [w for w in p.warnings if "matrix values are not templates" in w]
+    assert [w.split(": holds")[0] for w in told] == [f"{path}:8:21: matrix.include[0].prompt",
+                                                       f"{path}:9:22: matrix.include[1].negative_prompt"]
+    assert "put the template in params" in told[0]
+
+
+def test_a_template_in_a_data_file_value_is_warned_of_at_its_line(tmp_path: Path) -> None:
+    # braces that open no template ({a}, "b }}", "{ {x}") are not counted
+    (tmp_path / "p.txt").write_text("a {cat}\na {{ dog }}\nb }} { {x}\n{% if x %}bird\n", encoding="utf-8")
+    p = plan_of(tmp_path, 'params: {prompt: "{{ p }}", quality: 360p}\nmatrix: {p: {file: p.txt}}\n')
+    assert len(p.jobs) == 4
+    (told,) = [w for w in p.warnings if "not templates" in w]
+    assert told.startswith(f"{tmp_path / 'p.txt'}:2:1: matrix.p[1]: holds a template ('a {{{{ dog }}}}')")
+    assert told.endswith("so do 1 more of this axis's values")
+
+
 def test_output_names_keep_combining_marks_and_compare_as_case_insensitive_file_systems_do(tmp_path: Path) -> None:
     """Vowel signs and accents stay (हिन्दी, not ह_न_द_); ß and ss are two names, as on macOS and Windows,
     while é composed and é decomposed are one."""
