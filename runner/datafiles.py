@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -163,10 +164,20 @@ class _FileReader:
         return values
 
 
+# Lines end at LF, CRLF or a CR alone (as a manifest's lines do, and as classic Mac tools and some exporters
+# write them): a file of CR-ended lines is one value per line, not one value holding them all. A file of LF or
+# CRLF lines has no CR alone and is read as it always was.
+_LINE_BREAK = re.compile(r"\r\n?|\n")
+
+
+def _lines(text: str) -> list[str]:
+    return _LINE_BREAK.split(text)
+
+
 def _text_values(text: str, problems: list[tuple[int, int, str]], where: list[Position]) -> list[Any]:
     values: list[Any] = []
-    for number, line in enumerate(text.split("\n"), 1):
-        value = line.rstrip("\r").strip()
+    for number, line in enumerate(_lines(text), 1):
+        value = line.strip()
         if value and not value.startswith("#"):
             values.append(value)
             where.append((number, len(line) - len(line.lstrip()) + 1))
@@ -248,7 +259,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _jsonl_values(text: str, problems: list[tuple[int, int, str]], where: list[Position]) -> list[Any]:
     values: list[Any] = []
-    for number, line in enumerate(text.split("\n"), 1):
+    for number, line in enumerate(_lines(text), 1):
         stripped = line.strip()
         if not stripped:
             continue

@@ -7,7 +7,9 @@ import re
 from pathlib import Path
 from typing import Any
 
+import hypothesis
 import pytest
+from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from runner.errors import ManifestError, ManifestErrors
@@ -521,6 +523,36 @@ def test_text_file_one_value_per_line(tmp_path: Path) -> None:
     (tmp_path / "p.txt").write_bytes(b"# heading\r\n  a fox  in snow \r\n\r\n#skip\nan owl\n   # indented comment\nlast")
     manifest = load(write(tmp_path / "m.yaml", HEAD + "matrix:\n  prompt: {file: p.txt}\n"))
     assert manifest.matrix == {"prompt": ["a fox  in snow", "an owl", "last"]}
+
+
+def test_a_text_file_of_cr_ended_lines_is_one_value_per_line(tmp_path: Path) -> None:
+    """Lines ending in CR alone (classic Mac tools, some exporters) were read as one value holding them all."""
+    (tmp_path / "p.txt").write_bytes(b"a cat\rb dog\r\r# skip\r  c bird\r")
+    (tmp_path / "rows.jsonl").write_bytes(b'{"p": 1}\r{"p": 2}\r')
+    manifest = load(write(tmp_path / "m.yaml", HEAD + "matrix:\n  prompt: {file: p.txt}\n  row: {file: rows.jsonl}\n"))
+    assert manifest.matrix == {"prompt": ["a cat", "b dog", "c bird"], "row": [{"p": 1}, {"p": 2}]}
+    assert manifest.error(("matrix", "prompt", 2), "x").line == 5  # a line of its own, counted as in a manifest
+
+
+_LINE_TEXT = st.text(alphabet=st.sampled_from(["a", " ", "#", "\t", "é", "{", '"', "\x0b", "\x1c", "\u2028"]), max_size=6)
+
+
+@hypothesis.settings(max_examples=300, deadline=None)
+@hypothesis.given(lines=st.lists(_LINE_TEXT, max_size=8), last=st.booleans())
+def test_lf_crlf_and_cr_line_ends_read_the_same_values_as_lf_always_did(lines: list[str], last: bool) -> None:
+    from runner.datafiles import _text_values
+
+    def before(text: str) -> list[str]:  # how LF and CRLF files were read: job keys depend on it
+        values = [line.rstrip("\r").strip() for line in text.split("\n")]
+        return [v for v in values if v and not v.startswith("#")]
+
+    lf = "\n".join(lines) + ("\n" if last else "")
+    expected = before(lf)
+    assert before(lf.replace("\n", "\r\n")) == expected
+    for end in ("\n", "\r\n", "\r"):
+        where: list[Any] = []
+        assert _text_values(lf.replace("\n", end), [], where) == expected, repr(end)
+        assert len(where) == len(expected)
 
 
 def test_csv_file_gives_mappings(tmp_path: Path) -> None:
