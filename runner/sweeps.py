@@ -28,6 +28,7 @@ from .matrix import Combination, Expansion
 from .outputs import files_beside
 from .providers.capabilities import Checked, Issue, ModelCaps, ProviderCaps
 from .template import Compiled, TemplateProblem, compile_value, dependents, var_order
+from .yamlsource import LITERAL_BLOCK
 
 IMAGE_PARAMS = ("input_reference", "last_frame_image")
 _MAX_REPORTED = 20
@@ -121,6 +122,16 @@ def sweeps_of(m: Manifest) -> list[Sweep]:
         s.output_path = ("sweeps", i, "output") if sw.get("output") else ("output",)
         out.append(s)
     return out
+
+
+def _template_error(m: Manifest, path: tuple[Any, ...], exc: TemplateProblem) -> TemplateError:
+    """The error of the template at `path`: at the file line of the template's failing line when the template is
+    a literal block (`|`, whose lines are the file's), else at its field."""
+    err = m.error(path, exc.message, TemplateError)
+    block = m.positions.get(tuple(path) + (LITERAL_BLOCK,))
+    if exc.lineno is None or block is None:
+        return err
+    return TemplateError(exc.message, file=err.file, line=block[0] + exc.lineno - 1, column=block[1], field=err.field)
 
 
 def _matrix_path(sweep: Sweep, source: str, key: str) -> tuple[Any, ...]:
@@ -226,7 +237,7 @@ class JobMaker:
             try:
                 static_ctx[name] = cvars[name].render(static_ctx)
             except TemplateProblem as exc:
-                errors.add(m.error(sw.var_paths[name], exc.message, TemplateError))
+                errors.add(_template_error(m, sw.var_paths[name], exc))
                 static_ok = False
         if not static_ok:
             return
@@ -329,7 +340,7 @@ class JobMaker:
                     for name in shape.dyn:
                         ctx[name] = var_fns[name](ctx)
                 except TemplateProblem as exc:
-                    errors.add(m.error(sw.var_paths[name], exc.message, TemplateError), key)
+                    errors.add(_template_error(m, sw.var_paths[name], exc), key)
                     continue
                 params = base_params.copy()
                 failed: list[str] = []
@@ -337,7 +348,7 @@ class JobMaker:
                     try:
                         params[name] = render(ctx)
                     except TemplateProblem as exc:
-                        errors.add(m.error(sw.param_paths[name], exc.message, TemplateError), key)
+                        errors.add(_template_error(m, sw.param_paths[name], exc), key)
                         failed.append(name)
                 for i, name in shape.overrides:
                     params[name] = values[i][1]
@@ -671,7 +682,7 @@ class JobMaker:
         try:
             rel = render(ctx)
         except TemplateProblem as exc:
-            self.errors.add(self.m.error(sw.output_path, exc.message, TemplateError), key)
+            self.errors.add(_template_error(self.m, sw.output_path, exc), key)
             return None
         if type(rel) is str and _SAFE_REL.fullmatch(rel):
             rel_path = rel
@@ -771,7 +782,7 @@ def compile_sweep(
             try:
                 out[name] = compile_value(value)
             except TemplateProblem as exc:
-                errors.add(m.error(paths[name], exc.message, TemplateError))
+                errors.add(_template_error(m, paths[name], exc))
                 ok = False
         return out
 
@@ -790,7 +801,7 @@ def compile_sweep(
     try:
         coutput = compile_value(sw.output)
     except TemplateProblem as exc:
-        errors.add(m.error(sw.output_path, exc.message, TemplateError))
+        errors.add(_template_error(m, sw.output_path, exc))
         return None
     if not ok:
         return None

@@ -554,11 +554,67 @@ _MARKERS = ("{{", "{%", "{#")
 
 
 class TemplateProblem(Exception):
-    """A template that does not compile or render; the caller adds the location."""
+    """A template that does not compile or render; the caller adds the location. `lineno` is the template's own
+    line (from 1) where it fails, when known, for the caller to find in the file."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, lineno: int | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.lineno = lineno
+
+
+# A template longer than this is quoted as the part around where it fails: a 100 KB prompt made a 100 KB error.
+EXCERPT = 160
+_NEWLINE = re.compile(r"\r\n|\r|\n")  # Jinja's line breaks
+
+
+def _problem(message: str, source: str, *, lineno: int | None = None, name: str | None = None) -> TemplateProblem:
+    """`message` about the template `source`, quoting it (or, when long, the part around the failing line and
+    name), with the template's line: `lineno` as Jinja gives it, else the line of the first tag reading `name`."""
+    lines = _NEWLINE.split(source)
+    spot = None
+    if name is not None:
+        spot = _spot_of_name(source, name)
+        if lineno is None and spot is not None:
+            lineno = len(_NEWLINE.findall(source, 0, spot)) + 1
+    if lineno is not None and not 1 <= lineno <= len(lines):
+        lineno = None
+    if len(source) <= EXCERPT:
+        return TemplateProblem(f"{message} (in {source!r})", lineno)
+    text, where = source, ""
+    if lineno is not None and len(lines) > 1:
+        text, where = lines[lineno - 1], f"line {lineno} of the template: "
+        spot = _spot_of_name(text, name) if name is not None else None
+    if spot is None:
+        found = [i for i in (text.find("{{"), text.find("{%")) if i >= 0]
+        spot = min(found) if found else 0
+    start = max(0, min(spot - EXCERPT // 3, len(text) - EXCERPT))
+    end = min(len(text), start + EXCERPT)
+    cut = ("..." if start else "") + repr(text[start:end]) + ("..." if end < len(text) else "")
+    return TemplateProblem(f"{message} (in {where}{cut})", lineno)
+
+
+def _spot_of_name(source: str, name: str) -> int | None:
+    """Where `name` is first read inside a `{{ }}` or `{% %}` tag of `source`, or None."""
+    word = re.compile(r"(?<![A-Za-z0-9_])" + re.escape(name) + r"(?![A-Za-z0-9_])")
+    for tag in re.finditer(r"\{\{.*?\}\}|\{%.*?%\}", source, re.DOTALL):
+        m = word.search(source, tag.start() + 2, tag.end() - 2)
+        if m is not None:
+            return m.start()
+    return None
+
+
+def _template_line(exc: BaseException) -> int | None:
+    """The template line Jinja's rewritten traceback names for an error raised while rendering, or None."""
+    lineno, tb = None, exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<template>":
+            lineno = tb.tb_lineno
+        tb = tb.tb_next
+    return lineno
+
+
+_UNDEFINED_NAME = re.compile(r"'([A-Za-z_][A-Za-z0-9_]*)' is undefined")
 
 
 @dataclass(frozen=True, slots=True)
@@ -596,13 +652,15 @@ class Compiled:
             if self.kind == "text":
                 return self._fn.render(context)
         except (_Budget, _NotText) as exc:
-            raise TemplateProblem(f"{exc} (in {self.source!r})") from None
+            raise _problem(str(exc), self.source, lineno=_template_line(exc)) from None
         except jinja2.UndefinedError as exc:
-            raise TemplateProblem(f"{_explained(str(exc.message))} (in {self.source!r})") from exc
+            named = _UNDEFINED_NAME.match(str(exc.message))
+            raise _problem(_explained(str(exc.message)), self.source, lineno=_template_line(exc),
+                           name=named[1] if named else None) from exc
         except jinja2.TemplateError as exc:
-            raise TemplateProblem(f"{_explained(str(exc))} (in {self.source!r})") from exc
+            raise _problem(_explained(str(exc)), self.source, lineno=_template_line(exc)) from exc
         except Exception as exc:  # anything a template does wrong (a filter's assertion, endless recursion)
-            raise TemplateProblem(f"{type(exc).__name__}: {exc} (in {self.source!r})") from exc
+            raise _problem(f"{type(exc).__name__}: {exc}", self.source, lineno=_template_line(exc)) from exc
         finally:
             _range_left.reset(budget)
         if self.kind == "list":
@@ -646,7 +704,10 @@ def compile_value(value: Any) -> Compiled:
             message = _explained(str(exc.message))
             if message == exc.message:
                 message = f"template syntax error: {message}"
-            raise TemplateProblem(f"{message} (in {value!r})") from exc
+            lineno = exc.lineno
+            if m and lineno is not None and exc.source is not None and exc.source != value:  # the expression's
+                lineno += len(_NEWLINE.findall(value, 0, m.start("expr")))               # line, in the value
+            raise _problem(message, value, lineno=lineno) from exc
         except RecursionError as exc:  # Jinja's parser recurses once per nested bracket
             raise TemplateProblem(f"template nested too deeply to read (in {value[:80]!r}...)") from exc
     if isinstance(value, list):
@@ -750,13 +811,13 @@ def _checked_text(value: Any, source: str) -> None:
     try:
         _as_text(value)
     except (_Budget, _NotText) as exc:
-        raise TemplateProblem(f"{exc} (in {source!r})") from None
+        raise _problem(str(exc), source) from None
 
 
 def _undefined(name: str, source: str) -> TemplateProblem:
     """`name` is not defined where the template `source` reads it (as Jinja would say it)."""
     message = _explained(f"'{name}' is undefined")
-    return TemplateProblem(f"{message} (in {source!r})")
+    return _problem(message, source, name=name)
 
 
 class _Name:

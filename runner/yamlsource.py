@@ -18,6 +18,10 @@ from runner.localpaths import shown, why_unusable
 
 Position = tuple[int, int]
 Positions = dict[tuple[Any, ...], Position]
+# positions[path + (LITERAL_BLOCK,)]: where the first line of a literal block scalar (`|`) at `path` is, so that
+# a template's own line N is found in the file as that line + N - 1 (no YAML key holds a NUL).
+LITERAL_BLOCK = "\x00|"
+_BLOCK_INDENT = re.compile(r"[^\r\n]*(?:\r\n?|\n)(?:[ ]*(?:\r\n?|\n))*([ ]*)")
 
 _MAX_NODES = 1_000_000
 # A manifest is written by hand: a few KB, a long one some 100. Parsing YAML takes 1-5 s a MB, so a larger file is
@@ -439,6 +443,10 @@ class _Builder:
                 self.positions.update(under.get(key, ()))
 
     def _scalar(self, node: yaml.ScalarNode, path: tuple[Any, ...]) -> Any:
+        if node.style == "|":
+            buffer = getattr(node.start_mark, "buffer", None)
+            m = _BLOCK_INDENT.match(buffer, node.start_mark.pointer) if isinstance(buffer, str) else None
+            self.positions[path + (LITERAL_BLOCK,)] = (node.start_mark.line + 2, len(m[1]) + 1 if m else 1)
         try:
             return _scalar_value(node.tag, node.value)
         except ValueError as exc:

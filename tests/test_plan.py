@@ -1851,6 +1851,36 @@ def test_a_template_in_a_data_file_value_is_warned_of_at_its_line(tmp_path: Path
     assert told.endswith("so do 1 more of this axis's values")
 
 
+def test_a_template_error_in_a_literal_block_is_at_the_file_line_of_the_failing_template_line(tmp_path: Path) -> None:
+    """It was at the parameter's key, whatever line of a long block the template failed on."""
+    body = "vars:\n  x: 1\nparams:\n  quality: 360p\n  prompt: |\n    line one\n    line {{ x }}\n    line {{ nope }}\n"
+    err = one_error(tmp_path, body, "'nope' is undefined")
+    assert (err.line, err.column, err.field) == (11, 5, "params.prompt")
+    body = "params:\n  quality: 360p\n  prompt: |  # a comment\n    one\n\n      two {{ 3 ) }}\n"
+    err = one_error(tmp_path, body, "unexpected ')'")
+    assert (err.line, err.column, err.field) == (9, 5, "params.prompt")
+    body = "params:\n  quality: 360p\n  prompt: |\n    one\n    {% if x %}\n    two\n"
+    err = one_error(tmp_path, body, "Unexpected end of template")
+    assert err.line == 8
+    body = "vars:\n  v: |\n    a\n    {{ b.c.d() }}\nparams:\n  quality: 360p\n  prompt: '{{ v }}'\n"
+    err = one_error(tmp_path, body, "undefined")
+    assert (err.line, err.field) == (7, "vars.v")
+    # a quoted or folded value's lines are not the file's: the error stays at its key
+    body = "params:\n  quality: 360p\n  prompt: >\n    one\n    two {{ nope }}\n"
+    assert one_error(tmp_path, body, "'nope' is undefined").line == 6
+
+
+def test_a_template_error_in_a_long_template_quotes_the_part_around_it(tmp_path: Path) -> None:
+    """A 100 KB prompt with one undefined name gave a 100 KB error line."""
+    err = one_error(tmp_path, 'params:\n  quality: 360p\n  prompt: "' + "word " * 20_000 + '{{ nope }} end"\n',
+                    "'nope' is undefined")
+    assert len(str(err)) < 400 and "word word {{ nope }} end')" in str(err)
+    lines = "".join(f"    line {i} of the prompt, with more words to make it long\n" for i in range(40))
+    err = one_error(tmp_path, f"params:\n  quality: 360p\n  prompt: |\n{lines}    and {{{{ nope }}}} here\n{lines}",
+                    "'nope' is undefined")
+    assert err.line == 7 + 40 and err.message == "'nope' is undefined (in line 41 of the template: 'and {{ nope }} here')"
+
+
 def test_output_names_keep_combining_marks_and_compare_as_case_insensitive_file_systems_do(tmp_path: Path) -> None:
     """Vowel signs and accents stay (हिन्दी, not ह_न_द_); ß and ss are two names, as on macOS and Windows,
     while é composed and é decomposed are one."""
