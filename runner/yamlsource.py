@@ -77,6 +77,9 @@ class _Loader(yaml.SafeLoader):
         self._holds = held is not stream
         super().__init__(held)
         self._path: list[Any] = []  # the keys and indexes down to the node being composed
+        # (id of a list, index) -> where the alias (*name) that is that item is written: PyYAML hands back the
+        # anchored node itself, whose mark is the anchor's
+        self.alias_marks: dict[tuple[int, int], yaml.Mark] = {}
 
     def compose_scalar_node(self, anchor: Any) -> yaml.ScalarNode:
         node: yaml.ScalarNode = super().compose_scalar_node(anchor)
@@ -88,6 +91,8 @@ class _Loader(yaml.SafeLoader):
         """PyYAML's, refusing a list or mapping nested deeper than `_MAX_DEPTH` before the recursion limit does."""
         self._path.append(index.value if isinstance(index, yaml.ScalarNode) else index)
         try:
+            if isinstance(parent, yaml.SequenceNode) and self.check_event(yaml.AliasEvent):
+                self.alias_marks[(id(parent), index)] = self.peek_event().start_mark
             if len(self._path) > _MAX_DEPTH and not self.check_event(yaml.ScalarEvent, yaml.AliasEvent):
                 raise _TooDeep(self.peek_event().start_mark, tuple(p for p in self._path if p is not None))
             return super().compose_node(parent, index)  # type: ignore[no-any-return]
@@ -140,6 +145,7 @@ def load_yaml(text: str, *, file: Path, loader_class: type[_Loader] = _Loader) -
         loader = loader_class(text)
         try:
             node = loader.get_single_node()
+            alias_marks = loader.alias_marks
         finally:
             loader.dispose()
     except _TooDeep as exc:
@@ -159,7 +165,7 @@ def load_yaml(text: str, *, file: Path, loader_class: type[_Loader] = _Loader) -
     if node is None:
         return None, {(): (1, 1)}
     _check_size(node, file)
-    builder = _Builder(file)
+    builder = _Builder(file, alias_marks)
     data = builder.build(node, ())
     builder.positions[()] = _position(node.start_mark)
     raise_all(builder.errors)
@@ -352,8 +358,9 @@ def _position(mark: yaml.Mark) -> Position:
 class _Builder:
     """Turns a composed YAML node tree into plain data, recording positions and collecting errors."""
 
-    def __init__(self, file: Path) -> None:
+    def __init__(self, file: Path, alias_marks: Mapping[tuple[int, int], yaml.Mark] | None = None) -> None:
         self.file = file
+        self.alias_marks = alias_marks or {}
         self.positions: Positions = {}
         self.errors: list[ManifestError] = []
 
@@ -375,7 +382,7 @@ class _Builder:
         out = []
         for index, child in enumerate(node.value):
             child_path = path + (index,)
-            self.positions[child_path] = _position(child.start_mark)
+            self.positions[child_path] = _position(self.alias_marks.get((id(node), index), child.start_mark))
             out.append(self.build(child, child_path))
         return out
 
@@ -430,7 +437,7 @@ class _Builder:
                 self._error("a merge key (<<) takes a mapping or a list of mappings, such as *defaults",
                             source.start_mark, path + ("<<",))
                 continue
-            sub = _Builder(self.file)
+            sub = _Builder(self.file, self.alias_marks)
             merged = sub._mapping(source, path)
             self.errors.extend(sub.errors)
             under: dict[Any, list[tuple[tuple[Any, ...], Position]]] = {}  # key -> the positions in its value

@@ -157,6 +157,15 @@ def test_aliases_are_copied() -> None:
     assert data["a"] is not data["b"]
 
 
+def test_a_list_item_written_as_an_alias_is_where_the_alias_is() -> None:
+    """It was at its anchor: a duplicate matrix value `*x` was reported at the `&x` it repeats."""
+    text = "v: &v [p, q]\ns:\n  - &x a\n  - b\n  - *x\n  - [*x, *v]\nm: {t: [c, *x]}\nn:\n  <<: {u: [*x]}\n"
+    _, positions = load_yaml(text, file=Path("t.yaml"))
+    assert (positions[("s", 0)], positions[("s", 2)], positions[("s", 3, 0)]) == ((3, 5), (5, 5), (6, 6))
+    assert positions[("s", 3, 1)] == (6, 10) and positions[("s", 3, 1, 0)] == (1, 8)  # inside it: the anchor's
+    assert positions[("m", "t", 1)] == (7, 12) and positions[("n", "u", 0)] == (9, 12)
+
+
 def test_recursive_alias_is_an_error() -> None:
     with pytest.raises(ManifestError, match="alias refers to a node that contains it"):
         parse("a: &x [1, *x]\n")

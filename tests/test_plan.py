@@ -1881,6 +1881,12 @@ def test_a_template_error_in_a_long_template_quotes_the_part_around_it(tmp_path:
     assert err.line == 7 + 40 and err.message == "'nope' is undefined (in line 41 of the template: 'and {{ nope }} here')"
 
 
+def test_a_duplicate_matrix_value_written_as_an_alias_is_refused_at_the_alias(tmp_path: Path) -> None:
+    body = 'params: {prompt: "x {{ s }}", quality: 360p}\nmatrix:\n  s:\n    - &x a\n    - b\n    - *x\n'
+    err = one_error(tmp_path, body, "same key")
+    assert (err.line, err.column, err.field) == (9, 7, "matrix.s[2]") and "repeats matrix.s[0], at line 7" in str(err)
+
+
 def test_output_names_keep_combining_marks_and_compare_as_case_insensitive_file_systems_do(tmp_path: Path) -> None:
     """Vowel signs and accents stay (हिन्दी, not ह_न_द_); ß and ss are two names, as on macOS and Windows,
     while é composed and é decomposed are one."""
