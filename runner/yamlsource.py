@@ -284,10 +284,23 @@ def _yaml_syntax_error(exc: yaml.MarkedYAMLError, file: Path) -> ManifestError:
         where = f" (line {exc.context_mark.line + 1})" if exc.context_mark is not None else ""
         message = f"invalid YAML: {exc.context}{where}, {exc.problem}"
     if "'\\t'" in problem:
-        message += "; indent with spaces, not tabs"
+        message += _tab_hint(mark)
     message += _template_hint(mark, exc.context_mark)
     line, column = _position(mark) if mark is not None else (0, 0)
     return ManifestError(message, file=file, line=line, column=column)
+
+
+def _tab_hint(mark: yaml.Mark | None) -> str:
+    """What to do about the tab PyYAML refused at `mark`: in the indentation, indent with spaces; after text on
+    its line (after a value, before a comment, after `key:` or a `,`), where YAML 1.2 allows a tab but PyYAML,
+    which reads manifests, does not, replace it with a space (the indentation is not at fault)."""
+    buffer = getattr(mark, "buffer", None)
+    if mark is not None and isinstance(buffer, str) and buffer[mark.pointer : mark.pointer + 1] == "\t":
+        start = max(buffer.rfind("\n", 0, mark.pointer), buffer.rfind("\r", 0, mark.pointer)) + 1
+        if buffer[start : mark.pointer].strip(" \t"):
+            return ("; this tab is not indentation but follows text on its line, where the YAML reader gridrun uses "
+                    "(PyYAML) takes no tab: replace it with a space, or quote the text that holds it")
+    return "; indent with spaces, not tabs"
 
 
 def _template_hint(*marks: yaml.Mark | None) -> str:

@@ -411,6 +411,23 @@ INVALID_CASES = [
 ]
 
 
+@pytest.mark.parametrize(("body", "column"), [
+    ("params:\n  prompt: hi\t\n  quality: 360p\n", 13),    # after a value (invisible in most editors)
+    ("params:\n  prompt: hi   \t# comment\n", 16),          # before a comment
+    ("params:\n  prompt: [hi,\tthere]\n", 15),               # after a comma in a flow list
+    ("params:\n  quality:\t360p\n", 11),                     # after `key:`
+])
+def test_a_tab_that_is_not_indentation_is_not_blamed_on_the_indentation(tmp_path: Path, body: str, column: int) -> None:
+    """Each was refused with "indent with spaces, not tabs", whose indentation was all spaces."""
+    with pytest.raises(ManifestError) as exc:
+        load(write(tmp_path / "m.yaml", HEAD + body))
+    assert (exc.value.line, exc.value.column) == (5, column)
+    assert "indent with spaces" not in exc.value.message
+    assert exc.value.message.endswith("this tab is not indentation but follows text on its line, where the YAML "
+                                      "reader gridrun uses (PyYAML) takes no tab: replace it with a space, or quote "
+                                      "the text that holds it")
+
+
 @pytest.mark.parametrize(("fixture", "message", "data_file", "line"), INVALID_CASES, ids=[c[0] for c in INVALID_CASES])
 def test_invalid_manifest(fixture: str, message: str, data_file: str | None, line: int) -> None:
     path = INVALID / fixture
