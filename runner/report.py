@@ -279,7 +279,46 @@ def _values_text(job: JobRecord) -> str:
     return dumps(dict(job.values), sort_keys=True)
 
 
-def _axes(runs: Sequence[Snapshot], entries: Sequence[tuple[str, JobRecord]], takes: Mapping[str, int]) -> list[_Axis]:
+def _key_values(key: str, names: Iterable[str]) -> dict[str, str]:
+    """The values a job key names, as the key writes them (`jobs.job_key`), for the matrix keys `names`: a job's
+    record holds the matrix values of the latest run that planned it, its key in each run what that run named."""
+    body = key.rsplit("#", 1)[0] if _REPEAT.match(key) else key
+    starts: list[tuple[int, str]] = []
+    for name in names:
+        at = body.find(f"{name}=")
+        while at != -1 and at != 0 and body[at - 1] not in ",/":
+            at = body.find(f"{name}=", at + 1)
+        if at != -1:
+            starts.append((at, name))
+    starts.sort()
+    out: dict[str, str] = {}
+    for i, (at, name) in enumerate(starts):
+        end = starts[i + 1][0] - 1 if i + 1 < len(starts) else len(body)
+        out[name] = body[at + len(name) + 1 : end]
+    return out
+
+
+def _value_of(jobs: Sequence[JobRecord | None], name: str, names: Sequence[str]) -> str:
+    """Where a job sits on matrix key `name`: its matrix value in the first of `jobs` (each run's record of
+    the job, the one that places it first) that has one; else the value the key of that run names (a later
+    run dropped the key); else the request's parameter of that name (a key that an `include` entry adds is
+    set by `params:`, or the model's default, in the other jobs); `(unset)` only when none has it."""
+    present = [j for j in jobs if j is not None]
+    for job in present:
+        if name in job.values:
+            return _label(job.values[name])
+    for job in present:
+        named = _key_values(job.key, names)
+        if name in named:
+            return named[name]
+    for job in present:
+        if name in job.params:
+            return _label(job.params[name])
+    return MISSING
+
+
+def _axes(runs: Sequence[Snapshot], entries: Sequence[tuple[str, JobRecord]], takes: Mapping[str, int],
+          pairs: Sequence[Sequence[JobRecord | None]]) -> list[_Axis]:
     names: dict[str, None] = {}
     for snap in runs:
         names.update(dict.fromkeys(snap.run.axes))
@@ -289,10 +328,11 @@ def _axes(runs: Sequence[Snapshot], entries: Sequence[tuple[str, JobRecord]], ta
     sweeps = dict.fromkeys(job.sweep or "(main)" for _, job in entries)
     if len(sweeps) > 1:
         axes.append(_Axis(SWEEP_AXIS, "sweep", "sweep", tuple(sweeps)))
+    order = list(names)
     for name in names:
         seen: dict[str, None] = {}
-        for _, job in entries:
-            seen[_label(job.values[name]) if name in job.values else MISSING] = None
+        for (_, job), pair in zip(entries, pairs):
+            seen[_value_of([job, *pair], name, order)] = None
         axes.append(_Axis(name, name, "matrix", tuple(seen)))
     repeats = sorted(set(takes.values()))
     if len(repeats) > 1:
@@ -468,7 +508,8 @@ def _page_data(
         pairs.append([m.get(key) for m in by_key])
         entries.append((key, next(m[key] for m in by_key if key in m)))
     takes = _takes(entries)
-    axes = _axes(runs, entries, takes)
+    axes = _axes(runs, entries, takes, pairs)
+    names = [a.id for a in axes if a.kind == "matrix"]
     base = os.path.abspath(base_dir)
     all_jobs = [j for s in runs for j in s.jobs]
     common = _common_params(all_jobs)
@@ -496,7 +537,7 @@ def _page_data(
             elif a.kind == "repeat":
                 ix.append(lookup[str(takes[key])])
             else:
-                ix.append(lookup[_label(job.values[a.id]) if a.id in job.values else MISSING])
+                ix.append(lookup[_value_of([job, *pair], a.id, names)])
         item: dict[str, Any] = {
             "key": key,
             "ix": ix,

@@ -122,12 +122,19 @@ def test_a_value_ending_in_a_number_sign_is_no_take_of_a_repeat(tmp_path: Path) 
 
 
 def test_a_key_missing_from_some_jobs_is_labelled_unset(tmp_path: Path) -> None:
-    jobs = fox_jobs({}) + [{"values": {"style": "comic", "seed": 42, "quality": "1080p"}, "state": "planned"}]
+    """A key an `include` adds to one job is "(unset)" in the others only when their request has no such
+    parameter: `quality`, set by `params:` (or the model's default) in every other job, reads as theirs."""
+    jobs = fox_jobs({}) + [{"values": {"style": "comic", "seed": 42, "quality": "1080p", "mood": "dark"},
+                            "state": "planned"}]
     _, _, s = snap(tmp_path, jobs)
     data = page_data(render(s, base_dir=tmp_path))
     axes = {a["id"]: a["values"] for a in data["axes"]}
-    assert axes["quality"] == ["(unset)", "1080p"]
+    assert axes["quality"] == ["540p", "1080p"]
+    assert axes["mood"] == ["(unset)", "dark"]
     assert axes["seed"] == ["1", "2", "3", "4", "42"]
+    qi = [a["id"] for a in data["axes"]].index("quality")
+    first = data["items"][0]
+    assert first["key"] == "style=anime,seed=1" and axes["quality"][first["ix"][qi]] == "540p"
 
 
 def test_parameters_shared_by_every_job_are_factored_out(tmp_path: Path) -> None:
@@ -316,6 +323,31 @@ def test_compare_pairs_a_job_renamed_between_the_runs_by_its_hash(tmp_path: Path
     assert "was" not in items["style=anime,seed=4,look=x"]
     assert data["compare"] == {"both": 3, "renamed": 3, "onlyA": 1, "onlyB": 1, "differ": 0}
     assert "<b>3</b> jobs in both runs (3 under new keys)</span>" in html
+
+
+def test_compare_places_a_paired_job_by_the_value_of_an_axis_one_run_dropped(tmp_path: Path) -> None:
+    """Run B moved axis `look` (one value) out of the matrix: its jobs are run A's, under shorter keys. Each pair
+    is shown at the look run A gave it, not under "look = (unset)"; a plain report of run A too."""
+    jobs = [{"values": {"style": st, "seed": sd, "look": "x"}, "state": "done"} for st in ("anime", "clay")
+            for sd in (1, 2)]
+    store, a = build_state(tmp_path, jobs, axes=("style", "seed", "look"))
+    left = store.snapshot(a)
+    b = store.start_run(manifest_name=left.run.manifest_name, manifest_path=left.run.manifest_path,
+                        manifest_copy="", outputs_dir=left.run.outputs_dir, provider=left.run.provider,
+                        model=left.run.model, axes=["style", "seed"], budget_micros=None)
+    ids = store.add_jobs(b, [{"hash": j.hash, "key": j.key.replace(",look=x", ""),
+                              "values": {k: v for k, v in j.values.items() if k != "look"}, "params": j.params,
+                              "output_path": j.output_path, "cost_estimate_micros": j.cost_estimate_micros}
+                             for j in left.jobs])
+    for j in left.jobs:
+        store.mark_cached(b, ids[j.hash], a)
+    store.end_run(b, "done")
+    data = page_data(render(store.snapshot(a), compare=store.snapshot(b), base_dir=outputs(tmp_path)))
+    assert data["compare"]["both"] == 4 and data["compare"]["renamed"] == 4
+    axes = {x["id"]: x["values"] for x in data["axes"]}
+    assert axes["look"] == ["x"]
+    single = page_data(render(store.snapshot(a), base_dir=outputs(tmp_path)))
+    assert {x["id"]: x["values"] for x in single["axes"]}["look"] == ["x"]
 
 
 def test_write_report_writes_atomically_into_the_outputs_folder(tmp_path: Path) -> None:
