@@ -317,6 +317,18 @@ def _value_of(jobs: Sequence[JobRecord | None], name: str, names: Sequence[str])
     return MISSING
 
 
+_NUMBER = re.compile(r"[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?")
+
+
+def _ordered(values: Sequence[str]) -> tuple[str, ...]:
+    """A matrix key's values in order of first appearance, but numbers in numeric order (an `include` that adds
+    seed 3 to seeds 1, 2, 4 puts it between 2 and 4); `(unset)` after them."""
+    numbers = [v for v in values if v != MISSING]
+    if not numbers or not all(_NUMBER.fullmatch(v) for v in numbers):
+        return tuple(values)
+    return (*sorted(numbers, key=float), *(v for v in values if v == MISSING))
+
+
 def _axes(runs: Sequence[Snapshot], entries: Sequence[tuple[str, JobRecord]], takes: Mapping[str, int],
           pairs: Sequence[Sequence[JobRecord | None]]) -> list[_Axis]:
     names: dict[str, None] = {}
@@ -333,7 +345,7 @@ def _axes(runs: Sequence[Snapshot], entries: Sequence[tuple[str, JobRecord]], ta
         seen: dict[str, None] = {}
         for (_, job), pair in zip(entries, pairs):
             seen[_value_of([job, *pair], name, order)] = None
-        axes.append(_Axis(name, name, "matrix", tuple(seen)))
+        axes.append(_Axis(name, name, "matrix", _ordered(list(seen))))
     repeats = sorted(set(takes.values()))
     if len(repeats) > 1:
         axes.append(_Axis(REPEAT_AXIS, "repeat", "repeat", tuple(str(r) for r in repeats)))

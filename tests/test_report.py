@@ -350,6 +350,18 @@ def test_compare_places_a_paired_job_by_the_value_of_an_axis_one_run_dropped(tmp
     assert {x["id"]: x["values"] for x in single["axes"]}["look"] == ["x"]
 
 
+def test_numeric_axis_values_are_in_numeric_order_and_others_in_order_of_appearance(tmp_path: Path) -> None:
+    jobs = [{"values": {"style": st, "seed": sd}, "state": "planned"} for st, sd in
+            (("noir", 1), ("anime", 2), ("noir", 10), ("anime", 4), ("noir", 3))]
+    _, _, s = snap(tmp_path, jobs)
+    data = page_data(render(s, base_dir=tmp_path))
+    axes = {a["id"]: a["values"] for a in data["axes"]}
+    assert axes["seed"] == ["1", "2", "3", "4", "10"]
+    assert axes["style"] == ["noir", "anime"]
+    seeds = {i["key"]: axes["seed"][i["ix"][[a["id"] for a in data["axes"]].index("seed")]] for i in data["items"]}
+    assert seeds["style=noir,seed=3"] == "3" and seeds["style=noir,seed=10"] == "10"
+
+
 def test_write_report_writes_atomically_into_the_outputs_folder(tmp_path: Path) -> None:
     store, run_id, _ = snap(tmp_path)
     store.close()
