@@ -848,6 +848,10 @@
   buildToolbar();
   renderGrid();
   window.addEventListener("resize", () => { fitSize(); applySize(); });
+  // A printout holds every card, not only those scrolled near: each gets its poster before the page is printed.
+  const posterAll = () => { for (const t of $grid.querySelectorAll(".thumb[data-poster]")) posterOf(t); };
+  window.addEventListener("beforeprint", posterAll);
+  matchMedia("print").addEventListener("change", (e) => { if (e.matches) posterAll(); });
   // The live page reloads while the run goes on, and comes back to the card the user was looking at (cards
   // above it may have grown or shrunk meanwhile): its key and place in the window are kept for the reload, and
   // so is the keyboard focus (a card's key, or a control's id), which would otherwise go back to the page's top.

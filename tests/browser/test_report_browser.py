@@ -1349,3 +1349,32 @@ def test_controls_cards_videos_and_posters_say_what_they_are(browser: Any, tmp_p
         alts = page.eval_on_selector_all("#grid .thumb img", "els => els.map(e => e.alt)")
         assert alts and all(a.startswith("first frame of style=") for a in alts), alts
         assert o.errors == []
+
+
+def test_a_printed_grid_wraps_to_the_page_with_every_poster_and_no_controls(browser: Any, tmp_path: Path) -> None:
+    """A grid wider than the paper wraps to its width, and every card printed has its poster, also those never
+    scrolled near; the toolbar and buttons are not printed."""
+    jobs = [{"values": {"look": f"look{i:02d}", "seed": s}, "state": "done"} for i in range(15) for s in range(1, 21)]
+    report = report_of(tmp_path, jobs, axes=("look", "seed"), seconds=0.5, one_clip=True)
+    with opened(browser, report, width=1280, height=800) as o:
+        page = o.page
+        page.select_option("#ctl-x", "look")
+        page.select_option("#ctl-y", "seed")
+        assert page.evaluate("document.querySelector('.grid').getBoundingClientRect().width") > 1280
+        posters = page.evaluate("document.querySelectorAll('.thumb[data-poster]').length")
+        assert posters == 300
+        assert page.evaluate("document.querySelectorAll('.thumb img').length") < posters  # only those near the view
+        page.set_viewport_size({"width": 760, "height": 1000})
+        page.emulate_media(media="print")
+        page.evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(r))))")
+        with_poster = ("Array.from(document.querySelectorAll('.thumb[data-poster]'))"
+                       ".filter(t => t.querySelector('img[src], video[poster]')).length")
+        assert page.evaluate(with_poster) == 300
+        right = page.eval_on_selector_all(".card", "els => Math.max(...els.map(e => e.getBoundingClientRect().right))")
+        assert right <= 760, right
+        shown = "sel => Array.from(document.querySelectorAll(sel)).filter(e => e.getClientRects().length).length"
+        assert page.evaluate(shown, ".toolbar") == 0 and page.evaluate(shown, "button") == 0
+        assert page.evaluate(shown, ".card") == 300
+        assert page.evaluate("getComputedStyle(document.querySelector('.card')).contentVisibility") == "visible"
+        assert page.pdf(format="A4")[:4] == b"%PDF"
+        assert o.errors == []
