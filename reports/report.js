@@ -495,7 +495,7 @@
       held.add(cellOf(it, groupAx.map((i) => it.ix[i]).join(",")));
       for (const [i, v] of filters) if (it.ix[i] !== v) return;
       if (ui.status !== "all" && !it.jobs.some((j) => j && groupOf(j.state) === ui.status)) return;
-      if (ui.diff && !(it.diff || it.dstate || it.dcost || it.only)) return;
+      if (ui.diff && !(it.diff || it.dstate || it.dcost || it.take || it.only)) return;
       const gix = groupAx.map((i) => it.ix[i]);
       const gk = gix.join(",");
       let g = groups.get(gk);
@@ -676,7 +676,7 @@
     const inHeads = (i) => i === axisOf(ui.x) || i === axisOf(ui.y) || modeOf(AXES[i].id) !== "stack";
     const it = ITEMS[n];
     const diffs = new Set(it.diff || []);
-    const cls = "card" + (it.only ? " only-" + it.only : "") + (it.diff || it.dstate || it.dcost ? " differs" : "");
+    const cls = "card" + (it.only ? " only-" + it.only : "") + (it.diff || it.dstate || it.dcost || it.take ? " differs" : "");
     const c = h("article", { class: cls, tabindex: 0, role: "button", "aria-label": cardLabel(it), "data-i": n, "data-key": it.key,
       onclick: (e) => { if (!e.target.closest("button")) openViewer(n); },
       // the key press must end here: the viewer's buttons take focus as it opens
@@ -707,6 +707,7 @@
     if (it.dstate) c.append(h("div", { class: "delta", text: "Δ status " + it.jobs.map((j) => stateLabel(j.state)).join(" → ") }));
     // what run B paid less what run A paid ($0 for a job nobody paid for, never its estimate)
     if (it.dcost) c.append(h("div", { class: "delta", text: "Δ paid " + (it.dcost > 0 ? "+" : "−") + usd(Math.abs(it.dcost)) }));
+    if (it.take) c.append(h("div", { class: "delta", text: "Δ new take" + (it.jobs[1].paid ? " (rendered in run " + it.jobs[1].paid + ")" : "") }));
     if (it.only) c.append(h("div", { class: "only-note", text: "only in run " + RUNS[it.only === "a" ? 0 : 1].id }));
     return c;
   }

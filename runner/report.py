@@ -576,7 +576,13 @@ def _page_data(
                 dstate = a_job.state != b_job.state
                 if dstate:
                     item["dstate"] = True
-                if diff or dcost or dstate:
+                # another take: run B's video is another render of the job than run A's (`run --force`, paid again)
+                take = (a_job.hash == b_job.hash and a_job.state == b_job.state == "done" and any(
+                    x is not None and y is not None and x != y
+                    for x, y in ((a_job.sha256, b_job.sha256), (a_job.provider_id, b_job.provider_id))))
+                if take:
+                    item["take"] = True
+                if diff or dcost or dstate or take:
                     n_diff += 1
                 if (a_job.output_path == b_job.output_path and a_job.sha256 and b_job.sha256
                         and a_job.sha256 != b_job.sha256 and not (a_job.replaced or b_job.replaced)):

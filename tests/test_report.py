@@ -297,7 +297,7 @@ def test_compare_sets_what_each_run_paid_side_by_side_and_counts_a_changed_outco
     assert marks == {"animal=a": (True, 0), "animal=b": (True, 0), "animal=c": (True, 350_000),
                      "animal=d": (False, 0), "animal=e": (False, 0)}
     assert data["compare"]["differ"] == 3
-    assert "<b>3</b> differ in parameters, status or what was paid</span>" in html
+    assert "<b>3</b> differ in parameters, status, take or what was paid</span>" in html
 
 
 def test_compare_pairs_a_job_renamed_between_the_runs_by_its_hash(tmp_path: Path) -> None:

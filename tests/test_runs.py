@@ -394,3 +394,17 @@ def test_a_run_that_only_fetched_deleted_videos_again_made_none_of_them(
     assert (rows[2]["done"], rows[2]["cached"], rows[2]["made"]) == (2, 0, 0)
     assert (rows[1]["done"], rows[1]["cached"], rows[1]["made"]) == (2, 0, 2)
 
+
+
+def test_a_compare_of_a_run_and_its_re_render_counts_each_new_take_as_a_difference(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Run 2 rendered both jobs again (`--force`), paying the same as run 1: each is another take, which the
+    compare counts among the jobs that differ and marks, so "differences only" keeps it."""
+    m, folder = forced_twice(tmp_path)
+    assert main(["report", str(m), "--compare", "1", "2"]) == 0
+    capsys.readouterr()
+    html = (folder / "compare-1-2.html").read_text()
+    compared = page_items(html)
+    assert len(compared) == 2 and all(item.get("take") is True for item in compared.values()), compared
+    assert "<b>2</b> differ in parameters, status, take or what was paid" in html

@@ -355,7 +355,7 @@ def test_compare_marks_a_changed_outcome_and_never_sets_an_estimate_against_what
         assert deltas == {"animal=dog": ["Δ status pending → failed"],
                           "animal=owl": ["Δ status submitted → unknown"],
                           "animal=cat": ["Δ status pending → done", "Δ paid +$0.35"], "animal=fox": []}, deltas
-        assert texts(page, ".chip.differs") == ["3 differ in parameters, status or what was paid"]
+        assert texts(page, ".chip.differs") == ["3 differ in parameters, status, take or what was paid"]
         page.check("#ctl-diff")
         shown = page.eval_on_selector_all(".card",
                                           "cs => cs.map(c => [c.dataset.key, c.classList.contains('differs')])")
