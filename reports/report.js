@@ -22,6 +22,12 @@
   };
 
   // ---- helpers ---------------------------------------------------------------------------------
+  // A bidirectional embedding, override or isolate (U+202E reverses what follows it) in a value or a prompt is
+  // shown as the terminal shows it, written as in a string ("\u202e"), so that it cannot re-order the rest of a
+  // job's key, its prompt or the values beside it.
+  const BIDI = /[\u202a-\u202e\u2066-\u2069]/g;
+  const vis = (t) => t.replace(BIDI, (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"));
+  const SHOWN = new Set(["title", "aria-label", "alt"]);
   function h(tag, props, ...kids) {
     const e = document.createElement(tag);
     if (props) {
@@ -29,13 +35,13 @@
         const v = props[k];
         if (v === null || v === undefined || v === false) continue;
         if (k === "class") e.className = v;
-        else if (k === "text") e.textContent = v;
+        else if (k === "text") e.textContent = vis(String(v));
         else if (k === "style") e.style.cssText = v;
         else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
-        else e.setAttribute(k, v === true ? "" : String(v));
+        else e.setAttribute(k, v === true ? "" : SHOWN.has(k) ? vis(String(v)) : String(v));
       }
     }
-    for (const c of kids) if (c !== null && c !== undefined && c !== false) e.append(c);
+    for (const c of kids) if (c !== null && c !== undefined && c !== false) e.append(typeof c === "string" ? vis(c) : c);
     return e;
   }
   const show = (v) => (typeof v === "string" ? v : v === null || v === undefined ? "" : JSON.stringify(v));

@@ -1378,3 +1378,28 @@ def test_a_printed_grid_wraps_to_the_page_with_every_poster_and_no_controls(brow
         assert page.evaluate("getComputedStyle(document.querySelector('.card')).contentVisibility") == "visible"
         assert page.pdf(format="A4")[:4] == b"%PDF"
         assert o.errors == []
+
+
+def test_a_bidirectional_override_in_a_value_is_shown_escaped_and_reorders_nothing(browser: Any, tmp_path: Path) -> None:
+    """A U+202E in one value would reverse the rest of the job's key and prompt as drawn: the page shows it as
+    the terminal does (`\\u202e`), on the card, in its values, its prompt and the details view."""
+    jobs = [{"values": {"look": v, "seed": s}, "state": "done", "prompt": f"a fox, {v} look, seed {s}",
+             "output": f"v{i}/{s}"} for i, v in enumerate(("a\u202eRTL", "plain")) for s in (1, 2)]
+    report = report_of(tmp_path, jobs, axes=("look", "seed"), seconds=0.5, one_clip=True)
+    with opened(browser, report, width=1280, height=900) as o:
+        page = o.page
+        page.select_option("#ctl-x", "seed")
+        page.select_option("#ctl-y", "")
+        page.select_option('.ctl-axis[data-axis="look"]', "stack")
+        card = page.locator(".card").filter(has_text="RTL").first
+        assert card.locator(".key").text_content() == "look=a\\u202eRTL,seed=1"
+        assert card.locator(".prompt").text_content() == "a fox, a\\u202eRTL look, seed 1"
+        assert "a\\u202eRTL" in card.locator(".kv bdi").all_text_contents()
+        drawn = "() => [...document.querySelectorAll('body *:not(script)')].some(e => /[\\u202a-\\u202e\\u2066-\\u2069]/"
+        drawn += ".test([...e.childNodes].filter(n => n.nodeType === 3).map(n => n.data).join('') + (e.title || '')))"
+        assert page.evaluate(drawn) is False
+        card.click()
+        page.wait_for_selector("#viewer[open]")
+        assert page.locator("#viewer .viewer-head .key").text_content() == "look=a\\u202eRTL,seed=1"
+        assert page.evaluate(drawn) is False
+        assert o.errors == []
