@@ -82,7 +82,8 @@
   }
   const groupOf = (state) => GROUPS[state] || state;
   // No job of a page whose runs have all stopped is running: those at the provider are the ones they left there.
-  const groupLabel = (g) => (g === "running" && RUNS.every((r) => r.status !== "running") ? "left in flight" : g);
+  // (A live page whose run no longer writes it, `runGone`, says so too, as the page rebuilt after the run does.)
+  const groupLabel = (g) => (g === "running" && (runGone || RUNS.every((r) => r.status !== "running")) ? "left in flight" : g);
   const stateLabel = (state) => (state === "planned" ? "pending" : state);
   const axisOf = (id) => (id === null || id === undefined ? -1 : AX.get(id));
   const modeOf = (id) => ui.modes[id] || "group";
@@ -415,7 +416,7 @@
       kids.push(field("reload while running", h("input", { type: "checkbox", id: "ctl-reload", checked: ui.reload,
         onchange: (e) => { ui.reload = e.target.checked; writeHash(); } })));
     }
-    $count = h("span", { class: "count", id: "ctl-count" });
+    $count = h("span", { class: "count", id: "ctl-count", text: $count ? $count.textContent : "" });
     kids.push($count);
     // the control that changed the layout keeps focus (arrowing through X's options goes on)
     const focused = $bar.contains(document.activeElement) ? document.activeElement.id : "";
@@ -935,9 +936,12 @@
   function stopLive(age) {
     reloading = false;
     ui.reload = false;
-    buildToolbar();
-    // its jobs in flight, drawn already, show as the page rebuilt after the run stopped does: no spinner
+    // its jobs in flight, drawn already, show as the page rebuilt after the run stopped does: no spinner, and
+    // counted "left in flight" (the status filter, the header's chip), the toolbar's count kept
     runGone = true;
+    buildToolbar();
+    const chip = document.querySelector('.run-summary .chip[data-group="running"]');
+    if (chip && chip.lastChild && chip.lastChild.nodeType === 3) chip.lastChild.data = " " + groupLabel("running");
     for (const ph of document.querySelectorAll(".thumb.g-running:not(.stopped) .ph[data-state]")) {
       ph.closest(".thumb").classList.add("stopped");
       ph.textContent = placeholder({ state: ph.dataset.state }, true);

@@ -1206,6 +1206,10 @@ def test_a_live_page_that_stops_reloading_shows_the_jobs_left_in_flight_still(
                    ["style=anime,seed=2", "running when the run stopped", "none"],
                    ["style=anime,seed=3", "pending", "none"]]
         assert page.evaluate(SPINNERS) == stopped
+        # counted as the page rebuilt after the run counts them, the toolbar's count kept
+        assert page.locator("#ctl-count").text_content() == "4 jobs"
+        assert page.locator('#ctl-status option[value="running"]').text_content() == "left in flight"
+        assert page.locator('.chip[data-group="running"]').text_content() == "2 left in flight"
         page.locator('.card[data-key="style=anime,seed=2"]').click()
         ph = page.locator("#viewer .ph")
         assert ph.text_content() == "running when the run stopped"
