@@ -879,13 +879,22 @@
     if (f.classList.contains("card") && $grid.contains(f)) return { focus: f.dataset.key };
     return f.id && $bar.contains(f) ? { focusId: f.id } : null;
   }
+  // The card in view and those after it, each with its place in the window: under a status filter the card in
+  // view may leave the page that comes (a pending job now running), and the nearest one after it that stays is
+  // put back where it was.
+  const FOLLOWING = 400;
   function reloadInPlace() {
     const c = window.scrollY || window.scrollX ? firstVisibleCard() : null;
     const place = focusPlace() || {};
     try {
       if (c) {
-        const r = c.getBoundingClientRect();
-        Object.assign(place, { key: c.dataset.key, top: r.top, left: r.left });
+        const cards = Array.from($grid.querySelectorAll(".card"));
+        const after = cards.slice(cards.indexOf(c), cards.indexOf(c) + FOLLOWING).map((e) => {
+          const r = e.getBoundingClientRect();
+          return [e.dataset.key, r.top, r.left];
+        });
+        Object.assign(place, { key: c.dataset.key, top: after[0][1], left: after[0][2], after,
+                               x: window.scrollX, y: window.scrollY });
         history.scrollRestoration = "manual";
       }
       if (Object.keys(place).length) sessionStorage.setItem(ANCHOR, JSON.stringify(place));
@@ -905,11 +914,16 @@
       : typeof at.focusId === "string" && $bar.querySelector("#" + CSS.escape(at.focusId));
     if (focus) focus.focus({ preventScroll: true });
     if (typeof at.key !== "string") return;
+    const after = Array.isArray(at.after) ? at.after : [[at.key, at.top, at.left]];
     const back = () => {
-      const c = cardByKey(at.key);
-      if (!c) return;
-      const r = c.getBoundingClientRect();
-      window.scrollBy(r.left - at.left, r.top - at.top);
+      const byKey = new Map(Array.from($grid.querySelectorAll(".card"), (e) => [e.dataset.key, e]));
+      const hit = after.find((a) => byKey.has(a[0]));
+      if (!hit) {  // none of them is shown now: the same scroll offsets
+        if (typeof at.y === "number") window.scrollTo(at.x, at.y);
+        return;
+      }
+      const r = byKey.get(hit[0]).getBoundingClientRect();
+      window.scrollBy(r.left - hit[2], r.top - hit[1]);
     };
     back();
     requestAnimationFrame(() => setTimeout(back));  // once the cards now in view are drawn

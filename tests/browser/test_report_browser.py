@@ -972,6 +972,45 @@ def test_the_live_reload_keeps_the_card_the_user_was_looking_at(browser: Any, tm
         assert o.errors == []
 
 
+def test_the_live_reload_under_a_status_filter_keeps_the_nearest_card_that_stays(browser: Any, tmp_path: Path) -> None:
+    """With the status filter on "pending", the card the user was looking at is sent meanwhile and leaves the
+    reloaded page, as do the first rows: the nearest card after it that is still shown comes back to where it
+    was, sideways too."""
+    import os
+    import shutil
+
+    jobs = [{"values": {"color": c, "shot": s}, "state": "planned"} for c in range(6) for s in range(40)]
+    report = report_of(tmp_path / "a", jobs, axes=("color", "shot"), end_status=None)
+    with opened(browser, report, width=1280, height=800) as o:
+        page = o.page
+        page.select_option("#ctl-x", "color")
+        page.select_option("#ctl-y", "shot")
+        page.select_option("#ctl-status", "pending")
+        page.mouse.wheel(0, 4000)
+        page.wait_for_function("scrollY >= 3000")
+        page.wait_for_timeout(200)
+        key, _ = page.evaluate(FIRST_IN_VIEW)
+        in_view = page.evaluate("""k => { const cs = [...document.querySelectorAll('.card')];
+            return cs.slice(cs.findIndex(c => c.dataset.key === k)).slice(0, 3).map(c => {
+              const r = c.getBoundingClientRect(); return [c.dataset.key, r.top, r.left]; }); }""", key)
+        gone = {in_view[0][0], in_view[1][0]}  # sent meanwhile: no longer pending
+        # and so are the first rows, whose place the page no longer gives them: what is above moved
+        later = [dict(j, state="submitted") if j["values"]["shot"] < 12 or
+                 ",".join(f"{k}={v}" for k, v in j["values"].items()) in gone else j for j in jobs]
+        shutil.copyfile(report_of(tmp_path / "b", later, axes=("color", "shot"), end_status=None), report)
+        later_mtime = report.stat().st_mtime + 10
+        os.utime(report, (later_mtime, later_mtime))
+        with page.expect_navigation():
+            page.evaluate("gridrun.reload()")
+        page.wait_for_function("window.gridrun !== undefined")
+        page.wait_for_timeout(300)
+        assert all(page.locator(f'.card[data-key="{k}"]').count() == 0 for k in gone)
+        kept, top, left = in_view[2]
+        box = page.locator(f'.card[data-key="{kept}"]').bounding_box()
+        assert abs(box["y"] - top) <= 2 and abs(box["x"] - left) <= 2, (kept, top, left, box)
+        assert o.errors == []
+
+
 def takes(jobs: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
     """Each job `n` times, as `repeat: n` makes them (keys `...#1`, `...#2` for the takes after the first)."""
     out = []
