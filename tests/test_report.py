@@ -757,3 +757,14 @@ def test_rebuilds_with_a_memo_read_the_manifests_description_once_and_equal_fres
 
     assert [timeless(p) for p in built] == [timeless(fresh)] * 3
     assert '<p class="description">A &lt;b&gt;fox&lt;/b&gt; &amp; its styles</p>' in fresh
+
+
+def test_the_page_without_javascript_says_which_command_writes_its_data(tmp_path: Path) -> None:
+    """A run writes no results.jsonl / results.csv: the note for a browser without JavaScript names the command
+    that does, rather than pointing at files that are not there."""
+    _, _, s = snap(tmp_path)
+    html = render(s, base_dir=outputs(tmp_path))
+    note = re.search(r"<noscript>(.*?)</noscript>", html, re.DOTALL)
+    assert note is not None
+    assert "<code>gridrun export</code> with the manifest writes the same data" in note.group(1)
+    assert "a run does not write them" in note.group(1)
