@@ -178,6 +178,7 @@ def _display_summary(snapshot: Snapshot) -> dict[str, Any]:
                                             "done_estimate_usd", "done_cost_usd", "cost_estimate_usd",
                                             "cost_usd")}
     s["all_runs"] = _all_runs(snapshot)
+    s["all_runs_label"] = _all_runs_label(snapshot)
     s["over_budget"] = snapshot.over_budget_note()
     s["paid_jobs"] = sum(1 for j in snapshot.jobs if j.paid_run is not None)
     s["paid_by"] = _paid_by(s["cost_by_run"])
@@ -202,6 +203,16 @@ def _all_runs(snapshot: Snapshot) -> str | None:
     if every == mine:
         return None
     return " / ".join(_money(micros / 1_000_000) for micros in every)
+
+
+def _all_runs_label(snapshot: Snapshot) -> str:
+    """What the figure of every run is called: on the page of a run before the manifest's latest, the run it is as
+    of ("all runs of grid so far, to run 13"), for it counts the runs after the page's own."""
+    name = snapshot.run.manifest_name
+    latest = snapshot.manifest_latest_run
+    if latest is not None and latest != snapshot.run.id:
+        return f"all runs of {name} so far, to run {latest}"
+    return f"all runs of {name}"
 
 
 def _paid_by(by_run: Mapping[str, float | None]) -> str:

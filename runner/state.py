@@ -2057,6 +2057,7 @@ class Store:
                 jobs = self._videos_as_left(self._as_left(run_id, jobs, run.ended_at), jobs, run.manifest_name)
                 spent, reserved = self._money_as_left(run_id, (spent, reserved))
             all_spent, all_reserved = self.money(manifest_name=run.manifest_name)
+            latest_id = self._last_run_id(run.manifest_name)
             stopping, ended = self._run_events(run)
             kept = 0 if as_left else self._rerenders_cancelled(run)
             failed = () if as_left else self._rerenders_failed(run)
@@ -2072,7 +2073,7 @@ class Store:
             counts[j.state] = counts.get(j.state, 0) + 1
         return Snapshot(run=run, jobs=jobs, counts=counts, spent_micros=spent, reserved_micros=reserved,
                         manifest_spent_micros=all_spent, manifest_reserved_micros=all_reserved,
-                        stopping=stopping, ended=ended, rerenders_cancelled=kept, rerenders_failed=failed,
+                        manifest_latest_run=latest_id, stopping=stopping, ended=ended, rerenders_cancelled=kept, rerenders_failed=failed,
                         left_rendering=left, left_rendered=rendered, left_unknown=unknown,
                         left_copies={rid: str(path) for rid, (path, _) in copies.items()},
                         copies_missing=tuple(rid for rid, (_, there) in copies.items() if not there))

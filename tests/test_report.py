@@ -768,3 +768,15 @@ def test_the_page_without_javascript_says_which_command_writes_its_data(tmp_path
     assert note is not None
     assert "<code>gridrun export</code> with the manifest writes the same data" in note.group(1)
     assert "a run does not write them" in note.group(1)
+
+
+def test_an_earlier_runs_page_says_which_run_its_figure_of_every_run_is_as_of(tmp_path: Path) -> None:
+    """The figure of every run of the manifest counts runs after an earlier run's own: its page says up to which."""
+    store, a, b = two_runs(tmp_path)
+    earlier = header_money(render(store.snapshot(a), base_dir=outputs(tmp_path)))
+    assert f"all runs of fox-styles so far, to run {b}: spent / reserved" in earlier, earlier
+    assert not any(k.startswith("all runs of fox-styles:") for k in earlier)
+    compared = header_money(render(store.snapshot(a), compare=store.snapshot(b), base_dir=outputs(tmp_path)))
+    assert f"all runs of fox-styles so far, to run {b}: spent / reserved" in compared, compared
+    latest = header_money(render(store.snapshot(b), base_dir=outputs(tmp_path)))
+    assert not any("so far" in k for k in latest), latest
