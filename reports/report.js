@@ -609,14 +609,17 @@
   }
   // A job another run paid for (cached, or sent by an earlier run) shows its cost and that run: this run paid
   // nothing for it.
+  // A run as the page names it: "run 10", or "run 10 of grid" for a run of another manifest sharing the state.
+  const OTHER_RUNS = DATA.otherRuns || {};
+  const runName = (id) => "run " + id + (Object.prototype.hasOwnProperty.call(OTHER_RUNS, id) ? " of " + OTHER_RUNS[id] : "");
   function costText(j, runId) {
     const known = j.cost !== null && j.cost !== undefined;
     const c = known ? { text: usd(j.cost), title: costWords(j) + "; estimate " + usd(j.est) }
       : { text: "~" + usd(j.est), title: "estimated", cls: "est" };
     const by = j.paid || j.cached;
     if (!by || by === runId) return c;
-    c.text += " · run " + by;
-    c.title = (j.cached ? "cached: made in run " + by : "paid by run " + by) + ", "
+    c.text += " · " + runName(by);
+    c.title = (j.cached ? "cached: made in " + runName(by) : "paid by " + runName(by)) + ", "
       + (known ? costWords(j) : "cost not reported") + "; this run paid nothing for it";
     return c;
   }
@@ -714,7 +717,7 @@
     if (it.dstate) c.append(h("div", { class: "delta", text: "Δ status " + it.jobs.map((j) => stateLabel(j.state)).join(" → ") }));
     // what run B paid less what run A paid ($0 for a job nobody paid for, never its estimate)
     if (it.dcost) c.append(h("div", { class: "delta", text: "Δ paid " + (it.dcost > 0 ? "+" : "−") + usd(Math.abs(it.dcost)) }));
-    if (it.take) c.append(h("div", { class: "delta", text: "Δ new take" + (it.jobs[1].paid ? " (rendered in run " + it.jobs[1].paid + ")" : "") }));
+    if (it.take) c.append(h("div", { class: "delta", text: "Δ new take" + (it.jobs[1].paid ? " (rendered in " + runName(it.jobs[1].paid) + ")" : "") }));
     if (it.only) c.append(h("div", { class: "only-note", text: "only in run " + RUNS[it.only === "a" ? 0 : 1].id }));
     return c;
   }
@@ -778,11 +781,11 @@
       : groupOf(j.state) === "pending" ? "not sent: nothing paid"
         : j.state === "rejected" ? "rejected: nothing paid" : "not reported");
     // a cached job cost this run nothing: its figures are the run's that made it
-    row("cost", (j) => (j.cached ? "none in this run (run " + (j.paid || j.cached) + ": " + paid(j) + ")" : paid(j)), { diff: !!it.dcost });
+    row("cost", (j) => (j.cached ? "none in this run (" + runName(j.paid || j.cached) + ": " + paid(j) + ")" : paid(j)), { diff: !!it.dcost });
     row("estimate", (j) => usd(j.est));
     row("render time", (j) => secs(j.rs), { compare: false });
     row("attempts", (j) => String(j.att), { compare: false });
-    if (jobs.some((j) => j && j.cached)) row("cached from run", (j) => (j.cached ? String(j.cached) : ""));
+    if (jobs.some((j) => j && j.cached)) row("cached from run", (j) => (j.cached ? runName(j.cached).slice(4) : ""));
     row("submitted", (j) => when(j.sub), { compare: false });
     row("completed", (j) => when(j.cmp), { compare: false });
     row("downloaded", (j) => when(j.dl), { compare: false });

@@ -190,6 +190,19 @@ def _stored(store: Store, p: Plan) -> tuple[dict[str, Stored], dict[str, str]]:
     rows = store.jobs_by_hash([j.hash for j in p.jobs])
     made = store.simulator_takes(list(rows))
     stored = {}
+    manifests: dict[int, str] = {}  # run id -> its manifest's name
+
+    def run_of(run_id: int | None) -> str | None:
+        """The manifest whose run `run_id` is, when it is another than the plan's (sharing the state)."""
+        if run_id is None:
+            return None
+        if run_id not in manifests:
+            try:
+                manifests[run_id] = store.run(run_id).manifest_name
+            except NotRecordedError:
+                manifests[run_id] = p.manifest.name
+        return None if manifests[run_id] == p.manifest.name else manifests[run_id]
+
     for h, r in rows.items():
         was = as_judged(r)  # a job a killed --force left reset: as it was, as the next run will find it
         # the run's own test of a done job's video (its digest), so that "cached" here is cached there
@@ -197,7 +210,7 @@ def _stored(store: Store, p: Plan) -> tuple[dict[str, Stored], dict[str, str]]:
         ok = verified(path, was["sha256"])
         stored[h] = Stored(was["state"], was["done_run_id"], was["output_path"], ok,
                            output_altered=not ok and was["state"] == "done" and path.is_file(),
-                           simulator_at=made.get(h))
+                           simulator_at=made.get(h), done_run_of=run_of(was["done_run_id"]))
     previous: dict[str, str] = {}
     last = store.latest_run(p.manifest.name)
     if last is not None:

@@ -603,6 +603,7 @@ class Stored:
     output_altered: bool = False  # a file is there, but not with the recorded SHA-256 (edited or replaced in place)
     simulator_at: str | None = None  # the endpoint a simulator made its video at (`Store.simulator_takes`), None:
                                      # a provider's, or made before gridrun kept where
+    done_run_of: str | None = None  # the manifest of run `done_run_id` when it is another's (sharing the state)
 
 
 @dataclass(frozen=True, slots=True)
@@ -693,7 +694,8 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
             reasons[job.key] = CHANGED if old is not None and old != job.hash else NEW
             new += 1
         elif s.state == "done" and s.output_ok:
-            reasons[job.key] = f"cached: done in run {s.done_run_id}" if s.done_run_id else "cached: done"
+            of = f" of {s.done_run_of}" if s.done_run_of else ""
+            reasons[job.key] = f"cached: done in run {s.done_run_id}{of}" if s.done_run_id else "cached: done"
             cached += 1
         elif s.state == "done":
             reasons[job.key] = "done, but its file is missing or altered: download again"

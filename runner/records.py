@@ -200,6 +200,9 @@ class Snapshot:
     manifest_spent_micros: int = 0     # by every run of the manifest (a resumed run follows earlier runs' jobs)
     manifest_reserved_micros: int = 0
     manifest_latest_run: int | None = None  # the manifest's latest run when taken: the two figures above are as of it
+    # run id -> its manifest's name, for the runs of other manifests (sharing the state) that paid for or made jobs
+    # of this run: a page names them "run 10 of grid", not as runs of its own manifest
+    other_runs: Mapping[int, str] = field(default_factory=dict)
     stopping: str | None = None        # why the run stopped sending new jobs, as it recorded it (None: it did not)
     ended: tuple[float, ...] = ()      # when each job that ended in this run first did (what its pace counts)
     rerenders_cancelled: int = 0       # done jobs whose re-render this run sent or saw was cancelled: done as before

@@ -181,7 +181,7 @@ def _display_summary(snapshot: Snapshot) -> dict[str, Any]:
     s["all_runs_label"] = _all_runs_label(snapshot)
     s["over_budget"] = snapshot.over_budget_note()
     s["paid_jobs"] = sum(1 for j in snapshot.jobs if j.paid_run is not None)
-    s["paid_by"] = _paid_by(s["cost_by_run"])
+    s["paid_by"] = _paid_by(s["cost_by_run"], snapshot.other_runs)
     s["counts"] = {state: n for state, n in s["counts"].items() if n}  # the page lists the states it has
     groups: dict[str, int] = {}
     for state, n in s["counts"].items():
@@ -215,11 +215,18 @@ def _all_runs_label(snapshot: Snapshot) -> str:
     return f"all runs of {name}"
 
 
-def _paid_by(by_run: Mapping[str, float | None]) -> str:
-    """The runs that paid for a run's jobs, as the header names them: "run 1", "run 1: $2.10 · run 2: $0.70"."""
+def run_name(run_id: int | str, others: Mapping[int, str]) -> str:
+    """A run as a page names it: "run 10", or "run 10 of grid" for a run of another manifest sharing the state."""
+    name = others.get(int(run_id))
+    return f"run {run_id}" if name is None else f"run {run_id} of {name}"
+
+
+def _paid_by(by_run: Mapping[str, float | None], others: Mapping[int, str]) -> str:
+    """The runs that paid for a run's jobs, as the header names them: "run 1", "run 1: $2.10 · run 2: $0.70",
+    "run 10 of grid: $2.55 · run 18: $2.10"."""
     if len(by_run) == 1:
-        return f"run {next(iter(by_run))}"
-    return " · ".join(f"run {r}: {_money(usd)}" for r, usd in by_run.items())
+        return run_name(next(iter(by_run)), others)
+    return " · ".join(f"{run_name(r, others)}: {_money(usd)}" for r, usd in by_run.items())
 
 
 def _when(ts: float | None) -> dict[str, str] | None:
@@ -613,6 +620,8 @@ def _page_data(
         "version": DATA_VERSION,
         "title": title,
         "runs": [_run_data(s) for s in runs],
+        # the runs of other manifests that paid for or made jobs of the page: id -> that manifest's name
+        "otherRuns": {str(r): name for s in runs for r, name in sorted(s.other_runs.items())},
         "live": live,
         "refresh": round(refresh, 1) if live and refresh is not None else None,
         "axes": [{"id": a.id, "label": a.label, "kind": a.kind, "values": list(a.values)} for a in axes],

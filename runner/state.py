@@ -2058,6 +2058,7 @@ class Store:
                 spent, reserved = self._money_as_left(run_id, (spent, reserved))
             all_spent, all_reserved = self.money(manifest_name=run.manifest_name)
             latest_id = self._last_run_id(run.manifest_name)
+            others = self._runs_of_others(run.manifest_name, jobs)
             stopping, ended = self._run_events(run)
             kept = 0 if as_left else self._rerenders_cancelled(run)
             failed = () if as_left else self._rerenders_failed(run)
@@ -2073,7 +2074,7 @@ class Store:
             counts[j.state] = counts.get(j.state, 0) + 1
         return Snapshot(run=run, jobs=jobs, counts=counts, spent_micros=spent, reserved_micros=reserved,
                         manifest_spent_micros=all_spent, manifest_reserved_micros=all_reserved,
-                        manifest_latest_run=latest_id, stopping=stopping, ended=ended, rerenders_cancelled=kept, rerenders_failed=failed,
+                        manifest_latest_run=latest_id, other_runs=others, stopping=stopping, ended=ended, rerenders_cancelled=kept, rerenders_failed=failed,
                         left_rendering=left, left_rendered=rendered, left_unknown=unknown,
                         left_copies={rid: str(path) for rid, (path, _) in copies.items()},
                         copies_missing=tuple(rid for rid, (_, there) in copies.items() if not there))
@@ -2194,6 +2195,16 @@ class Store:
         """The manifest's text as the run's plan was made from it ("" when it could not be read)."""
         row = self.db.execute("SELECT manifest_copy FROM runs WHERE id=?", (run_id,)).fetchone()
         return (row[0] or "") if row is not None else ""
+
+    def _runs_of_others(self, manifest_name: str, jobs: Sequence[JobRecord]) -> dict[int, str]:
+        """The runs that paid for or made `jobs` and are not runs of `manifest_name`: run id -> their manifest's name."""
+        ids = sorted({r for j in jobs for r in (j.paid_run, j.cached_from_run) if r is not None})
+        out: dict[int, str] = {}
+        for chunk, marks in _chunked(ids):
+            rows = self.db.execute(f"SELECT id, manifest_name FROM runs WHERE id IN ({marks}) AND manifest_name != ?",
+                                   [*chunk, manifest_name])
+            out.update((int(r[0]), str(r[1])) for r in rows)
+        return out
 
     def _last_run_id(self, manifest_name: str) -> int | None:
         row = self.db.execute("SELECT MAX(id) FROM runs WHERE manifest_name=?", (manifest_name,)).fetchone()

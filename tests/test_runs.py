@@ -408,3 +408,27 @@ def test_a_compare_of_a_run_and_its_re_render_counts_each_new_take_as_a_differen
     compared = page_items(html)
     assert len(compared) == 2 and all(item.get("take") is True for item in compared.values()), compared
     assert "<b>2</b> differ in parameters, status, take or what was paid" in html
+
+
+def test_a_run_of_another_manifest_sharing_the_state_is_named_with_its_manifest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Manifest u asks what t rendered in run 1: its plan, its report's header and cards name that run "run 1 of
+    t", not as one of u's own; the export keeps the run's number alone."""
+    t = write_manifest(tmp_path, n_seeds=1, styles=("anime",), name="t")
+    u = write_manifest(tmp_path, n_seeds=1, styles=("anime",), name="u")
+    assert api.run(t, report=False).exit_code == 0
+    capsys.readouterr()
+    assert main(["plan", str(u)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "cached: done in run 1 of t" in out, out
+    assert api.run(u, report=False).exit_code == 0
+    assert main(["report", str(u)]) == 0
+    assert main(["export", str(u), "--format", "json"]) == 0
+    capsys.readouterr()
+    html = (tmp_path / "outputs" / "u" / "report.html").read_text()
+    m = re.search(r'<script type="application/json" id="gridrun-data">(.*?)</script>', html, re.DOTALL)
+    assert m and json.loads(m.group(1))["otherRuns"] == {"1": "t"}
+    assert "(run 1 of t)" in html
+    rows = json.loads((tmp_path / "outputs" / "u" / "results.json").read_text())["rows"]
+    assert [(r["cached_from_run"], r["paid_in_run"]) for r in rows] == [(1, 1)]
