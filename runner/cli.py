@@ -564,8 +564,11 @@ def _run(args: argparse.Namespace, manifest: Manifest, progress: Any, **extra: A
     diff = api.diff(plan, force=getattr(args, "force", False))
     for w in _warnings(plan, diff):
         err.print(f"[yellow]warning[/yellow]: {escape(w)}")
-    if diff and (diff.changed or diff.stale or diff.renamed or diff.cached or diff.in_flight or diff.refetch):
-        err.print(f"plan against state: {diff.new} new, {diff.cached} cached, "
+    if diff and (diff.changed or diff.stale or diff.renamed or diff.cached or diff.in_flight or diff.refetch
+                 or diff.forced):
+        # a job --force sends again is not new: it was made (or tried) before, and is paid again
+        forced = f"{diff.forced} forced (sent again: paid again), " if diff.forced else ""
+        err.print(f"plan against state: {diff.new - diff.forced} new, {forced}{diff.cached} cached, "
                   + (f"{diff.refetch} to fetch again, " if diff.refetch else "") + f"{diff.in_flight} in flight, "
                   f"{diff.settled} settled, {len(diff.changed)} changed, "
                   + (f"{_renamed(diff.renamed)}, " if diff.renamed else "")

@@ -633,6 +633,8 @@ class Diff:
                                                # (`outputs.kept_aside`, made by `api.diff`)
     # key -> the endpoint a simulator made the done video at, of the plan's jobs whose video one made
     simulator_at: Mapping[str, str] = field(default_factory=dict)
+    forced: int = 0                            # of `new`, the jobs --force sends again that a run sent before
+                                               # (done, failed, ...): each is paid again
 
     def to_send(self, jobs: Sequence[Job]) -> list[Job]:
         """The jobs among `jobs` that a run sends, and pays for."""
@@ -666,7 +668,7 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
     """Compare `plan` with stored jobs (by hash) and the previous run's key -> hash. With `force`, as a
     `run --force` does: every job sent (again), but those in flight and those of unknown outcome."""
     reasons: dict[str, str] = {}
-    new = cached = in_flight = settled = refetch = unknown = 0
+    new = cached = in_flight = settled = refetch = unknown = forced = 0
     changed: list[str] = []
     following: list[str] = []
     verified: set[str] = set()
@@ -687,6 +689,8 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
         if force and (s is None or s.state in _FORCED):
             reasons[job.key] = FORCED
             new += 1
+            if s is not None and s.state != "planned":
+                forced += 1
         elif s is not None and s.state == "done" and made_elsewhere(s.simulator_at, plan.endpoint[0]):
             reasons[job.key] = ELSEWHERE  # as --force sends it: its take kept aside, never overwritten
             new += 1
@@ -725,7 +729,7 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
     renamed = tuple((k, now[previous[k]]) for k in gone if previous[k] in now)
     return Diff(reasons, new, cached, in_flight, settled, tuple(changed), stale, refetch, tuple(following),
                 verified=frozenset(verified), unknown=unknown, altered=tuple(altered), renamed=renamed,
-                simulator_at=simulator_at)
+                simulator_at=simulator_at, forced=forced)
 
 
 def relpath(path: Path, start: Path) -> str:

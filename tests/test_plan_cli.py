@@ -1397,3 +1397,17 @@ def test_an_unknown_option_shows_the_usage_of_the_command_it_follows(
     err = capsys.readouterr().err
     assert exc.value.code == 2 and err.startswith(usage), err
     assert err.rstrip().endswith(f"error: unrecognized arguments: {extras}"), err
+
+
+def test_run_force_counts_the_jobs_it_renders_again_apart_from_new_ones(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`run --force` of a manifest whose 6 jobs are done, with one value added: the line before it pays says 6
+    forced (paid again) and 2 new, not 8 new, as if nothing had been made yet."""
+    monkeypatch.setenv("COLUMNS", "400")
+    m = write(tmp_path / "r.yaml", REORDER, HEAD)
+    assert run_cli(capsys, "run", str(m), "--no-report")[0] == 0
+    m.write_text(m.read_text().replace("  seed: [1, 2, 3]\n", "  seed: [1, 2, 3, 4]\n"))
+    code, _, err = run_cli(capsys, "run", str(m), "--no-report", "--force")
+    assert code == 0
+    assert "plan against state: 2 new, 6 forced (sent again: paid again), 0 cached," in " ".join(err.split()), err
