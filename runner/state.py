@@ -330,8 +330,10 @@ def _was(text: str | None) -> dict[str, Any] | None:
 
 def as_judged(row: Mapping[str, Any]) -> Mapping[str, Any]:
     """A job row as the next run will find it: one left planned by a reset whose attempt was never begun is
-    what it was before (the run puts it back first, `undo_reset`)."""
-    was = _was(row["reset_from"]) if row["state"] == S.PLANNED.value else None
+    what it was before (the run puts it back first, `undo_reset`). A row of a state before schema 3 (read as it
+    is, `plan` before the run that migrates it) has no `reset_from`: no reset was kept then."""
+    kept = row.keys()  # a sqlite3.Row: `in` would look among its values
+    was = _was(row["reset_from"]) if row["state"] == S.PLANNED.value and "reset_from" in kept else None
     return was if was is not None else row
 
 

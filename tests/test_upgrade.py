@@ -1,0 +1,84 @@
+"""A project whose state an older gridrun wrote (every released schema): what the commands of this one do with it."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from runner import api
+from runner.cli import main
+from runner.state import SCHEMA_VERSION
+
+from execkit import write_manifest
+from statekit import columns_of, old_state
+
+
+def _user_version(db: Path) -> int:
+    with closing(sqlite3.connect(db)) as c:
+        return int(c.execute("PRAGMA user_version").fetchone()[0])
+
+
+def _as_older(db: Path, version: int) -> None:
+    """Rewrite the state file `db` as a gridrun of schema `version` would have held the same rows: the tables and
+    columns of that schema, filled from the file."""
+    old = db.with_name("old.db")
+    with old_state(old, version):
+        pass
+    keep = columns_of(old)
+    with closing(sqlite3.connect(old)) as c:
+        c.execute("ATTACH DATABASE ? AS new", (str(db),))
+        for table, cols in keep.items():
+            names = ", ".join(cols)
+            c.execute(f"INSERT INTO main.{table} ({names}) SELECT {names} FROM new.{table}")
+        c.commit()
+        c.execute("DETACH DATABASE new")
+    for extra in (db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+        extra.unlink(missing_ok=True)
+    old.replace(db)
+    assert _user_version(db) == version
+
+
+def _left_by_a_killed_run(db: Path) -> None:
+    """The three jobs of a run killed midway: seed=1 done, seed=2 sent (its video made, not yet fetched), seed=3
+    never sent (planned)."""
+    with closing(sqlite3.connect(db)) as c:
+        videos = [Path(r[0]) for r in c.execute("SELECT output_path FROM jobs WHERE key NOT LIKE '%seed=1%'")]
+        c.execute("UPDATE jobs SET state='submitted', sha256=NULL, downloaded_at=NULL, done_run_id=NULL"
+                  " WHERE key LIKE '%seed=2%'")
+        c.execute("DELETE FROM attempts WHERE job_id=(SELECT id FROM jobs WHERE key LIKE '%seed=3%')")
+        c.execute("UPDATE jobs SET state='planned', sha256=NULL, provider_id=NULL, url=NULL, attempts=0,"
+                  " cost_micros=NULL, submitted_at=NULL, completed_at=NULL, downloaded_at=NULL, done_run_id=NULL"
+                  " WHERE key LIKE '%seed=3%'")
+        c.execute("UPDATE runs SET status='crashed'")
+        c.commit()
+    for video in videos:
+        video.unlink()
+        video.with_suffix(".json").unlink(missing_ok=True)
+
+
+@pytest.mark.parametrize("version", range(1, SCHEMA_VERSION))
+def test_plan_and_run_on_a_state_of_an_older_schema_with_jobs_planned_in_flight_and_done(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], version: int
+) -> None:
+    """`plan` reads the state as it is (no upgrade: an older gridrun can still use it); `run` upgrades it and
+    collects the job in flight, sends the one never sent, and keeps the one done."""
+    m = write_manifest(tmp_path, n_seeds=3, styles=("anime",), sim={"render_time": 0.1, "jitter": 0})
+    assert api.run(m, report=False).exit_code == 0
+    db = tmp_path / ".gridrun" / "state.db"
+    _left_by_a_killed_run(db)
+    _as_older(db, version)
+    capsys.readouterr()
+
+    assert main(["plan", str(m)]) == 0
+    out = capsys.readouterr().out
+    assert "Traceback" not in out and "1 cached" in out, out
+    assert _user_version(db) == version
+
+    assert main(["run", str(m), "--no-report"]) == 0
+    assert _user_version(db) == SCHEMA_VERSION
+    snap = api.status(m)
+    assert sorted(j.state for j in snap.jobs) == ["done"] * 3
+    assert all(Path(j.output_path).is_file() for j in snap.jobs)
