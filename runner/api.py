@@ -775,6 +775,8 @@ def cancel(m: Manifest | str | Path) -> CancelResult:
                          "manifest)`")
     p, warning = _cancel_plan(m)
     prov = _provider(p)
+    if callable(getattr(prov, "api_key", None)):
+        prov.api_key()  # a missing key is said before the state is opened to be written (and upgraded)
     db = p.state_dir / "state.db"
     if not db.exists():
         # a state unreachable is refused as `run` and `status` refuse it, not read as nothing ever run: jobs may

@@ -7,6 +7,7 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
+import yaml
 
 from runner import api
 from runner.cli import main
@@ -82,3 +83,27 @@ def test_plan_and_run_on_a_state_of_an_older_schema_with_jobs_planned_in_flight_
     snap = api.status(m)
     assert sorted(j.state for j in snap.jobs) == ["done"] * 3
     assert all(Path(j.output_path).is_file() for j in snap.jobs)
+
+
+def test_cancel_refused_for_want_of_an_api_key_leaves_a_state_of_an_older_schema_as_it_is(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A command that refuses before doing anything does not upgrade the state: the older gridrun the user
+    came from can still use it."""
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), provider="lumenfall")
+    doc = yaml.safe_load(m.read_text())
+    del doc["sim"]  # the simulator's knobs are for provider: sim
+    m.write_text(yaml.safe_dump(doc, sort_keys=False))
+    (tmp_path / ".gridrun").mkdir()
+    db = tmp_path / ".gridrun" / "state.db"
+    with old_state(db, 1) as c:
+        c.execute("INSERT INTO runs (manifest_name, manifest_path, outputs_dir, provider, model, started_at, status)"
+                  " VALUES ('t', ?, ?, 'lumenfall', 'pixverse-v5.6', 1, 'crashed')", (str(m), str(tmp_path)))
+        c.execute("INSERT INTO jobs (hash, key, vals, params, state, output_path, cost_estimate_micros, attempts,"
+                  " provider_id, created_at, updated_at, submitted_at) VALUES (?, 'style=anime,seed=1', '{}', '{}',"
+                  " 'submitted', 'o.mp4', 350000, 1, 'v1', 1, 2, 2)", ("a" * 64,))
+        c.execute("INSERT INTO run_jobs (run_id, job_id, key, position) VALUES (1, 1, 'style=anime,seed=1', 0)")
+    assert main(["cancel", str(m)]) == 2
+    err = capsys.readouterr().err
+    assert "needs an API key" in err and "Traceback" not in err, err
+    assert _user_version(db) == 1
