@@ -1280,7 +1280,9 @@ class Store:
                 dead = [r[0] for r in self.db.execute("SELECT id FROM runs WHERE status='running'")]
                 for rid in dead:  # as they left their jobs: nothing has moved them since
                     self._keep_final(rid)
-                self.db.execute("UPDATE runs SET status='crashed', ended_at=? WHERE status='running'", (now,))
+                for rid in dead:
+                    self.db.execute("UPDATE runs SET status='crashed', ended_at=? WHERE id=?",
+                                    (min(now, self._last_record(rid)), rid))
                 cur = self.db.execute(
                     "INSERT INTO runs (manifest_name, manifest_path, manifest_copy, outputs_dir, provider, model, axes,"
                     " started_at, status, budget_micros, pid, host, argv) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -1296,6 +1298,17 @@ class Store:
                 self.run_id = None
             raise
         return run_id
+
+    def _last_record(self, run_id: int) -> float:
+        """When the run last recorded anything (a job's move, an event, that it was alive: `stats.pace` for a run
+        gone): the end of a run whose process died, not when the next run found it dead."""
+        row = self.db.execute(
+            "SELECT MAX(r.started_at, COALESCE(r.seen_at, 0),"
+            " COALESCE((SELECT MAX(at) FROM events WHERE run_id = r.id), 0),"
+            " COALESCE((SELECT MAX(MAX(COALESCE(j.submitted_at, 0), COALESCE(j.completed_at, 0),"
+            "  COALESCE(j.downloaded_at, 0))) FROM run_jobs rj JOIN jobs j ON j.id = rj.job_id"
+            "  WHERE rj.run_id = r.id), 0)) FROM runs r WHERE r.id=?", (run_id,)).fetchone()
+        return float(row[0])
 
     def _recorded(self, run_id: int) -> bool:
         """The run is in the database (committed); False where the database cannot be read either."""

@@ -493,6 +493,23 @@ def test_crashed_runs_are_marked_when_a_new_run_starts(store: Store, tmp_path: P
     assert store.run(r1).status == "crashed" and store.run(r2).status == "running"
 
 
+def test_a_crashed_run_ends_at_its_last_record_not_when_the_next_run_began(store: Store, tmp_path: Path) -> None:
+    """Its report and export measure the run's own time (as `status` did while it lay dead), not the idle time
+    until someone ran again."""
+    now = [100.0]
+    store.clock = lambda: now[0]
+    r1, ids = _run(store, tmp_path)
+    now[0] = 104.0
+    store.begin_submit(r1, [ids[f"{0:064x}"]])
+    now[0] = 106.0
+    store.seen(r1)
+    store.flush()
+    now[0] = 900.0  # killed at 106; run again much later
+    r2, _ = _run(store, tmp_path)
+    assert store.run(r1).status == "crashed" and store.run(r1).ended_at == 106.0
+    assert store.run(r2).started_at == 900.0
+
+
 def test_voiding_the_attempt_a_reset_made_way_for_puts_the_job_back_as_it_was(store: Store, tmp_path: Path) -> None:
     """--force resets a done job and sends it again; when that create provably never reached the provider the
     job is done again, with its video's record, so a later plain run does not pay for it."""
