@@ -2332,11 +2332,45 @@ class Store:
                     # a void or an undone reset may have put the job back as it was (done, say)
                     state = detail.get("restored") or _BACK_TO_PLANNED.get(row["kind"], row["kind"])
                     last[row["job_id"]] = (state, detail.get("error"))
+        takes = self._takes_as_of([j.id for j in jobs], moment)
         out = []
         for job in jobs:
             state, error = last.get(job.id, (S.PLANNED.value, None))
-            out.append(job if (state, error) == (job.state, job.error) else dataclasses.replace(job, state=state, error=error))
+            redone = job if (state, error) == (job.state, job.error) else dataclasses.replace(job, state=state, error=error)
+            out.append(self._take_as_of(redone, state, takes.get(job.id), moment) if takes.get(job.id, (0,))[0]
+                       != job.attempts else redone)
         return tuple(out)
+
+    def _takes_as_of(self, job_ids: Sequence[int], moment: float) -> dict[int, tuple[Any, ...]]:
+        """Each job's latest attempt begun by `moment`: (n, provider_id, billed_micros, started_at, ended_at)."""
+        out: dict[int, tuple[Any, ...]] = {}
+        for chunk, marks in _chunked(job_ids):
+            for row in self.db.execute(
+                f"SELECT job_id, n, provider_id, billed_micros, started_at, ended_at FROM attempts"
+                f" WHERE job_id IN ({marks}) AND started_at <= ? ORDER BY n", (*chunk, moment)
+            ):
+                out[row[0]] = tuple(row)[1:]
+        return out
+
+    def _take_as_of(self, job: JobRecord, state: str, take: tuple[Any, ...] | None, moment: float) -> JobRecord:
+        """`job` (its state and error as of `moment`) with the figures of the attempt it had then (`take`, None:
+        none begun), where a later run has sent it since: that attempt's provider id, charge and times, not the
+        later one's. A done job's video (its SHA-256, when it was fetched) from its `done` event by then."""
+        if take is None:
+            return dataclasses.replace(job, attempts=0, provider_id=None, cost_micros=None, cost_reported_micros=None,
+                                       sha256=None, submitted_at=None, completed_at=None, downloaded_at=None)
+        n, provider_id, billed, started, ended = take
+        ended = ended if ended is not None and ended <= moment else None
+        sha, fetched = None, None
+        if state == S.DONE.value:
+            row = self.db.execute("SELECT at, detail FROM events WHERE job_id=? AND kind='done' AND at <= ?"
+                                  " ORDER BY id DESC LIMIT 1", (job.id, moment)).fetchone()
+            if row is not None:
+                detail = json.loads(row["detail"]) if row["detail"] else {}
+                sha, fetched = (detail.get("sha256") if isinstance(detail, dict) else None), row["at"]
+        return dataclasses.replace(job, attempts=n, provider_id=provider_id,
+                                   cost_micros=billed if ended is not None else None, cost_reported_micros=None,
+                                   sha256=sha, submitted_at=started, completed_at=ended, downloaded_at=fetched)
 
     def attempts(self, job_id: int) -> list[sqlite3.Row]:
         return self.db.execute("SELECT * FROM attempts WHERE job_id=? ORDER BY n", (job_id,)).fetchall()

@@ -830,3 +830,54 @@ def test_a_state_db_linking_into_a_folder_not_there_is_refused_naming_the_link_a
                            "is not there (a disk not mounted, a folder moved or removed): mount that disk"), said
     assert said.endswith("where it is now" if readonly else "; then `gridrun run` again. Nothing was sent"), said
     assert not (tmp_path / "disk").exists() and os.listdir(link.parent) == ["state.db"]
+
+
+def test_a_run_that_ended_before_its_jobs_were_kept_shows_its_own_attempts_and_money_not_a_later_retrys(
+    tmp_path: Path
+) -> None:
+    """A run an older gridrun recorded (no `final`) whose failed job a later run sent again: its report and export
+    show the job as that run left it (failed, its first attempt, nothing paid), not with the retry's render."""
+    now = [100.0]
+    with Store(tmp_path / "state.db", clock=lambda: now[0]) as store:
+        jobs_of = [{**_job(i, tmp_path), "hash": f"{i:x}" * 64} for i in (1, 2)]  # keys apart: the hashes' heads
+
+        def run() -> int:
+            r = store.start_run(manifest_name="m", manifest_path="m.yaml", manifest_copy="", outputs_dir=str(tmp_path),
+                                provider="sim", model="pixverse-v5.6", axes=["seed"], budget_micros=None)
+            ids.update(store.add_jobs(r, jobs_of))
+            return r
+
+        ids: dict[str, int] = {}
+        r1 = run()
+        done, failed = ids["1" * 64], ids["2" * 64]
+        store.begin_submit(r1, [done, failed])
+        store.transition(done, S.SUBMITTED, provider_id="v1")
+        store.transition(failed, S.SUBMITTED, provider_id="v2")
+        now[0] = 110.0
+        store.transition(done, S.DOWNLOADING, cost_micros=350_000)
+        store.transition(done, S.DONE, sha256="a" * 64, cost_micros=350_000)
+        store.transition(failed, S.FAILED, error="CONTENT_POLICY_VIOLATION")
+        now[0] = 120.0
+        store.end_run(r1, "failed")
+        # as an older gridrun left it: no job kept as the run left it, nor its money
+        store.db.execute("UPDATE run_jobs SET final=NULL WHERE run_id=?", (r1,))
+        store.db.execute("UPDATE runs SET final_money=NULL WHERE id=?", (r1,))
+        now[0] = 200.0
+        r2 = run()
+        store.reset(failed, "retry")
+        now[0] = 210.0
+        store.begin_submit(r2, [failed])
+        store.transition(failed, S.SUBMITTED, provider_id="v3")
+        now[0] = 260.0
+        store.transition(failed, S.DOWNLOADING, cost_micros=350_000)
+        store.transition(failed, S.DONE, sha256="b" * 64, cost_micros=350_000)
+        now[0] = 270.0
+        store.end_run(r2, "done")
+
+        jobs = {j.id: j for j in store.snapshot(r1, manifest_name="m").jobs}
+        left = jobs[failed]
+        assert (left.state, left.error, left.attempts) == ("failed", "CONTENT_POLICY_VIOLATION", 1)
+        assert (left.cost_micros, left.provider_id, left.sha256) == (None, "v2", None)
+        assert (left.submitted_at, left.completed_at, left.downloaded_at) == (100.0, 110.0, None)
+        assert left.billed_run == r1
+        assert jobs[done].cost_micros == 350_000 and jobs[done].sha256 == "a" * 64
