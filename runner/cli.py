@@ -928,9 +928,11 @@ def _runs(args: argparse.Namespace) -> int:
     table.add_column("run", justify="right", no_wrap=True)
     if several:
         table.add_column("manifest", overflow="fold")
-    for name in ("started", "status", "done", "spent"):
-        table.add_column(name, justify="right" if name == "spent" else "left", no_wrap=True)
-    table.add_column("started with", overflow="fold")
+    for name in ("started", "status"):
+        table.add_column(name, no_wrap=True)
+    table.add_column("done")  # its counts go on in the next line, at a comma, where the table is too wide
+    table.add_column("spent", justify="right", no_wrap=True)
+    table.add_column("started with", overflow="fold", min_width=len("started with"))  # its header never cut
     for s in found:
         r = s.run
         status = r.shown_status

@@ -432,3 +432,27 @@ def test_a_run_of_another_manifest_sharing_the_state_is_named_with_its_manifest(
     assert "(run 1 of t)" in html
     rows = json.loads((tmp_path / "outputs" / "u" / "results.json").read_text())["rows"]
     assert [(r["cached_from_run"], r["paid_in_run"]) for r in rows] == [(1, 1)]
+
+
+def test_status_runs_at_80_columns_keeps_its_header_words_whole(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long `done` cell (cached, made earlier) goes on in the next line at a comma; the column naming how each
+    run was started keeps its name whole."""
+    import dataclasses
+
+    from runner import cli
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
+    assert main(["run", str(m), "--no-report", "--allow-partial"]) == 0
+    found = api.runs(m)
+    monkeypatch.setattr(api, "runs", lambda *a, **k: [dataclasses.replace(s, jobs=12, done=12, cached=9, made=0)
+                                                      for s in found])
+    monkeypatch.setattr(cli.out, "width", 80)
+    capsys.readouterr()
+    assert main(["status", str(m), "--runs"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split() == ["run", "started", "status", "done", "spent", "started", "with"], lines
+    assert all(len(line) <= 80 for line in lines), lines
+    words = " ".join(lines[2:]).split()
+    assert {"12/12,", "cached,", "made", "earlier", "--no-report", "--allow-partial"} <= set(words), lines
