@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import errno
+import hashlib
 import json
 import math
 import os
@@ -263,11 +264,25 @@ def m009_run_seen_at(db: sqlite3.Connection) -> None:
 
 @migration
 def m010_key_salt(db: sqlite3.Connection) -> None:
-    # Values of the state as a whole. `key_salt`: random, made once (with the state, or here for one made
-    # before), part of every idempotency key the state makes from now on (`idempotency_key`): two states'
-    # keys for one request differ. Attempts recorded before keep the keys they were sent with.
+    # Values of the state as a whole. `key_salt`: made once (with the state, or here for one made before), part
+    # of every idempotency key the state makes from now on (`idempotency_key`): two states' keys for one request
+    # differ. Attempts recorded before keep the keys they were sent with.
     db.execute("CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
-    db.execute("INSERT INTO meta (name, value) VALUES ('key_salt', ?)", (secrets.token_hex(4),))
+    db.execute("INSERT INTO meta (name, value) VALUES ('key_salt', ?)", (_first_salt(db),))
+
+
+def _first_salt(db: sqlite3.Connection) -> str:
+    """The `key_salt` a state gets: random for a new one; for one an earlier gridrun made, drawn from what it
+    recorded first and never changes (its first run's start, process, host and manifest; its first job), so
+    that each copy of it (a backup taken before the upgrade, restored after) gets the same one, as a copy made
+    since keeps it, and sends a job again under the key the provider already knows. Two states made apart
+    differ there as their random ids would."""
+    run = db.execute("SELECT started_at, manifest_name, manifest_path, pid, host FROM runs ORDER BY id LIMIT 1").fetchone()
+    if run is None:
+        return secrets.token_hex(4)
+    job = db.execute("SELECT hash, created_at FROM jobs ORDER BY id LIMIT 1").fetchone()
+    first = json.dumps(["gridrun key salt", list(run), list(job) if job is not None else None])
+    return hashlib.sha256(first.encode()).hexdigest()[:8]
 
 
 @migration

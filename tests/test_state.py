@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import socket
 import sqlite3
@@ -881,3 +882,29 @@ def test_a_run_that_ended_before_its_jobs_were_kept_shows_its_own_attempts_and_m
         assert (left.submitted_at, left.completed_at, left.downloaded_at) == (100.0, 110.0, None)
         assert left.billed_run == r1
         assert jobs[done].cost_micros == 350_000 and jobs[done].sha256 == "a" * 64
+
+
+def test_copies_of_a_state_made_before_key_salts_get_the_same_salt_when_each_is_upgraded(tmp_path: Path) -> None:
+    """A backup taken before the upgrade and restored after gets the salt the upgraded state got: a job it sends
+    again carries the key the provider already knows (found, not paid again). Another state, and a new one, get
+    one of their own."""
+    def older(path: Path, started: float) -> Path:
+        with old_state(path, 9) as db:
+            db.execute("INSERT INTO runs (manifest_name, manifest_path, outputs_dir, provider, model, started_at,"
+                       " status, pid, host) VALUES ('m', 'm.yaml', 'out', 'sim', 'pixverse-v5.6', ?, 'crashed', 7,"
+                       " 'h')", (started,))
+            db.execute("INSERT INTO jobs (hash, key, vals, params, state, output_path, cost_estimate_micros,"
+                       " created_at, updated_at) VALUES (?, 'seed=1', '{}', '{}', 'planned', 'o.mp4', 1, 1, 2)",
+                       ("a" * 64,))
+        return path
+
+    original = older(tmp_path / "a.db", 1000.25)
+    backup = tmp_path / "backup.db"
+    shutil.copy(original, backup)
+    other = older(tmp_path / "other.db", 1000.5)
+    salts = []
+    for path in (original, backup, other, tmp_path / "new1.db", tmp_path / "new2.db"):
+        with Store(path) as store:
+            salts.append(store.key_salt())
+    assert all(re.fullmatch(r"[0-9a-f]{8}", s) for s in salts), salts
+    assert salts[0] == salts[1] and len({salts[0], *salts[2:]}) == 4, salts
