@@ -20,7 +20,7 @@ import numpy as np
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
@@ -170,6 +170,10 @@ class Endpoint:
             if not isinstance(exc, OSError) and not too_many_open_files(exc):
                 raise
             reply = error_reply(host_error(exc))
+        except ClientDisconnect:
+            # The client went away before its request's body came (a run killed while a `slow` fault held its
+            # create): nothing was made, and no one is there to answer.
+            return
         if reset_phase == "reset_after":
             if not await _drop(scope, receive, graceful=False):
                 raise SimulatedReset(phase="after", route=route)

@@ -387,3 +387,23 @@ async def test_changing_the_simulator_needs_its_key_and_a_json_body_from_its_own
         assert (await client.get("http://sim.test/_sim/config")).json()["failure_rate"] == 0
         assert (await client.post("http://sim.test/_sim/config", headers=key, json={"seed": 3})).status_code == 200
         assert (await client.post("http://sim.test/_sim/reset", headers=key)).status_code == 204
+
+
+async def test_a_client_gone_during_a_slow_fault_is_dropped_quietly_and_makes_nothing() -> None:
+    """A run killed while its create waits out a `slow` fault: the request ends without an error (no traceback in
+    `sim serve`'s output), nothing made, nothing sent back."""
+    app = create_app(SimConfig(slow_rate=1.0, slow_delay=0.01), clock=FakeClock())
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": "/v1/videos", "raw_path": b"/v1/videos", "query_string": b"", "root_path": "",
+             "headers": [(b"host", b"sim.test"), (b"content-type", b"application/json")],
+             "client": ("127.0.0.1", 1), "server": ("sim.test", 80)}
+    await app(scope, receive, send)
+    assert sent == [] and app.state.sim.stats()["creates"] == 0
