@@ -29,7 +29,7 @@ from .errors import (
     CopyNotWrittenError, ManifestError, ManifestErrors, NotRecordedError, ProviderError, RunStartingError, StateError,
     UsageError,
 )
-from .executor import Executor, RunResult, counted, earlier_whole, end_badly
+from .executor import Executor, RunResult, counted, earlier_whole, end_badly, run_budget
 from .localpaths import UNUSABLE, shown, why_unusable
 from .options import RunOptions, check_option, run_options
 from .outputs import kept_aside, verified
@@ -39,11 +39,11 @@ from .providers import base_url_env, get_provider
 from .providers import capabilities
 from .providers.base import VideoStatus
 from .providers.download import close_disk_threads
+from . import resume
 from .resume import folder_shared, left_behind, name_shared, outputs_shared, state_above
 from .state import (
-    JobState, RunRecord, RunSummary, Snapshot, Store, announcing_start, as_judged, check_not_lost, outputs_writer,
-    state_home,
-    store_error,
+    SCHEMA_VERSION, JobState, RunRecord, RunSummary, Snapshot, Store, announcing_start, as_judged, check_not_lost,
+    held_elsewhere, outputs_writer, state_home, store_error,
 )
 from .stats import RunStatistics, pace, problems
 from .yamlsource import MAX_BYTES, read_text
@@ -327,6 +327,7 @@ def run(
     if callable(getattr(prov, "api_key", None)):
         prov.api_key()  # a missing key is said before any state is made
     command = "retry" if options.retry_failed or options.retry_unknown else "run"
+    _judge_before_upgrade(p, options)
     store = Store(p.state_dir / "state.db", outputs_dir=p.outputs_dir, then=command)
     store.acquire_lock(then="run `gridrun retry` again" if command == "retry" else "run again",
                        manifest=p.manifest.path, name=p.manifest.name)
@@ -340,6 +341,28 @@ def run(
                       on_output=on_output, on_balance=on_balance, argv=argv, stop=stop, detach=detach)
         with _running_here(), _closing(None if provider is not None else prov):
             return anyio.run(ex.run)
+
+
+def _judge_before_upgrade(p: Plan, options: RunOptions) -> None:
+    """A state an older gridrun wrote is upgraded, one way, once a run opens it to write: the refusals that
+    need only read it (the budget, jobs left in flight the manifest no longer has) are made before, so that a
+    run refused leaves it as it was, for that gridrun still to use. A reset a killed run left pending, which
+    the run puts back first, leaves the judging to the run.
+
+    :raises BudgetError, InFlightError: the run is refused.
+    """
+    db = p.state_dir / "state.db"
+    if not db.is_file():
+        return
+    try:
+        store = Store(db, readonly=True, outputs_dir=p.outputs_dir)
+    except NotRecordedError:
+        return
+    with store:
+        if (store.schema >= SCHEMA_VERSION or held_elsewhere(store.real.with_name("lock"))
+                or (store.schema >= 3 and store.pending_resets())):
+            return  # a run holding it, or a reset to put back: the run's own refusal, under its lock
+        resume.decide(p, store, options, budget_micros=run_budget(p, options))
 
 
 def _check_run_arguments(*, argv: Any, on_progress: Any, on_balance: Any, stop: Any, detach: Any) -> None:

@@ -131,6 +131,12 @@ class RunResult:
     unrecorded_kept: tuple[Path, ...] = ()  # takes of gridrun's this state has no record of, there: kept first too
 
 
+def run_budget(plan: Plan, options: RunOptions) -> int | None:
+    """The run's budget in micro-USD (`--budget`, else the manifest's `run.budget_usd`); None for none."""
+    given = options.budget_usd if options.budget_usd is not None else (plan.manifest.run or {}).get("budget_usd")
+    return budget_micros(given)
+
+
 class Executor:
     """Runs one plan against one provider with one store (`runner.api.run` builds one and runs it)."""
 
@@ -168,8 +174,7 @@ class Executor:
         self.poll_interval = options.poll_interval or run.get("poll_interval")
         self.renders = RenderTimes(plan, provider.caps, poll_interval=self.poll_interval, clock=clock)
         self.timeout = options.timeout or run.get("timeout")
-        given = options.budget_usd if options.budget_usd is not None else run.get("budget_usd")
-        self.budget_micros = budget_micros(given)
+        self.budget_micros = run_budget(plan, options)
         self.pacer = Pacer(clock, gate=HTTP_CONNECTIONS)
         self._stopping: str | None = None
         self.detached = False

@@ -144,6 +144,15 @@ def judge(
                 continue  # this run's to send
             if store.undo_reset(jid) == S.FAILED:
                 retry_not_sent(store, jid, S.FAILED)
+    return decide(plan, store, opts, budget_micros=budget_micros)
+
+
+def decide(plan: Plan, store: Store, opts: RunOptions, *, budget_micros: int | None) -> Judged:
+    """What the run does with each job of a state with no reset left pending (`judge`, which puts those back
+    first), what the last run left in flight and the budget checked; reads only.
+
+    :raises BudgetError, InFlightError: the run is refused.
+    """
     found = store.jobs_by_hash([j.hash for j in plan.jobs])
     states = {j.hash: JobState(found[j.hash]["state"]) if j.hash in found else S.PLANNED for j in plan.jobs}
     elsewhere = frozenset(h for h, at in store.simulator_takes(list(found)).items()

@@ -492,7 +492,7 @@ def _flock(fd: int, *, required: bool) -> bool:
     return True
 
 
-def _held_elsewhere(lock_path: Path) -> bool:
+def held_elsewhere(lock_path: Path) -> bool:
     """Another runner (another process, or another store of this one) holds the runner lock `lock_path`: probed
     with a lock not waiting, let go at once. False where there is no lock file, or it cannot be locked."""
     try:
@@ -825,7 +825,7 @@ class Store:
                     _wal(self.db)
                     self.db.execute("PRAGMA synchronous=FULL")
                     self.db.execute("PRAGMA foreign_keys=ON")
-                    if _held_elsewhere(self.real.with_name("lock")):
+                    if held_elsewhere(self.real.with_name("lock")):
                         # Another runner holds the state, perhaps an older gridrun's, which could no longer read
                         # it once migrated: `acquire_lock`, refused, leaves it as it is; taken, migrates it.
                         self.schema = self._version()

@@ -107,3 +107,23 @@ def test_cancel_refused_for_want_of_an_api_key_leaves_a_state_of_an_older_schema
     err = capsys.readouterr().err
     assert "needs an API key" in err and "Traceback" not in err, err
     assert _user_version(db) == 1
+
+
+@pytest.mark.parametrize("version", [2, 8])
+def test_run_refused_by_its_budget_leaves_a_state_of_an_older_schema_as_it_is(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], version: int
+) -> None:
+    """The budget is checked reading the state as it is: refused, the run leaves it for the older gridrun."""
+    m = write_manifest(tmp_path, n_seeds=3, styles=("anime",), sim={"render_time": 0.1, "jitter": 0})
+    assert api.run(m, report=False).exit_code == 0
+    db = tmp_path / ".gridrun" / "state.db"
+    _left_by_a_killed_run(db)
+    _as_older(db, version)
+    capsys.readouterr()
+    assert main(["run", str(m), "--no-report", "--budget", "0.01"]) == 3
+    err = " ".join(capsys.readouterr().err.split())
+    assert "1 jobs to submit and 1 in flight would cost $0.70, above the budget of $0.01" in err, err
+    assert _user_version(db) == version
+    assert main(["run", str(m), "--no-report"]) == 0  # within the budget: upgraded, and run
+    assert _user_version(db) == SCHEMA_VERSION
+    assert sorted(j.state for j in api.status(m).jobs) == ["done"] * 3
