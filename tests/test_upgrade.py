@@ -33,7 +33,7 @@ def _as_older(db: Path, version: int) -> None:
         c.execute("ATTACH DATABASE ? AS new", (str(db),))
         for table, cols in keep.items():
             names = ", ".join(cols)
-            c.execute(f"INSERT INTO main.{table} ({names}) SELECT {names} FROM new.{table}")
+            c.execute(f"INSERT OR REPLACE INTO main.{table} ({names}) SELECT {names} FROM new.{table}")
         c.commit()
         c.execute("DETACH DATABASE new")
     for extra in (db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
