@@ -975,11 +975,27 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
         else:
             result.finished.append(key)
 
+    async def look(client: Any, limiter: anyio.CapacityLimiter, row: Any, queued: set[str]) -> None:
+        async with limiter:
+            with contextlib.suppress(ProviderError):  # `one` asks again, and says why it could not
+                now = await prov.get(client, row["provider_id"])
+                if now.status == "queued" or now.terminal:
+                    queued.add(row["key"])
+
     async def go() -> None:
         limiter = anyio.CapacityLimiter(CANCEL_AT_ONCE)
-        async with prov.client() as client, anyio.create_task_group() as tg:
-            for row in rows:
-                tg.start_soon(one, client, limiter, row)
+        async with prov.client() as client:
+            # The queued ones first, all of them before any rendering one: a render cancelled frees a slot at the
+            # provider, where a job queued behind it would start rendering and then be charged as a render (a
+            # job cancelled while queued is free).
+            queued: set[str] = set()
+            async with anyio.create_task_group() as tg:
+                for row in rows:
+                    tg.start_soon(look, client, limiter, row, queued)
+            for wave in ([r for r in rows if r["key"] in queued], [r for r in rows if r["key"] not in queued]):
+                async with anyio.create_task_group() as tg:
+                    for row in wave:
+                        tg.start_soon(one, client, limiter, row)
 
     anyio.run(go)
     result.dropped = [k for k in (*result.finished, *result.still_running) if k in gone]

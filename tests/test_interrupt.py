@@ -575,6 +575,29 @@ def test_gridrun_cancel_of_a_render_the_simulator_charges_for_shows_its_charge_i
     assert _world(m).stats()["billed_micros"] == charged
 
 
+def test_cancel_cancels_the_queued_jobs_before_the_rendering_ones_so_that_only_those_rendering_are_charged(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The simulator renders two at once and charges the whole price of a render cancelled while rendering; one
+    cancelled while queued is free. Four jobs left in flight (two rendering, two queued behind them): `gridrun
+    cancel` cancels the queued ones first, so that cancelling a render frees no slot for a queued job to start
+    rendering in and be charged as a render. It costs what cancelling the two rendering ones alone costs."""
+    from runner.cli import main
+
+    m = write_manifest(tmp_path, n_seeds=4, styles=("anime",), run={"concurrency": 4},
+                       sim={"render_time": 60, "jitter": 0.0, "concurrency": 2, "cancel_charge": 1.0})
+    assert api.run(m, report=False, options=RunOptions(timeout=0.3)).status == "incomplete"
+    assert _in_flight(m) == 4
+    now = time.time()
+    assert sorted(v.status(now).value for v in _world(m).videos.values()) == ["in_progress"] * 2 + ["queued"] * 2
+    price = api.status(m).jobs[0].cost_estimate_micros
+    capsys.readouterr()
+    assert main(["cancel", str(m)]) == 0
+    assert "cancelled 4 jobs at the provider" in capsys.readouterr().out
+    assert _world(m).stats()["billed_micros"] == 2 * price
+    assert api.status(m).spent_micros == 2 * price
+
+
 def test_cancel_while_a_run_holds_the_state_says_how_to_stop_it_first(tmp_path: Path) -> None:
     from runner.errors import LockError
     from runner.state import Store
