@@ -205,6 +205,10 @@ class Executor:
         )
         self._reserved = 0
         self._spent = 0
+        # jobs this run reserved and follows, whose reserve their end frees (spent instead, at what they cost):
+        # job id -> its reserve; the jobs waiting for the budget (--allow-partial) wait for these
+        self._freeable: dict[int, int] = {}
+        self._budget_moved: anyio.Event | None = None  # set when one is freed, or the run's stop changes
         self._prepaid: set[int] = set()  # jobs only to download again: rendered and billed by an earlier run
         self._not_rerun = 0  # settled jobs this run was to send again whose create never reached the provider
         self._rerenders_cancelled = 0  # re-renders of done jobs cancelled at the provider: done as before
@@ -272,6 +276,7 @@ class Executor:
                 self.store.event(self.run_id, None, "run-stopping", {"why": why})
                 self.live.nudge()
         self._stopping = why
+        self._budget_move()
 
     def _key_of(self, job_id: int) -> str:
         job = self.jobs_by_id.get(job_id)
@@ -432,14 +437,43 @@ class Executor:
         self._last_error = (first, message, n, text)
 
     # -- budget ------------------------------------------------------------------------------------
-    def _reserve(self, job: Job) -> bool:
-        if self.stopping:
-            return False
-        if self.budget_micros is not None and self._spent + self._reserved + job.cost_micros > self.budget_micros:
-            self.stopping = "budget"
-            return False
+    def _sending_stopped(self) -> bool:
+        """Whether the run sends no new paid attempt. A run stopped by its budget with --allow-partial still sends
+        those that fit it (the jobs and failure retries already waiting for the budget): it stops sending new
+        jobs, not spending what is left."""
+        return bool(self.stopping) and not (self.stopping == "budget" and self.opts.allow_partial)
+
+    async def _reserve(self, job: Job) -> bool:
+        """Whether the job's estimate is reserved against the budget, so that it may be sent. With --allow-partial,
+        one that does not fit beside the reserves of the jobs in flight waits for them to settle (a failure at $0
+        frees its reserve) and is checked again; the run stops for its budget once nothing in flight could free
+        enough for it. spent + reserved never passes the budget."""
+        while True:
+            if self._sending_stopped():
+                return False
+            cap = self.budget_micros
+            if cap is None or self._spent + self._reserved + job.cost_micros <= cap:
+                break
+            freeable = sum(self._freeable.values())
+            if not (self.opts.allow_partial and freeable
+                    and self._spent + self._reserved - freeable + job.cost_micros <= cap):
+                self.stopping = "budget"
+                return False
+            if self._budget_moved is None:
+                self._budget_moved = anyio.Event()
+            await self._budget_moved.wait()
         self._reserved += job.cost_micros
+        self._freeable[self.ids[job.hash]] = job.cost_micros
         return True
+
+    def _budget_move(self, jid: int | None = None) -> None:
+        """The job `jid`'s reserve can no longer be freed by this run (it settled, or its task ended), or the run's
+        stop changed: the jobs waiting for the budget check again."""
+        if jid is not None:
+            self._freeable.pop(jid, None)
+        if self._budget_moved is not None:
+            self._budget_moved.set()
+            self._budget_moved = None
 
     def _settle(self, job: Job, billed: int | None) -> None:
         """The job's estimate no longer reserved, and `billed` (None: nothing) spent: once what its render
@@ -449,6 +483,7 @@ class Executor:
         self._reserved = max(0, self._reserved - job.cost_micros)
         if billed:
             self._spent += billed
+        self._budget_move(self.ids[job.hash])
 
     def _billed(self, job: Job, jid: int, status: VideoStatus, *, completed: bool, tell: bool = False) -> int | None:
         """What the render of `status` counts against the budget (`counted_cost`): the provider's figure, or
@@ -701,8 +736,8 @@ class Executor:
         jid = self.ids[job.hash]
         slot = _Slot(self._limiter, job.hash)
         try:
-            going = self._reserve(job)
-            if going and (self.stopping or self._refused):
+            going = await self._reserve(job)
+            if going and (self._sending_stopped() or self._refused):
                 self._settle(job, None)
                 going = False
             if not going:
@@ -734,6 +769,7 @@ class Executor:
             await self._follow(job, jid, status, slot)
         finally:
             slot.release()
+            self._budget_move(jid)  # followed no more: whatever it still reserves, this run does not free
 
     async def _post(
         self, job: Job, jid: int, key: str, *, fresh: bool = True, asked: bool = False
@@ -1087,13 +1123,14 @@ class Executor:
             # cost, or makes it now, once.
             slot = await self._slot(job)
             try:
-                if not self._reserve(job):
+                if not await self._reserve(job):
                     return
                 status = await self._post(job, jid, key, fresh=False, asked=state == S.UNKNOWN.value)
                 if status is not None:
                     await self._follow(job, jid, status, slot)
             finally:
                 slot.release()
+                self._budget_move(jid)
             return
         if state == S.UNKNOWN.value:
             # retry --unknown with no log to ask: sent again, as asked; the attempt it settles may have been
@@ -1301,7 +1338,7 @@ class Executor:
         """After the failed render of `message`, the reason of a new paid attempt when the run makes one
         (run.failure_retries of them per job, counted across a killed run's resumes); None when it does not."""
         tries = self._tries_after_failure.get(jid, 0)
-        if tries >= self.failure_retries or self.stopping or self._refused or self.opts.fail_fast:
+        if tries >= self.failure_retries or self._sending_stopped() or self._refused or self.opts.fail_fast:
             return None
         self._tries_after_failure[jid] = tries + 1
         return f"{FAILURE_RETRY} {tries + 1} of {self.failure_retries}, after: {message}"

@@ -928,6 +928,39 @@ def test_allow_partial_stops_at_the_budget(tmp_path: Path) -> None:
     assert result.stats.counts["planned"] > 0 and result.stats.eta is None  # the stopped run has nothing left to end
 
 
+def test_allow_partial_sends_what_fits_once_the_jobs_in_flight_settle_never_passing_the_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three jobs at $0.35, a budget of $0.70, two at once reserve it all: the third waits for them instead of
+    stopping the run. The first render fails at $0, freeing its reserve: the third and the first's failure retry
+    are sent as the budget allows, until nothing in flight could free enough for what is left. At no moment do
+    the spent and reserved figures together pass the budget."""
+    from runner.executor import Executor
+
+    seen: list[int] = []  # spent + reserved, after each change of a job's state and each settling
+    set_state, settle = Executor._set_state, Executor._settle
+
+    def setting(self: Executor, *args: Any, **kwargs: Any) -> None:
+        set_state(self, *args, **kwargs)
+        seen.append(self._spent + self._reserved)
+
+    def settling(self: Executor, *args: Any, **kwargs: Any) -> None:
+        settle(self, *args, **kwargs)
+        seen.append(self._spent + self._reserved)
+
+    monkeypatch.setattr(Executor, "_set_state", setting)
+    monkeypatch.setattr(Executor, "_settle", settling)
+    script = [{"route": "create", "nth": 1, "fault": "job_failure", "code": "CONTENT_POLICY_VIOLATION"}]
+    m = write_manifest(tmp_path, n_seeds=3, styles=("anime",), run={"concurrency": 3, "failure_retries": 1},
+                       sim={"render_time": 0.3, "jitter": 0.0, "script": script})
+    result, prov = run(m, budget_usd=0.70, allow_partial=True)
+    # the third job or the failure retry sent first, the other left (planned, or failed with its retry unsent)
+    assert result.status in ("budget", "failed") and result.exit_code != 0
+    assert result.stats.counts["done"] == 2 and result.stats.spent_micros == 700_000, result.stats.counts
+    assert stats(prov)["creates"] == 3 and stats(prov)["billed_micros"] == 700_000
+    assert seen and max(seen) <= 700_000, seen
+
+
 def test_a_resumed_run_counts_the_jobs_still_in_flight_against_the_budget(tmp_path: Path) -> None:
     """Jobs an earlier run left rendering are this run's to pay for: a resumed run whose new jobs fit the
     budget, but not with the jobs in flight, refuses to start instead of stopping halfway."""
