@@ -366,6 +366,13 @@ class ListPoller:
         return None
 
 
+POLL_MOST = 30.0
+"""Seconds: the longest a job polled one by one waits between polls once past its expected render time."""
+OVERDUE_BACKOFF = 0.1
+"""The part of the time a render is overdue added to the interval between its polls: a render seen ended at
+most about a tenth of its time late."""
+
+
 class RenderTimes:
     """How long jobs take to render, and so when each is worth polling: the median of the last 50 renders
     this run has seen once there are three, and before that the simulator's knobs or the model's prior
@@ -402,14 +409,18 @@ class RenderTimes:
 
     def next_poll(self, job: Job, submitted_at: float) -> float:
         """Seconds until a job polled one by one is polled again: at 90 % of its expected render time, then
-        every twentieth of it (0.05–30 s)."""
+        every twentieth of it, the interval growing by a tenth of the time it is overdue (0.05–30 s): a render
+        on time is seen ended promptly, and one that outlasts the expectation many times over is not asked
+        about many times a second all along (providers rate-limit polls; the pacer bounds them too)."""
         if self.poll_interval:
             return float(self.poll_interval)
         expected = self.expected(job)
         elapsed = self.clock() - submitted_at
         if elapsed < expected * 0.9:
             return max(0.05, expected * 0.9 - elapsed)
-        return max(0.05, min(30.0, expected * 0.05))
+        step = expected * 0.05
+        overdue = max(0.0, elapsed - expected)
+        return max(0.05, min(POLL_MOST, step + overdue * OVERDUE_BACKOFF))
 
     def list_interval(self) -> float:
         """Seconds between list rounds while a watched job is due: an eightieth of the expected render time,
