@@ -509,6 +509,26 @@ def _unsent_micros(snap: Snapshot) -> int:
     return sum(j.cost_estimate_micros for j in snap.jobs if j.state == JobState.PLANNED.value)
 
 
+def _retry_left(plan: Plan, retry: bool | str) -> str:
+    """What to run after a `gridrun retry` (`retry`: "--unknown" for `retry --unknown`) its budget stopped with
+    jobs it was to send again left as they were: the same retry (a plain `gridrun run` sends none of them), with
+    a budget that covers what it counts (those jobs, and any in flight) when the manifest's does not."""
+    again = ({JobState.UNKNOWN.value} if retry == "--unknown" else
+             {s.value for s in (JobState.FAILED, JobState.REJECTED, JobState.EXPIRED, JobState.CANCELLED)})
+    snap = api.status(plan.manifest)
+    left = [j for j in snap.jobs if j.state in again]
+    need = _budgeted_micros(snap) + sum(j.cost_estimate_micros for j in left)
+    command = "gridrun retry --unknown" if retry == "--unknown" else "gridrun retry"
+    budget, above = plan.budget_micros, ""
+    if budget is not None and need > budget:
+        command += f" --budget {math.ceil(need / 10_000) / 100:.2f}"
+        above = (f": a plain `{command.rsplit(' --budget', 1)[0]}` refuses, counting {usd_text(need)} against its "
+                 f"budget, above the manifest's {usd_text(budget)}")
+    costs = usd_text(sum(j.cost_estimate_micros for j in left))
+    return (f"`{command}` sends the {_jobs(len(left))} left again ({costs}"
+            + ("; it may pay twice" if retry == "--unknown" else "") + f"){above}")
+
+
 def _budgeted_micros(snap: Snapshot) -> int:
     """What the next `gridrun run` counts against its budget before it starts, as its own check does: the jobs
     not sent, and those in flight not yet rendered (the run follows them and pays for them)."""
@@ -598,12 +618,13 @@ def _run(args: argparse.Namespace, manifest: Manifest, progress: Any, **extra: A
         err.print(_foreign_note(foreign), markup=False, highlight=False)
     if unrecorded:
         err.print(_unrecorded_note(unrecorded), markup=False, highlight=False)
-    _say_end(args, plan, result)
+    _say_end(args, plan, result, retry="--unknown" if extra.get("retry_unknown") else bool(extra.get("retry_failed")))
     return result.exit_code
 
 
-def _say_end(args: argparse.Namespace, plan: Plan, result: Any) -> None:
-    """What the run's end means and what to run next, on standard error, by how it ended."""
+def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool | str = False) -> None:
+    """What the run's end means and what to run next, on standard error, by how it ended. `retry`: the run was a
+    `gridrun retry` (of failed jobs: True; "--unknown": of those of unknown outcome)."""
     c = result.stats.counts
     snap = api.status(plan.manifest) if c.get(JobState.PLANNED.value) else None  # what the unsent jobs cost
     unsaved = str(plan.outputs_dir) if result.stats.stopping == "write-failed" else None
@@ -614,8 +635,12 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any) -> None:
         redo = _redo_forced(result.left_done, need, plan.budget_micros)
         then = f"{redo}; {then}" if _unfinished(c) else redo
     if result.exit_code == 3:
-        err.print(f"stopped by the budget: {then}" if snap is not None or result.left_done else
-                  "stopped by the budget: raise it (--budget) and run again to go on")
+        if snap is not None or result.left_done:
+            err.print(f"stopped by the budget: {then}")
+        elif retry:
+            err.print(f"stopped by the budget: {_retry_left(plan, retry)}")
+        else:
+            err.print("stopped by the budget: raise it (--budget) and run again to go on")
     elif result.exit_code == 1:
         if result.refused:
             err.print(f"stopped: {_account_refusal(result.refused, plan.model)}, then: {then}")

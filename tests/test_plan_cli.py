@@ -1222,6 +1222,29 @@ def test_a_forced_run_stopped_by_the_budget_says_forcing_again_pays_again_for_wh
     assert run_cli(capsys, "run", str(m), "--no-report", "--force", "--budget", "2.10")[0] == 0
 
 
+def test_a_retry_stopped_by_the_budget_names_the_retry_that_sends_the_jobs_left_not_a_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three jobs failed; `retry --allow-partial` under a budget of $0.70 sends two again: the third is left failed,
+    which a plain `gridrun run` never sends. The end names `gridrun retry`, with a --budget where the manifest's
+    does not cover what it counts, and what the jobs left cost; and that retry sends it."""
+    monkeypatch.setenv("COLUMNS", "400")
+    m = tmp_path / "m.yaml"
+    text = ("version: 1\nname: b\nmodel: pixverse-v5.6\nparams:\n  prompt: \"a fox {{ take }}\"\n  quality: 360p\n"
+            "matrix:\n  take: {range: [1, 3]}\nrun:\n  concurrency: 3\n  budget_usd: BUDGET\nsim:\n  render_time: 0.05\n")
+    m.write_text(text.replace("BUDGET", "0.3") + "  failure_rate: 1.0\n")
+    assert run_cli(capsys, "run", str(m), "--no-report", "--budget", "2")[0] == 1
+    m.write_text(text.replace("BUDGET", "0.3"))
+    code, _, err = run_cli(capsys, "retry", str(m), "--no-report", "--budget", "0.7", "--allow-partial")
+    assert code == 3, err
+    said = " ".join(err.split())
+    step = ("`gridrun retry --budget 0.35` sends the 1 job left again ($0.35): a plain `gridrun retry` refuses, "
+            "counting $0.35 against its budget, above the manifest's $0.30")
+    assert f"stopped by the budget: {step}" in said and "run again to go on" not in said, err
+    assert run_cli(capsys, "run", str(m), "--no-report", "--budget", "5")[0] == 1  # a run sends nothing
+    assert run_cli(capsys, "retry", str(m), "--no-report", "--budget", "0.35")[0] == 0  # the retry named does
+
+
 def _world_creates(m: Path) -> int:
     """The creates the built-in simulator's world, kept in the state folder by the runs of `m`, was sent."""
     from runner.sim import SimConfig, create_app
