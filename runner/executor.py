@@ -196,7 +196,8 @@ class Executor:
         self._paced_from: float | None = None
         self._paced_until: float | None = None
         self._last_progress = 0.0
-        self._last_error: tuple[str, str, int, str] | None = None  # (first job, message, jobs, as told): `_error`
+        # (first job, message, the keys of the jobs it was met by, as told): `_error`
+        self._last_error: tuple[str, str, frozenset[str], str] | None = None
         self._checks: dict[int, float] = {}  # job id -> when its status is next asked, while it waits for that
         # The live report (on_report(run_id, final)) and posters (on_output(new videos)), in worker threads.
         self.live = LiveViews(
@@ -428,13 +429,14 @@ class Executor:
         job, is told once, with a count (a provider out of reach fails every job alike)."""
         last = self._last_error
         if last is not None and last[1] == message and self.errors and self.errors[-1] == last[3]:
-            first, n = last[0], last[2] + 1
-            text = f"{first} and {n - 1:,} more job{'s' if n > 2 else ''}: {message}"
+            first, jobs = last[0], last[2] | {job.key}  # jobs, not attempts: a failure retry failing alike is one
+            n = len(jobs)
+            text = f"{first} and {n - 1:,} more job{'s' if n > 2 else ''}: {message}" if n > 1 else last[3]
             self.errors[-1] = text
         else:
-            first, n, text = job.key, 1, f"{job.key}: {message}"
+            first, jobs, text = job.key, frozenset({job.key}), f"{job.key}: {message}"
             self.errors.append(text)
-        self._last_error = (first, message, n, text)
+        self._last_error = (first, message, jobs, text)
 
     # -- budget ------------------------------------------------------------------------------------
     def _sending_stopped(self) -> bool:

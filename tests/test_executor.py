@@ -1492,6 +1492,17 @@ def test_a_job_is_asked_once_more_at_its_timeout_and_a_finished_one_is_downloade
     check_outputs(m)
 
 
+def test_the_last_errors_count_the_jobs_a_failure_met_not_its_attempts(tmp_path: Path) -> None:
+    """Three jobs whose every render fails, each sent twice more (failure_retries 2): nine failed attempts of three
+    jobs, told as the first job and 2 more."""
+    m = write_manifest(tmp_path, n_seeds=3, styles=("anime",), run={"failure_retries": 2},
+                       sim={"failure_rate": 1.0, "render_time": 0.05, "jitter": 0.0})
+    result, prov = run(m)
+    assert result.stats.counts["failed"] == 3 and stats(prov)["creates"] == 9
+    (told,) = [e for e in result.stats.last_errors if "CONTENT_POLICY_VIOLATION" in e]
+    assert re.match(r"style=anime,seed=\d and 2 more jobs: CONTENT_POLICY_VIOLATION", told), told
+
+
 def test_job_failure_is_recorded_with_the_providers_reason(tmp_path: Path) -> None:
     m = write_manifest(tmp_path, n_seeds=1, sim={"script": [{"route": "create", "nth": 1, "fault": "job_failure",
                                                              "code": "CONTENT_POLICY_VIOLATION"}]})
