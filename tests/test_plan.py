@@ -763,6 +763,18 @@ def test_a_bad_audio_duration_factor_is_a_located_error(tmp_path: Path, table: s
     assert str(caught.value).startswith(f"{tmp_path}/{where}: ") and problem in caught.value.message
 
 
+def test_a_price_table_in_another_currency_than_usd_is_refused_at_its_line(tmp_path: Path) -> None:
+    """gridrun budgets and shows prices in US dollars and converts none: a table in euros is refused where it says
+    so, not priced as dollars."""
+    (tmp_path / "caps.yaml").write_text("provider: lumenfall\nmodels:\n  pixverse-v5.6:\n    prices: {currency: EUR}\n")
+    with pytest.raises(ManifestError) as caught:
+        plan_of(tmp_path, "capabilities: [caps.yaml]\nparams:\n  prompt: a fox\n")
+    assert str(caught.value).startswith(f"{tmp_path}/caps.yaml:4:14: models.pixverse-v5.6.prices.currency: ")
+    assert "expected USD" in caught.value.message and "'EUR'" in caught.value.message
+    (tmp_path / "caps.yaml").write_text("provider: lumenfall\nmodels:\n  pixverse-v5.6:\n    prices: {currency: USD}\n")
+    assert plan_of(tmp_path, "capabilities: [caps.yaml]\nparams:\n  prompt: a fox\n").jobs[0].cost_micros == 350_000
+
+
 def test_a_price_table_without_audio_duration_factor_scales_audio_by_duration_factor(tmp_path: Path) -> None:
     """A user's capabilities file of a new model, written before the audio factor existed, prices as it did."""
     (tmp_path / "caps.yaml").write_text((NEW_MODEL % "0.35").replace("{5: 1.0}", "{5: 1.0, 8: 1.5}")
