@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import math
 import os
 import sqlite3
 from collections.abc import Sequence
@@ -601,6 +602,18 @@ def check_budget(
     and pays for them), pass the budget; unless `allow_partial`, which stops submitting at it."""
     need = sum(j.cost_micros for j in submit) + sum(j.cost_micros for j in in_flight)
     if budget_micros is not None and need > budget_micros and not allow_partial:
+        if not submit:
+            # nothing new to send: the run would only follow the jobs in flight, whose renders count until they end
+            n = len(in_flight)
+            jobs, them, they, end = (f"{n:,} jobs", "them", "they are", "their renders end") if n != 1 else (
+                "1 job", "it", "it is", "its render ends")
+            raise BudgetError(
+                f"nothing new to submit, but the {jobs} an earlier run left in flight would cost {usd_text(need)}, "
+                f"above the budget of {usd_text(budget_micros)}: already sent, {they} counted against the budget "
+                f"of the run that collects {them} until {end}; `gridrun run --budget "
+                f"{math.ceil(need / 10_000) / 100:.2f}` (or --allow-partial, which sends nothing new) collects "
+                f"{them}, `gridrun cancel` cancels {them} at the provider"
+            )
         jobs = f"{len(submit)} jobs to submit" + (f" and {len(in_flight)} in flight" if in_flight else "")
         raise BudgetError(
             f"{jobs} would cost {usd_text(need)}, above the budget of "

@@ -980,6 +980,23 @@ def test_a_resumed_run_counts_the_jobs_still_in_flight_against_the_budget(tmp_pa
     assert resumed.exit_code == 0 and stats(prov)["creates"] == 6 and resumed.stats.counts["done"] == 6
 
 
+def test_a_run_with_nothing_new_to_send_refused_by_the_budget_says_the_jobs_in_flight_count_though_already_sent(
+    tmp_path: Path
+) -> None:
+    """Two jobs left rendering, nothing new to send: a run under a budget below what they cost is refused (they
+    count until their renders end), in words that say so and what collects them, not "0 jobs to submit"."""
+    m = write_manifest(tmp_path, n_seeds=1, sim={"render_time": 30.0, "jitter": 0.0})
+    prov = sim_provider(m)
+    assert run(m, prov, timeout=0.3)[0].status == "incomplete"
+    with pytest.raises(BudgetError) as caught:
+        run(m, prov, budget_usd=0.50)
+    said = str(caught.value)
+    assert said.startswith("nothing new to submit, but the 2 jobs an earlier run left in flight would cost $0.70, "
+                           "above the budget of $0.50: already sent, they are counted against the budget"), said
+    assert "`gridrun run --budget 0.70` (or --allow-partial, which sends nothing new) collects them" in said
+    assert "0 jobs" not in said and stats(prov)["creates"] == 2
+
+
 @pytest.mark.parametrize("option", ["force", "retry_failed"])
 def test_a_run_the_budget_refuses_leaves_settled_jobs_as_they_were(tmp_path: Path, option: str) -> None:
     """`--force` and `retry` make settled jobs plannable again only once the run may start: a run the
