@@ -306,7 +306,11 @@ def check_done(store: Store, run_id: int, job: Job, jid: int, row: Any, *, super
     the download would replace it. So is a file that no sidecar of gridrun's records where the copy goes
     (event foreign-kept), its path added to `foreign`, and a take of gridrun's there whose render this state
     has no record of (event unrecorded-kept), its path added to `unrecorded`."""
-    if verified(Path(row["output_path"]), row["sha256"]):
+    take = own_take(store, job, jid, row)
+    if take is not None:  # an earlier take of its own, whole where this plan wants it: cached as it is
+        store.take_back(run_id, jid, take, job.output)
+        row = store.job_row(jid)
+    elif verified(Path(row["output_path"]), row["sha256"]):
         if Path(row["output_path"]) != job.output:
             found = keep_file(job.output, superseded / job.hash[:16], unless_recorded=True, poster=True, once=True,
                               known=known_renders(store, job.output))
@@ -329,6 +333,20 @@ def check_done(store: Store, run_id: int, job: Job, jid: int, row: Any, *, super
     mend_sidecar(store, run_id, job, jid, row)
     store.mark_cached(run_id, jid, row["done_run_id"])
     return True
+
+
+def own_take(store: Store, job: Job, jid: int, row: Any) -> dict[str, Any] | None:
+    """The take of the done job at `job.output` when it is not the one its record names but an earlier one of this
+    state's, whole (`Store.recorded_take`: its sidecar names the job, a render a run of this state recorded, and the
+    video has the SHA-256 recorded for that take): another manifest sharing the state re-rendered the same request
+    (--force) in its own folder since, a take this manifest never asked to replace. None otherwise."""
+    doc = gridrun_sidecar(job.output)
+    if doc is None or doc["hash"] != job.hash or not doc.get("provider_id"):
+        return None
+    if doc["sha256"] == row["sha256"]:
+        return None  # the video the record names (a sidecar of another take beside it is written again)
+    take = store.recorded_take(jid, str(doc["provider_id"]), doc["sha256"])
+    return take if take is not None and whole(job.output, doc["sha256"]) else None
 
 
 def known_renders(store: Store, video: Path) -> frozenset[str]:

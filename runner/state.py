@@ -305,6 +305,9 @@ SQLITE_INT_MIN, SQLITE_INT_MAX = -(2**63), 2**63 - 1  # the integers SQLite stor
 # its video is: the record follows the file (put aside by a changed manifest, found in a moved project).
 _FINAL_FIELDS = ("state", "error", "cost_micros", "cost_reported_micros", "attempts", "provider_id", "sha256",
                  "submitted_at", "completed_at", "downloaded_at")
+# A done take's fields: what a run caching an earlier take of a job puts back (`Store.take_back`).
+_TAKE_FIELDS = ("sha256", "provider_id", "cost_micros", "cost_reported_micros", "submitted_at", "completed_at",
+                "downloaded_at")
 _FINAL_SQL = ("UPDATE run_jobs SET final = (SELECT json_object("
               + ", ".join(f"'{f}', j.{f}" for f in _FINAL_FIELDS)
               + ") FROM jobs j WHERE j.id = run_jobs.job_id) WHERE run_id {}")
@@ -315,9 +318,12 @@ _FINAL_SQL = ("UPDATE run_jobs SET final = (SELECT json_object("
 _NOT_ITS_VIDEO = ("cancelled", "failed", "rejected")
 _NOT_ITS_VIDEO_SQL = ", ".join(f"'{s}'" for s in _NOT_ITS_VIDEO)
 
-# The attempt a job's figures are of, as SQL over `jobs j`: its latest, but for a done job the latest that made
-# its video (a re-render cancelled or failed after it leaves the job as it was).
+# The attempt a job's figures are of, as SQL over `jobs j`: its latest, but for a done job the one that made its
+# video (the render its record names: an earlier take a run cached as it is, `Store.take_back`), else the latest
+# that made one (a re-render cancelled or failed after it leaves the job as it was).
 _VIDEO_ATTEMPT = ("CASE WHEN j.state='done' THEN COALESCE((SELECT MAX(n) FROM attempts b WHERE b.job_id = j.id"
+                  f" AND b.provider_id = j.provider_id AND b.state NOT IN ({_NOT_ITS_VIDEO_SQL})),"
+                  " (SELECT MAX(n) FROM attempts b WHERE b.job_id = j.id"
                   f" AND b.state NOT IN ({_NOT_ITS_VIDEO_SQL})), j.attempts) ELSE j.attempts END")
 
 
@@ -1958,6 +1964,34 @@ class Store:
             " UNION SELECT provider_id FROM jobs WHERE hash=? AND provider_id IS NOT NULL",
             (job_hash, job_hash),
         ))
+
+    def recorded_take(self, job_id: int, provider_id: str, sha256: str) -> dict[str, Any] | None:
+        """The done take of the job that a run of this state recorded with this render (`provider_id`) and this
+        video (`sha256`), as the runs that had it left it (`final`): its video's fields (`_TAKE_FIELDS`) and
+        `done_run_id`, the run its attempt is billed to; None when no run recorded it."""
+        for (text,) in self.db.execute(
+            "SELECT final FROM run_jobs WHERE job_id=? AND final IS NOT NULL ORDER BY run_id", (job_id,)
+        ):
+            final = json.loads(text)
+            if (isinstance(final, dict) and final.get("state") == S.DONE.value
+                    and final.get("provider_id") == provider_id and final.get("sha256") == sha256):
+                made = self.db.execute(
+                    f"SELECT {self._billed_by} FROM attempts WHERE job_id=? AND provider_id=? ORDER BY n DESC",
+                    (job_id, provider_id),
+                ).fetchone()
+                return {**{f: final.get(f) for f in _TAKE_FIELDS}, "done_run_id": made[0] if made else None}
+        return None
+
+    def take_back(self, run_id: int, job_id: int, take: Mapping[str, Any], path: str | Path) -> None:
+        """The done job's video is `take` (`recorded_take`), an earlier take of its own at `path`, which a run of
+        a manifest that has it there caches as it is: a later take (another manifest's re-render of the same
+        request, in its own folder) stays where it is, and is found the same way by that manifest's runs."""
+        with self._tx():
+            cols = {**{f: take[f] for f in (*_TAKE_FIELDS, "done_run_id")}, "output_path": str(path),
+                    "updated_at": self.clock()}
+            self.db.execute(f"UPDATE jobs SET {', '.join(f'{k}=?' for k in cols)} WHERE id=?", (*cols.values(), job_id))
+            self._event(run_id, job_id, "take-cached", {"path": str(path), "sha256": take["sha256"],
+                                                         "provider_id": take["provider_id"]})
 
     def mark_cached(self, run_id: int, job_id: int, from_run: int | None) -> None:
         with self._tx():
