@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, NamedTuple, Sequence
 
 from .errors import LockError, NotRecordedError, StateError, StateWriteError
-from .outputs import atomic_write, left_by_runs, superseded_dir, take_path
+from .outputs import atomic_write, gridrun_sidecar, left_by_runs, superseded_dir, take_path
 from .records import JobRecord, RunRecord, RunSummary, Snapshot, job_record, run_record  # noqa: F401 (re-exported)
 from .terminal import visible
 
@@ -308,8 +308,10 @@ _FINAL_FIELDS = ("state", "error", "cost_micros", "cost_reported_micros", "attem
 # A done take's fields: what a run caching an earlier take of a job puts back (`Store.take_back`).
 _TAKE_FIELDS = ("sha256", "provider_id", "cost_micros", "cost_reported_micros", "submitted_at", "completed_at",
                 "downloaded_at")
+# `output_path` is kept too, not put back as is: where the run had the video, found there again only while the
+# sidecar there still records it (`_videos_as_left`).
 _FINAL_SQL = ("UPDATE run_jobs SET final = (SELECT json_object("
-              + ", ".join(f"'{f}', j.{f}" for f in _FINAL_FIELDS)
+              + ", ".join(f"'{f}', j.{f}" for f in (*_FINAL_FIELDS, "output_path"))
               + ") FROM jobs j WHERE j.id = run_jobs.job_id) WHERE run_id {}")
 
 
@@ -2117,8 +2119,11 @@ class Store:
             jobs = tuple(job_record(r) for r in rows) if reuse is None else tuple(_reused(reuse, r) for r in rows)
             spent, reserved = self.money(run_id)
             as_left = not asked_latest and run.ended_at is not None and run.id != self._last_run_id(run.manifest_name)
-            if as_left:
-                jobs = self._videos_as_left(self._as_left(run_id, jobs, run.ended_at), jobs, run.manifest_name)
+            # the manifest's latest run, ended, and a later run of another manifest sharing the state since: that
+            # one may have moved their shared jobs on (a re-render, its own copy of a video), not this one's
+            moved_on = not as_left and run.ended_at is not None and run.id != self._last_run_id(None)
+            if as_left or moved_on:
+                jobs = self._videos_as_left(run_id, self._as_left(run_id, jobs, run.ended_at), jobs, run.manifest_name)
                 spent, reserved = self._money_as_left(run_id, (spent, reserved))
             all_spent, all_reserved = self.money(manifest_name=run.manifest_name)
             latest_id = self._last_run_id(run.manifest_name)
@@ -2270,8 +2275,12 @@ class Store:
             out.update((int(r[0]), str(r[1])) for r in rows)
         return out
 
-    def _last_run_id(self, manifest_name: str) -> int | None:
-        row = self.db.execute("SELECT MAX(id) FROM runs WHERE manifest_name=?", (manifest_name,)).fetchone()
+    def _last_run_id(self, manifest_name: str | None) -> int | None:
+        """The latest run of `manifest_name` (None: of any manifest)."""
+        if manifest_name is None:
+            row = self.db.execute("SELECT MAX(id) FROM runs").fetchone()
+        else:
+            row = self.db.execute("SELECT MAX(id) FROM runs WHERE manifest_name=?", (manifest_name,)).fetchone()
         return None if row is None else row[0]
 
     def _as_left(self, run_id: int, jobs: tuple[JobRecord, ...], ended_at: float) -> tuple[JobRecord, ...]:
@@ -2299,9 +2308,19 @@ class Store:
         if was:
             billed = self.billed_runs(was)
             out = [dataclasses.replace(j, billed_run=billed[j.id]) if j.id in billed else j for j in out]
-        return tuple(out)
+        # another take of the job made current since (`take_back`, the attempts alike): the run's own was billed
+        # to the run that saw its render billed
+        takes = {j.id: j.provider_id for j, now in zip(out, jobs) if j.id not in was and j.state == S.DONE.value
+                 and j.provider_id and j.provider_id != now.provider_id}
+        paid = {}
+        for job_id, provider_id in takes.items():
+            row = self.db.execute(f"SELECT {self._billed_by} FROM attempts WHERE job_id=? AND provider_id=?"
+                                  " ORDER BY n DESC", (job_id, provider_id)).fetchone()
+            if row is not None:
+                paid[job_id] = row[0]
+        return tuple(dataclasses.replace(j, billed_run=paid[j.id]) if j.id in paid else j for j in out)
 
-    def _videos_as_left(self, left: tuple[JobRecord, ...], now: tuple[JobRecord, ...],
+    def _videos_as_left(self, run_id: int, left: tuple[JobRecord, ...], now: tuple[JobRecord, ...],
                         manifest_name: str) -> tuple[JobRecord, ...]:
         """An earlier run's jobs as it left them (`left`; `now`, the same jobs as recorded now), each done one
         with its video where it is now. A job whose video's SHA-256 is no longer the one recorded now had it
@@ -2312,8 +2331,10 @@ class Store:
         at `.runs/superseded/<hash16>/<name>`, its SHA-256 unchanged) is looked for the same way, first in the
         latest run's folder (a copied or moved project's own copy), then where it was recorded. Files are looked
         for, not read."""
-        moved = {j.id: n for j, n in zip(left, now)
-                 if j.state == S.DONE.value and j.sha256 and (j.sha256 != n.sha256 or _set_aside(n))}
+        own = self._own_videos(run_id, left, now, manifest_name)
+        left = tuple(dataclasses.replace(j, output_path=own[j.id]) if j.id in own else j for j in left)
+        moved = {j.id: n for j, n in zip(left, now) if j.id not in own
+                 and j.state == S.DONE.value and j.sha256 and (j.sha256 != n.sha256 or _set_aside(n))}
         if not moved:
             return left
         recorded = self._kept_takes(list(moved))
@@ -2341,6 +2362,31 @@ class Store:
             out.append(dataclasses.replace(job, output_path=found) if found
                        else dataclasses.replace(job, replaced=True))
         return tuple(out)
+
+    def _own_videos(self, run_id: int, left: tuple[JobRecord, ...], now: tuple[JobRecord, ...],
+                    manifest_name: str) -> dict[int, str]:
+        """Of an earlier run's done jobs (`left`, as it left them; `now`, as recorded now), those whose video is
+        recorded now outside the output folder of the manifest's latest run (another manifest sharing the state
+        copied or re-rendered it into its own folder) while the run's own is still where the run left it, as the
+        sidecar there records it (the job, the video's SHA-256): job id -> that path. Sidecars are read, videos
+        not."""
+        out: dict[int, str] = {}
+        latest = self.latest_run(manifest_name)
+        if self.schema < 4 or latest is None:
+            return out
+        home = Path(latest.outputs_dir)
+        left_at = {r[0]: r[1] for r in self.db.execute(  # kept in `final` since it has this field
+            "SELECT job_id, json_extract(final, '$.output_path') FROM run_jobs WHERE run_id=? AND final IS NOT NULL",
+            (run_id,))}
+        for job, n in zip(left, now):
+            at = left_at.get(job.id)
+            if (job.state != S.DONE.value or not job.sha256 or not at or at == n.output_path
+                    or Path(n.output_path).is_relative_to(home)):
+                continue
+            doc = gridrun_sidecar(Path(at))
+            if doc is not None and doc["hash"] == job.hash and doc["sha256"] == job.sha256 and os.path.isfile(at):
+                out[job.id] = at
+        return out
 
     def _kept_takes(self, job_ids: Sequence[int]) -> dict[tuple[int, str], str]:
         """Where the earlier takes of these jobs were kept when later renders replaced them (events

@@ -62,3 +62,43 @@ def test_a_keeps_its_own_videos_when_bs_folder_is_removed(tmp_path: Path) -> Non
     assert again.stats.cached == 2 and stats(prov)["creates"] == 4
     assert _videos(tmp_path / "outputs" / "a") == mine
     assert not (tmp_path / "outputs" / "a" / ".runs" / "superseded").exists()
+
+
+def test_each_manifests_latest_run_shows_its_own_videos_once_the_other_ran(tmp_path: Path) -> None:
+    """a caches its own takes (run 4), then b its re-renders (run 5): the status of each one's latest run names its
+    own videos, where it left them."""
+    a, b, prov, mine, theirs = _forced_in_b(tmp_path)
+    assert api.run(a, provider=prov).stats.cached == 2
+    assert api.run(b, provider=prov).stats.cached == 2 and stats(prov)["creates"] == 4
+    for m, videos in ((a, mine), (b, theirs)):
+        folder = tmp_path / "outputs" / m.stem
+        jobs = api.status(m).jobs
+        assert {Path(j.output_path).relative_to(folder).as_posix(): j.sha256 for j in jobs} == videos
+        assert {j.paid_run for j in jobs} == {1 if m == a else 3}  # the run that paid for the take it has
+
+
+def test_as_report_and_export_of_its_run_show_it_as_it_left_it_after_bs_forced_rerender(tmp_path: Path) -> None:
+    """a's latest run, run 1, as it left it: its own attempt, cost and video, not b's run 3's re-render."""
+    a, _, _, mine, _ = _forced_in_b(tmp_path)
+    snap = api.status(a)
+    assert snap.run.id == 1
+    folder = tmp_path / "outputs" / "a"
+    for job in snap.jobs:
+        assert (job.attempts, job.paid_run, job.sha256) == (1, 1, mine[Path(job.output_path).relative_to(folder).as_posix()])
+    assert snap.spent_micros > 0
+    api.export(a, formats=["json"])
+    doc = json.loads((folder / "results.json").read_text())
+    assert doc["summary"]["cost_this_run_usd"] == doc["summary"]["spent_usd"] > 0
+    assert set(doc["summary"]["cost_by_run"]) == {"1"}
+    for row in doc["rows"]:
+        assert (row["attempts"], row["paid_in_run"]) == (1, 1)
+        assert not row["output_path"].startswith("..")
+
+
+def test_as_latest_run_names_its_own_videos_after_b_copied_them(tmp_path: Path) -> None:
+    """b finds a's videos cached and copies them into its own folder: a's run still names a's files."""
+    a, b, prov = _fork(tmp_path)
+    api.run(a, provider=prov)
+    assert api.run(b, provider=prov).stats.cached == 2 and stats(prov)["creates"] == 2
+    folder = (tmp_path / "outputs" / "a").resolve()
+    assert {Path(j.output_path).parent for j in api.status(a).jobs} == {folder}
