@@ -1264,14 +1264,16 @@ class Executor:
         if status.status == "completed":
             # When completion was seen: providers stamp whole seconds, too coarse for render times of seconds.
             seen = self.clock()
+            # Seen late (the first poll waits for the estimate, an earlier run sent it): the provider's own stamps
+            # bound the render, whole seconds each (+1 s covers that), so a first guess too long does not teach
+            # itself, and the render time shown is not the poll schedule's.
+            span = None
+            if status.created_at is not None and status.completed_at is not None:
+                span = max(0.0, status.completed_at - status.created_at) + 1.0
+                span = span if sent_at is None else min(span, max(0.0, seen - sent_at))
             if sent_at is not None and sent_at >= self.started:
                 # Sent by this process: a job an earlier one sent would count the time no run was going.
-                took = seen - submitted_at
-                if status.created_at is not None and status.completed_at is not None:
-                    # Seen late (the first poll waits for the estimate): the provider's own stamps bound the render,
-                    # whole seconds each (+1 s covers that), so a first guess too long does not teach itself.
-                    took = min(took, max(0.0, status.completed_at - status.created_at) + 1.0)
-                self.renders.seen(took)
+                self.renders.seen(seen - submitted_at if span is None else span)
             if self.states[jid] != S.DOWNLOADING.value:
                 # rendered, so billed: what the provider says (when plausible), or the price table's figure
                 billed = self._billed(job, jid, status, completed=True, tell=True)
@@ -1279,7 +1281,7 @@ class Executor:
                 # next job's budget check, which may come before the video is saved, reads what this one costs,
                 # not its estimate. A download that fails, expires or is made again later changes nothing paid.
                 self._settle(job, billed)
-                self._move(jid, S.DOWNLOADING, lazy=True, completed_at=seen, url=status.url,
+                self._move(jid, S.DOWNLOADING, lazy=True, completed_at=seen, url=status.url, render_span=span,
                            expires_at=status.expires_at, cost_micros=billed, cost_reported_micros=status.cost_micros)
             await self._download(job, jid, status, row)
             return

@@ -57,6 +57,7 @@ class JobRecord:
     cached_from_run: int | None      # the run whose output this job reuses
     billed_run: int | None = None    # the run that saw the current attempt billed, else the one that sent it
     cost_reported_micros: int | None = None  # the provider's figure as reported (None: none, or done before kept)
+    render_span: float | None = None  # how long its render took, bounded by the provider's stamps (None: unknown)
     replaced: bool = False           # done in an earlier run whose video a later render replaced and nothing kept:
                                      # `output_path` holds another video, and no file is this run's
 
@@ -89,6 +90,10 @@ class JobRecord:
 
     @property
     def render_seconds(self) -> float | None:
+        """How long the render took: bounded by the provider's stamps where they were known (`render_span`), else
+        from sending it until its completion was seen (which counts the poll schedule)."""
+        if self.render_span is not None:
+            return self.render_span
         if self.submitted_at is None or self.completed_at is None:
             return None
         return max(0.0, self.completed_at - self.submitted_at)
@@ -321,6 +326,7 @@ def job_record(row: sqlite3.Row) -> JobRecord:
         cached_from_run=row["cached_from_run"] if "cached_from_run" in keys else None,
         billed_run=row["billed_run"] if "billed_run" in keys else None,
         cost_reported_micros=row["cost_reported_micros"] if "cost_reported_micros" in keys else None,
+        render_span=row["render_span"] if "render_span" in keys else None,
     )
 
 

@@ -295,6 +295,14 @@ def m011_take_endpoint(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE attempts ADD COLUMN simulator INTEGER")
 
 
+@migration
+def m011_render_span(db: sqlite3.Connection) -> None:
+    # How long the job's render took, bounded by the provider's own stamps (their difference, +1 s for whole
+    # seconds): `completed_at` is when a run saw it finished, which counts the poll schedule and, for a render an
+    # earlier run sent, the time no run was going. None: no stamps, or done before it was kept.
+    db.execute("ALTER TABLE jobs ADD COLUMN render_span REAL")
+
+
 # The schema this gridrun writes: one migration per version.
 SCHEMA_VERSION = len(_MIGRATIONS)
 TAKES_MADE_AT = 11  # the schema from which attempts record where they were made (`m011_take_endpoint`)
@@ -304,15 +312,22 @@ SQLITE_INT_MIN, SQLITE_INT_MAX = -(2**63), 2**63 - 1  # the integers SQLite stor
 # The job fields a run's `final` keeps: what a later run may change of a job the two runs share. Not where
 # its video is: the record follows the file (put aside by a changed manifest, found in a moved project).
 _FINAL_FIELDS = ("state", "error", "cost_micros", "cost_reported_micros", "attempts", "provider_id", "sha256",
-                 "submitted_at", "completed_at", "downloaded_at")
+                 "submitted_at", "completed_at", "downloaded_at", "render_span")
 # A done take's fields: what a run caching an earlier take of a job puts back (`Store.take_back`).
 _TAKE_FIELDS = ("sha256", "provider_id", "cost_micros", "cost_reported_micros", "submitted_at", "completed_at",
-                "downloaded_at")
+                "downloaded_at", "render_span")
 # `output_path` is kept too, not put back as is: where the run had the video, found there again only while the
 # sidecar there still records it (`_videos_as_left`).
 _FINAL_SQL = ("UPDATE run_jobs SET final = (SELECT json_object("
               + ", ".join(f"'{f}', j.{f}" for f in (*_FINAL_FIELDS, "output_path"))
               + ") FROM jobs j WHERE j.id = run_jobs.job_id) WHERE run_id {}")
+# The same for a state left at an older schema while it is used (another runner held it when it was opened).
+_FINAL_SQL_10 = _FINAL_SQL.replace(", 'render_span', j.render_span", "")
+
+
+def _since(schema: int, fields: Sequence[str]) -> tuple[str, ...]:
+    """`fields` that a state of `schema` has (`render_span` since schema 11)."""
+    return tuple(fields) if schema >= 11 else tuple(f for f in fields if f != "render_span")
 
 
 # The states of the attempts of a done job that did not make its video: a re-render of it cancelled, failed or
@@ -341,7 +356,7 @@ _ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
 
 # A job's fields that `reset` and the next `begin_submit` change, kept to undo them (`void_attempt`).
 _RESET_KEEPS = ("state", "error", "sha256", "downloaded_at", "done_run_id", "provider_id", "url", "submitted_at",
-                "completed_at", "cost_micros", "cost_reported_micros",
+                "completed_at", "cost_micros", "cost_reported_micros", "render_span",
                 "output_path")  # output_path: where its video is (a later plan may move the job's)
 
 
@@ -1358,7 +1373,7 @@ class Store:
 
     def _keep_final(self, run_id: int) -> None:
         """Each job of the run, and its money, as it leaves them (in the caller's transaction)."""
-        self.db.execute(_FINAL_SQL.format("= ?"), (run_id,))
+        self.db.execute((_FINAL_SQL if self.schema >= 11 else _FINAL_SQL_10).format("= ?"), (run_id,))
         spent, reserved = self.money(run_id)
         self.db.execute("UPDATE runs SET final_money=? WHERE id=?",
                         (_json({"spent": spent, "reserved": reserved}), run_id))
@@ -1588,6 +1603,8 @@ class Store:
         frm, key = known
         if to != frm and to not in _ALLOWED[frm]:
             raise StateError(f"job {key}: cannot move from {frm} to {to}")
+        if self.schema < 11:
+            fields = {k: v for k, v in fields.items() if k != "render_span"}
         cols = {"state": to.value, "updated_at": self.clock(), **fields}
         if to == S.DONE:
             cols.setdefault("error", None)  # what went wrong on the way (a timeout, a failed download) is over
@@ -1681,6 +1698,7 @@ class Store:
                 self.db.execute(
                     "UPDATE jobs SET state=?, attempts=?, error=NULL, provider_id=NULL, url=NULL, cost_micros=NULL,"
                     " cost_reported_micros=NULL, updated_at=?, submitted_at=?, completed_at=NULL"
+                    + (", render_span=NULL" if self.schema >= 11 else "")
                     + (", reset_from=NULL" if frm == S.UNKNOWN else "") + " WHERE id=?",
                     (S.SUBMITTING.value, n, now, now, job_id),
                 )
@@ -1768,7 +1786,8 @@ class Store:
                 was, kept = json.loads(final), json.loads(money)
                 if was.get("attempts") != a["n"] or was.get("state") not in flying:
                     continue  # left it otherwise: settled then, or at another attempt
-                self.db.execute(_FINAL_SQL.format("= ? AND job_id = ?"), (run_id, job_id))
+                self.db.execute((_FINAL_SQL if self.schema >= 11 else _FINAL_SQL_10).format("= ? AND job_id = ?"),
+                                (run_id, job_id))
                 spent = int(kept.get("spent", 0)) + ((a["billed_micros"] or 0) if run_id == payer else 0)
                 reserved = max(0, int(kept.get("reserved", 0)) - int(a["estimate_micros"]))
                 self.db.execute("UPDATE runs SET final_money=? WHERE id=?",
@@ -1843,7 +1862,7 @@ class Store:
                 continue
             was = detail.get("was")
             if isinstance(was, dict) and was.get("state") == S.DONE.value and was.get("sha256"):
-                return {k: was.get(k) for k in _RESET_KEEPS}
+                return {k: was.get(k) for k in _since(self.schema, _RESET_KEEPS)}
             return None
         return None
 
@@ -1904,7 +1923,8 @@ class Store:
         the job was is kept (`reset_from`), for `void_attempt` or `undo_reset` to put back should that submit
         never reach the provider."""
         with self.batch():
-            row = self.db.execute(f"SELECT {', '.join(_RESET_KEEPS)} FROM jobs WHERE id=?", (job_id,)).fetchone()
+            row = self.db.execute(f"SELECT {', '.join(_since(self.schema, _RESET_KEEPS))} FROM jobs WHERE id=?",
+                                  (job_id,)).fetchone()
             self.transition(job_id, S.PLANNED, error=None, sha256=None, downloaded_at=None, done_run_id=None,
                             reset_from=_json(dict(row)))
             self._event(None, job_id, "reset", {"reason": reason, "was": dict(row)})
@@ -1989,7 +2009,7 @@ class Store:
         a manifest that has it there caches as it is: a later take (another manifest's re-render of the same
         request, in its own folder) stays where it is, and is found the same way by that manifest's runs."""
         with self._tx():
-            cols = {**{f: take[f] for f in (*_TAKE_FIELDS, "done_run_id")}, "output_path": str(path),
+            cols = {**{f: take[f] for f in _since(self.schema, (*_TAKE_FIELDS, "done_run_id"))}, "output_path": str(path),
                     "updated_at": self.clock()}
             self.db.execute(f"UPDATE jobs SET {', '.join(f'{k}=?' for k in cols)} WHERE id=?", (*cols.values(), job_id))
             self._event(run_id, job_id, "take-cached", {"path": str(path), "sha256": take["sha256"],
@@ -2294,6 +2314,7 @@ class Store:
             final = json.loads(finals[job.id]) if finals.get(job.id) else None
             if isinstance(final, dict):
                 kept = {f: final[f] for f in _FINAL_FIELDS if f in final}
+                kept.setdefault("render_span", None)  # kept since (schema 11): the run's own render is not known
                 if "cost_reported_micros" not in final and kept.get("attempts", job.attempts) != job.attempts:
                     kept["cost_reported_micros"] = None  # kept since: what the run's own attempt reported is lost
                 out.append(job if all(getattr(job, f) == v for f, v in kept.items()) else dataclasses.replace(job, **kept))

@@ -446,3 +446,22 @@ def test_a_failed_render_the_provider_charged_nothing_for_is_paid_by_no_run(tmp_
     billed = store.db.execute("SELECT a.billed_micros, a.billed_run_id FROM attempts a JOIN jobs j ON j.id = a.job_id"
                               " WHERE j.state = 'failed'").fetchall()
     assert [tuple(b) for b in billed] == [(None, None)] * len(failed)
+
+
+def test_render_seconds_are_bounded_by_the_providers_stamps_not_the_poll_schedule(tmp_path: Path) -> None:
+    """A render of 0.1 s first polled after 3 s: its render time is bounded by the provider's own stamps (whole
+    seconds each: at most their difference + 1 s), not the 3 s until the run saw it finished, which
+    `completed_at` still says."""
+    from execkit import sim_provider, write_manifest
+
+    from runner import api
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), run={"poll_interval": 3},
+                       sim={"render_time": 0.1, "jitter": 0.0})
+    assert api.run(m, provider=sim_provider(m), report=False).exit_code == 0
+    job = api.status(m).jobs[0]
+    assert job.completed_at - job.submitted_at >= 3
+    assert job.render_seconds is not None and job.render_seconds <= 2
+    api.export(m, formats=["json"])
+    row = json.loads((tmp_path / "outputs" / "t" / "results.json").read_text())["rows"][0]
+    assert row["render_seconds"] == round(job.render_seconds, 3)
