@@ -296,7 +296,7 @@ def m011_take_endpoint(db: sqlite3.Connection) -> None:
 
 
 @migration
-def m011_render_span(db: sqlite3.Connection) -> None:
+def m012_render_span(db: sqlite3.Connection) -> None:
     # How long the job's render took, bounded by the provider's own stamps (their difference, +1 s for whole
     # seconds): `completed_at` is when a run saw it finished, which counts the poll schedule and, for a render an
     # earlier run sent, the time no run was going. None: no stamps, or done before it was kept.
@@ -306,6 +306,7 @@ def m011_render_span(db: sqlite3.Connection) -> None:
 # The schema this gridrun writes: one migration per version.
 SCHEMA_VERSION = len(_MIGRATIONS)
 TAKES_MADE_AT = 11  # the schema from which attempts record where they were made (`m011_take_endpoint`)
+RENDER_SPAN_SINCE = 12  # the schema from which jobs keep their render's span (`m012_render_span`)
 SQLITE_INT_MIN, SQLITE_INT_MAX = -(2**63), 2**63 - 1  # the integers SQLite stores (a run id is one)
 
 
@@ -322,12 +323,12 @@ _FINAL_SQL = ("UPDATE run_jobs SET final = (SELECT json_object("
               + ", ".join(f"'{f}', j.{f}" for f in (*_FINAL_FIELDS, "output_path"))
               + ") FROM jobs j WHERE j.id = run_jobs.job_id) WHERE run_id {}")
 # The same for a state left at an older schema while it is used (another runner held it when it was opened).
-_FINAL_SQL_10 = _FINAL_SQL.replace(", 'render_span', j.render_span", "")
+_FINAL_SQL_BEFORE_SPAN = _FINAL_SQL.replace(", 'render_span', j.render_span", "")
 
 
 def _since(schema: int, fields: Sequence[str]) -> tuple[str, ...]:
-    """`fields` that a state of `schema` has (`render_span` since schema 11)."""
-    return tuple(fields) if schema >= 11 else tuple(f for f in fields if f != "render_span")
+    """`fields` that a state of `schema` has (`render_span` since `RENDER_SPAN_SINCE`)."""
+    return tuple(fields) if schema >= RENDER_SPAN_SINCE else tuple(f for f in fields if f != "render_span")
 
 
 # The states of the attempts of a done job that did not make its video: a re-render of it cancelled, failed or
@@ -1373,7 +1374,7 @@ class Store:
 
     def _keep_final(self, run_id: int) -> None:
         """Each job of the run, and its money, as it leaves them (in the caller's transaction)."""
-        self.db.execute((_FINAL_SQL if self.schema >= 11 else _FINAL_SQL_10).format("= ?"), (run_id,))
+        self.db.execute((_FINAL_SQL if self.schema >= RENDER_SPAN_SINCE else _FINAL_SQL_BEFORE_SPAN).format("= ?"), (run_id,))
         spent, reserved = self.money(run_id)
         self.db.execute("UPDATE runs SET final_money=? WHERE id=?",
                         (_json({"spent": spent, "reserved": reserved}), run_id))
@@ -1603,7 +1604,7 @@ class Store:
         frm, key = known
         if to != frm and to not in _ALLOWED[frm]:
             raise StateError(f"job {key}: cannot move from {frm} to {to}")
-        if self.schema < 11:
+        if self.schema < RENDER_SPAN_SINCE:
             fields = {k: v for k, v in fields.items() if k != "render_span"}
         cols = {"state": to.value, "updated_at": self.clock(), **fields}
         if to == S.DONE:
@@ -1698,7 +1699,7 @@ class Store:
                 self.db.execute(
                     "UPDATE jobs SET state=?, attempts=?, error=NULL, provider_id=NULL, url=NULL, cost_micros=NULL,"
                     " cost_reported_micros=NULL, updated_at=?, submitted_at=?, completed_at=NULL"
-                    + (", render_span=NULL" if self.schema >= 11 else "")
+                    + (", render_span=NULL" if self.schema >= RENDER_SPAN_SINCE else "")
                     + (", reset_from=NULL" if frm == S.UNKNOWN else "") + " WHERE id=?",
                     (S.SUBMITTING.value, n, now, now, job_id),
                 )
@@ -1786,7 +1787,7 @@ class Store:
                 was, kept = json.loads(final), json.loads(money)
                 if was.get("attempts") != a["n"] or was.get("state") not in flying:
                     continue  # left it otherwise: settled then, or at another attempt
-                self.db.execute((_FINAL_SQL if self.schema >= 11 else _FINAL_SQL_10).format("= ? AND job_id = ?"),
+                self.db.execute((_FINAL_SQL if self.schema >= RENDER_SPAN_SINCE else _FINAL_SQL_BEFORE_SPAN).format("= ? AND job_id = ?"),
                                 (run_id, job_id))
                 spent = int(kept.get("spent", 0)) + ((a["billed_micros"] or 0) if run_id == payer else 0)
                 reserved = max(0, int(kept.get("reserved", 0)) - int(a["estimate_micros"]))
@@ -2314,7 +2315,7 @@ class Store:
             final = json.loads(finals[job.id]) if finals.get(job.id) else None
             if isinstance(final, dict):
                 kept = {f: final[f] for f in _FINAL_FIELDS if f in final}
-                kept.setdefault("render_span", None)  # kept since (schema 11): the run's own render is not known
+                kept.setdefault("render_span", None)  # kept since schema 12: the run's own render is not known
                 if "cost_reported_micros" not in final and kept.get("attempts", job.attempts) != job.attempts:
                     kept["cost_reported_micros"] = None  # kept since: what the run's own attempt reported is lost
                 out.append(job if all(getattr(job, f) == v for f, v in kept.items()) else dataclasses.replace(job, **kept))

@@ -29,7 +29,7 @@ from runner.cli import main
 from runner.plan import ELSEWHERE
 from runner.providers.base import SIMULATOR_HEADER
 from runner.sim import SimConfig, create_app
-from runner.state import SCHEMA_VERSION
+from runner.state import SCHEMA_VERSION, TAKES_MADE_AT
 
 KNOBS = {"render_time": 0.05, "jitter": 0.0, "max_side": 64, "fps": 4}
 
@@ -192,7 +192,8 @@ def test_a_state_from_before_takes_recorded_where_they_were_made_is_cached_and_u
     with closing(sqlite3.connect(db)) as conn:  # as a gridrun of the schema before left it
         conn.execute("ALTER TABLE attempts DROP COLUMN endpoint")
         conn.execute("ALTER TABLE attempts DROP COLUMN simulator")
-        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION - 1}")
+        conn.execute("ALTER TABLE jobs DROP COLUMN render_span")
+        conn.execute(f"PRAGMA user_version = {TAKES_MADE_AT - 1}")
         conn.commit()
     to(m, real[0])
     d = api.diff(api.plan(m))  # read as it is: no take has a record, none is guessed
