@@ -71,6 +71,7 @@ def entry() -> None:
     after a run). The download's disk threads are ended first, and other threads given a moment; one still
     alive then has the ordinary exit, which waits for it.
     """
+    _fill_closed_streams()
     try:
         take_signals()
         from . import _load_httpx
@@ -115,8 +116,27 @@ def _threads_left(wait: float = 2.0) -> bool:
     return any(t is not threading.current_thread() and not t.daemon and t.is_alive() for t in threading.enumerate())
 
 
+def _fill_closed_streams() -> None:
+    """Standard input, output or error closed by the launcher (`>&-`, `2>&-`: Python then has None for it) is
+    opened on the null device: what would be written there goes nowhere and the command ends with its own code,
+    and no file gridrun opens (the state) takes the closed descriptor's number, where a write meant for the
+    stream would land in it. In order: the null device takes the lowest free number, the first one closed."""
+    for fd, name, mode in ((0, "stdin", "r"), (1, "stdout", "w"), (2, "stderr", "w")):
+        try:
+            os.fstat(fd)
+        except OSError:
+            devnull = os.open(os.devnull, os.O_RDWR)
+            if devnull != fd:
+                os.dup2(devnull, fd)
+                os.close(devnull)
+            if getattr(sys, name) is None:
+                setattr(sys, name, open(fd, mode, closefd=False))  # noqa: SIM115 (the stream of the process)
+
+
 def _flush() -> None:
     for stream in (sys.stdout, sys.stderr):
+        if stream is None:
+            continue
         try:
             stream.flush()
         except (OSError, ValueError):
