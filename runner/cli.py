@@ -34,6 +34,7 @@ from rich.text import Text
 from . import __version__, api
 from .export import dumps
 from .outputs import write_problem
+from .entry import end_interrupted, writes_json_lines
 from .errors import (
     BalanceError, BudgetError, CopyNotWrittenError, GridrunError, ManifestErrors, NotRecordedError, RunStartingError,
     UsageError,
@@ -1257,15 +1258,6 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Nam
     return args
 
 
-def _writes_json_lines(argv: Sequence[str]) -> bool:
-    """Whether a command line, even one argparse refuses, asks for JSON lines that end with an `end` event:
-    `run` or `retry` with --json, `status --watch --json` (not past a `--`, where words are no options)."""
-    words = argv[:argv.index("--")] if "--" in argv else argv
-    if "--json" not in words:
-        return False
-    return words[0] in ("run", "retry") or (words[0] == "status" and "--watch" in words)
-
-
 def _parser(*, with_sim: bool = True) -> argparse.ArgumentParser:
     p = _Parser(prog="gridrun", description="Run YAML batch manifests against paid video-generation APIs, paying once per job.")
     p.add_argument("--version", action="version", version=f"gridrun {__version__}")
@@ -1379,7 +1371,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _parse(parser, argv)
     except _UsageExit as exc:  # said on standard error; a script reading JSON lines waits for their end too
-        if _writes_json_lines(argv):
+        if writes_json_lines(argv):
             from .progress import Progress
 
             Progress(err, json_lines=True).failed(status=None, exit_code=2, errors=[exc.message])
@@ -1394,6 +1386,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.fn(args) or 0)
     except KeyboardInterrupt:
         err.print("interrupted")
+        end_interrupted(argv)
         return 130
     except BaseExceptionGroup as group:
         # Ctrl-C or SIGTERM met by the tasks of a run's task group before its own handler took the signals
@@ -1401,6 +1394,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if group.split(KeyboardInterrupt)[1] is not None:
             raise
         err.print("interrupted")
+        end_interrupted(argv)
         return 130
     except BrokenPipeError:
         return 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from collections.abc import Sequence
 from types import FrameType
 
 INTERRUPTED = 130
@@ -84,6 +85,7 @@ def entry() -> None:
         for signum in (signal.SIGINT, signal.SIGTERM):  # a second one would interrupt the goodbye
             signal.signal(signum, signal.SIG_IGN)
         _say_interrupted()
+        end_interrupted(sys.argv[1:])
         code = INTERRUPTED
     # Everything is recorded: a signal while other threads end ends the command with its own code, at once
     # (not an interrupt; nor, in the interpreter's teardown, which puts SIGTERM back to killing it, exit 143).
@@ -98,6 +100,42 @@ def entry() -> None:
         sys.exit(code)  # the ordinary exit, which waits for them
     _flush()
     os._exit(code)
+
+
+def writes_json_lines(argv: Sequence[str]) -> bool:
+    """Whether a command line, even one argparse refuses, asks for JSON lines that end with an `end` event:
+    `run` or `retry` with --json, `status --watch --json` (not past a `--`, where words are no options). Read
+    from the words alone, before anything is imported: a Ctrl-C then still ends the lines."""
+    words = list(argv[:argv.index("--")] if "--" in argv else argv)
+    if "--json" not in words:
+        return False
+    return words[0] in ("run", "retry") or (words[0] == "status" and "--watch" in words)
+
+
+_end_written = False
+
+
+def end_written() -> None:
+    """An `end` event was written: `end_interrupted` writes no second one."""
+    global _end_written
+    _end_written = True
+
+
+def end_interrupted(argv: Sequence[str]) -> None:
+    """The `end` event of JSON lines (`writes_json_lines`) an interrupt ended before they wrote one (the command
+    still importing, parsing its arguments): a script reading them waits for it. `interrupted`, as a run
+    interrupted later says; a watch's null, as for any error that stops it."""
+    if _end_written or not writes_json_lines(argv):
+        return
+    import json
+
+    end_written()
+    status = None if argv[0] == "status" else "interrupted"
+    try:
+        print(json.dumps({"event": "end", "status": status, "exit_code": INTERRUPTED, "errors": ["interrupted"]}),
+              flush=True)
+    except (OSError, ValueError):  # standard output gone: the exit code says it
+        pass
 
 
 def _threads_left(wait: float = 2.0) -> bool:

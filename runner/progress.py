@@ -13,6 +13,7 @@ from rich.live import Live
 from rich.text import Text
 
 from .balance import BalanceCheck
+from .entry import end_written
 from .jobs import usd_text
 from .outputs import mute
 from .stats import RunStatistics
@@ -199,6 +200,8 @@ def _flow(pieces: list[Text], width: int, gap: str = "  ") -> list[Text]:
 def _emit(event: dict[str, Any]) -> None:
     """One JSON line on standard output. A reader that stopped reading (`| head`) ends the output, not the run:
     it goes on to its end and exits with its own code."""
+    if event.get("event") == "end":
+        end_written()
     try:
         print(json.dumps(event), flush=True)
     except BrokenPipeError:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from execkit import write_manifest
 
 from runner import api
@@ -32,3 +35,32 @@ def test_a_closed_standard_output_or_error_leaves_the_commands_own_exit_code(tmp
     for closing in (">&-", "2>&-", ">&- 2>&-"):
         done = _sh(f"$GR run {m} --json --no-report {closing}", tmp_path)
         assert done.returncode == 0 and "Traceback" not in done.stderr, (closing, done)
+
+
+def _held(cmd: list[str], cwd: Path) -> subprocess.Popen[str]:
+    """`cmd` started with Ctrl-C and SIGTERM held by the kernel (a child inherits the blocked signals) until gridrun
+    takes them, its very first step: one sent at once lands there, before anything else is imported."""
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+@pytest.mark.parametrize("words", [["run", "--json"], ["retry", "--json"], ["status", "--watch", "--json"]],
+                         ids=["run", "retry", "watch"])
+def test_json_lines_interrupted_as_the_command_starts_end_with_an_end_event(
+    tmp_path: Path, signum: int, words: list[str]
+) -> None:
+    """Ctrl-C or SIGTERM while the command still loads: its JSON lines end with the `end` event all the same, one,
+    `interrupted` for a run (a watch: null, as for any error that stops it), exit 130, nothing else on standard
+    output and nothing sent."""
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
+    proc = _held([sys.executable, "-m", "runner.cli", words[0], str(m), *words[1:]], tmp_path)
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in err, (proc.returncode, err)
+    status = None if words[0] == "status" else "interrupted"
+    assert [json.loads(line) for line in out.splitlines()] == [
+        {"event": "end", "status": status, "exit_code": 130, "errors": ["interrupted"]}], out
