@@ -1033,7 +1033,7 @@ def _watch(args: argparse.Namespace) -> int:
     """`status --watch`: the run's live display (or its plain or JSON lines), from the state alone, until the
     latest run ends or its process is gone; then the problems, as `status` lists them. Exits with the run's
     own exit code (RUN_STATUSES), or GONE_EXIT when its process is gone; with no run recorded and none starting,
-    exit 2 as `status`. With --json, a watch refused before it starts (no manifest given and no state folder here,
+    exit 2 as `status`; 0 at once where the reader of its lines is gone (`| head -1`). With --json, a watch refused before it starts (no manifest given and no state folder here,
     no run recorded and none starting, an invalid manifest, a state it cannot read) or stopped
     by an error ends its lines with an `end` event as a refused run does, its status null: no run ended."""
     from .progress import Progress
@@ -1099,6 +1099,8 @@ def _follow(args: argparse.Namespace, manifest: Manifest | None, progress: Any) 
                 progress.final(stats, status="gone" if gone else snap.run.status, exit_code=code)
                 break
             progress.update(stats)
+            if progress.unread:  # `status --watch | head -1`: the reader has what it wanted; the run is not ours
+                return 0
             time.sleep(every)
     if not args.json:
         if gone:

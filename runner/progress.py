@@ -95,6 +95,13 @@ class Progress:
         self._stats: RunStatistics | None = None
         self._live: Live | None = None
         self._ended = False
+        self._unread = False
+
+    @property
+    def unread(self) -> bool:
+        """Whether the reader of what this draws is gone (`| head`): what is still written goes nowhere. A run goes
+        on to its end; a watch has nothing left to do."""
+        return self._unread or self.console.quiet
 
     def __enter__(self) -> Progress:
         if self.console.is_interactive and not self.json_lines:
@@ -115,7 +122,7 @@ class Progress:
             return
         self._last = now
         if self.json_lines:
-            _emit({"event": "progress", **_as_dict(s)})
+            self._emit({"event": "progress", **_as_dict(s)})
         elif self._live is not None:
             self._live.update(self._render(s))
         else:
@@ -125,7 +132,7 @@ class Progress:
         """The pre-flight balance check: one JSON event; nothing on the terminal, where a refusal is said as the
         run's error and a balance that could not be read changes nothing."""
         if self.json_lines:
-            _emit(found.as_event())
+            self._emit(found.as_event())
 
     def final(self, s: RunStatistics, **outputs: Any) -> None:
         """The run's end: one last JSON event (with `outputs`, such as where the report is) or plain line; a
@@ -133,7 +140,7 @@ class Progress:
         self._stats = s
         self._ended = True
         if self.json_lines:
-            _emit({"event": "end", **_as_dict(s), **outputs})
+            self._emit({"event": "end", **_as_dict(s), **outputs})
         elif self._live is None:
             self.console.print(line(s), markup=False, highlight=False)
             for e in dict.fromkeys(s.last_errors):  # the live display shows them; plain lines say them once, here
@@ -146,7 +153,18 @@ class Progress:
         plain lines, where the error is printed as any command's."""
         if self.json_lines and not self._ended:
             self._ended = True
-            _emit({"event": "end", "status": status, "exit_code": exit_code, "errors": errors})
+            self._emit({"event": "end", "status": status, "exit_code": exit_code, "errors": errors})
+
+    def _emit(self, event: dict[str, Any]) -> None:
+        """One JSON line on standard output. A reader that stopped reading (`| head`) ends the output (`unread`),
+        not the run: it goes on to its end and exits with its own code."""
+        if event.get("event") == "end":
+            end_written()
+        try:
+            print(json.dumps(event), flush=True)
+        except BrokenPipeError:
+            mute(sys.stdout)
+            self._unread = True
 
     def _render(self, s: RunStatistics) -> Group:
         """The display, laid out for the terminal's width at this moment: no line is longer, so nothing is cut
@@ -195,17 +213,6 @@ def _flow(pieces: list[Text], width: int, gap: str = "  ") -> list[Text]:
     if row.cell_len:
         rows.append(row)
     return rows
-
-
-def _emit(event: dict[str, Any]) -> None:
-    """One JSON line on standard output. A reader that stopped reading (`| head`) ends the output, not the run:
-    it goes on to its end and exits with its own code."""
-    if event.get("event") == "end":
-        end_written()
-    try:
-        print(json.dumps(event), flush=True)
-    except BrokenPipeError:
-        mute(sys.stdout)
 
 
 def _as_dict(s: RunStatistics) -> dict[str, Any]:

@@ -7,12 +7,15 @@ import os
 import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from execkit import write_manifest
 
 from runner import api
+from runner.errors import GridrunError
 
 
 def _sh(line: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -64,3 +67,46 @@ def test_json_lines_interrupted_as_the_command_starts_end_with_an_end_event(
     status = None if words[0] == "status" else "interrupted"
     assert [json.loads(line) for line in out.splitlines()] == [
         {"event": "end", "status": status, "exit_code": 130, "errors": ["interrupted"]}], out
+
+
+@pytest.mark.parametrize("json_lines", [True, False], ids=["json", "plain"])
+def test_a_watch_whose_reader_is_gone_ends_while_the_run_goes_on(tmp_path: Path, json_lines: bool) -> None:
+    """`status --watch | head -1` (the JSON lines on standard output; the plain ones on standard error): once its
+    reader is gone the watch ends, exit 0, not once the run it watches ends; the run goes on."""
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 600.0, "jitter": 0.0})
+    run = subprocess.Popen([sys.executable, "-m", "runner.cli", "run", str(m), "--no-report"], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, cwd=tmp_path)
+    try:
+        _wait_for(lambda: _in_flight(m) == 2)
+        words = ["--json"] if json_lines else []
+        watch = subprocess.Popen([sys.executable, "-m", "runner.cli", "status", str(m), "--watch", "--every", "0.2",
+                                  *words], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+        try:
+            lines = watch.stdout if json_lines else watch.stderr
+            assert lines is not None and ('"event": "progress"' if json_lines else "| spent ") in lines.readline()
+            lines.close()
+            assert watch.wait(timeout=60) == 0
+            assert run.poll() is None and _in_flight(m) == 2
+        finally:
+            if watch.poll() is None:
+                watch.kill()
+            watch.communicate()
+    finally:
+        run.kill()
+        run.wait()
+
+
+def _wait_for(pred: Callable[[], bool], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.05)
+
+
+def _in_flight(m: Path) -> int:
+    try:
+        c = api.status(m).counts
+    except GridrunError:
+        return 0
+    return c["submitted"] + c["running"]
