@@ -57,6 +57,17 @@ class _Console(Console):
         self.quiet = True
         mute(sys.stderr if self.stderr else sys.stdout)
 
+    def _check_buffer(self) -> None:
+        """A write that fails otherwise (`>/dev/full`) ends the output too; the command says so at its end
+        (`_said_unwritten`), not as a file of its own it could not write."""
+        try:
+            super()._check_buffer()
+        except OSError as exc:
+            from .outputs import lost
+
+            self.quiet = True
+            lost(sys.stderr if self.stderr else sys.stdout, exc)
+
 
 # No emoji codes: ":100:" in "m.yaml:100:3" or ":fire:" in a prompt is printed as written.
 out = _Console(highlight=False, soft_wrap=True, emoji=False)
@@ -111,7 +122,7 @@ def cmd_matrix(args: argparse.Namespace) -> int:
     take no memory beyond the axis's own (a list of them all, each printed through rich, took minutes and
     gigabytes)."""
     from .matrix import prepared_of_file
-    from .outputs import mute
+    from .outputs import lost, mute
 
     groups = prepared_of_file(Path(args.file))  # every matrix checked before a row is written
     rows = _matrix_rows(groups)
@@ -134,6 +145,9 @@ def cmd_matrix(args: argparse.Namespace) -> int:
         sys.stdout.flush()
     except BrokenPipeError:  # `gridrun matrix | head`: the reader has what it wanted
         mute(sys.stdout)
+        return 0
+    except OSError as exc:  # `>/dev/full`: said at the command's end
+        lost(sys.stdout, exc)
         return 0
     out.print(f"{count:,} combination{'s' if count != 1 else ''}", style="dim")
     return 0
@@ -236,7 +250,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.json:  # as UTF-8 text, or with \u escapes where the output cannot take every character
         from .terminal import writes_any
 
-        print(dumps(_plan_json(plan, diff), ensure_ascii=not writes_any(sys.stdout), indent=2))
+        _say(dumps(_plan_json(plan, diff), ensure_ascii=not writes_any(sys.stdout), indent=2))
         return 0
     for w in _warnings(plan, diff):
         err.print(f"[yellow]warning[/yellow]: {escape(w)}")
@@ -600,6 +614,7 @@ def _run(args: argparse.Namespace, manifest: Manifest, progress: Any, **extra: A
     with progress:
         result = api.run(plan, options=_options(args, **extra), on_progress=progress.update, argv=args.argv,
                          report=not getattr(args, "no_report", False), on_balance=progress.balance)
+        args.run_ended = result.status  # what a write to standard output that failed is said with
         rel = relpath(result.outputs_dir, Path.cwd())
         report = relpath(result.report, Path.cwd()) if result.report else None
         kept = [relpath(p, Path.cwd()) for p in result.altered_kept]
@@ -763,7 +778,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             # written nowhere but in the manifest's own output folder: its text, as the state keeps it, instead
             err.print(f"{visible(str(exc))}; its text, as the state keeps it, follows on stdout (save it as a "
                       "manifest file to put the manifest back as that run had it)", markup=False, highlight=False)
-            sys.stdout.write(exc.text if exc.text.endswith("\n") else exc.text + "\n")
+            _say(exc.text.removesuffix("\n"))
             return 0
         out.print(f"run {args.manifest_copy}'s manifest copy: {visible(relpath(path, Path.cwd()))}", markup=False,
                   highlight=False)
@@ -779,7 +794,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     except RunStartingError as exc:
         return _say_starting(args, exc.pid)
     if args.json:
-        print(dumps(api.status_json(snap), indent=2))
+        _say(dumps(api.status_json(snap), indent=2))
         return 0
     r = snap.run
     c = {k: v for k, v in snap.counts.items() if v}
@@ -833,8 +848,8 @@ def _say_starting(args: argparse.Namespace, pid: int) -> int:
     the lock meanwhile, says that `status` works."""
     name = None if args.manifest is None else api.load(args.manifest).name
     if args.json:
-        print(dumps([] if args.runs else {"run": None, "manifest": name, "status": "starting", "pid": pid},
-                    indent=2))
+        _say(dumps([] if args.runs else {"run": None, "manifest": name, "status": "starting", "pid": pid},
+                   indent=2))
         return 0
     title = "no run recorded yet" if name is None else f"[bold]{escape(name)}[/bold]: no run recorded yet"
     out.print(f"{title}; a run is starting (pid {pid}), recorded once it has planned and asked the provider's "
@@ -944,7 +959,7 @@ def _runs(args: argparse.Namespace) -> int:
     found = api.runs(args.manifest, state_dir=args.state)
     if args.json:
         rows = [{**row, "started_with": _started_with(s.run.argv)} for row, s in zip(api.runs_json(found), found)]
-        print(dumps(rows, indent=2))
+        _say(dumps(rows, indent=2))
         return 0
     names = dict.fromkeys(s.run.manifest_name for s in found)
     several = args.manifest is None and len(names) > 1
@@ -1385,7 +1400,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "format", "unset") is None:
         args.format = ["jsonl", "csv", "json"]
     try:
-        return int(args.fn(args) or 0)
+        return _said_unwritten(int(args.fn(args) or 0), args)
     except KeyboardInterrupt:
         err.print("interrupted")
         end_interrupted(argv)
@@ -1406,6 +1421,40 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(exc, ManifestErrors):
             err.print(f"{len(exc.errors)} errors; nothing was run")
         return _exit_code(exc)
+
+
+def _said_unwritten(code: int, args: argparse.Namespace) -> int:
+    """`code`, the command's own, once it has said which standard stream it could not write (`>/dev/full`;
+    `outputs.lost`), if any: then 1 where it would have been 0. The stream is named, not a disk to free, and of a
+    run, how it ended: it ran, and the state has its outcome."""
+    from .outputs import UNWRITTEN, lost, mute
+
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        mute(sys.stdout)
+    except OSError as exc:
+        lost(sys.stdout, exc)
+    for name, reason in UNWRITTEN.items():
+        ended = getattr(args, "run_ended", None)
+        run = (f"; the run itself ended {ended}: `gridrun status {shlex.quote(args.manifest)}` shows it"
+               if ended else "")
+        err.print(f"[red]error[/red]: {name} could not be written: {escape(reason)}{escape(run)}", highlight=False)
+    return (code or 1) if UNWRITTEN else code
+
+
+def _say(text: str) -> None:
+    """`text` and a newline on standard output, plainly (JSON, a manifest's text): a reader gone ends the output,
+    and a write that fails otherwise is said at the command's end (`_said_unwritten`)."""
+    from .outputs import lost, mute
+
+    try:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        mute(sys.stdout)
+    except OSError as exc:
+        lost(sys.stdout, exc)
 
 
 def _error_lines(exc: BaseException, command: str) -> list[str]:

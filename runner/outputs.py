@@ -7,6 +7,7 @@ import errno
 import hashlib
 import json
 import os
+import sys
 import threading
 import zlib
 from collections.abc import Callable, Container, Iterable
@@ -517,6 +518,20 @@ def sidecar_writer(
         atomic_write(path, json.dumps(doc, default=str).encode() + b"\n", durable=False)
 
     return write
+
+
+# The standard streams a write to failed (`lost`), by name, with the system's reason: the command says so at its end.
+UNWRITTEN: dict[str, str] = {}
+
+
+def lost(stream: Any, exc: OSError) -> None:
+    """A write to `stream`, standard output or error, failed other than by its reader going (`>/dev/full`, a full
+    disk under a redirection, an I/O error): what is still written goes nowhere, and the command, its work done,
+    says which stream it could not write (`UNWRITTEN`), not a file of its own, and exits 1 for it."""
+    name = "standard error" if stream is sys.stderr else "standard output"
+    UNWRITTEN.setdefault(name, os_reason(exc))
+    with contextlib.suppress(OSError, ValueError):
+        mute(stream)
 
 
 def mute(stream: Any) -> None:

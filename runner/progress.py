@@ -15,7 +15,7 @@ from rich.text import Text
 from .balance import BalanceCheck
 from .entry import end_written
 from .jobs import usd_text
-from .outputs import mute
+from .outputs import lost, mute
 from .stats import RunStatistics
 from .state import FINAL
 from .terminal import shows, visible
@@ -164,6 +164,9 @@ class Progress:
             print(json.dumps(event), flush=True)
         except BrokenPipeError:
             mute(sys.stdout)
+            self._unread = True
+        except OSError as exc:  # `>/dev/full`: the run goes on, recorded in the state; the command says it at its end
+            lost(sys.stdout, exc)
             self._unread = True
 
     def _render(self, s: RunStatistics) -> Group:

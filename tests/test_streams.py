@@ -110,3 +110,25 @@ def _in_flight(m: Path) -> int:
     except GridrunError:
         return 0
     return c["submitted"] + c["running"]
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full")
+def test_a_standard_output_that_cannot_be_written_is_named_and_a_run_still_runs(tmp_path: Path) -> None:
+    """`>/dev/full`: the error names standard output, not a disk of gridrun's to free; the command exits 1. A run,
+    even with --json, runs all the same (its outcome is in the state) and says how it ended."""
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})
+    for line in (f"$GR validate {m}", f"$GR matrix {m}", f"$GR plan {m} --json"):
+        done = _sh(f"{line} >/dev/full", tmp_path)
+        assert done.returncode == 1, (line, done)
+        assert "standard output could not be written: No space left on device" in done.stderr, (line, done.stderr)
+        assert "free space" not in done.stderr and "Traceback" not in done.stderr, (line, done.stderr)
+    for words in ("--json --no-report", "--force --no-report"):
+        done = _sh(f"$GR run {m} {words} >/dev/full", tmp_path)
+        assert done.returncode == 1, done
+        assert "standard output could not be written" in done.stderr and "the run itself ended done" in done.stderr, (
+            done.stderr)
+        assert "free space" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+        assert api.status(m).run.status == "done" and api.status(m).counts["done"] == 1
+    for words in ("", "--json"):
+        done = _sh(f"$GR status {m} {words} >/dev/full", tmp_path)
+        assert done.returncode == 1 and "standard output could not be written" in done.stderr, done
