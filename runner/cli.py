@@ -816,11 +816,11 @@ def cmd_status(args: argparse.Namespace) -> int:
         out.print(f"  {_left_rendering_note(snap)}", markup=False, highlight=False)
     if snap.left_rendered:
         out.print(f"  {_left_rendered_note(snap)}", markup=False, highlight=False)
-    from .progress import fmt_eta, fmt_time
+    from .progress import fmt_eta, fmt_rate, fmt_time
 
     elapsed, per_minute, eta = pace(snap)
     gone = r.process_gone()
-    rate = "" if per_minute is None else f", {per_minute:,.1f} jobs/min" + ("" if r.ended_at is not None else " lately")
+    rate = "" if per_minute is None else f", {fmt_rate(per_minute)}" + ("" if r.ended_at is not None else " lately")
     if r.ended_at is not None:
         out.print(f"  {fmt_time(elapsed)} taken{rate}")
     elif gone:  # its time up to the last thing it recorded: it has no ETA

@@ -50,7 +50,7 @@ def line(s: RunStatistics) -> str:
     waits += "" if s.paused is None else f", {fmt_paused(s.paused)}"
     extra = f" [{s.stopping}]" if s.stopping else ""
     return (f"{counts} | spent {usd_text(s.spent_micros)} + reserved {usd_text(s.reserved_micros)}{budget}"
-            f" | {_fmt_rate(s.per_minute)}, {fmt_time(s.elapsed)} elapsed, eta {fmt_eta(s.eta)}{waits}{extra}")
+            f" | {fmt_rate(s.per_minute)}, {fmt_time(s.elapsed)} elapsed, eta {fmt_eta(s.eta)}{waits}{extra}")
 
 
 def fmt_paused(seconds: float) -> str:
@@ -71,7 +71,8 @@ def fmt_next_check(seconds: float) -> str:
     return f"next check in {math.ceil(seconds / 3600)} h"
 
 
-def _fmt_rate(per_minute: float | None) -> str:
+def fmt_rate(per_minute: float | None) -> str:
+    """Jobs per minute as the live display, its plain lines and `gridrun status` all write it: one figure."""
     if per_minute is None:
         return "— jobs/min"
     return f"{per_minute:,.1f} jobs/min" if per_minute < 100 else f"{per_minute:,.0f} jobs/min"
@@ -185,7 +186,7 @@ class Progress:
         figures = [Text(f"spent {usd_text(s.spent_micros)}"), Text(f"reserved {usd_text(s.reserved_micros)}")]
         if s.budget_micros is not None:
             figures.append(Text(f"of {usd_text(s.budget_micros)}"))
-        figures += [Text(_fmt_rate(s.per_minute)), Text(f"elapsed {fmt_time(s.elapsed)}"),
+        figures += [Text(fmt_rate(s.per_minute)), Text(f"elapsed {fmt_time(s.elapsed)}"),
                    Text(f"eta {fmt_eta(s.eta)}")]
         if s.next_check is not None:
             figures.append(Text(fmt_next_check(s.next_check)))

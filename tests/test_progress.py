@@ -11,7 +11,7 @@ import pytest
 from rich.console import Console
 
 from runner.jobs import usd_text
-from runner.progress import Progress, fmt_next_check, line
+from runner.progress import Progress, fmt_next_check, fmt_rate, line
 from runner.stats import RunStatistics, Throughput, run_statistics
 
 
@@ -384,7 +384,29 @@ def test_a_run_shows_the_pace_and_time_it_took_that_status_shows_of_it(
     doc = json.loads(capsys.readouterr().out)
     assert (doc["elapsed"], doc["per_minute"]) == (round(result.stats.elapsed, 3), round(result.stats.per_minute, 2))
     assert main(["status", str(m)]) == 0
-    assert f"{result.stats.per_minute:,.1f} jobs/min" in capsys.readouterr().out
+    assert f", {fmt_rate(result.stats.per_minute)}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("rate", [16.04, 99.94, 100.7, 1_234.4])
+def test_status_writes_the_pace_as_the_runs_last_line_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, rate: float
+) -> None:
+    """One figure in the live display's last line, the plain lines and `gridrun status`, below 100 jobs/min as
+    above it."""
+    import re
+
+    from execkit import sim_provider, write_manifest
+
+    from runner import api, cli
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})
+    assert api.run(m, provider=sim_provider(m), report=False).exit_code == 0
+    monkeypatch.setattr(cli, "pace", lambda snap: (7.0, rate, None))
+    capsys.readouterr()
+    assert cli.main(["status", str(m)]) == 0
+    shown = re.findall(r"([\d,.]+) jobs/min", capsys.readouterr().out)
+    drawn = re.findall(r"([\d,.]+) jobs/min", line(stats(per_minute=rate)))
+    assert shown == drawn and len(drawn) == 1, (shown, drawn)
 
 
 def test_a_run_that_only_settles_jobs_at_once_shows_no_pace_live_or_in_status(
