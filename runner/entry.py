@@ -1,4 +1,4 @@
-"""The `gridrun` command's first lines: Ctrl-C and SIGTERM are taken before anything else is imported.
+"""The `gridrun` command's first lines: Ctrl-C, SIGTERM and a hangup are taken before anything else is imported.
 
 gridrun's imports, its planning and the opening of its state take a quarter to half a second. A signal
 then ended the command as it does any other: SIGTERM killed it (exit 143), Ctrl-C printed a traceback of
@@ -27,15 +27,30 @@ _NOT_HERE = ("<frozen importlib._bootstrap>", "<frozen importlib._bootstrap_exte
 _NOT_IN = ("/_weakrefset.py", "/weakref.py")
 
 
+# A hangup (the terminal closed, an SSH session dropped), where there is one.
+HANGUP = getattr(signal, "SIGHUP", None)
+
+
 def take_signals() -> None:
     """Ctrl-C and SIGTERM raise KeyboardInterrupt (`interrupt`), but where a launcher set them to be ignored,
     and both are unblocked: a launcher that left them blocked (the mask passes on to the programs it starts)
-    would keep them from gridrun, a signal sent before this point is taken here."""
+    would keep them from gridrun, a signal sent before this point is taken here. So is a hangup where it would
+    kill the process (not under nohup, which ignores it), as the run itself takes it."""
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, interrupt)
     if signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN:
         signal.signal(signal.SIGTERM, interrupt)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+    taken = {signal.SIGINT, signal.SIGTERM}
+    if HANGUP is not None and signal.getsignal(HANGUP) is signal.SIG_DFL:
+        signal.signal(HANGUP, interrupt)
+        taken.add(HANGUP)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, taken)
+
+
+def _handled() -> tuple[int, ...]:
+    """The signals the command ends on: Ctrl-C, SIGTERM, and a hangup where `take_signals` took it."""
+    hangup = () if HANGUP is None or signal.getsignal(HANGUP) is not interrupt else (HANGUP,)
+    return (signal.SIGINT, signal.SIGTERM, *hangup)
 
 
 def interrupt(signum: int, frame: FrameType | None) -> None:
@@ -82,7 +97,7 @@ def entry() -> None:
 
         code = main()
     except KeyboardInterrupt:  # before `main` or after it, where `main` does not catch it
-        for signum in (signal.SIGINT, signal.SIGTERM):  # a second one would interrupt the goodbye
+        for signum in _handled():  # a second one would interrupt the goodbye
             signal.signal(signum, signal.SIG_IGN)
         _say_interrupted()
         end_interrupted(sys.argv[1:])
@@ -93,7 +108,7 @@ def entry() -> None:
         _flush()
         os._exit(code)
 
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in _handled():
         if signal.getsignal(signum) is not signal.SIG_IGN:
             signal.signal(signum, leave)
     if _threads_left():

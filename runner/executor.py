@@ -26,6 +26,7 @@ from typing import Any, Callable, Sequence
 import anyio
 
 from . import balance, resume
+from .entry import interrupt
 from .errors import (
     ConnectError,
     DownloadError,
@@ -669,8 +670,9 @@ class Executor:
         hangup = getattr(signal, "SIGHUP", None)
         # The terminal closed, an SSH session dropped: stop as on SIGTERM. Taken only where the hangup would kill
         # the process (the `gridrun` command's case); under nohup it stays ignored, and a program that runs gridrun
-        # with a handler of its own (a reload of its settings) keeps it.
-        if hangup is not None and signal.getsignal(hangup) is signal.SIG_DFL:
+        # with a handler of its own (a reload of its settings) keeps it. The command's `entry.interrupt`, set as it
+        # loads where the hangup would kill it, stands for the default.
+        if hangup is not None and signal.getsignal(hangup) in (signal.SIG_DFL, interrupt):
             wanted.append(hangup)
         # Which of the output streams are the terminal, asked now: after a hangup the terminal answers nothing.
         ttys = [stream for stream in (sys.stdout, sys.stderr) if _is_tty(stream)]

@@ -15,7 +15,7 @@ import pytest
 from execkit import write_manifest
 
 from runner import api
-from runner.errors import GridrunError
+from runner.errors import GridrunError, NotRecordedError
 
 
 def _sh(line: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -132,3 +132,27 @@ def test_a_standard_output_that_cannot_be_written_is_named_and_a_run_still_runs(
     for words in ("", "--json"):
         done = _sh(f"$GR status {m} {words} >/dev/full", tmp_path)
         assert done.returncode == 1 and "standard output could not be written" in done.stderr, done
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="no hangups here")
+@pytest.mark.parametrize("ignored", [False, True], ids=["default", "nohup"])
+def test_a_hangup_as_the_command_starts_ends_it_as_interrupted_unless_ignored(tmp_path: Path, ignored: bool) -> None:
+    """A hangup (the terminal closed) while gridrun still loads ends it as Ctrl-C does, "interrupted", exit 130,
+    nothing sent; under nohup, which ignores it, the run goes on to its end."""
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+    try:
+        nohup = ["sh", "-c", 'trap "" HUP; exec "$@"', "sh"] if ignored else []
+        proc = subprocess.Popen([*nohup, sys.executable, "-m", "runner.cli", "run", str(m), "--no-report"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+    proc.send_signal(signal.SIGHUP)
+    _, err = proc.communicate(timeout=60)
+    assert "Traceback" not in err, err
+    if ignored:
+        assert proc.returncode == 0 and api.status(m).counts["done"] == 1, (proc.returncode, err)
+    else:
+        assert proc.returncode == 130 and "interrupted" in err, (proc.returncode, err)
+        with pytest.raises(NotRecordedError):
+            api.status(m)
