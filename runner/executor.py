@@ -666,7 +666,9 @@ class Executor:
     async def _signals(self, scope: anyio.CancelScope) -> None:
         """Ctrl-C, SIGTERM and SIGHUP stop the run (`handle_signals`): the first stops sending, the second detaches.
         What the process had before (each signal's handler, the signal wakeup fd) is put back after the run."""
-        wanted = [signal.SIGINT, signal.SIGTERM]
+        # Ctrl-C or SIGTERM a launcher set to be ignored (`trap '' INT`, a shell's background job) stays ignored, as
+        # the command leaves it while it loads.
+        wanted = [s for s in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(s) is not signal.SIG_IGN]
         hangup = getattr(signal, "SIGHUP", None)
         # The terminal closed, an SSH session dropped: stop as on SIGTERM. Taken only where the hangup would kill
         # the process (the `gridrun` command's case); under nohup it stays ignored, and a program that runs gridrun

@@ -156,3 +156,24 @@ def test_a_hangup_as_the_command_starts_ends_it_as_interrupted_unless_ignored(tm
         assert proc.returncode == 130 and "interrupted" in err, (proc.returncode, err)
         with pytest.raises(NotRecordedError):
             api.status(m)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_signal_a_launcher_set_to_be_ignored_stays_ignored_for_the_whole_run(tmp_path: Path, signum: int) -> None:
+    """`trap '' INT TERM` (or a shell's background job, whose Ctrl-C is ignored): a Ctrl-C or SIGTERM sent while
+    the run has jobs in flight does not stop it; it runs to its end, every job done."""
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), run={"concurrency": 2},
+                       sim={"render_time": 1.0, "jitter": 0.0})
+    proc = subprocess.Popen(["sh", "-c", 'trap "" INT TERM HUP; exec "$@"', "sh", sys.executable, "-m", "runner.cli",
+                             "run", str(m), "--no-report"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=tmp_path)
+    try:
+        _wait_for(lambda: _in_flight(m) >= 1)
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0 and "interrupted" not in err, (proc.returncode, err)
+    assert api.status(m).counts["done"] == 2
