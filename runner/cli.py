@@ -34,7 +34,7 @@ from rich.text import Text
 from . import __version__, api
 from .export import dumps
 from .outputs import write_problem
-from .entry import end_interrupted, writes_json_lines
+from .entry import end_interrupted, lines_begin, writes_json_lines
 from .errors import (
     BalanceError, BudgetError, CopyNotWrittenError, GridrunError, ManifestErrors, NotRecordedError, RunStartingError,
     UsageError,
@@ -1380,8 +1380,12 @@ def _parser(*, with_sim: bool = True) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from .outputs import UNWRITTEN
     from .terminal import fit
 
+    lines_begin()  # each call a command of its own: no end event written, no standard stream failed yet
+    UNWRITTEN.clear()
+    out.quiet = err.quiet = False
     fit(sys.stdout, sys.stderr)
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = _parser(with_sim=argv[:1] == ["sim"])

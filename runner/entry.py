@@ -130,6 +130,12 @@ def writes_json_lines(argv: Sequence[str]) -> bool:
 _end_written = False
 
 
+def lines_begin() -> None:
+    """A command begins (`cli.main`, which a program may call more than once): no `end` event written yet."""
+    global _end_written
+    _end_written = False
+
+
 def end_written() -> None:
     """An `end` event was written: `end_interrupted` writes no second one."""
     global _end_written

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import io
 import json
 import os
 import signal
@@ -177,3 +179,34 @@ def test_a_signal_a_launcher_set_to_be_ignored_stays_ignored_for_the_whole_run(t
             proc.communicate()
     assert proc.returncode == 0 and "interrupted" not in err, (proc.returncode, err)
     assert api.status(m).counts["done"] == 2
+
+
+class _Full(io.StringIO):
+    def write(self, s: str) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_each_call_of_main_is_a_command_of_its_own(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A program calling `main` more than once: a standard output that failed once, or an end event an earlier
+    command wrote, does not carry over to the next command."""
+    from runner import cli
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})
+    with monkeypatch.context() as patched:
+        patched.setattr(sys, "stdout", _Full())
+        assert cli.main(["validate", str(m)]) == 1
+    assert "standard output could not be written" in capsys.readouterr().err
+    assert cli.main(["validate", str(m)]) == 0
+    assert "valid" in capsys.readouterr().out
+    assert cli.main(["run", str(m), "--json", "--no-report"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["event"] == "end"
+
+    def interrupted(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "cmd_run", interrupted)  # before the run writes any line
+    assert cli.main(["run", str(m), "--json"]) == 130
+    assert [json.loads(line) for line in capsys.readouterr().out.splitlines()] == [
+        {"event": "end", "status": "interrupted", "exit_code": 130, "errors": ["interrupted"]}]
