@@ -450,17 +450,20 @@ class Executor:
         """Whether the job's estimate is reserved against the budget, so that it may be sent. With --allow-partial,
         one that does not fit beside the reserves of the jobs in flight waits for them to settle (a failure at $0
         frees its reserve) and is checked again; the run stops for its budget once nothing in flight could free
-        enough for it. spent + reserved never passes the budget."""
+        enough for it. The run says it is stopping for its budget (`status`, the progress line) from the first job
+        that does not fit; those waiting, and jobs after them that fit, are still sent. spent + reserved never passes
+        the budget."""
         while True:
             if self._sending_stopped():
                 return False
             cap = self.budget_micros
             if cap is None or self._spent + self._reserved + job.cost_micros <= cap:
                 break
+            if self.stopping != "budget":
+                self.stopping = "budget"  # once: each change wakes the jobs that wait
             freeable = sum(self._freeable.values())
             if not (self.opts.allow_partial and freeable
                     and self._spent + self._reserved - freeable + job.cost_micros <= cap):
-                self.stopping = "budget"
                 return False
             if self._budget_moved is None:
                 self._budget_moved = anyio.Event()
@@ -603,7 +606,7 @@ class Executor:
                         for job in submit:
                             await self._limiter.acquire_on_behalf_of(job.hash)
                             self._heed_stop()
-                            if self.stopping or self._refused:
+                            if self._sending_stopped() or self._refused:
                                 self._limiter.release_on_behalf_of(job.hash)
                                 break
                             jobs.start_soon(self._submit_job, job)
