@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,3 +64,21 @@ def check_outputs(manifest: Path) -> list[str]:
         assert "api_key" not in json.dumps(side).lower()
         done.append(job.key)
     return done
+
+
+def wait_for(pred: Callable[[], bool], timeout: float = 60.0) -> None:
+    """Wait until `pred()` holds (polled every 50 ms); fail after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.05)
+
+
+def in_flight(m: Path) -> int:
+    """The jobs of manifest `m` at the provider (submitted or running) as its state says; 0 while it has none."""
+    try:
+        c = api.status(m).counts
+    except Exception:
+        return 0
+    return c["submitted"] + c["running"]

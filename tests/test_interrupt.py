@@ -33,24 +33,8 @@ from runner.sim.world import World
 from runner.state import Store
 from runner.stats import run_statistics
 
-from execkit import check_outputs, sha256, sim_provider, stats, write_manifest
+from execkit import check_outputs, in_flight, sha256, sim_provider, stats, wait_for, write_manifest
 from statekit import FullDisk
-
-
-def _wait_for(pred, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.05)
-
-
-def _in_flight(m: Path) -> int:
-    try:
-        c = api.status(m).counts
-    except Exception:
-        return 0
-    return c["submitted"] + c["running"]
 
 
 def _run(m: Path) -> subprocess.Popen[str]:
@@ -63,7 +47,7 @@ def _interrupt(m: Path, *, times: int, signum: int = signal.SIGINT) -> tuple[int
     (exit code, stderr)."""
     proc = _run(m)
     try:
-        _wait_for(lambda: _in_flight(m) >= 2)
+        wait_for(lambda: in_flight(m) >= 2)
         for i in range(times):
             if i:
                 time.sleep(0.2)
@@ -126,7 +110,7 @@ def test_a_closed_terminal_stops_the_run_as_ctrl_c_does(tmp_path: Path) -> None:
             os.chdir(m.parent)
             os.execv(sys.executable, [sys.executable, "-m", "runner.cli", "run", str(m)])
         try:
-            _wait_for(lambda: _in_flight(m) >= 2)
+            wait_for(lambda: in_flight(m) >= 2)
             os.close(master)  # the terminal goes away
             deadline = time.monotonic() + 60
             while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
@@ -147,7 +131,7 @@ def test_second_ctrl_c_detaches_and_the_next_run_reattaches(tmp_path: Path) -> N
         m = write_manifest(tmp_path, n_seeds=1, run={"concurrency": 2}, base_url=url, sim={})
         code, _ = _interrupt(m, times=2)
         assert code == 130
-        assert _in_flight(m) == 2  # detached: still in flight at the provider, ids kept
+        assert in_flight(m) == 2  # detached: still in flight at the provider, ids kept
         status = " ".join(_cli("status", m).stdout.split())
         assert "next: `gridrun run` collects the 2 jobs left in flight at no new cost" in status, status
         r = _cli("run", m)
@@ -231,7 +215,7 @@ def test_cancel_leaves_a_video_finished_first_for_the_next_run_to_download(tmp_p
     with running_server(SimConfig(render_time=2.0, jitter=0.0, concurrency=2), process=True) as url:
         m = write_manifest(tmp_path, n_seeds=1, run={"concurrency": 2}, base_url=url, sim={})
         _interrupt(m, times=2)
-        _wait_for(lambda: _stats(url)["completions"] == 2)
+        wait_for(lambda: _stats(url)["completions"] == 2)
         in_flight = {k for k, state in _states(m).items() if state in ("submitted", "running")}
         result = api.cancel(m)
         assert len(in_flight) == 2 and set(result.finished) == in_flight
@@ -259,7 +243,7 @@ def test_cancel_of_a_manifest_with_its_own_state_leaves_another_states_renders_o
                                extra={"state_dir": f".gridrun-{name}"}) for name in ("pp", "qq"))
         for m in (p, q):
             code, err = _interrupt(m, times=2)
-            assert code == 130 and _in_flight(m) == 2, err
+            assert code == 130 and in_flight(m) == 2, err
         r = _cli("cancel", q)
         assert r.returncode == 0 and "cancelled 2 jobs" in r.stdout, (r.stdout, r.stderr)
         assert set(_states(q).values()) == {"cancelled"}
@@ -378,7 +362,7 @@ def _left_rendering(tmp_path: Path, **knobs: Any) -> Path:
     stopped waiting at its timeout), where a later `cancel` finds it; `knobs` are more of the simulator's."""
     m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 30, "jitter": 0.0, **knobs})
     assert api.run(m, report=False, options=RunOptions(timeout=0.3)).status == "incomplete"
-    assert _in_flight(m) == 1
+    assert in_flight(m) == 1
     return m
 
 
@@ -587,7 +571,7 @@ def test_cancel_cancels_the_queued_jobs_before_the_rendering_ones_so_that_only_t
     m = write_manifest(tmp_path, n_seeds=4, styles=("anime",), run={"concurrency": 4},
                        sim={"render_time": 60, "jitter": 0.0, "concurrency": 2, "cancel_charge": 1.0})
     assert api.run(m, report=False, options=RunOptions(timeout=0.3)).status == "incomplete"
-    assert _in_flight(m) == 4
+    assert in_flight(m) == 4
     now = time.time()
     assert sorted(v.status(now).value for v in _world(m).videos.values()) == ["in_progress"] * 2 + ["queued"] * 2
     price = api.status(m).jobs[0].cost_estimate_micros
@@ -682,7 +666,7 @@ def _detached_force_run(tmp_path: Path, *, in_world: bool = False) -> tuple[Path
     m.write_text(m.read_text().replace("render_time: 0.1", "render_time: 20"))
 
     def ctrl_c_twice() -> None:  # once its first three re-renders are in flight, as `_interrupt` does
-        _wait_for(lambda: _in_flight(m) >= 3)
+        wait_for(lambda: in_flight(m) >= 3)
         for _ in range(2):
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(0.3)
@@ -1107,7 +1091,7 @@ def test_a_hangup_mutes_the_terminal_for_the_run_and_gives_it_back_where_it_is_s
             terminal.write("after the run\n")
             terminal.flush()
             os.set_blocking(master, False)
-            _wait_for(lambda: b"after the run" in _read_some(master), timeout=10)
+            wait_for(lambda: b"after the run" in _read_some(master), timeout=10)
     finally:
         signal.signal(signal.SIGHUP, before)
         terminal.close()

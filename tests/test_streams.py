@@ -9,15 +9,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from execkit import write_manifest
+from execkit import in_flight, wait_for, write_manifest
 
 from runner import api
-from runner.errors import GridrunError, NotRecordedError
+from runner.errors import NotRecordedError
 
 
 def _sh(line: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -79,7 +77,7 @@ def test_a_watch_whose_reader_is_gone_ends_while_the_run_goes_on(tmp_path: Path,
     run = subprocess.Popen([sys.executable, "-m", "runner.cli", "run", str(m), "--no-report"], stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL, cwd=tmp_path)
     try:
-        _wait_for(lambda: _in_flight(m) == 2)
+        wait_for(lambda: in_flight(m) == 2)
         words = ["--json"] if json_lines else []
         watch = subprocess.Popen([sys.executable, "-m", "runner.cli", "status", str(m), "--watch", "--every", "0.2",
                                   *words], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
@@ -88,7 +86,7 @@ def test_a_watch_whose_reader_is_gone_ends_while_the_run_goes_on(tmp_path: Path,
             assert lines is not None and ('"event": "progress"' if json_lines else "| spent ") in lines.readline()
             lines.close()
             assert watch.wait(timeout=60) == 0
-            assert run.poll() is None and _in_flight(m) == 2
+            assert run.poll() is None and in_flight(m) == 2
         finally:
             if watch.poll() is None:
                 watch.kill()
@@ -96,22 +94,6 @@ def test_a_watch_whose_reader_is_gone_ends_while_the_run_goes_on(tmp_path: Path,
     finally:
         run.kill()
         run.wait()
-
-
-def _wait_for(pred: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.05)
-
-
-def _in_flight(m: Path) -> int:
-    try:
-        c = api.status(m).counts
-    except GridrunError:
-        return 0
-    return c["submitted"] + c["running"]
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full")
@@ -170,7 +152,7 @@ def test_a_signal_a_launcher_set_to_be_ignored_stays_ignored_for_the_whole_run(t
                              "run", str(m), "--no-report"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, cwd=tmp_path)
     try:
-        _wait_for(lambda: _in_flight(m) >= 1)
+        wait_for(lambda: in_flight(m) >= 1)
         proc.send_signal(signum)
         _, err = proc.communicate(timeout=60)
     finally:

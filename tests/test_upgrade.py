@@ -60,17 +60,23 @@ def _left_by_a_killed_run(db: Path) -> None:
         video.with_suffix(".json").unlink(missing_ok=True)
 
 
+
+def _killed_at_schema(tmp_path: Path, version: int) -> tuple[Path, Path]:
+    """A project (its manifest, its state file) whose run a gridrun of schema `version` left killed midway."""
+    m = write_manifest(tmp_path, n_seeds=3, styles=("anime",), sim={"render_time": 0.1, "jitter": 0})
+    assert api.run(m, report=False).exit_code == 0
+    db = tmp_path / ".gridrun" / "state.db"
+    _left_by_a_killed_run(db)
+    _as_older(db, version)
+    return m, db
+
 @pytest.mark.parametrize("version", range(1, SCHEMA_VERSION))
 def test_plan_and_run_on_a_state_of_an_older_schema_with_jobs_planned_in_flight_and_done(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], version: int
 ) -> None:
     """`plan` reads the state as it is (no upgrade: an older gridrun can still use it); `run` upgrades it and
     collects the job in flight, sends the one never sent, and keeps the one done."""
-    m = write_manifest(tmp_path, n_seeds=3, styles=("anime",), sim={"render_time": 0.1, "jitter": 0})
-    assert api.run(m, report=False).exit_code == 0
-    db = tmp_path / ".gridrun" / "state.db"
-    _left_by_a_killed_run(db)
-    _as_older(db, version)
+    m, db = _killed_at_schema(tmp_path, version)
     capsys.readouterr()
 
     assert main(["plan", str(m)]) == 0
@@ -114,11 +120,7 @@ def test_run_refused_by_its_budget_leaves_a_state_of_an_older_schema_as_it_is(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], version: int
 ) -> None:
     """The budget is checked reading the state as it is: refused, the run leaves it for the older gridrun."""
-    m = write_manifest(tmp_path, n_seeds=3, styles=("anime",), sim={"render_time": 0.1, "jitter": 0})
-    assert api.run(m, report=False).exit_code == 0
-    db = tmp_path / ".gridrun" / "state.db"
-    _left_by_a_killed_run(db)
-    _as_older(db, version)
+    m, db = _killed_at_schema(tmp_path, version)
     capsys.readouterr()
     assert main(["run", str(m), "--no-report", "--budget", "0.01"]) == 3
     err = " ".join(capsys.readouterr().err.split())
