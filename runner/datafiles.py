@@ -7,7 +7,6 @@ import csv
 import io
 import json
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -164,14 +163,12 @@ class _FileReader:
         return values
 
 
-# Lines end at LF, CRLF or a CR alone (as a manifest's lines do, and as classic Mac tools and some exporters
-# write them): a file of CR-ended lines is one value per line, not one value holding them all. A file of LF or
-# CRLF lines has no CR alone and is read as it always was.
-_LINE_BREAK = re.compile(r"\r\n?|\n")
-
-
+# A file with an LF anywhere is split at LF alone, as it always was: a CR inside such a line (pasted text, a
+# spreadsheet cell's line break) stays in its value, and a CRLF's CR is trimmed with the line's spacing, so the
+# values and job keys of an existing project do not change. Only a file with no LF at all (classic Mac tools, some
+# exporters) is split at its CRs: one value per line, not one value holding them all.
 def _lines(text: str) -> list[str]:
-    return _LINE_BREAK.split(text)
+    return text.split("\n") if "\n" in text or "\r" not in text else text.split("\r")
 
 
 def _text_values(text: str, problems: list[tuple[int, int, str]], where: list[Position]) -> list[Any]:

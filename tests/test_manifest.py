@@ -581,6 +581,86 @@ def test_lf_crlf_and_cr_line_ends_read_the_same_values_as_lf_always_did(lines: l
         assert len(where) == len(expected)
 
 
+def test_a_cr_inside_an_lf_line_stays_in_its_value(tmp_path: Path) -> None:
+    """A file with LF line ends is split at LF only, as it always was: a CR pasted inside a line is part of the
+    value (the same job key as before), and a CR between JSON tokens is whitespace."""
+    (tmp_path / "p.txt").write_bytes(b"a red fox\rin snow\na blue cat\r\n")
+    (tmp_path / "rows.jsonl").write_bytes(b'{"p": "fox",\r "id": 1}\n{"p": "cat", "id": 2}\n')
+    manifest = load(write(tmp_path / "m.yaml", HEAD + "matrix:\n  prompt: {file: p.txt}\n  row: {file: rows.jsonl}\n"))
+    assert manifest.matrix == {"prompt": ["a red fox\rin snow", "a blue cat"],
+                               "row": [{"p": "fox", "id": 1}, {"p": "cat", "id": 2}]}
+    assert manifest.error(("matrix", "row", 1), "x").line == 2
+
+
+def _text_values_before(text: str, problems: list[Any], where: list[Any]) -> list[Any]:
+    """How a .txt file was read before a file of CR-ended lines was split (job keys depend on it)."""
+    values: list[Any] = []
+    for number, line in enumerate(text.split("\n"), 1):
+        value = line.rstrip("\r").strip()
+        if value and not value.startswith("#"):
+            values.append(value)
+            where.append((number, len(line) - len(line.lstrip()) + 1))
+    return values
+
+
+def _jsonl_values_before(text: str, problems: list[Any], where: list[Any]) -> list[Any]:
+    """How a .jsonl file was read before a file of CR-ended lines was split."""
+    from runner.datafiles import _MAX_ERRORS_PER_DATA_FILE, _reject_constant, _unique_keys
+    from runner.yamlsource import kind
+
+    values: list[Any] = []
+    for number, line in enumerate(text.split("\n"), 1):
+        stripped = line.strip()
+        if not stripped:
+            continue
+        indent = len(line) - len(line.lstrip())
+        try:
+            value = json.loads(stripped, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
+        except json.JSONDecodeError as exc:
+            problems.append((number, indent + exc.colno, f"not valid JSON: {exc.msg}"))
+        except (ValueError, RecursionError) as exc:
+            problems.append((number, indent + 1, f"not valid JSON: {exc}"))
+        else:
+            if isinstance(value, dict):
+                values.append(value)
+                where.append((number, indent + 1))
+            else:
+                problems.append((number, indent + 1, f"expected a JSON object on each line, got {kind(value)}"))
+        if len(problems) >= _MAX_ERRORS_PER_DATA_FILE:
+            break
+    return values
+
+
+_ANY_TEXT = st.text(alphabet=st.sampled_from(["a", " ", "#", "\t", "\r", "\n", "{", "}", '"', ":", ",", "1", "\x0b",
+                                              "\u2028", "\x85"]), max_size=40)
+_JSON_SPACE = st.text(alphabet=st.sampled_from([" ", "\r", "\t"]), max_size=2)
+
+
+@st.composite
+def _jsonl_text(draw: Any) -> str:
+    """Lines of JSON objects with CRs, spaces and tabs between their tokens, some lines ending in CRLF."""
+    lines = []
+    for _ in range(draw(st.integers(1, 4))):
+        s = [draw(_JSON_SPACE) for _ in range(6)]
+        lines.append(f'{s[0]}{{{s[1]}"p"{s[2]}:{s[3]}"a\\r b"{s[4]},{s[5]}"n": 1}}{draw(_JSON_SPACE)}')
+    return "\n".join(lines) + draw(st.sampled_from(["", "\n", "\r\n"]))
+
+
+@hypothesis.settings(max_examples=400, deadline=None)
+@hypothesis.given(text=st.one_of(_ANY_TEXT, _jsonl_text()))
+def test_a_file_with_an_lf_is_read_as_it_always_was(text: str) -> None:
+    from runner.datafiles import _jsonl_values, _text_values
+
+    hypothesis.assume("\n" in text)
+    for now, before in ((_text_values, _text_values_before), (_jsonl_values, _jsonl_values_before)):
+        problems: list[Any] = []
+        where: list[Any] = []
+        old_problems: list[Any] = []
+        old_where: list[Any] = []
+        assert now(text, problems, where) == before(text, old_problems, old_where)
+        assert (problems, where) == (old_problems, old_where)
+
+
 def test_csv_file_gives_mappings(tmp_path: Path) -> None:
     write(tmp_path / "rows.csv", 'prompt,seed\r\n"a fox, running",1\r\n\r\n"an ""owl""\nat night",2\r\n')
     manifest = load(write(tmp_path / "m.yaml", HEAD + "matrix:\n  row: {file: rows.csv}\n"))
