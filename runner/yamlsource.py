@@ -465,13 +465,40 @@ class _Builder:
     def _scalar(self, node: yaml.ScalarNode, path: tuple[Any, ...]) -> Any:
         if node.style == "|":
             buffer = getattr(node.start_mark, "buffer", None)
-            m = _BLOCK_INDENT.match(buffer, node.start_mark.pointer) if isinstance(buffer, str) else None
-            self.positions[path + (LITERAL_BLOCK,)] = (node.start_mark.line + 2, len(m[1]) + 1 if m else 1)
+            line, m = node.start_mark.line, None
+            if isinstance(buffer, str):
+                indicator, breaks = _block_indicator(buffer, node.start_mark.pointer)
+                line += breaks
+                m = _BLOCK_INDENT.match(buffer, indicator)
+            self.positions[path + (LITERAL_BLOCK,)] = (line + 2, len(m[1]) + 1 if m else 1)
         try:
             return _scalar_value(node.tag, node.value)
         except ValueError as exc:
             self._error(str(exc), node.start_mark, path)
             return node.value
+
+
+def _block_indicator(buffer: str, at: int) -> tuple[int, int]:
+    """Where the `|` of a block scalar starting at `at` is, and how many line breaks come before it: a scalar's
+    start is at its tag or anchor when it has one (`a: !!str` or `a: &name`), which may be on the key's line with
+    the `|` on a later one."""
+    breaks, i, end = 0, at, len(buffer)
+    while i < end and buffer[i] != "|":
+        ch = buffer[i]
+        if ch in "!&":  # a tag or an anchor: up to the next space or line break
+            while i < end and buffer[i] not in " \t\r\n":
+                i += 1
+        elif ch == "#":  # a comment: up to the line's end
+            while i < end and buffer[i] not in "\r\n":
+                i += 1
+        elif ch == "\r" or ch == "\n":
+            breaks += 1
+            i += 2 if buffer.startswith("\r\n", i) else 1
+        elif ch in " \t":
+            i += 1
+        else:  # not where a block scalar's properties are: keep the scalar's own start
+            return at, 0
+    return (i, breaks) if i < end else (at, 0)
 
 
 def _is_merge(key: yaml.ScalarNode) -> bool:

@@ -1882,6 +1882,18 @@ def test_a_template_error_in_a_literal_block_is_at_the_file_line_of_the_failing_
     assert one_error(tmp_path, body, "'nope' is undefined").line == 6
 
 
+def test_a_template_error_in_a_literal_block_with_a_tag_or_anchor_on_the_key_line_is_at_its_line(tmp_path: Path) -> None:
+    """A block's start is at its tag or anchor: with the `|` on the next line the error was one line too early."""
+    for props in ("!!str", "&anc", "&anc !!str  # a comment", "!!str\n\n   "):
+        body = f"params:\n  quality: 360p\n  prompt: {props}\n    |\n    one\n      {{{{ nope }}}}\n"
+        err = one_error(tmp_path, body, "'nope' is undefined")
+        assert (err.line, err.column) == (9 + props.count("\n"), 5), props
+        crlf = one_error(tmp_path, body.replace("\n", "\r\n"), "'nope' is undefined")
+        assert (crlf.line, crlf.column) == (err.line, err.column), props
+    body = "params:\n  quality: 360p\n  prompt: !!str |\n    one\n    {{ nope }}\n"
+    assert one_error(tmp_path, body, "'nope' is undefined").line == 8
+
+
 def test_a_template_error_in_a_long_template_quotes_the_part_around_it(tmp_path: Path) -> None:
     """A 100 KB prompt with one undefined name gave a 100 KB error line."""
     err = one_error(tmp_path, 'params:\n  quality: 360p\n  prompt: "' + "word " * 20_000 + '{{ nope }} end"\n',
