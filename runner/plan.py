@@ -11,7 +11,7 @@ import hashlib
 import math
 import os
 import stat
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -193,14 +193,19 @@ class _Found(NamedTuple):
 UNMATCHED_SHOWN = 5
 
 
-def _templates_in_matrix(matrix: Mapping[str, Any] | None) -> list[tuple[tuple[Any, ...], str]]:
+def _templates_in_matrix(matrix: Mapping[str, Any] | None,
+                         from_file: Collection[tuple[Any, ...]] = ()) -> list[tuple[tuple[Any, ...], str]]:
     """(path in the matrix, warning) for each axis, include or zip entry that holds a value with a template in
     it (`{{` or `{%`), at the first such value: matrix values are sent as written, braces and all, so an include
-    meant to override a prompt with a template would pay for the template's text. A warning, not an error: a
-    value read from a data file may hold braces on purpose. Excludes are left out: they send nothing."""
+    meant to override a prompt with a template would pay for the template's text. A warning, not an error, for
+    values written in the manifest only: the axes at `from_file` (paths in the matrix) were read from data files,
+    whose text is taken as written on purpose (a sign reading {{hello}}), and a warning on every run that could
+    not be silenced would only teach to skip warnings. Excludes are left out: they send nothing."""
     found: list[tuple[tuple[Any, ...], str]] = []
 
     def walk(value: Any, path: tuple[Any, ...], hits: list[tuple[tuple[Any, ...], str]]) -> None:
+        if path in from_file:
+            return
         if isinstance(value, str):
             if "{{" in value or "{%" in value:
                 hits.append((path, value))
@@ -523,7 +528,9 @@ def _build(
             entries = ", ".join(str(n) for n in rest[:10]) + (", ..." if len(rest) > 10 else "")
             ctx_job.warnings[manifest.warning(sw.prefix + ("matrix", "exclude"), (
                 f"{len(rest):,} more entries remove no combination (entries {entries}); check their values"))] = None
-        for path, message in _templates_in_matrix(sw.matrix):
+        inside = sw.prefix + ("matrix",)
+        from_file = {axis[len(inside):] for axis in manifest.data_lines if axis[:len(inside)] == inside}
+        for path, message in _templates_in_matrix(sw.matrix, from_file):
             ctx_job.warnings[manifest.warning(sw.prefix + ("matrix",) + path, message)] = None
     excluded: list[tuple[str | None, Combination, int]] = []
     for sw, expansion in expansions:

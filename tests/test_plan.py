@@ -1853,14 +1853,41 @@ def test_a_template_in_a_matrix_value_is_warned_of_where_it_is_written(tmp_path:
     assert "put the template in params" in told[0]
 
 
-def test_a_template_in_a_data_file_value_is_warned_of_at_its_line(tmp_path: Path) -> None:
-    # braces that open no template ({a}, "b }}", "{ {x}") are not counted
-    (tmp_path / "p.txt").write_text("a {cat}\na {{ dog }}\nb }} { {x}\n{% if x %}bird\n", encoding="utf-8")
-    p = plan_of(tmp_path, 'params: {prompt: "{{ p }}", quality: 360p}\nmatrix: {p: {file: p.txt}}\n')
-    assert len(p.jobs) == 4
+def test_braces_that_open_no_template_are_not_warned_of(tmp_path: Path) -> None:
+    p = plan_of(tmp_path, """\
+        params: {prompt: "{{ p }}", quality: 360p}
+        matrix: {p: ["a {cat}", "a {{ dog }}", "b }} { {x}", "{% if x %}bird"]}
+        """)
     (told,) = [w for w in p.warnings if "not templates" in w]
-    assert told.startswith(f"{tmp_path / 'p.txt'}:2:1: matrix.p[1]: holds a template ('a {{{{ dog }}}}')")
+    assert told.startswith(f"{tmp_path / 'm.yaml'}:5:25: matrix.p[1]: holds a template ('a {{{{ dog }}}}')")
     assert told.endswith("so do 1 more of this axis's values")
+
+
+def test_a_template_in_a_data_file_value_is_sent_as_written_without_a_warning(tmp_path: Path) -> None:
+    """A data file's text is taken as written, braces included (a sign reading {{hello}}): the warning fired on
+    every plan and run, could not be silenced, and its advice (put the template in params) did not apply."""
+    (tmp_path / "p.txt").write_text("a sign reading {{hello}}\n{% raw %}\n", encoding="utf-8")
+    (tmp_path / "shots.csv").write_text("prompt,id\nx {{ y }},1\n", encoding="utf-8")
+    (tmp_path / "z.jsonl").write_text('{"a": "{{ b }}"}\n', encoding="utf-8")
+    p = plan_of(tmp_path, """\
+        params: {prompt: "{{ p }} {{ shot.prompt }} {{ z.a }}", quality: 360p}
+        matrix:
+          p: {file: p.txt}
+          shot: {file: shots.csv}
+          zip:
+            - {z: {file: z.jsonl}, w: ["{{ w }}"]}
+        """)
+    assert p.jobs[0].params["prompt"] == "a sign reading {{hello}} x {{ y }} {{ b }}"
+    told = [w.split(": holds")[0] for w in p.warnings if "not templates" in w]
+    assert told == [f"{tmp_path / 'm.yaml'}:9:32: matrix.zip[0].w[0]"]  # written in the manifest: warned of
+    p = plan_of(tmp_path, """\
+        params: {prompt: "{{ q }} {{ r }}", quality: 360p}
+        sweeps:
+          - name: s
+            matrix: {q: {file: p.txt}, r: ["{{ r }}"]}
+        """)
+    told = [w.split(": holds")[0] for w in p.warnings if "not templates" in w]
+    assert told == [f"{tmp_path / 'm.yaml'}:7:36: sweeps[0].matrix.r[0]"]
 
 
 def test_a_template_error_in_a_literal_block_is_at_the_file_line_of_the_failing_template_line(tmp_path: Path) -> None:
