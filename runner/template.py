@@ -687,6 +687,8 @@ def compile_value(value: Any) -> Compiled:
 
         ENV = _env()
         m = _SINGLE.match(value)
+        if m and m.group("expr").rstrip().endswith("}") and _closes_early(value):
+            m = None
         try:
             if m and not any(x in m.group("expr") for x in _MARKERS[:2]) and "}}" not in m.group("expr"):
                 expr = m.group("expr").strip()
@@ -721,6 +723,19 @@ def compile_value(value: Any) -> Compiled:
             return Compiled("const", value, frozenset())
         return Compiled("map", value, frozenset().union(*(c.names for _, c in items)), None, items)
     return Compiled("const", value, frozenset())
+
+
+def _closes_early(value: str) -> bool:
+    """Whether Jinja ends the value's `{{` at a `}}` (or `-}}`) before its last one, the rest being text:
+    `{{ x -}}}` and `{{ x.y }}}` render `5}`. One that Jinja cannot read is left to the caller to report."""
+    import jinja2
+
+    try:
+        tokens = list(_env().lex(value))
+    except jinja2.TemplateSyntaxError:
+        return False
+    ends = [i for i, (_, kind, _) in enumerate(tokens) if kind == "variable_end"]
+    return bool(ends) and any(kind != "data" or text.strip() for _, kind, text in tokens[ends[0] + 1:])
 
 
 def _undeclared(ast: nodes.Template) -> set[str]:

@@ -449,6 +449,28 @@ def test_whitespace_control_in_one_expression_renders_as_jinja_does(expr, begin,
         assert value == compile_value(f"{{{{ {expr} }}}}").render(context), text  # and keeps its type
 
 
+@hypothesis.settings(max_examples=300, deadline=None)
+@hypothesis.given(
+    expr=st.sampled_from((*_WS_EXPRS, "s.upper()", "[n][0]", "{'a': n}")),
+    end=st.sampled_from(["", "-", "+"]),
+    inner=st.sampled_from(["", " ", "\n"]),
+    tail=st.sampled_from(["}", "} ", "}}", "\n}", " }", "-}"]),
+)
+def test_a_brace_after_one_expression_is_text_as_jinja_reads_it(expr, end, inner, tail) -> None:
+    """`{{ x -}}}` was refused (the expression read as `x -}`) while Jinja renders `5}`."""
+    import jinja2
+
+    text = f"{{{{ {expr}{inner}{end}}}}}{tail}"
+    context = {"n": 3, "s": "fox", "flag": False}
+    try:
+        expected = jinja2.Environment().from_string(text).render(context)
+    except jinja2.TemplateSyntaxError:
+        with pytest.raises(TemplateProblem, match="syntax error"):
+            compile_value(text)
+        return
+    assert str(compile_value(text).render(context)) == expected, text
+
+
 def test_whitespace_control_is_not_arithmetic() -> None:
     assert compile_value("{{- n }}").render({"n": 3}) == 3
     assert compile_value("{{ n -}}").render({"n": 3}) == 3
