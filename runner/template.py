@@ -708,7 +708,8 @@ def compile_value(value: Any) -> Compiled:
                 message = f"template syntax error: {message}"
             lineno = exc.lineno
             if m and lineno is not None and exc.source is not None and exc.source != value:  # the expression's
-                lineno += len(_NEWLINE.findall(value, 0, m.start("expr")))               # line, in the value
+                raw = m.group("expr")                                                    # line, in the value
+                lineno += len(_NEWLINE.findall(value, 0, m.start("expr") + len(raw) - len(raw.lstrip())))
             raise _problem(message, value, lineno=lineno) from exc
         except RecursionError as exc:  # Jinja's parser recurses once per nested bracket
             raise TemplateProblem(f"template nested too deeply to read (in {value[:80]!r}...)") from exc

@@ -1919,6 +1919,9 @@ def test_a_template_error_in_a_literal_block_with_a_tag_or_anchor_on_the_key_lin
         assert (crlf.line, crlf.column) == (err.line, err.column), props
     body = "params:\n  quality: 360p\n  prompt: !!str |\n    one\n    {{ nope }}\n"
     assert one_error(tmp_path, body, "'nope' is undefined").line == 8
+    # one expression whose text starts on a later line than its `{{`: at that line
+    body = "params:\n  quality: 360p\n  prompt: |\n    {{\n\n      1 + }}\n"
+    assert one_error(tmp_path, body, "syntax error").line == 9
 
 
 def test_a_template_error_in_a_long_template_quotes_the_part_around_it(tmp_path: Path) -> None:

@@ -471,6 +471,18 @@ def test_a_brace_after_one_expression_is_text_as_jinja_reads_it(expr, end, inner
     assert str(compile_value(text).render(context)) == expected, text
 
 
+def test_a_syntax_error_in_one_expression_is_at_the_expression_line() -> None:
+    """The expression is read without its surrounding white space: its lines were counted from the `{{`."""
+    for text in ("{{\n\n  1 + }}", "  {{-\n\n  1 + -}}", "\n{{ \n  \n 1 + }}", "{{ (1,\n  2 +) }}"):
+        with pytest.raises(TemplateProblem) as err:
+            compile_value(text)
+        import jinja2
+
+        with pytest.raises(jinja2.TemplateSyntaxError) as jinja:
+            jinja2.Environment().parse(text)
+        assert err.value.lineno == jinja.value.lineno, text
+
+
 def test_whitespace_control_is_not_arithmetic() -> None:
     assert compile_value("{{- n }}").render({"n": 3}) == 3
     assert compile_value("{{ n -}}").render({"n": 3}) == 3
