@@ -316,11 +316,10 @@ def _key_values(key: str, names: Iterable[str]) -> dict[str, str]:
     return out
 
 
-def _value_of(jobs: Sequence[JobRecord | None], name: str, names: Sequence[str]) -> str:
+def _value_of(jobs: Sequence[JobRecord | None], name: str, names: Sequence[str]) -> str | None:
     """Where a job sits on matrix key `name`: its matrix value in the first of `jobs` (each run's record of
     the job, the one that places it first) that has one; else the value the key of that run names (a later
-    run dropped the key); else the request's parameter of that name (a key that an `include` entry adds is
-    set by `params:`, or the model's default, in the other jobs); `(unset)` only when none has it."""
+    run dropped the key); None when neither has it (`_placements` decides)."""
     present = [j for j in jobs if j is not None]
     for job in present:
         if name in job.values:
@@ -329,10 +328,34 @@ def _value_of(jobs: Sequence[JobRecord | None], name: str, names: Sequence[str])
         named = _key_values(job.key, names)
         if name in named:
             return named[name]
-    for job in present:
-        if name in job.params:
-            return _label(job.params[name])
-    return MISSING
+    return None
+
+
+def _placements(entries: Sequence[tuple[str, JobRecord]], pairs: Sequence[Sequence[JobRecord | None]],
+                names: Sequence[str]) -> list[dict[str, str]]:
+    """Each entry's value on each matrix key (`_value_of`). A job without one reads the request's parameter of
+    that name only when it is one value shared by every such job (a key that an `include` adds is set by
+    `params:`, or the model's default, in the others: `quality: 540p`); a parameter that differs from job to job
+    (a prompt rendered from a template) would make an axis of one value a job, so those read `(unset)`."""
+    out: list[dict[str, str]] = [{} for _ in entries]
+    for name in names:
+        lacking: list[int] = []
+        for i, ((_, job), pair) in enumerate(zip(entries, pairs)):
+            value = _value_of([job, *pair], name, names)
+            if value is None:
+                lacking.append(i)
+            else:
+                out[i][name] = value
+        shared: set[str] = set()
+        for i in lacking:
+            params = [j.params for j in (entries[i][1], *pairs[i]) if j is not None and name in j.params]
+            shared.add(MISSING if not params else _label(params[0][name]))
+            if len(shared) > 1:
+                break
+        fill = next(iter(shared)) if len(shared) == 1 else MISSING
+        for i in lacking:
+            out[i][name] = fill
+    return out
 
 
 _NUMBER = re.compile(r"[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?")
@@ -348,7 +371,7 @@ def _ordered(values: Sequence[str]) -> tuple[str, ...]:
 
 
 def _axes(runs: Sequence[Snapshot], entries: Sequence[tuple[str, JobRecord]], takes: Mapping[str, int],
-          pairs: Sequence[Sequence[JobRecord | None]]) -> list[_Axis]:
+          pairs: Sequence[Sequence[JobRecord | None]]) -> tuple[list[_Axis], list[dict[str, str]]]:
     names: dict[str, None] = {}
     for snap in runs:
         names.update(dict.fromkeys(snap.run.axes))
@@ -358,16 +381,14 @@ def _axes(runs: Sequence[Snapshot], entries: Sequence[tuple[str, JobRecord]], ta
     sweeps = dict.fromkeys(job.sweep or "(main)" for _, job in entries)
     if len(sweeps) > 1:
         axes.append(_Axis(SWEEP_AXIS, "sweep", "sweep", tuple(sweeps)))
-    order = list(names)
+    placed = _placements(entries, pairs, list(names))
     for name in names:
-        seen: dict[str, None] = {}
-        for (_, job), pair in zip(entries, pairs):
-            seen[_value_of([job, *pair], name, order)] = None
+        seen = dict.fromkeys(where[name] for where in placed)
         axes.append(_Axis(name, name, "matrix", _ordered(list(seen))))
     repeats = sorted(set(takes.values()))
     if len(repeats) > 1:
         axes.append(_Axis(REPEAT_AXIS, "repeat", "repeat", tuple(str(r) for r in repeats)))
-    return axes
+    return axes, placed
 
 
 def _default_view(axes: Sequence[_Axis], items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -538,8 +559,7 @@ def _page_data(
         pairs.append([m.get(key) for m in by_key])
         entries.append((key, next(m[key] for m in by_key if key in m)))
     takes = _takes(entries)
-    axes = _axes(runs, entries, takes, pairs)
-    names = [a.id for a in axes if a.kind == "matrix"]
+    axes, placed = _axes(runs, entries, takes, pairs)
     base = os.path.abspath(base_dir)
     all_jobs = [j for s in runs for j in s.jobs]
     common = _common_params(all_jobs)
@@ -553,7 +573,7 @@ def _page_data(
     items: list[dict[str, Any]] = []
     n_only = [0, 0]
     n_diff = 0
-    for (key, job), pair in zip(entries, pairs):
+    for (key, job), pair, where in zip(entries, pairs, placed):
         if memo is not None:
             hit = memo.item(job)
             if hit is not None:
@@ -567,7 +587,7 @@ def _page_data(
             elif a.kind == "repeat":
                 ix.append(lookup[str(takes[key])])
             else:
-                ix.append(lookup[_value_of([job, *pair], a.id, names)])
+                ix.append(lookup[where[a.id]])
         item: dict[str, Any] = {
             "key": key,
             "ix": ix,

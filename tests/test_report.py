@@ -780,3 +780,24 @@ def test_an_earlier_runs_page_says_which_run_its_figure_of_every_run_is_as_of(tm
     assert f"all runs of fox-styles so far, to run {b}: spent / reserved" in compared, compared
     latest = header_money(render(store.snapshot(b), base_dir=outputs(tmp_path)))
     assert not any("so far" in k for k in latest), latest
+
+
+def test_a_key_an_include_adds_reads_the_parameter_only_when_the_other_jobs_share_it(tmp_path: Path) -> None:
+    """An include that sets `prompt` on one job: the others' prompts, rendered from a template, differ from job to
+    job, so they read `(unset)` and the swept keys stay the grid; an include that sets `quality` on one job reads
+    the 540p every other job shares."""
+    jobs: list[dict[str, Any]] = [
+        {"values": {"style": st, "seed": sd}, "state": "planned", "prompt": f"a fox, {st} style, take {sd}"}
+        for st in ("anime", "clay", "comic", "cyberpunk") for sd in (1, 2, 3)]
+    jobs[0] = {"values": {"style": "anime", "seed": 1, "prompt": "a special fox"}, "state": "planned",
+               "prompt": "a special fox"}
+    _, _, s = snap(tmp_path / "p", jobs, axes=("style", "seed", "prompt"))
+    data = page_data(render(s, base_dir=tmp_path))
+    axes = {a["id"]: a["values"] for a in data["axes"]}
+    assert axes["prompt"] == ["a special fox", "(unset)"]
+    assert {data["view"]["x"], data["view"]["y"]} == {"style", "seed"}
+    jobs = [{"values": {"style": st}, "state": "planned"} for st in ("anime", "clay", "comic")]
+    jobs[0] = {"values": {"style": "anime", "quality": "720p"}, "state": "planned", "params": {"quality": "720p"}}
+    _, _, s = snap(tmp_path / "q", jobs, axes=("style", "quality"))
+    axes = {a["id"]: a["values"] for a in page_data(render(s, base_dir=tmp_path))["axes"]}
+    assert axes["quality"] == ["720p", "540p"]
