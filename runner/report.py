@@ -25,7 +25,7 @@ from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup
 
 from .export import STATE_GROUPS, dumps, earlier_folder, export_rows, files_of, run_folder, summary, write_exports
-from .jobs import usd_text
+from .jobs import format_value, job_key, usd_text
 from .outputs import POSTER_MARK, atomic_write, files_beside, gridrun_poster, poster_kept, poster_path, superseded_dir
 from .resources import resource_dir
 from .state import JobRecord, Snapshot, Store
@@ -297,37 +297,78 @@ def _values_text(job: JobRecord) -> str:
     return dumps(dict(job.values), sort_keys=True)
 
 
-def _key_values(key: str, names: Iterable[str]) -> dict[str, str]:
-    """The values a job key names, as the key writes them (`jobs.job_key`), for the matrix keys `names`: a job's
-    record holds the matrix values of the latest run that planned it, its key in each run what that run named."""
-    body = key.rsplit("#", 1)[0] if _REPEAT.match(key) else key
-    starts: list[tuple[int, str]] = []
-    for name in names:
-        at = body.find(f"{name}=")
-        while at != -1 and at != 0 and body[at - 1] not in ",/":
-            at = body.find(f"{name}=", at + 1)
-        if at != -1:
-            starts.append((at, name))
-    starts.sort()
+_SHORTENED = re.compile(r".{32}…[0-9a-f]{6}", re.DOTALL)  # a value over 40 characters as a key writes it
+
+
+def _named_by_key(job: JobRecord, missing: Sequence[str], known: Mapping[str, Mapping[str, set[str]]]) -> dict[str, str]:
+    """The values of the matrix keys `missing`, which the job's record lacks (it holds the matrix values of the
+    latest run that planned the job), that the job's key in an earlier run names: only those that give back that
+    key exactly with the record's other values (`jobs.job_key`), for a key is not a list that can be split
+    (a value may hold `,name=`; one over 40 characters is shortened). `known`: each key's values on the page as
+    a key writes them -> their labels, which name a shortened value in full. A key that cannot be read so, or
+    reads two ways, is left out (`(unset)`), never guessed."""
+    prefix = f"{job.sweep}/" if job.sweep else ""
+    if not missing or not job.key.startswith(prefix):
+        return {}
+    base = job_key(None, job.values.items(), 0)
+    own = {name: _label(job.params[name]) for name in missing if name in job.params}
+    found: list[dict[str, str | None]] = []
+
+    def labels(name: str, text: str) -> set[str]:
+        out = set(known.get(name, {}).get(text, ()))
+        if name in own and format_value(own[name]) == text:
+            out.add(own[name])
+        if not out and format_value(text) == text and not _SHORTENED.fullmatch(text):
+            out.add(text)
+        return out
+
+    def walk(i: int, text: str, chosen: dict[str, str | None]) -> None:
+        if len(found) > 8:
+            return
+        if i == len(missing):
+            rest = text if text and not text.startswith("#") else "job" + text
+            if rest == base or rest.startswith(base + "#") and rest[len(base) + 1 :].isdigit():
+                found.append(dict(chosen))
+            return
+        walk(i + 1, text, chosen)  # that run's key did not name it
+        name = missing[i]
+        head = f"{name}="
+        at = text.find(head)
+        while at != -1:
+            if at == 0 or text[at - 1] == ",":
+                start = at + len(head)
+                ends = [e for e in range(start, len(text)) if text[e] in ",#"] + [len(text)]
+                for end in ends:
+                    named = labels(name, text[start:end])
+                    if not named:
+                        continue
+                    rest = text[end + 1 :] if at == 0 and end < len(text) and text[end] == "," else text[:max(at - 1, 0)] + text[end:]
+                    chosen[name] = next(iter(named)) if len(named) == 1 else None
+                    walk(i + 1, rest, chosen)
+                    del chosen[name]
+            at = text.find(head, at + 1)
+
+    walk(0, job.key[len(prefix) :], {})
     out: dict[str, str] = {}
-    for i, (at, name) in enumerate(starts):
-        end = starts[i + 1][0] - 1 if i + 1 < len(starts) else len(body)
-        out[name] = body[at + len(name) + 1 : end]
+    for name in missing:
+        read = {f.get(name, MISSING) for f in found}
+        if len(read) == 1 and None not in read and MISSING not in read:
+            out[name] = next(iter(read))  # type: ignore[arg-type]
     return out
 
 
-def _value_of(jobs: Sequence[JobRecord | None], name: str, names: Sequence[str]) -> str | None:
+def _value_of(jobs: Sequence[JobRecord | None], name: str, named: Callable[[JobRecord], Mapping[str, str]]) -> str | None:
     """Where a job sits on matrix key `name`: its matrix value in the first of `jobs` (each run's record of
     the job, the one that places it first) that has one; else the value the key of that run names (a later
-    run dropped the key); None when neither has it (`_placements` decides)."""
+    run dropped the key: `named`); None when neither has it (`_placements` decides)."""
     present = [j for j in jobs if j is not None]
     for job in present:
         if name in job.values:
             return _label(job.values[name])
     for job in present:
-        named = _key_values(job.key, names)
-        if name in named:
-            return named[name]
+        value = named(job).get(name)
+        if value is not None:
+            return value
     return None
 
 
@@ -338,10 +379,24 @@ def _placements(entries: Sequence[tuple[str, JobRecord]], pairs: Sequence[Sequen
     `params:`, or the model's default, in the others: `quality: 540p`); a parameter that differs from job to job
     (a prompt rendered from a template) would make an axis of one value a job, so those read `(unset)`."""
     out: list[dict[str, str]] = [{} for _ in entries]
+    known: dict[str, dict[str, set[str]]] = {}
+    for (_, job), pair in zip(entries, pairs):
+        for record in (job, *pair):
+            if record is not None:
+                for name, value in record.values.items():
+                    known.setdefault(name, {}).setdefault(format_value(value), set()).add(_label(value))
+    by_key: dict[int, Mapping[str, str]] = {}
+
+    def named(job: JobRecord) -> Mapping[str, str]:
+        hit = by_key.get(id(job))
+        if hit is None:
+            hit = by_key[id(job)] = _named_by_key(job, [n for n in names if n not in job.values], known)
+        return hit
+
     for name in names:
         lacking: list[int] = []
         for i, ((_, job), pair) in enumerate(zip(entries, pairs)):
-            value = _value_of([job, *pair], name, names)
+            value = _value_of([job, *pair], name, named)
             if value is None:
                 lacking.append(i)
             else:

@@ -801,3 +801,56 @@ def test_a_key_an_include_adds_reads_the_parameter_only_when_the_other_jobs_shar
     _, _, s = snap(tmp_path / "q", jobs, axes=("style", "quality"))
     axes = {a["id"]: a["values"] for a in page_data(render(s, base_dir=tmp_path))["axes"]}
     assert axes["quality"] == ["720p", "540p"]
+
+
+def dropped_axis_runs(tmp_path: Path, jobs: list[dict[str, Any]], axes: tuple[str, ...], drop: str,
+                      seed: int) -> tuple[Store, int, int]:
+    """Run A of `jobs`; run B drops matrix key `drop` and keeps one seed: the jobs of that seed are run A's, renamed
+    (their records now lack the key), cached; the others are not in run B."""
+    from runner.jobs import job_key
+
+    for job in jobs:
+        job["key"] = job_key(None, job["values"].items(), 0)
+    store, a = build_state(tmp_path, jobs, axes=axes)
+    left = store.snapshot(a)
+    b = store.start_run(manifest_name=left.run.manifest_name, manifest_path=left.run.manifest_path,
+                        manifest_copy="", outputs_dir=left.run.outputs_dir, provider=left.run.provider,
+                        model=left.run.model, axes=[x for x in axes if x != drop], budget_micros=None)
+    moved = [j for j in left.jobs if j.values["seed"] == seed]
+    ids = store.add_jobs(b, [{"hash": j.hash, "key": job_key(None, ((k, v) for k, v in j.values.items() if k != drop), 0),
+                              "values": {k: v for k, v in j.values.items() if k != drop}, "params": j.params,
+                              "output_path": j.output_path, "cost_estimate_micros": j.cost_estimate_micros}
+                             for j in moved])
+    for j in moved:
+        store.mark_cached(b, ids[j.hash], a)
+    store.end_run(b, "done")
+    return store, a, b
+
+
+def test_a_dropped_axis_is_read_back_from_a_key_only_as_it_was(tmp_path: Path) -> None:
+    """A value holding `,seed=` and one over 40 characters (shortened in keys) of an axis a later run dropped:
+    each job sits at the value its run gave it, one column a value, in the run's report and in the compare."""
+    long = "a very long look value that is more than forty characters long"
+    jobs = [{"values": {"look": lk, "seed": sd}, "state": "done", "output": f"{i}-{sd}"}
+            for i, lk in enumerate(("a,seed=9", "b", long)) for sd in (1, 2)]
+    store, a, b = dropped_axis_runs(tmp_path / "p", jobs, ("look", "seed"), "seed", 1)
+    for data in (page_data(render(store.snapshot(a), base_dir=tmp_path)),
+                 page_data(render(store.snapshot(a), compare=store.snapshot(b), base_dir=tmp_path))):
+        axes = {x["id"]: x["values"] for x in data["axes"]}
+        assert axes == {"look": ["a,seed=9", "b", long], "seed": ["1", "2"]}
+        ids = [x["id"] for x in data["axes"]]
+        placed = {i.get("was", i["key"]): (axes["look"][i["ix"][ids.index("look")]], axes["seed"][i["ix"][ids.index("seed")]])
+                  for i in data["items"]}
+        assert placed["look=a,seed=9,seed=1"] == ("a,seed=9", "1")
+        assert placed["look=a,seed=9,seed=2"] == ("a,seed=9", "2")
+
+
+def test_a_dropped_axis_of_a_value_over_forty_characters_is_one_column(tmp_path: Path) -> None:
+    """A job whose key shortens the value of an axis a later run dropped sits in the column of the full value, the
+    one its record-keeping sibling shows."""
+    tag = "a label that is well over forty characters in length"
+    jobs = [{"values": {"tag": tag, "seed": sd}, "state": "done"} for sd in (1, 2)]
+    store, a, b = dropped_axis_runs(tmp_path / "t", jobs, ("tag", "seed"), "tag", 1)
+    for data in (page_data(render(store.snapshot(a), base_dir=tmp_path)),
+                 page_data(render(store.snapshot(a), compare=store.snapshot(b), base_dir=tmp_path))):
+        assert {x["id"]: x["values"] for x in data["axes"]}["tag"] == [tag]
