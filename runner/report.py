@@ -413,16 +413,34 @@ def _placements(entries: Sequence[tuple[str, JobRecord]], pairs: Sequence[Sequen
     return out
 
 
-_NUMBER = re.compile(r"[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?")
+def _numbers(entries: Sequence[tuple[str, JobRecord]], pairs: Sequence[Sequence[JobRecord | None]],
+             name: str) -> set[str] | None:
+    """The labels of matrix key `name`'s values that are numbers (YAML ints and floats) in the jobs' values and
+    parameters; None when one is text (the string "1.10" reads as the number 1.1 does, and is not one)."""
+    numbers: set[str] = set()
+    for (_, job), pair in zip(entries, pairs):
+        for record in (job, *pair):
+            if record is None:
+                continue
+            for held in (record.values, record.params):
+                if name in held:
+                    value = held[name]
+                    if isinstance(value, bool) or not isinstance(value, (int, float)):
+                        if held is record.values:
+                            return None
+                    else:
+                        numbers.add(_label(value))
+    return numbers
 
 
-def _ordered(values: Sequence[str]) -> tuple[str, ...]:
+def _ordered(values: Sequence[str], numbers: set[str] | None) -> tuple[str, ...]:
     """A matrix key's values in order of first appearance, but numbers in numeric order (an `include` that adds
-    seed 3 to seeds 1, 2, 4 puts it between 2 and 4); `(unset)` after them."""
-    numbers = [v for v in values if v != MISSING]
-    if not numbers or not all(_NUMBER.fullmatch(v) for v in numbers):
+    seed 3 to seeds 1, 2, 4 puts it between 2 and 4) when every value is a number (`numbers`: the labels of the
+    values that are); `(unset)` after them."""
+    shown = [v for v in values if v != MISSING]
+    if not shown or numbers is None or not all(v in numbers for v in shown):
         return tuple(values)
-    return (*sorted(numbers, key=float), *(v for v in values if v == MISSING))
+    return (*sorted(shown, key=float), *(v for v in values if v == MISSING))
 
 
 def _axes(runs: Sequence[Snapshot], entries: Sequence[tuple[str, JobRecord]], takes: Mapping[str, int],
@@ -439,7 +457,7 @@ def _axes(runs: Sequence[Snapshot], entries: Sequence[tuple[str, JobRecord]], ta
     placed = _placements(entries, pairs, list(names))
     for name in names:
         seen = dict.fromkeys(where[name] for where in placed)
-        axes.append(_Axis(name, name, "matrix", _ordered(list(seen))))
+        axes.append(_Axis(name, name, "matrix", _ordered(list(seen), _numbers(entries, pairs, name))))
     repeats = sorted(set(takes.values()))
     if len(repeats) > 1:
         axes.append(_Axis(REPEAT_AXIS, "repeat", "repeat", tuple(str(r) for r in repeats)))

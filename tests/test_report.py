@@ -854,3 +854,13 @@ def test_a_dropped_axis_of_a_value_over_forty_characters_is_one_column(tmp_path:
     for data in (page_data(render(store.snapshot(a), base_dir=tmp_path)),
                  page_data(render(store.snapshot(a), compare=store.snapshot(b), base_dir=tmp_path))):
         assert {x["id"]: x["values"] for x in data["axes"]}["tag"] == [tag]
+
+
+def test_text_values_that_look_like_numbers_keep_their_order(tmp_path: Path) -> None:
+    """Version strings ("1.2", "1.9", "1.10") are text, laid out as written; the same as YAML numbers sort."""
+    jobs = [{"values": {"version": v}, "state": "planned"} for v in ("1.2", "1.9", "1.10")]
+    _, _, s = snap(tmp_path / "t", jobs, axes=("version",))
+    assert page_data(render(s, base_dir=tmp_path))["axes"][0]["values"] == ["1.2", "1.9", "1.10"]
+    jobs = [{"values": {"version": v}, "state": "planned"} for v in (1.2, 1.9, 1.10, 1)]
+    _, _, s = snap(tmp_path / "n", jobs, axes=("version",))
+    assert page_data(render(s, base_dir=tmp_path))["axes"][0]["values"] == ["1", "1.1", "1.2", "1.9"]
