@@ -257,7 +257,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     m = plan.manifest
     out.print(f"[bold]{escape(m.name)}[/bold] — {plan.provider} / {plan.model} — {_jobs(len(plan.jobs))}")
     if isinstance(m.data.get("description"), str):
-        out.print(f"  {m.data['description'].strip()}", markup=False)
+        # its lines as written, each character that would act on the terminal (a CR, U+202E) escaped as in a value
+        lines = m.data["description"].strip().split("\n")
+        out.print("\n".join(f"  {visible(line)}" for line in lines), markup=False)
     jobs = plan.jobs
     shown = _shown(len(jobs), args.all)
     cols = [k for k in plan.varying if k not in ("prompt",)]

@@ -72,7 +72,17 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["count"] = _count
+    env.filters["vis"] = _visible
     return env
+
+
+# A bidirectional embedding, override or isolate (U+202E reverses what follows it), which the page's script writes
+# as in a string ("\u202e") wherever it shows a value (report.js `vis`): the same for the text the server writes.
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
+def _visible(text: str) -> str:
+    return _BIDI.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def _count(n: int) -> str:

@@ -1434,3 +1434,13 @@ def test_run_force_counts_the_jobs_it_renders_again_apart_from_new_ones(
     code, _, err = run_cli(capsys, "run", str(m), "--no-report", "--force")
     assert code == 0
     assert "plan against state: 2 new, 6 forced (sent again: paid again), 0 cached," in " ".join(err.split()), err
+
+
+def test_plan_writes_a_bidirectional_override_of_the_description_as_in_a_string(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    m = write(tmp_path / "d.yaml", 'description: "evil \\u202eredro\\u202c desc\\nline two"\nparams:\n  prompt: a fox\n',
+              HEAD)
+    code, out, _ = run_cli(capsys, "plan", str(m))
+    assert code == 0 and "  evil \\u202eredro\\u202c desc\n  line two\n" in out
+    assert "\u202e" not in out

@@ -864,3 +864,12 @@ def test_text_values_that_look_like_numbers_keep_their_order(tmp_path: Path) -> 
     jobs = [{"values": {"version": v}, "state": "planned"} for v in (1.2, 1.9, 1.10, 1)]
     _, _, s = snap(tmp_path / "n", jobs, axes=("version",))
     assert page_data(render(s, base_dir=tmp_path))["axes"][0]["values"] == ["1", "1.1", "1.2", "1.9"]
+
+
+def test_a_bidirectional_override_in_the_description_is_written_as_in_a_string(tmp_path: Path) -> None:
+    """U+202E in the description would reverse the header after it: it is shown as `\\u202e`, as every value of
+    the page is; Hebrew and Arabic stay as they are."""
+    _, _, s = snap(tmp_path)
+    page = render(s, base_dir=outputs(tmp_path), description="evil \u202eredro\u202c desc, عربي")
+    assert '<p class="description">evil \\u202eredro\\u202c desc, عربي</p>' in page
+    assert "\u202e" not in page and "\u202c" not in page
