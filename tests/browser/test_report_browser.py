@@ -1446,3 +1446,21 @@ def test_a_bidirectional_override_in_a_value_is_shown_escaped_and_reorders_nothi
         assert page.locator("#viewer .viewer-head .key").text_content() == "look=a\\u202eRTL,seed=1"
         assert page.evaluate(drawn) is False
         assert o.errors == []
+
+
+def test_a_printed_card_shows_its_whole_key_which_names_its_cell(browser: Any, tmp_path: Path) -> None:
+    """On paper the column headings are not printed: each card's key, cut with an ellipsis on screen, wraps whole,
+    so a long prompt's key still names the style and seed of the card."""
+    prompts = ("a red fox running through fresh snow at dawn", "a blue cat sleeping on a warm stone wall")
+    jobs = [{"values": {"p": p, "style": st, "seed": sd}, "state": "done", "output": f"{i}/{st}/{sd}"}
+            for i, p in enumerate(prompts) for st in ("anime", "clay", "comic") for sd in (1, 2)]
+    report = report_of(tmp_path, jobs, axes=("p", "style", "seed"), seconds=0.5, one_clip=True)
+    with opened(browser, report, width=1000, height=900) as o:
+        page = o.page
+        page.emulate_media(media="print")
+        page.evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(r))))")
+        keys = page.eval_on_selector_all(
+            ".card .key", "els => els.map(e => [e.textContent, e.scrollWidth > e.clientWidth, e.getClientRects().length])")
+        assert len(keys) == 12
+        assert all(not cut and shown for _, cut, shown in keys), keys
+        assert o.errors == []
