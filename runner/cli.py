@@ -1174,8 +1174,8 @@ def cmd_cancel(args: argparse.Namespace) -> int:
         n = len(r.errors)
         err.print(f"{_jobs(n)} not cancelled, a request to the provider having failed ({_some(list(r.errors))}): "
                   f"still in flight and reserved; `gridrun cancel {args.manifest}` again tries {_them(n)} again, or "
-                  f"`gridrun run {args.manifest}` follows {_them(n)} to the end and downloads what {_them(n)} render"
-                  f"{'s' if n == 1 else ''} (paid)", markup=False)
+                  f"`gridrun run {args.manifest}` follows {_them(n)} to the end and downloads what "
+                  f"{'it renders' if n == 1 else 'they render'} (paid)", markup=False)
     return 1 if r.errors or r.unresolved else 0
 
 
