@@ -512,6 +512,20 @@ def _redo_forced(left_done: int, need: int, budget: int | None) -> str:
             f"({usd_text(need)}{above}: those this run re-rendered are paid again)")
 
 
+def _redo_elsewhere(left: int, cost: int, need: int, budget: int | None) -> str:
+    """What to run after a run stopped before re-rendering `left` done jobs whose videos a simulator made at another
+    endpoint (`cost` to re-render), left as they were: a plain `gridrun run` re-renders those, and only those
+    (`--force` would pay again for every job this run just made too). `need`: what that run counts against its
+    budget; `budget`: the one a plain run has (the manifest's), past which it needs a `--budget` that covers it."""
+    run, above = "`gridrun run`", ""
+    if budget is not None and need > budget:
+        run = f"`gridrun run --budget {math.ceil(need / 10_000) / 100:.2f}`"
+        above = f", above the manifest's budget of {usd_text(budget)}"
+    were = "it was" if left == 1 else "they were"
+    return (f"{run} re-renders the {_jobs(left)} this run left as {were}, made by a simulator at another endpoint "
+            f"({usd_text(cost)}{above})")
+
+
 def _manifest_budget(snap: Snapshot) -> int | None:
     """The budget a plain `gridrun run` of the run's manifest has: its `run.budget_usd` as the file says now (the
     run's own may have come from `--budget`); the run's when the file cannot be read."""
@@ -652,8 +666,14 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
         need = sum(j.cost_micros for j in (forced.budgeted(plan.jobs) if forced else plan.jobs))
         redo = _redo_forced(result.left_done, need, plan.budget_micros)
         then = f"{redo}; {then}" if _unfinished(c) else redo
+    if left_elsewhere := getattr(result, "left_elsewhere", 0):  # placeholders not re-rendered: a plain run does
+        plain = api.diff(plan)
+        sent = plain.budgeted(plan.jobs) if plain else plan.jobs
+        cost = sum(j.cost_micros for j in sent if plain and plain.reasons.get(j.key) == ELSEWHERE)
+        redo = _redo_elsewhere(left_elsewhere, cost, sum(j.cost_micros for j in sent), plan.budget_micros)
+        then = f"{redo}; {then}" if _unfinished(c) or result.left_done else redo
     if result.exit_code == 3:
-        if snap is not None or result.left_done:
+        if snap is not None or result.left_done or left_elsewhere:
             err.print(f"stopped by the budget: {then}")
         elif retry:
             err.print(f"stopped by the budget: {_retry_left(plan, retry)}")
@@ -684,7 +704,7 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
             err.print(f"interrupted with {flying:,} paid job{'s' if flying != 1 else ''} still in flight: `gridrun run` "
                       f"collects {_them(flying)} at no new cost; `gridrun cancel` cancels {_them(flying)} at the "
                       "provider")
-        if _unfinished(c) > flying:
+        if _unfinished(c) > flying or left_elsewhere:
             err.print(f"interrupted: {then}")
     if result.stats.rerenders_cancelled:
         err.print(_rerenders_note(result.stats.rerenders_cancelled), markup=False, highlight=False)
@@ -866,10 +886,22 @@ def _say_next(snap: Snapshot) -> None:
         unsaved = snap.run.outputs_dir if snap.stopping == "write-failed" else None
         then = _next_steps(snap.counts, snap, budget=_manifest_budget(snap), unsaved=unsaved,
                            errors=[j.error for j in snap.jobs if j.error])
+        if snap.placeholders_left:
+            then = f"{_placeholders_next(snap)}; {then}"
         out.print(f"  next: {escape(then)}")
+    elif snap.placeholders_left:  # a stop left placeholders made elsewhere as they were: a plain run re-renders them
+        out.print(f"  next: {escape(_placeholders_next(snap))}")
     elif snap.run.status == "budget" and not snap.counts.get(JobState.CANCELLED.value) and (held := _left_done(snap)):
         need = sum(j.cost_estimate_micros for j in snap.jobs)  # every job: `--force` sends them all again
         out.print(f"  next: {escape(_redo_forced(held, need, _manifest_budget(snap)))}")
+
+
+def _placeholders_next(snap: Snapshot) -> str:
+    """What a plain run does with the placeholders made at another endpoint that the run of `snap` left as they
+    were, at what cost."""
+    left = set(snap.placeholders_left)
+    cost = sum(j.cost_estimate_micros for j in snap.jobs if j.key in left)
+    return _redo_elsewhere(len(left), cost, cost + _unsent_micros(snap), _manifest_budget(snap))
 
 
 def _left_done(snap: Snapshot) -> int:
@@ -878,7 +910,7 @@ def _left_done(snap: Snapshot) -> int:
     one: those not sent were put back as they were (cached from the run that made their video), as were those
     whose re-render was cancelled or failed, which were sent."""
     cached = sum(1 for j in snap.jobs if j.cached_from_run is not None)
-    return cached - snap.rerenders_cancelled - len(snap.rerenders_failed)
+    return cached - snap.rerenders_cancelled - len(snap.rerenders_failed) - len(snap.placeholders_left)
 
 
 def _left_rendering_note(snap: Snapshot) -> str:

@@ -128,6 +128,8 @@ class RunResult:
     refused: str | None = None           # the code (FATAL_CODES) of the account or model refusal that stopped the run
     unreached: int = 0                   # jobs left unsent because their create never reached the provider
     left_done: int = 0                   # done jobs a re-render (--force) did not send: left done, as they were
+    # done jobs whose video a simulator made at another endpoint, left so unsent: a plain run re-renders them
+    left_elsewhere: int = 0
     foreign_kept: tuple[Path, ...] = ()  # files no sidecar of gridrun's records where a job's video went: kept first
     unrecorded_kept: tuple[Path, ...] = ()  # takes of gridrun's this state has no record of, there: kept first too
 
@@ -227,6 +229,8 @@ class Executor:
         self._refused: str | None = None  # the code of the account or model refusal (FATAL_CODES), once met
         self._unreached = 0  # jobs left unsent because their create never reached the provider
         self._left_done: set[int] = set()  # done jobs to re-render that this run put back done, not sent
+        # of those, the simulator's placeholders made at another endpoint: a plain run re-renders them, not --force
+        self._left_elsewhere: set[int] = set()
         self._doubted = False  # a reported cost was doubted in this run (said once, in `errors`)
         self._unanswered: dict[str, str] = {}  # video -> why its last polls got no status (read by `_watch`)
         self._poll_told: set[tuple[str, str]] = set()  # (video, kind of failure) told among the errors: once each
@@ -288,6 +292,11 @@ class Executor:
         """A re-run (`why`: retry, --force, a failure retry) this run did not send: the job as it was."""
         row = self.store.job_row(job_id)
         self._set_state(job_id, row["state"], put_back=True)
+        if why == resume.SIMULATOR_ELSEWHERE and job_id in self._left_done:
+            # still a placeholder made elsewhere: what a plain run re-renders, recorded for `status` to say so
+            self._left_done.discard(job_id)
+            self._left_elsewhere.add(job_id)
+            self.store.event(self.run_id, job_id, "placeholder-left", {"reason": why})
         self._cached_as_before(job_id, row)
         if self.stopping == "budget" and not resume.is_failure_retry(why):
             self._held_by_budget += 1  # asked for, and held back: the run stopped on its budget
@@ -639,7 +648,7 @@ class Executor:
         elif self.stopping == "budget" and (c["planned"] or self._held_by_budget):
             status = "budget"
         elif self._refused and not any(c[s] for s in ("failed", "rejected", "unknown", "expired")) and (
-                self._not_rerun or self._left_done or c["planned"] or flying):
+                self._not_rerun or self._left_done or self._left_elsewhere or c["planned"] or flying):
             # Stopped by the provider's refusal of the account (a balance too low, a key refused) or of the model,
             # nothing failed: what it left is sent once that is fixed, not a failure to look for.
             status = "refused"
@@ -664,6 +673,7 @@ class Executor:
         return RunResult(self.run_id, code, status, self.statistics(), self.plan.outputs_dir, report,
                          self.live.report_error, tuple(self._altered_kept), refused=self._refused,
                          unreached=self._unreached, left_done=len(self._left_done),
+                         left_elsewhere=len(self._left_elsewhere),
                          foreign_kept=tuple(self._foreign_kept), unrecorded_kept=tuple(self._unrecorded_kept))
 
     async def _signals(self, scope: anyio.CancelScope) -> None:

@@ -225,6 +225,9 @@ class Snapshot:
     left_unknown: tuple[tuple[str, int, int], ...] = ()
     left_copies: Mapping[int, str] = field(default_factory=dict)  # run id -> its manifest copy, for the three above
     copies_missing: tuple[int, ...] = ()  # of those runs, the ones whose copy is not there (removed by hand)
+    # done jobs a simulator made at another endpoint whose re-render this run did not send (its stop): left as they
+    # were, which a plain `gridrun run` re-renders: their keys
+    placeholders_left: tuple[str, ...] = ()
 
     def over_budget_note(self) -> str | None:
         """What the run's end, `status` and the report say of a run that spent more than its budget; None when

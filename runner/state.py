@@ -2155,6 +2155,7 @@ class Store:
             left = () if as_left else self._left_rendering(run)
             rendered = () if as_left else self._left_rendered(run)
             unknown = () if as_left else self._left_unknown(run)
+            placeholders = () if as_left else self._placeholders_left(run)
             copies = {rid: self.manifest_copy_file(rid, write=False)
                       for rid in sorted({r for _, r, _ in (*left, *rendered, *unknown)})}
         finally:
@@ -2165,7 +2166,7 @@ class Store:
         return Snapshot(run=run, jobs=jobs, counts=counts, spent_micros=spent, reserved_micros=reserved,
                         manifest_spent_micros=all_spent, manifest_reserved_micros=all_reserved,
                         manifest_latest_run=latest_id, other_runs=others, stopping=stopping, ended=ended, rerenders_cancelled=kept, rerenders_failed=failed,
-                        left_rendering=left, left_rendered=rendered, left_unknown=unknown,
+                        left_rendering=left, left_rendered=rendered, left_unknown=unknown, placeholders_left=placeholders,
                         left_copies={rid: str(path) for rid, (path, _) in copies.items()},
                         copies_missing=tuple(rid for rid, (_, there) in copies.items() if not there))
 
@@ -2234,6 +2235,19 @@ class Store:
         except OSError:
             return path, False
         return path, True
+
+    def _placeholders_left(self, run: RunRecord) -> tuple[str, ...]:
+        """Of the ended run's jobs, the done ones a simulator made at another endpoint whose re-render the run did
+        not send (a stop: its budget, Ctrl-C), left as they were (event placeholder-left): a plain run re-renders
+        them: their keys, in plan order. Read only for a run that stopped so."""
+        if run.status not in ("budget", "interrupted", "refused"):
+            return ()
+        return tuple(str(r[0]) for r in self.db.execute(
+            "SELECT DISTINCT rj.key FROM events e JOIN run_jobs rj ON rj.job_id = e.job_id AND rj.run_id = e.run_id"
+            " JOIN jobs j ON j.id = e.job_id WHERE e.run_id=? AND e.kind='placeholder-left' AND j.state='done'"
+            " AND rj.cached_from_run IS NOT NULL ORDER BY rj.position",
+            (run.id,),
+        ))
 
     def _rerenders_cancelled(self, run: RunRecord) -> int:
         """Of the run's jobs, the done ones whose last attempt, a re-render the run sent or saw cancelled, was

@@ -8,8 +8,12 @@ carry no `X-Gridrun-Simulator` header (a test double: nothing here talks to a pr
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -21,14 +25,16 @@ import httpx
 import pytest
 import uvicorn
 import yaml
-from execkit import sha256, write_manifest
+from execkit import in_flight, sha256, wait_for, write_manifest
 from statekit import columns_of
 
 from runner import api
 from runner.cli import main
+from runner.jobs import usd_text
 from runner.plan import ELSEWHERE
 from runner.providers.base import SIMULATOR_HEADER
 from runner.sim import SimConfig, create_app
+from runner.sim.serve import running_server
 from runner.state import SCHEMA_VERSION, TAKES_MADE_AT
 
 KNOBS = {"render_time": 0.05, "jitter": 0.0, "max_side": 64, "fps": 4}
@@ -227,3 +233,64 @@ def test_where_a_take_is_made_is_written_ahead_and_a_later_run_elsewhere_keeps_i
         store.transition(jid, JobState.DOWNLOADING, url="u")
         store.transition(jid, JobState.DONE, sha256="s", made=("https://elsewhere.example/v1", False))
         assert store.simulator_takes(["0" * 64]) == {"0" * 64: "http://127.0.0.1:1/v1"}
+
+
+@pytest.fixture(scope="module")
+def sim2() -> Iterator[tuple[str, Any]]:
+    """Another simulator, served at another endpoint."""
+    with serving(marked=True) as served:
+        yield served
+
+
+def test_a_run_stopped_before_rendering_every_placeholder_again_advises_a_plain_run(
+    tmp_path: Path, sim: tuple[str, Any], sim2: tuple[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run against a new endpoint stopped by its budget leaves the simulator's other placeholders as they were:
+    a plain run re-renders those (and only those); `--force` would pay again for the ones just made."""
+    m = write_manifest(tmp_path, n_seeds=4, styles=("anime",), provider="sim", base_url=sim[0],
+                       run={"poll_interval": 0.05, "concurrency": 1})
+    assert api.run(m, report=False).exit_code == 0
+    to(m, sim2[0])
+    each = api.plan(m).jobs[0].cost_micros
+    capsys.readouterr()
+    assert main(["run", str(m), "--no-report", "--budget", f"{2 * each / 1e6:.2f}", "--allow-partial"]) == 3
+    said = capsys.readouterr().err
+    assert "--force" not in said and "`gridrun run` re-renders the 2 jobs" in said, said
+    assert usd_text(2 * each) in said
+    assert main(["status", str(m)]) == 0
+    shown = capsys.readouterr().out
+    assert "--force" not in shown and "next: `gridrun run` re-renders the 2 jobs" in shown, shown
+    d = api.diff(api.plan(m))
+    assert d is not None and d.cached == 2 and sum(1 for r in d.reasons.values() if r == ELSEWHERE) == 2
+    before = creates(sim2)
+    assert main(["run", str(m), "--no-report"]) == 0
+    assert creates(sim2) == before + 2  # the 2 placeholders left, once each; none of those just made again
+
+
+@pytest.mark.timeout(120)
+def test_ctrl_c_before_rendering_every_placeholder_again_says_what_a_plain_run_renders(tmp_path: Path) -> None:
+    """Ctrl-C in a run against a new endpoint: the placeholders it did not re-render are left as they were, and the
+    run's end and `status` say a plain run re-renders them (not counted done and forgotten)."""
+    m = write_manifest(tmp_path, n_seeds=4, styles=("anime",), provider="sim",
+                       run={"poll_interval": 0.05, "concurrency": 1})
+    with running_server(SimConfig(render_time=0.05, jitter=0.0)) as first, \
+            running_server(SimConfig(render_time=1.5, jitter=0.0)) as second:
+        assert api.run(to(m, first), report=False).exit_code == 0
+        to(m, second)
+        proc = subprocess.Popen([sys.executable, "-m", "runner.cli", "run", str(m), "--no-report"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=m.parent)
+        try:
+            wait_for(lambda: in_flight(m) >= 1)
+            os.kill(proc.pid, signal.SIGINT)
+            _, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        assert proc.returncode == 130, err
+        assert "interrupted: `gridrun run` re-renders the 3 jobs" in err and "--force" not in err, err
+        shown = subprocess.run([sys.executable, "-m", "runner.cli", "status", str(m)], check=True,
+                               capture_output=True, text=True, cwd=m.parent, timeout=60).stdout
+        assert "next: `gridrun run` re-renders the 3 jobs" in shown, shown
+        d = api.diff(api.plan(m))
+        assert d is not None and sum(1 for r in d.reasons.values() if r == ELSEWHERE) == 3
