@@ -2143,9 +2143,11 @@ class Store:
             # the manifest's latest run, ended, and a later run of another manifest sharing the state since: that
             # one may have moved their shared jobs on (a re-render, its own copy of a video), not this one's
             moved_on = not as_left and run.ended_at is not None and run.id != self._last_run_id(None)
-            if as_left or moved_on:
+            if as_left:
                 jobs = self._videos_as_left(run_id, self._as_left(run_id, jobs, run.ended_at), jobs, run.manifest_name)
                 spent, reserved = self._money_as_left(run_id, (spent, reserved))
+            elif moved_on and run.ended_at is not None:
+                jobs = self._moved_on_as_left(run, jobs, run.ended_at)
             all_spent, all_reserved = self.money(manifest_name=run.manifest_name)
             latest_id = self._last_run_id(run.manifest_name)
             others = self._runs_of_others(run.manifest_name, jobs)
@@ -2355,6 +2357,23 @@ class Store:
             if row is not None:
                 paid[job_id] = row[0]
         return tuple(dataclasses.replace(j, billed_run=paid[j.id]) if j.id in paid else j for j in out)
+
+    def _moved_on_as_left(self, run: RunRecord, now: tuple[JobRecord, ...], ended_at: float) -> tuple[JobRecord, ...]:
+        """The jobs of a manifest's latest run, ended, after a later run of another manifest sharing the state: as
+        the run left them those that run moved on (re-rendered: another attempt is current; or, done as the run left
+        them, another take or a video recorded outside the run's folder: that manifest's own copy), as they are now
+        the others. A job the run left in flight that the later run merely collected is done now, its money spent
+        by the run that saw it billed: it is shown so, not as the running job (and reserve) the run left."""
+        left = self._as_left(run.id, now, ended_at)
+        home = Path(run.outputs_dir)
+        moved = {n.id for j, n in zip(left, now) if j.attempts != n.attempts or j.state == S.DONE.value and (
+            j.provider_id != n.provider_id or j.sha256 != n.sha256
+            or not n.output_path or not Path(n.output_path).is_relative_to(home))}
+        if not moved:
+            return now
+        shown = self._videos_as_left(run.id, tuple(j if j.id in moved else n for j, n in zip(left, now)), now,
+                                     run.manifest_name)
+        return tuple(j if j.id in moved else n for j, n in zip(shown, now))
 
     def _videos_as_left(self, run_id: int, left: tuple[JobRecord, ...], now: tuple[JobRecord, ...],
                         manifest_name: str) -> tuple[JobRecord, ...]:

@@ -9,14 +9,18 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from runner import api
+from runner.cli import main
+from runner.options import RunOptions
 
 from execkit import sha256, sim_provider, stats, write_manifest
 
 
-def _fork(tmp_path: Path) -> tuple[Path, Path, Any]:
-    """a.yaml and b.yaml, the same manifest under two names, and one simulator for both."""
-    a = write_manifest(tmp_path, name="a",  # no seed: each render of a request differs
+def _fork(tmp_path: Path, sim: dict[str, Any] | None = None) -> tuple[Path, Path, Any]:
+    """a.yaml and b.yaml, the same manifest under two names, and one simulator for both (`sim`: its knobs)."""
+    a = write_manifest(tmp_path, name="a", sim=sim,  # no seed: each render of a request differs
                        extra={"matrix": {"style": ["anime", "clay"]}, "output": "{{ style }}.mp4"})
     b = tmp_path / "b.yaml"
     b.write_text(a.read_text().replace("name: a\n", "name: b\n"))
@@ -102,3 +106,20 @@ def test_as_latest_run_names_its_own_videos_after_b_copied_them(tmp_path: Path) 
     assert api.run(b, provider=prov).stats.cached == 2 and stats(prov)["creates"] == 2
     folder = (tmp_path / "outputs" / "a").resolve()
     assert {Path(j.output_path).parent for j in api.status(a).jobs} == {folder}
+
+
+def test_as_latest_run_shows_its_jobs_done_once_b_collected_those_it_left_in_flight(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """a's run leaves its jobs rendering at its timeout; b, with the same jobs, follows them to the end: a's latest
+    run shows them done, nothing reserved and no next step (nothing follows them), as `cancel` finds nothing."""
+    a, b, prov = _fork(tmp_path, sim={"render_time": 1.5, "jitter": 0.0})
+    left = api.run(a, provider=prov, options=RunOptions(timeout=0.3), report=False)
+    assert left.status == "incomplete"
+    assert api.run(b, provider=prov, report=False).exit_code == 0 and stats(prov)["creates"] == 2
+    snap = api.status(a)
+    assert snap.run.id == 1
+    assert {j.state for j in snap.jobs} == {"done"} and snap.reserved_micros == 0 == snap.manifest_reserved_micros
+    assert main(["status", str(a)]) == 0
+    shown = capsys.readouterr().out
+    assert "running" not in shown and "next:" not in shown, shown
