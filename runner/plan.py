@@ -611,6 +611,9 @@ class Stored:
     simulator_at: str | None = None  # the endpoint a simulator made its video at (`Store.simulator_takes`), None:
                                      # a provider's, or made before gridrun kept where
     done_run_of: str | None = None  # the manifest of run `done_run_id` when it is another's (sharing the state)
+    # the video at the plan's path is an earlier take of its own (`resume.own_take`), which a run caches as it is,
+    # not the later one another manifest sharing the state re-rendered (`done_run_id`: the run of its own take)
+    own_take: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -706,7 +709,8 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
             new += 1
         elif s.state == "done" and s.output_ok:
             of = f" of {s.done_run_of}" if s.done_run_of else ""
-            reasons[job.key] = f"cached: done in run {s.done_run_id}{of}" if s.done_run_id else "cached: done"
+            own = "its own take, " if s.own_take else ""
+            reasons[job.key] = f"cached: {own}done in run {s.done_run_id}{of}" if s.done_run_id else f"cached: {own}done"
             cached += 1
         elif s.state == "done":
             reasons[job.key] = "done, but its file is missing or altered: download again"

@@ -123,3 +123,19 @@ def test_as_latest_run_shows_its_jobs_done_once_b_collected_those_it_left_in_fli
     assert main(["status", str(a)]) == 0
     shown = capsys.readouterr().out
     assert "running" not in shown and "next:" not in shown, shown
+
+
+def test_plan_names_the_take_each_manifests_run_will_keep_after_bs_forced_rerender(tmp_path: Path) -> None:
+    """After b's --force (run 3), a's plan says a's run caches its own take of run 1, as the run then does; once a
+    ran, b's plan says b's caches its own of run 3. Looking writes nothing."""
+    a, b, prov, mine, theirs = _forced_in_b(tmp_path)
+    db = tmp_path / ".gridrun" / "state.db"
+    before = db.read_bytes()
+    d = api.diff(api.plan(a))
+    assert d is not None and set(d.reasons.values()) == {"cached: its own take, done in run 1"}
+    assert db.read_bytes() == before and _videos(tmp_path / "outputs" / "a") == mine
+    assert api.run(a, provider=prov).stats.cached == 2
+    d = api.diff(api.plan(b))
+    assert d is not None and set(d.reasons.values()) == {"cached: its own take, done in run 3"}
+    assert api.run(b, provider=prov).stats.cached == 2 and stats(prov)["creates"] == 4
+    assert _videos(tmp_path / "outputs" / "a") == mine and _videos(tmp_path / "outputs" / "b") == theirs
