@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import ipaddress
 import math
 import os
 import stat
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
+from urllib.parse import urlsplit
 
 from .errors import CapabilityError, ManifestError, ManifestErrors, MatrixError
 from .jobs import Job, format_value, job_hash, job_key
@@ -23,6 +25,7 @@ from .localpaths import UNUSABLE, not_recordable, shown, why_unusable
 from .manifest import Manifest
 from .matrix import Combination, Expansion, Prepared, prepare
 from .providers.capabilities import ProviderCaps
+from .providers.lumenfall import API_ROOTS
 from .outputs import NOTHING_ASIDE, Aside, files_beside, gridrun_sidecar, kept_aside, tmp_stem
 from .sweeps import NAME_MAX, Collector, JobMaker, Sweep, compile_sweep, sweeps_of
 from .yamlsource import read_otherwise_before
@@ -671,7 +674,44 @@ def made_elsewhere(simulator_at: str | None, endpoint: str) -> bool:
     against `endpoint` (the plan's, `Plan.endpoint`; empty: not known), which renders it again: the simulator's
     placeholders are cached only for runs against that same simulator. A provider's video is cached under any
     endpoint (a proxy or the provider's own host: the same account's video)."""
-    return simulator_at is not None and bool(endpoint) and simulator_at != endpoint
+    return simulator_at is not None and bool(endpoint) and not same_endpoint(simulator_at, endpoint)
+
+
+def same_endpoint(a: str, b: str) -> bool:
+    """Base URLs `a` and `b` reach the same server's video API: the same text, or the same scheme, port and API
+    root (the path below the provider's `/v1` or `/openai/v1`, `lumenfall.API_ROOTS`, which the simulator serves
+    too), and the same host, a loopback one (`localhost`, `127.0.0.1`, `[::1]`) standing for any other. Only for
+    telling a simulator's placeholders from videos made elsewhere: a host that is not loopback is never taken for
+    another."""
+    if a == b:
+        return True
+    one, two = _endpoint_id(a), _endpoint_id(b)
+    return one is not None and one == two
+
+
+def _endpoint_id(url: str) -> tuple[str, str, int | None, str, str] | None:
+    """(scheme, host, port, API root, query) of base URL `url`, its host "loopback" for any loopback one; None for
+    what is no URL (the simulator built in: "in process")."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    if not scheme or not host:
+        return None
+    if port is None:
+        port = {"http": 80, "https": 443}.get(scheme)
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    path = parts.path.rstrip("/")
+    for suffix in API_ROOTS:
+        if path.endswith(suffix):
+            path = path[: -len(suffix)]
+            break
+    return scheme, "loopback" if loopback else host, port, path, parts.query
 
 
 def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], *, force: bool = False) -> Diff:

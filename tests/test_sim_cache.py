@@ -294,3 +294,36 @@ def test_ctrl_c_before_rendering_every_placeholder_again_says_what_a_plain_run_r
         assert "next: `gridrun run` re-renders the 3 jobs" in shown, shown
         d = api.diff(api.plan(m))
         assert d is not None and sum(1 for r in d.reasons.values() if r == ELSEWHERE) == 3
+
+
+def test_the_same_simulator_under_another_spelling_of_its_url_is_the_same_endpoint(
+    tmp_path: Path, sim: tuple[str, Any]
+) -> None:
+    """A loopback host under another name, the API under `/openai/v1` or with a trailing slash: the same simulator,
+    whose videos stay cached; nothing is rendered again."""
+    m = manifest(tmp_path, sim[0])
+    assert api.run(m, report=False).exit_code == 0
+    port = sim[0].split(":")[2].split("/")[0]
+    for url in (f"http://localhost:{port}/v1", f"http://[::1]:{port}/v1", f"http://127.0.0.1:{port}/openai/v1",
+                f"http://127.0.0.1:{port}/v1/"):
+        d = api.diff(api.plan(to(m, url)))
+        assert d is not None and d.cached == 1 and d.new == 0, url
+    before = creates(sim)
+    again = api.run(to(m, f"http://127.0.0.1:{port}/openai/v1"), report=False)
+    assert again.exit_code == 0 and again.stats.spent_micros == 0 and creates(sim) == before
+
+
+def test_only_a_loopback_host_stands_for_another() -> None:
+    from runner.plan import same_endpoint
+
+    assert same_endpoint("http://127.0.0.1:8000/v1", "http://localhost:8000/openai/v1")
+    assert same_endpoint("http://[::1]:8000/v1", "http://LOCALHOST:8000/v1")
+    assert same_endpoint("https://api.example.com/v1", "https://API.example.com:443/openai/v1/")
+    for a, b in (("https://api.example.com/v1", "https://other.example.com/v1"),
+                 ("http://10.0.0.1:8000/v1", "http://10.0.0.2:8000/v1"),
+                 ("http://10.0.0.1:8000/v1", "http://127.0.0.1:8000/v1"),
+                 ("http://127.0.0.1:8000/v1", "http://127.0.0.1:8001/v1"),
+                 ("http://127.0.0.1:8000/v1", "https://127.0.0.1:8000/v1"),
+                 ("http://127.0.0.1:8000/a/v1", "http://127.0.0.1:8000/b/v1"),
+                 ("in process", "http://127.0.0.1:8000/v1")):
+        assert not same_endpoint(a, b) and not same_endpoint(b, a), (a, b)

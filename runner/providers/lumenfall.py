@@ -528,9 +528,13 @@ def parse_balance(data: Any) -> Balance:
 # -- reconciliation ----------------------------------------------------------------------------------
 
 
+# The paths under which the video API is served, below the API's root (the simulator serves both too).
+API_ROOTS = ("/openai/v1", "/v1")
+
+
 def _api_root(base_url: httpx.URL) -> str:
     root = str(base_url).rstrip("/")
-    for suffix in ("/openai/v1", "/v1"):
+    for suffix in API_ROOTS:
         if root.endswith(suffix):
             return root[: -len(suffix)]
     return root
