@@ -498,15 +498,21 @@ def _steps(counts: Mapping[str, int], snap: Snapshot | None, *, budget: int | No
     return "; ".join(steps) or "`gridrun retry` sends failed jobs again"
 
 
+def _run_within(command: str, need: int, budget: int | None) -> tuple[str, str]:
+    """`command` quoted, with the `--budget` that covers `need` where the manifest's `budget` does not; and what
+    to say of that budget then."""
+    if budget is not None and need > budget:
+        return (f"`{command} --budget {math.ceil(need / 10_000) / 100:.2f}`",
+                f", above the manifest's budget of {usd_text(budget)}")
+    return f"`{command}`", ""
+
+
 def _redo_forced(left_done: int, need: int, budget: int | None) -> str:
     """What to run after a run (`--force`) left `left_done` of its re-renders done as they were, not sent: only
     `--force` again sends them, and it re-renders every job, those this run re-rendered too, so it is paid
     again. `need`: what that run counts against its budget; `budget`: the one a plain run has (the manifest's),
     past which it refuses to start without a `--budget` that covers it."""
-    run, above = "`gridrun run --force`", ""
-    if budget is not None and need > budget:
-        run = f"`gridrun run --force --budget {math.ceil(need / 10_000) / 100:.2f}`"
-        above = f", above the manifest's budget of {usd_text(budget)}"
+    run, above = _run_within("gridrun run --force", need, budget)
     were = "it was" if left_done == 1 else "they were"
     return (f"{run} again re-renders every job, the {_jobs(left_done)} this run left done as {were} too "
             f"({usd_text(need)}{above}: those this run re-rendered are paid again)")
@@ -517,10 +523,7 @@ def _redo_elsewhere(left: int, cost: int, need: int, budget: int | None) -> str:
     endpoint (`cost` to re-render), left as they were: a plain `gridrun run` re-renders those, and only those
     (`--force` would pay again for every job this run just made too). `need`: what that run counts against its
     budget; `budget`: the one a plain run has (the manifest's), past which it needs a `--budget` that covers it."""
-    run, above = "`gridrun run`", ""
-    if budget is not None and need > budget:
-        run = f"`gridrun run --budget {math.ceil(need / 10_000) / 100:.2f}`"
-        above = f", above the manifest's budget of {usd_text(budget)}"
+    run, above = _run_within("gridrun run", need, budget)
     were = "it was" if left == 1 else "they were"
     return (f"{run} re-renders the {_jobs(left)} this run left as {were}, made by a simulator at another endpoint "
             f"({usd_text(cost)}{above})")

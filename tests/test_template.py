@@ -418,6 +418,20 @@ def test_stateful_objects_made_and_used_in_one_template_work_as_before() -> None
 
 
 _WS_EXPRS = ("n", "s", "n + 1", "-n", "n - 1", "5", "-5", "'a-b'", "s ~ '-'", "n * -1", "flag", "(n)")
+_WS_CONTEXT = {"n": 3, "s": "fox", "flag": False}
+
+
+def _as_jinja_renders(text: str) -> str | None:
+    """What jinja2 itself renders `text` to with `_WS_CONTEXT`; None where it refuses it, which gridrun then must
+    too (a syntax error)."""
+    import jinja2
+
+    try:
+        return jinja2.Environment().from_string(text).render(_WS_CONTEXT)
+    except jinja2.TemplateSyntaxError:
+        with pytest.raises(TemplateProblem, match="syntax error"):
+            compile_value(text)
+        return None
 
 
 @hypothesis.settings(max_examples=400, deadline=None)
@@ -429,24 +443,18 @@ _WS_EXPRS = ("n", "s", "n + 1", "-n", "n - 1", "5", "-5", "'a-b'", "s ~ '-'", "n
     outer=st.tuples(st.sampled_from(["", " ", "\n "]), st.sampled_from(["", " ", " \n"])),
 )
 def test_whitespace_control_in_one_expression_renders_as_jinja_does(expr, begin, end, inner, outer) -> None:
-    import jinja2
-
     # White space outside the braces is kept by Jinja unless a marker strips it; a one-expression value
     # drops it (it keeps its type), so it is only put where Jinja strips it too.
     before = outer[0] if begin == "-" else ""
     after = outer[1] if end == "-" else ""
     text = f"{before}{{{{{begin}{inner[0]}{expr}{inner[1]}{end}}}}}{after}"
-    context = {"n": 3, "s": "fox", "flag": False}
-    try:
-        expected = jinja2.Environment().from_string(text).render(context)
-    except jinja2.TemplateSyntaxError:
-        with pytest.raises(TemplateProblem, match="syntax error"):
-            compile_value(text)
+    expected = _as_jinja_renders(text)
+    if expected is None:
         return
-    value = compile_value(text).render(context)
+    value = compile_value(text).render(_WS_CONTEXT)
     assert str(value) == expected, text
     if begin or inner[0] or expr[0] not in "-+":  # `{{-n}}` is Jinja's `{{-` then `n`
-        assert value == compile_value(f"{{{{ {expr} }}}}").render(context), text  # and keeps its type
+        assert value == compile_value(f"{{{{ {expr} }}}}").render(_WS_CONTEXT), text  # and keeps its type
 
 
 @hypothesis.settings(max_examples=300, deadline=None)
@@ -458,17 +466,10 @@ def test_whitespace_control_in_one_expression_renders_as_jinja_does(expr, begin,
 )
 def test_a_brace_after_one_expression_is_text_as_jinja_reads_it(expr, end, inner, tail) -> None:
     """`{{ x -}}}` was refused (the expression read as `x -}`) while Jinja renders `5}`."""
-    import jinja2
-
     text = f"{{{{ {expr}{inner}{end}}}}}{tail}"
-    context = {"n": 3, "s": "fox", "flag": False}
-    try:
-        expected = jinja2.Environment().from_string(text).render(context)
-    except jinja2.TemplateSyntaxError:
-        with pytest.raises(TemplateProblem, match="syntax error"):
-            compile_value(text)
-        return
-    assert str(compile_value(text).render(context)) == expected, text
+    expected = _as_jinja_renders(text)
+    if expected is not None:
+        assert str(compile_value(text).render(_WS_CONTEXT)) == expected, text
 
 
 def test_a_syntax_error_in_one_expression_is_at_the_expression_line() -> None:
