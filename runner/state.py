@@ -1374,7 +1374,7 @@ class Store:
 
     def _keep_final(self, run_id: int) -> None:
         """Each job of the run, and its money, as it leaves them (in the caller's transaction)."""
-        self.db.execute((_FINAL_SQL if self.schema >= RENDER_SPAN_SINCE else _FINAL_SQL_BEFORE_SPAN).format("= ?"), (run_id,))
+        self.db.execute(self._final_sql("= ?"), (run_id,))
         spent, reserved = self.money(run_id)
         self.db.execute("UPDATE runs SET final_money=? WHERE id=?",
                         (_json({"spent": spent, "reserved": reserved}), run_id))
@@ -1554,6 +1554,10 @@ class Store:
             q = f"SELECT id, hash, output_path, sha256 FROM jobs WHERE state='done' AND output_path IN ({marks})"
             out.extend(self.db.execute(q, chunk))
         return out
+
+    def _final_sql(self, run_jobs_where: str) -> str:
+        """`_FINAL_SQL` for the run_jobs rows `run_jobs_where` picks, with the fields this state's schema has."""
+        return (_FINAL_SQL if self.schema >= RENDER_SPAN_SINCE else _FINAL_SQL_BEFORE_SPAN).format(run_jobs_where)
 
     def simulator_takes(self, hashes: Sequence[str]) -> dict[str, str]:
         """Of the stored jobs among `hashes`, those whose video (the attempt that made it) a simulator made, each
@@ -1787,7 +1791,7 @@ class Store:
                 was, kept = json.loads(final), json.loads(money)
                 if was.get("attempts") != a["n"] or was.get("state") not in flying:
                     continue  # left it otherwise: settled then, or at another attempt
-                self.db.execute((_FINAL_SQL if self.schema >= RENDER_SPAN_SINCE else _FINAL_SQL_BEFORE_SPAN).format("= ? AND job_id = ?"),
+                self.db.execute(self._final_sql("= ? AND job_id = ?"),
                                 (run_id, job_id))
                 spent = int(kept.get("spent", 0)) + ((a["billed_micros"] or 0) if run_id == payer else 0)
                 reserved = max(0, int(kept.get("reserved", 0)) - int(a["estimate_micros"]))
@@ -1998,12 +2002,15 @@ class Store:
             final = json.loads(text)
             if (isinstance(final, dict) and final.get("state") == S.DONE.value
                     and final.get("provider_id") == provider_id and final.get("sha256") == sha256):
-                made = self.db.execute(
-                    f"SELECT {self._billed_by} FROM attempts WHERE job_id=? AND provider_id=? ORDER BY n DESC",
-                    (job_id, provider_id),
-                ).fetchone()
+                made = self._billed_by_render(job_id, provider_id)
                 return {**{f: final.get(f) for f in _TAKE_FIELDS}, "done_run_id": made[0] if made else None}
         return None
+
+    def _billed_by_render(self, job_id: int, provider_id: str) -> Any:
+        """The row (the run its attempt is billed to) of the job's latest attempt that made render `provider_id`;
+        None when no attempt did."""
+        return self.db.execute(f"SELECT {self._billed_by} FROM attempts WHERE job_id=? AND provider_id=?"
+                               " ORDER BY n DESC", (job_id, provider_id)).fetchone()
 
     def take_back(self, run_id: int, job_id: int, take: Mapping[str, Any], path: str | Path) -> None:
         """The done job's video is `take` (`recorded_take`), an earlier take of its own at `path`, which a run of
@@ -2352,8 +2359,7 @@ class Store:
                  and j.provider_id and j.provider_id != now.provider_id}
         paid = {}
         for job_id, provider_id in takes.items():
-            row = self.db.execute(f"SELECT {self._billed_by} FROM attempts WHERE job_id=? AND provider_id=?"
-                                  " ORDER BY n DESC", (job_id, provider_id)).fetchone()
+            row = self._billed_by_render(job_id, provider_id)
             if row is not None:
                 paid[job_id] = row[0]
         return tuple(dataclasses.replace(j, billed_run=paid[j.id]) if j.id in paid else j for j in out)
