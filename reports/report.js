@@ -10,7 +10,11 @@
   const AX = new Map(AXES.map((a, i) => [a.id, i]));
   const MULTI = AXES.filter((a) => a.values.length > 1);
   const $grid = document.getElementById("grid");
-  const $bar = document.getElementById("toolbar");
+  // the grid's controls: made by this script, so that a page read without it has no empty toolbar
+  const $bar = document.createElement("nav");
+  Object.assign($bar, { id: "toolbar", className: "toolbar" });
+  $bar.setAttribute("aria-label", "grid controls");
+  $grid.before($bar);
   const $viewer = document.getElementById("viewer");
   const STATUS_ORDER = ["done", "running", "pending", "failed", "rejected", "unknown", "expired", "cancelled"];
 

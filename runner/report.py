@@ -169,10 +169,52 @@ def render(
         runs=sums,
         compare=data.get("compare"),
         data_json=Markup(_data_text(data, texts)),
+        static_jobs=_static_jobs(data),
         css=_asset("report.css"),
         js=_asset("report.js"),
     )
     return page
+
+
+def _static_jobs(data: Mapping[str, Any]) -> Markup:
+    """The page's jobs as rows of a plain table, for a browser without JavaScript (the page's script lays out the
+    grid in its place): each job's key, then for each run its status (and error), cost, and its video as a link
+    around its poster. Lean, as a page of thousands of jobs carries it all: end tags HTML lets go are left out,
+    and the prompt and parameters, the grid's, are not repeated here."""
+    runs = data["runs"]
+    rows: list[str] = []
+    for item in data["items"]:
+        key = item["key"] if "was" not in item else f"{item['was']} → {item['key']}"
+        cells = [f"<tr><th>{_esc(key)}"]
+        for r, job in enumerate(item["jobs"]):
+            if job is None:
+                cells.append(f"<td colspan=3>not in run {runs[r]['id']}")
+                continue
+            state = "pending" if job["state"] == "planned" else job["state"]
+            err = job.get("err")
+            cells.append(f"<td>{state}" + (f": {_esc(err)}" if err else ""))
+            cost = job.get("cost")
+            est = job.get("est")
+            cells.append("<td>" + (usd_text(cost) if cost is not None
+                                   else f"~{usd_text(est)} estimated" if est is not None else "–"))
+            src = job.get("src")
+            if src:
+                # (no loading="lazy": a browser loads every image of a page without scripts as it comes)
+                cells.append(f'<td><a href="{_esc(src)}"><img src="{_esc(job["poster"])}" alt="video"></a>')
+            else:
+                cells.append("<td>–")
+        rows.append("".join(cells))
+    if len(runs) > 1:
+        head = "".join(f"<th>run {'AB'[r]} ({run['id']}) {what}" for r, run in enumerate(runs)
+                       for what in ("status", "cost", "video"))
+    else:
+        head = "<th>status<th>cost<th>video"
+    return Markup(f'<table class="static-jobs"><thead><tr><th>job{head}</thead><tbody>\n'
+                  + "\n".join(rows) + "\n</tbody></table>")
+
+
+def _esc(text: str) -> str:
+    return str(Markup.escape(_visible(text)))
 
 
 def _display_summary(snapshot: Snapshot) -> dict[str, Any]:

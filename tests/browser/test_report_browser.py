@@ -1464,3 +1464,32 @@ def test_a_printed_card_shows_its_whole_key_which_names_its_cell(browser: Any, t
         assert len(keys) == 12
         assert all(not cut and shown for _, cut, shown in keys), keys
         assert o.errors == []
+
+
+def test_without_javascript_the_page_lists_every_job_with_its_status_cost_error_and_video(
+        browser: Any, tmp_path: Path) -> None:
+    """A browser that runs no script shows the jobs as a table (key, status and error, cost, the video as a link
+    around its poster), and no empty toolbar; with scripts, the grid takes its place."""
+    report = report_of(tmp_path, fox_jobs({("clay", 2): "failed", ("anime", 1): "planned"}))
+    with serve(report.parent) as base:
+        context = browser.new_context(viewport={"width": 1000, "height": 800}, java_script_enabled=False)
+        try:
+            page = context.new_page()
+            page.goto(base + report.name)
+            rows = page.eval_on_selector_all("table.static-jobs tbody tr", """rows => rows.map((r) => [
+                r.querySelector('th').textContent, ...Array.from(r.querySelectorAll('td'), (d) => d.textContent),
+                r.querySelector('a') && r.querySelector('a').getAttribute('href'),
+                r.querySelector('img') ? r.querySelector('img').naturalWidth : null])""")
+            assert len(rows) == 12
+            by_key = {r[0]: r for r in rows}
+            assert by_key["style=clay,seed=2"][1].startswith("failed: ")
+            assert by_key["style=anime,seed=1"][1] == "pending" and by_key["style=anime,seed=1"][4] is None
+            done = by_key["style=clay,seed=3"]
+            assert done[1] == "done" and done[2].startswith("$") and done[4].endswith(".mp4") and done[5] > 0
+            assert page.locator("nav").count() == 0 and page.get_by_role("navigation").count() == 0
+        finally:
+            context.close()
+    with opened(browser, report) as o:
+        assert o.page.locator("table.static-jobs").count() == 0
+        assert o.page.get_by_role("navigation", name="grid controls").count() == 1
+        assert o.page.locator(".card").count() == 12 and not o.errors
