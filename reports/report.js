@@ -193,7 +193,7 @@
     live.set(thumb, v);
     v.addEventListener("error", () => {
       if (v.dataset.released) return;
-      if (missing(v.error)) { thumb.classList.add("broken"); release(thumb); return; }
+      if (missing(v.error)) { markBroken(thumb); release(thumb); return; }
       release(thumb);  // no player to be had now: the poster stays, the video comes back later
       retryLater();
     });
@@ -206,13 +206,19 @@
     let retried = false;
     v.addEventListener("error", () => {
       if (!v.isConnected || v.dataset.released) return;
-      if (missing(v.error)) { thumb.classList.add("broken"); return; }
+      if (missing(v.error)) { markBroken(thumb); return; }
       if (retried) return;
       retried = true;
       for (const [t, gv] of Array.from(live).slice(0, 20)) if (!busy(gv)) release(t);
       setTimeout(() => { if (v.isConnected) { v.src = thumb.dataset.src; v.play().catch(() => {}); } }, 100);
     });
     return v;
+  }
+  // A video whose file is gone (deleted, moved away): the cell says so, and so does its card's name.
+  function markBroken(thumb) {
+    thumb.classList.add("broken");
+    const c = thumb.closest(".card");
+    if (c) c.setAttribute("aria-label", cardLabel(ITEMS[Number(c.dataset.i)], c));
   }
   function posterOf(thumb) {
     if (!thumb.dataset.poster || thumb.firstElementChild) return;
@@ -672,13 +678,17 @@
     if (j.err) p.append(h("div", { class: "err", dir: "auto", title: j.err, text: j.err }));
     return p;
   }
-  // What a screen reader says of a card: its key, then (each run's) status, cost and error, in brief.
-  function cardLabel(it) {
+  // What a screen reader says of a card: its key, then (each run's) status, cost and error, in brief; with the
+  // card drawn (`c`), a video whose file is missing.
+  function cardLabel(it, c) {
+    const panes = c ? c.querySelectorAll(".panes > .pane") : [];
     const says = it.jobs.map((j, r) => {
       const run = NRUNS > 1 ? "run " + "AB"[r] + ": " : "";
       if (!j) return run + "not in run " + RUNS[r].id;
-      const c = costText(j, RUNS[r].id);
-      const parts = [stateLabel(j.state), c.cls === "est" ? "estimated " + c.text.replace(/^~/, "") : c.text];
+      const cost = costText(j, RUNS[r].id);
+      const gone = panes[r] && panes[r].querySelector(".thumb.broken");
+      const parts = [stateLabel(j.state) + (gone ? ", video file missing" : ""),
+        cost.cls === "est" ? "estimated " + cost.text.replace(/^~/, "") : cost.text];
       if (j.err) parts.push(brief(j.err, 80));
       return run + parts.join(", ");
     });

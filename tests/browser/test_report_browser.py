@@ -108,6 +108,21 @@ def opened(browser: Any, report: Path, *, width: int = 1400, height: int = 1000,
             context.close()
 
 
+def rgba(css: str) -> tuple[float, float, float, float]:
+    """A computed colour, "rgb(r, g, b)" or "rgba(r, g, b, a)", as (r, g, b, a)."""
+    parts = [float(p) for p in css[css.index("(") + 1:css.index(")")].split(",")]
+    return (parts[0], parts[1], parts[2], parts[3] if len(parts) > 3 else 1.0)
+
+
+def contrast(fg: tuple[float, ...], bg: tuple[float, ...]) -> float:
+    """WCAG's contrast ratio of two opaque colours."""
+    def lum(c: tuple[float, ...]) -> float:
+        lin = [v / 255 / 12.92 if v / 255 <= 0.03928 else ((v / 255 + 0.055) / 1.055) ** 2.4 for v in c[:3]]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+    hi, lo = sorted((lum(fg), lum(bg)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
 def texts(page: Any, selector: str) -> list[str]:
     return list(page.eval_on_selector_all(selector, "els => els.map(e => e.textContent)"))
 
@@ -597,7 +612,7 @@ ATTACHED = "document.querySelectorAll('video[src]').length"
 
 def test_scrolling_a_thousand_videos_keeps_the_players_bounded_and_the_details_view_plays(browser: Any, tmp_path: Path) -> None:
     """Chromium refuses a page more than ~1,000 media players: a cell scrolled away gives its player back,
-    so after a scroll through 1,000 videos the details view still plays and no cell says "video not found"."""
+    so after a scroll through 1,000 videos the details view still plays and no cell says "video file missing"."""
     jobs = [{"values": {"color": c, "shot": s, "seed": n}, "state": "done"}
             for c in range(10) for s in range(10) for n in range(10)]
     report = report_of(tmp_path, jobs, axes=("color", "shot", "seed"), seconds=0.5, one_clip=True)
@@ -686,7 +701,8 @@ def test_cells_scrolled_into_view_during_play_all_join_the_others_in_time(browse
 
 
 def test_a_missing_video_file_marks_its_cell(browser: Any, tmp_path: Path) -> None:
-    """Only the file's own failure says "video not found" (a page out of players is no missing file)."""
+    """Only the file's own failure says "video file missing" (a page out of players is no missing file): in the
+    card's name, and on an opaque band over its poster that reads at 4.5:1 or more."""
     report = report_of(tmp_path)
     (report.parent / "anime" / "2.mp4").unlink()
     with opened(browser, report) as o:
@@ -695,6 +711,14 @@ def test_a_missing_video_file_marks_its_cell(browser: Any, tmp_path: Path) -> No
         page.wait_for_timeout(300)
         assert page.evaluate("Array.from(document.querySelectorAll('.thumb.broken'), t => t.closest('.card').dataset.key)") == ["style=anime,seed=2"]
         assert page.evaluate("document.querySelectorAll('.thumb.broken video').length") == 0  # its player is given back
+        card = page.locator('.card[data-key="style=anime,seed=2"]')
+        assert "done, video file missing" in (card.get_attribute("aria-label") or "")
+        assert "missing" not in (page.locator('.card[data-key="style=anime,seed=1"]').get_attribute("aria-label") or "")
+        band = page.evaluate("""(() => { const s = getComputedStyle(document.querySelector('.thumb.broken'), '::after');
+            return [s.content, s.color, s.backgroundColor]; })()""")
+        assert band[0] == '"video file missing"'
+        fg, bg = (rgba(c) for c in band[1:])
+        assert bg[3] == 1 and contrast(fg, bg) >= 4.5, band
 
 
 def test_a_video_a_later_run_replaced_and_nothing_kept_says_so_in_its_cell_and_details(
