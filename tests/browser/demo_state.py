@@ -118,6 +118,9 @@ def build_state(
             store.transition(job_id, JobState.SUBMITTED, provider_id=f"vid_{spec['hash'][:10]}")
             if state == "submitted":
                 continue
+            if state == "cancelled":
+                store.transition(job_id, JobState.CANCELLED, error=spec["error"] or "cancelled on request (gridrun cancel)")
+                continue
             if state == "failed":  # with `failed_cost`, the figure the provider reported for the failed render
                 charged = {} if spec["failed_cost"] is None else {"cost_micros": spec["failed_cost"]}
                 error = spec["error"] or "content moderation: rejected by the provider"

@@ -1517,3 +1517,39 @@ def test_without_javascript_the_page_lists_every_job_with_its_status_cost_error_
         assert o.page.locator("table.static-jobs").count() == 0
         assert o.page.get_by_role("navigation", name="grid controls").count() == 1
         assert o.page.locator(".card").count() == 12 and not o.errors
+
+
+def failed_then_cancelled(tmp_path: Path) -> Path:
+    """A compare page whose run A failed a job (with a long error) that run B cancelled."""
+    clock = Clock()
+    store = Store(tmp_path / ".gridrun" / "state.db", clock=clock)
+    err = "CONTENT_POLICY_VIOLATION: The prompt or the generated video was flagged by content moderation"
+    a_jobs = fox_jobs({("anime", 1): "failed"})
+    a_jobs[0]["error"] = err
+    b_jobs = fox_jobs({("anime", 1): "cancelled"})
+    _, a = build_state(tmp_path, a_jobs, store=store, clock=clock)
+    _, b = build_state(tmp_path, b_jobs, store=store, clock=clock, hash_salt="b")
+    return write_report(store, compare=(a, b))
+
+
+def test_on_a_phone_the_corner_sticks_with_the_column_heads_and_the_details_values_keep_their_words(
+        browser: Any, tmp_path: Path) -> None:
+    """At 320 px the grid's corner sticks at the top with the column heads (not below a toolbar that no longer
+    sticks), and the details table's labels leave each run's column the width of its words: a status badge
+    stays on one line."""
+    report = failed_then_cancelled(tmp_path)
+    with opened(browser, report, width=320, height=640) as o:
+        page = o.page
+        tops = page.evaluate("""[getComputedStyle(document.querySelector('.corner')).top,
+                                 getComputedStyle(document.querySelector('.colh')).top]""")
+        assert tops == ["0px", "0px"], tops
+        page.locator('.card[data-key="style=anime,seed=1"]').focus()
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#viewer[open]")
+        badges = page.eval_on_selector_all("#viewer table.attrs .badge", """bs => bs.map((b) => [b.textContent,
+            b.getClientRects().length, b.getBoundingClientRect().height, parseFloat(getComputedStyle(b).lineHeight)])""")
+        assert [b[0] for b in badges] == ["failed", "cancelled"]
+        assert all(rects == 1 and height < 1.5 * line for _, rects, height, line in badges), badges
+        label = page.locator("#viewer table.attrs tbody th", has_text="status").bounding_box()
+        assert label is not None and label["width"] <= 100, label
+        assert o.errors == []
