@@ -440,6 +440,7 @@
   let autoSize = 220;
   let columns = 1;
   const NARROW = window.matchMedia("(max-width: 720px)");
+  const REDUCED_MOTION = window.matchMedia("(prefers-reduced-motion: reduce)");
   const cellSize = () => (ui.size !== null ? ui.size : autoSize);
   function fitSize() {
     const narrow = NARROW.matches;
@@ -770,8 +771,9 @@
     pinViewer(false);
     const target = (focused && document.getElementById(focused)) || document.getElementById("viewer-close");
     target.focus();
+    // played at once, looping, unless the reader asked for less motion: then the poster, until they press play
     const vids = Array.from($viewer.querySelectorAll("video"));
-    if (vids.length) syncPlay(vids);
+    if (vids.length && !REDUCED_MOTION.matches) syncPlay(vids);
   }
   function attrTable(it) {
     const jobs = it.jobs;

@@ -1320,7 +1320,7 @@ def test_the_status_filter_offers_rejected_apart_from_failed(browser: Any, tmp_p
 
 
 def test_a_cell_the_status_filter_empties_reads_filtered_not_no_job(browser: Any, tmp_path: Path) -> None:
-    """With status = failed, a cell whose jobs are hidden reads "filtered", in a quieter cell; "no job" stays for
+    """With status = failed, a cell whose jobs are hidden reads "filtered", in a filled cell; "no job" stays for
     a combination that was never made; rows and columns left with nothing go."""
     jobs = [j for j in fox_jobs({("clay", 2): "failed", ("anime", 3): "failed"})
             if (j["values"]["style"], j["values"]["seed"]) != ("anime", 2)]
@@ -1334,8 +1334,10 @@ def test_a_cell_the_status_filter_empties_reads_filtered_not_no_job(browser: Any
         page.select_option("#ctl-status", "failed")
         assert texts(page, ".rowh .axis-val") == ["anime", "clay"] and texts(page, ".colh .axis-val") == ["2", "3"]  # seeds in numeric order
         assert page.evaluate(empty) == [["anime", "2", "no job", False], ["clay", "3", "filtered", True]]
-        opacity = "(sel) => Number(getComputedStyle(document.querySelector(sel)).opacity)"
-        assert page.evaluate(opacity, ".cell.filtered") < page.evaluate(opacity, ".cell.empty:not(.filtered)")
+        # told apart by its box (filled, no dashed border), not by fading its text
+        look = "(sel) => { const s = getComputedStyle(document.querySelector(sel)); return [s.borderTopStyle, s.backgroundColor, s.opacity]; }"
+        filtered, never = page.evaluate(look, ".cell.filtered"), page.evaluate(look, ".cell.empty:not(.filtered)")
+        assert never[0] == "dashed" and filtered[0] != "dashed" and filtered[1] != never[1] and filtered[2] == "1", (filtered, never)
         assert o.errors == []
 
 
@@ -1553,3 +1555,38 @@ def test_on_a_phone_the_corner_sticks_with_the_column_heads_and_the_details_valu
         label = page.locator("#viewer table.attrs tbody th", has_text="status").bounding_box()
         assert label is not None and label["width"] <= 100, label
         assert o.errors == []
+
+
+def test_a_reader_who_asks_for_less_motion_gets_no_endless_spinner_and_no_video_playing_by_itself(
+        browser: Any, tmp_path: Path) -> None:
+    report = report_of(tmp_path, fox_jobs({("anime", 1): "running"}), end_status=None)
+    with opened(browser, report, before=lambda p: p.emulate_media(reduced_motion="reduce")) as o:
+        page = o.page
+        spin = page.evaluate("""getComputedStyle(document.querySelector('.thumb.g-running .ph'), '::before')
+                                .animationName""")
+        assert spin == "none"
+        page.locator('.card[data-key="style=clay,seed=1"]').focus()
+        page.keyboard.press("Enter")
+        page.wait_for_function("(() => { const v = document.querySelector('#viewer video');"
+                               " return v && v.readyState >= 3; })()")
+        page.wait_for_timeout(500)  # time for a play that would start once the video can play
+        assert page.evaluate("document.querySelector('#viewer video').paused")
+        assert o.errors == []
+    with opened(browser, report) as o:  # as before for everyone else
+        spin = o.page.evaluate("""getComputedStyle(document.querySelector('.thumb.g-running .ph'), '::before')
+                                  .animationName""")
+        assert spin == "spin"
+
+
+def test_the_cancelled_badge_and_a_filtered_cell_read_at_4_5_to_1(browser: Any, tmp_path: Path) -> None:
+    report = report_of(tmp_path, fox_jobs({("cyberpunk", 3): "cancelled", ("anime", 1): "failed", ("clay", 2): "failed"}))
+    with opened(browser, report) as o:
+        page = o.page
+        badge = page.evaluate("""(() => { const s = getComputedStyle(document.querySelector('.badge.g-cancelled'));
+            return [s.color, s.backgroundColor]; })()""")
+        assert contrast(rgba(badge[0]), rgba(badge[1])) >= 4.5, badge
+        page.select_option("#ctl-status", "failed")
+        cell = page.evaluate("""(() => { const c = document.querySelector('.cell.empty.filtered'), s = getComputedStyle(c);
+            return [s.color, s.backgroundColor, s.opacity, c.textContent]; })()""")
+        assert cell[3] == "filtered" and cell[2] == "1", cell
+        assert contrast(rgba(cell[0]), rgba(cell[1])) >= 4.5, cell
