@@ -704,6 +704,9 @@
     const cls = "card" + (it.only ? " only-" + it.only : "") + (it.diff || it.dstate || it.dcost || it.take ? " differs" : "");
     const c = h("article", { class: cls, tabindex: 0, role: "button", "aria-label": cardLabel(it), "data-i": n, "data-key": it.key,
       onclick: (e) => { if (!e.target.closest("button")) openViewer(n); },
+      // a card tabbed to is shown whole: the browser leaves one partly in view where it is (the last column of a
+      // grid wider than the window, its focus ring and status off screen)
+      onfocus: () => { if (!quietFocus && c.matches(":focus-visible")) c.scrollIntoView({ block: "nearest", inline: "nearest" }); },
       // the key press must end here: the viewer's buttons take focus as it opens
       onkeydown: (e) => { if (e.target === c && (e.key === "Enter" || e.key === " ")) { e.preventDefault(); openViewer(n); } } });
     const panes = h("div", { class: "panes" });
@@ -739,6 +742,7 @@
 
   // ---- the large view ---------------------------------------------------------------------------------
   let current = -1;
+  let quietFocus = false;  // focus put back where it was (a reload, the details view closing): no scrolling
   function order() { return Array.from($grid.querySelectorAll(".card"), (c) => Number(c.dataset.i)); }
   function step(d) {
     const o = order();
@@ -854,7 +858,9 @@
     const shown = $grid.querySelector('.card[data-i="' + current + '"]');
     current = -1;
     if (shown) {
+      quietFocus = true;
       shown.focus({ preventScroll: true });
+      quietFocus = false;
       shown.scrollIntoView({ block: "nearest", inline: "nearest" });
     }
   });
@@ -892,10 +898,16 @@
     return null;
   }
   const cardByKey = (key) => Array.from($grid.querySelectorAll(".card")).find((e) => e.dataset.key === key);
+  const playNamed = (name) => Array.from($grid.querySelectorAll("button")).filter((b) => b.getAttribute("aria-label") === name);
   function focusPlace() {
     const f = document.activeElement;
     if (!f || f === document.body) return null;
     if (f.classList.contains("card") && $grid.contains(f)) return { focus: f.dataset.key };
+    // a ▶ of the grid: by its name, and which of the buttons so named it is (a row's ▶ is in every grid of grids)
+    if (f.tagName === "BUTTON" && $grid.contains(f)) {
+      const play = f.getAttribute("aria-label");
+      return { play, nth: playNamed(play).indexOf(f) };
+    }
     return f.id && $bar.contains(f) ? { focusId: f.id } : null;
   }
   // The card in view and those after it, each with its place in the window: under a status filter the card in
@@ -930,8 +942,13 @@
     if (!at) return;
     // before the scroll place is set again, which focusing must not move
     const focus = typeof at.focus === "string" ? cardByKey(at.focus)
-      : typeof at.focusId === "string" && $bar.querySelector("#" + CSS.escape(at.focusId));
-    if (focus) focus.focus({ preventScroll: true });
+      : typeof at.play === "string" ? playNamed(at.play)[Number(at.nth) || 0]
+        : typeof at.focusId === "string" && $bar.querySelector("#" + CSS.escape(at.focusId));
+    if (focus) {
+      quietFocus = true;
+      focus.focus({ preventScroll: true });
+      quietFocus = false;
+    }
     if (typeof at.key !== "string") return;
     const after = Array.isArray(at.after) ? at.after : [[at.key, at.top, at.left]];
     const back = () => {

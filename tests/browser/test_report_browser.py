@@ -1380,13 +1380,16 @@ def test_a_wide_grid_scrolled_sideways_keeps_the_toolbar_in_view_and_its_heads_o
 
 def test_the_live_reload_keeps_the_keyboard_focus(browser: Any, tmp_path: Path) -> None:
     """The live page reloads every 20 s while the run goes on: a card with keyboard focus has it again after
-    the reload, and so has a toolbar control, instead of the page's top."""
+    the reload, and so has a toolbar control or a ▶ of the grid, instead of the page's top."""
     jobs = [{"values": {"color": c, "shot": s}, "state": "planned"} for c in range(4) for s in range(12)]
     report = report_of(tmp_path, jobs, axes=("color", "shot"), end_status=None)
     with opened(browser, report, width=1280, height=800) as o:
         page = o.page
+        play = ("[document.activeElement.getAttribute('aria-label'),"
+                " Array.from(document.querySelectorAll('#grid button')).indexOf(document.activeElement)]")
         for target, focused in [('.card[data-key="color=2,shot=9"]', "document.activeElement.dataset.key"),
-                                ("#ctl-status", "document.activeElement.id")]:
+                                ("#ctl-status", "document.activeElement.id"),
+                                (".play-row >> nth=2", play), (".play-col >> nth=5", play)]:
             page.focus(target)
             before = page.evaluate(focused)
             with page.expect_navigation():
@@ -1590,3 +1593,23 @@ def test_the_cancelled_badge_and_a_filtered_cell_read_at_4_5_to_1(browser: Any, 
             return [s.color, s.backgroundColor, s.opacity, c.textContent]; })()""")
         assert cell[3] == "filtered" and cell[2] == "1", cell
         assert contrast(rgba(cell[0]), rgba(cell[1])) >= 4.5, cell
+
+
+def test_a_card_tabbed_to_in_a_column_partly_off_the_window_is_scrolled_fully_into_view(
+        browser: Any, tmp_path: Path) -> None:
+    report = report_of(tmp_path)
+    with opened(browser, report, width=1400, height=700) as o:
+        page = o.page
+        page.locator("#ctl-size").fill("400")
+        last = page.locator('.card[data-key="style=anime,seed=4"]')
+        box = last.bounding_box()
+        assert box is not None
+        page.set_viewport_size({"width": int(box["x"] + 80), "height": 700})  # 80 px of the last column show
+        page.locator('.card[data-key="style=anime,seed=3"]').focus()
+        page.evaluate("window.scrollTo(0, 0)")
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.dataset.key") == "style=anime,seed=4"
+        rect = page.evaluate("(() => { const r = document.activeElement.getBoundingClientRect();"
+                             " return [r.left, r.right, document.documentElement.clientWidth]; })()")
+        assert rect[0] >= 0 and rect[1] <= rect[2], rect
+        assert o.errors == []
