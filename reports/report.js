@@ -385,7 +385,8 @@
     const kids = [];
     kids.push(field("X", axisSelect("ctl-x", ui.x, (e) => setAxis("x", e.target.value || null))));
     kids.push(field("Y", axisSelect("ctl-y", ui.y, (e) => setAxis("y", e.target.value || null))));
-    kids.push(h("button", { id: "ctl-swap", type: "button", title: "swap X and Y", text: "⇄ swap",
+    // named for what they do, as the grid's ▶ are: a screen reader would read the glyphs
+    kids.push(h("button", { id: "ctl-swap", type: "button", title: "swap X and Y", "aria-label": "swap X and Y", text: "⇄ swap",
       onclick: () => { [ui.x, ui.y] = [ui.y, ui.x]; update(true); } }));
     const others = MULTI.filter((a) => a.id !== ui.x && a.id !== ui.y);
     if (others.length) kids.push(h("span", { class: "sep" }));
@@ -412,10 +413,11 @@
         onchange: (e) => { ui.diff = e.target.checked; update(false); } })));
     }
     kids.push(field("size", h("input", { type: "range", id: "ctl-size", min: 100, max: 640, step: 20, value: cellSize(),
-      oninput: (e) => { ui.size = Number(e.target.value); applySize(); writeHash(); } })));
+      "aria-valuetext": cellSize() + " px",
+      oninput: (e) => { ui.size = Number(e.target.value); e.target.setAttribute("aria-valuetext", ui.size + " px"); applySize(); writeHash(); } })));
     kids.push(h("span", { class: "sep" }));
-    kids.push(h("button", { id: "ctl-play", type: "button", text: "▶ play all", onclick: () => playThumbs(thumbsIn($grid)) }));
-    kids.push(h("button", { id: "ctl-stop", type: "button", text: "■ stop", onclick: stopAll }));
+    kids.push(h("button", { id: "ctl-play", type: "button", "aria-label": "play all", text: "▶ play all", onclick: () => playThumbs(thumbsIn($grid)) }));
+    kids.push(h("button", { id: "ctl-stop", type: "button", "aria-label": "stop", text: "■ stop", onclick: stopAll }));
     $note = h("span", { class: "note", id: "ctl-note", role: "status" });
     kids.push($note);
     kids.push(field("loop", h("input", { type: "checkbox", id: "ctl-loop", checked: ui.loop,
@@ -426,7 +428,8 @@
       kids.push(field("reload while running", h("input", { type: "checkbox", id: "ctl-reload", checked: ui.reload,
         onchange: (e) => { ui.reload = e.target.checked; writeHash(); } })));
     }
-    $count = h("span", { class: "count", id: "ctl-count", text: $count ? $count.textContent : "" });
+    // a status (polite live region): what a filter leaves is said after each change
+    $count = h("span", { class: "count", id: "ctl-count", role: "status", text: $count ? $count.textContent : "" });
     kids.push($count);
     // the control that changed the layout keeps focus (arrowing through X's options goes on)
     const focused = $bar.contains(document.activeElement) ? document.activeElement.id : "";
@@ -448,7 +451,7 @@
     const per = avail / Math.max(1, columns) - 10;
     autoSize = Math.round(Math.min(420, Math.max(narrow ? 100 : 140, NRUNS > 1 ? per / 2 - 8 : per)));
     const slider = document.getElementById("ctl-size");
-    if (slider && ui.size === null) slider.value = autoSize;
+    if (slider && ui.size === null) { slider.value = autoSize; slider.setAttribute("aria-valuetext", autoSize + " px"); }
   }
   function applySize() {
     document.documentElement.style.setProperty("--cell", cellSize() + "px");
@@ -584,7 +587,9 @@
       return sec;
     }
     const grid = h("div", { class: "grid", style: "grid-template-columns: max-content repeat(" + cols.length + ", max-content)" });
-    grid.append(h("div", { class: "corner" }, h("span", { class: "axis-name", text: AXES[yi].label + " ↓  " + (xi < 0 ? "" : AXES[xi].label + " →") })));
+    grid.append(h("div", { class: "corner" },
+      h("span", { class: "axis-name", "aria-hidden": "true", text: AXES[yi].label + " ↓  " + (xi < 0 ? "" : AXES[xi].label + " →") }),
+      h("span", { class: "sr-only", text: "rows: " + AXES[yi].label + (xi < 0 ? "" : ", columns: " + AXES[xi].label) })));
     for (const c of cols) {
       grid.append(h("div", { class: "colh", "data-col": c },
         h("span", { class: "axis-val", dir: "auto", title: xi < 0 ? "" : AXES[xi].values[c], text: xi < 0 ? "" : AXES[xi].values[c] }),
@@ -703,6 +708,7 @@
     const diffs = new Set(it.diff || []);
     const cls = "card" + (it.only ? " only-" + it.only : "") + (it.diff || it.dstate || it.dcost || it.take ? " differs" : "");
     const c = h("article", { class: cls, tabindex: 0, role: "button", "aria-label": cardLabel(it), "data-i": n, "data-key": it.key,
+      "aria-describedby": "card-" + n + "-says",
       onclick: (e) => { if (!e.target.closest("button")) openViewer(n); },
       // a card tabbed to is shown whole: the browser leaves one partly in view where it is (the last column of a
       // grid wider than the window, its focus ring and status off screen)
@@ -730,18 +736,24 @@
     }
     // Each run's prompt when they differ (compare), else the one.
     const prompts = Array.from(new Set(it.jobs.filter((j) => j && hasParam(j, "prompt")).map((j) => show(param(j, "prompt")))));
-    for (const prompt of prompts) c.append(h("div", { class: "prompt" + (prompts.length > 1 ? " diff" : ""), dir: "auto", title: prompt, text: prompt }));
-    if (it.diff) c.append(h("div", { class: "delta", text: "Δ " + it.diff.join(", ") }));
-    if (it.dstate) c.append(h("div", { class: "delta", text: "Δ status " + it.jobs.map((j) => stateLabel(j.state)).join(" → ") }));
+    // The lines under the panes, which the card's name leaves out (its button role hides its text from a screen
+    // reader), are its description.
+    const says = h("div", { id: "card-" + n + "-says" });
+    for (const prompt of prompts) says.append(h("div", { class: "prompt" + (prompts.length > 1 ? " diff" : ""), dir: "auto", title: prompt, text: prompt }));
+    const delta = (text) => says.append(h("div", { class: "delta", text: "Δ " + text }));
+    if (it.diff) delta(it.diff.join(", "));
+    if (it.dstate) delta("status " + it.jobs.map((j) => stateLabel(j.state)).join(" → "));
     // what run B paid less what run A paid ($0 for a job nobody paid for, never its estimate)
-    if (it.dcost) c.append(h("div", { class: "delta", text: "Δ paid " + (it.dcost > 0 ? "+" : "−") + usd(Math.abs(it.dcost)) }));
-    if (it.take) c.append(h("div", { class: "delta", text: "Δ new take" + (it.jobs[1].paid ? " (rendered in " + runName(it.jobs[1].paid) + ")" : "") }));
-    if (it.only) c.append(h("div", { class: "only-note", text: "only in run " + RUNS[it.only === "a" ? 0 : 1].id }));
+    if (it.dcost) delta("paid " + (it.dcost > 0 ? "+" : "−") + usd(Math.abs(it.dcost)));
+    if (it.take) delta("new take" + (it.jobs[1].paid ? " (rendered in " + runName(it.jobs[1].paid) + ")" : ""));
+    if (it.only) says.append(h("div", { class: "only-note", text: "only in run " + RUNS[it.only === "a" ? 0 : 1].id }));
+    c.append(says);
     return c;
   }
 
   // ---- the large view ---------------------------------------------------------------------------------
   let current = -1;
+  const $viewerSays = h("p", { class: "sr-only", role: "status" });
   let quietFocus = false;  // focus put back where it was (a reload, the details view closing): no scrolling
   function order() { return Array.from($grid.querySelectorAll(".card"), (c) => Number(c.dataset.i)); }
   function step(d) {
@@ -754,7 +766,7 @@
     const it = ITEMS[n];
     // named for what they do: a screen reader would read the glyphs ("left arrow", "multiplication x")
     const head = h("div", { class: "viewer-head" },
-      h("div", { class: "key", dir: "auto", text: keyText(it) }),
+      h("div", { class: "key", id: "viewer-key", dir: "auto", text: keyText(it) }),
       h("button", { type: "button", id: "viewer-prev", title: "previous (←)", "aria-label": "previous job", text: "←",
         onclick: () => step(-1) }),
       h("button", { type: "button", id: "viewer-next", title: "next (→)", "aria-label": "next job", text: "→",
@@ -767,7 +779,12 @@
     const body = h("div", { class: "viewer-body" + (NRUNS > 1 ? " stacked" : "") }, panes, h("div", { class: "attrs-wrap" }, attrTable(it)));
     // stepping keeps focus on the button that stepped; opening puts it on ✕
     const focused = $viewer.open && $viewer.contains(document.activeElement) ? document.activeElement.id : "";
-    $viewer.replaceChildren(head, body);
+    // the view is named by its job's key; a step to another job is said (the live region stays, its text changes)
+    const stepped = $viewer.open;
+    for (const k of Array.from($viewer.children)) if (k !== $viewerSays) k.remove();
+    if (!$viewerSays.isConnected) $viewer.append($viewerSays);
+    $viewer.append(head, body);
+    $viewerSays.textContent = stepped ? cardLabel(it) : "";
     if (!$viewer.open) {
       pinViewer(true);  // the focus it gives the first button would scroll the screen to one off it
       $viewer.showModal();
@@ -789,7 +806,9 @@
       const cells = jobs.map((j) => (j ? f(j) : "—"));
       const diff = o.diff || (jobs.length > 1 && o.compare !== false && jobs.every((j) => j) &&
         cells.some((c) => (typeof c === "string" ? c : c.textContent) !== (typeof cells[0] === "string" ? cells[0] : cells[0].textContent)));
-      body.append(h("tr", { class: diff ? "diff" : null }, h("th", { text: label }), ...cells.map((c) => h("td", { dir: "auto" }, c))));
+      // a row that differs between the runs says so in words, not by its tint alone
+      body.append(h("tr", { class: diff ? "diff" : null }, h("th", null, label, diff ? h("span", { class: "differs", text: " · differs" }) : null),
+        ...cells.map((c) => h("td", { dir: "auto" }, c))));
     };
     section("job");
     row("status", (j) => h("span", { class: "badge g-" + groupOf(j.state), text: stateLabel(j.state) }));
@@ -853,7 +872,8 @@
     // may have opened the view again on another job, whose content and focus stay.
     if ($viewer.open) return;
     for (const v of $viewer.querySelectorAll("video")) { v.pause(); v.removeAttribute("src"); v.load(); }
-    $viewer.replaceChildren();
+    for (const k of Array.from($viewer.children)) if (k !== $viewerSays) k.remove();
+    $viewerSays.textContent = "";
     // back to the card last shown (stepped to with the arrows), not the one the view was opened from
     const shown = $grid.querySelector('.card[data-i="' + current + '"]');
     current = -1;

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import re
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -843,8 +844,8 @@ def test_the_details_views_buttons_are_named_for_what_they_do(browser: Any, tmp_
     with opened(browser, report) as o:
         page = o.page
         page.locator(".card").first.click()
-        viewer = page.get_by_role("dialog", name="job details")
-        viewer.wait_for()
+        page.get_by_role("dialog", name="style=anime,seed=1").wait_for()  # named by its job's key
+        viewer = page.locator("#viewer")
         tree = page.locator("#viewer .viewer-head").aria_snapshot()
         assert all(f'button "{name}"' in tree for name in ("previous job", "next job", "close the details")), tree
         assert not any(f'button "{glyph}"' in tree for glyph in "←→✕"), tree
@@ -1612,4 +1613,40 @@ def test_a_card_tabbed_to_in_a_column_partly_off_the_window_is_scrolled_fully_in
         rect = page.evaluate("(() => { const r = document.activeElement.getBoundingClientRect();"
                              " return [r.left, r.right, document.documentElement.clientWidth]; })()")
         assert rect[0] >= 0 and rect[1] <= rect[2], rect
+        assert o.errors == []
+
+
+def test_a_screen_reader_hears_the_count_a_cards_differences_and_prompt_and_which_job_the_details_show(
+        browser: Any, tmp_path: Path) -> None:
+    """The count of jobs shown is a status (said after a filter changes); a card is described by its prompt and
+    Δ lines; a row of the details that differs between the runs says so in words; the details view is named by
+    its job's key and a step to another job is said; the toolbar's buttons and the grid's corner are named
+    without their glyphs."""
+    report = failed_then_cancelled(tmp_path)
+    with opened(browser, report) as o:
+        page = o.page
+        assert page.get_by_role("status").filter(has_text="12 jobs").count() == 1
+        page.select_option("#ctl-status", "failed")
+        assert page.get_by_role("status").filter(has_text="showing 1 of 12 jobs").count() == 1
+        page.select_option("#ctl-status", "all")
+        described = page.evaluate("""(() => { const c = document.querySelector('.card[data-key="style=anime,seed=1"]');
+            return document.getElementById(c.getAttribute('aria-describedby')).textContent; })()""")
+        assert "Δ status failed → cancelled" in described and "anime style" in described, described
+        bar = page.locator("#toolbar").aria_snapshot()
+        assert all(f'button "{name}"' in bar for name in ("swap X and Y", "play all", "stop")), bar
+        assert not any(glyph in name for name in re.findall(r'button "([^"]*)"', bar) for glyph in "⇄▶■"), bar
+        assert page.get_attribute("#ctl-size", "aria-valuetext").endswith(" px")
+        corner = page.locator(".corner").first.aria_snapshot()
+        assert "rows: style, columns: seed" in corner and "↓" not in corner, corner
+        page.locator('.card[data-key="style=anime,seed=1"]').focus()
+        page.keyboard.press("Enter")
+        viewer = page.get_by_role("dialog", name="style=anime,seed=1")
+        viewer.wait_for()
+        differ = texts(page, "#viewer tr.diff th")
+        assert differ[:2] == ["status · differs", "error · differs"] and all(t.endswith(" · differs") for t in differ)
+        assert viewer.get_by_role("row", name="status · differs failed cancelled").count() == 1
+        page.keyboard.press("ArrowRight")
+        page.get_by_role("dialog", name="style=anime,seed=2").wait_for()
+        said = texts(page, "#viewer [role=status]")
+        assert len(said) == 1 and said[0].startswith("style=anime,seed=2: run A: done"), said
         assert o.errors == []
