@@ -34,6 +34,7 @@ def build(root: Path, n: int) -> tuple[Store, int]:
     clock = iter(range(1_764_000_000, 1_764_000_000 + 10 * n + 1000))
     store = Store(root / ".gridrun" / "state.db", clock=lambda: float(next(clock)))
     outputs = root / "outputs" / "bench"
+    outputs.mkdir(parents=True, exist_ok=True)  # a run's report is written into its output folder, which must exist
     prompts = max(1, n // (len(STYLES) * 10))
     run_id = store.start_run(
         manifest_name="bench", manifest_path=str(root / "bench.yaml"), manifest_copy="", outputs_dir=str(outputs),
