@@ -24,9 +24,17 @@ from .jobs import Job, format_value, job_hash, job_key
 from .localpaths import UNUSABLE, not_recordable, shown, why_unusable
 from .manifest import Manifest
 from .matrix import Combination, Expansion, Prepared, prepare
+from .outputs import (
+    NOTHING_ASIDE,
+    Aside,
+    files_beside,
+    gridrun_sidecar,
+    kept_aside,
+    superseded_dir,
+    tmp_stem,
+)
 from .providers.capabilities import ProviderCaps
 from .providers.lumenfall import API_ROOTS
-from .outputs import NOTHING_ASIDE, Aside, files_beside, gridrun_sidecar, kept_aside, tmp_stem
 from .sweeps import NAME_MAX, Collector, JobMaker, Sweep, compile_sweep, sweeps_of
 from .yamlsource import read_otherwise_before
 
@@ -252,6 +260,9 @@ def _check_paths(manifest: Manifest, jobs: Sequence[Job], out_dir: Path) -> _Fou
     guard = near or mine.startswith(str(out_dir) + os.sep)
     found = _Found([], [], [])
     folders: dict[str, tuple[frozenset[str], frozenset[str]] | None] = {}
+    superseded = str(superseded_dir(out_dir))
+    # Where a run keeps the file a job's video replaces: .runs/superseded/<hash[:16]>/<sha256[:16]>/<name>
+    aside_bytes = len(os.fsencode(superseded)) + 2 * (1 + 16) + 1
     for job in jobs:
         video = job.output_str
         beside = files_beside(video)
@@ -267,13 +278,18 @@ def _check_paths(manifest: Manifest, jobs: Sequence[Job], out_dir: Path) -> _Fou
         listing = folders[where]
         if listing is not None:  # else the folder is not there yet (a new manifest's): nothing in it to find
             _check_beside(manifest, field, job, beside, listing, found)
-        # A path this short leaves room for all the download writes (a character is at most 4 bytes).
-        if len(video) * 4 + _WRITTEN_SLACK >= PATH_MAX:
-            longest = max(len(os.fsencode(path)) for path in _written(beside))
+        # A path this short leaves room for all the download writes, and for the file it replaces kept aside
+        # (a character is at most 4 bytes).
+        name = os.path.basename(video)
+        if max(len(video) * 4, aside_bytes + len(name) * 4) + _WRITTEN_SLACK >= PATH_MAX:
+            aside = os.path.join(superseded, job.hash[:16], "0" * 16, name)
+            longest = max(len(os.fsencode(path)) for path in (*_written(beside), *_kept_written(aside)))
             if longest >= PATH_MAX:
                 raise manifest.error(field, f"job {job.key!r} would write a path of {longest:,} bytes (with the "
-                                            f"download's and the sidecar's temporary names), more than file "
-                                            f"systems open ({PATH_MAX - 1:,}); shorten output")
+                                            f"download's and the sidecar's temporary names, and the file its video "
+                                            "replaces kept in .runs/superseded/), more than "
+                                            f"file systems open ({PATH_MAX - 1:,}); shorten output"
+                                            + (" or outputs_dir" if "outputs_dir" in manifest.data else ""))
         folder = where
         while folder not in checked:
             checked.add(folder)
@@ -433,6 +449,15 @@ def _written(beside: tuple[str, str, str]) -> list[str]:
     part, sidecar, poster = beside
     folder = os.path.dirname(part)
     return [part, *(os.path.join(folder, _TMP.format(tmp_stem(os.path.basename(path)))) for path in (sidecar, poster))]
+
+
+def _kept_written(aside: str) -> list[str]:
+    """The paths a run writes to keep the file a job's video replaces at `aside`, under `superseded_dir`
+    (`keep_take`, `keep_file`): it, the sidecar and the image kept beside it, and their temporary files."""
+    folder = os.path.dirname(aside)
+    _, sidecar, poster = files_beside(aside)
+    return [aside, sidecar, poster,
+            *(os.path.join(folder, _TMP.format(tmp_stem(os.path.basename(path)))) for path in (aside, sidecar, poster))]
 
 
 def _refuse_count(manifest: Manifest, count: int, cap: int, *, at_least: bool = False, flag: bool = False) -> None:

@@ -2121,6 +2121,22 @@ def test_a_path_that_fits_only_without_its_temporary_files_is_refused(tmp_path: 
     assert "with the download's and the sidecar's temporary names" in err.message
 
 
+def test_a_path_with_no_room_to_keep_the_replaced_video_aside_is_refused_before_it_is_paid_for(tmp_path: Path) -> None:
+    """A re-render (run --force) keeps the earlier take in .runs/superseded/<16>/<16>/<name>, 52 bytes deeper
+    than the output folder: a video path that leaves room only for its download would be paid for again and its
+    new take never saved."""
+    name = "n" * 100 + ".mp4"
+    room = 4030 - len(os.fsencode(str(tmp_path.resolve()))) - 1 - len(name) - 1  # the video path: 4,030 bytes
+    parts = ["d" * 200] * (room // 201) + ["e" * (room % 201 - 1)]
+    body = f"params:\n  prompt: a fox\noutputs_dir: {'/'.join(parts)}\noutput: {name}\n"
+    err = one_error(tmp_path, body, "path of")
+    assert "kept in .runs/superseded/" in err.message and "shorten output or outputs_dir" in err.message
+    assert err.field == "output" and "job " in err.message
+    # the same video path in a shallower output folder, its name longer by the same bytes, is planned
+    short = "/".join(parts)[:-60]
+    assert len(plan_of(tmp_path, f"params:\n  prompt: a fox\noutputs_dir: {short}\noutput: {'n' * 160}.mp4\n").jobs) == 1
+
+
 _NAME = hypothesis.strategies.text(  # a file name as output renders one: letters, marks, digits and ._=,+@#%-
     alphabet=hypothesis.strategies.characters(whitelist_categories=("L", "M", "N"), whitelist_characters="._=,+@#%-"),
     min_size=1, max_size=200)
