@@ -12,12 +12,41 @@ from __future__ import annotations
 import errno
 import os
 import re
+import sys
 
-__all__ = ["UNUSABLE", "not_recordable", "shown", "why_unusable"]
+__all__ = ["NAME_MAX", "PATH_MAX", "UNUSABLE", "limits", "not_recordable", "shown", "why_unusable"]
 
 UNUSABLE = (OSError, RuntimeError, ValueError)
 SHOWN_MAX = 160  # characters of a path a message shows
 _SURROGATE = re.compile("[\ud800-\udfff]")
+
+PATH_MAX = 4096
+"""The longest path, in bytes with its terminating NUL, that Linux opens: what `limits` takes when the system
+does not say (1024 on macOS, its MAXPATHLEN)."""
+
+NAME_MAX = 255
+"""The longest file or folder name, in bytes, of the usual file systems (ext4, APFS, NTFS counts UTF-16): what
+`limits` takes when the system does not say."""
+
+
+def limits(folder: str | os.PathLike[str]) -> tuple[int, int]:
+    """(PATH_MAX, NAME_MAX) of the file system `folder` is on, or would be made on: as the system tells them for
+    its nearest folder that is there (`pathconf`), 143-byte names on eCryptfs, 1,024-byte paths on macOS; the
+    usual limits when it does not tell."""
+    probe = os.path.abspath(os.fspath(folder))
+    while not os.path.exists(probe) and os.path.dirname(probe) != probe:
+        probe = os.path.dirname(probe)
+    path_max = 1024 if sys.platform == "darwin" else PATH_MAX
+    return _asked(probe, "PC_PATH_MAX", path_max), _asked(probe, "PC_NAME_MAX", NAME_MAX)
+
+
+def _asked(path: str, name: str, default: int) -> int:
+    """`os.pathconf(path, name)`, or `default` when the system has no answer (no limit, an error, no pathconf)."""
+    try:
+        value = os.pathconf(path, name)
+    except (OSError, ValueError, AttributeError):
+        return default
+    return value if value > 0 else default
 
 
 def why_unusable(exc: BaseException) -> str:

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from .errors import CapabilityError, ManifestError, ManifestErrors, MatrixError
 from .jobs import Job, format_value, job_hash, job_key
-from .localpaths import UNUSABLE, not_recordable, shown, why_unusable
+from .localpaths import PATH_MAX, UNUSABLE, limits, not_recordable, shown, why_unusable
 from .manifest import Manifest
 from .matrix import Combination, Expansion, Prepared, prepare
 from .outputs import (
@@ -35,7 +35,7 @@ from .outputs import (
 )
 from .providers.capabilities import ProviderCaps
 from .providers.lumenfall import API_ROOTS
-from .sweeps import NAME_MAX, Collector, JobMaker, Sweep, compile_sweep, sweeps_of
+from .sweeps import Collector, JobMaker, Sweep, compile_sweep, sweeps_of
 from .yamlsource import read_otherwise_before
 
 if TYPE_CHECKING:
@@ -145,10 +145,11 @@ def _check_folder(manifest: Manifest, field: str, folder: Path) -> None:
     """A folder gridrun will make and write in: not a file, and no part of it a name too long to make."""
     what = {"name": "the output folder (outputs/<name>)", "outputs_dir": "the output folder",
             "": "the state folder (.gridrun)", "state_dir": "the state folder"}[field]
+    name_max = limits(folder)[1]
     for part in folder.parts:
-        if len(part.encode("utf-8", "surrogatepass")) > NAME_MAX:
+        if len(part.encode("utf-8", "surrogatepass")) > name_max:
             raise manifest.error((field,) if field else (), f"{what} would be named {part[:40]}…, {len(part.encode('utf-8', 'surrogatepass'))} "
-                                           f"bytes: more than file systems take ({NAME_MAX}); choose a shorter one")
+                                           f"bytes: more than file systems take ({name_max}); choose a shorter one")
     problem = not_recordable(folder)
     if problem is not None:
         raise manifest.error((field,) if field else (), f"{what}: {shown(folder)}: {problem}")
@@ -184,10 +185,6 @@ def outputs_field(manifest: Manifest) -> str:
 def folder_error(manifest: Manifest, folder: Path, exc: OSError) -> ManifestError:
     """The error, at the manifest's field that names it, for an output folder the system would not make."""
     return manifest.error((outputs_field(manifest),), f"the output folder {folder} cannot be made: {exc.strerror or exc}")
-
-
-PATH_MAX = 4096
-"""The longest path, in bytes with its terminating NUL, that Linux opens."""
 
 
 class _Found(NamedTuple):
@@ -246,7 +243,7 @@ def _templates_in_matrix(matrix: Mapping[str, Any] | None,
     return found
 
 
-def _check_paths(manifest: Manifest, jobs: Sequence[Job], out_dir: Path) -> _Found:
+def _check_paths(manifest: Manifest, jobs: Sequence[Job], out_dir: Path, path_max: int = PATH_MAX) -> _Found:
     """Every job's video can be written where the plan puts it: its path (with `.part`) not too long, and no
     file (a video of an earlier manifest, say) where one of its folders must be. Otherwise the job would be
     paid for and its video never saved. No job's files go in the state folder or over the manifest, nor its
@@ -281,14 +278,14 @@ def _check_paths(manifest: Manifest, jobs: Sequence[Job], out_dir: Path) -> _Fou
         # A path this short leaves room for all the download writes, and for the file it replaces kept aside
         # (a character is at most 4 bytes).
         name = os.path.basename(video)
-        if max(len(video) * 4, aside_bytes + len(name) * 4) + _WRITTEN_SLACK >= PATH_MAX:
+        if max(len(video) * 4, aside_bytes + len(name) * 4) + _WRITTEN_SLACK >= path_max:
             aside = os.path.join(superseded, job.hash[:16], "0" * 16, name)
             longest = max(len(os.fsencode(path)) for path in (*_written(beside), *_kept_written(aside)))
-            if longest >= PATH_MAX:
+            if longest >= path_max:
                 raise manifest.error(field, f"job {job.key!r} would write a path of {longest:,} bytes (with the "
                                             f"download's and the sidecar's temporary names, and the file its video "
                                             "replaces kept in .runs/superseded/), more than "
-                                            f"file systems open ({PATH_MAX - 1:,}); shorten output"
+                                            f"file systems open ({path_max - 1:,}); shorten output"
                                             + (" or outputs_dir" if "outputs_dir" in manifest.data else ""))
         folder = where
         while folder not in checked:
@@ -544,7 +541,8 @@ def _build(
     if count > cap:
         _refuse_count(manifest, count, cap, flag=bool(max_jobs))
 
-    ctx_job = JobMaker(manifest, caps, model, errors, digest, str(out_dir))
+    path_max, name_max = limits(out_dir)
+    ctx_job = JobMaker(manifest, caps, model, errors, digest, str(out_dir), name_max=name_max)
     for sw, expansion in expansions:
         # GitHub lets an exclude remove nothing; here its values are most likely a typo, and the jobs it was
         # to remove are paid for.
@@ -568,7 +566,7 @@ def _build(
             ctx_job.sweep(sw, expansion, *compiled)
     errors.raise_if_any()
     jobs = ctx_job.jobs
-    found = _check_paths(manifest, jobs, out_dir)
+    found = _check_paths(manifest, jobs, out_dir, path_max)
     first_of: dict[str, Job] = {}
     same = [(first_of[j.hash], j) for j in jobs if first_of.setdefault(j.hash, j) is not j]
     if same:

@@ -22,7 +22,7 @@ from . import images
 from .datafiles import value_position
 from .errors import CapabilityError, ManifestError, ManifestErrors, MatrixError, TemplateError
 from .jobs import Job, canonical, format_value, job_hash
-from .localpaths import UNUSABLE, shown, why_unusable
+from .localpaths import NAME_MAX, UNUSABLE, shown, why_unusable
 from .manifest import DEFAULT_OUTPUT, Manifest, dotted
 from .matrix import Combination, Expansion
 from .outputs import files_beside
@@ -196,7 +196,7 @@ class JobMaker:
     """Builds the jobs of each sweep in turn; caches what jobs share so that 100,000 jobs stay cheap."""
 
     def __init__(self, m: Manifest, caps: ProviderCaps, model: ModelCaps, errors: Collector,
-                 digest: Callable[[Path], str], out_prefix: str) -> None:
+                 digest: Callable[[Path], str], out_prefix: str, *, name_max: int = NAME_MAX) -> None:
         self.m = m
         self.provider = caps.provider
         self.model = model
@@ -208,7 +208,7 @@ class JobMaker:
         self._no_extension: set[tuple[Any, ...]] = set()  # outputs warned of: they name files with no extension
         # job key -> what made it (sweep, shape, matrix values, take): a second job of the key is told from it
         self.seen_keys: dict[str, tuple[Sweep, _Shape, tuple[tuple[str, Any], ...], int]] = {}
-        self.outputs = OutputClaims()
+        self.outputs = OutputClaims(name_max)
         self.digests: dict[str, str] = {}
         self.images: dict[tuple[str, str], tuple[str, Any]] = {}
         ruled = {str(k) for rule in model.rules for k in (*rule.get("when", {}), *rule.get("when_matches", {}),
@@ -872,8 +872,6 @@ _OWN_FILES = re.compile(r"report\.html|results\.(?:jsonl|csv|json)|compare-\d+-\
 _OWN_FOLDER = ".runs"
 
 
-NAME_MAX = 255
-"""The longest file or folder name, in bytes, of the usual file systems (ext4, APFS, NTFS counts UTF-16)."""
 
 
 class OutputClaims:
@@ -881,7 +879,8 @@ class OutputClaims:
     the `.part` file of the download) and the folders they sit in. Paths compare as macOS and Windows
     file systems do (`_fold`): a manifest that makes `P.mp4` and `p.mp4` would lose a video there."""
 
-    def __init__(self) -> None:
+    def __init__(self, name_max: int = NAME_MAX) -> None:
+        self.name_max = name_max                      # the longest name the output folder's file system takes
         self.files: dict[str, tuple[str, str]] = {}   # folded path -> (job key, what it is)
         self.videos: dict[str, str] = {}              # folded video path -> the path as written
         self.folders: dict[str, str] = {}             # folded folder -> a job key whose files sit in it
@@ -893,11 +892,13 @@ class OutputClaims:
         download, sidecar, poster = files_beside(video)
         mine = [(video, "video"), (sidecar, "sidecar"), (poster, "poster"), (download, "download")]
         for path, what in mine:
-            long = next((part for part in path.split("/") if len(part.encode("utf-8", "surrogatepass")) > NAME_MAX), None)
+            long = next((part for part in path.split("/") if len(part.encode("utf-8", "surrogatepass")) > self.name_max),
+                        None)
             if long is not None:
                 shown = long if len(long) <= 60 else f"{long[:40]}…{long[-12:]}"
                 return (f"job {key!r} would write its {what} as {shown}, a name of "
-                        f"{len(long.encode('utf-8', 'surrogatepass'))} bytes: more than file systems take ({NAME_MAX}); "
+                        f"{len(long.encode('utf-8', 'surrogatepass'))} bytes: more than file systems take "
+                        f"({self.name_max}); "
                         "shorten output, e.g. with {{ value | truncate(60) }} or {{ hash }}")
         folded = {_fold(path): (path, what) for path, what in mine}
         if len(folded) < len(mine):  # x.json, or x.JSON where case is not told apart

@@ -13,7 +13,7 @@ import hypothesis
 import pytest
 import yaml
 
-from runner import api
+from runner import api, localpaths
 from runner.errors import CapabilityError, ManifestError, ManifestErrors, MatrixError, TemplateError
 from runner.manifest import load
 from runner.options import RunOptions
@@ -2135,6 +2135,36 @@ def test_a_path_with_no_room_to_keep_the_replaced_video_aside_is_refused_before_
     # the same video path in a shallower output folder, its name longer by the same bytes, is planned
     short = "/".join(parts)[:-60]
     assert len(plan_of(tmp_path, f"params:\n  prompt: a fox\noutputs_dir: {short}\noutput: {'n' * 160}.mp4\n").jobs) == 1
+
+
+def test_the_limits_of_paths_and_names_are_the_output_folders_file_systems(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """macOS opens no path of 1,024 bytes, eCryptfs takes no name past 143 bytes: a job planned by Linux's ext4
+    limits there would be paid for and its video never saved."""
+    asked: list[str] = []
+
+    def pathconf(path: str, name: str) -> int:
+        asked.append(path)
+        return {"PC_PATH_MAX": 1024, "PC_NAME_MAX": 143}[name]
+
+    monkeypatch.setattr(os, "pathconf", pathconf)
+    name = one_error(tmp_path, f"params:\n  prompt: a fox\noutput: {'n' * 145}.mp4\n", "a name of")
+    assert "more than file systems take (143)" in name.message and name.field == "output"
+    deep = one_error(tmp_path, f"params:\n  prompt: a fox\noutput: {('d' * 100 + '/') * 10}x.mp4\n", "path of")
+    assert "more than file systems open (1,023)" in deep.message and deep.field == "output"
+    assert str(tmp_path) in asked  # the output folder is not made yet: its nearest folder that is there is asked
+    assert len(plan_of(tmp_path, f"params:\n  prompt: a fox\noutput: {'n' * 130}.mp4\n").jobs) == 1
+
+
+def test_the_limits_are_the_usual_ones_where_the_system_does_not_tell(monkeypatch: pytest.MonkeyPatch) -> None:
+    def pathconf(path: str, name: str) -> int:
+        raise OSError(22, "Invalid argument")
+
+    monkeypatch.setattr(os, "pathconf", pathconf)
+    assert localpaths.limits("/nowhere/at/all") == (4096, 255)
+    monkeypatch.setattr(localpaths.sys, "platform", "darwin")
+    assert localpaths.limits("/nowhere/at/all") == (1024, 255)
 
 
 _NAME = hypothesis.strategies.text(  # a file name as output renders one: letters, marks, digits and ._=,+@#%-
