@@ -32,7 +32,7 @@ from .errors import (
 from .executor import Executor, RunResult, counted, earlier_whole, end_badly, run_budget
 from .localpaths import UNUSABLE, shown, why_unusable
 from .options import RunOptions, check_option, run_options
-from .outputs import kept_aside, verified
+from .outputs import kept_aside
 from .manifest import Manifest
 from .plan import Diff, Plan, Stored
 from .providers import base_url_env, get_provider
@@ -217,8 +217,9 @@ def _stored(store: Store, p: Plan) -> tuple[dict[str, Stored], dict[str, str]]:
             continue
         # the run's own test of a done job's video (its digest), so that "cached" here is cached there
         path = Path(was["output_path"])
-        ok = verified(path, was["sha256"])
-        stored[h] = Stored(was["state"], was["done_run_id"], was["output_path"], ok,
+        at = resume.done_video(planned[h], was) if was["sha256"] else None
+        ok = at is not None
+        stored[h] = Stored(was["state"], was["done_run_id"], str(at or path), ok,
                            output_altered=not ok and was["state"] == "done" and path.is_file(),
                            simulator_at=made.get(h), done_run_of=run_of(was["done_run_id"]))
     previous: dict[str, str] = {}

@@ -310,17 +310,17 @@ def check_done(store: Store, run_id: int, job: Job, jid: int, row: Any, *, super
     if take is not None:  # an earlier take of its own, whole where this plan wants it: cached as it is
         store.take_back(run_id, jid, take, job.output)
         row = store.job_row(jid)
-    elif verified(Path(row["output_path"]), row["sha256"]):
-        if Path(row["output_path"]) != job.output:
+    elif (at := done_video(job, row)) is not None:
+        if at != job.output:  # whole where its record names, not where this plan wants it: copied there
             found = keep_file(job.output, superseded / job.hash[:16], unless_recorded=True, poster=True, once=True,
                               known=known_renders(store, job.output))
             if found is not None:
                 store.event(run_id, jid, found.kind, {"path": str(found.path), "sha256": found.sha256})
                 (unrecorded if found.kind == "unrecorded-kept" else foreign).append(found.path)
-            copy_output(Path(row["output_path"]), job.output)
+            copy_output(at, job.output)
             store.set_output(jid, job.output)
-    elif verified(job.output, row["sha256"]):
-        store.set_output(jid, job.output)
+        elif Path(row["output_path"]) != job.output:  # found where this plan wants it (a moved project's)
+            store.set_output(jid, job.output)
     else:
         altered = keep_file(job.output, superseded / job.hash[:16], unless_recorded=False, poster=False, once=False)
         if altered is not None:
@@ -333,6 +333,18 @@ def check_done(store: Store, run_id: int, job: Job, jid: int, row: Any, *, super
     mend_sidecar(store, run_id, job, jid, row)
     store.mark_cached(run_id, jid, row["done_run_id"])
     return True
+
+
+def done_video(job: Job, row: Any) -> Path | None:
+    """Where the video of a done job's record is whole (its recorded SHA-256): at the path the record names,
+    else where the plan puts it (a project moved or copied since, its videos with it); None when at neither.
+    What a run caches (`check_done`) and what plan calls cached."""
+    recorded = Path(row["output_path"])
+    if verified(recorded, row["sha256"]):
+        return recorded
+    if recorded != job.output and verified(job.output, row["sha256"]):
+        return job.output
+    return None
 
 
 def own_take(store: Store, job: Job, jid: int, row: Any) -> dict[str, Any] | None:

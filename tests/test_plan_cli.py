@@ -1066,6 +1066,28 @@ def test_a_manifest_moved_or_renamed_is_not_another_manifest_of_its_name(
     assert code == 0 and "also the name" not in err
 
 
+def test_plan_of_a_moved_project_calls_its_videos_cached_as_the_run_finds_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The state records absolute paths: after the project moves, its videos are where the manifest now puts
+    them, and the run caches them there, paying and fetching nothing; plan says so, not "download again"."""
+    from runner import api
+
+    (tmp_path / "proj").mkdir()
+    m = write(tmp_path / "proj" / "grid.yaml", GRID, HEAD)
+    assert api.run(m, report=False).exit_code == 0
+    (tmp_path / "proj").rename(tmp_path / "moved")
+    moved = tmp_path / "moved" / "grid.yaml"
+    code, out, _ = run_cli(capsys, "plan", str(moved), "--json")
+    assert code == 0
+    against = json.loads(out)["against_state"]
+    assert against["cached"] == 2 and against["to_fetch_again"] == 0, against
+    code, out, _ = run_cli(capsys, "plan", str(moved))
+    assert code == 0 and "download again" not in out and "missing or altered" not in out, out
+    again = api.run(moved, report=False)
+    assert again.exit_code == 0 and again.stats.cached == 2 and again.stats.spent_micros == 0
+
+
 def test_a_project_copied_whole_is_not_warned_of_sharing_a_history_with_its_original(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
