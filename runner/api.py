@@ -186,7 +186,9 @@ def _check_sim_knobs(m: Manifest) -> None:
         raise m.error(("sim", named[-1]) if named else ("sim",), str(exc)) from exc
 
 
-def _stored(store: Store, p: Plan) -> tuple[dict[str, Stored], dict[str, str]]:
+def _stored(store: Store, p: Plan) -> tuple[dict[str, Stored], dict[str, str], str | None]:
+    """The state's record of each job of the plan (by hash) as a run will find it, the previous run's job
+    key -> hash, and what is wrong when the plan's output folder is gone (`resume.outputs_gone`)."""
     rows = store.jobs_by_hash([j.hash for j in p.jobs])
     made = store.simulator_takes(list(rows))
     stored = {}
@@ -227,7 +229,7 @@ def _stored(store: Store, p: Plan) -> tuple[dict[str, Stored], dict[str, str]]:
     if last is not None:
         for r in store.run_job_rows(last.id):
             previous[r["run_key"]] = r["hash"]
-    return stored, previous
+    return stored, previous, resume.outputs_gone(p, rows)
 
 
 def diff(p: Plan, *, force: bool = False) -> Diff | None:
@@ -244,8 +246,11 @@ def diff(p: Plan, *, force: bool = False) -> Diff | None:
     except NotRecordedError:  # an empty file: a run being made this moment, or one killed before it wrote
         return None
     with store:
-        stored, previous = _stored(store, p)
+        stored, previous, gone = _stored(store, p)
         left, warnings = left_behind(p, store), (*name_shared(p, store), *folder_shared(p, store))
+        if gone is not None:  # said before anything else: `run` and `retry` refuse it
+            field = (plan_mod.outputs_field(p.manifest),)
+            warnings = (p.manifest.warning(field, f"{gone} (`run` and `retry` refuse until then)"), *warnings)
         d = plan_mod.diff(p, stored, previous, force=force)
         # a done job's recorded take stays, its poster with it, but for a job re-rendered (--force, a simulator's
         # video at another endpoint)
@@ -346,6 +351,7 @@ def run(
     # task group ended every task, so nothing more is sent. Before, nothing was sent: said with the state's path.
     with _closed(store, lambda failed: store.unusable(failed, then=command) if store.run_id is None
                  else store.unwritable(failed)):
+        resume.check_outputs_there(p, store)
         _lock_outputs(p, store)
         on_report, on_output = _report_hooks(p, report_every=options.report_every) if report else (None, None)
         ex = Executor(p, prov, store, options=options, on_progress=on_progress, on_report=on_report,

@@ -30,8 +30,9 @@ import contextlib
 import errno
 import math
 import os
+import shlex
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -502,6 +503,42 @@ def check_left_behind(plan: Plan, store: Store) -> None:
     left = left_behind(plan, store)
     if left is not None:
         raise InFlightError(left.message())
+
+
+def outputs_gone(plan: Plan, rows: Mapping[str, Any]) -> str | None:
+    """What is wrong when the output folder, with its `.runs/` (which every run makes there first), is not there,
+    while the state records done jobs of the plan (`rows`, by hash) whose videos were in it and none of those is
+    there: its disk not mounted (a USB drive, a NAS share), the folder moved or removed. A run would download
+    every video again into an empty folder, or an empty mount point on the system disk, and a provider that has
+    deleted them sends `retry` to pay again for videos safe on the other disk. None otherwise: some of its videos,
+    or its `.runs/`, there (files tidied by hand, a video removed, which a run fetches again); the folder
+    recorded elsewhere (a moved project's). One look when `.runs/` is there, the usual case."""
+    folder = plan.outputs_dir
+    if os.path.lexists(folder / ".runs"):
+        return None
+    inside = str(folder) + os.sep
+    done = [r["output_path"] for r in rows.values()
+            if r["state"] == S.DONE and r["output_path"] and str(r["output_path"]).startswith(inside)]
+    if not done or any(os.path.lexists(path) for path in done):
+        return None
+    count = f"{len(done):,} done {'job' if len(done) == 1 else 'jobs'}"
+    return (f"the output folder {folder} is not there (nor its .runs/), yet the state records {count}' videos in "
+            "it: its disk not mounted, the folder moved or removed? A run would download every one again into an "
+            "empty folder. Mount that disk, or put the folder back; or, to download them again there knowingly "
+            f"(at no cost while the provider keeps them), make it: mkdir -p {shlex.quote(str(folder / '.runs'))}")
+
+
+def check_outputs_there(plan: Plan, store: Store) -> None:
+    """Refuse a run whose output folder is gone (`outputs_gone`), before it makes the folder's `.runs/`, records
+    anything or sends anything. The state read only when `.runs/` is not there.
+
+    :raises StateError: it is.
+    """
+    if os.path.lexists(plan.outputs_dir / ".runs"):
+        return
+    problem = outputs_gone(plan, store.jobs_by_hash([j.hash for j in plan.jobs]))
+    if problem is not None:
+        raise StateError(problem)
 
 
 def name_shared(plan: Plan, store: Store) -> list[str]:

@@ -1088,6 +1088,35 @@ def test_plan_of_a_moved_project_calls_its_videos_cached_as_the_run_finds_them(
     assert again.exit_code == 0 and again.stats.cached == 2 and again.stats.spent_micros == 0
 
 
+@pytest.mark.parametrize("mount_point", [False, True])
+def test_an_output_folder_whose_disk_is_not_mounted_is_warned_of_by_plan_and_refused_by_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], mount_point: bool
+) -> None:
+    """Its disk unplugged, the output folder is not there (or is an empty mount point): a run would download
+    every video again onto the system disk. plan warns, run and retry refuse before anything is recorded or
+    sent, saying what to do; the folder made knowingly, the run fetches them again."""
+    from runner import api
+
+    disk = tmp_path / "disk"
+    folder = disk if mount_point else disk / "videos"  # the output folder: the mount point itself, or in it
+    m = write(tmp_path / "grid.yaml", GRID + f"outputs_dir: {folder}\n", HEAD)
+    assert api.run(m, report=False).exit_code == 0
+    disk.rename(tmp_path / "unplugged")
+    disk.mkdir()  # the mount point, empty
+    code, _, err = run_cli(capsys, "plan", str(m))
+    assert code == 0 and f"the output folder {folder} is not there (nor its .runs/)" in err, err
+    assert "`run` and `retry` refuse" in err
+    runs = len(api.runs(m))
+    for command in (["run"], ["retry"]):
+        code, out, err = run_cli(capsys, *command, str(m), "--no-report")
+        assert code != 0 and "its disk not mounted" in err and "Traceback" not in err, err
+        assert f"mkdir -p {folder / '.runs'}" in err
+    assert len(api.runs(m)) == runs and not (folder / ".runs").exists()  # nothing recorded, nothing made
+    (folder / ".runs").mkdir(parents=True)
+    again = api.run(m, report=False)
+    assert again.exit_code == 0 and again.stats.spent_micros == 0 and again.stats.cached == 0
+
+
 def test_a_project_copied_whole_is_not_warned_of_sharing_a_history_with_its_original(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
