@@ -11,6 +11,7 @@ import hashlib
 import ipaddress
 import math
 import os
+import re
 import stat
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -84,6 +85,8 @@ class Plan:
 def outputs_dir_of(manifest: Manifest) -> Path:
     raw = manifest.data.get("outputs_dir")
     base = manifest.base_dir
+    if raw:
+        _check_folder_text(manifest, "outputs_dir", raw)
     return _resolved(manifest, "outputs_dir" if raw else "name", base / raw if raw else base / "outputs" / manifest.name)
 
 
@@ -98,7 +101,36 @@ def budget_micros(usd: Any) -> int | None:
 
 def state_dir_of(manifest: Manifest) -> Path:
     raw = manifest.data.get("state_dir")
+    if raw:
+        _check_folder_text(manifest, "state_dir", raw)
     return _resolved(manifest, "state_dir" if raw else "", manifest.base_dir / raw if raw else manifest.base_dir / ".gridrun")
+
+
+_VARIABLE = re.compile(r"\$(?:\{|[A-Za-z_])")
+
+
+def _check_folder_text(manifest: Manifest, field: str, raw: Any) -> None:
+    """A folder as written, taken as it is (relative to the manifest): one that a shell would read otherwise, a
+    `~` meant as the home folder, a `$VARIABLE`, a backslash between folders, is refused rather than made as a
+    folder literally named so beside the manifest.
+
+    :raises ManifestError: at `field`.
+    """
+    text = str(raw)
+    if text.startswith("~"):
+        home = os.path.expanduser(text)
+        example = f" ({home})" if home != text else ""
+        why = ("starts with ~, which is not the home folder here: it would make a folder named ~ beside the "
+               f"manifest; write the absolute path{example}, or one relative to the manifest")
+    elif _VARIABLE.search(text):
+        why = ("holds a $ variable, which is not expanded here: it would name a folder literally; write the folder's "
+               "path itself, absolute or relative to the manifest")
+    elif "\\" in text:
+        why = ("holds a backslash, which is a character of a name here, not a folder separator: it would name one "
+               "folder; write / between folders (out/videos)")
+    else:
+        return
+    raise manifest.error((field,), f"{text!r} {why}")
 
 
 def _resolved(manifest: Manifest, field: str, folder: Path) -> Path:

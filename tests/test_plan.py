@@ -2037,6 +2037,29 @@ def test_output_names_longer_than_file_systems_take_are_errors(tmp_path: Path) -
     assert len(plan_of(tmp_path, "params:\n  prompt: hi {{ s }}\nmatrix:\n  s: [a]\noutput: \"{{ s * 246 }}.mp4\"\n").jobs) == 1
 
 
+@pytest.mark.parametrize("field", ["outputs_dir", "state_dir"])
+@pytest.mark.parametrize(("value", "said"), [
+    ("~/gr-out", "starts with ~, which is not the home folder here"),
+    ("~", "starts with ~"),
+    ("$HOME/gr-out", "holds a $ variable"),
+    ("${PROJECT}/out", "holds a $ variable"),
+    ("out\\\\videos", "holds a backslash"),
+    ("C:\\\\Users\\\\me\\\\out", "holds a backslash"),
+])
+def test_a_folder_written_as_a_shell_would_read_it_is_refused_at_its_line(
+    tmp_path: Path, field: str, value: str, said: str
+) -> None:
+    """Taken as written, each would be a folder literally named so beside the manifest (./~/gr-out), which the
+    plan then prints as if it were the home folder's."""
+    err = one_error(tmp_path, f'params:\n  prompt: a fox\n{field}: "{value}"\n', said)
+    assert err.field == field and err.line == 6
+    assert not any(p.name.startswith(("~", "$")) or "\\" in p.name for p in tmp_path.iterdir())
+    if value.startswith("~/"):
+        assert os.path.expanduser(value) in err.message  # the path to write
+    # a $ or ~ inside a name, not a variable or a home folder, is a name like any other
+    assert plan_of(tmp_path, f'params:\n  prompt: a fox\n{field}: "out/a~b/$5"\n').jobs
+
+
 def test_folders_that_cannot_be_made_are_errors_naming_their_field(tmp_path: Path) -> None:
     (tmp_path / "afile").write_text("")
     out = one_error(tmp_path, "params:\n  prompt: a fox\noutputs_dir: afile/sub\n", "not a folder")
