@@ -173,10 +173,15 @@ def build(
             gc.enable()
 
 
-def _check_folder(manifest: Manifest, field: str, folder: Path) -> None:
-    """A folder gridrun will make and write in: not a file, and no part of it a name too long to make."""
-    what = {"name": "the output folder (outputs/<name>)", "outputs_dir": "the output folder",
-            "": "the state folder (.gridrun)", "state_dir": "the state folder"}[field]
+_FOLDERS = {"name": "the output folder (outputs/<name>)", "outputs_dir": "the output folder",
+            "": "the state folder (.gridrun)", "state_dir": "the state folder"}
+
+
+def _check_folder(manifest: Manifest, field: str, folder: Path) -> str | None:
+    """A folder gridrun will make and write in: not a file, and no part of it a name too long to make. What is
+    wrong when it cannot be written (`_unwritable`): a property of the machine (a read-only checkout or mount),
+    not of the manifest, which `plan` and `validate` warn of and `run` refuses (`check_writable`)."""
+    what = _FOLDERS[field]
     name_max = limits(folder)[1]
     for part in folder.parts:
         if len(part.encode("utf-8", "surrogatepass")) > name_max:
@@ -195,18 +200,45 @@ def _check_folder(manifest: Manifest, field: str, folder: Path) -> None:
     if not probe.is_dir():
         where = f"{folder} is a file" if probe == folder else f"{folder} cannot be made: {probe} is a file"
         raise manifest.error((field,) if field else (), f"{what}: {where}, not a folder")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        where = f"{folder} is" if probe == folder else f"{folder} cannot be made: {probe} is"
-        raise manifest.error((field,) if field else (), f"{what}: {where} not writable")
+    return _unwritable(field, folder, probe)
 
 
-def _check_runs_folder(manifest: Manifest, out_dir: Path) -> None:
-    """The output folder's `.runs/`, where it is, writable: each run writes its manifest copy there first, and
+def _unwritable(field: str, folder: Path, probe: Path | None = None) -> str | None:
+    """What is wrong when `folder` (or, when it is not there, `probe`, its nearest folder that is, where it is
+    made) cannot be written; None when it can."""
+    if probe is None:
+        probe = folder
+        while not os.path.lexists(probe) and probe.parent != probe:
+            probe = probe.parent
+    if os.access(probe, os.W_OK | os.X_OK) or not probe.is_dir():
+        return None
+    where = f"{folder} is" if probe == folder else f"{folder} cannot be made: {probe} is"
+    return f"{_FOLDERS[field]}: {where} not writable"
+
+
+def _runs_unwritable(out_dir: Path) -> str | None:
+    """The output folder's `.runs/`, where it is, not writable: each run writes its manifest copy there first, and
     keeps there the videos it replaces."""
     runs = out_dir / ".runs"
     if runs.is_dir() and not os.access(runs, os.W_OK | os.X_OK):
-        raise manifest.error((outputs_field(manifest),), f"the output folder's .runs/ (each run's manifest copy, the "
-                                                          f"videos runs replaced): {runs} is not writable")
+        return f"the output folder's .runs/ (each run's manifest copy, the videos runs replaced): {runs} is not writable"
+    return None
+
+
+def check_writable(plan: Plan) -> None:
+    """Refuse a run whose output folder, its `.runs/`, or state folder cannot be written (a read-only checkout or
+    mount, no permission), before the state is opened to write or anything is sent: its videos would be paid for
+    and never saved. `plan` and `validate` only warn of it.
+
+    :raises ManifestError: at the field that names the folder.
+    """
+    m = plan.manifest
+    out = outputs_field(m)
+    state = "state_dir" if m.data.get("state_dir") else ""
+    for at, problem in ((out, _unwritable(out, plan.outputs_dir)), (out, _runs_unwritable(plan.outputs_dir)),
+                        (state, _unwritable(state, plan.state_dir))):
+        if problem is not None:
+            raise m.error((at,) if at else (), problem)
 
 
 def outputs_field(manifest: Manifest) -> str:
@@ -526,10 +558,15 @@ def _build(
     if problem is not None:
         raise ManifestError(f"the manifest's own path: {problem}", file=shown(manifest.display or manifest.path))
     out_dir = (outputs_dir or outputs_dir_of(manifest)).resolve()
+    unwritable: list[tuple[str, str | None]] = []
     if outputs_dir is None:
-        _check_folder(manifest, outputs_field(manifest), out_dir)
-        _check_runs_folder(manifest, out_dir)
-    _check_folder(manifest, "state_dir" if manifest.data.get("state_dir") else "", state_dir_of(manifest))
+        out_field = outputs_field(manifest)
+        unwritable += [(out_field, _check_folder(manifest, out_field, out_dir)), (out_field, _runs_unwritable(out_dir))]
+    state_field = "state_dir" if manifest.data.get("state_dir") else ""
+    unwritable.append((state_field, _check_folder(manifest, state_field, state_dir_of(manifest))))
+    # `run` and `retry` refuse it (`check_writable`); the manifest is valid
+    folder_warnings = [manifest.warning((at,) if at else (), f"{problem}: `gridrun run` would refuse it")
+                       for at, problem in unwritable if problem is not None]
     sweeps = sweeps_of(manifest)
 
     prepared: list[tuple[Sweep, Prepared]] = []
@@ -640,7 +677,7 @@ def _build(
         excluded=tuple(excluded),
         axes=tuple(axes),
         varying=tuple(k for k, vs in axes.items() if len(vs) > 1 or k in partial),
-        warnings=tuple(ctx_job.warnings),
+        warnings=(*folder_warnings, *ctx_job.warnings),
         total_micros=sum(j.cost_micros for j in jobs),
         outputs_dir=out_dir,
         state_dir=state_dir_of(manifest),

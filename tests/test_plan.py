@@ -2447,6 +2447,30 @@ def test_an_output_folder_the_system_will_not_make_stops_the_run_at_its_field(
         api.status(m)
 
 
+def test_a_valid_manifest_on_a_read_only_file_system_is_valid_and_its_run_refused_before_anything_is_sent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read-only checkout or mount: whether a folder can be written is the machine's, not the manifest's, so
+    `validate` and `plan` say the manifest is valid and warn; `run` and `retry` refuse before the state is made."""
+    from runner.cli import main
+
+    m = write(tmp_path, "params:\n  prompt: a fox\n")
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: not mode & os.W_OK and real(path, mode, **kw))
+    for command in ("validate", "plan"):
+        assert main([command, str(m)]) == 0, command
+        err = " ".join(capsys.readouterr().err.split())
+        assert f"warning: {m}:2:1: name: the output folder (outputs/<name>): {tmp_path / 'outputs' / 'fox'} " \
+               f"cannot be made: {tmp_path} is not writable: `gridrun run` would refuse it" in err, err
+        assert f"the state folder (.gridrun): {tmp_path / '.gridrun'} cannot be made" in err, err
+    for command in ("run", "retry"):
+        assert main([command, str(m)]) == 2, command
+        err = " ".join(capsys.readouterr().err.split())
+        assert f"error: {m}:2:1: name: the output folder (outputs/<name>)" in err and "not writable" in err, err
+        assert "Traceback" not in err
+    assert not (tmp_path / ".gridrun").exists() and not (tmp_path / "outputs").exists()
+
+
 def test_an_unwritable_runs_folder_stops_the_run_at_its_field_before_it_is_recorded(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
