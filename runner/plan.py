@@ -36,7 +36,7 @@ from .outputs import (
 )
 from .providers.capabilities import ProviderCaps
 from .providers.lumenfall import API_ROOTS
-from .sweeps import Collector, JobMaker, Sweep, compile_sweep, sweeps_of
+from .sweeps import Collector, JobMaker, Sweep, compile_sweep, fold, sweeps_of
 from .yamlsource import read_otherwise_before
 
 if TYPE_CHECKING:
@@ -315,10 +315,12 @@ def _check_paths(manifest: Manifest, jobs: Sequence[Job], out_dir: Path, path_ma
     looked for in a folder that is not there (a new manifest's), which costs no look per job."""
     field = ("output",) if "output" in manifest.data else ()
     checked: set[str] = {str(out_dir)}
-    state = str(state_dir_of(manifest).resolve())
-    near = out_dir == Path(state) or Path(state).is_relative_to(out_dir) or out_dir.is_relative_to(state)
-    mine = str(Path(manifest.path).resolve())
-    guard = near or mine.startswith(str(out_dir) + os.sep)
+    # compared as case-insensitive file systems (macOS, Windows) compare names: `.GRIDRUN/state.db` is the
+    # state's file there
+    state, out = fold(str(state_dir_of(manifest).resolve())), fold(str(out_dir))
+    near = out == state or state.startswith(out.rstrip(os.sep) + os.sep) or out.startswith(state + os.sep)
+    mine = fold(str(Path(manifest.path).resolve()))
+    guard = near or mine.startswith(out.rstrip(os.sep) + os.sep)
     found = _Found([], [], [])
     folders: dict[str, tuple[frozenset[str], frozenset[str]] | None] = {}
     superseded = str(superseded_dir(out_dir))
@@ -329,8 +331,9 @@ def _check_paths(manifest: Manifest, jobs: Sequence[Job], out_dir: Path, path_ma
         beside = files_beside(video)
         part, sidecar, poster = beside
         for path in (video, sidecar, poster, part) if guard else ():
-            if path == mine or near and (path + os.sep).startswith(state + os.sep):
-                what = "the manifest" if path == mine else "the state folder, which holds what was paid for"
+            folded = fold(path)
+            if folded == mine or near and (folded + os.sep).startswith(state + os.sep):
+                what = "the manifest" if folded == mine else "the state folder, which holds what was paid for"
                 raise manifest.error(field, f"job {job.key!r} would write {path}, in {what}; change output"
                                             + (" or outputs_dir" if "outputs_dir" in manifest.data else ""))
         where = os.path.dirname(video)

@@ -877,7 +877,7 @@ _OWN_FOLDER = ".runs"
 class OutputClaims:
     """The files each job writes in the output folder (its video, and beside it the sidecar, the poster and
     the `.part` file of the download) and the folders they sit in. Paths compare as macOS and Windows
-    file systems do (`_fold`): a manifest that makes `P.mp4` and `p.mp4` would lose a video there."""
+    file systems do (`fold`): a manifest that makes `P.mp4` and `p.mp4` would lose a video there."""
 
     def __init__(self, name_max: int = NAME_MAX) -> None:
         self.name_max = name_max                      # the longest name the output folder's file system takes
@@ -900,25 +900,31 @@ class OutputClaims:
                         f"{len(long.encode('utf-8', 'surrogatepass'))} bytes: more than file systems take "
                         f"({self.name_max}); "
                         "shorten output, e.g. with {{ value | truncate(60) }} or {{ hash }}")
-        folded = {_fold(path): (path, what) for path, what in mine}
+        folded = {fold(path): (path, what) for path, what in mine}
         if len(folded) < len(mine):  # x.json, or x.JSON where case is not told apart
-            clash = next(what for path, what in mine[1:] if _fold(path) == _fold(video))
+            clash = next(what for path, what in mine[1:] if fold(path) == fold(video))
             return (f"job {key!r} would write {video}, which is also the name of its own {clash}; "
                     "use a video name (e.g. \"{{ key }}.mp4\")")
-        folders = {_fold(video[:i]): video[:i] for i, ch in enumerate(video) if ch == "/"}
+        folders = {fold(video[:i]): video[:i] for i, ch in enumerate(video) if ch == "/"}
         top = video.split("/", 1)[0]
-        if _fold(top) == _OWN_FOLDER or _OWN_FILES.fullmatch(top) or any(
+        if fold(top) == _OWN_FOLDER or _OWN_FILES.fullmatch(top) or any(
             "/" not in path and _OWN_FILES.fullmatch(path) for path, _ in mine
         ):
             return f"job {key!r} would write {video}, in the place of gridrun's own files (report, results, .runs)"
-        for fold, (path, what) in folded.items():
-            taken = self.files.get(fold)
+        for at, (path, what) in folded.items():
+            taken = self.files.get(at)
             if taken is not None:
                 other, theirs = taken
                 if what == theirs == "video":
-                    if other != key and self.videos.get(fold) not in (None, video):
+                    if other != key and self.videos.get(at) not in (None, video):
                         # the names differ only as these file systems do not tell apart
-                        return (f"jobs {other!r} and {key!r} would write {self.videos[fold]!r} and {video!r}, one "
+                        theirs_video = self.videos[at]
+                        if theirs_video.lower() != video.lower() and unicodedata.normalize(
+                                "NFC", theirs_video).lower() != unicodedata.normalize("NFC", video).lower():
+                            return (f"jobs {other!r} and {key!r} would write {theirs_video!r} and {video!r}, one "
+                                    "file on Windows, which drops the dots and spaces that end a name; make the "
+                                    "values differ in more than those")
+                        return (f"jobs {other!r} and {key!r} would write {theirs_video!r} and {video!r}, one "
                                 "file where case is not told apart (macOS, Windows); make the values differ in more "
                                 "than case")
                     if other != key and unicodedata.normalize("NFC", other) == unicodedata.normalize("NFC", key):
@@ -932,24 +938,29 @@ class OutputClaims:
                     return (f"jobs {other!r} and {key!r} would both write {video}; "
                             "put the keys that vary into output (e.g. \"{{ key }}.mp4\")")
                 return f"job {key!r} would write {path} (its {what}), which job {other!r} writes (its {theirs})"
-            if fold in self.folders:
-                return f"job {key!r} would write {path} (its {what}), a folder job {self.folders[fold]!r} writes in"
-        for fold, folder in folders.items():
-            taken = self.files.get(fold)
+            if at in self.folders:
+                return f"job {key!r} would write {path} (its {what}), a folder job {self.folders[at]!r} writes in"
+        for at, folder in folders.items():
+            taken = self.files.get(at)
             if taken is not None:
                 return f"job {key!r} would write in the folder {folder}, which is the {taken[1]} of job {taken[0]!r}"
-        for fold, (_, what) in folded.items():
-            self.files[fold] = (key, what)
-        self.videos[_fold(video)] = video
-        for fold in folders:
-            self.folders.setdefault(fold, key)
+        for at, (_, what) in folded.items():
+            self.files[at] = (key, what)
+        self.videos[fold(video)] = video
+        for at in folders:
+            self.folders.setdefault(at, key)
         return None
 
 
-def _fold(path: str) -> str:
-    """`path` as case-insensitive file systems compare names: one Unicode form (é composed or not), one case
-    (a simple lower case: they keep ß apart from ss, which `str.casefold` would not)."""
-    return unicodedata.normalize("NFC", path).lower()
+def fold(path: str) -> str:
+    """`path` ('/'-separated) as case-insensitive file systems compare names: one Unicode form (é composed or
+    not), one case (a simple lower case: they keep ß apart from ss, which `str.casefold` would not), and each
+    name without the trailing dots and spaces Windows drops (`v1.` is `v1` there)."""
+    folded = unicodedata.normalize("NFC", path).lower()
+    if folded.endswith((".", " ")) or "./" in folded or " /" in folded:
+        folded = "/".join(part.rstrip(". ") for part in folded.split("/"))
+    return folded
+
 
 
 # Besides letters, marks (a Devanagari vowel sign, a combining accent) and digits of any script, these stay.

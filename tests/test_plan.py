@@ -2073,6 +2073,32 @@ def test_folders_that_cannot_be_made_are_errors_naming_their_field(tmp_path: Pat
     assert caught.value.field == "name"
 
 
+def test_a_job_writing_into_the_state_folder_or_over_the_manifest_in_another_case_is_refused(tmp_path: Path) -> None:
+    """On a case-insensitive disk (macOS, Windows) `.GRIDRUN/state.db` is the state's own file and `M.YAML` the
+    manifest: the video would replace what was paid for, or the manifest."""
+    state = one_error(tmp_path, 'params:\n  prompt: "{{ s }}"\nmatrix:\n  s: [".GRIDRUN"]\noutputs_dir: "."\n'
+                                'output: "{{ s }}/state.db"\n', "state folder")
+    assert "would write" in state.message and "which holds what was paid for" in state.message
+    assert state.field == "output"
+    mine = one_error(tmp_path, 'params:\n  prompt: a fox\noutputs_dir: "."\noutput: "M.YAML"\n', "the manifest")
+    assert f"would write {tmp_path / 'M.YAML'}, in the manifest" in mine.message and mine.field == "output"
+    shelf = one_error(tmp_path, 'params:\n  prompt: a fox\noutputs_dir: ".Gridrun"\noutput: "state.db"\n', "state folder")
+    assert shelf.field == "output"
+
+
+def test_names_that_windows_reads_as_one_for_their_trailing_dots_or_spaces_are_refused(tmp_path: Path) -> None:
+    """Windows drops the dots and spaces that end a name (spaces in output names are made _ anyway): `v1.` is
+    `v1`, and one job's video would replace the other's."""
+    dots = one_error(tmp_path, 'params:\n  prompt: "a fox, {{ s }}"\nmatrix:\n  s: ["v1", "v1."]\n'
+                               'output: "{{ s }}/clip.mp4"\n', "would write")
+    assert "'v1/clip.mp4' and 'v1./clip.mp4', one file on Windows" in dots.message, dots.message
+    file = one_error(tmp_path, 'params:\n  prompt: "a fox, {{ s }}"\nmatrix:\n  s: ["v1", "v1.."]\n'
+                               'output: "{{ s }}"\n', "would write")
+    assert "one file on Windows" in file.message, file.message
+    assert len(plan_of(tmp_path, 'params:\n  prompt: "a fox, {{ s }}"\nmatrix:\n  s: ["v1", "v1.1"]\n'
+                                 'output: "{{ s }}/clip.mp4"\n').jobs) == 2
+
+
 def test_values_that_differ_only_in_case_or_unicode_form_are_told_so(tmp_path: Path) -> None:
     form = one_error(tmp_path, 'params:\n  prompt: "{{ s }}"\nmatrix:\n  s: ["caf\\u00e9", "cafe\\u0301"]\n', "Unicode form")
     assert "jobs 's=caf\\xe9' and 's=cafe\\u0301' differ only in Unicode form" in form.message
