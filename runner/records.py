@@ -7,6 +7,7 @@ import os
 import socket
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -123,13 +124,30 @@ class RunRecord:
     host: str | None = None
     seen_at: float | None = None     # when the run last showed it was alive (None: not yet, or an older gridrun)
     argv: tuple[str, ...] = ()       # the command line that started it ("run", the manifest, flags); () from Python
+    # Whether the runner lock of the state folder it was read from is free now (None: not read from one): a run
+    # holds it while it runs, so a run recorded as running whose lock is free is gone, whatever host and pid it
+    # recorded.
+    lock_free: Callable[[], bool] | None = field(default=None, compare=False, repr=False)
 
     def process_gone(self) -> bool:
-        """The run is recorded as running, on this machine, by a process that no longer exists: it was
-        killed or crashed before it could record its end (the next `gridrun run` marks it `crashed`). A
-        process that now has its pid but started after the run did is another one (Linux: /proc)."""
-        if self.ended_at is not None or self.status != "running" or not self.pid or self.host != socket.gethostname():
+        """The run is recorded as running by a process that no longer exists: it was killed or crashed before
+        it could record its end (the next `gridrun run` marks it `crashed`). Told by the runner lock of its state
+        folder, free (no run holds it, on any host sharing the folder); else, on this machine, by its pid: no
+        process has it, or the one that now has it started after the run did (Linux: /proc). A run recorded on
+        another host (a hostname changed since, a container) whose lock is held, or where locks cannot be had,
+        cannot be told gone."""
+        if self.ended_at is not None or self.status != "running" or not self.pid:
             return False
+        here = self.host == socket.gethostname()
+        if here and self.pid == os.getpid():
+            return False  # this very process
+        if here and self._pid_gone():
+            return True
+        return self.lock_free is not None and self.lock_free()
+
+    def _pid_gone(self) -> bool:
+        """The run's pid names no process of this machine now, or one that started after the run did."""
+        assert self.pid is not None
         try:
             os.kill(self.pid, 0)
         except ProcessLookupError:
@@ -273,7 +291,8 @@ class RunSummary:
         return max(0, self.done - self.cached - self.made - self.not_copied)
 
 
-def run_record(row: sqlite3.Row) -> RunRecord:
+def run_record(row: sqlite3.Row, *, lock_free: Callable[[], bool] | None = None) -> RunRecord:
+    """The run of `row`, read from a state folder whose runner lock `lock_free` tells free."""
     keys = row.keys()  # a state of an older schema has no seen_at
     return RunRecord(
         id=row["id"],
@@ -291,6 +310,7 @@ def run_record(row: sqlite3.Row) -> RunRecord:
         host=row["host"],
         seen_at=row["seen_at"] if "seen_at" in keys else None,
         argv=tuple(str(a) for a in _list(row["argv"])),
+        lock_free=lock_free,
     )
 
 

@@ -500,38 +500,63 @@ def _make_whole(path: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _flock(fd: int, *, required: bool) -> bool:
-    """An exclusive lock on `fd`, not waiting. BlockingIOError when another holds it; False when this file
-    system cannot lock it and it is not `required` (otherwise the OSError)."""
+# A lock found held is tried again this many times, PROBE_WAIT s apart, before it is taken for another runner's:
+# a `status` probing whether a run holds it (`_probe`) holds it for that long at most, between two system calls.
+PROBE_TRIES = 10
+PROBE_WAIT = 0.005
+
+
+def _flock(fd: int, *, required: bool, patient: bool = True) -> bool:
+    """An exclusive lock on `fd`, not waiting (`patient`: but for a probe's moment). BlockingIOError when another
+    holds it; False when this file system cannot lock it and it is not `required` (otherwise the OSError)."""
     import fcntl
 
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        raise
-    except OSError:
-        if required:
-            raise
-        return False
-    return True
+    for attempt in range(PROBE_TRIES if patient else 1):
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if attempt + 1 >= (PROBE_TRIES if patient else 1):
+                raise
+            time.sleep(PROBE_WAIT)
+        except OSError:
+            if required:
+                raise
+            return False
+        else:
+            return True
+    raise AssertionError("unreachable")
 
 
 def held_elsewhere(lock_path: Path) -> bool:
     """Another runner (another process, or another store of this one) holds the runner lock `lock_path`: probed
     with a lock not waiting, let go at once. False where there is no lock file, or it cannot be locked."""
+    return _probe(lock_path) is True
+
+
+def runner_lock_free(lock_path: Path) -> bool:
+    """No runner holds the runner lock `lock_path` (the lock file beside a state.db) nor its state folder's, on
+    any host sharing the folder: each probed as `held_elsewhere` does, let go at once. False when that cannot be
+    told: no lock file, or one that cannot be opened or locked here (a network share)."""
+    return _probe(lock_path) is False and _probe(lock_path.parent) is not True
+
+
+def _probe(path: Path) -> bool | None:
+    """Whether another open file (of any process) holds the lock of the file or folder `path`: tried with a lock
+    not waiting, let go at once (a runner taking it meanwhile tries again: `_flock`). None when that cannot be
+    told (no such file, or it cannot be opened or locked)."""
     try:
-        fd = os.open(lock_path, os.O_RDWR)
+        fd = os.open(path, os.O_RDONLY if path.is_dir() else os.O_RDWR)
     except OSError:
-        return False
+        try:  # a read-only file system, or a file not ours to write: locked all the same where it allows it
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            return None
     try:
-        _flock(fd, required=False)
+        return False if _flock(fd, required=False, patient=False) else None
     except BlockingIOError:
         return True
-    except OSError:
-        return False
     finally:
         os.close(fd)  # and with it the probe's lock
-    return False
 
 
 class Holder(NamedTuple):
@@ -1021,6 +1046,10 @@ class Store:
             "(as `gridrun run` does)"
         )
 
+    def _lock_free(self) -> bool:
+        """No runner holds this state folder's runner lock now (`runner_lock_free`): the runs read from it ask."""
+        return runner_lock_free(self.real.with_name("lock"))
+
     def lock_note(self) -> str:
         """Who holds gridrun's runner lock of this state: this process, another gridrun's (pid), or none."""
         holder = lock_holder(self.real.parent)
@@ -1391,7 +1420,7 @@ class Store:
         row = self.db.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone() if in_range else None
         if row is None:
             raise NotRecordedError(f"{self.path}: no run {run_id}; {self._runs_recorded(manifest_name)}")
-        record = run_record(row)
+        record = run_record(row, lock_free=self._lock_free)
         if manifest_name is not None and record.manifest_name != manifest_name:
             raise NotRecordedError(
                 f"{self.path}: run {run_id} is a run of {record.manifest_name} ({record.manifest_path}), not of "
@@ -1420,7 +1449,7 @@ class Store:
             rows = self.db.execute("SELECT * FROM runs ORDER BY id DESC").fetchall()
         else:
             rows = self.db.execute("SELECT * FROM runs WHERE manifest_name=? ORDER BY id DESC", (manifest_name,)).fetchall()
-        return [run_record(r) for r in rows]
+        return [run_record(r, lock_free=self._lock_free) for r in rows]
 
     def latest_run(self, manifest_name: str | None = None) -> RunRecord | None:
         runs = self.runs(manifest_name)
@@ -1430,7 +1459,7 @@ class Store:
         """The latest run made from the manifest file at `manifest_path` (as runs record it, absolute), if any."""
         row = self.db.execute("SELECT * FROM runs WHERE manifest_path=? ORDER BY id DESC LIMIT 1",
                               (str(manifest_path),)).fetchone()
-        return None if row is None else run_record(row)
+        return None if row is None else run_record(row, lock_free=self._lock_free)
 
     def run_summaries(self, manifest_name: str | None = None) -> list[RunSummary]:
         """The runs (of `manifest_name`), newest first, each with its jobs in all, done and cached, and its money,

@@ -704,3 +704,94 @@ def test_watch_of_a_manifest_never_run_waits_for_the_run_starting_and_follows_it
     assert watcher.returncode == 0, stderr
     end = json.loads(stdout.splitlines()[-1])
     assert end["event"] == "end" and end["run"] == 1 and end["counts"]["done"] == 2, end
+
+
+def _recorded_as(folder: Path, **columns: Any) -> None:
+    """The latest run's row of the state in `folder` changed as another machine or process would have left it."""
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(folder / ".gridrun" / "state.db")) as db:
+        sets = ", ".join(f"{c}=?" for c in columns)
+        db.execute(f"UPDATE runs SET {sets} WHERE id=(SELECT MAX(id) FROM runs)", tuple(columns.values()))
+        db.commit()
+
+
+@pytest.mark.timeout(120)
+def test_a_killed_run_recorded_under_another_hostname_is_gone_as_its_lock_is_free(tmp_path: Path) -> None:
+    """The hostname changed since the run started (a Mac on another network, a new container over the same
+    project): the run's pid cannot be asked, but its state's runner lock is free, so no run holds it on any host.
+    `status`, `status --runs`, the report and `status --watch` (which ends) say it is gone."""
+    manifest = write_manifest(tmp_path, n_seeds=2, run={"concurrency": 2},
+                              sim={"render_time": 0.5, "jitter": 0.0, "concurrency": 2})
+    killed = subprocess.run([sys.executable, "-m", "runner.cli", "run", str(manifest), "--no-report"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60, check=False,
+                            env={**os.environ, "GRIDRUN_CRASH_AT": "after-submit:1"})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    _recorded_as(tmp_path, host="MacBook-2.local")
+    code, doc, stderr = _status(manifest)
+    assert code == 0 and doc is not None and doc["status"] == "gone" and doc["process_gone"] is True, (doc, stderr)
+    listed = _gridrun("status", str(manifest), "--runs", "--json", cwd=tmp_path)
+    assert [r["status"] for r in json.loads(listed.stdout)] == ["gone"], listed.stdout + listed.stderr
+    watch = _gridrun("status", str(manifest), "--watch", "--every", "0.3", cwd=tmp_path, timeout=60)
+    assert watch.returncode == 5, watch.stdout + watch.stderr  # GONE_EXIT, not a watch waiting for ever
+    report = _gridrun("report", str(manifest), cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    page = next(tmp_path.rglob("report.html")).read_text(encoding="utf-8")
+    assert '"status":"gone"' in page.replace(" ", "") and '"live":false' in page.replace(" ", ""), report.stdout
+
+
+def test_a_run_whose_pid_another_process_took_is_gone_without_proc_as_its_lock_is_free(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without /proc (macOS) a process's start time is not known: a killed run whose pid another process now has
+    is told gone by its free runner lock; held (a run of it going on), it is not."""
+    from runner import records
+    from runner.state import Store
+
+    monkeypatch.setattr(records, "_stat_fields", lambda pid: None)  # what a system without /proc gives
+    state = tmp_path / ".gridrun" / "state.db"
+    with Store(state) as store:  # a run killed: its lock let go, its record left running
+        store.acquire_lock()
+        store.start_run(manifest_name="m", manifest_path=str(tmp_path / "m.yaml"), manifest_copy="", outputs_dir="o",
+                        provider="sim", model="x", axes=(), budget_micros=None)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])  # has the killed run's pid now
+    try:
+        _recorded_as(tmp_path, pid=other.pid)
+        with Store(state, readonly=True) as reader:
+            run = reader.latest_run()
+            assert run is not None and run.shown_status == "gone"
+        holder = Store(state)
+        holder.acquire_lock()  # a runner holds this state: the run may be going on, its pid says so
+        try:
+            with Store(state, readonly=True) as reader:
+                run = reader.latest_run()
+                assert run is not None and run.shown_status == "running"
+        finally:
+            holder.close()
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_a_runner_taking_the_lock_as_a_status_probes_it_is_not_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`status` probes the runner lock by taking it for a moment: a runner taking it in that moment tries again
+    rather than refuse to start for another runner's."""
+    import fcntl
+
+    from runner.state import Store
+
+    real = fcntl.flock
+    probed: list[int] = []
+
+    def flock(fd: int, op: int) -> None:
+        if op & fcntl.LOCK_EX and not probed:
+            probed.append(fd)
+            raise BlockingIOError(11, "Resource temporarily unavailable")  # held by a probe, that moment
+        real(fd, op)
+
+    with Store(tmp_path / ".gridrun" / "state.db") as store:
+        monkeypatch.setattr(fcntl, "flock", flock)
+        store.acquire_lock()
+        assert probed and store._lock_fds
