@@ -563,7 +563,9 @@ class Holder(NamedTuple):
     """What the runner lock file or the STARTING file says of the process that wrote it: the process (`pid`
     on `host` since `since`) and, from a gridrun that records them, what it took the lock for (`command`: run,
     for a run or retry, or cancel) and the manifest it did it for (`name`, `manifest`: its path); those three
-    None in a file of an older gridrun, or of a caller that named no manifest."""
+    None in a file of an older gridrun, or of a caller that named no manifest. `since` is the writer's local
+    time, with no zone, as people read it; `started`, the same moment in seconds since the epoch, which any
+    reader's time zone reads alike (None in a file of an older gridrun)."""
 
     pid: int
     host: str
@@ -571,6 +573,18 @@ class Holder(NamedTuple):
     command: str | None = None
     name: str | None = None
     manifest: str | None = None
+    started: float | None = None
+
+    @property
+    def started_at(self) -> float | None:
+        """When the process wrote the file (seconds since the epoch); for a file of an older gridrun, its local
+        time read in this process's time zone (the writer's, most often); None when it cannot be read."""
+        if self.started is not None:
+            return self.started
+        try:
+            return time.mktime(time.strptime(self.since, "%Y-%m-%d %H:%M:%S"))
+        except (ValueError, OverflowError):
+            return None
 
     @property
     def process(self) -> str:
@@ -625,9 +639,10 @@ def _recorded_process(path: Path) -> Holder | None:
         pass
     if process_state(found.pid) in ("Z", "X"):
         return None
-    started = process_start(found.pid)
-    since = time.mktime(time.strptime(found.since, "%Y-%m-%d %H:%M:%S"))
-    return None if started is not None and started > since + PID_CLOCK_SLACK else found  # a pid reused since
+    started, since = process_start(found.pid), found.started_at
+    if started is not None and since is not None and started > since + PID_CLOCK_SLACK:
+        return None  # a pid reused since
+    return found
 
 
 def _holder(text: str) -> Holder | None:
@@ -642,19 +657,26 @@ def _holder(text: str) -> Holder | None:
         said = json.loads(rest) if rest.strip() else {}
     except ValueError:
         said = {}
-    said = {k: v for k, v in said.items() if k in ("command", "name", "manifest") and isinstance(v, str)} \
-        if isinstance(said, dict) else {}
-    return Holder(int(found[1]), found[2], found[3], **said)
+    said = said if isinstance(said, dict) else {}
+    started = said.get("started")
+    started = float(started) if isinstance(started, (int, float)) and not isinstance(started, bool) \
+        and math.isfinite(started) else None
+    said = {k: v for k, v in said.items() if k in ("command", "name", "manifest") and isinstance(v, str)}
+    return Holder(int(found[1]), found[2], found[3], **said, started=started)
 
 
 def _process_line(*, command: str = "run", manifest: str | Path | None = None, name: str | None = None) -> str:
-    """This process as the lock file and the STARTING file name it; with `manifest` (its path; `name`, its
-    name), a second line saying what it holds the state for (`command`) and for which manifest, so that one
-    refused or a `status` can tell a run of its own manifest from another's."""
-    line = f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}"
-    if manifest is None:
-        return line
-    said = {"command": command, "name": name, "manifest": str(manifest)}
+    """This process as the lock file and the STARTING file name it, and a second line (JSON) saying when it
+    started in seconds since the epoch (`started`) and, with `manifest` (its path; `name`, its name), what it
+    holds the state for (`command`) and for which manifest, so that one refused or a `status` can tell a run of
+    its own manifest from another's."""
+    now = time.time()
+    local = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now))
+    line = f"pid {os.getpid()} on {socket.gethostname()} since {local}"
+    # The moment again, in seconds since the epoch: the local time above means another moment to a reader in
+    # another time zone (or in a DST fall-back hour), and would make it take a live process for a pid reused.
+    said = {"started": round(now, 3)} if manifest is None else \
+        {"command": command, "name": name, "manifest": str(manifest), "started": round(now, 3)}
     return line + "\n" + json.dumps({k: v for k, v in said.items() if v is not None}) + "\n"
 
 

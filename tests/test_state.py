@@ -908,3 +908,63 @@ def test_copies_of_a_state_made_before_key_salts_get_the_same_salt_when_each_is_
             salts.append(store.key_salt())
     assert all(re.fullmatch(r"[0-9a-f]{8}", s) for s in salts), salts
     assert salts[0] == salts[1] and len({salts[0], *salts[2:]}) == 4, salts
+
+
+@pytest.fixture
+def zone() -> Any:
+    """Set this process's time zone (`zone("Asia/Tokyo")`), as a writer or reader in another zone has it; put back
+    after the test."""
+    was = os.environ.get("TZ")
+
+    def set_zone(name: str) -> None:
+        os.environ["TZ"] = name
+        time.tzset()
+
+    yield set_zone
+    if was is None:
+        os.environ.pop("TZ", None)
+    else:
+        os.environ["TZ"] = was
+    time.tzset()
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="process start times come from /proc")
+def test_the_lock_and_starting_files_are_read_alike_in_any_time_zone(
+    tmp_path: Path, zone: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A lock or STARTING file written in one time zone and read in another (a shell, cron or IDE with another TZ,
+    a DST fall-back hour) names a live process as live, and a pid reused since as gone."""
+    from runner import state
+    from runner.records import process_start
+    from runner.state import lock_record, start_record
+
+    zone("UTC")
+    (tmp_path / "lock").write_text(state._process_line(), encoding="utf-8")
+    (tmp_path / state.STARTING).write_text(state._process_line(manifest="/p/m.yaml", name="m"), encoding="utf-8")
+    for reader in ("UTC", "Asia/Tokyo", "America/New_York"):
+        zone(reader)
+        held, starting = lock_record(tmp_path), start_record(tmp_path)
+        assert held is not None and held.pid == os.getpid(), reader  # this very process, alive
+        assert starting is not None and starting.pid == os.getpid(), reader
+    # written by a process that had this pid an hour before this one started: not this process
+    zone("Asia/Tokyo")
+    began = process_start(os.getpid())
+    assert began is not None
+    monkeypatch.setattr(state.time, "time", lambda: began - 3600)
+    (tmp_path / "lock").write_text(state._process_line(), encoding="utf-8")
+    monkeypatch.undo()
+    for reader in ("Asia/Tokyo", "UTC", "America/New_York"):
+        zone(reader)
+        assert lock_record(tmp_path) is None, reader
+
+
+def test_a_lock_file_of_an_older_gridrun_without_the_epoch_is_read_in_the_readers_zone(tmp_path: Path) -> None:
+    from runner.state import _holder, lock_record
+
+    (tmp_path / "lock").write_text(f"pid {os.getpid()} on {socket.gethostname()} since "
+                                   f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n")  # as an older gridrun wrote it
+    held = lock_record(tmp_path)
+    assert held is not None and held.pid == os.getpid() and held.started is None
+    assert held.started_at == pytest.approx(time.time(), abs=2)
+    bad = _holder('pid 1 on h since 2026-01-01 00:00:00\n{"started": "soon", "name": "m"}')
+    assert bad is not None and bad.started is None and bad.name == "m"
