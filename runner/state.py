@@ -22,6 +22,7 @@ import secrets
 import shlex
 import socket
 import sqlite3
+import sys
 import threading
 import time
 import urllib.parse
@@ -453,6 +454,14 @@ def _wal(db: sqlite3.Connection) -> None:
             time.sleep(0.01)
 
 
+def _full_sync(db: sqlite3.Connection) -> None:
+    """On macOS, where fsync leaves a commit in the drive's write cache (a power cut could lose a job recorded
+    as sent, and the next run would pay for it again), SQLite's commits and checkpoints use F_FULLFSYNC."""
+    if sys.platform == "darwin":
+        db.execute("PRAGMA fullfsync=ON")
+        db.execute("PRAGMA checkpoint_fullfsync=ON")
+
+
 # Files a state folder holds only once a state file was written in it: the runner lock (`Store.acquire_lock`,
 # after the store is open), the in-process simulator's world (`providers.SIM_WORLD`, written under the lock),
 # and SQLite's write-ahead log and its index (made once the file has its header).
@@ -492,6 +501,7 @@ def _make_whole(path: Path) -> None:
     try:
         tmp.unlink(missing_ok=True)
         with closing(sqlite3.connect(tmp, isolation_level=None)) as db:
+            _full_sync(db)
             db.execute("PRAGMA journal_mode=WAL").fetchall()
         os.link(tmp, path)
     except (OSError, sqlite3.Error):  # FileExistsError: made meanwhile; else the connection makes it in place
@@ -893,6 +903,7 @@ class Store:
         try:  # a failure past here closes the connection (a state file refused, a newer schema)
             if not readonly:
                 with self._opening():
+                    _full_sync(self.db)
                     _wal(self.db)
                     self.db.execute("PRAGMA synchronous=FULL")
                     self.db.execute("PRAGMA foreign_keys=ON")

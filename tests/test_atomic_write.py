@@ -88,3 +88,56 @@ def test_a_name_that_just_fits_is_written_though_its_temporary_file_has_more_aro
         atomic_write(tmp_path / name, b"data")
         assert (tmp_path / name).read_bytes() == b"data"
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")) == []
+
+
+@pytest.fixture
+def on_macos(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """sys.platform as on macOS, with its F_FULLFSYNC: the fcntl calls made, (file mode bits, command)."""
+    import fcntl
+    import stat
+    import sys
+
+    calls: list[tuple[int, int]] = []
+    monkeypatch.setattr(sys, "platform", "darwin")
+    monkeypatch.setattr(fcntl, "F_FULLFSYNC", 51, raising=False)
+
+    def fake_fcntl(fd: int, cmd: int, *args: object) -> int:
+        calls.append((stat.S_IFMT(os.fstat(fd).st_mode), cmd))
+        return 0
+
+    monkeypatch.setattr(fcntl, "fcntl", fake_fcntl)
+    return calls
+
+
+def test_a_durable_write_on_macos_reaches_the_disk_with_f_fullfsync(
+    tmp_path: Path, on_macos: list[tuple[int, int]], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """macOS's fsync leaves data in the drive's cache: a durable write there asks F_FULLFSYNC, of the file and
+    of its folder, and no plain fsync; a file system refusing F_FULLFSYNC (a network share, an external disk)
+    gets a plain fsync."""
+    import fcntl
+    import stat
+
+    synced: list[int] = []
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd))
+    atomic_write(tmp_path / "video.json", b"{}")
+    assert on_macos == [(stat.S_IFREG, 51), (stat.S_IFDIR, 51)] and synced == []
+
+    def refused(fd: int, cmd: int, *args: object) -> int:
+        on_macos.append((0, cmd))
+        raise OSError(45, "Operation not supported")
+
+    monkeypatch.setattr(fcntl, "fcntl", refused)
+    atomic_write(tmp_path / "video.json", b"{1}")
+    assert on_macos[2:] == [(0, 51), (0, 51)] and len(synced) == 2
+    assert (tmp_path / "video.json").read_bytes() == b"{1}"
+
+
+def test_every_durable_write_goes_through_the_one_fsync_helper() -> None:
+    """A downloaded video, a sidecar, a report: each is synced by `outputs.fsync` (F_FULLFSYNC on macOS)."""
+    import re
+
+    package = Path(outputs.__file__).parent
+    calls = {str(p.relative_to(package)): len(re.findall(r"\bos\.fsync\(", p.read_text(encoding="utf-8")))
+             for p in package.rglob("*.py")}
+    assert {p: n for p, n in calls.items() if n} == {"outputs.py": 1}

@@ -968,3 +968,15 @@ def test_a_lock_file_of_an_older_gridrun_without_the_epoch_is_read_in_the_reader
     assert held.started_at == pytest.approx(time.time(), abs=2)
     bad = _holder('pid 1 on h since 2026-01-01 00:00:00\n{"started": "soon", "name": "m"}')
     assert bad is not None and bad.started is None and bad.name == "m"
+
+
+def test_the_state_on_macos_commits_with_f_fullfsync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """macOS's fsync leaves a commit in the drive's cache: a job recorded as sent could be lost to a power cut,
+    and sent (paid) again. There every connection that writes the state asks SQLite for F_FULLFSYNC."""
+    monkeypatch.setattr(sys, "platform", "darwin")
+    with Store(tmp_path / "state.db") as store:
+        assert store.db.execute("PRAGMA fullfsync").fetchone()[0] == 1
+        assert store.db.execute("PRAGMA checkpoint_fullfsync").fetchone()[0] == 1
+    monkeypatch.setattr(sys, "platform", "linux")
+    with Store(tmp_path / "state.db") as store:  # elsewhere fsync is enough
+        assert store.db.execute("PRAGMA fullfsync").fetchone()[0] == 0

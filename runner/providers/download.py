@@ -25,7 +25,7 @@ import httpx
 
 from runner.errors import DownloadError, ExpiredError
 from runner.limits import os_reason
-from runner.outputs import files_beside, sidecar_name, sync_folder
+from runner.outputs import files_beside, fsync, sidecar_name, sync_folder
 from runner.providers.base import Download
 from runner.providers.transport import (
     _MALFORMED,
@@ -479,7 +479,7 @@ def _settle(
     folder is synced, as it is still), the state records it done with its SHA-256, and the sidecar, a copy of
     that record, is written by the next run (`resume.mend_sidecar`). Failing the download instead would leave a
     paid video the next run takes for a file not gridrun's, and, once its URL expired, pays to render again."""
-    os.fsync(fd)
+    fsync(fd)
     if before_replace is not None:
         before_replace(sha256)
     os.replace(part, dest)
