@@ -78,6 +78,16 @@ def _unsafe(frame: FrameType) -> bool:
     return code.co_filename in _NOT_HERE or code.co_filename.endswith(_NOT_IN) or code.co_name == "__del__"
 
 
+def refuse_other_systems(prog: str = "gridrun") -> None:
+    """Exit 2 with one line on a system gridrun does not run on (Windows): its runner lock, its signals and its
+    test of whether a run's process lives are POSIX's (there, that test would even end the run it looks at)."""
+    if os.name != "posix":
+        sys.stderr.write(f"error: {prog} runs on Linux and macOS only, not on {sys.platform}; on Windows, "
+                         "run it under WSL\n")
+        sys.stderr.flush()
+        sys.exit(2)
+
+
 def entry() -> None:
     """The `gridrun` console script (and `python -m runner.cli`): signals first, then `cli.main`, then an
     exit that skips the interpreter's teardown.
@@ -88,6 +98,7 @@ def entry() -> None:
     alive then has the ordinary exit, which waits for it.
     """
     _fill_closed_streams()
+    refuse_other_systems()
     try:
         take_signals()
         from . import _load_httpx

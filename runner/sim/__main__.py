@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from runner.sim.serve import add_arguments, serve
+from runner.entry import refuse_other_systems
 
 
 def main(argv: list[str] | None = None) -> int:
+    refuse_other_systems("python -m runner.sim")
+    from runner.sim.serve import add_arguments, serve  # POSIX only (fcntl)
+
     parser = argparse.ArgumentParser(prog="python -m runner.sim")
     commands = parser.add_subparsers(dest="command", required=True)
     add_arguments(commands.add_parser("serve", help="serve the simulated video API over HTTP"))
