@@ -91,8 +91,9 @@ def outputs_dir_of(manifest: Manifest) -> Path:
 
 
 def budget_micros(usd: Any) -> int | None:
-    """A budget in USD (`run.budget_usd`, `--budget`) in micro-USD, rounded down as a job's cost is (a cap is never
-    raised: $4.1999995 rounded to the nearest let a plan of $4.20 fit); None for none. Counted in decimal, from the
+    """A budget in USD (`run.budget_usd`, `--budget`) in micro-USD, rounded down (a cap is never raised: $4.1999995
+    rounded to the nearest let a plan of $4.20 fit; costs are whole micro-USD, so a cost fits the budget rounded
+    down exactly when it fits the budget as written); None for none. Counted in decimal, from the
     number as written, so that $0.57 is 570,000, not the 569,999.99... its float makes."""
     if usd is None:
         return None

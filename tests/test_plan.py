@@ -763,6 +763,56 @@ def test_a_bad_audio_duration_factor_is_a_located_error(tmp_path: Path, table: s
     assert str(caught.value).startswith(f"{tmp_path}/{where}: ") and problem in caught.value.message
 
 
+SUB_MICRO_CAPS = """\
+provider: sim
+models:
+  pixverse-v5.6:
+    prices:
+      base_5s: {360p: 0.35, 540p: %s, 720p: 0.45, 1080p: 0.75}
+      audio_5s: {360p: 0.45, 540p: %s, 720p: 0.45, 1080p: 0.75}
+"""
+
+
+@pytest.mark.parametrize(("base", "audio", "where", "value"), [
+    ("0.0123456789", "0.45", "caps.yaml:5:29: models.pixverse-v5.6.prices.base_5s.540p", "0.0123456789"),
+    ("0.35", "0.4500001", "caps.yaml:6:30: models.pixverse-v5.6.prices.audio_5s.540p", "0.4500001"),
+    ("1e-7", "0.45", "caps.yaml:5:29: models.pixverse-v5.6.prices.base_5s.540p", "1e-07"),
+])
+def test_a_price_finer_than_a_micro_usd_is_refused_at_its_line(tmp_path: Path, base: str, audio: str, where: str,
+                                                                value: str) -> None:
+    """Costs are counted in whole micro-USD: a price of $0.0123456789 would be cut to $0.012345 on every job, and
+    100,000 jobs planned 6.8 cents short of their cost (a budget "fitting" a run above it)."""
+    (tmp_path / "caps.yaml").write_text(SUB_MICRO_CAPS % (base, audio))
+    with pytest.raises(ManifestError) as caught:
+        plan_of(tmp_path, "capabilities: [caps.yaml]\nparams:\n  prompt: a fox\n")
+    assert str(caught.value).startswith(f"{tmp_path}/{where}: {value} ")
+    assert "the finest step is $0.000001" in caught.value.message
+
+
+def test_a_price_to_the_micro_usd_is_counted_as_written(tmp_path: Path) -> None:
+    (tmp_path / "caps.yaml").write_text(SUB_MICRO_CAPS % ("0.012346", "0.450000"))
+    body = "capabilities: [caps.yaml]\nparams:\n  prompt: a fox\n  generate_audio_switch: true\n"
+    assert plan_of(tmp_path, body).jobs[0].cost_micros == 12_346 + 450_000
+
+
+def test_built_in_price_data_finer_than_a_micro_usd_is_refused() -> None:
+    spec = capabilities.load("sim").model("pixverse-v5.6").params
+    prices = {"base_5s": {"360p": 0.35, "540p": 0.3500005, "720p": 0.45, "1080p": 0.75},
+              "duration_factor": {5: 1, 8: 2, 10: 2.2}}
+    with pytest.raises(capabilities.CapabilityDataError, match=r"prices\.base_5s\.540p: 0\.3500005 is finer .* "
+                                                               r"the finest step is \$0\.000001"):
+        capabilities._check_prices("sim/pixverse-v5.6", prices, spec)
+
+
+def test_a_price_times_a_factor_finer_than_a_micro_usd_is_rounded_up(tmp_path: Path) -> None:
+    """$0.000001 x 1.5 is 1.5 micro-USD: the job counts 2, never 1, so that a plan of many such jobs is never below
+    what they cost."""
+    (tmp_path / "caps.yaml").write_text((NEW_MODEL % "0.000001").replace("{5: 1.0}", "{5: 1.0, 8: 1.5}"))
+    path = write(tmp_path, "capabilities: [caps.yaml]\nparams:\n  prompt: a fox\n  duration: 8\n",
+                 head="version: 1\nname: fox\nmodel: new-model\n")
+    assert api.plan(path).jobs[0].cost_micros == 2
+
+
 def test_a_price_table_in_another_currency_than_usd_is_refused_at_its_line(tmp_path: Path) -> None:
     """gridrun budgets and shows prices in US dollars and converts none: a table in euros is refused where it says
     so, not priced as dollars."""

@@ -278,7 +278,8 @@ class ModelCaps:
     def cost_micros(self, params: Mapping[str, Any], size: tuple[int, int] | None = None) -> int:
         """The price of one job in micro-USD, from the dated price table: the base price of 5 s times the
         duration's factor, plus, with audio, the audio price of 5 s times the audio's own factor (audio is billed
-        per 5 s: 10 s is two units where the base is 2.2x). A table without `audio_duration_factor` (a user's
+        per 5 s: 10 s is two units where the base is 2.2x). A product finer than a micro-USD is rounded up, so that
+        a plan never says less than the jobs cost. A table without `audio_duration_factor` (a user's
         capabilities file written before it) scales audio by `duration_factor`.
 
         :raises CapabilityDataError: the table has no figure for the job (a duration or tier it lacks).
@@ -305,7 +306,7 @@ class ModelCaps:
             shown = f"{price * n:,.2f}" if price * n < 10**12 else f"{float(price * n):.3g}"
             raise CapabilityDataError(f"{self.provider}/{self.model}: prices: the table prices a job at ${shown}, "
                                       f"above ${MAX_JOB_USD:,} a job; check its figures")
-        return int(price * n * MICROS)
+        return math.ceil(price * n * MICROS)  # a factor's product finer than a micro-USD is rounded up, never cut
 
 
 def _coerce(spec: ParamSpec, value: Any, model: str, *, files: bool = True) -> tuple[Any, str | None]:
@@ -591,6 +592,8 @@ def _read_user(path: Path) -> dict[str, Any]:
         return ManifestError(message, file=path, line=line, column=column, field=yamlsource.dotted(at))
 
     errors = schema_errors(_user_schema(), document, error)
+    if not errors:
+        errors = [error(at, message) for at, message in _finer_than_micros(document)]
     yamlsource.raise_all(sorted(errors, key=lambda e: (e.line, e.column)))
     data: dict[str, Any] = yamlsource.load_plain(text)  # keys keep their types (a duration factor's 5 is 5)
     return data
@@ -852,6 +855,8 @@ def _check_prices(where: str, prices: Any, specs: Mapping[str, ParamSpec]) -> No
         for key, value in figures.items():
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value) or value < 0:
                 raise CapabilityDataError(f"{where}: prices.{table}.{key}: expected a number >= 0, got {value!r}")
+            if table in MONEY_TABLES and _finer_than_micro(value):
+                raise CapabilityDataError(f"{where}: prices.{table}.{key}: {_finer_message(value)}")
     checked = (("quality", "base_5s"), ("duration", "duration_factor"), ("duration", "audio_duration_factor"))
     for param, table in checked:
         spec = specs.get(param)
@@ -860,6 +865,38 @@ def _check_prices(where: str, prices: Any, specs: Mapping[str, ParamSpec]) -> No
         missing = [v for v in (spec.enum or ()) if v not in prices[table]] if spec is not None else []
         if missing:
             raise CapabilityDataError(f"{where}: prices.{table} has no figure for {param} {', '.join(map(repr, missing))}")
+
+
+MONEY_TABLES = ("base_5s", "audio_5s")
+"""The tables of a model's prices whose figures are US dollars (the others are factors)."""
+
+FINEST_STEP = "$0.000001"
+
+
+def _finer_than_micro(value: Any) -> bool:
+    """Whether a price in USD has digits past the sixth decimal: costs are counted in whole micro-USD, and such a
+    figure would be cut on every job, so that a plan of many jobs would cost more than it says."""
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and _finite(value) \
+        and int(Decimal(str(value)).normalize().as_tuple().exponent) < -6
+
+
+def _finer_than_micros(document: Any) -> list[tuple[tuple[Any, ...], str]]:
+    """Each price of a (schema-valid) capabilities document finer than a micro-USD: its path, and why."""
+    out: list[tuple[tuple[Any, ...], str]] = []
+    models = document.get("models") if isinstance(document, Mapping) else None
+    for name, model in (models or {}).items():
+        prices = model.get("prices") if isinstance(model, Mapping) else None
+        for table in MONEY_TABLES:
+            figures = prices.get(table) if isinstance(prices, Mapping) else None
+            for key, value in (figures or {}).items():
+                if _finer_than_micro(value):
+                    out.append((("models", name, "prices", table, key), _finer_message(value)))
+    return out
+
+
+def _finer_message(value: Any) -> str:
+    return (f"{value!r} is finer than gridrun counts money: the finest step is {FINEST_STEP} (a micro-USD); "
+            f"give the price to at most six decimals")
 
 
 def _finite(value: float) -> bool:
