@@ -52,8 +52,10 @@ __all__ = ["load", "plan", "diff", "run", "status", "runs", "report", "export", 
            "CancelResult", "RunOptions", "RunResult"]
 
 
-def load(path: str | Path) -> Manifest:
-    """Load and validate a manifest.
+def load(path: str | Path, *, planned: bool = False, max_jobs: int | None = None) -> Manifest:
+    """Load and validate a manifest. `planned`: it is loaded to be planned with the cap of jobs `max_jobs` (as
+    `plan` takes it) or its own: a data file is read no further than the cap allows, a file of gigabytes refused
+    after its first values.
 
     :raises ManifestError: or ManifestErrors (several).
     :raises UsageError: `path` is not a path.
@@ -61,11 +63,11 @@ def load(path: str | Path) -> Manifest:
     if not isinstance(path, (str, os.PathLike)):
         raise UsageError(f"expected a manifest's path (or a Manifest, where a function takes one), "
                          f"got {type(path).__name__}")
-    return manifest_mod.load(Path(path))
+    return manifest_mod.load(Path(path), planned=planned, max_jobs=max_jobs)
 
 
-def _manifest(m: Manifest | str | Path) -> Manifest:
-    return m if isinstance(m, Manifest) else load(m)
+def _manifest(m: Manifest | str | Path, *, planned: bool = False, max_jobs: int | None = None) -> Manifest:
+    return m if isinstance(m, Manifest) else load(m, planned=planned, max_jobs=max_jobs)
 
 
 def _in_event_loop() -> bool:
@@ -98,7 +100,7 @@ def plan(m: Manifest | str | Path, *, max_jobs: int | None = None) -> Plan:
     its output folder (`resume.outputs_shared`). :raises ManifestError: or ManifestErrors (several), before any
     paid call."""
     check_option("max_jobs", max_jobs)
-    m = _manifest(m)
+    m = _manifest(m, planned=True, max_jobs=max_jobs)
     files = _capability_files(m)
     if m.provider == "sim" and m.data.get("sim") is not None:
         _check_sim_knobs(m)
@@ -335,7 +337,7 @@ def run(
                          "there, use `await asyncio.to_thread(runner.run, plan)`, with `stop=` a threading.Event "
                          "whose set() stops the run (cancelling the await does not)")
     if not isinstance(p, Plan):
-        m = _manifest(p)
+        m = _manifest(p, planned=True)
         with starting(m):
             return run(plan(m), options=options, on_progress=on_progress, argv=argv, provider=provider, report=report,
                        on_balance=on_balance, stop=stop, detach=detach)

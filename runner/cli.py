@@ -579,7 +579,7 @@ def cmd_run(args: argparse.Namespace, **extra: Any) -> int:
 
     progress = Progress(err, json_lines=getattr(args, "json", False))
     with _ends_json(progress, args.command):
-        manifest = api.load(args.manifest)
+        manifest = api.load(args.manifest, planned=True, max_jobs=args.max_jobs)
         with api.starting(manifest):  # a `status --watch` started with this run waits for it while it plans
             return _run(args, manifest, progress, **extra)
 

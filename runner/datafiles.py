@@ -7,13 +7,19 @@ import csv
 import io
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from runner.errors import ManifestError
 from runner.localpaths import shown as shown_path
-from runner.yamlsource import Position, dotted, kind, locate, raise_all, read_text
+from runner.yamlsource import Position, dotted, kind, locate, raise_all, text_chunks
+
+MAX_VALUES = 10_000_000
+"""The most values a data file may give an axis: a matrix's limit of combinations (`matrix.MAX_COMBINATIONS`)."""
+EARLY_REFUSAL = 100_000
+"""A data file is read no further than this many values past what the cap allows (`matrix.EARLY_REFUSAL`): a
+file a little over the cap is read whole, and refused with the plan's count of jobs."""
 
 DATA_FILE_TYPES = (".txt", ".csv", ".jsonl")
 _MAX_ERRORS_PER_DATA_FILE = 10
@@ -41,6 +47,13 @@ def value_position(
     return None
 
 
+class Cap(NamedTuple):
+    """The most jobs a plan may have, and whether --max-jobs set it (as messages say it)."""
+
+    jobs: int
+    flag: bool = False
+
+
 def resolve_matrix_files(
     matrix: Any,
     *,
@@ -60,12 +73,14 @@ def resolve_matrix_files(
 
 
 def resolve_files(
-    document: Mapping[str, Any], *, positions: Mapping[tuple[Any, ...], Position], file: Path, base_dir: Path
+    document: Mapping[str, Any], *, positions: Mapping[tuple[Any, ...], Position], file: Path, base_dir: Path,
+    cap: Cap | None = None,
 ) -> tuple[dict[str, Any], dict[tuple[Any, ...], Path], dict[tuple[Any, ...], DataLines], list[ManifestError]]:
     """A manifest's document with the `{file: path}` axes of its matrix and its sweeps' matrices read; also
     which axis came from which file, where each of its values is in it, and the problems found (raised by the
-    caller with its own)."""
-    reader = _FileReader(positions, file, base_dir)
+    caller with its own). With `cap`, the most jobs its plan may have, a data file is read no further than the
+    cap allows (a file of gigabytes is refused after its first values, not read whole)."""
+    reader = _FileReader(positions, file, base_dir, cap)
     data = dict(document)
     if "matrix" in data:
         data["matrix"] = reader.matrix(data["matrix"], ("matrix",))
@@ -83,10 +98,13 @@ def resolve_files(
 class _FileReader:
     """Replaces `{file: path}` axes with the values read from the data file, collecting errors."""
 
-    def __init__(self, positions: Mapping[tuple[Any, ...], Position], manifest_file: Path, base_dir: Path) -> None:
+    def __init__(self, positions: Mapping[tuple[Any, ...], Position], manifest_file: Path, base_dir: Path,
+                 cap: Cap | None = None) -> None:
         self.positions = positions
         self.manifest_file = manifest_file
         self.base_dir = base_dir
+        self.cap = cap
+        self.excludes = 0  # the exclude entries of the matrix being read
         self.files: dict[tuple[Any, ...], Path] = {}
         self.lines: dict[tuple[Any, ...], DataLines] = {}
         self.errors: list[ManifestError] = []
@@ -94,6 +112,8 @@ class _FileReader:
     def matrix(self, matrix: Any, at: tuple[Any, ...]) -> Any:
         if not isinstance(matrix, Mapping):
             return matrix
+        excludes = matrix.get("exclude")
+        self.excludes = len(excludes) if isinstance(excludes, (list, tuple)) else 0
         out = dict(matrix)
         for key, value in matrix.items():
             if key in ("include", "exclude"):
@@ -133,8 +153,15 @@ class _FileReader:
             return None
         absolute = Path(os.path.normpath(self.base_dir / spec))
         shown = Path(os.path.normpath(self.manifest_file.parent / spec))
+        parse = {".txt": _text_rows, ".csv": _csv_rows, ".jsonl": _jsonl_rows}[suffix]
+        problems: list[tuple[int, int, str]] = []
+        where: list[Position] = []
+        most = self._most_values()
         try:
-            text = read_text(absolute)
+            values = parse(lambda: text_chunks(absolute), problems, where, most)
+            if problems and len(values) <= most:  # a byte that is not UTF-8 past them is said first, as always
+                for _ in text_chunks(absolute):
+                    pass
         except ManifestError as exc:
             if exc.line:
                 self.errors.append(ManifestError(exc.message, file=shown, line=exc.line, column=exc.column, field=dotted(at)))
@@ -144,10 +171,9 @@ class _FileReader:
                                                          f"(looked for {shown_path(absolute)})")
                 )
             return None
-        parse = {".txt": _text_values, ".csv": _csv_values, ".jsonl": _jsonl_values}[suffix]
-        problems: list[tuple[int, int, str]] = []
-        where: list[Position] = []
-        values = parse(text, problems, where)
+        if len(values) > most:
+            self.errors.append(self._manifest_error(at + ("file",), self._too_many(spec, most, where[-1][0])))
+            return None
         if problems:
             field_name = dotted(at)
             for line, column, message in problems[:_MAX_ERRORS_PER_DATA_FILE]:
@@ -163,6 +189,24 @@ class _FileReader:
         return values
 
 
+    def _most_values(self) -> int:
+        """The most values an axis of the matrix being read may have (as `matrix.prepare` counts a range's): each
+        exclude entry removes the combinations of at most one of its values."""
+        if self.cap is None:
+            return MAX_VALUES
+        return min(MAX_VALUES, max(self.cap.jobs + self.excludes, EARLY_REFUSAL))
+
+    def _too_many(self, spec: str, most: int, line: int) -> str:
+        """Why a data file of more than `most` values is refused; `line`: the line of the value past them."""
+        read = f"data file '{shown_path(spec)}' holds more than {most:,} values (read up to its line {line:,})"
+        if self.cap is None or self.cap.jobs + self.excludes >= MAX_VALUES:
+            return f"{read}; the limit is {MAX_VALUES:,}"
+        cap = self.cap.jobs
+        source = f"the cap of {cap:,} (--max-jobs {cap})" if self.cap.flag else f"the cap of {cap:,}"
+        return (f"{read}: the plan would have at least {most + 1 - self.excludes:,} jobs, above {source}; check the "
+                "file, or raise the cap with --max-jobs or run.max_jobs")
+
+
 # A file with an LF anywhere is split at LF alone, as it always was: a CR inside such a line (pasted text, a
 # spreadsheet cell's line break) stays in its value, and a CRLF's CR is trimmed with the line's spacing, so the
 # values and job keys of an existing project do not change. Only a file with no LF at all (classic Mac tools, some
@@ -171,18 +215,80 @@ def _lines(text: str) -> list[str]:
     return text.split("\n") if "\n" in text or "\r" not in text else text.split("\r")
 
 
+def _stream_lines(chunks: Iterable[str]) -> Iterator[str]:
+    """The lines `_lines` makes of the text `chunks` make, each as soon as it is read (the text before the first
+    LF is held, as only the end of the file tells whether it is split at its CRs)."""
+    head: list[str] = []  # the text before the first LF
+    pending: list[str] = []  # the line being read, after it
+    lf = False
+    for chunk in chunks:
+        if not lf:
+            if "\n" not in chunk:
+                head.append(chunk)
+                continue
+            lf = True
+            chunk, head = "".join(head) + chunk, []
+        parts = chunk.split("\n")
+        if len(parts) > 1:
+            pending.append(parts[0])
+            yield "".join(pending)
+            yield from parts[1:-1]
+            pending = []
+        pending.append(parts[-1])
+    if lf:
+        yield "".join(pending)
+    else:
+        yield from _lines("".join(head))
+
+
+def _csv_lines(chunks: Iterable[str]) -> Iterator[str]:
+    """The lines, their ends kept, that `io.StringIO(text, newline="")` gives of the text `chunks` make (a CR, an
+    LF or a CRLF ends one), each as soon as it is read."""
+    carry = ""
+    for chunk in chunks:
+        lines = io.StringIO(carry + chunk, newline="").readlines()
+        carry = lines.pop() if lines and (lines[-1].endswith("\r") or not lines[-1].endswith("\n")) else ""
+        yield from lines  # a CR last is held: an LF may follow it in the next chunk
+    if carry:
+        yield from io.StringIO(carry, newline="").readlines()
+
+
+def _once(text: str) -> Callable[[], Iterator[str]]:
+    return lambda: iter((text,))
+
+
 def _text_values(text: str, problems: list[tuple[int, int, str]], where: list[Position]) -> list[Any]:
+    return _text_rows(_once(text), problems, where)
+
+
+def _csv_values(text: str, problems: list[tuple[int, int, str]], where: list[Position]) -> list[Any]:
+    return _csv_rows(_once(text), problems, where)
+
+
+def _jsonl_values(text: str, problems: list[tuple[int, int, str]], where: list[Position]) -> list[Any]:
+    return _jsonl_rows(_once(text), problems, where)
+
+
+# The readers of each kind of data file. `chunks` gives the file's text, a piece at a time, each time it is
+# called (a CSV's open quote is looked for in a second reading); reading stops at `most` + 1 values.
+
+
+def _text_rows(chunks: Callable[[], Iterable[str]], problems: list[tuple[int, int, str]], where: list[Position],
+               most: int = MAX_VALUES) -> list[Any]:
     values: list[Any] = []
-    for number, line in enumerate(_lines(text), 1):
+    for number, line in enumerate(_stream_lines(chunks()), 1):
         value = line.strip()
         if value and not value.startswith("#"):
             values.append(value)
             where.append((number, len(line) - len(line.lstrip()) + 1))
+            if len(values) > most:
+                break
     return values
 
 
-def _csv_values(text: str, problems: list[tuple[int, int, str]], where: list[Position]) -> list[Any]:
-    reader = csv.reader(io.StringIO(text, newline=""))
+def _csv_rows(chunks: Callable[[], Iterable[str]], problems: list[tuple[int, int, str]], where: list[Position],
+              most: int = MAX_VALUES) -> list[Any]:
+    reader = csv.reader(_csv_lines(chunks()))
     header: list[str] | None = None
     rows: list[Any] = []
     start = 1
@@ -208,31 +314,46 @@ def _csv_values(text: str, problems: list[tuple[int, int, str]], where: list[Pos
                 continue
             rows.append(dict(zip(header, row)))
             where.append((line, 1))
+            if len(rows) > most:
+                return rows
     except csv.Error as exc:
         problems.append((reader.line_num, 1, f"not valid CSV: {exc}"))
         return rows
-    if _quote_left_open(text):
-        problems.append((_open_quote_line(text), 1, "not valid CSV: a quoted field is never closed (its \" runs to "
-                                                     "the end of the file)"))
+    if _quote_left_open(chunks):
+        problems.append((_open_quote_line(chunks), 1, "not valid CSV: a quoted field is never closed (its \" runs "
+                                                       "to the end of the file)"))
     return rows
 
 
-def _quote_left_open(text: str) -> bool:
+def _quote_left_open(chunks: Callable[[], Iterable[str]]) -> bool:
     """A quote opened and never closed: the lenient reader takes the rest of the file as one field (and
     reports no values); the strict one says so, but also refuses spaces after a closing quote, which Excel
     and others write."""
     try:
-        for _ in csv.reader(io.StringIO(text, newline=""), strict=True):
+        for _ in csv.reader(_csv_lines(chunks()), strict=True):
             pass
     except csv.Error as exc:
         return "unexpected end of data" in str(exc)
     return False
 
 
-def _open_quote_line(text: str) -> int:
+def _lf_lines(chunks: Iterable[str]) -> Iterator[str]:
+    """`text.split("\\n")` of the text `chunks` make, a line at a time."""
+    pending: list[str] = []
+    for chunk in chunks:
+        parts = chunk.split("\n")
+        for part in parts[:-1]:
+            pending.append(part)
+            yield "".join(pending)
+            pending = []
+        pending.append(parts[-1])
+    yield "".join(pending)
+
+
+def _open_quote_line(chunks: Callable[[], Iterable[str]]) -> int:
     """The line of the quote left open: where the quotes seen so far stop pairing up."""
     open_at, inside = 1, False
-    for number, line in enumerate(text.split("\n"), 1):
+    for number, line in enumerate(_lf_lines(chunks()), 1):
         for ch in line:
             if ch == '"':
                 inside = not inside
@@ -254,9 +375,10 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _jsonl_values(text: str, problems: list[tuple[int, int, str]], where: list[Position]) -> list[Any]:
+def _jsonl_rows(chunks: Callable[[], Iterable[str]], problems: list[tuple[int, int, str]], where: list[Position],
+                most: int = MAX_VALUES) -> list[Any]:
     values: list[Any] = []
-    for number, line in enumerate(_lines(text), 1):
+    for number, line in enumerate(_stream_lines(chunks()), 1):
         stripped = line.strip()
         if not stripped:
             continue
@@ -271,6 +393,8 @@ def _jsonl_values(text: str, problems: list[tuple[int, int, str]], where: list[P
             if isinstance(value, dict):
                 values.append(value)
                 where.append((number, indent + 1))
+                if len(values) > most:
+                    break
             else:
                 problems.append((number, indent + 1, f"expected a JSON object on each line, got {kind(value)}"))
         if len(problems) >= _MAX_ERRORS_PER_DATA_FILE:

@@ -22,7 +22,7 @@ from typing import Any
 from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
 
-from runner.datafiles import DATA_FILE_TYPES, DataLines, resolve_files, resolve_matrix_files, value_position
+from runner.datafiles import DATA_FILE_TYPES, Cap, DataLines, resolve_files, resolve_matrix_files, value_position
 from runner.errors import ManifestError
 from runner.resources import resource_dir
 from runner.terminal import visible
@@ -156,16 +156,19 @@ class Warned(str):
         return self
 
 
-def load(path: str | Path) -> Manifest:
-    """Read, parse and validate a manifest. Raises ManifestError, or ManifestErrors for several."""
+def load(path: str | Path, *, planned: bool = False, max_jobs: int | None = None) -> Manifest:
+    """Read, parse and validate a manifest. Raises ManifestError, or ManifestErrors for several. `planned`: it is
+    read to be planned, with the cap of jobs `max_jobs` (--max-jobs) or its own: its data files are read no further
+    than the cap allows."""
     shown = Path(path)
-    return load_text(read_text(shown, limit=MAX_BYTES), shown)
+    return load_text(read_text(shown, limit=MAX_BYTES), shown, planned=planned, max_jobs=max_jobs)
 
 
-def load_text(text: str, shown: Path, *, at: Path | None = None) -> Manifest:
+def load_text(text: str, shown: Path, *, at: Path | None = None, planned: bool = False,
+              max_jobs: int | None = None) -> Manifest:
     """Parse and validate the manifest `text`, its errors naming the file `shown`, and its relative paths starting
     at the folder of `at` (default `shown`): a run's copy of its manifest read as the file it was copied from.
-    Raises ManifestError, or ManifestErrors for several."""
+    `planned`, `max_jobs`: as `load`'s. Raises ManifestError, or ManifestErrors for several."""
     data, positions = load_yaml(text, file=shown)
     if data is None:
         raise ManifestError("the file is empty; a manifest needs at least version, name and model", file=shown)
@@ -181,10 +184,24 @@ def load_text(text: str, shown: Path, *, at: Path | None = None) -> Manifest:
     errors = _schema_errors(base)
     errors += _sweep_name_errors(base)
     errors.sort(key=lambda e: (e.line, e.column))
-    resolved, files, lines, file_errors = resolve_files(data, positions=positions, file=shown, base_dir=base.base_dir)
+    cap = _cap(data, max_jobs) if planned else None
+    resolved, files, lines, file_errors = resolve_files(data, positions=positions, file=shown, base_dir=base.base_dir,
+                                                        cap=cap)
     raise_all(errors + file_errors)
     return Manifest(path=base.path, data=resolved, positions=positions, files=files, display=base.display,
                     data_lines=lines, text=text)
+
+
+def _cap(data: Mapping[str, Any], max_jobs: int | None) -> Cap:
+    """The cap of jobs a plan of the document `data` has (as `plan.build` takes it): `max_jobs`, else its own
+    `run.max_jobs` when that is a valid one, else the default."""
+    if max_jobs:
+        return Cap(max_jobs, flag=True)
+    run = data.get("run")
+    own = run.get("max_jobs") if isinstance(run, Mapping) else None
+    if isinstance(own, int) and not isinstance(own, bool) and own >= 1:
+        return Cap(own)
+    return Cap(int(RUN_DEFAULTS["max_jobs"]))
 
 
 # --- schema validation -----------------------------------------------------------------------

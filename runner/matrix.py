@@ -211,8 +211,8 @@ class _Problems:
         """Why an axis of `count` values cannot be (the limit of a matrix, or the plan's cap), else None."""
         if count <= self.most_values:
             return None
-        if count > MAX_COMBINATIONS:
-            return f"the limit is {MAX_COMBINATIONS:,}"
+        if count > MAX_COMBINATIONS and (self.cap is None or self.cap + self.excludes >= MAX_COMBINATIONS):
+            return f"the limit is {MAX_COMBINATIONS:,}"  # else the cap is the lower bound, and named
         return (f"the plan would have at least {count - self.excludes:,} jobs, above the cap of {self.cap:,}; check "
                 "the matrix, or raise the cap with --max-jobs or run.max_jobs")
 

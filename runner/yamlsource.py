@@ -5,9 +5,10 @@ a `ManifestError` naming file, line and column.
 
 from __future__ import annotations
 
+import codecs
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -251,16 +252,8 @@ def read_text(path: Path, *, limit: int | None = None) -> str:
                     "(matrix: {prompt: {file: prompts.txt}})",
                     file=path,
                 )
-    except FileNotFoundError:
-        raise ManifestError("no such file", file=path) from None
-    except IsADirectoryError:
-        raise ManifestError("is a directory, not a file", file=path) from None
-    except PermissionError:
-        raise ManifestError("cannot read the file: permission denied", file=path) from None
-    except OSError as exc:
-        raise ManifestError(f"cannot read the file: {exc.strerror or exc}", file=path) from exc
-    except ValueError as exc:  # a NUL byte in the name
-        raise ManifestError(f"cannot read the file: {why_unusable(exc)}", file=shown(path)) from None
+    except (OSError, ValueError) as exc:
+        raise _unreadable(path, exc) from (exc if _other_os_error(exc) else None)
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
     try:
@@ -268,12 +261,84 @@ def read_text(path: Path, *, limit: int | None = None) -> str:
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise ManifestError(
-            f"not UTF-8 text: byte 0x{raw[exc.start]:02x} cannot be decoded; save the file as UTF-8",
-            file=path,
-            line=line,
-            column=column,
-        ) from None
+        raise _not_utf8(path, raw[exc.start], line, column) from None
+
+
+READ_CHUNK = 1 << 20
+"""The bytes `text_chunks` reads at a time."""
+
+
+def text_chunks(path: Path) -> Iterator[str]:
+    """The text of a UTF-8 file (a BOM dropped), a piece at a time, as `read_text` would read it whole: a file of
+    gigabytes takes no more memory than a piece, and a reader may stop before its end. Every failure is the
+    ManifestError `read_text` raises, a byte that is not UTF-8 at the same line and column."""
+    try:
+        f = path.open("rb")
+    except (OSError, ValueError) as exc:
+        raise _unreadable(path, exc) from (exc if _other_os_error(exc) else None)
+    with f:
+        decoder = codecs.getincrementaldecoder("utf-8")("strict")
+        start = True
+        lines = 0  # LFs before the bytes being decoded
+        line_start = 0  # the offset where the line being read began
+        offset = 0  # the offset of the next byte read (after the BOM)
+        while True:
+            try:
+                raw = f.read(READ_CHUNK)
+            except OSError as exc:
+                raise _unreadable(path, exc) from (exc if _other_os_error(exc) else None)
+            end = not raw
+            if start:
+                while len(raw) < 3 and raw and b"\xef\xbb\xbf".startswith(raw):  # a BOM cut by a short read
+                    more = f.read(3 - len(raw))
+                    if not more:
+                        break
+                    raw += more
+                raw = raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw
+                start = False
+            pending = decoder.getstate()[0]
+            try:
+                text = decoder.decode(raw, final=end)
+            except UnicodeDecodeError as exc:
+                seen = pending + raw  # the bytes the error counts from: those held back from the last piece first
+                at = offset - len(pending) + exc.start
+                before = seen[:exc.start]
+                newline = before.rfind(b"\n")
+                line = lines + before.count(b"\n") + 1
+                column = at - (offset - len(pending) + newline + 1 if newline >= 0 else line_start) + 1
+                raise _not_utf8(path, seen[exc.start], line, column) from None
+            newline = raw.rfind(b"\n")
+            if newline >= 0:
+                lines += raw.count(b"\n")
+                line_start = offset + newline + 1
+            offset += len(raw)
+            if text:
+                yield text
+            if end:
+                return
+
+
+def _unreadable(path: Path, exc: BaseException) -> ManifestError:
+    """The error of a file that cannot be opened or read."""
+    if isinstance(exc, FileNotFoundError):
+        return ManifestError("no such file", file=path)
+    if isinstance(exc, IsADirectoryError):
+        return ManifestError("is a directory, not a file", file=path)
+    if isinstance(exc, PermissionError):
+        return ManifestError("cannot read the file: permission denied", file=path)
+    if isinstance(exc, OSError):
+        return ManifestError(f"cannot read the file: {exc.strerror or exc}", file=path)
+    return ManifestError(f"cannot read the file: {why_unusable(exc)}", file=shown(path))  # a NUL byte in the name
+
+
+def _other_os_error(exc: BaseException) -> bool:
+    """Whether `exc` is told with its cause (an OSError other than a missing, folder or forbidden file)."""
+    return isinstance(exc, OSError) and not isinstance(exc, (FileNotFoundError, IsADirectoryError, PermissionError))
+
+
+def _not_utf8(path: Path, byte: int, line: int, column: int) -> ManifestError:
+    return ManifestError(f"not UTF-8 text: byte 0x{byte:02x} cannot be decoded; save the file as UTF-8",
+                         file=path, line=line, column=column)
 
 
 def _yaml_syntax_error(exc: yaml.MarkedYAMLError, file: Path) -> ManifestError:

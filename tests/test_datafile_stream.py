@@ -1,0 +1,270 @@
+"""Data files are read a piece at a time: the values, their lines and the errors are those of the file read whole,
+and a file past the cap of jobs is refused without being read to its end."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import hypothesis
+import pytest
+from hypothesis import strategies as st
+
+from runner import api, datafiles, matrix, yamlsource
+from runner.errors import ManifestError, ManifestErrors
+from runner.yamlsource import kind, read_text
+
+HEAD = "version: 1\nname: fox\nmodel: pixverse-v5.6\n"
+
+
+# --- the reader of a data file read whole, as it was: the reference --------------------------------------------
+
+
+def _whole_lines(text: str) -> list[str]:
+    return text.split("\n") if "\n" in text or "\r" not in text else text.split("\r")
+
+
+def _whole_text(text: str, problems: list[Any], where: list[Any]) -> list[Any]:
+    values: list[Any] = []
+    for number, line in enumerate(_whole_lines(text), 1):
+        value = line.strip()
+        if value and not value.startswith("#"):
+            values.append(value)
+            where.append((number, len(line) - len(line.lstrip()) + 1))
+    return values
+
+
+def _whole_jsonl(text: str, problems: list[Any], where: list[Any]) -> list[Any]:
+    values: list[Any] = []
+    for number, line in enumerate(_whole_lines(text), 1):
+        stripped = line.strip()
+        if not stripped:
+            continue
+        indent = len(line) - len(line.lstrip())
+        try:
+            value = json.loads(stripped, parse_constant=datafiles._reject_constant,
+                               object_pairs_hook=datafiles._unique_keys)
+        except json.JSONDecodeError as exc:
+            problems.append((number, indent + exc.colno, f"not valid JSON: {exc.msg}"))
+        except (ValueError, RecursionError) as exc:
+            problems.append((number, indent + 1, f"not valid JSON: {exc}"))
+        else:
+            if isinstance(value, dict):
+                values.append(value)
+                where.append((number, indent + 1))
+            else:
+                problems.append((number, indent + 1, f"expected a JSON object on each line, got {kind(value)}"))
+        if len(problems) >= 10:
+            break
+    return values
+
+
+def _whole_csv(text: str, problems: list[Any], where: list[Any]) -> list[Any]:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header: list[str] | None = None
+    rows: list[Any] = []
+    start = 1
+    try:
+        for row in reader:
+            line, start = start, reader.line_num + 1
+            if not row:
+                continue
+            if header is None:
+                header = [name.strip() for name in row]
+                seen: set[str] = set()
+                for index, name in enumerate(header):
+                    if not name:
+                        problems.append((line, 1, f"column {index + 1} of the header row has no name"))
+                    elif name in seen:
+                        problems.append((line, 1, f"column name '{name}' appears twice in the header row"))
+                    seen.add(name)
+                continue
+            if len(row) != len(header):
+                problems.append((line, 1, f"this row has {len(row)} fields but the header row has {len(header)}"))
+                if len(problems) >= 10:
+                    break
+                continue
+            rows.append(dict(zip(header, row)))
+            where.append((line, 1))
+    except csv.Error as exc:
+        problems.append((reader.line_num, 1, f"not valid CSV: {exc}"))
+        return rows
+    try:
+        for _ in csv.reader(io.StringIO(text, newline=""), strict=True):
+            pass
+    except csv.Error as exc:
+        if "unexpected end of data" in str(exc):
+            open_at, inside = 1, False
+            for number, line in enumerate(text.split("\n"), 1):
+                for ch in line:
+                    if ch == '"':
+                        inside = not inside
+                        if inside:
+                            open_at = number
+            problems.append((open_at, 1, ("not valid CSV: a quoted field is never closed (its \" runs to the end "
+                                          "of the file)")))
+    return rows
+
+
+_WHOLE = {".txt": _whole_text, ".jsonl": _whole_jsonl, ".csv": _whole_csv}
+
+
+def _read_whole(path: Path) -> tuple[Any, ...]:
+    """What a data file gave when it was read whole: its values and their lines, or its errors."""
+    try:
+        text = read_text(path)
+    except ManifestError as exc:
+        return ("error", [(exc.line, exc.column, exc.message)])
+    problems: list[Any] = []
+    where: list[Any] = []
+    values = _WHOLE[path.suffix](text, problems, where)
+    if problems:
+        return ("error", problems[:10])
+    if not values:
+        return ("empty",)
+    return ("values", values, where)
+
+
+def _read_streamed(path: Path) -> tuple[Any, ...]:
+    reader = datafiles._FileReader({}, path.parent / "m.yaml", path.parent)
+    values = reader._read(path.name, ("matrix", "v"))
+    if values is None:
+        if any("holds no values" in e.message for e in reader.errors):
+            return ("empty",)
+        return ("error", [(e.line, e.column, e.message) for e in reader.errors])
+    return ("values", values, list(reader.lines[("matrix", "v")].positions))
+
+
+_PIECES = [b"a", b" ", b"\t", b"#", b"\r", b"\n", b"\r\n", b",", b'"', b"{", b"}", b":", b"1", b"[", b"]",
+           b'"p"', "é".encode(), "\u2028".encode(), "日".encode(), b"\xef\xbb\xbf", b"\xff", b"\xc3"]
+
+
+@hypothesis.settings(max_examples=600, deadline=None)
+@hypothesis.given(pieces=st.lists(st.sampled_from(_PIECES), max_size=30), bom=st.booleans(),
+                  chunk=st.sampled_from([1, 2, 3, 5, 8, 1 << 20]))
+def test_a_data_file_read_in_pieces_gives_what_it_gave_read_whole(pieces: list[bytes], bom: bool, chunk: int) -> None:
+    """LF, CRLF and lone-CR lines, blank lines and comments, a BOM, characters of several bytes cut between two
+    pieces, bytes that are not UTF-8: the same values (job keys depend on them), lines and errors, byte for byte."""
+    data = (b"\xef\xbb\xbf" if bom else b"") + b"".join(pieces)
+    with tempfile.TemporaryDirectory() as folder, pytest.MonkeyPatch.context() as patch:
+        patch.setattr(yamlsource, "READ_CHUNK", chunk)
+        for suffix in (".txt", ".jsonl", ".csv"):
+            path = Path(folder) / f"d{suffix}"
+            path.write_bytes(data)
+            assert _read_streamed(path) == _read_whole(path), (suffix, data)
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 7, 1 << 20])
+def test_a_byte_that_is_not_utf8_is_at_the_line_and_column_it_was(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                   chunk: int) -> None:
+    monkeypatch.setattr(yamlsource, "READ_CHUNK", chunk)
+    path = tmp_path / "d.txt"
+    for data in (b"\xef\xbb\xbfab\ncd\xe9x\n", b"abc\n\xf0\x9f\x98", "été\nun é \xff".encode("latin-1"),
+                 b"a\r\nb\xc3\r\n"):
+        path.write_bytes(data)
+        with pytest.raises(ManifestError) as whole:
+            read_text(path)
+        with pytest.raises(ManifestError) as pieces:
+            "".join(yamlsource.text_chunks(path))
+        assert (pieces.value.line, pieces.value.column, pieces.value.message) == \
+            (whole.value.line, whole.value.column, whole.value.message), data
+
+
+# --- a data file past the cap ----------------------------------------------------------------------------------
+
+
+def _counting(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The characters every reading of a data file took, counted."""
+    taken: list[int] = []
+    real = datafiles.text_chunks
+
+    def counted(path: Path) -> Iterator[str]:
+        taken.append(0)
+        for chunk in real(path):
+            taken[-1] += len(chunk)
+            yield chunk
+
+    monkeypatch.setattr(datafiles, "text_chunks", counted)
+    monkeypatch.setattr(yamlsource, "READ_CHUNK", 4096)
+    return taken
+
+
+def _error(path: Path, **kw: Any) -> ManifestError:
+    with pytest.raises((ManifestError, ManifestErrors)) as caught:
+        api.plan(path, **kw)
+    errors = caught.value.errors if isinstance(caught.value, ManifestErrors) else [caught.value]
+    assert len(errors) == 1, errors
+    return errors[0]
+
+
+@pytest.mark.parametrize("suffix", [".txt", ".jsonl", ".csv"])
+def test_a_data_file_past_the_cap_is_refused_before_it_is_read_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                     suffix: str) -> None:
+    """The cap the manifest sets (not the limit of ten million) is named, at the axis's `file:`; the file is read
+    no further than its values past the cap (and, here, the early refusal's margin, made 0)."""
+    monkeypatch.setattr(datafiles, "EARLY_REFUSAL", 0)
+    taken = _counting(monkeypatch)
+    rows = {".txt": (f"a fox {i}\n" for i in range(50_000)),
+            ".jsonl": (f'{{"p": "a fox {i}"}}\n' for i in range(50_000)),
+            ".csv": ("p\n", *(f"a fox {i}\n" for i in range(50_000)))}[suffix]
+    data = tmp_path / f"d{suffix}"
+    data.write_text("".join(rows))
+    path = tmp_path / "m.yaml"
+    path.write_text(HEAD + f"params: {{prompt: a fox}}\nmatrix:\n  look: {{file: d{suffix}}}\n"
+                           "  exclude: [{look: x}]\nrun: {max_jobs: 10}\n")
+    error = _error(path)
+    assert (error.line, error.column, error.field) == (6, 10, "matrix.look.file")
+    line = 12 + (suffix == ".csv")
+    assert error.message == (f"data file 'd{suffix}' holds more than 11 values (read up to its line {line}): the "
+                             "plan would have at least 11 jobs, above the cap of 10; check the file, or raise the "
+                             "cap with --max-jobs or run.max_jobs")
+    assert taken and max(taken) <= 2 * 4096 < data.stat().st_size / 10
+    error = _error(path, max_jobs=20)
+    assert "holds more than 21 values" in error.message and "above the cap of 20 (--max-jobs 20)" in error.message
+
+
+def test_a_data_file_past_the_limit_names_the_limit_when_the_cap_is_above_it(tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(datafiles, "MAX_VALUES", 100)
+    taken = _counting(monkeypatch)
+    (tmp_path / "d.txt").write_text("".join(f"a fox {i}\n" for i in range(50_000)))
+    path = tmp_path / "m.yaml"
+    path.write_text(HEAD + "params: {prompt: \"{{ look }}\"}\nmatrix:\n  look: {file: d.txt}\nrun: {max_jobs: 1000}\n")
+    assert _error(path).message == ("data file 'd.txt' holds more than 100 values (read up to its line 101); the "
+                                    "limit is 100")
+    assert max(taken) <= 2 * 4096
+
+
+def test_a_data_file_a_little_over_the_cap_is_refused_with_the_plans_count(tmp_path: Path) -> None:
+    (tmp_path / "d.txt").write_text("".join(f"a fox {i}\n" for i in range(15)))
+    path = tmp_path / "m.yaml"
+    path.write_text(HEAD + "params: {prompt: \"{{ look }}\"}\nmatrix:\n  look: {file: d.txt}\nrun: {max_jobs: 10}\n")
+    assert "this manifest plans 15 jobs, above the cap of 10" in _error(path).message
+
+
+def test_a_manifest_loaded_but_not_planned_reads_its_data_files_whole(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """`status` and `report` load a manifest run with a --max-jobs above its own cap: its data files still read."""
+    monkeypatch.setattr(datafiles, "EARLY_REFUSAL", 0)
+    (tmp_path / "d.txt").write_text("".join(f"a fox {i}\n" for i in range(50)))
+    path = tmp_path / "m.yaml"
+    path.write_text(HEAD + "params: {prompt: \"{{ look }}\"}\nmatrix:\n  look: {file: d.txt}\nrun: {max_jobs: 10}\n")
+    assert len(api.load(path).matrix["look"]) == 50
+    assert len(api.plan(path, max_jobs=50).jobs) == 50
+
+
+def test_a_range_past_the_limit_names_the_cap_when_the_cap_is_lower(tmp_path: Path) -> None:
+    path = tmp_path / "m.yaml"
+    path.write_text(HEAD + "params: {prompt: a fox}\nmatrix:\n  seed: {range: [1, 20000000]}\nrun: {max_jobs: 1000}\n")
+    message = _error(path).message
+    assert "range has 20,000,000 values; the plan would have at least 20,000,000 jobs, above the cap of 1,000" \
+        in message and "10,000,000" not in message
+
+
+def test_the_data_files_limits_are_the_matrixs() -> None:
+    assert (datafiles.MAX_VALUES, datafiles.EARLY_REFUSAL) == (matrix.MAX_COMBINATIONS, matrix.EARLY_REFUSAL)
