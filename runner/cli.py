@@ -32,7 +32,7 @@ from rich.table import Table
 from rich.text import Text
 
 from . import __version__, api
-from .export import dumps
+from .export import _finite, dumps
 from .outputs import write_problem
 from .entry import end_interrupted, lines_begin, writes_json_lines
 from .errors import (
@@ -183,7 +183,7 @@ def _plan_json(plan: Plan, diff: Any) -> dict[str, Any]:
         "budget_usd": None if plan.budget_micros is None else plan.budget_micros / 1e6,
         # `field: message`, as format /1 has them; the state's too (another manifest file of the same name)
         "warnings": [getattr(w, "plain", w) for w in _warnings(plan, diff)],
-        "jobs": [
+        "jobs": _Lazy(len(plan.jobs), lambda: (_json_safe(
             {
                 "key": j.key,
                 "sweep": j.sweep,
@@ -202,9 +202,9 @@ def _plan_json(plan: Plan, diff: Any) -> dict[str, Any]:
                 "status": diff.reasons.get(j.key, "new") if diff else "new",
                 # the endpoint a simulator made its done video at (cached only for runs against it), or null
                 "made_by_simulator_at": diff.simulator_at.get(j.key) if diff else None,
-            }
+            })
             for j in plan.jobs
-        ],
+        )),
         "excluded": [
             {"sweep": s, "values": c.as_dict(), "exclude": i} for s, c, i in plan.excluded
         ],
@@ -221,6 +221,66 @@ def _plan_json(plan: Plan, diff: Any) -> dict[str, Any]:
         "left_in_flight": _left_json(diff.left_behind if diff else None),
         "endpoint": {"url": plan.endpoint[0], "from": plan.endpoint[1]},
     }
+
+
+class _Lazy(list):  # type: ignore[type-arg]
+    """A list of `size` items made one at a time as it is read (`make()` gives them): JSON's encoder writes each
+    as it is made, and a plan of 100,000 jobs is never held as a list of their dicts, nor as one string."""
+
+    def __init__(self, size: int, make: Callable[[], Iterator[Any]]) -> None:
+        super().__init__()
+        self.size, self.make = size, make
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self) -> Iterator[Any]:
+        return self.make()
+
+
+def _say_json(doc: Mapping[str, Any], *, ensure_ascii: bool) -> None:
+    """`dumps(doc, indent=2)` and a newline on standard output, as `_say` writes them, written as it is made: the
+    same text (JSON's encoder makes it piece by piece whenever it indents), never held whole. A document holding
+    a NaN or an infinity outside its lazy lists, which `dumps` writes as text, is made whole as `dumps` makes it;
+    the items of those lists see to their own (`_json_safe`)."""
+    from .outputs import lost, mute
+
+    if _not_finite({k: v for k, v in doc.items() if not isinstance(v, _Lazy)}):
+        _say(dumps(doc, ensure_ascii=ensure_ascii, indent=2))
+        return
+    encoder = json.JSONEncoder(ensure_ascii=ensure_ascii, allow_nan=False, default=str, indent=2)
+    try:
+        pieces: list[str] = []
+        size = 0
+        for piece in encoder.iterencode(doc):
+            pieces.append(piece)
+            size += len(piece)
+            if size >= 1 << 16:
+                sys.stdout.write("".join(pieces))
+                pieces, size = [], 0
+        sys.stdout.write("".join(pieces) + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        mute(sys.stdout)
+    except OSError as exc:
+        lost(sys.stdout, exc)
+
+
+def _not_finite(value: Any) -> bool:
+    """Whether `value` holds a float NaN or infinity (JSON has none)."""
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_not_finite(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_not_finite(v) for v in value)
+    return False
+
+
+def _json_safe(job: dict[str, Any]) -> dict[str, Any]:
+    """A job of `plan --json` with a NaN or an infinity among its values or parameters (the only figures a user
+    writes) as text, as `dumps` writes it; any other job as it is."""
+    return _finite(job) if _not_finite(job["values"]) or _not_finite(job["params"]) else job
 
 
 def _elsewhere(diff: Any) -> int:
@@ -250,7 +310,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.json:  # as UTF-8 text, or with \u escapes where the output cannot take every character
         from .terminal import writes_any
 
-        _say(dumps(_plan_json(plan, diff), ensure_ascii=not writes_any(sys.stdout), indent=2))
+        _say_json(_plan_json(plan, diff), ensure_ascii=not writes_any(sys.stdout))
         return 0
     for w in _warnings(plan, diff):
         err.print(f"[yellow]warning[/yellow]: {escape(w)}")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import io
 import json
 import os
 import shlex
@@ -1495,3 +1496,48 @@ def test_plan_writes_a_bidirectional_override_of_the_description_as_in_a_string(
     code, out, _ = run_cli(capsys, "plan", str(m))
     assert code == 0 and "  evil \\u202eredro\\u202c desc\n  line two\n" in out
     assert "\u202e" not in out
+
+
+@pytest.mark.parametrize("name", ["demo.yaml", "zip-pairs.yaml", "quality-ab.yaml", "prompts-from-file.yaml",
+                                  "image-to-video.yaml"])
+@pytest.mark.parametrize("ascii_only", [False, True])
+def test_plan_json_written_job_by_job_is_the_text_it_was_made_whole(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, examples: Path, name: str,
+        ascii_only: bool) -> None:
+    """The same bytes as the document made whole and written at once (`dumps(..., indent=2)`), non-ASCII text as
+    it is or as \\u escapes alike."""
+    from runner import api, cli, terminal
+    from runner.export import dumps
+
+    monkeypatch.setattr(terminal, "writes_any", lambda stream: not ascii_only)
+    path = examples / name
+    plan = api.plan(path)
+    doc = cli._plan_json(plan, api.diff(plan))
+    whole = dumps({**doc, "jobs": list(iter(doc["jobs"]))}, ensure_ascii=ascii_only, indent=2) + "\n"
+    code, out, _ = run_cli(capsys, "plan", str(path), "--json")
+    assert code == 0 and out == whole
+    assert json.loads(out)["total_jobs"] == len(plan.jobs) > 0
+
+
+def test_plan_json_is_written_as_its_jobs_are_made(capsys: pytest.CaptureFixture[str],
+                                                   monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A plan of 100,000 jobs is not held as one string of 100 MB: its text is written before its last jobs
+    are made, in pieces."""
+    from runner import cli
+
+    made: list[int] = []
+    real = cli._json_safe
+    monkeypatch.setattr(cli, "_json_safe", lambda job: (made.append(1), real(job))[1])
+    writes: list[int] = []
+
+    class Out(io.StringIO):
+        def write(self, text: str) -> int:
+            writes.append(len(made))
+            return super().write(text)
+
+    out = Out()
+    monkeypatch.setattr(sys, "stdout", out)
+    path = write(tmp_path / "m.yaml", HEAD + 'params: {prompt: "a fox {{ seed }}"}\nmatrix:\n  seed: {range: [1, 400]}\n')
+    assert main(["plan", str(path), "--json"]) == 0
+    assert len(made) == 400 and json.loads(out.getvalue())["total_jobs"] == 400
+    assert len(writes) > 3 and writes[0] < 400
