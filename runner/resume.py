@@ -681,7 +681,7 @@ def check_budget(
                 f"{math.ceil(need / 10_000) / 100:.2f}` (or --allow-partial, which sends nothing new) collects "
                 f"{them}, `gridrun cancel` cancels {them} at the provider"
             )
-        jobs = f"{len(submit)} jobs to submit" + (f" and {len(in_flight)} in flight" if in_flight else "")
+        jobs = f"{len(submit):,} jobs to submit" + (f" and {len(in_flight):,} in flight" if in_flight else "")
         raise BudgetError(
             f"{jobs} would cost {usd_text(need)}, above the budget of "
             f"{usd_text(budget_micros)}; raise run.budget_usd or --budget, or pass --allow-partial "

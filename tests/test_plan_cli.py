@@ -1541,3 +1541,17 @@ def test_plan_json_is_written_as_its_jobs_are_made(capsys: pytest.CaptureFixture
     assert main(["plan", str(path), "--json"]) == 0
     assert len(made) == 400 and json.loads(out.getvalue())["total_jobs"] == 400
     assert len(writes) > 3 and writes[0] < 400
+
+
+def test_the_budget_refusal_counts_jobs_with_thousands_separators(capsys: pytest.CaptureFixture[str],
+                                                                  tmp_path: Path) -> None:
+    path = write(tmp_path / "m.yaml", head=HEAD, body="""\
+        params:
+          prompt: "a fox, take {{ take }}"
+        matrix:
+          take: {range: [1, 1500]}
+        run: {max_jobs: 2000, budget_usd: 1}
+        """)
+    code, _, err = run_cli(capsys, "run", str(path), "--no-report")
+    assert code == 3
+    assert "1,500 jobs to submit would cost $525.00, above the budget of $1.00" in " ".join(err.split()), err
