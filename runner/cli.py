@@ -387,10 +387,14 @@ def _shown(count: int, every: bool) -> Sequence[int]:
 
 
 def _print_totals(plan: Plan, diff: Any, *, force: bool = False) -> None:
-    by_cost: dict[tuple[tuple[int, int], float], list[int]] = {}
+    # Grouped by price too (audio on or off, a tier of another size), so that each group reads as count × price =
+    # its subtotal, checkable by hand.
+    by_cost: dict[tuple[tuple[int, int], float, int], int] = {}
     for j in plan.jobs:
-        by_cost.setdefault((j.size, j.duration), []).append(j.cost_micros)
-    parts = [f"{len(v):,} × {w}x{h} {d:g}s = {usd_text(sum(v))}" for ((w, h), d), v in by_cost.items()]
+        group = (j.size, j.duration, j.cost_micros)
+        by_cost[group] = by_cost.get(group, 0) + 1
+    parts = [f"{n:,} × {w}x{h} {d:g}s at {usd_text(price)} = {usd_text(n * price)}"
+             for ((w, h), d, price), n in by_cost.items()]
     out.print("total: " + "; ".join(parts)
               + f" → [bold]{usd_text(plan.total_micros)}[/bold] for {_jobs(len(plan.jobs))}")
     if plan.budget_micros is not None:

@@ -375,7 +375,7 @@ def test_demo_plan_lists_every_job_with_size_duration_and_cost(capsys: pytest.Ca
     rows = [x for x in out.splitlines() if "style=" in x]
     assert len(rows) == 12
     assert "style=anime,seed=1" in rows[0] and "960x540" in rows[0] and "$0.35" in rows[0]
-    assert "total: 12 × 960x540 5s = $4.20 → $4.20 for 12 jobs" in out
+    assert "total: 12 × 960x540 5s at $0.35 = $4.20 → $4.20 for 12 jobs" in out
     assert "budget: $5.00 (fits)" in out
 
 
@@ -456,7 +456,7 @@ def test_a_large_plan_is_summarised(capsys: pytest.CaptureFixture[str], tmp_path
     assert out.splitlines()[0] == "fox — sim / pixverse-v5.6 — 1,500 jobs"
     assert "1,470 more jobs" in out and "1,470 jobs not listed; --all lists every one" in out
     assert "… 1,470 more jobs (--all explains every one)" in out
-    assert "total: 1,500 × 960x540 5s = $525.00" in out
+    assert "total: 1,500 × 960x540 5s at $0.35 = $525.00" in out
     assert len(out.splitlines()) < 500
     assert "take=300,seed=5" in out
     code, out, _ = run_cli(capsys, "plan", str(path), "--max-jobs", "1500", "--all")
@@ -1541,6 +1541,23 @@ def test_plan_json_is_written_as_its_jobs_are_made(capsys: pytest.CaptureFixture
     assert main(["plan", str(path), "--json"]) == 0
     assert len(made) == 400 and json.loads(out.getvalue())["total_jobs"] == 400
     assert len(writes) > 3 and writes[0] < 400
+
+
+def test_the_total_line_groups_jobs_by_price_so_each_group_checks_by_hand(capsys: pytest.CaptureFixture[str],
+                                                                          tmp_path: Path) -> None:
+    """Audio on half of the jobs of one size and duration: two groups, each its count × its price = its subtotal
+    (one group of $0.35 and $0.80 jobs could not be checked)."""
+    path = write(tmp_path / "m.yaml", head=HEAD, body="""\
+        params:
+          prompt: "a fox, take {{ take }}"
+        matrix:
+          take: {range: [1, 3]}
+          generate_audio_switch: [true, false]
+        """)
+    code, out, _ = run_cli(capsys, "plan", str(path))
+    assert code == 0
+    assert ("total: 3 × 960x540 5s at $0.80 = $2.40; 3 × 960x540 5s at $0.35 = $1.05 → $3.45 for 6 jobs"
+            in " ".join(out.split())), out
 
 
 def test_the_budget_refusal_counts_jobs_with_thousands_separators(capsys: pytest.CaptureFixture[str],

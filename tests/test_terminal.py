@@ -41,7 +41,7 @@ def test_plan_run_and_status_write_every_line_in_ascii(tmp_path: Path) -> None:
     plan = _gridrun("plan", "--explain", str(m), cwd=tmp_path)
     assert plan.returncode == 0, plan.stderr
     assert "two seeds - one fox" in plan.stdout
-    assert "total: 2 x 640x360 5s = $0.70 -> $0.70 for 2 jobs" in plan.stdout, plan.stdout
+    assert "total: 2 x 640x360 5s at $0.35 = $0.70 -> $0.70 for 2 jobs" in plan.stdout, plan.stdout
     assert "un renard -> cafe - anime" in plan.stdout  # the prompt, as near as ASCII gets
     run = _gridrun("run", str(m), "--no-report", cwd=tmp_path)
     assert run.returncode == 0, run.stderr
