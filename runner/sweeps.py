@@ -67,6 +67,7 @@ class Collector:
         for err, jobs in found[:_MAX_REPORTED]:
             if jobs:
                 key, detail = jobs[0]
+                key = _named(key)
                 example = f"{key}: {detail}" if detail else key
                 if self.one_job:
                     more = detail or ""
@@ -82,6 +83,13 @@ class Collector:
             first = out[0]
             out.append(ManifestError(f"... and {len(self.errors) - _MAX_REPORTED} more errors", file=first.file))
         raise out[0] if len(out) == 1 else ManifestErrors(out)
+
+
+def _named(key: str) -> str:
+    """A job's key as an error names it: quoted when it holds a value cut short (its first characters, '…' and
+    six digits of its hash, a JSON object without its closing brace), so that it reads as a key, not as a message
+    cut off."""
+    return repr(key) if "…" in key else key
 
 
 @dataclass(slots=True)

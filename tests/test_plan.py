@@ -1440,7 +1440,7 @@ def test_a_value_a_template_makes_of_a_data_file_row_names_the_row(tmp_path: Pat
         ("m.yaml", 16, "sweeps[1].params.quality",
          "'4k' is not one of 360p, 540p, 720p, 1080p (pixverse-v5.6) (from looks.jsonl:3)"),
     ], shown
-    assert "(in 2 jobs, e.g. by-var/shot=" in errors[3].message
+    assert "(in 2 jobs, e.g. 'by-var/shot=" in errors[3].message  # a key holding a cut row: quoted
 
 
 def test_a_value_a_template_makes_without_a_data_file_row_names_no_row(tmp_path: Path) -> None:
@@ -2602,3 +2602,15 @@ def test_a_budget_is_rounded_down_to_the_micro_dollar(usd: object, micros: int |
 def test_a_plan_costing_a_fraction_of_a_micro_dollar_more_than_its_budget_does_not_fit(tmp_path: Path) -> None:
     p = plan_of(tmp_path, "params:\n  prompt: a fox\nrun:\n  budget_usd: 0.3499995\n")
     assert (p.total_micros, p.budget_micros) == (350_000, 349_999)
+
+
+def test_a_job_whose_key_holds_a_cut_value_is_named_by_its_key_quoted(tmp_path: Path) -> None:
+    """A CSV row is a value of its key cut after 32 characters (`{"id":"2","prompt":"a fox runnin…` and six digits
+    of its hash): the error names it in quotes, which end it, not as a message cut off mid-value."""
+    (tmp_path / "shots.csv").write_text("id,prompt,quality\n1,a fox,540p\n2,a fox running in the snow at dawn,720x\n")
+    err = one_error(tmp_path, 'params:\n  prompt: "{{ shot.prompt }}"\n  quality: "{{ shot.quality }}"\n'
+                              "matrix:\n  shot: {file: shots.csv}\n", "720x")
+    key = '{"id":"2","prompt":"a fox running in the snow at dawn","quality":"720x"}'
+    cut = f"shot={key[:32]}…{hashlib.sha256(key.encode()).hexdigest()[:6]}"
+    assert err.message.endswith(f"shots.csv:3) (in job {cut!r})"), err.message
+    assert err.message.endswith("')")
