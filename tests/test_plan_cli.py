@@ -1314,7 +1314,8 @@ FORCE_GRID = ("params:\n  prompt: \"a fox {{ a }}\"\n  quality: 360p\nmatrix:\n 
     # every job done, then a --force run stopped by its budget after one re-render: all 4 are sent again
     (0.05, [["run"], ["run", "--force", "--budget", "0.4", "--allow-partial"]], 4, 0),
     # one job done, three left rendering at their timeout: one re-render, the three followed, not sent again
-    (2, [["run", "--budget", "0.4", "--allow-partial"], ["run", "--timeout", "0.3"]], 1, 3),
+    # (renders of 1 s: sent after the run's start, they are still rendering at its timeout 0.3 s after it)
+    (1, [["run", "--budget", "0.4", "--allow-partial"], ["run", "--timeout", "0.3"]], 1, 3),
 ])
 def test_plan_force_shows_what_run_force_sends_and_spends(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, render: float,
