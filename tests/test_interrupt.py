@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import io
 import json
 import os
 import signal
@@ -61,8 +62,14 @@ def _interrupt(m: Path, *, times: int, signum: int = signal.SIGINT) -> tuple[int
 
 
 def _cli(command: str, m: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "runner.cli", command, str(m)], capture_output=True, text=True,
-                          cwd=m.parent, timeout=90)
+    """`gridrun COMMAND M` in M's folder, in this process: what comes after a run another process ran (and was
+    signalled in) reads and resumes that run's state all the same."""
+    from runner.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.chdir(m.parent), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([command, str(m)])
+    return subprocess.CompletedProcess(["gridrun", command, str(m)], code, out.getvalue(), err.getvalue())
 
 
 def _states(m: Path) -> dict[str, str]:
@@ -888,7 +895,8 @@ def test_a_signal_at_any_moment_of_the_start_ends_the_run_as_interrupted(tmp_pat
     """Ctrl-C or SIGTERM from the first moment gridrun runs (its imports, planning, the opening of its state, the
     run): "interrupted", exit 130, no traceback, no run left recorded as running; the next run pays each job once.
     Each delay has a state of its own, so that no run finds the jobs of another done."""
-    with running_server(SimConfig(render_time=3.0, jitter=0.0, concurrency=8), process=True) as url:
+    # renders of 1 s: a job a run sent before its signal (0.6 s after its start at the latest) is still in flight
+    with running_server(SimConfig(render_time=1.0, jitter=0.0, concurrency=8), process=True) as url:
         manifests = []
         for i, delay in enumerate(_DELAYS):
             folder = tmp_path / f"at-{i}"
