@@ -3951,7 +3951,9 @@ def test_a_long_pause_a_poll_is_asked_for_is_told(tmp_path: Path, monkeypatch: p
     config = SimConfig.from_dict({"render_time": 0.2, "jitter": 0.0, "script": [
         {"route": "get", "nth": 1, "fault": "rate_limited", "retry_after": 3000, "retry_style": "seconds"}]})
     with running_server(config) as url:
-        m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), provider="lumenfall", base_url=url, sim={})
+        # polled every 0.1 s, not first at 90 % of the model's minute-long render time: the poll's 429 is the point
+        m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), provider="lumenfall", base_url=url, sim={},
+                           run={"poll_interval": 0.1})
         result = api.run(m, report=False)
     assert result.exit_code == 0
     assert any("asks to wait 3,000 s" in e for e in result.stats.last_errors), result.stats.last_errors
