@@ -1553,7 +1553,8 @@ def test_rate_limits_are_waited_out(tmp_path: Path, style: str) -> None:
 
 
 @pytest.mark.parametrize("fault", ["server_error", "reset_before", "reset_after", "malformed_json"])
-def test_create_faults_never_pay_twice(tmp_path: Path, fault: str) -> None:
+def test_create_faults_never_pay_twice(tmp_path: Path, fault: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    _settle_soon(monkeypatch)
     m = write_manifest(tmp_path, n_seeds=2, sim={"script": [{"route": "create", "nth": [1, 3], "fault": fault}]})
     result, prov = run(m)
     s = stats(prov)
@@ -1592,6 +1593,7 @@ def test_reset_after_create_without_idempotency_is_reconciled_from_the_log(tmp_p
 def test_a_log_read_short_of_its_end_proves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A create whose answer was lost, at a provider that ignores keys, is not sent again because the log's
     pages ran out before the key was found: the job is `unknown`, not paid twice."""
+    _settle_soon(monkeypatch)
     from runner.providers import lumenfall
 
     monkeypatch.setattr(lumenfall, "MAX_LOG_PAGES", 0)
@@ -1603,7 +1605,9 @@ def test_a_log_read_short_of_its_end_proves_nothing(tmp_path: Path, monkeypatch:
     assert [j.state for j in api.status(m).jobs].count("unknown") == 1
 
 
-def test_reset_after_create_with_no_log_is_unknown_and_not_resubmitted(tmp_path: Path) -> None:
+def test_reset_after_create_with_no_log_is_unknown_and_not_resubmitted(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _settle_soon(monkeypatch)
     m = write_manifest(tmp_path, n_seeds=1, sim={"honour_idempotency": False,
                                                  "script": [{"route": "create", "nth": 1, "fault": "reset_after"},
                                                             {"route": "requests", "p": 1.0, "fault": "server_error"}]})
@@ -1831,7 +1835,8 @@ def test_invalid_sim_knob_is_a_manifest_error(tmp_path: Path) -> None:
         api.plan(m)
 
 
-def test_retry_unknown_resubmits_and_says_it_may_pay_twice(tmp_path: Path) -> None:
+def test_retry_unknown_resubmits_and_says_it_may_pay_twice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _settle_soon(monkeypatch)
     import dataclasses
     m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={
         "honour_idempotency": False,
@@ -1885,6 +1890,7 @@ def test_retry_unknown_sends_the_same_key_again_where_the_provider_honours_keys(
 ) -> None:
     """`retry --unknown` with the request log still down: a new key would pay for a second video; the
     attempt's own key gets the one the provider already made, at no cost."""
+    _settle_soon(monkeypatch)
     m, prov = _left_unknown_with_its_log_down(tmp_path, monkeypatch)
     prov.app.state.sim.configure({"script": [{"route": "requests", "p": 1.0, "fault": "server_error"}]})
     again, _ = run(m, prov, retry_unknown=True, poll_interval=0.1)
@@ -1981,7 +1987,8 @@ def test_python_api_mirrors_the_cli(tmp_path: Path) -> None:
     assert result.exit_code == 0 and len(check_outputs(m)) == 2
 
 
-def test_read_timeout_after_send_is_reconciled_not_repaid(tmp_path: Path) -> None:
+def test_read_timeout_after_send_is_reconciled_not_repaid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _settle_soon(monkeypatch)
     from runner.sim.config import SimConfig
     from runner.sim.serve import running_server
     import httpx
@@ -1995,10 +2002,12 @@ def test_read_timeout_after_send_is_reconciled_not_repaid(tmp_path: Path) -> Non
     assert s["creates"] == 2 and s["duplicate_paid"] == 0 and s["faults"].get("slow") == 1
 
 
-def test_a_simulator_served_apart_that_ignores_keys_is_never_sent_a_lost_create_again(tmp_path: Path) -> None:
+def test_a_simulator_served_apart_that_ignores_keys_is_never_sent_a_lost_create_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`gridrun sim serve --no-idempotency`: the run asks the simulator first, and treats it as a provider that
     ignores keys. A create whose answer was lost, with the request log down, is left unknown: sent again with
     the same key, it would be a second paid video there."""
+    _settle_soon(monkeypatch)
     from runner.sim.config import SimConfig
     from runner.sim.serve import running_server
     import httpx
@@ -3641,9 +3650,11 @@ def test_a_model_the_provider_does_not_take_stops_the_run_at_the_first_refusal(
     assert any(code in (j.error or "") and "nothing paid" in (j.error or "") for j in jobs)
 
 
-def test_a_refused_resend_of_a_create_that_may_have_been_taken_is_unknown_not_rejected(tmp_path: Path) -> None:
+def test_a_refused_resend_of_a_create_that_may_have_been_taken_is_unknown_not_rejected(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The first send is taken and billed but its answer lost, the log cannot be read, and the resend is refused
     (402): `rejected` would say nothing was paid, and `retry` would pay again."""
+    _settle_soon(monkeypatch)
     script = [{"route": "create", "nth": [1], "fault": "reset_after_create"},
               {"route": "requests", "p": 1.0, "fault": "server_error", "status": 503},
               {"route": "create", "nth": [2], "fault": "insufficient_balance"}]
@@ -3655,8 +3666,10 @@ def test_a_refused_resend_of_a_create_that_may_have_been_taken_is_unknown_not_re
     assert stats(prov)["creates"] == 1 and result.stats.reserved_micros == job.cost_estimate_micros
 
 
-def test_a_resend_that_cannot_connect_after_a_lost_answer_is_unknown_not_voided(tmp_path: Path) -> None:
+def test_a_resend_that_cannot_connect_after_a_lost_answer_is_unknown_not_voided(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """An earlier send may have reached the provider: that this one could not connect proves nothing of it."""
+    _settle_soon(monkeypatch)
     from runner.errors import ConnectError, OutcomeUnknownError
 
     m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1}, run={"retries": 1})
