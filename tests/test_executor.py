@@ -976,7 +976,8 @@ def test_a_resumed_run_counts_the_jobs_still_in_flight_against_the_budget(tmp_pa
         run(m, prov, budget_usd=1.50)
     assert stats(prov)["creates"] == 2
     assert api.status(m).run.id == first.run_id  # the refused run did not become the latest
-    resumed, _ = run(m, prov, budget_usd=2.10)
+    prov.app.state.sim.configure({"render_time": 0.1})  # the new jobs render at once; the two in flight keep theirs
+    resumed, _ = run(m, prov, budget_usd=2.10, poll_interval=0.1)
     assert resumed.exit_code == 0 and stats(prov)["creates"] == 6 and resumed.stats.counts["done"] == 6
 
 
