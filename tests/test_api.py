@@ -423,7 +423,8 @@ def test_a_run_whose_detach_event_is_set_ends_at_once_and_the_next_collects_its_
     counts = api.status(m).counts
     assert counts["submitted"] + counts["running"] == 2 and counts["planned"] == 4 and counts["done"] == 0, counts
     assert stats(prov)["creates"] == 2
-    again = runner.run(m, provider=prov, report=False)
+    prov.app.state.sim.configure({"render_time": 0.1})  # the new jobs render at once; the two in flight keep theirs
+    again = runner.run(m, provider=prov, report=False, options=RunOptions(poll_interval=0.1))
     assert again.exit_code == 0 and again.stats.counts["done"] == 6
     assert stats(prov)["creates"] == 6 and stats(prov)["duplicate_paid"] == 0
 
