@@ -241,6 +241,7 @@ class Executor:
         self._unrecorded_kept: list[Path] = []  # takes of other states' in a new video's place, kept there too
         self._tries_after_failure: dict[int, int] = {}  # job id -> new attempts this run made after failures
         self._crash_at = _parse_crash_point(os.environ.get("GRIDRUN_CRASH_AT", ""))
+        self._held: str | None = None  # why the run waits for state.db, while another program holds it
         store.on_busy = self._state_busy
 
     # -- bookkeeping -------------------------------------------------------------------------------
@@ -373,7 +374,7 @@ class Executor:
             reserved_micros=self._reserved, budget_micros=self.budget_micros, elapsed=elapsed, eta=eta,
             per_minute=per_minute, requests=self.pacer.requests, stopping=self.stopping, last_errors=self._last_errors(),
             next_check=self._next_check(counts, now), rerenders_cancelled=self._rerenders_cancelled,
-            rerenders_failed=self._rerenders_failed, paused=self._paused(),
+            rerenders_failed=self._rerenders_failed, paused=self._paused(), held=self._held,
         )
 
     def _paused(self) -> float | None:
@@ -432,6 +433,7 @@ class Executor:
             self.errors[-1] = text
         else:
             self.errors.append(text)
+        self._held = None if ended else text
         self._progress(force=True)
 
     def _error(self, job: Job, message: str) -> None:

@@ -44,7 +44,8 @@ def fmt_eta(seconds: float | None) -> str:
 
 def line(s: RunStatistics) -> str:
     """One plain line of progress."""
-    counts = ", ".join(f"{k} {s.counts[k]}" for k in _ORDER if s.counts.get(k))
+    # none yet: the run is starting (its state opened, its jobs not yet read into it)
+    counts = ", ".join(f"{k} {s.counts[k]}" for k in _ORDER if s.counts.get(k)) or "starting"
     budget = "" if s.budget_micros is None else f" of {usd_text(s.budget_micros)}"
     waits = "" if s.next_check is None else f", {fmt_next_check(s.next_check)}"
     waits += "" if s.paused is None else f", {fmt_paused(s.paused)}"
@@ -97,6 +98,7 @@ class Progress:
         self._live: Live | None = None
         self._ended = False
         self._unread = False
+        self._held_told = False  # the state held by another program said (plain lines and JSON: once)
 
     @property
     def unread(self) -> bool:
@@ -118,6 +120,7 @@ class Progress:
 
     def update(self, s: RunStatistics) -> None:
         self._stats = s
+        self._held(s)
         now = time.monotonic()
         if now - self._last < self.every * _EARLY:
             return
@@ -128,6 +131,21 @@ class Progress:
             self._live.update(self._render(s))
         else:
             self.console.print(line(s), markup=False, highlight=False)
+
+    def _held(self, s: RunStatistics) -> None:
+        """Another program holds state.db and the run waits for it, nothing else moving: said once, as soon as
+        it is known, on a plain line (its progress lines carry no last errors) and as a JSON `held` event. The
+        live display shows it among its last errors."""
+        if s.held is None:
+            self._held_told = False  # let go: a later hold is said again
+            return
+        if self._held_told or self._live is not None:
+            return
+        self._held_told = True
+        if self.json_lines:
+            self._emit({"event": "held", "message": s.held})
+        else:
+            self.console.print(f"  • {visible(s.held)}", markup=False, highlight=False, soft_wrap=True)
 
     def balance(self, found: BalanceCheck) -> None:
         """The pre-flight balance check: one JSON event; nothing on the terminal, where a refusal is said as the
@@ -151,10 +169,19 @@ class Progress:
         """The end of a run an error stopped before `final` (refused before it began: the budget, an invalid
         manifest, a lock held): one JSON `end` event with its `status` (None where no run began), `exit_code` and
         `errors`, the lines the user reads, so a script waiting for the event gets it; nothing on a terminal or as
-        plain lines, where the error is printed as any command's."""
-        if self.json_lines and not self._ended:
+        plain lines, where the error is printed as any command's. A run that had begun says its last errors first
+        (why it waited, say), as `final` does; the JSON event carries them as `last_errors`."""
+        if self._ended:
+            return
+        last = () if self._stats is None else tuple(dict.fromkeys(self._stats.last_errors))
+        if self.json_lines:
             self._ended = True
-            self._emit({"event": "end", "status": status, "exit_code": exit_code, "errors": errors})
+            extra = {"last_errors": list(last)} if last else {}
+            self._emit({"event": "end", "status": status, "exit_code": exit_code, "errors": errors, **extra})
+        elif self._live is None:
+            self._ended = True
+            for e in last:
+                self.console.print(f"  • {visible(e)}", markup=False, highlight=False, soft_wrap=True)
 
     def _emit(self, event: dict[str, Any]) -> None:
         """One JSON line on standard output. A reader that stopped reading (`| head`) ends the output (`unread`),

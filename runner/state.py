@@ -430,6 +430,9 @@ def _file_size_limit() -> str | None:
 
 # How long opening or writing the state waits for another connection's write to end (SQLite's busy timeout).
 BUSY_TIMEOUT = 10.0
+# The longest single wait of SQLite's for a write lock a run waits for (`Store._begin_in_slices`): Ctrl-C is
+# heeded between two.
+BUSY_SLICE = 0.25
 # How long a run's write waits in all for another process's write transaction (a database browser left open),
 # the user told why after each BUSY_TIMEOUT (`Store.on_busy`). Nothing else in the run moves meanwhile (its
 # writes are made from the event loop), so not for ever: the jobs sent go on at the provider and are collected
@@ -1104,7 +1107,7 @@ class Store:
         while True:
             left = max(0.0, start + BUSY_PATIENCE - time.monotonic())
             try:
-                self._begin_within(min(left, BUSY_TIMEOUT))
+                self._begin_in_slices(min(left, BUSY_TIMEOUT))
             except sqlite3.OperationalError as exc:
                 if not is_busy(exc):
                     raise
@@ -1117,6 +1120,20 @@ class Store:
                 if told:
                     self.on_busy(time.monotonic() - start, True)
                 return
+
+    def _begin_in_slices(self, timeout: float) -> None:
+        """BEGIN IMMEDIATE, waiting at most `timeout` seconds, in waits of at most BUSY_SLICE: SQLite's own wait
+        holds off Python's signal handlers, so Ctrl-C before the run takes its signals (while it opens its run
+        record) would otherwise wait for the rest of a whole BUSY_TIMEOUT."""
+        end = time.monotonic() + timeout
+        while True:
+            left = end - time.monotonic()
+            try:
+                self._begin_within(max(0.0, min(left, BUSY_SLICE)))
+                return
+            except sqlite3.OperationalError as exc:
+                if not is_busy(exc) or left <= BUSY_SLICE:
+                    raise
 
     def _begin_within(self, timeout: float) -> None:
         """BEGIN IMMEDIATE, waiting at most `timeout` seconds for another connection's write transaction: the

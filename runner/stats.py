@@ -55,6 +55,9 @@ class RunStatistics:
     # Seconds every request still waits because the provider asked the run to (a 429's Retry-After), while that
     # pause is a long one (PAUSE_SHOWN); None otherwise.
     paused: float | None = None
+    # Why the run waits, nothing else moving: another program holds state.db in a write transaction (said once
+    # it has waited SQLite's busy timeout); None otherwise.
+    held: str | None = None
 
 
 class Throughput:

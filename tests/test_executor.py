@@ -3998,3 +3998,40 @@ def test_a_download_past_the_size_cap_is_not_fetched_again_and_waits_for_the_nex
     again, _ = run(m, prov)
     assert again.exit_code == 0 and stats(prov)["creates"] == 1
     check_outputs(m)
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_a_state_held_by_another_program_is_said_once_in_plain_and_json_output_as_the_run_waits(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, as_json: bool
+) -> None:
+    """Output to a file or a pipe (no live display): a sqlite3 shell holds state.db as a run begins. Once the run
+    has waited SQLite's busy timeout it says, once, which file is held and what to close (a plain line, or a JSON
+    `held` event), not only progress lines with no counts; the run's end, through the error, says it again."""
+    from runner import state as state_mod
+    from runner.cli import main
+
+    monkeypatch.setattr(state_mod, "BUSY_TIMEOUT", 0.1)
+    monkeypatch.setattr(state_mod, "BUSY_PATIENCE", 0.45)
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
+    prov = sim_provider(m)
+    monkeypatch.setattr(api, "_provider", lambda p: prov)
+    assert main(["run", str(m), "--no-report"]) == 0
+    db = tmp_path / ".gridrun" / "state.db"
+    capsys.readouterr()
+    with closing(sqlite3.connect(db, isolation_level=None, timeout=0)) as other:
+        other.execute("BEGIN IMMEDIATE")
+        assert main(["run", str(m), "--no-report", *(["--json"] if as_json else [])]) == 1
+        other.execute("ROLLBACK")
+    got = capsys.readouterr()
+    held = f"state.db ({db}) is held in a write transaction by another process, not gridrun"
+    if as_json:
+        events = [json.loads(x) for x in got.out.splitlines()]
+        said = [e for e in events if e["event"] == "held"]
+        assert len(said) == 1 and said[0]["message"].startswith(held), events
+        assert events[-1]["event"] == "end" and events[-1]["last_errors"][-1].startswith(held), events[-1]
+    else:
+        lines = got.err.splitlines()
+        said = [x for x in lines if x.startswith(f"  • {held}")]
+        assert len(said) == 2 and "close it" in said[0], got.err  # as it waits, and again as the run ends
+        assert not any(x.startswith(" | ") for x in lines), got.err
+    assert stats(prov)["creates"] == 1
