@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import math
 import os
 import shlex
@@ -212,7 +213,10 @@ def _sort(plan: Plan, store: Store, opts: RunOptions, run_id: int, manifest_text
     ids = store.job_ids
     out = Sorted(run_id=run_id, ids=ids, jobs_by_id={}, states={})
     try:
-        _write_manifest_copy(plan, run_id, manifest_text)
+        kept = _write_manifest_copy(plan, run_id, manifest_text)
+        if kept is not None:
+            out.problems.append(f"{kept[0]} held another manifest's copy (another state's run {run_id} wrote this "
+                                f"folder, or a state begun again): kept as {kept[1]}")
     except OSError as exc:  # a full disk: the state keeps the manifest too, and the jobs' work is still to do
         if exc.errno in _UNWRITABLE:  # nor would the videos be saved: the run sends none (`Executor.prepare`)
             out.unwritable = write_problem(exc)
@@ -433,12 +437,30 @@ def copy_not_written(why: str) -> str:
 _UNWRITABLE = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
 
 
-def _write_manifest_copy(plan: Plan, run_id: int, text: str) -> None:
+def _write_manifest_copy(plan: Plan, run_id: int, text: str) -> tuple[Path, Path] | None:
+    """Write the run's copy of its manifest, `.runs/run-N.yaml`. Run numbers are a state's own: a copy another
+    text holds there (another state's run N writing this folder, a state deleted and begun again) is kept first,
+    as a video a run replaces is, under `.runs/superseded/manifests/<its sha256[:16]>/`, never written over: (where it was,
+    where it is kept) then, else None."""
     if not text:
-        return
+        return None
     runs_dir = plan.outputs_dir / ".runs"
     runs_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write(runs_dir / f"run-{run_id}.yaml", text.encode())
+    path = runs_dir / f"run-{run_id}.yaml"
+    data = text.encode()
+    kept = None
+    try:
+        before = path.read_bytes()
+    except FileNotFoundError:
+        before = data
+    if before != data:
+        aside = superseded_dir(plan.outputs_dir) / "manifests" / hashlib.sha256(before).hexdigest()[:16] / path.name
+        if not aside.is_file():
+            aside.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(aside, before)
+        kept = (path, aside)
+    atomic_write(path, data)
+    return kept
 
 
 @dataclass(frozen=True, slots=True)

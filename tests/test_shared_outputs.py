@@ -264,3 +264,24 @@ def test_a_video_another_states_run_wrote_where_a_job_of_this_state_goes_is_kept
     assert again.exit_code == 0 and again.foreign_kept == again.unrecorded_kept == ()
     assert {p.name for p in (video.parent / ".runs" / "superseded" / ja.hash[:16]).iterdir()} == \
         {ja.sha256[:16], jb.sha256[:16]}
+
+
+def test_another_states_manifest_copy_of_the_same_run_number_is_kept_not_written_over(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """a and b, each with a state, write one folder: b's run 1 finds a's `.runs/run-1.yaml` (run numbers are each
+    state's own) and keeps it under .runs/superseded/manifests/ before writing its own, and says so; a's copy is
+    never lost. A copy that already holds the run's own text is left as it is."""
+    a, b, shared = _two(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.05, "jitter": 0.0})
+    assert api.run(a, report=False).exit_code == 0
+    copy = shared / ".runs" / "run-1.yaml"
+    theirs = copy.read_bytes()
+    assert theirs == a.read_bytes()
+    code, _, err = _cli(capsys, "run", str(b), "--no-report")
+    assert code == 0, err
+    assert copy.read_bytes() == b.read_bytes()
+    kept = list((shared / ".runs" / "superseded" / "manifests").glob("*/run-1.yaml"))
+    assert [p.read_bytes() for p in kept] == [theirs], kept
+    assert f"{copy} held another manifest's copy" in " ".join(err.split()).replace("\n", ""), err
+    assert api.run(b, options={"force": True}, report=False).exit_code == 0  # run 2: nothing to keep
+    assert len(list((shared / ".runs" / "superseded" / "manifests").glob("*/*"))) == 1
