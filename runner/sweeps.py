@@ -6,6 +6,7 @@ place in the manifest, so that one pass reports many.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 import itertools
 import json
@@ -288,6 +289,7 @@ class JobMaker:
 
         shapes: dict[int, _Shape] = {}
         origins: dict[str, str] = {}
+        used = self.templated | coutput.names  # the names any of the sweep's templates reads
         # Matrix values are shared (key, value) tuples that live as long as `expansion`: their ids are stable.
         key_parts: dict[int, str] = {}
 
@@ -300,6 +302,15 @@ class JobMaker:
                     errors.add(m.error(_matrix_path(sw, shape.sources.get(name, "matrix"), name),
                                        _builtin_problem(name), MatrixError))
                 for name in shape.keys:
+                    source = shape.sources.get(name, "matrix")
+                    if (source.startswith("include ") and name not in self.model.params and name not in used
+                            and (close := difflib.get_close_matches(name, list(self.model.params), n=1, cutoff=0.8))
+                            and close[0] not in shape.keys):
+                        # an include may add keys for templates only; one no template reads that is spelled
+                        # like a request parameter is most likely that parameter mistyped, the job sent without it
+                        self.warnings[m.warning(_matrix_path(sw, source, name),
+                                                f"sets no request parameter and no template uses it; did you mean "
+                                                f"'{close[0]}'?")] = None
                     param = self.params_folded.get(name.casefold())
                     if param is not None and param != name:
                         # matrix keys match without case (GitHub's rule), request parameters do not: an include's

@@ -2617,3 +2617,21 @@ def test_a_job_whose_key_holds_a_cut_value_is_named_by_its_key_quoted(tmp_path: 
     cut = f"shot={key[:32]}…{hashlib.sha256(key.encode()).hexdigest()[:6]}"
     assert err.message.endswith(f"shots.csv:3) (in job {cut!r})"), err.message
     assert err.message.endswith("')")
+
+
+def test_an_include_key_spelled_like_a_request_parameter_that_no_template_uses_is_warned_of_at_its_line(
+    tmp_path: Path,
+) -> None:
+    """An include may add keys for templates only; `qualty: 720p` that no template reads is most likely
+    `quality` mistyped (the job would be sent at the default quality): warned of at its line, with the
+    parameter meant. The same key read by a template, or unlike any parameter, is not."""
+    p = plan_of(tmp_path, "params:\n  prompt: a fox\nmatrix:\n  seed: [1, 2]\n  include:\n    - seed: 1\n"
+                          "      qualty: 720p\n")
+    assert any(w.endswith(":10:7: matrix.include[0].qualty: sets no request parameter and no template uses it; "
+                          "did you mean 'quality'?") for w in p.warnings), p.warnings
+    used = plan_of(tmp_path, "params:\n  prompt: a fox\nmatrix:\n  seed: [1, 2]\n  include:\n    - seed: 1\n"
+                             "      qualty: 720p\noutput: '{{ seed }}-{{ qualty | default(\"x\") }}.mp4'\n")
+    assert not any("qualty" in w for w in used.warnings), used.warnings
+    other = plan_of(tmp_path, "params:\n  prompt: a fox\nmatrix:\n  seed: [1, 2]\n  include:\n    - seed: 1\n"
+                              "      mood: calm\n")
+    assert not any("did you mean" in w for w in other.warnings), other.warnings
