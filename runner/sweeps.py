@@ -136,6 +136,12 @@ def sweeps_of(m: Manifest) -> list[Sweep]:
 def _template_error(m: Manifest, path: tuple[Any, ...], exc: TemplateProblem) -> TemplateError:
     """The error of the template at `path`: at the file line of the template's failing line when the template is
     a literal block (`|`, whose lines are the file's), else at its field."""
+    if exc.row_of is not None:  # a key a mapping lacks: one that is a data file's row says so, its columns
+        path = tuple(path)
+        files = [lines.file for axis, lines in m.data_lines.items() if len(axis) >= 2 and axis[-1] == exc.mapping
+                 and axis[-2] == "matrix" and path[:len(axis) - 2] == tuple(axis[:-2])]
+        if files:
+            exc = exc.row_of(str(files[-1]))
     err = m.error(path, exc.message, TemplateError)
     block = m.positions.get(tuple(path) + (LITERAL_BLOCK,))
     if exc.lineno is None or block is None:

@@ -11,6 +11,7 @@ by `str.format`; Jinja is imported the first time a template needs it.
 from __future__ import annotations
 
 import contextvars
+import difflib
 import functools
 import inspect
 import math
@@ -561,6 +562,55 @@ class TemplateProblem(Exception):
         super().__init__(message)
         self.message = message
         self.lineno = lineno
+        # A mapping's missing key (`shot.promt`): the problem said again for a mapping that is a row of the data
+        # file named (`row_of(file)`), whose keys are its columns; None for any other problem.
+        self.row_of: Callable[[str], TemplateProblem] | None = None
+        self.mapping: str | None = None  # that mapping's name in the template
+
+
+def _close(name: str, names: Iterable[Any]) -> str:
+    """'; did you mean 'x'?' for the one of `names` closest to `name`, or ''."""
+    found = difflib.get_close_matches(name, [n for n in names if isinstance(n, str)], n=1)
+    return f"; did you mean '{found[0]}'?" if found else ""
+
+
+def _listed(names: Iterable[Any], most: int = 12) -> str:
+    shown = [str(n) for n in names if isinstance(n, str)]
+    return ", ".join(shown[:most]) + (", ..." if len(shown) > most else "")
+
+
+_NO_ATTRIBUTE = re.compile(r"'dict object' has no attribute '(?P<key>[^']*)'")
+
+
+def _undefined_problem(message: str, source: str, context: Mapping[str, Any], lineno: int | None) -> TemplateProblem:
+    """Jinja's UndefinedError `message` of the template `source` rendered with `context`: a name not defined
+    gets the closest name in scope, a mapping's key not there (`'dict object' has no attribute`) names the
+    mapping, its keys and the closest of them."""
+    named = _UNDEFINED_NAME.fullmatch(message)
+    if named is not None:
+        said = _explained(message)
+        if said == message:
+            said += _close(named[1], context)
+        return _problem(said, source, lineno=lineno, name=named[1])
+    missing = _NO_ATTRIBUTE.fullmatch(message)
+    if missing is not None:
+        key = missing["key"]
+        pattern = r"([A-Za-z_][A-Za-z0-9_]*)\s*(?:\.\s*" + re.escape(key) + r"(?![A-Za-z0-9_])|\[\s*['\"]" + \
+            re.escape(key) + r"['\"]\s*\])"
+        for m in re.finditer(pattern, source):
+            holder = context.get(m[1])
+            if isinstance(holder, Mapping) and key not in holder:
+                var, keys = m[1], list(holder)
+
+                def said(file: str | None, var: str = var, keys: list[Any] = keys) -> TemplateProblem:
+                    what, kind = (f"{var} (a row of {file})", "column") if file else (var, "key")
+                    return _problem(f"{what} has no {kind} '{key}'{_close(key, keys)} ({kind}s: {_listed(keys)})",
+                                    source, lineno=lineno, name=var)
+
+                problem = said(None)
+                problem.row_of, problem.mapping = said, var
+                return problem
+    return _problem(_explained(message), source, lineno=lineno)
 
 
 # A template longer than this is quoted as the part around where it fails: a 100 KB prompt made a 100 KB error.
@@ -654,9 +704,7 @@ class Compiled:
         except (_Budget, _NotText) as exc:
             raise _problem(str(exc), self.source, lineno=_template_line(exc)) from None
         except jinja2.UndefinedError as exc:
-            named = _UNDEFINED_NAME.match(str(exc.message))
-            raise _problem(_explained(str(exc.message)), self.source, lineno=_template_line(exc),
-                           name=named[1] if named else None) from exc
+            raise _undefined_problem(str(exc.message), self.source, context, _template_line(exc)) from exc
         except jinja2.TemplateError as exc:
             raise _problem(_explained(str(exc)), self.source, lineno=_template_line(exc)) from exc
         except Exception as exc:  # anything a template does wrong (a filter's assertion, endless recursion)
@@ -804,7 +852,7 @@ def _concat(source: str, parts: Sequence[tuple[bool, str]]) -> Callable[[Mapping
         try:
             value = get(context)
         except KeyError as exc:
-            raise _undefined(exc.args[0], source) from None
+            raise _undefined(exc.args[0], source, context) from None
         if type(value) is not str:
             _checked_text(value, source)
         return form(value)
@@ -813,7 +861,7 @@ def _concat(source: str, parts: Sequence[tuple[bool, str]]) -> Callable[[Mapping
         try:
             values = get(context)
         except KeyError as exc:
-            raise _undefined(exc.args[0], source) from None
+            raise _undefined(exc.args[0], source, context) from None
         for value in values:
             if type(value) is not str:
                 _checked_text(value, source)
@@ -830,10 +878,10 @@ def _checked_text(value: Any, source: str) -> None:
         raise _problem(str(exc), source) from None
 
 
-def _undefined(name: str, source: str) -> TemplateProblem:
-    """`name` is not defined where the template `source` reads it (as Jinja would say it)."""
-    message = _explained(f"'{name}' is undefined")
-    return _problem(message, source, name=name)
+def _undefined(name: str, source: str, context: Mapping[str, Any] = {}) -> TemplateProblem:
+    """`name` is not defined where the template `source` reads it (as Jinja would say it), with the closest of
+    the names in `context`, those in scope."""
+    return _undefined_problem(f"'{name}' is undefined", source, context, None)
 
 
 class _Name:
@@ -848,7 +896,7 @@ class _Name:
         try:
             return context[self.name]
         except KeyError:
-            raise _undefined(self.name, self.source) from None
+            raise _undefined(self.name, self.source, context) from None
 
 
 class _ExprCall:

@@ -1557,7 +1557,8 @@ def test_an_undefined_name_names_the_template_and_the_job(tmp_path: Path) -> Non
           style: [anime, clay]
         """, "styel")
     assert isinstance(err, TemplateError)
-    assert err.message == "'styel' is undefined (in 'a fox, {{ styel }} style') (in 2 jobs, e.g. style=anime)"
+    assert err.message == ("'styel' is undefined; did you mean 'style'? (in 'a fox, {{ styel }} style') (in 2 jobs, "
+                           "e.g. style=anime)")
     assert (err.line, err.field) == (5, "params.prompt")
 
 
@@ -2635,3 +2636,19 @@ def test_an_include_key_spelled_like_a_request_parameter_that_no_template_uses_i
     other = plan_of(tmp_path, "params:\n  prompt: a fox\nmatrix:\n  seed: [1, 2]\n  include:\n    - seed: 1\n"
                               "      mood: calm\n")
     assert not any("did you mean" in w for w in other.warnings), other.warnings
+
+
+def test_a_column_a_data_files_row_lacks_is_named_as_such_with_the_closest_column(tmp_path: Path) -> None:
+    """`shot.promt` of a row of shots.csv: the row and its file named, its columns listed, the one meant
+    suggested, at the template's line."""
+    (tmp_path / "shots.csv").write_text("id,prompt\n1,a fox\n2,a cat\n")
+    err = one_error(tmp_path, """\
+        params:
+          prompt: "{{ shot.promt }}"
+        matrix:
+          shot: {file: shots.csv}
+        output: "{{ shot.id }}.mp4"
+        """, "promt")
+    assert err.message.startswith(f"shot (a row of {tmp_path / 'shots.csv'}) has no column 'promt'; did you mean 'prompt'? (columns: "
+                                  "id, prompt) (in '{{ shot.promt }}')"), err.message
+    assert (err.line, err.field) == (5, "params.prompt")

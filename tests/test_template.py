@@ -373,7 +373,7 @@ def test_values_and_lists_of_them_written_into_text_pass() -> None:
     assert compile_value("{{ tags }}|{{ d }}|{{ (1, 'a') }}|{{ tags | map('upper') | join(', ') }}").render(context) == \
         "['snow', 'dusk']|{'k': [1.5, None, True]}|(1, 'a')|SNOW, DUSK"
     assert compile_value("{{ d }} {{ tags }}").render(context) == "{'k': [1.5, None, True]} ['snow', 'dusk']"
-    with pytest.raises(TemplateProblem, match=r"has no attribute 'nope'"):  # an Undefined in a list: its own error
+    with pytest.raises(TemplateProblem, match=r"d has no key 'nope' \(keys: k\)"):  # an Undefined in a list: its own error
         compile_value("a {{ [d.nope] }}").render(context)
 
 
@@ -491,3 +491,23 @@ def test_whitespace_control_is_not_arithmetic() -> None:
     assert compile_value("{{+ n }}").render({"n": 3}) == 3
     assert compile_value("{{- -n -}}").render({"n": 3}) == -3
     assert compile_value("a {{- n -}} b").render({"n": 3}) == "a3b"
+
+
+@pytest.mark.parametrize("source", ["{{ subjet }}", "a {{ subjet | upper }}", "{{ subjet }} and {{ subject }}"])
+def test_an_undefined_name_gets_the_closest_name_in_scope(source: str) -> None:
+    """A typo of a name (`subjet`) says which name in scope was most likely meant, whichever way it is rendered
+    (a bare name, a Jinja template, text made of names)."""
+    with pytest.raises(TemplateProblem, match=r"^'subjet' is undefined; did you mean 'subject'\? \(in "):
+        compile_value(source).render({"subject": "a fox", "seed": 1})
+    with pytest.raises(TemplateProblem, match=r"^'zzz' is undefined \(in "):  # nothing close: nothing suggested
+        compile_value("{{ zzz }}").render({"subject": "a fox"})
+
+
+@pytest.mark.parametrize("source", ["{{ shot.promt }}", "{{ shot['promt'] }}", "x {{ shot.promt | upper }}"])
+def test_a_key_a_mapping_lacks_names_the_mapping_its_keys_and_the_closest(source: str) -> None:
+    """Not Jinja's "'dict object' has no attribute 'promt'", which hides which mapping it was."""
+    with pytest.raises(TemplateProblem) as exc:
+        compile_value(source).render({"shot": {"id": "1", "prompt": "a fox"}})
+    assert exc.value.message.startswith("shot has no key 'promt'; did you mean 'prompt'? (keys: id, prompt) (in ")
+    assert exc.value.row_of is not None and exc.value.row_of("shots.csv").message.startswith(
+        "shot (a row of shots.csv) has no column 'promt'; did you mean 'prompt'? (columns: id, prompt) (in ")
