@@ -219,6 +219,7 @@ class Executor:
         self._rerenders_failed = 0  # re-renders of done jobs failed or refused by the provider: done as before
         self._reconciling = 0  # jobs an earlier process left submitting, not yet known to be at the provider or not
         self._ended_jobs: set[int] = set()  # jobs counted in the pace (`throughput`) as ended in this run
+        self._sent: set[int] = set()  # jobs this run sent (a create): the only ones its pace counts
         self._timed_out: set[int] = set()  # jobs left rendering at the provider at their timeout
         self._held_by_budget = 0  # re-runs asked for (retry, --force) that the budget held back
         self._by_video: dict[str, int] = {}  # provider video id -> the job of this run it belongs to
@@ -261,7 +262,12 @@ class Executor:
             self.counts[old] -= 1
             # states are str enums: their values match. A job ends once in a run's pace, however often it fails
             # and is sent again.
-            if to in FINAL and old not in FINAL and not put_back and job_id not in self._ended_jobs:
+            if to == S.SUBMITTING.value:
+                self._sent.add(job_id)
+            # Only jobs this run sent: one an earlier run (or the run before a sleep) left rendering ends at once
+            # when collected, which is no pace; counted, the ETA came out as the elapsed time, growing 1 s a second.
+            if (to in FINAL and old not in FINAL and not put_back and job_id not in self._ended_jobs
+                    and job_id in self._sent):
                 self._ended_jobs.add(job_id)
                 self.throughput.ended(self.store.clock())
         if put_back and to == S.DONE.value:

@@ -4035,3 +4035,20 @@ def test_a_state_held_by_another_program_is_said_once_in_plain_and_json_output_a
         assert len(said) == 2 and "close it" in said[0], got.err  # as it waits, and again as the run ends
         assert not any(x.startswith(" | ") for x in lines), got.err
     assert stats(prov)["creates"] == 1
+
+
+def test_jobs_an_earlier_run_sent_and_this_one_collects_at_once_are_no_pace_and_give_no_eta(tmp_path: Path) -> None:
+    """A run that collects renders an earlier run (or the run before a sleep) left at the provider: they end at
+    once, which is no pace; counted, the ETA came out as the elapsed time and grew a second every second. The
+    run's progress and `status` of it show no pace and no ETA until jobs it sent itself end."""
+    from runner.state import Store
+    from runner.stats import run_statistics
+
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 1.0, "jitter": 0.0})
+    first, prov = run(m, timeout=0.2)
+    assert first.status == "incomplete", first.status
+    second, _ = run(m, prov)
+    assert second.stats.counts["done"] == 2 and stats(prov)["creates"] == 2, second.stats.counts
+    assert second.stats.per_minute is None and second.stats.eta is None, second.stats
+    with Store(tmp_path / ".gridrun" / "state.db", readonly=True) as store:
+        assert run_statistics(store.snapshot(second.run_id)).per_minute is None
