@@ -85,12 +85,14 @@ def _capability_files(m: Manifest) -> list[Path]:
     for index, name in enumerate(m.data.get("capabilities") or []):
         try:
             path = (m.base_dir / name).resolve()
-            found = path.is_file()
+            found, folder = path.is_file(), path.is_dir()
         except UNUSABLE as exc:
             raise m.error(("capabilities", index),
                           f"capability file '{shown(name)}' cannot be used: {why_unusable(exc)}") from None
+        if folder:
+            raise m.error(("capabilities", index), f"capability file {path} is a directory, not a file")
         if not found:
-            raise m.error(("capabilities",), f"capability file {path} not found")
+            raise m.error(("capabilities", index), f"capability file {path} not found")
         files.append(path)
     return files
 

@@ -2652,3 +2652,19 @@ def test_a_column_a_data_files_row_lacks_is_named_as_such_with_the_closest_colum
     assert err.message.startswith(f"shot (a row of {tmp_path / 'shots.csv'}) has no column 'promt'; did you mean 'prompt'? (columns: "
                                   "id, prompt) (in '{{ shot.promt }}')"), err.message
     assert (err.line, err.field) == (5, "params.prompt")
+
+
+def test_a_capability_file_that_is_a_folder_or_missing_is_said_so_at_its_item_or_with_where_its_name_came_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A manifest's capabilities entry that is a folder is "a directory", not "not found", at its list item; a
+    file GRIDRUN_CAPABILITIES names that cannot be read says the variable named it (no manifest shows it)."""
+    (tmp_path / "capdir").mkdir()
+    (tmp_path / "x.yaml").write_text("provider: sim\n")
+    err = one_error(tmp_path, "params:\n  prompt: a fox\ncapabilities: [x.yaml, capdir]\n", "capdir")
+    assert err.message == f"capability file {tmp_path / 'capdir'} is a directory, not a file", err.message
+    assert (err.field, err.line, err.column) == ("capabilities[1]", 6, 24), (err.field, err.line, err.column)
+    monkeypatch.setenv("GRIDRUN_CAPABILITIES", str(tmp_path / "nope.yaml"))
+    with pytest.raises(ManifestError) as caught:
+        plan_of(tmp_path, "params:\n  prompt: a fox\n")
+    assert str(caught.value) == f"{tmp_path / 'nope.yaml'}: no such file (named by GRIDRUN_CAPABILITIES)"

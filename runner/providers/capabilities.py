@@ -636,9 +636,15 @@ def _raw(provider: str, extra: Sequence[Path], chain: tuple[tuple[str, Path | No
     data: dict[str, Any] | None = _read(path) if path is not None else None
     origin = path if data is not None and "extends" in data else None
     env = os.environ.get("GRIDRUN_CAPABILITIES", "")
-    files = [Path(p) for p in env.split(os.pathsep) if p] + list(extra)
-    for f in files:
-        more = _read_user(f)
+    named = [Path(p) for p in env.split(os.pathsep) if p]
+    for f in named + list(extra):
+        try:
+            more = _read_user(f)
+        except ManifestError as exc:
+            if f not in named or exc.line:
+                raise
+            # a file that cannot be read at all: where its name came from, which no manifest shows
+            raise ManifestError(f"{exc.message} (named by GRIDRUN_CAPABILITIES)", file=exc.file) from None
         if more.get("provider") == provider:
             data = _merge(data or {}, more)
             origin = f if "extends" in more else origin
