@@ -2668,3 +2668,13 @@ def test_a_capability_file_that_is_a_folder_or_missing_is_said_so_at_its_item_or
     with pytest.raises(ManifestError) as caught:
         plan_of(tmp_path, "params:\n  prompt: a fox\n")
     assert str(caught.value) == f"{tmp_path / 'nope.yaml'}: no such file (named by GRIDRUN_CAPABILITIES)"
+
+
+def test_a_huge_linspace_value_out_of_range_is_written_as_the_job_key_writes_it() -> None:
+    """Not the 300 digits of 5e+307 made an integer: the short form its job key uses."""
+    from runner.providers.capabilities import ParamSpec, _coerce
+
+    spec = ParamSpec(name="seed", type="integer", minimum=0, maximum=2147483647)
+    assert _coerce(spec, 5e307, "m")[1] == "5e+307 is above the maximum 2147483647 (m)"
+    assert _coerce(spec, -5e307, "m")[1] == "-5e+307 is below the minimum 0 (m)"
+    assert _coerce(spec, 2147483648, "m")[1] == "2147483648 is above the maximum 2147483647 (m)"

@@ -389,10 +389,18 @@ def _coerce(spec: ParamSpec, value: Any, model: str, *, files: bool = True) -> t
         options = ", ".join(str(e) for e in spec.enum)
         return None, f"{value!r} is not one of {options} ({model})"
     if spec.minimum is not None and value < spec.minimum:
-        return None, f"{value!r} is below the minimum {_number(spec.minimum)} ({model})"
+        return None, f"{_short(value)} is below the minimum {_number(spec.minimum)} ({model})"
     if spec.maximum is not None and value > spec.maximum:
-        return None, f"{value!r} is above the maximum {_number(spec.maximum)} ({model})"
+        return None, f"{_short(value)} is above the maximum {_number(spec.maximum)} ({model})"
     return value, None
+
+
+def _short(value: Any) -> str:
+    """`value` as an error writes it: a whole number of more than 16 digits (a float such as linspace's 5e+307
+    made an integer) in the short form the job key gives it, not its hundreds of digits."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**16:
+        return format(float(value), "g")
+    return repr(value)
 
 
 def _applies(rule: Mapping[str, Any], params: Mapping[str, Any]) -> bool:
