@@ -97,21 +97,31 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
     knobs: dict[str, Any] = {}
     if getattr(args, "config", None):
         try:
-            knobs = json.loads(Path(args.config).read_text(encoding="utf-8"))
+            knobs = json.loads(Path(args.config).read_text(encoding="utf-8-sig"))  # a BOM, as other files take
         except (OSError, ValueError) as exc:
             raise ConfigError(f"{args.config}: {exc}") from exc
         if not isinstance(knobs, dict):
             raise ConfigError(f"{args.config}: expected a JSON object of knobs")
+    from_file = dict(knobs)
     names = [dest for _, dest, _, _ in _FLAGS] + ["honour_idempotency", "idempotency_conflict", "refresh_urls", "omit_output",
                                                     "full_size"]
     for name in names:
         value = getattr(args, name, None)
         if value is not None:
             knobs[name] = value
+            from_file.pop(name, None)
     rules = [parse_fault(spec) for spec in getattr(args, "fault", None) or []]
     if rules:
         knobs["script"] = [*knobs.get("script", []), *rules]
-    return SimConfig.from_dict(knobs)
+    try:
+        return SimConfig.from_dict(knobs)
+    except ConfigError as exc:
+        if from_file:  # the file's knobs, those no flag replaced, alone at fault: the file is named
+            try:
+                SimConfig.from_dict(from_file)
+            except ConfigError:
+                raise ConfigError(f"{args.config}: {exc}") from None
+        raise
 
 
 def parse_fault(spec: str) -> FaultRule:

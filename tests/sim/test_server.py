@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -160,6 +161,20 @@ def test_command_line_flags_become_knobs(tmp_path: Path) -> None:
     assert config.omit_output is True and config.cost_factor == 1.5
     assert config.script == (FaultRule("slow", route="get", p=0.1), FaultRule("reset_after", route="create", nth=(2, 5)))
     assert config_from_args(parse()) == SimConfig()
+
+
+def test_a_knobs_file_at_fault_is_named_and_one_with_a_bom_is_read(tmp_path: Path) -> None:
+    """A bad value in --config's file names the file (the message alone could be a flag's); a flag that
+    replaces it leaves no error; a UTF-8 BOM is taken, as in manifests and capability files."""
+    from runner.sim.config import ConfigError
+
+    knobs = tmp_path / "k1.json"
+    knobs.write_text(json.dumps({"render_time": "x"}))
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(knobs))}: .*render_time must be a number, got 'x'"):
+        config_from_args(parse("--config", str(knobs)))
+    assert config_from_args(parse("--config", str(knobs), "--render-time", "3")).render_time == 3.0
+    knobs.write_bytes(b"\xef\xbb\xbf" + json.dumps({"render_time": 2}).encode())
+    assert config_from_args(parse("--config", str(knobs))).render_time == 2.0
 
 
 @pytest.mark.parametrize("spec", ["create:reset_after", "create:explode:0.1", "create:slow:often"])
