@@ -178,7 +178,7 @@ class Progress:
             self._ended = True
             extra = {"last_errors": list(last)} if last else {}
             self._emit({"event": "end", "status": status, "exit_code": exit_code, "errors": errors, **extra})
-        elif self._live is None:
+        elif self._live is None and status != "interrupted":  # Ctrl-C: the user stopped it, nothing more to say
             self._ended = True
             for e in last:
                 self.console.print(f"  • {visible(e)}", markup=False, highlight=False, soft_wrap=True)

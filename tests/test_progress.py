@@ -580,3 +580,14 @@ def test_a_refused_command_line_without_json_lines_writes_no_end_event(capsys: p
         with pytest.raises(SystemExit):
             main(argv)
         assert capsys.readouterr().out == "", argv
+
+
+def test_plain_output_of_a_run_an_error_ended_says_its_last_errors_but_not_after_ctrl_c() -> None:
+    """A run that gave up (a state held past its patience) says its last errors, as a run's end does; one the
+    user stopped with Ctrl-C does not repeat what its lines just said."""
+    for status, shown in (("failed", True), ("interrupted", False)):
+        console = Console(file=io.StringIO(), width=200, color_system=None)
+        progress = Progress(console)
+        progress._stats = stats(last_errors=("state.db is held",))
+        progress.failed(status=status, exit_code=1, errors=["x"])
+        assert ("• state.db is held" in console.file.getvalue()) is shown, (status, console.file.getvalue())
