@@ -121,6 +121,9 @@ def plan(m: Manifest | str | Path, *, max_jobs: int | None = None) -> Plan:
         # jobs are checked and priced.
         message = str(exc) if isinstance(exc, capabilities.CapabilityDataError) else \
             f"capability data that gridrun cannot use: {type(exc).__name__}: {exc}"
+        site = _prices_site(m, files, message)
+        if site is not None:
+            raise site from exc
         if files:
             raise m.error(("capabilities",), message) from exc
         if os.environ.get("GRIDRUN_CAPABILITIES"):
@@ -128,6 +131,32 @@ def plan(m: Manifest | str | Path, *, max_jobs: int | None = None) -> Plan:
         raise  # gridrun's own data or code: a bug, shown as it is
     return replace(built, warnings=(*built.warnings, *outputs_shared(built), *state_above(built)),
                    endpoint=endpoint(m, caps, files))
+
+
+def _prices_site(m: Manifest, files: Sequence[Path], message: str) -> ManifestError | None:
+    """A price table's error (`provider/model: prices: ...`) at the line of the `prices:` of the last user file
+    (GRIDRUN_CAPABILITIES's, then the manifest's) that sets this model's prices, which the merged data the error
+    was found in no longer shows; None for another error, or prices only gridrun's own data sets."""
+    from . import yamlsource
+
+    head = f"{m.provider}/{m.model}: prices: "
+    if not message.startswith(head):
+        return None
+    named = [Path(p) for p in os.environ.get("GRIDRUN_CAPABILITIES", "").split(os.pathsep) if p]
+    found = None
+    for f in [*named, *files]:
+        try:
+            document, positions = yamlsource.load_yaml(yamlsource.read_text(f, limit=yamlsource.MAX_BYTES), file=f)
+        except (ManifestError, OSError):
+            continue
+        at = ("models", m.model, "prices")
+        if (isinstance(document, dict) and document.get("provider") == m.provider
+                and isinstance(document.get("models"), dict) and isinstance(document["models"].get(m.model), dict)
+                and "prices" in document["models"][m.model]):
+            line, column = yamlsource.locate(positions, at)
+            found = ManifestError(message[len(head):], file=f, line=line, column=column,
+                                  field=f"models.{m.model}.prices")
+    return found
 
 
 def _check_base_urls(m: Manifest, files: Sequence[Path]) -> None:

@@ -2333,8 +2333,8 @@ models:
     ("9" * 400, "", "models.new-model.prices.base_5s.540p", "expected a number >= 0"),
     ("0.35", "  duration: 7\n", "capabilities", "prices.duration_factor has no figure for 7"),
     ("0.35", "  generate_audio_switch: true\n", "capabilities", "prices.audio_5s has no figure for '540p'"),
-    ("1e300", "", "capabilities", "prices: the table prices a job at $1e+300, above $1,000,000 a job; check its figures"),
-    ("500000.01", "  n: 2\n", "capabilities", "prices: the table prices a job at $1,000,000.02, above $1,000,000 a job"),
+    ("1e300", "", "models.new-model.prices", "the table prices a job at $1e+300, above $1,000,000 a job"),
+    ("500000.01", "  n: 2\n", "models.new-model.prices", "the table prices a job at $1,000,000.02, above $1,000,000"),
 ])
 def test_price_figures_a_job_lacks_are_located_errors(tmp_path: Path, price: str, params: str, field: str,
                                                       problem: str) -> None:
@@ -2678,3 +2678,22 @@ def test_a_huge_linspace_value_out_of_range_is_written_as_the_job_key_writes_it(
     assert _coerce(spec, 5e307, "m")[1] == "5e+307 is above the maximum 2147483647 (m)"
     assert _coerce(spec, -5e307, "m")[1] == "-5e+307 is below the minimum 0 (m)"
     assert _coerce(spec, 2147483648, "m")[1] == "2147483648 is above the maximum 2147483647 (m)"
+
+
+@pytest.mark.parametrize("where", ["env", "manifest"])
+def test_a_price_table_that_prices_a_job_absurdly_is_an_error_at_its_prices_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """$1e30 a job, from GRIDRUN_CAPABILITIES or a manifest's capabilities: the file and line of those prices,
+    not the variable's name alone (or the manifest's `capabilities:`)."""
+    caps = tmp_path / "cap1.yaml"
+    caps.write_text("provider: sim\nmodels:\n  pixverse-v5.6:\n    prices:\n      base_5s: {540p: 1e30}\n")
+    body = "params:\n  prompt: a fox\n  quality: 540p\n"
+    if where == "env":
+        monkeypatch.setenv("GRIDRUN_CAPABILITIES", str(caps))
+    else:
+        body += "capabilities: [cap1.yaml]\n"
+    with pytest.raises(ManifestError) as caught:
+        plan_of(tmp_path, body)
+    assert str(caught.value) == (f"{caps}:4:5: models.pixverse-v5.6.prices: the table prices a job at $1e+30, above "
+                                 "$1,000,000 a job; check its figures")
