@@ -43,13 +43,15 @@ def examples(tmp_path: Path) -> Path:
 # --- invalid manifests at the plan level -------------------------------------------------------
 
 INVALID_CASES = [
-    ("template_undefined.yaml", 5, "params.prompt: 'styel' is undefined (in 'a fox, {{ styel }} style') (in 2 jobs, e.g. style=anime)"),
+    ("template_undefined.yaml", 5, ("params.prompt: 'styel' is undefined; did you mean 'style'? (in 'a fox, {{ styel }} "
+                                    "style') (in 2 jobs, e.g. style=anime)")),
     ("template_syntax.yaml", 5, "params.prompt: template syntax error: unexpected end of template"),
     ("template_unsafe.yaml", 5, "access to attribute '__class__' of 'str' object is unsafe"),
     ("var_cycle.yaml", 5, "vars.subject: vars reference each other in a cycle: subject -> scene -> place -> subject"),
     ("var_undefined.yaml", 6, "vars.scene: 'subjcet' is undefined"),
     ("var_undefined_in_sweep.yaml", 12, "sweeps[1].vars.scene: 'moon' is undefined"),
-    ("output_undefined.yaml", 8, "output: 'sed' is undefined (in '{{ sed }}.mp4') (in 2 jobs, e.g. seed=1)"),
+    ("output_undefined.yaml", 8, ("output: 'sed' is undefined; did you mean 'seed'? (in '{{ sed }}.mp4') (in 2 jobs, "
+                                  "e.g. seed=1)")),
     ("output_absolute.yaml", 8, "output: renders an absolute path; output is relative to the output folder (in 2 jobs, e.g. seed=1: '/tmp/fox-1.mp4')"),
     ("output_escapes.yaml", 8, "output: renders a path that leaves the output folder (in 2 jobs, e.g. seed=1: 'videos/../../fox-1.mp4')"),
     ("output_collision.yaml", 9, "output: jobs 'style=anime,seed=1' and 'style=anime,seed=2' would both write anime.mp4"),
@@ -65,7 +67,7 @@ INVALID_CASES = [
     ("rule_last_frame_alone.yaml", 6, "params.last_frame_image: last_frame_image needs input_reference"),
     ("unknown_model.yaml", 3, "model: unknown model 'pixverse-v9' for provider sim (known: pixverse-v5.6)"),
     ("unknown_provider.yaml", 3, "provider: unknown provider 'dreamworks' (known: lumenfall, sim)"),
-    ("capabilities_missing.yaml", 4, "capabilities: capability file"),
+    ("capabilities_missing.yaml", 4, "capabilities[0]: capability file"),
     ("image_missing.yaml", 6, "params.input_reference: input image 'assets/no-such-fox.png' not found"),
     ("image_missing_in_include.yaml", 11, "matrix.include[0].last_frame_image: input image 'assets/no-such-moon.png' not found"),
     ("cap_default.yaml", 6, "matrix: this manifest plans 1,010 jobs, above the cap of 1,000; check the matrix, or raise the cap with --max-jobs or run.max_jobs"),
