@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 from pathlib import Path
 
 _IMAGE_MAGIC = (
@@ -30,3 +33,54 @@ def image_mime(path: Path, data: bytes) -> str | None:
     if data[:2] == b"BM" and len(data) >= 18 and int.from_bytes(data[14:18], "little") in _BMP_HEADERS:
         return "image/bmp"
     return _BY_EXTENSION.get(path.suffix.lower()) if data else None
+
+
+# Kinds a data URI may say it holds though gridrun cannot tell them by their bytes (as `_BY_EXTENSION` for files).
+_BY_TYPE_ONLY = frozenset(_BY_EXTENSION.values())
+_ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg", "image/x-ms-bmp": "image/bmp"}
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+://")
+_KINDS = "PNG, JPEG, WebP, GIF, BMP, or by their media type alone AVIF, HEIC, TIFF..."
+"""The kinds of image a data URI may hold, as its errors name them."""
+
+
+def is_data_uri(value: str) -> bool:
+    return value[:5].lower() == "data:"
+
+
+def other_scheme(value: str) -> str | None:
+    """The scheme of a URL `value` that is neither https nor http (those are the model's to judge) nor a data
+    URI, e.g. 'ftp' or 'file'; None for anything else (a local path)."""
+    found = _SCHEME.match(value)
+    if found is None:
+        return None
+    scheme = found.group()[:-3].lower()
+    return None if scheme in ("http", "https") else scheme
+
+
+def data_uri_problem(value: str) -> str | None:
+    """Why the data URI `value` is not an image gridrun can send, as a local file is checked: an image media
+    type, base64 that decodes, and first bytes of that kind of image (or, for a kind gridrun does not tell by
+    its bytes, any bytes at all); None when it is one."""
+    header, comma, payload = value[5:].partition(",")
+    if not comma:
+        return "has no ',' before its data (write data:image/png;base64,...)"
+    mediatype, *options = [part.strip() for part in header.split(";")]
+    declared = _ALIASES.get(mediatype.lower(), mediatype.lower())
+    if not declared.startswith("image/"):
+        return f"says it holds {mediatype or 'text/plain (no media type)'!r}, not an image ({_KINDS})"
+    if "base64" not in (o.lower() for o in options):
+        return "is not base64 (write data:image/png;base64,...)"
+    try:
+        data = base64.b64decode("".join(payload.split()), validate=True)
+    except (binascii.Error, ValueError):
+        return "holds data that is not valid base64"
+    if not data:
+        return "is not an image gridrun can send; it is empty"
+    found = image_mime(Path(), data[:HEAD])
+    if declared in _BY_TYPE_ONLY and found is None:
+        return None
+    if found is None:
+        return f"says {mediatype!r} but its bytes are not an image gridrun can send ({_KINDS})"
+    if found != declared:
+        return f"says {mediatype!r} but its bytes are {found}"
+    return None

@@ -748,6 +748,21 @@ class JobMaker:
             items = value if isinstance(value, list) else [value]
             abs_items, hash_items = [], []
             for item in items:
+                if isinstance(item, str) and images.is_data_uri(item):
+                    if (name, item) not in self.images:
+                        problem = images.data_uri_problem(item)
+                        if problem is not None:
+                            raise self.m.error(self._path(sw, shape, name),
+                                               f"input image {_short(item)!r} {problem}", CapabilityError)
+                        self.images[(name, item)] = (item, item)
+                    abs_items.append(item)
+                    hash_items.append(item)
+                    continue
+                scheme = images.other_scheme(item) if isinstance(item, str) else None
+                if scheme is not None:
+                    raise self.m.error(self._path(sw, shape, name),
+                                       f"input image {_short(item)!r}: gridrun does not take {scheme}: URLs; images "
+                                       "are https URLs, data: URIs or local paths", CapabilityError)
                 if _is_remote(item):
                     abs_items.append(item)
                     hash_items.append(item)
@@ -886,6 +901,11 @@ def _encodable(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def _short(value: str) -> str:
+    """`value` as an error shows it: a data URI's megabytes of base64 cut in the middle."""
+    return value if len(value) <= 80 else f"{value[:60]}…{value[-12:]}"
 
 
 def _is_remote(value: str) -> bool:

@@ -1136,6 +1136,42 @@ def test_remote_images_pass_as_they_are(tmp_path: Path) -> None:
     assert job.hash == job_hash("sim", "pixverse-v5.6", job.params, 0)
 
 
+def _data_uri(mime: str, data: bytes) -> str:
+    import base64
+    return f"data:{mime};base64,{base64.b64encode(data).decode()}"
+
+
+@pytest.mark.parametrize(("uri", "tail"), [
+    (_data_uri("text/plain", b"hi"), "says it holds 'text/plain', not an image"),
+    ("data:,hello", "not an image"),
+    (_data_uri("image/png", b"\x00\x00\x00"), "its bytes are not an image gridrun can send"),
+    (_data_uri("image/jpeg", PNG), "says 'image/jpeg' but its bytes are image/png"),
+    ("data:image/png;base64,@@not base64@@", "not valid base64"),
+    ("data:image/png;base64,", "it is empty"),
+    ("data:image/png,rawbytes", "is not base64"),
+])
+def test_an_input_image_as_a_data_uri_is_checked_as_a_file_is(tmp_path: Path, uri: str, tail: str) -> None:
+    """A data URI is sent as it is: what it holds is checked at plan time, as a local file's bytes are."""
+    err = one_error(tmp_path, f"params:\n  prompt: a fox\n  input_reference: \"{uri}\"\n", "input image")
+    assert tail in err.message, err.message
+    assert (err.line, err.field) == (6, "params.input_reference")
+    assert isinstance(err, CapabilityError)
+
+
+def test_an_input_image_data_uri_of_an_image_passes_as_it_is(tmp_path: Path) -> None:
+    for uri in (_data_uri("image/png", PNG), _data_uri("image/jpg", b"\xff\xd8\xff\xe0rest"), _data_uri("image/avif", b"x")):
+        job = plan_of(tmp_path, f"params:\n  prompt: a fox\n  input_reference: \"{uri}\"\n").jobs[0]
+        assert job.params["input_reference"] == [uri]
+
+
+@pytest.mark.parametrize("uri", ["ftp://x/a.png", "file:///tmp/x.png", "s3://bucket/a.png"])
+def test_an_input_image_url_of_another_scheme_says_which_are_taken(tmp_path: Path, uri: str) -> None:
+    err = one_error(tmp_path, f"params:\n  prompt: a fox\n  input_reference: {uri}\n", "input image")
+    assert "not found" not in err.message, err.message
+    assert f"does not take {uri.split(':')[0]}: URLs; images are https URLs, data: URIs or local paths" in err.message
+    assert (err.line, err.field) == (6, "params.input_reference")
+
+
 def test_a_lone_surrogate_is_an_error_not_a_crash(tmp_path: Path) -> None:
     errors = errors_of(tmp_path, 'params:\n  prompt: "a fox \\ud83e"\nmatrix:\n  label: ["\\udd8a", b]\n')
     assert [(e.field, e.line) for e in errors] == [("params.prompt", 5), ("matrix.label", 7)]
