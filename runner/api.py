@@ -161,16 +161,24 @@ def _prices_site(m: Manifest, files: Sequence[Path], message: str) -> ManifestEr
 
 def _check_base_urls(m: Manifest, files: Sequence[Path]) -> None:
     """The API key goes only where the user chose: a base URL a manifest or a capabilities file it names chooses
-    is the provider's own host or this machine's, and such a file chooses no key variable.
+    is the provider's own host or this machine's, and such a file chooses no key variable. Each base URL, the
+    environment's too, is one requests can be sent to.
 
-    :raises ManifestError: at the field's line.
+    :raises ManifestError: at the field's line. :raises UsageError: the environment's base URL.
     """
     builtin = capabilities.load(m.provider) if m.provider in capabilities.available() else None
     key_env = builtin.api_key_env if builtin is not None else None
     env = base_url_env(m.provider)
+    if env and os.environ.get(env, "").strip():
+        from .providers.transport import resolve_base_url
+
+        resolve_base_url(None, env, "")  # the environment's URL is the user's choice, but it must be one
     for f in files:
         capabilities.check_user_file(f, key_env=key_env, env=env)
     url = m.base_url
+    problem = capabilities.url_problem(url.strip()) if isinstance(url, str) and url.startswith(("http://", "https://")) else None
+    if problem is not None:
+        raise m.error(("base_url",), f"not a valid URL: {problem}")
     if isinstance(url, str) and builtin is not None:
         why = capabilities.untrusted_base_url(url, m.provider, key_env, env)
         if why is not None:

@@ -104,3 +104,53 @@ def test_a_base_url_with_credentials_is_refused_without_showing_them(
     assert main(["validate", str(m)]) == 2
     err = capsys.readouterr().err
     assert f"{m}:5:" in err and "user name or password" in err and "PASSWORD99" not in err
+
+
+BAD_URLS = ["http://[::1", "http://a\x01b/v1", "http://127.0.0.1:/v1", "http://", "http://127.0.0.1:99999/v1",
+            "http://127.0.0.1:0/v1"]
+
+
+@pytest.mark.parametrize("url", BAD_URLS)
+def test_an_environment_base_url_that_does_not_parse_is_refused_before_any_state(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], url: str) -> None:
+    monkeypatch.setenv("LUMENFALL_API_KEY", "sk-x-key")
+    monkeypatch.setenv("LUMENFALL_BASE_URL", url)
+    m = manifest(tmp_path)
+    for command in ("validate", "plan", "run"):
+        assert main([command, str(m)]) == 2, command
+        err = capsys.readouterr().err
+        assert "LUMENFALL_BASE_URL" in err and "is not a valid URL" in err and "Traceback" not in err, err
+    assert not (tmp_path / ".gridrun").exists() and not (tmp_path / "outputs").exists()
+
+
+def test_a_manifest_base_url_that_does_not_parse_is_told_as_such_at_its_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for url in ("http://[::1", "http://127.0.0.1:/v1", "http://127.0.0.1:99999/v1"):
+        m = manifest(tmp_path, f"base_url: '{url}'\n")
+        for command in ("validate", "plan", "run"):
+            assert main([command, str(m)]) == 2
+            err = capsys.readouterr().err
+            assert f"{m}:5:1: base_url: not a valid URL" in err and "nor this machine" not in err, err
+        assert not (tmp_path / ".gridrun").exists()
+
+
+@pytest.mark.parametrize(("line", "field", "fragment"), [
+    ("base_url: ftp://x", "base_url", "must start with http:// or https://"),
+    ("base_url: 'http://[::1'", "base_url", "is not a valid URL"),
+    ("base_url: 'http://127.0.0.1:/v1'", "base_url", "is not a valid URL: its port is empty"),
+    ("api_key_env: 'A B'", "api_key_env", "expected an environment variable name (letters, digits, _), got 'A B'"),
+    ("api_key_env: ''", "api_key_env", "expected an environment variable name"),
+])
+def test_a_capabilities_file_base_url_or_key_variable_is_checked_at_its_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        line: str, field: str, fragment: str) -> None:
+    caps = tmp_path / "c.yaml"
+    caps.write_text(f"provider: lumenfall\n{line}\n", encoding="utf-8")
+    monkeypatch.setenv("GRIDRUN_CAPABILITIES", str(caps))
+    monkeypatch.setenv("LUMENFALL_API_KEY", "sk-x-key")
+    m = manifest(tmp_path)
+    for command in ("validate", "plan", "run"):
+        assert main([command, str(m)]) == 2, command
+        err = capsys.readouterr().err
+        assert f"c.yaml:2:1: {field}: " in err and fragment in err and "Traceback" not in err, err
+    assert not (tmp_path / ".gridrun").exists()

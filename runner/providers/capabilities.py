@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import yaml
 
@@ -506,6 +506,36 @@ def _origin(url: str) -> str | None:
     return f"{parts.scheme}://{host}" + (f":{port}" if port is not None and port != default else "")
 
 
+def url_problem(url: str) -> str | None:
+    """Why `url` is not a base URL requests can be sent to (a control character, no host, a port out of range,
+    empty or 0, a bracket left open), None when it is one. Its scheme is judged elsewhere."""
+    from urllib.parse import urlsplit
+
+    bad = next((c for c in url if ord(c) < 0x21 or ord(c) == 0x7F), None)
+    if bad is not None:
+        return f"it holds {'a space' if bad == ' ' else f'the control character {bad!r}'}"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        return f"it does not parse ({exc})"
+    if parts.scheme in ("http", "https") and not parts.hostname:
+        return "it has no host"
+    if parts.netloc.rpartition("@")[2].endswith(":"):
+        return "its port is empty (nothing after the ':')"
+    if port == 0:
+        return "its port is 0"
+    return None
+
+
+def url_error(url: str) -> str | None:
+    """`url_problem`, or a scheme other than http(s), said as the error's text after the URL's source."""
+    if not url.startswith(("http://", "https://")):
+        return "must start with http:// or https://"
+    problem = url_problem(url)
+    return f"is not a valid URL: {problem}" if problem is not None else None
+
+
 def is_loopback(url: str) -> bool:
     """Whether `url` names this machine (127.0.0.1, ::1, localhost)."""
     import ipaddress
@@ -602,9 +632,36 @@ def _read_user(path: Path) -> dict[str, Any]:
     errors = schema_errors(_user_schema(), document, error)
     if not errors:
         errors = [error(at, message) for at, message in _finer_than_micros(document)]
+    if isinstance(document, dict):
+        errors.extend(_setting_errors(document, error))
     yamlsource.raise_all(sorted(errors, key=lambda e: (e.line, e.column)))
     data: dict[str, Any] = yamlsource.load_plain(text)  # keys keep their types (a duration factor's 5 is 5)
     return data
+
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _setting_errors(document: Mapping[str, Any], error: Callable[[tuple[Any, ...], str], ManifestError]) -> list[ManifestError]:
+    """A file's `base_url` that is no URL requests can be sent to, and an `api_key_env` that is no environment
+    variable's name (an empty one would send no key at all), each at its line."""
+    out = []
+    url = document.get("base_url")
+    provider = document.get("provider")
+    if isinstance(url, str) and isinstance(provider, str) and provider in available() \
+            and url.rstrip("/") == builtin_base_url(provider).rstrip("/"):
+        url = None  # gridrun's own for that provider, such as the simulator's in-process address
+    if isinstance(url, str):
+        from runner.providers.transport import has_credentials
+
+        problem = url_error(url.strip().rstrip("/"))
+        if problem is not None:  # a URL with a password is not shown
+            shown = "the URL" if has_credentials(url) or "@" in url else repr(url)
+            out.append(error(("base_url",), f"{shown} {problem}"))
+    key_env = document.get("api_key_env")
+    if isinstance(key_env, str) and not _ENV_NAME.fullmatch(key_env):
+        out.append(error(("api_key_env",), f"expected an environment variable name (letters, digits, _), got {key_env!r}"))
+    return out
 
 
 @lru_cache(maxsize=1)

@@ -103,17 +103,20 @@ def _ssl_context() -> ssl.SSLContext:
 def resolve_base_url(explicit: str | None, env_name: str | None, default: str) -> str:
     """The base URL: `explicit`, else the environment variable `env_name`, else `default`.
 
-    :raises UsageError: the URL is not http(s).
+    :raises UsageError: the URL is not http(s), or does not parse.
     """
-    url = explicit or (os.environ.get(env_name, "").strip() if env_name else "") or default
-    url = url.rstrip("/")
+    given = explicit or (os.environ.get(env_name, "").strip() if env_name else "") or default
+    url = given.rstrip("/")
     source = "base_url" if explicit else (env_name if env_name and os.environ.get(env_name) else "capability data")
     if has_credentials(url):  # never shown: what is before the '@' is a password
         raise UsageError(f"provider base URL (from {source}) holds a user name or password (`user:pass@` before its "
                          "host), which gridrun does not send: it sends the API key as the Authorization header; "
                          "remove them from the URL")
-    if not url.startswith(("http://", "https://")):
-        raise UsageError(f"provider base URL {url!r} (from {source}) must start with http:// or https://")
+    from runner.providers.capabilities import url_error
+
+    problem = url_error(url if url.startswith(("http://", "https://")) else given)
+    if problem is not None:
+        raise UsageError(f"provider base URL {given!r} (from {source}) {problem}")
     return url
 
 
