@@ -906,6 +906,7 @@ class Store:
         try:  # a failure past here closes the connection (a state file refused, a newer schema)
             if not readonly:
                 with self._opening():
+                    self._refuse_foreign(*self._schema())  # before anything is written in another program's file
                     _full_sync(self.db)
                     _wal(self.db)
                     self.db.execute("PRAGMA synchronous=FULL")
@@ -1004,14 +1005,36 @@ class Store:
                     f"from a backup; or, to start over knowingly (every job sent and paid for again), "
                     f"{self._start_over()}")
 
+    def _schema(self) -> tuple[int, list[str]]:
+        """The state file's `PRAGMA user_version` and the first few of its tables, read at once (a runner
+        migrating the file meanwhile writes both in one transaction)."""
+        row = self.db.execute(
+            "SELECT (SELECT user_version FROM pragma_user_version), (SELECT group_concat(name, char(10)) FROM "
+            "(SELECT name FROM sqlite_master WHERE type IN ('table', 'view') ORDER BY name LIMIT 4))").fetchone()
+        return int(row[0]), (str(row[1]).split("\n") if row[1] else [])
+
+    def _refuse_foreign(self, version: int, tables: list[str]) -> None:
+        """A new state has no table until its first migration, made with its version in one transaction: a file
+        with tables but no version is another program's database, which gridrun leaves as it is.
+
+        :raises StateError: it is one.
+        """
+        if version == 0 and tables:
+            more = ", ..." if len(tables) > 3 else ""
+            raise StateError(
+                f"{self.path}: not a gridrun state file (an SQLite database of another program, with tables "
+                f"{', '.join(map(repr, tables[:3]))}{more}); gridrun leaves it as it is: move it aside, or give "
+                "the manifest another state_dir")
+
     def _version(self) -> int:
         """The schema the state file has (`PRAGMA user_version`), one this gridrun knows."""
         try:
-            version = int(self.db.execute("PRAGMA user_version").fetchone()[0])
+            version, tables = self._schema()
         except sqlite3.DatabaseError as exc:
             if _damaged(exc):
                 raise self._damaged_error(exc) from exc
             raise StateError(f"{self.path}: not a gridrun state file ({exc})") from exc
+        self._refuse_foreign(version, tables)
         if version > len(_MIGRATIONS):
             raise StateError(
                 f"{self.path}: written by a newer gridrun (schema {version}, this one knows {len(_MIGRATIONS)}); "

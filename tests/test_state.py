@@ -459,6 +459,48 @@ def test_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
         Store(tmp_path / "state.db")
 
 
+@pytest.mark.parametrize("table", ["other", "runs"])
+@pytest.mark.parametrize("readonly", [False, True])
+def test_another_programs_sqlite_database_is_refused_and_left_as_it_is(tmp_path: Path, readonly: bool, table: str) -> None:
+    """A file with tables but no gridrun schema is not taken for a new state: no tables added beside its own, no
+    switch to WAL, and not called "no state yet" or a folder not writable."""
+    path = tmp_path / "state.db"
+    with closing(sqlite3.connect(path)) as db:
+        db.execute(f"CREATE TABLE {table} (a)")
+        db.execute(f"INSERT INTO {table} VALUES (1)")
+        db.commit()
+    before = path.read_bytes()
+    with pytest.raises(StateError) as exc:
+        Store(path, readonly=readonly).__enter__()
+    said = str(exc.value)
+    assert "not a gridrun state file" in said and f"'{table}'" in said, said
+    assert "writable" not in said and "no state yet" not in said
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.db"]
+
+
+def test_every_command_refuses_another_programs_sqlite_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from runner.cli import main
+
+    m = tmp_path / "m.yaml"
+    m.write_text("version: 1\nname: m\nprovider: sim\nmodel: pixverse-v5.6\nparams: {prompt: a fox, duration: 5}\n"
+                 "run: {budget_usd: 5}\n", encoding="utf-8")
+    (tmp_path / ".gridrun").mkdir()
+    path = tmp_path / ".gridrun" / "state.db"
+    with closing(sqlite3.connect(path)) as db:
+        db.execute("CREATE TABLE other (a)")
+        db.commit()
+    before = path.read_bytes()
+    for args in (["run", str(m)], ["plan", str(m)], ["status", str(m)], ["status", "--state", str(path.parent)],
+                 ["report", str(m)], ["export", str(m)], ["retry", str(m)], ["cancel", str(m)]):
+        assert main(args) != 0, args
+        err = capsys.readouterr().err
+        assert "state.db: not a gridrun state file" in err and "Traceback" not in err, (args, err)
+        assert path.read_bytes() == before, args
+    assert sorted(p.name for p in path.parent.iterdir()) == ["state.db"]
+    assert not (tmp_path / "outputs").exists()
+
+
 @pytest.mark.parametrize("readonly", [False, True])
 def test_a_damaged_state_file_is_named_damaged_with_what_to_do(tmp_path: Path, readonly: bool) -> None:
     """A state file cut short (a copy or sync that stopped midway) is gridrun's, damaged: not "not a gridrun state
