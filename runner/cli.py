@@ -1323,7 +1323,7 @@ def cmd_sim_serve(args: argparse.Namespace) -> int:
 
 def _knob(name: str) -> Any:
     """An argparse type for the run knob `name`: its number, or argparse's usage error saying what is wrong."""
-    from .options import OPTION_LIMITS, option_problem
+    from .options import OPTION_LIMITS, flag_problem
 
     integer = OPTION_LIMITS[name][0]
 
@@ -1332,7 +1332,7 @@ def _knob(name: str) -> Any:
             value: int | float = int(text) if integer else float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{'an integer' if integer else 'a number'} is needed, got {text!r}") from None
-        problem = option_problem(name, value)
+        problem = flag_problem(name, value)
         if problem is not None:
             raise argparse.ArgumentTypeError(problem)
         return value
@@ -1412,7 +1412,7 @@ def _parser(*, with_sim: bool = True) -> argparse.ArgumentParser:
                         help="new paid attempts per job after the provider failed its render (default: run.failure_retries, 0)")
         sp.add_argument("--poll-interval", type=_knob("poll_interval"), help="fixed seconds between polls (default: scheduled)")
         sp.add_argument("--timeout", type=_knob("timeout"), help="per-job deadline in seconds: stop waiting, never the job")
-        sp.add_argument("--request-timeout", type=_knob("request_timeout"), default=30.0, help="seconds one HTTP request may take")
+        sp.add_argument("--request-timeout", type=_knob("request_timeout"), default=30.0, help="seconds one HTTP request may take (at least 1)")
         sp.add_argument("--fail-fast", action="store_true", help="stop submitting after the first failed job")
         sp.add_argument("--leave-in-flight", action="store_true",
                         help="run even though jobs the last run sent are rendering still and the changed manifest "

@@ -82,6 +82,21 @@ OPTION_LIMITS: dict[str, tuple[bool, float, bool, float | None]] = {
 }
 
 
+# The least value a command-line flag takes, above the knob's own least: a request given a few milliseconds can
+# never be answered over a network, and the create (the paid one) may slip through while the polls and the
+# download of its video cannot. The Python API keeps the knob's own bounds (tests against an in-process fake).
+FLAG_FLOORS: dict[str, float] = {"request_timeout": 1.0}
+
+
+def flag_problem(name: str, value: Any) -> str | None:
+    """`option_problem`, or `value` below the flag's floor (FLAG_FLOORS), e.g. "must be at least 1 (seconds)"."""
+    problem = option_problem(name, value)
+    floor = FLAG_FLOORS.get(name)
+    if problem is None and floor is not None and value is not None and value < floor:
+        return f"must be at least {floor:g} (seconds), got {value!r}"
+    return problem
+
+
 def option_problem(name: str, value: Any) -> str | None:
     """What is wrong with `value` as `name` (see OPTION_LIMITS), e.g. "must be an integer at least 1, got 0";
     None when it is usable (None always is)."""

@@ -1360,6 +1360,8 @@ def test_a_short_lapse_of_404s_is_polled_through(tmp_path: Path) -> None:
     ("--poll-interval", "0", "must be a finite number above 0, got 0.0"),
     ("--timeout", "-5", "must be a finite number above 0, got -5.0"),
     ("--request-timeout", "inf", "must be a finite number above 0, got inf"),
+    ("--request-timeout", "0.001", "must be at least 1 (seconds), got 0.001"),
+    ("--request-timeout", "0.5", "must be at least 1 (seconds), got 0.5"),
     ("--max-jobs", "0", "must be an integer at least 1, got 0"),
 ])
 def test_bad_run_knobs_are_usage_errors_before_anything_is_sent(

@@ -156,7 +156,7 @@ def test_retry_unknown_warns_that_a_key_the_provider_has_forgotten_pays_again(
     sim = {"render_time": 0.1, "jitter": 0.0,
            "script": [{"route": "create", "nth": [1, 2, 3, 4, 5, 6], "fault": "reset_after"}, NO_LOG]}
     m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim=sim)
-    assert main(["run", str(m), "--no-report", "--retries", "0", "--request-timeout", "0.5"]) == 1
+    assert main(["run", str(m), "--no-report", "--retries", "0", "--request-timeout", "1"]) == 1
     assert [j.state for j in api.status(m).jobs] == ["unknown"]
     capsys.readouterr()
     write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})  # log back
