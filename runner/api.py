@@ -30,7 +30,7 @@ from .errors import (
     UsageError,
 )
 from .executor import Executor, RunResult, counted, earlier_whole, end_badly, run_budget
-from .localpaths import UNUSABLE, shown, why_unusable
+from .localpaths import UNUSABLE, not_recordable, shown, why_unusable
 from .options import RunOptions, check_option, run_options
 from .outputs import kept_aside
 from .manifest import Manifest
@@ -935,6 +935,8 @@ def _recorded_plan(path: Path, shown_as: Path) -> tuple[Plan, int] | None:
     """The plan of the manifest at `path` as the state beside it (`.gridrun/`) recorded it for its latest run
     made from that file, with that run's id; None when there is no such state or run, or that text, read as
     the file, names another state."""
+    if not_recordable(path) is not None:
+        return None  # no run recorded a path that is not UTF-8 text: `plan` says so of the manifest
     sd = (path.parent / ".gridrun").resolve()
     if not (sd / "state.db").is_file():
         return None

@@ -29,6 +29,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Sequence
 
@@ -58,7 +59,9 @@ class ManifestError(GridrunError):
         self.line = line
         self.column = column
         self.field = field
-        where = f"{self.file}:{line}:{column}" if line else f"{self.file}"
+        # a name's byte that is not UTF-8 (a lone surrogate to Python) shown as U+FFFD: no stream can write it
+        name = re.sub("[\ud800-\udfff]", "\ufffd", str(self.file))
+        where = f"{name}:{line}:{column}" if line else name
         super().__init__(f"{where}: {field}: {message}" if field else f"{where}: {message}")
 
 

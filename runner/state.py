@@ -829,7 +829,7 @@ def _readonly_uri(path: Path) -> str:
     log beside it) is then opened as immutable, which needs none. The log and the folder are those of the file
     SQLite opens, a linked state.db's target (`real_state_file`), not the link's."""
     real = path.resolve()
-    uri = f"file:{urllib.parse.quote(str(real))}?mode=ro"
+    uri = f"file:{urllib.parse.quote(os.fsencode(real))}?mode=ro"  # a name's bytes as they are, UTF-8 or not
     wal = real.with_name(real.name + "-wal")
     if not os.access(real.parent, os.W_OK) and not (wal.exists() and wal.stat().st_size):
         uri += "&immutable=1"

@@ -4,6 +4,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import textwrap
 import unicodedata
 from pathlib import Path
@@ -2529,6 +2530,39 @@ def test_a_manifest_whose_file_name_is_not_utf8_is_refused_before_a_run_records_
     err = capsys.readouterr().err
     assert "byte 0xff" in err and "Traceback" not in err, err
     assert not (tmp_path / ".gridrun" / "state.db").exists()
+
+
+def test_cancel_of_a_manifest_path_and_status_of_a_state_folder_not_utf8_say_so_beside_a_state(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Beside a state that ran, `cancel` of a name that is not UTF-8 (missing, or a file) gives plan's error, and
+    `status --state` of a copied state folder so named reads it: no traceback from SQLite's UTF-8 text."""
+    from runner.cli import main
+
+    good = write(tmp_path, "params:\n  prompt: a fox\n")
+    try:
+        odd = write(tmp_path, "params:\n  prompt: a fox\n", name=os.fsdecode(b"d\xffx.yaml"))
+        folder = tmp_path / os.fsdecode(b"st\xff")
+        folder.mkdir()
+    except (OSError, UnicodeError):
+        pytest.skip("this file system takes only UTF-8 names")
+    assert main(["run", str(good), "--no-report"]) == 0
+    capsys.readouterr()
+    missing = tmp_path / os.fsdecode(b"m.yaml\xff")
+    assert main(["cancel", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert "no such file" in err and "Traceback" not in err, err
+    assert main(["cancel", str(odd)]) == 2
+    err = capsys.readouterr().err
+    assert "byte 0xff" in err and "Traceback" not in err, err
+    for name in os.listdir(tmp_path / ".gridrun"):
+        if not name.startswith("state.db-"):
+            shutil.copy(tmp_path / ".gridrun" / name, folder / name)
+    for args in (["status", "--state", str(folder)], ["status", "--state", str(folder), "--runs"],
+                 ["status", str(good), "--state", str(folder)]):
+        assert main(args) == 0, args
+        out, err = capsys.readouterr()
+        assert "Traceback" not in err and "done" in out, (args, out, err)
 
 
 def test_an_output_or_state_folder_whose_name_is_not_utf8_is_a_located_error(tmp_path: Path) -> None:
