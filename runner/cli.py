@@ -673,7 +673,8 @@ def _ends_json(
         yield
     except (GridrunError, sqlite3.Error, OSError, KeyboardInterrupt) as exc:
         if not isinstance(exc, BrokenPipeError):
-            progress.failed(status=status_of(exc), exit_code=_exit_code(exc), errors=_error_lines(exc, command))
+            progress.failed(status=status_of(exc), exit_code=_exit_code(exc), errors=_error_lines(exc, command),
+                            not_listed=exc.not_listed if isinstance(exc, ManifestErrors) else 0)
         raise
 
 
@@ -1524,7 +1525,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for e in _error_lines(exc, args.command):
             err.print(f"[red]error[/red]: {escape(e)}", markup=True, highlight=False)
         if isinstance(exc, ManifestErrors):
-            err.print(f"{len(exc.errors)} errors; nothing was run")
+            if exc.not_listed:
+                err.print(f"... and {exc.not_listed:,} more errors, not listed")
+            err.print(f"{exc.total:,} errors; nothing was run")
         return _exit_code(exc)
 
 

@@ -82,9 +82,19 @@ class ManifestErrors(GridrunError):
 
     exit_code = 2
 
-    def __init__(self, errors: Sequence[ManifestError]) -> None:
+    def __init__(self, errors: Sequence[ManifestError], *, not_listed: int = 0) -> None:
+        """`not_listed`: how many more errors were found than `errors` lists (the first of them, in file order)."""
         self.errors = list(errors)
-        super().__init__("\n".join(str(e) for e in self.errors))
+        self.not_listed = not_listed
+        lines = [str(e) for e in self.errors]
+        if not_listed:
+            lines.append(f"... and {not_listed:,} more errors")
+        super().__init__("\n".join(lines))
+
+    @property
+    def total(self) -> int:
+        """How many errors were found, those listed and those not."""
+        return len(self.errors) + self.not_listed
 
 
 class UsageError(GridrunError):

@@ -165,19 +165,25 @@ class Progress:
             for e in dict.fromkeys(s.last_errors):  # the live display shows them; plain lines say them once, here
                 self.console.print(f"  • {visible(e)}", markup=False, highlight=False, soft_wrap=True)
 
-    def failed(self, *, status: str | None, exit_code: int, errors: list[str]) -> None:
+    def failed(self, *, status: str | None, exit_code: int, errors: list[str], not_listed: int = 0) -> None:
         """The end of a run an error stopped before `final` (refused before it began: the budget, an invalid
         manifest, a lock held): one JSON `end` event with its `status` (None where no run began), `exit_code` and
         `errors`, the lines the user reads, so a script waiting for the event gets it; nothing on a terminal or as
         plain lines, where the error is printed as any command's. A run that had begun says its last errors first
-        (why it waited, say), as `final` does; the JSON event carries them as `last_errors`."""
+        (why it waited, say), as `final` does; the JSON event carries them as `last_errors`. `not_listed`: the
+        errors found beyond those `errors` lists (a manifest's first ones), as `errors_not_listed` when there are
+        any."""
         if self._ended:
             return
         last = () if self._stats is None else tuple(dict.fromkeys(self._stats.last_errors))
         if self.json_lines:
             self._ended = True
-            extra = {"last_errors": list(last)} if last else {}
-            self._emit({"event": "end", "status": status, "exit_code": exit_code, "errors": errors, **extra})
+            event: dict[str, Any] = {"event": "end", "status": status, "exit_code": exit_code, "errors": errors}
+            if last:
+                event["last_errors"] = list(last)
+            if not_listed:
+                event["errors_not_listed"] = not_listed
+            self._emit(event)
         elif self._live is None and status != "interrupted":  # Ctrl-C: the user stopped it, nothing more to say
             self._ended = True
             for e in last:

@@ -81,8 +81,7 @@ class Collector:
                                     field=err.field)
             out.append(err)
         if len(self.errors) > _MAX_REPORTED:
-            first = out[0]
-            out.append(ManifestError(f"... and {len(self.errors) - _MAX_REPORTED} more errors", file=first.file))
+            raise ManifestErrors(out, not_listed=len(self.errors) - _MAX_REPORTED)
         raise out[0] if len(out) == 1 else ManifestErrors(out)
 
 

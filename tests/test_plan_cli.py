@@ -122,6 +122,23 @@ def test_several_errors_are_reported_together_and_counted(capsys: pytest.Capture
     assert lines[-1] == "3 errors; nothing was run"
 
 
+def test_more_errors_than_are_listed_are_counted_all(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """Past the first 20, errors are counted, not listed; the count is every one, and the line saying so is no
+    error of its own (no `error:` label, not in the JSON end event's errors)."""
+    path = tmp_path / "big.yaml"
+    path.write_text(HEAD + 'provider: sim\nparams:\n  prompt: "a fox {{ n }}"\n  duration: 5\n'
+                    "matrix:\n  n: {range: [5, 34]}\n", encoding="utf-8")
+    code, _, err = run_cli(capsys, "validate", str(path))
+    assert code == 2
+    lines = err.splitlines()
+    assert len([x for x in lines if x.startswith("error: ")]) == 20
+    assert lines[-2:] == ["... and 10 more errors, not listed", "30 errors; nothing was run"], lines[-3:]
+    code, out, _ = run_cli(capsys, "run", str(path), "--json")
+    end = json.loads(out.splitlines()[-1])
+    assert code == 2 and len(end["errors"]) == 20 and end["errors_not_listed"] == 10, end
+    assert not any("more errors" in e for e in end["errors"])
+
+
 def test_validate_as_a_process_exits_2_with_the_error_on_stderr() -> None:
     gridrun = Path(sys.executable).parent / "gridrun"
     cmd = [str(gridrun)] if gridrun.exists() else [sys.executable, "-m", "runner.cli"]
