@@ -2388,14 +2388,15 @@ class Store:
     def _run_events(self, run: RunRecord) -> tuple[str | None, tuple[float, ...]]:
         """Why the run stopped sending (its last run-stopping event), and when each of the jobs it sent first
         reached a final state during it (cached ones never do; one an earlier run sent and this one collected ends
-        at once, which is no pace), sorted: what its own live progress counts. One query,
+        at once, which is no pace; a job with no send time recorded, as an older gridrun left some, counts),
+        sorted: what its own live progress counts. One query,
         which reads only the run's stopping events and the jobs' ends since it started."""
         until = run.ended_at if run.ended_at is not None else float("inf")
         rows = self.db.execute(  # through `events_stops` and `events_ends` (schema 7), one each side of the OR
             "SELECT kind, job_id, at, detail FROM events WHERE run_id=? AND kind='run-stopping'"
             f" OR {_END_KINDS} AND at >= ? AND at <= ? AND job_id IN"
             " (SELECT rj.job_id FROM run_jobs rj JOIN jobs j ON j.id = rj.job_id WHERE rj.run_id=?"
-            " AND rj.cached_from_run IS NULL AND j.submitted_at >= ?) ORDER BY id",
+            " AND rj.cached_from_run IS NULL AND (j.submitted_at IS NULL OR j.submitted_at >= ?)) ORDER BY id",
             (run.id, run.started_at, until, run.id, run.started_at),
         ).fetchall()
         stopping: str | None = None
