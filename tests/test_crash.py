@@ -3,6 +3,7 @@ another process; resume until done. The simulator must have been paid exactly on
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 
-from chaos_kit import ChaosResult, chaos  # noqa: E402
+from chaos_kit import PHASES, ChaosResult, chaos, landed, wait_started
 
 
 @pytest.mark.slow
@@ -45,3 +46,13 @@ def paid_exactly_once(res: ChaosResult, *, kills: int) -> None:
     assert res.done == res.jobs and res.lost_outputs == 0
     # what the state says was paid is what the provider billed, whichever moment the kills hit
     assert res.recorded_spent_micros == res.stats["billed_micros"], (res.recorded_spent_micros, res.stats)
+    # every kill landed in a run's working life, after it had recorded itself in its state, and says where
+    assert len(res.landings) == res.kills, res.landings
+    assert all(landing.phase in PHASES[1:] for landing in res.landings), res.landings
+
+
+def test_a_run_that_ends_before_recording_itself_is_not_waited_for_nor_killed(tmp_path: Path) -> None:
+    """A timed kill waits for the run's record in its state; a process that ends without one is not killed."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    assert wait_started(proc, tmp_path / ".gridrun" / "state.db", 0) is False
+    assert landed(tmp_path / ".gridrun" / "state.db", proc.pid, 0) == (PHASES[0], "no run recorded")
