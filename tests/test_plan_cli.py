@@ -11,7 +11,9 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import hypothesis
 import pytest
+from hypothesis import strategies as st
 
 from runner.cli import main
 
@@ -480,6 +482,74 @@ def test_a_large_plan_is_summarised(capsys: pytest.CaptureFixture[str], tmp_path
     assert "take=300,seed=5" in out
     code, out, _ = run_cli(capsys, "plan", str(path), "--max-jobs", "1500", "--all")
     assert sum("take=" in x for x in out.splitlines()) == 1500
+
+
+def test_plan_all_draws_its_rows_without_laying_out_each_cell(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    # rich lays out a table's cells one by one, each through a Padding (hundreds of microseconds each): the rows of
+    # a plan listed whole are drawn as rich draws them, not through it, and the header alone goes through rich
+    from rich.padding import Padding
+
+    drawn = []
+    draw = Padding.__rich_console__
+    monkeypatch.setattr(Padding, "__rich_console__", lambda self, *a: drawn.append(self) or draw(self, *a))
+    path = write(tmp_path / "m.yaml", head=HEAD, body="""\
+        params:
+          prompt: "a fox, take {{ take }}"
+        matrix:
+          take: {range: [1, 100]}
+          seed: {range: [1, 3]}
+        """)
+    code, out, _ = run_cli(capsys, "plan", str(path), "--all")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[1].split() == ["#", "┃", "key", "┃", "take", "┃", "seed", "┃", "size", "┃", "s", "┃", "cost"]
+    assert lines[3].split() == ["1", "│", "take=1,seed=1", "│", "1", "│", "1", "│", "960x540", "│", "5", "│", "$0.35"]
+    assert lines[302].split() == ["300", "│", "take=100,seed=3", "│", "100", "│", "3", "│", "960x540", "│", "5", "│",
+                                  "$0.35"]
+    assert len(drawn) < 20  # the header's 7 cells, not 300 rows of 7
+
+
+_CHARS = ["a", "Z", "7", "-", "=", "…", "é", "e\u0301", "漢", "🦊", "$", "[b]"]
+# a cell of words, as most are; or of anything, spaces and tabs at its ends too
+_WORDS = st.lists(st.lists(st.sampled_from(_CHARS), min_size=1, max_size=8).map("".join), max_size=3).map(" ".join)
+_ANY = st.lists(st.sampled_from([*_CHARS, " ", "\t"]), max_size=30).map("".join)
+
+
+@hypothesis.settings(max_examples=50, deadline=None)
+@hypothesis.given(status=st.booleans(), values=st.integers(0, 3), width=st.integers(10, 140),
+                  colour=st.booleans(), ascii_only=st.booleans(), words=st.booleans(), data=st.data())
+def test_the_plan_table_is_drawn_as_rich_draws_it(status: bool, values: int, width: int, colour: bool,
+                                                  ascii_only: bool, words: bool, data: st.DataObject) -> None:
+    # whichever way a table is drawn (rows joined as rich would, or rich itself when a cell wraps, folds, is cut
+    # or has spaces at an end), its text and its styles are those of rich's Table of the same columns and rows
+    from rich.console import Console
+
+    from runner.cli import _PlanTable
+
+    columns: list[tuple[str, dict[str, Any]]] = [
+        ("#", {"justify": "right", "style": "dim", "no_wrap": True}), ("key", {"overflow": "fold"}),
+        *[(["take", "v[b]", "[bold]漢字[/bold]"][n], {"no_wrap": True, "overflow": "ellipsis", "max_width": 24}) for n in range(values)],
+        ("size", {"no_wrap": True}), ("s", {"justify": "right", "no_wrap": True}),
+        ("cost", {"justify": "right", "no_wrap": True}), *([("status", {"overflow": "fold"})] if status else []),
+    ]
+    cell = _WORDS if words else st.one_of(_WORDS, _ANY)
+    if ascii_only:
+        cell = cell.map(lambda x: x.encode("ascii", "ignore").decode())
+    rows = data.draw(st.lists(st.lists(cell, min_size=len(columns), max_size=len(columns)), max_size=6))
+
+    class File(io.StringIO):
+        encoding = "ascii" if ascii_only else "utf-8"
+
+    def drawn(renderable: Any) -> str:
+        file = File()
+        console = Console(file=file, width=width, force_terminal=colour, color_system="standard" if colour else None,
+                          highlight=False, soft_wrap=True, emoji=False)
+        console.print(renderable)
+        return file.getvalue()
+
+    table = _PlanTable(columns, rows)
+    assert drawn(table) == drawn(table.table(rows))
 
 
 def test_warnings_go_to_stderr(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
