@@ -46,7 +46,7 @@ from .plan import ELSEWHERE, Plan, budget_micros, format_value, overwrites, relp
 from .records import GONE_EXIT, RUN_STATUSES
 from .state import IN_FLIGHT, JobState, Snapshot, remedy
 from .stats import pace, problems, run_statistics
-from .terminal import visible
+from .terminal import visible, written
 
 class _Console(Console):
     def on_broken_pipe(self) -> None:
@@ -444,9 +444,9 @@ class _PlanTable:
 def _written(text: str) -> str:
     """`text` as standard output writes it (ASCII for characters its encoding lacks, control characters escaped):
     what a table is laid out on."""
-    from .terminal import written
-
-    return written(out.file, visible(text))
+    text = visible(text)
+    # printable ASCII, all that `visible` leaves of it, is written as it is in any encoding: most cells of a plan
+    return text if text.isascii() else written(out.file, text)
 
 
 def _cells(row: Sequence[str]) -> list[Text]:
