@@ -4,6 +4,7 @@ import json
 import math
 import os
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +131,27 @@ def test_only_lf_and_cr_break_lines_as_in_yaml_1_2(char: str) -> None:
 
     assert load_plain(text) == data
     assert load_yaml(f"a: '\ufdd1'  # {char}\n", file=Path("t.yaml"))[0] == {"a": "\ufdd1"}  # a noncharacter kept
+
+
+def test_gridrun_s_own_data_files_read_in_c_as_the_python_reader_reads_them() -> None:
+    """The providers' capability data, read at every command's start, goes through libyaml's parser where PyYAML
+    has it (a tenth of the time), with the YAML 1.2 types: the same values as the reader of manifests gives."""
+    import yaml
+
+    from runner.providers import capabilities
+    from runner.yamlsource import _BREAKS_OF_YAML_1_1, load_data, load_plain
+
+    if yaml.__with_libyaml__:
+        assert issubclass(sys.modules["runner.yamlsource"]._DataLoader, yaml.CSafeLoader)
+    files = sorted(capabilities.DATA_DIR.glob("*.yaml"))
+    assert files
+    for f in files:
+        text = f.read_text(encoding="utf-8")
+        assert not any(c in text for c in _BREAKS_OF_YAML_1_1), f  # where libyaml would break lines
+        assert load_data(text) == load_plain(text) == capabilities._read(f), f
+    probe = "a: 16:9\nb: yes\nc: 0o17\nd: 1_000\ne: .5\nf: ~\ng: 2024-01-01\n"
+    assert load_data(probe) == load_plain(probe) == {"a": "16:9", "b": "yes", "c": 15, "d": "1_000", "e": 0.5,
+                                                      "f": None, "g": "2024-01-01"}
 
 
 @pytest.mark.parametrize(("text", "found"), [

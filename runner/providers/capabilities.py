@@ -464,11 +464,11 @@ class ProviderCaps:
 
 def _read(path: Path) -> dict[str, Any]:
     """A built-in data file."""
-    from runner.yamlsource import load_plain
+    from runner.yamlsource import load_data
 
     try:
         with open(path, encoding="utf-8") as f:
-            data = load_plain(f)
+            data = load_data(f)
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise CapabilityDataError(f"{path}: cannot be read: {exc}") from exc
     if not isinstance(data, dict):
