@@ -85,6 +85,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+# The clients (`python -m runner.cli ...`, run in their own folders) import this tree's gridrun, not whichever an
+# install put on the path (an editable install of another checkout would be measured instead).
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH"))))
 
 from runner.sim.config import SimConfig
 from runner.sim.serve import child_server
