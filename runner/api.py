@@ -568,7 +568,7 @@ def _state_dir(
                              "was removed or is elsewhere); name the manifest")
         raise UsageError("no manifest given and no .gridrun/ state folder here; name the manifest")
     mm = _manifest(m)
-    return plan_mod.state_dir_of(mm), mm.name, plan_mod.outputs_dir_of(mm)
+    return plan_mod.state_dir_of(mm, check=False), mm.name, plan_mod.outputs_dir_of(mm, check=False)
 
 
 def status(

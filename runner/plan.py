@@ -12,6 +12,7 @@ import ipaddress
 import math
 import os
 import re
+import shlex
 import stat
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -82,10 +83,12 @@ class Plan:
 # --------------------------------------------------------------------------------------------------
 
 
-def outputs_dir_of(manifest: Manifest) -> Path:
+def outputs_dir_of(manifest: Manifest, *, check: bool = True) -> Path:
+    """The output folder `manifest` names. `check`: refuse text a shell would read otherwise (`_check_folder_text`);
+    off for the commands that only read what runs wrote (`status`, `report`, `export`), which make no folder."""
     raw = manifest.data.get("outputs_dir")
     base = manifest.base_dir
-    if raw:
+    if raw and check:
         _check_folder_text(manifest, "outputs_dir", raw)
     return _resolved(manifest, "outputs_dir" if raw else "name", base / raw if raw else base / "outputs" / manifest.name)
 
@@ -100,38 +103,48 @@ def budget_micros(usd: Any) -> int | None:
     return math.floor(Decimal(repr(float(usd))) * 1_000_000)
 
 
-def state_dir_of(manifest: Manifest) -> Path:
+def state_dir_of(manifest: Manifest, *, check: bool = True) -> Path:
+    """The state folder `manifest` names; `check` as for `outputs_dir_of`."""
     raw = manifest.data.get("state_dir")
-    if raw:
+    if raw and check:
         _check_folder_text(manifest, "state_dir", raw)
     return _resolved(manifest, "state_dir" if raw else "", manifest.base_dir / raw if raw else manifest.base_dir / ".gridrun")
 
 
-_VARIABLE = re.compile(r"\$(?:\{|[A-Za-z_])")
+_BRACED = re.compile(r"\$\{[^}]*\}")
+_NAMED = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+_WINDOWS = re.compile(r"[A-Za-z]:\\|\\\\")
 
 
 def _check_folder_text(manifest: Manifest, field: str, raw: Any) -> None:
-    """A folder as written, taken as it is (relative to the manifest): one that a shell would read otherwise, a
-    `~` meant as the home folder, a `$VARIABLE`, a backslash between folders, is refused rather than made as a
-    folder literally named so beside the manifest.
+    """A folder as written is taken as it is (relative to the manifest). Text surely meant for a shell is refused
+    rather than made as a folder literally named so beside the manifest: `~` or `~/...` meant as the home folder,
+    `${...}`, `$NAME` of a variable set here, a Windows path (`C:\\...`, `\\\\server\\...`). Never refused when the
+    folder it names literally is there: a folder named `Q4 $Budget`, `~drafts` or `a\\b` is a name like any other.
 
     :raises ManifestError: at `field`.
     """
     text = str(raw)
-    if text.startswith("~"):
-        home = os.path.expanduser(text)
-        example = f" ({home})" if home != text else ""
-        why = ("starts with ~, which is not the home folder here: it would make a folder named ~ beside the "
-               f"manifest; write the absolute path{example}, or one relative to the manifest")
-    elif _VARIABLE.search(text):
-        why = ("holds a $ variable, which is not expanded here: it would name a folder literally; write the folder's "
-               "path itself, absolute or relative to the manifest")
-    elif "\\" in text:
-        why = ("holds a backslash, which is a character of a name here, not a folder separator: it would name one "
-               "folder; write / between folders (out/videos)")
+    if os.path.lexists(manifest.base_dir / text):
+        return
+    meant = os.path.expanduser(os.path.expandvars(text))
+    example = f" ({shown(manifest.base_dir / meant)})" if meant != text else ""
+    literally = (f"; or, for a folder named so, make it first (mkdir -p {shlex.quote(str(manifest.base_dir / text))}): "
+                 "a folder that is there is taken as written")
+    if text == "~" or text.startswith("~/"):
+        why = (f"starts with ~, which is not the home folder here: it would make a folder named ~ beside the "
+               f"manifest; write the absolute path{example}, or one relative to the manifest{literally}")
+    elif (braced := _BRACED.search(text)) or any(m.group(1) in os.environ for m in _NAMED.finditer(text)):
+        variable = braced.group(0) if braced else next(m.group(0) for m in _NAMED.finditer(text)
+                                                       if m.group(1) in os.environ)
+        why = (f"holds {variable}, a variable, which is not expanded here: it would name a folder literally; write "
+               f"the folder's path itself{example}, absolute or relative to the manifest{literally}")
+    elif _WINDOWS.match(text):
+        why = ("is a Windows path: a backslash is a character of a name here, not a folder separator; write the "
+               "folder's path with / between folders, absolute or relative to the manifest")
     else:
         return
-    raise manifest.error((field,), f"{text!r} {why}")
+    raise manifest.error((field,), f"'{shown(text)}' {why}")
 
 
 def _resolved(manifest: Manifest, field: str, folder: Path) -> Path:

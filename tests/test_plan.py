@@ -4,6 +4,7 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import shutil
 import textwrap
 import unicodedata
@@ -2132,23 +2133,61 @@ def test_output_names_longer_than_file_systems_take_are_errors(tmp_path: Path) -
 @pytest.mark.parametrize(("value", "said"), [
     ("~/gr-out", "starts with ~, which is not the home folder here"),
     ("~", "starts with ~"),
-    ("$HOME/gr-out", "holds a $ variable"),
-    ("${PROJECT}/out", "holds a $ variable"),
-    ("out\\\\videos", "holds a backslash"),
-    ("C:\\\\Users\\\\me\\\\out", "holds a backslash"),
+    ("$HOME/gr-out", "holds $HOME, a variable"),
+    ("${PROJECT}/out", "holds ${PROJECT}, a variable"),
+    ("C:\\\\Users\\\\me\\\\out", "is a Windows path"),
+    ("\\\\\\\\server\\\\share", "is a Windows path"),
 ])
 def test_a_folder_written_as_a_shell_would_read_it_is_refused_at_its_line(
-    tmp_path: Path, field: str, value: str, said: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, field: str, value: str, said: str
 ) -> None:
     """Taken as written, each would be a folder literally named so beside the manifest (./~/gr-out), which the
     plan then prints as if it were the home folder's."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("PROJECT", raising=False)
     err = one_error(tmp_path, f'params:\n  prompt: a fox\n{field}: "{value}"\n', said)
     assert err.field == field and err.line == 6
+    written = value.replace("\\\\", "\\")
+    assert err.message.startswith(f"'{written}' ")  # quoted as written, a backslash once
     assert not any(p.name.startswith(("~", "$")) or "\\" in p.name for p in tmp_path.iterdir())
-    if value.startswith("~/"):
-        assert os.path.expanduser(value) in err.message  # the path to write
+    if value.startswith(("~/", "$HOME")):
+        assert f"({tmp_path / 'home' / 'gr-out'})" in err.message  # the path to write
+    if not value.startswith(("C:", "\\")):  # a folder named so, made first, is taken as written
+        assert f"mkdir -p {shlex.quote(str(tmp_path / written))}" in err.message
+        (tmp_path / written).mkdir(parents=True)
+        assert plan_of(tmp_path, f'params:\n  prompt: a fox\n{field}: "{value}"\n').jobs
     # a $ or ~ inside a name, not a variable or a home folder, is a name like any other
     assert plan_of(tmp_path, f'params:\n  prompt: a fox\n{field}: "out/a~b/$5"\n').jobs
+
+
+@pytest.mark.parametrize("field", ["outputs_dir", "state_dir"])
+@pytest.mark.parametrize("value", ["Q4 $Budget renders", "~drafts", "out\\\\videos", "$NOT_SET_HERE/x", "a\\\\$b"])
+def test_a_folder_name_a_shell_would_not_read_otherwise_is_taken_as_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, field: str, value: str
+) -> None:
+    """A `$` not followed by a variable set here, a `~` not alone nor before /, a backslash outside a Windows
+    path: each is a character of a name."""
+    monkeypatch.delenv("Budget", raising=False)
+    monkeypatch.delenv("NOT_SET_HERE", raising=False)
+    monkeypatch.delenv("b", raising=False)
+    assert plan_of(tmp_path, f'params:\n  prompt: a fox\n{field}: "{value}"\n').jobs
+
+
+def test_a_project_run_in_a_folder_named_like_a_variable_is_still_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder named `$PROJECT/out` that is there is taken as written; and the commands that make no folder
+    (status, runs) read a project whose runs are recorded whatever its folders' text."""
+    monkeypatch.setenv("PROJECT", "elsewhere")
+    path = write(tmp_path, 'params:\n  prompt: a fox\noutputs_dir: "$PROJECT/out"\nsim: {render_time: 0.01}\n')
+    (tmp_path / "$PROJECT" / "out").mkdir(parents=True)
+    assert api.run(path).status == "done"
+    (tmp_path / "$PROJECT" / "out").rename(tmp_path / "gone")
+    (tmp_path / "$PROJECT").rmdir()
+    with pytest.raises(ManifestError, match="holds \\$PROJECT, a variable"):
+        api.plan(path)
+    assert api.status(path).counts["done"] == 1
+    assert api.runs(path)
 
 
 def test_folders_that_cannot_be_made_are_errors_naming_their_field(tmp_path: Path) -> None:
