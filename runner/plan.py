@@ -329,7 +329,7 @@ def _check_paths(manifest: Manifest, jobs: Sequence[Job], out_dir: Path, path_ma
     looked for in a folder that is not there (a new manifest's), which costs no look per job."""
     field = ("output",) if "output" in manifest.data else ()
     checked: set[str] = {str(out_dir)}
-    # compared as case-insensitive file systems (macOS, Windows) compare names: `.GRIDRUN/state.db` is the
+    # compared as case-insensitive file systems (macOS) compare names: `.GRIDRUN/state.db` is the
     # state's file there
     state, out = fold(str(state_dir_of(manifest).resolve())), fold(str(out_dir))
     near = out == state or state.startswith(out.rstrip(os.sep) + os.sep) or out.startswith(state + os.sep)

@@ -920,8 +920,8 @@ _OWN_FOLDER = ".runs"
 
 class OutputClaims:
     """The files each job writes in the output folder (its video, and beside it the sidecar, the poster and
-    the `.part` file of the download) and the folders they sit in. Paths compare as macOS and Windows
-    file systems do (`fold`): a manifest that makes `P.mp4` and `p.mp4` would lose a video there."""
+    the `.part` file of the download) and the folders they sit in. Paths compare as macOS file systems do
+    (`fold`): a manifest that makes `P.mp4` and `p.mp4` would lose a video there."""
 
     def __init__(self, name_max: int = NAME_MAX) -> None:
         self.name_max = name_max                      # the longest name the output folder's file system takes
@@ -963,11 +963,6 @@ class OutputClaims:
                     if other != key and self.videos.get(at) not in (None, video):
                         # the names differ only as these file systems do not tell apart
                         theirs_video = self.videos[at]
-                        if theirs_video.lower() != video.lower() and unicodedata.normalize(
-                                "NFC", theirs_video).lower() != unicodedata.normalize("NFC", video).lower():
-                            return (f"jobs {other!r} and {key!r} would write {theirs_video!r} and {video!r}, one "
-                                    "file on Windows, which drops the dots and spaces that end a name; make the "
-                                    "values differ in more than those")
                         return (f"jobs {other!r} and {key!r} would write {theirs_video!r} and {video!r}, one "
                                 "file where case is not told apart (macOS, Windows); make the values differ in more "
                                 "than case")
@@ -998,12 +993,9 @@ class OutputClaims:
 
 def fold(path: str) -> str:
     """`path` ('/'-separated) as case-insensitive file systems compare names: one Unicode form (é composed or
-    not), one case (a simple lower case: they keep ß apart from ss, which `str.casefold` would not), and each
-    name without the trailing dots and spaces Windows drops (`v1.` is `v1` there)."""
-    folded = unicodedata.normalize("NFC", path).lower()
-    if folded.endswith((".", " ")) or "./" in folded or " /" in folded:
-        folded = "/".join(part.rstrip(". ") for part in folded.split("/"))
-    return folded
+    not), one case (a simple lower case: they keep ß apart from ss, which `str.casefold` would not). The dots and
+    spaces that end a name are kept: Linux and macOS, where gridrun runs, keep `v1.` and `v1` apart."""
+    return unicodedata.normalize("NFC", path).lower()
 
 
 

@@ -2216,17 +2216,17 @@ def test_a_job_writing_into_the_state_folder_or_over_the_manifest_in_another_cas
     assert shelf.field == "output"
 
 
-def test_names_that_windows_reads_as_one_for_their_trailing_dots_or_spaces_are_refused(tmp_path: Path) -> None:
-    """Windows drops the dots and spaces that end a name (spaces in output names are made _ anyway): `v1.` is
-    `v1`, and one job's video would replace the other's."""
-    dots = one_error(tmp_path, 'params:\n  prompt: "a fox, {{ s }}"\nmatrix:\n  s: ["v1", "v1."]\n'
-                               'output: "{{ s }}/clip.mp4"\n', "would write")
-    assert "'v1/clip.mp4' and 'v1./clip.mp4', one file on Windows" in dots.message, dots.message
-    file = one_error(tmp_path, 'params:\n  prompt: "a fox, {{ s }}"\nmatrix:\n  s: ["v1", "v1.."]\n'
-                               'output: "{{ s }}"\n', "would write")
-    assert "one file on Windows" in file.message, file.message
-    assert len(plan_of(tmp_path, 'params:\n  prompt: "a fox, {{ s }}"\nmatrix:\n  s: ["v1", "v1.1"]\n'
-                                 'output: "{{ s }}/clip.mp4"\n').jobs) == 2
+def test_names_that_differ_only_in_the_dots_or_spaces_that_end_them_are_two_files(tmp_path: Path) -> None:
+    """Linux and macOS, where gridrun runs, keep `v1.` and `v1` apart: prompts with and without a final period
+    are a natural axis."""
+    p = plan_of(tmp_path, 'params:\n  prompt: "{{ s }}"\nmatrix:\n  s: ["A red fox.", "A red fox"]\n'
+                          'output: "{{ s }}/take.mp4"\n')
+    assert sorted(j.output.parent.name for j in p.jobs) == ["A_red_fox", "A_red_fox."]
+    assert len(plan_of(tmp_path, 'params:\n  prompt: "a fox, {{ s }}"\nmatrix:\n  s: ["v1", "v1.."]\n'
+                                 'output: "{{ s }}"\n', "b.yaml").jobs) == 2
+    # the state folder's guard likewise: `.gridrun.` is not the state folder
+    assert plan_of(tmp_path, 'params:\n  prompt: a fox\noutputs_dir: "."\noutput: ".gridrun./state.db"\n',
+                   "c.yaml").jobs
 
 
 def test_values_that_differ_only_in_case_or_unicode_form_are_told_so(tmp_path: Path) -> None:
