@@ -182,6 +182,12 @@ def _static_jobs(data: Mapping[str, Any]) -> Markup:
     around its poster. Lean, as a page of thousands of jobs carries it all: end tags HTML lets go are left out,
     and the prompt and parameters, the grid's, are not repeated here."""
     runs = data["runs"]
+    others = data.get("otherRuns") or {}
+
+    def run_name(run_id: int) -> str:  # as the grid names a run: "run 10", or "run 10 of grid" of another manifest
+        other = others.get(str(run_id))
+        return f"run {run_id}" + (f" of {_esc(other)}" if other is not None else "")
+
     rows: list[str] = []
     for item in data["items"]:
         key = item["key"] if "was" not in item else f"{item['was']} → {item['key']}"
@@ -191,12 +197,19 @@ def _static_jobs(data: Mapping[str, Any]) -> Markup:
                 cells.append(f"<td colspan=3>not in run {runs[r]['id']}")
                 continue
             state = "pending" if job["state"] == "planned" else job["state"]
+            # a job another run paid for (cached, or sent by an earlier run) shows that run, as the grid does:
+            # this run paid nothing for it
+            by = job.get("paid") or job.get("cached")
+            by = by if by and by != runs[r]["id"] else None
+            if by and job.get("cached"):
+                state += f" (cached from {run_name(by)})"
             err = job.get("err")
             cells.append(f"<td>{state}" + (f": {_esc(err)}" if err else ""))
             cost = job.get("cost")
             est = job.get("est")
             cells.append("<td>" + (usd_text(cost) if cost is not None
-                                   else f"~{usd_text(est)} estimated" if est is not None else "–"))
+                                   else f"~{usd_text(est)} estimated" if est is not None else "–")
+                         + (f" · {run_name(by)}" if by else ""))
             src = job.get("src")
             if src:
                 # (no loading="lazy": a browser loads every image of a page without scripts as it comes)

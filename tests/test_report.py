@@ -873,3 +873,37 @@ def test_a_bidirectional_override_in_the_description_is_written_as_in_a_string(t
     page = render(s, base_dir=outputs(tmp_path), description="evil \u202eredro\u202c desc, عربي")
     assert '<p class="description">evil \\u202eredro\\u202c desc, عربي</p>' in page
     assert "\u202e" not in page and "\u202c" not in page
+
+
+def static_rows(html: str) -> list[list[str]]:
+    """The cells of the page's table for a browser without JavaScript, one list a row, tags left out."""
+    table = re.search(r'<table class="static-jobs">.*?<tbody>(.*?)</tbody>', html, re.DOTALL)
+    assert table is not None
+    return [[re.sub(r"<[^>]+>", "", cell) for cell in re.split(r"<t[hd][^>]*>", row)[1:]]
+            for row in table.group(1).strip().split("\n")]
+
+
+def test_the_table_without_javascript_shows_a_cached_job_as_cached_at_the_run_that_paid(tmp_path: Path) -> None:
+    """A job run B took from run A's cache cost run B nothing: its row says so and names run A, as the grid's
+    cell does ("$0.35 · run 1"), on run B's page and in run B's columns of the compare page."""
+    jobs = [{"values": {"style": st, "seed": 1}, "state": "done"} for st in ("anime", "clay")]
+    store, a = build_state(tmp_path, jobs)
+    left = store.snapshot(a)
+    b = store.start_run(manifest_name=left.run.manifest_name, manifest_path=left.run.manifest_path,
+                        manifest_copy="", outputs_dir=left.run.outputs_dir, provider=left.run.provider,
+                        model=left.run.model, axes=["style", "seed"], budget_micros=None)
+    ids = store.add_jobs(b, [{"hash": j.hash, "key": j.key, "values": j.values, "params": j.params,
+                              "output_path": j.output_path, "cost_estimate_micros": j.cost_estimate_micros}
+                             for j in left.jobs])
+    store.mark_cached(b, ids[left.jobs[0].hash], a)
+    store.end_run(b, "done")
+    cost = f"${left.jobs[0].cost_micros / 1_000_000:,.2f}"
+    rows = {r[0]: r[1:] for r in static_rows(render(store.snapshot(b), base_dir=outputs(tmp_path)))}
+    cached = rows[left.jobs[0].key]
+    assert cached[:2] == [f"done (cached from run {a})", f"{cost} · run {a}"], cached
+    own = {r[0]: r[1:] for r in static_rows(render(store.snapshot(a), base_dir=outputs(tmp_path)))}
+    assert own[left.jobs[0].key][:2] == ["done", cost]  # run A paid it: its own page names no other run
+    compared = {r[0]: r[1:] for r in static_rows(
+        render(store.snapshot(a), compare=store.snapshot(b), base_dir=outputs(tmp_path)))}
+    assert compared[left.jobs[0].key][:2] == ["done", cost]
+    assert compared[left.jobs[0].key][3:5] == [f"done (cached from run {a})", f"{cost} · run {a}"]
