@@ -11,6 +11,7 @@ import io
 import json
 import math
 import os
+import shlex
 import statistics
 import time
 from pathlib import Path
@@ -317,11 +318,19 @@ def elsewhere_error(run_id: int, recorded: str | Path, home: Path) -> StateError
         "where it now puts them, paying nothing, and writes the report there")
 
 
-def gone_error(run_id: int, folder: str | Path) -> StateError:
+def gone_error(run_id: int, folder: str | Path, home: Path | None = None) -> StateError:
+    """The refusal to write the files of a run whose output folder is gone. `home`, the output folder the
+    manifest now names: when that is there and another folder, the project moved, and a run puts it right;
+    otherwise a run refuses too (`resume.check_outputs_there`) until the folder is back or made knowingly."""
+    gone = f"{folder}: run {run_id}'s output folder is gone (moved or deleted, or its disk not mounted)"
+    if home is not None and home.is_dir() and not same_folder(home, folder):
+        return StateError(f"{gone}. The manifest now names {home}: `gridrun run` on it finds the videos there if "
+                          "the project moved, paying nothing, and writes the report there")
+    runs = shlex.quote(str(Path(home or folder) / ".runs"))
     return StateError(
-        f"{folder}: run {run_id}'s output folder is gone (moved or deleted). If the project moved, "
-        "`gridrun run` on the manifest finds its videos where it now puts them, paying nothing, and writes "
-        "the report there")
+        f"{gone}. Mount that disk, or put the folder back, then run this again; or, to download its videos "
+        f"again there (at no cost while the provider keeps them), make it (mkdir -p {runs}) and `gridrun run` "
+        "on the manifest, which writes the report there")
 
 
 def run_folder(snapshot: Snapshot, home: Path | None = None) -> Path:
@@ -335,7 +344,7 @@ def run_folder(snapshot: Snapshot, home: Path | None = None) -> Path:
     """
     folder = Path(snapshot.run.outputs_dir)
     if not folder.is_dir() and any(j.state == "done" and not os.path.exists(j.output_path) for j in snapshot.jobs):
-        raise gone_error(snapshot.run.id, folder)
+        raise gone_error(snapshot.run.id, folder, home)
     if home is not None and not same_folder(folder, home):
         raise elsewhere_error(snapshot.run.id, folder, home)
     return folder
@@ -355,7 +364,7 @@ def earlier_folder(runs: Sequence[RunRecord], latest: RunRecord | None, home: Pa
         if not any(same_folder(d, home) for d in homes):
             raise elsewhere_error(last.id, last.outputs_dir, home)
         if not home.is_dir():
-            raise gone_error(last.id, home)
+            raise gone_error(last.id, home, home)
         homes = [str(home)]
     return next((Path(d) for d in homes if Path(d).is_dir()), None)
 

@@ -544,10 +544,24 @@ def outputs_gone(plan: Plan, rows: Mapping[str, Any]) -> str | None:
     if not done or any(os.path.lexists(path) for path in done):
         return None
     count = f"{len(done):,} done {'job' if len(done) == 1 else 'jobs'}"
-    return (f"the output folder {folder} is not there (nor its .runs/), yet the state records {count}' videos in "
-            "it: its disk not mounted, the folder moved or removed? A run would download every one again into an "
-            "empty folder. Mount that disk, or put the folder back; or, to download them again there knowingly "
-            f"(at no cost while the provider keeps them), make it: mkdir -p {shlex.quote(str(folder / '.runs'))}")
+    if not folder.is_dir():
+        state, why = "is not there (nor its .runs/)", "its disk not mounted, the folder moved or removed?"
+    elif not _holds_anything(folder):  # an empty mount point, or a folder emptied
+        state, why = "is empty (its .runs/ gone too)", "its disk not mounted (an empty mount point), the folder emptied?"
+    else:
+        state, why = "holds none of them, nor its .runs/", "its disk not mounted, the folder emptied or replaced?"
+    return (f"the output folder {folder} {state}, yet the state records {count}' videos in it: {why} A run "
+            "would download every one again there. Mount that disk, or put the folder back; or, to download them "
+            "again there knowingly (at no cost while the provider keeps them), make its .runs/: "
+            f"mkdir -p {shlex.quote(str(folder / '.runs'))}")
+
+
+def _holds_anything(folder: Path) -> bool:
+    try:
+        with os.scandir(folder) as entries:
+            return next(entries, None) is not None
+    except OSError:
+        return True  # cannot be read: not said to be empty
 
 
 def check_outputs_there(plan: Plan, store: Store) -> None:

@@ -4,6 +4,7 @@ import csv
 import io
 import json
 import re
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -183,7 +184,8 @@ def test_a_moved_project_gets_no_report_in_its_old_place_and_a_run_puts_it_right
     for command in ("report", "export"):
         assert main([command, str(moved)]) == 1  # not a usage error: what the state names is gone
         err = capsys.readouterr().err
-        assert "output folder is gone (moved or deleted)" in err and "Traceback" not in err, err
+        assert "output folder is gone (moved or deleted" in err and "Traceback" not in err, err
+        assert f"The manifest now names {new / 'outputs' / 't'}: `gridrun run` on it" in err, err
         assert not old.exists()
     again = api.run(moved)
     assert again.exit_code == 0 and again.stats.cached == 1 and again.stats.spent_micros == 0
@@ -465,3 +467,27 @@ def test_render_seconds_are_bounded_by_the_providers_stamps_not_the_poll_schedul
     api.export(m, formats=["json"])
     row = json.loads((tmp_path / "outputs" / "t" / "results.json").read_text())["rows"][0]
     assert row["render_seconds"] == round(job.render_seconds, 3)
+
+
+def test_report_of_a_project_whose_output_folder_is_gone_gives_advice_that_works(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The output folder removed (or its disk not mounted), `run` refuses until it is back or made knowingly:
+    `report` says that, not that `run` writes the report; its advice followed, run and report work."""
+    from execkit import write_manifest
+
+    from runner import api
+    from runner.cli import main
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
+    api.run(m)
+    folder = tmp_path / "outputs" / "t"
+    shutil.rmtree(folder)
+    assert main(["report", str(m)]) == 1
+    err = capsys.readouterr().err
+    assert "output folder is gone" in err and "Traceback" not in err, err
+    assert f"mkdir -p {folder / '.runs'}" in err and "Mount that disk" in err, err
+    (folder / ".runs").mkdir(parents=True)
+    again = api.run(m)
+    assert again.exit_code == 0 and again.stats.spent_micros == 0
+    assert main(["report", str(m)]) == 0 and (folder / "report.html").is_file()
