@@ -222,8 +222,11 @@ def _static_jobs(data: Mapping[str, Any]) -> Markup:
                        for what in ("status", "cost", "video"))
     else:
         head = "<th>status<th>cost<th>video"
-    return Markup(f'<table class="static-jobs"><thead><tr><th>job{head}</thead><tbody>\n'
-                  + "\n".join(rows) + "\n</tbody></table>")
+    # in a box that scrolls sideways: a window narrower than the table scrolls it, not the page (nor a column
+    # squeezed to a few letters a line); focusable, so that a keyboard scrolls it too
+    return Markup('<div class="static-jobs-box" tabindex="0" role="region" aria-label="jobs">'
+                  f'<table class="static-jobs"><thead><tr><th>job{head}</thead><tbody>\n'
+                  + "\n".join(rows) + "\n</tbody></table></div>")
 
 
 def _esc(text: str) -> str:

@@ -1538,6 +1538,33 @@ def failed_then_cancelled(tmp_path: Path) -> Path:
     return write_report(store, compare=(a, b))
 
 
+def test_without_javascript_on_a_phone_the_job_table_scrolls_in_its_box_not_the_page(
+        browser: Any, tmp_path: Path) -> None:
+    """At 320 px the compare page's job table (seven columns) is wider than the window: the table scrolls
+    sideways in its own box, which a keyboard reaches, and the page does not; a key keeps words on a line, and
+    the posters are narrower."""
+    report = failed_then_cancelled(tmp_path)
+    with serve(report.parent) as base:
+        context = browser.new_context(viewport={"width": 320, "height": 640}, java_script_enabled=False)
+        try:
+            page = context.new_page()
+            page.goto(base + report.name)
+            sizes = page.evaluate("""(() => {
+                const box = document.querySelector('.static-jobs-box');
+                const key = document.querySelector('table.static-jobs tbody th');
+                const imgs = Array.from(document.querySelectorAll('table.static-jobs img'), (i) => i.getBoundingClientRect().width);
+                return [document.documentElement.scrollWidth, document.documentElement.clientWidth,
+                        box.scrollWidth, box.clientWidth, box.tabIndex, key.getBoundingClientRect().width, imgs];
+            })()""")
+            page_width, window, table_width, box_width, tab, key_width, posters = sizes
+            assert page_width <= window, sizes
+            assert table_width > box_width and tab == 0, sizes
+            assert key_width >= 120, sizes
+            assert all(w <= 96 for w in posters), sizes
+        finally:
+            context.close()
+
+
 def test_on_a_phone_the_corner_sticks_with_the_column_heads_and_the_details_values_keep_their_words(
         browser: Any, tmp_path: Path) -> None:
     """At 320 px the grid's corner sticks at the top with the column heads (not below a toolbar that no longer
