@@ -187,12 +187,17 @@ def build(
             gc.enable()
 
 
+# The longest state file path SQLite opens: its unix VFS takes paths shorter than 512 bytes (MAX_PATHNAME), and
+# makes its journal's beside it, "-journal" added (8 bytes).
+STATE_PATH_MAX = 512 - len("-journal")
+
 _FOLDERS = {"name": "the output folder (outputs/<name>)", "outputs_dir": "the output folder",
             "": "the state folder (.gridrun)", "state_dir": "the state folder"}
 
 
 def _check_folder(manifest: Manifest, field: str, folder: Path) -> str | None:
-    """A folder gridrun will make and write in: not a file, and no part of it a name too long to make. What is
+    """A folder gridrun will make and write in: not a file, no part of it a name too long to make, and, for the
+    state folder, no state file path longer than SQLite opens (`STATE_PATH_MAX`). What is
     wrong when it cannot be written (`_unwritable`): a property of the machine (a read-only checkout or mount),
     not of the manifest, which `plan` and `validate` warn of and `run` refuses (`check_writable`)."""
     what = _FOLDERS[field]
@@ -214,6 +219,16 @@ def _check_folder(manifest: Manifest, field: str, folder: Path) -> str | None:
     if not probe.is_dir():
         where = f"{folder} is a file" if probe == folder else f"{folder} cannot be made: {probe} is a file"
         raise manifest.error((field,) if field else (), f"{what}: {where}, not a folder")
+    if field in ("", "state_dir"):
+        db = os.fsencode(folder / "state.db")
+        if len(db) > STATE_PATH_MAX:
+            most = f"a folder whose path is at most {STATE_PATH_MAX - len('/state.db')} bytes"
+            shorter = (f"choose a shorter state_dir: {most}" if field
+                       else f"move the project to a shorter path, or set state_dir: to {most}")
+            raise manifest.error((field,) if field else (),
+                                 f"{what}: its state file {shown(folder / 'state.db')} would be a path of {len(db):,} "
+                                 f"bytes, more than SQLite opens ({STATE_PATH_MAX}: it adds -journal to it, and opens "
+                                 f"no path of 512 bytes or more); {shorter}")
     return _unwritable(field, folder, probe)
 
 

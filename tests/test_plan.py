@@ -2190,6 +2190,39 @@ def test_a_project_run_in_a_folder_named_like_a_variable_is_still_read(
     assert api.runs(path)
 
 
+def _folder_of_length(root: Path, length: int) -> Path:
+    """A folder under `root` whose absolute path is `length` bytes, made of names of at most 200."""
+    rest = length - len(str(root))
+    parts: list[str] = []
+    while rest > 201:
+        parts.append("d" * 200)
+        rest -= 201
+    parts.append("d" * (rest - 1))
+    folder = root.joinpath(*parts)
+    assert len(str(folder)) == length
+    return folder
+
+
+def test_a_state_file_path_longer_than_sqlite_opens_is_refused_when_planned(tmp_path: Path) -> None:
+    """SQLite opens no database whose path, with "-journal" added, is 512 bytes or more: such a state file
+    passed `plan` and failed in `run` ("unable to open database file"). Now refused at the line that names it,
+    or at the manifest when its state folder is the default one beside it; 504 bytes opens and runs."""
+    root = tmp_path.resolve()
+    deep = _folder_of_length(root, 505 - len("/state.db"))
+    err = one_error(tmp_path, f'params:\n  prompt: a fox\nstate_dir: "{deep}"\n', "more than SQLite opens")
+    assert err.field == "state_dir" and err.line == 6
+    assert "would be a path of 505 bytes" in err.message and "choose a shorter state_dir" in err.message
+    assert not deep.exists()
+    fits = _folder_of_length(root / "b", 504 - len("/state.db"))
+    fine = write(tmp_path, f'params:\n  prompt: a fox\nstate_dir: "{fits}"\nsim: {{render_time: 0.01}}\n', "fits.yaml")
+    assert api.run(fine, report=False).exit_code == 0 and (fits / "state.db").is_file()
+    beside = _folder_of_length(root / "c", 505 - len("/.gridrun/state.db"))
+    beside.mkdir(parents=True)
+    with pytest.raises(ManifestError, match="move the project to a shorter path") as caught:
+        api.plan(write(beside, "params:\n  prompt: a fox\n"))
+    assert caught.value.field in ("", None) and "the state folder (.gridrun)" in caught.value.message
+
+
 def test_folders_that_cannot_be_made_are_errors_naming_their_field(tmp_path: Path) -> None:
     (tmp_path / "afile").write_text("")
     out = one_error(tmp_path, "params:\n  prompt: a fox\noutputs_dir: afile/sub\n", "not a folder")
