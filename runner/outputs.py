@@ -368,6 +368,13 @@ def superseded_dir(outputs_dir: str | Path) -> Path:
     return Path(outputs_dir) / ".runs" / "superseded"
 
 
+def manifest_kept_path(outputs_dir: str | Path, data: bytes, name: str) -> Path:
+    """Where a manifest copy `name` (run-N.yaml) holding `data` is kept when another text took its place in the
+    output folder's .runs/ (another state's run N, a state begun again): named by the text's digest, so a state
+    finds its own copy there again from the text it keeps."""
+    return superseded_dir(outputs_dir) / "manifests" / hashlib.sha256(data).hexdigest()[:16] / name
+
+
 def take_path(folder: Path, sha256: str, name: str) -> Path:
     """Where a take whose digest is `sha256`, named `name`, is kept in a job's `folder` under `superseded_dir`
     (`keep_take`, `keep_file`): `folder/<sha256[:16]>/<name>`."""

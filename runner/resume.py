@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import math
 import os
 import shlex
@@ -47,6 +46,7 @@ from .outputs import (
     copy_output,
     gridrun_sidecar,
     keep_file,
+    manifest_kept_path,
     sidecar_path,
     sidecar_writer,
     superseded_dir,
@@ -454,7 +454,7 @@ def _write_manifest_copy(plan: Plan, run_id: int, text: str) -> tuple[Path, Path
     except FileNotFoundError:
         before = data
     if before != data:
-        aside = superseded_dir(plan.outputs_dir) / "manifests" / hashlib.sha256(before).hexdigest()[:16] / path.name
+        aside = manifest_kept_path(plan.outputs_dir, before, path.name)
         if not aside.is_file():
             aside.parent.mkdir(parents=True, exist_ok=True)
             atomic_write(aside, before)

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, NamedTuple, Sequence
 
 from .errors import LockError, NotRecordedError, StateError, StateWriteError
-from .outputs import atomic_write, gridrun_sidecar, left_by_runs, superseded_dir, take_path
+from .outputs import atomic_write, gridrun_sidecar, left_by_runs, manifest_kept_path, superseded_dir, take_path
 from .records import JobRecord, RunRecord, RunSummary, Snapshot, job_record, run_record  # noqa: F401 (re-exported)
 from .terminal import visible
 
@@ -2328,20 +2328,45 @@ class Store:
         text the state keeps of it, but only in `folder`, an output folder that is there (the one the run recorded
         may be a moved project's old path, or the mount point of a disk not mounted: nothing is made there), and
         unless `write` is False (a look that writes nothing), the folder is written by another state (the original
-        of a copied project) or it cannot be written (then False, with the path where it was looked for)."""
+        of a copied project) or it cannot be written (then False, with the path where it was looked for).
+
+        Run numbers are each state's own: a .runs/run-N.yaml holding another text than the one the state keeps
+        (another state's run N wrote the folder since, a state begun again) is never named. This run's copy,
+        kept aside then under .runs/superseded/manifests/ (`manifest_kept_path`), is named instead, or written
+        there again."""
         recorded = Path(self.run(run_id).outputs_dir) / ".runs" / f"run-{run_id}.yaml"
         path = recorded if folder is None else Path(folder) / ".runs" / recorded.name
+        text = self.manifest_copy(run_id)
+        data = text.encode() if text else None
+
+        def own(there: Path) -> bool:
+            """`there` is a file holding the state's text of the copy (any file when the state keeps none)."""
+            if data is None:
+                return there.is_file()
+            try:
+                return there.is_file() and there.stat().st_size == len(data) and there.read_bytes() == data
+            except OSError:
+                return False
+
+        taken = False  # path holds another manifest's copy: the state's own goes aside
         for there in dict.fromkeys((path, recorded)):
-            if there.is_file():
+            if own(there):
                 return there, True
-        if folder is None or not Path(folder).is_dir():
+            if data is not None and there.is_file():
+                aside = manifest_kept_path(there.parent.parent, data, there.name)
+                if own(aside):
+                    return aside, True
+                taken = taken or there == path
+        if taken:
+            assert data is not None
+            path = manifest_kept_path(path.parent.parent, data, path.name)
+        if folder is None or not Path(folder).is_dir() or not write:
             return path, False
-        text = self.manifest_copy(run_id) if write else ""
-        writer = outputs_writer(path.parent.parent)
+        writer = outputs_writer(Path(folder))
         if not text or writer is not None and Path(writer["state_dir"]) != self.path.parent.resolve():
             return path, False
         try:
-            path.parent.mkdir(exist_ok=True)
+            path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write(path, text.encode())
         except OSError:
             return path, False

@@ -17,7 +17,7 @@ import pytest
 
 from runner import api
 from runner.cli import main
-from runner.errors import NotRecordedError, StateError
+from runner.errors import CopyNotWrittenError, NotRecordedError, StateError
 from runner.sim.config import SimConfig
 from runner.sim.serve import running_server
 from runner.state import Store, outputs_writer
@@ -285,3 +285,33 @@ def test_another_states_manifest_copy_of_the_same_run_number_is_kept_not_written
     assert f"{copy} held another manifest's copy" in " ".join(err.split()).replace("\n", ""), err
     assert api.run(b, options={"force": True}, report=False).exit_code == 0  # run 2: nothing to keep
     assert len(list((shared / ".runs" / "superseded" / "manifests").glob("*/*"))) == 1
+
+
+def test_the_manifest_copy_of_a_run_whose_copy_another_state_replaced_is_its_own_kept_aside(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """After b's run 1 wrote shared/.runs/run-1.yaml (a's copy kept aside), `status a --manifest-copy 1` names
+    a's copy where it was kept, never b's text (put back, b's jobs would be sent as new paid jobs of a's state);
+    one removed from there too is named missing, its text given, and b's is left as it is."""
+    a, b, shared = _two(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.05, "jitter": 0.0})
+    assert api.run(a, report=False).exit_code == 0
+    assert api.run(b, report=False).exit_code == 0
+    copy = shared / ".runs" / "run-1.yaml"
+    assert copy.read_bytes() == b.read_bytes()
+    [kept] = list((shared / ".runs" / "superseded" / "manifests").glob("*/run-1.yaml"))
+    assert kept.read_bytes() == a.read_bytes()
+    code, out, err = _cli(capsys, "status", str(a), "--manifest-copy", "1")
+    assert code == 0, err
+    named = Path(" ".join(out.split()).split("manifest copy: ", 1)[1])
+    assert (Path.cwd() / named).resolve() == kept.resolve(), out
+    assert api.manifest_copy_file(a, 1).resolve() == kept.resolve()
+    assert api.manifest_copy_file(b, 1).resolve() == copy.resolve()  # b's own copy is where it was written
+    kept.unlink()
+    with Store(tmp_path / "sa" / "state.db", readonly=True) as store:
+        path, there = store.manifest_copy_file(1, folder=shared, write=False)
+    assert (path, there) == (kept, False)  # where a's copy goes, not b's file
+    with pytest.raises(CopyNotWrittenError) as caught:  # b's state writes the folder now: a's text is given
+        api.manifest_copy_file(a, 1)
+    assert str(caught.value).startswith(f"{kept}: run 1's manifest copy is missing") and \
+        caught.value.text == a.read_text()
+    assert copy.read_bytes() == b.read_bytes()
