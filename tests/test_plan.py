@@ -2822,6 +2822,26 @@ def test_a_huge_linspace_value_out_of_range_is_written_as_the_job_key_writes_it(
     assert _coerce(spec, 2147483648, "m")[1] == "2147483648 is above the maximum 2147483647 (m)"
 
 
+@pytest.mark.parametrize(("body", "where", "said"), [
+    ("params:\n  prompt: a fox\nmatrix:\n  seed: [" + "9" * 309 + "]\n", "matrix.seed[0]", "1e+309"),
+    ("params:\n  prompt: a fox\n  seed: \"{{ 2 ** 2000 }}\"\n", "params.seed", "1.14813e+602"),
+    ("params:\n  prompt: a fox\n  seed: \"{{ -(2 ** 14000) }}\"\n", "params.seed", "-2.6299e+4214"),
+])
+def test_a_whole_number_past_the_float_range_out_of_range_is_an_error_at_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], body: str, where: str, said: str
+) -> None:
+    """A whole number too big for a float (309 digits, a template's 2 ** 2000) out of a parameter's range is
+    written short, as a smaller one is: a located error, exit 2, not an OverflowError's traceback."""
+    from runner.cli import main
+
+    [err] = errors_of(tmp_path, body)
+    assert err.field == where and err.message.startswith(f"{said} is "), (err.field, err.message)
+    for command in ("validate", "plan"):
+        assert main([command, str(tmp_path / "m.yaml")]) == 2
+        out = capsys.readouterr().err
+        assert f"{where}: {said} is " in out and "Traceback" not in out, out
+
+
 @pytest.mark.parametrize("where", ["env", "manifest"])
 def test_a_price_table_that_prices_a_job_absurdly_is_an_error_at_its_prices_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str

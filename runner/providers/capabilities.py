@@ -6,6 +6,7 @@ Costs are integer micro-USD so that sums and budget comparisons are exact.
 
 from __future__ import annotations
 
+import decimal
 import difflib
 import math
 import os
@@ -399,7 +400,12 @@ def _short(value: Any) -> str:
     """`value` as an error writes it: a whole number of more than 16 digits (a float such as linspace's 5e+307
     made an integer) in the short form the job key gives it, not its hundreds of digits."""
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**16:
-        return format(float(value), "g")
+        try:
+            return format(float(value), "g")
+        except OverflowError:  # past the float range (a 309-digit matrix value, "{{ 2 ** 2000 }}"): the same form
+            with decimal.localcontext() as context:
+                context.prec = 6
+                return format((+decimal.Decimal(value)).normalize(), "g")
     return repr(value)
 
 
