@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import urllib.parse
 from pathlib import Path
 
 _IMAGE_MAGIC = (
@@ -37,7 +38,10 @@ def image_mime(path: Path, data: bytes) -> str | None:
 
 # Kinds a data URI may say it holds though gridrun cannot tell them by their bytes (as `_BY_EXTENSION` for files).
 _BY_TYPE_ONLY = frozenset(_BY_EXTENSION.values())
-_ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg", "image/x-ms-bmp": "image/bmp"}
+# Other names tools write for those kinds (legacy, vendor or mistaken ones), each judged as the kind it names.
+_ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg", "image/x-citrix-jpeg": "image/jpeg",
+            "image/x-png": "image/png", "image/x-citrix-png": "image/png", "image/x-ms-bmp": "image/bmp",
+            "image/x-bmp": "image/bmp"}
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+://")
 _KINDS = "PNG, JPEG, WebP, GIF, BMP, or by their media type alone AVIF, HEIC, TIFF..."
 """The kinds of image a data URI may hold, as its errors name them."""
@@ -70,9 +74,8 @@ def data_uri_problem(value: str) -> str | None:
         return f"says it holds {mediatype or 'text/plain (no media type)'!r}, not an image ({_KINDS})"
     if "base64" not in (o.lower() for o in options):
         return "is not base64 (write data:image/png;base64,...)"
-    try:
-        data = base64.b64decode("".join(payload.split()), validate=True)
-    except (binascii.Error, ValueError):
+    data = _base64_payload(payload)
+    if data is None:
         return "holds data that is not valid base64"
     if not data:
         return "is not an image gridrun can send; it is empty"
@@ -84,3 +87,19 @@ def data_uri_problem(value: str) -> str | None:
     if found != declared:
         return f"says {mediatype!r} but its bytes are {found}"
     return None
+
+
+def _base64_payload(payload: str) -> bytes | None:
+    """The bytes of a data URI's base64 `payload` as decoders take it (WHATWG's forgiving base64, what browsers
+    use): `%XX` escapes undone (RFC 2397 data is URL-encoded), white space dropped, the trailing '=' padding
+    optional; None for what is not base64 even so."""
+    text = b"".join(urllib.parse.unquote_to_bytes(payload).split()) if "%" in payload else \
+        "".join(payload.split()).encode("utf-8", "surrogatepass")
+    if len(text) % 4 == 0 and text.endswith(b"="):
+        text = text[:-2] if text.endswith(b"==") else text[:-1]
+    if len(text) % 4 == 1:
+        return None
+    try:
+        return base64.b64decode(text + b"=" * (-len(text) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return None

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -1164,6 +1165,44 @@ def test_an_input_image_data_uri_of_an_image_passes_as_it_is(tmp_path: Path) -> 
     for uri in (_data_uri("image/png", PNG), _data_uri("image/jpg", b"\xff\xd8\xff\xe0rest"), _data_uri("image/avif", b"x")):
         job = plan_of(tmp_path, f"params:\n  prompt: a fox\n  input_reference: \"{uri}\"\n").jobs[0]
         assert job.params["input_reference"] == [uri]
+
+
+def _pct(text: str) -> str:
+    """`text` with '+', '/' and '=' percent-encoded, as a URL-encoding tool writes a data URI's payload."""
+    return text.replace("+", "%2B").replace("/", "%2F").replace("=", "%3D")
+
+
+_JPEG = b"\xff\xd8\xff\xe0rest/+?>"  # its base64 holds '+' and '/'
+
+
+@pytest.mark.parametrize("uri", [
+    _data_uri("image/png", PNG).rstrip("="),  # unpadded, as WHATWG's forgiving base64 (browsers) takes it
+    _data_uri("image/jpeg", _JPEG + b"xy").rstrip("="),  # its one '=' dropped
+    _data_uri("image/x-png", PNG),  # the legacy PNG type some tools write
+    _data_uri("IMAGE/X-PNG", PNG),
+    _data_uri("image/pjpeg", _JPEG),
+    _data_uri("image/jpg", _JPEG),
+    "data:image/jpeg;base64," + _pct(_data_uri("image/jpeg", _JPEG).split(",", 1)[1]),  # RFC 2397 URL-encoding
+    "data:image/png;base64," + _pct(_data_uri("image/png", PNG).split(",", 1)[1]).rstrip("%3D"),
+])
+def test_an_input_image_data_uri_spelt_as_decoders_take_it_passes_as_written(tmp_path: Path, uri: str) -> None:
+    """Base64 without its trailing '=', %XX escapes, image/x-png and the like: an image all the same, sent
+    (and hashed) as it is written."""
+    job = plan_of(tmp_path, f"params:\n  prompt: a fox\n  input_reference: \"{uri}\"\n").jobs[0]
+    assert job.params["input_reference"] == [uri]
+    assert job.hash == job_hash("sim", "pixverse-v5.6", job.params, 0)
+
+
+@pytest.mark.parametrize(("uri", "tail"), [
+    (_data_uri("image/x-png", _JPEG), "says 'image/x-png' but its bytes are image/jpeg"),
+    (_data_uri("image/png", PNG).rstrip("=") + "AAA", "not valid base64"),  # a length no base64 has
+    (_data_uri("image/png", PNG) + "=", "not valid base64"),  # padding past a whole quantum
+    ("data:image/png;base64," + _pct(_data_uri("image/png", PNG).split(",", 1)[1]) + "%25", "not valid base64"),
+    ("data:image/jpeg;base64," + base64.urlsafe_b64encode(_JPEG).decode(), "not valid base64"),  # URL-safe
+])
+def test_an_input_image_data_uri_decoders_refuse_is_refused_still(tmp_path: Path, uri: str, tail: str) -> None:
+    err = one_error(tmp_path, f"params:\n  prompt: a fox\n  input_reference: \"{uri}\"\n", "input image")
+    assert tail in err.message, err.message
 
 
 @pytest.mark.parametrize("uri", ["ftp://x/a.png", "file:///tmp/x.png", "s3://bucket/a.png"])
