@@ -295,6 +295,10 @@ class JobMaker:
         shapes: dict[int, _Shape] = {}
         origins: dict[str, str] = {}
         used = self.templated | coutput.names  # the names any of the sweep's templates reads
+        # {{ key }} spells every matrix value, an include's keys too, in a template the manifest writes (the
+        # default output's key is not one: an include key only it shows is most likely a parameter mistyped)
+        written = used if sw.output_path in self.m.positions else self.templated
+        reads_all = "key" in written
         # Matrix values are shared (key, value) tuples that live as long as `expansion`: their ids are stable.
         key_parts: dict[int, str] = {}
 
@@ -309,6 +313,7 @@ class JobMaker:
                 for name in shape.keys:
                     source = shape.sources.get(name, "matrix")
                     if (source.startswith("include ") and name not in self.model.params and name not in used
+                            and not reads_all
                             and (close := difflib.get_close_matches(name, list(self.model.params), n=1, cutoff=0.8))
                             and close[0] not in shape.keys):
                         # an include may add keys for templates only; one no template reads that is spelled

@@ -2819,6 +2819,23 @@ def test_an_include_key_spelled_like_a_request_parameter_that_no_template_uses_i
     assert not any("did you mean" in w for w in other.warnings), other.warnings
 
 
+@pytest.mark.parametrize("where", ["output: '{{ key }}.mp4'\n", "params:\n  prompt: 'a fox {{ look }} {{ key }}'\n",
+                                   "vars:\n  name: '{{ key | upper }}'\noutput: '{{ name }}.mp4'\n"])
+def test_an_include_key_that_key_writes_into_a_template_is_not_warned_of(tmp_path: Path, where: str) -> None:
+    """{{ key }} spells every matrix value, an include's keys too: `styles` is read by the template that
+    writes key (the file name, the prompt), so it is not warned of as unused, 'style' mistyped."""
+    body = ("params:\n  prompt: 'a fox {{ look }}'\n  quality: 540p\n"
+            "matrix:\n  look: [calm, wild]\n  include:\n    - {look: wild, styles: stormy}\n")
+    if where.startswith("params:"):
+        body = body.replace("params:\n  prompt: 'a fox {{ look }}'\n", where)
+    else:
+        body += where
+    p = plan_of(tmp_path, body)
+    assert not any("styles" in w for w in p.warnings), p.warnings
+    said = " ".join(str(j.output) for j in p.jobs) + " ".join(j.params["prompt"] for j in p.jobs)
+    assert "styles=stormy" in said.casefold(), said
+
+
 def test_a_column_a_data_files_row_lacks_is_named_as_such_with_the_closest_column(tmp_path: Path) -> None:
     """`shot.promt` of a row of shots.csv: the row and its file named, its columns listed, the one meant
     suggested, at the template's line."""
