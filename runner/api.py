@@ -176,7 +176,7 @@ def _check_base_urls(m: Manifest, files: Sequence[Path]) -> None:
     for f in files:
         capabilities.check_user_file(f, key_env=key_env, env=env)
     url = m.base_url
-    problem = capabilities.url_problem(url.strip()) if isinstance(url, str) and url.startswith(("http://", "https://")) else None
+    problem = capabilities.url_problem(url) if isinstance(url, str) and capabilities.has_http_scheme(url) else None
     if problem is not None:
         raise m.error(("base_url",), f"not a valid URL: {problem}")
     if isinstance(url, str) and builtin is not None:

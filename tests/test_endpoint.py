@@ -136,6 +136,8 @@ def test_a_manifest_base_url_that_does_not_parse_is_told_as_such_at_its_line(
 
 @pytest.mark.parametrize(("line", "field", "fragment"), [
     ("base_url: ftp://x", "base_url", "must start with http:// or https://"),
+    ("base_url: ' http://127.0.0.1:1/v1 '", "base_url", "has white space before or after it"),
+    ("base_url: 'http://127.0.0.1:1/v1 '", "base_url", "has white space before or after it"),
     ("base_url: 'http://[::1'", "base_url", "is not a valid URL"),
     ("base_url: 'http://127.0.0.1:/v1'", "base_url", "is not a valid URL: its port is empty"),
     ("api_key_env: 'A B'", "api_key_env", "expected an environment variable name (letters, digits, _), got 'A B'"),
@@ -154,3 +156,40 @@ def test_a_capabilities_file_base_url_or_key_variable_is_checked_at_its_line(
         err = capsys.readouterr().err
         assert f"c.yaml:2:1: {field}: " in err and fragment in err and "Traceback" not in err, err
     assert not (tmp_path / ".gridrun").exists()
+
+
+def test_a_base_url_with_spaces_around_it_in_a_file_is_refused_at_its_line_by_every_command(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """One rule at validate, plan and run: a capabilities file the manifest names, or the manifest itself, whose
+    base_url has a space before or after it is refused at that line (run refused it before, at no line)."""
+    monkeypatch.setenv("LUMENFALL_API_KEY", "sk-x-key")
+    (tmp_path / "caps.yaml").write_text("provider: lumenfall\nbase_url: ' http://127.0.0.1:1/v1 '\n")
+    for extra, where in (("capabilities: [caps.yaml]\n", f"{tmp_path / 'caps.yaml'}:2:1: base_url: "),
+                         ("base_url: 'http://127.0.0.1:1/v1 '\n", "m.yaml:5:1: base_url: ")):
+        m = manifest(tmp_path, extra)
+        for command in ("validate", "plan", "run"):
+            assert main([command, str(m)]) == 2, command
+            err = capsys.readouterr().err
+            assert where in err and "Traceback" not in err, err
+        assert not (tmp_path / ".gridrun").exists()
+
+
+def test_a_base_url_whose_scheme_is_in_capitals_is_taken_as_http(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """HTTP:// is http:// (schemes are case-insensitive): from the environment, a manifest or a capabilities
+    file, and sent to as http://."""
+    from runner.providers.transport import resolve_base_url
+
+    monkeypatch.setenv("LUMENFALL_API_KEY", "sk-x-key")
+    (tmp_path / "caps.yaml").write_text("provider: lumenfall\nbase_url: HTTP://127.0.0.1:1/v1\n")
+    for extra in ("capabilities: [caps.yaml]\n", "base_url: HTTP://127.0.0.1:1/v1\n"):
+        m = manifest(tmp_path, extra)
+        for command in ("validate", "plan"):
+            assert main([command, str(m)]) == 0, capsys.readouterr().err
+            capsys.readouterr()
+    monkeypatch.setenv("LUMENFALL_BASE_URL", "HTTP://127.0.0.1:8080/v1")
+    m = manifest(tmp_path)
+    assert main(["plan", str(m)]) == 0, capsys.readouterr().err
+    assert "endpoint: HTTP://127.0.0.1:8080/v1" in capsys.readouterr().out
+    assert resolve_base_url(None, "LUMENFALL_BASE_URL", "") == "http://127.0.0.1:8080/v1"
+    assert resolve_base_url("HTTPS://api.lumenfall.ai/v1/", None, "") == "https://api.lumenfall.ai/v1"

@@ -534,9 +534,17 @@ def url_problem(url: str) -> str | None:
     return None
 
 
+def has_http_scheme(url: str) -> bool:
+    """Whether `url` begins http:// or https://, the scheme in any case (HTTP://: schemes are case-insensitive)."""
+    return url[:8].lower().startswith(("http://", "https://"))
+
+
 def url_error(url: str) -> str | None:
-    """`url_problem`, or a scheme other than http(s), said as the error's text after the URL's source."""
-    if not url.startswith(("http://", "https://")):
+    """`url_problem`, or a scheme other than http(s) (in any case: schemes are case-insensitive), said as the
+    error's text after the URL's source."""
+    if url != url.strip():
+        return "has white space before or after it; write the URL alone"
+    if not has_http_scheme(url):
         return "must start with http:// or https://"
     problem = url_problem(url)
     return f"is not a valid URL: {problem}" if problem is not None else None
@@ -660,7 +668,7 @@ def _setting_errors(document: Mapping[str, Any], error: Callable[[tuple[Any, ...
     if isinstance(url, str):
         from runner.providers.transport import has_credentials
 
-        problem = url_error(url.strip().rstrip("/"))
+        problem = url_error(url.rstrip("/"))  # judged as a run sends to it: surrounded by spaces, refused here
         if problem is not None:  # a URL with a password is not shown
             shown = "the URL" if has_credentials(url) or "@" in url else repr(url)
             out.append(error(("base_url",), f"{shown} {problem}"))

@@ -112,12 +112,13 @@ def resolve_base_url(explicit: str | None, env_name: str | None, default: str) -
         raise UsageError(f"provider base URL (from {source}) holds a user name or password (`user:pass@` before its "
                          "host), which gridrun does not send: it sends the API key as the Authorization header; "
                          "remove them from the URL")
-    from runner.providers.capabilities import url_error
+    from runner.providers.capabilities import has_http_scheme, url_error
 
-    problem = url_error(url if url.startswith(("http://", "https://")) else given)
+    problem = url_error(url if has_http_scheme(url) else given)
     if problem is not None:
         raise UsageError(f"provider base URL {given!r} (from {source}) {problem}")
-    return url
+    scheme, _, rest = url.partition("://")
+    return f"{scheme.lower()}://{rest}"  # HTTP:// as http://: schemes are case-insensitive
 
 
 def has_credentials(url: str) -> bool:
