@@ -292,7 +292,8 @@ def test_the_manifest_copy_of_a_run_whose_copy_another_state_replaced_is_its_own
 ) -> None:
     """After b's run 1 wrote shared/.runs/run-1.yaml (a's copy kept aside), `status a --manifest-copy 1` names
     a's copy where it was kept, never b's text (put back, b's jobs would be sent as new paid jobs of a's state);
-    one removed from there too is named missing, its text given, and b's is left as it is."""
+    one removed from there too is named missing, its text given (b's state writes the folder), or written again
+    there once a's state writes the folder again; b's is left as it is."""
     a, b, shared = _two(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.05, "jitter": 0.0})
     assert api.run(a, report=False).exit_code == 0
     assert api.run(b, report=False).exit_code == 0
@@ -314,4 +315,7 @@ def test_the_manifest_copy_of_a_run_whose_copy_another_state_replaced_is_its_own
         api.manifest_copy_file(a, 1)
     assert str(caught.value).startswith(f"{kept}: run 1's manifest copy is missing") and \
         caught.value.text == a.read_text()
+    assert copy.read_bytes() == b.read_bytes()
+    assert api.run(a, report=False).exit_code == 0  # a's state writes the folder again: its copy is written back
+    assert api.manifest_copy_file(a, 1) == kept and kept.read_bytes() == a.read_bytes()
     assert copy.read_bytes() == b.read_bytes()
