@@ -6,7 +6,7 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import hypothesis
 import pytest
@@ -109,14 +109,51 @@ def test_a_plain_merge_key_merges_and_a_quoted_one_is_a_key() -> None:
     assert parse("base: &b {x: 1}\nother:\n  '<<': *b\n") == {"base": {"x": 1}, "other": {"<<": {"x": 1}}}
 
 
-def test_a_large_merged_mapping_loads_with_its_positions() -> None:
-    """Merging a mapping of 40,000 keys took minutes (each key looked through every position); 0.6 MB now loads
-    in a few seconds, each merged value where its anchor has it."""
-    text = "base: &b\n" + "".join(f"  k{i}: [{i}]\n" for i in range(40_000)) + "m:\n  <<: *b\n  k1: own\n"
+class _CountedPositions(dict):  # type: ignore[type-arg]
+    """A builder's positions that count each entry a loop over them visits (`seen`, shared by all)."""
+
+    seen: ClassVar[list[int]] = [0]
+
+    def _count(self, it: Any) -> Any:
+        for x in it:
+            self.seen[0] += 1
+            yield x
+
+    def __iter__(self) -> Any:
+        return self._count(super().__iter__())
+
+    def items(self) -> Any:
+        return self._count(super().items())
+
+    def keys(self) -> Any:
+        return self._count(super().keys())
+
+    def values(self) -> Any:
+        return self._count(super().values())
+
+
+def test_a_large_merged_mapping_loads_with_its_positions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Merging a mapping of 40,000 keys took minutes (each key looked through every position); it loads in linear
+    work now, each merged value where its anchor has it. The positions a merge of n keys looks through are
+    counted, so a size that loads at once shows a merge that looks through them n times over."""
+    from runner import yamlsource
+
+    made = yamlsource._Builder.__init__
+
+    def counted(self: Any, *args: Any, **kwargs: Any) -> None:
+        made(self, *args, **kwargs)
+        self.positions = _CountedPositions()
+
+    monkeypatch.setattr(yamlsource._Builder, "__init__", counted)
+    _CountedPositions.seen[0] = 0
+    n = 2_000
+    text = "base: &b\n" + "".join(f"  k{i}: [{i}]\n" for i in range(n)) + "m:\n  <<: *b\n  k1: own\n"
     data, positions = load_yaml(text, file=Path("t.yaml"))
-    assert len(data["m"]) == 40_000 and data["m"]["k39999"] == [39_999] and data["m"]["k1"] == "own"
-    assert positions[("m", "k39999")] == (40_001, 3) and positions[("m", "k39999", 0)] == (40_001, 12)
-    assert positions[("m", "k1")] == (40_004, 3)
+    assert len(data["m"]) == n and data["m"][f"k{n - 1}"] == [n - 1] and data["m"]["k1"] == "own"
+    assert positions[("m", f"k{n - 1}")] == (n + 1, 3) and positions[("m", f"k{n - 1}", 0)] == (n + 1, len(f"  k{n - 1}: [") + 1)
+    assert positions[("m", "k1")] == (n + 4, 3)
+    # each of the merge's 2n positions looked at a few times, not once for each of its n keys
+    assert _CountedPositions.seen[0] < 20 * n, _CountedPositions.seen[0]
 
 
 @pytest.mark.parametrize("char", ["\x85", "\u2028", "\u2029"])
