@@ -54,11 +54,14 @@ def _shared_warning(by: Path, folder: Path, other: Path) -> str:
 
 
 @pytest.mark.timeout(120)
-def test_a_second_state_writing_the_same_output_folder_is_refused_while_the_first_runs(tmp_path: Path) -> None:
+def test_a_second_state_writing_the_same_output_folder_is_refused_while_the_first_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """b is refused before it sends anything (the simulator counts a's creates only), names the run holding the
-    folder and what to do, records no run; a's videos are whole, each as its sidecar says."""
-    with running_server(SimConfig(render_time=2.0, jitter=0.0, concurrency=2), process=True) as url:
-        a, b, shared = _two(tmp_path, n_seeds=3, run={"concurrency": 2}, base_url=url, sim={})
+    folder and what to do, records no run; a's videos are whole, each as its sidecar says. a runs in a process
+    of its own, which holds the folder; b, refused at once, in this one."""
+    with running_server(SimConfig(render_time=2.0, jitter=0.0, concurrency=6), process=True) as url:
+        a, b, shared = _two(tmp_path, n_seeds=3, run={"concurrency": 6}, base_url=url, sim={})
         first = subprocess.Popen([sys.executable, "-m", "runner.cli", "run", str(a), "--no-report"], cwd=tmp_path,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
@@ -66,8 +69,7 @@ def test_a_second_state_writing_the_same_output_folder_is_refused_while_the_firs
             while not _in_flight(a):
                 assert first.poll() is None and time.monotonic() < deadline, "a never had a job in flight"
                 time.sleep(0.05)
-            second = subprocess.run([sys.executable, "-m", "runner.cli", "run", str(b), "--no-report"], cwd=tmp_path,
-                                    capture_output=True, text=True, timeout=60, check=False)
+            second = _cli(capsys, "run", str(b), "--no-report")
             overlapped = first.poll() is None
             _, err = first.communicate(timeout=60)
         finally:
@@ -75,13 +77,13 @@ def test_a_second_state_writing_the_same_output_folder_is_refused_while_the_firs
                 first.kill()
                 first.communicate()
         assert first.returncode == 0, err
-        assert second.returncode == 1, second.stderr
+        assert second[0] == 1, second[2]
         assert overlapped, "a ended before b was refused: the test proves nothing"
-        said = " ".join(second.stderr.split())
+        said = " ".join(second[2].split())
         assert (f"error: {shared}: another gridrun run writes into this output folder (pid {first.pid} on ") in said
         assert (f", the state in {(tmp_path / 'sa').resolve()}, manifest {a.resolve()}); the two would replace each "
                 "other's videos: wait for it to finish, or give this manifest its own `outputs_dir:`") in said
-        assert "Traceback" not in second.stderr
+        assert "Traceback" not in second[2]
         stats = httpx.get(url.rsplit("/v1", 1)[0] + "/_sim/stats").json()
     assert stats["creates"] == 6 and stats["duplicate_paid"] == 0, stats  # a's six jobs, b none
     assert len(check_outputs(a)) == 6
