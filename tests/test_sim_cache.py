@@ -268,7 +268,9 @@ def test_a_run_stopped_before_rendering_every_placeholder_again_advises_a_plain_
 
 
 @pytest.mark.timeout(120)
-def test_ctrl_c_before_rendering_every_placeholder_again_says_what_a_plain_run_renders(tmp_path: Path) -> None:
+def test_ctrl_c_before_rendering_every_placeholder_again_says_what_a_plain_run_renders(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Ctrl-C in a run against a new endpoint: the placeholders it did not re-render are left as they were, and the
     run's end and `status` say a plain run re-renders them (not counted done and forgotten)."""
     m = write_manifest(tmp_path, n_seeds=4, styles=("anime",), provider="sim",
@@ -289,8 +291,9 @@ def test_ctrl_c_before_rendering_every_placeholder_again_says_what_a_plain_run_r
                 proc.communicate()
         assert proc.returncode == 130, err
         assert "interrupted: `gridrun run` re-renders the 3 jobs" in err and "--force" not in err, err
-        shown = subprocess.run([sys.executable, "-m", "runner.cli", "status", str(m)], check=True,
-                               capture_output=True, text=True, cwd=m.parent, timeout=60).stdout
+        capsys.readouterr()
+        assert main(["status", str(m)]) == 0
+        shown = capsys.readouterr().out
         assert "next: `gridrun run` re-renders the 3 jobs" in shown, shown
         d = api.diff(api.plan(m))
         assert d is not None and sum(1 for r in d.reasons.values() if r == ELSEWHERE) == 3
