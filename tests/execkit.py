@@ -82,3 +82,17 @@ def in_flight(m: Path) -> int:
     except Exception:
         return 0
     return c["submitted"] + c["running"]
+
+
+def quick_backoff(monkeypatch: Any, factor: float = 0.1) -> None:
+    """The executor's backoffs between tries of a request (a lookup in the provider's log, a download, a poll)
+    cut to `factor` of their length, for tests of what is sent and how often, not of when; a wait the provider
+    asks for (Retry-After) is kept as it is."""
+    from runner import executor, pacing
+
+    def backoff(attempt: int, retry_after: float | None, *, first: float = 0.25, most: float = 30.0) -> float:
+        if retry_after is not None:
+            return pacing.backoff(attempt, retry_after)
+        return pacing.backoff(attempt, None, first=first * factor, most=most * factor)
+
+    monkeypatch.setattr(executor, "backoff", backoff)

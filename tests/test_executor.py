@@ -18,7 +18,7 @@ from runner import api
 from runner.errors import BudgetError, NotRecordedError
 from runner.executor import RunOptions
 
-from execkit import check_outputs, sha256, sim_provider, stats, write_manifest
+from execkit import check_outputs, quick_backoff, sha256, sim_provider, stats, write_manifest
 from statekit import FullDisk
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -1566,9 +1566,14 @@ def test_create_faults_never_pay_twice(tmp_path: Path, fault: str, monkeypatch: 
     assert len(check_outputs(m)) == 4
 
 
-def test_reset_after_create_without_idempotency_is_reconciled_from_the_log(tmp_path: Path) -> None:
+def test_reset_after_create_without_idempotency_is_reconciled_from_the_log(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """At a provider that ignores keys, the log is read once the lost create can no longer be on its way (a
-    gateway may hold it): a miss read sooner would send it again, and pay twice."""
+    gateway may hold it): a miss read sooner would send it again, and pay twice. (LOG_SETTLE cut from 5 s to 1 s:
+    that the read waits it is the point, not its length.)"""
+    from runner import executor as ex_mod
+
+    monkeypatch.setattr(ex_mod, "LOG_SETTLE", 1.0)
     from runner.executor import LOG_SETTLE
 
     m = write_manifest(tmp_path, n_seeds=2, sim={"honour_idempotency": False,
@@ -1871,11 +1876,12 @@ def _creates_lost_with_the_log_down(tmp_path: Path, fault: str) -> tuple[Path, A
 
 
 def _settle_soon(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The pause before a lost create is sent again or looked up (LOG_SETTLE, 5 s) cut to 0.2 s, for tests of
-    what is sent, not of when."""
+    """The pause before a lost create is sent again or looked up (LOG_SETTLE, 5 s) cut to 0.2 s, and the backoffs
+    between tries of a lookup in a log that is down a tenth as long, for tests of what is sent, not of when."""
     from runner import executor as ex_mod
 
     monkeypatch.setattr(ex_mod, "LOG_SETTLE", 0.2)
+    quick_backoff(monkeypatch)
 
 
 def _left_unknown_with_its_log_down(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Any]:
@@ -1968,6 +1974,7 @@ def test_a_plain_run_sends_an_unknown_job_the_providers_log_shows_never_arrived(
     from runner import executor as ex_mod
 
     monkeypatch.setattr(ex_mod, "LOG_SETTLE", 0.2)
+    quick_backoff(monkeypatch)
     m, prov, first = _creates_lost_with_the_log_down(tmp_path, "reset_before")
     assert first.exit_code == 1 and api.status(m).jobs[0].state == "unknown" and stats(prov)["creates"] == 0
     prov.app.state.sim.configure({"script": []})
