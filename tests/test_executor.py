@@ -1335,15 +1335,20 @@ def test_a_forced_rerender_after_a_template_change_is_recorded_at_its_new_path(t
     _paths_hold_their_own_videos(m)
 
 
-def test_a_video_paid_for_but_expired_counts_as_spent(tmp_path: Path) -> None:
+def test_a_video_paid_for_but_expired_counts_as_spent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    quick_backoff(monkeypatch)  # the tries of the expired downloads: what is counted after them is the point
     m = write_manifest(tmp_path, n_seeds=1, sim={"url_ttl": 0, "refresh_urls": False})
     run(m)
     snap = api.status(m)
     assert snap.counts["expired"] == 2 and snap.spent_micros == snap.manifest_spent_micros == 700_000
 
 
-def test_a_short_lapse_of_404s_is_polled_through(tmp_path: Path) -> None:
-    """A provider that answers 404 for a job it knows, for a moment, does not make the job unknown."""
+def test_a_short_lapse_of_404s_is_polled_through(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A provider that answers 404 for a job it knows, for a moment, does not make the job unknown. (GONE_AFTER,
+    and with it the polls' spacing through a lapse, cut from 60 s to 6 s: three 404s are as short a lapse.)"""
+    from runner import executor as ex_mod
+
+    monkeypatch.setattr(ex_mod, "GONE_AFTER", 6.0)
     lapse = [{"route": "get", "nth": [1, 2, 3], "fault": "not_found"}]
     m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.5, "jitter": 0.0, "script": lapse})
     result, prov = run(m, poll_interval=0.1)
@@ -2417,9 +2422,11 @@ def test_status_adds_up_the_money_of_every_run_of_the_manifest(tmp_path: Path) -
     assert api.status_json(snap)["manifest_spent_usd"] == 0.7
 
 
-def test_a_forced_render_left_downloading_is_downloaded_not_taken_for_the_earlier_render(tmp_path: Path) -> None:
+def test_a_forced_render_left_downloading_is_downloaded_not_taken_for_the_earlier_render(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`--force` paid for a new render whose download failed: the file on disk is still the earlier render's,
     with a sidecar naming the same job. The next run downloads the new render instead of calling it done."""
+    quick_backoff(monkeypatch)  # the failing download's tries: how many, not how far apart
     m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})
     first, prov = run(m)
     earlier = api.status(m).jobs[0].provider_id
