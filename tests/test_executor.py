@@ -35,8 +35,11 @@ def run(manifest: Path, provider=None, **opts):
 
 
 def test_demo_manifest_end_to_end(tmp_path: Path) -> None:
-    shutil.copy(ROOT / "manifests" / "demo.yaml", tmp_path / "demo.yaml")
+    # its simulator renders at once, not in 2 s: the sim: knobs are no part of a job's request, nor of its price
+    demo = (ROOT / "manifests" / "demo.yaml").read_text(encoding="utf-8")
+    assert "\n  render_time: 2.0\n" in demo
     m = tmp_path / "demo.yaml"
+    m.write_text(demo.replace("\n  render_time: 2.0\n", "\n  render_time: 0.05\n"), encoding="utf-8")
     result = api.run(m)
     assert result.exit_code == 0 and result.status == "done"
     done = check_outputs(m)
@@ -1071,7 +1074,8 @@ def test_jobs_left_in_flight_in_a_built_in_simulator_world_since_lost_are_unknow
     assert second.exit_code == 1 and second.stats.counts["unknown"] == 2 and second.stats.elapsed < 1.0
     assert stats(fresh)["requests"].get("get", 0) == 0
     assert all("not in the built-in simulator's world" in (j.error or "") for j in api.status(m).jobs)
-    third, _ = run(m, fresh, retry_unknown=True)
+    fresh.app.state.sim.configure({"render_time": 0.1})  # the jobs sent again render at once
+    third, _ = run(m, fresh, retry_unknown=True, poll_interval=0.1)
     assert third.exit_code == 0 and third.stats.counts["done"] == 2 and stats(fresh)["creates"] == 2
 
 
@@ -2693,6 +2697,7 @@ def test_a_changed_manifest_that_drops_jobs_still_in_flight_is_refused_until_ask
     assert api.status(m).run.id == 1 and stats(prov)["creates"] == 2  # nothing recorded, nothing sent
     assert main(["run", str(m), "--no-report"]) == 1
     assert "--leave-in-flight" in capsys.readouterr().err
+    prov.app.state.sim.configure({"render_time": 0.1})  # the new jobs render at once
     second, _ = run(m, prov, leave_in_flight=True, poll_interval=0.1)
     assert second.exit_code == 0 and stats(prov)["creates"] == 4
     third, _ = run(m, prov)  # asked once: the next run does not ask again
