@@ -23,7 +23,7 @@ from runner.providers import capabilities, get_provider
 from runner.sim import SimConfig, create_app
 from runner.sim.world import World
 
-from execkit import check_outputs, sim_provider, stats, write_manifest
+from execkit import check_outputs, quick_backoff, sim_provider, stats, write_manifest
 
 ROOT = Path(__file__).resolve().parent.parent
 NO_LOG = {"route": "requests", "p": 1.0, "fault": "server_error", "status": 503}
@@ -154,6 +154,7 @@ def test_retry_unknown_warns_that_a_key_the_provider_has_forgotten_pays_again(
     from runner.cli import main
 
     monkeypatch.setattr(ex_mod, "LOG_SETTLE", 0.2)
+    quick_backoff(monkeypatch)  # the lookups in the log that is down: that they fail, not how far apart
     sim = {"render_time": 0.1, "jitter": 0.0,
            "script": [{"route": "create", "nth": [1, 2, 3, 4, 5, 6], "fault": "reset_after"}, NO_LOG]}
     m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim=sim)
@@ -229,7 +230,7 @@ def test_a_job_left_submitting_shows_its_cost_reserved_while_the_next_run_looks_
 
 @pytest.mark.parametrize("how", ["found-in-the-log", "sent-again", "retry-unknown"])
 def test_a_job_an_earlier_gridrun_left_in_flight_is_followed_by_the_key_it_was_sent_with_after_the_upgrade(
-    tmp_path: Path, how: str
+    tmp_path: Path, how: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A state of schema 9 (its keys had no salt) with a job left `submitting` after the provider took its
     create: the upgraded gridrun gives the state its salt, and finds the job by the key it was sent with, in
@@ -237,6 +238,7 @@ def test_a_job_an_earlier_gridrun_left_in_flight_is_followed_by_the_key_it_was_s
     the video made then: nothing made or paid twice, the attempt's key as it was."""
     from runner.state import SCHEMA_VERSION, Store
 
+    quick_backoff(monkeypatch)  # the lookups in a log that is down: that they fail, not how far apart
     sim = {"render_time": 0.2, "jitter": 0.0, "idempotency_window": 60}
     m = write_manifest(tmp_path, n_seeds=1, styles=("anime",),
                        sim={**sim, "script": [] if how == "found-in-the-log" else [NO_LOG]})
