@@ -1200,7 +1200,7 @@ def test_an_output_folder_whose_disk_is_not_mounted_is_warned_of_by_plan_and_ref
     assert "`run` and `retry` refuse" in err
     runs = len(api.runs(m))
     for command in (["run"], ["retry"]):
-        code, out, err = run_cli(capsys, *command, str(m), "--no-report")
+        code, _, err = run_cli(capsys, *command, str(m), "--no-report")
         assert code != 0 and "its disk not mounted" in err and "Traceback" not in err, err
         assert f"mkdir -p {folder / '.runs'}" in err
     assert len(api.runs(m)) == runs and not (folder / ".runs").exists()  # nothing recorded, nothing made
