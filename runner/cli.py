@@ -1281,6 +1281,8 @@ def _follow(args: argparse.Namespace, manifest: Manifest | None, progress: Any) 
                     waiting = True
                 time.sleep(every)
                 continue
+            if settled and _latest_run_id(manifest, args.state, records, snap.run.id) != snap.run.id:
+                continue  # a run recorded itself, and left no sign it was starting, since this reading: read it
             if settled and first_reading:
                 time.sleep(START_GRACE)  # a run started with this watch may say so a moment after this reading
                 continue
@@ -1303,6 +1305,15 @@ def _follow(args: argparse.Namespace, manifest: Manifest | None, progress: Any) 
         if not gone:
             _say_next(snap)
     return code
+
+
+def _latest_run_id(manifest: Manifest | None, state_dir: Any, records: dict[int, Any], read: int) -> int:
+    """The id of the manifest's latest run now: a run that recorded itself after the watch's reading of run
+    `read` (and then removed its `starting` file) would otherwise be missed, and the watch end on `read`."""
+    try:
+        return api.status(manifest, state_dir=state_dir, reuse=records).run.id
+    except (RunStartingError, NotRecordedError):
+        return read
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:

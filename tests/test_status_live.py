@@ -102,7 +102,8 @@ def test_status_reads_a_live_run_from_another_process(tmp_path: Path) -> None:
         assert paced, f"status never showed an ETA while jobs were in flight: {live}"
         assert paced["per_minute"] > 0, paced
         remaining = total - paced["counts"]["done"]
-        assert paced["eta"] == pytest.approx(remaining / paced["per_minute"] * 60, rel=0.01), paced
+        # (status writes the ETA to a tenth of a second: a few seconds' ETA is that much off the pace's own figure)
+        assert paced["eta"] == pytest.approx(remaining / paced["per_minute"] * 60, rel=0.01, abs=0.06), paced
         assert runner.wait(timeout=max(1.0, deadline - time.monotonic())) == 0, (tmp_path / "run.err").read_text()
     finally:
         if runner.poll() is None:
@@ -805,3 +806,33 @@ def test_a_runner_taking_the_lock_as_a_status_probes_it_is_not_refused(
         monkeypatch.setattr(fcntl, "flock", flock)
         store.acquire_lock()
         assert probed and store._lock_fds
+
+
+def test_watch_reads_again_a_run_that_recorded_itself_between_its_reading_and_the_starting_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A run recorded just after the watch read the previous run's end, its `starting` file already gone when the
+    watch looks for it: the watch reads again and follows the new run to its end, not the previous run's."""
+    from runner.cli import main
+
+    manifest = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 0.5, "jitter": 0.0})
+    monkeypatch.chdir(tmp_path)
+    assert api.run(manifest, report=False, options={"timeout": 0.1}).exit_code == 4  # run 1: incomplete
+    starting = api.run_starting
+    checks: list[int] = []
+    raced: list[int] = []
+
+    def run_recorded_meanwhile(*args: Any, **kwargs: Any) -> int | None:
+        checks.append(1)
+        if len(checks) == 1:  # the first look finds run 2 starting (its `starting` file): the watch waits
+            return os.getpid() + 1
+        if not raced:  # at the next, run 2 has recorded itself (and ended) since the watch read run 1's end
+            raced.append(api.run(manifest, report=False).exit_code)
+        return starting(*args, **kwargs)
+
+    monkeypatch.setattr(api, "run_starting", run_recorded_meanwhile)
+    code = main(["status", str(manifest), "--watch", "--json", "--every", "0.2"])
+    out = capsys.readouterr().out
+    assert raced == [0]
+    end = json.loads(out.strip().splitlines()[-1])
+    assert (code, end["run"], end["status"]) == (0, 2, "done"), out
