@@ -145,7 +145,11 @@ class Progress:
         if self.json_lines:
             self._emit({"event": "held", "message": s.held})
         else:
-            self.console.print(f"  • {visible(s.held)}", markup=False, highlight=False, soft_wrap=True)
+            self._bullet(s.held)
+
+    def _bullet(self, text: str) -> None:
+        """One of the run's notes (a last error, why it waits) on a plain line of its own, below the progress."""
+        self.console.print(f"  • {visible(text)}", markup=False, highlight=False, soft_wrap=True)
 
     def balance(self, found: BalanceCheck) -> None:
         """The pre-flight balance check: one JSON event; nothing on the terminal, where a refusal is said as the
@@ -163,7 +167,7 @@ class Progress:
         elif self._live is None:
             self.console.print(line(s), markup=False, highlight=False)
             for e in dict.fromkeys(s.last_errors):  # the live display shows them; plain lines say them once, here
-                self.console.print(f"  • {visible(e)}", markup=False, highlight=False, soft_wrap=True)
+                self._bullet(e)
 
     def failed(self, *, status: str | None, exit_code: int, errors: list[str], not_listed: int = 0) -> None:
         """The end of a run an error stopped before `final` (refused before it began: the budget, an invalid
@@ -187,7 +191,7 @@ class Progress:
         elif self._live is None and status != "interrupted":  # Ctrl-C: the user stopped it, nothing more to say
             self._ended = True
             for e in last:
-                self.console.print(f"  • {visible(e)}", markup=False, highlight=False, soft_wrap=True)
+                self._bullet(e)
 
     def _emit(self, event: dict[str, Any]) -> None:
         """One JSON line on standard output. A reader that stopped reading (`| head`) ends the output (`unread`),
