@@ -3,6 +3,7 @@ before anything is imported that would fail there or act otherwise (its lock, it
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tomllib
@@ -26,8 +27,11 @@ def test_on_windows_every_command_refuses_with_one_line(tmp_path: Path, command:
     code, args = command
     (tmp_path / "demo.yaml").write_text((ROOT / "manifests" / "demo.yaml").read_text(encoding="utf-8"),
                                         encoding="utf-8")
+    # The package is found on the path, not by an editable install's finder: that finder builds a pathlib.Path,
+    # which on a faked os.name is a WindowsPath that cannot be made here (a real Windows makes it).
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     done = subprocess.run([sys.executable, "-c", AS_ON_WINDOWS + code, *args], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=60, check=False)
+                          text=True, timeout=60, check=False, env=env)
     assert done.returncode == 2, done.stderr
     assert done.stdout == "" and len(done.stderr.splitlines()) == 1, done.stderr
     assert "runs on Linux and macOS only, not on win32" in done.stderr and "WSL" in done.stderr, done.stderr
