@@ -3216,14 +3216,13 @@ def test_a_job_a_killed_force_left_reset_keeps_its_video_when_the_manifest_chang
 def test_jobs_a_killed_force_left_submitting_follow_a_changed_output_template(tmp_path: Path) -> None:
     """Their videos are copied to the new names, as a plain run's are: not taken for lost and `expired` (here
     the provider's URLs have expired, so fetching them again would fail)."""
-    import time
-
     m = write_manifest(tmp_path, n_seeds=2, styles=("anime",),
-                       sim={"render_time": 0.1, "jitter": 0.0, "url_ttl": 0.5, "refresh_urls": False})
+                       sim={"render_time": 0.1, "jitter": 0.0, "refresh_urls": False})
     first, prov = run(m)
+    assert first.exit_code == 0
     for key in ("style=anime,seed=1", "style=anime,seed=2"):
         _interrupted_force(m, key, begun=True)
-    time.sleep(0.6)
+    prov.app.state.sim.configure({"url_ttl": 0})
     m.write_text(m.read_text().replace("output: '{{ style }}/seed-{{ seed }}.mp4'", "output: v2/{{ style }}-{{ seed }}.mp4"))
     second, _ = run(m, prov)
     assert second.exit_code == 0 and second.stats.counts["done"] == 2, second.stats.counts
