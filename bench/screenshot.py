@@ -1,6 +1,6 @@
 """Screenshot a gridrun report in headless Chromium: every visible video paused on a frame, then a PNG.
 
-    .venv/bin/python bench/screenshot.py REPORT_HTML OUT_PNG [--width 1400] [--height 900] [--at 0.4] [--open KEY] [--full-page]
+    .venv/bin/python bench/screenshot.py REPORT_HTML OUT_PNG [--width 1400] [--height 900] [--at 0.4] [--open KEY] [--full-page] [--scheme light]
 
 Serves the report's folder on 127.0.0.1 (as a shared, unzipped report folder would be opened), so the
 videos load by their relative paths. Needs playwright and /usr/bin/chromium (Debian's `chromium`).
@@ -54,8 +54,9 @@ class _Server(ThreadingHTTPServer):
 
 
 def screenshot(report: Path, out: Path, *, width: int = 1400, height: int = 900, at: float = 0.4,
-               open_key: str | None = None, full_page: bool = False) -> int:
-    """Write `out`; returns how many videos were frozen in view."""
+               open_key: str | None = None, full_page: bool = False, scheme: str = "dark") -> int:
+    """Write `out`, as a reader who prefers the `scheme` colour scheme sees it; returns how many videos were
+    frozen in view."""
     from playwright.sync_api import sync_playwright
 
     report = report.resolve()
@@ -65,7 +66,7 @@ def screenshot(report: Path, out: Path, *, width: int = 1400, height: int = 900,
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            page = browser.new_page(viewport={"width": width, "height": height})
+            page = browser.new_page(viewport={"width": width, "height": height}, color_scheme=scheme)
             errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.goto(f"http://127.0.0.1:{server.server_address[1]}/{report.name}")
@@ -97,9 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--at", type=float, default=0.4, help="where to pause the videos, as a fraction of their length")
     ap.add_argument("--open", dest="open_key", help="also open this job key in the large view")
     ap.add_argument("--full-page", action="store_true", help="the whole page, not only the window")
+    ap.add_argument("--scheme", choices=("dark", "light"), default="dark", help="the colour scheme the reader prefers")
     args = ap.parse_args(argv)
     n = screenshot(args.report, args.out, width=args.width, height=args.height, at=args.at, open_key=args.open_key,
-                   full_page=args.full_page)
+                   full_page=args.full_page, scheme=args.scheme)
     print(f"{args.out} ({n} videos in view)")
     return 0
 

@@ -78,13 +78,14 @@ class Opened:
 @contextmanager
 def opened(browser: Any, report: Path, *, width: int = 1400, height: int = 1000, from_disk: bool = False,
            timezone: str | None = None, before: Callable[[Any], None] | None = None,
-           mobile: bool = False) -> Iterator[Opened]:
+           mobile: bool = False, scheme: str = "dark") -> Iterator[Opened]:
     """The report in a new page, served over HTTP (without range requests, as `python -m http.server`), or with
     `from_disk` opened as a file, as the path gridrun prints (where a video can be sought before it is loaded);
     `timezone` is the browser's (an IANA name), else the machine's; `before(page)` is called before it loads;
-    `mobile`: as a phone shows it (a touch screen, a layout viewport that grows to a page wider than the screen)."""
+    `mobile`: as a phone shows it (a touch screen, a layout viewport that grows to a page wider than the screen);
+    `scheme`: the colour scheme the reader prefers (Playwright's own default is light)."""
     with contextlib.nullcontext(report.parent.as_uri() + "/") if from_disk else serve(report.parent) as base:
-        context = browser.new_context(viewport={"width": width, "height": height},
+        context = browser.new_context(viewport={"width": width, "height": height}, color_scheme=scheme,
                                       **({"timezone_id": timezone} if timezone else {}),
                                       **({"is_mobile": True, "has_touch": True, "device_scale_factor": 2}
                                          if mobile else {}))
