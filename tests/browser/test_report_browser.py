@@ -1678,3 +1678,169 @@ def test_a_screen_reader_hears_the_count_a_cards_differences_and_prompt_and_whic
         said = texts(page, "#viewer [role=status]")
         assert len(said) == 1 and said[0].startswith("style=anime,seed=2: run A: done"), said
         assert o.errors == []
+
+
+# Every text the page draws, with the opaque colours it may be drawn on: each element's own text (a select's
+# too) and each ::before or ::after that says something; its background is the first opaque one of it and its
+# ancestors (each colour of a gradient is a candidate), with the translucent ones above it laid over.
+DRAWN_TEXTS = """() => {
+  const parse = (s) => { const p = s.slice(s.indexOf('(') + 1, s.indexOf(')')).split(/[\\s,\\/]+/).filter(Boolean).map(Number);
+    return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1]; };
+  const over = (top, under) => [0, 1, 2].map((i) => top[i] * top[3] + under[i] * (1 - top[3])).concat(1);
+  const backs = (el, own) => {
+    const layers = [];
+    let last = [[255, 255, 255, 1]];
+    for (let e = el, s = own; e; e = e.parentElement, s = e && getComputedStyle(e)) {
+      const grads = (s.backgroundImage.match(/rgba?\\([^)]*\\)/g) || []).map(parse);
+      if (grads.length) { last = grads.map((g) => over(g, [255, 255, 255, 1])); break; }
+      const c = parse(s.backgroundColor);
+      if (c[3] >= 1) { last = [c]; break; }
+      if (c[3] > 0) layers.push(c);
+    }
+    return last.map((b) => layers.reduceRight((acc, l) => over(l, acc), b));
+  };
+  const name = (e) => e.tagName.toLowerCase() + (e.className && typeof e.className === 'string' ? '.' + e.className.trim().split(/\\s+/).join('.') : '');
+  const out = [];
+  const add = (e, s, what, own) => {
+    const fg = parse(s.color);
+    for (const b of backs(e, own)) out.push([what, over(fg, b), b, parseFloat(s.fontSize), Number(s.fontWeight)]);
+  };
+  for (const e of document.querySelectorAll('body *')) {
+    if (['SCRIPT', 'STYLE', 'OPTION', 'NOSCRIPT', 'VIDEO', 'IMG'].includes(e.tagName) || !e.getClientRects().length) continue;
+    const s = getComputedStyle(e), r = e.getBoundingClientRect();
+    if (s.visibility !== 'visible' || r.width <= 1 || r.height <= 1) continue;  // not drawn (a screen reader's text)
+    const own = [...e.childNodes].filter((n) => n.nodeType === 3).map((n) => n.data).join('').trim();
+    if (own || e.tagName === 'SELECT') add(e, s, name(e) + ': ' + (own || e.value).slice(0, 40), s);
+    for (const pseudo of ['::before', '::after']) {
+      const p = getComputedStyle(e, pseudo);
+      if (p.display !== 'none' && /^".+"$/.test(p.content)) add(e, p, name(e) + pseudo + ': ' + p.content, p);
+    }
+  }
+  return out;
+}"""
+
+
+def unreadable(page: Any) -> tuple[int, list[Any]]:
+    """How many texts are drawn, and those under 4.5:1 on their background (3:1 for large text: 24 px, or
+    18.66 px bold)."""
+    drawn = page.evaluate(DRAWN_TEXTS)
+    bad = []
+    for what, fg, bg, size, weight in drawn:
+        need = 3.0 if size >= 24 or (size >= 18.66 and weight >= 700) else 4.5
+        ratio = contrast(fg, bg)
+        if ratio < need:
+            bad.append((what, round(ratio, 2), fg[:3], bg[:3]))
+    return len(drawn), bad
+
+
+def page_lightness(page: Any) -> float:
+    """The relative luminance of the page's background."""
+    bg = rgba(page.evaluate("getComputedStyle(document.body).backgroundColor"))
+    return (contrast(bg, (0, 0, 0)) - 1) / 20
+
+
+def every_state_report(tmp_path: Path) -> Path:
+    """A run still going with a job in each state, one of them done but its video file gone."""
+    states = dict(zip(
+        [(st, sd) for st in ("anime", "clay", "cyberpunk") for sd in (1, 2, 3, 4)],
+        ["planned", "submitting", "submitted", "running", "unknown", "rejected", "cancelled", "failed", "expired"]))
+    report = report_of(tmp_path, fox_jobs(states), end_status=None, seconds=0.5)
+    (report.parent / "cyberpunk" / "3.mp4").unlink()
+    return report
+
+
+def settle(page: Any) -> None:
+    page.evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(r))))")
+
+
+@pytest.mark.parametrize("scheme", ["dark", "light"])
+def test_every_text_reads_in_the_readers_colour_scheme_in_every_job_state(
+        browser: Any, tmp_path: Path, scheme: str) -> None:
+    """Dark unless the reader asks for light: the header, toolbar and filters, every job state's card and badge,
+    the missing-video band and the details view read at 4.5:1 or more, and a card's focus ring at 3:1."""
+    report = every_state_report(tmp_path)
+    with opened(browser, report, scheme=scheme) as o:
+        page = o.page
+        page.wait_for_selector(".thumb.broken")
+        settle(page)
+        lightness = page_lightness(page)
+        assert (lightness > 0.8) if scheme == "light" else (lightness < 0.02), lightness
+        badges = set(texts(page, ".card .badge"))
+        assert {"done", "failed", "cancelled", "expired", "running", "rejected"} <= badges, badges
+        n, bad = unreadable(page)
+        assert n > 100 and not bad, bad
+        for key in ("style=clay,seed=4", "style=anime,seed=4"):
+            card = page.locator(f'.card[data-key="{key}"]')
+            card.focus()
+            ring = page.evaluate("(() => { const s = getComputedStyle(document.activeElement); return [s.outlineColor, s.outlineStyle]; })()")
+            behind = rgba(page.evaluate("getComputedStyle(document.querySelector('#grid')).backgroundColor"))
+            if behind[3] < 1:
+                behind = rgba(page.evaluate("getComputedStyle(document.body).backgroundColor"))
+            assert ring[1] == "solid" and contrast(rgba(ring[0]), behind) >= 3, ring
+            card.press("Enter")
+            page.wait_for_selector("#viewer[open]")
+            settle(page)
+            n, bad = unreadable(page)
+            assert not bad, (key, bad)
+            page.keyboard.press("Escape")
+            page.wait_for_selector("#viewer", state="hidden")
+        page.select_option("#ctl-status", "failed")
+        settle(page)
+        assert not unreadable(page)[1]
+        assert not [e for e in o.errors if "WebMediaPlayer" not in e and "404" not in e], o.errors
+
+
+@pytest.mark.parametrize("scheme", ["dark", "light"])
+def test_the_compare_view_and_a_run_of_cached_jobs_read_in_the_readers_colour_scheme(
+        browser: Any, tmp_path: Path, scheme: str) -> None:
+    compare = failed_then_cancelled(tmp_path / "compare")
+    store, first = build_state(tmp_path / "cached", fox_jobs(), seconds=0.5, one_clip=True)
+    cached = write_report(store, run_id=renamed_run(store, first, "fps", 24))
+    for report in (compare, cached):
+        with opened(browser, report, scheme=scheme) as o:
+            page = o.page
+            settle(page)
+            assert (page_lightness(page) > 0.8) == (scheme == "light")
+            n, bad = unreadable(page)
+            assert n > 50 and not bad, (report.name, bad)
+            page.locator(".card").first.click()
+            page.wait_for_selector("#viewer[open]")
+            settle(page)
+            assert not unreadable(page)[1], report.name
+            assert o.errors == []
+
+
+@pytest.mark.parametrize("scheme", ["dark", "light"])
+def test_without_javascript_the_job_table_reads_in_the_readers_colour_scheme(
+        browser: Any, tmp_path: Path, scheme: str) -> None:
+    report = every_state_report(tmp_path)
+    with serve(report.parent) as base:
+        context = browser.new_context(viewport={"width": 1000, "height": 800}, java_script_enabled=False,
+                                      color_scheme=scheme)
+        try:
+            page = context.new_page()
+            page.goto(base + report.name)
+            assert page.locator("table.static-jobs tbody tr").count() == 12
+            assert (page_lightness(page) > 0.8) == (scheme == "light")
+            n, bad = unreadable(page)
+            assert n > 50 and not bad, bad
+        finally:
+            context.close()
+
+
+@pytest.mark.parametrize("scheme", ["dark", "light"])
+def test_a_printed_report_is_dark_on_white_and_every_text_reads(browser: Any, tmp_path: Path, scheme: str) -> None:
+    """Whichever scheme the reader's screen shows, paper gets the light one on white; the badges and the
+    missing-video band keep their fill, which a printer would otherwise leave out, so their text still reads."""
+    for report in (every_state_report(tmp_path / "states"), failed_then_cancelled(tmp_path / "compare")):
+        with opened(browser, report, scheme=scheme) as o:
+            page = o.page
+            page.emulate_media(media="print")
+            settle(page)
+            assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(255, 255, 255)"
+            n, bad = unreadable(page)
+            assert n > 50 and not bad, (report.name, bad)
+            kept = page.evaluate("""['.badge', '.run-tag', '.thumb.broken'].filter((s) => document.querySelector(s))
+                .map((s) => getComputedStyle(document.querySelector(s), s === '.thumb.broken' ? '::after' : null).printColorAdjust)""")
+            assert kept and set(kept) == {"exact"}, kept
+            assert not [e for e in o.errors if "WebMediaPlayer" not in e and "404" not in e], o.errors
