@@ -1844,3 +1844,21 @@ def test_a_printed_report_is_dark_on_white_and_every_text_reads(browser: Any, tm
                 .map((s) => getComputedStyle(document.querySelector(s), s === '.thumb.broken' ? '::after' : null).printColorAdjust)""")
             assert kept and set(kept) == {"exact"}, kept
             assert not [e for e in o.errors if "WebMediaPlayer" not in e and "404" not in e], o.errors
+
+
+def test_in_the_light_scheme_the_edges_of_the_controls_read_at_3_to_1(browser: Any, tmp_path: Path) -> None:
+    """The toolbar's and the details view's buttons and lists stand out from the light page around them."""
+    edges = """() => Array.from(document.querySelectorAll('select, button')).filter((e) => e.getClientRects().length)
+        .map((e) => { let p = e.parentElement; while (getComputedStyle(p).backgroundColor === 'rgba(0, 0, 0, 0)') p = p.parentElement;
+          return [e.id || e.className, getComputedStyle(e).borderTopColor, getComputedStyle(p).backgroundColor]; })"""
+    report = report_of(tmp_path, fox_jobs({("clay", 2): "failed"}), seconds=0.5, one_clip=True)
+    with opened(browser, report, scheme="light") as o:
+        page = o.page
+        page.locator(".card").first.click()
+        page.wait_for_selector("#viewer[open]")
+        seen = page.evaluate(edges)
+        assert len(seen) > 10 and page.locator("#viewer button").count() > 0
+        low = [(what, round(contrast(rgba(edge), rgba(bg)), 2)) for what, edge, bg in seen
+               if contrast(rgba(edge), rgba(bg)) < 3]
+        assert not low, low
+        assert o.errors == []
