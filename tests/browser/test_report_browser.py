@@ -1791,14 +1791,22 @@ def test_every_text_reads_in_the_readers_colour_scheme_in_every_job_state(
 
 
 @pytest.mark.parametrize("scheme", ["dark", "light"])
-def test_the_compare_view_and_a_run_of_cached_jobs_read_in_the_readers_colour_scheme(
+def test_the_compare_view_a_run_of_cached_jobs_and_the_filters_read_in_the_readers_colour_scheme(
         browser: Any, tmp_path: Path, scheme: str) -> None:
     compare = failed_then_cancelled(tmp_path / "compare")
     store, first = build_state(tmp_path / "cached", fox_jobs(), seconds=0.5, one_clip=True)
     cached = write_report(store, run_id=renamed_run(store, first, "fps", 24))
-    for report in (compare, cached):
+    jobs = [{"values": {"style": s, "seed": n, "quality": q}, "state": "done", "params": {"quality": q}}
+            for s in ("anime", "clay") for n in (1, 2) for q in ("540p", "1080p")]
+    filtered = report_of(tmp_path / "filters", jobs, axes=("style", "seed", "quality"), seconds=0.5, one_clip=True)
+    for report in (compare, cached, filtered):
         with opened(browser, report, scheme=scheme) as o:
             page = o.page
+            if report == filtered:
+                page.select_option('.ctl-axis[data-axis="quality"]', "=1")
+                assert page.locator(".card").count() == 4
+            elif report == cached:
+                assert page.locator(".chip.cached").count() == 1
             settle(page)
             assert (page_lightness(page) > 0.8) == (scheme == "light")
             n, bad = unreadable(page)
