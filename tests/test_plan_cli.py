@@ -697,6 +697,28 @@ def test_validate_counts_only_the_jobs_a_run_would_send_against_the_budget(tmp_p
     assert code == 0 and "budget" not in err
 
 
+@pytest.mark.parametrize(("budget", "fits"), [("0.70", True), ("0.699999", False)], ids=["exactly", "a-micro-less"])
+def test_plan_and_run_agree_on_a_budget_the_plan_costs_exactly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], budget: str, fits: bool
+) -> None:
+    """A plan that costs exactly its budget fits it: `plan` says so and `run` spends it all; a micro-dollar less
+    and `plan` says it exceeds and `run` refuses (exit 3), nothing sent."""
+    from runner import api
+    from runner.errors import NotRecordedError
+
+    m = write(tmp_path / "b.yaml", f"params:\n  prompt: a fox {{{{ a }}}}\nmatrix:\n  a: [1, 2]\nrun:\n"
+              f"  budget_usd: {budget}\nsim: {{render_time: 0.05}}\n", HEAD)
+    code, out, _ = run_cli(capsys, "plan", str(m))
+    assert code == 0 and f"budget: ${budget} ({'fits' if fits else 'exceeds'})\n" in out, out
+    code, out, err = run_cli(capsys, "run", str(m), "--no-report")
+    assert code == (0 if fits else 3), out + err
+    if fits:
+        assert [j.state for j in api.status(m).jobs] == ["done"] * 2
+    else:
+        with pytest.raises(NotRecordedError):  # nothing recorded, nothing sent
+            api.status(m)
+
+
 def test_plan_judges_the_budget_by_what_the_run_would_pay(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Jobs an earlier run finished cost this run nothing: the plan's budget line agrees with validate and run."""
     from runner import api

@@ -420,13 +420,13 @@ def test_a_run_that_only_settles_jobs_at_once_shows_no_pace_live_or_in_status(
     from runner import api
     from runner.cli import main
     from runner.executor import RunOptions
-    from runner.stats import PACE_AFTER
 
     m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 30, "jitter": 0.0})
     assert api.run(m, report=False, options=RunOptions(timeout=0.3)).status == "incomplete"
     (tmp_path / ".gridrun" / "sim-world.jsonl").unlink()
     result = api.run(m, report=False)
-    assert result.stats.counts["unknown"] == 2 and result.stats.elapsed < PACE_AFTER, result.stats
+    # however long the run took (a loaded machine makes it more than the fifth of a second no pace is drawn in)
+    assert result.stats.counts["unknown"] == 2, result.stats
     assert result.stats.per_minute is None and run_statistics(api.status(m)).per_minute is None
     assert "— jobs/min" in line(result.stats)
     capsys.readouterr()
