@@ -684,13 +684,19 @@ def run_starting(
     or STARTING file names the manifest it was written for, where its gridrun records it: one of another
     manifest sharing the state, or a cancel's lock, is no run of this manifest starting (an older file, naming
     none, is taken for one)."""
-    from .state import lock_record, start_record
+    from .state import lock_record, runner_lock_free, start_record, state_home
 
     sd, name, _ = _state_dir(m, state_dir)
     mine = None if run is None else run.pid
     # The STARTING file read first: a run takes the lock, writes it, then removes its STARTING file, so that one
     # read after finding no STARTING file finds the lock written (read the other way round, both could miss it).
-    holder = next((h.pid for h in (start_record(sd), lock_record(sd))
+    starting = start_record(sd)
+    # The lock file names its last holder after it let go: a process that still lives (a program that called
+    # `run` and was refused, its budget exceeded) is no run starting once nothing holds the lock.
+    locked = lock_record(sd)
+    if locked is not None and runner_lock_free(state_home(sd) / "lock"):
+        locked = None
+    holder = next((h.pid for h in (starting, locked)
                    if h is not None and h.pid != mine and h.command != "cancel"
                    and (name is None or h.of(name) is not False)), None)
     if holder is None:

@@ -515,3 +515,17 @@ def test_a_bare_status_beside_a_state_folder_without_its_state_file_says_so(
     assert main(["status"]) == 2
     err = " ".join(capsys.readouterr().err.split())
     assert f"{tmp_path / '.gridrun'} holds no state.db" in err and "no .gridrun/ state folder" not in err, err
+
+
+def test_a_run_refused_for_its_budget_leaves_no_run_starting_for_the_program_that_goes_on(tmp_path: Path) -> None:
+    """The refused run let go of the state's lock, whose file still names this (living) process: `status` says
+    nothing is recorded, not that a run is starting, and a `status --watch` would not wait for ever."""
+    from runner.errors import BudgetError, NotRecordedError, RunStartingError
+
+    m = write_manifest(tmp_path, run={"budget_usd": 0.01})
+    with pytest.raises(BudgetError):
+        api.run(m, report=False)
+    assert (tmp_path / ".gridrun" / "lock").read_text(encoding="utf-8").startswith(f"pid {os.getpid()} ")
+    with pytest.raises(NotRecordedError) as info:
+        api.status(m)
+    assert not isinstance(info.value, RunStartingError), info.value

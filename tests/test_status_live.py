@@ -383,6 +383,7 @@ def test_status_and_watch_of_an_ended_run_name_it_and_say_what_to_run_next(tmp_p
 def test_watch_started_as_a_run_starts_waits_for_it_not_the_previous_runs_end(tmp_path: Path) -> None:
     """`gridrun run` has taken the state's lock but not recorded its run yet: the latest recorded run has
     ended, and `status --watch` waits for the new one instead of reporting the old end."""
+    from runner import state
     from runner.state import Store
 
     manifest = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1})
@@ -392,6 +393,9 @@ def test_watch_started_as_a_run_starts_waits_for_it_not_the_previous_runs_end(tm
     with _watching(manifest, tmp_path, every=0.2) as watcher:
         time.sleep(2.0)
         assert watcher.poll() is None, watcher.communicate()
+        # The next run announces itself (as `gridrun run` does before it plans) before this lock is let go: a lock
+        # let go, its holder alive, is no run starting (a program whose `api.run` was refused goes on living).
+        state._write_start(tmp_path / ".gridrun", manifest=manifest, name="t")
         store.release_lock()
         store.close()
         write_manifest(tmp_path, n_seeds=3, styles=("anime",), sim={"render_time": 0.5, "jitter": 0.0})
