@@ -1934,6 +1934,30 @@ def test_a_misspelled_parameter_is_refused_with_the_name_it_is_close_to(tmp_path
                           "passed through unchecked",)
 
 
+def test_another_providers_name_for_a_parameter_is_refused_pointing_to_gridrun_s(tmp_path: Path) -> None:
+    """fal's `image_url`, Replicate's `image`: sent as written, Lumenfall passes them through, the render is a
+    text-to-video clip without the image, and it is billed. Refused at the line, naming the parameter to use."""
+    err = one_error(tmp_path, "params:\n  prompt: a fox\n  image_url: https://example.com/fox.png\n", "image_url")
+    assert (err.line, err.field) == (6, "params.image_url")
+    assert "did you mean 'input_reference'?" in err.message, err.message
+    for name, own in [("image", "input_reference"), ("first_frame", "input_reference"),
+                      ("end_image", "last_frame_image"), ("audio", "generate_audio_switch")]:
+        err = one_error(tmp_path, f"params:\n  prompt: a fox\n  {name}: x\n", name, name=f"{name}.yaml")
+        assert f"did you mean '{own}'?" in err.message, (name, err.message)
+    # declared in a capabilities file, the name is a parameter of its own and passes
+    (tmp_path / "caps.yaml").write_text("provider: sim\nmodels:\n  pixverse-v5.6:\n    params:\n"
+                                        "      image: {type: string}\n")
+    p = plan_of(tmp_path, "capabilities: [caps.yaml]\nparams:\n  prompt: a fox\n  image: x\n", "d.yaml")
+    assert p.jobs[0].params["image"] == "x" and p.warnings == ()
+
+
+def test_a_height_given_as_resolution_points_to_quality(tmp_path: Path) -> None:
+    """fal and Replicate call the render height `resolution` ("720p"); here that is `quality`."""
+    err = one_error(tmp_path, "params:\n  prompt: a fox\n  resolution: 720p\n", "resolution")
+    assert (err.line, err.field) == (6, "params.resolution")
+    assert err.message.endswith("got '720p'; for a height like 720p use 'quality: 720p'"), err.message
+
+
 def test_a_yaml_merge_key_merges_and_keys_written_out_win(tmp_path: Path) -> None:
     """`<<: *common`, as configuration files use it, instead of a literal "<<" parameter."""
     p = plan_of(tmp_path, """\

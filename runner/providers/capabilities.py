@@ -48,6 +48,7 @@ class ParamSpec:
     maximum: float | None = None
     modes: tuple[str, ...] = ("t2v", "i2v")
     aliases: tuple[str, ...] = ()          # other names the provider takes it under (`seconds` for `duration`)
+    other_names: tuple[str, ...] = ()      # other providers' names for it (fal's `image_url`), which this one ignores
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +129,7 @@ class ModelCaps:
     description: str = ""
     render_seconds: float | None = None    # a typical render time of a 5 s clip, to schedule polls before any is seen
     aliases: Mapping[str, str] = field(default_factory=dict)  # another name -> the parameter it stands for
+    other_names: Mapping[str, str] = field(default_factory=dict)  # another provider's name -> the parameter here
 
     # -- checking ---------------------------------------------------------------------------------
     def check(self, params: Mapping[str, Any], *, as_provider: bool = False) -> Checked:
@@ -152,6 +154,13 @@ class ModelCaps:
                 if as_provider:
                     out[name] = value
                     continue
+                own = self.other_names.get(name)
+                if own is not None:
+                    # Another provider's name for a parameter (fal's `image_url`): sent as written, the provider
+                    # would ignore it and render (and bill) without it.
+                    issues.append(Issue(name, f"unknown parameter for {self.model}, which takes it as '{own}'; did "
+                                              f"you mean '{own}'?"))
+                    continue
                 close = difflib.get_close_matches(name, list(self.params), n=1, cutoff=0.8)
                 if close and close[0] not in params:
                     # Most likely a slip: sent as written, the provider would ignore it and bill its default.
@@ -167,7 +176,7 @@ class ModelCaps:
                 continue
             coerced, problem = _coerce(spec, value, self.model, files=not as_provider)
             if problem:
-                issues.append(Issue(name, problem))
+                issues.append(Issue(name, problem + ("" if as_provider else self._elsewhere(name, value))))
                 continue
             nearest = self._nearest_ratio(coerced) if spec.type == "size" and ":" in coerced else coerced
             if nearest != coerced:
@@ -207,6 +216,17 @@ class ModelCaps:
         size = self.render_size(out)
         cost = self.cost_micros(out, size) if not issues else 0
         return Checked(out, tuple(issues), tuple(warnings), mode, size, cost)
+
+    def _elsewhere(self, name: str, value: Any) -> str:
+        """The note "; for a height like 720p use 'quality: 720p'" for a value refused by parameter `name` that
+        another parameter lists (fal's `resolution: 720p` is `quality: 720p` here); "" when none does."""
+        if not isinstance(value, (str, int)) or isinstance(value, bool):
+            return ""
+        for other, spec in self.params.items():
+            if other != name and spec.enum and value in spec.enum:
+                what = "a height like " if spec.type == "string" and str(value).endswith("p") else ""
+                return f"; for {what}{value} use '{other}: {value}'"
+        return ""
 
     def _unalias(self, params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str], list[Issue]]:
         """`params` with a value given by another name moved, in place, to its parameter's own (a null under the
@@ -837,6 +857,7 @@ def _load(provider: str, extra: tuple[Path, ...], _env: str) -> ProviderCaps | N
                 maximum=p.get("maximum"),
                 modes=tuple(p.get("modes", ("t2v", "i2v"))),
                 aliases=_aliases(f"{provider}/{mname}/{pname}", p.get("aliases")),
+                other_names=_aliases(f"{provider}/{mname}/{pname}", p.get("other_names"), "other_names"),
             )
         for rule in m.get("rules") or ():
             for pname, pattern in (rule.get("when_matches") or {}).items():
@@ -855,6 +876,7 @@ def _load(provider: str, extra: tuple[Path, ...], _env: str) -> ProviderCaps | N
             description=m.get("description", ""),
             render_seconds=_render_seconds(f"{provider}/{mname}", m.get("render_seconds")),
             aliases=_alias_map(f"{provider}/{mname}", specs),
+            other_names=_other_names(specs),
         )
     return ProviderCaps(
         provider=provider,
@@ -867,13 +889,26 @@ def _load(provider: str, extra: tuple[Path, ...], _env: str) -> ProviderCaps | N
     )
 
 
-def _aliases(where: str, names: Any) -> tuple[str, ...]:
-    """A parameter's `aliases`: a list of names. :raises CapabilityDataError: anything else."""
+def _aliases(where: str, names: Any, key: str = "aliases") -> tuple[str, ...]:
+    """A parameter's `aliases` (or `other_names`): a list of names. :raises CapabilityDataError: anything else."""
     if names is None:
         return ()
     if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
-        raise CapabilityDataError(f"{where}: aliases: expected a list of names, got {names!r}")
+        raise CapabilityDataError(f"{where}: {key}: expected a list of names, got {names!r}")
     return tuple(names)
+
+
+def _other_names(specs: Mapping[str, ParamSpec]) -> dict[str, str]:
+    """Another provider's name -> the parameter it stands for here. A name that is a parameter of its own (in a
+    user's capabilities file, say) or an alias of one is that, not another provider's; of two parameters that
+    claim one name, the first keeps it."""
+    taken = set(specs) | {a for spec in specs.values() for a in spec.aliases}
+    out: dict[str, str] = {}
+    for name, spec in specs.items():
+        for other in spec.other_names:
+            if other not in taken:
+                out.setdefault(other, name)
+    return out
 
 
 def _alias_map(where: str, specs: Mapping[str, ParamSpec]) -> dict[str, str]:
