@@ -739,7 +739,36 @@ class JobMaker:
             problem = Issue("n", f"n: {count!r} would pay for {count} videos of which gridrun keeps one; "
                                  "for several takes, use repeat: N (each its own job, file and seed)")
             checked = dataclasses.replace(checked, issues=(*checked.issues, problem), cost_micros=0)
+        unknown = [w.field for w in checked.warnings if w.field not in self.model.params and w.field in checked.params]
+        local = [Issue(n, why) for n in unknown if (why := self._local_value(checked.params[n])) is not None]
+        if local:
+            refused = {i.field for i in local}
+            checked = dataclasses.replace(checked, issues=(*checked.issues, *local),
+                                          warnings=tuple(w for w in checked.warnings if w.field not in refused),
+                                          cost_micros=0)
         return checked
+
+    def _local_value(self, value: Any) -> str | None:
+        """Why `value` of a parameter gridrun does not know cannot be sent: it (or an item of it) names a local file
+        or is a data: URI. Such a parameter is sent as written; the provider cannot read a path on this machine,
+        and would render (and bill) without it. None for anything else."""
+        for item in value if isinstance(value, list) else [value]:
+            if not isinstance(item, str) or not item.strip():
+                continue
+            if images.is_data_uri(item):
+                return (f"{_short(item)!r} is a data: URI, sent as written under a parameter gridrun does not know; "
+                        f"input images go in {' or '.join(IMAGE_PARAMS)}")
+            if _is_remote(item) or images.other_scheme(item) is not None or len(item) > 4096:
+                continue
+            try:
+                found = (self.m.base_dir / item).is_file()
+            except (OSError, ValueError):
+                continue
+            if found:
+                return (f"{_short(item)!r} is a local file, and a parameter gridrun does not know is sent as written: "
+                        "the provider would get this path, which it cannot read, and render (and bill) without it; "
+                        f"input images go in {' or '.join(IMAGE_PARAMS)} (a local file is sent as a data URI)")
+        return None
 
     def _local_images(self, sw: Sweep, shape: _Shape, params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         """Local image paths made absolute (checked to exist) and, for the hash, replaced by their digests."""

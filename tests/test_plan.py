@@ -1958,6 +1958,26 @@ def test_a_height_given_as_resolution_points_to_quality(tmp_path: Path) -> None:
     assert err.message.endswith("got '720p'; for a height like 720p use 'quality: 720p'"), err.message
 
 
+def test_a_local_file_or_data_uri_under_an_unknown_parameter_is_refused(tmp_path: Path) -> None:
+    """A parameter gridrun does not know is sent as written: the provider would get a path on this machine (or a
+    data URI where no image is taken) and render, and bill, without it. Other unknown values pass with a warning,
+    as Lumenfall passes unknown fields to the model."""
+    (tmp_path / "assets").mkdir()
+    (tmp_path / "assets" / "fox.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    err = one_error(tmp_path, "params:\n  prompt: a fox\n  mask: assets/fox.png\n", "mask")
+    assert (err.line, err.field) == (6, "params.mask")
+    assert "'assets/fox.png' is a local file" in err.message and "input_reference" in err.message, err.message
+    err = one_error(tmp_path, "params:\n  prompt: a fox\n  mask: 'data:image/png;base64,iVBORw0KGgo='\n", "mask",
+                    name="b.yaml")
+    assert "data: URI" in err.message and "input_reference" in err.message, err.message
+    err = one_error(tmp_path, "params:\n  prompt: a fox\n  masks: [https://example.com/a.png, assets/fox.png]\n",
+                    "masks", name="c.yaml")
+    assert "'assets/fox.png' is a local file" in err.message, err.message
+    p = plan_of(tmp_path, "params:\n  prompt: a fox\n  mask: assets/missing.png\n", "d.yaml")
+    assert p.jobs[0].params["mask"] == "assets/missing.png"
+    assert len(p.warnings) == 1 and "passed through unchecked" in p.warnings[0]
+
+
 def test_a_yaml_merge_key_merges_and_keys_written_out_win(tmp_path: Path) -> None:
     """`<<: *common`, as configuration files use it, instead of a literal "<<" parameter."""
     p = plan_of(tmp_path, """\
