@@ -26,10 +26,10 @@ from . import manifest as manifest_mod
 from . import plan as plan_mod
 from .balance import BalanceCheck
 from .errors import (
-    CopyNotWrittenError, ManifestError, ManifestErrors, NotRecordedError, ProviderError, RunStartingError, StateError,
-    UsageError,
+    CopyNotWrittenError, ManifestError, ManifestErrors, NotRecordedError, ProviderError, RejectedError, RunStartingError,
+    StateError, UsageError,
 )
-from .executor import Executor, RunResult, counted, earlier_whole, end_badly, run_budget
+from .executor import GONE_AFTER, Executor, RunResult, counted, earlier_whole, end_badly, run_budget
 from .localpaths import UNUSABLE, not_recordable, shown, why_unusable
 from .options import RunOptions, check_option, run_options
 from .outputs import kept_aside
@@ -833,6 +833,8 @@ class CancelResult:
                                                                # recorded rendered and paid, to be downloaded
     still_running: list[str] = field(default_factory=list)     # the provider goes on rendering them
     errors: dict[str, str] = field(default_factory=dict)       # the request itself failed: key -> why
+    gone: dict[str, str] = field(default_factory=dict)         # the provider no longer knows their video, recorded
+                                                               # `unknown` as a run records them: key -> why
     unresolved: list[str] = field(default_factory=list)        # sent, the answer never recorded: not cancelled
                                                                # (the next run finds out whether it was made)
     dropped: list[str] = field(default_factory=list)           # of those left in flight, the ones the manifest
@@ -850,7 +852,9 @@ def cancel(m: Manifest | str | Path) -> CancelResult:
     to see what it did).
 
     A request that fails is recorded in `errors` and the others go on; a job the provider finished first
-    stays in flight, so that `run` downloads it.
+    stays in flight, so that `run` downloads it. A job whose video the provider no longer knows is recorded
+    `unknown` (in `gone`), as a run records it: at once when that is known without asking (the built-in
+    simulator's world was not kept), else once the provider has answered 404 for it for `GONE_AFTER` seconds.
 
     :raises StateWriteError: the state could not be written (a full disk, another program's write transaction):
         the cancel requests sent stand at the provider, and `cancel` (or `run`) again records what they did.
@@ -1005,20 +1009,46 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
     result.copy_run = held
     result.blocking = last.id in gone.values()
 
+    def lost(row: Any, why: str) -> None:
+        """The provider no longer has the job's video: `unknown`, as a run records it (it may have been paid for,
+        and stays reserved); a run that finds the video again follows it."""
+        store.transition(row["id"], JobState.UNKNOWN, error=f"{why}; it may have been paid for. `gridrun retry "
+                                                            "--unknown` re-submits (may pay twice)")
+        result.gone[row["key"]] = why
+
     async def one(client: Any, limiter: anyio.CapacityLimiter, row: Any) -> None:
         key, pid = row["key"], row["provider_id"]
-        async with limiter:
-            try:
-                # Asked first: a video finished since the run stopped is left alone (where DELETE removes a
-                # finished video, as in the OpenAI shape, it would lose a paid render the next run downloads).
-                after = await prov.get(client, pid)
-                if not after.terminal:
-                    await prov.cancel(client, pid)
-                    asked.append(key)
+        missing_since: float | None = None
+        while True:
+            if prov.forgot(pid):
+                return lost(row, f"the built-in simulator's world has no video {pid}; it is gone (its world file, "
+                                 ".gridrun/sim-world.jsonl, was deleted or replaced since the run that sent it)")
+            async with limiter:
+                try:
+                    # Asked first: a video finished since the run stopped is left alone (where DELETE removes a
+                    # finished video, as in the OpenAI shape, it would lose a paid render the next run downloads).
                     after = await prov.get(client, pid)
-            except ProviderError as exc:
-                result.errors[key] = str(exc)
-                return
+                    if not after.terminal:
+                        await prov.cancel(client, pid)
+                        if key not in asked:
+                            asked.append(key)
+                        after = await prov.get(client, pid)
+                    break
+                except RejectedError as exc:
+                    if exc.status != 404:
+                        result.errors[key] = str(exc)
+                        return
+                    missing = exc
+                except ProviderError as exc:
+                    result.errors[key] = str(exc)
+                    return
+            # No such video (HTTP 404): believed, as a run believes it, once it has lasted GONE_AFTER seconds (a
+            # provider may answer 404 for a moment for a video it has).
+            now = time.monotonic()
+            missing_since = now if missing_since is None else missing_since
+            if now - missing_since >= GONE_AFTER:
+                return lost(row, f"the provider has had no video {pid} for {now - missing_since:.0f} s ({missing})")
+            await anyio.sleep(GONE_AFTER / 6)
         if after.status not in ("cancelled", "failed", "completed"):
             result.still_running.append(key)
             return

@@ -1325,12 +1325,19 @@ def cmd_cancel(args: argparse.Namespace) -> int:
         say(f"cancelled {_jobs(len(r.cancelled))} at the provider (what it rendered may still be billed)")
         if r.kept:
             say(f"  {_rerenders_note(len(r.kept))}")
-    elif not (r.failed or r.finished or r.still_running or r.dropped or r.unresolved or r.errors):
+    elif not (r.failed or r.finished or r.still_running or r.dropped or r.unresolved or r.errors or r.gone):
         say("nothing in flight to cancel")
     for key, why in r.failed.items():
         say(f"{'  ' if r.cancelled else ''}{visible(key)}: had failed already ({visible(why)})")
     if r.failed_kept:
         say(f"{'  ' if r.cancelled else ''}{_rerenders_failed_note(len(r.failed_kept))}")
+    for key, why in r.gone.items():
+        say(f"{'  ' if r.cancelled else ''}{visible(key)}: unknown: {visible(why)}")
+    if r.gone:
+        n = len(r.gone)
+        say(f"{_jobs(n)} whose video the provider no longer has, so nothing to cancel: recorded "
+            f"`unknown`, as a run records {_them(n)} (still reserved: {'it' if n == 1 else 'they'} may have been "
+            f"paid for); `gridrun retry --unknown {args.manifest}` sends {_them(n)} again (may pay twice)")
     finished = [k for k in r.finished if k not in r.dropped]
     running = [k for k in r.still_running if k not in r.dropped]
     if finished:

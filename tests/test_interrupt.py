@@ -1271,3 +1271,40 @@ def test_an_interrupt_a_runs_task_group_raises_as_a_group_ends_the_command_as_in
         return
     assert cli.main(["plan", str(m)]) == 130
     assert capsys.readouterr().err.strip().endswith("interrupted")
+
+
+def test_cancel_records_jobs_whose_world_was_deleted_unknown_as_a_run_does(tmp_path: Path) -> None:
+    """The in-process simulator's world file deleted, its videos are gone for good: cancel records them
+    `unknown` at once, as a run does, instead of failing on every try and advising a paid run."""
+    m = write_manifest(tmp_path, n_seeds=1, sim={"render_time": 30.0, "jitter": 0})
+    api.run(m, options={"timeout": 0.3}, report=False)
+    assert in_flight(m) == 2
+    (tmp_path / ".gridrun" / SIM_WORLD).unlink()
+    r = _cli("cancel", m)
+    assert r.returncode == 0, r.stderr
+    assert "error" not in r.stderr and "(paid)" not in r.stderr, r.stderr
+    said = " ".join(r.stdout.split())
+    assert "2 jobs whose video the provider no longer has, so nothing to cancel: recorded `unknown`" in said, said
+    assert "world has no video" in said, said
+    assert api.status(m).counts["unknown"] == 2
+    again = _cli("cancel", m)
+    assert again.returncode == 0 and "nothing in flight to cancel" in again.stdout, again
+
+
+@pytest.mark.timeout(120)
+def test_cancel_records_jobs_the_provider_answers_404_for_unknown_once_that_has_lasted(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over HTTP only the provider can tell: a video it answers 404 for through GONE_AFTER seconds is gone, for
+    cancel as for a run."""
+    monkeypatch.setattr(api, "GONE_AFTER", 0.3, raising=False)
+    with running_server(SimConfig(render_time=30.0, jitter=0.0, concurrency=2)) as url:
+        m = write_manifest(tmp_path, n_seeds=1, base_url=url, sim={})
+        api.run(m, options={"timeout": 0.3}, report=False)
+        assert in_flight(m) == 2
+        httpx.post(url.rsplit("/v1", 1)[0] + "/_sim/reset").raise_for_status()  # the provider forgets them
+        r = _cli("cancel", m)
+        assert r.returncode == 0, r.stderr
+        said = " ".join(r.stdout.split())
+        assert "2 jobs whose video the provider no longer has" in said and "(HTTP 404" not in r.stderr, (said, r.stderr)
+        assert "the provider has had no video" in said, said
+        assert api.status(m).counts["unknown"] == 2
