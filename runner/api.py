@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import json
 import os
 import re
 import sqlite3
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
@@ -30,6 +32,7 @@ from .errors import (
     StateError, UsageError,
 )
 from .executor import GONE_AFTER, Executor, RunResult, counted, earlier_whole, end_badly, run_budget
+from .jobs import format_value
 from .localpaths import UNUSABLE, not_recordable, shown, why_unusable
 from .options import RunOptions, check_option, run_options
 from .outputs import kept_aside
@@ -227,9 +230,10 @@ def _check_sim_knobs(m: Manifest) -> None:
         raise m.error(("sim", named[-1]) if named else ("sim",), str(exc)) from exc
 
 
-def _stored(store: Store, p: Plan) -> tuple[dict[str, Stored], dict[str, str], str | None]:
+def _stored(store: Store, p: Plan) -> tuple[dict[str, Stored], dict[str, str], str | None, dict[str, str]]:
     """The state's record of each job of the plan (by hash) as a run will find it, the previous run's job
-    key -> hash, and what is wrong when the plan's output folder is gone (`resume.outputs_gone`)."""
+    key -> hash, what is wrong when the plan's output folder is gone (`resume.outputs_gone`), and what differs in
+    the request of each job whose hash differs from the previous run's of its key (`_changes`)."""
     rows = store.jobs_by_hash([j.hash for j in p.jobs])
     made = store.simulator_takes(list(rows))
     stored = {}
@@ -266,11 +270,45 @@ def _stored(store: Store, p: Plan) -> tuple[dict[str, Stored], dict[str, str], s
                            output_altered=not ok and was["state"] == "done" and path.is_file(),
                            simulator_at=made.get(h), done_run_of=run_of(was["done_run_id"]))
     previous: dict[str, str] = {}
+    before: dict[str, str] = {}  # key -> the previous run's parameters (JSON) of a job that differs now
     last = store.latest_run(p.manifest.name)
     if last is not None:
+        now = {j.key: j.hash for j in p.jobs}
         for r in store.run_job_rows(last.id):
             previous[r["run_key"]] = r["hash"]
-    return stored, previous, resume.outputs_gone(p, rows)
+            if now.get(r["run_key"], r["hash"]) != r["hash"]:
+                before[r["run_key"]] = r["params"]
+    return stored, previous, resume.outputs_gone(p, rows), _changes(p, last, before) if before else {}
+
+
+def _changes(p: Plan, last: Any, before: Mapping[str, str]) -> dict[str, str]:
+    """Job key -> what differs in its request from the job of that key in run `last` (`before`: key -> that
+    job's parameters, JSON): "provider: lumenfall then, sim now", "params.quality: 540p then, 360p now"."""
+    m = p.manifest
+    common = [f"{what}: {then} then, {now} now" for what, then, now in
+              (("provider", last.provider, m.provider), ("model", last.model, m.model)) if then != now]
+    out: dict[str, str] = {}
+    for job in p.jobs:
+        text = before.get(job.key)
+        if text is None:
+            continue
+        parts = list(common)
+        try:
+            old = json.loads(text)
+            new = json.loads(json.dumps(job.params, default=str))
+        except (TypeError, ValueError):
+            old = new = None
+        if isinstance(old, dict) and isinstance(new, dict):
+            for name in sorted(old.keys() | new.keys()):
+                a, b = old.get(name), new.get(name)
+                if a == b:
+                    continue
+                shown = [("not set" if v is None else format_value(v)) for v in (a, b)]
+                short = all(len(t) <= 32 and not isinstance(v, (dict, list)) for t, v in zip(shown, (a, b)))
+                parts.append(f"params.{name}: {shown[0]} then, {shown[1]} now" if short else f"params.{name}")
+        # the same words: the content of an input image at the same path, or the take (repeat) it stands for
+        out[job.key] = "; ".join(parts) or "the request (an input image's content, say)"
+    return out
 
 
 def diff(p: Plan, *, force: bool = False) -> Diff | None:
@@ -287,7 +325,7 @@ def diff(p: Plan, *, force: bool = False) -> Diff | None:
     except NotRecordedError:  # an empty file: a run being made this moment, or one killed before it wrote
         return None
     with store:
-        stored, previous, gone = _stored(store, p)
+        stored, previous, gone, changes = _stored(store, p)
         left, warnings = left_behind(p, store), (*name_shared(p, store), *folder_shared(p, store))
         if gone is not None:  # said before anything else: `run` and `retry` refuse it
             field = (plan_mod.outputs_field(p.manifest),)
@@ -298,7 +336,9 @@ def diff(p: Plan, *, force: bool = False) -> Diff | None:
         again = {j.output_str for j in d.to_send(p.jobs)}
         aside = kept_aside(p.sidecared, p.posters, skip_videos={*d.verified, *d.altered},
                            skip_posters=() if force else d.verified - again, renders=store.renders)
-    return replace(d, left_behind=left, warnings=warnings, aside=aside)
+        last = store.latest_run(p.manifest.name)
+    return replace(d, left_behind=left, warnings=warnings, aside=aside, changes=changes,
+                   previous_run=None if last is None else last.id)
 
 
 def _provider(p: Plan) -> Any:

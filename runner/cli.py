@@ -360,7 +360,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         refusal = escape(diff.left_behind.message())
         err.print(f"[yellow]warning[/yellow]: `gridrun run` would refuse to start: {refusal}")
     if args.explain:
-        _explain(plan, every=args.all)
+        _explain(plan, every=args.all, diff=diff)
     return 0
 
 
@@ -488,9 +488,9 @@ def _print_totals(plan: Plan, diff: Any, *, force: bool = False) -> None:
                   f"{diff.cached:,} cached, "
                   + (f"{diff.refetch:,} to fetch again ($0.00), " if diff.refetch else "")
                   + f"{diff.in_flight:,} in flight, {diff.settled:,} settled"
-                  + (f", {len(diff.changed):,} changed" if diff.changed else "")
                   + (f", {_renamed(diff.renamed)}" if diff.renamed else "")
-                  + (f", {len(diff.stale):,} no longer in the manifest" if diff.stale else ""))
+                  + (f", {len(diff.stale):,} no longer in the manifest" if diff.stale else "")
+                  + _differ(diff))
         again = _elsewhere(diff)
         if again and not force:
             where = sorted({at for key, at in diff.simulator_at.items() if diff.reasons.get(key) == ELSEWHERE})
@@ -512,7 +512,32 @@ def _renamed(renamed: Sequence[tuple[str, str]]) -> str:
             f"{escape(was)} is now {escape(now)}{f', and {more:,} more' if more else ''})")
 
 
-def _explain(plan: Plan, *, every: bool = False) -> None:
+def _differ(diff: Any) -> str:
+    """The note "; 4 jobs differ from run 2 (provider: lumenfall then, sim now): 4 cached (done before as they are
+    now)" of the jobs whose request differs from the previous run's job of their key, counted apart from the
+    partition before it, which has them already; "" when none does."""
+    if not diff.changed:
+        return ""
+    n = len(diff.changed)
+    what: list[str] = []
+    for key in diff.changed:
+        text = diff.changes.get(key)
+        if text is not None and text not in what:
+            what.append(text)
+    said = ""
+    if what:
+        said = f" ({escape(visible(what[0]))}" + (f"; {len(what) - 1:,} other change{'s' if len(what) > 2 else ''}: --explain "
+                                 "says which" if len(what) > 1 else "") + ")"
+    sent = sum(1 for k in diff.changed if diff.sends(k))
+    cached = sum(1 for k in diff.changed if diff.reasons.get(k, "").startswith("cached"))
+    parts = ([f"{sent:,} to submit"] if sent else []) + (
+        [f"{cached:,} cached (done before as {'it is' if cached == 1 else 'they are'} now)"] if cached else []) + (
+        [f"{n - sent - cached:,} in flight, settled or to fetch again"] if n - sent - cached else [])
+    run = f"run {diff.previous_run}" if diff.previous_run is not None else "the last run"
+    return f"; {n:,} job{'' if n == 1 else 's'} differ{'s' if n == 1 else ''} from {run}{said}: {', '.join(parts)}"
+
+
+def _explain(plan: Plan, *, every: bool = False, diff: Any = None) -> None:
     out.print("\n[bold]where each parameter came from[/bold]")
     for name, sources in summarize_sources(plan.jobs).items():
         out.print(f"    {name}: " + "; ".join(sources), markup=False, highlight=False)
@@ -524,6 +549,9 @@ def _explain(plan: Plan, *, every: bool = False) -> None:
             out.print(f"… {len(jobs) - len(shown):,} more jobs (--all explains every one)")
         j = jobs[n]
         out.print(f"[bold]{escape(visible(j.key))}[/bold]  ← {escape(visible(j.origin))}")
+        if diff is not None and j.key in diff.changes:
+            run = f"run {diff.previous_run}" if diff.previous_run is not None else "the last run"
+            out.print(f"    differs from {run}: {visible(diff.changes[j.key])}", markup=False, highlight=False)
         for name, value in j.params.items():
             shown_value = format_value(value) if name not in ("prompt", "negative_prompt") else json.dumps(value, ensure_ascii=False)
             out.print(f"    {escape(name)} = {escape(visible(shown_value))}   [dim]({escape(j.sources.get(name, '?'))})[/dim]")
@@ -764,9 +792,9 @@ def _run(args: argparse.Namespace, manifest: Manifest, progress: Any, **extra: A
         forced = f"{diff.forced} forced (sent again: paid again), " if diff.forced else ""
         err.print(f"plan against state: {diff.new - diff.forced} new, {forced}{diff.cached} cached, "
                   + (f"{diff.refetch} to fetch again, " if diff.refetch else "") + f"{diff.in_flight} in flight, "
-                  f"{diff.settled} settled, {len(diff.changed)} changed, "
+                  f"{diff.settled} settled, "
                   + (f"{_renamed(diff.renamed)}, " if diff.renamed else "")
-                  + f"{len(diff.stale)} no longer in the manifest")
+                  + f"{len(diff.stale)} no longer in the manifest" + _differ(diff))
     if extra.get("retry_unknown") and diff and diff.unknown:  # none: nothing is sent that may pay twice
         err.print(_unknown_warning(diff.unknown))
     progress.total = len(plan.jobs)

@@ -772,6 +772,13 @@ class Diff:
     simulator_at: Mapping[str, str] = field(default_factory=dict)
     forced: int = 0                            # of `new`, the jobs --force sends again that a run sent before
                                                # (done, failed, ...): each is paid again
+    # of `changed`, key -> what differs from the previous run's job of that key ("provider: sim then, lumenfall now")
+    changes: Mapping[str, str] = field(default_factory=dict)
+    previous_run: int | None = None            # the id of the previous run (`changed` is against it)
+
+    def sends(self, key: str) -> bool:
+        """Whether a run sends (and pays for) the job of `key`."""
+        return self.reasons.get(key) in _SENT
 
     def to_send(self, jobs: Sequence[Job]) -> list[Job]:
         """The jobs among `jobs` that a run sends, and pays for."""

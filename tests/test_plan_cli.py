@@ -1475,7 +1475,7 @@ def test_matrix_keys_reordered_rename_the_jobs_they_do_not_drop_them(
     code, out, _ = run_cli(capsys, "plan", str(m))
     assert code == 0 and f"0 to submit ($0.00), 6 cached, 0 in flight, 0 settled, {renamed}\n" in out, out
     code, _, err = run_cli(capsys, "run", str(m), "--no-report")
-    assert code == 0 and f"6 cached, 0 in flight, 0 settled, 0 changed, {renamed}, 0 no longer in the manifest" \
+    assert code == 0 and f"6 cached, 0 in flight, 0 settled, {renamed}, 0 no longer in the manifest" \
         in " ".join(err.split()), err
     m.write_text(m.read_text().replace("  seed: [1, 2, 3]\n  style: [anime, clay]\n",
                                        "  style: [anime, clay]\n  seed: [1, 2]\n"))
@@ -1686,3 +1686,44 @@ def test_the_budget_refusal_counts_jobs_with_thousands_separators(capsys: pytest
     code, _, err = run_cli(capsys, "run", str(path), "--no-report")
     assert code == 3
     assert "1,500 jobs to submit would cost $525.00, above the budget of $1.00" in " ".join(err.split()), err
+
+
+def test_jobs_changed_back_to_what_an_earlier_run_made_are_counted_apart_and_said_what_differs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run 1 at 360p, run 2 at 720p, then 360p again: the 4 jobs are cached (run 1 made them) and differ from
+    run 2. The line reads as a partition of the 4 jobs, and those that differ are counted apart from it, with
+    what differs and what it costs; --explain says it of each job."""
+    monkeypatch.setenv("COLUMNS", "400")
+    m = write(tmp_path / "m.yaml", "params:\n  prompt: a fox {{ seed }}\n  quality: 360p\nmatrix:\n  seed: [1, 2, 3, 4]\n"
+              "sim: {render_time: 0.05, jitter: 0}\n", HEAD)
+    assert run_cli(capsys, "run", str(m), "--no-report")[0] == 0
+    m.write_text(m.read_text().replace("quality: 360p", "quality: 720p"))
+    code, _, err = run_cli(capsys, "run", str(m), "--no-report")
+    assert code == 0 and ("plan against state: 4 new, 0 cached, 0 in flight, 0 settled, 0 no longer in the manifest; "
+                          "4 jobs differ from run 1 (params.quality: 360p then, 720p now): 4 to submit") \
+        in " ".join(err.split()), err
+    m.write_text(m.read_text().replace("quality: 720p", "quality: 360p"))
+    code, out, _ = run_cli(capsys, "plan", str(m), "--explain")
+    assert code == 0
+    said = " ".join(out.split())
+    assert ("against state: 0 to submit ($0.00), 4 cached, 0 in flight, 0 settled; 4 jobs differ from run 2 "
+            "(params.quality: 720p then, 360p now): 4 cached (done before as they are now)") in said, said
+    assert "4 changed" not in said, said
+    assert out.count("differs from run 2: params.quality: 720p then, 360p now") == 4, out
+
+
+def test_what_differs_from_the_last_run_names_the_provider_and_model_switched(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from runner import api
+
+    m = write(tmp_path / "m.yaml", "params:\n  prompt: a fox\n", HEAD)
+    p = api.plan(m)
+    key = p.jobs[0].key
+    last = SimpleNamespace(provider="lumenfall", model="pixverse-v5.5")
+    before = {key: json.dumps({**p.jobs[0].params, "prompt": "a cat"})}
+    assert api._changes(p, last, before) == {key: "provider: lumenfall then, sim now; model: pixverse-v5.5 then, "
+                                                  "pixverse-v5.6 now; params.prompt: a cat then, a fox now"}
+    assert api._changes(p, SimpleNamespace(provider="sim", model="pixverse-v5.6"),
+                        {key: json.dumps(p.jobs[0].params)}) == {key: "the request (an input image's content, say)"}
