@@ -611,6 +611,16 @@ def _state_dir(
     return plan_mod.state_dir_of(mm, check=False), mm.name, plan_mod.outputs_dir_of(mm, check=False)
 
 
+def _given_store(m: Manifest | str | Path | None) -> tuple[Store, str | None, Path | None]:
+    """The state store of manifest `m` (read-only), its name and the output folder it now names (`_state_dir`);
+    the store's errors that name a manifest to give again name `m`, the file given (`Store.manifest_path`)."""
+    mm = None if m is None else _manifest(m)
+    sd, name, home = _state_dir(mm)
+    store = Store(sd / "state.db", readonly=True, outputs_dir=home)
+    store.manifest_path = None if mm is None else mm.path
+    return store, name, home
+
+
 def status(
     m: Manifest | str | Path | None = None, *, state_dir: str | Path | None = None,
     reuse: dict[int, Any] | None = None,
@@ -820,8 +830,8 @@ def report(
         raise UsageError("--compare and --run do not go together: --compare names both runs")
     if compare is not None and compare[0] == compare[1]:
         raise UsageError(f"--compare takes two different runs (run {compare[0]} was given twice)")
-    sd, name, home = _state_dir(m)
-    with Store(sd / "state.db", readonly=True, outputs_dir=home) as store:
+    store, name, home = _given_store(m)
+    with store:
         return write_report(store, run_id=run_id, manifest_name=name, compare=compare, home=home)
 
 
@@ -844,8 +854,8 @@ def export(
         raise UsageError(f"formats must be a list of format names, as [{formats!r}], got the string {formats!r}")
     if isinstance(formats, bytes) or not isinstance(formats, Iterable):
         raise UsageError(f"formats must be a list of format names, as ['csv'], got {formats!r}")
-    sd, name, home = _state_dir(m)
-    with Store(sd / "state.db", readonly=True, outputs_dir=home) as store:
+    store, name, home = _given_store(m)
+    with store:
         return write_exports(store, run_id=run_id, manifest_name=name, formats=tuple(formats), home=home)
 
 

@@ -861,6 +861,8 @@ class Store:
         self.clock = clock
         self._lock_fds: list[int] = []  # the runner lock's descriptors, while held
         self.run_id: int | None = None  # the run this process records, once `start_run` made it
+        # The manifest the store is opened for, as given (None: not known): the one an error's hint names.
+        self.manifest_path: Path | None = None
         self.job_ids: dict[str, int] = {}  # hash -> job id of the jobs `start_run` recorded with it
         # Told (the seconds waited so far, False) each time a write has waited BUSY_TIMEOUT for another process's
         # write transaction, and (the seconds waited, True) once that write got through; set, a write waits
@@ -1511,7 +1513,8 @@ class Store:
         if not ids:
             return f"no run{of} recorded"
         shown = ", ".join(map(str, ids if len(ids) <= 12 else [*ids[:5], "…", *ids[-5:]]))
-        path = None if manifest_name is None else self.db.execute(
+        # the manifest given, else the one of the name that ran last
+        path = None if manifest_name is None else (self.manifest_path,) if self.manifest_path else self.db.execute(
             "SELECT manifest_path FROM runs WHERE manifest_name=? ORDER BY id DESC LIMIT 1", (manifest_name,)).fetchone()
         which = shlex.quote(str(path[0])) if path else f"--state {shlex.quote(str(self.path.parent))}"
         return f"runs{of} recorded: {shown} (`gridrun status {which} --runs` lists them)"

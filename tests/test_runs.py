@@ -456,3 +456,20 @@ def test_status_runs_at_80_columns_keeps_its_header_words_whole(
     assert all(len(line) <= 80 for line in lines), lines
     words = " ".join(lines[2:]).split()
     assert {"12/12,", "cached,", "made", "earlier", "--no-report", "--allow-partial"} <= set(words), lines
+
+
+def test_no_such_run_names_the_manifest_given_when_another_of_its_name_ran_last(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """t.yaml and a variant of it keeping `name: t` share the state, the variant ran last: `report t.yaml --run 99`
+    sends the user to `status t.yaml --runs`, the file they named, not the variant."""
+    t = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
+    hq = tmp_path / "t-hq.yaml"
+    hq.write_text(t.read_text().replace("360p", "540p"))
+    for m in (t, hq):
+        assert api.run(m, report=False).exit_code == 0
+    capsys.readouterr()
+    for argv in (["report", str(t), "--run", "99"], ["report", str(t), "--compare", "1", "99"]):
+        assert main(argv) == 2
+        err = " ".join(capsys.readouterr().err.split())
+        assert f"(`gridrun status {t.resolve()} --runs` lists them)" in err and "t-hq" not in err, err
