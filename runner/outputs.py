@@ -7,6 +7,7 @@ import errno
 import hashlib
 import json
 import os
+import stat
 import sys
 import threading
 import zlib
@@ -281,6 +282,34 @@ def kept_aside(videos: Iterable[str], posters: Iterable[str], *, skip_videos: Co
             unrecorded.append(video)
     images = tuple(str(poster_path(v)) for v in posters if v not in skip_posters and foreign_poster(Path(v)))
     return Aside(tuple(unrecorded), images)
+
+
+def holds_take(video: str | Path, job_hash: str, sha256: str) -> bool:
+    """The file at `video` is this take of the job (`job_hash`): its bytes have the digest `sha256`. Told from
+    the sidecar of gridrun's beside it when that names the job and this digest and the video was not written
+    since it was (a video is in place before its sidecar is written, moved or copied with it): nothing is read of
+    the video then. A sidecar naming another job or take says it is not; a video newer than its sidecar (edited
+    in place, or copied after it) or with no sidecar of gridrun's is hashed."""
+    path = Path(video)
+    try:
+        made = path.stat()
+    except OSError:
+        return False
+    if not stat.S_ISREG(made.st_mode):
+        return False
+    doc = gridrun_sidecar(path)
+    if doc is not None:
+        if doc["hash"] != job_hash or doc["sha256"] != sha256:
+            return False
+        try:
+            if made.st_mtime_ns <= sidecar_path(path).stat().st_mtime_ns:
+                return True
+        except OSError:
+            pass
+    try:
+        return sha256_file(path) == sha256
+    except OSError:
+        return False
 
 
 def sidecar_matches(video: Path, job_hash: str, provider_id: str) -> str | None:

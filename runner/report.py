@@ -26,7 +26,9 @@ from markupsafe import Markup
 
 from .export import STATE_GROUPS, dumps, earlier_folder, export_rows, files_of, run_folder, summary, write_exports
 from .jobs import format_value, job_key, usd_text
-from .outputs import POSTER_MARK, atomic_write, files_beside, gridrun_poster, poster_kept, poster_path, superseded_dir
+from .outputs import (
+    POSTER_MARK, atomic_write, files_beside, gridrun_poster, holds_take, poster_kept, poster_path, superseded_dir,
+)
 from .resources import resource_dir
 from .state import JobRecord, Snapshot, Store
 
@@ -763,15 +765,20 @@ def _page_data(
                     item["take"] = True
                 if diff or dcost or dstate or take:
                     n_diff += 1
-                if (a_job.output_path == b_job.output_path and a_job.sha256 and b_job.sha256
+                if (a_job.output_path and a_job.output_path == b_job.output_path and a_job.sha256 and b_job.sha256
                         and a_job.sha256 != b_job.sha256 and not (a_job.replaced or b_job.replaced)):
-                    # Both runs wrote one path; only the later download is on disk. (An earlier run's video that
-                    # a later render of its job replaced is linked where it is kept, or says it is not.)
-                    older = 0 if (a_job.downloaded_at or 0) <= (b_job.downloaded_at or 0) else 1
-                    item["overwritten"] = older
-                    stale = item["jobs"][older]
-                    stale.pop("src", None)
-                    stale.pop("poster", None)
+                    # Both runs wrote one path; the file there holds one take at most, whichever run downloaded it
+                    # last (a take cached since is put back there): the other is not linked. (An earlier run's video
+                    # that a later render of its job replaced is linked where it is kept, or says it is not.)
+                    gone = [r for r, j in enumerate((a_job, b_job)) if not holds_take(j.output_path, j.hash, j.sha256)]
+                    if len(gone) == 1:
+                        item["overwritten"] = gone[0]
+                    for r in gone:
+                        stale = item["jobs"][r]
+                        stale.pop("src", None)
+                        stale.pop("poster", None)
+                        if len(gone) == 2:
+                            stale["replaced"] = True  # neither's: edited or replaced by hand since
         items.append(item)
         if memo is not None:
             texts.append(memo.keep(job, item))

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, NamedTuple, Sequence
 
 from .errors import LockError, NotRecordedError, StateError, StateWriteError
-from .outputs import atomic_write, gridrun_sidecar, left_by_runs, manifest_kept_path, superseded_dir, take_path
+from .outputs import atomic_write, holds_take, left_by_runs, manifest_kept_path, superseded_dir, take_path
 from .records import JobRecord, RunRecord, RunSummary, Snapshot, job_record, run_record  # noqa: F401 (re-exported)
 from .terminal import visible
 
@@ -2517,44 +2517,66 @@ class Store:
     def _videos_as_left(self, run_id: int, left: tuple[JobRecord, ...], now: tuple[JobRecord, ...],
                         manifest_name: str) -> tuple[JobRecord, ...]:
         """An earlier run's jobs as it left them (`left`; `now`, the same jobs as recorded now), each done one
-        with its video where it is now. A job whose video's SHA-256 is no longer the one recorded now had it
-        replaced at its output path by a later render, which kept it under .runs/superseded/ (`keep_take`,
-        event `superseded`): its `output_path` is then that copy; or, while no later video was recorded (a
-        re-render failed), still the path its last reset from done left, when it recorded this video. When no
-        file is there, the job is `replaced`. A video a changed manifest set aside (`resume._put_aside`: recorded
-        at `.runs/superseded/<hash16>/<name>`, its SHA-256 unchanged) is looked for the same way, first in the
-        latest run's folder (a copied or moved project's own copy), then where it was recorded. Files are looked
-        for, not read."""
+        with its video where it is now. A video is where a file
+        holds it (`holds_take`: the sidecar beside it names the job and the video's SHA-256, else its bytes
+        have it), looked for in turn: where the run left it, unless a later video of the job was recorded since
+        (a SHA-256 other than the one recorded now) or a changed manifest set it aside; where a later render of
+        the job kept it when it replaced it at its output path (`keep_take`, under .runs/superseded/
+        <hash16>/<sha16>/, event `superseded`); where a changed manifest set it aside (`resume._put_aside`:
+        `.runs/superseded/<hash16>/<name>`, its SHA-256 unchanged), first in the latest run's folder (a
+        copied or moved project's own copy), then where it was recorded; while no later video was recorded (a
+        re-render failed), the path its last reset from done left. A file another job's video, or another take,
+        took the place of (a later run's, put back where the run's was kept aside as an edited file) is not it.
+        When no file holds it, the job is `replaced`: the take is not kept."""
         own = self._own_videos(run_id, left, now, manifest_name)
         left = tuple(dataclasses.replace(j, output_path=own[j.id]) if j.id in own else j for j in left)
-        moved = {j.id: n for j, n in zip(left, now) if j.id not in own
-                 and j.state == S.DONE.value and j.sha256 and (j.sha256 != n.sha256 or _set_aside(n))}
-        if not moved:
-            return left
-        recorded = self._kept_takes(list(moved))
         latest = self.latest_run(manifest_name)
         folder = superseded_dir(latest.outputs_dir) if latest is not None else None
+
+        def holds(path: str | None, job: JobRecord) -> bool:
+            return bool(path) and holds_take(path, job.hash, job.sha256 or "")
+
+        found: dict[int, str] = {}
+        missed: dict[int, JobRecord] = {}
+        for job, n in zip(left, now):
+            if job.id in own or job.state != S.DONE.value or not job.sha256 or not n.output_path:
+                continue
+            name = os.path.basename(n.output_path)
+            if job.sha256 != n.sha256:
+                first: list[str | None] = []
+            elif _set_aside(n):  # set aside by a changed manifest: the latest run's folder's copy, then as recorded
+                first = [str(folder / job.hash[:16] / name) if folder is not None else None, n.output_path]
+            else:
+                first = [n.output_path]
+            at = next((p for p in first if holds(p, job)), None)
+            if at is not None:
+                found[job.id] = at
+            else:
+                missed[job.id] = n
+        if missed:
+            recorded = self._kept_takes(list(missed))
+            for job in left:
+                n = missed.get(job.id)
+                if n is None:
+                    continue
+                places = [recorded.get((job.id, job.sha256 or ""))]
+                if folder is not None:  # first where the latest run keeps them: a copied project's own copy
+                    places.insert(0, str(take_path(folder / job.hash[:16], job.sha256 or "",
+                                                   os.path.basename(n.output_path))))
+                if n.sha256 is None:
+                    earlier = self.earlier_take(job.id)
+                    places.append(earlier[0] if earlier is not None and earlier[1] == job.sha256 else None)
+                at = next((p for p in places if holds(p, job)), None)
+                if at is not None:
+                    found[job.id] = at
         out = []
         for job in left:
-            n = moved.get(job.id)
-            if n is None or job.sha256 is None:
+            if job.id in found:
+                out.append(job if job.output_path == found[job.id] else dataclasses.replace(job, output_path=found[job.id]))
+            elif job.id in missed:
+                out.append(dataclasses.replace(job, replaced=True))
+            else:
                 out.append(job)
-                continue
-            if job.sha256 == n.sha256:  # set aside by a changed manifest, at the path recorded now
-                aside = [folder / job.hash[:16] / os.path.basename(n.output_path)] if folder is not None else []
-                found = next((str(p) for p in (*aside, n.output_path) if p and os.path.isfile(p)), None)
-                out.append(dataclasses.replace(job, output_path=found) if found
-                           else dataclasses.replace(job, replaced=True))
-                continue
-            places = [recorded.get((job.id, job.sha256))]
-            if folder is not None:  # first where the latest run keeps them: a copied project's own copy
-                places.insert(0, str(take_path(folder / job.hash[:16], job.sha256, os.path.basename(n.output_path))))
-            if n.sha256 is None:
-                earlier = self.earlier_take(job.id)
-                places.append(earlier[0] if earlier is not None and earlier[1] == job.sha256 else None)
-            found = next((p for p in places if p and os.path.isfile(p)), None)
-            out.append(dataclasses.replace(job, output_path=found) if found
-                       else dataclasses.replace(job, replaced=True))
         return tuple(out)
 
     def _own_videos(self, run_id: int, left: tuple[JobRecord, ...], now: tuple[JobRecord, ...],
@@ -2562,8 +2584,7 @@ class Store:
         """Of an earlier run's done jobs (`left`, as it left them; `now`, as recorded now), those whose video is
         recorded now outside the output folder of the manifest's latest run (another manifest sharing the state
         copied or re-rendered it into its own folder) while the run's own is still where the run left it, as the
-        sidecar there records it (the job, the video's SHA-256): job id -> that path. Sidecars are read, videos
-        not."""
+        file there holds it (`holds_take`): job id -> that path."""
         out: dict[int, str] = {}
         latest = self.latest_run(manifest_name)
         if self.schema < 4 or latest is None:
@@ -2577,8 +2598,7 @@ class Store:
             if (job.state != S.DONE.value or not job.sha256 or not at or at == n.output_path
                     or Path(n.output_path).is_relative_to(home)):
                 continue
-            doc = gridrun_sidecar(Path(at))
-            if doc is not None and doc["hash"] == job.hash and doc["sha256"] == job.sha256 and os.path.isfile(at):
+            if holds_take(at, job.hash, job.sha256):
                 out[job.id] = at
         return out
 

@@ -271,9 +271,9 @@ def test_compare_puts_same_keys_side_by_side_and_marks_differences(tmp_path: Pat
     # failed free in run A, done in run B: the outcome changed, and what was paid with it
     assert items["style=clay,seed=1"]["dstate"] is True and items["style=clay,seed=1"]["dcost"] == 200_000
     assert data["compare"] == {"both": 7, "renamed": 0, "onlyA": 1, "onlyB": 4, "differ": 2}
-    # Both runs wrote anime/3.mp4 with different bytes: only the newer download (run B's) is linked.
+    # Both runs wrote anime/3.mp4 with different bytes: only the one on disk (run B's) is linked; run A's is not kept.
     same = items["style=anime,seed=3"]
-    assert same["overwritten"] == 0 and "src" not in same["jobs"][0] and "src" in same["jobs"][1]
+    assert same["jobs"][0]["replaced"] is True and "src" not in same["jobs"][0] and "src" in same["jobs"][1]
     assert "run 1 vs run 2" in html
 
 
@@ -907,3 +907,21 @@ def test_the_table_without_javascript_shows_a_cached_job_as_cached_at_the_run_th
         render(store.snapshot(a), compare=store.snapshot(b), base_dir=outputs(tmp_path)))}
     assert compared[left.jobs[0].key][:2] == ["done", cost]
     assert compared[left.jobs[0].key][3:5] == [f"done (cached from run {a})", f"{cost} · run {a}"]
+
+
+def test_compare_of_two_runs_that_wrote_one_path_links_the_take_on_disk_not_the_later_download(
+    tmp_path: Path,
+) -> None:
+    """Run B's download replaced run A's anime/3.mp4, then run A's video was put back there by hand: the compare
+    links run A's take (the file's bytes are its) and not run B's, whichever run downloaded last."""
+    clock = Clock()
+    store = Store(tmp_path / ".gridrun" / "state.db", clock=clock)
+    _, a = build_state(tmp_path, fox_jobs({})[:8], store=store, clock=clock)
+    video = outputs(tmp_path) / "anime" / "3.mp4"
+    was = video.read_bytes()
+    _, b = build_state(tmp_path, fox_jobs({})[1:], store=store, clock=clock, hash_salt="b")
+    assert video.read_bytes() != was
+    video.write_bytes(was)
+    data = page_data(render(store.snapshot(a), compare=store.snapshot(b), base_dir=outputs(tmp_path)))
+    same = {i["key"]: i for i in data["items"]}["style=anime,seed=3"]
+    assert same["overwritten"] == 1 and same["jobs"][0]["src"] == "anime/3.mp4" and "src" not in same["jobs"][1]

@@ -458,6 +458,45 @@ def test_status_runs_at_80_columns_keeps_its_header_words_whole(
     assert {"12/12,", "cached,", "made", "earlier", "--no-report", "--allow-partial"} <= set(words), lines
 
 
+def _links_hold_their_takes(folder: Path, page: str) -> dict[str, list[dict[str, Any]]]:
+    """Every video the page links is the take of the job it links it for (its SHA-256); the page's jobs by key."""
+    items = page_items((folder / page).read_text())
+    for key, item in items.items():
+        for job in item["jobs"]:
+            if job is not None and "src" in job:
+                assert sha256(folder / unquote(job["src"])) == job["sha"], (page, key, job["src"])
+    return {key: item["jobs"] for key, item in items.items()}
+
+
+def test_an_earlier_runs_video_edited_and_kept_aside_is_not_shown_as_the_take_put_back_in_its_place(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Run 1 renders fox videos, run 2 (prompt edited) bear videos at the same paths; the bear clay video is edited
+    in place, and run 3 (the fox prompt back) keeps the edited file aside as one it cannot tell for its own and
+    puts the fox take back at clay.mp4. Run 2's clay take is on disk nowhere: its report, results and comparison
+    with run 3 link it to nothing (not to the fox video at its old path), and run 3's is linked at clay.mp4."""
+    m, folder = set_aside(tmp_path / "p")
+    with open(folder / "clay.mp4", "ab") as f:
+        f.write(b"trimmed by hand")
+    m.write_text(m.read_text().replace("a bear", "a fox"))
+    assert api.run(m, report=False).exit_code == 0
+    for argv in (["report", str(m), "--compare", "2", "3"], ["report", str(m), "--run", "2"],
+                 ["export", str(m), "--run", "2", "--format", "json"]):
+        assert main(argv) == 0, argv
+    capsys.readouterr()
+    compared = _links_hold_their_takes(folder, "compare-2-3.html")
+    a, b = compared["style=clay"]
+    assert "src" not in a and a["replaced"] is True, a
+    assert unquote(b["src"]) == "clay.mp4", b
+    assert "overwritten" not in page_items((folder / "compare-2-3.html").read_text())["style=clay"]
+    assert "src" in compared["style=anime"][0] and "src" in compared["style=anime"][1]
+    run2 = _links_hold_their_takes(folder, "report-run-2.html")
+    assert "src" not in run2["style=clay"][0] and "src" in run2["style=anime"][0]
+    rows = {r["key"]: r for r in json.loads((folder / "results-run-2.json").read_text())["rows"]}
+    assert rows["style=clay"]["output_path"] is None
+    assert sha256(folder / rows["style=anime"]["output_path"]) == rows["style=anime"]["sha256"]
+
+
 def test_no_such_run_names_the_manifest_given_when_another_of_its_name_ran_last(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -473,3 +512,26 @@ def test_no_such_run_names_the_manifest_given_when_another_of_its_name_ran_last(
         assert main(argv) == 2
         err = " ".join(capsys.readouterr().err.split())
         assert f"(`gridrun status {t.resolve()} --runs` lists them)" in err and "t-hq" not in err, err
+
+
+def test_an_earlier_runs_set_aside_video_edited_in_place_is_not_linked_as_its_take(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Run 1's anime video, set aside by a prompt edit, is then edited in place (its sidecar left as it was): run 1's
+    report and results no longer link it as run 1's take, whose bytes are nowhere; the clay one, untouched, is."""
+    import os
+
+    m, folder = set_aside(tmp_path / "p")
+    aside = next((folder / ".runs" / "superseded").glob("*/anime.mp4"))
+    with open(aside, "ab") as f:
+        f.write(b"trimmed by hand")
+    later = aside.with_suffix(".json").stat().st_mtime_ns + 1_000_000_000
+    os.utime(aside, ns=(later, later))  # edited after its sidecar was written
+    for argv in (["report", str(m), "--run", "1"], ["export", str(m), "--run", "1", "--format", "json"]):
+        assert main(argv) == 0, argv
+    capsys.readouterr()
+    jobs = _links_hold_their_takes(folder, "report-run-1.html")
+    assert "src" not in jobs["style=anime"][0] and jobs["style=anime"][0]["replaced"] is True
+    assert "src" in jobs["style=clay"][0]
+    rows = {r["key"]: r["output_path"] for r in json.loads((folder / "results-run-1.json").read_text())["rows"]}
+    assert rows["style=anime"] is None and rows["style=clay"] is not None
