@@ -2517,7 +2517,8 @@ class Store:
     def _videos_as_left(self, run_id: int, left: tuple[JobRecord, ...], now: tuple[JobRecord, ...],
                         manifest_name: str) -> tuple[JobRecord, ...]:
         """An earlier run's jobs as it left them (`left`; `now`, the same jobs as recorded now), each done one
-        with its video where it is now. A video is where a file
+        with its video where it is now, in the output folder of the manifest's latest run (a report links only
+        inside its own project: a copied one's never into the folder it came from). A video is where a file
         holds it (`holds_take`: the sidecar beside it names the job and the video's SHA-256, else its bytes
         have it), looked for in turn: where the run left it, unless a later video of the job was recorded since
         (a SHA-256 other than the one recorded now) or a changed manifest set it aside; where a later render of
@@ -2531,10 +2532,12 @@ class Store:
         own = self._own_videos(run_id, left, now, manifest_name)
         left = tuple(dataclasses.replace(j, output_path=own[j.id]) if j.id in own else j for j in left)
         latest = self.latest_run(manifest_name)
+        home = Path(latest.outputs_dir) if latest is not None else None
         folder = superseded_dir(latest.outputs_dir) if latest is not None else None
 
         def holds(path: str | None, job: JobRecord) -> bool:
-            return bool(path) and holds_take(path, job.hash, job.sha256 or "")
+            return bool(path) and (home is None or Path(path).is_relative_to(home)) and holds_take(
+                path, job.hash, job.sha256 or "")
 
         found: dict[int, str] = {}
         missed: dict[int, JobRecord] = {}
@@ -2583,8 +2586,8 @@ class Store:
                     manifest_name: str) -> dict[int, str]:
         """Of an earlier run's done jobs (`left`, as it left them; `now`, as recorded now), those whose video is
         recorded now outside the output folder of the manifest's latest run (another manifest sharing the state
-        copied or re-rendered it into its own folder) while the run's own is still where the run left it, as the
-        file there holds it (`holds_take`): job id -> that path."""
+        copied or re-rendered it into its own folder) while the run's own is still where the run left it, in that
+        folder, as the file there holds it (`holds_take`): job id -> that path."""
         out: dict[int, str] = {}
         latest = self.latest_run(manifest_name)
         if self.schema < 4 or latest is None:
@@ -2598,7 +2601,7 @@ class Store:
             if (job.state != S.DONE.value or not job.sha256 or not at or at == n.output_path
                     or Path(n.output_path).is_relative_to(home)):
                 continue
-            if holds_take(at, job.hash, job.sha256):
+            if Path(at).is_relative_to(home) and holds_take(at, job.hash, job.sha256):
                 out[job.id] = at
         return out
 

@@ -464,6 +464,7 @@ def _links_hold_their_takes(folder: Path, page: str) -> dict[str, list[dict[str,
     for key, item in items.items():
         for job in item["jobs"]:
             if job is not None and "src" in job:
+                assert not unquote(job["src"]).startswith(".."), (page, key, job["src"])
                 assert sha256(folder / unquote(job["src"])) == job["sha"], (page, key, job["src"])
     return {key: item["jobs"] for key, item in items.items()}
 
@@ -495,6 +496,29 @@ def test_an_earlier_runs_video_edited_and_kept_aside_is_not_shown_as_the_take_pu
     rows = {r["key"]: r for r in json.loads((folder / "results-run-2.json").read_text())["rows"]}
     assert rows["style=clay"]["output_path"] is None
     assert sha256(folder / rows["style=anime"]["output_path"]) == rows["style=anime"]["sha256"]
+
+
+def test_a_copys_report_of_an_earlier_run_whose_kept_videos_it_lost_links_nothing_outside_its_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A copy whose set-aside videos of run 1 were deleted, while the original still has its own: run 1's report,
+    comparison and results in the copy say the videos are not kept, rather than link the original's."""
+    set_aside(tmp_path / "p1")
+    second = tmp_path / "p2"
+    shutil.copytree(tmp_path / "p1", second, symlinks=True)
+    shutil.rmtree(second / "outputs" / "t" / ".runs" / "superseded")
+    copy, folder = second / "t.yaml", second / "outputs" / "t"
+    assert api.run(copy, report=False).exit_code == 0
+    for argv in (["report", str(copy), "--run", "1"], ["report", str(copy), "--compare", "1", "3"],
+                 ["export", str(copy), "--run", "1", "--format", "json"]):
+        assert main(argv) == 0, argv
+    capsys.readouterr()
+    for jobs in _links_hold_their_takes(folder, "report-run-1.html").values():
+        assert jobs[0]["replaced"] is True and "src" not in jobs[0], jobs
+    for jobs in _links_hold_their_takes(folder, "compare-1-3.html").values():
+        assert jobs[0]["replaced"] is True and "src" not in jobs[0] and "src" in jobs[1], jobs
+    rows = json.loads((folder / "results-run-1.json").read_text())["rows"]
+    assert [(r["state"], r["output_path"]) for r in rows] == [("done", None)] * 2
 
 
 def test_no_such_run_names_the_manifest_given_when_another_of_its_name_ran_last(
