@@ -182,8 +182,17 @@ def gridrun_sidecar(video: Path) -> dict[str, Any] | None:
     hash and the video's SHA-256 as text. None when there is none, it is garbled, or it is a JSON file of the
     user's that shares its name, even one with a `hash` of its own."""
     try:
-        doc = json.loads(sidecar_path(video).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        with open(sidecar_name(os.fspath(video)), "rb") as f:
+            return _sidecar_doc(f.read())
+    except OSError:
+        return None
+
+
+def _sidecar_doc(data: bytes) -> dict[str, Any] | None:
+    """The sidecar of gridrun's that `data` (a sidecar file's bytes) holds, as `gridrun_sidecar` tells it."""
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except ValueError:
         return None
     if not isinstance(doc, dict) or not SIDECAR_FIELDS <= doc.keys():
         return None
@@ -290,24 +299,25 @@ def holds_take(video: str | Path, job_hash: str, sha256: str) -> bool:
     since it was (a video is in place before its sidecar is written, moved or copied with it): nothing is read of
     the video then. A sidecar naming another job or take says it is not; a video newer than its sidecar (edited
     in place, or copied after it) or with no sidecar of gridrun's is hashed."""
-    path = Path(video)
+    path = os.fspath(video)
     try:
-        made = path.stat()
+        made = os.stat(path)
     except OSError:
         return False
     if not stat.S_ISREG(made.st_mode):
         return False
-    doc = gridrun_sidecar(path)
+    try:
+        with open(sidecar_name(path), "rb") as f:
+            doc, written = _sidecar_doc(f.read()), os.fstat(f.fileno()).st_mtime_ns
+    except OSError:
+        doc = None
     if doc is not None:
         if doc["hash"] != job_hash or doc["sha256"] != sha256:
             return False
-        try:
-            if made.st_mtime_ns <= sidecar_path(path).stat().st_mtime_ns:
-                return True
-        except OSError:
-            pass
+        if made.st_mtime_ns <= written:
+            return True
     try:
-        return sha256_file(path) == sha256
+        return sha256_file(Path(path)) == sha256
     except OSError:
         return False
 

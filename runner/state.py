@@ -2532,11 +2532,11 @@ class Store:
         own = self._own_videos(run_id, left, now, manifest_name)
         left = tuple(dataclasses.replace(j, output_path=own[j.id]) if j.id in own else j for j in left)
         latest = self.latest_run(manifest_name)
-        home = Path(latest.outputs_dir) if latest is not None else None
+        home = os.path.join(os.path.normpath(latest.outputs_dir), "") if latest is not None else None
         folder = superseded_dir(latest.outputs_dir) if latest is not None else None
 
         def holds(path: str | None, job: JobRecord) -> bool:
-            return bool(path) and (home is None or Path(path).is_relative_to(home)) and holds_take(
+            return bool(path) and (home is None or os.path.normpath(path).startswith(home)) and holds_take(
                 path, job.hash, job.sha256 or "")
 
         found: dict[int, str] = {}
