@@ -2,6 +2,8 @@
 
     .venv/bin/python bench/report_bench.py [--jobs N] [--keep DIR]
     .venv/bin/python bench/report_bench.py --demo DIR     # a demo-like 3×4 style × seed report with real videos
+    .venv/bin/python bench/report_bench.py --earlier [--jobs N] [--video-bytes B] [--no-sidecars]
+        # the report and export of run 1 once run 2 cached its jobs, their videos (and sidecars) on disk
 
 The synthetic state goes through the `Store` API like a real run (planned, in flight, failed, done with a
 reported cost); the videos of done jobs are not written, so the timing is of the report alone: snapshot,
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import shutil
 import statistics
 import sys
@@ -137,6 +140,64 @@ def bench(n: int, keep: Path | None) -> int:
             shutil.rmtree(root, ignore_errors=True)
 
 
+def earlier(n: int, video_bytes: int, sidecars: bool) -> int:
+    """Time the report and export of an earlier run: run 1's done jobs get videos of `video_bytes` (with their
+    sidecars, else none), run 2 caches them all, and run 1's report is built again (`report --run 1`), which
+    looks whether each video is still the one run 1 recorded (`holds_take`: its sidecar, else its bytes)."""
+    from runner.outputs import SIDECAR_FIELDS
+
+    root = Path(tempfile.mkdtemp(prefix="gridrun-report-bench-"))
+    try:
+        store, run1 = build(root, n)
+        snap = store.snapshot(run1)
+        with store.batch():
+            for job in snap.jobs:
+                if job.state != JobState.DONE.value:
+                    continue
+                video = Path(job.output_path)
+                video.parent.mkdir(parents=True, exist_ok=True)
+                data = hashlib.sha256(job.key.encode()).digest() * max(1, video_bytes // 32)
+                video.write_bytes(data)
+                sha = hashlib.sha256(data).hexdigest()
+                store.db.execute("UPDATE jobs SET sha256=? WHERE id=?", (sha, job.id))
+                if sidecars:
+                    doc: dict[str, Any] = dict.fromkeys(SIDECAR_FIELDS)
+                    doc.update(key=job.key, hash=job.hash, sha256=sha, request=job.params)
+                    video.with_suffix(".json").write_text(json.dumps(doc))
+        store.end_run(run1, "done")
+        run2 = store.start_run(manifest_name="bench", manifest_path=snap.run.manifest_path, manifest_copy="",
+                               outputs_dir=snap.run.outputs_dir, provider="sim", model="pixverse-v5.6",
+                               axes=snap.run.axes, budget_micros=None)
+        ids = store.add_jobs(run2, [{"hash": j.hash, "key": j.key, "values": j.values, "params": j.params,
+                                     "output_path": j.output_path, "cost_estimate_micros": j.cost_estimate_micros}
+                                    for j in snap.jobs])
+        done = [j for j in snap.jobs if j.state == JobState.DONE.value]
+        for job in done:
+            store.mark_cached(run2, ids[job.hash], run1)
+        store.end_run(run2, "done")
+        snaps, writes, exports = [], [], []
+        for _ in range(3):
+            t = time.perf_counter()
+            left = store.snapshot(run1, manifest_name="bench")
+            snaps.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            write_report(store, run_id=run1, manifest_name="bench", posters=False)
+            writes.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            write_exports(store, run_id=run1, manifest_name="bench", formats=("csv",))
+            exports.append(time.perf_counter() - t)
+        linked = sum(1 for j in left.jobs if j.state == JobState.DONE.value and not j.replaced)
+        print(f"jobs                   {n:>10,}   run 1 of 2, {len(done):,} done, {linked:,} linked")
+        print(f"videos                 {video_bytes / 1e6:>10.1f} MB each, {'with' if sidecars else 'without'} sidecars")
+        print(f"snapshot (read state)  {statistics.median(snaps):>10.3f} s")
+        print(f"write_report --run 1   {statistics.median(writes):>10.3f} s   median of 3")
+        print(f"export --run 1 (csv)   {statistics.median(exports):>10.3f} s")
+        store.close()
+        return 0
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def _clip(path: Path, prompt: str, style: str, seed: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -203,9 +264,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=10_000)
     ap.add_argument("--keep", type=Path, help="build the state in DIR and keep it (and the report)")
     ap.add_argument("--demo", type=Path, metavar="DIR", help="write a demo-like report with real videos into DIR")
+    ap.add_argument("--earlier", action="store_true", help="time an earlier run's report, its videos on disk")
+    ap.add_argument("--video-bytes", type=int, default=100_000, help="with --earlier: each video's size")
+    ap.add_argument("--no-sidecars", action="store_true", help="with --earlier: no sidecar beside the videos")
     args = ap.parse_args(argv)
     if args.demo:
         return demo(args.demo)
+    if args.earlier:
+        return earlier(args.jobs, args.video_bytes, not args.no_sidecars)
     return bench(args.jobs, args.keep)
 
 
