@@ -2514,11 +2514,19 @@ class Store:
                                      run.manifest_name)
         return tuple(j if j.id in moved else n for j, n in zip(shown, now))
 
+    def _wrote(self, outputs_dir: str) -> bool:
+        """Whether the output folder `outputs_dir` (an earlier run's, before `outputs_dir:` was changed) is one this
+        state wrote: its lock names this state folder. A copied project's earlier runs name the folder it was
+        copied from, whose lock names the state there."""
+        writer = outputs_writer(Path(outputs_dir))
+        return writer is not None and _same_folder(writer["state_dir"], self.path.parent.resolve())
+
     def _videos_as_left(self, run_id: int, left: tuple[JobRecord, ...], now: tuple[JobRecord, ...],
                         manifest_name: str) -> tuple[JobRecord, ...]:
         """An earlier run's jobs as it left them (`left`; `now`, the same jobs as recorded now), each done one
-        with its video where it is now, in the output folder of the manifest's latest run (a report links only
-        inside its own project: a copied one's never into the folder it came from). A video is where a file
+        with its video where it is now, in the output folder of the manifest's latest run, or in the run's own when
+        this state wrote it (`outputs_dir:` changed since): a report links only inside its own project, a copied
+        one's never into the folder it came from. A video is where a file
         holds it (`holds_take`: the sidecar beside it names the job and the video's SHA-256, else its bytes
         have it), looked for in turn: where the run left it, unless a later video of the job was recorded since
         (a SHA-256 other than the one recorded now) or a changed manifest set it aside; where a later render of
@@ -2532,11 +2540,13 @@ class Store:
         own = self._own_videos(run_id, left, now, manifest_name)
         left = tuple(dataclasses.replace(j, output_path=own[j.id]) if j.id in own else j for j in left)
         latest = self.latest_run(manifest_name)
-        home = os.path.join(os.path.normpath(latest.outputs_dir), "") if latest is not None else None
+        homes = None if latest is None else tuple(
+            os.path.join(os.path.normpath(d), "") for d in dict.fromkeys([latest.outputs_dir, self.run(run_id).outputs_dir])
+            if d == latest.outputs_dir or self._wrote(d))
         folder = superseded_dir(latest.outputs_dir) if latest is not None else None
 
         def holds(path: str | None, job: JobRecord) -> bool:
-            return bool(path) and (home is None or os.path.normpath(path).startswith(home)) and holds_take(
+            return bool(path) and (homes is None or os.path.normpath(path).startswith(homes)) and holds_take(
                 path, job.hash, job.sha256 or "")
 
         found: dict[int, str] = {}

@@ -521,6 +521,26 @@ def test_a_copys_report_of_an_earlier_run_whose_kept_videos_it_lost_links_nothin
     assert [(r["state"], r["output_path"]) for r in rows] == [("done", None)] * 2
 
 
+def test_an_earlier_runs_videos_in_the_folder_outputs_dir_named_before_are_still_linked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`outputs_dir:` changed between runs: run 1's videos stay in the folder this state wrote then, which is the
+    project's own (its lock names this state), so run 1's report and results still link them."""
+    m = write_manifest(tmp_path, extra={"matrix": {"style": ["anime", "clay"]}, "output": "{{ style }}.mp4"})
+    assert api.run(m, report=False).exit_code == 0
+    m.write_text(m.read_text().replace("a fox", "a bear") + "outputs_dir: renders\n")
+    assert api.run(m, report=False).exit_code == 0
+    old, new = tmp_path / "outputs" / "t", tmp_path / "renders"
+    assert main(["export", str(m), "--run", "1", "--format", "json"]) == 0
+    capsys.readouterr()
+    rows = json.loads((new / "results-run-1.json").read_text())["rows"]
+    assert len(rows) == 2
+    for row in rows:
+        assert row["state"] == "done" and row["output_path"] is not None, row
+        video = (new / row["output_path"]).resolve()
+        assert video.parent == old.resolve() and sha256(video) == row["sha256"], row
+
+
 def test_no_such_run_names_the_manifest_given_when_another_of_its_name_ran_last(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
