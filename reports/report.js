@@ -743,7 +743,8 @@
     const delta = (text) => says.append(h("div", { class: "delta", text: "Δ " + text }));
     if (it.diff) delta(it.diff.join(", "));
     if (it.dstate) delta("status " + it.jobs.map((j) => stateLabel(j.state)).join(" → "));
-    // what run B paid less what run A paid ($0 for a job nobody paid for, never its estimate)
+    // what run B paid less what run A paid for the job (each run's $0 for a take it cached or another run paid
+    // for, and for a job nobody paid for, never its estimate)
     if (it.dcost) delta("paid " + (it.dcost > 0 ? "+" : "−") + usd(Math.abs(it.dcost)));
     if (it.take) delta("new take" + (it.jobs[1].paid ? " (rendered in " + runName(it.jobs[1].paid) + ")" : ""));
     if (it.only) says.append(h("div", { class: "only-note", text: "only in run " + RUNS[it.only === "a" ? 0 : 1].id }));

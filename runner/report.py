@@ -653,11 +653,12 @@ def _param_order(jobs: Iterable[JobRecord]) -> list[str]:
     return list(order)
 
 
-def _paid(job: JobRecord) -> int:
-    """What the job's current attempt was paid (`counted_micros`): $0 while nothing was (never sent, in flight, or
-    ended without a charge). A compare sets what each run paid side by side, never an estimate of a job nobody
-    paid for against a figure paid."""
-    return job.counted_micros or 0
+def _paid(job: JobRecord, run_id: int) -> int:
+    """What run `run_id` paid for the job: its current attempt's cost (`counted_micros`) when that run paid it
+    (`paid_run`, the export's `paid_in_run`), else $0: a take cached from an earlier run, or one another run
+    paid for, cost this run nothing; so did a job never sent, in flight, or ended without a charge. A compare
+    sets what each run paid side by side, never an estimate of a job nobody paid for against a figure paid."""
+    return (job.counted_micros or 0) if job.paid_run == run_id else 0
 
 
 def _renamed(by_key: Sequence[Mapping[str, JobRecord]]) -> dict[str, str]:
@@ -750,7 +751,7 @@ def _page_data(
                         if a_job.params.get(k, MISSING) != b_job.params.get(k, MISSING)]
                 if diff:
                     item["diff"] = diff
-                dcost = _paid(b_job) - _paid(a_job)
+                dcost = _paid(b_job, runs[1].run.id) - _paid(a_job, runs[0].run.id)
                 if dcost:
                     item["dcost"] = dcost
                 # a change of outcome (pending -> done, submitted -> unknown) is a difference, whatever it cost

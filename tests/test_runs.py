@@ -579,3 +579,23 @@ def test_an_earlier_runs_set_aside_video_edited_in_place_is_not_linked_as_its_ta
     assert "src" in jobs["style=clay"][0]
     rows = {r["key"]: r["output_path"] for r in json.loads((folder / "results-run-1.json").read_text())["rows"]}
     assert rows["style=anime"] is None and rows["style=clay"] is not None
+
+
+def test_a_compare_sets_what_each_run_paid_for_a_job_not_what_its_take_cost_when_made(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Run 3 caches the takes run 2 paid for: it paid nothing for them. Compared with run 2 or run 1, each job's
+    "Δ paid" is run 3's $0 less what the other run paid, and the job counts among those that differ in what was
+    paid; compared the other way round, what run 2 paid less run 3's $0."""
+    m, folder = forced_twice(tmp_path)
+    assert api.run(m, report=False).exit_code == 0  # run 3: cached, $0
+    for argv in (["report", str(m), "--compare", "2", "3"], ["report", str(m), "--compare", "1", "3"],
+                 ["report", str(m), "--compare", "3", "2"]):
+        assert main(argv) == 0
+    capsys.readouterr()
+    for a, b in ((2, 3), (1, 3), (3, 2)):
+        html = (folder / f"compare-{a}-{b}.html").read_text()
+        for item in page_items(html).values():
+            paid = [j["cost"] if j.get("paid") == run else 0 for j, run in zip(item["jobs"], (a, b))]
+            assert paid.count(0) == 1 and item.get("dcost") == paid[1] - paid[0] != 0, (a, b, item)
+        assert "<b>2</b> differ in parameters, status, take or what was paid" in html
