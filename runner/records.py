@@ -277,7 +277,7 @@ class RunSummary:
     run: RunRecord
     jobs: int
     done: int
-    cached: int                      # of the done ones, those an earlier run had made (nothing paid for them)
+    cached: int                      # of the done ones, those it found made by an earlier run (nothing paid for them)
     spent_micros: int
     reserved_micros: int
     made: int = 0                    # of the done ones, those whose video this run made (rendered, or saw billed)

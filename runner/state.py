@@ -1557,16 +1557,23 @@ class Store:
             # done jobs whose video a run could not copy to its new path (a full disk): not its, nor fetched by it
             not_copied = dict(self.db.execute(
                 "SELECT run_id, COUNT(DISTINCT job_id) FROM events WHERE kind='not-copied' GROUP BY run_id"))
+            # done jobs whose re-render the run sent or saw cancelled or failed, put back as they were: their
+            # video an earlier run made, kept (made earlier), not found cached by the run
+            kept = dict(self.db.execute(
+                "SELECT e.run_id, COUNT(DISTINCT e.job_id) FROM events e JOIN run_jobs rj ON rj.run_id = e.run_id"
+                " AND rj.job_id = e.job_id WHERE e.kind IN ('rerun-failed', 'rerun-cancelled')"
+                " AND rj.cached_from_run IS NOT NULL GROUP BY e.run_id"))
             last: dict[str, int] = {}
             for run in runs:  # newest first: the first of each manifest is its latest
                 last.setdefault(run.manifest_name, run.id)
             out = []
             for run in runs:
-                jobs, cached, done, done_left, kept, made = counted.get(run.id, (0, 0, 0, 0, 0, 0))
+                jobs, cached, done, done_left, finals, made = counted.get(run.id, (0, 0, 0, 0, 0, 0))
+                cached = max(0, cached - kept.get(run.id, 0))
                 money = self.money(run.id)
                 if run.ended_at is not None and run.id != last[run.manifest_name]:
                     money = self._money_as_left(run.id, money)
-                    if kept < jobs:  # ended before its jobs were kept: as `_as_left` makes them
+                    if finals < jobs:  # ended before its jobs were kept: as `_as_left` makes them
                         left = self._as_left(run.id, tuple(job_record(r) for r in self.run_job_rows(run.id)),
                                              run.ended_at)
                         done_left = sum(1 for j in left if j.state == JobState.DONE.value)

@@ -599,3 +599,16 @@ def test_a_compare_sets_what_each_run_paid_for_a_job_not_what_its_take_cost_when
             paid = [j["cost"] if j.get("paid") == run else 0 for j, run in zip(item["jobs"], (a, b))]
             assert paid.count(0) == 1 and item.get("dcost") == paid[1] - paid[0] != 0, (a, b, item)
         assert "<b>2</b> differ in parameters, status, take or what was paid" in html
+
+
+def test_status_runs_counts_the_videos_a_failed_re_render_kept_as_made_earlier_not_cached(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Run 2's re-renders (`--force`) fail: each job is done as before, its earlier video kept. `status --runs`
+    says so as README does ("2 made earlier"), not "2 cached": run 2 found nothing cached, it tried again."""
+    m, _ = forced_twice(tmp_path, failure_rate=1.0)
+    rows = {r["run"]: r for r in api.runs_json(api.runs(m))}
+    assert (rows[2]["done"], rows[2]["cached"], rows[2]["made"]) == (2, 0, 0)
+    assert main(["status", str(m), "--runs"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.split()[:1] == ["2"]}
+    assert "2/2, 2 made earlier" in lines["2"] and "cached" not in lines["2"], lines
