@@ -640,6 +640,8 @@
     return c;
   }
   const REPLACED = "replaced by a later run; its video is not kept";
+  // a done job whose re-render in this run (--force) failed: done as it was, its earlier video kept
+  const rerunFailed = (j) => "re-render (--force) failed, the earlier video kept" + (j.rerr ? ": " + j.rerr : "");
   // `stopped`: a job in flight when its run ended or its process went (killed), which nothing works on now
   function placeholder(j, stopped) {
     const g = groupOf(j.state);
@@ -682,6 +684,8 @@
       j.rs !== undefined ? h("span", { class: "rs", title: "render time", text: secs(j.rs) }) : null,
       j.att > 1 ? h("span", { title: "paid submissions", text: j.att + " attempts" }) : null));
     if (j.err) p.append(h("div", { class: "err", dir: "auto", title: j.err, text: j.err }));
+    // the card names the error first (its two lines show little more); its title and the details view say all
+    if (j.rerr !== undefined) p.append(h("div", { class: "err", dir: "auto", title: rerunFailed(j), text: "re-render failed" + (j.rerr ? ": " + j.rerr : "") }));
     return p;
   }
   // What a screen reader says of a card: its key, then (each run's) status, cost and error, in brief; with the
@@ -696,6 +700,7 @@
       const parts = [stateLabel(j.state) + (gone ? ", video file missing" : ""),
         cost.cls === "est" ? "estimated " + cost.text.replace(/^~/, "") : cost.text];
       if (j.err) parts.push(brief(j.err, 80));
+      if (j.rerr !== undefined) parts.push(brief(rerunFailed(j), 80));
       return run + parts.join(", ");
     });
     return keyText(it) + ": " + says.join("; ");
@@ -814,6 +819,7 @@
     section("job");
     row("status", (j) => h("span", { class: "badge g-" + groupOf(j.state), text: stateLabel(j.state) }));
     if (jobs.some((j) => j && j.err)) row("error", (j) => j.err || "");
+    if (jobs.some((j) => j && j.rerr !== undefined)) row("re-render", (j) => (j.rerr !== undefined ? rerunFailed(j) : ""));
     if (it.sweep) row("sweep", () => it.sweep);
     AXES.forEach((a, i) => { if (a.kind === "matrix") row(a.label, () => a.values[it.ix[i]], { compare: false }); });
     // A job never sent (planned) or whose create was refused (rejected) was paid nothing: no figure is missing.

@@ -43,7 +43,7 @@ from .jobs import usd_text
 from .limits import FILES_RAN_OUT
 from .manifest import Manifest
 from .plan import ELSEWHERE, Plan, budget_micros, format_value, overwrites, relpath, summarize_sources, told_read_otherwise
-from .records import GONE_EXIT, RUN_STATUSES
+from .records import GONE_EXIT, RUN_STATUSES, rerenders_failed_note
 from .state import IN_FLIGHT, JobState, Snapshot, remedy
 from .stats import pace, problems, run_statistics
 from .terminal import visible, written
@@ -894,12 +894,7 @@ def _rerenders_note(n: int) -> str:
             f"the earlier video{'' if one else 's'} kept, {'its job' if one else 'the jobs'} done as before")
 
 
-def _rerenders_failed_note(n: int) -> str:
-    """One line for the re-renders of done jobs (--force) the provider failed or refused: each job is done as
-    before, its earlier video kept, and needs no paid `retry`; `run --force` tries again."""
-    one = n == 1
-    return (f"{n:,} re-render{'' if one else 's'} of done jobs (--force) failed: the earlier video{'' if one else 's'} "
-            f"kept, {'its job' if one else 'the jobs'} done as before (`gridrun run --force` tries again, paying again)")
+_rerenders_failed_note = rerenders_failed_note
 
 
 def _altered_note(kept: Sequence[str]) -> str:

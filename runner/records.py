@@ -291,6 +291,15 @@ class RunSummary:
         return max(0, self.done - self.cached - self.made - self.not_copied)
 
 
+def rerenders_failed_note(n: int) -> str:
+    """One line for the re-renders of done jobs (--force) the provider failed or refused: each job is done as
+    before, its earlier video kept, and needs no paid `retry`; `run --force` tries again. The run's end, `status`
+    and the run's report say it."""
+    one = n == 1
+    return (f"{n:,} re-render{'' if one else 's'} of done jobs (--force) failed: the earlier video{'' if one else 's'} "
+            f"kept, {'its job' if one else 'the jobs'} done as before (`gridrun run --force` tries again, paying again)")
+
+
 def run_record(row: sqlite3.Row, *, lock_free: Callable[[], bool] | None = None) -> RunRecord:
     """The run of `row`, read from a state folder whose runner lock `lock_free` tells free."""
     keys = row.keys()  # a state of an older schema has no seen_at

@@ -29,6 +29,7 @@ from .jobs import format_value, job_key, usd_text
 from .outputs import (
     POSTER_MARK, atomic_write, files_beside, gridrun_poster, holds_take, poster_kept, poster_path, superseded_dir,
 )
+from .records import rerenders_failed_note
 from .resources import resource_dir
 from .state import JobRecord, Snapshot, Store
 
@@ -178,6 +179,9 @@ def render(
     return page
 
 
+RERUN_FAILED = "re-render (--force) failed, the earlier video kept"  # as the grid's script says it (report.js)
+
+
 def _static_jobs(data: Mapping[str, Any]) -> Markup:
     """The page's jobs as rows of a plain table, for a browser without JavaScript (the page's script lays out the
     grid in its place): each job's key, then for each run its status (and error), cost, and its video as a link
@@ -206,7 +210,9 @@ def _static_jobs(data: Mapping[str, Any]) -> Markup:
             if by and job.get("cached"):
                 state += f" (cached from {run_name(by)})"
             err = job.get("err")
-            cells.append(f"<td>{state}" + (f": {_esc(err)}" if err else ""))
+            rerr = job.get("rerr")
+            cells.append(f"<td>{state}" + (f": {_esc(err)}" if err else "")
+                         + (f"; {_esc(RERUN_FAILED)}: {_esc(rerr)}" if rerr is not None else ""))
             cost = job.get("cost")
             est = job.get("est")
             cells.append("<td>" + (usd_text(cost) if cost is not None
@@ -250,6 +256,7 @@ def _display_summary(snapshot: Snapshot) -> dict[str, Any]:
     s["all_runs"] = _all_runs(snapshot)
     s["all_runs_label"] = _all_runs_label(snapshot)
     s["over_budget"] = snapshot.over_budget_note()
+    s["rerenders_failed"] = rerenders_failed_note(len(snapshot.rerenders_failed)) if snapshot.rerenders_failed else None
     s["paid_jobs"] = sum(1 for j in snapshot.jobs if j.paid_run is not None)
     s["paid_by"] = _paid_by(s["cost_by_run"], snapshot.other_runs)
     s["counts"] = {state: n for state, n in s["counts"].items() if n}  # the page lists the states it has
@@ -595,7 +602,9 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
 
-def _job_data(job: JobRecord, base: str, common: Mapping[str, Any]) -> dict[str, Any]:
+def _job_data(job: JobRecord, base: str, common: Mapping[str, Any], rerun_error: str | None = None) -> dict[str, Any]:
+    """A job's entry; `rerun_error`: the error of the run's re-render of it (--force) that failed, which left it
+    done as it was."""
     d: dict[str, Any] = {
         "state": job.state,
         "hash": job.hash,
@@ -617,6 +626,7 @@ def _job_data(job: JobRecord, base: str, common: Mapping[str, Any]) -> dict[str,
         "paid": job.paid_run,
         "rep": job.cost_reported_micros,        # the provider's figure as reported, beside `cost`, the one counted
         "doubt": True if job.cost_doubted else None,
+        "rerr": rerun_error,                    # its re-render in this run failed: done as before, its video kept
     }
     d.update((k, v) for k, v in optional.items() if v is not None)
     if job.size:
@@ -681,6 +691,8 @@ def _page_data(
     of each of its items: the entries of jobs that did not change since the memo's last build, and their
     texts, are the ones it kept."""
     by_key: list[dict[str, JobRecord]] = [{j.key: j for j in s.jobs} for s in runs]
+    # each run's re-renders of done jobs that failed, leaving them done as they were: key -> the error
+    rerun_failed: list[dict[str, str]] = [dict(s.rerenders_failed) for s in runs]
     renamed = _renamed(by_key) if len(runs) == 2 else {}
     keys: dict[str, None] = {}
     for s in runs:
@@ -735,7 +747,8 @@ def _page_data(
         item: dict[str, Any] = {
             "key": key,
             "ix": ix,
-            "jobs": [None if j is None else _job_data(j, base, common) for j in pair],
+            "jobs": [None if j is None else _job_data(j, base, common, failed.get(j.key))
+                     for j, failed in zip(pair, rerun_failed)],
         }
         if key in was:
             item["was"] = was[key]  # run A's key of the job (its hash in both runs)

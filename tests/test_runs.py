@@ -612,3 +612,29 @@ def test_status_runs_counts_the_videos_a_failed_re_render_kept_as_made_earlier_n
     assert main(["status", str(m), "--runs"]) == 0
     lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.split()[:1] == ["2"]}
     assert "2/2, 2 made earlier" in lines["2"] and "cached" not in lines["2"], lines
+
+
+def test_the_report_of_a_run_whose_re_renders_failed_says_which_and_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Run 2's re-renders (`--force`) fail, each job done as before: its report says so in the header, as `status`
+    does, and gives each job the error of its failed re-render (its cell, the details view, the table read
+    without JavaScript); run 1's report says nothing of it."""
+    m, folder = forced_twice(tmp_path, failure_rate=1.0)
+    for argv in (["report", str(m)], ["report", str(m), "--run", "1"]):
+        assert main(argv) == 0
+    capsys.readouterr()
+    html = (folder / "report.html").read_text()
+    note = ("2 re-renders of done jobs (--force) failed: the earlier videos kept, the jobs done as before"
+            " (`gridrun run --force` tries again, paying again)")
+    assert f'<p class="rerenders-failed">{note}</p>' in html
+    errors = api.status(m).rerenders_failed
+    assert len(errors) == 2 and all(error for _, error in errors)
+    items = page_items(html)
+    for key, error in errors:
+        job = items[key]["jobs"][0]
+        assert job["state"] == "done" and job["rerr"] == error
+        assert f"re-render (--force) failed, the earlier video kept: {error}" in html  # the table without JavaScript
+    earlier = (folder / "report-run-1.html").read_text()
+    assert '<p class="rerenders-failed">' not in earlier
+    assert all("rerr" not in item["jobs"][0] for item in page_items(earlier).values())

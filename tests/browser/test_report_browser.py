@@ -745,6 +745,29 @@ def test_a_video_a_later_run_replaced_and_nothing_kept_says_so_in_its_cell_and_d
         assert o.errors == []
 
 
+def test_a_done_job_whose_re_render_failed_says_so_and_why_in_its_cell_and_details(
+    browser: Any, tmp_path: Path
+) -> None:
+    """A `--force` run whose re-render of a done job failed left it done as it was (`rerr`: the error): its cell
+    and the details view say the re-render failed, why, and that the earlier video was kept."""
+    report = report_of(tmp_path)
+    said = "re-render (--force) failed, the earlier video kept: CONTENT_POLICY_VIOLATION: flagged"
+    with opened(browser, report) as o:
+        page = o.page
+        page.evaluate("() => { const j = gridrun.data.items.find((i) => i.key === 'style=clay,seed=3').jobs[0];"
+                      " j.rerr = 'CONTENT_POLICY_VIOLATION: flagged'; gridrun.update(false); }")
+        card = '.card[data-key="style=clay,seed=3"]'
+        assert texts(page, card + " .err") == ["re-render failed: CONTENT_POLICY_VIOLATION: flagged"]
+        assert page.locator(card + " .err").get_attribute("title") == said
+        assert texts(page, '.card[data-key="style=clay,seed=2"] .err') == []
+        page.locator(card).click()
+        page.wait_for_selector("#viewer[open]")
+        row = page.evaluate("Array.from(document.querySelectorAll('#viewer tbody tr')).find((r) =>"
+                            " r.querySelector('th').textContent === 're-render').querySelector('td').textContent")
+        assert row == said
+        assert o.errors == []
+
+
 def test_keyboard_opens_the_focused_card_and_keeps_focus_in_the_viewer(browser: Any, tmp_path: Path) -> None:
     report = report_of(tmp_path)
     with opened(browser, report) as o:
