@@ -751,7 +751,10 @@
     // what run B paid less what run A paid for the job (each run's $0 for a take it cached or another run paid
     // for, and for a job nobody paid for, never its estimate)
     if (it.dcost) delta("paid " + (it.dcost > 0 ? "+" : "−") + usd(Math.abs(it.dcost)));
-    if (it.take) delta("new take" + (it.jobs[1].paid ? " (rendered in " + runName(it.jobs[1].paid) + ")" : ""));
+    // the run that sent run B's take, and the one that paid for it where another (it collected what a killed run sent)
+    const made = it.jobs[1];
+    if (it.take) delta("new take" + (!made.paid ? "" : made.sent ? " (sent by " + runName(made.sent) + ", paid in " + runName(made.paid) + ")"
+      : " (rendered in " + runName(made.paid) + ")"));
     if (it.only) says.append(h("div", { class: "only-note", text: "only in run " + RUNS[it.only === "a" ? 0 : 1].id }));
     c.append(says);
     return c;

@@ -57,6 +57,7 @@ class JobRecord:
     downloaded_at: float | None
     cached_from_run: int | None      # the run whose output this job reuses
     billed_run: int | None = None    # the run that saw the current attempt billed, else the one that sent it
+    sent_run: int | None = None      # the run that sent the current attempt (None: none sent, or not known)
     cost_reported_micros: int | None = None  # the provider's figure as reported (None: none, or done before kept)
     render_span: float | None = None  # how long its render took, bounded by the provider's stamps (None: unknown)
     replaced: bool = False           # done in an earlier run whose video a later render replaced and nothing kept:
@@ -357,6 +358,7 @@ def job_record(row: sqlite3.Row) -> JobRecord:
         downloaded_at=row["downloaded_at"],
         cached_from_run=row["cached_from_run"] if "cached_from_run" in keys else None,
         billed_run=row["billed_run"] if "billed_run" in keys else None,
+        sent_run=row["sent_run"] if "sent_run" in keys else None,
         cost_reported_micros=row["cost_reported_micros"] if "cost_reported_micros" in keys else None,
         render_span=row["render_span"] if "render_span" in keys else None,
     )

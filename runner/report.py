@@ -624,6 +624,8 @@ def _job_data(job: JobRecord, base: str, common: Mapping[str, Any], rerun_error:
         "dl": _round(job.downloaded_at),
         "cached": job.cached_from_run,
         "paid": job.paid_run,
+        # the run that sent it, where another than the one that paid (a killed run's render another collected)
+        "sent": job.sent_run if job.paid_run is not None and job.sent_run != job.paid_run else None,
         "rep": job.cost_reported_micros,        # the provider's figure as reported, beside `cost`, the one counted
         "doubt": True if job.cost_doubted else None,
         "rerr": rerun_error,                    # its re-render in this run failed: done as before, its video kept

@@ -2119,9 +2119,9 @@ class Store:
         return None
 
     def _billed_by_render(self, job_id: int, provider_id: str) -> Any:
-        """The row (the run its attempt is billed to) of the job's latest attempt that made render `provider_id`;
-        None when no attempt did."""
-        return self.db.execute(f"SELECT {self._billed_by} FROM attempts WHERE job_id=? AND provider_id=?"
+        """The row (the run its attempt is billed to, the run that sent it) of the job's latest attempt that made
+        render `provider_id`; None when no attempt did."""
+        return self.db.execute(f"SELECT {self._billed_by}, run_id FROM attempts WHERE job_id=? AND provider_id=?"
                                " ORDER BY n DESC", (job_id, provider_id)).fetchone()
 
     def take_back(self, run_id: int, job_id: int, take: Mapping[str, Any], path: str | Path) -> None:
@@ -2158,14 +2158,15 @@ class Store:
 
     # -- reading ------------------------------------------------------------------------------------
     def run_job_rows(self, run_id: int) -> list[sqlite3.Row]:
-        """The run's jobs in plan order, each with its key in the run, the run it was cached from, and
+        """The run's jobs in plan order, each with its key in the run, the run it was cached from,
         `billed_run`: the run that saw the job's current attempt (for a done job, the one that made its video)
-        billed, else the one that sent it."""
-        return self.db.execute(
-            "SELECT j.*, rj.key AS run_key, rj.cached_from_run,"
-            f" (SELECT {self._billed_by} FROM attempts a WHERE a.job_id = j.id AND a.n = {_VIDEO_ATTEMPT})"
-            " AS billed_run"
-            " FROM run_jobs rj JOIN jobs j ON j.id = rj.job_id WHERE rj.run_id=? ORDER BY rj.position",
+        billed, else the one that sent it, and `sent_run`: the one that sent it."""
+        billed_by = "COALESCE(a.billed_run_id, a.run_id)" if self.schema >= 2 else "a.run_id"
+        return self.db.execute(  # the attempt found once, by its id
+            f"SELECT j.*, rj.key AS run_key, rj.cached_from_run, {billed_by} AS billed_run, a.run_id AS sent_run"
+            " FROM run_jobs rj JOIN jobs j ON j.id = rj.job_id LEFT JOIN attempts a ON a.id ="
+            f" (SELECT x.id FROM attempts x WHERE x.job_id = j.id AND x.n = {_VIDEO_ATTEMPT})"
+            " WHERE rj.run_id=? ORDER BY rj.position",
             (run_id,),
         ).fetchall()
 
@@ -2193,12 +2194,16 @@ class Store:
 
     def billed_runs(self, attempts: Mapping[int, int]) -> dict[int, int | None]:
         """For each job id, the run its attempt number `attempts[job_id]` is billed to (see `run_job_rows`)."""
-        out: dict[int, int | None] = {}
+        return {job_id: runs[0] for job_id, runs in self._attempt_runs(attempts).items()}
+
+    def _attempt_runs(self, attempts: Mapping[int, int]) -> dict[int, tuple[int | None, int | None]]:
+        """For each job id, the runs its attempt number `attempts[job_id]` is billed to and was sent by."""
+        out: dict[int, tuple[int | None, int | None]] = {}
         for job_id, n in attempts.items():
             row = self.db.execute(
-                f"SELECT {self._billed_by} FROM attempts WHERE job_id=? AND n=?", (job_id, n)
+                f"SELECT {self._billed_by}, run_id FROM attempts WHERE job_id=? AND n=?", (job_id, n)
             ).fetchone()
-            out[job_id] = None if row is None else row[0]
+            out[job_id] = (None, None) if row is None else (row[0], row[1])
         return out
 
     def money(self, run_id: int | None = None, *, manifest_name: str | None = None) -> tuple[int, int]:
@@ -2450,8 +2455,9 @@ class Store:
         return (row[0] or "") if row is not None else ""
 
     def _runs_of_others(self, manifest_name: str, jobs: Sequence[JobRecord]) -> dict[int, str]:
-        """The runs that paid for or made `jobs` and are not runs of `manifest_name`: run id -> their manifest's name."""
-        ids = sorted({r for j in jobs for r in (j.paid_run, j.cached_from_run) if r is not None})
+        """The runs that paid for, sent or made `jobs` and are not runs of `manifest_name`: run id -> their manifest's
+        name."""
+        ids = sorted({r for j in jobs for r in (j.paid_run, j.cached_from_run, j.sent_run) if r is not None})
         out: dict[int, str] = {}
         for chunk, marks in _chunked(ids):
             rows = self.db.execute(f"SELECT id, manifest_name FROM runs WHERE id IN ({marks}) AND manifest_name != ?",
@@ -2491,8 +2497,9 @@ class Store:
         # a later run's re-render made another attempt current: the run's own was billed to its run
         was = {j.id: j.attempts for j, now in zip(out, jobs) if j.attempts != now.attempts}
         if was:
-            billed = self.billed_runs(was)
-            out = [dataclasses.replace(j, billed_run=billed[j.id]) if j.id in billed else j for j in out]
+            runs = self._attempt_runs(was)
+            out = [dataclasses.replace(j, billed_run=runs[j.id][0], sent_run=runs[j.id][1]) if j.id in runs else j
+                   for j in out]
         # another take of the job made current since (`take_back`, the attempts alike): the run's own was billed
         # to the run that saw its render billed
         takes = {j.id: j.provider_id for j, now in zip(out, jobs) if j.id not in was and j.state == S.DONE.value
@@ -2501,8 +2508,9 @@ class Store:
         for job_id, provider_id in takes.items():
             row = self._billed_by_render(job_id, provider_id)
             if row is not None:
-                paid[job_id] = row[0]
-        return tuple(dataclasses.replace(j, billed_run=paid[j.id]) if j.id in paid else j for j in out)
+                paid[job_id] = (row[0], row[1])
+        return tuple(dataclasses.replace(j, billed_run=paid[j.id][0], sent_run=paid[j.id][1]) if j.id in paid else j
+                     for j in out)
 
     def _moved_on_as_left(self, run: RunRecord, now: tuple[JobRecord, ...], ended_at: float) -> tuple[JobRecord, ...]:
         """The jobs of a manifest's latest run, ended, after a later run of another manifest sharing the state: as

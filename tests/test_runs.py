@@ -638,3 +638,26 @@ def test_the_report_of_a_run_whose_re_renders_failed_says_which_and_why(
     earlier = (folder / "report-run-1.html").read_text()
     assert '<p class="rerenders-failed">' not in earlier
     assert all("rerr" not in item["jobs"][0] for item in page_items(earlier).values())
+
+
+def test_a_compare_names_the_run_that_sent_a_new_take_apart_from_the_run_that_paid_for_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Run 2 (`--force`) sends both re-renders and stops before they end (its timeout); run 3, a plain run, collects
+    them and is charged for them. A compare of runs 1 and 3 says each new take was sent by run 2 and paid in
+    run 3, not "rendered in run 3"."""
+    from runner.executor import RunOptions
+
+    m = write_manifest(tmp_path, extra={"matrix": {"style": ["anime", "clay"]}, "output": "{{ style }}.mp4"},
+                       sim={"render_time": 1.0, "jitter": 0.0})
+    prov = sim_provider(m)
+    assert api.run(m, provider=prov, report=False).exit_code == 0
+    api.run(m, provider=prov, options=RunOptions(force=True, timeout=0.2), report=False)
+    assert api.run(m, provider=prov, report=False).exit_code == 0
+    assert main(["report", str(m), "--compare", "1", "3"]) == 0
+    capsys.readouterr()
+    items = page_items((tmp_path / "outputs" / "t" / "compare-1-3.html").read_text())
+    assert len(items) == 2
+    for item in items.values():
+        assert item.get("take") is True and item["jobs"][1]["paid"] == 3 and item["jobs"][1]["sent"] == 2, item
+        assert "sent" not in item["jobs"][0]  # run 1 sent and paid for its own take

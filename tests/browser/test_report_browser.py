@@ -351,6 +351,22 @@ def test_compare_shows_a_job_renamed_by_a_new_axis_once_under_both_keys(browser:
         assert o.errors == []
 
 
+def test_compare_names_the_run_that_sent_a_new_take_and_the_run_that_paid_for_it(browser: Any, tmp_path: Path) -> None:
+    """Run B's new take was sent by one run and paid in another (it collected what a killed `--force` run sent):
+    the card says both, not "rendered in" the run that paid; a take one run sent and paid for says that run."""
+    store, a = build_state(tmp_path, fox_jobs()[:2], one_clip=True)
+    b = renamed_run(store, a, "look", "x")
+    report = write_report(store, compare=(a, b))
+    with opened(browser, report) as o:
+        page = o.page
+        page.evaluate("() => { const [one, two] = gridrun.data.items;"
+                      " for (const it of [one, two]) { it.take = true; delete it.jobs[1].cached; it.jobs[1].paid = 7; }"
+                      " one.jobs[1].sent = 6; gridrun.update(false); }")
+        assert [t for t in texts(page, ".card .delta") if "take" in t] == [
+            "Δ new take (sent by run 6, paid in run 7)", "Δ new take (rendered in run 7)"]
+        assert o.errors == []
+
+
 def test_compare_marks_a_changed_outcome_and_never_sets_an_estimate_against_what_was_paid(
     browser: Any, tmp_path: Path,
 ) -> None:
