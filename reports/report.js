@@ -640,6 +640,9 @@
     return c;
   }
   const REPLACED = "replaced by a later run; its video is not kept";
+  // what a job's attempts count (the export's `attempts`): not only the paid ones
+  const ATTEMPTS = "renders of this job sent to the provider so far, by every run of every manifest sharing the state:"
+    + " failed and free ones included, not only paid ones";
   // a done job whose re-render in this run (--force) failed: done as it was, its earlier video kept
   const rerunFailed = (j) => "re-render (--force) failed, the earlier video kept" + (j.rerr ? ": " + j.rerr : "");
   // `stopped`: a job in flight when its run ended or its process went (killed), which nothing works on now
@@ -682,7 +685,7 @@
       h("span", { class: "badge g-" + g, title: j.state, text: stateLabel(j.state) }),
       h("span", { class: "cost" + (c.cls ? " " + c.cls : "") + (it.dcost ? " kv diff" : ""), title: c.title, text: c.text }),
       j.rs !== undefined ? h("span", { class: "rs", title: "render time", text: secs(j.rs) }) : null,
-      j.att > 1 ? h("span", { title: "paid submissions", text: j.att + " attempts" }) : null));
+      j.att > 1 ? h("span", { title: ATTEMPTS, text: j.att + " attempts" }) : null));
     if (j.err) p.append(h("div", { class: "err", dir: "auto", title: j.err, text: j.err }));
     // the card names the error first (its two lines show little more); its title and the details view say all
     if (j.rerr !== undefined) p.append(h("div", { class: "err", dir: "auto", title: rerunFailed(j), text: "re-render failed" + (j.rerr ? ": " + j.rerr : "") }));
@@ -833,7 +836,7 @@
     row("cost", (j) => (j.cached ? "none in this run (" + runName(j.paid || j.cached) + ": " + paid(j) + ")" : paid(j)), { diff: !!it.dcost });
     row("estimate", (j) => usd(j.est));
     row("render time", (j) => secs(j.rs), { compare: false });
-    row("attempts", (j) => String(j.att), { compare: false });
+    row(h("span", { title: ATTEMPTS, text: "attempts (every run)" }), (j) => String(j.att), { compare: false });
     if (jobs.some((j) => j && j.cached)) row("cached from run", (j) => (j.cached ? runName(j.cached).slice(4) : ""));
     row("submitted", (j) => when(j.sub), { compare: false });
     row("completed", (j) => when(j.cmp), { compare: false });

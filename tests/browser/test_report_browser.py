@@ -784,6 +784,28 @@ def test_a_done_job_whose_re_render_failed_says_so_and_why_in_its_cell_and_detai
         assert o.errors == []
 
 
+def test_a_jobs_attempts_are_named_for_what_they_count_not_as_paid_submissions(browser: Any, tmp_path: Path) -> None:
+    """A job's attempts count every render of it sent, by every run of every manifest sharing the state, failed
+    and free ones too (the export's `attempts`): the card's figure and the details view's row say so, never
+    "paid submissions"."""
+    report = report_of(tmp_path)
+    counts = ("renders of this job sent to the provider so far, by every run of every manifest sharing the state:"
+              " failed and free ones included, not only paid ones")
+    with opened(browser, report) as o:
+        page = o.page
+        page.evaluate("() => { gridrun.data.items.find((i) => i.key === 'style=clay,seed=3').jobs[0].att = 3;"
+                      " gridrun.update(false); }")
+        card = '.card[data-key="style=clay,seed=3"]'
+        figure = page.locator(card + " .meta span", has_text="3 attempts")
+        assert figure.count() == 1 and figure.get_attribute("title") == counts
+        assert "paid submissions" not in page.content()
+        page.locator(card).click()
+        page.wait_for_selector("#viewer[open]")
+        head = page.locator("#viewer tbody th", has_text="attempts")
+        assert head.inner_text() == "attempts (every run)" and head.locator("span").get_attribute("title") == counts
+        assert o.errors == []
+
+
 def test_keyboard_opens_the_focused_card_and_keeps_focus_in_the_viewer(browser: Any, tmp_path: Path) -> None:
     report = report_of(tmp_path)
     with opened(browser, report) as o:
