@@ -653,6 +653,15 @@
     if (j.state === "done") return j.replaced ? REPLACED : "done (no file)";
     return stateLabel(j.state);
   }
+  // A job re-rendered (--force, retry) whose earlier video is still at its path shows that take, kept until the
+  // new one arrives (for good when the re-render is cancelled or fails); `stopped` as for placeholder.
+  function rerenderNote(j, stopped) {
+    const rr = j.rerender;
+    const take = (rr.run ? runName(rr.run) + "'s take" : "the earlier take") + (rr.cost !== undefined ? " (" + usd(rr.cost) + ")" : "");
+    if (groupOf(j.state) === "pending") return "to be re-rendered: " + take + " shown, kept until a new one arrives";
+    if (stopped) return "re-render left in flight: " + take + " shown, kept until a new one arrives";
+    return "re-rendering: " + take + " shown until the new one arrives";
+  }
   function pane(it, j, r, big) {
     const p = h("div", { class: "pane" });
     if (NRUNS > 1) p.append(h("span", { class: "run-tag", text: "AB"[r] }));
@@ -689,6 +698,13 @@
     if (j.err) p.append(h("div", { class: "err", dir: "auto", title: j.err, text: j.err }));
     // the card names the error first (its two lines show little more); its title and the details view say all
     if (j.rerr !== undefined) p.append(h("div", { class: "err", dir: "auto", title: rerunFailed(j), text: "re-render failed" + (j.rerr ? ": " + j.rerr : "") }));
+
+
+    if (j.rerender) {
+      const note = rerenderNote(j, stopped);
+      p.append(h("div", { class: "rerender", title: note, text: note, "data-state": !stopped && g === "running" ? j.state : null,
+        "data-rerender": !stopped && g === "running" ? JSON.stringify(j.rerender) : null }));
+    }
     return p;
   }
   // What a screen reader says of a card: its key, then (each run's) status, cost and error, in brief; with the
@@ -704,6 +720,12 @@
         cost.cls === "est" ? "estimated " + cost.text.replace(/^~/, "") : cost.text];
       if (j.err) parts.push(brief(j.err, 80));
       if (j.rerr !== undefined) parts.push(brief(rerunFailed(j), 80));
+
+
+      if (j.rerender) {
+        const stopped = groupOf(j.state) === "running" && (RUNS[r].status !== "running" || (r === 0 && runGone));
+        parts.push(rerenderNote(j, stopped));
+      }
       return run + parts.join(", ");
     });
     return keyText(it) + ": " + says.join("; ");
@@ -1028,6 +1050,11 @@
     for (const ph of document.querySelectorAll(".thumb.g-running:not(.stopped) .ph[data-state]")) {
       ph.closest(".thumb").classList.add("stopped");
       ph.textContent = placeholder({ state: ph.dataset.state }, true);
+    }
+    for (const note of document.querySelectorAll(".pane .rerender[data-rerender]")) {
+      note.closest(".pane").querySelector(".thumb").classList.add("stopped");
+      note.textContent = note.title = rerenderNote({ state: note.dataset.state, rerender: JSON.parse(note.dataset.rerender) }, true);
+      delete note.dataset.rerender;
     }
     // the run's own badge no longer says it is running: nothing here knows that now
     const badge = document.querySelector(".run-summary .badge.run-running");

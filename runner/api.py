@@ -773,6 +773,9 @@ def status_json(snap: Snapshot) -> dict[str, Any]:
         "ended_at": r.ended_at,
         "jobs": len(snap.jobs),
         "counts": {k: v for k, v in snap.counts.items()},
+        # of the jobs not done, those that re-render done jobs (--force, retry) whose earlier videos are still at
+        # their paths, kept there until the new ones arrive
+        "rerendering": sum(1 for j in snap.jobs if j.earlier is not None),
         "spent_usd": snap.spent_micros / 1e6,
         "reserved_usd": snap.reserved_micros / 1e6,
         "manifest_spent_usd": snap.manifest_spent_micros / 1e6,  # every run of the manifest

@@ -897,6 +897,16 @@ def _rerenders_note(n: int) -> str:
 _rerenders_failed_note = rerenders_failed_note
 
 
+def _rerendering_note(n: int) -> str:
+    """One line for the jobs not done (to be sent, in flight) that re-render done jobs (--force, retry) whose
+    earlier videos are still at their paths: kept there until the new ones arrive, and for good should a re-render
+    be cancelled or fail."""
+    one = n == 1
+    return (f"{'1 of them is a re-render' if one else f'{n:,} of them are re-renders'} of done jobs (--force, retry): "
+            f"the earlier video{'' if one else 's'} kept at {'its path' if one else 'their paths'} until "
+            f"{'the new one arrives' if one else 'the new ones arrive'}")
+
+
 def _altered_note(kept: Sequence[str]) -> str:
     """One line for the done videos a run found altered in place (`kept`: where each was kept) and fetched again."""
     one = len(kept) == 1
@@ -991,6 +1001,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     state = f"stopping ({escape(snap.stopping or '')})" if stopping else r.shown_status
     out.print(f"[bold]{escape(r.manifest_name)}[/bold] run {r.id} ({state}, started {started}) — {_jobs(len(snap.jobs))}")
     out.print("  " + ", ".join(f"{k} {v}" for k, v in c.items()))
+    if rerendering := sum(1 for j in snap.jobs if j.earlier is not None):
+        out.print(f"  {_rerendering_note(rerendering)}", markup=False, highlight=False)
     budget = "" if r.budget_micros is None else f" of {usd_text(r.budget_micros)}"
     out.print(f"  spent {usd_text(snap.spent_micros)}, reserved {usd_text(snap.reserved_micros)}{budget}")
     if (over := snap.over_budget_note()) is not None:

@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 from .jobs import counted_cost, usd_text
 
-__all__ = ["GONE_EXIT", "RUN_STATUSES", "JobRecord", "RunRecord", "RunSummary", "Snapshot", "job_record", "run_record"]
+__all__ = ["GONE_EXIT", "RUN_STATUSES", "EarlierTake", "JobRecord", "RunRecord", "RunSummary", "Snapshot", "job_record", "run_record"]
 
 
 # How a run can end, and the exit code each gives (`gridrun run`, and `status --watch` once it saw the run end).
@@ -29,6 +29,18 @@ RUN_STATUSES = {
 }
 # What `status --watch` exits with when the run's process is gone before it recorded its end (killed, crashed).
 GONE_EXIT = 5
+
+
+@dataclass(frozen=True, slots=True)
+class EarlierTake:
+    """The video of a done job that a re-render (--force, retry) is to replace, still at its path: the job's
+    current take until the new one arrives (which moves it aside), or for good when the re-render is cancelled
+    or fails."""
+
+    output_path: str                 # absolute
+    sha256: str
+    cost_micros: int | None          # what it counted when it was made
+    run: int | None                  # the run that made it (downloaded it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +74,8 @@ class JobRecord:
     render_span: float | None = None  # how long its render took, bounded by the provider's stamps (None: unknown)
     replaced: bool = False           # done in an earlier run whose video a later render replaced and nothing kept:
                                      # `output_path` holds another video, and no file is this run's
+    # a job re-rendered (planned again or in flight) whose earlier video is still at its path: that take
+    earlier: EarlierTake | None = None
 
     @property
     def counted_micros(self) -> int | None:

@@ -638,6 +638,12 @@ def _job_data(job: JobRecord, base: str, common: Mapping[str, Any], rerun_error:
     elif job.state == "done" and job.output_path:
         d["src"] = _rel(job.output_path, base)
         d["poster"] = _rel(_poster(job.output_path), base)
+    elif job.earlier is not None:
+        # re-rendered (--force, retry), its earlier video still at its path: the job's take until the new one
+        # arrives, shown (with what it cost and the run that made it) as the one being re-rendered
+        d["src"] = _rel(job.earlier.output_path, base)
+        d["poster"] = _rel(_poster(job.earlier.output_path), base)
+        d["rerender"] = {k: v for k, v in (("cost", job.earlier.cost_micros), ("run", job.earlier.run)) if v is not None}
     return d
 
 
@@ -900,9 +906,10 @@ def ensure_posters(snapshot: Snapshot, within: Path | None = None) -> None:
     superseded = superseded_dir(snapshot.run.outputs_dir)
     inside = _inside(within)
     for job in snapshot.jobs:
-        if job.state != "done" or not job.output_path or job.replaced or not inside(job.output_path):
+        # a job being re-rendered shows its earlier video (`earlier`), still at its path
+        video = job.output_path if job.state == "done" else job.earlier.output_path if job.earlier else None
+        if not video or job.replaced or not inside(video):
             continue
-        video = job.output_path
         poster = _poster(video)
         try:
             vstat = os.stat(video)

@@ -31,8 +31,12 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, NamedTuple, Sequence
 
 from .errors import LockError, NotRecordedError, StateError, StateWriteError
-from .outputs import atomic_write, holds_take, left_by_runs, manifest_kept_path, superseded_dir, take_path
-from .records import JobRecord, RunRecord, RunSummary, Snapshot, job_record, run_record  # noqa: F401 (re-exported)
+from .outputs import (
+    atomic_write, holds_take, left_by_runs, manifest_kept_path, superseded_dir, take_path,
+)
+from .records import (  # noqa: F401 (re-exported)
+    EarlierTake, JobRecord, RunRecord, RunSummary, Snapshot, job_record, run_record,
+)
 from .terminal import visible
 
 
@@ -375,6 +379,20 @@ def as_judged(row: Mapping[str, Any]) -> Mapping[str, Any]:
     kept = row.keys()  # a sqlite3.Row: `in` would look among its values
     was = _was(row["reset_from"]) if row["state"] == S.PLANNED.value and "reset_from" in kept else None
     return was if was is not None else row
+
+
+def _rerun_of(detail_text: str | None) -> tuple[bool, dict[str, Any] | None]:
+    """Of a job's `reset` event (its detail), newest first: whether it tells what the re-run its later attempts
+    belong to re-renders (a failure retry a run made on its own does not: it belongs to the re-run before it),
+    and what the job was then when it was done with a video (its record), else None."""
+    detail = json.loads(detail_text) if detail_text else {}
+    detail = detail if isinstance(detail, dict) else {}
+    if str(detail.get("reason", "")).startswith(FAILURE_RETRY):
+        return False, None
+    was = detail.get("was")
+    if isinstance(was, dict) and was.get("state") == S.DONE.value and was.get("sha256"):
+        return True, was
+    return True, None
 
 
 def _json(value: Any) -> str:
@@ -1973,15 +1991,52 @@ class Store:
             f"SELECT detail FROM events WHERE job_id=? AND {_RESET_KINDS} AND kind='reset' ORDER BY id DESC",
             (job_id,),
         ):
-            detail = json.loads(row["detail"]) if row["detail"] else {}
-            detail = detail if isinstance(detail, dict) else {}
-            if str(detail.get("reason", "")).startswith(FAILURE_RETRY):
-                continue
-            was = detail.get("was")
-            if isinstance(was, dict) and was.get("state") == S.DONE.value and was.get("sha256"):
-                return {k: was.get(k) for k in _since(self.schema, _RESET_KEEPS)}
-            return None
+            decided, was = _rerun_of(row["detail"])
+            if decided:
+                return None if was is None else {k: was.get(k) for k in _since(self.schema, _RESET_KEEPS)}
         return None
+
+    def _earlier_takes(self, jobs: Sequence[JobRecord]) -> dict[int, EarlierTake]:
+        """Of `jobs`, those re-rendered (--force, retry of a done job: planned again, or in flight) whose earlier
+        video is still at its path (`_done_before_rerun`): the job's current take until the new one arrives, by
+        job id. A file at that path is taken for the take, as a report takes a done job's (not hashed: a report
+        rebuilt every few seconds reads this)."""
+        ids = [j.id for j in jobs if j.state == S.PLANNED.value or JobState(j.state) in IN_FLIGHT]
+        out: dict[int, EarlierTake] = {}
+        seen: set[int] = set()
+        for chunk, marks in _chunked(ids):
+            for row in self.db.execute(
+                f"SELECT job_id, detail FROM events WHERE job_id IN ({marks}) AND {_RESET_KINDS} AND kind='reset'"
+                " ORDER BY id DESC", chunk,
+            ):
+                jid = int(row["job_id"])
+                if jid in seen:
+                    continue
+                decided, was = _rerun_of(row["detail"])
+                if not decided:
+                    continue
+                seen.add(jid)
+                path = was.get("output_path") if was is not None else None
+                if isinstance(path, str) and path and os.path.isfile(path):
+                    cost, made = was.get("cost_micros"), was.get("done_run_id")
+                    out[jid] = EarlierTake(path, str(was["sha256"]), cost if isinstance(cost, int) else None,
+                                           made if isinstance(made, int) else None)
+        return out
+
+    def _with_earlier_takes(self, jobs: tuple[JobRecord, ...],
+                            reuse: dict[int, tuple[tuple[Any, ...], JobRecord]] | None) -> tuple[JobRecord, ...]:
+        """`jobs`, each re-rendered one whose earlier video is still at its path with that take (`earlier`); a
+        record that changed replaces the one `reuse` keeps, so that a report rebuilt unchanged finds it again."""
+        takes = self._earlier_takes(jobs)
+        out: list[JobRecord] = []
+        for job in jobs:
+            take = takes.get(job.id)
+            if take != job.earlier:
+                job = dataclasses.replace(job, earlier=take)
+                if reuse is not None and job.id in reuse:
+                    reuse[job.id] = (reuse[job.id][0], job)
+            out.append(job)
+        return tuple(out)
 
     def pending_resets(self) -> list[int]:
         """Jobs left planned by a reset whose new attempt was never begun (a run killed in between)."""
@@ -2272,6 +2327,8 @@ class Store:
                 spent, reserved = self._money_as_left(run_id, (spent, reserved))
             elif moved_on and run.ended_at is not None:
                 jobs = self._moved_on_as_left(run, jobs, run.ended_at)
+            else:
+                jobs = self._with_earlier_takes(jobs, reuse)
             all_spent, all_reserved = self.money(manifest_name=run.manifest_name)
             latest_id = self._last_run_id(run.manifest_name)
             others = self._runs_of_others(run.manifest_name, jobs)

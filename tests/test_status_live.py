@@ -840,3 +840,53 @@ def test_watch_reads_again_a_run_that_recorded_itself_between_its_reading_and_th
     assert raced == [0]
     end = json.loads(out.strip().splitlines()[-1])
     assert (code, end["run"], end["status"]) == (0, 2, "done"), out
+
+
+@pytest.mark.timeout(120)
+def test_a_force_run_killed_in_flight_keeps_showing_the_earlier_takes_in_status_and_the_report(tmp_path: Path) -> None:
+    """A --force run killed with its re-renders in flight: the earlier videos are still whole at their paths (moved
+    aside only once a new one arrives). `status` says how many of the jobs not done are such re-renders, and the
+    report links each one's earlier take, its poster and what it cost, marked as being re-rendered; the state
+    keeps the jobs as they are (in flight, planned), for the next run to follow."""
+    import re
+
+    from runner.outputs import poster_path
+
+    manifest = write_manifest(tmp_path, n_seeds=2, run={"concurrency": 2},
+                              sim={"render_time": 0.3, "jitter": 0.0, "concurrency": 2})
+    first = _gridrun("run", str(manifest), cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    earlier = {j.key: (j.output_path, j.sha256, j.cost_micros) for j in api.status(manifest).jobs}
+    killed = subprocess.run([sys.executable, "-m", "runner.cli", "run", str(manifest), "--force", "--no-report"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+                            env={**os.environ, "GRIDRUN_CRASH_AT": "after-submit:2"})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    snap = api.status(manifest)
+    again = [j for j in snap.jobs if j.state != "done"]
+    assert again and all(j.state in ("planned", "submitting", "submitted") for j in again), [(j.key, j.state) for j in snap.jobs]
+    for job in again:
+        path, sha, cost = earlier[job.key]
+        assert job.sha256 is None  # the state's job is the re-render's, as the next run follows it
+        assert job.earlier is not None and (job.earlier.output_path, job.earlier.sha256) == (path, sha), job
+        assert job.earlier.cost_micros == cost and job.earlier.run == 1
+    assert all(j.earlier is None for j in snap.jobs if j.state == "done")
+
+    plain = _gridrun("status", str(manifest), cwd=tmp_path)
+    n = len(again)
+    assert plain.returncode == 0, plain.stderr
+    assert f"{n} of them are re-renders of done jobs (--force, retry): the earlier videos kept at their paths" \
+        in plain.stdout, plain.stdout
+    code, doc, stderr = _status(manifest)
+    assert code == 0 and doc is not None and doc["rerendering"] == n, stderr
+
+    page = api.report(manifest)
+    m = re.search(r'<script type="application/json" id="gridrun-data">(.*?)</script>', page.read_text(), re.DOTALL)
+    assert m
+    items = {it["key"]: it["jobs"][0] for it in json.loads(m.group(1))["items"]}
+    for job in again:
+        shown = items[job.key]
+        path = Path(earlier[job.key][0])
+        assert shown["state"] == job.state
+        assert shown["src"] == path.relative_to(page.parent).as_posix(), shown
+        assert shown["poster"] == poster_path(path).relative_to(page.parent).as_posix(), shown
+        assert shown["rerender"] == {"cost": earlier[job.key][2], "run": 1}, shown

@@ -1345,6 +1345,48 @@ def test_a_live_page_that_stops_reloading_shows_the_jobs_left_in_flight_still(
         assert o.errors == []
 
 
+def test_a_job_being_re_rendered_shows_its_earlier_take_until_the_new_one_arrives(browser: Any, tmp_path: Path) -> None:
+    """A done job re-rendered (--force) keeps its video at its path until the new one arrives: while the re-render
+    is in flight its cell plays that take, and says whose it is, what it cost and that it is being re-rendered;
+    once the live page decides its run no longer writes it (its process gone), that the re-render was left in
+    flight. A job not re-rendered says nothing of the kind."""
+    import datetime
+    import json
+    import re
+
+    from runner.state import JobState
+
+    jobs = [j for j in fox_jobs() if j["values"]["style"] == "anime"]
+    store, run_id = build_state(tmp_path, jobs, seconds=0.5, one_clip=True, end_status=None)
+    ids = {j.key: j.id for j in store.snapshot(run_id).jobs}
+    for key in ("style=anime,seed=1", "style=anime,seed=2"):
+        store.reset(ids[key], "run --force")
+        store.begin_submit(run_id, [ids[key]])
+        store.transition(ids[key], JobState.SUBMITTED, provider_id="vid_again")
+    report = write_report(store, run_id=run_id, refresh=30)
+    data = json.loads(re.search(r'id="gridrun-data">(.*?)</script>', report.read_text(), re.DOTALL).group(1))
+
+    def before(page: Any) -> None:
+        page.clock.install(time=datetime.datetime.now())
+        page.add_init_script(f"""sessionStorage.setItem("gridrun.seen:/{report.name}",
+            JSON.stringify({{taken: {json.dumps(data["runs"][0]["taken"])}, at: Date.now() - 80000}}));""")
+
+    notes = """() => Array.from(document.querySelectorAll('.card'), (c) => [c.dataset.key,
+      c.querySelector('.thumb').dataset.src || null, (c.querySelector('.rerender') || {}).textContent || null])"""
+    with opened(browser, report, before=before) as o:
+        page = o.page
+        assert texts(page, ".card .badge")[:3] == ["submitted", "submitted", "done"]
+        assert page.evaluate(notes)[:3] == [
+            ["style=anime,seed=1", "anime/1.mp4", "re-rendering: the earlier take ($0.20) shown until the new one arrives"],
+            ["style=anime,seed=2", "anime/2.mp4", "re-rendering: the earlier take ($0.20) shown until the new one arrives"],
+            ["style=anime,seed=3", "anime/3.mp4", None]]
+        page.clock.run_for(21_000)
+        assert page.locator(".stale-note").count() == 1
+        left = "re-render left in flight: the earlier take ($0.20) shown, kept until a new one arrives"
+        assert [n[2] for n in page.evaluate(notes)[:2]] == [left, left]
+        assert o.errors == []
+
+
 def test_a_zip_opens_on_a_full_grid_of_a_zipped_key_and_the_next(browser: Any, tmp_path: Path) -> None:
     """style × a zip of subject and avoid: subject runs across, style down, avoid on each card; no grid of
     grids with one card a row (the diagonal the two zipped keys make)."""
