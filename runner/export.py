@@ -50,6 +50,7 @@ ROW_FIELDS: tuple[str, ...] = (
     "cost_this_run_usd",
     "cost_usd",
     "cost_doubted",
+    "run",
 )
 
 # What the report and `status` call each state: a run still going shows its planned jobs as pending.
@@ -120,6 +121,7 @@ def export_row(job: JobRecord, base: str | Path, run_id: int | None = None) -> d
         "cost_this_run_usd": usd(_this_run_micros(job, run_id)),
         "cost_usd": usd(job.counted_micros),
         "cost_doubted": job.cost_doubted,
+        "run": run_id,
     }
 
 

@@ -92,6 +92,20 @@ def test_csv_spreads_values_into_columns(tmp_path: Path) -> None:
     assert rows[2]["sha256"] == "" and rows[2]["sweep"] == ""
 
 
+def test_every_format_names_the_run_its_rows_describe_in_a_last_column(tmp_path: Path) -> None:
+    """results.* are written by `gridrun export` alone, so a later run leaves them as they were: each row says
+    which run it describes (`run`, the last column: the columns before it keep their places)."""
+    store, run_id = run(tmp_path)
+    out = tmp_path / "outputs" / "fox-styles"
+    write_exports(store, manifest_name="fox-styles")
+    header = (out / "results.csv").read_text().splitlines()[0].split(",")
+    assert header[-1] == "run" and ROW_FIELDS[-1] == "run"
+    assert {r["run"] for r in csv.DictReader(io.StringIO((out / "results.csv").read_text()))} == {str(run_id)}
+    assert {json.loads(line)["run"] for line in (out / "results.jsonl").read_text().splitlines()} == {run_id}
+    doc = json.loads((out / "results.json").read_text())
+    assert {r["run"] for r in doc["rows"]} == {doc["summary"]["run"]["id"]} == {run_id}
+
+
 def test_csv_text_cells_a_spreadsheet_would_run_as_formulas_are_kept_as_text(tmp_path: Path) -> None:
     evil = ["=cmd|' /C calc'!A0", '=HYPERLINK("http://evil","x")', "+1+2", "-2+3", "@SUM(A1)",
             "-inf", "-nan", "-1_0"]  # numbers to Python, not to a spreadsheet
