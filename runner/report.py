@@ -209,6 +209,10 @@ def _static_jobs(data: Mapping[str, Any]) -> Markup:
             by = by if by and by != runs[r]["id"] else None
             if by and job.get("cached"):
                 state += f" (cached from {run_name(by)})"
+            rerender = job.get("rerender")
+            if rerender is not None:  # the video linked is the earlier take, until the new one arrives
+                take = f"{run_name(rerender['run'])}'s take" if "run" in rerender else "the earlier take"
+                state += f" (a re-render: {take} shown, kept until a new one arrives)"
             err = job.get("err")
             rerr = job.get("rerr")
             cells.append(f"<td>{state}" + (f": {_esc(err)}" if err else "")

@@ -890,3 +890,5 @@ def test_a_force_run_killed_in_flight_keeps_showing_the_earlier_takes_in_status_
         assert shown["src"] == path.relative_to(page.parent).as_posix(), shown
         assert shown["poster"] == poster_path(path).relative_to(page.parent).as_posix(), shown
         assert shown["rerender"] == {"cost": earlier[job.key][2], "run": 1}, shown
+    # without scripts, the page's table of jobs says so beside the link
+    assert page.read_text().count(" (a re-render: run 1's take shown, kept until a new one arrives)") == n
