@@ -921,6 +921,8 @@ class Store:
         # The writer is the only one changing job states (it holds the lock): remember them, as written (a
         # rollback forgets them all: the next move reads its job again).
         self._known: dict[int, tuple[JobState, str]] = {}
+        # reset events read for the earlier takes of re-rendered jobs (`_earlier_takes`), by event id
+        self._resets_read: dict[int, tuple[bool, EarlierTake | None]] = {}
         self._relaxed = False  # synchronous=NORMAL while a deferred transaction is open
         self._salt: str | None = None  # `key_salt`, once read
         try:  # a failure past here closes the connection (a state file refused, a newer schema)
@@ -2004,23 +2006,29 @@ class Store:
         ids = [j.id for j in jobs if j.state == S.PLANNED.value or JobState(j.state) in IN_FLIGHT]
         out: dict[int, EarlierTake] = {}
         seen: set[int] = set()
+        read = self._resets_read  # an event never changes: each is decoded once
         for chunk, marks in _chunked(ids):
             for row in self.db.execute(
-                f"SELECT job_id, detail FROM events WHERE job_id IN ({marks}) AND {_RESET_KINDS} AND kind='reset'"
+                f"SELECT id, job_id, detail FROM events WHERE job_id IN ({marks}) AND {_RESET_KINDS} AND kind='reset'"
                 " ORDER BY id DESC", chunk,
             ):
                 jid = int(row["job_id"])
                 if jid in seen:
                     continue
-                decided, was = _rerun_of(row["detail"])
+                if (told := read.get(row["id"])) is None:
+                    decided, was = _rerun_of(row["detail"])
+                    take = None
+                    if was is not None and isinstance(path := was.get("output_path"), str) and path:
+                        cost, made = was.get("cost_micros"), was.get("done_run_id")
+                        take = EarlierTake(path, str(was["sha256"]), cost if isinstance(cost, int) else None,
+                                           made if isinstance(made, int) else None)
+                    told = read[row["id"]] = (decided, take)
+                decided, take = told
                 if not decided:
                     continue
                 seen.add(jid)
-                path = was.get("output_path") if was is not None else None
-                if isinstance(path, str) and path and os.path.isfile(path):
-                    cost, made = was.get("cost_micros"), was.get("done_run_id")
-                    out[jid] = EarlierTake(path, str(was["sha256"]), cost if isinstance(cost, int) else None,
-                                           made if isinstance(made, int) else None)
+                if take is not None and os.path.isfile(take.output_path):
+                    out[jid] = take
         return out
 
     def _with_earlier_takes(self, jobs: tuple[JobRecord, ...],
