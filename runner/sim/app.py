@@ -158,6 +158,13 @@ class Endpoint:
         call = Call(request, route, faults)
         try:
             self._admit(call)
+            if "held" in faults:
+                # A gateway took the create and holds it: the client's connection drops unanswered, and the
+                # request reaches the provider only when released (`Sim.release_held`).
+                sim.hold(await call.json_body(), failure=faults.get("job_failure"))
+                if not await _drop(scope, receive, graceful=False):
+                    raise SimulatedReset(phase="held", route=route)
+                return
             reply = await self.handler(sim, call)
         except ApiError as exc:
             if route == "create" and exc.status >= 500:
@@ -433,8 +440,8 @@ def _shown(config: SimConfig) -> dict[str, Any]:
 
 
 def _control_refusal(sim: Sim, request: Request) -> Response | None:
-    """Why a request that changes the simulator (`POST /_sim/config`, `/_sim/reset`) is refused, None when it is
-    not: the key (with `--api-key`), and no request a web page can make from another site (a form or a text body,
+    """Why a request that changes the simulator (`POST /_sim/config`, `/_sim/reset`, `/_sim/release`) is refused,
+    None when it is not: the key (with `--api-key`), and no request a web page can make from another site (a form or a text body,
     which a browser sends cross-origin without asking first, or any request that says it comes from another
     origin)."""
     def refused(status: int, code: str, message: str) -> Response:
@@ -475,6 +482,12 @@ def _control_routes(sim: Sim) -> list[BaseRoute]:
             return JSONResponse({"error": {"message": str(exc), "type": "invalid_request_error", "code": "INVALID_CONFIG"}}, 400)
         return JSONResponse(_shown(config))
 
+    async def release(request: Request) -> Response:
+        refusal = _control_refusal(sim, request)
+        if refusal is not None:
+            return refusal
+        return JSONResponse({"released": sim.release_held()})
+
     async def reset(request: Request) -> Response:
         refusal = _control_refusal(sim, request)
         if refusal is not None:
@@ -489,6 +502,7 @@ def _control_routes(sim: Sim) -> list[BaseRoute]:
             Route(prefix + "/_sim/config", get_config, methods=["GET"]),
             Route(prefix + "/_sim/config", patch_config, methods=["POST", "PATCH"]),
             Route(prefix + "/_sim/reset", reset, methods=["POST"]),
+            Route(prefix + "/_sim/release", release, methods=["POST"]),
         ]
     return routes
 

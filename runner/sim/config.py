@@ -21,6 +21,8 @@ FAULTS = {
     "reset_before": "the connection drops before the request is handled (a create makes no video)",
     "reset_after": "the request is handled, then the connection drops before any response (a create is paid)",
     "reset": "reset_before or reset_after, by a seeded coin",
+    "held": "create only: the connection drops before any answer while a gateway holds the request, which reaches "
+            "the provider (is made and paid, or refused) only when released (`POST /_sim/release`)",
     "slow": "the response headers are delayed by `delay` seconds",
     "stall_body": "headers and half the body are sent, then the rest after `delay` seconds",
     "auth_failed": "401 AUTHENTICATION_FAILED",

@@ -10,7 +10,7 @@ import math
 from collections import Counter
 from typing import Any, Callable, Iterable, Mapping
 
-from runner.sim.config import SimConfig
+from runner.sim.config import FaultRule, SimConfig
 from runner.sim.errors import ApiError
 from runner.sim.faults import FaultPlan, TokenBucket
 from runner.sim.lifecycle import CANCELLED, Status, Video
@@ -77,6 +77,7 @@ class Sim:
         self.by_key: dict[str, list[Video]] = {}
         self.by_body: dict[str, list[Video]] = {}
         self.log = RequestLog()
+        self.held: list[tuple[Mapping[str, Any], str | None]] = []
         self.tokens: dict[str, tuple[Video, float]] = {}
         self.scheduler = Scheduler()
         self.requests: Counter[str] = Counter()
@@ -202,6 +203,22 @@ class Sim:
         entry.video = video
         self._admit(video, dup_body, dup_key)
         return video, False
+
+    def hold(self, body: Mapping[str, Any], *, failure: FaultRule | None = None) -> None:
+        """A create a gateway holds (the `held` fault): it reaches the provider at `release_held`. `failure`, a
+        `job_failure` rule that fired on it."""
+        self.held.append((body, (failure.code or self.config.failure_code) if failure else None))
+
+    def release_held(self) -> int:
+        """The held creates reach the provider, in the order they came, each made (and paid for) or refused as
+        if just sent: the number released."""
+        held, self.held = self.held, []
+        for body, failure in held:
+            try:
+                self.create(body, force_failure=failure)
+            except ApiError:
+                pass  # refused, as the request log records; no one waits for the answer
+        return len(held)
 
     def _remembered(self, key: str, now: float) -> Video | None:
         """The video a create with `key` is answered with: the first one made with it; with an

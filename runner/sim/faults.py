@@ -19,6 +19,7 @@ _ONLY = {
     "wrong_content_type": DOWNLOAD_ROUTES,
     "corrupt": DOWNLOAD_ROUTES,
     "job_failure": frozenset({"create"}),
+    "held": frozenset({"create"}),
     "model_disabled": frozenset({"create"}),
     "not_found": frozenset({"get", "balance"}),
     "unknown_status": frozenset({"create", "get", "list"}),
@@ -31,7 +32,8 @@ class SimulatedReset(Exception):
     (httpx.ASGITransport), where no socket can be closed; a client maps it to a transport error.
 
     :ivar phase: "before" (nothing was done), "after" (the request was handled, e.g. a video was created
-        and paid for) or "mid_body" (part of the response body was sent).
+        and paid for), "held" (the request is held, handled when released: `Sim.release_held`) or "mid_body"
+        (part of the response body was sent).
     :ivar route: the route name, e.g. "create".
     """
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from sim_kit import BASE, Api, FakeClock
 
-from runner.sim import SimConfig, SimulatedReset, create_app
+from runner.sim import SimConfig, SimulatedReset, create_app, running_server
 from runner.sim.config import ConfigError, FaultRule
 
 pytestmark = pytest.mark.anyio
@@ -100,6 +100,33 @@ async def test_reset_after_create_pays_for_a_video_the_client_never_hears_of(api
     assert api.stats()["creates"] == 1 and api.stats()["duplicate_paid"] == 0
     log = (await api.client.get("http://sim.test/v1/requests", params={"idempotency_key": "gridrun-k-1"})).json()["data"]
     assert log[0]["video_id"] == replay.json()["id"]
+
+
+async def test_a_held_create_is_made_and_paid_only_when_released(api: Api) -> None:
+    """A gateway holds the create: the client hears nothing, the request log has nothing yet, and the video is
+    made (and billed, once more at a provider that ignores keys) only when the hold is released."""
+    api.configure(honour_idempotency=False, script=script({"route": "create", "nth": 1, "fault": "held"}))
+    with pytest.raises(SimulatedReset) as info:
+        await api.create(idempotency_key="k")
+    assert info.value.phase == "held" and api.stats()["creates"] == 0
+    assert (await api.client.get("http://sim.test/v1/requests", params={"idempotency_key": "k"})).json()["data"] == []
+    api.clock.advance(3.0)
+    assert api.sim.release_held() == 1 and api.sim.release_held() == 0
+    log = (await api.client.get("http://sim.test/v1/requests", params={"idempotency_key": "k"})).json()["data"]
+    assert len(log) == 1 and api.stats()["creates"] == 1
+    assert (await api.video(log[0]["video_id"]))["created_at"] == int(api.clock())  # as it lands, not as sent
+    assert (await api.create(idempotency_key="k")).status_code == 202  # the key ignored: a second video, paid
+    assert api.stats()["duplicate_paid"] == 1
+
+
+def test_a_served_simulator_releases_held_creates_when_asked() -> None:
+    config = SimConfig(render_time=0, script=(FaultRule("held", route="create", nth=(1,)),))
+    with running_server(config) as url, httpx.Client(base_url=url) as c:
+        with pytest.raises(httpx.TransportError):
+            c.post("/videos", json={"model": "pixverse-v5.6", "prompt": "a red fox", "idempotency_key": "k"})
+        assert c.get("/_sim/stats").json()["creates"] == 0
+        assert c.post("/_sim/release").json() == {"released": 1}
+        assert c.get("/_sim/stats").json()["creates"] == 1
 
 
 async def test_reset_rate_splits_between_before_and_after(api: Api) -> None:
