@@ -3934,6 +3934,72 @@ def test_a_lost_answer_is_not_proven_unsent_by_a_log_read_before_the_create_coul
     assert len(set(sent)) == 1  # every send with the attempt's one key
 
 
+def test_a_create_a_gateway_holds_past_the_log_reads_is_not_paid_for_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every create of the job is held by a gateway (`held`: its answer lost, the request not yet at the provider),
+    so the request log, read at once after each send, has nothing. Those misses prove nothing before the request
+    timeout (and LOG_SETTLE) after the send: the job is `unknown` with its key kept, not voided as "nothing paid".
+    The held creates land (one video for the key), and the next run, once the provider has forgotten the key
+    (`idempotency_window`), finds that video in the log: a voided job would have been sent again there, and a
+    second video paid for."""
+    from runner import executor
+
+    monkeypatch.setattr(executor, "LOG_SETTLE", 0.05)  # the resends' pause; the request timeout stays 30 s
+    quick_backoff(monkeypatch)
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), run={"retries": 0},
+                       sim={"render_time": 0.1, "jitter": 0.0, "idempotency_window": 600.0,
+                            "script": [{"route": "create", "p": 1.0, "fault": "held"}]})
+    prov = sim_provider(m)
+    sim = prov.app.state.sim
+    later = 0.0
+    sim.clock = lambda: time.time() + later  # the provider's clock, moved on below
+    first, _ = run(m, prov)
+    job = api.status(m).jobs[0]
+    assert stats(prov)["creates"] == 0 and len(sim.held) >= 2  # sent again with the same key, held too
+    assert sim.release_held() >= 2  # they land: one video, for the one key
+    sim.configure({"script": []})
+    later = 1200.0  # the key forgotten: a create with it now makes (and bills) a second video
+    again, _ = run(m, prov, poll_interval=0.1)
+    assert stats(prov)["creates"] == 1 and stats(prov)["duplicate_paid"] == 0, (stats(prov), job.state, job.error)
+    assert job.state == "unknown" and job.attempts == 1, (job.state, job.error)
+    assert first.stats.reserved_micros == job.cost_estimate_micros
+    assert again.exit_code == 0 and again.stats.counts["done"] == 1, (again.stats.counts, api.status(m).jobs[0].error)
+    assert api.status(m).jobs[0].attempts == 1
+    check_outputs(m)
+
+
+def test_a_create_held_and_landing_before_the_log_is_read_is_found_where_keys_are_ignored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At a provider that ignores keys, a create a gateway held lands after the run gave up on its answer but
+    before the request log is read: the log's entry is the job's video, downloaded; nothing is sent again (a
+    second send would be a second paid video there)."""
+    from runner import executor
+
+    monkeypatch.setattr(executor, "LOG_SETTLE", 0.05)
+    quick_backoff(monkeypatch)
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), run={"retries": 0},
+                       sim={"render_time": 0.1, "jitter": 0.0, "honour_idempotency": False,
+                            "script": [{"route": "create", "nth": 1, "fault": "held"}]})
+    prov = sim_provider(m)
+    assert not prov.caps.honours_idempotency_keys
+    sim = prov.app.state.sim
+    find = prov.find_by_key
+    released: list[int] = []
+
+    async def lands_then_read(*args: Any, **kw: Any) -> Any:
+        released.append(sim.release_held())
+        return await find(*args, **kw)
+
+    prov.find_by_key = lands_then_read  # type: ignore[method-assign]
+    result, _ = run(m, prov, poll_interval=0.1, request_timeout=0.2)
+    assert result.exit_code == 0 and result.stats.counts["done"] == 1, (result.stats.counts, api.status(m).jobs[0].error)
+    assert released[:1] == [1] and sim.requests["create"] == 1
+    assert stats(prov)["creates"] == 1 and stats(prov)["duplicate_paid"] == 0, stats(prov)
+    check_outputs(m)
+
+
 def test_a_video_fetched_again_keeps_what_its_render_counted_when_first_seen(tmp_path: Path) -> None:
     """A done job's missing video is fetched again at no cost: what the provider now says the render cost (its
     figure read anew) rewrites neither the job's cost nor what the run that paid for it spent."""
