@@ -3969,6 +3969,31 @@ def test_a_create_a_gateway_holds_past_the_log_reads_is_not_paid_for_twice(
     check_outputs(m)
 
 
+def test_a_create_whose_sends_are_all_held_is_resent_with_its_key_at_most_most_resends_times(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At a provider that honours keys, a create whose every send a gateway holds (no answer, nothing in the log
+    yet) is sent again with the same key MOST_RESENDS times, however many retries the manifest allows, then left
+    `unknown`: how the provider treats a key still being processed is not published, and one that ignored it
+    would bill each send once they land."""
+    from runner import executor
+
+    monkeypatch.setattr(executor, "LOG_SETTLE", 0.05)  # the resends' pause; the request timeout stays 30 s
+    quick_backoff(monkeypatch)
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), run={"retries": 5},
+                       sim={"render_time": 0.1, "jitter": 0.0,
+                            "script": [{"route": "create", "p": 1.0, "fault": "held"}]})
+    prov = sim_provider(m)
+    sim = prov.app.state.sim
+    result, _ = run(m, prov)
+    job = api.status(m).jobs[0]
+    assert sim.requests["create"] == len(sim.held) == 1 + executor.MOST_RESENDS, sim.requests
+    assert len({body["idempotency_key"] for body, _ in sim.held}) == 1
+    assert result.exit_code == 1 and job.state == "unknown" and job.attempts == 1, (job.state, job.error)
+    assert sim.release_held() == 1 + executor.MOST_RESENDS
+    assert stats(prov)["creates"] == 1 and stats(prov)["duplicate_paid"] == 0
+
+
 def test_a_create_held_and_landing_before_the_log_is_read_is_found_where_keys_are_ignored(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
