@@ -3994,12 +3994,78 @@ def test_a_create_whose_sends_are_all_held_is_resent_with_its_key_at_most_most_r
     assert stats(prov)["creates"] == 1 and stats(prov)["duplicate_paid"] == 0
 
 
+def _held_lands_in_the_settle_wait(monkeypatch: pytest.MonkeyPatch, sim: Any) -> list[float]:
+    """The executor's pauses as long as the request timeout (600 s here; its other pauses are under a second) are
+    the wait before a miss in the request log is believed: the creates `sim` holds land there, and the pause is
+    cut short. Returns those pauses' lengths, as they come."""
+    import anyio
+
+    from runner import executor
+
+    long: list[float] = []
+
+    class Waits:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(anyio, name)
+
+        async def sleep(self, seconds: float) -> None:
+            if seconds > 100.0:
+                long.append(seconds)
+                sim.release_held()
+                seconds = 0.0
+            await anyio.sleep(seconds)
+
+    monkeypatch.setattr(executor, "anyio", Waits())
+    return long
+
+
+def test_a_key_refused_with_409_is_looked_up_once_an_earlier_send_answered_5xx_could_have_landed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A gateway answers the first create 502 yet holds it on its way to the provider; the sends of the same key
+    after it are refused 409 (the key is known, in progress). Before the last miss would void the attempt, the
+    log is read only once that create could have landed (the request timeout and LOG_SETTLE after the last
+    send): it lands during that wait (the executor's one long pause, cut short here), and the log's entry is
+    the job's video, downloaded. Read at once, the miss would void the job as nothing paid."""
+    from runner import executor
+    from runner.errors import RejectedError, ServerError
+
+    monkeypatch.setattr(executor, "LOG_SETTLE", 0.05)
+    quick_backoff(monkeypatch)
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), run={"retries": 0},
+                       sim={"render_time": 0.1, "jitter": 0.0})
+    prov = sim_provider(m)
+    sim = prov.app.state.sim
+    sends: list[int] = []
+
+    async def gateway(client: Any, body: Any) -> Any:
+        sends.append(len(sends) + 1)
+        if len(sends) == 1:
+            sim.hold(body)
+            raise ServerError("HTTP 502: Simulated upstream failure", status=502, code="ALL_PROVIDERS_EXHAUSTED")
+        if not sim.held:
+            return await submit(client, body)
+        raise RejectedError("HTTP 409: idempotency_key is in use by a request in progress", status=409,
+                            code="IDEMPOTENCY_CONFLICT")
+
+    submit = prov.submit
+    prov.submit = gateway  # type: ignore[method-assign]
+    waits = _held_lands_in_the_settle_wait(monkeypatch, sim)
+    result, _ = run(m, prov, poll_interval=0.1, request_timeout=600.0)
+    job = api.status(m).jobs[0]
+    assert result.exit_code == 0 and job.state == "done" and job.attempts == 1, (job.state, job.error)
+    assert len(sends) == 3 and len(waits) == 1, (sends, waits)
+    assert stats(prov)["creates"] == 1 and stats(prov)["duplicate_paid"] == 0
+    check_outputs(m)
+
+
 def test_a_create_held_and_landing_before_the_log_is_read_is_found_where_keys_are_ignored(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """At a provider that ignores keys, a create a gateway held lands after the run gave up on its answer but
-    before the request log is read: the log's entry is the job's video, downloaded; nothing is sent again (a
-    second send would be a second paid video there)."""
+    """At a provider that ignores keys, a create a gateway held lands after the run gave up on its answer, while
+    the run waits (the request timeout and LOG_SETTLE after the send) before it reads the request log: the log's
+    entry is the job's video, downloaded; nothing is sent again (a second send would be a second paid video
+    there). Read at once, the log would have had nothing."""
     from runner import executor
 
     monkeypatch.setattr(executor, "LOG_SETTLE", 0.05)
@@ -4010,17 +4076,11 @@ def test_a_create_held_and_landing_before_the_log_is_read_is_found_where_keys_ar
     prov = sim_provider(m)
     assert not prov.caps.honours_idempotency_keys
     sim = prov.app.state.sim
-    find = prov.find_by_key
-    released: list[int] = []
-
-    async def lands_then_read(*args: Any, **kw: Any) -> Any:
-        released.append(sim.release_held())
-        return await find(*args, **kw)
-
-    prov.find_by_key = lands_then_read  # type: ignore[method-assign]
-    result, _ = run(m, prov, poll_interval=0.1, request_timeout=0.2)
-    assert result.exit_code == 0 and result.stats.counts["done"] == 1, (result.stats.counts, api.status(m).jobs[0].error)
-    assert released[:1] == [1] and sim.requests["create"] == 1
+    waits = _held_lands_in_the_settle_wait(monkeypatch, sim)
+    result, _ = run(m, prov, poll_interval=0.1, request_timeout=600.0)
+    job = api.status(m).jobs[0]
+    assert result.exit_code == 0 and job.state == "done" and job.attempts == 1, (job.state, job.error)
+    assert len(waits) == 1 and sim.requests["create"] == 1
     assert stats(prov)["creates"] == 1 and stats(prov)["duplicate_paid"] == 0, stats(prov)
     check_outputs(m)
 
