@@ -3934,7 +3934,7 @@ def test_a_lost_answer_is_not_proven_unsent_by_a_log_read_before_the_create_coul
     assert len(set(sent)) == 1  # every send with the attempt's one key
 
 
-def test_a_create_a_gateway_holds_past_the_log_reads_is_not_paid_for_twice(
+def test_a_lost_create_a_gateway_holds_past_the_log_reads_is_not_paid_for_twice(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Every create of the job is held by a gateway (`held`: its answer lost, the request not yet at the provider),
