@@ -1282,6 +1282,7 @@ def _follow(args: argparse.Namespace, manifest: Manifest | None, progress: Any) 
     waiting = False
     first = True  # no run read yet
     quiet: float | None = None  # the seconds slept since no run was recorded and none starting
+    doubted: int | None = None  # the run found gone once, read again before it is said to be
     with progress:
         while True:
             try:
@@ -1307,6 +1308,12 @@ def _follow(args: argparse.Namespace, manifest: Manifest | None, progress: Any) 
             quiet = None
             stats = run_statistics(snap)
             gone = snap.run.process_gone()
+            if gone and doubted != snap.run.id:
+                # Its end may have been recorded, and its lock let go, between this reading and that look: read
+                # again (a run that ended is no run gone).
+                doubted = snap.run.id
+                continue
+            doubted = snap.run.id if gone else None
             settled = snap.run.ended_at is not None or gone  # it will not move again
             first_reading, first = first, False
             if settled and api.run_starting(manifest, snap.run, state_dir=args.state):

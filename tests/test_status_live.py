@@ -842,6 +842,39 @@ def test_watch_reads_again_a_run_that_recorded_itself_between_its_reading_and_th
     assert (code, end["run"], end["status"]) == (0, 2, "done"), out
 
 
+def test_watch_of_a_run_that_ends_between_its_reading_and_the_look_at_its_process_is_not_gone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The watch read the run still running; the run then recorded its end, let go of its lock and exited before
+    the watch looked at its process: the watch reads again and reports the run's end and code, not `gone` (5)."""
+    import dataclasses
+
+    from runner.cli import main
+
+    manifest = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.05, "jitter": 0.0})
+    assert api.run(manifest, report=False).exit_code == 0
+    real = api.status
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    readings: list[int] = []
+
+    def read_before_its_end(*args: Any, **kwargs: Any) -> Any:
+        snap = real(*args, **kwargs)
+        readings.append(1)
+        if len(readings) <= 2:  # as read while it ran: first alive, then by the process that has since ended
+            run = dataclasses.replace(snap.run, ended_at=None, status="running",
+                                      pid=os.getpid() if len(readings) == 1 else int(dead))
+            return dataclasses.replace(snap, run=run)
+        return snap
+
+    monkeypatch.setattr(api, "status", read_before_its_end)
+    code = main(["status", str(manifest), "--watch", "--json", "--every", "0.2"])
+    out = capsys.readouterr().out
+    end = json.loads(out.strip().splitlines()[-1])
+    assert (code, end["run"], end["status"]) == (0, 1, "done"), out
+    assert len(readings) >= 3
+
+
 @pytest.mark.timeout(120)
 def test_a_force_run_killed_in_flight_keeps_showing_the_earlier_takes_in_status_and_the_report(tmp_path: Path) -> None:
     """A --force run killed with its re-renders in flight: the earlier videos are still whole at their paths (moved
