@@ -89,6 +89,9 @@
   // (A live page whose run no longer writes it, `runGone`, says so too, as the page rebuilt after the run does.)
   const groupLabel = (g) => (g === "running" && (runGone || RUNS.every((r) => r.status !== "running")) ? "left in flight" : g);
   const stateLabel = (state) => (state === "planned" ? "pending" : state);
+  // A compare's job that differs between its runs: parameters, outcome, take, or what was paid but for a video
+  // one run cached from the other (`same`: the job unchanged).
+  const differs = (it) => !!(it.diff || it.dstate || it.take || (it.dcost && !it.same));
   const axisOf = (id) => (id === null || id === undefined ? -1 : AX.get(id));
   const modeOf = (id) => ui.modes[id] || "group";
   const cmpArr = (a, b) => { for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i] - b[i]; return 0; };
@@ -516,7 +519,7 @@
       held.add(cellOf(it, groupAx.map((i) => it.ix[i]).join(",")));
       for (const [i, v] of filters) if (it.ix[i] !== v) return;
       if (ui.status !== "all" && !it.jobs.some((j) => j && groupOf(j.state) === ui.status)) return;
-      if (ui.diff && !(it.diff || it.dstate || it.dcost || it.take || it.only)) return;
+      if (ui.diff && !(differs(it) || it.only)) return;
       const gix = groupAx.map((i) => it.ix[i]);
       const gk = gix.join(",");
       let g = groups.get(gk);
@@ -736,7 +739,7 @@
     const inHeads = (i) => i === axisOf(ui.x) || i === axisOf(ui.y) || modeOf(AXES[i].id) !== "stack";
     const it = ITEMS[n];
     const diffs = new Set(it.diff || []);
-    const cls = "card" + (it.only ? " only-" + it.only : "") + (it.diff || it.dstate || it.dcost || it.take ? " differs" : "");
+    const cls = "card" + (it.only ? " only-" + it.only : "") + (differs(it) ? " differs" : "");
     const c = h("article", { class: cls, tabindex: 0, role: "button", "aria-label": cardLabel(it), "data-i": n, "data-key": it.key,
       "aria-describedby": "card-" + n + "-says",
       onclick: (e) => { if (!e.target.closest("button")) openViewer(n); },
@@ -775,7 +778,7 @@
     if (it.dstate) delta("status " + it.jobs.map((j) => stateLabel(j.state)).join(" → "));
     // what run B paid less what run A paid for the job (each run's $0 for a take it cached or another run paid
     // for, and for a job nobody paid for, never its estimate)
-    if (it.dcost) delta("paid " + (it.dcost > 0 ? "+" : "−") + usd(Math.abs(it.dcost)));
+    if (it.dcost) delta("paid " + (it.dcost > 0 ? "+" : "−") + usd(Math.abs(it.dcost)) + (it.same ? " (the same video)" : ""));
     // the run that sent run B's take, and the one that paid for it where another (it collected what a killed run sent)
     const made = it.jobs[1];
     if (it.take) delta("new take" + (!made.paid ? "" : made.sent ? " (sent by " + runName(made.sent) + ", paid in " + runName(made.paid) + ")"

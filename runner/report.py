@@ -789,7 +789,13 @@ def _page_data(
                     for x, y in ((a_job.sha256, b_job.sha256), (a_job.provider_id, b_job.provider_id))))
                 if take:
                     item["take"] = True
-                if diff or dcost or dstate or take:
+                # One run cached the very video the other paid for: what each paid differs, the job does not (a
+                # compare answers which jobs an edit changed; "Δ paid" still says who paid).
+                same = dcost and not (diff or dstate or take) and a_job.state == b_job.state == "done" \
+                    and a_job.hash == b_job.hash and a_job.sha256 is not None and a_job.sha256 == b_job.sha256
+                if same:
+                    item["same"] = True
+                if diff or (dcost and not same) or dstate or take:
                     n_diff += 1
                 if (a_job.output_path and a_job.output_path == b_job.output_path and a_job.sha256 and b_job.sha256
                         and a_job.sha256 != b_job.sha256 and not (a_job.replaced or b_job.replaced)):

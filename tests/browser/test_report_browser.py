@@ -330,8 +330,8 @@ def test_compare_two_runs_side_by_side(browser: Any, tmp_path: Path) -> None:
 
 def test_compare_shows_a_job_renamed_by_a_new_axis_once_under_both_keys(browser: Any, tmp_path: Path) -> None:
     """An axis of one value added after run A renames each job, not its hash: each card shows the job in both
-    runs as "key A → key B", neither "not in run A" nor "only in run B", and nothing differs but what was paid:
-    run B cached the takes run A paid for, and paid nothing."""
+    runs as "key A → key B", neither "not in run A" nor "only in run B", and nothing differs: run B cached the
+    very videos run A paid for, and paid nothing ("Δ paid", the same video)."""
     store, a = build_state(tmp_path, fox_jobs()[:2], one_clip=True)
     b = renamed_run(store, a, "look", "x")
     report = write_report(store, compare=(a, b))
@@ -341,8 +341,8 @@ def test_compare_shows_a_job_renamed_by_a_new_axis_once_under_both_keys(browser:
                                              "style=anime,seed=2 → style=anime,seed=2,look=x"]
         body = page.inner_text("body")
         assert "not in run" not in body and "only in run" not in body
-        assert page.locator(".card.only-a, .card.only-b").count() == 0
-        assert texts(page, ".card .delta") == ["Δ paid −$0.20", "Δ paid −$0.20"]
+        assert page.locator(".card.only-a, .card.only-b, .card.differs").count() == 0
+        assert texts(page, ".card .delta") == ["Δ paid −$0.20 (the same video)"] * 2
         assert texts(page, ".compare-summary .chip")[:3] == ["2 jobs in both runs (2 under new keys)", "0 only in A",
                                                             "0 only in B"]
         page.locator(".card").first.click()
