@@ -303,11 +303,13 @@ def _changes(p: Plan, last: Any, before: Mapping[str, str]) -> dict[str, str]:
                 a, b = old.get(name), new.get(name)
                 if a == b:
                     continue
-                shown = [("not set" if v is None else format_value(v)) for v in (a, b)]
+                # a text quoted (a prompt's commas would blur where "then" begins), as --explain shows it
+                shown = [("not set" if v is None else json.dumps(v, ensure_ascii=False) if isinstance(v, str)
+                          else format_value(v)) for v in (a, b)]
                 short = all(len(t) <= 32 and not isinstance(v, (dict, list)) for t, v in zip(shown, (a, b)))
                 parts.append(f"params.{name}: {shown[0]} then, {shown[1]} now" if short else f"params.{name}")
         # the same words: the content of an input image at the same path, or the take (repeat) it stands for
-        out[job.key] = "; ".join(parts) or "the request (an input image's content, say)"
+        out[job.key] = "; ".join(parts) or "the same parameters; an input image's content, or the take, differs"
     return out
 
 

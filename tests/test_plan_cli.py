@@ -1701,16 +1701,16 @@ def test_jobs_changed_back_to_what_an_earlier_run_made_are_counted_apart_and_sai
     m.write_text(m.read_text().replace("quality: 360p", "quality: 720p"))
     code, _, err = run_cli(capsys, "run", str(m), "--no-report")
     assert code == 0 and ("plan against state: 4 new, 0 cached, 0 in flight, 0 settled, 0 no longer in the manifest; "
-                          "4 jobs differ from run 1 (params.quality: 360p then, 720p now): 4 to submit") \
+                          "4 jobs differ from run 1 (params.quality: \"360p\" then, \"720p\" now): 4 to submit") \
         in " ".join(err.split()), err
     m.write_text(m.read_text().replace("quality: 720p", "quality: 360p"))
     code, out, _ = run_cli(capsys, "plan", str(m), "--explain")
     assert code == 0
     said = " ".join(out.split())
     assert ("against state: 0 to submit ($0.00), 4 cached, 0 in flight, 0 settled; 4 jobs differ from run 2 "
-            "(params.quality: 720p then, 360p now): 4 cached (done before as they are now)") in said, said
+            "(params.quality: \"720p\" then, \"360p\" now): 4 cached (done before as they are now)") in said, said
     assert "4 changed" not in said, said
-    assert out.count("differs from run 2: params.quality: 720p then, 360p now") == 4, out
+    assert out.count('differs from run 2: params.quality: "720p" then, "360p" now') == 4, out
 
 
 def test_what_differs_from_the_last_run_names_the_provider_and_model_switched(tmp_path: Path) -> None:
@@ -1724,6 +1724,6 @@ def test_what_differs_from_the_last_run_names_the_provider_and_model_switched(tm
     last = SimpleNamespace(provider="lumenfall", model="pixverse-v5.5")
     before = {key: json.dumps({**p.jobs[0].params, "prompt": "a cat"})}
     assert api._changes(p, last, before) == {key: "provider: lumenfall then, sim now; model: pixverse-v5.5 then, "
-                                                  "pixverse-v5.6 now; params.prompt: a cat then, a fox now"}
+                                                  "pixverse-v5.6 now; params.prompt: \"a cat\" then, \"a fox\" now"}
     assert api._changes(p, SimpleNamespace(provider="sim", model="pixverse-v5.6"),
-                        {key: json.dumps(p.jobs[0].params)}) == {key: "the request (an input image's content, say)"}
+                        {key: json.dumps(p.jobs[0].params)}) == {key: "the same parameters; an input image's content, or the take, differs"}
