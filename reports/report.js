@@ -662,6 +662,7 @@
     const rr = j.rerender;
     const take = (rr.run ? runName(rr.run) + "'s take" : "the earlier take") + (rr.cost !== undefined ? " (" + usd(rr.cost) + ")" : "");
     if (groupOf(j.state) === "pending") return "to be re-rendered: " + take + " shown, kept until a new one arrives";
+    if (j.state === "unknown") return "re-render of unknown outcome: " + take + " shown, kept until a new one arrives";
     if (stopped) return "re-render left in flight: " + take + " shown, kept until a new one arrives";
     return "re-rendering: " + take + " shown until the new one arrives";
   }

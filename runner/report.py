@@ -212,7 +212,8 @@ def _static_jobs(data: Mapping[str, Any]) -> Markup:
             rerender = job.get("rerender")
             if rerender is not None:  # the video linked is the earlier take, until the new one arrives
                 take = f"{run_name(rerender['run'])}'s take" if "run" in rerender else "the earlier take"
-                state += f" (a re-render: {take} shown, kept until a new one arrives)"
+                what = "a re-render of unknown outcome" if job["state"] == "unknown" else "a re-render"
+                state += f" ({what}: {take} shown, kept until a new one arrives)"
             err = job.get("err")
             rerr = job.get("rerr")
             cells.append(f"<td>{state}" + (f": {_esc(err)}" if err else "")

@@ -74,6 +74,9 @@ S = JobState
 FAILURE_RETRY = "failure retry"
 IN_FLIGHT = frozenset({S.SUBMITTING, S.SUBMITTED, S.RUNNING, S.DOWNLOADING})
 FINAL = frozenset({S.DONE, S.FAILED, S.REJECTED, S.UNKNOWN, S.EXPIRED, S.CANCELLED})
+# The states of a job whose re-render (--force, retry of a done job) is still to come: its earlier video stays at
+# its path, the job's take, until a new one arrives (`Store._earlier_takes`).
+_REDOING = frozenset({S.PLANNED, *IN_FLIGHT, S.UNKNOWN})
 
 _ALLOWED: dict[JobState, frozenset[JobState]] = {
     S.PLANNED: frozenset({S.SUBMITTING}),
@@ -1999,11 +2002,12 @@ class Store:
         return None
 
     def _earlier_takes(self, jobs: Sequence[JobRecord]) -> dict[int, EarlierTake]:
-        """Of `jobs`, those re-rendered (--force, retry of a done job: planned again, or in flight) whose earlier
+        """Of `jobs`, those re-rendered (--force, retry of a done job: planned again, in flight, or of unknown
+        outcome: its create's answer lost, nothing arrived to move the earlier video aside) whose earlier
         video is still at its path (`_done_before_rerun`): the job's current take until the new one arrives, by
         job id. A file at that path is taken for the take, as a report takes a done job's (not hashed: a report
         rebuilt every few seconds reads this)."""
-        ids = [j.id for j in jobs if j.state == S.PLANNED.value or JobState(j.state) in IN_FLIGHT]
+        ids = [j.id for j in jobs if JobState(j.state) in _REDOING]
         out: dict[int, EarlierTake] = {}
         seen: set[int] = set()
         read = self._resets_read  # an event never changes: each is decoded once

@@ -663,3 +663,47 @@ def test_a_compare_names_the_run_that_sent_a_new_take_apart_from_the_run_that_pa
     for item in items.values():
         assert item.get("take") is True and item["jobs"][1]["paid"] == 3 and item["jobs"][1]["sent"] == 2, item
         assert "sent" not in item["jobs"][0]  # run 1 sent and paid for its own take
+
+
+def test_a_re_render_of_unknown_outcome_shows_the_earlier_take_still_at_its_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run 2's re-renders (`--force`) are sent, their creates' answers lost: each job ends `unknown`,
+    its earlier video still whole at its path (nothing new arrived to move it aside). The report shows that take
+    as it does a re-render in flight (its link, poster, what it cost and the run that made it), marked as a
+    re-render of unknown outcome, and `status` counts it among the re-renders; the job's state stays `unknown`."""
+    from execkit import quick_backoff
+
+    from runner import executor as ex_mod
+    from runner.executor import RunOptions
+    from runner.outputs import poster_path
+
+    monkeypatch.setattr(ex_mod, "LOG_SETTLE", 0.2)
+    quick_backoff(monkeypatch)
+    m = write_manifest(tmp_path, extra={"matrix": {"style": ["anime", "clay"]}, "output": "{{ style }}.mp4"})
+    folder = tmp_path / "outputs" / "t"
+    prov = sim_provider(m)
+    assert api.run(m, provider=prov, report=False).exit_code == 0
+    # each create is made, its answer lost, while the provider's request log is down
+    prov.app.state.sim.configure({"script": [{"route": "create", "nth": list(range(1, 13)), "fault": "reset_after"},
+                                             {"route": "requests", "p": 1.0, "fault": "server_error"}]})
+    api.run(m, provider=prov, options=RunOptions(force=True, request_timeout=1.0), report=False)
+    snap = api.status(m)
+    assert [j.state for j in snap.jobs] == ["unknown", "unknown"], [(j.key, j.state) for j in snap.jobs]
+    assert all(j.earlier is not None and j.earlier.run == 1 and Path(j.earlier.output_path).is_file()
+               for j in snap.jobs), snap.jobs
+    assert main(["status", str(m), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["rerendering"] == 2
+    assert main(["report", str(m)]) == 0
+    capsys.readouterr()
+    html = (folder / "report.html").read_text()
+    items = page_items(html)
+    for job in snap.jobs:
+        shown = items[job.key]["jobs"][0]
+        assert job.earlier is not None
+        path = Path(job.earlier.output_path)
+        assert shown["state"] == "unknown"
+        assert shown["src"] == path.relative_to(folder).as_posix(), shown
+        assert shown["poster"] == poster_path(path).relative_to(folder).as_posix(), shown
+        assert shown["rerender"] == {"cost": job.earlier.cost_micros, "run": 1}, shown
+    assert "unknown (a re-render of unknown outcome: run 1's take shown, kept until a new one arrives)" in html
