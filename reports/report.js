@@ -638,7 +638,8 @@
     const by = j.paid || j.cached;
     if (!by || by === runId) return c;
     c.text += " · " + runName(by);
-    c.title = (j.cached ? "cached: made in " + runName(by) : "paid by " + runName(by)) + ", "
+    // `kept`: its re-render in this run was cancelled or failed, its video made earlier (not found cached)
+    c.title = (j.cached ? (j.kept ? "made earlier in " : "cached: made in ") + runName(by) : "paid by " + runName(by)) + ", "
       + (known ? costWords(j) : "cost not reported") + "; this run paid nothing for it";
     return c;
   }

@@ -246,6 +246,9 @@ class Snapshot:
     rerenders_cancelled: int = 0       # done jobs whose re-render this run sent or saw was cancelled: done as before
     # (key, error) of the done jobs whose re-render this run sent or saw failed or refused: done as before
     rerenders_failed: tuple[tuple[str, str], ...] = ()
+    # keys of the done jobs marked cached (cached_from_run) whose re-render this run sent or saw cancelled or failed,
+    # put back as they were: their videos made earlier, which the run did not find cached (`status --runs` says so)
+    made_earlier: tuple[str, ...] = ()
     # (key, the run that sent it, its estimate) of jobs earlier runs of the manifest sent, rendering still, that this
     # run does not have (left by --leave-in-flight): the manifest's reserve counts them, `gridrun cancel` stops them
     left_rendering: tuple[tuple[str, int, int], ...] = ()

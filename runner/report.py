@@ -207,8 +207,8 @@ def _static_jobs(data: Mapping[str, Any]) -> Markup:
             # this run paid nothing for it
             by = job.get("paid") or job.get("cached")
             by = by if by and by != runs[r]["id"] else None
-            if by and job.get("cached"):
-                state += f" (cached from {run_name(by)})"
+            if by and job.get("cached"):  # a re-render here kept it (cancelled, failed): made earlier, not cached
+                state += f" ({'made earlier in' if job.get('kept') else 'cached from'} {run_name(by)})"
             rerender = job.get("rerender")
             if rerender is not None:  # the video linked is the earlier take, until the new one arrives
                 take = f"{run_name(rerender['run'])}'s take" if "run" in rerender else "the earlier take"
@@ -262,6 +262,10 @@ def _display_summary(snapshot: Snapshot) -> dict[str, Any]:
     s["all_runs_label"] = _all_runs_label(snapshot)
     s["over_budget"] = snapshot.over_budget_note()
     s["rerenders_failed"] = rerenders_failed_note(len(snapshot.rerenders_failed)) if snapshot.rerenders_failed else None
+    # the page's chips say what `status --runs` does: of the jobs marked cached (the export's `cached`), those whose
+    # re-render the run sent or saw cancelled or failed are "made earlier", kept; the run did not find them cached
+    s["made_earlier"] = min(len(snapshot.made_earlier), s["cached"])
+    s["found_cached"] = s["cached"] - s["made_earlier"]
     s["paid_jobs"] = sum(1 for j in snapshot.jobs if j.paid_run is not None)
     s["paid_by"] = _paid_by(s["cost_by_run"], snapshot.other_runs)
     s["counts"] = {state: n for state, n in s["counts"].items() if n}  # the page lists the states it has
@@ -607,9 +611,11 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
 
-def _job_data(job: JobRecord, base: str, common: Mapping[str, Any], rerun_error: str | None = None) -> dict[str, Any]:
+def _job_data(job: JobRecord, base: str, common: Mapping[str, Any], rerun_error: str | None = None,
+              made_earlier: bool = False) -> dict[str, Any]:
     """A job's entry; `rerun_error`: the error of the run's re-render of it (--force) that failed, which left it
-    done as it was."""
+    done as it was; `made_earlier`: a job marked cached whose re-render the run sent or saw cancelled or failed, its
+    video made earlier and kept, not found cached by the run (`Snapshot.made_earlier`)."""
     d: dict[str, Any] = {
         "state": job.state,
         "hash": job.hash,
@@ -634,6 +640,7 @@ def _job_data(job: JobRecord, base: str, common: Mapping[str, Any], rerun_error:
         "rep": job.cost_reported_micros,        # the provider's figure as reported, beside `cost`, the one counted
         "doubt": True if job.cost_doubted else None,
         "rerr": rerun_error,                    # its re-render in this run failed: done as before, its video kept
+        "kept": True if made_earlier else None,  # of `cached`: made earlier, kept when its re-render here did not
     }
     d.update((k, v) for k, v in optional.items() if v is not None)
     if job.size:
@@ -706,6 +713,7 @@ def _page_data(
     by_key: list[dict[str, JobRecord]] = [{j.key: j for j in s.jobs} for s in runs]
     # each run's re-renders of done jobs that failed, leaving them done as they were: key -> the error
     rerun_failed: list[dict[str, str]] = [dict(s.rerenders_failed) for s in runs]
+    made_earlier: list[frozenset[str]] = [frozenset(s.made_earlier) for s in runs]
     renamed = _renamed(by_key) if len(runs) == 2 else {}
     keys: dict[str, None] = {}
     for s in runs:
@@ -760,8 +768,8 @@ def _page_data(
         item: dict[str, Any] = {
             "key": key,
             "ix": ix,
-            "jobs": [None if j is None else _job_data(j, base, common, failed.get(j.key))
-                     for j, failed in zip(pair, rerun_failed)],
+            "jobs": [None if j is None else _job_data(j, base, common, failed.get(j.key), j.key in kept)
+                     for j, failed, kept in zip(pair, rerun_failed, made_earlier)],
         }
         if key in was:
             item["was"] = was[key]  # run A's key of the job (its hash in both runs)

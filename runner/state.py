@@ -343,6 +343,9 @@ def _since(schema: int, fields: Sequence[str]) -> tuple[str, ...]:
 # refused leaves the job as it was (`cancel_job`, `rerender_failed`), done by an earlier attempt.
 _NOT_ITS_VIDEO = ("cancelled", "failed", "rejected")
 _NOT_ITS_VIDEO_SQL = ", ".join(f"'{s}'" for s in _NOT_ITS_VIDEO)
+# The events of a done job's re-render a run sent or saw cancelled or failed, which put the job back as it was: its
+# video made earlier, kept, not found cached by the run (`status --runs`, `Store._made_earlier`).
+_KEPT_KINDS = "('rerun-failed', 'rerun-cancelled')"
 
 # The attempt a job's figures are of, as SQL over `jobs j`: its latest, but for a done job the one that made its
 # video (the render its record names: an earlier take a run cached as it is, `Store.take_back`), else the latest
@@ -1584,7 +1587,7 @@ class Store:
             # video an earlier run made, kept (made earlier), not found cached by the run
             kept = dict(self.db.execute(
                 "SELECT e.run_id, COUNT(DISTINCT e.job_id) FROM events e JOIN run_jobs rj ON rj.run_id = e.run_id"
-                " AND rj.job_id = e.job_id WHERE e.kind IN ('rerun-failed', 'rerun-cancelled')"
+                f" AND rj.job_id = e.job_id WHERE e.kind IN {_KEPT_KINDS}"
                 " AND rj.cached_from_run IS NOT NULL GROUP BY e.run_id"))
             last: dict[str, int] = {}
             for run in runs:  # newest first: the first of each manifest is its latest
@@ -2347,6 +2350,7 @@ class Store:
             stopping, ended = self._run_events(run)
             kept = 0 if as_left else self._rerenders_cancelled(run)
             failed = () if as_left else self._rerenders_failed(run)
+            made_earlier = self._made_earlier(run.id)
             left = () if as_left else self._left_rendering(run)
             rendered = () if as_left else self._left_rendered(run)
             unknown = () if as_left else self._left_unknown(run)
@@ -2361,6 +2365,7 @@ class Store:
         return Snapshot(run=run, jobs=jobs, counts=counts, spent_micros=spent, reserved_micros=reserved,
                         manifest_spent_micros=all_spent, manifest_reserved_micros=all_reserved,
                         manifest_latest_run=latest_id, other_runs=others, stopping=stopping, ended=ended, rerenders_cancelled=kept, rerenders_failed=failed,
+                        made_earlier=made_earlier,
                         left_rendering=left, left_rendered=rendered, left_unknown=unknown, placeholders_left=placeholders,
                         left_copies={rid: str(path) for rid, (path, _) in copies.items()},
                         copies_missing=tuple(rid for rid, (_, there) in copies.items() if not there))
@@ -2480,6 +2485,17 @@ class Store:
             " AND (a.run_id=? OR a.ended_at >= ? AND a.ended_at <= ?)",
             (run.id, run.id, run.started_at, until),
         ).fetchone()[0])
+
+    def _made_earlier(self, run_id: int) -> tuple[str, ...]:
+        """Of the run's jobs marked cached from an earlier run, those whose re-render the run sent or saw cancelled
+        or failed, put back as they were (events `rerun-cancelled`, `rerun-failed`): their keys, in plan order. Their
+        videos were made earlier and kept; the run did not find them cached, it tried again (`status --runs`
+        counts them as made earlier, not cached)."""
+        return tuple(str(r[0]) for r in self.db.execute(
+            "SELECT rj.key FROM run_jobs rj WHERE rj.run_id=? AND rj.cached_from_run IS NOT NULL AND rj.job_id IN"
+            f" (SELECT job_id FROM events WHERE run_id=? AND kind IN {_KEPT_KINDS}) ORDER BY rj.position",
+            (run_id, run_id),
+        ))
 
     def _rerenders_failed(self, run: RunRecord) -> tuple[tuple[str, str], ...]:
         """Of the run's jobs, the done ones whose last attempt, a re-render the run sent or saw end, failed or was

@@ -707,3 +707,32 @@ def test_a_re_render_of_unknown_outcome_shows_the_earlier_take_still_at_its_path
         assert shown["poster"] == poster_path(path).relative_to(folder).as_posix(), shown
         assert shown["rerender"] == {"cost": job.earlier.cost_micros, "run": 1}, shown
     assert "unknown (a re-render of unknown outcome: run 1's take shown, kept until a new one arrives)" in html
+
+
+def test_the_report_of_a_run_whose_re_renders_failed_counts_their_videos_as_made_earlier_not_cached(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Run 2's re-renders (`--force`) fail, each job put back done as it was: `status --runs` says "2 made
+    earlier", and so does the page's header, not "2 cached"; each job's line in the table read without
+    JavaScript says its video was made earlier in run 1. The export's `cached` keeps its meaning (the jobs with a
+    `cached_from_run`). The same page of run 2 after a later run says the same."""
+    m, folder = forced_twice(tmp_path, failure_rate=1.0)
+
+    def header(html: str) -> str:
+        return html[html.index('<div class="counts">'):html.index('<dl class="money">')]
+
+    assert main(["report", str(m)]) == 0
+    html = (folder / "report.html").read_text()
+    assert '<b>2</b> made earlier</span>' in header(html) and "cached</span>" not in header(html), header(html)
+    assert html.count("done (made earlier in run 1)") == 2 and "(cached from run 1)" not in html
+    assert all(item["jobs"][0]["kept"] is True for item in page_items(html).values())
+    assert main(["export", str(m), "--format", "json"]) == 0
+    assert json.loads((folder / "results.json").read_text())["summary"]["cached"] == 2
+    assert api.run(m, provider=sim_provider(m), report=False).exit_code == 0  # run 3: both cached
+    assert main(["report", str(m)]) == 0
+    assert main(["report", str(m), "--run", "2"]) == 0
+    capsys.readouterr()
+    latest = (folder / "report.html").read_text()
+    assert '<b>2</b> cached</span>' in header(latest) and "made earlier" not in header(latest)
+    earlier = (folder / "report-run-2.html").read_text()
+    assert '<b>2</b> made earlier</span>' in header(earlier) and "cached</span>" not in header(earlier)
