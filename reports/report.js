@@ -662,9 +662,12 @@
   function rerenderNote(j, stopped) {
     const rr = j.rerender;
     const take = (rr.run ? runName(rr.run) + "'s take" : "the earlier take") + (rr.cost !== undefined ? " (" + usd(rr.cost) + ")" : "");
-    if (groupOf(j.state) === "pending") return "to be re-rendered: " + take + " shown, kept until a new one arrives";
-    if (j.state === "unknown") return "re-render of unknown outcome: " + take + " shown, kept until a new one arrives";
-    if (stopped) return "re-render left in flight: " + take + " shown, kept until a new one arrives";
+    // on an earlier run's page: the take the job had when the run stopped, kept aside since, or not kept
+    const kept = " " + (rr.gone ? "was its video, replaced by a later take and not kept"
+      : rr.aside ? "shown, kept aside since a later take replaced it" : "shown, kept until a new one arrives");
+    if (groupOf(j.state) === "pending") return "to be re-rendered: " + take + kept;
+    if (j.state === "unknown") return "re-render of unknown outcome: " + take + kept;
+    if (stopped) return "re-render left in flight: " + take + kept;
     return "re-rendering: " + take + " shown until the new one arrives";
   }
   function pane(it, j, r, big) {

@@ -41,6 +41,8 @@ class EarlierTake:
     sha256: str
     cost_micros: int | None          # what it counted when it was made
     run: int | None                  # the run that made it (downloaded it)
+    # False: on an earlier run's page, a take a later render replaced that nothing kept (`output_path`: where it was)
+    kept: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -213,7 +213,7 @@ def _static_jobs(data: Mapping[str, Any]) -> Markup:
             if rerender is not None:  # the video linked is the earlier take, until the new one arrives
                 take = f"{run_name(rerender['run'])}'s take" if "run" in rerender else "the earlier take"
                 what = "a re-render of unknown outcome" if job["state"] == "unknown" else "a re-render"
-                state += f" ({what}: {take} shown, kept until a new one arrives)"
+                state += f" ({what}: {take} {_rerender_kept(rerender)})"
             err = job.get("err")
             rerr = job.get("rerr")
             cells.append(f"<td>{state}" + (f": {_esc(err)}" if err else "")
@@ -240,6 +240,15 @@ def _static_jobs(data: Mapping[str, Any]) -> Markup:
     return Markup('<div class="static-jobs-box" tabindex="0" role="region" aria-label="jobs">'
                   f'<table class="static-jobs"><thead><tr><th>job{head}</thead><tbody>\n'
                   + "\n".join(rows) + "\n</tbody></table></div>")
+
+
+def _rerender_kept(rerender: Mapping[str, Any]) -> str:
+    """What became of the earlier take a re-render's cell shows (its `rerender` entry), as the grid says it."""
+    if rerender.get("gone"):
+        return "was its video, replaced by a later take and not kept"
+    if rerender.get("aside"):
+        return "shown, kept aside since a later take replaced it"
+    return "shown, kept until a new one arrives"
 
 
 def _esc(text: str) -> str:
@@ -652,10 +661,17 @@ def _job_data(job: JobRecord, base: str, common: Mapping[str, Any], rerun_error:
         d["poster"] = _rel(_poster(job.output_path), base)
     elif job.earlier is not None:
         # re-rendered (--force, retry), its earlier video still at its path: the job's take until the new one
-        # arrives, shown (with what it cost and the run that made it) as the one being re-rendered
-        d["src"] = _rel(job.earlier.output_path, base)
-        d["poster"] = _rel(_poster(job.earlier.output_path), base)
-        d["rerender"] = {k: v for k, v in (("cost", job.earlier.cost_micros), ("run", job.earlier.run)) if v is not None}
+        # arrives, shown (with what it cost and the run that made it) as the one being re-rendered; on an earlier
+        # run's page, the take it had when the run stopped, kept aside since a later one replaced it, or not kept
+        take = job.earlier
+        d["rerender"] = {k: v for k, v in (("cost", take.cost_micros), ("run", take.run)) if v is not None}
+        if not take.kept:
+            d["rerender"]["gone"] = True
+        else:
+            d["src"] = _rel(take.output_path, base)
+            d["poster"] = _rel(_poster(take.output_path), base)
+            if take.output_path != job.output_path:
+                d["rerender"]["aside"] = True
     return d
 
 
@@ -926,7 +942,8 @@ def ensure_posters(snapshot: Snapshot, within: Path | None = None) -> None:
     inside = _inside(within)
     for job in snapshot.jobs:
         # a job being re-rendered shows its earlier video (`earlier`), still at its path
-        video = job.output_path if job.state == "done" else job.earlier.output_path if job.earlier else None
+        video = (job.output_path if job.state == "done"
+                 else job.earlier.output_path if job.earlier and job.earlier.kept else None)
         if not video or job.replaced or not inside(video):
             continue
         poster = _poster(video)

@@ -2339,6 +2339,7 @@ class Store:
             moved_on = not as_left and run.ended_at is not None and run.id != self._last_run_id(None)
             if as_left:
                 jobs = self._videos_as_left(run_id, self._as_left(run_id, jobs, run.ended_at), jobs, run.manifest_name)
+                jobs = self._earlier_takes_as_left(run, jobs)
                 spent, reserved = self._money_as_left(run_id, (spent, reserved))
             elif moved_on and run.ended_at is not None:
                 jobs = self._moved_on_as_left(run, jobs, run.ended_at)
@@ -2639,11 +2640,7 @@ class Store:
         When no file holds it, the job is `replaced`: the take is not kept."""
         own = self._own_videos(run_id, left, now, manifest_name)
         left = tuple(dataclasses.replace(j, output_path=own[j.id]) if j.id in own else j for j in left)
-        latest = self.latest_run(manifest_name)
-        homes = None if latest is None else tuple(
-            os.path.join(os.path.normpath(d), "") for d in dict.fromkeys([latest.outputs_dir, self.run(run_id).outputs_dir])
-            if d == latest.outputs_dir or self._wrote(d))
-        folder = superseded_dir(latest.outputs_dir) if latest is not None else None
+        homes, folder = self._link_homes(run_id, manifest_name)
 
         def holds(path: str | None, job: JobRecord) -> bool:
             return bool(path) and (homes is None or os.path.normpath(path).startswith(homes)) and holds_take(
@@ -2690,6 +2687,67 @@ class Store:
                 out.append(dataclasses.replace(job, replaced=True))
             else:
                 out.append(job)
+        return tuple(out)
+
+    def _link_homes(self, run_id: int, manifest_name: str) -> tuple[tuple[str, ...] | None, Path | None]:
+        """Where an earlier run's page may link a video (`_videos_as_left`): the output folder of the manifest's
+        latest run, and the run's own when this state wrote it, each as a prefix ending in a separator (None: no
+        run of the manifest, anywhere); and the folder under which the latest run keeps earlier takes
+        (.runs/superseded/)."""
+        latest = self.latest_run(manifest_name)
+        if latest is None:
+            return None, None
+        homes = tuple(
+            os.path.join(os.path.normpath(d), "") for d in dict.fromkeys([latest.outputs_dir, self.run(run_id).outputs_dir])
+            if d == latest.outputs_dir or self._wrote(d))
+        return homes, superseded_dir(latest.outputs_dir)
+
+    def _earlier_takes_as_left(self, run: RunRecord, left: tuple[JobRecord, ...]) -> tuple[JobRecord, ...]:
+        """An earlier run's jobs as it left them (`left`), each one it left re-rendering (--force, retry of a done
+        job: planned again, in flight, of unknown outcome) with the take that was its video when the run stopped
+        (`earlier`; the reset before the run's end tells which): where a file holds it now (`holds_take`), at its
+        path while no later take replaced it, else where a later render kept it aside (the latest run's
+        .runs/superseded/ first, a copied project's own copy; then where event `superseded` recorded it); not
+        kept (`kept` False) when no file does. A page of a run killed with its re-renders in flight, which a
+        later run collected, shows what the run left."""
+        ids = [j.id for j in left if j.earlier is None and JobState(j.state) in _REDOING]
+        if not ids or run.ended_at is None:
+            return left
+        was: dict[int, dict[str, Any]] = {}
+        seen: set[int] = set()
+        for chunk, marks in _chunked(ids):
+            for row in self.db.execute(
+                f"SELECT job_id, detail FROM events WHERE job_id IN ({marks}) AND {_RESET_KINDS} AND kind='reset'"
+                " AND at <= ? ORDER BY id DESC", (*chunk, run.ended_at),
+            ):
+                jid = int(row["job_id"])
+                if jid in seen:
+                    continue
+                decided, done = _rerun_of(row["detail"])
+                if not decided:
+                    continue
+                seen.add(jid)
+                if done is not None and isinstance(done.get("output_path"), str) and done["output_path"]:
+                    was[jid] = done
+        if not was:
+            return left
+        homes, folder = self._link_homes(run.id, run.manifest_name)
+        recorded = self._kept_takes(list(was))
+        out = []
+        for job in left:
+            done = was.get(job.id)
+            if done is None:
+                out.append(job)
+                continue
+            sha, path = str(done["sha256"]), str(done["output_path"])
+            places = [path, str(take_path(folder / job.hash[:16], sha, os.path.basename(path))) if folder else None,
+                      recorded.get((job.id, sha))]
+            at = next((p for p in places if p and (homes is None or os.path.normpath(p).startswith(homes))
+                       and holds_take(p, job.hash, sha)), None)
+            cost, made = done.get("cost_micros"), done.get("done_run_id")
+            out.append(dataclasses.replace(job, earlier=EarlierTake(
+                at or path, sha, cost if isinstance(cost, int) else None, made if isinstance(made, int) else None,
+                kept=at is not None)))
         return tuple(out)
 
     def _own_videos(self, run_id: int, left: tuple[JobRecord, ...], now: tuple[JobRecord, ...],

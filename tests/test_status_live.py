@@ -4,6 +4,7 @@ counts once it has ended."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import os
@@ -925,3 +926,63 @@ def test_a_force_run_killed_in_flight_keeps_showing_the_earlier_takes_in_status_
         assert shown["rerender"] == {"cost": earlier[job.key][2], "run": 1}, shown
     # without scripts, the page's table of jobs says so beside the link
     assert page.read_text().count(" (a re-render: run 1's take shown, kept until a new one arrives)") == n
+
+
+@pytest.mark.timeout(150)
+def test_an_earlier_force_run_killed_in_flight_shows_the_earlier_takes_it_left_once_a_later_run_collected_them(
+    tmp_path: Path,
+) -> None:
+    """Run 2 (`--force`) is killed with its re-renders in flight; run 3 collects them, each new take moving the
+    earlier one aside under .runs/superseded/. Run 2's report shows what run 2 left: each such job's earlier take
+    (its link, poster and cost, the run that made it) where it is kept now, marked as kept aside; once that copy
+    is gone, it says plainly that the take is not kept, and links nothing."""
+    import re
+    import shutil
+
+    from runner.outputs import poster_path
+
+    # no seed: each render is another video
+    manifest = write_manifest(tmp_path, run={"concurrency": 2}, sim={"render_time": 0.3, "jitter": 0.0, "concurrency": 2},
+                              extra={"matrix": {"style": ["anime", "clay"]}, "output": "{{ style }}.mp4"})
+    first = _gridrun("run", str(manifest), cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    earlier = {j.key: (j.output_path, j.sha256, j.cost_micros) for j in api.status(manifest).jobs}
+    killed = subprocess.run([sys.executable, "-m", "runner.cli", "run", str(manifest), "--force", "--no-report"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+                            env={**os.environ, "GRIDRUN_CRASH_AT": "after-submit:2"})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    left = {j.key: j.state for j in api.status(manifest).jobs if j.state != "done"}
+    assert left, "nothing left in flight"
+    third = _gridrun("run", str(manifest), "--no-report", cwd=tmp_path)
+    assert third.returncode == 0, third.stderr
+    now = {j.key: j for j in api.status(manifest).jobs}
+    assert all(now[k].state == "done" and now[k].sha256 != earlier[k][1] for k in left), now
+
+    def run2() -> tuple[Path, dict[str, dict[str, Any]], str]:
+        made = _gridrun("report", str(manifest), "--run", "2", cwd=tmp_path)
+        assert made.returncode == 0, made.stderr
+        page = tmp_path / "outputs" / "t" / "report-run-2.html"
+        html = page.read_text()
+        m = re.search(r'<script type="application/json" id="gridrun-data">(.*?)</script>', html, re.DOTALL)
+        assert m
+        return page, {it["key"]: it["jobs"][0] for it in json.loads(m.group(1))["items"]}, html
+
+    page, items, html = run2()
+    for key, state in left.items():
+        shown = items[key]
+        assert shown["state"] == state, shown
+        kept = tmp_path / "outputs" / "t" / shown["src"]
+        assert kept.is_file() and kept != Path(earlier[key][0]) and ".runs/superseded/" in shown["src"], shown
+        assert hashlib.sha256(kept.read_bytes()).hexdigest() == earlier[key][1]
+        assert shown["poster"] == poster_path(kept).relative_to(page.parent).as_posix(), shown
+        assert (page.parent / shown["poster"]).is_file()
+        assert shown["rerender"] == {"cost": earlier[key][2], "run": 1, "aside": True}, shown
+    assert "run 1's take shown, kept aside since a later take replaced it" in html  # the table without scripts
+
+    shutil.rmtree(tmp_path / "outputs" / "t" / ".runs" / "superseded")
+    _, items, html = run2()
+    for key in left:
+        shown = items[key]
+        assert "src" not in shown and "poster" not in shown, shown
+        assert shown["rerender"] == {"cost": earlier[key][2], "run": 1, "gone": True}, shown
+    assert "run 1's take was its video, replaced by a later take and not kept" in html

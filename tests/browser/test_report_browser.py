@@ -1975,3 +1975,33 @@ def test_in_the_light_scheme_the_edges_of_the_controls_read_at_3_to_1(browser: A
                if contrast(rgba(edge), rgba(bg)) < 3]
         assert not low, low
         assert o.errors == []
+
+
+def test_an_earlier_runs_re_renders_say_where_their_earlier_take_is_kept_and_one_of_unknown_outcome_says_so(
+    browser: Any, tmp_path: Path
+) -> None:
+    """On the page of a run that ended (an earlier one), a re-render it left in flight shows the take the job had
+    then: kept aside since a later take replaced it, or, when nothing kept it, that it is not kept (no video). A
+    re-render of unknown outcome shows the earlier take still at its path, as such. A job marked cached whose
+    re-render here failed reads "made earlier in run 7" on its cost, not "cached"."""
+    report = report_of(tmp_path)
+    with opened(browser, report) as o:
+        page = o.page
+        page.evaluate("""() => {
+          const set = (key, f) => { f(gridrun.data.items.find((i) => i.key === key).jobs[0]); };
+          set('style=anime,seed=1', (j) => { j.state = 'submitted'; j.rerender = { cost: 200000, run: 1, aside: true }; });
+          set('style=anime,seed=2', (j) => { j.state = 'submitted'; delete j.src; delete j.poster;
+                                             j.rerender = { cost: 200000, run: 1, gone: true }; });
+          set('style=anime,seed=3', (j) => { j.state = 'unknown'; j.rerender = { cost: 200000, run: 1 }; });
+          set('style=clay,seed=1', (j) => { j.cached = j.paid = 7; j.kept = true; j.rerr = 'boom'; });
+          gridrun.update(false); }""")
+        notes = page.evaluate("""() => Array.from(document.querySelectorAll('.card'), (c) => [c.dataset.key,
+          (c.querySelector('.rerender') || {}).textContent || null])""")
+        assert notes[:3] == [
+            ["style=anime,seed=1", "re-render left in flight: run 1's take ($0.20) shown, kept aside since a later take replaced it"],
+            ["style=anime,seed=2", "re-render left in flight: run 1's take ($0.20) was its video, replaced by a later take and not kept"],
+            ["style=anime,seed=3", "re-render of unknown outcome: run 1's take ($0.20) shown, kept until a new one arrives"]], notes
+        assert page.locator('.card[data-key="style=anime,seed=2"] .thumb[data-src]').count() == 0
+        title = page.locator('.card[data-key="style=clay,seed=1"] .cost').get_attribute("title")
+        assert title is not None and title.startswith("made earlier in run 7, "), title
+        assert o.errors == []
