@@ -2349,8 +2349,10 @@ class Store:
             latest_id = self._last_run_id(run.manifest_name)
             others = self._runs_of_others(run.manifest_name, jobs)
             stopping, ended = self._run_events(run)
-            kept = 0 if as_left else self._rerenders_cancelled(run)
-            failed = () if as_left else self._rerenders_failed(run)
+            if as_left:  # what the run's own report said: its events, not the jobs' latest attempts
+                kept, failed = self._rerenders_kept_by(run)
+            else:
+                kept, failed = self._rerenders_cancelled(run), self._rerenders_failed(run)
             made_earlier = self._made_earlier(run.id)
             left = () if as_left else self._left_rendering(run)
             rendered = () if as_left else self._left_rendered(run)
@@ -2497,6 +2499,30 @@ class Store:
             f" (SELECT job_id FROM events WHERE run_id=? AND kind IN {_KEPT_KINDS}) ORDER BY rj.position",
             (run_id, run_id),
         ))
+
+    def _rerenders_kept_by(self, run: RunRecord) -> tuple[int, tuple[tuple[str, str], ...]]:
+        """An earlier run's re-renders of done jobs that were cancelled, and those that failed ((key, error), in
+        plan order), each putting its job back as it was, as the run recorded them (events `rerun-cancelled`,
+        `rerun-failed`): later runs' attempts of the same jobs do not change what this run met."""
+        cancelled: set[str] = set()
+        failed: dict[str, str] = {}
+        for key, kind, detail in self.db.execute(
+            "SELECT rj.key, e.kind, e.detail FROM events e JOIN run_jobs rj ON rj.job_id = e.job_id"
+            f" AND rj.run_id = e.run_id WHERE e.run_id=? AND e.kind IN {_KEPT_KINDS} ORDER BY rj.position, e.id",
+            (run.id,),
+        ):
+            if kind == "rerun-cancelled":
+                cancelled.add(str(key))
+                failed.pop(str(key), None)
+                continue
+            try:
+                error = json.loads(detail).get("error") if detail else None
+            except (ValueError, AttributeError):
+                error = None
+            cancelled.discard(str(key))
+            failed.pop(str(key), None)
+            failed[str(key)] = str(error or "")
+        return len(cancelled), tuple(failed.items())
 
     def _rerenders_failed(self, run: RunRecord) -> tuple[tuple[str, str], ...]:
         """Of the run's jobs, the done ones whose last attempt, a re-render the run sent or saw end, failed or was

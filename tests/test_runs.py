@@ -642,6 +642,31 @@ def test_the_report_of_a_run_whose_re_renders_failed_says_which_and_why(
     assert all("rerr" not in item["jobs"][0] for item in page_items(earlier).values())
 
 
+def test_an_earlier_runs_report_still_says_which_of_its_re_renders_failed_after_later_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Run 2's re-renders (`--force`) fail; run 3 caches both jobs, run 4 (`--force`) re-renders them: run 2's
+    report and its compare with run 1 still say which failed and why, as its own report did, though the jobs'
+    latest attempts are run 4's."""
+    from runner.executor import RunOptions
+
+    m, folder = forced_twice(tmp_path, failure_rate=1.0)
+    errors = api.status(m).rerenders_failed
+    assert len(errors) == 2 and all(error for _, error in errors)
+    assert api.run(m, report=False).exit_code == 0  # run 3: cached
+    assert api.run(m, options=RunOptions(force=True), report=False).exit_code == 0  # run 4: new takes
+    for argv in (["report", str(m), "--run", "2"], ["report", str(m), "--compare", "1", "2"]):
+        assert main(argv) == 0
+    capsys.readouterr()
+    html = (folder / "report-run-2.html").read_text()
+    assert '<p class="rerenders-failed">2 re-renders of done jobs (--force) failed' in html
+    items = page_items(html)
+    for key, error in errors:
+        assert items[key]["jobs"][0]["rerr"] == error
+    compared = page_items((folder / "compare-1-2.html").read_text())
+    assert {key: compared[key]["jobs"][1].get("rerr") for key, _ in errors} == dict(errors)
+
+
 def test_a_compare_names_the_run_that_sent_a_new_take_apart_from_the_run_that_paid_for_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
