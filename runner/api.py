@@ -909,7 +909,8 @@ def cancel(m: Manifest | str | Path) -> CancelResult:
     A request that fails is recorded in `errors` and the others go on; a job the provider finished first
     stays in flight, so that `run` downloads it. A job whose video the provider no longer knows is recorded
     `unknown` (in `gone`), as a run records it: at once when that is known without asking (the built-in
-    simulator's world was not kept), else once the provider has answered 404 for it for `GONE_AFTER` seconds.
+    simulator's world was not kept), else once the provider has answered 404 to the GET of its status for
+    `GONE_AFTER` seconds. A 404 to the cancel request (DELETE) is a failed request, in `errors`.
 
     :raises StateWriteError: the state could not be written (a full disk, another program's write transaction):
         the cancel requests sent stand at the provider, and `cancel` (or `run`) again records what they did.
@@ -1084,12 +1085,18 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
                     # finished video, as in the OpenAI shape, it would lose a paid render the next run downloads).
                     after = await prov.get(client, pid)
                     if not after.terminal:
-                        await prov.cancel(client, pid)
+                        try:
+                            await prov.cancel(client, pid)
+                        except ProviderError as exc:
+                            # A 404 to the DELETE says nothing of the video, which the GET just found (a gateway
+                            # without that route answers so): the cancel failed, the job stays in flight.
+                            result.errors[key] = str(exc)
+                            return
                         if key not in asked:
                             asked.append(key)
                         after = await prov.get(client, pid)
                     break
-                except RejectedError as exc:
+                except RejectedError as exc:  # of a GET: the video's status
                     if exc.status != 404:
                         result.errors[key] = str(exc)
                         return

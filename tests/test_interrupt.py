@@ -1308,3 +1308,25 @@ def test_cancel_records_jobs_the_provider_answers_404_for_unknown_once_that_has_
         assert "2 jobs whose video the provider no longer has" in said and "(HTTP 404" not in r.stderr, (said, r.stderr)
         assert "the provider has had no video" in said, said
         assert api.status(m).counts["unknown"] == 2
+
+
+@pytest.mark.timeout(120)
+def test_a_cancel_request_answered_404_is_a_failed_cancel_that_keeps_the_jobs_in_flight(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A gateway without the DELETE route answers it 404 while the video renders on: that says nothing of the
+    video, so the cancel failed (exit 1, the jobs still in flight and reserved), not `unknown` with nothing to
+    cancel."""
+    monkeypatch.setattr(api, "GONE_AFTER", 0.3, raising=False)
+    no_delete = ({"fault": "not_found", "route": "delete", "p": 1.0},)
+    with running_server(SimConfig(render_time=30.0, jitter=0.0, concurrency=2, script=no_delete)) as url:
+        m = write_manifest(tmp_path, n_seeds=1, base_url=url, sim={})
+        api.run(m, options={"timeout": 0.3}, report=False)
+        assert in_flight(m) == 2
+        r = _cli("cancel", m)
+        assert r.returncode == 1, (r.stdout, r.stderr)
+        said = " ".join(r.stderr.split())
+        assert said.count("error: ") == 2 and "no such route" in said, said
+        assert "2 jobs not cancelled, a request to the provider having failed" in said, said
+        assert "unknown" not in r.stdout and "nothing to cancel" not in r.stdout, r.stdout
+        assert api.status(m).counts["unknown"] == 0 and in_flight(m) == 2
+        assert _stats(url)["cancelled"] == 0

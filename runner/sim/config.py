@@ -28,8 +28,8 @@ FAULTS = {
     "auth_failed": "401 AUTHENTICATION_FAILED",
     "insufficient_balance": "402 INSUFFICIENT_BALANCE",
     "model_disabled": "create only: 404 MODEL_DISABLED, as for a model the provider has switched off",
-    "not_found": "get and balance only: 404 NOT_FOUND, as for a video the provider does not know (or no longer "
-                 "does), or for an account endpoint a gateway does not have",
+    "not_found": "get, delete and balance only: 404 NOT_FOUND, as for a video the provider does not know (or no "
+                 "longer does), or for a route (the balance, a video's DELETE) a gateway does not have",
     "malformed_json": "the request is handled, then the JSON response body is cut short",
     "unknown_status": "video objects in the response carry status `value` (default 'processing')",
     "job_failure": "create only: the new video ends failed with error code `code`",

@@ -21,7 +21,7 @@ _ONLY = {
     "job_failure": frozenset({"create"}),
     "held": frozenset({"create"}),
     "model_disabled": frozenset({"create"}),
-    "not_found": frozenset({"get", "balance"}),
+    "not_found": frozenset({"get", "delete", "balance"}),
     "unknown_status": frozenset({"create", "get", "list"}),
 }
 _NEVER = {"malformed_json": DOWNLOAD_ROUTES}
