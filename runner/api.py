@@ -902,7 +902,7 @@ class CancelResult:
                                                                # to start over them (an earlier run's it does not)
 
 
-def cancel(m: Manifest | str | Path) -> CancelResult:
+def cancel(m: Manifest | str | Path, *, on_wait: Callable[[str], None] | None = None) -> CancelResult:
     """Cancel the manifest's jobs in flight at the provider (a GET, a DELETE for those still going, then a GET
     to see what it did).
 
@@ -910,7 +910,8 @@ def cancel(m: Manifest | str | Path) -> CancelResult:
     stays in flight, so that `run` downloads it. A job whose video the provider no longer knows is recorded
     `unknown` (in `gone`), as a run records it: at once when that is known without asking (the built-in
     simulator's world was not kept), else once the provider has answered 404 to the GET of its status for
-    `GONE_AFTER` seconds. A 404 to the cancel request (DELETE) is a failed request, in `errors`.
+    `GONE_AFTER` seconds. A 404 to the cancel request (DELETE) is a failed request, in `errors`. `on_wait`, when
+    given, is called once with a line saying what is waited for as such a wait starts.
 
     :raises StateWriteError: the state could not be written (a full disk, another program's write transaction):
         the cancel requests sent stand at the provider, and `cancel` (or `run`) again records what they did.
@@ -941,7 +942,7 @@ def cancel(m: Manifest | str | Path) -> CancelResult:
     # unrecorded.
     with _closing(prov), _closed(store, lambda failed: store.cancel_unwritable(
             failed, sent=[k for k in asked if k not in {*result.cancelled, *result.failed}])):
-        _cancel_in_flight(p, prov, store, result, asked)
+        _cancel_in_flight(p, prov, store, result, asked, on_wait)
     return result
 
 
@@ -1039,9 +1040,11 @@ def _check_recorded(p: Plan, db: Path) -> None:
         raise NotRecordedError(f"{db}: no run recorded for {p.manifest.name}, so nothing to cancel")
 
 
-def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, asked: list[str]) -> None:
+def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, asked: list[str],
+                      on_wait: Callable[[str], None] | None = None) -> None:
     """`cancel`'s work on the open `store`, filling `result` as it goes, and `asked` with the jobs whose cancel
-    request was sent. :raises sqlite3.Error: the state could not be written (in an exception group)."""
+    request was sent; `on_wait` told once, as the first wait on a 404 starts, what is waited for.
+    :raises sqlite3.Error: the state could not be written (in an exception group)."""
     db = store.path
     # The run holding the lock writes these jobs' states: it must let go of them first.
     store.acquire_lock(then="cancel (a second Ctrl-C in its terminal ends it with its jobs left in flight)",
@@ -1064,6 +1067,7 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
     result.copy, result.copy_there = store.manifest_copy_file(held, folder=p.outputs_dir)
     result.copy_run = held
     result.blocking = last.id in gone.values()
+    waiting: list[str] = []  # the job whose 404 started the first wait, once told
 
     def lost(row: Any, why: str) -> None:
         """The provider no longer has the job's video: `unknown`, as a run records it (it may have been paid for,
@@ -1108,6 +1112,11 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
             # provider may answer 404 for a moment for a video it has).
             now = time.monotonic()
             missing_since = now if missing_since is None else missing_since
+            if on_wait is not None and not waiting:
+                waiting.append(key)
+                on_wait(f"the provider answers 404 for video {pid} ({missing}): waiting up to {GONE_AFTER:g} s, as a "
+                        "run does, to see whether it knows it again; a video it still does not know then is recorded "
+                        "`unknown` (nothing to cancel)")
             if now - missing_since >= GONE_AFTER:
                 return lost(row, f"the provider has had no video {pid} for {now - missing_since:.0f} s ({missing})")
             await anyio.sleep(GONE_AFTER / 6)

@@ -1359,7 +1359,7 @@ def _latest_run_id(manifest: Manifest | None, state_dir: Any, records: dict[int,
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
-    r = api.cancel(args.manifest)
+    r = api.cancel(args.manifest, on_wait=lambda line: err.print(visible(line), markup=False))
     say = functools.partial(out.print, markup=False)
     for warning in r.warnings:
         err.print(f"warning: {visible(warning)}", markup=False, highlight=False)

@@ -307,7 +307,7 @@ def test_what_cancel_says_of_the_jobs_it_left_speaks_of_one_job_as_one(
     keys = [[f"{kind}-{i}" for i in range(n)] for kind in ("finished", "running", "dropped", "unresolved")]
     result = api.CancelResult(finished=keys[0], still_running=keys[1], dropped=keys[2], unresolved=keys[3],
                               copy=tmp_path / "run-1.yaml")
-    monkeypatch.setattr(cli.api, "cancel", lambda m: result)
+    monkeypatch.setattr(cli.api, "cancel", lambda m, **_: result)
     jobs = "1 job" if n == 1 else f"{n} jobs"
     assert cli.main(["cancel", "m.yaml"]) == 1
     out, err = (" ".join(text.split()) for text in capsys.readouterr())
@@ -1305,7 +1305,7 @@ def test_cancel_records_jobs_the_provider_answers_404_for_unknown_once_that_has_
         r = _cli("cancel", m)
         assert r.returncode == 0, r.stderr
         said = " ".join(r.stdout.split())
-        assert "2 jobs whose video the provider no longer has" in said and "(HTTP 404" not in r.stderr, (said, r.stderr)
+        assert "2 jobs whose video the provider no longer has" in said and "error" not in r.stderr, (said, r.stderr)
         assert "the provider has had no video" in said, said
         assert api.status(m).counts["unknown"] == 2
 
@@ -1330,3 +1330,21 @@ def test_a_cancel_request_answered_404_is_a_failed_cancel_that_keeps_the_jobs_in
         assert "unknown" not in r.stdout and "nothing to cancel" not in r.stdout, r.stdout
         assert api.status(m).counts["unknown"] == 0 and in_flight(m) == 2
         assert _stats(url)["cancelled"] == 0
+
+
+@pytest.mark.timeout(120)
+def test_cancel_says_once_what_it_waits_for_as_it_starts_waiting_on_404s(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cancel the provider answers 404 for waits GONE_AFTER seconds before believing it: it says so as the wait
+    starts (one line, on stderr), not only once it is over."""
+    monkeypatch.setattr(api, "GONE_AFTER", 0.3, raising=False)
+    with running_server(SimConfig(render_time=30.0, jitter=0.0, concurrency=2)) as url:
+        m = write_manifest(tmp_path, n_seeds=1, base_url=url, sim={})
+        api.run(m, options={"timeout": 0.3}, report=False)
+        httpx.post(url.rsplit("/v1", 1)[0] + "/_sim/reset").raise_for_status()  # the provider forgets them
+        r = _cli("cancel", m)
+        assert r.returncode == 0, r.stderr
+        said = " ".join(r.stderr.split())
+        assert said.count("answers 404 for video") == 1, said
+        assert "waiting up to 0.3 s, as a run does" in said and "recorded `unknown`" in said, said
+        assert "2 jobs whose video the provider no longer has" in " ".join(r.stdout.split()), r.stdout

@@ -1520,7 +1520,7 @@ def test_cancel_and_the_left_in_flight_notes_show_keys_control_characters_escape
     assert _left_keys([(raw, 1, 350_000)]) == shown
     result = api.CancelResult(failed={raw: "BAD\x1b[5m"}, dropped=[raw], unresolved=[raw], errors={raw: "x\u202ey"},
                               copy=tmp_path / "o\x1b[31m" / "run-1.yaml")
-    monkeypatch.setattr(api, "cancel", lambda manifest: result)
+    monkeypatch.setattr(api, "cancel", lambda manifest, **_: result)
     monkeypatch.chdir(tmp_path)
     code, out, err = run_cli(capsys, "cancel", str(tmp_path / "m.yaml"))
     assert code == 1
