@@ -312,6 +312,17 @@ class JobMaker:
                                        _builtin_problem(name), MatrixError))
                 for name in shape.keys:
                     source = shape.sources.get(name, "matrix")
+                    own = self.model.other_names.get(name)
+                    if (own is not None and name not in self.model.params and name not in written and not reads_all
+                            and own not in shape.keys):
+                        # Another provider's name for a parameter (fal's `image_url`) as a matrix, include or zip
+                        # key: a key sets a request parameter of its own name only, so the job would be sent, and
+                        # billed, without it (as text-to-video, for an image), as under `params:`.
+                        errors.add(m.error(_matrix_path(sw, source, name),
+                                           f"unknown parameter for {self.model.model}, which takes it as '{own}', "
+                                           f"and no template uses it: the jobs would be sent (and billed) without "
+                                           f"it; did you mean '{own}'?", MatrixError))
+                        continue
                     if (source.startswith("include ") and name not in self.model.params and name not in used
                             and not reads_all
                             and (close := difflib.get_close_matches(name, list(self.model.params), n=1, cutoff=0.8))

@@ -1951,6 +1951,32 @@ def test_another_providers_name_for_a_parameter_is_refused_pointing_to_gridrun_s
     assert p.jobs[0].params["image"] == "x" and p.warnings == ()
 
 
+def test_another_providers_name_for_a_parameter_as_a_matrix_include_or_zip_key_is_refused_at_its_line(
+        tmp_path: Path) -> None:
+    """A key sets a request parameter of its own name only: `image_url` on an axis, in an include row or a zip
+    would make text-to-video jobs, billed, without the image. Refused at the key, as under `params:`; a key a
+    template reads is the template's, and passes."""
+    err = one_error(tmp_path, "params:\n  prompt: a fox\nmatrix:\n  image_url: [https://example.com/fox.png]\n"
+                              "  style: [anime, clay]\n", "image_url")
+    assert (err.line, err.field) == (7, "matrix.image_url") and isinstance(err, MatrixError), err
+    assert "did you mean 'input_reference'?" in err.message, err.message
+    err = one_error(tmp_path, "params:\n  prompt: a fox\nmatrix:\n  style: [anime, clay]\n  include:\n"
+                              "    - {style: anime, image_url: https://example.com/fox.png, generate_audio: true}\n",
+                    "generate_audio", name="i.yaml")
+    assert (err.line, err.field) == (9, "matrix.include[0].generate_audio"), err
+    assert "did you mean 'generate_audio_switch'?" in err.message, err.message
+    assert {e.field for e in errors_of(tmp_path, "params:\n  prompt: a fox\nmatrix:\n  style: [anime, clay]\n"
+                                                 "  include:\n    - {style: anime, image_url: https://example.com/"
+                                                 "fox.png, generate_audio: true}\n")} >= {
+        "matrix.include[0].image_url", "matrix.include[0].generate_audio"}
+    err = one_error(tmp_path, "params:\n  prompt: a fox\nmatrix:\n  zip:\n    - {style: [anime], image: [a.png]}\n",
+                    "image", name="z.yaml")
+    assert "did you mean 'input_reference'?" in err.message and err.field.startswith("matrix.zip"), err
+    p = plan_of(tmp_path, "params:\n  prompt: a fox\n  input_reference: \"{{ image_url }}\"\nmatrix:\n"
+                          "  image_url: [https://example.com/fox.png]\n", "t.yaml")
+    assert p.jobs[0].params["input_reference"] == ["https://example.com/fox.png"], p.jobs[0].params
+
+
 def test_a_height_given_as_resolution_points_to_quality(tmp_path: Path) -> None:
     """fal and Replicate call the render height `resolution` ("720p"); here that is `quality`."""
     err = one_error(tmp_path, "params:\n  prompt: a fox\n  resolution: 720p\n", "resolution")
