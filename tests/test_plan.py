@@ -1984,6 +1984,14 @@ def test_a_height_given_as_resolution_points_to_quality(tmp_path: Path) -> None:
     assert err.message.endswith("got '720p'; for a height like 720p use 'quality: 720p'"), err.message
 
 
+@pytest.mark.parametrize("name, value", [("n", 5), ("n", 8), ("n", 10), ("quality", 5)])
+def test_a_refused_number_another_parameter_lists_gets_no_pointer_to_it(tmp_path: Path, name: str, value: Any) -> None:
+    """`n: 5` (five videos) is not a duration: a bare number could be meant for many parameters, so a refused one
+    is not pointed to the parameter that happens to list it (a string like 720p still is, to quality)."""
+    err = one_error(tmp_path, f"params:\n  prompt: a fox\n  {name}: {value}\n", name)
+    assert " use '" not in err.message and "duration" not in err.message, err.message
+
+
 def test_a_local_file_or_data_uri_under_an_unknown_parameter_is_refused(tmp_path: Path) -> None:
     """A parameter gridrun does not know is sent as written: the provider would get a path on this machine (or a
     data URI where no image is taken) and render, and bill, without it. Other unknown values pass with a warning,

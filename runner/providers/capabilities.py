@@ -220,13 +220,17 @@ class ModelCaps:
     def _elsewhere(self, name: str, value: Any) -> str:
         """The note "; for a height like 720p use 'quality: 720p'" for a value refused by parameter `name` that
         another parameter lists (fal's `resolution: 720p` is `quality: 720p` here); "" when none does."""
-        if not isinstance(value, (str, int)) or isinstance(value, bool):
+        # A number (`n: 5`, five videos) could be meant for any numeric parameter, and one that lists it (duration)
+        # is most likely not the one meant: only a word or a spelled value (720p, 1K) that one other parameter
+        # alone lists is pointed to it.
+        if not isinstance(value, str) or _numeric(value):
             return ""
-        for other, spec in self.params.items():
-            if other != name and spec.enum and value in spec.enum:
-                what = "a height like " if spec.type == "string" and str(value).endswith("p") else ""
-                return f"; for {what}{value} use '{other}: {value}'"
-        return ""
+        listing = [other for other, spec in self.params.items() if other != name and spec.enum and value in spec.enum]
+        if len(listing) != 1:
+            return ""
+        other = listing[0]
+        what = "a height like " if self.params[other].type == "string" and value.endswith("p") else ""
+        return f"; for {what}{value} use '{other}: {value}'"
 
     def _unalias(self, params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str], list[Issue]]:
         """`params` with a value given by another name moved, in place, to its parameter's own (a null under the
@@ -950,6 +954,15 @@ def _render_seconds(where: str, value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value) or value <= 0:
         raise CapabilityDataError(f"{where}: render_seconds: expected a number of seconds > 0 or null, got {value!r}")
     return float(value)
+
+
+def _numeric(text: str) -> bool:
+    """Whether `text` reads as a number ("5", " 8.0 "), or is blank."""
+    try:
+        float(text.strip())
+    except ValueError:
+        return not text.strip()
+    return True
 
 
 def _number(value: float) -> str:
