@@ -751,35 +751,71 @@ class JobMaker:
                                  "for several takes, use repeat: N (each its own job, file and seed)")
             checked = dataclasses.replace(checked, issues=(*checked.issues, problem), cost_micros=0)
         unknown = [w.field for w in checked.warnings if w.field not in self.model.params and w.field in checked.params]
-        local = [Issue(n, why) for n in unknown if (why := self._local_value(checked.params[n])) is not None]
+        local: list[Issue] = []
+        pathlike: dict[str, str] = {}
+        for n in unknown:
+            why, refused = self._local_value(checked.params[n])
+            if refused:
+                local.append(Issue(n, why))
+            elif why:
+                pathlike[n] = why
+        if pathlike:
+            checked = dataclasses.replace(checked, warnings=tuple(
+                Issue(w.field, f"{w.message}: {pathlike[w.field]}") if w.field in pathlike else w
+                for w in checked.warnings))
         if local:
-            refused = {i.field for i in local}
+            refused_names = {i.field for i in local}
             checked = dataclasses.replace(checked, issues=(*checked.issues, *local),
-                                          warnings=tuple(w for w in checked.warnings if w.field not in refused),
+                                          warnings=tuple(w for w in checked.warnings if w.field not in refused_names),
                                           cost_micros=0)
         return checked
 
-    def _local_value(self, value: Any) -> str | None:
-        """Why `value` of a parameter gridrun does not know cannot be sent: it (or an item of it) names a local file
-        or is a data: URI. Such a parameter is sent as written; the provider cannot read a path on this machine,
-        and would render (and bill) without it. None for anything else."""
-        for item in value if isinstance(value, list) else [value]:
-            if not isinstance(item, str) or not item.strip():
+    def _local_value(self, value: Any) -> tuple[str, bool]:
+        """Why `value` of a parameter gridrun does not know cannot be sent, and True: it (or an item of it, in lists
+        and mappings at any depth) names a file on this machine (a path to a file there, relative to the manifest or
+        from ~, or a file: URL) or is a data: URI. Such a parameter is sent as written; the provider cannot read a
+        path on this machine, and would render (and bill) without it. Else a note and False for a value that looks
+        like a path to an image, video or sound file that is not there (a path mistyped is sent all the same);
+        ("", False) for anything else."""
+        where = f"input images go in {' or '.join(IMAGE_PARAMS)}"
+        note = ""
+        stack: list[Any] = [value]
+        seen = 0
+        while stack and seen < 10_000:
+            item = stack.pop()
+            seen += 1
+            if isinstance(item, Mapping):
+                stack.extend(item.values())
+                continue
+            if isinstance(item, (list, tuple)):
+                stack.extend(item)
+                continue
+            if not isinstance(item, str) or not item.strip() or len(item) > 4096:
                 continue
             if images.is_data_uri(item):
                 return (f"{_short(item)!r} is a data: URI, sent as written under a parameter gridrun does not know; "
-                        f"input images go in {' or '.join(IMAGE_PARAMS)}")
-            if _is_remote(item) or images.other_scheme(item) is not None or len(item) > 4096:
+                        f"{where}"), True
+            scheme = images.other_scheme(item)
+            if scheme == "file":
+                return (f"{_short(item)!r} is a file: URL, a file on this machine, and a parameter gridrun does not "
+                        "know is sent as written: the provider cannot read it, and would render (and bill) without "
+                        f"it; {where} (a local file, given as a path, is sent as a data URI)"), True
+            if _is_remote(item) or scheme is not None:
                 continue
             try:
-                found = (self.m.base_dir / item).is_file()
-            except (OSError, ValueError):
+                path = Path(item).expanduser() if item.startswith("~") else self.m.base_dir / item
+                found = path.is_file()
+            except (OSError, ValueError, RuntimeError):
                 continue
             if found:
                 return (f"{_short(item)!r} is a local file, and a parameter gridrun does not know is sent as written: "
                         "the provider would get this path, which it cannot read, and render (and bill) without it; "
-                        f"input images go in {' or '.join(IMAGE_PARAMS)} (a local file is sent as a data URI)")
-        return None
+                        f"{where} (a local file is sent as a data URI)"), True
+            if not note and (item.startswith(("~/", "./", "../", "/")) or _MEDIA.search(item.strip())):
+                note = (f"{_short(item)!r} looks like a path to a file on this machine, and there is none there; "
+                        "the provider cannot read a path, and would render (and bill) without it: check the path, "
+                        f"and {where}")
+        return note, False
 
     def _local_images(self, sw: Sweep, shape: _Shape, params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         """Local image paths made absolute (checked to exist) and, for the hash, replaced by their digests."""
@@ -950,6 +986,11 @@ def _encodable(text: str) -> bool:
 def _short(value: str) -> str:
     """`value` as an error shows it: a data URI's megabytes of base64 cut in the middle."""
     return value if len(value) <= 80 else f"{value[:60]}…{value[-12:]}"
+
+
+# The extension of an image, video or sound file: a value ending so looks like a path to one.
+_MEDIA = re.compile(r"\.(?:png|jpe?g|webp|gif|bmp|tiff?|heic|avif|mp4|mov|webm|mkv|avi|m4v|mp3|wav|m4a|aac|ogg|flac)$",
+                    re.IGNORECASE)
 
 
 def _is_remote(value: str) -> bool:

@@ -2012,6 +2012,27 @@ def test_a_local_file_or_data_uri_under_an_unknown_parameter_is_refused(tmp_path
     assert len(p.warnings) == 1 and "passed through unchecked" in p.warnings[0]
 
 
+def test_a_file_url_home_path_or_file_in_a_mapping_under_an_unknown_parameter_is_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The neighbours of a local path under a parameter gridrun does not know are files on this machine too, which
+    the provider cannot read: a file: URL, a ~/ path, a path inside a mapping or a nested list. A path to an image
+    or video that is not there (mistyped) is warned of as such, not only as an unknown parameter."""
+    (tmp_path / "assets").mkdir()
+    fox = tmp_path / "assets" / "fox.png"
+    fox.write_bytes(b"\x89PNG\r\n\x1a\n")
+    monkeypatch.setenv("HOME", str(tmp_path / "assets"))
+    for i, value in enumerate([f"file://{fox}", "file:///nowhere/fox.png", "~/fox.png", "{url: assets/fox.png}",
+                               "[[assets/fox.png]]", "{frames: [{image: ./assets/fox.png}]}"]):
+        err = one_error(tmp_path, f"params:\n  prompt: a fox\n  mask: {value}\n", "mask", name=f"m{i}.yaml")
+        assert err.field == "params.mask" and "input_reference" in err.message, (value, err.message)
+        assert "a local file" in err.message or "file: URL" in err.message, (value, err.message)
+    p = plan_of(tmp_path, "params:\n  prompt: a fox\n  mask: assets/mask.png\n", "typo.yaml")
+    assert p.jobs[0].params["mask"] == "assets/mask.png"
+    assert len(p.warnings) == 1 and "looks like a path to a file on this machine" in p.warnings[0], p.warnings
+    p = plan_of(tmp_path, "params:\n  prompt: a fox\n  mask: soft edges\n", "words.yaml")
+    assert len(p.warnings) == 1 and "looks like a path" not in p.warnings[0], p.warnings
+
+
 def test_a_yaml_merge_key_merges_and_keys_written_out_win(tmp_path: Path) -> None:
     """`<<: *common`, as configuration files use it, instead of a literal "<<" parameter."""
     p = plan_of(tmp_path, """\
