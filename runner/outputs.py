@@ -10,6 +10,7 @@ import os
 import stat
 import sys
 import threading
+import time
 import zlib
 from collections.abc import Callable, Container, Iterable
 from pathlib import Path
@@ -293,12 +294,74 @@ def kept_aside(videos: Iterable[str], posters: Iterable[str], *, skip_videos: Co
     return Aside(tuple(unrecorded), images)
 
 
-def holds_take(video: str | Path, job_hash: str, sha256: str) -> bool:
+DIGESTS_NAME = "digests.json"
+# A file modified this recently may still change within its timestamp's tick: its digest is not remembered.
+_SETTLED_NS = 2_000_000_000
+
+
+def _identity(st: os.stat_result) -> list[int]:
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
+
+
+class Digests:
+    """The SHA-256 of videos hashed before, remembered by path with what their file was when hashed (size,
+    modification and change times, inode, device): a video is read again only once one of those changed (an edit
+    in place, another file moved onto its path, a copy). Kept in `path` (`digests.json` of the state folder);
+    one that cannot be read or written costs only the hashing again."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._known: dict[str, list[Any]] | None = None
+        self._new: dict[str, list[Any]] = {}
+
+    def _read(self) -> dict[str, list[Any]]:
+        if self.path is None:
+            return {}
+        try:
+            doc = json.loads(self.path.read_bytes())
+        except (OSError, ValueError):
+            return {}
+        files = doc.get("files") if isinstance(doc, dict) and doc.get("version") == 1 else None
+        if not isinstance(files, dict):
+            return {}
+        return {p: e for p, e in files.items() if isinstance(e, list) and len(e) == 6 and isinstance(e[5], str)}
+
+    def sha256(self, path: str, st: os.stat_result) -> str:
+        """The SHA-256 of the file at `path`, `st` its stat: remembered, or read and remembered when the file
+        was not changing meanwhile nor modified in the last seconds."""
+        if self._known is None:
+            self._known = self._read()
+        ident = _identity(st)
+        entry = self._new.get(path) or self._known.get(path)
+        if entry is not None and entry[:5] == ident:
+            return str(entry[5])
+        digest = sha256_file(Path(path))
+        with contextlib.suppress(OSError):
+            if _identity(os.stat(path)) == ident and time.time_ns() - st.st_mtime_ns > _SETTLED_NS:
+                self._new[path] = [*ident, digest]
+        return digest
+
+    def save(self) -> None:
+        """Write the digests read since the last save, with those another command wrote meanwhile; entries of
+        files no longer there are dropped."""
+        if not self._new or self.path is None:
+            return
+        merged = {p: e for p, e in {**self._read(), **self._new}.items() if os.path.lexists(p)}
+        try:
+            atomic_write(self.path, json.dumps({"version": 1, "files": merged}, separators=(",", ":")),
+                         durable=False)
+        except OSError:
+            return
+        self._known, self._new = merged, {}
+
+
+def holds_take(video: str | Path, job_hash: str, sha256: str, digests: Digests | None = None) -> bool:
     """The file at `video` is this take of the job (`job_hash`): its bytes have the digest `sha256`. Told from
     the sidecar of gridrun's beside it when that names the job and this digest and the video was not written
     since it was (a video is in place before its sidecar is written, moved or copied with it): nothing is read of
     the video then. A sidecar naming another job or take says it is not; a video newer than its sidecar (edited
-    in place, or copied after it) or with no sidecar of gridrun's is hashed."""
+    in place, or copied after it) or with no sidecar of gridrun's is hashed, once while it is unchanged when
+    `digests` remembers it."""
     path = os.fspath(video)
     try:
         made = os.stat(path)
@@ -317,7 +380,7 @@ def holds_take(video: str | Path, job_hash: str, sha256: str) -> bool:
         if made.st_mtime_ns <= written:
             return True
     try:
-        return sha256_file(Path(path)) == sha256
+        return (sha256_file(Path(path)) if digests is None else digests.sha256(path, made)) == sha256
     except OSError:
         return False
 

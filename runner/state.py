@@ -32,7 +32,7 @@ from typing import Any, Callable, Iterator, Mapping, NamedTuple, Sequence
 
 from .errors import LockError, NotRecordedError, StateError, StateWriteError
 from .outputs import (
-    atomic_write, holds_take, left_by_runs, manifest_kept_path, superseded_dir, take_path,
+    DIGESTS_NAME, Digests, atomic_write, holds_take, left_by_runs, manifest_kept_path, superseded_dir, take_path,
 )
 from .records import (  # noqa: F401 (re-exported)
     EarlierTake, JobRecord, RunRecord, RunSummary, Snapshot, job_record, run_record,
@@ -883,6 +883,8 @@ class Store:
         self.real = real_state_file(self.path)
         self.readonly = readonly
         self.clock = clock
+        # the videos hashed to tell an earlier run's takes (`holds_take`), remembered beside the state file
+        self.digests = Digests(self.real.parent / DIGESTS_NAME)
         self._lock_fds: list[int] = []  # the runner lock's descriptors, while held
         self.run_id: int | None = None  # the run this process records, once `start_run` made it
         # The manifest the store is opened for, as given (None: not known): the one an error's hint names.
@@ -2670,7 +2672,7 @@ class Store:
 
         def holds(path: str | None, job: JobRecord) -> bool:
             return bool(path) and (homes is None or os.path.normpath(path).startswith(homes)) and holds_take(
-                path, job.hash, job.sha256 or "")
+                path, job.hash, job.sha256 or "", self.digests)
 
         found: dict[int, str] = {}
         missed: dict[int, JobRecord] = {}
@@ -2705,6 +2707,7 @@ class Store:
                 at = next((p for p in places if holds(p, job)), None)
                 if at is not None:
                     found[job.id] = at
+        self.digests.save()
         out = []
         for job in left:
             if job.id in found:
@@ -2795,7 +2798,7 @@ class Store:
             if (job.state != S.DONE.value or not job.sha256 or not at or at == n.output_path
                     or Path(n.output_path).is_relative_to(home)):
                 continue
-            if Path(at).is_relative_to(home) and holds_take(at, job.hash, job.sha256):
+            if Path(at).is_relative_to(home) and holds_take(at, job.hash, job.sha256, self.digests):
                 out[job.id] = at
         return out
 

@@ -541,6 +541,45 @@ def test_an_earlier_runs_videos_in_the_folder_outputs_dir_named_before_are_still
         assert video.parent == old.resolve() and sha256(video) == row["sha256"], row
 
 
+def test_an_earlier_runs_videos_without_sidecars_are_hashed_once_while_unchanged(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run 1's videos lost their sidecars: the first export of run 1 reads each to tell it holds run 1's take, the
+    next ones read none (the state folder remembers their digests while the files are unchanged). A video edited in
+    place since is read again, and is not the take."""
+    import os
+
+    from runner import outputs
+
+    m = write_manifest(tmp_path, extra={"matrix": {"style": ["anime", "clay"]}, "output": "{{ style }}.mp4"})
+    for _ in range(2):
+        assert api.run(m, report=False).exit_code == 0
+    folder = tmp_path / "outputs" / "t"
+    hour_ago = os.stat(folder / "anime.mp4").st_mtime_ns - 3600 * 10**9
+    for style in ("anime", "clay"):
+        (folder / f"{style}.json").unlink()
+        os.utime(folder / f"{style}.mp4", ns=(hour_ago, hour_ago))  # downloaded a while ago
+    read: list[str] = []
+    real = outputs.sha256_file
+    monkeypatch.setattr(outputs, "sha256_file", lambda path: read.append(Path(path).name) or real(path))
+
+    def export() -> dict[str, Any]:
+        assert main(["export", str(m), "--run", "1", "--format", "json"]) == 0
+        capsys.readouterr()
+        return {r["key"]: r["output_path"] for r in json.loads((folder / "results-run-1.json").read_text())["rows"]}
+
+    assert export() == {"style=anime": "anime.mp4", "style=clay": "clay.mp4"}
+    assert sorted(read) == ["anime.mp4", "clay.mp4"]
+    read.clear()
+    assert export() == {"style=anime": "anime.mp4", "style=clay": "clay.mp4"}
+    assert read == []
+    with open(folder / "anime.mp4", "ab") as f:
+        f.write(b"trimmed by hand")
+    os.utime(folder / "anime.mp4", ns=(hour_ago, hour_ago))  # its time put back: the change is still seen
+    assert export() == {"style=anime": None, "style=clay": "clay.mp4"}
+    assert read == ["anime.mp4"]
+
+
 def test_no_such_run_names_the_manifest_given_when_another_of_its_name_ran_last(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
