@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -158,6 +159,8 @@ def earlier(n: int, video_bytes: int, sidecars: bool) -> int:
                 video.parent.mkdir(parents=True, exist_ok=True)
                 data = hashlib.sha256(job.key.encode()).digest() * max(1, video_bytes // 32)
                 video.write_bytes(data)
+                when = job.downloaded_at or time.time() - 3600  # downloaded by the run, not just now
+                os.utime(video, (when, when))
                 sha = hashlib.sha256(data).hexdigest()
                 store.db.execute("UPDATE jobs SET sha256=? WHERE id=?", (sha, job.id))
                 if sidecars:
@@ -189,7 +192,7 @@ def earlier(n: int, video_bytes: int, sidecars: bool) -> int:
         linked = sum(1 for j in left.jobs if j.state == JobState.DONE.value and not j.replaced)
         print(f"jobs                   {n:>10,}   run 1 of 2, {len(done):,} done, {linked:,} linked")
         print(f"videos                 {video_bytes / 1e6:>10.1f} MB each, {'with' if sidecars else 'without'} sidecars")
-        print(f"snapshot (read state)  {statistics.median(snaps):>10.3f} s")
+        print(f"snapshot (read state)  {snaps[0]:>10.3f} s   first; {statistics.median(snaps[1:]):.3f} s again")
         print(f"write_report --run 1   {statistics.median(writes):>10.3f} s   median of 3")
         print(f"export --run 1 (csv)   {statistics.median(exports):>10.3f} s")
         store.close()
