@@ -2668,11 +2668,13 @@ class Store:
         When no file holds it, the job is `replaced`: the take is not kept."""
         own = self._own_videos(run_id, left, now, manifest_name)
         left = tuple(dataclasses.replace(j, output_path=own[j.id]) if j.id in own else j for j in left)
-        homes, folder = self._link_homes(run_id, manifest_name)
+        inside, folder = self._link_homes(manifest_name)
 
         def holds(path: str | None, job: JobRecord) -> bool:
-            return bool(path) and (homes is None or os.path.normpath(path).startswith(homes)) and holds_take(
-                path, job.hash, job.sha256 or "", self.digests)
+            return bool(path) and inside(path) and holds_take(path, job.hash, job.sha256 or "", self.digests)
+
+        # where the run left each job's video (recorded when it ended: in its own folder, `outputs_dir:` changed since)
+        left_at = self._paths_left(run_id)
 
         found: dict[int, str] = {}
         missed: dict[int, JobRecord] = {}
@@ -2686,6 +2688,9 @@ class Store:
                 first = [str(folder / job.hash[:16] / name) if folder is not None else None, n.output_path]
             else:
                 first = [n.output_path]
+            own_path = left_at.get(job.id)
+            if own_path and own_path not in first:  # after the latest run's folder, where the results are written
+                first.append(own_path)
             at = next((p for p in first if holds(p, job)), None)
             if at is not None:
                 found[job.id] = at
@@ -2693,6 +2698,7 @@ class Store:
                 missed[job.id] = n
         if missed:
             recorded = self._kept_takes(list(missed))
+            elsewhere = self._takes_left(list(missed))
             for job in left:
                 n = missed.get(job.id)
                 if n is None:
@@ -2704,6 +2710,8 @@ class Store:
                 if n.sha256 is None:
                     earlier = self.earlier_take(job.id)
                     places.append(earlier[0] if earlier is not None and earlier[1] == job.sha256 else None)
+                # where any run left this take (another output folder of the project's, `outputs_dir:` changed)
+                places.extend(p for p in elsewhere.get((job.id, job.sha256 or ""), ()) if p not in places)
                 at = next((p for p in places if holds(p, job)), None)
                 if at is not None:
                     found[job.id] = at
@@ -2718,18 +2726,29 @@ class Store:
                 out.append(job)
         return tuple(out)
 
-    def _link_homes(self, run_id: int, manifest_name: str) -> tuple[tuple[str, ...] | None, Path | None]:
-        """Where an earlier run's page may link a video (`_videos_as_left`): the output folder of the manifest's
-        latest run, and the run's own when this state wrote it, each as a prefix ending in a separator (None: no
-        run of the manifest, anywhere); and the folder under which the latest run keeps earlier takes
-        (.runs/superseded/)."""
+    def _link_homes(self, manifest_name: str) -> tuple[Callable[[str], bool], Path | None]:
+        """Where an earlier run's page may link a video (`_videos_as_left`): whether a path is inside the output
+        folder of the manifest's latest run, or inside another of the state's runs' that this state wrote (its lock
+        names this state; a copied project's runs name the folder it came from), told lazily (any path, where the
+        manifest has no run); and the folder under which the latest run keeps earlier takes (.runs/superseded/)."""
         latest = self.latest_run(manifest_name)
         if latest is None:
-            return None, None
-        homes = tuple(
-            os.path.join(os.path.normpath(d), "") for d in dict.fromkeys([latest.outputs_dir, self.run(run_id).outputs_dir])
-            if d == latest.outputs_dir or self._wrote(d))
-        return homes, superseded_dir(latest.outputs_dir)
+            return (lambda path: True), None
+        homes: dict[str, bool | None] = {os.path.join(os.path.normpath(d), ""): None
+                                         for (d,) in self.db.execute("SELECT DISTINCT outputs_dir FROM runs")}
+        homes[os.path.join(os.path.normpath(latest.outputs_dir), "")] = True
+
+        def inside(path: str) -> bool:
+            at = os.path.normpath(path)
+            for home, ok in homes.items():
+                if at.startswith(home):
+                    if ok is None:
+                        ok = homes[home] = self._wrote(home)
+                    if ok:
+                        return True
+            return False
+
+        return inside, superseded_dir(latest.outputs_dir)
 
     def _earlier_takes_as_left(self, run: RunRecord, left: tuple[JobRecord, ...]) -> tuple[JobRecord, ...]:
         """An earlier run's jobs as it left them (`left`), each one it left re-rendering (--force, retry of a done
@@ -2760,7 +2779,7 @@ class Store:
                     was[jid] = done
         if not was:
             return left
-        homes, folder = self._link_homes(run.id, run.manifest_name)
+        inside, folder = self._link_homes(run.manifest_name)
         recorded = self._kept_takes(list(was))
         out = []
         for job in left:
@@ -2771,7 +2790,7 @@ class Store:
             sha, path = str(done["sha256"]), str(done["output_path"])
             places = [path, str(take_path(folder / job.hash[:16], sha, os.path.basename(path))) if folder else None,
                       recorded.get((job.id, sha))]
-            at = next((p for p in places if p and (homes is None or os.path.normpath(p).startswith(homes))
+            at = next((p for p in places if p and inside(p)
                        and holds_take(p, job.hash, sha)), None)
             cost, made = done.get("cost_micros"), done.get("done_run_id")
             out.append(dataclasses.replace(job, earlier=EarlierTake(
@@ -2800,6 +2819,31 @@ class Store:
                 continue
             if Path(at).is_relative_to(home) and holds_take(at, job.hash, job.sha256, self.digests):
                 out[job.id] = at
+        return out
+
+    def _paths_left(self, run_id: int) -> dict[int, str]:
+        """Where the run left its jobs' videos, as it recorded when it ended (`final`): job id -> path."""
+        if self.schema < 4:
+            return {}
+        return {r[0]: str(r[1]) for r in self.db.execute(
+            "SELECT job_id, json_extract(final, '$.output_path') FROM run_jobs WHERE run_id=? AND final IS NOT NULL",
+            (run_id,)) if r[1]}
+
+    def _takes_left(self, job_ids: Sequence[int]) -> dict[tuple[int, str], list[str]]:
+        """Where the runs of the state left these jobs' videos when they ended, newest run first, by (job id, the
+        take's SHA-256)."""
+        out: dict[tuple[int, str], list[str]] = {}
+        if self.schema < 4:
+            return out
+        for chunk, marks in _chunked(job_ids):
+            for job_id, path, sha in self.db.execute(
+                f"SELECT job_id, json_extract(final, '$.output_path'), json_extract(final, '$.sha256') FROM run_jobs"
+                f" WHERE job_id IN ({marks}) AND final IS NOT NULL ORDER BY run_id DESC", chunk
+            ):
+                if path and sha:
+                    paths = out.setdefault((job_id, str(sha)), [])
+                    if path not in paths:
+                        paths.append(str(path))
         return out
 
     def _kept_takes(self, job_ids: Sequence[int]) -> dict[tuple[int, str], str]:

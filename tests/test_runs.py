@@ -580,6 +580,32 @@ def test_an_earlier_runs_videos_without_sidecars_are_hashed_once_while_unchanged
     assert read == ["anime.mp4"]
 
 
+def test_each_earlier_runs_videos_are_linked_in_its_own_folder_after_outputs_dir_changed_twice(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`outputs_dir:` A, then B (run 2 caches run 1's videos into it), then C (a style added), where the anime copy
+    is then edited in place: run 1's results link A's anime video, run 2's B's, the take each run left in its own
+    folder, not "not kept" because the copy recorded now (C's) is edited; the clay copy in C, intact, is linked."""
+    for home, styles in (("A", ["anime", "clay"]), ("B", ["anime", "clay"]), ("C", ["anime", "clay", "comic"])):
+        m = write_manifest(tmp_path, extra={"matrix": {"style": styles}, "output": "{{ style }}.mp4",
+                                            "outputs_dir": home})
+        assert api.run(m, report=False).exit_code == 0
+    with open(tmp_path / "C" / "anime.mp4", "ab") as f:
+        f.write(b"trimmed by hand")
+    for run, home in ((1, "A"), (2, "B")):
+        assert main(["export", str(m), "--run", str(run), "--format", "json"]) == 0
+        capsys.readouterr()
+        rows = json.loads((tmp_path / "C" / f"results-run-{run}.json").read_text())["rows"]
+        assert {r["key"]: r["output_path"] for r in rows} == {
+            "style=anime": f"../{home}/anime.mp4", "style=clay": "clay.mp4"}, run
+        for row in rows:
+            assert sha256(tmp_path / "C" / row["output_path"]) == row["sha256"], row
+    (tmp_path / "B" / "anime.mp4").unlink()  # run 2's copy gone: run 1's in A, the same take, is run 2's too
+    assert main(["export", str(m), "--run", "2", "--format", "json"]) == 0
+    rows = json.loads((tmp_path / "C" / "results-run-2.json").read_text())["rows"]
+    assert {r["key"]: r["output_path"] for r in rows}["style=anime"] == "../A/anime.mp4"
+
+
 def test_no_such_run_names_the_manifest_given_when_another_of_its_name_ran_last(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
