@@ -635,7 +635,7 @@ def status(
     """
     sd, name, home = _state_dir(m, state_dir)
     with _nothing_yet(m, sd, name, state_dir), Store(sd / "state.db", readonly=True, outputs_dir=home) as store:
-        return store.snapshot(manifest_name=name, reuse=reuse)
+        return store.snapshot(manifest_name=name, reuse=reuse, videos=False)
 
 
 def runs(m: Manifest | str | Path | None = None, *, state_dir: str | Path | None = None) -> list[RunSummary]:

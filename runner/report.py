@@ -823,7 +823,8 @@ def _page_data(
                 if diff or (dcost and not same) or dstate or take:
                     n_diff += 1
                 if (a_job.output_path and a_job.output_path == b_job.output_path and a_job.sha256 and b_job.sha256
-                        and a_job.sha256 != b_job.sha256 and not (a_job.replaced or b_job.replaced)):
+                        and a_job.sha256 != b_job.sha256 and not any(  # an earlier run's take nothing kept
+                            j.replaced and s.run.id != s.manifest_latest_run for j, s in zip(pair, runs))):
                     # Both runs wrote one path; the file there holds one take at most, whichever run downloaded it
                     # last (a take cached since is put back there): the other is not linked. (An earlier run's video
                     # that a later render of its job replaced is linked where it is kept, or says it is not.)

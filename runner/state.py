@@ -2314,10 +2314,14 @@ class Store:
 
     def snapshot(
         self, run_id: int | None = None, *, manifest_name: str | None = None,
-        reuse: dict[int, tuple[tuple[Any, ...], JobRecord]] | None = None,
+        reuse: dict[int, tuple[tuple[Any, ...], JobRecord]] | None = None, videos: bool = True,
     ) -> Snapshot:
         """The run (latest for `manifest_name` when no id) and its jobs, read in one transaction. A run id
         given with `manifest_name` must be one of that manifest's (`run`).
+
+        A done job's video is where a file holds its take (`_videos_as_left`): for an earlier run always, for the
+        manifest's latest run once it ended when `videos` (a report's or export's, not `status`'s): a video edited
+        in place or removed since is then not linked as the take, a copy elsewhere that holds it is.
 
         `reuse` (job id -> (row, record)), kept by the caller between snapshots, hands back the earlier
         record of each job whose row did not change, and is updated: a report rebuilt every few seconds
@@ -2347,6 +2351,8 @@ class Store:
                 jobs = self._moved_on_as_left(run, jobs, run.ended_at)
             else:
                 jobs = self._with_earlier_takes(jobs, reuse)
+            if videos and not as_left and run.ended_at is not None:
+                jobs = self._videos_as_left(run_id, jobs, jobs, run.manifest_name)
             all_spent, all_reserved = self.money(manifest_name=run.manifest_name)
             latest_id = self._last_run_id(run.manifest_name)
             others = self._runs_of_others(run.manifest_name, jobs)

@@ -600,10 +600,33 @@ def test_each_earlier_runs_videos_are_linked_in_its_own_folder_after_outputs_dir
             "style=anime": f"../{home}/anime.mp4", "style=clay": "clay.mp4"}, run
         for row in rows:
             assert sha256(tmp_path / "C" / row["output_path"]) == row["sha256"], row
+    assert main(["export", str(m), "--format", "json"]) == 0  # the latest run's: not C's edited file, B's copy
+    rows = json.loads((tmp_path / "C" / "results.json").read_text())["rows"]
+    assert {r["key"]: r["output_path"] for r in rows} == {
+        "style=anime": "../B/anime.mp4", "style=clay": "clay.mp4", "style=comic": "comic.mp4"}
     (tmp_path / "B" / "anime.mp4").unlink()  # run 2's copy gone: run 1's in A, the same take, is run 2's too
     assert main(["export", str(m), "--run", "2", "--format", "json"]) == 0
     rows = json.loads((tmp_path / "C" / "results-run-2.json").read_text())["rows"]
     assert {r["key"]: r["output_path"] for r in rows}["style=anime"] == "../A/anime.mp4"
+
+
+def test_the_latest_runs_video_edited_in_place_is_not_linked_as_its_take(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The run's anime video is edited in place after the run: its report and results no longer link it as the
+    job's take (as those of an earlier run do not); the clay one, untouched, is."""
+    m = write_manifest(tmp_path, extra={"matrix": {"style": ["anime", "clay"]}, "output": "{{ style }}.mp4"})
+    assert api.run(m, report=False).exit_code == 0
+    folder = tmp_path / "outputs" / "t"
+    with open(folder / "anime.mp4", "ab") as f:
+        f.write(b"trimmed by hand")
+    for argv in (["report", str(m)], ["export", str(m), "--format", "json"]):
+        assert main(argv) == 0, argv
+    capsys.readouterr()
+    jobs = _links_hold_their_takes(folder, "report.html")
+    assert "src" not in jobs["style=anime"][0] and "src" in jobs["style=clay"][0]
+    rows = {r["key"]: r["output_path"] for r in json.loads((folder / "results.json").read_text())["rows"]}
+    assert rows == {"style=anime": None, "style=clay": "clay.mp4"}
 
 
 def test_no_such_run_names_the_manifest_given_when_another_of_its_name_ran_last(
