@@ -2796,8 +2796,7 @@ class Store:
             sha, path = str(done["sha256"]), str(done["output_path"])
             places = [path, str(take_path(folder / job.hash[:16], sha, os.path.basename(path))) if folder else None,
                       recorded.get((job.id, sha))]
-            at = next((p for p in places if p and inside(p)
-                       and holds_take(p, job.hash, sha)), None)
+            at = next((p for p in places if p and inside(p) and holds_take(p, job.hash, sha, self.digests)), None)
             cost, made = done.get("cost_micros"), done.get("done_run_id")
             out.append(dataclasses.replace(job, earlier=EarlierTake(
                 at or path, sha, cost if isinstance(cost, int) else None, made if isinstance(made, int) else None,
