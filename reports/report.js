@@ -643,7 +643,7 @@
       + (known ? costWords(j) : "cost not reported") + "; this run paid nothing for it";
     return c;
   }
-  const REPLACED = "replaced by a later run; its video is not kept";
+  const REPLACED = "its video is no longer kept (replaced or edited since)";
   // what a job's attempts count (the export's `attempts`): not only the paid ones
   const ATTEMPTS = "renders of this job sent to the provider so far, by every run of every manifest sharing the state:"
     + " failed and free ones included, not only paid ones";

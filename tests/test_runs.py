@@ -233,7 +233,7 @@ def test_an_earlier_runs_video_that_a_re_render_replaced_and_nothing_kept_is_sai
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """With its kept copy deleted, run 1's video is nowhere: its report and comparison link nothing for it (the
-    page says "replaced by a later run; its video is not kept") and its results give no output path."""
+    page says "its video is no longer kept (replaced or edited since)") and its results give no output path."""
     m, folder = forced_twice(tmp_path)
     shutil.rmtree(folder / ".runs" / "superseded")
     for argv in (["report", str(m), "--run", "1"], ["report", str(m), "--compare", "1", "2"],
@@ -322,7 +322,7 @@ def test_an_earlier_runs_video_a_manifest_edit_set_aside_and_since_deleted_is_sa
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """With the set-aside copies deleted by hand, run 1's videos are nowhere: its report links nothing for them
-    ("replaced by a later run; its video is not kept") and its results give no output path."""
+    ("its video is no longer kept (replaced or edited since)") and its results give no output path."""
     m, folder = set_aside(tmp_path / "p")
     shutil.rmtree(folder / ".runs" / "superseded")
     for argv in (["report", str(m), "--run", "1"], ["export", str(m), "--run", "1", "--format", "json"]):

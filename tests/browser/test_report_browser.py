@@ -746,7 +746,7 @@ def test_a_video_a_later_run_replaced_and_nothing_kept_says_so_in_its_cell_and_d
 ) -> None:
     """An earlier run's done job whose video is gone (`replaced`, no link) says why, not "done (no file)"."""
     report = report_of(tmp_path)
-    gone = "replaced by a later run; its video is not kept"
+    gone = "its video is no longer kept (replaced or edited since)"
     with opened(browser, report) as o:
         page = o.page
         page.evaluate("() => { const j = gridrun.data.items.find((i) => i.key === 'style=clay,seed=3').jobs[0];"
