@@ -876,6 +876,19 @@ def test_watch_of_a_run_that_ends_between_its_reading_and_the_look_at_its_proces
     assert len(readings) >= 3
 
 
+def _rendered_then_force_killed(manifest: Path, cwd: Path) -> dict[str, tuple[str | None, str | None, int | None]]:
+    """Run `manifest` to its end, then `run --force` killed just after its second create was answered: the
+    jobs' videos, SHA-256s and costs as the first run left them, by key."""
+    first = _gridrun("run", str(manifest), cwd=cwd)
+    assert first.returncode == 0, first.stderr
+    earlier = {j.key: (j.output_path, j.sha256, j.cost_micros) for j in api.status(manifest).jobs}
+    killed = subprocess.run([sys.executable, "-m", "runner.cli", "run", str(manifest), "--force", "--no-report"],
+                            cwd=cwd, capture_output=True, text=True, timeout=60, check=False,
+                            env={**os.environ, "GRIDRUN_CRASH_AT": "after-submit:2"})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    return earlier
+
+
 @pytest.mark.timeout(120)
 def test_a_force_run_killed_in_flight_keeps_showing_the_earlier_takes_in_status_and_the_report(tmp_path: Path) -> None:
     """A --force run killed with its re-renders in flight: the earlier videos are still whole at their paths (moved
@@ -888,13 +901,7 @@ def test_a_force_run_killed_in_flight_keeps_showing_the_earlier_takes_in_status_
 
     manifest = write_manifest(tmp_path, n_seeds=2, run={"concurrency": 2},
                               sim={"render_time": 0.3, "jitter": 0.0, "concurrency": 2})
-    first = _gridrun("run", str(manifest), cwd=tmp_path)
-    assert first.returncode == 0, first.stderr
-    earlier = {j.key: (j.output_path, j.sha256, j.cost_micros) for j in api.status(manifest).jobs}
-    killed = subprocess.run([sys.executable, "-m", "runner.cli", "run", str(manifest), "--force", "--no-report"],
-                            cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
-                            env={**os.environ, "GRIDRUN_CRASH_AT": "after-submit:2"})
-    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    earlier = _rendered_then_force_killed(manifest, tmp_path)
     snap = api.status(manifest)
     again = [j for j in snap.jobs if j.state != "done"]
     assert again and all(j.state in ("planned", "submitting", "submitted") for j in again), [(j.key, j.state) for j in snap.jobs]
@@ -944,13 +951,7 @@ def test_an_earlier_force_run_killed_in_flight_shows_the_earlier_takes_it_left_o
     # no seed: each render is another video
     manifest = write_manifest(tmp_path, run={"concurrency": 2}, sim={"render_time": 0.3, "jitter": 0.0, "concurrency": 2},
                               extra={"matrix": {"style": ["anime", "clay"]}, "output": "{{ style }}.mp4"})
-    first = _gridrun("run", str(manifest), cwd=tmp_path)
-    assert first.returncode == 0, first.stderr
-    earlier = {j.key: (j.output_path, j.sha256, j.cost_micros) for j in api.status(manifest).jobs}
-    killed = subprocess.run([sys.executable, "-m", "runner.cli", "run", str(manifest), "--force", "--no-report"],
-                            cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
-                            env={**os.environ, "GRIDRUN_CRASH_AT": "after-submit:2"})
-    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    earlier = _rendered_then_force_killed(manifest, tmp_path)
     left = {j.key: j.state for j in api.status(manifest).jobs if j.state != "done"}
     assert left, "nothing left in flight"
     third = _gridrun("run", str(manifest), "--no-report", cwd=tmp_path)
