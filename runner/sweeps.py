@@ -796,7 +796,7 @@ class JobMaker:
                 return (f"{_short(item)!r} is a data: URI, sent as written under a parameter gridrun does not know; "
                         f"{where}"), True
             scheme = images.other_scheme(item)
-            if scheme == "file":
+            if scheme == "file" or item[:5].lower() == "file:":  # file:/path too, the short form many tools print
                 return (f"{_short(item)!r} is a file: URL, a file on this machine, and a parameter gridrun does not "
                         "know is sent as written: the provider cannot read it, and would render (and bill) without "
                         f"it; {where} (a local file, given as a path, is sent as a data URI)"), True

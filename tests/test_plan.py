@@ -2021,7 +2021,7 @@ def test_a_file_url_home_path_or_file_in_a_mapping_under_an_unknown_parameter_is
     fox = tmp_path / "assets" / "fox.png"
     fox.write_bytes(b"\x89PNG\r\n\x1a\n")
     monkeypatch.setenv("HOME", str(tmp_path / "assets"))
-    for i, value in enumerate([f"file://{fox}", "file:///nowhere/fox.png", "~/fox.png", "{url: assets/fox.png}",
+    for i, value in enumerate([f"file://{fox}", "file:///nowhere/fox.png", f"file:{fox}", "~/fox.png", "{url: assets/fox.png}",
                                "[[assets/fox.png]]", "{frames: [{image: ./assets/fox.png}]}"]):
         err = one_error(tmp_path, f"params:\n  prompt: a fox\n  mask: {value}\n", "mask", name=f"m{i}.yaml")
         assert err.field == "params.mask" and "input_reference" in err.message, (value, err.message)
