@@ -2346,6 +2346,7 @@ class Store:
             if as_left:
                 jobs = self._videos_as_left(run_id, self._as_left(run_id, jobs, run.ended_at), jobs, run.manifest_name)
                 jobs = self._earlier_takes_as_left(run, jobs)
+                self.digests.save()  # what the earlier takes' checks hashed, remembered as `_videos_as_left` does
                 spent, reserved = self._money_as_left(run_id, (spent, reserved))
             elif moved_on and run.ended_at is not None:
                 jobs = self._moved_on_as_left(run, jobs, run.ended_at)

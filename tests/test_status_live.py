@@ -980,6 +980,16 @@ def test_an_earlier_force_run_killed_in_flight_shows_the_earlier_takes_it_left_o
         assert shown["rerender"] == {"cost": earlier[key][2], "run": 1, "aside": True}, shown
     assert "run 1's take shown, kept aside since a later take replaced it" in html  # the table without scripts
 
+    # a kept take whose sidecar is older than it is hashed, and its digest remembered for the next command
+    kept = tmp_path / "outputs" / "t" / items[next(iter(left))]["src"]
+    hour = time.time() - 3600
+    os.utime(kept, (hour, hour))
+    os.utime(kept.with_suffix(".json"), (hour - 3600, hour - 3600))
+    (tmp_path / ".gridrun" / "digests.json").unlink(missing_ok=True)
+    run2()
+    remembered = json.loads((tmp_path / ".gridrun" / "digests.json").read_text())["files"]
+    assert remembered[str(kept)][-1] == earlier[next(iter(left))][1], remembered
+
     shutil.rmtree(tmp_path / "outputs" / "t" / ".runs" / "superseded")
     _, items, html = run2()
     for key in left:
