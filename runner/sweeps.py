@@ -299,6 +299,8 @@ class JobMaker:
         # default output's key is not one: an include key only it shows is most likely a parameter mistyped)
         written = used if sw.output_path in self.m.positions else self.templated
         reads_all = "key" in written
+        # what the request reads: `output: "{{ key }}.mp4"` names the job's file with every value, sends none
+        sent = self.templated
         # Matrix values are shared (key, value) tuples that live as long as `expansion`: their ids are stable.
         key_parts: dict[int, str] = {}
 
@@ -313,14 +315,14 @@ class JobMaker:
                 for name in shape.keys:
                     source = shape.sources.get(name, "matrix")
                     own = self.model.other_names.get(name)
-                    if (own is not None and name not in self.model.params and name not in written and not reads_all
-                            and own not in shape.keys):
+                    if (own is not None and name not in self.model.params and name not in sent
+                            and "key" not in sent and own not in shape.keys):
                         # Another provider's name for a parameter (fal's `image_url`) as a matrix, include or zip
                         # key: a key sets a request parameter of its own name only, so the job would be sent, and
                         # billed, without it (as text-to-video, for an image), as under `params:`.
                         errors.add(m.error(_matrix_path(sw, source, name),
                                            f"unknown parameter for {self.model.model}, which takes it as '{own}', "
-                                           f"and no template uses it: the jobs would be sent (and billed) without "
+                                           f"and no parameter's template uses it: the jobs would be sent (and billed) without "
                                            f"it; did you mean '{own}'?", MatrixError))
                         continue
                     if (source.startswith("include ") and name not in self.model.params and name not in used

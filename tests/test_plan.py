@@ -1975,6 +1975,11 @@ def test_another_providers_name_for_a_parameter_as_a_matrix_include_or_zip_key_i
     p = plan_of(tmp_path, "params:\n  prompt: a fox\n  input_reference: \"{{ image_url }}\"\nmatrix:\n"
                           "  image_url: [https://example.com/fox.png]\n", "t.yaml")
     assert p.jobs[0].params["input_reference"] == ["https://example.com/fox.png"], p.jobs[0].params
+    # a file name spelling every value sends none of them: still refused
+    for i, output in enumerate(["'{{ key }}.mp4'", "'{{ image_url | truncate(8) }}-{{ style }}.mp4'"]):
+        err = one_error(tmp_path, "params:\n  prompt: a fox\nmatrix:\n  image_url: [https://example.com/fox.png]\n"
+                                  f"  style: [anime, clay]\noutput: {output}\n", "image_url", name=f"o{i}.yaml")
+        assert err.field == "matrix.image_url" and "did you mean 'input_reference'?" in err.message, err
 
 
 def test_a_height_given_as_resolution_points_to_quality(tmp_path: Path) -> None:
