@@ -360,7 +360,8 @@ def holds_take(video: str | Path, job_hash: str, sha256: str, digests: Digests |
     the sidecar of gridrun's beside it when that names the job and this digest and the video was not written
     since it was (a video is in place before its sidecar is written, moved or copied with it): nothing is read of
     the video then. A sidecar naming another job or take says it is not; a video newer than its sidecar (edited
-    in place, or copied after it) or with no sidecar of gridrun's is hashed, once while it is unchanged when
+    in place, or copied after it), of another length than it records (another file copied over it with its times
+    kept, `cp -p`) or with no sidecar of gridrun's is hashed, once while it is unchanged when
     `digests` remembers it."""
     path = os.fspath(video)
     try:
@@ -377,7 +378,7 @@ def holds_take(video: str | Path, job_hash: str, sha256: str, digests: Digests |
     if doc is not None:
         if doc["hash"] != job_hash or doc["sha256"] != sha256:
             return False
-        if made.st_mtime_ns <= written:
+        if made.st_mtime_ns <= written and doc.get("bytes", made.st_size) == made.st_size:
             return True
     try:
         return (sha256_file(Path(path)) if digests is None else digests.sha256(path, made)) == sha256
@@ -636,6 +637,10 @@ def sidecar_writer(
 
     def write(sha256: str) -> None:
         doc["sha256"], doc["downloaded_at"] = sha256, clock()
+        try:  # the video's length, in place before its sidecar: another file copied over it keeping its times
+            doc["bytes"] = os.stat(job.output_str).st_size  # (`cp -p`) is told by it without reading the video
+        except OSError:
+            doc.pop("bytes", None)
         # The C encoder (no indent). Not synced: the state is the record, and the sidecar its copy, which
         # every run checks and writes again when a power cut left it empty or garbled (`mend_sidecar`). The
         # download syncs the folder once after this rename and the video's, so the name outlives a power cut.

@@ -629,6 +629,25 @@ def test_the_latest_runs_video_edited_in_place_is_not_linked_as_its_take(
     assert rows == {"style=anime": None, "style=clay": "clay.mp4"}
 
 
+def test_another_jobs_video_copied_over_one_with_its_times_kept_is_not_linked_as_its_take(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`cp -p clay.mp4 anime.mp4` (a restore, `rsync -a`): the video is no newer than anime's sidecar, but not the
+    length it records: the report and results do not link it as anime's take, as `plan` would fetch it again."""
+    import shutil as sh
+
+    m = write_manifest(tmp_path, extra={"matrix": {"style": ["anime", "clay"]}, "output": "{{ style }}.mp4"})
+    assert api.run(m, report=False).exit_code == 0
+    folder = tmp_path / "outputs" / "t"
+    assert (folder / "anime.mp4").stat().st_size != (folder / "clay.mp4").stat().st_size
+    assert json.loads((folder / "anime.json").read_text())["bytes"] == (folder / "anime.mp4").stat().st_size
+    sh.copy2(folder / "clay.mp4", folder / "anime.mp4")
+    assert main(["export", str(m), "--format", "json"]) == 0
+    capsys.readouterr()
+    rows = {r["key"]: r for r in json.loads((folder / "results.json").read_text())["rows"]}
+    assert rows["style=anime"]["output_path"] is None and rows["style=clay"]["output_path"] == "clay.mp4", rows
+
+
 def test_no_such_run_names_the_manifest_given_when_another_of_its_name_ran_last(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
