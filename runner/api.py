@@ -1114,9 +1114,9 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
             missing_since = now if missing_since is None else missing_since
             if on_wait is not None and not waiting:
                 waiting.append(key)
-                on_wait(f"the provider answers 404 for video {pid} ({missing}): waiting up to {GONE_AFTER:g} s, as a "
-                        "run does, to see whether it knows it again; a video it still does not know then is recorded "
-                        "`unknown` (nothing to cancel)")
+                on_wait(f"the provider answers 404 for {key}'s video {pid} ({missing}), and may for others: waiting "
+                        f"up to {GONE_AFTER:g} s for each, as a run does, to see whether it knows them again; a video "
+                        "it still does not know then is recorded `unknown` (nothing to cancel)")
             if now - missing_since >= GONE_AFTER:
                 return lost(row, f"the provider has had no video {pid} for {now - missing_since:.0f} s ({missing})")
             await anyio.sleep(GONE_AFTER / 6)
