@@ -2268,13 +2268,24 @@ class Store:
         """For each job id, the run its attempt number `attempts[job_id]` is billed to (see `run_job_rows`)."""
         return {job_id: runs[0] for job_id, runs in self._attempt_runs(attempts).items()}
 
-    def _attempt_runs(self, attempts: Mapping[int, int]) -> dict[int, tuple[int | None, int | None]]:
-        """For each job id, the runs its attempt number `attempts[job_id]` is billed to and was sent by."""
+    def _attempt_runs(self, attempts: Mapping[int, int], done: Mapping[int, str] | None = None,
+                      ) -> dict[int, tuple[int | None, int | None]]:
+        """For each job id, the runs its attempt number `attempts[job_id]` is billed to and was sent by; for a job
+        in `done` (job id -> the render its video is of), those of the attempt up to that number that made the
+        video, as `_VIDEO_ATTEMPT` finds it: a re-render cancelled or failed after it is not."""
         out: dict[int, tuple[int | None, int | None]] = {}
         for job_id, n in attempts.items():
-            row = self.db.execute(
-                f"SELECT {self._billed_by}, run_id FROM attempts WHERE job_id=? AND n=?", (job_id, n)
-            ).fetchone()
+            row = None
+            if done is not None and job_id in done:
+                row = self.db.execute(
+                    f"SELECT {self._billed_by}, run_id FROM attempts WHERE job_id=? AND n<=?"
+                    f" AND state NOT IN ({_NOT_ITS_VIDEO_SQL}) ORDER BY provider_id IS NOT ?, n DESC LIMIT 1",
+                    (job_id, n, done[job_id]),
+                ).fetchone()
+            if row is None:
+                row = self.db.execute(
+                    f"SELECT {self._billed_by}, run_id FROM attempts WHERE job_id=? AND n=?", (job_id, n)
+                ).fetchone()
             out[job_id] = (None, None) if row is None else (row[0], row[1])
         return out
 
@@ -2615,10 +2626,12 @@ class Store:
         if unknown:  # ended before its jobs were kept (an older gridrun): from the events
             redone = {j.id: j for j in self._as_of(tuple(unknown), ended_at)}
             out = [redone.get(j.id, j) for j in out]
-        # a later run's re-render made another attempt current: the run's own was billed to its run
+        # a later run's re-render made another attempt current: the run's own was billed to its run; a job the run
+        # left done, the attempt that made its video (a re-render the run saw fail put it back as it was)
         was = {j.id: j.attempts for j, now in zip(out, jobs) if j.attempts != now.attempts}
         if was:
-            runs = self._attempt_runs(was)
+            runs = self._attempt_runs(was, {j.id: j.provider_id or "" for j in out
+                                            if j.id in was and j.state == S.DONE.value})
             out = [dataclasses.replace(j, billed_run=runs[j.id][0], sent_run=runs[j.id][1]) if j.id in runs else j
                    for j in out]
         # another take of the job made current since (`take_back`, the attempts alike): the run's own was billed

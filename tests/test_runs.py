@@ -774,6 +774,29 @@ def test_an_earlier_runs_report_still_says_which_of_its_re_renders_failed_after_
     assert {key: compared[key]["jobs"][1].get("rerr") for key, _ in errors} == dict(errors)
 
 
+def test_a_run_whose_re_renders_failed_is_not_billed_for_the_earlier_videos_after_a_later_re_render(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Run 2's re-renders (`--force`) fail, paying nothing; run 3 (`--force`) re-renders both jobs. Run 2's export
+    and report still give each job's video to run 1, which made it: run 2's own figures sum to what it paid ($0),
+    and its header says the videos cost what they did in run 1."""
+    from runner.executor import RunOptions
+
+    m, folder = forced_twice(tmp_path, failure_rate=1.0)
+    made = _this_run(m, 1)["done_cost_usd"]
+    assert api.run(m, options=RunOptions(force=True), report=False).exit_code == 0  # run 3: new takes
+    for argv in (["export", str(m), "--run", "2", "--format", "json"], ["report", str(m), "--run", "2"]):
+        assert main(argv) == 0
+    capsys.readouterr()
+    doc = json.loads((folder / "results-run-2.json").read_text())
+    assert [(r["paid_in_run"], r["cost_this_run_usd"]) for r in doc["rows"]] == [(1, 0.0)] * 2
+    s = doc["summary"]
+    assert s["spent_usd"] == s["cost_this_run_usd"] == 0.0 and s["cost_by_run"] == {"1": pytest.approx(made)}
+    html = (folder / "report-run-2.html").read_text()
+    money = dict(re.findall(r"<dt>(.*?)</dt><dd[^>]*>(.*?)</dd>", html, re.DOTALL))
+    assert re.sub(r"<[^>]+>", "", money["these 2 jobs cost when made"]) == f"${made:,.2f} (run 1)"
+
+
 def test_a_compare_names_the_run_that_sent_a_new_take_apart_from_the_run_that_paid_for_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
