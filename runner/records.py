@@ -251,6 +251,11 @@ class Snapshot:
     # keys of the done jobs marked cached (cached_from_run) whose re-render this run sent or saw cancelled or failed,
     # put back as they were: their videos made earlier, which the run did not find cached (`status --runs` says so)
     made_earlier: tuple[str, ...] = ()
+    # of the done jobs, as `status --runs` counts them (`RunSummary`): those the run found cached, and those whose
+    # video an earlier run made (fetched again after it was edited or deleted, or kept when a re-render here was
+    # cancelled or failed); the run's report header says the same
+    found_cached: int = 0
+    made_earlier_count: int = 0
     # (key, the run that sent it, its estimate) of jobs earlier runs of the manifest sent, rendering still, that this
     # run does not have (left by --leave-in-flight): the manifest's reserve counts them, `gridrun cancel` stops them
     left_rendering: tuple[tuple[str, int, int], ...] = ()

@@ -24,7 +24,9 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup
 
-from .export import STATE_GROUPS, dumps, earlier_folder, export_rows, files_of, run_folder, summary, write_exports
+from .export import (
+    STATE_GROUPS, _made_in, dumps, earlier_folder, export_rows, files_of, run_folder, summary, usd, write_exports,
+)
 from .jobs import format_value, job_key, usd_text
 from .outputs import (
     POSTER_MARK, atomic_write, files_beside, gridrun_poster, holds_take, poster_kept, poster_path, superseded_dir,
@@ -271,10 +273,15 @@ def _display_summary(snapshot: Snapshot) -> dict[str, Any]:
     s["all_runs_label"] = _all_runs_label(snapshot)
     s["over_budget"] = snapshot.over_budget_note()
     s["rerenders_failed"] = rerenders_failed_note(len(snapshot.rerenders_failed)) if snapshot.rerenders_failed else None
-    # the page's chips say what `status --runs` does: of the jobs marked cached (the export's `cached`), those whose
-    # re-render the run sent or saw cancelled or failed are "made earlier", kept; the run did not find them cached
-    s["made_earlier"] = min(len(snapshot.made_earlier), s["cached"])
-    s["found_cached"] = s["cached"] - s["made_earlier"]
+    # the page's chips say what `status --runs` does (its counts): of the done jobs, those the run found cached and
+    # those whose video an earlier run made ("made earlier": kept when a re-render here was cancelled or failed,
+    # fetched again after it was edited or deleted), though the export's `cached` counts every job cached from a run
+    s["made_earlier"] = snapshot.made_earlier_count
+    s["found_cached"] = snapshot.found_cached
+    # the estimate of the jobs left to pay for: neither cached nor done with a video an earlier run made
+    s["money"]["estimate_usd"] = _money(usd(sum(j.cost_estimate_micros for j in snapshot.jobs
+                                                if j.cached_from_run is None
+                                                and not (j.state == "done" and not _made_in(j, run.id)))))
     s["paid_jobs"] = sum(1 for j in snapshot.jobs if j.paid_run is not None)
     s["paid_by"] = _paid_by(s["cost_by_run"], snapshot.other_runs)
     s["counts"] = {state: n for state, n in s["counts"].items() if n}  # the page lists the states it has

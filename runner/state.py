@@ -1573,44 +1573,59 @@ class Store:
         self.db.execute("BEGIN")
         try:
             runs = self.runs(manifest_name)
-            final = ("SUM(json_extract(rj.final, '$.state') = 'done'), COUNT(rj.final)" if self.schema >= 4
-                     else "0, 0")
-            where, args = ("", ()) if manifest_name is None else \
-                (" WHERE rj.run_id IN (SELECT id FROM runs WHERE manifest_name=?)", (manifest_name,))
-            made = (f"SUM(EXISTS (SELECT 1 FROM attempts a WHERE a.job_id = j.id AND a.state = 'done'"
-                    f" AND {self._billed_by} = rj.run_id))")  # a video the run made, as `paid_in_run` counts it
-            counted = {r[0]: r[1:] for r in self.db.execute(
-                f"SELECT rj.run_id, COUNT(*), COUNT(rj.cached_from_run), SUM(j.state = 'done'), {final}, {made}"
-                f" FROM run_jobs rj JOIN jobs j ON j.id = rj.job_id{where} GROUP BY rj.run_id", args)}
-            # done jobs whose video a run could not copy to its new path (a full disk): not its, nor fetched by it
-            not_copied = dict(self.db.execute(
-                "SELECT run_id, COUNT(DISTINCT job_id) FROM events WHERE kind='not-copied' GROUP BY run_id"))
-            # done jobs whose re-render the run sent or saw cancelled or failed, put back as they were: their
-            # video an earlier run made, kept (made earlier), not found cached by the run
-            kept = dict(self.db.execute(
-                "SELECT e.run_id, COUNT(DISTINCT e.job_id) FROM events e JOIN run_jobs rj ON rj.run_id = e.run_id"
-                f" AND rj.job_id = e.job_id WHERE e.kind IN {_KEPT_KINDS}"
-                " AND rj.cached_from_run IS NOT NULL GROUP BY e.run_id"))
             last: dict[str, int] = {}
             for run in runs:  # newest first: the first of each manifest is its latest
                 last.setdefault(run.manifest_name, run.id)
-            out = []
-            for run in runs:
-                jobs, cached, done, done_left, finals, made = counted.get(run.id, (0, 0, 0, 0, 0, 0))
-                cached = max(0, cached - kept.get(run.id, 0))
-                money = self.money(run.id)
-                if run.ended_at is not None and run.id != last[run.manifest_name]:
-                    money = self._money_as_left(run.id, money)
-                    if finals < jobs:  # ended before its jobs were kept: as `_as_left` makes them
-                        left = self._as_left(run.id, tuple(job_record(r) for r in self.run_job_rows(run.id)),
-                                             run.ended_at)
-                        done_left = sum(1 for j in left if j.state == JobState.DONE.value)
-                    done = done_left
-                out.append(RunSummary(run=run, jobs=jobs, done=done or 0, cached=cached,
-                                      spent_micros=money[0], reserved_micros=money[1],
-                                      made=min(made or 0, done or 0), not_copied=not_copied.get(run.id, 0)))
+            where, args = ("", ()) if manifest_name is None else \
+                (" WHERE rj.run_id IN (SELECT id FROM runs WHERE manifest_name=?)", (manifest_name,))
+            return self._summaries(runs, last, where, args)
         finally:
             self.db.execute("COMMIT")
+
+    def _run_summary(self, run: RunRecord) -> RunSummary:
+        """The run's line of `status --runs` (`run_summaries`), inside a transaction: what the run's report header
+        counts its done jobs by (cached, made earlier), so that the two agree."""
+        last = self._last_run_id(run.manifest_name)
+        return self._summaries([run], {run.manifest_name: run.id if last is None else last},
+                               " WHERE rj.run_id=?", (run.id,))[0]
+
+    def _summaries(self, runs: Sequence[RunRecord], last: Mapping[str, int], where: str,
+                   args: tuple[Any, ...]) -> list[RunSummary]:
+        """`runs` counted (`run_summaries`), `last` their manifests' latest runs, `where` (with `args`) the SQL
+        that picks their jobs among `run_jobs rj`."""
+        final = ("SUM(json_extract(rj.final, '$.state') = 'done'), COUNT(rj.final)" if self.schema >= 4
+                 else "0, 0")
+        made = (f"SUM(EXISTS (SELECT 1 FROM attempts a WHERE a.job_id = j.id AND a.state = 'done'"
+                f" AND {self._billed_by} = rj.run_id))")  # a video the run made, as `paid_in_run` counts it
+        counted = {r[0]: r[1:] for r in self.db.execute(
+            f"SELECT rj.run_id, COUNT(*), COUNT(rj.cached_from_run), SUM(j.state = 'done'), {final}, {made}"
+            f" FROM run_jobs rj JOIN jobs j ON j.id = rj.job_id{where} GROUP BY rj.run_id", args)}
+        # done jobs whose video a run could not copy to its new path (a full disk): not its, nor fetched by it
+        one, one_args = (" AND e.run_id=?", (runs[0].id,)) if len(runs) == 1 else ("", ())
+        not_copied = dict(self.db.execute(
+            f"SELECT e.run_id, COUNT(DISTINCT e.job_id) FROM events e WHERE e.kind='not-copied'{one}"
+            " GROUP BY e.run_id", one_args))
+        # done jobs whose re-render the run sent or saw cancelled or failed, put back as they were: their
+        # video an earlier run made, kept (made earlier), not found cached by the run
+        kept = dict(self.db.execute(
+            "SELECT e.run_id, COUNT(DISTINCT e.job_id) FROM events e JOIN run_jobs rj ON rj.run_id = e.run_id"
+            f" AND rj.job_id = e.job_id WHERE e.kind IN {_KEPT_KINDS}"
+            f" AND rj.cached_from_run IS NOT NULL{one} GROUP BY e.run_id", one_args))
+        out = []
+        for run in runs:
+            jobs, cached, done, done_left, finals, made = counted.get(run.id, (0, 0, 0, 0, 0, 0))
+            cached = max(0, cached - kept.get(run.id, 0))
+            money = self.money(run.id)
+            if run.ended_at is not None and run.id != last[run.manifest_name]:
+                money = self._money_as_left(run.id, money)
+                if finals < jobs:  # ended before its jobs were kept: as `_as_left` makes them
+                    left = self._as_left(run.id, tuple(job_record(r) for r in self.run_job_rows(run.id)),
+                                         run.ended_at)
+                    done_left = sum(1 for j in left if j.state == JobState.DONE.value)
+                done = done_left
+            out.append(RunSummary(run=run, jobs=jobs, done=done or 0, cached=cached,
+                                  spent_micros=money[0], reserved_micros=money[1],
+                                  made=min(made or 0, done or 0), not_copied=not_copied.get(run.id, 0)))
         return out
 
     def manifest_files(self, manifest_name: str) -> list[tuple[str, int, str]]:
@@ -2374,6 +2389,7 @@ class Store:
             else:
                 kept, failed = self._rerenders_cancelled(run), self._rerenders_failed(run)
             made_earlier = self._made_earlier(run.id)
+            counted = self._run_summary(run)
             left = () if as_left else self._left_rendering(run)
             rendered = () if as_left else self._left_rendered(run)
             unknown = () if as_left else self._left_unknown(run)
@@ -2388,7 +2404,7 @@ class Store:
         return Snapshot(run=run, jobs=jobs, counts=counts, spent_micros=spent, reserved_micros=reserved,
                         manifest_spent_micros=all_spent, manifest_reserved_micros=all_reserved,
                         manifest_latest_run=latest_id, other_runs=others, stopping=stopping, ended=ended, rerenders_cancelled=kept, rerenders_failed=failed,
-                        made_earlier=made_earlier,
+                        made_earlier=made_earlier, found_cached=counted.cached, made_earlier_count=counted.made_earlier,
                         left_rendering=left, left_rendered=rendered, left_unknown=unknown, placeholders_left=placeholders,
                         left_copies={rid: str(path) for rid, (path, _) in copies.items()},
                         copies_missing=tuple(rid for rid, (_, there) in copies.items() if not there))

@@ -808,6 +808,36 @@ def test_a_force_run_whose_re_renders_were_cancelled_made_no_video(tmp_path: Pat
     assert (rows[first.run_id]["done"], rows[first.run_id]["made"]) == (6, 6), rows[first.run_id]
 
 
+def _header_chips(html: str) -> dict[str, int]:
+    """The report header's counts of done jobs, label -> number ("cached", "made earlier")."""
+    import re
+
+    return {label: int(n.replace(",", "")) for n, label in
+            re.findall(r'<span class="chip cached[^"]*"[^>]*><b>([\d,]+)</b> ([^<]+)</span>', html)}
+
+
+@pytest.mark.timeout(120)
+def test_the_report_of_a_force_run_whose_re_renders_were_cancelled_counts_them_as_status_runs_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A --force run detached with three re-renders in flight, which `gridrun cancel` cancels (the jobs put back
+    done by `cancel`, not by the run): its report header says what its line of `status --runs` does, "3 cached"
+    (the jobs it never sent) and "3 made earlier", and no estimate is left to pay for them."""
+    import re
+
+    from runner.cli import main
+
+    m, _, forced = _detached_force_run(tmp_path, in_world=True)
+    assert forced.exit_code == 130
+    _rerenders_in_flight(m)
+    assert main(["cancel", str(m)]) == 0
+    line = next(s for s in api.runs(m) if s.run.id == forced.run_id)  # its line of `status --runs`
+    assert (line.done, line.cached, line.made_earlier) == (6, 3, 3), line
+    html = api.report(m).read_text()
+    assert _header_chips(html) == {"cached": 3, "made earlier": 3}, _header_chips(html)
+    assert re.search(r"estimate of the jobs neither cached nor made earlier</dt><dd>\$0\.00<", html)
+
+
 @pytest.mark.timeout(120)
 def test_a_force_re_render_a_run_finds_cancelled_at_the_provider_leaves_the_done_job_as_it_was(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -396,6 +396,30 @@ def test_a_run_that_only_fetched_deleted_videos_again_made_none_of_them(
 
 
 
+def test_the_report_header_counts_a_video_fetched_again_after_it_was_edited_as_status_runs_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Run 1 renders two videos; one is edited in place, and run 2 fetches it again at no cost, the other cached:
+    run 2's report header says what its line of `status --runs` does ("1 cached", "1 made earlier"), and leaves
+    no estimate to pay for either."""
+    m = write_manifest(tmp_path, n_seeds=1)
+    assert api.run(m, report=False).exit_code == 0
+    edited = api.status(m).jobs[0]
+    with open(edited.output_path, "ab") as f:
+        f.write(b"XX")
+    again = api.run(m, report=False)
+    assert again.exit_code == 0 and again.stats.spent_micros == 0
+    line = next(s for s in api.runs(m) if s.run.id == again.run_id)  # its line of `status --runs`
+    assert (line.done, line.cached, line.made_earlier) == (2, 1, 1), line
+    assert main(["report", str(m)]) == 0
+    capsys.readouterr()
+    page = " ".join((tmp_path / "outputs" / "t" / "report.html").read_text().split())
+    chips = {label: n for n, label in
+             re.findall(r'<span class="chip cached[^"]*"[^>]*><b>([\d,]+)</b> ([^<]+)</span>', page)}
+    assert chips == {"cached": "1", "made earlier": "1"}, chips
+    assert "<dt>estimate of the jobs neither cached nor made earlier</dt><dd>$0.00</dd>" in page
+
+
 def test_a_compare_of_a_run_and_its_re_render_counts_each_new_take_as_a_difference(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
