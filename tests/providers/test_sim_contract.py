@@ -551,8 +551,9 @@ async def test_download_faults_leave_nothing_behind(
 
 @pytest.mark.anyio
 async def test_download_server_error_and_slow_body(sim: Sim, lumenfall: LumenfallProvider, tmp_path: Path) -> None:
-    await sim.configure(script=[{"route": "file", "fault": "server_error", "status": 503, "nth": [1]}, {"route": "file", "fault": "stall_body", "delay": 0.6, "nth": [2]}])
-    async with lumenfall.client(timeout=0.3) as client:
+    # the body stalls well past the read timeout, which is long enough for a loaded machine's other requests
+    await sim.configure(script=[{"route": "file", "fault": "server_error", "status": 503, "nth": [1]}, {"route": "file", "fault": "stall_body", "delay": 4.0, "nth": [2]}])
+    async with lumenfall.client(timeout=1.5) as client:
         done = await completed(lumenfall, client)
         with pytest.raises(ServerError):
             await lumenfall.download(client, done.url or "", tmp_path / "a.mp4")
