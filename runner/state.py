@@ -2547,17 +2547,17 @@ class Store:
             f" AND rj.run_id = e.run_id WHERE e.run_id=? AND e.kind IN {_KEPT_KINDS} ORDER BY rj.position, e.id",
             (run.id,),
         ):
+            key = str(key)  # the last of a job's events says how its re-render ended
             if kind == "rerun-cancelled":
-                cancelled.add(str(key))
-                failed.pop(str(key), None)
+                cancelled.add(key)
+                failed.pop(key, None)
                 continue
             try:
                 error = json.loads(detail).get("error") if detail else None
             except (ValueError, AttributeError):
                 error = None
-            cancelled.discard(str(key))
-            failed.pop(str(key), None)
-            failed[str(key)] = str(error or "")
+            cancelled.discard(key)
+            failed[key] = str(error or "")
         return len(cancelled), tuple(failed.items())
 
     def _rerenders_failed(self, run: RunRecord) -> tuple[tuple[str, str], ...]:
