@@ -2372,7 +2372,6 @@ class Store:
             if as_left:
                 jobs = self._videos_as_left(run_id, self._as_left(run_id, jobs, run.ended_at), jobs, run.manifest_name)
                 jobs = self._earlier_takes_as_left(run, jobs)
-                self.digests.save()  # what the earlier takes' checks hashed, remembered as `_videos_as_left` does
                 spent, reserved = self._money_as_left(run_id, (spent, reserved))
             elif moved_on and run.ended_at is not None:
                 jobs = self._moved_on_as_left(run, jobs, run.ended_at)
@@ -2380,6 +2379,7 @@ class Store:
                 jobs = self._with_earlier_takes(jobs, reuse)
             if videos and not as_left and run.ended_at is not None:
                 jobs = self._videos_as_left(run_id, jobs, jobs, run.manifest_name)
+            self.digests.save()  # the videos these checks hashed, remembered for the next command (one write)
             all_spent, all_reserved = self.money(manifest_name=run.manifest_name)
             latest_id = self._last_run_id(run.manifest_name)
             others = self._runs_of_others(run.manifest_name, jobs)
@@ -2751,7 +2751,6 @@ class Store:
                 at = next((p for p in places if holds(p, job)), None)
                 if at is not None:
                     found[job.id] = at
-        self.digests.save()
         out = []
         for job in left:
             if job.id in found:
