@@ -49,6 +49,7 @@ _ERROR_TYPES = {
     416: "invalid_request_error",
     429: "rate_limit_error",
 }
+_REFUSED_CODES = {405: "METHOD_NOT_ALLOWED", 501: "NOT_IMPLEMENTED"}
 _SERVER_CODES = {500: "INTERNAL_ERROR", 502: "ALL_PROVIDERS_EXHAUSTED", 503: "UPSTREAM_ERROR", 504: "UPSTREAM_ERROR"}
 
 
@@ -219,6 +220,11 @@ class Endpoint:
             if route in ("balance", "delete"):
                 raise ApiError(404, "NOT_FOUND", "no such route")
             raise ApiError(404, "NOT_FOUND", "no such video", param="id")
+        if "not_allowed" in faults:
+            status = faults["not_allowed"].status or 405
+            raise ApiError(status, _REFUSED_CODES.get(status, "METHOD_NOT_ALLOWED"),
+                           f"{call.request.method} is not supported on this route.",
+                           headers={"Allow": "GET"} if status == 405 else None)
         if "expired" in faults:
             status = faults["expired"].status or cfg.expired_status
             raise ApiError(status, "URL_EXPIRED", "the URL has expired; GET the video again for a fresh one")

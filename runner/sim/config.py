@@ -30,6 +30,8 @@ FAULTS = {
     "model_disabled": "create only: 404 MODEL_DISABLED, as for a model the provider has switched off",
     "not_found": "get, delete and balance only: 404 NOT_FOUND, as for a video the provider does not know (or no "
                  "longer does), or for a route (the balance, a video's DELETE) a gateway does not have",
+    "not_allowed": "delete only: 405 METHOD_NOT_ALLOWED, or `status` (501 NOT_IMPLEMENTED), as from a provider or "
+                   "gateway that does not take cancel requests",
     "malformed_json": "the request is handled, then the JSON response body is cut short",
     "unknown_status": "video objects in the response carry status `value` (default 'processing')",
     "job_failure": "create only: the new video ends failed with error code `code`",
@@ -83,7 +85,7 @@ class FaultRule:
     """Inject `fault` into calls of `route`: each call with probability `p`, and/or the `nth` calls (1-based).
 
     :ivar times: fire at most this many times (None: no limit).
-    :ivar status: HTTP status for server_error and expired.
+    :ivar status: HTTP status for server_error, expired and not_allowed.
     :ivar delay: seconds, for slow and stall_body.
     :ivar retry_after: seconds to advertise, for rate_limited.
     :ivar retry_style: seconds | date | ms | body | all | none, for rate_limited (default: the config's).

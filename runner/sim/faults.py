@@ -23,6 +23,7 @@ _ONLY = {
     "model_disabled": frozenset({"create"}),
     "not_found": frozenset({"get", "delete", "balance"}),
     "unknown_status": frozenset({"create", "get", "list"}),
+    "not_allowed": frozenset({"delete"}),
 }
 _NEVER = {"malformed_json": DOWNLOAD_ROUTES}
 

@@ -176,6 +176,19 @@ async def test_not_found_answers_a_get_as_for_a_video_the_provider_does_not_know
     assert (await api.video(video))["id"] == video  # the third call finds it again
 
 
+@pytest.mark.parametrize(("status", "code"), [(None, "METHOD_NOT_ALLOWED"), (501, "NOT_IMPLEMENTED")])
+async def test_not_allowed_refuses_a_cancel_and_leaves_the_video_rendering(
+        api: Api, status: int | None, code: str) -> None:
+    rule = {"route": "delete", "p": 1.0, "fault": "not_allowed"}
+    api.configure(render_time=30.0, script=script(rule if status is None else {**rule, "status": status}))
+    video = (await api.create()).json()["id"]
+    r = await api.client.delete(f"/videos/{video}")
+    assert (r.status_code, r.json()["error"]["code"]) == (status or 405, code)
+    assert (r.headers.get("allow") == "GET") == (status is None)
+    assert (await api.video(video))["status"] in ("queued", "in_progress")
+    assert api.stats()["cancelled"] == 0
+
+
 async def test_balance_runs_out_with_a_402(api: Api) -> None:
     api.configure(balance=1.0)
     codes = [(await api.create(prompt=f"p{i}")).status_code for i in range(3)]
