@@ -28,8 +28,8 @@ from . import manifest as manifest_mod
 from . import plan as plan_mod
 from .balance import BalanceCheck
 from .errors import (
-    CopyNotWrittenError, ManifestError, ManifestErrors, NotRecordedError, ProviderError, RejectedError, RunStartingError,
-    StateError, UsageError,
+    CancelNotTakenError, CopyNotWrittenError, ManifestError, ManifestErrors, NotRecordedError, ProviderError,
+    RejectedError, RunStartingError, StateError, UsageError,
 )
 from .executor import GONE_AFTER, Executor, RunResult, counted, earlier_whole, end_badly, run_budget
 from .jobs import format_value
@@ -888,6 +888,8 @@ class CancelResult:
                                                                # recorded rendered and paid, to be downloaded
     still_running: list[str] = field(default_factory=list)     # the provider goes on rendering them
     errors: dict[str, str] = field(default_factory=dict)       # the request itself failed: key -> why
+    not_taken: dict[str, str] = field(default_factory=dict)    # the provider takes no cancel requests (HTTP 405,
+                                                               # 501): still rendering, billed: key -> why
     gone: dict[str, str] = field(default_factory=dict)         # the provider no longer knows their video, recorded
                                                                # `unknown` as a run records them: key -> why
     unresolved: list[str] = field(default_factory=list)        # sent, the answer never recorded: not cancelled
@@ -910,7 +912,8 @@ def cancel(m: Manifest | str | Path, *, on_wait: Callable[[str], None] | None = 
     stays in flight, so that `run` downloads it. A job whose video the provider no longer knows is recorded
     `unknown` (in `gone`), as a run records it: at once when that is known without asking (the built-in
     simulator's world was not kept), else once the provider has answered 404 to the GET of its status for
-    `GONE_AFTER` seconds. A 404 to the cancel request (DELETE) is a failed request, in `errors`. `on_wait`, when
+    `GONE_AFTER` seconds. A 404 to the cancel request (DELETE) is a failed request, in `errors`; a 405 or 501 to it,
+    a provider that takes no cancel requests, is in `not_taken` (the job renders on, still in flight). `on_wait`, when
     given, is called once with a line saying what is waited for as such a wait starts.
 
     :raises StateWriteError: the state could not be written (a full disk, another program's write transaction):
@@ -1091,6 +1094,10 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
                     if not after.terminal:
                         try:
                             await prov.cancel(client, pid)
+                        except CancelNotTakenError as exc:
+                            # asking again cannot succeed: the job renders on, and the next run follows it
+                            result.not_taken[key] = str(exc)
+                            return
                         except ProviderError as exc:
                             # A 404 to the DELETE says nothing of the video, which the GET just found (a gateway
                             # without that route answers so): the cancel failed, the job stays in flight.
@@ -1166,7 +1173,7 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
                         tg.start_soon(one, client, limiter, row)
 
     anyio.run(go)
-    result.dropped = [k for k in (*result.finished, *result.still_running) if k in gone]
+    result.dropped = [k for k in (*result.finished, *result.still_running, *result.not_taken) if k in gone]
 
 
 def _record_ended(store: Store, row: Any, after: VideoStatus, *, whole: bool) -> JobState:

@@ -1367,7 +1367,8 @@ def cmd_cancel(args: argparse.Namespace) -> int:
         say(f"cancelled {_jobs(len(r.cancelled))} at the provider (what it rendered may still be billed)")
         if r.kept:
             say(f"  {_rerenders_note(len(r.kept))}")
-    elif not (r.failed or r.finished or r.still_running or r.dropped or r.unresolved or r.errors or r.gone):
+    elif not (r.failed or r.finished or r.still_running or r.dropped or r.unresolved or r.errors or r.gone
+              or r.not_taken):
         say("nothing in flight to cancel")
     for key, why in r.failed.items():
         say(f"{'  ' if r.cancelled else ''}{visible(key)}: had failed already ({visible(why)})")
@@ -1386,6 +1387,15 @@ def cmd_cancel(args: argparse.Namespace) -> int:
         say(f"{_jobs(len(finished))} finished first: `gridrun run {args.manifest}` downloads {_them(len(finished))}")
     if running:
         say(f"{_jobs(len(running))} still rendering after the request: the next run follows {_them(len(running))}")
+    if r.not_taken:
+        # asking again cannot succeed: said once, with the provider's answer, not as a request to try again
+        n, keys = len(r.not_taken), list(r.not_taken)
+        following = [k for k in keys if k not in r.dropped]
+        followed = (f"`gridrun run {args.manifest}` follows {_them(len(following))} to the end and downloads what "
+                    f"{'it renders' if len(following) == 1 else 'they render'}" if following else "")
+        err.print(f"error: the provider does not take cancel requests ({visible(next(iter(r.not_taken.values())))}): "
+                  f"{_jobs(n)} not cancelled ({_some(keys)}), still rendering and will be billed"
+                  + (f"; {followed}" if followed else ""), markup=False)
     if r.dropped:
         copy = visible(relpath(r.copy, Path.cwd())) if r.copy else "its copy in .runs/"
         if r.copy and not r.copy_there:
@@ -1411,7 +1421,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
                   f"still in flight and reserved; `gridrun cancel {args.manifest}` again tries {_them(n)} again, or "
                   f"`gridrun run {args.manifest}` follows {_them(n)} to the end and downloads what "
                   f"{'it renders' if n == 1 else 'they render'} (paid)", markup=False)
-    return 1 if r.errors or r.unresolved else 0
+    return 1 if r.errors or r.unresolved or r.not_taken else 0
 
 
 def _some(keys: Sequence[str]) -> str:

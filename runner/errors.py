@@ -219,6 +219,11 @@ class RejectedError(ProviderError):
     """A 4xx before the provider accepted the job: nothing was paid."""
 
 
+class CancelNotTakenError(ProviderError):
+    """The provider (or a gateway before it) does not take cancel requests at all (HTTP 405 Method Not Allowed,
+    501 Not Implemented): the job renders on, and asking again cannot succeed."""
+
+
 class OutcomeUnknownError(ProviderError):
     """A create call may have reached the provider; whether a job was created (and paid) is not known."""
 

@@ -1363,6 +1363,35 @@ def test_a_cancel_request_answered_404_is_a_failed_cancel_that_keeps_the_jobs_in
 
 
 @pytest.mark.timeout(120)
+@pytest.mark.parametrize(("status", "named"), [(None, "HTTP 405"), (501, "HTTP 501")])
+def test_a_provider_that_takes_no_cancel_requests_is_said_so_not_asked_again(
+        tmp_path: Path, status: int | None, named: str) -> None:
+    """A provider (or gateway) that answers the cancel request 405 Method Not Allowed or 501 Not Implemented does
+    not take cancels: `cancel` says so, naming the status, that the jobs still render and will be billed, and that
+    `gridrun run` follows them; it does not advise cancelling again, which cannot succeed. Nothing was cancelled:
+    exit 1, the jobs still in flight."""
+    rule = {"fault": "not_allowed", "route": "delete", "p": 1.0}
+    refuse = (rule if status is None else {**rule, "status": status},)
+    with running_server(SimConfig(render_time=30.0, jitter=0.0, concurrency=2, script=refuse)) as url:
+        m = write_manifest(tmp_path, n_seeds=1, base_url=url, sim={})
+        api.run(m, options={"timeout": 0.3}, report=False)
+        assert in_flight(m) == 2
+        r = _cli("cancel", m)
+        assert r.returncode == 1, (r.stdout, r.stderr)
+        said = " ".join(r.stderr.split())
+        assert f"the provider does not take cancel requests ({named}" in said, said
+        assert "2 jobs not cancelled" in said and "still rendering and will be billed" in said, said
+        assert f"`gridrun run {m}` follows them to the end and downloads what they render" in said, said
+        assert f"`gridrun cancel {m}` again" not in said and "a request to the provider having failed" not in said
+        assert "nothing in flight to cancel" not in r.stdout, r.stdout
+        assert in_flight(m) == 2 and api.status(m).counts["unknown"] == 0
+        assert _stats(url)["cancelled"] == 0
+        result = api.cancel(m)
+        assert len(result.not_taken) == 2 and all(named in why for why in result.not_taken.values()), result
+        assert not result.errors and not result.cancelled
+
+
+@pytest.mark.timeout(120)
 def test_cancel_says_once_what_it_waits_for_as_it_starts_waiting_on_404s(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A cancel the provider answers 404 for waits GONE_AFTER seconds before believing it: it says so as the wait

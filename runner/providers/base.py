@@ -173,7 +173,11 @@ class Provider(Protocol):
         ...
 
     async def cancel(self, client: httpx.AsyncClient, video_id: str) -> None:
-        """Ask the provider to stop the job; best effort, nothing is refunded."""
+        """Ask the provider to stop the job; best effort, nothing is refunded.
+
+        :raises CancelNotTakenError: the provider does not take cancel requests (no such method on the route).
+        :raises ProviderError: the request failed otherwise.
+        """
         ...
 
     def forgot(self, video_id: str) -> bool:

@@ -15,7 +15,14 @@ from urllib.parse import quote
 
 import httpx
 
-from runner.errors import NeedsKeyError, OutcomeUnknownError, RejectedError, ServerError
+from runner.errors import (
+    CancelNotTakenError,
+    NeedsKeyError,
+    OutcomeUnknownError,
+    ProviderError,
+    RejectedError,
+    ServerError,
+)
 from runner.images import image_mime
 from runner.providers.base import (
     SIMULATOR_HEADER,
@@ -39,6 +46,8 @@ MAX_LOG_PAGES = 20
 MAX_REPORTED_USD = 1_000_000_000
 """A reported cost above this is no reading of a render's price (it is counted as unreported): in micro-USD it
 would not fit the state's 64-bit integers, nor their sums."""
+CANCEL_NOT_TAKEN = frozenset({405, 501})
+"""The answers to a cancel request of a provider, or gateway, that takes none: Method Not Allowed, Not Implemented."""
 
 _STATUSES = {
     "queued": "queued",
@@ -271,8 +280,17 @@ class LumenfallProvider:
         return parse_balance(await self._call(client, "GET", url, op="GET /v1/balance"))
 
     async def cancel(self, client: httpx.AsyncClient, video_id: str) -> None:
-        """`DELETE /videos/{id}`: best effort, nothing is refunded."""
-        await self._call(client, "DELETE", f"videos/{quote(video_id, safe='')}", expect_body=False)
+        """`DELETE /videos/{id}`: best effort, nothing is refunded. A 405 or 501 answer is a provider (or gateway)
+        that takes no cancel requests; a 404 is not, as it may be said of the video as well as of the route.
+
+        :raises CancelNotTakenError: HTTP 405 or 501.
+        """
+        try:
+            await self._call(client, "DELETE", f"videos/{quote(video_id, safe='')}", expect_body=False)
+        except ProviderError as exc:
+            if exc.status in CANCEL_NOT_TAKEN:
+                raise CancelNotTakenError(exc.message, status=exc.status, code=exc.code) from exc
+            raise
 
     def forgot(self, video_id: str) -> bool:
         """Only the service can tell."""

@@ -8,6 +8,7 @@ import pytest
 from providers_kit import KEY, no_secret, video
 
 from runner.errors import (
+    CancelNotTakenError,
     ConnectError,
     OutcomeUnknownError,
     ProviderError,
@@ -239,6 +240,19 @@ async def test_cancel_accepts_204(provider: LumenfallProvider, mock: Client) -> 
         await provider.cancel(client, "video/../x")
     assert seen[0].method == "DELETE"
     assert seen[0].url.raw_path == b"/v1/videos/video%2F..%2Fx"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("status", "taken"), [(405, False), (501, False), (404, True), (500, True), (400, True)])
+async def test_cancel_answered_405_or_501_is_a_provider_that_takes_no_cancels(
+        provider: LumenfallProvider, mock: Client, status: int, taken: bool) -> None:
+    """405 and 501 are said of the method on the route, never of the video: asking again cannot succeed. A 404 may
+    be said of the video as much as of the route, so it stays a failed request like any other."""
+    async with mock(lambda r: httpx.Response(status, json=err(status, None, "no"))) as client:
+        with pytest.raises(ProviderError) as caught:
+            await provider.cancel(client, "video_123")
+    assert isinstance(caught.value, CancelNotTakenError) is not taken
+    assert caught.value.status == status and f"HTTP {status}" in str(caught.value)
 
 
 # -- transport errors --------------------------------------------------------------------------------
