@@ -649,6 +649,9 @@
     + " failed and free ones included, not only paid ones";
   // a done job whose re-render in this run (--force) failed: done as it was, its earlier video kept
   const rerunFailed = (j) => "re-render (--force) failed, the earlier video kept" + (j.rerr ? ": " + j.rerr : "");
+  // a done job whose re-render in this run (--force, retry) was cancelled at the provider (`rcan`), in the words
+  // of `status`: done as it was, its earlier video kept, no new take
+  const RERUN_CANCELLED = "re-render (--force, retry) cancelled at the provider: the earlier video kept, the job done as before";
   // `stopped`: a job in flight when its run ended or its process went (killed), which nothing works on now
   function placeholder(j, stopped) {
     const g = groupOf(j.state);
@@ -706,8 +709,7 @@
     if (j.err) p.append(h("div", { class: "err", dir: "auto", title: j.err, text: j.err }));
     // the card names the error first (its two lines show little more); its title and the details view say all
     if (j.rerr !== undefined) p.append(h("div", { class: "err", dir: "auto", title: rerunFailed(j), text: "re-render failed" + (j.rerr ? ": " + j.rerr : "") }));
-
-
+    if (j.rcan) p.append(h("div", { class: "rerender rerun-cancelled", title: RERUN_CANCELLED, text: RERUN_CANCELLED }));
     if (j.rerender) {
       const note = rerenderNote(j, stopped);
       p.append(h("div", { class: "rerender", title: note, text: note, "data-state": !stopped && g === "running" ? j.state : null,
@@ -728,8 +730,7 @@
         cost.cls === "est" ? "estimated " + cost.text.replace(/^~/, "") : cost.text];
       if (j.err) parts.push(brief(j.err, 80));
       if (j.rerr !== undefined) parts.push(brief(rerunFailed(j), 80));
-
-
+      if (j.rcan) parts.push(RERUN_CANCELLED);
       if (j.rerender) {
         const stopped = groupOf(j.state) === "running" && (RUNS[r].status !== "running" || (r === 0 && runGone));
         parts.push(rerenderNote(j, stopped));
@@ -855,7 +856,9 @@
     section("job");
     row("status", (j) => h("span", { class: "badge g-" + groupOf(j.state), text: stateLabel(j.state) }));
     if (jobs.some((j) => j && j.err)) row("error", (j) => j.err || "");
-    if (jobs.some((j) => j && j.rerr !== undefined)) row("re-render", (j) => (j.rerr !== undefined ? rerunFailed(j) : ""));
+    if (jobs.some((j) => j && (j.rerr !== undefined || j.rcan))) {
+      row("re-render", (j) => (j.rerr !== undefined ? rerunFailed(j) : j.rcan ? RERUN_CANCELLED : ""));
+    }
     if (it.sweep) row("sweep", () => it.sweep);
     AXES.forEach((a, i) => { if (a.kind === "matrix") row(a.label, () => a.values[it.ix[i]], { compare: false }); });
     // A job never sent (planned) or whose create was refused (rejected) was paid nothing: no figure is missing.

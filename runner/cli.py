@@ -43,7 +43,7 @@ from .jobs import usd_text
 from .limits import FILES_RAN_OUT
 from .manifest import Manifest
 from .plan import ELSEWHERE, Plan, budget_micros, format_value, overwrites, relpath, summarize_sources, told_read_otherwise
-from .records import GONE_EXIT, RUN_STATUSES, rerenders_failed_note
+from .records import GONE_EXIT, RUN_STATUSES, rerenders_cancelled_note, rerenders_failed_note
 from .state import IN_FLIGHT, JobState, Snapshot, remedy
 from .stats import pace, problems, run_statistics
 from .terminal import visible, written
@@ -886,12 +886,7 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
         err.print(f"[yellow]warning[/yellow]: this run {escape(over)}")
 
 
-def _rerenders_note(n: int) -> str:
-    """One line for the re-renders of done jobs (--force, retry) cancelled at the provider: each job is done as
-    before, its earlier video kept, and needs no paid `retry`."""
-    one = n == 1
-    return (f"{n:,} re-render{'' if one else 's'} of done jobs (--force, retry) cancelled at the provider: "
-            f"the earlier video{'' if one else 's'} kept, {'its job' if one else 'the jobs'} done as before")
+_rerenders_note = rerenders_cancelled_note
 
 
 _rerenders_failed_note = rerenders_failed_note

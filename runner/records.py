@@ -246,6 +246,7 @@ class Snapshot:
     stopping: str | None = None        # why the run stopped sending new jobs, as it recorded it (None: it did not)
     ended: tuple[float, ...] = ()      # when each job that ended in this run first did (what its pace counts)
     rerenders_cancelled: int = 0       # done jobs whose re-render this run sent or saw was cancelled: done as before
+    rerenders_cancelled_keys: tuple[str, ...] = ()  # their keys, in plan order
     # (key, error) of the done jobs whose re-render this run sent or saw failed or refused: done as before
     rerenders_failed: tuple[tuple[str, str], ...] = ()
     # keys of the done jobs marked cached (cached_from_run) whose re-render this run sent or saw cancelled or failed,
@@ -314,6 +315,15 @@ class RunSummary:
         by hand), or kept when this run's re-render of it was cancelled or failed. Not those whose video this
         run could not copy to its new path (a full disk): it left them untouched."""
         return max(0, self.done - self.cached - self.made - self.not_copied)
+
+
+def rerenders_cancelled_note(n: int) -> str:
+    """One line for the re-renders of done jobs (--force, retry) cancelled at the provider: each job is done as
+    before, its earlier video kept, and needs no paid `retry`. The run's end, `status`, `cancel` and the run's report
+    say it."""
+    one = n == 1
+    return (f"{n:,} re-render{'' if one else 's'} of done jobs (--force, retry) cancelled at the provider: "
+            f"the earlier video{'' if one else 's'} kept, {'its job' if one else 'the jobs'} done as before")
 
 
 def rerenders_failed_note(n: int) -> str:

@@ -31,7 +31,7 @@ from .jobs import format_value, job_key, usd_text
 from .outputs import (
     POSTER_MARK, atomic_write, files_beside, gridrun_poster, holds_take, poster_kept, poster_path, superseded_dir,
 )
-from .records import rerenders_failed_note
+from .records import rerenders_cancelled_note, rerenders_failed_note
 from .resources import resource_dir
 from .state import JobRecord, Snapshot, Store
 
@@ -182,6 +182,8 @@ def render(
 
 
 RERUN_FAILED = "re-render (--force) failed, the earlier video kept"  # as the grid's script says it (report.js)
+# as the grid's script says it, in the words of `status` (`rerenders_cancelled_note`)
+RERUN_CANCELLED = "re-render (--force, retry) cancelled at the provider: the earlier video kept, the job done as before"
 
 
 def _static_jobs(data: Mapping[str, Any]) -> Markup:
@@ -219,7 +221,8 @@ def _static_jobs(data: Mapping[str, Any]) -> Markup:
             err = job.get("err")
             rerr = job.get("rerr")
             cells.append(f"<td>{state}" + (f": {_esc(err)}" if err else "")
-                         + (f"; {_esc(RERUN_FAILED)}: {_esc(rerr)}" if rerr is not None else ""))
+                         + (f"; {_esc(RERUN_FAILED)}: {_esc(rerr)}" if rerr is not None else "")
+                         + (f"; {_esc(RERUN_CANCELLED)}" if job.get("rcan") else ""))
             cost = job.get("cost")
             est = job.get("est")
             cells.append("<td>" + (usd_text(cost) if cost is not None
@@ -272,6 +275,8 @@ def _display_summary(snapshot: Snapshot) -> dict[str, Any]:
     s["all_runs"] = _all_runs(snapshot)
     s["all_runs_label"] = _all_runs_label(snapshot)
     s["over_budget"] = snapshot.over_budget_note()
+    s["rerenders_cancelled"] = (rerenders_cancelled_note(snapshot.rerenders_cancelled)
+                                if snapshot.rerenders_cancelled else None)
     s["rerenders_failed"] = rerenders_failed_note(len(snapshot.rerenders_failed)) if snapshot.rerenders_failed else None
     # the page's chips say what `status --runs` does (its counts): of the done jobs, those the run found cached and
     # those whose video an earlier run made ("made earlier": kept when a re-render here was cancelled or failed,
@@ -628,10 +633,12 @@ def _round(value: float | None) -> float | None:
 
 
 def _job_data(job: JobRecord, base: str, common: Mapping[str, Any], rerun_error: str | None = None,
-              made_earlier: bool = False) -> dict[str, Any]:
+              made_earlier: bool = False, rerun_cancelled: bool = False) -> dict[str, Any]:
     """A job's entry; `rerun_error`: the error of the run's re-render of it (--force) that failed, which left it
     done as it was; `made_earlier`: a job marked cached whose re-render the run sent or saw cancelled or failed, its
-    video made earlier and kept, not found cached by the run (`Snapshot.made_earlier`)."""
+    video made earlier and kept, not found cached by the run (`Snapshot.made_earlier`); `rerun_cancelled`: the run's
+    re-render of it (--force, retry) was cancelled at the provider, which left it done as it was
+    (`Snapshot.rerenders_cancelled_keys`)."""
     d: dict[str, Any] = {
         "state": job.state,
         "hash": job.hash,
@@ -657,6 +664,7 @@ def _job_data(job: JobRecord, base: str, common: Mapping[str, Any], rerun_error:
         "doubt": True if job.cost_doubted else None,
         "rerr": rerun_error,                    # its re-render in this run failed: done as before, its video kept
         "kept": True if made_earlier else None,  # of `cached`: made earlier, kept when its re-render here did not
+        "rcan": True if rerun_cancelled else None,  # its re-render in this run was cancelled: done as before
     }
     d.update((k, v) for k, v in optional.items() if v is not None)
     if job.size:
@@ -736,6 +744,8 @@ def _page_data(
     by_key: list[dict[str, JobRecord]] = [{j.key: j for j in s.jobs} for s in runs]
     # each run's re-renders of done jobs that failed, leaving them done as they were: key -> the error
     rerun_failed: list[dict[str, str]] = [dict(s.rerenders_failed) for s in runs]
+    # and those cancelled at the provider (`gridrun cancel`, or found so), leaving them done as they were
+    rerun_cancelled: list[frozenset[str]] = [frozenset(s.rerenders_cancelled_keys) for s in runs]
     made_earlier: list[frozenset[str]] = [frozenset(s.made_earlier) for s in runs]
     renamed = _renamed(by_key) if len(runs) == 2 else {}
     keys: dict[str, None] = {}
@@ -791,8 +801,9 @@ def _page_data(
         item: dict[str, Any] = {
             "key": key,
             "ix": ix,
-            "jobs": [None if j is None else _job_data(j, base, common, failed.get(j.key), j.key in kept)
-                     for j, failed, kept in zip(pair, rerun_failed, made_earlier)],
+            "jobs": [None if j is None else _job_data(j, base, common, failed.get(j.key), j.key in kept,
+                                                      j.key in cancelled)
+                     for j, failed, kept, cancelled in zip(pair, rerun_failed, made_earlier, rerun_cancelled)],
         }
         if key in was:
             item["was"] = was[key]  # run A's key of the job (its hash in both runs)

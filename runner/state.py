@@ -2403,7 +2403,8 @@ class Store:
             counts[j.state] = counts.get(j.state, 0) + 1
         return Snapshot(run=run, jobs=jobs, counts=counts, spent_micros=spent, reserved_micros=reserved,
                         manifest_spent_micros=all_spent, manifest_reserved_micros=all_reserved,
-                        manifest_latest_run=latest_id, other_runs=others, stopping=stopping, ended=ended, rerenders_cancelled=kept, rerenders_failed=failed,
+                        manifest_latest_run=latest_id, other_runs=others, stopping=stopping, ended=ended,
+                        rerenders_cancelled=len(kept), rerenders_cancelled_keys=kept, rerenders_failed=failed,
                         made_earlier=made_earlier, found_cached=counted.cached, made_earlier_count=counted.made_earlier,
                         left_rendering=left, left_rendered=rendered, left_unknown=unknown, placeholders_left=placeholders,
                         left_copies={rid: str(path) for rid, (path, _) in copies.items()},
@@ -2513,17 +2514,17 @@ class Store:
             (run.id,),
         ))
 
-    def _rerenders_cancelled(self, run: RunRecord) -> int:
+    def _rerenders_cancelled(self, run: RunRecord) -> tuple[str, ...]:
         """Of the run's jobs, the done ones whose last attempt, a re-render the run sent or saw cancelled, was
-        cancelled: each put back as it was, its earlier video kept (`cancel_job`)."""
+        cancelled: each put back as it was, its earlier video kept (`cancel_job`): their keys, in plan order."""
         until = run.ended_at if run.ended_at is not None else float("inf")
-        return int(self.db.execute(
-            "SELECT COUNT(*) FROM run_jobs rj JOIN jobs j ON j.id = rj.job_id"
+        return tuple(str(r[0]) for r in self.db.execute(
+            "SELECT rj.key FROM run_jobs rj JOIN jobs j ON j.id = rj.job_id"
             " JOIN attempts a ON a.job_id = j.id AND a.n = j.attempts"
             " WHERE rj.run_id=? AND j.state='done' AND a.state='cancelled'"
-            " AND (a.run_id=? OR a.ended_at >= ? AND a.ended_at <= ?)",
+            " AND (a.run_id=? OR a.ended_at >= ? AND a.ended_at <= ?) ORDER BY rj.position",
             (run.id, run.id, run.started_at, until),
-        ).fetchone()[0])
+        ))
 
     def _made_earlier(self, run_id: int) -> tuple[str, ...]:
         """Of the run's jobs marked cached from an earlier run, those whose re-render the run sent or saw cancelled
@@ -2536,11 +2537,11 @@ class Store:
             (run_id, run_id),
         ))
 
-    def _rerenders_kept_by(self, run: RunRecord) -> tuple[int, tuple[tuple[str, str], ...]]:
-        """An earlier run's re-renders of done jobs that were cancelled, and those that failed ((key, error), in
-        plan order), each putting its job back as it was, as the run recorded them (events `rerun-cancelled`,
-        `rerun-failed`): later runs' attempts of the same jobs do not change what this run met."""
-        cancelled: set[str] = set()
+    def _rerenders_kept_by(self, run: RunRecord) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+        """An earlier run's re-renders of done jobs that were cancelled (their keys) and those that failed ((key,
+        error)), in plan order, each putting its job back as it was, as the run recorded them (events
+        `rerun-cancelled`, `rerun-failed`): later runs' attempts of the same jobs do not change what this run met."""
+        cancelled: dict[str, None] = {}
         failed: dict[str, str] = {}
         for key, kind, detail in self.db.execute(
             "SELECT rj.key, e.kind, e.detail FROM events e JOIN run_jobs rj ON rj.job_id = e.job_id"
@@ -2549,16 +2550,16 @@ class Store:
         ):
             key = str(key)  # the last of a job's events says how its re-render ended
             if kind == "rerun-cancelled":
-                cancelled.add(key)
+                cancelled[key] = None
                 failed.pop(key, None)
                 continue
             try:
                 error = json.loads(detail).get("error") if detail else None
             except (ValueError, AttributeError):
                 error = None
-            cancelled.discard(key)
+            cancelled.pop(key, None)
             failed[key] = str(error or "")
-        return len(cancelled), tuple(failed.items())
+        return tuple(cancelled), tuple(failed.items())
 
     def _rerenders_failed(self, run: RunRecord) -> tuple[tuple[str, str], ...]:
         """Of the run's jobs, the done ones whose last attempt, a re-render the run sent or saw end, failed or was

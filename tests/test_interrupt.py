@@ -838,6 +838,49 @@ def test_the_report_of_a_force_run_whose_re_renders_were_cancelled_counts_them_a
     assert re.search(r"estimate of the jobs neither cached nor made earlier</dt><dd>\$0\.00<", html)
 
 
+# What the report says of each of those jobs, in its card, its details and the table read without JavaScript.
+_KEPT_ONE = "re-render (--force, retry) cancelled at the provider: the earlier video kept, the job done as before"
+
+
+def _page_items(html: str) -> dict[str, dict[str, Any]]:
+    import re
+
+    found = re.search(r'<script type="application/json" id="gridrun-data">(.*?)</script>', html, re.DOTALL)
+    assert found, "no data block"
+    return {it["key"]: it for it in json.loads(found.group(1))["items"]}
+
+
+@pytest.mark.timeout(120)
+def test_the_report_says_which_re_renders_cancel_cancelled_as_status_does_also_once_later_runs_ran(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A --force run detached with three re-renders in flight, which `gridrun cancel` cancels: its report says so
+    in its header in the words of `status`, and marks each of those jobs (its card and details: why the earlier
+    take shows and no new one), the others not; so does the run's report made after a later run
+    (`report --run N`), though the jobs' latest run is another."""
+    from runner.cli import main
+
+    m, first, forced = _detached_force_run(tmp_path, in_world=True)
+    assert forced.exit_code == 130
+    rerenders = _rerenders_in_flight(m)
+    assert main(["cancel", str(m)]) == 0
+    page = api.report(m)
+    folder, latest = page.parent, page.read_text()
+    assert main(["run", str(m), "--no-report"]) == 0  # a later run: every job found done
+    assert main(["report", str(m), "--run", str(forced.run_id)]) == 0
+    assert main(["report", str(m), "--run", str(first.run_id)]) == 0
+    capsys.readouterr()
+    earlier = (folder / f"report-run-{forced.run_id}.html").read_text()
+    for html in (latest, earlier):
+        assert f'<p class="rerenders-cancelled">{_KEPT}</p>' in html
+        items = _page_items(html)
+        assert {k for k, it in items.items() if it["jobs"][0].get("rcan")} == set(rerenders), items
+        assert html.count(f"; {_KEPT_ONE}") == 3  # the table read without JavaScript
+    first_page = (folder / f"report-run-{first.run_id}.html").read_text()
+    assert '<p class="rerenders-cancelled">' not in first_page
+    assert all("rcan" not in it["jobs"][0] for it in _page_items(first_page).values())
+
+
 @pytest.mark.timeout(120)
 def test_a_force_re_render_a_run_finds_cancelled_at_the_provider_leaves_the_done_job_as_it_was(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]

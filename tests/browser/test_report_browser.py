@@ -784,6 +784,30 @@ def test_a_done_job_whose_re_render_failed_says_so_and_why_in_its_cell_and_detai
         assert o.errors == []
 
 
+def test_a_done_job_whose_re_render_was_cancelled_says_so_in_its_cell_and_details(
+    browser: Any, tmp_path: Path
+) -> None:
+    """A `--force` run whose re-render of a done job `gridrun cancel` cancelled left it done as it was (`rcan`): its
+    cell, what a screen reader says of it and the details view say so in the words of `status`, so that the earlier
+    take shown with no new one is explained; the other cells say nothing of it."""
+    report = report_of(tmp_path)
+    said = "re-render (--force, retry) cancelled at the provider: the earlier video kept, the job done as before"
+    with opened(browser, report) as o:
+        page = o.page
+        page.evaluate("() => { const j = gridrun.data.items.find((i) => i.key === 'style=clay,seed=3').jobs[0];"
+                      " j.rcan = true; gridrun.update(false); }")
+        card = '.card[data-key="style=clay,seed=3"]'
+        assert texts(page, card + " .rerun-cancelled") == [said]
+        assert said in (page.locator(card).get_attribute("aria-label") or "")
+        assert texts(page, '.card[data-key="style=clay,seed=2"] .rerun-cancelled') == []
+        page.locator(card).click()
+        page.wait_for_selector("#viewer[open]")
+        row = page.evaluate("Array.from(document.querySelectorAll('#viewer tbody tr')).find((r) =>"
+                            " r.querySelector('th').textContent === 're-render').querySelector('td').textContent")
+        assert row == said
+        assert o.errors == []
+
+
 def test_a_jobs_attempts_are_named_for_what_they_count_not_as_paid_submissions(browser: Any, tmp_path: Path) -> None:
     """A job's attempts count every render of it sent, by every run of every manifest sharing the state, failed
     and free ones too (the export's `attempts`): the card's figure and the details view's row say so, never
