@@ -181,6 +181,7 @@ def render(
     return page
 
 
+PAIRED = {"axes": "paired by the axes both runs have", "path": "paired by output path"}  # as report.js says it
 RERUN_FAILED = "re-render (--force) failed, the earlier video kept"  # as the grid's script says it (report.js)
 # as the grid's script says it, in the words of `status` (`rerenders_cancelled_note`)
 RERUN_CANCELLED = "re-render (--force, retry) cancelled at the provider: the earlier video kept, the job done as before"
@@ -201,6 +202,8 @@ def _static_jobs(data: Mapping[str, Any]) -> Markup:
     rows: list[str] = []
     for item in data["items"]:
         key = item["key"] if "was" not in item else f"{item['was']} → {item['key']}"
+        if "by" in item:  # two jobs paired as counterparts, as the grid says it (report.js `PAIRED`)
+            key += f" ({PAIRED[item['by']]}: not the same job)"
         cells = [f"<tr><th>{_esc(key)}"]
         for r, job in enumerate(item["jobs"]):
             if job is None:
@@ -734,6 +737,78 @@ def _renamed(by_key: Sequence[Mapping[str, JobRecord]]) -> dict[str, str]:
     return {key: left.pop(job.hash) for key, job in a.items() if key not in b and job.hash in left}
 
 
+_ABSENT = object()
+
+
+def _axis_names(snapshot: Snapshot) -> set[str]:
+    """The matrix keys of a run: those it recorded, and any its jobs hold (an `include` adds keys of its own)."""
+    names = set(snapshot.run.axes)
+    for job in snapshot.jobs:
+        names.update(job.values)
+    return names
+
+
+def _pair_rest(runs: Sequence[Snapshot], by_key: Sequence[Mapping[str, JobRecord]], renamed: Mapping[str, str],
+               ) -> tuple[dict[str, tuple[str, str]], list[dict[str, tuple[int, int]]]]:
+    """The jobs that neither a key nor a hash pairs (an axis added or dropped between the runs renames every job
+    and, used by the prompt, changes its hash), paired as likely counterparts, never as the same job: first a job of
+    run A and one of run B that agree on every axis both runs have (matrix values compared as the plan coerced
+    them: 1, 1.0, "1" and true are four values; the sweep and the take of `repeat` too), then, of those left, two
+    that wrote one output path; each only where it is one to one. Returns run A's key -> (run B's key, "axes" |
+    "path"), and each run's jobs left unpaired for matching several of the other's on the shared axes -> how many
+    jobs of run A and of run B match there: those are never guessed."""
+    a, b = by_key
+    taken = set(renamed.values())
+    left = ([j for k, j in a.items() if k not in b and k not in renamed],
+            [j for k, j in b.items() if k not in a and k not in taken])
+    ambiguous: list[dict[str, tuple[int, int]]] = [{}, {}]
+    if not left[0] or not left[1]:
+        return {}, ambiguous
+    names = sorted(_axis_names(runs[0]) & _axis_names(runs[1]))
+    groups: list[dict[tuple[Any, ...], list[JobRecord]]] = [{}, {}]
+    for r, jobs in enumerate(left):
+        takes = _takes(list(by_key[r].items())) if any(_REPEAT.match(j.key) for j in jobs) else {}
+        for job in jobs:
+            sig = (job.sweep or "", takes.get(job.key, 0),
+                   *(dumps(v, sort_keys=True) if (v := job.values.get(n, _ABSENT)) is not _ABSENT else None
+                     for n in names))
+            groups[r].setdefault(sig, []).append(job)
+    pairs: dict[str, tuple[str, str]] = {}
+    for sig, mine in groups[0].items():
+        theirs = groups[1].get(sig)
+        if not theirs:
+            continue
+        if len(mine) == 1 and len(theirs) == 1:
+            pairs[mine[0].key] = (theirs[0].key, "axes")
+            continue
+        for r, jobs in enumerate((mine, theirs)):
+            for job in jobs:
+                ambiguous[r][job.key] = (len(mine), len(theirs))
+    paired_b = {k for k, _ in pairs.values()}
+    paths: list[dict[str, list[JobRecord]]] = [{}, {}]
+    for r, jobs in enumerate(left):
+        for job in jobs:
+            if job.output_path and job.key not in (pairs if r == 0 else paired_b):
+                paths[r].setdefault(job.output_path, []).append(job)
+    for path, mine in paths[0].items():
+        theirs = paths[1].get(path)
+        if theirs and len(mine) == 1 and len(theirs) == 1:
+            pairs[mine[0].key] = (theirs[0].key, "path")
+            ambiguous[0].pop(mine[0].key, None)
+            ambiguous[1].pop(theirs[0].key, None)
+    return pairs, ambiguous
+
+
+def _axis_differences(a: JobRecord, b: JobRecord) -> dict[str, list[str | None]]:
+    """The matrix keys on which two jobs differ, each with its label in each (None: the job has no such key)."""
+    out: dict[str, list[str | None]] = {}
+    for name in dict.fromkeys([*a.values, *b.values]):
+        x, y = a.values.get(name, _ABSENT), b.values.get(name, _ABSENT)
+        if x is _ABSENT or y is _ABSENT or dumps(x, sort_keys=True) != dumps(y, sort_keys=True):
+            out[name] = [None if v is _ABSENT else _label(v) for v in (x, y)]
+    return out
+
+
 def _page_data(
     runs: Sequence[Snapshot], *, title: str, base_dir: Path, memo: ReportMemo | None = None,
     refresh: float | None = None,
@@ -748,6 +823,9 @@ def _page_data(
     rerun_cancelled: list[frozenset[str]] = [frozenset(s.rerenders_cancelled_keys) for s in runs]
     made_earlier: list[frozenset[str]] = [frozenset(s.made_earlier) for s in runs]
     renamed = _renamed(by_key) if len(runs) == 2 else {}
+    # the jobs neither key nor hash pairs: run A's key -> (run B's, how they were paired), and those left unpaired
+    # for matching several jobs of the other run
+    matched, ambiguous = _pair_rest(runs, by_key, renamed) if len(runs) == 2 else ({}, [{}, {}])
     keys: dict[str, None] = {}
     for s in runs:
         keys.update(dict.fromkeys(j.key for j in s.jobs))
@@ -756,15 +834,19 @@ def _page_data(
     entries: list[tuple[str, JobRecord]] = []
     pairs: list[list[JobRecord | None]] = []
     was: dict[str, str] = {}
-    taken = set(renamed.values())
+    paired_by: dict[str, str] = {}  # run B's key of a pair neither key nor hash made -> "axes" | "path"
+    taken = set(renamed.values()) | {k for k, _ in matched.values()}
     for key in keys:
         if key in taken:
             continue
-        if key in renamed:
-            a_job, b_job = by_key[0][key], by_key[1][renamed[key]]
+        if key in renamed or key in matched:
+            b_key = renamed[key] if key in renamed else matched[key][0]
+            a_job, b_job = by_key[0][key], by_key[1][b_key]
             entries.append((b_job.key, a_job))
             pairs.append([a_job, b_job])
             was[b_job.key] = key
+            if key in matched:
+                paired_by[b_job.key] = matched[key][1]
             continue
         pairs.append([m.get(key) for m in by_key])
         entries.append((key, next(m[key] for m in by_key if key in m)))
@@ -783,6 +865,8 @@ def _page_data(
     items: list[dict[str, Any]] = []
     n_only = [0, 0]
     n_diff = 0
+    n_by = {"axes": 0, "path": 0}
+    n_amb = [0, 0]
     for (key, job), pair, where in zip(entries, pairs, placed):
         if memo is not None:
             hit = memo.item(job)
@@ -806,7 +890,10 @@ def _page_data(
                      for j, failed, kept, cancelled in zip(pair, rerun_failed, made_earlier, rerun_cancelled)],
         }
         if key in was:
-            item["was"] = was[key]  # run A's key of the job (its hash in both runs)
+            item["was"] = was[key]  # run A's key of the job (its hash in both runs, unless `by` says otherwise)
+        by = paired_by.get(key)
+        if by is not None:
+            item["by"] = by  # not one job: two the runs' shared axes ("axes") or output path ("path") pair
         if job.sweep:
             item["sweep"] = job.sweep
         if len(runs) == 2:
@@ -814,9 +901,22 @@ def _page_data(
             if a_job is None or b_job is None:
                 item["only"] = "a" if b_job is None else "b"
                 n_only[0 if b_job is None else 1] += 1
+                side = 0 if b_job is None else 1
+                several = ambiguous[side].get(key)
+                if several:
+                    item["amb"] = several  # how many jobs of run A and of run B match it on their shared axes
+                    n_amb[side] += 1
             else:
                 diff = [k for k in dict.fromkeys([*a_job.params, *b_job.params])
                         if a_job.params.get(k, MISSING) != b_job.params.get(k, MISSING)]
+                if by is not None:
+                    n_by[by] += 1
+                    # the axes on which two jobs paired as counterparts differ (one run's axis the other lacks),
+                    # named first, each with its value in each run (None: the run has no such axis for the job)
+                    moved = _axis_differences(a_job, b_job)
+                    if moved:
+                        item["av"] = moved
+                        diff = list(dict.fromkeys([*moved, *diff]))
                 if diff:
                     item["diff"] = diff
                 dcost = _paid(b_job, runs[1].run.id) - _paid(a_job, runs[0].run.id)
@@ -877,12 +977,19 @@ def _page_data(
     }
     if len(runs) == 2:
         data["compare"] = {
-            "both": len(entries) - n_only[0] - n_only[1],
-            "renamed": len(was),
+            "both": len(entries) - n_only[0] - n_only[1] - len(paired_by),
+            "renamed": len(was) - len(paired_by),
             "onlyA": n_only[0],
             "onlyB": n_only[1],
             "differ": n_diff,
         }
+        # the pairs of counterparts (not one job) and the jobs left unpaired for matching several, where there are
+        if n_by["axes"]:
+            data["compare"]["byAxes"] = n_by["axes"]
+        if n_by["path"]:
+            data["compare"]["byPath"] = n_by["path"]
+        if n_amb[0] or n_amb[1]:
+            data["compare"]["ambiguous"] = n_amb
     return data, (None if memo is None else texts)
 
 
