@@ -737,10 +737,17 @@
       }
       return run + parts.join(", ");
     });
-    return keyText(it) + ": " + says.join("; ");
+    return keyText(it) + (it.by ? " (" + pairedText(it) + ")" : "") + ": " + says.join("; ");
   }
-  // A job's key; a job the two runs have under different keys (its hash the same) as "key A → key B".
+  // A job's key; a job the two runs have under different keys (its hash the same) as "key A → key B", and so two
+  // jobs paired as counterparts (`by`: the axes both runs have, or the output path, matched them one to one).
   function keyText(it) { return it.was ? it.was + " → " + it.key : it.key; }
+  const PAIRED = { axes: "paired by the axes both runs have", path: "paired by output path" };
+  const pairedText = (it) => PAIRED[it.by] + ": not the same job";
+  // A matrix key's value in each run of two counterparts that differ on it (`av`): "(none in A) → dusk".
+  const avText = (vals) => vals.map((v, r) => (v === null ? "(none in " + "AB"[r] + ")" : v)).join(" → ");
+  // (an own property only: an axis may be named __proto__)
+  const avOf = (it, id) => (it.av && Object.prototype.hasOwnProperty.call(it.av, id) ? it.av[id] : null);
   function card(n) {
     const inHeads = (i) => i === axisOf(ui.x) || i === axisOf(ui.y) || modeOf(AXES[i].id) !== "stack";
     const it = ITEMS[n];
@@ -761,6 +768,9 @@
     const shown = new Set(["prompt"]);
     AXES.forEach((a, i) => {
       shown.add(a.id);
+      // counterparts that differ on a key show each run's value, wherever the grid puts the card
+      const av = avOf(it, a.id);
+      if (av) { kvs.push([a.label, avText(av), true]); return; }
       if (a.values.length < 2 || inHeads(i)) return;
       kvs.push([a.label, a.values[it.ix[i]], diffs.has(a.id)]);
     });
@@ -789,7 +799,11 @@
     const made = it.jobs[1];
     if (it.take) delta("new take" + (!made.paid ? "" : made.sent ? " (sent by " + runName(made.sent) + ", paid in " + runName(made.paid) + ")"
       : " (rendered in " + runName(made.paid) + ")"));
-    if (it.only) says.append(h("div", { class: "only-note", text: "only in run " + RUNS[it.only === "a" ? 0 : 1].id }));
+    if (it.by) says.append(h("div", { class: "pair-note", text: pairedText(it) }));
+    // a job that matches several of the other run's on their shared axes is left unpaired, not guessed
+    if (it.only) says.append(h("div", { class: "only-note", text: "only in run " + RUNS[it.only === "a" ? 0 : 1].id
+      + (it.amb ? " · not paired: " + it.amb[0] + " of run " + RUNS[0].id + " and " + it.amb[1] + " of run " + RUNS[1].id
+        + " match on the axes both runs have" : "") }));
     c.append(says);
     return c;
   }
@@ -846,7 +860,7 @@
     const section = (title) => body.append(h("tr", { class: "section" }, h("th", { colspan: jobs.length + 1, text: title })));
     const row = (label, f, opts) => {
       const o = opts || {};
-      const cells = jobs.map((j) => (j ? f(j) : "—"));
+      const cells = jobs.map((j, r) => (j ? f(j, r) : "—"));
       const diff = o.diff || (jobs.length > 1 && o.compare !== false && jobs.every((j) => j) &&
         cells.some((c) => (typeof c === "string" ? c : c.textContent) !== (typeof cells[0] === "string" ? cells[0] : cells[0].textContent)));
       // a row that differs between the runs says so in words, not by its tint alone
@@ -860,7 +874,13 @@
       row("re-render", (j) => (j.rerr !== undefined ? rerunFailed(j) : j.rcan ? RERUN_CANCELLED : ""));
     }
     if (it.sweep) row("sweep", () => it.sweep);
-    AXES.forEach((a, i) => { if (a.kind === "matrix") row(a.label, () => a.values[it.ix[i]], { compare: false }); });
+    if (it.by) row("paired", () => pairedText(it), { compare: false });
+    AXES.forEach((a, i) => {
+      if (a.kind !== "matrix") return;
+      const av = avOf(it, a.id);
+      if (av) row(a.label, (j, r) => (av[r] === null ? "(none in run " + "AB"[r] + ")" : av[r]), { diff: true });
+      else row(a.label, () => a.values[it.ix[i]], { compare: false });
+    });
     // A job never sent (planned) or whose create was refused (rejected) was paid nothing: no figure is missing.
     const paid = (j) => (j.cost !== undefined && j.cost !== null ? costWords(j)
       : groupOf(j.state) === "pending" ? "not sent: nothing paid"

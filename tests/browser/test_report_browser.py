@@ -351,6 +351,54 @@ def test_compare_shows_a_job_renamed_by_a_new_axis_once_under_both_keys(browser:
         assert o.errors == []
 
 
+def test_compare_lays_out_jobs_paired_by_shared_axes_one_card_a_pair_naming_what_differs(
+    browser: Any, tmp_path: Path,
+) -> None:
+    """`light: [dusk]` added after run A and used by the prompt renames every take and changes its hash: each take
+    of run A shares a card with run B's of the same style and repeat, in one row, not a row of run A's "(unset)"
+    takes above one of run B's; the card says the two are paired by the axes both runs have, and what differs: the
+    new axis, none in run A, and the prompt. "differences only" keeps them."""
+    clock = Clock()
+    store = Store(tmp_path / ".gridrun" / "state.db", clock=clock)
+    styles = [{"style": "anime"}, {"style": "clay"}]
+    a_jobs = takes([{"values": v, "state": "done", "prompt": f"a fox, {v['style']} style"} for v in styles], 3)
+    b_jobs = takes([{"values": {**v, "light": "dusk"}, "state": "done", "prompt": f"a fox, {v['style']} style, dusk"}
+                    for v in styles], 3)
+    for job in b_jobs:
+        job["output"] = job["output"].replace("/dusk", "")  # the same output paths: `{{ style }}-{{ repeat }}.mp4`
+    _, a = build_state(tmp_path, a_jobs, axes=("style",), store=store, clock=clock, one_clip=True, seconds=0.5)
+    _, b = build_state(tmp_path, b_jobs, axes=("style", "light"), store=store, clock=clock, hash_salt="b",
+                       one_clip=True, seconds=0.5)
+    report = write_report(store, compare=(a, b))
+    with opened(browser, report, width=1600) as o:
+        page = o.page
+        assert texts(page, ".compare-summary .chip")[:4] == ["0 jobs in both runs", "6 paired by shared axes",
+                                                            "0 only in A", "0 only in B"]
+        assert page.locator(".card").count() == 6 and page.locator(".card .pane").count() == 12
+        grid = page.inner_text("#grid")
+        assert "(unset)" not in grid and "not in run" not in grid and "only in run" not in grid
+        assert page.locator(".thumb.missing").count() == 0
+        # the takes of a style lie in one row, each card holding run A's take and run B's
+        for style in ("anime", "clay"):
+            cards = page.locator(f'.card[data-key^="style={style},light=dusk"]')
+            assert cards.count() == 3
+            tops = cards.evaluate_all("cs => cs.map(c => Math.round(c.getBoundingClientRect().top))")
+            assert len(set(tops)) == 1, tops
+        card = '.card[data-key="style=clay,light=dusk#1"]'
+        assert texts(page, card + " .key") == ["style=clay#1 → style=clay,light=dusk#1"]
+        assert texts(page, card + " .pair-note") == ["paired by the axes both runs have: not the same job"]
+        assert texts(page, card + " .kv.diff") == ["light=(none in A) → dusk"]
+        assert texts(page, card + " .delta") == ["Δ light, prompt"]
+        assert "differs" in (page.get_attribute(card, "class") or "")
+        page.check("#ctl-diff")
+        assert page.locator(".card").count() == 6
+        page.click(card)
+        page.wait_for_selector("#viewer[open]")
+        light = page.locator("#viewer tr.diff", has_text="light")
+        assert light.locator("td").all_inner_texts() == ["(none in run A)", "dusk"]
+        assert o.errors == []
+
+
 def test_compare_names_the_run_that_sent_a_new_take_and_the_run_that_paid_for_it(browser: Any, tmp_path: Path) -> None:
     """Run B's new take was sent by one run and paid in another (it collected what a killed `--force` run sent):
     the card says both, not "rendered in" the run that paid; a take one run sent and paid for says that run."""
