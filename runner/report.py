@@ -753,7 +753,7 @@ def _pair_rest(runs: Sequence[Snapshot], by_key: Sequence[Mapping[str, JobRecord
     """The jobs that neither a key nor a hash pairs (an axis added or dropped between the runs renames every job
     and, used by the prompt, changes its hash), paired as likely counterparts, never as the same job: first a job of
     run A and one of run B that agree on every axis both runs have (matrix values compared as the plan coerced
-    them: 1, 1.0, "1" and true are four values; the sweep and the take of `repeat` too), then, of those left, two
+    them: 1, "1" and true are three values; the sweep and the take of `repeat` too), then, of those left, two
     that wrote one output path; each only where it is one to one. Returns run A's key -> (run B's key, "axes" |
     "path"), and each run's jobs left unpaired for matching several of the other's on the shared axes -> how many
     jobs of run A and of run B match there: those are never guessed."""
