@@ -740,6 +740,19 @@ def _renamed(by_key: Sequence[Mapping[str, JobRecord]]) -> dict[str, str]:
 _ABSENT = object()
 
 
+def _coerced(value: Any) -> Any:
+    """A matrix value as the plan coerced it, for comparing: 1, 1.0, "1" and true are four values (as their JSON
+    tells them apart), a mapping or list its JSON; the common scalars without writing any."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool:
+        return (kind.__name__, value)
+    if value is None:
+        return ("null",)
+    if kind is float:
+        return ("float", repr(value))
+    return ("json", dumps(value, sort_keys=True))
+
+
 def _axis_names(snapshot: Snapshot) -> set[str]:
     """The matrix keys of a run: those it recorded, and any its jobs hold (an `include` adds keys of its own)."""
     names = set(snapshot.run.axes)
@@ -770,8 +783,7 @@ def _pair_rest(runs: Sequence[Snapshot], by_key: Sequence[Mapping[str, JobRecord
         takes = _takes(list(by_key[r].items())) if any(_REPEAT.match(j.key) for j in jobs) else {}
         for job in jobs:
             sig = (job.sweep or "", takes.get(job.key, 0),
-                   *(dumps(v, sort_keys=True) if (v := job.values.get(n, _ABSENT)) is not _ABSENT else None
-                     for n in names))
+                   *(_coerced(v) if (v := job.values.get(n, _ABSENT)) is not _ABSENT else None for n in names))
             groups[r].setdefault(sig, []).append(job)
     pairs: dict[str, tuple[str, str]] = {}
     for sig, mine in groups[0].items():
@@ -804,7 +816,7 @@ def _axis_differences(a: JobRecord, b: JobRecord) -> dict[str, list[str | None]]
     out: dict[str, list[str | None]] = {}
     for name in dict.fromkeys([*a.values, *b.values]):
         x, y = a.values.get(name, _ABSENT), b.values.get(name, _ABSENT)
-        if x is _ABSENT or y is _ABSENT or dumps(x, sort_keys=True) != dumps(y, sort_keys=True):
+        if x is _ABSENT or y is _ABSENT or _coerced(x) != _coerced(y):
             out[name] = [None if v is _ABSENT else _label(v) for v in (x, y)]
     return out
 

@@ -11,14 +11,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent / "browser"))
 
-from demo_state import Clock, build_state  # noqa: E402
+from demo_state import Clock, build_state
 
-from runner.report import render  # noqa: E402
-from runner.state import Store  # noqa: E402
+from runner.report import render
+from runner.state import Store
 
 
 def page_data(html: str) -> dict[str, Any]:
-    m = re.search(r'<script type="application/json" id="gridrun-data">(.*?)</script>', html, re.S)
+    m = re.search(r'<script type="application/json" id="gridrun-data">(.*?)</script>', html, re.DOTALL)
     assert m, "no data block"
     data: dict[str, Any] = json.loads(m.group(1))
     return data
