@@ -4,6 +4,8 @@
     .venv/bin/python bench/report_bench.py --demo DIR     # a demo-like 3×4 style × seed report with real videos
     .venv/bin/python bench/report_bench.py --earlier [--jobs N] [--video-bytes B] [--no-sidecars]
         # the report and export of run 1 once run 2 cached its jobs, their videos (and sidecars) on disk
+    .venv/bin/python bench/report_bench.py --compare [--jobs N]
+        # `report --compare` of run 1 with a run under the same keys, and with one that added an axis
 
 The synthetic state goes through the `Store` API like a real run (planned, in flight, failed, done with a
 reported cost); the videos of done jobs are not written, so the timing is of the report alone: snapshot,
@@ -141,6 +143,55 @@ def bench(n: int, keep: Path | None) -> int:
             shutil.rmtree(root, ignore_errors=True)
 
 
+def compare(n: int) -> int:
+    """Time the compare of run 1 with run 2, which sent its jobs again under the same keys, another quality (each
+    pair made by its key), and with run 3, which added an axis of one value that the prompt uses (`light: [dusk]`):
+    every key and hash changed, each pair made by the axes both runs have."""
+    root = Path(tempfile.mkdtemp(prefix="gridrun-report-bench-"))
+    try:
+        store, first = build(root, n)
+        left = store.snapshot(first)
+        later: dict[str, int] = {}
+        for name, light in (("same keys", None), ("axis added", "dusk")):
+            run_id = store.start_run(
+                manifest_name="bench", manifest_path=left.run.manifest_path, manifest_copy="",
+                outputs_dir=left.run.outputs_dir, provider="sim", model="pixverse-v5.6",
+                axes=(*left.run.axes, *(("light",) if light else ())), budget_micros=5_000_000_000,
+            )
+            specs: list[dict[str, Any]] = []
+            for job in left.jobs:
+                if light:
+                    key, values = f"{job.key},light={light}", {**job.values, "light": light}
+                    params = {**job.params, "prompt": f"{job.params['prompt']}, {light}"}
+                else:
+                    key, values, params = job.key, dict(job.values), {**job.params, "quality": "1080p"}
+                specs.append({"hash": hashlib.sha256((key + json.dumps(params, sort_keys=True)).encode()).hexdigest(),
+                              "key": key, "values": values, "params": params, "output_path": job.output_path,
+                              "cost_estimate_micros": 200_000, "width": 640, "height": 360, "duration": 5})
+            store.add_jobs(run_id, specs)
+            store.end_run(run_id, "done")
+            later[name] = run_id
+        print(f"jobs                   {n:>10,}   each run")
+        a = store.snapshot(first)
+        for name, run_id in later.items():
+            b = store.snapshot(run_id)
+            times: list[float] = []
+            html = ""
+            for _ in range(3):
+                t = time.perf_counter()
+                html = render(a, compare=b, base_dir=Path(a.run.outputs_dir))
+                times.append(time.perf_counter() - t)
+            counts = html.split('<p class="compare-summary">', 1)[1].split("</p>", 1)[0]
+            counts = " · ".join(c.split("</b>")[0].split("<b>")[-1] + c.split("</b>")[1].split("</span>")[0]
+                                for c in counts.split("<span")[1:])
+            print(f"compare, {name:<13} {statistics.median(times):>10.3f} s   render (pure), median of 3; "
+                  f"{len(html.encode()) / 1e6:.2f} MB; {counts}")
+        store.close()
+        return 0
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def earlier(n: int, video_bytes: int, sidecars: bool) -> int:
     """Time the report and export of an earlier run: run 1's done jobs get videos of `video_bytes` (with their
     sidecars, else none), run 2 caches them all, and run 1's report is built again (`report --run 1`), which
@@ -276,11 +327,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--earlier", action="store_true", help="time an earlier run's report, its videos on disk")
     ap.add_argument("--video-bytes", type=int, default=100_000, help="with --earlier: each video's size")
     ap.add_argument("--no-sidecars", action="store_true", help="with --earlier: no sidecar beside the videos")
+    ap.add_argument("--compare", action="store_true", help="time compares of run 1 with two later runs")
     args = ap.parse_args(argv)
     if args.demo:
         return demo(args.demo)
     if args.earlier:
         return earlier(args.jobs, args.video_bytes, not args.no_sidecars)
+    if args.compare:
+        return compare(args.jobs)
     return bench(args.jobs, args.keep)
 
 
