@@ -166,14 +166,6 @@ def _job_costs(snapshot: Snapshot) -> dict[str, Any]:
     }
 
 
-def _made_in(job: JobRecord, run_id: int) -> bool:
-    """Whether the job's current attempt (for a done job, the one that made its video) is run `run_id`'s: the run
-    that saw it billed, else the one that sent it (`billed_run`), as `paid_in_run` counts it. Not so for a video
-    an earlier run made that this run fetched again (deleted by hand) or kept when its re-render was cancelled or
-    failed. A job with no attempt recorded is the run's unless it was cached."""
-    return job.billed_run == run_id if job.billed_run is not None else job.cached_from_run is None
-
-
 def summary(snapshot: Snapshot) -> dict[str, Any]:
     """The run and its totals: jobs by state, what this run spent (counted, in flight, estimated), wall and
     render time, and what its jobs cost whichever run paid them (a run of cached jobs pays nothing for them)."""
@@ -187,7 +179,7 @@ def summary(snapshot: Snapshot) -> dict[str, Any]:
         group = STATE_GROUPS.get(state, state)
         groups[group] = groups.get(group, 0) + n
     fresh = [j for j in jobs if j.cached_from_run is None]
-    own = [j for j in fresh if _made_in(j, run.id)]
+    own = [j for j in fresh if snapshot.made_here(j)]
     done = [j for j in own if j.state == "done"]
     renders = [rs for j in own if (rs := j.render_seconds) is not None]
     end = run.ended_at if run.ended_at is not None else snapshot.taken_at

@@ -227,6 +227,14 @@ def process_start(pid: int) -> float | None:
     return _started(_stat_fields(pid))
 
 
+# Where a done job's video came from for a run (`Store._origins_sql`, the one answer every place that tells it
+# reads): found cached from an earlier run; made by the run (an attempt it saw billed); left untouched where the run
+# could not copy it to its new path (a full disk); made earlier, kept (a re-render here cancelled or failed put the
+# job back as it was, or the run fetched it again after it was edited or deleted).
+CACHED, MADE, NOT_COPIED, EARLIER = "cached", "made", "not-copied", "earlier"
+ORIGINS = (CACHED, MADE, NOT_COPIED, EARLIER)
+
+
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     """A run and its jobs, read at one moment."""
@@ -249,8 +257,12 @@ class Snapshot:
     rerenders_cancelled_keys: tuple[str, ...] = ()  # their keys, in plan order
     # (key, error) of the done jobs whose re-render this run sent or saw failed or refused: done as before
     rerenders_failed: tuple[tuple[str, str], ...] = ()
+    # job id -> where its video, once done, came from for this run (`ORIGINS`, `Store._origins_sql`): the one answer
+    # the counts below, `made_earlier` and `made_here` read
+    origins: Mapping[int, str] = field(default_factory=dict)
     # keys of the done jobs marked cached (cached_from_run) whose re-render this run sent or saw cancelled or failed,
-    # put back as they were: their videos made earlier, which the run did not find cached (`status --runs` says so)
+    # put back as they were (of `origins`, made earlier): their videos made earlier, which the run did not find
+    # cached (`status --runs` says so)
     made_earlier: tuple[str, ...] = ()
     # of the done jobs, as `status --runs` counts them (`RunSummary`): those the run found cached, and those whose
     # video an earlier run made (fetched again after it was edited or deleted, or kept when a re-render here was
@@ -272,6 +284,15 @@ class Snapshot:
     # done jobs a simulator made at another endpoint whose re-render this run did not send (its stop): left as they
     # were, which a plain `gridrun run` re-renders: their keys
     placeholders_left: tuple[str, ...] = ()
+
+    def made_here(self, job: JobRecord) -> bool:
+        """Whether the job's current attempt is this run's: for a done job, whether the run made its video (of
+        `origins`: not found cached, nor made earlier and kept or fetched again, nor left where the run could not
+        copy it); for another, whether the run saw it billed, else sent it, as `paid_in_run` counts it. A job with
+        no attempt recorded is the run's unless it was cached."""
+        if job.state == "done" and job.id in self.origins:
+            return self.origins[job.id] == MADE
+        return job.billed_run == self.run.id if job.billed_run is not None else job.cached_from_run is None
 
     def over_budget_note(self) -> str | None:
         """What the run's end, `status` and the report say of a run that spent more than its budget; None when

@@ -35,7 +35,7 @@ from .outputs import (
     DIGESTS_NAME, Digests, atomic_write, holds_take, left_by_runs, manifest_kept_path, superseded_dir, take_path,
 )
 from .records import (  # noqa: F401 (re-exported)
-    EarlierTake, JobRecord, RunRecord, RunSummary, Snapshot, job_record, run_record,
+    CACHED, EARLIER, MADE, NOT_COPIED, ORIGINS, EarlierTake, JobRecord, RunRecord, RunSummary, Snapshot, job_record, run_record,
 )
 from .terminal import visible
 
@@ -1589,43 +1589,70 @@ class Store:
         return self._summaries([run], {run.manifest_name: run.id if last is None else last},
                                " WHERE rj.run_id=?", (run.id,))[0]
 
+    def _origins_sql(self, where: str, one: str) -> str:
+        """The run jobs `where` picks among `run_jobs rj JOIN jobs j`, each with where its video, once done, came from
+        for the run (`origin`, one of `ORIGINS`), as every place that tells it reads it (`status --runs`, the
+        report's header, cards and table, the export's figures of what the run made): the one answer a job has.
+
+        `cached`: marked cached from an earlier run (`cached_from_run`), no re-render of it cancelled or failed in
+        the run. `made`: an attempt of it the run saw billed made a video (`paid_in_run`'s count). `not-copied`:
+        the run could not copy its video to its new path (a full disk), and left it untouched. `earlier`: else, a
+        video an earlier run made, kept: its re-render here was cancelled or failed (put back as it was), or the run
+        fetched it again (edited or deleted by hand). `one` (" AND e.run_id=?" or "") keeps the events read to the
+        run `where` picks, its argument coming before `where`'s."""
+        return (
+            f"SELECT rj.run_id AS run_id, rj.job_id AS job_id, rj.cached_from_run AS cached_from_run,"
+            f" j.state AS state, {'rj.final' if self.schema >= 4 else 'NULL'} AS final, CASE"
+            f" WHEN rj.cached_from_run IS NOT NULL AND ev.kept IS NOT 1 THEN '{CACHED}'"
+            " WHEN EXISTS (SELECT 1 FROM attempts a WHERE a.job_id = j.id AND a.state = 'done'"
+            f" AND {self._billed_by} = rj.run_id) THEN '{MADE}'"
+            f" WHEN ev.uncopied = 1 THEN '{NOT_COPIED}' ELSE '{EARLIER}' END AS origin"
+            " FROM run_jobs rj JOIN jobs j ON j.id = rj.job_id LEFT JOIN (SELECT e.run_id, e.job_id,"
+            f" MAX(e.kind IN {_KEPT_KINDS}) AS kept, MAX(e.kind = 'not-copied') AS uncopied FROM events e"
+            f" WHERE e.kind IN {_KEPT_KINDS[:-1]}, 'not-copied'){one} GROUP BY e.run_id, e.job_id) ev"
+            f" ON ev.run_id = rj.run_id AND ev.job_id = rj.job_id{where}"
+        )
+
+    def _origins(self, run_id: int) -> dict[int, str]:
+        """The run's jobs, each with where its video, once done, came from for the run (`_origins_sql`): job id ->
+        origin."""
+        sql = self._origins_sql(" WHERE rj.run_id=?", " AND e.run_id=?")
+        return {int(r[0]): str(r[1]) for r in self.db.execute(
+            f"SELECT job_id, origin FROM ({sql})", (run_id, run_id))}
+
     def _summaries(self, runs: Sequence[RunRecord], last: Mapping[str, int], where: str,
                    args: tuple[Any, ...]) -> list[RunSummary]:
         """`runs` counted (`run_summaries`), `last` their manifests' latest runs, `where` (with `args`) the SQL
-        that picks their jobs among `run_jobs rj`."""
-        final = ("SUM(json_extract(rj.final, '$.state') = 'done'), COUNT(rj.final)" if self.schema >= 4
-                 else "0, 0")
-        made = (f"SUM(EXISTS (SELECT 1 FROM attempts a WHERE a.job_id = j.id AND a.state = 'done'"
-                f" AND {self._billed_by} = rj.run_id))")  # a video the run made, as `paid_in_run` counts it
-        counted = {r[0]: r[1:] for r in self.db.execute(
-            f"SELECT rj.run_id, COUNT(*), COUNT(rj.cached_from_run), SUM(j.state = 'done'), {final}, {made}"
-            f" FROM run_jobs rj JOIN jobs j ON j.id = rj.job_id{where} GROUP BY rj.run_id", args)}
-        # done jobs whose video a run could not copy to its new path (a full disk): not its, nor fetched by it
+        that picks their jobs among `run_jobs rj`. Their done jobs are counted by their one answer of where each
+        video came from (`_origins_sql`): those cached, made, not copied; the rest made earlier."""
         one, one_args = (" AND e.run_id=?", (runs[0].id,)) if len(runs) == 1 else ("", ())
-        not_copied = dict(self.db.execute(
-            f"SELECT e.run_id, COUNT(DISTINCT e.job_id) FROM events e WHERE e.kind='not-copied'{one}"
-            " GROUP BY e.run_id", one_args))
-        # done jobs whose re-render the run sent or saw cancelled or failed, put back as they were: their
-        # video an earlier run made, kept (made earlier), not found cached by the run
-        kept = dict(self.db.execute(
-            "SELECT e.run_id, COUNT(DISTINCT e.job_id) FROM events e JOIN run_jobs rj ON rj.run_id = e.run_id"
-            f" AND rj.job_id = e.job_id WHERE e.kind IN {_KEPT_KINDS}"
-            f" AND rj.cached_from_run IS NOT NULL{one} GROUP BY e.run_id", one_args))
+        sql = self._origins_sql(where, one)
+        # run id -> origin -> (jobs, done, done as the run left them, jobs the run left (`final`))
+        final = ("SUM(json_extract(final, '$.state') = 'done'), COUNT(final)" if self.schema >= 4 else "0, 0")
+        counted: dict[int, dict[str, tuple[int, int, int, int]]] = {}
+        for rid, origin, *figures in self.db.execute(
+                f"SELECT run_id, origin, COUNT(*), SUM(state = 'done'), {final} FROM ({sql}) GROUP BY run_id, origin",
+                (*one_args, *args)):
+            counted.setdefault(rid, {})[origin] = tuple(f or 0 for f in figures)
         out = []
         for run in runs:
-            jobs, cached, done, done_left, finals, made = counted.get(run.id, (0, 0, 0, 0, 0, 0))
-            cached = max(0, cached - kept.get(run.id, 0))
+            of_run = counted.get(run.id, {})
+            jobs = sum(f[0] for f in of_run.values())
+            done_by = {o: f[1] for o, f in of_run.items()}
             money = self.money(run.id)
             if run.ended_at is not None and run.id != last[run.manifest_name]:
                 money = self._money_as_left(run.id, money)
-                if finals < jobs:  # ended before its jobs were kept: as `_as_left` makes them
+                done_by = {o: f[2] for o, f in of_run.items()}
+                if sum(f[3] for f in of_run.values()) < jobs:  # ended before its jobs were kept: as `_as_left`
                     left = self._as_left(run.id, tuple(job_record(r) for r in self.run_job_rows(run.id)),
                                          run.ended_at)
-                    done_left = sum(1 for j in left if j.state == JobState.DONE.value)
-                done = done_left
-            out.append(RunSummary(run=run, jobs=jobs, done=done or 0, cached=cached,
-                                  spent_micros=money[0], reserved_micros=money[1],
-                                  made=min(made or 0, done or 0), not_copied=not_copied.get(run.id, 0)))
+                    origins = self._origins(run.id)
+                    of_done = [origins.get(j.id) for j in left if j.state == JobState.DONE.value]
+                    done_by = {o: of_done.count(o) for o in ORIGINS}
+            done = sum(done_by.values())
+            cached, made, not_copied = (done_by.get(o, 0) for o in (CACHED, MADE, NOT_COPIED))
+            out.append(RunSummary(run=run, jobs=jobs, done=done, cached=cached, spent_micros=money[0],
+                                  reserved_micros=money[1], made=made, not_copied=not_copied))
         return out
 
     def manifest_files(self, manifest_name: str) -> list[tuple[str, int, str]]:
@@ -2388,7 +2415,7 @@ class Store:
                 kept, failed = self._rerenders_kept_by(run)
             else:
                 kept, failed = self._rerenders_cancelled(run), self._rerenders_failed(run)
-            made_earlier = self._made_earlier(run.id)
+            origins = self._origins(run.id)
             counted = self._run_summary(run)
             left = () if as_left else self._left_rendering(run)
             rendered = () if as_left else self._left_rendered(run)
@@ -2401,11 +2428,14 @@ class Store:
         counts: dict[str, int] = {s.value: 0 for s in JobState}
         for j in jobs:
             counts[j.state] = counts.get(j.state, 0) + 1
+        # the jobs marked cached whose re-render the run sent or saw cancelled or failed, put back as they were
+        made_earlier = tuple(j.key for j in jobs if j.cached_from_run is not None and j.state == JobState.DONE.value
+                             and origins.get(j.id) == EARLIER)
         return Snapshot(run=run, jobs=jobs, counts=counts, spent_micros=spent, reserved_micros=reserved,
                         manifest_spent_micros=all_spent, manifest_reserved_micros=all_reserved,
                         manifest_latest_run=latest_id, other_runs=others, stopping=stopping, ended=ended,
                         rerenders_cancelled=len(kept), rerenders_cancelled_keys=kept, rerenders_failed=failed,
-                        made_earlier=made_earlier, found_cached=counted.cached, made_earlier_count=counted.made_earlier,
+                        origins=origins, made_earlier=made_earlier, found_cached=counted.cached, made_earlier_count=counted.made_earlier,
                         left_rendering=left, left_rendered=rendered, left_unknown=unknown, placeholders_left=placeholders,
                         left_copies={rid: str(path) for rid, (path, _) in copies.items()},
                         copies_missing=tuple(rid for rid, (_, there) in copies.items() if not there))
@@ -2524,17 +2554,6 @@ class Store:
             " WHERE rj.run_id=? AND j.state='done' AND a.state='cancelled'"
             " AND (a.run_id=? OR a.ended_at >= ? AND a.ended_at <= ?) ORDER BY rj.position",
             (run.id, run.id, run.started_at, until),
-        ))
-
-    def _made_earlier(self, run_id: int) -> tuple[str, ...]:
-        """Of the run's jobs marked cached from an earlier run, those whose re-render the run sent or saw cancelled
-        or failed, put back as they were (events `rerun-cancelled`, `rerun-failed`): their keys, in plan order. Their
-        videos were made earlier and kept; the run did not find them cached, it tried again (`status --runs`
-        counts them as made earlier, not cached)."""
-        return tuple(str(r[0]) for r in self.db.execute(
-            "SELECT rj.key FROM run_jobs rj WHERE rj.run_id=? AND rj.cached_from_run IS NOT NULL AND rj.job_id IN"
-            f" (SELECT job_id FROM events WHERE run_id=? AND kind IN {_KEPT_KINDS}) ORDER BY rj.position",
-            (run_id, run_id),
         ))
 
     def _rerenders_kept_by(self, run: RunRecord) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
