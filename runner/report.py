@@ -29,7 +29,7 @@ from .export import (
 )
 from .jobs import format_value, job_key, usd_text
 from .outputs import (
-    POSTER_MARK, atomic_write, files_beside, gridrun_poster, holds_take, poster_kept, poster_path, superseded_dir,
+    POSTER_MARK, Digests, atomic_write, files_beside, gridrun_poster, holds_take, poster_kept, poster_path, superseded_dir,
 )
 from .records import rerenders_cancelled_note, rerenders_failed_note
 from .resources import resource_dir
@@ -151,10 +151,12 @@ def render(
     memo: ReportMemo | None = None,
     description: str | None = None,
     refresh: float | None = None,
+    digests: Digests | None = None,
 ) -> str:
     """The report page of `snapshot` (with `compare`: run A = snapshot beside run B = compare).
 
-    Pure: reads no files but the templates. `base_dir` is the folder the page will sit in; videos and
+    Pure: reads no files but the templates (and, for a compare of two runs that wrote one path, the file there:
+    `digests` remembers what it hashed, which the caller saves). `base_dir` is the folder the page will sit in; videos and
     posters are linked relative to it. `refresh`, for the live page of a run going on: the most seconds it
     lets pass before it writes the next (`live.rebuilt_within`), which the page waits well past before it
     says the run stopped updating it.
@@ -165,7 +167,8 @@ def render(
         title = f"{run.manifest_name} · run {run.id}"
         if compare is not None:
             title = f"{run.manifest_name} · run {run.id} vs run {compare.run.id}"
-    data, texts = _page_data(snaps, title=title, base_dir=Path(base_dir), memo=memo, refresh=refresh)
+    data, texts = _page_data(snaps, title=title, base_dir=Path(base_dir), memo=memo, refresh=refresh,
+                             digests=digests)
     sums = [_display_summary(s) for s in snaps]
     page = _environment().get_template("report.html.j2").render(
         title=title,
@@ -823,11 +826,11 @@ def _axis_differences(a: JobRecord, b: JobRecord) -> dict[str, list[str | None]]
 
 def _page_data(
     runs: Sequence[Snapshot], *, title: str, base_dir: Path, memo: ReportMemo | None = None,
-    refresh: float | None = None,
+    refresh: float | None = None, digests: Digests | None = None,
 ) -> tuple[dict[str, Any], list[str] | None]:
     """The page's data, and with `memo` (one run only: a compare page edits its entries) the JSON text
     of each of its items: the entries of jobs that did not change since the memo's last build, and their
-    texts, are the ones it kept."""
+    texts, are the ones it kept. `digests`: the videos' digests remembered, for the files a compare checks."""
     by_key: list[dict[str, JobRecord]] = [{j.key: j for j in s.jobs} for s in runs]
     # each run's re-renders of done jobs that failed, leaving them done as they were: key -> the error
     rerun_failed: list[dict[str, str]] = [dict(s.rerenders_failed) for s in runs]
@@ -958,7 +961,8 @@ def _page_data(
                     # Both runs wrote one path; the file there holds one take at most, whichever run downloaded it
                     # last (a take cached since is put back there): the other is not linked. (An earlier run's video
                     # that a later render of its job replaced is linked where it is kept, or says it is not.)
-                    gone = [r for r, j in enumerate((a_job, b_job)) if not holds_take(j.output_path, j.hash, j.sha256)]
+                    gone = [r for r, j in enumerate((a_job, b_job))
+                            if not holds_take(j.output_path, j.hash, j.sha256, digests)]
                     if len(gone) == 1:
                         item["overwritten"] = gone[0]
                     for r in gone:
@@ -1169,7 +1173,7 @@ def write_report(
             folder = earlier_folder((a.run, b.run), latest, home)
             if folder is not None:
                 path = folder / f"compare-{a.run.id}-{b.run.id}.html"
-        return write_compare_report(a, b, path=path, within=home)
+        return write_compare_report(a, b, path=path, within=home, digests=store.digests)
     snapshot = store.snapshot(run_id, manifest_name=manifest_name, reuse=None if memo is None else memo.records)
     if path is None:
         folder, suffix = files_of(store, snapshot, home)
@@ -1197,11 +1201,14 @@ def _description(manifest_text: str) -> str | None:
 
 
 def write_compare_report(a: Snapshot, b: Snapshot, *, path: Path | None = None, title: str | None = None,
-                         within: Path | None = None) -> Path:
+                         within: Path | None = None, digests: Digests | None = None) -> Path:
     """Write the side-by-side report of two runs (which may come from two state folders); `within`: as
-    `ensure_posters`."""
+    `ensure_posters`; `digests`: the videos' digests remembered (a state folder's), which the check of a path both
+    runs wrote reads, and which keep what it hashed for the next compare."""
     target = Path(path) if path is not None else run_folder(a) / f"compare-{a.run.id}-{b.run.id}.html"
     ensure_posters(a, within)
     ensure_posters(b, within)
-    atomic_write(target, render(a, compare=b, title=title, base_dir=target.parent), durable=False)
+    atomic_write(target, render(a, compare=b, title=title, base_dir=target.parent, digests=digests), durable=False)
+    if digests is not None:
+        digests.save()
     return target

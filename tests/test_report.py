@@ -929,3 +929,41 @@ def test_compare_of_two_runs_that_wrote_one_path_links_the_take_on_disk_not_the_
     data = page_data(render(store.snapshot(a), compare=store.snapshot(b), base_dir=outputs(tmp_path)))
     same = {i["key"]: i for i in data["items"]}["style=anime,seed=3"]
     assert same["overwritten"] == 1 and same["jobs"][0]["src"] == "anime/3.mp4" and "src" not in same["jobs"][1]
+
+
+def test_a_second_compare_of_two_runs_that_wrote_one_path_hashes_no_video_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The compare's check of which run's take is on a path both runs wrote hashes the file there once: the
+    digests remembered in the state folder (as snapshots keep them) answer the next compare, which reads no video."""
+    import os
+
+    from runner import outputs as outputs_module
+
+    clock = Clock()
+    store = Store(tmp_path / ".gridrun" / "state.db", clock=clock)
+    _, a = build_state(tmp_path, fox_jobs({})[:8], store=store, clock=clock)
+    video = outputs(tmp_path) / "anime" / "3.mp4"
+    was = video.read_bytes()
+    _, b = build_state(tmp_path, fox_jobs({})[1:], store=store, clock=clock, hash_salt="b")
+    video.write_bytes(was)
+    for f in outputs(tmp_path).rglob("*"):  # settled: a file modified in the last seconds is not remembered
+        past = f.stat().st_mtime - 60
+        os.utime(f, (past, past))
+    hashed: list[str] = []
+    real = outputs_module.sha256_file
+
+    def counting(path: Path) -> str:
+        hashed.append(str(path))
+        return real(path)
+
+    monkeypatch.setattr(outputs_module, "sha256_file", counting)
+    first = write_report(store, compare=(a, b))
+    assert str(video) in hashed, hashed
+    hashed.clear()
+    store.close()
+    store = Store(tmp_path / ".gridrun" / "state.db", clock=clock)  # another command: what the state folder remembers
+    again = write_report(store, compare=(a, b))
+    assert hashed == [], hashed
+    same = {i["key"]: i for i in page_data(again.read_text())["items"]}["style=anime,seed=3"]
+    assert again == first and same["overwritten"] == 1 and same["jobs"][0]["src"] == "anime/3.mp4", same
