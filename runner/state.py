@@ -344,7 +344,7 @@ def _since(schema: int, fields: Sequence[str]) -> tuple[str, ...]:
 _NOT_ITS_VIDEO = ("cancelled", "failed", "rejected")
 _NOT_ITS_VIDEO_SQL = ", ".join(f"'{s}'" for s in _NOT_ITS_VIDEO)
 # The events of a done job's re-render a run sent or saw cancelled or failed, which put the job back as it was: its
-# video made earlier, kept, not found cached by the run (`status --runs`, `Store._made_earlier`).
+# video made earlier, kept, not found cached by the run (`Store._origins_sql`).
 _KEPT_KINDS = "('rerun-failed', 'rerun-cancelled')"
 
 # The attempt a job's figures are of, as SQL over `jobs j`: its latest, but for a done job the one that made its
