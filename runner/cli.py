@@ -13,6 +13,7 @@ if __name__ == "__main__":  # `python -m runner.cli`: the console script's entry
 import argparse
 import contextlib
 import dataclasses
+import difflib
 import functools
 import io
 import itertools
@@ -1492,7 +1493,25 @@ class _UsageExit(SystemExit):
 
 class _Parser(argparse.ArgumentParser):
     """An `ArgumentParser` (its subcommands' too) that says a usage error and exits as argparse does, keeping the
-    message (`_UsageExit`) for `main` to end the JSON lines of a command that writes them."""
+    message (`_UsageExit`) for `main` to end the JSON lines of a command that writes them. An option is taken
+    only as written whole: argparse's default takes any prefix that names one option (`--fo` for `--force`,
+    which pays again), and a word it refuses is told the name it most likely meant."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def _check_value(self, action: argparse.Action, value: Any) -> None:
+        """argparse's check of a choice (a command's name, `--format`), its refusal saying the choice closest
+        to `value` too: "invalid choice: 'rnu'; did you mean 'run'? (choose from ...)"."""
+        choices = action.choices
+        if choices is not None and isinstance(value, str) and value not in choices:
+            close = difflib.get_close_matches(value, [str(c) for c in choices], n=1)
+            if close:
+                listed = ", ".join(repr(c) for c in choices)
+                raise argparse.ArgumentError(action, f"invalid choice: {value!r}; did you mean {close[0]!r}? "
+                                                     f"(choose from {listed})")
+        super()._check_value(action, value)
 
     def error(self, message: str) -> NoReturn:
         try:
@@ -1513,8 +1532,29 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Nam
             if found is None or name not in found.choices:
                 break
             refuser = found.choices[name]
-        refuser.error(f"unrecognized arguments: {' '.join(extras)}")
+        refuser.error(f"unrecognized arguments: {' '.join(extras)}{_meant(refuser, extras)}")
     return args
+
+
+def _meant(parser: argparse.ArgumentParser, extras: Sequence[str]) -> str:
+    """"; did you mean --budget?" for the options among `extras` spelled close to one `parser` has (`--budjet`),
+    each with the word it is said for where there are several; "" for none."""
+    options = [o[2:] for a in parser._actions for o in a.option_strings if o.startswith("--")]
+    found = []
+    for word in extras:
+        if not word.startswith("--"):
+            continue
+        name = word.split("=", 1)[0]
+        begun = [o for o in options if o.startswith(name[2:])]  # cut short: `--fo`
+        # else the name alone spelled close: "--" is no likeness
+        close = begun if len(begun) == 1 else difflib.get_close_matches(name[2:], options, n=1)
+        if close and close[0] != name[2:]:
+            found.append((name, f"--{close[0]}"))
+    if not found:
+        return ""
+    if len(found) == 1:
+        return f"; did you mean {found[0][1]}?"
+    return "; did you mean " + ", ".join(f"{m} for {w}" for w, m in found) + "?"
 
 
 def _parser(*, with_sim: bool = True) -> argparse.ArgumentParser:

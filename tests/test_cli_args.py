@@ -1,0 +1,57 @@
+"""How the command line reads its words, and what it says of those it cannot read."""
+
+from __future__ import annotations
+
+import pytest
+
+from runner.cli import main
+
+
+def refused(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    """Standard error of a command line refused as argparse refuses one (exit 2), nothing on standard output."""
+    with pytest.raises(SystemExit) as exc:
+        main(list(argv))
+    captured = capsys.readouterr()
+    assert exc.value.code == 2 and captured.out == "", captured
+    return captured.err
+
+
+@pytest.mark.parametrize(("argv", "said"), [
+    (["run", "m.yaml", "--fo"], "gridrun run: error: unrecognized arguments: --fo; did you mean --force?"),
+    (["run", "m.yaml", "--forc"], "gridrun run: error: unrecognized arguments: --forc; did you mean --force?"),
+    (["retry", "m.yaml", "--unknow"],
+     "gridrun retry: error: unrecognized arguments: --unknow; did you mean --unknown?"),
+    (["retry", "m.yaml", "--u"], "gridrun retry: error: unrecognized arguments: --u; did you mean --unknown?"),
+    (["plan", "m.yaml", "--expl"], "gridrun plan: error: unrecognized arguments: --expl; did you mean --explain?"),
+])
+def test_an_option_is_taken_only_as_written_whole(
+    capsys: pytest.CaptureFixture[str], argv: list[str], said: str
+) -> None:
+    """`run M --fo` is refused, not run as `--force` (which pays again), and the option meant is named."""
+    err = refused(capsys, *argv)
+    assert err.rstrip().endswith(said), err
+
+
+@pytest.mark.parametrize(("argv", "said"), [
+    (["run", "m.yaml", "--budjet", "3"],
+     "gridrun run: error: unrecognized arguments: --budjet 3; did you mean --budget?"),
+    (["run", "m.yaml", "--budjet=3", "--jsn"],
+     "unrecognized arguments: --budjet=3 --jsn; did you mean --budget for --budjet, --json for --jsn?"),
+    (["rnu", "m.yaml"], ("gridrun: error: argument COMMAND: invalid choice: 'rnu'; did you mean 'run'? (choose from "
+                         "'validate', 'matrix', 'plan', 'run', 'retry', 'status', 'cancel', 'report', 'export', "
+                         "'sim')")),
+    (["export", "m.yaml", "--format", "jsn"],
+     "error: argument --format: invalid choice: 'jsn'; did you mean 'json'? (choose from 'jsonl', 'csv', 'json')"),
+])
+def test_a_mistyped_option_or_command_is_told_the_one_meant(
+    capsys: pytest.CaptureFixture[str], argv: list[str], said: str
+) -> None:
+    err = refused(capsys, *argv)
+    assert err.rstrip().endswith(said), err
+
+
+def test_an_option_written_whole_with_its_value_after_an_equals_sign_still_reads() -> None:
+    from runner.cli import _parser
+
+    args = _parser(with_sim=False).parse_args(["run", "m.yaml", "--budget=3", "--force"])
+    assert (args.budget, args.force) == (3.0, True)
