@@ -1522,7 +1522,8 @@ class _Parser(argparse.ArgumentParser):
 
 def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
     """`parser.parse_args(argv)`, but words it does not know (`run M --bogus`) are refused by the command they
-    follow, with that command's usage (`gridrun run [-h] ...`), where argparse gives the top level's."""
+    follow, with that command's usage (`gridrun run [-h] ...`), where argparse gives the top level's; a command's
+    option written before it (`gridrun --json plan M`) is told to go after it."""
     args, extras = parser.parse_known_args(argv)
     if extras:
         refuser = parser
@@ -1532,6 +1533,15 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Nam
             if found is None or name not in found.choices:
                 break
             refuser = found.choices[name]
+        # Options before the command's name (`gridrun --json plan M`) are left over by the top level, which has
+        # none of a command's: where they are the command's own, their place is what is wrong.
+        first = next((i for i, w in enumerate(argv) if not w.startswith("-")), len(argv))
+        early = list(argv[:first])
+        known = {o for a in refuser._actions for o in a.option_strings}
+        if refuser is not parser and early and all(w.split("=", 1)[0] in known for w in early):
+            go = "goes" if len(early) == 1 else "go"
+            refuser.error(f"{' '.join(early)} {go} after the command: "
+                          f"{shlex.join(['gridrun', *argv[first:], *early])}")
         refuser.error(f"unrecognized arguments: {' '.join(extras)}{_meant(refuser, extras)}")
     return args
 

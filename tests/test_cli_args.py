@@ -55,3 +55,26 @@ def test_an_option_written_whole_with_its_value_after_an_equals_sign_still_reads
 
     args = _parser(with_sim=False).parse_args(["run", "m.yaml", "--budget=3", "--force"])
     assert (args.budget, args.force) == (3.0, True)
+
+
+@pytest.mark.parametrize(("argv", "said"), [
+    (["--json", "plan", "m.yaml"], "gridrun plan: error: --json goes after the command: gridrun plan m.yaml --json"),
+    (["--force", "run", "m.yaml"], "gridrun run: error: --force goes after the command: gridrun run m.yaml --force"),
+    (["--json", "status", "m.yaml", "--watch"],
+     "gridrun status: error: --json goes after the command: gridrun status m.yaml --watch --json"),
+    (["--force", "--budget=3", "run", "my m.yaml"],
+     "gridrun run: error: --force --budget=3 go after the command: gridrun run 'my m.yaml' --force --budget=3"),
+])
+def test_a_commands_option_written_before_it_is_told_to_go_after_it(
+    capsys: pytest.CaptureFixture[str], argv: list[str], said: str
+) -> None:
+    """Not "unrecognized arguments: --json" under a usage that lists `[--json]`: the place is what is wrong."""
+    err = refused(capsys, *argv)
+    command = next(w for w in argv if not w.startswith("-"))
+    assert err.startswith(f"usage: gridrun {command} [-h]"), err
+    assert err.rstrip().endswith(said), err
+
+
+def test_an_unknown_option_before_the_command_is_still_unrecognized(capsys: pytest.CaptureFixture[str]) -> None:
+    err = refused(capsys, "--bogus", "plan", "m.yaml")
+    assert err.rstrip().endswith("gridrun plan: error: unrecognized arguments: --bogus"), err
