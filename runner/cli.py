@@ -1525,14 +1525,8 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Nam
     follow, with that command's usage (`gridrun run [-h] ...`), where argparse gives the top level's; a command's
     option written before it (`gridrun --json plan M`) is told to go after it."""
     args, extras = parser.parse_known_args(argv)
+    refuser, commands = _reached(parser, args)
     if extras:
-        refuser = parser
-        while True:
-            found = next((a for a in refuser._actions if isinstance(a, argparse._SubParsersAction)), None)
-            name = None if found is None else getattr(args, found.dest, None)
-            if found is None or name not in found.choices:
-                break
-            refuser = found.choices[name]
         # Options before the command's name (`gridrun --json plan M`) are left over by the top level, which has
         # none of a command's: where they are the command's own, their place is what is wrong.
         first = next((i for i, w in enumerate(argv) if not w.startswith("-")), len(argv))
@@ -1543,7 +1537,22 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Nam
             refuser.error(f"{' '.join(early)} {go} after the command: "
                           f"{shlex.join(['gridrun', *argv[first:], *early])}")
         refuser.error(f"unrecognized arguments: {' '.join(extras)}{_meant(refuser, extras)}")
+    if commands is not None:  # `gridrun`, `gridrun sim`: a usage error, as argparse says one
+        refuser.error(f"name a command: {', '.join(commands)}")
     return args
+
+
+def _reached(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[argparse.ArgumentParser, Any]:
+    """The (sub)command the words `args` was read from reached (`gridrun sim` reaches `sim`), and the names of
+    the commands it takes where none was named after it, else None."""
+    while True:
+        found = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+        name = None if found is None else getattr(args, found.dest, None)
+        if found is None:
+            return parser, None
+        if name not in found.choices:
+            return parser, list(found.choices)
+        parser = found.choices[name]
 
 
 def _meant(parser: argparse.ArgumentParser, extras: Sequence[str]) -> str:
@@ -1690,9 +1699,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             Progress(err, json_lines=True).failed(status=None, exit_code=2, errors=[exc.message])
         raise
     args.argv = argv  # what a run records of the command that started it (`status --runs` shows it)
-    if not getattr(args, "fn", None):
-        parser.print_help()
-        return 2
     if getattr(args, "format", "unset") is None:
         args.format = ["jsonl", "csv", "json"]
     try:

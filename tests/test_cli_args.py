@@ -78,3 +78,17 @@ def test_a_commands_option_written_before_it_is_told_to_go_after_it(
 def test_an_unknown_option_before_the_command_is_still_unrecognized(capsys: pytest.CaptureFixture[str]) -> None:
     err = refused(capsys, "--bogus", "plan", "m.yaml")
     assert err.rstrip().endswith("gridrun plan: error: unrecognized arguments: --bogus"), err
+
+
+@pytest.mark.parametrize(("argv", "usage", "said"), [
+    ([], "usage: gridrun [-h] [--version] COMMAND ...",
+     "gridrun: error: name a command: validate, matrix, plan, run, retry, status, cancel, report, export, sim"),
+    (["sim"], "usage: gridrun sim [-h] COMMAND ...", "gridrun sim: error: name a command: serve"),
+])
+def test_a_command_line_that_names_no_command_is_a_usage_error_of_the_command_reached(
+    capsys: pytest.CaptureFixture[str], argv: list[str], usage: str, said: str
+) -> None:
+    """`gridrun sim` shows `sim`'s usage, not the top level's help, and like plain `gridrun`, on standard error
+    (exit 2): an error, not help asked for."""
+    err = refused(capsys, *argv)
+    assert err.startswith(usage) and err.rstrip().endswith(said), err
