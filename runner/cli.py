@@ -1261,7 +1261,10 @@ def _watch(args: argparse.Namespace) -> int:
     by an error ends its lines with an `end` event as a refused run does, its status null: no run ended."""
     from .progress import Progress
 
-    progress = Progress(err, json_lines=args.json, every=2.0 if args.every is None else args.every)
+    # Its lines are the command's output, on standard output as `status` writes (its JSON lines there too); what
+    # it waits for is said on standard error.
+    progress = Progress(err if args.json else out, json_lines=args.json,
+                        every=2.0 if args.every is None else args.every)
     with _ends_json(progress, args.command, status_of=lambda exc: None):
         if args.runs:
             raise UsageError("gridrun status: --runs lists the runs recorded; --watch follows the latest one: "
@@ -1336,9 +1339,9 @@ def _follow(args: argparse.Namespace, manifest: Manifest | None, progress: Any) 
             time.sleep(every)
     if not args.json:
         if gone:
-            err.print(f"run {snap.run.id}: {snap.run.gone_note()}", markup=False)
+            out.print(f"run {snap.run.id}: {snap.run.gone_note()}", markup=False)
         else:
-            err.print(f"run {snap.run.id} ended: {snap.run.status}", markup=False)
+            out.print(f"run {snap.run.id} ended: {snap.run.status}", markup=False)
         _problems(snap)
         if not gone:
             _say_next(snap)

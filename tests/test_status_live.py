@@ -197,8 +197,8 @@ def test_status_names_a_run_whose_process_is_gone_and_watch_ends(tmp_path: Path)
     assert watch.returncode == 5, watch.stderr  # GONE_EXIT: its outcome is not known
     assert time.monotonic() - t0 < 20
     assert "is gone without recording its end (killed, crashed, or stopped by a state it could not write" in \
-        " ".join(watch.stderr.split()) and "gridrun run" in watch.stderr, watch.stderr
-    assert f"[process {killed_pid(tmp_path)} gone]" in watch.stderr, watch.stderr
+        " ".join(watch.stdout.split()) and "gridrun run" in watch.stdout, watch.stdout
+    assert f"[process {killed_pid(tmp_path)} gone]" in watch.stdout, watch.stdout
 
 
 @pytest.mark.timeout(120)
@@ -376,7 +376,7 @@ def test_status_and_watch_of_an_ended_run_name_it_and_say_what_to_run_next(tmp_p
     plain = " ".join(_gridrun("status", str(manifest), cwd=tmp_path).stdout.split())
     assert "(failed, started" in plain and "next: `gridrun retry` sends failed jobs again" in plain, plain
     watch = _gridrun("status", str(manifest), "--watch", cwd=tmp_path)
-    assert watch.returncode == 1 and "run 1 ended: failed" in watch.stderr, watch.stderr  # the run's own code
+    assert watch.returncode == 1 and "run 1 ended: failed" in watch.stdout, watch.stdout  # the run's own code
     assert "next: `gridrun retry` sends failed jobs again" in " ".join(watch.stdout.split()), watch.stdout
 
 

@@ -71,8 +71,8 @@ def test_json_lines_interrupted_as_the_command_starts_end_with_an_end_event(
 
 @pytest.mark.parametrize("json_lines", [True, False], ids=["json", "plain"])
 def test_a_watch_whose_reader_is_gone_ends_while_the_run_goes_on(tmp_path: Path, json_lines: bool) -> None:
-    """`status --watch | head -1` (the JSON lines on standard output; the plain ones on standard error): once its
-    reader is gone the watch ends, exit 0, not once the run it watches ends; the run goes on."""
+    """`status --watch | head -1` (its JSON lines or its plain ones, both on standard output): once its reader is
+    gone the watch ends, exit 0, not once the run it watches ends; the run goes on."""
     m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 600.0, "jitter": 0.0})
     run = subprocess.Popen([sys.executable, "-m", "runner.cli", "run", str(m), "--no-report"], stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL, cwd=tmp_path)
@@ -82,7 +82,7 @@ def test_a_watch_whose_reader_is_gone_ends_while_the_run_goes_on(tmp_path: Path,
         watch = subprocess.Popen([sys.executable, "-m", "runner.cli", "status", str(m), "--watch", "--every", "0.2",
                                   *words], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
         try:
-            lines = watch.stdout if json_lines else watch.stderr
+            lines = watch.stdout
             assert lines is not None and ('"event": "progress"' if json_lines else "| spent ") in lines.readline()
             lines.close()
             assert watch.wait(timeout=60) == 0
