@@ -1662,7 +1662,8 @@ def _parser(*, with_sim: bool = True) -> argparse.ArgumentParser:
     which.add_argument("--run", type=int, metavar="RUN",
                        help="the report of this run of the manifest (an earlier one: report-run-RUN.html)")
     which.add_argument("--compare", nargs=2, type=int, metavar=("RUN_A", "RUN_B"),
-                       help="two run ids side by side, in compare-RUN_A-RUN_B.html (in run A's output folder)")
+                       help="two run ids side by side, in compare-RUN_A-RUN_B.html in the output folder the manifest "
+                            "names now")
     sp.set_defaults(fn=cmd_report)
 
     sp = sub.add_parser("export", help="write results.jsonl / .csv / .json for the latest run (--run N: run N)")

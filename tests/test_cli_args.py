@@ -92,3 +92,20 @@ def test_a_command_line_that_names_no_command_is_a_usage_error_of_the_command_re
     (exit 2): an error, not help asked for."""
     err = refused(capsys, *argv)
     assert err.startswith(usage) and err.rstrip().endswith(said), err
+
+
+def helped(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    """`gridrun ARGV --help`, its words joined by single spaces (as wide as the terminal is, it wraps)."""
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "--help"])
+    assert exc.value.code == 0
+    return " ".join(capsys.readouterr().out.split())
+
+
+def test_report_help_says_compare_writes_in_the_output_folder_the_manifest_names_now(
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not "run A's", which it is not once `outputs_dir` changed between the two runs (README says so too)."""
+    said = helped(capsys, "report")
+    assert "compare-RUN_A-RUN_B.html in the output folder the manifest names now" in said, said
+    assert "run A's output folder" not in said, said
