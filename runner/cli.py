@@ -305,8 +305,11 @@ def _left_json(left: Any) -> dict[str, Any] | None:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     """`gridrun plan`: the jobs, their cost and what a run does with each against the state, offline; with
-    --force, what `gridrun run --force` does (the same diff it takes), which re-renders the jobs done."""
+    --force, what `gridrun run --force` does (the same diff it takes), which re-renders the jobs done; with
+    --budget, whether the plan fits `gridrun run --budget`'s."""
     plan = api.plan(args.manifest, max_jobs=args.max_jobs)
+    if args.budget is not None:  # as `run --budget` takes it: the budget of this run, not the manifest's
+        plan = dataclasses.replace(plan, budget_micros=budget_micros(args.budget))
     diff = api.diff(plan, force=args.force)
     if args.json:  # as UTF-8 text, or with \u escapes where the output cannot take every character
         from .terminal import writes_any
@@ -1604,6 +1607,9 @@ def _parser(*, with_sim: bool = True) -> argparse.ArgumentParser:
     sp.add_argument("--all", action="store_true", help="list every job, even in a large plan")
     sp.add_argument("--force", action="store_true",
                     help="what `gridrun run --force` would send and cost: the jobs done re-rendered, paid again")
+    sp.add_argument("--budget", type=_knob("budget_usd"),
+                    help="whether the plan fits `gridrun run --budget BUDGET`: the budget in USD it is measured "
+                         "against (overrides run.budget_usd)")
     sp.set_defaults(fn=cmd_plan)
 
     def run_flags(sp: argparse.ArgumentParser) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from runner.cli import main
@@ -109,3 +112,22 @@ def test_report_help_says_compare_writes_in_the_output_folder_the_manifest_names
     said = helped(capsys, "report")
     assert "compare-RUN_A-RUN_B.html in the output folder the manifest names now" in said, said
     assert "run A's output folder" not in said, said
+
+
+def test_plan_budget_previews_run_budget(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """`plan` says to set run.budget_usd or --budget where there is none, and takes `--budget` as `run` does:
+    its budget line is measured against it, as `plan --force` previews `run --force`."""
+    monkeypatch.setenv("COLUMNS", "200")
+    m = tmp_path / "m.yaml"
+    m.write_text("version: 1\nname: fox\nmodel: pixverse-v5.6\nparams: {prompt: a fox}\nmatrix: {seed: [1, 2]}\n",
+                 encoding="utf-8")
+    assert main(["plan", str(m)]) == 0
+    assert "budget: none (no cap: set run.budget_usd or --budget)" in capsys.readouterr().out
+    assert main(["plan", str(m), "--budget", "0.5"]) == 0
+    assert "budget: $0.50 (exceeds)" in capsys.readouterr().out
+    assert main(["plan", str(m), "--budget", "100"]) == 0
+    assert "budget: $100.00 (fits)" in capsys.readouterr().out
+    m.write_text(m.read_text(encoding="utf-8") + "run: {budget_usd: 100}\n", encoding="utf-8")
+    assert main(["plan", str(m), "--budget=0.5", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["budget_usd"] == 0.5
