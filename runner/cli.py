@@ -42,7 +42,7 @@ from .errors import (
 )
 from .jobs import usd_text
 from .limits import FILES_RAN_OUT
-from .manifest import Manifest
+from .manifest import RUN_DEFAULTS, Manifest
 from .plan import ELSEWHERE, Plan, budget_micros, format_value, overwrites, relpath, summarize_sources, told_read_otherwise
 from .records import GONE_EXIT, RUN_STATUSES, rerenders_cancelled_note, rerenders_failed_note
 from .state import IN_FLIGHT, JobState, Snapshot, remedy
@@ -1613,15 +1613,23 @@ def _parser(*, with_sim: bool = True) -> argparse.ArgumentParser:
     sp.set_defaults(fn=cmd_plan)
 
     def run_flags(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--concurrency", type=_knob("concurrency"), help="jobs at the provider at once")
+        sp.add_argument("--concurrency", type=_knob("concurrency"),
+                        help=f"jobs at the provider at once (default: run.concurrency, else {RUN_DEFAULTS['concurrency']})")
         sp.add_argument("--budget", type=_knob("budget_usd"), help="budget of this run in USD, not of the manifest's runs together (overrides run.budget_usd)")
         sp.add_argument("--allow-partial", action="store_true", help="start even if the plan exceeds the budget; stop at it")
-        sp.add_argument("--retries", type=_knob("retries"), help="retries of a request on transient errors")
+        sp.add_argument("--retries", type=_knob("retries"),
+                        help=f"retries of a request on transient errors (default: run.retries, else {RUN_DEFAULTS['retries']})")
         sp.add_argument("--failure-retries", type=_knob("failure_retries"),
-                        help="new paid attempts per job after the provider failed its render (default: run.failure_retries, 0)")
-        sp.add_argument("--poll-interval", type=_knob("poll_interval"), help="fixed seconds between polls (default: scheduled)")
-        sp.add_argument("--timeout", type=_knob("timeout"), help="per-job deadline in seconds: stop waiting, never the job")
-        sp.add_argument("--request-timeout", type=_knob("request_timeout"), default=30.0, help="seconds one HTTP request may take (at least 1)")
+                        help="new paid attempts per job after the provider failed its render (default: "
+                             f"run.failure_retries, else {RUN_DEFAULTS['failure_retries']})")
+        sp.add_argument("--poll-interval", type=_knob("poll_interval"),
+                        help="fixed seconds between polls (default: run.poll_interval, else scheduled from the "
+                             "expected render time)")
+        sp.add_argument("--timeout", type=_knob("timeout"),
+                        help="per-job deadline in seconds: stop waiting, never the job (default: run.timeout, else "
+                             "none: wait for each job to end)")
+        sp.add_argument("--request-timeout", type=_knob("request_timeout"), default=30.0,
+                        help="seconds one HTTP request may take (at least 1; default: %(default)g)")
         sp.add_argument("--fail-fast", action="store_true", help="stop submitting after the first failed job")
         sp.add_argument("--leave-in-flight", action="store_true",
                         help="run even though jobs the last run sent are rendering still and the changed manifest "

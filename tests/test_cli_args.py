@@ -131,3 +131,16 @@ def test_plan_budget_previews_run_budget(tmp_path: Path, capsys: pytest.CaptureF
     m.write_text(m.read_text(encoding="utf-8") + "run: {budget_usd: 100}\n", encoding="utf-8")
     assert main(["plan", str(m), "--budget=0.5", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["budget_usd"] == 0.5
+
+
+@pytest.mark.parametrize("command", ["run", "retry"])
+def test_run_help_states_the_default_of_each_knob(capsys: pytest.CaptureFixture[str], command: str) -> None:
+    """Without `--timeout`, does a run wait for ever? How many jobs go at once without run.concurrency? Said in
+    `--help`, as `--failure-retries` and `--max-jobs` say theirs."""
+    said = helped(capsys, command)
+    for default in ("jobs at the provider at once (default: run.concurrency, else 4)",
+                    "retries of a request on transient errors (default: run.retries, else 3)",
+                    "(default: run.failure_retries, else 0)",
+                    "stop waiting, never the job (default: run.timeout, else none: wait for each job to end)",
+                    "seconds one HTTP request may take (at least 1; default: 30)"):
+        assert default in said, (default, said)
