@@ -75,6 +75,30 @@ out = _Console(highlight=False, soft_wrap=True, emoji=False)
 err = _Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 PLAN_ROWS = 40
+# The width a table is drawn at on an output that is no terminal: none to speak of, each row one line.
+UNBOUNDED = 1_000_000
+
+
+def _table_width() -> int:
+    """The width tables are drawn at on standard output: the terminal's; where it is no terminal (a file, a pipe)
+    as wide as their rows, so that a row stays one line for `grep` or `awk`, unless COLUMNS asks for a width."""
+    if out.is_terminal or os.environ.get("COLUMNS", "").strip().isdigit():
+        return out.width
+    return UNBOUNDED
+
+
+def _print_table(table: Any) -> None:
+    """`table` on standard output at `_table_width()` (rich draws at most as wide as its console is)."""
+    width = _table_width()
+    if width == out.width:
+        out.print(table)
+        return
+    was = out._width
+    out.width = width
+    try:
+        out.print(table)
+    finally:
+        out._width = was
 
 
 # --------------------------------------------------------------------------------------------------
@@ -335,7 +359,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     widths += [min(24, max(len(_written(k)), *(len(_written(format_value(dict(jobs[n].values).get(k, ""))))
                                                for n in shown)))
                for k in cols]
-    if sum(widths) + 3 * (len(widths) - 1) > out.width:
+    if sum(widths) + 3 * (len(widths) - 1) > _table_width():
         cols = []
     columns: list[tuple[str, dict[str, Any]]] = [
         ("#", {"justify": "right", "style": "dim", "no_wrap": True}), ("key", {"overflow": "fold"}),
@@ -356,7 +380,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         if diff:
             row.append(diff.reasons.get(j.key, "new"))
         rows.append([_written(x) for x in row])
-    out.print(_PlanTable(columns, rows))
+    _print_table(_PlanTable(columns, rows))
     if len(shown) < len(jobs):
         out.print(f"{len(jobs) - len(shown):,} jobs not listed; --all lists every one", style="dim")
     _print_totals(plan, diff, force=args.force)
@@ -1195,7 +1219,7 @@ def _runs(args: argparse.Namespace) -> int:
                  time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.started_at)), status, done,
                  usd_text(s.spent_micros), _started_with(r.argv) or "–"]
         table.add_row(*_cells(cells))
-    out.print(table)
+    _print_table(table)
     return 0
 
 

@@ -144,3 +144,25 @@ def test_run_help_states_the_default_of_each_knob(capsys: pytest.CaptureFixture[
                     "stop waiting, never the job (default: run.timeout, else none: wait for each job to end)",
                     "seconds one HTTP request may take (at least 1; default: 30)"):
         assert default in said, (default, said)
+
+
+def test_tables_written_to_a_file_or_a_pipe_keep_each_row_on_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`status --runs | grep` and `plan > plan.txt`: an output that is no terminal is drawn as wide as the rows,
+    not at 80 columns, where a long command line or a long key wrapped over several lines."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+    m = tmp_path / "m.yaml"
+    m.write_text("version: 1\nname: fox\nmodel: pixverse-v5.6\nparams: {prompt: 'a fox, {{ look }}', quality: 360p}\n"
+                 "matrix: {look: [a-look-of-length-one, a-look-of-length-two], seed: [1, 2]}\n"
+                 "sim: {render_time: 0.05, jitter: 0.0}\n", encoding="utf-8")
+    words = ["--no-report", "--concurrency", "4", "--budget", "10", "--request-timeout", "20", "--fail-fast"]
+    assert main(["run", str(m), *words]) == 0
+    capsys.readouterr()
+    assert main(["status", str(m), "--runs"]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert rows[-1].rstrip().endswith(f"run {' '.join(words)}") and len(rows) == 3, rows
+    assert main(["plan", str(m)]) == 0
+    listed = [line for line in capsys.readouterr().out.splitlines() if "│" in line]
+    assert len(listed) == 4, listed  # one line a job, the look column shown beside the key
+    assert "│ look=a-look-of-length-two,seed=2 │ a-look-of-length-two │ 2 " in listed[-1], listed
