@@ -31,7 +31,8 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     whatever the machine's locale: in the C locale (a bare container) it writes ASCII, so UTF-8 is asked for
     there (the tests of the C locale set their own)."""
     for name in list(os.environ):
-        if name.endswith("_API_KEY") or name.startswith("GRIDRUN_") or name.endswith("_BASE_URL"):
+        # and no machine's proxy: the tests that want one set their own
+        if name.endswith(("_API_KEY", "_BASE_URL")) or name.startswith("GRIDRUN_") or name.lower().endswith("_proxy"):
             monkeypatch.delenv(name, raising=False)
     if c_locale():
         monkeypatch.setenv("PYTHONUTF8", "1")

@@ -25,6 +25,9 @@ from typing import Any
 
 import aiohttp
 import httpx
+import yarl
+
+from runner.providers.proxy import Proxies
 
 _CHUNK = 1 << 16
 
@@ -35,6 +38,8 @@ def _translate(exc: BaseException, request: httpx.Request, *, in_body: bool = Fa
     kind: type[httpx.RequestError]
     if isinstance(exc, aiohttp.InvalidURL):
         kind = httpx.UnsupportedProtocol
+    elif isinstance(exc, aiohttp.ClientHttpProxyError):  # the proxy refused the tunnel: nothing sent through it
+        kind, msg = httpx.ProxyError, f"{exc.status} {exc.message}"
     elif isinstance(exc, aiohttp.ConnectionTimeoutError):
         kind = httpx.ConnectTimeout
     elif isinstance(exc, aiohttp.ClientConnectorError):
@@ -110,15 +115,18 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     def __init__(
         self, *, max_connections: int, keepalive_expiry: float = 30.0,
         ssl_context: ssl.SSLContext | Callable[[], ssl.SSLContext] | None = None,
+        proxies: Proxies | None = None,
     ) -> None:
         """`ssl_context`: the TLS context for https, or a function that makes it when the first https
-        request goes out (None: aiohttp's default context)."""
+        request goes out (None: aiohttp's default context). `proxies`: which proxy each request goes through
+        (None: none)."""
+        self._proxies = proxies if proxies else None
         self._max = max_connections
         self._keepalive = keepalive_expiry
         self._tls = ssl_context
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._fallback: httpx.AsyncHTTPTransport | None = None
+        self._fallback: httpx.AsyncBaseTransport | None = None
 
     @property
     def max_connections(self) -> int:
@@ -158,15 +166,32 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         request: Callable[[], httpx.Request],
     ) -> aiohttp.ClientResponse:
         """One request on `session`, its status line and headers read, never redirected nor re-sent; a
-        failure is raised as its httpx exception (`request()` makes the request that exception names)."""
+        failure is raised as its httpx exception (`request()` makes the request that exception names; through
+        a proxy, its `proxy` names it)."""
+        route = None
         try:
+            proxy: Any = {}
+            if self._proxies is not None:
+                route = self._proxies.route_url(url)
+                if route is not None:
+                    target = yarl.URL(route.url)
+                    auth = aiohttp.BasicAuth.from_url(target)
+                    proxy = {"proxy": target.with_user(None)}
+                    if auth is not None:
+                        proxy["proxy_headers"] = {"Proxy-Authorization": auth.encode()}
             return await session.request(
                 method, url, headers=headers, data=body or None,
                 allow_redirects=False, timeout=timeout, compress=None, chunked=None,
-                ssl=(self._ssl() or True) if url.startswith("https:") else True,
+                ssl=(self._ssl() or True) if url.startswith("https:") else True, **proxy,
             )
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            raise _translate(exc, request()) from exc
+            failure = _translate(exc, request())
+            if route is not None:
+                failure.proxy = route  # type: ignore[attr-defined]
+            raise failure from exc
+        except httpx.UnsupportedProtocol as exc:  # a proxy gridrun cannot use
+            exc.request = request()
+            raise
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         try:
@@ -186,8 +211,10 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
     async def _other_loop(self, request: httpx.Request) -> httpx.Response:
         if self._fallback is None:
-            self._fallback = httpx.AsyncHTTPTransport(
-                verify=self._ssl() or True,
+            from runner.providers.transport import http_transport
+
+            self._fallback = http_transport(
+                self._proxies, verify=self._ssl() or True,
                 limits=httpx.Limits(max_connections=self._max, max_keepalive_connections=self._max, keepalive_expiry=self._keepalive),
             )
         return await self._fallback.handle_async_request(request)

@@ -64,27 +64,44 @@ def make_client(
     stack = os.environ.get("GRIDRUN_HTTP", "").strip().lower()
     if stack not in ("", "aiohttp", "httpx"):
         raise UsageError(f"GRIDRUN_HTTP must be aiohttp (the default) or httpx, got {os.environ['GRIDRUN_HTTP']!r}")
-    if transport is None and stack != "httpx":
-        from runner.providers.aio import AiohttpTransport
+    limits = httpx.Limits(
+        max_connections=max_connections,
+        max_keepalive_connections=max_connections,
+        keepalive_expiry=30.0,
+    )
+    if transport is None:
+        from runner.providers.proxy import Proxies
 
-        # The TLS context is built at the first https request: a run against the local simulator needs none.
-        transport = AiohttpTransport(max_connections=max_connections, keepalive_expiry=30.0, ssl_context=_ssl_context)
-    elif transport is None:
-        verify = _ssl_context()
+        # Both stacks send through the proxy the environment names, and neither through one to this machine.
+        proxies = Proxies()
+        if stack != "httpx":
+            from runner.providers.aio import AiohttpTransport
+
+            # The TLS context is built at the first https request: a run against the local simulator needs none.
+            transport = AiohttpTransport(max_connections=max_connections, keepalive_expiry=30.0,
+                                         ssl_context=_ssl_context, proxies=proxies)
+        else:
+            verify = _ssl_context()
+            transport = http_transport(proxies, verify=verify, limits=limits)
     client = httpx.AsyncClient(
         verify=verify,
         base_url=base_url,
         headers={"User-Agent": USER_AGENT, "Accept": "application/json", **(headers or {})},
-        limits=httpx.Limits(
-            max_connections=max_connections,
-            max_keepalive_connections=max_connections,
-            keepalive_expiry=30.0,
-        ),
+        limits=limits,
         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
         transport=transport,
     )
     client._cookies = _NoCookies()  # the APIs set no cookies; keeping them cost 4 % of a big run's CPU
     return client
+
+
+def http_transport(proxies: Any, *, verify: ssl.SSLContext | bool, limits: httpx.Limits) -> httpx.AsyncBaseTransport:
+    """httpx's own transport, through the proxies `proxies` names (a `runner.providers.proxy.Proxies`)."""
+    if proxies:
+        from runner.providers.proxy import RoutedTransport
+
+        return RoutedTransport(proxies, verify=verify, limits=limits)
+    return httpx.AsyncHTTPTransport(verify=verify, limits=limits)
 
 
 class _NoCookies(httpx.Cookies):
@@ -299,10 +316,18 @@ def transport_error(exc: BaseException, *, op: str, create: bool, secret: str | 
     failure, connect or pool timeout); else `OutcomeUnknownError` for a create call, `TransportError` otherwise.
     """
     detail = redact(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__, secret)
+    route = getattr(exc, "proxy", None)  # the proxy it went through (`runner.providers.proxy`)
+    if route is not None:
+        detail = f"{detail}; through the proxy {route.label}"
+    if isinstance(exc, httpx.ProxyError):  # the proxy refused to open the tunnel to the host
+        return ConnectError(f"{op}: the proxy{f' {route.label}' if route else ''} refused to connect{_host_of(exc)} "
+                            f"(HTTP {redact(str(exc), secret)}); the request was not sent")
     if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)):
         reason = _os_reason(exc) if isinstance(exc, httpx.ConnectError) else None
-        return ConnectError(f"{op}: could not connect{_host_of(exc)} ({redact(reason, secret) if reason else detail}); "
-                            "the request was not sent")
+        said = redact(reason, secret) if reason else redact(f"{type(exc).__name__}: {exc}" if str(exc) else
+                                                           type(exc).__name__, secret)
+        via = f" through the proxy {route.label}" if route is not None else ""
+        return ConnectError(f"{op}: could not connect{_host_of(exc)}{via} ({said}); the request was not sent")
     if isinstance(exc, (httpx.DecodingError, httpx.TooManyRedirects)):
         if create:
             return OutcomeUnknownError(f"{op}: the answer could not be read ({detail}); the job may have been created")

@@ -257,8 +257,9 @@ async def test_cancel_answered_405_or_501_is_a_provider_that_takes_no_cancels(
 
 # -- transport errors --------------------------------------------------------------------------------
 
-NEVER_SENT = [httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout]
-MAYBE_SENT = [httpx.ReadError, httpx.ReadTimeout, httpx.WriteError, httpx.WriteTimeout, httpx.RemoteProtocolError, httpx.LocalProtocolError, httpx.ProxyError]
+# A ProxyError is a proxy's refusal to open the tunnel to the host (or a SOCKS handshake's): nothing went through it.
+NEVER_SENT = [httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError]
+MAYBE_SENT = [httpx.ReadError, httpx.ReadTimeout, httpx.WriteError, httpx.WriteTimeout, httpx.RemoteProtocolError, httpx.LocalProtocolError]
 
 
 def raising(kind: type[Exception]) -> Callable[[httpx.Request], httpx.Response]:

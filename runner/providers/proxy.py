@@ -1,0 +1,117 @@
+"""Which proxy a request goes through, the same for both HTTP stacks (`GRIDRUN_HTTP`).
+
+The standard environment variables, read once per client: `HTTPS_PROXY` for https URLs, `HTTP_PROXY` for http
+ones, `ALL_PROXY` for either when its own is unset (lower-case forms too, as curl reads them), and `NO_PROXY`
+(hosts and domains sent directly; `*` for all). This machine (127.0.0.1, ::1, localhost: the simulator) is never
+reached through a proxy. Only http:// and https:// proxies are supported.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import urllib.request
+from urllib.parse import urlsplit
+
+import httpx
+
+
+class Route:
+    """A proxy a request goes through: its URL (as given, credentials and all), the variable that named it, and
+    how messages name it (without credentials)."""
+
+    __slots__ = ("label", "url", "var")
+
+    def __init__(self, url: str, var: str) -> None:
+        self.url = url
+        self.var = var
+        parts = urlsplit(url)
+        host = parts.hostname or "?"
+        where = f"[{host}]" if ":" in host else host
+        port = parts.port or {"https": 443, "http": 80}.get(parts.scheme, 0)
+        self.label = f"{parts.scheme}://{where}:{port} (from {var})"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` names this machine: localhost, 127.0.0.0/8, ::1."""
+    host = host.strip("[]").lower().rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Proxies:
+    """The proxies the environment names, read once; `route` says which one a request goes through."""
+
+    def __init__(self, environ: dict[str, str] | None = None) -> None:
+        found = urllib.request.getproxies_environment() if environ is None else environ
+        self._by_scheme: dict[str, Route] = {}
+        for scheme in ("http", "https"):
+            given = (found.get(scheme) or found.get("all") or "").strip()
+            if given:
+                var = f"{scheme.upper()}_PROXY" if found.get(scheme, "").strip() else "ALL_PROXY"
+                self._by_scheme[scheme] = Route(given if "://" in given else f"http://{given}", var)
+        self._env = {"no": found["no"]} if found.get("no") else {}
+        self._known: dict[tuple[str, str, int | None], Route | None] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._by_scheme)
+
+    def route(self, scheme: str, host: str, port: int | None) -> Route | None:
+        """The proxy for a request to `scheme://host:port`, or None to connect directly.
+
+        :raises httpx.UnsupportedProtocol: the proxy is not http:// or https:// (a socks5:// one): the request
+            is not sent.
+        """
+        origin = (scheme, host, port)
+        if origin in self._known:
+            return self._known[origin]
+        chosen = self._by_scheme.get(scheme)
+        if chosen is not None and (
+            is_loopback(host) or urllib.request.proxy_bypass_environment(f"{host}:{port}" if port else host, self._env)
+        ):
+            chosen = None
+        if chosen is not None and urlsplit(chosen.url).scheme.lower() not in ("http", "https"):
+            raise httpx.UnsupportedProtocol(
+                f"the proxy {chosen.label} is not http:// nor https://, the only proxies gridrun sends through; "
+                f"unset {chosen.var} or add the host to NO_PROXY"
+            )
+        self._known[origin] = chosen
+        return chosen
+
+    def route_url(self, url: str | httpx.URL) -> Route | None:
+        """`route` for a whole URL."""
+        parts = url if isinstance(url, httpx.URL) else httpx.URL(url)
+        return self.route(parts.scheme, parts.host, parts.port)
+
+
+class RoutedTransport(httpx.AsyncBaseTransport):
+    """httpx's own transport, each request sent directly or through the proxy `proxies` names for it; a failure
+    names the proxy (`exc.proxy`)."""
+
+    def __init__(self, proxies: Proxies, **options: object) -> None:
+        self._proxies = proxies
+        self._options = options
+        self._direct = httpx.AsyncHTTPTransport(**options)  # type: ignore[arg-type]
+        self._through: dict[str, httpx.AsyncHTTPTransport] = {}
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        route = self._proxies.route(request.url.scheme, request.url.host, request.url.port)
+        if route is None:
+            return await self._direct.handle_async_request(request)
+        transport = self._through.get(route.url)
+        if transport is None:
+            transport = self._through[route.url] = httpx.AsyncHTTPTransport(
+                proxy=httpx.Proxy(route.url), **self._options  # type: ignore[arg-type]
+            )
+        try:
+            return await transport.handle_async_request(request)
+        except httpx.RequestError as exc:
+            exc.proxy = route  # type: ignore[attr-defined]
+            raise
+
+    async def aclose(self) -> None:
+        for transport in (self._direct, *self._through.values()):
+            await transport.aclose()

@@ -1,0 +1,140 @@
+"""Both HTTP stacks send through the proxy the environment names (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, NO_PROXY), never
+to this machine through one, and a failure through a proxy names it. The proxy is a small server on 127.0.0.1 that
+records each request's head and answers 502; the provider's host is one that no resolver knows, reached only
+through the proxy."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator
+
+import pytest
+
+from runner.errors import ConnectError, ServerError
+from runner.providers.proxy import Proxies, is_loopback
+from runner.providers.transport import decode, make_client, send
+
+STACKS = ["aiohttp", "httpx"]
+PAGE = b"<html><head><title>502 Bad Gateway</title></head><body>proxy</body></html>"
+
+
+@contextlib.asynccontextmanager
+async def recording(answer: bytes = b"HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/html\r\nContent-Length: "
+                    + str(len(PAGE)).encode() + b"\r\nConnection: close\r\n\r\n" + PAGE) -> AsyncIterator[tuple[int, list[str]]]:
+    """A server on 127.0.0.1 that records each request line and answers `answer`: its port and the lines."""
+    lines: list[str] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            lines.append(head.split(b"\r\n", 1)[0].decode("latin-1"))
+            length = next((int(h.split(b":", 1)[1]) for h in head.split(b"\r\n") if h.lower().startswith(b"content-length:")), 0)
+            if length:
+                await reader.readexactly(length)
+            writer.write(answer)
+            await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1], lines
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("stack", STACKS)
+async def test_an_http_base_url_goes_through_the_proxy_named_by_http_proxy(monkeypatch: pytest.MonkeyPatch, stack: str) -> None:
+    monkeypatch.setenv("GRIDRUN_HTTP", stack)
+    async with recording() as (port, lines):
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+        async with make_client("http://api.gridrun-test.invalid/v1", headers={"Authorization": "Bearer k"}) as client:
+            response = await send(client, "POST", "/videos", op="POST /videos", create=True, json={"a": 1})
+            with pytest.raises(ServerError) as caught:
+                decode(response, op="POST /videos", create=True, expect_body=True, key_env="K")
+    assert lines == ["POST http://api.gridrun-test.invalid/v1/videos HTTP/1.1"]
+    assert caught.value.status == 502
+    assert "502 Bad Gateway (an HTML page, not the API's answer)" in str(caught.value)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("stack", STACKS)
+async def test_an_https_tunnel_the_proxy_refuses_names_it_and_sends_nothing(monkeypatch: pytest.MonkeyPatch, stack: str) -> None:
+    """A refused CONNECT: the create never left, so the job is not sent (ConnectError), not "may have been created"."""
+    monkeypatch.setenv("GRIDRUN_HTTP", stack)
+    async with recording() as (port, lines):
+        monkeypatch.setenv("ALL_PROXY", f"http://127.0.0.1:{port}")
+        async with make_client("https://api.gridrun-test.invalid/v1") as client:
+            with pytest.raises(ConnectError) as caught:
+                await send(client, "POST", "/videos", op="POST /videos", create=True, json={"a": 1})
+    assert lines == ["CONNECT api.gridrun-test.invalid:443 HTTP/1.1"]
+    assert str(caught.value) == (f"POST /videos: the proxy http://127.0.0.1:{port} (from ALL_PROXY) refused to connect "
+                                 "to api.gridrun-test.invalid:443 (HTTP 502 Bad Gateway); the request was not sent")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("stack", STACKS)
+async def test_a_proxy_that_cannot_be_reached_is_named(monkeypatch: pytest.MonkeyPatch, stack: str) -> None:
+    monkeypatch.setenv("GRIDRUN_HTTP", stack)
+    port = closed_port()
+    monkeypatch.setenv("https_proxy", f"http://user:secret@127.0.0.1:{port}")
+    async with make_client("https://api.gridrun-test.invalid/v1", timeout=5.0) as client:
+        with pytest.raises(ConnectError) as caught:
+            await send(client, "GET", "/videos/v1", op="poll v1", create=False)
+    said = str(caught.value)
+    assert said.startswith("poll v1: could not connect to api.gridrun-test.invalid:443 through the proxy "
+                           f"http://127.0.0.1:{port} (from HTTPS_PROXY) (")
+    assert said.endswith("); the request was not sent")
+    assert "secret" not in said
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+async def test_this_machine_is_never_reached_through_a_proxy(monkeypatch: pytest.MonkeyPatch, stack: str, host: str) -> None:
+    monkeypatch.setenv("GRIDRUN_HTTP", stack)
+    async with recording() as (proxy_port, proxied), recording(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                                                                b"Content-Length: 2\r\n\r\n{}") as (port, direct):
+        for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+            monkeypatch.setenv(name, f"http://127.0.0.1:{proxy_port}")
+        async with make_client(f"http://{host}:{port}/v1") as client:
+            response = await send(client, "GET", "/videos/v1", op="poll v1", create=False)
+    assert response.status_code == 200
+    assert proxied == []
+    assert direct == ["GET /v1/videos/v1 HTTP/1.1"]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("stack", STACKS)
+async def test_no_proxy_sends_its_hosts_directly(monkeypatch: pytest.MonkeyPatch, stack: str) -> None:
+    monkeypatch.setenv("GRIDRUN_HTTP", stack)
+    async with recording() as (port, lines):
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+        monkeypatch.setenv("NO_PROXY", "example.org,.gridrun-test.invalid")
+        async with make_client("http://api.gridrun-test.invalid/v1", timeout=5.0) as client:
+            with pytest.raises(ConnectError) as caught:
+                await send(client, "GET", "/videos/v1", op="poll v1", create=False)
+    assert lines == []
+    assert "proxy" not in str(caught.value)
+
+
+def test_which_proxy_a_request_goes_through() -> None:
+    proxies = Proxies({"https": "proxy.corp:3128", "all": "http://all.corp:8080", "no": "internal.corp"})
+    assert proxies.route("https", "api.lumenfall.ai", 443).label == "http://proxy.corp:3128 (from HTTPS_PROXY)"
+    assert proxies.route("http", "api.lumenfall.ai", None).label == "http://all.corp:8080 (from ALL_PROXY)"
+    assert proxies.route("https", "x.internal.corp", 443) is None
+    assert proxies.route("http", "[::1]", 80) is None
+    assert not Proxies({"no": "*"})
+    assert is_loopback("127.0.0.5") and is_loopback("::1") and is_loopback("LOCALHOST") and not is_loopback("example.org")
