@@ -937,7 +937,9 @@ class Executor:
                             return self._give_up(job, jid, f"the provider answered HTTP 409 (a conflict over the key) to "
                                                            f"{tries} sends, and its request log could not tell whether "
                                                            f"the key made a video: {exc}")
-                        return self._give_up(job, jid, f"no answer after {tries} tries: {exc}")
+                        # Answered (a status), only not with the API's answer: not "no answer".
+                        said = "no answer" if exc.status is None else "no usable answer"
+                        return self._give_up(job, jid, f"{said} after {tries} tries: {exc}")
                     wait = backoff(tries, getattr(exc, "retry_after", None))
                     await anyio.sleep(max(wait, LOG_SETTLE) if isinstance(exc, OutcomeUnknownError) else wait)
                     continue

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import av
+import httpx
 import pytest
 
 from runner import api
@@ -1573,6 +1574,53 @@ def test_create_faults_never_pay_twice(tmp_path: Path, fault: str, monkeypatch: 
     assert result.exit_code == 0, api.status_json(api.status(m))
     assert s["creates"] == 4 and s["duplicate_paid"] == 0
     assert len(check_outputs(m)) == 4
+
+
+class _Portal(httpx.AsyncBaseTransport):
+    """A transport in front of another that answers every create itself, 200 with `body` (a captive portal's
+    sign-in page, an empty body), never passing it on; every other request goes through."""
+
+    def __init__(self, inner: Any, body: bytes, kind: str) -> None:
+        self.inner, self.body, self.kind, self.creates = inner, body, kind, 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and request.url.path.endswith("/videos"):
+            self.creates += 1
+            return httpx.Response(200, content=self.body, headers={"Content-Type": self.kind}, request=request)
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+@pytest.mark.parametrize(("body", "kind", "said"), [
+    (b"<html><head><title>Sign in to Corp WiFi</title></head><body>accept the terms</body></html>", "text/html",
+     ("HTTP 200 with an HTML page 'Sign in to Corp WiFi', not the API's answer: something between gridrun and the "
+      "provider answered")),
+    (b"", "application/json", "HTTP 200 with an empty answer"),
+])
+def test_a_create_answered_with_a_page_not_the_apis_says_what_answered_and_stays_unknown(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: bytes, kind: str, said: str) -> None:
+    """Answered each time, only not by the API: "no usable answer", the page named; the job `unknown` (it may
+    have been made: nobody can tell), nothing made twice."""
+    _settle_soon(monkeypatch)
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
+    prov = sim_provider(m)
+    portals: list[_Portal] = []
+    real = prov.client
+
+    def client(**kw: Any) -> Any:
+        portal = _Portal(httpx.ASGITransport(app=prov.app), body, kind)
+        portals.append(portal)
+        return real(**kw, transport=portal)
+
+    prov.client = client  # type: ignore[method-assign]
+    result, _ = run(m, prov)
+    job = api.status(m).jobs[0]
+    assert job.state == "unknown", api.status_json(api.status(m))
+    assert (job.error or "").startswith("no usable answer after 3 tries: HTTP 200: POST /videos: " + said), job.error
+    assert sum(p.creates for p in portals) == 3 and stats(prov)["creates"] == 0
+    assert result.exit_code == 1
 
 
 def test_reset_after_create_without_idempotency_is_reconciled_from_the_log(

@@ -396,12 +396,27 @@ def decode(
             return body if isinstance(body, dict) else {}
         if isinstance(body, dict):
             return body
-        what = "malformed JSON" if body is _MALFORMED else "not a JSON object"
-        message = f"{op}: HTTP {status} with {what}"
+        message = f"{op}: HTTP {status} with {_unusable(response, body)}"
         if create:
             raise OutcomeUnknownError(message + "; the job may have been created", status=status)
         raise ServerError(message, status=status, code="MALFORMED_RESPONSE")
     raise status_error(response, body if body is not _MALFORMED else None, op=op, key_env=key_env)
+
+
+def _unusable(response: httpx.Response, body: Any) -> str:
+    """What a 2xx answer that is not the API's JSON object is: an empty answer, an HTML page by its title (a
+    captive portal's, a proxy's), malformed JSON, or JSON of another kind."""
+    if not response.content.strip():
+        return "an empty answer"
+    if body is not _MALFORMED:
+        return "JSON that is not an object"
+    text = response.text.strip()
+    if text.startswith("<") or "<html" in text[:200].lower():
+        found = _HEADING.search(text)
+        heading = " ".join(_TAG.sub(" ", found.group(2)).split()) if found else ""
+        page = f"an HTML page {_cut(heading)!r}" if heading else "an HTML page"
+        return f"{page}, not the API's answer: something between gridrun and the provider answered"
+    return "malformed JSON"
 
 
 def status_error(

@@ -363,3 +363,22 @@ async def test_a_failed_video_message_echoing_the_key_is_recorded_without_it(pro
     for status in (got, sent):
         assert KEY not in status.failure
         assert "[redacted]" in (status.error_message or "") and "[redacted]" in (status.error_code or "")
+
+
+@pytest.mark.parametrize(("body", "said"), [
+    (b"", "an empty answer"),
+    (b"  \n", "an empty answer"),
+    (b"[1, 2]", "JSON that is not an object"),
+    (b'{"id": "vid', "malformed JSON"),
+    (b"<!doctype html><html><title>Log in - Portal</title></html>",
+     "an HTML page 'Log in - Portal', not the API's answer: something between gridrun and the provider answered"),
+    (b"<html><body>hello</body></html>",
+     "an HTML page, not the API's answer: something between gridrun and the provider answered"),
+])
+def test_a_2xx_that_is_not_the_apis_json_says_what_it_is(body: bytes, said: str) -> None:
+    from runner.providers.transport import decode
+
+    response = httpx.Response(200, content=body, request=httpx.Request("GET", "http://h/v1/videos/v"))
+    with pytest.raises(ServerError) as caught:
+        decode(response, op="GET /videos/v", create=False, expect_body=True, key_env="K")
+    assert str(caught.value) == f"HTTP 200, MALFORMED_RESPONSE: GET /videos/v: HTTP 200 with {said}"
