@@ -631,8 +631,12 @@ _ACCOUNT_REFUSALS = {
                       "check the key's permissions with the provider, or set another key (the error above names it)"),
     "ENDPOINT_NOT_FOUND": ("the create request: it has no such endpoint (HTTP 404), so the base URL is wrong",
                            "set the provider's base URL (the error above names the one used and where it is set)"),
-    "REDIRECTED": ("the request at the base URL, which redirects elsewhere (HTTP 3xx)",
+    "REDIRECTED": ("the request at the base URL, which redirects to the API's path elsewhere (HTTP 3xx)",
                    "set the provider's base URL to where it redirects (the error above names both)"),
+    "REDIRECTED_AWAY": (("the request: something between gridrun and the provider (a proxy, a login portal) "
+                         "redirected it away from the API (HTTP 3xx, to the address the error above names)"),
+                        ("reach the provider past it (sign in to the network, or set HTTPS_PROXY to the proxy), and "
+                         "do not set the base URL to where it redirects: the API key would go there")),
 }
 
 

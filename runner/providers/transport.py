@@ -445,14 +445,31 @@ def status_error(
     if 400 <= status < 500:
         return RejectedError(message, status=status, code=code or _DEFAULT_CODES.get(status, f"HTTP_{status}"))
     if 300 <= status < 400:
-        # An API that is not followed where it redirects (a request sent again elsewhere, the key with it): the base
-        # URL is the one to change, to where it points.
+        # Never followed (a request sent again elsewhere, the key with it). Where the target keeps the API's path (on
+        # another scheme or host, under another prefix) the base URL is the one to change, to where it points
+        # (REDIRECTED); elsewhere (a login page) something between gridrun and the provider redirected it, and the
+        # base URL must not be pointed there (REDIRECTED_AWAY).
         where = response.headers.get("location")
-        to = f"redirects to {redact(str(response.request.url.join(where)), None)}" if where else \
-            "redirects, naming no Location"
-        return RejectedError(f"{op}: {response.request.url.copy_with(query=None)} {to} (HTTP {status})", status=status,
-                             code="REDIRECTED")
+        asked = response.request.url
+        target = asked.join(where) if where else None
+        to = f"redirects to {redact(str(target), None)}" if target is not None else "redirects, naming no Location"
+        said = f"{op}: {asked.copy_with(query=None)} {to} (HTTP {status})"
+        if target is not None and keeps_api_path(asked, target):
+            return RejectedError(said, status=status, code="REDIRECTED")
+        return RejectedError(f"{said}, away from the API's path: something between gridrun and the provider (a "
+                             "proxy, a login portal) redirected the request; do not set the base URL there",
+                             status=status, code="REDIRECTED_AWAY")
     return ServerError(f"{message} (unexpected HTTP {status})", status=status, code=code, retry_after=retry_after)
+
+
+def keeps_api_path(asked: httpx.URL, target: httpx.URL) -> bool:
+    """Whether a redirect from `asked` to `target` keeps the API's path: the same path (a trailing "/" aside) on
+    another scheme, host or port, or the same path under another prefix (`/v1/videos` to `/openai/v1/videos`)."""
+    path = asked.path.rstrip("/")
+    moved = target.path.rstrip("/")
+    if not path or not (moved == path or moved.endswith(path)):
+        return False
+    return moved != path or (target.scheme, target.host, target.port) != (asked.scheme, asked.host, asked.port)
 
 
 # An error message that begins with the request it answers ("POST /v1/videos: no such route"): its method and path,

@@ -124,6 +124,43 @@ def test_a_redirected_create_stops_the_run_and_names_where_it_points(tmp_path: P
     assert "LUMENFALL_BASE_URL" in error
 
 
+@pytest.mark.parametrize("location", ["http://localhost:18703/login", "/login?next=/v1/videos", None])
+def test_a_create_redirected_away_from_the_api_says_not_to_point_the_base_url_there(
+    tmp_path: Path, location: str | None
+) -> None:
+    """A login portal's page (another host, another path) is not where the API is: following the advice to set the
+    base URL there would send it the key."""
+    from runner.cli import _account_refusal
+
+    seen: list[httpx.Request] = []
+    moved = httpx.Response(302, headers={"location": location} if location else {})
+    m = manifest(tmp_path)
+    result = api.run(m, provider=fake_lumenfall(answering(seen, moved)), options=RunOptions(), report=False)
+    assert result.exit_code == 1 and result.refused == "REDIRECTED_AWAY"
+    assert len(creates(seen)) == 1
+    assert {j.state for j in api.status(m).jobs} == {"planned"}
+    error = next(e for e in result.stats.last_errors if "redirects" in e)
+    assert "something between gridrun and the provider (a proxy, a login portal) redirected the request; do not " \
+           "set the base URL there" in error
+    assert "to where it points" not in error
+    end = _account_refusal(result.refused, "m")
+    assert "do not set the base URL to where it redirects" in end and "set the provider's base URL to" not in end
+
+
+@pytest.mark.parametrize(("asked", "target", "keeps"), [
+    ("http://h/v1/videos", "https://h/v1/videos", True),
+    ("https://a/v1/videos/x", "https://b:8443/v1/videos/x", True),
+    ("https://h/v1/videos", "https://h/openai/v1/videos", True),
+    ("https://h/v1/videos", "https://h/v1/videos/", False),
+    ("https://h/v1/videos", "https://portal/login", False),
+    ("https://h/v1/videos", "https://h/", False),
+])
+def test_which_redirects_keep_the_apis_path(asked: str, target: str, keeps: bool) -> None:
+    from runner.providers.transport import keeps_api_path
+
+    assert keeps_api_path(httpx.URL(asked), httpx.URL(target)) is keeps
+
+
 def refusing_clay(provider: Any, status: int, error: dict[str, Any]) -> list[str]:
     """`provider` (the in-process simulator) with every create of a clay prompt answered `status` and the JSON
     `error`, as a gateway's upstream refuses one request; the prompts refused, in order."""
