@@ -31,6 +31,10 @@ from runner.providers.retry_after import parse_retry_after
 
 USER_AGENT = "gridrun"
 MAX_MESSAGE = 500
+# The most redirects a download follows (API calls follow none). A video's URL takes one or two (the API's content
+# route to a signed storage URL, a CDN to its edge); httpx's default of 20, per try, only multiplied the requests of
+# a URL that redirects in a loop.
+MAX_REDIRECTS = 10
 
 _DEFAULT_CODES = {
     400: "INVALID_REQUEST",
@@ -90,6 +94,7 @@ def make_client(
         limits=limits,
         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
         transport=transport,
+        max_redirects=MAX_REDIRECTS,
     )
     client._cookies = _NoCookies()  # the APIs set no cookies; keeping them cost 4 % of a big run's CPU
     return client
@@ -328,6 +333,9 @@ def transport_error(exc: BaseException, *, op: str, create: bool, secret: str | 
                                                            type(exc).__name__, secret)
         via = f" through the proxy {route.label}" if route is not None else ""
         return ConnectError(f"{op}: could not connect{_host_of(exc)}{via} ({said}); the request was not sent")
+    if isinstance(exc, httpx.TooManyRedirects) and not create:  # only a download follows redirects
+        return ServerError(f"{op}: the video's URL redirects in a loop ({MAX_REDIRECTS} redirects followed)",
+                           code="REDIRECT_LOOP")
     if isinstance(exc, (httpx.DecodingError, httpx.TooManyRedirects)):
         if create:
             return OutcomeUnknownError(f"{op}: the answer could not be read ({detail}); the job may have been created")

@@ -266,6 +266,46 @@ async def test_download_follows_redirects_without_the_key(provider: LumenfallPro
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("stack", ["aiohttp", "httpx"])
+async def test_a_url_that_redirects_in_a_loop_says_so_after_ten_redirects(
+    provider: LumenfallProvider, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stack: str
+) -> None:
+    """Not "the answer could not be read": a server on 127.0.0.1 redirects the video's URL to itself."""
+    import asyncio
+
+    monkeypatch.setenv("GRIDRUN_HTTP", stack)
+    lines: list[str] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:  # each request on a kept-alive connection
+                head = await reader.readuntil(b"\r\n\r\n")
+                lines.append(head.split(b"\r\n", 1)[0].decode())
+                writer.write(b"HTTP/1.1 302 Found\r\nLocation: /files/loop.mp4\r\nContent-Length: 0\r\n\r\n")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with provider.client() as client:
+            with pytest.raises(ServerError) as info:
+                await provider.download(client, f"http://127.0.0.1:{port}/files/loop.mp4", tmp_path / "a.mp4")
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert str(info.value) == (f"REDIRECT_LOOP: GET http://127.0.0.1:{port}/files/loop.mp4: the video's URL redirects "
+                               "in a loop (10 redirects followed)")
+    # the first request and 10 redirects (straight on aiohttp, the first hop's redirect is followed by httpx's
+    # client from that hop: once more)
+    assert lines == ["GET /files/loop.mp4 HTTP/1.1"] * (11 + (stack == "aiohttp"))
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.anyio
 async def test_scrambled_bytes_labelled_mp4_are_corrupt(provider: LumenfallProvider, mock: Client, tmp_path: Path) -> None:
     scrambled = bytes(b ^ 0xA5 for b in MP4)
     async with mock(lambda r: httpx.Response(200, headers={"content-type": "video/mp4"}, content=scrambled)) as client:
