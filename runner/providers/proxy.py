@@ -55,6 +55,7 @@ class Proxies:
                 self._by_scheme[scheme] = Route(given if "://" in given else f"http://{given}", var)
         self._env = {"no": found["no"]} if found.get("no") else {}
         self._known: dict[tuple[str, str, int | None], Route | None] = {}
+        self._origins: dict[str, Route | None] = {}
 
     def __bool__(self) -> bool:
         return bool(self._by_scheme)
@@ -81,10 +82,16 @@ class Proxies:
         self._known[origin] = chosen
         return chosen
 
-    def route_url(self, url: str | httpx.URL) -> Route | None:
-        """`route` for a whole URL."""
-        parts = url if isinstance(url, httpx.URL) else httpx.URL(url)
-        return self.route(parts.scheme, parts.host, parts.port)
+    def route_url(self, url: str) -> Route | None:
+        """`route` for a whole URL, known by its origin (what comes before its path): parsed once per origin."""
+        start = url.find("//") + 2
+        end = url.find("/", start)
+        origin = url if end < 0 else url[:end]
+        if origin in self._origins:
+            return self._origins[origin]
+        parts = httpx.URL(url)
+        chosen = self._origins[origin] = self.route(parts.scheme, parts.host, parts.port)
+        return chosen
 
 
 class RoutedTransport(httpx.AsyncBaseTransport):
