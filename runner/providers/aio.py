@@ -27,7 +27,7 @@ import aiohttp
 import httpx
 import yarl
 
-from runner.providers.proxy import Proxies
+from runner.providers.proxy import Proxies, Route
 
 _CHUNK = 1 << 16
 
@@ -143,6 +143,10 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             self._loop = loop
         return self._session
 
+    def route(self, url: str) -> Route | None:
+        """The proxy a request to `url` goes through, or None."""
+        return None if self._proxies is None else self._proxies.route_url(url)
+
     def _ssl(self) -> ssl.SSLContext | None:
         if callable(self._tls):
             self._tls = self._tls()
@@ -207,7 +211,11 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             session, request.method, str(request.url), headers, body, timeout_of(request.extensions.get("timeout")),
             lambda: request,
         )
-        return wrap(response, request)
+        out = wrap(response, request)
+        route = self.route(str(request.url))
+        if route is not None:
+            out.extensions["proxy"] = route  # an answer not the API's names it (`transport.status_error`)
+        return out
 
     async def _other_loop(self, request: httpx.Request) -> httpx.Response:
         if self._fallback is None:

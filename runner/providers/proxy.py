@@ -114,10 +114,12 @@ class RoutedTransport(httpx.AsyncBaseTransport):
                 proxy=httpx.Proxy(route.url), **self._options  # type: ignore[arg-type]
             )
         try:
-            return await transport.handle_async_request(request)
+            response = await transport.handle_async_request(request)
         except httpx.RequestError as exc:
             exc.proxy = route  # type: ignore[attr-defined]
             raise
+        response.extensions["proxy"] = route  # an answer not the API's names it (`transport.status_error`)
+        return response
 
     async def aclose(self) -> None:
         for transport in (self._direct, *self._through.values()):

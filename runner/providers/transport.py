@@ -260,6 +260,9 @@ class _Direct:
         out = httpx.Response(response.status, headers=list(response.raw_headers), content=content)
         if not 200 <= response.status < 300:
             out.request = request()  # errors name the request
+            route = self.transport.route(target)
+            if route is not None:
+                out.extensions["proxy"] = route  # and the proxy it went through
         return out
 
 
@@ -437,6 +440,9 @@ def status_error(
     if not message:
         text = response.text if body is None and read else ""
         message = _text_excerpt(text, response.reason_phrase) or response.reason_phrase or "no message"
+        route = response.extensions.get("proxy")
+        if route is not None:  # not the API's words: maybe the proxy's own
+            message = f"{message}, through the proxy {route.label}"
     named = _REQUEST_LINE.match(message)
     if named and op.startswith(f"{named.group(1)} "):  # a server that names the request itself: said once
         message = message[named.end():]

@@ -66,7 +66,8 @@ async def test_an_http_base_url_goes_through_the_proxy_named_by_http_proxy(monke
                 decode(response, op="POST /videos", create=True, expect_body=True, key_env="K")
     assert lines == ["POST http://api.gridrun-test.invalid/v1/videos HTTP/1.1"]
     assert caught.value.status == 502
-    assert "502 Bad Gateway (an HTML page, not the API's answer)" in str(caught.value)
+    assert str(caught.value) == ("HTTP 502: POST /videos: 502 Bad Gateway (an HTML page, not the API's answer), "
+                                 f"through the proxy http://127.0.0.1:{port} (from HTTP_PROXY)")
 
 
 @pytest.mark.anyio
