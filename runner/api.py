@@ -1071,12 +1071,24 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
     result.copy_run = held
     result.blocking = last.id in gone.values()
     waiting: list[str] = []  # the job whose 404 started the first wait, once told
+    began: list[bool] = []  # that cancel began is recorded
+
+    @contextlib.contextmanager
+    def recording() -> Iterator[None]:
+        """One of cancel's records, in one transaction; the first also records, before it, that cancel began
+        (`cancel_began`): a run whose process died recorded nothing from then on."""
+        with store.batch():
+            if not began:
+                store.cancel_began()
+            yield
+        began.append(True)
 
     def lost(row: Any, why: str) -> None:
         """The provider no longer has the job's video: `unknown`, as a run records it (it may have been paid for,
         and stays reserved); a run that finds the video again follows it."""
-        store.transition(row["id"], JobState.UNKNOWN, error=f"{why}; it may have been paid for. `gridrun retry "
-                                                            "--unknown` re-submits (may pay twice)")
+        with recording():
+            store.transition(row["id"], JobState.UNKNOWN, error=f"{why}; it may have been paid for. `gridrun "
+                                                                "retry --unknown` re-submits (may pay twice)")
         result.gone[row["key"]] = why
 
     async def one(client: Any, limiter: anyio.CapacityLimiter, row: Any) -> None:
@@ -1133,7 +1145,7 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
         # its earlier video hashed first: what cancel found is then written in one transaction with no await in it,
         # so that no other job's writes join it
         whole = after.status == "failed" and await earlier_whole(store, row["id"])
-        with store.batch():
+        with recording():
             now = _record_ended(store, row, after, whole=whole)
             # no run saw it end: the runs that left it in flight, which ended, record it so, its charge in its
             # sender's; in the same transaction, so that a kill or a failed write between the two never leaves the

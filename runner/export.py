@@ -182,7 +182,10 @@ def summary(snapshot: Snapshot) -> dict[str, Any]:
     own = [j for j in fresh if snapshot.made_here(j)]
     done = [j for j in own if j.state == "done"]
     renders = [rs for j in own if (rs := j.render_seconds) is not None]
-    end = run.ended_at if run.ended_at is not None else snapshot.taken_at
+    # a run whose process died: up to its last record, as `status` measures it (and as its `ended_at` says once the
+    # next run marks it crashed)
+    end = (run.ended_at if run.ended_at is not None else
+           snapshot.last_record() if run.process_gone() else snapshot.taken_at)
     return {
         "run": {
             "id": run.id,

@@ -284,6 +284,17 @@ class Snapshot:
     # done jobs a simulator made at another endpoint whose re-render this run did not send (its stop): left as they
     # were, which a plain `gridrun run` re-renders: their keys
     placeholders_left: tuple[str, ...] = ()
+    # For a run not ended: when another process first wrote in the state since the run started (a `gridrun cancel`,
+    # which takes the runner lock only once no run holds it, so once the run's process is gone): what is recorded
+    # from then on, under the run's id or of its jobs, is not the run's own. None: nothing did.
+    others_since: float | None = None
+
+    def last_record(self) -> float:
+        """When the run's own process last recorded anything (a job's move, an event, that it was alive): the end
+        of a run whose process died (`ended` counts only what it recorded; `others_since`)."""
+        r, until = self.run, self.others_since if self.others_since is not None else float("inf")
+        return max([r.started_at, *(t for j in self.jobs for t in (j.submitted_at, j.completed_at, j.downloaded_at)
+                                    if t is not None and r.started_at <= t < until), *self.ended, r.seen_at or 0.0])
 
     def made_here(self, job: JobRecord) -> bool:
         """Whether the job's current attempt is this run's: for a done job, whether the run made its video (of

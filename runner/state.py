@@ -254,6 +254,9 @@ def m007_status_indexes(db: sqlite3.Connection) -> None:
 # it, as `_RESET_KINDS`; a literal, as the index keeps it (FINAL is a set: its order may change).
 _END_KINDS = "kind IN ('done', 'failed', 'rejected', 'unknown', 'expired', 'cancelled')"
 
+# The event a `gridrun cancel` records as it starts to record what became of jobs in flight, which no run does:
+# nothing recorded from then on is the own record of a run whose process died before (`Store._others_since`).
+CANCEL_BEGAN = "cancel-began"
 
 @migration
 def m008_reported_cost(db: sqlite3.Connection) -> None:
@@ -1471,15 +1474,36 @@ class Store:
         return run_id
 
     def _last_record(self, run_id: int) -> float:
-        """When the run last recorded anything (a job's move, an event, that it was alive: `stats.pace` for a run
-        gone): the end of a run whose process died, not when the next run found it dead."""
+        """When the run's own process last recorded anything (a job's move, an event, that it was alive:
+        `Snapshot.last_record` for a run gone): the end of a run whose process died, not when the next run found it
+        dead, nor when a `gridrun cancel` recorded what became of its jobs (`_others_since`)."""
+        until = self._others_since(run_id)
         row = self.db.execute(
             "SELECT MAX(r.started_at, COALESCE(r.seen_at, 0),"
-            " COALESCE((SELECT MAX(at) FROM events WHERE run_id = r.id), 0),"
-            " COALESCE((SELECT MAX(MAX(COALESCE(j.submitted_at, 0), COALESCE(j.completed_at, 0),"
-            "  COALESCE(j.downloaded_at, 0))) FROM run_jobs rj JOIN jobs j ON j.id = rj.job_id"
-            "  WHERE rj.run_id = r.id), 0)) FROM runs r WHERE r.id=?", (run_id,)).fetchone()
+            " COALESCE((SELECT MAX(at) FROM events WHERE run_id = r.id AND at < :until), 0),"
+            " COALESCE((SELECT MAX(MAX(COALESCE(j.submitted_at, 0),"
+            "  CASE WHEN j.completed_at < :until THEN j.completed_at ELSE 0 END,"
+            "  CASE WHEN j.downloaded_at < :until THEN j.downloaded_at ELSE 0 END))"
+            "  FROM run_jobs rj JOIN jobs j ON j.id = rj.job_id WHERE rj.run_id = r.id), 0))"
+            " FROM runs r WHERE r.id=:run",
+            {"run": run_id, "until": float("inf") if until is None else until}).fetchone()
         return float(row[0])
+
+    def _others_since(self, run_id: int) -> float | None:
+        """For a run recorded as running: when another process first wrote in the state since the run started
+        (`cancel_began`: a `gridrun cancel` takes the runner lock, held by a run as long as it runs, so only once
+        the run's process is gone). Nothing recorded from then on, under the run's id or of its jobs, is the run's
+        own. None: nothing did, or the run ended (its end is its own record)."""
+        row = self.db.execute(
+            "SELECT (SELECT MIN(e.at) FROM events e WHERE e.kind=? AND e.at >= r.started_at) FROM runs r"
+            " WHERE r.id=? AND r.status='running' AND r.ended_at IS NULL", (CANCEL_BEGAN, run_id)).fetchone()
+        return None if row is None or row[0] is None else float(row[0])
+
+    def cancel_began(self) -> None:
+        """Record that a `gridrun cancel` holding the runner lock starts to record what became of jobs in flight:
+        a run whose process died before it records nothing after this (`_others_since`)."""
+        with self._tx():
+            self._event(None, None, CANCEL_BEGAN, {"pid": os.getpid()})
 
     def _recorded(self, run_id: int) -> bool:
         """The run is in the database (committed); False where the database cannot be read either."""
@@ -2410,7 +2434,10 @@ class Store:
             all_spent, all_reserved = self.money(manifest_name=run.manifest_name)
             latest_id = self._last_run_id(run.manifest_name)
             others = self._runs_of_others(run.manifest_name, jobs)
-            stopping, ended = self._run_events(run)
+            # a run whose process is gone: what a `gridrun cancel` recorded since is not its own (read only then: it
+            # reads every event)
+            others_since = self._others_since(run.id) if run.ended_at is None and run.process_gone() else None
+            stopping, ended = self._run_events(run, others_since)
             if as_left:  # what the run's own report said: its events, not the jobs' latest attempts
                 kept, failed = self._rerenders_kept_by(run)
             else:
@@ -2438,7 +2465,8 @@ class Store:
                         origins=origins, made_earlier=made_earlier, found_cached=counted.cached, made_earlier_count=counted.made_earlier,
                         left_rendering=left, left_rendered=rendered, left_unknown=unknown, placeholders_left=placeholders,
                         left_copies={rid: str(path) for rid, (path, _) in copies.items()},
-                        copies_missing=tuple(rid for rid, (_, there) in copies.items() if not there))
+                        copies_missing=tuple(rid for rid, (_, there) in copies.items() if not there),
+                        others_since=others_since)
 
     def _left_rendering(self, run: RunRecord) -> tuple[tuple[str, int, int], ...]:
         """The jobs sent by runs of the run's manifest, rendering still (submitted, running), that the run does not
@@ -2593,19 +2621,20 @@ class Store:
             (run.id, run.id, run.started_at, until),
         ))
 
-    def _run_events(self, run: RunRecord) -> tuple[str | None, tuple[float, ...]]:
+    def _run_events(self, run: RunRecord, others_since: float | None = None) -> tuple[str | None, tuple[float, ...]]:
         """Why the run stopped sending (its last run-stopping event), and when each of the jobs it sent first
         reached a final state during it (cached ones never do; one an earlier run sent and this one collected ends
         at once, which is no pace; a job with no send time recorded, as an older gridrun left some, counts),
         sorted: what its own live progress counts. One query,
         which reads only the run's stopping events and the jobs' ends since it started."""
         until = run.ended_at if run.ended_at is not None else float("inf")
+        before = float("inf") if others_since is None else others_since  # a `gridrun cancel`'s are not its own
         rows = self.db.execute(  # through `events_stops` and `events_ends` (schema 7), one each side of the OR
             "SELECT kind, job_id, at, detail FROM events WHERE run_id=? AND kind='run-stopping'"
-            f" OR {_END_KINDS} AND at >= ? AND at <= ? AND job_id IN"
+            f" OR {_END_KINDS} AND at >= ? AND at <= ? AND at < ? AND job_id IN"
             " (SELECT rj.job_id FROM run_jobs rj JOIN jobs j ON j.id = rj.job_id WHERE rj.run_id=?"
             " AND rj.cached_from_run IS NULL AND (j.submitted_at IS NULL OR j.submitted_at >= ?)) ORDER BY id",
-            (run.id, run.started_at, until, run.id, run.started_at),
+            (run.id, run.started_at, until, before, run.id, run.started_at),
         ).fetchall()
         stopping: str | None = None
         first: dict[int, float] = {}

@@ -100,8 +100,7 @@ def pace(snap: Snapshot, now: float | None = None) -> tuple[float, float | None,
     end = r.ended_at if r.ended_at is not None else (time.time() if now is None else now)
     gone = r.ended_at is None and r.process_gone()
     if gone:  # killed: its pace stops at the last thing it recorded (a job's move, or that it was alive)
-        end = max([r.started_at, *(t for j in snap.jobs for t in (j.submitted_at, j.completed_at, j.downloaded_at)
-                                   if t is not None and t >= r.started_at), *snap.ended, r.seen_at or 0.0])
+        end = snap.last_record()
     throughput = Throughput()
     for at in snap.ended:
         throughput.ended(at)
