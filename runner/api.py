@@ -969,13 +969,39 @@ def _cancel_plan(m: Manifest | str | Path) -> tuple[Plan, str | None]:
     try:
         return plan(m), None
     except (ManifestError, ManifestErrors) as exc:
-        recorded = _recorded_plan(path, Path(m))
+        recorded = _as_recorded(m, exc, "cancelling the jobs of")
         if recorded is None:
             raise
-        p, run_id = recorded
-        first = str(exc).splitlines()[0]
-        return p, (f"{m} does not load ({first}); cancelling the jobs of {p.manifest.name!r} with the manifest as "
-                   f"its run {run_id} had it (the state keeps its copy)")
+        return recorded
+
+
+def status_manifest(m: str | Path) -> tuple[Manifest, str | None]:
+    """The manifest `gridrun status` reads the state of, and a warning when it is not the file as it is: as `cancel`
+    takes it, a manifest file that does not load (a typo mid-edit, while a run goes on) is taken as the state
+    beside it recorded it for its latest run (`_as_recorded`).
+
+    :raises ManifestError: or ManifestErrors, the file does not load and no state records it.
+    """
+    try:
+        return load(m), None
+    except (ManifestError, ManifestErrors) as exc:
+        recorded = _as_recorded(m, exc, "showing the runs of")
+        if recorded is None:
+            raise
+        return recorded[0].manifest, recorded[1]
+
+
+def _as_recorded(m: str | os.PathLike[str], exc: ManifestError | ManifestErrors, doing: str) -> tuple[Plan, str] | None:
+    """The plan of the manifest file `m`, which does not load (`exc`), as the state beside it recorded it for its
+    latest run made from that file (`_recorded_plan`), and the warning that says so, `doing` ("cancelling the jobs
+    of") what with it; None when no state records it."""
+    recorded = _recorded_plan(Path(os.path.abspath(m)), Path(m))
+    if recorded is None:
+        return None
+    p, run_id = recorded
+    first = str(exc).splitlines()[0]
+    return p, (f"{m} does not load ({first}); {doing} {p.manifest.name!r} with the manifest as its run {run_id} had "
+               "it (the state keeps its copy)")
 
 
 def _copy_of_run(path: Path) -> Plan | None:

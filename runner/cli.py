@@ -991,7 +991,19 @@ def _unknown_warning(unknown: int) -> str:
             "second video")
 
 
+def _status_manifest(args: argparse.Namespace) -> None:
+    """`args.manifest`, the manifest `status` reads the state of, loaded once (`api.status_manifest`: a file that
+    does not load is taken as the state beside it recorded it, as `cancel` takes it, with a warning)."""
+    if args.manifest is None or isinstance(args.manifest, Manifest):
+        return
+    args.manifest, warning = api.status_manifest(args.manifest)
+    if warning:
+        err.print(f"warning: {visible(warning)}", markup=False, highlight=False)
+
+
 def cmd_status(args: argparse.Namespace) -> int:
+    if not args.watch:  # a watch loads it as it starts, its refusal one of its lines (--json)
+        _status_manifest(args)
     if args.manifest_copy is not None:
         if args.watch or args.runs or args.json or args.every is not None:
             raise UsageError("gridrun status: --manifest-copy goes alone")
@@ -1073,7 +1085,7 @@ def _say_starting(args: argparse.Namespace, pid: int) -> int:
     state's lock, or is planning before it takes it, and records its run once it has planned and asked the
     provider's balance (up to a few seconds). Said as the run's state, not as an error: `gridrun run`, refused
     the lock meanwhile, says that `status` works."""
-    name = None if args.manifest is None else api.load(args.manifest).name
+    name = None if args.manifest is None else args.manifest.name
     if args.json:
         _say(dumps([] if args.runs else {"run": None, "manifest": name, "status": "starting", "pid": pid},
                    indent=2))
@@ -1300,7 +1312,8 @@ def _watch(args: argparse.Namespace) -> int:
         if args.runs:
             raise UsageError("gridrun status: --runs lists the runs recorded; --watch follows the latest one: "
                              "one or the other")
-        manifest = None if args.manifest is None else api.load(args.manifest)  # read once, not at every reading
+        _status_manifest(args)  # read once, not at every reading
+        manifest = args.manifest
         return _follow(args, manifest, progress)
 
 

@@ -3599,6 +3599,42 @@ def test_cancel_stops_the_jobs_of_a_manifest_mid_edit_and_takes_the_runs_copy_th
     assert api.status(b).counts["cancelled"] == 2
 
 
+def test_status_of_a_manifest_mid_edit_reads_its_state_as_cancel_does_with_the_same_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A manifest that no longer loads (a typo mid-edit) while its run goes on: `status` (plain, --runs, --json,
+    --watch, --manifest-copy) takes it as the state recorded it for its latest run, as `cancel` does, with the
+    same warning; a manifest file no state records is refused as before."""
+    from runner.cli import main
+
+    monkeypatch.setenv("COLUMNS", "400")
+    monkeypatch.chdir(tmp_path)
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 30.0, "jitter": 0.0})
+    api.run(m, options={"timeout": 0.2}, report=False)
+    m.write_text(m.read_text() + "matrix: [oops\n")
+    warning = "showing the runs of 't' with the manifest as its run 1 had it (the state keeps its copy)"
+    for extra in ([], ["--runs"], ["--json"], ["--watch", "--json"], ["--manifest-copy", "1"]):
+        capsys.readouterr()
+        code = main(["status", "t.yaml", *extra])
+        out, err = capsys.readouterr()
+        assert code in (0, 4), (extra, code, out, err)  # a watch exits with the run's code: incomplete
+        assert err.startswith("warning: t.yaml does not load (t.yaml:"), (extra, err)
+        assert warning in " ".join(err.split()) and "error" not in err, (extra, err)
+        assert ("run 1" if not extra else "t" if extra == ["--runs"] else "1") in out, (extra, out)
+    assert json.loads(main_out(main, capsys, ["status", "t.yaml", "--json"]))["run"] == 1
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "t.yaml").write_text(m.read_text())
+    assert main(["status", "elsewhere/t.yaml"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: elsewhere/t.yaml:") and "warning" not in err, err
+
+
+def main_out(main: Any, capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
+    capsys.readouterr()
+    assert main(argv) == 0
+    return capsys.readouterr().out
+
+
 def test_a_failure_retry_the_budget_stops_leaves_the_job_failed_in_every_figure(tmp_path: Path) -> None:
     fail_first = [{"route": "create", "nth": [1], "fault": "job_failure", "code": "UPSTREAM_ERROR"}]
     m = write_manifest(tmp_path, n_seeds=1, styles=("anime", "clay"), sim={"script": fail_first},
