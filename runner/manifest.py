@@ -259,7 +259,8 @@ def _explain(error: ValidationError) -> list[tuple[tuple[Any, ...], str]]:
     instance: Any = error.instance
     limit: Any = error.validator_value
     if "propertyNames" in error.absolute_schema_path:
-        return [(path + (instance,), f"'{instance}' cannot be used here: expected {_expected(schema)}")]
+        said = f"'{instance}' cannot be used here: expected {_expected(schema)}{_not_allowed(schema, instance)}"
+        return [(path + (instance,), said)]
     if kind == "required":
         properties = schema.get("properties", {})
         out = []
@@ -289,7 +290,9 @@ def _explain(error: ValidationError) -> list[tuple[tuple[Any, ...], str]]:
     if kind == "type":
         return [(path, f"expected {_expected(schema)}, got {_show(instance, with_type=True)}")]
     if kind in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum", "const", "enum", "pattern", "minLength"):
-        return [(path, f"expected {_expected(schema)}, got {_show(instance, with_type=isinstance(instance, str))}")]
+        got = _show(instance, with_type=isinstance(instance, str))
+        which = _not_allowed(schema, instance) if kind == "pattern" else ""
+        return [(path, f"expected {_expected(schema)}, got {got}{which}")]
     if kind == "minItems":
         if not instance:
             return [(path, f"expected {_expected(schema)}, got an empty list")]
@@ -330,6 +333,23 @@ def _expected(schema: Mapping[str, Any]) -> str:
     if kind == "boolean":
         return "true or false"
     return "a valid value"
+
+
+def _not_allowed(schema: Mapping[str, Any], text: Any) -> str:
+    """Of a string a pattern of one character class for its first character and one for the others
+    (`^[A-Za-z0-9][A-Za-z0-9._-]*$`) refuses, what says which character is not allowed where ("" for any other
+    pattern or value): the user of a name `füchse` is not left to guess that it is the `ü`."""
+    found = re.fullmatch(r"\^(\[[^\]]+\])(\[[^\]]+\])\*\$", str(schema.get("pattern", "")))
+    if found is None or not isinstance(text, str):
+        return ""
+    first, rest = found.groups()
+    for i, char in enumerate(text):
+        if re.fullmatch(first if i == 0 else rest, char) is None:
+            shown = visible(char) if char.isprintable() else repr(char)[1:-1]  # a tab as \t
+            if i == 0 and re.fullmatch(rest, char) is not None:
+                return f": it cannot start with '{shown}'"
+            return f": '{shown}' (character {i + 1}) is not allowed"
+    return ""
 
 
 def _first_sentence(text: str) -> str:

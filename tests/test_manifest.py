@@ -421,7 +421,7 @@ INVALID_CASES = [
     ("unknown_top_field.yaml", "unknown field 'modle'; did you mean 'model'?", None, 3),
     ("version_2.yaml", "version: expected 1, got 2", None, 1),
     ("version_true.yaml", "expected 1, got true", None, 1),
-    ("name_with_space.yaml", "expected a name of letters, digits, '.', '_' and '-'", None, 2),
+    ("name_with_space.yaml", "expected a name of ASCII letters (A-Z, a-z), digits, '.', '_' and '-'", None, 2),
     ("concurrency_zero.yaml", "concurrency_zero.yaml:7:3: run.concurrency: expected an integer from 1 to 10000, got 0", None, 7),
     ("retries_negative.yaml", "expected an integer from 0 to 100, got -1", None, 5),
     ("run_unknown_key.yaml", "did you mean 'concurrency'? Allowed here: concurrency, retries, failure_retries, budget_usd", None, 6),
@@ -499,6 +499,37 @@ def test_invalid_manifest(fixture: str, message: str, data_file: str | None, lin
     assert error.file.parent.resolve() == INVALID.resolve()
     assert error.line == line
     assert str(error).startswith(str(error.file))
+
+
+@pytest.mark.parametrize(("where", "value", "said"), [
+    ("name", "füchse", ("name: expected a name of ASCII letters (A-Z, a-z), digits, '.', '_' and '-' that starts "
+                        "with a letter or digit, got a string 'füchse': 'ü' (character 2) is not allowed")),
+    ("name", "-fox", "got a string '-fox': it cannot start with '-'"),
+    ("name", "fox\tes", "got a string 'fox\tes': '\\t' (character 4) is not allowed"),
+    ("sweep", "fü", "sweeps[0].name: expected a name of ASCII letters (A-Z, a-z)"),
+    ("axis", "größe", ("'größe' cannot be used here: expected an axis name of ASCII letters (A-Z, a-z), digits and "
+                       "'_' that does not start with a digit (it becomes a template variable): 'ö' (character 3) is "
+                       "not allowed")),
+])
+def test_a_name_refused_for_a_character_says_the_rule_is_ascii_and_which_character(
+    tmp_path: Path, where: str, value: str, said: str,
+) -> None:
+    """Names feed file names and keys, and take ASCII only: "letters" alone would not tell the user of `füchse`
+    why it is refused, nor which character it is."""
+    doc: dict[str, Any] = {"version": 1, "name": value if where == "name" else "fox", "model": "pixverse-v5.6",
+                           "params": {"prompt": "a fox"}}
+    if where == "axis":
+        doc["matrix"] = {value: [1, 2]}
+    if where == "sweep":
+        doc["sweeps"] = [{"name": value, "matrix": {"seed": [1]}}]
+    path = tmp_path / "m.yaml"
+    path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    with pytest.raises((ManifestError, ManifestErrors)) as exc:
+        load(path)
+    errors = [str(e) for e in all_errors(exc.value)]
+    assert any(said in e for e in errors), errors
+    if where == "sweep":
+        assert any("'ü' (character 2) is not allowed" in e for e in errors), errors
 
 
 def test_every_invalid_fixture_is_in_the_table() -> None:
