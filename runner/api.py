@@ -635,6 +635,7 @@ def status(
     """
     sd, name, home = _state_dir(m, state_dir)
     with _nothing_yet(m, sd, name, state_dir), Store(sd / "state.db", readonly=True, outputs_dir=home) as store:
+        store.manifest_path = None if m is None else _manifest(m).path
         return store.snapshot(manifest_name=name, reuse=reuse, videos=False)
 
 
@@ -646,11 +647,11 @@ def runs(m: Manifest | str | Path | None = None, *, state_dir: str | Path | None
     :raises RunStartingError: as `status`.
     """
     sd, name, home = _state_dir(m, state_dir)
-    with _nothing_yet(m, sd, name, state_dir):
-        with Store(sd / "state.db", readonly=True, outputs_dir=home) as store:
-            found = store.run_summaries(name)
+    with _nothing_yet(m, sd, name, state_dir), Store(sd / "state.db", readonly=True, outputs_dir=home) as store:
+        store.manifest_path = None if m is None else _manifest(m).path
+        found = store.run_summaries(name)
         if not found:
-            raise NotRecordedError(f"{sd / 'state.db'}: no run recorded" + (f" for {name}" if name else ""))
+            raise store.not_recorded(name)
     return found
 
 
@@ -686,7 +687,9 @@ def _nothing_yet(
     m: Manifest | str | Path | None, sd: Path, name: str | None, state_dir: str | Path | None,
 ) -> Iterator[None]:
     """Read the state folder `sd` (of manifest `m`, called `name`); nothing recorded there while a run is starting
-    (`run_starting`) is said so, as `gridrun status` says it, not as a manifest that never ran.
+    (`run_starting`) is said so, as `gridrun status` says it, not as a manifest that never ran; and a state folder
+    given (`state_dir`) with no state in it but one in its `.gridrun/` (the project folder given for the state
+    folder) is named.
 
     :raises RunStartingError: nothing recorded, and a run is starting.
     """
@@ -694,6 +697,12 @@ def _nothing_yet(
         yield
     except NotRecordedError:
         pid = run_starting(m, None, state_dir=state_dir)
+        inside = sd / ".gridrun"
+        if pid is None and state_dir is not None and not os.path.lexists(sd / "state.db") \
+                and (inside / "state.db").is_file():
+            raise NotRecordedError(f"{shown(sd / 'state.db')}: no state there, but {shown(inside)} holds one: did you "
+                                   f"mean --state {shown(inside)}? (a state folder is the .gridrun/ beside its "
+                                   "manifests)") from None
         if pid is None:
             raise
         of = f" of {name}" if name else ""

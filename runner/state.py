@@ -1563,13 +1563,35 @@ class Store:
             ids = [r[0] for r in self.db.execute("SELECT id FROM runs WHERE manifest_name=? ORDER BY id", (manifest_name,))]
         of = "" if manifest_name is None else f" of {manifest_name}"
         if not ids:
-            return f"no run{of} recorded"
+            return f"no run{of} recorded" + ("" if manifest_name is None else f"; {self._never_ran(manifest_name)}")
         shown = ", ".join(map(str, ids if len(ids) <= 12 else [*ids[:5], "…", *ids[-5:]]))
         # the manifest given, else the one of the name that ran last
         path = None if manifest_name is None else (self.manifest_path,) if self.manifest_path else self.db.execute(
             "SELECT manifest_path FROM runs WHERE manifest_name=? ORDER BY id DESC LIMIT 1", (manifest_name,)).fetchone()
         which = shlex.quote(str(path[0])) if path else f"--state {shlex.quote(str(self.path.parent))}"
         return f"runs{of} recorded: {shown} (`gridrun status {which} --runs` lists them)"
+
+    def not_recorded(self, manifest_name: str | None) -> NotRecordedError:
+        """The error for a state with no run (of `manifest_name`) recorded: for a manifest, what to run first, and
+        the other manifests whose runs the state holds (`_never_ran`)."""
+        if manifest_name is None:
+            return NotRecordedError(f"{self.path}: no run recorded")
+        return NotRecordedError(f"{self.path}: no run recorded for {manifest_name}; {self._never_ran(manifest_name)}")
+
+    def _never_ran(self, manifest_name: str) -> str:
+        """What to do about a manifest with no run recorded here: run it first (the manifest given, when known);
+        and, when the state holds runs of other manifests (sharing the state folder), their names and how to list
+        them (a slip of the manifest, or of its `name:`, shows here)."""
+        given = self.manifest_path
+        text = f"`gridrun run {shlex.quote(str(given)) if given else 'MANIFEST'}` runs it first"
+        rows = self.db.execute("SELECT manifest_name, COUNT(*) FROM runs WHERE manifest_name != ?"
+                               " GROUP BY manifest_name ORDER BY MAX(id) DESC", (manifest_name,)).fetchall()
+        if not rows:
+            return text
+        names = ", ".join(f"{visible(str(name))} ({n:,} run{'' if n == 1 else 's'})" for name, n in rows[:5])
+        more = f" and {len(rows) - 5:,} more" if len(rows) > 5 else ""
+        return (f"{text}; this state holds runs of other manifests: {names}{more} (`gridrun status --state "
+                f"{shlex.quote(str(self.path.parent))} --runs` lists them)")
 
     def runs(self, manifest_name: str | None = None) -> list[RunRecord]:
         """Runs, newest first."""
@@ -2408,7 +2430,7 @@ class Store:
         if run_id is None:
             latest = self.latest_run(manifest_name)
             if latest is None:
-                raise NotRecordedError(f"{self.path}: no run recorded" + (f" for {manifest_name}" if manifest_name else ""))
+                raise self.not_recorded(manifest_name)
             run_id = latest.id
         self.db.execute("BEGIN")
         try:

@@ -997,3 +997,49 @@ def test_an_earlier_force_run_killed_in_flight_shows_the_earlier_takes_it_left_o
         assert "src" not in shown and "poster" not in shown, shown
         assert shown["rerender"] == {"cost": earlier[key][2], "run": 1, "gone": True}, shown
     assert "run 1's take was its video, replaced by a later take and not kept" in html
+
+
+def test_a_manifest_never_run_says_to_run_it_first_and_names_the_manifests_that_ran(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`status`, `report` and `export` of a manifest that never ran say to run it first and, as the state holds
+    runs of other manifests, name them and how to list them."""
+    from runner import api
+    from runner.cli import main
+
+    monkeypatch.setenv("COLUMNS", "400")
+    ran = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
+    assert api.run(ran, report=False).status == "done"
+    never = write_manifest(tmp_path, n_seeds=1, styles=("anime",), name="never")
+    capsys.readouterr()
+    state = tmp_path / ".gridrun"
+    for argv in (["status", str(never)], ["status", str(never), "--runs"], ["report", str(never)],
+                 ["export", str(never)]):
+        assert main(argv) == 2, argv
+        said = " ".join(capsys.readouterr().err.split())
+        assert f"no run recorded for never; `gridrun run {never}` runs it first; this state holds runs of other " \
+               f"manifests: t (1 run) (`gridrun status --state {state} --runs` lists them)" in said, (argv, said)
+    assert main(["status", "--state", str(state), "--runs"]) == 0  # as it says
+    assert "t" in capsys.readouterr().out
+
+
+def test_status_given_the_project_folder_for_the_state_folder_names_its_gridrun_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`status --state` given the project folder, where the state is in its .gridrun/, names that folder, not
+    "nothing has run here"; a folder with no state anywhere is said so as before."""
+    from runner import api
+    from runner.cli import main
+
+    assert api.run(write_manifest(tmp_path, n_seeds=1, styles=("anime",)), report=False).status == "done"
+    state = tmp_path / ".gridrun"
+    capsys.readouterr()
+    for extra in ([], ["--runs"], ["--json"]):
+        assert main(["status", "--state", str(tmp_path), *extra]) == 2, extra
+        said = " ".join(capsys.readouterr().err.split())
+        assert f"{tmp_path / 'state.db'}: no state there, but {state} holds one: did you mean --state {state}?" \
+               in said and "nothing has run here" not in said, (extra, said)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["status", "--state", str(empty)]) == 2
+    assert "no state yet (nothing has run here)" in capsys.readouterr().err  # nothing to point to
