@@ -175,25 +175,33 @@ def test_cancel_cancels_in_flight_jobs_on_request(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(120)
-def test_a_killed_runs_time_ends_at_its_own_last_record_not_at_what_a_later_cancel_recorded(tmp_path: Path) -> None:
-    """`gridrun cancel` records what became of a killed run's jobs under its id; the run's process was dead then:
-    its time, pace, wall time and the end the next run gives it (`crashed`) stay as its own records left them."""
-    with running_server(SimConfig(render_time=30.0, jitter=0.0, concurrency=2), process=True) as url:
+@pytest.mark.parametrize("found", ["cancelled", "finished"])
+def test_a_killed_runs_time_ends_at_its_own_last_record_not_at_what_a_later_cancel_recorded(
+    tmp_path: Path, found: str,
+) -> None:
+    """`gridrun cancel` records what became of a killed run's jobs (cancelled, or rendered first); the run's
+    process was dead then: its time, pace, wall time and the end the next run gives it (`crashed`) stay as its
+    own records left them."""
+    render_time = 30.0 if found == "cancelled" else 2.0
+    with running_server(SimConfig(render_time=render_time, jitter=0.0, concurrency=2), process=True) as url:
         m = write_manifest(tmp_path, n_seeds=1, run={"concurrency": 2}, base_url=url, sim={})
         _interrupt(m, times=1, signum=signal.SIGKILL)
+        if found == "finished":
+            wait_for(lambda: _stats(url)["completions"] == 2)
         before = run_statistics(api.status(m))
         assert api.status_json(api.status(m))["status"] == "gone"
         with Store(m.parent / ".gridrun" / "state.db", readonly=True) as store:
             last = store._last_record(before.run_id)  # the end a run starting now would give it
         r = _cli("cancel", m)
-        assert r.returncode == 0 and "cancelled 2 jobs" in r.stdout, r
+        assert r.returncode == 0 and ("cancelled 2 jobs" if found == "cancelled" else "2 jobs finished first") \
+            in r.stdout, r
         snap = api.status(m)
-        assert snap.counts["cancelled"] == 2
+        assert snap.counts["cancelled" if found == "cancelled" else "downloading"] == 2, snap.counts
         after = run_statistics(snap)
         assert (after.elapsed, after.per_minute) == (before.elapsed, before.per_minute)
         assert summary(snap)["run"]["wall_seconds"] == round(before.elapsed, 3)  # the export's and report's
         assert f"{before.elapsed:.0f}" == f"{api.status_json(snap)['elapsed']:.0f}"
-        assert _cli("run", m).returncode == 0  # nothing to send: it marks the killed run crashed
+        assert _cli("run", m).returncode == 0  # it marks the killed run crashed (and downloads what finished)
         with Store(m.parent / ".gridrun" / "state.db", readonly=True) as store:
             first = store.run(snap.run.id)
         assert first.status == "crashed" and first.ended_at == last
