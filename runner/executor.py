@@ -221,6 +221,9 @@ class Executor:
         self._ended_jobs: set[int] = set()  # jobs counted in the pace (`throughput`) as ended in this run
         self._sent: set[int] = set()  # jobs this run sent (a create): the only ones its pace counts
         self._timed_out: set[int] = set()  # jobs left rendering at the provider at their timeout
+        # job id -> when this run began to send its create: its timeout counts from then (unanswered creates too)
+        self._began: dict[int, float] = {}
+        self._interrupted: anyio.Event | None = None  # set by the first Ctrl-C (or `stop`): cuts the waits to send
         self._held_by_budget = 0  # re-runs asked for (retry, --force) that the budget held back
         self._by_video: dict[str, int] = {}  # provider video id -> the job of this run it belongs to
         self._reconciled: anyio.Event | None = None  # set once every one of them is known
@@ -594,6 +597,9 @@ class Executor:
                 await self.check_balance(client, judged)  # BalanceError: nothing recorded or sent
                 submit, reconcile, attach = self.prepare(judged)
                 self._limiter = anyio.CapacityLimiter(self.concurrency)
+                self._interrupted = anyio.Event()  # made in the event loop (older anyio needs one)
+                if self.stopping == "interrupt":
+                    self._interrupted.set()
                 self._intents = IntentBatcher(self.store, self.run_id, self._made)
                 self._poller = None
                 if self.provider.caps.has_list_endpoint and not self.poll_interval:
@@ -730,6 +736,8 @@ class Executor:
         ends interrupted. `then` says how to detach instead, where there is a way."""
         if self.stopping != "interrupt":
             self.stopping = "interrupt"
+            if self._interrupted is not None:
+                self._interrupted.set()
             said = "interrupted: no new submissions; finishing what is paid for"
             self.errors.append(f"{said} ({then})" if then else said)
             self._progress()
@@ -823,9 +831,26 @@ class Executor:
         tries = 0
         maybe_received = not fresh  # by a create whose answer was lost
         lost = not fresh  # a send of this attempt got no answer (an earlier process's, or a timeout, a reset)
+        # The job's timeout counts from here: a create that goes unanswered is not sent again past it.
+        self._began[jid] = began = self.clock()
+        deadline = None if not self.timeout else began + float(self.timeout)
         while True:
-            await self.pacer.wait()
+            # Cut short by the interrupt or the deadline, after which no create of the job is sent (a pause of
+            # minutes that a 429 asked for would only be waited out to leave).
+            await self.pacer.wait(until=deadline, stop=self._interrupted)
             sent = self.clock()
+            halted = self._halted(deadline)
+            if halted and maybe_received:
+                # A send of it may have been taken: no create is sent after an interrupt, nor past the deadline.
+                # The job is left as recorded, its key kept, for the next run to look up (and settle) by its key.
+                self._unanswered_left(job, jid, halted, timed_out=self.stopping != "interrupt")
+                return None
+            if halted and not tries:
+                await self._unsent(job, jid, f"not sent: {halted} before its create left")
+                return None
+            if halted and not self.stopping:
+                await self._unsent(job, jid, f"not sent: {halted} while the provider was refusing creates (429)")
+                return None
             if self.stopping and not maybe_received and tries:
                 # stopped (Ctrl-C, the budget) while the provider would not take it: it made nothing
                 await self._unsent(job, jid, f"not sent: the run stopped ({self.stopping}) while the provider was "
@@ -878,7 +903,7 @@ class Executor:
                     self._unreached += 1
                     await self._unsent(job, jid, f"never reached the provider: {exc}")
                     return None
-                await anyio.sleep(backoff(tries, getattr(exc, "retry_after", None)))
+                await self._nap(backoff(tries, getattr(exc, "retry_after", None)), deadline)
                 continue
             except RejectedError as exc:
                 if exc.code in FATAL_CODES:
@@ -909,7 +934,7 @@ class Executor:
                 # `_reconcile` believes one: the request timeout and LOG_SETTLE after the last send.
                 conflict = exc.status == 409 and not isinstance(exc, OutcomeUnknownError)
                 found, answered = await self._find(key, self.store.job_row(jid)["submitted_at"], last_sent=sent,
-                                                   settle=conflict and tries > self.retries + 2)
+                                                   settle=conflict and tries > self.retries + 2, until=deadline)
                 # A send whose answer was lost (a timeout, a reset) may still be on its way to the provider (a
                 # gateway may hold it): the log's miss proves nothing made only once it can no longer arrive, the
                 # request timeout and LOG_SETTLE after it (`_find` waits that long where keys are ignored).
@@ -925,7 +950,7 @@ class Executor:
                         await self._unsent(job, jid, f"the provider {failed} {tries} times and its request log has "
                                                      f"no video for this attempt (nothing paid): {exc}")
                         return None
-                    await anyio.sleep(backoff(tries, getattr(exc, "retry_after", None)))
+                    await self._nap(backoff(tries, getattr(exc, "retry_after", None)), deadline)
                     continue
                 elif honours:
                     # Sent again with the same key, which the provider answers with the video the first send made.
@@ -941,7 +966,7 @@ class Executor:
                         said = "no answer" if exc.status is None else "no usable answer"
                         return self._give_up(job, jid, f"{said} after {tries} tries: {exc}")
                     wait = backoff(tries, getattr(exc, "retry_after", None))
-                    await anyio.sleep(max(wait, LOG_SETTLE) if isinstance(exc, OutcomeUnknownError) else wait)
+                    await self._nap(max(wait, LOG_SETTLE) if isinstance(exc, OutcomeUnknownError) else wait, deadline)
                     continue
                 else:
                     return self._give_up(job, jid, f"outcome unknown: {exc}")
@@ -954,6 +979,39 @@ class Executor:
             # Committed by the next flush, which comes before any poll of it (DESIGN: id before poll).
             self._move(jid, S.SUBMITTED, lazy=True, provider_id=status.id, made=self._made())
             return status
+
+    def _halted(self, deadline: float | None) -> str | None:
+        """Why no create of the job may be sent now: the run was interrupted (the first Ctrl-C, `stop`), or the
+        job's `deadline` (its timeout) passed; None while one may be."""
+        if self.stopping == "interrupt":
+            return "the run was interrupted"
+        if deadline is not None and self.clock() >= deadline:
+            return f"its timeout ({self.timeout:g} s) passed"
+        return None
+
+    async def _nap(self, seconds: float, deadline: float | None) -> None:
+        """The pause before a create is sent again, cut short by an interrupt or the job's `deadline`, after which
+        it is not sent."""
+        if deadline is not None:
+            seconds = min(seconds, deadline - self.clock())
+        with anyio.move_on_after(max(0.0, seconds)):
+            if self._interrupted is None:
+                await anyio.sleep(seconds)
+            else:
+                await self._interrupted.wait()
+
+    def _unanswered_left(self, job: Job, jid: int, why: str, *, timed_out: bool) -> None:
+        """A job whose create may have been received (its answer lost) is not sent again (`why`: the run was
+        interrupted, its timeout passed): left as recorded, its cost reserved, for the next run to settle by its
+        key. `timed_out`: left at its deadline, as a job still rendering is (the run is `incomplete`)."""
+        if timed_out:
+            self._timed_out.add(jid)
+        if self.states[jid] == S.UNKNOWN.value:
+            self._left(job, jid, f"not sent again: {why}; still unknown, as it was")
+            return
+        self._left(job, jid, f"{why} with its create sent and never answered: not sent again. The next run looks it "
+                             "up by its key and, if the provider has no such job, sends it again with that key "
+                             "(which may cost its estimate)")
 
     def _setup_refusal(self, exc: RejectedError) -> RejectedError:
         """A create's refusal, recoded where it refuses the key or the base URL rather than the request (every job
@@ -987,7 +1045,8 @@ class Executor:
         self._error(job, why if state == S.PLANNED else f"{why}; left {state.value}, as it was before this run")
 
     async def _find(
-        self, key: str, sent_at: float | None, *, last_sent: float | None = None, settle: bool = False
+        self, key: str, sent_at: float | None, *, last_sent: float | None = None, settle: bool = False,
+        until: float | None = None,
     ) -> tuple[VideoStatus | None, bool]:
         """The job a create with `key` made, looked up in the provider's request log, and whether the log
         answered (False: it could not be asked, or could not tell, so None proves nothing). `sent_at`, when the
@@ -996,14 +1055,18 @@ class Executor:
         `last_sent`, when a create with the key was last sent. A provider that ignores keys makes a second video
         for a second create, so a miss is proof only once that create can no longer be on its way (a gateway
         may queue it): the log is read no sooner than the request timeout after it, and a few seconds more; so it is
-        for any provider with `settle` (a miss that would be believed)."""
+        for any provider with `settle` (a miss that would be believed).
+
+        A lookup that would wait for a provider's pause (a 429) past the interrupt or `until` is not made: the log
+        is not asked (False)."""
         if last_sent is not None and (settle or not self.provider.caps.honours_idempotency_keys):
             wait = last_sent + self.opts.request_timeout + LOG_SETTLE - self.clock()
             if wait > 0:
                 await anyio.sleep(wait)
         after = None if sent_at is None else sent_at - LOG_SKEW
         for attempt in range(1, 4):
-            await self.pacer.wait()
+            if not await self.pacer.wait(until=until, stop=self._interrupted):
+                break
             try:
                 async with self.pacer.gate:
                     found = await self.provider.find_by_key(self.client, key, created_after=after)
@@ -1395,7 +1458,9 @@ class Executor:
         self, job: Job, jid: int, pid: str, status: VideoStatus | None, submitted_at: float, sent_at: float | None
     ) -> VideoStatus | None:
         """The job's status once the provider has finished it; None when it is still going at the timeout."""
-        deadline = None if not self.timeout else self.clock() + float(self.timeout)
+        # Counted from when this run began to send the job's create (an earlier run's job: from now).
+        began = self._began.pop(jid, None)
+        deadline = None if not self.timeout else (self.clock() if began is None else began) + float(self.timeout)
         first = True
         by_list = self._poller is not None  # until the provider says it has no such video: then asked on its own
         missing_since: float | None = None

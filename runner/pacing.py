@@ -47,7 +47,10 @@ class Pacer:
         self._last_raise = 0.0
         self.ceiling: float | None = None   # the rate that drew the last 429
 
-    async def wait(self) -> None:
+    async def wait(self, *, until: float | None = None, stop: anyio.Event | None = None) -> bool:
+        """Wait for the request's turn (a 429's pause, the rate); True once it may be sent. False, sooner, once
+        `stop` is set or the clock reaches `until` before its turn: the request is not to be sent (nothing is
+        counted), so a request that would only be dropped then does not sit out a pause of minutes."""
         while True:
             now = self.clock()
             start = max(self.not_before, now)
@@ -58,8 +61,15 @@ class Pacer:
                     self._next_slot = now + 1.0 / self.rate
                 self.requests += 1
                 self._sent.append(now)
-                return
-            await anyio.sleep(start - now)
+                return True
+            if (stop is not None and stop.is_set()) or (until is not None and until <= now):
+                return False
+            nap = start - now if until is None else min(start - now, until - now)
+            if stop is None:
+                await anyio.sleep(nap)
+            else:
+                with anyio.move_on_after(nap):
+                    await stop.wait()
 
     def _sent_rate(self, now: float, window: float = 1.0) -> float:
         """Requests per second sent lately: over the last `window` seconds, or since the first of them

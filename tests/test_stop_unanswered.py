@@ -1,0 +1,140 @@
+"""A run that stops (the first Ctrl-C, a job's `--timeout`) while creates go unanswered or the provider pauses
+every request: no create is sent after the stop, a job whose create may have been taken is left as recorded
+(`submitting`, its key kept) for the next run to settle by its key, and the run ends instead of waiting out
+resends or a pause that would only lead it to leave."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runner import api
+from runner.executor import RunOptions
+
+from execkit import check_outputs, quick_backoff, sim_provider, stats, write_manifest
+
+HELD = [{"route": "create", "p": 1.0, "fault": "held"}]
+
+
+def _run(m: Path, provider: Any, **opts: Any) -> Any:
+    return api.run(m, provider=provider, options=RunOptions(**opts), report=False)
+
+
+def _interrupt_at_first_lookup(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first Ctrl-C comes as the run first looks up a create whose answer was lost."""
+    from runner.executor import Executor
+
+    find = Executor._find
+
+    async def interrupted(self: Executor, *args: Any, **kw: Any) -> Any:
+        self._interrupt("Ctrl-C again to detach")
+        return await find(self, *args, **kw)
+
+    monkeypatch.setattr(Executor, "_find", interrupted)
+
+
+@pytest.mark.timeout(120)
+def test_a_create_whose_answer_was_lost_is_not_sent_again_after_the_first_ctrl_c(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The create's answer is lost (a gateway holds it) and the run is interrupted: the create is not sent again
+    (a proxy that swallowed the first would make the second the paid one). The job is left `submitting`, its key
+    kept, the run `interrupted`; the next run finds the video the held create made by that key, and pays once."""
+    quick_backoff(monkeypatch)
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), run={"retries": 5},
+                       sim={"render_time": 0.1, "jitter": 0.0, "script": HELD})
+    prov = sim_provider(m)
+    sim = prov.app.state.sim
+    _interrupt_at_first_lookup(monkeypatch)
+    first = _run(m, prov)
+    job = api.status(m).jobs[0]
+    assert sim.requests["create"] == len(sim.held) == 1, sim.requests
+    assert first.status == "interrupted" and first.exit_code == 130, first.status
+    assert job.state == "submitting" and job.attempts == 1, (job.state, job.error)
+    assert "sends it again with that key" in (job.error or ""), job.error
+    monkeypatch.undo()
+    assert sim.release_held() == 1  # it lands: one video, for the key
+    sim.configure({"script": []})
+    again = _run(m, prov, poll_interval=0.1)
+    assert again.exit_code == 0 and again.stats.counts["done"] == 1, again.stats.counts
+    assert stats(prov)["creates"] == 1 and stats(prov)["duplicate_paid"] == 0, stats(prov)
+    assert api.status(m).jobs[0].attempts == 1
+    check_outputs(m)
+
+
+@pytest.mark.timeout(120)
+def test_a_jobs_timeout_counts_the_create_that_goes_unanswered_and_ends_its_resends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--timeout` counts from the create: one a gateway holds is not sent again past the job's deadline (resends
+    of minutes each, with the request timeout and the log's settling). The job is left `submitting`, its key
+    kept, and the run `incomplete`; the next run finds the video the create made by that key, paying once."""
+    quick_backoff(monkeypatch)
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), run={"retries": 5},
+                       sim={"render_time": 0.1, "jitter": 0.0, "script": HELD})
+    prov = sim_provider(m)
+    sim = prov.app.state.sim
+    first = _run(m, prov, timeout=1)
+    job = api.status(m).jobs[0]
+    assert sim.requests["create"] == 1, sim.requests
+    assert job.state == "submitting" and "its timeout (1 s) passed" in (job.error or ""), (job.state, job.error)
+    assert first.status == "incomplete", (first.status, job.error)
+    assert sim.release_held() == 1
+    sim.configure({"script": []})
+    again = _run(m, prov, poll_interval=0.1)
+    assert again.exit_code == 0 and stats(prov)["creates"] == 1 and stats(prov)["duplicate_paid"] == 0
+    check_outputs(m)
+
+
+def _paused_at_first_create(m: Path, stop: Any = None) -> Any:
+    """The simulator of `m`, whose first create is answered 429 with a Retry-After of a day (every request of the
+    run waits the longest pause, minutes); `stop`, set as that 429 comes."""
+    from runner.errors import RateLimitedError
+
+    prov = sim_provider(m)
+    prov.app.state.sim.configure({"script": [{"route": "create", "nth": [1], "fault": "rate_limited",
+                                              "retry_after": 86400, "retry_style": "seconds"}]})
+    submit = prov.submit
+
+    async def paused(client: Any, body: Any) -> Any:
+        try:
+            return await submit(client, body)
+        except RateLimitedError:
+            if stop is not None:
+                stop.set()
+            raise
+
+    prov.submit = paused  # type: ignore[method-assign]
+    return prov
+
+
+@pytest.mark.timeout(120)
+def test_the_first_ctrl_c_cuts_a_providers_pause_that_only_a_create_waits_for(tmp_path: Path) -> None:
+    """A 429 asks every request to wait a day (held to minutes); the first Ctrl-C comes during that pause. No
+    create is sent after it, so the create waiting for the pause is not sent: the run ends at once (the test's
+    cap guards it), the job planned, nothing paid, rather than waiting minutes only to leave."""
+    import threading
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})
+    stop = threading.Event()
+    prov = _paused_at_first_create(m, stop)
+    result = api.run(m, provider=prov, stop=stop, report=False)
+    job = api.status(m).jobs[0]
+    assert result.status == "interrupted" and job.state == "planned", (result.status, job.state, job.error)
+    assert prov.app.state.sim.requests["create"] == 1 and stats(prov)["creates"] == 0
+    assert "not sent: the run stopped (interrupt)" in (job.error or ""), job.error
+
+
+@pytest.mark.timeout(120)
+def test_a_jobs_timeout_cuts_a_providers_pause_its_create_waits_for(tmp_path: Path) -> None:
+    """As the first Ctrl-C, a job's deadline (`--timeout`) cuts the provider's pause its create waits for: not sent
+    past it, the job is planned again, nothing paid, and the run ends at the deadline, not minutes after."""
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})
+    prov = _paused_at_first_create(m)
+    result = _run(m, prov, timeout=1)
+    job = api.status(m).jobs[0]
+    assert job.state == "planned" and "its timeout (1 s) passed" in (job.error or ""), (job.state, job.error)
+    assert prov.app.state.sim.requests["create"] == 1 and stats(prov)["creates"] == 0
+    assert result.exit_code == 1, result.status
