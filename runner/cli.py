@@ -670,11 +670,13 @@ def _next_steps(counts: Mapping[str, int], snap: Snapshot | None = None, *, budg
 def _steps(counts: Mapping[str, int], snap: Snapshot | None, *, budget: int | None) -> str:
     """`_next_steps` but for the output folder."""
     unsent = counts.get("planned", 0)
-    flying = sum(counts.get(s.value, 0) for s in IN_FLIGHT)
+    unanswered = counts.get(JobState.SUBMITTING.value, 0)
+    flying = sum(counts.get(s.value, 0) for s in IN_FLIGHT) - unanswered
     expired = counts.get(JobState.EXPIRED.value, 0)
     cost = "" if snap is None else f" ({usd_text(_unsent_micros(snap))})"
     run = [f"sends the {_jobs(unsent)} not sent{cost}"] if unsent else []
     run += [f"collects the {_jobs(flying)} left in flight at no new cost"] if flying else []
+    run += [_unanswered_next(unanswered, snap)] if unanswered else []
     urls = "URL" if expired == 1 else "URLs"
     run += [f"asks again for the fresh {urls} of {_jobs(expired)} whose {urls} expired, at no cost"] if expired else []
     need = 0 if snap is None else _budgeted_micros(snap)
@@ -735,6 +737,23 @@ def _manifest_budget(snap: Snapshot) -> int | None:
         return budget_micros(api.load(snap.run.manifest_path).run.get("budget_usd"))
     except Exception:  # moved, or no longer valid: `run` would say so itself
         return snap.run.budget_micros
+
+
+def _unanswered_next(n: int, snap: Snapshot | None, *, named: bool = False) -> str:
+    """What `gridrun run` does with the `n` jobs left `submitting`: their create was sent and its answer never
+    came, so whether the provider made them is not known. Not a free collect: it looks each up by its key and,
+    where the provider has no such job, sends it again with that key, paying its estimate (`snap`: how much).
+    `named`: the jobs were just named, so spoken of as "it" or "them"."""
+    cost = "" if snap is None else f" ({usd_text(_unanswered_micros(snap))})"
+    which = (f"{_them(n)} up" if named else
+             f"up the {_jobs(n)} sent whose answer never came (created or not, unknown)")
+    return (f"looks {which} by key and sends {_them(n)} again with the same key if the provider has no such job, "
+            f"which may cost {'its' if n == 1 else 'their'} estimate{cost}")
+
+
+def _unanswered_micros(snap: Snapshot) -> int:
+    """What the jobs left `submitting` cost should they have to be sent again, as the plan estimates them."""
+    return sum(j.cost_estimate_micros for j in snap.jobs if j.state == JobState.SUBMITTING.value)
 
 
 def _unsent_micros(snap: Snapshot) -> int:
@@ -861,7 +880,8 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
     """What the run's end means and what to run next, on standard error, by how it ended. `retry`: the run was a
     `gridrun retry` (of failed jobs: True; "--unknown": of those of unknown outcome)."""
     c = result.stats.counts
-    snap = api.status(plan.manifest) if c.get(JobState.PLANNED.value) else None  # what the unsent jobs cost
+    # what the unsent jobs cost, and those whose create went unanswered
+    snap = api.status(plan.manifest) if c.get(JobState.PLANNED.value) or c.get(JobState.SUBMITTING.value) else None
     unsaved = str(plan.outputs_dir) if result.stats.stopping == "write-failed" else None
     then = _next_steps(c, snap, budget=plan.budget_micros, unsaved=unsaved, errors=result.stats.last_errors)
     if result.left_done:  # re-renders not sent, left done: neither counted as unfinished nor sent by `retry`
@@ -891,23 +911,34 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
         elif _unfinished(c) or not result.stats.rerenders_failed:  # else: failed re-renders alone, said below
             err.print(f"some jobs did not finish (`gridrun status` says why): {then}")
     elif result.status == "incomplete":
-        flying = sum(c.get(s.value, 0) for s in IN_FLIGHT)
+        unanswered = c.get(JobState.SUBMITTING.value, 0)
+        flying = sum(c.get(s.value, 0) for s in IN_FLIGHT) - unanswered
         timeout = getattr(args, "timeout", None) or (plan.manifest.run or {}).get("timeout")
+        a_job = f" ({float(timeout):g} s a job)" if timeout else ""
         their = "its" if flying == 1 else "their"
-        at = f"{their} timeout ({float(timeout):g} s a job)" if timeout else f"{their} timeout"
-        err.print(f"incomplete: {_jobs(flying)} still rendering at {at} {'was' if flying == 1 else 'were'} left at "
-                  f"the provider: {then}; `gridrun cancel` cancels {_them(flying)} there")
+        if flying:
+            err.print(f"incomplete: {_jobs(flying)} still rendering at {their} timeout{a_job} "
+                      f"{'was' if flying == 1 else 'were'} left at the provider: {then}; `gridrun cancel` cancels "
+                      f"{_them(flying)} there")
+        if unanswered:
+            err.print(f"incomplete: {_jobs(unanswered)} whose create was sent and never answered by "
+                      f"{'its' if unanswered == 1 else 'their'} timeout{a_job} "
+                      f"{'was' if unanswered == 1 else 'were'} not sent again (created or not, unknown): {then}")
     elif result.status == "cancelled":
         n = c.get(JobState.CANCELLED.value, 0)
         err.print(f"done, but for {_jobs(n)} cancelled on request (`gridrun cancel`), left cancelled: `gridrun retry` "
                   f"sends {_them(n)} again (a new render, paid)")
     elif result.exit_code == 130:
-        flying = sum(c.get(s.value, 0) for s in IN_FLIGHT)
+        unanswered = c.get(JobState.SUBMITTING.value, 0)
+        flying = sum(c.get(s.value, 0) for s in IN_FLIGHT) - unanswered
         if flying:
             err.print(f"interrupted with {flying:,} paid job{'s' if flying != 1 else ''} still in flight: `gridrun run` "
                       f"collects {_them(flying)} at no new cost; `gridrun cancel` cancels {_them(flying)} at the "
                       "provider")
-        if _unfinished(c) > flying or left_elsewhere:
+        if unanswered:
+            err.print(f"interrupted with {_jobs(unanswered)} sent whose answer never came (created or not, unknown), "
+                      f"not sent again: `gridrun run` {_unanswered_next(unanswered, snap, named=True)}")
+        if _unfinished(c) > flying + unanswered or left_elsewhere:
             err.print(f"interrupted: {then}")
     if result.stats.rerenders_cancelled:
         err.print(_rerenders_note(result.stats.rerenders_cancelled), markup=False, highlight=False)

@@ -64,6 +64,44 @@ def test_a_create_whose_answer_was_lost_is_not_sent_again_after_the_first_ctrl_c
     check_outputs(m)
 
 
+def _cli(*words: str, cwd: Path) -> tuple[int, str, str]:
+    """`gridrun WORDS` in `cwd`, in this process: (exit code, stdout, stderr), each said on one line."""
+    import contextlib
+    import io
+
+    from runner.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.chdir(cwd), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(words))
+    return code, " ".join(out.getvalue().split()), " ".join(err.getvalue().split())
+
+
+@pytest.mark.timeout(120)
+def test_jobs_whose_create_went_unanswered_are_not_said_to_be_collected_at_no_new_cost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run interrupted while its creates went unanswered does not call those jobs paid and in flight, collected
+    at no new cost: it says they were sent, their answer never came, and that the next run looks them up by key and
+    sends them again if the provider has none, which may cost their estimate; so does `status`."""
+    quick_backoff(monkeypatch)
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), run={"retries": 5},
+                       sim={"render_time": 0.1, "jitter": 0.0, "script": HELD})
+    _interrupt_at_first_lookup(monkeypatch)
+    code, _, err = _cli("run", str(m), "--no-report", cwd=tmp_path)
+    assert code == 130, err
+    assert {j.state for j in api.status(m).jobs} == {"submitting"}, [(j.state, j.error) for j in api.status(m).jobs]
+    assert "at no new cost" not in err and "paid job" not in err, err
+    assert ("interrupted with 2 jobs sent whose answer never came (created or not, unknown), not sent again: "
+            "`gridrun run` looks them up by key and sends them again with the same key if the provider has no such "
+            "job, which may cost their estimate ($") in err, err
+    _, out, _ = _cli("status", str(m), cwd=tmp_path)
+    assert "at no new cost" not in out, out
+    assert ("next: `gridrun run` looks up the 2 jobs sent whose answer never came (created or not, unknown) by key "
+            "and sends them again with the same key if the provider has no such job, which may cost their estimate "
+            "($") in out, out
+
+
 @pytest.mark.timeout(120)
 def test_a_jobs_timeout_counts_the_create_that_goes_unanswered_and_ends_its_resends(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
