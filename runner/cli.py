@@ -1698,8 +1698,9 @@ def _parser(*, with_sim: bool = True) -> argparse.ArgumentParser:
                         help="fixed seconds between polls (default: run.poll_interval, else scheduled from the "
                              "expected render time)")
         sp.add_argument("--timeout", type=_knob("timeout"),
-                        help="per-job deadline in seconds: stop waiting, never the job (default: run.timeout, else "
-                             "none: wait for each job to end)")
+                        help="per-job deadline in seconds from its create: stop waiting, never the job (an unanswered "
+                             "create is not sent again past it; --request-timeout bounds each request; default: "
+                             "run.timeout, else none: wait for each job to end)")
         sp.add_argument("--request-timeout", type=_knob("request_timeout"), default=30.0,
                         help="seconds one HTTP request may take (at least 1; default: %(default)g)")
         sp.add_argument("--fail-fast", action="store_true", help="stop submitting after the first failed job")
