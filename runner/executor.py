@@ -1057,14 +1057,16 @@ class Executor:
         may queue it): the log is read no sooner than the request timeout after it, and a few seconds more; so it is
         for any provider with `settle` (a miss that would be believed).
 
-        A lookup that would wait for a provider's pause (a 429) past the interrupt or `until` is not made: the log
-        is not asked (False)."""
+        After the interrupt or `until` (the job's deadline), a lookup is tried once, not again after a failure, and
+        not at all where it would wait for a provider's pause (a 429): the log is not asked (False)."""
         if last_sent is not None and (settle or not self.provider.caps.honours_idempotency_keys):
             wait = last_sent + self.opts.request_timeout + LOG_SETTLE - self.clock()
             if wait > 0:
                 await anyio.sleep(wait)
         after = None if sent_at is None else sent_at - LOG_SKEW
         for attempt in range(1, 4):
+            if attempt > 1 and self._halted(until):
+                break  # the interrupt, or the job's deadline: the lookup is made once, not tried again
             if not await self.pacer.wait(until=until, stop=self._interrupted):
                 break
             try:

@@ -176,3 +176,32 @@ def test_a_jobs_timeout_cuts_a_providers_pause_its_create_waits_for(tmp_path: Pa
     assert job.state == "planned" and "its timeout (1 s) passed" in (job.error or ""), (job.state, job.error)
     assert prov.app.state.sim.requests["create"] == 1 and stats(prov)["creates"] == 0
     assert result.exit_code == 1, result.status
+
+
+@pytest.mark.timeout(120)
+def test_after_the_first_ctrl_c_a_lost_creates_lookup_is_tried_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The create's answer is lost and so is that of the lookup of its key (a gateway that answers nothing, each
+    request waiting the request timeout): once the run is interrupted, the lookup is not tried again (three
+    lookups of a request timeout each would hold the first Ctrl-C for minutes). The job is left `submitting`."""
+    from runner.errors import OutcomeUnknownError
+
+    quick_backoff(monkeypatch)
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})
+    prov = sim_provider(m)
+    creates: list[str] = []
+    lookups: list[str] = []
+
+    async def unanswered(client: Any, body: Any) -> Any:
+        creates.append(body["idempotency_key"])
+        raise OutcomeUnknownError("no answer within the request timeout")
+
+    async def lookup(client: Any, key: str, **kw: Any) -> Any:
+        lookups.append(key)
+        raise OutcomeUnknownError("no answer within the request timeout")
+
+    prov.submit, prov.find_by_key = unanswered, lookup  # type: ignore[method-assign]
+    _interrupt_at_first_lookup(monkeypatch)
+    result = _run(m, prov)
+    job = api.status(m).jobs[0]
+    assert len(creates) == 1 and len(lookups) == 1, (creates, lookups)
+    assert result.status == "interrupted" and job.state == "submitting", (result.status, job.state, job.error)
