@@ -9,11 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from execkit import check_outputs, quick_backoff, sim_provider, stats, write_manifest
 
 from runner import api
 from runner.executor import RunOptions
-
-from execkit import check_outputs, quick_backoff, sim_provider, stats, write_manifest
 
 HELD = [{"route": "create", "p": 1.0, "fault": "held"}]
 
