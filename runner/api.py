@@ -46,7 +46,7 @@ from . import resume
 from .resume import folder_shared, left_behind, name_shared, outputs_shared, state_above
 from .state import (
     SCHEMA_VERSION, JobState, RunRecord, RunSummary, Snapshot, Store, announcing_start, as_judged, check_not_lost,
-    held_elsewhere, outputs_writer, state_home, store_error,
+    gone_at_provider, held_elsewhere, outputs_writer, state_home, store_error,
 )
 from .stats import RunStatistics, pace, problems
 from .yamlsource import MAX_BYTES, read_text
@@ -268,7 +268,8 @@ def _stored(store: Store, p: Plan) -> tuple[dict[str, Stored], dict[str, str], s
         ok = at is not None
         stored[h] = Stored(was["state"], was["done_run_id"], str(at or path), ok,
                            output_altered=not ok and was["state"] == "done" and path.is_file(),
-                           simulator_at=made.get(h), done_run_of=run_of(was["done_run_id"]))
+                           simulator_at=made.get(h), done_run_of=run_of(was["done_run_id"]),
+                           gone=gone_at_provider(was["state"], dict(was).get("error")))
     previous: dict[str, str] = {}
     before: dict[str, str] = {}  # key -> the previous run's parameters (JSON) of a job that differs now
     last = store.latest_run(p.manifest.name)

@@ -45,7 +45,7 @@ from .limits import FILES_RAN_OUT
 from .manifest import RUN_DEFAULTS, Manifest
 from .plan import ELSEWHERE, Plan, budget_micros, format_value, overwrites, relpath, summarize_sources, told_read_otherwise
 from .records import GONE_EXIT, RUN_STATUSES, rerenders_cancelled_note, rerenders_failed_note
-from .state import IN_FLIGHT, JobState, Snapshot, remedy
+from .state import IN_FLIGHT, JobState, Snapshot, gone_at_provider, remedy
 from .stats import pace, problems, run_statistics
 from .terminal import visible, written
 
@@ -648,17 +648,18 @@ def _account_refusal(code: str, model: str) -> str:
 
 
 def _next_steps(counts: Mapping[str, int], snap: Snapshot | None = None, *, budget: int | None = None,
-                unsaved: str | None = None, errors: Sequence[str] = ()) -> str:
+                unsaved: str | None = None, errors: Sequence[str] = (), gone: int = 0) -> str:
     """What to run next for the jobs a run left unfinished, by their states; with the run's `snap`, what
     sending the jobs not sent costs (the plan's estimate): only collecting those in flight is free. `budget`,
     the one a plain `gridrun run` has (the manifest's, not a `--budget` the run was given): what it refuses.
     `unsaved`, the output folder of a run that stopped sending because videos could not be saved there
     (stopping "write-failed"): room is made there first, or the next run pays for renders it cannot save;
-    unless the run's `errors` say it ran out of file descriptors, not space."""
+    unless the run's `errors` say it ran out of file descriptors, not space. `gone`: how many of the expired
+    jobs the provider no longer has the video of (`gone_at_provider`): only a retry sends those again."""
     if unsaved is None:
-        return _steps(counts, snap, budget=budget)
+        return _steps(counts, snap, budget=budget, gone=gone)
     # nothing left unfinished, yet saving failed: done videos not copied to the new paths of a changed template
-    steps = (_steps(counts, snap, budget=budget) if _unfinished(counts) else
+    steps = (_steps(counts, snap, budget=budget, gone=gone) if _unfinished(counts) else
              "`gridrun run` copies the done videos it could not to their new paths, at no cost")
     if any(FILES_RAN_OUT in e for e in errors):
         fix = "raise `ulimit -n` or lower run.concurrency"
@@ -667,18 +668,19 @@ def _next_steps(counts: Mapping[str, int], snap: Snapshot | None = None, *, budg
     return f"videos could not be saved in {unsaved}: {fix} first, then {steps}"
 
 
-def _steps(counts: Mapping[str, int], snap: Snapshot | None, *, budget: int | None) -> str:
+def _steps(counts: Mapping[str, int], snap: Snapshot | None, *, budget: int | None, gone: int = 0) -> str:
     """`_next_steps` but for the output folder."""
     unsent = counts.get("planned", 0)
     unanswered = counts.get(JobState.SUBMITTING.value, 0)
     flying = sum(counts.get(s.value, 0) for s in IN_FLIGHT) - unanswered
     expired = counts.get(JobState.EXPIRED.value, 0)
+    fetched = max(0, expired - gone)  # the expired ones a plain run asks a fresh URL for
     cost = "" if snap is None else f" ({usd_text(_unsent_micros(snap))})"
     run = [f"sends the {_jobs(unsent)} not sent{cost}"] if unsent else []
     run += [f"collects the {_jobs(flying)} left in flight at no new cost"] if flying else []
     run += [_unanswered_next(unanswered, snap)] if unanswered else []
-    urls = "URL" if expired == 1 else "URLs"
-    run += [f"asks again for the fresh {urls} of {_jobs(expired)} whose {urls} expired, at no cost"] if expired else []
+    urls = "URL" if fetched == 1 else "URLs"
+    run += [f"asks again for the fresh {urls} of {_jobs(fetched)} whose {urls} expired, at no cost"] if fetched else []
     need = 0 if snap is None else _budgeted_micros(snap)
     if run and budget is not None and need > budget:
         # a plain `gridrun run` would refuse to start: say what it takes instead
@@ -689,7 +691,7 @@ def _steps(counts: Mapping[str, int], snap: Snapshot | None, *, budget: int | No
     else:
         steps = [f"`gridrun run` {' and '.join(run)}"] if run else []
     again = [what for what, n in (("failed jobs", counts.get("failed")), ("rejected ones", counts.get("rejected")),
-                                  ("expired ones (a new render, paid)", expired),
+                                  (_expired_again(expired, gone), expired),
                                   ("cancelled ones (a new render, paid)", counts.get("cancelled"))) if n]
     if again:
         listed = again[0] if len(again) == 1 else f"{', '.join(again[:-1])} and {again[-1]}"
@@ -697,6 +699,16 @@ def _steps(counts: Mapping[str, int], snap: Snapshot | None, *, budget: int | No
     if counts.get("unknown"):
         steps.append("`gridrun retry --unknown` sends again those of unknown outcome (may pay twice)")
     return "; ".join(steps) or "`gridrun retry` sends failed jobs again"
+
+
+def _expired_again(expired: int, gone: int) -> str:
+    """What `gridrun retry` sends of the `expired` jobs, `gone` of them no longer at the provider."""
+    if not gone:
+        return "expired ones (a new render, paid)"
+    those = "it" if gone == 1 else "them"
+    if gone == expired:
+        return f"expired ones (a new render, paid: the provider no longer has {those})"
+    return f"expired ones (a new render, paid; the only way for the {_jobs(gone)} the provider no longer has)"
 
 
 def _run_within(command: str, need: int, budget: int | None) -> tuple[str, str]:
@@ -754,6 +766,11 @@ def _unanswered_next(n: int, snap: Snapshot | None, *, named: bool = False) -> s
 def _unanswered_micros(snap: Snapshot) -> int:
     """What the jobs left `submitting` cost should they have to be sent again, as the plan estimates them."""
     return sum(j.cost_estimate_micros for j in snap.jobs if j.state == JobState.SUBMITTING.value)
+
+
+def _gone(snap: Snapshot) -> int:
+    """How many of the run's expired jobs the provider no longer has the video of (`gone_at_provider`)."""
+    return sum(1 for j in snap.jobs if gone_at_provider(j.state, j.error))
 
 
 def _unsent_micros(snap: Snapshot) -> int:
@@ -883,7 +900,9 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
     # what the unsent jobs cost, and those whose create went unanswered
     snap = api.status(plan.manifest) if c.get(JobState.PLANNED.value) or c.get(JobState.SUBMITTING.value) else None
     unsaved = str(plan.outputs_dir) if result.stats.stopping == "write-failed" else None
-    then = _next_steps(c, snap, budget=plan.budget_micros, unsaved=unsaved, errors=result.stats.last_errors)
+    gone = _gone(api.status(plan.manifest)) if c.get(JobState.EXPIRED.value) else 0
+    then = _next_steps(c, snap, budget=plan.budget_micros, unsaved=unsaved, errors=result.stats.last_errors,
+                       gone=gone)
     if result.left_done:  # re-renders not sent, left done: neither counted as unfinished nor sent by `retry`
         forced = api.diff(plan, force=True)
         need = sum(j.cost_micros for j in (forced.budgeted(plan.jobs) if forced else plan.jobs))
@@ -1133,7 +1152,7 @@ def _say_next(snap: Snapshot) -> None:
     if _unfinished(snap.counts) or snap.stopping == "write-failed" and snap.run.status == "failed":
         unsaved = snap.run.outputs_dir if snap.stopping == "write-failed" else None
         then = _next_steps(snap.counts, snap, budget=_manifest_budget(snap), unsaved=unsaved,
-                           errors=[j.error for j in snap.jobs if j.error])
+                           errors=[j.error for j in snap.jobs if j.error], gone=_gone(snap))
         if snap.placeholders_left:
             then = f"{_placeholders_next(snap)}; {then}"
         out.print(f"  next: {escape(then)}")

@@ -49,7 +49,7 @@ from .plan import Job, Plan, budget_micros
 from .providers.base import Provider, VideoStatus
 from .providers.download import TOO_LARGE, WRITE_FAILED
 from .records import RUN_STATUSES
-from .state import BUSY_PATIENCE, FAILURE_RETRY, FINAL, IN_FLIGHT, Following, JobState, Store
+from .state import BUSY_PATIENCE, FAILURE_RETRY, FINAL, GONE_AT_PROVIDER, IN_FLIGHT, Following, JobState, Store, gone_at_provider
 from .stats import RunStatistics, Throughput
 
 S = JobState
@@ -1249,7 +1249,8 @@ class Executor:
             state = await self._retry_unsent(jid, state)
             self._set_state(jid, state.value, put_back=True)
         elsewhere = job.hash in self._elsewhere
-        if resume.action(state, self.opts, elsewhere=elsewhere) == "reset":
+        gone = gone_at_provider(state.value, self.store.job_row(jid)["error"])
+        if resume.action(state, self.opts, elsewhere=elsewhere, gone=gone) == "reset":
             self._tries_after_failure.pop(jid, None)  # sent again on request: its count begins again
             self.store.reset(jid, "retry" if state != S.DONE else "--force" if self.opts.force
                              else resume.SIMULATOR_ELSEWHERE)
@@ -1274,7 +1275,7 @@ class Executor:
         """The provider no longer has the job's video. One still rendering is `unknown` (it may have been paid
         for); a finished one being fetched again is `expired` (paid, its URL gone)."""
         if self.states[jid] == S.DOWNLOADING.value:
-            self._move(jid, S.EXPIRED, error=f"{why}; `gridrun retry` sends the job again (pays again)")
+            self._move(jid, S.EXPIRED, error=f"{why}; {GONE_AT_PROVIDER}")
         else:
             self._unknown(job, jid, f"{why}; it may have been paid for. `gridrun retry --unknown` re-submits "
                                     "(may pay twice)", reserved=reserved)

@@ -741,6 +741,7 @@ class Stored:
     # the video at the plan's path is an earlier take of its own (`resume.own_take`), which a run caches as it is,
     # not the later one another manifest sharing the state re-rendered (`done_run_id`: the run of its own take)
     own_take: bool = False
+    gone: bool = False  # expired, its video no longer at the provider (`state.gone_at_provider`): only a retry
 
 
 @dataclass(frozen=True, slots=True)
@@ -891,6 +892,10 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
             in_flight += 1
             if s.state != "downloading":
                 following.append(job.key)
+        elif s.state == "expired" and s.gone:
+            reasons[job.key] = ("expired: the provider no longer has its video: left alone (gridrun retry renders it "
+                                "again, paid)")
+            settled += 1
         elif s.state == "expired":
             reasons[job.key] = "expired: a fresh URL is asked for, at no cost (gridrun retry renders it again)"
             refetch += 1

@@ -9,7 +9,8 @@ A job not in the state is submitted. A job found there is, by its state and the 
                                      the state when missing or garbled), else fetched again at no cost, a
                                      file altered in its place first kept under .runs/superseded/
                                      (re-run with --force)
-    expired                          fetch: ask for a fresh URL (re-run with retry or --force)
+    expired                          fetch: ask for a fresh URL (re-run with retry or --force); one whose
+                                     video the provider no longer has (`gone_at_provider`): leave
     failed, rejected, cancelled      leave (re-run with retry or --force)
     unknown                          lookup: found by its key in the provider's request log (free), it is
                                      followed; proven never received, sent; else left (reconcile with
@@ -55,7 +56,7 @@ from .outputs import (
     write_problem,
 )
 from .plan import Job, Plan, folder_error, made_elsewhere, outputs_field
-from .state import FAILURE_RETRY, JobState, Store, outputs_writer
+from .state import FAILURE_RETRY, JobState, Store, gone_at_provider, outputs_writer
 
 S = JobState
 
@@ -87,10 +88,11 @@ class Sorted:
     elsewhere: frozenset[str] = frozenset()  # hashes of the done jobs a simulator made at another endpoint (`Judged`)
 
 
-def action(state: JobState, opts: RunOptions, *, elsewhere: bool = False) -> str:
+def action(state: JobState, opts: RunOptions, *, elsewhere: bool = False, gone: bool = False) -> str:
     """What a run with `opts` does with a job found in `state` (see the module's table): submit, reset (then
     submit), reconcile, attach, check, fetch, or leave. `elsewhere`: its video, if done, a simulator made at
-    another endpoint (`plan.made_elsewhere`), which the run renders again as --force does."""
+    another endpoint (`plan.made_elsewhere`), which the run renders again as --force does. `gone`: expired, its
+    video no longer at the provider (`gone_at_provider`): no fresh URL to ask for, so only a retry sends it."""
     again = opts.retry_failed or opts.force
     if state == S.DONE:
         return "reset" if opts.force or elsewhere else "check"
@@ -103,7 +105,7 @@ def action(state: JobState, opts: RunOptions, *, elsewhere: bool = False) -> str
     if state in (S.SUBMITTED, S.RUNNING, S.DOWNLOADING):
         return "attach"
     if state == S.EXPIRED and not again:
-        return "fetch"
+        return "leave" if gone else "fetch"
     if state in (S.FAILED, S.REJECTED, S.EXPIRED, S.CANCELLED) and again:
         return "reset"
     return "leave"
@@ -160,7 +162,9 @@ def decide(plan: Plan, store: Store, opts: RunOptions, *, budget_micros: int | N
     states = {j.hash: JobState(found[j.hash]["state"]) if j.hash in found else S.PLANNED for j in plan.jobs}
     elsewhere = frozenset(h for h, at in store.simulator_takes(list(found)).items()
                           if made_elsewhere(at, plan.endpoint[0]))
-    actions = {h: action(state, opts, elsewhere=h in elsewhere) for h, state in states.items()}
+    actions = {h: action(state, opts, elsewhere=h in elsewhere,
+                         gone=h in found and gone_at_provider(found[h]["state"], found[h]["error"]))
+               for h, state in states.items()}
     if not opts.leave_in_flight:
         check_left_behind(plan, store)
     submit = [j for j in plan.jobs if actions[j.hash] in ("submit", "reset")]

@@ -72,6 +72,16 @@ class JobState(str, enum.Enum):
 S = JobState
 # The reason of the reset a run makes to send a job again after the provider failed its render.
 FAILURE_RETRY = "failure retry"
+# Ends the error of an `expired` job whose video the provider no longer has (forgotten, HTTP 404 once more): no
+# fresh URL is to be had, only `gridrun retry` renders it again, and pays. Other expired jobs (a provider that gave
+# no fresh URL) are asked again by a plain run, at no cost.
+GONE_AT_PROVIDER = "`gridrun retry` sends the job again (pays again)"
+
+
+def gone_at_provider(state: str, error: str | None) -> bool:
+    """Whether a job in `state` with `error` is an expired one whose video the provider no longer has."""
+    return state == S.EXPIRED.value and bool(error) and GONE_AT_PROVIDER in str(error)
+
 IN_FLIGHT = frozenset({S.SUBMITTING, S.SUBMITTED, S.RUNNING, S.DOWNLOADING})
 FINAL = frozenset({S.DONE, S.FAILED, S.REJECTED, S.UNKNOWN, S.EXPIRED, S.CANCELLED})
 # The states of a job whose re-render (--force, retry of a done job) is still to come: its earlier video stays at
