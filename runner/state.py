@@ -26,7 +26,7 @@ import sys
 import threading
 import time
 import urllib.parse
-from contextlib import closing, contextmanager
+from contextlib import closing, contextmanager, suppress
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, NamedTuple, Sequence
 
@@ -515,6 +515,31 @@ def real_state_file(path: Path) -> Path:
     return Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
 
 
+# The state folder beside a manifest that names no `state_dir:`.
+DEFAULT_STATE_FOLDER = ".gridrun"
+# What gridrun writes as `.gitignore` into a state folder it makes, and into a `.gridrun/` that has none: a state
+# is its project's own. Committed and cloned, each clone would share its `key_salt`, and so the idempotency keys
+# of its resends: a `--force` in one would get the other's take back and record as paid a render nobody paid for.
+STATE_GITIGNORE = "# Made by gridrun: a state is this project's own, never under version control (see README).\n*\n"
+
+
+def _keep_out_of_version_control(folder: Path) -> None:
+    """Write `STATE_GITIGNORE` into the state folder `folder` unless it has a `.gitignore` (kept as it is). Only a
+    help: a folder that takes no file (read-only, full) is left as it is, and opening the state says why."""
+    try:
+        fd = os.open(folder / ".gitignore", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except OSError:  # there already, or the folder takes no file
+        return
+    try:
+        os.write(fd, STATE_GITIGNORE.encode())
+    except OSError:  # a full disk: none rather than a part, for a later run to write whole
+        os.close(fd)
+        with suppress(OSError):
+            os.unlink(folder / ".gitignore")
+        return
+    os.close(fd)
+
+
 def state_home(state_dir: Path) -> Path:
     """The folder that holds the state file of the state folder `state_dir` (`real_state_file`): `state_dir`,
     unless its state.db links to a file elsewhere."""
@@ -922,6 +947,7 @@ class Store:
                 raise NotRecordedError(f"{self.path}: no state yet (nothing has run here)")
             target, uri = _readonly_uri(self.path), True
         else:
+            made = not self.path.parent.exists()
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
@@ -929,6 +955,8 @@ class Store:
                     f"{self.path.parent}: cannot make the state folder: {exc.strerror or exc}; nothing was sent: "
                     f"{'free space on its disk' if exc.errno == errno.ENOSPC else 'check that it can be written'}, "
                     f"then `gridrun {then}` again") from exc
+            if made or self.path.parent.name == DEFAULT_STATE_FOLDER:
+                _keep_out_of_version_control(self.path.parent)
             if not self.real.exists():
                 _make_whole(self.real)
             target, uri = str(self.real), False

@@ -2316,7 +2316,7 @@ def test_a_run_killed_as_it_makes_the_state_leaves_no_empty_state_file(
         api.run(m, report=False)
     monkeypatch.undo()
     assert db.stat().st_size > 0 and (tmp_path / ".gridrun" / "lock").exists()
-    assert sorted(p.name for p in db.parent.iterdir()) == ["lock", "sim-world.jsonl", "state.db"]
+    assert sorted(p.name for p in db.parent.iterdir()) == [".gitignore", "lock", "sim-world.jsonl", "state.db"]
     assert api.run(m, report=False).exit_code == 0
 
 
