@@ -44,7 +44,7 @@ from .jobs import usd_text
 from .limits import FILES_RAN_OUT
 from .manifest import RUN_DEFAULTS, Manifest
 from .plan import ELSEWHERE, Plan, budget_micros, format_value, overwrites, relpath, summarize_sources, told_read_otherwise
-from .records import GONE_EXIT, RUN_STATUSES, rerenders_cancelled_note, rerenders_failed_note
+from .records import GONE_EXIT, RUN_STATUSES, local_time, rerenders_cancelled_note, rerenders_failed_note, utc_offset
 from .state import IN_FLIGHT, JobState, Snapshot, gone_at_provider, remedy
 from .stats import pace, problems, run_statistics
 from .terminal import visible, written
@@ -1085,7 +1085,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         return 0
     r = snap.run
     c = {k: v for k, v in snap.counts.items() if v}
-    started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.started_at))
+    started = local_time(r.started_at)
     stopping = r.ended_at is None and snap.stopping and not r.process_gone()
     state = f"stopping ({escape(snap.stopping or '')})" if stopping else r.shown_status
     out.print(f"[bold]{escape(r.manifest_name)}[/bold] run {r.id} ({state}, started {started}) — {_jobs(len(snap.jobs))}")
@@ -1270,8 +1270,12 @@ def _runs(args: argparse.Namespace) -> int:
     table.add_column("run", justify="right", no_wrap=True)
     if several:
         table.add_column("manifest", overflow="fold")
-    for name in ("started", "status"):
-        table.add_column(name, no_wrap=True)
+    # Each start with its offset from UTC (a DST change between runs, a state read in another zone); said once,
+    # in the header, when every run's is the same.
+    offsets = {utc_offset(s.run.started_at) for s in found}
+    one_offset = len(offsets) == 1
+    table.add_column(f"started ({next(iter(offsets))})" if one_offset else "started", no_wrap=True)
+    table.add_column("status", no_wrap=True)
     table.add_column("done")  # its counts go on in the next line, at a comma, where the table is too wide
     table.add_column("spent", justify="right", no_wrap=True)
     table.add_column("started with", overflow="fold", min_width=len("started with"))  # its header never cut
@@ -1282,7 +1286,7 @@ def _runs(args: argparse.Namespace) -> int:
                 + (f", {s.made_earlier:,} made earlier" if s.made_earlier else "")
                 + (f", {s.not_copied:,} not copied" if s.not_copied else ""))
         cells = [str(r.id), *([r.manifest_name] if several else []),
-                 time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.started_at)), status, done,
+                 local_time(r.started_at, offset=not one_offset), status, done,
                  usd_text(s.spent_micros), _started_with(r.argv) or "–"]
         table.add_row(*_cells(cells))
     _print_table(table)

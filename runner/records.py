@@ -193,6 +193,19 @@ class RunRecord:
 # The start of a process is known to the second (the boot time's resolution), and the wall clock may be
 # stepped meanwhile: a process that started this much after a run did is surely not the run's.
 PID_CLOCK_SLACK = 5.0
+LOCAL_TIME = "%Y-%m-%d %H:%M:%S"
+
+
+def local_time(t: float, *, offset: bool = True) -> str:
+    """The moment `t` (seconds since the epoch) as this machine's wall clock shows it, with its offset from UTC
+    (`2026-11-01 01:30:03 -0400`): without it, an hour of a DST fall-back, or a state read in another time zone,
+    reads as another moment."""
+    return time.strftime(f"{LOCAL_TIME} %z" if offset else LOCAL_TIME, time.localtime(t))
+
+
+def utc_offset(t: float) -> str:
+    """This machine's offset from UTC at the moment `t` (`-0400`)."""
+    return time.strftime("%z", time.localtime(t))
 
 
 def _stat_fields(pid: int) -> list[bytes] | None:

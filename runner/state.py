@@ -35,7 +35,8 @@ from .outputs import (
     DIGESTS_NAME, Digests, atomic_write, holds_take, left_by_runs, manifest_kept_path, superseded_dir, take_path,
 )
 from .records import (  # noqa: F401 (re-exported)
-    CACHED, EARLIER, MADE, NOT_COPIED, ORIGINS, EarlierTake, JobRecord, RunRecord, RunSummary, Snapshot, job_record, run_record,
+    CACHED, EARLIER, MADE, NOT_COPIED, ORIGINS, EarlierTake, JobRecord, RunRecord, RunSummary, Snapshot, job_record,
+    local_time, run_record,
 )
 from .terminal import visible
 
@@ -663,7 +664,10 @@ class Holder(NamedTuple):
 
     @property
     def process(self) -> str:
-        return f"pid {self.pid} on {self.host} since {self.since}"
+        """The process, and since when it holds the file: the local time it recorded, with its offset from UTC
+        where the file gives the moment (`started`), as this machine's clock shows it."""
+        since = self.since if self.started is None else local_time(self.started)
+        return f"pid {self.pid} on {self.host} since {since}"
 
     def of(self, name: str) -> bool | None:
         """Whether this is a process of the manifest named `name`; None when the file does not say."""
@@ -814,7 +818,7 @@ def _withdraw_start(state_dir: Path) -> None:
 
 
 def outputs_writer(folder: Path) -> dict[str, str] | None:
-    """The state folder and manifest (`state_dir`, `manifest`; with `pid`, `host`, `since`) of the run that took
+    """The state folder and manifest (`state_dir`, `manifest`; with `pid`, `host`, `since`, `started`) of the run that took
     the lock of the output folder `folder` last (`Store.lock_outputs`), read without taking it; None when no
     run has, or the file is not one gridrun wrote."""
     try:
@@ -832,7 +836,11 @@ def _outputs_locked_out(folder: Path, holder: dict[str, str] | None, *, field: s
     if holder is None:
         who = "another process"
     else:
-        who = (f"pid {holder.get('pid', '?')} on {holder.get('host', '?')} since {holder.get('since', '?')}, "
+        try:  # the moment, where the file gives it (a newer gridrun's), as this machine's clock shows it
+            since = local_time(float(holder["started"]))
+        except (KeyError, ValueError, OverflowError, OSError):
+            since = holder.get("since", "?")
+        who = (f"pid {holder.get('pid', '?')} on {holder.get('host', '?')} since {since}, "
                f"the state in {holder['state_dir']}, manifest {holder['manifest']}")
     own = "`outputs_dir:`" if field == "outputs_dir" else "`name:` or `outputs_dir:`"
     return (f"{folder}: another gridrun run writes into this output folder ({who}); the two would replace each "
@@ -1452,8 +1460,10 @@ class Store:
             os.close(fd)
             raise LockError(_outputs_locked_out(folder, outputs_writer(folder), field=field)) from None
         self._lock_fds.append(fd)
-        record = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S"),
-                  "state_dir": str(self.path.parent.resolve()), "manifest": str(Path(manifest).resolve())}
+        now = time.time()  # `since` as the local time (read by an older gridrun), `started` the moment itself
+        record = {"pid": os.getpid(), "host": socket.gethostname(), "since": local_time(now, offset=False),
+                  "started": round(now, 3), "state_dir": str(self.path.parent.resolve()),
+                  "manifest": str(Path(manifest).resolve())}
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(record).encode(), 0)
 
