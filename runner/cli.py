@@ -1055,7 +1055,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if not args.watch:  # a watch loads it as it starts, its refusal one of its lines (--json)
         _status_manifest(args)
     if args.manifest_copy is not None:
-        if args.watch or args.runs or args.json or args.every is not None:
+        if args.watch or args.runs or args.json or args.every is not None or args.last is not None:
             raise UsageError("gridrun status: --manifest-copy goes alone")
         try:
             path = api.manifest_copy_file(args.manifest, args.manifest_copy, state_dir=args.state)
@@ -1070,6 +1070,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         out.print(f"run {args.manifest_copy}'s manifest copy: {visible(relpath(path, Path.cwd()))}", markup=False,
                   highlight=False)
         return 0
+    if args.last is not None and not args.runs:
+        raise UsageError("gridrun status: --last goes with --runs")
     if args.watch:
         return _watch(args)
     if args.every is not None:
@@ -1258,6 +1260,9 @@ def _runs(args: argparse.Namespace) -> int:
     """`status --runs`: the manifest's runs, newest first (every run of the state folder without a manifest), with
     the ids that `report --run` and `--compare` take."""
     found = api.runs(args.manifest, state_dir=args.state)
+    every = len(found)
+    last = getattr(args, "last", None)
+    found = found if last is None else found[:last]  # newest first
     if args.json:
         rows = [{**row, "started_with": _started_with(s.run.argv)} for row, s in zip(api.runs_json(found), found)]
         _say(dumps(rows, indent=2))
@@ -1265,7 +1270,8 @@ def _runs(args: argparse.Namespace) -> int:
     names = dict.fromkeys(s.run.manifest_name for s in found)
     several = args.manifest is None and len(names) > 1
     title = "runs of the state folder" if several else f"[bold]{escape(next(iter(names)))}[/bold]"
-    out.print(f"{title}: {len(found):,} run{'s' if len(found) != 1 else ''}, newest first")
+    shown_of = f", the newest {len(found):,} shown (--last)" if len(found) < every else ", newest first"
+    out.print(f"{title}: {every:,} run{'s' if every != 1 else ''}{shown_of}")
     table = Table(box=None, show_edge=False, pad_edge=False, header_style="bold")
     table.add_column("run", justify="right", no_wrap=True)
     if several:
@@ -1583,6 +1589,17 @@ def _knob(name: str) -> Any:
     return parse
 
 
+def _run_count(text: str) -> int:
+    """An argparse type for `status --last`: a whole number of runs, at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a whole number of runs is needed, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"at least 1 run, got {value}")
+    return value
+
+
 class _UsageExit(SystemExit):
     """argparse's exit on a command line it cannot read (exit 2), with its `message` as standard error gives it
     after "error: "."""
@@ -1753,6 +1770,8 @@ def _parser(*, with_sim: bool = True) -> argparse.ArgumentParser:
                     help="list the manifest's runs instead (without a manifest: every run of the state folder): "
                          "the ids `report --run` and `--compare` take, when each started, how it ended, its jobs "
                          "done and spending, and the command that started it")
+    sp.add_argument("--last", type=_run_count, metavar="N",
+                    help="with --runs: list only the newest N runs (the title still counts them all)")
     sp.add_argument("--watch", action="store_true",
                     help="follow the latest run live until it ends; exit with the run's exit code (5: its process is gone)")
     sp.add_argument("--every", type=_knob("every"), metavar="SECONDS",

@@ -1,0 +1,68 @@
+"""`status --runs --last N`: only the newest N runs of a long-lived project."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from runner.cli import main
+
+MANIFEST = """\
+version: 1
+name: wk
+provider: sim
+model: pixverse-v5.6
+params:
+  prompt: "a fox"
+  quality: 360p
+  duration: 5
+output: "fox.mp4"
+sim:
+  render_time: 0.05
+"""
+
+
+def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    try:
+        code = main(list(argv))
+    except SystemExit as exc:  # a command line argparse cannot read
+        code = int(exc.code or 0)
+    got = capsys.readouterr()
+    return code, got.out, got.err
+
+
+@pytest.fixture
+def four_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    m = tmp_path / "m.yaml"
+    m.write_text(MANIFEST, encoding="utf-8")
+    for _ in range(4):
+        assert cli(capsys, "run", str(m), "--no-report")[0] == 0
+    return m
+
+
+def test_last_lists_only_the_newest_runs(four_runs: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = cli(capsys, "status", str(four_runs), "--runs", "--last", "2")
+    assert code == 0
+    assert "4 runs, the newest 2 shown" in out
+    ids = [line.split()[0] for line in out.splitlines()[2:] if line.strip()]
+    assert ids == ["4", "3"], out
+    code, out, _ = cli(capsys, "status", str(four_runs), "--runs", "--last", "2", "--json")
+    assert [r["run"] for r in json.loads(out)] == [4, 3]
+
+
+def test_last_of_more_than_there_are_lists_them_all(four_runs: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = cli(capsys, "status", str(four_runs), "--runs", "--last", "9")
+    assert code == 0 and "4 runs, newest first" in out
+
+
+@pytest.mark.parametrize("argv, said", [
+    (["--runs", "--last", "0"], "at least 1 run"),
+    (["--runs", "--last", "two"], "a whole number of runs is needed"),
+    (["--last", "2"], "--last goes with --runs"),
+])
+def test_last_refuses_what_it_cannot_take(four_runs: Path, capsys: pytest.CaptureFixture[str], argv: list[str],
+                                          said: str) -> None:
+    code, _, err = cli(capsys, "status", str(four_runs), *argv)
+    assert code == 2 and said in err and "Traceback" not in err
