@@ -427,7 +427,7 @@ def run(
     if callable(getattr(prov, "api_key", None)):
         prov.api_key()  # a missing key is said before any state is made
     command = "retry" if options.retry_failed or options.retry_unknown else "run"
-    plan_mod.check_writable(p)  # before the state is opened to write: a read-only place is only warned of by plan
+    plan_mod.check_writable(p, then=command)  # before the state is opened to write: a read-only place is only warned of by plan
     _judge_before_upgrade(p, options)
     store = Store(p.state_dir / "state.db", outputs_dir=p.outputs_dir, then=command)
     store.acquire_lock(then="run `gridrun retry` again" if command == "retry" else "run again",

@@ -43,7 +43,10 @@ from .errors import (
 from .jobs import usd_text
 from .limits import FILES_RAN_OUT
 from .manifest import RUN_DEFAULTS, Manifest
-from .plan import ELSEWHERE, Plan, budget_micros, format_value, overwrites, relpath, summarize_sources, told_read_otherwise
+from .plan import (
+    ELSEWHERE, Plan, budget_micros, check_writable, format_value, overwrites, relpath, summarize_sources,
+    told_read_otherwise,
+)
 from .records import GONE_EXIT, RUN_STATUSES, local_time, rerenders_cancelled_note, rerenders_failed_note, utc_offset
 from .state import IN_FLIGHT, JobState, Snapshot, gone_at_provider, remedy
 from .stats import pace, problems, run_statistics
@@ -851,6 +854,10 @@ def _ends_json(
 
 def _run(args: argparse.Namespace, manifest: Manifest, progress: Any, **extra: Any) -> int:
     plan = api.plan(manifest, max_jobs=args.max_jobs)
+    # A folder it cannot write refuses the run, every such folder named at once, before the plan's warnings (which
+    # say `gridrun run` would refuse it) and the state are read.
+    check_writable(plan, then="retry --unknown" if extra.get("retry_unknown") else
+                   "retry" if extra.get("retry_failed") else "run")
     diff = api.diff(plan, force=getattr(args, "force", False))
     for w in _warnings(plan, diff):
         err.print(f"[yellow]warning[/yellow]: {escape(w)}")

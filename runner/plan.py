@@ -21,7 +21,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
-from .errors import CapabilityError, ManifestError, ManifestErrors, MatrixError
+from .errors import (
+    CapabilityError,
+    ManifestError,
+    ManifestErrors,
+    MatrixError,
+    StateError,
+)
 from .jobs import Job, format_value, job_hash, job_key
 from .localpaths import PATH_MAX, UNUSABLE, limits, not_recordable, shown, why_unusable
 from .manifest import Manifest
@@ -254,20 +260,25 @@ def _runs_unwritable(out_dir: Path) -> str | None:
     return None
 
 
-def check_writable(plan: Plan) -> None:
+def check_writable(plan: Plan, *, then: str = "run") -> None:
     """Refuse a run whose output folder, its `.runs/`, or state folder cannot be written (a read-only checkout or
     mount, no permission), before the state is opened to write or anything is sent: its videos would be paid for
-    and never saved. `plan` and `validate` only warn of it.
+    and never saved. `plan` and `validate` only warn of it. One error names every such folder, each at the field
+    that names it; `then`, the command to run again once they can be written.
 
-    :raises ManifestError: at the field that names the folder.
+    :raises StateError: a folder cannot be written (exit 1, as a state that cannot be written: the manifest is
+        valid).
     """
     m = plan.manifest
     out = outputs_field(m)
     state = "state_dir" if m.data.get("state_dir") else ""
-    for at, problem in ((out, _unwritable(out, plan.outputs_dir)), (out, _runs_unwritable(plan.outputs_dir)),
-                        (state, _unwritable(state, plan.state_dir))):
-        if problem is not None:
-            raise m.error((at,) if at else (), problem)
+    found = [str(m.error((at,) if at else (), problem))
+             for at, problem in ((out, _unwritable(out, plan.outputs_dir)), (out, _runs_unwritable(plan.outputs_dir)),
+                                 (state, _unwritable(state, plan.state_dir))) if problem is not None]
+    if found:
+        what = "it" if len(found) == 1 else "them"
+        raise StateError(f"{'; '.join(found)}: nothing was recorded or sent (a read-only checkout or mount?): make "
+                         f"{what} writable, then `gridrun {then}` again")
 
 
 def outputs_field(manifest: Manifest) -> str:

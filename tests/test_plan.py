@@ -2829,9 +2829,14 @@ def test_a_valid_manifest_on_a_read_only_file_system_is_valid_and_its_run_refuse
                f"cannot be made: {tmp_path} is not writable: `gridrun run` would refuse it" in err, err
         assert f"the state folder (.gridrun): {tmp_path / '.gridrun'} cannot be made" in err, err
     for command in ("run", "retry"):
-        assert main([command, str(m)]) == 2, command
+        # one error naming every folder it cannot write, exit 1 as for a state that cannot be written (the
+        # manifest is valid), and none of the plan's warnings that `gridrun run` would refuse it
+        assert main([command, str(m)]) == 1, command
         err = " ".join(capsys.readouterr().err.split())
         assert f"error: {m}:2:1: name: the output folder (outputs/<name>)" in err and "not writable" in err, err
+        assert f"{m}:1:1: the state folder (.gridrun): {tmp_path / '.gridrun'} cannot be made" in err, err
+        assert err.count("error:") == 1 and "warning" not in err and "would refuse" not in err, err
+        assert f"then `gridrun {command}` again" in err, err
         assert "Traceback" not in err
     assert not (tmp_path / ".gridrun").exists() and not (tmp_path / "outputs").exists()
 
@@ -2849,7 +2854,7 @@ def test_an_unwritable_runs_folder_stops_the_run_at_its_field_before_it_is_recor
     (tmp_path / "out" / ".runs").mkdir(parents=True)
     real = os.access
     monkeypatch.setattr(os, "access", lambda path, mode, **kw: not str(path).endswith(".runs") and real(path, mode, **kw))
-    assert main(["run", str(m)]) == 2
+    assert main(["run", str(m)]) == 1
     err = " ".join(capsys.readouterr().err.split())
     assert f"{m}:" in err and "outputs_dir: the output folder's .runs/ (each run's manifest copy, the videos runs " \
                              f"replaced): {tmp_path / 'out' / '.runs'} is not writable" in err, err
