@@ -141,7 +141,8 @@ def test_run_help_states_the_default_of_each_knob(capsys: pytest.CaptureFixture[
     for default in ("jobs at the provider at once (default: run.concurrency, else 4)",
                     "retries of a request on transient errors (default: run.retries, else 3)",
                     "(default: run.failure_retries, else 0)",
-                    "stop waiting, never the job (default: run.timeout, else none: wait for each job to end)",
+                    "stop waiting, never the job (an unanswered create is not sent again past it; --request-timeout bounds each "
+                    "request; default: run.timeout, else none: wait for each job to end)",
                     "seconds one HTTP request may take (at least 1; default: 30)"):
         assert default in said, (default, said)
 

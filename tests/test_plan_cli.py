@@ -1505,7 +1505,7 @@ def test_control_characters_from_a_manifest_are_shown_escaped(capsys: pytest.Cap
     assert not any(c in out for c in "\x1b\u202e\x9b")
     bad = write(tmp_path / "n.yaml", head='version: 1\nname: "y\\x1b[31m"\nmodel: pixverse-v5.6\n', body="params:\n  prompt: x\n")
     code, _, err = run_cli(capsys, "plan", str(bad))
-    assert code == 2 and err.endswith("got a string 'y\\x1b[31m'\n") and "\x1b" not in err
+    assert code == 2 and err.endswith("got a string 'y\\x1b[31m': '\\x1b' (character 2) is not allowed\n") and "\x1b" not in err
 
 
 def test_cancel_and_the_left_in_flight_notes_show_keys_control_characters_escaped(
