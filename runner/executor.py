@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import anyio
+from anyio.abc import TaskGroup
 
 from . import balance, resume
 from .entry import interrupt
@@ -70,6 +71,10 @@ HEARTBEAT = 0.5
 STOP_CHECK = 0.1
 # At a job's timeout, its status is asked once more for at most this many seconds before it is left running.
 LAST_LOOK = 10.0
+# A job left rendering at its timeout, holding its provider slot, is asked for no more often than this (its poll
+# schedule, past its expected render time, would ask every fraction of a second): a GET each, at most as many
+# as the run's concurrency, and its slot freed at most this long after its render ended.
+LINGER_POLL = 5.0
 # Requests are short: a dozen connections carry thousands of jobs. More cost CPU, not speed (httpcore
 # checks every pooled connection on every request), and requests beyond them would queue in the pool.
 HTTP_CONNECTIONS = 12
@@ -132,6 +137,8 @@ class RunResult:
     left_elsewhere: int = 0
     foreign_kept: tuple[Path, ...] = ()  # files no sidecar of gridrun's records where a job's video went: kept first
     unrecorded_kept: tuple[Path, ...] = ()  # takes of gridrun's this state has no record of, there: kept first too
+    slots_held: int = 0                  # jobs left at their timeout that held every slot: the run sent no more
+    late: int = 0                        # jobs left at their timeout that finished while the run went on: downloaded
 
 
 def run_budget(plan: Plan, options: RunOptions) -> int | None:
@@ -224,6 +231,14 @@ class Executor:
         # job id -> when this run began to send its create: its timeout counts from then (unanswered creates too)
         self._began: dict[int, float] = {}
         self._interrupted: anyio.Event | None = None  # set by the first Ctrl-C (or `stop`): cuts the waits to send
+        # Of them, those still holding their provider slot (`_linger`), each with the scope that stops watching it.
+        self._lingering: dict[int, anyio.CancelScope] = {}
+        self._going = 0  # job tasks started and not ended (`_start`): the run waits for those not lingering
+        self._all_sent = False  # the run's loop over the jobs to submit is over
+        self._letting_go = False  # only jobs lingering are left: the run ends, leaving them in flight
+        self._slot_waits: set[anyio.CancelScope] = set()  # waits for a provider slot (`_acquire`)
+        self._slots_held = 0  # the jobs lingering that held every slot, once they did: the run sent nothing more
+        self._late = 0  # jobs left at their timeout that finished at the provider while the run went on: downloaded
         self._held_by_budget = 0  # re-runs asked for (retry, --force) that the budget held back
         self._by_video: dict[str, int] = {}  # provider video id -> the job of this run it belongs to
         self._reconciled: anyio.Event | None = None  # set once every one of them is known
@@ -619,20 +634,23 @@ class Executor:
                         tg.start_soon(self._poller.loop)
                     async with anyio.create_task_group() as jobs:
                         for job in attach:
-                            jobs.start_soon(self._attach_job, job)
+                            self._start(jobs, self._attach_job, job)
                         self._reconciling = len(reconcile)
                         self._reconciled = anyio.Event()  # made in the event loop (older anyio needs one)
                         for job in reconcile:
-                            jobs.start_soon(self._reconcile_job, job)
+                            self._start(jobs, self._reconcile_job, job)
                         if reconcile and submit:
                             await self._reconciled.wait()
                         for job in submit:
-                            await self._limiter.acquire_on_behalf_of(job.hash)
+                            if not await self._acquire(job.hash):
+                                break  # every slot held by jobs left at their timeout
                             self._heed_stop()
                             if self._sending_stopped() or self._refused:
                                 self._limiter.release_on_behalf_of(job.hash)
                                 break
-                            jobs.start_soon(self._submit_job, job)
+                            self._start(jobs, self._submit_job, job)
+                        self._all_sent = True
+                        self._slots_check()
                     tg.cancel_scope.cancel()
                 # after the task group, which a detach (the second Ctrl-C) cancels while jobs wait to be sent
                 await self._put_back_unsent()
@@ -667,13 +685,15 @@ class Executor:
             # nothing failed: what it left is sent once that is fixed, not a failure to look for.
             status = "refused"
         elif self._not_rerun or self._rerenders_failed or self._not_copied or any(
-                c[s] for s in ("failed", "rejected", "unknown", "expired", "planned")):
+                c[s] for s in ("failed", "rejected", "unknown", "expired")) or (
+                c["planned"] and self.stopping != "timeout"):
             status = "failed"
-        elif flying:
+        elif flying or c["planned"]:
             # Left at the provider only because their timeout passed, the run otherwise whole: incomplete, and
-            # `gridrun run` collects them. Left for another reason (no status it can read, a download that could
-            # not be saved): failed.
-            timed_out = self.stopping in (None, "budget") and all(
+            # `gridrun run` collects them; so are the jobs left unsent because such jobs held every provider slot
+            # (stopping "timeout"), which it sends. Left for another reason (no status it can read, a download that
+            # could not be saved): failed.
+            timed_out = self.stopping in (None, "budget", "timeout") and all(
                 jid in self._timed_out for jid, s in self.states.items() if s in IN_FLIGHT_STATES)
             status = "incomplete" if timed_out else "failed"
         elif c["cancelled"]:
@@ -688,7 +708,8 @@ class Executor:
                          self.live.report_error, tuple(self._altered_kept), refused=self._refused,
                          unreached=self._unreached, left_done=len(self._left_done),
                          left_elsewhere=len(self._left_elsewhere),
-                         foreign_kept=tuple(self._foreign_kept), unrecorded_kept=tuple(self._unrecorded_kept))
+                         foreign_kept=tuple(self._foreign_kept), unrecorded_kept=tuple(self._unrecorded_kept),
+                         slots_held=self._slots_held, late=self._late)
 
     async def _signals(self, scope: anyio.CancelScope) -> None:
         """Ctrl-C, SIGTERM and SIGHUP stop the run (`handle_signals`): the first stops sending, the second detaches.
@@ -1216,6 +1237,8 @@ class Executor:
             # Sent again with the same key: the provider answers with the video an earlier send made, at no
             # cost, or makes it now, once.
             slot = await self._slot(job)
+            if slot is None:
+                return self._not_followed(job, jid)
             try:
                 if not await self._reserve(job):
                     return
@@ -1268,8 +1291,8 @@ class Executor:
     async def _send_again(self, job: Job, jid: int) -> None:
         """Submit a job its store has just made plannable (its attempt voided or abandoned)."""
         self._set_state(jid, S.PLANNED.value)
-        await self._limiter.acquire_on_behalf_of(job.hash)
-        await self._submit_job(job)
+        if await self._acquire(job.hash):  # else every slot is held by jobs left at their timeout: left unsent
+            await self._submit_job(job)
 
     def _lost(self, job: Job, jid: int, why: str, *, reserved: bool) -> None:
         """The provider no longer has the job's video. One still rendering is `unknown` (it may have been paid
@@ -1286,6 +1309,8 @@ class Executor:
         self.store.event(self.run_id, jid, "reconciled", {"provider_id": pid, "idempotency_key": key})
         self._move(jid, S.SUBMITTED, provider_id=pid, made=self._made())
         slot = await self._slot(job)
+        if slot is None:
+            return self._not_followed(job, jid)
         try:
             await self._follow(job, jid, status, slot)
         finally:
@@ -1329,15 +1354,111 @@ class Executor:
             return
         self._reserved += job.cost_micros
         slot = await self._slot(job)
+        if slot is None:
+            return self._not_followed(job, jid)
         try:
             await self._follow(job, jid, None, slot)
         finally:
             slot.release()
 
-    async def _slot(self, job: Job) -> _Slot:
+    async def _slot(self, job: Job) -> _Slot | None:
+        """A provider slot for a job already sent (or maybe sent); None once every slot is held by jobs left at
+        their timeout."""
         owner = job.hash + ":attach"
-        await self._limiter.acquire_on_behalf_of(owner)
+        if not await self._acquire(owner):
+            return None
         return _Slot(self._limiter, owner)
+
+    def _not_followed(self, job: Job, jid: int) -> None:
+        """A job already at the provider (or maybe) that found every slot held by jobs left rendering at their
+        timeout: left as it is for the next run, as they are."""
+        self._timed_out.add(jid)
+        self._left(job, jid, "not followed: every provider slot was held by jobs left rendering at their timeout; "
+                             "left as it is, for the next run")
+
+    # -- provider slots ----------------------------------------------------------------------------
+    # A job holds its slot while the provider renders it, also past its timeout: the run's concurrency is what the
+    # provider account takes at once, and a job left at its deadline still renders there (and is paid). Such a job
+    # is watched on (`_linger`), not waited for: when only such jobs are left, the run ends, leaving them in
+    # flight; when they hold every slot, it sends nothing more.
+    def _start(self, group: TaskGroup, work: Callable[[Job], Any], job: Job) -> None:
+        """Start a job's task in `group`, counted (from now, not from when it first runs) among those going."""
+        self._going += 1
+        group.start_soon(self._task, work, job)
+
+    async def _task(self, work: Callable[[Job], Any], job: Job) -> None:
+        try:
+            await work(job)
+        finally:
+            self._going -= 1
+            self._slots_check()
+
+    async def _acquire(self, owner: str) -> bool:
+        """A provider slot for `owner`, once one is free; False, none taken, once every slot is held by jobs left
+        rendering at their timeout (`_slots_check`)."""
+        if self._slots_held:
+            return False
+        with anyio.CancelScope() as scope:
+            self._slot_waits.add(scope)
+            try:
+                await self._limiter.acquire_on_behalf_of(owner)
+            finally:
+                self._slot_waits.discard(scope)
+        return not scope.cancelled_caught  # cancelled while waiting, the limiter gave no token
+
+    def _slots_check(self) -> None:
+        """Once the jobs left at their timeout hold every slot, the run sends nothing more (stopping "timeout"):
+        those waiting for a slot give up. Once only they are left (every job sent, every other task ended), they are
+        watched no more: the run ends, leaving them in flight."""
+        if self._letting_go:
+            return
+        lingering = len(self._lingering)
+        if self._all_sent and self._going <= lingering:
+            self._letting_go = True
+            for scope in self._lingering.values():
+                scope.cancel()
+            return
+        if lingering >= self.concurrency and not self._slots_held:
+            self._slots_held = lingering
+            if not self.stopping:  # else the run had stopped sending already, for its own reason
+                self._stop_note = (f"sent no new jobs: every provider slot ({lingering:,}) is held by jobs left "
+                                   "rendering at their timeout, and the provider takes no more at once; `gridrun run` "
+                                   "sends the rest")
+                self.stopping = "timeout"
+            for scope in list(self._slot_waits):
+                scope.cancel()
+
+    async def _linger(self, job: Job, jid: int, pid: str, submitted_at: float) -> VideoStatus | None:
+        """A job left rendering at its timeout, holding its slot: asked for on its own at its poll schedule, at most
+        every LINGER_POLL seconds (in the list rounds it would hold back the anchor of the jobs sent after it, which
+        would then list more pages), no longer waited for. Its status once the provider ended it while the run goes
+        on (followed to its end from there as any job: a video paid anyway is downloaded); None once the run ends
+        first (`_slots_check`)."""
+        status: VideoStatus | None = None
+        if self._letting_go:
+            return None
+        with anyio.CancelScope() as scope:
+            self._lingering[jid] = scope
+            # Not waited for: a job waiting for the budget (--allow-partial) no longer counts on its reserve freeing.
+            self._budget_move(jid)
+            try:
+                self._slots_check()
+                while status is None or not status.terminal:
+                    wait = max(LINGER_POLL, self.renders.next_poll(job, submitted_at))
+                    self._checks[jid] = self.clock() + wait
+                    await anyio.sleep(wait)
+                    del self._checks[jid]
+                    with contextlib.suppress(RejectedError):  # 404: as unclear as at its timeout; asked again
+                        status = await self._get(job, pid) or status
+            finally:
+                del self._lingering[jid]
+                self._checks.pop(jid, None)
+        if status is None or not status.terminal:
+            return None
+        self._timed_out.discard(jid)
+        self._late += status.status == "completed"
+        self.store.note(jid, None)  # no longer left
+        return status
 
     async def _follow(self, job: Job, jid: int, status: VideoStatus | None, slot: _Slot | None = None) -> None:
         """Poll until the provider finishes the job, free its provider slot, then download it."""
@@ -1350,6 +1471,8 @@ class Executor:
         finally:
             if self._poller is not None:
                 self._poller.forget(pid)
+        if status is None and slot is not None and jid in self._timed_out:
+            status = await self._linger(job, jid, pid, submitted_at)  # still rendering: its slot kept
         if status is None:
             return
         if slot is not None:

@@ -20,7 +20,9 @@ __all__ = ["GONE_EXIT", "RUN_STATUSES", "EarlierTake", "JobRecord", "RunRecord",
 RUN_STATUSES = {
     "done": 0,          # every job done
     "cancelled": 0,     # every job done but those cancelled on request (`gridrun cancel`): the user's decision
-    "incomplete": 4,    # nothing failed, but jobs still rendering at their timeout were left: `gridrun run` collects them
+    # nothing failed, but jobs still rendering at their timeout were left (and, where they held every provider slot,
+    # the jobs still to send were not sent): `gridrun run` collects them (and sends those)
+    "incomplete": 4,
     "failed": 1,        # some jobs failed, were rejected, are of unknown outcome, or expired; or the run stopped on an error
     "budget": 3,        # stopped by the budget with jobs not sent
     "refused": 1,       # stopped: the provider refused the account (402 balance, 401 key) or model (404), none failed

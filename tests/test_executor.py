@@ -968,9 +968,10 @@ def test_allow_partial_sends_what_fits_once_the_jobs_in_flight_settle_never_pass
 def test_a_resumed_run_counts_the_jobs_still_in_flight_against_the_budget(tmp_path: Path) -> None:
     """Jobs an earlier run left rendering are this run's to pay for: a resumed run whose new jobs fit the
     budget, but not with the jobs in flight, refuses to start instead of stopping halfway."""
-    m = write_manifest(tmp_path, n_seeds=3, sim={"render_time": 3.0, "jitter": 0.0}, run={"concurrency": 2})
+    m = write_manifest(tmp_path, n_seeds=3, sim={"render_time": 3.0, "jitter": 0.0}, run={"concurrency": 3})
     prov = sim_provider(m)
-    # 2 jobs sent and left rendering at the timeout: they stay reserved, so no third is sent
+    # 2 jobs sent and left rendering at the timeout: they stay reserved, so no third is sent (a slot is free for it:
+    # the budget, not the 2 slots they hold, keeps it back)
     first, _ = run(m, prov, budget_usd=0.70, allow_partial=True, timeout=0.3)
     assert first.status == "budget" and stats(prov)["creates"] == 2
     assert first.stats.counts["submitted"] + first.stats.counts["running"] == 2 and first.stats.counts["planned"] == 4
