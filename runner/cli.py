@@ -936,6 +936,18 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
                       f"URL and the network (the error above names the address), then: {then}")
         elif _unfinished(c) or not result.stats.rerenders_failed:  # else: failed re-renders alone, said below
             err.print(f"some jobs did not finish (`gridrun status` says why): {then}")
+    elif result.status == "incomplete" and (held := getattr(result, "slots_held", 0)) and (
+            unsent := c.get(JobState.PLANNED.value, 0)):
+        # the jobs left at their timeout held every provider slot: the run sent no more
+        flying = sum(c.get(s.value, 0) for s in IN_FLIGHT)
+        given = getattr(args, "timeout", None)
+        timeout = given or (plan.manifest.run or {}).get("timeout")
+        name = "`--timeout`" if given else "run.timeout"
+        knob = f"{name} ({float(timeout):g} s a job)" if timeout else name
+        cancel = f"; `gridrun cancel` cancels the {_jobs(flying)} in flight there" if flying else ""
+        err.print(f"incomplete: {knob} left {_jobs(held)} rendering at the provider holding every slot (run "
+                  f"concurrency {held:,}), so {_jobs(unsent)} {'was' if unsent == 1 else 'were'} not sent: {then}"
+                  f"{cancel}")
     elif result.status == "incomplete":
         unanswered = c.get(JobState.SUBMITTING.value, 0)
         flying = sum(c.get(s.value, 0) for s in IN_FLIGHT) - unanswered
@@ -966,6 +978,11 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
                       f"not sent again: `gridrun run` {_unanswered_next(unanswered, snap, named=True)}")
         if _unfinished(c) > flying + unanswered or left_elsewhere:
             err.print(f"interrupted: {then}")
+    if late := getattr(result, "late", 0):
+        one = late == 1
+        err.print(f"{_jobs(late)} left rendering at {'its' if one else 'their'} timeout finished at the provider while "
+                  f"the run went on: {'its video' if one else 'their videos'} downloaded at no new cost (paid anyway)",
+                  markup=False, highlight=False)
     if result.stats.rerenders_cancelled:
         err.print(_rerenders_note(result.stats.rerenders_cancelled), markup=False, highlight=False)
     if result.stats.rerenders_failed:

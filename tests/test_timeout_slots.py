@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import anyio
 import pytest
-from execkit import sim_provider, stats, write_manifest
+from execkit import check_outputs, sim_provider, stats, write_manifest
 
 from runner import api
 from runner.executor import RunOptions
@@ -37,3 +38,60 @@ def test_jobs_left_at_their_timeout_hold_their_slots_and_the_run_ends_with_the_r
     assert result.stats.last_errors[0].startswith("sent no new jobs: every provider slot (2) is held by jobs left "
                                                   "rendering at their timeout"), result.stats.last_errors
     assert api.status(m).run.status == "incomplete"
+
+
+def test_a_job_left_at_its_timeout_that_ends_while_the_run_goes_on_frees_its_slot_and_is_downloaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The first job renders past the timeout; the third job's create is held until that render ended (so the run
+    is still going then). The job left at its timeout is watched on, holding its slot: once the provider ended
+    it, its video is downloaded (paid anyway), and the run ends done, every job sent once, never more than 2
+    rendering; its end lines say so."""
+    from runner import executor
+    from runner.cli import main
+
+    m = write_manifest(tmp_path, n_seeds=3, styles=("anime",), run={"concurrency": 2},
+                       sim={"render_time": 1.0, "jitter": 0.0, "concurrency": 8})
+    prov = sim_provider(m)
+    sim = prov.app.state.sim
+    submit = prov.submit
+    creates = 0
+
+    async def held_submit(client, body):
+        nonlocal creates
+        creates += 1
+        if creates == 3:
+            while sim.stats()["completions"] < 2:  # the first job's long render and the second's have ended
+                await anyio.sleep(0.05)
+        status = await submit(client, body)
+        sim.configure({"render_time": 0.05})  # the jobs after the first render within their timeout
+        return status
+
+    monkeypatch.setattr(prov, "submit", held_submit)
+    monkeypatch.setattr(api, "_provider", lambda plan: prov)
+    monkeypatch.setattr(executor, "LINGER_POLL", 0.2)  # asked for soon after its render ended
+    assert main(["run", str(m), "--timeout", "0.4", "--no-report"]) == 0
+    said = " ".join(capsys.readouterr().err.split())
+    s = stats(prov)
+    assert s["creates"] == 3 and s["max_in_progress"] <= 2, s
+    assert api.status(m).run.status == "done"
+    assert len(check_outputs(m)) == 3 and [j.attempts for j in api.status(m).jobs] == [1, 1, 1]
+    assert not api.status_json(api.status(m))["problems"]
+    assert ("1 job left rendering at its timeout finished at the provider while the run went on: its video "
+            "downloaded at no new cost (paid anyway)") in said, said
+
+
+def test_the_run_says_its_timeout_left_jobs_holding_every_slot_and_what_was_not_sent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from runner.cli import main
+
+    m = write_manifest(tmp_path, n_seeds=3, run={"concurrency": 2},
+                       sim={"render_time": 30.0, "jitter": 0.0, "concurrency": 8})
+    assert main(["run", str(m), "--timeout", "0.3", "--no-report"]) == 4
+    said = " ".join(capsys.readouterr().err.split())
+    assert ("incomplete: `--timeout` (0.3 s a job) left 2 jobs rendering at the provider holding every slot "
+            "(run concurrency 2), so 4 jobs were not sent: `gridrun run` sends the 4 jobs not sent ($1.40) and "
+            "collects the 2 jobs left in flight at no new cost; `gridrun cancel` cancels the 2 jobs in flight "
+            "there") in said, said
+    assert "failed" not in said, said
