@@ -43,7 +43,7 @@ def test_jobs_left_at_their_timeout_hold_their_slots_and_the_run_ends_with_the_r
 def test_a_job_left_at_its_timeout_that_ends_while_the_run_goes_on_frees_its_slot_and_is_downloaded(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The first job renders past the timeout; the third job's create is held until that render ended (so the run
+    """The first job renders past the timeout; the third job is held, before its create, until that render ended (so the run
     is still going then). The job left at its timeout is watched on, holding its slot: once the provider ended
     it, its video is downloaded (paid anyway), and the run ends done, every job sent once, never more than 2
     rendering; its end lines say so."""
@@ -57,17 +57,24 @@ def test_a_job_left_at_its_timeout_that_ends_while_the_run_goes_on_frees_its_slo
     submit = prov.submit
     creates = 0
 
-    async def held_submit(client, body):
+    async def quick_after_first(client, body):
+        status = await submit(client, body)
+        sim.configure({"render_time": 0.05})  # the jobs after the first render within their timeout
+        return status
+
+    post = executor.Executor._post
+
+    async def held_post(self, job, jid, key, **kw):
+        # held before its create begins (a job's timeout counts from its create): the run is still going
         nonlocal creates
         creates += 1
         if creates == 3:
             while sim.stats()["completions"] < 2:  # the first job's long render and the second's have ended
                 await anyio.sleep(0.05)
-        status = await submit(client, body)
-        sim.configure({"render_time": 0.05})  # the jobs after the first render within their timeout
-        return status
+        return await post(self, job, jid, key, **kw)
 
-    monkeypatch.setattr(prov, "submit", held_submit)
+    monkeypatch.setattr(prov, "submit", quick_after_first)
+    monkeypatch.setattr(executor.Executor, "_post", held_post)
     monkeypatch.setattr(api, "_provider", lambda plan: prov)
     monkeypatch.setattr(executor, "LINGER_POLL", 0.2)  # asked for soon after its render ended
     assert main(["run", str(m), "--timeout", "0.4", "--no-report"]) == 0
