@@ -25,32 +25,36 @@ import sqlite3
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, NoReturn, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, NoReturn, Sequence
 
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
-from rich.text import Text
 
-from . import __version__, api
-from .export import _finite, dumps
+# Only what parsing the command line needs, and what every command's error says, is imported here: the library
+# (manifests, plans, the state, the executor and its HTTP stack) is imported by the command that uses it, so that
+# `gridrun --help` or a mistyped command answers at once. Those imports are made in the main thread, before a run
+# starts the threads that import on their own (the live report's, the downloads' disk threads).
+from . import __version__, _load_httpx
 from .outputs import write_problem
 from .entry import end_interrupted, lines_begin, writes_json_lines
 from .errors import (
     BalanceError, BudgetError, CopyNotWrittenError, GridrunError, ManifestErrors, NotRecordedError, RunStartingError,
     UsageError,
 )
-from .jobs import usd_text
+from .jobs import format_value, usd_text
 from .limits import FILES_RAN_OUT
-from .manifest import RUN_DEFAULTS, Manifest
-from .plan import (
-    ELSEWHERE, Plan, budget_micros, check_writable, format_value, overwrites, relpath, summarize_sources,
-    told_read_otherwise,
-)
+from .options import RUN_DEFAULTS
 from .records import GONE_EXIT, RUN_STATUSES, local_time, rerenders_cancelled_note, rerenders_failed_note, utc_offset
-from .state import IN_FLIGHT, JobState, Snapshot, gone_at_provider, remedy
-from .stats import pace, problems, run_statistics
 from .terminal import visible, written
+
+if TYPE_CHECKING:
+    from rich.table import Table
+    from rich.text import Text
+
+    from . import api
+    from .manifest import Manifest
+    from .plan import Plan
+    from .state import Snapshot
 
 class _Console(Console):
     def on_broken_pipe(self) -> None:
@@ -109,6 +113,9 @@ def _print_table(table: Any) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from . import api
+    from .plan import overwrites, told_read_otherwise
+
     plan = api.plan(args.manifest, max_jobs=args.max_jobs)
     over = plan.budget_micros is not None and plan.total_micros > plan.budget_micros
     # The state only where it tells something: files in the way, or jobs an earlier run finished (free now).
@@ -130,6 +137,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def _warnings(plan: Plan, diff: Any) -> tuple[str, ...]:
     """What `plan` and `run` warn of: the plan's, its files in the way (`overwrites`), and the state's."""
+    from .plan import overwrites, told_read_otherwise
+
     return (*plan.warnings, *told_read_otherwise(plan, diff), *overwrites(plan, diff), *(diff.warnings if diff else ()))
 
 
@@ -149,6 +158,7 @@ def cmd_matrix(args: argparse.Namespace) -> int:
     """Every combination, written as it is made, with plain writes: the rows of an axis of ten million values
     take no memory beyond the axis's own (a list of them all, each printed through rich, took minutes and
     gigabytes)."""
+    from .export import dumps
     from .matrix import prepared_of_file
     from .outputs import lost, mute
 
@@ -190,6 +200,8 @@ def _matrix_rows(groups: Sequence[tuple[str | None, Any]]) -> Iterator[dict[str,
 
 
 def _plan_json(plan: Plan, diff: Any) -> dict[str, Any]:
+    from .plan import relpath
+
     prefix = str(plan.outputs_dir) + os.sep
 
     def output(j: Any) -> str:
@@ -271,6 +283,7 @@ def _say_json(doc: Mapping[str, Any], *, ensure_ascii: bool) -> None:
     same text (JSON's encoder makes it piece by piece whenever it indents), never held whole. A document holding
     a NaN or an infinity outside its lazy lists, which `dumps` writes as text, is made whole as `dumps` makes it;
     the items of those lists see to their own (`_json_safe`)."""
+    from .export import dumps
     from .outputs import lost, mute
 
     if _not_finite({k: v for k, v in doc.items() if not isinstance(v, _Lazy)}):
@@ -308,11 +321,15 @@ def _not_finite(value: Any) -> bool:
 def _json_safe(job: dict[str, Any]) -> dict[str, Any]:
     """A job of `plan --json` with a NaN or an infinity among its values or parameters (the only figures a user
     writes) as text, as `dumps` writes it; any other job as it is."""
+    from .export import _finite
+
     return _finite(job) if _not_finite(job["values"]) or _not_finite(job["params"]) else job
 
 
 def _elsewhere(diff: Any) -> int:
     """Of the jobs a run sends, those done by a simulator at another endpoint than the plan's: rendered again."""
+    from .plan import ELSEWHERE
+
     return sum(1 for reason in diff.reasons.values() if reason == ELSEWHERE)
 
 
@@ -334,6 +351,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     """`gridrun plan`: the jobs, their cost and what a run does with each against the state, offline; with
     --force, what `gridrun run --force` does (the same diff it takes), which re-renders the jobs done; with
     --budget, whether the plan fits `gridrun run --budget`'s."""
+    from . import api
+    from .plan import budget_micros
+
     plan = api.plan(args.manifest, max_jobs=args.max_jobs)
     if args.budget is not None:  # as `run --budget` takes it: the budget of this run, not the manifest's
         plan = dataclasses.replace(plan, budget_micros=budget_micros(args.budget))
@@ -411,6 +431,9 @@ class _PlanTable:
         self.rows = rows
 
     def table(self, rows: Sequence[Sequence[str]] = ()) -> Table:
+        from rich.table import Table
+        from rich.text import Text
+
         table = Table(show_edge=False, pad_edge=False)
         for header, settings in self.columns:
             table.add_column(header, **settings)
@@ -482,6 +505,8 @@ def _written(text: str) -> str:
 
 def _cells(row: Sequence[str]) -> list[Text]:
     """A table's row of plain text (no markup), as standard output writes it (`_written`)."""
+    from rich.text import Text
+
     return [Text(_written(x)) for x in row]
 
 
@@ -495,6 +520,8 @@ def _shown(count: int, every: bool) -> Sequence[int]:
 def _print_totals(plan: Plan, diff: Any, *, force: bool = False) -> None:
     # Grouped by price too (audio on or off, a tier of another size), so that each group reads as count × price =
     # its subtotal, checkable by hand.
+    from .plan import ELSEWHERE, relpath
+
     by_cost: dict[tuple[tuple[int, int], float, int], int] = {}
     for j in plan.jobs:
         group = (j.size, j.duration, j.cost_micros)
@@ -569,6 +596,8 @@ def _differ(diff: Any) -> str:
 
 
 def _explain(plan: Plan, *, every: bool = False, diff: Any = None) -> None:
+    from .plan import relpath, summarize_sources
+
     out.print("\n[bold]where each parameter came from[/bold]")
     for name, sources in summarize_sources(plan.jobs).items():
         out.print(f"    {name}: " + "; ".join(sources), markup=False, highlight=False)
@@ -604,6 +633,8 @@ def _explain(plan: Plan, *, every: bool = False, diff: Any = None) -> None:
 
 
 def _options(args: argparse.Namespace, **extra: Any) -> api.RunOptions:
+    from . import api
+
     return api.RunOptions(
         concurrency=getattr(args, "concurrency", None),
         budget_usd=getattr(args, "budget", None),
@@ -673,6 +704,8 @@ def _next_steps(counts: Mapping[str, int], snap: Snapshot | None = None, *, budg
 
 def _steps(counts: Mapping[str, int], snap: Snapshot | None, *, budget: int | None, gone: int = 0) -> str:
     """`_next_steps` but for the output folder."""
+    from .state import IN_FLIGHT, JobState
+
     unsent = counts.get("planned", 0)
     unanswered = counts.get(JobState.SUBMITTING.value, 0)
     flying = sum(counts.get(s.value, 0) for s in IN_FLIGHT) - unanswered
@@ -748,6 +781,9 @@ def _redo_elsewhere(left: int, cost: int, need: int, budget: int | None) -> str:
 def _manifest_budget(snap: Snapshot) -> int | None:
     """The budget a plain `gridrun run` of the run's manifest has: its `run.budget_usd` as the file says now (the
     run's own may have come from `--budget`); the run's when the file cannot be read."""
+    from . import api
+    from .plan import budget_micros
+
     try:
         return budget_micros(api.load(snap.run.manifest_path).run.get("budget_usd"))
     except Exception:  # moved, or no longer valid: `run` would say so itself
@@ -768,16 +804,22 @@ def _unanswered_next(n: int, snap: Snapshot | None, *, named: bool = False) -> s
 
 def _unanswered_micros(snap: Snapshot) -> int:
     """What the jobs left `submitting` cost should they have to be sent again, as the plan estimates them."""
+    from .state import JobState
+
     return sum(j.cost_estimate_micros for j in snap.jobs if j.state == JobState.SUBMITTING.value)
 
 
 def _gone(snap: Snapshot) -> int:
     """How many of the run's expired jobs the provider no longer has the video of (`gone_at_provider`)."""
+    from .state import gone_at_provider
+
     return sum(1 for j in snap.jobs if gone_at_provider(j.state, j.error))
 
 
 def _unsent_micros(snap: Snapshot) -> int:
     """What the jobs the run left unsent (planned) cost to send, as the plan estimates them."""
+    from .state import JobState
+
     return sum(j.cost_estimate_micros for j in snap.jobs if j.state == JobState.PLANNED.value)
 
 
@@ -785,6 +827,9 @@ def _retry_left(plan: Plan, retry: bool | str) -> str:
     """What to run after a `gridrun retry` (`retry`: "--unknown" for `retry --unknown`) its budget stopped with
     jobs it was to send again left as they were: the same retry (a plain `gridrun run` sends none of them), with
     a budget that covers what it counts (those jobs, and any in flight) when the manifest's does not."""
+    from . import api
+    from .state import JobState
+
     again = ({JobState.UNKNOWN.value} if retry == "--unknown" else
              {s.value for s in (JobState.FAILED, JobState.REJECTED, JobState.EXPIRED, JobState.CANCELLED)})
     snap = api.status(plan.manifest)
@@ -804,6 +849,8 @@ def _retry_left(plan: Plan, retry: bool | str) -> str:
 def _budgeted_micros(snap: Snapshot) -> int:
     """What the next `gridrun run` counts against its budget before it starts, as its own check does: the jobs
     not sent, and those in flight not yet rendered (the run follows them and pays for them)."""
+    from .state import JobState
+
     counted = {JobState.PLANNED.value, JobState.SUBMITTING.value, JobState.SUBMITTED.value, JobState.RUNNING.value}
     return sum(j.cost_estimate_micros for j in snap.jobs if j.state in counted)
 
@@ -813,6 +860,7 @@ def cmd_run(args: argparse.Namespace, **extra: Any) -> int:
     an error before its end (the budget, an invalid manifest, a lock) still ends its output with an `end` event
     naming the exit code and the errors, as a script reading the events waits for one; the error is then raised
     on to `main`, which says it as for any command."""
+    from . import api
     from .progress import Progress
 
     progress = Progress(err, json_lines=getattr(args, "json", False))
@@ -853,6 +901,9 @@ def _ends_json(
 
 
 def _run(args: argparse.Namespace, manifest: Manifest, progress: Any, **extra: Any) -> int:
+    from . import api
+    from .plan import check_writable, relpath
+
     plan = api.plan(manifest, max_jobs=args.max_jobs)
     # A folder it cannot write refuses the run, every such folder named at once, before the plan's warnings (which
     # say `gridrun run` would refuse it) and the state are read.
@@ -903,6 +954,10 @@ def _run(args: argparse.Namespace, manifest: Manifest, progress: Any, **extra: A
 def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool | str = False) -> None:
     """What the run's end means and what to run next, on standard error, by how it ended. `retry`: the run was a
     `gridrun retry` (of failed jobs: True; "--unknown": of those of unknown outcome)."""
+    from . import api
+    from .plan import ELSEWHERE
+    from .state import IN_FLIGHT, JobState
+
     c = result.stats.counts
     # what the unsent jobs cost, and those whose create went unanswered
     snap = api.status(plan.manifest) if c.get(JobState.PLANNED.value) or c.get(JobState.SUBMITTING.value) else None
@@ -1047,6 +1102,8 @@ def _unrecorded_note(kept: Sequence[str]) -> str:
 
 def _unfinished(counts: Mapping[str, int]) -> int:
     """The jobs a run left for another (`_next_steps` says what to run for them)."""
+    from .state import JobState
+
     return sum(n for state, n in counts.items() if state not in (JobState.DONE.value, JobState.CANCELLED.value))
 
 
@@ -1068,6 +1125,9 @@ def _unknown_warning(unknown: int) -> str:
 def _status_manifest(args: argparse.Namespace) -> None:
     """`args.manifest`, the manifest `status` reads the state of, loaded once (`api.status_manifest`: a file that
     does not load is taken as the state beside it recorded it, as `cancel` takes it, with a warning)."""
+    from . import api
+    from .manifest import Manifest
+
     if args.manifest is None or isinstance(args.manifest, Manifest):
         return
     args.manifest, warning = api.status_manifest(args.manifest)
@@ -1076,6 +1136,11 @@ def _status_manifest(args: argparse.Namespace) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from . import api
+    from .export import dumps
+    from .plan import relpath
+    from .stats import pace
+
     if not args.watch:  # a watch loads it as it starts, its refusal one of its lines (--json)
         _status_manifest(args)
     if args.manifest_copy is not None:
@@ -1161,6 +1226,8 @@ def _say_starting(args: argparse.Namespace, pid: int) -> int:
     state's lock, or is planning before it takes it, and records its run once it has planned and asked the
     provider's balance (up to a few seconds). Said as the run's state, not as an error: `gridrun run`, refused
     the lock meanwhile, says that `status` works."""
+    from .export import dumps
+
     name = None if args.manifest is None else args.manifest.name
     if args.json:
         _say(dumps([] if args.runs else {"run": None, "manifest": name, "status": "starting", "pid": pid},
@@ -1175,6 +1242,8 @@ def _say_starting(args: argparse.Namespace, pid: int) -> int:
 def _say_next(snap: Snapshot) -> None:
     """What to run next after the ended run of `snap`: for the jobs it left unfinished, or for the re-renders
     (--force) its budget kept it from sending, left done as they were."""
+    from .state import JobState
+
     if _unfinished(snap.counts) or snap.stopping == "write-failed" and snap.run.status == "failed":
         unsaved = snap.run.outputs_dir if snap.stopping == "write-failed" else None
         then = _next_steps(snap.counts, snap, budget=_manifest_budget(snap), unsaved=unsaved,
@@ -1267,6 +1336,8 @@ def _put_back(snap: Snapshot, left: Sequence[tuple[str, int, int]], verb: str, *
     """How to `verb` the jobs of `left`: put the manifest back as the run (each run) that sent them had it, and run
     it (`command`: what to run), as `cancel` says of those it found finished; a copy's path's characters that act on
     a terminal escaped."""
+    from .plan import relpath
+
     runs = sorted({run for _, run, _ in left})
     copies = ", ".join(visible(relpath(Path(snap.left_copies[r]), Path.cwd())) if r in snap.left_copies
                        else f"run {r}'s" for r in runs)
@@ -1283,6 +1354,11 @@ def _put_back(snap: Snapshot, left: Sequence[tuple[str, int, int]], verb: str, *
 def _runs(args: argparse.Namespace) -> int:
     """`status --runs`: the manifest's runs, newest first (every run of the state folder without a manifest), with
     the ids that `report --run` and `--compare` take."""
+    from rich.table import Table
+
+    from . import api
+    from .export import dumps
+
     found = api.runs(args.manifest, state_dir=args.state)
     every = len(found)
     last = getattr(args, "last", None)
@@ -1349,6 +1425,8 @@ def _problems(snap: Snapshot) -> None:
     """The jobs that ended badly or hold an error, with why: one line for the jobs of one state and one error
     ("look=a and 9 more jobs: ..."), as the run's own last errors say it (a provider out of reach fails every
     job alike)."""
+    from .stats import problems
+
     alike: dict[tuple[str, str], list[str]] = {}
     for j in problems(snap):
         alike.setdefault((j.state, j.error or ""), []).append(j.key)
@@ -1404,6 +1482,9 @@ def _watch(args: argparse.Namespace) -> int:
 def _follow(args: argparse.Namespace, manifest: Manifest | None, progress: Any) -> int:
     """The watch's readings of the state, drawn by `progress` every `progress.every` seconds, and what it says
     once the run has ended or its process is gone; the run's exit code (see `_watch`)."""
+    from . import api
+    from .stats import run_statistics
+
     every = progress.every
     records: dict[int, Any] = {}
     waiting = False
@@ -1479,6 +1560,8 @@ def _follow(args: argparse.Namespace, manifest: Manifest | None, progress: Any) 
 def _latest_run_id(manifest: Manifest | None, state_dir: Any, records: dict[int, Any], read: int) -> int:
     """The id of the manifest's latest run now: a run that recorded itself after the watch's reading of run
     `read` (and then removed its `starting` file) would otherwise be missed, and the watch end on `read`."""
+    from . import api
+
     try:
         return api.status(manifest, state_dir=state_dir, reuse=records).run.id
     except (RunStartingError, NotRecordedError):
@@ -1486,6 +1569,9 @@ def _latest_run_id(manifest: Manifest | None, state_dir: Any, records: dict[int,
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
+    from . import api
+    from .plan import relpath
+
     r = api.cancel(args.manifest, on_wait=lambda line: err.print(visible(line), markup=False))
     say = functools.partial(out.print, markup=False)
     for warning in r.warnings:
@@ -1570,12 +1656,18 @@ def _them(n: int) -> str:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from . import api
+    from .plan import relpath
+
     path = api.report(args.manifest, compare=tuple(args.compare) if args.compare else None, run_id=args.run)
     out.print(f"report: {relpath(path, Path.cwd())}")
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from . import api
+    from .plan import relpath
+
     paths = api.export(args.manifest, formats=tuple(args.format), run_id=args.run)
     for p in paths:
         out.print(str(relpath(p, Path.cwd())))
@@ -1856,6 +1948,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             Progress(err, json_lines=True).failed(status=None, exit_code=2, errors=[exc.message])
         raise
     args.argv = argv  # what a run records of the command that started it (`status --runs` shows it)
+    _load_httpx()  # before the command imports the library: httpx without its own command line
     if getattr(args, "format", "unset") is None:
         args.format = ["jsonl", "csv", "json"]
     try:
@@ -1920,6 +2013,8 @@ def _say(text: str) -> None:
 
 def _error_lines(exc: BaseException, command: str) -> list[str]:
     """What the user reads of the error that ended `command`, a line for each error it holds."""
+    from .state import remedy
+
     if isinstance(exc, ManifestErrors):
         return [str(e) for e in exc.errors]
     if isinstance(exc, GridrunError):

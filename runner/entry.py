@@ -101,9 +101,7 @@ def entry() -> None:
     refuse_other_systems()
     try:
         take_signals()
-        from . import _load_httpx
-
-        _load_httpx()
+        # The library itself (httpx too, without its command line) is imported by the command that uses it.
         from .cli import main
 
         code = main()

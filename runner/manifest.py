@@ -24,6 +24,7 @@ from jsonschema.exceptions import ValidationError
 
 from runner.datafiles import DATA_FILE_TYPES, Cap, DataLines, resolve_files, resolve_matrix_files, value_position
 from runner.errors import ManifestError
+from runner.options import RUN_DEFAULTS
 from runner.resources import resource_dir
 from runner.terminal import visible
 from runner.yamlsource import (
@@ -38,15 +39,6 @@ __all__ = [
 SCHEMA_PATH = resource_dir("schemas") / "manifest.schema.json"
 DEFAULT_PROVIDER = "sim"
 DEFAULT_OUTPUT = "{{ key }}.mp4"
-RUN_DEFAULTS: Mapping[str, Any] = {
-    "concurrency": 4,
-    "retries": 3,
-    "failure_retries": 0,
-    "budget_usd": None,
-    "poll_interval": None,
-    "timeout": None,
-    "max_jobs": 1000,
-}
 
 
 @dataclass(frozen=True)

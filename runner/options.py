@@ -13,6 +13,16 @@ from typing import Any
 
 from .errors import UsageError
 
+# What a run takes where neither its manifest's `run:` nor the command line sets a knob.
+RUN_DEFAULTS: Mapping[str, Any] = {
+    "concurrency": 4,
+    "retries": 3,
+    "failure_retries": 0,
+    "budget_usd": None,
+    "poll_interval": None,
+    "timeout": None,
+    "max_jobs": 1000,
+}
 
 @dataclass(frozen=True, slots=True)
 class RunOptions:

@@ -340,7 +340,7 @@ def test_what_cancel_says_of_the_jobs_it_left_speaks_of_one_job_as_one(
     keys = [[f"{kind}-{i}" for i in range(n)] for kind in ("finished", "running", "dropped", "unresolved")]
     result = api.CancelResult(finished=keys[0], still_running=keys[1], dropped=keys[2], unresolved=keys[3],
                               copy=tmp_path / "run-1.yaml")
-    monkeypatch.setattr(cli.api, "cancel", lambda m, **_: result)
+    monkeypatch.setattr(api, "cancel", lambda m, **_: result)
     jobs = "1 job" if n == 1 else f"{n} jobs"
     assert cli.main(["cancel", "m.yaml"]) == 1
     out, err = (" ".join(text.split()) for text in capsys.readouterr())

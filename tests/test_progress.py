@@ -401,7 +401,7 @@ def test_status_writes_the_pace_as_the_runs_last_line_does(
 
     m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})
     assert api.run(m, provider=sim_provider(m), report=False).exit_code == 0
-    monkeypatch.setattr(cli, "pace", lambda snap: (7.0, rate, None))
+    monkeypatch.setattr("runner.stats.pace", lambda snap: (7.0, rate, None))  # as `status` imports it
     capsys.readouterr()
     assert cli.main(["status", str(m)]) == 0
     shown = re.findall(r"([\d,.]+) jobs/min", capsys.readouterr().out)
