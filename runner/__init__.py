@@ -39,10 +39,9 @@ def _load_httpx() -> None:
 def __getattr__(name: str) -> _Any:
     """The API (`runner.plan`, `runner.run`, ...), loaded at its first use: importing the package itself
     loads nothing else, so that the `gridrun` command (`runner.entry`) takes Ctrl-C and SIGTERM before the
-    quarter of a second gridrun's imports take."""
+    quarter of a second gridrun's imports take (httpx, only by what sends requests: `run` and `cancel`)."""
     if name not in __all__:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    _load_httpx()
     from . import api
 
     return getattr(api, name)

@@ -8,40 +8,35 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gc
 import json
 import os
 import re
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
-import anyio
-
+from . import _load_httpx
 from . import manifest as manifest_mod
 from . import plan as plan_mod
-from .balance import BalanceCheck
 from .errors import (
     CancelNotTakenError, CopyNotWrittenError, ManifestError, ManifestErrors, NotRecordedError, ProviderError,
     RejectedError, RunStartingError, StateError, UsageError,
 )
-from .executor import GONE_AFTER, Executor, RunResult, counted, earlier_whole, end_badly, run_budget
 from .jobs import format_value
 from .localpaths import UNUSABLE, not_recordable, shown, why_unusable
-from .options import RunOptions, check_option, run_options
+from .options import GONE_AFTER, RunOptions, check_option, run_options
 from .outputs import kept_aside
 from .manifest import Manifest
 from .plan import Diff, Plan, Stored
 from .providers import base_url_env, get_provider
 from .providers import capabilities
-from .providers.base import VideoStatus
-from .providers.download import close_disk_threads
 from . import resume
 from .resume import folder_shared, left_behind, name_shared, outputs_shared, state_above
 from .state import (
@@ -53,6 +48,28 @@ from .yamlsource import MAX_BYTES, read_text
 
 __all__ = ["load", "plan", "diff", "run", "status", "runs", "report", "export", "cancel", "BalanceCheck",
            "CancelResult", "RunOptions", "RunResult"]
+
+if TYPE_CHECKING:
+    from .balance import BalanceCheck
+    from .executor import RunResult
+    from .providers.base import VideoStatus
+
+# Only `run` and `cancel` send requests: they import the executor, the providers and their HTTP stack (anyio,
+# httpx) when called, so that `plan`, `status`, `report` and `export` load none of it. A run imports it in the
+# thread that calls it, before it starts threads of its own.
+
+
+def __getattr__(name: str) -> Any:
+    """`BalanceCheck` and `RunResult`, imported at their first use."""
+    if name == "BalanceCheck":
+        from .balance import BalanceCheck
+
+        return BalanceCheck
+    if name == "RunResult":
+        from .executor import RunResult
+
+        return RunResult
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def load(path: str | Path, *, planned: bool = False, max_jobs: int | None = None) -> Manifest:
@@ -74,6 +91,8 @@ def _manifest(m: Manifest | str | Path, *, planned: bool = False, max_jobs: int 
 
 
 def _in_event_loop() -> bool:
+    import asyncio
+
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -406,6 +425,11 @@ def run(
         `await asyncio.to_thread(runner.run, plan, stop=stop)` runs it from there (a cancelled await leaves the run
         going in its thread: `stop.set()` stops it).
     """
+    _load_httpx()  # before the executor, which imports it
+    import anyio
+
+    from .executor import Executor
+
     options = run_options(options)
     if provider is not None and not (hasattr(provider, "caps") and callable(getattr(provider, "client", None))):
         raise UsageError("provider must be a provider object, as `runner.providers.get_provider(name, ...)` makes, "
@@ -453,6 +477,8 @@ def _judge_before_upgrade(p: Plan, options: RunOptions) -> None:
 
     :raises BudgetError, InFlightError: the run is refused.
     """
+    from .executor import run_budget
+
     db = p.state_dir / "state.db"
     if not db.is_file():
         return
@@ -561,7 +587,9 @@ def _running_here() -> Iterator[None]:
             _runs_here -= 1
             if not _runs_here:
                 gc.set_threshold(*_threshold_before)
-                close_disk_threads()
+                download = sys.modules.get("runner.providers.download")  # loaded by the run, if it got that far
+                if download is not None:
+                    download.close_disk_threads()
 
 
 def _report_hooks(
@@ -931,6 +959,7 @@ def cancel(m: Manifest | str | Path, *, on_wait: Callable[[str], None] | None = 
     :raises UsageError: called from a running event loop (Jupyter, `asyncio.run`), before anything is done: its
         requests run in an event loop of their own, which cannot start there.
     """
+    _load_httpx()  # before the providers, which import it
     if _in_event_loop():
         raise UsageError("runner.cancel waits for the provider's answers in an event loop of its own, so it cannot be "
                          "called from a running event loop; there, use `await asyncio.to_thread(runner.cancel, "
@@ -1084,6 +1113,10 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
     """`cancel`'s work on the open `store`, filling `result` as it goes, and `asked` with the jobs whose cancel
     request was sent; `on_wait` told once, as the first wait on a 404 starts, what is waited for.
     :raises sqlite3.Error: the state could not be written (in an exception group)."""
+    import anyio
+
+    from .executor import earlier_whole
+
     db = store.path
     # The run holding the lock writes these jobs' states: it must let go of them first.
     store.acquire_lock(then="cancel (a second Ctrl-C in its terminal ends it with its jobs left in flight)",
@@ -1228,6 +1261,8 @@ def _record_ended(store: Store, row: Any, after: VideoStatus, *, whole: bool) ->
     """Record the job of `row` as `cancel` found its render ended (`after`: cancelled, failed or completed), as a
     run records it; `whole`: it re-rendered a done job whose earlier video is whole at its path. Returns its state
     now."""
+    from .executor import counted, end_badly
+
     run_id, jid = row["held_by"], row["id"]
     if after.status == "cancelled":
         return store.cancel_job(jid, "cancelled on request (gridrun cancel)", run_id=run_id,
@@ -1247,6 +1282,8 @@ def _ended_costs(store: Store, run_id: int, row: Any, status: VideoStatus) -> di
     """The cost fields of the job of `row` whose render ended failed or cancelled (`status`), as the run records
     them: what it counts (`executor.counted`: the estimate for a figure far from it, a failure's recorded by event
     cost-doubted) and the provider's figure as reported."""
+    from .executor import counted
+
     cost, _ = counted(store, run_id, row["id"], row["cost_estimate_micros"], status, completed=False,
                       tell=status.status != "cancelled")
     return {"cost_micros": cost, "cost_reported_micros": status.cost_micros}

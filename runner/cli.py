@@ -34,7 +34,7 @@ from rich.markup import escape
 # (manifests, plans, the state, the executor and its HTTP stack) is imported by the command that uses it, so that
 # `gridrun --help` or a mistyped command answers at once. Those imports are made in the main thread, before a run
 # starts the threads that import on their own (the live report's, the downloads' disk threads).
-from . import __version__, _load_httpx
+from . import __version__
 from .outputs import write_problem
 from .entry import end_interrupted, lines_begin, writes_json_lines
 from .errors import (
@@ -1948,7 +1948,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             Progress(err, json_lines=True).failed(status=None, exit_code=2, errors=[exc.message])
         raise
     args.argv = argv  # what a run records of the command that started it (`status --runs` shows it)
-    _load_httpx()  # before the command imports the library: httpx without its own command line
     if getattr(args, "format", "unset") is None:
         args.format = ["jsonl", "csv", "json"]
     try:

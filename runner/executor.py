@@ -41,7 +41,7 @@ from .errors import (
 )
 from .jobs import COST_FACTORS, counted_cost, usd_text
 from .live import LiveViews
-from .options import RunOptions
+from .options import GONE_AFTER, RunOptions
 from .outputs import (
     Kept, keep_file, keep_take, mute, poster_path, sidecar_matches, sidecar_writer, superseded_dir,
 )
@@ -78,11 +78,6 @@ LINGER_POLL = 5.0
 # Requests are short: a dozen connections carry thousands of jobs. More cost CPU, not speed (httpcore
 # checks every pooled connection on every request), and requests beyond them would queue in the pool.
 HTTP_CONNECTIONS = 12
-# A job whose provider answers "no such video" (HTTP 404) for this long is taken for gone (`unknown`): a
-# provider may forget old jobs, and a run must not poll them forever; a shorter lapse is polled through,
-# one GET every GONE_AFTER/30 to GONE_AFTER/6 seconds (a job past its expected render time is otherwise
-# polled at once, again and again).
-GONE_AFTER = 60.0
 # A job whose provider gives no status gridrun can read this long (a status word it does not know, or polls
 # refused) is left as it is, still reserved: the run ends instead of polling it forever, and the next run
 # asks again.

@@ -23,6 +23,11 @@ RUN_DEFAULTS: Mapping[str, Any] = {
     "timeout": None,
     "max_jobs": 1000,
 }
+# A job whose provider answers "no such video" (HTTP 404) for this long is taken for gone (`unknown`), by a run
+# and by `cancel`: a provider may forget old jobs, and a run must not poll them forever; a shorter lapse is
+# polled through, one GET every GONE_AFTER/30 to GONE_AFTER/6 seconds (a job past its expected render time is
+# otherwise polled at once, again and again).
+GONE_AFTER = 60.0
 
 @dataclass(frozen=True, slots=True)
 class RunOptions:

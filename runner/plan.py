@@ -41,8 +41,7 @@ from .outputs import (
     superseded_dir,
     tmp_stem,
 )
-from .providers.capabilities import ProviderCaps
-from .providers.lumenfall import API_ROOTS
+from .providers.capabilities import API_ROOTS, ProviderCaps
 from .sweeps import Collector, JobMaker, Sweep, compile_sweep, fold, sweeps_of
 from .yamlsource import read_otherwise_before
 
@@ -822,7 +821,7 @@ def made_elsewhere(simulator_at: str | None, endpoint: str) -> bool:
 
 def same_endpoint(a: str, b: str) -> bool:
     """Base URLs `a` and `b` reach the same server's video API: the same text, or the same scheme, port and API
-    root (the path below the provider's `/v1` or `/openai/v1`, `lumenfall.API_ROOTS`, which the simulator serves
+    root (the path below the provider's `/v1` or `/openai/v1`, `capabilities.API_ROOTS`, which the simulator serves
     too), and the same host, a loopback one (`localhost`, `127.0.0.1`, `[::1]`) standing for any other. Only for
     telling a simulator's placeholders from videos made elsewhere: a host that is not loopback is never taken for
     another."""

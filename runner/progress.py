@@ -6,19 +6,21 @@ import json
 import math
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group
 from rich.live import Live
 from rich.text import Text
 
-from .balance import BalanceCheck
 from .entry import end_written
 from .jobs import usd_text
 from .outputs import lost, mute
 from .stats import RunStatistics
 from .state import FINAL
 from .terminal import shows, visible
+
+if TYPE_CHECKING:
+    from .balance import BalanceCheck
 
 _ORDER = ("planned", "submitting", "submitted", "running", "downloading", "done",
           "failed", "rejected", "unknown", "expired", "cancelled")

@@ -92,7 +92,7 @@ _REDOING = frozenset({S.PLANNED, *IN_FLIGHT, S.UNKNOWN})
 _ALLOWED: dict[JobState, frozenset[JobState]] = {
     S.PLANNED: frozenset({S.SUBMITTING}),
     S.SUBMITTING: frozenset({S.SUBMITTED, S.RUNNING, S.DOWNLOADING, S.FAILED, S.REJECTED, S.UNKNOWN, S.PLANNED}),
-    # ... -> UNKNOWN: the provider no longer knows the video (see executor.GONE_AFTER)
+    # ... -> UNKNOWN: the provider no longer knows the video (see options.GONE_AFTER)
     S.SUBMITTED: frozenset({S.RUNNING, S.DOWNLOADING, S.FAILED, S.CANCELLED, S.UNKNOWN}),
     S.RUNNING: frozenset({S.DOWNLOADING, S.FAILED, S.CANCELLED, S.UNKNOWN}),
     S.DOWNLOADING: frozenset({S.DONE, S.EXPIRED, S.FAILED}),

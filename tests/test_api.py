@@ -224,8 +224,9 @@ def test_the_readmes_python_example_runs_as_it_says(
 
 def test_the_api_loads_at_once_in_several_threads() -> None:
     """Threads using the API for the first time at once each load it: httpx's command line is blocked for its
-    import and unblocked after by one of them only, none fails (a fresh interpreter: nothing loaded yet). A
-    finder holds the first import of httpx a moment, so that every thread is inside the loading meanwhile."""
+    import (by `cancel`, which sends requests) and unblocked after by one of them only, none fails (a fresh
+    interpreter: nothing loaded yet). A finder holds the first import of httpx a moment, so that every thread is
+    inside the loading meanwhile."""
     code = (
         "import sys, threading, time\n"
         "class Slow:\n"
@@ -234,12 +235,14 @@ def test_the_api_loads_at_once_in_several_threads() -> None:
         "            time.sleep(0.3)\n"
         "        return None\n"
         "sys.meta_path.insert(0, Slow())\n"
-        "import runner\n"
+        "import runner, runner.errors\n"
         "ready, failed = threading.Barrier(4), []\n"
         "def first_use():\n"
         "    ready.wait()\n"
         "    try:\n"
-        "        runner.load\n"
+        "        runner.cancel('missing.yaml')\n"
+        "    except runner.errors.GridrunError:\n"
+        "        pass\n"
         "    except BaseException as exc:\n"
         "        failed.append(repr(exc))\n"
         "threads = [threading.Thread(target=first_use) for _ in range(4)]\n"

@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from runner.errors import UsageError
 from runner.providers import capabilities
-from runner.providers.base import STATUSES, TERMINAL, Download, Provider, VideoStatus
 from runner.providers.capabilities import ProviderCaps
-from runner.providers.lumenfall import LumenfallProvider
 from runner.providers.retry_after import parse_retry_after
-from runner.providers.sim import SimProvider
+
+if TYPE_CHECKING:
+    from runner.providers.base import (
+        STATUSES,
+        TERMINAL,
+        Download,
+        Provider,
+        VideoStatus,
+    )
+
+# The providers' modules (and the HTTP stack under them) are imported when a provider is made, or one of
+# `base`'s names is asked for here: planning a manifest reads capability data only.
+_FROM_BASE = ("STATUSES", "TERMINAL", "Download", "Provider", "VideoStatus")
 
 __all__ = [
     "STATUSES",
@@ -27,7 +37,7 @@ __all__ = [
     "register",
 ]
 
-Factory = Callable[..., Provider]
+Factory = Callable[..., "Provider"]
 """`factory(caps, *, base_url=None, sim_config=None, state_dir=None) -> Provider`."""
 
 SIM_WORLD = "sim-world.jsonl"
@@ -76,14 +86,27 @@ def base_url_env(name: str) -> str | None:
 
 
 def _lumenfall(caps: ProviderCaps, *, base_url: str | None = None, sim_config: Any = None, state_dir: Path | None = None) -> Provider:
+    from runner.providers.lumenfall import LumenfallProvider
+
     return LumenfallProvider(caps, base_url=base_url)
 
 
 def _sim(
     caps: ProviderCaps, *, base_url: str | None = None, sim_config: Mapping[str, Any] | None = None, state_dir: Path | None = None
 ) -> Provider:
+    from runner.providers.sim import SimProvider
+
     return SimProvider(caps, base_url=base_url, sim_config=sim_config,
                        world=state_dir / SIM_WORLD if state_dir is not None else None)
+
+
+def __getattr__(name: str) -> Any:
+    """`base`'s names (`runner.providers.VideoStatus`, ...), imported at their first use."""
+    if name in _FROM_BASE:
+        from runner.providers import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 register("lumenfall", _lumenfall)

@@ -508,6 +508,8 @@ def _read(path: Path) -> dict[str, Any]:
 
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 """Hosts of this machine (a served simulator): a manifest may send the API key there."""
+API_ROOTS = ("/openai/v1", "/v1")
+"""The paths under which the video API is served, below the API's root (the simulator serves both too)."""
 
 
 def official_hosts(provider: str) -> tuple[str, ...]:

@@ -31,7 +31,7 @@ from runner.providers.base import (
     Download,
     VideoStatus,
 )
-from runner.providers.capabilities import ProviderCaps
+from runner.providers.capabilities import API_ROOTS, ProviderCaps
 from runner.providers.download import fetch_to_file
 from runner.providers.transport import (
     decode,
@@ -544,10 +544,6 @@ def parse_balance(data: Any) -> Balance:
 
 
 # -- reconciliation ----------------------------------------------------------------------------------
-
-
-# The paths under which the video API is served, below the API's root (the simulator serves both too).
-API_ROOTS = ("/openai/v1", "/v1")
 
 
 def _api_root(base_url: httpx.URL) -> str:
