@@ -357,6 +357,9 @@ def _since(schema: int, fields: Sequence[str]) -> tuple[str, ...]:
 # refused leaves the job as it was (`cancel_job`, `rerender_failed`), done by an earlier attempt.
 _NOT_ITS_VIDEO = ("cancelled", "failed", "rejected")
 _NOT_ITS_VIDEO_SQL = ", ".join(f"'{s}'" for s in _NOT_ITS_VIDEO)
+# The states of an attempt that made a video: done, and where a later run can move it on from there (fetching the
+# video again, finding it gone at the provider). What a run made stays what it made (`Store._origins_sql`).
+_MADE_A_VIDEO_SQL = ", ".join(f"'{s}'" for s in (S.DONE.value, S.DOWNLOADING.value, S.EXPIRED.value))
 # The events of a done job's re-render a run sent or saw cancelled or failed, which put the job back as it was: its
 # video made earlier, kept, not found cached by the run (`Store._origins_sql`).
 _KEPT_KINDS = "('rerun-failed', 'rerun-cancelled')"
@@ -1698,7 +1701,7 @@ class Store:
             f"SELECT rj.run_id AS run_id, rj.job_id AS job_id, rj.cached_from_run AS cached_from_run,"
             f" j.state AS state, {'rj.final' if self.schema >= 4 else 'NULL'} AS final, CASE"
             f" WHEN rj.cached_from_run IS NOT NULL AND ev.kept IS NOT 1 THEN '{CACHED}'"
-            " WHEN EXISTS (SELECT 1 FROM attempts a WHERE a.job_id = j.id AND a.state = 'done'"
+            f" WHEN EXISTS (SELECT 1 FROM attempts a WHERE a.job_id = j.id AND a.state IN ({_MADE_A_VIDEO_SQL})"
             f" AND {self._billed_by} = rj.run_id) THEN '{MADE}'"
             f" WHEN ev.uncopied = 1 THEN '{NOT_COPIED}' ELSE '{EARLIER}' END AS origin"
             " FROM run_jobs rj JOIN jobs j ON j.id = rj.job_id LEFT JOIN (SELECT e.run_id, e.job_id,"

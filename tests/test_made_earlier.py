@@ -153,3 +153,21 @@ def test_a_killed_run_whose_re_renders_a_later_run_collects_cancelled(tmp_path: 
         first.run_id: (6, 0, 6, 0, 0), forced.run_id: (3, 3, 0, 0, 0), later.run_id: (6, 3, 0, 3, 0)}
     assert told[later.run_id]["cards"] == sorted(rerenders) and told[forced.run_id]["cards"] == []
     assert (told[later.run_id]["estimate"], told[forced.run_id]["estimate"]) == ("$0.00", "$1.05")  # 3 in flight
+
+
+def test_a_run_that_made_its_videos_keeps_them_made_once_a_later_run_finds_them_gone(tmp_path: Path) -> None:
+    """Run 1 makes and pays for both videos; they are deleted by hand and the provider no longer has them (a fresh
+    simulator), so run 2 finds them expired. What run 1 made stays what it made, in every place that tells it."""
+    m = _two(tmp_path)
+    assert api.run(m, provider=sim_provider(m), report=False).exit_code == 0
+    before = _told(m)
+    for job in api.status(m).jobs:
+        Path(job.output_path).unlink()
+    later = api.run(m, provider=sim_provider(m), report=False)
+    assert later.exit_code == 1 and later.stats.counts["expired"] == 2
+    told = _told(m)
+    _header_agrees(told)
+    assert told[1] == before[1]
+    assert told[1]["runs"] == (2, 0, 2, 0, 0)
+    assert set(told[1]["rows"].values()) == {("done", None, 1)}
+    assert told[2]["runs"][0] == 0
