@@ -207,7 +207,10 @@ def summary(snapshot: Snapshot) -> dict[str, Any]:
         "spent_usd": usd(snapshot.spent_micros),
         "reserved_usd": usd(snapshot.reserved_micros),
         "budget_usd": usd(run.budget_micros),
-        "estimate_usd": usd(sum(j.cost_estimate_micros for j in fresh)),
+        # the jobs left to pay for, as the report's header counts them: neither cached nor done with a video an
+        # earlier run made (fetched again, kept when a re-render here was cancelled or failed)
+        "estimate_usd": usd(sum(j.cost_estimate_micros for j in fresh
+                                if not (j.state == "done" and not snapshot.made_here(j)))),
         "done_estimate_usd": usd(sum(j.cost_estimate_micros for j in done)),
         "done_cost_usd": usd(sum(j.cost_micros for j in done if j.cost_micros is not None)),
         "done_unreported": sum(1 for j in done if j.cost_reported_micros is None),

@@ -25,7 +25,7 @@ from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup
 
 from .export import (
-    STATE_GROUPS, dumps, earlier_folder, export_rows, files_of, run_folder, summary, usd, write_exports,
+    STATE_GROUPS, dumps, earlier_folder, export_rows, files_of, run_folder, summary, write_exports,
 )
 from .jobs import format_value, job_key, usd_text
 from .outputs import (
@@ -289,10 +289,6 @@ def _display_summary(snapshot: Snapshot) -> dict[str, Any]:
     # fetched again after it was edited or deleted), though the export's `cached` counts every job cached from a run
     s["made_earlier"] = snapshot.made_earlier_count
     s["found_cached"] = snapshot.found_cached
-    # the estimate of the jobs left to pay for: neither cached nor done with a video an earlier run made
-    s["money"]["estimate_usd"] = _money(usd(sum(j.cost_estimate_micros for j in snapshot.jobs
-                                                if j.cached_from_run is None
-                                                and not (j.state == "done" and not snapshot.made_here(j)))))
     s["paid_jobs"] = sum(1 for j in snapshot.jobs if j.paid_run is not None)
     s["paid_by"] = _paid_by(s["cost_by_run"], snapshot.other_runs)
     s["counts"] = {state: n for state, n in s["counts"].items() if n}  # the page lists the states it has

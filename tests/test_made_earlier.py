@@ -45,16 +45,19 @@ def _told(m: Path) -> dict[int, dict[str, Any]]:
             "table": flat.count("(made earlier in run"),
             "rows": {r["key"]: (r["state"], r["cached_from_run"], r["paid_in_run"]) for r in export_rows(snap)},
             "cached": summary(snap)["cached"],
+            "export_estimate": summary(snap)["estimate_usd"],
         }
     return out
 
 
 def _header_agrees(told: dict[int, dict[str, Any]]) -> None:
-    """The header's chips are `status --runs`'s counts; the cards and table name made earlier only jobs it counts so."""
+    """The header's chips are `status --runs`'s counts; the cards and table name made earlier only jobs it counts so;
+    the export's estimate is the header's."""
     for rid, t in told.items():
         _, cached, _, earlier, _ = t["runs"]
         assert t["chips"] == {k: n for k, n in (("cached", cached), ("made earlier", earlier)) if n}, (rid, t)
         assert len(t["cards"]) == t["table"] <= earlier, (rid, t)
+        assert t["estimate"] in (None, f"${t['export_estimate']:,.2f}"), (rid, t)  # the export writes the same figure
 
 
 def _two(tmp_path: Path) -> Path:
