@@ -993,8 +993,9 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
             err.print(f"some jobs did not finish (`gridrun status` says why): {then}")
     elif result.status == "incomplete" and (held := getattr(result, "slots_held", 0)) and (
             unsent := c.get(JobState.PLANNED.value, 0)):
-        # the jobs left at their timeout held every provider slot: the run sent no more
-        flying = sum(c.get(s.value, 0) for s in IN_FLIGHT)
+        # the jobs left at their timeout held every provider slot: the run sent no more. `gridrun cancel` cancels
+        # those the provider answered, not one whose create was never answered (`submitting`: no id to cancel)
+        flying = sum(c.get(s.value, 0) for s in IN_FLIGHT) - c.get(JobState.SUBMITTING.value, 0)
         given = getattr(args, "timeout", None)
         timeout = given or (plan.manifest.run or {}).get("timeout")
         name = "`--timeout`" if given else "run.timeout"

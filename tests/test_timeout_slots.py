@@ -102,3 +102,22 @@ def test_the_run_says_its_timeout_left_jobs_holding_every_slot_and_what_was_not_
             "collects the 2 jobs left in flight at no new cost; `gridrun cancel` cancels the 2 jobs in flight "
             "there") in said, said
     assert "failed" not in said, said
+
+
+def test_the_slots_held_end_line_counts_for_cancel_only_the_jobs_the_provider_answered(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The first create is never answered by its timeout: that job is left `submitting` (no provider id, so `gridrun
+    cancel` cannot cancel it) beside the 2 jobs left rendering that hold both slots. The end line counts for
+    `gridrun cancel` only the 2 jobs it can cancel, as the run's other incomplete end does."""
+    from runner.cli import main
+
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime", "clay"), run={"concurrency": 2},
+                       sim={"render_time": 30.0, "jitter": 0.0, "concurrency": 8,
+                            "script": [{"route": "create", "nth": 1, "fault": "held"}]})
+    assert main(["run", str(m), "--timeout", "0.3", "--no-report"]) == 4
+    said = " ".join(capsys.readouterr().err.split())
+    states = sorted(j.state.replace("submitted", "running") for j in api.status(m).jobs)
+    assert states == ["planned", "running", "running", "submitting"], states
+    assert "so 1 job was not sent:" in said, said
+    assert said.endswith("; `gridrun cancel` cancels the 2 jobs in flight there"), said
