@@ -1145,8 +1145,6 @@ def cmd_status(args: argparse.Namespace) -> int:
     if not args.watch:  # a watch loads it as it starts, its refusal one of its lines (--json)
         _status_manifest(args)
     if args.manifest_copy is not None:
-        if args.watch or args.runs or args.json or args.every is not None or args.last is not None:
-            raise UsageError("gridrun status: --manifest-copy goes alone")
         try:
             path = api.manifest_copy_file(args.manifest, args.manifest_copy, state_dir=args.state)
         except CopyNotWrittenError as exc:
@@ -1160,12 +1158,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         out.print(f"run {args.manifest_copy}'s manifest copy: {visible(relpath(path, Path.cwd()))}", markup=False,
                   highlight=False)
         return 0
-    if args.last is not None and not args.runs:
-        raise UsageError("gridrun status: --last goes with --runs")
     if args.watch:
         return _watch(args)
-    if args.every is not None:
-        raise UsageError("gridrun status: --every goes with --watch")
     try:
         if args.runs:
             return _runs(args)
@@ -1774,7 +1768,23 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Nam
         refuser.error(f"unrecognized arguments: {' '.join(extras)}{_meant(refuser, extras)}")
     if commands is not None:  # `gridrun`, `gridrun sim`: a usage error, as argparse says one
         refuser.error(f"name a command: {', '.join(commands)}")
+    if args.command == "status" and (refused := _status_refused(args)) is not None:
+        refuser.error(refused)
     return args
+
+
+def _status_refused(args: argparse.Namespace) -> str | None:
+    """Why `status`'s options cannot go together (`--last` without `--runs`), else None: a usage error, said
+    before the manifest or the state is read (a manifest that does not load is warned of first otherwise), and
+    at the end of `status --watch --json`'s lines as any command line it cannot read."""
+    if args.manifest_copy is not None and (args.watch or args.runs or args.json or args.every is not None
+                                           or args.last is not None):
+        return "--manifest-copy goes alone"
+    if args.last is not None and not args.runs:
+        return "--last goes with --runs"
+    if args.every is not None and not args.watch:
+        return "--every goes with --watch"
+    return None
 
 
 def _reached(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[argparse.ArgumentParser, Any]:

@@ -66,3 +66,33 @@ def test_last_refuses_what_it_cannot_take(four_runs: Path, capsys: pytest.Captur
                                           said: str) -> None:
     code, _, err = cli(capsys, "status", str(four_runs), *argv)
     assert code == 2 and said in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv, said", [
+    (["--last", "2"], "--last goes with --runs"),
+    (["--manifest-copy", "1", "--runs"], "--manifest-copy goes alone"),
+    (["--every", "1"], "--every goes with --watch"),
+])
+def test_options_that_cannot_go_together_are_refused_before_the_manifest_is_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], said: str,
+) -> None:
+    """A manifest that does not load is warned of as `status` reads it: a command line it cannot carry out is
+    refused before, as argparse refuses one, with its usage."""
+    m = tmp_path / "m.yaml"
+    m.write_text("matrix: [\n", encoding="utf-8")
+    code, out, err = cli(capsys, "status", str(m), *argv)
+    assert code == 2 and out == "", err
+    assert err.startswith("usage: gridrun status") and f"gridrun status: error: {said}\n" in err, err
+    assert "warning" not in err and "does not load" not in err, err
+
+
+@pytest.mark.parametrize("argv, said", [
+    (["--last", "2"], "--last goes with --runs"),
+    (["--manifest-copy", "1"], "--manifest-copy goes alone"),
+])
+def test_a_refused_watch_ends_its_json_lines_with_an_end_event(four_runs: Path, capsys: pytest.CaptureFixture[str],
+                                                               argv: list[str], said: str) -> None:
+    code, out, err = cli(capsys, "status", str(four_runs), "--watch", "--json", *argv)
+    assert code == 2 and said in err
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert lines == [{"event": "end", "status": None, "exit_code": 2, "errors": [said]}], out
