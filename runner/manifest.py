@@ -13,6 +13,7 @@ import json
 import math
 import os
 import re
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -26,7 +27,7 @@ from runner.datafiles import DATA_FILE_TYPES, Cap, DataLines, resolve_files, res
 from runner.errors import ManifestError
 from runner.options import RUN_DEFAULTS
 from runner.resources import resource_dir
-from runner.terminal import visible
+from runner.terminal import shows, visible
 from runner.yamlsource import (
     MAX_BYTES, Position, Positions, dotted, kind, load_yaml, locate, raise_all, read_text, read_yaml,
 )
@@ -337,7 +338,9 @@ def _not_allowed(schema: Mapping[str, Any], text: Any) -> str:
     first, rest = found.groups()
     for i, char in enumerate(text):
         if re.fullmatch(first if i == 0 else rest, char) is None:
-            shown = visible(char) if char.isprintable() else repr(char)[1:-1]  # a tab as \t
+            # a tab as \t; a letter the output cannot show (`ç` in ASCII) as \xe7, not as the letter without its
+            # accent that the output writes for it, which the pattern would allow
+            shown = visible(char) if char.isprintable() and shows(sys.stderr, char) else ascii(char)[1:-1]
             if i == 0 and re.fullmatch(rest, char) is not None:
                 return f": it cannot start with '{shown}'"
             return f": '{shown}' (character {i + 1}) is not allowed"

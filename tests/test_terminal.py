@@ -135,3 +135,16 @@ def test_a_table_is_laid_out_on_the_ascii_it_writes(tmp_path: Path) -> None:
     assert any("look=cafe -> x" in line for line in lines) and any("..." in line.split("|")[0] for line in lines)
     for line in lines:
         assert [i for i, ch in enumerate(line) if ch in "|+"] == bars, "\n" + "\n".join(lines)
+
+
+@pytest.mark.parametrize("how", ["PYTHONIOENCODING=ascii", "LC_ALL=C"])
+def test_a_refused_letter_the_output_cannot_show_is_named_by_its_code_point(tmp_path: Path, how: str) -> None:
+    """ASCII writes `ç` as `c`, a letter a name may hold: the refused character is written as Python escapes it
+    (`\\xe7`), as a control character is, not as the letter it would be read as."""
+    m = write_manifest(tmp_path, extra={"name": "fa\u00e7ade"})
+    if how == "LC_ALL=C":
+        err = _in_locale({"LC_ALL": "C"}, "validate", str(m), cwd=tmp_path).stderr.decode("ascii")
+    else:
+        err = _gridrun("validate", str(m), cwd=tmp_path).stderr
+    assert "got a string 'facade': '\\xe7' (character 3) is not allowed" in err, err
+    assert "'c' (character 3)" not in err
