@@ -887,15 +887,18 @@ def _refused_status(exc: BaseException) -> str | None:
 @contextlib.contextmanager
 def _ends_json(
     progress: Any, command: str, *, status_of: Callable[[BaseException], str | None] = _refused_status,
+    manifest: str | None = None,
 ) -> Iterator[None]:
     """Ends the JSON lines of `progress` (`run --json`, `status --watch --json`) with an `end` event, `status`
     (`status_of` the error), `exit_code` and `errors`, when an error stops `command` before its own end event: a
-    script reading the events waits for one. The error goes on to `main`, which says it as for any command."""
+    script reading the events waits for one, its errors as `main` says them (of `manifest`, as given), to which
+    the error goes on."""
     try:
         yield
     except (GridrunError, sqlite3.Error, OSError, KeyboardInterrupt) as exc:
         if not isinstance(exc, BrokenPipeError):
-            progress.failed(status=status_of(exc), exit_code=_exit_code(exc), errors=_error_lines(exc, command),
+            progress.failed(status=status_of(exc), exit_code=_exit_code(exc),
+                            errors=_error_lines(exc, command, manifest),
                             not_listed=exc.not_listed if isinstance(exc, ManifestErrors) else 0)
         raise
 
@@ -1131,6 +1134,7 @@ def _status_manifest(args: argparse.Namespace) -> None:
 
     if args.manifest is None or isinstance(args.manifest, Manifest):
         return
+    args.manifest_file = args.manifest  # as given, for the messages that name it (`_manifest_given`)
     args.manifest, warning = api.status_manifest(args.manifest)
     if warning:
         err.print(f"warning: {visible(warning)}", markup=False, highlight=False)
@@ -1465,7 +1469,7 @@ def _watch(args: argparse.Namespace) -> int:
     # it waits for is said on standard error.
     progress = Progress(err if args.json else out, json_lines=args.json,
                         every=2.0 if args.every is None else args.every)
-    with _ends_json(progress, args.command, status_of=lambda exc: None):
+    with _ends_json(progress, args.command, status_of=lambda exc: None, manifest=_manifest_given(args)):
         if args.runs:
             raise UsageError("gridrun status: --runs lists the runs recorded; --watch follows the latest one: "
                              "one or the other")
@@ -1978,7 +1982,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     except (GridrunError, sqlite3.Error, OSError) as exc:
-        for e in _error_lines(exc, args.command):
+        for e in _error_lines(exc, args.command, _manifest_given(args)):
             err.print(f"[red]error[/red]: {escape(e)}", markup=True, highlight=False)
         if isinstance(exc, ManifestErrors):
             if exc.not_listed:
@@ -2021,12 +2025,28 @@ def _say(text: str) -> None:
         lost(sys.stdout, exc)
 
 
-def _error_lines(exc: BaseException, command: str) -> list[str]:
-    """What the user reads of the error that ended `command`, a line for each error it holds."""
+def _manifest_given(args: argparse.Namespace) -> str | None:
+    """The manifest file the command was given, as given (`status` loads it in its place), whose own state folder
+    it reads; else None (none given, or another state folder: `status --state`, which a run does not write)."""
+    m = getattr(args, "manifest_file", getattr(args, "manifest", None))
+    return m if isinstance(m, str) and getattr(args, "state", None) is None else None
+
+
+# What the state store says where no state file is there yet (`Store`); `status`, `report` and `export` of a
+# manifest add the next step to it.
+NO_STATE_YET = "no state yet (nothing has run here)"
+
+
+def _error_lines(exc: BaseException, command: str, manifest: str | None = None) -> list[str]:
+    """What the user reads of the error that ended `command` (given `manifest`, if any), a line for each error it
+    holds."""
     from .state import remedy
 
     if isinstance(exc, ManifestErrors):
         return [str(e) for e in exc.errors]
+    if (isinstance(exc, NotRecordedError) and not isinstance(exc, RunStartingError) and manifest is not None
+            and command in ("status", "report", "export") and str(exc).endswith(NO_STATE_YET)):
+        return [f"{exc}; `{shlex.join(['gridrun', 'run', manifest])}` runs it first"]
     if isinstance(exc, GridrunError):
         return [str(exc)]
     if isinstance(exc, sqlite3.Error):  # the state store: read-only, on a disk SQLite cannot lock, damaged

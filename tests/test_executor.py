@@ -2132,6 +2132,22 @@ def test_missing_key_stops_before_anything_is_recorded_or_sent(tmp_path: Path) -
         api.status(m)
 
 
+@pytest.mark.parametrize("argv", [["status"], ["status", "--runs"], ["report"], ["export"]],
+                         ids=["status", "status --runs", "report", "export"])
+def test_what_never_ran_where_nothing_ran_yet_says_to_run_it_first(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, argv: list[str],
+) -> None:
+    """A first manifest, never run, in a folder with no state yet: the error says what to run, the manifest as
+    it was given, as it does where the state holds runs of other manifests only."""
+    from runner.cli import main
+    write_manifest(tmp_path, n_seeds=1)
+    monkeypatch.chdir(tmp_path)
+    assert main([argv[0], "t.yaml", *argv[1:]]) == 2
+    err = capsys.readouterr().err
+    assert "no state yet (nothing has run here); `gridrun run t.yaml` runs it first" in err, err
+    assert not (tmp_path / ".gridrun").exists()
+
+
 def test_status_and_report_of_what_never_ran_are_usage_errors(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
