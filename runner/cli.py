@@ -1757,6 +1757,7 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Nam
     """`parser.parse_args(argv)`, but words it does not know (`run M --bogus`) are refused by the command they
     follow, with that command's usage (`gridrun run [-h] ...`), where argparse gives the top level's; a command's
     option written before it (`gridrun --json plan M`) is told to go after it."""
+    _values_before(parser, argv)
     args, extras = parser.parse_known_args(argv)
     refuser, commands = _reached(parser, args)
     if extras:
@@ -1789,6 +1790,32 @@ def _status_refused(args: argparse.Namespace) -> str | None:
     if args.every is not None and not args.watch:
         return "--every goes with --watch"
     return None
+
+
+def _values_before(parser: argparse.ArgumentParser, argv: Sequence[str]) -> None:
+    """Refuses a command's options written before it where one takes its value after a space (`gridrun --state x
+    status M`), telling them to go after it, as `_parse` tells the others: the top level, which has none of them,
+    would take the value for the command's name ("invalid choice: 'x'")."""
+    sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+    if sub is None or not argv or not argv[0].startswith("-"):
+        return
+    at = next((i for i, w in enumerate(argv) if w in sub.choices), None)
+    if at is None or "--" in argv[:at]:
+        return
+    command, early = sub.choices[argv[at]], list(argv[:at])
+    i, options, spaced = 0, 0, False
+    while i < len(early):
+        action = command._option_string_actions.get(early[i].split("=", 1)[0])
+        if action is None or not early[i].startswith("-"):
+            return  # not the command's option, or a word that is no option's value: said as argparse says it
+        takes = 0 if "=" in early[i] else 1 if action.nargs is None else action.nargs
+        if not isinstance(takes, int) or i + 1 + takes > len(early):  # its value the command's name
+            return
+        spaced = spaced or takes > 0
+        i, options = i + 1 + takes, options + 1
+    if spaced:
+        command.error(f"{' '.join(early)} {'goes' if options == 1 else 'go'} after the command: "
+                      f"{shlex.join(['gridrun', *argv[at:], *early])}")
 
 
 def _reached(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[argparse.ArgumentParser, Any]:

@@ -78,6 +78,27 @@ def test_a_commands_option_written_before_it_is_told_to_go_after_it(
     assert err.rstrip().endswith(said), err
 
 
+@pytest.mark.parametrize(("argv", "said"), [
+    (["--state", "x", "status", "m.yaml"],
+     "gridrun status: error: --state x goes after the command: gridrun status m.yaml --state x"),
+    (["--budget", "3", "run", "m.yaml"],
+     "gridrun run: error: --budget 3 goes after the command: gridrun run m.yaml --budget 3"),
+    (["--json", "--every", "1", "status", "m.yaml", "--watch"],
+     "gridrun status: error: --json --every 1 go after the command: gridrun status m.yaml --watch --json --every 1"),
+    (["--compare", "1", "2", "report", "m.yaml"],
+     "gridrun report: error: --compare 1 2 goes after the command: gridrun report m.yaml --compare 1 2"),
+])
+def test_a_commands_option_written_before_it_with_its_value_after_a_space_is_told_to_go_after_it(
+    capsys: pytest.CaptureFixture[str], argv: list[str], said: str
+) -> None:
+    """Not "invalid choice: 'x'", the value taken for the command's name: the place is what is wrong, as for
+    `--budget=3` before the command."""
+    err = refused(capsys, *argv)
+    command = next(w for w in argv if w in ("status", "run", "report"))
+    assert err.startswith(f"usage: gridrun {command} [-h]"), err
+    assert err.rstrip().endswith(said), err
+
+
 def test_an_unknown_option_before_the_command_is_still_unrecognized(capsys: pytest.CaptureFixture[str]) -> None:
     err = refused(capsys, "--bogus", "plan", "m.yaml")
     assert err.rstrip().endswith("gridrun plan: error: unrecognized arguments: --bogus"), err
