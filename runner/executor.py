@@ -232,6 +232,9 @@ class Executor:
         self._all_sent = False  # the run's loop over the jobs to submit is over
         self._letting_go = False  # only jobs lingering are left: the run ends, leaving them in flight
         self._slot_waits: set[anyio.CancelScope] = set()  # waits for a provider slot (`_acquire`)
+        # Owners of the slots taken for the jobs an earlier run left rendering, before any new job is sent
+        # (`_take_slots`), not yet handed to their job's task (`_slot`).
+        self._taken: set[str] = set()
         self._slots_held = 0  # the jobs lingering that held every slot, once they did: the run sent nothing more
         self._late = 0  # jobs left at their timeout that finished at the provider while the run went on: downloaded
         self._held_by_budget = 0  # re-runs asked for (retry, --force) that the budget held back
@@ -628,8 +631,9 @@ class Executor:
                     if self._poller is not None:
                         tg.start_soon(self._poller.loop)
                     async with anyio.create_task_group() as jobs:
+                        self._take_slots(attach)
                         for job in attach:
-                            self._start(jobs, self._attach_job, job)
+                            self._start(jobs, self._attach_taken, job)
                         self._reconciling = len(reconcile)
                         self._reconciled = anyio.Event()  # made in the event loop (older anyio needs one)
                         for job in reconcile:
@@ -785,7 +789,7 @@ class Executor:
     async def _submit_job(self, job: Job) -> None:
         """Submit and follow one job; it holds the provider slot `run()` acquired for it until it ends there."""
         jid = self.ids[job.hash]
-        slot = _Slot(self._limiter, job.hash)
+        slot = _Slot(self._limiter, job.hash, self.concurrency)
         try:
             going = await self._reserve(job)
             if going and (self._sending_stopped() or self._refused):
@@ -1358,11 +1362,38 @@ class Executor:
 
     async def _slot(self, job: Job) -> _Slot | None:
         """A provider slot for a job already sent (or maybe sent); None once every slot is held by jobs left at
-        their timeout."""
+        their timeout. The slot taken for it as the run began (`_take_slots`), if one was."""
         owner = job.hash + ":attach"
-        if not await self._acquire(owner):
+        if owner in self._taken:
+            self._taken.discard(owner)
+        elif not await self._acquire(owner):
             return None
-        return _Slot(self._limiter, owner)
+        return _Slot(self._limiter, owner, self.concurrency)
+
+    def _take_slots(self, attach: list[Job]) -> None:
+        """The jobs an earlier run left rendering at the provider take their slots before any new job is sent:
+        the provider has them already, so they count against the run's concurrency, above it if they are more (the
+        limiter then grows for them, and shrinks back as each releases its slot: no new job is sent until the jobs
+        in flight are fewer than the concurrency). A job only to download holds none."""
+        for job in attach:
+            if self.states[self.ids[job.hash]] == S.DOWNLOADING.value:
+                continue
+            owner = job.hash + ":attach"
+            if self._limiter.available_tokens < 1:
+                self._limiter.total_tokens += 1
+            self._limiter.acquire_on_behalf_of_nowait(owner)
+            self._taken.add(owner)
+
+    async def _attach_taken(self, job: Job) -> None:
+        """`_attach_job`, then the slot taken for the job as the run began given back if its task never took it
+        (the video was saved already, or is gone)."""
+        try:
+            await self._attach_job(job)
+        finally:
+            owner = job.hash + ":attach"
+            if owner in self._taken:
+                self._taken.discard(owner)
+                _Slot(self._limiter, owner, self.concurrency).release()
 
     def _not_followed(self, job: Job, jid: int) -> None:
         """A job already at the provider (or maybe) that found every slot held by jobs left rendering at their
@@ -1889,16 +1920,20 @@ async def earlier_whole(store: Store, jid: int) -> bool:
 
 
 class _Slot:
-    """One token of the provider-concurrency limiter, released once."""
+    """One token of the provider-concurrency limiter, released once. A limiter grown past the run's concurrency
+    (`concurrency`) for the jobs an earlier run left rendering (`Executor._take_slots`) shrinks back by the token
+    released, so no other job takes it while they are still as many as the concurrency or more."""
 
-    __slots__ = ("limiter", "owner", "held")
+    __slots__ = ("concurrency", "held", "limiter", "owner")
 
-    def __init__(self, limiter: anyio.CapacityLimiter, owner: str) -> None:
-        self.limiter, self.owner, self.held = limiter, owner, True
+    def __init__(self, limiter: anyio.CapacityLimiter, owner: str, concurrency: int) -> None:
+        self.limiter, self.owner, self.held, self.concurrency = limiter, owner, True, concurrency
 
     def release(self) -> None:
         if self.held:
             self.held = False
+            if self.limiter.total_tokens > self.concurrency:
+                self.limiter.total_tokens -= 1
             self.limiter.release_on_behalf_of(self.owner)
 
 

@@ -121,3 +121,32 @@ def test_the_slots_held_end_line_counts_for_cancel_only_the_jobs_the_provider_an
     assert states == ["planned", "running", "running", "submitting"], states
     assert "so 1 job was not sent:" in said, said
     assert said.endswith("; `gridrun cancel` cancels the 2 jobs in flight there"), said
+
+
+def test_jobs_an_earlier_run_left_rendering_take_their_slots_before_a_new_job_is_sent(tmp_path: Path) -> None:
+    """A run detached with 4 jobs rendering; the next, at concurrency 1, re-attaches them: they are at the provider
+    already, so they hold the slots (4, past its concurrency), and the fifth job is sent only once they are fewer
+    than 1: never 5 rendering at once."""
+    import threading
+
+    from execkit import in_flight, wait_for
+
+    m = write_manifest(tmp_path, n_seeds=5, styles=("anime",), run={"concurrency": 4},
+                       sim={"render_time": 3.0, "jitter": 0.0, "concurrency": 8})
+    prov = sim_provider(m)
+    detach = threading.Event()
+
+    def detach_once_four_render() -> None:
+        wait_for(lambda: in_flight(m) >= 4)
+        detach.set()
+
+    pressing = threading.Thread(target=detach_once_four_render, daemon=True)
+    pressing.start()
+    first = api.run(m, provider=prov, report=False, detach=detach)
+    pressing.join()
+    assert first.status == "interrupted" and stats(prov)["creates"] == 4, first.stats.counts
+    second = api.run(m, provider=prov, report=False, options=RunOptions(concurrency=1))
+    s = stats(prov)
+    assert second.status == "done" and s["creates"] == 5 and s["duplicate_paid"] == 0, s
+    assert s["max_in_progress"] == 4, s
+    assert len(check_outputs(m)) == 5
