@@ -1017,6 +1017,9 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
             err.print(f"incomplete: {_jobs(flying)} still rendering at {their} timeout{a_job} "
                       f"{'was' if flying == 1 else 'were'} left at the provider: {then}; `gridrun cancel` cancels "
                       f"{_them(flying)} there")
+        if paused := getattr(result, "paused_out", 0):
+            err.print(f"incomplete: {_jobs(paused)} not sent: {'its' if paused == 1 else 'their'} timeout{a_job} "
+                      f"passed while the provider was refusing creates (429), nothing paid: {then}")
         if unanswered:
             err.print(f"incomplete: {_jobs(unanswered)} whose create was sent and never answered by "
                       f"{'its' if unanswered == 1 else 'their'} timeout{a_job} "

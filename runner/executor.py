@@ -134,6 +134,7 @@ class RunResult:
     unrecorded_kept: tuple[Path, ...] = ()  # takes of gridrun's this state has no record of, there: kept first too
     slots_held: int = 0                  # jobs left at their timeout that held every slot: the run sent no more
     late: int = 0                        # jobs left at their timeout that finished while the run went on: downloaded
+    paused_out: int = 0                  # jobs left unsent: their timeout passed while a 429's pause held the creates
 
 
 def run_budget(plan: Plan, options: RunOptions) -> int | None:
@@ -223,6 +224,7 @@ class Executor:
         self._ended_jobs: set[int] = set()  # jobs counted in the pace (`throughput`) as ended in this run
         self._sent: set[int] = set()  # jobs this run sent (a create): the only ones its pace counts
         self._timed_out: set[int] = set()  # jobs left rendering at the provider at their timeout
+        self._paused_out: set[int] = set()  # jobs left planned: their timeout passed while a 429's pause held creates
         # job id -> when this run began to send its create: its timeout counts from then (unanswered creates too)
         self._began: dict[int, float] = {}
         self._interrupted: anyio.Event | None = None  # set by the first Ctrl-C (or `stop`): cuts the waits to send
@@ -674,6 +676,9 @@ class Executor:
         stats = self.statistics()
         c = stats.counts
         flying = any(s in IN_FLIGHT_STATES for s in self.states.values())
+        # Left unsent only because their timeout passed while a 429's pause held the creates: nothing failed.
+        paused_out = self.stopping is None and all(
+            jid in self._paused_out for jid, s in self.states.items() if s == S.PLANNED.value)
         if self.detached or self.stopping == "interrupt":
             status = "interrupted"
         elif self.stopping == "budget" and (c["planned"] or self._held_by_budget):
@@ -685,7 +690,7 @@ class Executor:
             status = "refused"
         elif self._not_rerun or self._rerenders_failed or self._not_copied or any(
                 c[s] for s in ("failed", "rejected", "unknown", "expired")) or (
-                c["planned"] and self.stopping != "timeout"):
+                c["planned"] and self.stopping != "timeout" and not paused_out):
             status = "failed"
         elif flying or c["planned"]:
             # Left at the provider only because their timeout passed, the run otherwise whole: incomplete, and
@@ -708,7 +713,8 @@ class Executor:
                          unreached=self._unreached, left_done=len(self._left_done),
                          left_elsewhere=len(self._left_elsewhere),
                          foreign_kept=tuple(self._foreign_kept), unrecorded_kept=tuple(self._unrecorded_kept),
-                         slots_held=self._slots_held, late=self._late)
+                         slots_held=self._slots_held, late=self._late,
+                         paused_out=sum(self.states[jid] == S.PLANNED.value for jid in self._paused_out))
 
     async def _signals(self, scope: anyio.CancelScope) -> None:
         """Ctrl-C, SIGTERM and SIGHUP stop the run (`handle_signals`): the first stops sending, the second detaches.
@@ -870,6 +876,8 @@ class Executor:
                 return None
             if halted and not self.stopping:
                 await self._unsent(job, jid, f"not sent: {halted} while the provider was refusing creates (429)")
+                if self.states[jid] == S.PLANNED.value:
+                    self._paused_out.add(jid)  # left by its timeout, as a job still rendering is: the run is incomplete
                 return None
             if self.stopping and not maybe_received and tries:
                 # stopped (Ctrl-C, the budget) while the provider would not take it: it made nothing

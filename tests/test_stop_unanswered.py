@@ -167,14 +167,39 @@ def test_the_first_ctrl_c_cuts_a_providers_pause_that_only_a_create_waits_for(tm
 @pytest.mark.timeout(120)
 def test_a_jobs_timeout_cuts_a_providers_pause_its_create_waits_for(tmp_path: Path) -> None:
     """As the first Ctrl-C, a job's deadline (`--timeout`) cuts the provider's pause its create waits for: not sent
-    past it, the job is planned again, nothing paid, and the run ends at the deadline, not minutes after."""
+    past it, the job is planned again, nothing paid, and the run ends at the deadline, not minutes after: left by
+    its timeout, nothing failed, the run is incomplete (exit 4), as a job left rendering at its timeout leaves it."""
     m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})
     prov = _paused_at_first_create(m)
     result = _run(m, prov, timeout=1)
     job = api.status(m).jobs[0]
     assert job.state == "planned" and "its timeout (1 s) passed" in (job.error or ""), (job.state, job.error)
     assert prov.app.state.sim.requests["create"] == 1 and stats(prov)["creates"] == 0
-    assert result.exit_code == 1, result.status
+    assert result.status == "incomplete" and result.exit_code == 4, result.status
+    assert result.paused_out == 1 and api.status(m).run.status == "incomplete"
+
+
+@pytest.mark.timeout(120)
+def test_a_run_whose_timeout_left_one_job_rendering_and_one_unsent_in_a_pause_ends_incomplete(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The first job is sent and renders past its timeout; every later create is answered 429 with a pause of a
+    day: at the timeouts one job is left rendering and one left unsent, nothing failed. The run ends incomplete
+    (exit 4) and says both."""
+    from runner.cli import main
+
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), run={"concurrency": 2},
+                       sim={"render_time": 30.0, "jitter": 0.0})
+    prov = sim_provider(m)
+    prov.app.state.sim.configure({"script": [{"route": "create", "nth": [2, 3, 4, 5, 6], "fault": "rate_limited",
+                                              "retry_after": 86400, "retry_style": "seconds"}]})
+    monkeypatch.setattr(api, "_provider", lambda plan: prov)
+    assert main(["run", str(m), "--timeout", "1", "--no-report"]) == 4
+    said = " ".join(capsys.readouterr().err.split())
+    assert stats(prov)["creates"] == 1 and api.status(m).run.status == "incomplete"
+    assert "incomplete: 1 job still rendering at its timeout (1 s a job) was left at the provider" in said, said
+    assert ("incomplete: 1 job not sent: its timeout (1 s a job) passed while the provider was refusing creates "
+            "(429), nothing paid: `gridrun run` sends") in said, said
 
 
 @pytest.mark.timeout(120)
