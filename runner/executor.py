@@ -204,6 +204,9 @@ class Executor:
         self._last_progress = 0.0
         # (first job, message, the keys of the jobs it was met by, as told): `_error`
         self._last_error: tuple[str, str, frozenset[str], str] | None = None
+        # an entry of `errors` said of jobs (`_error`) -> its message and the keys of the jobs it names, first first
+        self._said_of: dict[str, tuple[str, tuple[str, ...]]] = {}
+        self._left_why: dict[int, str] = {}  # job id -> why it was left (`_left`), while it is
         self._checks: dict[int, float] = {}  # job id -> when its status is next asked, while it waits for that
         # The live report (on_report(run_id, final)) and posters (on_output(new videos)), in worker threads.
         self.live = LiveViews(
@@ -469,10 +472,39 @@ class Executor:
             n = len(jobs)
             text = f"{first} and {n - 1:,} more job{'s' if n > 2 else ''}: {message}" if n > 1 else last[3]
             self.errors[-1] = text
+            keys = self._said_of.pop(last[3], (message, (first,)))[1]
+            keys = keys if job.key in keys else (*keys, job.key)
         else:
             first, jobs, text = job.key, frozenset({job.key}), f"{job.key}: {message}"
             self.errors.append(text)
+            keys = (job.key,)
         self._last_error = (first, message, jobs, text)
+        self._said_of[text] = (message, keys)
+        if len(self._said_of) > 4 * (self.errors.maxlen or 5):  # those no longer among the last errors
+            for said in [t for t in self._said_of if t not in self.errors]:
+                del self._said_of[said]
+
+    def _unsay(self, job: Job, message: str) -> None:
+        """`message` no longer true of `job` (a job left at its timeout that then finished): it is taken from the
+        entry of the last errors that names it, and the entry dropped once it names no job."""
+        for i, text in enumerate(self.errors):
+            said, keys = self._said_of.get(text, ("", ()))
+            if said != message or job.key not in keys:
+                continue
+            del self._said_of[text]
+            keys = tuple(k for k in keys if k != job.key)
+            n = len(keys)
+            new = None if not n else f"{keys[0]}: {message}" if n == 1 else (
+                f"{keys[0]} and {n - 1:,} more job{'s' if n > 2 else ''}: {message}")
+            if new is None:
+                del self.errors[i]
+            else:
+                self.errors[i] = new
+                self._said_of[new] = (message, keys)
+            if self._last_error is not None and self._last_error[3] == text:
+                self._last_error = None if new is None else (keys[0], message, frozenset(keys), new)
+            self.live.nudge()
+            return
 
     # -- budget ------------------------------------------------------------------------------------
     def _sending_stopped(self) -> bool:
@@ -1487,11 +1519,17 @@ class Executor:
             finally:
                 del self._lingering[jid]
                 self._checks.pop(jid, None)
+        if self._letting_go and (status is None or not status.terminal):
+            # Let go as the run ends: one last look first (a render may have ended since the job was last asked
+            # for, LINGER_POLL apart), so a finished video is downloaded now, not left for the next run.
+            status = await self._last_look(job, pid) or status
         if status is None or not status.terminal:
             return None
         self._timed_out.discard(jid)
         self._late += status.status == "completed"
         self.store.note(jid, None)  # no longer left
+        if (why := self._left_why.pop(jid, None)) is not None:
+            self._unsay(job, why)
         return status
 
     async def _follow(self, job: Job, jid: int, status: VideoStatus | None, slot: _Slot | None = None) -> None:
@@ -1717,6 +1755,7 @@ class Executor:
         """The job is left as it is at the provider for a later run (its state unchanged, still reserved)."""
         self.store.note(jid, why)
         self.live.nudge()
+        self._left_why[jid] = why
         self._error(job, why)
 
     async def _get(self, job: Job, pid: str) -> VideoStatus | None:

@@ -86,6 +86,7 @@ def test_a_job_left_at_its_timeout_that_ends_while_the_run_goes_on_frees_its_slo
     assert not api.status_json(api.status(m))["problems"]
     assert ("1 job left rendering at its timeout finished at the provider while the run went on: its video "
             "downloaded at no new cost (paid anyway)") in said, said
+    assert "left running" not in said, said  # downloaded: no longer among the run's last errors
 
 
 def test_the_run_says_its_timeout_left_jobs_holding_every_slot_and_what_was_not_sent(
@@ -150,3 +151,37 @@ def test_jobs_an_earlier_run_left_rendering_take_their_slots_before_a_new_job_is
     assert second.status == "done" and s["creates"] == 5 and s["duplicate_paid"] == 0, s
     assert s["max_in_progress"] == 4, s
     assert len(check_outputs(m)) == 5
+
+
+def test_jobs_let_go_as_the_run_ends_get_a_last_look_and_a_finished_one_is_no_longer_said_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first job renders past its timeout and is left, holding its slot, asked for again only a minute later;
+    the second is held before its create until that render ended, then renders at once. When only the job left
+    is going, the run lets it go after one last look: its video, finished by then, is downloaded, the run ends
+    done, and the last errors no longer say it was left running."""
+    from runner import executor
+
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), run={"concurrency": 2},
+                       sim={"render_time": 1.0, "jitter": 0.0, "concurrency": 8})
+    prov = sim_provider(m)
+    sim = prov.app.state.sim
+    post = executor.Executor._post
+    creates = 0
+
+    async def held_post(self, job, jid, key, **kw):
+        nonlocal creates
+        creates += 1
+        if creates == 2:
+            while sim.stats()["completions"] < 1:  # the first job's render has ended, unseen by the run
+                await anyio.sleep(0.05)
+            sim.configure({"render_time": 0.05})
+        return await post(self, job, jid, key, **kw)
+
+    monkeypatch.setattr(executor.Executor, "_post", held_post)
+    monkeypatch.setattr(executor, "LINGER_POLL", 60.0)  # no poll of the job left before the run ends
+    result, _ = run(m, prov, timeout=0.4, poll_interval=0.1)
+    s = stats(prov)
+    assert result.status == "done" and result.exit_code == 0, (result.status, result.stats.counts)
+    assert s["creates"] == 2 and len(check_outputs(m)) == 2 and result.late == 1, s
+    assert not any("left running" in e for e in result.stats.last_errors), result.stats.last_errors
