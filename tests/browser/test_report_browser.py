@@ -129,6 +129,12 @@ def texts(page: Any, selector: str) -> list[str]:
     return list(page.eval_on_selector_all(selector, "els => els.map(e => e.textContent)"))
 
 
+def detail(page: Any, name: str) -> str:
+    """The details view's value in its row `name` (the dialog open)."""
+    return page.evaluate("(name) => Array.from(document.querySelectorAll('#viewer tbody tr')).find((r) =>"
+                         " r.querySelector('th').textContent === name).querySelector('td').textContent", name)
+
+
 def report_of(tmp_path: Path, jobs: list[dict[str, Any]] | None = None, **kw: Any) -> Path:
     store, run_id = build_state(tmp_path, fox_jobs() if jobs is None else jobs, **kw)
     return write_report(store, run_id=run_id)
@@ -803,9 +809,7 @@ def test_a_video_a_later_run_replaced_and_nothing_kept_says_so_in_its_cell_and_d
         assert texts(page, card + " .thumb .ph") == [gone]
         page.locator(card).click()
         page.wait_for_selector("#viewer[open]")
-        output = page.evaluate("Array.from(document.querySelectorAll('#viewer tbody tr')).find((r) =>"
-                               " r.querySelector('th').textContent === 'output').querySelector('td').textContent")
-        assert output == gone
+        assert detail(page, "output") == gone
         assert o.errors == []
 
 
@@ -826,8 +830,7 @@ def test_a_done_job_whose_re_render_failed_says_so_and_why_in_its_cell_and_detai
         assert texts(page, '.card[data-key="style=clay,seed=2"] .err') == []
         page.locator(card).click()
         page.wait_for_selector("#viewer[open]")
-        row = page.evaluate("Array.from(document.querySelectorAll('#viewer tbody tr')).find((r) =>"
-                            " r.querySelector('th').textContent === 're-render').querySelector('td').textContent")
+        row = detail(page, "re-render")
         assert row == said
         assert o.errors == []
 
@@ -850,8 +853,7 @@ def test_a_done_job_whose_re_render_was_cancelled_says_so_in_its_cell_and_detail
         assert texts(page, '.card[data-key="style=clay,seed=2"] .rerun-cancelled') == []
         page.locator(card).click()
         page.wait_for_selector("#viewer[open]")
-        row = page.evaluate("Array.from(document.querySelectorAll('#viewer tbody tr')).find((r) =>"
-                            " r.querySelector('th').textContent === 're-render').querySelector('td').textContent")
+        row = detail(page, "re-render")
         assert row == said
         assert o.errors == []
 
