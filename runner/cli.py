@@ -704,11 +704,10 @@ def _next_steps(counts: Mapping[str, int], snap: Snapshot | None = None, *, budg
 
 def _steps(counts: Mapping[str, int], snap: Snapshot | None, *, budget: int | None, gone: int = 0) -> str:
     """`_next_steps` but for the output folder."""
-    from .state import IN_FLIGHT, JobState
+    from .state import JobState
 
     unsent = counts.get("planned", 0)
-    unanswered = counts.get(JobState.SUBMITTING.value, 0)
-    flying = sum(counts.get(s.value, 0) for s in IN_FLIGHT) - unanswered
+    flying, unanswered = _in_flight(counts)
     expired = counts.get(JobState.EXPIRED.value, 0)
     fetched = max(0, expired - gone)  # the expired ones a plain run asks a fresh URL for
     cost = "" if snap is None else f" ({usd_text(_unsent_micros(snap))})"
@@ -959,13 +958,15 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
     `gridrun retry` (of failed jobs: True; "--unknown": of those of unknown outcome)."""
     from . import api
     from .plan import ELSEWHERE
-    from .state import IN_FLIGHT, JobState
+    from .state import JobState
 
     c = result.stats.counts
     # what the unsent jobs cost, and those whose create went unanswered
-    snap = api.status(plan.manifest) if c.get(JobState.PLANNED.value) or c.get(JobState.SUBMITTING.value) else None
+    read = api.status(plan.manifest) if any(c.get(s.value) for s in (
+        JobState.PLANNED, JobState.SUBMITTING, JobState.EXPIRED)) else None
+    snap = read if c.get(JobState.PLANNED.value) or c.get(JobState.SUBMITTING.value) else None
     unsaved = str(plan.outputs_dir) if result.stats.stopping == "write-failed" else None
-    gone = _gone(api.status(plan.manifest)) if c.get(JobState.EXPIRED.value) else 0
+    gone = _gone(read) if read is not None and c.get(JobState.EXPIRED.value) else 0
     then = _next_steps(c, snap, budget=plan.budget_micros, unsaved=unsaved, errors=result.stats.last_errors,
                        gone=gone)
     if result.left_done:  # re-renders not sent, left done: neither counted as unfinished nor sent by `retry`
@@ -998,7 +999,7 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
             unsent := c.get(JobState.PLANNED.value, 0)):
         # the jobs left at their timeout held every provider slot: the run sent no more. `gridrun cancel` cancels
         # those the provider answered, not one whose create was never answered (`submitting`: no id to cancel)
-        flying = sum(c.get(s.value, 0) for s in IN_FLIGHT) - c.get(JobState.SUBMITTING.value, 0)
+        flying = _in_flight(c)[0]
         given = getattr(args, "timeout", None)
         timeout = given or (plan.manifest.run or {}).get("timeout")
         name = "`--timeout`" if given else "run.timeout"
@@ -1008,8 +1009,7 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
                   f"concurrency {held:,}), so {_jobs(unsent)} {'was' if unsent == 1 else 'were'} not sent: {then}"
                   f"{cancel}")
     elif result.status == "incomplete":
-        unanswered = c.get(JobState.SUBMITTING.value, 0)
-        flying = sum(c.get(s.value, 0) for s in IN_FLIGHT) - unanswered
+        flying, unanswered = _in_flight(c)
         timeout = getattr(args, "timeout", None) or (plan.manifest.run or {}).get("timeout")
         a_job = f" ({float(timeout):g} s a job)" if timeout else ""
         their = "its" if flying == 1 else "their"
@@ -1029,8 +1029,7 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
         err.print(f"done, but for {_jobs(n)} cancelled on request (`gridrun cancel`), left cancelled: `gridrun retry` "
                   f"sends {_them(n)} again (a new render, paid)")
     elif result.exit_code == 130:
-        unanswered = c.get(JobState.SUBMITTING.value, 0)
-        flying = sum(c.get(s.value, 0) for s in IN_FLIGHT) - unanswered
+        flying, unanswered = _in_flight(c)
         if flying:
             err.print(f"interrupted with {flying:,} paid job{'s' if flying != 1 else ''} still in flight: `gridrun run` "
                       f"collects {_them(flying)} at no new cost; `gridrun cancel` cancels {_them(flying)} at the "
@@ -1112,6 +1111,15 @@ def _unfinished(counts: Mapping[str, int]) -> int:
     from .state import JobState
 
     return sum(n for state, n in counts.items() if state not in (JobState.DONE.value, JobState.CANCELLED.value))
+
+
+def _in_flight(counts: Mapping[str, int]) -> tuple[int, int]:
+    """Of the jobs in flight, those the provider answered (a next run collects them, `gridrun cancel` cancels them)
+    and those whose create was sent and never answered (`submitting`: no id, looked up by key by the next run)."""
+    from .state import IN_FLIGHT, JobState
+
+    unanswered = counts.get(JobState.SUBMITTING.value, 0)
+    return sum(counts.get(s.value, 0) for s in IN_FLIGHT) - unanswered, unanswered
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
