@@ -143,6 +143,11 @@ def run_budget(plan: Plan, options: RunOptions) -> int | None:
     return budget_micros(given)
 
 
+def _said_of_jobs(first: str, n: int, message: str) -> str:
+    """An entry of a run's last errors: `message`, met by `n` jobs, the first of them `first`."""
+    return f"{first}: {message}" if n == 1 else f"{first} and {n - 1:,} more job{'s' if n > 2 else ''}: {message}"
+
+
 class Executor:
     """Runs one plan against one provider with one store (`runner.api.run` builds one and runs it)."""
 
@@ -470,12 +475,12 @@ class Executor:
         if last is not None and last[1] == message and self.errors and self.errors[-1] == last[3]:
             first, jobs = last[0], last[2] | {job.key}  # jobs, not attempts: a failure retry failing alike is one
             n = len(jobs)
-            text = f"{first} and {n - 1:,} more job{'s' if n > 2 else ''}: {message}" if n > 1 else last[3]
+            text = _said_of_jobs(first, n, message) if n > 1 else last[3]
             self.errors[-1] = text
             keys = self._said_of.pop(last[3], (message, (first,)))[1]
             keys = keys if job.key in keys else (*keys, job.key)
         else:
-            first, jobs, text = job.key, frozenset({job.key}), f"{job.key}: {message}"
+            first, jobs, text = job.key, frozenset({job.key}), _said_of_jobs(job.key, 1, message)
             self.errors.append(text)
             keys = (job.key,)
         self._last_error = (first, message, jobs, text)
@@ -494,8 +499,7 @@ class Executor:
             del self._said_of[text]
             keys = tuple(k for k in keys if k != job.key)
             n = len(keys)
-            new = None if not n else f"{keys[0]}: {message}" if n == 1 else (
-                f"{keys[0]} and {n - 1:,} more job{'s' if n > 2 else ''}: {message}")
+            new = _said_of_jobs(keys[0], n, message) if n else None
             if new is None:
                 del self.errors[i]
             else:
