@@ -293,13 +293,13 @@ def host_error(exc: OSError | ImportError) -> ApiError:
     return ApiError(500, "INTERNAL_ERROR", f"The simulator could not serve the request: {why}.")
 
 
-async def _ready(sim: Sim, videos: list[Video]) -> None:
-    """Encode the clips of newly completed videos (off the event loop) so their size is known.
+async def _ready(sim: Sim, videos: list[Video], now: float) -> None:
+    """Encode the clips of the videos completed at `now` (off the event loop) so their size is known.
 
     :raises OSError: the first encoding that failed so (too many open files), alone (not in a group), once
         the others have ended.
     """
-    todo = [v for v in sim.completed(videos) if v.size_bytes is None]
+    todo = [v for v in sim.completed(videos, now) if v.size_bytes is None]
     if len(todo) == 1:
         await anyio.to_thread.run_sync(sim.clip, todo[0])
     elif todo:
@@ -319,7 +319,10 @@ async def _ready(sim: Sim, videos: list[Video]) -> None:
 
 
 async def _video_objects(sim: Sim, call: Call, videos: list[Video], *, now: float | None = None) -> list[dict[str, Any]]:
-    await _ready(sim, videos)
+    # One moment for the encoding and the answer: a video that completes between them would be answered
+    # completed with no size (a request served slowly, on a loaded machine).
+    now = sim.clock() if now is None else now
+    await _ready(sim, videos, now)
     status = None
     if "unknown_status" in call.faults:
         status = call.faults["unknown_status"].value or "processing"

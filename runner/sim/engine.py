@@ -513,7 +513,7 @@ class Sim:
             "now": now,
         }
 
-    def completed(self, videos: Iterable[Video]) -> list[Video]:
-        """The videos among `videos` that are completed now."""
-        now = self.clock()
+    def completed(self, videos: Iterable[Video], now: float | None = None) -> list[Video]:
+        """The videos among `videos` that are completed at `now` (default: the clock)."""
+        now = self.clock() if now is None else now
         return [v for v in videos if v.status(now) is Status.COMPLETED]

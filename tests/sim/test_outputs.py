@@ -214,3 +214,25 @@ async def test_full_size_encodes_at_the_render_size(api: Api) -> None:
     with av.open(io.BytesIO(data)) as container:
         ctx = container.streams.video[0].codec_context
         assert (ctx.width, ctx.height) == (640, 360)
+
+
+async def test_a_video_that_completes_while_its_status_is_answered_is_answered_with_its_size(api: Api) -> None:
+    """A served simulator on a loaded machine: the render ends between the simulator's readings of its clock while
+    it answers. The answer is of one moment: still rendering, or completed with its size, never completed with
+    none (which a client takes for a video of unknown length)."""
+    video = (await api.create()).json()["id"]
+    for before in (0.05, 0.15, 0.25, 0.35, 0.45):
+        api.clock.now = api.sim.videos[video].created + 10 - before
+        base = api.clock.now
+        reads = 0
+
+        def later(base: float = base) -> float:  # every reading of the clock a tenth of a second after the last
+            nonlocal reads
+            reads += 1
+            return base + 0.1 * reads
+
+        api.sim.clock = later
+        got = await api.video(video)
+        api.sim.clock = api.clock
+        assert got["status"] != "completed" or got["output"]["size_bytes"] is not None, got
+        api.sim.videos[video].size_bytes = None  # completed, not yet encoded, for the next moment tried
