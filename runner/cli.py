@@ -1005,7 +1005,7 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
         name = "`--timeout`" if given else "run.timeout"
         knob = f"{name} ({float(timeout):g} s a job)" if timeout else name
         cancel = f"; `gridrun cancel` cancels the {_jobs(flying)} in flight there" if flying else ""
-        err.print(f"incomplete: {knob} left {_jobs(held)} rendering at the provider holding every slot (run "
+        err.print(f"incomplete: {knob} left {_jobs(flying)} rendering at the provider holding every slot (run "
                   f"concurrency {held:,}), so {_jobs(unsent)} {'was' if unsent == 1 else 'were'} not sent: {then}"
                   f"{cancel}")
     elif result.status == "incomplete":

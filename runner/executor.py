@@ -132,7 +132,7 @@ class RunResult:
     left_elsewhere: int = 0
     foreign_kept: tuple[Path, ...] = ()  # files no sidecar of gridrun's records where a job's video went: kept first
     unrecorded_kept: tuple[Path, ...] = ()  # takes of gridrun's this state has no record of, there: kept first too
-    slots_held: int = 0                  # jobs left at their timeout that held every slot: the run sent no more
+    slots_held: int = 0                  # slots held by jobs left at their timeout, once they held every one: the run sent no more
     late: int = 0                        # jobs left at their timeout that finished while the run went on: downloaded
     paused_out: int = 0                  # jobs left unsent: their timeout passed while a 429's pause held the creates
 
@@ -245,7 +245,7 @@ class Executor:
         # Owners of the slots taken for the jobs an earlier run left rendering, before any new job is sent
         # (`_take_slots`), not yet handed to their job's task (`_slot`).
         self._taken: set[str] = set()
-        self._slots_held = 0  # the jobs lingering that held every slot, once they did: the run sent nothing more
+        self._slots_held = 0  # the slots the jobs lingering held, once they held every one: the run sent nothing more
         self._late = 0  # jobs left at their timeout that finished at the provider while the run went on: downloaded
         self._held_by_budget = 0  # re-runs asked for (retry, --force) that the budget held back
         self._by_video: dict[str, int] = {}  # provider video id -> the job of this run it belongs to
@@ -1489,9 +1489,10 @@ class Executor:
                 scope.cancel()
             return
         if lingering >= self.concurrency and not self._slots_held:
-            self._slots_held = lingering
+            # the slots they hold: the run's concurrency (jobs an earlier run left rendering may be more)
+            self._slots_held = self.concurrency
             if not self.stopping:  # else the run had stopped sending already, for its own reason
-                self._stop_note = (f"sent no new jobs: every provider slot ({lingering:,}) is held by jobs left "
+                self._stop_note = (f"sent no new jobs: every provider slot ({self.concurrency:,}) is held by jobs left "
                                    "rendering at their timeout, and the provider takes no more at once; `gridrun run` "
                                    "sends the rest")
                 self.stopping = "timeout"

@@ -185,3 +185,25 @@ def test_jobs_let_go_as_the_run_ends_get_a_last_look_and_a_finished_one_is_no_lo
     assert result.status == "done" and result.exit_code == 0, (result.status, result.stats.counts)
     assert s["creates"] == 2 and len(check_outputs(m)) == 2 and result.late == 1, s
     assert not any("left running" in e for e in result.stats.last_errors), result.stats.last_errors
+
+
+def test_the_slots_held_end_line_counts_the_jobs_left_not_the_slots(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run leaves 4 jobs rendering at its timeout; the next, at concurrency 1, re-attaches them (past its
+    concurrency: they are at the provider) and leaves them again. Its end line counts the 4 jobs it left and names
+    the run's concurrency, 1: the slot count is not the number of jobs left."""
+    from runner.cli import main
+
+    m = write_manifest(tmp_path, n_seeds=5, styles=("anime",), run={"concurrency": 4},
+                       sim={"render_time": 60.0, "jitter": 0.0, "concurrency": 8})
+    prov = sim_provider(m)
+    monkeypatch.setattr(api, "_provider", lambda plan: prov)
+    assert main(["run", str(m), "--timeout", "0.3", "--no-report"]) == 4
+    capsys.readouterr()
+    assert main(["run", str(m), "--timeout", "0.3", "--concurrency", "1", "--no-report"]) == 4
+    said = " ".join(capsys.readouterr().err.split())
+    assert stats(prov)["creates"] == 4
+    assert ("left 4 jobs rendering at the provider holding every slot (run concurrency 1), so 1 job was not "
+            "sent") in said, said
+    assert sorted(j.state for j in api.status(m).jobs).count("planned") == 1
