@@ -1890,8 +1890,9 @@ class Store:
         if self.schema < RENDER_SPAN_SINCE:
             fields = {k: v for k, v in fields.items() if k != "render_span"}
         cols = {"state": to.value, "updated_at": self.clock(), **fields}
-        if to == S.DONE:
-            cols.setdefault("error", None)  # what went wrong on the way (a timeout, a failed download) is over
+        if to == S.DONE or (to == S.DOWNLOADING and frm in (S.SUBMITTED, S.RUNNING)):
+            # what went wrong on the way (a timeout, a failed download; once rendered, a render's) is over
+            cols.setdefault("error", None)
         if to not in (S.PLANNED, S.SUBMITTING, S.UNKNOWN):
             cols["reset_from"] = None  # the re-run reached the provider: nothing to put back any more
         sets = ", ".join(f"{k}=?" for k in cols)

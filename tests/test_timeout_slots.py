@@ -207,3 +207,28 @@ def test_the_slots_held_end_line_counts_the_jobs_left_not_the_slots(
     assert ("left 4 jobs rendering at the provider holding every slot (run concurrency 1), so 1 job was not "
             "sent") in said, said
     assert sorted(j.state for j in api.status(m).jobs).count("planned") == 1
+
+
+def test_a_job_left_at_its_timeout_that_cancel_finds_finished_is_no_longer_said_left_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The run leaves both jobs rendering at its timeout, noting why; their renders end before `gridrun cancel`,
+    which records them rendered, to download. `status` no longer says they were left running: that is over."""
+    from execkit import wait_for
+
+    from runner.cli import main
+
+    m = write_manifest(tmp_path, n_seeds=1, run={"concurrency": 2},
+                       sim={"render_time": 1.0, "jitter": 0.0, "concurrency": 8})
+    prov = sim_provider(m)
+    monkeypatch.setattr(api, "_provider", lambda plan: prov)
+    assert main(["run", str(m), "--timeout", "0.2", "--no-report"]) == 4
+    assert all("left running" in (j.error or "") for j in api.status(m).jobs)
+    wait_for(lambda: stats(prov)["completions"] == 2)
+    result = api.cancel(m)
+    assert len(result.finished) == 2 and not result.cancelled, result
+    jobs = api.status(m).jobs
+    assert [j.state for j in jobs] == ["downloading", "downloading"] and [j.error for j in jobs] == [None, None]
+    capsys.readouterr()
+    assert main(["status", str(m)]) == 0
+    assert "left running" not in capsys.readouterr().out
