@@ -1647,6 +1647,19 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     return 1 if r.errors or r.unresolved or r.not_taken else 0
 
 
+def _interrupted(args: argparse.Namespace, argv: list[str]) -> int:
+    """Ctrl-C (or SIGTERM) ended the command: said, exit 130. A `cancel` stopped so may have had cancel requests
+    at the provider already, taken there but not recorded: the state still has those jobs in flight."""
+    if args.command == "cancel":
+        err.print(f"interrupted: cancel requests already sent may have stopped jobs at the provider, not yet recorded "
+                  f"here; `gridrun cancel {visible(str(args.manifest))}` again records what they did and cancels the "
+                  "rest", markup=False)
+    else:
+        err.print("interrupted")
+    end_interrupted(argv)
+    return 130
+
+
 def _some(keys: Sequence[str]) -> str:
     """The first three of `keys` (… for more), each's characters that act on a terminal escaped."""
     return ", ".join(map(visible, keys[:3])) + (" …" if len(keys) > 3 else "")
@@ -2006,17 +2019,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _said_unwritten(int(args.fn(args) or 0), args)
     except KeyboardInterrupt:
-        err.print("interrupted")
-        end_interrupted(argv)
-        return 130
+        return _interrupted(args, argv)
     except BaseExceptionGroup as group:
         # Ctrl-C or SIGTERM met by the tasks of a run's task group before its own handler took the signals
         # comes out as a group of interrupts: an interrupt all the same, not a traceback.
         if group.split(KeyboardInterrupt)[1] is not None:
             raise
-        err.print("interrupted")
-        end_interrupted(argv)
-        return 130
+        return _interrupted(args, argv)
     except BrokenPipeError:
         return 0
     except (GridrunError, sqlite3.Error, OSError) as exc:

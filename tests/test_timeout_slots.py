@@ -232,3 +232,33 @@ def test_a_job_left_at_its_timeout_that_cancel_finds_finished_is_no_longer_said_
     capsys.readouterr()
     assert main(["status", str(m)]) == 0
     assert "left running" not in capsys.readouterr().out
+
+
+def test_a_cancel_interrupted_after_its_first_request_says_what_a_cancel_again_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C lands just after the provider took a cancel request: the job is cancelled there, not yet recorded.
+    The command says so, and `gridrun cancel` again records it (and cancels the other)."""
+    from runner.cli import main
+
+    m = write_manifest(tmp_path, n_seeds=1, run={"concurrency": 2},
+                       sim={"render_time": 30.0, "jitter": 0.0, "concurrency": 8})
+    prov = sim_provider(m)
+    monkeypatch.setattr(api, "_provider", lambda plan: prov)
+    assert main(["run", str(m), "--timeout", "0.2", "--no-report"]) == 4
+    cancel = prov.cancel
+
+    async def interrupted_after(client, pid):
+        await cancel(client, pid)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(prov, "cancel", interrupted_after)
+    capsys.readouterr()
+    assert main(["cancel", str(m)]) == 130
+    said = " ".join(capsys.readouterr().err.split())
+    assert ("interrupted: cancel requests already sent may have stopped jobs at the provider, not yet recorded here; "
+            f"`gridrun cancel {m}` again records what they did and cancels the rest") in said, said
+    assert stats(prov)["cancelled"] == 1 and api.status(m).counts.get("cancelled", 0) == 0
+    monkeypatch.setattr(prov, "cancel", cancel)
+    assert main(["cancel", str(m)]) == 0
+    assert stats(prov)["cancelled"] == 2 and api.status(m).counts["cancelled"] == 2
