@@ -991,8 +991,10 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
         if result.refused:
             err.print(f"stopped: {_account_refusal(result.refused, plan.model)}, then: {then}")
         elif result.unreached:
+            via = _proxy_named(plan.endpoint[0])
+            check = f"URL, the proxy {via} and the network" if via else "URL and the network"
             err.print(f"the provider could not be reached for {_jobs(result.unreached)}, left unsent: check its base "
-                      f"URL and the network (the error above names the address), then: {then}")
+                      f"{check} (the error above names the address), then: {then}")
         elif _unfinished(c) or not result.stats.rerenders_failed:  # else: failed re-renders alone, said below
             err.print(f"some jobs did not finish (`gridrun status` says why): {then}")
     elif result.status == "incomplete" and (held := getattr(result, "slots_held", 0)) and (
@@ -1645,6 +1647,21 @@ def cmd_cancel(args: argparse.Namespace) -> int:
                   f"`gridrun run {args.manifest}` follows {_them(n)} to the end and downloads what "
                   f"{'it renders' if n == 1 else 'they render'} (paid)", markup=False)
     return 1 if r.errors or r.unresolved or r.not_taken else 0
+
+
+def _proxy_named(url: str) -> str | None:
+    """How messages name the proxy the environment gives for requests to `url` (None: they go directly)."""
+    if not url.startswith(("http://", "https://")):
+        return None  # the simulator built in
+    import httpx
+
+    from .providers.proxy import Proxies
+
+    try:
+        route = Proxies().named_for(url)
+    except httpx.InvalidURL:  # the error above said what the URL is
+        return None
+    return visible(route.label) if route else None
 
 
 def _interrupted(args: argparse.Namespace, argv: list[str]) -> int:

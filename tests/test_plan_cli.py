@@ -910,6 +910,27 @@ def test_a_run_that_cannot_reach_its_provider_says_why_and_what_to_run_next(
     assert "planned style=anime,seed=1 and 11 more jobs: never reached the provider: POST /videos: could not" in out
 
 
+@pytest.mark.parametrize("proxy", ["http://127.0.0.1:9", "socks5://127.0.0.1:9"])
+def test_a_run_whose_proxy_cannot_be_used_names_the_proxy_in_what_to_check(
+    examples: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, proxy: str
+) -> None:
+    """The requests go through the proxy the environment names (nothing listens there, or it is a socks proxy,
+    which gridrun does not send through): the end line says to check the proxy, not only the base URL."""
+    m = examples / "demo.yaml"
+    m.write_text(m.read_text().replace("provider: sim", "provider: lumenfall"))
+    monkeypatch.setenv("LUMENFALL_API_KEY", "lmnfl_test")
+    monkeypatch.setenv("LUMENFALL_BASE_URL", "https://gateway.example/v1")
+    for var in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy", "https_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", proxy)
+    code, _, err = run_cli(capsys, "run", str(m), "--no-report", "--retries", "0")
+    assert code == 1, err
+    last = " ".join(err.splitlines()[-1].split())
+    scheme = proxy.split(":")[0]
+    assert last.startswith("the provider could not be reached for 12 jobs, left unsent: check its base URL, the "
+                           f"proxy {scheme}://127.0.0.1:9 (from HTTPS_PROXY) and the network"), err
+
+
 @pytest.mark.parametrize(("where", "text"), [
     ("prompt", "{{ scene }}"),                  # read as a mapping
     ("prompt", "{{ scene }}, {{ style }} style"),  # a YAML syntax error after the mapping

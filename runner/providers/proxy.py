@@ -94,6 +94,15 @@ class Proxies:
         return chosen
 
 
+    def named_for(self, url: str) -> Route | None:
+        """The proxy the environment names for `url`, whether requests go through it or are refused for it (a
+        socks5:// one); None: they go directly."""
+        try:
+            return self.route_url(url)
+        except httpx.UnsupportedProtocol:
+            return self._by_scheme.get(httpx.URL(url).scheme)
+
+
 class RoutedTransport(httpx.AsyncBaseTransport):
     """httpx's own transport, each request sent directly or through the proxy `proxies` names for it; a failure
     names the proxy (`exc.proxy`)."""
