@@ -669,16 +669,17 @@ _ACCOUNT_REFUSALS = {
                    "set the provider's base URL to where it redirects (the error above names both)"),
     "REDIRECTED_AWAY": (("the request: something between gridrun and the provider (a proxy, a login portal) "
                          "redirected it away from the API (HTTP 3xx, to the address the error above names)"),
-                        ("reach the provider past it (sign in to the network, or set HTTPS_PROXY to the proxy), and "
+                        ("reach the provider past it (sign in to the network, or set {proxy_var} to the proxy), and "
                          "do not set the base URL to where it redirects: the API key would go there")),
 }
 
 
-def _account_refusal(code: str, model: str) -> str:
+def _account_refusal(code: str, model: str, endpoint: str = "") -> str:
     """The cause and the fix of a run stopped by the provider's refusal of the account or of the run's `model`
-    (`code`), for its end."""
+    (`code`), for its end; `endpoint`, the base URL the run sent to."""
     what, fix = _ACCOUNT_REFUSALS.get(code, (f"the account ({code})", "fix the account"))
-    return f"the provider refused {what.format(model=repr(model))}: {fix}"
+    proxy_var = "HTTP_PROXY" if endpoint.startswith("http://") else "HTTPS_PROXY"
+    return f"the provider refused {what.format(model=repr(model))}: {fix.format(proxy_var=proxy_var)}"
 
 
 def _next_steps(counts: Mapping[str, int], snap: Snapshot | None = None, *, budget: int | None = None,
@@ -989,7 +990,7 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
             err.print("stopped by the budget: raise it (--budget) and run again to go on")
     elif result.exit_code == 1:
         if result.refused:
-            err.print(f"stopped: {_account_refusal(result.refused, plan.model)}, then: {then}")
+            err.print(f"stopped: {_account_refusal(result.refused, plan.model, plan.endpoint[0])}, then: {then}")
         elif result.unreached:
             via = _proxy_named(plan.endpoint[0])
             check = f"URL, the proxy {via} and the network" if via else "URL and the network"

@@ -145,6 +145,9 @@ def test_a_create_redirected_away_from_the_api_says_not_to_point_the_base_url_th
     assert "to where it points" not in error
     end = _account_refusal(result.refused, "m")
     assert "do not set the base URL to where it redirects" in end and "set the provider's base URL to" not in end
+    # the proxy variable named is the one for the base URL's scheme
+    assert "set HTTPS_PROXY to the proxy" in _account_refusal(result.refused, "m", "https://gw.example/v1")
+    assert "set HTTP_PROXY to the proxy" in _account_refusal(result.refused, "m", "http://gw.example/v1")
 
 
 @pytest.mark.parametrize(("asked", "target", "keeps"), [
