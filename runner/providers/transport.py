@@ -260,9 +260,11 @@ class _Direct:
         out = httpx.Response(response.status, headers=list(response.raw_headers), content=content)
         if not 200 <= response.status < 300:
             out.request = request()  # errors name the request
-            route = self.transport.route(target)
-            if route is not None:
-                out.extensions["proxy"] = route  # and the proxy it went through
+        elif content[:1] == b"{":
+            return out  # the API's answer, as far as can be seen
+        route = self.transport.route(target)
+        if route is not None:
+            out.extensions["proxy"] = route  # an answer not the API's names the proxy it went through
         return out
 
 
@@ -426,6 +428,9 @@ def _unusable(response: httpx.Response, body: Any) -> str:
         found = _HEADING.search(text)
         heading = " ".join(_TAG.sub(" ", found.group(2)).split()) if found else ""
         page = f"an HTML page {_cut(heading)!r}" if heading else "an HTML page"
+        route = response.extensions.get("proxy")
+        if route is not None:  # maybe the proxy's own page
+            return f"{page}, not the API's answer: the proxy {route.label} or something past it answered"
         return f"{page}, not the API's answer: something between gridrun and the provider answered"
     return "malformed JSON"
 

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from runner.errors import ConnectError, ServerError
+from runner.errors import ConnectError, OutcomeUnknownError, ServerError
 from runner.providers.proxy import Proxies, is_loopback
 from runner.providers.transport import decode, make_client, send
 
@@ -68,6 +68,26 @@ async def test_an_http_base_url_goes_through_the_proxy_named_by_http_proxy(monke
     assert caught.value.status == 502
     assert str(caught.value) == ("HTTP 502: POST /videos: 502 Bad Gateway (an HTML page, not the API's answer), "
                                  f"through the proxy http://127.0.0.1:{port} (from HTTP_PROXY)")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("stack", STACKS)
+async def test_a_2xx_html_page_through_a_proxy_names_the_proxy(monkeypatch: pytest.MonkeyPatch, stack: str) -> None:
+    """A proxy answering a create with its own sign-in page, 200: the page is said not to be the API's answer,
+    and the proxy it came through is named."""
+    monkeypatch.setenv("GRIDRUN_HTTP", stack)
+    page = b"<html><head><title>Sign in to Corp WiFi</title></head></html>"
+    answer = (b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: " + str(len(page)).encode()
+              + b"\r\nConnection: close\r\n\r\n" + page)
+    async with recording(answer) as (port, lines):
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+        async with make_client("http://api.gridrun-test.invalid/v1", headers={"Authorization": "Bearer k"}) as client:
+            response = await send(client, "POST", "/videos", op="POST /videos", create=True, json={"a": 1})
+            with pytest.raises(OutcomeUnknownError) as caught:
+                decode(response, op="POST /videos", create=True, expect_body=True, key_env="K")
+    assert lines == ["POST http://api.gridrun-test.invalid/v1/videos HTTP/1.1"]
+    assert (f"an HTML page 'Sign in to Corp WiFi', not the API's answer: the proxy http://127.0.0.1:{port} (from "
+            "HTTP_PROXY) or something past it answered") in str(caught.value), str(caught.value)
 
 
 @pytest.mark.anyio
