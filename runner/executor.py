@@ -66,6 +66,8 @@ IN_FLIGHT_STATES = frozenset(s.value for s in IN_FLIGHT)
 # Progress is reported this often while a run goes, whether or not a job changed state: its elapsed time moves,
 # and plain or JSON lines (one every 5 s) go on during long renders, when no job changes for a minute.
 HEARTBEAT = 0.5
+# `on_progress` is called at most once in this many seconds as jobs move (the heartbeat and the run's end aside).
+PROGRESS_EVERY = 0.1
 # How often a run asks whether its caller set `stop` or `detach` (threading Events another thread sets): a stop
 # is heeded within this, as a Ctrl-C is at once.
 STOP_CHECK = 0.1
@@ -440,7 +442,7 @@ class Executor:
         if self.on_progress is None:
             return
         now = self.clock()
-        if force or now - self._last_progress >= 0.1:
+        if force or now - self._last_progress >= PROGRESS_EVERY:
             self._last_progress = now
             try:
                 self.on_progress(self.statistics())
@@ -699,6 +701,8 @@ class Executor:
             if run_id:
                 with contextlib.suppress(Exception):
                     self.store.end_run(run_id, "interrupted" if _interrupt(exc) else "crashed")  # flushes first
+                self._ended = True
+                self._progress(force=True)  # the last call: the figures the run ended with
             raise  # the error that ended the run, not one its record met
         try:
             return self._finish()  # end_run there flushes the last deferred writes
@@ -743,6 +747,7 @@ class Executor:
         code = RUN_STATUSES[status]
         self.store.end_run(self.run_id, status)
         self._paced_until = self.store.run(self.run_id).ended_at
+        self._progress(force=True)  # the last call, whatever the throttle left out: the figures the run ended with
         report = self.live.final_report()
         return RunResult(self.run_id, code, status, self.statistics(), self.plan.outputs_dir, report,
                          self.live.report_error, tuple(self._altered_kept), refused=self._refused,

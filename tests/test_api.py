@@ -532,3 +532,68 @@ def test_a_run_refused_for_its_budget_leaves_no_run_starting_for_the_program_tha
     with pytest.raises(NotRecordedError) as info:
         api.status(m)
     assert not isinstance(info.value, RunStartingError), info.value
+
+
+def _progress_only_at_start(monkeypatch: pytest.MonkeyPatch) -> list[RunStatistics]:
+    """`on_progress` throttled so hard that only its first call gets through as jobs move (no heartbeat): what a
+    progress bar fed by it sees, and the calls it gets when the run ends."""
+    from runner import executor
+
+    monkeypatch.setattr(executor, "PROGRESS_EVERY", 1e9)
+    monkeypatch.setattr(executor, "HEARTBEAT", 1e9)
+    return []
+
+
+def test_on_progress_is_last_called_with_the_figures_the_run_ended_with(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A progress bar fed by `on_progress` ends at the run's final counts (6 of 6 done), not at the last call the
+    throttle let through (jobs still downloading)."""
+    seen = _progress_only_at_start(monkeypatch)
+    m = write_manifest(tmp_path, sim={"render_time": 0.1, "jitter": 0.0})
+    result = runner.run(m, provider=sim_provider(m), report=False, on_progress=seen.append)
+    assert (result.status, result.stats.counts["done"]) == ("done", 6)
+    assert seen[-1].counts == result.stats.counts and seen[-1].eta is None
+    assert seen[-1].spent_micros == result.stats.spent_micros
+
+
+def test_on_progress_is_last_called_with_the_final_figures_of_a_run_stopped_or_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A run stopped (`stop` set before it sent anything) and one whose jobs all failed: the last call carries
+    what the result does."""
+    seen = _progress_only_at_start(monkeypatch)
+    stop = threading.Event()
+    stop.set()
+    m = write_manifest(tmp_path, name="stopped")
+    result = runner.run(m, provider=sim_provider(m), report=False, on_progress=seen.append, stop=stop)
+    assert result.status == "interrupted" and seen and seen[-1].counts == result.stats.counts
+    seen.clear()
+    m = write_manifest(tmp_path, name="failing", sim={"render_time": 0.1, "failure_rate": 1.0})
+    result = runner.run(m, provider=sim_provider(m), report=False, on_progress=seen.append)
+    assert result.status == "failed" and result.stats.counts["failed"] == 6
+    assert seen[-1].counts == result.stats.counts
+
+
+def test_on_progress_is_called_once_more_when_an_interrupt_ends_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A KeyboardInterrupt (Ctrl-C without `handle_signals`) out of `run`: the run recorded interrupted, and the
+    progress bar told its last figures before the interrupt goes on to the caller."""
+    from runner.state import Store
+
+    seen = _progress_only_at_start(monkeypatch)
+    real = Store.transition
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})
+
+    def interrupted(self: Store, job_id: int, to: Any, **kw: Any) -> None:
+        if to.value == "downloading":
+            raise KeyboardInterrupt
+        real(self, job_id, to, **kw)
+
+    monkeypatch.setattr(Store, "transition", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run(m, provider=sim_provider(m), report=False, on_progress=seen.append)
+    snap = api.status(m)
+    assert snap.run.status == "interrupted" and len(seen) == 2
+    assert {k: v for k, v in seen[-1].counts.items() if v} == {k: v for k, v in snap.counts.items() if v}
