@@ -403,6 +403,11 @@ def run(
 ) -> RunResult:
     """Run a plan to the end (resuming an earlier run of the same manifest). Blocks.
 
+    Given a path or a `Manifest`, it plans it first: the result's `warnings` are then those `gridrun run` prints
+    before it sends anything (an unknown parameter spelled close to a known one, a file in a job's way, another
+    state writing the output folder, ...), each as `file:line:column: field: message`. Given a `Plan`, they are the
+    plan's own (`Plan.warnings`; `runner.diff(plan)` has the state's).
+
     `options` may also be a mapping of `RunOptions` fields. Before the first create the account's balance is
     asked once, where the provider has a balance endpoint (`runner.balance`); `on_balance` is told what was found.
 
@@ -442,15 +447,20 @@ def run(
         raise UsageError("runner.run blocks until the run ends, so it cannot be called from a running event loop; "
                          "there, use `await asyncio.to_thread(runner.run, plan)`, with `stop=` a threading.Event "
                          "whose set() stops the run (cancelling the await does not)")
+    command = "retry" if options.retry_failed or options.retry_unknown else "run"
     if not isinstance(p, Plan):
         m = _manifest(p, planned=True)
         with starting(m):
-            return run(plan(m), options=options, on_progress=on_progress, argv=argv, provider=provider, report=report,
-                       on_balance=on_balance, stop=stop, detach=detach)
+            planned = plan(m)
+            # what `gridrun run` warns of before it sends, as it finds it: a folder it cannot write refused first
+            plan_mod.check_writable(planned, then=command)
+            warned = [str(w) for w in plan_mod.warnings_of(planned, diff(planned, force=options.force))]
+            result = run(planned, options=options, on_progress=on_progress, argv=argv, provider=provider,
+                         report=report, on_balance=on_balance, stop=stop, detach=detach)
+        return replace(result, warnings=warned)
     prov = provider or _provider(p)
     if callable(getattr(prov, "api_key", None)):
         prov.api_key()  # a missing key is said before any state is made
-    command = "retry" if options.retry_failed or options.retry_unknown else "run"
     plan_mod.check_writable(p, then=command)  # before the state is opened to write: a read-only place is only warned of by plan
     _judge_before_upgrade(p, options)
     store = Store(p.state_dir / "state.db", outputs_dir=p.outputs_dir, then=command)
@@ -466,7 +476,8 @@ def run(
         ex = Executor(p, prov, store, options=options, on_progress=on_progress, on_report=on_report,
                       on_output=on_output, on_balance=on_balance, argv=argv, stop=stop, detach=detach)
         with _running_here(), _closing(None if provider is not None else prov):
-            return anyio.run(ex.run)
+            result = anyio.run(ex.run)
+    return replace(result, warnings=[str(w) for w in p.warnings])
 
 
 def _judge_before_upgrade(p: Plan, options: RunOptions) -> None:

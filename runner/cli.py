@@ -137,9 +137,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def _warnings(plan: Plan, diff: Any) -> tuple[str, ...]:
     """What `plan` and `run` warn of: the plan's, its files in the way (`overwrites`), and the state's."""
-    from .plan import overwrites, told_read_otherwise
+    from .plan import warnings_of
 
-    return (*plan.warnings, *told_read_otherwise(plan, diff), *overwrites(plan, diff), *(diff.warnings if diff else ()))
+    return warnings_of(plan, diff)
 
 
 def _budgeted(plan: Plan, diff: Any) -> tuple[list[Any], list[Any], int]:

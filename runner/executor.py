@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -137,6 +137,7 @@ class RunResult:
     slots_held: int = 0                  # slots held by jobs left at their timeout, once they held every one: the run sent no more
     late: int = 0                        # jobs left at their timeout that finished while the run went on: downloaded
     paused_out: int = 0                  # jobs left unsent: their timeout passed while a 429's pause held the creates
+    warnings: list[str] = field(default_factory=list)  # what `gridrun run` warns of before it sends (`api.run`)
 
 
 def run_budget(plan: Plan, options: RunOptions) -> int | None:

@@ -454,6 +454,12 @@ def _read_otherwise(manifest: Manifest) -> list[str]:
         "place"))]
 
 
+def warnings_of(plan: Plan, diff: Diff | None) -> tuple[str, ...]:
+    """What `gridrun plan` and `gridrun run` warn of before anything is sent: the plan's warnings, its files in the
+    way (`overwrites`), and the state's (`diff`, None where nothing has run yet)."""
+    return (*plan.warnings, *told_read_otherwise(plan, diff), *overwrites(plan, diff), *(diff.warnings if diff else ()))
+
+
 def told_read_otherwise(plan: Plan, diff: Diff | None) -> tuple[str, ...]:
     """The plan's warning of a string an earlier gridrun read otherwise (`_read_otherwise`), where it tells something:
     while jobs of the state's last run have other contents now (`Diff.changed`), as a run of such a manifest made

@@ -597,3 +597,24 @@ def test_on_progress_is_called_once_more_when_an_interrupt_ends_the_run(
     snap = api.status(m)
     assert snap.run.status == "interrupted" and len(seen) == 2
     assert {k: v for k, v in seen[-1].counts.items() if v} == {k: v for k, v in snap.counts.items() if v}
+
+
+def test_run_of_a_path_returns_the_warnings_gridrun_run_prints(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`runner.run(path)` plans the manifest itself: the plan's warnings (a parameter spelled close to a known
+    one, which the job is sent without) come back on the result, as `gridrun run` prints them, which prints
+    them once."""
+    from runner.cli import main
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})
+    m.write_text(m.read_text().replace("  duration: 5\n", "  duration: 5\n  qualty: 720p\n"))
+    expected = str(api.plan(m).warnings[0])
+    assert "did you mean 'quality'?" in expected and expected.startswith(f"{m}:")
+    result = runner.run(m, provider=sim_provider(m), report=False)
+    assert result.status == "done" and result.warnings == [expected]
+    again = runner.run(api.load(m), provider=sim_provider(m), report=False)
+    assert again.warnings == [expected]
+    assert runner.run(api.plan(m), provider=sim_provider(m), report=False).warnings == [expected]
+    assert main(["run", str(m), "--no-report"]) == 0
+    assert capsys.readouterr().err.count("qualty") == 1
