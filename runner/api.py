@@ -39,6 +39,7 @@ from .providers import base_url_env, get_provider
 from .providers import capabilities
 from . import resume
 from .resume import folder_shared, left_behind, name_shared, outputs_shared, state_above
+from .records import Runs
 from .state import (
     SCHEMA_VERSION, JobState, RunRecord, RunSummary, Snapshot, Store, announcing_start, as_judged, check_not_lost,
     gone_at_provider, held_elsewhere, outputs_writer, state_home, store_error,
@@ -669,30 +670,46 @@ def status(
 ) -> Snapshot:
     """The latest run's snapshot, read without the lock (works while a run goes on). `reuse`, kept by a
     caller that reads again and again, spares decoding the jobs that did not move (see `Store.snapshot`).
+    A manifest file that does not load (a typo mid-edit, while its run goes on) is read as the state beside it
+    recorded it for its latest run, as `gridrun status` reads it; the snapshot's `warnings` say so.
 
     :raises NotRecordedError: no state yet, or no run of the manifest.
     :raises RunStartingError: (a NotRecordedError) none yet, but a run is starting: read again in a moment.
+    :raises ManifestError: or ManifestErrors, the file does not load and no state records it.
     """
+    m, warning = _followed(m)
     sd, name, home = _state_dir(m, state_dir)
     with _nothing_yet(m, sd, name, state_dir), Store(sd / "state.db", readonly=True, outputs_dir=home) as store:
-        store.manifest_path = None if m is None else _manifest(m).path
-        return store.snapshot(manifest_name=name, reuse=reuse, videos=False)
+        store.manifest_path = None if m is None else m.path
+        snap = store.snapshot(manifest_name=name, reuse=reuse, videos=False)
+    return snap if warning is None else replace(snap, warnings=[warning])
 
 
-def runs(m: Manifest | str | Path | None = None, *, state_dir: str | Path | None = None) -> list[RunSummary]:
+def runs(m: Manifest | str | Path | None = None, *, state_dir: str | Path | None = None) -> Runs:
     """The manifest's runs, newest first, with their jobs done and money (without a manifest: every run of the
-    state folder here), read without the lock. Run ids count the runs of every manifest sharing the state.
+    state folder here), read without the lock. Run ids count the runs of every manifest sharing the state. A
+    manifest file that does not load is read as `status` reads it; the list's `warnings` say so.
 
     :raises NotRecordedError: no state yet, or no run of the manifest.
     :raises RunStartingError: as `status`.
+    :raises ManifestError: or ManifestErrors, the file does not load and no state records it.
     """
+    m, warning = _followed(m)
     sd, name, home = _state_dir(m, state_dir)
     with _nothing_yet(m, sd, name, state_dir), Store(sd / "state.db", readonly=True, outputs_dir=home) as store:
-        store.manifest_path = None if m is None else _manifest(m).path
+        store.manifest_path = None if m is None else m.path
         found = store.run_summaries(name)
         if not found:
             raise store.not_recorded(name)
-    return found
+    return Runs(found, [warning] if warning else [])
+
+
+def _followed(m: Manifest | str | Path | None) -> tuple[Manifest | None, str | None]:
+    """The manifest `status` and `runs` read the state of, and the warning when it is not the file as it is
+    (`status_manifest`, which `gridrun status` reads it with too)."""
+    if m is None or isinstance(m, Manifest):
+        return m, None
+    return status_manifest(m)
 
 
 def manifest_copy_file(m: Manifest | str | Path | None, run_id: int, *, state_dir: str | Path | None = None) -> Path:

@@ -7,7 +7,7 @@ import os
 import socket
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -303,6 +303,9 @@ class Snapshot:
     # which takes the runner lock only once no run holds it, so once the run's process is gone): what is recorded
     # from then on, under the run's id or of its jobs, is not the run's own. None: nothing did.
     others_since: float | None = None
+    # What `runner.status` warns of, as `gridrun status` does: the manifest file given did not load, and the state's
+    # copy of it, as its latest run had it, was read instead (`api.status_manifest`).
+    warnings: list[str] = field(default_factory=list)
 
     def last_record(self) -> float:
         """When the run's own process last recorded anything (a job's move, an event, that it was alive): the end
@@ -362,6 +365,15 @@ class RunSummary:
         by hand), or kept when this run's re-render of it was cancelled or failed. Not those whose video this
         run could not copy to its new path (a full disk): it left them untouched."""
         return max(0, self.done - self.cached - self.made - self.not_copied)
+
+
+class Runs(list[RunSummary]):
+    """A manifest's runs, newest first (`runner.runs`), with what `gridrun status --runs` warns of: `warnings`, the
+    manifest file given did not load, and the state's copy of it, as its latest run had it, was read instead."""
+
+    def __init__(self, found: Iterable[RunSummary] = (), warnings: Iterable[str] = ()) -> None:
+        super().__init__(found)
+        self.warnings = list(warnings)
 
 
 def rerenders_cancelled_note(n: int) -> str:

@@ -618,3 +618,31 @@ def test_run_of_a_path_returns_the_warnings_gridrun_run_prints(
     assert runner.run(api.plan(m), provider=sim_provider(m), report=False).warnings == [expected]
     assert main(["run", str(m), "--no-report"]) == 0
     assert capsys.readouterr().err.count("qualty") == 1
+
+
+def test_status_and_runs_of_a_manifest_that_no_longer_loads_read_the_states_copy_with_a_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A typo mid-edit while a run is followed from Python: `runner.status` and `runner.runs` read the manifest
+    as its latest run had it, as `gridrun status` does, and say so in their `warnings` (the command's line)."""
+    from runner.cli import main
+    from runner.errors import ManifestError
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})
+    assert runner.run(m, provider=sim_provider(m), report=False).status == "done"
+    assert api.status(m).warnings == [] and api.runs(m).warnings == []
+    m.write_text(m.read_text().replace("duration: 5", "duration: [5"))
+    snap = api.status(m)
+    assert snap.run.status == "done" and snap.counts["done"] == 1
+    assert len(snap.warnings) == 1 and snap.warnings[0].startswith(f"{m} does not load (")
+    assert "with the manifest as its run 1 had it" in snap.warnings[0]
+    found = api.runs(m)
+    assert [r.run.id for r in found] == [1] and found.warnings == snap.warnings
+    assert main(["status", str(m)]) == 0
+    err = capsys.readouterr().err
+    assert err.count("does not load") == 1 and snap.warnings[0] in err
+    (tmp_path / "never").mkdir()
+    other = write_manifest(tmp_path / "never", name="never")  # no state records it: refused as before
+    other.write_text(other.read_text().replace("duration: 5", "duration: [5"))
+    with pytest.raises(ManifestError, match="invalid YAML"):
+        api.status(other)
