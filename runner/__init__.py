@@ -11,11 +11,38 @@ from __future__ import annotations
 import sys as _sys
 import threading as _threading
 import types as _types
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 from typing import Any as _Any
 
 __version__ = "0.1.0"
 
-__all__ = ["load", "plan", "run", "status", "runs", "report", "export", "cancel", "RunOptions"]
+__all__ = ["load", "plan", "diff", "run", "status", "runs", "report", "export", "cancel", "BalanceCheck",
+           "CancelResult", "Manifest", "Plan", "RunOptions", "RunResult", "RunStatistics", "RunSummary", "Runs",
+           "Snapshot"]
+
+if _TYPE_CHECKING:  # what a type checker reads (the package ships py.typed); at run time, `__getattr__` loads them
+    from . import errors as errors
+    from .api import (
+        BalanceCheck,
+        CancelResult,
+        Manifest,
+        Plan,
+        RunOptions,
+        RunResult,
+        Runs,
+        RunStatistics,
+        RunSummary,
+        Snapshot,
+        cancel,
+        diff,
+        export,
+        load,
+        plan,
+        report,
+        run,
+        runs,
+        status,
+    )
 
 
 # Held while `_load_httpx` blocks httpx's command line: threads using the API for the first time at once would
@@ -40,6 +67,10 @@ def __getattr__(name: str) -> _Any:
     """The API (`runner.plan`, `runner.run`, ...), loaded at its first use: importing the package itself
     loads nothing else, so that the `gridrun` command (`runner.entry`) takes Ctrl-C and SIGTERM before the
     quarter of a second gridrun's imports take (httpx, only by what sends requests: `run` and `cancel`)."""
+    if name == "errors":  # `runner.errors.GridrunError`, as the docs name the errors, before any call loaded it
+        from . import errors
+
+        return errors
     if name not in __all__:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     from . import api

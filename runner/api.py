@@ -47,8 +47,10 @@ from .state import (
 from .stats import RunStatistics, pace, problems
 from .yamlsource import MAX_BYTES, read_text
 
+# With the types a caller meets: what `load`, `plan`, `status` and `runs` return, what `on_progress` is given.
 __all__ = ["load", "plan", "diff", "run", "status", "runs", "report", "export", "cancel", "BalanceCheck",
-           "CancelResult", "RunOptions", "RunResult"]
+           "CancelResult", "Manifest", "Plan", "RunOptions", "RunResult", "RunStatistics", "RunSummary", "Runs",
+           "Snapshot"]
 
 if TYPE_CHECKING:
     from .balance import BalanceCheck

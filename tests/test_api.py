@@ -646,3 +646,23 @@ def test_status_and_runs_of_a_manifest_that_no_longer_loads_read_the_states_copy
     other.write_text(other.read_text().replace("duration: 5", "duration: [5"))
     with pytest.raises(ManifestError, match="invalid YAML"):
         api.status(other)
+
+
+def test_the_types_the_api_returns_are_reachable_from_the_package_which_loads_them_lazily() -> None:
+    """`runner.RunResult`, `runner.CancelResult`, `runner.BalanceCheck`, `runner.diff`, `runner.Snapshot`,
+    `runner.errors`: every name of the API's `__all__` and the errors module the docs name, from a fresh
+    interpreter, where `import runner` itself still loads none of them; and the package is typed (py.typed)."""
+    code = (
+        "import sys, runner\n"
+        "assert not any(m.startswith('runner.') for m in sys.modules), sorted(sys.modules)\n"
+        "from runner import api\n"
+        "assert set(api.__all__) <= set(runner.__all__), set(api.__all__) - set(runner.__all__)\n"
+        "for name in runner.__all__:\n"
+        "    assert getattr(runner, name) is getattr(api, name), name\n"
+        "from runner.executor import RunResult\n"
+        "assert runner.RunResult is RunResult and runner.errors.GridrunError.__module__ == 'runner.errors'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
+    assert (ROOT / "runner" / "py.typed").is_file()

@@ -34,6 +34,7 @@ def test_the_wheel_carries_every_module_and_data_file_and_runs_the_demo(tmp_path
     expected |= {f"runner/{p.relative_to(ROOT).as_posix()}" for folder in ("schemas", "reports")
                  for p in (ROOT / folder).iterdir() if p.is_file()}
     assert "runner/schemas/manifest.schema.json" in expected and "runner/reports/report.html.j2" in expected
+    expected.add("runner/py.typed")  # type checkers read the package's annotations (PEP 561)
     assert sorted(expected - names) == []
 
     site = tmp_path / "site"
