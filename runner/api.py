@@ -86,7 +86,21 @@ def load(path: str | Path, *, planned: bool = False, max_jobs: int | None = None
     if not isinstance(path, (str, os.PathLike)):
         raise UsageError(f"expected a manifest's path (or a Manifest, where a function takes one), "
                          f"got {type(path).__name__}")
+    if isinstance(path, str) and _yaml_text(path):
+        raise UsageError("expected a manifest's path; this looks like YAML text: write it to a file (its outputs "
+                         "and state go beside it) and pass that file's path")
     return manifest_mod.load(Path(path), planned=planned, max_jobs=max_jobs)
+
+
+# The start of a manifest's text, rather than of a file's name: a document marker, a YAML directive, a flow
+# mapping, or one of the fields a manifest begins with.
+_TEXT_START = re.compile(r"\s*(---|%YAML|\{|(version|name|provider|model|description)\s*:\s)")
+
+
+def _yaml_text(given: str) -> bool:
+    """Whether the string given for a manifest's path is plainly a manifest's text (a line break in it, or a
+    manifest's start), not the name of a file that is there (whatever characters it holds)."""
+    return ("\n" in given or _TEXT_START.match(given) is not None) and not os.path.lexists(given)
 
 
 def _manifest(m: Manifest | str | Path, *, planned: bool = False, max_jobs: int | None = None) -> Manifest:

@@ -666,3 +666,21 @@ def test_the_types_the_api_returns_are_reachable_from_the_package_which_loads_th
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 0, done.stderr
     assert (ROOT / "runner" / "py.typed").is_file()
+
+
+def test_a_manifests_text_given_for_its_path_is_said_to_be_yaml_text_not_a_missing_file(tmp_path: Path) -> None:
+    """A manifest's text passed where its path goes is told to be written to a file, not echoed back whole as
+    the name of a file not there; a file whose name holds a line break or starts as a manifest does still loads."""
+    m = write_manifest(tmp_path)
+    text = m.read_text()
+    for call in (runner.load, runner.plan, runner.run, runner.status):
+        with pytest.raises(UsageError, match="expected a manifest's path; this looks like YAML text: write it to "
+                                             "a file") as caught:
+            call(text)
+        assert "pixverse" not in str(caught.value)
+    with pytest.raises(UsageError, match="looks like YAML text"):
+        runner.load("version: 1")
+    for odd in ("version: 1.yaml", "two\nlines.yaml"):
+        (tmp_path / odd).write_text(text)
+        assert runner.load(str(tmp_path / odd)).name == "t"
+    assert not (tmp_path / ".gridrun").exists()
