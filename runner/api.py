@@ -253,6 +253,9 @@ def _check_sim_knobs(m: Manifest) -> None:
         raise m.error(("sim",), "expected a mapping of simulator knobs")
     errors = []
     for name, value in knobs.items():
+        if name == "script" and isinstance(value, list) and (found := _rule_errors(m, value)):
+            errors += found
+            continue
         try:
             SimConfig.from_dict({name: value})
         except ConfigError as exc:
@@ -264,6 +267,20 @@ def _check_sim_knobs(m: Manifest) -> None:
     except ConfigError as exc:
         named = [name for name in knobs if name in exc.knobs]  # at the last of them the manifest sets
         raise m.error(("sim", named[-1]) if named else ("sim",), str(exc)) from exc
+
+
+def _rule_errors(m: Manifest, rules: list[Any]) -> list[ManifestError]:
+    """The errors of the fault rules of the manifest's `sim.script`, each at the rule's own line."""
+    from .sim.config import ConfigError, FaultRule
+
+    errors = []
+    for number, rule in enumerate(rules):
+        if isinstance(rule, Mapping):
+            try:
+                FaultRule.from_dict(rule)
+            except ConfigError as exc:
+                errors.append(m.error(("sim", "script", number), str(exc)))
+    return errors
 
 
 def _stored(store: Store, p: Plan) -> tuple[dict[str, Stored], dict[str, str], str | None, dict[str, str]]:

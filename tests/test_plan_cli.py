@@ -303,7 +303,7 @@ def test_a_list_or_dict_written_inside_a_prompt_is_its_text_every_time(capsys: p
     ("idempotency_window: .nan",
      "sim.idempotency_window: idempotency_window must be a finite number of seconds > 0 or null, got nan"),
     ("concurrency: .inf", "sim.concurrency: concurrency must be a finite number, got inf"),
-    ("script: [{fault: slow, delay: .nan}]", "sim.script: script: delay must be a finite number ≥ 0 or null, got nan"),
+    ("script: [{fault: slow, delay: .nan}]", "sim.script[0]: script: delay must be a finite number ≥ 0 or null, got nan"),
 ])
 def test_a_sim_knob_that_is_no_finite_number_is_refused_before_anything_is_sent(
         capsys: pytest.CaptureFixture[str], tmp_path: Path, knob: str, error: str) -> None:
@@ -311,7 +311,8 @@ def test_a_sim_knob_that_is_no_finite_number_is_refused_before_anything_is_sent(
     m = write(tmp_path / "s.yaml", head=HEAD, body=f"provider: sim\nparams:\n  prompt: x\nsim: {{{knob}}}\n")
     code, out, err = run_cli(capsys, "validate", str(m))
     assert (code, out) == (2, "")
-    assert err.startswith(f"error: {m}:7:7: {error}\n"), err
+    column = 16 if knob.startswith("script") else 7  # a fault rule at its own place in the script
+    assert err.startswith(f"error: {m}:7:{column}: {error}\n"), err
     assert main(["run", str(m), "--no-report"]) == 2
     assert not (tmp_path / ".gridrun" / "sim-world.jsonl").exists()
 
@@ -1748,3 +1749,17 @@ def test_what_differs_from_the_last_run_names_the_provider_and_model_switched(tm
                                                   "pixverse-v5.6 now; params.prompt: \"a cat\" then, \"a fox\" now"}
     assert api._changes(p, SimpleNamespace(provider="sim", model="pixverse-v5.6"),
                         {key: json.dumps(p.jobs[0].params)}) == {key: "the same parameters; an input image's content, or the take, differs"}
+
+
+def test_a_fault_rule_of_the_simulator_that_never_fires_is_refused_at_its_line(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """A rule with neither `p` nor `nth` in `sim.script` was taken, injected nothing, and the run ended done:
+    refused at the rule's own line, before anything is sent."""
+    m = write(tmp_path / "s.yaml", head=HEAD, body="provider: sim\nparams:\n  prompt: x\nsim:\n  script:\n"
+              "    - {route: create, fault: auth_failed, nth: [1]}\n    - {route: create, fault: auth_failed}\n")
+    code, out, err = run_cli(capsys, "validate", str(m))
+    assert (code, out) == (2, "")
+    assert err == (f"error: {m}:10:7: sim.script[1]: script: the auth_failed rule needs p (a probability above 0) "
+                   "or nth (the calls it hits): with neither it never fires\n"), err
+    assert main(["run", str(m), "--no-report"]) == 2
+    assert not (tmp_path / ".gridrun").exists()

@@ -82,7 +82,9 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class FaultRule:
-    """Inject `fault` into calls of `route`: each call with probability `p`, and/or the `nth` calls (1-based).
+    """Inject `fault` into calls of `route`: each call with probability `p`, and/or the `nth` calls (1-based). A
+    rule read from knobs (`from_dict`: a manifest's `sim.script`, a knobs file) needs one of them: without, it
+    would never fire.
 
     :ivar times: fire at most this many times (None: no limit).
     :ivar status: HTTP status for server_error, expired and not_allowed.
@@ -155,6 +157,9 @@ class FaultRule:
         if any(not 1 <= n <= MAX_CALL for n in self.nth):
             raise ConfigError(f"script: nth must be call numbers from 1 to {MAX_CALL:,}, "
                               f"got {', '.join(map(_shown, self.nth))}")
+        if not self.p and not self.nth:  # it would be taken and never fire: a test of nothing
+            raise ConfigError(f"script: the {self.fault} rule needs p (a probability above 0) or nth (the calls "
+                              "it hits): with neither it never fires")
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"fault": self.fault, "route": self.route}

@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import json
+import re
 import time
 from email.utils import parsedate_to_datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -279,7 +283,7 @@ def test_config_round_trips_through_a_dict() -> None:
         SimConfig.from_dict({"concurrency": "many"})
     with pytest.raises(ConfigError, match="honour_idempotency must be true or false"):
         SimConfig.from_dict({"honour_idempotency": "no"})
-    assert SimConfig(script=[{"fault": "slow"}]).script == (FaultRule("slow"),)  # type: ignore[arg-type]
+    assert SimConfig(script=[{"fault": "slow", "p": 1}]).script == (FaultRule("slow", p=1.0),)  # type: ignore[arg-type]
 
 
 async def test_injected_5xx_on_a_create_with_an_unreadable_body_still_answers(api: Api) -> None:
@@ -447,3 +451,24 @@ async def test_a_client_gone_during_a_slow_fault_is_dropped_quietly_and_makes_no
              "client": ("127.0.0.1", 1), "server": ("sim.test", 80)}
     await app(scope, receive, send)
     assert sent == [] and app.state.sim.stats()["creates"] == 0
+
+
+def test_a_fault_rule_with_neither_p_nor_nth_is_refused_since_it_never_fires(tmp_path: Path) -> None:
+    """`{route: create, fault: auth_failed}` was taken and injected nothing: a test of a failure path that never
+    ran. Refused, in a knobs file of `gridrun sim serve` too; with `p` or `nth` it stands."""
+    from runner.sim.serve import add_arguments, config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+
+    never = "the auth_failed rule needs p (a probability above 0) or nth (the calls it hits): with neither it never fires"
+    with pytest.raises(ConfigError, match=re.escape(never)):
+        FaultRule.from_dict({"route": "create", "fault": "auth_failed"})
+    with pytest.raises(ConfigError, match="never fires"):
+        FaultRule.from_dict({"route": "create", "fault": "auth_failed", "nth": []})
+    knobs = tmp_path / "knobs.json"
+    knobs.write_text(json.dumps({"script": [{"route": "create", "fault": "auth_failed"}]}))
+    with pytest.raises(ConfigError, match=re.escape(f"{knobs}: script: {never}")):
+        config_from_args(parser.parse_args(["--config", str(knobs)]))
+    assert FaultRule.from_dict({"route": "create", "fault": "auth_failed", "p": 0.5}).p == 0.5
+    assert FaultRule.from_dict({"route": "create", "fault": "auth_failed", "nth": 1}).nth == (1,)
