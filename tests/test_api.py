@@ -684,3 +684,35 @@ def test_a_manifests_text_given_for_its_path_is_said_to_be_yaml_text_not_a_missi
         (tmp_path / odd).write_text(text)
         assert runner.load(str(tmp_path / odd)).name == "t"
     assert not (tmp_path / ".gridrun").exists()
+
+
+@pytest.fixture
+def http_loggers() -> Any:
+    """httpx's and httpcore's loggers as a program that never touched them has them (NOTSET), put back after."""
+    import logging
+
+    loggers = [logging.getLogger(name) for name in ("httpx", "httpcore")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.NOTSET)
+    yield loggers
+    for logger, level in zip(loggers, levels):
+        logger.setLevel(level)
+
+
+def test_a_program_logging_at_info_gets_no_request_lines_nor_signed_urls_from_a_run(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, http_loggers: Any,
+) -> None:
+    """httpx logs each request at INFO, a video's signed download URL with its token: a program (a notebook, a
+    service) logging at INFO got a line per poll and every URL. A level the program set itself is kept."""
+    import logging
+
+    caplog.set_level(logging.INFO)
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})
+    assert runner.run(m, report=False).status == "done"
+    assert [r for r in caplog.records if r.name.startswith(("httpx", "httpcore"))] == []
+    assert [logger.level for logger in http_loggers] == [logging.WARNING] * 2
+    http_loggers[0].setLevel(logging.INFO)  # the program asks for them: it gets them
+    assert runner.run(m, report=False, options={"force": True}).status == "done"
+    assert any(r.name == "httpx" and "HTTP Request" in r.getMessage() for r in caplog.records)
+    assert http_loggers[0].level == logging.INFO

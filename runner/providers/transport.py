@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import json as _json
+import logging
 import os
 import re
 import socket
@@ -50,6 +51,19 @@ _DEFAULT_CODES = {
 
 # -- the client --------------------------------------------------------------------------------------
 
+# The loggers of the HTTP libraries a run sends with. httpx logs every request at INFO, a download's signed URL (its
+# access token) with it: in a program whose logging is at INFO (a notebook, a service), a line per poll and every
+# video's URL. Left at WARNING unless the program set a level on them itself.
+HTTP_LOGGERS = ("httpx", "httpcore")
+
+
+def quiet_http_loggers() -> None:
+    """The HTTP libraries' loggers at WARNING, each one whose level the program has not set (NOTSET)."""
+    for name in HTTP_LOGGERS:
+        logger = logging.getLogger(name)
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.WARNING)
+
 
 def make_client(
     base_url: str,
@@ -62,8 +76,10 @@ def make_client(
     """One `httpx.AsyncClient` for a whole run: pooled connections, bounded waits.
 
     Without a `transport`, requests go over aiohttp (`runner.providers.aio`); `GRIDRUN_HTTP=httpx` selects
-    httpx's own transport instead.
+    httpx's own transport instead. The HTTP libraries' per-request logs are kept out of the program's logging
+    (`quiet_http_loggers`).
     """
+    quiet_http_loggers()
     verify: ssl.SSLContext | bool = True
     stack = os.environ.get("GRIDRUN_HTTP", "").strip().lower()
     if stack not in ("", "aiohttp", "httpx"):
