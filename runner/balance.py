@@ -103,7 +103,7 @@ def refusal(found: BalanceCheck, submit: Sequence[Job], in_flight: Sequence[Job]
     if fits:
         message += (f", or send the {_jobs(fits)} it covers with `--budget {budget / 1e6:.2f} --allow-partial`"
                     + (f" (the budget counts the {_jobs(len(in_flight))} in flight too)" if in_flight else ""))
-    return BalanceError(message)
+    return BalanceError(message, balance_micros=found.balance_micros, cost_micros=found.cost_micros, jobs=found.jobs, jobs_fit=fits)
 
 
 def _jobs(n: int) -> str:

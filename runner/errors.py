@@ -104,16 +104,47 @@ class UsageError(GridrunError):
 
 
 class BudgetError(GridrunError):
-    """The plan or the run would exceed the budget."""
+    """The plan or the run would exceed the budget.
+
+    :ivar cost_micros: what the jobs to send, with those an earlier run left in flight, would cost (micro-USD, the
+        plan's estimate); None where not said.
+    :ivar budget_micros: the budget, in micro-USD.
+    :ivar jobs: how many jobs the run would send; `in_flight`, how many it would follow.
+    :ivar jobs_fit: how many of the jobs to send fit the budget, in order, beside those in flight: what
+        `allow_partial` would send.
+    """
 
     exit_code = 3
+
+    def __init__(self, message: str, *, cost_micros: int | None = None, budget_micros: int | None = None,
+                 jobs: int | None = None, in_flight: int | None = None, jobs_fit: int | None = None) -> None:
+        super().__init__(message)
+        self.cost_micros = cost_micros
+        self.budget_micros = budget_micros
+        self.jobs = jobs
+        self.in_flight = in_flight
+        self.jobs_fit = jobs_fit
 
 
 class BalanceError(GridrunError):
     """The account's balance, as the provider says it before the run sends anything, is below what the run would
-    send: refused whole, as the provider's 402 would stop it midway. Exit 1, as a run the account refused."""
+    send: refused whole, as the provider's 402 would stop it midway. Exit 1, as a run the account refused.
+
+    :ivar balance_micros: what the account has left, in micro-USD; None where not said.
+    :ivar cost_micros: what the jobs the run would send cost (micro-USD, the plan's estimate).
+    :ivar jobs: how many jobs that is; `jobs_fit`, how many of them the balance covers (sent with the budget the
+        message names and `allow_partial`).
+    """
 
     exit_code = 1
+
+    def __init__(self, message: str, *, balance_micros: int | None = None, cost_micros: int | None = None,
+                 jobs: int | None = None, jobs_fit: int | None = None) -> None:
+        super().__init__(message)
+        self.balance_micros = balance_micros
+        self.cost_micros = cost_micros
+        self.jobs = jobs
+        self.jobs_fit = jobs_fit
 
 
 class InFlightError(GridrunError):

@@ -709,6 +709,13 @@ def check_budget(
     and pays for them), pass the budget; unless `allow_partial`, which stops submitting at it."""
     need = sum(j.cost_micros for j in submit) + sum(j.cost_micros for j in in_flight)
     if budget_micros is not None and need > budget_micros and not allow_partial:
+        room, fit = budget_micros - sum(j.cost_micros for j in in_flight), 0
+        for job in submit:  # in order, up to the first that does not fit, as --allow-partial sends them
+            if job.cost_micros > room:
+                break
+            room, fit = room - job.cost_micros, fit + 1
+        figures = {"cost_micros": need, "budget_micros": budget_micros, "jobs": len(submit),
+                   "in_flight": len(in_flight), "jobs_fit": fit}
         if not submit:
             # nothing new to send: the run would only follow the jobs in flight, whose renders count until they end
             n = len(in_flight)
@@ -719,11 +726,11 @@ def check_budget(
                 f"above the budget of {usd_text(budget_micros)}: already sent, {they} counted against the budget "
                 f"of the run that collects {them} until {end}; `gridrun run --budget "
                 f"{math.ceil(need / 10_000) / 100:.2f}` (or --allow-partial, which sends nothing new) collects "
-                f"{them}, `gridrun cancel` cancels {them} at the provider"
+                f"{them}, `gridrun cancel` cancels {them} at the provider", **figures,
             )
         jobs = f"{len(submit):,} jobs to submit" + (f" and {len(in_flight):,} in flight" if in_flight else "")
         raise BudgetError(
             f"{jobs} would cost {usd_text(need)}, above the budget of "
             f"{usd_text(budget_micros)}; raise run.budget_usd or --budget, or pass --allow-partial "
-            "to run up to the budget"
+            "to run up to the budget", **figures,
         )

@@ -716,3 +716,17 @@ def test_a_program_logging_at_info_gets_no_request_lines_nor_signed_urls_from_a_
     assert runner.run(m, report=False, options={"force": True}).status == "done"
     assert any(r.name == "httpx" and "HTTP Request" in r.getMessage() for r in caplog.records)
     assert http_loggers[0].level == logging.INFO
+
+
+def test_a_budget_refusal_carries_its_figures_not_only_words(tmp_path: Path) -> None:
+    """A pipeline that wants how far over the budget a run is, and how many jobs fit, reads them from the error
+    (micro-USD), not from its English, which stays as it was."""
+    from runner.errors import BudgetError
+
+    m = write_manifest(tmp_path, n_seeds=3, run={"budget_usd": 0.80})  # six jobs of $0.35
+    with pytest.raises(BudgetError) as caught:
+        runner.run(m, provider=sim_provider(m), report=False)
+    e = caught.value
+    assert (e.cost_micros, e.budget_micros, e.jobs, e.in_flight, e.jobs_fit) == (2_100_000, 800_000, 6, 0, 2)
+    assert str(e) == ("6 jobs to submit would cost $2.10, above the budget of $0.80; raise run.budget_usd or --budget, "
+                      "or pass --allow-partial to run up to the budget")

@@ -170,3 +170,9 @@ def _priced(micros: int) -> Any:
     from types import SimpleNamespace
 
     return SimpleNamespace(cost_micros=micros)
+
+
+def test_a_balance_refusal_carries_the_balance_the_cost_and_the_jobs_it_covers(tmp_path: Path) -> None:
+    refused, _, _ = run(six_jobs(tmp_path, balance=0.7))  # two jobs of $0.35
+    assert isinstance(refused, BalanceError)
+    assert (refused.balance_micros, refused.cost_micros, refused.jobs, refused.jobs_fit) == (2 * JOB, 6 * JOB, 6, 2)
