@@ -702,6 +702,15 @@ def test_render_size(tmp_path: Path, params: dict[str, str], size: tuple[int, in
         ({"size": "1365x768", "duration": 5}, 0.45),
         ({"resolution": "1K", "aspect_ratio": "1:1", "duration": 10}, 0.99),
         ({"resolution": "1K", "aspect_ratio": "9:16", "duration": 10}, 0.99),
+        ({"size": "1183x887", "duration": 5}, 0.45),
+        ({"size": "16:9", "quality": "360p", "duration": 5}, 0.35),
+        # a ratio sets only the shape: the render keeps the quality's scale, and its price
+        ({"size": "1:1", "quality": "1080p", "duration": 5}, 0.75),
+        ({"size": "1:1", "quality": "1080p", "duration": 8}, 1.50),
+        ({"size": "1:1", "quality": "720p", "duration": 5}, 0.45),
+        ({"size": "4:3", "quality": "720p", "duration": 8, "generate_audio_switch": True}, 1.80),
+        ({"size": "9:16", "quality": "1080p", "duration": 5}, 0.75),
+        ({"size": "1:1", "duration": 5}, 0.35),
     ],
 )
 def test_cost_per_job(tmp_path: Path, params: dict[str, Any], usd: float) -> None:

@@ -310,7 +310,14 @@ class ModelCaps:
         :raises CapabilityDataError: the table has no figure for the job (a duration or tier it lacks).
         """
         size = size or self.render_size(params)
-        tier = str(params["quality"]) if "size" not in params and "resolution" not in params else self.tier(size)
+        given = params.get("size")
+        in_pixels = isinstance(given, str) and "x" in given
+        # A size in pixels (WxH) or a resolution sets the scale, and the price is that of its tier; a ratio (W:H)
+        # sets only the shape, and the render keeps the quality's scale and price (1:1 at 1080p is 1080x1080).
+        if in_pixels or "resolution" in params or "quality" not in params:
+            tier = self.tier(size)
+        else:
+            tier = str(params["quality"])
         duration = int(params.get("duration", 5))
         lookups = [("base_5s", tier), ("duration_factor", duration)]
         if params.get("generate_audio_switch"):

@@ -132,6 +132,25 @@ async def test_size_comes_from_size_then_aspect_ratio_and_resolution(api: Api, b
     assert r.json()["size"] == size
 
 
+@pytest.mark.parametrize(("body", "size", "usd"), [
+    ({"size": "1:1", "quality": "1080p"}, "1080x1080", 0.75),
+    ({"size": "1:1", "quality": "720p", "duration": 8}, "720x720", 0.90),
+    ({"size": "4:3", "quality": "720p"}, "960x720", 0.45),
+])
+async def test_a_ratio_size_is_billed_at_its_quality_as_the_plan_prices_it(
+    api: Api, tmp_path: Path, body: dict[str, Any], size: str, usd: float
+) -> None:
+    """A size given as a ratio W:H sets the shape only: 1:1 at 1080p renders 1080x1080 and bills 1080p's price,
+    the same figure the plan counts against the budget."""
+    r = await api.create(**body)
+    assert r.status_code == 202, r.text
+    assert (r.json()["size"], r.json()["metadata"]["cost_estimate"]) == (size, usd)
+    manifest = tmp_path / "m.yaml"
+    lines = "".join(f"  {k}: {v!r}\n" if isinstance(v, str) else f"  {k}: {v}\n" for k, v in body.items())
+    manifest.write_text(f"version: 1\nname: fox\nprovider: sim\nmodel: {MODEL}\nparams:\n  prompt: a fox\n{lines}")
+    assert plan(manifest).jobs[0].cost_micros == round(usd * 1_000_000)
+
+
 @pytest.mark.parametrize("scale", [{"size": "1365x768"}, {"resolution": "1K"}])
 async def test_1080p_beside_a_size_or_resolution_is_not_used_so_10_seconds_are_taken(
     api: Api, scale: dict[str, str]
