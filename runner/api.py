@@ -886,6 +886,8 @@ def status_json(snap: Snapshot) -> dict[str, Any]:
         "per_minute": None if per_minute is None else round(per_minute, 2),
         "eta": None if eta is None else round(eta, 1),
         "stopping": snap.stopping,  # why the run stopped sending new jobs (budget, interrupt, ...), as `run --json` says
+        # renders the run paid that the provider billed above 5x their estimates, counted as billed (None: none)
+        "billed_above": snap.billed_above_note(),
         "problems": [
             {"key": j.key, "state": j.state, "error": j.error}
             for j in problems(snap)

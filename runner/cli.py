@@ -1198,6 +1198,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         out.print(f"  {_rerendering_note(rerendering)}", markup=False, highlight=False)
     budget = "" if r.budget_micros is None else f" of {usd_text(r.budget_micros)}"
     out.print(f"  spent {usd_text(snap.spent_micros)}, reserved {usd_text(snap.reserved_micros)}{budget}")
+    if (above := snap.billed_above_note()) is not None:
+        out.print(f"  [bold yellow]warning[/bold yellow]: {escape(above)}")
     if (over := snap.over_budget_note()) is not None:
         out.print(f"  [yellow]{escape(over)}[/yellow]")
     if (snap.manifest_spent_micros, snap.manifest_reserved_micros) != (snap.spent_micros, snap.reserved_micros):

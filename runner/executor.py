@@ -39,7 +39,7 @@ from .errors import (
     RetryableError,
     ServerError,
 )
-from .jobs import COST_FACTORS, counted_cost, usd_text
+from .jobs import BILLED_FACTOR, COST_FACTORS, billed_above, billed_above_note, counted_cost, usd_text
 from .live import LiveViews
 from .options import GONE_AFTER, RunOptions
 from .outputs import (
@@ -47,6 +47,7 @@ from .outputs import (
 )
 from .pacing import IntentBatcher, ListPoller, ListUnavailable, Pacer, RenderTimes, backoff
 from .plan import Job, Plan, budget_micros
+from .providers import capabilities
 from .providers.base import Provider, VideoStatus
 from .providers.download import TOO_LARGE, WRITE_FAILED
 from .records import RUN_STATUSES
@@ -262,6 +263,7 @@ class Executor:
         # of those, the simulator's placeholders made at another endpoint: a plain run re-renders them, not --force
         self._left_elsewhere: set[int] = set()
         self._doubted = False  # a reported cost was doubted in this run (said once, in `errors`)
+        self._above = False  # a render was billed above its estimate's upper factor (said once, in `errors`)
         self._unanswered: dict[str, str] = {}  # video -> why its last polls got no status (read by `_watch`)
         self._poll_told: set[tuple[str, str]] = set()  # (video, kind of failure) told among the errors: once each
         self._poll_noted: dict[str, str] = {}  # video -> the poll failure its job's error says, until answered
@@ -573,10 +575,15 @@ class Executor:
         if doubted and tell and not self._doubted and status.cost_micros is not None:
             self._doubted = True
             reported, estimate = status.cost_micros, job.cost_micros
-            low, high = COST_FACTORS
+            low, high = COST_FACTORS[0], BILLED_FACTOR
             self._error(job, f"the provider reported a cost of {usd_text(reported)}, not within {low:g}-{high:g}x "
                              f"the estimate of {usd_text(estimate)}: the estimate counts against the budget, for "
                              "this job and any other such (event cost-doubted); the reported figure is recorded")
+        if tell and not self._above and status.cost_micros is not None and billed_above(job.cost_micros, status.cost_micros):
+            self._above = True
+            m = self.plan.manifest
+            where = capabilities.prices_from(m.provider, m.model, m.data.get("capabilities") or [], m.base_dir)
+            self._error(job, billed_above_note(job.cost_micros, status.cost_micros, prices_from=where))
         return billed
 
     # -- the run -----------------------------------------------------------------------------------

@@ -163,6 +163,8 @@ def _job_costs(snapshot: Snapshot) -> dict[str, Any]:
         "cost_by_run": {str(r): usd(m) for r, m in sorted(by_run.items())},
         "cost_doubted": sum(1 for j in jobs if j.cost_doubted),
         "cost_unreported": sum(1 for j in jobs if j.state == "done" and j.cost_reported_micros is None),
+        # renders this run paid that the provider billed above 5x their estimates, counted as billed (None: none)
+        "cost_billed_above": snapshot.billed_above_note(),
     }
 
 

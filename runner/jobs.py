@@ -124,27 +124,50 @@ def job_hash(provider: str, model: str, params: Mapping[str, Any], repeat: int) 
 
 
 
-# A reported cost counts against the budget only within these factors of the job's estimate. Real prices move
-# the figure by well under them (another route's resolution tier, an audio surcharge, a discount: 0.5x-2.5x
-# at most in the price table), while a figure in another unit is 100x (cents) or 1,000,000x (micro-dollars)
-# away, and a 0 for a finished paid render is no price at all (a cost not final yet, or billed later).
+# A reported cost is as expected within these factors of the job's estimate. Real prices move the figure by well
+# under them (another route's resolution tier, an audio surcharge, a discount: 0.5x-2.5x at most in the price
+# table), while a 0 for a finished paid render is no price at all (a cost not final yet, or billed later).
 COST_FACTORS = (0.2, 5.0)
+# Above COST_FACTORS and up to this many times the estimate, a figure is still a plausible amount in dollars: what a
+# price table too low (a capabilities file out of date, or mistyped) gives. It counts as billed, so that the budget
+# stops the run, and is said (`billed_above_note`). Further away, it is in another unit: 100x (cents), 1,000,000x
+# (micro-dollars), and the estimate counts instead.
+BILLED_FACTOR = 50.0
 
 
 def counted_cost(estimate: int, reported: int | None, *, completed: bool) -> tuple[int | None, bool]:
     """What a render counts against the budget (micro-USD, None for nothing) given the provider's `reported`
     figure, and whether that figure was doubted (then the estimate counts instead).
 
-    A completed render counts a reported figure within COST_FACTORS of the estimate, and the estimate when
-    none is reported. A failed one counts what was reported from 0 (nothing charged) up to the upper factor,
-    and nothing when none is. A job estimated at 0 has nothing to compare with: its figure is taken as is.
+    A completed render counts a reported figure from the lower factor of COST_FACTORS up to BILLED_FACTOR times
+    the estimate, and the estimate when none is reported. A failed one counts what was reported from 0 (nothing
+    charged) up to BILLED_FACTOR times, and nothing when none is. A job estimated at 0 has nothing to compare
+    with: its figure is taken as is.
     """
     if reported is None:
         return (estimate if completed else None), False
-    low, high = COST_FACTORS
-    if estimate <= 0 or (low * estimate if completed else 0) <= reported <= high * estimate:
+    low = COST_FACTORS[0]
+    if estimate <= 0 or (low * estimate if completed else 0) <= reported <= BILLED_FACTOR * estimate:
         return reported, False
     return estimate, True
+
+
+def billed_above(estimate: int, reported: int | None) -> bool:
+    """Whether a reported figure counted as billed (`counted_cost`) is above the upper factor of COST_FACTORS of
+    the estimate: the price table most likely prices the job too low."""
+    return reported is not None and estimate > 0 and COST_FACTORS[1] * estimate < reported <= BILLED_FACTOR * estimate
+
+
+def billed_above_note(estimate: int, reported: int, *, more: int = 0, prices_from: str = "") -> str:
+    """What the run's errors, `status`, the report and the export say of renders billed above the upper factor of
+    COST_FACTORS of their estimates (`billed_above`): the first one's figures, how many more, and where the
+    prices come from (`capabilities.prices_from`)."""
+    times = f"{reported / estimate:.3g}x"
+    others = f", and {more:,} more job{'' if more == 1 else 's'} above {COST_FACTORS[1]:g}x " \
+             f"{'its estimate' if more == 1 else 'their estimates'}" if more else ""
+    where = f" ({prices_from})" if prices_from else ""
+    return (f"the provider billed {usd_text(reported)} for a job estimated {usd_text(estimate)} ({times}){others}: "
+            f"counted as billed; the price table may be out of date{where}")
 
 
 def usd_text(micros: int) -> str:

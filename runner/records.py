@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from .jobs import counted_cost, usd_text
+from .jobs import billed_above, billed_above_note, counted_cost, usd_text
 
 __all__ = ["GONE_EXIT", "RUN_STATUSES", "EarlierTake", "JobRecord", "RunRecord", "RunSummary", "Snapshot", "job_record", "run_record"]
 
@@ -107,6 +107,12 @@ class JobRecord:
             return False
         completed = self.state not in ("failed", "cancelled")
         return counted_cost(self.cost_estimate_micros, self.cost_reported_micros, completed=completed)[1]
+
+    @property
+    def billed_above(self) -> bool:
+        """Whether the provider's figure for the current attempt, counted as billed, is above the upper factor of
+        COST_FACTORS of the estimate (`jobs.billed_above`): the price table most likely prices it too low."""
+        return billed_above(self.cost_estimate_micros, self.cost_reported_micros)
 
     @property
     def render_seconds(self) -> float | None:
@@ -306,6 +312,9 @@ class Snapshot:
     # What `runner.status` warns of, as `gridrun status` does: the manifest file given did not load, and the state's
     # copy of it, as its latest run had it, was read instead (`api.status_manifest`).
     warnings: list[str] = field(default_factory=list)
+    # Where the prices of the run's jobs come from (`capabilities.prices_from`), read only when a job the run paid
+    # was billed above its estimate (`billed_above_note`); "" otherwise.
+    prices_from: str = ""
 
     def last_record(self) -> float:
         """When the run's own process last recorded anything (a job's move, an event, that it was alive): the end
@@ -322,6 +331,18 @@ class Snapshot:
         if job.state == "done" and job.id in self.origins:
             return self.origins[job.id] == MADE
         return job.billed_run == self.run.id if job.billed_run is not None else job.cached_from_run is None
+
+    def billed_above_note(self) -> str | None:
+        """What the run's end, `status`, the report and the export say of the jobs this run paid that the
+        provider billed above the upper factor of COST_FACTORS of their estimates (counted as billed); None when
+        there are none."""
+        above = [j for j in self.jobs if j.billed_above and j.paid_run == self.run.id]
+        if not above:
+            return None
+        first = above[0]
+        assert first.cost_reported_micros is not None
+        return billed_above_note(first.cost_estimate_micros, first.cost_reported_micros, more=len(above) - 1,
+                                 prices_from=self.prices_from)
 
     def over_budget_note(self) -> str | None:
         """What the run's end, `status` and the report say of a run that spent more than its budget; None when

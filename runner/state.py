@@ -2540,7 +2540,23 @@ class Store:
                         left_rendering=left, left_rendered=rendered, left_unknown=unknown, placeholders_left=placeholders,
                         left_copies={rid: str(path) for rid, (path, _) in copies.items()},
                         copies_missing=tuple(rid for rid, (_, there) in copies.items() if not there),
-                        others_since=others_since)
+                        others_since=others_since,
+                        prices_from=self._prices_from(run) if any(j.billed_above for j in jobs) else "")
+
+    def _prices_from(self, run: RunRecord) -> str:
+        """Where the prices of the run's jobs come from (`capabilities.prices_from`): the capabilities files of the
+        manifest as the run's plan was made from it (its copy), else gridrun's own."""
+        import yaml
+
+        from .providers import capabilities
+
+        try:
+            data = yaml.safe_load(self.manifest_copy(run.id) or "{}")
+        except yaml.YAMLError:
+            data = None
+        names = data.get("capabilities") if isinstance(data, dict) else None
+        names = [n for n in names if isinstance(n, str)] if isinstance(names, list) else []
+        return capabilities.prices_from(run.provider, run.model, names, Path(run.manifest_path).parent)
 
     def _left_rendering(self, run: RunRecord) -> tuple[tuple[str, int, int], ...]:
         """The jobs sent by runs of the run's manifest, rendering still (submitted, running), that the run does not

@@ -1771,6 +1771,12 @@ def test_expired_content_is_expired_and_not_repaid(tmp_path: Path, monkeypatch: 
     (350_000, 69_999, True, 350_000, True),
     (350_000, 0, True, 350_000, True),             # a completed paid render is not free
     (350_000, 350_000 * 10**6, True, 350_000, True),  # micro-dollars read as dollars
+    (350_000, 3_500_000, True, 3_500_000, False),  # 10x: a plausible dollar figure (a price table too low)
+    (350_000, 17_500_000, True, 17_500_000, False),  # 50x, the bound, in
+    (350_000, 17_500_001, True, 350_000, True),
+    (350_000, 35_000_000, True, 350_000, True),    # cents read as dollars
+    (350_000, 3_500_000, False, 3_500_000, False),
+    (350_000, 35_000_000, False, 350_000, True),
     (350_000, None, True, 350_000, False),         # none reported: the estimate, as always
     (350_000, 0, False, 0, False),                 # a failed render charged nothing
     (350_000, 100_000, False, 100_000, False),
@@ -1811,6 +1817,40 @@ def test_a_plausible_reported_cost_is_what_the_budget_counts(tmp_path: Path) -> 
     side = json.loads(Path(api.status(m).jobs[0].output_path).with_suffix(".json").read_text())
     assert side["cost_usd"] == side["cost_reported_usd"] == 0.42
     check_outputs(m)
+
+
+def test_a_bill_far_above_the_estimate_counts_as_billed_stops_the_run_at_its_budget_and_is_said(tmp_path: Path) -> None:
+    """A provider billing 10x the estimate (a price table too low) is billed in dollars: its figure counts, so the
+    budget stops the run once passed, and the run's errors, `status`, the report and the export say it, naming
+    where the prices came from."""
+    from runner.export import summary
+    from runner.report import render
+
+    m = write_manifest(tmp_path, n_seeds=3, sim={"cost_factor": 10}, run={"budget_usd": 2.1, "concurrency": 1})
+    result, prov = run(m, allow_partial=True)
+    assert result.status == "budget" and stats(prov)["creates"] == 1, result.stats.counts
+    assert result.stats.spent_micros == 3_500_000 and _money_views(m) == {3.5}
+    note = ("the provider billed $3.50 for a job estimated $0.35 (10x): counted as billed; the price table may be "
+            "out of date (gridrun's built-in capabilities file lumenfall.yaml, as of 2026-11-25)")
+    said = [e for e in result.stats.last_errors if "counted as billed" in e]
+    assert len(said) == 1 and note in said[0], result.stats.last_errors
+    snap = api.status(m)
+    assert snap.billed_above_note() == note and api.status_json(snap)["billed_above"] == note
+    assert summary(snap)["cost_billed_above"] == note and summary(snap)["cost_doubted"] == 0
+    assert note.replace("'", "&#39;") in render(snap, base_dir=tmp_path)
+    assert _doubted_events(tmp_path) == []
+
+
+def test_a_bill_above_the_estimate_names_the_capabilities_file_that_priced_it(tmp_path: Path) -> None:
+    caps = tmp_path / "caps.yaml"
+    caps.write_text("provider: sim\nmodels:\n  pixverse-v5.6:\n    prices:\n"
+                    "      base_5s: {360p: 0.035, 540p: 0.035, 720p: 0.45, 1080p: 0.75}\n")
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), extra={"capabilities": ["caps.yaml"]})
+    result, _ = run(m)  # the simulator bills gridrun's own table: $0.35 for a job priced $0.035 here
+    assert result.exit_code == 0 and result.stats.spent_micros == 700_000
+    note = (f"the provider billed $0.35 for a job estimated $0.035 (10x), and 1 more job above 5x its estimate: "
+            f"counted as billed; the price table may be out of date (capabilities file {caps})")
+    assert api.status(m).billed_above_note() == note
 
 
 @pytest.mark.parametrize("factor", [0.0, 1e6])

@@ -19,7 +19,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import yaml
 
-from runner.errors import ManifestError
+from runner.errors import GridrunError, ManifestError
 
 DATA_DIR = Path(__file__).parent / "data"
 MICROS = 1_000_000
@@ -651,6 +651,32 @@ def check_user_file(path: Path, *, key_env: str | None = None, env: str | None =
 def user_data(path: Path) -> dict[str, Any]:
     """A user's capabilities file, as read (checked against the schema)."""
     return _read_user(path)
+
+
+def prices_from(provider: str, model: str, names: Sequence[Any] = (), base_dir: Path | None = None) -> str:
+    """Where the prices of `model` come from, as a note names it: the last user file that sets them (of
+    GRIDRUN_CAPABILITIES, then the manifest's `names`, relative to `base_dir`), else gridrun's built-in file. Never
+    raises: a file that cannot be read now is passed over."""
+    lineage = _lineage(provider) if provider in available() else (provider,)
+    named = [Path(p) for p in os.environ.get("GRIDRUN_CAPABILITIES", "").split(os.pathsep) if p]
+    given = [Path(base_dir or ".") / str(n) for n in names]
+    found: Path | None = None
+    for f in [*named, *given]:
+        try:
+            data = _read_user(f)
+        except (GridrunError, OSError, ValueError):
+            continue
+        entry = (data.get("models") or {}).get(model) if isinstance(data.get("models"), dict) else None
+        if data.get("provider") in lineage and isinstance(entry, dict) and "prices" in entry:
+            found = f
+    if found is not None:
+        return f"capabilities file {found.resolve() if found.exists() else found}"
+    for name in lineage:
+        path = _builtin(name)
+        entry = ((_read(path).get("models") or {}).get(model) or {}) if path is not None else {}
+        if "prices" in entry:
+            return f"gridrun's built-in capabilities file {path.name}, as of {entry['prices'].get('as_of', '?')}"
+    return "gridrun's built-in capability data"
 
 
 def builtin_base_url(provider: str) -> str:
