@@ -26,7 +26,7 @@ from . import _load_httpx
 from . import manifest as manifest_mod
 from . import plan as plan_mod
 from .errors import (
-    CancelNotTakenError, CopyNotWrittenError, ManifestError, ManifestErrors, NotRecordedError, ProviderError,
+    CancelNotTakenError, CopyNotWrittenError, GridrunError, ManifestError, ManifestErrors, NotRecordedError, ProviderError,
     RejectedError, RunStartingError, StateError, UsageError,
 )
 from .jobs import format_value
@@ -1003,6 +1003,9 @@ class CancelResult:
     warnings: list[str] = field(default_factory=list)          # the manifest taken otherwise than as it is
     blocking: bool = True                                      # some of them are the latest run's: a run refuses
                                                                # to start over them (an earlier run's it does not)
+    changed_runs: set[int] = field(default_factory=set)        # the runs whose jobs or money cancel recorded anew
+    reports: dict[int, Path] = field(default_factory=dict)     # of those, run id -> its report, written again
+    report_errors: dict[int, str] = field(default_factory=dict)  # run id -> why its report could not be
 
 
 def cancel(m: Manifest | str | Path, *, on_wait: Callable[[str], None] | None = None) -> CancelResult:
@@ -1048,7 +1051,27 @@ def cancel(m: Manifest | str | Path, *, on_wait: Callable[[str], None] | None = 
     with _closing(prov), _closed(store, lambda failed: store.cancel_unwritable(
             failed, sent=[k for k in asked if k not in {*result.cancelled, *result.failed}])):
         _cancel_in_flight(p, prov, store, result, asked, on_wait)
+        _rewrite_reports(p, store, result)
     return result
+
+
+def _rewrite_reports(p: Plan, store: Store, result: CancelResult) -> None:
+    """The report of each run whose figures `cancel` changed (`result.changed_runs`), written again where one was
+    written before, as `gridrun report` writes it (in `result.reports`); one that cannot be is said in
+    `result.report_errors`, and the cancel stands."""
+    from .export import files_of
+    from .report import write_report
+
+    for run_id in sorted(result.changed_runs):
+        try:
+            snap = store.snapshot(run_id, manifest_name=p.manifest.name)
+            folder, suffix = files_of(store, snap, p.outputs_dir)
+            if not (folder / f"report{suffix}.html").is_file():
+                continue  # none written: `gridrun report` writes it when asked
+            result.reports[run_id] = write_report(store, run_id=run_id, manifest_name=p.manifest.name,
+                                                  home=p.outputs_dir)
+        except (GridrunError, OSError, sqlite3.Error) as exc:
+            result.report_errors[run_id] = str(exc) or type(exc).__name__
 
 
 def _cancel_plan(m: Manifest | str | Path) -> tuple[Plan, str | None]:
@@ -1222,6 +1245,7 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
             store.transition(row["id"], JobState.UNKNOWN, error=f"{why}; it may have been paid for. `gridrun "
                                                                 "retry --unknown` re-submits (may pay twice)")
         result.gone[row["key"]] = why
+        result.changed_runs.add(row["held_by"])
 
     async def one(client: Any, limiter: anyio.CapacityLimiter, row: Any) -> None:
         key, pid = row["key"], row["provider_id"]
@@ -1282,7 +1306,7 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
             # no run saw it end: the runs that left it in flight, which ended, record it so, its charge in its
             # sender's; in the same transaction, so that a kill or a failed write between the two never leaves the
             # job settled and those runs' figures still reserving it
-            store.settle_left(row["id"])
+            result.changed_runs |= {row["held_by"], *store.settle_left(row["id"])}
         if after.status == "cancelled":
             result.cancelled.append(key)
             if now == JobState.DONE:

@@ -1649,6 +1649,12 @@ def cmd_cancel(args: argparse.Namespace) -> int:
                   f"still in flight and reserved; `gridrun cancel {args.manifest}` again tries {_them(n)} again, or "
                   f"`gridrun run {args.manifest}` follows {_them(n)} to the end and downloads what "
                   f"{'it renders' if n == 1 else 'they render'} (paid)", markup=False)
+    for run_id, path in r.reports.items():
+        say(f"report of run {run_id} written again with what the cancel recorded: {visible(str(relpath(path, Path.cwd())))}")
+    for run_id, why in r.report_errors.items():
+        err.print(f"warning: the report of run {run_id} could not be written again ({visible(why)}): it still shows the "
+                  f"jobs as before the cancel; `gridrun report {visible(str(args.manifest))} --run {run_id}` writes it",
+                  markup=False, highlight=False)
     return 1 if r.errors or r.unresolved or r.not_taken else 0
 
 

@@ -2045,7 +2045,7 @@ class Store:
             self._known[job_id] = (state, row["key"])
         return state
 
-    def settle_left(self, job_id: int) -> None:
+    def settle_left(self, job_id: int) -> set[int]:
         """A job in flight that `gridrun cancel` found ended (cancelled, failed, rendered) and recorded so, outside
         any run: the runs that ended leaving it in flight at that attempt record it as it is now.
 
@@ -2054,13 +2054,15 @@ class Store:
         the run that sent it (pinned to it, `billed_run_id`, so that a later run downloading the video does not count
         it again), and each ended run that left the job at this attempt has it as it is now, its estimate out of
         that run's reserve and, for the run that sent it, its charge in that run's spent: `status --runs` and each
-        run's report then sum what the provider charged, as the export's `paid_in_run` says."""
+        run's report then sum what the provider charged, as the export's `paid_in_run` says. Returns the runs whose
+        record it changed."""
+        changed: set[int] = set()
         with self._tx():
             a = self.db.execute(
                 "SELECT a.n, a.run_id, a.billed_run_id, a.billed_micros, a.estimate_micros FROM attempts a"
                 " JOIN jobs j ON j.id = a.job_id AND a.n = j.attempts WHERE j.id=?", (job_id,)).fetchone()
             if a is None:
-                return
+                return changed
             payer = a["billed_run_id"] if a["billed_run_id"] is not None else a["run_id"]
             if a["billed_micros"] is not None and a["billed_run_id"] is None:
                 self.db.execute("UPDATE attempts SET billed_run_id=? WHERE job_id=? AND n=?", (payer, job_id, a["n"]))
@@ -2077,6 +2079,8 @@ class Store:
                 reserved = max(0, int(kept.get("reserved", 0)) - int(a["estimate_micros"]))
                 self.db.execute("UPDATE runs SET final_money=? WHERE id=?",
                                 (_json({"spent": spent, "reserved": reserved}), run_id))
+                changed.add(int(run_id))
+        return changed
 
     def rerender_failed(self, job_id: int, to: JobState, *, run_id: int | None, **fields: Any) -> JobState:
         """A job whose render the provider failed, or whose create it refused (`to`, with `fields` as

@@ -570,6 +570,62 @@ def test_a_cancelled_renders_cost_is_recorded_and_spent_alike_whether_the_run_or
     assert summary(snap)["spent_usd"] == counted / 1e6
 
 
+def _page_text(path: Path) -> str:
+    import re
+
+    return " ".join(re.sub(r"<[^>]+>", " ", path.read_text(encoding="utf-8")).split())
+
+
+def test_gridrun_cancel_writes_again_the_report_of_the_run_whose_figures_it_changed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run's report, written while its job was in flight, showed it reserved and nothing paid: `cancel`
+    records the cancel's charge and writes that report again, saying where; a run without a report gets none."""
+    from runner.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    m = _left_rendering(tmp_path, cancel_charge=0.5)
+    page = api.report(m)
+    assert "this run paid $0.00" in _page_text(page)
+    capsys.readouterr()
+    assert main(["cancel", str(m)]) == 0
+    said = capsys.readouterr().out
+    assert "report of run 1 written again with what the cancel recorded: outputs/t/report.html" in said, said
+    text = _page_text(page)
+    assert "this run paid $0.175" in text and "reserved by this run (in flight, or of unknown outcome that it sent) $0.00" in text, text
+
+    other = tmp_path / "other"
+    other.mkdir()
+    m = _left_rendering(other, cancel_charge=0.5)
+    assert main(["cancel", str(m)]) == 0
+    assert "written again" not in capsys.readouterr().out
+    assert not (api.status(m).run.outputs_dir and (Path(api.status(m).run.outputs_dir) / "report.html").exists())
+
+
+def test_a_report_that_cannot_be_written_again_after_a_cancel_is_a_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib
+
+    from runner.cli import main
+
+    report_mod = importlib.import_module("runner.report")
+    m = _left_rendering(tmp_path, cancel_charge=0.5)
+    api.report(m)
+
+    def full(*args: Any, **kwargs: Any) -> Path:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(report_mod, "write_report", full)
+    capsys.readouterr()
+    assert main(["cancel", str(m)]) == 0
+    out, err = capsys.readouterr()
+    assert "cancelled 1 job at the provider" in out
+    assert ("warning: the report of run 1 could not be written again ([Errno 28] No space left on device): it still "
+            f"shows the jobs as before the cancel; `gridrun report {m} --run 1` writes it") in " ".join(err.split()), err
+    assert [j.state for j in api.status(m).jobs] == ["cancelled"]
+
+
 def test_gridrun_cancel_of_a_render_the_simulator_charges_for_shows_its_charge_in_status_export_and_spent(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
