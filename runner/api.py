@@ -367,11 +367,12 @@ def _changes(p: Plan, last: Any, before: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
-def diff(p: Plan, *, force: bool = False) -> Diff | None:
+def diff(p: Plan, *, force: bool = False, retry: str | None = None) -> Diff | None:
     """The plan against the state store (None when nothing has run yet), with the jobs the last run left in
     flight that the plan no longer has, over which a run refuses to start, warnings of what the state holds
     (another manifest file of the same name, a manifest of another name writing the same output folder), and the
-    files in the way that a run keeps aside (`Diff.aside`)."""
+    files in the way that a run keeps aside (`Diff.aside`). `force`: as `run --force` does; `retry`: as `gridrun
+    retry` ("retry") or `gridrun retry --unknown` ("retry --unknown") does."""
     db = p.state_dir / "state.db"
     if not db.exists() and not os.path.islink(db):  # a link to a folder not there is refused (`Store`)
         check_not_lost(db, p.outputs_dir)  # a state whose runs wrote the output folder is not new
@@ -386,7 +387,7 @@ def diff(p: Plan, *, force: bool = False) -> Diff | None:
         if gone is not None:  # said before anything else: `run` and `retry` refuse it
             field = (plan_mod.outputs_field(p.manifest),)
             warnings = (p.manifest.warning(field, f"{gone} (`run` and `retry` refuse until then)"), *warnings)
-        d = plan_mod.diff(p, stored, previous, force=force)
+        d = plan_mod.diff(p, stored, previous, force=force, retry=retry)
         # a done job's recorded take stays, its poster with it, but for a job re-rendered (--force, a simulator's
         # video at another endpoint)
         again = {j.output_str for j in d.to_send(p.jobs)}

@@ -256,6 +256,10 @@ def _plan_json(plan: Plan, diff: Any) -> dict[str, Any]:
             "to_fetch_again": diff.refetch,
             "in_flight": diff.in_flight,
             "settled": diff.settled,
+            "retried": diff.retried,  # of to_submit, settled jobs sent again (plan --retry): paid again
+            # of the settled jobs left, what the command that sends them again would send and cost
+            "settled_sent_by": {command: {"jobs": len(jobs), "usd": round(sum(j.cost_micros for j in jobs) / 1e6, 6)}
+                                for command, jobs in _retried_groups(plan, diff).items()},
             "made_by_simulator_elsewhere": _elsewhere(diff),
         },
         "left_in_flight": _left_json(diff.left_behind if diff else None),
@@ -350,14 +354,20 @@ def _left_json(left: Any) -> dict[str, Any] | None:
 def cmd_plan(args: argparse.Namespace) -> int:
     """`gridrun plan`: the jobs, their cost and what a run does with each against the state, offline; with
     --force, what `gridrun run --force` does (the same diff it takes), which re-renders the jobs done; with
-    --budget, whether the plan fits `gridrun run --budget`'s."""
+    --retry (--unknown), what `gridrun retry` (--unknown) sends again; with --budget, whether the plan fits
+    `gridrun run --budget`'s."""
     from . import api
     from .plan import budget_micros
 
+    if args.unknown and not args.retry:
+        raise UsageError("plan --unknown previews `gridrun retry --unknown`: give it with --retry")
+    if args.retry and args.force:
+        raise UsageError("plan --retry and --force do not go together: `gridrun retry` takes no --force")
     plan = api.plan(args.manifest, max_jobs=args.max_jobs)
     if args.budget is not None:  # as `run --budget` takes it: the budget of this run, not the manifest's
         plan = dataclasses.replace(plan, budget_micros=budget_micros(args.budget))
-    diff = api.diff(plan, force=args.force)
+    retry = ("retry --unknown" if args.unknown else "retry") if args.retry else None
+    diff = api.diff(plan, force=args.force, retry=retry)
     if args.json:  # as UTF-8 text, or with \u escapes where the output cannot take every character
         from .terminal import writes_any
 
@@ -406,7 +416,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     _print_table(_PlanTable(columns, rows))
     if len(shown) < len(jobs):
         out.print(f"{len(jobs) - len(shown):,} jobs not listed; --all lists every one", style="dim")
-    _print_totals(plan, diff, force=args.force)
+    _print_totals(plan, diff, force=args.force, retry=retry)
     if diff and diff.left_behind:
         refusal = escape(diff.left_behind.message())
         err.print(f"[yellow]warning[/yellow]: `gridrun run` would refuse to start: {refusal}")
@@ -517,7 +527,7 @@ def _shown(count: int, every: bool) -> Sequence[int]:
     return [*range(PLAN_ROWS // 2), *range(count - PLAN_ROWS // 4, count)]
 
 
-def _print_totals(plan: Plan, diff: Any, *, force: bool = False) -> None:
+def _print_totals(plan: Plan, diff: Any, *, force: bool = False, retry: str | None = None) -> None:
     # Grouped by price too (audio on or off, a tier of another size), so that each group reads as count × price =
     # its subtotal, checkable by hand.
     from .plan import ELSEWHERE, relpath
@@ -542,10 +552,12 @@ def _print_totals(plan: Plan, diff: Any, *, force: bool = False) -> None:
         out.print("budget: none (no cap: set run.budget_usd or --budget)")
     if diff:
         pay = sum(j.cost_micros for j in diff.to_send(plan.jobs))
-        out.print(f"against state{' with --force' if force else ''}: {diff.new:,} to submit ({usd_text(pay)}), "
+        mode = " with --force" if force else f" as `gridrun {retry}`" if retry else ""
+        again = f" ({diff.retried:,} of them settled, sent again: paid again)" if diff.retried else ""
+        out.print(f"against state{mode}: {diff.new:,} to submit ({usd_text(pay)}){again}, "
                   f"{diff.cached:,} cached, "
                   + (f"{diff.refetch:,} to fetch again ($0.00), " if diff.refetch else "")
-                  + f"{diff.in_flight:,} in flight, {diff.settled:,} settled"
+                  + f"{diff.in_flight:,} in flight, {diff.settled:,} settled" + _settled_note(plan, diff)
                   + (f", {_renamed(diff.renamed)}" if diff.renamed else "")
                   + (f", {len(diff.stale):,} no longer in the manifest" if diff.stale else "")
                   + _differ(diff))
@@ -560,6 +572,32 @@ def _print_totals(plan: Plan, diff: Any, *, force: bool = False) -> None:
         out.print(f"excluded: {n:,} combination{'' if n == 1 else 's'} (--explain lists {'it' if n == 1 else 'them'})")
     out.print(f"endpoint: {plan.endpoint[0]} (from {plan.endpoint[1]})", style="dim", markup=False)
     out.print(f"outputs: {relpath(plan.outputs_dir, Path.cwd())}", style="dim")
+
+
+def _retried_groups(plan: Plan, diff: Any) -> dict[str, list[Any]]:
+    """The settled jobs of `plan` a run leaves, by the command that sends them again (`Diff.retried_by`)."""
+    by_command: dict[str, list[Any]] = {}
+    for j in plan.jobs:
+        if j.key in diff.retried_by:
+            by_command.setdefault(diff.retried_by[j.key], []).append(j)
+    return by_command
+
+
+def _settled_note(plan: Plan, diff: Any) -> str:
+    """What the plan's "against state" line says of its settled jobs: their states, and what the command that
+    sends them again (`Diff.retried_by`) would send and cost (" (failed/cancelled): `gridrun retry` sends them,
+    $1.05")."""
+    if not diff.retried_by:
+        return ""
+    by_command = _retried_groups(plan, diff)
+    states = sorted({diff.reasons[k].split(":", 1)[0] for k in diff.retried_by})
+    parts = []
+    for command, jobs in by_command.items():
+        n = len(jobs)
+        what = _them(n) if n == diff.settled else f"{n:,}"
+        twice = " (may pay twice)" if command == "retry --unknown" else ""
+        parts.append(f"`gridrun {command}` sends {what}, {usd_text(sum(j.cost_micros for j in jobs))}{twice}")
+    return f" ({'/'.join(states)}): " + "; ".join(parts)
 
 
 def _renamed(renamed: Sequence[tuple[str, str]]) -> str:
@@ -1927,6 +1965,12 @@ def _parser(*, with_sim: bool = True) -> argparse.ArgumentParser:
     sp.add_argument("--all", action="store_true", help="list every job, even in a large plan")
     sp.add_argument("--force", action="store_true",
                     help="what `gridrun run --force` would send and cost: the jobs done re-rendered, paid again")
+    sp.add_argument("--retry", action="store_true",
+                    help="what `gridrun retry` would send and cost: the failed, rejected, expired and cancelled "
+                         "jobs sent again, paid again")
+    sp.add_argument("--unknown", action="store_true",
+                    help="with --retry: what `gridrun retry --unknown` would send (the jobs of unknown outcome "
+                         "instead; may pay twice)")
     sp.add_argument("--budget", type=_knob("budget_usd"),
                     help="whether the plan fits `gridrun run --budget BUDGET`: the budget in USD it is measured "
                          "against (overrides run.budget_usd)")

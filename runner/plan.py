@@ -792,6 +792,10 @@ class Diff:
     # of `changed`, key -> what differs from the previous run's job of that key ("provider: sim then, lumenfall now")
     changes: Mapping[str, str] = field(default_factory=dict)
     previous_run: int | None = None            # the id of the previous run (`changed` is against it)
+    # of the settled jobs a run leaves, key -> the command that sends them again (`resume.action`'s rule): "retry"
+    # (failed, rejected, expired, cancelled), "retry --unknown" (of unknown outcome, which may pay twice)
+    retried_by: Mapping[str, str] = field(default_factory=dict)
+    retried: int = 0                           # of `new`, the settled jobs `retry` (--unknown) sends again: paid again
 
     def sends(self, key: str) -> bool:
         """Whether a run sends (and pays for) the job of `key`."""
@@ -811,10 +815,16 @@ class Diff:
 # The reasons `diff` gives a job that a run sends.
 NEW, CHANGED, FORCED = "new", "changed since the last run", "forced"
 ELSEWHERE = "made by a simulator at another endpoint: render again"
-_SENT = frozenset({NEW, CHANGED, FORCED, ELSEWHERE})
+RETRIED = "settled, sent again by retry (paid again)"
+RETRIED_UNKNOWN = "unknown, sent again by retry --unknown (may pay twice)"
+_SENT = frozenset({NEW, CHANGED, FORCED, ELSEWHERE, RETRIED, RETRIED_UNKNOWN})
+# The commands that send a settled job again, by the options they run with (`RunOptions`).
+RETRY_COMMANDS = {"retry": {"retry_failed": True}, "retry --unknown": {"retry_unknown": True}}
 # The stored states whose jobs a --force run sends again (`resume.action` resets them), as it sends those never
 # sent; it follows the jobs in flight and looks up those of unknown outcome as any run does, paying nothing new.
 _FORCED = frozenset({"planned", "done", "failed", "rejected", "expired", "cancelled"})
+# The stored states of jobs a run leaves as they ended, which only a retry sends again (`RETRY_COMMANDS`).
+_SETTLED = frozenset({"failed", "rejected", "expired", "cancelled", "unknown"})
 
 
 def made_elsewhere(simulator_at: str | None, endpoint: str) -> bool:
@@ -862,11 +872,21 @@ def _endpoint_id(url: str) -> tuple[str, str, int | None, str, str] | None:
     return scheme, "loopback" if loopback else host, port, path, parts.query
 
 
-def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], *, force: bool = False) -> Diff:
+def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], *, force: bool = False,
+         retry: str | None = None) -> Diff:
     """Compare `plan` with stored jobs (by hash) and the previous run's key -> hash. With `force`, as a
-    `run --force` does: every job sent (again), but those in flight and those of unknown outcome."""
+    `run --force` does: every job sent (again), but those in flight and those of unknown outcome. With `retry`
+    ("retry" or "retry --unknown", `RETRY_COMMANDS`), as that command does: the settled jobs it sends again
+    (`resume.action` decides, as for the run) are sent, paid again."""
+    from .options import RunOptions
+    from .resume import action
+    from .state import JobState
+
+    if retry is not None and retry not in RETRY_COMMANDS:
+        raise ValueError(f"retry: one of {', '.join(RETRY_COMMANDS)}, got {retry!r}")
     reasons: dict[str, str] = {}
-    new = cached = in_flight = settled = refetch = unknown = forced = 0
+    retried_by: dict[str, str] = {}
+    new = cached = in_flight = settled = refetch = unknown = forced = retried = 0
     changed: list[str] = []
     following: list[str] = []
     verified: set[str] = set()
@@ -884,7 +904,15 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
             changed.append(job.key)
         if s is not None and s.state == "done" and s.simulator_at is not None:
             simulator_at[job.key] = s.simulator_at
-        if force and (s is None or s.state in _FORCED):
+        by, settled_before = None, settled
+        if s is not None and s.state in _SETTLED:
+            by = next((command for command, opts in RETRY_COMMANDS.items()
+                       if action(JobState(s.state), RunOptions(**opts), gone=s.gone) in ("reset", "reconcile")), None)
+        if by is not None and by == retry:
+            reasons[job.key] = RETRIED_UNKNOWN if s is not None and s.state == "unknown" else RETRIED
+            new += 1
+            retried += 1
+        elif force and (s is None or s.state in _FORCED):
             reasons[job.key] = FORCED
             new += 1
             if s is not None and s.state != "planned":
@@ -923,6 +951,8 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
         else:
             reasons[job.key] = f"{s.state}: left alone (gridrun retry re-runs it)"
             settled += 1
+        if by is not None and settled > settled_before:  # left as it ended: the command that sends it again
+            retried_by[job.key] = by
     keys = {j.key for j in plan.jobs}
     now = {j.hash: j.key for j in plan.jobs}
     # A job is its hash, a key only its name: a key gone whose hash the plan still has is that job renamed (the
@@ -932,7 +962,7 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
     renamed = tuple((k, now[previous[k]]) for k in gone if previous[k] in now)
     return Diff(reasons, new, cached, in_flight, settled, tuple(changed), stale, refetch, tuple(following),
                 verified=frozenset(verified), unknown=unknown, altered=tuple(altered), renamed=renamed,
-                simulator_at=simulator_at, forced=forced)
+                simulator_at=simulator_at, forced=forced, retried_by=retried_by, retried=retried)
 
 
 def relpath(path: Path, start: Path) -> str:

@@ -1742,6 +1742,25 @@ def stored(state: str, run: int | None = None, ok: bool = False) -> Stored:
     return Stored(state, run, "/x.mp4" if ok else None, ok)
 
 
+def test_diff_as_retry_sends_the_settled_jobs_retry_sends_and_names_them_otherwise(tmp_path: Path) -> None:
+    """`retry` sends failed, rejected, expired (its video gone or not) and cancelled jobs again; `retry --unknown`
+    those of unknown outcome instead: each command's diff sends those, and a plain diff names, for each settled
+    job, the command that sends it again. A done or running job is neither's."""
+    p = plan_of(tmp_path, "params:\n  prompt: a fox\nmatrix:\n  seed: {range: [1, 7]}\n")
+    h, k = [j.hash for j in p.jobs], [j.key for j in p.jobs]
+    store = {h[0]: stored("failed"), h[1]: stored("rejected"), h[2]: Stored("expired", None, None, False, gone=True),
+             h[3]: stored("cancelled"), h[4]: stored("unknown"), h[5]: stored("done", 1, ok=True),
+             h[6]: stored("running")}
+    plain = diff(p, store, {})
+    assert plain.retried_by == {k[0]: "retry", k[1]: "retry", k[2]: "retry", k[3]: "retry", k[4]: "retry --unknown"}
+    assert (plain.new, plain.settled, plain.to_send(p.jobs)) == (0, 5, [])
+    again = diff(p, store, {}, retry="retry")
+    assert [j.key for j in again.to_send(p.jobs)] == k[:4] and (again.new, again.retried, again.settled) == (4, 4, 1)
+    assert again.retried_by == {k[4]: "retry --unknown"}
+    unknown = diff(p, store, {}, retry="retry --unknown")
+    assert [j.key for j in unknown.to_send(p.jobs)] == [k[4]] and (unknown.retried, unknown.settled) == (1, 4)
+
+
 def test_diff_reasons(tmp_path: Path) -> None:
     p = plan_of(tmp_path, "params:\n  prompt: a fox\nmatrix:\n  seed: {range: [1, 10]}\n")
     h = [j.hash for j in p.jobs]

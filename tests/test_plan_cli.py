@@ -754,7 +754,7 @@ def test_plan_counts_a_done_job_whose_file_is_missing_as_to_fetch_again(tmp_path
     assert code == 0 and "against state: 0 to submit ($0.00), 1 cached, 1 to fetch again ($0.00), 0 in flight, 0 settled" in out
     doc = json.loads(run_cli(capsys, "plan", str(m), "--json")[1])
     assert doc["against_state"] == {"to_submit": 0, "cached": 1, "to_fetch_again": 1, "in_flight": 0, "settled": 0,
-                                    "made_by_simulator_elsewhere": 0}
+                                    "retried": 0, "settled_sent_by": {}, "made_by_simulator_elsewhere": 0}
     assert doc["run_micros"] == 0
     assert doc["jobs"][0]["status"] == "done, but its file is missing or altered: download again"
     assert api.status(m).counts["done"] == 2
@@ -1476,6 +1476,55 @@ def test_plan_force_shows_what_run_force_sends_and_spends(
     from runner import api
 
     assert api.status(m).spent_micros == doc["run_micros"] == 1_400_000
+
+
+RETRY_GRID = ("params:\n  prompt: \"a fox {{ a }}\"\n  quality: 360p\nmatrix:\n  a: [1, 2, 3]\nrun:\n"
+              "  budget_usd: 1.05\nsim: {render_time: 0.05, jitter: 0, failure_rate: RATE}\n")
+
+
+def test_plan_retry_shows_what_retry_sends_and_spends_and_the_plan_names_the_settled_jobs_cost(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Three jobs failed: the plan names what `gridrun retry` sends of them and its cost; `plan --retry` counts
+    the jobs `retry` sends (creates at the simulator) and what it counts against its budget, offline, and
+    `--budget` below it says the retry would not fit, as `retry` then refuses."""
+    monkeypatch.setenv("COLUMNS", "400")
+    m = write(tmp_path / "f.yaml", RETRY_GRID.replace("RATE", "1.0"), HEAD)
+    assert run_cli(capsys, "run", str(m), "--no-report")[0] == 1
+    m.write_text(m.read_text().replace("failure_rate: 1.0", "failure_rate: 0.0"))
+    code, out, _ = run_cli(capsys, "plan", str(m))
+    assert code == 0 and ("against state: 0 to submit ($0.00), 0 cached, 0 in flight, 3 settled (failed): "
+                          "`gridrun retry` sends them, $1.05\n") in out, out
+    created = _world_creates(m)
+    code, out, _ = run_cli(capsys, "plan", str(m), "--retry")
+    assert code == 0 and "budget: $1.05 (fits)\n" in out, out
+    assert ("against state as `gridrun retry`: 3 to submit ($1.05) (3 of them settled, sent again: paid again), "
+            "0 cached, 0 in flight, 0 settled\n") in out, out
+    doc = json.loads(run_cli(capsys, "plan", str(m), "--retry", "--json")[1])
+    assert (doc["against_state"]["to_submit"], doc["against_state"]["retried"], doc["run_micros"]) == (3, 3, 1_050_000)
+    assert "budget: $0.70 (exceeds)" in run_cli(capsys, "plan", str(m), "--retry", "--budget", "0.70")[1]
+    code, _, err = run_cli(capsys, "retry", str(m), "--no-report", "--budget", "0.70")
+    assert code != 0 and "3 jobs to submit would cost $1.05, above the budget of $0.70" in " ".join(err.split()), err
+    code, out, _ = run_cli(capsys, "plan", str(m), "--retry", "--unknown")
+    assert code == 0 and "as `gridrun retry --unknown`: 0 to submit ($0.00)" in out, out
+    assert _world_creates(m) == created  # the plans sent nothing
+    assert run_cli(capsys, "retry", str(m), "--no-report")[0] == 0
+    assert _world_creates(m) - created == 3
+    from runner import api
+
+    assert api.status(m).spent_micros == doc["run_micros"]
+
+
+@pytest.mark.parametrize(("argv", "said"), [
+    (["--unknown"], "plan --unknown previews `gridrun retry --unknown`: give it with --retry"),
+    (["--retry", "--force"], "plan --retry and --force do not go together"),
+])
+def test_plan_retry_flags_that_do_not_go_together_are_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], said: str
+) -> None:
+    m = write(tmp_path / "f.yaml", RETRY_GRID.replace("RATE", "0.0"), HEAD)
+    code, _, err = run_cli(capsys, "plan", str(m), *argv)
+    assert code == 2 and said in err, err
 
 
 REORDER = ("params:\n  prompt: \"a fox, {{ style }} style\"\n  quality: 360p\nmatrix:\n  style: [anime, clay]\n"
