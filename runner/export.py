@@ -73,6 +73,18 @@ def usd(micros: int | None) -> float | None:
     return None if micros is None else round(micros / 1_000_000, 6)
 
 
+def usd_decimal(dollars: float) -> str:
+    """A money figure (USD, to the micro-dollar, as `usd` gives it) as CSV writes it: fixed decimals, at least 2
+    and at most 6, never an exponent ("0.80", "0.35", "0.000001", "990000.00")."""
+    micros = round(dollars * 1_000_000)
+    whole, rest = divmod(abs(micros), 1_000_000)
+    return f"{'-' if micros < 0 else ''}{whole}.{f'{rest:06d}'.rstrip('0').ljust(2, '0')}"
+
+
+# The CSV columns of money (USD): written as fixed decimals (`usd_decimal`), where a float would read 0.8 or 1e-06.
+_MONEY = frozenset(f for f in ROW_FIELDS if f.endswith("_usd"))
+
+
 def iso(ts: float | None) -> str | None:
     """An epoch time as ISO 8601 UTC with milliseconds (`2026-11-25T15:12:03.250Z`)."""
     if ts is None:
@@ -288,6 +300,8 @@ def to_csv(rows: Sequence[Mapping[str, Any]], axes: Sequence[str] = ()) -> str:
         for field in ROW_FIELDS:
             if field == "values":
                 line.extend(_cell(values.get(k)) for k in keys)
+            elif field in _MONEY and isinstance(row[field], (int, float)) and math.isfinite(row[field]):
+                line.append(usd_decimal(row[field]))
             else:
                 line.append(_cell(row[field]))
         writer.writerow(line)

@@ -92,6 +92,25 @@ def test_csv_spreads_values_into_columns(tmp_path: Path) -> None:
     assert rows[2]["sha256"] == "" and rows[2]["sweep"] == ""
 
 
+def test_csv_writes_money_as_fixed_decimals_and_json_as_numbers(tmp_path: Path) -> None:
+    """Money columns read as money in a spreadsheet: at least 2 decimals, at most 6, never an exponent (a float
+    would write 0.8 beside 0.35, 1e-06, 990000.0); JSON keeps them numbers."""
+    from runner.export import to_csv, to_jsonl
+
+    store, run_id = run(tmp_path)
+    rows = export_rows(store.snapshot(run_id))[:4]
+    figures = [(0.8, 0.35, 0.0, 1e-06), (990000.0, None, 1.6, 2.310045), (0.077003, 0.5, 12.0, 0.1),
+               (1e-05, 0.000123, 1234567.5, 0.2)]
+    money = ("cost_estimate_usd", "cost_reported_usd", "cost_this_run_usd", "cost_usd")
+    for row, values in zip(rows, figures):
+        row.update(zip(money, values))
+    table = list(csv.DictReader(io.StringIO(to_csv(rows, ("style", "seed")))))
+    assert [[r[c] for c in money] for r in table] == [
+        ["0.80", "0.35", "0.00", "0.000001"], ["990000.00", "", "1.60", "2.310045"],
+        ["0.077003", "0.50", "12.00", "0.10"], ["0.00001", "0.000123", "1234567.50", "0.20"]]
+    assert [json.loads(line)["cost_usd"] for line in to_jsonl(rows).splitlines()] == [1e-06, 2.310045, 0.1, 0.2]
+
+
 def test_every_format_names_the_run_its_rows_describe_in_a_last_column(tmp_path: Path) -> None:
     """results.* are written by `gridrun export` alone, so a later run leaves them as they were: each row says
     which run it describes (`run`, the last column: the columns before it keep their places)."""
