@@ -384,19 +384,21 @@ def cmd_plan(args: argparse.Namespace) -> int:
     jobs = plan.jobs
     shown = _shown(len(jobs), args.all)
     cols = [k for k in plan.varying if k not in ("prompt",)]
+    # a matrix axis named like a column of the table's own (size: the render size; s; cost; ...) is told apart
+    titles = {k: f"{k} (axis)" if k in _PLAN_COLUMNS else k for k in cols}
     # The key holds every matrix value: when the columns of the values do not fit too, the key alone is shown.
     widths = [len(str(len(jobs))), max((len(_written(jobs[n].key)) for n in shown), default=3), 9, 3,
               max((len(usd_text(jobs[n].cost_micros)) for n in shown), default=4)]
     if diff:
         widths.append(max((len(diff.reasons.get(jobs[n].key, "new")) for n in shown), default=6))
-    widths += [min(24, max(len(_written(k)), *(len(_written(format_value(dict(jobs[n].values).get(k, ""))))
+    widths += [min(24, max(len(_written(titles[k])), *(len(_written(format_value(dict(jobs[n].values).get(k, ""))))
                                                for n in shown)))
                for k in cols]
     if sum(widths) + 3 * (len(widths) - 1) > _table_width():
         cols = []
     columns: list[tuple[str, dict[str, Any]]] = [
         ("#", {"justify": "right", "style": "dim", "no_wrap": True}), ("key", {"overflow": "fold"}),
-        *[(_written(k), {"no_wrap": True, "overflow": "ellipsis", "max_width": 24}) for k in cols],
+        *[(_written(titles[k]), {"no_wrap": True, "overflow": "ellipsis", "max_width": 24}) for k in cols],
         ("size", {"no_wrap": True}), ("s", {"justify": "right", "no_wrap": True}),
         ("cost", {"justify": "right", "no_wrap": True}),
         *([("status", {"overflow": "fold"})] if diff else []),
@@ -423,6 +425,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.explain:
         _explain(plan, every=args.all, diff=diff)
     return 0
+
+
+# The titles of the plan table's own columns (`cmd_plan`), which a matrix axis's column does not take as is.
+_PLAN_COLUMNS = frozenset({"#", "key", "size", "s", "cost", "status"})
 
 
 class _PlanTable:
@@ -536,7 +542,8 @@ def _print_totals(plan: Plan, diff: Any, *, force: bool = False, retry: str | No
     for j in plan.jobs:
         group = (j.size, j.duration, j.cost_micros)
         by_cost[group] = by_cost.get(group, 0) + 1
-    parts = [f"{n:,} × {w}x{h} {d:g}s at {usd_text(price)} = {usd_text(n * price)}"
+    why = _price_reasons(plan.jobs)
+    parts = [f"{n:,} × {w}x{h} {d:g}s{why.get(((w, h), d, price), '')} at {usd_text(price)} = {usd_text(n * price)}"
              for ((w, h), d, price), n in by_cost.items()]
     out.print("total: " + "; ".join(parts)
               + f" → [bold]{usd_text(plan.total_micros)}[/bold] for {_jobs(len(plan.jobs))}")
@@ -572,6 +579,32 @@ def _print_totals(plan: Plan, diff: Any, *, force: bool = False, retry: str | No
         out.print(f"excluded: {n:,} combination{'' if n == 1 else 's'} (--explain lists {'it' if n == 1 else 'them'})")
     out.print(f"endpoint: {plan.endpoint[0]} (from {plan.endpoint[1]})", style="dim", markup=False)
     out.print(f"outputs: {relpath(plan.outputs_dir, Path.cwd())}", style="dim")
+
+
+def _price_reasons(jobs: Sequence[Any]) -> dict[tuple[tuple[int, int], float, int], str]:
+    """For the groups of the plan's total (size, duration, price) that share a size and duration with a group of
+    another price, what sets each apart (" with audio", " without audio", " quality 720p"): the parameters whose
+    value is the same across each group and differs between them. A group whose price nothing names gets none."""
+    common: dict[tuple[tuple[int, int], float, int], dict[str, Any]] = {}
+    for j in jobs:
+        group = (j.size, j.duration, j.cost_micros)
+        params = {k: format_value(v) for k, v in j.params.items() if k != "prompt"}
+        if group not in common:
+            common[group] = params
+        else:
+            common[group] = {k: v for k, v in common[group].items() if params.get(k) == v}
+    out: dict[tuple[tuple[int, int], float, int], str] = {}
+    for group, params in common.items():
+        others = [p for g, p in common.items() if g[:2] == group[:2] and g != group]
+        if not others:
+            continue
+        apart = [k for k, v in params.items() if any(k in p and p[k] != v for p in others)
+                 or any(k == "generate_audio_switch" and k not in p for p in others)]
+        words = [("with audio" if params[k] == "true" else "without audio") if k == "generate_audio_switch"
+                 else f"{k} {params[k]}" for k in apart]
+        if words:
+            out[group] = " " + ", ".join(words)
+    return out
 
 
 def _retried_groups(plan: Plan, diff: Any) -> dict[str, list[Any]]:

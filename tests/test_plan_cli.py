@@ -1731,7 +1731,7 @@ def test_plan_json_is_written_as_its_jobs_are_made(capsys: pytest.CaptureFixture
 def test_the_total_line_groups_jobs_by_price_so_each_group_checks_by_hand(capsys: pytest.CaptureFixture[str],
                                                                           tmp_path: Path) -> None:
     """Audio on half of the jobs of one size and duration: two groups, each its count × its price = its subtotal
-    (one group of $0.35 and $0.80 jobs could not be checked)."""
+    (one group of $0.35 and $0.80 jobs could not be checked), each named by what sets its price apart."""
     path = write(tmp_path / "m.yaml", head=HEAD, body="""\
         params:
           prompt: "a fox, take {{ take }}"
@@ -1741,8 +1741,43 @@ def test_the_total_line_groups_jobs_by_price_so_each_group_checks_by_hand(capsys
         """)
     code, out, _ = run_cli(capsys, "plan", str(path))
     assert code == 0
-    assert ("total: 3 × 960x540 5s at $0.80 = $2.40; 3 × 960x540 5s at $0.35 = $1.05 → $3.45 for 6 jobs"
+    assert ("total: 3 × 960x540 5s with audio at $0.80 = $2.40; 3 × 960x540 5s without audio at $0.35 = $1.05 → "
+            "$3.45 for 6 jobs" in " ".join(out.split())), out
+
+
+def test_a_group_of_the_total_line_alone_at_its_size_and_duration_names_nothing(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = write(tmp_path / "m.yaml", head=HEAD, body="""\
+        params:
+          prompt: "a fox, take {{ take }}"
+          generate_audio_switch: true
+        matrix:
+          take: {range: [1, 2]}
+          quality: [540p, 720p]
+        """)
+    code, out, _ = run_cli(capsys, "plan", str(path))
+    assert code == 0
+    assert ("total: 2 × 960x540 5s at $0.80 = $1.60; 2 × 1280x720 5s at $0.90 = $1.80 → $3.40 for 4 jobs"
             in " ".join(out.split())), out
+
+
+def test_a_matrix_axis_named_like_a_column_of_the_plan_table_gets_a_title_of_its_own(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A `size` axis beside the table's render size: two columns, never one title twice."""
+    monkeypatch.setenv("COLUMNS", "200")
+    path = write(tmp_path / "m.yaml", head=HEAD, body="""\
+        params:
+          prompt: "a fox"
+        matrix:
+          size: ["1365x768", "1024x1024"]
+        """)
+    code, out, _ = run_cli(capsys, "plan", str(path))
+    assert code == 0
+    header = next(line for line in out.splitlines() if "key" in line)
+    titles = [t.strip() for t in header.split("┃")]
+    assert titles == ["#", "key", "size (axis)", "size", "s", "cost"], titles
 
 
 def test_the_budget_refusal_counts_jobs_with_thousands_separators(capsys: pytest.CaptureFixture[str],
