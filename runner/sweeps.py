@@ -489,6 +489,11 @@ class JobMaker:
                 jobs.append(new_job(Job, (key, sweep_name, r, values, resolved, digest_hex, checked.cost_micros,
                                           f"{out_prefix}/{rel_path}", checked.size, duration, checked.mode, origin,
                                           entry.sources)))
+        templates = [*((sw.var_paths[n], c) for n, c in cvars.items()),
+                     *((sw.param_paths[n], c) for n, c in cparams.items()), (sw.output_path, coutput)]
+        for path, c in templates:
+            for value, name in c.booleans().items():
+                self.warnings[m.warning(path, _boolean_written(value, name))] = None
 
     def _shape(self, combo: Combination, cparams: Mapping[str, Compiled], dyn_order: Sequence[str]) -> _Shape:
         model_params = self.model.params
@@ -882,6 +887,18 @@ class JobMaker:
             resolved[name] = abs_items if isinstance(value, list) else abs_items[0]
             hashed[name] = hash_items if isinstance(value, list) else hash_items[0]
         return resolved, hashed
+
+
+def _boolean_written(value: bool, name: str | None) -> str:
+    """The warning of a template that writes the boolean `value` (of `name`, when known) into its text, where Python
+    writes 'True' and 'False' while the key, the plan and YAML say true and false."""
+    said = str(value).lower()
+    how = f"as Python writes it (YAML, JSON and job keys write {said})"
+    if name is None:
+        return (f"writes a boolean into its text as '{value}', {how}; write {{{{ ... | lower }}}} for '{said}', or "
+                "words of your own: {{ 'with sound' if ... else 'silent' }}")
+    return (f"'{name}' is {said}, which the template writes as '{value}', {how}; write {{{{ {name} | lower }}}} for "
+            f"'{said}', or words of your own: {{{{ 'with sound' if {name} else 'silent' }}}}")
 
 
 # What gridrun sets for every job's templates: a var or matrix key of the same name would be overwritten.

@@ -17,7 +17,7 @@ import inspect
 import math
 import operator
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 if TYPE_CHECKING:
@@ -161,6 +161,31 @@ class _NotText(Exception):
     """A render wrote into its text an object that is not a value (a generator, a function, a range...)."""
 
 
+class _Null(Exception):
+    """A render wrote a null (None) into its text, which Python writes as the word 'None'."""
+
+
+# The booleans a Jinja render writes into its text (Python writes 'True' where the key and YAML say true) are noted
+# in the dict of the template being rendered (`Compiled.noticed`), handed to the render under this name, which no
+# template can read (it is not a name), for a warning once per template and value.
+_NOTICED = "gridrun noticed"
+
+
+def _written_value(context: Any, value: Any) -> Any:
+    """Jinja's finalize: what `{{ ... }}` writes, checked by `_as_text`; a null refused (`_Null`), a boolean noted."""
+    kind = type(value)
+    if kind is str:
+        return value
+    if value is None:
+        raise _Null()
+    if kind is bool:
+        noticed = context.get(_NOTICED)
+        if noticed is not None and value not in noticed:
+            noticed[value] = None
+        return value
+    return _as_text(value)
+
+
 _PLAIN = (str, int, float, type(None))  # bool is an int
 
 
@@ -217,13 +242,24 @@ def _text_of_input(f: Callable[..., Any]) -> Callable[..., Any]:
     `{{ tags | map('lower') | trim }}` wrote a generator's memory address (a new request, paid for again, every run)."""
     at = 1 if getattr(f, "jinja_pass_arg", None) is not None else 0  # after the context, eval context or environment
 
+    writes = f.__name__ in _WRITES_NULL
+
     @functools.wraps(f)
     def checked(*args: Any, **kwargs: Any) -> Any:
         if len(args) > at:
+            if writes and args[at] is None:
+                raise _Null()
             _as_text(args[at])
         return f(*args, **kwargs)
 
     return checked
+
+
+# Jinja's filters (by their functions' names) that write their input as text: a null would read 'None' ('NONE').
+_WRITES_NULL = frozenset({
+    "do_capitalize", "do_center", "do_indent", "do_lower", "do_replace", "do_striptags", "do_title", "do_trim",
+    "do_truncate", "do_upper", "do_wordwrap", "soft_str",
+})
 
 
 # Jinja's filters that read their input as the object it is (a sequence, a mapping, a number, or any value they pass
@@ -239,6 +275,8 @@ def _as_texts(values: Any) -> None:
     """Check each of the values %-formatting writes (a tuple, a dict, or one value) with `_as_text`."""
     items = values.values() if isinstance(values, Mapping) else values if isinstance(values, tuple) else (values,)
     for item in items:
+        if item is None:
+            raise _Null()
         _as_text(item)
 
 
@@ -289,6 +327,8 @@ class _Tilde:
         self.length = 0
 
     def add(self, item: Any) -> _Tilde:
+        if item is None:
+            raise _Null()
         _as_text(item)  # a list or dict too long as text is refused before its text is made
         self.length += len(item) if isinstance(item, str) else len(str(item))
         if self.length > MAX_MADE:
@@ -376,6 +416,8 @@ def _env() -> ImmutableSandboxedEnvironment:
     class Checked:
         def format_field(self, value: Any, format_spec: str) -> Any:
             _check_spec(format_spec)
+            if value is None:
+                raise _Null()
             _as_text(value)
             return super().format_field(value, format_spec)  # type: ignore[misc]
 
@@ -477,7 +519,8 @@ def _env() -> ImmutableSandboxedEnvironment:
         _range_left.set(left)
         return made
 
-    env = Env(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True, finalize=_as_text)
+    env = Env(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True,
+              finalize=jinja2.pass_context(_written_value))
     # A template renders the same every time, or each plan would see new jobs (and each run pay for them).
     for name, (kind, _) in _REMOVED.items():
         del (env.globals if kind == "function" else env.filters)[name]
@@ -676,6 +719,16 @@ class Compiled:
     names: frozenset[str]
     _fn: Any = None
     _items: tuple[tuple[Any, Compiled], ...] = ()
+    # The booleans its renders wrote into text (Python writes 'True'), each with the name that held it, if known.
+    noticed: dict[bool, str | None] = field(default_factory=dict, compare=False, hash=False)
+
+    def booleans(self) -> dict[bool, str | None]:
+        """The booleans this template (or a template in its list or mapping) wrote into text, as `noticed`."""
+        found = dict(self.noticed)
+        for _, c in self._items:
+            for value, name in c.booleans().items():
+                found.setdefault(value, name)
+        return found
 
     @property
     def renderer(self) -> Callable[[Mapping[str, Any]], Any]:
@@ -700,7 +753,16 @@ class Compiled:
                 _not_too_long(value)
                 return value
             if self.kind == "text":
-                return self._fn.render(context)
+                noticed = self.noticed
+                known = len(noticed)
+                text = self._fn.render(context, **{_NOTICED: noticed})
+                if len(noticed) > known:
+                    for value, name in noticed.items():
+                        if name is None:
+                            noticed[value] = _holder(self, context, value)
+                return text
+        except _Null as exc:
+            raise _null_problem(self.source, self.names, context, _template_line(exc)) from None
         except (_Budget, _NotText) as exc:
             raise _problem(str(exc), self.source, lineno=_template_line(exc)) from None
         except jinja2.UndefinedError as exc:
@@ -730,7 +792,8 @@ def compile_value(value: Any) -> Compiled:
             names = [p for lit, p in plain if not lit]
             if len(names) == 1 and all(not p.strip() for lit, p in plain if lit):
                 return Compiled("expr", value, frozenset(names), _Name(names[0], value))
-            return Compiled("concat", value, frozenset(names), _concat(value, plain))
+            noticed: dict[bool, str | None] = {}
+            return Compiled("concat", value, frozenset(names), _concat(value, plain, noticed), noticed=noticed)
         import jinja2
 
         ENV = _env()
@@ -747,7 +810,8 @@ def compile_value(value: Any) -> Compiled:
             names = _undeclared(ast)
             parts = _simple_parts(ast)
             if parts is not None:
-                return Compiled("concat", value, frozenset(names), _concat(value, parts))
+                noticed = {}
+                return Compiled("concat", value, frozenset(names), _concat(value, parts, noticed), noticed=noticed)
             tpl = ENV.from_string(value)
             return Compiled("text", value, frozenset(names), tpl)
         except jinja2.TemplateSyntaxError as exc:
@@ -837,8 +901,10 @@ def _simple_parts(ast: nodes.Template) -> list[tuple[bool, str]] | None:
     return parts
 
 
-def _concat(source: str, parts: Sequence[tuple[bool, str]]) -> Callable[[Mapping[str, Any]], str]:
-    """Render text and bare names as Jinja would (`str()` of each value), without building a Jinja context."""
+def _concat(source: str, parts: Sequence[tuple[bool, str]],
+            noticed: dict[bool, str | None]) -> Callable[[Mapping[str, Any]], str]:
+    """Render text and bare names as Jinja would (`str()` of each value), without building a Jinja context; a
+    null refused as Jinja's renders refuse it, a boolean noted in `noticed`."""
     names = [p for lit, p in parts if not lit]
     if not names:
         text = "".join(p for _, p in parts)
@@ -853,8 +919,8 @@ def _concat(source: str, parts: Sequence[tuple[bool, str]]) -> Callable[[Mapping
             value = get(context)
         except KeyError as exc:
             raise _undefined(exc.args[0], source, context) from None
-        if type(value) is not str:
-            _checked_text(value, source)
+        if type(value) is not str and type(value) is not int:
+            _checked_text(value, source, names, (value,), noticed, context)
         return form(value)
 
     def many(context: Mapping[str, Any]) -> str:
@@ -863,19 +929,60 @@ def _concat(source: str, parts: Sequence[tuple[bool, str]]) -> Callable[[Mapping
         except KeyError as exc:
             raise _undefined(exc.args[0], source, context) from None
         for value in values:
-            if type(value) is not str:
-                _checked_text(value, source)
+            if type(value) is not str and type(value) is not int:
+                _checked_text(value, source, names, values, noticed, context)
         return form(*values)
 
     return one if len(names) == 1 else many
 
 
-def _checked_text(value: Any, source: str) -> None:
-    """`_as_text` of a var's value the template `source` writes. Raises TemplateProblem."""
+def _checked_text(value: Any, source: str, names: Sequence[str], values: Sequence[Any],
+                  noticed: dict[bool, str | None], context: Mapping[str, Any]) -> None:
+    """`_as_text` of `value`, one of the `values` of `names` the template `source` writes; a null refused, a
+    boolean noted in `noticed`. Raises TemplateProblem."""
+    if value is None or type(value) is bool:
+        name = next(n for n, v in zip(names, values, strict=True) if v is value)
+        if value is None:
+            raise _null_problem(source, frozenset((name,)), context, None)
+        noticed.setdefault(value, name)
+        return
     try:
         _as_text(value)
     except (_Budget, _NotText) as exc:
         raise _problem(str(exc), source) from None
+
+
+def _holder(c: Compiled, context: Mapping[str, Any], value: Any) -> str | None:
+    """The name among those template `c` reads whose value in `context` is `value` (a null or a boolean), the first
+    the template reads; else the `name.key` of a mapping it reads (a data file's row) holding it there; else None."""
+    names = [n for n in c.names if n in context and context[n] is value]
+    if not names:
+        for n in c.names:
+            mapping = context.get(n)
+            if isinstance(mapping, Mapping):
+                for k, v in mapping.items():
+                    if v is value and isinstance(k, str) and re.search(
+                            re.escape(n) + r"\s*(?:\.\s*" + re.escape(k) + r"(?![A-Za-z0-9_])|\[\s*['\"]" + re.escape(k)
+                            + r"['\"]\s*\])", c.source):
+                        names.append(f"{n}.{k}")
+    if not names:
+        return None
+    source = c.source if isinstance(c.source, str) else ""
+    spots = {n: _spot_of_name(source, n.split(".")[0]) for n in names}
+    return min(names, key=lambda n: (spots[n] is None, spots[n] or 0, n))
+
+
+def _null_problem(source: str, names: frozenset[str], context: Mapping[str, Any], lineno: int | None) -> TemplateProblem:
+    """The problem of a null (YAML `~`, JSON null) the template `source` writes into its text: Python would write the
+    word 'None' into a paid prompt or a file name."""
+    name = _holder(Compiled("text", source, names), context, None)
+    what = f"'{name}' is null" if name else "a value is null"
+    default = re.search(re.escape(name or "") + r"\s*\|\s*(?:default|d)\(\s*(['\"])(.*?)\1", source) if name else None
+    fallback = repr(default[2]) if default else "''"
+    note = "; default() fills in only a name that is not defined, not a null" if default else ""
+    fix = f"give it a value, or write {{{{ {name} or {fallback} }}}}" if name else "give it a value"
+    return _problem(f"{what}, and the text would read 'None': {fix}{note}", source, lineno=lineno,
+                    name=name.split(".")[0] if name else None)
 
 
 def _undefined(name: str, source: str, context: Mapping[str, Any] = {}) -> TemplateProblem:

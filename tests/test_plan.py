@@ -1830,10 +1830,15 @@ def test_diff_through_the_api_reads_nothing_when_nothing_ran(tmp_path: Path) -> 
 )
 @pytest.mark.parametrize("value", ["fox", 3, 2.5, None, True, [1, "x"], {"k": 1}, "{{ a }}"])
 def test_plain_templates_render_as_jinja_does(text: str, value: Any) -> None:
-    from runner.template import ENV, compile_value
+    from runner.template import ENV, TemplateProblem, compile_value
 
     compiled = compile_value(text)
     ctx = {"a": value, "b": "b"}
+    if value is None and "a" in compiled.names:  # Python's 'None' in the text: refused, the same both ways
+        for render in (compiled.renderer, compiled.render):
+            with pytest.raises(TemplateProblem, match="'a' is null"):
+                render(ctx)
+        return
     assert compiled.renderer(ctx) == compiled.render(ctx) == ENV.from_string(text).render(ctx)
 
 
@@ -3052,3 +3057,45 @@ def test_a_price_table_that_prices_a_job_absurdly_is_an_error_at_its_prices_line
         plan_of(tmp_path, body)
     assert str(caught.value) == (f"{caps}:4:5: models.pixverse-v5.6.prices: the table prices a job at $1e+30, above "
                                  "$1,000,000 a job; check its figures")
+
+
+def test_a_null_written_into_a_prompt_or_output_is_an_error_naming_the_job(tmp_path: Path) -> None:
+    """YAML `~` was paid for as the word 'None' in the prompt, and named the video None.mp4."""
+    body = """\
+        params:
+          quality: 360p
+          prompt: |
+            a red fox,
+            {{ mood | default('serene') }}
+        matrix:
+          mood: [calm, ~]
+        output: "v-{{ mood }}.mp4"
+        """
+    errors = errors_of(tmp_path, body)
+    assert [(e.line, e.field) for e in errors] == [(8, "params.prompt"), (11, "output")]
+    assert str(errors[0]).endswith("'mood' is null, and the text would read 'None': give it a value, or write "
+                                   "{{ mood or 'serene' }}; default() fills in only a name that is not defined, not a "
+                                   "null (in \"a red fox,\\n{{ mood | default('serene') }}\\n\") (in job mood=null)")
+    assert "(in job mood=null)" in str(errors[1])
+    # a one-expression parameter keeps the null: the model's default
+    p = plan_of(tmp_path, "params:\n  quality: 360p\n  prompt: a fox\n  seed: '{{ s }}'\nmatrix:\n  s: [1, ~]\n")
+    assert [j.params.get("seed") for j in p.jobs] == [1, None] and not p.warnings
+
+
+def test_a_boolean_written_into_text_is_warned_of_once_per_template_and_value(tmp_path: Path) -> None:
+    p = plan_of(tmp_path, """\
+        params:
+          quality: 360p
+          prompt: "a fox, {{ flag }}"
+          negative_prompt: "{{ flag | lower }} {{ take }}"
+        matrix:
+          flag: [true, false]
+          take: [a, b]
+        output: "{{ key }}.mp4"
+        """)
+    assert [j.params["prompt"] for j in p.jobs] == ["a fox, True"] * 2 + ["a fox, False"] * 2
+    path = tmp_path / "m.yaml"
+    assert [w for w in p.warnings if "boolean" in w or "is true" in w or "is false" in w] == [
+        f"{path}:6:3: params.prompt: 'flag' is {said}, which the template writes as '{said.title()}', as Python writes "
+        f"it (YAML, JSON and job keys write {said}); write {{{{ flag | lower }}}} for '{said}', or words of your own: "
+        "{{ 'with sound' if flag else 'silent' }}" for said in ("true", "false")]

@@ -116,6 +116,11 @@ def test_text_read_without_jinja_is_what_jinja_makes_of_it(text: str, value: obj
             with pytest.raises(TemplateProblem, match="is undefined"):
                 render(context)
         return
+    if compiled.kind != "expr" and value is None and "a" in compiled.names:  # 'None' in the text: refused by both
+        for render in (compiled.renderer, compiled.render):
+            with pytest.raises(TemplateProblem, match="'a' is null"):
+                render(context)
+        return
     if compiled.kind == "expr":
         expected = env.compile_expression(text.strip()[2:-2].strip(), undefined_to_none=False)(**context)
     else:
@@ -358,8 +363,8 @@ def test_filters_given_values_or_reading_objects_work_as_before() -> None:
     assert compile_value("{{ tags | upper }}|{{ 5 | center(3) }}|{{ d | pprint }}|{{ tags | map('trim') | join }}|"
                          "{{ range(3) | length }}|{{ tags | map('upper') | first }}|{{ tags | reverse | join }}|"
                          "{{ tags | map('upper') | list | lower }}|{{ range(3) | sum }}|{{ d.items() | list | e }}|"
-                         "{{ tags | map('upper') | sort | join }}|{{ none | default('x') | upper }}").render(context) == \
-        "['SNOW', 'DUSK']| 5 |{'k': 1}|snowdusk|3|SNOW|dusksnow|['snow', 'dusk']|3|[(&#39;k&#39;, 1)]|DUSKSNOW|NONE"
+                         "{{ tags | map('upper') | sort | join }}|{{ none | tojson }}").render(context) == \
+        "['SNOW', 'DUSK']| 5 |{'k': 1}|snowdusk|3|SNOW|dusksnow|['snow', 'dusk']|3|[(&#39;k&#39;, 1)]|DUSKSNOW|null"
 
 
 def test_every_filter_reading_objects_is_one_jinja_has() -> None:
@@ -511,3 +516,57 @@ def test_a_key_a_mapping_lacks_names_the_mapping_its_keys_and_the_closest(source
     assert exc.value.message.startswith("shot has no key 'promt'; did you mean 'prompt'? (keys: id, prompt) (in ")
     assert exc.value.row_of is not None and exc.value.row_of("shots.csv").message.startswith(
         "shot (a row of shots.csv) has no column 'promt'; did you mean 'prompt'? (columns: id, prompt) (in ")
+
+
+# -- nulls and booleans written into text ---------------------------------------------------------------
+
+@pytest.mark.parametrize(("source", "name"), [
+    ("a fox, {{ mood }}", "mood"),                          # read without Jinja
+    ("{{ mood }} fox, {{ n }}", "mood"),
+    ("a fox, {{ mood | default('serene') }}", "mood"),      # default() fills in no null
+    ("a fox{% if 1 %}, {{ mood }}{% endif %}", "mood"),
+    ("a fox, {{ 'at ' ~ mood }}", "mood"),
+    ("a fox, {{ mood | upper }}", "mood"),
+    ("a fox, {{ mood | trim }}", "mood"),
+    ("a fox, {{ '{}'.format(mood) }}", "mood"),
+    ("a fox, {{ '%s' % mood }}", "mood"),
+    ("a fox, {{ shot.mood }}", "shot.mood"),                # a data file's empty cell
+    ("a fox, {{ shot['mood'] }}", "shot.mood"),
+])
+def test_a_null_written_into_text_is_refused_naming_it(source: str, name: str) -> None:
+    """Python wrote the word 'None' into the paid prompt (or the file name), where the key says null."""
+    compiled = compile_value(source)
+    context = {"mood": None, "n": 1, "shot": {"id": "a", "mood": None}}
+    for render in (compiled.renderer, compiled.render):
+        with pytest.raises(TemplateProblem) as exc:
+            render(context)
+        assert exc.value.message.startswith(f"'{name}' is null, and the text would read 'None': give it a value, "
+                                            f"or write {{{{ {name} or "), exc.value.message
+
+
+def test_a_null_refused_names_the_default_it_meant_and_its_line() -> None:
+    with pytest.raises(TemplateProblem) as exc:
+        compile_value("a red fox,\n{{ mood | default('serene') }}\n").render({"mood": None})
+    assert exc.value.message.startswith("'mood' is null, and the text would read 'None': give it a value, or write "
+                                        "{{ mood or 'serene' }}; default() fills in only a name that is not defined")
+    assert exc.value.lineno == 2
+
+
+def test_a_null_kept_as_a_value_or_not_written_is_not_refused() -> None:
+    """A one-expression template keeps its value's type: `seed: "{{ s }}"` null is the model's default seed."""
+    assert compile_value("{{ mood }}").render({"mood": None}) is None
+    assert compile_value(" {{ mood | default('x') }}").render({"mood": None}) is None
+    assert compile_value("a {{ mood or 'calm' }} fox{% if mood %}!{% endif %} {{ mood | tojson }}").render(
+        {"mood": None}) == "a calm fox null"
+    assert compile_value("{{ tags }}").render({"tags": [None]}) == [None]
+
+
+def test_a_boolean_written_into_text_is_noted_with_its_name() -> None:
+    for source in ("a fox {{ flag }}", "a fox{% if 1 %} {{ flag }}{% endif %}"):
+        compiled = compile_value(source)
+        assert compiled.render({"flag": True}) == "a fox True"
+        assert compiled.renderer({"flag": False}) == "a fox False"
+        assert compiled.booleans() == {True: "flag", False: "flag"}
+    compiled = compile_value(["{{ flag }}", "{{ flag | lower }}", "x {{ n }}"])
+    assert compiled.render({"flag": True, "n": 1}) == [True, "true", "x 1"]
+    assert compiled.booleans() == {}
