@@ -738,7 +738,17 @@ class JobMaker:
             if safe is None:
                 return None
             rel_path = safe
-        if "." not in rel_path.rpartition("/")[2] and sw.output_path not in self._no_extension:
+        name = rel_path.rpartition("/")[2]
+        if name[0] == ".":
+            # `{{ look }}.mp4` of an empty look: a hidden file (`ls` shows it only with -a), its poster `.mp4.jpg`
+            last = str(sw.output).rpartition("/")[2]
+            fixed = f"v-{last}" if last.startswith("{{") else "v-{{ look }}.mp4"
+            self.errors.add(self.m.error(sw.output_path, "renders a file name with nothing before its extension (or "
+                                         "starting with '.'), a hidden file that `ls` lists only with -a: give the "
+                                         f"value a text, or write a fixed part before it (e.g. {fixed!r})"),
+                            key, repr(rel_path))
+            return None
+        if "." not in name and sw.output_path not in self._no_extension:
             self._no_extension.add(sw.output_path)
             self.warnings[self.m.warning(sw.output_path, f"renders file names without an extension (e.g. {rel_path!r}): "
                                                          "players and browsers may not open them; end it with .mp4")] = None

@@ -3099,3 +3099,25 @@ def test_a_boolean_written_into_text_is_warned_of_once_per_template_and_value(tm
         f"{path}:6:3: params.prompt: 'flag' is {said}, which the template writes as '{said.title()}', as Python writes "
         f"it (YAML, JSON and job keys write {said}); write {{{{ flag | lower }}}} for '{said}', or words of your own: "
         "{{ 'with sound' if flag else 'silent' }}" for said in ("true", "false")]
+
+
+def test_an_output_name_empty_before_its_extension_is_refused_naming_the_job(tmp_path: Path) -> None:
+    """An empty value wrote the hidden video `.mp4`, beside `.mp4.jpg` and `.mp4.json`."""
+    body = """\
+        params:
+          quality: 360p
+          prompt: "a fox, {{ look }}"
+        matrix:
+          look: [a, "", " "]
+        output: "{{ shot }}/{{ look }}.mp4"
+        vars: {shot: s}
+        """
+    errors = errors_of(tmp_path, body.replace('""', '".hid"'))
+    assert [(e.line, e.field) for e in errors] == [(9, "output")]
+    assert str(errors[0]).endswith("output: renders a file name with nothing before its extension (or starting with '.'), "
+                                   "a hidden file that `ls` lists only with -a: give the value a text, or write a fixed "
+                                   "part before it (e.g. 'v-{{ look }}.mp4') (in job look=.hid: 's/.hid.mp4')")
+    body = body.replace('"{{ shot }}/{{ look }}.mp4"', '"{{ look }}.mp4"').replace(', " "', "")
+    assert "(in job look=: '.mp4')" in str(one_error(tmp_path, body, "nothing before its extension"))
+    assert [j.output.name for j in plan_of(tmp_path, body.replace('"{{ look }}.mp4"', '"v-{{ look }}.mp4"')).jobs] \
+        == ["v-a.mp4", "v-.mp4"]
