@@ -75,6 +75,16 @@ def format_value(value: Any) -> str:
 
 
 def _format_value(value: Any) -> str:
+    text = whole_key_text(value)
+    if len(text) > 40:
+        digest = hashlib.sha256(text.encode()).hexdigest()[:6]
+        text = f"{text[:32]}…{digest}"
+    return text
+
+
+def whole_key_text(value: Any) -> str:
+    """A matrix value's text in a job key before it is shortened: one longer than 40 characters is written there as
+    its first 32, '…' and 6 hex digits of its hash (`format_value`)."""
     if isinstance(value, bool):
         text = "true" if value else "false"
     elif value is None:
@@ -83,11 +93,7 @@ def _format_value(value: Any) -> str:
         text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=isinstance(value, dict))
     else:
         text = str(value)
-    text = " ".join(text.split())
-    if len(text) > 40:
-        digest = hashlib.sha256(text.encode()).hexdigest()[:6]
-        text = f"{text[:32]}…{digest}"
-    return text
+    return " ".join(text.split())
 
 
 def job_key(sweep: str | None, values: Iterable[tuple[str, Any]], repeat: int) -> str:

@@ -22,7 +22,7 @@ from typing import Any
 from . import images
 from .datafiles import value_position
 from .errors import CapabilityError, ManifestError, ManifestErrors, MatrixError, TemplateError
-from .jobs import Job, canonical, format_value, job_hash
+from .jobs import Job, canonical, format_value, job_hash, whole_key_text
 from .localpaths import NAME_MAX, UNUSABLE, shown, why_unusable
 from .manifest import DEFAULT_OUTPUT, Manifest, dotted
 from .matrix import Combination, Expansion
@@ -584,7 +584,14 @@ class JobMaker:
         for k, v in values:
             if k not in theirs or canonical(v) == canonical(theirs[k]) or format_value(v) != format_value(theirs[k]):
                 continue
-            if type(v) is type(theirs[k]) or isinstance(v, (dict, list)):
+            if whole_key_text(v) != whole_key_text(theirs[k]):  # two values over 40 characters, shortened alike
+                reason = (("a key writes a value of over 40 characters as its first 32, '…' and 6 hex digits of its "
+                           "hash, and these two are shortened alike (they differ after their 32nd character, and "
+                           "their digits clash, as they may in a file of thousands of values that open alike)"),
+                          ("give each value a short name the key keeps: rows of a CSV or JSONL file with an id column "
+                           "(a key writes a row's columns in name order, `id` before `prompt`; the prompt then "
+                           "{{ shot.prompt }}), or an axis of short names whose texts a var picks"))
+            elif type(v) is type(theirs[k]) or isinstance(v, (dict, list)):
                 reason = ("a key keeps a value's words, not its spacing",
                           "make the values differ in words, or remove one if they mean the same")
             else:

@@ -3121,3 +3121,26 @@ def test_an_output_name_empty_before_its_extension_is_refused_naming_the_job(tmp
     assert "(in job look=: '.mp4')" in str(one_error(tmp_path, body, "nothing before its extension"))
     assert [j.output.name for j in plan_of(tmp_path, body.replace('"{{ look }}.mp4"', '"v-{{ look }}.mp4"')).jobs] \
         == ["v-a.mp4", "v-.mp4"]
+
+
+def test_two_long_values_shortened_alike_in_their_keys_are_told_so(tmp_path: Path) -> None:
+    """Their keys' 6 hex digits clash: the error blamed spacing, for values that differ in words."""
+    (tmp_path / "prompts.txt").write_text("A cinematic shot of a red fox in fresh snow at dusk, take 120\n"
+                                          "A cinematic shot of a red fox in fresh snow at dusk, take 2906\n")
+    err = one_error(tmp_path, """\
+        params: {prompt: "{{ p }}", quality: 360p}
+        matrix:
+          p: {file: prompts.txt}
+        """, "the same key")
+    assert (str(err.file), err.line, err.field) == (str(tmp_path / "prompts.txt"), 2, "matrix.p[1]")
+    assert "spacing" not in err.message
+    assert err.message.endswith(
+        "a key names one job; a key writes a value of over 40 characters as its first 32, '…' and 6 hex digits of its "
+        "hash, and these two are shortened alike (they differ after their 32nd character, and their digits clash, as "
+        "they may in a file of thousands of values that open alike): give each value a short name the key keeps: rows "
+        "of a CSV or JSONL file with an id column (a key writes a row's columns in name order, `id` before `prompt`; "
+        "the prompt then {{ shot.prompt }}), or an axis of short names whose texts a var picks")
+    # long values that differ in spacing only are still told so
+    err = one_error(tmp_path, f"params: {{prompt: '{{{{ p }}}}', quality: 360p}}\nmatrix:\n  p: ['{'x' * 50}', "
+                              f"'  {'x' * 50}']\n", "the same key")
+    assert "not its spacing" in err.message and "shortened alike" not in err.message
