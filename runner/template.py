@@ -807,6 +807,7 @@ def compile_value(value: Any) -> Compiled:
                 names = _undeclared(ENV.parse("{{ " + expr + " }}"))
                 return Compiled("expr", value, frozenset(names), _ExprCall(fn))
             ast = ENV.parse(value)
+            _reads_no_file(ast, value)
             names = _undeclared(ast)
             parts = _simple_parts(ast)
             if parts is not None:
@@ -836,6 +837,19 @@ def compile_value(value: Any) -> Compiled:
             return Compiled("const", value, frozenset())
         return Compiled("map", value, frozenset().union(*(c.names for _, c in items)), None, items)
     return Compiled("const", value, frozenset())
+
+
+def _reads_no_file(ast: nodes.Template, source: str) -> None:
+    """Refuse a template that would read another: `{% include %}`, `{% import %}` and `{% extends %}` have no files
+    to read here (Jinja's error is "no loader for this environment specified")."""
+    from jinja2 import nodes
+
+    found = next(ast.find_all((nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)), None)
+    if found is not None:
+        tag = {nodes.Include: "include", nodes.Extends: "extends"}.get(type(found), "import")
+        raise _problem(f"templates cannot include files ({{% {tag} %}}): write the text in the template, or put the "
+                       "shared part in a var (vars: {intro: ...}) and write {{ intro }} where it goes",
+                       source, lineno=found.lineno)
 
 
 def _closes_early(value: str) -> bool:

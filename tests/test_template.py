@@ -570,3 +570,19 @@ def test_a_boolean_written_into_text_is_noted_with_its_name() -> None:
     compiled = compile_value(["{{ flag }}", "{{ flag | lower }}", "x {{ n }}"])
     assert compiled.render({"flag": True, "n": 1}) == [True, "true", "x 1"]
     assert compiled.booleans() == {}
+
+
+@pytest.mark.parametrize(("source", "tag", "line"), [
+    ("a fox {% include 'x.txt' ignore missing %}", "include", 1),
+    ("a fox\n{% import 'm.j2' as m %}{{ m.x() }}", "import", 2),
+    ("a fox\n\n{% from 'm.j2' import x %}", "import", 3),
+    ("{% extends 'base.j2' %}", "extends", 1),
+])
+def test_a_template_that_includes_a_file_is_refused_at_its_line(source: str, tag: str, line: int) -> None:
+    """It failed as it rendered, with Jinja's 'TypeError: no loader for this environment specified'."""
+    with pytest.raises(TemplateProblem) as exc:
+        compile_value(source)
+    assert exc.value.message.startswith(f"templates cannot include files ({{% {tag} %}}): write the text in the "
+                                        "template, or put the shared part in a var (vars: {intro: ...}) and write "
+                                        "{{ intro }} where it goes")
+    assert exc.value.lineno == line
