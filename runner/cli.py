@@ -359,15 +359,26 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from . import api
     from .plan import budget_micros
 
-    if args.unknown and not args.retry:
-        raise UsageError("plan --unknown previews `gridrun retry --unknown`: give it with --retry")
-    if args.retry and args.force:
-        raise UsageError("plan --retry and --force do not go together: `gridrun retry` takes no --force")
-    plan = api.plan(args.manifest, max_jobs=args.max_jobs)
-    if args.budget is not None:  # as `run --budget` takes it: the budget of this run, not the manifest's
-        plan = dataclasses.replace(plan, budget_micros=budget_micros(args.budget))
-    retry = ("retry --unknown" if args.unknown else "retry") if args.retry else None
-    diff = api.diff(plan, force=args.force, retry=retry)
+    try:
+        if args.unknown and not args.retry:
+            raise UsageError("plan --unknown previews `gridrun retry --unknown`: give it with --retry")
+        if args.retry and args.force:
+            raise UsageError("plan --retry and --force do not go together: `gridrun retry` takes no --force")
+        plan = api.plan(args.manifest, max_jobs=args.max_jobs)
+        if args.budget is not None:  # as `run --budget` takes it: the budget of this run, not the manifest's
+            plan = dataclasses.replace(plan, budget_micros=budget_micros(args.budget))
+        retry = ("retry --unknown" if args.unknown else "retry") if args.retry else None
+        diff = api.diff(plan, force=args.force, retry=retry)
+    except (GridrunError, sqlite3.Error, OSError) as exc:
+        if args.json:  # a script reading the plan gets one JSON object still: the errors, as `run --json`'s end
+            from .terminal import writes_any
+
+            refused: dict[str, Any] = {"format": "gridrun.plan/1", "manifest": args.manifest,
+                                       "exit_code": _exit_code(exc), "errors": _error_lines(exc, "plan", args.manifest)}
+            if isinstance(exc, ManifestErrors) and exc.not_listed:
+                refused["errors_not_listed"] = exc.not_listed
+            _say_json(refused, ensure_ascii=not writes_any(sys.stdout))
+        raise
     if args.json:  # as UTF-8 text, or with \u escapes where the output cannot take every character
         from .terminal import writes_any
 

@@ -607,9 +607,9 @@ def test_plan_json_is_stable(capsys: pytest.CaptureFixture[str], examples: Path)
     assert [j["key"] for j in json.loads(first)["jobs"]][:2] == ["style=anime,seed=1", "style=anime,seed=2"]
 
 
-def test_plan_json_of_an_invalid_manifest_prints_nothing_on_stdout(capsys: pytest.CaptureFixture[str]) -> None:
+def test_plan_json_of_an_invalid_manifest_prints_its_errors_only(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run_cli(capsys, "plan", str(PLAN_INVALID / "quality_enum.yaml"), "--json")
-    assert (code, out) == (2, "")
+    assert code == 2 and set(json.loads(out)) == {"format", "manifest", "exit_code", "errors"}
     assert "'4k' is not one of" in err
 
 
@@ -1847,3 +1847,23 @@ def test_a_fault_rule_of_the_simulator_that_never_fires_is_refused_at_its_line(
                    "or nth (the calls it hits): with neither it never fires\n"), err
     assert main(["run", str(m), "--no-report"]) == 2
     assert not (tmp_path / ".gridrun").exists()
+
+
+def test_plan_json_of_an_invalid_manifest_writes_one_object_with_its_errors(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """It wrote nothing on standard output: a script reading the plan got an empty document."""
+    code, out, err = run_cli(capsys, "plan", str(PLAN_INVALID / "several_errors.yaml"), "--json")
+    assert code == 2
+    doc = json.loads(out)
+    assert doc == {"format": "gridrun.plan/1", "manifest": str(PLAN_INVALID / "several_errors.yaml"), "exit_code": 2,
+                   "errors": [line[len("error: "):] for line in err.splitlines() if line.startswith("error: ")]}
+    assert len(doc["errors"]) == 3
+    path = tmp_path / "big.yaml"
+    path.write_text(HEAD + 'provider: sim\nparams:\n  prompt: "a fox {{ n }}"\n  duration: 5\n'
+                    "matrix:\n  n: {range: [5, 34]}\n", encoding="utf-8")
+    code, out, _ = run_cli(capsys, "plan", str(path), "--json")
+    doc = json.loads(out)
+    assert code == 2 and len(doc["errors"]) == 20 and doc["errors_not_listed"] == 10, doc
+    code, out, _ = run_cli(capsys, "plan", str(tmp_path / "nope.yaml"), "--json")
+    assert code == 2 and json.loads(out)["errors"] == [f"{tmp_path / 'nope.yaml'}: no such file"]
