@@ -159,10 +159,12 @@ def cmd_matrix(args: argparse.Namespace) -> int:
     take no memory beyond the axis's own (a list of them all, each printed through rich, took minutes and
     gigabytes)."""
     from .export import dumps
-    from .matrix import prepared_of_file
+    from .matrix import checked_of_file
     from .outputs import lost, mute
 
-    groups = prepared_of_file(Path(args.file))  # every matrix checked before a row is written
+    groups, warnings = checked_of_file(Path(args.file))  # every matrix checked before a row is written
+    for w in warnings:  # as `validate` gives them
+        err.print(f"[yellow]warning[/yellow]: {escape(w)}")
     rows = _matrix_rows(groups)
     try:
         if args.json:
@@ -187,7 +189,9 @@ def cmd_matrix(args: argparse.Namespace) -> int:
     except OSError as exc:  # `>/dev/full`: said at the command's end
         lost(sys.stdout, exc)
         return 0
-    out.print(f"{count:,} combination{'s' if count != 1 else ''}", style="dim")
+    excluded = sum(prepared.excluded() for _, prepared in groups)
+    removed = f" ({excluded:,} excluded)" if excluded else ""
+    out.print(f"{count:,} combination{'s' if count != 1 else ''}{removed}", style="dim")
     return 0
 
 

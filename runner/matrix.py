@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,6 +96,8 @@ class Prepared:
     expand: Callable[[], Expansion]
     exact: bool = False  # at_least is the count but for includes (no excludes): count() is cheap then
     stream: Callable[[], Iterator[Combination]] | None = None  # None: those of expand()
+    unmatched: tuple[tuple[int, str], ...] = ()  # as Expansion's
+    excluded: Callable[[], int] = lambda: 0  # how many of the product's combinations the excludes remove
 
     def combinations(self) -> Iterator[Combination]:
         """The combinations in `expand()`'s order, each made as it is asked for and none kept: a printout of
@@ -140,7 +142,71 @@ def prepare(matrix: Mapping[str, Any], *, error: ErrorFactory | None = None, cap
     unmatched = tuple((f.number - 1, f.unmatched) for f in excludes if f.never)
     return Prepared(max(0, size - removable), lambda: indexed().count(),
                     lambda: _build(axes, includes, indexed(), unmatched), exact=not excludes,
-                    stream=lambda: _combinations(axes, includes, indexed()))
+                    stream=lambda: _combinations(axes, includes, indexed()), unmatched=unmatched,
+                    excluded=lambda: len(indexed().removed_by))
+
+
+UNMATCHED_SHOWN = 5
+
+
+def matrix_warnings(matrix: Mapping[str, Any] | None, unmatched: Sequence[tuple[int, str]],
+                    from_file: Collection[tuple[Any, ...]] = ()) -> list[tuple[tuple[Any, ...], str]]:
+    """(path in the matrix, warning) for what `validate`, `plan` and `matrix` warn of in a matrix itself: the
+    exclude entries that remove nothing (`unmatched`, as `Prepared` has them), the first UNMATCHED_SHOWN each,
+    the rest counted; the values that hold a template (`_templates_in_matrix`)."""
+    # GitHub lets an exclude remove nothing; here its values are most likely a typo, and the jobs it was to remove
+    # are paid for.
+    found = [(("exclude", number), f"removes no combination ({why}); check its values")
+             for number, why in unmatched[:UNMATCHED_SHOWN]]
+    if len(unmatched) > UNMATCHED_SHOWN:
+        rest = [number for number, _ in unmatched[UNMATCHED_SHOWN:]]
+        entries = ", ".join(str(n) for n in rest[:10]) + (", ..." if len(rest) > 10 else "")
+        found.append((("exclude",), (f"{len(rest):,} more entries remove no combination (entries {entries}); "
+                                     "check their values")))
+    return found + _templates_in_matrix(matrix, from_file)
+
+
+
+def _templates_in_matrix(matrix: Mapping[str, Any] | None,
+                         from_file: Collection[tuple[Any, ...]] = ()) -> list[tuple[tuple[Any, ...], str]]:
+    """(path in the matrix, warning) for each axis, include or zip entry that holds a value with a template in
+    it (`{{` or `{%`), at the first such value: matrix values are sent as written, braces and all, so an include
+    meant to override a prompt with a template would pay for the template's text. A warning, not an error, for
+    values written in the manifest only: the axes at `from_file` (paths in the matrix) were read from data files,
+    whose text is taken as written on purpose (a sign reading {{hello}}), and a warning on every run that could
+    not be silenced would only teach to skip warnings. Excludes are left out: they send nothing."""
+    found: list[tuple[tuple[Any, ...], str]] = []
+
+    def walk(value: Any, path: tuple[Any, ...], hits: list[tuple[tuple[Any, ...], str]]) -> None:
+        if path in from_file:
+            return
+        if isinstance(value, str):
+            if "{{" in value or "{%" in value:
+                hits.append((path, value))
+        elif isinstance(value, Mapping):
+            for k, v in value.items():
+                walk(v, path + (k,), hits)
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                walk(v, path + (i,), hits)
+
+    for name, value in (matrix or {}).items():
+        if name == "exclude":
+            continue
+        entries = name in ("include", "zip") and isinstance(value, list)
+        groups = [((name, i), v) for i, v in enumerate(value)] if entries else [((name,), value)]
+        for at, group in groups:
+            hits: list[tuple[tuple[Any, ...], str]] = []
+            walk(group, at, hits)
+            if hits:
+                path, text = hits[0]
+                excerpt = text if len(text) <= 60 else text[:57] + "..."
+                others = len(hits) - 1
+                more = f"; so do {others:,} more of this {'entry' if len(at) > 1 else 'axis'}'s values" if others else ""
+                found.append((path, (f"holds a template ({excerpt!r}), which is sent as written, braces and all: "
+                                     "matrix values are not templates; put the template in params (e.g. prompt: "
+                                     f"\"{{{{ style }}}} special\") and only the part that varies in the matrix{more}")))
+    return found
 
 
 def matrix_of_file(path: Path) -> list[tuple[str | None, Expansion]]:
@@ -155,6 +221,12 @@ def matrix_of_file(path: Path) -> list[tuple[str | None, Expansion]]:
 def prepared_of_file(path: Path) -> list[tuple[str | None, Prepared]]:
     """The matrices of a file, as `matrix_of_file` reads them, each checked (errors as it raises them) but not
     yet expanded: their combinations can then be listed one at a time."""
+    return checked_of_file(path)[0]
+
+
+def checked_of_file(path: Path) -> tuple[list[tuple[str | None, Prepared]], list[str]]:
+    """`prepared_of_file`'s matrices, and the warnings `validate` gives of them (`matrix_warnings`), each as an
+    error would be said (file:line:column: field: message)."""
     data, positions = _manifest.read_yaml(path)
     if isinstance(data, Mapping) and (
         "version" in data and not isinstance(data["version"], (list, Mapping))
@@ -164,17 +236,17 @@ def prepared_of_file(path: Path) -> list[tuple[str | None, Prepared]]:
         or isinstance(data.get("sweeps"), list) and all(isinstance(s, Mapping) for s in data["sweeps"])
     ):
         loaded = _manifest.load(path)
-        if loaded.sweeps:
-            out: list[tuple[str | None, Prepared]] = []
-            for index, sweep in enumerate(loaded.sweeps):
-                at: tuple[Any, ...] = ("sweeps", index, "matrix")
-                sweep_matrix = sweep.get("matrix")
-                prepared = _SINGLE if sweep_matrix is None else prepare(sweep_matrix, error=_manifest_error(loaded, at))
-                out.append((str(sweep["name"]), prepared))
-            return out
-        if loaded.matrix is None:
-            return [(None, _SINGLE)]
-        return [(None, prepare(loaded.matrix, error=_manifest_error(loaded, ("matrix",))))]
+        out: list[tuple[str | None, Prepared]] = []
+        warnings: list[str] = []
+        matrices = [(str(sweep["name"]), ("sweeps", index, "matrix"), sweep.get("matrix"))
+                    for index, sweep in enumerate(loaded.sweeps)] if loaded.sweeps else [(None, ("matrix",), loaded.matrix)]
+        for name, at, matrix in matrices:
+            prepared = _SINGLE if matrix is None else prepare(matrix, error=_manifest_error(loaded, at))
+            out.append((name, prepared))
+            from_file = {axis[len(at):] for axis in loaded.data_lines if axis[:len(at)] == at}
+            warnings += [str(loaded.warning(at + p, message))
+                         for p, message in matrix_warnings(matrix, prepared.unmatched, from_file)]
+        return out, warnings
     shown = Path(path)
 
     def bare_error(at: tuple[Any, ...], message: str) -> MatrixError:
@@ -183,10 +255,12 @@ def prepared_of_file(path: Path) -> list[tuple[str | None, Prepared]]:
 
     if data is None:
         raise MatrixError("the file is empty; expected a matrix mapping such as {os: [linux, macos]}", file=shown)
-    resolved, _files = _manifest.resolve_matrix_files(
+    resolved, files = _manifest.resolve_matrix_files(
         data, at=(), positions=positions, file=shown, base_dir=Path(path).absolute().parent
     )
-    return [(None, prepare(resolved, error=bare_error))]
+    prepared = prepare(resolved, error=bare_error)
+    warned = matrix_warnings(resolved if isinstance(resolved, Mapping) else None, prepared.unmatched, files.keys())
+    return [(None, prepared)], [str(bare_error(p, message)) for p, message in warned]
 
 
 def _manifest_error(loaded: _manifest.Manifest, at: tuple[Any, ...]) -> ErrorFactory:

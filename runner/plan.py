@@ -14,7 +14,7 @@ import os
 import re
 import shlex
 import stat
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -31,7 +31,7 @@ from .errors import (
 from .jobs import Job, format_value, job_hash, job_key
 from .localpaths import PATH_MAX, UNUSABLE, limits, not_recordable, shown, why_unusable
 from .manifest import Manifest
-from .matrix import Combination, Expansion, Prepared, prepare
+from .matrix import Combination, Expansion, Prepared, matrix_warnings, prepare
 from .outputs import (
     NOTHING_ASIDE,
     Aside,
@@ -301,49 +301,6 @@ class _Found(NamedTuple):
 
 
 # Exclude entries that remove no combination told one by one, each at its line; the others in one warning.
-UNMATCHED_SHOWN = 5
-
-
-def _templates_in_matrix(matrix: Mapping[str, Any] | None,
-                         from_file: Collection[tuple[Any, ...]] = ()) -> list[tuple[tuple[Any, ...], str]]:
-    """(path in the matrix, warning) for each axis, include or zip entry that holds a value with a template in
-    it (`{{` or `{%`), at the first such value: matrix values are sent as written, braces and all, so an include
-    meant to override a prompt with a template would pay for the template's text. A warning, not an error, for
-    values written in the manifest only: the axes at `from_file` (paths in the matrix) were read from data files,
-    whose text is taken as written on purpose (a sign reading {{hello}}), and a warning on every run that could
-    not be silenced would only teach to skip warnings. Excludes are left out: they send nothing."""
-    found: list[tuple[tuple[Any, ...], str]] = []
-
-    def walk(value: Any, path: tuple[Any, ...], hits: list[tuple[tuple[Any, ...], str]]) -> None:
-        if path in from_file:
-            return
-        if isinstance(value, str):
-            if "{{" in value or "{%" in value:
-                hits.append((path, value))
-        elif isinstance(value, Mapping):
-            for k, v in value.items():
-                walk(v, path + (k,), hits)
-        elif isinstance(value, list):
-            for i, v in enumerate(value):
-                walk(v, path + (i,), hits)
-
-    for name, value in (matrix or {}).items():
-        if name == "exclude":
-            continue
-        entries = name in ("include", "zip") and isinstance(value, list)
-        groups = [((name, i), v) for i, v in enumerate(value)] if entries else [((name,), value)]
-        for at, group in groups:
-            hits: list[tuple[tuple[Any, ...], str]] = []
-            walk(group, at, hits)
-            if hits:
-                path, text = hits[0]
-                excerpt = text if len(text) <= 60 else text[:57] + "..."
-                others = len(hits) - 1
-                more = f"; so do {others:,} more of this {'entry' if len(at) > 1 else 'axis'}'s values" if others else ""
-                found.append((path, (f"holds a template ({excerpt!r}), which is sent as written, braces and all: "
-                                     "matrix values are not templates; put the template in params (e.g. prompt: "
-                                     f"\"{{{{ style }}}} special\") and only the part that varies in the matrix{more}")))
-    return found
 
 
 def _check_paths(manifest: Manifest, jobs: Sequence[Job], out_dir: Path, path_max: int = PATH_MAX) -> _Found:
@@ -661,20 +618,10 @@ def _build(
     path_max, name_max = limits(out_dir)
     ctx_job = JobMaker(manifest, caps, model, errors, digest, str(out_dir), name_max=name_max)
     for sw, expansion in expansions:
-        # GitHub lets an exclude remove nothing; here its values are most likely a typo, and the jobs it was
-        # to remove are paid for.
-        for number, why in expansion.unmatched[:UNMATCHED_SHOWN]:
-            ctx_job.warnings[manifest.warning(sw.prefix + ("matrix", "exclude", number),
-                                              f"removes no combination ({why}); check its values")] = None
-        if len(expansion.unmatched) > UNMATCHED_SHOWN:
-            rest = [number for number, _ in expansion.unmatched[UNMATCHED_SHOWN:]]
-            entries = ", ".join(str(n) for n in rest[:10]) + (", ..." if len(rest) > 10 else "")
-            ctx_job.warnings[manifest.warning(sw.prefix + ("matrix", "exclude"), (
-                f"{len(rest):,} more entries remove no combination (entries {entries}); check their values"))] = None
         inside = sw.prefix + ("matrix",)
         from_file = {axis[len(inside):] for axis in manifest.data_lines if axis[:len(inside)] == inside}
-        for path, message in _templates_in_matrix(sw.matrix, from_file):
-            ctx_job.warnings[manifest.warning(sw.prefix + ("matrix",) + path, message)] = None
+        for path, message in matrix_warnings(sw.matrix, expansion.unmatched, from_file):
+            ctx_job.warnings[manifest.warning(inside + path, message)] = None
     excluded: list[tuple[str | None, Combination, int]] = []
     for sw, expansion in expansions:
         excluded.extend((sw.name, c, i) for c, i in expansion.excluded)

@@ -1867,3 +1867,36 @@ def test_plan_json_of_an_invalid_manifest_writes_one_object_with_its_errors(
     assert code == 2 and len(doc["errors"]) == 20 and doc["errors_not_listed"] == 10, doc
     code, out, _ = run_cli(capsys, "plan", str(tmp_path / "nope.yaml"), "--json")
     assert code == 2 and json.loads(out)["errors"] == [f"{tmp_path / 'nope.yaml'}: no such file"]
+
+
+def test_matrix_gives_the_matrix_warnings_validate_gives_and_counts_what_is_excluded(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """`gridrun matrix`, the command for checking combinations, said nothing of an exclude that removed none."""
+    path = write(tmp_path / "m.yaml", """\
+        provider: sim
+        params: {prompt: "a fox {{ flag }} {{ m }} {{ look | default('') }}", quality: 360p}
+        matrix:
+          flag: [yes, no]
+          m: [1, 2, 3]
+          include:
+            - {flag: yes, look: "{{ m }} special"}
+          exclude:
+            - {flag: "maybe"}
+            - {m: 2}
+        """, HEAD)
+    _, _, validated = run_cli(capsys, "validate", str(path))
+    matrix_warnings = [w for w in validated.splitlines() if w.startswith("warning: ") and ": matrix." in w]
+    assert len(matrix_warnings) == 2, validated
+    code, out, err = run_cli(capsys, "matrix", str(path))
+    assert code == 0 and err.splitlines() == matrix_warnings
+    assert err.startswith(f"warning: {path}:12:7: matrix.exclude[0]: removes no combination (no job has flag=maybe)")
+    assert out.splitlines()[-1] == "4 combinations (2 excluded)"
+    code, out, err = run_cli(capsys, "matrix", str(path), "--json")
+    assert code == 0 and err.splitlines() == matrix_warnings and len(json.loads(out)) == 4
+    # a bare matrix too, as a workflow's strategy.matrix
+    bare = write(tmp_path / "bare.yaml", "os: [linux, mac]\nexclude:\n  - {os: windows}\n")
+    code, out, err = run_cli(capsys, "matrix", str(bare))
+    assert err == (f"warning: {bare}:3:5: exclude[0]: removes no combination (no job has os=windows); "
+                   "check its values\n")
+    assert out.splitlines()[-1] == "2 combinations"
