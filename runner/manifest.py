@@ -225,6 +225,16 @@ def _validator() -> Any:
     return _Validator(schema)
 
 
+@lru_cache(maxsize=1)
+def field_names() -> dict[str, str]:
+    """Every field a manifest sets for itself, not for a request: its top-level fields and those of `run:`, each
+    as it is written in a manifest (`model`, `run.budget_usd`)."""
+    schema = _validator().schema
+    names = {name: name for name in schema["properties"]}
+    names.update({name: f"run.{name}" for name in schema["$defs"]["run"]["properties"]})
+    return names
+
+
 def _schema_errors(manifest: Manifest) -> list[ManifestError]:
     return schema_errors(_validator(), manifest.data, manifest.error)
 

@@ -24,7 +24,7 @@ from .datafiles import value_position
 from .errors import CapabilityError, ManifestError, ManifestErrors, MatrixError, TemplateError
 from .jobs import Job, canonical, format_value, job_hash, whole_key_text
 from .localpaths import NAME_MAX, UNUSABLE, shown, why_unusable
-from .manifest import DEFAULT_OUTPUT, Manifest, dotted
+from .manifest import DEFAULT_OUTPUT, Manifest, dotted, field_names
 from .matrix import Combination, Expansion
 from .outputs import files_beside
 from .providers.capabilities import Checked, Issue, ModelCaps, ProviderCaps
@@ -312,8 +312,14 @@ class JobMaker:
                 for name in BUILTIN_NAMES.intersection(shape.keys):
                     errors.add(m.error(_matrix_path(sw, shape.sources.get(name, "matrix"), name),
                                        _builtin_problem(name), MatrixError))
-                for name in shape.keys:
+                for name in dict.fromkeys(k for k, _ in combo.values):  # in the matrix's order: warnings are too
                     source = shape.sources.get(name, "matrix")
+                    meant = _FIELDS_FOLDED.get(name.casefold())
+                    if meant is not None and name not in self.model.params and name not in BUILTIN_NAMES:
+                        # `model: sora-2` in an include reads as a job of another model, and the plan's table shows
+                        # it so; the job is made, and paid, with the manifest's own.
+                        self.warnings[m.warning(_matrix_path(sw, source, name), _field_key(name, meant))] = None
+                        continue
                     own = self.model.other_names.get(name)
                     if (own is not None and name not in self.model.params and name not in sent
                             and "key" not in sent and own not in shape.keys):
@@ -920,6 +926,25 @@ def _boolean_written(value: bool, name: str | None) -> str:
 
 # What gridrun sets for every job's templates: a var or matrix key of the same name would be overwritten.
 BUILTIN_NAMES = frozenset({"key", "repeat", "sweep", "index", "hash"})
+# manifest field (folded) -> as written: a matrix key of one of these names sets no field, and no request parameter
+_FIELDS_FOLDED = {name.casefold(): name for name in field_names()}
+_FIELD_ADVICE = {
+    "model": "a run of another model is another manifest",
+    "provider": "a run of another provider is another manifest",
+    "base_url": "a run at another base_url is another manifest",
+    "output": "to name files by it, write it under another name in output (output: \"{{ out_name }}.mp4\")",
+    "outputs_dir": "one manifest writes to one outputs_dir",
+    "state_dir": "one manifest keeps one state_dir",
+}
+
+
+def _field_key(name: str, meant: str) -> str:
+    """What a matrix key named like the manifest field `meant` does (nothing to it), and what does."""
+    field_name = field_names()[meant]
+    kind = "a run: field" if field_name.startswith("run.") else "a manifest field"
+    advice = _FIELD_ADVICE.get(meant) or (f"{field_name} holds for the whole run" if field_name.startswith("run.") else "")
+    return (f"'{name}' is {kind}, not a request parameter: a matrix key cannot change it (it is a template value "
+            f"only)" + (f"; {advice}" if advice else ""))
 
 
 def _builtin_problem(name: str) -> str:

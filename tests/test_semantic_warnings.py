@@ -1,0 +1,107 @@
+"""Manifests that are valid but mean other than they seem: each is warned of once, at the line of the value."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runner import api
+from runner.cli import main
+from runner.plan import Plan
+
+HEAD = "version: 1\nname: fox\nmodel: pixverse-v5.6\n"
+
+
+def plan_of(tmp_path: Path, body: str, **kw: Any) -> Plan:
+    path = tmp_path / "m.yaml"
+    path.write_text(HEAD + textwrap.dedent(body), encoding="utf-8")
+    return api.plan(path, **kw)
+
+
+def said(p: Plan) -> list[str]:
+    """The warnings as `file:line:column: field: message`, the file left out."""
+    return [w.split("m.yaml:", 1)[1] for w in p.warnings]
+
+
+def about(p: Plan, fragment: str) -> list[str]:
+    return [w for w in said(p) if fragment in w]
+
+
+# --- a matrix key named like a manifest field --------------------------------------------------
+
+FIELD_KEY = ("'model' is a manifest field, not a request parameter: a matrix key cannot change it (it is a template "
+             "value only); a run of another model is another manifest")
+
+
+def test_an_include_key_named_like_a_manifest_field_is_warned_of_at_its_line(tmp_path: Path) -> None:
+    """`model: sora-2` in an include reads as a job of another model (the plan's table shows it in a column), but the
+    job is made, and paid, with the manifest's model: warned of at each entry's key, once however many jobs."""
+    p = plan_of(tmp_path, """\
+        params: {prompt: "a fox", quality: 360p}
+        matrix:
+          style: [anime, clay]
+          seed: {range: [1, 50]}
+          include:
+            - {style: clay, model: sora-2}
+            - {style: comic, model: sora-2}
+        """)
+    assert {j.params.get("model") for j in p.jobs} == {None}
+    assert about(p, "manifest field") == [f"9:21: matrix.include[0].model: {FIELD_KEY}",
+                                          f"10:22: matrix.include[1].model: {FIELD_KEY}"]
+
+
+@pytest.mark.parametrize(("key", "value", "field", "advice"), [
+    ("provider", "fal", "a manifest field", "a run of another provider is another manifest"),
+    ("output", "special.mp4", "a manifest field", ("to name files by it, write it under another name in output "
+                                                  "(output: \"{{ out_name }}.mp4\")")),
+    ("outputs_dir", "elsewhere", "a manifest field", "one manifest writes to one outputs_dir"),
+    ("budget_usd", "1", "a run: field", "run.budget_usd holds for the whole run"),
+    ("concurrency", "1", "a run: field", "run.concurrency holds for the whole run"),
+    ("timeout", "60", "a run: field", "run.timeout holds for the whole run"),
+    ("base_url", "http://127.0.0.1:1", "a manifest field", "a run at another base_url is another manifest"),
+])
+def test_a_matrix_axis_named_like_a_manifest_or_run_field_is_warned_of_even_when_a_template_reads_it(
+    tmp_path: Path, key: str, value: str, field: str, advice: str,
+) -> None:
+    p = plan_of(tmp_path, f"""\
+        params: {{prompt: "a fox {{{{ {key} }}}}", quality: 360p}}
+        matrix:
+          {key}: ["{value}"]
+        """)
+    assert about(p, "not a request parameter") == [
+        (f"6:3: matrix.{key}: '{key}' is {field}, not a request parameter: a matrix key cannot change it (it is a "
+         f"template value only); {advice}")]
+
+
+def test_a_key_named_like_a_field_that_is_also_a_request_parameter_sets_it_and_is_not_warned_of(tmp_path: Path) -> None:
+    """A capabilities file may declare `timeout` a parameter of its own: the key then sets it."""
+    (tmp_path / "caps.yaml").write_text(
+        "provider: sim\nmodels:\n  pixverse-v5.6:\n    params:\n"
+        "      timeout: {type: integer, modes: [t2v, i2v], description: a parameter named like a run field}\n")
+    p = plan_of(tmp_path, """\
+        capabilities: [caps.yaml]
+        params: {prompt: "a fox", quality: 360p}
+        matrix:
+          timeout: [10, 20]
+        """)
+    assert [j.params["timeout"] for j in p.jobs] == [10, 20]
+    assert not about(p, "not a request parameter"), p.warnings
+
+
+def test_the_field_warning_shows_in_validate_plan_json_and_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "m.yaml"
+    path.write_text(HEAD + "params: {prompt: a fox, quality: 360p}\nmatrix:\n  style: [anime]\n  include:\n"
+                    "    - {style: anime, model: sora-2}\nsim: {render_time: 0}\n", encoding="utf-8")
+    where = f"warning: {path}:8:22: matrix.include[0].model: {FIELD_KEY}"
+    assert main(["validate", str(path)]) == 0
+    assert where in capsys.readouterr().err
+    assert main(["plan", str(path)]) == 0
+    assert where in capsys.readouterr().err
+    assert main(["plan", str(path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["warnings"] == [f"matrix.include[0].model: {FIELD_KEY}"]
+    assert main(["run", str(path), "--no-report"]) == 0
+    assert where in capsys.readouterr().err
