@@ -270,6 +270,16 @@ class JobMaker:
             self.warnings[m.warning(sw.output_path, "uses index, the job's position in the plan, which moves when "
                                     "the matrix changes: a later run would save videos under other jobs' names "
                                     "(use key or hash)")] = None
+        for name, c in cparams.items():
+            for builtin, what in (("key", "key, which spells the matrix values in the matrix's order"),
+                                  ("index", "index, the job's position in the plan")):
+                if c.kind != "const" and _reaches(c, cvars, builtin):
+                    # a request that changes with the matrix's shape is a new job, paid again, though no value of it
+                    # changed: an axis added or reordered would re-render every job
+                    self.warnings[m.warning(sw.param_paths[name], (
+                        f"uses {what}, which changes whenever the matrix changes (an axis added, removed or "
+                        "reordered): every job is then a new request, a new paid render; use the matrix values "
+                        "themselves"))] = None
         dyn_order = [n for n in order if n in dynamic]
         self.templated = frozenset().union(*(c.names for c in (*cparams.values(), *cvars.values())))
         self.reads = {name: _read_names(c, cvars) for name, c in cparams.items() if c.kind != "const"}

@@ -1454,7 +1454,7 @@ def test_index_in_the_output_name_is_warned_of(tmp_path: Path) -> None:
                           "matrix changes: a later run would save videos under other jobs' names (use key or hash)")
                for w in p.warnings), p.warnings
     p = plan_of(tmp_path, "params:\n  prompt: a {{ x }} {{ index }}\nmatrix:\n  x: [fox, cat]\n", "b.yaml")
-    assert not any("index" in w for w in p.warnings), p.warnings
+    assert not any("output: uses index" in w for w in p.warnings), p.warnings
 
 
 def test_a_value_read_from_a_data_file_is_refused_at_its_line_there(tmp_path: Path) -> None:

@@ -105,3 +105,35 @@ def test_the_field_warning_shows_in_validate_plan_json_and_run(tmp_path: Path, c
     assert json.loads(capsys.readouterr().out)["warnings"] == [f"matrix.include[0].model: {FIELD_KEY}"]
     assert main(["run", str(path), "--no-report"]) == 0
     assert where in capsys.readouterr().err
+
+
+# --- key and index in a request parameter -----------------------------------------------------
+
+@pytest.mark.parametrize(("params", "where", "what"), [
+    ('prompt: "a fox | {{ key }}"', "5:3: params.prompt", "key, which spells the matrix values in the matrix's order"),
+    ('seed: "{{ 100 + index }}"', "7:3: params.seed", "index, the job's position in the plan"),
+])
+def test_key_or_index_in_a_request_parameter_is_warned_of_once_at_the_parameter(
+    tmp_path: Path, params: str, where: str, what: str,
+) -> None:
+    """Adding an axis of one value, or reordering two, changes every key and index: a parameter that writes one makes
+    every job a new request, each rendered and paid for again, as `index` in `output` names other jobs' files."""
+    body = "params:\n  prompt: a fox\n  quality: 360p\nmatrix:\n  look: {range: [1, 100]}\n"
+    body = body.replace("  prompt: a fox\n", f"  {params}\n") if params.startswith("prompt") \
+        else body.replace("  quality: 360p\n", f"  quality: 360p\n  {params}\n")
+    p = plan_of(tmp_path, body)
+    assert about(p, "changes whenever the matrix changes") == [
+        (f"{where}: uses {what}, which changes whenever the matrix changes (an axis added, removed or reordered): "
+         "every job is then a new request, a new paid render; use the matrix values themselves")]
+
+
+def test_key_through_a_var_in_a_request_parameter_is_warned_of_and_key_in_output_is_not(tmp_path: Path) -> None:
+    p = plan_of(tmp_path, """\
+        vars: {tag: "{{ key | upper }}"}
+        params: {prompt: "a fox {{ tag }}", quality: 360p}
+        matrix: {look: [a, b]}
+        """)
+    assert [w.split(": uses")[0] for w in about(p, "changes whenever")] == ["5:10: params.prompt"]
+    p = plan_of(tmp_path, 'params: {prompt: "a fox {{ look }}", quality: 360p}\nmatrix: {look: [a, b]}\n'
+                          'output: "{{ key }}.mp4"\n')
+    assert not about(p, "changes whenever"), p.warnings
