@@ -28,6 +28,7 @@ from .errors import (
     MatrixError,
     StateError,
 )
+from .ghexpr import fold as gh_fold
 from .jobs import Job, format_value, job_hash, job_key
 from .localpaths import PATH_MAX, UNUSABLE, limits, not_recordable, shown, why_unusable
 from .manifest import Manifest
@@ -300,7 +301,31 @@ class _Found(NamedTuple):
     posters: list[str]
 
 
-# Exclude entries that remove no combination told one by one, each at its line; the others in one warning.
+def _lists_kept_whole(matrix: Mapping[str, Any] | None, list_params: Collection[str]) -> list[tuple[tuple[Any, ...], str]]:
+    """(path in the matrix, warning) for each list under an include key that names no axis: only an axis's key
+    expands into an entry per value, so `light: [dusk, dawn]` beside `style: [anime, comic]` makes two jobs, not
+    four, each with the whole list, written into a prompt as Python writes it (`['dusk', 'dawn']`). A request
+    parameter that takes a list (`list_params`, input images) is not warned of: a list is its value."""
+    if not isinstance(matrix, Mapping) or not isinstance(matrix.get("include"), list):
+        return []
+    axes = {gh_fold(k) for k in matrix if isinstance(k, str) and k not in ("include", "exclude", "zip")}
+    for group in matrix.get("zip") or ():
+        if isinstance(group, Mapping):
+            axes.update(gh_fold(k) for k in group if isinstance(k, str))
+    found: list[tuple[tuple[Any, ...], str]] = []
+    for i, entry in enumerate(matrix["include"]):
+        if not isinstance(entry, Mapping):
+            continue
+        for key, value in entry.items():
+            if (isinstance(key, str) and isinstance(value, list) and value and gh_fold(key) not in axes
+                    and key not in list_params):
+                text = repr(value)
+                text = text if len(text) <= 60 else text[:57] + "..."
+                found.append(((("include", i, key)), (
+                    f"'{key}' is no axis, so this list is kept as one value ({text} in a template): only an axis's key "
+                    f"expands, into an entry per value; for a job per value, make {key} an axis, or write an include "
+                    "entry per value")))
+    return found
 
 
 def _check_paths(manifest: Manifest, jobs: Sequence[Job], out_dir: Path, path_max: int = PATH_MAX) -> _Found:
@@ -617,10 +642,13 @@ def _build(
 
     path_max, name_max = limits(out_dir)
     ctx_job = JobMaker(manifest, caps, model, errors, digest, str(out_dir), name_max=name_max)
+    list_params = {name for name, spec in model.params.items() if spec.type.endswith("_list")}
     for sw, expansion in expansions:
         inside = sw.prefix + ("matrix",)
         from_file = {axis[len(inside):] for axis in manifest.data_lines if axis[:len(inside)] == inside}
         for path, message in matrix_warnings(sw.matrix, expansion.unmatched, from_file):
+            ctx_job.warnings[manifest.warning(inside + path, message)] = None
+        for path, message in _lists_kept_whole(sw.matrix, list_params):
             ctx_job.warnings[manifest.warning(inside + path, message)] = None
     excluded: list[tuple[str | None, Combination, int]] = []
     for sw, expansion in expansions:

@@ -137,3 +137,39 @@ def test_key_through_a_var_in_a_request_parameter_is_warned_of_and_key_in_output
     p = plan_of(tmp_path, 'params: {prompt: "a fox {{ look }}", quality: 360p}\nmatrix: {look: [a, b]}\n'
                           'output: "{{ key }}.mp4"\n')
     assert not about(p, "changes whenever"), p.warnings
+
+
+# --- a list under an include key that is no axis -----------------------------------------------
+
+def test_a_list_under_an_include_key_that_is_no_axis_is_warned_of_at_its_line(tmp_path: Path) -> None:
+    """`style: [anime, comic]` expands (style is an axis), `light: [dusk, dawn]` does not: two jobs, not four, each
+    paying for a prompt that holds the list's Python text."""
+    p = plan_of(tmp_path, """\
+        params:
+          prompt: "a fox, {{ style }}, {{ light | default('noon') }}"
+          quality: 360p
+        matrix:
+          style: [anime, clay]
+          include:
+            - {style: [anime, comic], light: [dusk, dawn]}
+        """)
+    assert [j.params["prompt"] for j in p.jobs] == ["a fox, anime, ['dusk', 'dawn']", "a fox, clay, noon",
+                                                     "a fox, comic, ['dusk', 'dawn']"]
+    assert about(p, "no axis") == [
+        ("10:31: matrix.include[0].light: 'light' is no axis, so this list is kept as one value (['dusk', 'dawn'] in "
+         "a template): only an axis's key expands, into an entry per value; for a job per value, make light an axis, "
+         "or write an include entry per value")]
+
+
+def test_a_list_under_an_axis_key_a_zip_key_or_an_image_list_parameter_is_not_warned_of(tmp_path: Path) -> None:
+    (tmp_path / "a.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 32)
+    p = plan_of(tmp_path, """\
+        params: {prompt: "a fox {{ look }} {{ sky }}", quality: 360p}
+        matrix:
+          zip:
+            - {sky: [dusk, dawn], seed: [1, 2]}
+          look: [a, b]
+          include:
+            - {look: [a, c], sky: [dusk], input_reference: [a.png]}
+        """)
+    assert not about(p, "no axis"), p.warnings
