@@ -66,6 +66,9 @@ class Expansion:
     combinations: tuple[Combination, ...]
     excluded: tuple[tuple[Combination, int], ...]
     unmatched: tuple[tuple[int, str], ...] = ()
+    # (path in the matrix, warning): include entries that add a job of their own where a value of theirs reads like
+    # an axis value it does not equal ("true" for true), so that they were most likely meant to extend jobs
+    notes: tuple[tuple[tuple[Any, ...], str], ...] = ()
 
 
 SINGLE = Expansion(combinations=(Combination(values=(), origin="product", sources=()),), excluded=())
@@ -315,6 +318,7 @@ class _Axis:
     sources: tuple[tuple[str, str], ...]
     holds_lists: tuple[bool, ...]
     indexes: dict[int, EqualIndex] = field(default_factory=dict, compare=False)  # by column, made when first asked
+    texts: dict[int, dict[str, Any]] = field(default_factory=dict, compare=False)  # by column: text -> a scalar value
 
     @property
     def size(self) -> int:
@@ -337,6 +341,44 @@ class _Axis:
         if column not in self.indexes:
             self.indexes[column] = EqualIndex(values)
         return self.indexes[column].find(literal)
+
+
+    def reads_like(self, column: int, literal: Any) -> Any:
+        """A scalar value of `column` that reads as `literal` does (`true` for "true", `null` for "null"; case
+        ignored, as GitHub ignores it comparing strings) but is not `==` to it; `_NONE` when no value does. Asked
+        only of an entry that matches nothing: a column's text index is made then."""
+        values = self.columns[column]
+        if isinstance(literal, (list, tuple, Mapping)) or isinstance(values, (range, _Linspace)):
+            return _NONE  # a number compares as a number: 5 and "5" are equal
+        if column not in self.texts:
+            texts: dict[str, Any] = {}
+            for value in values:
+                if not isinstance(value, (list, tuple, Mapping)):
+                    texts.setdefault(_plain(value).casefold(), value)
+            self.texts[column] = texts
+        found = self.texts[column].get(_plain(literal).casefold(), _NONE)
+        return found if found is not _NONE and not equal(found, literal) else _NONE
+
+
+_NONE = object()
+
+
+def _slip(key: str, value: Any, alike: Any) -> tuple[str, str, str]:
+    """How `value` of `key`, which reads like the axis value `alike` but is not `==` to it, is told (with its
+    type); why it does not match it; the fix."""
+    fix = "write it unquoted" if isinstance(value, str) else "quote it, as the axis does"
+    return f"{key} {_typed(value)}", f"{key}'s {_typed(alike)} reads alike but is not equal to it under GitHub's ==", fix
+
+
+def _typed(value: Any) -> str:
+    """A value with its YAML type, as a slip of quoting changes it: "'true' (a string)", "true (a boolean)"."""
+    if isinstance(value, str):
+        return f"{value!r} (a string)"
+    if isinstance(value, bool):
+        return f"{_plain(value)} (a boolean)"
+    if value is None:
+        return "null"
+    return f"{_plain(value)} (a number)"
 
 
 def _make_axis(keys: tuple[str, ...], columns: Sequence[Sequence[Any]], source: str) -> _Axis:
@@ -618,6 +660,8 @@ class _Filter:
     keys: tuple[tuple[str, Any], ...]
     extras: tuple[tuple[str, str, Any], ...]
     unmatched: str = ""  # for an exclude that matches nothing, the values no combination has
+    # for an include that matches nothing only because its values read like axis values they do not equal
+    slips: _Slips | None = None
 
 
 def _locate(axes: list[_Axis]) -> dict[str, tuple[int, int]]:
@@ -648,6 +692,9 @@ def _compile_exclude(index: int, entry: Mapping[str, Any], axes: list[_Axis]) ->
             pair = f"{key}={' or '.join(_plain(c) for c in choices)}"
             shown.setdefault(where[0], []).append(pair)
             if not rows:
+                slips = [_slip(key, c, a) for c in choices if (a := axes[where[0]].reads_like(where[1], c)) is not _NONE]
+                if len(slips) == len(choices) == 1:
+                    pair = "{}: {}; {}".format(*slips[0])
                 matches_none.append(pair)
     constraints = tuple(sorted(per_axis.items()))
     never = any(not rows for _, rows in constraints)
@@ -687,6 +734,7 @@ def _compile_include(
     for picks in itertools.product(*(range(len(choices)) for _, _, choices in filter_keys)):
         per_axis: dict[int, frozenset[int]] = {}
         keys = []
+        missed: list[tuple[str, tuple[int, int], Any]] = []  # keys whose value is in no row
         for position, ((key, where, choices), pick) in enumerate(zip(filter_keys, picks)):
             keys.append((key, choices[pick]))
             if (position, pick) not in cache:
@@ -694,17 +742,45 @@ def _compile_include(
             rows = cache[(position, pick)]
             if rows is not None:
                 per_axis[where[0]] = per_axis[where[0]] & rows if where[0] in per_axis else rows
+                if not rows:
+                    missed.append((key, where, choices[pick]))
         constraints = tuple(sorted(per_axis.items()))
+        never = any(not rows for _, rows in constraints)
         out.append(
             _Filter(
                 number=index + 1,
                 constraints=constraints,
-                never=any(not rows for _, rows in constraints),
+                never=never,
                 keys=tuple(keys),
                 extras=extras,
+                slips=_include_slips(axes, constraints, missed) if never and missed else None,
             )
         )
     return out
+
+
+def _include_slips(axes: list[_Axis], constraints: tuple[tuple[int, frozenset[int]], ...],
+                   missed: list[tuple[str, tuple[int, int], Any]]) -> _Slips | None:
+    """For an include filter that matches nothing only because values of it read like axis values they do not
+    equal ("true" for true): each such key with how its value is told and why it does not match, and the
+    constraints the entry would have with the axis values instead (the jobs it was most likely meant to extend).
+    None when a value misses for another reason."""
+    told = []
+    allowed = dict(constraints)
+    for key, where, value in missed:
+        alike = axes[where[0]].reads_like(where[1], value)
+        if alike is _NONE:
+            return None
+        told.append((key, *_slip(key, value, alike), f"{key} {_plain(alike)}"))
+        rows = frozenset(axes[where[0]].find(where[1], alike) or ())
+        allowed[where[0]] = rows if where[0] not in allowed or not allowed[where[0]] else allowed[where[0]] & rows
+    return _Slips(tuple(told), tuple(sorted(allowed.items())))
+
+
+@dataclass(frozen=True, slots=True)
+class _Slips:
+    told: tuple[tuple[str, str, str, str, str], ...]  # (key, its value told, why it does not match, fix, axis value)
+    constraints: tuple[tuple[int, frozenset[int]], ...]  # those the entry would have with the axis values
 
 
 def _allowed(axis: _Axis, column: int, value: Any) -> frozenset[int] | None:
@@ -757,6 +833,7 @@ class _Index:
             ]
             return map(sum, itertools.product(*offsets))
 
+        self.flat_indices = flat_indices
         self.removed_by: dict[int, int] = {}
         for f in excludes:
             for flat in flat_indices(f):
@@ -775,6 +852,14 @@ class _Index:
                     self.matched[n] = True
                     self.specific.setdefault(flat, []).append(n)
 
+    def kept_of(self, constraints: tuple[tuple[int, frozenset[int]], ...]) -> int:
+        """How many combinations the excludes leave of those `constraints` (rows per axis) match."""
+        f = _Filter(number=0, constraints=constraints, never=any(not rows for _, rows in constraints), keys=(),
+                    extras=())
+        if not self.removed_by:
+            return sum(1 for _ in self.flat_indices(f))
+        return sum(1 for flat in self.flat_indices(f) if flat not in self.removed_by)
+
     def kept(self) -> int:
         """Product combinations left after the excludes."""
         return self.size - len(self.removed_by)
@@ -789,7 +874,20 @@ def _build(axes: list[_Axis], includes: list[_Filter], index: _Index,
            unmatched: tuple[tuple[int, str], ...] = ()) -> Expansion:
     excluded: list[tuple[Combination, int]] = []
     combinations = tuple(_combinations(axes, includes, index, excluded))
-    return Expansion(combinations=combinations, excluded=tuple(excluded), unmatched=unmatched)
+    notes: dict[tuple[Any, ...], str] = {}
+    for include in includes:
+        if include.slips is None:
+            continue
+        meant = index.kept_of(include.slips.constraints)
+        if not meant:
+            continue
+        alike = " and ".join(axis_value for *_, axis_value in include.slips.told)
+        for key, told, why, fix, _ in include.slips.told:
+            notes.setdefault(("include", include.number - 1, key), (
+                f"{told} matches no combination: {why}, so this entry adds a job of its own instead of extending the "
+                f"{meant:,} with {alike}; {fix}"))
+    return Expansion(combinations=combinations, excluded=tuple(excluded), unmatched=unmatched,
+                     notes=tuple(notes.items()))
 
 
 def _combinations(axes: list[_Axis], includes: list[_Filter], index: _Index,

@@ -648,6 +648,8 @@ def _build(
         from_file = {axis[len(inside):] for axis in manifest.data_lines if axis[:len(inside)] == inside}
         for path, message in matrix_warnings(sw.matrix, expansion.unmatched, from_file):
             ctx_job.warnings[manifest.warning(inside + path, message)] = None
+        for path, message in expansion.notes:
+            ctx_job.warnings[manifest.warning(inside + path, message)] = None
         for path, message in _lists_kept_whole(sw.matrix, list_params):
             ctx_job.warnings[manifest.warning(inside + path, message)] = None
     excluded: list[tuple[str | None, Combination, int]] = []

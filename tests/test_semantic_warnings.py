@@ -52,6 +52,20 @@ def test_an_include_key_named_like_a_manifest_field_is_warned_of_at_its_line(tmp
     assert {j.params.get("model") for j in p.jobs} == {None}
     assert about(p, "manifest field") == [f"9:21: matrix.include[0].model: {FIELD_KEY}",
                                           f"10:22: matrix.include[1].model: {FIELD_KEY}"]
+    # a capabilities file may declare `timeout` a parameter of its own: the key then sets it, and is not warned of
+    (tmp_path / "caps.yaml").write_text(
+        "provider: sim\nmodels:\n  pixverse-v5.6:\n    params:\n"
+        "      timeout: {type: integer, modes: [t2v, i2v], description: a parameter named like a run field}\n")
+    p = plan_of(tmp_path, """\
+        capabilities: [caps.yaml]
+        params: {prompt: "a fox", quality: 360p}
+        matrix:
+          timeout: [10, 20]
+          include:
+            - {timeout: 10, model: sora-2}
+        """)
+    assert [j.params["timeout"] for j in p.jobs] == [10, 20]
+    assert about(p, "not a request parameter") == [f"9:21: matrix.include[0].model: {FIELD_KEY}"]
 
 
 @pytest.mark.parametrize(("key", "value", "field", "advice"), [
@@ -75,21 +89,6 @@ def test_a_matrix_axis_named_like_a_manifest_or_run_field_is_warned_of_even_when
     assert about(p, "not a request parameter") == [
         (f"6:3: matrix.{key}: '{key}' is {field}, not a request parameter: a matrix key cannot change it (it is a "
          f"template value only); {advice}")]
-
-
-def test_a_key_named_like_a_field_that_is_also_a_request_parameter_sets_it_and_is_not_warned_of(tmp_path: Path) -> None:
-    """A capabilities file may declare `timeout` a parameter of its own: the key then sets it."""
-    (tmp_path / "caps.yaml").write_text(
-        "provider: sim\nmodels:\n  pixverse-v5.6:\n    params:\n"
-        "      timeout: {type: integer, modes: [t2v, i2v], description: a parameter named like a run field}\n")
-    p = plan_of(tmp_path, """\
-        capabilities: [caps.yaml]
-        params: {prompt: "a fox", quality: 360p}
-        matrix:
-          timeout: [10, 20]
-        """)
-    assert [j.params["timeout"] for j in p.jobs] == [10, 20]
-    assert not about(p, "not a request parameter"), p.warnings
 
 
 def test_the_field_warning_shows_in_validate_plan_json_and_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -159,9 +158,7 @@ def test_a_list_under_an_include_key_that_is_no_axis_is_warned_of_at_its_line(tm
         ("10:31: matrix.include[0].light: 'light' is no axis, so this list is kept as one value (['dusk', 'dawn'] in "
          "a template): only an axis's key expands, into an entry per value; for a job per value, make light an axis, "
          "or write an include entry per value")]
-
-
-def test_a_list_under_an_axis_key_a_zip_key_or_an_image_list_parameter_is_not_warned_of(tmp_path: Path) -> None:
+    # a list under an axis's key (a zip's too) expands, and a list is the value of a parameter that takes one
     (tmp_path / "a.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 32)
     p = plan_of(tmp_path, """\
         params: {prompt: "a fox {{ look }} {{ sky }}", quality: 360p}
@@ -170,6 +167,58 @@ def test_a_list_under_an_axis_key_a_zip_key_or_an_image_list_parameter_is_not_wa
             - {sky: [dusk, dawn], seed: [1, 2]}
           look: [a, b]
           include:
-            - {look: [a, c], sky: [dusk], input_reference: [a.png]}
+            - {look: [a, c], sky: [dusk], input_reference: [a.png], tags: [x]}
         """)
-    assert not about(p, "no axis"), p.warnings
+    assert [w.split(":", 2)[2].split(":")[0] for w in about(p, "no axis")] == [" matrix.include[0].tags"]
+
+
+# --- include and exclude values that read like an axis value they do not equal ----------------
+
+SLIP = """\
+params: {prompt: "a fox {{ flag }} {{ look | default('any') }}", quality: 360p}
+matrix:
+  flag: [true, false]
+  look: [a, b]
+"""
+
+
+@pytest.mark.parametrize(("exclude", "extended"), [("", 2), ("  exclude:\n    - {flag: true, look: b}\n", 1)])
+def test_an_include_value_that_reads_like_an_axis_value_it_does_not_equal_is_named_with_the_jobs_it_was_for(
+    tmp_path: Path, exclude: str, extended: int,
+) -> None:
+    """`flag: "true"` is a string, and GitHub's == does not equate it with the boolean true: the entry meant to set
+    720p on the flag=true jobs adds a fifth job instead, though its key reads `flag=true` as theirs do."""
+    p = plan_of(tmp_path, SLIP + exclude + "  include:\n    - {flag: \"true\", quality: 720p}\n")
+    assert [j.key for j in p.jobs][-1] == "flag=true,quality=720p"
+    line = 9 + exclude.count("\n")
+    assert about(p, "reads alike") == [
+        (f"{line}:8: matrix.include[0].flag: flag 'true' (a string) matches no combination: flag's true (a boolean) "
+         "reads alike but is not equal to it under GitHub's ==, so this entry adds a job of its own instead of "
+         f"extending the {extended} with flag true; write it unquoted")]
+    # an entry that would miss with the axis's value too, or that matches (1 == true), reads alike in nothing
+    p = plan_of(tmp_path, SLIP + exclude + "  include:\n    - {flag: \"true\", look: c, quality: 720p}\n"
+                                           "    - {flag: 1, look: a, quality: 720p}\n    - {flag: \"true\"}\n")
+    assert [w.split(":")[2] for w in about(p, "reads alike")] == [" matrix.include[2].flag"]
+    assert [j.params["quality"] for j in p.jobs][:2] == ["720p", "360p"]
+
+
+def test_an_unquoted_include_value_beside_quoted_axis_values_says_to_quote_it(tmp_path: Path) -> None:
+    p = plan_of(tmp_path, SLIP.replace("[true, false]", '["true", "false"]')
+                + "  include:\n    - {flag: false, quality: 720p}\n")
+    assert len(p.jobs) == 5
+    assert about(p, "reads alike") == [
+        ("9:8: matrix.include[0].flag: flag false (a boolean) matches no combination: flag's 'false' (a string) "
+         "reads alike but is not equal to it under GitHub's ==, so this entry adds a job of its own instead of "
+         "extending the 2 with flag false; quote it, as the axis does")]
+
+
+def test_an_exclude_value_that_reads_like_an_axis_value_it_does_not_equal_says_why_it_removes_nothing(
+    tmp_path: Path,
+) -> None:
+    """Said before as "no job has flag=true", beside a plan listing flag=true jobs."""
+    p = plan_of(tmp_path, SLIP + "  exclude:\n    - {flag: \"true\"}\n    - {look: \"B\"}\n    - {look: c}\n")
+    assert len(p.jobs) == 2
+    assert about(p, "removes no combination") == [
+        ("9:7: matrix.exclude[0]: removes no combination (no job has flag 'true' (a string): flag's true (a "
+         "boolean) reads alike but is not equal to it under GitHub's ==; write it unquoted); check its values"),
+        "11:7: matrix.exclude[2]: removes no combination (no job has look=c); check its values"]
