@@ -658,6 +658,7 @@ def _build(
         compiled = compile_sweep(manifest, sw, errors)
         if compiled is not None:
             ctx_job.sweep(sw, expansion, *compiled)
+    ctx_job.finish()
     errors.raise_if_any()
     jobs = ctx_job.jobs
     found = _check_paths(manifest, jobs, out_dir, path_max)

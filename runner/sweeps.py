@@ -236,6 +236,8 @@ class JobMaker:
         self.reads: dict[str, frozenset[str]] = {}  # templated parameter -> the names it reads, itself or in vars
         self._rows: dict[tuple[Any, ...], dict[int, int]] = {}  # axis read from a data file -> id(value) -> index
         self._repeated: dict[tuple[Any, ...], dict[str, list[int]]] = {}  # axis -> values it holds twice or more
+        self._shadowed: dict[tuple[Any, ...], bool] = {}  # var -> whether a matrix key of its name is in every job
+        self._var_params: dict[tuple[Any, ...], str] = {}  # var named like a parameter it does not set -> warning
 
     def sweep(self, sw: Sweep, expansion: Expansion, cvars: dict[str, Compiled], order: list[str],
               cparams: dict[str, Compiled], coutput: Compiled) -> None:
@@ -304,6 +306,7 @@ class JobMaker:
 
         shapes: dict[int, _Shape] = {}
         origins: dict[str, str] = {}
+        first = len(jobs)
         used = self.templated | coutput.names  # the names any of the sweep's templates reads
         # {{ key }} spells every matrix value, an include's keys too, in a template the manifest writes (the
         # default output's key is not one: an include key only it shows is most likely a parameter mistyped)
@@ -510,6 +513,46 @@ class JobMaker:
         for path, c in templates:
             for value, name in c.booleans().items():
                 self.warnings[m.warning(path, _boolean_written(value, name))] = None
+        self._read_vars(sw, [shape.keys for shape in shapes.values()], first)
+
+    def _read_vars(self, sw: Sweep, key_sets: Sequence[frozenset[str]], first: int) -> None:
+        """Notes the vars of `sw` that set nothing: one named like a matrix key of every job (the matrix value
+        wins), one named like a request parameter that no parameter's template reads (a var sets no parameter).
+        `first`: the index of the sweep's first job. Told by `finish`, once per var, of all sweeps."""
+        every = frozenset.intersection(*key_sets) if key_sets else frozenset()
+        for name, path in sw.var_paths.items():
+            if name in BUILTIN_NAMES:
+                continue
+            if name in every:
+                self._shadowed.setdefault(path, True)
+                continue
+            self._shadowed[path] = False
+            if name not in self.model.params or name in self.reads.get(name, ()):
+                continue  # `quality: "{{ quality }}"` under params: the var sets it through the template
+            if path in self._var_params:
+                continue
+            had: dict[str, str] = {}
+            for job in itertools.islice(self.jobs, first, None):
+                value = job.params.get(name)
+                source = job.sources.get(name, "")
+                source = "the model's default" if source.startswith("default") else f"from {source}"
+                had.setdefault(canonical(value), f"{name} {value!r} ({source})" if value is not None else f"no {name}")
+                if len(had) > 1:
+                    break
+            if not had:
+                continue
+            sent = f"the request has {next(iter(had.values()))}" if len(had) == 1 else f"the requests' {name} varies"
+            self._var_params[path] = (f"a var does not set the request's {name} (params: or a matrix key named {name} "
+                                      f"do): {sent}, whatever this var holds")
+
+    def finish(self) -> None:
+        """Tells, once each, what `_read_vars` noted of the vars of all sweeps."""
+        for path, shadowed in self._shadowed.items():
+            if shadowed:
+                self.warnings[self.m.warning(path, f"the matrix key '{path[-1]}' is in every job, and the matrix "
+                                                   "value wins: this var is never used")] = None
+            elif path in self._var_params:
+                self.warnings[self.m.warning(path, self._var_params[path])] = None
 
     def _shape(self, combo: Combination, cparams: Mapping[str, Compiled], dyn_order: Sequence[str]) -> _Shape:
         model_params = self.model.params

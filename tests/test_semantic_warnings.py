@@ -222,3 +222,63 @@ def test_an_exclude_value_that_reads_like_an_axis_value_it_does_not_equal_says_w
         ("9:7: matrix.exclude[0]: removes no combination (no job has flag 'true' (a string): flag's true (a "
          "boolean) reads alike but is not equal to it under GitHub's ==; write it unquoted); check its values"),
         "11:7: matrix.exclude[2]: removes no combination (no job has look=c); check its values"]
+
+
+# --- vars named like a request parameter or a matrix key ----------------------------------------
+
+def test_a_var_named_like_a_request_parameter_says_what_the_request_has_instead(tmp_path: Path) -> None:
+    """Shared settings moved into `vars:` set nothing: the prompt says "in 1080p", the request is 540p, 5 s."""
+    p = plan_of(tmp_path, """\
+        vars:
+          quality: 1080p
+          duration: 8
+          seed: 7
+        params:
+          prompt: "a fox, {{ look }}, in {{ quality }}"
+          seed: 3
+        matrix:
+          look: [a, b]
+        """)
+    assert {(j.params["quality"], j.params["duration"], j.params["seed"]) for j in p.jobs} == {("540p", 5, 3)}
+    assert about(p, "a var does not set") == [
+        ("5:3: vars.quality: a var does not set the request's quality (params: or a matrix key named quality do): "
+         "the request has quality '540p' (the model's default), whatever this var holds"),
+        ("6:3: vars.duration: a var does not set the request's duration (params: or a matrix key named duration do): "
+         "the request has duration 5 (the model's default), whatever this var holds"),
+        ("7:3: vars.seed: a var does not set the request's seed (params: or a matrix key named seed do): the "
+         "request has seed 3 (from params.seed), whatever this var holds")]
+    # a var the parameter's own template reads sets it
+    p = plan_of(tmp_path, 'vars: {quality: 720p}\nparams: {prompt: "a fox", quality: "{{ quality }}"}\n')
+    assert p.jobs[0].params["quality"] == "720p"
+    assert not about(p, "a var does not set"), p.warnings
+
+
+def test_a_var_named_like_a_matrix_key_of_every_job_is_warned_of_and_one_a_few_jobs_lack_is_not(tmp_path: Path) -> None:
+    p = plan_of(tmp_path, """\
+        vars: {look: from-vars, light: noon}
+        params: {prompt: "a fox, {{ look }}, {{ light }}", quality: 360p}
+        matrix:
+          look: [a, b]
+          include:
+            - {look: a, light: dusk}
+        """)
+    assert [j.params["prompt"] for j in p.jobs] == ["a fox, a, dusk", "a fox, b, noon"]
+    assert about(p, "never used") == [
+        "4:8: vars.look: the matrix key 'look' is in every job, and the matrix value wins: this var is never used"]
+
+
+def test_a_top_level_var_shadowed_in_one_sweep_only_is_not_warned_of(tmp_path: Path) -> None:
+    p = plan_of(tmp_path, """\
+        vars: {look: from-vars}
+        params: {prompt: "a fox, {{ look }}", quality: 360p}
+        sweeps:
+          - name: one
+            matrix: {look: [a, b]}
+          - name: two
+            matrix: {seed: [1]}
+          - name: three
+            vars: {look: own}
+            matrix: {look: [c]}
+        """)
+    assert [j.params["prompt"] for j in p.jobs] == ["a fox, a", "a fox, b", "a fox, from-vars", "a fox, c"]
+    assert [w.split(":")[2] for w in about(p, "never used")] == [" sweeps[2].vars.look"]
