@@ -236,6 +236,9 @@ class JobMaker:
         self.reads: dict[str, frozenset[str]] = {}  # templated parameter -> the names it reads, itself or in vars
         self._rows: dict[tuple[Any, ...], dict[int, int]] = {}  # axis read from a data file -> id(value) -> index
         self._repeated: dict[tuple[Any, ...], dict[str, list[int]]] = {}  # axis -> values it holds twice or more
+        # (sweep, matrix key setting a parameter) -> (its values, [whether each is one the model does not use],
+        # where the key is)
+        self._unused_keys: dict[tuple[int | None, str], tuple[set[str], list[bool], str]] = {}
         self._shadowed: dict[tuple[Any, ...], bool] = {}  # var -> whether a matrix key of its name is in every job
         self._var_params: dict[tuple[Any, ...], str] = {}  # var named like a parameter it does not set -> warning
 
@@ -514,6 +517,16 @@ class JobMaker:
             for value, name in c.booleans().items():
                 self.warnings[m.warning(path, _boolean_written(value, name))] = None
         self._read_vars(sw, [shape.keys for shape in shapes.values()], first)
+        made = len(jobs) - first
+        for (index, name), (values_seen, [all_unused], source) in self._unused_keys.items():
+            if index != sw.index or not all_unused or len(values_seen) < 2 or not made:
+                continue
+            count = len(values_seen)
+            who = (f"the {count} jobs differ only in what {self.model.model} ignores" if made == count else
+                   f"jobs that differ only in {name} differ only in what {self.model.model} ignores")
+            self.warnings[m.warning(_matrix_path(sw, source, name), (
+                f"every value of {name} is not used (as warned at each): {who}: {count} paid renders of one setting; "
+                f"leave {name} out, or vary a parameter the model uses"))] = None
 
     def _read_vars(self, sw: Sweep, key_sets: Sequence[frozenset[str]], first: int) -> None:
         """Notes the vars of `sw` that set nothing: one named like a matrix key of every job (the matrix value
@@ -581,6 +594,17 @@ class JobMaker:
             if w.field in shape.keys and w.field in values:
                 path = self._item(path, values[w.field])
             self.warnings[self.m.warning(path, w.message)] = None
+        if shape.overrides:
+            unused = self.model.unused(checked.params, values) if checked.warnings else frozenset()
+            for _, name in shape.overrides:
+                # whether every value of a matrix key is one the model does not use (as each is warned of)
+                seen = self._unused_keys.setdefault((sw.index, name), (set(), [True], shape.sources.get(name, "matrix")))
+                try:
+                    seen[0].add(canonical(values[name]))
+                except (TypeError, ValueError):
+                    seen[1][0] = False
+                if name not in unused:
+                    seen[1][0] = False
         params = checked.params
         free = [n for n in sorted(params) if n in shape.free]
         segments, current = [], f'{{"model":{canonical(self.model.model)},"params":{{'

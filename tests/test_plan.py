@@ -663,7 +663,8 @@ def test_an_expression_keeps_lists_and_numbers(tmp_path: Path) -> None:
         ({"quality": "540p", "size": "1024x1024"}, (1024, 1024), "params.quality: '540p' is not used: size in pixels (WxH)"),
         ({"size": "1024x1024"}, (1024, 1024), None),
         ({"quality": "720p", "resolution": "1K"}, (1365, 768), "params.quality: '720p' is not used: resolution sets the scale"),
-        ({"quality": "720p", "size": "9:16", "aspect_ratio": "16:9"}, (720, 1280), None),
+        ({"quality": "720p", "size": "9:16", "aspect_ratio": "16:9"}, (720, 1280),
+         "params.aspect_ratio: '16:9' is not used: size sets the shape, and wins over aspect_ratio"),
         ({"resolution": "1K"}, (1365, 768), None),
         ({"resolution": "1K", "aspect_ratio": "3:4"}, (887, 1182), None),
         ({"resolution": "1K", "aspect_ratio": "2:1"}, (1365, 768), "'2:1' is not supported by pixverse-v5.6; the nearest, '16:9', is used"),
@@ -1009,8 +1010,11 @@ def test_quality_beside_a_size_in_pixels_is_warned_of_at_the_quality(tmp_path: P
     assert p.warnings == (f"{tmp_path / 'm.yaml'}:8:24: matrix.include[0].quality: '1080p' {message}",
                           f"{tmp_path / 'm.yaml'}:9:25: matrix.include[1].quality: '360p' {message}")
     p = plan_of(tmp_path, "params:\n  prompt: a fox\n  size: 1365x768\nmatrix:\n  quality: [540p, 720p]\n", "b.yaml")
-    assert [getattr(w, "plain", w) for w in p.warnings] == [f"matrix.quality[0]: '540p' {message}",
-                                                           f"matrix.quality[1]: '720p' {message}"]
+    assert [getattr(w, "plain", w) for w in p.warnings] == [
+        f"matrix.quality[0]: '540p' {message}", f"matrix.quality[1]: '720p' {message}",
+        ("matrix.quality: every value of quality is not used (as warned at each): the 2 jobs differ only in what "
+         "pixverse-v5.6 ignores: 2 paid renders of one setting; leave quality out, or vary a parameter the model "
+         "uses")]
 
 
 def test_a_rule_of_an_unused_parameter_can_be_declared_for_any_model(tmp_path: Path) -> None:

@@ -282,3 +282,43 @@ def test_a_top_level_var_shadowed_in_one_sweep_only_is_not_warned_of(tmp_path: P
         """)
     assert [j.params["prompt"] for j in p.jobs] == ["a fox, a", "a fox, b", "a fox, from-vars", "a fox, c"]
     assert [w.split(":")[2] for w in about(p, "never used")] == [" sweeps[2].vars.look"]
+
+
+# --- an axis whose every value the model does not use -------------------------------------------
+
+def test_an_axis_of_values_the_model_does_not_use_is_one_setting_paid_for_each_value(tmp_path: Path) -> None:
+    """A size in pixels sets the scale: the quality axis makes two paid renders of one setting."""
+    p = plan_of(tmp_path, 'params: {prompt: "a fox", size: 1365x768}\nmatrix:\n  quality: [540p, 720p]\n')
+    assert len(p.jobs) == 2 and p.jobs[0].hash != p.jobs[1].hash  # hashes are of the request, as before
+    assert about(p, "every value") == [
+        ("6:3: matrix.quality: every value of quality is not used (as warned at each): the 2 jobs differ only in "
+         "what pixverse-v5.6 ignores: 2 paid renders of one setting; leave quality out, or vary a parameter the "
+         "model uses")]
+    assert len(about(p, "is not used: size in pixels")) == 2
+
+
+def test_an_aspect_ratio_under_a_given_size_is_not_used_and_is_warned_of_per_value_and_as_a_whole(
+    tmp_path: Path,
+) -> None:
+    """size "wins over aspect_ratio": both jobs render 720x1280, with no warning before."""
+    p = plan_of(tmp_path, """\
+        params: {prompt: "a fox {{ look }}", size: "9:16", quality: 720p}
+        matrix:
+          aspect_ratio: ["16:9", "1:1"]
+          look: [a, b]
+        output: "{{ look }}-{{ aspect_ratio | replace(':', 'x') }}.mp4"
+        """)
+    assert {j.size for j in p.jobs} == {(720, 1280)}
+    assert about(p, "aspect_ratio") == [
+        ("6:18: matrix.aspect_ratio[0]: '16:9' is not used: size sets the shape, and wins over aspect_ratio (leave "
+         "aspect_ratio out, or size)"),
+        ("6:26: matrix.aspect_ratio[1]: '1:1' is not used: size sets the shape, and wins over aspect_ratio (leave "
+         "aspect_ratio out, or size)"),
+        ("6:3: matrix.aspect_ratio: every value of aspect_ratio is not used (as warned at each): jobs that differ "
+         "only in aspect_ratio differ only in what pixverse-v5.6 ignores: 2 paid renders of one setting; leave "
+         "aspect_ratio out, or vary a parameter the model uses")]
+    # an aspect ratio without a size sets the shape: one value the model uses makes the axis worth its jobs
+    p = plan_of(tmp_path, 'params: {prompt: "a fox"}\nmatrix:\n  aspect_ratio: ["16:9", "1:1"]\n  include:\n'
+                          '    - {aspect_ratio: "1:1", size: 1024x1024}\n'
+                          "output: \"{{ key | replace(':', '-') }}.mp4\"\n")
+    assert [w.split(":")[2] for w in about(p, "not used")] == [" matrix.aspect_ratio[1]"]

@@ -217,6 +217,12 @@ class ModelCaps:
         cost = self.cost_micros(out, size) if not issues else 0
         return Checked(out, tuple(issues), tuple(warnings), mode, size, cost)
 
+    def unused(self, checked: Mapping[str, Any], given: Mapping[str, Any]) -> frozenset[str]:
+        """The parameters of `given` (a request as written) that another decides instead in `checked` (the same
+        request checked): each one `check` warns 'is not used' of."""
+        return frozenset(rule["param"] for rule in self.rules
+                         if rule.get("ignored") and _unused(rule, checked, given) is not None)
+
     def _elsewhere(self, name: str, value: Any) -> str:
         """The note "; for a height like 720p use 'quality: 720p'" for a value refused by parameter `name` that
         another parameter lists (fal's `resolution: 720p` is `quality: 720p` here); "" when none does."""
