@@ -276,8 +276,8 @@ class JobMaker:
                                     "the matrix changes: a later run would save videos under other jobs' names "
                                     "(use key or hash)")] = None
         for name, c in cparams.items():
-            for builtin, what in (("key", "key, which spells the matrix values in the matrix's order"),
-                                  ("index", "index, the job's position in the plan")):
+            for builtin, what in (("key", "key (the job's matrix values, in the matrix's order)"),
+                                  ("index", "index (the job's position in the plan)")):
                 if c.kind != "const" and _reaches(c, cvars, builtin):
                     # a request that changes with the matrix's shape is a new job, paid again, though no value of it
                     # changed: an axis added or reordered would re-render every job

@@ -109,8 +109,8 @@ def test_the_field_warning_shows_in_validate_plan_json_and_run(tmp_path: Path, c
 # --- key and index in a request parameter -----------------------------------------------------
 
 @pytest.mark.parametrize(("params", "where", "what"), [
-    ('prompt: "a fox | {{ key }}"', "5:3: params.prompt", "key, which spells the matrix values in the matrix's order"),
-    ('seed: "{{ 100 + index }}"', "7:3: params.seed", "index, the job's position in the plan"),
+    ('prompt: "a fox | {{ key }}"', "5:3: params.prompt", "key (the job's matrix values, in the matrix's order)"),
+    ('seed: "{{ 100 + index }}"', "7:3: params.seed", "index (the job's position in the plan)"),
 ])
 def test_key_or_index_in_a_request_parameter_is_warned_of_once_at_the_parameter(
     tmp_path: Path, params: str, where: str, what: str,
