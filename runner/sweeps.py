@@ -544,17 +544,19 @@ class JobMaker:
                 continue  # `quality: "{{ quality }}"` under params: the var sets it through the template
             if path in self._var_params:
                 continue
-            had: dict[str, str] = {}
+            had: list[tuple[Any, str]] = []  # the first two values the requests have, each as told
             for job in itertools.islice(self.jobs, first, None):
                 value = job.params.get(name)
+                if had and type(value) is type(had[0][0]) and value == had[0][0]:
+                    continue
                 source = job.sources.get(name, "")
                 source = "the model's default" if source.startswith("default") else f"from {source}"
-                had.setdefault(canonical(value), f"{name} {value!r} ({source})" if value is not None else f"no {name}")
+                had.append((value, f"{name} {value!r} ({source})" if value is not None else f"no {name}"))
                 if len(had) > 1:
                     break
             if not had:
                 continue
-            sent = f"the request has {next(iter(had.values()))}" if len(had) == 1 else f"the requests' {name} varies"
+            sent = f"the request has {had[0][1]}" if len(had) == 1 else f"the requests' {name} varies"
             self._var_params[path] = (f"a var does not set the request's {name} (params: or a matrix key named {name} "
                                       f"do): {sent}, whatever this var holds")
 
