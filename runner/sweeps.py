@@ -238,7 +238,7 @@ class JobMaker:
         self._repeated: dict[tuple[Any, ...], dict[str, list[int]]] = {}  # axis -> values it holds twice or more
         # (sweep, matrix key setting a parameter) -> (its values, [whether each is one the model does not use],
         # where the key is)
-        self._unused_keys: dict[tuple[int | None, str], tuple[set[str], list[bool], str]] = {}
+        self._unused_keys: dict[tuple[int | None, str], tuple[set[tuple[type, Any]], list[bool], str]] = {}
         self._shadowed: dict[tuple[Any, ...], bool] = {}  # var -> whether a matrix key of its name is in every job
         self._var_params: dict[tuple[Any, ...], str] = {}  # var named like a parameter it does not set -> warning
 
@@ -601,12 +601,14 @@ class JobMaker:
             for _, name in shape.overrides:
                 # whether every value of a matrix key is one the model does not use (as each is warned of)
                 seen = self._unused_keys.setdefault((sw.index, name), (set(), [True], shape.sources.get(name, "matrix")))
-                try:
-                    seen[0].add(canonical(values[name]))
-                except (TypeError, ValueError):
-                    seen[1][0] = False
                 if name not in unused:
                     seen[1][0] = False
+                elif seen[1][0]:
+                    value = values[name]
+                    try:
+                        seen[0].add((type(value), value))
+                    except TypeError:  # a list or mapping
+                        seen[0].add((type(value), canonical(value)))
         params = checked.params
         free = [n for n in sorted(params) if n in shape.free]
         segments, current = [], f'{{"model":{canonical(self.model.model)},"params":{{'
