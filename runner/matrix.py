@@ -342,7 +342,6 @@ class _Axis:
             self.indexes[column] = EqualIndex(values)
         return self.indexes[column].find(literal)
 
-
     def reads_like(self, column: int, literal: Any) -> Any:
         """A scalar value of `column` that reads as `literal` does (`true` for "true", `null` for "null"; case
         ignored, as GitHub ignores it comparing strings) but is not `==` to it; `_NONE` when no value does. Asked

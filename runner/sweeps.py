@@ -530,7 +530,7 @@ class JobMaker:
 
     def _read_vars(self, sw: Sweep, key_sets: Sequence[frozenset[str]], first: int) -> None:
         """Notes the vars of `sw` that set nothing: one named like a matrix key of every job (the matrix value
-        wins), one named like a request parameter that no parameter's template reads (a var sets no parameter).
+        wins), one named like a request parameter whose own template does not read it (a var sets no parameter).
         `first`: the index of the sweep's first job. Told by `finish`, once per var, of all sweeps."""
         every = frozenset.intersection(*key_sets) if key_sets else frozenset()
         for name, path in sw.var_paths.items():
