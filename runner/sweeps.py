@@ -1007,8 +1007,9 @@ def _boolean_written(value: bool, name: str | None) -> str:
 
 # What gridrun sets for every job's templates: a var or matrix key of the same name would be overwritten.
 BUILTIN_NAMES = frozenset({"key", "repeat", "sweep", "index", "hash"})
-# manifest field (folded) -> as written: a matrix key of one of these names sets no field, and no request parameter
-_FIELDS_FOLDED = {name.casefold(): name for name in field_names()}
+# manifest field (folded) -> as written: a matrix key of one of these names sets no field, and no request parameter.
+# A name, description or version of each job is an axis of its own, which no one takes for the manifest's.
+_FIELDS_FOLDED = {name.casefold(): name for name in field_names() if name not in ("name", "description", "version")}
 _FIELD_ADVICE = {
     "model": "a run of another model is another manifest",
     "provider": "a run of another provider is another manifest",

@@ -91,6 +91,18 @@ def test_a_matrix_axis_named_like_a_manifest_or_run_field_is_warned_of_even_when
          f"template value only); {advice}")]
 
 
+@pytest.mark.parametrize("key", ["name", "description", "version"])
+def test_an_axis_named_name_description_or_version_is_an_axis_of_its_own(tmp_path: Path, key: str) -> None:
+    """A name (of a character, say), a description or a version of each job is a common axis, which no one takes
+    for the manifest's own field: not warned of."""
+    p = plan_of(tmp_path, f"""\
+        params: {{prompt: "a fox {{{{ {key} }}}}", quality: 360p}}
+        matrix:
+          {key}: [alice, bob]
+        """)
+    assert about(p, "not a request parameter") == []
+
+
 def test_the_field_warning_shows_in_validate_plan_json_and_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "m.yaml"
     path.write_text(HEAD + "params: {prompt: a fox, quality: 360p}\nmatrix:\n  style: [anime]\n  include:\n"
