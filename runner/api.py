@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import json
 import os
@@ -367,6 +368,18 @@ def _changes(p: Plan, last: Any, before: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
+@functools.lru_cache(maxsize=None)
+def _sent_again_by(state: str, gone: bool) -> str | None:
+    """The command of `plan.RETRY_COMMANDS` that sends a settled job of the stored `state` again, as the run
+    decides it (`resume.action`); None: none does."""
+    from .options import RunOptions
+    from .resume import action
+    from .state import JobState
+
+    return next((command for command, opts in plan_mod.RETRY_COMMANDS.items()
+                 if action(JobState(state), RunOptions(**opts), gone=gone) in ("reset", "reconcile")), None)
+
+
 def diff(p: Plan, *, force: bool = False, retry: str | None = None) -> Diff | None:
     """The plan against the state store (None when nothing has run yet), with the jobs the last run left in
     flight that the plan no longer has, over which a run refuses to start, warnings of what the state holds
@@ -387,7 +400,7 @@ def diff(p: Plan, *, force: bool = False, retry: str | None = None) -> Diff | No
         if gone is not None:  # said before anything else: `run` and `retry` refuse it
             field = (plan_mod.outputs_field(p.manifest),)
             warnings = (p.manifest.warning(field, f"{gone} (`run` and `retry` refuse until then)"), *warnings)
-        d = plan_mod.diff(p, stored, previous, force=force, retry=retry)
+        d = plan_mod.diff(p, stored, previous, force=force, retry=retry, sent_again_by=_sent_again_by)
         # a done job's recorded take stays, its poster with it, but for a job re-rendered (--force, a simulator's
         # video at another endpoint)
         again = {j.output_str for j in d.to_send(p.jobs)}

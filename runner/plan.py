@@ -851,15 +851,12 @@ def _endpoint_id(url: str) -> tuple[str, str, int | None, str, str] | None:
 
 
 def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], *, force: bool = False,
-         retry: str | None = None) -> Diff:
+         retry: str | None = None, sent_again_by: Callable[[str, bool], str | None] | None = None) -> Diff:
     """Compare `plan` with stored jobs (by hash) and the previous run's key -> hash. With `force`, as a
     `run --force` does: every job sent (again), but those in flight and those of unknown outcome. With `retry`
-    ("retry" or "retry --unknown", `RETRY_COMMANDS`), as that command does: the settled jobs it sends again
-    (`resume.action` decides, as for the run) are sent, paid again."""
-    from .options import RunOptions
-    from .resume import action
-    from .state import JobState
-
+    ("retry" or "retry --unknown", `RETRY_COMMANDS`), as that command does: the settled jobs it sends again are
+    sent, paid again. `sent_again_by(state, gone)`: the command of `RETRY_COMMANDS` that sends a settled job of
+    that stored state again (`resume.action` decides, as for the run; `api.diff` gives it), None: none does."""
     if retry is not None and retry not in RETRY_COMMANDS:
         raise ValueError(f"retry: one of {', '.join(RETRY_COMMANDS)}, got {retry!r}")
     reasons: dict[str, str] = {}
@@ -883,9 +880,8 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
         if s is not None and s.state == "done" and s.simulator_at is not None:
             simulator_at[job.key] = s.simulator_at
         by, settled_before = None, settled
-        if s is not None and s.state in _SETTLED:
-            by = next((command for command, opts in RETRY_COMMANDS.items()
-                       if action(JobState(s.state), RunOptions(**opts), gone=s.gone) in ("reset", "reconcile")), None)
+        if s is not None and s.state in _SETTLED and sent_again_by is not None:
+            by = sent_again_by(s.state, s.gone)
         if by is not None and by == retry:
             reasons[job.key] = RETRIED_UNKNOWN if s is not None and s.state == "unknown" else RETRIED
             new += 1

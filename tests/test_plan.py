@@ -1755,13 +1755,15 @@ def test_diff_as_retry_sends_the_settled_jobs_retry_sends_and_names_them_otherwi
     store = {h[0]: stored("failed"), h[1]: stored("rejected"), h[2]: Stored("expired", None, None, False, gone=True),
              h[3]: stored("cancelled"), h[4]: stored("unknown"), h[5]: stored("done", 1, ok=True),
              h[6]: stored("running")}
-    plain = diff(p, store, {})
+    from runner.api import _sent_again_by as by
+
+    plain = diff(p, store, {}, sent_again_by=by)
     assert plain.retried_by == {k[0]: "retry", k[1]: "retry", k[2]: "retry", k[3]: "retry", k[4]: "retry --unknown"}
     assert (plain.new, plain.settled, plain.to_send(p.jobs)) == (0, 5, [])
-    again = diff(p, store, {}, retry="retry")
+    again = diff(p, store, {}, retry="retry", sent_again_by=by)
     assert [j.key for j in again.to_send(p.jobs)] == k[:4] and (again.new, again.retried, again.settled) == (4, 4, 1)
     assert again.retried_by == {k[4]: "retry --unknown"}
-    unknown = diff(p, store, {}, retry="retry --unknown")
+    unknown = diff(p, store, {}, retry="retry --unknown", sent_again_by=by)
     assert [j.key for j in unknown.to_send(p.jobs)] == [k[4]] and (unknown.retried, unknown.settled) == (1, 4)
 
 
