@@ -368,7 +368,7 @@ def _changes(p: Plan, last: Any, before: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _sent_again_by(state: str, gone: bool) -> str | None:
     """The command of `plan.RETRY_COMMANDS` that sends a settled job of the stored `state` again, as the run
     decides it (`resume.action`); None: none does."""
