@@ -1481,6 +1481,11 @@ class Executor:
         rendering at their timeout (`_slots_check`)."""
         if self._slots_held:
             return False
+        try:
+            self._limiter.acquire_on_behalf_of_nowait(owner)  # a slot free and none waiting: no turn of the loop
+            return True
+        except anyio.WouldBlock:
+            pass
         with anyio.CancelScope() as scope:
             self._slot_waits.add(scope)
             try:

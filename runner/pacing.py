@@ -23,6 +23,27 @@ if TYPE_CHECKING:
 DEFAULT_RENDER_SECONDS = 60.0
 
 
+class Gate:
+    """At most `tokens` holders at once, taken with `async with`, first come first served: an
+    `anyio.CapacityLimiter` (borrowed by the task) that is not a checkpoint when a token is free. A run takes it
+    for every request it sends, and a checkpoint there is a turn of the event loop each time, through every
+    frame of the task's await chain, before the request (which has checkpoints of its own) even starts."""
+
+    __slots__ = ("limiter",)
+
+    def __init__(self, tokens: int) -> None:
+        self.limiter = anyio.CapacityLimiter(tokens)
+
+    async def __aenter__(self) -> None:
+        try:
+            self.limiter.acquire_nowait()  # none waiting and one free: taken at once
+        except anyio.WouldBlock:
+            await self.limiter.acquire()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.limiter.release()
+
+
 class Pacer:
     """Paces every request of a run.
 
@@ -37,7 +58,7 @@ class Pacer:
 
     def __init__(self, clock: Callable[[], float], *, gate: int = 12) -> None:
         self.clock = clock
-        self.gate = anyio.CapacityLimiter(gate)   # requests in flight at once: no queue inside the HTTP pool
+        self.gate = Gate(gate)   # requests in flight at once: no queue inside the HTTP pool
         self.not_before = 0.0
         self.rate: float | None = None      # requests per second; None = unlimited
         self._next_slot = 0.0

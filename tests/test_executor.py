@@ -4364,3 +4364,13 @@ def test_jobs_an_earlier_run_sent_and_this_one_collects_at_once_are_no_pace_and_
     assert second.stats.per_minute is None and second.stats.eta is None, second.stats
     with Store(tmp_path / ".gridrun" / "state.db", readonly=True) as store:
         assert run_statistics(store.snapshot(second.run_id)).per_minute is None
+
+
+def test_the_jobs_a_run_starts_with_are_written_ahead_in_one_commit(tmp_path: Path) -> None:
+    """Every slot free as the run starts: the first jobs are all sent in the same moment, so their attempts are
+    written ahead together (one commit, one fsync), not one or two at a time."""
+    manifest = write_manifest(tmp_path, n_seeds=4, styles=("anime", "clay"), run={"concurrency": 8})
+    assert api.run(manifest, provider=sim_provider(manifest), report=False).exit_code == 0
+    with closing(sqlite3.connect(tmp_path / ".gridrun" / "state.db")) as db:
+        written = db.execute("SELECT COUNT(*), COUNT(DISTINCT started_at) FROM attempts").fetchone()
+    assert written == (8, 1)

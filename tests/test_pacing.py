@@ -40,3 +40,37 @@ def test_a_render_past_its_expected_time_is_polled_less_and_less_often_one_on_ti
     # a render that overruns a long expectation waits no more than 30 s between polls
     now[0] = 10_000.0
     assert times.next_poll(job, 0.0) == 30.0
+
+
+def test_a_free_request_slot_is_taken_without_a_turn_of_the_event_loop_and_a_full_gate_queues() -> None:
+    """The gate every request passes: a free slot is no checkpoint (a turn of the loop for each request would
+    resume the task through its whole await chain once more); a full one makes the next wait, first come first
+    served, until a holder leaves."""
+    import anyio
+
+    from runner.pacing import Gate
+
+    order: list[str] = []
+
+    async def main() -> None:
+        gate = Gate(1)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(lambda: _append(order, "other task"))
+            async with gate:
+                order.append("in the gate")  # before the task started beside it had its turn
+                tg.start_soon(_take, gate, order, "first waiter")
+                tg.start_soon(_take, gate, order, "second waiter")
+                await anyio.sleep(0.01)
+                order.append("leaving")
+
+    anyio.run(main)
+    assert order == ["in the gate", "other task", "leaving", "first waiter", "second waiter"]
+
+
+async def _append(order: list[str], what: str) -> None:
+    order.append(what)
+
+
+async def _take(gate: object, order: list[str], what: str) -> None:
+    async with gate:  # type: ignore[attr-defined]
+        order.append(what)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import anyio.lowlevel
 import pytest
 from execkit import check_outputs, quick_backoff, sim_provider, stats, write_manifest
 
@@ -22,12 +23,15 @@ def _run(m: Path, provider: Any, **opts: Any) -> Any:
 
 
 def _interrupt_at_first_lookup(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The first Ctrl-C comes as the run first looks up a create whose answer was lost."""
+    """The first Ctrl-C comes as the run first looks up a create whose answer was lost, once the jobs sent in the
+    same moment have had their turn to send theirs: in this process a held create fails at once, before they
+    would otherwise have had it."""
     from runner.executor import Executor
 
     find = Executor._find
 
     async def interrupted(self: Executor, *args: Any, **kw: Any) -> Any:
+        await anyio.lowlevel.checkpoint()
         self._interrupt("Ctrl-C again to detach")
         return await find(self, *args, **kw)
 
