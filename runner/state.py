@@ -1962,34 +1962,55 @@ class Store:
         endpoint, simulator = made if made is not None else (None, False)
         now = self.clock()
         keys: dict[int, str] = {}
+        # One statement of each kind for the whole batch (it is every job that wants to be sent in the same
+        # moment, dozens when a run starts or many renders end at once): rows as one statement per job made them.
         with self._tx():
+            rows: dict[int, sqlite3.Row] = {}
+            for chunk, marks in _chunked(job_ids):
+                for row in self.db.execute(
+                    f"SELECT id, state, key, hash, attempts, cost_estimate_micros FROM jobs WHERE id IN ({marks})", chunk
+                ):
+                    rows[row["id"]] = row
+            attempts: list[tuple[Any, ...]] = []
+            moves: dict[bool, list[tuple[Any, ...]]] = {False: [], True: []}  # from unknown -> the jobs' updates
+            events: list[tuple[int, str]] = []
             for job_id in job_ids:
-                row = self.db.execute(
-                    "SELECT state, key, hash, attempts, cost_estimate_micros FROM jobs WHERE id=?", (job_id,)
-                ).fetchone()
-                frm = JobState(row["state"])
+                row = rows.get(job_id)
+                if row is None:
+                    raise StateError(f"{self.path}: no job {job_id}")
+                frm = S.SUBMITTING if job_id in keys else JobState(row["state"])  # twice in one batch: sent already
                 if frm not in (S.PLANNED, S.UNKNOWN):
                     raise StateError(f"job {row['key']}: cannot submit from {frm}")
                 n = int(row["attempts"]) + 1
                 key = idempotency_key(row["hash"], n, self.key_salt())
-                self.db.execute(
-                    "INSERT INTO attempts (job_id, n, run_id, idempotency_key, state, estimate_micros, started_at"
-                    + (", endpoint, simulator) VALUES (?,?,?,?,?,?,?,?,?)" if made is not None
-                       else ") VALUES (?,?,?,?,?,?,?)"),
-                    (job_id, n, run_id, key, S.SUBMITTING.value, row["cost_estimate_micros"], now,
-                     *((endpoint or None, int(simulator)) if made is not None else ())),
-                )
-                # from unknown, the attempt before may have reached the provider: no reset to undo any more
-                self.db.execute(
-                    "UPDATE jobs SET state=?, attempts=?, error=NULL, provider_id=NULL, url=NULL, cost_micros=NULL,"
-                    " cost_reported_micros=NULL, updated_at=?, submitted_at=?, completed_at=NULL"
-                    + (", render_span=NULL" if self.schema >= RENDER_SPAN_SINCE else "")
-                    + (", reset_from=NULL" if frm == S.UNKNOWN else "") + " WHERE id=?",
-                    (S.SUBMITTING.value, n, now, now, job_id),
-                )
-                self._event(run_id, job_id, "submitting", {"attempt": n, "idempotency_key": key})
+                attempts.append((job_id, n, run_id, key, S.SUBMITTING.value, row["cost_estimate_micros"], now,
+                                 *((endpoint or None, int(simulator)) if made is not None else ())))
+                moves[frm == S.UNKNOWN].append((S.SUBMITTING.value, n, now, now, job_id))
+                events.append((n, key))
                 keys[job_id] = key
-                self._known[job_id] = (S.SUBMITTING, row["key"])
+            self.db.executemany(
+                "INSERT INTO attempts (job_id, n, run_id, idempotency_key, state, estimate_micros, started_at"
+                + (", endpoint, simulator) VALUES (?,?,?,?,?,?,?,?,?)" if made is not None
+                   else ") VALUES (?,?,?,?,?,?,?)"),
+                attempts,
+            )
+            for from_unknown, args in moves.items():
+                # from unknown, the attempt before may have reached the provider: no reset to undo any more
+                if args:
+                    self.db.executemany(
+                        "UPDATE jobs SET state=?, attempts=?, error=NULL, provider_id=NULL, url=NULL, cost_micros=NULL,"
+                        " cost_reported_micros=NULL, updated_at=?, submitted_at=?, completed_at=NULL"
+                        + (", render_span=NULL" if self.schema >= RENDER_SPAN_SINCE else "")
+                        + (", reset_from=NULL" if from_unknown else "") + " WHERE id=?",
+                        args,
+                    )
+            self.db.executemany(
+                "INSERT INTO events (at, run_id, job_id, kind, detail) VALUES (?,?,?,?,?)",
+                [(self.clock(), run_id, job_id, "submitting", _json({"attempt": n, "idempotency_key": key}))
+                 for job_id, (n, key) in zip(keys, events)],
+            )
+        for job_id in keys:
+            self._known[job_id] = (S.SUBMITTING, rows[job_id]["key"])
         return keys
 
     def void_attempt(self, job_id: int, reason: str) -> JobState:

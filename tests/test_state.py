@@ -81,6 +81,49 @@ def test_each_new_attempt_gets_a_new_key(store: Store, tmp_path: Path) -> None:
     assert [a["n"] for a in store.attempts(jid)] == [1, 2]
 
 
+def test_a_batch_of_attempts_is_written_with_as_many_statements_as_one_and_records_as_one_at_a_time(
+    tmp_path: Path,
+) -> None:
+    """`begin_submit` of the jobs sent in the same moment: one statement of each kind for the batch, not one per
+    job, recording the very rows (attempts, jobs, events, in the same order) that one call per job records."""
+    recorded = {}
+    for name, batches in (("one", [[0], [1], [2], [3], [4]]), ("batch", [[0], [1, 2, 3, 4]])):
+        with Store(tmp_path / name / "state.db", clock=lambda: 1000.0) as store:
+            store.db.execute("UPDATE meta SET value='5a17' WHERE name='key_salt'")
+            run, _ = _run(store, tmp_path, n=0)
+            # hashes that differ in their first 24 digits, which the keys are made of
+            ids = store.add_jobs(run, [{**_job(i, tmp_path), "hash": f"{i + 1:x}" * 64} for i in range(5)])
+            store.key_salt()
+            counts = []
+            for batch in batches:
+                store.db = calls = _Calls(store.db)
+                store.begin_submit(run, [ids[f"{i + 1:x}" * 64] for i in batch], made=("http://sim", True))
+                store.db = calls.db
+                counts.append(calls.n)
+        recorded[name] = counts, contents(tmp_path / name / "state.db")
+    one, four = recorded["batch"][0]
+    assert four == one, f"a batch of four jobs took {four} statements, one job {one}"
+    assert recorded["batch"][1] == recorded["one"][1]
+
+
+class _Calls:
+    """A store's connection that counts the statements sent to it (an `executemany` is one)."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db, self.n = db, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.db, name)
+
+    def execute(self, *args: Any) -> Any:
+        self.n += 1
+        return self.db.execute(*args)
+
+    def executemany(self, *args: Any) -> Any:
+        self.n += 1
+        return self.db.executemany(*args)
+
+
 def test_illegal_transition_names_job_and_both_states(store: Store, tmp_path: Path) -> None:
     run, ids = _run(store, tmp_path)
     jid = ids[f"{0:064x}"]
