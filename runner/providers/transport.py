@@ -14,6 +14,7 @@ import socket
 import ssl
 import sys
 import weakref
+from collections.abc import Sequence
 from typing import Any, Mapping
 
 import httpx
@@ -214,9 +215,9 @@ async def send(
     params: Mapping[str, Any] | None = None,
     json: Any = None,
     headers: Mapping[str, str] | None = None,
-) -> httpx.Response:
+) -> httpx.Response | Answer:
     """`client.request(...)` (its body read), its httpx exceptions translated; `create` marks a call that
-    may pay."""
+    may pay. Straight on aiohttp a plain 2xx answer is an `Answer` (`_Direct`)."""
     try:
         target = request_url(client, url, params)
         direct = _direct(client)
@@ -230,11 +231,30 @@ async def send(
         raise transport_error(exc, op=op, create=create, secret=secret_of(client)) from exc
 
 
+class Answer:
+    """A plain 2xx answer (no content encoding) read whole on the direct path: its status, headers (aiohttp's,
+    case-insensitive) and body, which is all a provider reads of a successful call; building an `httpx.Response`
+    for it cost about as much as decoding a create's JSON. `full()` is the `httpx.Response`, for anything more."""
+
+    __slots__ = ("content", "headers", "raw_headers", "status_code")
+
+    def __init__(self, status: int, headers: Mapping[str, str], content: bytes,
+                 raw_headers: Sequence[tuple[bytes, bytes]]) -> None:
+        self.status_code, self.headers, self.content, self.raw_headers = status, headers, content, raw_headers
+
+    def json(self) -> Any:
+        return _json.loads(self.content)
+
+    def full(self) -> httpx.Response:
+        return httpx.Response(self.status_code, headers=list(self.raw_headers), content=self.content)
+
+
 class _Direct:
     """Requests sent straight on an `AiohttpTransport`'s session, past httpx's client: the same bytes on
     the wire as `client.build_request` + `client.send` make (headers, JSON body, timeouts) for a client
     with no auth flow, hooks, proxies or redirects, at about half the CPU per request
-    (`bench/http_bench.py`). Responses are still `httpx.Response`s and failures httpx exceptions."""
+    (`bench/http_bench.py`). A plain 2xx answer comes back as an `Answer`, anything else as an `httpx.Response`;
+    failures are httpx exceptions."""
 
     def __init__(self, client: httpx.AsyncClient, transport: Any, session: Any) -> None:
         from runner.providers import aio
@@ -260,7 +280,7 @@ class _Direct:
 
     async def send(
         self, method: str, url: httpx.URL, json: Any, extra: Mapping[str, str] | None
-    ) -> httpx.Response:
+    ) -> httpx.Response | Answer:
         target = str(url)
         headers = self.headers_for(extra)
         body = None
@@ -273,6 +293,9 @@ class _Direct:
 
         response = await self.transport.exchange(self.session, method, target, headers, body, self.timeout, request)
         content = await self.aio.read(response, request)
+        if 200 <= response.status < 300 and response.headers.get("content-encoding", "identity").strip().lower() in (
+                "", "identity"):
+            return Answer(response.status, response.headers, content, response.raw_headers)
         out = httpx.Response(response.status, headers=list(response.raw_headers), content=content)
         if not 200 <= response.status < 300:
             out.request = request()  # errors name the request
@@ -405,7 +428,7 @@ def _os_reason(exc: BaseException) -> str | None:
 _MALFORMED = object()
 
 
-def read_json(response: httpx.Response) -> Any:
+def read_json(response: httpx.Response | Answer) -> Any:
     """The JSON body of a read response, None when empty, `_MALFORMED` when not JSON."""
     if not response.content:
         return None
@@ -416,7 +439,7 @@ def read_json(response: httpx.Response) -> Any:
 
 
 def decode(
-    response: httpx.Response, *, op: str, create: bool, expect_body: bool, key_env: str
+    response: httpx.Response | Answer, *, op: str, create: bool, expect_body: bool, key_env: str
 ) -> dict[str, Any]:
     body = read_json(response)
     status = response.status_code
@@ -425,6 +448,8 @@ def decode(
             return body if isinstance(body, dict) else {}
         if isinstance(body, dict):
             return body
+        if isinstance(response, Answer):
+            response = response.full()
         message = f"{op}: HTTP {status} with {_unusable(response, body)}"
         if create:
             raise OutcomeUnknownError(message + "; the job may have been created", status=status)

@@ -19,7 +19,7 @@ import httpx
 import pytest
 import uvicorn
 
-from runner.errors import RejectedError
+from runner.errors import OutcomeUnknownError, RejectedError, ServerError
 from runner.providers import transport
 from runner.providers.download import fetch_to_file
 from runner.providers.transport import decode, make_client, send
@@ -57,6 +57,8 @@ class Echo:
         elif path.endswith("/gzip-json"):
             out, kind = gzip.compress(b'{"id": "video_2"}'), b"application/json"
             headers.append((b"content-encoding", b"gzip"))
+        elif path.endswith("/portal"):
+            out, kind = b"<html><head><title>Sign in to the Wi-Fi</title></head><body></body></html>", b"text/html"
         elif path.endswith("/denied"):
             status, out, kind = 401, b'{"error": {"message": "bad key", "code": "AUTHENTICATION_FAILED"}}', b"application/json"
         elif path.endswith("/video"):
@@ -153,6 +155,25 @@ async def test_a_compressed_answer_is_decoded(api: tuple[Echo, str]) -> None:
     async with client_for(api[1]) as client:
         response = await send(client, "GET", "gzip-json", op="t", create=False)
     assert response.json() == {"id": "video_2"}
+
+
+@pytest.mark.anyio
+async def test_a_plain_answer_is_read_as_it_came_and_what_is_not_the_apis_answer_is_told_as_before(
+    api: tuple[Echo, str],
+) -> None:
+    """A plain 2xx answer straight on aiohttp is its status, headers and body (an `Answer`), with no
+    `httpx.Response` built for it; one that is not the API's JSON object is told as httpx's would be."""
+    async with client_for(api[1]) as client:
+        answer = await send(client, "GET", "videos/json", op="t", create=False)
+        page = await send(client, "GET", "portal", op="GET /portal", create=False)
+    assert isinstance(answer, transport.Answer) and isinstance(page, transport.Answer)
+    assert answer.headers["Content-Type"] == "application/json"
+    assert decode(answer, op="t", create=False, expect_body=True, key_env="K") == {
+        "id": "video_1", "status": "queued", "é": "ü"}
+    with pytest.raises(ServerError, match=r"GET /portal: HTTP 200 with an HTML page 'Sign in to the Wi-Fi', not the"):
+        decode(page, op="GET /portal", create=False, expect_body=True, key_env="K")
+    with pytest.raises(OutcomeUnknownError, match=r"an HTML page .*; the job may have been created"):
+        decode(page, op="POST /videos", create=True, expect_body=True, key_env="K")
 
 
 @pytest.mark.anyio
