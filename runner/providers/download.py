@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, AsyncContextManager, TypeVar
+from typing import Any, AsyncContextManager, NamedTuple, TypeVar
 
 import anyio
 import anyio.lowlevel
@@ -173,8 +173,43 @@ def _announced_sha256(headers: httpx.Headers) -> bytes | None:
     return None
 
 
-def _location(url: httpx.URL) -> str:
-    return f"GET {url.scheme}://{url.netloc.decode('ascii', 'replace')}{url.path}"
+class _Target(NamedTuple):
+    """A download's URL as httpx sends it (`text`), and the parts of it a download reads."""
+
+    text: str
+    scheme: str
+    host: str
+    port: int | None  # None: the scheme's own
+    op: str  # "GET scheme://host[:port]/path", for messages
+
+
+# A URL httpx would send as it is written: http(s), a lowercase host name or IPv4 address, a port other than
+# the scheme's, a path and query of characters that need no quoting, no `%` escapes, no fragment, no dot
+# segments, no IDNA label (httpx gives its host in Unicode). A provider's output URLs are such (a signed CDN URL, the simulator's); parsing them as httpx does
+# cost more than any other step of a download's set-up (checking each character in Python).
+_PLAIN_URL = re.compile(
+    r"(?P<scheme>https?)://(?P<host>[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*)"
+    r"(?::(?P<port>[1-9][0-9]{0,4}))?(?P<path>/[A-Za-z0-9\-_~!$&'()*+,;=:@/.]*)(?:\?[A-Za-z0-9\-._~!$&'()*+,;=:@/?]*)?"
+)
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _target(client: httpx.AsyncClient, url: str) -> _Target:
+    plain = _PLAIN_URL.fullmatch(url)
+    if plain is not None and "/." not in plain["path"] and "xn--" not in plain["host"] and len(url) <= _MAX_PLAIN:
+        scheme, host, port = plain["scheme"], plain["host"], plain["port"]
+        if port is None or int(port) != _DEFAULT_PORTS[scheme]:
+            netloc = host if port is None else f"{host}:{port}"
+            return _Target(url, scheme, host, None if port is None else int(port),
+                           f"GET {scheme}://{netloc}{plain['path']}")
+    target = httpx.URL(url)
+    if target.is_relative_url:
+        target = client.base_url.join(url)
+    return _Target(str(target), target.scheme, target.host, target.port,
+                   f"GET {target.scheme}://{target.netloc.decode('ascii', 'replace')}{target.path}")
+
+
+_MAX_PLAIN = 8192  # longer ones go through httpx, which refuses those past its own limit
 
 
 async def fetch_to_file(
@@ -200,10 +235,8 @@ async def fetch_to_file(
     :raises ExpiredError: 403, 404 or 410.
     :raises DownloadError: a short, empty or corrupt body, or not a video; the `.part` file is removed.
     """
-    target = httpx.URL(url)
-    if target.is_relative_url:
-        target = client.base_url.join(url)
-    op = _location(target)
+    target = _target(client, url)
+    op = target.op
     secret = secret_of(client)
     base = client.base_url
     same_origin = (target.scheme, target.host, target.port) == (base.scheme, base.host, base.port)
@@ -211,7 +244,7 @@ async def fetch_to_file(
         if gate is not None:
             await exchange.enter_async_context(gate)
         try:
-            response = await _open_download(client, target, same_origin, exchange)
+            response = await _open_download(client, target.text, target.scheme, same_origin, exchange)
         except httpx.RequestError as exc:
             if isinstance(exc, httpx.UnsupportedProtocol):
                 raise DownloadError(f"{op}: unsupported URL", code="BAD_URL") from exc
@@ -239,20 +272,20 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
 async def _open_download(
-    client: httpx.AsyncClient, target: httpx.URL, same_origin: bool, exchange: contextlib.AsyncExitStack
+    client: httpx.AsyncClient, target: str, scheme: str, same_origin: bool, exchange: contextlib.AsyncExitStack
 ) -> httpx.Response | tuple[Any, AsyncIterator[bytes]]:
     """The GET of a download, its status and headers in; `exchange` closes it. Straight on aiohttp (when
     `_direct` allows) a plain 2xx comes back as (its aiohttp response, its body's chunks); anything else
     (another status, a compressed body) as an `httpx.Response`, and a redirect is followed by httpx's
     client, from the first hop."""
-    direct = _direct(client) if target.scheme in ("http", "https") else None
+    direct = _direct(client) if scheme in ("http", "https") else None
     if direct is not None:
         headers = direct.headers_for(_VIDEO_ACCEPT, key=same_origin)
 
         def request() -> httpx.Request:  # only for a failure's exception
             return httpx.Request("GET", target, headers=headers)
 
-        raw = await direct.transport.exchange(direct.session, "GET", str(target), headers, None, direct.timeout, request)
+        raw = await direct.transport.exchange(direct.session, "GET", target, headers, None, direct.timeout, request)
         exchange.callback(raw.release)
         status = raw.status
         if 200 <= status < 300 and raw.headers.get("content-encoding", "identity").strip().lower() in ("", "identity"):

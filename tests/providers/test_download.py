@@ -583,3 +583,56 @@ async def test_a_download_refused_with_401_advises_the_key_only_where_the_key_wa
     assert "signature invalid" in said
     assert ("LUMENFALL_API_KEY" in said or "check the API key" in said) == key_advice, said
     assert ("fetched without the API key" in said) != key_advice, said
+
+
+_URL_CHARS = st.sampled_from(list("aZ09-._~!$&'()*+,;=:@/?%#[] \"<>^`{|}é") + ["%41", "%zz", "/./", "/../", "//"])
+
+
+@hypothesis.given(
+    scheme=st.sampled_from(["http", "https", "HTTP", "ftp"]),
+    host=st.sampled_from(["media.example.com", "127.0.0.1", "Media.Example.com", "xn--bcher-kva.example", "a-b.c",
+                          "bücher.example", "[::1]", "-bad.example", "host_name"]),
+    port=st.sampled_from(["", ":80", ":443", ":8080", ":0", ":65535", ":99999", ":08080"]),
+    rest=st.lists(_URL_CHARS, max_size=12).map("".join),
+)
+@hypothesis.settings(max_examples=400, deadline=None)
+def test_a_download_url_is_fetched_as_httpx_sends_it(scheme: str, host: str, port: str, rest: str) -> None:
+    """Whether httpx parses it or it is taken as written (`_target`), a download's URL is sent, compared with
+    the API's origin and named in messages as httpx's parsing of it has it."""
+    from runner.providers import download
+
+    url = f"{scheme}://{host}{port}/{rest}"
+    client = httpx.AsyncClient(base_url="https://api.example.com/v1")
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        with pytest.raises(httpx.InvalidURL):
+            download._target(client, url)
+        return
+    want = (str(parsed), parsed.scheme, parsed.host, parsed.port,
+            f"GET {parsed.scheme}://{parsed.netloc.decode('ascii', 'replace')}{parsed.path}")
+    assert tuple(download._target(client, url)) == want
+
+
+@pytest.mark.anyio
+async def test_a_plain_download_url_is_not_parsed_by_httpx(
+    provider: LumenfallProvider, mock: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A provider's output URL of characters that need no quoting is sent as written: parsing it as httpx does
+    was the costliest step of a download's set-up."""
+    from runner.providers import download
+
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        return httpx.Response(200, headers={"content-type": "video/mp4"}, content=MP4)
+
+    async with mock(handler) as client:
+        def unparsed(*args: object, **kwargs: object) -> httpx.URL:
+            raise AssertionError("the URL was parsed by httpx")
+
+        monkeypatch.setattr(download.httpx, "URL", unparsed)
+        got = await provider.download(client, MEDIA, tmp_path / "seed-1.mp4")
+        monkeypatch.undo()
+    assert got.sha256 == hashlib.sha256(MP4).hexdigest() and seen == [MEDIA]
