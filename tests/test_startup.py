@@ -69,3 +69,15 @@ def test_commands_that_send_nothing_import_no_executor_nor_http(tmp_path: Path) 
         assert "runner.plan" in imported, args
         loaded = sorted(m for m in imported if any(m == u or m.startswith(u + ".") for u in UNSENT))
         assert loaded == [], (args, loaded)
+
+
+def test_planning_a_manifest_with_a_base_url_imports_no_http(tmp_path: Path) -> None:
+    """A `base_url:` is checked as the manifest is planned (a password in it, a host the key should not go to):
+    that check needs no HTTP client, and neither `plan` nor `validate` loads one for it."""
+    manifest = (ROOT / "manifests" / "demo.yaml").read_text(encoding="utf-8")
+    (tmp_path / "demo.yaml").write_text(f"base_url: http://127.0.0.1:8765/v1\n{manifest}", encoding="utf-8")
+    for args in (["validate", "demo.yaml"], ["plan", "demo.yaml"]):
+        imported = _imported(args, tmp_path)
+        assert "runner.plan" in imported, args
+        loaded = sorted(m for m in imported if any(m == u or m.startswith(u + ".") for u in UNSENT))
+        assert loaded == [], (args, loaded)

@@ -606,11 +606,21 @@ def is_loopback(url: str) -> bool:
         return False
 
 
+def has_credentials(url: str) -> bool:
+    """Whether `url` holds a user name or password (`http://user:pass@host/`). Here, not beside the HTTP client:
+    planning a manifest with a `base_url:` asks it, and importing httpx for that cost a plan (and a run, which
+    loaded it with its command line then) tens of milliseconds."""
+    from urllib.parse import urlsplit
+
+    try:
+        return "@" in urlsplit(url.strip()).netloc
+    except ValueError:
+        return False
+
+
 def untrusted_base_url(url: str, provider: str, key_env: str | None, env: str | None) -> str | None:
     """Why a base URL a file chose (a manifest's `base_url:`, a capabilities file's) may not be used: None when it
     is `provider`'s own host or this machine's; otherwise the message, which says where the key would go."""
-    from runner.providers.transport import has_credentials
-
     if has_credentials(url):  # the URL is not shown: what is before the '@' is a password
         return ("holds a user name or password (`user:pass@` before its host), which gridrun does not send: it sends "
                 "the API key as the Authorization header; remove them from the URL")
@@ -731,8 +741,6 @@ def _setting_errors(document: Mapping[str, Any], error: Callable[[tuple[Any, ...
             and url.rstrip("/") == builtin_base_url(provider).rstrip("/"):
         url = None  # gridrun's own for that provider, such as the simulator's in-process address
     if isinstance(url, str):
-        from runner.providers.transport import has_credentials
-
         problem = url_error(url.rstrip("/"))  # judged as a run sends to it: surrounded by spaces, refused here
         if problem is not None:  # a URL with a password is not shown
             shown = "the URL" if has_credentials(url) or "@" in url else repr(url)

@@ -29,6 +29,7 @@ from runner.errors import (
     TransportError,
     UsageError,
 )
+from runner.providers.capabilities import has_credentials
 from runner.providers.retry_after import parse_retry_after
 
 USER_AGENT = "gridrun"
@@ -158,16 +159,6 @@ def resolve_base_url(explicit: str | None, env_name: str | None, default: str) -
         raise UsageError(f"provider base URL {given!r} (from {source}) {problem}")
     scheme, _, rest = url.partition("://")
     return f"{scheme.lower()}://{rest}"  # HTTP:// as http://: schemes are case-insensitive
-
-
-def has_credentials(url: str) -> bool:
-    """Whether `url` holds a user name or password (`http://user:pass@host/`)."""
-    from urllib.parse import urlsplit
-
-    try:
-        return "@" in urlsplit(url.strip()).netloc
-    except ValueError:
-        return False
 
 
 # -- httpx and HTTP statuses into runner.errors -----------------------------------------------------
