@@ -284,9 +284,9 @@ class _Direct:
 
         response = await self.transport.exchange(self.session, method, target, headers, body, self.timeout, request)
         content = await self.aio.read(response, request)
-        if 200 <= response.status < 300 and response.headers.get("content-encoding", "identity").strip().lower() in (
-                "", "identity"):
-            return Answer(response.status, response.headers, content, response.raw_headers)
+        if 200 <= response.status < 300 and content[:1] == b"{" and response.headers.get(
+                "content-encoding", "identity").strip().lower() in ("", "identity"):
+            return Answer(response.status, response.headers, content, response.raw_headers)  # the API's JSON
         out = httpx.Response(response.status, headers=list(response.raw_headers), content=content)
         if not 200 <= response.status < 300:
             out.request = request()  # errors name the request

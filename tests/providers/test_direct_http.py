@@ -161,12 +161,13 @@ async def test_a_compressed_answer_is_decoded(api: tuple[Echo, str]) -> None:
 async def test_a_plain_answer_is_read_as_it_came_and_what_is_not_the_apis_answer_is_told_as_before(
     api: tuple[Echo, str],
 ) -> None:
-    """A plain 2xx answer straight on aiohttp is its status, headers and body (an `Answer`), with no
-    `httpx.Response` built for it; one that is not the API's JSON object is told as httpx's would be."""
+    """A plain 2xx answer of a JSON object straight on aiohttp is its status, headers and body (an `Answer`), with
+    no `httpx.Response` built for it; one that is not the API's JSON object is an httpx.Response (naming the proxy
+    it came through, if one) and told as httpx's would be."""
     async with client_for(api[1]) as client:
         answer = await send(client, "GET", "videos/json", op="t", create=False)
         page = await send(client, "GET", "portal", op="GET /portal", create=False)
-    assert isinstance(answer, transport.Answer) and isinstance(page, transport.Answer)
+    assert isinstance(answer, transport.Answer) and isinstance(page, httpx.Response)
     assert answer.headers["Content-Type"] == "application/json"
     assert decode(answer, op="t", create=False, expect_body=True, key_env="K") == {
         "id": "video_1", "status": "queued", "é": "ü"}
