@@ -39,7 +39,7 @@ from .errors import (
     RetryableError,
     ServerError,
 )
-from .jobs import BILLED_FACTOR, COST_FACTORS, billed_above, billed_above_note, counted_cost, usd_text
+from .jobs import billed_above, billed_above_note, billed_factors, counted_cost, usd_text
 from .live import LiveViews
 from .options import GONE_AFTER, RunOptions
 from .outputs import (
@@ -575,11 +575,12 @@ class Executor:
         if doubted and tell and not self._doubted and status.cost_micros is not None:
             self._doubted = True
             reported, estimate = status.cost_micros, job.cost_micros
-            low, high = COST_FACTORS[0], BILLED_FACTOR
+            low, high = billed_factors(completed)
             self._error(job, f"the provider reported a cost of {usd_text(reported)}, not within {low:g}-{high:g}x "
                              f"the estimate of {usd_text(estimate)}: the estimate counts against the budget, for "
                              "this job and any other such (event cost-doubted); the reported figure is recorded")
-        if tell and not self._above and status.cost_micros is not None and billed_above(job.cost_micros, status.cost_micros):
+        if tell and not self._above and status.cost_micros is not None \
+                and billed_above(job.cost_micros, status.cost_micros, completed=completed):
             self._above = True
             m = self.plan.manifest
             where = capabilities.prices_from(m.provider, m.model, m.data.get("capabilities") or [], m.base_dir)

@@ -134,11 +134,14 @@ def job_hash(provider: str, model: str, params: Mapping[str, Any], repeat: int) 
 # under them (another route's resolution tier, an audio surcharge, a discount: 0.5x-2.5x at most in the price
 # table), while a 0 for a finished paid render is no price at all (a cost not final yet, or billed later).
 COST_FACTORS = (0.2, 5.0)
-# Above COST_FACTORS and up to this many times the estimate, a figure is still a plausible amount in dollars: what a
-# price table too low (a capabilities file out of date, or mistyped) gives. It counts as billed, so that the budget
-# stops the run, and is said (`billed_above_note`). Further away, it is in another unit: 100x (cents), 1,000,000x
-# (micro-dollars), and the estimate counts instead.
-BILLED_FACTOR = 50.0
+# Above COST_FACTORS and up to this many times the estimate, the figure of a completed render is still a plausible
+# amount in dollars: what a price table too low (a capabilities file out of date, or mistyped) gives. It counts as
+# billed, so that the budget stops the run, and is said (`billed_above_note`). Further away, it is in another unit:
+# a full price in cents is 100x, and stays above this factor down to 0.2x of the estimate (below which a figure in
+# dollars is doubted low anyway); micro-dollars are 1,000,000x. The estimate counts instead. A failed or cancelled
+# render's partial charge has no such floor (a cancel's 10% in cents is 10x), so above the upper factor of
+# COST_FACTORS its figure is doubted.
+BILLED_FACTOR = 20.0
 
 
 def counted_cost(estimate: int, reported: int | None, *, completed: bool) -> tuple[int | None, bool]:
@@ -146,22 +149,28 @@ def counted_cost(estimate: int, reported: int | None, *, completed: bool) -> tup
     figure, and whether that figure was doubted (then the estimate counts instead).
 
     A completed render counts a reported figure from the lower factor of COST_FACTORS up to BILLED_FACTOR times
-    the estimate, and the estimate when none is reported. A failed one counts what was reported from 0 (nothing
-    charged) up to BILLED_FACTOR times, and nothing when none is. A job estimated at 0 has nothing to compare
-    with: its figure is taken as is.
+    the estimate, and the estimate when none is reported. A failed or cancelled one counts what was reported from
+    0 (nothing charged) up to the upper factor of COST_FACTORS, and nothing when none is. A job estimated at 0
+    has nothing to compare with: its figure is taken as is.
     """
     if reported is None:
         return (estimate if completed else None), False
-    low = COST_FACTORS[0]
-    if estimate <= 0 or (low * estimate if completed else 0) <= reported <= BILLED_FACTOR * estimate:
+    low, high = billed_factors(completed)
+    if estimate <= 0 or low * estimate <= reported <= high * estimate:
         return reported, False
     return estimate, True
 
 
-def billed_above(estimate: int, reported: int | None) -> bool:
+def billed_factors(completed: bool) -> tuple[float, float]:
+    """The factors of the estimate within which a render's reported figure counts as billed (`counted_cost`)."""
+    return (COST_FACTORS[0], BILLED_FACTOR) if completed else (0.0, COST_FACTORS[1])
+
+
+def billed_above(estimate: int, reported: int | None, *, completed: bool) -> bool:
     """Whether a reported figure counted as billed (`counted_cost`) is above the upper factor of COST_FACTORS of
-    the estimate: the price table most likely prices the job too low."""
-    return reported is not None and estimate > 0 and COST_FACTORS[1] * estimate < reported <= BILLED_FACTOR * estimate
+    the estimate: the price table most likely prices the job too low. Only a completed render's can be."""
+    return (completed and reported is not None and estimate > 0
+            and COST_FACTORS[1] * estimate < reported <= BILLED_FACTOR * estimate)
 
 
 def billed_above_note(estimate: int, reported: int, *, more: int = 0, prices_from: str = "") -> str:

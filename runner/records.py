@@ -112,7 +112,8 @@ class JobRecord:
     def billed_above(self) -> bool:
         """Whether the provider's figure for the current attempt, counted as billed, is above the upper factor of
         COST_FACTORS of the estimate (`jobs.billed_above`): the price table most likely prices it too low."""
-        return billed_above(self.cost_estimate_micros, self.cost_reported_micros)
+        completed = self.state not in ("failed", "cancelled")
+        return billed_above(self.cost_estimate_micros, self.cost_reported_micros, completed=completed)
 
     @property
     def render_seconds(self) -> float | None:

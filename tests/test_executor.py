@@ -1772,10 +1772,13 @@ def test_expired_content_is_expired_and_not_repaid(tmp_path: Path, monkeypatch: 
     (350_000, 0, True, 350_000, True),             # a completed paid render is not free
     (350_000, 350_000 * 10**6, True, 350_000, True),  # micro-dollars read as dollars
     (350_000, 3_500_000, True, 3_500_000, False),  # 10x: a plausible dollar figure (a price table too low)
-    (350_000, 17_500_000, True, 17_500_000, False),  # 50x, the bound, in
-    (350_000, 17_500_001, True, 350_000, True),
+    (350_000, 7_000_000, True, 7_000_000, False),  # 20x, the bound, in
+    (350_000, 7_000_001, True, 350_000, True),
     (350_000, 35_000_000, True, 350_000, True),    # cents read as dollars
-    (350_000, 3_500_000, False, 3_500_000, False),
+    (750_000, 35_000_000, True, 750_000, True),    # 35 cents for a job estimated $0.75: 46.7x, cents still
+    (350_000, 1_750_000, False, 1_750_000, False),  # a partial charge up to 5x, the bound, in
+    (350_000, 1_750_001, False, 350_000, True),
+    (350_000, 3_500_000, False, 350_000, True),    # a cancel's 10% in cents (3.5 for $0.035) read as dollars
     (350_000, 35_000_000, False, 350_000, True),
     (350_000, None, True, 350_000, False),         # none reported: the estimate, as always
     (350_000, 0, False, 0, False),                 # a failed render charged nothing

@@ -534,15 +534,17 @@ def _reporting(monkeypatch: pytest.MonkeyPatch, ended: object) -> None:
 
 
 @pytest.mark.parametrize(("who", "charge", "factor"), [("run", 0.5, 1), ("run", 1.0, 100), ("run", 0.0, 1),
-                                                        ("cancel", 0.5, 1)],
-                         ids=["run-charged", "run-in-cents", "run-free", "cancel-charged"])
+                                                        ("cancel", 0.5, 1), ("run", 0.1, 100), ("cancel", 0.1, 100)],
+                         ids=["run-charged", "run-in-cents", "run-free", "cancel-charged", "run-partial-in-cents",
+                              "cancel-partial-in-cents"])
 def test_a_cancelled_renders_cost_is_recorded_and_spent_alike_whether_the_run_or_cancel_finds_it(
     tmp_path: Path, who: str, charge: float, factor: int
 ) -> None:
     """The simulator charged for a render cancelled while rendering (`cancel_charge`: half the estimate; all of
-    it, reported in cents by `cost_factor`, doubted, for which the estimate counts; $0, nothing): the run that
-    finds it cancelled records on the job what it counted and what was reported, as `gridrun cancel` does, and
-    `status`, the export's cost and spent say what the run spent."""
+    it, reported in cents by `cost_factor`, doubted, for which the estimate counts; $0, nothing; a tenth of it in
+    cents, 10x the estimate, doubted too, not taken for a bill in dollars): the run that finds it cancelled records
+    on the job what it counted and what was reported, as `gridrun cancel` does, and `status`, the export's cost
+    and spent say what the run spent."""
     knobs = {"cancel_charge": charge, "cost_factor": factor}
     m = _left_rendering(tmp_path, **knobs)
     (job,) = api.status(m).jobs
@@ -568,6 +570,7 @@ def test_a_cancelled_renders_cost_is_recorded_and_spent_alike_whether_the_run_or
     assert (row["cost_usd"], row["cost_reported_usd"], row["cost_doubted"]) == \
            (counted / 1e6 or None, reported / 1e6, doubted)
     assert summary(snap)["spent_usd"] == counted / 1e6
+    assert snap.billed_above_note() is None and summary(snap)["cost_billed_above"] is None
 
 
 def _page_text(path: Path) -> str:
