@@ -407,8 +407,9 @@ def diff(p: Plan, *, force: bool = False, retry: str | None = None) -> Diff | No
         aside = kept_aside(p.sidecared, p.posters, skip_videos={*d.verified, *d.altered},
                            skip_posters=() if force else d.verified - again, renders=store.renders)
         last = store.latest_run(p.manifest.name)
+        above = None if last is None else store.billed_above(last)
     return replace(d, left_behind=left, warnings=warnings, aside=aside, changes=changes,
-                   previous_run=None if last is None else last.id)
+                   previous_run=None if last is None else last.id, billed_above=above)
 
 
 def _provider(p: Plan) -> Any:

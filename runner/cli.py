@@ -583,6 +583,8 @@ def _print_totals(plan: Plan, diff: Any, *, force: bool = False, retry: str | No
                   + (f", {_renamed(diff.renamed)}" if diff.renamed else "")
                   + (f", {len(diff.stale):,} no longer in the manifest" if diff.stale else "")
                   + _differ(diff))
+        if diff.billed_above is not None and pay:
+            err.print(f"[yellow]warning[/yellow]: {escape(diff.billed_above.warning(pay, f'the {usd_text(pay)} this plan sends'))}")
         again = _elsewhere(diff)
         if again and not force:
             where = sorted({at for key, at in diff.simulator_at.items() if diff.reasons.get(key) == ELSEWHERE})
@@ -798,6 +800,8 @@ def _steps(counts: Mapping[str, int], snap: Snapshot | None, *, budget: int | No
     expired = counts.get(JobState.EXPIRED.value, 0)
     fetched = max(0, expired - gone)  # the expired ones a plain run asks a fresh URL for
     cost = "" if snap is None else f" ({usd_text(_unsent_micros(snap))})"
+    if unsent and snap is not None and (above := snap.billed_above()) is not None:
+        cost = f" ({usd_text(_unsent_micros(snap))}: {above.warning(_unsent_micros(snap), 'they')})"
     run = [f"sends the {_jobs(unsent)} not sent{cost}"] if unsent else []
     run += [f"collects the {_jobs(flying)} left in flight at no new cost"] if flying else []
     run += [_unanswered_next(unanswered, snap)] if unanswered else []
@@ -1010,6 +1014,9 @@ def _run(args: argparse.Namespace, manifest: Manifest, progress: Any, **extra: A
                   f"{diff.settled} settled, "
                   + (f"{_renamed(diff.renamed)}, " if diff.renamed else "")
                   + f"{len(diff.stale)} no longer in the manifest" + _differ(diff))
+    if diff and diff.billed_above is not None and not (extra.get("retry_unknown") or extra.get("retry_failed")) \
+            and (pay := sum(j.cost_micros for j in diff.to_send(plan.jobs))):
+        err.print(f"[yellow]warning[/yellow]: {escape(diff.billed_above.warning(pay, f'the {usd_text(pay)} this plan sends'))}")
     if extra.get("retry_unknown") and diff and diff.unknown:  # none: nothing is sent that may pay twice
         err.print(_unknown_warning(diff.unknown))
     progress.total = len(plan.jobs)

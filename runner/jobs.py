@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -183,6 +183,41 @@ def billed_above_note(estimate: int, reported: int, *, more: int = 0, prices_fro
     where = f" ({prices_from})" if prices_from else ""
     return (f"the provider billed {usd_text(reported)} for a job estimated {usd_text(estimate)} ({times}){others}: "
             f"counted as billed; the price table may be out of date{where}")
+
+
+class BilledAbove(NamedTuple):
+    """The jobs a run paid that the provider billed above the upper factor of COST_FACTORS of their estimates
+    (`billed_above`): what `plan`, a run's pre-send lines and its end line's next step scale what is sent next
+    by, the price table being most likely too low for them all."""
+
+    run_id: int
+    jobs: int
+    estimate_micros: int   # their estimates, summed
+    billed_micros: int     # the provider's figures, summed
+    note: str              # what status says of them (`billed_above_note`)
+
+    @property
+    def factor(self) -> float:
+        return self.billed_micros / self.estimate_micros
+
+    def may_cost(self, micros: int) -> int:
+        """What jobs estimated at `micros` may cost, billed as these were."""
+        return micros * self.billed_micros // self.estimate_micros
+
+    @classmethod
+    def of(cls, run_id: int, above: Sequence[tuple[int, int]], prices_from: str = "") -> BilledAbove | None:
+        """From `above`, (estimate, reported) of each job the run paid billed above (`billed_above`), in plan
+        order; None when there are none."""
+        if not above:
+            return None
+        (estimate, reported), more = above[0], len(above) - 1
+        return cls(run_id, len(above), sum(e for e, _ in above), sum(r for _, r in above),
+                   billed_above_note(estimate, reported, more=more, prices_from=prices_from))
+
+    def warning(self, micros: int, what: str) -> str:
+        """What is said of `what` (the jobs sent next: "the $3.15 this plan sends") estimated at `micros`."""
+        return (f"the last run (run {self.run_id}) was billed {self.factor:.3g}x the estimates ({self.note}): "
+                f"{what} may cost about {usd_text(self.may_cost(micros))}")
 
 
 def usd_text(micros: int) -> str:

@@ -29,7 +29,7 @@ from .errors import (
     StateError,
 )
 from .ghexpr import fold as gh_fold
-from .jobs import Job, format_value, job_hash, job_key
+from .jobs import BilledAbove, Job, format_value, job_hash, job_key
 from .localpaths import PATH_MAX, UNUSABLE, limits, not_recordable, shown, why_unusable
 from .manifest import Manifest
 from .matrix import Combination, Expansion, Prepared, matrix_warnings, prepare
@@ -774,6 +774,8 @@ class Diff:
     # (failed, rejected, expired, cancelled), "retry --unknown" (of unknown outcome, which may pay twice)
     retried_by: Mapping[str, str] = field(default_factory=dict)
     retried: int = 0                           # of `new`, the settled jobs `retry` (--unknown) sends again: paid again
+    # the jobs the manifest's last run paid that the provider billed above their estimates (`Store.billed_above`)
+    billed_above: BilledAbove | None = None
 
     def sends(self, key: str) -> bool:
         """Whether a run sends (and pays for) the job of `key`."""

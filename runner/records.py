@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from .jobs import billed_above, billed_above_note, counted_cost, usd_text
+from .jobs import BilledAbove, billed_above, counted_cost, usd_text
 
 __all__ = ["GONE_EXIT", "RUN_STATUSES", "EarlierTake", "JobRecord", "RunRecord", "RunSummary", "Snapshot", "job_record", "run_record"]
 
@@ -337,13 +337,15 @@ class Snapshot:
         """What the run's end, `status`, the report and the export say of the jobs this run paid that the
         provider billed above the upper factor of COST_FACTORS of their estimates (counted as billed); None when
         there are none."""
-        above = [j for j in self.jobs if j.billed_above and j.paid_run == self.run.id]
-        if not above:
-            return None
-        first = above[0]
-        assert first.cost_reported_micros is not None
-        return billed_above_note(first.cost_estimate_micros, first.cost_reported_micros, more=len(above) - 1,
-                                 prices_from=self.prices_from)
+        above = self.billed_above()
+        return None if above is None else above.note
+
+    def billed_above(self) -> BilledAbove | None:
+        """The jobs this run paid that the provider billed above the upper factor of COST_FACTORS of their
+        estimates, counted as billed (`jobs.BilledAbove`); None when there are none."""
+        above = [(j.cost_estimate_micros, j.cost_reported_micros) for j in self.jobs
+                 if j.billed_above and j.paid_run == self.run.id and j.cost_reported_micros is not None]
+        return BilledAbove.of(self.run.id, above, self.prices_from)
 
     def over_budget_note(self) -> str | None:
         """What the run's end, `status` and the report say of a run that spent more than its budget; None when

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, NamedTuple, Sequence
 
 from .errors import LockError, NotRecordedError, StateError, StateWriteError
+from .jobs import COST_FACTORS, BilledAbove
 from .outputs import (
     DIGESTS_NAME, Digests, atomic_write, holds_take, left_by_runs, manifest_kept_path, superseded_dir, take_path,
 )
@@ -2394,18 +2395,30 @@ class Store:
         )
 
     # -- reading ------------------------------------------------------------------------------------
-    def run_job_rows(self, run_id: int) -> list[sqlite3.Row]:
+    def run_job_rows(self, run_id: int, *, where: str = "") -> list[sqlite3.Row]:
         """The run's jobs in plan order, each with its key in the run, the run it was cached from,
         `billed_run`: the run that saw the job's current attempt (for a done job, the one that made its video)
-        billed, else the one that sent it, and `sent_run`: the one that sent it."""
+        billed, else the one that sent it, and `sent_run`: the one that sent it. `where`: a further condition
+        on the job's row (`j`), SQL of constants only."""
         billed_by = "COALESCE(a.billed_run_id, a.run_id)" if self.schema >= 2 else "a.run_id"
         return self.db.execute(  # the attempt found once, by its id
             f"SELECT j.*, rj.key AS run_key, rj.cached_from_run, {billed_by} AS billed_run, a.run_id AS sent_run"
             " FROM run_jobs rj JOIN jobs j ON j.id = rj.job_id LEFT JOIN attempts a ON a.id ="
             f" (SELECT x.id FROM attempts x WHERE x.job_id = j.id AND x.n = {_VIDEO_ATTEMPT})"
-            " WHERE rj.run_id=? ORDER BY rj.position",
+            f" WHERE rj.run_id=?{f' AND ({where})' if where else ''} ORDER BY rj.position",
             (run_id,),
         ).fetchall()
+
+    def billed_above(self, run: RunRecord) -> BilledAbove | None:
+        """The jobs `run` paid that the provider billed above the upper factor of COST_FACTORS of their
+        estimates, as `Snapshot.billed_above` finds them (None: none), read from those jobs' rows alone: what
+        `plan` and a run's pre-send lines scale the jobs sent next by."""
+        rows = self.run_job_rows(run.id, where=f"j.cost_reported_micros > {COST_FACTORS[1]:g} * j.cost_estimate_micros"
+                                                " AND j.cost_estimate_micros > 0")
+        jobs = [job_record(r) for r in rows]
+        above = [(j.cost_estimate_micros, j.cost_reported_micros) for j in jobs
+                 if j.billed_above and j.paid_run == run.id and j.cost_reported_micros is not None]
+        return BilledAbove.of(run.id, above, self._prices_from(run) if above else "")
 
     def in_flight_rows(self, manifest_name: str, states: Sequence[str]) -> list[sqlite3.Row]:
         """The jobs in one of `states` of every run of `manifest_name`, each once, with `held_by`: the latest of

@@ -1844,6 +1844,33 @@ def test_a_bill_far_above_the_estimate_counts_as_billed_stops_the_run_at_its_bud
     assert _doubted_events(tmp_path) == []
 
 
+def test_after_a_run_billed_above_its_estimates_plan_and_the_next_steps_scale_what_is_sent_next(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run the provider billed 10x its estimates stops at its budget: its end line's next step, `plan` and the
+    next run's lines before it sends say what the jobs sent next may cost, billed as that run's were, not only
+    their estimates that "fit"."""
+    from runner.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    m = write_manifest(tmp_path, n_seeds=3, sim={"cost_factor": 10}, run={"budget_usd": 2.1, "concurrency": 1})
+    assert main(["run", str(m), "--no-report"]) == 3
+    note = ("the provider billed $3.50 for a job estimated $0.35 (10x): counted as billed; the price table may be "
+            "out of date (gridrun's built-in capabilities file lumenfall.yaml, as of 2026-11-25)")
+    end = " ".join(capsys.readouterr().err.split())
+    assert (f"`gridrun run` sends the 5 jobs not sent ($1.75: the last run (run 1) was billed 10x the estimates "
+            f"({note}): they may cost about $17.50)") in end, end
+    assert main(["plan", str(m)]) == 0
+    out, err = capsys.readouterr()
+    assert "budget: $2.10 (fits: this run counts $1.75" in out, out
+    said = (f"warning: the last run (run 1) was billed 10x the estimates ({note}): the $1.75 this plan sends may "
+            "cost about $17.50")
+    assert said in " ".join(err.split()), err
+    assert main(["run", str(m), "--no-report"]) == 3  # said before it sends, then its own figures at its end
+    err = " ".join(capsys.readouterr().err.split())
+    assert said in err and err.index(said) < err.index("(run 2) was billed 10x"), err
+
+
 def test_a_bill_above_the_estimate_names_the_capabilities_file_that_priced_it(tmp_path: Path) -> None:
     caps = tmp_path / "caps.yaml"
     caps.write_text("provider: sim\nmodels:\n  pixverse-v5.6:\n    prices:\n"
