@@ -1019,7 +1019,8 @@ class CancelResult:
     blocking: bool = True                                      # some of them are the latest run's: a run refuses
                                                                # to start over them (an earlier run's it does not)
     changed_runs: set[int] = field(default_factory=set)        # the runs whose jobs or money cancel recorded anew
-    reports: dict[int, Path] = field(default_factory=dict)     # of those, run id -> its report, written again
+    reports: dict[int, Path] = field(default_factory=dict)     # of those and the latest run, run id -> its report,
+                                                               # written again
     report_errors: dict[int, str] = field(default_factory=dict)  # run id -> why its report could not be
 
 
@@ -1073,11 +1074,18 @@ def cancel(m: Manifest | str | Path, *, on_wait: Callable[[str], None] | None = 
 def _rewrite_reports(p: Plan, store: Store, result: CancelResult) -> None:
     """The report of each run whose figures `cancel` changed (`result.changed_runs`), written again where one was
     written before, as `gridrun report` writes it (in `result.reports`); one that cannot be is said in
-    `result.report_errors`, and the cancel stands."""
+    `result.report_errors`, and the cancel stands. The manifest's latest run's report is among them whenever any
+    run's figures changed: its "all runs" line counts every run's spending and reserve. An earlier run's own report
+    is its `report-run-N.html` where `gridrun report --run N` wrote one; the `report.html` it wrote at its end was
+    written over by the later run's, which is the one rewritten then."""
     from .export import files_of
     from .report import write_report
 
-    for run_id in sorted(result.changed_runs):
+    latest = store.latest_run(p.manifest.name)
+    runs = set(result.changed_runs)
+    if runs and latest is not None:
+        runs.add(latest.id)
+    for run_id in sorted(runs):
         try:
             snap = store.snapshot(run_id, manifest_name=p.manifest.name)
             folder, suffix = files_of(store, snap, p.outputs_dir)

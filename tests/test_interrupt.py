@@ -605,6 +605,30 @@ def test_gridrun_cancel_writes_again_the_report_of_the_run_whose_figures_it_chan
     assert not (api.status(m).run.outputs_dir and (Path(api.status(m).run.outputs_dir) / "report.html").exists())
 
 
+def test_gridrun_cancel_of_an_earlier_runs_job_writes_again_the_latest_report_whose_all_runs_line_counted_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run 1 left its job rendering; run 2 of the edited manifest (--leave-in-flight) wrote report.html over run
+    1's, its "all runs" line counting run 1's reserve. `cancel` stops run 1's job and writes run 2's report again:
+    that line no longer shows the reserve the cancel freed."""
+    from runner.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    m = _left_rendering(tmp_path)
+    m.write_text(m.read_text().replace("anime", "clay").replace("render_time: 30", "render_time: 0.2"))
+    second = api.run(m, options=RunOptions(leave_in_flight=True, poll_interval=0.1))
+    assert second.status == "done", second.status
+    page = second.report
+    assert page is not None and page.name == "report.html"
+    assert "all runs of t: spent / reserved $0.35 / $0.35" in _page_text(page), _page_text(page)
+    capsys.readouterr()
+    assert main(["cancel", str(m)]) == 0
+    said = capsys.readouterr().out
+    assert "report of run 2 written again with what the cancel recorded: outputs/t/report.html" in said, said
+    assert "report of run 1" not in said  # its own page was written over by run 2's: none is written for it
+    assert "all runs of t" not in _page_text(page), _page_text(page)
+
+
 def test_a_report_that_cannot_be_written_again_after_a_cancel_is_a_warning(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
