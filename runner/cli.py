@@ -755,10 +755,10 @@ _ACCOUNT_REFUSALS = {
                            "set the provider's base URL (the error above names the one used and where it is set)"),
     "REDIRECTED": ("the request at the base URL, which redirects to the API's path elsewhere (HTTP 3xx)",
                    "set the provider's base URL to where it redirects (the error above names both)"),
-    "REDIRECTED_AWAY": (("the request: something between gridrun and the provider (a proxy, a login portal) "
-                         "redirected it away from the API (HTTP 3xx, to the address the error above names)"),
-                        ("reach the provider past it (sign in to the network, or set {proxy_var} to the proxy), and "
-                         "do not set the base URL to where it redirects: the API key would go there")),
+    "REDIRECTED_AWAY": (("the request: {who} redirected it away from the API (HTTP 3xx, to the address the error "
+                         "above names)"),
+                        ("reach the provider past it (sign in to the network, or {proxy_fix}), and do not set the base "
+                         "URL to where it redirects: the API key would go there")),
 }
 
 
@@ -766,8 +766,16 @@ def _account_refusal(code: str, model: str, endpoint: str = "") -> str:
     """The cause and the fix of a run stopped by the provider's refusal of the account or of the run's `model`
     (`code`), for its end; `endpoint`, the base URL the run sent to."""
     what, fix = _ACCOUNT_REFUSALS.get(code, (f"the account ({code})", "fix the account"))
-    proxy_var = "HTTP_PROXY" if endpoint.startswith("http://") else "HTTPS_PROXY"
-    return f"the provider refused {what.format(model=repr(model))}: {fix.format(proxy_var=proxy_var)}"
+    route = _proxy_route(endpoint) if code == "REDIRECTED_AWAY" else None
+    if route is not None:  # the request went through it: the proxy, or what is past it, redirected
+        who = f"the proxy {visible(route.label)} or something past it"
+        proxy_fix = f"set {route.var} to a proxy that reaches it"
+    else:
+        proxy_var = "HTTP_PROXY" if endpoint.startswith("http://") else "HTTPS_PROXY"
+        who = "something between gridrun and the provider (a proxy, a login portal)"
+        proxy_fix = f"set {proxy_var} to the proxy"
+    return f"the provider refused {what.format(model=repr(model), who=who)}: {fix.format(proxy_fix=proxy_fix)}"
+
 
 
 def _next_steps(counts: Mapping[str, int], snap: Snapshot | None = None, *, budget: int | None = None,
@@ -1753,6 +1761,13 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 def _proxy_named(url: str) -> str | None:
     """How messages name the proxy the environment gives for requests to `url` (None: they go directly)."""
+    route = _proxy_route(url)
+    return visible(route.label) if route else None
+
+
+def _proxy_route(url: str) -> Any:
+    """The proxy (`runner.providers.proxy.Route`) the environment gives for requests to `url`; None: they go
+    directly."""
     if not url.startswith(("http://", "https://")):
         return None  # the simulator built in
     import httpx
@@ -1760,10 +1775,9 @@ def _proxy_named(url: str) -> str | None:
     from .providers.proxy import Proxies
 
     try:
-        route = Proxies().named_for(url)
+        return Proxies().named_for(url)
     except httpx.InvalidURL:  # the error above said what the URL is
         return None
-    return visible(route.label) if route else None
 
 
 def _interrupted(args: argparse.Namespace, argv: list[str]) -> int:

@@ -507,9 +507,11 @@ def status_error(
         said = f"{op}: {asked.copy_with(query=None)} {to} (HTTP {status})"
         if target is not None and keeps_api_path(asked, target):
             return RejectedError(said, status=status, code="REDIRECTED")
-        return RejectedError(f"{said}, away from the API's path: something between gridrun and the provider (a "
-                             "proxy, a login portal) redirected the request; do not set the base URL there",
-                             status=status, code="REDIRECTED_AWAY")
+        route = response.extensions.get("proxy")  # the proxy it went through, maybe the one that redirected it
+        who = (f"the proxy {route.label} or something past it" if route is not None else
+               "something between gridrun and the provider (a proxy, a login portal)")
+        return RejectedError(f"{said}, away from the API's path: {who} redirected the request; do not set the base "
+                             "URL there", status=status, code="REDIRECTED_AWAY")
     return ServerError(f"{message} (unexpected HTTP {status})", status=status, code=code, retry_after=retry_after)
 
 

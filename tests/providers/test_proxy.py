@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from runner.errors import ConnectError, OutcomeUnknownError, ServerError
+from runner.errors import ConnectError, OutcomeUnknownError, RejectedError, ServerError
 from runner.providers.proxy import Proxies, is_loopback
 from runner.providers.transport import decode, make_client, send
 
@@ -88,6 +88,31 @@ async def test_a_2xx_html_page_through_a_proxy_names_the_proxy(monkeypatch: pyte
     assert lines == ["POST http://api.gridrun-test.invalid/v1/videos HTTP/1.1"]
     assert (f"an HTML page 'Sign in to Corp WiFi', not the API's answer: the proxy http://127.0.0.1:{port} (from "
             "HTTP_PROXY) or something past it answered") in str(caught.value), str(caught.value)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("stack", STACKS)
+async def test_a_redirect_away_through_a_proxy_names_the_proxy(monkeypatch: pytest.MonkeyPatch, stack: str) -> None:
+    """A proxy answering a create with a redirect to its login page: the error names the proxy it came through,
+    and the run's end does not say to set the proxy variable already set to it."""
+    from runner.cli import _account_refusal
+
+    monkeypatch.setenv("GRIDRUN_HTTP", stack)
+    answer = (b"HTTP/1.1 302 Found\r\nLocation: http://login.gridrun-test.invalid/portal\r\nContent-Length: 0\r\n"
+              b"Connection: close\r\n\r\n")
+    async with recording(answer) as (port, lines):
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+        async with make_client("http://api.gridrun-test.invalid/v1", headers={"Authorization": "Bearer k"}) as client:
+            response = await send(client, "POST", "/videos", op="POST /videos", create=True, json={"a": 1})
+            with pytest.raises(RejectedError) as caught:
+                decode(response, op="POST /videos", create=True, expect_body=True, key_env="K")
+        end = _account_refusal(caught.value.code or "", "m", "http://api.gridrun-test.invalid/v1")
+    assert lines == ["POST http://api.gridrun-test.invalid/v1/videos HTTP/1.1"]
+    assert caught.value.code == "REDIRECTED_AWAY"
+    proxy = f"the proxy http://127.0.0.1:{port} (from HTTP_PROXY) or something past it"
+    assert f"away from the API's path: {proxy} redirected the request" in str(caught.value), str(caught.value)
+    assert f"{proxy} redirected it away from the API" in end, end
+    assert "set HTTP_PROXY to the proxy" not in end and "set HTTP_PROXY to a proxy that reaches it" in end, end
 
 
 @pytest.mark.anyio
