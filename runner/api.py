@@ -1371,7 +1371,7 @@ def _record_ended(store: Store, row: Any, after: VideoStatus, *, whole: bool) ->
     """Record the job of `row` as `cancel` found its render ended (`after`: cancelled, failed or completed), as a
     run records it; `whole`: it re-rendered a done job whose earlier video is whole at its path. Returns its state
     now."""
-    from .executor import counted, end_badly
+    from .executor import counted, end_badly, render_span
 
     run_id, jid = row["held_by"], row["id"]
     if after.status == "cancelled":
@@ -1383,8 +1383,12 @@ def _record_ended(store: Store, row: Any, after: VideoStatus, *, whole: bool) ->
                          **_ended_costs(store, run_id, row, after))
     # rendered, so billed, as a run records it: its reserve settled, for the next run that has it to download
     cost, _ = counted(store, run_id, jid, row["cost_estimate_micros"], after, completed=True, tell=True)
-    store.transition(jid, JobState.DOWNLOADING, completed_at=store.clock(), url=after.url,
-                     expires_at=after.expires_at, cost_micros=cost, cost_reported_micros=after.cost_micros)
+    # seen now, as a run that sees it late records it; how long it rendered is the provider's stamps' to say, not
+    # the time until the cancel looked (a completion stamped earlier would be read as the killed run's own record)
+    seen = store.clock()
+    store.transition(jid, JobState.DOWNLOADING, completed_at=seen, url=after.url, expires_at=after.expires_at,
+                     render_span=render_span(after, row["submitted_at"], seen), cost_micros=cost,
+                     cost_reported_micros=after.cost_micros)
     return JobState.DOWNLOADING
 
 

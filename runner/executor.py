@@ -1579,10 +1579,7 @@ class Executor:
             # Seen late (the first poll waits for the estimate, an earlier run sent it): the provider's own stamps
             # bound the render, whole seconds each (+1 s covers that), so a first guess too long does not teach
             # itself, and the render time shown is not the poll schedule's.
-            span = None
-            if status.created_at is not None and status.completed_at is not None:
-                span = max(0.0, status.completed_at - status.created_at) + 1.0
-                span = span if sent_at is None else min(span, max(0.0, seen - sent_at))
+            span = render_span(status, sent_at, seen)
             if sent_at is not None and sent_at >= self.started:
                 # Sent by this process: a job an earlier one sent would count the time no run was going.
                 self.renders.seen(seen - submitted_at if span is None else span)
@@ -1950,6 +1947,17 @@ class Executor:
 
 
 # --------------------------------------------------------------------------------------------------
+
+
+def render_span(status: VideoStatus, sent_at: float | None, seen: float) -> float | None:
+    """How long the completed render of `status` took, bounded by the provider's own stamps (whole seconds each,
+    +1 s covers that) and by the time from sending it (`sent_at`) until its completion was `seen`; None when the
+    provider stamps neither. A run and `gridrun cancel` record it on the job (`render_span`), so that a render
+    seen late (an earlier run sent it, the first poll waits for the estimate) is not timed by when it was seen."""
+    if status.created_at is None or status.completed_at is None:
+        return None
+    span = max(0.0, status.completed_at - status.created_at) + 1.0
+    return span if sent_at is None else min(span, max(0.0, seen - sent_at))
 
 
 def counted(store: Store, run_id: int | None, jid: int, estimate: int, status: VideoStatus, *, completed: bool,

@@ -515,6 +515,43 @@ def test_cancel_records_an_ended_renders_cost_as_the_run_does_the_counted_figure
     assert events == (said if ended == "failed" else [])
 
 
+def test_a_render_cancel_finds_finished_is_timed_by_the_providers_stamps_not_until_cancel_looked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The provider rendered the job in 3 s (its stamps); `cancel` looks a minute after it was sent: the job's
+    render time is bounded by the provider's stamps, as a run records one it sees late, not timed until the
+    moment `cancel` looked."""
+    import functools
+
+    m = _left_rendering(tmp_path)
+    (job,) = api.status(m).jobs
+    assert job.submitted_at is not None
+    created = float(int(job.submitted_at))  # the provider's stamps: whole seconds
+
+    def finished(client: httpx.AsyncClient, video_id: str, get: Any) -> Any:
+        async def answer() -> VideoStatus:
+            status = await get(client, video_id)
+            return dataclasses.replace(status, status="completed", raw_status="completed", progress=100,
+                                       url="http://127.0.0.1:9/v.mp4", created_at=created, completed_at=created + 3)
+        return answer()
+
+    provider = api._provider
+
+    def build(p: object) -> object:
+        prov = provider(p)
+        prov.get = functools.partial(finished, get=prov.get)
+        return prov
+
+    monkeypatch.setattr(api, "_provider", build)
+    monkeypatch.setattr(api, "Store", functools.partial(api.Store, clock=lambda: time.time() + 60))
+    result = api.cancel(m)
+    assert result.finished == [job.key] and result.cancelled == []
+    monkeypatch.undo()
+    (job,) = api.status(m).jobs
+    assert job.state == "downloading"
+    assert job.render_seconds == 4.0 and export_rows(api.status(m))[0]["render_seconds"] == 4.0
+
+
 def _reporting(monkeypatch: pytest.MonkeyPatch, ended: object) -> None:
     """Commands from now on build a provider whose statuses pass through `ended(status)` once a render ended."""
     provider = api._provider
