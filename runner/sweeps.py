@@ -28,7 +28,7 @@ from .manifest import DEFAULT_OUTPUT, Manifest, dotted, field_names
 from .matrix import Combination, Expansion
 from .outputs import files_beside
 from .providers.capabilities import Checked, Issue, ModelCaps, ProviderCaps
-from .template import Compiled, TemplateProblem, compile_value, dependents, var_order
+from .template import Compiled, TemplateProblem, compile_value, dependents, null_written, var_order
 from .yamlsource import LITERAL_BLOCK
 
 IMAGE_PARAMS = ("input_reference", "last_frame_image")
@@ -513,9 +513,19 @@ class JobMaker:
                                           entry.sources)))
         templates = [*((sw.var_paths[n], c) for n, c in cvars.items()),
                      *((sw.param_paths[n], c) for n, c in cparams.items()), (sw.output_path, coutput)]
+        # a var no parameter or output reads writes its 'None' into nothing sent
+        read = frozenset().union(*(_read_names(c, cvars) for c in (*cparams.values(), coutput) if c.kind != "const"))
+        unread = {id(c) for n, c in cvars.items() if n not in read}
         for path, c in templates:
             for value, name in c.booleans().items():
                 self.warnings[m.warning(path, _boolean_written(value, name))] = None
+            if id(c) in unread:
+                continue
+            for held, (count, keys) in c.null_names().items():
+                if None in keys:  # a var made once, for every job of the sweep
+                    keys, count = [job.key for job in itertools.islice(jobs, first, first + 1)], len(jobs) - first
+                if count:
+                    self.warnings[m.warning(path, null_written(c.source, held, _jobs_named(keys, count)))] = None
         self._read_vars(sw, [shape.keys for shape in shapes.values()], first)
         made = len(jobs) - first
         for (index, name), (values_seen, [all_unused], source) in self._unused_keys.items():
@@ -991,6 +1001,14 @@ class JobMaker:
             resolved[name] = abs_items if isinstance(value, list) else abs_items[0]
             hashed[name] = hash_items if isinstance(value, list) else hash_items[0]
         return resolved, hashed
+
+
+def _jobs_named(keys: Sequence[str | None], count: int) -> str:
+    """'job a', or 'jobs a, b (and 3 more)': the first `keys` of `count` jobs."""
+    if count == 1:
+        return f"job {keys[0]}"
+    more = f" (and {count - len(keys):,} more)" if count > len(keys) else ""
+    return f"jobs {'; '.join(map(str, keys))}{more}"
 
 
 def _boolean_written(value: bool, name: str | None) -> str:

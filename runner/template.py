@@ -32,7 +32,41 @@ if TYPE_CHECKING:
 RANGE_BUDGET = 1_000_000
 MAX_MADE = 10_000_000
 MAX_BITS = 14_000  # ** and * make numbers of some 4,200 digits at most (Python writes up to 4,300 as text)
-_range_left: contextvars.ContextVar[int] = contextvars.ContextVar("range_left", default=RANGE_BUDGET)
+
+
+class _Render:
+    """What one Jinja render has used and seen: the range() values it may still take, and whether it wrote a null
+    (Python's 'None') into its text, as a filter that has no context of its own notes it."""
+
+    __slots__ = ("left", "null")
+
+    def __init__(self) -> None:
+        self.left = RANGE_BUDGET
+        self.null = False
+
+
+_rendering: contextvars.ContextVar[_Render | None] = contextvars.ContextVar("rendering", default=None)
+
+
+def _render_state() -> _Render:
+    """The render under way; outside `Compiled.render` (Jinja's environment used by itself), a new one."""
+    state = _rendering.get()
+    if state is None:
+        state = _Render()
+        _rendering.set(state)
+    return state
+
+
+def _note_null() -> None:
+    """A null is written into the render's text: Python writes it 'None' (noted for a warning, as it always was)."""
+    _render_state().null = True
+
+
+def _holds_null(value: Any) -> bool:
+    """Whether `value` is a null or a list, tuple or dict holding one, however deep (written whole, 'None')."""
+    if value is None:
+        return True
+    return isinstance(value, (list, tuple, dict)) and any(part is None for part in _parts(value))
 
 
 class _Budget(Exception):
@@ -161,10 +195,6 @@ class _NotText(Exception):
     """A render wrote into its text an object that is not a value (a generator, a function, a range...)."""
 
 
-class _Null(Exception):
-    """A render wrote a null (None) into its text, which Python writes as the word 'None'."""
-
-
 # The booleans a Jinja render writes into its text (Python writes 'True' where the key and YAML say true) are noted
 # in the dict of the template being rendered (`Compiled.noticed`), handed to the render under this name, which no
 # template can read (it is not a name), for a warning once per template and value.
@@ -172,18 +202,23 @@ _NOTICED = "gridrun noticed"
 
 
 def _written_value(context: Any, value: Any) -> Any:
-    """Jinja's finalize: what `{{ ... }}` writes, checked by `_as_text`; a null refused (`_Null`), a boolean noted."""
+    """Jinja's finalize: what `{{ ... }}` writes, checked by `_as_text`; a null (or a list or dict holding one) and a
+    boolean noted."""
     kind = type(value)
     if kind is str:
         return value
     if value is None:
-        raise _Null()
+        _note_null()
+        return value
     if kind is bool:
         noticed = context.get(_NOTICED)
         if noticed is not None and value not in noticed:
             noticed[value] = None
         return value
-    return _as_text(value)
+    _as_text(value)
+    if (kind is list or kind is dict or kind is tuple) and _holds_null(value):
+        _note_null()
+    return value
 
 
 _PLAIN = (str, int, float, type(None))  # bool is an int
@@ -247,18 +282,20 @@ def _text_of_input(f: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(f)
     def checked(*args: Any, **kwargs: Any) -> Any:
         if len(args) > at:
-            if writes and args[at] is None:
-                raise _Null()
             _as_text(args[at])
+            if writes and _holds_null(args[at]):
+                _note_null()
         return f(*args, **kwargs)
 
     return checked
 
 
-# Jinja's filters (by their functions' names) that write their input as text: a null would read 'None' ('NONE').
+# Jinja's filters (by their functions' names) that write their input as text: a null, or a list or dict holding one,
+# would read 'None' ('NONE').
 _WRITES_NULL = frozenset({
-    "do_capitalize", "do_center", "do_indent", "do_lower", "do_replace", "do_striptags", "do_title", "do_trim",
-    "do_truncate", "do_upper", "do_wordwrap", "soft_str",
+    "do_capitalize", "do_center", "do_forceescape", "do_indent", "do_lower", "do_mark_safe", "do_pprint",
+    "do_replace", "do_striptags", "do_title", "do_trim", "do_truncate", "do_upper", "do_urlencode", "do_urlize",
+    "do_wordwrap", "escape", "soft_str",
 })
 
 
@@ -275,9 +312,9 @@ def _as_texts(values: Any) -> None:
     """Check each of the values %-formatting writes (a tuple, a dict, or one value) with `_as_text`."""
     items = values.values() if isinstance(values, Mapping) else values if isinstance(values, tuple) else (values,)
     for item in items:
-        if item is None:
-            raise _Null()
         _as_text(item)
+        if _holds_null(item):
+            _note_null()
 
 
 def _written(pieces: Iterable[str]) -> str:
@@ -327,9 +364,9 @@ class _Tilde:
         self.length = 0
 
     def add(self, item: Any) -> _Tilde:
-        if item is None:
-            raise _Null()
         _as_text(item)  # a list or dict too long as text is refused before its text is made
+        if _holds_null(item):
+            _note_null()
         self.length += len(item) if isinstance(item, str) else len(str(item))
         if self.length > MAX_MADE:
             _made(self.length, "joining values with ~")
@@ -416,9 +453,9 @@ def _env() -> ImmutableSandboxedEnvironment:
     class Checked:
         def format_field(self, value: Any, format_spec: str) -> Any:
             _check_spec(format_spec)
-            if value is None:
-                raise _Null()
             _as_text(value)
+            if _holds_null(value):
+                _note_null()
             return super().format_field(value, format_spec)  # type: ignore[misc]
 
     class Formatter(Checked, SandboxedFormatter):
@@ -513,10 +550,11 @@ def _env() -> ImmutableSandboxedEnvironment:
 
     def counted_range(*args: int) -> range:
         made = safe_range(*args)
-        left = _range_left.get() - len(made)
+        state = _render_state()
+        left = state.left - len(made)
         if left < 0:
             raise _Budget(f"range() would give more than {RANGE_BUDGET:,} values in one render (loops in loops?)")
-        _range_left.set(left)
+        state.left = left
         return made
 
     env = Env(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True,
@@ -548,6 +586,8 @@ def _env() -> ImmutableSandboxedEnvironment:
             items = [get(item) for item in items]
         for item in items:
             _as_text(item)
+            if _holds_null(item):
+                _note_null()
         _joined(str(a["d"]), items)
 
     def indent(a: dict[str, Any]) -> None:
@@ -721,6 +761,9 @@ class Compiled:
     _items: tuple[tuple[Any, Compiled], ...] = ()
     # The booleans its renders wrote into text (Python writes 'True'), each with the name that held it, if known.
     noticed: dict[bool, str | None] = field(default_factory=dict, compare=False, hash=False)
+    # The nulls its renders wrote into text (Python writes 'None'), by the name that held each (None if not known):
+    # [how many renders, the first jobs' keys (None for a render outside a job, a var's made once)].
+    nulls: dict[str | None, list[Any]] = field(default_factory=dict, compare=False, hash=False)
 
     def booleans(self) -> dict[bool, str | None]:
         """The booleans this template (or a template in its list or mapping) wrote into text, as `noticed`."""
@@ -728,6 +771,16 @@ class Compiled:
         for _, c in self._items:
             for value, name in c.booleans().items():
                 found.setdefault(value, name)
+        return found
+
+    def null_names(self) -> dict[str | None, tuple[int, list[str | None]]]:
+        """The names whose null this template (or a template in its list or mapping) wrote into text, as 'None':
+        each with how many renders did, and the keys of the first jobs (None: a render of no job)."""
+        found = {name: (count, list(keys)) for name, (count, keys) in self.nulls.items()}
+        for _, c in self._items:
+            for name, (count, keys) in c.null_names().items():
+                had = found.get(name)
+                found[name] = (count, keys) if had is None else (had[0] + count, (had[1] + keys)[:_NULL_JOBS])
         return found
 
     @property
@@ -743,7 +796,8 @@ class Compiled:
             return self._fn(context)
         import jinja2
 
-        budget = _range_left.set(RANGE_BUDGET)
+        state = _Render()
+        budget = _rendering.set(state)
         try:
             if self.kind == "expr":
                 value = self._fn(context)
@@ -751,6 +805,8 @@ class Compiled:
                     value._fail_with_undefined_error()
                 _made_once(value)
                 _not_too_long(value)
+                if state.null and isinstance(value, str):  # `{{ tags | join(', ') }}`: text, made with 'None'
+                    _record_null(self.nulls, _holder(self, context, None), context)
                 return value
             if self.kind == "text":
                 noticed = self.noticed
@@ -760,9 +816,9 @@ class Compiled:
                     for value, name in noticed.items():
                         if name is None:
                             noticed[value] = _holder(self, context, value)
+                if state.null:
+                    _record_null(self.nulls, _holder(self, context, None), context)
                 return text
-        except _Null as exc:
-            raise _null_problem(self.source, self.names, context, _template_line(exc)) from None
         except (_Budget, _NotText) as exc:
             raise _problem(str(exc), self.source, lineno=_template_line(exc)) from None
         except jinja2.UndefinedError as exc:
@@ -772,7 +828,7 @@ class Compiled:
         except Exception as exc:  # anything a template does wrong (a filter's assertion, endless recursion)
             raise _problem(f"{type(exc).__name__}: {exc}", self.source, lineno=_template_line(exc)) from exc
         finally:
-            _range_left.reset(budget)
+            _rendering.reset(budget)
         if self.kind == "list":
             return [c.render(context) for _, c in self._items]
         return {k: c.render(context) for k, c in self._items}
@@ -793,7 +849,9 @@ def compile_value(value: Any) -> Compiled:
             if len(names) == 1 and all(not p.strip() for lit, p in plain if lit):
                 return Compiled("expr", value, frozenset(names), _Name(names[0], value))
             noticed: dict[bool, str | None] = {}
-            return Compiled("concat", value, frozenset(names), _concat(value, plain, noticed), noticed=noticed)
+            nulls: dict[str | None, list[Any]] = {}
+            return Compiled("concat", value, frozenset(names), _concat(value, plain, noticed, nulls), noticed=noticed,
+                            nulls=nulls)
         import jinja2
 
         ENV = _env()
@@ -812,7 +870,9 @@ def compile_value(value: Any) -> Compiled:
             parts = _simple_parts(ast)
             if parts is not None:
                 noticed = {}
-                return Compiled("concat", value, frozenset(names), _concat(value, parts, noticed), noticed=noticed)
+                nulls = {}
+                return Compiled("concat", value, frozenset(names), _concat(value, parts, noticed, nulls),
+                                noticed=noticed, nulls=nulls)
             tpl = ENV.from_string(value)
             return Compiled("text", value, frozenset(names), tpl)
         except jinja2.TemplateSyntaxError as exc:
@@ -915,10 +975,10 @@ def _simple_parts(ast: nodes.Template) -> list[tuple[bool, str]] | None:
     return parts
 
 
-def _concat(source: str, parts: Sequence[tuple[bool, str]],
-            noticed: dict[bool, str | None]) -> Callable[[Mapping[str, Any]], str]:
+def _concat(source: str, parts: Sequence[tuple[bool, str]], noticed: dict[bool, str | None],
+            nulls: dict[str | None, list[Any]]) -> Callable[[Mapping[str, Any]], str]:
     """Render text and bare names as Jinja would (`str()` of each value), without building a Jinja context; a
-    null refused as Jinja's renders refuse it, a boolean noted in `noticed`."""
+    null noted in `nulls` as Jinja's renders note it, a boolean in `noticed`."""
     names = [p for lit, p in parts if not lit]
     if not names:
         text = "".join(p for _, p in parts)
@@ -934,7 +994,7 @@ def _concat(source: str, parts: Sequence[tuple[bool, str]],
         except KeyError as exc:
             raise _undefined(exc.args[0], source, context) from None
         if type(value) is not str and type(value) is not int:
-            _checked_text(value, source, names, (value,), noticed, context)
+            _checked_text(source, names, (value,), noticed, nulls, context)
         return form(value)
 
     def many(context: Mapping[str, Any]) -> str:
@@ -944,26 +1004,53 @@ def _concat(source: str, parts: Sequence[tuple[bool, str]],
             raise _undefined(exc.args[0], source, context) from None
         for value in values:
             if type(value) is not str and type(value) is not int:
-                _checked_text(value, source, names, values, noticed, context)
+                _checked_text(source, names, values, noticed, nulls, context)
+                break
         return form(*values)
 
     return one if len(names) == 1 else many
 
 
-def _checked_text(value: Any, source: str, names: Sequence[str], values: Sequence[Any],
-                  noticed: dict[bool, str | None], context: Mapping[str, Any]) -> None:
-    """`_as_text` of `value`, one of the `values` of `names` the template `source` writes; a null refused, a
-    boolean noted in `noticed`. Raises TemplateProblem."""
-    if value is None or type(value) is bool:
-        name = next(n for n, v in zip(names, values, strict=True) if v is value)
-        if value is None:
-            raise _null_problem(source, frozenset((name,)), context, None)
-        noticed.setdefault(value, name)
+def _checked_text(source: str, names: Sequence[str], values: Sequence[Any], noticed: dict[bool, str | None],
+                  nulls: dict[str | None, list[Any]], context: Mapping[str, Any]) -> None:
+    """`_as_text` of each of the `values` of `names` the template `source` writes; each name whose value is a null (or
+    a list or dict holding one) noted in `nulls` once, a boolean in `noticed`. Raises TemplateProblem."""
+    noted: set[str] = set()
+    for name, value in zip(names, values, strict=True):
+        if type(value) is str or type(value) is int:
+            continue
+        if type(value) is bool:
+            noticed.setdefault(value, name)
+            continue
+        if value is not None:
+            try:
+                _as_text(value)
+            except (_Budget, _NotText) as exc:
+                raise _problem(str(exc), source) from None
+        if name not in noted and _holds_null(value):
+            noted.add(name)
+            _record_null(nulls, name, context)
+
+
+# How many jobs a warning of a null written into text names.
+_NULL_JOBS = 3
+
+
+# After a name in `Compiled.nulls`: its value is a list or dict that holds the null.
+_HELD = " (holding it)"
+
+
+def _record_null(nulls: dict[str | None, list[Any]], name: str | None, context: Mapping[str, Any]) -> None:
+    """Note in `nulls` that a render of the job in `context` wrote the null of `name` into its text."""
+    if name is not None and context.get(name) is not None:
+        name += _HELD
+    seen = nulls.get(name)
+    if seen is None:
+        nulls[name] = [1, [context.get("key")]]
         return
-    try:
-        _as_text(value)
-    except (_Budget, _NotText) as exc:
-        raise _problem(str(exc), source) from None
+    seen[0] += 1
+    if len(seen[1]) < _NULL_JOBS:
+        seen[1].append(context.get("key"))
 
 
 def _holder(c: Compiled, context: Mapping[str, Any], value: Any) -> str | None:
@@ -979,6 +1066,9 @@ def _holder(c: Compiled, context: Mapping[str, Any], value: Any) -> str | None:
                             re.escape(n) + r"\s*(?:\.\s*" + re.escape(k) + r"(?![A-Za-z0-9_])|\[\s*['\"]" + re.escape(k)
                             + r"['\"]\s*\])", c.source):
                         names.append(f"{n}.{k}")
+    if not names and value is None:  # a list or dict holding the null, written whole or joined
+        names = [n for n in c.names if n in context and isinstance(context[n], (list, tuple, dict))
+                 and _holds_null(context[n])]
     if not names:
         return None
     source = c.source if isinstance(c.source, str) else ""
@@ -986,17 +1076,22 @@ def _holder(c: Compiled, context: Mapping[str, Any], value: Any) -> str | None:
     return min(names, key=lambda n: (spots[n] is None, spots[n] or 0, n))
 
 
-def _null_problem(source: str, names: frozenset[str], context: Mapping[str, Any], lineno: int | None) -> TemplateProblem:
-    """The problem of a null (YAML `~`, JSON null) the template `source` writes into its text: Python would write the
-    word 'None' into a paid prompt or a file name."""
-    name = _holder(Compiled("text", source, names), context, None)
-    what = f"'{name}' is null" if name else "a value is null"
-    default = re.search(re.escape(name or "") + r"\s*\|\s*(?:default|d)\(\s*(['\"])(.*?)\1", source) if name else None
-    fallback = repr(default[2]) if default else "''"
+def null_written(source: Any, name: str | None, jobs: str) -> str:
+    """The warning of a template (`source`) that writes the null (YAML `~`, JSON null) of `name` (None: not known)
+    into its text, where Python writes the word 'None' (in a paid prompt, a file name), for `jobs` ("job a=1")."""
+    text = source if isinstance(source, str) else ""
+    held = name is not None and name.endswith(_HELD)
+    if held:
+        name = name[:-len(_HELD)]
+    what = f"'{name}' holds a null" if held else f"'{name}' is null" if name else "a value is null"
+    default = re.search(re.escape(name) + r"\s*\|\s*(?:default|d)\(\s*(['\"])(.*?)\1", text) if name else None
+    fallback = repr(default[2]) if default else "'serene'"
     note = "; default() fills in only a name that is not defined, not a null" if default else ""
-    fix = f"give it a value, or write {{{{ {name} or {fallback} }}}}" if name else "give it a value"
-    return _problem(f"{what}, and the text would read 'None': {fix}{note}", source, lineno=lineno,
-                    name=name.split(".")[0] if name else None)
+    fix = (f"give it a value, or write a word of your own for it: {{{{ {name} or {fallback} }}}}{note}"
+           if name and not held else
+           f"give it a value, or leave the null out: {{{{ {name} | reject('none') | join(', ') }}}}" if name else
+           "give it a value, or write a word of your own for it: {{ mood or 'serene' }}")
+    return f"{what}, and the text reads 'None' for {jobs}: {fix}"
 
 
 def _undefined(name: str, source: str, context: Mapping[str, Any] = {}) -> TemplateProblem:

@@ -1836,16 +1836,13 @@ def test_diff_through_the_api_reads_nothing_when_nothing_ran(tmp_path: Path) -> 
 )
 @pytest.mark.parametrize("value", ["fox", 3, 2.5, None, True, [1, "x"], {"k": 1}, "{{ a }}"])
 def test_plain_templates_render_as_jinja_does(text: str, value: Any) -> None:
-    from runner.template import ENV, TemplateProblem, compile_value
+    from runner.template import ENV, compile_value
 
     compiled = compile_value(text)
     ctx = {"a": value, "b": "b"}
-    if value is None and "a" in compiled.names:  # Python's 'None' in the text: refused, the same both ways
-        for render in (compiled.renderer, compiled.render):
-            with pytest.raises(TemplateProblem, match="'a' is null"):
-                render(ctx)
-        return
     assert compiled.renderer(ctx) == compiled.render(ctx) == ENV.from_string(text).render(ctx)
+    # Python's 'None' in the text: noted the same both ways
+    assert compiled.null_names() == ({"a": (2, [None, None])} if value is None and "a" in compiled.names else {})
 
 
 def test_a_plain_template_names_an_undefined_variable() -> None:
@@ -3065,24 +3062,42 @@ def test_a_price_table_that_prices_a_job_absurdly_is_an_error_at_its_prices_line
                                  "$1,000,000 a job; check its figures")
 
 
-def test_a_null_written_into_a_prompt_or_output_is_an_error_naming_the_job(tmp_path: Path) -> None:
-    """YAML `~` was paid for as the word 'None' in the prompt, and named the video None.mp4."""
+def test_a_null_written_into_a_prompt_or_output_is_warned_of_naming_its_jobs(tmp_path: Path) -> None:
+    """YAML `~` is sent as the word 'None' in the prompt, and names the video None.mp4, as gridrun always sent it: a
+    job sent so is still the same job (its hash), and its video can be collected; a warning says what to write."""
     body = """\
         params:
           quality: 360p
           prompt: |
             a red fox,
-            {{ mood | default('serene') }}
+            {{ mood | default('serene') }} {{ [look] | join }}
         matrix:
           mood: [calm, ~]
-        output: "v-{{ mood }}.mp4"
+          look: [~, a, b, c, d]
+        output: "v-{{ mood }}-{{ line }}-{{ key }}.mp4"
+        vars:
+          extra: ~
+          unread: "a fox {{ extra }}"
+          line: "x{{ extra }}"
         """
-    errors = errors_of(tmp_path, body)
-    assert [(e.line, e.field) for e in errors] == [(8, "params.prompt"), (11, "output")]
-    assert str(errors[0]).endswith("'mood' is null, and the text would read 'None': give it a value, or write "
-                                   "{{ mood or 'serene' }}; default() fills in only a name that is not defined, not a "
-                                   "null (in \"a red fox,\\n{{ mood | default('serene') }}\\n\") (in job mood=null)")
-    assert "(in job mood=null)" in str(errors[1])
+    p = plan_of(tmp_path, body)
+    jobs = by_key(p)
+    assert jobs["mood=null,look=a"].params["prompt"] == "a red fox,\nNone a\n"
+    assert jobs["mood=null,look=a"].hash == "cdb9479d4534cc4d7e80008c4908c094b5d86345e3a50c5bff21a1366a56fdbf"
+    assert jobs["mood=null,look=a"].output_str.endswith("/v-None-xNone-mood=null,look=a.mp4")
+    path = tmp_path / "m.yaml"
+    nulls = [w for w in p.warnings if "'None'" in w]
+    assert nulls == [  # a var nothing sent reads (unread) is not warned of
+        (f"{path}:16:3: vars.line: 'extra' is null, and the text reads 'None' for jobs mood=calm,look=null (and 9 more): "
+         "give it a value, or write a word of your own for it: {{ extra or 'serene' }}"),
+        (f"{path}:6:3: params.prompt: 'look' is null, and the text reads 'None' for job mood=calm,look=null: give it a "
+         "value, or write a word of your own for it: {{ look or 'serene' }}"),
+        (f"{path}:6:3: params.prompt: 'mood' is null, and the text reads 'None' for jobs mood=null,look=null; "
+         "mood=null,look=a; mood=null,look=b (and 2 more): give it a value, or write a word of your own for it: "
+         "{{ mood or 'serene' }}; default() fills in only a name that is not defined, not a null"),
+        (f"{path}:12:1: output: 'mood' is null, and the text reads 'None' for jobs mood=null,look=null; "
+         "mood=null,look=a; mood=null,look=b (and 2 more): give it a value, or write a word of your own for it: "
+         "{{ mood or 'serene' }}")], nulls
     # a one-expression parameter keeps the null: the model's default
     p = plan_of(tmp_path, "params:\n  quality: 360p\n  prompt: a fox\n  seed: '{{ s }}'\nmatrix:\n  s: [1, ~]\n")
     assert [j.params.get("seed") for j in p.jobs] == [1, None] and not p.warnings

@@ -8,7 +8,13 @@ import hypothesis
 import pytest
 from hypothesis import strategies as st
 
-from runner.template import TemplateProblem, compile_value, dependents, var_order
+from runner.template import (
+    TemplateProblem,
+    compile_value,
+    dependents,
+    null_written,
+    var_order,
+)
 
 
 def test_single_expression_keeps_its_type() -> None:
@@ -116,17 +122,15 @@ def test_text_read_without_jinja_is_what_jinja_makes_of_it(text: str, value: obj
             with pytest.raises(TemplateProblem, match="is undefined"):
                 render(context)
         return
-    if compiled.kind != "expr" and value is None and "a" in compiled.names:  # 'None' in the text: refused by both
-        for render in (compiled.renderer, compiled.render):
-            with pytest.raises(TemplateProblem, match="'a' is null"):
-                render(context)
-        return
     if compiled.kind == "expr":
         expected = env.compile_expression(text.strip()[2:-2].strip(), undefined_to_none=False)(**context)
     else:
         expected = env.from_string(text).render(context)
     assert compiled.renderer(context) == compiled.render(context) == expected
     assert type(compiled.render(context)) is type(expected)
+    # 'None' in the text is noted by both, of the name that held it
+    wrote = compiled.kind != "expr" and value is None and "a" in compiled.names
+    assert compiled.null_names() == ({"a": (3, [None] * 3)} if wrote else {})
 
 
 def test_plain_text_and_single_names_need_no_jinja() -> None:
@@ -520,36 +524,47 @@ def test_a_key_a_mapping_lacks_names_the_mapping_its_keys_and_the_closest(source
 
 # -- nulls and booleans written into text ---------------------------------------------------------------
 
-@pytest.mark.parametrize(("source", "name"), [
-    ("a fox, {{ mood }}", "mood"),                          # read without Jinja
-    ("{{ mood }} fox, {{ n }}", "mood"),
-    ("a fox, {{ mood | default('serene') }}", "mood"),      # default() fills in no null
-    ("a fox{% if 1 %}, {{ mood }}{% endif %}", "mood"),
-    ("a fox, {{ 'at ' ~ mood }}", "mood"),
-    ("a fox, {{ mood | upper }}", "mood"),
-    ("a fox, {{ mood | trim }}", "mood"),
-    ("a fox, {{ '{}'.format(mood) }}", "mood"),
-    ("a fox, {{ '%s' % mood }}", "mood"),
-    ("a fox, {{ shot.mood }}", "shot.mood"),                # a data file's empty cell
-    ("a fox, {{ shot['mood'] }}", "shot.mood"),
+@pytest.mark.parametrize(("source", "name", "text"), [
+    ("a fox, {{ mood }}", "mood", "a fox, None"),                          # read without Jinja
+    ("{{ mood }} fox, {{ n }}", "mood", "None fox, 1"),
+    ("a fox, {{ mood | default('serene') }}", "mood", "a fox, None"),      # default() fills in no null
+    ("a fox{% if 1 %}, {{ mood }}{% endif %}", "mood", "a fox, None"),
+    ("a fox, {{ 'at ' ~ mood }}", "mood", "a fox, at None"),
+    ("a fox, {{ mood | upper }}", "mood", "a fox, NONE"),
+    ("a fox, {{ mood | trim }}", "mood", "a fox, None"),
+    ("a fox, {{ '{}'.format(mood) }}", "mood", "a fox, None"),
+    ("a fox, {{ '%s' % mood }}", "mood", "a fox, None"),
+    ("{{ '%s' % mood }}", "mood", "None"),                                  # one expression, made text
+    ("a fox, {{ shot.mood }}", "shot.mood", "a fox, None"),                # a data file's empty cell
+    ("a fox, {{ shot['mood'] }}", "shot.mood", "a fox, None"),
+    ("a fox, {{ mood | e }}", "mood", "a fox, None"),
+    ("a fox, {{ mood | escape }}", "mood", "a fox, None"),
+    ("a fox, {{ mood | pprint }}", "mood", "a fox, None"),
+    ("a fox, {{ [mood, 'b'] | join(',') }}", "mood", "a fox, None,b"),
+    ("a fox, {{ [mood] }}", "mood", "a fox, [None]"),
+    ("a fox, {{ {'k': mood} }}", "mood", "a fox, {'k': None}"),
+    ("a fox, {{ tags | join(', ') }}", "tags (holding it)", "a fox, snow, None"),  # a list holding a null
+    ("{{ tags | join(', ') }}", "tags (holding it)", "snow, None"),
+    ("a fox, {{ tags }}", "tags (holding it)", "a fox, ['snow', None]"),
+    ("a fox {{ tags | e }}", "tags (holding it)", "a fox [&#39;snow&#39;, None]"),
 ])
-def test_a_null_written_into_text_is_refused_naming_it(source: str, name: str) -> None:
-    """Python wrote the word 'None' into the paid prompt (or the file name), where the key says null."""
+def test_a_null_written_into_text_is_noted_naming_it(source: str, name: str, text: str) -> None:
+    """Python writes the word 'None' into the paid prompt (or the file name), where the key says null: the text
+    stays what it always was (a job's hash with it), and the name is noted for a warning."""
     compiled = compile_value(source)
-    context = {"mood": None, "n": 1, "shot": {"id": "a", "mood": None}}
-    for render in (compiled.renderer, compiled.render):
-        with pytest.raises(TemplateProblem) as exc:
-            render(context)
-        assert exc.value.message.startswith(f"'{name}' is null, and the text would read 'None': give it a value, "
-                                            f"or write {{{{ {name} or "), exc.value.message
+    for i, render in enumerate((compiled.renderer, compiled.render)):
+        context = {"mood": None, "n": 1, "shot": {"id": "a", "mood": None}, "tags": ["snow", None], "key": f"k{i}"}
+        assert render(context) == text
+    assert compiled.null_names() == {name: (2, ["k0", "k1"])}
 
 
-def test_a_null_refused_names_the_default_it_meant_and_its_line() -> None:
-    with pytest.raises(TemplateProblem) as exc:
-        compile_value("a red fox,\n{{ mood | default('serene') }}\n").render({"mood": None})
-    assert exc.value.message.startswith("'mood' is null, and the text would read 'None': give it a value, or write "
-                                        "{{ mood or 'serene' }}; default() fills in only a name that is not defined")
-    assert exc.value.lineno == 2
+def test_the_warning_of_a_null_names_its_jobs_and_what_to_write() -> None:
+    assert null_written("a red fox,\n{{ mood | default('serene') }}\n", "mood", "job mood=null") == (
+        "'mood' is null, and the text reads 'None' for job mood=null: give it a value, or write a word of your own for "
+        "it: {{ mood or 'serene' }}; default() fills in only a name that is not defined, not a null")
+    assert null_written("{{ tags }}", "tags (holding it)", "jobs a; b (and 2 more)") == (
+        "'tags' holds a null, and the text reads 'None' for jobs a; b (and 2 more): give it a value, or leave the null "
+        "out: {{ tags | reject('none') | join(', ') }}")
 
 
 def test_a_null_kept_as_a_value_or_not_written_is_not_refused() -> None:
@@ -559,6 +574,11 @@ def test_a_null_kept_as_a_value_or_not_written_is_not_refused() -> None:
     assert compile_value("a {{ mood or 'calm' }} fox{% if mood %}!{% endif %} {{ mood | tojson }}").render(
         {"mood": None}) == "a calm fox null"
     assert compile_value("{{ tags }}").render({"tags": [None]}) == [None]
+    for source in ("{{ mood }}", "a {{ mood or 'calm' }} {{ mood | tojson }} {{ [mood] | tojson }}", "{{ [mood] }}",
+                   "{{ mood | default('x') }}", "{% if mood %}{{ mood }}{% endif %}"):
+        compiled = compile_value(source)
+        compiled.render({"mood": None})
+        assert compiled.null_names() == {}, source
 
 
 def test_a_boolean_written_into_text_is_noted_with_its_name() -> None:
