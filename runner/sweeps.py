@@ -241,6 +241,7 @@ class JobMaker:
         self._unused_keys: dict[tuple[int | None, str], tuple[set[tuple[type, Any]], list[bool], str]] = {}
         self._shadowed: dict[tuple[Any, ...], bool] = {}  # var -> whether a matrix key of its name is in every job
         self._var_params: dict[tuple[Any, ...], str] = {}  # var named like a parameter it does not set -> warning
+        self._var_read: set[tuple[Any, ...]] = set()  # vars named like a parameter that a template reads
 
     def sweep(self, sw: Sweep, expansion: Expansion, cvars: dict[str, Compiled], order: list[str],
               cparams: dict[str, Compiled], coutput: Compiled) -> None:
@@ -526,7 +527,7 @@ class JobMaker:
                     keys, count = [job.key for job in itertools.islice(jobs, first, first + 1)], len(jobs) - first
                 if count:
                     self.warnings[m.warning(path, null_written(c.source, held, _jobs_named(keys, count)))] = None
-        self._read_vars(sw, [shape.keys for shape in shapes.values()], first)
+        self._read_vars(sw, [shape.keys for shape in shapes.values()], first, used)
         made = len(jobs) - first
         for (index, name), (values_seen, [all_unused], source) in self._unused_keys.items():
             if index != sw.index or not all_unused or len(values_seen) < 2 or not made:
@@ -538,10 +539,12 @@ class JobMaker:
                 f"every value of {name} is not used (as warned at each): {who}: {count} paid renders of one setting; "
                 f"leave {name} out, or vary a parameter the model uses"))] = None
 
-    def _read_vars(self, sw: Sweep, key_sets: Sequence[frozenset[str]], first: int) -> None:
+    def _read_vars(self, sw: Sweep, key_sets: Sequence[frozenset[str]], first: int, used: frozenset[str]) -> None:
         """Notes the vars of `sw` that set nothing: one named like a matrix key of every job (the matrix value
-        wins), one named like a request parameter whose own template does not read it (a var sets no parameter).
-        `first`: the index of the sweep's first job. Told by `finish`, once per var, of all sweeps."""
+        wins), one named like a request parameter that no template reads, in this sweep or another (a var sets no
+        parameter, and one no template reads can only have been meant as that setting; `{{ style }}` in a prompt
+        is text). `first`: the index of the sweep's first job; `used`: the names the sweep's templates read. Told
+        by `finish`, once per var, of all sweeps."""
         every = frozenset.intersection(*key_sets) if key_sets else frozenset()
         for name, path in sw.var_paths.items():
             if name in BUILTIN_NAMES:
@@ -550,8 +553,11 @@ class JobMaker:
                 self._shadowed.setdefault(path, True)
                 continue
             self._shadowed[path] = False
-            if name not in self.model.params or name in self.reads.get(name, ()):
-                continue  # `quality: "{{ quality }}"` under params: the var sets it through the template
+            if name not in self.model.params:
+                continue
+            if name in used:  # `quality: "{{ quality }}"` under params sets it; `{{ style }} painting` is text
+                self._var_read.add(path)
+                continue
             if path in self._var_params:
                 continue
             had: list[tuple[Any, str]] = []  # the first two values the requests have, each as told
@@ -576,7 +582,7 @@ class JobMaker:
             if shadowed:
                 self.warnings[self.m.warning(path, f"the matrix key '{path[-1]}' is in every job, and the matrix "
                                                    "value wins: this var is never used")] = None
-            elif path in self._var_params:
+            elif path in self._var_params and path not in self._var_read:
                 self.warnings[self.m.warning(path, self._var_params[path])] = None
 
     def _shape(self, combo: Combination, cparams: Mapping[str, Compiled], dyn_order: Sequence[str]) -> _Shape:

@@ -239,14 +239,14 @@ def test_an_exclude_value_that_reads_like_an_axis_value_it_does_not_equal_says_w
 # --- vars named like a request parameter or a matrix key ----------------------------------------
 
 def test_a_var_named_like_a_request_parameter_says_what_the_request_has_instead(tmp_path: Path) -> None:
-    """Shared settings moved into `vars:` set nothing: the prompt says "in 1080p", the request is 540p, 5 s."""
+    """Shared settings moved into `vars:` set nothing: the request is 540p, 5 s, seed 3."""
     p = plan_of(tmp_path, """\
         vars:
           quality: 1080p
           duration: 8
           seed: 7
         params:
-          prompt: "a fox, {{ look }}, in {{ quality }}"
+          prompt: "a fox, {{ look }}"
           seed: 3
         matrix:
           look: [a, b]
@@ -262,6 +262,40 @@ def test_a_var_named_like_a_request_parameter_says_what_the_request_has_instead(
     # a var the parameter's own template reads sets it
     p = plan_of(tmp_path, 'vars: {quality: 720p}\nparams: {prompt: "a fox", quality: "{{ quality }}"}\n')
     assert p.jobs[0].params["quality"] == "720p"
+    assert not about(p, "a var does not set"), p.warnings
+
+
+def test_a_var_named_like_a_request_parameter_that_a_template_reads_is_not_warned_of(tmp_path: Path) -> None:
+    """`{{ style }} painting` in a prompt is text, the commonest way to write one."""
+    p = plan_of(tmp_path, """\
+        vars:
+          style: watercolor
+          subject: a red fox
+        params:
+          prompt: "{{ subject }}, {{ style }} painting, {{ mood }}"
+          quality: 360p
+        matrix:
+          mood: [calm, stormy]
+        """)
+    assert p.jobs[0].params["prompt"] == "a red fox, watercolor painting, calm"
+    assert not about(p, "a var does not set"), p.warnings
+
+
+def test_a_var_read_by_a_parameter_template_of_one_sweep_is_not_warned_of(tmp_path: Path) -> None:
+    """The sweep whose seed template reads the var sends it, though another sweep sets no seed."""
+    p = plan_of(tmp_path, """\
+        vars:
+          seed: 7
+        params:
+          prompt: "a fox"
+          quality: 360p
+        sweeps:
+          - name: free
+            params: {}
+          - name: fixed
+            params: {seed: "{{ seed }}"}
+        """)
+    assert [j.params.get("seed") for j in p.jobs] == [None, 7]
     assert not about(p, "a var does not set"), p.warnings
 
 
