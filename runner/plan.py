@@ -301,11 +301,14 @@ class _Found(NamedTuple):
     posters: list[str]
 
 
-def _lists_kept_whole(matrix: Mapping[str, Any] | None, list_params: Collection[str]) -> list[tuple[tuple[Any, ...], str]]:
-    """(path in the matrix, warning) for each list under an include key that names no axis: only an axis's key
+def _lists_kept_whole(matrix: Mapping[str, Any] | None, list_params: Collection[str],
+                      written: Collection[str]) -> list[tuple[tuple[Any, ...], str]]:
+    """(path in the matrix, warning) for each list under an include key that names no axis and that a template
+    wrote whole into text (`written`, the names whose list the sweep's templates wrote so): only an axis's key
     expands into an entry per value, so `light: [dusk, dawn]` beside `style: [anime, comic]` makes two jobs, not
-    four, each with the whole list, written into a prompt as Python writes it (`['dusk', 'dawn']`). A request
-    parameter that takes a list (`list_params`, input images) is not warned of: a list is its value."""
+    four, each with the whole list, written into a prompt as Python writes it (`['dusk', 'dawn']`). A list the
+    templates only join or loop over (`{{ tags | join(', ') }}`), or that none reads, is meant as a list; so is the
+    value of a request parameter that takes a list (`list_params`, input images)."""
     if not isinstance(matrix, Mapping) or not isinstance(matrix.get("include"), list):
         return []
     axes = {gh_fold(k) for k in matrix if isinstance(k, str) and k not in ("include", "exclude", "zip")}
@@ -318,13 +321,14 @@ def _lists_kept_whole(matrix: Mapping[str, Any] | None, list_params: Collection[
             continue
         for key, value in entry.items():
             if (isinstance(key, str) and isinstance(value, list) and value and gh_fold(key) not in axes
-                    and key not in list_params):
+                    and key not in list_params and key in written):
                 text = repr(value)
                 text = text if len(text) <= 60 else text[:57] + "..."
                 found.append(((("include", i, key)), (
-                    f"'{key}' is no axis, so this list is kept as one value ({text} in a template): only an axis's key "
-                    f"expands, into an entry per value; for a job per value, make {key} an axis, or write an include "
-                    "entry per value")))
+                    f"'{key}' is no axis, so this list is kept as one value, and a template writes it whole: the text "
+                    f"gets {text}, as Python writes a list; only an axis's key expands, into an entry per value; for a "
+                    f"job per value, make {key} an axis, or write an include entry per value; for the values as text, "
+                    f"write {{{{ {key} | join(', ') }}}}")))
     return found
 
 
@@ -650,14 +654,22 @@ def _build(
             ctx_job.warnings[manifest.warning(inside + path, message)] = None
         for path, message in expansion.notes:
             ctx_job.warnings[manifest.warning(inside + path, message)] = None
-        for path, message in _lists_kept_whole(sw.matrix, list_params):
-            ctx_job.warnings[manifest.warning(inside + path, message)] = None
     excluded: list[tuple[str | None, Combination, int]] = []
     for sw, expansion in expansions:
         excluded.extend((sw.name, c, i) for c, i in expansion.excluded)
         compiled = compile_sweep(manifest, sw, errors)
         if compiled is not None:
             ctx_job.sweep(sw, expansion, *compiled)
+            cvars, _, cparams, coutput = compiled
+            whole = set().union(*(c.written_whole() for c in (*cvars.values(), *cparams.values(), coutput)))
+            passed = [n for n in whole if n in cvars and cvars[n].kind == "expr"]  # `line: "{{ tags }}"`: tags
+            while passed:
+                for n in cvars[passed.pop()].names - whole:
+                    whole.add(n)
+                    if n in cvars and cvars[n].kind == "expr":
+                        passed.append(n)
+            for path, message in _lists_kept_whole(sw.matrix, list_params, whole):
+                ctx_job.warnings[manifest.warning(sw.prefix + ("matrix",) + path, message)] = None
     ctx_job.finish()
     errors.raise_if_any()
     jobs = ctx_job.jobs

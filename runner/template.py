@@ -38,11 +38,12 @@ class _Render:
     """What one Jinja render has used and seen: the range() values it may still take, and whether it wrote a null
     (Python's 'None') into its text, as a filter that has no context of its own notes it."""
 
-    __slots__ = ("left", "null")
+    __slots__ = ("left", "null", "whole")
 
     def __init__(self) -> None:
         self.left = RANGE_BUDGET
         self.null = False
+        self.whole: list[Any] | None = None  # the lists, tuples and dicts written whole into text
 
 
 _rendering: contextvars.ContextVar[_Render | None] = contextvars.ContextVar("rendering", default=None)
@@ -60,6 +61,21 @@ def _render_state() -> _Render:
 def _note_null() -> None:
     """A null is written into the render's text: Python writes it 'None' (noted for a warning, as it always was)."""
     _render_state().null = True
+
+
+def _note_written(value: Any) -> None:
+    """`value` (not a str) is written into the render's text as Python writes it: a null (or a list or dict holding
+    one) is noted, and a list, tuple or dict written whole."""
+    if value is None:
+        _render_state().null = True
+    elif isinstance(value, (list, tuple, dict)):
+        state = _render_state()
+        if state.whole is None:
+            state.whole = [value]
+        else:
+            state.whole.append(value)
+        if _holds_null(value):
+            state.null = True
 
 
 def _holds_null(value: Any) -> bool:
@@ -216,8 +232,8 @@ def _written_value(context: Any, value: Any) -> Any:
             noticed[value] = None
         return value
     _as_text(value)
-    if (kind is list or kind is dict or kind is tuple) and _holds_null(value):
-        _note_null()
+    if kind is list or kind is dict or kind is tuple:
+        _note_written(value)
     return value
 
 
@@ -283,8 +299,8 @@ def _text_of_input(f: Callable[..., Any]) -> Callable[..., Any]:
     def checked(*args: Any, **kwargs: Any) -> Any:
         if len(args) > at:
             _as_text(args[at])
-            if writes and _holds_null(args[at]):
-                _note_null()
+            if writes and type(args[at]) is not str:
+                _note_written(args[at])
         return f(*args, **kwargs)
 
     return checked
@@ -313,8 +329,8 @@ def _as_texts(values: Any) -> None:
     items = values.values() if isinstance(values, Mapping) else values if isinstance(values, tuple) else (values,)
     for item in items:
         _as_text(item)
-        if _holds_null(item):
-            _note_null()
+        if type(item) is not str:
+            _note_written(item)
 
 
 def _written(pieces: Iterable[str]) -> str:
@@ -365,8 +381,8 @@ class _Tilde:
 
     def add(self, item: Any) -> _Tilde:
         _as_text(item)  # a list or dict too long as text is refused before its text is made
-        if _holds_null(item):
-            _note_null()
+        if type(item) is not str:
+            _note_written(item)
         self.length += len(item) if isinstance(item, str) else len(str(item))
         if self.length > MAX_MADE:
             _made(self.length, "joining values with ~")
@@ -454,8 +470,8 @@ def _env() -> ImmutableSandboxedEnvironment:
         def format_field(self, value: Any, format_spec: str) -> Any:
             _check_spec(format_spec)
             _as_text(value)
-            if _holds_null(value):
-                _note_null()
+            if type(value) is not str:
+                _note_written(value)
             return super().format_field(value, format_spec)  # type: ignore[misc]
 
     class Formatter(Checked, SandboxedFormatter):
@@ -764,6 +780,8 @@ class Compiled:
     # The nulls its renders wrote into text (Python writes 'None'), by the name that held each (None if not known):
     # [how many renders, the first jobs' keys (None for a render outside a job, a var's made once)].
     nulls: dict[str | None, list[Any]] = field(default_factory=dict, compare=False, hash=False)
+    # The names whose list, tuple or dict its renders wrote whole into text (`{{ tags }}` is "['snow', 'dusk']").
+    whole: set[str] = field(default_factory=set, compare=False, hash=False)
 
     def booleans(self) -> dict[bool, str | None]:
         """The booleans this template (or a template in its list or mapping) wrote into text, as `noticed`."""
@@ -782,6 +800,10 @@ class Compiled:
                 had = found.get(name)
                 found[name] = (count, keys) if had is None else (had[0] + count, (had[1] + keys)[:_NULL_JOBS])
         return found
+
+    def written_whole(self) -> set[str]:
+        """The names whose list (tuple, dict) this template, or one in its list or mapping, wrote whole into text."""
+        return self.whole.union(*(c.written_whole() for _, c in self._items))
 
     @property
     def renderer(self) -> Callable[[Mapping[str, Any]], Any]:
@@ -805,8 +827,11 @@ class Compiled:
                     value._fail_with_undefined_error()
                 _made_once(value)
                 _not_too_long(value)
-                if state.null and isinstance(value, str):  # `{{ tags | join(', ') }}`: text, made with 'None'
-                    _record_null(self.nulls, _holder(self, context, None), context)
+                if isinstance(value, str):  # `{{ tags | join(', ') }}`: text, made with 'None'
+                    if state.null:
+                        _record_null(self.nulls, _holder(self, context, None), context)
+                    if state.whole is not None:
+                        _record_whole(self, context, state.whole)
                 return value
             if self.kind == "text":
                 noticed = self.noticed
@@ -818,6 +843,8 @@ class Compiled:
                             noticed[value] = _holder(self, context, value)
                 if state.null:
                     _record_null(self.nulls, _holder(self, context, None), context)
+                if state.whole is not None:
+                    _record_whole(self, context, state.whole)
                 return text
         except (_Budget, _NotText) as exc:
             raise _problem(str(exc), self.source, lineno=_template_line(exc)) from None
@@ -850,8 +877,9 @@ def compile_value(value: Any) -> Compiled:
                 return Compiled("expr", value, frozenset(names), _Name(names[0], value))
             noticed: dict[bool, str | None] = {}
             nulls: dict[str | None, list[Any]] = {}
-            return Compiled("concat", value, frozenset(names), _concat(value, plain, noticed, nulls), noticed=noticed,
-                            nulls=nulls)
+            whole: set[str] = set()
+            return Compiled("concat", value, frozenset(names), _concat(value, plain, noticed, nulls, whole),
+                            noticed=noticed, nulls=nulls, whole=whole)
         import jinja2
 
         ENV = _env()
@@ -871,8 +899,9 @@ def compile_value(value: Any) -> Compiled:
             if parts is not None:
                 noticed = {}
                 nulls = {}
-                return Compiled("concat", value, frozenset(names), _concat(value, parts, noticed, nulls),
-                                noticed=noticed, nulls=nulls)
+                whole = set()
+                return Compiled("concat", value, frozenset(names), _concat(value, parts, noticed, nulls, whole),
+                                noticed=noticed, nulls=nulls, whole=whole)
             tpl = ENV.from_string(value)
             return Compiled("text", value, frozenset(names), tpl)
         except jinja2.TemplateSyntaxError as exc:
@@ -976,7 +1005,7 @@ def _simple_parts(ast: nodes.Template) -> list[tuple[bool, str]] | None:
 
 
 def _concat(source: str, parts: Sequence[tuple[bool, str]], noticed: dict[bool, str | None],
-            nulls: dict[str | None, list[Any]]) -> Callable[[Mapping[str, Any]], str]:
+            nulls: dict[str | None, list[Any]], whole: set[str]) -> Callable[[Mapping[str, Any]], str]:
     """Render text and bare names as Jinja would (`str()` of each value), without building a Jinja context; a
     null noted in `nulls` as Jinja's renders note it, a boolean in `noticed`."""
     names = [p for lit, p in parts if not lit]
@@ -994,7 +1023,7 @@ def _concat(source: str, parts: Sequence[tuple[bool, str]], noticed: dict[bool, 
         except KeyError as exc:
             raise _undefined(exc.args[0], source, context) from None
         if type(value) is not str and type(value) is not int:
-            _checked_text(source, names, (value,), noticed, nulls, context)
+            _checked_text(source, names, (value,), noticed, nulls, whole, context)
         return form(value)
 
     def many(context: Mapping[str, Any]) -> str:
@@ -1004,7 +1033,7 @@ def _concat(source: str, parts: Sequence[tuple[bool, str]], noticed: dict[bool, 
             raise _undefined(exc.args[0], source, context) from None
         for value in values:
             if type(value) is not str and type(value) is not int:
-                _checked_text(source, names, values, noticed, nulls, context)
+                _checked_text(source, names, values, noticed, nulls, whole, context)
                 break
         return form(*values)
 
@@ -1012,9 +1041,10 @@ def _concat(source: str, parts: Sequence[tuple[bool, str]], noticed: dict[bool, 
 
 
 def _checked_text(source: str, names: Sequence[str], values: Sequence[Any], noticed: dict[bool, str | None],
-                  nulls: dict[str | None, list[Any]], context: Mapping[str, Any]) -> None:
+                  nulls: dict[str | None, list[Any]], whole: set[str], context: Mapping[str, Any]) -> None:
     """`_as_text` of each of the `values` of `names` the template `source` writes; each name whose value is a null (or
-    a list or dict holding one) noted in `nulls` once, a boolean in `noticed`. Raises TemplateProblem."""
+    a list or dict holding one) noted in `nulls` once, a boolean in `noticed`, a list or dict in `whole`. Raises
+    TemplateProblem."""
     noted: set[str] = set()
     for name, value in zip(names, values, strict=True):
         if type(value) is str or type(value) is int:
@@ -1027,6 +1057,8 @@ def _checked_text(source: str, names: Sequence[str], values: Sequence[Any], noti
                 _as_text(value)
             except (_Budget, _NotText) as exc:
                 raise _problem(str(exc), source) from None
+            if isinstance(value, (list, tuple, dict)):
+                whole.add(name)
         if name not in noted and _holds_null(value):
             noted.add(name)
             _record_null(nulls, name, context)
@@ -1034,6 +1066,15 @@ def _checked_text(source: str, names: Sequence[str], values: Sequence[Any], noti
 
 # How many jobs a warning of a null written into text names.
 _NULL_JOBS = 3
+
+
+def _record_whole(c: Compiled, context: Mapping[str, Any], values: Sequence[Any]) -> None:
+    """Note in `c.whole` the names template `c` reads whose value is one of the lists or dicts a render of it wrote
+    whole into text (`values`)."""
+    for n in c.names:
+        value = context.get(n)
+        if isinstance(value, (list, tuple, dict)) and any(value is v for v in values):
+            c.whole.add(n)
 
 
 # After a name in `Compiled.nulls`: its value is a list or dict that holds the null.

@@ -167,13 +167,14 @@ def test_a_list_under_an_include_key_that_is_no_axis_is_warned_of_at_its_line(tm
     assert [j.params["prompt"] for j in p.jobs] == ["a fox, anime, ['dusk', 'dawn']", "a fox, clay, noon",
                                                      "a fox, comic, ['dusk', 'dawn']"]
     assert about(p, "no axis") == [
-        ("10:31: matrix.include[0].light: 'light' is no axis, so this list is kept as one value (['dusk', 'dawn'] in "
-         "a template): only an axis's key expands, into an entry per value; for a job per value, make light an axis, "
-         "or write an include entry per value")]
+        ("10:31: matrix.include[0].light: 'light' is no axis, so this list is kept as one value, and a template "
+         "writes it whole: the text gets ['dusk', 'dawn'], as Python writes a list; only an axis's key expands, into "
+         "an entry per value; for a job per value, make light an axis, or write an include entry per value; for the "
+         "values as text, write {{ light | join(', ') }}")]
     # a list under an axis's key (a zip's too) expands, and a list is the value of a parameter that takes one
     (tmp_path / "a.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 32)
     p = plan_of(tmp_path, """\
-        params: {prompt: "a fox {{ look }} {{ sky }}", quality: 360p}
+        params: {prompt: "a fox {{ look }} {{ sky }} {{ tags | default('') }}", quality: 360p}
         matrix:
           zip:
             - {sky: [dusk, dawn], seed: [1, 2]}
@@ -182,6 +183,43 @@ def test_a_list_under_an_include_key_that_is_no_axis_is_warned_of_at_its_line(tm
             - {look: [a, c], sky: [dusk], input_reference: [a.png], tags: [x]}
         """)
     assert [w.split(":", 2)[2].split(":")[0] for w in about(p, "no axis")] == [" matrix.include[0].tags"]
+
+
+def test_a_list_under_an_include_key_that_templates_join_loop_over_or_do_not_read_is_not_warned_of(
+    tmp_path: Path,
+) -> None:
+    """`tags: [snow, dusk]` read with `| join(', ')` is meant as a list: the prompt says "snow, dusk"."""
+    p = plan_of(tmp_path, """\
+        params:
+          prompt: "a fox, {{ style }} style, {{ tags | join(', ') }}{% for t in more %} {{ t }}{% endfor %}"
+          quality: 360p
+        matrix:
+          style: [anime, clay]
+          include:
+            - {style: anime, tags: [snow, dusk], more: [a, b], unread: [c, d]}
+            - {style: clay, tags: [sand], more: [e]}
+        """)
+    assert [j.params["prompt"] for j in p.jobs] == ["a fox, anime style, snow, dusk a b", "a fox, clay style, sand e"]
+    assert not about(p, "no axis"), p.warnings
+    # written whole through a var, it is warned of
+    p = plan_of(tmp_path, """\
+        vars: {line: "{{ tags | default([]) }}"}
+        params: {prompt: "a fox, {{ style }} style, {{ line }}", quality: 360p}
+        matrix:
+          style: [anime, clay]
+          include:
+            - {style: anime, tags: [snow, dusk]}
+        """)
+    assert [w.split(": ")[1] for w in about(p, "no axis")] == ["matrix.include[0].tags"]
+    p = plan_of(tmp_path, """\
+        vars: {line: "with {{ tags | default('') }}"}
+        params: {prompt: "a fox, {{ style }} style, {{ line }}", quality: 360p}
+        matrix:
+          style: [anime, clay]
+          include:
+            - {style: anime, tags: [snow, dusk]}
+        """)
+    assert [w.split(": ")[1] for w in about(p, "no axis")] == ["matrix.include[0].tags"]
 
 
 # --- include and exclude values that read like an axis value they do not equal ----------------

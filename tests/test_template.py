@@ -606,3 +606,14 @@ def test_a_template_that_includes_a_file_is_refused_at_its_line(source: str, tag
                                         "template, or put the shared part in a var (vars: {intro: ...}) and write "
                                         "{{ intro }} where it goes")
     assert exc.value.lineno == line
+
+
+def test_a_list_written_whole_into_text_is_noted_with_its_name() -> None:
+    """`{{ tags }}` writes "['snow', 'dusk']"; joining it or looping over it writes its values."""
+    for source, whole in [("a {{ tags }}", {"tags"}), ("a {{ tags | e }}", {"tags"}), ("{{ 'a ' ~ tags }}", {"tags"}),
+                          ("{% set t = tags %}a {{ t }}", {"tags"}), ("a {{ tags | join(', ') }}", set()),
+                          ("{{ tags | join(', ') }}", set()), ("a {% for t in tags %}{{ t }}{% endfor %}", set()),
+                          ("a {{ tags | length }}", set()), ("{{ tags }}", set())]:
+        compiled = compile_value(source)
+        compiled.renderer({"tags": ["snow", "dusk"]})
+        assert compiled.written_whole() == whole, source
