@@ -529,9 +529,12 @@ class JobMaker:
                     self.warnings[m.warning(path, null_written(c.source, held, _jobs_named(keys, count)))] = None
         self._read_vars(sw, [shape.keys for shape in shapes.values()], first, used)
         made = len(jobs) - first
+        sent_reads = frozenset().union(*self.reads.values())  # the names the request's templates read
         for (index, name), (values_seen, [all_unused], source) in self._unused_keys.items():
             if index != sw.index or not all_unused or len(values_seen) < 2 or not made:
                 continue
+            if name in sent_reads or "key" in sent_reads:
+                continue  # `prompt: "a fox, {{ quality }}"`: the requests differ in the prompt too
             count = len(values_seen)
             who = (f"the {count} jobs differ only in what {self.model.model} ignores" if made == count else
                    f"jobs that differ only in {name} differ only in what {self.model.model} ignores")

@@ -381,6 +381,20 @@ def test_an_axis_of_values_the_model_does_not_use_is_one_setting_paid_for_each_v
     assert len(about(p, "is not used: size in pixels")) == 2
 
 
+def test_an_axis_of_values_the_model_does_not_use_that_a_template_writes_into_the_prompt_is_no_one_setting(
+    tmp_path: Path,
+) -> None:
+    """"a fox, 540p" and "a fox, 720p" are two renders, not two paid renders of one setting."""
+    p = plan_of(tmp_path, 'params: {prompt: "a fox, {{ quality }}", size: 1024x1024}\n'
+                          'matrix:\n  quality: [540p, 720p]\n')
+    assert [j.params["prompt"] for j in p.jobs] == ["a fox, 540p", "a fox, 720p"]
+    assert len(about(p, "is not used: size in pixels")) == 2  # each value is still warned of
+    assert not about(p, "every value"), p.warnings
+    p = plan_of(tmp_path, 'vars: {line: "a fox, {{ quality }}"}\nparams: {prompt: "{{ line }}!", size: 1024x1024}\n'
+                          'matrix:\n  quality: [540p, 720p]\n')
+    assert not about(p, "every value"), p.warnings
+
+
 def test_an_aspect_ratio_under_a_given_size_is_not_used_and_is_warned_of_per_value_and_as_a_whole(
     tmp_path: Path,
 ) -> None:
