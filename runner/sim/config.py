@@ -127,11 +127,12 @@ class FaultRule:
             raise ConfigError(f"script: nth must be call numbers (whole numbers from 1), got {nth!r}") from exc
         values["fault"] = _ALIASES.get(str(values["fault"]), str(values["fault"]))
         rule = cls(**values)
-        rule.validate()
+        rule.validate(p_given="p" in data)
         return rule
 
-    def validate(self) -> None:
-        """:raises ConfigError: the rule names an unknown fault or route, or has a bad value."""
+    def validate(self, *, p_given: bool = False) -> None:
+        """:raises ConfigError: the rule names an unknown fault or route, or has a bad value. `p_given`: the rule
+        wrote its p (a p of 0 is told as such, not as a p left out)."""
         if self.fault not in FAULTS:
             raise ConfigError(f"script: unknown fault {self.fault!r} (known: {', '.join(sorted(FAULTS))})")
         if self.route != "*" and self.route not in ROUTES:
@@ -157,6 +158,9 @@ class FaultRule:
         if any(not 1 <= n <= MAX_CALL for n in self.nth):
             raise ConfigError(f"script: nth must be call numbers from 1 to {MAX_CALL:,}, "
                               f"got {', '.join(map(_shown, self.nth))}")
+        if not self.p and not self.nth and p_given:  # `p: 0`, to switch the rule off for a moment
+            raise ConfigError(f"script: the {self.fault} rule has p 0 and no nth (the calls it hits), so it never "
+                              "fires: give p above 0 or nth, or leave the rule out")
         if not self.p and not self.nth:  # it would be taken and never fire: a test of nothing
             raise ConfigError(f"script: the {self.fault} rule needs p (a probability above 0) or nth (the calls "
                               "it hits): with neither it never fires")

@@ -471,4 +471,9 @@ def test_a_fault_rule_with_neither_p_nor_nth_is_refused_since_it_never_fires(tmp
     with pytest.raises(ConfigError, match=re.escape(f"{knobs}: script: {never}")):
         config_from_args(parser.parse_args(["--config", str(knobs)]))
     assert FaultRule.from_dict({"route": "create", "fault": "auth_failed", "p": 0.5}).p == 0.5
+    # p written as 0 (a usual way to switch a rule off) is told as such, not as a p left out
+    with pytest.raises(ConfigError, match=re.escape(
+            "the slow rule has p 0 and no nth (the calls it hits), so it never fires: give p above 0 or nth, or leave "
+            "the rule out")):
+        FaultRule.from_dict({"route": "create", "fault": "slow", "delay": 1, "p": 0})
     assert FaultRule.from_dict({"route": "create", "fault": "auth_failed", "nth": 1}).nth == (1,)
