@@ -154,13 +154,14 @@ def test_sim_serve_with_a_world_finds_it_again_after_a_restart_and_holds_it_alon
 
 
 def test_a_forced_run_killed_before_its_creates_left_costs_the_next_plain_run_nothing(tmp_path: Path) -> None:
-    """kill -9 (a crash point) in a --force run, between its resets, write-ahead intents and creates: the next
-    plain run puts every job back as it was and pays for none."""
+    """kill -9 (a crash point) in a --force run, between its resets and write-ahead intents and its first create
+    (jobs started in one moment commit their intents together, then send: a later crash point may find a create
+    already taken): the next plain run puts every job back as it was and pays for none."""
     m = write_manifest(tmp_path, n_seeds=3, styles=("anime",), run={"concurrency": 3},
                        sim={"render_time": 0.2, "jitter": 0})
     assert api.run(m, report=False).exit_code == 0
     before = {j.key: j.sha256 for j in api.status(m).jobs}
-    env = {**os.environ, "GRIDRUN_CRASH_AT": "before-submit:2", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env = {**os.environ, "GRIDRUN_CRASH_AT": "before-submit:1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     killed = subprocess.run([sys.executable, "-m", "runner.cli", "run", str(m), "--force", "--no-report"],
                             env=env, capture_output=True, timeout=120, check=False)
     assert killed.returncode == -9, killed.stderr[-500:]
