@@ -330,6 +330,7 @@ def m012_render_span(db: sqlite3.Connection) -> None:
 SCHEMA_VERSION = len(_MIGRATIONS)
 TAKES_MADE_AT = 11  # the schema from which attempts record where they were made (`m011_take_endpoint`)
 RENDER_SPAN_SINCE = 12  # the schema from which jobs keep their render's span (`m012_render_span`)
+REPORTED_COST_SINCE = 8  # the schema from which jobs keep the cost the provider reported (`m008_reported_cost`)
 SQLITE_INT_MIN, SQLITE_INT_MAX = -(2**63), 2**63 - 1  # the integers SQLite stores (a run id is one)
 
 
@@ -2413,6 +2414,8 @@ class Store:
         """The jobs `run` paid that the provider billed above the upper factor of COST_FACTORS of their
         estimates, as `Snapshot.billed_above` finds them (None: none), read from those jobs' rows alone: what
         `plan` and a run's pre-send lines scale the jobs sent next by."""
+        if self.schema < REPORTED_COST_SINCE:  # an older gridrun's state, read as it is: no reported costs kept
+            return None
         rows = self.run_job_rows(run.id, where=f"j.cost_reported_micros > {COST_FACTORS[1]:g} * j.cost_estimate_micros"
                                                 " AND j.cost_estimate_micros > 0")
         jobs = [job_record(r) for r in rows]
