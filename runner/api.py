@@ -922,6 +922,9 @@ def status_json(snap: Snapshot) -> dict[str, Any]:
         # have: the manifest put back as `manifest_copy` downloads them
         "left_rendered": [{"key": key, "run": run, "cost_usd": micros / 1e6, "manifest_copy": snap.left_copies.get(run)}
                           for key, run, micros in snap.left_rendered],
+        # what `gridrun status` warns of on standard error: the manifest file did not load, and the state's copy
+        # of it, as its latest run had it, was read instead
+        "warnings": list(snap.warnings),
     }
 
 

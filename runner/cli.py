@@ -1251,6 +1251,7 @@ def _status_manifest(args: argparse.Namespace) -> None:
         return
     args.manifest_file = args.manifest  # as given, for the messages that name it (`_manifest_given`)
     args.manifest, warning = api.status_manifest(args.manifest)
+    args.warnings = [warning] if warning else []  # in `status --json` too
     if warning:
         err.print(f"warning: {visible(warning)}", markup=False, highlight=False)
 
@@ -1286,6 +1287,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     except RunStartingError as exc:
         return _say_starting(args, exc.pid)
     if args.json:
+        if not snap.warnings and getattr(args, "warnings", None):
+            snap = dataclasses.replace(snap, warnings=list(args.warnings))
         _say(dumps(api.status_json(snap), indent=2))
         return 0
     r = snap.run

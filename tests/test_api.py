@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -641,6 +642,8 @@ def test_status_and_runs_of_a_manifest_that_no_longer_loads_read_the_states_copy
     assert main(["status", str(m)]) == 0
     err = capsys.readouterr().err
     assert err.count("does not load") == 1 and snap.warnings[0] in err
+    assert main(["status", str(m), "--json"]) == 0  # a script reading the JSON gets the warning too
+    assert json.loads(capsys.readouterr().out)["warnings"] == snap.warnings
     (tmp_path / "never").mkdir()
     other = write_manifest(tmp_path / "never", name="never")  # no state records it: refused as before
     other.write_text(other.read_text().replace("duration: 5", "duration: [5"))
