@@ -583,8 +583,7 @@ def _print_totals(plan: Plan, diff: Any, *, force: bool = False, retry: str | No
                   + (f", {_renamed(diff.renamed)}" if diff.renamed else "")
                   + (f", {len(diff.stale):,} no longer in the manifest" if diff.stale else "")
                   + _differ(diff))
-        if diff.billed_above is not None and pay:
-            err.print(f"[yellow]warning[/yellow]: {escape(diff.billed_above.warning(pay, f'the {usd_text(pay)} this plan sends'))}")
+        _warn_billed_above(diff, pay)
         again = _elsewhere(diff)
         if again and not force:
             where = sorted({at for key, at in diff.simulator_at.items() if diff.reasons.get(key) == ELSEWHERE})
@@ -596,6 +595,13 @@ def _print_totals(plan: Plan, diff: Any, *, force: bool = False, retry: str | No
         out.print(f"excluded: {n:,} combination{'' if n == 1 else 's'} (--explain lists {'it' if n == 1 else 'them'})")
     out.print(f"endpoint: {plan.endpoint[0]} (from {plan.endpoint[1]})", style="dim", markup=False)
     out.print(f"outputs: {relpath(plan.outputs_dir, Path.cwd())}", style="dim")
+
+
+def _warn_billed_above(diff: Any, pay: int) -> None:
+    """After a run the provider billed above its estimates (`Diff.billed_above`), what the `pay` micro-USD the
+    jobs sent next are estimated at may cost billed so: said by `plan` and by `run` before it sends."""
+    if diff.billed_above is not None and pay:
+        err.print(f"[yellow]warning[/yellow]: {escape(diff.billed_above.warning(pay, f'the {usd_text(pay)} this plan sends'))}")
 
 
 def _price_reasons(jobs: Sequence[Any]) -> dict[tuple[tuple[int, int], float, int], str]:
@@ -1022,9 +1028,8 @@ def _run(args: argparse.Namespace, manifest: Manifest, progress: Any, **extra: A
                   f"{diff.settled} settled, "
                   + (f"{_renamed(diff.renamed)}, " if diff.renamed else "")
                   + f"{len(diff.stale)} no longer in the manifest" + _differ(diff))
-    if diff and diff.billed_above is not None and not (extra.get("retry_unknown") or extra.get("retry_failed")) \
-            and (pay := sum(j.cost_micros for j in diff.to_send(plan.jobs))):
-        err.print(f"[yellow]warning[/yellow]: {escape(diff.billed_above.warning(pay, f'the {usd_text(pay)} this plan sends'))}")
+    if diff and diff.billed_above is not None and not (extra.get("retry_unknown") or extra.get("retry_failed")):
+        _warn_billed_above(diff, sum(j.cost_micros for j in diff.to_send(plan.jobs)))
     if extra.get("retry_unknown") and diff and diff.unknown:  # none: nothing is sent that may pay twice
         err.print(_unknown_warning(diff.unknown))
     progress.total = len(plan.jobs)
