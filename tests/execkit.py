@@ -14,6 +14,22 @@ import yaml
 from runner import api
 from runner.providers import get_provider
 
+# One job on the built-in simulator, of a manifest named "wk", its video "fox.mp4": for tests of what commands do
+# over a project's runs, where what the job is does not matter.
+ONE_JOB_MANIFEST = """\
+version: 1
+name: wk
+provider: sim
+model: pixverse-v5.6
+params:
+  prompt: "a fox"
+  quality: 360p
+  duration: 5
+output: "fox.mp4"
+sim:
+  render_time: 0.05
+"""
+
 
 def write_manifest(tmp: Path, *, n_seeds: int = 3, styles: tuple[str, ...] = ("anime", "clay"), sim: dict[str, Any] | None = None,
                    run: dict[str, Any] | None = None, name: str = "t", provider: str = "sim", base_url: str | None = None,

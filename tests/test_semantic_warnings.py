@@ -201,25 +201,17 @@ def test_a_list_under_an_include_key_that_templates_join_loop_over_or_do_not_rea
         """)
     assert [j.params["prompt"] for j in p.jobs] == ["a fox, anime style, snow, dusk a b", "a fox, clay style, sand e"]
     assert not about(p, "no axis"), p.warnings
-    # written whole through a var, it is warned of
-    p = plan_of(tmp_path, """\
-        vars: {line: "{{ tags | default([]) }}"}
-        params: {prompt: "a fox, {{ style }} style, {{ line }}", quality: 360p}
-        matrix:
-          style: [anime, clay]
-          include:
-            - {style: anime, tags: [snow, dusk]}
-        """)
-    assert [w.split(": ")[1] for w in about(p, "no axis")] == ["matrix.include[0].tags"]
-    p = plan_of(tmp_path, """\
-        vars: {line: "with {{ tags | default('') }}"}
-        params: {prompt: "a fox, {{ style }} style, {{ line }}", quality: 360p}
-        matrix:
-          style: [anime, clay]
-          include:
-            - {style: anime, tags: [snow, dusk]}
-        """)
-    assert [w.split(": ")[1] for w in about(p, "no axis")] == ["matrix.include[0].tags"]
+    # written whole through a var, alone or within text, it is warned of
+    for line in ("{{ tags | default([]) }}", "with {{ tags | default('') }}"):
+        p = plan_of(tmp_path, f"""\
+            vars: {{line: "{line}"}}
+            params: {{prompt: "a fox, {{{{ style }}}} style, {{{{ line }}}}", quality: 360p}}
+            matrix:
+              style: [anime, clay]
+              include:
+                - {{style: anime, tags: [snow, dusk]}}
+            """)
+        assert [w.split(": ")[1] for w in about(p, "no axis")] == ["matrix.include[0].tags"], line
 
 
 # --- include and exclude values that read like an axis value they do not equal ----------------

@@ -6,22 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+from execkit import ONE_JOB_MANIFEST as MANIFEST
 
 from runner.cli import main
-
-MANIFEST = """\
-version: 1
-name: wk
-provider: sim
-model: pixverse-v5.6
-params:
-  prompt: "a fox"
-  quality: 360p
-  duration: 5
-output: "fox.mp4"
-sim:
-  render_time: 0.05
-"""
 
 
 def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

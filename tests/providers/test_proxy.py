@@ -20,9 +20,15 @@ STACKS = ["aiohttp", "httpx"]
 PAGE = b"<html><head><title>502 Bad Gateway</title></head><body>proxy</body></html>"
 
 
+def http_answer(status: str, body: bytes = b"", *headers: str) -> bytes:
+    """The bytes of an HTTP/1.1 answer: `status` ("502 Bad Gateway"), `headers` ("Location: ..."), `body`."""
+    head = [f"HTTP/1.1 {status}", *headers, f"Content-Length: {len(body)}", "Connection: close"]
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
 @contextlib.asynccontextmanager
-async def recording(answer: bytes = b"HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/html\r\nContent-Length: "
-                    + str(len(PAGE)).encode() + b"\r\nConnection: close\r\n\r\n" + PAGE) -> AsyncIterator[tuple[int, list[str]]]:
+async def recording(answer: bytes = http_answer("502 Bad Gateway", PAGE, "Content-Type: text/html")
+                    ) -> AsyncIterator[tuple[int, list[str]]]:
     """A server on 127.0.0.1 that records each request line and answers `answer`: its port and the lines."""
     lines: list[str] = []
 
@@ -48,6 +54,22 @@ async def recording(answer: bytes = b"HTTP/1.1 502 Bad Gateway\r\nContent-Type: 
         await server.wait_closed()
 
 
+API = "http://api.gridrun-test.invalid/v1"
+
+
+async def create_through_proxy(monkeypatch: pytest.MonkeyPatch, answer: bytes,
+                               raises: type[Exception]) -> tuple[int, list[str], Exception]:
+    """A create sent to `API` through a proxy named by HTTP_PROXY that answers `answer`, its answer decoded, which
+    must raise `raises`: the proxy's port, the request lines it saw, and the error."""
+    async with recording(answer) as (port, lines):
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+        async with make_client(API, headers={"Authorization": "Bearer k"}) as client:
+            response = await send(client, "POST", "/videos", op="POST /videos", create=True, json={"a": 1})
+            with pytest.raises(raises) as caught:
+                decode(response, op="POST /videos", create=True, expect_body=True, key_env="K")
+    return port, lines, caught.value
+
+
 def closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -58,15 +80,11 @@ def closed_port() -> int:
 @pytest.mark.parametrize("stack", STACKS)
 async def test_an_http_base_url_goes_through_the_proxy_named_by_http_proxy(monkeypatch: pytest.MonkeyPatch, stack: str) -> None:
     monkeypatch.setenv("GRIDRUN_HTTP", stack)
-    async with recording() as (port, lines):
-        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
-        async with make_client("http://api.gridrun-test.invalid/v1", headers={"Authorization": "Bearer k"}) as client:
-            response = await send(client, "POST", "/videos", op="POST /videos", create=True, json={"a": 1})
-            with pytest.raises(ServerError) as caught:
-                decode(response, op="POST /videos", create=True, expect_body=True, key_env="K")
+    port, lines, error = await create_through_proxy(
+        monkeypatch, http_answer("502 Bad Gateway", PAGE, "Content-Type: text/html"), ServerError)
     assert lines == ["POST http://api.gridrun-test.invalid/v1/videos HTTP/1.1"]
-    assert caught.value.status == 502
-    assert str(caught.value) == ("HTTP 502: POST /videos: 502 Bad Gateway (an HTML page, not the API's answer), "
+    assert isinstance(error, ServerError) and error.status == 502
+    assert str(error) == ("HTTP 502: POST /videos: 502 Bad Gateway (an HTML page, not the API's answer), "
                                  f"through the proxy http://127.0.0.1:{port} (from HTTP_PROXY)")
 
 
@@ -77,17 +95,11 @@ async def test_a_2xx_html_page_through_a_proxy_names_the_proxy(monkeypatch: pyte
     and the proxy it came through is named."""
     monkeypatch.setenv("GRIDRUN_HTTP", stack)
     page = b"<html><head><title>Sign in to Corp WiFi</title></head></html>"
-    answer = (b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: " + str(len(page)).encode()
-              + b"\r\nConnection: close\r\n\r\n" + page)
-    async with recording(answer) as (port, lines):
-        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
-        async with make_client("http://api.gridrun-test.invalid/v1", headers={"Authorization": "Bearer k"}) as client:
-            response = await send(client, "POST", "/videos", op="POST /videos", create=True, json={"a": 1})
-            with pytest.raises(OutcomeUnknownError) as caught:
-                decode(response, op="POST /videos", create=True, expect_body=True, key_env="K")
+    port, lines, error = await create_through_proxy(
+        monkeypatch, http_answer("200 OK", page, "Content-Type: text/html"), OutcomeUnknownError)
     assert lines == ["POST http://api.gridrun-test.invalid/v1/videos HTTP/1.1"]
     assert (f"an HTML page 'Sign in to Corp WiFi', not the API's answer: the proxy http://127.0.0.1:{port} (from "
-            "HTTP_PROXY) or something past it answered") in str(caught.value), str(caught.value)
+            "HTTP_PROXY) or something past it answered") in str(error), str(error)
 
 
 @pytest.mark.anyio
@@ -98,19 +110,14 @@ async def test_a_redirect_away_through_a_proxy_names_the_proxy(monkeypatch: pyte
     from runner.cli import _account_refusal
 
     monkeypatch.setenv("GRIDRUN_HTTP", stack)
-    answer = (b"HTTP/1.1 302 Found\r\nLocation: http://login.gridrun-test.invalid/portal\r\nContent-Length: 0\r\n"
-              b"Connection: close\r\n\r\n")
-    async with recording(answer) as (port, lines):
-        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
-        async with make_client("http://api.gridrun-test.invalid/v1", headers={"Authorization": "Bearer k"}) as client:
-            response = await send(client, "POST", "/videos", op="POST /videos", create=True, json={"a": 1})
-            with pytest.raises(RejectedError) as caught:
-                decode(response, op="POST /videos", create=True, expect_body=True, key_env="K")
-        end = _account_refusal(caught.value.code or "", "m", "http://api.gridrun-test.invalid/v1")
+    port, lines, error = await create_through_proxy(
+        monkeypatch, http_answer("302 Found", b"", "Location: http://login.gridrun-test.invalid/portal"), RejectedError)
+    assert isinstance(error, RejectedError)
+    end = _account_refusal(error.code or "", "m", API)
     assert lines == ["POST http://api.gridrun-test.invalid/v1/videos HTTP/1.1"]
-    assert caught.value.code == "REDIRECTED_AWAY"
+    assert error.code == "REDIRECTED_AWAY"
     proxy = f"the proxy http://127.0.0.1:{port} (from HTTP_PROXY) or something past it"
-    assert f"away from the API's path: {proxy} redirected the request" in str(caught.value), str(caught.value)
+    assert f"away from the API's path: {proxy} redirected the request" in str(error), str(error)
     assert f"{proxy} redirected it away from the API" in end, end
     assert "set HTTP_PROXY to the proxy" not in end and "set HTTP_PROXY to a proxy that reaches it" in end, end
 
