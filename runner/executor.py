@@ -21,7 +21,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import anyio
 from anyio.abc import TaskGroup
@@ -669,37 +669,41 @@ class Executor:
                         self.provider, client, self.pacer, interval=self.renders.list_interval,
                         before_poll=self.store.flush, on_error=self.errors.append, clock=self.clock,
                     )
-                async with anyio.create_task_group() as tg:
-                    if self.opts.handle_signals:
-                        tg.start_soon(self._signals, tg.cancel_scope)
-                    if self.stop is not None or self.detach is not None:
-                        tg.start_soon(self._heed, tg.cancel_scope)
-                    tg.start_soon(self.live.loop)
-                    tg.start_soon(self._heartbeat)
-                    tg.start_soon(self._intents.loop)
-                    if self._poller is not None:
-                        tg.start_soon(self._poller.loop)
-                    async with anyio.create_task_group() as jobs:
-                        self._take_slots(attach)
-                        for job in attach:
-                            self._start(jobs, self._attach_taken, job)
-                        self._reconciling = len(reconcile)
-                        self._reconciled = anyio.Event()  # made in the event loop (older anyio needs one)
-                        for job in reconcile:
-                            self._start(jobs, self._reconcile_job, job)
-                        if reconcile and submit:
-                            await self._reconciled.wait()
-                        for job in submit:
-                            if not await self._acquire(job.hash):
-                                break  # every slot held by jobs left at their timeout
-                            self._heed_stop()
-                            if self._sending_stopped() or self._refused:
-                                self._limiter.release_on_behalf_of(job.hash)
-                                break
-                            self._start(jobs, self._submit_job, job)
-                        self._all_sent = True
-                        self._slots_check()
-                    tg.cancel_scope.cancel()
+                # The run's signal handling is put in place here, in this task, before any task of the group runs:
+                # until it is, a signal raises KeyboardInterrupt (`entry.interrupt`), which asyncio lets out of the
+                # event loop from whichever task it lands in; from this one it ends the run as interrupted.
+                with self._signals_taken() as taken:
+                    async with anyio.create_task_group() as tg:
+                        if taken is not None:
+                            tg.start_soon(self._signals, taken, tg.cancel_scope)
+                        if self.stop is not None or self.detach is not None:
+                            tg.start_soon(self._heed, tg.cancel_scope)
+                        tg.start_soon(self.live.loop)
+                        tg.start_soon(self._heartbeat)
+                        tg.start_soon(self._intents.loop)
+                        if self._poller is not None:
+                            tg.start_soon(self._poller.loop)
+                        async with anyio.create_task_group() as jobs:
+                            self._take_slots(attach)
+                            for job in attach:
+                                self._start(jobs, self._attach_taken, job)
+                            self._reconciling = len(reconcile)
+                            self._reconciled = anyio.Event()  # made in the event loop (older anyio needs one)
+                            for job in reconcile:
+                                self._start(jobs, self._reconcile_job, job)
+                            if reconcile and submit:
+                                await self._reconciled.wait()
+                            for job in submit:
+                                if not await self._acquire(job.hash):
+                                    break  # every slot held by jobs left at their timeout
+                                self._heed_stop()
+                                if self._sending_stopped() or self._refused:
+                                    self._limiter.release_on_behalf_of(job.hash)
+                                    break
+                                self._start(jobs, self._submit_job, job)
+                            self._all_sent = True
+                            self._slots_check()
+                        tg.cancel_scope.cancel()
                 # after the task group, which a detach (the second Ctrl-C) cancels while jobs wait to be sent
                 await self._put_back_unsent()
         except BaseException as exc:
@@ -766,9 +770,14 @@ class Executor:
                          slots_held=self._slots_held, late=self._late,
                          paused_out=sum(self.states[jid] == S.PLANNED.value for jid in self._paused_out))
 
-    async def _signals(self, scope: anyio.CancelScope) -> None:
-        """Ctrl-C, SIGTERM and SIGHUP stop the run (`handle_signals`): the first stops sending, the second detaches.
-        What the process had before (each signal's handler, the signal wakeup fd) is put back after the run."""
+    @contextlib.contextmanager
+    def _signals_taken(self) -> Iterator[_Signals | None]:
+        """The run's handling of Ctrl-C, SIGTERM and SIGHUP (`handle_signals`), in place until the run's task group
+        has ended; None without it. What the process had before (each signal's handler, the signal wakeup fd) is put
+        back after the run."""
+        if not self.opts.handle_signals:
+            yield None
+            return
         # Ctrl-C or SIGTERM a launcher set to be ignored (`trap '' INT`, a shell's background job) stays ignored, as
         # the command leaves it while it loads.
         wanted = [s for s in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(s) is not signal.SIG_IGN]
@@ -780,8 +789,7 @@ class Executor:
         if hangup is not None and signal.getsignal(hangup) in (signal.SIG_DFL, interrupt):
             wanted.append(hangup)
         # Which of the output streams are the terminal, asked now: after a hangup the terminal answers nothing.
-        ttys = [stream for stream in (sys.stdout, sys.stderr) if _is_tty(stream)]
-        muted: list[tuple[Any, int]] = []
+        taken = _Signals(hangup, [stream for stream in (sys.stdout, sys.stderr) if _is_tty(stream)])
         # The handlers before this run's (the `gridrun` command's, which end it as interrupted), put back after it:
         # leaving the receiver would set SIGTERM and SIGHUP to the default, which kills with no word.
         before = {s: h for s in wanted if (h := signal.getsignal(s)) is not None}
@@ -790,22 +798,26 @@ class Executor:
             # The receiver's event loop takes the wakeup fd and leaves none: a host's (its own loop's) is put back.
             with contextlib.suppress(ValueError):
                 woken = signal.set_wakeup_fd(-1)
-            with anyio.open_signal_receiver(*wanted) as signals:
-                async for signum in signals:
-                    if signum == hangup and not muted:
-                        muted = _mute_terminal(ttys)
-                    if self.stopping != "interrupt":
-                        self._interrupt("Ctrl-C again to detach")
-                    else:
-                        self._detach(scope)
-                        return
+            with anyio.open_signal_receiver(*wanted) as taken.receiver:
+                yield taken
         finally:
             for signum, handler in before.items():
                 with contextlib.suppress(ValueError, OSError):
                     signal.signal(signum, handler)
             with contextlib.suppress(ValueError, OSError):
                 signal.set_wakeup_fd(woken)
-            _unmute_live(muted)
+            _unmute_live(taken.muted)
+
+    async def _signals(self, taken: _Signals, scope: anyio.CancelScope) -> None:
+        """Ctrl-C, SIGTERM and SIGHUP (`_signals_taken`) stop the run: the first stops sending, the second detaches."""
+        async for signum in taken.receiver:
+            if signum == taken.hangup and not taken.muted:
+                taken.muted = _mute_terminal(taken.ttys)
+            if self.stopping != "interrupt":
+                self._interrupt("Ctrl-C again to detach")
+            else:
+                self._detach(scope)
+                return
 
     def _interrupt(self, then: str | None) -> None:
         """The first Ctrl-C, or the caller's `stop`: no new submissions; what is paid for is finished, and the run
@@ -2028,6 +2040,17 @@ def _interrupt(exc: BaseException) -> bool:
     if isinstance(exc, BaseExceptionGroup):
         return all(_interrupt(e) for e in exc.exceptions)
     return isinstance(exc, (KeyboardInterrupt, anyio.get_cancelled_exc_class()))
+
+
+@dataclass
+class _Signals:
+    """The run's signal handling while it lasts (`Executor._signals_taken`): the receiver, the hangup signal where
+    there is one, the output streams that were the terminal, and those muted after a hangup."""
+
+    hangup: int | None
+    ttys: list[Any]
+    receiver: Any = None
+    muted: list[tuple[Any, int]] = field(default_factory=list)
 
 
 def _mute_terminal(streams: Sequence[Any]) -> list[tuple[Any, int]]:

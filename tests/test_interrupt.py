@@ -1150,6 +1150,54 @@ def test_a_signal_at_any_moment_of_the_start_ends_the_run_as_interrupted(tmp_pat
         assert all(api.status(m).counts["done"] == 2 for m in manifests)
 
 
+_SIGNAL_AS_THE_RUN_TAKES_SIGNALS = """
+import contextlib, signal, sys
+import anyio
+
+real = anyio.open_signal_receiver
+where = sys.argv.pop(1)
+
+
+@contextlib.contextmanager
+def receiver(*signals):
+    # Ctrl-C the moment the run puts its own signal handling in place: just before, or just after
+    if where == "before":
+        signal.raise_signal(signal.SIGINT)
+    with real(*signals) as received:
+        if where == "after":
+            signal.raise_signal(signal.SIGINT)
+        yield received
+
+
+anyio.open_signal_receiver = receiver
+from runner.entry import entry
+sys.exit(entry())
+"""
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_a_ctrl_c_as_the_run_takes_over_the_signals_ends_it_interrupted_with_no_traceback(
+    tmp_path: Path, where: str
+) -> None:
+    """Ctrl-C landing as the run puts its own signal handling in place: the run ends interrupted, exit 130, with
+    no traceback (raised in one of the run's tasks, the KeyboardInterrupt left the event loop, which printed the
+    task group's error and tasks never started); the next run pays each job once."""
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), run={"concurrency": 2},
+                       sim={"render_time": 0.3, "jitter": 0.0})
+    out = subprocess.run([sys.executable, "-c", _SIGNAL_AS_THE_RUN_TAKES_SIGNALS, where, "run", str(m)],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=90, check=False)
+    assert out.returncode == 130, (out.returncode, out.stderr)
+    assert "interrupted" in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr and "never awaited" not in out.stderr, out.stderr
+    run = api.status(m).run
+    assert run.status == "interrupted" and run.ended_at is not None, run
+    again = subprocess.run([sys.executable, "-m", "runner.cli", "run", str(m), "--no-report"], capture_output=True,
+                           text=True, cwd=tmp_path, timeout=90, check=False)
+    assert again.returncode == 0, again.stderr
+    assert api.status(m).counts["done"] == 2 and _world(m).stats()["creates"] == 2
+
+
 @pytest.mark.parametrize("where", ["start_run", "_sort"])
 def test_a_ctrl_c_just_after_the_run_is_recorded_ends_its_record_as_interrupted(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
