@@ -1351,7 +1351,7 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
                 if now.status == "queued" or now.terminal:
                     queued.add(row["key"])
 
-    async def go() -> None:
+    async def requests() -> None:
         limiter = anyio.CapacityLimiter(CANCEL_AT_ONCE)
         async with prov.client() as client:
             # The queued ones first, all of them before any rendering one: a render cancelled frees a slot at the
@@ -1366,8 +1366,44 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
                     for row in wave:
                         tg.start_soon(one, client, limiter, row)
 
+    interrupted: list[int] = []
+
+    async def go() -> None:
+        # The `gridrun` command's Ctrl-C, SIGTERM and hangup (`entry.interrupt`, which raises KeyboardInterrupt
+        # where it lands: from a request's task, asyncio lets it out of the event loop with a traceback) are taken
+        # here, in this task, for the requests' time: one ends them, and `cancel` ends interrupted.
+        wanted = _command_signals()
+        if not wanted:
+            await requests()
+            return
+        from .signals import taken
+
+        with taken(wanted) as received:
+            async with anyio.create_task_group() as tg:
+                async def heed() -> None:
+                    async for signum in received:
+                        interrupted.append(signum)
+                        tg.cancel_scope.cancel()
+                        return
+
+                tg.start_soon(heed)
+                await requests()
+                tg.cancel_scope.cancel()
+
     anyio.run(go)
+    if interrupted:
+        raise KeyboardInterrupt
     result.dropped = [k for k in (*result.finished, *result.still_running, *result.not_taken) if k in gone]
+
+
+def _command_signals() -> list[int]:
+    """The signals whose handler is the `gridrun` command's (`entry.interrupt`): none where gridrun runs as a
+    library, whose program keeps its own handling."""
+    import signal
+
+    from .entry import _handled, interrupt
+
+    return [s for s in _handled() if signal.getsignal(s) is interrupt]
 
 
 def _record_ended(store: Store, row: Any, after: VideoStatus, *, whole: bool) -> JobState:

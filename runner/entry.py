@@ -99,6 +99,12 @@ def entry() -> None:
     """
     _fill_closed_streams()
     refuse_other_systems()
+    code = INTERRUPTED
+
+    def leave(signum: int, frame: object) -> None:  # the command's code, once `main` has returned it
+        _flush()
+        os._exit(code)
+
     try:
         take_signals()
         # The library itself (httpx too, without its command line) is imported by the command that uses it.
@@ -113,13 +119,13 @@ def entry() -> None:
         code = INTERRUPTED
     # Everything is recorded: a signal while other threads end ends the command with its own code, at once
     # (not an interrupt; nor, in the interpreter's teardown, which puts SIGTERM back to killing it, exit 143).
-    def leave(signum: int, frame: object) -> None:
+    try:
+        for signum in _handled():
+            if signal.getsignal(signum) is not signal.SIG_IGN:
+                signal.signal(signum, leave)
+    except KeyboardInterrupt:  # a signal before `leave` took it: the same, at once
         _flush()
         os._exit(code)
-
-    for signum in _handled():
-        if signal.getsignal(signum) is not signal.SIG_IGN:
-            signal.signal(signum, leave)
     if _threads_left():
         sys.exit(code)  # the ordinary exit, which waits for them
     _flush()

@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterator, Sequence
 import anyio
 from anyio.abc import TaskGroup
 
-from . import balance, resume
+from . import balance, resume, signals
 from .entry import interrupt
 from .errors import (
     ConnectError,
@@ -91,6 +91,9 @@ PAUSE_SHOWN = 30.0
 LOG_SKEW = 600.0
 # A create a provider that ignores keys has not logged this long past the request timeout was never taken.
 LOG_SETTLE = 5.0
+# How many times the end of a run an error or an interrupt ended is written, each try rolled back by a further
+# Ctrl-C (`Executor._record_end`).
+END_TRIES = 5
 # A create whose answer was lost is sent again (same key, where the provider honours keys) at most this often.
 MOST_RESENDS = 2
 
@@ -712,17 +715,27 @@ class Executor:
             # reload. A run refused (`prepare`) is not recorded; one that failed in it recorded its end there.
             run_id = self.run_id or self.store.run_id  # the store's: recorded, but `prepare` had not returned
             if run_id:
-                with contextlib.suppress(Exception):
-                    self.store.end_run(run_id, "interrupted" if _interrupt(exc) else "crashed")  # flushes first
+                self._record_end(run_id, "interrupted" if _interrupt(exc) else "crashed")  # flushes first
                 self._ended = True
                 self._progress(force=True)  # the last call: the figures the run ended with
             raise  # the error that ended the run, not one its record met
         try:
             return self._finish()  # end_run there flushes the last deferred writes
         except BaseException as exc:  # Ctrl-C or SIGTERM as the run ends: its record says so (once: end_run)
-            with contextlib.suppress(Exception):
-                self.store.end_run(self.run_id, "interrupted" if _interrupt(exc) else "crashed")
+            self._record_end(self.run_id, "interrupted" if _interrupt(exc) else "crashed")
             raise
+
+    def _record_end(self, run_id: int, status: str) -> None:
+        """Record the end of a run that an error or an interrupt ended, as far as the state lets it be written: a
+        further Ctrl-C meanwhile (pressed again and again) rolls the write back and it is made again, a few times,
+        so that the run is not left recorded as running (which `status` would show gone)."""
+        for _ in range(END_TRIES):
+            try:
+                with contextlib.suppress(Exception):
+                    self.store.end_run(run_id, status)
+                return
+            except KeyboardInterrupt:
+                continue
 
     def _finish(self) -> RunResult:
         self._ended = True  # what is left waits for the next run: no ETA
@@ -758,10 +771,27 @@ class Executor:
         else:
             status = "done"
         code = RUN_STATUSES[status]
-        self.store.end_run(self.run_id, status)
-        self._paced_until = self.store.run(self.run_id).ended_at
-        self._progress(force=True)  # the last call, whatever the throttle left out: the figures the run ended with
-        report = self.live.final_report()
+        # Once the run's outcome is recorded, a Ctrl-C costs the last progress call or the report, not the outcome
+        # (as during the final report, `LiveViews.final_report`); one before it is recorded ends the run interrupted.
+        interrupted = False
+        try:
+            self.store.end_run(self.run_id, status)
+        except KeyboardInterrupt:
+            if self.store.run(self.run_id).status == "running":
+                raise
+            interrupted = True
+        if not interrupted:
+            try:
+                self._paced_until = self.store.run(self.run_id).ended_at
+                self._progress(force=True)  # the last call, whatever the throttle left out: the figures it ended with
+            except KeyboardInterrupt:
+                interrupted = True
+        if interrupted:
+            self.live.report_error = "report not written: interrupted"
+            self.errors.append(self.live.report_error)
+            report = None
+        else:
+            report = self.live.final_report()
         return RunResult(self.run_id, code, status, self.statistics(), self.plan.outputs_dir, report,
                          self.live.report_error, tuple(self._altered_kept), refused=self._refused,
                          unreached=self._unreached, left_done=len(self._left_done),
@@ -790,22 +820,12 @@ class Executor:
             wanted.append(hangup)
         # Which of the output streams are the terminal, asked now: after a hangup the terminal answers nothing.
         taken = _Signals(hangup, [stream for stream in (sys.stdout, sys.stderr) if _is_tty(stream)])
-        # The handlers before this run's (the `gridrun` command's, which end it as interrupted), put back after it:
-        # leaving the receiver would set SIGTERM and SIGHUP to the default, which kills with no word.
-        before = {s: h for s in wanted if (h := signal.getsignal(s)) is not None}
-        woken = -1
+        # The handlers before this run's (the `gridrun` command's, which end it as interrupted) are put back after
+        # it, and the signal wakeup fd (`signals.taken`).
         try:
-            # The receiver's event loop takes the wakeup fd and leaves none: a host's (its own loop's) is put back.
-            with contextlib.suppress(ValueError):
-                woken = signal.set_wakeup_fd(-1)
-            with anyio.open_signal_receiver(*wanted) as taken.receiver:
+            with signals.taken(wanted) as taken.receiver:
                 yield taken
         finally:
-            for signum, handler in before.items():
-                with contextlib.suppress(ValueError, OSError):
-                    signal.signal(signum, handler)
-            with contextlib.suppress(ValueError, OSError):
-                signal.set_wakeup_fd(woken)
             _unmute_live(taken.muted)
 
     async def _signals(self, taken: _Signals, scope: anyio.CancelScope) -> None:

@@ -16,9 +16,15 @@ TESTS = str(Path(__file__).resolve().parent)
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """The package is byte-compiled once, before any test, as `pip install` of a wheel does: many tests start
+    """Ctrl-C heeded (below). The package is byte-compiled once, before any test, as `pip install` of a wheel does: many tests start
     `gridrun` as a process, and where the environment says not to write bytecode (PYTHONDONTWRITEBYTECODE),
     each of them would otherwise compile every module again (~0.2 s of CPU each)."""
+    # Ctrl-C ignored by whatever started the tests (a background job of a shell script) would be ignored by every
+    # `gridrun` the tests start too, which keeps an ignored Ctrl-C ignored: the tests of Ctrl-C need it heeded.
+    import signal
+
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     if not hasattr(config, "workerinput"):  # once, in the process that hands tests to the others
         import compileall
 

@@ -1198,6 +1198,141 @@ def test_a_ctrl_c_as_the_run_takes_over_the_signals_ends_it_interrupted_with_no_
     assert api.status(m).counts["done"] == 2 and _world(m).stats()["creates"] == 2
 
 
+_SIGNAL_AT = """
+import asyncio, functools, importlib, inspect, signal, sys
+
+# argv: MODULE:QUALNAME before|after SIGNAL TIMES [gridrun's words]: SIGNAL raised once (TIMES: that many calls)
+# just before or just after the named function's call; for asyncio's `remove_signal_handler`, of that signal only
+spec, when, name, times = sys.argv[1:5]
+del sys.argv[1:5]
+which, left = getattr(signal, name), [int(times)]
+module, qual = spec.split(":")
+owner = importlib.import_module(module)
+*path, attr = qual.split(".")
+for part in path:
+    owner = getattr(owner, part)
+real = getattr(owner, attr)
+
+
+def fire(args):
+    if left[0] and (attr != "remove_signal_handler" or args[1] == which):
+        left[0] -= 1
+        signal.raise_signal(which)
+
+
+if inspect.iscoroutinefunction(real):
+    async def hooked(*args, **kwargs):
+        if when == "before":
+            fire(args)
+        out = await real(*args, **kwargs)
+        if when == "after":
+            fire(args)
+            await asyncio.sleep(0.2)  # the event loop's turn, which takes the signal where its handling is the loop's
+        return out
+else:
+    def hooked(*args, **kwargs):
+        if when == "before":
+            fire(args)
+        out = real(*args, **kwargs)
+        if when == "after":
+            fire(args)
+        return out
+setattr(owner, attr, functools.wraps(real)(hooked))
+from runner.entry import entry
+sys.exit(entry())
+"""
+
+
+def _signal_at(where: str, when: str, signum: str, *words: str, cwd: Path, times: int = 1
+               ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", _SIGNAL_AT, where, when, signum, str(times), *words],
+                          capture_output=True, text=True, cwd=cwd, timeout=90, check=False)
+
+
+def _two_jobs(tmp_path: Path, render_time: float = 0.3) -> Path:
+    return write_manifest(tmp_path, n_seeds=2, styles=("anime",), run={"concurrency": 2},
+                          sim={"render_time": render_time, "jitter": 0.0})
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("signum", ["SIGTERM", "SIGHUP"])
+def test_a_signal_as_the_run_gives_its_signals_back_ends_it_interrupted_not_killed(
+    tmp_path: Path, signum: str
+) -> None:
+    """SIGTERM or a hangup landing as the run gives the signals back (leaving asyncio's handling sets each to its
+    default, which kills): the command ends interrupted (130), not killed (143, 129) with its last records
+    unwritten and the run left recorded as running."""
+    m = _two_jobs(tmp_path)
+    out = _signal_at("asyncio.unix_events:_UnixSelectorEventLoop.remove_signal_handler", "after", signum,
+                     "run", str(m), cwd=tmp_path)
+    assert out.returncode == 130, (out.returncode, out.stderr)
+    assert "interrupted" in out.stderr and "Traceback" not in out.stderr, out.stderr
+    run = api.status(m).run
+    assert run.status == "interrupted" and run.ended_at is not None, run
+    assert api.status(m).counts["done"] == 2
+
+
+@pytest.mark.timeout(120)
+def test_a_ctrl_c_again_as_an_interrupted_run_records_its_end_leaves_it_recorded_interrupted(tmp_path: Path) -> None:
+    """A further Ctrl-C (pressed again and again) while an interrupted run records its end rolls that write back:
+    it is written again, so the run is recorded interrupted, not left running (shown gone)."""
+    m = _two_jobs(tmp_path)
+    # the first: as the run's task group has ended and its signals are given back; the next, in the end's record
+    hook = """
+import signal
+from runner.executor import Executor
+real = Executor._put_back_unsent
+async def put(self):
+    signal.raise_signal(signal.SIGINT)
+    return await real(self)
+Executor._put_back_unsent = put
+"""
+    out = subprocess.run([sys.executable, "-c", hook + _SIGNAL_AT, "runner.state:Store.end_run", "before", "SIGINT",
+                          "1", "run", str(m)], capture_output=True, text=True, cwd=tmp_path, timeout=90, check=False)
+    assert out.returncode == 130, (out.returncode, out.stderr)
+    assert "Traceback" not in out.stderr, out.stderr
+    run = api.status(m).run
+    assert run.status == "interrupted" and run.ended_at is not None, run
+
+
+@pytest.mark.timeout(120)
+def test_a_ctrl_c_just_after_a_runs_end_is_recorded_costs_the_report_not_the_outcome(tmp_path: Path) -> None:
+    """Ctrl-C the moment after the run's outcome ("done") is committed: the command ends with that outcome's code
+    and says the report was not written, as for a Ctrl-C during the final report; it does not say "interrupted"
+    of a run its state records done."""
+    m = _two_jobs(tmp_path)
+    out = _signal_at("runner.state:Store.end_run", "after", "SIGINT", "run", str(m), "--json", cwd=tmp_path)
+    assert out.returncode == 0, (out.returncode, out.stderr)
+    assert "report not written: interrupted" in out.stderr and "Traceback" not in out.stderr, out.stderr
+    end = json.loads(out.stdout.splitlines()[-1])
+    assert (end["event"], end["status"], end["exit_code"]) == ("end", "done", 0), end
+    assert api.status(m).run.status == "done"
+
+
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
+def test_a_signal_just_after_the_command_returned_leaves_with_its_code(tmp_path: Path, signum: str) -> None:
+    """A signal landing after the command's work returned, before the exit's own handling is in place: the command
+    leaves with its code at once, no traceback."""
+    out = _signal_at("runner.entry:_handled", "after", signum, "validate", str(_two_jobs(tmp_path)), cwd=tmp_path,
+                     times=1)
+    assert out.returncode == 0, (out.returncode, out.stderr)
+    assert "Traceback" not in out.stderr and "valid" in out.stdout, (out.stdout, out.stderr)
+
+
+@pytest.mark.timeout(120)
+def test_a_ctrl_c_during_cancels_requests_ends_it_interrupted_with_no_traceback(tmp_path: Path) -> None:
+    """Ctrl-C landing in one of `gridrun cancel`'s requests: it ends interrupted (130) saying what to run, with no
+    traceback (raised in a request's task, asyncio let it out of the event loop and printed the group's error)."""
+    m = _two_jobs(tmp_path, render_time=60)
+    left = subprocess.run([sys.executable, "-m", "runner.cli", "run", str(m), "--no-report", "--timeout", "0.5"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=90, check=False)
+    assert left.returncode == 4, left.stderr
+    out = _signal_at("runner.providers.lumenfall:LumenfallProvider.cancel", "after", "SIGINT", "cancel", str(m), cwd=tmp_path)
+    assert out.returncode == 130, (out.returncode, out.stderr)
+    assert "Traceback" not in out.stderr and "unhandled" not in out.stderr, out.stderr
+    assert "`gridrun cancel" in out.stderr and "again records what they did" in out.stderr, out.stderr
+
+
 @pytest.mark.parametrize("where", ["start_run", "_sort"])
 def test_a_ctrl_c_just_after_the_run_is_recorded_ends_its_record_as_interrupted(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str

@@ -1,0 +1,56 @@
+"""Signals taken by a task's event loop for a while, and given back without a moment at their default.
+
+anyio's signal receiver (asyncio's `add_signal_handler`) is opened in the task that runs the rest: until it is
+open, the command's handler (`entry.interrupt`) raises KeyboardInterrupt where the signal lands, and asyncio lets
+that out of the event loop from any task but the one it would end cleanly. Leaving the receiver, asyncio sets
+each signal to its default (SIGTERM and SIGHUP then kill the process) before the handler found is put back: here
+the handler found is put back first, and asyncio's removal, which would pass through the default, is skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+
+@contextlib.contextmanager
+def taken(wanted: Sequence[int]) -> Iterator[Any]:
+    """anyio's receiver of `wanted`, opened here, in the calling task; on leaving, each signal's handler and the
+    signal wakeup fd as they were before (a host's own loop's wakeup fd too: the receiver's loop takes it)."""
+    before = {s: h for s in wanted if (h := signal.getsignal(s)) is not None}
+    woken = -1
+    try:
+        with contextlib.suppress(ValueError):
+            woken = signal.set_wakeup_fd(-1)
+        import anyio
+
+        with anyio.open_signal_receiver(*wanted) as receiver:
+            try:
+                yield receiver
+            finally:
+                _given_back(before)
+    finally:
+        for signum, handler in before.items():
+            with contextlib.suppress(ValueError, OSError):
+                signal.signal(signum, handler)
+        with contextlib.suppress(ValueError, OSError):
+            signal.set_wakeup_fd(woken)
+
+
+def _given_back(before: dict[int, Any]) -> None:
+    """Each signal of `before` to its handler at once, and out of the running asyncio loop's table, so that the
+    receiver's exit (asyncio's `remove_signal_handler`, which sets the default first) leaves it as it is. Where
+    the loop keeps no such table, the receiver's exit does as it does, and the handlers are put back after it."""
+    try:
+        table = getattr(asyncio.get_running_loop(), "_signal_handlers", None)
+    except RuntimeError:
+        return
+    if not isinstance(table, dict):
+        return
+    for signum, handler in before.items():
+        with contextlib.suppress(ValueError, OSError):
+            signal.signal(signum, handler)
+            table.pop(signum, None)
