@@ -29,7 +29,8 @@ from runner.options import RUN_DEFAULTS
 from runner.resources import resource_dir
 from runner.terminal import shows, visible
 from runner.yamlsource import (
-    MAX_BYTES, Position, Positions, dotted, kind, load_yaml, locate, raise_all, read_text, read_yaml,
+    MAX_BYTES, Position, Positions, dotted, double_quoted_source, kind, load_yaml, locate, raise_all, read_text,
+    read_yaml,
 )
 
 __all__ = [
@@ -40,6 +41,15 @@ __all__ = [
 SCHEMA_PATH = resource_dir("schemas") / "manifest.schema.json"
 DEFAULT_PROVIDER = "sim"
 DEFAULT_OUTPUT = "{{ key }}.mp4"
+
+
+# The control characters a folder or file name is never meant to hold (`Manifest.control_character`): C0, DEL, C1;
+# NUL aside, which no name can hold (`localpaths.why_unusable` says so where the path is used).
+_CONTROL = re.compile("[\x01-\x1f\x7f-\x9f]")
+_CONTROL_NOT_SPACING = re.compile("[\x01-\x08\x0b-\x0c\x0e-\x1f\x7f-\x9f]")
+_CONTROL_NAMES = {"\x07": "a bell", "\x08": "a backspace", "\t": "a tab", "\n": "a line break",
+                  "\x0b": "a vertical tab", "\x0c": "a form feed", "\r": "a carriage return", "\x1b": "an ESC",
+                  "\x7f": "a DEL"}
 
 
 @dataclass(frozen=True)
@@ -135,6 +145,34 @@ class Manifest:
             return cls(message, file=file, line=line, column=column, field=dotted(path))
         line, column = self.where(path)
         return cls(message, file=self.display or self.path, line=line, column=column, field=dotted(path))
+
+    def control_character(self, path: tuple[Any, ...], text: str, what: str, *,
+                          spacing: bool = True) -> ManifestError | None:
+        """The error at `path` for a control character (C0, DEL, C1) in `text`, a `what` ("folder name", "file
+        name template") no one means to hold one, which a folder or file would be made with, None when it holds
+        none. Most often YAML made it: in double quotes, a backslash is an escape (`"C:\\vids"` is C:, a vertical
+        tab, ids), which the error says when the value's source text is so written. `spacing` False: a tab or a
+        line break (what a template spread over lines holds between its tags) is refused only when YAML made it
+        of an escape."""
+        found = _CONTROL.search(text)
+        source = double_quoted_source(self.text, path) if found is not None and self.text else None
+        if found is not None and not spacing and source is None:
+            found = _CONTROL_NOT_SPACING.search(text)
+        if found is None:
+            return None
+        char = found.group()
+        escaped = repr(char)[1:-1]
+        name = _CONTROL_NAMES.get(char)
+        written = visible(text).replace("\t", "\\t")  # `visible` leaves a tab, which acts on no terminal
+        message = (f"'{written}' holds {escaped}{f' ({name})' if name else ''}, a control "
+                   f"character, which no {what} is meant to hold")
+        if source is not None:
+            message += (f": YAML read a backslash of {source} as an escape; write the value in single quotes, in "
+                        "which a backslash is itself, or with / between folders")
+        else:
+            message += "; write the value without it"
+        return self.error(path, message)
+
 
 
 class Warned(str):

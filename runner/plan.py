@@ -127,10 +127,15 @@ def _check_folder_text(manifest: Manifest, field: str, raw: Any) -> None:
     rather than made as a folder literally named so beside the manifest: `~` or `~/...` meant as the home folder,
     `${...}`, `$NAME` of a variable set here, a Windows path (`C:\\...`, `\\\\server\\...`). Never refused when the
     folder it names literally is there: a folder named `Q4 $Budget`, `~drafts` or `a\\b` is a name like any other.
+    A control character (an ESC, a vertical tab: what YAML makes of `"C:\\vids"` in double quotes) is refused
+    wherever it is (`Manifest.control_character`).
 
     :raises ManifestError: at `field`.
     """
     text = str(raw)
+    control = manifest.control_character((field,), text, "folder name")
+    if control is not None:
+        raise control
     if os.path.lexists(manifest.base_dir / text):
         return
     meant = os.path.expanduser(os.path.expandvars(text))

@@ -1088,6 +1088,12 @@ def compile_sweep(
                 errors.add(m.error(paths.get(name, sw.prefix + (field,)), "uses hash, which exists only once vars "
                                    "and params have made the request: only output can use it", TemplateError))
                 ok = False
+    if isinstance(sw.output, str):
+        # what is around the name is trimmed (`_output_path`): a block scalar's last line break is no part of it
+        control = m.control_character(sw.output_path, sw.output.strip(), "file name template", spacing=False)
+        if control is not None:
+            errors.add(control)
+            return None
     try:
         coutput = compile_value(sw.output)
     except TemplateProblem as exc:

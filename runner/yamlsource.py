@@ -225,6 +225,32 @@ def read_otherwise_before(text: str, file: Path) -> list[tuple[tuple[Any, ...], 
     return sorted(found, key=lambda item: locate(positions, item[0]))
 
 
+def double_quoted_source(text: str, path: tuple[Any, ...]) -> str | None:
+    """The source text of the string at `path` in the YAML `text` (`"C:\\vids"`, quotes and all) when it is written
+    in double quotes and holds a backslash, which YAML reads there as an escape (`\\v` a vertical tab, `\\e` an
+    ESC); None otherwise, or when the text does not parse. Read again from the text, on the way to an error only."""
+    try:
+        loader = _Loader(text)
+        try:
+            node = loader.get_single_node()
+        finally:
+            loader.dispose()
+    except (yaml.YAMLError, _TooDeep):
+        return None
+    for part in path:
+        if isinstance(node, yaml.MappingNode):
+            node = next((value for key, value in node.value
+                         if isinstance(key, yaml.ScalarNode) and key.value == part), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+            node = node.value[part]
+        else:
+            return None
+    if not isinstance(node, yaml.ScalarNode) or node.style != '"':
+        return None
+    source = text[node.start_mark.index:node.end_mark.index]
+    return source if "\\" in source else None
+
+
 def dotted(path: Iterable[Any]) -> str:
     """A path tuple as a field name: ("matrix", "include", 2, "style") -> "matrix.include[2].style"."""
     out = ""

@@ -2340,6 +2340,49 @@ def test_a_folder_written_as_a_shell_would_read_it_is_refused_at_its_line(
 
 
 @pytest.mark.parametrize("field", ["outputs_dir", "state_dir"])
+@pytest.mark.parametrize(("value", "char"), [("C:\\vids", "\\x0b (a vertical tab)"), ("out\\ex", "\\x1b (an ESC)"),
+                                             ("a\\tb", "\\t (a tab)")])
+def test_a_folder_yaml_read_a_backslash_of_as_an_escape_is_refused_at_its_line(
+    tmp_path: Path, field: str, value: str, char: str
+) -> None:
+    """In double quotes YAML reads `\\v` as a vertical tab, `\\e` as an ESC: a Windows path or a backslash in a
+    name would otherwise be made as a folder whose name holds a control character."""
+    err = one_error(tmp_path, f'params:\n  prompt: a fox\n{field}: "{value}"\n', "a control character")
+    assert err.field == field and err.line == 6
+    assert f"holds {char}, a control character" in err.message
+    assert f'YAML read a backslash of "{value}" as an escape' in err.message and "single quotes" in err.message
+    assert "\x0b" not in str(err) and "\x1b" not in str(err) and "\t" not in str(err)  # shown escaped
+    assert [p.name for p in tmp_path.iterdir()] == ["m.yaml"]
+    # in single quotes a backslash is itself: C:\vids is the Windows path it is
+    if value.startswith("C:"):
+        one_error(tmp_path, f"params:\n  prompt: a fox\n{field}: '{value}'\n", "is a Windows path")
+
+
+@pytest.mark.parametrize("field", ["outputs_dir", "state_dir"])
+def test_a_control_character_in_a_folder_is_refused_even_where_yaml_did_not_make_it(tmp_path: Path, field: str) -> None:
+    """A block scalar keeps its line break: a folder named `out` and a line break is no folder anyone means."""
+    err = one_error(tmp_path, f"params:\n  prompt: a fox\n{field}: |\n  out\n", "a control character")
+    assert err.field == field and "'out\\n' holds \\n (a line break)" in err.message
+    assert "YAML read" not in err.message and "write the value without it" in err.message
+    (tmp_path / "out\x1b").mkdir()  # refused even where a folder so named is there
+    one_error(tmp_path, f'params:\n  prompt: a fox\n{field}: "out\\e"\n', "\\x1b (an ESC)")
+
+
+@pytest.mark.parametrize("where", ["output: ", "sweeps:\n  - name: s\n    output: "])
+def test_a_file_name_template_yaml_read_a_backslash_of_as_an_escape_is_refused_at_its_line(
+    tmp_path: Path, where: str
+) -> None:
+    """`"out\\ex/{{ key }}.mp4"` is out, an ESC and x: refused where it is written, before any job is planned."""
+    err = one_error(tmp_path, f'params:\n  prompt: a fox\n{where}"out\\ex/{{{{ key }}}}.mp4"\n', "a control character")
+    assert err.field == ("output" if where == "output: " else "sweeps[0].output")
+    assert "'out\\x1bx/{{ key }}.mp4' holds \\x1b (an ESC)" in err.message
+    assert 'YAML read a backslash of "out\\ex/{{ key }}.mp4" as an escape' in err.message
+    # a template spread over lines, its line breaks between tags, is taken as before
+    spread = plan_of(tmp_path, "params:\n  prompt: a fox\noutput: |\n  {% if true %}\n  a-{{ key }}.mp4{% endif %}\n")
+    assert [j.output.name for j in spread.jobs] == ["a-job.mp4"]
+
+
+@pytest.mark.parametrize("field", ["outputs_dir", "state_dir"])
 @pytest.mark.parametrize("value", ["Q4 $Budget renders", "~drafts", "out\\\\videos", "$NOT_SET_HERE/x", "a\\\\$b"])
 def test_a_folder_name_a_shell_would_not_read_otherwise_is_taken_as_written(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, field: str, value: str
