@@ -594,7 +594,8 @@ def _print_totals(plan: Plan, diff: Any, *, force: bool = False, retry: str | No
         n = len(plan.excluded)
         out.print(f"excluded: {n:,} combination{'' if n == 1 else 's'} (--explain lists {'it' if n == 1 else 'them'})")
     out.print(f"endpoint: {plan.endpoint[0]} (from {plan.endpoint[1]})", style="dim", markup=False)
-    out.print(f"outputs: {relpath(plan.outputs_dir, Path.cwd())}", style="dim")
+    out.print(f"outputs: {visible(relpath(plan.outputs_dir, Path.cwd()))}", style="dim", markup=False,
+              highlight=False)
 
 
 def _warn_billed_above(diff: Any, pay: int) -> None:
@@ -1045,11 +1046,11 @@ def _run(args: argparse.Namespace, manifest: Manifest, progress: Any, **extra: A
         progress.final(result.stats, report=report, videos=f"{rel}/", status=result.status, exit_code=result.exit_code,
                        altered_kept=kept, foreign_kept=foreign, unrecorded_kept=unrecorded)
     if report and not progress.json_lines:
-        out.print(f"report: {report}")
+        out.print(f"report: {visible(report)}", markup=False, highlight=False)
     elif result.report_error:
         err.print(f"[yellow]warning[/yellow]: {escape(result.report_error)}; `gridrun report` writes it once that is fixed")
     if not progress.json_lines:
-        out.print(f"videos: {rel}/")
+        out.print(f"videos: {visible(rel)}/", markup=False, highlight=False)
     if kept:
         err.print(_altered_note(kept), markup=False, highlight=False)
     if foreign:
@@ -1189,7 +1190,7 @@ def _altered_note(kept: Sequence[str]) -> str:
 def _kept_where(kept: Sequence[str], each: str) -> str:
     """Where the files of `kept` (paths under .runs/superseded/<job>/<digest>/) were kept: the path of one, else
     the folder of them all (a folder per job and `each`)."""
-    return kept[0] if len(kept) == 1 else f"{Path(kept[0]).parent.parent.parent}/ (a folder per job and {each})"
+    return visible(kept[0] if len(kept) == 1 else f"{Path(kept[0]).parent.parent.parent}/ (a folder per job and {each})")
 
 
 def _foreign_note(kept: Sequence[str]) -> str:
@@ -1824,7 +1825,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from .plan import relpath
 
     path = api.report(args.manifest, compare=tuple(args.compare) if args.compare else None, run_id=args.run)
-    out.print(f"report: {relpath(path, Path.cwd())}")
+    out.print(f"report: {visible(relpath(path, Path.cwd()))}", markup=False, highlight=False)
     return 0
 
 
@@ -1834,7 +1835,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     paths = api.export(args.manifest, formats=tuple(args.format), run_id=args.run)
     for p in paths:
-        out.print(str(relpath(p, Path.cwd())))
+        out.print(visible(relpath(p, Path.cwd())), markup=False, highlight=False)
     return 0
 
 

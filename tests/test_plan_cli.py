@@ -1900,3 +1900,24 @@ def test_matrix_gives_the_matrix_warnings_validate_gives_and_counts_what_is_excl
     assert err == (f"warning: {bare}:3:5: exclude[0]: removes no combination (no job has os=windows); "
                    "check its values\n")
     assert out.splitlines()[-1] == "2 combinations"
+
+
+def test_a_path_holding_a_control_character_is_printed_escaped(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A manifest in a folder whose name holds an ESC: the outputs:, report: and videos: lines, and report and
+    export, show it as \\x1b rather than writing it to the terminal, as the plan's table shows a value."""
+    folder = tmp_path / "a\x1b[31mb"
+    folder.mkdir()
+    write(folder / "m.yaml", "params: {prompt: a fox, quality: 360p}\nsim: {render_time: 0.01, jitter: 0}\n", HEAD)
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run_cli(capsys, "plan", "a\x1b[31mb/m.yaml")
+    assert code == 0 and "outputs: a\\x1b[31mb/outputs/fox" in out and "\x1b" not in out
+    code, out, _ = run_cli(capsys, "run", "a\x1b[31mb/m.yaml")
+    assert code == 0 and "report: a\\x1b[31mb/outputs/fox/" in out and "videos: a\\x1b[31mb/outputs/fox/" in out
+    assert "\x1b" not in out
+    code, out, _ = run_cli(capsys, "report", "a\x1b[31mb/m.yaml")
+    assert code == 0 and "report: a\\x1b[31mb/outputs/fox/" in out and "\x1b" not in out
+    code, out, _ = run_cli(capsys, "export", "a\x1b[31mb/m.yaml")
+    assert code == 0 and out.startswith("a\\x1b[31mb/outputs/fox/")
+    assert "\x1b" not in out
