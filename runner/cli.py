@@ -20,6 +20,7 @@ import itertools
 import json
 import math
 import os
+import re
 import shlex
 import sqlite3
 import sys
@@ -406,7 +407,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
               max((len(usd_text(jobs[n].cost_micros)) for n in shown), default=4)]
     if diff:
         widths.append(max((len(diff.reasons.get(jobs[n].key, "new")) for n in shown), default=6))
-    widths += [min(24, max(len(_written(titles[k])), *(len(_written(format_value(dict(jobs[n].values).get(k, ""))))
+    widths += [min(24, max(len(_written(titles[k])), *(len(_written(_value_text(dict(jobs[n].values).get(k, ""))))
                                                for n in shown)))
                for k in cols]
     if sum(widths) + 3 * (len(widths) - 1) > _table_width():
@@ -425,7 +426,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
                                                *[""] * (len(cols) + 3 + bool(diff))]])
         j = jobs[n]
         vals = dict(j.values)
-        row = [str(n + 1), j.key, *[format_value(vals[k]) if k in vals else "" for k in cols],
+        row = [str(n + 1), j.key, *[_value_text(vals[k]) if k in vals else "" for k in cols],
                f"{j.size[0]}x{j.size[1]}", f"{j.duration:g}", usd_text(j.cost_micros)]
         if diff:
             row.append(diff.reasons.get(j.key, "new"))
@@ -532,6 +533,21 @@ def _written(text: str) -> str:
     text = visible(text)
     # printable ASCII, all that `visible` leaves of it, is written as it is in any encoding: most cells of a plan
     return text if text.isascii() else written(out.file, text)
+
+
+# The spacing a job key folds into one space (`jobs.whole_key_text`) that is a control character: a CR, a tab, a line
+# break, a vertical tab, a form feed, the separators \x1c-\x1f, a NEL.
+_FOLDED_CONTROL = re.compile("[\t\n\x0b\x0c\r\x1c-\x1f\x85]")
+
+
+def _value_text(value: Any) -> str:
+    """A matrix value as the plan table's column shows it: as its job key writes it (`format_value`), but for a
+    string holding a control character the key folds into a space (a CR, a tab), which is kept, to be shown as
+    Python writes it (`\\r`, by `_written`), as `--explain` shows the value: the column shows the value sent."""
+    if isinstance(value, str) and _FOLDED_CONTROL.search(value):
+        text = value.replace("\t", "\\t")  # `visible` leaves a tab, which a cell would show as spaces
+        return text if len(text) <= 40 else f"{text[:39]}…"
+    return format_value(value)
 
 
 def _cells(row: Sequence[str]) -> list[Text]:

@@ -1921,3 +1921,17 @@ def test_a_path_holding_a_control_character_is_printed_escaped(
     code, out, _ = run_cli(capsys, "export", "a\x1b[31mb/m.yaml")
     assert code == 0 and out.startswith("a\\x1b[31mb/outputs/fox/")
     assert "\x1b" not in out
+
+
+def test_the_plan_tables_value_column_shows_a_cr_or_a_tab_escaped(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The key folds a CR or a tab into a space, as it does any spacing (its format is fixed); the value's column
+    shows the value sent, as --explain does."""
+    (tmp_path / "p.txt").write_bytes(b"one\x1b[31mred\nt\rwo\na\tb\n")
+    m = write(tmp_path / "m.yaml", 'params: {prompt: "x {{ p }}", quality: 360p}\nmatrix:\n  p: {file: p.txt}\n', HEAD)
+    code, out, _ = run_cli(capsys, "plan", str(m))
+    rows = [line.split("│") for line in out.splitlines() if line.count("│") >= 4]
+    assert [(key.strip(), value.strip()) for _, key, value, *_ in rows] == [
+        ("p=one\\x1b[31mred", "one\\x1b[31mred"), ("p=t wo", "t\\rwo"), ("p=a b", "a\\tb")]
+    assert code == 0 and "\r" not in out and "\t" not in out
