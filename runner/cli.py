@@ -1612,9 +1612,6 @@ def _watch(args: argparse.Namespace) -> int:
     progress = Progress(err if args.json else out, json_lines=args.json,
                         every=2.0 if args.every is None else args.every)
     with _ends_json(progress, args.command, status_of=lambda exc: None, manifest=_manifest_given(args)):
-        if args.runs:
-            raise UsageError("gridrun status: --runs lists the runs recorded; --watch follows the latest one: "
-                             "one or the other")
         _status_manifest(args)  # read once, not at every reading
         manifest = args.manifest
         return _follow(args, manifest, progress)
@@ -1961,12 +1958,14 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Nam
 
 
 def _status_refused(args: argparse.Namespace) -> str | None:
-    """Why `status`'s options cannot go together (`--last` without `--runs`), else None: a usage error, said
+    """Why `status`'s options cannot go together (`--last` without `--runs`, `--runs` with `--watch`), else None: a usage error, said
     before the manifest or the state is read (a manifest that does not load is warned of first otherwise), and
     at the end of `status --watch --json`'s lines as any command line it cannot read."""
     if args.manifest_copy is not None and (args.watch or args.runs or args.json or args.every is not None
                                            or args.last is not None):
         return "--manifest-copy goes alone"
+    if args.runs and args.watch:
+        return "--runs lists the runs recorded; --watch follows the latest one: one or the other"
     if args.last is not None and not args.runs:
         return "--last goes with --runs"
     if args.every is not None and not args.watch:

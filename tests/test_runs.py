@@ -180,8 +180,11 @@ def test_status_runs_lists_the_manifests_runs_and_how_each_was_started(
     rows = [line.split() for line in lines[2:] if line[:3].strip()]  # a long cell goes on in the next line
     assert [row[:2] for row in rows] == [["4", "t"], ["3", "t"], ["2", "u"], ["1", "t"]]
     assert "run --budget 5" in " ".join(rows[2])
-    assert main(["status", str(t), "--runs", "--watch"]) == 2
-    assert "one or the other" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as refused:  # as argparse refuses a command line, with the usage
+        main(["status", str(t), "--runs", "--watch"])
+    assert refused.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: gridrun status") and "error: --runs lists the runs recorded" in err
 
 
 def page_items(html: str) -> dict[str, dict[str, Any]]:

@@ -59,6 +59,7 @@ def test_last_refuses_what_it_cannot_take(four_runs: Path, capsys: pytest.Captur
     (["--last", "2"], "--last goes with --runs"),
     (["--manifest-copy", "1", "--runs"], "--manifest-copy goes alone"),
     (["--every", "1"], "--every goes with --watch"),
+    (["--runs", "--watch"], "--runs lists the runs recorded; --watch follows the latest one: one or the other"),
 ])
 def test_options_that_cannot_go_together_are_refused_before_the_manifest_is_read(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], said: str,
@@ -76,6 +77,7 @@ def test_options_that_cannot_go_together_are_refused_before_the_manifest_is_read
 @pytest.mark.parametrize("argv, said", [
     (["--last", "2"], "--last goes with --runs"),
     (["--manifest-copy", "1"], "--manifest-copy goes alone"),
+    (["--runs"], "--runs lists the runs recorded; --watch follows the latest one: one or the other"),
 ])
 def test_a_refused_watch_ends_its_json_lines_with_an_end_event(four_runs: Path, capsys: pytest.CaptureFixture[str],
                                                                argv: list[str], said: str) -> None:
