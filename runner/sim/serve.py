@@ -57,18 +57,25 @@ _FLAGS: list[tuple[str, str, type, str]] = [
     ("--cancel-charge", "cancel_charge", float,
      "fraction of its price a video cancelled while rendering is charged (0 = nothing, 1 = all)"),
     ("--seed", "seed", int, "seed for render times, failures, faults and pictures"),
-    ("--api-key", "api_key", str, "require this Bearer key, for the API and for changing the simulator (POST /_sim/config, /_sim/reset); default: accept any"),
+    ("--api-key", "api_key", str, ("require this Bearer key, for the API and for changing the simulator (POST and "
+                                   "PATCH /_sim/config, POST /_sim/reset, POST /_sim/release); default: accept any")),
     ("--max-side", "max_side", int, "long side of encoded clips, pixels"),
     ("--fps", "fps", int, "frames per second of encoded clips"),
     ("--clip-variants", "clip_variants", int, "draw pictures from this many variants (0: one per video)"),
+    ("--cache-size", "cache_size", int, "encoded clips kept in memory"),
 ]
+# The knobs with no flag of their own, set in the --config file (or a manifest's `sim:`) alone.
+_FILE_ONLY = ("error_statuses", "retry_after", "script")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options of `gridrun sim serve` to `parser`."""
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port to listen on; 0 picks a free one (default 8000)")
-    parser.add_argument("--config", type=Path, metavar="KNOBS.json", help="a JSON file of knobs; flags override it")
+    parser.add_argument("--config", type=Path, metavar="KNOBS.json",
+                        help="a JSON object of knobs by their names, as a manifest's sim: has them; flags override it. "
+                             f"The knobs with no flag go there: {', '.join(_FILE_ONLY)} (fault rules, which --fault "
+                             "adds to)")
     for flag, dest, kind, text in _FLAGS:
         parser.add_argument(flag, dest=dest, type=kind, default=None, help=text)
     parser.add_argument("--no-idempotency", dest="honour_idempotency", action="store_false", default=None,

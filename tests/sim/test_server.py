@@ -163,6 +163,22 @@ def test_command_line_flags_become_knobs(tmp_path: Path) -> None:
     assert config_from_args(parse()) == SimConfig()
 
 
+def test_the_help_of_sim_serve_names_every_knob_and_every_route_the_key_guards() -> None:
+    """Each knob is a flag, or named in --config's help as one that goes in the file; --api-key names every
+    request that changes the simulator, as the simulator refuses them without the key."""
+    import dataclasses
+
+    parser = argparse.ArgumentParser(prog="gridrun sim serve")
+    add_arguments(parser)
+    flags = {a.dest for a in parser._actions}
+    config_help = " ".join(next(a.help for a in parser._actions if a.dest == "config").split())
+    for knob in (f.name for f in dataclasses.fields(SimConfig)):
+        assert knob in flags or knob in config_help, knob
+    key_help = " ".join(next(a.help for a in parser._actions if a.dest == "api_key").split())
+    assert "POST and PATCH /_sim/config, POST /_sim/reset, POST /_sim/release" in key_help
+    assert config_from_args(parse("--cache-size", "3")).cache_size == 3
+
+
 def test_a_knobs_file_at_fault_is_named_and_one_with_a_bom_is_read(tmp_path: Path) -> None:
     """A bad value in --config's file names the file (the message alone could be a flag's); a flag that
     replaces it leaves no error; a UTF-8 BOM is taken, as in manifests and capability files."""
