@@ -34,6 +34,7 @@ from runner.sim.faults import DOWNLOAD_ROUTES, DROP_EXTENSION, SimulatedReset
 from runner.sim.forms import parse_body
 from runner.sim.lifecycle import Video
 from runner.sim.validate import dry_run
+from runner.sim.video import spritesheet
 from runner.sim.world import World
 
 JSON = "application/json"
@@ -370,10 +371,11 @@ async def video_content(sim: Sim, call: Call) -> Reply:
     video_id = call.request.path_params["video_id"]
     sim.get(video_id)
     variant = call.request.query_params.get("variant", "video")
-    if variant not in ("video", "thumbnail"):
-        raise ApiError(400, "INVALID_REQUEST", f"variant: must be video or thumbnail, got {variant!r}", param="variant")
+    if variant not in VARIANTS:
+        message = f"variant: must be one of {', '.join(VARIANTS)}, got {variant!r}"
+        raise ApiError(400, "INVALID_REQUEST", message, param="variant")
     video = sim.content(video_id)
-    return await _bytes(sim, call, video, "jpg" if variant == "thumbnail" else "mp4")
+    return await _bytes(sim, call, video, variant)
 
 
 async def output_file(sim: Sim, call: Call) -> Reply:
@@ -382,12 +384,19 @@ async def output_file(sim: Sim, call: Call) -> Reply:
     if not dot or ext not in ("mp4", "jpg"):
         raise ApiError(404, "NOT_FOUND", "no such file")
     video = sim.file(video_id, call.request.query_params.get("token"))
-    return await _bytes(sim, call, video, ext)
+    return await _bytes(sim, call, video, "video" if ext == "mp4" else "thumbnail")
 
 
-async def _bytes(sim: Sim, call: Call, video: Video, ext: str) -> Reply:
-    clip = await anyio.to_thread.run_sync(sim.clip, video)
-    data, ctype = (clip.mp4, "video/mp4") if ext == "mp4" else (clip.jpeg, "image/jpeg")
+VARIANTS = ("video", "thumbnail", "spritesheet")
+"""The `variant` values of `GET /videos/{id}/content`: the MP4, its poster, a JPEG grid of its frames."""
+
+
+async def _bytes(sim: Sim, call: Call, video: Video, variant: str) -> Reply:
+    if variant == "spritesheet":
+        data, ctype = await anyio.to_thread.run_sync(spritesheet, sim.clip_spec(video)), "image/jpeg"
+    else:
+        clip = await anyio.to_thread.run_sync(sim.clip, video)
+        data, ctype = (clip.mp4, "video/mp4") if variant == "video" else (clip.jpeg, "image/jpeg")
     return ranged(call.request.headers.get("range"), data, ctype)
 
 

@@ -24,6 +24,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 MAX_SIDE = 320
 FPS = 8
+SPRITE_GRID = (2, 2)
+"""Columns and rows of a spritesheet: its frames are spread evenly over the clip, in reading order."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,13 +177,35 @@ def _frames(scene: _Scene) -> list[np.ndarray]:
     return out
 
 
-def _poster(scene: _Scene) -> bytes:
+def _still(scene: _Scene, index: int) -> Image.Image:
+    """Frame `index` of the clip as a picture (without the progress bar)."""
     frame = scene.background.copy()
-    cx, cy = scene.path[len(scene.path) // 2]
+    cx, cy = scene.path[index]
     _paint(frame, cx, cy, _disc(scene.radius), np.array(scene.colour, dtype=np.uint8))
+    return Image.fromarray(frame)
+
+
+def _jpeg(img: Image.Image) -> bytes:
     out = io.BytesIO()
-    Image.fromarray(frame).save(out, format="JPEG", quality=80)
+    img.save(out, format="JPEG", quality=80)
     return out.getvalue()
+
+
+def _poster(scene: _Scene) -> bytes:
+    return _jpeg(_still(scene, len(scene.path) // 2))
+
+
+def _spritesheet(scene: _Scene) -> bytes:
+    """`SPRITE_GRID` frames spread evenly over the clip, each at half size, in reading order."""
+    cols, rows = SPRITE_GRID
+    h, w, _ = scene.background.shape
+    cell = (max(1, w // 2), max(1, h // 2))
+    sheet = Image.new("RGB", (cell[0] * cols, cell[1] * rows))
+    n = len(scene.path)
+    for i in range(cols * rows):
+        tile = _still(scene, i * n // (cols * rows)).resize(cell, Image.Resampling.BILINEAR)
+        sheet.paste(tile, ((i % cols) * cell[0], (i // cols) * cell[1]))
+    return _jpeg(sheet)
 
 
 def encode(spec: ClipSpec) -> Clip:
@@ -191,6 +215,12 @@ def encode(spec: ClipSpec) -> Clip:
     frames = _frames(scene)
     mp4 = _mux_in_memory(spec, frames) if hasattr(os, "memfd_create") else _mux_in_temp_dir(spec, frames)
     return Clip(mp4, _poster(scene), time.perf_counter() - started)
+
+
+def spritesheet(spec: ClipSpec) -> bytes:
+    """A JPEG grid (`SPRITE_GRID`) of frames of the clip of `spec`, each at half size. Deterministic; drawn on
+    each call, not cached: few callers ask for one."""
+    return _spritesheet(_scene(spec))
 
 
 # faststart rewrites the file in a second pass, which libavformat does by reopening it by name: the clip is

@@ -5,6 +5,7 @@ from typing import Any
 
 import av
 import pytest
+from PIL import Image
 from sim_kit import Api
 
 pytestmark = pytest.mark.anyio
@@ -51,7 +52,38 @@ async def test_thumbnail_url_and_content_endpoint(api: Api) -> None:
     assert video.content == (await api.client.get(done["output"]["url"])).content
     thumb = await api.client.get(f"/videos/{done['id']}/content", params={"variant": "thumbnail"})
     assert thumb.content == poster.content
-    assert (await api.client.get(f"/videos/{done['id']}/content", params={"variant": "spritesheet"})).status_code == 400
+    bad = await api.client.get(f"/videos/{done['id']}/content", params={"variant": "poster"})
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "variant"
+
+
+@pytest.mark.parametrize("prefix", ["/v1", "/openai/v1"])
+async def test_the_spritesheet_variant_is_a_jpeg_grid_of_frames(api: Api, prefix: str) -> None:
+    root = f"http://sim.test{prefix}"
+    video = (await api.create(f"{root}/videos", size="1024x1024")).json()["id"]
+    url = f"{root}/videos/{video}/content"
+    assert (await api.client.get(url, params={"variant": "spritesheet"})).status_code == 404  # not finished yet
+    api.clock.advance(10)
+    sheet = await api.client.get(url, params={"variant": "spritesheet"})
+    assert sheet.status_code == 200, sheet.text
+    assert sheet.headers["content-type"] == "image/jpeg" and sheet.content[:2] == b"\xff\xd8"
+    thumb = await api.client.get(url, params={"variant": "thumbnail"})
+    assert sheet.content != thumb.content
+    with Image.open(io.BytesIO(sheet.content)) as img, Image.open(io.BytesIO(thumb.content)) as poster:
+        assert img.format == "JPEG"
+        assert img.size == (poster.size[0] // 2 * 2, poster.size[1] // 2 * 2)  # 2x2 frames at half size
+
+
+async def test_the_spritesheet_follows_the_rules_of_the_other_variants(api: Api) -> None:
+    api.configure(api_key="k", url_ttl=5, refresh_urls=False, expired_status=410)
+    key = {"Authorization": "Bearer k"}
+    video = (await api.client.post("/videos", json={"model": "pixverse-v5.6", "prompt": "a fox"}, headers=key)).json()["id"]
+    api.clock.advance(10)
+    url = f"/videos/{video}/content"
+    assert (await api.client.get(url, params={"variant": "spritesheet"})).status_code == 401
+    assert (await api.client.get(url, params={"variant": "spritesheet"}, headers=key)).status_code == 200
+    assert (await api.client.get("/videos/video_nope/content", params={"variant": "spritesheet"}, headers=key)).status_code == 404
+    api.clock.advance(6)
+    assert (await api.client.get(url, params={"variant": "spritesheet"}, headers=key)).status_code == 410
 
 
 async def test_content_of_an_unfinished_video_is_404(api: Api) -> None:
