@@ -105,6 +105,11 @@ class Call:
     def root(self) -> str:
         return str(self.request.base_url)
 
+    @property
+    def openai(self) -> bool:
+        """Whether the call came by the OpenAI-shaped route (`/openai/v1`), not the native one (`/v1`)."""
+        return self.request.url.path.startswith("/openai/")
+
     async def json_body(self) -> dict[str, Any]:
         if self.body is None:
             self.body = parse_body(self.request.headers.get("content-type", ""), await self.request.body())
@@ -163,7 +168,7 @@ class Endpoint:
             if "held" in faults:
                 # A gateway took the create and holds it: the client's connection drops unanswered, and the
                 # request reaches the provider only when released (`Sim.release_held`).
-                sim.hold(await call.json_body(), failure=faults.get("job_failure"))
+                sim.hold(await call.json_body(), failure=faults.get("job_failure"), openai=call.openai)
                 if not await _drop(scope, receive, graceful=False):
                     raise SimulatedReset(phase="held", route=route)
                 return
@@ -333,9 +338,10 @@ async def _video_objects(sim: Sim, call: Call, videos: list[Video], *, now: floa
 async def create_video(sim: Sim, call: Call) -> Reply:
     body = await call.json_body()
     if call.route == "dry_run":
-        return json_reply(dry_run(body))
+        return json_reply(dry_run(body, openai=call.openai))
     failure = call.faults.get("job_failure")
-    video, replay = sim.create(body, force_failure=(failure.code or sim.config.failure_code) if failure else None)
+    forced = (failure.code or sim.config.failure_code) if failure else None
+    video, replay = sim.create(body, force_failure=forced, openai=call.openai)
     [obj] = await _video_objects(sim, call, [video], now=None if replay else video.created)
     if replay:
         return json_reply(obj, 200, {"Idempotent-Replayed": "true"})

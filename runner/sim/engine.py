@@ -78,6 +78,7 @@ class Sim:
         self.by_body: dict[str, list[Video]] = {}
         self.log = RequestLog()
         self.held: list[tuple[Mapping[str, Any], str | None]] = []
+        self._held_openai: list[bool] = []  # which of `held` came by the OpenAI-shaped route, in step with it
         self.tokens: dict[str, tuple[Video, float]] = {}
         self.scheduler = Scheduler()
         self.requests: Counter[str] = Counter()
@@ -140,8 +141,9 @@ class Sim:
             self.clips = ClipCache(config.cache_size)
 
     # -- creating ---------------------------------------------------------------------------------
-    def create(self, body: Mapping[str, Any], *, force_failure: str | None = None) -> tuple[Video, bool]:
-        """Accept a create body: a new video, or the existing one for a known `idempotency_key`.
+    def create(self, body: Mapping[str, Any], *, force_failure: str | None = None, openai: bool = False) -> tuple[Video, bool]:
+        """Accept a create body: a new video, or the existing one for a known `idempotency_key`. `openai`: it came
+        by the OpenAI-shaped route (see `check`).
 
         :returns: the video and whether it is a replay.
         :raises ApiError: 400/404 as `check`, 409 for a reused key with another body (knob), 402 over balance.
@@ -151,7 +153,7 @@ class Sim:
         if key is not None and (not isinstance(key, str) or not 1 <= len(key) <= 256):
             raise self._reject(body, ApiError(400, "INVALID_REQUEST", "idempotency_key: expected a string of 1 to 256 characters", param="idempotency_key"))
         try:
-            model, checked = check(body)
+            model, checked = check(body, openai=openai)
         except ApiError as exc:
             raise self._reject(body, exc) from None
         body_print = fingerprint(model, checked)
@@ -204,18 +206,20 @@ class Sim:
         self._admit(video, dup_body, dup_key)
         return video, False
 
-    def hold(self, body: Mapping[str, Any], *, failure: FaultRule | None = None) -> None:
+    def hold(self, body: Mapping[str, Any], *, failure: FaultRule | None = None, openai: bool = False) -> None:
         """A create a gateway holds (the `held` fault): it reaches the provider at `release_held`. `failure`, a
-        `job_failure` rule that fired on it."""
+        `job_failure` rule that fired on it; `openai`, as `create`."""
         self.held.append((body, (failure.code or self.config.failure_code) if failure else None))
+        self._held_openai.append(openai)
 
     def release_held(self) -> int:
         """The held creates reach the provider, in the order they came, each made (and paid for) or refused as
         if just sent: the number released."""
         held, self.held = self.held, []
-        for body, failure in held:
+        routes, self._held_openai = self._held_openai, []
+        for (body, failure), openai in zip(held, routes, strict=True):
             try:
-                self.create(body, force_failure=failure)
+                self.create(body, force_failure=failure, openai=openai)
             except ApiError:
                 pass  # refused, as the request log records; no one waits for the answer
         return len(held)

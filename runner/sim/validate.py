@@ -2,6 +2,10 @@
 simulator refuses the values the planner refuses, but passes unknown fields through as the provider does
 (a slip of a known name included, which the planner refuses as it would bill the default); and query
 arguments of the list routes.
+
+The prompt: the OpenAI-shaped route (`/openai/v1`) takes 1 to `PROMPT_MAX` characters, as OpenAI's create
+schema says. The native route (`/v1`) takes an empty one, as the Lumenfall seed page's own example sends
+one; only the planner refuses it there (it bills a render nobody means).
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from runner.providers import capabilities
 from runner.sim.errors import ApiError
 
 PROVIDER = "sim"
+PROMPT_MAX = 32000
+"""The longest prompt of OpenAI's create schema, in characters."""
 
 
 def normalise_references(value: Any) -> Any:
@@ -30,9 +36,10 @@ def normalise_references(value: Any) -> Any:
     return value
 
 
-def check(body: Mapping[str, Any]) -> tuple[capabilities.ModelCaps, capabilities.Checked]:
+def check(body: Mapping[str, Any], *, openai: bool = False) -> tuple[capabilities.ModelCaps, capabilities.Checked]:
     """The model and the checked parameters (defaults explicit, render size, cost) of a create body.
     `seconds` is an alias of `duration`; unknown fields pass through, a slip of a known name (`qualty`) included.
+    `openai`: the body came by the OpenAI-shaped route, which takes a prompt of 1 to `PROMPT_MAX` characters.
 
     :raises ApiError: 400 INVALID_REQUEST naming the field as the caller spelled it, 404 MODEL_NOT_FOUND.
     """
@@ -50,9 +57,16 @@ def check(body: Mapping[str, Any]) -> tuple[capabilities.ModelCaps, capabilities
     if "input_reference" in params:
         params["input_reference"] = normalise_references(params["input_reference"])
     checked = model.check(params, as_provider=True)  # a problem is named as spelled: `seconds`, or `duration`
-    if checked.issues:
-        message = "; ".join(f"{i.field}: {i.message}" for i in checked.issues)
-        raise ApiError(400, "INVALID_REQUEST", message, param=checked.issues[0].field)
+    issues = list(checked.issues)
+    prompt = body.get("prompt")
+    if openai and isinstance(prompt, str) and not any(i.field == "prompt" for i in issues):
+        if not prompt:
+            issues.append(capabilities.Issue("prompt", f"must not be empty (1 to {PROMPT_MAX} characters)"))
+        elif len(prompt) > PROMPT_MAX:
+            issues.append(capabilities.Issue("prompt", f"must be at most {PROMPT_MAX} characters, got {len(prompt)}"))
+    if issues:
+        message = "; ".join(f"{i.field}: {i.message}" for i in issues)
+        raise ApiError(400, "INVALID_REQUEST", message, param=issues[0].field)
     return model, checked
 
 
@@ -62,12 +76,12 @@ def fingerprint(model: capabilities.ModelCaps, checked: capabilities.Checked) ->
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def dry_run(body: Mapping[str, Any]) -> dict[str, Any]:
+def dry_run(body: Mapping[str, Any], *, openai: bool = False) -> dict[str, Any]:
     """The price of a create body, without creating anything.
 
     :raises ApiError: as `check`.
     """
-    model, checked = check(body)
+    model, checked = check(body, openai=openai)
     n = int(checked.params.get("n", 1))
     w, h = checked.size
     return {

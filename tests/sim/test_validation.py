@@ -9,7 +9,7 @@ from sim_kit import BASE, MODEL, Api, FakeClock
 
 from runner.api import plan
 from runner.errors import ManifestError
-from runner.sim import SimConfig, create_app
+from runner.sim import SimConfig, SimulatedReset, create_app
 
 pytestmark = pytest.mark.anyio
 
@@ -55,6 +55,35 @@ async def test_empty_prompt_is_accepted_because_the_seed_page_example_sends_one(
     r = await api.client.post("/videos", json={"model": MODEL, "prompt": "", "size": "1024x1024"})
     assert r.status_code == 202
     assert r.json()["size"] == "1024x1024"
+
+
+OPENAI = "http://sim.test/openai/v1"
+
+
+@pytest.mark.parametrize(("prompt", "fragment"), [
+    ("", "prompt: must not be empty (1 to 32000 characters)"),
+    ("x" * 32001, "prompt: must be at most 32000 characters, got 32001"),
+])
+async def test_the_openai_route_takes_a_prompt_of_1_to_32000_characters(api: Api, prompt: str, fragment: str) -> None:
+    for url in (f"{OPENAI}/videos", f"{OPENAI}/videos?dryRun=true"):
+        r = await api.client.post(url, json={"model": MODEL, "prompt": prompt})
+        assert r.status_code == 400, r.text
+        assert r.json() == {"error": {"message": fragment, "type": "invalid_request_error", "param": "prompt",
+                                      "code": "INVALID_REQUEST"}}
+    assert api.stats()["creates"] == 0
+    [entry] = (await api.client.get("/requests")).json()["data"]
+    assert entry["status"] == "rejected"
+    assert (await api.client.post(f"{OPENAI}/videos", json={"model": MODEL, "prompt": "x" * 32000})).status_code == 202
+
+
+async def test_a_held_create_is_checked_by_the_route_it_came_by(api: Api) -> None:
+    api.configure(script=[{"route": "create", "fault": "held", "nth": [1]}])
+    with pytest.raises(SimulatedReset):  # the held create's connection drops unanswered
+        await api.client.post(f"{OPENAI}/videos", json={"model": MODEL, "prompt": ""})
+    assert api.sim.release_held() == 1
+    assert api.stats()["creates"] == 0
+    [entry] = (await api.client.get("/requests")).json()["data"]
+    assert entry["status"] == "rejected"
 
 
 async def test_unknown_model_is_404_model_not_found(api: Api) -> None:
