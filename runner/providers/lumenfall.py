@@ -250,7 +250,7 @@ class LumenfallProvider:
                     video_id = _entry_video_id(entry)
                     if video_id:
                         return await self.get(client, video_id)
-                    if entry.get("status") not in _NOTHING_MADE:
+                    if not _made_nothing(entry):
                         unreadable = unreadable or entry
             if not data.get("has_more"):
                 if unreadable is not None:
@@ -556,6 +556,14 @@ def _api_root(base_url: httpx.URL) -> str:
 
 # Request-log statuses of a create that made no video (refused, or failed before the provider took it).
 _NOTHING_MADE = frozenset({"rejected", "upstream_failure"})
+
+
+def _made_nothing(entry: Mapping[str, Any]) -> bool:
+    """Whether a log entry says its create made nothing. Only a status of `_NOTHING_MADE` says so: any other (one
+    the protocol does not list, such as the simulator's `pending` for a render in flight, or a value of another
+    type) may be a video being made."""
+    status = entry.get("status")
+    return isinstance(status, str) and status in _NOTHING_MADE
 
 
 def _records_key(entry: Mapping[str, Any]) -> bool:

@@ -1,12 +1,16 @@
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Callable
 
 import httpx
 import pytest
+from execkit import quick_backoff, sim_provider, stats, write_manifest
 from providers_kit import video
 
+from runner import api, executor
 from runner.errors import ServerError
+from runner.options import RunOptions
 from runner.providers import get_provider
 from runner.providers.lumenfall import LumenfallProvider
 
@@ -258,3 +262,40 @@ async def test_find_by_key_cannot_tell_from_an_entry_with_the_key_and_no_video_i
     async with mock(log_server([page], seen)) as client:
         with pytest.raises(LookupError, match="names no video"):
             await provider.find_by_key(client, KEY_A)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("status", ["processing", "Rejected", "", {"code": "rejected"}, ["rejected"], 0])
+async def test_find_by_key_takes_a_status_it_does_not_know_as_maybe_made(
+    provider: LumenfallProvider, mock: Client, status: object
+) -> None:
+    """A log entry with the attempt's key, no video id and a status the protocol does not list (completed,
+    upstream_failure, rejected, cancelled): not "nothing made", which would send the job again and pay twice."""
+    seen: list[httpx.Request] = []
+    page = {"data": [entry(KEY_A, None, status=status)], "has_more": False}
+    async with mock(log_server([page], seen)) as client:
+        with pytest.raises(LookupError, match="names no video"):
+            await provider.find_by_key(client, KEY_A)
+    assert len(seen) == 1
+
+
+@pytest.mark.parametrize("status", ["processing", {"code": "queued"}], ids=["string", "object"])
+def test_a_lost_create_whose_log_entry_has_a_status_gridrun_does_not_know_is_not_paid_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, status: object
+) -> None:
+    """The create's answer is lost at a provider that ignores keys; the log has the attempt's entry, with no video
+    id and a status the protocol does not list. The job is left unknown for `reconcile`, never sent again."""
+    monkeypatch.setattr(executor, "LOG_SETTLE", 0.2)
+    quick_backoff(monkeypatch)
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), run={"retries": 1},
+                       sim={"render_time": 0.1, "honour_idempotency": False,
+                            "script": [{"route": "create", "fault": "reset_after", "nth": [1]}]})
+    prov = sim_provider(m)
+    sim = prov.app.state.sim
+    shown = sim.request_json
+    monkeypatch.setattr(sim, "request_json", lambda e: {**shown(e), "status": status, "video_id": None})
+    result = api.run(m, provider=prov, options=RunOptions(request_timeout=1.0), report=False)
+    job = api.status(m).jobs[0]
+    assert job.state == "unknown", (job.state, job.error)
+    assert stats(prov)["creates"] == 1 and stats(prov)["duplicate_paid"] == 0
+    assert result.exit_code != 0
