@@ -24,7 +24,10 @@ class LogEntry:
     error: tuple[str, str] | None = None
 
     def status(self, now: float) -> str:
-        """completed | upstream_failure | rejected | cancelled | pending."""
+        """completed | upstream_failure | rejected | cancelled, the statuses Lumenfall documents; and `pending`
+        while the render is queued or in progress, which it does not say how it shows. `pending` is the
+        simulator's own, kept so that clients meet a status outside the documented four: one they do not know
+        must read as "may have made something", never as "nothing made"."""
         if self.video is None:
             return "upstream_failure" if self.http_status >= 500 else "rejected"
         status = self.video.status(now)
