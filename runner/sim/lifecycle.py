@@ -67,12 +67,13 @@ class Video:
         return CANCELLED if self.slot.cancelled_at is not None else self.failure
 
     def progress(self, now: float) -> int:
-        """0 while queued, then rising with render time to 99; 100 once completed."""
+        """0 while queued, then rising with render time to 99; 100 once completed. A cancelled video keeps the
+        progress it had when cancelled (0 if it was queued)."""
         status = self.status(now)
         if status is Status.QUEUED:
             return 0
         if status is Status.COMPLETED:
             return 100
-        span = self.slot.end - self.slot.start
+        span = self.slot.render  # the whole render: a cancel cuts the slot's end short, not the render it planned
         done = min(now, self.slot.end) - self.slot.start
         return max(0, min(99, int(100 * done / span))) if span > 0 else 0

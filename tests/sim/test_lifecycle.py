@@ -88,6 +88,20 @@ async def test_cancelling_frees_the_slot_for_the_next_queued_video(api: Api) -> 
     assert api.stats()["cancelled"] == 1
 
 
+async def test_a_cancelled_video_keeps_the_progress_it_had_when_cancelled(api: Api) -> None:
+    api.configure(concurrency=1)
+    rendering = (await api.create(prompt="first")).json()["id"]
+    queued = (await api.create(prompt="second")).json()["id"]
+    api.clock.advance(4)
+    assert (await api.video(rendering))["progress"] == 40
+    assert (await api.client.delete(f"/videos/{rendering}")).status_code == 204
+    assert (await api.client.delete(f"/videos/{queued}")).status_code == 204
+    api.clock.advance(20)
+    for video, progress in ((rendering, 40), (queued, 0)):
+        cancelled = await api.video(video)
+        assert (cancelled["status"], cancelled["error"]["code"], cancelled["progress"]) == ("failed", "cancelled", progress)
+
+
 async def test_cancelling_a_finished_video_changes_nothing(api: Api) -> None:
     video = (await api.create()).json()["id"]
     api.clock.advance(11)
