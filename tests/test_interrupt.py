@@ -88,15 +88,18 @@ def test_first_ctrl_c_stops_submitting_and_finishes_paid_work(tmp_path: Path, si
         m = write_manifest(tmp_path, n_seeds=4, run={"concurrency": 2}, base_url=url, sim={})
         code, err = _interrupt(m, times=1, signum=signum)
         assert code == 130, err
+        # what was sent before the signal was taken (2 but on a machine that stalled for a whole render) is finished,
+        # and nothing more is sent
+        sent = _stats(url)["creates"]
+        assert 2 <= sent < 8, sent
         snap = api.status(m)
-        assert snap.counts["done"] == 2 and snap.counts["planned"] == 6, snap.counts
-        assert "`gridrun run` sends the 6 jobs not sent" in err, err  # nothing left in flight: it says what next
+        assert snap.counts["done"] == sent and snap.counts["planned"] == 8 - sent, snap.counts
+        # nothing left in flight: it says what next
+        assert f"`gridrun run` sends the {8 - sent} jobs not sent" in err, err
         assert snap.stopping == "interrupt" and api.status_json(snap)["stopping"] == "interrupt"  # recorded
         status = _cli("status", m)
         assert "(interrupted, started" in status.stdout, status.stdout
-        assert "next: `gridrun run` sends the 6 jobs not sent" in " ".join(status.stdout.split()), status.stdout
-        stats = _stats(url)
-        assert stats["creates"] == 2
+        assert f"next: `gridrun run` sends the {8 - sent} jobs not sent" in " ".join(status.stdout.split()), status.stdout
         # the next run finishes the rest and pays for each job once
         r = _cli("run", m)
         assert r.returncode == 0, r.stderr
@@ -129,7 +132,8 @@ def test_a_closed_terminal_stops_the_run_as_ctrl_c_does(tmp_path: Path) -> None:
                 os.waitpid(pid, 0)
         assert os.waitstatus_to_exitcode(done[1]) == 130
         snap = api.status(m)
-        assert snap.run.status == "interrupted" and snap.counts["done"] == 2, snap.counts
+        sent = _stats(url)["creates"]  # 2 but on a machine that stalled for a whole render: all of them finished
+        assert snap.run.status == "interrupted" and snap.counts["done"] == sent < 8, (snap.counts, sent)
 
 
 @pytest.mark.timeout(120)
