@@ -180,7 +180,8 @@ def cmd_matrix(args: argparse.Namespace) -> int:
             return 0
         count = 0
         for row in rows:
-            sys.stdout.write(visible(", ".join(f"{k}={format_value(v)}" for k, v in row.items()) or "(empty combination)")
+            # each value as the plan table's value column shows it: a CR or a tab escaped, not folded into a space
+            sys.stdout.write(visible(", ".join(f"{k}={_value_text(v)}" for k, v in row.items()) or "(empty combination)")
                              + "\n")
             count += 1
         sys.stdout.flush()
@@ -544,7 +545,8 @@ def _value_text(value: Any) -> str:
     """A matrix value as the plan table's column shows it: as its job key writes it (`format_value`), but for a
     string holding a control character the key folds into a space (a CR, a tab), which is kept, to be shown as
     Python writes it (`\\r`, by `_written`), as `--explain` shows the value: the column shows the value sent."""
-    if isinstance(value, str) and _FOLDED_CONTROL.search(value):
+    # every character the key folds is one `isprintable` denies: most values are printable, found so at once
+    if isinstance(value, str) and not value.isprintable() and _FOLDED_CONTROL.search(value):
         text = value.replace("\t", "\\t")  # `visible` leaves a tab, which a cell would show as spaces
         return text if len(text) <= 40 else f"{text[:39]}…"
     return format_value(value)

@@ -1935,3 +1935,12 @@ def test_the_plan_tables_value_column_shows_a_cr_or_a_tab_escaped(
     assert [(key.strip(), value.strip()) for _, key, value, *_ in rows] == [
         ("p=one\\x1b[31mred", "one\\x1b[31mred"), ("p=t wo", "t\\rwo"), ("p=a b", "a\\tb")]
     assert code == 0 and "\r" not in out and "\t" not in out
+
+
+def test_matrix_rows_show_a_cr_or_a_tab_in_a_value_escaped(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """`matrix` shows each value as the plan table's value column does (the value sent, `t\\rwo`), not as the job
+    key folds it (`t wo`); the row's names are as they were."""
+    (tmp_path / "p.txt").write_bytes(b"one\x1b[31mred\nt\rwo\na\tb\nplain\n")
+    m = write(tmp_path / "m.yaml", 'params: {prompt: "x {{ p }}", quality: 360p}\nmatrix:\n  p: {file: p.txt}\n', HEAD)
+    code, out, _ = run_cli(capsys, "matrix", str(m))
+    assert (code, out) == (0, "p=one\\x1b[31mred\np=t\\rwo\np=a\\tb\np=plain\n4 combinations\n")
