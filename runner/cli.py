@@ -122,17 +122,18 @@ def cmd_validate(args: argparse.Namespace) -> int:
     # The state only where it tells something: files in the way, or jobs an earlier run finished (free now).
     diff = api.diff(plan) if over or plan.occupied or plan.read_otherwise else None
     for w in (*plan.warnings, *told_read_otherwise(plan, diff), *overwrites(plan, diff)):
-        err.print(f"[yellow]warning[/yellow]: {escape(w)}")
+        err.print(f"[yellow]warning[/yellow]: {escape(_lines_visible(w))}")
     if plan.budget_micros is not None and over:
         to_send, following, cost = _budgeted(plan, diff)
         if cost > plan.budget_micros:
             follow = f" and {len(following):,} in flight to follow" if following else ""
             costs = "costs" if len(to_send) == 1 and not following else "cost"
-            err.print(f"[yellow]warning[/yellow]: {escape(str(plan.manifest.path))}: run.budget_usd: the "
+            err.print(f"[yellow]warning[/yellow]: {escape(visible(str(plan.manifest.path)))}: run.budget_usd: the "
                       f"{_jobs(len(to_send))} to send{follow} {costs} {usd_text(cost)}, above the budget of "
                       f"{usd_text(plan.budget_micros)}: `gridrun run` would refuse to start (--allow-partial "
                       "runs up to it)")
-    out.print(f"{plan.manifest.path}: valid — {_jobs(len(plan.jobs))}, {usd_text(plan.total_micros)} estimated")
+    out.print(f"{escape(visible(str(plan.manifest.path)))}: valid — {_jobs(len(plan.jobs))}, "
+              f"{usd_text(plan.total_micros)} estimated")
     return 0
 
 
@@ -165,7 +166,7 @@ def cmd_matrix(args: argparse.Namespace) -> int:
 
     groups, warnings = checked_of_file(Path(args.file))  # every matrix checked before a row is written
     for w in warnings:  # as `validate` gives them
-        err.print(f"[yellow]warning[/yellow]: {escape(w)}")
+        err.print(f"[yellow]warning[/yellow]: {escape(_lines_visible(w))}")
     rows = _matrix_rows(groups)
     try:
         if args.json:
@@ -391,7 +392,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         _say_json(_plan_json(plan, diff), ensure_ascii=not writes_any(sys.stdout))
         return 0
     for w in _warnings(plan, diff):
-        err.print(f"[yellow]warning[/yellow]: {escape(w)}")
+        err.print(f"[yellow]warning[/yellow]: {escape(_lines_visible(w))}")
     m = plan.manifest
     out.print(f"[bold]{escape(m.name)}[/bold] — {plan.provider} / {plan.model} — {_jobs(len(plan.jobs))}")
     if isinstance(m.data.get("description"), str):
@@ -539,6 +540,12 @@ def _written(text: str) -> str:
 # The spacing a job key folds into one space (`jobs.whole_key_text`) that is a control character: a CR, a tab, a line
 # break, a vertical tab, a form feed, the separators \x1c-\x1f, a NEL.
 _FOLDED_CONTROL = re.compile("[\t\n\x0b\x0c\r\x1c-\x1f\x85]")
+
+
+def _lines_visible(text: str) -> str:
+    """An error's or a warning's text as written to the terminal: a control character of a path or a value in it
+    (a folder named with an ESC) written as Python writes it (`visible`), each of its lines kept a line."""
+    return "\n".join(map(visible, text.split("\n"))) if not text.isprintable() else text
 
 
 def _value_text(value: Any) -> str:
@@ -1037,7 +1044,7 @@ def _run(args: argparse.Namespace, manifest: Manifest, progress: Any, **extra: A
                    "retry" if extra.get("retry_failed") else "run")
     diff = api.diff(plan, force=getattr(args, "force", False))
     for w in _warnings(plan, diff):
-        err.print(f"[yellow]warning[/yellow]: {escape(w)}")
+        err.print(f"[yellow]warning[/yellow]: {escape(_lines_visible(w))}")
     if diff and (diff.changed or diff.stale or diff.renamed or diff.cached or diff.in_flight or diff.refetch
                  or diff.forced):
         # a job --force sends again is not new: it was made (or tried) before, and is paid again
@@ -1066,7 +1073,8 @@ def _run(args: argparse.Namespace, manifest: Manifest, progress: Any, **extra: A
     if report and not progress.json_lines:
         out.print(f"report: {visible(report)}", markup=False, highlight=False)
     elif result.report_error:
-        err.print(f"[yellow]warning[/yellow]: {escape(result.report_error)}; `gridrun report` writes it once that is fixed")
+        err.print(f"[yellow]warning[/yellow]: {escape(_lines_visible(result.report_error))}; `gridrun report` writes "
+                  "it once that is fixed")
     if not progress.json_lines:
         out.print(f"videos: {visible(rel)}/", markup=False, highlight=False)
     if kept:
@@ -2195,7 +2203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except (GridrunError, sqlite3.Error, OSError) as exc:
         for e in _error_lines(exc, args.command, _manifest_given(args)):
-            err.print(f"[red]error[/red]: {escape(e)}", markup=True, highlight=False)
+            err.print(f"[red]error[/red]: {escape(_lines_visible(e))}", markup=True, highlight=False)
         if isinstance(exc, ManifestErrors):
             if exc.not_listed:
                 err.print(f"... and {exc.not_listed:,} more errors, not listed")

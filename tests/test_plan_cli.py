@@ -1944,3 +1944,35 @@ def test_matrix_rows_show_a_cr_or_a_tab_in_a_value_escaped(capsys: pytest.Captur
     m = write(tmp_path / "m.yaml", 'params: {prompt: "x {{ p }}", quality: 360p}\nmatrix:\n  p: {file: p.txt}\n', HEAD)
     code, out, _ = run_cli(capsys, "matrix", str(m))
     assert (code, out) == (0, "p=one\\x1b[31mred\np=t\\rwo\np=a\\tb\np=plain\n4 combinations\n")
+
+
+def test_an_error_or_a_warning_naming_a_path_with_a_control_character_shows_it_escaped(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A manifest in a folder whose name holds an ESC or a CR: the errors and warnings naming it, and validate's
+    line, show it as \\x1b and \\r, as the outputs: line does; --json writes it as JSON escapes it."""
+    folder = tmp_path / "a\x1b[31mb\rc"
+    folder.mkdir()
+    write(folder / "m.yaml", "params: {prompt: a fox, quality: 360p, bogus: 1}\nsim: {render_time: 0.01, jitter: 0}\n",
+          HEAD)
+    monkeypatch.chdir(tmp_path)
+    shown = "a\\x1b[31mb\\rc"
+    for command in ("status", "report", "export"):
+        code, _, err = run_cli(capsys, command, "a\x1b[31mb\rc/m.yaml")
+        assert code == 2 and f"error: {tmp_path}/{shown}/.gridrun/state.db: no state yet" in err
+        assert "\x1b" not in err and "\r" not in err
+    code, _, err = run_cli(capsys, "status", "a\x1b[31mb\rc/gone.yaml")
+    assert (code, err) == (2, f"error: {shown}/gone.yaml: no such file\n")
+    code, out, err = run_cli(capsys, "validate", "a\x1b[31mb\rc/m.yaml")
+    assert code == 0 and out.startswith(f"{tmp_path}/{shown}/m.yaml: valid")
+    assert err.startswith(f"warning: {shown}/m.yaml:4:40: params.bogus: unknown parameter")
+    code, out, err = run_cli(capsys, "plan", "a\x1b[31mb\rc/m.yaml", "--json")
+    assert code == 0 and "\x1b" not in out + err and "\r" not in out + err and "\\u001b[31mb\\rc" in out
+    assert json.loads(out)["outputs_dir"] == str(folder / "outputs" / "fox")
+    assert run_cli(capsys, "run", "a\x1b[31mb\rc/m.yaml")[0] == 0
+    for more in ([], ["--runs"]):
+        code, out, _ = run_cli(capsys, "status", "a\x1b[31mb\rc/m.yaml", "--json", *more)
+        assert code == 0 and "\x1b" not in out and "\r" not in out
+    assert json.loads(out)[0]["manifest_path"] == str(folder / "m.yaml")
+    code, _, err = run_cli(capsys, "status", "--state", "a\x1b[31mb\rc/none")
+    assert code == 2 and err.startswith(f"error: {shown}/none/state.db: no state yet") and "\x1b" not in err
