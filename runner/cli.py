@@ -742,8 +742,8 @@ def _explain(plan: Plan, *, every: bool = False, diff: Any = None) -> None:
         excluded = plan.excluded if every else plan.excluded[:PLAN_ROWS]
         for sweep, c, i in excluded:
             where = f"sweep {sweep}: " if sweep else ""
-            vals = ", ".join(f"{k}={format_value(v)}" for k, v in c.values)
-            out.print(f"    {where}{vals}   ← exclude {i}", markup=False)
+            vals = visible(", ".join(f"{k}={_value_text(v)}" for k, v in c.values))  # as `matrix` writes a row
+            out.print(f"    {visible(where)}{vals}   ← exclude {i}", markup=False)
         if len(excluded) < len(plan.excluded):
             out.print(f"    … {len(plan.excluded) - len(excluded):,} more (--all lists every one)")
 

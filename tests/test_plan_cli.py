@@ -1976,3 +1976,17 @@ def test_an_error_or_a_warning_naming_a_path_with_a_control_character_shows_it_e
     assert json.loads(out)[0]["manifest_path"] == str(folder / "m.yaml")
     code, _, err = run_cli(capsys, "status", "--state", "a\x1b[31mb\rc/none")
     assert code == 2 and err.startswith(f"error: {shown}/none/state.db: no state yet") and "\x1b" not in err
+
+
+def test_explains_excluded_combinations_show_a_control_character_escaped(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """--explain's 'removed by exclude' lines show a value as `matrix` rows do: an ESC or a CR escaped."""
+    (tmp_path / "p.txt").write_bytes(b"one\x1b[31mred\nt\rwo\nplain\n")
+    m = write(tmp_path / "m.yaml", 'params: {prompt: "x {{ p }} {{ n }}", quality: 360p}\nmatrix:\n'
+              '  p: {file: p.txt}\n  n: [1, 2]\n  exclude:\n    - {n: 2}\n', HEAD)
+    code, out, _ = run_cli(capsys, "plan", str(m), "--explain")
+    removed = out.split("removed by exclude\n")[1].splitlines()
+    assert code == 0 and [line.split("   ←")[0].strip() for line in removed] == [
+        "p=one\\x1b[31mred, n=2", "p=t\\rwo, n=2", "p=plain, n=2"]
+    assert "\x1b" not in out and "\r" not in out
