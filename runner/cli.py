@@ -828,7 +828,7 @@ def _next_steps(counts: Mapping[str, int], snap: Snapshot | None = None, *, budg
         fix = "raise `ulimit -n` or lower run.concurrency"
     else:
         fix = "free space on its disk (or make it writable)"
-    return f"videos could not be saved in {unsaved}: {fix} first, then {steps}"
+    return f"videos could not be saved in {visible(unsaved)}: {fix} first, then {steps}"
 
 
 def _steps(counts: Mapping[str, int], snap: Snapshot | None, *, budget: int | None, gone: int = 0) -> str:

@@ -1990,3 +1990,11 @@ def test_explains_excluded_combinations_show_a_control_character_escaped(
     assert code == 0 and [line.split("   ←")[0].strip() for line in removed] == [
         "p=one\\x1b[31mred, n=2", "p=t\\rwo, n=2", "p=plain, n=2"]
     assert "\x1b" not in out and "\r" not in out
+
+
+def test_the_next_step_after_videos_could_not_be_saved_shows_the_folder_escaped() -> None:
+    """The output folder status and run name when videos could not be saved there: an ESC in its name escaped."""
+    from runner.cli import _next_steps
+
+    said = _next_steps({"planned": 1}, unsaved="/v/a\x1b[31mb/outputs/fox")
+    assert said.startswith("videos could not be saved in /v/a\\x1b[31mb/outputs/fox: free space") and "\x1b" not in said
