@@ -543,10 +543,12 @@ _IDENTITY = (SIMULATOR_HEADER.lower().encode("latin-1"), b"1")
 
 class _Identified:
     """Every answer of the app wrapped carries `SIMULATOR_HEADER`: a client (gridrun's runs) can tell a simulator's
-    placeholder videos from a provider's."""
+    placeholder videos from a provider's. And a `Date` header, the simulator's `clock` when the answer starts (the
+    clock its videos' `created_at` is read off), as a provider's server stamps its answers."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, clock: Callable[[], float] = time.time) -> None:
         self.app = app
+        self.clock = clock
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -555,7 +557,8 @@ class _Identified:
 
         async def identified(message: Any) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), _IDENTITY]
+                date = (b"date", formatdate(self.clock(), usegmt=True).encode("latin-1"))
+                message["headers"] = [*message.get("headers", ()), _IDENTITY, date]
             await send(message)
 
         await self.app(scope, receive, identified)
@@ -585,6 +588,6 @@ def create_app(config: SimConfig, *, clock: Callable[[], float] | None = None, w
         *_control_routes(sim),
     ]
     app = Starlette(routes=routes, exception_handlers={404: _not_found, 405: _not_found},
-                    middleware=[Middleware(_Identified)])
+                    middleware=[Middleware(_Identified, clock=sim.clock)])
     app.state.sim = sim
     return app

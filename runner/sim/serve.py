@@ -206,6 +206,7 @@ def _server(config: SimConfig, *, access_log: bool = False, log_config: Any = No
         log_config=log_config,
         timeout_keep_alive=30,
         backlog=2048,
+        date_header=False,  # the app stamps its own, off the simulator's clock: uvicorn's lags up to a second
     )
     return uvicorn.Server(uv)
 
