@@ -54,6 +54,9 @@ class VideoStatus:
     cost_micros: int | None = None
     created_at: float | None = None
     completed_at: float | None = None
+    answered_at: float | None = None
+    """On a create's answer only: when the provider answered, by its own clock (the HTTP `Date` header, whole
+    seconds), to set against `created_at`; None where the answer had no such header."""
 
     @property
     def failure(self) -> str:

@@ -34,6 +34,7 @@ from runner.providers.base import (
 from runner.providers.capabilities import API_ROOTS, ProviderCaps
 from runner.providers.download import fetch_to_file
 from runner.providers.transport import (
+    answered_at,
     decode,
     make_client,
     resolve_base_url,
@@ -160,8 +161,10 @@ class LumenfallProvider:
         key = body.get("idempotency_key")
         if isinstance(key, str) and key:
             headers["Idempotency-Key"] = key
-        data = await self._call(client, "POST", "videos", create=True, json=body, headers=headers)
-        return self._video(data, op="POST /videos", create=True)
+        when: list[float | None] = []
+        data = await self._call(client, "POST", "videos", create=True, json=body, headers=headers, answered=when)
+        status = self._video(data, op="POST /videos", create=True)
+        return dataclasses.replace(status, answered_at=when[0]) if when and when[0] is not None else status
 
     async def get(self, client: httpx.AsyncClient, video_id: str) -> VideoStatus:
         """`GET /videos/{id}`."""
@@ -322,12 +325,16 @@ class LumenfallProvider:
         create: bool = False,
         expect_body: bool = True,
         op: str | None = None,
+        answered: builtins.list[float | None] | None = None,
         **kwargs: Any,
     ) -> dict[str, Any]:
+        """The call's JSON answer; `answered`, where given, gets when the server answered (`answered_at`)."""
         op = op or f"{method} /{url}"
         response = await send(client, method, url, op=op, create=create, **kwargs)
         if not self.simulator and response.headers.get(SIMULATOR_HEADER) == "1":
             self.simulator = True
+        if answered is not None:
+            answered.append(answered_at(response))
         return decode(response, op=op, create=create, expect_body=expect_body, key_env=self.key_env)
 
     def _video(self, data: Any, *, op: str, create: bool = False) -> VideoStatus:

@@ -15,6 +15,8 @@ import ssl
 import sys
 import weakref
 from collections.abc import Sequence
+from datetime import UTC
+from email.utils import parsedate_to_datetime
 from typing import Any, Mapping
 
 import httpx
@@ -417,6 +419,21 @@ def _os_reason(exc: BaseException) -> str | None:
 
 
 _MALFORMED = object()
+
+
+def answered_at(response: httpx.Response | Answer) -> float | None:
+    """When the server answered, by its clock: the answer's HTTP `Date` header (whole seconds since the epoch);
+    None without one, or one that does not parse."""
+    value = response.headers.get("date")
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        when = parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:  # RFC 9110's date is GMT; an obsolete form without a zone is read so too
+        when = when.replace(tzinfo=UTC)
+    return when.timestamp()
 
 
 def read_json(response: httpx.Response | Answer) -> Any:

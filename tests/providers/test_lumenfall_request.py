@@ -245,3 +245,22 @@ def test_non_image_file_is_rejected(tmp_path: Path) -> None:
     text.write_text("hello")
     with pytest.raises(RejectedError, match="not an image"):
         build({"prompt": "p", "last_frame_image": str(text)})
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("date", "expected"), [
+    ("Fri, 15 Jan 2027 08:00:05 GMT", 1_800_000_005.0),
+    (None, None),
+    ("not a date", None),
+])
+async def test_a_creates_answer_says_when_the_provider_answered_by_its_date_header(
+    mock: Any, date: str | None, expected: float | None
+) -> None:
+    """The create's answer carries the provider's time of answering (its HTTP Date header), to set against the
+    video's created_at; an answer without one, or with one that does not parse, says nothing."""
+    headers = {"Date": date} if date is not None else {}
+    async with mock(lambda r: httpx.Response(200, json=video(), headers=headers)) as client:
+        provider = get_provider("lumenfall")
+        status = await provider.submit(client, {"model": "pixverse-v5.6", "prompt": "a", "idempotency_key": "k"})
+    assert status.created_at == 1_800_000_000.0
+    assert status.answered_at == expected

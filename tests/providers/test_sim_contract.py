@@ -613,3 +613,22 @@ async def test_the_tls_context_is_made_at_the_first_https_request_and_only_then(
             with pytest.raises(httpx.ConnectError):
                 await client.get(f"https://127.0.0.1:{closed}/v1/videos")
     assert len(made) == 1
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("stack", ["aiohttp", "httpx"])
+async def test_a_creates_answer_says_when_the_simulator_answered_on_either_http_stack(
+    lumenfall: LumenfallProvider, sim: Sim, monkeypatch: pytest.MonkeyPatch, stack: str
+) -> None:
+    """The simulator stamps its answers with a Date off its own clock, as a provider's server does, and the client
+    reads it on either HTTP stack: a new video was made in the second of its answer (or the one before); a replay
+    of its key names the same video, made when it was."""
+    monkeypatch.setenv("GRIDRUN_HTTP", stack)
+    async with lumenfall.client() as client:
+        made = await lumenfall.submit(client, body(lumenfall, "gridrun-date-1"))
+        again = await lumenfall.submit(client, body(lumenfall, "gridrun-date-1"))
+    assert made.answered_at is not None and made.created_at is not None
+    assert made.created_at <= made.answered_at <= made.created_at + 1
+    assert again.id == made.id and again.created_at == made.created_at
+    assert again.answered_at is not None and again.answered_at >= made.answered_at
+    assert (await sim.stats())["replays"] == 1

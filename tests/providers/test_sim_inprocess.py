@@ -126,3 +126,24 @@ async def test_sim_over_http_when_given_a_base_url() -> None:
         with pytest.raises(RejectedError):
             await provider.get(client, "v")
     assert seen == ["http://127.0.0.1:9/v1/videos/v"]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("honour", [True, False])
+async def test_the_simulators_date_and_created_at_tell_a_replay_from_a_new_video(honour: bool) -> None:
+    """The simulator stamps each answer with a Date off its own clock: a create's key sent again 10 s later is
+    answered then, with the video made at the first send where keys are honoured, and with one made now where
+    they are not."""
+    from runner.sim import SimConfig, create_app
+
+    now = [1_800_000_000.4]
+    app = create_app(SimConfig.from_dict({**KNOBS, "honour_idempotency": honour}), clock=lambda: now[0])
+    provider = sim()
+    async with provider.client(transport=httpx.ASGITransport(app=app)) as client:
+        first = await provider.submit(client, body(provider))
+        now[0] += 10
+        again = await provider.submit(client, body(provider))
+    assert (first.created_at, first.answered_at) == (1_800_000_000, 1_800_000_000)
+    assert again.answered_at == 1_800_000_010
+    assert again.created_at == (1_800_000_000 if honour else 1_800_000_010)
+    assert (again.id == first.id) is honour
