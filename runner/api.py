@@ -903,6 +903,9 @@ def status_json(snap: Snapshot) -> dict[str, Any]:
         "stopping": snap.stopping,  # why the run stopped sending new jobs (budget, interrupt, ...), as `run --json` says
         # renders the run paid that the provider billed above 5x their estimates, counted as billed (None: none)
         "billed_above": snap.billed_above_note(),
+        # a create sent again with its idempotency key got a new video: an earlier send may have made and billed
+        # another (None: none did)
+        "keys_ignored": snap.keys_ignored_note(),
         "problems": [
             {"key": j.key, "state": j.state, "error": j.error}
             for j in problems(snap)

@@ -1336,6 +1336,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     out.print(f"  spent {usd_text(snap.spent_micros)}, reserved {usd_text(snap.reserved_micros)}{budget}")
     if (above := snap.billed_above_note()) is not None:
         out.print(f"  [bold yellow]warning[/bold yellow]: {escape(above)}")
+    if (ignored := snap.keys_ignored_note()) is not None:
+        out.print(f"  [bold yellow]warning[/bold yellow]: {escape(ignored)}")
     if (over := snap.over_budget_note()) is not None:
         out.print(f"  [yellow]{escape(over)}[/yellow]")
     if (snap.manifest_spent_micros, snap.manifest_reserved_micros) != (snap.spent_micros, snap.reserved_micros):

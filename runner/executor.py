@@ -39,8 +39,9 @@ from .errors import (
     RetryableError,
     ServerError,
 )
-from .jobs import billed_above, billed_above_note, billed_factors, counted_cost, usd_text
-from .live import LiveViews
+from .jobs import KEY_IGNORED, billed_above, billed_above_note, billed_factors, counted_cost, key_ignored_note, usd_text
+from .live import HEARTBEAT as LIVE_HEARTBEAT
+from .live import IDLE_TICK, LiveViews
 from .options import GONE_AFTER, RunOptions
 from .outputs import (
     Kept, keep_file, keep_take, mute, poster_path, sidecar_matches, sidecar_writer, superseded_dir,
@@ -96,6 +97,19 @@ LOG_SETTLE = 5.0
 END_TRIES = 5
 # A create whose answer was lost is sent again (same key, where the provider honours keys) at most this often.
 MOST_RESENDS = 2
+# A create sent again with its idempotency key, answered with a video made more than this many seconds after every
+# earlier send of the key had ended, got a video of its own: the provider ignored the key (or had forgotten it), and
+# an earlier send may have made and billed another (`_made_by_this_send`). Only the provider's clocks are read of
+# the video: its answer's Date against the video's created_at (how old the video was when it answered), so that
+# this machine's clock being off does not matter; this machine's own clock measures only the time from the end of
+# the last earlier send (when its answer was lost) to this send. A provider answers a create once its video exists,
+# so the video of an earlier send whose answer was lost is older than that end however slow the create was (one
+# that takes 20 s to answer made its video before it answered), and a slow answer to this send only makes a
+# replayed video look older. What the 3 s cover: Date and created_at are whole seconds (1 s), and another server
+# (a gateway, an edge) may stamp Date than the one that stamps created_at, or finish a create just after a client
+# that timed out gave up on it (2 s). A send made LOG_SETTLE (5 s) after a lost answer is checked; one made sooner
+# (or a video answered more than 2 s after it was made, on a resend made within LOG_SETTLE) concludes nothing.
+KEY_REPLAY_TOLERANCE = 3.0
 
 
 # The codes a 403 or 404 to a create has when its body is no coded error of the API (an HTML page, a web server's
@@ -267,6 +281,9 @@ class Executor:
         self._left_elsewhere: set[int] = set()
         self._doubted = False  # a reported cost was doubted in this run (said once, in `errors`)
         self._above = False  # a render was billed above its estimate's upper factor (said once, in `errors`)
+        # a create sent again with its key got a new video (`_made_by_this_send`): for the rest of the run the provider
+        # is taken not to honour keys, and no create is sent again on a key's account
+        self._keys_ignored = False
         self._unanswered: dict[str, str] = {}  # video -> why its last polls got no status (read by `_watch`)
         self._poll_told: set[tuple[str, str]] = set()  # (video, kind of failure) told among the errors: once each
         self._poll_noted: dict[str, str] = {}  # video -> the poll failure its job's error says, until answered
@@ -915,13 +932,18 @@ class Executor:
             self._budget_move(jid)  # followed no more: whatever it still reserves, this run does not free
 
     async def _post(
-        self, job: Job, jid: int, key: str, *, fresh: bool = True, asked: bool = False
+        self, job: Job, jid: int, key: str, *, fresh: bool = True, asked: bool = False,
+        earlier_ended: float | None = None,
     ) -> VideoStatus | None:
         """Send the create request; reconcile an unknown outcome. None when the job did not get an id.
 
         `fresh`: no earlier process sent this attempt, so a create refused every time (429s alone) surely made
         nothing. A key that may have been received is sent again only inside the provider's dedup window
-        (`_key_too_old`); past it the job is `unknown`, but for the first send when `asked` (retry --unknown)."""
+        (`_key_too_old`); past it the job is `unknown`, but for the first send when `asked` (retry --unknown).
+
+        `earlier_ended`: for a job an earlier process sent (not `fresh`) and this one sends again with the same key,
+        when every earlier send of it had ended, by this machine's clock: a video made well after it was made by
+        this send (`_made_by_this_send`)."""
         try:
             body = self.provider.build_request(job.params, model=self.plan.model, idempotency_key=key)
         except RejectedError as exc:  # an input the provider could never take (an input image changed since the plan)
@@ -935,10 +957,12 @@ class Executor:
             self._move(jid, S.REJECTED, error=f"not sent: {exc}")
             self._error(job, f"not sent: {exc}")
             return None
-        honours = self.provider.caps.honours_idempotency_keys
         tries = 0
         maybe_received = not fresh  # by a create whose answer was lost
         lost = not fresh  # a send of this attempt got no answer (an earlier process's, or a timeout, a reset)
+        # The next send goes on the key's account (an earlier one may have made the video, which the key is to
+        # bring back), and when the last earlier send that may have made one ended.
+        on_key, since = earlier_ended is not None, earlier_ended
         # The job's timeout counts from here: a create that goes unanswered is not sent again past it.
         self._began[jid] = began = self.clock()
         deadline = None if not self.timeout else began + float(self.timeout)
@@ -966,6 +990,10 @@ class Executor:
                 await self._unsent(job, jid, f"not sent: the run stopped ({self.stopping}) while the provider was "
                                              "refusing creates (429)")
                 return None
+            if on_key and not self._honours_keys():
+                # Another create sent again with its key got a new video: none is sent again on a key's account.
+                return self._give_up(job, jid, "outcome unknown: not sent again with its idempotency key, as the "
+                                               "provider made a new video for another create sent again with its key")
             too_old = self._key_too_old(jid) if maybe_received else None
             if too_old is not None and not asked:
                 return self._not_resent(job, jid, too_old)
@@ -977,13 +1005,13 @@ class Executor:
                     async with self.pacer.gate:
                         status = await self.provider.submit(self.client, body)
                 except RejectedError as exc:
-                    if honours and exc.status == 409 and lost:
+                    if self._honours_keys() and exc.status == 409 and lost:
                         # The provider knows this attempt's key already (in progress, or used): a send of it whose
                         # answer was lost may have made something. Found by the key, or the same key sent again,
                         # never a new attempt.
                         raise OutcomeUnknownError(f"the provider already knows this request's idempotency key ({exc})",
                                                   status=409, code=exc.code) from exc
-                    if honours and exc.status == 409:
+                    if self._honours_keys() and exc.status == 409:
                         # No send of the key went unanswered: none can be on its way still. A conflict the provider
                         # answered, looked up in its log as a 5xx is, and given up planned (nothing paid) if the log
                         # keeps having no video for the key.
@@ -1035,6 +1063,7 @@ class Executor:
                 return None
             except (OutcomeUnknownError, RetryableError) as exc:
                 # The create may have been received: find out before anything is sent again.
+                ended = self.clock()
                 maybe_received = True
                 lost = lost or isinstance(exc, OutcomeUnknownError)
                 tries += 1
@@ -1053,6 +1082,7 @@ class Executor:
                 if found is not None:
                     status = found
                 elif answered and settled:
+                    on_key = False  # no earlier send made anything: the next one is a first
                     if tries > self.retries + 2:
                         # The log, read to its end after the last send, has no video for the key: as a later run's
                         # reconcile would find, nothing was made (the attempt is voided, as it would void it).
@@ -1062,7 +1092,7 @@ class Executor:
                         return None
                     await self._nap(backoff(tries, getattr(exc, "retry_after", None)), deadline)
                     continue
-                elif honours:
+                elif self._honours_keys():
                     # Sent again with the same key, which the provider answers with the video the first send made.
                     # Few times, and each LOG_SETTLE after the last send timed out, so that it has most likely
                     # landed: how a provider treats a key still being processed is not published, and one that
@@ -1076,10 +1106,13 @@ class Executor:
                         said = "no answer" if exc.status is None else "no usable answer"
                         return self._give_up(job, jid, f"{said} after {tries} tries: {exc}")
                     wait = backoff(tries, getattr(exc, "retry_after", None))
+                    on_key, since = True, ended
                     await self._nap(max(wait, LOG_SETTLE) if isinstance(exc, OutcomeUnknownError) else wait, deadline)
                     continue
                 else:
                     return self._give_up(job, jid, f"outcome unknown: {exc}")
+            if on_key and since is not None and self._made_by_this_send(status, sent=sent, since=since):
+                self._key_ignored(job, jid, key, status, sent - since)
             other = self._by_video.setdefault(status.id, jid)
             if other != jid:
                 # The answer names a video another job has: not this job's render (a replay for another request).
@@ -1089,6 +1122,32 @@ class Executor:
             # Committed by the next flush, which comes before any poll of it (DESIGN: id before poll).
             self._move(jid, S.SUBMITTED, lazy=True, provider_id=status.id, made=self._made())
             return status
+
+    def _honours_keys(self) -> bool:
+        """Whether a create whose answer was lost may be sent again with its key, the provider answering with the
+        video an earlier send made: as its capabilities say, until a send of the run was seen to get a new one."""
+        return self.provider.caps.honours_idempotency_keys and not self._keys_ignored
+
+    @staticmethod
+    def _made_by_this_send(status: VideoStatus, *, sent: float, since: float) -> bool:
+        """Whether the video a create sent again with its key (at `sent`, this machine's clock) was answered with was
+        made by this send, not by an earlier one of the key (every one of which had ended by `since`): it was
+        younger, at the provider's answer, than the time from `since` to this send, by more than
+        KEY_REPLAY_TOLERANCE. False where the answer has no Date, or the video no created_at: nothing is known."""
+        if status.answered_at is None or status.created_at is None:
+            return False
+        age = status.answered_at - status.created_at
+        return (sent - since) - age > KEY_REPLAY_TOLERANCE
+
+    def _key_ignored(self, job: Job, jid: int, key: str, status: VideoStatus, after: float) -> None:
+        """A create sent again with its key got a new video (`_made_by_this_send`; `after`: seconds from the end of
+        the last earlier send to it): the job keeps it (it is paid). Recorded on the job (event key-ignored) and
+        said; for the rest of the run no create is sent again on a key's account."""
+        self._keys_ignored = True
+        self.store.event(self.run_id, jid, KEY_IGNORED, {
+            "provider_id": status.id, "idempotency_key": key, "created_at": status.created_at,
+            "answered_at": status.answered_at, "sent_after_s": round(after, 3)})
+        self._error(job, key_ignored_note(self.provider.name))
 
     def _halted(self, deadline: float | None) -> str | None:
         """Why no create of the job may be sent now: the run was interrupted (the first Ctrl-C, `stop`), or the
@@ -1169,7 +1228,7 @@ class Executor:
 
         After the interrupt or `until` (the job's deadline), a lookup is tried once, not again after a failure, and
         not at all where it would wait for a provider's pause (a 429): the log is not asked (False)."""
-        if last_sent is not None and (settle or not self.provider.caps.honours_idempotency_keys):
+        if last_sent is not None and (settle or not self._honours_keys()):
             wait = last_sent + self.opts.request_timeout + LOG_SETTLE - self.clock()
             if wait > 0:
                 await anyio.sleep(wait)
@@ -1291,7 +1350,7 @@ class Executor:
             # While it is looked up (which may wait for the provider's log to settle), the job may well be paid
             # for: its cost shows as reserved. New jobs wait for the lookup, so the budget's check is not moved.
             self._reserved += job.cost_micros
-            if sent_at is not None and not self.provider.caps.honours_idempotency_keys:
+            if sent_at is not None and not self._honours_keys():
                 self._checks[jid] = sent_at + self.opts.request_timeout + LOG_SETTLE  # when `_find` reads the log
             try:
                 found, answered = await self._find(key, sent_at, last_sent=sent_at)
@@ -1322,7 +1381,7 @@ class Executor:
             return
         if not retry:
             return  # unknown, as it was: `retry --unknown` sends it again
-        if self.provider.caps.honours_idempotency_keys:
+        if self._honours_keys():
             # Sent again with the same key: the provider answers with the video an earlier send made, at no
             # cost, or makes it now, once.
             slot = await self._slot(job)
@@ -1331,7 +1390,8 @@ class Executor:
             try:
                 if not await self._reserve(job):
                     return
-                status = await self._post(job, jid, key, fresh=False, asked=state == S.UNKNOWN.value)
+                status = await self._post(job, jid, key, fresh=False, asked=state == S.UNKNOWN.value,
+                                          earlier_ended=self._earlier_sends_ended())
                 if status is not None:
                     await self._follow(job, jid, status, slot)
             finally:
@@ -1346,6 +1406,16 @@ class Executor:
             return
         self._unknown(job, jid, "create request may have reached the provider; no request log to check. "
                       "`gridrun retry --unknown` re-submits (may pay twice)", reserved=False)
+
+    def _earlier_sends_ended(self) -> float:
+        """When every create an earlier process sent had ended, by this machine's clock: when the run before this
+        one ended (one whose process died: its last record, a heartbeat and a tick later, as it records that it
+        is alive that often). Runs hold the state one at a time, and nothing else sends creates."""
+        ended = self.store.run_before_ended(self.run_id)
+        if ended is None:
+            return self.started
+        at, died = ended
+        return min(self.started, at + (LIVE_HEARTBEAT + IDLE_TICK if died else 0.0))
 
     async def _restored(self, job: Job, jid: int, state: JobState) -> None:
         """A job `void_attempt` put back as it was before a re-run that never reached the provider: this run

@@ -185,6 +185,21 @@ def billed_above_note(estimate: int, reported: int, *, more: int = 0, prices_fro
             f"counted as billed; the price table may be out of date{where}")
 
 
+KEY_IGNORED = "key-ignored"
+"""The event recorded on a job whose create, sent again with its idempotency key, got a new video (the provider ignored
+the key, or had forgotten it): what `status`, the report and the export say of the run (`key_ignored_note`)."""
+
+
+def key_ignored_note(provider: str, *, jobs: int = 1) -> str:
+    """What the run's errors, `status` and the report say of a run in which a create sent again with its
+    idempotency key got a new video (event KEY_IGNORED): an earlier send may have made and billed one no job has.
+    `jobs`: how many jobs it was seen of."""
+    more = f" ({jobs:,} jobs)" if jobs > 1 else ""
+    return (f"the provider made a new video for a create sent again with the same idempotency key{more}: the first "
+            "send may have made and billed another (video unknown); set `honours_idempotency_keys: false` in a "
+            f"capabilities file for {provider}")
+
+
 class BilledAbove(NamedTuple):
     """The jobs a run paid that the provider billed above the upper factor of COST_FACTORS of their estimates
     (`billed_above`): what `plan`, a run's pre-send lines and its end line's next step scale what is sent next

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from .jobs import BilledAbove, billed_above, counted_cost, usd_text
+from .jobs import BilledAbove, billed_above, counted_cost, key_ignored_note, usd_text
 
 __all__ = ["GONE_EXIT", "RUN_STATUSES", "EarlierTake", "JobRecord", "RunRecord", "RunSummary", "Snapshot", "job_record", "run_record"]
 
@@ -316,6 +316,9 @@ class Snapshot:
     # Where the prices of the run's jobs come from (`capabilities.prices_from`), read only when a job the run paid
     # was billed above its estimate (`billed_above_note`); "" otherwise.
     prices_from: str = ""
+    # How many of the run's jobs had a create, sent again with its idempotency key, answered with a new video (event
+    # key-ignored): an earlier send may have made and billed another (`keys_ignored_note`)
+    keys_ignored: int = 0
 
     def last_record(self) -> float:
         """When the run's own process last recorded anything (a job's move, an event, that it was alive): the end
@@ -339,6 +342,11 @@ class Snapshot:
         there are none."""
         above = self.billed_above()
         return None if above is None else above.note
+
+    def keys_ignored_note(self) -> str | None:
+        """What the run's end, `status` and the report say of a run in which a create sent again with its
+        idempotency key got a new video (`jobs.key_ignored_note`); None when none did."""
+        return key_ignored_note(self.run.provider, jobs=self.keys_ignored) if self.keys_ignored else None
 
     def billed_above(self) -> BilledAbove | None:
         """The jobs this run paid that the provider billed above the upper factor of COST_FACTORS of their

@@ -282,6 +282,7 @@ def _display_summary(snapshot: Snapshot) -> dict[str, Any]:
     s["all_runs_label"] = _all_runs_label(snapshot)
     s["over_budget"] = snapshot.over_budget_note()
     s["billed_above"] = snapshot.billed_above_note()
+    s["keys_ignored"] = snapshot.keys_ignored_note()
     s["rerenders_cancelled"] = (rerenders_cancelled_note(snapshot.rerenders_cancelled)
                                 if snapshot.rerenders_cancelled else None)
     s["rerenders_failed"] = rerenders_failed_note(len(snapshot.rerenders_failed)) if snapshot.rerenders_failed else None

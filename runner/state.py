@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, NamedTuple, Sequence
 
 from .errors import LockError, NotRecordedError, StateError, StateWriteError
-from .jobs import COST_FACTORS, BilledAbove
+from .jobs import COST_FACTORS, KEY_IGNORED, BilledAbove
 from .outputs import (
     DIGESTS_NAME, Digests, atomic_write, holds_take, left_by_runs, manifest_kept_path, superseded_dir, take_path,
 )
@@ -2558,6 +2558,7 @@ class Store:
             else:
                 kept, failed = self._rerenders_cancelled(run), self._rerenders_failed(run)
             origins = self._origins(run.id)
+            keys_ignored = self._keys_ignored(run.id)
             counted = self._run_summary(run)
             left = () if as_left else self._left_rendering(run)
             rendered = () if as_left else self._left_rendered(run)
@@ -2581,8 +2582,23 @@ class Store:
                         left_rendering=left, left_rendered=rendered, left_unknown=unknown, placeholders_left=placeholders,
                         left_copies={rid: str(path) for rid, (path, _) in copies.items()},
                         copies_missing=tuple(rid for rid, (_, there) in copies.items() if not there),
-                        others_since=others_since,
+                        others_since=others_since, keys_ignored=keys_ignored,
                         prices_from=self._prices_from(run) if any(j.billed_above for j in jobs) else "")
+
+    def _keys_ignored(self, run_id: int) -> int:
+        """How many of the run's jobs had a create, sent again with its idempotency key, answered with a new video
+        (event KEY_IGNORED)."""
+        return int(self.db.execute("SELECT COUNT(DISTINCT job_id) FROM events WHERE run_id=? AND kind=?",
+                                   (run_id, KEY_IGNORED)).fetchone()[0])
+
+    def run_before_ended(self, run_id: int) -> tuple[float, bool] | None:
+        """When the run recorded before `run_id` ended, and whether its process died (`crashed`: its end is its last
+        record); None when there is none, or it has not ended."""
+        row = self.db.execute("SELECT ended_at, status FROM runs WHERE id < ? ORDER BY id DESC LIMIT 1",
+                              (run_id,)).fetchone()
+        if row is None or row[0] is None:
+            return None
+        return float(row[0]), row[1] == "crashed"
 
     def _prices_from(self, run: RunRecord) -> str:
         """Where the prices of the run's jobs come from (`capabilities.prices_from`): the capabilities files of the

@@ -1,0 +1,150 @@
+"""A create whose answer was lost is sent again with its idempotency key where the provider's capabilities say it
+honours keys, trusting it to answer with the video the first send made. Where it makes a new one instead (it ignored
+the key, or had forgotten it), the provider's own clocks tell (the answer's Date against the video's created_at):
+the run says so, records it on the job, and sends no create again on a key's account for the rest of the run."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from runner import api
+from runner.cli import main
+from runner.executor import RunOptions
+from runner.sim import SimConfig
+from runner.sim.serve import running_server
+
+from execkit import sim_provider, stats, write_manifest
+
+NO_LOG = {"route": "requests", "p": 1.0, "fault": "server_error", "status": 503}
+SAID = "the provider made a new video for a create sent again with the same idempotency key"
+
+
+def _lumenfall_manifest(tmp_path: Path, url: str, styles: tuple[str, ...]) -> Path:
+    """A Lumenfall manifest of one job per style, one at a time, against the simulator served at `url`."""
+    m = write_manifest(tmp_path, n_seeds=1, styles=styles, provider="lumenfall", base_url=url, run={"concurrency": 1})
+    doc = yaml.safe_load(m.read_text())
+    del doc["sim"]
+    m.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return m
+
+
+def _status_says(m: Path, capsys: pytest.CaptureFixture[str]) -> tuple[str, Any]:
+    """What `gridrun status` prints of the manifest's last run, and what `status --json` says of ignored keys."""
+    capsys.readouterr()
+    main(["status", str(m)])
+    out = capsys.readouterr()
+    main(["status", str(m), "--json"])
+    return out.out + out.err, json.loads(capsys.readouterr().out)["keys_ignored"]
+
+
+def _honouring(prov: Any) -> Any:
+    """The in-process simulator's provider, taken (as Lumenfall's capability data takes it) to honour keys, whatever
+    the simulator does."""
+    prov.caps = dataclasses.replace(prov.caps, honours_idempotency_keys=True)
+    return prov
+
+
+def test_a_provider_that_ignores_keys_is_caught_said_and_not_sent_a_lost_create_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Lumenfall (its capabilities: keys honoured) served by a simulator that ignores keys, its request log down.
+    The first job's create is made and its answer lost; sent again with its key, it gets a new video: the run says
+    so, and so do `status` and `status --json`. The second job's create is lost too: it is not sent again (left
+    unknown), so the provider made one video more than there are jobs, not two."""
+    monkeypatch.setenv("LUMENFALL_API_KEY", "lmnfl_test")
+    config = SimConfig.from_dict({"render_time": 0.2, "jitter": 0.0, "honour_idempotency": False,
+                                  "script": [{"route": "create", "fault": "reset_after", "nth": [1, 3]}, NO_LOG]})
+    with running_server(config) as url:
+        m = _lumenfall_manifest(tmp_path, url, ("anime", "clay", "comic"))
+        result = api.run(m, options=RunOptions(request_timeout=1.0, poll_interval=0.1), report=False)
+        s = httpx.get(url.rsplit("/v1", 1)[0] + "/_sim/stats").json()
+    assert result.stats.counts["done"] == 2 and result.stats.counts["unknown"] == 1, result.stats.counts
+    assert s["creates"] == 3 + 1, s  # the second lost create was not sent again
+    said = [e for e in result.stats.last_errors if SAID in e]
+    assert len(said) == 1 and said[0].startswith("style=anime") and "for lumenfall" in said[0], result.stats.last_errors
+    assert "honours_idempotency_keys: false" in said[0]
+    jobs = {j.key: j for j in api.status(m).jobs}
+    assert jobs["style=anime,seed=1"].state == "done" and jobs["style=clay,seed=1"].state == "unknown"
+    text, in_json = _status_says(m, capsys)
+    assert SAID in text and "for lumenfall" in text
+    assert in_json is not None and in_json.startswith(SAID)
+
+
+@pytest.mark.parametrize("slow", ["the lost create", "the create sent again"])
+def test_a_replay_is_not_taken_for_a_new_video_however_slow_the_answer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], slow: str
+) -> None:
+    """A provider that honours keys answers the create sent again with the video the first send made: nothing is
+    said, whether the create whose answer was lost took 8 s to make its video (made just before its answer was
+    lost, well after it left) or the one sent again took 8 s to be answered."""
+    nth = 1 if slow == "the lost create" else 2
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={
+        "render_time": 0.1, "jitter": 0.0,
+        "script": [{"route": "create", "fault": "reset_after", "nth": [1]},
+                   {"route": "create", "fault": "slow", "delay": 8.0, "nth": [nth]}, NO_LOG]})
+    prov = _honouring(sim_provider(m))
+    result = api.run(m, provider=prov, options=RunOptions(request_timeout=20.0, poll_interval=0.1), report=False)
+    assert result.exit_code == 0 and result.stats.counts["done"] == 1
+    assert stats(prov)["creates"] == 1 and stats(prov)["replays"] == 1, stats(prov)
+    assert not [e for e in result.stats.last_errors if SAID in e]
+    text, in_json = _status_says(m, capsys)
+    assert SAID not in text and in_json is None
+
+
+def test_an_answer_without_a_date_concludes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same new video for a create sent again with its key, answered without a Date header: how old the video
+    was when the provider answered is not known, and nothing is concluded (nor said)."""
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={
+        "render_time": 0.1, "jitter": 0.0, "honour_idempotency": False,
+        "script": [{"route": "create", "fault": "reset_after", "nth": [1]}, NO_LOG]})
+    prov = _honouring(sim_provider(m))
+
+    def undated(app: Any) -> Any:
+        async def answer(scope: Any, receive: Any, send: Any) -> None:
+            async def without_date(message: Any) -> None:
+                if message["type"] == "http.response.start":
+                    message["headers"] = [(k, v) for k, v in message["headers"] if k.lower() != b"date"]
+                await send(message)
+            await app(scope, receive, without_date)
+        return answer
+
+    made = type(prov).client
+    monkeypatch.setattr(type(prov), "client", lambda self, **kw: made(
+        self, **{**kw, "transport": httpx.ASGITransport(app=undated(self.app))}))
+    result = api.run(m, provider=prov, options=RunOptions(poll_interval=0.1), report=False)
+    assert result.exit_code == 0 and result.stats.counts["done"] == 1
+    assert stats(prov)["creates"] == 2 and stats(prov)["duplicate_paid"] == 1, stats(prov)  # a new video, unseen
+    assert not [e for e in result.stats.last_errors if SAID in e]
+    text, in_json = _status_says(m, capsys)
+    assert SAID not in text and in_json is None
+
+
+def test_a_later_runs_create_sent_again_with_the_key_is_checked_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Run 1 leaves a job unknown: each of its creates (the first, then twice with its key) made a video and lost
+    its answer, with the request log down. `retry --unknown` sends it again with the key: a new video, made well
+    after run 1 ended, which the run says, as `status` does."""
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={
+        "render_time": 0.1, "jitter": 0.0, "honour_idempotency": False,
+        "script": [{"route": "create", "fault": "reset_after", "nth": [1, 2, 3]}, NO_LOG]})
+    prov = _honouring(sim_provider(m))
+    first = api.run(m, provider=prov, options=RunOptions(poll_interval=0.1), report=False)
+    assert first.stats.counts["unknown"] == 1 and stats(prov)["creates"] == 3, stats(prov)
+    assert not [e for e in first.stats.last_errors if SAID in e]  # no answer came: nothing to tell by
+    time.sleep(4.0)  # run 2 sends it more than KEY_REPLAY_TOLERANCE after run 1 ended
+    again = api.run(m, provider=prov, options=RunOptions(poll_interval=0.1, retry_unknown=True), report=False)
+    assert again.stats.counts["done"] == 1 and stats(prov)["creates"] == 4, stats(prov)
+    assert [e for e in again.stats.last_errors if SAID in e], again.stats.last_errors
+    text, in_json = _status_says(m, capsys)
+    assert SAID in text and in_json is not None
