@@ -14,14 +14,13 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from execkit import sim_provider, stats, write_manifest
 
 from runner import api
 from runner.cli import main
 from runner.executor import RunOptions
 from runner.sim import SimConfig
 from runner.sim.serve import running_server
-
-from execkit import sim_provider, stats, write_manifest
 
 NO_LOG = {"route": "requests", "p": 1.0, "fault": "server_error", "status": 503}
 SAID = "the provider made a new video for a create sent again with the same idempotency key"
