@@ -2328,7 +2328,12 @@ class Store:
             detail = json.loads(row["detail"]) if row["detail"] else {}
             was = detail.get("was") if isinstance(detail, dict) else None
             if isinstance(was, dict) and was.get("state") == S.DONE.value and was.get("sha256"):
-                return str(was["output_path"]), str(was["sha256"])
+                path = was.get("output_path")
+                if not isinstance(path, str) or not path:
+                    # A reset recorded by a gridrun before the path was kept with it (schemas 1-3): a reset leaves
+                    # the job's path as it was, so the job's own is the take's.
+                    path = self.db.execute("SELECT output_path FROM jobs WHERE id=?", (job_id,)).fetchone()[0]
+                return str(path), str(was["sha256"])
         return None
 
     def renders(self, job_hash: str) -> frozenset[str]:

@@ -869,6 +869,35 @@ def test_jobs_a_detached_force_run_never_sent_are_cached_from_the_run_that_made_
     assert totals["cached"] == 3 and totals["done_estimate_usd"] == totals["done_cost_usd"] == 0
 
 
+@pytest.mark.timeout(120)
+def test_re_renders_whose_reset_an_early_gridrun_recorded_without_the_path_are_collected(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A --force run's re-renders left in flight, whose resets a gridrun of schemas 1-3 recorded without the video's
+    path (the job's own path then): the next run collects them (it ended in KeyError 'output_path', the state
+    upgraded, every later run too, the paid renders never fetched), and the earlier run's report and export read."""
+    from runner.cli import main
+
+    m, first, forced = _detached_force_run(tmp_path, in_world=True)
+    assert forced.exit_code == 130
+    db = tmp_path / ".gridrun" / "state.db"
+    with contextlib.closing(sqlite3.connect(db)) as c:
+        for event_id, detail in c.execute("SELECT id, detail FROM events WHERE kind='reset'").fetchall():
+            told = json.loads(detail)
+            told["was"].pop("output_path", None)
+            c.execute("UPDATE events SET detail=? WHERE id=?", (json.dumps(told), event_id))
+        c.commit()
+    m.write_text(m.read_text().replace("render_time: 20", "render_time: 0.1"))
+    capsys.readouterr()
+    assert main(["export", str(m), "--run", str(first.run_id), "--format", "csv"]) == 0
+    assert main(["report", str(m), "--run", str(first.run_id)]) == 0
+    assert "Traceback" not in capsys.readouterr().err
+    assert main(["run", str(m), "--no-report"]) == 0, capsys.readouterr().err
+    snap = api.status(m)
+    assert [j.state for j in snap.jobs] == ["done"] * 6
+    check_outputs(m)
+
+
 # What `cancel`, the run's end and `status` say of three re-renders of done jobs cancelled at the provider.
 _KEPT = ("3 re-renders of done jobs (--force, retry) cancelled at the provider: the earlier videos kept, the jobs "
          "done as before")
