@@ -987,6 +987,7 @@ class Store:
         self._resets_read: dict[int, tuple[bool, EarlierTake | None]] = {}
         self._relaxed = False  # synchronous=NORMAL while a deferred transaction is open
         self._salt: str | None = None  # `key_salt`, once read
+        self._voided_keys: dict[int, tuple[int, str]] = {}  # job id -> (attempt, its key), of `void_attempt`
         try:  # a failure past here closes the connection (a state file refused, a newer schema)
             if not readonly:
                 with self._opening():
@@ -1984,7 +1985,9 @@ class Store:
                 if frm not in (S.PLANNED, S.UNKNOWN):
                     raise StateError(f"job {row['key']}: cannot submit from {frm}")
                 n = int(row["attempts"]) + 1
-                key = idempotency_key(row["hash"], n, self.key_salt())
+                voided = self._voided_keys.get(job_id)
+                key = voided[1] if voided is not None and voided[0] == n else idempotency_key(row["hash"], n,
+                                                                                              self.key_salt())
                 attempts.append((job_id, n, run_id, key, S.SUBMITTING.value, row["cost_estimate_micros"], now,
                                  *((endpoint or None, int(simulator)) if made is not None else ())))
                 moves[frm == S.UNKNOWN].append((S.SUBMITTING.value, n, now, now, job_id))
@@ -2027,7 +2030,12 @@ class Store:
             if JobState(row["state"]) not in (S.SUBMITTING, S.UNKNOWN):
                 raise StateError(f"job {row['key']}: cannot void an attempt from {row['state']}")
             n = int(row["attempts"])
+            key = self.db.execute("SELECT idempotency_key FROM attempts WHERE job_id=? AND n=?", (job_id, n)).fetchone()
             self.db.execute("DELETE FROM attempts WHERE job_id=? AND n=?", (job_id, n))
+            if key is not None and key[0]:
+                # Sent again (`begin_submit`) with the key it was recorded with, which an earlier gridrun made
+                # without the state's salt: a send of it still on its way is then found, not paid a second time.
+                self._voided_keys[job_id] = (n, str(key[0]))
             was = _was(row["reset_from"])
             if was is None:
                 cols: dict[str, Any] = {"state": S.PLANNED.value, "error": reason}

@@ -148,6 +148,23 @@ def test_void_attempt_returns_to_planned_and_reuses_the_number(store: Store, tmp
     assert store.begin_submit(run, [jid])[jid] == k1
 
 
+def test_an_attempt_an_earlier_gridrun_keyed_without_the_salt_is_sent_again_with_its_own_key(
+    store: Store, tmp_path: Path
+) -> None:
+    """An attempt recorded with a key an earlier gridrun made (no salt), voided as never having reached the provider,
+    is sent again with that key, not the salted one a new attempt gets: a send of it still on its way to the
+    provider (held by a gateway) is then found by the key, not paid a second time."""
+    run, ids = _run(store, tmp_path)
+    jid = ids[f"{0:064x}"]
+    salted = store.begin_submit(run, [jid])[jid]
+    unsalted = f"gridrun-{0:064x}"[:32] + "-1"  # gridrun-<hash[:24]>-<attempt>, as before states had a salt
+    store.db.execute("UPDATE attempts SET idempotency_key=? WHERE job_id=?", (unsalted, jid))
+    assert unsalted != salted
+    store.void_attempt(jid, "never reached")
+    assert store.begin_submit(run, [jid])[jid] == unsalted
+    assert store.attempts(jid)[-1]["idempotency_key"] == unsalted
+
+
 def test_money_counts_reserved_then_spent(store: Store, tmp_path: Path) -> None:
     run, ids = _run(store, tmp_path)
     jid = ids[f"{0:064x}"]
