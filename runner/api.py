@@ -323,7 +323,8 @@ def _stored(store: Store, p: Plan) -> tuple[dict[str, Stored], dict[str, str], s
         stored[h] = Stored(was["state"], was["done_run_id"], str(at or path), ok,
                            output_altered=not ok and was["state"] == "done" and path.is_file(),
                            simulator_at=made.get(h), done_run_of=run_of(was["done_run_id"]),
-                           gone=gone_at_provider(was["state"], dict(was).get("error")))
+                           gone=gone_at_provider(was["state"], dict(was).get("error")),
+                           lost=was["state"] == "unknown" and bool(dict(was).get("provider_id")))
     previous: dict[str, str] = {}
     before: dict[str, str] = {}  # key -> the previous run's parameters (JSON) of a job that differs now
     last = store.latest_run(p.manifest.name)

@@ -267,6 +267,9 @@ def _plan_json(plan: Plan, diff: Any) -> dict[str, Any]:
             # of the settled jobs left, what the command that sends them again would send and cost
             "settled_sent_by": {command: {"jobs": len(jobs), "usd": round(sum(j.cost_micros for j in jobs) / 1e6, 6)}
                                 for command, jobs in _retried_groups(plan, diff).items()},
+            # of the settled jobs of unknown outcome, those the run looks up by key in the provider's request log
+            # (no cost), collecting what it finds: `retry --unknown` (in settled_sent_by) sends again those not found
+            "looked_up": len(diff.looked_up),
             "made_by_simulator_elsewhere": _elsewhere(diff),
         },
         "left_in_flight": _left_json(diff.left_behind if diff else None),
@@ -604,7 +607,9 @@ def _print_totals(plan: Plan, diff: Any, *, force: bool = False, retry: str | No
         out.print(f"against state{mode}: {diff.new:,} to submit ({usd_text(pay)}){again}, "
                   f"{diff.cached:,} cached, "
                   + (f"{diff.refetch:,} to fetch again ($0.00), " if diff.refetch else "")
-                  + f"{diff.in_flight:,} in flight, {diff.settled:,} settled" + _settled_note(plan, diff)
+                  + f"{diff.in_flight:,} in flight, {diff.settled:,} settled"
+                  + _settled_note(plan, diff, "gridrun run --force" if force else f"gridrun {retry}" if retry else
+                                  "gridrun run")
                   + (f", {_renamed(diff.renamed)}" if diff.renamed else "")
                   + (f", {len(diff.stale):,} no longer in the manifest" if diff.stale else "")
                   + _differ(diff))
@@ -665,20 +670,31 @@ def _retried_groups(plan: Plan, diff: Any) -> dict[str, list[Any]]:
     return by_command
 
 
-def _settled_note(plan: Plan, diff: Any) -> str:
+def _settled_note(plan: Plan, diff: Any, run: str = "gridrun run") -> str:
     """What the plan's "against state" line says of its settled jobs: their states, and what the command that
     sends them again (`Diff.retried_by`) would send and cost (" (failed/cancelled): `gridrun retry` sends them,
-    $1.05")."""
+    $1.05"). Jobs of unknown outcome that `run` (the command the plan is of) looks up by key in the provider's
+    request log (`Diff.looked_up`) are said to be looked up so first, at no cost: `retry --unknown` sends again
+    those still not found."""
     if not diff.retried_by:
         return ""
     by_command = _retried_groups(plan, diff)
     states = sorted({diff.reasons[k].split(":", 1)[0] for k in diff.retried_by})
+    looked = set(diff.looked_up)
     parts = []
     for command, jobs in by_command.items():
         n = len(jobs)
         what = _them(n) if n == diff.settled else f"{n:,}"
+        cost = usd_text(sum(j.cost_micros for j in jobs))
+        found = sum(1 for j in jobs if j.key in looked) if command == "retry --unknown" else 0
+        if found:
+            which = _them(found) if found == diff.settled else f"{found:,} of them" if found == n else f"{found:,}"
+            rest = "those still not found" if found == n else f"those still not found and the {n - found:,} not looked up"
+            parts.append(f"`{run}` looks {which} up in the provider's request log (no cost) and collects what it "
+                         f"finds; `gridrun {command}` sends again {rest}, {cost} (may pay twice)")
+            continue
         twice = " (may pay twice)" if command == "retry --unknown" else ""
-        parts.append(f"`gridrun {command}` sends {what}, {usd_text(sum(j.cost_micros for j in jobs))}{twice}")
+        parts.append(f"`gridrun {command}` sends {what}, {cost}{twice}")
     return f" ({'/'.join(states)}): " + "; ".join(parts)
 
 
@@ -847,6 +863,12 @@ def _steps(counts: Mapping[str, int], snap: Snapshot | None, *, budget: int | No
     run += [_unanswered_next(unanswered, snap)] if unanswered else []
     urls = "URL" if fetched == 1 else "URLs"
     run += [f"asks again for the fresh {urls} of {_jobs(fetched)} whose {urls} expired, at no cost"] if fetched else []
+    unknown = counts.get(JobState.UNKNOWN.value, 0)
+    # the jobs of unknown outcome a plain run looks up by their key in the provider's request log (`resume.action`),
+    # all but those with a video id (one the provider lost), which it asks for again by that id
+    looked = 0 if snap is None else sum(1 for j in snap.jobs if j.state == JobState.UNKNOWN.value and not j.provider_id)
+    run += [(f"looks up the {_jobs(looked)} of unknown outcome in the provider's request log (no cost) and collects "
+             "what it finds")] if looked else []
     need = 0 if snap is None else _budgeted_micros(snap)
     if run and budget is not None and need > budget:
         # a plain `gridrun run` would refuse to start: say what it takes instead
@@ -862,7 +884,9 @@ def _steps(counts: Mapping[str, int], snap: Snapshot | None, *, budget: int | No
     if again:
         listed = again[0] if len(again) == 1 else f"{', '.join(again[:-1])} and {again[-1]}"
         steps.append(f"`gridrun retry` sends {listed} again")
-    if counts.get("unknown"):
+    if looked and looked == unknown:
+        steps.append("`gridrun retry --unknown` sends again those still not found (may pay twice)")
+    elif unknown:
         steps.append("`gridrun retry --unknown` sends again those of unknown outcome (may pay twice)")
     return "; ".join(steps) or "`gridrun retry` sends failed jobs again"
 

@@ -753,6 +753,9 @@ class Stored:
     # not the later one another manifest sharing the state re-rendered (`done_run_id`: the run of its own take)
     own_take: bool = False
     gone: bool = False  # expired, its video no longer at the provider (`state.gone_at_provider`): only a retry
+    # unknown with a video id (one the provider lost, `Executor._lost`): a run asks for that video again, by its
+    # id, not for the create's key in the provider's request log
+    lost: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -793,6 +796,9 @@ class Diff:
     retried: int = 0                           # of `new`, the settled jobs `retry` (--unknown) sends again: paid again
     # the jobs the manifest's last run paid that the provider billed above their estimates (`Store.billed_above`)
     billed_above: BilledAbove | None = None
+    # of the settled jobs of unknown outcome, the keys of those a run looks up by their create's key in the
+    # provider's request log, at no cost (`resume.action`: "lookup"): found, collected; the rest stay `unknown`
+    looked_up: tuple[str, ...] = ()
 
     def sends(self, key: str) -> bool:
         """Whether a run sends (and pays for) the job of `key`."""
@@ -886,6 +892,7 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
     verified: set[str] = set()
     altered: list[str] = []
     simulator_at: dict[str, str] = {}
+    looked_up: list[str] = []
     for job in plan.jobs:
         s = stored.get(job.hash)
         old = previous.get(job.key)
@@ -936,11 +943,17 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
         elif s.state == "expired":
             reasons[job.key] = "expired: a fresh URL is asked for, at no cost (gridrun retry renders it again)"
             refetch += 1
+        elif s.state == "unknown" and s.lost:
+            reasons[job.key] = ("unknown: its video asked for again by its id, at no cost, and followed if the "
+                                "provider has it (gridrun retry --unknown sends it again)")
+            settled += 1
+            unknown += 1
         elif s.state == "unknown":
             reasons[job.key] = ("unknown: looked up by its key in the provider's request log, at no cost, and sent "
                                 "if the log shows it never arrived (gridrun retry --unknown sends it again)")
             settled += 1
             unknown += 1
+            looked_up.append(job.key)
         else:
             reasons[job.key] = f"{s.state}: left alone (gridrun retry re-runs it)"
             settled += 1
@@ -955,7 +968,8 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
     renamed = tuple((k, now[previous[k]]) for k in gone if previous[k] in now)
     return Diff(reasons, new, cached, in_flight, settled, tuple(changed), stale, refetch, tuple(following),
                 verified=frozenset(verified), unknown=unknown, altered=tuple(altered), renamed=renamed,
-                simulator_at=simulator_at, forced=forced, retried_by=retried_by, retried=retried)
+                simulator_at=simulator_at, forced=forced, retried_by=retried_by, retried=retried,
+                looked_up=tuple(looked_up))
 
 
 def relpath(path: Path, start: Path) -> str:

@@ -754,7 +754,8 @@ def test_plan_counts_a_done_job_whose_file_is_missing_as_to_fetch_again(tmp_path
     assert code == 0 and "against state: 0 to submit ($0.00), 1 cached, 1 to fetch again ($0.00), 0 in flight, 0 settled" in out
     doc = json.loads(run_cli(capsys, "plan", str(m), "--json")[1])
     assert doc["against_state"] == {"to_submit": 0, "cached": 1, "to_fetch_again": 1, "in_flight": 0, "settled": 0,
-                                    "retried": 0, "settled_sent_by": {}, "made_by_simulator_elsewhere": 0}
+                                    "retried": 0, "settled_sent_by": {}, "looked_up": 0,
+                                    "made_by_simulator_elsewhere": 0}
     assert doc["run_micros"] == 0
     assert doc["jobs"][0]["status"] == "done, but its file is missing or altered: download again"
     assert api.status(m).counts["done"] == 2
@@ -1998,3 +1999,78 @@ def test_the_next_step_after_videos_could_not_be_saved_shows_the_folder_escaped(
 
     said = _next_steps({"planned": 1}, unsaved="/v/a\x1b[31mb/outputs/fox")
     assert said.startswith("videos could not be saved in /v/a\\x1b[31mb/outputs/fox: free space") and "\x1b" not in said
+
+
+def test_plan_and_status_say_a_plain_run_looks_up_jobs_of_unknown_outcome_in_the_request_log_first(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two jobs of unknown outcome (every create held by a gateway, nothing in the request log yet): a plain run
+    looks them up by their keys in the provider's request log at no cost, so the plan's settled note and status's
+    "next:" name that first, and `retry --unknown` (which may pay twice) for those still not found; so does
+    `plan --json`, which counts them. The plan sends nothing."""
+    from execkit import quick_backoff, sim_provider, stats, write_manifest
+
+    from runner import executor
+    from runner.executor import RunOptions
+
+    monkeypatch.setenv("COLUMNS", "400")
+    monkeypatch.setattr(executor, "LOG_SETTLE", 0.05)
+    quick_backoff(monkeypatch)
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), run={"retries": 0},
+                       sim={"render_time": 0.1, "jitter": 0.0,
+                            "script": [{"route": "create", "p": 1.0, "fault": "held"}]})
+    prov = sim_provider(m)
+    assert api_run(m, prov).stats.counts["unknown"] == 2
+    code, out, _ = run_cli(capsys, "plan", str(m))
+    assert code == 0 and ("0 in flight, 2 settled (unknown): `gridrun run` looks them up in the provider's request "
+                          "log (no cost) and collects what it finds; `gridrun retry --unknown` sends again those "
+                          "still not found, $0.70 (may pay twice)\n") in out, out
+    doc = json.loads(run_cli(capsys, "plan", str(m), "--json")[1])
+    assert doc["against_state"]["looked_up"] == 2
+    assert doc["against_state"]["settled_sent_by"] == {"retry --unknown": {"jobs": 2, "usd": 0.7}}
+    assert all(j["status"].startswith("unknown: looked up by its key in the provider's request log")
+               for j in doc["jobs"])
+    code, out, _ = run_cli(capsys, "status", str(m))
+    assert code == 0 and ("next: `gridrun run` looks up the 2 jobs of unknown outcome in the provider's request "
+                          "log (no cost) and collects what it finds; `gridrun retry --unknown` sends again those "
+                          "still not found (may pay twice)\n") in out, out
+    assert stats(prov)["creates"] == 0
+    # as said: the held creates land, and a plain run finds both in the log, paying nothing new
+    prov.app.state.sim.configure({"script": []})
+    assert prov.app.state.sim.release_held() >= 2
+    again = api_run(m, prov, RunOptions(poll_interval=0.1))
+    assert again.exit_code == 0 and again.stats.counts["done"] == 2, again.stats.counts
+    assert stats(prov)["creates"] == 2 and stats(prov)["duplicate_paid"] == 0
+
+
+def test_plan_and_status_keep_to_retry_unknown_for_jobs_a_run_does_not_look_up_by_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Jobs of unknown outcome whose videos the provider lost (an in-process simulator's world not kept): a run
+    asks for those videos by their ids, not for their keys in the request log, so the plan, `plan --json` and
+    status's "next:" point to `retry --unknown` alone, as before."""
+    from execkit import sim_provider, write_manifest
+
+    from runner.executor import RunOptions
+
+    monkeypatch.setenv("COLUMNS", "400")
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 3.0, "jitter": 0.0})
+    api_run(m, sim_provider(m), RunOptions(timeout=0.3))
+    assert api_run(m, sim_provider(m)).stats.counts["unknown"] == 2  # a fresh world: both videos gone
+    code, out, _ = run_cli(capsys, "plan", str(m))
+    assert code == 0 and ("0 in flight, 2 settled (unknown): `gridrun retry --unknown` sends them, $0.70 (may pay "
+                          "twice)\n") in out, out
+    assert "request log" not in out
+    doc = json.loads(run_cli(capsys, "plan", str(m), "--json")[1])
+    assert doc["against_state"]["looked_up"] == 0
+    assert all(j["status"].startswith("unknown: its video asked for again by its id") for j in doc["jobs"])
+    code, out, _ = run_cli(capsys, "status", str(m))
+    assert code == 0 and ("next: `gridrun retry --unknown` sends again those of unknown outcome (may pay twice)\n"
+                          in out), out
+
+
+def api_run(m: Path, provider: Any, options: Any = None) -> Any:
+    from runner import api
+    from runner.executor import RunOptions
+
+    return api.run(m, provider=provider, options=options or RunOptions(), report=False)
