@@ -1041,7 +1041,8 @@ def cancel(m: Manifest | str | Path, *, on_wait: Callable[[str], None] | None = 
     simulator's world was not kept), else once the provider has answered 404 to the GET of its status for
     `GONE_AFTER` seconds. A 404 to the cancel request (DELETE) is a failed request, in `errors`; a 405 or 501 to it,
     a provider that takes no cancel requests, is in `not_taken` (the job renders on, still in flight). `on_wait`, when
-    given, is called once with a line saying what is waited for as such a wait starts.
+    given, is called once with a line saying what is waited for as such a wait starts. The state is opened to
+    write (which upgrades one of an older schema) only when there is a job to cancel (`_nothing_to_cancel`).
 
     :raises StateWriteError: the state could not be written (a full disk, another program's write transaction):
         the cancel requests sent stand at the provider, and `cancel` (or `run`) again records what they did.
@@ -1066,8 +1067,10 @@ def cancel(m: Manifest | str | Path, *, on_wait: Callable[[str], None] | None = 
             Store(db, outputs_dir=p.outputs_dir, then="cancel").close()  # a link to a folder not there: refused
         raise NotRecordedError(f"{db}: no state yet (nothing has run here), so nothing to cancel")
     _check_recorded(p, db)
-    store = Store(db, outputs_dir=p.outputs_dir, then="cancel")
     result = CancelResult(warnings=[warning] if warning else [])
+    if _nothing_to_cancel(p, db, result):
+        return result  # nothing asked of the provider, which holds nothing open yet
+    store = Store(db, outputs_dir=p.outputs_dir, then="cancel")
     asked: list[str] = []  # the jobs whose cancel request the provider took
     # A write of the state failed: the task group ended the other requests; said with those whose outcome went
     # unrecorded.
@@ -1224,6 +1227,38 @@ def _check_recorded(p: Plan, db: Path) -> None:
         raise NotRecordedError(f"{db}: no run recorded for {p.manifest.name}, so nothing to cancel")
 
 
+_CANCELLABLE = (JobState.SUBMITTING.value, JobState.SUBMITTED.value, JobState.RUNNING.value)
+
+
+def _nothing_to_cancel(p: Plan, db: Path, result: CancelResult) -> bool:
+    """Whether the manifest has no job at the provider to cancel, as the state `db` read as it is tells, no runner
+    holding it: then `result` is filled as `_cancel_in_flight` fills it for no such job (the jobs left `submitting`
+    by the latest run, which no cancel can stop, in `unresolved`), and the state is left as it is, at its schema,
+    which opening it to write would upgrade (an older gridrun could no longer use it). False where a runner holds
+    it (the cancel's lock, refused, says who) or there are jobs to cancel: the state is opened to write then.
+
+    :raises NotRecordedError: no run of the manifest is recorded (nor any runner holding the state).
+    """
+    try:
+        store = Store(db, readonly=True, outputs_dir=p.outputs_dir)
+    except NotRecordedError:  # a state file being made this moment: the lock decides
+        return False
+    with store:
+        if held_elsewhere(store.real.with_name("lock")):
+            return False
+        last = store.latest_run(p.manifest.name)
+        if last is None:
+            raise NotRecordedError(f"{db}: no run recorded for {p.manifest.name}, so nothing to cancel")
+        flying = store.in_flight_rows(p.manifest.name, _CANCELLABLE)
+        if any(r["state"] != JobState.SUBMITTING.value and r["provider_id"] for r in flying):
+            return False
+        result.unresolved = [r["key"] for r in flying
+                             if r["state"] == JobState.SUBMITTING.value and r["held_by"] == last.id]
+        result.copy, result.copy_there = store.manifest_copy_file(last.id, folder=p.outputs_dir, write=False)
+        result.copy_run, result.blocking = last.id, False
+    return True
+
+
 def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, asked: list[str],
                       on_wait: Callable[[str], None] | None = None) -> None:
     """`cancel`'s work on the open `store`, filling `result` as it goes, and `asked` with the jobs whose cancel
@@ -1242,8 +1277,7 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
         raise NotRecordedError(f"{db}: no run recorded for {p.manifest.name}, so nothing to cancel")
     # Every run's, not only the latest's: a run started with --leave-in-flight leaves an earlier run's jobs the
     # manifest no longer has rendering, which no run follows, and `cancel` is the way to stop them.
-    flying = store.in_flight_rows(p.manifest.name, (JobState.SUBMITTING.value, JobState.SUBMITTED.value,
-                                                    JobState.RUNNING.value))
+    flying = store.in_flight_rows(p.manifest.name, _CANCELLABLE)
     rows = [r for r in flying if r["state"] != JobState.SUBMITTING.value and r["provider_id"]]
     # a job sent without its answer recorded is found out by the next run; an earlier run's, by none: not named
     result.unresolved = [r["key"] for r in flying

@@ -11,6 +11,7 @@ import yaml
 
 from runner import api
 from runner.cli import main
+from runner.executor import RunOptions
 from runner.state import SCHEMA_VERSION
 
 from execkit import write_manifest
@@ -113,6 +114,42 @@ def test_cancel_refused_for_want_of_an_api_key_leaves_a_state_of_an_older_schema
     err = capsys.readouterr().err
     assert "needs an API key" in err and "Traceback" not in err, err
     assert _user_version(db) == 1
+
+
+@pytest.mark.parametrize("version", range(1, SCHEMA_VERSION))
+def test_cancel_with_nothing_in_flight_leaves_a_state_of_an_older_schema_as_it_is(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], version: int
+) -> None:
+    """A cancel that finds nothing in flight changes nothing, so it does not upgrade the state either: the older
+    gridrun the user came from can still use it."""
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 0.1, "jitter": 0})
+    assert api.run(m, report=False).exit_code == 0
+    db = tmp_path / ".gridrun" / "state.db"
+    _as_older(db, version)
+    capsys.readouterr()
+    assert main(["cancel", str(m)]) == 0
+    out, err = capsys.readouterr()
+    assert out == "nothing in flight to cancel\n" and "Traceback" not in err, (out, err)
+    assert _user_version(db) == version
+
+
+@pytest.mark.parametrize("version", [1, 2, 9, SCHEMA_VERSION - 1])
+def test_cancel_with_jobs_in_flight_on_a_state_of_an_older_schema_upgrades_it_and_cancels_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], version: int
+) -> None:
+    """A cancel with jobs to stop at the provider records what it did: it upgrades the state to do so, as a run
+    does, and cancels them."""
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 30.0, "jitter": 0})
+    left = api.run(m, report=False, options=RunOptions(timeout=0.3))
+    assert left.stats.counts["submitted"] + left.stats.counts["running"] == 2, left.stats.counts
+    db = tmp_path / ".gridrun" / "state.db"
+    _as_older(db, version)
+    capsys.readouterr()
+    assert main(["cancel", str(m)]) == 0
+    out = capsys.readouterr().out
+    assert "cancelled 2 jobs at the provider" in out, out
+    assert _user_version(db) == SCHEMA_VERSION
+    assert sorted(j.state for j in api.status(m).jobs) == ["cancelled"] * 2
 
 
 @pytest.mark.parametrize("version", [2, 8])
