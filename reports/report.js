@@ -456,38 +456,49 @@
     const slider = document.getElementById("ctl-size");
     if (slider && ui.size === null) { slider.value = autoSize; slider.setAttribute("aria-valuetext", autoSize + " px"); }
   }
+  // Every change of the layout's inputs first, then every measure, then what follows from them: a grid of
+  // thousands of cards is laid out once, not once a measure.
   function applySize() {
-    document.documentElement.style.setProperty("--cell", cellSize() + "px");
+    setVar("--cell", cellSize() + "px");
     document.body.classList.toggle("hide-prompts", !ui.prompts);
+    const samples = sampleCards();
     fitBar();
-    measureCards();
+    measureCards(samples);
+  }
+  // A CSS variable of the page set only when it changes: the same value set again would lay out the page again.
+  function setVar(name, value) {
+    const root = document.documentElement;
+    if (root.style.getPropertyValue(name) !== value) root.style.setProperty(name, value);
   }
   // The page is as wide as its widest grid; the header and the toolbar keep to the window's width (its
   // scroll bar left out), so that they stay in view, at the left, when a wide grid is scrolled sideways.
   function fitBar() {
-    const root = document.documentElement;
-    root.style.setProperty("--page-w", root.clientWidth + "px");
-    root.style.setProperty("--bar-h", $bar.offsetHeight + "px");
+    setVar("--page-w", document.documentElement.clientWidth + "px");
+    setVar("--bar-h", $bar.offsetHeight + "px");
   }
   new ResizeObserver(fitBar).observe(document.documentElement);  // a scroll bar that comes or goes
   // Cards not yet drawn (content-visibility) are laid out at the size of a drawn one: the thumbs' shape
   // (the first video's), and what a few drawn cards hold under their thumb (the median of up to 9).
   const firstJob = (() => { for (const it of ITEMS) for (const j of it.jobs) if (j && j.w && j.h) return j; return null; })();
   if (firstJob) document.documentElement.style.setProperty("--thumb-ar", String(firstJob.h / firstJob.w));
-  function measureCards() {
+  // The cards to measure, drawn for the measure (the layout that follows draws them all at once).
+  function sampleCards() {
     const cards = $grid.querySelectorAll(".card");
-    if (!cards.length) return;
-    const extra = [];
+    const samples = [];
     const stride = Math.max(1, Math.floor(cards.length / 9));
-    for (let k = 0; k < cards.length && extra.length < 9; k += stride) {
-      const c = cards[k];
+    for (let k = 0; k < cards.length && samples.length < 9; k += stride) samples.push(cards[k]);
+    for (const c of samples) c.style.contentVisibility = "visible";
+    return samples;
+  }
+  function measureCards(samples) {
+    if (!samples.length) return;
+    const extra = samples.map((c) => {
       const t = c.querySelector(".thumb");
-      c.style.contentVisibility = "visible";
-      extra.push(c.getBoundingClientRect().height - (t ? t.getBoundingClientRect().height : 0));
-      c.style.contentVisibility = "";
-    }
+      return c.getBoundingClientRect().height - (t ? t.getBoundingClientRect().height : 0);
+    });
+    for (const c of samples) c.style.contentVisibility = "";
     extra.sort((a, b) => a - b);
-    document.documentElement.style.setProperty("--card-extra", extra[extra.length >> 1].toFixed(1) + "px");
+    setVar("--card-extra", extra[extra.length >> 1].toFixed(1) + "px");
   }
 
   // ---- the grid -------------------------------------------------------------------------------------
@@ -534,7 +545,6 @@
     // a cell is as wide as the most cards one cell holds (the axes stacked "all in one cell")
     columns = (yi < 0 ? 5 : xi < 0 ? 1 : new Set(ITEMS.map((it) => it.ix[xi])).size) * stacked;
     fitSize();
-    applySize();
     observers();
     const frag = document.createDocumentFragment();
     // Grids of one family share their rows and columns, so they line up for comparison; a family is
@@ -556,7 +566,7 @@
     }
     if (!shown) frag.append(h("p", { class: "empty-note", text: "No job matches these settings." }));
     $grid.replaceChildren(frag);
-    measureCards();
+    applySize();
     $count.textContent = shown === ITEMS.length ? (shown === 1 ? "1 job" : shown + " jobs") : "showing " + shown + " of " + ITEMS.length + " jobs";
   }
 

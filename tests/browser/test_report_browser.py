@@ -597,6 +597,38 @@ def test_a_thousand_cells_stay_responsive_and_load_lazily(browser: Any, tmp_path
         assert o.errors == []
 
 
+LAYOUTS = "async (js) => { eval(js); await new Promise((r) => requestAnimationFrame(() => setTimeout(r))); }"
+
+
+def test_a_change_of_view_lays_the_grid_out_a_few_times_not_once_per_card_measured(browser: Any, tmp_path: Path) -> None:
+    """Each swap, pick of an axis, filter or size lays out the page (every card of a big grid) a few times,
+    however many cards the page measures to size those not yet drawn: a layout of 10,000 cards takes seconds."""
+    jobs = [{"values": {"prompt_id": f"p{i:02d}", "seed": s}, "state": "planned"} for i in range(30) for s in range(10)]
+    report = report_of(tmp_path, jobs, axes=("prompt_id", "seed"))
+    with opened(browser, report, width=1280, height=800) as o:
+        page = o.page
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("Performance.enable")
+
+        def layouts(js: str) -> int:
+            def count() -> float:
+                return next(m["value"] for m in cdp.send("Performance.getMetrics")["metrics"] if m["name"] == "LayoutCount")
+            before = count()
+            page.evaluate(LAYOUTS, js)
+            return int(count() - before)
+
+        change = "(id, v, e) => { const s = document.getElementById(id); s.value = v; s.dispatchEvent(new Event(e)); }"
+        done = {
+            "swap": layouts("document.getElementById('ctl-swap').click()"),
+            "X": layouts(f"({change})('ctl-x', 'seed', 'change')"),
+            "status": layouts(f"({change})('ctl-status', 'pending', 'change')"),
+            "size": layouts(f"({change})('ctl-size', '300', 'input')"),
+        }
+        assert all(n <= 6 for n in done.values()), done
+        assert page.locator("#ctl-count").text_content() == "300 jobs"
+        assert o.errors == []
+
+
 def test_empty_single_and_oddly_typed_runs_render_cleanly(browser: Any, tmp_path: Path) -> None:
     clock = Clock()
     store = Store(tmp_path / ".gridrun" / "state.db", clock=clock)
