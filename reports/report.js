@@ -369,6 +369,7 @@
   // ---- toolbar ---------------------------------------------------------------------------------------
   let $count = null;
   let $note = null;
+  let $live = null;
   function note(text) { if ($note) $note.textContent = text; }
   function field(label, control) { return h("label", null, label, control); }
   function axisSelect(id, value, onchange) {
@@ -429,7 +430,9 @@
       onchange: (e) => { ui.prompts = e.target.checked; applySize(); writeHash(); } })));
     if (reloading) {
       kids.push(field("reload while running", h("input", { type: "checkbox", id: "ctl-reload", checked: ui.reload,
-        onchange: (e) => { ui.reload = e.target.checked; writeHash(); } })));
+        onchange: (e) => { ui.reload = e.target.checked; writeHash(); sayLive(); } })));
+      $live = h("span", { class: "note", id: "ctl-live", role: "status", text: pausedWhy() });
+      kids.push($live);
     }
     // a status (polite live region): what a filter leaves is said after each change
     $count = h("span", { class: "count", id: "ctl-count", role: "status", text: $count ? $count.textContent : "" });
@@ -948,6 +951,7 @@
     // may have opened the view again on another job, whose content and focus stay.
     if ($viewer.open) return;
     for (const v of $viewer.querySelectorAll("video")) { v.pause(); v.removeAttribute("src"); v.load(); }
+    sayLive();
     for (const k of Array.from($viewer.children)) if (k !== $viewerSays) k.remove();
     $viewerSays.textContent = "";
     // back to the card last shown (stepped to with the arrows), not the one the view was opened from
@@ -1079,6 +1083,17 @@
     } catch (e) { /* no session storage: each load counts from itself */ }
     return Date.now() - since;
   }
+  // why a live page does not reload now ("": it does)
+  function pausedWhy() {
+    if (!reloading) return "";
+    if (!ui.reload) return "paused: not reloading, this page may be behind the run";
+    if ($viewer.open) return "paused while the details view is open";
+    if (playing()) return "paused while videos play";
+    return "";
+  }
+  function sayLive() {
+    if ($live && $live.isConnected && $live.textContent !== pausedWhy()) $live.textContent = pausedWhy();
+  }
   function stopLive(age) {
     reloading = false;
     ui.reload = false;
@@ -1115,13 +1130,19 @@
   } else {
     try { sessionStorage.removeItem(SEEN); } catch (e) { /* nothing kept */ }
   }
+  // A page that does not reload (the user's choice, the details view open, videos playing) sees no new snapshot:
+  // the age of its own says nothing of the run. It says it is paused, and its next reload, whenever that comes,
+  // tells whether the run still writes the page (`unchangedFor` as that page loads).
+  let skipped = false;
   if (reloading) {
     const timer = setInterval(() => {
+      sayLive();
+      if (pausedWhy()) { skipped = true; return; }
       const age = unchangedFor();
-      if (age > STALE_AFTER) {
+      if (age > STALE_AFTER && !skipped) {
         clearInterval(timer);
         stopLive(age);
-      } else if (ui.reload && !$viewer.open && !playing()) reloadInPlace();
+      } else reloadInPlace();
     }, 20000);
   }
   // seconds since the videos of the playing ▶ started (null: none plays)

@@ -1407,6 +1407,58 @@ def test_a_live_page_whose_snapshot_stops_moving_stops_reloading_and_says_so(
         assert o.errors == []
 
 
+@pytest.mark.parametrize("why", ["reload turned off", "details open"])
+def test_a_live_page_that_does_not_reload_says_it_is_paused_not_that_its_run_may_be_gone(
+        browser: Any, tmp_path: Path, why: str) -> None:
+    """A live page that does not reload (the user unticked "reload while running", or the details view stays
+    open) sees no newer snapshot, however long: it says it is paused, never that the run may be gone, and keeps
+    the checkbox. Reloading again, a page that still gets the same old snapshot says it stopped updating."""
+    import datetime
+    import json
+    import re
+
+    store, run_id = build_state(tmp_path, fox_jobs(), end_status=None, seconds=0.5, one_clip=True)
+    report = write_report(store, run_id=run_id, refresh=30)
+    data = json.loads(re.search(r'id="gridrun-data">(.*?)</script>', report.read_text(), re.DOTALL).group(1))
+
+    def before(page: Any) -> None:
+        page.clock.install(time=datetime.datetime.now())
+        page.add_init_script(f"""if (!sessionStorage.getItem("gridrun.seen:/{report.name}"))
+            sessionStorage.setItem("gridrun.seen:/{report.name}", JSON.stringify({{taken: {json.dumps(data["runs"][0]["taken"])},
+                                                                                  at: Date.now() - 80000}}));""")
+
+    with opened(browser, report, before=before) as o:
+        page = o.page
+        page.evaluate("window.sameLoad = true")
+        badge = ".run-summary .badge"
+        if why == "reload turned off":
+            page.uncheck("#ctl-reload")
+        else:
+            page.locator('.card[data-key="style=clay,seed=2"]').click()
+            page.wait_for_selector("#viewer[open]")
+        for _ in range(10):  # 200 s more, past 3 × 30 s many times over
+            page.clock.run_for(21_000)
+        assert page.evaluate("window.sameLoad") is True
+        assert page.locator(badge).text_content() == "running"
+        assert page.locator(".stale-note").count() == 0 and page.locator("#ctl-reload").count() == 1
+        live = page.locator("#ctl-live")
+        assert live.get_attribute("role") == "status"
+        if why == "reload turned off":
+            assert live.text_content() == "paused: not reloading, this page may be behind the run"
+            page.check("#ctl-reload")
+        else:
+            page.keyboard.press("Escape")
+            page.wait_for_function("!document.getElementById('viewer').open")
+            page.clock.run_for(100)
+        assert live.text_content() == ""
+        with page.expect_navigation():  # the next reload, not the old snapshot's age, tells
+            page.clock.run_for(21_000)
+        page.wait_for_function("window.gridrun !== undefined")
+        assert page.locator(badge).text_content() == "not updating"
+        assert page.locator(".stale-note").count() == 1 and page.locator("#ctl-reload").count() == 0
+        assert o.errors == []
+
+
 @pytest.mark.parametrize("when", ["as it loads", "20 s on"])
 def test_a_live_page_that_stops_reloading_shows_the_jobs_left_in_flight_still(
         browser: Any, tmp_path: Path, when: str) -> None:
