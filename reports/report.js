@@ -165,6 +165,7 @@
     v.removeAttribute("src");
     v.load();
     v.remove();
+    v.dispatchEvent(new Event("released"));  // a ▶ waiting for it to load waits no more (`ready`)
     posterOf(thumb);
   }
   // Make room for one more player: the least recently used one that is neither playing nor in view goes
@@ -299,13 +300,15 @@
   function attachAll() { return thumbsIn($grid).map(videoOf).filter((v) => v).length; }
 
   // ---- synchronised playback ----------------------------------------------------------------------
+  // Until `v` has loaded to `level`, failed, or was given back (its cell scrolled away: it joins in again when
+  // back in view), or for `ms` at most.
   function ready(v, level, ms) {
     return new Promise((resolve) => {
-      const ok = () => v.readyState >= level && !v.seeking;
-      if (ok() || v.error) { resolve(); return; }
-      const evts = ["loadedmetadata", "loadeddata", "canplay", "canplaythrough", "seeked", "error"];
+      const ok = () => (v.readyState >= level && !v.seeking) || !!v.error || !!v.dataset.released;
+      if (ok()) { resolve(); return; }
+      const evts = ["loadedmetadata", "loadeddata", "canplay", "canplaythrough", "seeked", "error", "released"];
       const finish = () => { clearTimeout(timer); for (const e of evts) v.removeEventListener(e, check); resolve(); };
-      const check = () => { if (ok() || v.error) finish(); };
+      const check = () => { if (ok()) finish(); };
       const timer = setTimeout(finish, ms);
       for (const e of evts) v.addEventListener(e, check);
     });
@@ -322,11 +325,11 @@
     (async () => {
       await Promise.all(videos.map((v) => ready(v, 1, 8000)));
       if (token !== playToken) return;
-      for (const v of videos) { try { v.currentTime = 0; } catch (e) { /* not seekable yet */ } }
+      for (const v of videos) if (!v.dataset.released) { try { v.currentTime = 0; } catch (e) { /* not seekable yet */ } }
       await Promise.all(videos.map((v) => ready(v, 3, 5000)));
       if (token !== playToken) return;
       if (session && session.token === token) session.start = performance.now();
-      for (const v of videos) { const p = v.play(); if (p) p.catch(() => {}); }
+      for (const v of videos) if (!v.dataset.released) { const p = v.play(); if (p) p.catch(() => {}); }
     })();
     return token;
   }

@@ -806,6 +806,30 @@ def test_cells_scrolled_into_view_during_play_all_join_the_others_in_time(browse
         assert not [e for e in o.errors if "WebMediaPlayer" not in e], o.errors
 
 
+def test_play_all_does_not_wait_for_the_players_given_back_meanwhile(browser: Any, tmp_path: Path) -> None:
+    """▶ play all gives players to the cells nearest the window; those scrolled away before they loaded give
+    theirs back at once. The others do not wait for the players given back (a wait that only a timeout ended,
+    8 s + 5 s): the page's clock stands still here, so no timeout ends a wait, and the play starts all the same;
+    the cells scrolled into view join in."""
+    import datetime
+
+    jobs = [{"values": {"color": c, "shot": s, "seed": n}, "state": "done"}
+            for c in range(6) for s in range(10) for n in range(10)]
+    report = report_of(tmp_path, jobs, axes=("color", "shot", "seed"), seconds=2.0, one_clip=True)
+    with opened(browser, report, width=1280, height=900, before=lambda p: p.clock.install(time=datetime.datetime.now())) as o:
+        page = o.page
+        page.clock.pause_at(datetime.datetime.now() + datetime.timedelta(seconds=5))
+        page.evaluate("() => { document.getElementById('ctl-play').click();"
+                      " window.scrollTo(0, document.documentElement.scrollHeight / 2); }")
+        assert "the others join as they come into view" in texts(page, "#ctl-note")[0]
+        page.wait_for_function("gridrun.playClock() !== null", polling=100, timeout=20_000)
+        assert page.evaluate("document.querySelector('#grid .card .thumb').querySelector('video')") is None  # given back
+        page.clock.resume()
+        page.wait_for_function(f"(() => {{ const vs = {IN_VIEW_VIDEOS};"
+                               " return vs.length > 0 && vs.every(v => v && !v.paused); })()", timeout=30_000)
+        assert o.errors == []
+
+
 def test_a_missing_video_file_marks_its_cell(browser: Any, tmp_path: Path) -> None:
     """Only the file's own failure says "video file missing" (a page out of players is no missing file): in the
     card's name, and on an opaque band over its poster that reads at 4.5:1 or more."""
