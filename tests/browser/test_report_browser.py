@@ -1876,6 +1876,38 @@ def test_on_a_phone_the_corner_sticks_with_the_column_heads_and_the_details_valu
         assert o.errors == []
 
 
+SPLIT_WORDS = """(sel) => Array.from(document.querySelectorAll(sel)).flatMap((cell) => {
+  const out = [];
+  const walk = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+  for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+    for (const m of n.data.matchAll(/\\S+/g)) {
+      const r = document.createRange();
+      r.setStart(n, m.index);
+      r.setEnd(n, m.index + m[0].length);
+      const lines = new Set(Array.from(r.getClientRects(), (b) => Math.round(b.top)));
+      if (lines.size > 1) out.push(m[0]);
+    }
+  }
+  return out;
+})"""
+
+
+@pytest.mark.parametrize("width", [320, 400])
+def test_on_a_narrow_screen_the_details_labels_break_between_words_not_inside_them(
+        browser: Any, tmp_path: Path, width: int) -> None:
+    """On a phone the details table's labels take a narrow column; a label of several words wraps between
+    them ("attempts (every run)"), and no word is cut in two ("submitte / d")."""
+    report = failed_then_cancelled(tmp_path)
+    with opened(browser, report, width=width, height=800) as o:
+        page = o.page
+        page.locator('.card[data-key="style=anime,seed=1"]').click()
+        page.wait_for_selector("#viewer[open]")
+        labels = texts(page, "#viewer table.attrs tbody th")
+        assert {"submitted", "completed"} <= set(labels), labels
+        assert page.evaluate(SPLIT_WORDS, "#viewer table.attrs tbody th") == []
+        assert o.errors == []
+
+
 def test_a_reader_who_asks_for_less_motion_gets_no_endless_spinner_and_no_video_playing_by_itself(
         browser: Any, tmp_path: Path) -> None:
     report = report_of(tmp_path, fox_jobs({("anime", 1): "running"}), end_status=None)
