@@ -1230,6 +1230,12 @@ def _check_recorded(p: Plan, db: Path) -> None:
 _CANCELLABLE = (JobState.SUBMITTING.value, JobState.SUBMITTED.value, JobState.RUNNING.value)
 
 
+def _unresolved(flying: Iterable[Any], last_run: int) -> list[str]:
+    """Of the jobs in flight (`in_flight_rows`), those the latest run left `submitting`: sent without their answer
+    recorded, which the next run finds out and no cancel can stop (an earlier run's are found by none: not named)."""
+    return [r["key"] for r in flying if r["state"] == JobState.SUBMITTING.value and r["held_by"] == last_run]
+
+
 def _nothing_to_cancel(p: Plan, db: Path, result: CancelResult) -> bool:
     """Whether the manifest has no job at the provider to cancel, as the state `db` read as it is tells, no runner
     holding it: then `result` is filled as `_cancel_in_flight` fills it for no such job (the jobs left `submitting`
@@ -1252,8 +1258,7 @@ def _nothing_to_cancel(p: Plan, db: Path, result: CancelResult) -> bool:
         flying = store.in_flight_rows(p.manifest.name, _CANCELLABLE)
         if any(r["state"] != JobState.SUBMITTING.value and r["provider_id"] for r in flying):
             return False
-        result.unresolved = [r["key"] for r in flying
-                             if r["state"] == JobState.SUBMITTING.value and r["held_by"] == last.id]
+        result.unresolved = _unresolved(flying, last.id)
         result.copy, result.copy_there = store.manifest_copy_file(last.id, folder=p.outputs_dir, write=False)
         result.copy_run, result.blocking = last.id, False
     return True
@@ -1279,9 +1284,7 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
     # manifest no longer has rendering, which no run follows, and `cancel` is the way to stop them.
     flying = store.in_flight_rows(p.manifest.name, _CANCELLABLE)
     rows = [r for r in flying if r["state"] != JobState.SUBMITTING.value and r["provider_id"]]
-    # a job sent without its answer recorded is found out by the next run; an earlier run's, by none: not named
-    result.unresolved = [r["key"] for r in flying
-                         if r["state"] == JobState.SUBMITTING.value and r["held_by"] == last.id]
+    result.unresolved = _unresolved(flying, last.id)
     planned = {j.hash for j in p.jobs}
     gone = {r["key"]: r["held_by"] for r in rows if r["hash"] not in planned}
     held = max(gone.values(), default=last.id)
