@@ -26,7 +26,7 @@ import sqlite3
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, NoReturn, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, NoReturn, Sequence
 
 from rich.console import Console
 from rich.markup import escape
@@ -181,9 +181,7 @@ def cmd_matrix(args: argparse.Namespace) -> int:
             return 0
         count = 0
         for row in rows:
-            # each value as the plan table's value column shows it: a CR or a tab escaped, not folded into a space
-            sys.stdout.write(visible(", ".join(f"{k}={_value_text(v)}" for k, v in row.items()) or "(empty combination)")
-                             + "\n")
+            sys.stdout.write((_combination_text(row.items()) or "(empty combination)") + "\n")
             count += 1
         sys.stdout.flush()
     except BrokenPipeError:  # `gridrun matrix | head`: the reader has what it wanted
@@ -562,6 +560,12 @@ def _value_text(value: Any) -> str:
     return format_value(value)
 
 
+def _combination_text(values: Iterable[tuple[str, Any]]) -> str:
+    """A combination of matrix values as `gridrun matrix` writes its row: `key=value, …`, each value as the plan
+    table's value column shows it (a CR or a tab escaped, not folded into a space), control characters escaped."""
+    return visible(", ".join(f"{k}={_value_text(v)}" for k, v in values))
+
+
 def _cells(row: Sequence[str]) -> list[Text]:
     """A table's row of plain text (no markup), as standard output writes it (`_written`)."""
     from rich.text import Text
@@ -758,8 +762,7 @@ def _explain(plan: Plan, *, every: bool = False, diff: Any = None) -> None:
         excluded = plan.excluded if every else plan.excluded[:PLAN_ROWS]
         for sweep, c, i in excluded:
             where = f"sweep {sweep}: " if sweep else ""
-            vals = visible(", ".join(f"{k}={_value_text(v)}" for k, v in c.values))  # as `matrix` writes a row
-            out.print(f"    {visible(where)}{vals}   ← exclude {i}", markup=False)
+            out.print(f"    {visible(where)}{_combination_text(c.values)}   ← exclude {i}", markup=False)
         if len(excluded) < len(plan.excluded):
             out.print(f"    … {len(plan.excluded) - len(excluded):,} more (--all lists every one)")
 

@@ -25,6 +25,13 @@ from execkit import sim_provider, stats, write_manifest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _in_a_fresh_interpreter(code: str) -> None:
+    """Run `code` in a new Python process that imports this checkout's package: it must end 0."""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
+
+
 def test_report_and_export_stay_functions_once_their_modules_load() -> None:
     """`runner.report` and `runner.export` are also module names; the modules load lazily, and loading them
     must not replace the functions (a fresh interpreter: nothing loaded yet)."""
@@ -35,8 +42,7 @@ def test_report_and_export_stay_functions_once_their_modules_load() -> None:
         "assert runner.report is api.report and runner.export is api.export, (runner.report, runner.export)\n"
         "assert callable(write_exports)\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
+    _in_a_fresh_interpreter(code)
 
 
 @pytest.mark.parametrize("flag", ["force", "retry_failed", "retry_unknown", "allow_partial", "fail_fast"])
@@ -251,9 +257,7 @@ def test_the_api_loads_at_once_in_several_threads() -> None:
         "assert not failed, failed\n"
         "assert 'httpx._main' not in sys.modules and 'httpx' in sys.modules\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert done.returncode == 0, done.stderr
+    _in_a_fresh_interpreter(code)
 
 
 def test_overlapping_runs_put_the_collectors_threshold_back_as_it_was_before_the_first() -> None:
@@ -665,9 +669,7 @@ def test_the_types_the_api_returns_are_reachable_from_the_package_which_loads_th
         "from runner.executor import RunResult\n"
         "assert runner.RunResult is RunResult and runner.errors.GridrunError.__module__ == 'runner.errors'\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert done.returncode == 0, done.stderr
+    _in_a_fresh_interpreter(code)
     assert (ROOT / "runner" / "py.typed").is_file()
 
 
