@@ -1216,8 +1216,7 @@ def test_a_ctrl_c_as_the_run_takes_over_the_signals_ends_it_interrupted_with_no_
     """Ctrl-C landing as the run puts its own signal handling in place: the run ends interrupted, exit 130, with
     no traceback (raised in one of the run's tasks, the KeyboardInterrupt left the event loop, which printed the
     task group's error and tasks never started); the next run pays each job once."""
-    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), run={"concurrency": 2},
-                       sim={"render_time": 0.3, "jitter": 0.0})
+    m = _two_jobs(tmp_path)
     out = subprocess.run([sys.executable, "-c", _SIGNAL_AS_THE_RUN_TAKES_SIGNALS, where, "run", str(m)],
                          capture_output=True, text=True, cwd=tmp_path, timeout=90, check=False)
     assert out.returncode == 130, (out.returncode, out.stderr)
