@@ -1381,9 +1381,11 @@ class Executor:
             return
         if not retry:
             return  # unknown, as it was: `retry --unknown` sends it again
-        if self._honours_keys():
+        if self.provider.caps.honours_idempotency_keys:
             # Sent again with the same key: the provider answers with the video an earlier send made, at no
-            # cost, or makes it now, once.
+            # cost, or makes it now, once. Never with a new key, even once a create sent again with its key got a
+            # new video in this run (`_keys_ignored`): a provider that ignores keys bills a new key's send as much,
+            # and one that honours them bills it where the same key is free. `_post` leaves the job unknown then.
             slot = await self._slot(job)
             if slot is None:
                 return self._not_followed(job, jid)

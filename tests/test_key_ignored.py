@@ -20,6 +20,7 @@ from runner import api
 from runner.cli import main
 from runner.executor import RunOptions
 from runner.sim import SimConfig
+from runner.sim.config import FaultRule
 from runner.sim.serve import running_server
 
 NO_LOG = {"route": "requests", "p": 1.0, "fault": "server_error", "status": 503}
@@ -147,3 +148,26 @@ def test_a_later_runs_create_sent_again_with_the_key_is_checked_too(
     assert [e for e in again.stats.last_errors if SAID in e], again.stats.last_errors
     text, in_json = _status_says(m, capsys)
     assert SAID in text and in_json is not None
+
+
+def test_once_a_new_video_is_seen_an_unknown_job_keeps_its_key(tmp_path: Path) -> None:
+    """Run 1 leaves two jobs unknown (each create made a video and lost its answer, the request log down). `retry
+    --unknown` sends one again with its key: the answer is lost once more, and the send after it gets a new video
+    (the provider ignores keys). The other job, whose lookup in the log answers only then (slow), is not sent under a
+    new key, which would make and bill a video however the provider treats keys: it stays unknown, with its attempt
+    and key, for a later `retry --unknown` to send with that key."""
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime", "clay"), run={"concurrency": 2, "retries": 0}, sim={
+        "render_time": 0.1, "jitter": 0.0, "honour_idempotency": False,
+        "script": [{"route": "create", "fault": "reset_after", "nth": [1, 2, 3, 4, 5]}, NO_LOG]})
+    prov = _honouring(sim_provider(m))
+    first = api.run(m, provider=prov, options=RunOptions(poll_interval=0.1), report=False)
+    assert first.stats.counts["unknown"] == 2 and stats(prov)["creates"] == 4, stats(prov)
+    # run 2's first two lookups go together, one per job: the second answers (503) 15 s late
+    faults = prov.app.state.sim.faults
+    faults.rules = (*faults.rules, FaultRule.from_dict({"route": "requests", "fault": "slow", "delay": 15.0, "nth": [2]}))
+    again = api.run(m, provider=prov, options=RunOptions(poll_interval=0.1, retry_unknown=True, concurrency=1),
+                    report=False)
+    assert [e for e in again.stats.last_errors if SAID in e], again.stats.last_errors
+    assert stats(prov)["creates"] == 4 + 2, stats(prov)  # the first job's two sends; none for the second
+    jobs = sorted((j.state, j.attempts) for j in api.status(m).jobs)
+    assert jobs == [("done", 1), ("unknown", 1)], jobs
