@@ -40,8 +40,7 @@ from .errors import (
     ServerError,
 )
 from .jobs import KEY_IGNORED, billed_above, billed_above_note, billed_factors, counted_cost, key_ignored_note, usd_text
-from .live import HEARTBEAT as LIVE_HEARTBEAT
-from .live import IDLE_TICK, LiveViews
+from .live import LiveViews
 from .options import GONE_AFTER, RunOptions
 from .outputs import (
     Kept, keep_file, keep_take, mute, poster_path, sidecar_matches, sidecar_writer, superseded_dir,
@@ -98,17 +97,21 @@ END_TRIES = 5
 # A create whose answer was lost is sent again (same key, where the provider honours keys) at most this often.
 MOST_RESENDS = 2
 # A create sent again with its idempotency key, answered with a video made more than this many seconds after every
-# earlier send of the key had ended, got a video of its own: the provider ignored the key (or had forgotten it), and
-# an earlier send may have made and billed another (`_made_by_this_send`). Only the provider's clocks are read of
-# the video: its answer's Date against the video's created_at (how old the video was when it answered), so that
-# this machine's clock being off does not matter; this machine's own clock measures only the time from the end of
-# the last earlier send (when its answer was lost) to this send. A provider answers a create once its video exists,
-# so the video of an earlier send whose answer was lost is older than that end however slow the create was (one
-# that takes 20 s to answer made its video before it answered), and a slow answer to this send only makes a
-# replayed video look older. What the 3 s cover: Date and created_at are whole seconds (1 s), and another server
-# (a gateway, an edge) may stamp Date than the one that stamps created_at, or finish a create just after a client
-# that timed out gave up on it (2 s). A send made LOG_SETTLE (5 s) after a lost answer is checked; one made sooner
-# (or a video answered more than 2 s after it was made, on a resend made within LOG_SETTLE) concludes nothing.
+# earlier send of the key had ended, got a video of its own (`_made_by_this_send`): either the provider ignored the
+# key (or had forgotten it), and an earlier send may have made and billed another, or an earlier send reached the
+# provider only after this one (a gateway that held it, a slow upstream), which a provider that honours keys answers
+# with this video. Only the provider's clocks are read of the video: its answer's Date against the video's
+# created_at (how old the video was when it answered); this machine's own clock measures only the time from the
+# end of the last earlier send (when its answer was lost) to this send, on the steady clock (time.monotonic), so
+# within one process: a step of the wall clock (NTP, suspend and resume) moves neither. An earlier process's sends
+# are not measured (a resend by `_reconcile`): when they ended is known only on the wall clock of then. A provider
+# answers a create once its video exists, so the video of an earlier send that reached it is older than that end
+# however slow the create was (one that takes 20 s to answer made its video before it answered), and a slow answer
+# to this send only makes a replayed video look older. What the 3 s cover: Date and created_at are whole seconds
+# (1 s), and another server (a gateway, an edge) may stamp Date than the one that stamps created_at, or finish a
+# create just after a client that timed out gave up on it (2 s). A send made LOG_SETTLE (5 s) after a lost answer
+# is checked; one made sooner (or a video answered more than 2 s after it was made, on a resend made within
+# LOG_SETTLE) concludes nothing.
 KEY_REPLAY_TOLERANCE = 3.0
 
 
@@ -933,7 +936,7 @@ class Executor:
 
     async def _post(
         self, job: Job, jid: int, key: str, *, fresh: bool = True, asked: bool = False,
-        earlier_ended: float | None = None,
+        resent: bool = False,
     ) -> VideoStatus | None:
         """Send the create request; reconcile an unknown outcome. None when the job did not get an id.
 
@@ -941,9 +944,10 @@ class Executor:
         nothing. A key that may have been received is sent again only inside the provider's dedup window
         (`_key_too_old`); past it the job is `unknown`, but for the first send when `asked` (retry --unknown).
 
-        `earlier_ended`: for a job an earlier process sent (not `fresh`) and this one sends again with the same key,
-        when every earlier send of it had ended, by this machine's clock: a video made well after it was made by
-        this send (`_made_by_this_send`)."""
+        `resent`: a job an earlier process sent (not `fresh`), which this one sends again with the same key: on the
+        key's account, so not once a create sent again with its key got a new video in this run (`_keys_ignored`).
+        Whether its video is new is not asked (`_made_by_this_send`): when the earlier process's sends ended is
+        known only by this machine's clock then, which may have been stepped since (suspend and resume, NTP)."""
         try:
             body = self.provider.build_request(job.params, model=self.plan.model, idempotency_key=key)
         except RejectedError as exc:  # an input the provider could never take (an input image changed since the plan)
@@ -961,8 +965,9 @@ class Executor:
         maybe_received = not fresh  # by a create whose answer was lost
         lost = not fresh  # a send of this attempt got no answer (an earlier process's, or a timeout, a reset)
         # The next send goes on the key's account (an earlier one may have made the video, which the key is to
-        # bring back), and when the last earlier send that may have made one ended.
-        on_key, since = earlier_ended is not None, earlier_ended
+        # bring back), and when the last earlier send of this process that may have made one ended, on the steady
+        # clock (time.monotonic, which no step of the wall clock moves): `_made_by_this_send`.
+        on_key, since = resent, None
         # The job's timeout counts from here: a create that goes unanswered is not sent again past it.
         self._began[jid] = began = self.clock()
         deadline = None if not self.timeout else began + float(self.timeout)
@@ -970,7 +975,7 @@ class Executor:
             # Cut short by the interrupt or the deadline, after which no create of the job is sent (a pause of
             # minutes that a 429 asked for would only be waited out to leave).
             await self.pacer.wait(until=deadline, stop=self._interrupted)
-            sent = self.clock()
+            sent, sent_steady = self.clock(), time.monotonic()
             halted = self._halted(deadline)
             if halted and maybe_received:
                 # A send of it may have been taken: no create is sent after an interrupt, nor past the deadline.
@@ -1063,7 +1068,7 @@ class Executor:
                 return None
             except (OutcomeUnknownError, RetryableError) as exc:
                 # The create may have been received: find out before anything is sent again.
-                ended = self.clock()
+                ended = time.monotonic()
                 maybe_received = True
                 lost = lost or isinstance(exc, OutcomeUnknownError)
                 tries += 1
@@ -1111,8 +1116,8 @@ class Executor:
                     continue
                 else:
                     return self._give_up(job, jid, f"outcome unknown: {exc}")
-            if on_key and since is not None and self._made_by_this_send(status, sent=sent, since=since):
-                self._key_ignored(job, jid, key, status, sent - since)
+            if on_key and since is not None and self._made_by_this_send(status, sent=sent_steady, since=since):
+                self._key_ignored(job, jid, key, status, sent_steady - since)
             other = self._by_video.setdefault(status.id, jid)
             if other != jid:
                 # The answer names a video another job has: not this job's render (a replay for another request).
@@ -1130,7 +1135,7 @@ class Executor:
 
     @staticmethod
     def _made_by_this_send(status: VideoStatus, *, sent: float, since: float) -> bool:
-        """Whether the video a create sent again with its key (at `sent`, this machine's clock) was answered with was
+        """Whether the video a create sent again with its key (at `sent`, time.monotonic) was answered with was
         made by this send, not by an earlier one of the key (every one of which had ended by `since`): it was
         younger, at the provider's answer, than the time from `since` to this send, by more than
         KEY_REPLAY_TOLERANCE. False where the answer has no Date, or the video no created_at: nothing is known."""
@@ -1392,8 +1397,7 @@ class Executor:
             try:
                 if not await self._reserve(job):
                     return
-                status = await self._post(job, jid, key, fresh=False, asked=state == S.UNKNOWN.value,
-                                          earlier_ended=self._earlier_sends_ended())
+                status = await self._post(job, jid, key, fresh=False, asked=state == S.UNKNOWN.value, resent=True)
                 if status is not None:
                     await self._follow(job, jid, status, slot)
             finally:
@@ -1408,16 +1412,6 @@ class Executor:
             return
         self._unknown(job, jid, "create request may have reached the provider; no request log to check. "
                       "`gridrun retry --unknown` re-submits (may pay twice)", reserved=False)
-
-    def _earlier_sends_ended(self) -> float:
-        """When every create an earlier process sent had ended, by this machine's clock: when the run before this
-        one ended (one whose process died: its last record, a heartbeat and a tick later, as it records that it
-        is alive that often). Runs hold the state one at a time, and nothing else sends creates."""
-        ended = self.store.run_before_ended(self.run_id)
-        if ended is None:
-            return self.started
-        at, died = ended
-        return min(self.started, at + (LIVE_HEARTBEAT + IDLE_TICK if died else 0.0))
 
     async def _restored(self, job: Job, jid: int, state: JobState) -> None:
         """A job `void_attempt` put back as it was before a re-run that never reached the provider: this run

@@ -2604,15 +2604,6 @@ class Store:
         return int(self.db.execute("SELECT COUNT(DISTINCT job_id) FROM events WHERE run_id=? AND kind=?",
                                    (run_id, KEY_IGNORED)).fetchone()[0])
 
-    def run_before_ended(self, run_id: int) -> tuple[float, bool] | None:
-        """When the run recorded before `run_id` ended, and whether its process died (`crashed`: its end is its last
-        record); None when there is none, or it has not ended."""
-        row = self.db.execute("SELECT ended_at, status FROM runs WHERE id < ? ORDER BY id DESC LIMIT 1",
-                              (run_id,)).fetchone()
-        if row is None or row[0] is None:
-            return None
-        return float(row[0]), row[1] == "crashed"
-
     def _prices_from(self, run: RunRecord) -> str:
         """Where the prices of the run's jobs come from (`capabilities.prices_from`): the capabilities files of the
         manifest as the run's plan was made from it (its copy), else gridrun's own."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from execkit import sim_provider, stats, write_manifest
 
 from runner import api
 from runner.cli import main
-from runner.executor import RunOptions
+from runner.executor import Executor, RunOptions
 from runner.sim import SimConfig
 from runner.sim.config import FaultRule
 from runner.sim.serve import running_server
@@ -129,25 +130,43 @@ def test_an_answer_without_a_date_concludes_nothing(
     assert SAID not in text and in_json is None
 
 
-def test_a_later_runs_create_sent_again_with_the_key_is_checked_too(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """Run 1 leaves a job unknown: each of its creates (the first, then twice with its key) made a video and lost
-    its answer, with the request log down. `retry --unknown` sends it again with the key: a new video, made well
-    after run 1 ended, which the run says, as `status` does."""
+def test_a_later_run_concludes_nothing_from_this_machines_clock(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Run 1 leaves a job unknown: its first create made a video, and each of its creates lost its answer, with the
+    request log down. This machine's clock was 600 s slow when run 1 ended, and set right before run 2 (NTP, a
+    resume): `retry --unknown` sends the job again with its key, the provider answers with the video run 1 made, and
+    nothing is said (when run 1's sends ended is known only on this machine's clock of then)."""
     m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={
-        "render_time": 0.1, "jitter": 0.0, "honour_idempotency": False,
+        "render_time": 0.1, "jitter": 0.0,
         "script": [{"route": "create", "fault": "reset_after", "nth": [1, 2, 3]}, NO_LOG]})
     prov = _honouring(sim_provider(m))
     first = api.run(m, provider=prov, options=RunOptions(poll_interval=0.1), report=False)
-    assert first.stats.counts["unknown"] == 1 and stats(prov)["creates"] == 3, stats(prov)
-    assert not [e for e in first.stats.last_errors if SAID in e]  # no answer came: nothing to tell by
-    time.sleep(4.0)  # run 2 sends it more than KEY_REPLAY_TOLERANCE after run 1 ended
+    assert first.stats.counts["unknown"] == 1 and stats(prov)["creates"] == 1, stats(prov)
+    with sqlite3.connect(tmp_path / ".gridrun" / "state.db") as db:
+        db.execute("UPDATE runs SET ended_at = ended_at - 600")
     again = api.run(m, provider=prov, options=RunOptions(poll_interval=0.1, retry_unknown=True), report=False)
-    assert again.stats.counts["done"] == 1 and stats(prov)["creates"] == 4, stats(prov)
-    assert [e for e in again.stats.last_errors if SAID in e], again.stats.last_errors
+    assert again.stats.counts["done"] == 1 and stats(prov)["creates"] == 1, stats(prov)
+    assert not [e for e in again.stats.last_errors if SAID in e], again.stats.last_errors
     text, in_json = _status_says(m, capsys)
-    assert SAID in text and in_json is not None
+    assert SAID not in text and in_json is None
+
+
+def test_a_step_of_the_clock_within_a_run_is_no_new_video(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A create's answer is lost (its video made); while the run looks it up, this machine's clock is stepped 60 s
+    ahead (NTP). Sent again with its key, it gets the first send's video back: a replay, not a new video, however far
+    the wall clock moved between the two sends."""
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={
+        "render_time": 0.1, "jitter": 0.0,
+        "script": [{"route": "create", "fault": "reset_after", "nth": [1]}, NO_LOG]})
+    prov = _honouring(sim_provider(m))
+
+    def stepped() -> float:  # 60 s ahead from the first lookup in the request log (after the lost answer) on
+        return time.time() + (60.0 if stats(prov)["requests"].get("requests") else 0.0)
+
+    monkeypatch.setitem(Executor.__init__.__kwdefaults__, "clock", stepped)
+    result = api.run(m, provider=prov, options=RunOptions(poll_interval=0.1), report=False)
+    assert result.exit_code == 0 and result.stats.counts["done"] == 1
+    assert stats(prov)["creates"] == 1 and stats(prov)["replays"] == 1, stats(prov)
+    assert not [e for e in result.stats.last_errors if SAID in e], result.stats.last_errors
 
 
 def test_once_a_new_video_is_seen_an_unknown_job_keeps_its_key(tmp_path: Path) -> None:
