@@ -284,8 +284,9 @@ class Executor:
         self._left_elsewhere: set[int] = set()
         self._doubted = False  # a reported cost was doubted in this run (said once, in `errors`)
         self._above = False  # a render was billed above its estimate's upper factor (said once, in `errors`)
-        # a create sent again with its key got a new video (`_made_by_this_send`): for the rest of the run the provider
-        # is taken not to honour keys, and no create is sent again on a key's account
+        # a create sent again with its key got a video made after its earlier send ended (`_made_by_this_send`): the
+        # provider ignored the key, or that send reached it late; for the rest of the run no create is sent again on
+        # a key's account (which key a job is sent with does not change)
         self._keys_ignored = False
         self._unanswered: dict[str, str] = {}  # video -> why its last polls got no status (read by `_watch`)
         self._poll_told: set[tuple[str, str]] = set()  # (video, kind of failure) told among the errors: once each
@@ -945,7 +946,8 @@ class Executor:
         (`_key_too_old`); past it the job is `unknown`, but for the first send when `asked` (retry --unknown).
 
         `resent`: a job an earlier process sent (not `fresh`), which this one sends again with the same key: on the
-        key's account, so not once a create sent again with its key got a new video in this run (`_keys_ignored`).
+        key's account, so not once a create sent again with its key got a video made after its earlier send ended in
+        this run (`_keys_ignored`).
         Whether its video is new is not asked (`_made_by_this_send`): when the earlier process's sends ended is
         known only by this machine's clock then, which may have been stepped since (suspend and resume, NTP)."""
         try:
@@ -996,9 +998,11 @@ class Executor:
                                              "refusing creates (429)")
                 return None
             if on_key and not self._honours_keys():
-                # Another create sent again with its key got a new video: none is sent again on a key's account.
-                return self._give_up(job, jid, "outcome unknown: not sent again with its idempotency key, as the "
-                                               "provider made a new video for another create sent again with its key")
+                # Another create sent again with its key got a video made after its earlier send ended (the provider
+                # ignored the key, or that send reached it late): none is sent again on a key's account.
+                return self._give_up(job, jid, "outcome unknown: not sent again with its idempotency key in this run, "
+                                               "as another create sent again with its key got a video made after its "
+                                               "earlier send ended")
             too_old = self._key_too_old(jid) if maybe_received else None
             if too_old is not None and not asked:
                 return self._not_resent(job, jid, too_old)
@@ -1130,7 +1134,8 @@ class Executor:
 
     def _honours_keys(self) -> bool:
         """Whether a create whose answer was lost may be sent again with its key, the provider answering with the
-        video an earlier send made: as its capabilities say, until a send of the run was seen to get a new one."""
+        video an earlier send made: as its capabilities say, until a send of the run got a video made after its
+        earlier send ended (`_keys_ignored`). Which key a job is sent with follows the capabilities alone."""
         return self.provider.caps.honours_idempotency_keys and not self._keys_ignored
 
     @staticmethod
@@ -1145,9 +1150,10 @@ class Executor:
         return (sent - since) - age > KEY_REPLAY_TOLERANCE
 
     def _key_ignored(self, job: Job, jid: int, key: str, status: VideoStatus, after: float) -> None:
-        """A create sent again with its key got a new video (`_made_by_this_send`; `after`: seconds from the end of
-        the last earlier send to it): the job keeps it (it is paid). Recorded on the job (event key-ignored) and
-        said; for the rest of the run no create is sent again on a key's account."""
+        """A create sent again with its key got a video made after the earlier send ended (`_made_by_this_send`;
+        `after`: seconds from the end of the last earlier send to it): the job keeps it (it is paid). The provider
+        ignored the key, or the earlier send reached it late: recorded on the job (event key-ignored) and said; for
+        the rest of the run no create is sent again on a key's account."""
         self._keys_ignored = True
         self.store.event(self.run_id, jid, KEY_IGNORED, {
             "provider_id": status.id, "idempotency_key": key, "created_at": status.created_at,
@@ -1389,8 +1395,9 @@ class Executor:
         if self.provider.caps.honours_idempotency_keys:
             # Sent again with the same key: the provider answers with the video an earlier send made, at no
             # cost, or makes it now, once. Never with a new key, even once a create sent again with its key got a
-            # new video in this run (`_keys_ignored`): a provider that ignores keys bills a new key's send as much,
-            # and one that honours them bills it where the same key is free. `_post` leaves the job unknown then.
+            # video made after its earlier send ended in this run (`_keys_ignored`): a provider that ignores keys
+            # bills a new key's send as much, and one that honours them bills it where the same key is free.
+            # `_post` leaves the job unknown then.
             slot = await self._slot(job)
             if slot is None:
                 return self._not_followed(job, jid)

@@ -316,8 +316,9 @@ class Snapshot:
     # Where the prices of the run's jobs come from (`capabilities.prices_from`), read only when a job the run paid
     # was billed above its estimate (`billed_above_note`); "" otherwise.
     prices_from: str = ""
-    # How many of the run's jobs had a create, sent again with its idempotency key, answered with a new video (event
-    # key-ignored): an earlier send may have made and billed another (`keys_ignored_note`)
+    # How many of the run's jobs had a create, sent again with its idempotency key, answered with a video made after
+    # the earlier send ended (event key-ignored): an earlier send may have made and billed another
+    # (`keys_ignored_note`)
     keys_ignored: int = 0
 
     def last_record(self) -> float:
@@ -344,8 +345,9 @@ class Snapshot:
         return None if above is None else above.note
 
     def keys_ignored_note(self) -> str | None:
-        """What the run's end, `status` and the report say of a run in which a create sent again with its
-        idempotency key got a new video (`jobs.key_ignored_note`); None when none did."""
+        """What the run's end, `status`, the report and the export say of a run in which a create sent again with
+        its idempotency key got a video made after the earlier send ended (`jobs.key_ignored_note`); None when none
+        did."""
         return key_ignored_note(self.run.provider, jobs=self.keys_ignored) if self.keys_ignored else None
 
     def billed_above(self) -> BilledAbove | None:

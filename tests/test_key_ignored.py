@@ -1,7 +1,8 @@
 """A create whose answer was lost is sent again with its idempotency key where the provider's capabilities say it
 honours keys, trusting it to answer with the video the first send made. Where it makes a new one instead (it ignored
-the key, or had forgotten it), the provider's own clocks tell (the answer's Date against the video's created_at):
-the run says so, records it on the job, and sends no create again on a key's account for the rest of the run."""
+the key, or had forgotten it), the provider's own clocks tell (the answer's Date against the video's created_at),
+though they cannot tell it from an earlier send that reached the provider late (a gateway held it): the run says
+both, records it on the job, and sends no create again on a key's account for the rest of the run."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from runner.sim.config import FaultRule
 from runner.sim.serve import running_server
 
 NO_LOG = {"route": "requests", "p": 1.0, "fault": "server_error", "status": 503}
-SAID = "the provider made a new video for a create sent again with the same idempotency key"
+SAID = "a create sent again with its idempotency key got a video made after the earlier send ended"
 
 
 def _lumenfall_manifest(tmp_path: Path, url: str, styles: tuple[str, ...]) -> Path:
@@ -190,3 +191,23 @@ def test_once_a_new_video_is_seen_an_unknown_job_keeps_its_key(tmp_path: Path) -
     assert stats(prov)["creates"] == 4 + 2, stats(prov)  # the first job's two sends; none for the second
     jobs = sorted((j.state, j.attempts) for j in api.status(m).jobs)
     assert jobs == [("done", 1), ("unknown", 1)], jobs
+
+
+def test_an_earlier_send_a_gateway_held_is_said_as_one_of_two_causes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A provider that honours keys, behind a gateway that holds the first create (its connection drops unanswered,
+    the request not yet at the provider). Sent again with its key, the create makes the job's one video, made after
+    the first send ended, as a provider that ignored the key would: the run cannot tell which, and says both, the
+    capabilities' fix only should it repeat. Nothing was paid twice."""
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime", "clay"), run={"concurrency": 1}, sim={
+        "render_time": 0.2, "jitter": 0.0, "script": [{"route": "create", "fault": "held", "nth": [1]}, NO_LOG]})
+    prov = _honouring(sim_provider(m))
+    result = api.run(m, provider=prov, options=RunOptions(request_timeout=1.0, poll_interval=0.1), report=False)
+    assert result.stats.counts["done"] == 2 and stats(prov)["duplicate_paid"] == 0, stats(prov)
+    said = [e for e in result.stats.last_errors if SAID in e]
+    assert len(said) == 1, result.stats.last_errors
+    assert "either the provider ignored the key" in said[0] and "the earlier send reached it late" in said[0]
+    assert "If this repeats, set `honours_idempotency_keys: false`" in said[0]
+    text, in_json = _status_says(m, capsys)
+    assert "reached it late" in text and in_json is not None and "reached it late" in in_json
