@@ -211,3 +211,6 @@ def test_an_earlier_send_a_gateway_held_is_said_as_one_of_two_causes(
     assert "If this repeats, set `honours_idempotency_keys: false`" in said[0]
     text, in_json = _status_says(m, capsys)
     assert "reached it late" in text and in_json is not None and "reached it late" in in_json
+    assert main(["export", str(m)]) == 0
+    (exported,) = tmp_path.glob("**/results.json")
+    assert json.loads(exported.read_text())["summary"]["keys_ignored"] == in_json  # as `status --json` says it
