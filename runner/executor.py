@@ -97,10 +97,12 @@ END_TRIES = 5
 # A create whose answer was lost is sent again (same key, where the provider honours keys) at most this often.
 MOST_RESENDS = 2
 # A create sent again with its idempotency key, answered with a video made more than this many seconds after every
-# earlier send of the key had ended, got a video of its own (`_made_by_this_send`): either the provider ignored the
-# key (or had forgotten it), and an earlier send may have made and billed another, or an earlier send reached the
-# provider only after this one (a gateway that held it, a slow upstream), which a provider that honours keys answers
-# with this video. Only the provider's clocks are read of the video: its answer's Date against the video's
+# earlier send of the key had ended, got a video of its own (`_made_by_this_send`): the provider ignored the key (or
+# had forgotten it), and an earlier send may have made and billed another; or the earlier send never reached it (a
+# reset before it was read) or reached it only after this one (a gateway that held it), which a provider that
+# honours keys answers with this video. The request log tells them apart (`_check_key`), asked only then: this
+# check spares the request to every resend answered with an older video, a replay.
+# Only the provider's clocks are read of the video: its answer's Date against the video's
 # created_at (how old the video was when it answered); this machine's own clock measures only the time from the
 # end of the last earlier send (when its answer was lost) to this send, on the steady clock (time.monotonic), so
 # within one process: a step of the wall clock (NTP, suspend and resume) moves neither. An earlier process's sends
@@ -284,9 +286,9 @@ class Executor:
         self._left_elsewhere: set[int] = set()
         self._doubted = False  # a reported cost was doubted in this run (said once, in `errors`)
         self._above = False  # a render was billed above its estimate's upper factor (said once, in `errors`)
-        # a create sent again with its key got a video made after its earlier send ended (`_made_by_this_send`): the
-        # provider ignored the key, or that send reached it late; for the rest of the run no create is sent again on
-        # a key's account (which key a job is sent with does not change)
+        # the provider made two videos for one key (`_check_key`: a create sent again with it got a new video, and the
+        # request log lists another): for the rest of the run no create is sent again on a key's account (which key
+        # a job is sent with does not change)
         self._keys_ignored = False
         self._unanswered: dict[str, str] = {}  # video -> why its last polls got no status (read by `_watch`)
         self._poll_told: set[tuple[str, str]] = set()  # (video, kind of failure) told among the errors: once each
@@ -946,8 +948,7 @@ class Executor:
         (`_key_too_old`); past it the job is `unknown`, but for the first send when `asked` (retry --unknown).
 
         `resent`: a job an earlier process sent (not `fresh`), which this one sends again with the same key: on the
-        key's account, so not once a create sent again with its key got a video made after its earlier send ended in
-        this run (`_keys_ignored`).
+        key's account, so not once the provider made two videos for one key in this run (`_keys_ignored`).
         Whether its video is new is not asked (`_made_by_this_send`): when the earlier process's sends ended is
         known only by this machine's clock then, which may have been stepped since (suspend and resume, NTP)."""
         try:
@@ -998,11 +999,9 @@ class Executor:
                                              "refusing creates (429)")
                 return None
             if on_key and not self._honours_keys():
-                # Another create sent again with its key got a video made after its earlier send ended (the provider
-                # ignored the key, or that send reached it late): none is sent again on a key's account.
+                # The provider made two videos for one key in this run: none is sent again on a key's account.
                 return self._give_up(job, jid, "outcome unknown: not sent again with its idempotency key in this run, "
-                                               "as another create sent again with its key got a video made after its "
-                                               "earlier send ended")
+                                               "as the provider made two videos for another job's key")
             too_old = self._key_too_old(jid) if maybe_received else None
             if too_old is not None and not asked:
                 return self._not_resent(job, jid, too_old)
@@ -1120,8 +1119,6 @@ class Executor:
                     continue
                 else:
                     return self._give_up(job, jid, f"outcome unknown: {exc}")
-            if on_key and since is not None and self._made_by_this_send(status, sent=sent_steady, since=since):
-                self._key_ignored(job, jid, key, status, sent_steady - since)
             other = self._by_video.setdefault(status.id, jid)
             if other != jid:
                 # The answer names a video another job has: not this job's render (a replay for another request).
@@ -1130,12 +1127,14 @@ class Executor:
                                                f"{self._key_of(other)} already has")
             # Committed by the next flush, which comes before any poll of it (DESIGN: id before poll).
             self._move(jid, S.SUBMITTED, lazy=True, provider_id=status.id, made=self._made())
+            if on_key and since is not None and self._made_by_this_send(status, sent=sent_steady, since=since):
+                await self._check_key(job, jid, key, status, sent_steady - since)
             return status
 
     def _honours_keys(self) -> bool:
         """Whether a create whose answer was lost may be sent again with its key, the provider answering with the
-        video an earlier send made: as its capabilities say, until a send of the run got a video made after its
-        earlier send ended (`_keys_ignored`). Which key a job is sent with follows the capabilities alone."""
+        video an earlier send made: as its capabilities say, until the provider made two videos for one key in this
+        run (`_keys_ignored`). Which key a job is sent with follows the capabilities alone."""
         return self.provider.caps.honours_idempotency_keys and not self._keys_ignored
 
     @staticmethod
@@ -1149,14 +1148,27 @@ class Executor:
         age = status.answered_at - status.created_at
         return (sent - since) - age > KEY_REPLAY_TOLERANCE
 
-    def _key_ignored(self, job: Job, jid: int, key: str, status: VideoStatus, after: float) -> None:
+    async def _check_key(self, job: Job, jid: int, key: str, status: VideoStatus, after: float) -> None:
         """A create sent again with its key got a video made after the earlier send ended (`_made_by_this_send`;
-        `after`: seconds from the end of the last earlier send to it): the job keeps it (it is paid). The provider
-        ignored the key, or the earlier send reached it late: recorded on the job (event key-ignored) and said; for
-        the rest of the run no create is sent again on a key's account."""
+        `after`: seconds from the end of the last earlier send to it). So does a provider that honours keys, where
+        the earlier send never reached it (a reset before it was read: the most common lost answer) or reached it
+        late (a gateway held it): only the request log can tell, by listing another video made under the key. Asked
+        once; where it cannot tell (no log, an error), nothing is concluded. Where it lists another, the job keeps
+        its own (it is paid), the other is recorded on the job (event key-ignored) and said, and for the rest of the
+        run no create is sent again on a key's account."""
+        after_time = self.store.job_row(jid)["submitted_at"]
+        try:
+            async with self.pacer.gate:
+                made = await self.provider.videos_by_key(
+                    self.client, key, created_after=None if after_time is None else after_time - LOG_SKEW)
+        except (NotImplementedError, LookupError, ProviderError):
+            return
+        others = sorted(made - {status.id})
+        if not others:
+            return
         self._keys_ignored = True
         self.store.event(self.run_id, jid, KEY_IGNORED, {
-            "provider_id": status.id, "idempotency_key": key, "created_at": status.created_at,
+            "provider_id": status.id, "others": others, "idempotency_key": key, "created_at": status.created_at,
             "answered_at": status.answered_at, "sent_after_s": round(after, 3)})
         self._error(job, key_ignored_note(self.provider.name))
 

@@ -177,8 +177,8 @@ def _job_costs(snapshot: Snapshot) -> dict[str, Any]:
         "cost_unreported": sum(1 for j in jobs if j.state == "done" and j.cost_reported_micros is None),
         # renders this run paid that the provider billed above 5x their estimates, counted as billed (None: none)
         "cost_billed_above": snapshot.billed_above_note(),
-        # a create sent again with its key got a video made after the earlier send ended: an earlier send may have
-        # made and billed a video no row has (None: none did), as `status --json` says it
+        # the provider made two videos for one idempotency key (its request log lists another): that one was billed
+        # too, and no row has it (None: it did not), as `status --json` says it
         "keys_ignored": snapshot.keys_ignored_note(),
     }
 

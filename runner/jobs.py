@@ -186,22 +186,21 @@ def billed_above_note(estimate: int, reported: int, *, more: int = 0, prices_fro
 
 
 KEY_IGNORED = "key-ignored"
-"""The event recorded on a job whose create, sent again with its idempotency key, got a video made after the earlier
-send of the key had ended: the provider ignored the key (or had forgotten it), or the earlier send reached it late (a
-gateway held it). What the run's errors, `status`, the report and the export say of the run (`key_ignored_note`)."""
+"""The event recorded on a job whose create, sent again with its idempotency key, got a video of its own while the
+provider's request log lists another video made under the same key: the provider made a video per create of the key
+(it ignored the key, or had forgotten it), and the other one was billed too. What the run's errors, `status`, the
+report and the export say of the run (`key_ignored_note`)."""
 
 
 def key_ignored_note(provider: str, *, jobs: int = 1) -> str:
     """What the run's errors, `status`, the report and the export say of a run in which a create sent again with its
-    idempotency key got a video made after the earlier send of the key had ended (event KEY_IGNORED): either the
-    provider ignored the key, and the earlier send may have made and billed a video no job has, or the earlier send
-    reached it late, which the same answer follows from. `jobs`: how many jobs it was seen of."""
+    idempotency key got a new video while the provider's request log lists another made under the key (event
+    KEY_IGNORED). `jobs`: how many jobs it was seen of."""
     more = f" ({jobs:,} jobs)" if jobs > 1 else ""
-    return (f"a create sent again with its idempotency key got a video made after the earlier send ended{more}: "
-            "either the provider ignored the key (the earlier send may have made and billed another video, not "
-            "found) or the earlier send reached it late (a gateway held it); no create was sent again on its key "
-            "for the rest of the run. If this repeats, set `honours_idempotency_keys: false` in a capabilities file "
-            f"for {provider}")
+    return (f"the provider made two videos for one idempotency key{more}: a create sent again with its key got a new "
+            "video, and the request log lists another made under the key, billed too and kept by no job; no create "
+            "was sent again on its key for the rest of the run. Set `honours_idempotency_keys: false` in a "
+            f"capabilities file for {provider}")
 
 
 class BilledAbove(NamedTuple):

@@ -345,9 +345,8 @@ class Snapshot:
         return None if above is None else above.note
 
     def keys_ignored_note(self) -> str | None:
-        """What the run's end, `status`, the report and the export say of a run in which a create sent again with
-        its idempotency key got a video made after the earlier send ended (`jobs.key_ignored_note`); None when none
-        did."""
+        """What the run's end, `status`, the report and the export say of a run in which the provider made two videos
+        for one idempotency key (`jobs.key_ignored_note`); None when it did not."""
         return key_ignored_note(self.run.provider, jobs=self.keys_ignored) if self.keys_ignored else None
 
     def billed_above(self) -> BilledAbove | None:

@@ -2600,7 +2600,7 @@ class Store:
 
     def _keys_ignored(self, run_id: int) -> int:
         """How many of the run's jobs had a create, sent again with its idempotency key, answered with a new video
-        (event KEY_IGNORED)."""
+        while another made under the key was in the request log (event KEY_IGNORED)."""
         return int(self.db.execute("SELECT COUNT(DISTINCT job_id) FROM events WHERE run_id=? AND kind=?",
                                    (run_id, KEY_IGNORED)).fetchone()[0])
 

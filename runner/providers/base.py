@@ -1,7 +1,7 @@
 """The provider interface: what the executor calls, and the snapshots it gets back.
 
 A provider is split in two. The pure part (`caps`, `build_request`) takes values and returns values.
-The I/O part (`submit`, `get`, `list`, `find_by_key`, `download`, `cancel`) is given the one shared
+The I/O part (`submit`, `get`, `list`, `find_by_key`, `videos_by_key`, `download`, `cancel`) is given the one shared
 `httpx.AsyncClient` that `client()` made, and raises only `runner.errors.ProviderError` subclasses:
 
     RateLimitedError, ServerError, TransportError   retry the same call (after `retry_after` if set)
@@ -152,6 +152,16 @@ class Provider(Protocol):
 
         :raises NotImplementedError, LookupError: the provider cannot tell (its log records no keys; the log
             could not be read to its end).
+        """
+        ...
+
+    async def videos_by_key(
+        self, client: httpx.AsyncClient, idempotency_key: str, *, created_after: float | None = None
+    ) -> frozenset[str]:
+        """The ids of every video the provider says creates with `idempotency_key` made (two or more: it made one
+        per create of the key).
+
+        :raises NotImplementedError, LookupError: the provider cannot tell.
         """
         ...
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import base64
 import builtins
+import contextlib
 import dataclasses
 import os
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -233,11 +234,49 @@ class LumenfallProvider:
             made nothing; or the log could not be read to its end (longer than the pages read, or a cursor
             that cannot move), so it cannot tell.
         """
+        unreadable: Mapping[str, Any] | None = None  # an entry with the key and no video: something may be made
+        async with contextlib.aclosing(self._keyed_entries(client, idempotency_key, created_after)) as pages:
+            async for entries in pages:
+                for entry in entries:
+                    video_id = _entry_video_id(entry)
+                    if video_id:
+                        return await self.get(client, video_id)
+                    if not _made_nothing(entry):
+                        unreadable = unreadable or entry
+        if unreadable is not None:
+            raise LookupError(
+                f"GET /v1/requests: entry {unreadable.get('id')!r} has the key but names no video "
+                f"gridrun can read (status {unreadable.get('status')!r})"
+            )
+        return None
+
+    async def videos_by_key(
+        self, client: httpx.AsyncClient, idempotency_key: str, *, created_after: float | None = None
+    ) -> frozenset[str]:
+        """The ids of every video the request log says a create with `idempotency_key` made, the log read to its
+        end (or to `created_after`): two or more, and the provider made a video per create of one key.
+
+        :raises NotImplementedError, LookupError: as `find_by_key`, where the log cannot be read to its end.
+        """
+        made: set[str] = set()
+        async with contextlib.aclosing(self._keyed_entries(client, idempotency_key, created_after)) as pages:
+            async for entries in pages:
+                made.update(v for v in map(_entry_video_id, entries) if v)
+        return frozenset(made)
+
+    async def _keyed_entries(
+        self, client: httpx.AsyncClient, idempotency_key: str, created_after: float | None
+    ) -> AsyncIterator[list[Mapping[str, Any]]]:
+        """The request log's entries that carry `idempotency_key`, a page at a time, newest first, to the log's end.
+
+        :raises NotImplementedError: the log's entries do not record idempotency keys.
+        :raises LookupError: the log could not be read to its end (longer than MAX_LOG_PAGES, or a cursor that
+            cannot move).
+        """
         url = f"{_api_root(client.base_url)}/v1/requests"
         params: dict[str, Any] = {"idempotency_key": idempotency_key, "limit": 100}
         if created_after is not None:
             params["created_after"] = int(created_after)
-        unreadable: Mapping[str, Any] | None = None  # an entry with the key and no video: something may be made
         for _page in range(MAX_LOG_PAGES):
             data = await self._call(client, "GET", url, params=params, op="GET /v1/requests")
             entries = data.get("data")
@@ -248,20 +287,9 @@ class LumenfallProvider:
             entries = [e for e in entries if isinstance(e, Mapping)]
             if entries and not any(_records_key(e) for e in entries):
                 raise NotImplementedError(f"{self.name}'s request log does not record idempotency keys")
-            for entry in entries:
-                if _entry_key(entry) == idempotency_key:
-                    video_id = _entry_video_id(entry)
-                    if video_id:
-                        return await self.get(client, video_id)
-                    if not _made_nothing(entry):
-                        unreadable = unreadable or entry
+            yield [e for e in entries if _entry_key(e) == idempotency_key]
             if not data.get("has_more"):
-                if unreadable is not None:
-                    raise LookupError(
-                        f"GET /v1/requests: entry {unreadable.get('id')!r} has the key but names no video "
-                        f"gridrun can read (status {unreadable.get('status')!r})"
-                    )
-                return None
+                return
             oldest = min((t for t in (_epoch(e.get("created_at")) for e in entries) if t is not None), default=None)
             if oldest is None:  # more to come, and nothing to page back from
                 raise LookupError("GET /v1/requests: more entries follow, but the page gives no time to page back from")
