@@ -109,6 +109,11 @@ _ALLOWED: dict[JobState, frozenset[JobState]] = {
 _RESERVING = (S.SUBMITTING.value, S.SUBMITTED.value, S.RUNNING.value, S.DOWNLOADING.value, S.UNKNOWN.value)
 
 
+# The state's meta row that keeps, for a job, the attempt `void_attempt` voided and its key, where an earlier gridrun
+# made the key without the salt: `voided-key:<job id>` -> [attempt, key], until `begin_submit` sends it again.
+VOIDED_KEY = "voided-key:"
+
+
 def idempotency_key(job_hash: str, attempt: int, salt: str) -> str:
     """The key sent with attempt `attempt` of a job, in the state whose `salt` it is (`Store.key_salt`): stable
     across crashes, new for each paid retry, and the state's own, so that two states asking for the same request
@@ -328,6 +333,7 @@ def m012_render_span(db: sqlite3.Connection) -> None:
 
 # The schema this gridrun writes: one migration per version.
 SCHEMA_VERSION = len(_MIGRATIONS)
+KEYS_SALTED_AT = 10  # the schema from which the state has a meta table and a key salt (`m010_key_salt`)
 TAKES_MADE_AT = 11  # the schema from which attempts record where they were made (`m011_take_endpoint`)
 RENDER_SPAN_SINCE = 12  # the schema from which jobs keep their render's span (`m012_render_span`)
 REPORTED_COST_SINCE = 8  # the schema from which jobs keep the cost the provider reported (`m008_reported_cost`)
@@ -988,6 +994,7 @@ class Store:
         self._relaxed = False  # synchronous=NORMAL while a deferred transaction is open
         self._salt: str | None = None  # `key_salt`, once read
         self._voided_keys: dict[int, tuple[int, str]] = {}  # job id -> (attempt, its key), of `void_attempt`
+        self._voided_read = False  # the keys an earlier process voided (meta `voided-key:<job id>`) read in
         try:  # a failure past here closes the connection (a state file refused, a newer schema)
             if not readonly:
                 with self._opening():
@@ -1977,6 +1984,7 @@ class Store:
             attempts: list[tuple[Any, ...]] = []
             moves: dict[bool, list[tuple[Any, ...]]] = {False: [], True: []}  # from unknown -> the jobs' updates
             events: list[tuple[int, str]] = []
+            used: list[tuple[str]] = []  # the voided keys sent again, out of the state's meta
             for job_id in job_ids:
                 row = rows.get(job_id)
                 if row is None:
@@ -1985,9 +1993,12 @@ class Store:
                 if frm not in (S.PLANNED, S.UNKNOWN):
                     raise StateError(f"job {row['key']}: cannot submit from {frm}")
                 n = int(row["attempts"]) + 1
-                voided = self._voided_keys.get(job_id)
-                key = voided[1] if voided is not None and voided[0] == n else idempotency_key(row["hash"], n,
-                                                                                              self.key_salt())
+                voided = self._voided().get(job_id)
+                if voided is not None and voided[0] == n:
+                    key = voided[1]
+                    used.append((f"{VOIDED_KEY}{job_id}",))
+                else:
+                    key = idempotency_key(row["hash"], n, self.key_salt())
                 attempts.append((job_id, n, run_id, key, S.SUBMITTING.value, row["cost_estimate_micros"], now,
                                  *((endpoint or None, int(simulator)) if made is not None else ())))
                 moves[frm == S.UNKNOWN].append((S.SUBMITTING.value, n, now, now, job_id))
@@ -2014,9 +2025,23 @@ class Store:
                 [(self.clock(), run_id, job_id, "submitting", _json({"attempt": n, "idempotency_key": key}))
                  for job_id, (n, key) in zip(keys, events)],
             )
+            if used:
+                self.db.executemany("DELETE FROM meta WHERE name=?", used)
         for job_id in keys:
             self._known[job_id] = (S.SUBMITTING, rows[job_id]["key"])
         return keys
+
+    def _voided(self) -> dict[int, tuple[int, str]]:
+        """Job id -> (attempt, key) of the attempts voided (`void_attempt`) that are to be sent again with the key
+        they were recorded with: this process's, and, read in once, those an earlier one voided and left unsent."""
+        if not self._voided_read and self.schema >= KEYS_SALTED_AT:
+            self._voided_read = True
+            for name, value in self.db.execute("SELECT name, value FROM meta WHERE name >= ? AND name < ?",
+                                               (VOIDED_KEY, VOIDED_KEY[:-1] + chr(ord(VOIDED_KEY[-1]) + 1))):
+                with suppress(ValueError, TypeError):
+                    n, key = json.loads(value)
+                    self._voided_keys.setdefault(int(name[len(VOIDED_KEY):]), (int(n), str(key)))
+        return self._voided_keys
 
     def void_attempt(self, job_id: int, reason: str) -> JobState:
         """A submission proven never to have reached the provider: drop the attempt, back to planned, with
@@ -2026,7 +2051,8 @@ class Store:
         job is as it was before (done, say), so a later plain run does not pay for it. Returns its state now.
         """
         with self._tx():
-            row = self.db.execute("SELECT state, key, attempts, reset_from FROM jobs WHERE id=?", (job_id,)).fetchone()
+            row = self.db.execute("SELECT state, key, hash, attempts, reset_from FROM jobs WHERE id=?",
+                                  (job_id,)).fetchone()
             if JobState(row["state"]) not in (S.SUBMITTING, S.UNKNOWN):
                 raise StateError(f"job {row['key']}: cannot void an attempt from {row['state']}")
             n = int(row["attempts"])
@@ -2035,7 +2061,11 @@ class Store:
             if key is not None and key[0]:
                 # Sent again (`begin_submit`) with the key it was recorded with, which an earlier gridrun made
                 # without the state's salt: a send of it still on its way is then found, not paid a second time.
+                # Kept in the state too, for the next process, should this one end before it sends the job.
                 self._voided_keys[job_id] = (n, str(key[0]))
+                if self.schema >= KEYS_SALTED_AT and key[0] != idempotency_key(row["hash"], n, self.key_salt()):
+                    self.db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)",
+                                    (f"{VOIDED_KEY}{job_id}", _json([n, str(key[0])])))
             was = _was(row["reset_from"])
             if was is None:
                 cols: dict[str, Any] = {"state": S.PLANNED.value, "error": reason}

@@ -93,7 +93,8 @@ def test_a_batch_of_attempts_is_written_with_as_many_statements_as_one_and_recor
             run, _ = _run(store, tmp_path, n=0)
             # hashes that differ in their first 24 digits, which the keys are made of
             ids = store.add_jobs(run, [{**_job(i, tmp_path), "hash": f"{i + 1:x}" * 64} for i in range(5)])
-            store.key_salt()
+            store.key_salt()  # each read once per store, at its first batch
+            store._voided()
             counts = []
             for batch in batches:
                 store.db = calls = _Calls(store.db)
@@ -163,6 +164,28 @@ def test_an_attempt_an_earlier_gridrun_keyed_without_the_salt_is_sent_again_with
     store.void_attempt(jid, "never reached")
     assert store.begin_submit(run, [jid])[jid] == unsalted
     assert store.attempts(jid)[-1]["idempotency_key"] == unsalted
+
+
+def test_a_voided_unsalted_key_is_sent_again_by_the_next_process_too(store: Store, tmp_path: Path) -> None:
+    """The same voided attempt, its process ended before it sent the job again (a Ctrl-C, the budget, a crash): the
+    next process sends it with that key too, and keeps it until it has sent it."""
+    run, ids = _run(store, tmp_path)
+    jid = ids[f"{0:064x}"]
+    store.begin_submit(run, [jid])
+    unsalted = f"gridrun-{0:064x}"[:32] + "-1"
+    store.db.execute("UPDATE attempts SET idempotency_key=? WHERE job_id=?", (unsalted, jid))
+    store.db.commit()
+    store.void_attempt(jid, "never reached")
+    path = store.path
+    store.close()
+    with Store(path) as again:
+        run2 = again.start_run(manifest_name="m", manifest_path="m.yaml", manifest_copy="", outputs_dir=str(tmp_path),
+                               provider="sim", model="pixverse-v5.6", axes=["seed"], budget_micros=None)
+        assert again.begin_submit(run2, [jid])[jid] == unsalted
+        assert again.db.execute("SELECT count(*) FROM meta WHERE name LIKE 'voided-key:%'").fetchone()[0] == 0
+        again.void_attempt(jid, "never reached")  # voided again: its key is the state's own now
+        assert again.db.execute("SELECT count(*) FROM meta WHERE name LIKE 'voided-key:%'").fetchone()[0] == 1
+        assert again.begin_submit(run2, [jid])[jid] == unsalted
 
 
 def test_money_counts_reserved_then_spent(store: Store, tmp_path: Path) -> None:
