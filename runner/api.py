@@ -606,6 +606,7 @@ def _lock_outputs(p: Plan, store: Store) -> None:
         (p.outputs_dir / ".runs").mkdir(parents=True, exist_ok=True)
     except OSError as exc:  # a place the plan could not rule out (/proc, a read-only mount as root)
         raise plan_mod.folder_error(p.manifest, p.outputs_dir, exc) from None
+    plan_mod.refuse_own_links(p.manifest, p.outputs_dir)  # made a link since the plan was made
     field = plan_mod.outputs_field(p.manifest)
     try:
         store.lock_outputs(p.outputs_dir, manifest=p.manifest.path, field=field)

@@ -465,6 +465,44 @@ def left_by_runs(outputs_dir: Path) -> Path | None:
     return None
 
 
+# The folders gridrun keeps in an output folder for itself: each run's manifest copy and the folder's lock
+# (.runs/), the files runs replaced (.runs/superseded/, its manifests/). None may be a link: what is written there
+# would land wherever it leads.
+OWN_FOLDERS = (".runs", os.path.join(".runs", "superseded"), os.path.join(".runs", "superseded", "manifests"))
+
+
+def leads_out(folder: str, out_dir: str) -> str | None:
+    """Where `folder`, a link (or a folder under one), really is when that is outside `out_dir` (a real path:
+    links followed); None when it stays inside. Compared as the file system names them (`realpath`)."""
+    real = os.path.realpath(folder)
+    inside = real == out_dir or real.startswith(out_dir.rstrip(os.sep) + os.sep)
+    return None if inside else real
+
+
+def own_folder_link(out_dir: str | Path) -> tuple[str, str] | None:
+    """The first of gridrun's own folders in `out_dir` (`OWN_FOLDERS`) that is a link, and where it leads;
+    None when none is (one look each, where they are)."""
+    for name in OWN_FOLDERS:
+        path = os.path.join(out_dir, name)
+        try:
+            if stat.S_ISLNK(os.lstat(path).st_mode):
+                return path, os.path.realpath(path)
+        except OSError:  # not there (nor what is under it): made as folders
+            return None
+    return None
+
+
+def own_link_problem(out_dir: str | Path) -> str | None:
+    """What is wrong when one of gridrun's own folders in `out_dir` is a link (`own_folder_link`); else None."""
+    found = own_folder_link(out_dir)
+    if found is None:
+        return None
+    link, target = found
+    return (f"{link} is a link to {target}: gridrun keeps its own files there (each run's manifest copy, the "
+            "folder's lock, the files runs replaced) and writes none through a link; replace the link with a "
+            "folder (move what it holds into it)")
+
+
 def superseded_dir(outputs_dir: str | Path) -> Path:
     """Where the videos that runs replace in an output folder are kept, one folder per job (`<hash[:16]>/`),
     one per take in it (`take_path`)."""

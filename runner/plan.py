@@ -39,6 +39,8 @@ from .outputs import (
     files_beside,
     gridrun_sidecar,
     kept_aside,
+    leads_out,
+    own_link_problem,
     superseded_dir,
     tmp_stem,
 )
@@ -291,6 +293,17 @@ def outputs_field(manifest: Manifest) -> str:
     return "outputs_dir" if manifest.data.get("outputs_dir") else "name"
 
 
+def refuse_own_links(manifest: Manifest, out_dir: Path) -> None:
+    """Refuse an output folder one of whose folders gridrun keeps for itself (`.runs/`, `OWN_FOLDERS`) is a link:
+    checked as the plan is made, and again where a run makes them, before it writes in them.
+
+    :raises ManifestError: at the manifest's field that names the output folder.
+    """
+    problem = own_link_problem(out_dir)
+    if problem is not None:
+        raise manifest.error((outputs_field(manifest),), problem)
+
+
 def folder_error(manifest: Manifest, folder: Path, exc: OSError) -> ManifestError:
     """The error, at the manifest's field that names it, for an output folder the system would not make."""
     return manifest.error((outputs_field(manifest),), f"the output folder {folder} cannot be made: {exc.strerror or exc}")
@@ -354,6 +367,7 @@ def _check_paths(manifest: Manifest, jobs: Sequence[Job], out_dir: Path, path_ma
     found = _Found([], [], [])
     folders: dict[str, tuple[frozenset[str], frozenset[str]] | None] = {}
     superseded = str(superseded_dir(out_dir))
+    real_out = os.path.realpath(out_dir)
     # Where a run keeps the file a job's video replaces: .runs/superseded/<hash[:16]>/<sha256[:16]>/<name>
     aside_bytes = len(os.fsencode(superseded)) + 2 * (1 + 16) + 1
     for job in jobs:
@@ -367,6 +381,26 @@ def _check_paths(manifest: Manifest, jobs: Sequence[Job], out_dir: Path, path_ma
                 raise manifest.error(field, f"job {job.key!r} would write {path}, in {what}; change output"
                                             + (" or outputs_dir" if "outputs_dir" in manifest.data else ""))
         where = os.path.dirname(video)
+        folder = where
+        while folder not in checked:
+            checked.add(folder)
+            try:
+                linked = stat.S_ISLNK(os.lstat(folder).st_mode)
+            except OSError:  # not there: made as a folder
+                folder = os.path.dirname(folder)
+                continue
+            # A link is followed as the files are written: where it leads must be in the output folder (the
+            # links above it are checked as they are walked up to).
+            if linked and (target := leads_out(folder, real_out)) is not None:
+                raise manifest.error(field, f"job {job.key!r} would write {relpath(Path(job.output_str), out_dir)} "
+                                            f"through {relpath(Path(folder), out_dir)}/, a link to {target}, outside "
+                                            f"the output folder {out_dir}; replace the link with a folder, or point "
+                                            "outputs_dir: at the place it leads to")
+            if not os.path.isdir(folder):
+                raise manifest.error(field, f"job {job.key!r} would write {relpath(Path(job.output_str), out_dir)}, "
+                                            f"but {folder} is a file (or a broken link), not a folder; move it, or "
+                                            "change output")
+            folder = os.path.dirname(folder)
         if where not in folders:
             folders[where] = _listing(where)
         listing = folders[where]
@@ -384,14 +418,6 @@ def _check_paths(manifest: Manifest, jobs: Sequence[Job], out_dir: Path, path_ma
                                             "replaces kept in .runs/superseded/), more than "
                                             f"file systems open ({path_max - 1:,}); shorten output"
                                             + (" or outputs_dir" if "outputs_dir" in manifest.data else ""))
-        folder = where
-        while folder not in checked:
-            checked.add(folder)
-            if os.path.lexists(folder) and not os.path.isdir(folder):
-                raise manifest.error(field, f"job {job.key!r} would write {relpath(Path(job.output_str), out_dir)}, "
-                                            f"but {folder} is a file (or a broken link), not a folder; move it, or "
-                                            "change output")
-            folder = os.path.dirname(folder)
     return found
 
 
@@ -598,6 +624,7 @@ def _build(
         raise ManifestError(f"the manifest's own path: {problem}", file=shown(manifest.display or manifest.path))
     out_dir = (outputs_dir or outputs_dir_of(manifest)).resolve()
     unwritable: list[tuple[str, str | None]] = []
+    refuse_own_links(manifest, out_dir)
     if outputs_dir is None:
         out_field = outputs_field(manifest)
         unwritable += [(out_field, _check_folder(manifest, out_field, out_dir)), (out_field, _runs_unwritable(out_dir))]

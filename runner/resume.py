@@ -55,7 +55,14 @@ from .outputs import (
     verified,
     write_problem,
 )
-from .plan import Job, Plan, folder_error, made_elsewhere, outputs_field
+from .plan import (
+    Job,
+    Plan,
+    folder_error,
+    made_elsewhere,
+    outputs_field,
+    refuse_own_links,
+)
 from .state import FAILURE_RETRY, JobState, Store, gone_at_provider, outputs_writer
 
 S = JobState
@@ -194,6 +201,7 @@ def prepare(
         (plan.outputs_dir / ".runs").mkdir(parents=True, exist_ok=True)
     except OSError as exc:  # a place the plan could not rule out (/proc, a read-only mount as root)
         raise folder_error(m, plan.outputs_dir, exc) from None
+    refuse_own_links(m, plan.outputs_dir)
     try:
         run_id = store.start_run(
             manifest_name=m.name, manifest_path=str(m.path), manifest_copy=manifest_text,
