@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from .errors import StateError, UsageError
-from .outputs import atomic_write
+from .outputs import atomic_write, keep_foreign
 from .state import JobRecord, RunRecord, Snapshot, Store
 
 FORMATS = ("jsonl", "csv", "json")
@@ -435,6 +435,8 @@ def write_exports(
         else:
             text = to_json(snapshot, rows)
         path = target / f"results{suffix}.{fmt}"
+        if directory is None:  # the output folder: a file gridrun did not write there is kept first
+            keep_foreign(path, target)
         atomic_write(path, text, durable=False)
         paths.append(path)
     return paths

@@ -509,6 +509,52 @@ def superseded_dir(outputs_dir: str | Path) -> Path:
     return Path(outputs_dir) / ".runs" / "superseded"
 
 
+# How the files gridrun writes beside the videos begin, as every version of it has written them: a report (and a
+# compare report) holds its generator tag near its top, an export begins with its first column, or its version.
+_OWN_STARTS = {".csv": b"key,sweep,hash,", ".json": b'{\n "version": ', ".jsonl": b'{"key":'}
+_HTML_MARK = b'<meta name="generator" content="gridrun">'
+
+
+def foreign_file(path: str | Path) -> bool:
+    """A file is at `path` (report.html, results.csv, ...) that gridrun did not write: not empty, and not
+    beginning as gridrun's do (`_OWN_STARTS`, the report's generator tag). A link, a folder, nothing there: False
+    (a link is replaced, not written through)."""
+    try:
+        info = os.lstat(path)
+        if not stat.S_ISREG(info.st_mode) or info.st_size == 0:
+            return False
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return False
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix in (".html", ".htm"):
+        return _HTML_MARK not in head
+    start = _OWN_STARTS.get(suffix)
+    return start is None or not head.startswith(start)
+
+
+def foreign_kept_path(outputs_dir: str | Path, sha256: str, name: str) -> Path:
+    """Where a file gridrun did not write is kept when a report or an export of its takes its place in the output
+    folder: `.runs/superseded/files/<sha256[:16]>/<name>`."""
+    return superseded_dir(outputs_dir) / "files" / sha256[:16] / name
+
+
+def keep_foreign(path: Path, outputs_dir: Path) -> Path | None:
+    """Keep the file at `path` in `outputs_dir` (a report, an export) when gridrun did not write it
+    (`foreign_file`), before one of its own takes its place: where it is kept, else None.
+
+    :raises OSError: it cannot be kept (then nothing may replace it); one of gridrun's own folders is a link.
+    """
+    if not foreign_file(path):
+        return None
+    problem = own_link_problem(outputs_dir)
+    if problem is not None:
+        raise OSError(errno.EEXIST, f"{path} is a file gridrun did not write, and it cannot be kept aside: {problem}")
+    sha256 = sha256_file(path)
+    return _place(path, sha256, foreign_kept_path(outputs_dir, sha256, path.name))
+
+
 def manifest_kept_path(outputs_dir: str | Path, data: bytes, name: str) -> Path:
     """Where a manifest copy `name` (run-N.yaml) holding `data` is kept when another text took its place in the
     output folder's .runs/ (another state's run N, a state begun again): named by the text's digest, so a state

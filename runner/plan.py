@@ -31,12 +31,13 @@ from .errors import (
 from .ghexpr import fold as gh_fold
 from .jobs import BilledAbove, Job, format_value, job_hash, job_key
 from .localpaths import PATH_MAX, UNUSABLE, limits, not_recordable, shown, why_unusable
-from .manifest import Manifest
+from .manifest import Manifest, Warned
 from .matrix import Combination, Expansion, Prepared, matrix_warnings, prepare
 from .outputs import (
     NOTHING_ASIDE,
     Aside,
     files_beside,
+    foreign_file,
     gridrun_sidecar,
     kept_aside,
     leads_out,
@@ -291,6 +292,23 @@ def check_writable(plan: Plan, *, then: str = "run") -> None:
 def outputs_field(manifest: Manifest) -> str:
     """The manifest field that names its output folder: `outputs_dir`, else `name` (outputs/<name>)."""
     return "outputs_dir" if manifest.data.get("outputs_dir") else "name"
+
+
+# The files a run (report.html) and `gridrun export` (results.*) write in the output folder.
+_WRITTEN_BESIDE = ("report.html", "results.csv", "results.json", "results.jsonl")
+
+
+def _foreign_files(manifest: Manifest, out_dir: Path) -> list[Warned]:
+    """A warning for each file in the output folder where gridrun writes its report or its exports that gridrun
+    did not write (`foreign_file`): kept under .runs/superseded/files/ before gridrun's takes its place."""
+    found = [name for name in _WRITTEN_BESIDE if foreign_file(out_dir / name)]
+    if not found:
+        return []
+    names = ", ".join(found)
+    return [manifest.warning((outputs_field(manifest),), (
+        f"{out_dir} holds {names}, which gridrun did not write: the report or export that takes "
+        f"{'its' if len(found) == 1 else 'their'} place keeps {'it' if len(found) == 1 else 'them'} under "
+        ".runs/superseded/files/ first"))]
 
 
 def refuse_own_links(manifest: Manifest, out_dir: Path) -> None:
@@ -633,6 +651,7 @@ def _build(
     # `run` and `retry` refuse it (`check_writable`); the manifest is valid
     folder_warnings = [manifest.warning((at,) if at else (), f"{problem}: `gridrun run` would refuse it")
                        for at, problem in unwritable if problem is not None]
+    folder_warnings += _foreign_files(manifest, out_dir)
     sweeps = sweeps_of(manifest)
 
     prepared: list[tuple[Sweep, Prepared]] = []

@@ -29,7 +29,7 @@ from .export import (
 )
 from .jobs import format_value, job_key, usd_text
 from .outputs import (
-    POSTER_MARK, Digests, atomic_write, files_beside, gridrun_poster, holds_take, poster_kept, poster_path, superseded_dir,
+    POSTER_MARK, Digests, atomic_write, files_beside, gridrun_poster, holds_take, keep_foreign, poster_kept, poster_path, superseded_dir,
 )
 from .records import rerenders_cancelled_note, rerenders_failed_note
 from .resources import resource_dir
@@ -1164,6 +1164,7 @@ def write_report(
     :raises NotRecordedError: no such run, or one of another manifest.
     :raises StateError: the run's folder is gone, or is not `home` (a copied or moved project).
     """
+    own = path is None  # a path of gridrun's choosing, in the output folder: a file it did not write there is kept
     if compare is not None:
         a, b = (store.snapshot(r, manifest_name=manifest_name) for r in compare)
         if path is None:  # run A's folder; else B's, else the latest run's (a moved project: a run since made it)
@@ -1171,7 +1172,7 @@ def write_report(
             folder = earlier_folder((a.run, b.run), latest, home)
             if folder is not None:
                 path = folder / f"compare-{a.run.id}-{b.run.id}.html"
-        return write_compare_report(a, b, path=path, within=home, digests=store.digests)
+        return write_compare_report(a, b, path=path, within=home, digests=store.digests, own=own)
     snapshot = store.snapshot(run_id, manifest_name=manifest_name, reuse=None if memo is None else memo.records)
     if path is None:
         folder, suffix = files_of(store, snapshot, home)
@@ -1182,6 +1183,8 @@ def write_report(
     manifest_text = store.manifest_copy(snapshot.run.id)
     description = _description(manifest_text) if memo is None else memo.description(manifest_text)
     page = render(snapshot, base_dir=target.parent, memo=memo, description=description, refresh=refresh)
+    if own:
+        keep_foreign(target, target.parent)
     atomic_write(target, page, durable=False)
     return target
 
@@ -1199,14 +1202,18 @@ def _description(manifest_text: str) -> str | None:
 
 
 def write_compare_report(a: Snapshot, b: Snapshot, *, path: Path | None = None, title: str | None = None,
-                         within: Path | None = None, digests: Digests | None = None) -> Path:
+                         within: Path | None = None, digests: Digests | None = None, own: bool = False) -> Path:
     """Write the side-by-side report of two runs (which may come from two state folders); `within`: as
     `ensure_posters`; `digests`: the videos' digests remembered (a state folder's), which the check of a path both
-    runs wrote reads, and which keep what it hashed for the next compare."""
+    runs wrote reads, and which keep what it hashed for the next compare. At the default path (or `own`: a path
+    of gridrun's choosing), in an output folder, a file gridrun did not write there is kept first (`keep_foreign`)."""
     target = Path(path) if path is not None else run_folder(a) / f"compare-{a.run.id}-{b.run.id}.html"
     ensure_posters(a, within)
     ensure_posters(b, within)
-    atomic_write(target, render(a, compare=b, title=title, base_dir=target.parent, digests=digests), durable=False)
+    page = render(a, compare=b, title=title, base_dir=target.parent, digests=digests)
+    if own or path is None:
+        keep_foreign(target, target.parent)
+    atomic_write(target, page, durable=False)
     if digests is not None:
         digests.save()
     return target
