@@ -228,8 +228,9 @@ class Executor:
         self.states: dict[int, str] = {}
         self.counts: dict[str, int] = {s.value: 0 for s in JobState}
         self.throughput = Throughput()
-        # The span its pace is over, as the state records the run (start, then end) on the state's clock, where
-        # `status` draws it from: one figure for one run, live and in `status`.
+        # The span its pace is over, as the state records the run (its start, then its end, by the store's
+        # monotonic clock: a step of the wall clock moves neither elapsed, pace nor ETA), where `status` draws it
+        # from (the run's recorded duration): one figure for one run, live and in `status`.
         self._paced_from: float | None = None
         self._paced_until: float | None = None
         self._last_progress = 0.0
@@ -326,7 +327,7 @@ class Executor:
             if (to in FINAL and old not in FINAL and not put_back and job_id not in self._ended_jobs
                     and job_id in self._sent):
                 self._ended_jobs.add(job_id)
-                self.throughput.ended(self.store.clock())
+                self.throughput.ended(self.store.monotonic())  # a step of the wall clock moves no pace
         if put_back and to == S.DONE.value:
             self._left_done.add(job_id)
         self.counts[to] += 1
@@ -448,7 +449,7 @@ class Executor:
     def _pace(self) -> tuple[float, float | None]:
         """(elapsed seconds, jobs ended per minute lately) over the run as the state records it: from its start
         to now, or to its recorded end once it ended, which is what `status` measures (`stats.pace`)."""
-        now = self.store.clock() if self._paced_until is None else self._paced_until
+        now = self.store.monotonic() if self._paced_until is None else self._paced_until
         elapsed = 0.0 if self._paced_from is None else max(0.0, now - self._paced_from)  # not recorded yet: none
         return elapsed, self.throughput.per_minute(now, elapsed)
 
@@ -642,7 +643,7 @@ class Executor:
         s = resume.prepare(self.plan, self.store, self.opts, budget_micros=self.budget_micros, argv=self.argv,
                            failure_retries=self.failure_retries, judged=judged)
         self.run_id, self.ids, self.cached = s.run_id, s.ids, s.cached
-        self._paced_from = self.store.run(self.run_id).started_at
+        self._paced_from = self.store.run_began
         self._prepaid, self._resets = s.prepaid, s.resets
         self._elsewhere = s.elsewhere
         self._altered_kept, self._foreign_kept = s.altered_kept, s.foreign_kept
@@ -805,7 +806,9 @@ class Executor:
             interrupted = True
         if not interrupted:
             try:
-                self._paced_until = self.store.run(self.run_id).ended_at
+                took = self.store.run(self.run_id).duration
+                self._paced_until = (self.store.monotonic() if took is None or self._paced_from is None
+                                     else self._paced_from + took)
                 self._progress(force=True)  # the last call, whatever the throttle left out: the figures it ended with
             except KeyboardInterrupt:
                 interrupted = True

@@ -214,7 +214,7 @@ def summary(snapshot: Snapshot) -> dict[str, Any]:
             "started_at": iso(run.started_at),
             "ended_at": iso(run.ended_at),
             "snapshot_at": iso(snapshot.taken_at),
-            "wall_seconds": round(max(0.0, end - run.started_at), 3),
+            "wall_seconds": round(run.wall_seconds(end), 3),
             "outputs_dir": run.outputs_dir,
         },
         "jobs": len(jobs),

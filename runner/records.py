@@ -150,10 +150,20 @@ class RunRecord:
     host: str | None = None
     seen_at: float | None = None     # when the run last showed it was alive (None: not yet, or an older gridrun)
     argv: tuple[str, ...] = ()       # the command line that started it ("run", the manifest, flags); () from Python
+    # Seconds from its start to its recorded end by a clock a step of the wall clock does not move (None: not
+    # recorded, as for a run a later one marked crashed, or one an older gridrun ended)
+    duration: float | None = None
     # Whether the runner lock of the state folder it was read from is free now (None: not read from one): a run
     # holds it while it runs, so a run recorded as running whose lock is free is gone, whatever host and pid it
     # recorded.
     lock_free: Callable[[], bool] | None = field(default=None, compare=False, repr=False)
+
+    def wall_seconds(self, end: float) -> float:
+        """How long the run took, or has had up to `end` (a time by the state's clock): the duration it recorded
+        once it ended, which a step of the wall clock meanwhile does not change, else `end` less its start."""
+        if self.ended_at is not None and self.duration is not None:
+            return self.duration
+        return max(0.0, end - self.started_at)
 
     def process_gone(self) -> bool:
         """The run is recorded as running by a process that no longer exists: it was killed or crashed before
@@ -445,6 +455,7 @@ def run_record(row: sqlite3.Row, *, lock_free: Callable[[], bool] | None = None)
         pid=row["pid"],
         host=row["host"],
         seen_at=row["seen_at"] if "seen_at" in keys else None,
+        duration=row["duration"] if "duration" in keys else None,
         argv=tuple(str(a) for a in _list(row["argv"])),
         lock_free=lock_free,
     )

@@ -331,11 +331,20 @@ def m012_render_span(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE jobs ADD COLUMN render_span REAL")
 
 
+@migration
+def m013_run_duration(db: sqlite3.Connection) -> None:
+    # How long the run took, from its start to its recorded end, by a clock the wall clock's steps (NTP, a clock
+    # set by hand) do not move: its `ended_at` less its `started_at` is off by any step between them. None: not
+    # recorded by the run itself (a later run marked it crashed), or ended before it was kept.
+    db.execute("ALTER TABLE runs ADD COLUMN duration REAL")
+
+
 # The schema this gridrun writes: one migration per version.
 SCHEMA_VERSION = len(_MIGRATIONS)
 KEYS_SALTED_AT = 10  # the schema from which the state has a meta table and a key salt (`m010_key_salt`)
 TAKES_MADE_AT = 11  # the schema from which attempts record where they were made (`m011_take_endpoint`)
 RENDER_SPAN_SINCE = 12  # the schema from which jobs keep their render's span (`m012_render_span`)
+RUN_DURATION_SINCE = 13  # the schema from which runs keep how long they took (`m013_run_duration`)
 REPORTED_COST_SINCE = 8  # the schema from which jobs keep the cost the provider reported (`m008_reported_cost`)
 SQLITE_INT_MIN, SQLITE_INT_MAX = -(2**63), 2**63 - 1  # the integers SQLite stores (a run id is one)
 
@@ -928,18 +937,25 @@ class Store:
     thread that opened it: a thread that reads opens a store of its own."""
 
     def __init__(
-        self, path: Path, *, readonly: bool = False, clock: Callable[[], float] = time.time,
-        outputs_dir: Path | None = None, then: str = "run",
+        self, path: Path, *, readonly: bool = False, clock: Callable[[], float] | None = None,
+        monotonic: Callable[[], float] | None = None, outputs_dir: Path | None = None, then: str = "run",
     ) -> None:
-        """`outputs_dir`: the output folder of the manifest the store is opened for, where an empty state file
-        is told from a new one (`_check_not_emptied`). `then`: the gridrun command to give again once what keeps
-        the state from being opened is mended (run, retry, cancel, status, ...)."""
+        """`clock`: the wall clock its times are recorded by (`time.time`); `monotonic`: the clock a run's
+        duration and pace are measured by, which a step of the wall clock does not move (`time.monotonic`; `clock`
+        itself when only that is given, so that a clock of one's own measures both). `outputs_dir`: the output
+        folder of the manifest the store is opened for, where an empty state file is told from a new one
+        (`_check_not_emptied`). `then`: the gridrun command to give again once what keeps the state from being
+        opened is mended (run, retry, cancel, status, ...)."""
         self.path = Path(path)  # as the user gave it, in messages
         # The file SQLite opens, its links followed, once: the runner lock and the files beside the state file
         # are beside it (`real_state_file`).
         self.real = real_state_file(self.path)
         self.readonly = readonly
-        self.clock = clock
+        self.clock: Callable[[], float] = clock if clock is not None else time.time
+        self.monotonic: Callable[[], float] = (monotonic if monotonic is not None
+                                               else clock if clock is not None else time.monotonic)
+        # `monotonic` when this process recorded the start of its run (`start_run`): what its duration counts from
+        self.run_began: float | None = None
         # the videos hashed to tell an earlier run's takes (`holds_take`), remembered beside the state file
         self.digests = Digests(self.real.parent / DIGESTS_NAME)
         self._lock_fds: list[int] = []  # the runner lock's descriptors, while held
@@ -1509,7 +1525,7 @@ class Store:
         `run_id` is set before the commit: a Ctrl-C whose handler runs as the commit returns (its fsync is where a
         signal most often waits) still finds the run, whose end the caller then records; a transaction rolled back
         leaves it None, as no run was recorded."""
-        now = self.clock()
+        now, began = self.clock(), self.monotonic()
         try:
             with self._tx():
                 dead = [r[0] for r in self.db.execute("SELECT id FROM runs WHERE status='running'")]
@@ -1527,10 +1543,10 @@ class Store:
                 run_id = int(cur.lastrowid or 0)
                 self._event(run_id, None, "run-started", {"pid": os.getpid()})
                 self.job_ids = self._add_jobs(run_id, jobs, now) if jobs else {}
-                self.run_id = run_id
+                self.run_id, self.run_began = run_id, began
         except BaseException:
             if self.run_id is not None and not self._recorded(self.run_id):
-                self.run_id = None
+                self.run_id = self.run_began = None
             raise
         return run_id
 
@@ -1582,6 +1598,10 @@ class Store:
                 return
             self._keep_final(run_id)
             self.db.execute("UPDATE runs SET status=?, ended_at=? WHERE id=?", (status, self.clock(), run_id))
+            if self.schema >= RUN_DURATION_SINCE and run_id == self.run_id and self.run_began is not None:
+                # the wall clock may have been stepped since the start: `ended_at - started_at` is off by that
+                self.db.execute("UPDATE runs SET duration=? WHERE id=?",
+                                (max(0.0, self.monotonic() - self.run_began), run_id))
             self._event(run_id, None, "run-ended", {"status": status})
 
     def seen(self, run_id: int) -> None:

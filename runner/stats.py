@@ -71,11 +71,13 @@ class Throughput:
     def ended(self, at: float) -> None:
         self._ended.append(at)
 
-    def per_minute(self, now: float, elapsed: float) -> float | None:
+    def per_minute(self, now: float, elapsed: float, *, whole: bool = False) -> float | None:
         """None until a job has ended and the run has had PACE_AFTER seconds; 0.0 when none ended lately. Over
-        the time the run has really had: a floor would understate the first pace."""
+        the time the run has really had: a floor would understate the first pace. `whole`: every job ended counts,
+        none is out of the window (a run that took no longer than the window, its ends stamped by a wall clock
+        that may have been stepped meanwhile)."""
         ended = self._ended
-        while ended and ended[0] < now - self.window:
+        while ended and not whole and ended[0] < now - self.window:
             ended.popleft()
             self._before += 1
         span = min(self.window, elapsed)
@@ -104,8 +106,11 @@ def pace(snap: Snapshot, now: float | None = None) -> tuple[float, float | None,
     throughput = Throughput()
     for at in snap.ended:
         throughput.ended(at)
-    elapsed = max(0.0, end - r.started_at)
-    per_minute = throughput.per_minute(end, elapsed)
+    elapsed = r.wall_seconds(end)
+    # A run that recorded how long it took, no longer than the window: its pace is every job it ended over that
+    # time, as the run itself measured it, whatever steps of the wall clock did to the times its jobs ended at.
+    whole = r.ended_at is not None and r.duration is not None and r.duration <= throughput.window
+    per_minute = throughput.per_minute(end, elapsed, whole=whole)
     remaining = sum(n for state, n in snap.counts.items() if state not in FINAL
                     and not (snap.stopping and state == "planned"))
     eta = throughput.eta(remaining, per_minute) if r.ended_at is None and not gone else None

@@ -590,3 +590,61 @@ def test_plain_output_of_a_run_an_error_ended_says_its_last_errors_but_not_after
         progress._stats = stats(last_errors=("state.db is held",))
         progress.failed(status=status, exit_code=1, errors=["x"])
         assert ("• state.db is held" in console.file.getvalue()) is shown, (status, console.file.getvalue())
+
+
+
+# A run whose wall clock is stepped by argv[1] seconds (an NTP step) once it has recorded its start: `time.time`
+# is patched before gridrun loads, as a step reaches every reader of it. The embedded simulator keeps the real
+# clock: a provider's clock does not jump with ours (a step back would hold its renders for that long).
+_STEPPED_RUN = """
+import sys, time, types
+real, step, stepped = time.time, float(sys.argv.pop(1)), []
+time.time = lambda: real() + (step if stepped else 0.0)
+import runner.sim.app
+from runner.state import Store
+runner.sim.app.time = types.ModuleType("time")
+runner.sim.app.time.__dict__.update({**vars(time), "time": real})
+start_run = Store.start_run
+def started(self, *args, **kwargs):
+    run = start_run(self, *args, **kwargs)
+    stepped.append(True)
+    return run
+Store.start_run = started
+from runner.entry import entry
+sys.argv[0] = "gridrun"
+sys.exit(entry())
+"""
+
+
+@pytest.mark.parametrize("step", [3600.0, -3600.0])
+def test_a_step_of_the_wall_clock_mid_run_moves_neither_its_elapsed_time_nor_its_pace(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], step: float
+) -> None:
+    """An NTP step once the run has started (an hour forward, or back) is not time the run took: its progress
+    lines (elapsed, pace), `status`'s "taken" and the export's wall time count the run's own time, not the step,
+    which showed "1:00:00 elapsed" forward, and "0:00 elapsed" at no pace back."""
+    import re
+    import subprocess
+    import sys
+
+    from execkit import write_manifest
+
+    from runner import api
+    from runner.cli import main
+    from runner.export import summary
+
+    m = write_manifest(tmp_path, n_seeds=4, styles=("anime",), sim={"render_time": 0.3, "jitter": 0.0})
+    done = subprocess.run([sys.executable, "-c", _STEPPED_RUN, str(step), "run", str(m), "--no-report"],
+                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    last = [ln for ln in done.stderr.splitlines() if " elapsed" in ln][-1]
+    assert re.search(r"[\d.,]+ jobs/min, \d+:\d\d elapsed", last), last  # a pace, and no hour taken
+    snap = api.status(m)
+    assert snap.run.ended_at is not None and abs(snap.run.ended_at - snap.run.started_at - step) < 600  # stepped
+    shown = run_statistics(snap)
+    assert 0.0 < shown.elapsed < 600 and summary(snap)["run"]["wall_seconds"] == round(shown.elapsed, 3)
+    capsys.readouterr()
+    assert main(["status", str(m)]) == 0
+    taken = re.search(r"(\S+) taken", capsys.readouterr().out)
+    assert taken is not None and taken.group(1).count(":") == 1, taken  # minutes and seconds, no hour
