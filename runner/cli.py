@@ -1361,6 +1361,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         out.print(f"  {_rerendering_note(rerendering)}", markup=False, highlight=False)
     budget = "" if r.budget_micros is None else f" of {usd_text(r.budget_micros)}"
     out.print(f"  spent {usd_text(snap.spent_micros)}, reserved {usd_text(snap.reserved_micros)}{budget}")
+    if (followed := snap.followed_note()) is not None:
+        out.print(f"  {followed}", markup=False, highlight=False)
     if (above := snap.billed_above_note()) is not None:
         out.print(f"  [bold yellow]warning[/bold yellow]: {escape(above)}")
     if (ignored := snap.keys_ignored_note()) is not None:

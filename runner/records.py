@@ -366,6 +366,24 @@ class Snapshot:
                  if j.billed_above and j.paid_run == self.run.id and j.cost_reported_micros is not None]
         return BilledAbove.of(self.run.id, above, self.prices_from)
 
+    def followed_note(self) -> str | None:
+        """What `status` and the run's report say of the part of its spending that is jobs an earlier run sent:
+        left in flight there (its process stopped, killed, or stopped by a state it could not write; a timeout;
+        a second Ctrl-C) and billed while this run followed them, which a run's spending counts as its budget does;
+        the run that sent each paid create is named. None when there are none."""
+        sent: dict[int, list[int]] = {}
+        for j in self.jobs:
+            if (j.paid_run == self.run.id and j.sent_run is not None and j.sent_run != self.run.id
+                    and j.cached_from_run is None and j.counted_micros):
+                sent.setdefault(j.sent_run, []).append(j.counted_micros)
+        if not sent:
+            return None
+        parts = [f"{usd_text(sum(costs))} for {len(costs):,} job{'' if len(costs) == 1 else 's'} run {run} sent"
+                 for run, costs in sorted(sent.items())]
+        one = sum(len(costs) for costs in sent.values()) == 1
+        return (f"of it, {', '.join(parts)}, left in flight there and billed while this run followed "
+                f"{'it' if one else 'them'} (a run's spending counts what it follows, as its budget does)")
+
     def over_budget_note(self) -> str | None:
         """What the run's end, `status` and the report say of a run that spent more than its budget; None when
         it did not, or has none. Every job is sent only while what the run spent, what its jobs in flight may

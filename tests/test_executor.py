@@ -18,6 +18,7 @@ import pytest
 from runner import api
 from runner.errors import BudgetError, NotRecordedError
 from runner.executor import RunOptions
+from runner.jobs import usd_text
 
 from execkit import check_outputs, quick_backoff, sha256, sim_provider, stats, write_manifest
 from statekit import FullDisk
@@ -3269,6 +3270,44 @@ def test_a_runs_recorded_spending_is_what_it_sent_and_what_it_followed(tmp_path:
     assert snap.manifest_spent_micros == stats(prov)["billed_micros"] == 700_000
     with Store(tmp_path / ".gridrun" / "state.db", readonly=True) as store:
         assert store.money(1) == (0, 0)  # sent by run 1, billed when run 2 saw them complete
+
+
+def test_status_and_the_report_name_the_run_that_sent_the_jobs_a_run_followed_and_paid(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run stopped by a state it could not write (its disk full once the first job renders) leaves the jobs
+    it sent in flight, their answers or ends not recorded; the next run finds them by key or id, follows them,
+    and counts what they were billed, as its budget does. Its spending read as if it had sent them all:
+    `status` and the report now say which part is for creates run 1 sent, naming it."""
+    from runner import executor as ex_mod
+    from runner.cli import main
+
+    follow = ex_mod.Executor._follow
+
+    async def disk_full(self, *args, **kw):
+        if not isinstance(self.store.db, FullDisk):
+            self.store.db = FullDisk(self.store.db)
+        return await follow(self, *args, **kw)
+
+    monkeypatch.setattr(ex_mod.Executor, "_follow", disk_full)
+    m = write_manifest(tmp_path, n_seeds=6, styles=("anime", "clay"), sim={"render_time": 0.5})
+    prov = sim_provider(m)
+    monkeypatch.setattr(api, "_provider", lambda p: prov)
+    assert main(["run", str(m), "--no-report"]) == 1
+    sent = stats(prov)["creates"]
+    monkeypatch.setattr(ex_mod.Executor, "_follow", follow)
+    assert main(["run", str(m), "--no-report"]) == 0
+    assert stats(prov)["creates"] == 12  # none sent twice
+    snap = api.status(m)
+    assert snap.run.id == 2 and sorted(j.sent_run for j in snap.jobs) == [1] * sent + [2] * (12 - sent)
+    assert all(j.paid_run == 2 for j in snap.jobs)  # followed by run 2: its spending, as its budget counted them
+    one = sent == 1
+    note = (f"of it, {usd_text(350_000 * sent)} for {sent} job{'' if one else 's'} run 1 sent, left in flight "
+            f"there and billed while this run followed {'it' if one else 'them'}")
+    capsys.readouterr()
+    assert main(["status", str(m)]) == 0
+    assert note in capsys.readouterr().out
+    assert note in api.report(m).read_text(encoding="utf-8")
 
 
 def test_a_forced_run_killed_between_a_reset_and_its_new_attempt_leaves_the_job_done(tmp_path: Path) -> None:
