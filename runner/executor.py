@@ -160,6 +160,7 @@ class RunResult:
     slots_held: int = 0                  # slots held by jobs left at their timeout, once they held every one: the run sent no more
     late: int = 0                        # jobs left at their timeout that finished while the run went on: downloaded
     paused_out: int = 0                  # jobs left unsent: their timeout passed while a 429's pause held the creates
+    followed: int = 0                    # jobs an earlier run sent that this one followed and saw billed: its spending
     warnings: list[str] = field(default_factory=list)  # what `gridrun run` warns of before it sends (`api.run`)
 
 
@@ -258,6 +259,7 @@ class Executor:
         self._reconciling = 0  # jobs an earlier process left submitting, not yet known to be at the provider or not
         self._ended_jobs: set[int] = set()  # jobs counted in the pace (`throughput`) as ended in this run
         self._sent: set[int] = set()  # jobs this run sent (a create): the only ones its pace counts
+        self._followed: set[int] = set()  # jobs an earlier run sent whose charge this run saw: spent by it
         self._timed_out: set[int] = set()  # jobs left rendering at the provider at their timeout
         self._paused_out: set[int] = set()  # jobs left planned: their timeout passed while a 429's pause held creates
         # job id -> when this run began to send its create: its timeout counts from then (unanswered creates too)
@@ -592,6 +594,8 @@ class Executor:
         self._reserved = max(0, self._reserved - job.cost_micros)
         if billed:
             self._spent += billed
+            if self.ids[job.hash] not in self._sent:
+                self._followed.add(self.ids[job.hash])
         self._budget_move(self.ids[job.hash])
 
     def _billed(self, job: Job, jid: int, status: VideoStatus, *, completed: bool, tell: bool = False) -> int | None:
@@ -824,7 +828,8 @@ class Executor:
                          left_elsewhere=len(self._left_elsewhere),
                          foreign_kept=tuple(self._foreign_kept), unrecorded_kept=tuple(self._unrecorded_kept),
                          slots_held=self._slots_held, late=self._late,
-                         paused_out=sum(self.states[jid] == S.PLANNED.value for jid in self._paused_out))
+                         paused_out=sum(self.states[jid] == S.PLANNED.value for jid in self._paused_out),
+                         followed=len(self._followed))
 
     @contextlib.contextmanager
     def _signals_taken(self) -> Iterator[_Signals | None]:

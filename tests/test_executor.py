@@ -3296,7 +3296,9 @@ def test_status_and_the_report_name_the_run_that_sent_the_jobs_a_run_followed_an
     assert main(["run", str(m), "--no-report"]) == 1
     sent = stats(prov)["creates"]
     monkeypatch.setattr(ex_mod.Executor, "_follow", follow)
+    capsys.readouterr()
     assert main(["run", str(m), "--no-report"]) == 0
+    said = " ".join(capsys.readouterr().err.split())
     assert stats(prov)["creates"] == 12  # none sent twice
     snap = api.status(m)
     assert snap.run.id == 2 and sorted(j.sent_run for j in snap.jobs) == [1] * sent + [2] * (12 - sent)
@@ -3304,7 +3306,7 @@ def test_status_and_the_report_name_the_run_that_sent_the_jobs_a_run_followed_an
     one = sent == 1
     note = (f"of it, {usd_text(350_000 * sent)} for {sent} job{'' if one else 's'} run 1 sent, left in flight "
             f"there and billed while this run followed {'it' if one else 'them'}")
-    capsys.readouterr()
+    assert f"spent $4.20: {note}" in said, said  # the run's end says it too
     assert main(["status", str(m)]) == 0
     assert note in capsys.readouterr().out
     assert note in api.report(m).read_text(encoding="utf-8")
