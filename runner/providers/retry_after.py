@@ -81,7 +81,7 @@ def _body_values(body: Any) -> list[Any]:
     if isinstance(body, str):
         try:
             body = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):
             return []
     if not isinstance(body, Mapping):
         return []

@@ -84,7 +84,7 @@ class SimProvider(LumenfallProvider):
             got = await client.get("_sim/config", timeout=10.0)
             knobs = got.json() if got.status_code == 200 else {}
             honours, window = knobs.get("honour_idempotency"), knobs.get("idempotency_window")
-        except (httpx.HTTPError, ValueError, AttributeError):
+        except (httpx.HTTPError, ValueError, RecursionError, AttributeError):
             honours, window = None, None
         if honours is False:
             self.caps = dataclasses.replace(self.caps, honours_idempotency_keys=False)

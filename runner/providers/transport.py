@@ -437,12 +437,13 @@ def answered_at(response: httpx.Response | Answer) -> float | None:
 
 
 def read_json(response: httpx.Response | Answer) -> Any:
-    """The JSON body of a read response, None when empty, `_MALFORMED` when not JSON."""
+    """The JSON body of a read response, None when empty, `_MALFORMED` when not JSON (nested too deep to parse
+    included: `json` raises RecursionError for that)."""
     if not response.content:
         return None
     try:
         return response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         return _MALFORMED
 
 

@@ -1,0 +1,121 @@
+"""Answers no API should give, from a live server on 127.0.0.1, over both HTTP stacks (aiohttp, the default, and
+httpx's own): JSON nested too deep to parse. Each is a malformed answer: a create's outcome unknown (looked up by
+its key), a poll's a retried error; never a crash."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import uvicorn
+from providers_kit import KEY
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from runner.errors import OutcomeUnknownError, RateLimitedError, ServerError
+from runner.providers import get_provider
+from runner.providers.lumenfall import LumenfallProvider
+
+BODY = {"model": "pixverse-v5.6", "prompt": "a fox", "idempotency_key": "gridrun-abc-1"}
+DEEP_ARRAY = "[" * 100_000 + "]" * 100_000
+DEEP_OBJECT = '{"a":' * 100_000 + "1" + "}" * 100_000  # an object: straight on aiohttp, read as the API's answer
+
+
+async def _deep(request: Request) -> Response:
+    kind = request.query_params.get("kind") or request.path_params["kind"]
+    status = int(request.query_params.get("status", "200"))
+    headers = {"Retry-After": "0"} if status == 429 else None
+    return Response(DEEP_OBJECT if kind == "object" else DEEP_ARRAY, status_code=status,
+                    media_type="application/json", headers=headers)
+
+
+async def _create(request: Request) -> Response:
+    return await _deep(request)
+
+
+async def _list(request: Request) -> Response:
+    return JSONResponse({"data": [], "has_more": False})
+
+
+def app() -> Starlette:
+    return Starlette(routes=[
+        Route("/{kind}/v1/videos", _create, methods=["POST"]),
+        Route("/{kind}/v1/videos", _list, methods=["GET"]),
+        Route("/{kind}/v1/videos/{vid}", _deep, methods=["GET"]),
+        Route("/{kind}/v1/requests", _deep, methods=["GET"]),
+        Route("/{kind}/v1/balance", _deep, methods=["GET"]),
+    ])
+
+
+@contextlib.contextmanager
+def serving(asgi: Starlette) -> Iterator[str]:
+    """`asgi` on 127.0.0.1 in a thread of this process while the block runs; yields its origin."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(asgi, log_level="warning", access_log=False, lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the test server did not start"
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+@pytest.fixture(scope="module")
+def origin() -> Iterator[str]:
+    with serving(app()) as url:
+        yield url
+
+
+@pytest.fixture(params=["aiohttp", "httpx"])
+def stack(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("GRIDRUN_HTTP", request.param)
+    monkeypatch.setenv("LUMENFALL_API_KEY", KEY)
+    return str(request.param)
+
+
+def provider_at(url: str) -> LumenfallProvider:
+    provider = get_provider("lumenfall", base_url=url)
+    assert isinstance(provider, LumenfallProvider)
+    return provider
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("kind", ["array", "object"])
+async def test_an_answer_nested_too_deep_is_malformed_not_a_crash(origin: str, stack: str, kind: str) -> None:
+    provider = provider_at(f"{origin}/{kind}/v1")
+    async with provider.client(timeout=10) as client:
+        with pytest.raises(OutcomeUnknownError, match="may have been created"):
+            await provider.submit(client, dict(BODY))
+        with pytest.raises(ServerError) as polled:
+            await provider.get(client, "video_1")
+        assert polled.value.code == "MALFORMED_RESPONSE"
+        with pytest.raises(ServerError) as logged:
+            await provider.find_by_key(client, "gridrun-abc-1")
+        assert logged.value.code == "MALFORMED_RESPONSE"
+        with pytest.raises(ServerError):
+            await provider.balance(client)
+
+
+@pytest.mark.anyio
+async def test_an_error_answer_nested_too_deep_is_told_by_its_status(origin: str, stack: str) -> None:
+    provider = provider_at(f"{origin}/object/v1")
+    async with provider.client(timeout=10) as client:
+        with pytest.raises(ServerError) as failed:
+            await provider._call(client, "GET", "videos/v?status=503")
+        with pytest.raises(RateLimitedError) as limited:
+            await provider._call(client, "GET", "videos/v?status=429")
+    assert failed.value.status == 503 and limited.value.status == 429
