@@ -50,6 +50,7 @@ from .plan import Job, Plan, budget_micros
 from .providers import capabilities
 from .providers.base import Provider, VideoStatus
 from .providers.download import TOO_LARGE, WRITE_FAILED
+from .providers.retry_after import asked_wait
 from .records import RUN_STATUSES
 from .state import BUSY_PATIENCE, FAILURE_RETRY, FINAL, GONE_AT_PROVIDER, IN_FLIGHT, Following, JobState, Store, gone_at_provider
 from .stats import RunStatistics, Throughput
@@ -1039,7 +1040,7 @@ class Executor:
             except RateLimitedError as exc:
                 waited = self.pacer.limited(exc.retry_after)
                 if exc.retry_after is not None and exc.retry_after > PAUSE_SHOWN:
-                    self._error(job, f"rate limited: the provider asks to wait {exc.retry_after:,.0f} s; every "
+                    self._error(job, f"rate limited: the provider asks to wait {asked_wait(exc.retry_after)}; every "
                                      f"request waits {waited:,.0f} s")
                 tries += 1
                 if tries > self.retries + 5:
@@ -1918,7 +1919,7 @@ class Executor:
                 waited = self.pacer.limited(exc.retry_after)
                 if exc.retry_after is not None and exc.retry_after > PAUSE_SHOWN:
                     self._poll_error(job, pid, "429", f"rate limited: the provider asks to wait "
-                                                      f"{exc.retry_after:,.0f} s; every request waits {waited:,.0f} s")
+                                                      f"{asked_wait(exc.retry_after)}; every request waits {waited:,.0f} s")
             except RetryableError as exc:
                 self._unanswered[pid] = f"polls failed: {exc}"
                 self._poll_error(job, pid, f"{type(exc).__name__} {exc.status} {exc.code}",

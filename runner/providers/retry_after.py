@@ -10,16 +10,18 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Mapping
 
 MAX_SENSIBLE_WAIT = 24 * 3600.0
-"""A wait longer than a day is taken for garbage, not advice."""
+"""A wait longer than a day is read as a day: far past the longest pause gridrun honours (`pacing.MAX_PAUSE`),
+which such a wait gets, as any long one does; dropping it would have the caller's short back-off answer a provider
+that asked for a longer pause sooner than one that asked for an hour."""
 
 
 def parse_retry_after(headers: Mapping[str, str], body: Any, *, now: float | None = None) -> float | None:
     """Seconds to wait before the next call, or None when the response gives no usable hint.
 
     Reads `Retry-After` (delay-seconds or an HTTP-date), `retry-after-ms`, and `retry_after` in a JSON
-    body, top-level or under `"error"`. When several are given the largest sensible one wins: a value
-    that is not a number, negative, not finite or above a day is ignored; an HTTP-date in the past
-    means 0.
+    body, top-level or under `"error"`. When several are given the largest one wins: a value that is not
+    a number (`inf` and `nan` included), or negative, is ignored; one above a day (even one too large for a
+    float) counts as a day (`MAX_SENSIBLE_WAIT`); an HTTP-date in the past means 0.
     """
     lowered = {str(k).lower(): str(v) for k, v in headers.items()}
     candidates: list[float] = []
@@ -42,22 +44,31 @@ def parse_retry_after(headers: Mapping[str, str], body: Any, *, now: float | Non
     return max(candidates) if candidates else None
 
 
+def asked_wait(seconds: float) -> str:
+    """A wait `parse_retry_after` read, as said to the user: "90 s", or "a day or more" for one it counted as a day."""
+    return "a day or more" if seconds >= MAX_SENSIBLE_WAIT else f"{seconds:,.0f} s"
+
+
 def _add(candidates: list[float], seconds: float | None) -> None:
-    if seconds is not None and math.isfinite(seconds) and 0 <= seconds <= MAX_SENSIBLE_WAIT:
-        candidates.append(float(seconds))
+    if seconds is not None and not math.isnan(seconds) and seconds >= 0:
+        candidates.append(min(float(seconds), MAX_SENSIBLE_WAIT))
 
 
 def _number(value: Any) -> float | None:
+    """A number of seconds; +inf for a number too large for a float; None for anything else, `inf` and `nan`
+    (spelt so, or as a float) among it."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, (int, float)):
-        return float(value)
+    if isinstance(value, int):
+        return float(value) if abs(value) < 10**300 else (math.inf if value > 0 else -math.inf)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
     if isinstance(value, str):
         text = value.strip()
-        if not text:
+        if not text or any(c.isalpha() and c not in "eE" for c in text):  # inf, nan, infinity: not numbers
             return None
         try:
-            return float(text)
+            return float(text)  # digits past a float's range: inf, a huge wait
         except ValueError:
             return None
     return None

@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from runner.providers import parse_retry_after
+from runner.providers.retry_after import MAX_SENSIBLE_WAIT, asked_wait
 
 NOW = 1_800_000_000.0
 
@@ -42,7 +43,13 @@ CASES: list[tuple[str, dict[str, str], Any, float | None]] = [
     ("negative ms", {"retry-after-ms": "-100"}, None, None),
     ("negative body", {}, {"retry_after": -1}, None),
     ("not finite", {"Retry-After": "inf"}, {"retry_after": "nan"}, None),
-    ("absurdly large", {"Retry-After": "1e12"}, None, None),
+    ("not finite, spelt out", {"Retry-After": "Infinity"}, {"retry_after": float("inf")}, None),
+    # a wait above a day counts as a day (past the longest pause honoured), never as none
+    ("absurdly large", {"Retry-After": "1e12"}, None, MAX_SENSIBLE_WAIT),
+    ("digits past a float", {"Retry-After": "9" * 400}, None, MAX_SENSIBLE_WAIT),
+    ("absurdly large ms", {"retry-after-ms": "100000000000"}, None, MAX_SENSIBLE_WAIT),
+    ("absurdly large body", {}, {"error": {"retry_after": 10**400}}, MAX_SENSIBLE_WAIT),
+    ("a date years ahead", {"Retry-After": "Fri, 01 Jan 2100 00:00:00 GMT"}, None, MAX_SENSIBLE_WAIT),
     ("several: the largest wins", {"Retry-After": "2", "retry-after-ms": "3500"}, {"retry_after": 1}, 3.5),
     ("several: garbage ignored", {"Retry-After": "soon", "retry-after-ms": "1500"}, {"error": {"retry_after": 4}}, 4.0),
     ("several: date and seconds", {"Retry-After": http_date(10), "retry-after-ms": "20000"}, None, 20.0),
@@ -69,3 +76,8 @@ def test_parse_retry_after_uses_the_clock_when_now_is_omitted() -> None:
     future = format_datetime(datetime.now(timezone.utc).replace(microsecond=0), usegmt=True)
     got = parse_retry_after({"Retry-After": future}, None)
     assert got is not None and 0 <= got <= 1
+
+
+def test_a_wait_counted_as_a_day_is_said_to_be_a_day_or_more() -> None:
+    assert asked_wait(90) == "90 s"
+    assert asked_wait(parse_retry_after({"Retry-After": "1000000000000"}, None, now=NOW) or 0) == "a day or more"
