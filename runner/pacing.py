@@ -204,6 +204,11 @@ class IntentBatcher:
 ANCHOR_MARGIN = 1.0
 
 
+MAX_LIST_PAGES = 20
+"""The most pages one list round reads past those its jobs in flight need (one page a hundred of them): a list whose
+`has_more` never ends (a broken gateway) is left there, and the jobs it did not show are asked about one by one."""
+
+
 class ListUnavailable(Exception):
     """The list could not be had this round: the watcher asks for its job on its own instead."""
 
@@ -248,6 +253,7 @@ class ListPoller:
         self._live: dict[str, float] = {}  # video -> when its create was sent, until it is seen finished
         self._returned: deque[tuple[float, str]] = deque()  # (first watched at, video), in that order
         self._wake = anyio.Event()
+        self._endless = False  # a round found the list going on past its pages, said once
 
     async def next(
         self, video_id: str, last: VideoStatus | None, *, due: float | None = None, sent_at: float | None = None
@@ -323,33 +329,43 @@ class ListPoller:
         if anchor is not None:
             now = self.clock()
             unseen = {vid for vid, due in self._due.items() if due <= now}
-            if not await self._pages(unseen, after=anchor, order="asc"):
+            listed = await self._pages(unseen, after=anchor, order="asc")
+            if listed is None:
                 self._returned.clear()  # the provider did not take the anchor: list newest first from now on
                 unseen = set(self._waiters)
-                if not await self._pages(unseen, after=None, order="desc"):
+                listed = await self._pages(unseen, after=None, order="desc")
+                if listed is None:
                     return self._unlisted()
         else:
             unseen = set(self._waiters)
-            if not await self._pages(unseen, after=None, order="desc"):
+            listed = await self._pages(unseen, after=None, order="desc")
+            if listed is None:
                 return self._unlisted()
+        if not listed:
+            return self._unended(unseen)
         for vid in list(unseen):
             if vid in self._waiters:
                 st = await self._call(lambda vid=vid: self.provider.get(self.client, vid), missing=vid)
                 if st is not None:
                     self._deliver(st)
 
-    async def _pages(self, unseen: set[str], *, after: str | None, order: str) -> bool:
+    async def _pages(self, unseen: set[str], *, after: str | None, order: str) -> bool | None:
         """List pages from `after` in `order` until every video of `unseen` was seen (each is removed as it
-        is) or the list ends. False when a page could not be had."""
+        is) or the list ends: True. False when it went on past `MAX_LIST_PAGES` more pages than the jobs need;
+        None when a page could not be had."""
         cursor = after
+        pages = MAX_LIST_PAGES + -(-len(unseen) // 100)
         while unseen:
+            if pages <= 0:
+                return False
+            pages -= 1
             # Oldest first, the page also holds finished videos between the anchor and the jobs in flight.
             limit = 100 if order == "asc" else min(100, max(10, 2 * len(unseen)))
             page = await self._call(
                 lambda: self.provider.list(self.client, limit=limit, after=cursor, order=order, only=self._last)
             )
             if page is None:
-                return False
+                return None
             items, cursor = page
             for st in items:
                 unseen.discard(st.id)
@@ -364,6 +380,19 @@ class ListPoller:
         now = self.clock()
         for vid in [vid for vid, due in self._due.items() if due <= now]:
             self._fail(vid, ListUnavailable())
+
+    def _unended(self, unseen: set[str]) -> None:
+        """A round whose list went on past its pages: the jobs it did not show ask on their own, as in a round that
+        could not list; said once a run."""
+        if not self._endless:
+            self._endless = True
+            self.on_error(f"polling: the provider's list of videos goes on past {MAX_LIST_PAGES} pages more than "
+                          "the jobs in flight need (it always says more follow); the jobs it does not show are "
+                          "asked about one by one")
+        now = self.clock()
+        for vid in unseen:
+            if vid in self._waiters and self._due.get(vid, now) <= now:
+                self._fail(vid, ListUnavailable())
 
     def _fail(self, video_id: str, error: Exception) -> None:
         """The watcher of `video_id` gets `error` raised instead of a status."""

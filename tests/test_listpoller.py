@@ -8,6 +8,7 @@ from typing import Any
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 import pytest
 
 from runner import pacing
@@ -207,3 +208,41 @@ async def test_a_watched_video_the_provider_no_longer_knows_is_raised_to_its_wat
         await w.until(2)
         tg.cancel_scope.cancel()
     assert w.got["v0"].status == w.got["v2"].status == "completed"
+
+
+async def test_a_list_that_never_ends_is_left_after_its_pages_and_the_jobs_are_asked_on_their_own() -> None:
+    """A list whose `has_more` never ends (each page one video of no job's, and a new cursor): a round reads
+    `MAX_LIST_PAGES` more pages than its jobs need, then the jobs it did not show ask on their own (the executor's
+    `ListUnavailable`), round after round, said once."""
+    provider = Listing(1)
+    pages = 0
+
+    async def endless(client: Any, *, limit: int = 100, after: str | None = None, order: str = "desc",
+                      only: Any = None) -> tuple[list[VideoStatus], str | None]:
+        nonlocal pages
+        await anyio.lowlevel.checkpoint()  # as a request would
+        pages += 1
+        provider.calls.append((order, after, limit))
+        return [], f"junk{pages}"
+
+    provider.list = endless  # type: ignore[method-assign]
+    provider.created = 1
+    asked: list[int] = []  # the pages listed before each time the job was left to ask on its own
+    async with anyio.create_task_group() as tg:
+        w = Watching(provider, tg)
+        last = VideoStatus(id="v0", status="in_progress", raw_status="in_progress")
+        with anyio.fail_after(5):
+            while not last.terminal:
+                try:
+                    last = await w.poller.next("v0", last)
+                except pacing.ListUnavailable:
+                    asked.append(pages)
+                    if len(asked) == 3:
+                        provider.finish(0)
+                    last = await provider.get(None, "v0")
+        tg.cancel_scope.cancel()
+    assert last.status == "completed" and provider.gets == ["v0"] * 3
+    per_round = pacing.MAX_LIST_PAGES + 1
+    assert asked == [per_round, 2 * per_round, 3 * per_round]
+    [said] = w.errors
+    assert "goes on past" in said and "asked about one by one" in said
