@@ -28,6 +28,7 @@ import httpx
 import yarl
 
 from runner.providers.proxy import Proxies, Route
+from runner.providers.transport import too_large
 
 _CHUNK = 1 << 16
 
@@ -95,15 +96,32 @@ async def chunks(response: aiohttp.ClientResponse, request: Callable[[], httpx.R
         raise _translate(exc, request(), in_body=True) from exc
 
 
-async def read(response: aiohttp.ClientResponse, request: Callable[[], httpx.Request]) -> bytes:
-    """The whole body of `response`, its connection given back; a failure is raised as its httpx exception."""
+async def read(response: aiohttp.ClientResponse, request: Callable[[], httpx.Request], *, limit: int) -> bytes:
+    """The whole body of `response`, its connection given back; a failure is raised as its httpx exception, a body
+    longer than `limit` bytes as `httpx.DecodingError` once that much has come (the rest never read)."""
     try:
-        return await response.read()
+        size = response.content_length
+        if size is not None:  # aiohttp reads no more than the length said
+            if size > limit:
+                response.close()
+                raise too_large(limit, request())
+            return await response.read()
+        body = bytearray()
+        async for chunk in response.content.iter_chunked(_CHUNK):
+            body += chunk
+            if len(body) > limit:
+                response.close()
+                raise too_large(limit, request())
+        return bytes(body)
     except (aiohttp.ClientError, OSError, TimeoutError) as exc:
         response.close()
         raise _translate(exc, request(), in_body=True) from exc
+    except BaseException:  # cancelled mid-answer (a deadline): the connection, half read, is not reused
+        response.close()
+        raise
     finally:
         response.release()
+
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):

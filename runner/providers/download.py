@@ -30,6 +30,7 @@ from runner.providers.base import Download
 from runner.providers.transport import (
     _MALFORMED,
     _direct,
+    read_answer,
     read_json,
     redact,
     secret_of,
@@ -321,7 +322,7 @@ async def _save(
         keyless = None if key_sent else ("a URL away from the API's own host, fetched without the API key: its "
                                          "signature refused or expired, not the key; a fresh URL is asked for")
         try:
-            await response.aread()
+            await read_answer(response)
         except httpx.RequestError:
             raise status_error(response, None, op=op, key_env="the API key", read=False, keyless=keyless) from None
         body = read_json(response)

@@ -40,6 +40,9 @@ MAX_MESSAGE = 500
 # route to a signed storage URL, a CDN to its edge); httpx's default of 20, per try, only multiplied the requests of
 # a URL that redirects in a loop.
 MAX_REDIRECTS = 10
+MAX_ANSWER_BYTES = 16 << 20
+"""The longest API answer read (a video object, a list page, an error's body: a few kB each): a longer one is
+refused while it arrives, as a malformed answer, never held whole in memory. Downloads have their own limit."""
 
 _DEFAULT_CODES = {
     400: "INVALID_REQUEST",
@@ -217,11 +220,40 @@ async def send(
         if direct is not None:
             return await direct.send(method, target, json, headers)
         request = client.build_request(method, target, json=json, headers=headers)
-        return await client.send(request)
+        response = await client.send(request, stream=True)
+        try:
+            await read_answer(response)
+        finally:
+            await response.aclose()
+        return response
     except httpx.RequestError as exc:
         raise transport_error(exc, op=op, create=create, secret=secret_of(client)) from exc
     except sim_reset_types() as exc:
         raise transport_error(exc, op=op, create=create, secret=secret_of(client)) from exc
+
+
+def too_large(limit: int, request: httpx.Request) -> httpx.DecodingError:
+    """The error of an API answer longer than `limit` bytes."""
+    return httpx.DecodingError(f"the answer is longer than {limit // (1 << 20)} MiB, more than any API answer",
+                               request=request)
+
+
+async def read_answer(response: httpx.Response) -> bytes:
+    """The body of a streamed API answer, read and kept as its content, up to `MAX_ANSWER_BYTES` (decoded).
+
+    :raises httpx.DecodingError: the answer is longer (the rest is not read).
+    """
+    size = response.headers.get("content-length", "")
+    encoded = response.headers.get("content-encoding", "identity").strip().lower() not in ("", "identity")
+    if not encoded and size.strip().isdigit() and int(size) > MAX_ANSWER_BYTES:
+        raise too_large(MAX_ANSWER_BYTES, response.request)
+    body = bytearray()
+    async for chunk in response.aiter_bytes():
+        body += chunk
+        if len(body) > MAX_ANSWER_BYTES:
+            raise too_large(MAX_ANSWER_BYTES, response.request)
+    response._content = bytes(body)  # as `Response.aread` keeps it
+    return response._content
 
 
 class Answer:
@@ -285,7 +317,7 @@ class _Direct:
             return httpx.Request(method, url, headers=headers, content=body)
 
         response = await self.transport.exchange(self.session, method, target, headers, body, self.timeout, request)
-        content = await self.aio.read(response, request)
+        content = await self.aio.read(response, request, limit=MAX_ANSWER_BYTES)
         if 200 <= response.status < 300 and content[:1] == b"{" and response.headers.get(
                 "content-encoding", "identity").strip().lower() in ("", "identity"):
             return Answer(response.status, response.headers, content, response.raw_headers)  # the API's JSON

@@ -1,5 +1,5 @@
 """Answers no API should give, from a live server on 127.0.0.1, over both HTTP stacks (aiohttp, the default, and
-httpx's own): JSON nested too deep to parse. Each is a malformed answer: a create's outcome unknown (looked up by
+httpx's own): JSON nested too deep to parse, an answer longer than any API answer. Each is a malformed answer: a create's outcome unknown (looked up by
 its key), a poll's a retried error; never a crash."""
 
 from __future__ import annotations
@@ -15,20 +15,42 @@ import uvicorn
 from providers_kit import KEY
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from runner.errors import OutcomeUnknownError, RateLimitedError, ServerError
 from runner.providers import get_provider
 from runner.providers.lumenfall import LumenfallProvider
+from runner.providers.transport import MAX_ANSWER_BYTES
 
 BODY = {"model": "pixverse-v5.6", "prompt": "a fox", "idempotency_key": "gridrun-abc-1"}
 DEEP_ARRAY = "[" * 100_000 + "]" * 100_000
 DEEP_OBJECT = '{"a":' * 100_000 + "1" + "}" * 100_000  # an object: straight on aiohttp, read as the API's answer
 
 
+LONG = MAX_ANSWER_BYTES + (4 << 20)  # the length of a long answer: more than the bound, little enough for a test
+
+
+def _long(sized: bool) -> Response:
+    """A video object padded to `LONG` bytes: whole, its length said, or streamed in chunks of 1 MiB."""
+    head, tail = b'{"id": "video_1", "status": "queued", "pad": "', b'"}'
+    pad = LONG - len(head) - len(tail)
+    if sized:
+        return Response(head + b"a" * pad + tail, media_type="application/json")
+
+    async def chunks():  # type: ignore[no-untyped-def]
+        yield head
+        for _ in range(pad >> 20):
+            yield b"a" * (1 << 20)
+        yield b"a" * (pad & ((1 << 20) - 1)) + tail
+
+    return StreamingResponse(chunks(), media_type="application/json")
+
+
 async def _deep(request: Request) -> Response:
     kind = request.query_params.get("kind") or request.path_params["kind"]
+    if kind in ("long", "sized"):
+        return _long(kind == "sized")
     status = int(request.query_params.get("status", "200"))
     headers = {"Retry-After": "0"} if status == 429 else None
     return Response(DEEP_OBJECT if kind == "object" else DEEP_ARRAY, status_code=status,
@@ -119,3 +141,16 @@ async def test_an_error_answer_nested_too_deep_is_told_by_its_status(origin: str
         with pytest.raises(RateLimitedError) as limited:
             await provider._call(client, "GET", "videos/v?status=429")
     assert failed.value.status == 503 and limited.value.status == 429
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("kind", ["long", "sized"])
+async def test_an_answer_longer_than_any_api_answer_is_refused_as_malformed(origin: str, stack: str, kind: str) -> None:
+    """Streamed (read up to the bound, then left) or with its length said (not read at all)."""
+    provider = provider_at(f"{origin}/{kind}/v1")
+    async with provider.client(timeout=10) as client:
+        with pytest.raises(OutcomeUnknownError, match="longer than 16 MiB.*may have been created"):
+            await provider.submit(client, dict(BODY))
+        with pytest.raises(ServerError, match="longer than 16 MiB") as polled:
+            await provider.get(client, "video_1")
+        assert polled.value.code == "MALFORMED_RESPONSE"
