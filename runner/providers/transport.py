@@ -5,6 +5,7 @@ Downloads are `runner.providers.download`'s.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json as _json
 import logging
@@ -19,6 +20,7 @@ from datetime import UTC
 from email.utils import parsedate_to_datetime
 from typing import Any, Mapping
 
+import anyio
 import httpx
 
 from runner.errors import (
@@ -213,23 +215,46 @@ async def send(
     headers: Mapping[str, str] | None = None,
 ) -> httpx.Response | Answer:
     """`client.request(...)` (its body read), its httpx exceptions translated; `create` marks a call that
-    may pay. Straight on aiohttp a plain 2xx answer is an `Answer` (`_Direct`)."""
+    may pay. Straight on aiohttp a plain 2xx answer is an `Answer` (`_Direct`).
+
+    The whole exchange, its answer read to the end, takes no longer than `deadline_of(client)`: the HTTP stacks'
+    read timeout bounds each read only, and an answer trickled a byte at a time would never end (a download, long by
+    nature, has its own rules). One that does not end in time is a `ReadTimeout`: a create's outcome unknown, as for
+    any answer lost."""
+    target: httpx.URL | None = None
+    deadline = deadline_of(client)
     try:
-        target = request_url(client, url, params)
-        direct = _direct(client)
-        if direct is not None:
-            return await direct.send(method, target, json, headers)
-        request = client.build_request(method, target, json=json, headers=headers)
-        response = await client.send(request, stream=True)
-        try:
-            await read_answer(response)
-        finally:
-            await response.aclose()
-        return response
+        with anyio.fail_after(deadline) if deadline else contextlib.nullcontext():
+            target = request_url(client, url, params)
+            direct = _direct(client)
+            if direct is not None:
+                return await direct.send(method, target, json, headers)
+            request = client.build_request(method, target, json=json, headers=headers)
+            response = await client.send(request, stream=True)
+            try:
+                await read_answer(response)
+            finally:
+                await response.aclose()
+            return response
+    except TimeoutError as exc:  # the deadline's own (the HTTP stacks' timeouts come as httpx errors)
+        late = httpx.ReadTimeout(f"no whole answer within {deadline:g} s of the request" if deadline else "timed out",
+                                 request=httpx.Request(method, target if target is not None else url))
+        late.__cause__ = exc
+        raise transport_error(late, op=op, create=create, secret=secret_of(client)) from late
     except httpx.RequestError as exc:
         raise transport_error(exc, op=op, create=create, secret=secret_of(client)) from exc
     except sim_reset_types() as exc:
         raise transport_error(exc, op=op, create=create, secret=secret_of(client)) from exc
+
+
+def deadline_of(client: httpx.AsyncClient) -> float | None:
+    """The longest an API exchange of `client` takes, its answer read to the end: the request timeout (the read
+    timeout) after the time to connect (the connect timeout, 10 s at most). A wait for a pooled connection as long as
+    the request timeout is a `PoolTimeout` first: the request not sent. None: no bound (no read timeout)."""
+    t = client.timeout
+    if t.read is None:
+        return None
+    return t.read + (t.connect or 0.0)
 
 
 def too_large(limit: int, request: httpx.Request) -> httpx.DecodingError:

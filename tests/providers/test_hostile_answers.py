@@ -1,5 +1,6 @@
 """Answers no API should give, from a live server on 127.0.0.1, over both HTTP stacks (aiohttp, the default, and
-httpx's own): JSON nested too deep to parse, an answer longer than any API answer. Each is a malformed answer: a create's outcome unknown (looked up by
+httpx's own): JSON nested too deep to parse, an answer longer than any API answer, one trickled a byte at a time.
+Each is a malformed answer: a create's outcome unknown (looked up by
 its key), a poll's a retried error; never a crash."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 
+import anyio
 import pytest
 import uvicorn
 from providers_kit import KEY
@@ -18,7 +20,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from runner.errors import OutcomeUnknownError, RateLimitedError, ServerError
+from runner.errors import (
+    OutcomeUnknownError,
+    RateLimitedError,
+    ServerError,
+    TransportError,
+)
 from runner.providers import get_provider
 from runner.providers.lumenfall import LumenfallProvider
 from runner.providers.transport import MAX_ANSWER_BYTES
@@ -47,8 +54,23 @@ def _long(sized: bool) -> Response:
     return StreamingResponse(chunks(), media_type="application/json")
 
 
+def _trickled() -> Response:
+    """A video object sent a byte every 0.2 s: each read comes well within any read timeout, the whole takes 8 s."""
+    body = b'{"id": "video_1", "status": "queued", "pad": "' + b"a" * 40
+
+    async def chunks():  # type: ignore[no-untyped-def]
+        for byte in body:
+            yield bytes([byte])
+            await anyio.sleep(0.2)
+        yield b'"}'
+
+    return StreamingResponse(chunks(), media_type="application/json")
+
+
 async def _deep(request: Request) -> Response:
     kind = request.query_params.get("kind") or request.path_params["kind"]
+    if kind == "trickle":
+        return _trickled()
     if kind in ("long", "sized"):
         return _long(kind == "sized")
     status = int(request.query_params.get("status", "200"))
@@ -154,3 +176,14 @@ async def test_an_answer_longer_than_any_api_answer_is_refused_as_malformed(orig
         with pytest.raises(ServerError, match="longer than 16 MiB") as polled:
             await provider.get(client, "video_1")
         assert polled.value.code == "MALFORMED_RESPONSE"
+
+
+@pytest.mark.anyio
+async def test_an_answer_trickled_past_the_request_timeout_ends_the_exchange(origin: str, stack: str) -> None:
+    """The request timeout (1 s here, and 1 s to connect) bounds the whole exchange, not only each read."""
+    provider = provider_at(f"{origin}/trickle/v1")
+    async with provider.client(timeout=1) as client:
+        with pytest.raises(OutcomeUnknownError, match="no whole answer within 2 s of the request.*may have been created"):
+            await provider.submit(client, dict(BODY))
+        with pytest.raises(TransportError, match="no whole answer within 2 s of the request"):
+            await provider.get(client, "video_1")
