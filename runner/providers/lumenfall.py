@@ -45,6 +45,9 @@ from runner.providers.transport import (
 
 IMAGE_FIELDS = ("input_reference", "last_frame_image")
 MAX_LOG_PAGES = 20
+MIN_KEY_SEEN = 8
+"""The shortest API key looked for in a provider's answers: a shorter one (a test's "k") is no real key, and is found
+in ids and URLs by chance."""
 MAX_REPORTED_USD = 1_000_000_000
 """A reported cost above this is no reading of a render's price (it is counted as unreported): in micro-USD it
 would not fit the state's 64-bit integers, nor their sums."""
@@ -240,6 +243,7 @@ class LumenfallProvider:
                 for entry in entries:
                     video_id = _entry_video_id(entry)
                     if video_id:
+                        self._refuse_keyed(video_id, op="GET /v1/requests")  # never sent in a URL's path
                         return await self.get(client, video_id)
                     if not _made_nothing(entry):
                         unreadable = unreadable or entry
@@ -375,18 +379,42 @@ class LumenfallProvider:
             if create:
                 raise OutcomeUnknownError(message + "; the job may have been created", status=200) from exc
             raise ServerError(message, status=200, code="MALFORMED_RESPONSE") from exc
-        if status.status == "completed" and status.url is None:
-            status = dataclasses.replace(status, url=self.content_url(status.id))
-        if status.error_code or status.error_message or status.raw_status:
-            # a provider's texts, recorded and shown everywhere (state, report, exports, status), never hold the
-            # key, even when a gateway echoes the request's headers in them
-            secret = os.environ.get(self.key_env, "").strip()
-            if secret and any(secret in (t or "") for t in (status.error_code, status.error_message, status.raw_status)):
+        # A provider's texts, recorded and shown everywhere (state, report, exports, sidecars, status), never hold the
+        # key, even when a gateway echoes the request's headers in them. The video's id and URL are what gridrun asks
+        # about and fetches: redacted they would name no video, so an answer whose id or URL holds the key is refused,
+        # as malformed (a create's outcome unknown, its job looked up by its key, never sent again while it cannot
+        # tell); the rest is recorded with the key replaced.
+        self._refuse_keyed(status.id, status.url, op=op, create=create)
+        secret = os.environ.get(self.key_env, "").strip()
+        if secret:
+            texts = (status.error_code, status.error_message, status.raw_status, status.content_type)
+            if any(secret in (t or "") for t in texts):
                 status = dataclasses.replace(
                     status, raw_status=without_secret(status.raw_status, secret),
                     error_code=status.error_code and without_secret(status.error_code, secret),
-                    error_message=status.error_message and without_secret(status.error_message, secret))
+                    error_message=status.error_message and without_secret(status.error_message, secret),
+                    content_type=status.content_type and without_secret(status.content_type, secret))
+        if status.status == "completed" and status.url is None:
+            status = dataclasses.replace(status, url=self.content_url(status.id))
         return status
+
+    def _refuse_keyed(self, video_id: str, url: str | None = None, *, op: str, create: bool = False) -> None:
+        """Raise the malformed answer's error when the video id or URL an answer names holds the API key.
+
+        :raises OutcomeUnknownError: it does, in a create's answer.
+        :raises ServerError: it does, elsewhere (MALFORMED_RESPONSE).
+        """
+        secret = os.environ.get(self.key_env, "").strip()
+        if len(secret) < MIN_KEY_SEEN:
+            return
+        held = [name for name, text in (("id", video_id), ("output URL", url)) if text and secret in text]
+        if not held:
+            return
+        message = (f"{op}: the answer's video {' and '.join(held)} hold{'s' if len(held) == 1 else ''} the API key "
+                   "(a gateway echoing the request's headers?): not recorded, nor used")
+        if create:
+            raise OutcomeUnknownError(message + "; the job may have been created", status=200)
+        raise ServerError(message, status=200, code="MALFORMED_RESPONSE")
 
     def content_url(self, video_id: str) -> str:
         """`GET {base}/videos/{id}/content`: a completed video's bytes at the API's own origin (so fetched with

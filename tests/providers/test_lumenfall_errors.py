@@ -382,3 +382,44 @@ def test_a_2xx_that_is_not_the_apis_json_says_what_it_is(body: bytes, said: str)
     with pytest.raises(ServerError) as caught:
         decode(response, op="GET /videos/v", create=False, expect_body=True, key_env="K")
     assert str(caught.value) == f"HTTP 200, MALFORMED_RESPONSE: GET /videos/v: HTTP 200 with {said}"
+
+
+@pytest.mark.anyio
+async def test_an_answer_whose_video_id_or_url_holds_the_key_is_refused_and_never_records_it(
+    provider: LumenfallProvider,
+) -> None:
+    """The id and URL are what gridrun asks about and fetches, so they cannot be recorded redacted: an answer holding
+    the key in either is malformed (a create's outcome unknown, looked up by its key), said without the key."""
+    keyed_id = video(id=f"vid-{KEY}", status="queued")
+    keyed_url = video(id="v1", status="completed", output={"url": f"https://cdn.example/v1.mp4?sig={KEY}"})
+    log = {"data": [{"id": "req_1", "idempotency_key": "k", "video_id": f"vid-{KEY}", "status": "completed"}],
+           "has_more": False}
+    asked: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.path)
+        if request.url.path.endswith("/requests"):
+            return httpx.Response(200, json=log)
+        return httpx.Response(200, json=keyed_id if request.method == "POST" else keyed_url)
+
+    async with provider.client(transport=httpx.MockTransport(handler)) as client:
+        with pytest.raises(OutcomeUnknownError) as created:
+            await provider.submit(client, {"model": "pixverse-v5.6", "prompt": "a fox", "idempotency_key": "k"})
+        with pytest.raises(ServerError) as polled:
+            await provider.get(client, "v1")
+        with pytest.raises(ServerError) as looked_up:
+            await provider.find_by_key(client, "k")
+    assert "video id holds the API key" in str(created.value) and "may have been created" in str(created.value)
+    assert "video output URL holds the API key" in str(polled.value)
+    assert polled.value.code == looked_up.value.code == "MALFORMED_RESPONSE"
+    for error in (created.value, polled.value, looked_up.value):
+        assert KEY not in str(error)
+    assert not any(KEY in path for path in asked)  # the id found in the log is not asked about
+
+
+@pytest.mark.anyio
+async def test_a_content_type_echoing_the_key_is_recorded_without_it(provider: LumenfallProvider) -> None:
+    answer = video(id="v1", status="completed", output={"url": "https://cdn.example/v1.mp4", "content_type": f"video/{KEY}"})
+    async with provider.client(transport=httpx.MockTransport(lambda r: httpx.Response(200, json=answer))) as client:
+        got = await provider.get(client, "v1")
+    assert got.content_type == "video/[redacted]"
