@@ -13,6 +13,7 @@ import hashlib
 import os
 import re
 import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -44,6 +45,15 @@ T = TypeVar("T")
 MAX_DOWNLOAD_BYTES = 8 * 1024**3
 """The largest video gridrun downloads (8 GiB, far above what a clip of minutes weighs): an endpoint that streams
 for ever would otherwise fill the disk."""
+
+STALL_SECONDS = 120.0
+STALL_BYTES = 64 * 1024
+"""A download that gets less than `STALL_BYTES` in `STALL_SECONDS` (half a kB a second, where a video comes at
+megabytes a second) is stalled, and ended so (`STALLED`), then tried again as a truncated one is: the HTTP stacks'
+read timeout bounds each read only, so a server trickling a video a byte at a time would hold it, and the run
+that waits for it, for ever."""
+
+_clock = time.monotonic  # the stall rule's clock
 
 TOO_LARGE = "TOO_LARGE"
 """The code of a DownloadError for a body past `MAX_DOWNLOAD_BYTES`: fetching it again at once would not help."""
@@ -359,6 +369,7 @@ async def _write(
     boxes = _Boxes()
     size = 0
     done = False
+    window_at, window_size = _clock(), 0  # the stall rule's window: since when, and the size then
     if expected is not None and expected > MAX_DOWNLOAD_BYTES:
         raise DownloadError(_too_large(op, f"Content-Length says {expected:,} bytes"), status=status, code=TOO_LARGE)
     try:
@@ -377,6 +388,13 @@ async def _write(
                     digest.update(chunk)
                     boxes.feed(chunk)
                     size += len(chunk)
+                    now = _clock()
+                    if now - window_at >= STALL_SECONDS:
+                        if size - window_size < STALL_BYTES:
+                            raise DownloadError(
+                                f"{op}: stalled after {size} bytes: {size - window_size} in the last "
+                                f"{now - window_at:.0f} s", status=status, code="STALLED")
+                        window_at, window_size = now, size
             except httpx.RequestError as exc:
                 raise DownloadError(
                     f"{op}: truncated after {size} bytes"

@@ -178,6 +178,37 @@ async def test_a_content_length_past_the_cap_is_refused_before_anything_is_writt
     assert list(tmp_path.iterdir()) == []
 
 
+class Trickle(httpx.AsyncByteStream):
+    """The video in chunks of 100 bytes, `clock` moved 10 s on before each: 1,000 bytes in 100 s."""
+
+    def __init__(self, clock: list[float]) -> None:
+        self.clock = clock
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for at in range(0, len(MP4), 100):
+            self.clock[0] += 10.0
+            yield MP4[at:at + 100]
+
+
+@pytest.mark.anyio
+async def test_a_video_trickled_slower_than_the_stall_rule_is_ended_as_stalled(
+    provider: LumenfallProvider, mock: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each read well within the read timeout, the whole never-ending at that pace: ended once a window of
+    STALL_SECONDS brought less than STALL_BYTES, its part file removed."""
+    from runner.providers import download
+
+    clock = [0.0]
+    monkeypatch.setattr(download, "_clock", lambda: clock[0])
+    stream = Trickle(clock)
+    async with mock(lambda r: httpx.Response(200, headers={"content-type": "video/mp4"}, stream=stream)) as client:
+        with pytest.raises(DownloadError) as info:
+            await provider.download(client, MEDIA, tmp_path / "a.mp4")
+    assert info.value.code == "STALLED"
+    assert "stalled after 1200 bytes: 1200 in the last 120 s" in str(info.value)
+    assert list(tmp_path.iterdir()) == []
+
+
 class Broken(httpx.AsyncByteStream):
     def __init__(self, error: type[Exception]) -> None:
         self.error = error
