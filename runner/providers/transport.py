@@ -15,7 +15,7 @@ import socket
 import ssl
 import sys
 import weakref
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC
 from email.utils import parsedate_to_datetime
 from typing import Any, Mapping
@@ -346,7 +346,13 @@ class _Direct:
         if 200 <= response.status < 300 and content[:1] == b"{" and response.headers.get(
                 "content-encoding", "identity").strip().lower() in ("", "identity"):
             return Answer(response.status, response.headers, content, response.raw_headers)  # the API's JSON
-        out = httpx.Response(response.status, headers=list(response.raw_headers), content=content)
+        if response.headers.get("content-encoding", "identity").strip().lower() not in ("", "identity"):
+            # Decoded within the bound too: a compressed answer of a few MiB may decode to gigabytes.
+            out = httpx.Response(response.status, headers=list(response.raw_headers), stream=_Once(content),
+                                 request=request())
+            await read_answer(out)
+        else:
+            out = httpx.Response(response.status, headers=list(response.raw_headers), content=content)
         if not 200 <= response.status < 300:
             out.request = request()  # errors name the request
         elif content[:1] == b"{":
@@ -355,6 +361,16 @@ class _Direct:
         if route is not None:
             out.extensions["proxy"] = route  # an answer not the API's names the proxy it went through
         return out
+
+
+class _Once(httpx.AsyncByteStream):
+    """A body already read, streamed once (so that httpx decodes it as it is read, not all at once)."""
+
+    def __init__(self, content: bytes) -> None:
+        self._content = content
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield self._content
 
 
 _directs: weakref.WeakKeyDictionary[httpx.AsyncClient, _Direct] = weakref.WeakKeyDictionary()

@@ -6,6 +6,7 @@ its key), a poll's a retried error; never a crash."""
 from __future__ import annotations
 
 import contextlib
+import gzip
 import socket
 import threading
 import time
@@ -67,10 +68,18 @@ def _trickled() -> Response:
     return StreamingResponse(chunks(), media_type="application/json")
 
 
+def _bomb() -> Response:
+    """A video object padded to `LONG` bytes, gzipped to a few kB."""
+    body = b'{"id": "video_1", "status": "queued", "pad": "' + b"a" * LONG + b'"}'
+    return Response(gzip.compress(body), media_type="application/json", headers={"Content-Encoding": "gzip"})
+
+
 async def _deep(request: Request) -> Response:
     kind = request.query_params.get("kind") or request.path_params["kind"]
     if kind == "trickle":
         return _trickled()
+    if kind == "gzip":
+        return _bomb()
     if kind in ("long", "sized"):
         return _long(kind == "sized")
     status = int(request.query_params.get("status", "200"))
@@ -166,9 +175,10 @@ async def test_an_error_answer_nested_too_deep_is_told_by_its_status(origin: str
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("kind", ["long", "sized"])
+@pytest.mark.parametrize("kind", ["long", "sized", "gzip"])
 async def test_an_answer_longer_than_any_api_answer_is_refused_as_malformed(origin: str, stack: str, kind: str) -> None:
-    """Streamed (read up to the bound, then left) or with its length said (not read at all)."""
+    """Streamed (read up to the bound, then left), with its length said (not read at all), or compressed (decoded
+    up to the bound)."""
     provider = provider_at(f"{origin}/{kind}/v1")
     async with provider.client(timeout=10) as client:
         with pytest.raises(OutcomeUnknownError, match="longer than 16 MiB.*may have been created"):
