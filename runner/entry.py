@@ -10,10 +10,11 @@ second detaches), it takes over.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from types import FrameType
 
 INTERRUPTED = 130
@@ -53,10 +54,38 @@ def _handled() -> tuple[int, ...]:
     return (signal.SIGINT, signal.SIGTERM, *hangup)
 
 
+# From a run's recorded end until the command has said it (`hold`): a signal is let go, not raised.
+_held = False
+
+
+def hold(on: bool = True) -> None:
+    """Once a run has recorded its end (`Executor`), until the command has said it (`cli.main` begins the next
+    command unheld): Ctrl-C, SIGTERM and a hangup are let go by `interrupt`, so that one pressed again and again
+    cuts none of the lines that say what the run left and what to run next. The run has ended: there is nothing
+    left to stop."""
+    global _held
+    _held = on
+
+
+@contextlib.contextmanager
+def interruptible() -> Iterator[None]:
+    """Within: `interrupt` raises KeyboardInterrupt even where the command holds signals (`hold`): what may be cut
+    short at the run's end, its final report."""
+    global _held
+    was, _held = _held, False
+    try:
+        yield
+    finally:
+        _held = was
+
+
 def interrupt(signum: int, frame: FrameType | None) -> None:
     """The command's handler of Ctrl-C and SIGTERM until the run's own takes over (and once it has put this one
     back): KeyboardInterrupt, as Python's for Ctrl-C, but not where it would leave an import lock held or be
-    lost (`_NOT_HERE`, `__del__`): there it is raised RETRY seconds later (`_later`), out of that code by then."""
+    lost (`_NOT_HERE`, `__del__`): there it is raised RETRY seconds later (`_later`), out of that code by then;
+    nor once a run's end is recorded, until the command has said it (`hold`)."""
+    if _held:
+        return
     if frame is not None and _unsafe(frame):
         signal.signal(signal.SIGALRM, lambda _, later: _later(signum, later))
         signal.setitimer(signal.ITIMER_REAL, RETRY)
@@ -149,6 +178,7 @@ def lines_begin() -> None:
     """A command begins (`cli.main`, which a program may call more than once): no `end` event written yet."""
     global _end_written
     _end_written = False
+    hold(False)
 
 
 def end_written() -> None:

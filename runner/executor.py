@@ -27,7 +27,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from . import balance, resume, signals
-from .entry import interrupt
+from .entry import hold, interrupt
 from .errors import (
     ConnectError,
     DownloadError,
@@ -736,8 +736,14 @@ class Executor:
                             self._all_sent = True
                             self._slots_check()
                         tg.cancel_scope.cancel()
-                # after the task group, which a detach (the second Ctrl-C) cancels while jobs wait to be sent
-                await self._put_back_unsent()
+                    # After the task group, which a detach (the second Ctrl-C) cancels while jobs wait to be sent,
+                    # the run's signal receiver stays open, read by no task: a Ctrl-C pressed again meanwhile is
+                    # taken by it and goes no further (the run is ending anyway), so that it cuts neither the
+                    # jobs put back nor the record of the run's end.
+                    await self._put_back_unsent()
+                    ended = self._end()
+                    if taken is not None:
+                        hold()  # the command's handler, put back next, lets a signal go until it has said the end
         except BaseException as exc:
             # Whatever ends the run here (Ctrl-C without signal handling or before `_signals` takes over, a bug),
             # its record says it ended: a run left `running` would look alive to `status --watch` and the report's
@@ -749,7 +755,7 @@ class Executor:
                 self._progress(force=True)  # the last call: the figures the run ended with
             raise  # the error that ended the run, not one its record met
         try:
-            return self._finish()  # end_run there flushes the last deferred writes
+            return self._finish(*ended)
         except BaseException as exc:  # Ctrl-C or SIGTERM as the run ends: its record says so (once: end_run)
             self._record_end(self.run_id, "interrupted" if _interrupt(exc) else "crashed")
             raise
@@ -766,7 +772,9 @@ class Executor:
             except KeyboardInterrupt:
                 continue
 
-    def _finish(self) -> RunResult:
+    def _end(self) -> tuple[str, bool]:
+        """The run's outcome, recorded (end_run flushes the last deferred writes), and its last progress call:
+        (its status, whether a Ctrl-C once it was recorded cost the rest, the report)."""
         self._ended = True  # what is left waits for the next run: no ETA
         stats = self.statistics()
         c = stats.counts
@@ -799,7 +807,6 @@ class Executor:
             status = "cancelled"  # the rest is done: the cancelled jobs were the user's decision
         else:
             status = "done"
-        code = RUN_STATUSES[status]
         # Once the run's outcome is recorded, a Ctrl-C costs the last progress call or the report, not the outcome
         # (as during the final report, `LiveViews.final_report`); one before it is recorded ends the run interrupted.
         interrupted = False
@@ -817,6 +824,11 @@ class Executor:
                 self._progress(force=True)  # the last call, whatever the throttle left out: the figures it ended with
             except KeyboardInterrupt:
                 interrupted = True
+        return status, interrupted
+
+    def _finish(self, status: str, interrupted: bool) -> RunResult:
+        """The run's result once its end is recorded (`_end`), with its final report unless a Ctrl-C cost it."""
+        code = RUN_STATUSES[status]
         if interrupted:
             self.live.report_error = "report not written: interrupted"
             self.errors.append(self.live.report_error)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import anyio
 
+from .entry import interruptible
 from .limits import open_files_fix, too_many_open_files
 from .outputs import write_problem
 from .state import Store
@@ -128,7 +129,8 @@ class LiveViews:
             return None
         self.store.flush()
         try:
-            return self.report(True)
+            with interruptible():  # a Ctrl-C costs the report, even once the command holds signals (`entry.hold`)
+                return self.report(True)
         except OSError as exc:  # a full disk, no permission: the file, and what to do
             self.report_error = f"report not written: {write_problem(exc)}"
         except Exception as exc:  # a report is a view: the paid work is done and recorded

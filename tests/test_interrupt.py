@@ -1288,19 +1288,19 @@ def _two_jobs(tmp_path: Path, render_time: float = 0.3) -> Path:
 
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("signum", ["SIGTERM", "SIGHUP"])
-def test_a_signal_as_the_run_gives_its_signals_back_ends_it_interrupted_not_killed(
+def test_a_signal_as_the_run_gives_its_signals_back_does_not_kill_the_command(
     tmp_path: Path, signum: str
 ) -> None:
     """SIGTERM or a hangup landing as the run gives the signals back (leaving asyncio's handling sets each to its
-    default, which kills): the command ends interrupted (130), not killed (143, 129) with its last records
-    unwritten and the run left recorded as running."""
+    default, which kills): the command is not killed (143, 129) with its last lines unsaid; the run, its end
+    recorded by then, ends with its own code."""
     m = _two_jobs(tmp_path)
     out = _signal_at("asyncio.unix_events:_UnixSelectorEventLoop.remove_signal_handler", "after", signum,
                      "run", str(m), cwd=tmp_path)
-    assert out.returncode == 130, (out.returncode, out.stderr)
-    assert "interrupted" in out.stderr and "Traceback" not in out.stderr, out.stderr
+    assert out.returncode == 0, (out.returncode, out.stderr)
+    assert "Traceback" not in out.stderr and "videos:" in out.stdout, (out.stdout, out.stderr)
     run = api.status(m).run
-    assert run.status == "interrupted" and run.ended_at is not None, run
+    assert run.status == "done" and run.ended_at is not None, run
     assert api.status(m).counts["done"] == 2
 
 
@@ -1309,15 +1309,18 @@ def test_a_ctrl_c_again_as_an_interrupted_run_records_its_end_leaves_it_recorded
     """A further Ctrl-C (pressed again and again) while an interrupted run records its end rolls that write back:
     it is written again, so the run is recorded interrupted, not left running (shown gone)."""
     m = _two_jobs(tmp_path)
-    # the first: as the run's task group has ended and its signals are given back; the next, in the end's record
+    # the first: as the run takes the signals, before its own handling is in place (it raises KeyboardInterrupt,
+    # which ends the run); the next, in the end's record
     hook = """
-import signal
-from runner.executor import Executor
-real = Executor._put_back_unsent
-async def put(self):
+import contextlib, signal
+import anyio
+real = anyio.open_signal_receiver
+@contextlib.contextmanager
+def receiver(*signals):
     signal.raise_signal(signal.SIGINT)
-    return await real(self)
-Executor._put_back_unsent = put
+    with real(*signals) as received:
+        yield received
+anyio.open_signal_receiver = receiver
 """
     out = subprocess.run([sys.executable, "-c", hook + _SIGNAL_AT, "runner.state:Store.end_run", "before", "SIGINT",
                           "1", "run", str(m)], capture_output=True, text=True, cwd=tmp_path, timeout=90, check=False)
@@ -1328,16 +1331,85 @@ Executor._put_back_unsent = put
 
 
 @pytest.mark.timeout(120)
-def test_a_ctrl_c_just_after_a_runs_end_is_recorded_costs_the_report_not_the_outcome(tmp_path: Path) -> None:
-    """Ctrl-C the moment after the run's outcome ("done") is committed: the command ends with that outcome's code
-    and says the report was not written, as for a Ctrl-C during the final report; it does not say "interrupted"
-    of a run its state records done."""
+def test_ctrl_c_pressed_again_after_a_detach_cuts_neither_the_runs_end_nor_what_the_command_says_of_it(
+    tmp_path: Path
+) -> None:
+    """Ctrl-C pressed again and again: after the second (the detach), one as the run puts back what it did not send,
+    one as it records its end, one as the command says what the run left: the run is recorded interrupted and the
+    command still says which paid jobs are left in flight and what to run next, not a bare "interrupted"."""
+    m = _two_jobs(tmp_path, render_time=30)
+    hook = """
+import signal
+from runner import cli
+from runner.executor import Executor
+from runner.state import Store
+
+def again(owner, name):
+    real = getattr(owner, name)
+    def hooked(*args, **kwargs):
+        signal.raise_signal(signal.SIGINT)
+        return real(*args, **kwargs)
+    setattr(owner, name, hooked)
+
+real_follow, real_put = Executor._follow, Executor._put_back_unsent
+async def follow(self, *args, **kwargs):
+    if not self.detached and self.stopping is None:
+        signal.raise_signal(signal.SIGINT)  # the first Ctrl-C, once a job is paid for
+        signal.raise_signal(signal.SIGINT)  # the second: the detach
+    return await real_follow(self, *args, **kwargs)
+async def put(self):
+    signal.raise_signal(signal.SIGINT)
+    return await real_put(self)
+Executor._follow, Executor._put_back_unsent = follow, put
+again(Store, "end_run")
+again(cli, "_say_end")
+from runner.entry import entry
+entry()
+"""
+    out = subprocess.run([sys.executable, "-c", hook, "run", str(m)], capture_output=True, text=True, cwd=tmp_path,
+                         timeout=90, check=False)
+    assert out.returncode == 130, (out.returncode, out.stderr)
+    assert "Traceback" not in out.stderr, out.stderr
+    assert "still in flight: `gridrun run` collects" in out.stderr, out.stderr
+    assert "videos:" in out.stdout, out.stdout
+    run = api.status(m).run
+    assert run.status == "interrupted" and run.ended_at is not None, run
+
+
+_FINAL_REPORT_SIGNALLED = """
+import importlib, signal, sys
+report = importlib.import_module("runner.report")
+real = report.write_report
+def hooked(store, *, posters=True, **kwargs):
+    if posters:  # the final report's build
+        signal.raise_signal(signal.SIGINT)
+    return real(store, posters=posters, **kwargs)
+report.write_report = hooked
+from runner.entry import entry
+sys.exit(entry())
+"""
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("when", ["recorded", "final report"])
+def test_a_ctrl_c_once_a_runs_end_is_recorded_costs_at_most_the_report_not_the_outcome(
+    tmp_path: Path, when: str
+) -> None:
+    """Ctrl-C the moment after the run's outcome ("done") is committed: the command ends with that outcome's code,
+    the run's end taken as it was; during the final report, it costs the report, said so; neither says
+    "interrupted" of a run its state records done."""
     m = _two_jobs(tmp_path)
-    out = _signal_at("runner.state:Store.end_run", "after", "SIGINT", "run", str(m), "--json", cwd=tmp_path)
+    if when == "recorded":
+        out = _signal_at("runner.state:Store.end_run", "after", "SIGINT", "run", str(m), "--json", cwd=tmp_path)
+    else:
+        out = subprocess.run([sys.executable, "-c", _FINAL_REPORT_SIGNALLED, "run", str(m), "--json"],
+                             capture_output=True, text=True, cwd=tmp_path, timeout=90, check=False)
     assert out.returncode == 0, (out.returncode, out.stderr)
-    assert "report not written: interrupted" in out.stderr and "Traceback" not in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr, out.stderr
+    assert ("report not written: interrupted" in out.stderr) == (when == "final report"), out.stderr
     end = json.loads(out.stdout.splitlines()[-1])
     assert (end["event"], end["status"], end["exit_code"]) == ("end", "done", 0), end
+    assert (end["report"] is None) == (when == "final report"), end
     assert api.status(m).run.status == "done"
 
 
@@ -1470,17 +1542,17 @@ def test_a_signal_as_the_run_ends_is_recorded_and_leaves_the_commands_own_handle
         assert signal.getsignal(signal.SIGTERM) is interrupt
     finally:
         signal.signal(signal.SIGTERM, before)
-    real = Executor._finish
+    real = Executor._end
 
-    def interrupted(self: Executor) -> RunResult:
+    def interrupted(self: Executor) -> tuple[str, bool]:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(Executor, "_finish", interrupted)
+    monkeypatch.setattr(Executor, "_end", interrupted)
     with pytest.raises(KeyboardInterrupt):
         api.run(m, provider=prov, report=False, options={"force": True})
     run = api.status(m).run
     assert run.status == "interrupted" and run.ended_at is not None, run
-    monkeypatch.setattr(Executor, "_finish", real)
+    monkeypatch.setattr(Executor, "_end", real)
 
 
 def _hangup_once_sent(before: Callable[[], None] = lambda: None) -> Callable[[Any], None]:
