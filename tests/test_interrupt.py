@@ -1890,3 +1890,61 @@ def test_cancel_says_once_what_it_waits_for_as_it_starts_waiting_on_404s(
         assert said.count("answers 404 for") == 1 and "and may for others" in said, said
         assert "waiting up to 0.3 s for each, as a run does" in said and "recorded `unknown`" in said, said
         assert "2 jobs whose video the provider no longer has" in " ".join(r.stdout.split()), r.stdout
+
+
+_DETACH_ON_A_SLOW_DISK = """
+import os, signal, sys, threading
+import runner.providers.download as dl
+from runner.executor import Executor
+
+dl.DISK_THREADS = 1  # one disk thread: the other downloads wait for it
+jobs = int(sys.argv.pop(1))
+queued, stopped, detached = threading.Semaphore(0), threading.Event(), threading.Event()
+real_trip, real_settle = dl._in_disk_thread, dl._settle
+real_interrupt, real_detach = Executor._interrupt, Executor._detach
+async def trip(*args):
+    queued.release()
+    return await real_trip(*args)
+settles = []
+def settle(*args):
+    if not settles:  # the first: a slow disk, the other downloads queued behind it meanwhile
+        for _ in range(jobs):
+            queued.acquire()
+        os.kill(os.getpid(), signal.SIGINT)
+        stopped.wait()
+        os.kill(os.getpid(), signal.SIGINT)  # the detach
+        detached.wait()
+    settles.append(detached.is_set())
+    print("settle after the detach" if len(settles) > 1 else "first settle", file=sys.stderr, flush=True)
+    return real_settle(*args)
+def interrupt(self, then):
+    real_interrupt(self, then)
+    stopped.set()
+def detach(self, scope):
+    real_detach(self, scope)
+    detached.set()
+dl._in_disk_thread, dl._settle = trip, settle
+Executor._interrupt, Executor._detach = interrupt, detach
+from runner.entry import entry
+entry()
+"""
+
+
+@pytest.mark.timeout(120)
+def test_a_detach_on_a_slow_disk_ends_once_the_settle_under_way_has_not_every_download_queued(tmp_path: Path) -> None:
+    """The second Ctrl-C while the disk is slow: the download whose file is being made durable (fsync, rename)
+    finishes, those waiting for a disk thread are dropped, their `.part` removed, not saved one by one before the
+    run ends; the next run fetches them at no new cost, every video whole and paid once."""
+    m = write_manifest(tmp_path, n_seeds=4, styles=("anime",), sim={"render_time": 0.3, "jitter": 0.0})
+    out = subprocess.run([sys.executable, "-c", _DETACH_ON_A_SLOW_DISK, "4", "run", str(m), "--no-report"],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=90, check=False)
+    assert out.returncode == 130, (out.returncode, out.stderr)
+    assert "first settle" in out.stderr and "settle after the detach" not in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr, out.stderr
+    assert _states(m) == {**{k: "downloading" for k in _states(m)}, **{k: "done" for k in check_outputs(m)}}
+    assert len(check_outputs(m)) == 1
+    assert not list(tmp_path.rglob("*.part*")), list(tmp_path.rglob("*"))
+    again = _cli("run", m)
+    assert again.returncode == 0, again.stderr
+    assert sorted(check_outputs(m)) == sorted(_states(m)) and len(_states(m)) == 4
+    assert _world(m).stats()["creates"] == 4 and _world(m).stats()["duplicate_paid"] == 0

@@ -477,8 +477,9 @@ _disk_pool_lock = threading.Lock()
 
 
 async def _in_disk_thread(fn: Callable[..., T], *args: Any) -> T:
-    """`fn(*args)` in one of DISK_THREADS worker threads; a cancelled caller still waits for it to end (it
-    renames files the caller would otherwise clean up under it).
+    """`fn(*args)` in one of DISK_THREADS worker threads; a caller cancelled once it has begun still waits for it
+    to end (it renames files the caller would otherwise clean up under it), one cancelled while it waits for a
+    thread drops it (a detach on a slow disk ends once the settles under way have, not every one queued).
 
     Under asyncio the threads are one process-wide pool: a trip costs half the CPU of anyio's worker
     threads and their limiter (49 against 92 us, `bench/thread_trip_bench.py`). Elsewhere (trio) anyio's
@@ -493,8 +494,40 @@ async def _in_disk_thread(fn: Callable[..., T], *args: Any) -> T:
         if _disk_pool is None:
             _disk_pool = ThreadPoolExecutor(DISK_THREADS, thread_name_prefix="gridrun-disk")
         pool = _disk_pool
-    with anyio.CancelScope(shield=True):
-        return await loop.run_in_executor(pool, fn, *args)
+    trip = _Trip()
+    future = pool.submit(trip.run, fn, *args)
+    try:
+        return await asyncio.wrap_future(future, loop=loop)
+    except anyio.get_cancelled_exc_class():
+        if trip.drop():
+            raise
+        with anyio.CancelScope(shield=True):
+            return await asyncio.wrap_future(future, loop=loop)
+
+
+class _Trip:
+    """One call in a disk thread, which begins unless its caller dropped it first (`drop`)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._begun = self._dropped = False
+
+    def run(self, fn: Callable[..., T], *args: Any) -> T:
+        with self._lock:
+            if self._dropped:
+                raise _Dropped
+            self._begun = True
+        return fn(*args)
+
+    def drop(self) -> bool:
+        """Whether the call is dropped now: True unless it has begun."""
+        with self._lock:
+            self._dropped = not self._begun
+            return self._dropped
+
+
+class _Dropped(Exception):
+    """A disk thread's call its caller dropped before it began."""
 
 
 def close_disk_threads() -> None:
