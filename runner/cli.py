@@ -2228,20 +2228,68 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _interrupted(args, argv)
     except BaseExceptionGroup as group:
         # Ctrl-C or SIGTERM met by the tasks of a run's task group before its own handler took the signals
-        # comes out as a group of interrupts: an interrupt all the same, not a traceback.
-        if group.split(KeyboardInterrupt)[1] is not None:
-            raise
-        return _interrupted(args, argv)
+        # comes out as a group of interrupts: an interrupt all the same, not a traceback. Another error of a
+        # run's task (a disk the run cannot write, a bug) is said as the error it is.
+        rest = group.split(KeyboardInterrupt)[1]
+        if rest is None:
+            return _interrupted(args, argv)
+        exc = _first_error(rest)
+        if isinstance(exc, BrokenPipeError):
+            return 0
+        if not isinstance(exc, (GridrunError, sqlite3.Error, OSError)):
+            return _unexpected(exc, args)
+        return _failed(exc, args)
     except BrokenPipeError:
         return 0
     except (GridrunError, sqlite3.Error, OSError) as exc:
-        for e in _error_lines(exc, args.command, _manifest_given(args)):
-            err.print(f"[red]error[/red]: {escape(_lines_visible(e))}", markup=True, highlight=False)
-        if isinstance(exc, ManifestErrors):
-            if exc.not_listed:
-                err.print(f"... and {exc.not_listed:,} more errors, not listed")
-            err.print(f"{exc.total:,} errors; nothing was run")
-        return _exit_code(exc)
+        return _failed(exc, args)
+    except Exception as exc:  # noqa: BLE001 (a bug, or memory run out: one line to report, not a traceback)
+        return _unexpected(exc, args)
+
+
+def _first_error(group: BaseExceptionGroup) -> BaseException:
+    """The first error `group` gathers, out of the groups within it."""
+    exc: BaseException = group
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    return exc
+
+
+def _failed(exc: BaseException, args: argparse.Namespace) -> int:
+    """Say the error `exc` that ended the command, a line for each it holds; its exit code."""
+    for e in _error_lines(exc, args.command, _manifest_given(args)):
+        err.print(f"[red]error[/red]: {escape(_lines_visible(e))}", markup=True, highlight=False)
+    if isinstance(exc, ManifestErrors):
+        if exc.not_listed:
+            err.print(f"... and {exc.not_listed:,} more errors, not listed")
+        err.print(f"{exc.total:,} errors; nothing was run")
+    return _exit_code(exc)
+
+
+def _unexpected(exc: BaseException, args: argparse.Namespace) -> int:
+    """Say an error gridrun did not expect (a bug; memory run out): what it was and where, what to do; exit 1. A
+    run it stopped has recorded its end (crashed), its jobs as it left them, what it paid for kept: the next run
+    collects the jobs left in flight at no new cost."""
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = ""
+    if frames:
+        last = frames[-1]
+        path = Path(last.filename)
+        shown = "/".join(path.parts[path.parts.index("runner"):]) if "runner" in path.parts else path.name
+        where = f" (at {shown}:{last.lineno} in {last.name})"
+    what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    if isinstance(exc, MemoryError):
+        said = f"out of memory ({what}){where}: free memory (or raise `ulimit -v`), or lower run.concurrency"
+    else:
+        said = f"unexpected error, a bug in gridrun: {what}{where}; please report it with this line"
+    err.print(f"[red]error[/red]: {escape(_lines_visible(said))}", highlight=False)
+    if args.command in ("run", "retry"):
+        err.print("the run stopped there, recorded crashed, every job as it last recorded it: `gridrun status` shows "
+                  "them; `gridrun run` goes on, collecting the paid jobs left in flight at no new cost, and "
+                  "`gridrun report` writes the report", markup=False, highlight=False)
+    return 1
 
 
 def _said_unwritten(code: int, args: argparse.Namespace) -> int:

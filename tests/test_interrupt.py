@@ -1767,7 +1767,7 @@ def test_an_interrupt_a_runs_task_group_raises_as_a_group_ends_the_command_as_in
 ) -> None:
     """Ctrl-C that the tasks of a run's task group meet before the run's own handler takes the signals comes out of
     it as a group of KeyboardInterrupts: the command says "interrupted" and exits 130 as for any interrupt, with no
-    traceback; a group holding any other error is not taken for an interrupt."""
+    traceback; a group holding any other error is not taken for an interrupt: that error is said, in one line."""
     from runner import cli
 
     m = tmp_path / "m.yaml"
@@ -1779,11 +1779,34 @@ def test_an_interrupt_a_runs_task_group_raises_as_a_group_ends_the_command_as_in
 
     monkeypatch.setattr(cli, "cmd_plan", interrupted)
     if others:
-        with pytest.raises(BaseExceptionGroup):
-            cli.main(["plan", str(m)])
+        assert cli.main(["plan", str(m)]) == 1
+        said = capsys.readouterr().err
+        assert "error: unexpected error, a bug in gridrun: ValueError: x" in said and "interrupted" not in said, said
         return
     assert cli.main(["plan", str(m)]) == 130
     assert capsys.readouterr().err.strip().endswith("interrupted")
+
+
+def test_a_disk_error_a_runs_task_group_raises_as_a_group_is_said_as_the_disk_error_it_is(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """An error of the local disk met by a task of a run's task group comes out of it in a group: said as the same
+    error met outside one is (the file, why, what to do), exit 1, not a traceback."""
+    import errno
+
+    from runner import cli
+
+    m = tmp_path / "m.yaml"
+    m.write_text("version: 1\nname: t\nmodel: pixverse-v5.6\nparams:\n  prompt: a fox\n  quality: 360p\n")
+
+    def failed(args: object, **_: object) -> int:
+        raise BaseExceptionGroup("tasks", [ExceptionGroup("jobs", [
+            OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "v.mp4"))])])
+
+    monkeypatch.setattr(cli, "cmd_plan", failed)
+    assert cli.main(["plan", str(m)]) == 1
+    said = capsys.readouterr().err
+    assert said.startswith("error: ") and "v.mp4" in said and "space" in said and "bug" not in said, said
 
 
 def test_cancel_records_jobs_whose_world_was_deleted_unknown_as_a_run_does(tmp_path: Path) -> None:
@@ -1948,3 +1971,40 @@ def test_a_detach_on_a_slow_disk_ends_once_the_settle_under_way_has_not_every_do
     assert again.returncode == 0, again.stderr
     assert sorted(check_outputs(m)) == sorted(_states(m)) and len(_states(m)) == 4
     assert _world(m).stats()["creates"] == 4 and _world(m).stats()["duplicate_paid"] == 0
+
+
+_SETTLE_FAILS = """
+import sys
+import runner.providers.download as dl
+kind, real, calls = sys.argv.pop(1), dl._settle, []
+def settle(*args):
+    calls.append(1)
+    if len(calls) == 2:
+        raise {"RuntimeError": RuntimeError, "MemoryError": MemoryError}[kind]("injected")
+    return real(*args)
+dl._settle = settle
+from runner.entry import entry
+entry()
+"""
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("kind", ["RuntimeError", "MemoryError"])
+def test_an_unexpected_error_in_a_jobs_task_stops_the_run_crashed_with_one_line_not_a_traceback(
+    tmp_path: Path, kind: str
+) -> None:
+    """A bug (or memory run out) in one job's task, here as its video is saved: the run stops, recorded crashed;
+    the command says what failed and where, and what to do, with no traceback; the next run finishes every job,
+    each paid once."""
+    m = write_manifest(tmp_path, n_seeds=4, styles=("anime",), sim={"render_time": 0.2, "jitter": 0.0})
+    out = subprocess.run([sys.executable, "-c", _SETTLE_FAILS, kind, "run", str(m)], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=90, check=False)
+    assert out.returncode == 1, (out.returncode, out.stderr)
+    assert "Traceback" not in out.stderr and "Exception Group" not in out.stderr, out.stderr
+    said = "unexpected error, a bug in gridrun: RuntimeError: injected" if kind == "RuntimeError" else "out of memory"
+    assert f"error: {said}" in out.stderr and "in settle" in out.stderr, out.stderr
+    assert "recorded crashed" in out.stderr and "`gridrun run` goes on" in out.stderr, out.stderr
+    assert api.status(m).run.status == "crashed"
+    again = _cli("run", m)
+    assert again.returncode == 0, again.stderr
+    assert len(check_outputs(m)) == 4 and _world(m).stats()["creates"] == 4
