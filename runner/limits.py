@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 
 try:
     import resource
@@ -19,6 +20,31 @@ def too_many_open_files(exc: BaseException) -> bool:
     if isinstance(exc, OSError) and exc.errno in (errno.EMFILE, errno.ENFILE):
         return True
     return isinstance(exc, (OSError, ImportError)) and _TOO_MANY in str(exc)
+
+
+def files_ran_out() -> bool:
+    """The process has (about) no file descriptor left now: a file cannot be opened (EMFILE, ENFILE), or those open
+    are within a few of its limit (RLIMIT_NOFILE). What tells an error that names no cause (SQLite's "unable to
+    open database file") met because descriptors ran out from one met for another reason (a folder not writable).
+    """
+    try:
+        os.close(os.open(os.devnull, os.O_RDONLY))
+    except OSError as exc:
+        return exc.errno in (errno.EMFILE, errno.ENFILE)
+    if resource is None:
+        return False
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft == resource.RLIM_INFINITY:
+        return False
+    for listing in ("/proc/self/fd", "/dev/fd"):
+        try:
+            count = len(os.listdir(listing))
+        except OSError as exc:
+            if exc.errno in (errno.EMFILE, errno.ENFILE):
+                return True
+            continue
+        return count >= soft - max(8, soft // 10)
+    return False
 
 
 def open_files_fix() -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 import anyio
 
 from .entry import interruptible
-from .limits import open_files_fix, too_many_open_files
+from .limits import FILES_RAN_OUT, open_files_fix, too_many_open_files
 from .outputs import write_problem
 from .state import Store
 
@@ -130,7 +130,11 @@ class LiveViews:
         self.store.flush()
         try:
             with interruptible():  # a Ctrl-C costs the report, even once the command holds signals (`entry.hold`)
-                return self.report(True)
+                written = self.report(True)
+            # the report now shows the run as it ended: a rebuild that failed during it is no error of the run's
+            for said in [e for e in self.errors if e.startswith(NOT_REBUILT)]:
+                self.errors.remove(said)
+            return written
         except OSError as exc:  # a full disk, no permission: the file, and what to do
             self.report_error = f"report not written: {write_problem(exc)}"
         except Exception as exc:  # a report is a view: the paid work is done and recorded
@@ -148,7 +152,7 @@ class LiveViews:
         try:
             await anyio.to_thread.run_sync(self.report, False)
         except Exception as exc:  # a report is a view; a failure to draw it must not stop paid work
-            self.errors.append(f"report not rebuilt: {_why(exc)}")
+            self.errors.append(f"{NOT_REBUILT}: {_why(exc)}")
         finally:
             self._report_cost = time.monotonic() - started
             self._last_report = self.clock()
@@ -167,6 +171,12 @@ class LiveViews:
             self._outputs_busy = False
 
 
+# What a rebuild of the report during the run that failed adds to the run's errors, until the final report is written.
+NOT_REBUILT = "report not rebuilt"
+
+
 def _why(exc: Exception) -> str:
     """Why a view (the report, posters) was not made: the exception, or for too many open files what to do."""
-    return open_files_fix() if too_many_open_files(exc) else f"{type(exc).__name__}: {exc}"
+    if too_many_open_files(exc) or FILES_RAN_OUT in str(exc):  # the state said so (`state.remedy`)
+        return open_files_fix()
+    return f"{type(exc).__name__}: {exc}"

@@ -32,6 +32,7 @@ from typing import Any, Callable, Iterator, Mapping, NamedTuple, Sequence
 
 from .errors import LockError, NotRecordedError, StateError, StateWriteError
 from .jobs import COST_FACTORS, KEY_IGNORED, BilledAbove
+from .limits import files_ran_out, open_files_fix
 from .outputs import (
     DIGESTS_NAME, Digests, atomic_write, holds_take, left_by_runs, manifest_kept_path, superseded_dir, take_path,
 )
@@ -466,6 +467,8 @@ def remedy(exc: sqlite3.Error, *, lock: str | None = None) -> str:
     if code == sqlite3.SQLITE_IOERR and (limit := _file_size_limit()) is not None:
         return (f"this process may write files of at most {limit} (`ulimit -f`): raise that limit (if it is not "
                 "that, a disk error: check its disk)")
+    if code == sqlite3.SQLITE_CANTOPEN and files_ran_out():  # SQLite names no cause: the process had no file left
+        return open_files_fix()
     if is_busy(exc):
         if lock is not None and lock.startswith("gridrun pid"):
             return (f"another process holds state.db in a write transaction ({lock}: wait for that run to end; "

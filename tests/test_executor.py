@@ -2816,6 +2816,82 @@ def test_a_run_short_of_file_descriptors_ends_with_what_to_do_not_a_traceback(tm
     assert api.status(m).run.status in ("done", "failed")
 
 
+_STATE_SHORT_OF_FILES = """
+import os, resource, sqlite3, sys
+from runner.state import remedy
+folder = sys.argv[1]
+resource.setrlimit(resource.RLIMIT_NOFILE, (64, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+held = []
+try:
+    while True:
+        held.append(os.open(os.devnull, os.O_RDONLY))
+except OSError:
+    pass
+try:
+    sqlite3.connect(os.path.join(folder, "state.db")).execute("CREATE TABLE t (x)")
+except sqlite3.Error as exc:
+    print(remedy(exc))
+for fd in held:
+    os.close(fd)
+try:
+    sqlite3.connect(os.path.join(folder, "missing", "state.db"))
+except sqlite3.Error as exc:
+    print(remedy(exc))
+"""
+
+
+def test_the_state_that_cannot_be_opened_for_want_of_file_descriptors_says_to_raise_ulimit_n(tmp_path: Path) -> None:
+    """SQLite says only "unable to open database file", whether the process ran out of file descriptors or the
+    folder cannot be written: out of descriptors, what to do is to raise `ulimit -n`, not to check the folder."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", _STATE_SHORT_OF_FILES, str(tmp_path)], env=env, capture_output=True,
+                         text=True, timeout=60, check=True)
+    short, missing = out.stdout.splitlines()
+    assert short == "too many open files: raise `ulimit -n` (now 64) or lower run.concurrency", out.stdout
+    assert missing == "check that the folder and its files are writable and on a local disk", out.stdout
+
+
+def test_a_view_not_made_because_the_state_could_not_be_opened_for_want_of_files_says_what_to_do_once() -> None:
+    """The report's own connection to the state refused for want of file descriptors: "report not rebuilt" says
+    to raise `ulimit -n`, not the state's path and SQLite's words around it."""
+    from runner.errors import StateError
+    from runner.limits import open_files_fix
+    from runner.live import _why
+
+    exc = StateError(f"/x/.gridrun/state.db: cannot open state: unable to open database file; {open_files_fix()}")
+    assert _why(exc) == open_files_fix()
+
+
+def test_a_live_report_rebuild_that_failed_is_no_error_of_the_run_once_its_final_report_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The report could not be rebuilt during the run (out of file descriptors a moment): once the final report
+    is written, showing the run as it ended, the run's errors no longer say so; a final report that fails still
+    leaves it said."""
+    import errno
+
+    from runner import live
+
+    real = live.LiveViews._report_in_thread
+
+    async def failed_once(self: live.LiveViews) -> None:
+        real_report, self.report = self.report, lambda final: (_ for _ in ()).throw(
+            OSError(errno.EMFILE, "Too many open files"))
+        try:
+            await real(self)
+        finally:
+            self.report = real_report
+
+    monkeypatch.setattr(live.LiveViews, "_report_in_thread", failed_once)
+    m = write_manifest(tmp_path, n_seeds=3, sim={"render_time": 0.3, "jitter": 0.0})
+    result = api.run(m, provider=sim_provider(m), options=RunOptions(report_every=0.01))
+    assert result.exit_code == 0 and result.report is not None
+    assert not any("report not rebuilt" in e for e in result.stats.last_errors), result.stats.last_errors
+
+
 def test_a_changed_manifest_that_drops_jobs_still_in_flight_is_refused_until_asked(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
