@@ -56,15 +56,18 @@ def _handled() -> tuple[int, ...]:
 
 # From a run's recorded end until the command has said it (`hold`): a signal is let go, not raised.
 _held = False
+# The process is the `gridrun` command (`entry`), whose exit takes the signals once it has said its end.
+_command = False
 
 
 def hold(on: bool = True) -> None:
     """Once a run has recorded its end (`Executor`), until the command has said it (`cli.main` begins the next
-    command unheld): Ctrl-C, SIGTERM and a hangup are let go by `interrupt`, so that one pressed again and again
-    cuts none of the lines that say what the run left and what to run next. The run has ended: there is nothing
-    left to stop."""
+    command unheld; the exit's own handling takes over after it): in the `gridrun` command, Ctrl-C, SIGTERM and a
+    hangup are let go by `interrupt`, so that one pressed again and again cuts none of the lines that say what the
+    run left and what to run next. The run has ended: there is nothing left to stop. Elsewhere (gridrun as a
+    library) nothing is held."""
     global _held
-    _held = on
+    _held = on and _command
 
 
 @contextlib.contextmanager
@@ -126,8 +129,10 @@ def entry() -> None:
     after a run). The download's disk threads are ended first, and other threads given a moment; one still
     alive then has the ordinary exit, which waits for it.
     """
+    global _command
     _fill_closed_streams()
     refuse_other_systems()
+    _command = True
     code = INTERRUPTED
 
     def leave(signum: int, frame: object) -> None:  # the command's code, once `main` has returned it
