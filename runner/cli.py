@@ -2280,7 +2280,7 @@ def _unexpected(exc: BaseException, args: argparse.Namespace) -> int:
         shown = "/".join(path.parts[path.parts.index("runner"):]) if "runner" in path.parts else path.name
         where = f" (at {shown}:{last.lineno} in {last.name})"
     what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    if isinstance(exc, MemoryError):
+    if _out_of_memory(exc):
         said = f"out of memory ({what}){where}: free memory (or raise `ulimit -v`), or lower run.concurrency"
     else:
         said = f"unexpected error, a bug in gridrun: {what}{where}; please report it with this line"
@@ -2290,6 +2290,17 @@ def _unexpected(exc: BaseException, args: argparse.Namespace) -> int:
                   "them; `gridrun run` goes on, collecting the paid jobs left in flight at no new cost, and "
                   "`gridrun report` writes the report", markup=False, highlight=False)
     return 1
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """`exc` says the process has no memory left (`ulimit -v`, a full machine): no allocation, no new thread (its
+    stack), no library mapped in as a module is first imported."""
+    if isinstance(exc, MemoryError):
+        return True
+    said = str(exc)
+    if isinstance(exc, RuntimeError):
+        return said.startswith(("can't start new thread", "can't allocate lock"))
+    return isinstance(exc, ImportError) and ("failed to map segment" in said or "Cannot allocate memory" in said)
 
 
 def _said_unwritten(code: int, args: argparse.Namespace) -> int:

@@ -1980,7 +1980,7 @@ kind, real, calls = sys.argv.pop(1), dl._settle, []
 def settle(*args):
     calls.append(1)
     if len(calls) == 2:
-        raise {"RuntimeError": RuntimeError, "MemoryError": MemoryError}[kind]("injected")
+        raise MemoryError("injected") if kind == "MemoryError" else RuntimeError(kind)
     return real(*args)
 dl._settle = settle
 from runner.entry import entry
@@ -1989,7 +1989,7 @@ entry()
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("kind", ["RuntimeError", "MemoryError"])
+@pytest.mark.parametrize("kind", ["injected", "MemoryError", "can't start new thread"])
 def test_an_unexpected_error_in_a_jobs_task_stops_the_run_crashed_with_one_line_not_a_traceback(
     tmp_path: Path, kind: str
 ) -> None:
@@ -2001,7 +2001,7 @@ def test_an_unexpected_error_in_a_jobs_task_stops_the_run_crashed_with_one_line_
                          cwd=tmp_path, timeout=90, check=False)
     assert out.returncode == 1, (out.returncode, out.stderr)
     assert "Traceback" not in out.stderr and "Exception Group" not in out.stderr, out.stderr
-    said = "unexpected error, a bug in gridrun: RuntimeError: injected" if kind == "RuntimeError" else "out of memory"
+    said = "unexpected error, a bug in gridrun: RuntimeError: injected" if kind == "injected" else "out of memory"
     assert f"error: {said}" in out.stderr and "in settle" in out.stderr, out.stderr
     assert "recorded crashed" in out.stderr and "`gridrun run` goes on" in out.stderr, out.stderr
     assert api.status(m).run.status == "crashed"
