@@ -1916,7 +1916,7 @@ def test_cancel_says_once_what_it_waits_for_as_it_starts_waiting_on_404s(
 
 
 _DETACH_ON_A_SLOW_DISK = """
-import os, signal, sys, threading
+import asyncio, os, signal, sys, threading
 import runner.providers.download as dl
 from runner.executor import Executor
 
@@ -1945,7 +1945,8 @@ def interrupt(self, then):
     stopped.set()
 def detach(self, scope):
     real_detach(self, scope)
-    detached.set()
+    # once the tasks the detach cancels have taken their cancellation (queued first in the event loop)
+    asyncio.get_running_loop().call_soon(detached.set)
 dl._in_disk_thread, dl._settle = trip, settle
 Executor._interrupt, Executor._detach = interrupt, detach
 from runner.entry import entry
