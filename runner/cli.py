@@ -2285,11 +2285,26 @@ def _unexpected(exc: BaseException, args: argparse.Namespace) -> int:
     else:
         said = f"unexpected error, a bug in gridrun: {what}{where}; please report it with this line"
     err.print(f"[red]error[/red]: {escape(_lines_visible(said))}", highlight=False)
-    if args.command in ("run", "retry"):
+    if args.command in ("run", "retry") and _crashed_here(args):
         err.print("the run stopped there, recorded crashed, every job as it last recorded it: `gridrun status` shows "
                   "them; `gridrun run` goes on, collecting the paid jobs left in flight at no new cost, and "
                   "`gridrun report` writes the report", markup=False, highlight=False)
     return 1
+
+
+def _crashed_here(args: argparse.Namespace) -> bool:
+    """The latest run of the command's manifest is this process's, recorded crashed (an error stopped it once it
+    had recorded its run; before, nothing was recorded or sent)."""
+    from . import api
+
+    manifest = _manifest_given(args)
+    if manifest is None:
+        return False
+    try:
+        run = api.status(Path(manifest)).run
+    except Exception:  # noqa: BLE001 (no state, or one that cannot be read: no run of this process to speak of)
+        return False
+    return run.status == "crashed" and run.pid == os.getpid()
 
 
 def _out_of_memory(exc: BaseException) -> bool:

@@ -1809,6 +1809,24 @@ def test_a_disk_error_a_runs_task_group_raises_as_a_group_is_said_as_the_disk_er
     assert said.startswith("error: ") and "v.mp4" in said and "space" in said and "bug" not in said, said
 
 
+def test_an_unexpected_error_before_a_run_is_recorded_says_no_run_stopped(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """An error gridrun did not expect before the run was recorded (memory run out as a library loads): one line
+    saying it, and nothing said of a run recorded crashed, as none was."""
+    from runner import cli
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
+
+    def failed(args: object, **_: object) -> int:
+        raise ImportError("libx265.so: failed to map segment from shared object")
+
+    monkeypatch.setattr(cli, "cmd_run", failed)
+    assert cli.main(["run", str(m)]) == 1
+    said = capsys.readouterr().err
+    assert said.startswith("error: out of memory (ImportError: ") and "recorded crashed" not in said, said
+
+
 def test_cancel_records_jobs_whose_world_was_deleted_unknown_as_a_run_does(tmp_path: Path) -> None:
     """The in-process simulator's world file deleted, its videos are gone for good: cancel records them
     `unknown` at once, as a run does, instead of failing on every try and advising a paid run."""
