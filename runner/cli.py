@@ -1021,7 +1021,11 @@ def cmd_run(args: argparse.Namespace, **extra: Any) -> int:
     from .progress import Progress
 
     progress = Progress(err, json_lines=getattr(args, "json", False))
-    with _ends_json(progress, args.command):
+
+    def ended(exc: BaseException) -> str | None:  # an unexpected error ends a recorded run crashed (`_unexpected`)
+        return "crashed" if _unexpected_error(exc) and _crashed_here(args) else _refused_status(exc)
+
+    with _ends_json(progress, args.command, status_of=ended):
         manifest = api.load(args.manifest, planned=True, max_jobs=args.max_jobs)
         with api.starting(manifest):  # a `status --watch` started with this run waits for it while it plans
             return _run(args, manifest, progress, **extra)
@@ -1052,11 +1056,16 @@ def _ends_json(
     the error goes on."""
     try:
         yield
-    except (GridrunError, sqlite3.Error, OSError, KeyboardInterrupt) as exc:
-        if not isinstance(exc, BrokenPipeError):
-            progress.failed(status=status_of(exc), exit_code=_exit_code(exc),
-                            errors=_error_lines(exc, command, manifest),
-                            not_listed=exc.not_listed if isinstance(exc, ManifestErrors) else 0)
+    except BaseException as caught:
+        # a run's task group gathers its tasks' errors: the first is the one `main` says
+        exc = _first_error(caught) if isinstance(caught, BaseExceptionGroup) else caught
+        if isinstance(exc, (GridrunError, sqlite3.Error, OSError, KeyboardInterrupt)):
+            if not isinstance(exc, BrokenPipeError):
+                progress.failed(status=status_of(exc), exit_code=_exit_code(exc),
+                                errors=_error_lines(exc, command, manifest),
+                                not_listed=exc.not_listed if isinstance(exc, ManifestErrors) else 0)
+        elif _unexpected_error(exc):  # a bug, memory run out (`_unexpected`)
+            progress.failed(status=status_of(exc), exit_code=1, errors=[_unexpected_line(exc)])
         raise
 
 
@@ -2266,10 +2275,25 @@ def _failed(exc: BaseException, args: argparse.Namespace) -> int:
     return _exit_code(exc)
 
 
+def _unexpected_error(exc: BaseException) -> bool:
+    """`exc` is an error gridrun did not expect (a bug; memory run out), none it says with its own remedy."""
+    return isinstance(exc, Exception) and not isinstance(exc, (GridrunError, sqlite3.Error, OSError))
+
+
 def _unexpected(exc: BaseException, args: argparse.Namespace) -> int:
     """Say an error gridrun did not expect (a bug; memory run out): what it was and where, what to do; exit 1. A
     run it stopped has recorded its end (crashed), its jobs as it left them, what it paid for kept: the next run
     collects the jobs left in flight at no new cost."""
+    err.print(f"[red]error[/red]: {escape(_lines_visible(_unexpected_line(exc)))}", highlight=False)
+    if args.command in ("run", "retry") and _crashed_here(args):
+        err.print("the run stopped there, recorded crashed, every job as it last recorded it: `gridrun status` shows "
+                  "them; `gridrun run` goes on, collecting the paid jobs left in flight at no new cost, and "
+                  "`gridrun report` writes the report", markup=False, highlight=False)
+    return 1
+
+
+def _unexpected_line(exc: BaseException) -> str:
+    """What an error gridrun did not expect was, and where it was raised; for memory run out, what to do."""
     import traceback
 
     frames = traceback.extract_tb(exc.__traceback__)
@@ -2284,12 +2308,7 @@ def _unexpected(exc: BaseException, args: argparse.Namespace) -> int:
         said = f"out of memory ({what}){where}: free memory (or raise `ulimit -v`), or lower run.concurrency"
     else:
         said = f"unexpected error, a bug in gridrun: {what}{where}; please report it with this line"
-    err.print(f"[red]error[/red]: {escape(_lines_visible(said))}", highlight=False)
-    if args.command in ("run", "retry") and _crashed_here(args):
-        err.print("the run stopped there, recorded crashed, every job as it last recorded it: `gridrun status` shows "
-                  "them; `gridrun run` goes on, collecting the paid jobs left in flight at no new cost, and "
-                  "`gridrun report` writes the report", markup=False, highlight=False)
-    return 1
+    return said
 
 
 def _crashed_here(args: argparse.Namespace) -> bool:

@@ -2016,9 +2016,14 @@ def test_an_unexpected_error_in_a_jobs_task_stops_the_run_crashed_with_one_line_
     the command says what failed and where, and what to do, with no traceback; the next run finishes every job,
     each paid once."""
     m = write_manifest(tmp_path, n_seeds=4, styles=("anime",), sim={"render_time": 0.2, "jitter": 0.0})
-    out = subprocess.run([sys.executable, "-c", _SETTLE_FAILS, kind, "run", str(m)], capture_output=True, text=True,
+    words = ["run", str(m), *(["--json"] if kind == "injected" else [])]
+    out = subprocess.run([sys.executable, "-c", _SETTLE_FAILS, kind, *words], capture_output=True, text=True,
                          cwd=tmp_path, timeout=90, check=False)
     assert out.returncode == 1, (out.returncode, out.stderr)
+    if kind == "injected":  # JSON lines end with their `end` event, as a script reading them waits for it
+        end = json.loads(out.stdout.splitlines()[-1])
+        assert (end["event"], end["status"], end["exit_code"]) == ("end", "crashed", 1), end
+        assert "a bug in gridrun: RuntimeError: injected" in end["errors"][0], end
     assert "Traceback" not in out.stderr and "Exception Group" not in out.stderr, out.stderr
     said = "unexpected error, a bug in gridrun: RuntimeError: injected" if kind == "injected" else "out of memory"
     assert f"error: {said}" in out.stderr and "in settle" in out.stderr, out.stderr
