@@ -1221,7 +1221,7 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
     if result.stats.rerenders_failed:
         err.print(_rerenders_failed_note(result.stats.rerenders_failed), markup=False, highlight=False)
     spent, budget = result.stats.spent_micros, result.stats.budget_micros
-    if result.followed and (followed := api.status(plan.manifest).followed_note()) is not None:
+    if getattr(result, "followed", 0) and (followed := api.status(plan.manifest).followed_note()) is not None:
         err.print(f"spent {usd_text(spent)}: {followed}", markup=False, highlight=False)
     if budget is not None and spent > budget and (over := api.status(plan.manifest).over_budget_note()) is not None:
         err.print(f"[yellow]warning[/yellow]: this run {escape(over)}")
