@@ -3007,14 +3007,10 @@ def test_a_state_store_that_cannot_be_written_is_an_error_not_a_traceback(
            "that the folder and its files are writable and on a local disk, then `gridrun run` again" in out, out
 
 
-def test_a_state_store_whose_disk_fills_during_the_run_stops_it_with_an_error_and_the_next_run_pays_nothing_twice(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The state's disk full once the first job renders, its commits fail (the deferred writes', the next
-    intents'): the run ends with what that means and what to do, not the task group's traceback, and sends no
-    job it could not record first; the next run collects the jobs sent and pays for none twice."""
+def _disk_full_once_a_job_renders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Any, Any]:
+    """A manifest of 12 jobs whose run's state disk fills once the first job renders (every commit then fails), the
+    simulator's provider every `api` call gets, and the executor's own `_follow` (to put back for the next run)."""
     from runner import executor as ex_mod
-    from runner.cli import main
 
     follow = ex_mod.Executor._follow
 
@@ -3027,6 +3023,19 @@ def test_a_state_store_whose_disk_fills_during_the_run_stops_it_with_an_error_an
     m = write_manifest(tmp_path, n_seeds=6, styles=("anime", "clay"), sim={"render_time": 0.5})
     prov = sim_provider(m)
     monkeypatch.setattr(api, "_provider", lambda p: prov)
+    return m, prov, follow
+
+
+def test_a_state_store_whose_disk_fills_during_the_run_stops_it_with_an_error_and_the_next_run_pays_nothing_twice(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The state's disk full once the first job renders, its commits fail (the deferred writes', the next
+    intents'): the run ends with what that means and what to do, not the task group's traceback, and sends no
+    job it could not record first; the next run collects the jobs sent and pays for none twice."""
+    from runner import executor as ex_mod
+    from runner.cli import main
+
+    m, prov, follow = _disk_full_once_a_job_renders(tmp_path, monkeypatch)
     assert main(["run", str(m), "--no-report"]) == 1
     err = " ".join(capsys.readouterr().err.split())
     assert "Traceback" not in err and "ExceptionGroup" not in err, err
@@ -3358,17 +3367,7 @@ def test_status_and_the_report_name_the_run_that_sent_the_jobs_a_run_followed_an
     from runner import executor as ex_mod
     from runner.cli import main
 
-    follow = ex_mod.Executor._follow
-
-    async def disk_full(self, *args, **kw):
-        if not isinstance(self.store.db, FullDisk):
-            self.store.db = FullDisk(self.store.db)
-        return await follow(self, *args, **kw)
-
-    monkeypatch.setattr(ex_mod.Executor, "_follow", disk_full)
-    m = write_manifest(tmp_path, n_seeds=6, styles=("anime", "clay"), sim={"render_time": 0.5})
-    prov = sim_provider(m)
-    monkeypatch.setattr(api, "_provider", lambda p: prov)
+    m, prov, follow = _disk_full_once_a_job_renders(tmp_path, monkeypatch)
     assert main(["run", str(m), "--no-report"]) == 1
     sent = stats(prov)["creates"]
     monkeypatch.setattr(ex_mod.Executor, "_follow", follow)

@@ -4,20 +4,17 @@ the same bytes reach the server, the same answers come back, and what the direct
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import hashlib
 import json
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
+from providers_kit import serving
 
 from runner.errors import OutcomeUnknownError, RejectedError, ServerError
 from runner.providers import transport
@@ -76,27 +73,6 @@ class Echo:
         headers += [(b"content-type", kind), (b"content-length", str(len(out)).encode())]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": out})
-
-
-@contextlib.contextmanager
-def serving(app: Echo) -> Iterator[str]:
-    """`app` on 127.0.0.1 in a thread of this process while the block runs; yields its origin."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the echo server did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
 
 
 @pytest.fixture(scope="module")

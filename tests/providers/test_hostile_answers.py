@@ -5,17 +5,12 @@ its key), a poll's a retried error; never a crash."""
 
 from __future__ import annotations
 
-import contextlib
 import gzip
-import socket
-import threading
-import time
 from collections.abc import Iterator
 
 import anyio
 import pytest
-import uvicorn
-from providers_kit import KEY
+from providers_kit import KEY, serving
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -104,27 +99,6 @@ def app() -> Starlette:
         Route("/{kind}/v1/requests", _deep, methods=["GET"]),
         Route("/{kind}/v1/balance", _deep, methods=["GET"]),
     ])
-
-
-@contextlib.contextmanager
-def serving(asgi: Starlette) -> Iterator[str]:
-    """`asgi` on 127.0.0.1 in a thread of this process while the block runs; yields its origin."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(asgi, log_level="warning", access_log=False, lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the test server did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
 
 
 @pytest.fixture(scope="module")
