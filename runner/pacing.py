@@ -204,9 +204,11 @@ class IntentBatcher:
 ANCHOR_MARGIN = 1.0
 
 
-MAX_LIST_PAGES = 20
-"""The most pages one list round reads past those its jobs in flight need (one page a hundred of them): a list whose
-`has_more` never ends (a broken gateway) is left there, and the jobs it did not show are asked about one by one."""
+MAX_LIST_VIDEOS = 2_000
+"""The most videos one list round reads past its jobs in flight (pages counted full, 100 videos each after the
+first): a list whose `has_more` never ends (a broken gateway) is left there, and the jobs it did not show are asked
+about one by one. An honest list that holds more videos than this before a job's (an account shared with other
+runs) ends there too, at about 21 requests."""
 
 
 class ListUnavailable(Exception):
@@ -351,16 +353,19 @@ class ListPoller:
 
     async def _pages(self, unseen: set[str], *, after: str | None, order: str) -> bool | None:
         """List pages from `after` in `order` until every video of `unseen` was seen (each is removed as it
-        is) or the list ends: True. False when it went on past `MAX_LIST_PAGES` more pages than the jobs need;
+        is) or the list ends: True. False when it went on past `MAX_LIST_VIDEOS` more videos than the jobs in flight;
         None when a page could not be had."""
         cursor = after
-        pages = MAX_LIST_PAGES + -(-len(unseen) // 100)
+        left = MAX_LIST_VIDEOS + len(unseen)
+        limit = 0
         while unseen:
-            if pages <= 0:
+            if left <= 0:
                 return False
-            pages -= 1
-            # Oldest first, the page also holds finished videos between the anchor and the jobs in flight.
-            limit = 100 if order == "asc" else min(100, max(10, 2 * len(unseen)))
+            # Oldest first, the page also holds finished videos between the anchor and the jobs in flight. Newest
+            # first, the first page is as short as the jobs allow (most often it holds them all); the jobs it did not
+            # show are older than the videos it did, so the pages after it are full ones.
+            limit = 100 if order == "asc" or limit else min(100, max(10, 2 * len(unseen)))
+            left -= limit  # counted full: a page of a few videos (or none) that says more follow costs a request
             page = await self._call(
                 lambda: self.provider.list(self.client, limit=limit, after=cursor, order=order, only=self._last)
             )
@@ -382,13 +387,13 @@ class ListPoller:
             self._fail(vid, ListUnavailable())
 
     def _unended(self, unseen: set[str]) -> None:
-        """A round whose list went on past its pages: the jobs it did not show ask on their own, as in a round that
+        """A round whose list went on past its videos: the jobs it did not show ask on their own, as in a round that
         could not list; said once a run."""
         if not self._endless:
             self._endless = True
-            self.on_error(f"polling: the provider's list of videos goes on past {MAX_LIST_PAGES} pages more than "
-                          "the jobs in flight need (it always says more follow); the jobs it does not show are "
-                          "asked about one by one")
+            self.on_error(f"polling: the provider's list of videos goes on past {MAX_LIST_VIDEOS:,} videos more than "
+                          "the jobs in flight before it shows them (other videos of the account, or a list that "
+                          "always says more follow); the jobs it does not show are asked about one by one")
         now = self.clock()
         for vid in unseen:
             if vid in self._waiters and self._due.get(vid, now) <= now:

@@ -211,8 +211,8 @@ async def test_a_watched_video_the_provider_no_longer_knows_is_raised_to_its_wat
 
 
 async def test_a_list_that_never_ends_is_left_after_its_pages_and_the_jobs_are_asked_on_their_own() -> None:
-    """A list whose `has_more` never ends (each page one video of no job's, and a new cursor): a round reads
-    `MAX_LIST_PAGES` more pages than its jobs need, then the jobs it did not show ask on their own (the executor's
+    """A list whose `has_more` never ends (each page no video, and a new cursor): a round reads `MAX_LIST_VIDEOS`
+    more videos' worth of pages than its jobs need, then the jobs it did not show ask on their own (the executor's
     `ListUnavailable`), round after round, said once."""
     provider = Listing(1)
     pages = 0
@@ -242,7 +242,24 @@ async def test_a_list_that_never_ends_is_left_after_its_pages_and_the_jobs_are_a
                     last = await provider.get(None, "v0")
         tg.cancel_scope.cancel()
     assert last.status == "completed" and provider.gets == ["v0"] * 3
-    per_round = pacing.MAX_LIST_PAGES + 1
+    per_round = 1 + -(-(pacing.MAX_LIST_VIDEOS + 1 - 10) // 100)  # a first page of 10, then pages of 100
     assert asked == [per_round, 2 * per_round, 3 * per_round]
     [said] = w.errors
     assert "goes on past" in said and "asked about one by one" in said
+
+
+async def test_a_job_behind_hundreds_of_newer_videos_is_found_in_a_few_full_pages_and_nothing_is_said() -> None:
+    """An honest list (an account other runs share): the job's video is older than 300 others, and no anchor is
+    known yet. The round pages newest first, a short page and then full ones, until it has seen the job: four
+    requests, not thirty pages of ten, and no word of a list that never ends."""
+    provider = Listing(301)
+    provider.created = 301
+    provider.finish(*range(301))
+    async with anyio.create_task_group() as tg:
+        w = Watching(provider, tg)
+        with anyio.fail_after(5):
+            got = await w.poller.next("v0", VideoStatus(id="v0", status="in_progress", raw_status="in_progress"))
+        tg.cancel_scope.cancel()
+    assert got.id == "v0" and got.status == "completed" and not w.errors
+    assert [limit for _order, _after, limit in provider.calls] == [10, 100, 100, 100], provider.calls
+    assert provider.gets == []
