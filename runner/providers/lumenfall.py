@@ -273,7 +273,7 @@ class LumenfallProvider:
     ) -> AsyncIterator[list[Mapping[str, Any]]]:
         """The request log's entries that carry `idempotency_key`, a page at a time, newest first, to the log's end.
 
-        :raises NotImplementedError: the log's entries do not record idempotency keys.
+        :raises NotImplementedError: the log, read to its end, has entries and none records an idempotency key.
         :raises LookupError: the log could not be read to its end (longer than MAX_LOG_PAGES, or a cursor that
             cannot move).
         """
@@ -281,6 +281,7 @@ class LumenfallProvider:
         params: dict[str, Any] = {"idempotency_key": idempotency_key, "limit": 100}
         if created_after is not None:
             params["created_after"] = int(created_after)
+        seen = keyed = False  # the log has entries; one of them records an idempotency key
         for _page in range(MAX_LOG_PAGES):
             data = await self._call(client, "GET", url, params=params, op="GET /v1/requests")
             entries = data.get("data")
@@ -289,10 +290,14 @@ class LumenfallProvider:
                     "GET /v1/requests: the answer has no 'data' list", status=200, code="MALFORMED_RESPONSE"
                 )
             entries = [e for e in entries if isinstance(e, Mapping)]
-            if entries and not any(_records_key(e) for e in entries):
-                raise NotImplementedError(f"{self.name}'s request log does not record idempotency keys")
+            # A page may hold only requests that carry no key (other endpoints', in a log that does not filter by
+            # the key): the log records no keys only where none of its pages has one.
+            seen = seen or bool(entries)
+            keyed = keyed or any(_records_key(e) for e in entries)
             yield [e for e in entries if _entry_key(e) == idempotency_key]
             if not data.get("has_more"):
+                if seen and not keyed:
+                    raise NotImplementedError(f"{self.name}'s request log does not record idempotency keys")
                 return
             oldest = min((t for t in (_epoch(e.get("created_at")) for e in entries) if t is not None), default=None)
             if oldest is None:  # more to come, and nothing to page back from

@@ -139,6 +139,25 @@ async def test_a_log_without_idempotency_keys_cannot_answer(provider: LumenfallP
 
 
 @pytest.mark.anyio
+async def test_a_page_of_requests_without_keys_does_not_end_the_read(provider: LumenfallProvider, mock: Client) -> None:
+    """A log that does not filter by the key: its newest page holds only other requests, which carry no key field
+    (images, say); the next lists two videos made under the key. Both lookups read on: `find_by_key` finds a video,
+    `videos_by_key` both."""
+    seen: list[httpx.Request] = []
+    others = [{k: v for k, v in entry(None, None, 1_800_000_900 - i, endpoint="/v1/images").items()
+               if k != "idempotency_key"} for i in range(100)]
+    pages = [{"data": others, "has_more": True},
+             {"data": [entry(KEY_A, "video_b", 1_800_000_200), entry(KEY_A, "video_a", 1_800_000_100)],
+              "has_more": False}]
+    async with mock(log_server(pages, seen)) as client:
+        assert await provider.videos_by_key(client, KEY_A) == {"video_a", "video_b"}
+    seen.clear()
+    async with mock(log_server(pages, seen)) as client:
+        found = await provider.find_by_key(client, KEY_A)
+    assert found is not None and found.id == "video_b"
+
+
+@pytest.mark.anyio
 async def test_an_empty_log_means_nothing_was_created(provider: LumenfallProvider, mock: Client) -> None:
     seen: list[httpx.Request] = []
     async with mock(log_server([{"data": [], "has_more": False}], seen)) as client:
