@@ -378,7 +378,9 @@ class Snapshot:
                 sent.setdefault(j.sent_run, []).append(j.counted_micros)
         if not sent:
             return None
-        parts = [f"{usd_text(sum(costs))} for {len(costs):,} job{'' if len(costs) == 1 else 's'} run {run} sent"
+        # a run of another manifest sharing the state is named with it, as the report's pages name it
+        parts = [f"{usd_text(sum(costs))} for {len(costs):,} job{'' if len(costs) == 1 else 's'} run {run}"
+                 f"{f' of {self.other_runs[run]}' if run in self.other_runs else ''} sent"
                  for run, costs in sorted(sent.items())]
         one = sum(len(costs) for costs in sent.values()) == 1
         return (f"of it, {', '.join(parts)}, left in flight there and billed while this run followed "

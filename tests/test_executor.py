@@ -4520,3 +4520,18 @@ def test_the_jobs_a_run_starts_with_are_written_ahead_in_one_commit(tmp_path: Pa
     with closing(sqlite3.connect(tmp_path / ".gridrun" / "state.db")) as db:
         written = db.execute("SELECT COUNT(*), COUNT(DISTINCT started_at) FROM attempts").fetchone()
     assert written == (8, 1)
+
+
+def test_a_run_that_followed_a_job_another_manifest_sent_names_that_manifest(tmp_path: Path) -> None:
+    """Two manifests share the state folder and a job: a's run leaves it rendering at its timeout, b's run follows
+    it and sees it billed. `status` of b names the run that sent it with its manifest ("run 1 of a"), since b's own
+    list of runs does not show it."""
+    a = write_manifest(tmp_path, n_seeds=1, styles=("anime",), name="a", sim={"render_time": 1.5, "jitter": 0.0})
+    b = write_manifest(tmp_path, n_seeds=2, styles=("anime",), name="b", sim={"render_time": 1.5, "jitter": 0.0})
+    prov = sim_provider(a)
+    left = api.run(a, provider=prov, options=RunOptions(timeout=0.3, poll_interval=0.1), report=False)
+    assert left.status == "incomplete", left.status
+    assert api.run(b, provider=prov, options=RunOptions(poll_interval=0.1), report=False).exit_code == 0
+    assert stats(prov)["creates"] == 2
+    note = api.status(b).followed_note()
+    assert note is not None and "for 1 job run 1 of a sent" in note, note
