@@ -1887,21 +1887,36 @@ def _them(n: int) -> str:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from . import api
+    from .outputs import kept_foreign
     from .plan import relpath
 
-    path = api.report(args.manifest, compare=tuple(args.compare) if args.compare else None, run_id=args.run)
+    with kept_foreign() as kept:
+        path = api.report(args.manifest, compare=tuple(args.compare) if args.compare else None, run_id=args.run)
+    _say_kept(kept)
     out.print(f"report: {visible(relpath(path, Path.cwd()))}", markup=False, highlight=False)
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     from . import api
+    from .outputs import kept_foreign
     from .plan import relpath
 
-    paths = api.export(args.manifest, formats=tuple(args.format), run_id=args.run)
+    with kept_foreign() as kept:
+        paths = api.export(args.manifest, formats=tuple(args.format), run_id=args.run)
+    _say_kept(kept)
     for p in paths:
         out.print(visible(relpath(p, Path.cwd())), markup=False, highlight=False)
     return 0
+
+
+def _say_kept(kept: list[tuple[Path, Path]]) -> None:
+    """A warning for each file gridrun did not write that it kept aside before writing its own in its place."""
+    from .plan import relpath
+
+    for was, at in kept:
+        err.print(f"warning: {visible(relpath(was, Path.cwd()))} was not written by gridrun: kept at "
+                  f"{visible(relpath(at, Path.cwd()))}", markup=False, highlight=False)
 
 
 def cmd_sim_serve(args: argparse.Namespace) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import errno
 import hashlib
 import json
@@ -12,7 +13,7 @@ import sys
 import threading
 import time
 import zlib
-from collections.abc import Callable, Container, Iterable
+from collections.abc import Callable, Container, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -552,7 +553,28 @@ def keep_foreign(path: Path, outputs_dir: Path) -> Path | None:
     if problem is not None:
         raise OSError(errno.EEXIST, f"{path} is a file gridrun did not write, and it cannot be kept aside: {problem}")
     sha256 = sha256_file(path)
-    return _place(path, sha256, foreign_kept_path(outputs_dir, sha256, path.name))
+    kept = _place(path, sha256, foreign_kept_path(outputs_dir, sha256, path.name))
+    told = _KEPT_FOREIGN.get()
+    if told is not None and kept is not None:
+        told.append((path, kept))
+    return kept
+
+
+# The files `keep_foreign` kept aside while a command's `kept_foreign` block ran, for it to say.
+_KEPT_FOREIGN: contextvars.ContextVar[list[tuple[Path, Path]] | None] = contextvars.ContextVar("kept_foreign",
+                                                                                              default=None)
+
+
+@contextlib.contextmanager
+def kept_foreign() -> Iterator[list[tuple[Path, Path]]]:
+    """The files gridrun did not write that `keep_foreign` keeps aside in the block (as (where it was, where it is
+    kept)), so that the command that wrote over their place says where they went."""
+    told: list[tuple[Path, Path]] = []
+    token = _KEPT_FOREIGN.set(told)
+    try:
+        yield told
+    finally:
+        _KEPT_FOREIGN.reset(token)
 
 
 def manifest_kept_path(outputs_dir: str | Path, data: bytes, name: str) -> Path:

@@ -11,6 +11,7 @@ from execkit import write_manifest
 
 from runner import api
 from runner.cli import main
+from runner.plan import relpath
 
 FOREIGN = {"report.html": "<html><body>precious page</body></html>\n", "results.csv": "a,b\n1,2\n",
            "results.json": '{"mine": true}\n', "results.jsonl": '{"mine": 1}\n'}
@@ -73,3 +74,26 @@ def test_a_report_and_exports_an_older_gridrun_wrote_are_replaced_as_before(
     assert "<title>old</title>" not in (folder / "report.html").read_text()
     assert (folder / "results.json").read_text().startswith('{\n "version": 2,')
 
+
+
+def test_gridrun_report_and_export_say_where_they_kept_a_file_gridrun_did_not_write(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`gridrun report` and `gridrun export` writing over a report.html or results.csv gridrun did not write say,
+    each, where they kept it; writing over their own again says nothing."""
+    m, folder = _setup(tmp_path, {})
+    assert api.run(m, report=False).exit_code == 0
+    for name in ("report.html", "results.csv"):
+        (folder / name).write_text(FOREIGN[name])
+    capsys.readouterr()
+    assert main(["report", str(m)]) == 0
+    assert main(["export", str(m), "--format", "csv"]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    for name in ("report.html", "results.csv"):
+        [kept] = (folder / ".runs" / "superseded" / "files").glob(f"*/{name}")
+        assert kept.read_text() == FOREIGN[name]
+        said = f"warning: {relpath(folder / name, Path.cwd())} was not written by gridrun: kept at " \
+               f"{relpath(kept, Path.cwd())}"
+        assert said in err, (said, err)
+    assert main(["report", str(m)]) == 0 and main(["export", str(m), "--format", "csv"]) == 0
+    assert "not written by gridrun" not in capsys.readouterr().err
