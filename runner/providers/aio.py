@@ -123,7 +123,6 @@ async def read(response: aiohttp.ClientResponse, request: Callable[[], httpx.Req
         response.release()
 
 
-
 class AiohttpTransport(httpx.AsyncBaseTransport):
     """Pooled HTTP/1.1 over aiohttp: at most `max_connections` connections, kept alive `keepalive_expiry` s.
 

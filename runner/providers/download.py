@@ -31,6 +31,7 @@ from runner.providers.base import Download
 from runner.providers.transport import (
     _MALFORMED,
     _direct,
+    encoded,
     read_answer,
     read_json,
     redact,
@@ -299,7 +300,7 @@ async def _open_download(
         raw = await direct.transport.exchange(direct.session, "GET", target, headers, None, direct.timeout, request)
         exchange.callback(raw.release)
         status = raw.status
-        if 200 <= status < 300 and raw.headers.get("content-encoding", "identity").strip().lower() in ("", "identity"):
+        if 200 <= status < 300 and not encoded(raw.headers):
             return raw, direct.aio.chunks(raw, request)
         if status not in _REDIRECTS or "location" not in raw.headers:
             response = direct.aio.wrap(raw, request())
@@ -338,11 +339,11 @@ async def _save(
         body = read_json(response)
         raise status_error(response, body if body is not _MALFORMED else None, op=op, key_env="the API key",
                            keyless=keyless)
-    encoded = response.headers.get("content-encoding", "identity").strip().lower() not in ("", "identity")
     return await _write(
         status, response.headers, response.aiter_bytes(), dest,
         op=op, secret=secret, on_saved=on_saved, release=release,
-        encoded_size=(lambda: response.num_bytes_downloaded) if encoded else None, before_replace=before_replace,
+        encoded_size=(lambda: response.num_bytes_downloaded) if encoded(response.headers) else None,
+        before_replace=before_replace,
     )
 
 

@@ -257,6 +257,12 @@ def deadline_of(client: httpx.AsyncClient) -> float | None:
     return t.read + (t.connect or 0.0)
 
 
+def encoded(headers: Mapping[str, str]) -> bool:
+    """Whether a body comes with a content encoding (gzip, br, …) to decode, by its headers (any case-insensitive
+    mapping: httpx's, aiohttp's)."""
+    return headers.get("content-encoding", "identity").strip().lower() not in ("", "identity")
+
+
 def too_large(limit: int, request: httpx.Request) -> httpx.DecodingError:
     """The error of an API answer longer than `limit` bytes."""
     return httpx.DecodingError(f"the answer is longer than {limit // (1 << 20)} MiB, more than any API answer",
@@ -269,8 +275,7 @@ async def read_answer(response: httpx.Response) -> bytes:
     :raises httpx.DecodingError: the answer is longer (the rest is not read).
     """
     size = response.headers.get("content-length", "")
-    encoded = response.headers.get("content-encoding", "identity").strip().lower() not in ("", "identity")
-    if not encoded and size.strip().isdigit() and int(size) > MAX_ANSWER_BYTES:
+    if not encoded(response.headers) and size.strip().isdigit() and int(size) > MAX_ANSWER_BYTES:
         raise too_large(MAX_ANSWER_BYTES, response.request)
     body = bytearray()
     async for chunk in response.aiter_bytes():
@@ -343,10 +348,10 @@ class _Direct:
 
         response = await self.transport.exchange(self.session, method, target, headers, body, self.timeout, request)
         content = await self.aio.read(response, request, limit=MAX_ANSWER_BYTES)
-        if 200 <= response.status < 300 and content[:1] == b"{" and response.headers.get(
-                "content-encoding", "identity").strip().lower() in ("", "identity"):
+        coded = encoded(response.headers)
+        if 200 <= response.status < 300 and content[:1] == b"{" and not coded:
             return Answer(response.status, response.headers, content, response.raw_headers)  # the API's JSON
-        if response.headers.get("content-encoding", "identity").strip().lower() not in ("", "identity"):
+        if coded:
             # Decoded within the bound too: a compressed answer of a few MiB may decode to gigabytes.
             out = httpx.Response(response.status, headers=list(response.raw_headers), stream=_Once(content),
                                  request=request())
