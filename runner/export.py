@@ -294,8 +294,10 @@ def to_csv(rows: Sequence[Mapping[str, Any]], axes: Sequence[str] = ()) -> str:
     head = list(ROW_FIELDS)
     at = head.index("values")
     head[at : at + 1] = [f"values.{k}" for k in keys]
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    out = _LineFeed()
+    # A "\r\n" terminator makes the writer quote every cell holding a CR or an LF (with "\n" alone a CR is
+    # written bare, and every reader splits the row there); `_LineFeed` ends each line with "\n" all the same.
+    writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(head)
     for row in rows:
         values = row["values"]
@@ -309,6 +311,15 @@ def to_csv(rows: Sequence[Mapping[str, Any]], axes: Sequence[str] = ()) -> str:
                 line.append(_cell(row[field]))
         writer.writerow(line)
     return out.getvalue()
+
+
+class _LineFeed(io.StringIO):
+    r"""Text a csv writer writes a line at a time (ended "\r\n"), each line kept ended "\n"."""
+
+    def write(self, line: str) -> int:
+        if line.endswith("\r\n"):
+            line = line[:-2] + "\n"
+        return super().write(line)
 
 
 def to_json(snapshot: Snapshot, rows: Sequence[Mapping[str, Any]]) -> str:

@@ -9,7 +9,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import hypothesis
 import pytest
+from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).parent / "browser"))
 
@@ -524,3 +526,53 @@ def test_report_of_a_project_whose_output_folder_is_gone_gives_advice_that_works
     again = api.run(m)
     assert again.exit_code == 0 and again.stats.spent_micros == 0
     assert main(["report", str(m)]) == 0 and (folder / "report.html").is_file()
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def _as_written(text: str) -> str:
+    """A text cell as results.csv holds it: with the leading `'` of a cell a spreadsheet would run."""
+    guarded = text.startswith(("=", "+", "-", "@", "\t", "\r"))
+    try:
+        number = float(text)
+        guarded = guarded and not (text.strip() == text and number - number == 0 and "_" not in text)
+    except ValueError:
+        pass
+    return "'" + text if guarded else text
+
+
+def test_csv_cells_holding_a_carriage_return_or_line_feed_read_back_as_one_row(tmp_path: Path) -> None:
+    """A bare CR (a prompts file from an old Mac, a data file) is quoted like an LF: a CSV reader reads the
+    row whole, with the values results.jsonl gives; lines still end with LF alone."""
+    texts = ["a\rb", "\rCR", "old\rmac", "two\r\nlines", "lf\nonly", "plain"]
+    jobs = [{"values": {"style": t, "seed": i}, "prompt": f"p\r{t}", "state": "planned"} for i, t in enumerate(texts)]
+    store, _ = run(tmp_path, jobs)
+    csv_path, jsonl_path = write_exports(store, formats=["csv", "jsonl"], directory=tmp_path / "x")
+    table = _read_csv(csv_path)
+    rows = [json.loads(line) for line in jsonl_path.read_text(encoding="utf-8").split("\n") if line]
+    assert len(table) == len(rows) == len(texts)
+    assert [r["values.style"] for r in table] == [_as_written(r["values"]["style"]) for r in rows]
+    assert [r["values.style"] for r in table] == [_as_written(t) for t in texts]
+    assert [r["prompt"] for r in table] == [f"p\r{t}" for t in texts]
+    data = csv_path.read_bytes()
+    assert data.split(b"\n", 1)[0].endswith(b",run") and data.endswith(b",1\n")
+    assert b'"old\rmac"' in data and b",plain," in data  # quoted only where it must be
+
+
+@hypothesis.settings(max_examples=300, deadline=None)
+@hypothesis.given(cells=st.lists(st.tuples(st.text(), st.text()), min_size=1, max_size=4))
+def test_csv_reads_back_any_text_in_values_and_prompts(cells: list[tuple[str, str]]) -> None:
+    from runner.export import to_csv
+
+    rows = []
+    for i, (value, prompt) in enumerate(cells):
+        row: dict[str, Any] = dict.fromkeys(ROW_FIELDS)
+        row.update(key=f"k{i}", values={"v": value}, prompt=prompt, state="done", attempts=1, cost_doubted=False,
+                   run=1, cost_estimate_usd=0.35)
+        rows.append(row)
+    table = list(csv.DictReader(io.StringIO(to_csv(rows, ["v"]), newline="")))
+    assert [(r["key"], r["values.v"], r["prompt"]) for r in table] == [
+        (f"k{i}", _as_written(v), _as_written(p)) for i, (v, p) in enumerate(cells)]
