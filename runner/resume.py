@@ -399,11 +399,16 @@ def mend_sidecar(store: Store, run_id: int, job: Job, jid: int, row: Any) -> boo
     side = sidecar_path(job.output)
     was = ("missing" if not side.exists() else "another take's" if same else
            "another video's" if doc is not None else "unreadable")
-    take = store.following(jid)
+    # The take that made the video, as its sidecar named it when it was downloaded: a failed or cancelled
+    # re-render since (--force) is the job's latest attempt, not this video's.
+    take = store.take_of(jid, row["provider_id"]) if row["provider_id"] else None
+    if take is None:
+        following = store.following(jid)
+        take = (following.attempt, following.idempotency_key)
     made = store.run(row["done_run_id"] or run_id)
     sidecar_writer(
         job, provider=made.provider, model=made.model, provider_id=row["provider_id"] or "",
-        idempotency_key=take.idempotency_key, attempt=take.attempt,
+        idempotency_key=take[1], attempt=take[0],
         billed_micros=row["cost_micros"] if row["cost_micros"] is not None else job.cost_micros,
         reported_micros=row["cost_reported_micros"], submitted_at=row["submitted_at"], completed_at=row["completed_at"],
         run_id=row["done_run_id"] or run_id, clock=lambda: row["downloaded_at"],

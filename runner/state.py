@@ -2423,6 +2423,14 @@ class Store:
                 return {**{f: final.get(f) for f in _TAKE_FIELDS}, "done_run_id": made[0] if made else None}
         return None
 
+    def take_of(self, job_id: int, provider_id: str) -> tuple[int, str] | None:
+        """The number and idempotency key of the job's latest attempt that made render `provider_id`: the take a
+        done job's video came from, which a failed or cancelled re-render since is not; None when no attempt
+        recorded that render."""
+        row = self.db.execute("SELECT n, idempotency_key FROM attempts WHERE job_id=? AND provider_id=?"
+                              " ORDER BY n DESC", (job_id, provider_id)).fetchone()
+        return None if row is None else (int(row[0]), str(row[1]))
+
     def _billed_by_render(self, job_id: int, provider_id: str) -> Any:
         """The row (the run its attempt is billed to, the run that sent it) of the job's latest attempt that made
         render `provider_id`; None when no attempt did."""
