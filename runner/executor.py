@@ -1730,6 +1730,7 @@ class Executor:
                 self._settle(job, billed)
                 self._move(jid, S.DOWNLOADING, lazy=True, completed_at=seen, url=status.url, render_span=span,
                            expires_at=status.expires_at, cost_micros=billed, cost_reported_micros=status.cost_micros)
+                row = row._replace(completed_at=seen)
             await self._download(job, jid, status, row)
             return
         billed = self._billed(job, jid, status, completed=False, tell=status.status != "cancelled")
@@ -2071,7 +2072,10 @@ class Executor:
         write = sidecar_writer(
             job, provider=self.plan.provider, model=self.plan.model, provider_id=status.id,
             idempotency_key=row.idempotency_key, attempt=row.attempt, billed_micros=billed,
-            reported_micros=status.cost_micros, submitted_at=row.submitted_at, completed_at=status.completed_at,
+            # The state's times, as results.* give them: when the completion was seen, not the provider's stamp
+            # (whole seconds, so it may come before `submitted_at`); that for a state that recorded no time.
+            reported_micros=status.cost_micros, submitted_at=row.submitted_at,
+            completed_at=row.completed_at if row.completed_at is not None else status.completed_at,
             run_id=self.run_id, clock=self.clock,
         )
         if self._crash_at is None:

@@ -54,6 +54,7 @@ class Following(NamedTuple):
     attempt_ended_at: float | None = None  # when that attempt ended (settled, or found unknown)
     attempt_started_at: float | None = None  # when that attempt was committed: its key sent no sooner
     cost_micros: int | None = None  # what its render counted when its completion was first seen (None before)
+    completed_at: float | None = None  # when its render was seen completed (None before)
 
 class JobState(str, enum.Enum):
     PLANNED = "planned"          # known, never submitted (or a submission proven never to have reached the provider)
@@ -2323,17 +2324,19 @@ class Store:
 
     def following(self, job_id: int) -> Following:
         """What following a job in flight needs of its row: its video, when its attempt was sent, that
-        attempt's number, idempotency key (None before any), end and beginning, and what its render counted."""
+        attempt's number, idempotency key (None before any), end and beginning, what its render counted, and
+        when that render was seen completed."""
         row = self.db.execute(
             "SELECT jobs.provider_id, jobs.submitted_at, jobs.attempts, a.idempotency_key, a.ended_at, a.started_at,"
-            " jobs.cost_micros FROM jobs"
+            " jobs.cost_micros, jobs.completed_at FROM jobs"
             " LEFT JOIN attempts a ON a.rowid = (SELECT rowid FROM attempts WHERE job_id=jobs.id ORDER BY n DESC LIMIT 1)"
             " WHERE jobs.id=?",
             (job_id,),
         ).fetchone()
         if row is None:
             raise StateError(f"{self.path}: no job {job_id}")
-        return Following(row[0], row[1], int(row[2]), None if row[3] is None else str(row[3]), row[4], row[5], row[6])
+        return Following(row[0], row[1], int(row[2]), None if row[3] is None else str(row[3]), row[4], row[5], row[6],
+                         row[7])
 
     def reset(self, job_id: int, reason: str) -> None:
         """Make a settled job plannable again (retry, --force). The next submit is a new paid attempt; what

@@ -69,3 +69,27 @@ def test_a_sidecar_written_again_after_a_cancelled_re_render_names_the_take_that
     _mended(m, before, lambda: api.run(m, provider=None, report=False))
     for key in rerenders:
         assert before[key]["attempt"] == 1 and before[key]["idempotency_key"] == attempts[key][0][1]
+
+
+def test_a_sidecar_has_the_times_the_state_and_the_export_have(tmp_path: Path) -> None:
+    """`completed_at` is when the run saw the render completed, as the state and results.* have it: not the
+    provider's stamp, whole seconds, which can come before `submitted_at`; a sidecar written again has the same."""
+    m = write_manifest(tmp_path, n_seeds=3, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})
+    prov = sim_provider(m)
+    assert api.run(m, provider=prov, report=False).exit_code == 0
+    from runner.export import export_rows, iso
+
+    snap = api.status(m)
+    rows = {r["key"]: r for r in export_rows(snap)}
+    written = _sidecars(m)
+    for job in snap.jobs:
+        doc = written[job.key]
+        assert (doc["submitted_at"], doc["completed_at"]) == (job.submitted_at, job.completed_at), job.key
+        assert doc["submitted_at"] <= doc["completed_at"] <= doc["downloaded_at"], job.key
+        assert iso(doc["completed_at"]) == rows[job.key]["completed_at"], job.key
+    for job in snap.jobs:
+        Path(job.output_path).with_suffix(".json").unlink()
+    assert api.run(m, provider=prov, report=False).exit_code == 0
+    again = _sidecars(m)
+    times = ("submitted_at", "completed_at")  # downloaded_at: when the file was saved, then verified
+    assert {k: [d[t] for t in times] for k, d in again.items()} == {k: [d[t] for t in times] for k, d in written.items()}
