@@ -359,12 +359,10 @@ _FINAL_FIELDS = ("state", "error", "cost_micros", "cost_reported_micros", "attem
 _TAKE_FIELDS = ("sha256", "provider_id", "cost_micros", "cost_reported_micros", "submitted_at", "completed_at",
                 "downloaded_at", "render_span")
 # `output_path` is kept too, not put back as is: where the run had the video, found there again only while the
-# sidecar there still records it (`_videos_as_left`).
-_FINAL_SQL = ("UPDATE run_jobs SET final = (SELECT json_object("
-              + ", ".join(f"'{f}', j.{f}" for f in (*_FINAL_FIELDS, "output_path"))
-              + ") FROM jobs j WHERE j.id = run_jobs.job_id) WHERE run_id {}")
-# The same for a state left at an older schema while it is used (another runner held it when it was opened).
-_FINAL_SQL_BEFORE_SPAN = _FINAL_SQL.replace(", 'render_span', j.render_span", "")
+# sidecar there still records it (`_videos_as_left`). The record is JSON written by Python, not by SQLite's
+# json_object, which writes a REAL with 15 significant digits: an epoch time would lose its last digits there (a
+# record written so before is read as it is).
+_FINAL_KEPT = (*_FINAL_FIELDS, "output_path")
 
 
 def _since(schema: int, fields: Sequence[str]) -> tuple[str, ...]:
@@ -1615,7 +1613,7 @@ class Store:
 
     def _keep_final(self, run_id: int) -> None:
         """Each job of the run, and its money, as it leaves them (in the caller's transaction)."""
-        self.db.execute(self._final_sql("= ?"), (run_id,))
+        self._write_final(run_id)
         spent, reserved = self.money(run_id)
         self.db.execute("UPDATE runs SET final_money=? WHERE id=?",
                         (_json({"spent": spent, "reserved": reserved}), run_id))
@@ -1868,9 +1866,19 @@ class Store:
             out.extend(self.db.execute(q, chunk))
         return out
 
-    def _final_sql(self, run_jobs_where: str) -> str:
-        """`_FINAL_SQL` for the run_jobs rows `run_jobs_where` picks, with the fields this state's schema has."""
-        return (_FINAL_SQL if self.schema >= RENDER_SPAN_SINCE else _FINAL_SQL_BEFORE_SPAN).format(run_jobs_where)
+    def _write_final(self, run_id: int, job_id: int | None = None) -> None:
+        """Record each job of the run (or only `job_id`) as it is now, its `final`: the fields `_FINAL_KEPT` that
+        this state's schema has, each as the state holds it (times to the last digit)."""
+        fields = _since(self.schema, _FINAL_KEPT)
+        rows = self.db.execute(
+            f"SELECT rj.job_id, {', '.join(f'j.{f}' for f in fields)} FROM run_jobs rj"
+            " LEFT JOIN jobs j ON j.id = rj.job_id WHERE rj.run_id = ?" + ("" if job_id is None else " AND rj.job_id = ?"),
+            (run_id,) if job_id is None else (run_id, job_id),
+        ).fetchall()
+        self.db.executemany(  # no job (its state is never null): no record, as before
+            "UPDATE run_jobs SET final=? WHERE run_id=? AND job_id=?",
+            [(None if row[1] is None else _json(dict(zip(fields, row[1:]))), run_id, row[0]) for row in rows],
+        )
 
     def simulator_takes(self, hashes: Sequence[str]) -> dict[str, str]:
         """Of the stored jobs among `hashes`, those whose video (the attempt that made it) a simulator made, each
@@ -2158,8 +2166,7 @@ class Store:
                 was, kept = json.loads(final), json.loads(money)
                 if was.get("attempts") != a["n"] or was.get("state") not in flying:
                     continue  # left it otherwise: settled then, or at another attempt
-                self.db.execute(self._final_sql("= ? AND job_id = ?"),
-                                (run_id, job_id))
+                self._write_final(run_id, job_id)
                 spent = int(kept.get("spent", 0)) + ((a["billed_micros"] or 0) if run_id == payer else 0)
                 reserved = max(0, int(kept.get("reserved", 0)) - int(a["estimate_micros"]))
                 self.db.execute("UPDATE runs SET final_money=? WHERE id=?",

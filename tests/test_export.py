@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).parent / "browser"))
 
-from demo_state import Clock, build_state, fox_jobs  # noqa: E402
+from demo_state import Clock, build_state, fox_jobs, renamed_run  # noqa: E402
 
 from runner.errors import UsageError  # noqa: E402
 from runner.export import ROW_FIELDS, export_rows, iso, summary, write_exports  # noqa: E402
@@ -576,3 +576,31 @@ def test_csv_reads_back_any_text_in_values_and_prompts(cells: list[tuple[str, st
     table = list(csv.DictReader(io.StringIO(to_csv(rows, ["v"]), newline="")))
     assert [(r["key"], r["values.v"], r["prompt"]) for r in table] == [
         (f"k{i}", _as_written(v), _as_written(p)) for i, (v, p) in enumerate(cells)]
+
+
+class _MicroClock(Clock):
+    """Times with microseconds, as a run's clock has them (1796532012.430503: to 15 significant digits,
+    1796532012.4305, it is the millisecond before)."""
+
+    def __call__(self) -> float:
+        self.now += 2.0
+        return self.now
+
+
+def test_an_earlier_runs_export_gives_the_times_its_export_gave_while_it_was_the_latest(tmp_path: Path) -> None:
+    """A run's record of its jobs as it left them keeps their times to the last digit: `export --run N` after a
+    later run writes the times `export` wrote while N was the latest."""
+    store, run1 = run(tmp_path, fox_jobs({}), clock=_MicroClock(1796532012.430503 - 2.0), one_clip=True)
+    times = ("submitted_at", "completed_at", "downloaded_at", "render_seconds")
+    out = tmp_path / "outputs" / "fox-styles"
+    (latest,) = write_exports(store, manifest_name="fox-styles", formats=["jsonl"])
+    then = [{t: json.loads(line)[t] for t in ("key", *times)} for line in latest.read_text().splitlines()]
+    assert renamed_run(store, run1, "take", 1) > run1
+    (earlier,) = write_exports(store, run_id=run1, manifest_name="fox-styles", formats=["jsonl"])
+    assert earlier == out / f"results-run-{run1}.jsonl"
+    assert [{t: json.loads(line)[t] for t in ("key", *times)} for line in earlier.read_text().splitlines()] == then
+    with store.db:
+        final = {r[0]: json.loads(r[1]) for r in store.db.execute("SELECT job_id, final FROM run_jobs WHERE run_id=?",
+                                                                 (run1,))}
+    for job in store.snapshot(run1).jobs:
+        assert [final[job.id][t] for t in times[:3]] == [job.submitted_at, job.completed_at, job.downloaded_at]
