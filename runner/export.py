@@ -6,7 +6,9 @@ secrets: only what `state.py` stores about a job (the request parameters are the
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import errno
 import io
 import json
 import math
@@ -437,7 +439,7 @@ def write_exports(
     folder, suffix = files_of(store, snapshot, home)
     target = Path(directory) if directory is not None else folder
     rows = export_rows(snapshot, target)
-    paths: list[Path] = []
+    texts: dict[Path, str] = {}
     for fmt in dict.fromkeys(formats):
         if fmt == "jsonl":
             text = to_jsonl(rows)
@@ -445,9 +447,49 @@ def write_exports(
             text = to_csv(rows, snapshot.run.axes)
         else:
             text = to_json(snapshot, rows)
-        path = target / f"results{suffix}.{fmt}"
-        if directory is None:  # the output folder: a file gridrun did not write there is kept first
-            keep_foreign(path, target)
-        atomic_write(path, text, durable=False)
-        paths.append(path)
-    return paths
+        texts[target / f"results{suffix}.{fmt}"] = text
+    return _write_all(texts, target, keep=directory is None)
+
+
+def _write_all(texts: Mapping[Path, str], folder: Path, *, keep: bool) -> list[Path]:
+    """Write each file of `texts` (path -> text) in `folder`, all or none as far as the file system lets: each is
+    first written whole beside its place, and only once all are does each take its place, so that a file that
+    cannot be written (a folder in its way, a full disk) leaves the others as they were, not of another moment.
+    `keep`: a file gridrun did not write in a place is kept first (`keep_foreign`).
+
+    :raises OSError: naming the file that could not be written; when others took their places before it (a
+        rename refused), the error says which.
+    """
+    for path in texts:
+        if path.is_dir() and not path.is_symlink():
+            raise IsADirectoryError(errno.EISDIR, f"{os.strerror(errno.EISDIR)}; no results file was written",
+                                    str(path))
+    staged: dict[Path, Path] = {}
+    try:
+        for path, text in texts.items():
+            ready = path.with_name(f".{path.name}.{os.getpid()}.export")
+            try:
+                atomic_write(ready, text, durable=False)
+            except OSError as exc:
+                if exc.filename == str(ready):
+                    exc.filename = str(path)
+                raise
+            staged[path] = ready
+        if keep:
+            for path in texts:
+                keep_foreign(path, folder)
+        written: list[Path] = []
+        for path, ready in staged.items():
+            try:
+                os.replace(ready, path)
+            except OSError as exc:
+                if not written:
+                    raise OSError(exc.errno, f"{exc.strerror or exc}; no results file was written", str(path)) from None
+                raise OSError(exc.errno, f"{exc.strerror or exc}; written before it: "
+                              f"{', '.join(p.name for p in written)} (the others are as they were)", str(path)) from None
+            written.append(path)
+        return written
+    finally:
+        for ready in staged.values():
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(ready)

@@ -604,3 +604,44 @@ def test_an_earlier_runs_export_gives_the_times_its_export_gave_while_it_was_the
                                                                  (run1,))}
     for job in store.snapshot(run1).jobs:
         assert [final[job.id][t] for t in times[:3]] == [job.submitted_at, job.completed_at, job.downloaded_at]
+
+
+def test_an_export_that_cannot_write_one_file_writes_none(tmp_path: Path) -> None:
+    """A folder where results.csv goes: the error names it, and results.jsonl and results.json are as they were,
+    not of another moment than the third."""
+    from runner.outputs import write_problem
+
+    store, _ = run(tmp_path)
+    out = tmp_path / "outputs" / "fox-styles"
+    before = {p.name: p.read_bytes() for p in write_exports(store, manifest_name="fox-styles")}
+    with store.db:
+        store.db.execute("UPDATE jobs SET error='changed since' WHERE id=(SELECT MIN(id) FROM jobs)")
+    (out / "results.csv").unlink()
+    (out / "results.csv").mkdir()
+    with pytest.raises(IsADirectoryError) as caught:
+        write_exports(store, manifest_name="fox-styles")
+    assert write_problem(caught.value) == f"{out / 'results.csv'}: Is a directory; no results file was written"
+    assert {p.name: p.read_bytes() for p in out.glob("results*") if p.is_file()} == {
+        n: b for n, b in before.items() if n != "results.csv"}
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".results")) == []
+
+
+def test_an_export_stopped_between_its_files_says_which_were_written(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    store, _ = run(tmp_path)
+    out = tmp_path / "outputs" / "fox-styles"
+    replace = os.replace
+
+    def refused(src: Any, dst: Any) -> None:
+        if str(dst).endswith("results.csv"):
+            raise PermissionError(13, "Permission denied")
+        replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", refused)
+    with pytest.raises(PermissionError) as caught:
+        write_exports(store, manifest_name="fox-styles")
+    assert caught.value.filename == str(out / "results.csv")
+    assert "written before it: results.jsonl (the others are as they were)" in str(caught.value)
+    assert sorted(p.name for p in out.glob("*results*")) == ["results.jsonl"]
