@@ -190,7 +190,7 @@ def test_a_rerendered_jobs_reported_cost_is_its_new_attempts_not_the_earlier_one
 
 
 def test_exports_md_documents_every_column() -> None:
-    text = (REPO / "reports" / "EXPORTS.md").read_text()
+    text = (REPO / "reports" / "EXPORTS.md").read_text().split("\n## ", 1)[0]  # the columns' table; not the others
     documented: list[str] = []
     for line in text.splitlines():
         m = re.match(r"\| (`[^|]+`) \|", line)
