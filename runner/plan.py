@@ -652,7 +652,7 @@ def _build(
     folder_warnings = [manifest.warning((at,) if at else (), f"{problem}: `gridrun run` would refuse it")
                        for at, problem in unwritable if problem is not None]
     folder_warnings += _foreign_files(manifest, out_dir)
-    sweeps = sweeps_of(manifest)
+    sweeps = sweeps_of(manifest, model.aliases)
 
     prepared: list[tuple[Sweep, Prepared]] = []
     for sw in sweeps:

@@ -110,7 +110,19 @@ class Sweep:
         return () if self.index is None else ("sweeps", self.index)
 
 
-def sweeps_of(m: Manifest) -> list[Sweep]:
+def _others(aliases: Mapping[str, str]) -> dict[str, frozenset[str]]:
+    """Each name of a parameter given by more than one (`duration`, `seconds`) -> its other names."""
+    groups: dict[str, set[str]] = {}
+    for alias, name in aliases.items():
+        groups.setdefault(name, {name}).add(alias)
+    return {n: frozenset(group - {n}) for group in groups.values() for n in group}
+
+
+def sweeps_of(m: Manifest, aliases: Mapping[str, str] | None = None) -> list[Sweep]:
+    """The sweeps of `m`, each with the vars and params it has over the top level's. `aliases` (another name of a
+    parameter -> its own, `seconds` -> `duration`): a sweep's parameter under either name replaces the top level's
+    under the other, as under the same name (a sweep's `duration: null` undoes a top-level `seconds: 8`)."""
+    others = _others(aliases or {})
     top_vars = dict(m.vars or {})
     top_params = dict(m.params or {})
     output = m.output or DEFAULT_OUTPUT
@@ -122,7 +134,9 @@ def sweeps_of(m: Manifest) -> list[Sweep]:
     out = []
     for i, sw in enumerate(m.sweeps):
         vars_ = {**top_vars, **(sw.get("vars") or {})}
-        params = {**top_params, **(sw.get("params") or {})}
+        own = sw.get("params") or {}
+        replaced = {o for k in own for o in others.get(k, ()) if o not in own}
+        params = {**{k: v for k, v in top_params.items() if k not in replaced}, **own}
         s = Sweep(sw["name"], i, sw.get("matrix"), vars_, params, int(sw.get("repeat") or m.repeat or 1),
                    sw.get("output") or output)
         s.var_paths = {k: (("sweeps", i, "vars", k) if k in (sw.get("vars") or {}) else ("vars", k)) for k in vars_}
@@ -191,6 +205,7 @@ class _Shape:
     keyed: Callable[[Mapping[str, Any]], tuple[Any, ...]]  # the values that vary and decide the check
     free: tuple[str, ...]                   # free-text parameters that vary: checked to be strings, hashed per job
     maybe_not_str: tuple[str, ...]          # free-text parameters that may render to something else
+    unset: tuple[str, ...]                  # parameters given under another name of one a matrix value sets
     entries: dict[Any, _Entry] = field(default_factory=dict)
 
 
@@ -232,6 +247,7 @@ class JobMaker:
                                    if s.type == "string" and s.enum is None and n not in ruled)
         self.required_text = tuple(n for n in self.free_text if model.params[n].required)
         self.params_folded = {n.casefold(): n for n in model.params}
+        self.other_names = _others(model.aliases)  # a parameter's name -> its other names (duration: seconds)
         self.templated: frozenset[str] = frozenset()  # names the sweep's templates use
         self.reads: dict[str, frozenset[str]] = {}  # templated parameter -> the names it reads, itself or in vars
         self._rows: dict[tuple[Any, ...], dict[int, int]] = {}  # axis read from a data file -> id(value) -> index
@@ -417,6 +433,8 @@ class JobMaker:
                         failed.append(name)
                 for i, name in shape.overrides:
                     params[name] = values[i][1]
+                for name in shape.unset:
+                    params[name] = None
                 if params.get("seed") is not None and params in takes:
                     # takes of one seed are one video: the provider would render and bill it again
                     where = sw.prefix + ("repeat",) if (*sw.prefix, "repeat") in m.positions else ("repeat",)
@@ -605,6 +623,10 @@ class JobMaker:
             keyed=_getter([n for n in varies if n not in self.free_text]),
             free=free,
             maybe_not_str=tuple(n for n in free if n in set_by_matrix or cparams[n].kind in ("expr", "list", "map")),
+            # a matrix value replaces the parameter under its other names too, as under its own (an include's
+            # `duration: null` undoes a `seconds: 8` of params)
+            unset=tuple(o for k in set_by_matrix for o in self.other_names.get(k, ()) if o in cparams
+                        and o not in set_by_matrix),
         )
 
     def _entry(self, sw: Sweep, shape: _Shape, checked: Checked, param_sources: Mapping[str, str],
@@ -662,8 +684,10 @@ class JobMaker:
         for name, value in values.items():
             if value is None and name in sources:
                 where = sources.pop(name)
-                if name in checked.params:
-                    sources[name] = f"{default[:-1]}; null in {where})"
+                target = self.model.aliases.get(name, name)  # `seconds: null` is a null duration
+                if target in checked.params and (target == name or (values.get(target) is None
+                                                                     and target not in sources)):
+                    sources[target] = f"{default[:-1]}; null in {where})"
         for alias, name in self.model.aliases.items():
             where = sources.pop(alias, None)
             if where is not None and name in checked.params:

@@ -938,6 +938,52 @@ def test_explain_says_a_duration_came_from_seconds(tmp_path: Path, given: str, s
     assert job.sources["duration"] == source and "seconds" not in job.sources
 
 
+@pytest.mark.parametrize(("top", "inner", "source"), [
+    ("seconds: 8", "duration: null", "sweeps[1].params.duration"),
+    ("duration: 8", "seconds: null", "sweeps[1].params.seconds"),
+])
+def test_a_sweeps_null_under_either_name_undoes_the_top_levels_duration(
+    tmp_path: Path, top: str, inner: str, source: str
+) -> None:
+    """Planned (and paid) at the top level's 8 s before: the sweep's null was taken for "not given"."""
+    p = plan_of(tmp_path, f"params:\n  prompt: a fox\n  {top}\nsweeps:\n  - name: long\n  - name: short\n"
+                          f"    params:\n      prompt: a fox, short\n      {inner}\n")
+    assert [(j.params["duration"], j.cost_micros) for j in p.jobs] == [(8, 700_000), (5, 350_000)]
+    assert p.jobs[1].sources["duration"] == f"default (sim capability data; null in {source})"
+    assert "seconds" not in p.jobs[1].sources
+
+
+def test_an_includes_null_duration_undoes_the_top_levels_seconds(tmp_path: Path) -> None:
+    p = plan_of(tmp_path, "params:\n  prompt: a fox {{ look }}\n  seconds: 8\nmatrix:\n  look: [a, b]\n"
+                          "  include:\n    - {look: b, duration: null}\n")
+    assert [(j.key, j.params["duration"], j.cost_micros) for j in p.jobs] == [
+        ("look=a", 8, 700_000), ("look=b,duration=null", 5, 350_000)]
+    assert p.jobs[1].sources["duration"] == "default (sim capability data; null in include 1)"
+
+
+def test_a_duration_axis_or_sweep_replaces_the_top_levels_seconds_as_duration_would(tmp_path: Path) -> None:
+    """Refused before ("5 contradicts duration 8"): the inner layer's value wins, as under the same name, and the
+    job is the one written with duration alone."""
+    axis = plan_of(tmp_path, "params:\n  prompt: a fox\n  seconds: 5\nmatrix:\n  duration: [5, 8]\n")
+    plain = plan_of(tmp_path, "params:\n  prompt: a fox\nmatrix:\n  duration: [5, 8]\n", name="plain.yaml")
+    assert [j.hash for j in axis.jobs] == [j.hash for j in plain.jobs]
+    sweep = plan_of(tmp_path, "params:\n  prompt: a fox\n  duration: 5\nsweeps:\n  - name: s\n    params:\n"
+                              "      seconds: 8\n", name="sweep.yaml")
+    assert sweep.jobs[0].params["duration"] == 8
+    assert sweep.jobs[0].sources["duration"] == "sweeps[0].params.seconds, as seconds, an alias of duration"
+
+
+def test_seconds_and_duration_in_layers_that_agree_keep_their_jobs_hashes(tmp_path: Path) -> None:
+    """What planned before the layers were resolved by name plans the same jobs (hashes kept)."""
+    body = ("params:\n  prompt: a fox {{ look }}\n  seconds: 8\nsweeps:\n  - name: a\n    matrix:\n"
+            "      look: [x, y]\n      include:\n        - {look: y, duration: 8}\n  - name: b\n    params:\n"
+            "      duration: 8\n      prompt: a cat\n")
+    p = plan_of(tmp_path, body)
+    plain = plan_of(tmp_path, body.replace("seconds", "duration").replace(", duration: 8", "")
+                    .replace("      duration: 8\n", ""), name="plain.yaml")
+    assert [j.hash for j in p.jobs] == [j.hash for j in plain.jobs] and len(p.jobs) == 3
+
+
 def test_a_capabilities_file_that_declares_seconds_keeps_it_a_parameter_of_its_own(tmp_path: Path) -> None:
     (tmp_path / "caps.yaml").write_text("provider: sim\nmodels:\n  pixverse-v5.6:\n    params:\n"
                                         "      seconds: {type: string}\n")
