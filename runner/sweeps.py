@@ -345,6 +345,11 @@ class JobMaker:
                 for name in BUILTIN_NAMES.intersection(shape.keys):
                     errors.add(m.error(_matrix_path(sw, shape.sources.get(name, "matrix"), name),
                                        _builtin_problem(name), MatrixError))
+                for name in shape.keys:
+                    problem = _jinja_problem(name, self.model.params)
+                    if problem is not None:
+                        errors.add(m.error(_matrix_path(sw, shape.sources.get(name, "matrix"), name), problem,
+                                           MatrixError))
                 for name in dict.fromkeys(k for k, _ in combo.values):  # in the matrix's order: warnings are too
                     source = shape.sources.get(name, "matrix")
                     meant = _FIELDS_FOLDED.get(name.casefold())
@@ -1084,6 +1089,27 @@ def _builtin_problem(name: str) -> str:
     return f"'{name}' is set by gridrun for every job ({', '.join(sorted(BUILTIN_NAMES))}); choose another name"
 
 
+# Names a template reads as Jinja's own, not as a var or matrix value of the name: the literals everywhere (`{{ none
+# }}` is the value none), `self` (the template), `loop` inside a `{% for %}`, `varargs` and `kwargs` inside a macro
+# (() and {}, silently). The other names Jinja gives meaning (`caller`, `range`, ...) read the var where one is given.
+_JINJA_NAMES = {
+    **{n: f"the value {n.lower()}" for n in ("true", "false", "none", "True", "False", "None")},
+    "self": "Jinja's reference to the template itself",
+    "loop": "Jinja's loop object inside a {% for %}",
+    "varargs": "the macro's extra arguments inside a {% macro %}",
+    "kwargs": "the macro's extra keyword arguments inside a {% macro %}",
+}
+
+
+def _jinja_problem(name: str, params: Mapping[str, Any]) -> str | None:
+    """Why a var or matrix key `name` cannot be read by a template; None when it can (a matrix key that sets a
+    request parameter of a capabilities file, `loop`, sets it whatever templates read)."""
+    what = _JINJA_NAMES.get(name)
+    if what is None or (name in params and name.lower() not in ("true", "false", "none")):
+        return None
+    return f"a template reads `{name}` as {what}, not this var; rename it"
+
+
 def compile_sweep(
     m: Manifest, sw: Sweep, errors: Collector
 ) -> tuple[dict[str, Compiled], list[str], dict[str, Compiled], Compiled] | None:
@@ -1103,6 +1129,11 @@ def compile_sweep(
     for name in BUILTIN_NAMES.intersection(sw.vars):
         errors.add(m.error(sw.var_paths.get(name, sw.prefix + ("vars",)), _builtin_problem(name), TemplateError))
         ok = False
+    for name in sw.vars:
+        problem = _jinja_problem(name, {})
+        if problem is not None:
+            errors.add(m.error(sw.var_paths.get(name, sw.prefix + ("vars",)), problem, TemplateError))
+            ok = False
     cvars = compiled(sw.vars, sw.var_paths)
     cparams = compiled(sw.params, sw.param_paths)
     for field, items, paths in (("vars", cvars, sw.var_paths), ("params", cparams, sw.param_paths)):

@@ -1936,6 +1936,35 @@ def test_a_var_or_matrix_key_named_like_a_name_gridrun_sets_is_an_error(tmp_path
     assert err.field == field
 
 
+@pytest.mark.parametrize(("body", "field", "fragment"), [
+    ("vars:\n  true: golden hour\nparams:\n  prompt: a fox at {{ true }}\n", "vars.true", "`true` as the value true"),
+    ("vars:\n  None: x\nparams:\n  prompt: fox {{ None }}\n", "vars.None", "`None` as the value none"),
+    ("params:\n  prompt: a fox, {{ none }} light\nmatrix:\n  none: [warm, cold]\n", "matrix.none",
+     "`none` as the value none"),
+    ("params:\n  prompt: a fox, {{ none }} light\nmatrix:\n  none: [warm]\n", "matrix.none", "`none` as the value"),
+    ("params:\n  prompt: x {{ a }} {{ False }}\nmatrix:\n  a: [1]\n  include:\n    - {a: 2, False: 3}\n",
+     "matrix.include[0].False", "`False` as the value false"),
+    ("vars:\n  loop: golden\nparams:\n  prompt: a fox {{ loop }}\n", "vars.loop", "`loop` as Jinja's loop object"),
+    ("vars:\n  kwargs: k\nparams:\n  prompt: '{% macro m() %}{{ kwargs }}{% endmacro %}fox {{ m() }}'\n",
+     "vars.kwargs", "`kwargs` as the macro's extra keyword arguments"),
+    ("vars:\n  varargs: k\nparams:\n  prompt: fox {{ varargs }}\n", "vars.varargs", "`varargs` as the macro's"),
+    ("vars:\n  self: k\nparams:\n  prompt: fox {{ self }}{% if 1 %}.{% endif %}\n", "vars.self",
+     "`self` as Jinja's reference to the template itself"),
+])
+def test_a_var_or_matrix_key_that_jinja_reads_as_its_own_is_an_error(
+    tmp_path: Path, body: str, field: str, fragment: str
+) -> None:
+    """Planned before with 'True', 'None', {} or () in the prompt where the var was meant."""
+    err = one_error(tmp_path, body, fragment)
+    assert err.field == field and err.message.endswith("not this var; rename it"), err.message
+
+
+def test_names_jinja_knows_that_read_the_var_where_one_is_given_stay_usable(tmp_path: Path) -> None:
+    p = plan_of(tmp_path, "vars:\n  caller: b\n  range: c\n  null: d\nparams:\n"
+                          "  prompt: fox {{ caller }} {{ range }} {{ null }}{% if 1 %}.{% endif %}\n")
+    assert p.jobs[0].params["prompt"] == "fox b c d."
+
+
 @pytest.mark.parametrize(("caps", "fragment"), [
     ("models: {}\n", "caps.yaml: names no provider (`provider: sim`)"),
     ("provider: lumenfal\n", "caps.yaml: is for provider 'lumenfal', not 'sim'"),
