@@ -1936,6 +1936,32 @@ def test_a_var_or_matrix_key_named_like_a_name_gridrun_sets_is_an_error(tmp_path
     assert err.field == field
 
 
+def test_the_text_true_or_false_is_a_boolean_parameters_value_with_the_hash_of_the_boolean(tmp_path: Path) -> None:
+    """A CSV cell is text: refused before with "expected true or false, got 'true'"."""
+    (tmp_path / "au.csv").write_text("id,prompt,audio\n1,a fox,true\n2,a cat,FALSE\n3,a owl, True \n")
+    p = plan_of(tmp_path, "params:\n  prompt: '{{ shot.prompt }}'\n  generate_audio_switch: '{{ shot.audio }}'\n"
+                          "matrix:\n  shot: {file: au.csv}\noutput: '{{ shot.id }}.mp4'\n")
+    written = [plan_of(tmp_path, f"params:\n  prompt: {prompt}\n  generate_audio_switch: {audio}\n", name=f"{i}.yaml")
+               for i, (prompt, audio) in enumerate([("a fox", "true"), ("a cat", "false"), ("a owl", "true")])]
+    assert [j.params["generate_audio_switch"] for j in p.jobs] == [True, False, True]
+    assert [j.hash for j in p.jobs] == [w.jobs[0].hash for w in written]
+    assert [j.cost_micros for j in p.jobs] == [w.jobs[0].cost_micros for w in written]
+    quoted = plan_of(tmp_path, "params:\n  prompt: a fox\n  generate_audio_switch: 'true'\n", name="q.yaml")
+    assert quoted.jobs[0].hash == written[0].jobs[0].hash
+
+
+@pytest.mark.parametrize(("value", "field", "message"), [
+    ("generate_audio_switch: 'yes'", "params.generate_audio_switch",
+     "expected true or false, got the text 'yes' (text is taken as a boolean only when it is true or false)"),
+    ("duration: true", "params.duration", "expected an integer, got true"),
+])
+def test_a_wrong_value_of_a_boolean_or_integer_parameter_is_told_as_the_manifest_writes_it(
+    tmp_path: Path, value: str, field: str, message: str
+) -> None:
+    err = one_error(tmp_path, f"params:\n  prompt: a fox\n  {value}\n", "expected")
+    assert (err.field, err.message) == (field, message)
+
+
 @pytest.mark.parametrize(("body", "field", "fragment"), [
     ("vars:\n  true: golden hour\nparams:\n  prompt: a fox at {{ true }}\n", "vars.true", "`true` as the value true"),
     ("vars:\n  None: x\nparams:\n  prompt: fox {{ None }}\n", "vars.None", "`None` as the value none"),

@@ -347,13 +347,18 @@ class ModelCaps:
         return math.ceil(price * n * MICROS)  # a factor's product finer than a micro-USD is rounded up, never cut
 
 
+def _written(value: Any) -> str:
+    """`value` as a message shows it: a boolean as the manifest writes it (true, not Python's True)."""
+    return ("true" if value else "false") if isinstance(value, bool) else repr(value)
+
+
 def _coerce(spec: ParamSpec, value: Any, model: str, *, files: bool = True) -> tuple[Any, str | None]:
     """`value` as `spec` types it, or None and why not. `files`: local image files may be given (a manifest's
     values), and a refused image says how they are sent."""
     t = spec.type
     if t == "integer":
         if isinstance(value, bool):
-            return None, f"expected an integer, got {value!r}"
+            return None, f"expected an integer, got {_written(value)}"
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         elif isinstance(value, str):
@@ -371,7 +376,7 @@ def _coerce(spec: ParamSpec, value: Any, model: str, *, files: bool = True) -> t
             return None, f"expected an integer, got {value!r}"
     elif t == "number":
         if isinstance(value, bool):
-            return None, f"expected a number, got {value!r}"
+            return None, f"expected a number, got {_written(value)}"
         if isinstance(value, str):
             try:
                 value = float(value)
@@ -380,8 +385,14 @@ def _coerce(spec: ParamSpec, value: Any, model: str, *, files: bool = True) -> t
         if not isinstance(value, (int, float)):
             return None, f"expected a number, got {value!r}"
     elif t == "boolean":
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            # text (a CSV cell, "{{ shot.audio }}") is taken as the boolean it names, as digits are an integer
+            value = value.strip().lower() == "true"
+        elif isinstance(value, str):
+            return None, (f"expected true or false, got the text {value!r} (text is taken as a boolean only when it "
+                          "is true or false)")
         if not isinstance(value, bool):
-            return None, f"expected true or false, got {value!r}"
+            return None, f"expected true or false, got {_written(value)}"
     elif t in ("string", "image"):
         if t == "string" and isinstance(value, (int, float)) and not isinstance(value, bool):
             # a number from a template of one expression ("{{ year }}"), as Jinja would print it
