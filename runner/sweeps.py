@@ -579,8 +579,18 @@ class JobMaker:
                 self._shadowed.setdefault(path, True)
                 continue
             self._shadowed[path] = False
+            param, how = name, ""
             if name not in self.model.params:
-                continue
+                # `seconds`, `Quality`, `negative`: a var named like a parameter in another way is as likely meant
+                # for it as one of its own name
+                if name in self.model.aliases:
+                    param, how = self.model.aliases[name], "another name for it"
+                elif name in self.model.other_names:
+                    param, how = self.model.other_names[name], "another provider's name for it"
+                elif name.casefold() in self.params_folded:
+                    param, how = self.params_folded[name.casefold()], "its name in another case"
+                else:
+                    continue
             if name in used:  # `quality: "{{ quality }}"` under params sets it; `{{ style }} painting` is text
                 self._var_read.add(path)
                 continue
@@ -588,19 +598,20 @@ class JobMaker:
                 continue
             had: list[tuple[Any, str]] = []  # the first two values the requests have, each as told
             for job in itertools.islice(self.jobs, first, None):
-                value = job.params.get(name)
+                value = job.params.get(param)
                 if had and type(value) is type(had[0][0]) and value == had[0][0]:
                     continue
-                source = job.sources.get(name, "")
+                source = job.sources.get(param, "")
                 source = "the model's default" if source.startswith("default") else f"from {source}"
-                had.append((value, f"{name} {value!r} ({source})" if value is not None else f"no {name}"))
+                had.append((value, f"{param} {value!r} ({source})" if value is not None else f"no {param}"))
                 if len(had) > 1:
                     break
             if not had:
                 continue
-            sent = f"the request has {had[0][1]}" if len(had) == 1 else f"the requests' {name} varies"
-            self._var_params[path] = (f"a var does not set the request's {name} (params: or a matrix key named {name} "
-                                      f"do): {sent}, whatever this var holds")
+            sent = f"the request has {had[0][1]}" if len(had) == 1 else f"the requests' {param} varies"
+            named = f"'{name}' is {how}; " if how else ""
+            self._var_params[path] = (f"a var does not set the request's {param} ({named}params: or a matrix key "
+                                      f"named {param} do): {sent}, whatever this var holds")
 
     def finish(self) -> None:
         """Tells, once each, what `_read_vars` noted of the vars of all sweeps."""

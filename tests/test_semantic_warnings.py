@@ -295,6 +295,32 @@ def test_a_var_named_like_a_request_parameter_says_what_the_request_has_instead(
     assert not about(p, "a var does not set"), p.warnings
 
 
+def test_a_var_named_like_a_parameter_by_another_name_case_or_provider_is_warned_of_as_its_own_name(
+    tmp_path: Path,
+) -> None:
+    """`seconds` (Lumenfall's name for duration), `Quality` and `negative` (another provider's) were not warned of,
+    though `duration` was: the request was sent at the default, silently."""
+    p = plan_of(tmp_path, """\
+        vars:
+          seconds: 8
+          Quality: 720p
+          negative: blur
+        params:
+          prompt: "a fox"
+        """)
+    assert about(p, "a var does not set") == [
+        ("5:3: vars.seconds: a var does not set the request's duration ('seconds' is another name for it; params: or "
+         "a matrix key named duration do): the request has duration 5 (the model's default), whatever this var holds"),
+        ("6:3: vars.Quality: a var does not set the request's quality ('Quality' is its name in another case; params: "
+         "or a matrix key named quality do): the request has quality '540p' (the model's default), whatever this var "
+         "holds"),
+        ("7:3: vars.negative: a var does not set the request's negative_prompt ('negative' is another provider's name "
+         "for it; params: or a matrix key named negative_prompt do): the request has no negative_prompt, whatever "
+         "this var holds")]
+    read = plan_of(tmp_path, 'vars: {seconds: 8}\nparams: {prompt: "a fox", seconds: "{{ seconds }}"}\n')
+    assert read.jobs[0].params["duration"] == 8 and not about(read, "a var does not set"), read.warnings
+
+
 def test_a_var_named_like_a_request_parameter_that_a_template_reads_is_not_warned_of(tmp_path: Path) -> None:
     """`{{ style }} painting` in a prompt is text, the commonest way to write one."""
     p = plan_of(tmp_path, """\
