@@ -1240,7 +1240,9 @@ def _is_remote(value: str) -> bool:
 
 
 # What gridrun itself writes in the output folder, beside the videos.
-_OWN_FILES = re.compile(r"report\.html|results\.(?:jsonl|csv|json)|compare-\d+-\d+\.html", re.IGNORECASE)
+# (report-run-N.html and results-run-N.* are the report and export of an earlier run, `gridrun report --run N`.)
+_OWN_FILES = re.compile(r"report(?:-run-\d+)?\.html|results(?:-run-\d+)?\.(?:jsonl|csv|json)|compare-\d+-\d+\.html",
+                        re.IGNORECASE)
 _OWN_FOLDER = ".runs"
 
 

@@ -1362,6 +1362,9 @@ def test_two_jobs_writing_one_file_names_both_keys(tmp_path: Path) -> None:
         ("[report, y]", "{{ a }}.html", "in the place of gridrun's own files"),
         ("[results, y]", "{{ a }}.csv", "in the place of gridrun's own files"),
         ("[.runs/x, y]", "{{ a }}.mp4", "in the place of gridrun's own files"),
+        ("[results-run-1, y]", "{{ a }}.mp4", "would write results-run-1.mp4, in the place of gridrun's own files"),
+        ("[report-run-12, y]", "{{ a }}.html", "in the place of gridrun's own files"),
+        ("[Results-Run-3, y]", "{{ a }}.jsonl", "in the place of gridrun's own files"),
     ],
 )
 def test_outputs_that_would_overwrite_a_file_of_another_job_or_of_gridrun_are_refused(
