@@ -21,6 +21,14 @@ EARLY_REFUSAL = 100_000
 """A data file is read no further than this many values past what the cap allows (`matrix.EARLY_REFUSAL`): a
 file a little over the cap is read whole, and refused with the plan's count of jobs."""
 
+MAX_LINE = 1_000_000
+"""The most characters a data file's line may hold. A line is one value (a prompt, a CSV row, a JSON object of a
+few fields), and the longest prompt any provider takes is 32,000 characters (OpenAI's; PixVerse's far less): a
+line 30 times that leaves room for a row of several such fields, and one longer is a file that is not one value a
+line (a binary or a minified dump saved as .txt). A line is read no further than this and one piece of the file,
+so such a file is refused with a small memory, not read whole; the template limit (ten million characters)
+stays ten times above it."""
+
 DATA_FILE_TYPES = (".txt", ".csv", ".jsonl")
 _MAX_ERRORS_PER_DATA_FILE = 10
 
@@ -215,27 +223,69 @@ def _lines(text: str) -> list[str]:
     return text.split("\n") if "\n" in text or "\r" not in text else text.split("\r")
 
 
+def _too_long(line: int) -> ManifestError:
+    return ManifestError(f"this line is longer than {MAX_LINE:,} characters, the most a data file's line may hold (a "
+                         "line is one value, and no provider takes a prompt of more than 32,000): the file was read "
+                         "no further; check it is the file meant, one value a line", file="", line=line,
+                         column=1)  # the file is named by the reader (`_FileReader._read`)
+
+
 def _stream_lines(chunks: Iterable[str]) -> Iterator[str]:
     """The lines `_lines` makes of the text `chunks` make, each as soon as it is read (the text before the first
-    LF is held, as only the end of the file tells whether it is split at its CRs)."""
+    LF is held, as only the end of the file tells whether it is split at its CRs, up to `MAX_LINE` characters: past
+    them without an LF, the first line split at LFs would be too long, so it is split at CRs as it comes, and an LF
+    later refuses it). :raises ManifestError: a line longer than `MAX_LINE`, at its line, read no further."""
+    bound = MAX_LINE
     head: list[str] = []  # the text before the first LF
+    held = 0  # its length
     pending: list[str] = []  # the line being read, after it
+    length = 0  # its length
+    number = 0  # the lines given
     lf = False
+    at_cr = False  # split at CRs: the text before the first LF is longer than a line may be
     for chunk in chunks:
         if not lf:
-            if "\n" not in chunk:
+            if "\n" not in chunk and not at_cr:
                 head.append(chunk)
+                held += len(chunk)
+                if held <= bound:
+                    continue
+                chunk, head, at_cr = "".join(head), [], True
+                if "\r" not in chunk:
+                    raise _too_long(1)  # one line, whether an LF or only the file's end comes
+            if at_cr:
+                if "\n" in chunk:
+                    raise _too_long(1)  # the file is split at LFs, and its first line is longer than a line may be
+                parts = chunk.split("\r")
+                if len(parts) > 1:
+                    pending.append(parts[0])
+                    for line in ("".join(pending), *parts[1:-1]):
+                        if len(line) > bound:
+                            raise _too_long(number + 1)
+                        number += 1
+                        yield line
+                    pending, length = [], 0
+                pending.append(parts[-1])
+                length += len(parts[-1])
+                if length > bound:
+                    raise _too_long(number + 1)
                 continue
             lf = True
             chunk, head = "".join(head) + chunk, []
         parts = chunk.split("\n")
         if len(parts) > 1:
             pending.append(parts[0])
-            yield "".join(pending)
-            yield from parts[1:-1]
-            pending = []
+            for line in ("".join(pending), *parts[1:-1]):
+                if len(line) > bound:
+                    raise _too_long(number + 1)
+                number += 1
+                yield line
+            pending, length = [], 0
         pending.append(parts[-1])
-    if lf:
+        length += len(parts[-1])
+        if length > bound:
+            raise _too_long(number + 1)
+    if lf or at_cr:
         yield "".join(pending)
     else:
         yield from _lines("".join(head))
@@ -245,10 +295,17 @@ def _csv_lines(chunks: Iterable[str]) -> Iterator[str]:
     """The lines, their ends kept, that `io.StringIO(text, newline="")` gives of the text `chunks` make (a CR, an
     LF or a CRLF ends one), each as soon as it is read."""
     carry = ""
+    number = 0  # the lines given
     for chunk in chunks:
         lines = io.StringIO(carry + chunk, newline="").readlines()
         carry = lines.pop() if lines and (lines[-1].endswith("\r") or not lines[-1].endswith("\n")) else ""
-        yield from lines  # a CR last is held: an LF may follow it in the next chunk
+        for line in lines:  # a CR last is held: an LF may follow it in the next chunk
+            if len(line) > MAX_LINE:
+                raise _too_long(number + 1)
+            number += 1
+            yield line
+        if len(carry) > MAX_LINE:
+            raise _too_long(number + 1)
     if carry:
         yield from io.StringIO(carry, newline="").readlines()
 

@@ -268,3 +268,45 @@ def test_a_range_past_the_limit_names_the_cap_when_the_cap_is_lower(tmp_path: Pa
 
 def test_the_data_files_limits_are_the_matrixs() -> None:
     assert (datafiles.MAX_VALUES, datafiles.EARLY_REFUSAL) == (matrix.MAX_COMBINATIONS, matrix.EARLY_REFUSAL)
+
+
+# --- a line longer than a value can be --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("suffix", [".txt", ".jsonl", ".csv"])
+@pytest.mark.parametrize(("text", "line"), [
+    ("a" * 300_000, 1),                                      # no line break at all
+    ("a fox\r" * 3 + "a" * 300_000, 4),                      # lines ending at CRs alone, then none
+    ("a fox\nan owl\n" + "a" * 300_000 + "\nlast\n", 3),    # a line too long amid short ones
+])
+def test_a_data_file_line_longer_than_the_bound_is_refused_at_its_line_read_no_further(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str, text: str, line: int
+) -> None:
+    """Planned before as one value (a prompt of 50 MB), a file without line breaks read whole into memory: now
+    refused at the data file's line, having read no more than the bound and a piece or two of the file."""
+    monkeypatch.setattr(datafiles, "MAX_LINE", 10_000)
+    taken = _counting(monkeypatch)
+    if suffix == ".csv":
+        text = "p\n" + text
+        line += 1
+    elif suffix == ".jsonl":
+        text = text.replace("a fox", '{"p": 1}').replace("an owl", '{"p": 2}').replace("last", '{"p": 3}')
+    (tmp_path / f"d{suffix}").write_text(text)
+    path = tmp_path / "m.yaml"
+    path.write_text(HEAD + f"params: {{prompt: a fox}}\nmatrix:\n  look: {{file: d{suffix}}}\n")
+    error = _error(path)
+    assert (error.file, error.line, error.column, error.field) == (tmp_path / f"d{suffix}", line, 1, "matrix.look")
+    assert error.message.startswith("this line is longer than 10,000 characters, the most a data file's line may hold")
+    assert taken and max(taken) <= 10_000 + 3 * 4096 < len(text) / 10
+
+
+@pytest.mark.parametrize("suffix", [".txt", ".csv"])
+def test_a_data_file_line_of_the_bound_is_a_value(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str) -> None:
+    monkeypatch.setattr(datafiles, "MAX_LINE", 10_000)
+    monkeypatch.setattr(yamlsource, "READ_CHUNK", 4096)
+    header = "p\n" if suffix == ".csv" else ""
+    (tmp_path / f"d{suffix}").write_text(header + "a" * 9_999 + "\n" + "b" * 10_000)
+    path = tmp_path / "m.yaml"
+    path.write_text(HEAD + f"params: {{prompt: a fox}}\nmatrix:\n  look: {{file: d{suffix}}}\n")
+    values = api.load(path).matrix["look"]
+    assert [len(v if suffix == ".txt" else v["p"]) for v in values] == [9_999, 10_000]
