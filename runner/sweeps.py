@@ -258,6 +258,7 @@ class JobMaker:
         self._shadowed: dict[tuple[Any, ...], bool] = {}  # var -> whether a matrix key of its name is in every job
         self._var_params: dict[tuple[Any, ...], str] = {}  # var named like a parameter it does not set -> warning
         self._var_read: set[tuple[Any, ...]] = set()  # vars named like a parameter that a template reads
+        self._no_sweep = ""  # what an output error adds when the output reads sweep in a manifest without sweeps
 
     def sweep(self, sw: Sweep, expansion: Expansion, cvars: dict[str, Compiled], order: list[str],
               cparams: dict[str, Compiled], coutput: Compiled) -> None:
@@ -288,6 +289,15 @@ class JobMaker:
                                    f"the axis (e.g. {name}_text) and write {{{{ {name}_text }}}} in the template",
                                    TemplateError))
                 return
+        self._no_sweep = ""
+        if sw.name is None:
+            # `sweep` is the name of the job's sweep under `sweeps:`; without them it is empty text
+            for path, c in (*((sw.var_paths[n], c) for n, c in cvars.items()),
+                            *((sw.param_paths[n], c) for n, c in cparams.items()), (sw.output_path, coutput)):
+                if "sweep" in c.names:
+                    self.warnings[m.warning(path, f"reads sweep, which is empty here: {_NO_SWEEPS}")] = None
+            if _reaches(coutput, cvars, "sweep"):
+                self._no_sweep = f"; sweep, which it reads, is empty: {_NO_SWEEPS}"
         if _reaches(coutput, cvars, "index"):
             self.warnings[m.warning(sw.output_path, "uses index, the job's position in the plan, which moves when "
                                     "the matrix changes: a later run would save videos under other jobs' names "
@@ -887,7 +897,7 @@ class JobMaker:
         if type(rel) is str and _SAFE_REL.fullmatch(rel):
             rel_path = rel
         else:
-            safe = _output_path(self.m, sw, rel, self.errors, key)
+            safe = _output_path(self.m, sw, rel, self.errors, key, self._no_sweep)
             if safe is None:
                 return None
             rel_path = safe
@@ -898,7 +908,8 @@ class JobMaker:
             fixed = f"v-{last}" if last.startswith("{{") else "v-{{ look }}.mp4"
             self.errors.add(self.m.error(sw.output_path, "renders a file name with nothing before its extension (or "
                                          "starting with '.'), a hidden file that `ls` lists only with -a: give the "
-                                         f"value a text, or write a fixed part before it (e.g. {fixed!r})"),
+                                         f"value a text, or write a fixed part before it (e.g. {fixed!r})"
+                                         + self._no_sweep),
                             key, repr(rel_path))
             return None
         if "." not in name and sw.output_path not in self._no_extension:
@@ -1176,6 +1187,8 @@ def compile_sweep(
     return cvars, order, cparams, coutput
 
 
+_NO_SWEEPS = "this manifest has no sweeps, and sweep is the name of the job's sweep under `sweeps:`"
+
 _SURROGATE = ("holds a lone surrogate (a \\ud800-\\udfff escape), which is not text; write the character itself, "
               "or one \\U escape such as \\U0001F98A")
 
@@ -1341,30 +1354,31 @@ def _safe_part(part: str) -> str:
     )
 
 
-def _output_path(m: Manifest, sw: Sweep, rel: Any, errors: Collector, key: str) -> str | None:
-    """The output path relative to the output folder, made safe; None (and an error) when it is not."""
+def _output_path(m: Manifest, sw: Sweep, rel: Any, errors: Collector, key: str, note: str = "") -> str | None:
+    """The output path relative to the output folder, made safe; None (and an error) when it is not. `note`: what
+    the error adds (that `sweep` is empty, in a manifest without sweeps)."""
     text = str(rel).strip()
     if _SAFE_REL.fullmatch(text):
         return text
     if not text:
-        errors.add(m.error(sw.output_path, "renders an empty path"), key)
+        errors.add(m.error(sw.output_path, "renders an empty path" + note), key)
         return None
     if text.endswith("/"):
         errors.add(m.error(sw.output_path, "renders a folder (it ends with '/'), not a file name: name the video in it, "
-                                           "e.g. \"{{ style }}/{{ key }}.mp4\""), key, repr(text))
+                                           "e.g. \"{{ style }}/{{ key }}.mp4\"" + note), key, repr(text))
         return None
     if text.startswith(("/", "\\", "~")) or re.match(r"^[A-Za-z]:[\\/]", text):
-        errors.add(m.error(sw.output_path, "renders an absolute path; output is relative to the output folder"),
+        errors.add(m.error(sw.output_path, "renders an absolute path; output is relative to the output folder" + note),
                    key, repr(text))
         return None
     # "/" separates folders; a backslash is a character (from a value, say: `rain\snow`), made "_" below
     norm = posixpath.normpath(text)
     if norm == ".." or norm.startswith("../"):
-        errors.add(m.error(sw.output_path, "renders a path that leaves the output folder"), key, repr(text))
+        errors.add(m.error(sw.output_path, "renders a path that leaves the output folder" + note), key, repr(text))
         return None
     parts = [_safe_part(p) for p in unicodedata.normalize("NFC", norm).split("/") if p not in ("", ".")]
     if not parts:
-        errors.add(m.error(sw.output_path, "renders a path that names no file"), key, repr(text))
+        errors.add(m.error(sw.output_path, "renders a path that names no file" + note), key, repr(text))
         return None
     return "/".join(parts)
 

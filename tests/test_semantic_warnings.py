@@ -11,6 +11,7 @@ import pytest
 
 from runner import api
 from runner.cli import main
+from runner.errors import ManifestError
 from runner.plan import Plan
 
 HEAD = "version: 1\nname: fox\nmodel: pixverse-v5.6\n"
@@ -438,3 +439,35 @@ def test_an_aspect_ratio_under_a_given_size_is_not_used_and_is_warned_of_per_val
                           '    - {aspect_ratio: "1:1", size: 1024x1024}\n'
                           "output: \"{{ key | replace(':', '-') }}.mp4\"\n")
     assert [w.split(":")[2] for w in about(p, "not used")] == [" matrix.aspect_ratio[1]"]
+
+
+# --- sweep in a manifest without sweeps ------------------------------------------------------------------------
+
+NO_SWEEPS = "this manifest has no sweeps, and sweep is the name of the job's sweep under `sweeps:`"
+
+
+def test_sweep_read_in_a_manifest_without_sweeps_is_warned_of_at_each_template(tmp_path: Path) -> None:
+    """It rendered as empty text, silently: a prompt 'fox in  light', an output '-a.mp4'."""
+    p = plan_of(tmp_path, """\
+        vars:
+          where: "{{ sweep }} set"
+        params:
+          prompt: "fox in {{ sweep }} light, {{ where }}"
+        matrix:
+          look: [a]
+        output: "{{ sweep }}-{{ look }}.mp4"
+        """)
+    assert about(p, "reads sweep") == [f"5:3: vars.where: reads sweep, which is empty here: {NO_SWEEPS}",
+                                       f"7:3: params.prompt: reads sweep, which is empty here: {NO_SWEEPS}",
+                                       f"10:1: output: reads sweep, which is empty here: {NO_SWEEPS}"]
+    with_sweeps = plan_of(tmp_path, 'params: {prompt: "fox {{ sweep }}"}\nsweeps: [{name: a}]\n')
+    assert not about(with_sweeps, "reads sweep"), with_sweeps.warnings
+
+
+def test_an_output_error_names_sweep_empty_in_a_manifest_without_sweeps(tmp_path: Path) -> None:
+    """The error blamed an absolute path the manifest does not write."""
+    with pytest.raises(ManifestError) as caught:
+        plan_of(tmp_path, 'params: {prompt: "fox {{ look }}"}\nmatrix: {look: [a]}\noutput: "{{ sweep }}/{{ look }}.mp4"\n')
+    assert (caught.value.line, caught.value.field) == (6, "output")
+    assert caught.value.message == ("renders an absolute path; output is relative to the output folder; sweep, which "
+                                    f"it reads, is empty: {NO_SWEEPS} ('/a.mp4')")
