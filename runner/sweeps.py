@@ -259,6 +259,7 @@ class JobMaker:
         self._var_params: dict[tuple[Any, ...], str] = {}  # var named like a parameter it does not set -> warning
         self._var_read: set[tuple[Any, ...]] = set()  # vars named like a parameter that a template reads
         self._no_sweep = ""  # what an output error adds when the output reads sweep in a manifest without sweeps
+        self._sweep_names: dict[str, str] = {}  # the sweeps' names, case-folded -> the first sweep's of each
 
     def sweep(self, sw: Sweep, expansion: Expansion, cvars: dict[str, Compiled], order: list[str],
               cparams: dict[str, Compiled], coutput: Compiled) -> None:
@@ -289,6 +290,8 @@ class JobMaker:
                                    f"the axis (e.g. {name}_text) and write {{{{ {name}_text }}}} in the template",
                                    TemplateError))
                 return
+        if sw.name is not None:
+            self._sweep_names.setdefault(sw.name.casefold(), sw.name)
         self._no_sweep = ""
         if sw.name is None:
             # `sweep` is the name of the job's sweep under `sweeps:`; without them it is empty text
@@ -916,8 +919,17 @@ class JobMaker:
             self._no_extension.add(sw.output_path)
             self.warnings[self.m.warning(sw.output_path, f"renders file names without an extension (e.g. {rel_path!r}): "
                                                          "players and browsers may not open them; end it with .mp4")] = None
-        clash = self.outputs.claim(rel_path, key, default_output=sw.output_path not in self.m.positions)
+        default = sw.output_path not in self.m.positions
+        clash = self.outputs.claim(rel_path, key, default_output=default)
         if clash is not None:
+            other = self._sweep_names.get(sw.name.casefold()) if sw.name is not None and default else None
+            if other is not None and other != sw.name:
+                # the default output, `{{ key }}`, begins with the sweep's name: the names are what to change
+                self.errors.add(self.m.error(sw.prefix + ("name",), (
+                    f"sweep '{sw.name}' is sweep '{other}' in another case, and their jobs' files (named by their "
+                    "keys, which begin with the sweep's name) would be one where case is not told apart (macOS, "
+                    "Windows); rename the sweep")), key)
+                return None
             self.errors.add(self.m.error(sw.output_path, clash), key)
             return None
         return rel_path if digest_hex is not None else None

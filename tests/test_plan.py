@@ -2396,6 +2396,18 @@ def test_two_sweeps_that_share_a_request_are_told_so_at_the_second_sweep(tmp_pat
     assert err.field == "sweeps[1].matrix" and "leave it out of one of the sweeps" in err.message
 
 
+def test_two_sweeps_whose_names_differ_only_in_case_are_told_at_the_second_sweeps_name(tmp_path: Path) -> None:
+    """The error was put at `output` 1:1, a field the manifest does not write, asking to change "the values"."""
+    err = one_error(tmp_path, "params:\n  prompt: a fox\nsweeps:\n  - name: a\n  - name: A\n", "another case")
+    assert (err.line, err.field) == (8, "sweeps[1].name")
+    assert err.message == ("sweep 'A' is sweep 'a' in another case, and their jobs' files (named by their keys, which "
+                           "begin with the sweep's name) would be one where case is not told apart (macOS, Windows); "
+                           "rename the sweep (in job A/job)")
+    written = one_error(tmp_path, "params:\n  prompt: a fox\nsweeps:\n  - name: a\n  - name: A\n"
+                                  "output: '{{ sweep }}.mp4'\n", "one file where case")
+    assert written.field == "output"  # an output the manifest writes is what to change
+
+
 def test_an_output_named_like_its_own_sidecar_but_for_case_is_refused(tmp_path: Path) -> None:
     """x.JSON and its sidecar x.json are one file where case is not told apart (macOS, Windows)."""
     one_error(tmp_path, "params:\n  prompt: x\noutput: clip.JSON\n", "which is also the name of its own sidecar")
