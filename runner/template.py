@@ -889,11 +889,14 @@ def compile_value(value: Any) -> Compiled:
         try:
             if m and not any(x in m.group("expr") for x in _MARKERS[:2]) and "}}" not in m.group("expr"):
                 expr = m.group("expr").strip()
+                parsed = ENV.parse("{{ " + expr + " }}")
+                _finite_numbers(parsed, value)
                 fn = ENV.compile_expression(expr, undefined_to_none=False)
-                names = _undeclared(ENV.parse("{{ " + expr + " }}"))
+                names = _undeclared(parsed)
                 return Compiled("expr", value, frozenset(names), _ExprCall(fn))
             ast = ENV.parse(value)
             _reads_no_file(ast, value)
+            _finite_numbers(ast, value)
             names = _undeclared(ast)
             parts = _simple_parts(ast)
             if parts is not None:
@@ -939,6 +942,19 @@ def _reads_no_file(ast: nodes.Template, source: str) -> None:
         raise _problem(f"templates cannot include files ({{% {tag} %}}): write the text in the template, or put the "
                        "shared part in a var (vars: {intro: ...}) and write {{ intro }} where it goes",
                        source, lineno=found.lineno)
+
+
+def _finite_numbers(ast: nodes.Template, source: str) -> None:
+    """Refuse a number too large to be one (`1e999`, infinity), which Jinja would compile to a name Python does
+    not have ("NameError: name 'inf' is not defined")."""
+    import math
+
+    from jinja2 import nodes
+
+    for const in ast.find_all(nodes.Const):
+        if isinstance(const.value, float) and not math.isfinite(const.value):
+            raise _problem("a number in the template is too large to be one (it reads as infinity): write a number "
+                           "below 1e308", source, lineno=const.lineno)
 
 
 def _closes_early(value: str) -> bool:

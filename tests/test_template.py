@@ -617,3 +617,14 @@ def test_a_list_written_whole_into_text_is_noted_with_its_name() -> None:
         compiled = compile_value(source)
         compiled.renderer({"tags": ["snow", "dusk"]})
         assert compiled.written_whole() == whole, source
+
+
+@pytest.mark.parametrize("source", ["{{ 1e999 }}", "fox {{ -1e999 }}", "{% if x > 1e999 %}a{% endif %}b"])
+def test_a_number_too_large_to_be_one_is_a_clear_error(source: str) -> None:
+    """It was "NameError: name 'inf' is not defined", Jinja's compiled constant."""
+    with pytest.raises(TemplateProblem) as caught:
+        compile_value(source).render({"x": 1})
+    assert caught.value.message.startswith("a number in the template is too large to be one (it reads as infinity): "
+                                           "write a number below 1e308"), caught.value.message
+    assert "NameError" not in caught.value.message
+    assert compile_value("{{ 1e300 * 10 }}").render({}) == 1e301
