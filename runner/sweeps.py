@@ -247,7 +247,7 @@ class JobMaker:
                                    if s.type == "string" and s.enum is None and n not in ruled)
         self.required_text = tuple(n for n in self.free_text if model.params[n].required)
         self.params_folded = {n.casefold(): n for n in model.params}
-        self.other_names = _others(model.aliases)  # a parameter's name -> its other names (duration: seconds)
+        self.spellings = _others(model.aliases)  # a parameter's name -> its other names (duration: seconds)
         self.templated: frozenset[str] = frozenset()  # names the sweep's templates use
         self.reads: dict[str, frozenset[str]] = {}  # templated parameter -> the names it reads, itself or in vars
         self._rows: dict[tuple[Any, ...], dict[int, int]] = {}  # axis read from a data file -> id(value) -> index
@@ -654,7 +654,7 @@ class JobMaker:
             maybe_not_str=tuple(n for n in free if n in set_by_matrix or cparams[n].kind in ("expr", "list", "map")),
             # a matrix value replaces the parameter under its other names too, as under its own (an include's
             # `duration: null` undoes a `seconds: 8` of params)
-            unset=tuple(o for k in set_by_matrix for o in self.other_names.get(k, ()) if o in cparams
+            unset=tuple(o for k in set_by_matrix for o in self.spellings.get(k, ()) if o in cparams
                         and o not in set_by_matrix),
         )
 
