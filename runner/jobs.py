@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -117,6 +118,46 @@ def canonical(value: Any) -> str:
     if value is None:
         return "null"
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+_JSON_SCALARS = (str, int, bool, type(None))
+
+
+def not_json(value: Any) -> str | None:
+    """Why `value`, a request parameter's, cannot be sent, None when it can: a request is JSON, so strings,
+    integers, finite numbers, booleans, null, and lists and string-keyed mappings of them (a tuple is a list).
+    A NaN or an infinity (YAML's `.nan`, `.inf`) has no JSON number; any other object (`{{ range(3) }}`,
+    `{{ cfg.get }}`) would be hashed as its Python text, perhaps with a memory address, and could not be sent."""
+    stack: list[tuple[str, Any]] = [("", value)]
+    while stack:
+        at, item = stack.pop()
+        if isinstance(item, _JSON_SCALARS):
+            continue
+        where = f" (at {at})" if at else ""
+        if isinstance(item, float):
+            if math.isnan(item):
+                return f"is NaN (not a number){where}, which a request cannot carry: JSON has no such number"
+            if math.isinf(item):
+                return (f"is {'-' if item < 0 else ''}infinity{where}, which a request cannot carry: JSON has no "
+                        "such number")
+            continue
+        if isinstance(item, (list, tuple)):
+            stack.extend((f"{at}[{i}]", v) for i, v in reversed(list(enumerate(item))))
+            continue
+        if isinstance(item, dict):
+            for k, v in reversed(list(item.items())):
+                if not isinstance(k, str):
+                    if not isinstance(k, (int, float, type(None))):
+                        return f"has a key that is a {type(k).__name__}{where}: a request's keys are text (JSON)"
+                    text = json.dumps(k)  # what JSON would write for it: 1, true, null
+                    return (f"has the key {text}{where}, not text ({type(k).__name__}): a request's keys are text (JSON); "
+                            f"quote it ('{text}'), the request it makes is the same")
+                stack.append((f"{at}.{k}" if at else k, v))
+            continue
+        return (f"is a {type(item).__name__} object{where}, which is not a value a request can carry (text, numbers, "
+                "true/false, null, lists and mappings of them): Python would write its type, often with a memory "
+                "address that changes every run (a new request, paid for again); add | list, or | join(', ') for text")
+    return None
 
 
 def job_hash(provider: str, model: str, params: Mapping[str, Any], repeat: int) -> str:

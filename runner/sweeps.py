@@ -22,7 +22,7 @@ from typing import Any
 from . import images
 from .datafiles import value_position
 from .errors import CapabilityError, ManifestError, ManifestErrors, MatrixError, TemplateError
-from .jobs import Job, canonical, format_value, job_hash, whole_key_text
+from .jobs import Job, canonical, format_value, job_hash, not_json, whole_key_text
 from .localpaths import NAME_MAX, UNUSABLE, shown, why_unusable
 from .manifest import DEFAULT_OUTPUT, Manifest, dotted, field_names
 from .matrix import Combination, Expansion
@@ -682,7 +682,7 @@ class JobMaker:
         params = checked.params
         free = [n for n in sorted(params) if n in shape.free]
         segments, current = [], f'{{"model":{canonical(self.model.model)},"params":{{'
-        for i, name in enumerate(sorted(params)):
+        for i, name in enumerate(sorted(params) if not checked.issues else ()):  # no hash for a job refused
             current += ("," if i else "") + canonical(name) + ":"
             if name in free:
                 segments.append(current)
@@ -945,6 +945,12 @@ class JobMaker:
             checked = dataclasses.replace(checked, issues=(*checked.issues, problem), cost_micros=0)
         unknown = [w.field for w in checked.warnings if w.field not in self.model.params and w.field in checked.params]
         local: list[Issue] = []
+        for n, value in checked.params.items():
+            why = not_json(value)
+            if why is not None:  # the request could not be sent: no JSON carries it
+                local.append(Issue(n, why))
+                if n in unknown:
+                    unknown.remove(n)
         pathlike: dict[str, str] = {}
         for n in unknown:
             why, refused = self._local_value(checked.params[n])

@@ -3324,3 +3324,50 @@ def test_two_long_values_shortened_alike_in_their_keys_are_told_so(tmp_path: Pat
     err = one_error(tmp_path, f"params: {{prompt: '{{{{ p }}}}', quality: 360p}}\nmatrix:\n  p: ['{'x' * 50}', "
                               f"'  {'x' * 50}']\n", "the same key")
     assert "not its spacing" in err.message and "shortened alike" not in err.message
+
+
+# -- a request is JSON: what no JSON carries is refused at its line ------------------------------------------------
+
+
+@pytest.mark.parametrize("written, said", [
+    (".nan", "is NaN (not a number)"),
+    (".inf", "is infinity"),
+    ("-.inf", "is -infinity"),
+    ("{strength: [1, .nan]}", "is NaN (not a number) (at strength[1])"),
+])
+def test_a_nan_or_infinity_in_a_parameter_passed_through_is_refused_at_its_line(tmp_path, written, said):
+    err = one_error(tmp_path, f"params:\n  prompt: fox\n  motion_strength: {written}\n", said)
+    assert (err.line, err.field) == (6, "params.motion_strength")
+    assert "JSON has no such number" in str(err)
+
+
+def test_an_infinity_from_a_matrix_axis_through_a_template_is_refused_in_its_job(tmp_path):
+    err = one_error(tmp_path, 'params:\n  prompt: fox\n  motion: "{{ m }}"\nmatrix:\n  m: [.inf, 1]\n', "is infinity")
+    assert (err.line, err.field) == (6, "params.motion") and "m=inf" in str(err)
+
+
+@pytest.mark.parametrize("template, kind", [
+    ("{{ range(3) }}", "a range object"),
+    ("{{ cfg.get }}", "a builtin_function_or_method object"),
+    ("{{ cfg.keys() }}", "a dict_keys object"),
+])
+def test_an_object_from_a_one_expression_template_is_refused_not_hashed_as_its_text(tmp_path, template, kind):
+    body = f'vars:\n  cfg: {{a: 1, b: x}}\nparams:\n  prompt: fox\n  motion: "{template}"\n'
+    err = one_error(tmp_path, body, kind)
+    assert (err.line, err.field) == (8, "params.motion")
+    assert "| list" in str(err)
+
+
+def test_a_mapping_with_a_key_not_text_is_refused_not_a_crash(tmp_path):
+    err = one_error(tmp_path, "params:\n  prompt: fox\n  motion: \"{{ {1: 'a', 'b': 2} }}\"\n", "has the key 1")
+    assert (err.line, err.field) == (6, "params.motion") and "quote it ('1')" in str(err)
+
+
+def test_json_values_of_a_parameter_passed_through_keep_their_hash(tmp_path):
+    # a tuple is sent as the list it holds: the same request, hashed as before
+    listed = plan_of(tmp_path, "params:\n  prompt: fox\n  motion: [[a, 1], [b, 2.5]]\n  m: {k: [true, null]}\n",
+                     "a.yaml").jobs[0]
+    made = plan_of(tmp_path, "params:\n  prompt: fox\n  motion: \"{{ {'b': 2.5, 'a': 1} | dictsort }}\"\n"
+                             "  m: \"{{ {'k': [true, none]} }}\"\n", "b.yaml").jobs[0]
+    assert listed.hash == made.hash
+    assert listed.hash == job_hash("sim", "pixverse-v5.6", listed.params, 0)
