@@ -39,7 +39,9 @@ from .errors import (
     RetryableError,
     ServerError,
 )
-from .jobs import KEY_IGNORED, billed_above, billed_above_note, billed_factors, counted_cost, key_ignored_note, usd_text
+from .jobs import (
+    KEY_IGNORED, billed_above, billed_above_note, billed_factors, counted_cost, key_ignored_note, not_json, usd_text,
+)
 from .live import LiveViews
 from .options import GONE_AFTER, RunOptions
 from .outputs import (
@@ -974,6 +976,9 @@ class Executor:
         known only by this machine's clock then, which may have been stepped since (suspend and resume, NTP)."""
         try:
             body = self.provider.build_request(job.params, model=self.plan.model, idempotency_key=key)
+            unsendable = next(((n, why) for n, v in body.items() if (why := not_json(v)) is not None), None)
+            if unsendable is not None:  # the body cannot be written as JSON: nothing of it can leave
+                raise RejectedError(f"its request cannot be written as JSON: {unsendable[0]} {unsendable[1]}")
         except RejectedError as exc:  # an input the provider could never take (an input image changed since the plan)
             if not fresh:  # an earlier process sent this attempt: it may have been taken, and cannot be sent again
                 return self._give_up(job, jid, f"cannot be sent again ({exc}), and an earlier send may have reached "

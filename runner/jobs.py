@@ -121,6 +121,7 @@ def canonical(value: Any) -> str:
 
 
 _JSON_SCALARS = (str, int, bool, type(None))
+MAX_DEPTH = 500  # lists and mappings in a request value, one in another: JSON's encoder stops near 1,000
 
 
 def not_json(value: Any) -> str | None:
@@ -128,36 +129,52 @@ def not_json(value: Any) -> str | None:
     integers, finite numbers, booleans, null, and lists and string-keyed mappings of them (a tuple is a list).
     A NaN or an infinity (YAML's `.nan`, `.inf`) has no JSON number; any other object (`{{ range(3) }}`,
     `{{ cfg.get }}`) would be hashed as its Python text, perhaps with a memory address, and could not be sent."""
-    stack: list[tuple[str, Any]] = [("", value)]
+    # (item, depth, where it is: (the parent's, step) or None), depth first; where is written only for a problem
+    stack: list[tuple[Any, int, Any]] = [(value, 0, None)]
     while stack:
-        at, item = stack.pop()
+        item, depth, at = stack.pop()
         if isinstance(item, _JSON_SCALARS):
             continue
-        where = f" (at {at})" if at else ""
         if isinstance(item, float):
             if math.isnan(item):
-                return f"is NaN (not a number){where}, which a request cannot carry: JSON has no such number"
+                return f"is NaN (not a number){_at(at)}, which a request cannot carry: JSON has no such number"
             if math.isinf(item):
-                return (f"is {'-' if item < 0 else ''}infinity{where}, which a request cannot carry: JSON has no "
+                return (f"is {'-' if item < 0 else ''}infinity{_at(at)}, which a request cannot carry: JSON has no "
                         "such number")
             continue
+        if depth >= MAX_DEPTH and isinstance(item, (list, tuple, dict)):  # a list that holds itself, say
+            return f"nests lists or mappings more than {MAX_DEPTH} deep"
         if isinstance(item, (list, tuple)):
-            stack.extend((f"{at}[{i}]", v) for i, v in reversed(list(enumerate(item))))
+            for i in range(len(item) - 1, -1, -1):
+                v = item[i]
+                if not isinstance(v, _JSON_SCALARS):
+                    stack.append((v, depth + 1, (at, i)))
             continue
         if isinstance(item, dict):
             for k, v in reversed(list(item.items())):
                 if not isinstance(k, str):
                     if not isinstance(k, (int, float, type(None))):
-                        return f"has a key that is a {type(k).__name__}{where}: a request's keys are text (JSON)"
+                        return f"has a key that is a {type(k).__name__}{_at(at)}: a request's keys are text (JSON)"
                     text = json.dumps(k)  # what JSON would write for it: 1, true, null
-                    return (f"has the key {text}{where}, not text ({type(k).__name__}): a request's keys are text (JSON); "
-                            f"quote it ('{text}'), the request it makes is the same")
-                stack.append((f"{at}.{k}" if at else k, v))
+                    return (f"has the key {text}{_at(at)}, not text ({type(k).__name__}): a request's keys are text "
+                            f"(JSON); quote it ('{text}'), the request it makes is the same")
+                if not isinstance(v, _JSON_SCALARS):
+                    stack.append((v, depth + 1, (at, k)))
             continue
-        return (f"is a {type(item).__name__} object{where}, which is not a value a request can carry (text, numbers, "
+        return (f"is a {type(item).__name__} object{_at(at)}, which is not a value a request can carry (text, numbers, "
                 "true/false, null, lists and mappings of them): Python would write its type, often with a memory "
                 "address that changes every run (a new request, paid for again); add | list, or | join(', ') for text")
     return None
+
+
+def _at(at: Any) -> str:
+    """` (at motion.strength[1])` for the place `not_json` kept, "" for the value itself."""
+    steps: list[str] = []
+    while at is not None:
+        at, step = at
+        steps.append(f"[{step}]" if isinstance(step, int) else f".{step}")
+    text = "".join(reversed(steps)).removeprefix(".")
+    return f" (at {text})" if text else ""
 
 
 def job_hash(provider: str, model: str, params: Mapping[str, Any], repeat: int) -> str:

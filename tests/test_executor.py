@@ -3294,6 +3294,32 @@ def test_an_input_image_spoilt_after_the_plan_rejects_its_job_not_the_run(tmp_pa
     assert stats(prov)["creates"] == 0
 
 
+@pytest.mark.parametrize("value", [float("nan"), float("-inf"), range(3), {"a": [1, float("inf")]}])
+def test_a_request_no_json_carries_is_rejected_not_sent_and_the_run_goes_on(tmp_path: Path, value: Any) -> None:
+    """A plan made by a library caller (or an older planner) with a value no JSON carries: its request cannot be
+    written, so it certainly was not sent. The job ends rejected, nothing reserved or billed, not left submitting;
+    the other jobs are sent and done."""
+    import dataclasses
+
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 0.1},
+                       extra={"params": {"prompt": "a fox {{ seed }}", "quality": "360p", "duration": 5,
+                                         "motion_strength": 0.5}})
+    p = api.plan(m)
+    bad = p.jobs[0]._replace(params={**p.jobs[0].params, "motion_strength": value})
+    p = dataclasses.replace(p, jobs=(bad, *p.jobs[1:]))
+    prov = sim_provider(m)
+    result = api.run(p, provider=prov, report=False)
+    assert result.exit_code == 1, result
+    assert result.stats.counts["rejected"] == 1 and result.stats.counts["done"] == 1, result.stats.counts
+    jobs = {j.key: j for j in api.status(m).jobs}
+    refused = jobs[bad.key]
+    assert refused.state == "rejected" and "not sent: " in (refused.error or "")
+    assert "motion_strength" in (refused.error or "") and "JSON" in (refused.error or "")
+    assert stats(prov)["creates"] == 1
+    snap = api.status(m)
+    assert snap.reserved_micros == 0 and snap.spent_micros == p.jobs[1].cost_micros
+
+
 def test_a_run_that_fails_while_it_sets_up_is_recorded_as_crashed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Not left `running`, which `status` would call a killed run to resume."""
     from runner import resume
