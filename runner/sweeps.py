@@ -32,6 +32,7 @@ from .template import Compiled, TemplateProblem, compile_value, dependents, null
 from .yamlsource import LITERAL_BLOCK
 
 IMAGE_PARAMS = ("input_reference", "last_frame_image")
+_PLAIN_JSON = frozenset({str, int, bool, type(None)})  # a request value that is JSON as it is
 _MAX_REPORTED = 20
 _SAFE_REL = re.compile(r"(?!\.\.?(?:/|$))[A-Za-z0-9_=,+@#%-][A-Za-z0-9._=,+@#%-]*(?:/(?!\.\.?(?:/|$))[A-Za-z0-9._=,+@#%-]+)*")
 
@@ -946,7 +947,7 @@ class JobMaker:
         unknown = [w.field for w in checked.warnings if w.field not in self.model.params and w.field in checked.params]
         local: list[Issue] = []
         for n, value in checked.params.items():
-            why = not_json(value)
+            why = None if type(value) in _PLAIN_JSON else not_json(value)
             if why is not None:  # the request could not be sent: no JSON carries it
                 local.append(Issue(n, why))
                 if n in unknown:
