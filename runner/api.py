@@ -1018,6 +1018,9 @@ class CancelResult:
                                                                # `unknown` as a run records them: key -> why
     unresolved: list[str] = field(default_factory=list)        # sent, the answer never recorded: not cancelled
                                                                # (the next run finds out whether it was made)
+    never_sent: list[str] = field(default_factory=list)        # left `submitting`, the manifest no longer has them,
+                                                               # and the provider's request log has no create of
+                                                               # theirs: never sent, their attempt voided (unpaid)
     dropped: list[str] = field(default_factory=list)           # of those left in flight, the ones the manifest
                                                                # no longer has (a run refuses to start over them)
     copy: Path | None = None                                   # the manifest as the run that sent them had it
@@ -1231,10 +1234,20 @@ def _check_recorded(p: Plan, db: Path) -> None:
 _CANCELLABLE = (JobState.SUBMITTING.value, JobState.SUBMITTED.value, JobState.RUNNING.value)
 
 
+_MOST_REQUEST_TIME = 3600.0  # the longest --request-timeout
+
+
 def _unresolved(flying: Iterable[Any], last_run: int) -> list[str]:
     """Of the jobs in flight (`in_flight_rows`), those the latest run left `submitting`: sent without their answer
     recorded, which the next run finds out and no cancel can stop (an earlier run's are found by none: not named)."""
     return [r["key"] for r in flying if r["state"] == JobState.SUBMITTING.value and r["held_by"] == last_run]
+
+
+def _left_submitting(p: Plan, flying: Iterable[Any]) -> list[Any]:
+    """Of the jobs in flight (`in_flight_rows`), those a run left `submitting` that the manifest no longer has: no
+    run looks them up by their key, as it does its own."""
+    planned = {j.hash for j in p.jobs}
+    return [r for r in flying if r["state"] == JobState.SUBMITTING.value and r["hash"] not in planned]
 
 
 def _nothing_to_cancel(p: Plan, db: Path, result: CancelResult) -> bool:
@@ -1259,6 +1272,8 @@ def _nothing_to_cancel(p: Plan, db: Path, result: CancelResult) -> bool:
         flying = store.in_flight_rows(p.manifest.name, _CANCELLABLE)
         if any(r["state"] != JobState.SUBMITTING.value and r["provider_id"] for r in flying):
             return False
+        if _left_submitting(p, flying):
+            return False  # looked up by key (`_cancel_in_flight`)
         result.unresolved = _unresolved(flying, last.id)
         result.copy, result.copy_there = store.manifest_copy_file(last.id, folder=p.outputs_dir, write=False)
         result.copy_run, result.blocking = last.id, False
@@ -1272,7 +1287,7 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
     :raises sqlite3.Error: the state could not be written (in an exception group)."""
     import anyio
 
-    from .executor import earlier_whole
+    from .executor import LOG_SETTLE, LOG_SKEW, earlier_whole
 
     db = store.path
     # The run holding the lock writes these jobs' states: it must let go of them first.
@@ -1293,6 +1308,7 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
     result.copy, result.copy_there = store.manifest_copy_file(held, folder=p.outputs_dir)
     result.copy_run = held
     result.blocking = last.id in gone.values()
+    left = _left_submitting(p, flying)
     waiting: list[str] = []  # the job whose 404 started the first wait, once told
     began: list[bool] = []  # that cancel began is recorded
 
@@ -1386,6 +1402,30 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
         else:
             result.finished.append(key)
 
+    async def unsent(client: Any, row: Any) -> None:
+        """A job a run left `submitting` (its create sent, or about to be, the answer never recorded; a request
+        that could not be written as JSON stopped an older gridrun so) that the manifest no longer has: looked up by
+        its attempt's key in the provider's request log, as a run looks up its own. One the log, read to its end
+        once no send of it can still be on its way, does not have never reached the provider: its attempt is
+        voided, nothing paid or reserved. Any other stays as it is."""
+        key = store.following(row["id"]).idempotency_key
+        sent_at = row["submitted_at"]
+        # the longest a run's create may take (--request-timeout at most), and the log's settling, after its send
+        if key is None or sent_at is None or time.time() - sent_at < _MOST_REQUEST_TIME + LOG_SETTLE:
+            return
+        try:
+            found = await prov.find_by_key(client, key, created_after=sent_at - LOG_SKEW)
+        except (NotImplementedError, LookupError, ProviderError):
+            return  # the log cannot tell
+        if found is not None:
+            return  # at the provider: a run of the manifest that has it follows it
+        with recording():
+            result.changed_runs |= store.void_left(row["id"], "not in the provider's request log: never reached it "
+                                                              "(found by gridrun cancel); nothing paid")
+        result.never_sent.append(row["key"])
+        if row["key"] in result.unresolved:
+            result.unresolved.remove(row["key"])
+
     async def look(client: Any, limiter: anyio.CapacityLimiter, row: Any, queued: set[str]) -> None:
         async with limiter:
             with contextlib.suppress(ProviderError):  # `one` asks again, and says why it could not
@@ -1396,6 +1436,8 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
     async def requests() -> None:
         limiter = anyio.CapacityLimiter(CANCEL_AT_ONCE)
         async with prov.client() as client:
+            for row in left:
+                await unsent(client, row)
             # The queued ones first, all of them before any rendering one: a render cancelled frees a slot at the
             # provider, where a job queued behind it would start rendering and then be charged as a render (a
             # job cancelled while queued is free).

@@ -1771,8 +1771,13 @@ def cmd_cancel(args: argparse.Namespace) -> int:
         if r.kept:
             say(f"  {_rerenders_note(len(r.kept))}")
     elif not (r.failed or r.finished or r.still_running or r.dropped or r.unresolved or r.errors or r.gone
-              or r.not_taken):
+              or r.not_taken or r.never_sent):
         say("nothing in flight to cancel")
+    if r.never_sent:
+        n = len(r.never_sent)
+        say(f"{_jobs(n)} left sending by a run that stopped, which the manifest no longer has "
+            f"({_some(r.never_sent)}): the provider's request log has no create of {_them(n)}, so "
+            f"{'it was' if n == 1 else 'they were'} never sent: nothing paid, nothing reserved any more")
     for key, why in r.failed.items():
         say(f"{'  ' if r.cancelled else ''}{visible(key)}: had failed already ({visible(why)})")
     if r.failed_kept:

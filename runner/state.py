@@ -2174,6 +2174,32 @@ class Store:
                 changed.add(int(run_id))
         return changed
 
+    def void_left(self, job_id: int, reason: str) -> set[int]:
+        """A job a run left `submitting` that `gridrun cancel` proved never reached the provider (its request log,
+        read to its end, has no create with the attempt's key): its attempt voided (`void_attempt`), and each ended
+        run that left the job at that attempt records it as it is now, its estimate out of that run's reserve.
+        Returns the runs whose record it changed."""
+        changed: set[int] = set()
+        with self.batch():
+            a = self.db.execute(
+                "SELECT a.n, a.estimate_micros FROM attempts a JOIN jobs j ON j.id = a.job_id AND a.n = j.attempts"
+                " WHERE j.id=?", (job_id,)).fetchone()
+            left: list[tuple[int, dict[str, Any]]] = []
+            for run_id, final, money in self.db.execute(
+                "SELECT rj.run_id, rj.final, r.final_money FROM run_jobs rj JOIN runs r ON r.id = rj.run_id"
+                " WHERE rj.job_id=? AND rj.final IS NOT NULL AND r.final_money IS NOT NULL", (job_id,)).fetchall():
+                was = json.loads(final)
+                if a is not None and was.get("attempts") == a["n"] and was.get("state") == S.SUBMITTING.value:
+                    left.append((int(run_id), json.loads(money)))
+            self.void_attempt(job_id, reason)
+            for run_id, kept in left:
+                self.db.execute(self._final_sql("= ? AND job_id = ?"), (run_id, job_id))
+                reserved = max(0, int(kept.get("reserved", 0)) - int(a["estimate_micros"] or 0))
+                self.db.execute("UPDATE runs SET final_money=? WHERE id=?",
+                                (_json({**kept, "reserved": reserved}), run_id))
+                changed.add(run_id)
+        return changed
+
     def rerender_failed(self, job_id: int, to: JobState, *, run_id: int | None, **fields: Any) -> JobState:
         """A job whose render the provider failed, or whose create it refused (`to`, with `fields` as
         `transition` takes them). Returns its state now.

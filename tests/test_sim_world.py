@@ -296,3 +296,41 @@ def test_a_failed_re_render_whose_failure_retry_a_killed_run_never_sent_leaves_t
     assert now.attempts == 2 and now.cost_micros == job.cost_micros
     check_outputs(m)
     assert api.run(m, options={"retry_failed": True}, report=False).exit_code == 0 and world_stats(m)["creates"] == 2
+
+
+def _age_sends(m: Path, seconds: float) -> None:
+    """The sends of the jobs left `submitting` made `seconds` earlier, as a state left long ago has them."""
+    import sqlite3
+
+    with sqlite3.connect(m.parent / ".gridrun" / "state.db") as db:
+        db.execute("UPDATE jobs SET submitted_at = submitted_at - ? WHERE state = 'submitting'", (seconds,))
+    db.close()
+
+
+@pytest.mark.parametrize("crash_at, reached", [("before-submit:1", False), ("after-submit:1", True)])
+def test_cancel_voids_a_job_left_sending_the_manifest_no_longer_has_only_when_the_log_never_saw_it(
+        tmp_path: Path, crash_at: str, reached: bool) -> None:
+    """A run stopped with a job `submitting` (a request it could not write, a kill) and the manifest changed since:
+    no run looks that job up, and a run refuses to start over it. `cancel` looks it up by its key in the provider's
+    request log once no send of it can still be on its way: one never received is voided (nothing paid or reserved,
+    and a run of the manifest as it is starts); one the provider has stays as it is."""
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.2, "jitter": 0})
+    _killed_run(m, crash_at, "run")
+    assert [j.state for j in api.status(m).jobs] == ["submitting"]
+    assert world_stats(m)["creates"] == (1 if reached else 0)
+    m.write_text(m.read_text().replace("a fox,", "a red fox,"))
+    key = api.status(m).jobs[0].key
+    recent = api.cancel(m)
+    assert recent.unresolved == [key] and not recent.never_sent, "a send may still be on its way"
+    _age_sends(m, 7200)
+    result = api.cancel(m)
+    if reached:
+        assert result.unresolved == [key] and not result.never_sent
+        assert [j.state for j in api.status(m).jobs] == ["submitting"]
+        return
+    assert result.never_sent == [key] and not result.unresolved
+    snap = api.status(m)
+    assert [j.state for j in snap.jobs] == ["planned"] and snap.reserved_micros == 0 and snap.spent_micros == 0
+    again = api.run(m, report=False)
+    assert again.exit_code == 0 and again.stats.counts["done"] == 1
+    assert world_stats(m)["creates"] == 1
