@@ -500,7 +500,8 @@ class LeftBehind:
             "sent, not yet seen finished (`gridrun cancel` stops those still rendering)":
                 (S.SUBMITTED.value, S.RUNNING.value),
             "rendered, to be downloaded": (S.DOWNLOADING.value,),
-            "sent or about to be (their outcome is not known yet)": (S.SUBMITTING.value,),
+            "sent or about to be (their outcome is not known yet; an hour after the send, `gridrun cancel` looks "
+            "them up, and puts back those never sent)": (S.SUBMITTING.value,),
         }
         counts = [f"{n} {what}" for what, states in kinds.items() if (n := sum(s in states for s in self.states))]
         one = left == 1

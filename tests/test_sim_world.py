@@ -16,6 +16,7 @@ import pytest
 from execkit import check_outputs, sha256 as sha256_of, write_manifest
 
 from runner import api
+from runner.errors import InFlightError
 from runner.cli import main
 from runner.providers import SIM_WORLD
 from runner.sim import SimConfig
@@ -334,3 +335,12 @@ def test_cancel_voids_a_job_left_sending_the_manifest_no_longer_has_only_when_th
     again = api.run(m, report=False)
     assert again.exit_code == 0 and again.stats.counts["done"] == 1
     assert world_stats(m)["creates"] == 1
+
+
+def test_a_run_refused_over_a_job_left_sending_names_cancel(tmp_path: Path) -> None:
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.2, "jitter": 0})
+    _killed_run(m, "before-submit:1", "run")
+    m.write_text(m.read_text().replace("a fox,", "a red fox,"))
+    with pytest.raises(InFlightError) as exc:
+        api.run(m, report=False)
+    assert "sent or about to be" in str(exc.value) and "`gridrun cancel` looks them up" in str(exc.value)
