@@ -1069,7 +1069,7 @@
   }
   // A run going on writes its page again at least every DATA.refresh seconds (`rebuilt_within`: 60 s with nothing
   // moved, and the build's time; more for a long `report_every` or slow builds). A snapshot unchanged for three
-  // times as long (room for a slow or missed build and the page's own 20 s between reloads) was left by a run
+  // times as long (room for a slow or missed build and the page's own time between looks) was left by a run
   // that no longer writes it, killed say: the page stops reloading and says so. Measured on this tab's clock from
   // the first load that showed the snapshot, kept across reloads: the clock of the machine that wrote the page
   // may differ.
@@ -1133,20 +1133,60 @@
   } else {
     try { sessionStorage.removeItem(SEEN); } catch (e) { /* nothing kept */ }
   }
-  // A page that does not reload (the user's choice, the details view open, videos playing) sees no new snapshot:
-  // the age of its own says nothing of the run. It says it is paused, and its next reload, whenever that comes,
-  // tells whether the run still writes the page (`unchangedFor` as that page loads).
+  // The run writes, beside each page it writes, the stamp of the page's snapshot (DATA.stamp, a small script):
+  // the page loads it every STAMP_EVERY ms and reloads only when the run wrote a newer snapshot (a reload of a
+  // big grid draws it again from the start). A script, not a request of the page's own: it loads from file://
+  // too. Where it cannot be loaded (a run before it, a folder copied without its .runs/), the page reloads every
+  // RELOAD_EVERY ms as it always did.
+  // A page that does not look (the user's choice, the details view open, videos playing) sees no new snapshot:
+  // the age of its own says nothing of the run. It says it is paused, and its next look tells whether the run
+  // still writes the page: the stamp, or without one the next reload (`unchangedFor` as that page loads).
+  const STAMP_EVERY = 5000;
+  const RELOAD_EVERY = 20000;
+  let stamp = DATA.stamp ? "" : "none";  // "": not loaded yet; "ok": it loads; "none": it cannot be had
   let skipped = false;
+  let loading = false;
+  function loadStamp() {
+    if (loading) return;
+    loading = true;
+    const s = document.createElement("script");
+    const done = (taken) => {
+      s.remove();
+      loading = false;
+      if (taken === null) { stamp = "none"; return; }
+      stamp = "ok";
+      judge(taken);
+    };
+    window.gridrunStamp = undefined;
+    s.onload = () => { const st = window.gridrunStamp; done(st && typeof st.taken === "number" ? st.taken : null); };
+    s.onerror = () => done(null);
+    s.src = DATA.stamp + "?t=" + Date.now();
+    document.head.append(s);
+  }
+  // whether the page may look now: not once it stopped, nor while paused (which it says)
+  function mayLook() {
+    if (!reloading) return false;
+    sayLive();
+    if (pausedWhy()) { skipped = true; return false; }
+    return true;
+  }
+  // `taken`: the stamp's snapshot (null: none to be had, the page then judges by reloading)
+  function judge(taken) {
+    if (!reloading || pausedWhy()) return;
+    if (taken !== null && taken !== RUNS[0].taken) { reloadInPlace(); return; }
+    const age = unchangedFor();
+    // a page that skipped looks judges by the stamp, which tells; without one, only a reload does
+    if (age > STALE_AFTER && (taken !== null || !skipped)) { stopLive(age); return; }
+    if (taken === null) { reloadInPlace(); return; }
+    skipped = false;
+  }
   if (reloading) {
-    const timer = setInterval(() => {
-      sayLive();
-      if (pausedWhy()) { skipped = true; return; }
-      const age = unchangedFor();
-      if (age > STALE_AFTER && !skipped) {
-        clearInterval(timer);
-        stopLive(age);
-      } else reloadInPlace();
-    }, 20000);
+    const looks = setInterval(() => {
+      if (stamp === "none") clearInterval(looks);
+      else if (mayLook()) loadStamp();
+    }, STAMP_EVERY);
+    // the reloads of old, where the stamp has not loaded (yet)
+    setInterval(() => { if (stamp !== "ok" && mayLook()) judge(null); }, RELOAD_EVERY);
   }
   // seconds since the videos of the playing ▶ started (null: none plays)
   const playClock = () => (session && session.start ? (performance.now() - session.start) / 1000 : null);

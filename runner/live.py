@@ -22,8 +22,10 @@ FLUSH_DELAY = 0.05
 # ... and with nothing to do the housekeeping wakes only this often (the report's clock, outputs due):
 # during long renders a run is idle, and waking 20 times a second cost ~5 ms of CPU per second.
 IDLE_TICK = 1.0
-# A live report rebuild that took t seconds is followed by none for REPORT_SHARE·t seconds (at 10,000 jobs a
-# rebuild takes about 0.15 s, so `report_every` rules up to about 25,000).
+# A live report rebuild that took t seconds is followed by none for REPORT_SHARE·t seconds: the report never takes
+# more than 1/40 of a CPU. At 10,000 jobs a live rebuild takes 0.7-0.8 s on a loaded 2-CPU machine
+# (`bench/report_bench.py`), so rebuilds come about 30 s apart there, and `report_every` (10 s) rules up to about
+# 3,500 jobs; an open page loads the snapshot's stamp every few seconds and reloads only when a rebuild came.
 REPORT_SHARE = 40
 # A live report is rebuilt only after a job changed state, or when the last build is this many seconds old
 # (its clock and wall time): during long renders nothing on the page moves.

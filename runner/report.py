@@ -152,6 +152,7 @@ def render(
     description: str | None = None,
     refresh: float | None = None,
     digests: Digests | None = None,
+    stamp: str | None = None,
 ) -> str:
     """The report page of `snapshot` (with `compare`: run A = snapshot beside run B = compare).
 
@@ -159,7 +160,8 @@ def render(
     `digests` remembers what it hashed, which the caller saves). `base_dir` is the folder the page will sit in; videos and
     posters are linked relative to it. `refresh`, for the live page of a run going on: the most seconds it
     lets pass before it writes the next (`live.rebuilt_within`), which the page waits well past before it
-    says the run stopped updating it.
+    says the run stopped updating it. `stamp`: where, relative to the page, the run writes its snapshot's stamp
+    (`stamp_path`), which a live page loads now and then to reload only when a newer snapshot is there.
     """
     snaps = [snapshot] if compare is None else [snapshot, compare]
     if title is None:
@@ -168,7 +170,7 @@ def render(
         if compare is not None:
             title = f"{run.manifest_name} · run {run.id} vs run {compare.run.id}"
     data, texts = _page_data(snaps, title=title, base_dir=Path(base_dir), memo=memo, refresh=refresh,
-                             digests=digests)
+                             digests=digests, stamp=stamp)
     sums = [_display_summary(s) for s in snaps]
     page = _environment().get_template("report.html.j2").render(
         title=title,
@@ -825,7 +827,7 @@ def _axis_differences(a: JobRecord, b: JobRecord) -> dict[str, list[str | None]]
 
 def _page_data(
     runs: Sequence[Snapshot], *, title: str, base_dir: Path, memo: ReportMemo | None = None,
-    refresh: float | None = None, digests: Digests | None = None,
+    refresh: float | None = None, digests: Digests | None = None, stamp: str | None = None,
 ) -> tuple[dict[str, Any], list[str] | None]:
     """The page's data, and with `memo` (one run only: a compare page edits its entries) the JSON text
     of each of its items: the entries of jobs that did not change since the memo's last build, and their
@@ -983,6 +985,8 @@ def _page_data(
         "otherRuns": {str(r): name for s in runs for r, name in sorted(s.other_runs.items())},
         "live": live,
         "refresh": round(refresh, 1) if live and refresh is not None else None,
+        # the snapshot's stamp file, which the live page loads to tell whether the run wrote a newer one
+        "stamp": stamp if live else None,
         "axes": [{"id": a.id, "label": a.label, "kind": a.kind, "values": list(a.values)} for a in axes],
         "view": _default_view(axes, items),
         "common": common,
@@ -1183,11 +1187,27 @@ def write_report(
         ensure_posters(snapshot, within=home)
     manifest_text = store.manifest_copy(snapshot.run.id)
     description = _description(manifest_text) if memo is None else memo.description(manifest_text)
-    page = render(snapshot, base_dir=target.parent, memo=memo, description=description, refresh=refresh)
+    stamp = stamp_path(target) if own else None
+    page = render(snapshot, base_dir=target.parent, memo=memo, description=description, refresh=refresh,
+                  stamp=None if stamp is None else stamp.relative_to(target.parent).as_posix())
     if own:
         keep_foreign(target, target.parent)
     atomic_write(target, page, durable=False)
+    if stamp is not None:  # after the page: a stamp never names a snapshot the page does not hold yet
+        atomic_write(stamp, _stamp_text(snapshot.taken_at), durable=False)
     return target
+
+
+def stamp_path(report: Path) -> Path:
+    """Where the report at `report`, written by gridrun in an output folder, has its snapshot's stamp: a small
+    script under the folder's `.runs/` (no manifest's output may be written there) that a live page loads every
+    few seconds, from file:// too, and reloads only when the stamp is not the page's own snapshot."""
+    return report.parent / ".runs" / f"{report.name}.stamp.js"
+
+
+def _stamp_text(taken_at: float) -> str:
+    """The stamp script: the snapshot's time, as the page's data holds it (`runs[0].taken`)."""
+    return f"window.gridrunStamp = {_json_text({'taken': round(taken_at, 3)})};\n"
 
 
 def _description(manifest_text: str) -> str | None:

@@ -967,3 +967,25 @@ def test_a_second_compare_of_two_runs_that_wrote_one_path_hashes_no_video_again(
     assert hashed == [], hashed
     same = {i["key"]: i for i in page_data(again.read_text())["items"]}["style=anime,seed=3"]
     assert again == first and same["overwritten"] == 1 and same["jobs"][0]["src"] == "anime/3.mp4", same
+
+
+def test_a_report_writes_its_snapshots_stamp_under_runs_which_the_live_page_names(tmp_path: Path) -> None:
+    """Beside each report in its output folder, the stamp of its snapshot (a small script under .runs/, where no
+    manifest's output may go): the live page loads it to reload only when the run wrote a newer snapshot; the
+    finished page's stamp moves too, so that a live page still open comes to it."""
+    from runner.report import stamp_path
+
+    store, run_id = build_state(tmp_path, fox_jobs(), end_status=None)
+    report = write_report(store, run_id=run_id, refresh=30)
+    stamp = stamp_path(report)
+    assert stamp == outputs(tmp_path) / ".runs" / "report.html.stamp.js"
+    data = page_data(report.read_text())
+    assert data["live"] is True and data["stamp"] == ".runs/report.html.stamp.js"
+    text = stamp.read_text()
+    assert text.startswith("window.gridrunStamp = ") and text.endswith(";\n")
+    assert json.loads(text[len("window.gridrunStamp = "):-2]) == {"taken": data["runs"][0]["taken"]}
+    store.end_run(run_id, "completed")
+    report = write_report(store, run_id=run_id)
+    data = page_data(report.read_text())
+    assert data["live"] is False and data["stamp"] is None
+    assert json.loads(stamp.read_text()[len("window.gridrunStamp = "):-2]) == {"taken": data["runs"][0]["taken"]}

@@ -1386,10 +1386,13 @@ def test_a_live_page_whose_snapshot_stops_moving_stops_reloading_and_says_so(
         browser: Any, tmp_path: Path, seen: str) -> None:
     """A run going on writes its page again at least every `refresh` s (here 30); a page whose snapshot has
     not moved for three times as long (on the tab's clock, across reloads) stops reloading and says the run
-    stopped updating it. A snapshot seen lately, or one newer than the one seen long ago, reloads as ever."""
+    stopped updating it. A snapshot seen lately, or one newer than the one seen long ago, stays until the run
+    writes a newer one (its stamp tells), then reloads."""
     import datetime
     import json
     import re
+
+    from runner.report import stamp_path
 
     store, run_id = build_state(tmp_path, fox_jobs(), end_status=None)
     report = write_report(store, run_id=run_id, refresh=30)
@@ -1405,19 +1408,29 @@ def test_a_live_page_whose_snapshot_stops_moving_stops_reloading_and_says_so(
             sessionStorage.setItem("gridrun.seen:/{report.name}", JSON.stringify({{taken: {json.dumps(taken)},
                                                                                   at: Date.now() - {ago}}}));""")
 
-    with opened(browser, report, before=before) as o:
+    # from file:// as gridrun prints it, where a page may fetch nothing: the stamp loads as a script
+    with opened(browser, report, before=before, from_disk=seen == "this snapshot lately") as o:
         page = o.page
         assert page.locator(".stale-note").count() == 0 and page.locator("#ctl-reload").count() == 1
         page.evaluate("window.sameLoad = true")
-        if seen != "this snapshot for long":  # 20 s on: the page reloads, as it does while the run goes on
-            with page.expect_navigation():
-                page.clock.run_for(21_000)
+        if seen != "this snapshot for long":
+            for _ in range(4):  # 20 s on, the stamp still the page's own: no reload
+                page.clock.run_for(5_000)
+                page.wait_for_function("window.gridrunStamp !== undefined")
+            assert page.evaluate("window.sameLoad") is True
+            assert page.locator(".stale-note").count() == 0
+            stamp = stamp_path(report)
+            stamp.write_text(stamp.read_text().replace(str(data["runs"][0]["taken"]), str(data["runs"][0]["taken"] + 9)))
+            with page.expect_navigation():  # the run wrote a newer snapshot: the page reloads
+                page.clock.run_for(5_000)
             page.wait_for_function("window.gridrun !== undefined")
             assert page.evaluate("window.sameLoad") is None
+            assert o.errors == []
             return
         badge = ".run-summary .badge"
         assert page.locator(badge).text_content() == "running"
         page.clock.run_for(21_000)  # 100 s unchanged, past 3 × 30: no reload, and the page says why
+        page.wait_for_selector(".stale-note")
         assert page.locator(badge).text_content() == "not updating"
         assert "may be gone" in page.locator(badge).get_attribute("title")
         note = page.locator(".stale-note")
@@ -1431,12 +1444,13 @@ def test_a_live_page_whose_snapshot_stops_moving_stops_reloading_and_says_so(
         assert o.errors == []
 
 
-@pytest.mark.parametrize("why", ["reload turned off", "details open"])
+@pytest.mark.parametrize("why", ["reload turned off", "details open", "details open, the stamp not kept"])
 def test_a_live_page_that_does_not_reload_says_it_is_paused_not_that_its_run_may_be_gone(
         browser: Any, tmp_path: Path, why: str) -> None:
     """A live page that does not reload (the user unticked "reload while running", or the details view stays
     open) sees no newer snapshot, however long: it says it is paused, never that the run may be gone, and keeps
-    the checkbox. Reloading again, a page that still gets the same old snapshot says it stopped updating."""
+    the checkbox. Looking again, a page whose snapshot's stamp is still its own says it stopped updating; without
+    the stamp (a folder copied without its .runs/), a page that still gets the same old snapshot as it reloads."""
     import datetime
     import json
     import re
@@ -1444,6 +1458,11 @@ def test_a_live_page_that_does_not_reload_says_it_is_paused_not_that_its_run_may
     store, run_id = build_state(tmp_path, fox_jobs(), end_status=None, seconds=0.5, one_clip=True)
     report = write_report(store, run_id=run_id, refresh=30)
     data = json.loads(re.search(r'id="gridrun-data">(.*?)</script>', report.read_text(), re.DOTALL).group(1))
+    stamped = why != "details open, the stamp not kept"
+    if not stamped:
+        from runner.report import stamp_path
+
+        stamp_path(report).unlink()
 
     def before(page: Any) -> None:
         page.clock.install(time=datetime.datetime.now())
@@ -1475,12 +1494,17 @@ def test_a_live_page_that_does_not_reload_says_it_is_paused_not_that_its_run_may
             page.wait_for_function("!document.getElementById('viewer').open")
             page.clock.run_for(100)
         assert live.text_content() == ""
-        with page.expect_navigation():  # the next reload, not the old snapshot's age, tells
-            page.clock.run_for(21_000)
-        page.wait_for_function("window.gridrun !== undefined")
+        if stamped:  # the next look at the stamp, not the old snapshot's age, tells
+            page.clock.run_for(6_000)
+            page.wait_for_selector(".stale-note")
+            assert page.evaluate("window.sameLoad") is True
+        else:  # the next reload tells
+            with page.expect_navigation():
+                page.clock.run_for(21_000)
+            page.wait_for_function("window.gridrun !== undefined")
         assert page.locator(badge).text_content() == "not updating"
         assert page.locator(".stale-note").count() == 1 and page.locator("#ctl-reload").count() == 0
-        assert o.errors == []
+        assert [e for e in o.errors if ".stamp.js" not in e and "404" not in e] == []
 
 
 @pytest.mark.parametrize("when", ["as it loads", "20 s on"])
@@ -1511,6 +1535,7 @@ def test_a_live_page_that_stops_reloading_shows_the_jobs_left_in_flight_still(
             assert page.evaluate(SPINNERS)[:2] == [["style=anime,seed=1", "submitted…", "spin"],
                                                    ["style=anime,seed=2", "running…", "spin"]]
             page.clock.run_for(21_000)
+            page.wait_for_selector(".stale-note")  # once the snapshot's stamp, the page's own still, has loaded
         assert page.locator(".stale-note").count() == 1
         stopped = [["style=anime,seed=1", "submitted when the run stopped", "none"],
                    ["style=anime,seed=2", "running when the run stopped", "none"],
@@ -1563,7 +1588,7 @@ def test_a_job_being_re_rendered_shows_its_earlier_take_until_the_new_one_arrive
             ["style=anime,seed=2", "anime/2.mp4", "re-rendering: the earlier take ($0.20) shown until the new one arrives"],
             ["style=anime,seed=3", "anime/3.mp4", None]]
         page.clock.run_for(21_000)
-        assert page.locator(".stale-note").count() == 1
+        page.wait_for_selector(".stale-note")  # once the snapshot's stamp, the page's own still, has loaded
         left = "re-render left in flight: the earlier take ($0.20) shown, kept until a new one arrives"
         assert [n[2] for n in page.evaluate(notes)[:2]] == [left, left]
         assert o.errors == []
