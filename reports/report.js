@@ -149,7 +149,14 @@
       "aria-label": "video " + thumb.dataset.label });
     v.muted = true;
     v.loop = ui.loop;
-    if (thumb.dataset.poster) v.poster = thumb.dataset.poster;
+    if (thumb.dataset.poster) {
+      // A poster that does not load (deleted, a folder copied without its .jpg files) would leave the player an
+      // empty box: without it the video's first frame shows. (The <video> tells nothing of its poster's failure.)
+      v.poster = thumb.dataset.poster;
+      const probe = new Image();
+      probe.onerror = () => { noPoster(thumb); v.removeAttribute("poster"); };
+      probe.src = thumb.dataset.poster;
+    }
     v.src = thumb.dataset.src;
     const img = thumb.querySelector("img");
     if (img) img.replaceWith(v); else thumb.append(v);
@@ -227,7 +234,13 @@
   function posterOf(thumb) {
     if (!thumb.dataset.poster || thumb.firstElementChild) return;
     thumb.append(h("img", { src: thumb.dataset.poster, decoding: "async", alt: "first frame of " + thumb.dataset.label,
-      onerror: (e) => e.target.remove() }));
+      onerror: (e) => { noPoster(thumb); e.target.remove(); } }));
+  }
+  // a cell whose poster did not load: its players are made without one
+  function noPoster(thumb) {
+    delete thumb.dataset.poster;
+    const v = thumb.querySelector("video");
+    if (v) v.removeAttribute("poster");
   }
   let posterObs = null;
   let srcObs = null;

@@ -2244,3 +2244,20 @@ def test_an_earlier_runs_re_renders_say_where_their_earlier_take_is_kept_and_one
         title = page.locator('.card[data-key="style=clay,seed=1"] .cost').get_attribute("title")
         assert title is not None and title.startswith("made earlier in run 7, "), title
         assert o.errors == []
+
+
+def test_a_missing_poster_leaves_the_video_to_show_its_first_frame(browser: Any, tmp_path: Path) -> None:
+    """A done job whose poster is gone (deleted, a folder copied without its .jpg files) but whose video is there
+    shows the video's first frame, not an empty box: its player is left without a poster, in the grid and in the
+    details view."""
+    report = report_of(tmp_path)
+    (report.parent / "anime" / "2.jpg").unlink()
+    with opened(browser, report, from_disk=True) as o:
+        page = o.page
+        posters = """(sel) => Array.from(document.querySelectorAll(sel), (v) => [v.closest('.card') ?
+            v.closest('.card').dataset.key : 'viewer', v.getAttribute('poster')])"""
+        page.wait_for_function(f"({posters})('.card[data-key=\"style=anime,seed=2\"] video').some((p) => p[1] === null)")
+        assert page.evaluate(posters, '.card[data-key="style=anime,seed=1"] video') == [["style=anime,seed=1", "anime/1.jpg"]]
+        page.locator('.card[data-key="style=anime,seed=2"]').click()
+        page.wait_for_function(f"({posters})('#viewer video').every((p) => p[1] === null)")
+        assert [e for e in o.errors if "2.jpg" not in e and "ERR_FILE_NOT_FOUND" not in e] == []
