@@ -673,6 +673,9 @@
     return c;
   }
   const REPLACED = "its video is no longer kept (replaced or edited since)";
+  // a done job whose video file is gone (deleted), not replaced: the latest run's is fetched again, as `plan` says
+  const gone = (j, r) => (!j.missing ? REPLACED : "video file missing" +
+    (RUNS[r].latest ? ": `gridrun run` fetches it again (free)" : " (deleted since)"));
   // what a job's attempts count (the export's `attempts`): not only the paid ones
   const ATTEMPTS = "renders of this job sent to the provider so far, by every run of every manifest sharing the state:"
     + " failed and free ones included, not only paid ones";
@@ -682,11 +685,11 @@
   // of `status`: done as it was, its earlier video kept, no new take
   const RERUN_CANCELLED = "re-render (--force, retry) cancelled at the provider: the earlier video kept, the job done as before";
   // `stopped`: a job in flight when its run ended or its process went (killed), which nothing works on now
-  function placeholder(j, stopped) {
+  function placeholder(j, stopped, r) {
     const g = groupOf(j.state);
     if (g === "pending") return "pending";
     if (g === "running") return stopped ? j.state + " when the run stopped" : j.state + "…";
-    if (j.state === "done") return j.replaced ? REPLACED : "done (no file)";
+    if (j.state === "done") return j.replaced ? gone(j, r || 0) : "done (no file)";
     return stateLabel(j.state);
   }
   // A job re-rendered (--force, retry) whose earlier video is still at its path shows that take, kept until the
@@ -725,7 +728,7 @@
       const replaced = it.overwritten === r;
       // a job in flight keeps its state for stopLive, which says where the run left it
       thumb.append(h("span", { class: "ph", "data-state": !replaced && g === "running" ? j.state : null,
-        text: replaced ? "file replaced by the other run" : placeholder(j, stopped) }));
+        text: replaced ? "file replaced by the other run" : placeholder(j, stopped, r) }));
     }
     p.append(thumb);
     if (big) return p;
@@ -925,7 +928,7 @@
     row("downloaded", (j) => when(j.dl), { compare: false });
     if (jobs.some((j) => j && j.w)) row("size", (j) => (j.w ? j.w + "×" + j.h : "–"));
     if (jobs.some((j) => j && j.dur)) row("duration", (j) => (j.dur ? j.dur + " s" : "–"));
-    row("output", (j) => (j.src ? h("a", { href: j.src, target: "_blank", rel: "noopener", class: "mono", text: j.src.split("/").map(decodeURIComponent).join("/") }) : j.replaced ? REPLACED : "–"), { compare: false });
+    row("output", (j, r) => (j.src ? h("a", { href: j.src, target: "_blank", rel: "noopener", class: "mono", text: j.src.split("/").map(decodeURIComponent).join("/") }) : j.replaced ? gone(j, r) : "–"), { compare: false });
     row("hash", (j) => h("span", { class: "mono", text: j.hash }));
     row("sha256", (j) => h("span", { class: "mono", text: j.sha || "–" }));
     if (jobs.some((j) => j && j.pid)) row("provider id", (j) => h("span", { class: "mono", text: j.pid || "–" }), { compare: false });

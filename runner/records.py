@@ -78,6 +78,7 @@ class JobRecord:
     render_span: float | None = None  # how long its render took, bounded by the provider's stamps (None: unknown)
     replaced: bool = False           # done in an earlier run whose video a later render replaced and nothing kept:
                                      # `output_path` holds another video, and no file is this run's
+    missing: bool = False            # of `replaced`: no file at all is at `output_path` (deleted, not edited)
     # a job re-rendered (planned again or in flight) whose earlier video is still at its path: that take
     earlier: EarlierTake | None = None
 

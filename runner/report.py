@@ -678,6 +678,8 @@ def _job_data(job: JobRecord, base: str, common: Mapping[str, Any], rerun_error:
         d["w"], d["h"] = job.size
     if job.replaced:
         d["replaced"] = True  # a later render took its video's place, and nothing kept it: no link
+        if job.missing:
+            d["missing"] = True  # no file at all at its path: deleted, not replaced or edited
     elif job.state == "done" and job.output_path:
         d["src"] = _rel(job.output_path, base)
         d["poster"] = _rel(_poster(job.output_path), base)
@@ -1032,6 +1034,8 @@ def _run_data(snapshot: Snapshot) -> dict[str, Any]:
         "started": run.started_at,
         "ended": run.ended_at,
         "taken": round(snapshot.taken_at, 3),
+        # the manifest's latest run: a video of its missing is fetched again by `gridrun run`
+        "latest": snapshot.run.id == snapshot.manifest_latest_run,
     }
 
 

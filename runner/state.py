@@ -2998,7 +2998,8 @@ class Store:
         copied or moved project's own copy), then where it was recorded; while no later video was recorded (a
         re-render failed), the path its last reset from done left. A file another job's video, or another take,
         took the place of (a later run's, put back where the run's was kept aside as an edited file) is not it.
-        When no file holds it, the job is `replaced`: the take is not kept."""
+        When no file holds it, the job is `replaced`: the take is not kept; `missing` too when no file at all is
+        at its path (deleted, where `gridrun run` fetches the job's video again)."""
         own = self._own_videos(run_id, left, now, manifest_name)
         left = tuple(dataclasses.replace(j, output_path=own[j.id]) if j.id in own else j for j in left)
         inside, folder = self._link_homes(manifest_name)
@@ -3052,8 +3053,9 @@ class Store:
         for job in left:
             if job.id in found:
                 out.append(job if job.output_path == found[job.id] else dataclasses.replace(job, output_path=found[job.id]))
-            elif job.id in missed:
-                out.append(dataclasses.replace(job, replaced=True))
+            elif job.id in missed:  # another file at its path, or none (deleted: `missing`)
+                out.append(dataclasses.replace(job, replaced=True,
+                                               missing=not os.path.lexists(missed[job.id].output_path)))
             else:
                 out.append(job)
         return tuple(out)

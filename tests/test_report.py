@@ -989,3 +989,17 @@ def test_a_report_writes_its_snapshots_stamp_under_runs_which_the_live_page_name
     data = page_data(report.read_text())
     assert data["live"] is False and data["stamp"] is None
     assert json.loads(stamp.read_text()[len("window.gridrunStamp = "):-2]) == {"taken": data["runs"][0]["taken"]}
+
+
+def test_a_video_deleted_after_the_run_is_told_missing_not_replaced_or_edited(tmp_path: Path) -> None:
+    """A done job whose video file is gone is `missing` (`gridrun run` fetches it again); one whose path holds
+    another file is replaced or edited, not missing."""
+    store, run_id = build_state(tmp_path, fox_jobs())
+    folder = outputs(tmp_path)
+    (folder / "anime" / "2.mp4").unlink()
+    (folder / "anime" / "3.mp4").write_bytes(b"edited by hand")
+    data = page_data(write_report(store, run_id=run_id).read_text())
+    jobs = {it["key"]: it["jobs"][0] for it in data["items"]}
+    assert {k: (j.get("replaced"), j.get("missing")) for k, j in jobs.items() if j.get("replaced")} == {
+        "style=anime,seed=2": (True, True), "style=anime,seed=3": (True, None)}
+    assert data["runs"][0]["latest"] is True
