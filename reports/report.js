@@ -434,7 +434,8 @@
     }
     kids.push(field("size", h("input", { type: "range", id: "ctl-size", min: 100, max: 640, step: 20, value: cellSize(),
       "aria-valuetext": cellSize() + " px",
-      oninput: (e) => { ui.size = Number(e.target.value); e.target.setAttribute("aria-valuetext", ui.size + " px"); applySize(); writeHash(); } })));
+      oninput: (e) => { ui.size = Number(e.target.value); e.target.setAttribute("aria-valuetext", ui.size + " px"); sizeSoon(); },
+      onchange: () => sizeNow() })));
     kids.push(h("span", { class: "sep" }));
     kids.push(h("button", { id: "ctl-play", type: "button", "aria-label": "play all", text: "▶ play all", onclick: () => playThumbs(thumbsIn($grid)) }));
     kids.push(h("button", { id: "ctl-stop", type: "button", "aria-label": "stop", text: "■ stop", onclick: stopAll }));
@@ -483,6 +484,21 @@
     const samples = sampleCards();
     fitBar();
     measureCards(samples);
+  }
+  // A drag of the size slider fires `input` many times a second, and a grid of thousands of cards takes a
+  // while to lay out: the cells take the size the slider is at once a frame (`--cell` only, the one layout the
+  // frame makes anyway; the inputs that came meanwhile are one), and the cards are measured again (`applySize`)
+  // once, when the slider is let go (`change`).
+  let sizeFrame = 0;
+  function sizeSoon() {
+    if (sizeFrame) return;
+    sizeFrame = requestAnimationFrame(() => { sizeFrame = 0; setVar("--cell", cellSize() + "px"); });
+  }
+  function sizeNow() {
+    if (sizeFrame) cancelAnimationFrame(sizeFrame);
+    sizeFrame = 0;
+    applySize();
+    writeHash();
   }
   // A CSS variable of the page set only when it changes: the same value set again would lay out the page again.
   function setVar(name, value) {

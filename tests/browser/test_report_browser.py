@@ -602,7 +602,8 @@ LAYOUTS = "async (js) => { eval(js); await new Promise((r) => requestAnimationFr
 
 def test_a_change_of_view_lays_the_grid_out_a_few_times_not_once_per_card_measured(browser: Any, tmp_path: Path) -> None:
     """Each swap, pick of an axis, filter or size lays out the page (every card of a big grid) a few times,
-    however many cards the page measures to size those not yet drawn: a layout of 10,000 cards takes seconds."""
+    however many cards the page measures to size those not yet drawn, and a drag of the size slider a few times
+    however many inputs it fires: a layout of 10,000 cards takes seconds."""
     jobs = [{"values": {"prompt_id": f"p{i:02d}", "seed": s}, "state": "planned"} for i in range(30) for s in range(10)]
     report = report_of(tmp_path, jobs, axes=("prompt_id", "seed"))
     with opened(browser, report, width=1280, height=800) as o:
@@ -623,8 +624,13 @@ def test_a_change_of_view_lays_the_grid_out_a_few_times_not_once_per_card_measur
             "X": layouts(f"({change})('ctl-x', 'seed', 'change')"),
             "status": layouts(f"({change})('ctl-status', 'pending', 'change')"),
             "size": layouts(f"({change})('ctl-size', '300', 'input')"),
+            # a drag of the slider: its inputs come faster than a big grid lays out, and it is let go
+            "drag": layouts(f"for (let v = 240; v <= 400; v += 20) ({change})('ctl-size', String(v), 'input');"
+                            f"({change})('ctl-size', '400', 'change')"),
         }
         assert all(n <= 6 for n in done.values()), done
+        assert page.evaluate("getComputedStyle(document.documentElement).getPropertyValue('--cell')") == "400px"
+        assert "size=400" in page.evaluate("location.hash")
         assert page.locator("#ctl-count").text_content() == "300 jobs"
         assert o.errors == []
 
