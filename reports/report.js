@@ -420,12 +420,16 @@
       kids.push(field(a.label, s));
     }
     kids.push(h("span", { class: "sep" }));
+    // A status chosen that no job has now (the live page's last reload brought the finished page: none is
+    // running) stays chosen, said "none now" here and in the count, rather than the page showing every job in
+    // its place unasked; "all" is one pick away.
     const present = new Set();
     for (const it of ITEMS) for (const j of it.jobs) if (j) present.add(groupOf(j.state));
     const st = h("select", { id: "ctl-status", onchange: (e) => { ui.status = e.target.value; update(false); } },
       h("option", { value: "all", text: "all" }),
-      ...STATUS_ORDER.filter((g) => present.has(g)).map((g) => h("option", { value: g, text: groupLabel(g) })));
-    st.value = present.has(ui.status) ? ui.status : "all";
+      ...STATUS_ORDER.filter((g) => present.has(g) || g === ui.status).map((g) => h("option", { value: g,
+        text: groupLabel(g) + (present.has(g) ? "" : " (none now)") })));
+    st.value = STATUS_ORDER.includes(ui.status) ? ui.status : "all";
     ui.status = st.value;
     kids.push(field("status", st));
     if (NRUNS > 1) {
@@ -599,10 +603,14 @@
       const span = spans.get(family(g));
       frag.append(buildGroup(g, groupAx, xi, yi, uniqSorted(span.cols), uniqSorted(span.rows), held));
     }
-    if (!shown) frag.append(h("p", { class: "empty-note", text: "No job matches these settings." }));
+    // no job of the status chosen at all (not only none under the other filters)
+    const noneNow = ui.status !== "all" && !ITEMS.some((it) => it.jobs.some((j) => j && groupOf(j.state) === ui.status));
+    if (!shown) frag.append(h("p", { class: "empty-note", text: noneNow ? "No job is " + groupLabel(ui.status) +
+      " now: pick \u201call\u201d in status to see the others." : "No job matches these settings." }));
     $grid.replaceChildren(frag);
     applySize();
-    $count.textContent = shown === ITEMS.length ? (shown === 1 ? "1 job" : shown + " jobs") : "showing " + shown + " of " + ITEMS.length + " jobs";
+    $count.textContent = (noneNow ? groupLabel(ui.status) + ": none now · " : "") + (shown === ITEMS.length
+      ? (shown === 1 ? "1 job" : shown + " jobs") : "showing " + shown + " of " + ITEMS.length + " jobs");
   }
 
   function buildGroup(g, groupAx, xi, yi, allCols, rows, held) {

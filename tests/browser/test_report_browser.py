@@ -2282,3 +2282,33 @@ def test_a_video_deleted_after_the_run_says_gridrun_run_fetches_it_again(browser
         page.locator('.card[data-key="style=anime,seed=2"]').click()
         assert detail(page, "output") == said
         assert o.errors == []
+
+
+def test_a_status_chosen_that_no_job_has_now_stays_chosen_and_says_none_now(browser: Any, tmp_path: Path) -> None:
+    """The live page's last reload brings the finished page, where no job is running: the status filter the reader
+    chose stays chosen (in the select and the URL), and the count and the grid say none is left, rather than every
+    job of the run shown in its place unasked."""
+    from runner.state import JobState
+
+    states = {("anime", 1): "running"}
+    store, run_id = build_state(tmp_path, fox_jobs(states), end_status=None)
+    report = write_report(store, run_id=run_id)
+    with opened(browser, report) as o:
+        page = o.page
+        page.select_option("#ctl-status", "running")
+        assert page.locator("#ctl-count").text_content() == "showing 1 of 12 jobs"
+        store.transition(next(j.id for j in store.snapshot(run_id).jobs if j.key == "style=anime,seed=1"),
+                         JobState.FAILED, error="gone")
+        store.end_run(run_id, "completed")
+        write_report(store, run_id=run_id)
+        page.reload()
+        page.wait_for_function("window.gridrun !== undefined")
+        assert page.locator("#ctl-status").input_value() == "running"
+        assert page.locator('#ctl-status option[value="running"]').text_content() == "left in flight (none now)"
+        assert page.locator("#ctl-count").text_content() == "left in flight: none now · showing 0 of 12 jobs"
+        assert page.locator("#grid .empty-note").text_content() == (
+            "No job is left in flight now: pick \u201call\u201d in status to see the others.")
+        assert "status=running" in page.evaluate("location.hash")
+        page.select_option("#ctl-status", "all")
+        assert page.locator("#ctl-count").text_content() == "12 jobs"
+        assert o.errors == []
