@@ -303,6 +303,11 @@
     return { videos, of: thumbs.length };
   }
   function playThumbs(thumbs) {
+    if (!thumbs.length) {  // a row or column of failed or pending jobs, say
+      stopAll();
+      note("nothing to play: none of these jobs has a video");
+      return;
+    }
     const p = pick(thumbs);
     const token = syncPlay(p.videos);
     // the cells of the same ▶ scrolled into view later join in, at the time the others are at
@@ -441,7 +446,8 @@
       oninput: (e) => { ui.size = Number(e.target.value); e.target.setAttribute("aria-valuetext", ui.size + " px"); sizeSoon(); },
       onchange: () => sizeNow() })));
     kids.push(h("span", { class: "sep" }));
-    kids.push(h("button", { id: "ctl-play", type: "button", "aria-label": "play all", text: "▶ play all", onclick: () => playThumbs(thumbsIn($grid)) }));
+    kids.push(h("button", { id: "ctl-play", type: "button", "aria-label": "play all", text: "▶ play all",
+      disabled: !ANY_VIDEO, title: ANY_VIDEO ? null : NOTHING_TO_PLAY, onclick: () => playThumbs(thumbsIn($grid)) }));
     kids.push(h("button", { id: "ctl-stop", type: "button", "aria-label": "stop", text: "■ stop", onclick: stopAll }));
     $note = h("span", { class: "note", id: "ctl-note", role: "status" });
     kids.push($note);
@@ -541,9 +547,13 @@
   }
 
   // ---- the grid -------------------------------------------------------------------------------------
+  // A page whose jobs have no video (all failed, none done yet): its ▶ are there, disabled, saying why.
+  const ANY_VIDEO = ITEMS.some((it) => it.jobs.some((j) => j && j.src));
+  const NOTHING_TO_PLAY = "nothing to play: no job has a video";
   // Each ▶ says which grid, row or column it plays (a screen reader reads its name, not the ▶).
   function playButton(title, cls, which) {
-    return h("button", { type: "button", class: "small " + cls, title, "aria-label": title, text: "▶",
+    return h("button", { type: "button", class: "small " + cls, title: ANY_VIDEO ? title : title + " (" + NOTHING_TO_PLAY + ")",
+      "aria-label": title, text: "▶", disabled: !ANY_VIDEO,
       onclick: (e) => { e.stopPropagation(); playThumbs(which()); } });
   }
   function renderGrid() {

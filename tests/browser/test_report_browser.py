@@ -2312,3 +2312,16 @@ def test_a_status_chosen_that_no_job_has_now_stays_chosen_and_says_none_now(brow
         page.select_option("#ctl-status", "all")
         assert page.locator("#ctl-count").text_content() == "12 jobs"
         assert o.errors == []
+
+
+def test_a_page_with_no_video_disables_its_play_buttons_and_says_why(browser: Any, tmp_path: Path) -> None:
+    """A run whose jobs all failed has nothing to play: "play all" and each row's and column's ▶ are disabled, and
+    their titles say why, rather than buttons that do nothing."""
+    states = {(style, seed): "failed" for style in ("anime", "clay", "cyberpunk") for seed in (1, 2, 3, 4)}
+    report = report_of(tmp_path, fox_jobs(states))
+    with opened(browser, report) as o:
+        page = o.page
+        buttons = page.evaluate("""Array.from(document.querySelectorAll('#ctl-play, #grid button'),
+            (b) => [b.disabled, b.title.endsWith('(nothing to play: no job has a video)') || b.title === 'nothing to play: no job has a video'])""")
+        assert len(buttons) == 8 and all(b == [True, True] for b in buttons), buttons
+        assert o.errors == []
