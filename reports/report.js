@@ -739,6 +739,14 @@
     if (stopped) return "re-render left in flight: " + take + kept;
     return "re-rendering: " + take + " shown until the new one arrives";
   }
+  // A done job the run is to render again (--force) and has not sent: its video the earlier take, as it was; once
+  // the run stopped (`stopped`), not re-rendered.
+  function unsentNote(j, stopped) {
+    const by = j.paid || j.cached;
+    const take = (by ? runName(by) + "'s take" : "the earlier take") + (j.cost !== undefined && j.cost !== null ? " (" + usd(j.cost) + ")" : "");
+    return stopped ? "not re-rendered: the run stopped before sending it; " + take + " kept"
+      : "to be re-rendered: " + take + " shown, kept until a new one arrives";
+  }
   function pane(it, j, r, big) {
     const p = h("div", { class: "pane" });
     if (NRUNS > 1) p.append(h("span", { class: "run-tag", text: "AB"[r] }));
@@ -776,6 +784,11 @@
     // the card names the error first (its two lines show little more); its title and the details view say all
     if (j.rerr !== undefined) p.append(h("div", { class: "err", dir: "auto", title: rerunFailed(j), text: "re-render failed" + (j.rerr ? ": " + j.rerr : "") }));
     if (j.rcan) p.append(h("div", { class: "rerender rerun-cancelled", title: RERUN_CANCELLED, text: RERUN_CANCELLED }));
+    if (j.unsent) {
+      const gone = RUNS[r].status !== "running" || (r === 0 && runGone);
+      const note = unsentNote(j, gone);
+      p.append(h("div", { class: "rerender unsent", title: note, text: note, "data-unsent": gone ? null : JSON.stringify({ paid: j.paid, cached: j.cached, cost: j.cost }) }));
+    }
     if (j.rerender) {
       const note = rerenderNote(j, stopped);
       p.append(h("div", { class: "rerender", title: note, text: note, "data-state": !stopped && g === "running" ? j.state : null,
@@ -797,6 +810,7 @@
       if (j.err) parts.push(brief(j.err, 80));
       if (j.rerr !== undefined) parts.push(brief(rerunFailed(j), 80));
       if (j.rcan) parts.push(RERUN_CANCELLED);
+      if (j.unsent) parts.push(unsentNote(j, RUNS[r].status !== "running" || (r === 0 && runGone)));
       if (j.rerender) {
         const stopped = groupOf(j.state) === "running" && (RUNS[r].status !== "running" || (r === 0 && runGone));
         parts.push(rerenderNote(j, stopped));
@@ -1159,6 +1173,10 @@
     for (const ph of document.querySelectorAll(".thumb.g-running:not(.stopped) .ph[data-state]")) {
       ph.closest(".thumb").classList.add("stopped");
       ph.textContent = placeholder({ state: ph.dataset.state }, true);
+    }
+    for (const note of document.querySelectorAll(".pane .rerender[data-unsent]")) {
+      note.textContent = note.title = unsentNote(JSON.parse(note.dataset.unsent), true);
+      delete note.dataset.unsent;
     }
     for (const note of document.querySelectorAll(".pane .rerender[data-rerender]")) {
       note.closest(".pane").querySelector(".thumb").classList.add("stopped");

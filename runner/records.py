@@ -302,6 +302,11 @@ class Snapshot:
     # cancelled or failed); the run's report header says the same
     found_cached: int = 0
     made_earlier_count: int = 0
+    # keys of the done jobs the run was to render again (--force; event `rerenders-queued`) and has not: their video
+    # an earlier run's, as it was (of `origins`, made earlier, not in `made_earlier`). While the run goes on, to be
+    # re-rendered; once it stopped, not re-rendered: it stopped before sending them (counted in
+    # `made_earlier_count`, which `status --runs` shows)
+    rerenders_unsent: tuple[str, ...] = ()
     # (key, the run that sent it, its estimate) of jobs earlier runs of the manifest sent, rendering still, that this
     # run does not have (left by --leave-in-flight): the manifest's reserve counts them, `gridrun cancel` stops them
     left_rendering: tuple[tuple[str, int, int], ...] = ()

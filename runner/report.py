@@ -292,7 +292,12 @@ def _display_summary(snapshot: Snapshot) -> dict[str, Any]:
     # the page's chips say what `status --runs` does (its counts): of the done jobs, those the run found cached and
     # those whose video an earlier run made ("made earlier": kept when a re-render here was cancelled or failed,
     # fetched again after it was edited or deleted), though the export's `cached` counts every job cached from a run
-    s["made_earlier"] = snapshot.made_earlier_count
+    # The done jobs the run was to render again and has not (`rerenders_unsent`) are not among them here: while the
+    # run goes on they are to be re-rendered, after it they were not (it stopped before sending them).
+    unsent = len(snapshot.rerenders_unsent)
+    s["made_earlier"] = max(0, snapshot.made_earlier_count - unsent)
+    s["rerenders_unsent"] = unsent
+    s["rerenders_waiting"] = run.status == "running" and not run.process_gone()
     s["found_cached"] = snapshot.found_cached
     s["paid_jobs"] = sum(1 for j in snapshot.jobs if j.paid_run is not None)
     s["paid_by"] = _paid_by(s["cost_by_run"], snapshot.other_runs)
@@ -640,7 +645,7 @@ def _round(value: float | None) -> float | None:
 
 
 def _job_data(job: JobRecord, base: str, common: Mapping[str, Any], rerun_error: str | None = None,
-              made_earlier: bool = False, rerun_cancelled: bool = False) -> dict[str, Any]:
+              made_earlier: bool = False, rerun_cancelled: bool = False, unsent: bool = False) -> dict[str, Any]:
     """A job's entry; `rerun_error`: the error of the run's re-render of it (--force) that failed, which left it
     done as it was; `made_earlier`: a job marked cached whose re-render the run sent or saw cancelled or failed, its
     video made earlier and kept, not found cached by the run (`Snapshot.made_earlier`); `rerun_cancelled`: the run's
@@ -672,6 +677,7 @@ def _job_data(job: JobRecord, base: str, common: Mapping[str, Any], rerun_error:
         "rerr": rerun_error,                    # its re-render in this run failed: done as before, its video kept
         "kept": True if made_earlier else None,  # of `cached`: made earlier, kept when its re-render here did not
         "rcan": True if rerun_cancelled else None,  # its re-render in this run was cancelled: done as before
+        "unsent": True if unsent else None,  # to be re-rendered by this run, not sent (yet): done as before
     }
     d.update((k, v) for k, v in optional.items() if v is not None)
     if job.size:
@@ -840,6 +846,7 @@ def _page_data(
     # and those cancelled at the provider (`gridrun cancel`, or found so), leaving them done as they were
     rerun_cancelled: list[frozenset[str]] = [frozenset(s.rerenders_cancelled_keys) for s in runs]
     made_earlier: list[frozenset[str]] = [frozenset(s.made_earlier) for s in runs]
+    unsent: list[frozenset[str]] = [frozenset(s.rerenders_unsent) for s in runs]
     renamed = _renamed(by_key) if len(runs) == 2 else {}
     # the jobs neither key nor hash pairs: run A's key -> (run B's, how they were paired), and those left unpaired
     # for matching several jobs of the other run
@@ -904,8 +911,9 @@ def _page_data(
             "key": key,
             "ix": ix,
             "jobs": [None if j is None else _job_data(j, base, common, failed.get(j.key), j.key in kept,
-                                                      j.key in cancelled)
-                     for j, failed, kept, cancelled in zip(pair, rerun_failed, made_earlier, rerun_cancelled)],
+                                                      j.key in cancelled, j.key in waiting)
+                     for j, failed, kept, cancelled, waiting in zip(pair, rerun_failed, made_earlier, rerun_cancelled,
+                                                                    unsent)],
         }
         if key in was:
             item["was"] = was[key]  # run A's key of the job (its hash in both runs, unless `by` says otherwise)

@@ -67,6 +67,9 @@ from .state import FAILURE_RETRY, JobState, Store, gone_at_provider, outputs_wri
 
 S = JobState
 
+# The event a run records as it starts with the done jobs it is to render again (--force, a placeholder made
+# elsewhere): `{"jobs": [job ids]}`. Each is reset only as it is sent; until then, its page says it is to be.
+RERENDERS_QUEUED = "rerenders-queued"
 # Why a run sends a done job again whose video a simulator made at another endpoint (a reset's reason).
 SIMULATOR_ELSEWHERE = "made by a simulator at another endpoint"
 
@@ -236,6 +239,7 @@ def _sort(plan: Plan, store: Store, opts: RunOptions, run_id: int, manifest_text
             out.problems.append(copy_not_written(write_problem(exc)))
     _put_aside(plan, store)
     rows = store.jobs_by_hash([j.hash for j in plan.jobs])
+    rerender: list[int] = []  # the done jobs the run is to render again (--force), each reset only as it is sent
     for job in plan.jobs:
         jid = ids[job.hash]
         out.jobs_by_id[jid] = job
@@ -272,6 +276,8 @@ def _sort(plan: Plan, store: Store, opts: RunOptions, run_id: int, manifest_text
         elif what == "reset":
             out.resets[jid] = ("retry" if opts.retry_failed and state != S.DONE else "--force" if opts.force
                                or state != S.DONE else SIMULATOR_ELSEWHERE)
+            if state == S.DONE:
+                rerender.append(jid)
             state = S.PLANNED
             out.submit.append(job)
         elif what == "submit":
@@ -283,6 +289,8 @@ def _sort(plan: Plan, store: Store, opts: RunOptions, run_id: int, manifest_text
                 out.prepaid.add(jid)  # rendered, so billed, by the run that sent it
             out.attach.append(job)
         out.states[jid] = state
+    if rerender:  # what a page of the run says of them until they are sent, and of those a stop left unsent
+        store.event(run_id, None, RERENDERS_QUEUED, {"jobs": rerender})
     return out
 
 

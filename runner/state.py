@@ -1742,6 +1742,23 @@ class Store:
             f" ON ev.run_id = rj.run_id AND ev.job_id = rj.job_id{where}"
         )
 
+    def _rerenders_queued(self, run_id: int) -> frozenset[int]:
+        """The done jobs the run was to render again as it started (event `rerenders-queued`) that have not been
+        reset since (each is, as it is sent, and a cancel's or a failure's put-back follows that): their ids."""
+        ids: set[int] = set()
+        since = None
+        for at, detail in self.db.execute("SELECT id, detail FROM events WHERE run_id=? AND kind='rerenders-queued'",
+                                          (run_id,)):
+            try:
+                ids.update(int(i) for i in json.loads(detail or "{}").get("jobs", ()))
+            except (ValueError, TypeError, AttributeError):  # a detail not of this shape: nothing said of them
+                continue
+            since = at if since is None else min(since, at)
+        if since is not None:  # the events after it, read by their ids
+            ids.difference_update(r[0] for r in self.db.execute(
+                f"SELECT DISTINCT job_id FROM events WHERE id > ? AND {_RESET_KINDS}", (since,)))
+        return frozenset(ids)
+
     def _origins(self, run_id: int) -> dict[int, str]:
         """The run's jobs, each with where its video, once done, came from for the run (`_origins_sql`): job id ->
         origin."""
@@ -2684,11 +2701,17 @@ class Store:
         # the jobs marked cached whose re-render the run sent or saw cancelled or failed, put back as they were
         made_earlier = tuple(j.key for j in jobs if j.cached_from_run is not None and j.state == JobState.DONE.value
                              and origins.get(j.id) == EARLIER)
+        # the done jobs the run was to render again and has not (not sent yet, or left so by a stop)
+        queued = self._rerenders_queued(run.id)
+        kept_here = set(made_earlier)
+        unsent = tuple(j.key for j in jobs if j.id in queued and j.state == JobState.DONE.value
+                       and origins.get(j.id) == EARLIER and j.key not in kept_here) if queued else ()
         return Snapshot(run=run, jobs=jobs, counts=counts, spent_micros=spent, reserved_micros=reserved,
                         manifest_spent_micros=all_spent, manifest_reserved_micros=all_reserved,
                         manifest_latest_run=latest_id, other_runs=others, stopping=stopping, ended=ended,
                         rerenders_cancelled=len(kept), rerenders_cancelled_keys=kept, rerenders_failed=failed,
                         origins=origins, made_earlier=made_earlier, found_cached=counted.cached, made_earlier_count=counted.made_earlier,
+                        rerenders_unsent=unsent,
                         left_rendering=left, left_rendered=rendered, left_unknown=unknown, placeholders_left=placeholders,
                         left_copies={rid: str(path) for rid, (path, _) in copies.items()},
                         copies_missing=tuple(rid for rid, (_, there) in copies.items() if not there),

@@ -174,3 +174,26 @@ def test_a_run_that_made_its_videos_keeps_them_made_once_a_later_run_finds_them_
     assert told[1]["runs"] == (2, 0, 2, 0, 0)
     assert set(told[1]["rows"].values()) == {("done", None, 1)}
     assert told[2]["runs"][0] == 0
+
+
+def test_jobs_a_force_run_has_not_sent_are_to_be_re_rendered_then_not_re_rendered_not_made_earlier(
+        tmp_path: Path) -> None:
+    """A --force run records, as it starts, the done jobs it is to render again; each is reset only as it is sent.
+    Its live page says those not sent yet are to be re-rendered (not plain done, nor made earlier); once the run is
+    gone before sending them (killed), its page says they were not re-rendered: the run stopped first."""
+    from runner import resume
+
+    m = write_manifest(tmp_path, n_seeds=3, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})
+    assert api.run(m, provider=sim_provider(m), report=False).exit_code == 0
+    with Store(m.parent / ".gridrun" / "state.db") as store:
+        started = resume.prepare(api.plan(m), store, RunOptions(force=True), budget_micros=None)
+        rid = started.run_id
+        assert len(started.resets) == 3
+        snap = store.snapshot(rid)
+        assert sorted(snap.rerenders_unsent) == sorted(j.key for j in snap.jobs)
+        html = api.report(m, run_id=rid).read_text()
+        assert "<b>3</b> to be re-rendered</span>" in html and "made earlier</span>" not in html
+        assert all(it["jobs"][0]["unsent"] for it in page_items(html).values())
+        store.end_run(rid, "crashed")  # killed before it sent any: nothing put back, nothing cached
+    html = api.report(m, run_id=rid).read_text()
+    assert _chips(html) == {"not re-rendered (the run stopped first)": 3}

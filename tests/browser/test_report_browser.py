@@ -2325,3 +2325,31 @@ def test_a_page_with_no_video_disables_its_play_buttons_and_says_why(browser: An
             (b) => [b.disabled, b.title.endsWith('(nothing to play: no job has a video)') || b.title === 'nothing to play: no job has a video'])""")
         assert len(buttons) == 8 and all(b == [True, True] for b in buttons), buttons
         assert o.errors == []
+
+
+def test_jobs_a_force_run_has_not_sent_say_they_are_to_be_re_rendered_then_that_they_were_not(
+        browser: Any, tmp_path: Path) -> None:
+    """On the live page of a --force run, a done job it has not sent yet says it is to be re-rendered, its earlier
+    take shown; on the page of the run killed before sending it, that it was not re-rendered."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent.parent))
+    from execkit import sim_provider, write_manifest
+
+    from runner import api, resume
+    from runner.options import RunOptions
+
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})
+    with ThreadPoolExecutor(1) as pool:  # not on this thread, where Playwright's event loop runs
+        assert pool.submit(lambda: api.run(m, provider=sim_provider(m))).result().exit_code == 0
+    with Store(m.parent / ".gridrun" / "state.db") as store:
+        rid = resume.prepare(api.plan(m), store, RunOptions(force=True), budget_micros=None).run_id
+        report = api.report(m, run_id=rid)
+        notes = "Array.from(document.querySelectorAll('.card .rerender'), (n) => n.textContent)"
+        with opened(browser, report) as o:
+            assert o.page.evaluate(notes) == ["to be re-rendered: run 1's take ($0.35) shown, kept until a new one arrives"] * 2
+        store.end_run(rid, "crashed")
+    report = api.report(m, run_id=rid)
+    with opened(browser, report) as o:
+        assert o.page.evaluate(notes) == ["not re-rendered: the run stopped before sending it; run 1's take ($0.35) kept"] * 2
+        assert o.errors == []
