@@ -360,7 +360,7 @@ class JobMaker:
                     errors.add(m.error(_matrix_path(sw, shape.sources.get(name, "matrix"), name),
                                        _builtin_problem(name), MatrixError))
                 for name in shape.keys:
-                    problem = _jinja_problem(name, self.model.params)
+                    problem = _jinja_problem(name)
                     if problem is not None:
                         errors.add(m.error(_matrix_path(sw, shape.sources.get(name, "matrix"), name), problem,
                                            MatrixError))
@@ -1130,25 +1130,17 @@ def _builtin_problem(name: str) -> str:
     return f"'{name}' is set by gridrun for every job ({', '.join(sorted(BUILTIN_NAMES))}); choose another name"
 
 
-# Names a template reads as Jinja's own, not as a var or matrix value of the name: the literals everywhere (`{{ none
-# }}` is the value none), `self` (the template), `loop` inside a `{% for %}`, `varargs` and `kwargs` inside a macro
-# (() and {}, silently). The other names Jinja gives meaning (`caller`, `range`, ...) read the var where one is given.
-_JINJA_NAMES = {
-    **{n: f"the value {n.lower()}" for n in ("true", "false", "none", "True", "False", "None")},
-    "self": "Jinja's reference to the template itself",
-    "loop": "Jinja's loop object inside a {% for %}",
-    "varargs": "the macro's extra arguments inside a {% macro %}",
-    "kwargs": "the macro's extra keyword arguments inside a {% macro %}",
-}
+# Names a template reads as Jinja's literals, not as a var or matrix value of the name, wherever it is written (`{{
+# none }}` is the value none, silently). The other names Jinja gives meaning (`self`, `loop` in a `{% for %}`,
+# `varargs` and `kwargs` in a macro, `caller`, `range`, ...) read the var where Jinja does not use them itself.
+_JINJA_LITERALS = frozenset({"true", "false", "none", "True", "False", "None"})
 
 
-def _jinja_problem(name: str, params: Mapping[str, Any]) -> str | None:
-    """Why a var or matrix key `name` cannot be read by a template; None when it can (a matrix key that sets a
-    request parameter of a capabilities file, `loop`, sets it whatever templates read)."""
-    what = _JINJA_NAMES.get(name)
-    if what is None or (name in params and name.lower() not in ("true", "false", "none")):
+def _jinja_problem(name: str) -> str | None:
+    """Why a var or matrix key `name` cannot be read by a template; None when it can."""
+    if name not in _JINJA_LITERALS:
         return None
-    return f"a template reads `{name}` as {what}, not this var; rename it"
+    return f"a template reads `{name}` as the value {name.lower()}, not this var; rename it"
 
 
 def compile_sweep(
@@ -1171,7 +1163,7 @@ def compile_sweep(
         errors.add(m.error(sw.var_paths.get(name, sw.prefix + ("vars",)), _builtin_problem(name), TemplateError))
         ok = False
     for name in sw.vars:
-        problem = _jinja_problem(name, {})
+        problem = _jinja_problem(name)
         if problem is not None:
             errors.add(m.error(sw.var_paths.get(name, sw.prefix + ("vars",)), problem, TemplateError))
             ok = False

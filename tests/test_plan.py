@@ -1973,19 +1973,26 @@ def test_a_wrong_value_of_a_boolean_or_integer_parameter_is_told_as_the_manifest
     ("params:\n  prompt: a fox, {{ none }} light\nmatrix:\n  none: [warm]\n", "matrix.none", "`none` as the value"),
     ("params:\n  prompt: x {{ a }} {{ False }}\nmatrix:\n  a: [1]\n  include:\n    - {a: 2, False: 3}\n",
      "matrix.include[0].False", "`False` as the value false"),
-    ("vars:\n  loop: golden\nparams:\n  prompt: a fox {{ loop }}\n", "vars.loop", "`loop` as Jinja's loop object"),
-    ("vars:\n  kwargs: k\nparams:\n  prompt: '{% macro m() %}{{ kwargs }}{% endmacro %}fox {{ m() }}'\n",
-     "vars.kwargs", "`kwargs` as the macro's extra keyword arguments"),
-    ("vars:\n  varargs: k\nparams:\n  prompt: fox {{ varargs }}\n", "vars.varargs", "`varargs` as the macro's"),
-    ("vars:\n  self: k\nparams:\n  prompt: fox {{ self }}{% if 1 %}.{% endif %}\n", "vars.self",
-     "`self` as Jinja's reference to the template itself"),
 ])
 def test_a_var_or_matrix_key_that_jinja_reads_as_its_own_is_an_error(
     tmp_path: Path, body: str, field: str, fragment: str
 ) -> None:
-    """Planned before with 'True', 'None', {} or () in the prompt where the var was meant."""
+    """Planned before with 'True' or 'None' in the prompt where the var was meant."""
     err = one_error(tmp_path, body, fragment)
     assert err.field == field and err.message.endswith("not this var; rename it"), err.message
+
+
+def test_self_loop_varargs_and_kwargs_as_vars_or_matrix_keys_read_as_written(tmp_path: Path) -> None:
+    """Outside a for or a macro a template reads these as the var: a manifest naming one plans as it always did."""
+    p = plan_of(tmp_path, "vars:\n  self: S\n  loop: L\n  varargs: V\n  kwargs: K\nparams:\n"
+                          "  prompt: 'a {{ self }} {{ loop }} {{ varargs }} {{ kwargs }}'\n")
+    assert p.jobs[0].params["prompt"] == "a S L V K"
+    p = plan_of(tmp_path, "params:\n  prompt: '{{ a }} {{ self }}'\nmatrix:\n  zip:\n    - a: [x, y]\n"
+                          "      self: [p, q]\n")
+    assert [j.params["prompt"] for j in p.jobs] == ["x p", "y q"]
+    p = plan_of(tmp_path, "params:\n  prompt: a fox {% if 1 %}{{ loop }}{% endif %}\nmatrix:\n  loop: [fast]\n"
+                          "  include:\n    - {loop: slow, kwargs: z}\n")
+    assert [j.params["prompt"] for j in p.jobs] == ["a fox fast", "a fox slow"]
 
 
 def test_names_jinja_knows_that_read_the_var_where_one_is_given_stay_usable(tmp_path: Path) -> None:
