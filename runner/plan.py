@@ -46,7 +46,15 @@ from .outputs import (
     tmp_stem,
 )
 from .providers.capabilities import API_ROOTS, ProviderCaps
-from .sweeps import Collector, JobMaker, Sweep, compile_sweep, fold, sweeps_of
+from .sweeps import (
+    Collector,
+    JobMaker,
+    Sweep,
+    compile_sweep,
+    fold,
+    param_named,
+    sweeps_of,
+)
 from .yamlsource import read_otherwise_before
 
 if TYPE_CHECKING:
@@ -738,9 +746,13 @@ def _build(
             raise manifest.error(where, (
                 f"{jobs_send} exactly the same request as a job of another sweep (e.g. {second.key!r} and "
                 f"{first.key!r}): one request is one job; leave it out of one of the sweeps (an exclude there)"))
+        apart = [k for k, v in dict(second.values).items() if dict(first.values).get(k, object()) != v]
+        named = next(((k, n) for k in apart if (n := param_named(model, k)) is not None), None)
+        why = "" if named is None else (
+            f" (the axis named '{named[0]}' is a template value: '{named[1][0]}' is the parameter's matrix name)")
         raise manifest.error(where, (
             f"{jobs_send} exactly the same request as an earlier job (e.g. {second.key!r} and {first.key!r}): the "
-            "values that tell them apart change no request parameter; use them in a template of params, or use "
+            f"values that tell them apart change no request parameter{why}; use them in a template of params, or use "
             "repeat for distinct renders of one request"))
 
     # Every combination made a job (else an error was raised above), so the axes can be read from them.

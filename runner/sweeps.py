@@ -119,6 +119,23 @@ def _others(aliases: Mapping[str, str]) -> dict[str, frozenset[str]]:
     return {n: frozenset(group - {n}) for group in groups.values() for n in group}
 
 
+def param_named(model: ModelCaps, name: str) -> tuple[str, str] | None:
+    """The request parameter a name that is not one of the model's stands for, and how (`seconds`: ('duration',
+    'another name for')): another name the provider takes, another provider's name, or either in another case.
+    None for a parameter's own name, or a name of none."""
+    if name in model.params:
+        return None
+    if name in model.aliases:
+        return model.aliases[name], "another name for"
+    if name in model.other_names:
+        return model.other_names[name], "another provider's name for"
+    folded = name.casefold()
+    for other, param in (*model.aliases.items(), *model.other_names.items()):
+        if other.casefold() == folded:
+            return param, f"'{other}' in another case, a name of"
+    return None
+
+
 def sweeps_of(m: Manifest, aliases: Mapping[str, str] | None = None) -> list[Sweep]:
     """The sweeps of `m`, each with the vars and params it has over the top level's. `aliases` (another name of a
     parameter -> its own, `seconds` -> `duration`): a sweep's parameter under either name replaces the top level's
@@ -399,12 +416,16 @@ class JobMaker:
                         errors.add(m.error(_matrix_path(sw, shape.sources.get(name, "matrix"), name),
                                            f"'{name}' is the request parameter '{param}' in another case; write it "
                                            f"as '{param}'", MatrixError))
-                    target = self.model.aliases.get(name)
-                    if target is not None and name not in cparams:
+                    named = param_named(self.model, name)
+                    if named is not None and not any(name in self.reads.get(o, ()) for o in cparams
+                                                     if o == named[0] or param_named(self.model, o) == named):
                         # A matrix key sets a request parameter of its own name only: an axis named `seconds` has
-                        # always been for templates, and jobs that ran with it keep their hash.
+                        # always been for templates, and jobs that ran with it keep their hash. So it is whatever
+                        # name params gives the parameter (`seconds: 8` there is folded into duration, the axis
+                        # is not), unless a template of the parameter reads the axis.
+                        target, how = named
                         self.warnings[m.warning(_matrix_path(sw, shape.sources.get(name, "matrix"), name),
-                                                f"'{name}' is another name for the request parameter '{target}', but "
+                                                f"'{name}' is {how} the request parameter '{target}', but "
                                                 f"a matrix key sets a parameter of its own name only: this axis is "
                                                 f"for templates and leaves {target} as it is; name it '{target}' to "
                                                 "set it")] = None

@@ -927,6 +927,39 @@ def test_a_seconds_axis_stays_for_templates_and_is_warned_of(tmp_path: Path) -> 
     assert templated.jobs[1].sources["duration"] == "params.seconds (template), as seconds, an alias of duration"
 
 
+@pytest.mark.parametrize(("body", "field"), [
+    ("params:\n  prompt: a fox\n  seconds: 8\nmatrix:\n  seed: [1]\n  include:\n    - {seed: 4, seconds: 5}\n",
+     "matrix.include[0].seconds"),
+    ("params:\n  prompt: a fox\n  seconds: 8\nmatrix:\n  seconds: [5]\n", "matrix.seconds"),
+    ("params:\n  prompt: a fox\n  seconds: 8\nmatrix:\n  zip:\n    - {seed: [1], seconds: [5]}\n",
+     "matrix.zip[0].seconds"),
+    (("params:\n  prompt: a fox\n  duration: 8\nsweeps:\n  - name: a\n    params: {seconds: 10}\n    matrix:\n"
+      "      seed: [1]\n      include:\n        - {seconds: 8, seed: 3}\n"), "sweeps[0].matrix.include[0].seconds"),
+])
+def test_a_seconds_key_beside_params_seconds_is_warned_of_as_beside_duration(
+    tmp_path: Path, body: str, field: str
+) -> None:
+    """The key says seconds=5 while the request, and the price, are params' 8 s: the axis is for templates whichever
+    name params gives the parameter."""
+    p = plan_of(tmp_path, body)
+    assert all(j.params["duration"] in (8, 10) for j in p.jobs)
+    assert any(f"{field}: 'seconds' is another name for the request parameter 'duration', but a matrix key sets a "
+               "parameter of its own name only" in w for w in p.warnings), p.warnings
+
+
+def test_an_axis_a_template_of_the_parameter_reads_is_not_warned_of(tmp_path: Path) -> None:
+    for given in ("duration", "seconds"):
+        p = plan_of(tmp_path, f"params:\n  prompt: a fox\n  {given}: '{{{{ seconds }}}}'\nmatrix:\n  seconds: [5, 8]\n")
+        assert [j.params["duration"] for j in p.jobs] == [5, 8] and not p.warnings, p.warnings
+
+
+def test_two_jobs_told_apart_by_a_seconds_axis_alone_say_it_is_a_template_value(tmp_path: Path) -> None:
+    err = one_error(tmp_path, "params:\n  prompt: a fox\n  seconds: 8\nmatrix:\n  seconds: [5, 10]\n",
+                    "change no request parameter")
+    assert ("change no request parameter (the axis named 'seconds' is a template value: 'duration' is the "
+            "parameter's matrix name)") in err.message, err.message
+
+
 @pytest.mark.parametrize(("given", "source"), [
     ("seconds: 8", "params.seconds, as seconds, an alias of duration"),
     ("duration: null\n  seconds: 8", "params.seconds, as seconds, an alias of duration"),
