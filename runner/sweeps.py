@@ -945,8 +945,11 @@ class JobMaker:
         clash = self.outputs.claim(rel_path, key, default_output=default)
         if clash is not None:
             other = self._sweep_names.get(sw.name.casefold()) if sw.name is not None and default else None
-            if other is not None and other != sw.name:
-                # the default output, `{{ key }}`, begins with the sweep's name: the names are what to change
+            held = self.outputs.videos.get(fold(rel_path), rel_path).split("/", 1)
+            mine = rel_path.split("/", 1)
+            if other is not None and other != sw.name and held[0] != mine[0] and held[1:] == mine[1:]:
+                # the default output, `{{ key }}`, begins with the sweep's name: the names are what to change, when
+                # the two files differ in them alone
                 self.errors.add(self.m.error(sw.prefix + ("name",), (
                     f"sweep '{sw.name}' is sweep '{other}' in another case, and their jobs' files (named by their "
                     "keys, which begin with the sweep's name) would be one where case is not told apart (macOS, "

@@ -2448,6 +2448,14 @@ def test_two_sweeps_whose_names_differ_only_in_case_are_told_at_the_second_sweep
     assert written.field == "output"  # an output the manifest writes is what to change
 
 
+def test_a_clash_within_a_sweep_whose_name_has_a_case_twin_is_not_blamed_on_the_names(tmp_path: Path) -> None:
+    """Renaming either sweep would leave it: 'a/look=x y' and 'a/look=x_y' write one file whatever the names."""
+    err = one_error(tmp_path, "params:\n  prompt: a fox {{ look }}\nsweeps:\n  - {name: A, matrix: {look: [z]}}\n"
+                              "  - {name: a, matrix: {look: ['x y', x_y]}}\n", "would both write")
+    assert err.field == "output" and "another case" not in err.message, err.message
+    assert "jobs 'a/look=x y' and 'a/look=x_y' would both write a/look=x_y.mp4" in err.message, err.message
+
+
 def test_an_output_named_like_its_own_sidecar_but_for_case_is_refused(tmp_path: Path) -> None:
     """x.JSON and its sidecar x.json are one file where case is not told apart (macOS, Windows)."""
     one_error(tmp_path, "params:\n  prompt: x\noutput: clip.JSON\n", "which is also the name of its own sidecar")
