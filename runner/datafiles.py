@@ -230,12 +230,19 @@ def _too_long(line: int) -> ManifestError:
                          column=1)  # the file is named by the reader (`_FileReader._read`)
 
 
+def _value_length(line: str) -> int:
+    """The length of `line` without its end (an LF, a CR or a CRLF, when it has one): the bound is of the value."""
+    return len(line) - (2 if line.endswith("\r\n") else 1 if line.endswith(("\n", "\r")) else 0)
+
+
 def _stream_lines(chunks: Iterable[str]) -> Iterator[str]:
     """The lines `_lines` makes of the text `chunks` make, each as soon as it is read (the text before the first
     LF is held, as only the end of the file tells whether it is split at its CRs, up to `MAX_LINE` characters: past
     them without an LF, the first line split at LFs would be too long, so it is split at CRs as it comes, and an LF
-    later refuses it). :raises ManifestError: a line longer than `MAX_LINE`, at its line, read no further."""
+    later refuses it). :raises ManifestError: a line longer than `MAX_LINE`, at its line, read no further. The bound
+    is of the value: the CR of a CRLF is not counted."""
     bound = MAX_LINE
+    held_bound = bound + 1  # text not yet ended may still hold the CR of a CRLF
     head: list[str] = []  # the text before the first LF
     held = 0  # its length
     pending: list[str] = []  # the line being read, after it
@@ -248,7 +255,7 @@ def _stream_lines(chunks: Iterable[str]) -> Iterator[str]:
             if "\n" not in chunk and not at_cr:
                 head.append(chunk)
                 held += len(chunk)
-                if held <= bound:
+                if held <= held_bound:
                     continue
                 chunk, head, at_cr = "".join(head), [], True
                 if "\r" not in chunk:
@@ -276,35 +283,37 @@ def _stream_lines(chunks: Iterable[str]) -> Iterator[str]:
         if len(parts) > 1:
             pending.append(parts[0])
             for line in ("".join(pending), *parts[1:-1]):
-                if len(line) > bound:
+                if _value_length(line) > bound:
                     raise _too_long(number + 1)
                 number += 1
                 yield line
             pending, length = [], 0
         pending.append(parts[-1])
         length += len(parts[-1])
-        if length > bound:
+        if length > held_bound:
             raise _too_long(number + 1)
-    if lf or at_cr:
-        yield "".join(pending)
-    else:
-        yield from _lines("".join(head))
+    lines = ["".join(pending)] if lf or at_cr else _lines("".join(head))
+    for line in lines:
+        if _value_length(line) > bound:
+            raise _too_long(number + 1)
+        number += 1
+        yield line
 
 
 def _csv_lines(chunks: Iterable[str]) -> Iterator[str]:
     """The lines, their ends kept, that `io.StringIO(text, newline="")` gives of the text `chunks` make (a CR, an
-    LF or a CRLF ends one), each as soon as it is read."""
+    LF or a CRLF ends one), each as soon as it is read. The bound is of the value, without the line's end."""
     carry = ""
     number = 0  # the lines given
     for chunk in chunks:
         lines = io.StringIO(carry + chunk, newline="").readlines()
         carry = lines.pop() if lines and (lines[-1].endswith("\r") or not lines[-1].endswith("\n")) else ""
         for line in lines:  # a CR last is held: an LF may follow it in the next chunk
-            if len(line) > MAX_LINE:
+            if _value_length(line) > MAX_LINE:
                 raise _too_long(number + 1)
             number += 1
             yield line
-        if len(carry) > MAX_LINE:
+        if _value_length(carry) > MAX_LINE:
             raise _too_long(number + 1)
     if carry:
         yield from io.StringIO(carry, newline="").readlines()

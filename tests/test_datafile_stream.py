@@ -310,3 +310,33 @@ def test_a_data_file_line_of_the_bound_is_a_value(tmp_path: Path, monkeypatch: p
     path.write_text(HEAD + f"params: {{prompt: a fox}}\nmatrix:\n  look: {{file: d{suffix}}}\n")
     values = api.load(path).matrix["look"]
     assert [len(v if suffix == ".txt" else v["p"]) for v in values] == [9_999, 10_000]
+
+
+@pytest.mark.parametrize("chunk", [4096, 10_000, 10_001, 10_002])
+@pytest.mark.parametrize("end", ["\n", "\r\n", "\r"])
+@pytest.mark.parametrize("suffix", [".txt", ".jsonl", ".csv"])
+def test_the_bound_is_of_a_lines_value_not_its_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str, end: str, chunk: int
+) -> None:
+    """A line of the bound was refused with CRLF endings, and in any CSV, its end counted as a character of it."""
+    monkeypatch.setattr(datafiles, "MAX_LINE", 10_000)
+    monkeypatch.setattr(yamlsource, "READ_CHUNK", chunk)
+
+    def line(length: int) -> str:
+        return f'{{"p": "{"a" * (length - 9)}"}}' if suffix == ".jsonl" else "a" * length
+
+    b = '{"p": 1}' if suffix == ".jsonl" else "b"
+    header = "p" + end if suffix == ".csv" else ""
+    path = tmp_path / "m.yaml"
+    path.write_text(HEAD + f"params: {{prompt: a fox}}\nmatrix:\n  look: {{file: d{suffix}}}\n")
+    for last in (b + end, b):
+        (tmp_path / f"d{suffix}").write_bytes((header + line(10_000) + end + last).encode())
+        values = api.load(path).matrix["look"]
+        assert len(values) == 2 and len(json.dumps(values[0])) >= 10_000 - 9
+        (tmp_path / f"d{suffix}").write_bytes((header + b + end + line(10_000) + end + last).encode())
+        assert len(api.load(path).matrix["look"]) == 3
+    for text, at in ((line(10_001) + end + b + end, 1), (b + end + line(10_001), 2), (b + end + line(10_001) + end, 2)):
+        (tmp_path / f"d{suffix}").write_bytes((header + text).encode())
+        error = _error(path)
+        assert (error.line, error.field) == (at + bool(header), "matrix.look"), error
+        assert error.message.startswith("this line is longer than 10,000 characters")
