@@ -52,6 +52,7 @@ from .sweeps import (
     Sweep,
     compile_sweep,
     fold,
+    null_beside_value,
     param_named,
     sweeps_of,
 )
@@ -661,6 +662,8 @@ def _build(
                        for at, problem in unwritable if problem is not None]
     folder_warnings += _foreign_files(manifest, out_dir)
     sweeps = sweeps_of(manifest, model.aliases)
+    for exc in null_beside_value(manifest, model.aliases):
+        errors.add(exc)
 
     prepared: list[tuple[Sweep, Prepared]] = []
     for sw in sweeps:

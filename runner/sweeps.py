@@ -27,7 +27,7 @@ from .localpaths import NAME_MAX, UNUSABLE, shown, why_unusable
 from .manifest import DEFAULT_OUTPUT, Manifest, dotted, field_names
 from .matrix import Combination, Expansion
 from .outputs import files_beside
-from .providers.capabilities import Checked, Issue, ModelCaps, ProviderCaps
+from .providers.capabilities import Checked, Issue, ModelCaps, ProviderCaps, written_value
 from .template import Compiled, TemplateProblem, compile_value, dependents, null_written, var_order
 from .yamlsource import LITERAL_BLOCK
 
@@ -162,6 +162,23 @@ def sweeps_of(m: Manifest, aliases: Mapping[str, str] | None = None) -> list[Swe
         s.output_path = ("sweeps", i, "output") if sw.get("output") else ("output",)
         out.append(s)
     return out
+
+
+def null_beside_value(m: Manifest, aliases: Mapping[str, str]) -> list[ManifestError]:
+    """An error for each place (params, a sweep's params) that gives a parameter a null under one of its names and
+    a value under another (`{duration: null, seconds: 10}`): two values of one parameter in one place, as 10 and 5
+    would be, at the other name's line."""
+    layers = [(("params",), m.params or {})]
+    layers += [(("sweeps", i, "params"), sw.get("params") or {}) for i, sw in enumerate(m.sweeps or ())]
+    found = []
+    for where, params in layers:
+        for alias, name in aliases.items():
+            if alias in params and name in params and (params[alias] is None) != (params[name] is None):
+                found.append(m.error(where + (alias,), (
+                    f"{written_value(params[alias])} contradicts {name} {written_value(params[name])}: {alias} is another name "
+                    f"for {name}, and a null under one name beside a value under the other leaves which is meant "
+                    "unknown; give one of them")))
+    return found
 
 
 def _template_error(m: Manifest, path: tuple[Any, ...], exc: TemplateProblem) -> TemplateError:

@@ -962,13 +962,25 @@ def test_two_jobs_told_apart_by_a_seconds_axis_alone_say_it_is_a_template_value(
 
 @pytest.mark.parametrize(("given", "source"), [
     ("seconds: 8", "params.seconds, as seconds, an alias of duration"),
-    ("duration: null\n  seconds: 8", "params.seconds, as seconds, an alias of duration"),
     ("duration: 8\n  seconds: 8", "params.duration; also params.seconds, as seconds, an alias of duration"),
-    ("duration: 8\n  seconds: null", "params.duration"),
 ])
 def test_explain_says_a_duration_came_from_seconds(tmp_path: Path, given: str, source: str) -> None:
     job = plan_of(tmp_path, f"params:\n  prompt: a fox\n  {given}\n").jobs[0]
     assert job.sources["duration"] == source and "seconds" not in job.sources
+
+
+@pytest.mark.parametrize(("body", "field", "message"), [
+    ("params:\n  prompt: a fox\n  duration: null\n  seconds: 8\n", "params.seconds", "8 contradicts duration null"),
+    ("params:\n  prompt: a fox\n  duration: 8\n  seconds: null\n", "params.seconds", "null contradicts duration 8"),
+    ("params:\n  prompt: a fox\n  duration: 8\nsweeps:\n  - name: a\n    params: {duration: null, seconds: 10}\n",
+     "sweeps[0].params.seconds", "10 contradicts duration null"),
+])
+def test_a_null_and_a_value_under_the_two_names_in_one_place_are_refused(
+    tmp_path: Path, body: str, field: str, message: str
+) -> None:
+    """Planned before as the value, silently, while one place further out the same null undoes it."""
+    err = one_error(tmp_path, body, "contradicts")
+    assert err.field == field and err.message.startswith(message + ": seconds is another name for duration"), err
 
 
 @pytest.mark.parametrize(("top", "inner", "source"), [

@@ -347,9 +347,15 @@ class ModelCaps:
         return math.ceil(price * n * MICROS)  # a factor's product finer than a micro-USD is rounded up, never cut
 
 
-def _written(value: Any) -> str:
-    """`value` as a message shows it: a boolean as the manifest writes it (true, not Python's True)."""
-    return ("true" if value else "false") if isinstance(value, bool) else repr(value)
+def written_value(value: Any) -> str:
+    """`value` as a message shows it: a boolean or a null as the manifest writes it (true and null, not Python's
+    True and None)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "null" if value is None else repr(value)
+
+
+_written = written_value
 
 
 def _coerce(spec: ParamSpec, value: Any, model: str, *, files: bool = True) -> tuple[Any, str | None]:
