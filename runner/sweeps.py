@@ -655,7 +655,7 @@ class JobMaker:
                     continue
                 source = job.sources.get(param, "")
                 source = "the model's default" if source.startswith("default") else f"from {source}"
-                had.append((value, f"{param} {value!r} ({source})" if value is not None else f"no {param}"))
+                had.append((value, f"{param} {written_value(value)} ({source})" if value is not None else f"no {param}"))
                 if len(had) > 1:
                     break
             if not had:

@@ -296,6 +296,12 @@ def test_a_var_named_like_a_request_parameter_says_what_the_request_has_instead(
     assert not about(p, "a var does not set"), p.warnings
 
 
+def test_a_var_named_like_a_boolean_parameter_tells_its_value_as_the_manifest_writes_it(tmp_path: Path) -> None:
+    p = plan_of(tmp_path, 'vars: {audio: true}\nparams: {prompt: "a fox", quality: 540p}\n')
+    [warning] = about(p, "a var does not set")
+    assert "the request has generate_audio_switch false (the model's default)" in warning, warning
+
+
 def test_a_var_named_like_a_parameter_by_another_name_case_or_provider_is_warned_of_as_its_own_name(
     tmp_path: Path,
 ) -> None:

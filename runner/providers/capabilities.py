@@ -255,7 +255,7 @@ class ModelCaps:
                 continue
             drop.add(alias)
             if value is not None and not self._same(name, value, other):
-                issues.append(Issue(alias, f"{value!r} contradicts {name} {other!r}: {alias} is another name for "
+                issues.append(Issue(alias, f"{_written(value)} contradicts {name} {_written(other)}: {alias} is another name for "
                                            f"{name}; give one of them"))
         renamed = {alias: name for name, alias in spelled.items()}
         given = {renamed.get(k, k): v for k, v in params.items() if k not in drop}
