@@ -2285,9 +2285,18 @@ def _first_error(group: BaseExceptionGroup) -> BaseException:
 
 
 def _failed(exc: BaseException, args: argparse.Namespace) -> int:
-    """Say the error `exc` that ended the command, a line for each it holds; its exit code."""
-    for e in _error_lines(exc, args.command, _manifest_given(args)):
+    """Say the error `exc` that ended the command, a line for each it holds; its exit code. `status --json` (and
+    `--runs --json`) print one JSON object of it on standard output too, as `run --json`'s `end` event and a refused
+    `plan --json` do: a script reading standard output reads JSON whatever happened."""
+    lines = _error_lines(exc, args.command, _manifest_given(args))
+    for e in lines:
         err.print(f"[red]error[/red]: {escape(_lines_visible(e))}", markup=True, highlight=False)
+    if args.command == "status" and getattr(args, "json", False) and not getattr(args, "watch", False):
+        from .export import dumps
+
+        name = getattr(args.manifest, "name", None)
+        _say(dumps({"run": None, "manifest": name if isinstance(name, str) else None, "status": None,
+                    "exit_code": _exit_code(exc), "errors": lines}, indent=2))
     if isinstance(exc, ManifestErrors):
         if exc.not_listed:
             err.print(f"... and {exc.not_listed:,} more errors, not listed")

@@ -1043,3 +1043,28 @@ def test_status_given_the_project_folder_for_the_state_folder_names_its_gridrun_
     empty.mkdir()
     assert main(["status", "--state", str(empty)]) == 2
     assert "no state yet (nothing has run here)" in capsys.readouterr().err  # nothing to point to
+
+
+def test_status_json_of_a_manifest_never_run_prints_one_json_object(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Printed nothing on standard output (the error on standard error alone): a script polling `status --runs
+    --json` before the first run read no JSON. The object has the starting object's keys, with `exit_code` and
+    `errors` as `run --json`'s `end` event has them; the exit code stays 2."""
+    from runner.cli import main
+
+    never = write_manifest(tmp_path, n_seeds=1, styles=("anime",), name="never")
+    for argv in (["status", str(never), "--json"], ["status", str(never), "--runs", "--json"]):
+        assert main(argv) == 2, argv
+        said = capsys.readouterr()
+        document = json.loads(said.out)
+        assert {k: document[k] for k in ("run", "manifest", "status", "exit_code")} == {
+            "run": None, "manifest": "never", "status": None, "exit_code": 2}, document
+        assert len(document["errors"]) == 1 and "runs it first" in document["errors"][0], document
+        assert document["errors"][0] in " ".join(said.err.split())
+    assert api.run(write_manifest(tmp_path, n_seeds=1, styles=("anime",)), report=False).status == "done"
+    assert main(["status", str(never), "--runs", "--json"]) == 2  # the state now holds another manifest's runs
+    assert "no run recorded for never" in json.loads(capsys.readouterr().out)["errors"][0]
+    assert main(["status", str(tmp_path / "missing.yaml"), "--json"]) == 2
+    document = json.loads(capsys.readouterr().out)
+    assert (document["manifest"], document["exit_code"]) == (None, 2) and document["errors"], document
