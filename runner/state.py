@@ -2210,7 +2210,7 @@ class Store:
                     left.append((int(run_id), json.loads(money)))
             self.void_attempt(job_id, reason)
             for run_id, kept in left:
-                self.db.execute(self._final_sql("= ? AND job_id = ?"), (run_id, job_id))
+                self._write_final(run_id, job_id)
                 reserved = max(0, int(kept.get("reserved", 0)) - int(a["estimate_micros"] or 0))
                 self.db.execute("UPDATE runs SET final_money=? WHERE id=?",
                                 (_json({**kept, "reserved": reserved}), run_id))
