@@ -1020,7 +1020,7 @@ def cmd_run(args: argparse.Namespace, **extra: Any) -> int:
     from . import api
     from .progress import Progress
 
-    progress = Progress(err, json_lines=getattr(args, "json", False))
+    progress = Progress(err, json_lines=getattr(args, "json", False), background=True)
 
     def ended(exc: BaseException) -> str | None:  # an unexpected error ends a recorded run crashed (`_unexpected`)
         return "crashed" if _unexpected_error(exc) and _crashed_here(args) else _refused_status(exc)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import math
 import sys
+import threading
 import time
+from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group
@@ -81,15 +84,64 @@ def fmt_rate(per_minute: float | None) -> str:
     return f"{per_minute:,.1f} jobs/min" if per_minute < 100 else f"{per_minute:,.0f} jobs/min"
 
 
+class _Writer:
+    """Writes a display's lines on a thread of its own, in the order given, so that a reader that stops reading
+    (a log shipper stalled, `| less` not scrolled: a full pipe) holds up that thread, never the run that reports
+    its progress. While a write waits, progress lines given one after another are kept as the latest alone; every
+    other line (the balance, a note, the end) is kept, in its place."""
+
+    def __init__(self) -> None:
+        self._ready = threading.Condition()
+        self._waiting: deque[tuple[bool, Callable[[], None]]] = deque()
+        self._writing = False
+        self._thread: threading.Thread | None = None
+
+    def put(self, write: Callable[[], None], *, progress: bool = False) -> None:
+        """`write` to be called on the writer's thread; `progress`: a progress line, which a later one replaces
+        while it still waits."""
+        with self._ready:
+            if progress and self._waiting and self._waiting[-1][0]:
+                self._waiting[-1] = (True, write)
+            else:
+                self._waiting.append((progress, write))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="gridrun-progress", daemon=True)
+                self._thread.start()
+            self._ready.notify_all()
+
+    def flush(self) -> None:
+        """Wait until every line given is written (a reader that never reads holds the caller here)."""
+        with self._ready:
+            while self._waiting or self._writing:
+                self._ready.wait()
+
+    def _run(self) -> None:
+        while True:
+            with self._ready:
+                while not self._waiting:
+                    self._writing = False
+                    self._ready.notify_all()
+                    self._ready.wait()
+                write = self._waiting.popleft()[1]
+                self._writing = True
+            try:
+                write()
+            except Exception:  # noqa: BLE001, S110 - a view: a line it could not write is not the run's concern
+                pass
+
+
 class Progress:
     """Renders `RunStatistics` snapshots; throttled so that a 10,000-job run does not drown in redraws."""
 
     def __init__(
-        self, console: Console, *, json_lines: bool = False, total: int = 0, every: float | None = None
+        self, console: Console, *, json_lines: bool = False, total: int = 0, every: float | None = None,
+        background: bool = False,
     ) -> None:
         """`every`: seconds between two updates shown (default: 0.2 on a terminal, else 5). A run reports its
         progress every half second (`executor.HEARTBEAT`), changed or not, so a plain or JSON line follows the
-        last one 4.5 to 5 s later; never sooner, whatever the run reports in between."""
+        last one 4.5 to 5 s later; never sooner, whatever the run reports in between. `background`: plain and
+        JSON lines are written on a thread of their own (`_Writer`), so that a reader that stops reading holds
+        up no paid work; `final`, `failed` and the end of the `with` wait for them to be written."""
         self.console = console
         self.json_lines = json_lines
         self.total = total
@@ -101,6 +153,7 @@ class Progress:
         self._ended = False
         self._unread = False
         self._held_told = False  # the state held by another program said (plain lines and JSON: once)
+        self._writer = _Writer() if background else None
 
     @property
     def unread(self) -> bool:
@@ -119,6 +172,29 @@ class Progress:
             if self._stats is not None:
                 self._live.update(self._render(self._stats))
             self._live.__exit__(*exc)
+        self.flush()
+
+    def flush(self) -> None:
+        """Wait until every line given is written (`background`)."""
+        if self._writer is not None:
+            self._writer.flush()
+
+    def _out(self, write: Callable[[], None], *, progress: bool = False) -> None:
+        """`write` called now, or on the writer's thread (`background`)."""
+        if self._writer is None:
+            write()
+        else:
+            self._writer.put(write, progress=progress)
+
+    def _say(self, text: str, *, progress: bool = False) -> None:
+        """A plain line on the console."""
+        self._out(lambda: self.console.print(text, markup=False, highlight=False), progress=progress)
+
+    def _event(self, event: dict[str, Any], *, progress: bool = False) -> None:
+        """A JSON line (`_emit`)."""
+        if event.get("event") == "end":
+            end_written()  # written or on its way: no second one
+        self._out(lambda: self._emit(event), progress=progress)
 
     def update(self, s: RunStatistics) -> None:
         self._stats = s
@@ -128,11 +204,11 @@ class Progress:
             return
         self._last = now
         if self.json_lines:
-            self._emit({"event": "progress", **_as_dict(s)})
+            self._event({"event": "progress", **_as_dict(s)}, progress=True)
         elif self._live is not None:
             self._live.update(self._render(s))
         else:
-            self.console.print(line(s), markup=False, highlight=False)
+            self._say(line(s), progress=True)
 
     def _held(self, s: RunStatistics) -> None:
         """Another program holds state.db and the run waits for it, nothing else moving: said once, as soon as
@@ -145,19 +221,20 @@ class Progress:
             return
         self._held_told = True
         if self.json_lines:
-            self._emit({"event": "held", "message": s.held})
+            self._event({"event": "held", "message": s.held})
         else:
             self._bullet(s.held)
 
     def _bullet(self, text: str) -> None:
         """One of the run's notes (a last error, why it waits) on a plain line of its own, below the progress."""
-        self.console.print(f"  • {visible(text)}", markup=False, highlight=False, soft_wrap=True)
+        said = f"  • {visible(text)}"
+        self._out(lambda: self.console.print(said, markup=False, highlight=False, soft_wrap=True))
 
     def balance(self, found: BalanceCheck) -> None:
         """The pre-flight balance check: one JSON event; nothing on the terminal, where a refusal is said as the
         run's error and a balance that could not be read changes nothing."""
         if self.json_lines:
-            self._emit(found.as_event())
+            self._event(found.as_event())
 
     def final(self, s: RunStatistics, **outputs: Any) -> None:
         """The run's end: one last JSON event (with `outputs`, such as where the report is) or plain line; a
@@ -165,11 +242,12 @@ class Progress:
         self._stats = s
         self._ended = True
         if self.json_lines:
-            self._emit({"event": "end", **_as_dict(s), **outputs})
+            self._event({"event": "end", **_as_dict(s), **outputs})
         elif self._live is None:
-            self.console.print(line(s), markup=False, highlight=False)
+            self._say(line(s))
             for e in dict.fromkeys(s.last_errors):  # the live display shows them; plain lines say them once, here
                 self._bullet(e)
+        self.flush()
 
     def failed(self, *, status: str | None, exit_code: int, errors: list[str], not_listed: int = 0) -> None:
         """The end of a run an error stopped before `final` (refused before it began: the budget, an invalid
@@ -189,11 +267,12 @@ class Progress:
                 event["last_errors"] = list(last)
             if not_listed:
                 event["errors_not_listed"] = not_listed
-            self._emit(event)
+            self._event(event)
         elif self._live is None and status != "interrupted":  # Ctrl-C: the user stopped it, nothing more to say
             self._ended = True
             for e in last:
                 self._bullet(e)
+        self.flush()
 
     def _emit(self, event: dict[str, Any]) -> None:
         """One JSON line on standard output. A reader that stopped reading (`| head`) ends the output (`unread`),

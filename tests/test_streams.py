@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import json
@@ -12,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from execkit import in_flight, wait_for, write_manifest
+from execkit import check_outputs, in_flight, wait_for, write_manifest
 
 from runner import api
 from runner.errors import NotRecordedError
@@ -192,3 +193,66 @@ def test_each_call_of_main_is_a_command_of_its_own(
     assert cli.main(["run", str(m), "--json"]) == 130
     assert [json.loads(line) for line in capsys.readouterr().out.splitlines()] == [
         {"event": "end", "status": "interrupted", "exit_code": 130, "errors": ["interrupted"]}]
+
+
+def _stalled_pipe() -> tuple[int, int, int]:
+    """A pipe of one page whose reader reads nothing yet, already full: the next write to it waits. (read end,
+    write end, bytes of filler before what is written next)."""
+    import fcntl
+
+    r, w = os.pipe()
+    fcntl.fcntl(w, 1031, 4096)  # F_SETPIPE_SZ: a log shipper's stall reached after a few lines, not 64 KiB
+    os.set_blocking(w, False)
+    filled = 0
+    for chunk in (4096, 1):
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                filled += os.write(w, b"x" * chunk)
+    os.set_blocking(w, True)
+    return r, w, filled
+
+
+def _done(m: Path) -> int:
+    """The jobs of manifest `m` done, as its state says; 0 before it has one."""
+    try:
+        return api.status(m).counts.get("done", 0)
+    except NotRecordedError:
+        return 0
+
+
+def _drained(r: int) -> bytes:
+    with os.fdopen(r, "rb") as reader:
+        return reader.read()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="F_SETPIPE_SZ is Linux's")
+@pytest.mark.parametrize("stream", ["json", "plain"])
+def test_a_reader_that_stops_reading_holds_up_no_paid_work(tmp_path: Path, stream: str) -> None:
+    """Progress written to a pipe nobody reads (a stalled log shipper, `| less` not scrolled): every job is still
+    polled and downloaded, its state recorded, while the pipe stays unread; the command then waits for its reader,
+    which gets every line, the JSON lines valid and ending with `end`, the plain lines with the run's last."""
+    m = write_manifest(tmp_path, n_seeds=3, sim={"render_time": 0.3, "jitter": 0.0})
+    r, w, filled = _stalled_pipe()
+    cmd = [sys.executable, "-m", "runner.cli", "run", str(m), "--no-report", *(["--json"] if stream == "json" else [])]
+    with (tmp_path / "err.txt").open("wb") as err:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=w if stream == "json" else subprocess.DEVNULL,
+                                stderr=w if stream == "plain" else err, cwd=tmp_path)
+    os.close(w)
+    try:
+        wait_for(lambda: proc.poll() is not None or _done(m) == 6)
+        assert proc.poll() is None, "the command ended while its reader read nothing"
+        assert len(check_outputs(m)) == 6  # every video downloaded, as its state says
+        written = _drained(r)[filled:].decode()
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    lines = written.splitlines()
+    if stream == "json":
+        events = [json.loads(x) for x in lines]
+        assert events[-1]["event"] == "end" and events[-1]["status"] == "done", events[-1]
+        assert [e["event"] for e in events].count("end") == 1
+    else:
+        assert lines and lines[-1].startswith("done 6 |"), written
+        assert "Traceback" not in written
