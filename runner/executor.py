@@ -299,6 +299,7 @@ class Executor:
         self._unanswered: dict[str, str] = {}  # video -> why its last polls got no status (read by `_watch`)
         self._poll_told: set[tuple[str, str]] = set()  # (video, kind of failure) told among the errors: once each
         self._poll_noted: dict[str, str] = {}  # video -> the poll failure its job's error says, until answered
+        self._poll_failed: dict[str, dict[str, str]] = {}  # video -> kind -> the poll failure said, until answered
         self._ended = False
         self._altered_kept: list[Path] = []  # done videos found altered, kept under .runs/superseded/
         self._foreign_kept: list[Path] = []  # files no sidecar records in a new video's place, kept there too
@@ -1905,6 +1906,7 @@ class Executor:
             unclear_since = None
             if status.status == "in_progress" and self.states[jid] == S.SUBMITTED.value:
                 self._move(jid, S.RUNNING, lazy=True)
+        self._polls_answered(job, pid)  # ended, seen by the list or by its own poll
         return status
 
     async def _last_look(self, job: Job, pid: str) -> VideoStatus | None:
@@ -1930,8 +1932,10 @@ class Executor:
                 async with self.pacer.gate:
                     status = await self.provider.get(self.client, pid)
                 self.pacer.ok()
-                if status.status != "unknown" and self._poll_noted.pop(pid, None) is not None:
-                    self.store.note(self.ids[job.hash], None)
+                if status.status != "unknown":
+                    if self._poll_noted.pop(pid, None) is not None:
+                        self.store.note(self.ids[job.hash], None)
+                    self._polls_answered(job, pid)
                 return status
             except RateLimitedError as exc:
                 waited = self.pacer.limited(exc.retry_after)
@@ -1954,12 +1958,21 @@ class Executor:
                 await anyio.sleep(backoff(attempt, None))
         return None
 
+    def _polls_answered(self, job: Job, pid: str) -> None:
+        """A poll of the job was answered with a status gridrun knows (or the job's render ended): its poll
+        failures no longer hold, and are taken from the run's last errors (`_unsay`); a later one is said again."""
+        for kind, message in self._poll_failed.pop(pid, {}).items():
+            self._poll_told.discard((pid, kind))
+            self._unsay(job, message)
+
     def _poll_error(self, job: Job, pid: str, kind: str, message: str) -> None:
         """`message` among the run's last errors, once per job and `kind` of poll failure: a gateway down fails
         every poll of every job, which would otherwise push every other error out, one line per poll."""
         if (pid, kind) not in self._poll_told:
             self._poll_told.add((pid, kind))
             self._error(job, message)
+            if kind != "429":  # a pause asked is the run's, not the job's: it stays said
+                self._poll_failed.setdefault(pid, {})[kind] = message
         jid = self.ids[job.hash]
         if self._poll_noted.get(pid) != message:  # for `status`, until a poll is answered again
             self._poll_noted[pid] = message
