@@ -439,12 +439,14 @@ class Executor:
         if self.stopping:
             remaining -= counts[S.PLANNED.value]  # stopped: no longer submitted; only the jobs in flight still end
         eta = None if self._ended else self.throughput.eta(remaining, per_minute)
+        last_errors = self._last_errors()
         return RunStatistics(
             run_id=self.run_id, total=total, counts=counts, cached=self.cached, spent_micros=self._spent,
             reserved_micros=self._reserved, budget_micros=self.budget_micros, elapsed=elapsed, eta=eta,
-            per_minute=per_minute, requests=self.pacer.requests, stopping=self.stopping, last_errors=self._last_errors(),
+            per_minute=per_minute, requests=self.pacer.requests, stopping=self.stopping, last_errors=last_errors,
             next_check=self._next_check(counts, now), rerenders_cancelled=self._rerenders_cancelled,
             rerenders_failed=self._rerenders_failed, paused=self._paused(), held=self._held,
+            said=tuple(self._said_of.get(e, (e, ()))[0] for e in last_errors),
         )
 
     def _paused(self) -> float | None:

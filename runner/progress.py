@@ -154,6 +154,7 @@ class Progress:
         self._unread = False
         self._held_told = False  # the state held by another program said (plain lines and JSON: once)
         self._writer = _Writer() if background else None
+        self._told: set[str] = set()  # the last errors said on plain lines (`_tell`), by what they say
 
     @property
     def unread(self) -> bool:
@@ -199,6 +200,7 @@ class Progress:
     def update(self, s: RunStatistics) -> None:
         self._stats = s
         self._held(s)
+        self._tell(s)
         now = time.monotonic()
         if now - self._last < self.every * _EARLY:
             return
@@ -212,7 +214,7 @@ class Progress:
 
     def _held(self, s: RunStatistics) -> None:
         """Another program holds state.db and the run waits for it, nothing else moving: said once, as soon as
-        it is known, on a plain line (its progress lines carry no last errors) and as a JSON `held` event. The
+        it is known, on a plain line (as `_tell` says the other last errors) and as a JSON `held` event. The
         live display shows it among its last errors."""
         if s.held is None:
             self._held_told = False  # let go: a later hold is said again
@@ -224,6 +226,18 @@ class Progress:
             self._event({"event": "held", "message": s.held})
         else:
             self._bullet(s.held)
+
+    def _tell(self, s: RunStatistics) -> None:
+        """Plain lines: each of the run's last errors said on a line of its own as soon as it is among them (a
+        log read in CI says why a run is stuck as it is), once: the same error met by more jobs since, or by
+        another job later, is not said again; the state held by another program is said by `_held`. The live
+        display shows them all, and JSON lines carry them in each event."""
+        if self.json_lines or self._live is not None or len(s.said) != len(s.last_errors):
+            return  # not known what they say (a watch's readings of the state): the final line's bullets say them
+        for text, what in zip(s.last_errors, s.said, strict=True):
+            if text != s.held and what not in self._told:
+                self._told.add(what)
+                self._bullet(text)
 
     def _bullet(self, text: str) -> None:
         """One of the run's notes (a last error, why it waits) on a plain line of its own, below the progress."""
@@ -245,7 +259,7 @@ class Progress:
             self._event({"event": "end", **_as_dict(s), **outputs})
         elif self._live is None:
             self._say(line(s))
-            for e in dict.fromkeys(s.last_errors):  # the live display shows them; plain lines say them once, here
+            for e in dict.fromkeys(s.last_errors):  # said as they came (`_tell`); here what the run ended with
                 self._bullet(e)
         self.flush()
 

@@ -58,6 +58,9 @@ class RunStatistics:
     # Why the run waits, nothing else moving: another program holds state.db in a write transaction (said once
     # it has waited SQLite's busy timeout); None otherwise.
     held: str | None = None
+    # What each of `last_errors` says, the jobs it names left out (the same message met by another job later is
+    # the same error); empty where not known (the entries then stand for themselves).
+    said: tuple[str, ...] = ()
 
 
 class Throughput:

@@ -648,3 +648,46 @@ def test_a_step_of_the_wall_clock_mid_run_moves_neither_its_elapsed_time_nor_its
     assert main(["status", str(m)]) == 0
     taken = re.search(r"(\S+) taken", capsys.readouterr().out)
     assert taken is not None and taken.group(1).count(":") == 1, taken  # minutes and seconds, no hour
+
+
+def test_plain_lines_say_each_new_last_error_once_as_it_comes() -> None:
+    """A log (CI) says why a run is stuck as soon as the run knows it, not only at an end that may never come: each
+    new last error on a line of its own, once; the same error met by more jobs since, or by another job later, is
+    not said again; the state held by another program is said once, as before."""
+    console = Console(file=io.StringIO(), width=300, color_system=None)
+    refused = "polls fail, still polling: could not connect (Connection refused)"
+    files = "polls fail, still polling: HTTP 500: too many open files: raise `ulimit -n`"
+    held = "state.db is held by another process: the run has waited 10 s"
+    steps = [((), ()),
+             ((f"i=1: {refused}",), (refused,)),
+             ((f"i=1 and 3 more jobs: {refused}",), (refused,)),
+             ((f"i=1 and 3 more jobs: {refused}", f"i=9: {files}", f"i=7: {refused}"), (refused, files, refused)),
+             ((f"i=1 and 3 more jobs: {refused}", held), (refused, held))]
+    with Progress(console, every=3600) as p:  # one progress line, the first: the errors come between lines
+        for errors, said in steps:
+            p.update(stats(last_errors=errors, said=said, held=held if held in errors else None))
+    lines = console.file.getvalue().splitlines()
+    assert len(lines) == 4, lines
+    assert lines[1:] == [f"  • i=1: {refused}", f"  • i=9: {files}", f"  • {held}"], lines
+
+
+def test_a_plain_log_says_why_polls_fail_while_the_run_goes_on(tmp_path: Path) -> None:
+    """A run whose first polls fail, then are answered, says so on its plain lines as it happens, once; its end,
+    every job done, no longer lists it."""
+    import subprocess
+    import sys
+
+    from execkit import write_manifest
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), run={"poll_interval": 0.1},
+                       sim={"render_time": 0.2, "jitter": 0.0,
+                            "script": [{"route": "get", "nth": [1, 2], "fault": "server_error", "status": 502}]})
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.run([sys.executable, "-m", "runner.cli", "run", str(m), "--no-report"], check=False,
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stderr.splitlines()
+    told = [i for i, x in enumerate(lines) if x.startswith("  • style=anime,seed=1: polls fail, still polling: HTTP 502")]
+    last = max(i for i, x in enumerate(lines) if x.startswith("done 1 |"))
+    assert len(told) == 1 and told[0] < last, proc.stderr
+    assert not lines[last + 1:] or "polls fail" not in "\n".join(lines[last + 1:]), proc.stderr
