@@ -450,9 +450,10 @@ class Executor:
         )
 
     def _paused(self) -> float | None:
-        """Seconds every request still waits as the provider asked (a 429's Retry-After), past PAUSE_SHOWN."""
+        """Seconds every request still waits as the provider asked (a 429's Retry-After), while the pause asked is
+        past PAUSE_SHOWN: counted down to its end, not hidden once less than that is left."""
         wait = self.pacer.not_before - self.pacer.clock()
-        return wait if wait > PAUSE_SHOWN and not self._ended else None
+        return wait if wait > 0 and self.pacer.asked > PAUSE_SHOWN and not self._ended else None
 
     def _pace(self) -> tuple[float, float | None]:
         """(elapsed seconds, jobs ended per minute lately) over the run as the state records it: from its start

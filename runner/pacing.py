@@ -60,6 +60,7 @@ class Pacer:
         self.clock = clock
         self.gate = Gate(gate)   # requests in flight at once: no queue inside the HTTP pool
         self.not_before = 0.0
+        self.asked = 0.0   # seconds the 429 that set `not_before` asked to wait (as honoured: at most MAX_PAUSE)
         self.rate: float | None = None      # requests per second; None = unlimited
         self._next_slot = 0.0
         self.requests = 0
@@ -105,6 +106,8 @@ class Pacer:
         MAX_PAUSE, since every request of the run waits it (polls too, whose videos' URLs expire)."""
         now = self.clock()
         wait = min(MAX_PAUSE, retry_after) if retry_after is not None else 1.0
+        if now + wait >= self.not_before:
+            self.asked = wait  # the pause that runs until not_before: what it asked, not what is left of it
         self.not_before = max(self.not_before, now + wait)
         if now - self._last_cut >= 1.0:
             sent = max(1.0, self._sent_rate(now))

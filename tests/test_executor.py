@@ -4569,3 +4569,25 @@ def test_a_run_that_followed_a_job_another_manifest_sent_names_that_manifest(tmp
     assert stats(prov)["creates"] == 2
     note = api.status(b).followed_note()
     assert note is not None and "for 1 job run 1 of a sent" in note, note
+
+
+def test_a_long_pause_is_counted_down_to_its_end() -> None:
+    """A pause is long by what the provider asked (a 429's Retry-After of 40 s), not by what is left of it: the
+    progress line counts it down to its end, not hidden once less than 30 s is left; a short one is not shown."""
+    from types import SimpleNamespace
+
+    from runner.executor import Executor
+    from runner.pacing import Pacer
+
+    now = [0.0]
+    pacer = Pacer(lambda: now[0])
+    run_ = SimpleNamespace(pacer=pacer, _ended=False)
+    pacer.limited(40.0)
+    shown = []
+    for at in (0.0, 15.0, 35.0, 39.5, 40.5):
+        now[0] = at
+        shown.append(Executor._paused(run_))  # type: ignore[arg-type]
+    assert shown == [40.0, 25.0, 5.0, 0.5, None]
+    pacer.limited(10.0)  # asked at 40.5: a short pause of its own
+    now[0] = 41.0
+    assert Executor._paused(run_) is None  # type: ignore[arg-type]
