@@ -884,21 +884,36 @@ class Executor:
             if signum == taken.hangup and not taken.muted:
                 taken.muted = _mute_terminal(taken.ttys)
             if self.stopping != "interrupt":
-                self._interrupt("Ctrl-C again to detach")
+                self._interrupt(None, said=self._signal_note(signum, bool(taken.ttys) and not taken.muted))
             else:
                 self._detach(scope)
                 return
 
-    def _interrupt(self, then: str | None) -> None:
+    def _signal_note(self, signum: int, terminal: bool) -> str:
+        """What the first signal (`signum`) does now, named as received, and what a second one would do. `terminal`:
+        a terminal is there to press Ctrl-C in."""
+        flying = sum(self.counts[s.value] for s in IN_FLIGHT)
+        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        if not flying:
+            return f"interrupted by {name}: no new submissions; nothing paid is in flight, the run ends"
+        again = "Ctrl-C again" if signum == signal.SIGINT else f"send {name} again{', or Ctrl-C,' if terminal else ''}"
+        jobs = f"{flying:,} paid job{'s' if flying != 1 else ''}"
+        return (f"interrupted by {name}: no new submissions; finishing the {jobs} in flight; {again} to leave "
+                f"{'them' if flying != 1 else 'it'} to the next run")
+
+    def _interrupt(self, then: str | None, *, said: str | None = None) -> None:
         """The first Ctrl-C, or the caller's `stop`: no new submissions; what is paid for is finished, and the run
-        ends interrupted. `then` says how to detach instead, where there is a way."""
+        ends interrupted. `then` says how to detach instead, where there is a way; `said`: the whole note, where
+        the run says it itself (`_signal_note`)."""
         if self.stopping != "interrupt":
             self.stopping = "interrupt"
             if self._interrupted is not None:
                 self._interrupted.set()
-            said = "interrupted: no new submissions; finishing what is paid for"
-            self.errors.append(f"{said} ({then})" if then else said)
-            self._progress()
+            if said is None:
+                said = "interrupted: no new submissions; finishing what is paid for"
+                said = f"{said} ({then})" if then else said
+            self.errors.append(said)
+            self._progress(force=True)
 
     def _detach(self, scope: anyio.CancelScope) -> None:
         """The second Ctrl-C, or the caller's `detach`: the run ends at once, interrupted; the jobs in flight are

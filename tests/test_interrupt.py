@@ -1958,8 +1958,8 @@ def settle(*args):
     settles.append(detached.is_set())
     print("settle after the detach" if len(settles) > 1 else "first settle", file=sys.stderr, flush=True)
     return real_settle(*args)
-def interrupt(self, then):
-    real_interrupt(self, then)
+def interrupt(self, *args, **kwargs):
+    real_interrupt(self, *args, **kwargs)
     stopped.set()
 def detach(self, scope):
     real_detach(self, scope)
@@ -2032,3 +2032,35 @@ def test_an_unexpected_error_in_a_jobs_task_stops_the_run_crashed_with_one_line_
     again = _cli("run", m)
     assert again.returncode == 0, again.stderr
     assert len(check_outputs(m)) == 4 and _world(m).stats()["creates"] == 4
+
+
+@pytest.mark.parametrize(("signum", "again"), [(signal.SIGTERM, "send SIGTERM again"), (signal.SIGINT, "Ctrl-C again")],
+                         ids=["sigterm", "ctrl-c"])
+def test_a_plain_log_says_the_first_signal_as_it_comes(tmp_path: Path, signum: int, again: str) -> None:
+    """The first SIGTERM (a CI runner's, a script's) or Ctrl-C: a plain line says at once which signal came, that
+    nothing new is sent, how many paid jobs are being finished, and what a second one does, in words that fit
+    the signal: a script that sent SIGTERM has no Ctrl-C to press again."""
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 60.0, "jitter": 0.0})
+    proc = subprocess.Popen([sys.executable, "-m", "runner.cli", "run", str(m), "--no-report"], cwd=tmp_path,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stderr or ()), daemon=True)
+    reader.start()
+    said = f"  • interrupted by {'Ctrl-C' if signum == signal.SIGINT else 'SIGTERM'}: no new submissions; finishing " \
+           f"the 2 paid jobs in flight; {again} to leave them to the next run"
+    try:
+        wait_for(lambda: in_flight(m) == 2)
+        proc.send_signal(signum)
+        wait_for(lambda: any(x.rstrip("\n") == said for x in lines))  # while the run still finishes its jobs
+        assert proc.poll() is None
+        proc.send_signal(signum)
+        assert proc.wait(timeout=60) == 130
+        reader.join(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        reader.join(timeout=60)
+        assert proc.stderr is not None
+        proc.stderr.close()
+    assert not any("Ctrl-C" in x for x in lines) or signum == signal.SIGINT, lines
