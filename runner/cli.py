@@ -39,8 +39,8 @@ from . import __version__
 from .outputs import write_problem
 from .entry import end_interrupted, lines_begin, writes_json_lines
 from .errors import (
-    BalanceError, BudgetError, CopyNotWrittenError, GridrunError, ManifestErrors, NotRecordedError, RunStartingError,
-    UsageError,
+    BalanceError, BudgetError, CopyNotWrittenError, GridrunError, LockError, ManifestErrors, NotRecordedError,
+    RunStartingError, UsageError,
 )
 from .jobs import format_value, usd_text
 from .limits import FILES_RAN_OUT
@@ -1034,12 +1034,15 @@ def cmd_run(args: argparse.Namespace, **extra: Any) -> int:
 def _refused_status(exc: BaseException) -> str | None:
     """The run status a run ended before it began by `exc` has (the README's table), where one fits: a budget
     refusal is the budget's, a balance below the run's cost `refused` (as the provider's 402 midway), an interrupt
-    an interrupt; an invalid manifest or a lock held has none, as no run began. By the error's type, not its exit
+    an interrupt, a lock another run holds `locked` (no status a run ends with: a script tells it from jobs that
+    failed, which exit 1 too); an invalid manifest has none, as no run began. By the error's type, not its exit
     code: a lock held exits 1 as the balance's refusal does."""
     if isinstance(exc, BudgetError):
         return "budget"
     if isinstance(exc, BalanceError):
         return "refused"
+    if isinstance(exc, LockError):
+        return "locked"  # another run holds the state or the output folder: nothing done, not jobs that failed
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted"
     return None

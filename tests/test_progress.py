@@ -200,8 +200,8 @@ def test_run_json_refused_before_it_starts_still_ends_with_an_end_event(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A script reading `run --json` for its `end` event gets one when the run is refused before it begins: by
-    the budget (status `budget`, exit 3), an invalid manifest (no status, exit 2) or another runner's lock (exit 1),
-    each with the errors standard error gives; nothing was sent or paid."""
+    the budget (status `budget`, exit 3), an invalid manifest (no status, exit 2) or another runner's lock (status
+    `locked`, exit 1), each with the errors standard error gives; nothing was sent or paid."""
     from execkit import write_manifest
 
     from runner.cli import main
@@ -236,7 +236,7 @@ def test_run_json_refused_before_it_starts_still_ends_with_an_end_event(
         code, end, _ = end_of(str(m))
     finally:
         holder.close()
-    assert (code, end["status"], end["exit_code"]) == (1, None, 1)
+    assert (code, end["status"], end["exit_code"]) == (1, "locked", 1)  # told apart from jobs that failed
     assert ": another run of this manifest (pid " in end["errors"][0], end  # type: ignore[index]
 
 
