@@ -155,6 +155,7 @@ class Progress:
         self._held_told = False  # the state held by another program said (plain lines and JSON: once)
         self._writer = _Writer() if background else None
         self._told: set[str] = set()  # the last errors said on plain lines (`_tell`), by what they say
+        self._last_said: str | None = None  # the last plain line given
 
     @property
     def unread(self) -> bool:
@@ -189,6 +190,7 @@ class Progress:
 
     def _say(self, text: str, *, progress: bool = False) -> None:
         """A plain line on the console."""
+        self._last_said = text
         self._out(lambda: self.console.print(text, markup=False, highlight=False), progress=progress)
 
     def _event(self, event: dict[str, Any], *, progress: bool = False) -> None:
@@ -242,6 +244,7 @@ class Progress:
     def _bullet(self, text: str) -> None:
         """One of the run's notes (a last error, why it waits) on a plain line of its own, below the progress."""
         said = f"  • {visible(text)}"
+        self._last_said = said
         self._out(lambda: self.console.print(said, markup=False, highlight=False, soft_wrap=True))
 
     def balance(self, found: BalanceCheck) -> None:
@@ -258,7 +261,8 @@ class Progress:
         if self.json_lines:
             self._event({"event": "end", **_as_dict(s), **outputs})
         elif self._live is None:
-            self._say(line(s))
+            if line(s) != self._last_said:  # a run that had nothing to do: its one line, not twice
+                self._say(line(s))
             for e in dict.fromkeys(s.last_errors):  # said as they came (`_tell`); here what the run ended with
                 self._bullet(e)
         self.flush()

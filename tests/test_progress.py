@@ -691,3 +691,19 @@ def test_a_plain_log_says_why_polls_fail_while_the_run_goes_on(tmp_path: Path) -
     last = max(i for i, x in enumerate(lines) if x.startswith("done 1 |"))
     assert len(told) == 1 and told[0] < last, proc.stderr
     assert not lines[last + 1:] or "polls fail" not in "\n".join(lines[last + 1:]), proc.stderr
+
+
+def test_a_run_with_nothing_to_do_says_its_plain_line_once() -> None:
+    """A run whose jobs were all done before: its first line and its last are the same, said once; a last line that
+    differs from the one before is said."""
+    console = Console(file=io.StringIO(), width=300, color_system=None)
+    done = stats(counts={"done": 100}, last_errors=(), eta=None)
+    with Progress(console) as p:
+        p.update(done)
+        p.final(done)
+    assert console.file.getvalue().splitlines() == [line(done)]
+    console = Console(file=io.StringIO(), width=300, color_system=None)
+    with Progress(console) as p:
+        p.update(stats(last_errors=()))
+        p.final(done)
+    assert console.file.getvalue().splitlines() == [line(stats(last_errors=())), line(done)]
