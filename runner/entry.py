@@ -227,14 +227,17 @@ def _threads_left(wait: float = 2.0) -> bool:
 
 def _fill_closed_streams() -> None:
     """Standard input, output or error closed by the launcher (`>&-`, `2>&-`: Python then has None for it) is
-    opened on the null device: what would be written there goes nowhere and the command ends with its own code,
-    and no file gridrun opens (the state) takes the closed descriptor's number, where a write meant for the
-    stream would land in it. In order: the null device takes the lowest free number, the first one closed."""
+    opened on the null device, so that no file gridrun opens (the state) takes the closed descriptor's number,
+    where a write meant for the stream would land in it. Standard output is opened there for reading only: what
+    a command writes there fails as a write to a closed descriptor does (`Bad file descriptor`), and is said as
+    a full disk is (`outputs.lost`: the command exits 1, not 0 with its output lost); one that writes nothing
+    there ends with its own code. Standard error's writes go nowhere: the command ends with its own code. In
+    order: the null device takes the lowest free number, the first one closed."""
     for fd, name, mode in ((0, "stdin", "r"), (1, "stdout", "w"), (2, "stderr", "w")):
         try:
             os.fstat(fd)
         except OSError:
-            devnull = os.open(os.devnull, os.O_RDWR)
+            devnull = os.open(os.devnull, os.O_RDONLY if fd == 1 else os.O_RDWR)
             if devnull != fd:
                 os.dup2(devnull, fd)
                 os.close(devnull)

@@ -25,20 +25,37 @@ def _sh(line: str, cwd: Path) -> subprocess.CompletedProcess[str]:
                           env={**os.environ, "GR": f"{sys.executable} -m runner.cli"})
 
 
-def test_a_closed_standard_output_or_error_leaves_the_commands_own_exit_code(tmp_path: Path) -> None:
-    """`>&-`, `2>&-` (a cron job's, a service's): the command does its work and exits with its own code, no
-    traceback; a run's videos and state are as with the streams open."""
+def test_a_closed_standard_output_or_error_leaves_the_commands_work_done(tmp_path: Path) -> None:
+    """`>&-`, `2>&-` (a cron job's, a service's): the command does its work, no traceback; a run's videos and state
+    are as with the streams open. What it meant to write on a closed standard output is lost, which it says as
+    for a full disk (`>/dev/full`): exit 1, the stream named; a closed standard error leaves its own code."""
     m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})
-    for closing in (">&-", "2>&-", ">&- 2>&-"):
+    lost = "error: standard output could not be written: Bad file descriptor"
+    for closing, code in ((">&-", 1), ("2>&-", 0), (">&- 2>&-", 1)):
         done = _sh(f"$GR validate {m} {closing}", tmp_path)
-        assert done.returncode == 0 and "Traceback" not in done.stderr, (closing, done)
+        assert done.returncode == code and "Traceback" not in done.stderr, (closing, done)
+        assert (lost in done.stderr) is (closing == ">&-"), (closing, done)
     done = _sh(f"$GR run {m} --no-report >&- 2>err.txt", tmp_path)
     err = (tmp_path / "err.txt").read_text()
-    assert done.returncode == 0 and "Traceback" not in err, (done, err)
-    assert api.status(m).counts["done"] == 1
-    for closing in (">&-", "2>&-", ">&- 2>&-"):
+    assert done.returncode == 1 and "Traceback" not in err, (done, err)
+    assert f"{lost}; the run itself ended done" in err, err
+    assert api.status(m).counts["done"] == 1 and len(check_outputs(m)) == 1
+    for closing, code in ((">&-", 1), ("2>&-", 0), (">&- 2>&-", 1)):
         done = _sh(f"$GR run {m} --json --no-report {closing}", tmp_path)
-        assert done.returncode == 0 and "Traceback" not in done.stderr, (closing, done)
+        assert done.returncode == code and "Traceback" not in done.stderr, (closing, done)
+
+
+@pytest.mark.parametrize("words", [["plan"], ["matrix"], ["validate"], ["status"], ["status", "--json"], ["export"],
+                                   ["plan", "--json"]])
+def test_a_closed_standard_output_is_said_as_a_full_one(tmp_path: Path, words: list[str]) -> None:
+    """`gridrun plan M >&-`: its output went nowhere, said as for `>/dev/full`, exit 1, not 0 with nothing written."""
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})
+    assert _sh(f"$GR run {m} --no-report >/dev/null 2>&1", tmp_path).returncode == 0
+    cmd = f"$GR {words[0]} {m} {' '.join(words[1:])}"
+    full = _sh(f"{cmd} >/dev/full", tmp_path)
+    closed = _sh(f"{cmd} >&-", tmp_path)
+    assert full.returncode == closed.returncode == 1, (full, closed)
+    assert "error: standard output could not be written: Bad file descriptor" in closed.stderr, closed.stderr
 
 
 def _held(cmd: list[str], cwd: Path) -> subprocess.Popen[str]:
