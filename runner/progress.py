@@ -156,6 +156,7 @@ class Progress:
         self._writer = _Writer() if background else None
         self._told: set[str] = set()  # the last errors said on plain lines (`_tell`), by what they say
         self._last_said: str | None = None  # the last plain line given
+        self._bulleted: set[str] = set()  # the notes said on plain lines, each as it read then (`_bullet`)
 
     @property
     def unread(self) -> bool:
@@ -232,8 +233,9 @@ class Progress:
     def _tell(self, s: RunStatistics) -> None:
         """Plain lines: each of the run's last errors said on a line of its own as soon as it is among them (a
         log read in CI says why a run is stuck as it is), once: the same error met by more jobs since, or by
-        another job later, is not said again; the state held by another program is said by `_held`. The live
-        display shows them all, and JSON lines carry them in each event."""
+        another job later, is not said again, nor under the run's last line where it reads the same (`final`);
+        the state held by another program is said by `_held`. The live display shows them all, and JSON lines
+        carry them in each event."""
         if self.json_lines or self._live is not None or len(s.said) != len(s.last_errors):
             return  # not known what they say (a watch's readings of the state): the final line's bullets say them
         for text, what in zip(s.last_errors, s.said, strict=True):
@@ -245,6 +247,7 @@ class Progress:
         """One of the run's notes (a last error, why it waits) on a plain line of its own, below the progress."""
         said = f"  • {visible(text)}"
         self._last_said = said
+        self._bulleted.add(text)
         self._out(lambda: self.console.print(said, markup=False, highlight=False, soft_wrap=True))
 
     def balance(self, found: BalanceCheck) -> None:
@@ -263,8 +266,9 @@ class Progress:
         elif self._live is None:
             if line(s) != self._last_said:  # a run that had nothing to do: its one line, not twice
                 self._say(line(s))
-            for e in dict.fromkeys(s.last_errors):  # said as they came (`_tell`); here what the run ended with
-                self._bullet(e)
+            for e in dict.fromkeys(s.last_errors):  # what the run ended with, but for those said as they came
+                if e not in self._bulleted:
+                    self._bullet(e)
         self.flush()
 
     def failed(self, *, status: str | None, exit_code: int, errors: list[str], not_listed: int = 0) -> None:

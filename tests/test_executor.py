@@ -2752,9 +2752,7 @@ def test_a_run_on_a_still_full_output_disk_sends_no_new_job_and_says_to_free_spa
     assert main(["run", str(m), "--no-report"]) == 1
     out = capsys.readouterr()
     assert creates() == 8  # nothing new paid for
-    lines = out.err.splitlines()
-    last = max(i for i, line in enumerate(lines) if " | spent " in line)  # the run's last line: its bullets below
-    shown = [line for line in lines[last + 1:] if line.startswith("  • ")]
+    shown = [line for line in (out.out + out.err).splitlines() if line.startswith("  • ")]
     assert len(shown) == 5 and shown[0].startswith("  • sent no new jobs: videos cannot be saved (manifest copy "
                                                    "not written: "), shown
     assert "No space left on device; free space on its disk" in shown[0]
