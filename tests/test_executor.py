@@ -2753,7 +2753,9 @@ def test_a_run_on_a_still_full_output_disk_sends_no_new_job_and_says_to_free_spa
     out = capsys.readouterr()
     assert creates() == 8  # nothing new paid for
     shown = [line for line in (out.out + out.err).splitlines() if line.startswith("  • ")]
-    assert len(shown) == 5 and shown[0].startswith("  • sent no new jobs: videos cannot be saved (manifest copy "
+    # the last errors (5), each said once, as it came: a job's failure pushed out of them before a progress update
+    # was said, or not, by how fast its jobs failed; the note on why no job was sent comes first all the same
+    assert 5 <= len(shown) == len(set(shown)) <= 9 and shown[0].startswith("  • sent no new jobs: videos cannot be saved (manifest copy "
                                                    "not written: "), shown
     assert "No space left on device; free space on its disk" in shown[0]
     outputs = tmp_path / "outputs" / "t"
