@@ -337,6 +337,36 @@ def test_cancel_voids_a_job_left_sending_the_manifest_no_longer_has_only_when_th
     assert world_stats(m)["creates"] == 1
 
 
+def test_cancel_voids_a_job_left_sending_after_a_later_run_ended(tmp_path: Path) -> None:
+    """A run killed with a job `submitting` (never sent); the manifest drops the job and a later run
+    (--leave-in-flight) ends, recording the job as it left it. `cancel` voids it without a crash, and neither the
+    state nor the killed run's record reserves it any more."""
+    import sqlite3
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.2, "jitter": 0})
+    _killed_run(m, "before-submit:1", "run")
+    m.write_text(m.read_text().replace("a fox,", "a red fox,"))
+    later = api.run(m, options={"leave_in_flight": True}, report=False)
+    assert later.exit_code == 0
+    db_path = tmp_path / ".gridrun" / "state.db"
+
+    def read(sql: str) -> list[Any]:
+        with sqlite3.connect(db_path) as db:
+            rows = db.execute(sql).fetchall()
+        db.close()
+        return rows
+
+    [(key, job_id)] = read("SELECT key, id FROM jobs WHERE state = 'submitting'")
+    assert json.loads(read("SELECT final_money FROM runs WHERE id = 1")[0][0])["reserved"] > 0
+    _age_sends(m, 7200)
+    result = api.cancel(m)
+    assert result.never_sent == [key] and not result.unresolved
+    assert read(f"SELECT state FROM jobs WHERE id = {job_id}") == [("planned",)]
+    assert json.loads(read("SELECT final_money FROM runs WHERE id = 1")[0][0])["reserved"] == 0
+    assert api.status(m).reserved_micros == 0
+    assert world_stats(m)["creates"] == 1
+
+
 def test_a_run_refused_over_a_job_left_sending_names_cancel(tmp_path: Path) -> None:
     m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.2, "jitter": 0})
     _killed_run(m, "before-submit:1", "run")
