@@ -1021,6 +1021,9 @@ class CancelResult:
     never_sent: list[str] = field(default_factory=list)        # left `submitting`, the manifest no longer has them,
                                                                # and the provider's request log has no create of
                                                                # theirs: never sent, their attempt voided (unpaid)
+    found: dict[str, str] = field(default_factory=dict)        # left `submitting`, the manifest no longer has them,
+                                                               # and found in the provider's request log: key ->
+                                                               # their video's id, recorded; then cancelled as any
     dropped: list[str] = field(default_factory=list)           # of those left in flight, the ones the manifest
                                                                # no longer has (a run refuses to start over them)
     copy: Path | None = None                                   # the manifest as the run that sent them had it
@@ -1407,7 +1410,8 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
         that could not be written as JSON stopped an older gridrun so) that the manifest no longer has: looked up by
         its attempt's key in the provider's request log, as a run looks up its own. One the log, read to its end
         once no send of it can still be on its way, does not have never reached the provider: its attempt is
-        voided, nothing paid or reserved. Any other stays as it is."""
+        voided, nothing paid or reserved. One the log has gets its video's id recorded, as a run records a job it
+        finds so, and is then cancelled (or recorded finished) as any job in flight. Any other stays as it is."""
         key = store.following(row["id"]).idempotency_key
         sent_at = row["submitted_at"]
         # the longest a run's create may take (--request-timeout at most), and the log's settling, after its send
@@ -1418,7 +1422,20 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
         except (NotImplementedError, LookupError, ProviderError):
             return  # the log cannot tell
         if found is not None:
-            return  # at the provider: a run of the manifest that has it follows it
+            # At the provider: its video's id recorded on the attempt, as a run records a job it finds by its key,
+            # and the job cancelled, or recorded finished, as any job in flight.
+            with recording():
+                store.event(row["held_by"], row["id"], "reconciled",
+                            {"provider_id": found.id, "idempotency_key": key, "by": "gridrun cancel"})
+                store.transition(row["id"], JobState.SUBMITTED, provider_id=found.id,
+                                 made=(p.endpoint[0] or None, bool(getattr(prov, "simulator", False))))
+            result.changed_runs.add(row["held_by"])
+            result.found[row["key"]] = found.id
+            if row["key"] in result.unresolved:
+                result.unresolved.remove(row["key"])
+            rows.append({**dict(row), "state": JobState.SUBMITTED.value, "provider_id": found.id})
+            gone[row["key"]] = row["held_by"]
+            return
         with recording():
             result.changed_runs |= store.void_left(row["id"], "not in the provider's request log: never reached it "
                                                               "(found by gridrun cancel); nothing paid")
@@ -1478,6 +1495,7 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
     if interrupted:
         raise KeyboardInterrupt
     result.dropped = [k for k in (*result.finished, *result.still_running, *result.not_taken) if k in gone]
+    result.blocking = last.id in gone.values()
 
 
 def _command_signals() -> list[int]:

@@ -1769,6 +1769,12 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     say = functools.partial(out.print, markup=False)
     for warning in r.warnings:
         err.print(f"warning: {visible(warning)}", markup=False, highlight=False)
+    if r.found:
+        n = len(r.found)
+        ids = ", ".join(visible(v) for v in list(r.found.values())[:3]) + (", ..." if n > 3 else "")
+        say(f"{_jobs(n)} left sending by a run that stopped, which the manifest no longer has "
+            f"({_some(list(r.found))}), found at the provider by {'its' if n == 1 else 'their'} key in its request "
+            f"log ({ids}): recorded as sent, and handled as any job in flight")
     if r.cancelled:
         say(f"cancelled {_jobs(len(r.cancelled))} at the provider (what it rendered may still be billed)")
         if r.kept:

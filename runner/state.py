@@ -2176,7 +2176,8 @@ class Store:
             payer = a["billed_run_id"] if a["billed_run_id"] is not None else a["run_id"]
             if a["billed_micros"] is not None and a["billed_run_id"] is None:
                 self.db.execute("UPDATE attempts SET billed_run_id=? WHERE job_id=? AND n=?", (payer, job_id, a["n"]))
-            flying = (S.SUBMITTED.value, S.RUNNING.value)
+            # a job left `submitting` is among them: `cancel` found its create in the provider's request log
+            flying = (S.SUBMITTING.value, S.SUBMITTED.value, S.RUNNING.value)
             for run_id, final, money in self.db.execute(
                 "SELECT rj.run_id, rj.final, r.final_money FROM run_jobs rj JOIN runs r ON r.id = rj.run_id"
                 " WHERE rj.job_id=? AND rj.final IS NOT NULL AND r.final_money IS NOT NULL", (job_id,)).fetchall():

@@ -314,7 +314,7 @@ def test_cancel_voids_a_job_left_sending_the_manifest_no_longer_has_only_when_th
     """A run stopped with a job `submitting` (a request it could not write, a kill) and the manifest changed since:
     no run looks that job up, and a run refuses to start over it. `cancel` looks it up by its key in the provider's
     request log once no send of it can still be on its way: one never received is voided (nothing paid or reserved,
-    and a run of the manifest as it is starts); one the provider has stays as it is."""
+    and a run of the manifest as it is starts); one the provider has is recorded as sent."""
     m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.2, "jitter": 0})
     _killed_run(m, crash_at, "run")
     assert [j.state for j in api.status(m).jobs] == ["submitting"]
@@ -326,14 +326,45 @@ def test_cancel_voids_a_job_left_sending_the_manifest_no_longer_has_only_when_th
     _age_sends(m, 7200)
     result = api.cancel(m)
     if reached:
-        assert result.unresolved == [key] and not result.never_sent
-        assert [j.state for j in api.status(m).jobs] == ["submitting"]
+        assert list(result.found) == [key] and not result.never_sent and not result.unresolved
+        assert [j.state for j in api.status(m).jobs] != ["submitting"]
         return
     assert result.never_sent == [key] and not result.unresolved
     snap = api.status(m)
     assert [j.state for j in snap.jobs] == ["planned"] and snap.reserved_micros == 0 and snap.spent_micros == 0
     again = api.run(m, report=False)
     assert again.exit_code == 0 and again.stats.counts["done"] == 1
+    assert world_stats(m)["creates"] == 1
+
+
+@pytest.mark.parametrize("render_time", [30.0, 0.2])
+def test_cancel_records_a_job_left_sending_that_the_log_has_and_cancels_or_collects_it(
+        tmp_path: Path, render_time: float) -> None:
+    """A run killed after its create reached the provider, the answer unrecorded; the manifest drops the job. Once
+    no send can be on its way, `cancel` finds the create in the request log: the video's id is recorded, and the job
+    is cancelled while it renders (nothing reserved any more), or, rendered already, recorded finished and paid
+    (its charge counted), and the manifest put back downloads it without a second create."""
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": render_time, "jitter": 0})
+    _killed_run(m, "after-submit:1", "run")
+    text = m.read_text()
+    m.write_text(text.replace("a fox,", "a red fox,"))
+    if render_time < 1:
+        time.sleep(render_time + 0.3)
+    _age_sends(m, 7200)
+    result = api.cancel(m)
+    [job] = api.status(m).jobs
+    assert list(result.found) == [job.key] and result.found[job.key] == job.provider_id, result
+    assert not result.unresolved and not result.never_sent and not result.errors
+    if render_time > 1:
+        assert result.cancelled == [job.key] and job.state == "cancelled"
+        assert api.status(m).reserved_micros == 0
+    else:
+        assert result.finished == [job.key] == result.dropped and job.state == "downloading"
+        snap = api.status(m)
+        assert snap.reserved_micros == 0 and snap.spent_micros == world_stats(m)["billed_micros"] > 0
+        m.write_text(text)
+        again = api.run(m, report=False)
+        assert again.exit_code == 0 and again.stats.counts["done"] == 1, again.stats.counts
     assert world_stats(m)["creates"] == 1
 
 
