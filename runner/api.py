@@ -1021,6 +1021,8 @@ class CancelResult:
     never_sent: list[str] = field(default_factory=list)        # left `submitting`, the manifest no longer has them,
                                                                # and the provider's request log has no create of
                                                                # theirs: never sent, their attempt voided (unpaid)
+    not_in_log: list[str] = field(default_factory=list)       # the same, not in the log, left as they were
+                                                               # (`void_unsent` not asked)
     found: dict[str, str] = field(default_factory=dict)        # left `submitting`, the manifest no longer has them,
                                                                # and found in the provider's request log: key ->
                                                                # their video's id, recorded; then cancelled as any
@@ -1038,7 +1040,8 @@ class CancelResult:
     report_errors: dict[int, str] = field(default_factory=dict)  # run id -> why its report could not be
 
 
-def cancel(m: Manifest | str | Path, *, on_wait: Callable[[str], None] | None = None) -> CancelResult:
+def cancel(m: Manifest | str | Path, *, on_wait: Callable[[str], None] | None = None,
+           void_unsent: bool = False) -> CancelResult:
     """Cancel the manifest's jobs in flight at the provider (a GET, a DELETE for those still going, then a GET
     to see what it did).
 
@@ -1050,6 +1053,11 @@ def cancel(m: Manifest | str | Path, *, on_wait: Callable[[str], None] | None = 
     a provider that takes no cancel requests, is in `not_taken` (the job renders on, still in flight). `on_wait`, when
     given, is called once with a line saying what is waited for as such a wait starts. The state is opened to
     write (which upgrades one of an older schema) only when there is a job to cancel (`_nothing_to_cancel`).
+
+    A job a run left `submitting` that the manifest no longer has is looked up by its key in the provider's request
+    log an hour after its send; one the log has not is in `not_in_log`, as it was, unless `void_unsent` asks to put
+    it back as never sent (`never_sent`): a miss cannot rule out a create a gateway still holds, which the provider
+    would then make and bill with nothing recording it.
 
     :raises StateWriteError: the state could not be written (a full disk, another program's write transaction):
         the cancel requests sent stand at the provider, and `cancel` (or `run`) again records what they did.
@@ -1083,7 +1091,7 @@ def cancel(m: Manifest | str | Path, *, on_wait: Callable[[str], None] | None = 
     # unrecorded.
     with _closing(prov), _closed(store, lambda failed: store.cancel_unwritable(
             failed, sent=[k for k in asked if k not in {*result.cancelled, *result.failed}])):
-        _cancel_in_flight(p, prov, store, result, asked, on_wait)
+        _cancel_in_flight(p, prov, store, result, asked, on_wait, void_unsent=void_unsent)
         _rewrite_reports(p, store, result)
     return result
 
@@ -1284,7 +1292,7 @@ def _nothing_to_cancel(p: Plan, db: Path, result: CancelResult) -> bool:
 
 
 def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, asked: list[str],
-                      on_wait: Callable[[str], None] | None = None) -> None:
+                      on_wait: Callable[[str], None] | None = None, *, void_unsent: bool = False) -> None:
     """`cancel`'s work on the open `store`, filling `result` as it goes, and `asked` with the jobs whose cancel
     request was sent; `on_wait` told once, as the first wait on a 404 starts, what is waited for.
     :raises sqlite3.Error: the state could not be written (in an exception group)."""
@@ -1409,8 +1417,8 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
         """A job a run left `submitting` (its create sent, or about to be, the answer never recorded; a request
         that could not be written as JSON stopped an older gridrun so) that the manifest no longer has: looked up by
         its attempt's key in the provider's request log, as a run looks up its own. One the log, read to its end
-        once no send of it can still be on its way, does not have never reached the provider: its attempt is
-        voided, nothing paid or reserved. One the log has gets its video's id recorded, as a run records a job it
+        once no send of it can still be on its way, does not have is most likely never sent: with `void_unsent` its
+        attempt is voided, nothing paid or reserved; else it is named in `not_in_log`, as it was. One the log has gets its video's id recorded, as a run records a job it
         finds so, and is then cancelled (or recorded finished) as any job in flight. Any other stays as it is."""
         key = store.following(row["id"]).idempotency_key
         sent_at = row["submitted_at"]
@@ -1436,12 +1444,17 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
             rows.append({**dict(row), "state": JobState.SUBMITTED.value, "provider_id": found.id})
             gone[row["key"]] = row["held_by"]
             return
+        if row["key"] in result.unresolved:
+            result.unresolved.remove(row["key"])
+        if not void_unsent:
+            # Most likely never sent; but a gateway may still hold its create and send it on, to be made and billed
+            # with nothing recording it: put back as not sent only when asked.
+            result.not_in_log.append(row["key"])
+            return
         with recording():
             result.changed_runs |= store.void_left(row["id"], "not in the provider's request log: never reached it "
                                                               "(found by gridrun cancel); nothing paid")
         result.never_sent.append(row["key"])
-        if row["key"] in result.unresolved:
-            result.unresolved.remove(row["key"])
 
     async def look(client: Any, limiter: anyio.CapacityLimiter, row: Any, queued: set[str]) -> None:
         async with limiter:

@@ -1765,7 +1765,8 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     from . import api
     from .plan import relpath
 
-    r = api.cancel(args.manifest, on_wait=lambda line: err.print(visible(line), markup=False))
+    r = api.cancel(args.manifest, on_wait=lambda line: err.print(visible(line), markup=False),
+                   void_unsent=args.void_unsent)
     say = functools.partial(out.print, markup=False)
     for warning in r.warnings:
         err.print(f"warning: {visible(warning)}", markup=False, highlight=False)
@@ -1780,13 +1781,23 @@ def cmd_cancel(args: argparse.Namespace) -> int:
         if r.kept:
             say(f"  {_rerenders_note(len(r.kept))}")
     elif not (r.failed or r.finished or r.still_running or r.dropped or r.unresolved or r.errors or r.gone
-              or r.not_taken or r.never_sent):
+              or r.not_taken or r.never_sent or r.not_in_log or r.found):
         say("nothing in flight to cancel")
     if r.never_sent:
         n = len(r.never_sent)
         say(f"{_jobs(n)} left sending by a run that stopped, which the manifest no longer has "
             f"({_some(r.never_sent)}): the provider's request log has no create of {_them(n)}, so "
-            f"{'it was' if n == 1 else 'they were'} never sent: nothing paid, nothing reserved any more")
+            f"{'it was' if n == 1 else 'they were'} put back as never sent (--void-unsent): nothing paid, nothing "
+            "reserved any more")
+    if r.not_in_log:
+        n = len(r.not_in_log)
+        it = "it" if n == 1 else "they"
+        err.print(f"{_jobs(n)} left sending by a run that stopped, which the manifest no longer has "
+                  f"({_some(r.not_in_log)}), {'is' if n == 1 else 'are'} not in the provider's request log, so most "
+                  f"likely never sent; {it} stay{'s' if n == 1 else ''} reserved, and a run refuses over "
+                  f"{_them(n)}. `gridrun cancel {args.manifest} --void-unsent` puts {_them(n)} back as not sent "
+                  f"(nothing paid, nothing reserved); but if a gateway on the way still holds a create, the provider "
+                  "may yet make and bill it with nothing here recording it", markup=False)
     for key, why in r.failed.items():
         say(f"{'  ' if r.cancelled else ''}{visible(key)}: had failed already ({visible(why)})")
     if r.failed_kept:
@@ -1844,7 +1855,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
         err.print(f"warning: the report of run {run_id} could not be written again ({visible(why)}): it still shows the "
                   f"jobs as before the cancel; `gridrun report {visible(str(args.manifest))} --run {run_id}` writes it",
                   markup=False, highlight=False)
-    return 1 if r.errors or r.unresolved or r.not_taken else 0
+    return 1 if r.errors or r.unresolved or r.not_taken or r.not_in_log else 0
 
 
 def _proxy_named(url: str) -> str | None:
@@ -2209,6 +2220,10 @@ def _parser(*, with_sim: bool = True) -> argparse.ArgumentParser:
 
     sp = sub.add_parser("cancel", help="cancel a manifest's jobs in flight at the provider")
     sp.add_argument("manifest", help="the manifest YAML file")
+    sp.add_argument("--void-unsent", action="store_true",
+                    help="put back as not sent the jobs a stopped run left sending, which the manifest no longer has "
+                         "and the provider's request log does not list (a create a gateway still holds would be "
+                         "made and billed unrecorded)")
     sp.set_defaults(fn=cmd_cancel)
 
     sp = sub.add_parser("report", help="write report.html for the latest run (--run N: run N)")

@@ -313,8 +313,8 @@ def test_cancel_voids_a_job_left_sending_the_manifest_no_longer_has_only_when_th
         tmp_path: Path, crash_at: str, reached: bool) -> None:
     """A run stopped with a job `submitting` (a request it could not write, a kill) and the manifest changed since:
     no run looks that job up, and a run refuses to start over it. `cancel` looks it up by its key in the provider's
-    request log once no send of it can still be on its way: one never received is voided (nothing paid or reserved,
-    and a run of the manifest as it is starts); one the provider has is recorded as sent."""
+    request log once no send of it can still be on its way: one not there is voided only with --void-unsent (nothing
+    paid or reserved, and a run of the manifest as it is starts); one the provider has is recorded as sent."""
     m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.2, "jitter": 0})
     _killed_run(m, crash_at, "run")
     assert [j.state for j in api.status(m).jobs] == ["submitting"]
@@ -329,7 +329,10 @@ def test_cancel_voids_a_job_left_sending_the_manifest_no_longer_has_only_when_th
         assert list(result.found) == [key] and not result.never_sent and not result.unresolved
         assert [j.state for j in api.status(m).jobs] != ["submitting"]
         return
-    assert result.never_sent == [key] and not result.unresolved
+    assert result.not_in_log == [key] and not result.never_sent and not result.unresolved
+    assert [j.state for j in api.status(m).jobs] == ["submitting"], "a gateway may still hold its create"
+    result = api.cancel(m, void_unsent=True)
+    assert result.never_sent == [key] and not result.unresolved and not result.not_in_log
     snap = api.status(m)
     assert [j.state for j in snap.jobs] == ["planned"] and snap.reserved_micros == 0 and snap.spent_micros == 0
     again = api.run(m, report=False)
@@ -390,12 +393,33 @@ def test_cancel_voids_a_job_left_sending_after_a_later_run_ended(tmp_path: Path)
     [(key, job_id)] = read("SELECT key, id FROM jobs WHERE state = 'submitting'")
     assert json.loads(read("SELECT final_money FROM runs WHERE id = 1")[0][0])["reserved"] > 0
     _age_sends(m, 7200)
-    result = api.cancel(m)
+    result = api.cancel(m, void_unsent=True)
     assert result.never_sent == [key] and not result.unresolved
     assert read(f"SELECT state FROM jobs WHERE id = {job_id}") == [("planned",)]
     assert json.loads(read("SELECT final_money FROM runs WHERE id = 1")[0][0])["reserved"] == 0
     assert api.status(m).reserved_micros == 0
     assert world_stats(m)["creates"] == 1
+
+
+def test_cancel_puts_back_a_job_left_sending_the_log_lacks_only_when_asked(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A miss in the request log cannot rule out a create a gateway still holds: `gridrun cancel` names the job,
+    the risk and the flag, and exits 1; with --void-unsent it puts the job back as not sent."""
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.2, "jitter": 0})
+    _killed_run(m, "before-submit:1", "run")
+    m.write_text(m.read_text().replace("a fox,", "a red fox,"))
+    _age_sends(m, 7200)
+    monkeypatch.chdir(tmp_path)
+    assert main(["cancel", m.name]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert "not in the provider's request log, so most likely never sent" in err, err
+    assert f"`gridrun cancel {m.name} --void-unsent` puts it back as not sent" in err, err
+    assert "a gateway on the way still holds a create" in err, err
+    assert [j.state for j in api.status(m).jobs] == ["submitting"]
+    assert main(["cancel", m.name, "--void-unsent"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "so it was put back as never sent (--void-unsent): nothing paid, nothing reserved any more" in out, out
+    assert [j.state for j in api.status(m).jobs] == ["planned"]
 
 
 def test_a_run_refused_over_a_job_left_sending_names_cancel(tmp_path: Path) -> None:
