@@ -1452,8 +1452,10 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
             result.not_in_log.append(row["key"])
             return
         with recording():
-            result.changed_runs |= store.void_left(row["id"], "not in the provider's request log: never reached it "
-                                                              "(found by gridrun cancel); nothing paid")
+            # the run that left it too, ended or not: its report shows the job as it is now
+            result.changed_runs |= {row["held_by"], *store.void_left(
+                row["id"], "not in the provider's request log: never reached it (found by gridrun cancel); nothing "
+                           "paid")}
         result.never_sent.append(row["key"])
 
     async def look(client: Any, limiter: anyio.CapacityLimiter, row: Any, queued: set[str]) -> None:

@@ -422,6 +422,22 @@ def test_cancel_puts_back_a_job_left_sending_the_log_lacks_only_when_asked(
     assert [j.state for j in api.status(m).jobs] == ["planned"]
 
 
+def test_cancel_that_voids_a_job_a_killed_run_left_sending_writes_that_runs_report_again(tmp_path: Path) -> None:
+    """The killed run's report, written before the cancel, shows the job voided as it is now, not `submitting`."""
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime", "clay"), run={"concurrency": 1},
+                       sim={"render_time": 0.2, "jitter": 0})
+    _killed_run(m, "before-submit:2", "run")
+    page = api.report(m)
+    assert '"state":"submitting"' in page.read_text()
+    write_manifest(tmp_path, n_seeds=1, styles=("anime",), run={"concurrency": 1},
+                   sim={"render_time": 0.2, "jitter": 0})
+    _age_sends(m, 7200)
+    result = api.cancel(m, void_unsent=True)
+    assert len(result.never_sent) == 1 and result.reports == {1: page}, result
+    text = page.read_text()
+    assert '"state":"submitting"' not in text and '"state":"planned"' in text
+
+
 def test_a_run_refused_over_a_job_left_sending_names_cancel(tmp_path: Path) -> None:
     m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.2, "jitter": 0})
     _killed_run(m, "before-submit:1", "run")
