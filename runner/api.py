@@ -27,8 +27,8 @@ from . import _load_httpx
 from . import manifest as manifest_mod
 from . import plan as plan_mod
 from .errors import (
-    CancelNotTakenError, CopyNotWrittenError, GridrunError, ManifestError, ManifestErrors, NotRecordedError, ProviderError,
-    RejectedError, RunStartingError, StateError, UsageError,
+    CancelNotTakenError, CopyNotWrittenError, GridrunError, ManifestError, ManifestErrors, NotRecordedError,
+    OutcomeUnknownError, ProviderError, RejectedError, RetryableError, RunStartingError, StateError, UsageError,
 )
 from .jobs import format_value
 from .localpaths import UNUSABLE, not_recordable, shown, why_unusable
@@ -39,7 +39,9 @@ from .plan import Diff, Plan, Stored
 from .providers import base_url_env, get_provider
 from .providers import capabilities
 from . import resume
-from .resume import folder_shared, left_behind, name_shared, outputs_shared, state_above
+from .resume import (
+    CANCEL_LOOKS_UP_AFTER, cancel_looks_up_at, folder_shared, left_behind, name_shared, outputs_shared, state_above,
+)
 from .records import Runs
 from .state import (
     SCHEMA_VERSION, JobState, RunRecord, RunSummary, Snapshot, Store, announcing_start, as_judged, check_not_lost,
@@ -1023,6 +1025,13 @@ class CancelResult:
                                                                # theirs: never sent, their attempt voided (unpaid)
     not_in_log: list[str] = field(default_factory=list)       # the same, not in the log, left as they were
                                                                # (`void_unsent` not asked)
+    look_later: dict[str, tuple[str, int]] = field(default_factory=dict)  # the same, sent too recently to look up:
+                                                               # key -> (when cancel looks it up, the run that
+                                                               # left it)
+    log_unread: dict[str, str] = field(default_factory=dict)   # the same, the request log could not be read: key ->
+                                                               # why
+    no_log: dict[str, int] = field(default_factory=dict)       # the same, the provider has no request log: key ->
+                                                               # the run that left it
     found: dict[str, str] = field(default_factory=dict)        # left `submitting`, the manifest no longer has them,
                                                                # and found in the provider's request log: key ->
                                                                # their video's id, recorded; then cancelled as any
@@ -1245,9 +1254,6 @@ def _check_recorded(p: Plan, db: Path) -> None:
 _CANCELLABLE = (JobState.SUBMITTING.value, JobState.SUBMITTED.value, JobState.RUNNING.value)
 
 
-_MOST_REQUEST_TIME = 3600.0  # the longest --request-timeout
-
-
 def _unresolved(flying: Iterable[Any], last_run: int) -> list[str]:
     """Of the jobs in flight (`in_flight_rows`), those the latest run left `submitting`: sent without their answer
     recorded, which the next run finds out and no cancel can stop (an earlier run's are found by none: not named)."""
@@ -1298,7 +1304,8 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
     :raises sqlite3.Error: the state could not be written (in an exception group)."""
     import anyio
 
-    from .executor import LOG_SETTLE, LOG_SKEW, earlier_whole
+    from .executor import LOG_SKEW, earlier_whole
+    from .pacing import backoff
 
     db = store.path
     # The run holding the lock writes these jobs' states: it must let go of them first.
@@ -1422,13 +1429,35 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
         finds so, and is then cancelled (or recorded finished) as any job in flight. Any other stays as it is."""
         key = store.following(row["id"]).idempotency_key
         sent_at = row["submitted_at"]
-        # the longest a run's create may take (--request-timeout at most), and the log's settling, after its send
-        if key is None or sent_at is None or time.time() - sent_at < _MOST_REQUEST_TIME + LOG_SETTLE:
+        if key is None:
             return
-        try:
-            found = await prov.find_by_key(client, key, created_after=sent_at - LOG_SKEW)
-        except (NotImplementedError, LookupError, ProviderError):
-            return  # the log cannot tell
+        # No run looks it up: cancel says what it does, not "`gridrun run` finds out".
+        if row["key"] in result.unresolved:
+            result.unresolved.remove(row["key"])
+        # the longest a run's create may take (--request-timeout at most), and the log's settling, after its send
+        if sent_at is None or time.time() - sent_at < CANCEL_LOOKS_UP_AFTER:
+            result.look_later[row["key"]] = (cancel_looks_up_at(sent_at), row["held_by"])
+            return
+        found: VideoStatus | None = None
+        why: str | None = None
+        for attempt in range(1, 4):  # tried again after a transient error, as a run's lookup is (`Executor._find`)
+            try:
+                found = await prov.find_by_key(client, key, created_after=sent_at - LOG_SKEW)
+                why = None
+                break
+            except (NotImplementedError, LookupError):
+                result.no_log[row["key"]] = row["held_by"]
+                return
+            except (RetryableError, OutcomeUnknownError) as exc:
+                why = str(exc) or type(exc).__name__
+                if attempt < 3:
+                    await anyio.sleep(backoff(attempt, getattr(exc, "retry_after", None)))
+            except ProviderError as exc:
+                why = str(exc) or type(exc).__name__
+                break
+        if why is not None:
+            result.log_unread[row["key"]] = why
+            return
         if found is not None:
             # At the provider: its video's id recorded on the attempt, as a run records a job it finds by its key,
             # and the job cancelled, or recorded finished, as any job in flight.
@@ -1439,13 +1468,9 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
                                  made=(p.endpoint[0] or None, bool(getattr(prov, "simulator", False))))
             result.changed_runs.add(row["held_by"])
             result.found[row["key"]] = found.id
-            if row["key"] in result.unresolved:
-                result.unresolved.remove(row["key"])
             rows.append({**dict(row), "state": JobState.SUBMITTED.value, "provider_id": found.id})
             gone[row["key"]] = row["held_by"]
             return
-        if row["key"] in result.unresolved:
-            result.unresolved.remove(row["key"])
         if not void_unsent:
             # Most likely never sent; but a gateway may still hold its create and send it on, to be made and billed
             # with nothing recording it: put back as not sent only when asked.

@@ -1781,7 +1781,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
         if r.kept:
             say(f"  {_rerenders_note(len(r.kept))}")
     elif not (r.failed or r.finished or r.still_running or r.dropped or r.unresolved or r.errors or r.gone
-              or r.not_taken or r.never_sent or r.not_in_log or r.found):
+              or r.not_taken or r.never_sent or r.not_in_log or r.found or r.look_later or r.log_unread or r.no_log):
         say("nothing in flight to cancel")
     if r.never_sent:
         n = len(r.never_sent)
@@ -1789,11 +1789,28 @@ def cmd_cancel(args: argparse.Namespace) -> int:
             f"({_some(r.never_sent)}): the provider's request log has no create of {_them(n)}, so "
             f"{'it was' if n == 1 else 'they were'} put back as never sent (--void-unsent): nothing paid, nothing "
             "reserved any more")
+    left_sending = "left sending by a run that stopped, which the manifest no longer has"
+    if r.look_later:
+        n, (when, run_id) = len(r.look_later), max(r.look_later.values())
+        err.print(f"{_jobs(n)} {left_sending} ({_some(list(r.look_later))}): a send of {_them(n)} may still be on its "
+                  f"way, so {'its' if n == 1 else 'their'} outcome is not known yet; `gridrun cancel {args.manifest}` "
+                  f"looks {_them(n)} up in the provider's request log {when} (until then a run of the manifest as "
+                  f"it is refuses over {_them(n)}; the manifest put back as run {run_id} had it, `gridrun run` "
+                  "finds out now)", markup=False)
+    if r.log_unread:
+        n = len(r.log_unread)
+        err.print(f"{_jobs(n)} {left_sending} ({_some(list(r.log_unread))}): the provider's request log could not "
+                  f"be read ({visible(next(iter(r.log_unread.values())))}): `gridrun cancel {args.manifest}` again "
+                  f"looks {_them(n)} up", markup=False)
+    if r.no_log:
+        n, run_id = len(r.no_log), max(r.no_log.values())
+        err.print(f"{_jobs(n)} {left_sending} ({_some(list(r.no_log))}): the provider has no request log to look "
+                  f"{_them(n)} up in, so whether {'it was' if n == 1 else 'they were'} sent cannot be told here; put "
+                  f"the manifest back as run {run_id} had it and `gridrun run` finds out", markup=False)
     if r.not_in_log:
         n = len(r.not_in_log)
         it = "it" if n == 1 else "they"
-        err.print(f"{_jobs(n)} left sending by a run that stopped, which the manifest no longer has "
-                  f"({_some(r.not_in_log)}), {'is' if n == 1 else 'are'} not in the provider's request log, so most "
+        err.print(f"{_jobs(n)} {left_sending} ({_some(r.not_in_log)}), {'is' if n == 1 else 'are'} not in the provider's request log, so most "
                   f"likely never sent; {it} stay{'s' if n == 1 else ''} reserved, and a run refuses over "
                   f"{_them(n)}. `gridrun cancel {args.manifest} --void-unsent` puts {_them(n)} back as not sent "
                   f"(nothing paid, nothing reserved); but if a gateway on the way still holds a create, the provider "
@@ -1855,7 +1872,8 @@ def cmd_cancel(args: argparse.Namespace) -> int:
         err.print(f"warning: the report of run {run_id} could not be written again ({visible(why)}): it still shows the "
                   f"jobs as before the cancel; `gridrun report {visible(str(args.manifest))} --run {run_id}` writes it",
                   markup=False, highlight=False)
-    return 1 if r.errors or r.unresolved or r.not_taken or r.not_in_log else 0
+    return 1 if r.errors or r.unresolved or r.not_taken or r.not_in_log or r.look_later or r.log_unread or r.no_log \
+        else 0
 
 
 def _proxy_named(url: str) -> str | None:

@@ -63,6 +63,7 @@ from .plan import (
     outputs_field,
     refuse_own_links,
 )
+from .records import local_time
 from .state import FAILURE_RETRY, JobState, Store, gone_at_provider, outputs_writer
 
 S = JobState
@@ -488,6 +489,19 @@ def _write_manifest_copy(plan: Plan, run_id: int, text: str) -> tuple[Path, Path
     return kept
 
 
+# How long after the send of a job a run left `submitting`, which the manifest no longer has, `gridrun cancel` looks
+# it up in the provider's request log: the longest --request-timeout a create may take, and the log's settling
+# (`executor.LOG_SETTLE`).
+CANCEL_LOOKS_UP_AFTER = 3600.0 + 5.0
+
+
+def cancel_looks_up_at(sent_at: float | None) -> str:
+    """When `gridrun cancel` looks up a job left `submitting` sent at `sent_at`, as words."""
+    if sent_at is None:
+        return "an hour after its send"
+    return f"after {local_time(sent_at + CANCEL_LOOKS_UP_AFTER)}"
+
+
 @dataclass(frozen=True, slots=True)
 class LeftBehind:
     """Jobs the manifest's last run sent that are in flight still and that a plan (the manifest changed) no
@@ -499,6 +513,7 @@ class LeftBehind:
     cost_micros: int                     # their estimated cost
     copy: Path                           # the manifest as that run had it
     copy_there: bool = True              # False: removed, and it could not be written again from the state
+    last_sent: float | None = None       # the latest send of those left `submitting`
 
     def message(self) -> str:
         """What is in flight, and the two ways on: the manifest put back, or --leave-in-flight."""
@@ -508,8 +523,8 @@ class LeftBehind:
             "sent, not yet seen finished (`gridrun cancel` stops those still rendering)":
                 (S.SUBMITTED.value, S.RUNNING.value),
             "rendered, to be downloaded": (S.DOWNLOADING.value,),
-            "sent or about to be (their outcome is not known yet; an hour after the send, `gridrun cancel` looks "
-            "them up, and puts back those never sent)": (S.SUBMITTING.value,),
+            "sent or about to be (their outcome is not known yet; `gridrun cancel` looks them up in the provider's "
+            f"request log {cancel_looks_up_at(self.last_sent)})": (S.SUBMITTING.value,),
         }
         counts = [f"{n} {what}" for what, states in kinds.items() if (n := sum(s in states for s in self.states))]
         one = left == 1
@@ -542,6 +557,8 @@ def left_behind(plan: Plan, store: Store) -> LeftBehind | None:
     return LeftBehind(
         run_id=last.id, keys=tuple(r["key"] for r in left), states=tuple(r["state"] for r in left),
         cost_micros=sum(r["cost_estimate_micros"] for r in left), copy=copy, copy_there=there,
+        last_sent=max((r["submitted_at"] for r in left if r["state"] == S.SUBMITTING.value and r["submitted_at"]),
+                      default=None),
     )
 
 

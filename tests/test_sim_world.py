@@ -322,7 +322,8 @@ def test_cancel_voids_a_job_left_sending_the_manifest_no_longer_has_only_when_th
     m.write_text(m.read_text().replace("a fox,", "a red fox,"))
     key = api.status(m).jobs[0].key
     recent = api.cancel(m)
-    assert recent.unresolved == [key] and not recent.never_sent, "a send may still be on its way"
+    assert list(recent.look_later) == [key] and not recent.never_sent, "a send may still be on its way"
+    assert not recent.unresolved, "no run looks it up"
     _age_sends(m, 7200)
     result = api.cancel(m)
     if reached:
@@ -438,6 +439,53 @@ def test_cancel_that_voids_a_job_a_killed_run_left_sending_writes_that_runs_repo
     assert '"state":"submitting"' not in text and '"state":"planned"' in text
 
 
+def test_cancel_and_run_name_the_same_time_when_cancel_looks_up_a_job_left_sending(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Within the hour after the send, `cancel` does not send the user to `gridrun run` (which refuses over the job):
+    both name the moment `cancel` looks it up."""
+    from runner.records import local_time
+    from runner.resume import CANCEL_LOOKS_UP_AFTER
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.2, "jitter": 0})
+    _killed_run(m, "before-submit:1", "run")
+    m.write_text(m.read_text().replace("a fox,", "a red fox,"))
+    [job] = api.status(m).jobs
+    when = local_time(job.submitted_at + CANCEL_LOOKS_UP_AFTER)
+    monkeypatch.chdir(tmp_path)
+    assert main(["cancel", m.name]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"`gridrun cancel {m.name}` looks it up in the provider's request log after {when}" in err, err
+    assert "finds out (Ctrl-C" not in err, err
+    assert main(["run", m.name]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"`gridrun cancel` looks them up in the provider's request log after {when}" in err, err
+
+
+def test_cancel_asks_the_request_log_again_after_a_transient_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 5xx from the request log is tried again, as a run's lookup is; a log that keeps failing is said, with
+    `gridrun cancel` again to look the job up."""
+    from runner import pacing
+
+    monkeypatch.setattr(pacing, "backoff", lambda attempt, retry_after: 0.0)
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.2, "jitter": 0})
+    _killed_run(m, "before-submit:1", "run")
+    _age_sends(m, 7200)
+    script = {"route": "requests", "nth": [1, 2, 3], "fault": "server_error", "status": 500}
+    write_manifest(tmp_path, n_seeds=1, styles=("clay",), sim={"render_time": 0.2, "jitter": 0, "script": [script]})
+    monkeypatch.chdir(tmp_path)
+    assert main(["cancel", m.name]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert "the provider's request log could not be read (" in err and "500" in err, err
+    assert f"`gridrun cancel {m.name}` again looks it up" in err, err
+    [job] = api.status(m).jobs
+    assert job.state == "submitting"
+    write_manifest(tmp_path, n_seeds=1, styles=("clay",),
+                   sim={"render_time": 0.2, "jitter": 0, "script": [{**script, "nth": [1]}]})
+    result = api.cancel(m)
+    assert list(result.not_in_log) == [job.key] and not result.log_unread, result
+
+
 def test_a_run_refused_over_a_job_left_sending_names_cancel(tmp_path: Path) -> None:
     m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.2, "jitter": 0})
     _killed_run(m, "before-submit:1", "run")
@@ -445,3 +493,4 @@ def test_a_run_refused_over_a_job_left_sending_names_cancel(tmp_path: Path) -> N
     with pytest.raises(InFlightError) as exc:
         api.run(m, report=False)
     assert "sent or about to be" in str(exc.value) and "`gridrun cancel` looks them up" in str(exc.value)
+    assert "request log after " in str(exc.value)
