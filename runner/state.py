@@ -1743,8 +1743,9 @@ class Store:
         )
 
     def _rerenders_queued(self, run_id: int) -> frozenset[int]:
-        """The done jobs the run was to render again as it started (event `rerenders-queued`) that have not been
-        reset since (each is, as it is sent, and a cancel's or a failure's put-back follows that): their ids."""
+        """The done jobs the run was to render again as it started (event `rerenders-queued`) that were not reset
+        (each is, as it is sent, and a cancel's or a failure's put-back follows that) before the next run started:
+        their ids. A later run's resets are not this run's: its page, history, says the same whatever came after."""
         ids: set[int] = set()
         since = None
         for at, detail in self.db.execute("SELECT id, detail FROM events WHERE run_id=? AND kind='rerenders-queued'",
@@ -1754,9 +1755,10 @@ class Store:
             except (ValueError, TypeError, AttributeError):  # a detail not of this shape: nothing said of them
                 continue
             since = at if since is None else min(since, at)
-        if since is not None:  # the events after it, read by their ids
+        if since is not None:  # the events after it and before the next run's start, read by their ids
             ids.difference_update(r[0] for r in self.db.execute(
-                f"SELECT DISTINCT job_id FROM events WHERE id > ? AND {_RESET_KINDS}", (since,)))
+                f"SELECT DISTINCT job_id FROM events WHERE id > ? AND {_RESET_KINDS} AND id < COALESCE((SELECT"
+                " MIN(id) FROM events WHERE id > ? AND kind = 'run-started'), 1 << 62)", (since, since)))
         return frozenset(ids)
 
     def _origins(self, run_id: int) -> dict[int, str]:

@@ -197,3 +197,20 @@ def test_jobs_a_force_run_has_not_sent_are_to_be_re_rendered_then_not_re_rendere
         store.end_run(rid, "crashed")  # killed before it sent any: nothing put back, nothing cached
     html = api.report(m, run_id=rid).read_text()
     assert _chips(html) == {"not re-rendered (the run stopped first)": 3}
+
+
+def test_a_killed_force_runs_page_says_not_re_rendered_after_a_later_run_re_renders_them(tmp_path: Path) -> None:
+    """The page of a --force run killed before sending its re-renders is history: it says they were not
+    re-rendered (the run stopped first) even once a later run has re-rendered them."""
+    from runner import resume
+
+    m = write_manifest(tmp_path, n_seeds=3, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})
+    assert api.run(m, provider=sim_provider(m), report=False).exit_code == 0
+    with Store(m.parent / ".gridrun" / "state.db") as store:
+        rid = resume.prepare(api.plan(m), store, RunOptions(force=True), budget_micros=None).run_id
+        store.end_run(rid, "crashed")
+    before = _chips(api.report(m, run_id=rid).read_text())
+    assert before == {"not re-rendered (the run stopped first)": 3}
+    later = api.run(m, options={"force": True}, provider=sim_provider(m), report=False)
+    assert later.exit_code == 0 and later.run_id > rid
+    assert _chips(api.report(m, run_id=rid).read_text()) == before
