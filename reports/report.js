@@ -1174,6 +1174,14 @@
       ph.closest(".thumb").classList.add("stopped");
       ph.textContent = placeholder({ state: ph.dataset.state }, true);
     }
+    // the header's count of the re-renders not sent yet says, as the cards do, that the run stopped first
+    const unsent = document.querySelector(".run-summary .chip.rerenders-unsent:not(.cached)");
+    if (unsent && unsent.lastChild && unsent.lastChild.nodeType === 3) {
+      unsent.classList.add("cached");
+      unsent.lastChild.data = " not re-rendered (the run stopped first)";
+      unsent.title = "done jobs this run was to re-render (--force) and did not: it stopped before sending them; " +
+        "their videos are an earlier run's, as they were";
+    }
     for (const note of document.querySelectorAll(".pane .rerender[data-unsent]")) {
       note.textContent = note.title = unsentNote(JSON.parse(note.dataset.unsent), true);
       delete note.dataset.unsent;

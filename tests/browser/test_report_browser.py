@@ -2353,3 +2353,42 @@ def test_jobs_a_force_run_has_not_sent_say_they_are_to_be_re_rendered_then_that_
     with opened(browser, report) as o:
         assert o.page.evaluate(notes) == ["not re-rendered: the run stopped before sending it; run 1's take ($0.35) kept"] * 2
         assert o.errors == []
+
+
+def test_a_live_force_page_that_stops_updating_says_its_unsent_re_renders_were_not_made_in_its_header_too(
+        browser: Any, tmp_path: Path) -> None:
+    """Once the live page of a --force run decides its run no longer writes it, the header's chip says, as the
+    cards do and as the page rebuilt after says, that the re-renders not sent were not made."""
+    import datetime
+    import json
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent.parent))
+    from execkit import sim_provider, write_manifest
+
+    from runner import api, resume
+    from runner.options import RunOptions
+
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})
+    with ThreadPoolExecutor(1) as pool:  # not on this thread, where Playwright's event loop runs
+        assert pool.submit(lambda: api.run(m, provider=sim_provider(m))).result().exit_code == 0
+    with Store(m.parent / ".gridrun" / "state.db") as store:
+        rid = resume.prepare(api.plan(m), store, RunOptions(force=True), budget_micros=None).run_id
+        report = write_report(store, run_id=rid, refresh=30)
+    data = json.loads(re.search(r'id="gridrun-data">(.*?)</script>', report.read_text(), re.DOTALL).group(1))
+    chip = ".run-summary .chip.rerenders-unsent"
+
+    def before(page: Any) -> None:
+        page.clock.install(time=datetime.datetime.now())
+        page.add_init_script(f"""sessionStorage.setItem("gridrun.seen:/{report.name}",
+            JSON.stringify({{taken: {json.dumps(data["runs"][0]["taken"])}, at: Date.now() - 600000}}));""")
+
+    with opened(browser, report, before=before) as o:
+        page = o.page
+        assert page.locator(".stale-note").count() == 1
+        assert page.locator(chip).text_content() == "2 not re-rendered (the run stopped first)"
+        assert "stopped before sending them" in page.locator(chip).get_attribute("title")
+        assert "cached" in page.locator(chip).get_attribute("class")
+        notes = "Array.from(document.querySelectorAll('.card .rerender'), (n) => n.textContent)"
+        assert page.evaluate(notes) == ["not re-rendered: the run stopped before sending it; run 1's take ($0.35) kept"] * 2
+        assert o.errors == []
