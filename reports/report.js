@@ -707,9 +707,11 @@
     return c;
   }
   const REPLACED = "its video is no longer kept (replaced or edited since)";
-  // a done job whose video file is gone (deleted), not replaced: the latest run's is fetched again, as `plan` says
+  // a done job whose video file is gone (deleted), not replaced: the latest run's is fetched again, as `plan` says,
+  // while the provider still serves it (its download link expires: the run then records it expired)
   const gone = (j, r) => (!j.missing ? REPLACED : "video file missing" +
-    (RUNS[r].latest ? ": `gridrun run` fetches it again (free)" : " (deleted since)"));
+    (RUNS[r].latest ? ": `gridrun run` fetches it again (free) while its download link lasts (else `gridrun retry` "
+      + "renders it again, paid)" : " (deleted since)"));
   // what a job's attempts count (the export's `attempts`): not only the paid ones
   const ATTEMPTS = "renders of this job sent to the provider so far, by every run of every manifest sharing the state:"
     + " failed and free ones included, not only paid ones";

@@ -2271,13 +2271,15 @@ def test_a_missing_poster_leaves_the_video_to_show_its_first_frame(browser: Any,
 
 def test_a_video_deleted_after_the_run_says_gridrun_run_fetches_it_again(browser: Any, tmp_path: Path) -> None:
     """The page rebuilt after a video was deleted says the file is missing and that `gridrun run` fetches it again
-    (as `plan` counts it: to fetch again, free), in its cell and its details; not that it was replaced or edited."""
+    (as `plan` counts it: to fetch again, free) while its download link lasts, and `retry` renders it again after,
+    in its cell and its details; not that it was replaced or edited."""
     store, run_id = build_state(tmp_path, fox_jobs())
     (tmp_path / "outputs" / "fox-styles" / "anime" / "2.mp4").unlink()
     report = write_report(store, run_id=run_id)
     with opened(browser, report) as o:
         page = o.page
-        said = "video file missing: `gridrun run` fetches it again (free)"
+        said = ("video file missing: `gridrun run` fetches it again (free) while its download link lasts (else "
+                "`gridrun retry` renders it again, paid)")
         assert page.locator('.card[data-key="style=anime,seed=2"] .ph').text_content() == said
         page.locator('.card[data-key="style=anime,seed=2"]').click()
         assert detail(page, "output") == said
