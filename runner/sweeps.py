@@ -1210,11 +1210,11 @@ def compile_sweep(
             ok = False
     cvars = compiled(sw.vars, sw.var_paths)
     cparams = compiled(sw.params, sw.param_paths)
-    for field, items, paths in (("vars", cvars, sw.var_paths), ("params", cparams, sw.param_paths)):
+    for section, items, paths in (("vars", cvars, sw.var_paths), ("params", cparams, sw.param_paths)):
         for name, c in items.items():
             if "hash" in c.names:
                 # the hash is of the request the vars and params make: only output can use it
-                errors.add(m.error(paths.get(name, sw.prefix + (field,)), "uses hash, which exists only once vars "
+                errors.add(m.error(paths.get(name, sw.prefix + (section,)), "uses hash, which exists only once vars "
                                    "and params have made the request: only output can use it", TemplateError))
                 ok = False
     if isinstance(sw.output, str):
