@@ -372,6 +372,31 @@ def test_cancel_records_a_job_left_sending_that_the_log_has_and_cancels_or_colle
     assert world_stats(m)["creates"] == 1
 
 
+def test_cancel_settles_in_the_ended_runs_record_a_job_left_sending_that_it_finds_and_cancels(tmp_path: Path) -> None:
+    """Run 1 sends a job and is killed; the manifest drops it and run 2 (--leave-in-flight) ends, recording run 1
+    as it left it (sending, reserved). `cancel` finds the job in the request log and cancels it (and run 2's, which
+    it left rendering): run 1's record no longer reserves it."""
+    import sqlite3
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 30.0, "jitter": 0})
+    _killed_run(m, "after-submit:1", "run")
+    m.write_text(m.read_text().replace("a fox,", "a red fox,"))
+    assert api.run(m, options={"leave_in_flight": True, "timeout": 0.5}, report=False).run_id == 2
+
+    def money() -> dict[str, int]:
+        with sqlite3.connect(tmp_path / ".gridrun" / "state.db") as db:
+            text = db.execute("SELECT final_money FROM runs WHERE id = 1").fetchone()[0]
+        db.close()
+        return json.loads(text)
+
+    assert money()["reserved"] > 0
+    _age_sends(m, 7200)
+    result = api.cancel(m)
+    assert len(result.found) == 1 and len(result.cancelled) == 2, result  # run 2's own job left rendering too
+    assert money()["reserved"] == 0
+    assert world_stats(m)["creates"] == 2
+
+
 def test_cancel_voids_a_job_left_sending_after_a_later_run_ended(tmp_path: Path) -> None:
     """A run killed with a job `submitting` (never sent); the manifest drops the job and a later run
     (--leave-in-flight) ends, recording the job as it left it. `cancel` voids it without a crash, and neither the
