@@ -60,6 +60,11 @@ _held = False
 _command = False
 
 
+def is_command() -> bool:
+    """Whether this process is the `gridrun` command (`entry`), not a program using gridrun as a library."""
+    return _command
+
+
 def hold(on: bool = True) -> None:
     """Once a run has recorded its end (`Executor`), until the command has said it (`cli.main` begins the next
     command unheld; the exit's own handling takes over after it): in the `gridrun` command, Ctrl-C, SIGTERM and a

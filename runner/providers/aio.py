@@ -20,8 +20,57 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import sys
+import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any
+
+
+def _import_aiohttp() -> list[ssl.SSLContext]:
+    """Import aiohttp, leaving out the CA certificates of the TLS contexts it builds as it loads; returns those
+    contexts, whose certificates `_certificates()` loads before the first request that could use them.
+
+    aiohttp builds its default contexts (for `ssl=True` and `ssl=False`) at import, and loading the system's CA
+    certificates into them costs some 50 ms of CPU, an eighth of what a run spends before its first create. gridrun
+    gives every https request its own context (`_ssl`), so the defaults serve only a request through a proxy, and
+    a run against the local simulator has none. Only in the `gridrun` command, where every aiohttp request is
+    gridrun's: a program using gridrun as a library may send its own on aiohttp's defaults. Only the importing
+    thread's loads are left out; should aiohttp build other contexts than its two defaults, their certificates are
+    loaded at once."""
+    from runner.entry import is_command
+
+    if "aiohttp" in sys.modules or not is_command():
+        return []
+    left: list[ssl.SSLContext] = []
+    importer = threading.get_ident()
+    real = ssl.SSLContext.set_default_verify_paths
+    own = ssl.SSLContext.__dict__.get("set_default_verify_paths")
+
+    def later(self: ssl.SSLContext) -> None:
+        if threading.get_ident() == importer:
+            left.append(self)
+        else:
+            real(self)
+
+    ssl.SSLContext.set_default_verify_paths = later  # type: ignore[method-assign]
+    try:
+        import aiohttp.connector
+    finally:
+        if own is None:
+            del ssl.SSLContext.set_default_verify_paths
+        else:
+            ssl.SSLContext.set_default_verify_paths = own  # type: ignore[method-assign]
+    defaults = (getattr(aiohttp.connector, "_SSL_CONTEXT_VERIFIED", None),
+                getattr(aiohttp.connector, "_SSL_CONTEXT_UNVERIFIED", None))
+    if len(left) != 2 or not all(any(c is d for d in defaults) for c in left):
+        for context in left:
+            real(context)
+        return []
+    return left
+
+
+_uncertified = _import_aiohttp()
+_uncertified_lock = threading.Lock()
 
 import aiohttp
 import httpx
@@ -31,6 +80,14 @@ from runner.providers.proxy import Proxies, Route
 from runner.providers.transport import too_large
 
 _CHUNK = 1 << 16
+
+
+def _certificates() -> None:
+    """Load the CA certificates left out of aiohttp's default TLS contexts (`_import_aiohttp`), once."""
+    with _uncertified_lock:
+        for context in _uncertified:
+            context.set_default_verify_paths()
+        _uncertified.clear()  # only once loaded: another thread finds the list empty only then
 
 
 def _translate(exc: BaseException, request: httpx.Request, *, in_body: bool = False) -> httpx.RequestError:
@@ -192,6 +249,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         route = None
         try:
             proxy: Any = {}
+            if _uncertified and (url.startswith("https:") or self._proxies is not None):
+                _certificates()  # a request aiohttp may secure with one of its default contexts
             if self._proxies is not None:
                 route = self._proxies.route_url(url)
                 if route is not None:
