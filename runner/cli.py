@@ -1965,10 +1965,7 @@ def _say_kept(kept: list[tuple[Path, Path]]) -> None:
 def cmd_sim_serve(args: argparse.Namespace) -> int:
     from .sim.serve import serve
 
-    try:
-        return serve(args)
-    except (OSError, OverflowError) as exc:
-        raise UsageError(f"gridrun sim serve: cannot listen on {args.host}:{args.port}: {exc}") from exc
+    return serve(args)  # it says a listen failure itself (exit 2); a line it cannot write stops nothing
 
 
 # --------------------------------------------------------------------------------------------------

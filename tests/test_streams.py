@@ -273,3 +273,34 @@ def test_a_reader_that_stops_reading_holds_up_no_paid_work(tmp_path: Path, strea
     else:
         assert lines and lines[-1].startswith("done 6 |"), written
         assert "Traceback" not in written
+
+
+@pytest.mark.parametrize("stdout", ["closed", "full"])
+def test_a_served_simulator_serves_whatever_its_standard_output(tmp_path: Path, stdout: str) -> None:
+    """`gridrun sim serve >&- 2>log &` (a launcher's, a service's) or `>/dev/full`: the simulator serves all the
+    same, its listening line said on standard error instead; a write that failed is not a listen failure."""
+    import httpx
+
+    def closed() -> None:
+        os.close(1)
+
+    with contextlib.ExitStack() as stack:
+        out = stack.enter_context(open("/dev/full", "wb")) if stdout == "full" else None
+        proc = subprocess.Popen([sys.executable, "-m", "runner.cli", "sim", "serve", "--host", "127.0.0.1",
+                                 "--port", "0", "--render-time", "0"], cwd=tmp_path, stdin=subprocess.DEVNULL,
+                                stdout=out, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=closed if stdout == "closed" else None)  # noqa: PLW1509
+        stack.enter_context(proc)
+        try:
+            first = proc.stderr.readline()
+            assert "gridrun sim: listening on http://127.0.0.1:" in first, (first, proc.stderr.read())
+            url = first.split("listening on ", 1)[1].split()[0]
+            assert httpx.get(url.rsplit("/v1", 1)[0] + "/_sim/stats", timeout=30).status_code == 200
+            proc.send_signal(signal.SIGTERM)
+            rest = proc.stderr.read()
+            assert proc.wait(timeout=60) in (0, 130), rest
+            assert "cannot listen" not in rest and "Traceback" not in rest, rest
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()

@@ -235,12 +235,30 @@ def serve(args: argparse.Namespace) -> int:
             return 2
         try:
             sock = _bind(args.host, args.port)
-        except OSError as exc:
+        except (OSError, OverflowError) as exc:  # in use, not allowed; a port past 65535
             print(f"gridrun sim: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
             return 2
-        print(f"gridrun sim: listening on {_url(sock)}", flush=True)
+        _say_listening(_url(sock))
         server.run(sockets=[sock])
     return 0
+
+
+def _say_listening(url: str) -> None:
+    """The listening line, on standard output; where that cannot be written (closed by the launcher, `>&-`; a full
+    disk, `>/dev/full`), on standard error instead, and the simulator serves all the same: the line is a courtesy,
+    serving is the command's work."""
+    line = f"gridrun sim: listening on {url}"
+    try:
+        print(line, flush=True)
+        return
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+    with contextlib.suppress(OSError, ValueError):  # what is still buffered for it goes nowhere, not into an error at exit
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    with contextlib.suppress(OSError, ValueError):
+        print(f"{line} (standard output could not be written: {reason})", file=sys.stderr, flush=True)
 
 
 @contextlib.contextmanager
