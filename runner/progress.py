@@ -156,7 +156,6 @@ class Progress:
         self._writer = _Writer() if background else None
         self._told: set[str] = set()  # the last errors said on plain lines (`_tell`), by what they say
         self._last_said: str | None = None  # the last plain line given
-        self._bulleted: set[str] = set()  # the notes said on plain lines, each as it read then (`_bullet`)
 
     @property
     def unread(self) -> bool:
@@ -233,9 +232,9 @@ class Progress:
     def _tell(self, s: RunStatistics) -> None:
         """Plain lines: each of the run's last errors said on a line of its own as soon as it is among them (a
         log read in CI says why a run is stuck as it is), once: the same error met by more jobs since, or by
-        another job later, is not said again, nor under the run's last line where it reads the same (`final`);
-        the state held by another program is said by `_held`. The live display shows them all, and JSON lines
-        carry them in each event."""
+        another job later, is not said again while the run goes; under the run's last line the errors it ended
+        with are listed again, each once (`_ended_with`); the state held by another program is said by `_held`. The
+        live display shows them all, and JSON lines carry them in each event."""
         if self.json_lines or self._live is not None or len(s.said) != len(s.last_errors):
             return  # not known what they say (a watch's readings of the state): the final line's bullets say them
         for text, what in zip(s.last_errors, s.said, strict=True):
@@ -247,7 +246,6 @@ class Progress:
         """One of the run's notes (a last error, why it waits) on a plain line of its own, below the progress."""
         said = f"  • {visible(text)}"
         self._last_said = said
-        self._bulleted.add(text)
         self._out(lambda: self.console.print(said, markup=False, highlight=False, soft_wrap=True))
 
     def balance(self, found: BalanceCheck) -> None:
@@ -266,9 +264,7 @@ class Progress:
         elif self._live is None:
             if line(s) != self._last_said:  # a run that had nothing to do: its one line, not twice
                 self._say(line(s))
-            for e in dict.fromkeys(s.last_errors):  # what the run ended with, but for those said as they came
-                if e not in self._bulleted:
-                    self._bullet(e)
+            self._ended_with(s.last_errors)
         self.flush()
 
     def failed(self, *, status: str | None, exit_code: int, errors: list[str], not_listed: int = 0) -> None:
@@ -292,9 +288,14 @@ class Progress:
             self._event(event)
         elif self._live is None and status != "interrupted":  # Ctrl-C: the user stopped it, nothing more to say
             self._ended = True
-            for e in last:
-                self._bullet(e)
+            self._ended_with(last)
         self.flush()
+
+    def _ended_with(self, last_errors: tuple[str, ...]) -> None:
+        """Plain lines: under the run's last line, the last errors it ended with, each once, said as they came or
+        not (the tail of a log, `tail -20` in CI, says why the run ended as it did); `final` and `failed` alike."""
+        for e in dict.fromkeys(last_errors):
+            self._bullet(e)
 
     def _emit(self, event: dict[str, Any]) -> None:
         """One JSON line on standard output. A reader that stopped reading (`| head`) ends the output (`unread`),

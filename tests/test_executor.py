@@ -2752,11 +2752,12 @@ def test_a_run_on_a_still_full_output_disk_sends_no_new_job_and_says_to_free_spa
     assert main(["run", str(m), "--no-report"]) == 1
     out = capsys.readouterr()
     assert creates() == 8  # nothing new paid for
-    shown = [line for line in (out.out + out.err).splitlines() if line.startswith("  • ")]
-    # the last errors (5), each said once, as it came: a job's failure pushed out of them before a progress update
-    # was said, or not, by how fast its jobs failed; the note on why no job was sent comes first all the same
-    assert 5 <= len(shown) == len(set(shown)) <= 9 and shown[0].startswith("  • sent no new jobs: videos cannot be saved (manifest copy "
-                                                   "not written: "), shown
+    lines = out.err.splitlines()
+    last = max(i for i, line in enumerate(lines) if " | spent " in line)  # the run's last line: its bullets below
+    shown = [line for line in lines[last + 1:] if line.startswith("  • ")]
+    # what the run ended with, its last errors (5), each once, the note on why no job was sent first
+    assert len(shown) == len(set(shown)) == 5 and shown[0].startswith("  • sent no new jobs: videos cannot be saved "
+                                                                      "(manifest copy not written: "), shown
     assert "No space left on device; free space on its disk" in shown[0]
     outputs = tmp_path / "outputs" / "t"
     assert f"videos could not be saved in {outputs}: free space on its disk" in out.err

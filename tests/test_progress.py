@@ -707,3 +707,22 @@ def test_a_run_with_nothing_to_do_says_its_plain_line_once() -> None:
         p.update(stats(last_errors=()))
         p.final(done)
     assert console.file.getvalue().splitlines() == [line(stats(last_errors=())), line(done)]
+
+
+@pytest.mark.parametrize("end", ["final", "failed"])
+def test_a_plain_log_ends_with_the_errors_the_run_ended_with_each_once(end: str) -> None:
+    """The tail of a log (`tail -20` in CI) says why the run ended as it did: under its last line, the last errors
+    it ended with, said as they came or not, each once; a run an error stopped (`failed`) ends the same way."""
+    console = Console(file=io.StringIO(), width=300, color_system=None)
+    told, late = "i=1: download failed: HTTP 200, TRUNCATED", "i=2: polls fail, still polling: HTTP 502"
+    with Progress(console, every=3600) as p:
+        p.update(stats(last_errors=(told,), said=(told,)))
+        ended = stats(last_errors=(told, late, told), said=(told, late, told))
+        if end == "final":
+            p.final(ended)
+        else:
+            p._stats = ended
+            p.failed(status="crashed", exit_code=1, errors=["boom"])
+    lines = console.file.getvalue().splitlines()
+    assert lines.count(f"  • {told}") == 2, lines  # as it came, then under the end
+    assert lines[-2:] == [f"  • {told}", f"  • {late}"], lines
