@@ -16,6 +16,10 @@ import signal
 import sys
 from collections.abc import Iterator, Sequence
 from types import FrameType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import threading
 
 INTERRUPTED = 130
 # A signal met where `interrupt` must not raise is taken again this many seconds later.
@@ -182,19 +186,34 @@ def writes_json_lines(argv: Sequence[str]) -> bool:
 
 
 _end_written = False
+# The `end` event given to the thread that writes the lines (`end_queued`), set once written (`end_written`).
+_end_pending: threading.Event | None = None
 
 
 def lines_begin() -> None:
     """A command begins (`cli.main`, which a program may call more than once): no `end` event written yet."""
-    global _end_written
+    global _end_written, _end_pending
     _end_written = False
+    _end_pending = None
     hold(False)
 
 
+def end_queued() -> None:
+    """An `end` event was given to the thread that writes the lines, behind lines a stalled reader has not taken
+    yet: `end_interrupted` waits for it (not a second one; and not the process ended with it unwritten)."""
+    global _end_pending
+    import threading
+
+    if _end_pending is None:
+        _end_pending = threading.Event()
+
+
 def end_written() -> None:
-    """An `end` event was written: `end_interrupted` writes no second one."""
+    """An `end` event was written (or its write failed, the reader gone): `end_interrupted` writes no second one."""
     global _end_written
     _end_written = True
+    if _end_pending is not None:
+        _end_pending.set()
 
 
 def end_interrupted(argv: Sequence[str]) -> None:
@@ -202,6 +221,9 @@ def end_interrupted(argv: Sequence[str]) -> None:
     still importing, parsing its arguments): a script reading them waits for it. `interrupted`, as a run
     interrupted later says; a watch's null, as for any error that stops it."""
     if _end_written or not writes_json_lines(argv):
+        return
+    if _end_pending is not None:  # the run's own, on its way behind lines the reader has yet to take
+        _end_pending.wait()
         return
     import json
 

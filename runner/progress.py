@@ -15,7 +15,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.text import Text
 
-from .entry import end_written
+from .entry import end_queued, end_written
 from .jobs import usd_text
 from .outputs import lost, mute
 from .stats import RunStatistics
@@ -195,8 +195,8 @@ class Progress:
 
     def _event(self, event: dict[str, Any], *, progress: bool = False) -> None:
         """A JSON line (`_emit`)."""
-        if event.get("event") == "end":
-            end_written()  # written or on its way: no second one
+        if event.get("event") == "end" and self._writer is not None:
+            end_queued()  # on its way: written (`_emit`) once the reader takes the lines before it
         self._out(lambda: self._emit(event), progress=progress)
 
     def update(self, s: RunStatistics) -> None:
@@ -300,8 +300,6 @@ class Progress:
     def _emit(self, event: dict[str, Any]) -> None:
         """One JSON line on standard output. A reader that stopped reading (`| head`) ends the output (`unread`),
         not the run: it goes on to its end and exits with its own code."""
-        if event.get("event") == "end":
-            end_written()
         try:
             print(json.dumps(event), flush=True)
         except BrokenPipeError:
@@ -310,6 +308,9 @@ class Progress:
         except OSError as exc:  # `>/dev/full`: the run goes on, recorded in the state; the command says it at its end
             lost(sys.stdout, exc)
             self._unread = True
+        finally:
+            if event.get("event") == "end":
+                end_written()
 
     def _render(self, s: RunStatistics) -> Group:
         """The display, laid out for the terminal's width at this moment: no line is longer, so nothing is cut

@@ -304,3 +304,53 @@ def test_a_served_simulator_serves_whatever_its_standard_output(tmp_path: Path, 
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+
+def test_an_interrupt_while_the_end_event_waits_behind_unread_lines_waits_for_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The `end` event given to the lines' writer behind a line a stalled reader has not taken (a full pipe), and a
+    second Ctrl-C or SIGTERM out of the wait for it: the command, which exits as soon as `end_interrupted` returns,
+    writes that event before it does (its fallback not skipped as if the event were written): the reader, reading
+    later, gets it, last and once."""
+    import threading
+    import traceback
+
+    from rich.console import Console
+
+    from runner import entry
+    from runner.progress import Progress
+
+    gate, returned = threading.Event(), threading.Event()
+    lines: list[str] = []
+
+    class Stalled(io.StringIO):
+        def write(self, text: str) -> int:
+            gate.wait()  # the reader reads nothing yet
+            lines.append(text)
+            return len(text)
+
+    def waiting_in_end_interrupted() -> bool:
+        frame = sys._current_frames()[threading.main_thread().ident]
+        return any(f.name == "end_interrupted" for f in traceback.extract_stack(frame))
+
+    def reader() -> None:  # reads once the command waits for it, or has given up waiting
+        wait_for(lambda: returned.is_set() or waiting_in_end_interrupted())
+        gate.set()
+
+    monkeypatch.setattr(sys, "stdout", Stalled())
+    entry.lines_begin()
+    p = Progress(Console(file=io.StringIO()), json_lines=True, background=True)
+    p._event({"event": "progress"}, progress=True)  # the writer waits on it
+    p._event({"event": "end", "status": "interrupted", "exit_code": 130, "errors": ["interrupted"]})
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        entry.end_interrupted(["run", "m.yaml", "--json"])
+        written = [json.loads(x) for x in "".join(lines).splitlines()]  # all the reader gets: the process ends
+    finally:
+        returned.set()
+        thread.join()
+        p.flush()
+    assert [e["event"] for e in written] == ["progress", "end"], written
