@@ -91,11 +91,35 @@ def interruptible() -> Iterator[None]:
         _held = was
 
 
+# While the command waits for the reader of its last lines (`reading`): the code it then exits with on a signal.
+_leave_code: int | None = None
+
+
+@contextlib.contextmanager
+def reading(code: int) -> Iterator[None]:
+    """Within: the `gridrun` command, its run's end recorded (or no run begun), waits for the reader of its lines to
+    take the last ones (a full pipe): a reader that never reads (a hung log shipper) would hold it for ever. Ctrl-C,
+    SIGTERM or a hangup then end it at once with `code`, the run's own, what the reader has not read given up.
+    Elsewhere (gridrun as a library) it waits."""
+    global _leave_code
+    if not _command:
+        yield
+        return
+    was, _leave_code = _leave_code, code
+    try:
+        yield
+    finally:
+        _leave_code = was
+
+
 def interrupt(signum: int, frame: FrameType | None) -> None:
     """The command's handler of Ctrl-C and SIGTERM until the run's own takes over (and once it has put this one
     back): KeyboardInterrupt, as Python's for Ctrl-C, but not where it would leave an import lock held or be
     lost (`_NOT_HERE`, `__del__`): there it is raised RETRY seconds later (`_later`), out of that code by then;
-    nor once a run's end is recorded, until the command has said it (`hold`)."""
+    nor once a run's end is recorded, until the command has said it (`hold`); while the command waits for a
+    reader to take its last lines (`reading`), it ends at once."""
+    if _leave_code is not None:
+        os._exit(_leave_code)  # what is still buffered for the stalled reader is given up with the process
     if _held:
         return
     if frame is not None and _unsafe(frame):
@@ -223,7 +247,8 @@ def end_interrupted(argv: Sequence[str]) -> None:
     if _end_written or not writes_json_lines(argv):
         return
     if _end_pending is not None:  # the run's own, on its way behind lines the reader has yet to take
-        _end_pending.wait()
+        with reading(INTERRUPTED):
+            _end_pending.wait()
         return
     import json
 

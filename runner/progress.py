@@ -15,7 +15,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.text import Text
 
-from .entry import end_queued, end_written
+from .entry import INTERRUPTED, end_queued, end_written, reading
 from .jobs import usd_text
 from .outputs import lost, mute
 from .stats import RunStatistics
@@ -154,6 +154,7 @@ class Progress:
         self._unread = False
         self._held_told = False  # the state held by another program said (plain lines and JSON: once)
         self._writer = _Writer() if background else None
+        self._code: int | None = None  # the exit code the run ended with (`final`, `failed`), once known
         self._told: set[str] = set()  # the last errors said on plain lines (`_tell`), by what they say
         self._last_said: str | None = None  # the last plain line given
 
@@ -174,11 +175,20 @@ class Progress:
             if self._stats is not None:
                 self._live.update(self._render(self._stats))
             self._live.__exit__(*exc)
+        if self._code is None and exc and exc[0] is not None:
+            self._code = INTERRUPTED if issubclass(exc[0], KeyboardInterrupt) else 1
         self.flush()
 
     def flush(self) -> None:
-        """Wait until every line given is written (`background`)."""
-        if self._writer is not None:
+        """Wait until every line given is written (`background`). In the `gridrun` command, once the run's end is
+        recorded (`final`, `failed`), a signal ends the wait, and the command, at once (`entry.reading`), with the
+        run's exit code: a reader that never reads (a hung log shipper) holds it no longer than the user wants."""
+        if self._writer is None:
+            return
+        if self._code is None:
+            self._writer.flush()
+            return
+        with reading(self._code):
             self._writer.flush()
 
     def _out(self, write: Callable[[], None], *, progress: bool = False) -> None:
@@ -259,6 +269,8 @@ class Progress:
         live display draws `s` as it closes."""
         self._stats = s
         self._ended = True
+        code = outputs.get("exit_code")
+        self._code = code if isinstance(code, int) else self._code
         if self.json_lines:
             self._event({"event": "end", **_as_dict(s), **outputs})
         elif self._live is None:
@@ -277,6 +289,7 @@ class Progress:
         any."""
         if self._ended:
             return
+        self._code = exit_code
         last = () if self._stats is None else tuple(dict.fromkeys(self._stats.last_errors))
         if self.json_lines:
             self._ended = True

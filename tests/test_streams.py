@@ -354,3 +354,44 @@ def test_an_interrupt_while_the_end_event_waits_behind_unread_lines_waits_for_it
         thread.join()
         p.flush()
     assert [e["event"] for e in written] == ["progress", "end"], written
+
+
+def _ended(m: Path) -> bool:
+    """Whether the last run of manifest `m` has recorded its end."""
+    try:
+        return api.status(m).run.ended_at is not None
+    except NotRecordedError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="F_SETPIPE_SZ is Linux's")
+@pytest.mark.parametrize("stream", ["json", "plain"])
+def test_a_signal_ends_the_wait_for_a_reader_that_never_reads_once_the_run_is_recorded(
+    tmp_path: Path, stream: str
+) -> None:
+    """The run over and recorded, the command waits for its reader to take its last lines; a reader that never
+    reads (a hung log shipper) would hold it for ever. SIGTERM then ends it at once, with the run's exit code, what
+    the reader has not read given up; the run's record is whole."""
+    m = write_manifest(tmp_path, n_seeds=3, sim={"render_time": 0.3, "jitter": 0.0})
+    r, w, _ = _stalled_pipe()
+    cmd = [sys.executable, "-m", "runner.cli", "run", str(m), "--no-report", *(["--json"] if stream == "json" else [])]
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=w if stream == "json" else subprocess.DEVNULL,
+                            stderr=w if stream == "plain" else subprocess.DEVNULL, cwd=tmp_path)
+    os.close(w)
+
+    def ended_by_a_signal() -> bool:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)  # each one let go until the run's last lines wait for their reader
+        return proc.poll() is not None
+
+    try:
+        wait_for(lambda: proc.poll() is not None or _ended(m))
+        assert proc.poll() is None, "the command ended while its reader read nothing"
+        wait_for(ended_by_a_signal)
+        assert proc.wait() == 0  # the run's: done
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(r)
+    assert api.status(m).run.status == "done" and len(check_outputs(m)) == 6
