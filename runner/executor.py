@@ -896,10 +896,11 @@ class Executor:
         name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
         if not flying:
             return f"interrupted by {name}: no new submissions; nothing paid is in flight, the run ends"
-        again = "Ctrl-C again" if signum == signal.SIGINT else f"send {name} again{', or Ctrl-C,' if terminal else ''}"
+        # What to do first: the live display cuts a note to one line, and an 80-column terminal keeps this part.
+        again = "Ctrl-C again" if signum == signal.SIGINT else f"{name} {'or Ctrl-C ' if terminal else ''}again"
         jobs = f"{flying:,} paid job{'s' if flying != 1 else ''}"
-        return (f"interrupted by {name}: no new submissions; finishing the {jobs} in flight; {again} to leave "
-                f"{'them' if flying != 1 else 'it'} to the next run")
+        return (f"{again} leaves the {jobs} in flight to the next run; interrupted by {name}: finishing "
+                f"{'them' if flying != 1 else 'it'}, no new submissions")
 
     def _interrupt(self, then: str | None, *, said: str | None = None) -> None:
         """The first Ctrl-C, or the caller's `stop`: no new submissions; what is paid for is finished, and the run

@@ -2034,7 +2034,7 @@ def test_an_unexpected_error_in_a_jobs_task_stops_the_run_crashed_with_one_line_
     assert len(check_outputs(m)) == 4 and _world(m).stats()["creates"] == 4
 
 
-@pytest.mark.parametrize(("signum", "again"), [(signal.SIGTERM, "send SIGTERM again"), (signal.SIGINT, "Ctrl-C again")],
+@pytest.mark.parametrize(("signum", "again"), [(signal.SIGTERM, "SIGTERM again"), (signal.SIGINT, "Ctrl-C again")],
                          ids=["sigterm", "ctrl-c"])
 def test_a_plain_log_says_the_first_signal_as_it_comes(tmp_path: Path, signum: int, again: str) -> None:
     """The first SIGTERM (a CI runner's, a script's) or Ctrl-C: a plain line says at once which signal came, that
@@ -2046,8 +2046,9 @@ def test_a_plain_log_says_the_first_signal_as_it_comes(tmp_path: Path, signum: i
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(proc.stderr or ()), daemon=True)
     reader.start()
-    said = f"  • interrupted by {'Ctrl-C' if signum == signal.SIGINT else 'SIGTERM'}: no new submissions; finishing " \
-           f"the 2 paid jobs in flight; {again} to leave them to the next run"
+    said = f"  • {again} leaves the 2 paid jobs in flight to the next run; interrupted by " \
+           f"{'Ctrl-C' if signum == signal.SIGINT else 'SIGTERM'}: finishing them, no new submissions"
+    assert len(said.split(";")[0]) <= 80  # what to do, first: an 80-column terminal's live display keeps it
     try:
         wait_for(lambda: in_flight(m) == 2)
         proc.send_signal(signum)
@@ -2064,3 +2065,18 @@ def test_a_plain_log_says_the_first_signal_as_it_comes(tmp_path: Path, signum: i
         assert proc.stderr is not None
         proc.stderr.close()
     assert not any("Ctrl-C" in x for x in lines) or signum == signal.SIGINT, lines
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["ctrl-c", "sigterm", "hangup"])
+@pytest.mark.parametrize("terminal", [True, False], ids=["terminal", "log"])
+def test_the_first_signals_note_says_what_to_do_within_80_columns(signum: int, terminal: bool) -> None:
+    """The live display cuts each note to one line: on an 80-column terminal (a pty's default), what a second
+    signal does to the jobs in flight is still shown, whatever the signal and however many jobs."""
+    from collections import Counter
+    from types import SimpleNamespace
+
+    from runner.executor import Executor
+
+    for flying in (1, 12_345):
+        note = Executor._signal_note(SimpleNamespace(counts=Counter(running=flying)), signum, terminal)  # type: ignore[arg-type]
+        assert "again" in f"• {note}"[:80] and "to the next run" in f"• {note}"[:80], note
