@@ -15,7 +15,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.text import Text
 
-from .entry import INTERRUPTED, end_queued, end_written, reading
+from .entry import end_queued, end_written, reading
 from .jobs import usd_text
 from .outputs import lost, mute
 from .stats import RunStatistics
@@ -175,14 +175,14 @@ class Progress:
             if self._stats is not None:
                 self._live.update(self._render(self._stats))
             self._live.__exit__(*exc)
-        if self._code is None and exc and exc[0] is not None:
-            self._code = INTERRUPTED if issubclass(exc[0], KeyboardInterrupt) else 1
         self.flush()
 
     def flush(self) -> None:
         """Wait until every line given is written (`background`). In the `gridrun` command, once the run's end is
-        recorded (`final`, `failed`), a signal ends the wait, and the command, at once (`entry.reading`), with the
-        run's exit code: a reader that never reads (a hung log shipper) holds it no longer than the user wants."""
+        recorded (`final`, `failed` of a run that began), a signal ends the wait, and the command, at once
+        (`entry.reading`), with the run's exit code: a reader that never reads (a hung log shipper) holds it no
+        longer than the user wants. Before a run began, a signal ends the wait as any interrupt, and the `end`
+        event still waits for its reader (`entry.end_interrupted`)."""
         if self._writer is None:
             return
         if self._code is None:
@@ -289,7 +289,8 @@ class Progress:
         any."""
         if self._ended:
             return
-        self._code = exit_code
+        if self._stats is not None:  # a run began, and recorded its end before its error came here
+            self._code = exit_code
         last = () if self._stats is None else tuple(dict.fromkeys(self._stats.last_errors))
         if self.json_lines:
             self._ended = True

@@ -395,3 +395,48 @@ def test_a_signal_ends_the_wait_for_a_reader_that_never_reads_once_the_run_is_re
             proc.wait()
         os.close(r)
     assert api.status(m).run.status == "done" and len(check_outputs(m)) == 6
+
+
+def test_before_a_run_began_a_signal_does_not_give_up_the_end_event_waiting_for_its_reader(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ctrl-C or SIGTERM while the command loads (no run begun, nothing recorded), its `end` event waiting behind a
+    stalled reader: a second one does not end the command at once with the event given up (as it does once a run
+    has recorded its end): it ends the wait as an interrupt, and `end_interrupted` still waits for the event."""
+    import threading
+    import traceback
+
+    from rich.console import Console
+
+    from runner import entry
+    from runner.progress import Progress
+
+    gate = threading.Event()
+    seen: list[int | None] = []
+
+    class Stalled(io.StringIO):
+        def write(self, text: str) -> int:
+            gate.wait()
+            return len(text)
+
+    def waiting_in_flush() -> bool:
+        frame = sys._current_frames()[threading.main_thread().ident]
+        return any(f.name == "flush" and f.filename.endswith("progress.py") for f in traceback.extract_stack(frame))
+
+    def reader() -> None:
+        wait_for(waiting_in_flush)
+        seen.append(entry._leave_code)  # what a signal now would do: None, an interrupt as any
+        gate.set()
+
+    monkeypatch.setattr(sys, "stdout", Stalled())
+    monkeypatch.setattr(entry, "_command", True)
+    entry.lines_begin()
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        Progress(Console(file=io.StringIO()), json_lines=True, background=True).failed(
+            status="interrupted", exit_code=130, errors=["interrupted"])
+    finally:
+        gate.set()
+        thread.join()
+    assert seen == [None]
