@@ -2329,13 +2329,9 @@ def test_a_page_with_no_video_disables_its_play_buttons_and_says_why(browser: An
         assert o.errors == []
 
 
-def test_jobs_a_force_run_has_not_sent_say_they_are_to_be_re_rendered_then_that_they_were_not(
-        browser: Any, tmp_path: Path) -> None:
-    """On the live page of a --force run, a done job it has not sent yet says it is to be re-rendered, its earlier
-    take shown; on the page of the run killed before sending it, that it was not re-rendered."""
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).parent.parent))
+def _a_force_run_begun(tmp_path: Path) -> tuple[Path, int]:
+    """Two jobs run to their end, then a --force run of them begun (recorded, nothing sent yet): the manifest and
+    that run's id."""
     from execkit import sim_provider, write_manifest
 
     from runner import api, resume
@@ -2345,11 +2341,21 @@ def test_jobs_a_force_run_has_not_sent_say_they_are_to_be_re_rendered_then_that_
     with ThreadPoolExecutor(1) as pool:  # not on this thread, where Playwright's event loop runs
         assert pool.submit(lambda: api.run(m, provider=sim_provider(m))).result().exit_code == 0
     with Store(m.parent / ".gridrun" / "state.db") as store:
-        rid = resume.prepare(api.plan(m), store, RunOptions(force=True), budget_micros=None).run_id
-        report = api.report(m, run_id=rid)
-        notes = "Array.from(document.querySelectorAll('.card .rerender'), (n) => n.textContent)"
-        with opened(browser, report) as o:
-            assert o.page.evaluate(notes) == ["to be re-rendered: run 1's take ($0.35) shown, kept until a new one arrives"] * 2
+        return m, resume.prepare(api.plan(m), store, RunOptions(force=True), budget_micros=None).run_id
+
+
+def test_jobs_a_force_run_has_not_sent_say_they_are_to_be_re_rendered_then_that_they_were_not(
+        browser: Any, tmp_path: Path) -> None:
+    """On the live page of a --force run, a done job it has not sent yet says it is to be re-rendered, its earlier
+    take shown; on the page of the run killed before sending it, that it was not re-rendered."""
+    from runner import api
+
+    m, rid = _a_force_run_begun(tmp_path)
+    report = api.report(m, run_id=rid)
+    notes = "Array.from(document.querySelectorAll('.card .rerender'), (n) => n.textContent)"
+    with opened(browser, report) as o:
+        assert o.page.evaluate(notes) == ["to be re-rendered: run 1's take ($0.35) shown, kept until a new one arrives"] * 2
+    with Store(m.parent / ".gridrun" / "state.db") as store:
         store.end_run(rid, "crashed")
     report = api.report(m, run_id=rid)
     with opened(browser, report) as o:
@@ -2363,19 +2369,9 @@ def test_a_live_force_page_that_stops_updating_says_its_unsent_re_renders_were_n
     cards do and as the page rebuilt after says, that the re-renders not sent were not made."""
     import datetime
     import json
-    import sys
 
-    sys.path.insert(0, str(Path(__file__).parent.parent))
-    from execkit import sim_provider, write_manifest
-
-    from runner import api, resume
-    from runner.options import RunOptions
-
-    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})
-    with ThreadPoolExecutor(1) as pool:  # not on this thread, where Playwright's event loop runs
-        assert pool.submit(lambda: api.run(m, provider=sim_provider(m))).result().exit_code == 0
+    m, rid = _a_force_run_begun(tmp_path)
     with Store(m.parent / ".gridrun" / "state.db") as store:
-        rid = resume.prepare(api.plan(m), store, RunOptions(force=True), budget_micros=None).run_id
         report = write_report(store, run_id=rid, refresh=30)
     data = json.loads(re.search(r'id="gridrun-data">(.*?)</script>', report.read_text(), re.DOTALL).group(1))
     chip = ".run-summary .chip.rerenders-unsent"
