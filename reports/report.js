@@ -1099,7 +1099,15 @@
       }
       if (Object.keys(place).length) sessionStorage.setItem(ANCHOR, JSON.stringify(place));
     } catch (e) { /* no session storage: the browser's own scroll restoring stands */ }
-    location.reload();
+    // Served over HTTP, a page the run wrote again within the second its last copy was served is "not modified"
+    // to a server that dates files to the second (`python -m http.server`): a plain reload would bring the old
+    // page back, the finished page never. It is fetched anew first and read to its end, which replaces the
+    // browser's copy that the reload then takes.
+    if (/^https?:$/.test(location.protocol)) {
+      fetch(location.href, { cache: "reload" }).then((r) => r.blob()).catch(() => null).then(() => location.reload());
+    } else {
+      location.reload();
+    }
   }
   function restorePlace() {
     let at = null;

@@ -1197,6 +1197,31 @@ def test_the_live_reload_keeps_the_card_the_user_was_looking_at(browser: Any, tm
         assert o.errors == []
 
 
+def test_the_live_reload_over_http_brings_a_page_written_again_within_the_same_second(
+        browser: Any, tmp_path: Path) -> None:
+    """Served by `python -m http.server`, which dates a file to the second and answers "304 not modified" to a
+    reload when the file's second is the one it last served: a live page the run wrote again within that second
+    (its last snapshot, say, right after the one before) still reloads into the new page, not the old one."""
+    import os
+    import shutil
+
+    states = {("anime", 1): "running"}
+    report = report_of(tmp_path / "a", fox_jobs(states), end_status=None)
+    done = report_of(tmp_path / "b", fox_jobs({("anime", 1): "failed"}))
+    with opened(browser, report) as o:
+        page = o.page
+        assert page.evaluate("gridrun.data.live") is True
+        stamp = report.stat()
+        shutil.copyfile(done, report)
+        os.utime(report, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))  # the same second as the page served
+        with page.expect_navigation():
+            page.evaluate("gridrun.reload()")
+        page.wait_for_function("window.gridrun !== undefined")
+        assert page.evaluate("gridrun.data.live") is False
+        assert page.locator(".card .err").count() == 1
+        assert o.errors == []
+
+
 def test_the_live_reload_under_a_status_filter_keeps_the_nearest_card_that_stays(browser: Any, tmp_path: Path) -> None:
     """With the status filter on "pending", the card the user was looking at is sent meanwhile and leaves the
     reloaded page, as do the first rows: the nearest card after it that is still shown comes back to where it
@@ -2303,7 +2328,8 @@ def test_a_status_chosen_that_no_job_has_now_stays_chosen_and_says_none_now(brow
                          JobState.FAILED, error="gone")
         store.end_run(run_id, "completed")
         write_report(store, run_id=run_id)
-        page.reload()
+        with page.expect_navigation():
+            page.evaluate("gridrun.reload()")  # what the live page does when the run wrote a new snapshot
         page.wait_for_function("window.gridrun !== undefined")
         assert page.locator("#ctl-status").input_value() == "running"
         assert page.locator('#ctl-status option[value="running"]').text_content() == "left in flight (none now)"
