@@ -147,7 +147,7 @@ class Progress:
         self.total = total
         # A terminal that cannot redraw (TERM=dumb) gets the plain lines: a live display would show nothing till the end.
         self.every = every if every is not None else 0.2 if console.is_interactive else 5.0
-        self._last = 0.0
+        self._last = -math.inf  # no line yet: the first is shown whatever the clock says
         self._stats: RunStatistics | None = None
         self._live: Live | None = None
         self._ended = False

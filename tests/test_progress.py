@@ -4,8 +4,10 @@ import dataclasses
 import io
 import json
 import os
+import time
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.console import Console
@@ -726,3 +728,13 @@ def test_a_plain_log_ends_with_the_errors_the_run_ended_with_each_once(end: str)
     lines = console.file.getvalue().splitlines()
     assert lines.count(f"  • {told}") == 2, lines  # as it came, then under the end
     assert lines[-2:] == [f"  • {told}", f"  • {late}"], lines
+
+
+def test_the_first_plain_line_is_shown_on_a_machine_up_for_less_than_the_pace(monkeypatch: Any) -> None:
+    """The monotonic clock counts from the machine's boot: a run on a machine (a CI runner, a container's host)
+    up for less than the pace between two lines still shows its first line at once."""
+    console = Console(file=io.StringIO(), width=300, color_system=None)
+    monkeypatch.setattr(time, "monotonic", lambda: 2.0)
+    with Progress(console, every=5.0) as p:
+        p.update(stats())
+    assert console.file.getvalue().count("\n") == 1, console.file.getvalue()
