@@ -1,5 +1,6 @@
 """gridrun installed from a wheel, not only from a checkout: the wheel carries every module and every file
-read at run time (the manifest schema, the report's templates), and the demo runs from it."""
+read at run time (the manifest schema, the report's templates), and the demo runs from it; its metadata carries
+the licence and the version `gridrun --version` prints."""
 
 from __future__ import annotations
 
@@ -16,16 +17,19 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_the_wheel_carries_every_module_and_data_file_and_runs_the_demo(tmp_path: Path) -> None:
     src = tmp_path / "src"
     src.mkdir()
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy(ROOT / name, src / name)
     for folder in ("runner", "schemas", "reports"):
         shutil.copytree(ROOT / folder, src / folder, ignore=shutil.ignore_patterns("__pycache__"))
     built = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "--no-index",
+        [sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "--no-build-isolation", "--no-index",
          "-w", str(tmp_path / "dist"), str(src)],
         capture_output=True, text=True, timeout=300,
     )
     assert built.returncode == 0, built.stderr
+    # what setuptools would stop building one day, or data it ships by accident rather than as configured
+    said = built.stdout + built.stderr
+    assert "SetuptoolsDeprecationWarning" not in said and "is absent from the `packages`" not in said, said
     wheel = next((tmp_path / "dist").glob("gridrun-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
 
@@ -36,6 +40,13 @@ def test_the_wheel_carries_every_module_and_data_file_and_runs_the_demo(tmp_path
     assert "runner/schemas/manifest.schema.json" in expected and "runner/reports/report.html.j2" in expected
     expected.add("runner/py.typed")  # type checkers read the package's annotations (PEP 561)
     assert sorted(expected - names) == []
+
+    import runner
+
+    info = f"gridrun-{runner.__version__}.dist-info"
+    assert zipfile.ZipFile(wheel).read(f"{info}/licenses/LICENSE") == (ROOT / "LICENSE").read_bytes()
+    metadata = zipfile.ZipFile(wheel).read(f"{info}/METADATA").decode().split("\n\n", 1)[0].splitlines()
+    assert f"Version: {runner.__version__}" in metadata and "License-Expression: MIT" in metadata, metadata
 
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
