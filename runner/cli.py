@@ -1067,8 +1067,10 @@ def _ends_json(
                 progress.failed(status=status_of(exc), exit_code=_exit_code(exc),
                                 errors=_error_lines(exc, command, manifest),
                                 not_listed=exc.not_listed if isinstance(exc, ManifestErrors) else 0)
-        elif _unexpected_error(exc):  # a bug, memory run out (`_unexpected`)
-            progress.failed(status=status_of(exc), exit_code=1, errors=[_unexpected_line(exc)])
+        elif _unexpected_error(exc):  # a bug, memory run out, a package missing (`_unexpected`)
+            missing = _missing_dependency(exc)
+            progress.failed(status=status_of(exc), exit_code=1 if missing is None else MISSING_DEPENDENCY,
+                            errors=[missing or _unexpected_line(exc)])
         raise
 
 
@@ -2349,15 +2351,46 @@ def _unexpected_error(exc: BaseException) -> bool:
 
 
 def _unexpected(exc: BaseException, args: argparse.Namespace) -> int:
-    """Say an error gridrun did not expect (a bug; memory run out): what it was and where, what to do; exit 1. A
-    run it stopped has recorded its end (crashed), its jobs as it left them, what it paid for kept: the next run
-    collects the jobs left in flight at no new cost."""
-    err.print(f"[red]error[/red]: {escape(_lines_visible(_unexpected_line(exc)))}", highlight=False)
+    """Say an error gridrun did not expect (a bug; memory run out; a package it needs missing): what it was and
+    where, what to do; exit 1 (2 for a missing package). A run it stopped has recorded its end (crashed), its jobs
+    as it left them, what it paid for kept: the next run collects the jobs left in flight at no new cost."""
+    missing = _missing_dependency(exc)
+    err.print(f"[red]error[/red]: {escape(_lines_visible(missing or _unexpected_line(exc)))}", highlight=False)
     if args.command in ("run", "retry") and _crashed_here(args):
         err.print("the run stopped there, recorded crashed, every job as it last recorded it: `gridrun status` shows "
                   "them; `gridrun run` goes on, collecting the paid jobs left in flight at no new cost, and "
                   "`gridrun report` writes the report", markup=False, highlight=False)
-    return 1
+    return 1 if missing is None else MISSING_DEPENDENCY
+
+
+# The packages gridrun depends on, by the name they are imported as: their distribution's requirement (as
+# pyproject.toml declares it) and what else does without them.
+_DEPENDENCIES = {
+    "av": ("av>=17", ""), "aiohttp": ("aiohttp>=3.10", ", or set GRIDRUN_HTTP=httpx to send over httpx instead"),
+    "numpy": ("numpy>=1.26", ""), "PIL": ("pillow>=10.1", ""), "httpx": ("httpx>=0.27", ""),
+    "jsonschema": ("jsonschema>=4.20", ""), "rich": ("rich>=13.7", ""), "jinja2": ("jinja2>=3.1", ""),
+    "yaml": ("pyyaml>=6.0.1", ""), "anyio": ("anyio>=4.3", ""), "sniffio": ("sniffio>=1.3", ""),
+    "starlette": ("starlette>=0.37", ""), "uvicorn": ("uvicorn>=0.29", ""),
+}
+# The exit code of a command that needs a package the environment lacks: nothing gridrun did wrong, as for bad input.
+MISSING_DEPENDENCY = 2
+
+
+def _missing_dependency(exc: BaseException) -> str | None:
+    """What to say of `exc` if it is a package gridrun depends on that is not installed or does not import (an
+    install with `--no-deps`, a package another tool removed or broke): the package and the command that installs
+    it, not a bug to report. None for any other error."""
+    if not isinstance(exc, ImportError) or not exc.name or _out_of_memory(exc):
+        return None
+    top = exc.name.partition(".")[0]
+    if top not in _DEPENDENCIES:
+        return None
+    requirement, instead = _DEPENDENCIES[top]
+    name = requirement.partition(">")[0]
+    if isinstance(exc, ModuleNotFoundError):
+        return f"gridrun needs the package {name}, which is not installed: `pip install '{requirement}'`{instead}"
+    return (f"gridrun needs the package {name}, which does not import ({exc}): "
+            f"`pip install --force-reinstall '{requirement}'`{instead}")
 
 
 def _unexpected_line(exc: BaseException) -> str:
