@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 
 from runner.errors import ManifestError
 from runner.localpaths import shown as shown_path
+from runner.textforms import alike, escaped, unlike
 from runner.yamlsource import Position, dotted, kind, locate, raise_all, text_chunks
 
 MAX_VALUES = 10_000_000
@@ -30,6 +31,9 @@ so such a file is refused with a small memory, not read whole; the template limi
 stays ten times above it."""
 
 DATA_FILE_TYPES = (".txt", ".csv", ".jsonl")
+Problem = tuple[int, int, str] | tuple[int, int, str, int]
+"""A problem of a data file: its line, column and message, and the index of the value it is about when it is one
+value's (an error then names it: `matrix.row[3]`)."""
 _MAX_ERRORS_PER_DATA_FILE = 10
 
 
@@ -162,13 +166,13 @@ class _FileReader:
         absolute = Path(os.path.normpath(self.base_dir / spec))
         shown = Path(os.path.normpath(self.manifest_file.parent / spec))
         parse = {".txt": _text_rows, ".csv": _csv_rows, ".jsonl": _jsonl_rows}[suffix]
-        problems: list[tuple[int, int, str]] = []
+        problems: list[Problem] = []
         where: list[Position] = []
         most = self._most_values()
         try:
-            values = parse(lambda: text_chunks(absolute), problems, where, most)
+            values = parse(lambda: _plain_text(text_chunks(absolute), absolute), problems, where, most)
             if problems and len(values) <= most:  # a byte that is not UTF-8 past them is said first, as always
-                for _ in text_chunks(absolute):
+                for _ in _plain_text(text_chunks(absolute), absolute):
                     pass
         except ManifestError as exc:
             if exc.line:
@@ -184,8 +188,10 @@ class _FileReader:
             return None
         if problems:
             field_name = dotted(at)
-            for line, column, message in problems[:_MAX_ERRORS_PER_DATA_FILE]:
-                self.errors.append(ManifestError(message, file=shown, line=line, column=column, field=field_name))
+            for line, column, message, *index in problems[:_MAX_ERRORS_PER_DATA_FILE]:
+                field = dotted((*at, *index))  # a problem of one value names it: matrix.row[3]
+                self.errors.append(ManifestError(message, file=shown, line=line, column=column,
+                                                 field=field if index else field_name))
             return None
         if not values:
             self.errors.append(
@@ -213,6 +219,97 @@ class _FileReader:
         source = f"the cap of {cap:,} (--max-jobs {cap})" if self.cap.flag else f"the cap of {cap:,}"
         return (f"{read}: the plan would have at least {most + 1 - self.excludes:,} jobs, above {source}; check the "
                 "file, or raise the cap with --max-jobs or run.max_jobs")
+
+
+_SNIFF = 512
+"""The bytes a data file's start is read for when it holds a NUL: UTF-16 text shows there, a NUL every other
+byte."""
+
+
+def _utf16(path: Path) -> str | None:
+    """'UTF-16LE' or 'UTF-16BE' when the file's first bytes read as text in that encoding (a BOM, or a NUL every
+    other byte and nowhere else, as ASCII letters are written in it), else None."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(_SNIFF)
+    except (OSError, ValueError):
+        return None
+    if head.startswith(b"\xff\xfe"):
+        return "UTF-16LE"
+    if head.startswith(b"\xfe\xff"):
+        return "UTF-16BE"
+    head = head[:len(head) - len(head) % 2]
+    if len(head) < 4:
+        return None
+    even, odd = head[0::2], head[1::2]
+    if odd.count(0) * 2 >= len(odd) and 0 not in even:
+        return "UTF-16LE"
+    if even.count(0) * 2 >= len(even) and 0 not in odd:
+        return "UTF-16BE"
+    return None
+
+
+def _said_utf16(chunks: Iterable[str], path: Path) -> Iterator[str]:
+    """`chunks`, a byte that is not UTF-8 in a file that reads as UTF-16 said so, with how to convert it."""
+    try:
+        yield from chunks
+    except ManifestError as exc:
+        encoding = _utf16(path) if exc.line and exc.message.startswith("not UTF-8 text") else None
+        if encoding is None:
+            raise
+        said = exc.message.removesuffix("; save the file as UTF-8")
+        raise ManifestError(f"{said}; this looks like UTF-16 text: save the file as UTF-8 (iconv -f {encoding} -t "
+                            "UTF-8)", file=exc.file, line=exc.line, column=exc.column) from None
+
+
+def _plain_text(chunks: Iterable[str], path: Path) -> Iterator[str]:
+    """The text `chunks` make, refused where it holds what no value may: a NUL (U+0000, which the manifest
+    refuses too: in a data file it is most often UTF-16 text read as UTF-8, where every other byte of English is
+    NUL), or a byte order mark (U+FEFF) at the start of a line, left there by joining two files with `cat` (the
+    file's own first one is dropped when it is read). The mark is refused, not dropped: values that held it ran
+    with it, and their jobs' keys and hashes keep it. :raises ManifestError: at the character's line and column
+    (the lines counted at LFs, or at CRs in a file that has none before it)."""
+    lfs = crs = 0  # the LFs and CRs before the chunk
+    line_start = 0  # where the line being read began, counted from the chunk's start (<= 0: in an earlier one)
+    after_end = True  # the last character read ended a line (or none was read)
+    source = _said_utf16(chunks, path)
+    for chunk in source:
+        nul = chunk.find("\x00")
+        mark = chunk.find("\ufeff")
+        while mark >= 0 and not (chunk[mark - 1] in "\r\n" if mark else after_end):
+            mark = chunk.find("\ufeff", mark + 1)
+        if nul >= 0 or mark >= 0:
+            at = min(i for i in (nul, mark) if i >= 0)
+            before = chunk[:at]
+            if lfs or "\n" in before:
+                ends, count = "\n", lfs + before.count("\n")
+            else:
+                ends, count = "\r", crs + before.count("\r")
+            last = before.rfind(ends)
+            column = at - last if last >= 0 else at - line_start + 1
+            line = count + 1
+            if at == nul:
+                encoding = _utf16(path)
+                if encoding is not None:
+                    message = (f"a NUL byte: this looks like {encoding[:6]} text; save the file as UTF-8 (iconv -f "
+                               f"{encoding} -t UTF-8)")
+                else:
+                    message = ("a NUL byte (U+0000), which no value may hold; remove it (a file that holds one is "
+                               "often not text, or damaged)")
+            else:
+                message = ("a byte order mark (U+FEFF) at the start of this line, most often left by joining two "
+                           "files that each began with one: remove it (it is invisible, and the line's value would "
+                           "hold it)")
+            for _ in source:  # a byte that is not UTF-8 past it is said first, as when the file is read whole
+                pass
+            raise ManifestError(message, file="", line=line, column=column)  # the reader names the file
+        lf, cr = chunk.rfind("\n"), chunk.rfind("\r")
+        lfs += chunk.count("\n")
+        crs += chunk.count("\r")
+        end = lf if lfs else cr
+        line_start = end + 1 - len(chunk) if end >= 0 else line_start - len(chunk)
+        after_end = chunk[-1] in "\r\n" if chunk else after_end
+        yield chunk
 
 
 # A file with an LF anywhere is split at LF alone, as it always was: a CR inside such a line (pasted text, a
@@ -323,15 +420,15 @@ def _once(text: str) -> Callable[[], Iterator[str]]:
     return lambda: iter((text,))
 
 
-def _text_values(text: str, problems: list[tuple[int, int, str]], where: list[Position]) -> list[Any]:
+def _text_values(text: str, problems: list[Problem], where: list[Position]) -> list[Any]:
     return _text_rows(_once(text), problems, where)
 
 
-def _csv_values(text: str, problems: list[tuple[int, int, str]], where: list[Position]) -> list[Any]:
+def _csv_values(text: str, problems: list[Problem], where: list[Position]) -> list[Any]:
     return _csv_rows(_once(text), problems, where)
 
 
-def _jsonl_values(text: str, problems: list[tuple[int, int, str]], where: list[Position]) -> list[Any]:
+def _jsonl_values(text: str, problems: list[Problem], where: list[Position]) -> list[Any]:
     return _jsonl_rows(_once(text), problems, where)
 
 
@@ -339,7 +436,7 @@ def _jsonl_values(text: str, problems: list[tuple[int, int, str]], where: list[P
 # called (a CSV's open quote is looked for in a second reading); reading stops at `most` + 1 values.
 
 
-def _text_rows(chunks: Callable[[], Iterable[str]], problems: list[tuple[int, int, str]], where: list[Position],
+def _text_rows(chunks: Callable[[], Iterable[str]], problems: list[Problem], where: list[Position],
                most: int = MAX_VALUES) -> list[Any]:
     values: list[Any] = []
     for number, line in enumerate(_stream_lines(chunks()), 1):
@@ -352,7 +449,7 @@ def _text_rows(chunks: Callable[[], Iterable[str]], problems: list[tuple[int, in
     return values
 
 
-def _csv_rows(chunks: Callable[[], Iterable[str]], problems: list[tuple[int, int, str]], where: list[Position],
+def _csv_rows(chunks: Callable[[], Iterable[str]], problems: list[Problem], where: list[Position],
               most: int = MAX_VALUES) -> list[Any]:
     reader = csv.reader(_csv_lines(chunks()))
     header: list[str] | None = None
@@ -365,13 +462,17 @@ def _csv_rows(chunks: Callable[[], Iterable[str]], problems: list[tuple[int, int
                 continue
             if header is None:
                 header = [name.strip() for name in row]
-                seen: set[str] = set()
+                seen: dict[str, str] = {}  # each name, as it reads (`alike`) -> as written first
                 for index, name in enumerate(header):
                     if not name:
                         problems.append((line, 1, f"column {index + 1} of the header row has no name"))
-                    elif name in seen:
+                    elif name in seen.values():
                         problems.append((line, 1, f"column name '{name}' appears twice in the header row"))
-                    seen.add(name)
+                    elif (twin := seen.get(alike(name))) is not None:
+                        problems.append((line, 1, (f"column names '{escaped(twin)}' and '{escaped(name)}' are the "
+                                                   f"same but for {unlike(twin, name)} in the header row: a row "
+                                                   "would have two columns that read alike; keep one")))
+                    seen.setdefault(alike(name), name)
                 continue
             if len(row) != len(header):
                 problems.append((line, 1, f"this row has {len(row)} fields but the header row has {len(header)}"))
@@ -434,14 +535,47 @@ def _reject_constant(name: str) -> Any:
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
+    read: dict[str, str] = {}  # each key, as it reads (`alike`) -> as written first
     for key, value in pairs:
         if key in out:
             raise ValueError(f"key {key!r} appears twice in one object; keep one")
+        twin = read.setdefault(alike(key), key)
+        if twin != key:
+            raise ValueError(f"keys '{escaped(twin)}' and '{escaped(key)}' are the same but for {unlike(twin, key)}; "
+                             "keep one")
         out[key] = value
     return out
 
 
-def _jsonl_rows(chunks: Callable[[], Iterable[str]], problems: list[tuple[int, int, str]], where: list[Position],
+def _surrogate_in(value: Any, name: str = "") -> str | None:
+    """Where in a JSON row a string holds a lone surrogate (JSON's `\\ud83e` without the escape of its other half,
+    as some exporters cut an emoji): "the key 'p'", "the value of 'p'"; None when no string does."""
+    if isinstance(value, str):
+        return None if value.isascii() or _encodable(value) else f"the value of '{name}'" if name else "a value"
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not _encodable(key):
+                return f"the key {key!r}"
+            found = _surrogate_in(item, f"{name}.{key}" if name else key)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found = _surrogate_in(item, f"{name}[{i}]")
+            if found is not None:
+                return found
+    return None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _jsonl_rows(chunks: Callable[[], Iterable[str]], problems: list[Problem], where: list[Position],
                 most: int = MAX_VALUES) -> list[Any]:
     values: list[Any] = []
     for number, line in enumerate(_stream_lines(chunks()), 1):
@@ -457,6 +591,14 @@ def _jsonl_rows(chunks: Callable[[], Iterable[str]], problems: list[tuple[int, i
             problems.append((number, indent + 1, f"not valid JSON: {exc}"))
         else:
             if isinstance(value, dict):
+                field = _surrogate_in(value)
+                if field is not None:
+                    problems.append((number, indent + 1, (f"{field} holds a lone surrogate (a \\ud800-\\udfff "
+                                     "escape without its pair), which is not text; write the character itself, or "
+                                     "both halves of its pair (such as \\ud83e\\udd8a)"), len(values)))
+                    if len(problems) >= _MAX_ERRORS_PER_DATA_FILE:
+                        break
+                    continue
                 values.append(value)
                 where.append((number, indent + 1))
                 if len(values) > most:

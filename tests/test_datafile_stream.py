@@ -114,12 +114,43 @@ def _whole_csv(text: str, problems: list[Any], where: list[Any]) -> list[Any]:
 _WHOLE = {".txt": _whole_text, ".jsonl": _whole_jsonl, ".csv": _whole_csv}
 
 
+def _refused_whole(text: str, path: Path) -> tuple[int, int, str] | None:
+    """A NUL, or a byte order mark at the start of a line, in a data file's text read whole: the first one, at
+    its line (counted at LFs, or at CRs when none is before it) and column, as the reader refuses it."""
+    found = [at for at, ch in enumerate(text)
+             if ch == "\x00" or (ch == "\ufeff" and (at == 0 or text[at - 1] in "\r\n"))]
+    if not found:
+        return None
+    at = found[0]
+    before = text[:at]
+    end = "\n" if "\n" in before else "\r"
+    line, column = before.count(end) + 1, at - before.rfind(end)
+    if text[at] == "\ufeff":
+        return (line, column, "a byte order mark (U+FEFF) at the start of this line, most often left by joining two "
+                              "files that each began with one: remove it (it is invisible, and the line's value would "
+                              "hold it)")
+    encoding = datafiles._utf16(path)
+    if encoding is not None:
+        return (line, column, f"a NUL byte: this looks like UTF-16 text; save the file as UTF-8 (iconv -f {encoding} "
+                              "-t UTF-8)")
+    return (line, column, "a NUL byte (U+0000), which no value may hold; remove it (a file that holds one is often not "
+                          "text, or damaged)")
+
+
 def _read_whole(path: Path) -> tuple[Any, ...]:
     """What a data file gave when it was read whole: its values and their lines, or its errors."""
     try:
         text = read_text(path)
     except ManifestError as exc:
-        return ("error", [(exc.line, exc.column, exc.message)])
+        message = exc.message
+        encoding = datafiles._utf16(path)
+        if encoding is not None:
+            message = (f"{message.removesuffix('; save the file as UTF-8')}; this looks like UTF-16 text: save the "
+                       f"file as UTF-8 (iconv -f {encoding} -t UTF-8)")
+        return ("error", [(exc.line, exc.column, message)])
+    refused = _refused_whole(text, path)
+    if refused is not None:
+        return ("error", [refused])
     problems: list[Any] = []
     where: list[Any] = []
     values = _WHOLE[path.suffix](text, problems, where)
@@ -141,7 +172,8 @@ def _read_streamed(path: Path) -> tuple[Any, ...]:
 
 
 _PIECES = [b"a", b" ", b"\t", b"#", b"\r", b"\n", b"\r\n", b",", b'"', b"{", b"}", b":", b"1", b"[", b"]",
-           b'"p"', "é".encode(), "\u2028".encode(), "日".encode(), b"\xef\xbb\xbf", b"\xff", b"\xc3"]
+           b'"p"', "é".encode(), "\u2028".encode(), "日".encode(), b"\xef\xbb\xbf", b"\xff", b"\xc3",
+           b"\x00"]
 
 
 @hypothesis.settings(max_examples=600, deadline=None)
@@ -149,7 +181,7 @@ _PIECES = [b"a", b" ", b"\t", b"#", b"\r", b"\n", b"\r\n", b",", b'"', b"{", b"}
                   chunk=st.sampled_from([1, 2, 3, 5, 8, 1 << 20]))
 def test_a_data_file_read_in_pieces_gives_what_it_gave_read_whole(pieces: list[bytes], bom: bool, chunk: int) -> None:
     """LF, CRLF and lone-CR lines, blank lines and comments, a BOM, characters of several bytes cut between two
-    pieces, bytes that are not UTF-8: the same values (job keys depend on them), lines and errors, byte for byte."""
+    pieces, bytes that are not UTF-8, NULs and BOMs after the first: the same values (job keys depend on them), lines and errors, byte for byte."""
     data = (b"\xef\xbb\xbf" if bom else b"") + b"".join(pieces)
     with tempfile.TemporaryDirectory() as folder, pytest.MonkeyPatch.context() as patch:
         patch.setattr(yamlsource, "READ_CHUNK", chunk)

@@ -1,0 +1,92 @@
+"""Text that reads alike on screen but is not the same text: a letter composed or not (`é` as U+00E9, or `e` and
+the combining U+0301, as macOS tools and pasted text often write it), or an invisible format character (a zero
+width space, a byte order mark left inside a file by joining two files) in one copy and not the other. Keys and
+hashes keep text as written, so such twins are two jobs, paid twice; these say when two texts are alike and how
+they differ, in words and escapes that show it."""
+
+from __future__ import annotations
+
+import functools
+import unicodedata
+from collections.abc import Iterator
+from typing import Any
+
+
+def _invisible(ch: str) -> bool:
+    return unicodedata.category(ch) == "Cf"
+
+
+@functools.cache
+def _format_characters() -> frozenset[str]:
+    """The invisible format characters (category Cf), found once, when text other than ASCII is first read: they
+    are in the first two planes and in the tags of plane 14 (the others hold ideographs and private use)."""
+    return frozenset(chr(code) for code in (*range(0x20000), *range(0xE0000, 0xE1000)) if _invisible(chr(code)))
+
+
+def alike(text: str) -> str:
+    """`text` as it reads: its invisible format characters (category Cf: U+200B, U+FEFF, U+2060, U+00AD, ...)
+    left out, in one Unicode form (NFC, letters composed)."""
+    if text.isascii():  # no format character is ASCII, and ASCII is in every form
+        return text
+    invisible = _format_characters()
+    if invisible.isdisjoint(text):
+        return text if unicodedata.is_normalized("NFC", text) else unicodedata.normalize("NFC", text)
+    return unicodedata.normalize("NFC", "".join(ch for ch in text if ch not in invisible))
+
+
+def alike_value(value: Any) -> Any:
+    """`alike` of each string in `value` (a row's column names too); `value` itself when no string changes."""
+    if isinstance(value, str):
+        return alike(value)
+    if isinstance(value, dict):
+        out = {alike(k) if isinstance(k, str) else k: alike_value(v) for k, v in value.items()}
+        return value if out == value else out
+    if isinstance(value, list):
+        items = [alike_value(v) for v in value]
+        return value if items == value else items
+    return value
+
+
+def _texts(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            if isinstance(k, str):
+                yield k
+            yield from _texts(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _texts(v)
+
+
+def unlike(first: Any, second: Any) -> str:
+    """How two values that are `alike` differ, in words: "Unicode form (a letter composed or not)", "an invisible
+    U+200B", or both."""
+    invisible: dict[str, None] = {}
+    for text in (*_texts(first), *_texts(second)):
+        if not text.isascii():
+            invisible.update(dict.fromkeys(ch for ch in text if _invisible(ch)))
+    bare = [["".join(ch for ch in t if ch not in invisible) for t in _texts(v)] for v in (first, second)]
+    said = []
+    if bare[0] != bare[1] or not invisible:
+        said.append("Unicode form (a letter composed or not)")
+    if invisible:
+        names = sorted(invisible)
+        listed = ", ".join(f"U+{ord(ch):04X}" for ch in names[:3]) + (", ..." if len(names) > 3 else "")
+        said.append(f"{'an invisible' if len(names) == 1 else 'the invisible'} {listed}")
+    return " and ".join(said)
+
+
+def escaped(text: str) -> str:
+    """`text` with what does not show written as an escape: invisible format characters, combining marks and
+    letters made of a base and a mark (`caf\\u00e9`, `cafe\\u0301`); the rest (other scripts, emoji) as written."""
+    out = []
+    for ch in text:
+        if ch.isascii() or not (_invisible(ch) or unicodedata.category(ch).startswith("M")
+                                or unicodedata.normalize("NFD", ch) != ch):
+            out.append(ch)
+        else:
+            code = ord(ch)
+            out.append(f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")
+    return "".join(out)

@@ -1,0 +1,144 @@
+"""Text that reads alike but is not the same text, and data files that are not the text they look like: a NUL
+(UTF-16 read as UTF-8), a byte order mark left inside a file by joining two, a letter composed in one copy and
+decomposed in another, an invisible character, a lone surrogate in a JSONL row. Each is refused at its line
+before anything is planned, or named in a "did you mean" that shows the difference."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from runner import api
+from runner.cli import main
+from runner.errors import ManifestError, ManifestErrors
+from runner.textforms import alike, escaped, unlike
+
+HEAD = "version: 1\nname: fox\nprovider: sim\nmodel: pixverse-v5.6\n"
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+
+
+def manifest(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "m.yaml"
+    path.write_text(HEAD + textwrap.dedent(body), encoding="utf-8")
+    return path
+
+
+def errors_of(path: Path) -> list[ManifestError]:
+    with pytest.raises((ManifestError, ManifestErrors)) as exc:
+        api.plan(path)
+    return exc.value.errors if isinstance(exc.value, ManifestErrors) else [exc.value]
+
+
+def axis_of(tmp_path: Path, name: str, data: bytes, *, prompt: str = "{{ p }}", output: str = "{{ hash }}.mp4") -> Path:
+    (tmp_path / name).write_bytes(data)
+    return manifest(tmp_path, f"params:\n  prompt: \"{prompt}\"\nmatrix:\n  p: {{file: {name}}}\noutput: \"{output}\"\n")
+
+
+# --- NULs and UTF-16 ---------------------------------------------------------------------------------------------
+
+
+def test_a_utf16_data_file_without_a_bom_is_refused_as_utf16(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Read as UTF-8, its lines were prompts with a NUL every other character, each a paid job."""
+    m = axis_of(tmp_path, "u16.txt", "a red fox\r\nan owl at night\r\n".encode("utf-16-le"))
+    assert main(["validate", str(m)]) == 2
+    err = capsys.readouterr().err
+    assert ("u16.txt:1:2: matrix.p: a NUL byte: this looks like UTF-16 text; save the file as UTF-8 "
+            "(iconv -f UTF-16LE -t UTF-8)") in err
+    assert err.count("error:") == 1
+    (tmp_path / "u16.txt").write_bytes("a red fox\nan owl\n".encode("utf-16-be"))
+    assert "u16.txt:1:1: matrix.p: a NUL byte: this looks like UTF-16 text" in str(errors_of(m)[0])
+    assert "iconv -f UTF-16BE -t UTF-8" in str(errors_of(m)[0])
+
+
+def test_a_utf16_data_file_with_a_bom_is_named_utf16(tmp_path: Path) -> None:
+    m = axis_of(tmp_path, "u16.txt", "a red fox\nan owl\n".encode("utf-16"))
+    [err] = errors_of(m)
+    assert err.line == 1 and err.column == 1 and str(err.file).endswith("u16.txt")
+    assert "not UTF-8 text: byte 0xff cannot be decoded; this looks like UTF-16 text: save the file as UTF-8" in err.message
+
+
+@pytest.mark.parametrize(("name", "data", "line", "column"), [
+    ("nul.csv", "id,prompt\r\n1,café au\x00lait\r\n2,an owl\r\n".encode(), 2, 10),
+    ("nul.txt", b"a fox\nan \x00owl\n", 2, 4),
+    ("nul.txt", b"a fox\ran \x00owl\r", 2, 4),  # lines ended by CRs alone
+    ("nul.jsonl", b'{"p": "a fox"}\n{"p": "an owl"}\x00\n', 2, 16),
+])
+def test_a_nul_in_a_data_file_is_refused_at_its_line(tmp_path: Path, name: str, data: bytes, line: int,
+                                                      column: int) -> None:
+    """The manifest refuses the control character; a data file sent it on, in a paid prompt."""
+    m = axis_of(tmp_path, name, data, prompt="{{ p.prompt }}" if name.endswith(".csv") else "{{ p }}")
+    [err] = errors_of(m)
+    assert (Path(err.file).name, err.line, err.column, err.field) == (name, line, column, "matrix.p")
+    assert err.message.startswith("a NUL byte (U+0000), which no value may hold")
+
+
+def test_a_data_file_refused_for_a_nul_sends_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    m = axis_of(tmp_path, "u16.txt", "a red fox\nan owl\n".encode("utf-16-le"))
+    assert main(["run", str(m)]) == 2
+    assert "a NUL byte" in capsys.readouterr().err
+    assert not (tmp_path / ".gridrun" / "state.db").exists()  # refused in the plan, before a job is recorded
+
+
+# --- a byte order mark inside a file -------------------------------------------------------------------------------
+
+
+def test_a_bom_at_the_start_of_a_later_line_is_refused_there(tmp_path: Path) -> None:
+    """Two files saved with a BOM and joined with `cat`: the second BOM starts a line, and that line's value,
+    which looks like an earlier one, was a second paid job."""
+    joined = b"\xef\xbb\xbfa red fox\r\nan owl\r\n" + b"\xef\xbb\xbfa red fox\r\na cat\r\n"
+    m = axis_of(tmp_path, "all.txt", joined, output="{{ key }}.mp4")
+    [err] = errors_of(m)
+    assert (Path(err.file).name, err.line, err.column) == ("all.txt", 3, 1)
+    assert "a byte order mark (U+FEFF) at the start of this line" in err.message
+    assert "joining two files" in err.message
+
+
+def test_a_bom_inside_a_line_is_left_to_the_values(tmp_path: Path) -> None:
+    """Only a line's start is where a joined file's BOM lands; the file's own first one is dropped, as always."""
+    m = axis_of(tmp_path, "p.txt", b"\xef\xbb\xbfa red fox\nan owl \xef\xbb\xbfat night\n")
+    assert [j.params["prompt"] for j in api.plan(m).jobs] == ["a red fox", "an owl \ufeffat night"]
+
+
+# --- names that read alike -------------------------------------------------------------------------------------------
+
+
+def test_header_columns_equal_but_for_unicode_form_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "dupn.csv").write_text("id,caf\u00e9,cafe\u0301\n1,nfc,nfd\n", encoding="utf-8")
+    m = manifest(tmp_path, "params:\n  prompt: \"{{ shot.id }}\"\nmatrix:\n  shot: {file: dupn.csv}\n")
+    [err] = errors_of(m)
+    assert (Path(err.file).name, err.line, err.column) == ("dupn.csv", 1, 1)
+    assert ("column names 'caf\\u00e9' and 'cafe\\u0301' are the same but for Unicode form (a letter composed or "
+            "not) in the header row") in err.message
+    (tmp_path / "k.jsonl").write_text('{"caf\u00e9": 1, "cafe\u0301": 2}\n', encoding="utf-8")
+    m = manifest(tmp_path, "params:\n  prompt: \"{{ row | string }}\"\nmatrix:\n  row: {file: k.jsonl}\n")
+    [err] = errors_of(m)
+    assert (Path(err.file).name, err.line) == ("k.jsonl", 1)
+    assert "keys 'caf\\u00e9' and 'cafe\\u0301' are the same but for Unicode form" in err.message
+
+
+# --- a lone surrogate in a JSONL row -------------------------------------------------------------------------------
+
+
+def test_a_lone_surrogate_in_a_jsonl_row_is_reported_once_at_its_line(tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "s.jsonl").write_text('{"p": "a"}\n{"p": "b"}\n{"p": "c"}\n{"p": "d \\ud83e"}\n{"p": "e"}\n',
+                                      encoding="utf-8")
+    m = manifest(tmp_path, 'params:\n  prompt: "{{ row.p }}"\nmatrix:\n  row: {file: s.jsonl}\n  seed: [1]\n')
+    assert main(["validate", str(m)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("error:") == 1
+    assert "s.jsonl:4:1: matrix.row[3]: the value of 'p' holds a lone surrogate" in err
+
+
+# --- the helpers ---------------------------------------------------------------------------------------------------
+
+
+def test_text_read_alike_is_told_in_words_and_escapes() -> None:
+    assert alike("cafe\u0301") == alike("caf\u00e9") == alike("caf\u200b\u00e9") == "caf\u00e9"
+    assert alike("a fox") == "a fox" and alike("狐狸") == "狐狸"
+    assert escaped("cafe\u0301 caf\u00e9 \ufeff狐 🦊") == "cafe\\u0301 caf\\u00e9 \\ufeff狐 🦊"
+    assert unlike("caf\u00e9", "cafe\u0301") == "Unicode form (a letter composed or not)"
+    assert unlike("a fox", "a\u200b fox") == "an invisible U+200B"
+    assert unlike("caf\u00e9", "cafe\u0301\u00ad") == "Unicode form (a letter composed or not) and an invisible U+00AD"
