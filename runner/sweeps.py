@@ -11,6 +11,7 @@ import hashlib
 import itertools
 import json
 import operator
+import os
 import posixpath
 import re
 import unicodedata
@@ -29,6 +30,7 @@ from .matrix import Combination, Expansion
 from .outputs import files_beside
 from .providers.capabilities import Checked, Issue, ModelCaps, ProviderCaps, written_value
 from .template import Compiled, TemplateProblem, compile_value, dependents, null_written, var_order
+from .textforms import alike, alike_value, escaped, unlike
 from .yamlsource import LITERAL_BLOCK
 
 IMAGE_PARAMS = ("input_reference", "last_frame_image")
@@ -272,9 +274,12 @@ class JobMaker:
         self._no_extension: set[tuple[Any, ...]] = set()  # outputs warned of: they name files with no extension
         # job key -> what made it (sweep, shape, matrix values, take): a second job of the key is told from it
         self.seen_keys: dict[str, tuple[Sweep, _Shape, tuple[tuple[str, Any], ...], int]] = {}
+        # a job key as its values read (`alike`), where that is other text -> the first job key that reads so
+        self.read_keys: dict[str, str] = {}
         self.outputs = OutputClaims(name_max)
         self.digests: dict[str, str] = {}
         self.images: dict[tuple[str, str], tuple[str, Any]] = {}
+        self._folders: dict[Path, dict[str, str]] = {}  # a folder an input image was not found in -> its names
         ruled = {str(k) for rule in model.rules for k in (*rule.get("when", {}), *rule.get("when_matches", {}),
                                                           rule.get("param"), rule.get("requires"))}
         # Free text (prompts) is only checked to be a string, so it can stay out of the check cache's key.
@@ -384,6 +389,8 @@ class JobMaker:
         sent = self.templated
         # Matrix values are shared (key, value) tuples that live as long as `expansion`: their ids are stable.
         key_parts: dict[int, str] = {}
+        alike_parts: dict[int, str] = {}  # a value's key text as it reads, where that is other text (`alike`)
+        read_keys = self.read_keys
 
         for combo in expansion.combinations:
             values = combo.values
@@ -455,8 +462,18 @@ class JobMaker:
                     if not _encodable(key_parts[id(p)]):
                         errors.add(m.error(_matrix_path(sw, shape.sources.get(p[0], "matrix"), p[0]), _SURROGATE,
                                            MatrixError))
+                    elif not key_parts[id(p)].isascii():
+                        read = f"{alike(p[0])}={format_value(alike_value(p[1]))}"
+                        if read != key_parts[id(p)]:
+                            alike_parts[id(p)] = read
                 body = ",".join([key_parts[id(p)] for p in values])
             base_key = (f"{sweep_name}/{body or 'job'}" if sweep_name else body) or "job"
+            # The key the job would have if its values were written as they read (one Unicode form, no invisible
+            # characters): a job whose values only look like another's is refused as the same job twice.
+            read_key = None
+            if alike_parts and any(id(p) in alike_parts for p in values):
+                read_body = ",".join([alike_parts.get(id(p)) or key_parts[id(p)] for p in values])
+                read_key = (f"{sweep_name}/{read_body or 'job'}" if sweep_name else read_body) or "job"
             origin = origins.get(combo.origin)
             if origin is None:
                 origin = origins[combo.origin] = f"sweep {sweep_name}: {combo.origin}" if sweep_name else combo.origin
@@ -467,6 +484,14 @@ class JobMaker:
                 if earlier is not None:
                     errors.add(*self._same_key(sw, shape, key, values, r, earlier))
                     continue
+                if read_key is not None or read_keys:
+                    read = key if read_key is None else f"{read_key}#{r}" if r else read_key
+                    twin = read_keys.get(read) if read_key is None or read not in seen_keys else read
+                    if twin is not None and self._alike_job(values, r, seen_keys[twin]):
+                        errors.add(self._alike_value(sw, shape, values, seen_keys[twin]), key)
+                        continue
+                    if read_key is not None:
+                        read_keys.setdefault(read, key)
                 seen_keys[key] = (sw, shape, values, r)
                 ctx = static_ctx.copy()
                 ctx.update(values)
@@ -813,6 +838,53 @@ class JobMaker:
                             f"two jobs have the same key {key!r}, from different values ({_shown(e_values, e_r)}; "
                             f"{_shown(values, r)}), and a key names one job; {said}", MatrixError), None
 
+    @staticmethod
+    def _alike_job(values: tuple[tuple[str, Any], ...], r: int,
+                   earlier: tuple[Sweep, _Shape, tuple[tuple[str, Any], ...], int]) -> bool:
+        """Whether a job of `values` (take `r`) and the `earlier` one read alike, value for value, as keys compare
+        values (words, not spacing or type), but whole: keys that read alike may be of long values shortened alike."""
+        theirs = earlier[2]
+        return r == earlier[3] and len(values) == len(theirs) and all(
+            alike(k) == alike(ek) and whole_key_text(alike_value(v)) == whole_key_text(alike_value(ev))
+            for (k, v), (ek, ev) in zip(values, theirs))
+
+    def _alike_value(self, sw: Sweep, shape: _Shape, values: tuple[tuple[str, Any], ...],
+                     earlier: tuple[Sweep, _Shape, tuple[tuple[str, Any], ...], int]) -> ManifestError:
+        """The error of a job whose values read as an earlier job's but are other text (a letter composed or not,
+        an invisible character in one): at the first such value (its line in a data file), naming the earlier's."""
+        e_sw, e_shape, e_values = earlier[0], earlier[1], earlier[2]
+        for (k, v), (ek, ev) in zip(values, e_values):
+            if k == ek and canonical(v) == canonical(ev):
+                continue
+            why = unlike(ev, v) if k == ek else unlike(ek, k)
+            axis = _matrix_path(sw, shape.sources.get(k, "matrix"), k)
+            e_axis = _matrix_path(e_sw, e_shape.sources.get(ek, "matrix"), ek)
+            mine, theirs = self._index(axis, v), self._index(e_axis, ev)
+            if theirs != e_axis:
+                in_data = value_position(self.m.data_lines, theirs)
+                line = in_data[1][0] if in_data is not None else self.m.where(theirs)[0]
+                first = f"{dotted(theirs)} (line {line})"
+            else:
+                first = f"the value {escaped(whole_key_text(ev))!r} of {dotted(theirs)}"
+            shown_values = ""
+            if isinstance(v, str) and isinstance(ev, str) and len(v) <= 80 and len(ev) <= 80:
+                shown_values = f" ('{escaped(ev)}', then '{escaped(v)}')"
+            return self.m.error(mine, f"two jobs would be the same: this value repeats {first} but for {why}"
+                                f"{shown_values}: it would be rendered and paid twice; write them alike", MatrixError)
+        return self.m.error(sw.prefix + ("matrix",), "two jobs would be the same but for Unicode form or an "
+                            "invisible character in their values: they would be rendered and paid twice; write "
+                            "them alike", MatrixError)
+
+    def _index(self, axis: tuple[Any, ...], value: Any) -> tuple[Any, ...]:
+        """`axis` + the index of `value` in it: found by identity in an axis read from a data file, else as
+        written in the manifest; `axis` alone when it is not a list that holds it."""
+        if axis in self.m.data_lines:
+            self._data_line(axis, value)  # makes the axis's index
+            at = self._rows[axis].get(id(value))
+            if at is not None:
+                return (*axis, at)
+        return self._item(axis, value)
+
     def _repeated_value(self, sw: Sweep, shape: _Shape, values: list[tuple[str, str]],
                         earlier: tuple[Sweep, _Shape, tuple[tuple[str, Any], ...], int]) -> ManifestError:
         """The error of a job made twice because a value is in its axis twice (`values`: the job's, canonical),
@@ -1099,6 +1171,13 @@ class JobMaker:
                                            CapabilityError) from None
                     if not found:
                         what = "is a folder, not an image file" if path.is_dir() else "not found"
+                        twin = self._twin_file(path) if what == "not found" else None
+                        if twin is not None:
+                            raise self.m.error(self._path(sw, shape, name),
+                                               f"input image '{escaped(item)}' not found (looked for {path}); "
+                                               f"'{escaped(twin)}' is there, the same name but for "
+                                               f"{unlike(twin, path.name)}: rename the file or write the name so",
+                                               CapabilityError)
                         raise self.m.error(self._path(sw, shape, name),
                                            f"input image {item!r} {what} (looked for {path})", CapabilityError)
                     try:
@@ -1121,6 +1200,24 @@ class JobMaker:
             resolved[name] = abs_items if isinstance(value, list) else abs_items[0]
             hashed[name] = hash_items if isinstance(value, list) else hash_items[0]
         return resolved, hashed
+
+
+    def _twin_file(self, path: Path) -> str | None:
+        """The name of a file beside `path` (which is not there) that reads as its name but is other text: a
+        letter composed or not (files copied from macOS often have their names decomposed), an invisible
+        character. Each folder is listed once."""
+        names = self._folders.get(path.parent)
+        if names is None:
+            names = {}
+            try:
+                with os.scandir(path.parent) as entries:
+                    for entry in entries:
+                        names.setdefault(alike(entry.name), entry.name)
+            except (OSError, ValueError):
+                pass
+            self._folders[path.parent] = names
+        twin = names.get(alike(path.name))
+        return twin if twin != path.name else None
 
 
 def _jobs_named(keys: Sequence[str | None], count: int) -> str:

@@ -101,6 +101,54 @@ def test_a_bom_inside_a_line_is_left_to_the_values(tmp_path: Path) -> None:
     assert [j.params["prompt"] for j in api.plan(m).jobs] == ["a red fox", "an owl \ufeffat night"]
 
 
+# --- values that read alike ------------------------------------------------------------------------------------------
+
+
+def test_values_that_differ_only_in_unicode_form_are_refused_as_the_same_job(tmp_path: Path,
+                                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """With an output of `{{ hash }}` nothing else told them apart: two jobs with the same-looking key, paid twice."""
+    m = axis_of(tmp_path, "dup.txt", "a fox in a caf\u00e9\nan owl\na fox in a cafe\u0301\n".encode())
+    assert main(["plan", str(m)]) == 2
+    err = capsys.readouterr().err
+    assert ("dup.txt:3:1: matrix.p[2]: two jobs would be the same: this value repeats matrix.p[0] (line 1) but for "
+            "Unicode form (a letter composed or not) ('a fox in a caf\\u00e9', then 'a fox in a cafe\\u0301'): it "
+            "would be rendered and paid twice; write them alike") in err
+
+
+@pytest.mark.parametrize(("invisible", "name"), [("\u200b", "U+200B"), ("\u2060", "U+2060"), ("\u00ad", "U+00AD"),
+                                                 ("\ufeff", "U+FEFF")])
+def test_values_that_differ_only_by_an_invisible_character_are_refused(tmp_path: Path, invisible: str,
+                                                                       name: str) -> None:
+    m = axis_of(tmp_path, "p.txt", f"a red fox\nan owl\na red{invisible} fox\n".encode())
+    [err] = errors_of(m)
+    assert (Path(err.file).name, err.line, err.field) == ("p.txt", 3, "matrix.p[2]")
+    assert f"repeats matrix.p[0] (line 1) but for an invisible {name}" in err.message
+
+
+def test_values_alike_in_the_manifest_in_rows_and_over_takes_are_refused(tmp_path: Path) -> None:
+    m = manifest(tmp_path, 'params:\n  prompt: "{{ look }}"\nmatrix:\n  look: ["caf\\u00e9", "cafe\\u0301"]\n'
+                           '  seed: [1, 2]\noutput: "{{ hash }}.mp4"\n')
+    [err] = errors_of(m)
+    assert (err.line, err.field) == (8, "matrix.look[1]") and "repeats matrix.look[0] (line 8)" in err.message
+    assert "in 2 jobs" in err.message  # one error for the jobs it doubles
+    (tmp_path / "r.csv").write_text("id,prompt\n1,a caf\u00e9\n2,an owl\n1,a cafe\u0301\n", encoding="utf-8")
+    m = manifest(tmp_path, 'params:\n  prompt: "{{ shot.prompt }}"\nmatrix:\n  shot: {file: r.csv}\n'
+                           'output: "{{ hash }}.mp4"\n')
+    [err] = errors_of(m)
+    assert (Path(err.file).name, err.line, err.field) == ("r.csv", 4, "matrix.shot[2]")
+    assert "repeats matrix.shot[0] (line 2) but for Unicode form" in err.message
+    long = "x" * 60  # values past a key's 40 characters, told apart by their digits
+    m = axis_of(tmp_path, "l.txt", f"{long} caf\u00e9\n{long} cafe\u0301\n".encode())
+    [err] = errors_of(m)
+    assert (err.line, err.field) == (2, "matrix.p[1]") and "but for Unicode form" in err.message
+
+
+def test_values_in_other_forms_that_differ_plan_as_before(tmp_path: Path) -> None:
+    """Keys and hashes keep the text as written: only twins are refused."""
+    m = axis_of(tmp_path, "p.txt", "a caf\u00e9\na cafe\u0301 bar\nnai\u0308ve\n".encode(), output="{{ key }}.mp4")
+    assert [j.key for j in api.plan(m).jobs] == ["p=a caf\u00e9", "p=a cafe\u0301 bar", "p=nai\u0308ve"]
+
+
 # --- names that read alike -------------------------------------------------------------------------------------------
 
 
@@ -116,6 +164,16 @@ def test_header_columns_equal_but_for_unicode_form_are_refused(tmp_path: Path) -
     [err] = errors_of(m)
     assert (Path(err.file).name, err.line) == ("k.jsonl", 1)
     assert "keys 'caf\\u00e9' and 'cafe\\u0301' are the same but for Unicode form" in err.message
+
+
+def test_an_input_image_named_in_another_unicode_form_is_pointed_at(tmp_path: Path) -> None:
+    """Files copied from macOS often have decomposed names; the manifest names them composed."""
+    (tmp_path / "ne\u0301e.png").write_bytes(PNG)
+    m = manifest(tmp_path, "params:\n  prompt: alive\n  input_reference: n\u00e9e.png\n  quality: 720p\n")
+    [err] = errors_of(m)
+    assert "input image 'n\\u00e9e.png' not found" in err.message
+    assert ("'ne\\u0301e.png' is there, the same name but for Unicode form (a letter composed or not): rename the "
+            "file or write the name so") in err.message
 
 
 # --- a lone surrogate in a JSONL row -------------------------------------------------------------------------------
