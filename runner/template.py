@@ -20,6 +20,8 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
 
+from runner.textforms import alike, escaped, unlike
+
 if TYPE_CHECKING:
     from jinja2 import nodes
     from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -673,6 +675,19 @@ def _close(name: str, names: Iterable[Any]) -> str:
     return f"; did you mean '{found[0]}'?" if found else ""
 
 
+def _twin(name: str, names: Iterable[Any]) -> str | None:
+    """The one of `names` that reads as `name` but is other text (`caf\\u00e9` for `cafe\\u0301`: a letter
+    composed or not, or an invisible character in one), which a "did you mean" would show as the same name."""
+    if name.isascii() and all(isinstance(n, str) and n.isascii() for n in names):
+        return None
+    read = alike(name)
+    return next((n for n in names if isinstance(n, str) and n != name and alike(n) == read), None)
+
+
+def _alike_said(name: str, twin: str) -> str:
+    return f"the same but for {unlike(twin, name)}: write them alike"
+
+
 def _listed(names: Iterable[Any], most: int = 12) -> str:
     shown = [str(n) for n in names if isinstance(n, str)]
     return ", ".join(shown[:most]) + (", ..." if len(shown) > most else "")
@@ -689,7 +704,12 @@ def _undefined_problem(message: str, source: str, context: Mapping[str, Any], li
     if named is not None:
         said = _explained(message)
         if said == message:
-            said += _close(named[1], context)
+            twin = _twin(named[1], context)
+            if twin is not None:
+                said = (f"'{escaped(named[1])}' is undefined; '{escaped(twin)}' is defined, "
+                        f"{_alike_said(named[1], twin)}")
+            else:
+                said += _close(named[1], context)
         return _problem(said, source, lineno=lineno, name=named[1])
     missing = _NO_ATTRIBUTE.fullmatch(message)
     if missing is not None:
@@ -703,6 +723,11 @@ def _undefined_problem(message: str, source: str, context: Mapping[str, Any], li
 
                 def said(file: str | None, var: str = var, keys: list[Any] = keys) -> TemplateProblem:
                     what, kind = (f"{var} (a row of {file})", "column") if file else (var, "key")
+                    twin = _twin(key, keys)
+                    if twin is not None:
+                        holder = "the file" if file else var
+                        return _problem(f"{what} has no {kind} '{escaped(key)}'; {holder} has '{escaped(twin)}', "
+                                        f"{_alike_said(key, twin)}", source, lineno=lineno, name=var)
                     return _problem(f"{what} has no {kind} '{key}'{_close(key, keys)} ({kind}s: {_listed(keys)})",
                                     source, lineno=lineno, name=var)
 
@@ -763,7 +788,7 @@ def _template_line(exc: BaseException) -> int | None:
     return lineno
 
 
-_UNDEFINED_NAME = re.compile(r"'([A-Za-z_][A-Za-z0-9_]*)' is undefined")
+_UNDEFINED_NAME = re.compile(r"'([^\W\d]\w*)' is undefined")  # a name of any script, as Jinja reads them
 
 
 @dataclass(frozen=True, slots=True)

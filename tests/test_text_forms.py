@@ -152,6 +152,23 @@ def test_values_in_other_forms_that_differ_plan_as_before(tmp_path: Path) -> Non
 # --- names that read alike -------------------------------------------------------------------------------------------
 
 
+def test_a_row_column_in_another_unicode_form_is_named_with_escapes(tmp_path: Path) -> None:
+    (tmp_path / "hdr.csv").write_text("id,caf\u00e9\n1,a fox\n", encoding="utf-8")
+    m = manifest(tmp_path, "params:\n  prompt: \"{{ shot['cafe\u0301'] }}\"\nmatrix:\n  shot: {file: hdr.csv}\n")
+    [err] = errors_of(m)
+    assert ("hdr.csv) has no column 'cafe\\u0301'; the file has 'caf\\u00e9', the same but for "
+            "Unicode form (a letter composed or not): write them alike") in err.message
+
+
+def test_an_undefined_name_in_another_unicode_form_is_named_with_escapes(tmp_path: Path) -> None:
+    m = manifest(tmp_path, "vars:\n  ne\u0301e: x\nparams:\n  prompt: \"{{ n\u00e9e }}\"\n")
+    [err] = errors_of(m)
+    assert ("'n\\u00e9e' is undefined; 'ne\\u0301e' is defined, the same but for Unicode form (a letter composed or "
+            "not): write them alike") in err.message
+    m = manifest(tmp_path, "vars:\n  n\u00e9e: x\nparams:\n  prompt: \"{{ nee }}\"\n")
+    assert "'nee' is undefined; did you mean 'n\u00e9e'?" in errors_of(m)[0].message
+
+
 def test_header_columns_equal_but_for_unicode_form_are_refused(tmp_path: Path) -> None:
     (tmp_path / "dupn.csv").write_text("id,caf\u00e9,cafe\u0301\n1,nfc,nfd\n", encoding="utf-8")
     m = manifest(tmp_path, "params:\n  prompt: \"{{ shot.id }}\"\nmatrix:\n  shot: {file: dupn.csv}\n")
