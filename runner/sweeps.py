@@ -463,9 +463,9 @@ class JobMaker:
                         errors.add(m.error(_matrix_path(sw, shape.sources.get(p[0], "matrix"), p[0]), _SURROGATE,
                                            MatrixError))
                     elif not key_parts[id(p)].isascii():
-                        read = f"{alike(p[0])}={format_value(alike_value(p[1]))}"
-                        if read != key_parts[id(p)]:
-                            alike_parts[id(p)] = read
+                        as_read = f"{alike(p[0])}={format_value(alike_value(p[1]))}"
+                        if as_read != key_parts[id(p)]:
+                            alike_parts[id(p)] = as_read
                 body = ",".join([key_parts[id(p)] for p in values])
             base_key = (f"{sweep_name}/{body or 'job'}" if sweep_name else body) or "job"
             # The key the job would have if its values were written as they read (one Unicode form, no invisible
@@ -485,13 +485,13 @@ class JobMaker:
                     errors.add(*self._same_key(sw, shape, key, values, r, earlier))
                     continue
                 if read_key is not None or read_keys:
-                    read = key if read_key is None else f"{read_key}#{r}" if r else read_key
-                    twin = read_keys.get(read) if read_key is None or read not in seen_keys else read
+                    as_read = key if read_key is None else f"{read_key}#{r}" if r else read_key
+                    twin = read_keys.get(as_read) if read_key is None or as_read not in seen_keys else as_read
                     if twin is not None and self._alike_job(values, r, seen_keys[twin]):
                         errors.add(self._alike_value(sw, shape, values, seen_keys[twin]), key)
                         continue
                     if read_key is not None:
-                        read_keys.setdefault(read, key)
+                        read_keys.setdefault(as_read, key)
                 seen_keys[key] = (sw, shape, values, r)
                 ctx = static_ctx.copy()
                 ctx.update(values)
@@ -1200,7 +1200,6 @@ class JobMaker:
             resolved[name] = abs_items if isinstance(value, list) else abs_items[0]
             hashed[name] = hash_items if isinstance(value, list) else hash_items[0]
         return resolved, hashed
-
 
     def _twin_file(self, path: Path) -> str | None:
         """The name of a file beside `path` (which is not there) that reads as its name but is other text: a
