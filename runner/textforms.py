@@ -12,8 +12,13 @@ from collections.abc import Iterator
 from typing import Any
 
 
+# The zero width non-joiner and joiner are format characters that change what is drawn (a Persian word's letters
+# kept apart, an emoji family drawn as one): two texts that differ by one do not read alike.
+_DRAWN = frozenset("\u200c\u200d")
+
+
 def _invisible(ch: str) -> bool:
-    return unicodedata.category(ch) == "Cf"
+    return unicodedata.category(ch) == "Cf" and ch not in _DRAWN
 
 
 @functools.cache

@@ -217,3 +217,12 @@ def test_text_read_alike_is_told_in_words_and_escapes() -> None:
     assert unlike("caf\u00e9", "cafe\u0301") == "Unicode form (a letter composed or not)"
     assert unlike("a fox", "a\u200b fox") == "an invisible U+200B"
     assert unlike("caf\u00e9", "cafe\u0301\u00ad") == "Unicode form (a letter composed or not) and an invisible U+00AD"
+
+
+@pytest.mark.parametrize("joiner", ["\u200c", "\u200d"], ids=["ZWNJ", "ZWJ"])
+def test_values_that_differ_by_a_joiner_are_two_jobs(tmp_path: Path, joiner: str) -> None:
+    """A zero width joiner or non-joiner changes what is drawn (an emoji family as one glyph, a Persian word's
+    letters kept apart): two values that differ by one are two prompts, not twins."""
+    m = axis_of(tmp_path, "p.txt", f"a \U0001f468{joiner}\U0001f469 family\na \U0001f468\U0001f469 family\n".encode(),
+                output="{{ hash }}.mp4")
+    assert len(api.plan(m).jobs) == 2
