@@ -1427,7 +1427,7 @@ class Store:
         here = found is not None and (found.pid, found.host) == (os.getpid(), socket.gethostname())
         theirs, thread = _held_here.get(self.real.parent.resolve(), (None, None))
         if here and thread not in (None, threading.get_ident()):
-            return self._locked_here(row, theirs, manifest=manifest, then=then)
+            return self._locked_here(row, theirs, manifest=manifest, then=then, cancel=cancel)
         if row is not None and manifest is not None and Path(row["manifest_path"]) == Path(manifest):
             return f"{held}: run {row['id']} of this manifest; {wait}"
         if row is None and found is not None and manifest is not None and found.same_file(manifest):
@@ -1442,13 +1442,21 @@ class Store:
         own = "; or give this manifest a `state_dir:` of its own (it then reuses none of these videos)"
         return f"{held}{who}: {wait}{'' if cancel else own}"
 
-    def _locked_here(self, row: Any, theirs: Path | None, *, manifest: str | Path | None, then: str) -> str:
+    def _locked_here(
+        self, row: Any, theirs: Path | None, *, manifest: str | Path | None, then: str, cancel: bool = False,
+    ) -> str:
         """Why the lock was refused, its holder a run of another thread of this very process, for manifest
-        `theirs` (`row`: its run, once recorded): no other runner to stop, the run to wait for, and, for another
-        manifest's, that `state_dir:` gives this one a state of its own."""
+        `theirs` (`row`: its run, once recorded): no other runner to stop, the run to wait for, or to end as a
+        program ends the `runner.run` of one of its threads (its `stop` and `detach` Events: it has no terminal to
+        take a Ctrl-C), and, for another manifest's, that `state_dir:` gives this one a state of its own."""
         theirs = Path(row["manifest_path"]) if row is not None else theirs
         held = f"{self.path.parent}: " + ("a run (starting)" if row is None else f"run {row['id']}")
-        wait = f"wait for it to end, then {then}"
+        if cancel:  # its jobs are the ones to cancel: it lets go of them first
+            wait = ("stop it, then cancel: set the `detach` Event given to its `runner.run` (it ends at once, its jobs "
+                    "left in flight for the cancel), or its `stop` Event (it ends once the jobs it sent are finished)")
+        else:
+            wait = (f"wait for it to end, then {then} (setting the `stop` Event given to its `runner.run` ends it once "
+                    "the jobs it sent are finished, its `detach` Event at once, those jobs left in flight)")
         if theirs is None:
             return f"{held} in this process (another thread) holds this state: {wait}"
         if manifest is not None and Path(manifest).resolve() == theirs.resolve():

@@ -346,7 +346,8 @@ def test_the_lock_refused_to_a_run_of_the_same_process_says_so(tmp_path: Path) -
     taker.start()
     taker.join()
     with pytest.raises(LockError, match=r"\.gridrun: a run \(starting\) of this manifest in this process \(another "
-                                        r"thread\) holds this state: wait for it to end, then run again$"):
+                                        r"thread\) holds this state: wait for it to end, then run again \(setting the "
+                                        r"`stop` Event given to its `runner.run` ends it .*\)$"):
         runner.run(m)
     with pytest.raises(LockError, match=rf"a run \(starting\) of {tmp_path / 't.yaml'} in this process \(another "
                                         r"thread\) holds this state, which the two manifests share .*`state_dir:`"):
