@@ -13,6 +13,7 @@ than `idempotency_window_seconds`), and otherwise left `unknown`.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import sys
@@ -165,6 +166,13 @@ class RunResult:
     paused_out: int = 0                  # jobs left unsent: their timeout passed while a 429's pause held the creates
     followed: int = 0                    # jobs an earlier run sent that this one followed and saw billed: its spending
     warnings: list[str] = field(default_factory=list)  # what `gridrun run` warns of before it sends (`api.run`)
+    # what the caller's `on_progress` raised, its traceback with it: the run went on without calling it again
+    progress_error: Exception | None = None
+
+
+# The package's logger: what it is told (an `on_progress` that raised, with its traceback) goes to the host's
+# logging, and to standard error where the host has set none up.
+log = logging.getLogger("runner")
 
 
 def run_budget(plan: Plan, options: RunOptions) -> int | None:
@@ -221,6 +229,7 @@ class Executor:
         self.detached = False
         self.started = clock()
         self.errors: deque[str] = deque(maxlen=5)
+        self.progress_error: Exception | None = None  # what `on_progress` raised (`_progress`)
         # Why the run stopped sending new jobs, when that is a problem to fix (the output folder full): shown first
         # among the last errors, however many jobs' errors come after it (`statistics`).
         self._stop_note: str | None = None
@@ -486,8 +495,12 @@ class Executor:
             try:
                 self.on_progress(self.statistics())
             except Exception as exc:  # a view, like the report: it never breaks the paid work
+                # ... nor hides the caller's bug: kept with its traceback (`RunResult.progress_error`) and logged
                 self.on_progress = None
+                self.progress_error = exc
                 self.errors.append(f"on_progress failed, not called again: {type(exc).__name__}: {exc}")
+                log.error("on_progress raised %s: %s; the run goes on without calling it again",
+                          type(exc).__name__, exc, exc_info=exc)
 
     def _state_busy(self, waited: float, ended: bool) -> None:
         """A write of the run's state has waited `waited` seconds for another process's write transaction on
@@ -848,7 +861,7 @@ class Executor:
                          foreign_kept=tuple(self._foreign_kept), unrecorded_kept=tuple(self._unrecorded_kept),
                          slots_held=self._slots_held, late=self._late,
                          paused_out=sum(self.states[jid] == S.PLANNED.value for jid in self._paused_out),
-                         followed=len(self._followed))
+                         followed=len(self._followed), progress_error=self.progress_error)
 
     @contextlib.contextmanager
     def _signals_taken(self) -> Iterator[_Signals | None]:
