@@ -625,9 +625,11 @@ def _lock_outputs(p: Plan, store: Store) -> None:
 GC_YOUNG_THRESHOLD = 20_000
 
 
-# The runs going on in this process (threads of a host) and the collector's thresholds before the first of them.
+# The runs going on in this process (threads of a host), the collector's thresholds before the first of them,
+# and those the first set.
 _runs_here = 0
 _threshold_before: tuple[int, ...] = ()
+_threshold_set: tuple[int, ...] = ()
 _runs_lock = threading.Lock()
 
 
@@ -635,14 +637,15 @@ _runs_lock = threading.Lock()
 def _running_here() -> Iterator[None]:
     """While a run lasts, the collector's first threshold raised to GC_YOUNG_THRESHOLD, then put back (a
     threshold of 0, automatic collection off, stays off). Runs of one process overlap (threads of a host): the
-    first raises it, the last puts back what was there before the first and ends the download's disk threads,
-    which nothing uses until another run."""
-    global _runs_here, _threshold_before
+    first raises it, the last puts back what was there before the first, unless the program set another since
+    (its own choice stands), and ends the download's disk threads, which nothing uses until another run."""
+    global _runs_here, _threshold_before, _threshold_set
     with _runs_lock:
         if not _runs_here:
-            _threshold_before = gc.get_threshold()
+            _threshold_before = _threshold_set = gc.get_threshold()
             if _threshold_before[0]:
-                gc.set_threshold(max(_threshold_before[0], GC_YOUNG_THRESHOLD), *_threshold_before[1:])
+                _threshold_set = (max(_threshold_before[0], GC_YOUNG_THRESHOLD), *_threshold_before[1:])
+                gc.set_threshold(*_threshold_set)
         _runs_here += 1
     try:
         yield
@@ -650,7 +653,8 @@ def _running_here() -> Iterator[None]:
         with _runs_lock:
             _runs_here -= 1
             if not _runs_here:
-                gc.set_threshold(*_threshold_before)
+                if gc.get_threshold() == _threshold_set:
+                    gc.set_threshold(*_threshold_before)
                 download = sys.modules.get("runner.providers.download")  # loaded by the run, if it got that far
                 if download is not None:
                     download.close_disk_threads()
