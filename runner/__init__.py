@@ -16,15 +16,16 @@ from typing import Any as _Any
 
 __version__ = "0.1.0"
 
-__all__ = ["load", "plan", "diff", "run", "status", "runs", "report", "export", "cancel", "BalanceCheck",
-           "CancelResult", "Manifest", "Plan", "RunOptions", "RunResult", "RunStatistics", "RunSummary", "Runs",
-           "Snapshot"]
+__all__ = ["load", "plan", "diff", "run", "status", "runs", "report", "export", "cancel", "export_rows",
+           "BalanceCheck", "CancelResult", "Diff", "Manifest", "Plan", "RunOptions", "RunResult", "RunStatistics",
+           "RunSummary", "Runs", "Snapshot"]
 
 if _TYPE_CHECKING:  # what a type checker reads (the package ships py.typed); at run time, `__getattr__` loads them
     from . import errors as errors
     from .api import (
         BalanceCheck,
         CancelResult,
+        Diff,
         Manifest,
         Plan,
         RunOptions,
@@ -36,6 +37,7 @@ if _TYPE_CHECKING:  # what a type checker reads (the package ships py.typed); at
         cancel,
         diff,
         export,
+        export_rows,
         load,
         plan,
         report,

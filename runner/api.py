@@ -51,14 +51,36 @@ from .stats import RunStatistics, pace, problems
 from .yamlsource import MAX_BYTES, read_text
 
 # With the types a caller meets: what `load`, `plan`, `status` and `runs` return, what `on_progress` is given.
-__all__ = ["load", "plan", "diff", "run", "status", "runs", "report", "export", "cancel", "BalanceCheck",
-           "CancelResult", "Manifest", "Plan", "RunOptions", "RunResult", "RunStatistics", "RunSummary", "Runs",
-           "Snapshot"]
+__all__ = ["load", "plan", "diff", "run", "status", "runs", "report", "export", "cancel", "export_rows",
+           "BalanceCheck", "CancelResult", "Diff", "Manifest", "Plan", "RunOptions", "RunResult", "RunStatistics",
+           "RunSummary", "Runs", "Snapshot"]
+
+
+class _Later:
+    """A module of the package imported at the first use of one of its names: `run`'s annotations name
+    `executor.RunResult` and `balance.BalanceCheck`, which `typing.get_type_hints(runner.run)` then finds, while
+    importing the API loads neither module (nor the HTTP stack behind them) until a run needs them."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        import importlib
+
+        return getattr(importlib.import_module(self._name, __package__), attr)
+
+    def __repr__(self) -> str:
+        return f"<module runner{self._name}, loaded at its first use>"
+
 
 if TYPE_CHECKING:
+    from . import balance, executor
     from .balance import BalanceCheck
     from .executor import RunResult
+    from .export import export_rows
     from .providers.base import VideoStatus
+else:
+    balance, executor = _Later(".balance"), _Later(".executor")
 
 # Only `run` and `cancel` send requests: they import the executor, the providers and their HTTP stack (anyio,
 # httpx) when called, so that `plan`, `status`, `report` and `export` load none of it. A run imports it in the
@@ -66,7 +88,7 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
-    """`BalanceCheck` and `RunResult`, imported at their first use."""
+    """`BalanceCheck`, `RunResult` and `export_rows`, imported at their first use."""
     if name == "BalanceCheck":
         from .balance import BalanceCheck
 
@@ -75,6 +97,10 @@ def __getattr__(name: str) -> Any:
         from .executor import RunResult
 
         return RunResult
+    if name == "export_rows":
+        from .export import export_rows
+
+        return export_rows
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -106,18 +132,40 @@ def _yaml_text(given: str) -> bool:
     return ("\n" in given or _TEXT_START.match(given) is not None) and not os.path.lexists(given)
 
 
-def _manifest(m: Manifest | str | Path, *, planned: bool = False, max_jobs: int | None = None) -> Manifest:
+def _manifest(m: Manifest | Plan | str | Path, *, planned: bool = False, max_jobs: int | None = None) -> Manifest:
+    """`m` loaded, or as it is; a plan's manifest for a plan (what `status`, `report`, ... read the state of)."""
+    if isinstance(m, Plan):
+        return m.manifest
     return m if isinstance(m, Manifest) else load(m, planned=planned, max_jobs=max_jobs)
 
 
-def _in_event_loop() -> bool:
+def _in_event_loop() -> str | None:
+    """The async library whose event loop runs in this thread ("asyncio", "trio", ...: where a blocking call
+    would stall it, and the run's own loop could not start), None when none does."""
     import asyncio
 
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return False
-    return True
+        pass
+    else:
+        return "asyncio"
+    import sniffio  # anyio's own dependency: it names trio's loop, and any other that registers with it
+
+    try:
+        return sniffio.current_async_library()  # as anyio asks it, refusing to start the run's own loop
+    except sniffio.AsyncLibraryNotFoundError:
+        return None
+
+
+def _in_a_thread(library: str, call: str) -> str:
+    """How to call `call` (`runner.run, plan`: the function and its first argument) from an event loop of
+    `library`: in a worker thread, as that library starts one."""
+    if library == "asyncio":
+        return f"`await asyncio.to_thread({call})`"
+    if library == "trio":
+        return f"`await trio.to_thread.run_sync({call})` (anyio's `to_thread.run_sync` alike)"
+    return f"a worker thread, as `await anyio.to_thread.run_sync({call})` starts one"
 
 
 def _capability_files(m: Manifest) -> list[Path]:
@@ -383,12 +431,26 @@ def _sent_again_by(state: str, gone: bool) -> str | None:
                  if action(JobState(state), RunOptions(**opts), gone=gone) in ("reset", "reconcile")), None)
 
 
-def diff(p: Plan, *, force: bool = False, retry: str | None = None) -> Diff | None:
+def diff(
+    p: Plan | Manifest | str | Path, *, force: bool = False, retry: str | None = None,
+) -> Diff | None:
     """The plan against the state store (None when nothing has run yet), with the jobs the last run left in
     flight that the plan no longer has, over which a run refuses to start, warnings of what the state holds
     (another manifest file of the same name, a manifest of another name writing the same output folder), and the
-    files in the way that a run keeps aside (`Diff.aside`). `force`: as `run --force` does; `retry`: as `gridrun
-    retry` ("retry") or `gridrun retry --unknown` ("retry --unknown") does."""
+    files in the way that a run keeps aside (`Diff.aside`). Given a path or a `Manifest`, it plans it first, as
+    `run` does. `force`: as `run --force` does; `retry`: as `gridrun retry` ("retry") or `gridrun retry --unknown`
+    ("retry --unknown") does.
+
+    :raises UsageError: `retry` is none of those, `force` not True or False, or `p` of the wrong kind.
+    :raises ManifestError: or ManifestErrors, planning a path or a `Manifest`.
+    """
+    if retry is not None and (not isinstance(retry, str) or retry not in plan_mod.RETRY_COMMANDS):
+        raise UsageError(f"retry must be one of {', '.join(map(repr, plan_mod.RETRY_COMMANDS))} (or None), "
+                         f"got {retry!r}")
+    if not isinstance(force, bool):
+        raise UsageError(f"force must be True or False, got {force!r}")
+    if not isinstance(p, Plan):
+        p = plan(p)
     db = p.state_dir / "state.db"
     if not db.exists() and not os.path.islink(db):  # a link to a folder not there is refused (`Store`)
         check_not_lost(db, p.outputs_dir)  # a state whose runs wrote the output folder is not new
@@ -449,10 +511,10 @@ def run(
     argv: Sequence[str] = (),
     provider: Any = None,
     report: bool = True,
-    on_balance: Callable[[BalanceCheck], None] | None = None,
+    on_balance: Callable[[balance.BalanceCheck], None] | None = None,
     stop: threading.Event | None = None,
     detach: threading.Event | None = None,
-) -> RunResult:
+) -> executor.RunResult:
     """Run a plan to the end (resuming an earlier run of the same manifest). Blocks.
 
     Given a path or a `Manifest`, it plans it first: the result's `warnings` are then those `gridrun run` prints
@@ -461,7 +523,10 @@ def run(
     plan's own (`Plan.warnings`; `runner.diff(plan)` has the state's).
 
     `options` may also be a mapping of `RunOptions` fields. Before the first create the account's balance is
-    asked once, where the provider has a balance endpoint (`runner.balance`); `on_balance` is told what was found.
+    asked once, where the provider has a balance endpoint (`runner.balance`); `on_balance` is told what was found
+    (what it raises refuses the run, raised as it is, nothing recorded or sent). An `on_progress` that raises is
+    not called again and the run goes on: its exception is the result's `progress_error`, logged on the `runner`
+    logger with its traceback.
 
     `stop` and `detach` let another thread (a notebook's cell, a GUI) end a run this call runs, as the first and
     second Ctrl-C do: once `stop` is set, no new job is sent, the jobs sent are followed to their end and
@@ -478,7 +543,7 @@ def run(
     :raises StateWriteError: the state could not be written once the run began (a full disk): the run stopped
         sending jobs; those it sent are collected by the next run.
     :raises UsageError: bad options, an argument of the wrong kind (`stop` not an Event, `argv` a string), or
-        called from a running event loop (Jupyter, `asyncio.run`), which a blocking call would stall:
+        called from a running event loop (Jupyter, `asyncio.run`, `trio.run`), which a blocking call would stall:
         `await asyncio.to_thread(runner.run, plan, stop=stop)` runs it from there (a cancelled await leaves the run
         going in its thread: `stop.set()` stops it).
     """
@@ -495,41 +560,115 @@ def run(
     if options.handle_signals and threading.current_thread() is not threading.main_thread():
         raise UsageError("handle_signals needs the main thread, where Python delivers signals; "
                          "from another thread, run without it")
-    if _in_event_loop():
-        raise UsageError("runner.run blocks until the run ends, so it cannot be called from a running event loop; "
-                         "there, use `await asyncio.to_thread(runner.run, plan)`, with `stop=` a threading.Event "
-                         "whose set() stops the run (cancelling the await does not)")
+    loop = _in_event_loop()
+    if loop is not None:
+        raise UsageError("runner.run blocks until the run ends, so it cannot be called from a running event loop"
+                         f"{'' if loop == 'asyncio' else f' ({loop})'}; there, use {_in_a_thread(loop, 'runner.run, plan')}"
+                         ", with `stop=` a threading.Event whose set() stops the run (cancelling the await does not)")
     command = "retry" if options.retry_failed or options.retry_unknown else "run"
-    if not isinstance(p, Plan):
-        m = _manifest(p, planned=True)
-        with starting(m):
-            planned = plan(m)
-            # what `gridrun run` warns of before it sends, as it finds it: a folder it cannot write refused first
-            plan_mod.check_writable(planned, then=command)
-            warned = [str(w) for w in plan_mod.warnings_of(planned, diff(planned, force=options.force))]
-            result = run(planned, options=options, on_progress=on_progress, argv=argv, provider=provider,
-                         report=report, on_balance=on_balance, stop=stop, detach=detach)
-        return replace(result, warnings=warned)
-    prov = provider or _provider(p)
-    if callable(getattr(prov, "api_key", None)):
-        prov.api_key()  # a missing key is said before any state is made
-    plan_mod.check_writable(p, then=command)  # before the state is opened to write: a read-only place is only warned of by plan
-    _judge_before_upgrade(p, options)
-    store = Store(p.state_dir / "state.db", outputs_dir=p.outputs_dir, then=command)
-    store.acquire_lock(then="run `gridrun retry` again" if command == "retry" else "run again",
-                       manifest=p.manifest.path, name=p.manifest.name)
-    # The run's state could not be written (a full disk, another process's write transaction) once it began: the
-    # task group ended every task, so nothing more is sent. Before, nothing was sent: said with the state's path.
-    with _closed(store, lambda failed: store.unusable(failed, then=command) if store.run_id is None
-                 else store.unwritable(failed)):
-        resume.check_outputs_there(p, store)
-        _lock_outputs(p, store)
-        on_report, on_output = _report_hooks(p, report_every=options.report_every) if report else (None, None)
-        ex = Executor(p, prov, store, options=options, on_progress=on_progress, on_report=on_report,
-                      on_output=on_output, on_balance=on_balance, argv=argv, stop=stop, detach=detach)
-        with _running_here(), _closing(None if provider is not None else prov):
-            result = anyio.run(ex.run)
+    with _started_here(p) as started:
+        if not isinstance(p, Plan):
+            m = _manifest(p, planned=True)
+            started.of(m)
+            with starting(m):
+                planned = plan(m)
+                # what `gridrun run` warns of before it sends, as it finds it: a folder it cannot write refused first
+                plan_mod.check_writable(planned, then=command)
+                warned = [str(w) for w in plan_mod.warnings_of(planned, diff(planned, force=options.force))]
+                result = run(planned, options=options, on_progress=on_progress, argv=argv, provider=provider,
+                             report=report, on_balance=on_balance, stop=stop, detach=detach)
+            return replace(result, warnings=warned)
+        prov = provider or _provider(p)
+        # What the run opens is closed however it ends, a refusal too: a host calling again and again while another
+        # run holds the lock would otherwise pile up open state files, held in reference cycles until a collection.
+        with _closing(None if provider is not None else prov):
+            if callable(getattr(prov, "api_key", None)):
+                prov.api_key()  # a missing key is said before any state is made
+            plan_mod.check_writable(p, then=command)  # before the state is opened to write: a read-only place is only warned of by plan
+            _judge_before_upgrade(p, options)
+            store = Store(p.state_dir / "state.db", outputs_dir=p.outputs_dir, then=command)
+            try:
+                store.acquire_lock(then="run `gridrun retry` again" if command == "retry" else "run again",
+                                   manifest=p.manifest.path, name=p.manifest.name)
+            except BaseException:
+                store.close()
+                raise
+            # The run's state could not be written (a full disk, another process's write transaction) once it began:
+            # the task group ended every task, so nothing more is sent. Before, nothing was sent: said with the
+            # state's path.
+            with _closed(store, lambda failed: store.unusable(failed, then=command) if store.run_id is None
+                         else store.unwritable(failed)):
+                resume.check_outputs_there(p, store)
+                _lock_outputs(p, store)
+                on_report, on_output = _report_hooks(p, report_every=options.report_every) if report else (None, None)
+                ex = Executor(p, prov, store, options=options, on_progress=on_progress, on_report=on_report,
+                              on_output=on_output, on_balance=on_balance, argv=argv, stop=stop, detach=detach)
+                with _running_here():
+                    result = anyio.run(ex.run)
     return replace(result, warnings=[str(w) for w in p.warnings])
+
+
+class _Start:
+    """A run of this process from the call of `run` until it returns (`_started_here`): the manifest file it was
+    given (None: a `Manifest` made by hand, of no file) and, once it is loaded, its state folder and name."""
+
+    def __init__(self, manifest: Path | None) -> None:
+        self.manifest = manifest
+        self.state_dir: Path | None = None
+        self.name: str | None = None
+
+    def of(self, m: Manifest) -> None:
+        """The run's manifest, loaded: its file, state folder and name are known."""
+        self.manifest = Path(m.path)
+        self.state_dir = Path(os.path.abspath(plan_mod.state_dir_of(m, check=False)))
+        self.name = m.name
+
+    def is_for(self, state_dir: Path, manifest: Path | None) -> bool:
+        """Whether this run may be one of the state folder `state_dir` or of the manifest file `manifest`."""
+        return (self.state_dir is not None and self.state_dir == state_dir) or \
+            (manifest is not None and self.manifest == manifest)
+
+
+# The runs of this process being made (threads of a host), from the call of `run`: until a first run has planned and
+# taken the lock, nothing on disk says so (a state folder not there yet takes no STARTING file), and a `status` of
+# another thread is told from here that it is starting (`run_starting`).
+_starts: list[_Start] = []
+_starts_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _started_here(p: Any) -> Iterator[_Start]:
+    """While it lasts, a run of `p` (what `run` was given) is being made in this process (`_starts`)."""
+    given = p.manifest if isinstance(p, Plan) else p
+    start = _Start(None)
+    if isinstance(given, Manifest):
+        start.of(given)
+    elif isinstance(given, (str, os.PathLike)):
+        try:
+            start.manifest = Path(os.path.abspath(given))
+        except (TypeError, ValueError):  # a NUL byte: `load` says what is wrong
+            pass
+    with _starts_lock:
+        _starts.append(start)
+    try:
+        yield start
+    finally:
+        with _starts_lock:
+            _starts.remove(start)
+
+
+def _starting_here(state_dir: Path, m: Manifest | Plan | str | Path | None, name: str | None) -> bool:
+    """Whether a run of this process is being made (`_starts`) of the state folder `state_dir` or of the manifest
+    `m`, and of the manifest named `name` (None: of any; a run whose manifest is not loaded yet may be one)."""
+    given = m.manifest if isinstance(m, Plan) else m
+    try:
+        manifest = Path(given.path) if isinstance(given, Manifest) else \
+            Path(os.path.abspath(given)) if isinstance(given, (str, os.PathLike)) else None
+    except (TypeError, ValueError):
+        manifest = None
+    state_dir = Path(os.path.abspath(state_dir))
+    with _starts_lock:
+        return any(s.is_for(state_dir, manifest) and (name is None or s.name in (None, name)) for s in _starts)
 
 
 def _judge_before_upgrade(p: Plan, options: RunOptions) -> None:
@@ -689,7 +828,7 @@ def _report_hooks(
 
 
 def _state_dir(
-    m: Manifest | str | Path | None, state_dir: str | Path | None = None,
+    m: Manifest | Plan | str | Path | None, state_dir: str | Path | None = None,
 ) -> tuple[Path, str | None, Path | None]:
     """The state folder, the manifest's name and the output folder it now names (the latter two None without
     a manifest: the state folder here, whose runs' folders are then taken as recorded; the folder None too
@@ -710,7 +849,7 @@ def _state_dir(
     return plan_mod.state_dir_of(mm, check=False), mm.name, plan_mod.outputs_dir_of(mm, check=False)
 
 
-def _given_store(m: Manifest | str | Path | None) -> tuple[Store, str | None, Path | None]:
+def _given_store(m: Manifest | Plan | str | Path | None) -> tuple[Store, str | None, Path | None]:
     """The state store of manifest `m` (read-only), its name and the output folder it now names (`_state_dir`);
     the store's errors that name a manifest to give again name `m`, the file given (`Store.manifest_path`)."""
     mm = None if m is None else _manifest(m)
@@ -721,7 +860,7 @@ def _given_store(m: Manifest | str | Path | None) -> tuple[Store, str | None, Pa
 
 
 def status(
-    m: Manifest | str | Path | None = None, *, state_dir: str | Path | None = None,
+    m: Manifest | Plan | str | Path | None = None, *, state_dir: str | Path | None = None,
     reuse: dict[int, Any] | None = None,
 ) -> Snapshot:
     """The latest run's snapshot, read without the lock (works while a run goes on). `reuse`, kept by a
@@ -741,7 +880,7 @@ def status(
     return snap if warning is None else replace(snap, warnings=[warning])
 
 
-def runs(m: Manifest | str | Path | None = None, *, state_dir: str | Path | None = None) -> Runs:
+def runs(m: Manifest | Plan | str | Path | None = None, *, state_dir: str | Path | None = None) -> Runs:
     """The manifest's runs, newest first, with their jobs done and money (without a manifest: every run of the
     state folder here), read without the lock. Run ids count the runs of every manifest sharing the state. A
     manifest file that does not load is read as `status` reads it; the list's `warnings` say so.
@@ -760,9 +899,11 @@ def runs(m: Manifest | str | Path | None = None, *, state_dir: str | Path | None
     return Runs(found, [warning] if warning else [])
 
 
-def _followed(m: Manifest | str | Path | None) -> tuple[Manifest | None, str | None]:
+def _followed(m: Manifest | Plan | str | Path | None) -> tuple[Manifest | None, str | None]:
     """The manifest `status` and `runs` read the state of, and the warning when it is not the file as it is
     (`status_manifest`, which `gridrun status` reads it with too)."""
+    if isinstance(m, Plan):
+        return m.manifest, None
     if m is None or isinstance(m, Manifest):
         return m, None
     return status_manifest(m)
@@ -850,7 +991,7 @@ def runs_json(found: Sequence[RunSummary]) -> list[dict[str, Any]]:
 
 
 def run_starting(
-    m: Manifest | str | Path | None, run: RunRecord | None, *, state_dir: str | Path | None = None,
+    m: Manifest | Plan | str | Path | None, run: RunRecord | None, *, state_dir: str | Path | None = None,
 ) -> int | None:
     """The pid of a runner that has taken the state's lock since `run` (the manifest's latest; None: the
     manifest has no run recorded) ended and has not recorded a run yet, or of a run or retry planning before
@@ -873,6 +1014,16 @@ def run_starting(
     holder = next((h.pid for h in (starting, locked)
                    if h is not None and h.pid != mine and h.command != "cancel"
                    and (name is None or h.of(name) is not False)), None)
+    if holder is None and os.getpid() != mine and _starting_here(sd, m, name):
+        # a run of another thread, loading or planning, or about to record itself: starting until the state has a
+        # run of the manifest of its own (one of another manifest sharing the state is no sign of it)
+        try:
+            with Store(sd / "state.db", readonly=True) as store:
+                own = store.latest_run(name) if name else store.latest_run()
+        except NotRecordedError:
+            own = None
+        recorded = own is not None and (run is None or own.id != run.id) and own.pid == os.getpid()
+        return None if recorded else os.getpid()
     if holder is None:
         return None
     try:
@@ -940,7 +1091,7 @@ def status_json(snap: Snapshot) -> dict[str, Any]:
 
 
 def report(
-    m: Manifest | str | Path | None, *, compare: tuple[int, int] | None = None, run_id: int | None = None,
+    m: Manifest | Plan | str | Path | None, *, compare: tuple[int, int] | None = None, run_id: int | None = None,
 ) -> Path:
     """Write report.html for the manifest's latest run (`run_id`: that run; one before the latest is written
     to report-run-N.html beside it), or two runs side by side, in the output folder the manifest names (None:
@@ -971,7 +1122,7 @@ def report(
 
 
 def export(
-    m: Manifest | str | Path | None, *, formats: Sequence[str] = ("jsonl", "csv", "json"), run_id: int | None = None,
+    m: Manifest | Plan | str | Path | None, *, formats: Sequence[str] = ("jsonl", "csv", "json"), run_id: int | None = None,
 ) -> list[Path]:
     """Write results.jsonl / .csv / .json of the manifest's latest run (`run_id`: that run; one before the
     latest is written to results-run-N.jsonl ...) into the run's output folder, which must be the one the
@@ -1053,7 +1204,7 @@ class CancelResult:
     report_errors: dict[int, str] = field(default_factory=dict)  # run id -> why its report could not be
 
 
-def cancel(m: Manifest | str | Path, *, on_wait: Callable[[str], None] | None = None,
+def cancel(m: Manifest | Plan | str | Path, *, on_wait: Callable[[str], None] | None = None,
            void_unsent: bool = False) -> CancelResult:
     """Cancel the manifest's jobs in flight at the provider (a GET, a DELETE for those still going, then a GET
     to see what it did).
@@ -1074,14 +1225,15 @@ def cancel(m: Manifest | str | Path, *, on_wait: Callable[[str], None] | None = 
 
     :raises StateWriteError: the state could not be written (a full disk, another program's write transaction):
         the cancel requests sent stand at the provider, and `cancel` (or `run`) again records what they did.
-    :raises UsageError: called from a running event loop (Jupyter, `asyncio.run`), before anything is done: its
-        requests run in an event loop of their own, which cannot start there.
+    :raises UsageError: called from a running event loop (Jupyter, `asyncio.run`, `trio.run`), before anything is
+        done: its requests run in an event loop of their own, which cannot start there.
     """
     _load_httpx()  # before the providers, which import it
-    if _in_event_loop():
+    loop = _in_event_loop()
+    if loop is not None:
         raise UsageError("runner.cancel waits for the provider's answers in an event loop of its own, so it cannot be "
-                         "called from a running event loop; there, use `await asyncio.to_thread(runner.cancel, "
-                         "manifest)`")
+                         f"called from a running event loop{'' if loop == 'asyncio' else f' ({loop})'}; there, use "
+                         f"{_in_a_thread(loop, 'runner.cancel, manifest')}")
     p, warning = _cancel_plan(m)
     prov = _provider(p)
     if callable(getattr(prov, "api_key", None)):
@@ -1135,7 +1287,7 @@ def _rewrite_reports(p: Plan, store: Store, result: CancelResult) -> None:
             result.report_errors[run_id] = str(exc) or type(exc).__name__
 
 
-def _cancel_plan(m: Manifest | str | Path) -> tuple[Plan, str | None]:
+def _cancel_plan(m: Manifest | Plan | str | Path) -> tuple[Plan, str | None]:
     """The plan `cancel` acts on, and a warning when it is not the manifest file as it is: a run's copy of its
     manifest (`<outputs>/.runs/run-N.yaml`, the one messages name) is read as the file that run was made from, in
     the state its output folder's lock records; a manifest file that does not load (a typo mid-edit, while jobs
@@ -1144,6 +1296,8 @@ def _cancel_plan(m: Manifest | str | Path) -> tuple[Plan, str | None]:
 
     :raises ManifestError: or ManifestErrors, the file does not load and no state records it.
     """
+    if isinstance(m, Plan):
+        m = m.manifest  # planned again: as the manifest is now, the endpoint and data files too
     if isinstance(m, Manifest):
         return plan(m), None
     if not isinstance(m, (str, os.PathLike)):

@@ -1,0 +1,331 @@
+"""The Python API in a host's process (a notebook, a script, a GUI): what a call leaves behind, what it tells the
+host, and what it refuses before it begins."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import runner
+from runner import api
+from runner.errors import LockError, NotRecordedError, RunStartingError, UsageError
+from runner.state import Store
+from runner.stats import RunStatistics
+
+from execkit import sim_provider, stats, write_manifest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _small(tmp_path: Path, **more: Any) -> Path:
+    return write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1, "jitter": 0}, **more)
+
+
+def _open_in(folder: Path) -> int:
+    """How many of this process's file descriptors are open on files in `folder`."""
+    found = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if os.path.realpath(f"/proc/self/fd/{fd}").startswith(f"{folder.resolve()}{os.sep}"):
+                found += 1
+        except OSError:
+            pass
+    return found
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts descriptors in /proc")
+def test_a_run_refused_by_the_lock_leaves_no_state_file_open(tmp_path: Path) -> None:
+    """A host calling `run` again and again while another run holds the state (a notebook cell run again) is
+    refused each time, and each refusal closes the state it opened: none is left for a collection to find (the
+    collector is off here), which would run the process out of descriptors first."""
+    m = _small(tmp_path)
+    p = runner.plan(m)
+    holder = Store(tmp_path / ".gridrun" / "state.db")
+    holder.acquire_lock(manifest=m, name="t")
+    gc.collect()
+    gc.disable()
+    try:
+        for given in (p, m):  # SQLite keeps a closed file's descriptors while this process locks it, to use again
+            with pytest.raises(LockError, match="holds this state"):
+                runner.run(given, report=False)
+        before = _open_in(tmp_path / ".gridrun")
+        for given in [p] * 10 + [m] * 10:
+            with pytest.raises(LockError, match="holds this state"):
+                runner.run(given, report=False)
+        assert _open_in(tmp_path / ".gridrun") == before
+    finally:
+        gc.enable()
+        holder.close()
+
+
+def test_diff_takes_a_path_or_a_manifest_as_run_does(tmp_path: Path) -> None:
+    m = _small(tmp_path)
+    assert runner.diff(m) is None  # nothing has run yet
+    assert runner.run(m, report=False).exit_code == 0
+    planned = runner.diff(runner.plan(m))
+    assert planned is not None and planned.cached == 1
+    assert runner.diff(m) == planned and runner.diff(runner.load(m)) == planned
+    with pytest.raises(UsageError, match="expected a manifest's path"):
+        runner.diff(5)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("retry", ["failed", "retry --failed", 1, ["retry"]])
+def test_diff_refuses_a_retry_it_does_not_know_before_looking_at_the_state(tmp_path: Path, retry: Any) -> None:
+    """Refused on a folder never run too, where no state is read (it was taken silently there)."""
+    m = _small(tmp_path)
+    p = runner.plan(m)
+    with pytest.raises(UsageError, match=r"retry must be one of 'retry', 'retry --unknown' \(or None\), got"):
+        runner.diff(p, retry=retry)
+    assert not (tmp_path / ".gridrun").exists()
+    assert runner.run(p, report=False).exit_code == 0
+    with pytest.raises(UsageError, match="retry must be one of"):
+        runner.diff(p, retry=retry)
+    assert runner.diff(p, retry="retry") is not None and runner.diff(p, retry="retry --unknown") is not None
+    with pytest.raises(UsageError, match="force must be True or False, got 'no'"):
+        runner.diff(p, force="no")  # type: ignore[arg-type]
+
+
+def test_the_functions_reading_a_manifests_state_take_the_plan_made_of_it(tmp_path: Path) -> None:
+    """`run(plan)` takes the plan just made: so do `status`, `runs`, `report`, `export` and `cancel` (its manifest)."""
+    m = _small(tmp_path)
+    p = runner.plan(m)
+    assert runner.run(p, report=False).exit_code == 0
+    assert runner.status(p).run.id == runner.status(m).run.id == 1
+    assert [s.run.id for s in runner.runs(p)] == [1]
+    assert runner.report(p) == tmp_path / "outputs" / "t" / "report.html"
+    assert runner.export(p, formats=["csv"]) == [tmp_path / "outputs" / "t" / "results.csv"]
+    assert runner.cancel(p).cancelled == []
+
+
+def test_an_on_progress_that_raises_is_kept_on_the_result_with_its_traceback_and_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The run goes on without the view (it never breaks paid work), and the caller's bug is not hidden: the
+    exception, its traceback reaching into the callback, is on the result and logged on the package's logger."""
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 0.1})
+    calls = []
+
+    def progress_bar(s: RunStatistics) -> None:
+        calls.append(s)
+        if len(calls) == 2:
+            raise ValueError("bug in my callback")
+
+    with caplog.at_level(logging.ERROR, logger="runner"):
+        result = runner.run(m, provider=sim_provider(m), on_progress=progress_bar, report=False)
+    assert result.exit_code == 0 and result.stats.counts["done"] == 2 and len(calls) == 2
+    error = result.progress_error
+    assert isinstance(error, ValueError) and str(error) == "bug in my callback"
+    frames = []
+    tb = error.__traceback__
+    while tb is not None:
+        frames.append(tb.tb_frame.f_code.co_name)
+        tb = tb.tb_next
+    assert frames[-1] == "progress_bar", frames
+    logged = [r for r in caplog.records if r.name == "runner"]
+    assert len(logged) == 1 and logged[0].exc_info is not None and logged[0].exc_info[1] is error
+    assert "on_progress raised ValueError: bug in my callback" in logged[0].getMessage()
+    assert runner.run(m, report=False).progress_error is None
+
+
+def test_an_on_balance_that_raises_refuses_the_run_with_nothing_recorded_nor_sent(tmp_path: Path) -> None:
+    m = _small(tmp_path)
+    prov = sim_provider(m)
+
+    def on_balance(found: Any) -> None:
+        raise RuntimeError("my balance check")
+
+    with pytest.raises(RuntimeError, match="my balance check"):
+        runner.run(m, provider=prov, on_balance=on_balance, report=False)
+    assert stats(prov)["creates"] == 0
+    with pytest.raises(NotRecordedError) as nothing:
+        runner.status(m)
+    assert not isinstance(nothing.value, RunStartingError)
+    assert runner.run(m, provider=prov, report=False).exit_code == 0  # nothing held
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("held", ["loading", "planning"])
+def test_status_of_a_first_run_loading_or_planning_in_another_thread_says_it_is_starting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, held: str,
+) -> None:
+    """A notebook starts a first run in a thread and polls `status`: from the call of `run`, while it loads and
+    plans its manifest (seconds for a large grid), before any state folder is there, it is starting."""
+    manifest_mod, plan_mod = api.manifest_mod, api.plan_mod
+    m = _small(tmp_path)
+    inside, go_on = threading.Event(), threading.Event()
+    held_in: list[int] = []
+
+    def holding(real: Any) -> Any:
+        def held_there(*args: Any, **kwargs: Any) -> Any:
+            if threading.get_ident() in held_in:  # the run's thread; the test's own `status` goes straight through
+                inside.set()
+                assert go_on.wait(30)
+            return real(*args, **kwargs)
+        return held_there
+
+    if held == "loading":
+        monkeypatch.setattr(manifest_mod, "load", holding(manifest_mod.load))
+    else:
+        monkeypatch.setattr(plan_mod, "build", holding(plan_mod.build))
+    results: list[Any] = []
+
+    def notebook_cell() -> None:
+        held_in.append(threading.get_ident())
+        results.append(runner.run(m, report=False))
+
+    worker = threading.Thread(target=notebook_cell)
+    worker.start()
+    try:
+        assert inside.wait(30)
+        assert not (tmp_path / ".gridrun").exists()
+        for ask in (runner.status, runner.runs):
+            with pytest.raises(RunStartingError, match=rf"a run is starting \(pid {os.getpid()}\)") as starting:
+                ask(m)
+            assert starting.value.pid == os.getpid()
+        other = _small(tmp_path, name="other")  # of the same state folder: not its run
+        with pytest.raises(NotRecordedError) as not_theirs:
+            runner.status(other)
+        assert not isinstance(not_theirs.value, RunStartingError)
+    finally:
+        go_on.set()
+        worker.join()
+    assert results[0].exit_code == 0 and runner.status(m).run.id == 1
+    with pytest.raises(NotRecordedError) as after:
+        runner.status(_small(tmp_path, name="other"))
+    assert not isinstance(after.value, RunStartingError)  # the run ended: nothing of this process starting
+
+
+def _refused_in_another_loop(library: str, call: Any) -> UsageError:
+    """What `call` raises in a thread where sniffio names `library`'s event loop as the one running."""
+    import contextvars
+
+    import sniffio
+
+    def inside() -> Any:
+        sniffio.current_async_library_cvar.set(library)
+        return call()
+
+    with pytest.raises(UsageError) as refused:
+        contextvars.copy_context().run(inside)
+    return refused.value
+
+
+def test_run_and_cancel_under_another_async_library_are_refused_before_anything_is_made(tmp_path: Path) -> None:
+    """Not only asyncio's loop: under trio (or any library sniffio names) `run` and `cancel` would fail inside,
+    their own loop refused, after planning and locking; they are refused first, saying how instead."""
+    m = _small(tmp_path)
+    said = str(_refused_in_another_loop("trio", lambda: runner.run(m)))
+    assert "from a running event loop (trio)" in said and "`await trio.to_thread.run_sync(runner.run, plan)`" in said
+    assert not (tmp_path / ".gridrun").exists() and not (tmp_path / "outputs").exists()
+    said = str(_refused_in_another_loop("curio", lambda: runner.cancel(m)))
+    assert "(curio)" in said and "anyio.to_thread.run_sync(runner.cancel, manifest)" in said
+    assert not (tmp_path / ".gridrun").exists()
+
+
+def test_run_and_cancel_inside_trio_are_refused_before_anything_is_made(tmp_path: Path) -> None:
+    trio = pytest.importorskip("trio")
+    m = _small(tmp_path)
+    refused: list[Exception] = []
+
+    async def main() -> None:
+        for call in (runner.run, runner.cancel):
+            try:
+                call(m)
+            except UsageError as exc:
+                refused.append(exc)
+
+    trio.run(main)
+    assert len(refused) == 2 and all("(trio)" in str(e) for e in refused), refused
+    assert not (tmp_path / ".gridrun").exists() and not (tmp_path / "outputs").exists()
+
+
+def test_a_threshold_the_program_sets_during_a_run_stands_after_it() -> None:
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+        with api._running_here():
+            assert gc.get_threshold() == (api.GC_YOUNG_THRESHOLD, 10, 10)
+            gc.set_threshold(500, 10, 10)  # the program's own tuning, meanwhile
+        assert gc.get_threshold() == (500, 10, 10)
+        with api._running_here():
+            pass
+        assert gc.get_threshold() == (500, 10, 10)  # put back, as nothing changed it meanwhile
+    finally:
+        gc.set_threshold(*before)
+
+
+def test_a_threshold_set_from_on_progress_stands_after_the_run(tmp_path: Path) -> None:
+    m = _small(tmp_path)
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+        seen: list[tuple[int, ...]] = []
+
+        def tune(s: RunStatistics) -> None:
+            seen.append(gc.get_threshold())
+            gc.set_threshold(1000, 10, 10)
+
+        assert runner.run(m, on_progress=tune, report=False).exit_code == 0
+        assert seen[0] == (api.GC_YOUNG_THRESHOLD, 10, 10) and gc.get_threshold() == (1000, 10, 10)
+    finally:
+        gc.set_threshold(*before)
+
+
+def test_the_run_functions_type_hints_resolve_and_its_named_types_are_the_packages() -> None:
+    """`typing.get_type_hints(runner.run)` (what pydantic's `validate_call`, typer and `inspect.signature(eval_str=True)`
+    read) in a fresh interpreter, where the API has loaded neither the executor nor the HTTP stack yet; `runner.Diff`
+    and `runner.export_rows`, which the docs name, are the package's names."""
+    code = (
+        "import inspect, sys, typing, runner\n"
+        "run = runner.run\n"
+        "assert 'runner.executor' not in sys.modules and 'httpx' not in sys.modules\n"
+        "hints = typing.get_type_hints(run)\n"
+        "from runner.executor import RunResult\n"
+        "from runner.balance import BalanceCheck\n"
+        "assert hints['return'] is RunResult, hints['return']\n"
+        "assert BalanceCheck in typing.get_args(typing.get_args(hints['on_balance'])[0])[0], hints['on_balance']\n"
+        "inspect.signature(run, eval_str=True)\n"
+        "for f in (runner.load, runner.plan, runner.diff, runner.status, runner.runs, runner.report, runner.export,\n"
+        "          runner.cancel, runner.export_rows):\n"
+        "    typing.get_type_hints(f)\n"
+        "assert runner.Diff is sys.modules['runner.plan'].Diff\n"
+        "assert runner.export_rows is sys.modules['runner.export'].export_rows\n"
+        "assert callable(runner.plan) and callable(runner.export)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_cancel_refused_by_a_run_of_another_thread_says_how_a_program_ends_that_run(tmp_path: Path) -> None:
+    """A thread has no terminal to take a second Ctrl-C: the program ends its run with the Events it gave it."""
+    m = _small(tmp_path)
+    holder = Store(tmp_path / ".gridrun" / "state.db")
+    taker = threading.Thread(target=holder.acquire_lock, kwargs={"manifest": m, "name": "t"})
+    taker.start()
+    taker.join()
+    holder.start_run(manifest_name="t", manifest_path=str(m), manifest_copy="", outputs_dir=str(tmp_path / "outputs"),
+                     provider="sim", model="pixverse-v5.6", axes=(), budget_micros=None)
+    try:
+        with pytest.raises(LockError) as refused:
+            runner.cancel(m)
+        said = str(refused.value)
+        assert "run 1 of this manifest in this process (another thread) holds this state: stop it, then cancel: set " \
+               "the `detach` Event given to its `runner.run`" in said, said
+        assert "Ctrl-C" not in said and "terminal" not in said
+        with pytest.raises(LockError) as refused:
+            runner.run(m)
+        said = str(refused.value)
+        assert said.endswith("wait for it to end, then run again (setting the `stop` Event given to its `runner.run` "
+                             "ends it once the jobs it sent are finished, its `detach` Event at once, those jobs left "
+                             "in flight)"), said
+    finally:
+        holder.close()
