@@ -472,7 +472,8 @@ def _csv_rows(chunks: Callable[[], Iterable[str]], problems: list[Problem], wher
                         problems.append((line, 1, (f"column names '{escaped(twin)}' and '{escaped(name)}' are the "
                                                    f"same but for {unlike(twin, name)} in the header row: a row "
                                                    "would have two columns that read alike; keep one")))
-                    seen.setdefault(alike(name), name)
+                    if name:  # a column with no name is said above, not again as the twin of another
+                        seen.setdefault(alike(name), name)
                 continue
             if len(row) != len(header):
                 problems.append((line, 1, f"this row has {len(row)} fields but the header row has {len(header)}"))

@@ -11,7 +11,6 @@ import unicodedata
 from collections.abc import Iterator
 from typing import Any
 
-
 # The zero width non-joiner and joiner are format characters that change what is drawn (a Persian word's letters
 # kept apart, an emoji family drawn as one): two texts that differ by one do not read alike.
 _DRAWN = frozenset("\u200c\u200d")

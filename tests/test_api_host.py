@@ -13,14 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from execkit import sim_provider, stats, write_manifest
 
 import runner
 from runner import api
 from runner.errors import LockError, NotRecordedError, RunStartingError, UsageError
 from runner.state import Store
 from runner.stats import RunStatistics
-
-from execkit import sim_provider, stats, write_manifest
 
 ROOT = Path(__file__).resolve().parent.parent
 

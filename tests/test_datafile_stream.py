@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from runner import api, datafiles, matrix, yamlsource
 from runner.errors import ManifestError, ManifestErrors
+from runner.textforms import alike, escaped, unlike
 from runner.yamlsource import kind, read_text
 
 HEAD = "version: 1\nname: fox\nmodel: pixverse-v5.6\n"
@@ -76,13 +77,18 @@ def _whole_csv(text: str, problems: list[Any], where: list[Any]) -> list[Any]:
                 continue
             if header is None:
                 header = [name.strip() for name in row]
-                seen: set[str] = set()
+                seen: dict[str, str] = {}
                 for index, name in enumerate(header):
                     if not name:
                         problems.append((line, 1, f"column {index + 1} of the header row has no name"))
-                    elif name in seen:
+                    elif name in seen.values():
                         problems.append((line, 1, f"column name '{name}' appears twice in the header row"))
-                    seen.add(name)
+                    elif (twin := seen.get(alike(name))) is not None:
+                        problems.append((line, 1, (f"column names '{escaped(twin)}' and '{escaped(name)}' are the "
+                                                   f"same but for {unlike(twin, name)} in the header row: a row "
+                                                   "would have two columns that read alike; keep one")))
+                    if name:
+                        seen.setdefault(alike(name), name)
                 continue
             if len(row) != len(header):
                 problems.append((line, 1, f"this row has {len(row)} fields but the header row has {len(header)}"))
@@ -126,15 +132,15 @@ def _refused_whole(text: str, path: Path) -> tuple[int, int, str] | None:
     end = "\n" if "\n" in before else "\r"
     line, column = before.count(end) + 1, at - before.rfind(end)
     if text[at] == "\ufeff":
-        return (line, column, "a byte order mark (U+FEFF) at the start of this line, most often left by joining two "
-                              "files that each began with one: remove it (it is invisible, and the line's value would "
-                              "hold it)")
+        return (line, column, ("a byte order mark (U+FEFF) at the start of this line, most often left by joining two "
+                               "files that each began with one: remove it (it is invisible, and the line's value would "
+                               "hold it)"))
     encoding = datafiles._utf16(path)
     if encoding is not None:
-        return (line, column, f"a NUL byte: this looks like UTF-16 text; save the file as UTF-8 (iconv -f {encoding} "
-                              "-t UTF-8)")
-    return (line, column, "a NUL byte (U+0000), which no value may hold; remove it (a file that holds one is often not "
-                          "text, or damaged)")
+        return (line, column, (f"a NUL byte: this looks like UTF-16 text; save the file as UTF-8 (iconv -f {encoding} "
+                               "-t UTF-8)"))
+    return (line, column, ("a NUL byte (U+0000), which no value may hold; remove it (a file that holds one is often "
+                           "not text, or damaged)"))
 
 
 def _read_whole(path: Path) -> tuple[Any, ...]:
