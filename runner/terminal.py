@@ -26,8 +26,8 @@ _ERRORS = "gridrun.ascii"
 
 def _in_ascii(exc: UnicodeError) -> tuple[str | bytes, int]:
     """The codec error handler `_ERRORS`: characters the stream's encoding lacks as ASCII (`ASCII`, a letter
-    without its accent, a box-drawing line as `-`, `|` or `+`, else `?`); the bytes a file name could not be
-    decoded from (surrogateescape) as they were."""
+    without its accent, a box-drawing line as `-`, `|` or `+`, else as Python escapes it, `\\u72d0`); the bytes
+    a file name could not be decoded from (surrogateescape) as they were."""
     if not isinstance(exc, UnicodeEncodeError):
         raise exc
     text = exc.object[exc.start:exc.end]
@@ -36,16 +36,28 @@ def _in_ascii(exc: UnicodeError) -> tuple[str | bytes, int]:
     return "".join(_ascii(ch) for ch in text), exc.end
 
 
+# Letters NFKD leaves whole that have a spelling in ASCII.
+_SPELLED = {"ß": "ss", "ẞ": "SS", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ø": "o", "Ø": "O", "đ": "d",
+            "Đ": "D", "ł": "l", "Ł": "L", "þ": "th", "Þ": "Th", "ð": "d", "Ð": "D", "ı": "i"}
+
+
 def _ascii(ch: str) -> str:
+    """`ch` in ASCII: its equivalent (`ASCII`, `_SPELLED`), a letter without its accent, nothing for an accent
+    written apart (a combining mark, as a text saved decomposed has them), else the character as Python escapes
+    it (`\\u72d0`): two values that differ are never written alike, as a `?` for each would have them."""
     if ch in ASCII:
         return ASCII[ch]
+    if ch in _SPELLED:
+        return _SPELLED[ch]
+    if unicodedata.category(ch) == "Mn":
+        return ""
     name = unicodedata.name(ch, "")
     if name.startswith("BOX DRAWINGS"):
         if " AND " in name or ("HORIZONTAL" in name) == ("VERTICAL" in name):
             return "+"
         return "-" if "HORIZONTAL" in name else "|"
     plain = unicodedata.normalize("NFKD", ch).encode("ascii", "ignore").decode()
-    return plain or "?"
+    return plain or ch.encode("unicode_escape").decode("ascii")
 
 
 codecs.register_error(_ERRORS, _in_ascii)
@@ -53,8 +65,10 @@ codecs.register_error(_ERRORS, _in_ascii)
 
 # What acts on a terminal rather than shows: C0 controls but tab (ESC opens a colour, a title, a clipboard write; CR
 # returns over the line), DEL, C1 controls, and the bidirectional embeddings, overrides and isolates (U+202E
-# reverses the rest of the line).
-_ACTING = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# reverses the rest of the line); and the invisible format characters (a soft hyphen, zero-width spaces and
+# joiners, direction marks, a byte order mark), which show nothing: two values one of them tells apart would
+# print alike.
+_ACTING = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\xad\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
 
 
 def visible(text: str) -> str:

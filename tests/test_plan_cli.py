@@ -1646,6 +1646,16 @@ def test_visible_escapes_what_acts_on_a_terminal_and_keeps_the_rest() -> None:
         "\\x00\\x07\\x1b\\n\\r\\x7f\\x85\\x9f\\u202a\\u202e\\u2066\\u2069"
 
 
+def test_visible_escapes_the_invisible_format_characters() -> None:
+    """A byte order mark inside a joined data file, a zero-width space, a soft hyphen show nothing: written as
+    Python writes them, two values one of them tells apart do not print alike."""
+    from runner.terminal import visible
+
+    assert visible("p=\ufeffa red fox") == "p=\\ufeffa red fox"
+    assert visible("a\u200bb\u200c\u200d\u200e\u200f\u2060\u2061\u2064 soft\xadhyphen") == \
+        "a\\u200bb\\u200c\\u200d\\u200e\\u200f\\u2060\\u2061\\u2064 soft\\xadhyphen"
+
+
 
 @pytest.mark.parametrize(("argv", "usage", "extras"), [
     (["run", "m.yaml", "--bogus"], "usage: gridrun run [-h]", "--bogus"),

@@ -77,8 +77,8 @@ def test_a_stream_writes_what_its_encoding_lacks_as_ascii_and_keeps_what_it_has(
     for stream in (ascii_, latin, utf8):
         stream.write(text)
         stream.flush()
-    assert ascii_.buffer.getvalue() == b"a -> b ... #- cafe +-+ ?\n"
-    assert latin.buffer.getvalue() == "a -> b ... #- caf\u00e9 +-+ ?\n".encode("latin-1")
+    assert ascii_.buffer.getvalue() == b"a -> b ... #- cafe +-+ \\u4e2d\n"
+    assert latin.buffer.getvalue() == "a -> b ... #- caf\u00e9 +-+ \\u4e2d\n".encode("latin-1")
     assert utf8.buffer.getvalue() == text.encode("utf-8") and utf8.errors == "strict"
 
 
@@ -148,3 +148,24 @@ def test_a_refused_letter_the_output_cannot_show_is_named_by_its_code_point(tmp_
         err = _gridrun("validate", str(m), cwd=tmp_path).stderr
     assert "got a string 'facade': '\\xe7' (character 3) is not allowed" in err, err
     assert "'c' (character 3)" not in err
+
+
+def test_ascii_drops_an_accent_written_apart_and_escapes_what_it_cannot_spell() -> None:
+    """A word saved decomposed (`e` + U+0301) comes out as the composed one does, `ß` as `ss`, and a character
+    with no ASCII form as Python escapes it: two different CJK values never print alike, nor like a `?`."""
+    stream = io.TextIOWrapper(io.BytesIO(), encoding="ascii")
+    fit(stream)
+    stream.write("anne\u0301e ann\u00e9e Stra\u00dfe \u72d0\u72f8 \u72fc\u7fa4 \U0001f98a \u00a4\n")
+    stream.flush()
+    assert stream.buffer.getvalue() == b"annee annee Strasse \\u72d0\\u72f8 \\u72fc\\u7fa4 \\U0001f98a \\xa4\n"
+
+
+def test_two_cjk_values_print_apart_in_an_ascii_plan(tmp_path: Path) -> None:
+    m = write_manifest(tmp_path, extra={
+        "params": {"prompt": "a fox, {{ look }}", "quality": "360p", "duration": 5},
+        "matrix": {"look": ["\u72d0\u72f8", "\u72fc\u7fa4"]}, "output": "{{ hash }}.mp4"})
+    done = subprocess.run([sys.executable, "-m", "runner.cli", "plan", str(m)], capture_output=True, cwd=tmp_path,
+                          timeout=120, env={**os.environ, "PYTHONIOENCODING": "ascii", "COLUMNS": "200"}, check=False)
+    out = done.stdout.decode("ascii")
+    assert done.returncode == 0, done.stderr
+    assert "look=\\u72d0\\u72f8" in out and "look=\\u72fc\\u7fa4" in out and "??" not in out, out
