@@ -2046,6 +2046,7 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Nam
     follow, with that command's usage (`gridrun run [-h] ...`), where argparse gives the top level's; a command's
     option written before it (`gridrun --json plan M`) is told to go after it."""
     _values_before(parser, argv)
+    _dashed_manifest(parser, argv)
     args, extras = parser.parse_known_args(argv)
     refuser, commands = _reached(parser, args)
     if extras:
@@ -2064,6 +2065,28 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Nam
     if args.command == "status" and (refused := _status_refused(args)) is not None:
         refuser.error(refused)
     return args
+
+
+def _dashed_manifest(parser: argparse.ArgumentParser, argv: Sequence[str]) -> None:
+    """Refuses a word after a command's name that begins with '-', is none of its options and names a file (or
+    ends in .yaml or .yml): a manifest named `-m.yaml`, which argparse reads as an unknown option and then says
+    no manifest was given. It goes as `./-m.yaml`, or after `--`."""
+    command = parser
+    for i, word in enumerate(argv):
+        if word == "--":
+            return
+        sub = next((a for a in command._actions if isinstance(a, argparse._SubParsersAction)), None)
+        if sub is not None:
+            if word in sub.choices:
+                command = sub.choices[word]
+            continue
+        if word == "-" or not word.startswith("-") or word.split("=", 1)[0] in command._option_string_actions:
+            continue
+        if word.lower().endswith((".yaml", ".yml")) or os.path.lexists(word):
+            shown = shlex.quote(visible(word))
+            rest = [shlex.quote(visible(w)) for w in argv[:i] + argv[i + 1:]]
+            command.error(f"{shown} is read as an option: a manifest whose name starts with '-' goes as "
+                          f"{shlex.quote('./' + visible(word))} (or after --: {' '.join(['gridrun', *rest, '--', shown])})")
 
 
 def _status_refused(args: argparse.Namespace) -> str | None:

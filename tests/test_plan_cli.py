@@ -1674,6 +1674,32 @@ def test_an_unknown_option_shows_the_usage_of_the_command_it_follows(
     assert err.rstrip().endswith(f"error: unrecognized arguments: {extras}"), err
 
 
+@pytest.mark.parametrize("argv", [["validate"], ["plan"], ["run"], ["status"], ["cancel"], ["report"],
+                                  ["export", "--format", "csv"], ["retry"], ["matrix"]])
+def test_a_manifest_named_with_a_leading_dash_is_told_how_to_write_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, argv: list[str],
+) -> None:
+    """`gridrun validate -m.yaml` reads the name as an option: the refusal names it and says `./-m.yaml`, not "the
+    following arguments are required: manifest"."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "-m.yaml").write_text("params:\n  prompt: a fox\n")
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "-m.yaml"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2, err
+    assert "-m.yaml is read as an option" in err and "./-m.yaml" in err and "-- -m.yaml" in err, err
+
+
+def test_a_dash_manifest_refused_with_json_ends_the_json_lines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit):
+        main(["run", "-dash.yaml", "--json"])  # no such file: its suffix is enough
+    end = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert end["exit_code"] == 2 and "./-dash.yaml" in end["errors"][0], end
+
+
 def test_run_force_counts_the_jobs_it_renders_again_apart_from_new_ones(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
