@@ -46,7 +46,7 @@ from .jobs import format_value, usd_text
 from .limits import FILES_RAN_OUT
 from .options import RUN_DEFAULTS
 from .records import GONE_EXIT, RUN_STATUSES, local_time, rerenders_cancelled_note, rerenders_failed_note, utc_offset
-from .terminal import visible, written
+from .terminal import runs_it_first, typed, visible, written
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -1542,7 +1542,7 @@ def _put_back(snap: Snapshot, left: Sequence[tuple[str, int, int]], verb: str, *
     them = "it" if len(left) == 1 else "them"
     missing = [r for r in runs if r in snap.copies_missing]
     if missing:  # removed by hand (.runs/ tidied): the state keeps its text, which `--manifest-copy` writes again
-        m = visible(relpath(Path(snap.run.manifest_path), Path.cwd()))
+        m = typed(relpath(Path(snap.run.manifest_path), Path.cwd()))
         ones = "it is" if len(missing) == 1 else "they are"
         copies += (f"; {ones} missing: `gridrun status {m} --manifest-copy "
                    f"{' / '.join(map(str, missing))}` writes {'it' if len(missing) == 1 else 'each'} again from the state")
@@ -1795,14 +1795,14 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     if r.look_later:
         n, (when, run_id) = len(r.look_later), max(r.look_later.values())
         err.print(f"{_jobs(n)} {left_sending} ({_some(list(r.look_later))}): a send of {_them(n)} may still be on its "
-                  f"way, so {'its' if n == 1 else 'their'} outcome is not known yet; `gridrun cancel {args.manifest}` "
+                  f"way, so {'its' if n == 1 else 'their'} outcome is not known yet; `gridrun cancel {typed(args.manifest)}` "
                   f"looks {_them(n)} up in the provider's request log {when} (until then a run of the manifest as "
                   f"it is refuses over {_them(n)}; the manifest put back as run {run_id} had it, `gridrun run` "
                   "finds out now)", markup=False)
     if r.log_unread:
         n = len(r.log_unread)
         err.print(f"{_jobs(n)} {left_sending} ({_some(list(r.log_unread))}): the provider's request log could not "
-                  f"be read ({visible(next(iter(r.log_unread.values())))}): `gridrun cancel {args.manifest}` again "
+                  f"be read ({visible(next(iter(r.log_unread.values())))}): `gridrun cancel {typed(args.manifest)}` again "
                   f"looks {_them(n)} up", markup=False)
     if r.no_log:
         n, run_id = len(r.no_log), max(r.no_log.values())
@@ -1814,7 +1814,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
         it = "it" if n == 1 else "they"
         err.print(f"{_jobs(n)} {left_sending} ({_some(r.not_in_log)}), {'is' if n == 1 else 'are'} not in the provider's request log, so most "
                   f"likely never sent; {it} stay{'s' if n == 1 else ''} reserved, and a run refuses over "
-                  f"{_them(n)}. `gridrun cancel {args.manifest} --void-unsent` puts {_them(n)} back as not sent "
+                  f"{_them(n)}. `gridrun cancel {typed(args.manifest)} --void-unsent` puts {_them(n)} back as not sent "
                   f"(nothing paid, nothing reserved); but if a gateway on the way still holds a create, the provider "
                   "may yet make and bill it with nothing here recording it", markup=False)
     for key, why in r.failed.items():
@@ -1827,18 +1827,18 @@ def cmd_cancel(args: argparse.Namespace) -> int:
         n = len(r.gone)
         say(f"{_jobs(n)} whose video the provider no longer has, so nothing to cancel: recorded "
             f"`unknown`, as a run records {_them(n)} (still reserved: {'it' if n == 1 else 'they'} may have been "
-            f"paid for); `gridrun retry --unknown {args.manifest}` sends {_them(n)} again (may pay twice)")
+            f"paid for); `gridrun retry --unknown {typed(args.manifest)}` sends {_them(n)} again (may pay twice)")
     finished = [k for k in r.finished if k not in r.dropped]
     running = [k for k in r.still_running if k not in r.dropped]
     if finished:
-        say(f"{_jobs(len(finished))} finished first: `gridrun run {args.manifest}` downloads {_them(len(finished))}")
+        say(f"{_jobs(len(finished))} finished first: `gridrun run {typed(args.manifest)}` downloads {_them(len(finished))}")
     if running:
         say(f"{_jobs(len(running))} still rendering after the request: the next run follows {_them(len(running))}")
     if r.not_taken:
         # asking again cannot succeed: said once, with the provider's answer, not as a request to try again
         n, keys = len(r.not_taken), list(r.not_taken)
         following = [k for k in keys if k not in r.dropped]
-        followed = (f"`gridrun run {args.manifest}` follows {_them(len(following))} to the end and downloads what "
+        followed = (f"`gridrun run {typed(args.manifest)}` follows {_them(len(following))} to the end and downloads what "
                     f"{'it renders' if len(following) == 1 else 'they render'}" if following else "")
         err.print(f"error: the provider does not take cancel requests ({visible(next(iter(r.not_taken.values())))}): "
                   f"{_jobs(n)} not cancelled ({_some(keys)}), still rendering and will be billed"
@@ -1847,7 +1847,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
         copy = visible(relpath(r.copy, Path.cwd())) if r.copy else "its copy in .runs/"
         if r.copy and not r.copy_there:
             copy += (", missing, and not written again from the state: `gridrun status "
-                     f"{args.manifest} --manifest-copy {r.copy_run}` gives its text")
+                     f"{typed(args.manifest)} --manifest-copy {r.copy_run}` gives its text")
         them = _them(len(r.dropped))
         say(f"{_jobs(len(r.dropped))} finished or still rendering that the manifest no longer has "
             f"({_some(r.dropped)}): put the manifest back as the run "
@@ -1857,7 +1857,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     if r.unresolved:
         err.print(f"{_jobs(len(r.unresolved))} sent by a run that stopped before the provider's answer was recorded "
                   f"({_some(r.unresolved)}) may be rendering and "
-                  f"{'was' if len(r.unresolved) == 1 else 'were'} not cancelled: `gridrun run {args.manifest}` finds "
+                  f"{'was' if len(r.unresolved) == 1 else 'were'} not cancelled: `gridrun run {typed(args.manifest)}` finds "
                   "out (Ctrl-C once as it starts keeps it from sending new jobs), then cancel again", markup=False)
     for key, why in r.errors.items():
         err.print(f"error: {visible(key)}: {visible(why)}", markup=False)
@@ -1865,14 +1865,14 @@ def cmd_cancel(args: argparse.Namespace) -> int:
         # nothing was recorded of them: still in flight in the state, so a cancel again asks the provider again
         n = len(r.errors)
         err.print(f"{_jobs(n)} not cancelled, a request to the provider having failed ({_some(list(r.errors))}): "
-                  f"still in flight and reserved; `gridrun cancel {args.manifest}` again tries {_them(n)} again, or "
-                  f"`gridrun run {args.manifest}` follows {_them(n)} to the end and downloads what "
+                  f"still in flight and reserved; `gridrun cancel {typed(args.manifest)}` again tries {_them(n)} again, or "
+                  f"`gridrun run {typed(args.manifest)}` follows {_them(n)} to the end and downloads what "
                   f"{'it renders' if n == 1 else 'they render'} (paid)", markup=False)
     for run_id, path in r.reports.items():
         say(f"report of run {run_id} written again with what the cancel recorded: {visible(str(relpath(path, Path.cwd())))}")
     for run_id, why in r.report_errors.items():
         err.print(f"warning: the report of run {run_id} could not be written again ({visible(why)}): it still shows the "
-                  f"jobs as before the cancel; `gridrun report {visible(str(args.manifest))} --run {run_id}` writes it",
+                  f"jobs as before the cancel; `gridrun report {typed(args.manifest)} --run {run_id}` writes it",
                   markup=False, highlight=False)
     return 1 if r.errors or r.unresolved or r.not_taken or r.not_in_log or r.look_later or r.log_unread or r.no_log \
         else 0
@@ -1904,7 +1904,7 @@ def _interrupted(args: argparse.Namespace, argv: list[str]) -> int:
     at the provider already, taken there but not recorded: the state still has those jobs in flight."""
     if args.command == "cancel":
         err.print(f"interrupted: cancel requests already sent may have stopped jobs at the provider, not yet recorded "
-                  f"here; `gridrun cancel {visible(str(args.manifest))}` again records what they did and cancels the "
+                  f"here; `gridrun cancel {typed(args.manifest)}` again records what they did and cancels the "
                   "rest", markup=False)
     else:
         err.print("interrupted")
@@ -2083,10 +2083,9 @@ def _dashed_manifest(parser: argparse.ArgumentParser, argv: Sequence[str]) -> No
         if word == "-" or not word.startswith("-") or word.split("=", 1)[0] in command._option_string_actions:
             continue
         if word.lower().endswith((".yaml", ".yml")) or os.path.lexists(word):
-            shown = shlex.quote(visible(word))
-            rest = [shlex.quote(visible(w)) for w in argv[:i] + argv[i + 1:]]
-            command.error(f"{shown} is read as an option: a manifest whose name starts with '-' goes as "
-                          f"{shlex.quote('./' + visible(word))} (or after --: {' '.join(['gridrun', *rest, '--', shown])})")
+            rest = [typed(w) for w in argv[:i] + argv[i + 1:]]
+            command.error(f"{typed(word)} is read as an option: a manifest whose name starts with '-' goes as "
+                          f"{typed('./' + word)} (or after --: {' '.join(['gridrun', *rest, '--', typed(word)])})")
 
 
 def _status_refused(args: argparse.Namespace) -> str | None:
@@ -2475,7 +2474,7 @@ def _said_unwritten(code: int, args: argparse.Namespace) -> int:
         lost(sys.stdout, exc)
     for name, reason in UNWRITTEN.items():
         ended = getattr(args, "run_ended", None)
-        run = (f"; the run itself ended {ended}: `gridrun status {shlex.quote(args.manifest)}` shows it"
+        run = (f"; the run itself ended {ended}: `gridrun status {typed(args.manifest)}` shows it"
                if ended else "")
         err.print(f"[red]error[/red]: {name} could not be written: {escape(reason)}{escape(run)}", highlight=False)
     return (code or 1) if UNWRITTEN else code
@@ -2516,7 +2515,7 @@ def _error_lines(exc: BaseException, command: str, manifest: str | None = None) 
         return [str(e) for e in exc.errors]
     if (isinstance(exc, NotRecordedError) and not isinstance(exc, RunStartingError) and manifest is not None
             and command in ("status", "report", "export") and str(exc).endswith(NO_STATE_YET)):
-        return [f"{exc}; `{shlex.join(['gridrun', 'run', manifest])}` runs it first"]
+        return [f"{exc}; {runs_it_first(manifest)}"]
     if isinstance(exc, GridrunError):
         return [str(exc)]
     if isinstance(exc, sqlite3.Error):  # the state store: read-only, on a disk SQLite cannot lock, damaged

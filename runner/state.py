@@ -19,7 +19,6 @@ import math
 import os
 import re
 import secrets
-import shlex
 import socket
 import sqlite3
 import sys
@@ -40,7 +39,7 @@ from .records import (  # noqa: F401 (re-exported)
     CACHED, EARLIER, MADE, NOT_COPIED, ORIGINS, EarlierTake, JobRecord, RunRecord, RunSummary, Snapshot, job_record,
     local_time, run_record,
 )
-from .terminal import visible
+from .terminal import runs_it_first, typed, visible
 
 
 
@@ -1659,7 +1658,7 @@ class Store:
         # the manifest given, else the one of the name that ran last
         path = None if manifest_name is None else (self.manifest_path,) if self.manifest_path else self.db.execute(
             "SELECT manifest_path FROM runs WHERE manifest_name=? ORDER BY id DESC LIMIT 1", (manifest_name,)).fetchone()
-        which = shlex.quote(str(path[0])) if path else f"--state {shlex.quote(str(self.path.parent))}"
+        which = typed(path[0]) if path else f"--state {typed(self.path.parent)}"
         return f"runs{of} recorded: {shown} (`gridrun status {which} --runs` lists them)"
 
     def not_recorded(self, manifest_name: str | None) -> NotRecordedError:
@@ -1674,7 +1673,7 @@ class Store:
         and, when the state holds runs of other manifests (sharing the state folder), their names and how to list
         them (a slip of the manifest, or of its `name:`, shows here)."""
         given = self.manifest_path
-        text = f"`gridrun run {shlex.quote(str(given)) if given else 'MANIFEST'}` runs it first"
+        text = runs_it_first(given) if given else "`gridrun run MANIFEST` runs it first"
         rows = self.db.execute("SELECT manifest_name, COUNT(*) FROM runs WHERE manifest_name != ?"
                                " GROUP BY manifest_name ORDER BY MAX(id) DESC", (manifest_name,)).fetchall()
         if not rows:
@@ -1682,7 +1681,7 @@ class Store:
         names = ", ".join(f"{visible(str(name))} ({n:,} run{'' if n == 1 else 's'})" for name, n in rows[:5])
         more = f" and {len(rows) - 5:,} more" if len(rows) > 5 else ""
         return (f"{text}; this state holds runs of other manifests: {names}{more} (`gridrun status --state "
-                f"{shlex.quote(str(self.path.parent))} --runs` lists them)")
+                f"{typed(self.path.parent)} --runs` lists them)")
 
     def runs(self, manifest_name: str | None = None) -> list[RunRecord]:
         """Runs, newest first."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import codecs
 import os
 import re
+import shlex
 import sys
 import unicodedata
 from collections.abc import Mapping
@@ -76,6 +77,24 @@ def visible(text: str) -> str:
     `\\r`, `\\u202e`), as an error's `!r` of a value does: a value of a manifest or a data file from elsewhere cannot
     clear the screen or retitle the window, and is seen as it is."""
     return _ACTING.sub(lambda m: repr(m.group())[1:-1], text) if _ACTING.search(text) else text
+
+
+def typed(word: str | os.PathLike[str]) -> str:
+    """`word` (a manifest's path) as a command a message proposes writes it: escaped as `visible` escapes it and
+    quoted for the shell, so that a space or a `#` in the name (`'my grid #1.yaml'`) is not a second word or a
+    comment where the line is pasted, and an ESC in it does not act on the terminal."""
+    return shlex.quote(visible(os.fspath(word)))
+
+
+def runs_it_first(manifest: str | os.PathLike[str]) -> str:
+    """The hint for a manifest with no run recorded: the command that runs it, or, for a path a run cannot record
+    (a name that is not UTF-8 text), what `run` would say of it instead of a command it refuses."""
+    from .localpaths import not_recordable
+
+    why = not_recordable(manifest)
+    if why is not None:
+        return f"the manifest's own path cannot be run: {why}"
+    return f"`gridrun run {typed(manifest)}` runs it first"
 
 
 def shows(stream: Any, text: str = "".join(ASCII)) -> bool:

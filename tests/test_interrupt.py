@@ -8,6 +8,7 @@ import dataclasses
 import io
 import json
 import os
+import shlex
 import signal
 import sqlite3
 import subprocess
@@ -354,6 +355,58 @@ def test_what_cancel_says_of_the_jobs_it_left_speaks_of_one_job_as_one(
             f"download {'the job' if n == 1 else 'them'}; until then a run refuses to start, or leaves {it} with "
             "--leave-in-flight") in out, out
     assert f"may be rendering and {was} not cancelled" in err, err
+
+
+@pytest.mark.parametrize("name", ["my grid #1.yaml", "esc\x1b[31mRED.yaml"])
+def test_every_command_cancel_proposes_writes_the_manifest_quoted_and_escaped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """A manifest named with a space and a `#` is one word where a line `cancel` writes is pasted, not `gridrun run
+    my grid` and a comment; an ESC in its name is written as Python writes it, not sent to the terminal."""
+    from runner import cli
+
+    result = api.CancelResult(finished=["a"], unresolved=["b"], errors={"c": "timed out"}, gone={"d": "404"},
+                              not_in_log=["e"], look_later={"f": ("in 5 minutes", 1)}, log_unread={"g": "403"},
+                              dropped=["h"], copy=tmp_path / "run-1.yaml", copy_there=False, copy_run=1,
+                              not_taken={"i": "405"}, report_errors={1: "disk full"})
+    monkeypatch.setattr(api, "cancel", lambda m, **_: result)
+    assert cli.main(["cancel", name]) == 1
+    said = " ".join(" ".join(capsys.readouterr()).split())
+    quoted = "'my grid #1.yaml'" if "#" in name else "'esc\\x1b[31mRED.yaml'"
+    for line in (f"`gridrun run {quoted}` downloads", f"`gridrun cancel {quoted}` looks", f"`gridrun cancel {quoted}`"
+                 " again looks", f"`gridrun cancel {quoted} --void-unsent`", f"`gridrun retry --unknown {quoted}`",
+                 f"`gridrun run {quoted}` finds out", f"`gridrun cancel {quoted}` again tries",
+                 f"`gridrun status {quoted} --manifest-copy 1`", f"`gridrun report {quoted} --run 1`"):
+        assert line in said, (line, said)
+    assert "\x1b" not in said
+
+
+def test_the_hint_for_a_manifest_never_run_writes_it_quoted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`status` of a manifest nothing ran: the `gridrun run` it proposes takes the name as one word; a name that is
+    not UTF-8 text is told what `run` tells it (rename it), not a command `run` refuses."""
+    from runner.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
+    m = m.rename(tmp_path / "my grid #1.yaml")
+    assert main(["status", m.name]) == 2
+    assert "`gridrun run 'my grid #1.yaml'` runs it first" in capsys.readouterr().err
+    odd = os.fsdecode(b"caf\xe9.yaml")
+    Path(odd).write_bytes(m.read_bytes())
+    assert main(["status", odd]) == 2
+    err = capsys.readouterr().err
+    assert "not UTF-8 text (byte 0xe9)" in err and "rename" in err and "gridrun run" not in err, err
+    other = write_manifest(tmp_path, n_seeds=1, styles=("anime",), name="other")
+    assert main(["run", str(other), "--no-report"]) == 0
+    capsys.readouterr()
+    assert main(["status", m.name]) == 2  # a state of other runs: its hint too
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"`gridrun run {shlex.quote(str(m))}` runs it first; this state holds runs of other manifests" in err, err
+    assert main(["status", odd]) == 2
+    err = capsys.readouterr().err
+    assert "not UTF-8 text (byte 0xe9)" in err and "gridrun run" not in err, err
 
 
 def test_a_run_that_left_one_job_rendering_then_cancelled_speaks_of_it_as_one(
