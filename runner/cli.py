@@ -11,6 +11,7 @@ if __name__ == "__main__":  # `python -m runner.cli`: the console script's entry
     entry()  # imports this module as `runner.cli` and exits
 
 import argparse
+import codecs
 import contextlib
 import dataclasses
 import difflib
@@ -2336,7 +2337,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (GridrunError, sqlite3.Error, OSError) as exc:
         return _failed(exc, args)
     except Exception as exc:  # noqa: BLE001 (a bug, or memory run out: one line to report, not a traceback)
+        if (said := _locale_refused(exc, argv)) is not None:
+            err.print(f"error: {_lines_visible(said)}", markup=False, highlight=False)
+            return 2
         return _unexpected(exc, args)
+
+
+def _locale_refused(exc: BaseException, argv: Sequence[str]) -> str | None:
+    """What to say of a file name this process could not write or read in its file-name encoding, where that is
+    not UTF-8 (`LC_ALL=C PYTHONUTF8=0`): the locale is the cause, and the command again in a UTF-8 one the fix.
+    None for any other error."""
+    from .localpaths import fs_encoding, locale_said
+
+    encoding = fs_encoding()
+    if encoding is None or not isinstance(exc, (UnicodeEncodeError, UnicodeDecodeError)):
+        return None
+    try:
+        if codecs.lookup(exc.encoding).name != encoding:
+            return None
+    except LookupError:
+        return None
+    bad = exc.object[exc.start:exc.end]
+    text = repr(bad if isinstance(bad, str) else bad.decode("latin-1"))
+    again = shlex.join(["LC_ALL=C.UTF-8", "gridrun", *(visible(w) for w in argv)])
+    return f"a file name holding {text}: {locale_said('it cannot be written in')}: `{again}`"
 
 
 def _first_error(group: BaseExceptionGroup) -> BaseException:

@@ -5,16 +5,22 @@ pathlib meets a path no file system takes with three kinds of error: ValueError 
 RuntimeError for a symlink loop (Python 3.11's `resolve()`), OSError for a name too long (ENAMETOOLONG) or a
 loop met by `stat()`. A caller catches `UNUSABLE` around the calls that resolve or test such a path, and says
 `why_unusable(exc)` at the field. A path a run records must be UTF-8 text as well (`not_recordable`).
+
+A process whose file-name encoding is not UTF-8 (`LC_ALL=C PYTHONUTF8=0`, a Latin-1 locale) cannot name a file
+whose name holds a character beyond that encoding (`unnameable`), and reads the UTF-8 bytes of a name it is given
+as bytes it cannot decode: both are said as the locale's doing (`LOCALE_FIX`), not the name's.
 """
 
 from __future__ import annotations
 
+import codecs
 import errno
 import os
 import re
 import sys
 
-__all__ = ["NAME_MAX", "PATH_MAX", "UNUSABLE", "limits", "not_recordable", "shown", "why_unusable"]
+__all__ = ["LOCALE_FIX", "NAME_MAX", "PATH_MAX", "UNUSABLE", "fs_encoding", "limits", "locale_said",
+           "not_recordable", "shown", "unnameable", "why_unusable"]
 
 UNUSABLE = (OSError, RuntimeError, ValueError)
 SHOWN_MAX = 160  # characters of a path a message shows
@@ -49,8 +55,41 @@ def _asked(path: str, name: str, default: int) -> int:
     return value if value > 0 else default
 
 
+LOCALE_FIX = "run gridrun in a UTF-8 locale: LC_ALL=C.UTF-8 (or PYTHONUTF8=1) before the command"
+
+
+def fs_encoding() -> str | None:
+    """The encoding this process names files in (`sys.getfilesystemencoding`, set by the locale) where it is not
+    UTF-8 (`ascii` under `LC_ALL=C PYTHONUTF8=0`, `iso8859-1`), else None."""
+    name = sys.getfilesystemencoding()
+    try:
+        name = codecs.lookup(name).name
+    except LookupError:
+        pass
+    return None if name == "utf-8" else name
+
+
+def locale_said(what: str = "its name cannot be written in") -> str:
+    """Why a name cannot be used in a process whose file-name encoding is not UTF-8, and what to do."""
+    return f"{what} this process's file-name encoding ({fs_encoding() or 'utf-8'}), which the locale sets; {LOCALE_FIX}"
+
+
+def unnameable(path: str | os.PathLike[str]) -> str | None:
+    """Why this process cannot name `path` to the system (a character beyond its non-UTF-8 file-name encoding:
+    `fs_encoding`), None when it can: said before the name is looked up, as `os.stat` would fail on it."""
+    if fs_encoding() is None:
+        return None
+    try:
+        os.fsencode(path)
+    except UnicodeEncodeError:
+        return locale_said()
+    return None
+
+
 def why_unusable(exc: BaseException) -> str:
     """What is wrong with a path that raised `exc` (one of `UNUSABLE`)."""
+    if isinstance(exc, UnicodeError):
+        return locale_said()
     if isinstance(exc, ValueError):
         return "its name holds a NUL byte (\\0), which no file name can hold"
     if isinstance(exc, OSError) and exc.errno == errno.ENAMETOOLONG:
@@ -71,6 +110,13 @@ def not_recordable(path: str | os.PathLike[str]) -> str | None:
     try:
         os.fspath(path).encode("utf-8")
     except UnicodeEncodeError as exc:
+        if fs_encoding() is not None:  # bytes read in a locale that is not UTF-8: UTF-8 ones too
+            try:
+                os.fsencode(path).decode("utf-8")
+            except (UnicodeError, ValueError):
+                pass
+            else:
+                return locale_said("it is UTF-8 text, unreadable in")
         code = ord(exc.object[exc.start])
         what = f"byte 0x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}, a lone surrogate"
         return (f"it is not UTF-8 text ({what}), and a run records it as text in its state and reports; rename "

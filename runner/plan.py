@@ -30,7 +30,7 @@ from .errors import (
 )
 from .ghexpr import fold as gh_fold
 from .jobs import BilledAbove, Job, format_value, job_hash, job_key
-from .localpaths import PATH_MAX, UNUSABLE, limits, not_recordable, shown, why_unusable
+from .localpaths import PATH_MAX, UNUSABLE, limits, not_recordable, shown, unnameable, why_unusable
 from .manifest import Manifest, Warned
 from .matrix import Combination, Expansion, Prepared, matrix_warnings, prepare
 from .outputs import (
@@ -399,6 +399,8 @@ def _check_paths(manifest: Manifest, jobs: Sequence[Job], out_dir: Path, path_ma
     aside_bytes = len(os.fsencode(superseded)) + 2 * (1 + 16) + 1
     for job in jobs:
         video = job.output_str
+        if (cannot := unnameable(video)) is not None:  # before any look at it, which would fail on the name
+            raise manifest.error(field, f"job {job.key!r} would write {video}: {cannot}")
         beside = files_beside(video)
         part, sidecar, poster = beside
         for path in (video, sidecar, poster, part) if guard else ():

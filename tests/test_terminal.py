@@ -169,3 +169,60 @@ def test_two_cjk_values_print_apart_in_an_ascii_plan(tmp_path: Path) -> None:
     out = done.stdout.decode("ascii")
     assert done.returncode == 0, done.stderr
     assert "look=\\u72d0\\u72f8" in out and "look=\\u72fc\\u7fa4" in out and "??" not in out, out
+
+
+def _ascii_names(*args: str, cwd: Path) -> subprocess.CompletedProcess[bytes]:
+    """`gridrun args` in a process whose file-name encoding is ASCII (the C locale, Python's UTF-8 mode off)."""
+    return _in_locale({"LC_ALL": "C", "PYTHONUTF8": "0"}, *args, cwd=cwd)
+
+
+def _said_locale(done: subprocess.CompletedProcess[bytes]) -> str:
+    err = done.stderr.decode("ascii")
+    assert done.returncode == 2, err
+    assert "bug in gridrun" not in err and "NUL byte" not in err, err
+    assert "file-name encoding (ascii)" in err and "LC_ALL=C.UTF-8" in err, err
+    return err
+
+
+@pytest.mark.timeout(240)
+def test_a_name_beyond_an_ascii_file_name_encoding_is_refused_naming_the_locale(tmp_path: Path) -> None:
+    """Under `LC_ALL=C PYTHONUTF8=0` an output name `\ufb01ne.mp4` cannot be named to the system: every command
+    that looks at it says so, and what to do, in one line (exit 2), with nothing sent."""
+    m = write_manifest(tmp_path, extra={
+        "params": {"prompt": "a fox, {{ look }}", "quality": "360p", "duration": 5},
+        "matrix": {"look": ["\ufb01ne", "fox"]}, "output": "{{ look }}.mp4"},
+        sim={"render_time": 0.1, "jitter": 0.0})
+    for command in ("validate", "plan", "run", "retry"):
+        err = _said_locale(_ascii_names(command, m.name, cwd=tmp_path))
+        assert "t.yaml:" in err and "output:" in err, err
+    assert not (tmp_path / ".gridrun").exists() or "state" not in os.listdir(tmp_path / ".gridrun")
+    assert _in_locale({"PYTHONUTF8": "1"}, "run", m.name, "--no-report", cwd=tmp_path).returncode == 0
+    for command in (["cancel"], ["report"], ["export", "--format", "csv"], ["plan", "--json"]):
+        _said_locale(_ascii_names(*command, m.name, cwd=tmp_path))
+
+
+@pytest.mark.timeout(240)
+def test_a_project_folder_named_in_utf8_under_an_ascii_locale_blames_the_locale(tmp_path: Path) -> None:
+    """A folder `\u00e9` is UTF-8 text: read under an ASCII locale its bytes do not decode, which is the locale's
+    doing, not the name's (no "rename", no "NUL byte")."""
+    folder = tmp_path / "w\u00e9 #1"
+    folder.mkdir()
+    m = write_manifest(folder, extra={"outputs_dir": "out \u00e9"}, n_seeds=1, styles=("anime",))
+    for command in ("plan", "status", "cancel"):
+        err = _said_locale(_ascii_names(command, m.name, cwd=folder))
+        assert "rename" not in err, err
+
+
+def test_any_file_name_the_locale_cannot_write_is_said_as_the_locale_s_doing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The last resort for a name met where no check looked before: one line naming the encoding and the command
+    to run again, not "a bug in gridrun"."""
+    from runner import cli
+
+    monkeypatch.setattr(sys, "getfilesystemencoding", lambda: "ascii")
+    exc = UnicodeEncodeError("ascii", "out/\u72d0.mp4", 4, 5, "ordinal not in range(128)")
+    said = cli._locale_refused(exc, ["report", "my m.yaml"])
+    assert said is not None and "'\u72d0'" in said and "file-name encoding (ascii)" in said, said
+    assert said.endswith("`LC_ALL=C.UTF-8 gridrun report 'my m.yaml'`"), said
+    assert cli._locale_refused(UnicodeEncodeError("latin-1", "\u72d0", 0, 1, "x"), ["report"]) is None
+    monkeypatch.setattr(sys, "getfilesystemencoding", lambda: "utf-8")
+    assert cli._locale_refused(exc, ["report"]) is None
