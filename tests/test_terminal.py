@@ -211,6 +211,10 @@ def test_a_project_folder_named_in_utf8_under_an_ascii_locale_blames_the_locale(
     for command in ("plan", "status", "cancel"):
         err = _said_locale(_ascii_names(command, m.name, cwd=folder))
         assert "rename" not in err, err
+    plain = write_manifest(tmp_path, extra={"outputs_dir": "out \u00e9"}, n_seeds=1, styles=("anime",))
+    for command in ("plan", "status"):  # the folder a manifest names: no NUL byte in it
+        err = _said_locale(_ascii_names(command, plain.name, cwd=tmp_path))
+        assert "outputs_dir:" in err, err
 
 
 def test_any_file_name_the_locale_cannot_write_is_said_as_the_locale_s_doing(monkeypatch: pytest.MonkeyPatch) -> None:
