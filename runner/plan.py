@@ -56,7 +56,7 @@ from .sweeps import (
     param_named,
     sweeps_of,
 )
-from .yamlsource import read_otherwise_before
+from .yamlsource import cut_by_comments, read_otherwise_before
 
 if TYPE_CHECKING:
     from .resume import LeftBehind
@@ -500,6 +500,36 @@ def _read_otherwise(manifest: Manifest) -> list[str]:
         "place"))]
 
 
+_NOT_TEXT = frozenset({"file", "range", "exclude"})
+
+
+def _free_text(path: tuple[Any, ...]) -> bool:
+    """`path` (in a manifest) is a value of free text: a prompt or negative prompt, a var's value, a matrix value
+    (not a data file's name, a range's bounds or an exclude entry)."""
+    if any(part in _NOT_TEXT for part in path):
+        return False
+    at = next((i for i, part in enumerate(path) if part in ("params", "vars", "matrix")), None)
+    if at is None or len(path) <= at + 1:
+        return False
+    return path[at] != "params" or path[at + 1] in ("prompt", "negative_prompt")
+
+
+def _cut_by_comments(manifest: Manifest) -> list[str]:
+    """A warning at each unquoted free-text value of the manifest a comment cuts short (`prompt: shot #3 of the
+    series`, `yamlsource.cut_by_comments`): YAML ends the value before ` #`, and what follows on the line is neither
+    read nor sent, though it was most likely meant as text."""
+    if not manifest.text or "#" not in manifest.text:
+        return []
+    warnings = []
+    for path, value, comment in cut_by_comments(manifest.text, _free_text):
+        tail = value if len(value) <= 40 else "..." + value[-37:]
+        rest = comment if len(comment) <= 40 else comment[:37] + "..."
+        warnings.append(manifest.warning(path, (
+            f"the text from {rest!r} on is a YAML comment (a ' #' starts one), so the value ends at {tail!r} and "
+            "the rest of the line is not sent; quote the value to keep it")))
+    return warnings
+
+
 def warnings_of(plan: Plan, diff: Diff | None) -> tuple[str, ...]:
     """What `gridrun plan` and `gridrun run` warn of before anything is sent: the plan's warnings, its files in the
     way (`overwrites`), and the state's (`diff`, None where nothing has run yet)."""
@@ -783,7 +813,7 @@ def _build(
         excluded=tuple(excluded),
         axes=tuple(axes),
         varying=tuple(k for k, vs in axes.items() if len(vs) > 1 or k in partial),
-        warnings=(*folder_warnings, *ctx_job.warnings),
+        warnings=(*folder_warnings, *_cut_by_comments(manifest), *ctx_job.warnings),
         total_micros=sum(j.cost_micros for j in jobs),
         outputs_dir=out_dir,
         state_dir=state_dir_of(manifest),

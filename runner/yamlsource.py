@@ -8,7 +8,7 @@ from __future__ import annotations
 import codecs
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -223,6 +223,50 @@ def read_otherwise_before(text: str, file: Path) -> list[tuple[tuple[Any, ...], 
         elif isinstance(value, str) and value != old and any(c in value for c in _BREAKS_OF_YAML_1_1):
             found.append((path, next(c for c in value if c in _BREAKS_OF_YAML_1_1)))
     return sorted(found, key=lambda item: locate(positions, item[0]))
+
+
+# A `#` after a space, followed by more text on the line: a comment in YAML, though in a free-text value (a
+# prompt's "shot #3", "#no watermark") it was most likely meant as text.
+_CUTTING_COMMENT = re.compile(r"[ \t]+(#\S[^\r\n]*)")
+
+
+def cut_by_comments(text: str, free_text: Callable[[tuple[Any, ...]], bool]) -> list[tuple[tuple[Any, ...], str, str]]:
+    """The plain (unquoted) strings of the YAML `text` at a path `free_text` takes, that a comment follows on
+    their last line whose `#` is followed by text without a space (`prompt: shot #3 of the series`): each as (its
+    path, the string YAML reads, the comment), in the file's order. YAML ends the string before the comment; the
+    words after it, which the writer most likely meant as part of it, are not sent. `# a note`, with a space after
+    the `#`, is taken as the comment it reads as, and `C#` (no space before) is text. [] when the text does not
+    parse (the error is said elsewhere)."""
+    if "#" not in text:
+        return []
+    try:
+        loader = _Loader(text)
+        try:
+            root = loader.get_single_node()
+        finally:
+            loader.dispose()
+    except (yaml.YAMLError, _TooDeep):
+        return []
+    found: list[tuple[int, tuple[Any, ...], str, str]] = []
+    stack: list[tuple[tuple[Any, ...], Any]] = [((), root)]
+    seen: set[int] = set()
+    while stack:
+        path, node = stack.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            stack.extend((path + (key.value,), value) for key, value in node.value
+                         if isinstance(key, yaml.ScalarNode))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((path + (i,), item) for i, item in enumerate(node.value))
+        elif (isinstance(node, yaml.ScalarNode) and node.style is None and node.tag == _STR and node.value
+              and free_text(path)):
+            buffer = node.end_mark.buffer
+            m = _CUTTING_COMMENT.match(buffer, node.end_mark.pointer) if isinstance(buffer, str) else None
+            if m is not None:
+                found.append((node.end_mark.pointer, path, node.value, m[1].rstrip("\0").translate(_GIVE_BACK)))
+    return [(path, value, comment) for _, path, value, comment in sorted(found, key=lambda f: f[0])]
 
 
 def double_quoted_source(text: str, path: tuple[Any, ...]) -> str | None:

@@ -933,3 +933,48 @@ def test_the_readmes_manifest_is_the_demo_exactly() -> None:
     section = (root / "README.md").read_text(encoding="utf-8").split("\n## A manifest\n", 1)[1]
     block = section.split("```yaml\n", 1)[1].split("```\n", 1)[0]
     assert block == (root / "manifests" / "demo.yaml").read_text(encoding="utf-8")
+
+
+_CUT = """version: 1
+name: h
+provider: sim
+model: pixverse-v5.6
+params:
+  prompt: a {{ look }} {{ tag }} fox in shot #3 of the series, {{ look }} style, {{ mood }}
+  negative_prompt: blurry #no watermark
+  quality: 360p   #note
+  duration: 5  # five seconds
+vars:
+  mood: calm #quiet
+matrix:
+  look: [anime, C#, F# minor]   # keys
+  tag:
+    - 'quoted #kept'
+    - plain # a comment
+    - take #2
+output: "{{ hash }}.mp4"
+"""
+
+
+def test_a_comment_that_cuts_an_unquoted_free_text_value_is_warned_of_at_its_line(tmp_path: Path) -> None:
+    """`prompt: shot #3 of the series` sends "shot": YAML reads the rest as a comment. Warned at the value's line for
+    a prompt, a negative prompt, a var and a matrix value; not for `# a comment`, `C#`, a quoted value, nor a
+    comment after a field that is not free text."""
+    from runner import api
+
+    m = tmp_path / "hash.yaml"
+    m.write_text(_CUT)
+    warned = [w for w in api.plan(m).warnings if "YAML comment" in w]
+    assert [w.split(": ", 1)[0].rsplit("/", 1)[-1] for w in warned] == ["hash.yaml:6:3", "hash.yaml:7:3", "hash.yaml:11:3",
+                                                    "hash.yaml:17:7"], warned
+    assert "'#3 of the series, {{ look }} style, {...' on is a YAML comment" in warned[0], warned[0]
+    assert "ends at 'a {{ look }} {{ tag }} fox in shot'" in warned[0] and "quote the value" in warned[0], warned[0]
+    assert "'#no watermark'" in warned[1] and "'#quiet'" in warned[2] and "'#2'" in warned[3], warned
+
+
+def test_a_manifest_whose_comments_follow_a_space_is_not_warned_of(tmp_path: Path) -> None:
+    from runner import api
+
+    m = tmp_path / "ok.yaml"
+    m.write_text(_CUT.replace(" #3", " no. 3").replace(" #no w", " no w").replace(" #quiet", "").replace(" #2", " 2"))
+    assert not [w for w in api.plan(m).warnings if "YAML comment" in w]
