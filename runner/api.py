@@ -334,10 +334,12 @@ def _rule_errors(m: Manifest, rules: list[Any]) -> list[ManifestError]:
     return errors
 
 
-def _stored(store: Store, p: Plan) -> tuple[dict[str, Stored], dict[str, str], str | None, dict[str, str]]:
+def _stored(store: Store, p: Plan) -> tuple[dict[str, Stored], dict[str, str], str | None, dict[str, str],
+                                            list[tuple[Any, Any]]]:
     """The state's record of each job of the plan (by hash) as a run will find it, the previous run's job
-    key -> hash, what is wrong when the plan's output folder is gone (`resume.outputs_gone`), and what differs in
-    the request of each job whose hash differs from the previous run's of its key (`_changes`)."""
+    key -> hash, what is wrong when the plan's output folder is gone (`resume.outputs_gone`), what differs in
+    the request of each job whose hash differs from the previous run's of its key (`_changes`), and the jobs whose
+    request differs from one of the previous run only in the Unicode form of a letter (`_form_only`)."""
     rows = store.jobs_by_hash([j.hash for j in p.jobs])
     made = store.simulator_takes(list(rows))
     stored = {}
@@ -377,6 +379,8 @@ def _stored(store: Store, p: Plan) -> tuple[dict[str, Stored], dict[str, str], s
                            lost=was["state"] == "unknown" and bool(dict(was).get("provider_id")))
     previous: dict[str, str] = {}
     before: dict[str, str] = {}  # key -> the previous run's parameters (JSON) of a job that differs now
+    # the composed form of a key beyond ASCII the plan no longer has -> (that key, its parameters, JSON)
+    dropped: dict[str, tuple[str, str]] = {}
     last = store.latest_run(p.manifest.name)
     if last is not None:
         now = {j.key: j.hash for j in p.jobs}
@@ -384,7 +388,39 @@ def _stored(store: Store, p: Plan) -> tuple[dict[str, Stored], dict[str, str], s
             previous[r["run_key"]] = r["hash"]
             if now.get(r["run_key"], r["hash"]) != r["hash"]:
                 before[r["run_key"]] = r["params"]
-    return stored, previous, resume.outputs_gone(p, rows), _changes(p, last, before) if before else {}
+            elif r["run_key"] not in now and not r["run_key"].isascii():
+                dropped.setdefault(plan_mod.in_nfc(r["run_key"]), (r["run_key"], r["params"]))
+    form_only = _form_only(p, last, before, dropped, previous) if before or dropped else []
+    return (stored, previous, resume.outputs_gone(p, rows), _changes(p, last, before) if before else {},
+            form_only)
+
+
+def _form_only(p: Plan, last: Any, before: Mapping[str, str], dropped: Mapping[str, tuple[str, str]],
+               previous: Mapping[str, str]) -> list[tuple[Any, Any]]:
+    """The jobs of the plan whose request equals that of a job of run `last` once every string in both is
+    composed (`plan.in_nfc`), but not as written: of the same key (`before`: key -> its parameters then), or of a
+    key the plan no longer has that is the same once composed (`dropped`). Each as (then, now), the parameters.
+    A manifest or a data file saved again in another Unicode form makes them, which a
+    run would pay for again."""
+    m = p.manifest
+    if last.provider != m.provider or last.model != m.model:
+        return []
+    found: list[tuple[Any, Any]] = []
+    for job in p.jobs:
+        if job.key in before:
+            text = before[job.key]
+        elif dropped and job.key not in previous and (was := dropped.get(plan_mod.in_nfc(job.key))) is not None:
+            text = was[1]
+        else:
+            continue
+        try:
+            old = json.loads(text)
+            new = json.loads(json.dumps(job.params, default=str))
+        except (TypeError, ValueError):
+            continue
+        if old != new and plan_mod.in_nfc(old) == plan_mod.in_nfc(new):
+            found.append((old, new))
+    return found
 
 
 def _changes(p: Plan, last: Any, before: Mapping[str, str]) -> dict[str, str]:
@@ -409,8 +445,10 @@ def _changes(p: Plan, last: Any, before: Mapping[str, str]) -> dict[str, str]:
                 a, b = old.get(name), new.get(name)
                 if a == b:
                     continue
-                # a text quoted (a prompt's commas would blur where "then" begins), as --explain shows it
-                shown = [("not set" if v is None else json.dumps(v, ensure_ascii=False) if isinstance(v, str)
+                # a text quoted (a prompt's commas would blur where "then" begins), as --explain shows it; two
+                # that read the same (a letter composed or not) with their characters beyond ASCII escaped
+                alike = isinstance(a, str) and isinstance(b, str) and plan_mod.in_nfc(a) == plan_mod.in_nfc(b)
+                shown = [("not set" if v is None else json.dumps(v, ensure_ascii=alike) if isinstance(v, str)
                           else format_value(v)) for v in (a, b)]
                 short = all(len(t) <= 32 and not isinstance(v, (dict, list)) for t, v in zip(shown, (a, b)))
                 parts.append(f"params.{name}: {shown[0]} then, {shown[1]} now" if short else f"params.{name}")
@@ -460,7 +498,7 @@ def diff(
     except NotRecordedError:  # an empty file: a run being made this moment, or one killed before it wrote
         return None
     with store:
-        stored, previous, gone, changes = _stored(store, p)
+        stored, previous, gone, changes, form_only = _stored(store, p)
         left, warnings = left_behind(p, store), (*name_shared(p, store), *folder_shared(p, store))
         if gone is not None:  # said before anything else: `run` and `retry` refuse it
             field = (plan_mod.outputs_field(p.manifest),)
@@ -473,6 +511,8 @@ def diff(
                            skip_posters=() if force else d.verified - again, renders=store.renders)
         last = store.latest_run(p.manifest.name)
         above = None if last is None else store.billed_above(last)
+        if form_only and last is not None:
+            warnings = (plan_mod.form_only_warning(p.manifest, last.id, form_only), *warnings)
     return replace(d, left_behind=left, warnings=warnings, aside=aside, changes=changes,
                    previous_run=None if last is None else last.id, billed_above=above)
 

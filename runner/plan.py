@@ -14,7 +14,8 @@ import os
 import re
 import shlex
 import stat
-from collections.abc import Callable, Collection, Mapping, Sequence
+import unicodedata
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -826,6 +827,73 @@ def _build(
     )
 
 
+def in_nfc(value: Any) -> Any:
+    """`value` (a job's parameters, JSON) with every string in it, keys too, composed (Unicode's NFC): what it
+    reads as, whichever form a file was saved in."""
+    if isinstance(value, str):
+        return unicodedata.normalize("NFC", value)
+    if isinstance(value, list):
+        return [in_nfc(v) for v in value]
+    if isinstance(value, dict):
+        return {in_nfc(k): in_nfc(v) for k, v in value.items()}
+    return value
+
+
+def _strings(value: Any) -> Iterable[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+    elif isinstance(value, dict):
+        for k in sorted(value, key=lambda k: in_nfc(k)):
+            yield k
+            yield from _strings(value[k])
+
+
+def _cluster(text: str, at: int) -> str:
+    """The character at `at` and the combining marks that follow it."""
+    end = at + 1
+    while end < len(text) and unicodedata.combining(text[end]):
+        end += 1
+    return text[at:end]
+
+
+def _code_points(cluster: str) -> str:
+    """`é` -> "é U+00E9", `e` + U+0301 -> "e + U+0301": how a warning names a letter written in one form."""
+    return " + ".join(c if c.isascii() else f"U+{ord(c):04X}" if unicodedata.combining(c) else f"{c} U+{ord(c):04X}"
+                      for c in cluster)
+
+
+def form_said(then: Any, now: Any) -> str:
+    """The first letter written in another Unicode form in `now` than in `then` (equal under `in_nfc`): "é U+00E9
+    then, e + U+0301 now"; "" when no string differs."""
+    for a, b in zip(_strings(then), _strings(now)):
+        if a == b:
+            continue
+        at = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+        while at > 0 and (unicodedata.combining(a[min(at, len(a) - 1)]) or unicodedata.combining(b[min(at, len(b) - 1)])):
+            at -= 1
+        return f"{_code_points(_cluster(a, at))} then, {_code_points(_cluster(b, at))} now"
+    return ""
+
+
+def form_only_warning(manifest: Manifest, run_id: int, found: Sequence[tuple[Any, Any]]) -> Warned:
+    """The warning of jobs to send whose request equals one of run `run_id` but for the Unicode form of a letter
+    (`found`: (then, now) of each, their keys or parameters): a manifest or a data file saved again composed or
+    not (NFC, NFD), by an editor or a copy from another system, whose jobs a run would pay for again."""
+    n = len(found)
+    jobs = "1 job differs" if n == 1 else f"{n:,} jobs differ"
+    said = form_said(*found[0])
+    return manifest.warning((), (
+        f"{jobs} from run {run_id} only in Unicode form (a letter composed or not: {said}): "
+        f"{'it' if n == 1 else 'they'} would be rendered and paid for again, for what reads the same; to have "
+        f"{'it' if n == 1 else 'them'} as run {run_id} made {'it' if n == 1 else 'them'}, save the manifest (or "
+        "the data file the text comes from) as it was, in that form"))
+
+
+# --------------------------------------------------------------------------------------------------
+# The plan against the state store.
 # --------------------------------------------------------------------------------------------------
 # The plan against the state store.
 

@@ -2114,3 +2114,62 @@ def api_run(m: Path, provider: Any, options: Any = None) -> Any:
     from runner.executor import RunOptions
 
     return api.run(m, provider=provider, options=options or RunOptions(), report=False)
+
+
+def _nfd(path: Path) -> None:
+    import unicodedata
+
+    path.write_text(unicodedata.normalize("NFD", path.read_text(encoding="utf-8")), encoding="utf-8")
+
+
+def test_a_manifest_saved_again_decomposed_warns_that_its_jobs_would_be_paid_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`café` saved as `cafe` + U+0301 reads the same but is another request: the plan names the letter and what to
+    do, and its "differs from run 1" line shows the two texts apart, not as the same characters twice."""
+    monkeypatch.setenv("COLUMNS", "400")
+    m = write(tmp_path / "m.yaml", """\
+        params:
+          prompt: "a fox in a caf\u00e9, {{ look }}"
+          quality: 360p
+        matrix:
+          look: [clay, "ann\u00e9e"]
+        output: "{{ look }}.mp4"
+        sim: {render_time: 0.1, jitter: 0}
+        """, HEAD)
+    assert run_cli(capsys, "run", str(m), "--no-report")[0] == 0
+    code, out, err = run_cli(capsys, "plan", str(m))
+    assert code == 0 and "Unicode form" not in err + out
+    _nfd(m)
+    code, out, err = run_cli(capsys, "plan", str(m))
+    said = " ".join((out + err).split())
+    assert code == 0
+    assert ("2 jobs differ from run 1 only in Unicode form (a letter composed or not: \u00e9 U+00E9 then, e + U+0301 "
+            "now): they would be rendered and paid for again") in said, said
+    assert "save the manifest (or the data file the text comes from) as it was" in said, said
+    assert '(params.prompt: "a fox in a caf\\u00e9, clay" then, "a fox in a cafe\\u0301, clay" now)' in said, said
+
+
+def test_a_data_file_saved_again_decomposed_warns_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A prompts file re-saved NFD: the job's key is another (`new`, the earlier one "no longer in the manifest");
+    the plan says why, in its JSON too."""
+    data = tmp_path / "prompts.txt"
+    data.write_text("a fox in a caf\u00e9\nan owl\n", encoding="utf-8")
+    m = write(tmp_path / "t.yaml", """\
+        params:
+          prompt: "{{ look }}"
+          quality: 360p
+        matrix:
+          look: {file: prompts.txt}
+        output: "{{ hash }}.mp4"
+        sim: {render_time: 0.1, jitter: 0}
+        """, HEAD)
+    assert run_cli(capsys, "run", str(m), "--no-report")[0] == 0
+    _nfd(data)
+    code, out, _ = run_cli(capsys, "plan", "--json", str(m))
+    assert code == 0
+    warned = [w for w in json.loads(out)["warnings"] if "Unicode form" in w]
+    assert warned and "1 job differs from run 1 only in Unicode form" in warned[0], warned
+    assert "\u00e9 U+00E9 then, e + U+0301 now" in warned[0], warned
