@@ -2330,17 +2330,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(exc, BrokenPipeError):
             return 0
         if not isinstance(exc, (GridrunError, sqlite3.Error, OSError)):
-            return _unexpected(exc, args)
+            return _unexpected(exc, args, argv)
         return _failed(exc, args)
     except BrokenPipeError:
         return 0
     except (GridrunError, sqlite3.Error, OSError) as exc:
         return _failed(exc, args)
     except Exception as exc:  # noqa: BLE001 (a bug, or memory run out: one line to report, not a traceback)
-        if (said := _locale_refused(exc, argv)) is not None:
-            err.print(f"error: {_lines_visible(said)}", markup=False, highlight=False)
-            return 2
-        return _unexpected(exc, args)
+        return _unexpected(exc, args, argv)
 
 
 def _locale_refused(exc: BaseException, argv: Sequence[str]) -> str | None:
@@ -2396,17 +2393,20 @@ def _unexpected_error(exc: BaseException) -> bool:
     return isinstance(exc, Exception) and not isinstance(exc, (GridrunError, sqlite3.Error, OSError))
 
 
-def _unexpected(exc: BaseException, args: argparse.Namespace) -> int:
+def _unexpected(exc: BaseException, args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
     """Say an error gridrun did not expect (a bug; memory run out; a package it needs missing): what it was and
     where, what to do; exit 1 (2 for a missing package). A run it stopped has recorded its end (crashed), its jobs
-    as it left them, what it paid for kept: the next run collects the jobs left in flight at no new cost."""
+    as it left them, what it paid for kept: the next run collects the jobs left in flight at no new cost. A file
+    name the locale's encoding cannot hold (`_locale_refused`) is said as that, exit 2."""
     missing = _missing_dependency(exc)
-    err.print(f"[red]error[/red]: {escape(_lines_visible(missing or _unexpected_line(exc)))}", highlight=False)
+    locale = None if missing is not None else _locale_refused(exc, argv)
+    line = missing or locale or _unexpected_line(exc)
+    err.print(f"[red]error[/red]: {escape(_lines_visible(line))}", highlight=False)
     if args.command in ("run", "retry") and _crashed_here(args):
         err.print("the run stopped there, recorded crashed, every job as it last recorded it: `gridrun status` shows "
                   "them; `gridrun run` goes on, collecting the paid jobs left in flight at no new cost, and "
                   "`gridrun report` writes the report", markup=False, highlight=False)
-    return 1 if missing is None else MISSING_DEPENDENCY
+    return MISSING_DEPENDENCY if missing is not None else 1 if locale is None else 2
 
 
 # The packages gridrun depends on, by the name they are imported as: their distribution's requirement (as

@@ -230,3 +230,19 @@ def test_any_file_name_the_locale_cannot_write_is_said_as_the_locale_s_doing(mon
     assert cli._locale_refused(UnicodeEncodeError("latin-1", "\u72d0", 0, 1, "x"), ["report"]) is None
     monkeypatch.setattr(sys, "getfilesystemencoding", lambda: "utf-8")
     assert cli._locale_refused(exc, ["report"]) is None
+
+
+def test_a_file_name_error_met_anywhere_ends_the_command_with_the_locale_s_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    from runner import api, cli
+
+    def fails(*_: object, **__: object) -> None:
+        raise UnicodeEncodeError("ascii", "out/\u72d0.mp4", 4, 5, "ordinal not in range(128)")
+
+    monkeypatch.setattr(sys, "getfilesystemencoding", lambda: "ascii")
+    monkeypatch.setattr(api, "plan", fails)
+    assert cli.main(["plan", "m.yaml"]) == 2
+    err = capsys.readouterr().err
+    assert "bug in gridrun" not in err and "file-name encoding (ascii)" in err, err
+    assert "`LC_ALL=C.UTF-8 gridrun plan m.yaml`" in err, err
