@@ -371,10 +371,9 @@ def holds_take(video: str | Path, job_hash: str, sha256: str, digests: Digests |
         return False
     except UnicodeEncodeError:  # a name beyond this process's file-name encoding: the locale's doing, said so
         from .errors import UsageError
-        from .localpaths import locale_said
-        from .terminal import visible
+        from .localpaths import locale_said, shown
 
-        raise UsageError(f"{visible(path)}: {locale_said()}") from None
+        raise UsageError(f"{shown(path)}: {locale_said()}") from None
     if not stat.S_ISREG(made.st_mode):
         return False
     try:
