@@ -31,7 +31,15 @@ from .errors import (
 )
 from .ghexpr import fold as gh_fold
 from .jobs import BilledAbove, Job, format_value, job_hash, job_key
-from .localpaths import PATH_MAX, UNUSABLE, limits, not_recordable, shown, unnameable, why_unusable
+from .localpaths import (
+    PATH_MAX,
+    UNUSABLE,
+    limits,
+    not_recordable,
+    shown,
+    unnameable,
+    why_unusable,
+)
 from .manifest import Manifest, Warned
 from .matrix import Combination, Expansion, Prepared, matrix_warnings, prepare
 from .outputs import (
