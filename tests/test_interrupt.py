@@ -373,8 +373,8 @@ def test_every_command_cancel_proposes_writes_the_manifest_quoted_and_escaped(
     assert cli.main(["cancel", name]) == 1
     said = " ".join(" ".join(capsys.readouterr()).split())
     quoted = "'my grid #1.yaml'" if "#" in name else "'esc\\x1b[31mRED.yaml'"
-    for line in (f"`gridrun run {quoted}` downloads", f"`gridrun cancel {quoted}` looks", f"`gridrun cancel {quoted}`"
-                 " again looks", f"`gridrun cancel {quoted} --void-unsent`", f"`gridrun retry --unknown {quoted}`",
+    for line in (f"`gridrun run {quoted}` downloads", f"`gridrun cancel {quoted}` looks",
+                 f"`gridrun cancel {quoted}` again looks", f"`gridrun cancel {quoted} --void-unsent`", f"`gridrun retry --unknown {quoted}`",
                  f"`gridrun run {quoted}` finds out", f"`gridrun cancel {quoted}` again tries",
                  f"`gridrun status {quoted} --manifest-copy 1`", f"`gridrun report {quoted} --run 1`"):
         assert line in said, (line, said)
