@@ -18,10 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
-
-from jsonschema import Draft202012Validator, validators
-from jsonschema.exceptions import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from runner.datafiles import DATA_FILE_TYPES, Cap, DataLines, resolve_files, resolve_matrix_files, value_position
 from runner.errors import ManifestError
@@ -32,6 +29,9 @@ from runner.yamlsource import (
     MAX_BYTES, Position, Positions, dotted, double_quoted_source, kind, load_yaml, locate, raise_all, read_text,
     read_yaml,
 )
+
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
 
 __all__ = [
     "DATA_FILE_TYPES", "DEFAULT_OUTPUT", "DEFAULT_PROVIDER", "RUN_DEFAULTS", "SCHEMA_PATH", "Manifest", "Position",
@@ -251,35 +251,193 @@ def _is_number(checker: Any, instance: Any) -> bool:
         return False
 
 
-_Validator = validators.extend(  # type: ignore[no-untyped-call]
-    Draft202012Validator,
-    type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer).redefine("number", _is_number),
-)
+@lru_cache(maxsize=1)
+def _validator_class() -> Any:
+    """Draft 2020-12 with gridrun's integers and numbers; jsonschema is imported only when a document is to be
+    explained (`_schema_errors`) or another schema checked: importing it costs more than a run's planning."""
+    from jsonschema import Draft202012Validator, validators
+
+    return validators.extend(  # type: ignore[no-untyped-call]
+        Draft202012Validator,
+        type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer).redefine("number", _is_number),
+    )
+
+
+@lru_cache(maxsize=1)
+def _schema() -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    return schema
 
 
 @lru_cache(maxsize=1)
 def _validator() -> Any:
-    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
-    return _Validator(schema)
+    return _validator_class()(_schema())
 
 
 @lru_cache(maxsize=1)
 def field_names() -> dict[str, str]:
     """Every field a manifest sets for itself, not for a request: its top-level fields and those of `run:`, each
     as it is written in a manifest (`model`, `run.budget_usd`)."""
-    schema = _validator().schema
+    schema = _schema()
     names = {name: name for name in schema["properties"]}
     names.update({name: f"run.{name}" for name in schema["$defs"]["run"]["properties"]})
     return names
 
 
 def _schema_errors(manifest: Manifest) -> list[ManifestError]:
+    if schema_allows(_schema(), manifest.data):
+        return []
     return schema_errors(_validator(), manifest.data, manifest.error)
 
 
 def schema_validator(path: Path) -> Any:
     """A validator of the JSON schema at `path`, with gridrun's integers and numbers (no booleans, finite)."""
-    return _Validator(json.loads(path.read_text(encoding="utf-8")))
+    return _validator_class()(json.loads(path.read_text(encoding="utf-8")))
+
+
+# -- the quick check of a valid document -------------------------------------------------------------
+#
+# Most manifests are valid, and saying so needs none of jsonschema (importing it and the packages under it costs
+# some 50 ms, more than planning a few hundred jobs). `schema_allows` answers for the keywords the manifest schema
+# uses, exactly as jsonschema's Draft 2020-12 validator with gridrun's types does; a keyword it does not know (a
+# schema that grew one), a reference other than one inside the document, or a value it cannot compare as
+# jsonschema does makes it unsure, and jsonschema decides. It only ever skips jsonschema for a document jsonschema
+# finds nothing wrong with: an invalid one is explained by jsonschema, as before.
+
+
+class _Unsure(Exception):
+    """The quick check cannot tell as jsonschema would."""
+
+
+# Keywords that validate nothing (annotations), and `then`/`else`, which only `if` applies.
+_ANNOTATIONS = frozenset({"$schema", "$id", "$comment", "$defs", "title", "description", "default", "examples",
+                          "deprecated", "readOnly", "writeOnly", "then", "else"})
+
+
+def schema_allows(schema: Any, document: Any) -> bool:
+    """Whether `document` is valid under `schema` (True only when jsonschema would find no error in it; False
+    when it would, or when this check cannot tell)."""
+    try:
+        return _allows(schema, document, schema)
+    except (_Unsure, RecursionError, TypeError, ValueError, re.error):  # a value it cannot compare, say
+        return False
+
+
+def _allows(schema: Any, value: Any, root: Any) -> bool:
+    if schema is True:
+        return True
+    if schema is False:
+        return False
+    if not isinstance(schema, dict) or (schema is not root and "$id" in schema):  # another base for its references
+        raise _Unsure
+    for keyword, arg in schema.items():
+        if keyword in _ANNOTATIONS or keyword.startswith("x-"):
+            continue
+        check = _KEYWORDS.get(keyword)
+        if check is None:
+            raise _Unsure
+        if not check(arg, value, schema, root):
+            return False
+    return True
+
+
+def _is_type(name: Any, value: Any) -> bool:
+    if name == "object":
+        return isinstance(value, dict)
+    if name == "array":
+        return isinstance(value, list)
+    if name == "string":
+        return isinstance(value, str)
+    if name == "integer":
+        return _is_integer(None, value)
+    if name == "number":
+        return _is_number(None, value)
+    if name == "boolean":
+        return isinstance(value, bool)
+    if name == "null":
+        return value is None
+    raise _Unsure
+
+
+def _equal(one: Any, two: Any) -> bool:
+    """jsonschema's equality of two plain values (`true` is not 1); unsure of lists and mappings."""
+    if one is two:
+        return True
+    if isinstance(one, str) or isinstance(two, str):
+        return bool(one == two)
+    plain = (bool, int, float, type(None))
+    if not isinstance(one, plain) or not isinstance(two, plain):
+        raise _Unsure
+    if isinstance(one, bool) or isinstance(two, bool):
+        return False  # not the same object: two booleans that differ, or a boolean and a number
+    return bool(one == two)
+
+
+def _resolve(ref: Any, root: Any) -> Any:
+    if not isinstance(ref, str) or not ref.startswith("#/") or "~" in ref or "%" in ref:
+        raise _Unsure
+    node = root
+    for part in ref[2:].split("/"):
+        if not isinstance(node, dict) or part not in node:
+            raise _Unsure
+        node = node[part]
+    return node
+
+
+def _if(arg: Any, value: Any, schema: Any, root: Any) -> bool:
+    if _allows(arg, value, root):
+        return "then" not in schema or _allows(schema["then"], value, root)
+    return "else" not in schema or _allows(schema["else"], value, root)
+
+
+def _additional(arg: Any, value: Any, schema: Any, root: Any) -> bool:
+    if not isinstance(value, dict):
+        return True
+    if "patternProperties" in schema:
+        raise _Unsure
+    named = schema.get("properties", {})
+    extras = [key for key in value if key not in named]
+    if isinstance(arg, dict):
+        return all(_allows(arg, value[key], root) for key in extras)
+    return bool(arg) or not extras
+
+
+def _items(arg: Any, value: Any, schema: Any, root: Any) -> bool:
+    if not isinstance(value, list):
+        return True
+    prefix = len(schema.get("prefixItems", []))
+    if len(value) <= prefix:
+        return True
+    if arg is False:
+        return False
+    return all(_allows(arg, item, root) for item in value[prefix:])
+
+
+_KEYWORDS: dict[str, Callable[[Any, Any, Any, Any], bool]] = {
+    "$ref": lambda arg, value, schema, root: _allows(_resolve(arg, root), value, root),
+    "type": lambda arg, value, schema, root: any(_is_type(t, value) for t in ([arg] if isinstance(arg, str) else arg)),
+    "const": lambda arg, value, schema, root: _equal(value, arg),
+    "not": lambda arg, value, schema, root: not _allows(arg, value, root),
+    "if": _if,
+    "properties": lambda arg, value, schema, root: not isinstance(value, dict) or all(
+        _allows(sub, value[name], root) for name, sub in arg.items() if name in value),
+    "additionalProperties": _additional,
+    "propertyNames": lambda arg, value, schema, root: not isinstance(value, dict) or all(
+        _allows(arg, key, root) for key in value),
+    "required": lambda arg, value, schema, root: not isinstance(value, dict) or all(name in value for name in arg),
+    "minProperties": lambda arg, value, schema, root: not isinstance(value, dict) or len(value) >= arg,
+    "maxProperties": lambda arg, value, schema, root: not isinstance(value, dict) or len(value) <= arg,
+    "items": _items,
+    "prefixItems": lambda arg, value, schema, root: not isinstance(value, list) or all(
+        _allows(sub, item, root) for item, sub in zip(value, arg)),
+    "minItems": lambda arg, value, schema, root: not isinstance(value, list) or len(value) >= arg,
+    "maxItems": lambda arg, value, schema, root: not isinstance(value, list) or len(value) <= arg,
+    "minLength": lambda arg, value, schema, root: not isinstance(value, str) or len(value) >= arg,
+    "pattern": lambda arg, value, schema, root: not isinstance(value, str) or re.search(arg, value) is not None,
+    "minimum": lambda arg, value, schema, root: not _is_number(None, value) or value >= arg,
+    "maximum": lambda arg, value, schema, root: not _is_number(None, value) or value <= arg,
+    "exclusiveMinimum": lambda arg, value, schema, root: not _is_number(None, value) or value > arg,
+}
 
 
 def schema_errors(validator: Any, data: Any,

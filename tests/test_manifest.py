@@ -978,3 +978,89 @@ def test_a_manifest_whose_comments_follow_a_space_is_not_warned_of(tmp_path: Pat
     m = tmp_path / "ok.yaml"
     m.write_text(_CUT.replace(" #3", " no. 3").replace(" #no w", " no w").replace(" #quiet", "").replace(" #2", " 2"))
     assert not [w for w in api.plan(m).warnings if "YAML comment" in w]
+
+
+def _mutations(document: Any, rng: Any, n: int) -> list[Any]:
+    """`n` copies of `document`, each with one value replaced, one field dropped or one field added somewhere."""
+    import copy
+
+    values: list[Any] = [None, True, False, 0, 1, -1, 1.0, 2.5, math.nan, math.inf, 10**400, "", "x", "Ab-1",
+                         "http://a", "1bad", [], [1], [1, 2, 3], {}, {"a": 1}, {"range": [1, 5]},
+                         {"linspace": [0, 1, 3]}, {"linspace": [0, 1, True]}, {"file": "x.csv"}, ["a"], [{}]]
+    names = ["extra", "matrix", "sweeps", "run", "zip", "include", "exclude", "Bad-Name", "concurrency", "_a", "range"]
+
+    def paths(node: Any, at: tuple[Any, ...] = ()) -> Any:
+        yield at
+        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        for key, child in items:
+            yield from paths(child, (*at, key))
+
+    out = []
+    for _ in range(n):
+        doc = copy.deepcopy(rng.choice([document, *out[-3:]]))
+        places = [p for p in paths(doc) if p]
+        if not places:  # every field dropped
+            doc = copy.deepcopy(document)
+            places = [p for p in paths(doc) if p]
+        at = rng.choice(places)
+        parent = doc
+        for key in at[:-1]:
+            parent = parent[key]
+        roll = rng.random()
+        if roll < 0.6:
+            parent[at[-1]] = copy.deepcopy(rng.choice(values))
+        elif isinstance(parent, dict) and roll < 0.8:
+            del parent[at[-1]]
+        elif isinstance(parent, dict):
+            parent[rng.choice(names)] = copy.deepcopy(rng.choice(values))
+        out.append(doc)
+    return out
+
+
+def test_the_quick_check_of_a_valid_manifest_agrees_with_jsonschema() -> None:
+    """`schema_allows` (which spares a valid manifest jsonschema's import) says valid only what jsonschema finds no
+    error in, and says so of every valid manifest here: the repository's and thousands of changed copies."""
+    import random
+
+    from runner.manifest import _validator, schema_allows
+
+    validator = _validator()
+    documents = [parse(p.read_text(encoding="utf-8"))
+                 for p in sorted([*VALID.glob("*.yaml"), *(Path(__file__).parents[1] / "manifests").glob("*.yaml")])]
+    assert len(documents) >= 3
+    rng = random.Random(20_261_206)
+    checked = valid = 0
+    for document in documents:
+        for doc in [document, *_mutations(document, rng, 300)]:
+            errors = list(validator.iter_errors(doc))
+            assert schema_allows(schema(), doc) is not bool(errors), (doc, [e.message for e in errors])
+            checked += 1
+            valid += not errors
+    assert valid > 100 and checked - valid > 100
+
+
+@pytest.mark.parametrize("doc", [
+    {"version": True}, {"version": 1.0}, {"version": "1"}, {"version": 1, "name": "a", "model": "m", "run": {"concurrency": 2.0}},
+    {"version": 1, "name": "a", "model": "m", "run": {"budget_usd": math.nan}},
+    {"version": 1, "name": "a", "model": "m", "matrix": {"s": [1]}, "sweeps": [{"name": "b", "matrix": {"t": [1]}}]},
+    {"version": 1, "name": "a", "model": "m", "matrix": {"s": {"linspace": [0, 1, 3]}}},
+    {"version": 1, "name": "a", "model": "m", "matrix": {"s": {"linspace": [0, 1, 2.5]}}},
+    {"version": 1, "name": "a", "model": "m", "matrix": {"s": {"range": [1, 3], "file": "x"}}},
+    {"version": 1, "name": "a", "model": "m", "matrix": {"1s": [1]}},
+    {"version": 1, "name": "a", "model": "m", "matrix": {"s": []}},
+], ids=lambda d: json.dumps(d)[:60])
+def test_the_quick_check_says_what_jsonschema_says(doc: dict[str, Any]) -> None:
+    from runner.manifest import _validator, schema_allows
+
+    assert schema_allows(schema(), doc) is not any(True for _ in _validator().iter_errors(doc))
+
+
+def test_the_quick_check_leaves_to_jsonschema_what_it_does_not_know() -> None:
+    """A keyword it does not apply, or a reference outside the document, is never taken as allowing anything."""
+    from runner.manifest import schema_allows
+
+    assert schema_allows({"type": "integer", "minimum": 1}, 3)
+    assert not schema_allows({"enum": [3]}, 3)
+    assert not schema_allows({"$ref": "other.json#/x"}, 3)
+    assert not schema_allows({"$defs": {"a": {"$id": "other", "type": "integer"}}, "$ref": "#/$defs/a"}, 3)
+    assert not schema_allows({"type": "integer", "minimum": "one"}, 3)

@@ -81,3 +81,16 @@ def test_planning_a_manifest_with_a_base_url_imports_no_http(tmp_path: Path) -> 
         assert "runner.plan" in imported, args
         loaded = sorted(m for m in imported if any(m == u or m.startswith(u + ".") for u in UNSENT))
         assert loaded == [], (args, loaded)
+
+
+def test_a_valid_manifest_is_planned_without_jsonschema(tmp_path: Path) -> None:
+    """A manifest the schema allows is found valid by `manifest.schema_allows`, as jsonschema would find it: jsonschema
+    (and the packages under it) is imported only to explain a manifest that is not valid."""
+    manifest = (ROOT / "manifests" / "demo.yaml").read_text(encoding="utf-8")
+    (tmp_path / "demo.yaml").write_text(manifest, encoding="utf-8")
+    (tmp_path / "bad.yaml").write_text(manifest.replace("\nname:", "\nnmae:", 1), encoding="utf-8")
+    for args in (["validate", "demo.yaml"], ["plan", "demo.yaml"]):
+        imported = _imported(args, tmp_path)
+        assert "runner.manifest" in imported, args
+        assert not {"jsonschema", "referencing"} & imported, args
+    assert "jsonschema" in _imported(["validate", "bad.yaml"], tmp_path)
