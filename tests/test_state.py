@@ -1107,3 +1107,29 @@ def test_the_state_on_macos_commits_with_f_fullfsync(tmp_path: Path, monkeypatch
     monkeypatch.setattr(sys, "platform", "linux")
     with Store(tmp_path / "state.db") as store:  # elsewhere fsync is enough
         assert store.db.execute("PRAGMA fullfsync").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize(("path", "aside"), [
+    ("/p/out/.runs/superseded/{h}/a.mp4", True),
+    ("/p/out/.runs//superseded/./{h}//a.mp4", True),   # the same folder, written loosely
+    ("/p/out/.runs/superseded/{h}/", False),            # the folder itself: its parent is superseded/
+    ("/p/out/runs/superseded/{h}/a.mp4", False),
+    ("/p/out/.runs/superseded/{h}/0123456789abcdef/a.mp4", False),  # a take kept by a re-render
+    ("/p/out/superseded/a.mp4", False),
+    ("/p/out/{h}/a.mp4", False),
+])
+def test_a_video_set_aside_by_a_changed_manifest_is_told_by_its_folders(path: str, aside: bool) -> None:
+    """A done job's video is recorded as set aside by a changed manifest when it is in `.runs/superseded/<hash16>/`
+    of an output folder, however the path is written; any other path is its own."""
+    import dataclasses
+
+    from runner.records import JobRecord
+    from runner.state import _set_aside
+
+    h = "f" * 64
+    job = JobRecord(id=1, key="k", sweep=None, hash=h, values={}, params={}, state="done",
+                    output_path=path.format(h=h[:16]), cost_estimate_micros=0, cost_micros=None, attempts=1,
+                    provider_id=None, error=None, sha256=None, size=None, duration=None, created_at=0.0,
+                    submitted_at=None, completed_at=None, downloaded_at=None, cached_from_run=None)
+    assert _set_aside(job) is aside
+    assert _set_aside(dataclasses.replace(job, state="failed")) is False
