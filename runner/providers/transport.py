@@ -406,10 +406,13 @@ def _direct(client: httpx.AsyncClient) -> _Direct | None:
 
 
 # Request URLs resolved against a client's base URL, kept per client: httpx parses and joins a relative URL
-# on every request (about half of building one), and a run sends the same few paths thousands of times.
-_resolved: weakref.WeakKeyDictionary[httpx.AsyncClient, tuple[httpx.URL, dict[str, tuple[httpx.URL, str]]]] = (
-    weakref.WeakKeyDictionary()
-)
+# on every request (about half of building one), and a run sends the same few paths thousands of times. A list
+# poll asks with the same few queries round after round: those URLs are kept too, by path and query (each value
+# with its type, as `true` and `1` are written apart).
+_Query = tuple[str, tuple[tuple[str, type, Any], ...]]
+_resolved: weakref.WeakKeyDictionary[
+    httpx.AsyncClient, tuple[httpx.URL, dict[str, tuple[httpx.URL, str]], dict[_Query, httpx.URL]]
+] = weakref.WeakKeyDictionary()
 _RESOLVED_MAX = 256
 
 
@@ -419,7 +422,7 @@ def request_url(client: httpx.AsyncClient, url: str, params: Mapping[str, Any] |
     base = client.base_url
     entry = _resolved.get(client)
     if entry is None or entry[0] is not base or len(entry[1]) >= _RESOLVED_MAX:
-        entry = _resolved[client] = (base, {})
+        entry = _resolved[client] = (base, {}, {})
     known = entry[1].get(url)
     if known is None:
         full = client.build_request("GET", url).url
@@ -428,7 +431,16 @@ def request_url(client: httpx.AsyncClient, url: str, params: Mapping[str, Any] |
         return known[0]
     if known[0].query or client.params:  # httpx merges the two queries
         return client.build_request("GET", url, params=params).url
-    return httpx.URL(f"{known[1]}?{httpx.QueryParams(params)}")
+    asked = (url, tuple((name, type(value), value) for name, value in params.items()))
+    try:
+        made = entry[2].get(asked)
+    except TypeError:  # a value that cannot be a key
+        return httpx.URL(f"{known[1]}?{httpx.QueryParams(params)}")
+    if made is None:
+        if len(entry[2]) >= _RESOLVED_MAX:  # cursors: each page's query is another
+            entry[2].clear()
+        made = entry[2][asked] = httpx.URL(f"{known[1]}?{httpx.QueryParams(params)}")
+    return made
 
 
 def transport_error(exc: BaseException, *, op: str, create: bool, secret: str | None) -> ProviderError:
