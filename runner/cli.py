@@ -25,6 +25,7 @@ import re
 import shlex
 import sqlite3
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, NoReturn, Sequence
@@ -38,7 +39,7 @@ from rich.markup import escape
 # starts the threads that import on their own (the live report's, the downloads' disk threads).
 from . import __version__
 from .outputs import write_problem
-from .entry import end_interrupted, lines_begin, writes_json_lines
+from .entry import end_interrupted, lines_begin, reading, writes_json_lines
 from .errors import (
     BalanceError, BudgetError, CopyNotWrittenError, GridrunError, LockError, ManifestErrors, NotRecordedError,
     RunStartingError, UsageError,
@@ -69,14 +70,38 @@ class _Console(Console):
 
     def _check_buffer(self) -> None:
         """A write that fails otherwise (`>/dev/full`) ends the output too; the command says so at its end
-        (`_said_unwritten`), not as a file of its own it could not write."""
+        (`_said_unwritten`), not as a file of its own it could not write. The closing lines of a run whose end is
+        recorded (`_closing`) are written as the progress writer's last lines are waited for: a reader that never
+        reads holds the command only until a signal, which ends it at once with the run's exit code."""
         try:
-            super()._check_buffer()
+            if _closing_code is not None and threading.current_thread() is threading.main_thread():
+                with reading(_closing_code):
+                    super()._check_buffer()
+            else:
+                super()._check_buffer()
         except OSError as exc:
             from .outputs import lost
 
             self.quiet = True
             lost(sys.stderr if self.stderr else sys.stdout, exc)
+
+
+# The exit code of the run whose closing lines the command writes (`_closing`), while it writes them.
+_closing_code: int | None = None
+
+
+@contextlib.contextmanager
+def _closing(code: int) -> Iterator[None]:
+    """Within: the command writes the closing lines of a run that has recorded its end with `code` (where its
+    report and videos are, what to run next). Each write waits for its reader under `entry.reading`: Ctrl-C,
+    SIGTERM or a hangup then ends the command at once with `code`, as the wait for the progress writer's last lines
+    does; between writes, signals are held as for the rest of the run's end (`entry.hold`)."""
+    global _closing_code
+    was, _closing_code = _closing_code, code
+    try:
+        yield
+    finally:
+        _closing_code = was
 
 
 # No emoji codes: ":100:" in "m.yaml:100:3" or ":fire:" in a prompt is printed as written.
@@ -1112,20 +1137,22 @@ def _run(args: argparse.Namespace, manifest: Manifest, progress: Any, **extra: A
         unrecorded = [relpath(p, Path.cwd()) for p in result.unrecorded_kept]
         progress.final(result.stats, report=report, videos=f"{rel}/", status=result.status, exit_code=result.exit_code,
                        altered_kept=kept, foreign_kept=foreign, unrecorded_kept=unrecorded)
-    if report and not progress.json_lines:
-        out.print(f"report: {visible(report)}", markup=False, highlight=False)
-    elif result.report_error:
-        err.print(f"[yellow]warning[/yellow]: {escape(_lines_visible(result.report_error))}; `gridrun report` writes "
-                  "it once that is fixed")
-    if not progress.json_lines:
-        out.print(f"videos: {visible(rel)}/", markup=False, highlight=False)
-    if kept:
-        err.print(_altered_note(kept), markup=False, highlight=False)
-    if foreign:
-        err.print(_foreign_note(foreign), markup=False, highlight=False)
-    if unrecorded:
-        err.print(_unrecorded_note(unrecorded), markup=False, highlight=False)
-    _say_end(args, plan, result, retry="--unknown" if extra.get("retry_unknown") else bool(extra.get("retry_failed")))
+    with _closing(result.exit_code):  # a reader that never reads them holds the command until a signal
+        if report and not progress.json_lines:
+            out.print(f"report: {visible(report)}", markup=False, highlight=False)
+        elif result.report_error:
+            err.print(f"[yellow]warning[/yellow]: {escape(_lines_visible(result.report_error))}; `gridrun report` "
+                      "writes it once that is fixed")
+        if not progress.json_lines:
+            out.print(f"videos: {visible(rel)}/", markup=False, highlight=False)
+        if kept:
+            err.print(_altered_note(kept), markup=False, highlight=False)
+        if foreign:
+            err.print(_foreign_note(foreign), markup=False, highlight=False)
+        if unrecorded:
+            err.print(_unrecorded_note(unrecorded), markup=False, highlight=False)
+        _say_end(args, plan, result,
+                 retry="--unknown" if extra.get("retry_unknown") else bool(extra.get("retry_failed")))
     return result.exit_code
 
 

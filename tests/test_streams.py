@@ -365,18 +365,19 @@ def _ended(m: Path) -> bool:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="F_SETPIPE_SZ is Linux's")
-@pytest.mark.parametrize("stream", ["json", "plain"])
+@pytest.mark.parametrize("stream", ["json", "plain", "closing"])
 def test_a_signal_ends_the_wait_for_a_reader_that_never_reads_once_the_run_is_recorded(
     tmp_path: Path, stream: str
 ) -> None:
     """The run over and recorded, the command waits for its reader to take its last lines; a reader that never
     reads (a hung log shipper) would hold it for ever. SIGTERM then ends it at once, with the run's exit code, what
-    the reader has not read given up; the run's record is whole."""
+    the reader has not read given up; the run's record is whole. "closing": plain lines, standard output alone
+    stalled, where the command's closing lines (`videos: ...`) go, written after the progress lines."""
     m = write_manifest(tmp_path, n_seeds=3, sim={"render_time": 0.3, "jitter": 0.0})
     r, w, _ = _stalled_pipe()
     cmd = [sys.executable, "-m", "runner.cli", "run", str(m), "--no-report", *(["--json"] if stream == "json" else [])]
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=w if stream == "json" else subprocess.DEVNULL,
-                            stderr=w if stream == "plain" else subprocess.DEVNULL, cwd=tmp_path)
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=w if stream in ("json", "closing") else
+                            subprocess.DEVNULL, stderr=w if stream == "plain" else subprocess.DEVNULL, cwd=tmp_path)
     os.close(w)
 
     def ended_by_a_signal() -> bool:
