@@ -104,9 +104,34 @@ def _closing(code: int) -> Iterator[None]:
         _closing_code = was
 
 
+def _size_given(name: str) -> int | None:
+    """The width (COLUMNS) or height (LINES) the environment gives, where it is a positive whole number; else none
+    is given (`COLUMNS=0`, a negative or a word: the terminal's, or rich's default where there is none)."""
+    value = os.environ.get(name, "").strip()
+    return int(value) if value.isascii() and value.isdigit() and int(value) > 0 else None
+
+
+class _Environ(Mapping[str, str]):
+    """The environment as the consoles read it, as it is at each reading: a COLUMNS or LINES that is no positive
+    whole number left out. rich takes `COLUMNS=0` as a width of 0, at which it prints nothing at all, errors
+    included."""
+
+    def __getitem__(self, key: str) -> str:
+        value = os.environ[key]
+        if key in ("COLUMNS", "LINES") and _size_given(key) is None:
+            raise KeyError(key)
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return (key for key in list(os.environ) if key in self)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
 # No emoji codes: ":100:" in "m.yaml:100:3" or ":fire:" in a prompt is printed as written.
-out = _Console(highlight=False, soft_wrap=True, emoji=False)
-err = _Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+out = _Console(highlight=False, soft_wrap=True, emoji=False, _environ=_Environ())
+err = _Console(stderr=True, highlight=False, soft_wrap=True, emoji=False, _environ=_Environ())
 
 PLAN_ROWS = 40
 # The width a table is drawn at on an output that is no terminal: none to speak of, each row one line.
@@ -115,8 +140,9 @@ UNBOUNDED = 1_000_000
 
 def _table_width() -> int:
     """The width tables are drawn at on standard output: the terminal's; where it is no terminal (a file, a pipe)
-    as wide as their rows, so that a row stays one line for `grep` or `awk`, unless COLUMNS asks for a width."""
-    if out.is_terminal or os.environ.get("COLUMNS", "").strip().isdigit():
+    as wide as their rows, so that a row stays one line for `grep` or `awk`, unless COLUMNS asks for a width (a
+    positive one: `COLUMNS=0` asks for none)."""
+    if out.is_terminal or _size_given("COLUMNS") is not None:
         return out.width
     return UNBOUNDED
 

@@ -441,3 +441,36 @@ def test_before_a_run_began_a_signal_does_not_give_up_the_end_event_waiting_for_
         gate.set()
         thread.join()
     assert seen == [None]
+
+
+@pytest.mark.parametrize("columns", ["0", "-1", "wide"])
+def test_a_columns_that_gives_no_width_leaves_every_line_written(tmp_path: Path, columns: str) -> None:
+    """COLUMNS=0 (a launcher's, a container's), negative or a word gives no width: the command writes its lines as
+    with none given, its errors and its closing lines included, not nothing at all at a width of 0."""
+    m = write_manifest(tmp_path, n_seeds=1, sim={"render_time": 0.0, "jitter": 0.0})
+
+    def gridrun(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "runner.cli", *args], capture_output=True, text=True,
+                              cwd=tmp_path, env={**os.environ, "COLUMNS": columns}, timeout=120, check=False)
+
+    missing = gridrun("plan", "missing.yaml")
+    assert missing.returncode == 2 and "missing.yaml" in missing.stderr, missing
+    ran = gridrun("run", str(m), "--no-report")
+    assert ran.returncode == 0 and "videos: " in ran.stdout and "done 2 |" in ran.stderr, ran
+    status = gridrun("status", str(m))
+    assert status.returncode == 0 and status.stdout.splitlines()[0].startswith(f"{m.stem} run 1 (done"), status
+
+
+@pytest.mark.parametrize("columns", ["0", "-1", "wide"])
+def test_a_columns_that_gives_no_width_leaves_tables_unbounded_off_a_terminal(
+    monkeypatch: pytest.MonkeyPatch, columns: str
+) -> None:
+    """Off a terminal a table is drawn as wide as its rows (each row one line for `grep`) unless COLUMNS gives a
+    width: one that gives none (0, negative, a word) leaves it so."""
+    from runner import cli
+
+    monkeypatch.setenv("COLUMNS", columns)
+    assert not cli.out.is_terminal
+    assert cli._table_width() == cli.UNBOUNDED
+    monkeypatch.setenv("COLUMNS", "90")
+    assert cli._table_width() == 90
