@@ -2133,3 +2133,36 @@ def test_the_first_signals_note_says_what_to_do_within_80_columns(signum: int, t
     for flying in (1, 12_345):
         note = Executor._signal_note(SimpleNamespace(counts=Counter(running=flying)), signum, terminal)  # type: ignore[arg-type]
         assert "again" in f"• {note}"[:80] and "to the next run" in f"• {note}"[:80], note
+
+
+@pytest.mark.parametrize("json_lines", [False, True], ids=["plain", "json"])
+def test_the_first_signals_note_is_not_listed_again_once_the_run_has_finished_the_jobs(
+    tmp_path: Path, json_lines: bool
+) -> None:
+    """One SIGTERM while paid jobs render: the run says at once that a second one would leave them in flight, then
+    finishes them and ends interrupted. Its last lines (and the `end` event's `last_errors`) do not say that again:
+    no job is in flight by then, and a second signal does nothing; the closing line says what is left."""
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), run={"poll_interval": 0.1},
+                       sim={"render_time": 1.5, "jitter": 0.0})
+    proc = subprocess.Popen([sys.executable, "-m", "runner.cli", "run", str(m), "--no-report",
+                             *(["--json"] if json_lines else [])], cwd=tmp_path, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: proc.poll() is not None or in_flight(m) == 2)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert api.status(m).counts["done"] == 2, err  # the paid jobs finished
+    if json_lines:
+        events = [json.loads(x) for x in out.splitlines()]
+        assert events[-1]["event"] == "end" and events[-1]["status"] == "interrupted", events[-1]
+        assert not any("again leaves" in e for e in events[-1]["last_errors"]), events[-1]
+    else:
+        lines = err.splitlines()
+        said = [i for i, x in enumerate(lines) if "SIGTERM again leaves the 2 paid jobs" in x]
+        last = max(i for i, x in enumerate(lines) if " elapsed" in x)
+        assert len(said) == 1 and said[0] < last, err  # said as it came, not under the last line
