@@ -1721,7 +1721,7 @@ def _watch(args: argparse.Namespace) -> int:
     # Its lines are the command's output, on standard output as `status` writes (its JSON lines there too); what
     # it waits for is said on standard error.
     progress = Progress(err if args.json else out, json_lines=args.json,
-                        every=2.0 if args.every is None else args.every)
+                        every=2.0 if args.every is None else args.every, view=True)
     with _ends_json(progress, args.command, status_of=lambda exc: None, manifest=_manifest_given(args)):
         _status_manifest(args)  # read once, not at every reading
         manifest = args.manifest

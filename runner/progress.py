@@ -16,7 +16,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.text import Text
 
-from .entry import end_queued, end_written, reading
+from .entry import INTERRUPTED, end_queued, end_written, reading
 from .jobs import usd_text
 from .outputs import lost, mute
 from .stats import RunStatistics
@@ -136,13 +136,18 @@ class Progress:
 
     def __init__(
         self, console: Console, *, json_lines: bool = False, total: int = 0, every: float | None = None,
-        background: bool = False,
+        background: bool = False, view: bool = False,
     ) -> None:
         """`every`: seconds between two updates shown (default: 0.2 on a terminal, else 5). A run reports its
         progress every half second (`executor.HEARTBEAT`), changed or not, so a plain or JSON line follows the
         last one 4.5 to 5 s later; never sooner, whatever the run reports in between. `background`: plain and
         JSON lines are written on a thread of their own (`_Writer`), so that a reader that stops reading holds
-        up no paid work; `final`, `failed` and the end of the `with` wait for them to be written."""
+        up no paid work; `final`, `failed` and the end of the `with` wait for them to be written. `view`: the lines of
+        a view of a run that another process makes (`status --watch`), written on the caller's thread: a reader
+        that stops reading holds up only the view, which has nothing to finish, and a signal while a line waits for
+        that reader ends the command at once (`entry.reading`), as interrupted, or with the watched run's exit code
+        once its end is drawn (`final`): one signal, not one to stop the view and another to give up its last
+        line, which that reader would not take either."""
         self.console = console
         self.json_lines = json_lines
         self.total = total
@@ -155,6 +160,7 @@ class Progress:
         self._unread = False
         self._held_told = False  # the state held by another program said (plain lines and JSON: once)
         self._writer = _Writer() if background else None
+        self._view = view
         self._code: int | None = None  # the exit code the run ended with (`final`, `failed`), once known
         self._told: set[str] = set()  # the last errors said on plain lines (`_tell`), by what they say
         self._last_said: str | None = None  # the last plain line given
@@ -194,11 +200,15 @@ class Progress:
             self._writer.flush()
 
     def _out(self, write: Callable[[], None], *, progress: bool = False) -> None:
-        """`write` called now, or on the writer's thread (`background`)."""
-        if self._writer is None:
-            write()
-        else:
+        """`write` called now, or on the writer's thread (`background`); a view's, ended by a signal while it waits
+        for the reader (`view`)."""
+        if self._writer is not None:
             self._writer.put(write, progress=progress)
+        elif self._view:
+            with reading(INTERRUPTED if self._code is None else self._code):
+                write()
+        else:
+            write()
 
     def _say(self, text: str, *, progress: bool = False) -> None:
         """A plain line on the console."""
@@ -340,7 +350,9 @@ class Progress:
 
     def _emit(self, event: dict[str, Any]) -> None:
         """One JSON line on standard output. A reader that stopped reading (`| head`) ends the output (`unread`),
-        not the run: it goes on to its end and exits with its own code."""
+        not the run: it goes on to its end and exits with its own code. An `end` event is written once its line is,
+        or its reader is gone; not where an interrupt cut its write short (`entry.end_interrupted` writes one)."""
+        cut = False
         try:
             print(json.dumps(event), flush=True)
         except BrokenPipeError:
@@ -349,8 +361,11 @@ class Progress:
         except OSError as exc:  # `>/dev/full`: the run goes on, recorded in the state; the command says it at its end
             lost(sys.stdout, exc)
             self._unread = True
+        except KeyboardInterrupt:
+            cut = True
+            raise
         finally:
-            if event.get("event") == "end":
+            if event.get("event") == "end" and not cut:
                 end_written()
 
     def _render(self, s: RunStatistics) -> Group:

@@ -474,3 +474,68 @@ def test_a_columns_that_gives_no_width_leaves_tables_unbounded_off_a_terminal(
     assert cli._table_width() == cli.UNBOUNDED
     monkeypatch.setenv("COLUMNS", "90")
     assert cli._table_width() == 90
+
+
+def _writing_to_a_full_pipe(pid: int) -> bool:
+    """Whether process `pid` waits in a write to a pipe (its reader reads nothing), as the kernel says."""
+    try:
+        return "pipe_write" in Path(f"/proc/{pid}/wchan").read_text()
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/wchan").exists(), reason="the kernel says not where a process waits")
+@pytest.mark.parametrize("json_lines", [True, False], ids=["json", "plain"])
+def test_one_signal_ends_a_watch_whose_reader_never_reads(tmp_path: Path, json_lines: bool) -> None:
+    """`timeout 60 gridrun status --watch --json | consumer`, the consumer hung: the watch waits in a write to it.
+    One SIGTERM (as `timeout` sends; or Ctrl-C, or a hangup) ends the watch at once, interrupted, as it ends a run
+    whose reader stalls; the run it watched goes on."""
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 60.0, "jitter": 0.0})
+    run = subprocess.Popen([sys.executable, "-m", "runner.cli", "run", str(m), "--no-report"], cwd=tmp_path,
+                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    r, w, _ = _stalled_pipe()
+    watch = None
+    try:
+        wait_for(lambda: in_flight(m) == 2)
+        watch = subprocess.Popen([sys.executable, "-m", "runner.cli", "status", str(m), "--watch",
+                                  *(["--json"] if json_lines else [])], cwd=tmp_path, stdin=subprocess.DEVNULL,
+                                 stdout=w, stderr=subprocess.DEVNULL)
+        os.close(w)
+        wait_for(lambda: watch.poll() is not None or _writing_to_a_full_pipe(watch.pid))
+        assert watch.poll() is None, "the watch ended while its reader read nothing"
+        watch.send_signal(signal.SIGTERM)
+        wait_for(lambda: watch.poll() is not None)  # one signal: no second one sent
+        assert watch.returncode == 130
+        assert run.poll() is None  # the run goes on
+    finally:
+        for proc in (watch, run):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        if watch is None:
+            os.close(w)
+        os.close(r)
+
+
+def test_an_end_event_whose_write_an_interrupt_cut_is_written_by_the_commands_fallback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An interrupt that cuts the `end` event's write short (Ctrl-C while its line waits for the reader) leaves it
+    unwritten: the command's fallback (`entry.end_interrupted`) still writes one, not skipped as if it were."""
+    from rich.console import Console
+
+    from runner import entry
+    from runner.progress import Progress
+
+    class Cut(io.StringIO):
+        def write(self, text: str) -> int:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(sys, "stdout", Cut())
+    entry.lines_begin()
+    with pytest.raises(KeyboardInterrupt):
+        Progress(Console(file=io.StringIO()), json_lines=True).failed(status=None, exit_code=2, errors=["x"])
+    written = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", written)
+    entry.end_interrupted(["status", "m.yaml", "--watch", "--json"])
+    assert [json.loads(x)["event"] for x in written.getvalue().splitlines()] == ["end"]
