@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import functools
 import unicodedata
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-# The zero width non-joiner and joiner are format characters that change what is drawn (a Persian word's letters
-# kept apart, an emoji family drawn as one): two texts that differ by one do not read alike.
-_DRAWN = frozenset("\u200c\u200d")
+# Format characters that change what is drawn: the zero width non-joiner and joiner (a Persian word's letters kept
+# apart, an emoji family drawn as one), the tag characters that make an emoji tag sequence (the flags of England,
+# Scotland and Wales are a black flag and tags) and the marks written before a number that they enclose or span
+# (the Arabic number sign U+0600, the end of ayah U+06DD, ...; Unicode's Prepended_Concatenation_Mark): two texts
+# that differ by one do not read alike.
+_DRAWN = frozenset("\u200c\u200d" "\u0600\u0601\u0602\u0603\u0604\u0605\u06dd\u070f\u0890\u0891\u08e2"
+                   "\U000110bd\U000110cd") | frozenset(map(chr, range(0xE0020, 0xE0080)))
 
 
 def _invisible(ch: str) -> bool:
@@ -64,19 +69,30 @@ def _texts(value: Any) -> Iterator[str]:
             yield from _texts(v)
 
 
+def _counted(value: Any) -> Counter[str]:
+    """How many times each invisible format character is in the strings of `value`."""
+    return Counter(ch for text in _texts(value) if not text.isascii() for ch in text if _invisible(ch))
+
+
+def unlike_parts(first: Any, second: Any) -> tuple[bool, list[str]]:
+    """How two values that are `alike` differ: whether a letter is written in another Unicode form, and the
+    invisible format characters that one holds more of than the other (all those they hold where each holds as
+    many, but in other places)."""
+    counts = [_counted(first), _counted(second)]
+    invisible = counts[0] | counts[1]
+    bare = [["".join(ch for ch in t if ch not in invisible) for t in _texts(v)] for v in (first, second)]
+    differ = sorted(ch for ch in invisible if counts[0][ch] != counts[1][ch]) or sorted(invisible)
+    return bare[0] != bare[1] or not invisible, differ
+
+
 def unlike(first: Any, second: Any) -> str:
     """How two values that are `alike` differ, in words: "Unicode form (a letter composed or not)", "an invisible
-    U+200B", or both."""
-    invisible: dict[str, None] = {}
-    for text in (*_texts(first), *_texts(second)):
-        if not text.isascii():
-            invisible.update(dict.fromkeys(ch for ch in text if _invisible(ch)))
-    bare = [["".join(ch for ch in t if ch not in invisible) for t in _texts(v)] for v in (first, second)]
+    U+200B" (naming those one holds more of than the other), or both."""
+    form, names = unlike_parts(first, second)
     said = []
-    if bare[0] != bare[1] or not invisible:
+    if form:
         said.append("Unicode form (a letter composed or not)")
-    if invisible:
-        names = sorted(invisible)
+    if names:
         listed = ", ".join(f"U+{ord(ch):04X}" for ch in names[:3]) + (", ..." if len(names) > 3 else "")
         said.append(f"{'an invisible' if len(names) == 1 else 'the invisible'} {listed}")
     return " and ".join(said)

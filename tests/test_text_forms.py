@@ -226,3 +226,31 @@ def test_values_that_differ_by_a_joiner_are_two_jobs(tmp_path: Path, joiner: str
     m = axis_of(tmp_path, "p.txt", f"a \U0001f468{joiner}\U0001f469 family\na \U0001f468\U0001f469 family\n".encode(),
                 output="{{ hash }}.mp4")
     assert len(api.plan(m).jobs) == 2
+
+
+ENGLAND, SCOTLAND, WALES = ("\U0001f3f4" + "".join(chr(0xE0000 + ord(c)) for c in tag) + "\U000e007f"
+                            for tag in ("gbeng", "gbsct", "gbwls"))
+
+
+def test_the_flags_of_emoji_tag_sequences_are_three_jobs(tmp_path: Path) -> None:
+    """England, Scotland and Wales are a black flag and tag characters: format characters, but drawn, each its
+    own flag; so are the marks written before a number (the Arabic number sign U+0600, the end of ayah U+06DD)."""
+    m = manifest(tmp_path, f"""\
+        params: {{prompt: "a football crowd waving {{{{ flag }}}} flags", quality: 540p, duration: 5}}
+        matrix:
+          flag: ["{ENGLAND}", "{SCOTLAND}", "{WALES}"]
+        output: "{{{{ index }}}}.mp4"
+        """)
+    assert [j.params["prompt"] for j in api.plan(m).jobs] == [f"a football crowd waving {f} flags" for f in (ENGLAND, SCOTLAND, WALES)]
+    m = axis_of(tmp_path, "p.txt", f"{ENGLAND} fans cheer\n{SCOTLAND} fans cheer\n\u06dd12\n12\n\u0600\u0661\n\u0661\n"
+                .encode())
+    assert len(api.plan(m).jobs) == 6
+    (tmp_path / "p.txt").write_text("a\u200bb\nab\n", encoding="utf-8")
+    [err] = errors_of(m)
+    assert "but for an invisible U+200B" in err.message
+
+
+def test_values_unlike_name_only_the_invisible_characters_one_holds_more_of() -> None:
+    assert unlike("a\u200bb\u2060", "ab\u2060") == "an invisible U+200B"
+    assert unlike(["a\ufeff", "b\u200b"], ["a", "b\u200b"]) == "an invisible U+FEFF"
+    assert unlike("a\u200bb", "ab\u200b") == "an invisible U+200B"
