@@ -34,7 +34,28 @@ def _in_ascii(exc: UnicodeError) -> tuple[str | bytes, int]:
     text = exc.object[exc.start:exc.end]
     if all("\udc80" <= ch <= "\udcff" for ch in text):
         return bytes(ord(ch) - 0xDC00 for ch in text), exc.end
-    return "".join(_ascii(ch) for ch in text), exc.end
+    return _in_letters(text, exc.object[exc.start - 1] if exc.start else ""), exc.end
+
+
+def _in_letters(text: str, before: str = "") -> str:
+    """`text` (characters a stream's encoding lacks, written after `before`, which it wrote as it is) in ASCII,
+    each as `_ascii` writes it; but an accent written apart (a combining mark) is left out only after a letter
+    written as ASCII letters (`e` + U+0301 as `e`): after one written as its escape (`\\u092b`, a Devanagari letter
+    whose nukta makes it another) it is escaped too, as two values that differ by it would otherwise print alike."""
+    out = []
+    lettered = before.isalpha()
+    for ch in text:
+        if unicodedata.category(ch) == "Mn":
+            out.append("" if lettered else _escape(ch))
+            continue
+        said = _ascii(ch)
+        out.append(said)
+        lettered = said.isalpha()
+    return "".join(out)
+
+
+def _escape(ch: str) -> str:
+    return ch.encode("unicode_escape").decode("ascii")
 
 
 # Letters NFKD leaves whole that have a spelling in ASCII.
@@ -58,7 +79,7 @@ def _ascii(ch: str) -> str:
             return "+"
         return "-" if "HORIZONTAL" in name else "|"
     plain = unicodedata.normalize("NFKD", ch).encode("ascii", "ignore").decode()
-    return plain or ch.encode("unicode_escape").decode("ascii")
+    return plain or _escape(ch)
 
 
 codecs.register_error(_ERRORS, _in_ascii)
@@ -66,10 +87,12 @@ codecs.register_error(_ERRORS, _in_ascii)
 
 # What acts on a terminal rather than shows: C0 controls but tab (ESC opens a colour, a title, a clipboard write; CR
 # returns over the line), DEL, C1 controls, and the bidirectional embeddings, overrides and isolates (U+202E
-# reverses the rest of the line); and the invisible format characters (a soft hyphen, zero-width spaces and
-# joiners, direction marks, a byte order mark), which show nothing: two values one of them tells apart would
-# print alike.
-_ACTING = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\xad\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+# reverses the rest of the line); and the invisible format characters (a soft hyphen, a zero width space, the word
+# joiner, direction marks, a byte order mark), which show nothing: two values one of them tells apart would print
+# alike. Not the zero width joiner and non-joiner (U+200D, U+200C): they change what is drawn (an emoji family as
+# one, a Persian word's letters kept apart) and are part of ordinary text, shown as written.
+_ACTING = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\xad\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069"
+                     "\ufeff]")
 
 
 def visible(text: str) -> str:
@@ -82,8 +105,22 @@ def visible(text: str) -> str:
 def typed(word: str | os.PathLike[str]) -> str:
     """`word` (a manifest's path) as a command a message proposes writes it: escaped as `visible` escapes it and
     quoted for the shell, so that a space or a `#` in the name (`'my grid #1.yaml'`) is not a second word or a
-    comment where the line is pasted, and an ESC in it does not act on the terminal."""
-    return shlex.quote(visible(os.fspath(word)))
+    comment where the line is pasted, and an ESC in it does not act on the terminal. A name holding a character
+    `visible` escapes is written in the shell's ANSI-C quotes (`$'grid\\u00adv2.yaml'`, as bash and zsh read
+    them), each such character as its escape: pasted, the line names the same file, not one with a backslash in
+    its name."""
+    text = os.fspath(word)
+    if not _ACTING.search(text):
+        return shlex.quote(text)
+    return "$'" + "".join(_ansi_c(ch) for ch in text) + "'"
+
+
+def _ansi_c(ch: str) -> str:
+    """`ch` inside the shell's `$'...'`: a character `visible` escapes as `\\uXXXX`, a quote and a backslash
+    escaped, the rest as it is."""
+    if ch in "'\\":
+        return "\\" + ch
+    return f"\\u{ord(ch):04x}" if _ACTING.match(ch) else ch
 
 
 def runs_it_first(manifest: str | os.PathLike[str]) -> str:
@@ -112,7 +149,16 @@ def written(stream: Any, text: str) -> str:
     the stream wrote "->" for "→", and a row holding one was a cell wider than its column."""
     if shows(stream, text):
         return text
-    return "".join(ch if shows(stream, ch) or "\udc80" <= ch <= "\udcff" else _ascii(ch) for ch in text)
+    out, at = [], 0
+    for i, ch in enumerate(text):
+        if shows(stream, ch) or "\udc80" <= ch <= "\udcff":
+            if at < i:
+                out.append(_in_letters(text[at:i], text[at - 1] if at else ""))
+            out.append(ch)
+            at = i + 1
+    if at < len(text):
+        out.append(_in_letters(text[at:], text[at - 1] if at else ""))
+    return "".join(out)
 
 
 def writes_any(stream: Any) -> bool:

@@ -362,7 +362,8 @@ def test_every_command_cancel_proposes_writes_the_manifest_quoted_and_escaped(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, name: str
 ) -> None:
     """A manifest named with a space and a `#` is one word where a line `cancel` writes is pasted, not `gridrun run
-    my grid` and a comment; an ESC in its name is written as Python writes it, not sent to the terminal."""
+    my grid` and a comment; an ESC in its name is written as an escape the shell reads back (`$'...\\u001b...'`),
+    not sent to the terminal."""
     from runner import cli
 
     result = api.CancelResult(finished=["a"], unresolved=["b"], errors={"c": "timed out"}, gone={"d": "404"},
@@ -372,7 +373,7 @@ def test_every_command_cancel_proposes_writes_the_manifest_quoted_and_escaped(
     monkeypatch.setattr(api, "cancel", lambda m, **_: result)
     assert cli.main(["cancel", name]) == 1
     said = " ".join(" ".join(capsys.readouterr()).split())
-    quoted = "'my grid #1.yaml'" if "#" in name else "'esc\\x1b[31mRED.yaml'"
+    quoted = "'my grid #1.yaml'" if "#" in name else "$'esc\\u001b[31mRED.yaml'"
     for line in (f"`gridrun run {quoted}` downloads", f"`gridrun cancel {quoted}` looks",
                  f"`gridrun cancel {quoted}` again looks", f"`gridrun cancel {quoted} --void-unsent`", f"`gridrun retry --unknown {quoted}`",
                  f"`gridrun run {quoted}` finds out", f"`gridrun cancel {quoted}` again tries",

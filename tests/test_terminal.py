@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -246,3 +247,57 @@ def test_a_file_name_error_met_anywhere_ends_the_command_with_the_locale_s_fix(
     err = capsys.readouterr().err
     assert "bug in gridrun" not in err and "file-name encoding (ascii)" in err, err
     assert "`LC_ALL=C.UTF-8 gridrun plan m.yaml`" in err, err
+
+
+def test_joiners_are_shown_as_written_and_invisible_characters_escaped() -> None:
+    """A zero width joiner is part of every emoji family and of the rainbow flag, a non-joiner of ordinary Persian
+    spelling (می‌خواهم, "I want"): shown as they are written, where a zero width space is escaped."""
+    from runner.terminal import visible
+
+    for text in ("\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645", "\U0001f468\u200d\U0001f469\u200d\U0001f467",
+                 "\U0001f3f3\ufe0f\u200d\U0001f308 parade"):
+        assert visible(text) == text
+    assert visible("a\u200bb") == "a\\u200bb"
+
+
+def test_a_plan_table_shows_an_emoji_family_and_a_persian_word_as_written(tmp_path: Path) -> None:
+    family, word = "\U0001f468\u200d\U0001f469\u200d\U0001f467", "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"
+    m = write_manifest(tmp_path, extra={
+        "params": {"prompt": "{{ who }}", "quality": "360p", "duration": 5},
+        "matrix": {"who": [family, word]}, "output": "{{ hash }}.mp4"})
+    done = subprocess.run([sys.executable, "-m", "runner.cli", "plan", str(m)], capture_output=True, cwd=tmp_path,
+                          timeout=120, env={**os.environ, "PYTHONIOENCODING": "utf-8", "COLUMNS": "200"}, check=False)
+    out = done.stdout.decode("utf-8")
+    assert done.returncode == 0, done.stderr
+    assert f"who={family}" in out and f"who={word}" in out and "\\u200" not in out, out
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="no bash here")
+@pytest.mark.parametrize("name", ["grid\u00adv2.yaml", "a\u200bb.yaml", "x\x1b[31m.yaml", "it's\u200b \\ #1.yaml",
+                                  "\u0648\u06cc\u062f\u06cc\u0648\u200c\u0647\u0627.yaml", "plain name.yaml"])
+def test_a_command_hint_names_the_same_file_when_pasted_in_a_shell(name: str) -> None:
+    """A name the hint must escape to be seen (a soft hyphen, a zero width space, an ESC) is written in ANSI-C
+    quotes, which the shell reads back to the name; a name holding nothing to escape, in plain quotes."""
+    from runner.terminal import typed
+
+    word = typed(name)
+    assert not any(ch in word for ch in "\u00ad\u200b\x1b")
+    done = subprocess.run(["bash", "-c", f"printf %s {word}"], capture_output=True, timeout=60, check=True,
+                          env={**os.environ, "LC_ALL": "C.UTF-8"})
+    assert done.stdout.decode("utf-8") == name, word
+
+
+def test_ascii_escapes_a_mark_after_a_character_it_escapes() -> None:
+    """A nukta makes another Devanagari letter (फ़ fa, फ pha), a Hebrew point another vowel: after a character written
+    as its escape, the mark is escaped too, and two values that differ by it do not print alike; after a letter
+    written as an ASCII letter (`e` + U+0301), it is left out, as the composed letter's accent is."""
+    from runner.terminal import written
+
+    stream = io.TextIOWrapper(io.BytesIO(), encoding="ascii")
+    assert written(stream, "\u092b\u093c\u0932") == "\\u092b\\u093c\\u0932" != written(stream, "\u092b\u0932")
+    assert written(stream, "\u05e9\u05b8\u05c1\u05dc\u05d5\u05b9\u05dd") != written(stream, "\u05e9\u05dc\u05d5\u05dd")
+    assert written(stream, "cafe\u0301") == written(stream, "caf\u00e9") == "cafe"
+    fit(stream)
+    stream.write("\u092b\u093c\u0932 \u092b\u0932 cafe\u0301\n")
+    stream.flush()
+    assert stream.buffer.getvalue() == b"\\u092b\\u093c\\u0932 \\u092b\\u0932 cafe\n"
