@@ -48,6 +48,7 @@ from .state import (
     gone_at_provider, held_elsewhere, outputs_writer, state_home, store_error,
 )
 from .stats import RunStatistics, pace, problems
+from . import textforms
 from .yamlsource import MAX_BYTES, read_text
 
 # With the types a caller meets: what `load`, `plan`, `status` and `runs` return, what `on_progress` is given.
@@ -335,11 +336,12 @@ def _rule_errors(m: Manifest, rules: list[Any]) -> list[ManifestError]:
 
 
 def _stored(store: Store, p: Plan) -> tuple[dict[str, Stored], dict[str, str], str | None, dict[str, str],
-                                            list[tuple[Any, Any]]]:
+                                            list[tuple[str, tuple[Any, Any]]]]:
     """The state's record of each job of the plan (by hash) as a run will find it, the previous run's job
     key -> hash, what is wrong when the plan's output folder is gone (`resume.outputs_gone`), what differs in
     the request of each job whose hash differs from the previous run's of its key (`_changes`), and the jobs whose
-    request differs from one of the previous run only in the Unicode form of a letter (`_form_only`)."""
+    request differs from one of the previous run only in the Unicode form of a letter or by an invisible character
+    (`_form_only`)."""
     rows = store.jobs_by_hash([j.hash for j in p.jobs])
     made = store.simulator_takes(list(rows))
     stored = {}
@@ -379,7 +381,7 @@ def _stored(store: Store, p: Plan) -> tuple[dict[str, Stored], dict[str, str], s
                            lost=was["state"] == "unknown" and bool(dict(was).get("provider_id")))
     previous: dict[str, str] = {}
     before: dict[str, str] = {}  # key -> the previous run's parameters (JSON) of a job that differs now
-    # the composed form of a key beyond ASCII the plan no longer has -> (that key, its parameters, JSON)
+    # a key beyond ASCII the plan no longer has, as it reads (`textforms.alike`) -> (that key, its parameters, JSON)
     dropped: dict[str, tuple[str, str]] = {}
     last = store.latest_run(p.manifest.name)
     if last is not None:
@@ -389,19 +391,20 @@ def _stored(store: Store, p: Plan) -> tuple[dict[str, Stored], dict[str, str], s
             if now.get(r["run_key"], r["hash"]) != r["hash"]:
                 before[r["run_key"]] = r["params"]
             elif r["run_key"] not in now and not r["run_key"].isascii():
-                dropped.setdefault(plan_mod.in_nfc(r["run_key"]), (r["run_key"], r["params"]))
+                dropped.setdefault(textforms.alike(r["run_key"]), (r["run_key"], r["params"]))
     form_only = _form_only(p, last, before, dropped, previous) if before or dropped else []
     return (stored, previous, resume.outputs_gone(p, rows), _changes(p, last, before) if before else {},
             form_only)
 
 
 def _form_only(p: Plan, last: Any, before: Mapping[str, str], dropped: Mapping[str, tuple[str, str]],
-               previous: Mapping[str, str]) -> list[tuple[Any, Any]]:
-    """The jobs of the plan whose request equals that of a job of run `last` once every string in both is
-    composed (`plan.in_nfc`), but not as written: of the same key (`before`: key -> its parameters then), or of a
-    key the plan no longer has that is the same once composed (`dropped`). Each as (then, now), the parameters.
-    A manifest or a data file saved again in another Unicode form makes them, which a
-    run would pay for again."""
+               previous: Mapping[str, str]) -> list[tuple[str, tuple[Any, Any]]]:
+    """The jobs of the plan whose request equals that of a job of run `last` as it reads (`textforms.alike_value`:
+    every string composed, its invisible format characters left out), but not as written: of the same key
+    (`before`: key -> its parameters then), or of a key the plan no longer has that reads the same (`dropped`).
+    Each as (its key, (then, now), the parameters). A manifest or a data file saved again in another Unicode
+    form, or a byte order mark or a zero width space taken out of it, makes them, which a run would pay for
+    again."""
     m = p.manifest
     if last.provider != m.provider or last.model != m.model:
         return []
@@ -409,7 +412,7 @@ def _form_only(p: Plan, last: Any, before: Mapping[str, str], dropped: Mapping[s
     for job in p.jobs:
         if job.key in before:
             text = before[job.key]
-        elif dropped and job.key not in previous and (was := dropped.get(plan_mod.in_nfc(job.key))) is not None:
+        elif dropped and job.key not in previous and (was := dropped.get(textforms.alike(job.key))) is not None:
             text = was[1]
         else:
             continue
@@ -418,8 +421,8 @@ def _form_only(p: Plan, last: Any, before: Mapping[str, str], dropped: Mapping[s
             new = json.loads(json.dumps(job.params, default=str))
         except (TypeError, ValueError):
             continue
-        if old != new and plan_mod.in_nfc(old) == plan_mod.in_nfc(new):
-            found.append((old, new))
+        if old != new and textforms.alike_value(old) == textforms.alike_value(new):
+            found.append((job.key, (old, new)))
     return found
 
 
@@ -506,13 +509,18 @@ def diff(
         d = plan_mod.diff(p, stored, previous, force=force, retry=retry, sent_again_by=_sent_again_by)
         # a done job's recorded take stays, its poster with it, but for a job re-rendered (--force, a simulator's
         # video at another endpoint)
-        again = {j.output_str for j in d.to_send(p.jobs)}
+        sent = d.to_send(p.jobs)
+        again = {j.output_str for j in sent}
         aside = kept_aside(p.sidecared, p.posters, skip_videos={*d.verified, *d.altered},
                            skip_posters=() if force else d.verified - again, renders=store.renders)
         last = store.latest_run(p.manifest.name)
         above = None if last is None else store.billed_above(last)
-        if form_only and last is not None:
-            warnings = (plan_mod.form_only_warning(p.manifest, last.id, form_only), *warnings)
+        # said of the jobs a run would send alone: one cached (a file saved back as the run that made it had it)
+        # costs nothing
+        keys = {j.key for j in sent} if form_only else set()
+        found = [pair for key, pair in form_only if key in keys]
+        if found and last is not None:
+            warnings = (plan_mod.form_only_warning(p.manifest, last.id, found), *warnings)
     return replace(d, left_behind=left, warnings=warnings, aside=aside, changes=changes,
                    previous_run=None if last is None else last.id, billed_above=above)
 

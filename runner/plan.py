@@ -65,6 +65,7 @@ from .sweeps import (
     param_named,
     sweeps_of,
 )
+from .textforms import drawn, unlike_parts
 from .yamlsource import cut_by_comments, read_otherwise_before
 
 if TYPE_CHECKING:
@@ -859,28 +860,40 @@ def _strings(value: Any) -> Iterable[str]:
             yield from _strings(value[k])
 
 
+def _joins(text: str, at: int) -> bool:
+    """The character at `at` is part of the letter before it: a combining mark, or what composes with it into one
+    character (a Hangul vowel or final jamo after the jamo it follows)."""
+    return 0 < at < len(text) and (unicodedata.combining(text[at]) != 0
+                                   or len(unicodedata.normalize("NFC", text[at - 1:at + 1])) == 1)
+
+
 def _cluster(text: str, at: int) -> str:
-    """The character at `at` and the combining marks that follow it."""
+    """The character at `at` and what follows it that makes one letter with it: combining marks, and characters
+    that compose with it into one (`한` written decomposed is three jamo, U+1112 U+1161 U+11AB)."""
     end = at + 1
-    while end < len(text) and unicodedata.combining(text[end]):
+    while end < len(text) and (unicodedata.combining(text[end])
+                               or len(unicodedata.normalize("NFC", text[at:end + 1])) == 1):
         end += 1
     return text[at:end]
 
 
 def _code_points(cluster: str) -> str:
-    """`é` -> "é U+00E9", `e` + U+0301 -> "e + U+0301": how a warning names a letter written in one form."""
-    return " + ".join(c if c.isascii() else f"U+{ord(c):04X}" if unicodedata.combining(c) else f"{c} U+{ord(c):04X}"
-                      for c in cluster)
+    """`é` -> "é U+00E9", `e` + U+0301 -> "e + U+0301", the jamo of `한` -> "ᄒ U+1112 + U+1161 + U+11AB": how a
+    warning names a letter written in one form (what follows its first character by code point alone)."""
+    return " + ".join(c if c.isascii() else f"U+{ord(c):04X}" if i else f"{c} U+{ord(c):04X}"
+                      for i, c in enumerate(cluster))
 
 
 def form_said(then: Any, now: Any) -> str:
-    """The first letter written in another Unicode form in `now` than in `then` (equal under `in_nfc`): "é U+00E9
-    then, e + U+0301 now"; "" when no string differs."""
+    """The first letter written in another Unicode form in `now` than in `then` (equal under `in_nfc`, or under
+    `textforms.alike`, invisible format characters left out): "é U+00E9 then, e + U+0301 now"; "" when no string
+    differs but by an invisible character."""
     for a, b in zip(_strings(then), _strings(now)):
+        a, b = drawn(a), drawn(b)
         if a == b:
             continue
         at = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
-        while at > 0 and (unicodedata.combining(a[min(at, len(a) - 1)]) or unicodedata.combining(b[min(at, len(b) - 1)])):
+        while at > 0 and (_joins(a, min(at, len(a) - 1)) or _joins(b, min(at, len(b) - 1))):
             at -= 1
         return f"{_code_points(_cluster(a, at))} then, {_code_points(_cluster(b, at))} now"
     return ""
@@ -888,16 +901,25 @@ def form_said(then: Any, now: Any) -> str:
 
 def form_only_warning(manifest: Manifest, run_id: int, found: Sequence[tuple[Any, Any]]) -> Warned:
     """The warning of jobs to send whose request equals one of run `run_id` but for the Unicode form of a letter
-    (`found`: (then, now) of each, their keys or parameters): a manifest or a data file saved again composed or
-    not (NFC, NFD), by an editor or a copy from another system, whose jobs a run would pay for again."""
+    or an invisible format character (`found`: (then, now) of each, their keys or parameters): a manifest or a
+    data file saved again composed or not (NFC, NFD), by an editor or a copy from another system, or a byte order
+    mark or a zero width space taken out of it, whose jobs a run would pay for again."""
     n = len(found)
     jobs = "1 job differs" if n == 1 else f"{n:,} jobs differ"
-    said = form_said(*found[0])
-    return manifest.warning((), (
-        f"{jobs} from run {run_id} only in Unicode form (a letter composed or not: {said}): "
-        f"{'it' if n == 1 else 'they'} would be rendered and paid for again, for what reads the same; to have "
-        f"{'it' if n == 1 else 'them'} as run {run_id} made {'it' if n == 1 else 'them'}, save the manifest (or "
-        "the data file the text comes from) as it was, in that form"))
+    form, invisible = unlike_parts(*found[0])
+    said = []
+    if form:
+        said.append(f"in Unicode form (a letter composed or not: {form_said(*found[0])})")
+    if invisible:
+        listed = ", ".join(f"U+{ord(ch):04X}" for ch in invisible[:3]) + (", ..." if len(invisible) > 3 else "")
+        said.append(f"by {'an invisible' if len(invisible) == 1 else 'the invisible'} {listed}")
+    it, them = ("it", "it") if n == 1 else ("they", "them")
+    # a file saved in another form can be saved back; a character taken out (a byte order mark inside a data file,
+    # now refused there) is not always one to put back: said, not advised
+    back = (f"; to have {them} as run {run_id} made {them}, save the manifest (or the data file the text comes "
+            "from) as it was, in that form") if form else ""
+    return manifest.warning((), f"{jobs} from run {run_id} only {' and '.join(said)}: {it} would be rendered and "
+                                f"paid for again, for what reads the same{back}")
 
 
 # --------------------------------------------------------------------------------------------------

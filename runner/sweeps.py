@@ -865,7 +865,7 @@ class JobMaker:
                 line = in_data[1][0] if in_data is not None else self.m.where(theirs)[0]
                 first = f"{dotted(theirs)} (line {line})"
             else:
-                first = f"the value {escaped(whole_key_text(ev))!r} of {dotted(theirs)}"
+                first = f"the value '{escaped(whole_key_text(ev))}' of {dotted(theirs)}"
             shown_values = ""
             if isinstance(v, str) and isinstance(ev, str) and len(v) <= 80 and len(ev) <= 80:
                 shown_values = f" ('{escaped(ev)}', then '{escaped(v)}')"

@@ -43,6 +43,14 @@ def alike(text: str) -> str:
     return unicodedata.normalize("NFC", "".join(ch for ch in text if ch not in invisible))
 
 
+def drawn(text: str) -> str:
+    """`text` without its invisible format characters, its letters in the form they are written."""
+    if text.isascii():
+        return text
+    invisible = _format_characters()
+    return text if invisible.isdisjoint(text) else "".join(ch for ch in text if ch not in invisible)
+
+
 def alike_value(value: Any) -> Any:
     """`alike` of each string in `value` (a row's column names too); `value` itself when no string changes."""
     if isinstance(value, str):

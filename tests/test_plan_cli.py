@@ -2173,3 +2173,76 @@ def test_a_data_file_saved_again_decomposed_warns_too(
     warned = [w for w in json.loads(out)["warnings"] if "Unicode form" in w]
     assert warned and "1 job differs from run 1 only in Unicode form" in warned[0], warned
     assert "\u00e9 U+00E9 then, e + U+0301 now" in warned[0], warned
+
+
+def test_a_file_saved_back_in_the_form_of_an_earlier_run_warns_of_nothing_to_pay(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Run 1 composed, run 2 decomposed (warned, paid again), then the file saved back composed: its jobs are
+    cached, done in run 1, nothing is sent; no warning that they would be paid again, nor advice to save the file
+    as run 2 had it."""
+    import unicodedata
+
+    m = write(tmp_path / "m.yaml", """\
+        params:
+          prompt: "{{ w }}"
+          quality: 360p
+        matrix:
+          w: ["caf\u00e9", "cr\u00e8me br\u00fbl\u00e9e"]
+        output: "{{ hash }}.mp4"
+        sim: {render_time: 0.1, jitter: 0}
+        """, HEAD)
+    composed = m.read_text(encoding="utf-8")
+    assert run_cli(capsys, "run", str(m), "--no-report")[0] == 0
+    _nfd(m)
+    code, out, err = run_cli(capsys, "run", str(m), "--no-report")
+    assert code == 0 and "2 jobs differ from run 1 only in Unicode form" in " ".join((out + err).split())
+    m.write_text(unicodedata.normalize("NFC", composed), encoding="utf-8")
+    code, out, err = run_cli(capsys, "plan", str(m))
+    assert code == 0 and "0 to submit" in out + err, out + err
+    assert "Unicode form" not in out + err and "paid for again" not in out + err, out + err
+
+
+@pytest.mark.parametrize("invisible", ["\ufeff", "\u200b"])
+def test_a_job_that_differs_from_the_last_run_only_by_an_invisible_character_is_warned_of(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], invisible: str,
+) -> None:
+    """A byte order mark (two prompts files joined) or a zero width space taken out of a prompt: the text reads
+    the same, but the request is another, paid for again; said, naming the character, of a job whose key is the
+    same (the text in params) and of one whose key is another (the text a matrix value)."""
+    data = tmp_path / "prompts.txt"
+    data.write_text(f"an owl {invisible}at night\n", encoding="utf-8")
+    m = write(tmp_path / "m.yaml", f"""\
+        params:
+          prompt: "a fox{invisible} and {{{{ look }}}}"
+          quality: 360p
+        matrix:
+          look: {{file: prompts.txt}}
+          seed: [1]
+        output: "{{{{ hash }}}}.mp4"
+        sim: {{render_time: 0.1, jitter: 0}}
+        """, HEAD)
+    assert run_cli(capsys, "run", str(m), "--no-report")[0] == 0
+    name = f"U+{ord(invisible):04X}"
+    data.write_text("an owl at night\n", encoding="utf-8")
+    code, out, _ = run_cli(capsys, "plan", "--json", str(m))
+    assert code == 0
+    warned = [w for w in json.loads(out)["warnings"] if "paid for again" in w]
+    assert warned and f"1 job differs from run 1 only by an invisible {name}: it would be rendered" in warned[0], warned
+    m.write_text(m.read_text(encoding="utf-8").replace(invisible, ""), encoding="utf-8")
+    data.write_text(f"an owl {invisible}at night\n", encoding="utf-8")
+    code, out, _ = run_cli(capsys, "plan", "--json", str(m))
+    warned = [w for w in json.loads(out)["warnings"] if "paid for again" in w]
+    assert code == 0 and warned and f"1 job differs from run 1 only by an invisible {name}:" in warned[0], warned
+
+
+def test_a_hangul_syllable_saved_decomposed_is_named_by_its_jamo() -> None:
+    """`한` decomposed is three jamo, none a combining mark: named whole, not as its first jamo (a letter that
+    would read as another)."""
+    import unicodedata
+
+    from runner.plan import form_said
+
+    said = form_said({"p": "\ud55c\uad6d"}, {"p": unicodedata.normalize("NFD", "\ud55c\uad6d")})
+    assert said == "\ud55c U+D55C then, \u1112 U+1112 + U+1161 + U+11AB now", said
+    assert form_said({"p": "a caf\u00e9"}, {"p": "a cafe\u0301"}) == "\u00e9 U+00E9 then, e + U+0301 now"

@@ -254,3 +254,19 @@ def test_values_unlike_name_only_the_invisible_characters_one_holds_more_of() ->
     assert unlike("a\u200bb\u2060", "ab\u2060") == "an invisible U+200B"
     assert unlike(["a\ufeff", "b\u200b"], ["a", "b\u200b"]) == "an invisible U+FEFF"
     assert unlike("a\u200bb", "ab\u200b") == "an invisible U+200B"
+
+
+def test_a_twin_of_an_include_value_is_written_once_with_its_escapes(tmp_path: Path) -> None:
+    """The value repeated is written as the values after it are, `'caf\\u00e9'`, not with its backslashes doubled."""
+    m = manifest(tmp_path, """\
+        params: {prompt: "{{ w }} at dawn", quality: 540p, duration: 5}
+        matrix:
+          w: ["tea"]
+          include:
+            - {w: "caf\\u00e9"}
+            - {w: "cafe\\u0301"}
+        output: "{{ hash }}.mp4"
+        """)
+    [err] = errors_of(m)
+    assert "repeats the value 'caf\\u00e9' of matrix.include[0].w but for Unicode form" in err.message, err.message
+    assert "\\\\" not in err.message
