@@ -39,7 +39,10 @@ from rich.markup import escape
 # starts the threads that import on their own (the live report's, the downloads' disk threads).
 from . import __version__
 from .outputs import write_problem
-from .entry import end_interrupted, lines_begin, reading, writes_json_lines
+from .entry import (
+    MISSING_DEPENDENCY, NO_MEMORY_TO_IMPORT, end_interrupted, lines_begin, missing_package, reading,
+    write_end, writes_json_lines,
+)
 from .errors import (
     BalanceError, BudgetError, CopyNotWrittenError, GridrunError, LockError, ManifestErrors, NotRecordedError,
     RunStartingError, UsageError,
@@ -2459,37 +2462,15 @@ def _unexpected(exc: BaseException, args: argparse.Namespace, argv: Sequence[str
         err.print("the run stopped there, recorded crashed, every job as it last recorded it: `gridrun status` shows "
                   "them; `gridrun run` goes on, collecting the paid jobs left in flight at no new cost, and "
                   "`gridrun report` writes the report", markup=False, highlight=False)
-    return MISSING_DEPENDENCY if missing is not None else 1 if locale is None else 2
-
-
-# The packages gridrun depends on, by the name they are imported as: their distribution's requirement (as
-# pyproject.toml declares it) and what else does without them.
-_DEPENDENCIES = {
-    "av": ("av>=17", ""), "aiohttp": ("aiohttp>=3.10", ", or set GRIDRUN_HTTP=httpx to send over httpx instead"),
-    "numpy": ("numpy>=1.26", ""), "PIL": ("pillow>=10.1", ""), "httpx": ("httpx>=0.27", ""),
-    "jsonschema": ("jsonschema>=4.20", ""), "rich": ("rich>=13.7", ""), "jinja2": ("jinja2>=3.1", ""),
-    "yaml": ("pyyaml>=6.0.1", ""), "anyio": ("anyio>=4.3", ""), "sniffio": ("sniffio>=1.3", ""),
-    "starlette": ("starlette>=0.37", ""), "uvicorn": ("uvicorn>=0.29", ""),
-}
-# The exit code of a command that needs a package the environment lacks: nothing gridrun did wrong, as for bad input.
-MISSING_DEPENDENCY = 2
+    code = MISSING_DEPENDENCY if missing is not None else 1 if locale is None else 2
+    write_end(argv, None, code, line)  # where the command failed before its JSON lines began (the library's import)
+    return code
 
 
 def _missing_dependency(exc: BaseException) -> str | None:
-    """What to say of `exc` if it is a package gridrun depends on that is not installed or does not import (an
-    install with `--no-deps`, a package another tool removed or broke): the package and the command that installs
-    it, not a bug to report. None for any other error."""
-    if not isinstance(exc, ImportError) or not exc.name or _out_of_memory(exc):
-        return None
-    top = exc.name.partition(".")[0]
-    if top not in _DEPENDENCIES:
-        return None
-    requirement, instead = _DEPENDENCIES[top]
-    name = requirement.partition(">")[0]
-    if isinstance(exc, ModuleNotFoundError):
-        return f"gridrun needs the package {name}, which is not installed: `pip install '{requirement}'`{instead}"
-    return (f"gridrun needs the package {name}, which does not import ({exc}): "
-            f"`pip install --force-reinstall '{requirement}'`{instead}")
+    """What to say of `exc` if it is a package gridrun depends on that is not installed or does not import
+    (`entry.missing_package`); None for any other error, memory run out included."""
+    return None if _out_of_memory(exc) else missing_package(exc)
 
 
 def _unexpected_line(exc: BaseException) -> str:
@@ -2514,12 +2495,12 @@ def _unexpected_line(exc: BaseException) -> str:
 def _crashed_here(args: argparse.Namespace) -> bool:
     """The latest run of the command's manifest is this process's, recorded crashed (an error stopped it once it
     had recorded its run; before, nothing was recorded or sent)."""
-    from . import api
-
     manifest = _manifest_given(args)
     if manifest is None:
         return False
     try:
+        from . import api  # a package it needs missing (`_missing_dependency`): then no run began
+
         run = api.status(Path(manifest)).run
     except Exception:  # noqa: BLE001 (no state, or one that cannot be read: no run of this process to speak of)
         return False
@@ -2534,7 +2515,7 @@ def _out_of_memory(exc: BaseException) -> bool:
     said = str(exc)
     if isinstance(exc, RuntimeError):
         return said.startswith(("can't start new thread", "can't allocate lock"))
-    return isinstance(exc, ImportError) and ("failed to map segment" in said or "Cannot allocate memory" in said)
+    return isinstance(exc, ImportError) and any(s in said for s in NO_MEMORY_TO_IMPORT)
 
 
 def _said_unwritten(code: int, args: argparse.Namespace) -> int:

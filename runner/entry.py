@@ -175,9 +175,15 @@ def entry() -> None:
     try:
         take_signals()
         # The library itself (httpx too, without its command line) is imported by the command that uses it.
-        from .cli import main
-
-        code = main()
+        try:
+            from .cli import main
+        except ImportError as exc:  # rich, which the command line itself needs, missing: said as in `main`
+            said = missing_package(exc)
+            if said is None:
+                raise
+            code = _say_missing(said, sys.argv[1:])
+        else:
+            code = main()
     except KeyboardInterrupt:  # before `main` or after it, where `main` does not catch it
         for signum in _handled():  # a second one would interrupt the goodbye
             signal.signal(signum, signal.SIG_IGN)
@@ -197,6 +203,50 @@ def entry() -> None:
         sys.exit(code)  # the ordinary exit, which waits for them
     _flush()
     os._exit(code)
+
+
+# The packages gridrun depends on, by the name they are imported as: their distribution's requirement (as
+# pyproject.toml declares it) and what else does without them. Here, where nothing is imported, so that a package
+# the command line itself imports (rich) is said as any other.
+DEPENDENCIES = {
+    "av": ("av>=17", ""), "aiohttp": ("aiohttp>=3.10", ", or set GRIDRUN_HTTP=httpx to send over httpx instead"),
+    "numpy": ("numpy>=1.26", ""), "PIL": ("pillow>=10.1", ""), "httpx": ("httpx>=0.27", ""),
+    "jsonschema": ("jsonschema>=4.20", ""), "rich": ("rich>=13.7", ""), "jinja2": ("jinja2>=3.1", ""),
+    "yaml": ("pyyaml>=6.0.1", ""), "anyio": ("anyio>=4.3", ""), "sniffio": ("sniffio>=1.3", ""),
+    "starlette": ("starlette>=0.37", ""), "uvicorn": ("uvicorn>=0.29", ""),
+}
+# The exit code of a command that needs a package the environment lacks: nothing gridrun did wrong, as for bad input.
+MISSING_DEPENDENCY = 2
+# What an import says when the process has no memory left to map the library in: not a package to reinstall.
+NO_MEMORY_TO_IMPORT = ("failed to map segment", "Cannot allocate memory")
+
+
+def missing_package(exc: BaseException) -> str | None:
+    """What to say of `exc` if it is a package gridrun depends on that is not installed or does not import (an
+    install with `--no-deps`, a package another tool removed or broke): the package and the command that installs
+    it, not a bug to report. None for any other error (memory run out as a library was mapped in included)."""
+    if not isinstance(exc, ImportError) or not exc.name or any(s in str(exc) for s in NO_MEMORY_TO_IMPORT):
+        return None
+    top = exc.name.partition(".")[0]
+    if top not in DEPENDENCIES:
+        return None
+    requirement, instead = DEPENDENCIES[top]
+    name = requirement.partition(">")[0]
+    if isinstance(exc, ModuleNotFoundError):
+        return f"gridrun needs the package {name}, which is not installed: `pip install '{requirement}'`{instead}"
+    return (f"gridrun needs the package {name}, which does not import ({exc}): "
+            f"`pip install --force-reinstall '{requirement}'`{instead}")
+
+
+def _say_missing(said: str, argv: Sequence[str]) -> int:
+    """`said` (`missing_package`) of a package the command line itself could not import, said without it: one line
+    on standard error, and the `end` event of JSON lines (`writes_json_lines`), as `main` says it of any other."""
+    try:
+        print(f"error: {said}", file=sys.stderr, flush=True)
+    except (OSError, ValueError):  # standard error closed: the exit code says it
+        pass
+    write_end(argv, None, MISSING_DEPENDENCY, said)
+    return MISSING_DEPENDENCY
 
 
 def writes_json_lines(argv: Sequence[str]) -> bool:
@@ -250,13 +300,19 @@ def end_interrupted(argv: Sequence[str]) -> None:
         with reading(INTERRUPTED):
             _end_pending.wait()
         return
+    write_end(argv, None if argv[0] == "status" else "interrupted", INTERRUPTED, "interrupted")
+
+
+def write_end(argv: Sequence[str], status: str | None, code: int, error: str) -> None:
+    """The `end` event of JSON lines (`writes_json_lines`) that end before the command wrote one: `status`,
+    exit `code`, `error` the line standard error gives; nothing where one is written or on its way."""
+    if _end_written or _end_pending is not None or not writes_json_lines(argv):
+        return
     import json
 
     end_written()
-    status = None if argv[0] == "status" else "interrupted"
     try:
-        print(json.dumps({"event": "end", "status": status, "exit_code": INTERRUPTED, "errors": ["interrupted"]}),
-              flush=True)
+        print(json.dumps({"event": "end", "status": status, "exit_code": code, "errors": [error]}), flush=True)
     except (OSError, ValueError):  # standard output gone: the exit code says it
         pass
 

@@ -33,6 +33,37 @@ def test_a_missing_pyav_is_named_with_its_install_command_not_as_a_bug(tmp_path:
         assert (end["event"], end["exit_code"], end["errors"]) == ("end", 2, [said.removeprefix("error: ")]), end
 
 
+@pytest.mark.parametrize(("module", "words"), [
+    ("yaml", ["run", "demo.yaml"]), ("yaml", ["retry", "demo.yaml", "--json"]), ("yaml", ["plan", "demo.yaml"]),
+    ("jsonschema", ["run", "demo.yaml"]), ("jsonschema", ["validate", "demo.yaml"]),
+    ("rich", ["plan", "demo.yaml"]), ("rich", ["run", "demo.yaml", "--json"]), ("rich", ["status", "demo.yaml"]),
+    ("rich", ["--version"]),
+], ids=lambda v: v if isinstance(v, str) else "-".join(v))
+def test_a_missing_package_is_one_line_under_every_command(tmp_path: Path, module: str, words: list[str]) -> None:
+    """Whichever command meets it first: the library's own imports (pyyaml, jsonschema) under `run`, whose
+    error would otherwise look for a run this process stopped, and rich, which the command line itself imports."""
+    from runner.entry import DEPENDENCIES
+
+    hidden = tmp_path / "hidden"
+    hidden.mkdir()
+    (hidden / "sitecustomize.py").write_text(f"import sys\nsys.modules[{module!r}] = None  # as if not installed\n")
+    shutil.copy(ROOT / "manifests" / "demo.yaml", tmp_path / "demo.yaml")
+    if module == "jsonschema":  # imported to explain a manifest its schema refuses
+        (tmp_path / "demo.yaml").write_text((tmp_path / "demo.yaml").read_text() + "\nunknown_field: 1\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(hidden), os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run([sys.executable, "-c", "from runner.entry import entry; entry()", *words], cwd=tmp_path,
+                         env=env, capture_output=True, text=True, timeout=120, check=False)
+    requirement = DEPENDENCIES[module][0]
+    name = requirement.partition(">")[0]
+    said = out.stderr.strip()
+    assert out.returncode == 2, (out.returncode, out.stderr)
+    assert said == f"error: gridrun needs the package {name}, which is not installed: `pip install '{requirement}'`", \
+        said
+    if "--json" in words:
+        end = json.loads(out.stdout.splitlines()[-1])
+        assert (end["event"], end["exit_code"], end["errors"]) == ("end", 2, [said.removeprefix("error: ")]), end
+
+
 @pytest.mark.parametrize(("error", "said", "code"), [
     (ModuleNotFoundError("No module named 'aiohttp'", name="aiohttp"),
      ("gridrun needs the package aiohttp, which is not installed: `pip install 'aiohttp>=3.10'`, or set "
