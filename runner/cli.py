@@ -2498,8 +2498,9 @@ def _crashed_here(args: argparse.Namespace) -> bool:
     manifest = _manifest_given(args)
     if manifest is None:
         return False
+    # A package the library needs missing (`_missing_dependency`) fails its import here: then no run began.
     try:
-        from . import api  # a package it needs missing (`_missing_dependency`): then no run began
+        from . import api
 
         run = api.status(Path(manifest)).run
     except Exception:  # noqa: BLE001 (no state, or one that cannot be read: no run of this process to speak of)
