@@ -154,9 +154,27 @@ def _in_event_loop() -> str | None:
     import sniffio  # anyio's own dependency: it names trio's loop, and any other that registers with it
 
     try:
-        return sniffio.current_async_library()  # as anyio asks it, refusing to start the run's own loop
+        library = sniffio.current_async_library()  # as anyio asks it, refusing to start the run's own loop
     except sniffio.AsyncLibraryNotFoundError:
         return None
+    # "asyncio" with no asyncio loop running here: a context copied from a thread whose loop anyio started
+    # (`await asyncio.to_thread(runner.run, ...)` under `anyio.run`), which sniffio reads as its own; `_own_loop`
+    # starts the run's loop past it.
+    return None if library == "asyncio" else library
+
+
+def _own_loop(fn: Callable[[], Any]) -> Any:
+    """`anyio.run(fn)` in a copy of this thread's context without sniffio's name of a library: set there by an
+    anyio loop of the thread that started this one (`asyncio.to_thread` copies the context), it would have anyio
+    refuse to start a loop in a thread that runs none (`_in_event_loop`)."""
+    import contextvars
+
+    import anyio
+    import sniffio
+
+    context = contextvars.copy_context()
+    context.run(sniffio.current_async_library_cvar.set, None)
+    return context.run(anyio.run, fn)
 
 
 def _in_a_thread(library: str, call: str) -> str:
@@ -596,8 +614,6 @@ def run(
         going in its thread: `stop.set()` stops it).
     """
     _load_httpx()  # before the executor, which imports it
-    import anyio
-
     from .executor import Executor
 
     options = run_options(options)
@@ -652,7 +668,7 @@ def run(
                 ex = Executor(p, prov, store, options=options, on_progress=on_progress, on_report=on_report,
                               on_output=on_output, on_balance=on_balance, argv=argv, stop=stop, detach=detach)
                 with _running_here():
-                    result = anyio.run(ex.run)
+                    result = _own_loop(ex.run)
     return replace(result, warnings=[str(w) for w in p.warnings])
 
 
@@ -1737,7 +1753,7 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
                 await requests()
                 tg.cancel_scope.cancel()
 
-    anyio.run(go)
+    _own_loop(go)
     if interrupted:
         raise KeyboardInterrupt
     result.dropped = [k for k in (*result.finished, *result.still_running, *result.not_taken) if k in gone]

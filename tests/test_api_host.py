@@ -229,6 +229,27 @@ def test_run_and_cancel_under_another_async_library_are_refused_before_anything_
     assert not (tmp_path / ".gridrun").exists()
 
 
+def test_run_in_a_worker_thread_of_a_loop_anyio_started_runs(tmp_path: Path) -> None:
+    """`asyncio.to_thread` copies the context of a loop `anyio.run` started, sniffio's name of it included, into a
+    thread that runs no loop: the README's recipe runs there (a host built on anyio, pytest's anyio plugin), as
+    `cancel` does."""
+    import asyncio
+
+    import anyio
+
+    m = _small(tmp_path)
+    said: list[Any] = []
+
+    async def main() -> None:
+        said.append(await asyncio.to_thread(runner.run, m, options={"handle_signals": False}))
+        said.append(await asyncio.to_thread(runner.cancel, m))
+
+    anyio.run(main)
+    assert said[0].exit_code == 0 and said[0].status == "done", said[0]
+    assert runner.status(m).run.status == "done"
+    assert not said[1].finished and not said[1].still_running, said[1]
+
+
 def test_run_and_cancel_inside_trio_are_refused_before_anything_is_made(tmp_path: Path) -> None:
     trio = pytest.importorskip("trio")
     m = _small(tmp_path)
