@@ -2429,6 +2429,8 @@ def _failed(exc: BaseException, args: argparse.Namespace) -> int:
     `--runs --json`) print one JSON object of it on standard output too, as `run --json`'s `end` event and a refused
     `plan --json` do: a script reading standard output reads JSON whatever happened."""
     lines = _error_lines(exc, args.command, _manifest_given(args))
+    for w in getattr(exc, "warnings", ()):  # what may explain the errors (planning's: a value a comment cut short)
+        err.print(f"[yellow]warning[/yellow]: {escape(_lines_visible(w))}")
     for e in lines:
         err.print(f"[red]error[/red]: {escape(_lines_visible(e))}", markup=True, highlight=False)
     if args.command == "status" and getattr(args, "json", False) and not getattr(args, "watch", False):

@@ -66,7 +66,7 @@ from .sweeps import (
     sweeps_of,
 )
 from .textforms import drawn, unlike_parts
-from .yamlsource import cut_by_comments, read_otherwise_before
+from .yamlsource import cut_by_comments, dotted, read_otherwise_before
 
 if TYPE_CHECKING:
     from .resume import LeftBehind
@@ -215,6 +215,11 @@ def build(
     gc.disable()
     try:
         return _build(manifest, caps, max_jobs=max_jobs, outputs_dir=outputs_dir, digest=digest)
+    except (ManifestError, ManifestErrors) as exc:
+        # A value a comment cut short is most often why planning failed (`{{ who }}` in the part cut off: jobs
+        # alike, a variable unused): its warning goes with the errors, said first (`warnings`).
+        exc.warnings = (*_cut_by_comments(manifest), *getattr(exc, "warnings", ()))
+        raise
     finally:
         if was_enabled:
             gc.enable()
@@ -527,16 +532,21 @@ def _free_text(path: tuple[Any, ...]) -> bool:
 def _cut_by_comments(manifest: Manifest) -> list[str]:
     """A warning at each unquoted free-text value of the manifest a comment cuts short (`prompt: shot #3 of the
     series`, `yamlsource.cut_by_comments`): YAML ends the value before ` #`, and what follows on the line is neither
-    read nor sent, though it was most likely meant as text."""
+    read nor sent, though it was most likely meant as text. Placed where the value is written: an anchor's line,
+    not that of an alias that repeats it (where there is nothing to quote)."""
     if not manifest.text or "#" not in manifest.text:
         return []
     warnings = []
-    for path, value, comment in cut_by_comments(manifest.text, _free_text):
+    for path, value, comment, (line, column) in cut_by_comments(manifest.text, _free_text):
         tail = value if len(value) <= 40 else "..." + value[-37:]
         rest = comment if len(comment) <= 40 else comment[:37] + "..."
-        warnings.append(manifest.warning(path, (
-            f"the text from {rest!r} on is a YAML comment (a ' #' starts one), so the value ends at {tail!r} and "
-            "the rest of the line is not sent; quote the value to keep it")))
+        message = (f"the text from {rest!r} on is a YAML comment (a ' #' starts one), so the value ends at {tail!r} "
+                   "and the rest of the line is not sent; quote the value to keep it")
+        warned = manifest.warning(path, message)
+        if manifest.where(path)[0] != line:  # the path's key is elsewhere: the value's own place
+            warned = Warned(str(ManifestError(message, file=manifest.display or manifest.path, line=line,
+                                              column=column, field=dotted(path))), warned.plain)
+        warnings.append(warned)
     return warnings
 
 

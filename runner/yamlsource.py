@@ -230,13 +230,16 @@ def read_otherwise_before(text: str, file: Path) -> list[tuple[tuple[Any, ...], 
 _CUTTING_COMMENT = re.compile(r"[ \t]+(#\S[^\r\n]*)")
 
 
-def cut_by_comments(text: str, free_text: Callable[[tuple[Any, ...]], bool]) -> list[tuple[tuple[Any, ...], str, str]]:
+def cut_by_comments(text: str, free_text: Callable[[tuple[Any, ...]], bool]
+                    ) -> list[tuple[tuple[Any, ...], str, str, Position]]:
     """The plain (unquoted) strings of the YAML `text` at a path `free_text` takes, that a comment follows on
     their last line whose `#` is followed by text without a space (`prompt: shot #3 of the series`): each as (its
-    path, the string YAML reads, the comment), in the file's order. YAML ends the string before the comment; the
-    words after it, which the writer most likely meant as part of it, are not sent. `# a note`, with a space after
-    the `#`, is taken as the comment it reads as, and `C#` (no space before) is text. [] when the text does not
-    parse (the error is said elsewhere)."""
+    path, the string YAML reads, the comment, the line and column the string starts at), in the file's order. YAML
+    ends the string before the comment; the words after it, which the writer most likely meant as part of it, are
+    not sent. `# a note`, with a space after the `#`, is taken as the comment it reads as, and `C#` (no space
+    before) is text. A string an alias repeats (`prompt: *base`) is the anchor's, written where the anchor is: its
+    path is the first in the file's order that `free_text` takes. [] when the text does not parse (the error is
+    said elsewhere)."""
     if "#" not in text:
         return []
     try:
@@ -247,26 +250,33 @@ def cut_by_comments(text: str, free_text: Callable[[tuple[Any, ...]], bool]) -> 
             loader.dispose()
     except (yaml.YAMLError, _TooDeep):
         return []
-    found: list[tuple[int, tuple[Any, ...], str, str]] = []
+    found: dict[int, tuple[int, tuple[Any, ...], str, str, Position]] = {}
+    # Visited in the file's order (an anchor comes before its aliases): each collection once, each string at every
+    # path until one `free_text` takes.
     stack: list[tuple[tuple[Any, ...], Any]] = [((), root)]
     seen: set[int] = set()
     while stack:
         path, node = stack.pop()
-        if node is None or id(node) in seen:
+        if node is None:
             continue
-        seen.add(id(node))
-        if isinstance(node, yaml.MappingNode):
-            stack.extend((path + (key.value,), value) for key, value in node.value
-                         if isinstance(key, yaml.ScalarNode))
-        elif isinstance(node, yaml.SequenceNode):
-            stack.extend((path + (i,), item) for i, item in enumerate(node.value))
+        if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            if isinstance(node, yaml.MappingNode):
+                children = [(path + (key.value,), value) for key, value in node.value
+                            if isinstance(key, yaml.ScalarNode)]
+            else:
+                children = [(path + (i,), item) for i, item in enumerate(node.value)]
+            stack.extend(reversed(children))
         elif (isinstance(node, yaml.ScalarNode) and node.style is None and node.tag == _STR and node.value
-              and free_text(path)):
+              and id(node) not in found and free_text(path)):
             buffer = node.end_mark.buffer
             m = _CUTTING_COMMENT.match(buffer, node.end_mark.pointer) if isinstance(buffer, str) else None
             if m is not None:
-                found.append((node.end_mark.pointer, path, node.value, m[1].rstrip("\0").translate(_GIVE_BACK)))
-    return [(path, value, comment) for _, path, value, comment in sorted(found, key=lambda f: f[0])]
+                found[id(node)] = (node.end_mark.pointer, path, node.value,
+                                   m[1].rstrip("\0").translate(_GIVE_BACK), _position(node.start_mark))
+    return [(path, value, comment, at) for _, path, value, comment, at in sorted(found.values(), key=lambda f: f[0])]
 
 
 def double_quoted_source(text: str, path: tuple[Any, ...]) -> str | None:

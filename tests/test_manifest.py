@@ -972,6 +972,51 @@ def test_a_comment_that_cuts_an_unquoted_free_text_value_is_warned_of_at_its_lin
     assert "'#no watermark'" in warned[1] and "'#quiet'" in warned[2] and "'#2'" in warned[3], warned
 
 
+_CUT_FAILS = """version: 1
+name: cut
+provider: sim
+model: pixverse-v5.6
+params:
+  prompt: a red fox, shot #3 of the series, {{ who }}
+  quality: 540p
+  duration: 5
+matrix:
+  who: [a cat, a dog]
+output: "{{ key }}.mp4"
+"""
+
+
+def test_a_comment_that_cuts_a_value_is_warned_of_before_the_errors_it_makes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The part cut off held `{{ who }}`: the jobs send the same request, which is refused. The warning that says
+    why is said first, not lost with the plan that failed."""
+    from runner import api, cli
+
+    m = tmp_path / "cut.yaml"
+    m.write_text(_CUT_FAILS)
+    with pytest.raises((ManifestError, ManifestErrors)) as refused:
+        api.plan(m)
+    assert [w.split(": ", 1)[0].rsplit("/", 1)[-1] for w in refused.value.warnings] == ["cut.yaml:6:3"]
+    assert cli.main(["plan", str(m)]) == 2
+    said = capsys.readouterr().err.replace("\n", " ")
+    warned, error = said.find("'#3 of the series, {{ who }}' on is a YAML comment"), said.find("same request")
+    assert 0 <= warned < error, said
+
+
+def test_a_comment_that_cuts_an_anchored_value_is_warned_of_at_the_anchor(tmp_path: Path) -> None:
+    """`prompt: *b` has nothing to quote: the value, and its comment, are on the anchor's line."""
+    from runner import api
+
+    m = tmp_path / "anchor.yaml"
+    m.write_text("version: 1\nname: anchory\nprovider: sim\nmodel: pixverse-v5.6\nvars:\n"
+                 "  base: &b a red fox, shot #3 of the series\nparams:\n  prompt: *b\n  quality: 540p\n"
+                 "  duration: 5\nmatrix:\n  seed: [1, 2]\noutput: \"{{ key }}.mp4\"\n")
+    warned = [w for w in api.plan(m).warnings if "YAML comment" in w]
+    assert [w.split(": ", 1)[0].rsplit("/", 1)[-1] for w in warned] == ["anchor.yaml:6:3"], warned
+    assert warned[0].plain.startswith("vars.base: "), warned
+
+
 def test_a_manifest_whose_comments_follow_a_space_is_not_warned_of(tmp_path: Path) -> None:
     from runner import api
 
