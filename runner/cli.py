@@ -2102,8 +2102,8 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Nam
     """`parser.parse_args(argv)`, but words it does not know (`run M --bogus`) are refused by the command they
     follow, with that command's usage (`gridrun run [-h] ...`), where argparse gives the top level's; a command's
     option written before it (`gridrun --json plan M`) is told to go after it."""
+    _dashed_manifest(parser, argv)  # first: its command moves the options written before the command's name too
     _values_before(parser, argv)
-    _dashed_manifest(parser, argv)
     args, extras = parser.parse_known_args(argv)
     refuser, commands = _reached(parser, args)
     if extras:
@@ -2115,7 +2115,7 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Nam
         if refuser is not parser and early and all(w.split("=", 1)[0] in known for w in early):
             go = "goes" if len(early) == 1 else "go"
             refuser.error(f"{' '.join(early)} {go} after the command: "
-                          f"{shlex.join(['gridrun', *argv[first:], *early])}")
+                          f"{shlex.join(['gridrun', *_options_after(argv[first:], early)])}")
         refuser.error(f"unrecognized arguments: {' '.join(extras)}{_meant(refuser, extras)}")
     if commands is not None:  # `gridrun`, `gridrun sim`: a usage error, as argparse says one
         refuser.error(f"name a command: {', '.join(commands)}")
@@ -2127,8 +2127,10 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Nam
 def _dashed_manifest(parser: argparse.ArgumentParser, argv: Sequence[str]) -> None:
     """Refuses a word after a command's name that begins with '-', is none of its options and names a file (or
     ends in .yaml or .yml): a manifest named `-m.yaml`, which argparse reads as an unknown option and then says
-    no manifest was given. It goes as `./-m.yaml`, or after `--`."""
+    no manifest was given. It goes as `./-m.yaml`, or after `--`: the command the error gives has the command's
+    name first, its options after it (those written before it moved there), then one `--` and the manifest."""
     command = parser
+    names: list[int] = []  # where the command's names are in `argv`
     for i, word in enumerate(argv):
         if word == "--":
             return
@@ -2136,13 +2138,16 @@ def _dashed_manifest(parser: argparse.ArgumentParser, argv: Sequence[str]) -> No
         if sub is not None:
             if word in sub.choices:
                 command = sub.choices[word]
+                names.append(i)
             continue
         if word == "-" or not word.startswith("-") or word.split("=", 1)[0] in command._option_string_actions:
             continue
         if word.lower().endswith((".yaml", ".yml")) or os.path.lexists(word):
-            rest = [typed(w) for w in argv[:i] + argv[i + 1:]]
+            end = argv.index("--") if "--" in argv else len(argv)
+            options = [w for j, w in enumerate(argv[:end]) if j != i and j not in names]
+            words = [*(argv[j] for j in names), *options, "--", word, *argv[end + 1:]]
             command.error(f"{typed(word)} is read as an option: a manifest whose name starts with '-' goes as "
-                          f"{typed('./' + word)} (or after --: {' '.join(['gridrun', *rest, '--', typed(word)])})")
+                          f"{typed('./' + word)} (or after --: {' '.join(['gridrun', *map(typed, words)])})")
 
 
 def _status_refused(args: argparse.Namespace) -> str | None:
@@ -2184,7 +2189,14 @@ def _values_before(parser: argparse.ArgumentParser, argv: Sequence[str]) -> None
         i, options = i + 1 + takes, options + 1
     if spaced:
         command.error(f"{' '.join(early)} {'goes' if options == 1 else 'go'} after the command: "
-                      f"{shlex.join(['gridrun', *argv[at:], *early])}")
+                      f"{shlex.join(['gridrun', *_options_after(argv[at:], early)])}")
+
+
+def _options_after(words: Sequence[str], options: Sequence[str]) -> list[str]:
+    """`words` (a command's name and what follows it) with `options` put among its options: before a `--`, past
+    which they would be read as a manifest's name."""
+    at = words.index("--") if "--" in words else len(words)
+    return [*words[:at], *options, *words[at:]]
 
 
 def _reached(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[argparse.ArgumentParser, Any]:

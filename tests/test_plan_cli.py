@@ -1690,6 +1690,29 @@ def test_a_manifest_named_with_a_leading_dash_is_told_how_to_write_it(
     assert "-m.yaml is read as an option" in err and "./-m.yaml" in err and "-- -m.yaml" in err, err
 
 
+@pytest.mark.parametrize("argv", [
+    ["--json", "plan", "-x.yaml"], ["--json", "plan", "--", "-x.yaml"], ["plan", "-x.yaml", "--"],
+    ["plan", "-x.yaml", "--max-jobs", "50"], ["plan", "--json", "-x.yaml", "--"], ["--max-jobs", "50", "plan", "-x.yaml"],
+    ["--max-jobs=50", "validate", "-x.yaml", "--"],
+], ids=lambda argv: " ".join(argv))
+def test_the_command_a_dash_manifest_or_an_early_option_is_told_to_be_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, argv: list[str],
+) -> None:
+    """The command a refusal proposes, pasted, runs: the command's options after its name (those written before
+    it moved there), one `--`, then the manifest; not another refusal."""
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(Path(__file__).resolve().parent.parent / "manifests" / "demo.yaml", tmp_path / "-x.yaml")
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    err = " ".join(capsys.readouterr().err.split())
+    assert exc.value.code == 2, err
+    told = err.split("(or after --: ", 1)[1].rsplit(")", 1)[0] if "(or after --: " in err \
+        else err.split("after the command: ", 1)[1]
+    words = shlex.split(told)
+    assert words[0] == "gridrun" and words.count("--") == 1 and words[-1] == "-x.yaml", told
+    assert main(words[1:]) == 0, capsys.readouterr().err
+
+
 def test_a_dash_manifest_refused_with_json_ends_the_json_lines(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
