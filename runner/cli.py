@@ -2423,7 +2423,7 @@ def _locale_refused(exc: BaseException, argv: Sequence[str]) -> str | None:
     except LookupError:
         return None
     bad = exc.object[exc.start:exc.end]
-    text = repr(bad if isinstance(bad, str) else bad.decode("latin-1"))
+    text = ascii(bad if isinstance(bad, str) else bad.decode("latin-1"))  # escaped: the locale cannot show it either
     again = shlex.join(["LC_ALL=C.UTF-8", "gridrun", *(visible(w) for w in argv)])
     return f"a file name holding {text}: {locale_said('it cannot be written in')}: `{again}`"
 

@@ -81,13 +81,29 @@ def unnameable(path: str | os.PathLike[str]) -> str | None:
         return None
     try:
         os.fsencode(path)
-    except UnicodeEncodeError:
-        return locale_said()
+    except UnicodeEncodeError as exc:
+        return _unwritable_said(exc)
     return None
+
+
+def _unwritable_said(exc: UnicodeEncodeError) -> str:
+    """`locale_said` of a name the file-name encoding could not write (`exc`), naming the character it could not
+    hold, escaped (`'\\xe9' (character 4 of café.mp4)`): an output that cannot show it either writes it without
+    its accent (`cafe.mp4`), where the name would read as one that can be written."""
+    text = exc.object
+    if not isinstance(text, str) or not 0 <= exc.start < len(text):
+        return locale_said()
+    start = text.rfind(os.sep, 0, exc.start) + 1
+    end = text.find(os.sep, exc.start)
+    part = text[start:] if end < 0 else text[start:end]
+    return locale_said(f"its name holds '{ascii(text[exc.start])[1:-1]}' (character {exc.start - start + 1} of "
+                       f"{shown(part)}): it cannot be written in")
 
 
 def why_unusable(exc: BaseException) -> str:
     """What is wrong with a path that raised `exc` (one of `UNUSABLE`)."""
+    if isinstance(exc, UnicodeEncodeError):
+        return _unwritable_said(exc)
     if isinstance(exc, UnicodeError):
         return locale_said()
     if isinstance(exc, ValueError):
@@ -105,8 +121,15 @@ def not_recordable(path: str | os.PathLike[str]) -> str | None:
 
     A run records these paths as text, in its state (SQLite takes only UTF-8) and in reports and exports that
     other programs read; a name of bytes that are not UTF-8 (Python holds each as a lone surrogate, \\udc80 to
-    \\udcff) is refused rather than recorded as another name, which no later reader would find on disk.
+    \\udcff) is refused rather than recorded as another name, which no later reader would find on disk. A relative
+    `path` is judged with the folder it is in, as the run records it: a folder whose name the locale cannot read
+    (`LC_ALL=C` in `dé/`) is no run's either.
     """
+    if not os.path.isabs(path):
+        try:
+            path = os.path.abspath(path)
+        except OSError:  # the current folder removed: judged as given
+            pass
     try:
         os.fspath(path).encode("utf-8")
     except UnicodeEncodeError as exc:

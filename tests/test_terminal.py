@@ -226,7 +226,7 @@ def test_any_file_name_the_locale_cannot_write_is_said_as_the_locale_s_doing(mon
     monkeypatch.setattr(sys, "getfilesystemencoding", lambda: "ascii")
     exc = UnicodeEncodeError("ascii", "out/\u72d0.mp4", 4, 5, "ordinal not in range(128)")
     said = cli._locale_refused(exc, ["report", "my m.yaml"])
-    assert said is not None and "'\u72d0'" in said and "file-name encoding (ascii)" in said, said
+    assert said is not None and "'\\u72d0'" in said and "file-name encoding (ascii)" in said, said
     assert said.endswith("`LC_ALL=C.UTF-8 gridrun report 'my m.yaml'`"), said
     assert cli._locale_refused(UnicodeEncodeError("latin-1", "\u72d0", 0, 1, "x"), ["report"]) is None
     monkeypatch.setattr(sys, "getfilesystemencoding", lambda: "utf-8")

@@ -1,0 +1,53 @@
+"""A name the process's file-name encoding cannot write (`LC_ALL=C PYTHONUTF8=0`): the refusal names the character
+it cannot hold, escaped, where an output that cannot show it would write it without its accent; and a hint
+proposes no command that the same refusal awaits."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from execkit import write_manifest
+
+
+def _ascii_names(*args: str, cwd: Path) -> subprocess.CompletedProcess[bytes]:
+    """`gridrun args` in a process whose file-name encoding is ASCII (the C locale, Python's UTF-8 mode off)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LC_", "LANG", "PYTHONIOENCODING", "PYTHONUTF8"))}
+    return subprocess.run([sys.executable, "-m", "runner.cli", *args], capture_output=True, cwd=cwd, timeout=120,
+                          env={**env, "LC_ALL": "C", "PYTHONUTF8": "0", "COLUMNS": "200"}, check=False)
+
+
+def test_an_output_name_the_locale_cannot_write_names_the_character_escaped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`caf\u00e9.mp4` in ASCII output reads `cafe.mp4`: the refusal says which character it cannot write."""
+    m = write_manifest(tmp_path, extra={
+        "params": {"prompt": "a fox, {{ w }}", "quality": "360p", "duration": 5},
+        "matrix": {"w": ["caf\u00e9", "fox"]}, "output": "{{ w }}.mp4"})
+    done = _ascii_names("plan", m.name, cwd=tmp_path)
+    err = done.stderr.decode("ascii")
+    assert done.returncode == 2, err
+    assert "holds '\\xe9' (character 4 of cafe.mp4)" in err and "file-name encoding (ascii)" in err, err
+    from runner.localpaths import _unwritable_said, why_unusable
+
+    monkeypatch.setattr(sys, "getfilesystemencoding", lambda: "ascii")
+    said = _unwritable_said(UnicodeEncodeError("ascii", "out/d\u00e9/x.mp4", 5, 6, "ordinal not in range(128)"))
+    assert said.startswith("its name holds '\\xe9' (character 2 of d\u00e9): it cannot be written in"), said
+    said = why_unusable(UnicodeEncodeError("ascii", "out/\u72d0.mp4", 4, 5, "ordinal not in range(128)"))
+    assert said.startswith("its name holds '\\u72d0' (character 1 of \u72d0.mp4)"), said
+
+
+def test_status_in_a_folder_the_locale_cannot_read_proposes_no_run_it_refuses(tmp_path: Path) -> None:
+    """In `d\u00e9/` under `LC_ALL=C`, `gridrun run m.yaml` is refused for its folder's name: `status` with no
+    state yet says that, not that the command runs it first."""
+    folder = tmp_path / "d\u00e9"
+    folder.mkdir()
+    m = write_manifest(folder, n_seeds=1, styles=("anime",))
+    status = _ascii_names("status", m.name, cwd=folder).stderr.decode("latin-1")  # the folder's name as its bytes
+    run = _ascii_names("run", m.name, cwd=folder)
+    assert run.returncode == 2 and "file-name encoding (ascii)" in run.stderr.decode("latin-1"), run.stderr
+    assert "no state yet" in status and f"`gridrun run {m.name}` runs it first" not in status, status
+    assert "cannot be run" in status and "file-name encoding (ascii)" in status, status
