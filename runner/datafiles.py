@@ -552,10 +552,10 @@ def _surrogate_in(value: Any, name: str = "") -> str | None:
     """Where in a JSON row a string holds a lone surrogate (JSON's `\\ud83e` without the escape of its other half,
     as some exporters cut an emoji): "the key 'p'", "the value of 'p'"; None when no string does."""
     if isinstance(value, str):
-        return None if value.isascii() or _encodable(value) else f"the value of '{name}'" if name else "a value"
+        return None if value.isascii() or encodable(value) else f"the value of '{name}'" if name else "a value"
     if isinstance(value, dict):
         for key, item in value.items():
-            if not _encodable(key):
+            if not encodable(key):
                 return f"the key {key!r}"
             found = _surrogate_in(item, f"{name}.{key}" if name else key)
             if found is not None:
@@ -568,7 +568,8 @@ def _surrogate_in(value: Any, name: str = "") -> str | None:
     return None
 
 
-def _encodable(text: str) -> bool:
+def encodable(text: str) -> bool:
+    """Whether `text` is text UTF-8 can write: no lone surrogate (a JSON `\\ud83e` escape of half a pair, say)."""
     try:
         text.encode()
     except UnicodeEncodeError:

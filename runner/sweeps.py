@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from . import images
-from .datafiles import value_position
+from .datafiles import encodable, value_position
 from .errors import CapabilityError, ManifestError, ManifestErrors, MatrixError, TemplateError
 from .jobs import Job, canonical, format_value, job_hash, not_json, whole_key_text
 from .localpaths import NAME_MAX, UNUSABLE, shown, why_unusable
@@ -459,7 +459,7 @@ class JobMaker:
             except KeyError:
                 for p in values:
                     key_parts[id(p)] = f"{p[0]}={format_value(p[1])}"
-                    if not _encodable(key_parts[id(p)]):
+                    if not encodable(key_parts[id(p)]):
                         errors.add(m.error(_matrix_path(sw, shape.sources.get(p[0], "matrix"), p[0]), _SURROGATE,
                                            MatrixError))
                     elif not key_parts[id(p)].isascii():
@@ -598,7 +598,7 @@ class JobMaker:
                         parts.append(f"{r}}}")
                         digest_hex = sha256("".join(parts).encode()).hexdigest()
                 except UnicodeEncodeError:
-                    name = next(n for n, v in resolved.items() if not _encodable(canonical(v)))
+                    name = next(n for n, v in resolved.items() if not encodable(canonical(v)))
                     errors.add(m.error(self._path(sw, shape, name), _SURROGATE, CapabilityError), key)
                     self._output(sw, render_output, ctx, key, None)
                     continue
@@ -1376,14 +1376,6 @@ def _shown(values: Sequence[tuple[str, Any]], take: int) -> str:
         parts.append(f"{k}={text if len(text) <= 70 else f'{text[:50]}…{text[-16:]}'}")
     text = ", ".join(parts) or "no values"
     return f"{text} (take {take})" if take else text
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _short(value: str) -> str:
