@@ -233,6 +233,7 @@ class Executor:
         # Why the run stopped sending new jobs, when that is a problem to fix (the output folder full): shown first
         # among the last errors, however many jobs' errors come after it (`statistics`).
         self._stop_note: str | None = None
+        self._interrupt_said: str | None = None  # what the run said as it was interrupted (`_interrupt`)
         self._not_copied = 0  # done jobs whose video the run could not copy to its new path (`prepare`)
         self.cached = 0
         self.run_id = 0
@@ -434,9 +435,14 @@ class Executor:
 
     def _last_errors(self) -> tuple[str, ...]:
         """The run's last errors, as many as `errors` keeps; why it stopped sending new jobs (`_stop_note`) first."""
+        errors = list(self.errors)
+        if self._ended and self._interrupt_said is not None:
+            # what the run did as it was interrupted, and what a second signal would do to the jobs then in flight:
+            # past once it has ended (what it left is said by the command's closing line), not an error it ended with
+            errors = [e for e in errors if e != self._interrupt_said]
         if self._stop_note is None:
-            return tuple(self.errors)
-        return (self._stop_note, *list(self.errors)[1 - (self.errors.maxlen or 1):])
+            return tuple(errors)
+        return (self._stop_note, *errors[1 - (self.errors.maxlen or 1):])
 
     def statistics(self) -> RunStatistics:
         counts = dict(self.counts)
@@ -926,6 +932,7 @@ class Executor:
             if said is None:
                 said = "interrupted: no new submissions; finishing what is paid for"
                 said = f"{said} ({then})" if then else said
+            self._interrupt_said = said
             self.errors.append(said)
             self._progress(force=True)
 

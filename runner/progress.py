@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import sys
@@ -164,7 +163,6 @@ class Progress:
         self._code: int | None = None  # the exit code the run ended with (`final`, `failed`), once known
         self._told: set[str] = set()  # the last errors said on plain lines (`_tell`), by what they say
         self._last_said: str | None = None  # the last plain line given
-        self._stop_note: str | None = None  # what the run said as it was interrupted (`_noted_stop`)
 
     @property
     def unread(self) -> bool:
@@ -222,7 +220,6 @@ class Progress:
         self._out(lambda: self._emit(event), progress=progress)
 
     def update(self, s: RunStatistics) -> None:
-        self._noted_stop(self._stats, s)
         self._stats = s
         self._held(s)
         self._tell(s)
@@ -236,28 +233,6 @@ class Progress:
             self._live.update(self._render(s))
         else:
             self._say(line(s), progress=True)
-
-    def _noted_stop(self, before: RunStatistics | None, s: RunStatistics) -> None:
-        """The note a run adds to its last errors as it is interrupted (the first Ctrl-C or SIGTERM, the caller's
-        `stop`): what it does at that moment, and what a second signal would do to the jobs then in flight. It is
-        the error that comes with the run's turn to `interrupt`, said in its own words (a run's errors, whose
-        words are known, not a watch's readings of the state)."""
-        if s.stopping != "interrupt" or (before is not None and before.stopping == "interrupt"):
-            return
-        if s.last_errors and len(s.said) == len(s.last_errors) and s.said[-1] == s.last_errors[-1] and (
-                before is None or s.last_errors[-1] not in before.last_errors):
-            self._stop_note = s.last_errors[-1]
-
-    def _as_ended(self, s: RunStatistics) -> RunStatistics:
-        """`s`, the run's figures at its end, without the note it said as it was interrupted (`_noted_stop`): by
-        then the jobs it finished are no longer in flight, and a second signal does nothing; what the run left is
-        said by the command's closing line. Not among the errors the run ended with, on its last lines, in the
-        `end` event or in the live display's last frame."""
-        if self._stop_note is None or self._stop_note not in s.last_errors:
-            return s
-        kept = [i for i, e in enumerate(s.last_errors) if e != self._stop_note]
-        said = tuple(s.said[i] for i in kept) if len(s.said) == len(s.last_errors) else s.said
-        return dataclasses.replace(s, last_errors=tuple(s.last_errors[i] for i in kept), said=said)
 
     def _held(self, s: RunStatistics) -> None:
         """Another program holds state.db and the run waits for it, nothing else moving: said once, as soon as
@@ -302,8 +277,6 @@ class Progress:
     def final(self, s: RunStatistics, **outputs: Any) -> None:
         """The run's end: one last JSON event (with `outputs`, such as where the report is) or plain line; a
         live display draws `s` as it closes."""
-        self._noted_stop(self._stats, s)
-        s = self._as_ended(s)
         self._stats = s
         self._ended = True
         code = outputs.get("exit_code")
@@ -328,7 +301,7 @@ class Progress:
             return
         if self._stats is not None:  # a run began, and recorded its end before its error came here
             self._code = exit_code
-        last = () if self._stats is None else tuple(dict.fromkeys(self._as_ended(self._stats).last_errors))
+        last = () if self._stats is None else tuple(dict.fromkeys(self._stats.last_errors))
         if self.json_lines:
             self._ended = True
             event: dict[str, Any] = {"event": "end", "status": status, "exit_code": exit_code, "errors": errors}

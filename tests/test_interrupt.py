@@ -2167,3 +2167,22 @@ def test_the_first_signals_note_is_not_listed_again_once_the_run_has_finished_th
         said = [i for i, x in enumerate(lines) if "SIGTERM again leaves the 2 paid jobs" in x]
         last = max(i for i, x in enumerate(lines) if " elapsed" in x)
         assert len(said) == 1 and said[0] < last, err  # said as it came, not under the last line
+
+
+def test_the_first_signals_note_is_left_out_of_the_errors_a_run_ended_with() -> None:
+    """What a first signal said (a second would leave the jobs in flight) is one of the run's last errors while it
+    finishes them, and not once it has ended: its last lines, the `end` event and the live display's last frame
+    are drawn from those figures."""
+    from collections import deque
+    from types import SimpleNamespace
+
+    from runner.executor import Executor
+
+    note = "SIGTERM again leaves the 4 paid jobs in flight to the next run; interrupted by SIGTERM: finishing them"
+    run = SimpleNamespace(errors=deque(["job a: boom", note], maxlen=5), _stop_note=None, _interrupt_said=note,
+                          _ended=False)
+    assert Executor._last_errors(run) == ("job a: boom", note)  # type: ignore[arg-type]
+    run._ended = True
+    assert Executor._last_errors(run) == ("job a: boom",)  # type: ignore[arg-type]
+    run._stop_note = "the output folder is full"
+    assert Executor._last_errors(run) == ("the output folder is full", "job a: boom")  # type: ignore[arg-type]

@@ -738,35 +738,3 @@ def test_the_first_plain_line_is_shown_on_a_machine_up_for_less_than_the_pace(mo
     with Progress(console, every=5.0) as p:
         p.update(stats())
     assert console.file.getvalue().count("\n") == 1, console.file.getvalue()
-
-
-@pytest.mark.parametrize("view", ["plain", "json", "live"])
-def test_the_note_said_as_the_run_was_interrupted_is_not_among_the_errors_it_ended_with(
-    view: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """The first Ctrl-C or SIGTERM adds a note to the run's last errors: what it does then, and what a second signal
-    would do to the jobs in flight. It is said as it comes; at the run's end those jobs are finished and a second
-    signal does nothing: the lines under the last one, the `end` event's `last_errors` and the live display's last
-    frame leave it out, and keep the run's other errors."""
-    note = "SIGTERM again leaves the 4 paid jobs in flight to the next run; interrupted by SIGTERM: finishing them"
-    boom = "job a: boom"
-    console = Console(file=io.StringIO(), width=300, color_system=None, force_terminal=view == "live",
-                      force_interactive=view == "live")
-    with Progress(console, json_lines=view == "json", every=0) as p:
-        p.update(stats(last_errors=(boom,), said=("boom",)))
-        p.update(stats(last_errors=(boom, note), said=("boom", note), stopping="interrupt"))
-        said_as_it_came = console.file.getvalue() + capsys.readouterr().out
-        p.final(stats(last_errors=(boom, note), said=("boom", note), stopping="interrupt",
-                      counts={"done": 100}, eta=None), exit_code=130)
-    if view == "json":
-        events = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
-        assert events[-1]["event"] == "end" and events[-1]["last_errors"] == [boom], events[-1]
-        assert note in said_as_it_came
-    elif view == "plain":
-        lines = console.file.getvalue().splitlines()
-        last = max(i for i, x in enumerate(lines) if x.startswith("done 100 |"))
-        assert lines[last + 1:] == [f"  • {boom}"], lines
-        assert f"  • {note}" in lines[:last], lines  # said as it came
-    else:
-        frame = console.file.getvalue().rsplit("stopping: interrupt", 1)[1]  # the last frame's errors
-        assert "boom" in frame and "again leaves" not in frame, frame
