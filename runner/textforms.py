@@ -13,16 +13,30 @@ from collections.abc import Iterator
 from typing import Any
 
 # Format characters that change what is drawn: the zero width non-joiner and joiner (a Persian word's letters kept
-# apart, an emoji family drawn as one), the tag characters that make an emoji tag sequence (the flags of England,
-# Scotland and Wales are a black flag and tags) and the marks written before a number that they enclose or span
-# (the Arabic number sign U+0600, the end of ayah U+06DD, ...; Unicode's Prepended_Concatenation_Mark): two texts
-# that differ by one do not read alike.
+# apart, an emoji family drawn as one) and the marks written before a number that they enclose or span (the Arabic
+# number sign U+0600, the end of ayah U+06DD, ...; Unicode's Prepended_Concatenation_Mark): two texts that differ
+# by one do not read alike. The tag characters are drawn only in an emoji tag sequence (`_marked`).
 _DRAWN = frozenset("\u200c\u200d" "\u0600\u0601\u0602\u0603\u0604\u0605\u06dd\u070f\u0890\u0891\u08e2"
-                   "\U000110bd\U000110cd") | frozenset(map(chr, range(0xE0020, 0xE0080)))
+                   "\U000110bd\U000110cd")
+# An emoji tag sequence: a black flag, then tags up to the cancel tag (the flags of England, Scotland and Wales).
+_TAG_BASE, _TAGS, _CANCEL_TAG = "\U0001f3f4", ("\U000e0020", "\U000e007f"), "\U000e007f"
 
 
 def _invisible(ch: str) -> bool:
     return unicodedata.category(ch) == "Cf" and ch not in _DRAWN
+
+
+def _marked(text: str) -> Iterator[tuple[str, bool]]:
+    """Each character of `text`, and whether it is an invisible format character there: a tag is one outside an
+    emoji tag sequence (after a letter, say), and drawn inside one."""
+    tagged = False
+    for ch in text:
+        if _TAGS[0] <= ch <= _TAGS[1]:
+            yield ch, not tagged
+            tagged = tagged and ch != _CANCEL_TAG
+        else:
+            tagged = ch == _TAG_BASE
+            yield ch, _invisible(ch)
 
 
 @functools.cache
@@ -40,15 +54,18 @@ def alike(text: str) -> str:
     invisible = _format_characters()
     if invisible.isdisjoint(text):
         return text if unicodedata.is_normalized("NFC", text) else unicodedata.normalize("NFC", text)
-    return unicodedata.normalize("NFC", "".join(ch for ch in text if ch not in invisible))
+    return unicodedata.normalize("NFC", _bare(text))
+
+
+def _bare(text: str) -> str:
+    return "".join(ch for ch, hidden in _marked(text) if not hidden)
 
 
 def drawn(text: str) -> str:
     """`text` without its invisible format characters, its letters in the form they are written."""
     if text.isascii():
         return text
-    invisible = _format_characters()
-    return text if invisible.isdisjoint(text) else "".join(ch for ch in text if ch not in invisible)
+    return text if _format_characters().isdisjoint(text) else _bare(text)
 
 
 def alike_value(value: Any) -> Any:
@@ -79,7 +96,7 @@ def _texts(value: Any) -> Iterator[str]:
 
 def _counted(value: Any) -> Counter[str]:
     """How many times each invisible format character is in the strings of `value`."""
-    return Counter(ch for text in _texts(value) if not text.isascii() for ch in text if _invisible(ch))
+    return Counter(ch for text in _texts(value) if not text.isascii() for ch, hidden in _marked(text) if hidden)
 
 
 def unlike_parts(first: Any, second: Any) -> tuple[bool, list[str]]:
@@ -88,7 +105,7 @@ def unlike_parts(first: Any, second: Any) -> tuple[bool, list[str]]:
     many, but in other places)."""
     counts = [_counted(first), _counted(second)]
     invisible = counts[0] | counts[1]
-    bare = [["".join(ch for ch in t if ch not in invisible) for t in _texts(v)] for v in (first, second)]
+    bare = [[_bare(t) for t in _texts(v)] for v in (first, second)]
     differ = sorted(ch for ch in invisible if counts[0][ch] != counts[1][ch]) or sorted(invisible)
     return bare[0] != bare[1] or not invisible, differ
 
@@ -110,8 +127,8 @@ def escaped(text: str) -> str:
     """`text` with what does not show written as an escape: invisible format characters, combining marks and
     letters made of a base and a mark (`caf\\u00e9`, `cafe\\u0301`); the rest (other scripts, emoji) as written."""
     out = []
-    for ch in text:
-        if ch.isascii() or not (_invisible(ch) or unicodedata.category(ch).startswith("M")
+    for ch, hidden in _marked(text):
+        if ch.isascii() or not (hidden or unicodedata.category(ch).startswith("M")
                                 or unicodedata.normalize("NFD", ch) != ch):
             out.append(ch)
         else:

@@ -250,6 +250,20 @@ def test_the_flags_of_emoji_tag_sequences_are_three_jobs(tmp_path: Path) -> None
     assert "but for an invisible U+200B" in err.message
 
 
+def test_a_tag_character_outside_an_emoji_flag_is_invisible(tmp_path: Path) -> None:
+    """A tag character draws a flag only after a black flag; after a letter (a language tag some sources paste) it
+    shows nothing, and two values that differ by one are the same job twice. A flag and the bare black flag stay
+    apart."""
+    m = axis_of(tmp_path, "p.txt", "a red fox\na red\U000e0041 fox\n".encode())
+    [err] = errors_of(m)
+    assert "but for an invisible U+E0041" in err.message
+    (tmp_path / "p.txt").write_text(f"{ENGLAND} fans\n{ENGLAND}\U000e0041 fans\n", encoding="utf-8")
+    [err] = errors_of(m)  # a tag after the flag's cancel tag draws nothing
+    assert err.line == 2 and "but for an invisible U+E0041" in err.message
+    (tmp_path / "p.txt").write_text(f"{ENGLAND} fans\n\U0001f3f4 fans\n", encoding="utf-8")
+    assert len(api.plan(m).jobs) == 2
+
+
 def test_values_unlike_name_only_the_invisible_characters_one_holds_more_of() -> None:
     assert unlike("a\u200bb\u2060", "ab\u2060") == "an invisible U+200B"
     assert unlike(["a\ufeff", "b\u200b"], ["a", "b\u200b"]) == "an invisible U+FEFF"
