@@ -467,8 +467,9 @@ def _changes(p: Plan, last: Any, before: Mapping[str, str]) -> dict[str, str]:
                 if a == b:
                     continue
                 # a text quoted (a prompt's commas would blur where "then" begins), as --explain shows it; two
-                # that read the same (a letter composed or not) with their characters beyond ASCII escaped
-                alike = isinstance(a, str) and isinstance(b, str) and plan_mod.in_nfc(a) == plan_mod.in_nfc(b)
+                # that read the same (a letter composed or not, an invisible character) with their characters
+                # beyond ASCII escaped
+                alike = isinstance(a, str) and isinstance(b, str) and textforms.alike(a) == textforms.alike(b)
                 shown = [("not set" if v is None else json.dumps(v, ensure_ascii=alike) if isinstance(v, str)
                           else format_value(v)) for v in (a, b)]
                 short = all(len(t) <= 32 and not isinstance(v, (dict, list)) for t, v in zip(shown, (a, b)))

@@ -2173,6 +2173,28 @@ def test_a_manifest_saved_again_decomposed_warns_that_its_jobs_would_be_paid_aga
     assert '(params.prompt: "a fox in a caf\\u00e9, clay" then, "a fox in a cafe\\u0301, clay" now)' in said, said
 
 
+def test_a_text_saved_decomposed_with_an_invisible_character_added_shows_both_apart(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`café` saved as `cafe` + U+0301 and a zero width space added: the "differs from run 1" line writes both texts
+    with their characters beyond ASCII escaped, as for the form alone, not the letter raw in both."""
+    monkeypatch.setenv("COLUMNS", "400")
+    m = write(tmp_path / "m.yaml", """\
+        params:
+          prompt: "un caf\u00e9 {{ look }}"
+          quality: 360p
+        matrix:
+          look: [clay]
+        sim: {render_time: 0.1, jitter: 0}
+        """, HEAD)
+    assert run_cli(capsys, "run", str(m), "--no-report")[0] == 0
+    m.write_text(m.read_text(encoding="utf-8").replace("un caf\u00e9", "un cafe\u0301\u200b"), encoding="utf-8")
+    code, out, err = run_cli(capsys, "plan", str(m))
+    said = " ".join((out + err).split())
+    assert code == 0
+    assert '(params.prompt: "un caf\\u00e9 clay" then, "un cafe\\u0301\\u200b clay" now)' in said, said
+
+
 def test_a_data_file_saved_again_decomposed_warns_too(
     tmp_path: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:
