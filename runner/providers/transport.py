@@ -414,6 +414,9 @@ _resolved: weakref.WeakKeyDictionary[
     httpx.AsyncClient, tuple[httpx.URL, dict[str, tuple[httpx.URL, str]], dict[_Query, httpx.URL]]
 ] = weakref.WeakKeyDictionary()
 _RESOLVED_MAX = 256
+# The values of a query whose URL is kept: those its text and type tell apart (equal floats may be written apart,
+# and a tuple's items are written one by one whatever their type).
+_KEPT_VALUES = (str, int, bool)
 
 
 def request_url(client: httpx.AsyncClient, url: str, params: Mapping[str, Any] | None = None) -> httpx.URL:
@@ -431,11 +434,10 @@ def request_url(client: httpx.AsyncClient, url: str, params: Mapping[str, Any] |
         return known[0]
     if known[0].query or client.params:  # httpx merges the two queries
         return client.build_request("GET", url, params=params).url
-    asked = (url, tuple((name, type(value), value) for name, value in params.items()))
-    try:
-        made = entry[2].get(asked)
-    except TypeError:  # a value that cannot be a key
+    if not all(type(value) in _KEPT_VALUES for value in params.values()):  # -0.0 == 0.0, (True,) == (1,): not kept
         return httpx.URL(f"{known[1]}?{httpx.QueryParams(params)}")
+    asked = (url, tuple((name, type(value), value) for name, value in params.items()))
+    made = entry[2].get(asked)
     if made is None:
         if len(entry[2]) >= _RESOLVED_MAX:  # cursors: each page's query is another
             entry[2].clear()
