@@ -440,6 +440,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
                                        "exit_code": _exit_code(exc), "errors": _error_lines(exc, "plan", args.manifest)}
             if isinstance(exc, ManifestErrors) and exc.not_listed:
                 refused["errors_not_listed"] = exc.not_listed
+            if getattr(exc, "warnings", ()):  # what may explain the errors (a value a comment cut short)
+                refused["warnings"] = list(exc.warnings)
             _say_json(refused, ensure_ascii=not writes_any(sys.stdout))
         raise
     if args.json:  # as UTF-8 text, or with \u escapes where the output cannot take every character
@@ -1121,7 +1123,8 @@ def _ends_json(
             if not isinstance(exc, BrokenPipeError):
                 progress.failed(status=status_of(exc), exit_code=_exit_code(exc),
                                 errors=_error_lines(exc, command, manifest),
-                                not_listed=exc.not_listed if isinstance(exc, ManifestErrors) else 0)
+                                not_listed=exc.not_listed if isinstance(exc, ManifestErrors) else 0,
+                                warnings=getattr(exc, "warnings", ()))
         elif _unexpected_error(exc):  # a bug, memory run out, a package missing (`_unexpected`)
             missing = _missing_dependency(exc)
             progress.failed(status=status_of(exc), exit_code=1 if missing is None else MISSING_DEPENDENCY,

@@ -8,7 +8,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group
@@ -289,7 +289,8 @@ class Progress:
             self._ended_with(s.last_errors)
         self.flush()
 
-    def failed(self, *, status: str | None, exit_code: int, errors: list[str], not_listed: int = 0) -> None:
+    def failed(self, *, status: str | None, exit_code: int, errors: list[str], not_listed: int = 0,
+               warnings: Sequence[str] = ()) -> None:
         """The end of a run an error stopped before `final` (refused before it began: the budget, an invalid
         manifest, a lock held): one JSON `end` event with its `status` (None where no run began), `exit_code` and
         `errors`, the lines the user reads, so a script waiting for the event gets it; nothing on a terminal or as
@@ -309,6 +310,8 @@ class Progress:
                 event["last_errors"] = list(last)
             if not_listed:
                 event["errors_not_listed"] = not_listed
+            if warnings:  # what may explain the errors (planning's: a value a comment cut short)
+                event["warnings"] = list(warnings)
             self._event(event)
         elif self._live is None and status != "interrupted":  # Ctrl-C: the user stopped it, nothing more to say
             self._ended = True

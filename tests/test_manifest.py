@@ -1004,6 +1004,23 @@ def test_a_comment_that_cuts_a_value_is_warned_of_before_the_errors_it_makes(
     assert 0 <= warned < error, said
 
 
+@pytest.mark.parametrize("command", ["plan", "run"])
+def test_a_refused_plans_json_carries_the_warning_that_explains_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str,
+) -> None:
+    """`plan --json` and `run --json` of a manifest that fails because a comment cut a value short: the JSON a script
+    reads (the refused plan's object, the `end` event) carries the warning, as a valid plan's `warnings` would."""
+    from runner import cli
+
+    m = tmp_path / "cut.yaml"
+    m.write_text(_CUT_FAILS)
+    assert cli.main([command, str(m), "--json"]) == 2
+    out = capsys.readouterr().out
+    doc = json.loads(out if command == "plan" else out.strip().splitlines()[-1])
+    assert doc["exit_code"] == 2 and any("same request" in e for e in doc["errors"]), doc
+    assert [w.split(": ", 1)[0].rsplit("/", 1)[-1] for w in doc["warnings"]] == ["cut.yaml:6:3"], doc
+
+
 def test_a_comment_that_cuts_an_anchored_value_is_warned_of_at_the_anchor(tmp_path: Path) -> None:
     """`prompt: *b` has nothing to quote: the value, and its comment, are on the anchor's line."""
     from runner import api
