@@ -88,8 +88,8 @@ def unnameable(path: str | os.PathLike[str]) -> str | None:
 
 def _unwritable_said(exc: UnicodeEncodeError) -> str:
     """`locale_said` of a name the file-name encoding could not write (`exc`), naming the character it could not
-    hold, escaped (`'\\xe9' (character 4 of café.mp4)`): an output that cannot show it either writes it without
-    its accent (`cafe.mp4`), where the name would read as one that can be written."""
+    hold, and the name, escaped (`'\\xe9' (character 4 of caf\\xe9.mp4)`): an output that cannot show them would
+    write them without the accent (`cafe.mp4`), where the name would read as one that can be written."""
     text = exc.object
     if not isinstance(text, str) or not 0 <= exc.start < len(text):
         return locale_said()
@@ -97,7 +97,7 @@ def _unwritable_said(exc: UnicodeEncodeError) -> str:
     end = text.find(os.sep, exc.start)
     part = text[start:] if end < 0 else text[start:end]
     return locale_said(f"its name holds '{ascii(text[exc.start])[1:-1]}' (character {exc.start - start + 1} of "
-                       f"{shown(part)}): it cannot be written in")
+                       f"{ascii(part)[1:-1]}): it cannot be written in")
 
 
 def why_unusable(exc: BaseException) -> str:

@@ -30,14 +30,15 @@ def test_an_output_name_the_locale_cannot_write_names_the_character_escaped(
     done = _ascii_names("plan", m.name, cwd=tmp_path)
     err = done.stderr.decode("ascii")
     assert done.returncode == 2, err
-    assert "holds '\\xe9' (character 4 of cafe.mp4)" in err and "file-name encoding (ascii)" in err, err
+    assert "holds '\\xe9' (character 4 of caf\\xe9.mp4)" in err and "file-name encoding (ascii)" in err, err
+    assert "job 'w=caf\\xe9' would write " in err and "cafe" not in err, err
     from runner.localpaths import _unwritable_said, why_unusable
 
     monkeypatch.setattr(sys, "getfilesystemencoding", lambda: "ascii")
     said = _unwritable_said(UnicodeEncodeError("ascii", "out/d\u00e9/x.mp4", 5, 6, "ordinal not in range(128)"))
-    assert said.startswith("its name holds '\\xe9' (character 2 of d\u00e9): it cannot be written in"), said
+    assert said.startswith("its name holds '\\xe9' (character 2 of d\\xe9): it cannot be written in"), said
     said = why_unusable(UnicodeEncodeError("ascii", "out/\u72d0.mp4", 4, 5, "ordinal not in range(128)"))
-    assert said.startswith("its name holds '\\u72d0' (character 1 of \u72d0.mp4)"), said
+    assert said.startswith("its name holds '\\u72d0' (character 1 of \\u72d0.mp4)"), said
 
 
 def test_status_in_a_folder_the_locale_cannot_read_proposes_no_run_it_refuses(tmp_path: Path) -> None:
