@@ -18,6 +18,8 @@ import unicodedata
 from collections.abc import Mapping
 from typing import Any, TextIO
 
+from . import textforms
+
 # What a terminal that cannot show gridrun's characters (an ascii or latin-1 locale) reads instead; one cell
 # for one where the live display lays out cells, but for the ellipsis (`_render` leaves room for it).
 ASCII = {"→": "->", "←": "<-", "…": "...", "—": "-", "–": "-", "·": "-", "×": "x", "±": "+/-", "•": "*",
@@ -86,20 +88,33 @@ codecs.register_error(_ERRORS, _in_ascii)
 
 
 # What acts on a terminal rather than shows: C0 controls but tab (ESC opens a colour, a title, a clipboard write; CR
-# returns over the line), DEL, C1 controls, and the bidirectional embeddings, overrides and isolates (U+202E
-# reverses the rest of the line); and the invisible format characters (a soft hyphen, a zero width space, the word
-# joiner, direction marks, a byte order mark), which show nothing: two values one of them tells apart would print
-# alike. Not the zero width joiner and non-joiner (U+200D, U+200C): they change what is drawn (an emoji family as
-# one, a Persian word's letters kept apart) and are part of ordinary text, shown as written.
-_ACTING = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\xad\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069"
-                     "\ufeff]")
+# returns over the line), DEL and C1 controls; and the invisible format characters as the twin check knows them
+# (`textforms.marked`: category Cf, among them the bidirectional embeddings, overrides and isolates, U+202E
+# reversing the rest of the line, a soft hyphen, a zero width space, direction marks, a byte order mark, a tag
+# outside an emoji flag), which show nothing: two values one of them tells apart would print alike. Not the zero
+# width joiner and non-joiner (U+200D, U+200C) nor the marks that enclose a number (U+0600): they change what is
+# drawn (an emoji family as one, a Persian word's letters kept apart) and are shown as written.
+_CONTROLS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
+
+def _acting(text: str) -> list[tuple[str, bool]]:
+    """Each character of `text`, and whether it acts on a terminal or shows nothing there (`visible` escapes it)."""
+    return [(ch, hidden or _CONTROLS.match(ch) is not None) for ch, hidden in textforms.marked(text)]
+
+
+def _acts(text: str) -> bool:
+    if _CONTROLS.search(text):
+        return True
+    return not text.isascii() and any(acts for _, acts in _acting(text))
 
 
 def visible(text: str) -> str:
     """`text` with each character that would act on a terminal written as Python writes it in a string (`\\x1b`,
     `\\r`, `\\u202e`), as an error's `!r` of a value does: a value of a manifest or a data file from elsewhere cannot
     clear the screen or retitle the window, and is seen as it is."""
-    return _ACTING.sub(lambda m: repr(m.group())[1:-1], text) if _ACTING.search(text) else text
+    if not _acts(text):
+        return text
+    return "".join(repr(ch)[1:-1] if acts else ch for ch, acts in _acting(text))
 
 
 def typed(word: str | os.PathLike[str]) -> str:
@@ -110,17 +125,17 @@ def typed(word: str | os.PathLike[str]) -> str:
     them), each such character as its escape: pasted, the line names the same file, not one with a backslash in
     its name."""
     text = os.fspath(word)
-    if not _ACTING.search(text):
+    if not _acts(text):
         return shlex.quote(text)
-    return "$'" + "".join(_ansi_c(ch) for ch in text) + "'"
+    return "$'" + "".join(_ansi_c(ch, acts) for ch, acts in _acting(text)) + "'"
 
 
-def _ansi_c(ch: str) -> str:
+def _ansi_c(ch: str, acts: bool) -> str:
     """`ch` inside the shell's `$'...'`: a character `visible` escapes as `\\uXXXX`, a quote and a backslash
     escaped, the rest as it is."""
     if ch in "'\\":
         return "\\" + ch
-    return f"\\u{ord(ch):04x}" if _ACTING.match(ch) else ch
+    return f"\\u{ord(ch):04x}" if acts else ch
 
 
 def runs_it_first(manifest: str | os.PathLike[str]) -> str:

@@ -39,6 +39,14 @@ def _marked(text: str) -> Iterator[tuple[str, bool]]:
             yield ch, _invisible(ch)
 
 
+def marked(text: str) -> Iterator[tuple[str, bool]]:
+    """Each character of `text`, and whether it is an invisible format character there (`_marked`): what a
+    terminal shows escaped, as two values that differ by one would otherwise print alike."""
+    if text.isascii() or _format_characters().isdisjoint(text):
+        return ((ch, False) for ch in text)
+    return _marked(text)
+
+
 @functools.cache
 def _format_characters() -> frozenset[str]:
     """The invisible format characters (category Cf), found once, when text other than ASCII is first read: they

@@ -301,3 +301,24 @@ def test_ascii_escapes_a_mark_after_a_character_it_escapes() -> None:
     stream.write("\u092b\u093c\u0932 \u092b\u0932 cafe\u0301\n")
     stream.flush()
     assert stream.buffer.getvalue() == b"\\u092b\\u093c\\u0932 \\u092b\\u0932 cafe\n"
+
+
+def test_every_character_the_twin_check_calls_invisible_is_escaped() -> None:
+    """Two values the twin check tells apart by an invisible character (a direction mark U+061C, a tag after a
+    letter, the interlinear annotation marks) are shown apart: each such character is escaped as U+200B is. The
+    joiners and the marks that enclose a number are drawn, and shown as written; so is a flag's tag sequence."""
+    from runner import textforms
+    from runner.terminal import typed, visible
+
+    hidden = [chr(c) for c in (*range(0x20000), *range(0xE0000, 0xE1000)) if textforms._invisible(chr(c))]
+    assert "\u061c" in hidden and "\U000e0001" in hidden
+    for ch in hidden:
+        assert visible("a" + ch) != "a" + ch, f"U+{ord(ch):04X}"
+        assert typed("a" + ch).startswith("$'"), f"U+{ord(ch):04X}"
+    assert visible("a\u061cbc") == "a\\u061cbc" and visible("blue\U000e0001") == "blue\\U000e0001"
+    for text in ("\u0600\u0661", "\u06dd12", "a\u200cb\u200dc"):
+        assert visible(text) == text
+    england = "\U0001f3f4\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f"
+    assert visible(england + " fans") == england + " fans"
+    assert visible(england + "\U000e0041") == england + "\\U000e0041"
+    assert visible("\x1b[31m\r\x7f\x85") == "\\x1b[31m\\r\\x7f\\x85" and visible("a\tb") == "a\tb"
