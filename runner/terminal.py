@@ -97,6 +97,10 @@ codecs.register_error(_ERRORS, _in_ascii)
 _CONTROLS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 
 
+# The bytes of a file name that are not UTF-8, as Python keeps them (surrogateescape).
+_UNDECODED = re.compile("[\udc80-\udcff]")
+
+
 def _acting(text: str) -> list[tuple[str, bool]]:
     """Each character of `text`, and whether it acts on a terminal or shows nothing there (`visible` escapes it)."""
     return [(ch, hidden or _CONTROLS.match(ch) is not None) for ch, hidden in textforms.marked(text)]
@@ -121,21 +125,26 @@ def typed(word: str | os.PathLike[str]) -> str:
     """`word` (a manifest's path) as a command a message proposes writes it: escaped as `visible` escapes it and
     quoted for the shell, so that a space or a `#` in the name (`'my grid #1.yaml'`) is not a second word or a
     comment where the line is pasted, and an ESC in it does not act on the terminal. A name holding a character
-    `visible` escapes is written in the shell's ANSI-C quotes (`$'grid\\u00adv2.yaml'`, as bash and zsh read
-    them), each such character as its escape: pasted, the line names the same file, not one with a backslash in
-    its name."""
+    `visible` escapes, or a byte that is not UTF-8, is written in the shell's ANSI-C quotes (`$'grid\\u00adv2.yaml'`,
+    `$'\\xff.yaml'`, as bash and zsh read them), each such character as its escape: pasted, the line names the same
+    file, not one with a backslash in its name."""
     text = os.fspath(word)
-    if not _acts(text):
+    if not _acts(text) and not _UNDECODED.search(text):
         return shlex.quote(text)
     return "$'" + "".join(_ansi_c(ch, acts) for ch, acts in _acting(text)) + "'"
 
 
 def _ansi_c(ch: str, acts: bool) -> str:
-    """`ch` inside the shell's `$'...'`: a character `visible` escapes as `\\uXXXX`, a quote and a backslash
-    escaped, the rest as it is."""
+    """`ch` inside the shell's `$'...'`: a character `visible` escapes as `\\uXXXX` (`\\UXXXXXXXX` beyond U+FFFF,
+    where `\\ue0001` would read as U+E000 and a `1`), a byte of the name that is not UTF-8 (Python's lone surrogate
+    for it) as that byte, `\\xff`, a quote and a backslash escaped, the rest as it is."""
     if ch in "'\\":
         return "\\" + ch
-    return f"\\u{ord(ch):04x}" if acts else ch
+    if _UNDECODED.match(ch):
+        return f"\\x{ord(ch) - 0xDC00:02x}"
+    if not acts:
+        return ch
+    return f"\\u{ord(ch):04x}" if ord(ch) <= 0xFFFF else f"\\U{ord(ch):08x}"
 
 
 def runs_it_first(manifest: str | os.PathLike[str]) -> str:

@@ -322,3 +322,19 @@ def test_every_character_the_twin_check_calls_invisible_is_escaped() -> None:
     assert visible(england + " fans") == england + " fans"
     assert visible(england + "\U000e0041") == england + "\\U000e0041"
     assert visible("\x1b[31m\r\x7f\x85") == "\\x1b[31m\\r\\x7f\\x85" and visible("a\tb") == "a\tb"
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="no bash here")
+@pytest.mark.parametrize("name", [b"-\xff.yaml", b"-\xff\xc2\xad.yaml", b"it's \xfe\x1b.yaml", b"a\xf3\xa0\x80\x81b.yaml",
+                                  b"\xf0\x9f\x98\x80\xe2\x80\x8b.yaml"])
+def test_a_command_hint_names_a_file_whose_name_is_not_utf8_by_its_bytes(name: bytes) -> None:
+    """A byte of a name that is not UTF-8 (kept by Python as a lone surrogate) is written as that byte, `\\xff`, in
+    ANSI-C quotes; a character beyond U+FFFF as `\\U000e0001`: pasted, the line names the same file."""
+    from runner.terminal import typed
+
+    word = typed(os.fsdecode(name))
+    # a surrogate left in the hint is written `\udcff` on standard error, which the shell reads as other bytes
+    assert word.startswith("$'") and not any("\udc80" <= ch <= "\udcff" for ch in word), word
+    done = subprocess.run(["bash", "-c", f"printf %s {word}"], capture_output=True, timeout=60, check=True,
+                          env={**os.environ, "LC_ALL": "C.UTF-8"})
+    assert done.stdout == name, word
