@@ -132,14 +132,34 @@ def unlike(first: Any, second: Any) -> str:
 
 
 def escaped(text: str) -> str:
-    """`text` with what does not show written as an escape: invisible format characters, combining marks and
-    letters made of a base and a mark (`caf\\u00e9`, `cafe\\u0301`); the rest (other scripts, emoji) as written."""
+    """`text` with what does not show written as an escape: invisible format characters, combining marks, letters
+    made of a base and a mark (`caf\\u00e9`, `cafe\\u0301`), and every character of a letter that NFC writes as
+    another (`한` as three jamo, `\\u1112\\u1161\\u11ab`; `ſ` with its marks); the rest (other scripts, emoji) as
+    written."""
+    if text.isascii():
+        return text
+    marked = list(_marked(text))
     out = []
-    for ch, hidden in _marked(text):
-        if ch.isascii() or not (hidden or unicodedata.category(ch).startswith("M")
-                                or unicodedata.normalize("NFD", ch) != ch):
-            out.append(ch)
-        else:
-            code = ord(ch)
-            out.append(f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")
+    start = 0
+    while start < len(text):
+        end = _letter_end(text, start)
+        composes = not unicodedata.is_normalized("NFC", text[start:end])
+        for ch, hidden in marked[start:end]:
+            if ch.isascii() or not (composes or hidden or unicodedata.category(ch).startswith("M")
+                                    or unicodedata.normalize("NFD", ch) != ch):
+                out.append(ch)
+            else:
+                code = ord(ch)
+                out.append(f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")
+        start = end
     return "".join(out)
+
+
+def _letter_end(text: str, start: int) -> int:
+    """Where the letter at `start` ends: after the combining marks that follow it and the characters that compose
+    with it into one (a Hangul vowel and final jamo after the jamo they follow)."""
+    end = start + 1
+    while end < len(text) and (unicodedata.combining(text[end])
+                               or len(unicodedata.normalize("NFC", text[start:end + 1])) == 1):
+        end += 1
+    return end

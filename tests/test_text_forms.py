@@ -284,3 +284,24 @@ def test_a_twin_of_an_include_value_is_written_once_with_its_escapes(tmp_path: P
     [err] = errors_of(m)
     assert "repeats the value 'caf\\u00e9' of matrix.include[0].w but for Unicode form" in err.message, err.message
     assert "\\\\" not in err.message
+
+
+def test_a_letter_nfc_writes_as_another_is_escaped_whole() -> None:
+    """A Hangul syllable written as its jamo (letters, not marks) and a long s with its marks read as the composed
+    letter: each of their characters is escaped, or the twin error's two values print alike."""
+    assert escaped("\u1112\u1161\u11ab") == "\\u1112\\u1161\\u11ab" and escaped("\ud55c") == "\\ud55c"
+    assert escaped("\u017f\u0323\u0307") == "\\u017f\\u0323\\u0307"
+    assert escaped("\u72d0 \u1112\u1161") == "\u72d0 \\u1112\\u1161"  # 하 as jamo composes too
+    assert escaped("\u1100 \u017f") == "\u1100 \u017f"  # alone, nothing composes with them
+
+
+def test_a_twin_written_in_hangul_jamo_is_named_with_escapes(tmp_path: Path) -> None:
+    m = manifest(tmp_path, """\
+        params: {prompt: "{{ p }}", quality: 540p, duration: 5}
+        matrix:
+          p: ["\\uD55C", "\\u1112\\u1161\\u11AB", "\\u1E9B\\u0323", "\\u017F\\u0323\\u0307"]
+        output: "{{ hash }}.mp4"
+        """)
+    first, second = errors_of(m)
+    assert "('\\ud55c', then '\\u1112\\u1161\\u11ab')" in first.message, first.message
+    assert "('\\u1e9b\\u0323', then '\\u017f\\u0323\\u0307')" in second.message, second.message
