@@ -1961,14 +1961,20 @@ def _proxy_route(url: str) -> Any:
 
 def _interrupted(args: argparse.Namespace, argv: list[str]) -> int:
     """Ctrl-C (or SIGTERM) ended the command: said, exit 130. A `cancel` stopped so may have had cancel requests
-    at the provider already, taken there but not recorded: the state still has those jobs in flight."""
-    if args.command == "cancel":
-        err.print(f"interrupted: cancel requests already sent may have stopped jobs at the provider, not yet recorded "
-                  f"here; `gridrun cancel {typed(args.manifest)}` again records what they did and cancels the "
-                  "rest", markup=False)
-    else:
-        err.print("interrupted")
-    end_interrupted(argv)
+    at the provider already, taken there but not recorded: the state still has those jobs in flight.
+
+    Said as the command waits for its reader (`entry.reading`): the interrupt may have cut a line written to a
+    reader that never reads (a hung log shipper), where the goodbye would wait for ever; a second signal then ends
+    the command at once, what is left unsaid given up. The `end` event of JSON lines first, for the script reading
+    them, then the line for the person."""
+    with reading(130):
+        end_interrupted(argv)
+        if args.command == "cancel":
+            err.print(f"interrupted: cancel requests already sent may have stopped jobs at the provider, not yet "
+                      f"recorded here; `gridrun cancel {typed(args.manifest)}` again records what they did and "
+                      "cancels the rest", markup=False)
+        else:
+            err.print("interrupted")
     return 130
 
 

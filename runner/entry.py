@@ -185,11 +185,16 @@ def entry() -> None:
         else:
             code = main()
     except KeyboardInterrupt:  # before `main` or after it, where `main` does not catch it
-        for signum in _handled():  # a second one would interrupt the goodbye
-            signal.signal(signum, signal.SIG_IGN)
-        _say_interrupted()
-        end_interrupted(sys.argv[1:])
         code = INTERRUPTED
+        # The goodbye may wait for a reader that never reads (the interrupt may have cut a line written to it):
+        # a second signal ends the command at once, what is left unsaid given up. The `end` event first, for a
+        # script reading JSON lines, then the line for the person.
+        with reading(INTERRUPTED):
+            for signum in _handled():
+                if signal.getsignal(signum) is not signal.SIG_IGN:
+                    signal.signal(signum, interrupt)
+            end_interrupted(sys.argv[1:])
+            _say_interrupted()
     # Everything is recorded: a signal while other threads end ends the command with its own code, at once
     # (not an interrupt; nor, in the interpreter's teardown, which puts SIGTERM back to killing it, exit 143).
     try:

@@ -539,3 +539,47 @@ def test_an_end_event_whose_write_an_interrupt_cut_is_written_by_the_commands_fa
     monkeypatch.setattr(sys, "stdout", written)
     entry.end_interrupted(["status", "m.yaml", "--watch", "--json"])
     assert [json.loads(x)["event"] for x in written.getvalue().splitlines()] == ["end"]
+
+
+
+@pytest.mark.skipif(not Path("/proc/self/wchan").exists(), reason="the kernel says not where a process waits")
+@pytest.mark.parametrize("json_lines", [True, False], ids=["json", "plain"])
+@pytest.mark.parametrize("said", ["plan", "errors"])
+def test_a_command_interrupted_before_a_run_ends_at_the_next_signal_though_standard_error_is_never_read(
+    tmp_path: Path, json_lines: bool, said: str
+) -> None:
+    """What a command says on standard error before a run begins (`run --force`'s plan against the state, a
+    manifest's errors) waits for a reader that never reads (a hung log shipper). Ctrl-C there interrupts the
+    command, whose goodbye ("interrupted") then waits on the same reader: a second Ctrl-C ends it at once, 130,
+    nothing run. With --json, standard output (read) still gets one `end` event."""
+    m = write_manifest(tmp_path, n_seeds=3, styles=("anime",), sim={"render_time": 0.0, "jitter": 0.0})
+    first = subprocess.run([sys.executable, "-m", "runner.cli", "run", str(m), "--no-report"], cwd=tmp_path,
+                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert first.returncode == 0
+    if said == "errors":
+        m = tmp_path / "bad.yaml"
+        m.write_text("version: 1\nname: bad\nmodel: no-such-model\nparams: {prompt: a}\n", encoding="utf-8")
+    r, w, _ = _stalled_pipe()
+    cmd = [sys.executable, "-m", "runner.cli", "run", str(m), "--no-report", "--force",
+           *(["--json"] if json_lines else [])]
+    with (tmp_path / "out.txt").open("wb") as out:
+        proc = subprocess.Popen(cmd, cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=out, stderr=w)
+    os.close(w)
+    try:
+        wait_for(lambda: proc.poll() is not None or _writing_to_a_full_pipe(proc.pid))
+        assert proc.poll() is None, "the command ended while its reader read nothing"
+        proc.send_signal(signal.SIGINT)
+        wait_for(lambda: proc.poll() is not None or _writing_to_a_full_pipe(proc.pid))  # its goodbye, stalled too
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(r)
+    assert len(api.runs(tmp_path / "t.yaml")) == 1  # the first run only: the forced one never began
+    if json_lines:
+        events = [json.loads(line) for line in (tmp_path / "out.txt").read_text().splitlines()]
+        assert [e["event"] for e in events] == ["end"], events  # the errors' own, written before they were said
+        assert events[0]["exit_code"] == (130 if said == "plan" else 2), events
