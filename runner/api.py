@@ -539,7 +539,7 @@ def diff(
         keys = {j.key for j in sent} if form_only else set()
         found = [pair for key, pair in form_only if key in keys]
         if found and last is not None:
-            warnings = (plan_mod.form_only_warning(p.manifest, last.id, found), *warnings)
+            warnings = (plan_mod.form_only_warning(p.manifest, last.id, found, force=force), *warnings)
     return replace(d, left_behind=left, warnings=warnings, aside=aside, changes=changes,
                    previous_run=None if last is None else last.id, billed_above=above)
 

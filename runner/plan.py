@@ -910,11 +910,13 @@ def form_said(then: Any, now: Any) -> str:
     return ""
 
 
-def form_only_warning(manifest: Manifest, run_id: int, found: Sequence[tuple[Any, Any]]) -> Warned:
+def form_only_warning(manifest: Manifest, run_id: int, found: Sequence[tuple[Any, Any]], *,
+                      force: bool = False) -> Warned:
     """The warning of jobs to send whose request equals one of run `run_id` but for the Unicode form of a letter
     or an invisible format character (`found`: (then, now) of each, their keys or parameters): a manifest or a
     data file saved again composed or not (NFC, NFD), by an editor or a copy from another system, or a byte order
-    mark or a zero width space taken out of it, whose jobs a run would pay for again."""
+    mark or a zero width space taken out of it, whose jobs a run would pay for again. With `force` (every job
+    sent again whatever its form), saving the file back saves nothing: not advised."""
     n = len(found)
     jobs = "1 job differs" if n == 1 else f"{n:,} jobs differ"
     form, invisible = unlike_parts(*found[0])
@@ -928,7 +930,7 @@ def form_only_warning(manifest: Manifest, run_id: int, found: Sequence[tuple[Any
     # a file saved in another form can be saved back; a character taken out (a byte order mark inside a data file,
     # now refused there) is not always one to put back: said, not advised
     back = (f"; to have {them} as run {run_id} made {them}, save the manifest (or the data file the text comes "
-            "from) as it was, in that form") if form else ""
+            "from) as it was, in that form") if form and not force else ""
     return manifest.warning((), f"{jobs} from run {run_id} only {' and '.join(said)}: {it} would be rendered and "
                                 f"paid for again, for what reads the same{back}")
 

@@ -2173,6 +2173,30 @@ def test_a_manifest_saved_again_decomposed_warns_that_its_jobs_would_be_paid_aga
     assert '(params.prompt: "a fox in a caf\\u00e9, clay" then, "a fox in a cafe\\u0301, clay" now)' in said, said
 
 
+def test_a_manifest_saved_again_decomposed_under_force_is_not_advised_to_be_saved_back(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With --force every job is rendered and paid for again whatever its Unicode form: the warning still says the
+    jobs differ from run 1 only in form, but does not advise saving the manifest back, which would save nothing."""
+    monkeypatch.setenv("COLUMNS", "400")
+    m = write(tmp_path / "m.yaml", """\
+        params:
+          prompt: "a fox in a caf\u00e9, {{ look }}"
+          quality: 360p
+        matrix:
+          look: [clay, "ann\u00e9e"]
+        output: "{{ look }}.mp4"
+        sim: {render_time: 0.1, jitter: 0}
+        """, HEAD)
+    assert run_cli(capsys, "run", str(m), "--no-report")[0] == 0
+    _nfd(m)
+    code, out, err = run_cli(capsys, "plan", str(m), "--force")
+    said = " ".join((out + err).split())
+    assert code == 0
+    assert "2 jobs differ from run 1 only in Unicode form" in said, said
+    assert "save the manifest" not in said and "to have them as run 1 made them" not in said, said
+
+
 def test_a_text_saved_decomposed_with_an_invisible_character_added_shows_both_apart(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
