@@ -416,7 +416,7 @@ def _check_paths(manifest: Manifest, jobs: Sequence[Job], out_dir: Path, path_ma
         video = job.output_str
         if (cannot := unnameable(video)) is not None:  # before any look at it, which would fail on the name
             # escaped, as the character named: an output in this locale shows `cafe.mp4` for `caf\xe9.mp4`
-            raise manifest.error(field, f"job {ascii(job.key)} would write {ascii(video)[1:-1]}: {cannot}")
+            raise manifest.error(field, f"job {job.key!a} would write {ascii(video)[1:-1]}: {cannot}")
         beside = files_beside(video)
         part, sidecar, poster = beside
         for path in (video, sidecar, poster, part) if guard else ():
