@@ -2145,11 +2145,8 @@ def _nfd(path: Path) -> None:
     path.write_text(unicodedata.normalize("NFD", path.read_text(encoding="utf-8")), encoding="utf-8")
 
 
-def test_a_manifest_saved_again_decomposed_warns_that_its_jobs_would_be_paid_again(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """`café` saved as `cafe` + U+0301 reads the same but is another request: the plan names the letter and what to
-    do, and its "differs from run 1" line shows the two texts apart, not as the same characters twice."""
+def _a_cafe_run(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A manifest writing `café` and `année` composed (NFC), run once: its path."""
     monkeypatch.setenv("COLUMNS", "400")
     m = write(tmp_path / "m.yaml", """\
         params:
@@ -2161,6 +2158,15 @@ def test_a_manifest_saved_again_decomposed_warns_that_its_jobs_would_be_paid_aga
         sim: {render_time: 0.1, jitter: 0}
         """, HEAD)
     assert run_cli(capsys, "run", str(m), "--no-report")[0] == 0
+    return m
+
+
+def test_a_manifest_saved_again_decomposed_warns_that_its_jobs_would_be_paid_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`café` saved as `cafe` + U+0301 reads the same but is another request: the plan names the letter and what to
+    do, and its "differs from run 1" line shows the two texts apart, not as the same characters twice."""
+    m = _a_cafe_run(tmp_path, capsys, monkeypatch)
     code, out, err = run_cli(capsys, "plan", str(m))
     assert code == 0 and "Unicode form" not in err + out
     _nfd(m)
@@ -2178,17 +2184,7 @@ def test_a_manifest_saved_again_decomposed_under_force_is_not_advised_to_be_save
 ) -> None:
     """With --force every job is rendered and paid for again whatever its Unicode form: the warning still says the
     jobs differ from run 1 only in form, but does not advise saving the manifest back, which would save nothing."""
-    monkeypatch.setenv("COLUMNS", "400")
-    m = write(tmp_path / "m.yaml", """\
-        params:
-          prompt: "a fox in a caf\u00e9, {{ look }}"
-          quality: 360p
-        matrix:
-          look: [clay, "ann\u00e9e"]
-        output: "{{ look }}.mp4"
-        sim: {render_time: 0.1, jitter: 0}
-        """, HEAD)
-    assert run_cli(capsys, "run", str(m), "--no-report")[0] == 0
+    m = _a_cafe_run(tmp_path, capsys, monkeypatch)
     _nfd(m)
     code, out, err = run_cli(capsys, "plan", str(m), "--force")
     said = " ".join((out + err).split())
