@@ -847,18 +847,6 @@ def _build(
     )
 
 
-def in_nfc(value: Any) -> Any:
-    """`value` (a job's parameters, JSON) with every string in it, keys too, composed (Unicode's NFC): what it
-    reads as, whichever form a file was saved in."""
-    if isinstance(value, str):
-        return unicodedata.normalize("NFC", value)
-    if isinstance(value, list):
-        return [in_nfc(v) for v in value]
-    if isinstance(value, dict):
-        return {in_nfc(k): in_nfc(v) for k, v in value.items()}
-    return value
-
-
 def _strings(value: Any) -> Iterable[str]:
     if isinstance(value, str):
         yield value
@@ -866,7 +854,7 @@ def _strings(value: Any) -> Iterable[str]:
         for v in value:
             yield from _strings(v)
     elif isinstance(value, dict):
-        for k in sorted(value, key=lambda k: in_nfc(k)):
+        for k in sorted(value, key=lambda k: unicodedata.normalize("NFC", k)):  # a key's two forms side by side
             yield k
             yield from _strings(value[k])
 
@@ -896,7 +884,7 @@ def _code_points(cluster: str) -> str:
 
 
 def form_said(then: Any, now: Any) -> str:
-    """The first letter written in another Unicode form in `now` than in `then` (equal under `in_nfc`, or under
+    """The first letter written in another Unicode form in `now` than in `then` (equal composed, NFC, or under
     `textforms.alike`, invisible format characters left out): "é U+00E9 then, e + U+0301 now"; "" when no string
     differs but by an invisible character."""
     for a, b in zip(_strings(then), _strings(now)):
