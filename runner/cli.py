@@ -1126,7 +1126,7 @@ def _ends_json(
                                 not_listed=exc.not_listed if isinstance(exc, ManifestErrors) else 0,
                                 warnings=getattr(exc, "warnings", ()))
         elif _unexpected_error(exc):  # a bug, memory run out, a package missing (`_unexpected`)
-            missing = _missing_dependency(exc)
+            missing = missing_package(exc)
             progress.failed(status=status_of(exc), exit_code=1 if missing is None else MISSING_DEPENDENCY,
                             errors=[missing or _unexpected_line(exc)])
         raise
@@ -2477,7 +2477,7 @@ def _unexpected(exc: BaseException, args: argparse.Namespace, argv: Sequence[str
     where, what to do; exit 1 (2 for a missing package). A run it stopped has recorded its end (crashed), its jobs
     as it left them, what it paid for kept: the next run collects the jobs left in flight at no new cost. A file
     name the locale's encoding cannot hold (`_locale_refused`) is said as that, exit 2."""
-    missing = _missing_dependency(exc)
+    missing = missing_package(exc)
     locale = None if missing is not None else _locale_refused(exc, argv)
     line = missing or locale or _unexpected_line(exc)
     err.print(f"[red]error[/red]: {escape(_lines_visible(line))}", highlight=False)
@@ -2488,12 +2488,6 @@ def _unexpected(exc: BaseException, args: argparse.Namespace, argv: Sequence[str
     code = MISSING_DEPENDENCY if missing is not None else 1 if locale is None else 2
     write_end(argv, None, code, line)  # where the command failed before its JSON lines began (the library's import)
     return code
-
-
-def _missing_dependency(exc: BaseException) -> str | None:
-    """What to say of `exc` if it is a package gridrun depends on that is not installed or does not import
-    (`entry.missing_package`); None for any other error, memory run out included."""
-    return None if _out_of_memory(exc) else missing_package(exc)
 
 
 def _unexpected_line(exc: BaseException) -> str:
@@ -2521,7 +2515,7 @@ def _crashed_here(args: argparse.Namespace) -> bool:
     manifest = _manifest_given(args)
     if manifest is None:
         return False
-    # A package the library needs missing (`_missing_dependency`) fails its import here: then no run began.
+    # A package the library needs missing (`entry.missing_package`) fails its import here: then no run began.
     try:
         from . import api
 
