@@ -2030,6 +2030,63 @@ def _say_kept(kept: list[tuple[Path, Path]]) -> None:
                   f"{visible(relpath(at, Path.cwd()))}", markup=False, highlight=False)
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    """A first manifest for a project, where an installed gridrun has no examples beside it: the demo (a style ×
+    seed grid on the built-in simulator, no key, no cost), its schema line naming the schema this gridrun
+    checks manifests against, by absolute `file:` URI, so that an editor completes and checks the file wherever
+    it is. An existing file is never overwritten (it may be a manifest with runs); `-` writes to standard
+    output."""
+    from .plan import relpath
+    from .resources import resource_dir
+    from .terminal import typed
+
+    text = starter_manifest()
+    if args.file == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return 0
+    target = Path(args.file)
+    if target.name.startswith("-"):
+        raise UsageError(f"{visible(args.file)}: a manifest whose name begins with '-' reads as an option to "
+                         f"the commands that take it; name it otherwise")
+    try:
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except FileExistsError:
+        raise UsageError(f"{visible(args.file)} already exists, and is left as it is: name another file "
+                         f"(gridrun init NEW.yaml)") from None
+    except FileNotFoundError:
+        folder = target.parent
+        raise UsageError(f"{visible(args.file)}: there is no folder {visible(str(folder))} to write it in "
+                         f"(mkdir -p {typed(folder)} first)") from None
+    try:
+        with open(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        target.unlink(missing_ok=True)  # no half-written manifest left for the next command to refuse
+        raise
+    shown = typed(relpath(target.resolve(), Path.cwd()))
+    out.print(f"wrote {visible(relpath(target.resolve(), Path.cwd()))}: 12 jobs, a 4 × 3 grid of styles and seeds, "
+              f"on the built-in simulator (no key, no network, no cost)", markup=False, highlight=False)
+    out.print(f"next: gridrun plan {shown}, then gridrun run {shown}", markup=False, highlight=False)
+    out.print(f"its schema, for an editor: {resource_dir('schemas') / 'manifest.schema.json'}", markup=False,
+              highlight=False)
+    return 0
+
+
+def starter_manifest() -> str:
+    """The text `gridrun init` writes: `manifests/demo.yaml`, its first line (the schema, relative to the
+    checkout's `manifests/`) naming the schema by absolute URI instead."""
+    from .resources import resource_dir
+
+    demo = (resource_dir("manifests") / "demo.yaml").read_text(encoding="utf-8")
+    first, rest = demo.split("\n", 1)
+    assert first.startswith("# yaml-language-server: $schema="), first
+    schema = (resource_dir("schemas") / "manifest.schema.json").resolve()
+    return f"# yaml-language-server: $schema={schema.as_uri()}\n{rest}"
+
+
 def cmd_sim_serve(args: argparse.Namespace) -> int:
     from .sim.serve import serve
 
@@ -2252,6 +2309,11 @@ def _parser(*, with_sim: bool = True) -> argparse.ArgumentParser:
         sp.add_argument("manifest", help="the manifest YAML file")
         sp.add_argument("--max-jobs", type=_knob("max_jobs"), default=None, help="the job-count cap (default: run.max_jobs, else 1000)")
         return sp
+
+    sp = sub.add_parser("init", help="write a first manifest (the demo: 12 jobs on the built-in simulator, no cost)")
+    sp.add_argument("file", nargs="?", default="demo.yaml",
+                    help="where to write it (default: demo.yaml; '-': standard output); an existing file is kept")
+    sp.set_defaults(fn=cmd_init)
 
     sp = manifest_cmd("validate", "check a manifest without running anything")
     sp.set_defaults(fn=cmd_validate)

@@ -1,6 +1,6 @@
-"""Where gridrun's files that are not Python are: `schemas/` and `reports/` beside the package in a checkout
-(and an editable install of it), inside the package (`runner/schemas`, `runner/reports`) once installed from a
-wheel."""
+"""Where gridrun's files that are not Python are: `schemas/`, `reports/` and `manifests/` beside the package in a
+checkout (and an editable install of it), inside the package (`runner/schemas`, `runner/reports`,
+`runner/manifests` with the demo alone) once installed from a wheel."""
 
 from __future__ import annotations
 
@@ -10,6 +10,6 @@ _PACKAGE = Path(__file__).resolve().parent
 
 
 def resource_dir(name: str) -> Path:
-    """The folder `name` ("schemas" or "reports")."""
+    """The folder `name` ("schemas", "reports" or "manifests")."""
     inside = _PACKAGE / name
     return inside if inside.is_dir() else _PACKAGE.parent / name

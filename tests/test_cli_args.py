@@ -41,7 +41,7 @@ def test_an_option_is_taken_only_as_written_whole(
     (["run", "m.yaml", "--budjet=3", "--jsn"],
      "unrecognized arguments: --budjet=3 --jsn; did you mean --budget for --budjet, --json for --jsn?"),
     (["rnu", "m.yaml"], ("gridrun: error: argument COMMAND: invalid choice: 'rnu'; did you mean 'run'? (choose from "
-                         "'validate', 'matrix', 'plan', 'run', 'retry', 'status', 'cancel', 'report', 'export', "
+                         "'init', 'validate', 'matrix', 'plan', 'run', 'retry', 'status', 'cancel', 'report', 'export', "
                          "'sim')")),
     (["export", "m.yaml", "--format", "jsn"],
      "error: argument --format: invalid choice: 'jsn'; did you mean 'json'? (choose from 'jsonl', 'csv', 'json')"),
@@ -106,7 +106,7 @@ def test_an_unknown_option_before_the_command_is_still_unrecognized(capsys: pyte
 
 @pytest.mark.parametrize(("argv", "usage", "said"), [
     ([], "usage: gridrun [-h] [--version] COMMAND ...",
-     "gridrun: error: name a command: validate, matrix, plan, run, retry, status, cancel, report, export, sim"),
+     "gridrun: error: name a command: init, validate, matrix, plan, run, retry, status, cancel, report, export, sim"),
     (["sim"], "usage: gridrun sim [-h] COMMAND ...", "gridrun sim: error: name a command: serve"),
 ])
 def test_a_command_line_that_names_no_command_is_a_usage_error_of_the_command_reached(

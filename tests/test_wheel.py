@@ -19,8 +19,8 @@ def test_the_wheel_carries_every_module_and_data_file_and_runs_the_demo(tmp_path
     src.mkdir()
     for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy(ROOT / name, src / name)
-    for folder in ("runner", "schemas", "reports"):
-        shutil.copytree(ROOT / folder, src / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    for folder in ("runner", "schemas", "reports", "manifests"):
+        shutil.copytree(ROOT / folder, src / folder, ignore=shutil.ignore_patterns("__pycache__", ".gridrun", "outputs"))
     built = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "--no-build-isolation", "--no-index",
          "-w", str(tmp_path / "dist"), str(src)],
@@ -39,7 +39,9 @@ def test_the_wheel_carries_every_module_and_data_file_and_runs_the_demo(tmp_path
                  for p in (ROOT / folder).iterdir() if p.is_file()}
     assert "runner/schemas/manifest.schema.json" in expected and "runner/reports/report.html.j2" in expected
     expected.add("runner/py.typed")  # type checkers read the package's annotations (PEP 561)
+    expected.add("runner/manifests/demo.yaml")  # what `gridrun init` writes
     assert sorted(expected - names) == []
+    assert [n for n in names if n.startswith("runner/manifests/")] == ["runner/manifests/demo.yaml"]
 
     import runner
 
@@ -52,14 +54,18 @@ def test_the_wheel_carries_every_module_and_data_file_and_runs_the_demo(tmp_path
     zipfile.ZipFile(wheel).extractall(site)
     work = tmp_path / "work"
     work.mkdir()
-    shutil.copy(ROOT / "manifests" / "demo.yaml", work / "demo.yaml")
     code = ("import sys, runner.cli\n"
             "assert runner.cli.__file__.startswith(sys.argv[1]), runner.cli.__file__\n"
-            "sys.argv = ['gridrun', 'run', 'demo.yaml']\n"
+            "sys.argv = ['gridrun', *sys.argv[2:]]\n"
             "runner.cli.entry()\n")
-    ran = subprocess.run([sys.executable, "-c", code, str(site)], cwd=work, capture_output=True, text=True,
-                         timeout=300, env={**os.environ, "PYTHONPATH": str(site)})
-    assert ran.returncode == 0, ran.stderr
+    # the demo as an installed gridrun writes it, with no checkout beside it, then run
+    for argv in (["init"], ["run", "demo.yaml"]):
+        ran = subprocess.run([sys.executable, "-c", code, str(site), *argv], cwd=work, capture_output=True,
+                             text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(site)})
+        assert ran.returncode == 0, ran.stderr
+    schema = site / "runner" / "schemas" / "manifest.schema.json"
+    assert (work / "demo.yaml").read_text(encoding="utf-8").startswith(
+        f"# yaml-language-server: $schema={schema.resolve().as_uri()}\n")
     assert "report: outputs/demo/report.html" in ran.stdout
     report = (work / "outputs" / "demo" / "report.html").read_text(encoding="utf-8")
     assert report.count(".mp4") >= 12

@@ -1,0 +1,86 @@
+"""`gridrun init`: the first manifest of a project where no example is at hand (an installed gridrun). It writes
+the demo, which plans and runs as the checkout's does, its schema line pointing at the schema this gridrun checks
+against; it never overwrites a file."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import pytest
+
+from runner.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO = ROOT / "manifests" / "demo.yaml"
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_init_writes_the_demo_with_an_absolute_schema_line_and_it_plans_as_said(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli(capsys, "init")
+    assert (code, err) == (0, "")
+    written = (tmp_path / "demo.yaml").read_text(encoding="utf-8")
+    first, rest = written.split("\n", 1)
+    assert rest == DEMO.read_text(encoding="utf-8").split("\n", 1)[1]
+    assert first.startswith("# yaml-language-server: $schema=file://")
+    schema = Path(unquote(urlparse(first.split("$schema=", 1)[1]).path))
+    assert schema.is_absolute() and json.loads(schema.read_text(encoding="utf-8"))["title"]
+    assert "wrote demo.yaml: 12 jobs" in out and "next: gridrun plan demo.yaml, then gridrun run demo.yaml" in out
+    assert f"its schema, for an editor: {schema}" in out
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    code, out, err = run_cli(capsys, "plan", "--json", "../demo.yaml")
+    assert code == 0, err
+    plan = json.loads(out)
+    assert len(plan["jobs"]) == 12  # the count init says
+    assert not (tmp_path / ".gridrun").exists()  # planning wrote no state
+
+
+def test_init_never_overwrites_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "grid.yaml").write_text("version: 1\n# my own manifest\n", encoding="utf-8")
+    code, out, err = run_cli(capsys, "init", "grid.yaml")
+    assert code == 2 and out == ""
+    assert "grid.yaml already exists, and is left as it is: name another file (gridrun init NEW.yaml)" in err
+    assert (tmp_path / "grid.yaml").read_text(encoding="utf-8") == "version: 1\n# my own manifest\n"
+    (tmp_path / "folder.yaml").mkdir()
+    code, out, err = run_cli(capsys, "init", "folder.yaml")
+    assert code == 2 and "folder.yaml already exists" in err
+
+
+def test_init_into_a_missing_folder_says_which_and_writes_nothing(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli(capsys, "init", "grids/fox.yaml")
+    assert code == 2 and out == ""
+    assert "grids/fox.yaml: there is no folder grids to write it in (mkdir -p grids first)" in err
+    assert os.listdir(tmp_path) == []
+
+
+def test_init_dash_writes_the_manifest_to_standard_output(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli(capsys, "init", "-")
+    assert (code, err) == (0, "")
+    assert out.split("\n", 1)[1] == DEMO.read_text(encoding="utf-8").split("\n", 1)[1]
+    assert os.listdir(tmp_path) == []
+
+
+def test_init_refuses_a_name_the_other_commands_would_read_as_an_option(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(capsys, "init", "--", "-grid.yaml")
+    assert code == 2 and "-grid.yaml: a manifest whose name begins with '-'" in err
+    assert os.listdir(tmp_path) == []
