@@ -65,6 +65,22 @@ _STATUSES = {
 
 
 
+def _key_slip(key: str) -> str:
+    """What was pasted with an API key besides the key, said without showing the key: quotes kept around it (a
+    `.env` file read by `docker --env-file` or a service manager keeps them), the `Bearer ` gridrun adds itself,
+    or a space inside it (two words, a key and a comment). A provider would refuse each with a bare 401, and the
+    user check a key that is right."""
+    if len(key) >= 2 and key[0] == key[-1] and key[0] in "\"'":
+        quotes = "double" if key[0] == '"' else "single"
+        return f"is wrapped in {quotes} quotes, which would be sent as part of the key"
+    if key[:7].lower() == "bearer ":
+        return "starts with 'Bearer ', which gridrun adds itself"
+    at = next((i for i, ch in enumerate(key, 1) if ch.isspace()), 0)
+    if at:
+        return f"holds a space at position {at} of {len(key)}, which no API key has"
+    return ""
+
+
 class LumenfallProvider:
     """Lumenfall's `/videos` API, under a `/v1` or an `/openai/v1` base URL."""
 
@@ -113,6 +129,9 @@ class LumenfallProvider:
                     f"to the key alone, as the provider gave it (a key pasted from a document, or read from a file "
                     f"with Windows line ends, may carry such a character)"
                 )
+        slip = _key_slip(key)
+        if slip:
+            raise NeedsKeyError(f"{env} {slip}: set it to the key alone (export {env}=lmnfl_...); nothing was sent")
         return key
 
     def client(

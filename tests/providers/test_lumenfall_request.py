@@ -264,3 +264,29 @@ async def test_a_creates_answer_says_when_the_provider_answered_by_its_date_head
         status = await provider.submit(client, {"model": "pixverse-v5.6", "prompt": "a", "idempotency_key": "k"})
     assert status.created_at == 1_800_000_000.0
     assert status.answered_at == expected
+
+
+@pytest.mark.parametrize(("value", "said"), [
+    ('"lmnfl_abc123"', "LUMENFALL_API_KEY is wrapped in double quotes, which would be sent as part of the key"),
+    ("'lmnfl_abc123'", "LUMENFALL_API_KEY is wrapped in single quotes, which would be sent as part of the key"),
+    ("Bearer lmnfl_abc123", "LUMENFALL_API_KEY starts with 'Bearer ', which gridrun adds itself"),
+    ("bearer lmnfl_abc123", "LUMENFALL_API_KEY starts with 'Bearer ', which gridrun adds itself"),
+    ("lmnfl_abc123 # prod", "LUMENFALL_API_KEY holds a space at position 13 of 19, which no API key has"),
+])
+def test_a_key_pasted_with_quotes_a_bearer_or_a_comment_is_refused_before_anything_is_sent(
+        monkeypatch: pytest.MonkeyPatch, value: str, said: str) -> None:
+    """What a `.env` file or a copy from a curl line brings with a key: refused naming what, not the key itself,
+    rather than sent for a bare 401 that sends the user to check a key that is right."""
+    monkeypatch.setenv("LUMENFALL_API_KEY", value)
+    with pytest.raises(NeedsKeyError) as info:
+        get_provider("lumenfall").client()
+    message = str(info.value)
+    assert message.startswith(said) and "set it to the key alone (export LUMENFALL_API_KEY=lmnfl_...)" in message
+    assert "abc123" not in message
+    assert info.value.exit_code == 2
+
+
+def test_a_key_with_a_quote_inside_or_on_one_side_only_is_sent_as_it_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    for value in ('lmnfl_a"b', '"lmnfl_ab', "lmnfl_ab'"):
+        monkeypatch.setenv("LUMENFALL_API_KEY", value)
+        assert get_provider("lumenfall").api_key() == value
