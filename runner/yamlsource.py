@@ -420,7 +420,10 @@ def text_chunks(path: Path) -> Iterator[str]:
 def _unreadable(path: Path, exc: BaseException) -> ManifestError:
     """The error of a file that cannot be opened or read."""
     if isinstance(exc, FileNotFoundError):
-        return ManifestError("no such file", file=path)
+        if os.fspath(path) == "-":
+            return ManifestError("no such file: gridrun reads a manifest from a file, not from standard input; save "
+                                 "it to one (m.yaml) and name that", file=path)
+        return ManifestError(f"no such file{_meant_file(path)}", file=path)
     if isinstance(exc, IsADirectoryError):
         return ManifestError("is a directory, not a file", file=path)
     if isinstance(exc, PermissionError):
@@ -428,6 +431,39 @@ def _unreadable(path: Path, exc: BaseException) -> ManifestError:
     if isinstance(exc, OSError):
         return ManifestError(f"cannot read the file: {exc.strerror or exc}", file=path)
     return ManifestError(f"cannot read the file: {why_unusable(exc)}", file=shown(path))  # a NUL byte in the name
+
+
+def _meant_file(path: Path) -> str:
+    """"; did you mean demo.yaml?" for a file not there whose folder holds one it may have meant: the name with
+    `.yaml` or `.yml` added (`gridrun plan demo`), or one written alike (`dmeo.yaml`, `Demo.yaml`); "" when none
+    is (or the folder cannot be listed). Named as the missing one was, in the same folder."""
+    import difflib
+    import itertools
+
+    from runner.terminal import visible
+
+    folder = path.parent
+    try:
+        with os.scandir(folder) as entries:  # at most 10,000 names looked at: an answer, not a wait
+            names = [e.name for e in itertools.islice(entries, 10_000) if e.is_file()]
+    except (OSError, ValueError):
+        return ""
+    if not names:
+        return ""
+    found = next((f"{path.name}{ext}" for ext in (".yaml", ".yml") if f"{path.name}{ext}" in names), None)
+    if found is None:
+        yaml_names = (".yaml", ".yml")  # one kind of file, either ending
+        suffix = path.suffix.lower()
+        kind = yaml_names if suffix in yaml_names else (suffix,)
+        alike = [n for n in names if Path(n).suffix.lower() in kind] if suffix else names
+        folded = {n.casefold(): n for n in alike}
+        found = folded.get(path.name.casefold())
+        if found is None:
+            close = difflib.get_close_matches(path.name, alike, n=1, cutoff=0.8)
+            found = close[0] if close else None
+    if found is None:
+        return ""
+    return f"; did you mean {visible(os.fspath(path.with_name(found)))}?"
 
 
 def _other_os_error(exc: BaseException) -> bool:

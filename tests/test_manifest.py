@@ -1126,3 +1126,40 @@ def test_the_quick_check_leaves_to_jsonschema_what_it_does_not_know() -> None:
     assert not schema_allows({"$ref": "other.json#/x"}, 3)
     assert not schema_allows({"$defs": {"a": {"$id": "other", "type": "integer"}}, "$ref": "#/$defs/a"}, 3)
     assert not schema_allows({"type": "integer", "minimum": "one"}, 3)
+
+
+@pytest.mark.parametrize(("typed", "meant"), [
+    ("demo", "demo.yaml"),              # the extension left out
+    ("dmeo.yaml", "demo.yaml"),         # two letters swapped
+    ("Demo.yaml", "demo.yaml"),         # another case, on a file system that tells them apart
+    ("demo.yml", "demo.yaml"),          # the other ending
+    ("sub/gird.yml", "sub/grid.yml"),   # in the folder named
+])
+def test_a_manifest_not_there_names_the_one_meant_beside_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             typed: str, meant: str) -> None:
+    (tmp_path / "sub").mkdir()
+    for name in ("demo.yaml", "notes.txt", "sub/grid.yml"):
+        (tmp_path / name).write_text("version: 1\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ManifestError) as exc:
+        load(Path(typed))
+    assert str(exc.value) == f"{typed}: no such file; did you mean {meant}?"
+
+
+def test_a_manifest_not_there_with_nothing_alike_beside_it_is_only_not_there(tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "notes.txt").write_text("x\n", encoding="utf-8")
+    (tmp_path / "demo").mkdir()  # a folder is no file meant
+    monkeypatch.chdir(tmp_path)
+    for typed in ("grid.yaml", "note.yaml", "demo.yam", "missing/demo.yaml"):
+        with pytest.raises(ManifestError) as exc:
+            load(Path(typed))
+        assert str(exc.value) == f"{typed}: no such file", typed
+
+
+def test_a_manifest_named_dash_is_told_standard_input_is_not_read(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ManifestError) as exc:
+        load(Path("-"))
+    assert "gridrun reads a manifest from a file, not from standard input" in str(exc.value)
