@@ -2036,6 +2036,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     checks manifests against, by absolute `file:` URI, so that an editor completes and checks the file wherever
     it is. An existing file is never overwritten (it may be a manifest with runs); `-` writes to standard
     output."""
+    from .outputs import fsync
     from .plan import relpath
     from .resources import resource_dir
     from .terminal import typed
@@ -2062,7 +2063,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         with open(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)
             f.flush()
-            os.fsync(f.fileno())
+            fsync(f.fileno())
     except BaseException:
         target.unlink(missing_ok=True)  # no half-written manifest left for the next command to refuse
         raise
