@@ -2320,7 +2320,7 @@ def _parser(*, with_sim: bool = True) -> argparse.ArgumentParser:
     sp.set_defaults(fn=cmd_validate)
 
     sp = sub.add_parser("matrix", help="print the combinations of a matrix, in order")
-    sp.add_argument("file", help="a manifest, or a YAML file holding only a matrix mapping")
+    sp.add_argument("file", help="a manifest, or a YAML file holding only a matrix mapping (its axes, or `matrix:` and them)")
     sp.add_argument("--json", action="store_true", help="a JSON list of objects")
     sp.set_defaults(fn=cmd_matrix)
 

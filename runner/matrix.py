@@ -231,7 +231,12 @@ def checked_of_file(path: Path) -> tuple[list[tuple[str | None, Prepared]], list
     """`prepared_of_file`'s matrices, and the warnings `validate` gives of them (`matrix_warnings`), each as an
     error would be said (file:line:column: field: message)."""
     data, positions = _manifest.read_yaml(path)
-    if isinstance(data, Mapping) and (
+    root: tuple[Any, ...] = ()
+    if isinstance(data, Mapping) and set(data) == {"matrix"} and isinstance(data["matrix"], Mapping):
+        # a manifest's `matrix:` alone, copied out of one (or to be pasted into one): its axes, read as the
+        # manifest reads them, each said at its line under `matrix`
+        data, root = data["matrix"], ("matrix",)
+    elif isinstance(data, Mapping) and (
         "version" in data and not isinstance(data["version"], (list, Mapping))
         # a manifest missing its version: in a bare matrix a mapping is an axis written as a range, linspace
         # or file, never a matrix of axes
@@ -253,16 +258,17 @@ def checked_of_file(path: Path) -> tuple[list[tuple[str | None, Prepared]], list
     shown = Path(path)
 
     def bare_error(at: tuple[Any, ...], message: str) -> MatrixError:
-        line, column = _manifest.locate(positions, at)
-        return MatrixError(message, file=shown, line=line, column=column, field=_manifest.dotted(at))
+        line, column = _manifest.locate(positions, root + at)
+        return MatrixError(message, file=shown, line=line, column=column, field=_manifest.dotted(root + at))
 
     if data is None:
         raise MatrixError("the file is empty; expected a matrix mapping such as {os: [linux, macos]}", file=shown)
     resolved, files = _manifest.resolve_matrix_files(
-        data, at=(), positions=positions, file=shown, base_dir=Path(path).absolute().parent
+        data, at=root, positions=positions, file=shown, base_dir=Path(path).absolute().parent
     )
     prepared = prepare(resolved, error=bare_error)
-    warned = matrix_warnings(resolved if isinstance(resolved, Mapping) else None, prepared.unmatched, files.keys())
+    from_file = {axis[len(root):] for axis in files}
+    warned = matrix_warnings(resolved if isinstance(resolved, Mapping) else None, prepared.unmatched, from_file)
     return [(None, prepared)], [str(bare_error(p, message)) for p, message in warned]
 
 

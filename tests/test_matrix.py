@@ -708,6 +708,28 @@ def test_matrix_of_file_reads_file_values_beside_a_bare_matrix(tmp_path: Path) -
     assert dicts(result) == [{"prompt": "a fox"}, {"prompt": "an owl"}]
 
 
+def test_matrix_of_file_reads_a_manifest_matrix_copied_out_alone(tmp_path: Path) -> None:
+    """A file holding only a manifest's `matrix:` (its axes copied out of one, or to be pasted into one) is that
+    matrix, not a manifest missing its version, name and model; its errors and warnings are at its lines."""
+    write(tmp_path / "p.txt", "a fox\nan owl\n")
+    path = write(tmp_path / "m.yaml", "matrix:\n  style: [anime, clay]\n  prompt: {file: p.txt}\n"
+                                      "  exclude:\n    - {style: clay, prompt: an owl}\n")
+    [(name, result)] = matrix_of_file(path)
+    assert name is None
+    assert dicts(result) == [{"style": "anime", "prompt": "a fox"}, {"style": "anime", "prompt": "an owl"},
+                             {"style": "clay", "prompt": "a fox"}]
+    from runner.matrix import checked_of_file
+
+    write(path, "matrix:\n  style: [anime]\n  exclude:\n    - {style: comic}\n")
+    [_], warnings = checked_of_file(path)
+    said = f"{path}:4:7: matrix.exclude[0]: removes no combination (no job has style=comic); check its values"
+    assert warnings == [said]
+    write(path, "matrix:\n  style: [anime]\n  exclude:\n    - os: linux\n")
+    with pytest.raises(MatrixError) as exc:
+        matrix_of_file(path)
+    assert (exc.value.line, exc.value.column, exc.value.field) == (4, 7, "matrix.exclude[0].os")
+
+
 def test_matrix_of_file_uses_a_manifest_matrix(tmp_path: Path) -> None:
     path = write(
         tmp_path / "fox.yaml",
