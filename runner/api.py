@@ -1301,8 +1301,6 @@ def cancel(m: Manifest | Plan | str | Path, *, on_wait: Callable[[str], None] | 
                          f"{_in_a_thread(loop, 'runner.cancel, manifest')}")
     p, warning = _cancel_plan(m)
     prov = _provider(p)
-    if callable(getattr(prov, "api_key", None)):
-        prov.api_key()  # a missing key is said before the state is opened to be written (and upgraded)
     db = p.state_dir / "state.db"
     if not db.exists():
         # a state unreachable is refused as `run` and `status` refuse it, not read as nothing ever run: jobs may
@@ -1314,7 +1312,9 @@ def cancel(m: Manifest | Plan | str | Path, *, on_wait: Callable[[str], None] | 
     _check_recorded(p, db)
     result = CancelResult(warnings=[warning] if warning else [])
     if _nothing_to_cancel(p, db, result):
-        return result  # nothing asked of the provider, which holds nothing open yet
+        return result  # nothing asked of the provider, which holds nothing open yet: no key needed to say so
+    if callable(getattr(prov, "api_key", None)):
+        prov.api_key()  # a missing key is said before the state is opened to be written (and upgraded)
     store = Store(db, outputs_dir=p.outputs_dir, then="cancel")
     asked: list[str] = []  # the jobs whose cancel request the provider took
     # A write of the state failed: the task group ended the other requests; said with those whose outcome went

@@ -2186,3 +2186,23 @@ def test_the_first_signals_note_is_left_out_of_the_errors_a_run_ended_with() -> 
     assert Executor._last_errors(run) == ("job a: boom",)  # type: ignore[arg-type]
     run._stop_note = "the output folder is full"
     assert Executor._last_errors(run) == ("the output folder is full", "job a: boom")  # type: ignore[arg-type]
+
+
+def test_cancel_with_nothing_in_flight_needs_no_key_to_say_so(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A finished run of a real provider's manifest: `cancel` asks nothing of the provider, so it says there is
+    nothing in flight without its key, where it asked for the key first."""
+    from runner.cli import main
+    from runner.sim.config import SimConfig
+    from runner.sim.serve import running_server
+
+    monkeypatch.setenv("LUMENFALL_API_KEY", "k")
+    with running_server(SimConfig.from_dict({"render_time": 0.1, "jitter": 0.0})) as url:
+        m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), provider="lumenfall", base_url=url, sim={},
+                           run={"poll_interval": 0.1})
+        assert main(["run", str(m), "--no-report"]) == 0
+        capsys.readouterr()
+        monkeypatch.delenv("LUMENFALL_API_KEY")
+        assert main(["cancel", str(m)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.strip() == "nothing in flight to cancel" and captured.err == "", captured
