@@ -1520,6 +1520,29 @@ def _nothing_to_cancel(p: Plan, db: Path, result: CancelResult) -> bool:
     return True
 
 
+def _check_not_anothers(p: Plan, store: Store, flying: Sequence[Any]) -> None:
+    """Refuse to cancel jobs a run sent for another project folder that is still there: the state here is a copy
+    of that project's (a `.gridrun/` copied to try a variant, a backup restored elsewhere), or that one a copy of
+    this; the renders are that project's, which a run there would collect, and cancelling them here would leave it
+    to pay for them again. A run whose folder is gone (the project moved here) is this project's.
+
+    :raises StateError: naming the folder, before any cancel request is sent."""
+    from .export import same_folder
+
+    for run_id in sorted({r["held_by"] for r in flying}):
+        folder = store.run(run_id).outputs_dir
+        if same_folder(folder, p.outputs_dir) or not os.path.isdir(folder):
+            continue
+        n = sum(1 for r in flying if r["held_by"] == run_id)
+        jobs = "1 job" if n == 1 else f"{n:,} jobs"
+        raise StateError(
+            f"{p.outputs_dir}: {jobs} in flight {'was' if n == 1 else 'were'} sent by run {run_id}, which recorded "
+            f"its videos in {folder}, a folder still there: the state here is a copy of that project's (or it of "
+            f"this one), and cancelling here would cancel that project's renders, which a run there collects. "
+            f"Nothing was cancelled: cancel them there (`gridrun cancel` on its manifest); or, if that folder is a "
+            f"copy no one runs any more, move it away and cancel here again")
+
+
 def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, asked: list[str],
                       on_wait: Callable[[str], None] | None = None, *, void_unsent: bool = False) -> None:
     """`cancel`'s work on the open `store`, filling `result` as it goes, and `asked` with the jobs whose cancel
@@ -1540,6 +1563,7 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
     # Every run's, not only the latest's: a run started with --leave-in-flight leaves an earlier run's jobs the
     # manifest no longer has rendering, which no run follows, and `cancel` is the way to stop them.
     flying = store.in_flight_rows(p.manifest.name, _CANCELLABLE)
+    _check_not_anothers(p, store, flying)
     rows = [r for r in flying if r["state"] != JobState.SUBMITTING.value and r["provider_id"]]
     result.unresolved = _unresolved(flying, last.id)
     planned = {j.hash for j in p.jobs}

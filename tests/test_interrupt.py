@@ -2206,3 +2206,31 @@ def test_cancel_with_nothing_in_flight_needs_no_key_to_say_so(tmp_path: Path, ca
         assert main(["cancel", str(m)]) == 0
     captured = capsys.readouterr()
     assert captured.out.strip() == "nothing in flight to cancel" and captured.err == "", captured
+
+
+def test_cancel_in_a_copy_of_a_project_refuses_to_cancel_the_renders_of_the_project_still_there(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A project's `.gridrun/` copied to another folder while its jobs render: `cancel` in the copy would cancel the
+    original's renders, which it then pays for again. Refused, naming the folder, nothing cancelled; the original
+    collects its videos. A project moved (its first folder gone) cancels as before."""
+    import shutil
+
+    from runner.cli import main
+
+    a = tmp_path / "a"
+    a.mkdir()
+    m = _left_rendering(a)
+    b = tmp_path / "b"
+    shutil.copytree(a, b)
+    capsys.readouterr()
+    assert main(["cancel", str(b / m.name)]) == 1
+    err = capsys.readouterr().err
+    assert f"1 job in flight was sent by run 1, which recorded its videos in {a / 'outputs' / 't'}, a folder " \
+           "still there" in " ".join(err.split()), err
+    assert "Nothing was cancelled" in err
+    assert in_flight(b / m.name) == 1 and in_flight(m) == 1
+
+    shutil.rmtree(a)  # the project moved: the copy is the project now
+    assert main(["cancel", str(b / m.name)]) == 0
+    assert "cancelled 1 job at the provider" in capsys.readouterr().out
+    assert in_flight(b / m.name) == 0
