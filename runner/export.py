@@ -354,6 +354,15 @@ def gone_error(run_id: int, folder: str | Path, home: Path | None = None) -> Sta
     """The refusal to write the files of a run whose output folder is gone. `home`, the output folder the
     manifest now names: when that is there and another folder, the project moved, and a run puts it right;
     otherwise a run refuses too (`resume.check_outputs_there`) until the folder is back or made knowingly."""
+    if os.path.lexists(folder) and not os.path.isdir(folder):
+        # a file (or a link to none) in the folder's place: no mkdir makes the folder there
+        what = ("a link to nothing (its target moved, or its disk not mounted)" if os.path.islink(folder)
+                else "a file, not a folder")
+        runs = shlex.quote(str(Path(folder) / ".runs"))
+        return StateError(f"{folder}: run {run_id}'s output folder is {what}. Move that away and put the folder back "
+                          f"(one renamed, say), then run this again; or, with it moved away, make the folder anew "
+                          f"(mkdir -p {runs}) and `gridrun run` on the manifest, which downloads its videos there "
+                          "again (at no cost while the provider keeps them) and writes the report there")
     gone = f"{folder}: run {run_id}'s output folder is gone (moved or deleted, or its disk not mounted)"
     if home is not None and home.is_dir() and not same_folder(home, folder):
         return StateError(f"{gone}. The manifest now names {home}: `gridrun run` on it finds the videos there if "

@@ -528,6 +528,38 @@ def test_report_of_a_project_whose_output_folder_is_gone_gives_advice_that_works
     assert main(["report", str(m)]) == 0 and (folder / "report.html").is_file()
 
 
+@pytest.mark.parametrize("what", ["file", "link"])
+def test_report_and_export_of_a_project_whose_output_folder_is_a_file_say_so_with_advice_that_works(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], what: str
+) -> None:
+    """A file (or a link to nothing) where the output folder was: no `mkdir -p` makes the folder there, so the
+    advice is to move it away first; followed, run and report work."""
+    from execkit import write_manifest
+
+    from runner import api
+    from runner.cli import main
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
+    api.run(m)
+    folder = tmp_path / "outputs" / "t"
+    folder.rename(tmp_path / "outputs" / "t.bak")
+    if what == "file":
+        folder.write_text("hi\n")
+    else:
+        folder.symlink_to(tmp_path / "unmounted")
+    for command in ("report", "export"):
+        assert main([command, str(m)]) == 1
+        err = " ".join(capsys.readouterr().err.split())
+        said = "a file, not a folder" if what == "file" else "a link to nothing (its target moved, or its disk not mounted)"
+        assert f"{folder}: run 1's output folder is {said}. Move that away" in err, err
+        assert f"(mkdir -p {folder / '.runs'})" in err and "is gone" not in err, err
+    folder.unlink()
+    (folder / ".runs").mkdir(parents=True)
+    again = api.run(m)
+    assert again.exit_code == 0 and again.stats.spent_micros == 0
+    assert main(["report", str(m)]) == 0 and (folder / "report.html").is_file()
+
+
 def _read_csv(path: Path) -> list[dict[str, str]]:
     with path.open(newline="", encoding="utf-8") as f:
         return list(csv.DictReader(f))
