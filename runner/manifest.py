@@ -287,7 +287,85 @@ def field_names() -> dict[str, str]:
 def _schema_errors(manifest: Manifest) -> list[ManifestError]:
     if schema_allows(_schema(), manifest.data):
         return []
-    return schema_errors(_validator(), manifest.data, manifest.error)
+    return schema_errors(_validator(), manifest.data, manifest.error, placed=_placer(manifest.data))
+
+
+def _placer(data: Mapping[str, Any]) -> Callable[[tuple[Any, ...], str, bool], str | None]:
+    """Where a field unknown at `path` goes instead, said for `_explain` (None: nowhere else). The slips it knows
+    are a request parameter written beside `params:` (`seed:` at the top level or in a sweep, or under `run:`) and
+    a run setting written at the top level (`concurrency:`): both are the schema's fields one level off, which a
+    close match among the mapping's own fields would miss or get wrong (`seed` is not `sweeps`). `close`: the key
+    is matched loosely (a misspelt `qualty`), once the mapping's own fields gave no close match."""
+    params = _param_names(data.get("provider"), data.get("model"))
+    run_fields = list(_schema()["$defs"]["run"]["properties"])
+
+    def placed(path: tuple[Any, ...], key: str, close: bool) -> str | None:
+        top = not path
+        in_sweep = len(path) == 2 and path[0] == "sweeps" and isinstance(path[1], int)
+        in_run = path == ("run",)
+        if not (top or in_sweep or in_run):
+            return None
+        folded = key.casefold()
+        if top:
+            meant = _match(folded, run_fields, close)
+            if meant is not None:
+                return f"a run setting goes under run: (run.{meant})"
+        name = _match(folded, list(params), close)
+        if name is None:
+            return None
+        own, taken = params[name]
+        where = dotted((*path, "params")) if in_sweep else "params"
+        if taken:
+            return f"a request parameter goes under {where}: ({where}.{name})"
+        return (f"a request parameter goes under {where}: ({where}.{own}; '{name}' is another provider's name "
+                f"for it)")
+
+    return placed
+
+
+def _match(folded: str, names: list[str], close: bool) -> str | None:
+    """Of `names`, the one `folded` is (in any case), or when `close` the one it is closest to; None if none."""
+    for name in names:
+        if name.casefold() == folded:
+            return name
+    if close:
+        found = difflib.get_close_matches(folded, [n.casefold() for n in names], n=1)
+        if found:
+            return next(n for n in names if n.casefold() == found[0])
+    return None
+
+
+def _param_names(provider: Any, model: Any) -> dict[str, tuple[str, bool]]:
+    """Every name a request parameter of `model` goes by with `provider`'s built-in capability data (each of
+    the model's own, another name it takes, another provider's name for it) -> the parameter's own name, and
+    whether the provider takes the name as it is (another provider's name it does not); of every
+    model of the provider when the model is not one of its, and of every built-in provider when the provider is
+    not one. {} when the data cannot be read: the error it is for is said without the hint."""
+    from runner.providers import capabilities
+
+    try:
+        known = capabilities.available()
+        names = [str(provider or DEFAULT_PROVIDER)]
+        if names[0] not in known:
+            names = known
+        models = []
+        for name in names:
+            caps = capabilities.load(name)
+            if caps is None:
+                continue
+            own = caps.model(str(model)) if isinstance(model, str) else None
+            models += [own] if own is not None else list(caps.models.values())
+    except Exception:  # noqa: BLE001 - a hint is never worth an error of its own
+        return {}
+    out: dict[str, tuple[str, bool]] = {}
+    for caps_model in models:
+        for pname in caps_model.params:
+            out.setdefault(pname, (pname, True))
+        for other, pname in caps_model.aliases.items():
+            out.setdefault(other, (pname, True))
+        for other, pname in caps_model.other_names.items():
+            out.setdefault(other, (pname, False))
+    return out
 
 
 def schema_validator(path: Path) -> Any:
@@ -440,18 +518,20 @@ _KEYWORDS: dict[str, Callable[[Any, Any, Any, Any], bool]] = {
 }
 
 
-def schema_errors(validator: Any, data: Any,
-                  error: Callable[[tuple[Any, ...], str], ManifestError]) -> list[ManifestError]:
+def schema_errors(validator: Any, data: Any, error: Callable[[tuple[Any, ...], str], ManifestError], *,
+                  placed: Callable[[tuple[Any, ...], str, bool], str | None] | None = None) -> list[ManifestError]:
     """What `validator` finds wrong in `data`, each said as a manifest's problems are (an unknown field with the
-    one it is close to, a value with what was expected) and made into an error by `error(path, message)`."""
+    one it is close to, a value with what was expected) and made into an error by `error(path, message)`.
+    `placed(path, key, close)`: where a field unknown in the mapping at `path` goes instead, if anywhere."""
     found: dict[tuple[tuple[Any, ...], str], ManifestError] = {}
     for problem in validator.iter_errors(data):
-        for path, message in _explain(problem):
+        for path, message in _explain(problem, placed):
             found.setdefault((path, message), error(path, message))
     return list(found.values())
 
 
-def _explain(error: ValidationError) -> list[tuple[tuple[Any, ...], str]]:
+def _explain(error: ValidationError, placed: Callable[[tuple[Any, ...], str, bool], str | None] | None = None
+             ) -> list[tuple[tuple[Any, ...], str]]:
     path = tuple(error.absolute_path)
     schema = error.schema if isinstance(error.schema, Mapping) else {}
     kind = error.validator
@@ -474,7 +554,13 @@ def _explain(error: ValidationError) -> list[tuple[tuple[Any, ...], str]]:
         for key in instance:
             if key in allowed:
                 continue
+            # a field of another level (`seed:` beside `params:`) is told where it goes before a sibling it merely
+            # looks like (`sweeps`); a misspelt one (`qualty:`) is matched loosely only when no sibling is close
             close = difflib.get_close_matches(str(key), allowed, n=1)
+            there = placed and (placed(path, str(key), False) or (None if close else placed(path, str(key), True)))
+            if there:
+                out.append((path + (key,), f"unknown field '{key}' here: {there}"))
+                continue
             suggestion = f"; did you mean '{close[0]}'?" if close else "."
             out.append((path + (key,), f"unknown field '{key}'{suggestion} Allowed here: {', '.join(allowed)}"))
         return out

@@ -545,6 +545,37 @@ def test_unknown_field_lists_the_allowed_ones() -> None:
     assert "Allowed here: version, name, description, provider, model," in unknown.message
 
 
+def test_a_request_parameter_or_run_setting_one_level_off_is_told_where_it_goes(tmp_path: Path) -> None:
+    path = write(tmp_path / "top.yaml", "version: 1\nname: tf\nmodel: pixverse-v5.6\nparams:\n  prompt: a fox\n"
+                 "concurrency: 2\nseed: 3\nquality: 720p\nbudget_usd: 3\nprompt: x\nimage_url: a.png\n"
+                 "run:\n  seed: 4\nsweeps:\n  - name: a\n    qualty: 540p\n")
+    with pytest.raises(ManifestErrors) as exc:
+        load(path)
+    said = {e.field: e.message for e in exc.value.errors}
+    assert said == {
+        "concurrency": "unknown field 'concurrency' here: a run setting goes under run: (run.concurrency)",
+        "seed": "unknown field 'seed' here: a request parameter goes under params: (params.seed)",
+        "quality": "unknown field 'quality' here: a request parameter goes under params: (params.quality)",
+        "budget_usd": "unknown field 'budget_usd' here: a run setting goes under run: (run.budget_usd)",
+        "prompt": "unknown field 'prompt' here: a request parameter goes under params: (params.prompt)",
+        "image_url": "unknown field 'image_url' here: a request parameter goes under params: "
+                     "(params.input_reference; 'image_url' is another provider's name for it)",
+        "run.seed": "unknown field 'seed' here: a request parameter goes under params: (params.seed)",
+        "sweeps[0].qualty": "unknown field 'qualty' here: a request parameter goes under sweeps[0].params: "
+                            "(sweeps[0].params.quality)",
+    }, said
+    assert [e.line for e in exc.value.errors] == [6, 7, 8, 9, 10, 11, 13, 16]
+
+
+def test_a_misspelt_field_is_still_matched_to_its_sibling_first(tmp_path: Path) -> None:
+    path = write(tmp_path / "m.yaml", "version: 1\nname: tf\nmodle: pixverse-v5.6\nrun:\n  concurency: 2\n")
+    with pytest.raises(ManifestErrors) as exc:
+        load(path)
+    said = {e.field: e.message for e in exc.value.errors}
+    assert said["modle"].startswith("unknown field 'modle'; did you mean 'model'? Allowed here: version,")
+    assert said["run.concurency"].startswith("unknown field 'concurency'; did you mean 'concurrency'?")
+
+
 def test_many_errors_are_reported_at_once_in_file_order(tmp_path: Path) -> None:
     path = write(
         tmp_path / "m.yaml",
