@@ -485,6 +485,8 @@ def _yaml_syntax_error(exc: yaml.MarkedYAMLError, file: Path) -> ManifestError:
         message = f"invalid YAML: {exc.context}{where}, {exc.problem}"
     if "'\\t'" in problem:
         message += _tab_hint(mark)
+    elif problem == "mapping values are not allowed here" or problem.startswith("expected <block end>"):
+        message += _layout_hint(mark)
     message += _template_hint(mark, exc.context_mark)
     line, column = _position(mark) if mark is not None else (0, 0)
     return ManifestError(message, file=file, line=line, column=column)
@@ -501,6 +503,67 @@ def _tab_hint(mark: yaml.Mark | None) -> str:
             return ("; this tab is not indentation but follows text on its line, where the YAML reader gridrun uses "
                     "(PyYAML) takes no tab: replace it with a space, or quote the text that holds it")
     return "; indent with spaces, not tabs"
+
+
+_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def _layout_hint(mark: yaml.Mark | None) -> str:
+    """What to change where PyYAML found a `key:` it cannot place ("mapping values are not allowed here", "expected
+    <block end>"), said in the file's own terms: a `: ` inside an unquoted value (`prompt: a fox, style: anime`)
+    starts a mapping, so the value is to be quoted; a key indented otherwise than the key above it (by a space
+    more or less) is out of its mapping, so the two are to line up. "" when the line shows neither."""
+    buffer = getattr(mark, "buffer", None)
+    if mark is None or not isinstance(buffer, str):
+        return ""
+    lines = _BREAK.split(buffer[: mark.pointer])
+    here = lines[-1] + _BREAK.split(buffer[mark.pointer :], maxsplit=1)[0]
+    at = len(lines[-1])  # the mark's column in `here`
+    indent = _key_column(here)
+    colon = _first_colon(here, indent)
+    if colon is not None and colon < at and buffer[mark.pointer : mark.pointer + 1] == ":":
+        key, value = here[indent:colon], here[colon + 1 :].strip()
+        example = f'{key}: "{value.replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"'
+        shown = f" ({example})" if len(example) <= 80 and "#" not in value else ""
+        return f"; a ': ' inside an unquoted value starts a mapping: quote the value{shown}"
+    if at > indent and buffer[mark.pointer : mark.pointer + 1] != ":":
+        return ""  # not at the line's key, nor at its colon: something else is wrong on this line
+    for back, line in enumerate(reversed(lines[:-1]), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        above = _key_column(line)
+        if above == indent:
+            return ""
+        number = mark.line + 1
+        spaces = f"{indent} space" + ("" if indent == 1 else "s")
+        return (f"; line {number} is indented {spaces}, line {number - back} above it {above}: keys of one mapping "
+                "line up, each indented by the same spaces")
+    return ""
+
+
+def _key_column(line: str) -> int:
+    """The column where `line`'s key (or value) starts: past its indentation and any `- ` of a list item."""
+    column = len(line) - len(line.lstrip(" "))
+    while line.startswith("- ", column) or line[column:] == "-":
+        column += 2
+        column += len(line[column:]) - len(line[column:].lstrip(" "))
+    return column
+
+
+def _first_colon(line: str, start: int) -> int | None:
+    """The column of the first `:` that ends a plain key on `line` from `start` (followed by a space, a tab or the
+    line's end), or None: a quoted key is stepped over whole."""
+    i = start
+    if line[i : i + 1] in ('"', "'"):
+        end = line.find(line[i], i + 1)
+        i = end + 1 if end > 0 else len(line)
+    while i < len(line):
+        if line[i] == ":" and (i + 1 == len(line) or line[i + 1] in " \t"):
+            return i
+        if line[i] == "#" and i > 0 and line[i - 1] in " \t":
+            return None
+        i += 1
+    return None
 
 
 def _template_hint(*marks: yaml.Mark | None) -> str:

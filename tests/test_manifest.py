@@ -487,6 +487,36 @@ def test_a_tab_that_is_not_indentation_is_not_blamed_on_the_indentation(tmp_path
                                       "the text that holds it")
 
 
+_LINE_UP = ": keys of one mapping line up, each indented by the same spaces"
+
+
+@pytest.mark.parametrize(("body", "where", "hint"), [
+    # a key a space less than the one above it
+    ("params:\n  prompt: a fox\n quality: 540p\n", (6, 2), "; line 6 is indented 1 space, line 5 above it 2" + _LINE_UP),
+    # a key a space more
+    ("params:\n  prompt: a fox\n   quality: 540p\n", (6, 11), "; line 6 is indented 3 spaces, line 5 above it 2" + _LINE_UP),
+    ("params:\n  prompt: \"a fox\"\n   quality: 540p\n", (6, 4), "; line 6 is indented 3 spaces, line 5 above it 2"
+     + _LINE_UP),
+    # a blank line and a comment between the two
+    ("params:\n  prompt: a fox\n\n  # the look\n quality: 540p\n", (8, 2),
+     "; line 8 is indented 1 space, line 5 above it 2" + _LINE_UP),
+    ("sweeps:\n  - name: a\n    params:\n      prompt: x\n     seed: 3\n", (8, 6),
+     "; line 8 is indented 5 spaces, line 7 above it 6" + _LINE_UP),
+    # ": " inside an unquoted value
+    ("params:\n  prompt: a fox, style: anime\n", (5, 23),
+     "; a ': ' inside an unquoted value starts a mapping: quote the value (prompt: \"a fox, style: anime\")"),
+    ("params:\n  prompt: a \"fox\": anime\n", (5, 18),
+     "; a ': ' inside an unquoted value starts a mapping: quote the value (prompt: \"a \\\"fox\\\": anime\")"),
+])
+def test_a_key_out_of_line_or_a_colon_in_a_value_says_what_to_change(tmp_path: Path, body: str,
+                                                                      where: tuple[int, int], hint: str) -> None:
+    with pytest.raises(ManifestError) as exc:
+        load(write(tmp_path / "m.yaml", HEAD + body))
+    assert (exc.value.line, exc.value.column) == where
+    assert exc.value.message.startswith("invalid YAML: ")
+    assert exc.value.message.endswith(hint), exc.value.message
+
+
 @pytest.mark.parametrize(("fixture", "message", "data_file", "line"), INVALID_CASES, ids=[c[0] for c in INVALID_CASES])
 def test_invalid_manifest(fixture: str, message: str, data_file: str | None, line: int) -> None:
     path = INVALID / fixture
