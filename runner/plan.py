@@ -304,13 +304,28 @@ def check_writable(plan: Plan, *, then: str = "run") -> None:
     m = plan.manifest
     out = outputs_field(m)
     state = "state_dir" if m.data.get("state_dir") else ""
-    found = [str(m.error((at,) if at else (), problem))
-             for at, problem in ((out, _unwritable(out, plan.outputs_dir)), (out, _runs_unwritable(plan.outputs_dir)),
-                                 (state, _unwritable(state, plan.state_dir))) if problem is not None]
+    problems = ((out, _unwritable(out, plan.outputs_dir)), (out, _runs_unwritable(plan.outputs_dir)),
+                (state, _unwritable(state, plan.state_dir)))
+    found = [str(m.error((at,) if at else (), problem)) for at, problem in problems if problem is not None]
     if found:
         what = "it" if len(found) == 1 else "them"
         raise StateError(f"{'; '.join(found)}: nothing was recorded or sent (a read-only checkout or mount?): make "
-                         f"{what} writable, then `gridrun {then}` again")
+                         f"{what} writable, or {_elsewhere([at for at, problem in problems if problem])}, then "
+                         f"`gridrun {then}` again")
+
+
+def _elsewhere(fields: list[str]) -> str:
+    """How a manifest whose folders named by `fields` (`name` or `outputs_dir`; "" or `state_dir`) cannot be
+    written runs all the same: its outputs and state put elsewhere by the manifest's own fields, which a read-only
+    checkout or mount, where making a folder writable is not the user's to do, has as its one other way; or, for
+    folders the manifest does not name itself, a copy of its folder."""
+    named = [f for f in ("outputs_dir", "state_dir")
+             if any((at in ("name", "outputs_dir")) == (f == "outputs_dir") for at in fields)]
+    said = (f"set {' and '.join(f + ':' for f in named)} in the manifest to "
+            f"{'a folder' if len(named) == 1 else 'folders'} that can be written (an absolute path works)")
+    if all(at in ("", "name") for at in fields):
+        said += ", or run a copy of the manifest's folder that can be written"
+    return said
 
 
 def outputs_field(manifest: Manifest) -> str:
@@ -711,7 +726,8 @@ def _build(
     state_field = "state_dir" if manifest.data.get("state_dir") else ""
     unwritable.append((state_field, _check_folder(manifest, state_field, state_dir_of(manifest))))
     # `run` and `retry` refuse it (`check_writable`); the manifest is valid
-    folder_warnings = [manifest.warning((at,) if at else (), f"{problem}: `gridrun run` would refuse it")
+    folder_warnings = [manifest.warning((at,) if at else (),
+                                        f"{problem}: `gridrun run` would refuse it; {_elsewhere([at])}")
                        for at, problem in unwritable if problem is not None]
     folder_warnings += _foreign_files(manifest, out_dir)
     sweeps = sweeps_of(manifest, model.aliases)

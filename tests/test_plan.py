@@ -3097,6 +3097,41 @@ def test_a_valid_manifest_on_a_read_only_file_system_is_valid_and_its_run_refuse
     assert not (tmp_path / ".gridrun").exists() and not (tmp_path / "outputs").exists()
 
 
+def test_a_manifest_in_a_read_only_folder_is_told_state_dir_and_outputs_dir_let_it_run_from_there(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a read-only checkout or mount, making the folder writable is not the user's to do: the error and the
+    warnings say the manifest's own fields that put its state and outputs elsewhere."""
+    from runner.cli import main
+
+    m = write(tmp_path, "params:\n  prompt: a fox\n")
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: not mode & os.W_OK and real(path, mode, **kw))
+    assert main(["plan", str(m)]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert ("`gridrun run` would refuse it; set outputs_dir: in the manifest to a folder that can be written (an "
+            "absolute path works), or run a copy of the manifest's folder that can be written") in err, err
+    assert "would refuse it; set state_dir: in the manifest to a folder that can be written" in err, err
+    assert main(["run", str(m)]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert ("is not writable: nothing was recorded or sent (a read-only checkout or mount?): make them writable, or "
+            "set outputs_dir: and state_dir: in the manifest to folders that can be written (an absolute path "
+            "works), or run a copy of the manifest's folder that can be written, then `gridrun run` again") in err, err
+
+    # an outputs_dir of its own that cannot be written: that field alone, and no copy of the folder, which would
+    # name the same outputs_dir
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    m = write(tmp_path, f"params:\n  prompt: a fox\noutputs_dir: {ro}\n")
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: (Path(path) != ro or not mode & os.W_OK)
+                        and real(path, mode, **kw))
+    assert main(["run", str(m)]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert (f"outputs_dir: the output folder: {ro} is not writable: nothing was recorded or sent (a read-only "
+            "checkout or mount?): make it writable, or set outputs_dir: in the manifest to a folder that can be "
+            "written (an absolute path works), then `gridrun run` again") in err, err
+
+
 def test_an_unwritable_runs_folder_stops_the_run_at_its_field_before_it_is_recorded(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
