@@ -688,6 +688,28 @@ def test_render_size(tmp_path: Path, params: dict[str, str], size: tuple[int, in
         assert p.warnings == ()
 
 
+@pytest.mark.parametrize(("field", "value", "expected"), [
+    ("aspect_ratio", "inf:1", 'expected an aspect ratio like "16:9"'),      # was planned as 9:16, tall
+    ("aspect_ratio", "1:inf", 'expected an aspect ratio like "16:9"'),      # was planned as 1:1
+    ("aspect_ratio", "1e400:1", 'expected an aspect ratio like "16:9"'),
+    ("aspect_ratio", "1e300:1e-300", 'expected an aspect ratio like "16:9"'),  # a quotient past the largest float
+    ("size", "1:1e-320", 'expected a size like "1365x768" or a ratio like "16:9"'),
+    ("size", "inf:1", 'expected a size like "1365x768" or a ratio like "16:9"'),
+])
+def test_an_infinite_ratio_is_refused_at_its_line(tmp_path: Path, field: str, value: str, expected: str) -> None:
+    """A ratio is mapped to the nearest the model supports; one that is no finite number has none, and is refused
+    at its field as `-5:-3` is, not mapped to whichever ratio the model lists first."""
+    errors = errors_of(tmp_path, f"params:\n  prompt: a fox\n  {field}: {json.dumps(value)}\n")
+    assert [(e.line, e.field) for e in errors] == [(6, f"params.{field}")], [str(e) for e in errors]
+    assert f"{expected}, got '{value}'" in errors[0].message, errors[0].message
+
+
+def test_a_very_wide_or_tall_finite_ratio_is_still_mapped_to_the_nearest(tmp_path: Path) -> None:
+    wide = plan_of(tmp_path, 'params:\n  prompt: a fox\n  aspect_ratio: "100:1"\n')
+    tall = plan_of(tmp_path, 'params:\n  prompt: a fox\n  aspect_ratio: "1e-300:1"\n')
+    assert (wide.jobs[0].size, tall.jobs[0].size) == ((960, 540), (540, 960))
+
+
 @pytest.mark.parametrize(
     ("params", "usd"),
     [

@@ -76,6 +76,9 @@ class Checked:
 
 
 def _ratio(text: str) -> float | None:
+    """W / H of `text` ("16:9", "1365x768"); None unless both and their quotient are finite numbers above 0: an
+    infinite ratio ("inf:1", "1:1e-320") has no nearest supported one to be mapped to, and was mapped to the first
+    listed (9:16, tall, for one infinitely wide)."""
     for sep in (":", "x", "X"):
         if sep in text:
             a, _, b = text.partition(sep)
@@ -83,9 +86,8 @@ def _ratio(text: str) -> float | None:
                 w, h = float(a), float(b)
             except ValueError:
                 return None
-            if w > 0 and h > 0:
-                return w / h
-            return None
+            ratio = w / h if w > 0 and h > 0 else 0.0
+            return ratio if 0 < ratio < math.inf and w < math.inf and h < math.inf else None
     return None
 
 
