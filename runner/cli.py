@@ -2136,6 +2136,19 @@ class _UsageExit(SystemExit):
         self.message = message
 
 
+class _HelpFormat(argparse.HelpFormatter):
+    """A command's description filled to the terminal's width paragraph by paragraph (argparse's default runs
+    them together), and a paragraph that has an indented line (its examples, its exit codes) kept line by line."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        parts = []
+        for part in text.split("\n\n"):
+            lines = part.splitlines()
+            kept = any(line[:1].isspace() for line in lines)
+            parts.append("\n".join(indent + line for line in lines) if kept else super()._fill_text(part, width, indent))
+        return "\n\n".join(parts)
+
+
 class _Parser(argparse.ArgumentParser):
     """An `ArgumentParser` (its subcommands' too) that says a usage error and exits as argparse does, keeping the
     message (`_UsageExit`) for `main` to end the JSON lines of a command that writes them. An option is taken
@@ -2144,6 +2157,7 @@ class _Parser(argparse.ArgumentParser):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("allow_abbrev", False)
+        kwargs.setdefault("formatter_class", _HelpFormat)
         super().__init__(*args, **kwargs)
 
     def _check_value(self, action: argparse.Action, value: Any) -> None:
@@ -2169,6 +2183,7 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Nam
     """`parser.parse_args(argv)`, but words it does not know (`run M --bogus`) are refused by the command they
     follow, with that command's usage (`gridrun run [-h] ...`), where argparse gives the top level's; a command's
     option written before it (`gridrun --json plan M`) is told to go after it."""
+    _help_command(parser, argv)
     _dashed_manifest(parser, argv)  # first: its command moves the options written before the command's name too
     _values_before(parser, argv)
     args, extras = parser.parse_known_args(argv)
@@ -2189,6 +2204,24 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Nam
     if args.command == "status" and (refused := _status_refused(args)) is not None:
         refuser.error(refused)
     return args
+
+
+def _help_command(parser: argparse.ArgumentParser, argv: Sequence[str]) -> None:
+    """Refuses `gridrun help [COMMAND ...]`, which many tools take, with the `--help` that says it: `gridrun run
+    --help` for `gridrun help run` (`gridrun sim serve --help` for `help sim serve`), `gridrun --help` else."""
+    if argv[:1] != ["help"]:
+        return
+    command, names = parser, []
+    for word in argv[1:]:
+        sub = next((a for a in command._actions if isinstance(a, argparse._SubParsersAction)), None)
+        if sub is None or word not in sub.choices:
+            break
+        command, names = sub.choices[word], [*names, word]
+    if names:
+        parser.error(f"'help' is no command: `{shlex.join(['gridrun', *names, '--help'])}` describes "
+                     f"{' '.join(names)}")
+    parser.error("'help' is no command: `gridrun --help` lists the commands, and `gridrun COMMAND --help` "
+                 "describes one (`gridrun run --help`)")
 
 
 def _dashed_manifest(parser: argparse.ArgumentParser, argv: Sequence[str]) -> None:
@@ -2300,31 +2333,91 @@ def _meant(parser: argparse.ArgumentParser, extras: Sequence[str]) -> str:
     return "; did you mean " + ", ".join(f"{m} for {w}" for w, m in found) + "?"
 
 
+def _about(line: str, more: str, *examples: str) -> dict[str, str]:
+    """A command's help: `line` in the list of commands; its description, `line` and `more` (what it reads and
+    writes, what a first user needs to know), and its examples, under it in `gridrun COMMAND --help`."""
+    return {"help": line, "description": f"{line[:1].upper()}{line[1:]}. {more}",
+            "epilog": "examples:\n" + "\n".join(f"  {e}" for e in examples)}
+
+
+# Under `gridrun --help`: the first commands of a new project, and the exit codes (as the README's table has them).
+_FIRST_STEPS = """\
+first steps:
+  gridrun init                write demo.yaml, a first manifest (the built-in
+                              simulator: no key, no cost)
+  gridrun validate demo.yaml  check it: errors name the file, line and field
+  gridrun plan demo.yaml      its jobs and what they cost; sends nothing
+  gridrun run demo.yaml       run it; run it again to resume (a job done is
+                              not paid again)
+
+`gridrun COMMAND --help` describes a command. A manifest's fields are described in the README's "A manifest"
+section and in the schema its first line names (the file `gridrun init` writes has it).
+
+exit codes:
+  0    every job done (or cancelled by `gridrun cancel`)
+  1    jobs failed, were rejected, expired or are of unknown outcome; the
+       provider refused the account or could not be reached; a folder or the
+       state cannot be written; another gridrun holds the lock
+  2    an invalid manifest or command line
+  3    the budget: the run refused before it starts, or stopped at it
+       (--allow-partial) with jobs not sent
+  4    jobs still rendering at their --timeout were left at the provider
+       (`gridrun run` collects them)
+  5    `status --watch` only: the run's process is gone
+  130  interrupted (Ctrl-C, SIGTERM, a hangup)"""
+
+_STATE = "its state (.gridrun/ beside the manifest)"
+
+
 def _parser(*, with_sim: bool = True) -> argparse.ArgumentParser:
-    p = _Parser(prog="gridrun", description="Run YAML batch manifests against paid video-generation APIs, paying once per job.")
+    p = _Parser(prog="gridrun", description="Run YAML batch manifests against paid video-generation APIs, paying once per job.",
+                epilog=_FIRST_STEPS)
     p.add_argument("--version", action="version", version=f"gridrun {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
-    def manifest_cmd(name: str, help: str) -> argparse.ArgumentParser:
-        sp = sub.add_parser(name, help=help)
+    def manifest_cmd(name: str, help: dict[str, str]) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, **help)
         sp.add_argument("manifest", help="the manifest YAML file")
         sp.add_argument("--max-jobs", type=_knob("max_jobs"), default=None, help="the job-count cap (default: run.max_jobs, else 1000)")
         return sp
 
-    sp = sub.add_parser("init", help="write a first manifest (the demo: 12 jobs on the built-in simulator, no cost)")
+    sp = sub.add_parser("init", **_about(
+        "write a first manifest (the demo: 12 jobs on the built-in simulator, no cost)",
+        "Writes FILE (default demo.yaml): a style x seed grid of 12 jobs with provider: sim, the built-in simulator, "
+        "which needs no key, no network and pays nothing; its comments say what each field does. An existing file is "
+        "kept. Then validate, plan and run it.",
+        "gridrun init && gridrun run demo.yaml",
+        "gridrun init grid.yaml"))
     sp.add_argument("file", nargs="?", default="demo.yaml",
                     help="where to write it (default: demo.yaml; '-': standard output); an existing file is kept")
     sp.set_defaults(fn=cmd_init)
 
-    sp = manifest_cmd("validate", "check a manifest without running anything")
+    sp = manifest_cmd("validate", _about(
+        "check a manifest without running anything",
+        "Reads the manifest and the data files it names, and checks them against the manifest schema and the "
+        "model's parameters; sends nothing and writes nothing. Each error names the file, line, column and field "
+        "(exit 2); a warning does not fail it.",
+        "gridrun validate grid.yaml"))
     sp.set_defaults(fn=cmd_validate)
 
-    sp = sub.add_parser("matrix", help="print the combinations of a matrix, in order")
+    sp = sub.add_parser("matrix", **_about(
+        "print the combinations of a matrix, in order",
+        "Reads a manifest, or a YAML file holding only a matrix mapping (its axes, or `matrix:` and them), and prints one line per combination of its "
+        "values (the jobs before their parameters are checked); reads no state, sends nothing.",
+        "gridrun matrix grid.yaml",
+        "gridrun matrix grid.yaml --json"))
     sp.add_argument("file", help="a manifest, or a YAML file holding only a matrix mapping (its axes, or `matrix:` and them)")
     sp.add_argument("--json", action="store_true", help="a JSON list of objects")
     sp.set_defaults(fn=cmd_matrix)
 
-    sp = manifest_cmd("plan", "show the jobs, their parameters and cost; pays nothing")
+    sp = manifest_cmd("plan", _about(
+        "show the jobs, their parameters and cost; pays nothing",
+        f"Reads the manifest and {_STATE}, and prints each job with its size and cost, and what `gridrun run` would "
+        "do: the jobs it would send (and pay for), those done before (cached, not paid again), those in flight. "
+        "Sends nothing and writes nothing; the endpoint line says which provider a run would pay.",
+        "gridrun plan grid.yaml",
+        "gridrun plan grid.yaml --explain --all",
+        "gridrun plan grid.yaml --budget 10"))
     sp.add_argument("--explain", action="store_true", help="where every job and parameter came from")
     sp.add_argument("--json", action="store_true", help="the plan as JSON (format gridrun.plan/1)")
     sp.add_argument("--all", action="store_true", help="list every job, even in a large plan")
@@ -2368,17 +2461,38 @@ def _parser(*, with_sim: bool = True) -> argparse.ArgumentParser:
         sp.add_argument("--no-report", action="store_true",
                         help="write no report.html during or after the run (`gridrun report` writes it later)")
 
-    sp = manifest_cmd("run", "run a manifest (resumes an earlier run of it)")
+    sp = manifest_cmd("run", _about(
+        "run a manifest (resumes an earlier run of it)",
+        f"Plans the manifest, records each job in {_STATE} before sending it, then follows the jobs and downloads "
+        "their videos into the output folder (outputs/<name>/ beside the manifest, with report.html). A job done "
+        "before is not sent again, and a run stopped (Ctrl-C, a crash) resumes where it was when run again: no job "
+        "is paid twice. The built-in simulator (provider: sim, the default) is free and needs no key; against "
+        "Lumenfall the manifest says provider: lumenfall and LUMENFALL_API_KEY holds the key (LUMENFALL_BASE_URL "
+        "another endpoint). `gridrun --help` lists the exit codes.",
+        "gridrun run grid.yaml --budget 10",
+        "LUMENFALL_API_KEY=lmnfl_... gridrun run grid.yaml  # provider: lumenfall"))
     run_flags(sp)
     sp.add_argument("--force", action="store_true", help="re-run jobs that are done (pays again)")
     sp.set_defaults(fn=cmd_run)
 
-    sp = manifest_cmd("retry", "run (or resume) a manifest, sending its failed jobs again too")
+    sp = manifest_cmd("retry", _about(
+        "run (or resume) a manifest, sending its failed jobs again too",
+        "As `gridrun run`, and sends again the jobs that failed, were rejected, expired or were cancelled (each "
+        "paid again); with --unknown, those of unknown outcome instead (their create may have been made: may pay "
+        "twice). `gridrun plan --retry` shows what it would send and cost.",
+        "gridrun retry grid.yaml",
+        "gridrun plan grid.yaml --retry --unknown && gridrun retry grid.yaml --unknown"))
     run_flags(sp)
     sp.add_argument("--unknown", action="store_true", help="re-submit jobs of unknown outcome instead (may pay twice)")
     sp.set_defaults(fn=cmd_retry)
 
-    sp = sub.add_parser("status", help="counts, spend and problems of the latest run (works during a run)")
+    sp = sub.add_parser("status", **_about(
+        "counts, spend and problems of the latest run (works during a run)",
+        f"Reads {_STATE} and prints the latest run's jobs by status, what it spent and reserved, the jobs with "
+        "problems and the next step; sends nothing, and works while a run goes on (--watch follows it).",
+        "gridrun status grid.yaml",
+        "gridrun status grid.yaml --watch",
+        "gridrun status grid.yaml --runs"))
     sp.add_argument("manifest", nargs="?", help="the manifest (default: the only state folder here)")
     sp.add_argument("--state", help="the state folder (default .gridrun beside the manifest)")
     sp.add_argument("--json", action="store_true",
@@ -2398,7 +2512,11 @@ def _parser(*, with_sim: bool = True) -> argparse.ArgumentParser:
                          "the state when it is missing, and print its path")
     sp.set_defaults(fn=cmd_status)
 
-    sp = sub.add_parser("cancel", help="cancel a manifest's jobs in flight at the provider")
+    sp = sub.add_parser("cancel", **_about(
+        "cancel a manifest's jobs in flight at the provider",
+        f"Reads {_STATE}, asks the provider to cancel each of the manifest's jobs sent and not yet ended (the "
+        "queued ones first), and records its answers; jobs done and their videos are kept.",
+        "gridrun cancel grid.yaml"))
     sp.add_argument("manifest", help="the manifest YAML file")
     sp.add_argument("--void-unsent", action="store_true",
                     help="put back as not sent the jobs a stopped run left sending, which the manifest no longer has "
@@ -2406,7 +2524,13 @@ def _parser(*, with_sim: bool = True) -> argparse.ArgumentParser:
                          "made and billed unrecorded)")
     sp.set_defaults(fn=cmd_cancel)
 
-    sp = sub.add_parser("report", help="write report.html for the latest run (--run N: run N)")
+    sp = sub.add_parser("report", **_about(
+        "write report.html for the latest run (--run N: run N)",
+        f"Reads {_STATE} and writes report.html into the output folder (outputs/<name>/ beside the manifest): each "
+        "job with its video, parameters, cost and problems, in one static page; sends nothing. A run writes it "
+        "itself, unless --no-report.",
+        "gridrun report grid.yaml",
+        "gridrun report grid.yaml --compare 1 2"))
     sp.add_argument("manifest", help="the manifest YAML file")
     which = sp.add_mutually_exclusive_group()
     which.add_argument("--run", type=int, metavar="RUN",
@@ -2416,16 +2540,32 @@ def _parser(*, with_sim: bool = True) -> argparse.ArgumentParser:
                             "names now")
     sp.set_defaults(fn=cmd_report)
 
-    sp = sub.add_parser("export", help="write results.jsonl / .csv / .json for the latest run (--run N: run N)")
+    sp = sub.add_parser("export", **_about(
+        "write results.jsonl / .csv / .json for the latest run (--run N: run N)",
+        f"Reads {_STATE} and writes the results, a row per job, into the output folder (outputs/<name>/ beside the "
+        "manifest); sends nothing. Their fields are described in EXPORTS.md (reports/ in the source).",
+        "gridrun export grid.yaml --format csv"))
     sp.add_argument("manifest", help="the manifest YAML file")
     sp.add_argument("--format", action="append", choices=("jsonl", "csv", "json"), help="repeatable; default all")
     sp.add_argument("--run", type=int, metavar="RUN",
                     help="the results of this run of the manifest (an earlier one: results-run-RUN.<format>)")
     sp.set_defaults(fn=cmd_export)
 
-    sim = sub.add_parser("sim", help="the built-in provider simulator")
+    sim = sub.add_parser("sim", **_about(
+        "the built-in provider simulator",
+        "A manifest with provider: sim (the default) runs against it in process; `gridrun sim serve` serves it over "
+        "HTTP, as a real provider's endpoint.",
+        "gridrun sim serve --port 8000"))
     simsub = sim.add_subparsers(dest="sim_command", metavar="COMMAND")
-    sp = simsub.add_parser("serve", help="serve the simulator over HTTP on 127.0.0.1")
+    sp = simsub.add_parser("serve", **_about(
+        "serve the simulator over HTTP on 127.0.0.1",
+        "Serves the simulator of the provider's API until stopped (Ctrl-C): free placeholder videos, for trying a "
+        "run the way a real provider's requests go. Point a run at it with provider: lumenfall in the manifest, "
+        "LUMENFALL_BASE_URL=http://127.0.0.1:PORT/v1 and any LUMENFALL_API_KEY (the --api-key one, if given); "
+        "--poll-interval 1 checks a fast simulator every second.",
+        "gridrun sim serve --port 8000 --render-time 1",
+        "export LUMENFALL_BASE_URL=http://127.0.0.1:8000/v1 LUMENFALL_API_KEY=x",
+        "gridrun run grid.yaml --poll-interval 1  # provider: lumenfall"))
     if with_sim:  # the simulator (numpy, PyAV, uvicorn) loads only for `gridrun sim ...`
         from .sim.serve import add_arguments
 

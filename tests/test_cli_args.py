@@ -188,3 +188,57 @@ def test_tables_written_to_a_file_or_a_pipe_keep_each_row_on_one_line(
     listed = [line for line in capsys.readouterr().out.splitlines() if "│" in line]
     assert len(listed) == 4, listed  # one line a job, the look column shown beside the key
     assert "│ look=a-look-of-length-two,seed=2 │ a-look-of-length-two │ 2 " in listed[-1], listed
+
+
+COMMANDS = [["init"], ["validate"], ["matrix"], ["plan"], ["run"], ["retry"], ["status"], ["cancel"], ["report"],
+            ["export"], ["sim"], ["sim", "serve"]]
+
+
+def help_text(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    """`gridrun ARGV --help` as it prints it, its lines as they are."""
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "--help"])
+    captured = capsys.readouterr()
+    assert exc.value.code == 0 and captured.err == "", captured
+    return captured.out
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=[" ".join(c) for c in COMMANDS])
+def test_each_commands_help_says_what_it_does_and_shows_an_example(
+    capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    """Not straight from the usage to the options: the command's line from `gridrun --help` as its description,
+    more on what it reads and writes, and examples to copy."""
+    text = help_text(capsys, *command)
+    lines = text.splitlines()
+    description = lines[lines.index("") + 1 : lines.index("", lines.index("") + 1)]
+    assert description and description[0][:1].isupper() and len(" ".join(description)) > 80, text
+    assert "examples:" in lines, text
+    examples = lines[lines.index("examples:") + 1 :]
+    assert examples and all(e.startswith("  ") for e in examples), text
+    assert any(f"gridrun {' '.join(command)}" in e for e in examples), text
+
+
+def test_the_commands_list_says_the_first_steps_and_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    text = help_text(capsys)
+    steps = text[text.index("first steps:") :]
+    for command in ("init", "validate demo.yaml", "plan demo.yaml", "run demo.yaml"):
+        assert f"\n  gridrun {command} " in steps, text
+    codes = text[text.index("exit codes:") :]
+    assert [line.split()[0] for line in codes.splitlines()[1:] if line[2:3].strip()] == \
+        ["0", "1", "2", "3", "4", "5", "130"], codes
+    assert "`gridrun COMMAND --help` describes a command" in " ".join(text.split())
+
+
+@pytest.mark.parametrize(("argv", "said"), [
+    (["help"], ("gridrun: error: 'help' is no command: `gridrun --help` lists the commands, and `gridrun COMMAND "
+                "--help` describes one (`gridrun run --help`)")),
+    (["help", "run"], "gridrun: error: 'help' is no command: `gridrun run --help` describes run"),
+    (["help", "sim", "serve"], "gridrun: error: 'help' is no command: `gridrun sim serve --help` describes sim serve"),
+    (["help", "me"], "gridrun: error: 'help' is no command: `gridrun --help` lists the commands"),
+])
+def test_help_as_a_command_is_told_the_help_option_to_use(
+    capsys: pytest.CaptureFixture[str], argv: list[str], said: str
+) -> None:
+    err = " ".join(refused(capsys, *argv).split())
+    assert said in err, err
