@@ -202,7 +202,8 @@ def load_text(text: str, shown: Path, *, at: Path | None = None, planned: bool =
     `planned`, `max_jobs`: as `load`'s. Raises ManifestError, or ManifestErrors for several."""
     data, positions = load_yaml(text, file=shown)
     if data is None:
-        raise ManifestError("the file is empty; a manifest needs at least version, name and model", file=shown)
+        raise ManifestError("the file is empty; a manifest needs at least version, name and model (`gridrun init -` "
+                            "prints the demo manifest to start from)", file=shown)
     if not isinstance(data, dict):
         line, column = positions.get((), (1, 1))
         raise ManifestError(

@@ -456,7 +456,8 @@ INVALID_CASES = [
     ("two_documents.yaml", "expected a single document", None, 4),
     ("binary_tag.yaml", "unsupported YAML tag", None, 5),
     ("top_level_list.yaml", "expected a mapping of manifest fields", None, 1),
-    ("empty.yaml", "the file is empty", None, 0),
+    ("empty.yaml", "the file is empty; a manifest needs at least version, name and model (`gridrun init -` prints "
+                   "the demo manifest to start from)", None, 0),
     ("not_utf8.yaml", "not UTF-8 text: byte 0xe9", None, 3),
     ("data_file_missing.yaml", "data file 'nope.txt': no such file", None, 5),
     ("data_file_type.yaml", "use a .txt, .csv or .jsonl file", None, 5),
