@@ -187,19 +187,28 @@ class Warned(str):
         return self
 
 
-def load(path: str | Path, *, planned: bool = False, max_jobs: int | None = None) -> Manifest:
+# The names a request parameter of a manifest's provider and model (the document's `provider:` and `model:`
+# values, as written) goes by -> the parameter's own name, and whether the provider takes the name as it is.
+# The capability data that knows them is above this module: its reader passes them in (`api.load`).
+ParamNames = Callable[[Any, Any], Mapping[str, tuple[str, bool]]]
+
+
+def load(path: str | Path, *, planned: bool = False, max_jobs: int | None = None,
+         param_names: ParamNames | None = None) -> Manifest:
     """Read, parse and validate a manifest. Raises ManifestError, or ManifestErrors for several. `planned`: it is
     read to be planned, with the cap of jobs `max_jobs` (--max-jobs) or its own: its data files are read no further
-    than the cap allows."""
+    than the cap allows. `param_names`: a field unknown where it is written that is a request parameter is told to
+    go under `params:` (without it, only a run setting is told where it goes)."""
     shown = Path(path)
-    return load_text(read_text(shown, limit=MAX_BYTES), shown, planned=planned, max_jobs=max_jobs)
+    return load_text(read_text(shown, limit=MAX_BYTES), shown, planned=planned, max_jobs=max_jobs,
+                     param_names=param_names)
 
 
 def load_text(text: str, shown: Path, *, at: Path | None = None, planned: bool = False,
-              max_jobs: int | None = None) -> Manifest:
+              max_jobs: int | None = None, param_names: ParamNames | None = None) -> Manifest:
     """Parse and validate the manifest `text`, its errors naming the file `shown`, and its relative paths starting
     at the folder of `at` (default `shown`): a run's copy of its manifest read as the file it was copied from.
-    `planned`, `max_jobs`: as `load`'s. Raises ManifestError, or ManifestErrors for several."""
+    `planned`, `max_jobs`, `param_names`: as `load`'s. Raises ManifestError, or ManifestErrors for several."""
     data, positions = load_yaml(text, file=shown)
     if data is None:
         raise ManifestError("the file is empty; a manifest needs at least version, name and model (`gridrun init -` "
@@ -213,7 +222,7 @@ def load_text(text: str, shown: Path, *, at: Path | None = None, planned: bool =
             column=column,
         )
     base = Manifest(path=Path(os.path.abspath(at or shown)), data=data, positions=positions, display=str(shown))
-    errors = _schema_errors(base)
+    errors = _schema_errors(base, param_names)
     errors += _sweep_name_errors(base)
     errors.sort(key=lambda e: (e.line, e.column))
     cap = _cap(data, max_jobs) if planned else None
@@ -285,19 +294,23 @@ def field_names() -> dict[str, str]:
     return names
 
 
-def _schema_errors(manifest: Manifest) -> list[ManifestError]:
+def _schema_errors(manifest: Manifest, param_names: ParamNames | None = None) -> list[ManifestError]:
     if schema_allows(_schema(), manifest.data):
         return []
-    return schema_errors(_validator(), manifest.data, manifest.error, placed=_placer(manifest.data))
+    return schema_errors(_validator(), manifest.data, manifest.error, placed=_placer(manifest.data, param_names))
 
 
-def _placer(data: Mapping[str, Any]) -> Callable[[tuple[Any, ...], str, bool], str | None]:
+def _placer(data: Mapping[str, Any], param_names: ParamNames | None
+            ) -> Callable[[tuple[Any, ...], str, bool], str | None]:
     """Where a field unknown at `path` goes instead, said for `_explain` (None: nowhere else). The slips it knows
     are a request parameter written beside `params:` (`seed:` at the top level or in a sweep, or under `run:`) and
     a run setting written at the top level (`concurrency:`): both are the schema's fields one level off, which a
     close match among the mapping's own fields would miss or get wrong (`seed` is not `sweeps`). `close`: the key
     is matched loosely (a misspelt `qualty`), once the mapping's own fields gave no close match."""
-    params = _param_names(data.get("provider"), data.get("model"))
+    try:
+        params = dict(param_names(data.get("provider"), data.get("model"))) if param_names else {}
+    except Exception:  # noqa: BLE001 - a hint is never worth an error of its own: the field is said without it
+        params = {}
     run_fields = list(_schema()["$defs"]["run"]["properties"])
 
     def placed(path: tuple[Any, ...], key: str, close: bool) -> str | None:
@@ -334,39 +347,6 @@ def _match(folded: str, names: list[str], close: bool) -> str | None:
         if found:
             return next(n for n in names if n.casefold() == found[0])
     return None
-
-
-def _param_names(provider: Any, model: Any) -> dict[str, tuple[str, bool]]:
-    """Every name a request parameter of `model` goes by with `provider`'s built-in capability data (each of
-    the model's own, another name it takes, another provider's name for it) -> the parameter's own name, and
-    whether the provider takes the name as it is (another provider's name it does not); of every
-    model of the provider when the model is not one of its, and of every built-in provider when the provider is
-    not one. {} when the data cannot be read: the error it is for is said without the hint."""
-    from runner.providers import capabilities
-
-    try:
-        known = capabilities.available()
-        names = [str(provider or DEFAULT_PROVIDER)]
-        if names[0] not in known:
-            names = known
-        models = []
-        for name in names:
-            caps = capabilities.load(name)
-            if caps is None:
-                continue
-            own = caps.model(str(model)) if isinstance(model, str) else None
-            models += [own] if own is not None else list(caps.models.values())
-    except Exception:  # noqa: BLE001 - a hint is never worth an error of its own
-        return {}
-    out: dict[str, tuple[str, bool]] = {}
-    for caps_model in models:
-        for pname in caps_model.params:
-            out.setdefault(pname, (pname, True))
-        for other, pname in caps_model.aliases.items():
-            out.setdefault(other, (pname, True))
-        for other, pname in caps_model.other_names.items():
-            out.setdefault(other, (pname, False))
-    return out
 
 
 def schema_validator(path: Path) -> Any:

@@ -577,11 +577,15 @@ def test_unknown_field_lists_the_allowed_ones() -> None:
 
 
 def test_a_request_parameter_or_run_setting_one_level_off_is_told_where_it_goes(tmp_path: Path) -> None:
+    """Not `seed: ... did you mean 'sweeps'?`: the request parameters are the capability data's (which
+    `runner.api.load` passes in), the run settings the schema's."""
+    from runner import api
+
     path = write(tmp_path / "top.yaml", "version: 1\nname: tf\nmodel: pixverse-v5.6\nparams:\n  prompt: a fox\n"
                  "concurrency: 2\nseed: 3\nquality: 720p\nbudget_usd: 3\nprompt: x\nimage_url: a.png\n"
                  "run:\n  seed: 4\nsweeps:\n  - name: a\n    qualty: 540p\n")
     with pytest.raises(ManifestErrors) as exc:
-        load(path)
+        api.load(path)
     said = {e.field: e.message for e in exc.value.errors}
     assert said == {
         "concurrency": "unknown field 'concurrency' here: a run setting goes under run: (run.concurrency)",
@@ -596,6 +600,12 @@ def test_a_request_parameter_or_run_setting_one_level_off_is_told_where_it_goes(
                             "(sweeps[0].params.quality)",
     }, said
     assert [e.line for e in exc.value.errors] == [6, 7, 8, 9, 10, 11, 13, 16]
+    # read without the capability data, a run setting is still told where it goes, a parameter the field as before
+    with pytest.raises(ManifestErrors) as exc:
+        load(path)
+    said = {e.field: e.message for e in exc.value.errors}
+    assert said["concurrency"] == "unknown field 'concurrency' here: a run setting goes under run: (run.concurrency)"
+    assert said["seed"].startswith("unknown field 'seed'; did you mean 'sweeps'? Allowed here: version,")
 
 
 def test_a_misspelt_field_is_still_matched_to_its_sibling_first(tmp_path: Path) -> None:
