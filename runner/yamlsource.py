@@ -528,6 +528,8 @@ def _layout_hint(mark: yaml.Mark | None) -> str:
         return f"; a ': ' inside an unquoted value starts a mapping: quote the value{shown}"
     if at > indent and buffer[mark.pointer : mark.pointer + 1] != ":":
         return ""  # not at the line's key, nor at its colon: something else is wrong on this line
+    if here.lstrip(" ")[:2] in ("- ", "-"):
+        return ""  # a list item where a key was expected: not a matter of spaces
     for back, line in enumerate(reversed(lines[:-1]), start=1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue

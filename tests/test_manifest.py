@@ -488,6 +488,12 @@ def test_a_tab_that_is_not_indentation_is_not_blamed_on_the_indentation(tmp_path
                                       "the text that holds it")
 
 
+def test_a_list_item_among_keys_is_not_told_to_line_up(tmp_path: Path) -> None:
+    with pytest.raises(ManifestError) as exc:
+        load(write(tmp_path / "m.yaml", HEAD + "params:\n  prompt: a\n  - b\n"))
+    assert exc.value.message.endswith("expected <block end>, but found '-'"), exc.value.message
+
+
 _LINE_UP = ": keys of one mapping line up, each indented by the same spaces"
 
 
