@@ -13,19 +13,30 @@ _IMAGE_MAGIC = (
     (b"\xff\xd8\xff", "image/jpeg"),
     (b"GIF87a", "image/gif"),
     (b"GIF89a", "image/gif"),
+    (b"II*\x00", "image/tiff"),
+    (b"MM\x00*", "image/tiff"),
+    (b"II+\x00", "image/tiff"),  # BigTIFF
+    (b"MM\x00+", "image/tiff"),
 )
-# Kinds gridrun does not tell by their bytes, taken by their extension alone.
-_BY_EXTENSION = {".avif": "image/avif", ".heic": "image/heic", ".heif": "image/heif", ".tif": "image/tiff",
-                 ".tiff": "image/tiff"}
+# The ISO base media file `ftyp` brands of HEIF images (ISO/IEC 23008-12; AVIF is HEIF holding AV1): by the
+# codec a brand names, or, for a brand any HEIF file may carry (`mif1`), by the file's extension.
+_HEIC_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"MiHE", b"MiHB"})
+_AVIF_BRANDS = frozenset({b"avif", b"avis", b"avio", b"MA1B", b"MA1A"})
+_HEIF_BRANDS = frozenset({b"mif1", b"mif2", b"msf1", b"miaf", b"MiHA", b"MiPr"})
+_HEIF_KINDS = {".avif": "image/avif", ".heic": "image/heic", ".heif": "image/heif"}
 # A BMP's info header is one of these sizes (core, OS/2, V1 to V5): "BM" alone begins plenty of text.
 _BMP_HEADERS = frozenset({12, 16, 40, 52, 56, 64, 108, 124})
 HEAD = 32
 """Bytes of a file that `image_mime` needs to tell the kinds it knows by their magic."""
+TAIL = 65536
+"""Bytes at the end of a file that `cut_short` reads: a PNG's IEND, a JPEG's EOI, and room for the data some
+tools write after them."""
 
 
 def image_mime(path: Path, data: bytes) -> str | None:
-    """The image MIME type of `data` (a file's first HEAD bytes suffice), from its magic bytes, else from
-    `path`'s extension for a kind without known magic (AVIF, HEIC, TIFF); None for no image (or empty)."""
+    """The image MIME type of `data` (a file's first HEAD bytes suffice), from its magic bytes (for HEIF, its
+    `ftyp` brands, and `path`'s extension where those name no codec); None for no image (or empty). An
+    extension alone makes nothing an image: a text file named .heic is none."""
     for magic, mime in _IMAGE_MAGIC:
         if data.startswith(magic):
             return mime
@@ -33,17 +44,46 @@ def image_mime(path: Path, data: bytes) -> str | None:
         return "image/webp"
     if data[:2] == b"BM" and len(data) >= 18 and int.from_bytes(data[14:18], "little") in _BMP_HEADERS:
         return "image/bmp"
-    return _BY_EXTENSION.get(path.suffix.lower()) if data else None
+    if data[4:8] == b"ftyp" and len(data) >= 12:
+        end = min(len(data), max(16, int.from_bytes(data[:4], "big")))
+        brands = {data[8:12], *(data[i:i + 4] for i in range(16, end - 3, 4))}
+        if brands & _AVIF_BRANDS:
+            return "image/avif"
+        if brands & _HEIC_BRANDS:
+            return "image/heic"
+        if brands & _HEIF_BRANDS:
+            return _HEIF_KINDS.get(path.suffix.lower(), "image/heif")
+    return None
 
 
-# Kinds a data URI may say it holds though gridrun cannot tell them by their bytes (as `_BY_EXTENSION` for files).
-_BY_TYPE_ONLY = frozenset(_BY_EXTENSION.values())
+_PNG_END = b"IEND\xaeB`\x82"
+_JPEG_END = b"\xff\xd9"
+# In a JPEG's coded data a 0xFF byte is followed by 0x00 (a stuffed byte) or a restart marker, 0xD0 to 0xD7.
+_JPEG_CODED = re.compile(rb"\xff(?![\x00\xd0-\xd7]|\Z)")
+
+
+def cut_short(mime: str, tail: bytes, whole: bool) -> str | None:
+    """Why an image of `mime` whose last bytes are `tail` (up to TAIL of them; all of its bytes when `whole`) is
+    not all there, as a copy or download that stopped early leaves it: a PNG without its closing IEND chunk, a
+    JPEG without its end-of-image marker; None when it is complete, or of a kind not checked so.
+
+    A JPEG may be followed by data of other kinds (a phone's motion photo appends a video to the picture): a tail
+    that is none of a JPEG's coded data and holds no end marker is taken as such data, unless it is the whole
+    file."""
+    if mime == "image/png" and _PNG_END not in tail:
+        return "is cut short: a PNG ends with an IEND chunk, and this one has none (a copy or download that stopped early?)"
+    if mime == "image/jpeg" and _JPEG_END not in tail and (whole or _JPEG_CODED.search(tail) is None):
+        return ("is cut short: a JPEG ends with an end-of-image marker (FF D9), and this one has none (a copy or "
+                "download that stopped early?)")
+    return None
+
+
 # Other names tools write for those kinds (legacy, vendor or mistaken ones), each judged as the kind it names.
 _ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg", "image/x-citrix-jpeg": "image/jpeg",
             "image/x-png": "image/png", "image/x-citrix-png": "image/png", "image/x-ms-bmp": "image/bmp",
             "image/x-bmp": "image/bmp"}
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+://")
-_KINDS = "PNG, JPEG, WebP, GIF, BMP, or by their media type alone AVIF, HEIC, TIFF..."
+KINDS = "PNG, JPEG, WebP, GIF, BMP, TIFF, HEIC, HEIF or AVIF"
 """The kinds of image a data URI may hold, as its errors name them."""
 
 
@@ -61,17 +101,17 @@ def other_scheme(value: str) -> str | None:
     return None if scheme in ("http", "https") else scheme
 
 
-def data_uri_problem(value: str) -> str | None:
+def data_uri_problem(value: str, max_bytes: int | None = None) -> str | None:
     """Why the data URI `value` is not an image gridrun can send, as a local file is checked: an image media
-    type, base64 that decodes, and first bytes of that kind of image (or, for a kind gridrun does not tell by
-    its bytes, any bytes at all); None when it is one."""
+    type, base64 that decodes (to at most `max_bytes`, the provider's limit), the bytes of that kind of image,
+    all of them (`cut_short`); None when it is one."""
     header, comma, payload = value[5:].partition(",")
     if not comma:
         return "has no ',' before its data (write data:image/png;base64,...)"
     mediatype, *options = [part.strip() for part in header.split(";")]
     declared = _ALIASES.get(mediatype.lower(), mediatype.lower())
     if not declared.startswith("image/"):
-        return f"says it holds {mediatype or 'text/plain (no media type)'!r}, not an image ({_KINDS})"
+        return f"says it holds {mediatype or 'text/plain (no media type)'!r}, not an image ({KINDS})"
     if "base64" not in (o.lower() for o in options):
         return "is not base64 (write data:image/png;base64,...)"
     data = _base64_payload(payload)
@@ -79,14 +119,25 @@ def data_uri_problem(value: str) -> str | None:
         return "holds data that is not valid base64"
     if not data:
         return "is not an image gridrun can send; it is empty"
-    found = image_mime(Path(), data[:HEAD])
-    if declared in _BY_TYPE_ONLY and found is None:
-        return None
+    if max_bytes is not None and len(data) > max_bytes:
+        return f"holds {size_text(len(data))}, more than the {size_text(max_bytes)} the provider takes"
+    found = image_mime(Path(_HEIF_NAMES.get(declared, "")), data[:HEAD])
     if found is None:
-        return f"says {mediatype!r} but its bytes are not an image gridrun can send ({_KINDS})"
-    if found != declared:
+        return f"says {mediatype!r} but its bytes are not an image gridrun can send ({KINDS})"
+    if found != declared and not ("image/heif" in (found, declared) and {found, declared} <= _HEIF_TYPES):
         return f"says {mediatype!r} but its bytes are {found}"
-    return None
+    return cut_short(found, data[-TAIL:], len(data) <= TAIL)
+
+
+# HEIF by its media type, for a file whose brands name no codec: judged as the kind the data URI says. HEIC
+# and AVIF are kinds of HEIF: a data URI may call either by that name.
+_HEIF_NAMES = {mime: f"image{ext}" for ext, mime in _HEIF_KINDS.items()}
+_HEIF_TYPES = frozenset(_HEIF_KINDS.values())
+
+
+def size_text(count: int) -> str:
+    """A byte count as a message writes it: "20 MB (20,000,000 bytes)"."""
+    return f"{count / 1e6:.4g} MB ({count:,} bytes)"
 
 
 def _base64_payload(payload: str) -> bytes | None:

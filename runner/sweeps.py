@@ -14,6 +14,7 @@ import operator
 import os
 import posixpath
 import re
+import stat
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from .matrix import Combination, Expansion
 from .outputs import files_beside
 from .providers.capabilities import Checked, Issue, ModelCaps, ProviderCaps, written_value
 from .template import Compiled, TemplateProblem, compile_value, dependents, null_written, var_order
-from .textforms import alike, alike_value, escaped, unlike
+from .textforms import alike, alike_value, blank, escaped, unlike
 from .yamlsource import LITERAL_BLOCK
 
 IMAGE_PARAMS = ("input_reference", "last_frame_image")
@@ -242,6 +243,7 @@ class _Shape:
     keyed: Callable[[Mapping[str, Any]], tuple[Any, ...]]  # the values that vary and decide the check
     free: tuple[str, ...]                   # free-text parameters that vary: checked to be strings, hashed per job
     maybe_not_str: tuple[str, ...]          # free-text parameters that may render to something else
+    limited: tuple[tuple[str, int], ...]    # free-text parameters that vary, and the most characters each may have
     unset: tuple[str, ...]                  # parameters given under another name of one a matrix value sets
     entries: dict[Any, _Entry] = field(default_factory=dict)
 
@@ -453,7 +455,7 @@ class JobMaker:
                                                 f"a matrix key sets a parameter of its own name only: this axis is "
                                                 f"for templates and leaves {target} as it is; name it '{target}' to "
                                                 "set it")] = None
-            entries, keyed_of, maybe_not_str = shape.entries, shape.keyed, shape.maybe_not_str
+            entries, keyed_of, maybe_not_str, limited = shape.entries, shape.keyed, shape.maybe_not_str, shape.limited
             try:
                 body = ",".join([key_parts[id(p)] for p in values])
             except KeyError:
@@ -539,7 +541,10 @@ class JobMaker:
                         uncached = True
                         break
                 else:
-                    uncached = False
+                    # text longer than the provider takes is checked on its own: the check jobs share is of
+                    # text within bounds
+                    uncached = bool(limited) and any(type(params[n]) is str and len(params[n]) > most
+                                                     for n, most in limited)
                 if not uncached:
                     keyed = keyed_of(params)
                     ck: Any = (keyed, tuple(map(type, keyed)))
@@ -566,13 +571,14 @@ class JobMaker:
                         self._output(sw, render_output, ctx, key, None)
                         continue
                     resolved = checked.params
-                blank = next((n for n in required_text if type(resolved.get(n)) is str and not resolved[n].strip()), None)
-                if blank is not None:
+                empty = next((n for n in required_text if type(resolved.get(n)) is str and blank(resolved[n])), None)
+                if empty is not None:
                     # The provider takes an empty prompt and bills its render; nobody means one. Per job: free text
-                    # is not in the check that jobs differing only in it share.
-                    self.errors.add(self.m.error(self._path(sw, shape, blank), f"'{blank}' is required by "
+                    # is not in the check that jobs differing only in it share. Invisible characters alone (a zero
+                    # width space left by a copy and paste) are as empty.
+                    self.errors.add(self.m.error(self._path(sw, shape, empty), f"'{empty}' is required by "
                                                  f"{self.model.model}, and is empty here"
-                                                 + self._from_rows(sw, shape, blank, values), CapabilityError), key)
+                                                 + self._from_rows(sw, shape, empty, values), CapabilityError), key)
                     self._output(sw, render_output, ctx, key, None)
                     continue
 
@@ -716,6 +722,7 @@ class JobMaker:
             keyed=_getter([n for n in varies if n not in self.free_text]),
             free=free,
             maybe_not_str=tuple(n for n in free if n in set_by_matrix or cparams[n].kind in ("expr", "list", "map")),
+            limited=tuple((n, most) for n in free if (most := model_params[n].max_length) is not None),
             # a matrix value replaces the parameter under its other names too, as under its own (an include's
             # `duration: null` undoes a `seconds: 8` of params)
             unset=tuple(o for k in set_by_matrix for o in self.spellings.get(k, ()) if o in cparams
@@ -1143,7 +1150,7 @@ class JobMaker:
             for item in items:
                 if isinstance(item, str) and images.is_data_uri(item):
                     if (name, item) not in self.images:
-                        problem = images.data_uri_problem(item)
+                        problem = images.data_uri_problem(item, self._max_bytes(name))
                         if problem is not None:
                             raise self.m.error(self._path(sw, shape, name),
                                                f"input image {_short(item)!r} {problem}", CapabilityError)
@@ -1170,7 +1177,7 @@ class JobMaker:
                                            f"input image '{shown(item)}' cannot be used: {why_unusable(exc)}",
                                            CapabilityError) from None
                     if not found:
-                        what = "is a folder, not an image file" if path.is_dir() else "not found"
+                        what = _not_a_file(path)
                         twin = self._twin_file(path) if what == "not found" else None
                         if twin is not None:
                             raise self.m.error(self._path(sw, shape, name),
@@ -1180,16 +1187,33 @@ class JobMaker:
                                                CapabilityError)
                         raise self.m.error(self._path(sw, shape, name),
                                            f"input image {item!r} {what} (looked for {path})", CapabilityError)
+                    most = self._max_bytes(name)
                     try:
                         with open(path, "rb") as f:
                             head = f.read(images.HEAD)
+                            size = os.fstat(f.fileno()).st_size
+                            mime = images.image_mime(path, head)
+                            tail = b""
+                            if mime is not None and (most is None or size <= most):
+                                # the end alone, one seek: a copy that stopped early is told without reading it all
+                                f.seek(max(0, size - images.TAIL))
+                                tail = f.read(images.TAIL)
                     except OSError as exc:
                         raise self.m.error(self._path(sw, shape, name),
                                            f"input image {item!r} cannot be read: {exc.strerror or exc}", CapabilityError) from None
-                    if images.image_mime(path, head) is None:
+                    if mime is None:
                         raise self.m.error(self._path(sw, shape, name),
-                                           f"input image {item!r} is not an image gridrun can send (PNG, JPEG, WebP, "
-                                           "GIF, BMP, or by extension AVIF, HEIC, TIFF...)" + ("; it is empty" if not head else ""),
+                                           f"input image {item!r} is not an image gridrun can send ({images.KINDS})"
+                                           + ("; it is empty" if not head else ""), CapabilityError)
+                    if most is not None and size > most:
+                        # sent as a data URI a third larger again: the provider refuses it, or the render fails
+                        raise self.m.error(self._path(sw, shape, name),
+                                           f"input image {item!r} is {images.size_text(size)}, more than the "
+                                           f"{images.size_text(most)} {self.model.model} takes: make it smaller "
+                                           "(a JPEG, or fewer pixels)", CapabilityError)
+                    problem = images.cut_short(mime, tail, size <= images.TAIL)
+                    if problem is not None:
+                        raise self.m.error(self._path(sw, shape, name), f"input image {item!r} {problem}",
                                            CapabilityError)
                     sp = str(path)
                     if sp not in self.digests:
@@ -1200,6 +1224,11 @@ class JobMaker:
             resolved[name] = abs_items if isinstance(value, list) else abs_items[0]
             hashed[name] = hash_items if isinstance(value, list) else hash_items[0]
         return resolved, hashed
+
+    def _max_bytes(self, name: str) -> int | None:
+        """The largest image the model takes under parameter `name`; None for no limit known."""
+        spec = self.model.params.get(name)
+        return spec.max_bytes if spec is not None else None
 
     def _twin_file(self, path: Path) -> str | None:
         """The name of a file beside `path` (which is not there) that reads as its name but is other text: a
@@ -1217,6 +1246,21 @@ class JobMaker:
             self._folders[path.parent] = names
         twin = names.get(alike(path.name))
         return twin if twin != path.name else None
+
+
+def _not_a_file(path: Path) -> str:
+    """What is at `path`, where an input image was looked for and no regular file is: "not found", or what is
+    there instead (a folder, a named pipe: never opened, as reading a pipe would wait for a writer)."""
+    try:
+        mode = path.stat().st_mode
+    except (OSError, ValueError):
+        return "not found"
+    if stat.S_ISDIR(mode):
+        return "is a folder, not an image file"
+    kinds = ((stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+             (stat.S_ISBLK, "a block device"))
+    kind = next((what for test, what in kinds if test(mode)), "not a file")
+    return f"is {kind}, not a regular file holding an image"
 
 
 def _jobs_named(keys: Sequence[str | None], count: int) -> str:

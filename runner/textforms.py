@@ -26,6 +26,19 @@ def _invisible(ch: str) -> bool:
     return unicodedata.category(ch) == "Cf" and ch not in _DRAWN
 
 
+_JOINERS = frozenset("\u200c\u200d")
+
+
+def blank(text: str) -> bool:
+    """Whether `text` shows nothing: only white space and invisible format characters (a zero width space, a byte
+    order mark, a soft hyphen: what a copy and paste can leave in a cell that looks empty), the zero width joiner
+    and non-joiner too, which join nothing there. The number signs that are drawn (U+0600, ...) show."""
+    if text.isascii():
+        return not text.strip()
+    return all(ch.isspace() or (unicodedata.category(ch) == "Cf" and (ch in _JOINERS or ch not in _DRAWN))
+               for ch in text)
+
+
 def _marked(text: str) -> Iterator[tuple[str, bool]]:
     """Each character of `text`, and whether it is an invisible format character there: a tag is one outside an
     emoji tag sequence (after a letter, say), and drawn inside one."""

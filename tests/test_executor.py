@@ -3284,7 +3284,7 @@ def test_an_input_image_spoilt_after_the_plan_rejects_its_job_not_the_run(tmp_pa
     """The request is built just before the create: an image no longer an image is that job's rejection (no
     create sent), and the run goes on with the others."""
     png = tmp_path / "fox.png"
-    png.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 32)
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 32 + b"\x00\x00\x00\x00IEND\xaeB`\x82")
     m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 0.1},
                        extra={"params": {"prompt": "a fox {{ seed }}", "quality": "360p", "duration": 5,
                                          "input_reference": "fox.png"}})
@@ -3436,7 +3436,7 @@ def test_a_forced_run_killed_between_a_reset_and_its_new_attempt_leaves_the_job_
 
 def test_a_forced_job_whose_request_cannot_be_built_is_left_done_not_rejected(tmp_path: Path) -> None:
     png = tmp_path / "fox.png"
-    png.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 32)
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 32 + b"\x00\x00\x00\x00IEND\xaeB`\x82")
     m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1},
                        extra={"params": {"prompt": "a fox {{ seed }}", "quality": "360p", "duration": 5,
                                          "input_reference": "fox.png"}})

@@ -29,7 +29,7 @@ from runner.resume import action
 from runner.state import JobState
 
 HEAD = "version: 1\nname: fox\nmodel: pixverse-v5.6\n"
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32 + b"\x00\x00\x00\x00IEND\xaeB`\x82"
 
 
 def write(tmp_path: Path, body: str, name: str = "m.yaml", head: str = HEAD) -> Path:
@@ -1288,7 +1288,9 @@ def test_an_input_image_as_a_data_uri_is_checked_as_a_file_is(tmp_path: Path, ur
 
 
 def test_an_input_image_data_uri_of_an_image_passes_as_it_is(tmp_path: Path) -> None:
-    for uri in (_data_uri("image/png", PNG), _data_uri("image/jpg", b"\xff\xd8\xff\xe0rest"), _data_uri("image/avif", b"x")):
+    for uri in (_data_uri("image/png", PNG), _data_uri("image/jpg", b"\xff\xd8\xff\xe0rest\xff\xd9"),
+                _data_uri("image/avif", b"\0\0\0\x14ftypavif\0\0\0\0mif1"),
+                _data_uri("image/heif", b"\0\0\0\x14ftypheic\0\0\0\0mif1")):
         job = plan_of(tmp_path, f"params:\n  prompt: a fox\n  input_reference: \"{uri}\"\n").jobs[0]
         assert job.params["input_reference"] == [uri]
 
@@ -1298,12 +1300,12 @@ def _pct(text: str) -> str:
     return text.replace("+", "%2B").replace("/", "%2F").replace("=", "%3D")
 
 
-_JPEG = b"\xff\xd8\xff\xe0rest/+?>"  # its base64 holds '+' and '/'
+_JPEG = b"\xff\xd8\xff\xe0rest/+?>\xff\xd9"  # its base64 holds '+' and '/'
 
 
 @pytest.mark.parametrize("uri", [
     _data_uri("image/png", PNG).rstrip("="),  # unpadded, as WHATWG's forgiving base64 (browsers) takes it
-    _data_uri("image/jpeg", _JPEG + b"xy").rstrip("="),  # its one '=' dropped
+    _data_uri("image/jpeg", _JPEG + b"xyz").rstrip("="),  # its one '=' dropped
     _data_uri("image/x-png", PNG),  # the legacy PNG type some tools write
     _data_uri("IMAGE/X-PNG", PNG),
     _data_uri("image/pjpeg", _JPEG),
@@ -3489,3 +3491,179 @@ def test_json_values_of_a_parameter_passed_through_keep_their_hash(tmp_path):
                              "  m: \"{{ {'k': [true, none]} }}\"\n", "b.yaml").jobs[0]
     assert listed.hash == made.hash
     assert listed.hash == job_hash("sim", "pixverse-v5.6", listed.params, 0)
+
+
+# --- inputs at the provider's limits ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("prompt", ["\\u200b", "\\ufeff", "\\u2060\\u00ad", " \\u200b\\u200b ", "\\u200d", "\\U000e0041"])
+def test_a_prompt_of_invisible_characters_alone_is_refused_as_empty(tmp_path: Path, prompt: str) -> None:
+    """A zero width space (or a byte order mark, a word joiner, a soft hyphen) shows nothing: the render of such
+    a prompt would be paid for as a blank one's would."""
+    err = one_error(tmp_path, f'params:\n  prompt: "{prompt}"\n', "empty")
+    assert (err.line, err.field) == (5, "params.prompt")
+    assert "'prompt' is required by pixverse-v5.6, and is empty here" in err.message
+
+
+def test_a_prompt_from_a_file_or_cell_of_invisible_characters_is_refused_at_its_job(tmp_path: Path) -> None:
+    (tmp_path / "p.txt").write_text("a red fox\n\u200b\n", encoding="utf-8")
+    err = one_error(tmp_path, "params:\n  prompt: \"{{ p }}\"\nmatrix:\n  p: {file: p.txt}\n", "empty")
+    assert err.field == "params.prompt" and "is empty here" in err.message
+    assert "(in job p=\u200b)" in err.message, err.message
+    (tmp_path / "shots.csv").write_text("id,prompt\nfox,a fox\nzw,\ufeff\u2060\n", encoding="utf-8")
+    err = one_error(tmp_path, "params:\n  prompt: \"{{ shot.prompt }}\"\nmatrix:\n  shot: {file: shots.csv}\n",
+                    "empty", name="c.yaml")
+    assert "is empty here (from" in err.message and "shots.csv:3)" in err.message, err.message
+    (tmp_path / "rows.jsonl").write_text('{"prompt": "\\u200b"}\n', encoding="utf-8")
+    err = one_error(tmp_path, "params:\n  prompt: \"{{ row.prompt }}\"\nmatrix:\n  row: {file: rows.jsonl}\n",
+                    "empty", name="j.yaml")
+    assert "is empty here (from" in err.message and "rows.jsonl:1)" in err.message, err.message
+
+
+def test_a_prompt_with_a_drawn_character_among_invisible_ones_plans() -> None:
+    from runner.textforms import blank
+
+    assert blank("\u200b \ufeff\t\u3000")
+    assert not blank("\u200bfox\u200b")
+    assert not blank("\u0600")  # the Arabic number sign is drawn
+    assert not blank("\U0001f3f4\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f")  # England's flag
+
+
+def test_a_prompt_longer_than_the_provider_takes_is_refused_at_its_job(tmp_path: Path) -> None:
+    """The API takes at most 32,000 characters of prompt: a longer one is refused at plan time, its job named,
+    before its siblings are paid for; jobs of prompts within the limit plan, the check shared by them or not."""
+    long = "a green fox " * 2667  # 32,004 characters
+    (tmp_path / "p.txt").write_text(f"a red fox\n{long}\na blue fox\n{'x' * 32000}\n", encoding="utf-8")
+    errors = errors_of(tmp_path, "params:\n  prompt: \"{{ text }}\"\nmatrix:\n  text: {file: p.txt}\n")
+    assert len(errors) == 1, errors
+    [err] = errors
+    assert err.field == "params.prompt"
+    assert "is 32,003 characters long; pixverse-v5.6 takes at most 32,000" in err.message, err.message  # its line
+    assert "(in job 'text=a green fox a green fox a green …" in err.message, err.message
+    (tmp_path / "q.txt").write_text(f"{long}\na red fox\n", encoding="utf-8")
+    errors = errors_of(tmp_path, "params:\n  prompt: \"{{ text }}\"\nmatrix:\n  text: {file: q.txt}\n")
+    assert len(errors) == 1 and "32,003 characters long" in errors[0].message  # the first job's check is its own
+    err = one_error(tmp_path, f"params:\n  prompt: {'y' * 32001}\n", "characters long", name="c.yaml")
+    assert (err.line, err.field) == (5, "params.prompt")
+    p = plan_of(tmp_path, "params:\n  prompt: \"{{ text }}\"\nmatrix:\n  text: [a fox, '" + "x" * 32000 + "']\n",
+                name="d.yaml")
+    assert len(p.jobs) == 2
+
+
+def test_a_prompt_limit_is_capability_data(tmp_path: Path) -> None:
+    (tmp_path / "caps.yaml").write_text("provider: sim\nmodels:\n  pixverse-v5.6:\n    params:\n      prompt:\n"
+                                        "        {type: string, required: true, max_length: 10}\n")
+    err = one_error(tmp_path, "capabilities: [caps.yaml]\nparams:\n  prompt: a fox at dusk\n", "characters long")
+    assert "is 13 characters long; pixverse-v5.6 takes at most 10" in err.message
+    (tmp_path / "bad.yaml").write_text("provider: sim\nmodels:\n  pixverse-v5.6:\n    params:\n      prompt:\n"
+                                       "        {type: string, max_length: 0}\n")
+    with pytest.raises((ManifestError, ManifestErrors)) as caught:
+        plan_of(tmp_path, "capabilities: [bad.yaml]\nparams:\n  prompt: a fox\n", name="b.yaml")
+    assert "max_length" in str(caught.value)
+
+
+def _sparse(path: Path, size: int, head: bytes, tail: bytes) -> Path:
+    """A file of `size` bytes, `head` and `tail` at its ends, the rest a hole (no disk, nothing to write)."""
+    with open(path, "wb") as f:
+        f.write(head)
+        f.seek(size - len(tail))
+        f.write(tail)
+    return path
+
+
+_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+
+
+def test_an_input_image_larger_than_the_provider_takes_is_refused_by_its_size_alone(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PixVerse takes images of at most 20 MB (providers.md section 5): a larger one is refused at plan time,
+    told by its size, not read (the digest would read it whole)."""
+    _sparse(tmp_path / "big.png", 20_000_001, PNG, _IEND)
+    _sparse(tmp_path / "ok.png", 20_000_000, PNG, _IEND)
+    read: list[str] = []
+    real = builtins_open = open
+
+    def spying_open(file: Any, mode: str = "r", *args: Any, **kw: Any) -> Any:
+        handle = builtins_open(file, mode, *args, **kw)
+        if str(file).endswith("big.png"):
+            read.append(str(file))
+            handle_read = handle.read
+
+            def limited(n: int = -1) -> bytes:
+                assert 0 <= n <= 65536, n
+                return handle_read(n)
+            handle.read = limited
+        return handle
+
+    monkeypatch.setattr("builtins.open", spying_open)
+    errors = errors_of(tmp_path, "params:\n  prompt: a fox\nmatrix:\n  input_reference: [ok.png, big.png]\n")
+    monkeypatch.setattr("builtins.open", real)
+    assert read, "big.png was not looked at"
+    [err] = errors
+    assert err.field == "matrix.input_reference"
+    assert ("input image 'big.png' is 20 MB (20,000,001 bytes), more than the 20 MB (20,000,000 bytes) "
+            "pixverse-v5.6 takes") in err.message, err.message
+    assert "(in job input_reference=big.png)" in err.message, err.message
+    err = one_error(tmp_path, "params:\n  prompt: a fox\n  input_reference: ok.png\n  last_frame_image: big.png\n",
+                    "big.png", name="b.yaml")
+    assert (err.line, err.field) == (7, "params.last_frame_image")
+
+
+def test_a_cut_short_or_mislabelled_input_image_is_refused(tmp_path: Path) -> None:
+    """A PNG without its IEND chunk, a JPEG without its end-of-image marker (a copy that stopped early), a text file
+    named .heic: the provider would fail the render, or refuse it; each is refused at plan time at its field."""
+    whole_png = PNG[:8] + b"\x00" * 100 + _IEND
+    (tmp_path / "trunc.png").write_bytes(whole_png[:60])
+    (tmp_path / "trunc.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"\x00\x10JFIF" + b"\x12\xff\x00\x34" * 30)
+    _sparse(tmp_path / "long.png", 300_000, PNG[:8], b"\x00" * 12)
+    (tmp_path / "fake.heic").write_text("hello, not an image")
+    (tmp_path / "fake.avif").write_bytes(b"\0\0\0\x18ftypisom\0\0\0\0isomiso2")  # an MP4, not an image
+    (tmp_path / "fake.tif").write_text("not a tiff either")
+    for name, fragment in [("trunc.png", "is cut short: a PNG ends with an IEND chunk, and this one has none"),
+                           ("trunc.jpg", "is cut short: a JPEG ends with an end-of-image marker (FF D9)"),
+                           ("long.png", "is cut short"),
+                           ("fake.heic", "is not an image gridrun can send"),
+                           ("fake.avif", "is not an image gridrun can send"),
+                           ("fake.tif", "is not an image gridrun can send")]:
+        err = one_error(tmp_path, f"params:\n  prompt: a fox\n  input_reference: {name}\n", name,
+                        name=f"{name}.yaml")
+        assert (err.line, err.field) == (6, "params.input_reference"), (name, err)
+        assert fragment in err.message, (name, err.message)
+    uri = _data_uri("image/png", whole_png[:60])
+    err = one_error(tmp_path, f"params:\n  prompt: a fox\n  input_reference: \"{uri}\"\n", "cut short", name="u.yaml")
+    assert err.field == "params.input_reference"
+
+
+def test_a_whole_image_with_data_after_its_end_or_of_a_kind_told_by_its_bytes_plans(tmp_path: Path) -> None:
+    """Data after a JPEG's end (a phone's motion photo appends a video) or a PNG's IEND is no sign of a cut; HEIC,
+    AVIF and TIFF are told by their bytes, whatever the file's name."""
+    video = b"".join(hashlib.sha256(b"%d" % i).digest() for i in range(3200))  # 100 KB after it, past the tail read
+    (tmp_path / "motion.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"\x12" * 1000 + b"\xff\xd9" + video)
+    (tmp_path / "trailer.png").write_bytes(PNG + _IEND + b"some tool's trailer")
+    (tmp_path / "photo.heic").write_bytes(b"\0\0\0\x18ftypheic\0\0\0\0mif1heic" + b"\0" * 40)
+    (tmp_path / "still.avif").write_bytes(b"\0\0\0\x1cftypavif\0\0\0\0avifmif1miaf" + b"\0" * 40)
+    (tmp_path / "scan.tif").write_bytes(b"MM\x00*" + b"\0" * 40)
+    (tmp_path / "scan.dat").write_bytes(b"II*\x00" + b"\0" * 40)
+    p = plan_of(tmp_path, "params:\n  prompt: a fox\nmatrix:\n  input_reference: [motion.jpg, trailer.png, photo.heic, "
+                          "still.avif, scan.tif, scan.dat]\n")
+    assert len(p.jobs) == 6
+
+
+def test_an_input_image_that_is_a_named_pipe_says_so_and_is_never_opened(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "fifo.png")
+    err = one_error(tmp_path, "params:\n  prompt: a fox\n  input_reference: fifo.png\n", "fifo.png")
+    assert (err.line, err.field) == (6, "params.input_reference")
+    assert "input image 'fifo.png' is a named pipe, not a regular file holding an image" in err.message, err.message
+    assert "not found" not in err.message
+
+
+def test_the_last_frame_is_warned_of_as_a_passthrough_of_one_route(tmp_path: Path) -> None:
+    """The seed page lists last_frame_image as passed through only when Lumenfall routes the request to Replicate:
+    elsewhere the clip is rendered, and billed, without its end frame. A warning at its field, never a refusal."""
+    shutil.copytree(Path(__file__).parent.parent / "manifests", tmp_path / "manifests",
+                    ignore=shutil.ignore_patterns(".gridrun", "outputs"))
+    p = api.plan(tmp_path / "manifests" / "image-to-video.yaml")
+    assert len(p.jobs) == 3
+    path = tmp_path / "manifests" / "image-to-video.yaml"
+    assert [w for w in p.warnings if "last_frame_image" in w] == [
+        f"{path}:15:36: matrix.include[0].last_frame_image: is honoured only when the gateway routes the request "
+        "to replicate; routed elsewhere, the video is rendered (and billed) without it"], p.warnings

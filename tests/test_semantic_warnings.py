@@ -173,7 +173,7 @@ def test_a_list_under_an_include_key_that_is_no_axis_is_warned_of_at_its_line(tm
          "an entry per value; for a job per value, make light an axis, or write an include entry per value; for the "
          "values as text, write {{ light | join(', ') }}")]
     # a list under an axis's key (a zip's too) expands, and a list is the value of a parameter that takes one
-    (tmp_path / "a.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 32)
+    (tmp_path / "a.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 32 + b"\x00\x00\x00\x00IEND\xaeB`\x82")
     p = plan_of(tmp_path, """\
         params: {prompt: "a fox {{ look }} {{ sky }} {{ tags | default('') }}", quality: 360p}
         matrix:

@@ -16,7 +16,7 @@ from runner.errors import ManifestError, ManifestErrors
 from runner.textforms import alike, escaped, unlike
 
 HEAD = "version: 1\nname: fox\nprovider: sim\nmodel: pixverse-v5.6\n"
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32 + b"\x00\x00\x00\x00IEND\xaeB`\x82"
 
 
 def manifest(tmp_path: Path, body: str) -> Path:

@@ -49,6 +49,9 @@ class ParamSpec:
     modes: tuple[str, ...] = ("t2v", "i2v")
     aliases: tuple[str, ...] = ()          # other names the provider takes it under (`seconds` for `duration`)
     other_names: tuple[str, ...] = ()      # other providers' names for it (fal's `image_url`), which this one ignores
+    max_length: int | None = None          # the most characters of a string the provider takes
+    max_bytes: int | None = None           # the largest image file (or data URI's image) the provider takes
+    routes: tuple[str, ...] = ()           # a gateway passthrough: honoured only when routed to one of these
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +192,13 @@ class ModelCaps:
             elif spec.type in ("ratio", "size", "tier") and coerced != value:
                 warnings.append(Issue(name, f"{value!r} is not supported by {self.model}; the nearest, {coerced!r}, is used"))
             out[name] = coerced
+            if spec.routes and not as_provider:
+                # A passthrough of the gateway (seed page, "Additional Parameters"): routed to another provider,
+                # the request is rendered, and billed, without it; which provider a request goes to is the
+                # gateway's choice.
+                warnings.append(Issue(name, f"is honoured only when the gateway routes the request to "
+                                            f"{' or '.join(spec.routes)}; routed elsewhere, the video is rendered "
+                                            "(and billed) without it"))
         for name, spec in self.params.items():
             if name not in out and spec.default is not None and not any(i.field == name for i in issues):
                 out[name] = spec.default
@@ -407,6 +417,11 @@ def _coerce(spec: ParamSpec, value: Any, model: str, *, files: bool = True) -> t
             value = str(value)
         if not isinstance(value, str):
             return None, f"expected a string, got {value!r}"
+        if spec.max_length is not None and len(value) > spec.max_length:
+            if not files:
+                return None, f"must be at most {spec.max_length} characters, got {len(value)}"
+            return None, (f"is {len(value):,} characters long; {model} takes at most {spec.max_length:,} (the "
+                          "provider would refuse it)")
         if t == "image" and _plain_http(value):
             return None, _PLAIN_HTTP.format(value=value) + (_LOCAL_FILES if files else "")
     elif t == "image_list":
@@ -930,6 +945,9 @@ def _load(provider: str, extra: tuple[Path, ...], _env: str) -> ProviderCaps | N
                 modes=tuple(p.get("modes", ("t2v", "i2v"))),
                 aliases=_aliases(f"{provider}/{mname}/{pname}", p.get("aliases")),
                 other_names=_aliases(f"{provider}/{mname}/{pname}", p.get("other_names"), "other_names"),
+                max_length=_count(f"{provider}/{mname}/{pname}", "max_length", p.get("max_length")),
+                max_bytes=_count(f"{provider}/{mname}/{pname}", "max_bytes", p.get("max_bytes")),
+                routes=_aliases(f"{provider}/{mname}/{pname}", p.get("routes"), "routes"),
             )
         for rule in m.get("rules") or ():
             for pname, pattern in (rule.get("when_matches") or {}).items():
@@ -968,6 +986,18 @@ def _aliases(where: str, names: Any, key: str = "aliases") -> tuple[str, ...]:
     if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
         raise CapabilityDataError(f"{where}: {key}: expected a list of names, got {names!r}")
     return tuple(names)
+
+
+def _count(where: str, key: str, value: Any) -> int | None:
+    """A parameter's `max_length` or `max_bytes`: a whole number > 0, or null (no limit).
+
+    :raises CapabilityDataError: anything else.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise CapabilityDataError(f"{where}: {key}: expected a whole number > 0 or null, got {value!r}")
+    return value
 
 
 def _other_names(specs: Mapping[str, ParamSpec]) -> dict[str, str]:

@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 from runner.sim.errors import ApiError
+from runner.sim.validate import FileRef
 
 _REFERENCE = re.compile(r"^(input_reference)(\[\d*\])?$")
 
@@ -46,7 +47,9 @@ def _form(content_type: str, raw: bytes) -> dict[str, Any]:
         filename = part.get_filename()
         ref = _REFERENCE.match(name)
         if filename is not None:
-            value: Any = f"upload:{filename}:{hashlib.sha256(data).hexdigest()}"
+            value: Any = FileRef(f"upload:{filename}:{hashlib.sha256(data).hexdigest()}")
+        elif name == "prompt":  # text, whatever it reads as ("true", "[1]")
+            value = data.decode("utf-8", errors="replace")
         else:
             value = _field(data.decode("utf-8", errors="replace"))
         if ref:

@@ -3,9 +3,15 @@ simulator refuses the values the planner refuses, but passes unknown fields thro
 (a slip of a known name included, which the planner refuses as it would bill the default); and query
 arguments of the list routes.
 
-The prompt: the OpenAI-shaped route (`/openai/v1`) takes 1 to `PROMPT_MAX` characters, as OpenAI's create
-schema says. The native route (`/v1`) takes an empty one, as the Lumenfall seed page's own example sends
-one; only the planner refuses it there (it bills a render nobody means).
+The prompt: text (a number is not one), of at most `PROMPT_MAX` characters (the capability data's
+`max_length`, as OpenAI's create schema says). The OpenAI-shaped route (`/openai/v1`) takes at least one;
+the native route (`/v1`) takes an empty one, as the Lumenfall seed page's own example sends one; only the
+planner refuses it there (it bills a render nobody means).
+
+Images (`input_reference`, `last_frame_image`): an https URL, or a data URI of a whole image of a kind gridrun
+sends, no larger than the parameter's `max_bytes` (providers.md: `{"image_url": https URL or data URI}`); a local
+path, another scheme, a data URI of text or of bad base64 is refused as the real API refuses it. A file uploaded
+in a multipart body is taken as it is.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import json
 from datetime import datetime
 from typing import Any, Mapping
 
+from runner import images
 from runner.providers import capabilities
 from runner.sim.errors import ApiError
 
@@ -29,7 +36,7 @@ def normalise_references(value: Any) -> Any:
         if "image_url" in value:
             return value["image_url"]
         if "file_id" in value:
-            return f"file:{value['file_id']}"
+            return FileRef(f"file:{value['file_id']}")
         return value
     if isinstance(value, list):
         return [normalise_references(v) for v in value]
@@ -59,6 +66,15 @@ def check(body: Mapping[str, Any], *, openai: bool = False) -> tuple[capabilitie
     checked = model.check(params, as_provider=True)  # a problem is named as spelled: `seconds`, or `duration`
     issues = list(checked.issues)
     prompt = body.get("prompt")
+    if prompt is not None and not isinstance(prompt, str) and not any(i.field == "prompt" for i in issues):
+        issues.append(capabilities.Issue("prompt", f"expected a string, got {_shown(prompt)}"))
+    for name in ("input_reference", "last_frame_image"):
+        spec = model.params.get(name)
+        if spec is None or name not in params or any(i.field == name for i in issues):
+            continue
+        problem = _image_problem(params[name], spec.max_bytes)
+        if problem is not None:
+            issues.append(capabilities.Issue(name, problem))
     if openai and isinstance(prompt, str) and not any(i.field == "prompt" for i in issues):
         if not prompt:
             issues.append(capabilities.Issue("prompt", f"must not be empty (1 to {PROMPT_MAX} characters)"))
@@ -68,6 +84,36 @@ def check(body: Mapping[str, Any], *, openai: bool = False) -> tuple[capabilitie
         message = "; ".join(f"{i.field}: {i.message}" for i in issues)
         raise ApiError(400, "INVALID_REQUEST", message, param=issues[0].field)
     return model, checked
+
+
+def _image_problem(value: Any, max_bytes: int | None) -> str | None:
+    """Why an image parameter's value (an item or a list of them, `normalise_references`d) is not one the API
+    takes: each an https URL, a file uploaded (multipart) or named by its id, or a data URI of a whole image."""
+    for item in value if isinstance(value, list) else [value]:
+        if not isinstance(item, str):
+            continue  # typed by the capability data's check
+        if isinstance(item, FileRef):
+            continue
+        if images.is_data_uri(item):
+            problem = images.data_uri_problem(item, max_bytes)
+            if problem is not None:
+                return f"the data URI {_shown(item)} {problem}"
+        elif item[:8].lower() != "https://":
+            return f"expected an https URL or a data URI, got {_shown(item)}"
+    return None
+
+
+def _shown(value: Any) -> str:
+    """`value` as a message shows it: a long one (a data URI of megabytes) cut to its first 60 characters."""
+    text = repr(value)
+    return text if len(text) <= 64 else f"{text[:60]}...'"
+
+
+class FileRef(str):
+    """A file the API holds, as the create's parameters name it: uploaded in a multipart body
+    (`upload:NAME:SHA256`), or named by its id (`file:ID`); text, told from an image URL a body sends."""
+
+    __slots__ = ()
 
 
 def fingerprint(model: capabilities.ModelCaps, checked: capabilities.Checked) -> str:

@@ -188,7 +188,7 @@ def test_mime_from_magic_then_extension(tmp_path: Path) -> None:
     jpeg.write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 20)
     webp = tmp_path / "x.dat"
     webp.write_bytes(b"RIFF\x10\x00\x00\x00WEBPVP8 " + b"\x00" * 8)
-    by_name = tmp_path / "y.tiff"  # a kind without magic bytes gridrun knows: taken by its extension
+    by_name = tmp_path / "y.tiff"  # a TIFF, told by its byte order mark and 42
     by_name.write_bytes(b"II*\x00 not checked further")
     body = build({"prompt": "p", "input_reference": [str(jpeg), str(webp), str(by_name)]})
     urls = [r["image_url"] for r in body["input_reference"]]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import struct
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +14,21 @@ from runner.sim.engine import Sim
 
 BASE = "http://sim.test/v1"
 MODEL = "pixverse-v5.6"
+
+
+def png_bytes(width: int = 1, height: int = 1) -> bytes:
+    """A valid PNG of `width` x `height` black pixels."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = zlib.compress((b"\x00" + b"\x00\x00\x00" * width) * height)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def data_uri(data: bytes, mime: str = "image/png") -> str:
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
 class FakeClock:

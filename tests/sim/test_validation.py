@@ -5,7 +5,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sim_kit import BASE, MODEL, Api, FakeClock
+from sim_kit import BASE, MODEL, Api, FakeClock, data_uri, png_bytes
 
 from runner.api import plan
 from runner.errors import ManifestError
@@ -222,7 +222,7 @@ async def test_multipart_accepts_each_spelling_of_the_file_field(api: Api, field
 
 
 async def test_json_input_reference_objects_are_accepted(api: Api) -> None:
-    r = await api.create(input_reference=[{"image_url": "https://example.com/a.png"}, {"image_url": "data:image/png;base64,AAAA"}])
+    r = await api.create(input_reference=[{"image_url": "https://example.com/a.png"}, {"image_url": data_uri(png_bytes())}])
     assert r.status_code == 202, r.text
     r = await api.create(input_reference={"image_url": "https://example.com/a.png"}, last_frame_image="https://example.com/b.png")
     assert r.status_code == 202, r.text
@@ -271,3 +271,66 @@ async def test_unknown_route_and_video_are_404_in_the_error_envelope(api: Api) -
         r = await api.client.get(path)
         assert r.status_code == 404
         assert set(r.json()["error"]) >= {"message", "type", "code"}
+
+
+_WHOLE = data_uri(png_bytes())
+
+
+@pytest.mark.parametrize(("body", "field", "fragment"), [
+    ({"input_reference": [{"image_url": "data:text/plain,hello"}]}, "input_reference", "not an image"),
+    ({"input_reference": {"image_url": "data:image/png;base64,!!!!"}}, "input_reference", "not valid base64"),
+    ({"input_reference": "/etc/passwd"}, "input_reference", "expected an https URL or a data URI, got '/etc/passwd'"),
+    ({"input_reference": "ftp://x/y.png"}, "input_reference", "expected an https URL or a data URI"),
+    ({"input_reference": "file:///etc/passwd"}, "input_reference", "expected an https URL or a data URI"),
+    ({"input_reference": "https://x/y.png", "last_frame_image": "data:text/plain,hi"}, "last_frame_image",
+     "not an image"),
+    ({"input_reference": "https://x/y.png", "last_frame_image": "moon.png"}, "last_frame_image",
+     "expected an https URL or a data URI"),
+    ({"input_reference": [_WHOLE, data_uri(png_bytes()[:40])]}, "input_reference", "is cut short"),
+    ({"input_reference": data_uri(b"\xff\xd8\xff\xe0" + b"\x00" * 50, "image/jpeg")}, "input_reference",
+     "is cut short"),
+    ({"input_reference": data_uri(b"hello, not an image", "image/heic")}, "input_reference",
+     "its bytes are not an image"),
+    ({"prompt": 123}, "prompt", "expected a string, got 123"),
+    ({"prompt": ["a", "fox"]}, "prompt", "expected a string"),
+])
+async def test_an_image_or_prompt_the_api_cannot_take_is_a_400_naming_the_field(
+        api: Api, body: dict[str, Any], field: str, fragment: str) -> None:
+    """The API takes an image as an https URL or a data URI of an image (providers.md), and a prompt as text:
+    a local path, another scheme, a data URI of text, bad base64 or a cut-short image is refused, not billed."""
+    r = await api.create(**body)
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert (error["code"], error["param"]) == ("INVALID_REQUEST", field)
+    assert fragment in error["message"], error["message"]
+    assert len(error["message"]) < 400  # a data URI is not written out whole
+    assert api.stats()["creates"] == 0
+
+
+async def test_a_data_uri_decoding_past_the_upload_limit_is_a_400(api: Api) -> None:
+    """PixVerse takes images of at most 20 MB (providers.md section 5): a data URI that decodes to more is refused
+    naming its field, under the limit it is taken."""
+    big = png_bytes()
+    padded = big[:-12] + b"\x00" * (20_000_001 - len(big)) + big[-12:]  # a whole PNG's ends, 20,000,001 bytes
+    r = await api.create(input_reference=[{"image_url": data_uri(padded)}])
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert (error["code"], error["param"]) == ("INVALID_REQUEST", "input_reference")
+    assert "20,000,001 bytes), more than the 20 MB (20,000,000 bytes)" in error["message"], error["message"]
+    r = await api.create(input_reference="https://x/y.png", last_frame_image=data_uri(padded))
+    assert (r.status_code, r.json()["error"]["param"]) == (400, "last_frame_image")
+    assert api.stats()["creates"] == 0
+    r = await api.create(input_reference=[{"image_url": data_uri(padded[:-13] + padded[-12:])}])
+    assert r.status_code == 202, r.text
+
+
+async def test_a_multipart_prompt_is_text_whatever_it_reads_as(api: Api) -> None:
+    r = await api.client.post("/videos", data={"model": MODEL, "prompt": "true"}, files=[
+        ("input_reference", ("a.png", b"png", "image/png"))])
+    assert r.status_code == 202, r.text
+    assert api.sim.get(r.json()["id"]).params["prompt"] == "true"
+
+
+async def test_a_file_id_reference_is_taken(api: Api) -> None:
+    r = await api.create(input_reference={"file_id": "file-abc"})
+    assert r.status_code == 202, r.text
