@@ -382,7 +382,11 @@ EXAMPLES = sorted(p.name for p in MANIFESTS.glob("*.yaml"))
 def test_every_example_plans_cleanly(capsys: pytest.CaptureFixture[str], examples: Path, name: str) -> None:
     code, out, err = run_cli(capsys, "plan", str(examples / name))
     assert code == 0, err
-    assert err == ""
+    # the end frame is Lumenfall's passthrough to Replicate alone: said, and the plan made all the same
+    passthrough = (f"warning: {examples / name}:15:36: matrix.include[0].last_frame_image: is honoured only when the "
+                   "gateway routes the request to replicate; routed elsewhere, the video is rendered (and billed) "
+                   "without it\n")
+    assert err == (passthrough if name == "image-to-video.yaml" else "")
     lines = out.splitlines()
     assert " — sim / pixverse-v5.6 — " in lines[0] and lines[0].endswith(" jobs")
     assert any(x.startswith("total: ") for x in lines)

@@ -24,7 +24,7 @@ from runner.errors import (
     RejectedError,
     ServerError,
 )
-from runner.images import image_mime
+from runner.images import KINDS, image_mime
 from runner.providers.base import (
     SIMULATOR_HEADER,
     TERMINAL,
@@ -476,7 +476,7 @@ def _image_url(value: Any, field: str) -> str:
         raise RejectedError(f"{field}: cannot read {path}: {exc.strerror or exc}", code="INVALID_INPUT") from exc
     mime = image_mime(path, data)
     if mime is None:
-        raise RejectedError(f"{field}: {path} is not an image (PNG, JPEG, WebP, GIF, BMP, or by extension AVIF, HEIC, TIFF...)", code="INVALID_INPUT")
+        raise RejectedError(f"{field}: {path} is not an image ({KINDS})", code="INVALID_INPUT")
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
