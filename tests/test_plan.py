@@ -3664,6 +3664,6 @@ def test_the_last_frame_is_warned_of_as_a_passthrough_of_one_route(tmp_path: Pat
     p = api.plan(tmp_path / "manifests" / "image-to-video.yaml")
     assert len(p.jobs) == 3
     path = tmp_path / "manifests" / "image-to-video.yaml"
-    assert [w for w in p.warnings if "last_frame_image" in w] == [
-        f"{path}:15:36: matrix.include[0].last_frame_image: is honoured only when the gateway routes the request "
-        "to replicate; routed elsewhere, the video is rendered (and billed) without it"], p.warnings
+    warned = (f"{path}:15:36: matrix.include[0].last_frame_image: is honoured only when the gateway routes the "
+              "request to replicate; routed elsewhere, the video is rendered (and billed) without it")
+    assert [w for w in p.warnings if "last_frame_image" in w] == [warned], p.warnings
