@@ -631,6 +631,7 @@ def run(
 
     :raises BudgetError: the plan does not fit the budget.
     :raises BalanceError: the account's balance is known and below what the run would send; nothing was sent.
+    :raises EndpointError: the base URL answered the balance check with a web page, not the API; nothing was sent.
     :raises InFlightError: jobs the last run sent still render, and the changed manifest no longer has them
         (`leave_in_flight` runs anyway).
     :raises LockError: another runner holds the state, or another run (of another state) writes into the output

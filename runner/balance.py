@@ -17,15 +17,17 @@ from typing import Any
 
 import anyio
 
-from .errors import BalanceError, ProviderError
+from .errors import BalanceError, EndpointError, ProviderError
 from .jobs import Job, usd_text
+from .providers.transport import WEB_PAGE
 
 TIMEOUT = 5.0
 """Seconds the balance may take to come; a run does not wait longer for a check it can do without."""
 
-OUTCOMES = ("enough", "short", "unlimited", "unknown", "not_asked")
+OUTCOMES = ("enough", "short", "unlimited", "unknown", "not_asked", "web_page")
 """`BalanceCheck.outcome`: the balance covers the run, does not, has no limit, could not be read, or was not
-asked (the provider has no balance endpoint, or the run sends nothing to pay for)."""
+asked (the provider has no balance endpoint, or the run sends nothing to pay for); or a web page answered in the
+API's place (a web site at the base URL, a login portal on the way), which every create would get too."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +80,8 @@ async def check(provider: Any, client: Any, jobs: Sequence[Job], *, timeout: flo
         try:
             found = await ask(client)
         except ProviderError as exc:
+            if exc.code == WEB_PAGE:
+                return BalanceCheck("web_page", cost, len(jobs), detail=exc.message)
             detail = str(exc)
         except ValueError as exc:
             detail = f"GET /v1/balance: an answer gridrun cannot read with certainty ({exc})"
@@ -104,6 +108,20 @@ def refusal(found: BalanceCheck, submit: Sequence[Job], in_flight: Sequence[Job]
         message += (f", or send the {_jobs(fits)} it covers with `--budget {budget / 1e6:.2f} --allow-partial`"
                     + (f" (the budget counts the {_jobs(len(in_flight))} in flight too)" if in_flight else ""))
     return BalanceError(message, balance_micros=found.balance_micros, cost_micros=found.cost_micros, jobs=found.jobs, jobs_fit=fits)
+
+
+def not_the_api(found: BalanceCheck, provider: Any) -> EndpointError:
+    """The error that refuses a run whose balance check was answered with a web page (`web_page`): the base URL
+    reaches a web site, or a login portal stands on the way, not the API; every create would get the same page,
+    and its outcome would be unknown. Names the base URL, where it is set, and the API's own."""
+    base = getattr(provider, "base_url", None) or "the provider's base URL"
+    where = getattr(provider, "base_url_settings", lambda: None)()
+    default = getattr(getattr(provider, "caps", None), "base_url", None)
+    api_url = f" to the API's URL ({default})" if default and default.rstrip("/") != base.rstrip("/") else ""
+    setting = f"set {where}{api_url}" if where else f"set the base URL{api_url}"
+    return EndpointError(f"{base} answers with a web page, not the API ({found.detail}): nothing was sent; "
+                         f"{setting}, or sign in to the network's login page if one stands on the way, then run "
+                         "again", base_url=base)
 
 
 def _jobs(n: int) -> str:

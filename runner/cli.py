@@ -44,8 +44,8 @@ from .entry import (
     write_end, writes_json_lines,
 )
 from .errors import (
-    BalanceError, BudgetError, CopyNotWrittenError, GridrunError, LockError, ManifestErrors, NotRecordedError,
-    RunStartingError, UsageError,
+    BalanceError, BudgetError, CopyNotWrittenError, EndpointError, GridrunError, LockError, ManifestErrors,
+    NotRecordedError, RunStartingError, UsageError,
 )
 from .jobs import format_value, usd_text
 from .limits import FILES_RAN_OUT
@@ -1096,7 +1096,7 @@ def _refused_status(exc: BaseException) -> str | None:
     code: a lock held exits 1 as the balance's refusal does."""
     if isinstance(exc, BudgetError):
         return "budget"
-    if isinstance(exc, BalanceError):
+    if isinstance(exc, (BalanceError, EndpointError)):
         return "refused"
     if isinstance(exc, LockError):
         return "locked"  # another run holds the state or the output folder: nothing done, not jobs that failed
@@ -1193,6 +1193,7 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
     `gridrun retry` (of failed jobs: True; "--unknown": of those of unknown outcome)."""
     from . import api
     from .plan import ELSEWHERE
+    from .providers.transport import WEB_PAGE
     from .state import JobState
 
     c = result.stats.counts
@@ -1223,7 +1224,12 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
         else:
             err.print("stopped by the budget: raise it (--budget) and run again to go on")
     elif result.exit_code == 1:
-        if result.refused:
+        if result.refused == WEB_PAGE:
+            err.print(f"stopped: {visible(plan.endpoint[0])} answers creates with a web page, not the API (a web site "
+                      f"at the base URL, or a login portal on the way): no further create was sent; set the base URL "
+                      f"(this one from {plan.endpoint[1]}) to the API's, or sign in to the network, first, then: "
+                      f"{then}", markup=False, highlight=False)
+        elif result.refused:
             err.print(f"stopped: {_account_refusal(result.refused, plan.model, plan.endpoint[0])}, then: {then}")
         elif result.unreached:
             via = _proxy_named(plan.endpoint[0])

@@ -9,6 +9,7 @@
     ├── UsageError               a command line that cannot be carried out
     ├── BudgetError              the plan or the run would exceed the budget
     ├── BalanceError             the account's balance, as the provider says it, is below what the run would send
+    ├── EndpointError            the base URL answers with a web page, not the provider's API
     ├── StateError               the state store is unusable or a job moved along an illegal transition
     │   ├── NotRecordedError     the state holds nothing of what was asked (no state, no such run)
     │   │   └── RunStartingError nothing recorded yet, but a run is starting
@@ -145,6 +146,21 @@ class BalanceError(GridrunError):
         self.cost_micros = cost_micros
         self.jobs = jobs
         self.jobs_fit = jobs_fit
+
+
+class EndpointError(GridrunError):
+    """Asked before the run sends anything (its balance check), the base URL answered with a web page where the
+    API's JSON was asked for: a web site, or a login portal on the way, not the API. Every create would get the same
+    page, its outcome unknown: refused whole, nothing recorded or sent. Exit 1, as a run the provider refused.
+
+    :ivar base_url: the base URL the run was to send to.
+    """
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, base_url: str | None = None) -> None:
+        super().__init__(message)
+        self.base_url = base_url
 
 
 class InFlightError(GridrunError):

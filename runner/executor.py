@@ -54,6 +54,7 @@ from .providers import capabilities
 from .providers.base import Provider, VideoStatus
 from .providers.download import TOO_LARGE, WRITE_FAILED
 from .providers.retry_after import asked_wait
+from .providers.transport import WEB_PAGE
 from .records import RUN_STATUSES
 from .state import BUSY_PATIENCE, FAILURE_RETRY, FINAL, GONE_AT_PROVIDER, IN_FLIGHT, Following, JobState, Store, gone_at_provider
 from .stats import RunStatistics, Throughput
@@ -658,6 +659,7 @@ class Executor:
         best effort), told to `on_balance`.
 
         :raises BalanceError: the balance is known and below their cost; nothing is recorded or sent.
+        :raises EndpointError: a web page answered in the API's place; nothing is recorded or sent.
         """
         sent = balance.to_send(judged.submit, judged.in_flight, budget_micros=self.budget_micros,
                                allow_partial=self.opts.allow_partial)
@@ -666,6 +668,8 @@ class Executor:
             self.on_balance(found)
         if found.outcome == "short":
             raise balance.refusal(found, judged.submit, judged.in_flight)
+        if found.outcome == "web_page":
+            raise balance.not_the_api(found, self.provider)
 
     def prepare(self, judged: resume.Judged | None = None) -> tuple[list[Job], list[Job], list[Job]]:
         """Record the run and its jobs (`resume.prepare`, given `judged` or judging them itself: refused runs
@@ -1136,6 +1140,13 @@ class Executor:
                 await self._end_badly(job, jid, S.REJECTED, error=str(exc))
                 return None
             except (OutcomeUnknownError, RetryableError) as exc:
+                if exc.code == WEB_PAGE:
+                    # A web page answered in the API's place (a web site at the base URL, a login portal on the
+                    # way): every create would get it, and a key sent again would reach no API either. The job is
+                    # left unknown (the page may have passed the create on), and no further create is sent.
+                    self._refused = self._refused or WEB_PAGE
+                    self.stopping = self.stopping or "fatal"
+                    return self._give_up(job, jid, f"outcome unknown, not sent again: {exc}")
                 # The create may have been received: find out before anything is sent again.
                 ended = time.monotonic()
                 maybe_received = True

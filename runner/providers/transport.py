@@ -552,10 +552,24 @@ def decode(
         if isinstance(response, Answer):
             response = response.full()
         message = f"{op}: HTTP {status} with {_unusable(response, body)}"
+        # A web page where the API's JSON was asked for: the base URL reaches a web site or a portal, not the API,
+        # and every request would meet the same page (WEB_PAGE, which a run takes for a setup error).
+        code = WEB_PAGE if body is _MALFORMED and _is_page(response.text) else "MALFORMED_RESPONSE"
         if create:
-            raise OutcomeUnknownError(message + "; the job may have been created", status=status)
-        raise ServerError(message, status=status, code="MALFORMED_RESPONSE")
+            raise OutcomeUnknownError(message + "; the job may have been created", status=status,
+                                      code=code if code == WEB_PAGE else None)
+        raise ServerError(message, status=status, code=code)
     raise status_error(response, body if body is not _MALFORMED else None, op=op, key_env=key_env)
+
+
+WEB_PAGE = "WEB_PAGE"
+"""The code of a 2xx answer that is an HTML page where the API's JSON was asked for (`decode`)."""
+
+
+def _is_page(text: str) -> bool:
+    """Whether an answer's text, not JSON, is an HTML page."""
+    text = text.strip()
+    return text.startswith("<") or "<html" in text[:200].lower()
 
 
 def _unusable(response: httpx.Response, body: Any) -> str:
@@ -566,7 +580,7 @@ def _unusable(response: httpx.Response, body: Any) -> str:
     if body is not _MALFORMED:
         return "JSON that is not an object"
     text = response.text.strip()
-    if text.startswith("<") or "<html" in text[:200].lower():
+    if _is_page(text):
         found = _HEADING.search(text)
         heading = " ".join(_TAG.sub(" ", found.group(2)).split()) if found else ""
         page = f"an HTML page {_cut(heading)!r}" if heading else "an HTML page"

@@ -365,23 +365,24 @@ async def test_a_failed_video_message_echoing_the_key_is_recorded_without_it(pro
         assert "[redacted]" in (status.error_message or "") and "[redacted]" in (status.error_code or "")
 
 
-@pytest.mark.parametrize(("body", "said"), [
-    (b"", "an empty answer"),
-    (b"  \n", "an empty answer"),
-    (b"[1, 2]", "JSON that is not an object"),
-    (b'{"id": "vid', "malformed JSON"),
-    (b"<!doctype html><html><title>Log in - Portal</title></html>",
+@pytest.mark.parametrize(("body", "code", "said"), [
+    (b"", "MALFORMED_RESPONSE", "an empty answer"),
+    (b"  \n", "MALFORMED_RESPONSE", "an empty answer"),
+    (b"[1, 2]", "MALFORMED_RESPONSE", "JSON that is not an object"),
+    (b'{"id": "vid', "MALFORMED_RESPONSE", "malformed JSON"),
+    (b"<!doctype html><html><title>Log in - Portal</title></html>", "WEB_PAGE",
      "an HTML page 'Log in - Portal', not the API's answer: something between gridrun and the provider answered"),
-    (b"<html><body>hello</body></html>",
+    (b"<html><body>hello</body></html>", "WEB_PAGE",
      "an HTML page, not the API's answer: something between gridrun and the provider answered"),
 ])
-def test_a_2xx_that_is_not_the_apis_json_says_what_it_is(body: bytes, said: str) -> None:
+def test_a_2xx_that_is_not_the_apis_json_says_what_it_is(body: bytes, code: str, said: str) -> None:
+    """A web page is told apart (WEB_PAGE): a run takes it for a base URL that reaches no API."""
     from runner.providers.transport import decode
 
     response = httpx.Response(200, content=body, request=httpx.Request("GET", "http://h/v1/videos/v"))
     with pytest.raises(ServerError) as caught:
         decode(response, op="GET /videos/v", create=False, expect_body=True, key_env="K")
-    assert str(caught.value) == f"HTTP 200, MALFORMED_RESPONSE: GET /videos/v: HTTP 200 with {said}"
+    assert str(caught.value) == f"HTTP 200, {code}: GET /videos/v: HTTP 200 with {said}"
 
 
 @pytest.mark.anyio
