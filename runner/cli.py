@@ -1213,8 +1213,10 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
     if left_elsewhere := getattr(result, "left_elsewhere", 0):  # placeholders not re-rendered: a plain run does
         plain = api.diff(plan)
         sent = plain.budgeted(plan.jobs) if plain else plan.jobs
-        cost = sum(j.cost_micros for j in sent if plain and plain.reasons.get(j.key) == ELSEWHERE)
-        redo = _redo_elsewhere(left_elsewhere, cost, sum(j.cost_micros for j in sent), plan.budget_micros)
+        # counted and priced alike: every placeholder the plain run re-renders, those this run tried and put back too
+        redone = [j for j in sent if plain and plain.reasons.get(j.key) == ELSEWHERE]
+        redo = _redo_elsewhere(len(redone) or left_elsewhere, sum(j.cost_micros for j in redone),
+                               sum(j.cost_micros for j in sent), plan.budget_micros)
         then = f"{redo}; {then}" if _unfinished(c) or result.left_done else redo
     if result.exit_code == 3:
         if snap is not None or result.left_done or left_elsewhere:

@@ -374,14 +374,19 @@ class Executor:
         """A re-run (`why`: retry, --force, a failure retry) this run did not send: the job as it was."""
         row = self.store.job_row(job_id)
         self._set_state(job_id, row["state"], put_back=True)
-        if why == resume.SIMULATOR_ELSEWHERE and job_id in self._left_done:
-            # still a placeholder made elsewhere: what a plain run re-renders, recorded for `status` to say so
-            self._left_done.discard(job_id)
-            self._left_elsewhere.add(job_id)
-            self.store.event(self.run_id, job_id, "placeholder-left", {"reason": why})
+        self._placeholder_left(job_id, why)
         self._cached_as_before(job_id, row)
         if self.stopping == "budget" and not resume.is_failure_retry(why):
             self._held_by_budget += 1  # asked for, and held back: the run stopped on its budget
+
+    def _placeholder_left(self, job_id: int, why: str | None) -> None:
+        """A job put back done as it was, whose re-render (`why`: its reset's reason) was of a placeholder a simulator
+        made at another endpoint: still that placeholder, which a plain run re-renders (not a re-render --force
+        sends), recorded for `status` to say so."""
+        if why == resume.SIMULATOR_ELSEWHERE and job_id in self._left_done:
+            self._left_done.discard(job_id)
+            self._left_elsewhere.add(job_id)
+            self.store.event(self.run_id, job_id, "placeholder-left", {"reason": why})
 
     def _cached_as_before(self, job_id: int, row: Any) -> None:
         """A job put back as it was before this run's re-run of it: done, its video is the earlier run's, which
@@ -1308,6 +1313,8 @@ class Executor:
         state = await self._retry_unsent(jid, self.store.void_attempt(jid, why))
         self._set_state(jid, state.value, put_back=state != S.PLANNED)
         if state != S.PLANNED:
+            if state == S.DONE:  # a placeholder's re-render refused (a wrong base URL): a plain run sends it again
+                self._placeholder_left(jid, self.store.last_reset_reason(jid))
             self._cached_as_before(jid, self.store.job_row(jid))
         self._settle(job, None)
         self._not_rerun += state != S.PLANNED

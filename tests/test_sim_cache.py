@@ -331,3 +331,27 @@ def test_only_a_loopback_host_stands_for_another() -> None:
                  ("http://127.0.0.1:8000/a/v1", "http://127.0.0.1:8000/b/v1"),
                  ("in process", "http://127.0.0.1:8000/v1")):
         assert not same_endpoint(a, b) and not same_endpoint(b, a), (a, b)
+
+
+def test_placeholders_whose_re_render_a_wrong_base_url_refused_are_counted_for_a_plain_run(
+    tmp_path: Path, sim: tuple[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run at another endpoint whose creates get 404 (a mistyped base URL): the placeholders it tried, put back
+    done, are what a plain run re-renders, as are those it never tried. One next step, the same count and price in
+    the run's end and in `status` as in the plan, and no `--force` after a run that was not --force."""
+    m = write_manifest(tmp_path, n_seeds=4, styles=("anime",), provider="sim", base_url=sim[0],
+                       run={"poll_interval": 0.05, "concurrency": 2})
+    assert api.run(m, report=False).exit_code == 0
+    to(m, sim[0].rsplit("/v1", 1)[0] + "/v2")
+    plan = api.plan(m)
+    total = usd_text(plan.total_micros)
+    capsys.readouterr()
+    assert main(["run", str(m), "--no-report"]) == 1
+    said = capsys.readouterr().err
+    end = said.strip().splitlines()[-1]
+    assert "ENDPOINT_NOT_FOUND" in said and "--force" not in end, said
+    assert f"`gridrun run` re-renders the 4 jobs this run left as they were, made by a simulator at another endpoint " \
+           f"({total})" in end, end
+    assert main(["status", str(m)]) == 0
+    shown = capsys.readouterr().out
+    assert "--force" not in shown and f"next: `gridrun run` re-renders the 4 jobs" in shown and total in shown, shown
