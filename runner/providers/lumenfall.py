@@ -391,7 +391,8 @@ class LumenfallProvider:
             self.simulator = True
         if answered is not None:
             answered.append(answered_at(response))
-        return decode(response, op=op, create=create, expect_body=expect_body, key_env=self.key_env)
+        return decode(response, op=op, create=create, expect_body=expect_body,
+                      key_env=self.key_settings() or self.key_env)
 
     def _video(self, data: Any, *, op: str, create: bool = False) -> VideoStatus:
         """A video object parsed; a completed one without `output.url` (the OpenAI shape, which serves the

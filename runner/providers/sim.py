@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -14,6 +15,9 @@ from runner.providers.lumenfall import LumenfallProvider
 from runner.providers.transport import make_client, resolve_base_url
 
 IN_PROCESS_URL = "http://sim.local/v1"
+KEY_ENV = "SIM_API_KEY"
+"""The environment variable whose key a run sends to a served simulator (`gridrun sim serve --api-key` requires one);
+the built-in one needs none, and none is sent to it."""
 
 
 class SimProvider(LumenfallProvider):
@@ -96,13 +100,25 @@ class SimProvider(LumenfallProvider):
         whose world was not kept (no world file, or another one). Over HTTP only the server can tell."""
         return not self.remote and video_id not in self.app.state.sim.videos
 
+    @property
+    def key_env(self) -> str:
+        """The environment variable holding the key sent to a served simulator."""
+        return KEY_ENV
+
     def api_key(self) -> str:
-        """None needed."""
-        return ""
+        """The key sent: over HTTP, SIM_API_KEY's, where it is set (a `gridrun sim serve --api-key K` requires K);
+        else none ("").
+
+        :raises NeedsKeyError: SIM_API_KEY holds a character an HTTP header cannot carry.
+        """
+        if not self.remote or not os.environ.get(KEY_ENV, "").strip():
+            return ""
+        return super().api_key()
 
     def key_settings(self) -> str | None:
-        """None: the simulator takes no key."""
-        return None
+        """Over HTTP, SIM_API_KEY (the key the served simulator was given with --api-key); in-process, None: the
+        built-in simulator takes no key."""
+        return f"{KEY_ENV}, the key `gridrun sim serve --api-key` was given" if self.remote else None
 
     def base_url_settings(self) -> str | None:
         """Over HTTP, the manifest's `base_url:` (no environment variable is read); in-process, nothing to set."""
@@ -115,10 +131,15 @@ class SimProvider(LumenfallProvider):
         timeout: float = 30.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> httpx.AsyncClient:
-        """A client for the simulator; never needs a key."""
+        """A client for the simulator: in-process, with no key; over HTTP, with SIM_API_KEY's where it is set.
+
+        :raises NeedsKeyError: SIM_API_KEY holds a character an HTTP header cannot carry.
+        """
         if transport is None and not self.remote:
             transport = httpx.ASGITransport(app=self.app)
-        return make_client(self.base_url, max_connections=max_connections, timeout=timeout, transport=transport)
+        key = self.api_key()
+        return make_client(self.base_url, headers={"Authorization": f"Bearer {key}"} if key else None,
+                           max_connections=max_connections, timeout=timeout, transport=transport)
 
 
 def _with_window(caps: ProviderCaps, window: float | None) -> ProviderCaps:

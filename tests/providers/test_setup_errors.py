@@ -282,3 +282,25 @@ def test_a_409_is_not_planned_again_while_a_slow_log_may_yet_show_the_video(
     jobs = api.status(m).jobs
     assert [j.state for j in jobs] == ["done"], [(j.state, j.error) for j in jobs]
     assert stats(provider)["creates"] == 1 and result.stats.counts.get("planned", 0) == 0
+
+
+def test_a_served_simulator_that_requires_a_key_takes_sim_api_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`gridrun sim serve --api-key K` at a `provider: sim` manifest's `base_url:`: without SIM_API_KEY the run stops
+    at the first 401, the message naming SIM_API_KEY and the serve flag; with it set to K the run goes through."""
+    from runner.sim.config import SimConfig
+    from runner.sim.serve import running_server
+
+    monkeypatch.delenv("SIM_API_KEY", raising=False)
+    config = SimConfig.from_dict({"render_time": 0.1, "jitter": 0.0, "api_key": "goodkey"})
+    with running_server(config) as url:
+        m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), base_url=url,
+                           run={"concurrency": 1, "poll_interval": 0.05})
+        assert main(["run", str(m), "--no-report"]) == 1
+        err = capsys.readouterr().err
+        assert "HTTP 401" in err and "SIM_API_KEY, the key `gridrun sim serve --api-key` was given" in err, err
+        assert {j.state for j in api.status(m).jobs} == {"planned"}
+        monkeypatch.setenv("SIM_API_KEY", "goodkey")
+        assert main(["run", str(m), "--no-report"]) == 0, capsys.readouterr().err
+    assert {j.state for j in api.status(m).jobs} == {"done"}
