@@ -2568,12 +2568,13 @@ def _parser(*, with_sim: bool = True) -> argparse.ArgumentParser:
     sp = simsub.add_parser("serve", **_about(
         "serve the simulator over HTTP on 127.0.0.1",
         "Serves the simulator of the provider's API until stopped (Ctrl-C): free placeholder videos, for trying a "
-        "run the way a real provider's requests go. Point a run at it with provider: lumenfall in the manifest, "
-        "LUMENFALL_BASE_URL=http://127.0.0.1:PORT/v1 and any LUMENFALL_API_KEY (the --api-key one, if given); "
-        "--poll-interval 1 checks a fast simulator every second.",
+        "run the way a real provider's requests go. To run a manifest at it: provider: lumenfall with "
+        "LUMENFALL_BASE_URL set to the address it prints (http://127.0.0.1:PORT/v1) and any LUMENFALL_API_KEY (the "
+        "--api-key one, if given), or provider: sim with that address as the manifest's base_url: (SIM_API_KEY set "
+        "to the --api-key, if given). A run's polls follow the simulator's render time.",
         "gridrun sim serve --port 8000 --render-time 1",
         "export LUMENFALL_BASE_URL=http://127.0.0.1:8000/v1 LUMENFALL_API_KEY=x",
-        "gridrun run grid.yaml --poll-interval 1  # provider: lumenfall"))
+        "gridrun run grid.yaml  # provider: lumenfall"))
     if with_sim:  # the simulator (numpy, PyAV, uvicorn) loads only for `gridrun sim ...`
         from .sim.serve import add_arguments
 

@@ -222,7 +222,8 @@ class Executor:
         self.failure_retries = int(options.failure_retries if options.failure_retries is not None
                                    else run.get("failure_retries", 0))
         self.poll_interval = options.poll_interval or run.get("poll_interval")
-        self.renders = RenderTimes(plan, provider.caps, poll_interval=self.poll_interval, clock=clock)
+        self.renders = RenderTimes(plan, provider.caps, poll_interval=self.poll_interval, clock=clock,
+                                   provider=provider)
         self.timeout = options.timeout or run.get("timeout")
         self.budget_micros = run_budget(plan, options)
         self.pacer = Pacer(clock, gate=HTTP_CONNECTIONS)

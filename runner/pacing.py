@@ -443,13 +443,15 @@ most about a tenth of its time late."""
 
 class RenderTimes:
     """How long jobs take to render, and so when each is worth polling: the median of the last 50 renders
-    this run has seen once there are three, and before that the simulator's knobs or the model's prior
-    (capability data), scaled by the video's duration."""
+    this run has seen once there are three, and before that the simulator's knobs (as the simulator says them, where
+    an answer came from one, served or built in; else the manifest's `sim:`) or the model's prior (capability data),
+    scaled by the video's duration."""
 
     def __init__(self, plan: Plan, caps: ProviderCaps, *, poll_interval: float | None,
-                 clock: Callable[[], float]) -> None:
+                 clock: Callable[[], float], provider: Any = None) -> None:
         self.plan = plan
         self.caps = caps
+        self.provider = provider  # a simulator's own render time, once it says it (`sim_render_seconds`)
         self.poll_interval = poll_interval      # fixed: every poll that many seconds apart
         self.clock = clock
         self._seen: list[float] = []
@@ -461,6 +463,9 @@ class RenderTimes:
     def expected(self, job: Job) -> float:
         if len(self._seen) >= 3:
             return statistics.median(self._seen[-50:])
+        told = getattr(self.provider, "sim_render_seconds", None)
+        if told is not None:  # a simulator's, served or built in, as it says itself
+            return told
         if self.plan.provider == "sim":
             sim = self.plan.manifest.data.get("sim") or {}
             return float(sim.get("render_time", 2.0)) * float(sim.get("time_scale", 1.0))

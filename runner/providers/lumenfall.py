@@ -85,6 +85,11 @@ class LumenfallProvider:
     """Lumenfall's `/videos` API, under a `/v1` or an `/openai/v1` base URL."""
 
     simulator = False  # an answer said it came from gridrun's simulator (`SIMULATOR_HEADER`): its videos are placeholders
+    sim_render_seconds: float | None = None
+    """Once an answer came from gridrun's simulator, its mean render time (`render_time` × `time_scale`, as its
+    `/_sim/config` says): what a render takes there, expected in place of the model's (a served simulator
+    renders in a second where the provider takes a minute); None until then, or where it did not say."""
+    _sim_asked = False  # the simulator's knobs were asked for (once)
 
     def __init__(self, caps: ProviderCaps, *, base_url: str | None = None, name: str = "lumenfall") -> None:
         self.name = name
@@ -389,6 +394,7 @@ class LumenfallProvider:
         response = await send(client, method, url, op=op, create=create, **kwargs)
         if not self.simulator and response.headers.get(SIMULATOR_HEADER) == "1":
             self.simulator = True
+            await self.simulator_knobs(client)
         if answered is not None:
             answered.append(answered_at(response))
         return decode(response, op=op, create=create, expect_body=expect_body,
@@ -441,10 +447,38 @@ class LumenfallProvider:
             raise OutcomeUnknownError(message + "; the job may have been created", status=200)
         raise ServerError(message, status=200, code="MALFORMED_RESPONSE")
 
+    async def simulator_knobs(self, client: httpx.AsyncClient) -> Mapping[str, Any]:
+        """The knobs of the simulator at the base URL (`GET _sim/config`), asked once (later calls: {}), and its
+        render time taken from them (`sim_render_seconds`); {} where it does not say (an error, another shape).
+        Asked only of a server whose answers carry the simulator's header, or that is one (`SimProvider`)."""
+        if self._sim_asked:
+            return {}
+        self._sim_asked = True
+        try:
+            got = await client.get("_sim/config", timeout=10.0)
+            knobs = got.json() if got.status_code == 200 else {}
+        except (httpx.HTTPError, ValueError, RecursionError):
+            knobs = {}
+        if not isinstance(knobs, Mapping):
+            return {}
+        self.sim_render_seconds = sim_render_seconds(knobs)
+        return knobs
+
     def content_url(self, video_id: str) -> str:
         """`GET {base}/videos/{id}/content`: a completed video's bytes at the API's own origin (so fetched with
         the key), until the video's `expires_at`."""
         return f"{self.base_url}/videos/{quote(video_id, safe='')}/content"
+
+
+def sim_render_seconds(knobs: Mapping[str, Any]) -> float | None:
+    """A simulator's mean render time from its knobs (`render_time` × `time_scale`, the latter 1 where not said);
+    None where they hold no such figure."""
+    def figure(value: Any) -> float | None:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < float("inf")
+        return float(value) if ok else None
+
+    render, scale = figure(knobs.get("render_time")), figure(knobs.get("time_scale", 1.0))
+    return None if render is None or scale is None else render * scale
 
 
 # -- request bodies ----------------------------------------------------------------------------------

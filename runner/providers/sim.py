@@ -51,6 +51,9 @@ class SimProvider(LumenfallProvider):
             self.caps = _with_window(self.caps, self.config.idempotency_window)
         self._app: Any = None
         self.world = None if self.remote else world
+        if self.config is not None:  # the knobs are here: nothing to ask
+            self._sim_asked = True
+            self.sim_render_seconds = float(self.config.render_time) * float(self.config.time_scale)
 
     @property
     def app(self) -> Any:
@@ -78,18 +81,14 @@ class SimProvider(LumenfallProvider):
 
     async def prepare(self, client: httpx.AsyncClient) -> None:
         """Over HTTP, ask the simulator whether it honours idempotency keys (`gridrun sim serve
-        --no-idempotency` does not), and for how long (`--idempotency-window`): one that does not is treated so,
+        --no-idempotency` does not), and for how long (`--idempotency-window`), and how long it renders: one that does not is treated so,
         as the in-process one is (a create whose answer was lost is never sent again with its key, which would
         pay again there), and a key older than its window is not sent again either. A simulator that does not
         say is taken at its capability data's word."""
         if not self.remote:
             return
-        try:
-            got = await client.get("_sim/config", timeout=10.0)
-            knobs = got.json() if got.status_code == 200 else {}
-            honours, window = knobs.get("honour_idempotency"), knobs.get("idempotency_window")
-        except (httpx.HTTPError, ValueError, RecursionError, AttributeError):
-            honours, window = None, None
+        knobs = await self.simulator_knobs(client)  # its render time too (`sim_render_seconds`)
+        honours, window = knobs.get("honour_idempotency"), knobs.get("idempotency_window")
         if honours is False:
             self.caps = dataclasses.replace(self.caps, honours_idempotency_keys=False)
         if isinstance(window, (int, float)) and not isinstance(window, bool) and window > 0:

@@ -238,18 +238,29 @@ def serve(args: argparse.Namespace) -> int:
         except (OSError, OverflowError) as exc:  # in use, not allowed; a port past 65535
             print(f"gridrun sim: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
             return 2
-        _say_listening(_url(sock))
+        _say_listening(_url(sock), keyed=config.api_key is not None)
         server.run(sockets=[sock])
     return 0
 
 
-def _say_listening(url: str) -> None:
-    """The listening line, on standard output; where that cannot be written (closed by the launcher, `>&-`; a full
-    disk, `>/dev/full`), on standard error instead, and the simulator serves all the same: the line is a courtesy,
-    serving is the command's work."""
+def pointing_at(url: str, *, keyed: bool) -> str:
+    """How to point a run at the simulator served at `url` (`keyed`: started with --api-key), for the line after the
+    listening one."""
+    lumenfall_key = "LUMENFALL_API_KEY set to the --api-key" if keyed else "any LUMENFALL_API_KEY"
+    sim_key = " and SIM_API_KEY set to the --api-key" if keyed else ""
+    return (f"gridrun sim: to run a manifest at it: `provider: lumenfall` with LUMENFALL_BASE_URL={url} and "
+            f"{lumenfall_key}, or `provider: sim` with `base_url: {url}`{sim_key}; a run's polls follow this "
+            "simulator's render time")
+
+
+def _say_listening(url: str, *, keyed: bool = False) -> None:
+    """The listening line, then how to point a run at it (`pointing_at`), on standard output; where that cannot be
+    written (closed by the launcher, `>&-`; a full disk, `>/dev/full`), on standard error instead, and the simulator
+    serves all the same: the lines are a courtesy, serving is the command's work."""
     line = f"gridrun sim: listening on {url}"
+    how = pointing_at(url, keyed=keyed)
     try:
-        print(line, flush=True)
+        print(f"{line}\n{how}", flush=True)
         return
     except OSError as exc:
         reason = exc.strerror or str(exc)
@@ -258,7 +269,7 @@ def _say_listening(url: str) -> None:
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
     with contextlib.suppress(OSError, ValueError):
-        print(f"{line} (standard output could not be written: {reason})", file=sys.stderr, flush=True)
+        print(f"{line} (standard output could not be written: {reason})\n{how}", file=sys.stderr, flush=True)
 
 
 @contextlib.contextmanager

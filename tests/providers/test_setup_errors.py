@@ -304,3 +304,40 @@ def test_a_served_simulator_that_requires_a_key_takes_sim_api_key(
         monkeypatch.setenv("SIM_API_KEY", "goodkey")
         assert main(["run", str(m), "--no-report"]) == 0, capsys.readouterr().err
     assert {j.state for j in api.status(m).jobs} == {"done"}
+
+
+def test_a_run_at_a_served_simulator_polls_on_its_render_time_not_the_providers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`provider: lumenfall` at `gridrun sim serve` (its answers carry the simulator's header): the first poll is due
+    on the simulator's render time, as its `/_sim/config` says, not on Lumenfall's minute."""
+    from runner.sim.config import SimConfig
+    from runner.sim.serve import running_server
+
+    import threading
+
+    config = SimConfig.from_dict({"render_time": 3.0, "jitter": 0.0})  # a check under a second is not shown
+    checks: list[float] = []
+    seen = threading.Event()
+
+    def progress(stats: Any) -> None:  # the first check scheduled is all this asks: the run is let go then
+        if stats.next_check is not None:
+            checks.append(stats.next_check)
+            seen.set()
+
+    with running_server(config) as url:
+        monkeypatch.setenv("LUMENFALL_BASE_URL", url)
+        m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), provider="lumenfall", sim={},
+                           run={"concurrency": 2})
+        api.run(m, options=RunOptions(), report=False, on_progress=progress, detach=seen)
+    assert checks and checks[0] < 5, checks
+
+
+def test_sim_serve_says_how_to_point_a_run_at_it() -> None:
+    from runner.sim.serve import pointing_at
+
+    said = pointing_at("http://127.0.0.1:8000/v1", keyed=False)
+    assert "LUMENFALL_BASE_URL=http://127.0.0.1:8000/v1" in said and "any LUMENFALL_API_KEY" in said
+    assert "`provider: sim` with `base_url: http://127.0.0.1:8000/v1`" in said
+    keyed = pointing_at("http://127.0.0.1:8000/v1", keyed=True)
+    assert "LUMENFALL_API_KEY set to the --api-key" in keyed and "SIM_API_KEY set to the --api-key" in keyed
