@@ -553,7 +553,11 @@ def diff(
         if gone is not None:  # said before anything else: `run` and `retry` refuse it
             field = (plan_mod.outputs_field(p.manifest),)
             warnings = (p.manifest.warning(field, f"{gone} (`run` and `retry` refuse until then)"), *warnings)
-        d = plan_mod.diff(p, stored, previous, force=force, retry=retry, sent_again_by=_sent_again_by)
+        # videos of this state's whose record it lost (restored from an earlier backup): cached, as a run records them
+        fresh = [j for j in p.jobs if j.hash not in stored or stored[j.hash].state == "planned"]
+        adopted = {} if force else resume.adoptable(store, fresh, store.jobs_by_hash([j.hash for j in fresh]))
+        d = plan_mod.diff(p, stored, previous, force=force, retry=retry, sent_again_by=_sent_again_by,
+                          adopted=adopted)
         # a done job's recorded take stays, its poster with it, but for a job re-rendered (--force, a simulator's
         # video at another endpoint)
         sent = d.to_send(p.jobs)

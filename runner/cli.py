@@ -323,6 +323,9 @@ def _plan_json(plan: Plan, diff: Any) -> dict[str, Any]:
             # of the settled jobs of unknown outcome, those the run looks up by key in the provider's request log
             # (no cost), collecting what it finds: `retry --unknown` (in settled_sent_by) sends again those not found
             "looked_up": len(diff.looked_up),
+            # of cached, the jobs this state never recorded whose video a run of it made (its record lost, a state.db
+            # restored from an earlier backup): a run records them done from their sidecars, paying nothing
+            "adopted": diff.adopted,
             "made_by_simulator_elsewhere": _elsewhere(diff),
         },
         "left_in_flight": _left_json(diff.left_behind if diff else None),
@@ -666,7 +669,7 @@ def _print_totals(plan: Plan, diff: Any, *, force: bool = False, retry: str | No
         mode = " with --force" if force else f" as `gridrun {retry}`" if retry else ""
         again = f" ({diff.retried:,} of them settled, sent again: paid again)" if diff.retried else ""
         out.print(f"against state{mode}: {diff.new:,} to submit ({usd_text(pay)}){again}, "
-                  f"{diff.cached:,} cached, "
+                  f"{diff.cached:,} cached{_adopted_note(diff)}, "
                   + (f"{diff.refetch:,} to fetch again ($0.00), " if diff.refetch else "")
                   + f"{diff.in_flight:,} in flight, {diff.settled:,} settled"
                   + _settled_note(plan, diff, "gridrun run --force" if force else f"gridrun {retry}" if retry else
@@ -1148,7 +1151,7 @@ def _run(args: argparse.Namespace, manifest: Manifest, progress: Any, **extra: A
                  or diff.forced):
         # a job --force sends again is not new: it was made (or tried) before, and is paid again
         forced = f"{diff.forced} forced (sent again: paid again), " if diff.forced else ""
-        err.print(f"plan against state: {diff.new - diff.forced} new, {forced}{diff.cached} cached, "
+        err.print(f"plan against state: {diff.new - diff.forced} new, {forced}{diff.cached} cached{_adopted_note(diff)}, "
                   + (f"{diff.refetch} to fetch again, " if diff.refetch else "") + f"{diff.in_flight} in flight, "
                   f"{diff.settled} settled, "
                   + (f"{_renamed(diff.renamed)}, " if diff.renamed else "")
@@ -1328,6 +1331,15 @@ def _kept_where(kept: Sequence[str], each: str) -> str:
     """Where the files of `kept` (paths under .runs/superseded/<job>/<digest>/) were kept: the path of one, else
     the folder of them all (a folder per job and `each`)."""
     return visible(kept[0] if len(kept) == 1 else f"{Path(kept[0]).parent.parent.parent}/ (a folder per job and {each})")
+
+
+def _adopted_note(diff: Any) -> str:
+    """What the plan's cached count says of the videos a run records done from their sidecars (`Diff.adopted`)."""
+    n = diff.adopted
+    if not n:
+        return ""
+    return (f" ({n:,} of them made by this state, whose record of {'it' if n == 1 else 'them'} is gone: a state.db "
+            "restored from an earlier backup; recorded done from the sidecars, paying nothing)")
 
 
 def _foreign_note(kept: Sequence[str]) -> str:
