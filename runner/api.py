@@ -564,6 +564,10 @@ def diff(
         again = {j.output_str for j in sent}
         aside = kept_aside(p.sidecared, p.posters, skip_videos={*d.verified, *d.altered},
                            skip_posters=() if force else d.verified - again, renders=store.renders)
+        if force and aside.unrecorded:  # this state's own videos, their record lost, which --force renders again
+            own = resume.own_videos(store, aside.unrecorded)
+            if own:
+                aside = aside._replace(unrecorded=tuple(v for v in aside.unrecorded if v not in own), own=own)
         last = store.latest_run(p.manifest.name)
         above = None if last is None else store.billed_above(last)
         # said of the jobs a run would send alone: one cached (a file saved back as the run that made it had it)

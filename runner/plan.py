@@ -610,6 +610,11 @@ def overwrites(plan: Plan, diff: Diff | None) -> list[str]:
         warnings.append(m.warning(field, f"a job would write over {first}{more}, a video of gridrun's that this state "
                                          "did not render (another state's run wrote it: another state_dir, a copied "
                                          f"project, a state begun again): {then}"))
+    if aside.own:
+        first, more = aside.own[0], _more(aside.own)
+        warnings.append(m.warning(field, f"a job would write over {first}{more}, a video a run of this state made "
+                                         "whose record it lost (a state.db restored from an earlier backup), which "
+                                         f"--force renders again: {then}"))
     if aside.images:
         first, more = aside.images[0], _more(aside.images)
         warnings.append(m.warning(field, f"a job's poster would replace {first}{more}, an image with no poster mark "

@@ -172,6 +172,23 @@ def adoptable(store: Store, jobs: Sequence[Job], found: Mapping[str, Any]) -> di
     return out
 
 
+def own_videos(store: Store, videos: Sequence[str]) -> tuple[str, ...]:
+    """Of `videos` (paths with a sidecar of gridrun's beside each), those whose sidecar's idempotency key is the one
+    this state gives the attempt and job it names (`adoptable`'s proof of the key; the video is not hashed): what a
+    run of this state made, though the state has no record of it (restored from an earlier backup)."""
+    if store.schema < KEYS_SALTED_AT:
+        return ()
+    salt = store.key_salt()
+    out = []
+    for video in videos:
+        doc = gridrun_sidecar(Path(video))
+        attempt = doc.get("attempt") if doc is not None else None
+        if doc is not None and type(attempt) is int and attempt >= 1 and (
+                doc.get("idempotency_key") == idempotency_key(doc["hash"], attempt, salt)):
+            out.append(video)
+    return tuple(out)
+
+
 def own_sidecar(job: Job, salt: str) -> dict[str, Any] | None:
     """The sidecar of gridrun's beside `job.output` when it proves the video there this state's take of the job:
     it names the job's hash, a render (provider id), and the idempotency key that the state whose key salt is

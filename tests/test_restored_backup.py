@@ -18,6 +18,7 @@ from execkit import sim_provider, stats, write_manifest
 from runner import api
 from runner.cli import main
 from runner.executor import RunOptions
+from runner.plan import overwrites
 from runner.state import idempotency_key
 
 SIM = {"render_time": 0.05, "jitter": 0.0, "honour_idempotency": False}
@@ -115,9 +116,13 @@ def test_retry_adopts_them_too_and_force_sends_them_again(tmp_path: Path) -> Non
     assert forced is not None and forced.adopted == 0 and forced.new == 4
     tmp2 = tmp_path / "again"
     tmp2.mkdir()
-    m2, prov2, _ = _restored(tmp2)
+    m2, prov2, made2 = _restored(tmp2)
     d = api.diff(m2, force=True)
     assert d is not None and d.adopted == 0 and d.new == 4
+    # told as this state's own, not as another state's
+    assert not d.aside.unrecorded and sorted(d.aside.own) == sorted(map(str, made2)), d.aside
+    said = " ".join(overwrites(api.plan(m2), d))
+    assert "did not render" not in said and "a run of this state made whose record it lost" in said, said
     assert api.run(m2, provider=prov2, report=False, options=RunOptions(force=True)).exit_code == 0
     assert stats(prov2)["creates"] == 8 and not _events(tmp2, "adopted")
     assert _superseded(tmp2)  # the earlier videos kept before the new ones took their place
@@ -150,6 +155,7 @@ def test_a_video_short_of_the_proofs_is_sent_again_as_before(tmp_path: Path, spo
     spoil(made[0])
     d = api.diff(m)
     assert d is not None and d.adopted == 1 and d.new == 1 and d.cached == 3, d
+    assert d.aside.unrecorded == (str(made[0]),) and not d.aside.own  # warned of as before
     result = api.run(m, provider=prov, report=False)
     assert result.exit_code == 0 and result.stats.counts["done"] == 4
     assert stats(prov)["creates"] == 5  # the spoiled one sent again; the other adopted
