@@ -1160,6 +1160,9 @@ def _run(args: argparse.Namespace, manifest: Manifest, progress: Any, **extra: A
         _warn_billed_above(diff, sum(j.cost_micros for j in diff.to_send(plan.jobs)))
     if extra.get("retry_unknown") and diff and diff.unknown:  # none: nothing is sent that may pay twice
         err.print(_unknown_warning(diff.unknown))
+    # the idempotency keys of the videos this state made whose record it lost that --force renders again: kept
+    # aside by the run as any take the state has no record of, and told apart at its end (`_own_kept`)
+    own_keys = _sidecar_keys(diff.aside.own) if diff else frozenset()
     progress.total = len(plan.jobs)
     with progress:
         result = api.run(plan, options=_options(args, **extra), on_progress=progress.update, argv=args.argv,
@@ -1172,6 +1175,9 @@ def _run(args: argparse.Namespace, manifest: Manifest, progress: Any, **extra: A
         unrecorded = [relpath(p, Path.cwd()) for p in result.unrecorded_kept]
         progress.final(result.stats, report=report, videos=f"{rel}/", status=result.status, exit_code=result.exit_code,
                        altered_kept=kept, foreign_kept=foreign, unrecorded_kept=unrecorded)
+        # of those, the ones this state made (told apart only where --force sent such a video's job again)
+        own = [relpath(p, Path.cwd()) for p in result.unrecorded_kept if own_keys and _sidecar_keys((p,)) & own_keys]
+        unrecorded = [p for p in unrecorded if p not in own]
     with _closing(result.exit_code):  # a reader that never reads them holds the command until a signal
         if report and not progress.json_lines:
             out.print(f"report: {visible(report)}", markup=False, highlight=False)
@@ -1186,6 +1192,8 @@ def _run(args: argparse.Namespace, manifest: Manifest, progress: Any, **extra: A
             err.print(_foreign_note(foreign), markup=False, highlight=False)
         if unrecorded:
             err.print(_unrecorded_note(unrecorded), markup=False, highlight=False)
+        if own:
+            err.print(_own_kept_note(own), markup=False, highlight=False)
         _say_end(args, plan, result,
                  retry="--unknown" if extra.get("retry_unknown") else bool(extra.get("retry_failed")))
     return result.exit_code
@@ -1340,6 +1348,23 @@ def _adopted_note(diff: Any) -> str:
         return ""
     return (f" ({n:,} of them made by this state, whose record of {'it' if n == 1 else 'them'} is gone: a state.db "
             "restored from an earlier backup; recorded done from the sidecars, paying nothing)")
+
+
+def _sidecar_keys(videos: Iterable[str | Path]) -> frozenset[str]:
+    """The idempotency keys the sidecars of gridrun's beside `videos` name (a kept take's, beside it)."""
+    from .outputs import gridrun_sidecar
+
+    docs = (gridrun_sidecar(Path(v)) for v in videos)
+    return frozenset(str(d["idempotency_key"]) for d in docs if d is not None and d.get("idempotency_key"))
+
+
+def _own_kept_note(kept: Sequence[str]) -> str:
+    """One line for the videos a run of this state made, whose record a state.db restored from an earlier backup
+    lost, that a --force run rendered again (`kept`: where each was kept)."""
+    one = len(kept) == 1
+    return (f"{len(kept):,} video{'' if one else 's'} this state made, whose record a state.db restored from an "
+            f"earlier backup lost, {'was' if one else 'were'} where a job's video went: kept in "
+            f"{_kept_where(kept, 'video')} before this run's took {'its' if one else 'their'} place")
 
 
 def _foreign_note(kept: Sequence[str]) -> str:

@@ -106,7 +106,9 @@ def test_videos_a_restored_state_lost_the_record_of_are_adopted_not_paid_again(
         assert row["cost_usd"] == sides[video]["cost_usd"]
 
 
-def test_retry_adopts_them_too_and_force_sends_them_again(tmp_path: Path) -> None:
+def test_retry_adopts_them_too_and_force_sends_them_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """`retry` sends again only settled jobs: a video this state made is adopted as by `run`. `--force` renders
     every job again, as asked: sent, its earlier video kept aside first."""
     m, prov, _ = _restored(tmp_path)
@@ -123,9 +125,13 @@ def test_retry_adopts_them_too_and_force_sends_them_again(tmp_path: Path) -> Non
     assert not d.aside.unrecorded and sorted(d.aside.own) == sorted(map(str, made2)), d.aside
     said = " ".join(overwrites(api.plan(m2), d))
     assert "did not render" not in said and "a run of this state made whose record it lost" in said, said
-    assert api.run(m2, provider=prov2, report=False, options=RunOptions(force=True)).exit_code == 0
-    assert stats(prov2)["creates"] == 8 and not _events(tmp2, "adopted")
+    monkeypatch.chdir(tmp2)
+    capsys.readouterr()
+    assert main(["run", str(m2), "--force", "--no-report"]) == 0
+    said = " ".join(capsys.readouterr().err.split())
+    assert not _events(tmp2, "adopted") and len(_events(tmp2, "submitting")) == 2 + 4  # run 1, then all four
     assert _superseded(tmp2)  # the earlier videos kept before the new ones took their place
+    assert "did not render" not in said and "2 videos this state made, whose record a state.db restored" in said, said
 
 
 def _other_salt(video: Path) -> None:
