@@ -461,7 +461,9 @@ def transport_error(exc: BaseException, *, op: str, create: bool, secret: str | 
         said = redact(reason, secret) if reason else redact(f"{type(exc).__name__}: {exc}" if str(exc) else
                                                            type(exc).__name__, secret)
         via = f" through the proxy {route.label}" if route is not None else ""
-        return ConnectError(f"{op}: could not connect{_host_of(exc)}{via} ({said}); the request was not sent")
+        plain = ("; the server there answers in plain HTTP, not HTTPS: write its base URL with http://"
+                 if reason and "WRONG_VERSION_NUMBER" in reason and route is None else "")
+        return ConnectError(f"{op}: could not connect{_host_of(exc)}{via} ({said}); the request was not sent{plain}")
     if isinstance(exc, httpx.TooManyRedirects) and not create:  # only a download follows redirects
         return ServerError(f"{op}: the video's URL redirects in a loop ({MAX_REDIRECTS} redirects followed)",
                            code="REDIRECT_LOOP")

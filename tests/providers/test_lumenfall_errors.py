@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any, Callable
 
@@ -314,6 +315,40 @@ async def test_a_real_refused_connection_is_a_connect_error(key: str) -> None:
     async with provider.client(timeout=2.0) as client:
         with pytest.raises(ConnectError):
             await provider.submit(client, dict(BODY))
+
+
+@pytest.mark.anyio
+async def test_https_to_a_server_answering_plain_http_says_to_write_http(key: str) -> None:
+    """A base URL written https:// for a server that speaks plain HTTP (a served simulator, a local gateway): the
+    TLS library's "wrong version number" is followed by what it means and what to write."""
+    import socket
+    import threading
+
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def answer() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = server.accept()
+                with conn:
+                    conn.recv(4096)  # the TLS hello, which a plain HTTP server answers as a bad request
+                    conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    try:
+        provider = get_provider("lumenfall", base_url=f"https://127.0.0.1:{port}/v1")
+        async with provider.client(timeout=5.0) as client:
+            with pytest.raises(ConnectError) as info:
+                await provider.submit(client, dict(BODY))
+    finally:
+        with contextlib.suppress(OSError):
+            server.shutdown(socket.SHUT_RDWR)  # wakes the accept() the thread waits in
+        server.close()
+        thread.join(timeout=5)
+    assert "the request was not sent; the server there answers in plain HTTP, not HTTPS: write its base URL with " \
+           "http://" in str(info.value), info.value
 
 
 @pytest.mark.anyio
