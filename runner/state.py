@@ -889,23 +889,63 @@ def _left_by_state_of(path: Path, outputs_dir: Path) -> tuple[str, Path] | None:
     return None if left is None else (writer["state_dir"], left)
 
 
+def _holds_no_state(path: Path) -> bool:
+    """The state file `path` is SQLite's header alone (one page: no table, no schema version) with no write-ahead
+    log beside it that holds more: as gridrun makes a new state file (`_make_whole`). A state whose first run was
+    killed before SQLite's first checkpoint lives in its write-ahead log (state.db-wal) alone, so the file is this
+    again once that log is lost (a backup or a sync of the file alone, a clean-up of temporary files). Read from
+    the header's own fields (page size at byte 16, schema cookie at 40, user_version at 60), not by SQLite, which
+    would make a log and its index beside the file as it opened it."""
+    real = real_state_file(path)
+    try:
+        with open(real, "rb") as f:
+            header = f.read(100)
+            size = os.fstat(f.fileno()).st_size
+        wal = real.with_name(real.name + "-wal")
+        if os.path.exists(wal) and os.path.getsize(wal):
+            return False
+    except OSError:
+        return False
+    if len(header) < 100 or not header.startswith(b"SQLite format 3\x00"):
+        return False
+    page = int.from_bytes(header[16:18], "big")
+    page = 65536 if page == 1 else page
+    return size <= page and not any(header[40:44]) and not any(header[60:64])
+
+
 def check_not_lost(path: Path, outputs_dir: Path | None) -> None:
-    """Refuse the state file `path`, not there, when the output folder `outputs_dir` of the manifest it is opened
-    for holds what runs recorded in a state at this very path left (`left_by_runs`), and its lock file
+    """Refuse the state file `path`, not there, or there but holding no state (SQLite's header alone, its
+    write-ahead log not there: `_holds_no_state`), when the output folder `outputs_dir` of the manifest it is
+    opened for holds what runs recorded in a state at this very path left (`left_by_runs`), and its lock file
     (`outputs_writer`) says such a run wrote it last: the state's disk not mounted, its folder wiped (a tmpfs) or
-    moved; read as new, it would have every job sent, and paid for, again. Another state's runs (another
-    `state_dir:`, a project copied) are no evidence: their videos are kept aside (`keep_file`), as `plan` warns.
-    Removing the lock file starts over knowingly.
+    moved, its write-ahead log lost; read as new, it would have every job sent, and paid for, again. A run takes
+    that lock only once its state is written, so a header-only file of a run killed as it made the state, after
+    a start over (that lock removed), is new. Another state's runs (another `state_dir:`, a project copied) are
+    no evidence: their videos are kept aside (`keep_file`), as `plan` warns. Removing the lock file starts over
+    knowingly.
 
     :raises StateError: it is.
     """
-    if outputs_dir is None or os.path.lexists(path):
+    if outputs_dir is None:
+        return
+    there = os.path.lexists(path)
+    if there and not _holds_no_state(path):
         return
     found = _left_by_state_of(path, outputs_dir)
     if found is None:
         return
     state_dir, left = found
     lock = outputs_dir / ".runs" / "lock"
+    if there:
+        wal = real_state_file(path).name + "-wal"
+        raise StateError(
+            f"{path}: the state file holds no state (SQLite's header alone): its write-ahead log {wal} is not "
+            f"there, which held all a run recorded until SQLite copied it into the file, yet runs it recorded "
+            f"left their files in {outputs_dir} ({left.relative_to(outputs_dir)}, ...), and {lock} says a run of "
+            f"the state in {state_dir} wrote them last: the log lost (a backup or sync of state.db alone, a "
+            "clean-up of temporary files)? Read as new, it would have every job sent, and paid for, again. Put "
+            f"{wal} back beside it, or restore both from a backup; or, to start over knowingly (every job sent "
+            f"and paid for again), remove it and {lock}")
     raise StateError(
         f"{path}: the state file is not there, yet runs it recorded left their files in {outputs_dir} "
         f"({left.relative_to(outputs_dir)}, ...), and {lock} says a run of the state in {state_dir} wrote "
