@@ -5,6 +5,7 @@ failure to draw a view is recorded as an error, never raised into the run.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable, MutableSequence, Sequence
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import anyio
 
 from .entry import interruptible
+from .errors import GridrunError
 from .limits import FILES_RAN_OUT, open_files_fix, too_many_open_files
 from .outputs import write_problem
 from .state import Store
@@ -139,6 +141,10 @@ class LiveViews:
             return written
         except OSError as exc:  # a full disk, no permission: the file, and what to do
             self.report_error = f"report not written: {write_problem(exc)}"
+        except GridrunError as exc:  # said whole, as the command says it (the state file damaged, named)
+            self.report_error = f"report not written: {exc}"
+        except sqlite3.Error as exc:  # the state store's, as it says it
+            self.report_error = f"report not written: {self.store.store_problem(exc)}"
         except Exception as exc:  # a report is a view: the paid work is done and recorded
             self.report_error = f"report not written: {type(exc).__name__}: {exc}"
         except KeyboardInterrupt:  # Ctrl-C once the run has ended: the report is left, the run's outcome stands

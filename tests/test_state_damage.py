@@ -3,6 +3,8 @@ disk: every command names the file and says what happened and what to do, and no
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -77,3 +79,98 @@ def test_a_state_file_holding_its_header_alone_is_new_once_the_output_folders_lo
     assert api.diff(api.plan(m)) is None
     assert api.run(m, report=False).exit_code == 0
 
+
+
+def _damage_page(db: Path, table_or_index: str) -> int:
+    """Overwrite the first page of `table_or_index` in the state file `db` (no write-ahead log beside it) with junk,
+    as a disk error or a copy that went wrong leaves it; returns the page's number."""
+    with closing(sqlite3.connect(db)) as conn:
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        page = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", (table_or_index,)).fetchone()[0]
+    with open(db, "r+b") as f:
+        f.seek((page - 1) * page_size)
+        f.write(bytes(range(256)) * (page_size // 256))
+    return page
+
+
+def _finished(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Any, Path]:
+    """A project whose run ended, its state checkpointed into state.db (no write-ahead log beside it)."""
+    m = write_manifest(tmp_path, n_seeds=1)
+    prov = sim_provider(m)
+    monkeypatch.setattr(api, "_provider", lambda p: prov)
+    assert api.run(m, report=False).exit_code == 0
+    db = tmp_path / ".gridrun" / "state.db"
+    assert not (db.parent / "state.db-wal").exists()
+    return m, prov, db
+
+
+def _runs(db: Path) -> int:
+    with closing(sqlite3.connect(db)) as conn:
+        return int(conn.execute("SELECT count(*) FROM runs").fetchone()[0])
+
+
+@pytest.mark.parametrize("where", ["events_stops", "sqlite_autoindex_attempts_1", "jobs_state"])
+def test_a_state_file_damaged_past_its_first_pages_is_refused_by_run_and_named_by_every_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], where: str
+) -> None:
+    """A page of an index overwritten (a disk error, a copy that went wrong): `run` and `retry` check the file as
+    they open it and refuse it, writing nothing and sending nothing; a command that only reads it (a `cancel` with
+    nothing in flight too) and meets the damage names the file and says it is damaged, with how to recover, not
+    "check that the folder is writable"."""
+    from runner.cli import main
+    m, prov, db = _finished(tmp_path, monkeypatch)
+    creates, runs = stats(prov)["creates"], _runs(db)
+    _damage_page(db, where)
+    lock = tmp_path / "outputs" / "t" / ".runs" / "lock"
+    capsys.readouterr()
+    for argv in (["run"], ["retry"], ["run", "--force", "--no-report"]):
+        assert main([argv[0], str(m), *argv[1:]]) == 1, argv
+        err = " ".join(capsys.readouterr().err.split())
+        assert f"{db}: the state file is damaged (" in err, (argv, err)
+        assert "Restore state.db from a backup" in err and f"remove it and {lock}" in err, (argv, err)
+        assert "writable" not in err and "Traceback" not in err, (argv, err)
+    for argv in (["status"], ["status", "--runs"], ["report"], ["export"], ["plan"], ["cancel"]):
+        code = main([argv[0], str(m), *argv[1:]])
+        err = " ".join(capsys.readouterr().err.split())
+        if code:  # the command met the damage
+            assert code == 1 and f"{db}: the state file is damaged (" in err, (argv, err)
+            assert "Restore state.db from a backup" in err and "writable" not in err, (argv, err)
+    assert stats(prov)["creates"] == creates and runs == 1  # nothing sent
+    with closing(sqlite3.connect(db)) as conn:  # no run recorded in it: the runs table is whole
+        assert conn.execute("SELECT count(*) FROM runs").fetchone()[0] == runs
+    db.unlink()
+    lock.unlink()
+    assert main(["run", str(m), "--no-report"]) == 0 and _runs(db) == 1
+
+
+def test_a_damaged_state_the_report_meets_is_named_as_damaged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The report of a run that could not read its state (damaged meanwhile) says so as the state store does:
+    the file, damaged, and how to recover; not the name of SQLite's exception class."""
+    from runner.live import LiveViews
+    from runner.state import Store
+    _, _, db = _finished(tmp_path, monkeypatch)
+
+    def report(final: bool) -> Path:
+        err = sqlite3.DatabaseError("database disk image is malformed")
+        err.sqlite_errorcode = sqlite3.SQLITE_CORRUPT  # type: ignore[attr-defined]
+        raise err
+
+    with Store(db, outputs_dir=tmp_path / "outputs" / "t") as store:
+        live = LiveViews(store, report=report, posters=None, report_every=60.0, errors=[], clock=lambda: 0.0)
+        assert live.final_report() is None
+    assert live.report_error is not None and "DatabaseError" not in live.report_error
+    assert live.report_error.startswith(f"report not written: {db}: the state file is damaged (database disk "
+                                        "image is malformed)"), live.report_error
+
+
+def test_a_damaged_state_met_outside_its_store_is_said_as_damaged_not_as_a_folder_to_make_writable() -> None:
+    """SQLite's SQLITE_CORRUPT reaching the command line without the store that met it (which names the file):
+    said as a damaged state file, with how to recover, not as a folder to make writable."""
+    from runner.cli import _error_lines
+    err = sqlite3.DatabaseError("database disk image is malformed")
+    err.sqlite_errorcode = sqlite3.SQLITE_CORRUPT  # type: ignore[attr-defined]
+    [line] = _error_lines(err, "status")
+    assert "the file is damaged: a copy or sync that stopped midway, or a disk error" in line, line
+    assert "Restore state.db from a backup" in line and "writable" not in line, line
