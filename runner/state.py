@@ -19,6 +19,7 @@ import math
 import os
 import re
 import secrets
+import shutil
 import socket
 import sqlite3
 import sys
@@ -456,12 +457,32 @@ def is_busy(exc: BaseException) -> bool:
     return getattr(exc, "sqlite_errorcode", 0) & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
-def remedy(exc: sqlite3.Error, *, lock: str | None = None) -> str:
+# Free space below which SQLite's I/O error is taken for a full disk: it says "disk I/O error", not "database or disk
+# is full", when it cannot grow the write-ahead log's index (state.db-shm, 32 KiB at a time) or map it.
+NEARLY_FULL = 1024 * 1024
+
+
+def _full_disk(folder: Path | None) -> str | None:
+    """What to do when the disk holding the state folder `folder` is all but full (less than NEARLY_FULL free):
+    the folder, the bytes free, to free space; else None (not known, or room enough)."""
+    if folder is None:
+        return None
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return None
+    return f"the disk holding {folder} is full ({free:,} bytes free): free space on it" if free < NEARLY_FULL else None
+
+
+def remedy(exc: sqlite3.Error, *, lock: str | None = None, folder: Path | None = None) -> str:
     """What to do about the state store's error `exc`. `lock`: who holds gridrun's runner lock of the state
-    (`Store.lock_note`), which tells a state held by another gridrun run from one held by another program."""
+    (`Store.lock_note`), which tells a state held by another gridrun run from one held by another program.
+    `folder`: the folder of the state file, whose disk an I/O error may have found full (`_full_disk`)."""
     code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
     if code == sqlite3.SQLITE_FULL:
         return "free space on its disk"
+    if code == sqlite3.SQLITE_IOERR and (full := _full_disk(folder)) is not None:
+        return full
     if code == sqlite3.SQLITE_CORRUPT:  # the file named by the store where it can (`Store.damaged_error`)
         return (f"{DAMAGED_CAUSE}. Restore state.db from a backup (the videos and their sidecars are untouched); "
                 f"or, to start over knowingly (every job sent and paid for again), {START_OVER_ANYWHERE}")
@@ -1102,7 +1123,7 @@ class Store:
         another program's write transaction): the file, what SQLite said, that nothing was sent, what to do."""
         if _damaged(exc):
             return self._damaged_error(exc)
-        what = remedy(exc, lock=self.lock_note())
+        what = self._remedy(exc)
         if self.readonly:  # status, report, export: nothing to send
             return StateError(f"{self.path}: cannot open state: {exc}; {what}")
         return StateError(f"{self.path}: cannot open state: {exc}; nothing was sent: {what}, then "
@@ -1218,7 +1239,9 @@ class Store:
         except sqlite3.DatabaseError as exc:
             if _damaged(exc):
                 raise self._damaged_error(exc) from exc
-            raise StateError(f"{self.path}: not a gridrun state file ({exc})") from exc
+            if getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_NOTADB:
+                raise StateError(f"{self.path}: not a gridrun state file ({exc})") from exc
+            raise self._cannot_open(exc) from exc  # a full disk, a disk error, a folder it cannot lock in
         self._refuse_foreign(version, tables)
         if version > len(_MIGRATIONS):
             raise StateError(
@@ -1261,7 +1284,7 @@ class Store:
         """The state store's error `exc`, met reading it (nothing sent for it): the file, what happened, what to do."""
         if _damaged(exc):
             return self.damaged_text(exc)
-        return f"the state store {self.path} cannot be used: {exc}; {remedy(exc, lock=self.lock_note())}"
+        return f"the state store {self.path} cannot be used: {exc}; {self._remedy(exc)}"
 
     def unwritable(self, exc: sqlite3.Error) -> StateWriteError:
         """The error that ends a run whose state could not be written (`exc`, a full disk, an I/O error)."""
@@ -1271,7 +1294,7 @@ class Store:
         return StateWriteError(
             f"the state store {self.path} cannot be used: {exc}; the run stopped sending jobs. Those it sent go "
             f"on at the provider, and none was paid twice (each was recorded before it was sent): "
-            f"{remedy(exc, lock=self.lock_note())}, then `gridrun run` again, which collects them at no new cost"
+            f"{self._remedy(exc)}, then `gridrun run` again, which collects them at no new cost"
         )
 
     def unusable(self, exc: sqlite3.Error, *, then: str = "run") -> StateError:
@@ -1280,7 +1303,7 @@ class Store:
         if _damaged(exc):
             return StateError(f"{self.damaged_text(exc)}. Nothing was sent")
         return StateError(f"the state store {self.path} cannot be used: {exc}; nothing was sent: "
-                          f"{remedy(exc, lock=self.lock_note())}, then `gridrun {then}` again")
+                          f"{self._remedy(exc)}, then `gridrun {then}` again")
 
     def cancel_unwritable(self, exc: sqlite3.Error, *, sent: Sequence[str]) -> StateWriteError:
         """The error that ends a `gridrun cancel` whose state could not be written (`exc`): the file, what
@@ -1298,7 +1321,7 @@ class Store:
         if _damaged(exc):
             return StateWriteError(f"{self.damaged_text(exc, sent=True)}. As for the cancel, {what}")
         return StateWriteError(
-            f"the state store {self.path} cannot be used: {exc}; {what}: {remedy(exc, lock=self.lock_note())}, "
+            f"the state store {self.path} cannot be used: {exc}; {what}: {self._remedy(exc)}, "
             f"then `gridrun cancel` again, which asks the provider what became of {it} and records that "
             "(as `gridrun run` does)"
         )
@@ -1306,6 +1329,10 @@ class Store:
     def _lock_free(self) -> bool:
         """No runner holds this state folder's runner lock now (`runner_lock_free`): the runs read from it ask."""
         return runner_lock_free(self.real.with_name("lock"))
+
+    def _remedy(self, exc: sqlite3.Error) -> str:
+        """What to do about the state store's error `exc` (`remedy`), this state's lock and folder known."""
+        return remedy(exc, lock=self.lock_note(), folder=self.real.parent)
 
     def lock_note(self) -> str:
         """Who holds gridrun's runner lock of this state: this process, another gridrun's (pid), or none."""

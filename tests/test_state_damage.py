@@ -174,3 +174,59 @@ def test_a_damaged_state_met_outside_its_store_is_said_as_damaged_not_as_a_folde
     [line] = _error_lines(err, "status")
     assert "the file is damaged: a copy or sync that stopped midway, or a disk error" in line, line
     assert "Restore state.db from a backup" in line and "writable" not in line, line
+
+
+def _io_error() -> sqlite3.OperationalError:
+    """SQLite's error where it could not grow the write-ahead log's index (state.db-shm) on a disk that is full."""
+    err = sqlite3.OperationalError("disk I/O error")
+    err.sqlite_errorcode = sqlite3.SQLITE_IOERR | (19 << 8)  # type: ignore[attr-defined]  # SQLITE_IOERR_SHMSIZE
+    return err
+
+
+@pytest.mark.parametrize("when", ["new", "ran"])
+def test_a_full_disk_met_as_the_state_is_opened_is_said_as_full_with_the_bytes_free(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], when: str
+) -> None:
+    """A disk with a few KiB free: SQLite makes state.db but cannot grow its state.db-shm, and says only "disk I/O
+    error". Every command says the disk holding the state is full, and how much is free, not "not a gridrun state
+    file" (which has the user move the file aside) nor "check that the folder is writable"."""
+    import shutil
+
+    from runner.cli import main
+    m = write_manifest(tmp_path, n_seeds=1)
+    if when == "ran":
+        assert api.run(m, report=False).exit_code == 0
+    else:
+        (tmp_path / ".gridrun").mkdir()
+        with closing(sqlite3.connect(tmp_path / ".gridrun" / "state.db")) as conn:
+            conn.execute("PRAGMA journal_mode=WAL")
+    db = tmp_path / ".gridrun" / "state.db"
+    real = shutil.disk_usage
+
+    def full(path: str | Path) -> Any:
+        usage = real(path)
+        return type(usage)(usage.total, usage.total - 24_576, 24_576)
+
+    def failing(self: state_mod.Store) -> tuple[int, list[str]]:
+        raise _io_error()
+
+    monkeypatch.setattr(shutil, "disk_usage", full)
+    monkeypatch.setattr(state_mod.Store, "_schema", failing)
+    capsys.readouterr()
+    for argv in (["run", "--no-report"], ["status"], ["plan"], ["report"], ["export"]):
+        code = main([argv[0], str(m), *argv[1:]])
+        err = " ".join(capsys.readouterr().err.split())
+        assert code == 1, (argv, err)
+        assert f"{db}: cannot open state: disk I/O error" in err, (argv, err)
+        assert f"the disk holding {db.parent} is full (24,576 bytes free): free space on it" in err, (argv, err)
+        assert "not a gridrun state file" not in err and "writable" not in err, (argv, err)
+
+
+def test_a_file_sqlite_cannot_read_as_a_database_is_still_not_a_gridrun_state_file(tmp_path: Path) -> None:
+    """What SQLite reads as no database at all (SQLITE_NOTADB) is said as a file that is not gridrun's."""
+    from runner.errors import StateError
+    m = write_manifest(tmp_path, n_seeds=1)
+    (tmp_path / ".gridrun").mkdir()
+    (tmp_path / ".gridrun" / "state.db").write_bytes(b"not a database, a text file: " * 200)
+    with pytest.raises(StateError, match="state.db: not a gridrun state file \\(file is not a database\\)"):
+        api.status(m)
