@@ -230,3 +230,27 @@ def test_a_file_sqlite_cannot_read_as_a_database_is_still_not_a_gridrun_state_fi
     (tmp_path / ".gridrun" / "state.db").write_bytes(b"not a database, a text file: " * 200)
     with pytest.raises(StateError, match="state.db: not a gridrun state file \\(file is not a database\\)"):
         api.status(m)
+
+
+def test_a_state_file_another_program_holds_exclusively_is_said_as_held_not_as_not_gridruns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A database browser (or `PRAGMA locking_mode=EXCLUSIVE`) that wrote to state.db keeps readers out too:
+    SQLite says "database is locked" as the state's version is read. Said as the program to close, not as "not
+    a gridrun state file", which would have the user move the file aside and start over, paying again."""
+    from runner.cli import main
+    m, _, db = _finished(tmp_path, monkeypatch)
+
+    def held(self: state_mod.Store) -> tuple[int, list[str]]:
+        err = sqlite3.OperationalError("database is locked")
+        err.sqlite_errorcode = sqlite3.SQLITE_BUSY  # type: ignore[attr-defined]
+        raise err
+
+    monkeypatch.setattr(state_mod.Store, "_schema", held)
+    capsys.readouterr()
+    for argv in (["status"], ["plan"], ["report"]):
+        assert main([argv[0], str(m)]) == 1, argv
+        err = " ".join(capsys.readouterr().err.split())
+        assert f"{db}: cannot open state: database is locked; another process holds state.db in a write " \
+               "transaction, not a gridrun run" in err, (argv, err)
+        assert "not a gridrun state file" not in err, (argv, err)
