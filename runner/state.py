@@ -991,7 +991,7 @@ def _readonly_uri(path: Path) -> str:
     return uri
 
 
-def _damaged(exc: BaseException) -> bool:
+def _damaged(exc: BaseException | None) -> bool:
     """SQLite read a state file whose pages are not whole (SQLITE_CORRUPT, or an extended code of it): gridrun's,
     damaged."""
     return isinstance(exc, sqlite3.Error) and getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_CORRUPT
