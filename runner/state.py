@@ -1107,6 +1107,12 @@ class Store:
         except BaseException:
             self.db.close()
             raise
+        # The state file as opened, held by a writer to tell, as it closes, whether it was removed meanwhile
+        # (`_write_back`); None where it could not be opened.
+        self._file_fd: int | None = None
+        if not readonly:
+            with suppress(OSError):
+                self._file_fd = os.open(self.real, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
 
     # -- lifecycle ---------------------------------------------------------------------------------
     @contextmanager
@@ -1275,11 +1281,73 @@ class Store:
         self.schema = len(_MIGRATIONS)
 
     def close(self) -> None:
+        """Commit what is deferred and let the file and the runner lock go; a writer's file removed meanwhile is
+        written back first (`_write_back`).
+
+        :raises StateWriteError: the file was removed meanwhile (written back, or not: said which).
+        """
         try:
             self.flush()
+            if self._removed():
+                self._write_back()
         finally:  # a commit that failed (a full disk) still lets the connection and the lock go
             self.db.close()
             self.release_lock()
+            if self._file_fd is not None:
+                os.close(self._file_fd)
+                self._file_fd = None
+
+    def _removed(self) -> bool:
+        """The state file this writer opened is no longer in any folder: removed (its folder wiped, a clean-up)
+        while the store wrote on into it. A file moved (the project renamed) is still in one, and still whole."""
+        if self._file_fd is None:
+            return False
+        try:
+            return os.fstat(self._file_fd).st_nlink == 0
+        except OSError:
+            return False
+
+    def _write_back(self) -> None:
+        """Write the state this writer holds open, its file removed meanwhile, back at its path (its folder made
+        again), or, where another state file is there now, beside it: every record of what the runs paid would
+        otherwise go with the last descriptor, and the next run, finding none, refuse the state as lost or pay
+        for every job again.
+
+        :raises StateWriteError: always: written back (where), or not (why).
+        """
+        target = self.real
+        tmp: Path | None = None
+        try:
+            made = not target.parent.is_dir()
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if made or target.parent.name == DEFAULT_STATE_FOLDER:
+                _keep_out_of_version_control(target.parent)
+            if os.path.lexists(target):  # a new state made there meanwhile: kept as it is
+                target = target.with_name(f"{target.name}.removed-{os.getpid()}")
+            tmp = target.with_name(f".{target.name}.new-{os.getpid()}")
+            tmp.unlink(missing_ok=True)
+            with closing(sqlite3.connect(tmp, isolation_level=None)) as copy:
+                self.db.backup(copy)
+            try:
+                os.link(tmp, target)  # not over a file made there this moment
+            except FileExistsError:
+                raise
+            except OSError:  # a file system without hard links
+                os.rename(tmp, target)
+        except (OSError, sqlite3.Error) as exc:
+            raise StateWriteError(
+                f"{self.path}: the state file was removed while this run went on (its folder wiped, a clean-up?), "
+                f"and what it recorded could not be written back there ({exc}): the videos and their sidecars are "
+                "in the output folder; the jobs still in flight are lost to gridrun") from exc
+        finally:
+            if tmp is not None:
+                with suppress(OSError):
+                    tmp.unlink()
+        where = "there" if target == self.real else f"beside the state file made there since, as {target}"
+        raise StateWriteError(
+            f"{self.path}: the state file was removed while this run went on (its folder wiped, a clean-up?); what "
+            f"it recorded was written back {where} from the file it still held open. Keep whatever removed it "
+            "away from the state folder; `gridrun status` shows the run")
 
     def store_problem(self, exc: sqlite3.Error) -> str:
         """The state store's error `exc`, met reading it (nothing sent for it): the file, what happened, what to do."""

@@ -254,3 +254,41 @@ def test_a_state_file_another_program_holds_exclusively_is_said_as_held_not_as_n
         assert f"{db}: cannot open state: database is locked; another process holds state.db in a write " \
                "transaction, not a gridrun run" in err, (argv, err)
         assert "not a gridrun state file" not in err, (argv, err)
+
+
+def test_a_state_folder_removed_while_a_run_goes_on_is_written_back_and_the_run_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`.gridrun/` removed as a run goes on (a clean-up script, `git clean -fdx`): the run writes on into the file
+    it holds open, then, as it ends, writes that state back where it was and ends with an error saying so (exit
+    1), not "done" and exit 0 with every record of what it paid gone; the next commands read it, and the next run
+    pays for nothing again."""
+    import shutil
+
+    from runner.cli import main
+    m = write_manifest(tmp_path, n_seeds=2, sim={"render_time": 0.3, "jitter": 0})
+    prov = sim_provider(m)
+    monkeypatch.setattr(api, "_provider", lambda p: prov)
+    state = tmp_path / ".gridrun"
+    real_run = api.run
+
+    def wiped(*args: Any, on_progress: Any = None, **kwargs: Any) -> Any:
+        def progress(s: Any) -> None:
+            if s.counts.get("submitted", 0) + s.counts.get("running", 0) and state.exists():
+                shutil.rmtree(state)
+            if on_progress is not None:
+                on_progress(s)
+        return real_run(*args, on_progress=progress, **kwargs)
+
+    monkeypatch.setattr(api, "run", wiped)
+    assert main(["run", str(m), "--no-report"]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"{state / 'state.db'}: the state file was removed while this run went on" in err, err
+    assert "written back there" in err and "Traceback" not in err, err
+    monkeypatch.setattr(api, "run", real_run)
+    creates = stats(prov)["creates"]
+    assert creates == 4
+    snap = api.status(m)
+    assert [j.state for j in snap.jobs] == ["done"] * 4
+    assert main(["run", str(m), "--no-report"]) == 0
+    assert stats(prov)["creates"] == creates  # nothing paid again
