@@ -474,6 +474,28 @@ def _full_disk(folder: Path | None) -> str | None:
     return f"the disk holding {folder} is full ({free:,} bytes free): free space on it" if free < NEARLY_FULL else None
 
 
+def _read_only_file(folder: Path | None) -> str | None:
+    """Which of the state's files this process may not write, when one is there, and how to put it right: SQLite
+    makes `state.db-wal` and `state.db-shm` with the state file's own mode, so a `status` read of a state.db made
+    read-only leaves a read-only `-shm` behind, which refuses every later write after the state.db alone is made
+    writable again. None when each file there is writable (or the folder is not known)."""
+    if folder is None:
+        return None
+    for name in ("state.db", "state.db-wal", "state.db-shm"):
+        path = folder / name
+        try:
+            mode = path.stat().st_mode & 0o7777
+        except OSError:
+            continue
+        if os.access(path, os.W_OK):
+            continue
+        fix = f"make it writable (chmod u+w {typed(path)})"
+        if name == "state.db-shm":  # an index of the -wal SQLite builds again: nothing in it to keep
+            fix += "; or, while no gridrun uses this state, remove it: it holds nothing to keep"
+        return f"{path} is read-only (mode {mode:04o}): {fix}"
+    return None
+
+
 def remedy(exc: sqlite3.Error, *, lock: str | None = None, folder: Path | None = None) -> str:
     """What to do about the state store's error `exc`. `lock`: who holds gridrun's runner lock of the state
     (`Store.lock_note`), which tells a state held by another gridrun run from one held by another program.
@@ -489,6 +511,8 @@ def remedy(exc: sqlite3.Error, *, lock: str | None = None, folder: Path | None =
     if code == sqlite3.SQLITE_IOERR and (limit := _file_size_limit()) is not None:
         return (f"this process may write files of at most {limit} (`ulimit -f`): raise that limit (if it is not "
                 "that, a disk error: check its disk)")
+    if code == sqlite3.SQLITE_READONLY and (read_only := _read_only_file(folder)) is not None:
+        return read_only
     if code == sqlite3.SQLITE_CANTOPEN and files_ran_out():  # SQLite names no cause: the process had no file left
         return open_files_fix()
     if is_busy(exc):

@@ -3,6 +3,7 @@ disk: every command names the file and says what happened and what to do, and no
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -292,3 +293,29 @@ def test_a_state_folder_removed_while_a_run_goes_on_is_written_back_and_the_run_
     assert [j.state for j in snap.jobs] == ["done"] * 4
     assert main(["run", str(m), "--no-report"]) == 0
     assert stats(prov)["creates"] == creates  # nothing paid again
+
+
+@pytest.mark.parametrize(("name", "more"), [
+    ("state.db-shm", "; or, while no gridrun uses this state, remove it: it holds nothing to keep"),
+    ("state.db", ""),
+])
+def test_a_write_refused_by_a_read_only_file_of_the_state_names_that_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, more: str) -> None:
+    """SQLite makes -wal and -shm with the state file's mode: a `status` of a read-only state.db leaves a
+    read-only -shm, which refuses the next run's writes once state.db alone is made writable again. The remedy
+    names the file this process may not write, not "check that the folder and its files are writable"."""
+    from runner.state import remedy
+
+    for each in ("state.db", "state.db-wal", "state.db-shm"):
+        (tmp_path / each).write_bytes(b"")
+    (tmp_path / name).chmod(0o444)
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, m, **kw: Path(p).name != name and real_access(p, m, **kw))
+    exc = sqlite3.OperationalError("attempt to write a readonly database")
+    exc.sqlite_errorcode = sqlite3.SQLITE_READONLY  # type: ignore[attr-defined]
+    said = remedy(exc, folder=tmp_path)
+    assert said == f"{tmp_path / name} is read-only (mode 0444): make it writable (chmod u+w {tmp_path / name}){more}"
+    monkeypatch.setattr(os, "access", real_access)
+    (tmp_path / name).chmod(0o644)
+    monkeypatch.setattr(os, "access", lambda p, m, **kw: True)
+    assert remedy(exc, folder=tmp_path) == "check that the folder and its files are writable and on a local disk"
