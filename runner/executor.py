@@ -92,7 +92,9 @@ HTTP_CONNECTIONS = 12
 UNCLEAR_AFTER = 600.0
 # A pause the provider asks every request to wait (a 429's Retry-After) longer than this is shown in the progress.
 PAUSE_SHOWN = 30.0
-# A provider's clock may be this far behind ours: its request log is read back to this long before an attempt.
+# The request log is read back to this long before an attempt: the provider's clock, and the one that stamps its
+# log, may be this far behind ours beyond what its answers' Date shows (the provider moves the bound back by that,
+# and reads the whole log where no answer gives a Date: `LumenfallProvider._log_bound`).
 LOG_SKEW = 600.0
 # A create a provider that ignores keys has not logged this long past the request timeout was never taken.
 LOG_SETTLE = 5.0
@@ -1327,7 +1329,8 @@ class Executor:
     ) -> tuple[VideoStatus | None, bool]:
         """The job a create with `key` made, looked up in the provider's request log, and whether the log
         answered (False: it could not be asked, or could not tell, so None proves nothing). `sent_at`, when the
-        attempt was recorded: the log is read back to it (less LOG_SKEW, for the provider's clock).
+        attempt was recorded: the log is read back to it (less LOG_SKEW; the provider moves that back by as far as
+        its clock is seen behind ours, so a miss holds whatever its clock says).
 
         `last_sent`, when a create with the key was last sent. A provider that ignores keys makes a second video
         for a second create, so a miss is proof only once that create can no longer be on its way (a gateway

@@ -6,7 +6,9 @@ import base64
 import builtins
 import contextlib
 import dataclasses
+import math
 import os
+import time
 from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
@@ -51,6 +53,12 @@ in ids and URLs by chance."""
 MAX_REPORTED_USD = 1_000_000_000
 """A reported cost above this is no reading of a render's price (it is counted as unreported): in micro-USD it
 would not fit the state's 64-bit integers, nor their sums."""
+CLOCK_SLACK = 5.0
+"""A provider's clock seen this many seconds behind ours, or less, is in step: an answer's Date is whole seconds and
+is stamped before the answer travels, so one in step is seen a second or two behind."""
+CLOCK_STEP = 60.0
+"""How far the provider's clock is behind is counted in steps of this many seconds, so that a lookup's bound moves
+only when the clock is seen a step further behind, not with every answer's travel time."""
 CANCEL_NOT_TAKEN = frozenset({405, 501})
 """The answers to a cancel request of a provider, or gateway, that takes none: Method Not Allowed, Not Implemented."""
 
@@ -90,6 +98,11 @@ class LumenfallProvider:
     `/_sim/config` says): what a render takes there, expected in place of the model's (a served simulator
     renders in a second where the provider takes a minute); None until then, or where it did not say."""
     _sim_asked = False  # the simulator's knobs were asked for (once)
+    behind: float | None = None
+    """How far the provider's clock was seen behind this machine's, in seconds: the most, over the API's answers, that
+    the answer's HTTP `Date` was earlier than this machine's clock as it came (negative: ahead, by the least seen);
+    None while no answer has given a Date. The request log's `created_after` is moved back by it (`_log_bound`)."""
+    _date: tuple[str | None, float | None] = (None, None)  # the last answer's Date, and when it says
 
     def __init__(self, caps: ProviderCaps, *, base_url: str | None = None, name: str = "lumenfall") -> None:
         self.name = name
@@ -304,10 +317,11 @@ class LumenfallProvider:
         url = f"{_api_root(client.base_url)}/v1/requests"
         params: dict[str, Any] = {"idempotency_key": idempotency_key, "limit": 100}
         if created_after is not None:
-            params["created_after"] = int(created_after)
+            params["created_after"] = self._log_bound(created_after, first=True)
         seen = keyed = False  # the log has entries; one of them records an idempotency key
         for _page in range(MAX_LOG_PAGES):
             data = await self._call(client, "GET", url, params=params, op="GET /v1/requests")
+            widened = created_after is not None and self._widened(params, created_after)
             entries = data.get("data")
             if not isinstance(entries, builtins.list):
                 raise ServerError(
@@ -320,6 +334,8 @@ class LumenfallProvider:
             keyed = keyed or any(_records_key(e) for e in entries)
             yield [e for e in entries if _entry_key(e) == idempotency_key]
             if not data.get("has_more"):
+                if widened:
+                    continue  # the same page again, further back: entries the bound left out of it may follow
                 if seen and not keyed:
                     raise NotImplementedError(f"{self.name}'s request log does not record idempotency keys")
                 return
@@ -333,6 +349,36 @@ class LumenfallProvider:
                                   "the log cannot be paged past them")
             params["created_before"] = before
         raise LookupError(f"GET /v1/requests: not found in the newest {MAX_LOG_PAGES} pages; the log goes on")
+
+    def _widened(self, params: dict[str, Any], created_after: float) -> bool:
+        """Whether the request log's `created_after` in `params` had to move back (or go) now that the answer just
+        read may show the provider's clock further behind than it was set for (or never say it); moved if so. Pages
+        come newest first, so the pages read so far lost nothing to the narrower bound: only the last one is read
+        again, with the wider bound, before the log is taken as ended."""
+        if "created_after" not in params:
+            return False
+        wider = self._log_bound(created_after)
+        if wider is not None and wider >= params["created_after"]:
+            return False
+        if wider is None:
+            del params["created_after"]
+        else:
+            params["created_after"] = wider
+        return True
+
+    def _log_bound(self, created_after: float, *, first: bool = False) -> int | None:
+        """`created_after`, a time on this machine's clock, as a `created_after` of the request log, whose entries
+        are stamped by the provider's clock: moved back by as far as that clock was seen behind ours (`behind`, in
+        whole minutes; never forward, for one seen ahead), so that a create it logged is not read past however slow
+        its clock is. A clock seen no more than CLOCK_SLACK behind is taken as in step. None, the whole log, once an
+        answer has come and none gave a Date: how the provider's clock stands is unknown (a log filtered by the key
+        still answers in one page; one that goes on past MAX_LOG_PAGES cannot tell, and the lookup raises
+        LookupError, never a miss). `first`: before any answer, the clock is taken as in step."""
+        if self.behind is None:
+            return int(created_after) if first else None
+        if self.behind <= CLOCK_SLACK:
+            return int(created_after)
+        return int(created_after - CLOCK_STEP * math.ceil(self.behind / CLOCK_STEP))
 
     async def balance(self, client: httpx.AsyncClient) -> Balance:
         """`GET <root>/v1/balance`, a free read of the account's balance (`parse_balance`).
@@ -395,8 +441,15 @@ class LumenfallProvider:
         if not self.simulator and response.headers.get(SIMULATOR_HEADER) == "1":
             self.simulator = True
             await self.simulator_knobs(client)
+        date = response.headers.get("date")
+        if date != self._date[0]:  # answers within a second share their Date: read once
+            self._date = (date, answered_at(response))
+        said = self._date[1]
+        if said is not None:
+            late = time.time() - said
+            self.behind = late if self.behind is None else max(self.behind, late)
         if answered is not None:
-            answered.append(answered_at(response))
+            answered.append(said)
         return decode(response, op=op, create=create, expect_body=expect_body,
                       key_env=self.key_settings() or self.key_env)
 
