@@ -22,6 +22,10 @@ def parse_retry_after(headers: Mapping[str, str], body: Any, *, now: float | Non
     body, top-level or under `"error"`. When several are given the largest one wins: a value that is not
     a number (`inf` and `nan` included), or negative, is ignored; one above a day (even one too large for a
     float) counts as a day (`MAX_SENSIBLE_WAIT`); an HTTP-date in the past means 0.
+
+    An HTTP-date is read against the answer's own `Date` (RFC 9110: the server's clock), where it has one: a
+    provider whose clock is minutes off ours would otherwise be asked again at once, or after hours. Without
+    one, against `now` (default: this machine's clock).
     """
     lowered = {str(k).lower(): str(v) for k, v in headers.items()}
     candidates: list[float] = []
@@ -30,7 +34,8 @@ def parse_retry_after(headers: Mapping[str, str], body: Any, *, now: float | Non
     if value is not None:
         seconds = _number(value)
         if seconds is None:
-            seconds = _http_date(value, time.time() if now is None else now)
+            stamped = _when(lowered.get("date", ""))
+            seconds = _http_date(value, stamped if stamped is not None else time.time() if now is None else now)
         _add(candidates, seconds)
 
     value = lowered.get("retry-after-ms")
@@ -75,6 +80,12 @@ def _number(value: Any) -> float | None:
 
 
 def _http_date(value: str, now: float) -> float | None:
+    when = _when(value)
+    return None if when is None else max(0.0, when - now)
+
+
+def _when(value: str) -> float | None:
+    """An HTTP-date as seconds since the epoch; None for anything else."""
     try:
         when = parsedate_to_datetime(value.strip())
     except (TypeError, ValueError, IndexError, OverflowError):
@@ -83,7 +94,7 @@ def _http_date(value: str, now: float) -> float | None:
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, when.timestamp() - now)
+    return when.timestamp()
 
 
 def _body_values(body: Any) -> list[Any]:

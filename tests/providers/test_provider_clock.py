@@ -1,7 +1,7 @@
 """A provider's clock need not agree with this machine's. Where gridrun sets a time of its own against one the
 provider stamped, it reads the provider's clock off its answers' HTTP `Date`: the request log a lost create is looked
 up in is read back far enough whatever that clock says (a create it logged is never missed, and so never paid
-twice)."""
+twice), and a 429's Retry-After date is a wait counted on the provider's clock."""
 
 from __future__ import annotations
 
@@ -18,8 +18,11 @@ from providers_kit import video
 
 import runner.sim as rsim
 from runner import api
+from runner.errors import RateLimitedError
 from runner.executor import RunOptions
+from runner.providers import get_provider, parse_retry_after
 from runner.providers.lumenfall import LumenfallProvider
+from runner.providers.sim import SimProvider
 from runner.sim.world import World
 
 KEY = "gridrun-cccccccccccccccccccccccc-1"
@@ -128,3 +131,25 @@ async def test_a_clock_in_step_or_ahead_keeps_the_callers_bound(
     async with mock(log_server(skew=skew, logged_at=sent - 700, seen=seen)) as client:
         assert await provider.find_by_key(client, KEY, created_after=sent - 600) is None
     assert _logs(seen) == [str(int(sent - 600))]
+
+
+@pytest.mark.parametrize("skew", [-1200.0, 3600.0])
+def test_a_retry_after_date_is_counted_on_the_answers_own_date(skew: float) -> None:
+    theirs = time.time() + skew
+    headers = {"Date": formatdate(theirs, usegmt=True), "Retry-After": formatdate(theirs + 30, usegmt=True)}
+    assert parse_retry_after(headers, None) == pytest.approx(30, abs=1)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("skew", [-1200.0, 3600.0])
+async def test_a_429_from_a_provider_off_our_clock_asks_the_wait_it_gave(monkeypatch: pytest.MonkeyPatch, skew: float) -> None:
+    skewed_sim(monkeypatch, skew)
+    prov = get_provider("sim", sim_config={"render_time": 0.05, "jitter": 0.0, "script": [
+        {"route": "create", "nth": [1], "fault": "rate_limited", "retry_after": 20, "retry_style": "date"}]})
+    assert isinstance(prov, SimProvider)
+    body = prov.build_request({"prompt": "a fox", "duration": 5, "quality": "540p"}, model="pixverse-v5.6",
+                              idempotency_key=KEY)
+    async with prov.client() as client:
+        with pytest.raises(RateLimitedError) as info:
+            await prov.submit(client, body)
+    assert info.value.retry_after is not None and 19 <= info.value.retry_after <= 22, info.value.retry_after
