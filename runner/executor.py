@@ -204,11 +204,14 @@ class Executor:
         on_output: Callable[[Sequence[Path]], None] | None = None,
         on_balance: Callable[[balance.BalanceCheck], None] | None = None,
         clock: Callable[[], float] = time.time,
+        steady: Callable[[], float] = time.monotonic,
         argv: Sequence[str] = (),
         stop: threading.Event | None = None,
         detach: threading.Event | None = None,
     ) -> None:
-        """`stop`, `detach`: set by another thread, they stop the run as the first and second Ctrl-C do."""
+        """`stop`, `detach`: set by another thread, they stop the run as the first and second Ctrl-C do. `clock`,
+        the wall clock, stamps what the state records; `steady`, which no step of the wall clock moves (NTP, a clock
+        set by hand, a machine resumed), times every wait: polls, the provider's pauses, the jobs' timeouts."""
         self.plan = plan
         self.provider = provider
         self.store = store
@@ -216,6 +219,7 @@ class Executor:
         self.on_progress = on_progress
         self.on_balance = on_balance
         self.clock = clock
+        self.steady = steady
         self.argv = argv
         self.stop, self.detach = stop, detach
         run = dict(plan.manifest.run or {})
@@ -224,11 +228,11 @@ class Executor:
         self.failure_retries = int(options.failure_retries if options.failure_retries is not None
                                    else run.get("failure_retries", 0))
         self.poll_interval = options.poll_interval or run.get("poll_interval")
-        self.renders = RenderTimes(plan, provider.caps, poll_interval=self.poll_interval, clock=clock,
+        self.renders = RenderTimes(plan, provider.caps, poll_interval=self.poll_interval, clock=steady,
                                    provider=provider)
         self.timeout = options.timeout or run.get("timeout")
         self.budget_micros = run_budget(plan, options)
-        self.pacer = Pacer(clock, gate=HTTP_CONNECTIONS)
+        self.pacer = Pacer(steady, gate=HTTP_CONNECTIONS)
         self._stopping: str | None = None
         self.detached = False
         self.started = clock()
@@ -257,11 +261,11 @@ class Executor:
         # an entry of `errors` said of jobs (`_error`) -> its message and the keys of the jobs it names, first first
         self._said_of: dict[str, tuple[str, tuple[str, ...]]] = {}
         self._left_why: dict[int, str] = {}  # job id -> why it was left (`_left`), while it is
-        self._checks: dict[int, float] = {}  # job id -> when its status is next asked, while it waits for that
+        self._checks: dict[int, float] = {}  # job id -> when (`steady`) its status is next asked, while it waits
         # The live report (on_report(run_id, final)) and posters (on_output(new videos)), in worker threads.
         self.live = LiveViews(
             store, report=None if on_report is None else lambda final: on_report(self.run_id, final),
-            posters=on_output, report_every=options.report_every, errors=self.errors, clock=clock,
+            posters=on_output, report_every=options.report_every, errors=self.errors, clock=steady,
         )
         self._reserved = 0
         self._spent = 0
@@ -281,6 +285,9 @@ class Executor:
         self._paused_out: set[int] = set()  # jobs left planned: their timeout passed while a 429's pause held creates
         # job id -> when this run began to send its create: its timeout counts from then (unanswered creates too)
         self._began: dict[int, float] = {}
+        # job id -> when (`steady`) this run committed its attempt, the state's `submitted_at`, until it is followed:
+        # its polls are timed from it, which no step of the wall clock after it moves
+        self._intended: dict[int, float] = {}
         self._interrupted: anyio.Event | None = None  # set by the first Ctrl-C (or `stop`): cuts the waits to send
         # Of them, those still holding their provider slot (`_linger`), each with the scope that stops watching it.
         self._lingering: dict[int, anyio.CancelScope] = {}
@@ -457,7 +464,7 @@ class Executor:
         counts = dict(self.counts)
         total = len(self.states)
         settled = sum(counts[s.value] for s in FINAL)
-        now = self.clock()
+        now = self.steady()
         elapsed, per_minute = self._pace()
         remaining = total - settled
         if self.stopping:
@@ -504,7 +511,7 @@ class Executor:
     def _progress(self, *, force: bool = False) -> None:
         if self.on_progress is None:
             return
-        now = self.clock()
+        now = self.steady()
         if force or now - self._last_progress >= PROGRESS_EVERY:
             self._last_progress = now
             try:
@@ -736,7 +743,7 @@ class Executor:
                 if self.provider.caps.has_list_endpoint and not self.poll_interval:
                     self._poller = ListPoller(
                         self.provider, client, self.pacer, interval=self.renders.list_interval,
-                        before_poll=self.store.flush, on_error=self.errors.append, clock=self.clock,
+                        before_poll=self.store.flush, on_error=self.errors.append, clock=self.steady,
                     )
                 # The run's signal handling is put in place here, in this task, before any task of the group runs:
                 # until it is, a signal raises KeyboardInterrupt (`entry.interrupt`), which asyncio lets out of the
@@ -999,6 +1006,7 @@ class Executor:
             self._set_state(jid, S.SUBMITTING.value)
             try:
                 key = await self._intents.reserve(jid)
+                self._intended[jid] = self.steady()
             except BaseException:  # a detach, a state that cannot be written: the job was not sent, nor reserved
                 self._settle(job, None)
                 self._set_state(jid, before, put_back=True)
@@ -1047,16 +1055,16 @@ class Executor:
         lost = not fresh  # a send of this attempt got no answer (an earlier process's, or a timeout, a reset)
         # The next send goes on the key's account (an earlier one may have made the video, which the key is to
         # bring back), and when the last earlier send of this process that may have made one ended, on the steady
-        # clock (time.monotonic, which no step of the wall clock moves): `_made_by_this_send`.
+        # clock (`steady`, which no step of the wall clock moves): `_made_by_this_send`.
         on_key, since = resent, None
         # The job's timeout counts from here: a create that goes unanswered is not sent again past it.
-        self._began[jid] = began = self.clock()
+        self._began[jid] = began = self.steady()
         deadline = None if not self.timeout else began + float(self.timeout)
         while True:
             # Cut short by the interrupt or the deadline, after which no create of the job is sent (a pause of
             # minutes that a 429 asked for would only be waited out to leave).
             await self.pacer.wait(until=deadline, stop=self._interrupted)
-            sent, sent_steady = self.clock(), time.monotonic()
+            sent = self.steady()
             halted = self._halted(deadline)
             if halted and maybe_received:
                 # A send of it may have been taken: no create is sent after an interrupt, nor past the deadline.
@@ -1156,7 +1164,7 @@ class Executor:
                     self.stopping = self.stopping or "fatal"
                     return self._give_up(job, jid, f"outcome unknown, not sent again: {exc}")
                 # The create may have been received: find out before anything is sent again.
-                ended = time.monotonic()
+                ended = self.steady()
                 maybe_received = True
                 lost = lost or isinstance(exc, OutcomeUnknownError)
                 tries += 1
@@ -1170,8 +1178,8 @@ class Executor:
                 # A send whose answer was lost (a timeout, a reset) may still be on its way to the provider (a
                 # gateway may hold it): the log's miss proves nothing made only once it can no longer arrive, the
                 # request timeout and LOG_SETTLE after it (`_find` waits that long where keys are ignored).
-                settled = not isinstance(exc, OutcomeUnknownError) or sent is None or \
-                    self.clock() - sent >= self.opts.request_timeout + LOG_SETTLE
+                settled = not isinstance(exc, OutcomeUnknownError) or \
+                    self.steady() - sent >= self.opts.request_timeout + LOG_SETTLE
                 if found is not None:
                     status = found
                 elif answered and settled:
@@ -1212,8 +1220,8 @@ class Executor:
                                                f"{self._key_of(other)} already has")
             # Committed by the next flush, which comes before any poll of it (DESIGN: id before poll).
             self._move(jid, S.SUBMITTED, lazy=True, provider_id=status.id, made=self._made())
-            if on_key and since is not None and self._made_by_this_send(status, sent=sent_steady, since=since):
-                await self._check_key(job, jid, key, status, sent_steady - since)
+            if on_key and since is not None and self._made_by_this_send(status, sent=sent, since=since):
+                await self._check_key(job, jid, key, status, sent - since)
             return status
 
     def _honours_keys(self) -> bool:
@@ -1224,7 +1232,7 @@ class Executor:
 
     @staticmethod
     def _made_by_this_send(status: VideoStatus, *, sent: float, since: float) -> bool:
-        """Whether the video a create sent again with its key (at `sent`, time.monotonic) was answered with was
+        """Whether the video a create sent again with its key (at `sent`, the steady clock) was answered with was
         made by this send, not by an earlier one of the key (every one of which had ended by `since`): it was
         younger, at the provider's answer, than the time from `since` to this send, by more than
         KEY_REPLAY_TOLERANCE. False where the answer has no Date, or the video no created_at: nothing is known."""
@@ -1257,12 +1265,16 @@ class Executor:
             "answered_at": status.answered_at, "sent_after_s": round(after, 3)})
         self._error(job, key_ignored_note(self.provider.name))
 
+    def _steady_of(self, stamp: float) -> float:
+        """A time the state recorded (the store's wall clock) on the steady clock, as the wall clock now stands."""
+        return stamp - self.store.clock() + self.steady()
+
     def _halted(self, deadline: float | None) -> str | None:
         """Why no create of the job may be sent now: the run was interrupted (the first Ctrl-C, `stop`), or the
         job's `deadline` (its timeout) passed; None while one may be."""
         if self.stopping == "interrupt":
             return "the run was interrupted"
-        if deadline is not None and self.clock() >= deadline:
+        if deadline is not None and self.steady() >= deadline:
             return f"its timeout ({self.timeout:g} s) passed"
         return None
 
@@ -1270,7 +1282,7 @@ class Executor:
         """The pause before a create is sent again, cut short by an interrupt or the job's `deadline`, after which
         it is not sent."""
         if deadline is not None:
-            seconds = min(seconds, deadline - self.clock())
+            seconds = min(seconds, deadline - self.steady())
         with anyio.move_on_after(max(0.0, seconds)):
             if self._interrupted is None:
                 await anyio.sleep(seconds)
@@ -1332,15 +1344,15 @@ class Executor:
         attempt was recorded: the log is read back to it (less LOG_SKEW; the provider moves that back by as far as
         its clock is seen behind ours, so a miss holds whatever its clock says).
 
-        `last_sent`, when a create with the key was last sent. A provider that ignores keys makes a second video
-        for a second create, so a miss is proof only once that create can no longer be on its way (a gateway
-        may queue it): the log is read no sooner than the request timeout after it, and a few seconds more; so it is
-        for any provider with `settle` (a miss that would be believed).
+        `last_sent`, when a create with the key was last sent, on the steady clock. A provider that ignores keys
+        makes a second video for a second create, so a miss is proof only once that create can no longer be on its
+        way (a gateway may queue it): the log is read no sooner than the request timeout after it, and a few seconds
+        more; so it is for any provider with `settle` (a miss that would be believed).
 
         After the interrupt or `until` (the job's deadline), a lookup is tried once, not again after a failure, and
         not at all where it would wait for a provider's pause (a 429): the log is not asked (False)."""
         if last_sent is not None and (settle or not self._honours_keys()):
-            wait = last_sent + self.opts.request_timeout + LOG_SETTLE - self.clock()
+            wait = last_sent + self.opts.request_timeout + LOG_SETTLE - self.steady()
             if wait > 0:
                 await anyio.sleep(wait)
         after = None if sent_at is None else sent_at - LOG_SKEW
@@ -1462,9 +1474,11 @@ class Executor:
             # for: its cost shows as reserved. New jobs wait for the lookup, so the budget's check is not moved.
             self._reserved += job.cost_micros
             if sent_at is not None and not self._honours_keys():
-                self._checks[jid] = sent_at + self.opts.request_timeout + LOG_SETTLE  # when `_find` reads the log
+                # when `_find` reads the log
+                self._checks[jid] = self._steady_of(sent_at) + self.opts.request_timeout + LOG_SETTLE
             try:
-                found, answered = await self._find(key, sent_at, last_sent=sent_at)
+                found, answered = await self._find(
+                    key, sent_at, last_sent=None if sent_at is None else self._steady_of(sent_at))
             finally:
                 self._reserved = max(0, self._reserved - job.cost_micros)
                 self._checks.pop(jid, None)
@@ -1723,7 +1737,7 @@ class Executor:
             for scope in list(self._slot_waits):
                 scope.cancel()
 
-    async def _linger(self, job: Job, jid: int, pid: str, submitted_at: float) -> VideoStatus | None:
+    async def _linger(self, job: Job, jid: int, pid: str, since: float) -> VideoStatus | None:
         """A job left rendering at its timeout, holding its slot: asked for on its own at its poll schedule, at most
         every LINGER_POLL seconds (in the list rounds it would hold back the anchor of the jobs sent after it, which
         would then list more pages), no longer waited for. Its status once the provider ended it while the run goes
@@ -1739,8 +1753,8 @@ class Executor:
             try:
                 self._slots_check()
                 while status is None or not status.terminal:
-                    wait = max(LINGER_POLL, self.renders.next_poll(job, submitted_at))
-                    self._checks[jid] = self.clock() + wait
+                    wait = max(LINGER_POLL, self.renders.next_poll(job, since))
+                    self._checks[jid] = self.steady() + wait
                     await anyio.sleep(wait)
                     del self._checks[jid]
                     with contextlib.suppress(RejectedError):  # 404: as unclear as at its timeout; asked again
@@ -1767,13 +1781,19 @@ class Executor:
         pid = status.id if status is not None else row.provider_id
         sent_at = row.submitted_at  # the write-ahead intent's time: no later than the create request
         submitted_at = sent_at or self.clock()
+        # Its polls are timed from it on the steady clock: as this run saw it, or (an earlier run's) as the wall clock
+        # now stands, a step of which from now on moves none of them.
+        sent = self._intended.pop(jid, None)
+        if sent is None and sent_at is not None:
+            sent = self._steady_of(sent_at)
+        since = self.steady() if sent is None else sent
         try:
-            status = await self._watch(job, jid, pid, status, submitted_at, sent_at)
+            status = await self._watch(job, jid, pid, status, since, sent)
         finally:
             if self._poller is not None:
                 self._poller.forget(pid)
         if status is None and slot is not None and jid in self._timed_out:
-            status = await self._linger(job, jid, pid, submitted_at)  # still rendering: its slot kept
+            status = await self._linger(job, jid, pid, since)  # still rendering: its slot kept
         if status is None:
             return
         if slot is not None:
@@ -1880,12 +1900,14 @@ class Executor:
         return True
 
     async def _watch(
-        self, job: Job, jid: int, pid: str, status: VideoStatus | None, submitted_at: float, sent_at: float | None
+        self, job: Job, jid: int, pid: str, status: VideoStatus | None, since: float, sent: float | None
     ) -> VideoStatus | None:
-        """The job's status once the provider has finished it; None when it is still going at the timeout."""
+        """The job's status once the provider has finished it; None when it is still going at the timeout. `sent`:
+        when its create was sent, on the steady clock, where recorded; `since`, that, or else when it was first
+        followed."""
         # Counted from when this run began to send the job's create (an earlier run's job: from now).
         began = self._began.pop(jid, None)
-        deadline = None if not self.timeout else (self.clock() if began is None else began) + float(self.timeout)
+        deadline = None if not self.timeout else (self.steady() if began is None else began) + float(self.timeout)
         first = True
         by_list = self._poller is not None  # until the provider says it has no such video: then asked on its own
         missing_since: float | None = None
@@ -1898,18 +1920,18 @@ class Executor:
             end = unclear_end if gives_up else deadline
             missing: RejectedError | None = None
             answered = True
-            with anyio.move_on_after(None if end is None else end - self.clock()) as scope:
+            with anyio.move_on_after(None if end is None else end - self.steady()) as scope:
                 try:
                     if by_list and status is not None:
                         assert self._poller is not None
-                        due = submitted_at + self.renders.earliest_done(job)
+                        due = since + self.renders.earliest_done(job)
                         self._checks[jid] = due  # then polled in every list round: in motion
-                        status = await self._poller.next(pid, status, due=due, sent_at=sent_at)
+                        status = await self._poller.next(pid, status, due=due, sent_at=sent)
                     else:
                         if status is not None or not first:
-                            wait = self.renders.next_poll(job, submitted_at)
+                            wait = self.renders.next_poll(job, since)
                             wait = wait if missing_since is None else min(max(wait, GONE_AFTER / 30), GONE_AFTER / 6)
-                            self._checks[jid] = self.clock() + wait
+                            self._checks[jid] = self.steady() + wait
                             await anyio.sleep(wait)
                             del self._checks[jid]
                         if first:
@@ -1942,7 +1964,7 @@ class Executor:
                                             "the next run re-attaches")
             if missing is not None:
                 by_list = False
-                now = self.clock()
+                now = self.steady()
                 missing_since = now if missing_since is None else missing_since
                 if now - missing_since < GONE_AFTER:
                     continue
@@ -1956,7 +1978,7 @@ class Executor:
             refused = self._unanswered.pop(pid, None)
             if not answered or status is None or status.status == "unknown":
                 if unclear_since is None:
-                    unclear_since = self.clock()
+                    unclear_since = self.steady()
                 if answered and status is not None:
                     unclear = f"status {status.raw_status!r}"
                     self._poll_error(job, pid, f"status {status.raw_status!r}",
