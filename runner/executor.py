@@ -255,7 +255,7 @@ class Executor:
         # from (the run's recorded duration): one figure for one run, live and in `status`.
         self._paced_from: float | None = None
         self._paced_until: float | None = None
-        self._last_progress = 0.0
+        self._last_progress = float("-inf")  # (`steady`) the first call goes through
         # (first job, message, the keys of the jobs it was met by, as told): `_error`
         self._last_error: tuple[str, str, frozenset[str], str] | None = None
         # an entry of `errors` said of jobs (`_error`) -> its message and the keys of the jobs it names, first first
