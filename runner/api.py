@@ -553,21 +553,13 @@ def diff(
         if gone is not None:  # said before anything else: `run` and `retry` refuse it
             field = (plan_mod.outputs_field(p.manifest),)
             warnings = (p.manifest.warning(field, f"{gone} (`run` and `retry` refuse until then)"), *warnings)
-        # videos of this state's whose record it lost (restored from an earlier backup): cached, as a run records them
-        fresh = [j for j in p.jobs if j.hash not in stored or stored[j.hash].state == "planned"]
-        adopted = {} if force else resume.adoptable(store, fresh, store.jobs_by_hash([j.hash for j in fresh]))
-        d = plan_mod.diff(p, stored, previous, force=force, retry=retry, sent_again_by=_sent_again_by,
-                          adopted=adopted)
+        d = plan_mod.diff(p, stored, previous, force=force, retry=retry, sent_again_by=_sent_again_by)
         # a done job's recorded take stays, its poster with it, but for a job re-rendered (--force, a simulator's
         # video at another endpoint)
         sent = d.to_send(p.jobs)
         again = {j.output_str for j in sent}
         aside = kept_aside(p.sidecared, p.posters, skip_videos={*d.verified, *d.altered},
                            skip_posters=() if force else d.verified - again, renders=store.renders)
-        if force and aside.unrecorded:  # this state's own videos, their record lost, which --force renders again
-            own = resume.own_videos(store, aside.unrecorded)
-            if own:
-                aside = aside._replace(unrecorded=tuple(v for v in aside.unrecorded if v not in own), own=own)
         last = store.latest_run(p.manifest.name)
         above = None if last is None else store.billed_above(last)
         # said of the jobs a run would send alone: one cached (a file saved back as the run that made it had it)

@@ -323,9 +323,6 @@ def _plan_json(plan: Plan, diff: Any) -> dict[str, Any]:
             # of the settled jobs of unknown outcome, those the run looks up by key in the provider's request log
             # (no cost), collecting what it finds: `retry --unknown` (in settled_sent_by) sends again those not found
             "looked_up": len(diff.looked_up),
-            # of cached, the jobs this state never recorded whose video a run of it made (its record lost, a state.db
-            # restored from an earlier backup): a run records them done from their sidecars, paying nothing
-            "adopted": diff.adopted,
             "made_by_simulator_elsewhere": _elsewhere(diff),
         },
         "left_in_flight": _left_json(diff.left_behind if diff else None),
@@ -669,7 +666,7 @@ def _print_totals(plan: Plan, diff: Any, *, force: bool = False, retry: str | No
         mode = " with --force" if force else f" as `gridrun {retry}`" if retry else ""
         again = f" ({diff.retried:,} of them settled, sent again: paid again)" if diff.retried else ""
         out.print(f"against state{mode}: {diff.new:,} to submit ({usd_text(pay)}){again}, "
-                  f"{diff.cached:,} cached{_adopted_note(diff)}, "
+                  f"{diff.cached:,} cached, "
                   + (f"{diff.refetch:,} to fetch again ($0.00), " if diff.refetch else "")
                   + f"{diff.in_flight:,} in flight, {diff.settled:,} settled"
                   + _settled_note(plan, diff, "gridrun run --force" if force else f"gridrun {retry}" if retry else
@@ -1151,7 +1148,7 @@ def _run(args: argparse.Namespace, manifest: Manifest, progress: Any, **extra: A
                  or diff.forced):
         # a job --force sends again is not new: it was made (or tried) before, and is paid again
         forced = f"{diff.forced} forced (sent again: paid again), " if diff.forced else ""
-        err.print(f"plan against state: {diff.new - diff.forced} new, {forced}{diff.cached} cached{_adopted_note(diff)}, "
+        err.print(f"plan against state: {diff.new - diff.forced} new, {forced}{diff.cached} cached, "
                   + (f"{diff.refetch} to fetch again, " if diff.refetch else "") + f"{diff.in_flight} in flight, "
                   f"{diff.settled} settled, "
                   + (f"{_renamed(diff.renamed)}, " if diff.renamed else "")
@@ -1160,9 +1157,6 @@ def _run(args: argparse.Namespace, manifest: Manifest, progress: Any, **extra: A
         _warn_billed_above(diff, sum(j.cost_micros for j in diff.to_send(plan.jobs)))
     if extra.get("retry_unknown") and diff and diff.unknown:  # none: nothing is sent that may pay twice
         err.print(_unknown_warning(diff.unknown))
-    # the idempotency keys of the videos this state made whose record it lost that --force renders again: kept
-    # aside by the run as any take the state has no record of, and told apart at its end (`_own_kept`)
-    own_keys = _sidecar_keys(diff.aside.own) if diff else frozenset()
     progress.total = len(plan.jobs)
     with progress:
         result = api.run(plan, options=_options(args, **extra), on_progress=progress.update, argv=args.argv,
@@ -1175,9 +1169,6 @@ def _run(args: argparse.Namespace, manifest: Manifest, progress: Any, **extra: A
         unrecorded = [relpath(p, Path.cwd()) for p in result.unrecorded_kept]
         progress.final(result.stats, report=report, videos=f"{rel}/", status=result.status, exit_code=result.exit_code,
                        altered_kept=kept, foreign_kept=foreign, unrecorded_kept=unrecorded)
-        # of those, the ones this state made (told apart only where --force sent such a video's job again)
-        own = [relpath(p, Path.cwd()) for p in result.unrecorded_kept if own_keys and _sidecar_keys((p,)) & own_keys]
-        unrecorded = [p for p in unrecorded if p not in own]
     with _closing(result.exit_code):  # a reader that never reads them holds the command until a signal
         if report and not progress.json_lines:
             out.print(f"report: {visible(report)}", markup=False, highlight=False)
@@ -1192,8 +1183,6 @@ def _run(args: argparse.Namespace, manifest: Manifest, progress: Any, **extra: A
             err.print(_foreign_note(foreign), markup=False, highlight=False)
         if unrecorded:
             err.print(_unrecorded_note(unrecorded), markup=False, highlight=False)
-        if own:
-            err.print(_own_kept_note(own), markup=False, highlight=False)
         _say_end(args, plan, result,
                  retry="--unknown" if extra.get("retry_unknown") else bool(extra.get("retry_failed")))
     return result.exit_code
@@ -1339,32 +1328,6 @@ def _kept_where(kept: Sequence[str], each: str) -> str:
     """Where the files of `kept` (paths under .runs/superseded/<job>/<digest>/) were kept: the path of one, else
     the folder of them all (a folder per job and `each`)."""
     return visible(kept[0] if len(kept) == 1 else f"{Path(kept[0]).parent.parent.parent}/ (a folder per job and {each})")
-
-
-def _adopted_note(diff: Any) -> str:
-    """What the plan's cached count says of the videos a run records done from their sidecars (`Diff.adopted`)."""
-    n = diff.adopted
-    if not n:
-        return ""
-    return (f" ({n:,} of them made by this state, whose record of {'it' if n == 1 else 'them'} is gone: a state.db "
-            "restored from an earlier backup; recorded done from the sidecars, paying nothing)")
-
-
-def _sidecar_keys(videos: Iterable[str | Path]) -> frozenset[str]:
-    """The idempotency keys the sidecars of gridrun's beside `videos` name (a kept take's, beside it)."""
-    from .outputs import gridrun_sidecar
-
-    docs = (gridrun_sidecar(Path(v)) for v in videos)
-    return frozenset(str(d["idempotency_key"]) for d in docs if d is not None and d.get("idempotency_key"))
-
-
-def _own_kept_note(kept: Sequence[str]) -> str:
-    """One line for the videos a run of this state made, whose record a state.db restored from an earlier backup
-    lost, that a --force run rendered again (`kept`: where each was kept)."""
-    one = len(kept) == 1
-    return (f"{len(kept):,} video{'' if one else 's'} this state made, whose record a state.db restored from an "
-            f"earlier backup lost, {'was' if one else 'were'} where a job's video went: kept in "
-            f"{_kept_where(kept, 'video')} before this run's took {'its' if one else 'their'} place")
 
 
 def _foreign_note(kept: Sequence[str]) -> str:

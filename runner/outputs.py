@@ -270,9 +270,6 @@ class Aside(NamedTuple):
 
     unrecorded: tuple[str, ...]  # videos whose sidecar of gridrun's names a render the state has no record of
     images: tuple[str, ...]      # images with no poster mark where a job's poster goes
-    # with --force, of those videos, moved out of `unrecorded` (`api.diff`), the ones a run of this state made (their
-    # sidecars' keys are its own) that its record lost, a state.db restored from an earlier backup
-    own: tuple[str, ...] = ()
 
 
 NOTHING_ASIDE = Aside((), ())

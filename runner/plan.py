@@ -15,7 +15,7 @@ import re
 import shlex
 import stat
 import unicodedata
-from collections.abc import Callable, Collection, Container, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -610,11 +610,6 @@ def overwrites(plan: Plan, diff: Diff | None) -> list[str]:
         warnings.append(m.warning(field, f"a job would write over {first}{more}, a video of gridrun's that this state "
                                          "did not render (another state's run wrote it: another state_dir, a copied "
                                          f"project, a state begun again): {then}"))
-    if aside.own:
-        first, more = aside.own[0], _more(aside.own)
-        warnings.append(m.warning(field, f"a job would write over {first}{more}, a video a run of this state made "
-                                         "whose record it lost (a state.db restored from an earlier backup), which "
-                                         f"--force renders again: {then}"))
     if aside.images:
         first, more = aside.images[0], _more(aside.images)
         warnings.append(m.warning(field, f"a job's poster would replace {first}{more}, an image with no poster mark "
@@ -1012,9 +1007,6 @@ class Diff:
     # of the settled jobs of unknown outcome, the keys of those a run looks up by their create's key in the
     # provider's request log, at no cost (`resume.action`: "lookup"): found, collected; the rest stay `unknown`
     looked_up: tuple[str, ...] = ()
-    # of `cached`, the jobs this state never recorded whose video at their path a run of this state made (its
-    # sidecar's key is this state's, its bytes whole: `resume.adoptable`), which a run records done, paying nothing
-    adopted: int = 0
 
     def sends(self, key: str) -> bool:
         """Whether a run sends (and pays for) the job of `key`."""
@@ -1036,8 +1028,6 @@ NEW, CHANGED, FORCED = "new", "changed since the last run", "forced"
 ELSEWHERE = "made by a simulator at another endpoint: render again"
 RETRIED = "settled, sent again by retry (paid again)"
 RETRIED_UNKNOWN = "unknown, sent again by retry --unknown (may pay twice)"
-ADOPTED = ("cached: made by this state, its record lost (a state.db restored from an earlier backup): recorded "
-           "done from its video's sidecar")
 _SENT = frozenset({NEW, CHANGED, FORCED, ELSEWHERE, RETRIED, RETRIED_UNKNOWN})
 # The commands that send a settled job again, by the options they run with (`RunOptions`).
 RETRY_COMMANDS = {"retry": {"retry_failed": True}, "retry --unknown": {"retry_unknown": True}}
@@ -1094,20 +1084,17 @@ def _endpoint_id(url: str) -> tuple[str, str, int | None, str, str] | None:
 
 
 def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], *, force: bool = False,
-         retry: str | None = None, sent_again_by: Callable[[str, bool], str | None] | None = None,
-         adopted: Container[str] = frozenset()) -> Diff:
+         retry: str | None = None, sent_again_by: Callable[[str, bool], str | None] | None = None) -> Diff:
     """Compare `plan` with stored jobs (by hash) and the previous run's key -> hash. With `force`, as a
     `run --force` does: every job sent (again), but those in flight and those of unknown outcome. With `retry`
     ("retry" or "retry --unknown", `RETRY_COMMANDS`), as that command does: the settled jobs it sends again are
     sent, paid again. `sent_again_by(state, gone)`: the command of `RETRY_COMMANDS` that sends a settled job of
-    that stored state again (`resume.action` decides, as for the run; `api.diff` gives it), None: none does.
-    `adopted`: the hashes of the jobs never recorded whose video a run of this state made (`resume.adoptable`),
-    which a run records done: cached, paying nothing."""
+    that stored state again (`resume.action` decides, as for the run; `api.diff` gives it), None: none does."""
     if retry is not None and retry not in RETRY_COMMANDS:
         raise ValueError(f"retry: one of {', '.join(RETRY_COMMANDS)}, got {retry!r}")
     reasons: dict[str, str] = {}
     retried_by: dict[str, str] = {}
-    new = cached = in_flight = settled = refetch = unknown = forced = retried = adopted_n = 0
+    new = cached = in_flight = settled = refetch = unknown = forced = retried = 0
     changed: list[str] = []
     following: list[str] = []
     verified: set[str] = set()
@@ -1141,11 +1128,6 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
         elif s is not None and s.state == "done" and made_elsewhere(s.simulator_at, plan.endpoint[0]):
             reasons[job.key] = ELSEWHERE  # as --force sends it: its take kept aside, never overwritten
             new += 1
-        elif job.hash in adopted and (s is None or s.state == "planned"):
-            reasons[job.key] = ADOPTED
-            cached += 1
-            adopted_n += 1
-            verified.add(job.output_str)  # its video stays where it is, as a cached one's does
         elif s is None or s.state == "planned":
             reasons[job.key] = CHANGED if old is not None and old != job.hash else NEW
             new += 1
@@ -1195,7 +1177,7 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
     return Diff(reasons, new, cached, in_flight, settled, tuple(changed), stale, refetch, tuple(following),
                 verified=frozenset(verified), unknown=unknown, altered=tuple(altered), renamed=renamed,
                 simulator_at=simulator_at, forced=forced, retried_by=retried_by, retried=retried,
-                looked_up=tuple(looked_up), adopted=adopted_n)
+                looked_up=tuple(looked_up))
 
 
 def relpath(path: Path, start: Path) -> str:

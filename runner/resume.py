@@ -64,15 +64,7 @@ from .plan import (
     refuse_own_links,
 )
 from .records import local_time
-from .state import (
-    FAILURE_RETRY,
-    KEYS_SALTED_AT,
-    JobState,
-    Store,
-    gone_at_provider,
-    idempotency_key,
-    outputs_writer,
-)
+from .state import FAILURE_RETRY, JobState, Store, gone_at_provider, outputs_writer
 
 S = JobState
 
@@ -143,76 +135,6 @@ class Judged:
     submit: list[Job]        # the jobs it sends: new ones, and settled ones re-run (retry, --force)
     in_flight: list[Job]     # those an earlier run sent and left unrendered, which it follows and pays for
     elsewhere: frozenset[str] = frozenset()  # hashes of the done jobs a simulator made at another endpoint
-    adopted: Mapping[str, dict[str, Any]] = field(default_factory=dict)  # job hash -> its video's sidecar (`adoptable`)
-
-
-def adoptable(store: Store, jobs: Sequence[Job], found: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """Of `jobs`, those this state never sent (not in it, `found` being its rows of them, or planned with no
-    attempt) whose video is already at their path, made by a run of this very state whose record it lost (a
-    state.db restored from a backup taken before that run): job hash -> the video's sidecar, whose idempotency key
-    is the one this state gives that job's attempt it names (its salt, `Store.key_salt`, and the job's hash), with
-    a render (provider id) and a SHA-256 the video's bytes have (`own_sidecar`). A run records each done
-    (`Store.adopt`) rather than paying for it again; anything short of those proofs (another state's sidecar,
-    another job's, a video edited since) is sent as before. Reads a sidecar where a file is at a job's path,
-    and hashes a video only when its sidecar is this state's."""
-    if not jobs or store.schema < KEYS_SALTED_AT:  # no salt before it: nothing tells this state's keys
-        return {}
-    out: dict[str, dict[str, Any]] = {}
-    salt: str | None = None
-    for job in jobs:
-        row = found.get(job.hash)
-        if row is not None and (row["state"] != S.PLANNED.value or int(row["attempts"])):
-            continue
-        if not os.path.lexists(job.output_str):
-            continue
-        salt = salt if salt is not None else store.key_salt()
-        doc = own_sidecar(job, salt)
-        if doc is not None:
-            out[job.hash] = doc
-    return out
-
-
-def own_videos(store: Store, videos: Sequence[str]) -> tuple[str, ...]:
-    """Of `videos` (paths with a sidecar of gridrun's beside each), those whose sidecar's idempotency key is the one
-    this state gives the attempt and job it names (`adoptable`'s proof of the key; the video is not hashed): what a
-    run of this state made, though the state has no record of it (restored from an earlier backup)."""
-    if store.schema < KEYS_SALTED_AT:
-        return ()
-    salt = store.key_salt()
-    out = []
-    for video in videos:
-        doc = gridrun_sidecar(Path(video))
-        attempt = doc.get("attempt") if doc is not None else None
-        if doc is not None and type(attempt) is int and attempt >= 1 and (
-                doc.get("idempotency_key") == idempotency_key(doc["hash"], attempt, salt)):
-            out.append(video)
-    return tuple(out)
-
-
-def own_sidecar(job: Job, salt: str) -> dict[str, Any] | None:
-    """The sidecar of gridrun's beside `job.output` when it proves the video there this state's take of the job:
-    it names the job's hash, a render (provider id), and the idempotency key that the state whose key salt is
-    `salt` gives the attempt it names; and the video's bytes have the SHA-256 it records. None otherwise."""
-    doc = gridrun_sidecar(job.output)
-    if doc is None or doc["hash"] != job.hash:
-        return None
-    attempt, render = doc.get("attempt"), doc.get("provider_id")
-    if not isinstance(render, str) or not render or type(attempt) is not int or attempt < 1:
-        return None
-    if doc.get("idempotency_key") != idempotency_key(job.hash, attempt, salt):
-        return None
-    return doc if whole(job.output, doc["sha256"]) else None
-
-
-def adopted_by_simulator(plan: Plan, store: Store, take: Mapping[str, Any]) -> bool:
-    """Whether an adopted video (`adoptable`) is taken for a simulator's, at the run's endpoint: its sidecar names
-    the simulator built in, or this state records a simulator's takes at that endpoint. A simulator's placeholder
-    is then rendered again by a run against a real provider, as any take a simulator made (`plan.made_elsewhere`)."""
-    if take.get("provider") == "sim":
-        return True
-    endpoint = plan.endpoint[0]
-    return bool(endpoint) and any(not made_elsewhere(at, endpoint) for at in store.simulator_takes(
-        [j.hash for j in plan.jobs]).values())
 
 
 def judge(
@@ -254,18 +176,13 @@ def decide(plan: Plan, store: Store, opts: RunOptions, *, budget_micros: int | N
     actions = {h: action(state, opts, elsewhere=h in elsewhere,
                          gone=h in found and gone_at_provider(found[h]["state"], found[h]["error"]))
                for h, state in states.items()}
-    # Videos a run of this state made, whose record a state.db restored from an earlier backup lost: done, not
-    # paid for again (--force sends every job again, as asked).
-    adopted = {} if opts.force else adoptable(store, [j for j in plan.jobs if actions[j.hash] == "submit"], found)
-    for h in adopted:
-        actions[h] = "adopt"
     if not opts.leave_in_flight:
         check_left_behind(plan, store)
     submit = [j for j in plan.jobs if actions[j.hash] in ("submit", "reset")]
     # a job downloading was rendered, so billed, by the run that sent it
     in_flight = [j for j in plan.jobs if actions[j.hash] in ("reconcile", "attach") and states[j.hash] != S.DOWNLOADING]
     check_budget(submit, in_flight, budget_micros=budget_micros, allow_partial=opts.allow_partial)
-    return Judged(actions, submit, in_flight, elsewhere, adopted)
+    return Judged(actions, submit, in_flight, elsewhere)
 
 
 def prepare(
@@ -295,7 +212,7 @@ def prepare(
             outputs_dir=str(plan.outputs_dir), provider=plan.provider, model=plan.model,
             axes=plan.axes, budget_micros=budget_micros, argv=argv, jobs=[j.record() for j in plan.jobs],
         )
-        out = _sort(plan, store, opts, run_id, manifest_text, actions, judged.adopted)
+        out = _sort(plan, store, opts, run_id, manifest_text, actions)
         out.elsewhere = judged.elsewhere
         return out
     except BaseException as exc:
@@ -307,8 +224,7 @@ def prepare(
         raise
 
 
-def _sort(plan: Plan, store: Store, opts: RunOptions, run_id: int, manifest_text: str, actions: dict[str, str],
-          adopted: Mapping[str, dict[str, Any]]) -> Sorted:
+def _sort(plan: Plan, store: Store, opts: RunOptions, run_id: int, manifest_text: str, actions: dict[str, str]) -> Sorted:
     """The part of `prepare` after the run and its jobs are recorded: sort them by `actions`."""
     ids = store.job_ids
     out = Sorted(run_id=run_id, ids=ids, jobs_by_id={}, states={})
@@ -352,14 +268,6 @@ def _sort(plan: Plan, store: Store, opts: RunOptions, run_id: int, manifest_text
                 state = S.DOWNLOADING
                 out.prepaid.add(jid)
                 out.attach.append(job)
-        elif what == "adopt":
-            # Made by a run of this state that its record lost (`adoptable`): done as its sidecar records it.
-            made = (plan.endpoint[0] or None, adopted_by_simulator(plan, store, adopted[job.hash]))
-            if store.adopt(run_id, jid, adopted[job.hash], job.output, made=made):
-                state = S.DONE
-                out.cached += 1
-            else:
-                out.submit.append(job)
         elif what == "fetch":
             # Paid, its URL gone: the provider may give a fresh one (retry pays for a new render instead).
             store.transition(jid, S.DOWNLOADING, error="URL expired; asking for a fresh one")

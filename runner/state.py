@@ -2730,55 +2730,6 @@ class Store:
             self._event(run_id, job_id, "take-cached", {"path": str(path), "sha256": take["sha256"],
                                                          "provider_id": take["provider_id"]})
 
-    def adopt(self, run_id: int, job_id: int, take: Mapping[str, Any], path: str | Path, *,
-              made: tuple[str | None, bool] | None = None) -> bool:
-        """Record as done, by run `run_id`, a job this state has never sent whose video a run of this state made and
-        this state lost the record of (restored from a backup taken before that run): `take`, the video's sidecar at
-        `path`, which the caller proved this state's (its idempotency key of this state's salt, the job's hash, the
-        video's bytes of its SHA-256). Its attempt is recorded as the sidecar names it (number, key, render, cost),
-        sent by no run this state records, so no run's spending counts it; the job is done by `run_id`, which found
-        it (event `adopted`). `made`: where the run sends, as `transition` takes it. False, nothing written, when the
-        job is no longer a planned one with no attempt (another process recorded it meanwhile)."""
-        def micros(usd: Any) -> int | None:
-            ok = isinstance(usd, (int, float)) and not isinstance(usd, bool) and math.isfinite(usd) and usd >= 0
-            return round(usd * 1_000_000) if ok else None
-
-        n, cost = int(take["attempt"]), micros(take.get("cost_usd"))
-        now = self.clock()
-
-        def when(name: str) -> float | None:
-            value = take.get(name)
-            return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-        with self._tx():
-            row = self.db.execute("SELECT state, key, attempts, cost_estimate_micros FROM jobs WHERE id=?",
-                                  (job_id,)).fetchone()
-            if row is None or row["state"] != S.PLANNED.value or int(row["attempts"]):
-                return False
-            cols: dict[str, Any] = {"job_id": job_id, "n": n, "run_id": None,
-                                    "idempotency_key": str(take["idempotency_key"]), "state": S.DONE.value,
-                                    "provider_id": str(take["provider_id"]), "estimate_micros": row["cost_estimate_micros"],
-                                    "billed_micros": cost, "started_at": when("submitted_at") or now,
-                                    "ended_at": when("completed_at") or now}
-            if made is not None and self.schema >= TAKES_MADE_AT:
-                cols["endpoint"], cols["simulator"] = made[0] or None, int(made[1])
-            self.db.execute(f"INSERT INTO attempts ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-                            tuple(cols.values()))
-            job = {"state": S.DONE.value, "attempts": n, "provider_id": str(take["provider_id"]),
-                   "sha256": str(take["sha256"]), "cost_micros": cost, "url": None, "error": None,
-                   "submitted_at": when("submitted_at"), "completed_at": when("completed_at"),
-                   "downloaded_at": when("downloaded_at"), "output_path": str(path), "done_run_id": run_id,
-                   "updated_at": now}
-            if self.schema >= REPORTED_COST_SINCE:
-                job["cost_reported_micros"] = micros(take.get("cost_reported_usd"))
-            self.db.execute(f"UPDATE jobs SET {', '.join(f'{k}=?' for k in job)} WHERE id=?", (*job.values(), job_id))
-            self._event(run_id, job_id, "adopted", {"path": str(path), "sha256": str(take["sha256"]),
-                                                     "provider_id": str(take["provider_id"]), "attempt": n,
-                                                     "idempotency_key": str(take["idempotency_key"]),
-                                                     "cost_micros": cost, "made_in_run": take.get("run_id")})
-        self._known[job_id] = (S.DONE, row["key"])
-        return True
-
     def mark_cached(self, run_id: int, job_id: int, from_run: int | None) -> None:
         with self._tx():
             self.db.execute(
