@@ -1550,17 +1550,21 @@ def _nothing_to_cancel(p: Plan, db: Path, result: CancelResult) -> bool:
 
 
 def _check_not_anothers(p: Plan, store: Store, flying: Sequence[Any]) -> None:
-    """Refuse to cancel jobs a run sent for another project folder that is still there: the state here is a copy
-    of that project's (a `.gridrun/` copied to try a variant, a backup restored elsewhere), or that one a copy of
-    this; the renders are that project's, which a run there would collect, and cancelling them here would leave it
-    to pay for them again. A run whose folder is gone (the project moved here) is this project's.
+    """Refuse to cancel jobs a run sent for another project that is still there: the state here is a copy of that
+    project's (a `.gridrun/` copied to try a variant, a backup restored elsewhere), or that one a copy of this; the
+    renders are that project's, which a run there would collect, and cancelling them here would leave it to pay for
+    them again. Another project is a run's manifest file at another path, still there, whose output folder, still
+    there, is not this one's. A run of this manifest file is this project's whatever folder it wrote (its
+    `outputs_dir:` changed since), as is a run whose manifest or folder is gone (the project moved here).
 
     :raises StateError: naming the folder, before any cancel request is sent."""
     from .export import same_folder
 
     for run_id in sorted({r["held_by"] for r in flying}):
-        folder = store.run(run_id).outputs_dir
-        if same_folder(folder, p.outputs_dir) or not os.path.isdir(folder):
+        run = store.run(run_id)
+        folder = run.outputs_dir
+        if (same_folder(folder, p.outputs_dir) or not os.path.isdir(folder)
+                or same_folder(run.manifest_path, p.manifest.path) or not os.path.isfile(run.manifest_path)):
             continue
         n = sum(1 for r in flying if r["held_by"] == run_id)
         jobs = "1 job" if n == 1 else f"{n:,} jobs"

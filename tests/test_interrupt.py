@@ -2234,3 +2234,22 @@ def test_cancel_in_a_copy_of_a_project_refuses_to_cancel_the_renders_of_the_proj
     assert main(["cancel", str(b / m.name)]) == 0
     assert "cancelled 1 job at the provider" in capsys.readouterr().out
     assert in_flight(b / m.name) == 0
+
+
+def test_cancel_after_the_manifest_moved_its_own_output_folder_cancels(tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """The same manifest file, its `outputs_dir:` changed since its run sent the jobs: no copy of anything, the
+    state used in place; `cancel` cancels them (the run's earlier folder still there)."""
+    import yaml
+
+    from runner.cli import main
+
+    m = _left_rendering(tmp_path)
+    doc = yaml.safe_load(m.read_text())
+    doc["outputs_dir"] = "elsewhere"
+    m.write_text(yaml.safe_dump(doc, sort_keys=False))
+    assert (tmp_path / "outputs" / "t").is_dir()
+    capsys.readouterr()
+    assert main(["cancel", str(m)]) == 0, capsys.readouterr().err
+    assert "cancelled 1 job at the provider" in capsys.readouterr().out
+    assert in_flight(m) == 0
