@@ -232,7 +232,8 @@ def checked_of_file(path: Path) -> tuple[list[tuple[str | None, Prepared]], list
     error would be said (file:line:column: field: message)."""
     data, positions = _manifest.read_yaml(path)
     root: tuple[Any, ...] = ()
-    if isinstance(data, Mapping) and set(data) == {"matrix"} and isinstance(data["matrix"], Mapping):
+    if (isinstance(data, Mapping) and set(data) == {"matrix"} and isinstance(data["matrix"], Mapping)
+            and not set(data["matrix"]) <= {"range", "linspace", "file"}):  # else one axis named matrix
         # a manifest's `matrix:` alone, copied out of one (or to be pasted into one): its axes, read as the
         # manifest reads them, each said at its line under `matrix`
         data, root = data["matrix"], ("matrix",)

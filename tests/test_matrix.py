@@ -730,6 +730,17 @@ def test_matrix_of_file_reads_a_manifest_matrix_copied_out_alone(tmp_path: Path)
     assert (exc.value.line, exc.value.column, exc.value.field) == (4, 7, "matrix.exclude[0].os")
 
 
+@pytest.mark.parametrize(("text", "listed"), [
+    ("matrix: {range: [1, 3]}\n", [{"matrix": 1}, {"matrix": 2}, {"matrix": 3}]),
+    ("matrix: {linspace: [0, 1, 2]}\n", [{"matrix": 0.0}, {"matrix": 1.0}]),
+])
+def test_a_bare_matrix_of_one_axis_named_matrix_is_that_axis(tmp_path: Path, text: str, listed: list[Any]) -> None:
+    """`matrix:` holding a range, linspace or file is one axis of that name, as before a file of a manifest's
+    `matrix:` alone was read as its axes."""
+    [(_, result)] = matrix_of_file(write(tmp_path / "m.yaml", text))
+    assert dicts(result) == listed
+
+
 def test_matrix_of_file_uses_a_manifest_matrix(tmp_path: Path) -> None:
     path = write(
         tmp_path / "fox.yaml",
