@@ -2366,7 +2366,8 @@ exit codes:
   1    jobs failed, were rejected, expired or are of unknown outcome; the
        provider refused the account or could not be reached; a folder or the
        state cannot be written; another gridrun holds the lock
-  2    an invalid manifest or command line
+  2    an invalid manifest or command line; the provider's API key unset or
+       pasted with more than the key (before anything is sent)
   3    the budget: the run refused before it starts, or stopped at it
        (--allow-partial) with jobs not sent
   4    jobs still rendering at their --timeout were left at the provider

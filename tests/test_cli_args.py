@@ -228,6 +228,8 @@ def test_the_commands_list_says_the_first_steps_and_the_exit_codes(capsys: pytes
     assert [line.split()[0] for line in codes.splitlines()[1:] if line[2:3].strip()] == \
         ["0", "1", "2", "3", "4", "5", "130"], codes
     assert "`gridrun COMMAND --help` describes a command" in " ".join(text.split())
+    assert "2 an invalid manifest or command line; the provider's API key unset or pasted with more than the key" \
+        in " ".join(codes.split())
 
 
 @pytest.mark.parametrize(("argv", "said"), [

@@ -126,6 +126,9 @@ class LumenfallProvider:
         """Where the base URL is set, for advice on a wrong one."""
         return f"the manifest's `base_url:` or {self.name.upper()}_BASE_URL"
 
+    key_shape = "lmnfl_..."
+    """How a key of this provider's looks, in the advice that shows where it goes."""
+
     def api_key(self) -> str:
         """The API key, from the environment.
 
@@ -136,7 +139,7 @@ class LumenfallProvider:
         if not key:
             raise NeedsKeyError(
                 f"{self.name} needs an API key: set {env} in the environment "
-                f"(export {env}=lmnfl_...); keys are never read from the manifest"
+                f"(export {env}={self.key_shape}); keys are never read from the manifest"
             )
         for at, char in enumerate(key, 1):
             if char < " " or char == "\x7f" or not char.isascii():  # the key itself is never shown, nor that character
@@ -149,7 +152,8 @@ class LumenfallProvider:
                 )
         slip = _key_slip(key)
         if slip:
-            raise NeedsKeyError(f"{env} {slip}: set it to the key alone (export {env}=lmnfl_...); nothing was sent")
+            raise NeedsKeyError(f"{env} {slip}: set it to the key alone (export {env}={self.key_shape}); nothing "
+                                "was sent")
         return key
 
     def client(

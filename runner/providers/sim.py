@@ -99,6 +99,8 @@ class SimProvider(LumenfallProvider):
         whose world was not kept (no world file, or another one). Over HTTP only the server can tell."""
         return not self.remote and video_id not in self.app.state.sim.videos
 
+    key_shape = "<the key given to gridrun sim serve --api-key>"
+
     @property
     def key_env(self) -> str:
         """The environment variable holding the key sent to a served simulator."""

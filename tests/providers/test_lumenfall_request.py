@@ -290,3 +290,13 @@ def test_a_key_with_a_quote_inside_or_on_one_side_only_is_sent_as_it_is(monkeypa
     for value in ('lmnfl_a"b', '"lmnfl_ab', "lmnfl_ab'"):
         monkeypatch.setenv("LUMENFALL_API_KEY", value)
         assert get_provider("lumenfall").api_key() == value
+
+
+def test_a_served_simulators_key_advice_shows_the_key_sim_serve_was_given_not_a_lumenfall_key(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SIM_API_KEY", "Bearer s3cret")
+    with pytest.raises(NeedsKeyError) as info:
+        get_provider("sim", base_url="http://127.0.0.1:9/v1").api_key()
+    message = str(info.value)
+    assert "(export SIM_API_KEY=<the key given to gridrun sim serve --api-key>)" in message
+    assert "lmnfl_" not in message and "s3cret" not in message
