@@ -1065,6 +1065,10 @@ class JobMaker:
                                  "for several takes, use repeat: N (each its own job, file and seed)")
             checked = dataclasses.replace(checked, issues=(*checked.issues, problem), cost_micros=0)
         unknown = [w.field for w in checked.warnings if w.field not in self.model.params and w.field in checked.params]
+        misplaced = {n: _MISPLACED[n] for n in unknown if n in _MISPLACED}
+        if misplaced:  # a manifest's own setting written among the request's: sent to the provider, unused here
+            checked = dataclasses.replace(checked, warnings=tuple(
+                Issue(w.field, misplaced[w.field]) if w.field in misplaced else w for w in checked.warnings))
         local: list[Issue] = []
         for n, value in checked.params.items():
             why = None if type(value) in _PLAIN_JSON else not_json(value)
@@ -1295,6 +1299,18 @@ _FIELD_ADVICE = {
     "output": "to name files by it, write it under another name in output (output: \"{{ out_name }}.mp4\")",
     "outputs_dir": "one manifest writes to one outputs_dir",
     "state_dir": "one manifest keeps one state_dir",
+}
+
+
+# A run setting or manifest field written under `params:` (name -> the warning): passed through as an unknown
+# parameter, it is sent in every request, and the run goes without it (a budget_usd there caps nothing).
+_MISPLACED = {
+    **{name: (f"a run setting, not a request parameter: it goes under run: ({field}); here it is sent in every "
+              "request, and the run does not use it")
+       for name, field in field_names().items() if field.startswith("run.")},
+    **{name: (f"a manifest field, not a request parameter: it goes at the top level ({name}:); here it is sent in "
+              "every request, and the run does not use it")
+       for name in ("outputs_dir", "state_dir", "output", "base_url", "provider")},
 }
 
 

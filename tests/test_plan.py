@@ -3667,3 +3667,17 @@ def test_the_last_frame_is_warned_of_as_a_passthrough_of_one_route(tmp_path: Pat
     warned = (f"{path}:15:36: matrix.include[0].last_frame_image: is honoured only when the gateway routes the "
               "request to replicate; routed elsewhere, the video is rendered (and billed) without it")
     assert [w for w in p.warnings if "last_frame_image" in w] == [warned], p.warnings
+
+
+def test_a_run_setting_or_manifest_field_written_under_params_is_told_where_it_goes(tmp_path: Path) -> None:
+    """`budget_usd: 2` under `params:` caps nothing and goes to the provider in every request: the warning names
+    where it belongs (run.budget_usd; outputs_dir at the top level), not only "unknown parameter"."""
+    p = plan_of(tmp_path, "params:\n  prompt: a fox\n  budget_usd: 2\n  concurrency: 3\n  outputs_dir: out\n")
+    assert p.jobs[0].params["budget_usd"] == 2  # passed through, as any unknown parameter is
+    unused = "; here it is sent in every request, and the run does not use it"
+    m = tmp_path / "m.yaml"
+    assert list(p.warnings) == [
+        f"{m}:6:3: params.budget_usd: a run setting, not a request parameter: it goes under run: (run.budget_usd){unused}",
+        f"{m}:7:3: params.concurrency: a run setting, not a request parameter: it goes under run: (run.concurrency){unused}",
+        f"{m}:8:3: params.outputs_dir: a manifest field, not a request parameter: it goes at the top level (outputs_dir:){unused}",
+    ], p.warnings
