@@ -32,11 +32,18 @@ _JOINERS = frozenset("\u200c\u200d")
 def blank(text: str) -> bool:
     """Whether `text` shows nothing: only white space and invisible format characters (a zero width space, a byte
     order mark, a soft hyphen: what a copy and paste can leave in a cell that looks empty), the zero width joiner
-    and non-joiner too, which join nothing there. The number signs that are drawn (U+0600, ...) show."""
+    and non-joiner too, which join nothing there, and the letters that draw nothing (`_BLANK_LETTERS`). The number
+    signs that are drawn (U+0600, ...) show."""
     if text.isascii():
         return not text.strip()
-    return all(ch.isspace() or (unicodedata.category(ch) == "Cf" and (ch in _JOINERS or ch not in _DRAWN))
+    return all(ch.isspace() or ch in _BLANK_LETTERS
+               or (unicodedata.category(ch) == "Cf" and (ch in _JOINERS or ch not in _DRAWN))
                for ch in text)
+
+
+# Characters that are letters or symbols to Unicode yet draw nothing: the Hangul fillers (U+115F, U+1160, U+3164,
+# U+FFA0) and the blank Braille pattern (U+2800), which pass for a space in names and chat messages.
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 
 
 def _marked(text: str) -> Iterator[tuple[str, bool]]:

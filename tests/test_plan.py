@@ -3495,7 +3495,8 @@ def test_json_values_of_a_parameter_passed_through_keep_their_hash(tmp_path):
 
 # --- inputs at the provider's limits ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("prompt", ["\\u200b", "\\ufeff", "\\u2060\\u00ad", " \\u200b\\u200b ", "\\u200d", "\\U000e0041"])
+@pytest.mark.parametrize("prompt", ["\\u200b", "\\ufeff", "\\u2060\\u00ad", " \\u200b\\u200b ", "\\u200d", "\\U000e0041",
+                                    "\\u3164", "\\u2800 \\u2800", "\\u115f\\u1160", "\\uffa0"])
 def test_a_prompt_of_invisible_characters_alone_is_refused_as_empty(tmp_path: Path, prompt: str) -> None:
     """A zero width space (or a byte order mark, a word joiner, a soft hyphen) shows nothing: the render of such
     a prompt would be paid for as a blank one's would."""
@@ -3525,6 +3526,8 @@ def test_a_prompt_with_a_drawn_character_among_invisible_ones_plans() -> None:
     assert blank("\u200b \ufeff\t\u3000")
     assert not blank("\u200bfox\u200b")
     assert not blank("\u0600")  # the Arabic number sign is drawn
+    assert not blank("\u3164\ud55c")  # a Hangul filler beside a syllable that shows
+    assert not blank("\u2801")  # a Braille pattern of one dot
     assert not blank("\U0001f3f4\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f")  # England's flag
 
 
