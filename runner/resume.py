@@ -581,19 +581,31 @@ def outputs_gone(plan: Plan, rows: Mapping[str, Any]) -> str | None:
     folder = plan.outputs_dir
     if os.path.lexists(folder / ".runs"):
         return None
-    inside = str(folder) + os.sep
+    inside = (str(folder) + os.sep,)
+    # The folder as the manifest names it, its links not followed: a link to a folder not there (a disk not
+    # mounted) leads elsewhere than where the state recorded the videos, which were under the link.
+    m = plan.manifest
+    named = Path(os.path.abspath(m.base_dir / m.data["outputs_dir"] if m.data.get("outputs_dir")
+                                 else m.base_dir / "outputs" / m.name))
+    linked = named != folder and not folder.exists()
+    if linked:
+        inside += (str(named) + os.sep,)
     done = [r["output_path"] for r in rows.values()
             if r["state"] == S.DONE and r["output_path"] and str(r["output_path"]).startswith(inside)]
     if not done or any(os.path.lexists(path) for path in done):
         return None
     count = f"{len(done):,} done {'job' if len(done) == 1 else 'jobs'}"
-    if not folder.is_dir():
+    shown: Path | str = folder
+    if linked:
+        shown = f"{named}, a link to {folder},"
+        state, why = "which is not there (nor its .runs/)", "its disk not mounted, the folder moved or removed?"
+    elif not folder.is_dir():
         state, why = "is not there (nor its .runs/)", "its disk not mounted, the folder moved or removed?"
     elif not _holds_anything(folder):  # an empty mount point, or a folder emptied
         state, why = "is empty (its .runs/ gone too)", "its disk not mounted (an empty mount point), the folder emptied?"
     else:
         state, why = "holds none of them, nor its .runs/", "its disk not mounted, the folder emptied or replaced?"
-    return (f"the output folder {folder} {state}, yet the state records {count}' videos in it: {why} A run "
+    return (f"the output folder {shown} {state}, yet the state records {count}' videos in it: {why} A run "
             "would download every one again there. Mount that disk, or put the folder back; or, to download them "
             "again there knowingly (at no cost while the provider keeps them), make its .runs/: "
             f"mkdir -p {shlex.quote(str(folder / '.runs'))}")

@@ -1262,6 +1262,28 @@ def test_an_output_folder_whose_disk_is_not_mounted_is_warned_of_by_plan_and_ref
     assert again.exit_code == 0 and again.stats.spent_micros == 0 and again.stats.cached == 0
 
 
+def test_an_output_folder_reached_through_a_link_to_a_disk_not_mounted_is_refused_by_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """outputs/<name> a link to a folder on a disk not mounted: followed, the link leads to a folder not there,
+    which a run would make on the system disk and download every video into, hidden once the disk is back. plan
+    warns and run refuses, naming the link and where it leads; nothing made at the link's target."""
+    from runner import api
+
+    m = write(tmp_path / "grid.yaml", GRID, HEAD)
+    assert api.run(m, report=False).exit_code == 0
+    named = tmp_path / "outputs" / "fox"
+    named.rename(tmp_path / "moved-away")
+    target = tmp_path / "disk" / "videos"
+    named.symlink_to(target)
+    code, _, err = run_cli(capsys, "plan", str(m))
+    said = f"the output folder {named}, a link to {target}, which is not there (nor its .runs/)"
+    assert code == 0 and said in " ".join(err.split()), err
+    code, _, err = run_cli(capsys, "run", str(m), "--no-report")
+    assert code != 0 and said in " ".join(err.split()) and "its disk not mounted" in err, err
+    assert not (tmp_path / "disk").exists()
+
+
 def test_a_project_copied_whole_is_not_warned_of_sharing_a_history_with_its_original(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
