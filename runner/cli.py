@@ -326,6 +326,7 @@ def _plan_json(plan: Plan, diff: Any) -> dict[str, Any]:
             "made_by_simulator_elsewhere": _elsewhere(diff),
         },
         "left_in_flight": _left_json(diff.left_behind if diff else None),
+        "billed_above": _billed_above_json(plan, diff),
         "endpoint": {"url": plan.endpoint[0], "from": plan.endpoint[1]},
     }
 
@@ -687,6 +688,19 @@ def _print_totals(plan: Plan, diff: Any, *, force: bool = False, retry: str | No
     out.print(f"endpoint: {plan.endpoint[0]} (from {plan.endpoint[1]})", style="dim", markup=False)
     out.print(f"outputs: {visible(relpath(plan.outputs_dir, Path.cwd()))}", style="dim", markup=False,
               highlight=False)
+
+
+def _billed_above_json(plan: Plan, diff: Any) -> dict[str, Any] | None:
+    """`plan --json`'s figures of the warning plan gives after a run the provider billed above its estimates
+    (`_warn_billed_above`): the run, its jobs billed so, their estimates and bills, and what the jobs this plan
+    sends may cost billed as they were; null after no such run."""
+    above = diff.billed_above if diff else None
+    if above is None:
+        return None
+    pay = sum(j.cost_micros for j in diff.to_send(plan.jobs))
+    return {"run": above.run_id, "jobs": above.jobs, "estimate_usd": round(above.estimate_micros / 1e6, 6),
+            "billed_usd": round(above.billed_micros / 1e6, 6), "factor": round(above.factor, 3),
+            "to_send_usd": round(pay / 1e6, 6), "to_send_may_cost_usd": round(above.may_cost(pay) / 1e6, 6)}
 
 
 def _warn_billed_above(diff: Any, pay: int) -> None:

@@ -1868,6 +1868,10 @@ def test_after_a_run_billed_above_its_estimates_plan_and_the_next_steps_scale_wh
     said = (f"warning: the last run (run 1) was billed 10x the estimates ({note}): the $1.75 this plan sends may "
             "cost about $17.50")
     assert said in " ".join(err.split()), err
+    assert main(["plan", "--json", str(m)]) == 0
+    assert json.loads(capsys.readouterr().out)["billed_above"] == {
+        "run": 1, "jobs": 1, "estimate_usd": 0.35, "billed_usd": 3.5, "factor": 10.0, "to_send_usd": 1.75,
+        "to_send_may_cost_usd": 17.5}
     assert main(["run", str(m), "--no-report"]) == 3  # said before it sends, then its own figures at its end
     err = " ".join(capsys.readouterr().err.split())
     assert said in err and err.index(said) < err.index("(run 2) was billed 10x"), err
