@@ -115,10 +115,16 @@ def outputs_dir_of(manifest: Manifest, *, check: bool = True) -> Path:
     """The output folder `manifest` names. `check`: refuse text a shell would read otherwise (`_check_folder_text`);
     off for the commands that only read what runs wrote (`status`, `report`, `export`), which make no folder."""
     raw = manifest.data.get("outputs_dir")
-    base = manifest.base_dir
     if raw and check:
         _check_folder_text(manifest, "outputs_dir", raw)
-    return _resolved(manifest, "outputs_dir" if raw else "name", base / raw if raw else base / "outputs" / manifest.name)
+    return _resolved(manifest, "outputs_dir" if raw else "name", outputs_dir_named(manifest))
+
+
+def outputs_dir_named(manifest: Manifest) -> Path:
+    """The output folder as `manifest` names it (`outputs_dir:`, else outputs/<name>, beside the manifest), its
+    links not followed: where a link to a folder not there leads from (`resume.outputs_gone`)."""
+    raw = manifest.data.get("outputs_dir")
+    return manifest.base_dir / raw if raw else manifest.base_dir / "outputs" / manifest.name
 
 
 def budget_micros(usd: Any) -> int | None:

@@ -60,6 +60,7 @@ from .plan import (
     Plan,
     folder_error,
     made_elsewhere,
+    outputs_dir_named,
     outputs_field,
     refuse_own_links,
 )
@@ -584,9 +585,7 @@ def outputs_gone(plan: Plan, rows: Mapping[str, Any]) -> str | None:
     inside = (str(folder) + os.sep,)
     # The folder as the manifest names it, its links not followed: a link to a folder not there (a disk not
     # mounted) leads elsewhere than where the state recorded the videos, which were under the link.
-    m = plan.manifest
-    named = Path(os.path.abspath(m.base_dir / m.data["outputs_dir"] if m.data.get("outputs_dir")
-                                 else m.base_dir / "outputs" / m.name))
+    named = Path(os.path.abspath(outputs_dir_named(plan.manifest)))
     linked = named != folder and not folder.exists()
     if linked:
         inside += (str(named) + os.sep,)
