@@ -1125,19 +1125,35 @@ def ensure_posters(snapshot: Snapshot, within: Path | None = None) -> None:
 
 
 def _inside(folder: Path | None) -> Callable[[str], bool]:
-    """Whether a path is in `folder` (every path when None), links resolved."""
+    """Whether a path is in `folder` (every path when None), links resolved. The folder holding a path is resolved
+    once for all the paths in it (the videos of a run share a few folders): a path is then its folder's resolved
+    path and its own name, unless that name is a link, resolved whole. (Resolving each of 10,000 videos' paths
+    whole took ~0.5 s of a run's final report.)"""
     if folder is None:
         return lambda _: True
     try:
         root = folder.resolve()
     except (OSError, RuntimeError):
         return lambda _: False
+    resolved: dict[str, Path] = {}
 
-    def inside(path: str) -> bool:
+    def whole(path: str) -> bool:
         try:
             return Path(path).resolve().is_relative_to(root)
         except (OSError, RuntimeError):
             return False
+
+    def inside(path: str) -> bool:
+        parent, name = os.path.split(path)
+        if not parent or name in ("", ".", "..") or os.path.islink(path):
+            return whole(path)
+        at = resolved.get(parent)
+        if at is None:
+            try:
+                at = resolved[parent] = Path(parent).resolve()
+            except (OSError, RuntimeError):
+                return False
+        return (at / name).is_relative_to(root)
     return inside
 
 

@@ -1003,3 +1003,30 @@ def test_a_video_deleted_after_the_run_is_told_missing_not_replaced_or_edited(tm
     assert {k: (j.get("replaced"), j.get("missing")) for k, j in jobs.items() if j.get("replaced")} == {
         "style=anime,seed=2": (True, True), "style=anime,seed=3": (True, None)}
     assert data["runs"][0]["latest"] is True
+
+
+def test_a_path_is_inside_the_output_folder_only_where_its_links_lead_inside(tmp_path: Path) -> None:
+    """The folders holding the videos are resolved once for all of them; a link anywhere on a path still counts
+    where it leads, whether the link is the file itself, its folder, or a folder above."""
+    from runner.report import _inside
+
+    root, away = tmp_path / "out", tmp_path / "away"
+    (root / "sub").mkdir(parents=True)
+    away.mkdir()
+    (root / "a.mp4").write_bytes(b"x")
+    (root / "sub" / "b.mp4").write_bytes(b"x")
+    (away / "c.mp4").write_bytes(b"x")
+    (root / "out.mp4").symlink_to(away / "c.mp4")         # the file itself a link out
+    (root / "back.mp4").symlink_to(root / "sub" / "b.mp4")  # a link that stays inside
+    (root / "gone").symlink_to(away)                       # a folder that is a link out
+    inside = _inside(root)
+    for _ in range(2):  # the second time from the folders resolved the first
+        assert inside(str(root / "a.mp4")) and inside(str(root / "sub" / "b.mp4"))
+        assert inside(str(root / "back.mp4"))
+        assert not inside(str(root / "out.mp4"))
+        assert not inside(str(root / "gone" / "c.mp4"))
+        assert not inside(str(away / "c.mp4"))
+        assert not inside(str(root / "sub" / ".." / ".." / "away" / "c.mp4"))
+        assert inside(str(root / "sub" / ".." / "a.mp4"))
+        assert inside(str(root / "not-yet.mp4"))
+    assert _inside(None)("/anywhere") and not _inside(tmp_path / "loop")(str(root / "a.mp4"))
