@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -27,7 +28,7 @@ from typing import Any, Callable, Iterator, Sequence
 import anyio
 from anyio.abc import TaskGroup
 
-from . import balance, resume, signals
+from . import balance, images, resume, signals
 from .entry import hold, interrupt
 from .errors import (
     ConnectError,
@@ -58,6 +59,7 @@ from .providers.transport import WEB_PAGE
 from .records import RUN_STATUSES
 from .state import BUSY_PATIENCE, FAILURE_RETRY, FINAL, GONE_AT_PROVIDER, IN_FLIGHT, Following, JobState, Store, gone_at_provider
 from .stats import RunStatistics, Throughput
+from .sweeps import IMAGE_PARAMS
 
 S = JobState
 # Refusals of a create that every job of the run would meet (the key, the balance; the run's one model, unknown to
@@ -1020,6 +1022,40 @@ class Executor:
             slot.release()
             self._budget_move(jid)  # followed no more: whatever it still reserves, this run does not free
 
+    def _read_images(self, job: Job) -> tuple[Mapping[str, Any], str | None]:
+        """`job.params` with each local input image read, once, to be sent as read (`images.ReadImage`), and None;
+        or, where a file no longer holds the bytes the plan hashed (written over since: a `git checkout`, a pull,
+        an editor) or can no longer be read, why the job is not sent. Sent, new bytes would go under the job's
+        hash: its video filed (state, sidecar, a later run's cache) as the request planned, which itself would be
+        paid for again later. Such a job is left planned, for the next run's plan to take as it finds the file.
+        """
+        planned = self.plan.image_digests
+        params = job.params
+        for name in IMAGE_PARAMS:
+            value = job.params.get(name)
+            items = value if isinstance(value, list) else [value]
+            if not any(isinstance(item, str) and item in planned for item in items):
+                continue
+            read: list[Any] = []
+            for item in items:
+                sha256 = planned.get(item) if isinstance(item, str) else None
+                if sha256 is None:  # a URL, a data URI: sent as planned
+                    read.append(item)
+                    continue
+                try:
+                    found = images.read_as_planned(item, sha256)
+                except OSError as exc:  # gone since the plan (a checkout of a branch without it), unreadable
+                    return job.params, f"{name}: the input image {item} cannot be read since the plan: " \
+                                       f"{exc.strerror or exc}"
+                if not isinstance(found, images.ReadImage):
+                    return job.params, (f"{name}: the input image {item} changed since the plan (it holds other "
+                                        f"bytes: SHA-256 {found[:12]}, not the {sha256[:12]} planned)")
+                read.append(found)
+            if params is job.params:
+                params = dict(job.params)
+            params[name] = read if isinstance(value, list) else read[0]
+        return params, None
+
     async def _post(
         self, job: Job, jid: int, key: str, *, fresh: bool = True, asked: bool = False,
         resent: bool = False,
@@ -1035,7 +1071,15 @@ class Executor:
         Whether its video is new is not asked (`_made_by_this_send`): when the earlier process's sends ended is
         known only by this machine's clock then, which may have been stepped since (suspend and resume, NTP)."""
         try:
-            body = self.provider.build_request(job.params, model=self.plan.model, idempotency_key=key)
+            params, changed = self._read_images(job)
+            if changed is not None:  # sent, it would be filed as the request the plan made of the file
+                if not fresh:
+                    return self._give_up(job, jid, f"cannot be sent again ({changed}), and an earlier send may have "
+                                                   "reached the provider")
+                await self._unsent(job, jid, f"not sent: {changed}; re-run `gridrun run` to plan it again")
+                return None
+            body = self.provider.build_request(params, model=self.plan.model, idempotency_key=key)
+            del params  # the images' bytes, now in the body
             unsendable = next(((n, why) for n, v in body.items() if (why := not_json(v)) is not None), None)
             if unsendable is not None:  # the body cannot be written as JSON: nothing of it can leave
                 raise RejectedError(f"its request cannot be written as JSON: {unsendable[0]} {unsendable[1]}")

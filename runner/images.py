@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import re
 import urllib.parse
 from pathlib import Path
+from typing import Self
 
 _IMAGE_MAGIC = (
     (b"\x89PNG\r\n\x1a\n", "image/png"),
@@ -154,3 +156,30 @@ def _base64_payload(payload: str) -> bytes | None:
         return base64.b64decode(text + b"=" * (-len(text) % 4), validate=True)
     except (binascii.Error, ValueError):
         return None
+
+
+class ReadImage(str):
+    """A local input image's path, as the job's parameters hold it, with `data`: the bytes read of it to send.
+
+    The file is read once, as its create is sent, and those bytes are checked against the SHA-256 the plan hashed
+    (`read_as_planned`): the provider sends them, not the file read again, so what is sent is the request the
+    job's hash names even while the file is written over (a `git checkout`, a pull, an editor saving). Still the
+    path's text, so a provider that knows nothing of it reads the path as before."""
+
+    data: bytes
+
+    def __new__(cls, path: str, data: bytes) -> Self:
+        image = super().__new__(cls, path)
+        image.data = data
+        return image
+
+
+def read_as_planned(path: str, sha256: str) -> ReadImage | str:
+    """The file at `path` read whole, once, as a `ReadImage` when its bytes have the SHA-256 `sha256` the plan
+    hashed; else the SHA-256 they have now (hex), the bytes let go at once (an image may be 20 MB).
+
+    :raises OSError: the file cannot be read.
+    """
+    data = Path(path).read_bytes()
+    now = hashlib.sha256(data).hexdigest()
+    return ReadImage(path, data) if now == sha256 else now

@@ -102,6 +102,9 @@ class Plan:
     read_otherwise: tuple[str, ...] = ()    # the warning of a string an earlier gridrun read otherwise, told while
                                             # the state's last run sent other text (`told_read_otherwise`)
     endpoint: tuple[str, str] = ("", "")   # the base URL a run sends to, and where that comes from (`api.endpoint`)
+    # A local input image's path, as jobs' params hold it -> the SHA-256 of the bytes the plan read and hashed:
+    # what a run checks the bytes it sends against (`images.read_as_planned`).
+    image_digests: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def total_usd(self) -> float:
@@ -866,6 +869,7 @@ def _build(
         sidecared=tuple(found.sidecared),
         posters=tuple(found.posters),
         read_otherwise=tuple(_read_otherwise(manifest)),
+        image_digests=ctx_job.digests,
     )
 
 

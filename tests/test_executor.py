@@ -3285,9 +3285,9 @@ def test_a_cached_videos_copy_whose_sidecar_does_not_fit_is_taken_back_not_kept_
     assert not list(first.outputs_dir.rglob("*.mp4.*")) and stats(prov)["creates"] == 1
 
 
-def test_an_input_image_spoilt_after_the_plan_rejects_its_job_not_the_run(tmp_path: Path) -> None:
-    """The request is built just before the create: an image no longer an image is that job's rejection (no
-    create sent), and the run goes on with the others."""
+def test_an_input_image_spoilt_after_the_plan_leaves_its_job_unsent_not_the_run(tmp_path: Path) -> None:
+    """The request is built just before the create: an image no longer the one planned (here no longer an image)
+    leaves that job unsent and planned (no create sent), and the run goes on with the others."""
     png = tmp_path / "fox.png"
     png.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 32 + b"\x00\x00\x00\x00IEND\xaeB`\x82")
     m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 0.1},
@@ -3297,8 +3297,9 @@ def test_an_input_image_spoilt_after_the_plan_rejects_its_job_not_the_run(tmp_pa
     png.write_text("no longer an image")
     prov = sim_provider(m)
     result = api.run(p, provider=prov, report=False)
-    assert result.exit_code == 1 and result.stats.counts["rejected"] == 2, result.stats.counts
-    assert all("not sent: " in (j.error or "") and "is not an image" in (j.error or "") for j in api.status(m).jobs)
+    assert result.exit_code == 1 and result.stats.counts["planned"] == 2, result.stats.counts
+    assert all("not sent: input_reference: " in (j.error or "") and "changed since the plan" in (j.error or "")
+               for j in api.status(m).jobs)
     assert stats(prov)["creates"] == 0
 
 

@@ -110,7 +110,9 @@ class Provider(Protocol):
         ...
 
     def build_request(self, params: Mapping[str, Any], *, model: str, idempotency_key: str) -> dict[str, Any]:
-        """The JSON body of the create call for already-checked `params`.
+        """The JSON body of the create call for already-checked `params`. A local input image the run has read
+        and found as planned comes as an `images.ReadImage`: its path, and the bytes to send (`data`), which are
+        not read again.
 
         :raises RejectedError: a local input file is missing or not an image.
         """

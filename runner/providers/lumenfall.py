@@ -26,7 +26,7 @@ from runner.errors import (
     RejectedError,
     ServerError,
 )
-from runner.images import KINDS, image_mime
+from runner.images import KINDS, ReadImage, image_mime
 from runner.providers.base import (
     SIMULATOR_HEADER,
     TERMINAL,
@@ -563,7 +563,8 @@ def _image_url(value: Any, field: str) -> str:
         raise RejectedError(f"{field}: expected an image path or URL, got {value!r}", code="INVALID_INPUT")
     path = Path(value)
     try:
-        data = path.read_bytes()
+        # bytes read once as the create is sent and found to be those the plan hashed: never read again here
+        data = value.data if isinstance(value, ReadImage) else path.read_bytes()
     except OSError as exc:
         raise RejectedError(f"{field}: cannot read {path}: {exc.strerror or exc}", code="INVALID_INPUT") from exc
     mime = image_mime(path, data)
