@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import time
 from pathlib import Path
 from typing import Any
 
@@ -163,3 +164,36 @@ def test_a_forced_rerender_of_a_changed_image_is_not_sent_and_the_video_kept(tmp
     after = api.status(m).jobs[0]
     assert (after.state, after.sha256) == ("done", before.sha256), after
     assert any("changed since the plan" in e for e in forced.stats.last_errors), forced.stats.last_errors
+
+
+def test_a_resumed_attempt_whose_image_changed_since_the_plan_is_not_sent_again(tmp_path: Path) -> None:
+    """A run killed between a job's write-ahead attempt and its create leaves it `submitting`; the next run plans
+    (the file as it was), then the file is written over before that attempt is sent again: not sent (its key
+    may be known to the provider, so the job is told as unknown, never sent with other bytes)."""
+    import os
+    import sqlite3
+    import subprocess
+    import sys
+
+    from runner.providers import SIM_WORLD
+    from runner.sim import SimConfig
+    from runner.sim.engine import Sim
+    from runner.sim.world import World
+
+    (tmp_path / "fox.png").write_bytes(FOX)
+    m = manifest(tmp_path, {"input_reference": "fox.png"})
+    env = {**os.environ, "GRIDRUN_CRASH_AT": "before-submit:1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    killed = subprocess.run([sys.executable, "-m", "runner.cli", "run", str(m), "--no-report"],
+                            env=env, capture_output=True, timeout=120, check=False)
+    assert killed.returncode == -9, killed.stderr[-500:]
+    assert [j.state for j in api.status(m).jobs] == ["submitting"]
+    with sqlite3.connect(tmp_path / ".gridrun" / "state.db") as db:  # sent long ago: no send still on its way
+        db.execute("UPDATE jobs SET submitted_at = submitted_at - 7200 WHERE state = 'submitting'")
+    db.close()
+    p = api.plan(m)
+    (tmp_path / "fox.png").write_bytes(MOON)
+    result = api.run(p, report=False)
+    world = Sim(SimConfig(), clock=time.time, world=World.open(tmp_path / ".gridrun" / SIM_WORLD)).stats()
+    assert world["creates"] == 0 and result.exit_code == 1, result.stats.counts
+    job = api.status(m).jobs[0]
+    assert job.state != "done" and "changed since the plan" in (job.error or ""), job
