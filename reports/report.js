@@ -694,13 +694,31 @@
   // A run as the page names it: "run 10", or "run 10 of grid" for a run of another manifest sharing the state.
   const OTHER_RUNS = DATA.otherRuns || {};
   const runName = (id) => "run " + id + (Object.prototype.hasOwnProperty.call(OTHER_RUNS, id) ? " of " + OTHER_RUNS[id] : "");
+  // What a job cost, as its card (`text`, `title`), its name (`say`) and the details view (`words`) all say it: the
+  // figure counted where there is one; nothing for a job whose create was refused (rejected); "not reported" for
+  // another job that ended without a figure (failed, cancelled, expired, which the header counts at nothing); the
+  // estimate, what may be charged, only for a job not sent yet, in flight or of unknown outcome.
+  const ENDED = new Set(["done", "failed", "rejected", "expired", "cancelled"]);
+  function costOf(j) {
+    if (j.cost !== null && j.cost !== undefined) {
+      return { text: usd(j.cost), title: costWords(j) + "; estimate " + usd(j.est), say: usd(j.cost), words: costWords(j) };
+    }
+    if (j.state === "rejected") {
+      return { text: usd(0), title: "rejected: nothing paid", say: "nothing paid", words: "rejected: nothing paid" };
+    }
+    if (ENDED.has(groupOf(j.state))) {
+      return { text: "–", title: "cost not reported", say: "cost not reported", words: "not reported" };
+    }
+    return { text: "~" + usd(j.est), title: "estimated", say: "estimated " + usd(j.est), cls: "est",
+      words: groupOf(j.state) === "pending" ? "not sent: nothing paid" : "not reported" };
+  }
   function costText(j, runId) {
     const known = j.cost !== null && j.cost !== undefined;
-    const c = known ? { text: usd(j.cost), title: costWords(j) + "; estimate " + usd(j.est) }
-      : { text: "~" + usd(j.est), title: "estimated", cls: "est" };
+    const c = costOf(j);
     const by = j.paid || j.cached;
     if (!by || by === runId) return c;
     c.text += " · " + runName(by);
+    c.say += " · " + runName(by);
     // `kept`: its re-render in this run was cancelled or failed, its video made earlier (not found cached)
     c.title = (j.cached ? (j.kept ? "made earlier in " : "cached: made in ") + runName(by) : "paid by " + runName(by)) + ", "
       + (known ? costWords(j) : "cost not reported") + "; this run paid nothing for it";
@@ -807,8 +825,7 @@
       if (!j) return run + "not in run " + RUNS[r].id;
       const cost = costText(j, RUNS[r].id);
       const gone = panes[r] && panes[r].querySelector(".thumb.broken");
-      const parts = [stateLabel(j.state) + (gone ? ", video file missing" : ""),
-        cost.cls === "est" ? "estimated " + cost.text.replace(/^~/, "") : cost.text];
+      const parts = [stateLabel(j.state) + (gone ? ", video file missing" : ""), cost.say];
       if (j.err) parts.push(brief(j.err, 80));
       if (j.rerr !== undefined) parts.push(brief(rerunFailed(j), 80));
       if (j.rcan) parts.push(RERUN_CANCELLED);
@@ -963,10 +980,8 @@
       if (av) row(a.label, (j, r) => (av[r] === null ? "(none in run " + "AB"[r] + ")" : av[r]), { diff: true });
       else row(a.label, () => a.values[it.ix[i]], { compare: false });
     });
-    // A job never sent (planned) or whose create was refused (rejected) was paid nothing: no figure is missing.
-    const paid = (j) => (j.cost !== undefined && j.cost !== null ? costWords(j)
-      : groupOf(j.state) === "pending" ? "not sent: nothing paid"
-        : j.state === "rejected" ? "rejected: nothing paid" : "not reported");
+    // as the card says it: a job never sent (planned) or whose create was refused (rejected) was paid nothing
+    const paid = (j) => costOf(j).words;
     // a cached job cost this run nothing: its figures are the run's that made it
     row("cost", (j) => (j.cached ? "none in this run (" + runName(j.paid || j.cached) + ": " + paid(j) + ")" : paid(j)), { diff: !!it.dcost });
     row("estimate", (j) => usd(j.est));

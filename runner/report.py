@@ -231,11 +231,7 @@ def _static_jobs(data: Mapping[str, Any]) -> Markup:
             cells.append(f"<td>{state}" + (f": {_esc(err)}" if err else "")
                          + (f"; {_esc(RERUN_FAILED)}: {_esc(rerr)}" if rerr is not None else "")
                          + (f"; {_esc(RERUN_CANCELLED)}" if job.get("rcan") else ""))
-            cost = job.get("cost")
-            est = job.get("est")
-            cells.append("<td>" + (usd_text(cost) if cost is not None
-                                   else f"~{usd_text(est)} estimated" if est is not None else "–")
-                         + (f" · {run_name(by)}" if by else ""))
+            cells.append("<td>" + _cost_text(job) + (f" · {run_name(by)}" if by else ""))
             src = job.get("src")
             if src:
                 # (no loading="lazy": a browser loads every image of a page without scripts as it comes)
@@ -253,6 +249,24 @@ def _static_jobs(data: Mapping[str, Any]) -> Markup:
     return Markup('<div class="static-jobs-box" tabindex="0" role="region" aria-label="jobs">'
                   f'<table class="static-jobs"><thead><tr><th>job{head}</thead><tbody>\n'
                   + "\n".join(rows) + "\n</tbody></table></div>")
+
+
+# the groups of the states a job ends in: one of them with no cost figure had none reported, it costs no estimate
+_ENDED = frozenset({"done", "failed", "rejected", "expired", "cancelled"})
+
+
+def _cost_text(job: Mapping[str, Any]) -> str:
+    """A job's cost (its page entry) as the grid's cards say it (report.js `costOf`): the figure counted; nothing
+    for a job whose create was refused; "not reported" for another that ended without a figure; the estimate only
+    for a job not sent yet, in flight or of unknown outcome, where it is what may be charged."""
+    cost, est, state = job.get("cost"), job.get("est"), job["state"]
+    if cost is not None:
+        return usd_text(cost)
+    if state == "rejected":
+        return f"{usd_text(0)} (nothing paid)"
+    if GROUPS.get(state, state) in _ENDED:
+        return "– (not reported)"
+    return f"~{usd_text(est)} estimated" if est is not None else "–"
 
 
 def _rerender_kept(rerender: Mapping[str, Any]) -> str:

@@ -887,6 +887,19 @@ def static_rows(html: str) -> list[list[str]]:
             for row in table.group(1).strip().split("\n")]
 
 
+def test_the_table_without_javascript_shows_no_estimate_as_the_cost_of_a_job_that_ended(tmp_path: Path) -> None:
+    """As the grid's cards: a rejected job was paid nothing, a failed or cancelled one without a figure had none
+    reported; only a job not sent or in flight shows its estimate."""
+    states = {("anime", 1): "rejected", ("anime", 2): "failed", ("anime", 3): "cancelled", ("anime", 4): "planned",
+              ("clay", 1): "submitted", ("clay", 2): "done"}
+    jobs = [dict(j, estimate=350_000) for j in fox_jobs(states) if (j["values"]["style"], j["values"]["seed"]) in states]
+    _, _, s = snap(tmp_path, jobs, end_status=None)
+    rows = {r[0]: r[2] for r in static_rows(render(s, base_dir=outputs(tmp_path)))}
+    assert rows == {"style=anime,seed=1": "$0.00 (nothing paid)", "style=anime,seed=2": "– (not reported)",
+                    "style=anime,seed=3": "– (not reported)", "style=anime,seed=4": "~$0.35 estimated",
+                    "style=clay,seed=1": "~$0.35 estimated", "style=clay,seed=2": "$0.20"}, rows
+
+
 def test_the_table_without_javascript_shows_a_cached_job_as_cached_at_the_run_that_paid(tmp_path: Path) -> None:
     """A job run B took from run A's cache cost run B nothing: its row says so and names run A, as the grid's
     cell does ("$0.35 · run 1"), on run B's page and in run B's columns of the compare page."""

@@ -1759,7 +1759,7 @@ def test_controls_cards_videos_and_posters_say_what_they_are(browser: Any, tmp_p
         assert page.locator('.card[data-key="style=anime,seed=1"]').get_attribute("aria-label") == \
             "style=anime,seed=1: done, $0.20"
         failed = page.locator('.card[data-key="style=clay,seed=2"]').get_attribute("aria-label")
-        assert failed == "style=clay,seed=2: failed, estimated $0.20, " + error[:79] + "…", failed
+        assert failed == "style=clay,seed=2: failed, cost not reported, " + error[:79] + "…", failed
         page.wait_for_function("document.querySelector('#grid video') && document.querySelector('#grid .thumb img')")
         names = page.eval_on_selector_all("#grid video", "els => els.map(e => e.getAttribute('aria-label'))")
         assert names and all(n.startswith("video style=") for n in names), names
@@ -2416,3 +2416,35 @@ def test_a_live_force_page_that_stops_updating_says_its_unsent_re_renders_were_n
         notes = "Array.from(document.querySelectorAll('.card .rerender'), (n) => n.textContent)"
         assert page.evaluate(notes) == ["not re-rendered: the run stopped before sending it; run 1's take ($0.35) kept"] * 2
         assert o.errors == []
+
+def test_a_cards_cost_says_what_its_details_say_and_no_estimate_for_a_job_that_ended(browser: Any, tmp_path: Path) -> None:
+    """A rejected job was paid nothing; a failed, cancelled or expired one without a figure had none reported: no
+    card shows them an estimate as if it were a cost. A job not sent or in flight shows its estimate."""
+    states = {("anime", 1): "rejected", ("anime", 2): "failed", ("anime", 3): "cancelled", ("anime", 4): "expired",
+              ("clay", 1): "planned", ("clay", 2): "submitted", ("clay", 3): "unknown"}
+    jobs = [dict(j, estimate=350_000) for j in fox_jobs(states) if (j["values"]["style"], j["values"]["seed"]) in states]
+    store, run_id = build_state(tmp_path, jobs, seconds=0.5, one_clip=True, end_status=None)
+    report = write_report(store, run_id=run_id)
+    with opened(browser, report) as o:
+        page = o.page
+        shown = {}
+        for (style, seed), state in states.items():
+            card = page.locator(f'.card[data-key="style={style},seed={seed}"]')
+            cost = card.locator(".cost").text_content()
+            label = card.get_attribute("aria-label")
+            card.click()
+            page.wait_for_selector("#viewer[open]")
+            shown[state] = (cost, label.split(": ", 1)[1].split(", ")[1], detail(page, "cost"))
+            page.keyboard.press("Escape")
+            page.wait_for_selector("#viewer", state="hidden")
+        assert shown == {
+            "rejected": ("$0.00", "nothing paid", "rejected: nothing paid"),
+            "failed": ("–", "cost not reported", "not reported"),
+            "cancelled": ("–", "cost not reported", "not reported"),
+            "expired": ("–", "cost not reported", "not reported"),
+            "planned": ("~$0.35", "estimated $0.35", "not sent: nothing paid"),
+            "submitted": ("~$0.35", "estimated $0.35", "not reported"),
+            "unknown": ("~$0.35", "estimated $0.35", "not reported"),
+        }, shown
+        assert o.errors == []
+
