@@ -551,9 +551,10 @@
   const ANY_VIDEO = ITEMS.some((it) => it.jobs.some((j) => j && j.src));
   const NOTHING_TO_PLAY = "nothing to play: no job has a video";
   // Each ▶ says which grid, row or column it plays (a screen reader reads its name, not the ▶).
-  function playButton(title, cls, which) {
+  // (`inGrid`: the ▶ of a row or column, reached with the grid's arrow keys, not the Tab key: `roving`)
+  function playButton(title, cls, which, inGrid) {
     return h("button", { type: "button", class: "small " + cls, title: ANY_VIDEO ? title : title + " (" + NOTHING_TO_PLAY + ")",
-      "aria-label": title, text: "▶", disabled: !ANY_VIDEO,
+      "aria-label": title, text: "▶", disabled: !ANY_VIDEO, tabindex: inGrid ? -1 : null,
       onclick: (e) => { e.stopPropagation(); playThumbs(which()); } });
   }
   function renderGrid() {
@@ -650,23 +651,25 @@
         flow.append(cell);
       }
       sec.append(flow);
+      roving(flow);
       return sec;
     }
     const grid = h("div", { class: "grid", style: "grid-template-columns: max-content repeat(" + cols.length + ", max-content)" });
     grid.append(h("div", { class: "corner" },
       h("span", { class: "axis-name", "aria-hidden": "true", text: AXES[yi].label + " ↓  " + (xi < 0 ? "" : AXES[xi].label + " →") }),
-      h("span", { class: "sr-only", text: "rows: " + AXES[yi].label + (xi < 0 ? "" : ", columns: " + AXES[xi].label) })));
+      h("span", { class: "sr-only", text: "rows: " + AXES[yi].label + (xi < 0 ? "" : ", columns: " + AXES[xi].label) +
+        "; the arrow keys move between the cards, Home and End to a row's ends, Tab out of the grid" })));
     for (const c of cols) {
       grid.append(h("div", { class: "colh", "data-col": c },
         h("span", { class: "axis-val", dir: "auto", title: xi < 0 ? "" : AXES[xi].values[c], text: xi < 0 ? "" : AXES[xi].values[c] }),
         playButton(xi < 0 ? "play this column in sync" : "play column " + axisText(xi, c) + " in sync", "play-col",
-          () => thumbsIn(grid, '.cell[data-col="' + c + '"]'))));
+          () => thumbsIn(grid, '.cell[data-col="' + c + '"]'), true)));
     }
     for (const r of rows) {
       grid.append(h("div", { class: "rowh", "data-row": r },
         h("span", { class: "axis-val", dir: "auto", title: AXES[yi].values[r], text: AXES[yi].values[r] }),
         playButton("play row " + axisText(yi, r) + " in sync", "play-row",
-          () => thumbsIn(grid, '.cell[data-row="' + r + '"]'))));
+          () => thumbsIn(grid, '.cell[data-row="' + r + '"]'), true)));
       for (const c of cols) {
         const ns = cells.get(r + "," + c);
         const hidden = !ns && held.has(g.ix.join(",") + "|" + r + "," + c);
@@ -678,8 +681,94 @@
       }
     }
     sec.append(grid);
+    roving(grid);
     return sec;
   }
+
+  // ---- the keyboard in a grid ----------------------------------------------------------------------------
+  // A grid is one stop of the Tab key, however many cards it holds: the card (or ▶) last focused in it, at first
+  // its first card. Inside it the arrow keys move by the cells' rows and columns, the ▶ of a row left of its first
+  // card and that of a column above its first row; Home and End go to the ends of a row's cards, Ctrl+Home and
+  // Ctrl+End to the grid's first and last card; Enter or Space opens a card's details (or plays a ▶).
+  const ROVING = ".card, .play-row:not(:disabled), .play-col:not(:disabled)";  // a disabled ▶ takes no focus
+  function roving(box) {
+    const first = box.querySelector(".card");
+    if (first) first.tabIndex = 0;
+  }
+  $grid.addEventListener("focusin", (e) => {
+    const el = e.target;
+    const box = el.matches && el.matches(ROVING) ? el.closest(".grid, .flow") : null;
+    if (!box || el.tabIndex === 0) return;
+    for (const o of box.querySelectorAll(ROVING)) if (o.tabIndex === 0) o.tabIndex = -1;
+    el.tabIndex = 0;
+  });
+  // Each card and ▶ of a grid with its place: the row (data-row; -1 for the column heads), the column (data-col;
+  // -1 for the row heads) and its place in a cell of several cards.
+  function places(box) {
+    const out = [];
+    let cell = null;
+    let k = 0;
+    for (const el of box.querySelectorAll(ROVING)) {
+      if (el.classList.contains("play-col")) { out.push({ el, r: -1, c: Number(el.closest(".colh").dataset.col), k: 0 }); continue; }
+      if (el.classList.contains("play-row")) { out.push({ el, r: Number(el.closest(".rowh").dataset.row), c: -1, k: 0 }); continue; }
+      const at = el.closest(".cell");
+      k = at === cell ? k + 1 : 0;
+      cell = at;
+      out.push({ el, r: Number(at.dataset.row), c: Number(at.dataset.col), k, card: true });
+    }
+    return out;
+  }
+  // Where a key takes the focus from `el` in `box`: an element, null (nowhere: it stays), undefined (not a key of
+  // the grid's).
+  function moveFrom(box, el, key, ctrl) {
+    if (!["ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown", "Home", "End"].includes(key)) return undefined;
+    const all = places(box);
+    const me = all.find((p) => p.el === el);
+    if (!me) return undefined;
+    const cards = all.filter((p) => p.card);
+    if (ctrl) return key === "Home" ? cards[0].el : key === "End" ? cards[cards.length - 1].el : undefined;
+    const line = all.filter((p) => p.r === me.r);  // in the page's order: a row's ▶, then its cards left to right
+    const at = line.indexOf(me);
+    if (key === "ArrowLeft") return at > 0 ? line[at - 1].el : null;
+    if (key === "ArrowRight") return at < line.length - 1 ? line[at + 1].el : null;
+    if (key === "Home" || key === "End") {
+      const mine = line.filter((p) => p.card);
+      return mine.length ? mine[key === "Home" ? 0 : mine.length - 1].el : null;
+    }
+    const down = key === "ArrowDown";
+    // a flow of cells (no rows) wraps to the window: the nearest card in the line of cards above or below
+    if (box.classList.contains("flow")) return nearestAcross(cards.map((p) => p.el), el, down);
+    const rows = uniqSorted(all.map((p) => p.r));
+    for (let i = rows.indexOf(me.r) + (down ? 1 : -1); i >= 0 && i < rows.length; i += down ? 1 : -1) {
+      const there = all.filter((p) => p.r === rows[i] && p.c === me.c);  // an empty cell is passed over
+      if (there.length) return there[Math.min(me.k, there.length - 1)].el;
+    }
+    return null;
+  }
+  function nearestAcross(els, el, down) {
+    const me = el.getBoundingClientRect();
+    const mid = (me.left + me.right) / 2;
+    let best = null;
+    let score = Infinity;
+    for (const o of els) {
+      const r = o.getBoundingClientRect();
+      const gap = down ? r.top - me.bottom : me.top - r.bottom;
+      if (o === el || gap < -1) continue;
+      const s = gap * 10000 + Math.abs((r.left + r.right) / 2 - mid);
+      if (s < score) { score = s; best = o; }
+    }
+    return best;
+  }
+  $grid.addEventListener("keydown", (e) => {
+    if (e.defaultPrevented || e.altKey || e.metaKey || e.shiftKey) return;
+    const el = e.target;
+    const box = el.matches && el.matches(ROVING) ? el.closest(".grid, .flow") : null;
+    if (!box) return;
+    const to = moveFrom(box, el, e.key, e.ctrlKey);
+    if (!to) return;  // at the grid's edge the page scrolls as it would
+    e.preventDefault();
+    if (to !== el) to.focus();
+  });
 
   // What a job's counted cost (`cost`) is, beside the provider's figure as reported (`rep`): that figure, the
   // estimate when the figure was doubted (`doubt`: outside the plausible range), or a figure with none reported.
@@ -852,7 +941,7 @@
     const it = ITEMS[n];
     const diffs = new Set(it.diff || []);
     const cls = "card" + (it.only ? " only-" + it.only : "") + (differs(it) ? " differs" : "");
-    const c = h("article", { class: cls, tabindex: 0, role: "button", "aria-label": cardLabel(it), "data-i": n, "data-key": it.key,
+    const c = h("article", { class: cls, tabindex: -1, role: "button", "aria-label": cardLabel(it), "data-i": n, "data-key": it.key,
       "aria-describedby": "card-" + n + "-says",
       onclick: (e) => { if (!e.target.closest("button")) openViewer(n); },
       // a card tabbed to is shown whole: the browser leaves one partly in view where it is (the last column of a

@@ -1999,7 +1999,7 @@ def test_the_cancelled_badge_and_a_filtered_cell_read_at_4_5_to_1(browser: Any, 
         assert contrast(rgba(cell[0]), rgba(cell[1])) >= 4.5, cell
 
 
-def test_a_card_tabbed_to_in_a_column_partly_off_the_window_is_scrolled_fully_into_view(
+def test_a_card_moved_to_by_keyboard_in_a_column_partly_off_the_window_is_scrolled_fully_into_view(
         browser: Any, tmp_path: Path) -> None:
     report = report_of(tmp_path)
     with opened(browser, report, width=1400, height=700) as o:
@@ -2011,7 +2011,7 @@ def test_a_card_tabbed_to_in_a_column_partly_off_the_window_is_scrolled_fully_in
         page.set_viewport_size({"width": int(box["x"] + 80), "height": 700})  # 80 px of the last column show
         page.locator('.card[data-key="style=anime,seed=3"]').focus()
         page.evaluate("window.scrollTo(0, 0)")
-        page.keyboard.press("Tab")
+        page.keyboard.press("ArrowRight")
         assert page.evaluate("document.activeElement.dataset.key") == "style=anime,seed=4"
         rect = page.evaluate("(() => { const r = document.activeElement.getBoundingClientRect();"
                              " return [r.left, r.right, document.documentElement.clientWidth]; })()")
@@ -2446,5 +2446,62 @@ def test_a_cards_cost_says_what_its_details_say_and_no_estimate_for_a_job_that_e
             "submitted": ("~$0.35", "estimated $0.35", "not reported"),
             "unknown": ("~$0.35", "estimated $0.35", "not reported"),
         }, shown
+        assert o.errors == []
+
+FOCUSED = "document.activeElement.dataset.key || document.activeElement.getAttribute('aria-label')"
+
+
+def test_the_arrow_keys_move_between_a_grids_cards_and_tab_leaves_the_grid_at_once(browser: Any, tmp_path: Path) -> None:
+    """A grid is one Tab stop: its first card, then the one last focused. The arrows move by rows and columns (to
+    a row's or a column's ▶ past its first card), Home and End to a row's ends; Enter still opens the details,
+    whose own arrows still step through the jobs."""
+    report = report_of(tmp_path, one_clip=True)
+    with opened(browser, report) as o:
+        page = o.page
+        stops = page.evaluate("Array.from(document.querySelectorAll('#grid .card, #grid button'))"
+                              ".filter((e) => e.tabIndex >= 0).map((e) => e.dataset.key || e.getAttribute('aria-label'))")
+        assert stops == ["style=anime,seed=1"], stops
+        page.locator('.card[data-key="style=anime,seed=1"]').focus()
+        page.keyboard.press("ArrowRight")
+        assert page.evaluate(FOCUSED) == "style=anime,seed=2"
+        page.keyboard.press("ArrowDown")
+        assert page.evaluate(FOCUSED) == "style=clay,seed=2"
+        page.keyboard.press("End")
+        assert page.evaluate(FOCUSED) == "style=clay,seed=4"
+        page.keyboard.press("ArrowDown")
+        assert page.evaluate(FOCUSED) == "style=cyberpunk,seed=4"
+        page.keyboard.press("ArrowDown")  # the last row: the focus stays
+        assert page.evaluate(FOCUSED) == "style=cyberpunk,seed=4"
+        page.keyboard.press("Home")
+        assert page.evaluate(FOCUSED) == "style=cyberpunk,seed=1"
+        page.keyboard.press("ArrowLeft")
+        assert page.evaluate(FOCUSED) == "play row style = cyberpunk in sync"
+        page.keyboard.press("ArrowRight")
+        page.keyboard.press("ArrowUp")
+        page.keyboard.press("ArrowUp")
+        page.keyboard.press("ArrowUp")
+        assert page.evaluate(FOCUSED) == "play column seed = 1 in sync"
+        page.keyboard.press("ArrowDown")
+        page.keyboard.press("Control+End")
+        assert page.evaluate(FOCUSED) == "style=cyberpunk,seed=4"
+        # the card last focused is the grid's one Tab stop; Tab leaves the grid
+        page.keyboard.press("Tab")
+        assert page.evaluate("!document.activeElement.closest('.grid')")
+        page.keyboard.press("Shift+Tab")
+        assert page.evaluate(FOCUSED) == "style=cyberpunk,seed=4"
+        page.keyboard.press("ArrowLeft")
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#viewer[open]")
+        viewer_key = "document.querySelector('#viewer .viewer-head .key').textContent"
+        assert page.evaluate(viewer_key) == "style=cyberpunk,seed=3"
+        page.keyboard.press("ArrowRight")
+        assert page.evaluate(viewer_key) == "style=cyberpunk,seed=4"
+        page.keyboard.press("Escape")
+        page.wait_for_function(f"({FOCUSED}) === 'style=cyberpunk,seed=4'")  # the card last shown (the close event's)
+        # with no Y the cells flow: the arrows still move card to card
+        page.select_option("#ctl-y", "")
+        page.locator('.card[data-key="style=anime,seed=1"]').focus()
+        page.keyboard.press("ArrowRight")
+        assert page.evaluate(FOCUSED) == "style=anime,seed=2"
         assert o.errors == []
 
