@@ -99,7 +99,20 @@
   const param = (j, k) => (j && Object.prototype.hasOwnProperty.call(j.p, k) ? j.p[k] : COMMON[k]);
   // A long text (a prompt as an axis value, an error) cut to what a name or label can say.
   const brief = (s, n) => (s.length > (n || 60) ? s.slice(0, (n || 60) - 1) + "…" : s);
-  const axisText = (i, v) => AXES[i].label + " = " + brief(AXES[i].values[v]);
+  // An axis value as the heads, headings, options, cards and details show it. The jobs that have no such key (a
+  // sweep without it; null in the axis, no value) read "(unset)"; a value that would read as nothing or as another
+  // is quoted: the empty text, one with spaces at its ends (which the page would not show), the text "(unset)".
+  // The values themselves stay as they are: the jobs are matched to them by index, never by this text.
+  const UNSET = "(unset)";
+  const valueText = (v) => (v === null ? UNSET : v === "" || v.trim() !== v || v === UNSET ? "\"" + v + "\"" : v);
+  const unsetWhy = (i) => "not set: these jobs have no " + AXES[i].label + " key";
+  const axisText = (i, v) => AXES[i].label + " = " + brief(valueText(AXES[i].values[v]));
+  // An axis value in a head: the whole text in its title; the jobs without the key in italics, saying so.
+  const valueSpan = (i, v, cls) => {
+    const raw = AXES[i].values[v];
+    return h("span", { class: cls + (raw === null ? " unset" : ""), dir: "auto",
+      title: raw === null ? unsetWhy(i) : valueText(raw), text: valueText(raw) });
+  };
   const hasParam = (j, k) => j && (Object.prototype.hasOwnProperty.call(j.p, k) || Object.prototype.hasOwnProperty.call(COMMON, k));
 
   // ---- view state in the URL hash, so a reload (the run filling in) keeps the layout ------------
@@ -419,7 +432,7 @@
       const s = h("select", { class: "ctl-axis", "data-axis": a.id, onchange: (e) => { ui.modes[a.id] = e.target.value; update(false); } },
         h("option", { value: "group", text: "grid of grids" }),
         h("option", { value: "stack", text: "all in one cell" }),
-        ...a.values.map((v, i) => h("option", { value: "=" + i, text: "only " + v })));
+        ...a.values.map((v, i) => h("option", { value: "=" + i, text: "only " + valueText(v) })));
       s.value = modeOf(a.id);
       if (s.value !== modeOf(a.id)) { ui.modes[a.id] = "group"; s.value = "group"; }
       kids.push(field(a.label, s));
@@ -627,9 +640,16 @@
   function buildGroup(g, groupAx, xi, yi, allCols, rows, held) {
     const sec = h("section", { class: "group" });
     if (groupAx.length) {
-      const label = groupAx.map((a, k) => AXES[a].label + " = " + AXES[a].values[g.ix[k]]).join(" · ");
-      sec.append(h("h2", { class: "group-head" }, h("span", { dir: "auto", text: label }),
-        playButton("play the grid " + brief(label) + " in sync", "play-group", () => thumbsIn(sec))));
+      // each value cut as the other heads are (a prompt as an axis would fill the window), whole in the title
+      const whole = groupAx.map((a, k) => AXES[a].label + " = " + valueText(AXES[a].values[g.ix[k]])).join(" · ");
+      const head = h("span", { dir: "auto", title: whole });
+      groupAx.forEach((a, k) => {
+        const raw = AXES[a].values[g.ix[k]];
+        head.append((k ? " · " : "") + AXES[a].label + " = ",
+          raw === null ? h("i", { class: "unset", title: unsetWhy(a), text: UNSET }) : brief(valueText(raw), 120));
+      });
+      sec.append(h("h2", { class: "group-head" }, head,
+        playButton("play the grid " + brief(whole) + " in sync", "play-group", () => thumbsIn(sec))));
     }
     const xOf = (n) => (xi < 0 ? 0 : ITEMS[n].ix[xi]);
     const yOf = (n) => (yi < 0 ? 0 : ITEMS[n].ix[yi]);
@@ -644,7 +664,11 @@
       const flow = h("div", { class: "flow" });
       for (const c of cols) {
         const cell = h("div", { class: "cell", "data-row": 0, "data-col": c });
-        if (xi >= 0) cell.append(h("div", { class: "cell-label", dir: "auto", title: AXES[xi].values[c], text: AXES[xi].label + " = " + AXES[xi].values[c] }));
+        if (xi >= 0) {
+          const raw = AXES[xi].values[c];
+          cell.append(h("div", { class: "cell-label" + (raw === null ? " unset" : ""), dir: "auto",
+            title: raw === null ? unsetWhy(xi) : valueText(raw), text: AXES[xi].label + " = " + valueText(raw) }));
+        }
         const stack = h("div", { class: "stack" });
         for (const n of cells.get("0," + c)) stack.append(card(n));
         cell.append(stack);
@@ -661,13 +685,13 @@
         "; the arrow keys move between the cards, Home and End to a row's ends, Tab out of the grid" })));
     for (const c of cols) {
       grid.append(h("div", { class: "colh", "data-col": c },
-        h("span", { class: "axis-val", dir: "auto", title: xi < 0 ? "" : AXES[xi].values[c], text: xi < 0 ? "" : AXES[xi].values[c] }),
+        xi < 0 ? h("span", { class: "axis-val" }) : valueSpan(xi, c, "axis-val"),
         playButton(xi < 0 ? "play this column in sync" : "play column " + axisText(xi, c) + " in sync", "play-col",
           () => thumbsIn(grid, '.cell[data-col="' + c + '"]'), true)));
     }
     for (const r of rows) {
       grid.append(h("div", { class: "rowh", "data-row": r },
-        h("span", { class: "axis-val", dir: "auto", title: AXES[yi].values[r], text: AXES[yi].values[r] }),
+        valueSpan(yi, r, "axis-val"),
         playButton("play row " + axisText(yi, r) + " in sync", "play-row",
           () => thumbsIn(grid, '.cell[data-row="' + r + '"]'), true)));
       for (const c of cols) {
@@ -960,7 +984,7 @@
       const av = avOf(it, a.id);
       if (av) { kvs.push([a.label, avText(av), true]); return; }
       if (a.values.length < 2 || inHeads(i)) return;
-      kvs.push([a.label, a.values[it.ix[i]], diffs.has(a.id)]);
+      kvs.push([a.label, valueText(a.values[it.ix[i]]), diffs.has(a.id)]);
     });
     const keys = new Set();
     for (const j of it.jobs) if (j) for (const k of Object.keys(j.p)) if (!shown.has(k)) keys.add(k);
@@ -1067,7 +1091,12 @@
       if (a.kind !== "matrix") return;
       const av = avOf(it, a.id);
       if (av) row(a.label, (j, r) => (av[r] === null ? "(none in run " + "AB"[r] + ")" : av[r]), { diff: true });
-      else row(a.label, () => a.values[it.ix[i]], { compare: false });
+      else {
+        // cut as a head is (a prompt as an axis would push the cost and the output far down), whole in its title;
+        // the prompt under "parameters" stays whole
+        const t = valueText(a.values[it.ix[i]]);
+        row(a.label, () => h("span", { title: t.length > 200 ? t : null, text: brief(t, 200) }), { compare: false });
+      }
     });
     // as the card says it: a job never sent (planned) or whose create was refused (rejected) was paid nothing
     const paid = (j) => costOf(j).words;

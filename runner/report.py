@@ -57,7 +57,9 @@ GROUP_ORDER = ("done", "running", "pending", "failed", "rejected", "unknown", "e
 STOPPED_LABELS: Mapping[str, str] = {"running": "left in flight"}
 POSTER_MAX_WIDTH = 480
 DATA_VERSION = 1
-MISSING = "(unset)"
+# Where a job sits on a matrix key it does not have (a sweep without that key, a key an `include` adds to other
+# jobs): not a value, so no value's label can equal it; the page shows it as "(unset)", apart from a value "(unset)".
+MISSING = None
 SWEEP_AXIS = "@sweep"
 REPEAT_AXIS = "@repeat"
 _REPEAT = re.compile(r"^(.*)#(\d+)$")
@@ -397,7 +399,7 @@ class _Axis:
     id: str
     label: str
     kind: str  # matrix | sweep | repeat
-    values: tuple[str, ...]
+    values: tuple[str | None, ...]  # None (`MISSING`): the jobs that have no such key (the page's "(unset)")
 
 
 def _label(value: Any) -> str:
@@ -484,8 +486,8 @@ def _named_by_key(job: JobRecord, missing: Sequence[str], known: Mapping[str, Ma
     walk(0, job.key[len(prefix) :], {})
     out: dict[str, str] = {}
     for name in missing:
-        read = {f.get(name, MISSING) for f in found}
-        if len(read) == 1 and None not in read and MISSING not in read:
+        read = {f.get(name, _ABSENT) for f in found}
+        if len(read) == 1 and None not in read and _ABSENT not in read:
             out[name] = next(iter(read))  # type: ignore[arg-type]
     return out
 
@@ -506,12 +508,13 @@ def _value_of(jobs: Sequence[JobRecord | None], name: str, named: Callable[[JobR
 
 
 def _placements(entries: Sequence[tuple[str, JobRecord]], pairs: Sequence[Sequence[JobRecord | None]],
-                names: Sequence[str]) -> list[dict[str, str]]:
+                names: Sequence[str]) -> list[dict[str, str | None]]:
     """Each entry's value on each matrix key (`_value_of`). A job without one reads the request's parameter of
     that name only when it is one value shared by every such job (a key that an `include` adds is set by
     `params:`, or the model's default, in the others: `quality: 540p`); a parameter that differs from job to job
-    (a prompt rendered from a template) would make an axis of one value a job, so those read `(unset)`."""
-    out: list[dict[str, str]] = [{} for _ in entries]
+    (a prompt rendered from a template) would make an axis of one value a job, so those read `(unset)`
+    (`MISSING`, which no value is, not even the text "(unset)")."""
+    out: list[dict[str, str | None]] = [{} for _ in entries]
     known: dict[str, dict[str, set[str]]] = {}
     for (_, job), pair in zip(entries, pairs):
         for record in (job, *pair):
@@ -534,7 +537,7 @@ def _placements(entries: Sequence[tuple[str, JobRecord]], pairs: Sequence[Sequen
                 lacking.append(i)
             else:
                 out[i][name] = value
-        shared: set[str] = set()
+        shared: set[str | None] = set()
         for i in lacking:
             params = [j.params for j in (entries[i][1], *pairs[i]) if j is not None and name in j.params]
             shared.add(MISSING if not params else _label(params[0][name]))
@@ -566,18 +569,18 @@ def _numbers(entries: Sequence[tuple[str, JobRecord]], pairs: Sequence[Sequence[
     return numbers
 
 
-def _ordered(values: Sequence[str], numbers: set[str] | None) -> tuple[str, ...]:
+def _ordered(values: Sequence[str | None], numbers: set[str] | None) -> tuple[str | None, ...]:
     """A matrix key's values in order of first appearance, but numbers in numeric order (an `include` that adds
     seed 3 to seeds 1, 2, 4 puts it between 2 and 4) when every value is a number (`numbers`: the labels of the
-    values that are); `(unset)` after them."""
-    shown = [v for v in values if v != MISSING]
+    values that are); `(unset)` (`MISSING`) after them."""
+    shown = [v for v in values if v is not MISSING]
     if not shown or numbers is None or not all(v in numbers for v in shown):
         return tuple(values)
-    return (*sorted(shown, key=float), *(v for v in values if v == MISSING))
+    return (*sorted(shown, key=float), *(v for v in values if v is MISSING))  # type: ignore[arg-type]
 
 
 def _axes(runs: Sequence[Snapshot], entries: Sequence[tuple[str, JobRecord]], takes: Mapping[str, int],
-          pairs: Sequence[Sequence[JobRecord | None]]) -> tuple[list[_Axis], list[dict[str, str]]]:
+          pairs: Sequence[Sequence[JobRecord | None]]) -> tuple[list[_Axis], list[dict[str, str | None]]]:
     names: dict[str, None] = {}
     for snap in runs:
         names.update(dict.fromkeys(snap.run.axes))
@@ -948,7 +951,7 @@ def _page_data(
                     n_amb[side] += 1
             else:
                 diff = [k for k in dict.fromkeys([*a_job.params, *b_job.params])
-                        if a_job.params.get(k, MISSING) != b_job.params.get(k, MISSING)]
+                        if a_job.params.get(k, _ABSENT) != b_job.params.get(k, _ABSENT)]
                 if by is not None:
                     n_by[by] += 1
                     # the axes on which two jobs paired as counterparts differ (one run's axis the other lacks),

@@ -130,11 +130,29 @@ def test_a_key_missing_from_some_jobs_is_labelled_unset(tmp_path: Path) -> None:
     data = page_data(render(s, base_dir=tmp_path))
     axes = {a["id"]: a["values"] for a in data["axes"]}
     assert axes["quality"] == ["540p", "1080p"]
-    assert axes["mood"] == ["(unset)", "dark"]
+    assert axes["mood"] == [None, "dark"]  # None: the jobs without the key, which the page shows as (unset)
     assert axes["seed"] == ["1", "2", "3", "4", "42"]
     qi = [a["id"] for a in data["axes"]].index("quality")
     first = data["items"][0]
     assert first["key"] == "style=anime,seed=1" and axes["quality"][first["ix"][qi]] == "540p"
+
+
+def test_a_sweep_without_a_key_is_placed_apart_from_a_value_reading_unset(tmp_path: Path) -> None:
+    """Sweep `one` sets `mood` to the text "(unset)" or "calm"; sweep `two` has no `mood`: its jobs sit on an entry of
+    their own that no value can equal (null, shown as (unset) by the page), not with the jobs whose mood is the text."""
+    jobs = [{"values": {"mood": m, "n": n}, "state": "planned", "sweep": "one", "key": f"one:mood={m},n={n}"}
+            for m in ("(unset)", "calm") for n in (1, 2)]
+    jobs += [{"values": {"n": n}, "state": "planned", "sweep": "two", "key": f"two:n={n}"} for n in (1, 2)]
+    _, _, s = snap(tmp_path, jobs, axes=("mood", "n"))
+    data = page_data(render(s, base_dir=tmp_path))
+    axes = {a["id"]: a["values"] for a in data["axes"]}
+    assert axes["mood"] == ["(unset)", "calm", None]
+    mi = [a["id"] for a in data["axes"]].index("mood")
+    by_value: dict[Any, list[str]] = {}
+    for item in data["items"]:
+        by_value.setdefault(axes["mood"][item["ix"][mi]], []).append(item["key"])
+    assert by_value == {"(unset)": ["one:mood=(unset),n=1", "one:mood=(unset),n=2"],
+                        "calm": ["one:mood=calm,n=1", "one:mood=calm,n=2"], None: ["two:n=1", "two:n=2"]}
 
 
 def test_parameters_shared_by_every_job_are_factored_out(tmp_path: Path) -> None:
@@ -798,7 +816,7 @@ def test_a_key_an_include_adds_reads_the_parameter_only_when_the_other_jobs_shar
     _, _, s = snap(tmp_path / "p", jobs, axes=("style", "seed", "prompt"))
     data = page_data(render(s, base_dir=tmp_path))
     axes = {a["id"]: a["values"] for a in data["axes"]}
-    assert axes["prompt"] == ["a special fox", "(unset)"]
+    assert axes["prompt"] == ["a special fox", None]
     assert {data["view"]["x"], data["view"]["y"]} == {"style", "seed"}
     jobs = [{"values": {"style": st}, "state": "planned"} for st in ("anime", "clay", "comic")]
     jobs[0] = {"values": {"style": "anime", "quality": "720p"}, "state": "planned", "params": {"quality": "720p"}}

@@ -693,7 +693,7 @@ def test_long_axis_values_are_clamped_and_any_axis_name_works(browser: Any, tmp_
         page = o.page
         widths = page.eval_on_selector_all(".colh .axis-val", "els => els.map(e => e.getBoundingClientRect().width)")
         assert len(widths) == 4 and max(widths) <= 261, widths  # two groups (__proto__) of two columns
-        assert page.locator(".colh .axis-val").first.get_attribute("title") == long
+        assert page.locator(".colh .axis-val").first.get_attribute("title") == f'"{long}"'  # it ends in a space
         assert page.evaluate("document.documentElement.scrollWidth") < 1400 + 200
         page.select_option('.ctl-axis[data-axis="__proto__"]', "=1")
         page.wait_for_function("document.querySelectorAll('.card').length === 4")
@@ -2505,3 +2505,74 @@ def test_the_arrow_keys_move_between_a_grids_cards_and_tab_leaves_the_grid_at_on
         assert page.evaluate(FOCUSED) == "style=anime,seed=2"
         assert o.errors == []
 
+def test_a_grid_of_grids_heading_and_the_details_cut_a_long_axis_value(browser: Any, tmp_path: Path) -> None:
+    """A prompt of 3,000 characters as an axis: each group's heading stays a line or two (the whole value in its
+    title), and the details view's row of that axis is cut too, so that the cost and the output stay near the top;
+    the prompt under "parameters" is shown whole."""
+    long = ("word " * 600).strip()
+    jobs = [{"values": {"p": p, "v": v}, "state": "done", "prompt": p, "output": f"{n}-{v}"}
+            for n, p in enumerate(("short", long, "mid")) for v in ("a", "b")]
+    report = report_of(tmp_path, jobs, axes=("p", "v"), one_clip=True)
+    with opened(browser, report) as o:
+        page = o.page
+        page.evaluate("location.hash = 'x=v&y='; location.reload()")
+        page.wait_for_function("window.gridrun !== undefined && document.querySelectorAll('h2.group-head').length === 3")
+        heads = page.eval_on_selector_all("h2.group-head", "els => els.map(e => [e.getBoundingClientRect().height,"
+                                          " e.querySelector('span').title])")
+        assert all(height < 60 for height, _ in heads), heads
+        assert [title for _, title in heads] == ["p = short", "p = " + long, "p = mid"]
+        page.locator(f'.card[data-key="p={long},v=a"]').click()
+        page.wait_for_selector("#viewer[open]")
+        shown = detail(page, "p")
+        assert len(shown) == 200 and shown.endswith("…") and long.startswith(shown[:-1]), len(shown)
+        assert texts(page, "#viewer .prompt-full") == [long]
+        assert o.errors == []
+
+
+def test_an_empty_value_a_value_with_spaces_at_its_ends_and_one_reading_unset_are_shown_quoted(
+        browser: Any, tmp_path: Path) -> None:
+    """A head, a grid of grids' heading and a filter option show the empty text as "", a value with spaces at its
+    ends and the text "(unset)" quoted, so that none reads as nothing or as another value."""
+    values = ["", "  spaced  ", "spaced", "(unset)"]
+    jobs = [{"values": {"v": v, "k": k}, "state": "done", "key": f"v={v},k={k}", "output": f"{n}-{k}"}
+            for n, v in enumerate(values) for k in ("a", "b")]
+    report = report_of(tmp_path, jobs, axes=("v", "k"), one_clip=True)
+    quoted = ['""', '"  spaced  "', "spaced", '"(unset)"']
+    with opened(browser, report) as o:
+        page = o.page
+        page.select_option("#ctl-x", "v")
+        page.select_option("#ctl-y", "k")
+        assert texts(page, ".colh .axis-val") == quoted
+        page.select_option("#ctl-y", "v")
+        page.select_option("#ctl-x", "k")
+        assert texts(page, ".rowh .axis-val") == quoted
+        page.select_option("#ctl-y", "")
+        assert texts(page, ".group-head span") == ["v = " + q for q in quoted]
+        assert texts(page, '.ctl-axis[data-axis="v"] option')[2:] == ["only " + q for q in quoted]
+        assert o.errors == []
+
+
+def test_jobs_of_a_sweep_without_a_key_are_unset_apart_from_a_value_reading_unset(browser: Any, tmp_path: Path) -> None:
+    """Sweep `one` sets `mood` to the text "(unset)" or "calm", sweep `two` has no `mood`: the row of the jobs without
+    it reads (unset) in italics and holds only sweep two's; the value reads "(unset)", quoted, with sweep one's."""
+    jobs = [{"values": {"mood": m, "n": n}, "state": "done", "sweep": "one", "key": f"one:mood={m},n={n}",
+             "output": f"one-{i}-{n}"} for i, m in enumerate(("(unset)", "calm")) for n in (1, 2)]
+    jobs += [{"values": {"n": n}, "state": "done", "sweep": "two", "key": f"two:n={n}", "output": f"two-{n}"}
+             for n in (1, 2)]
+    report = report_of(tmp_path, jobs, axes=("mood", "n"), one_clip=True)
+    with opened(browser, report) as o:
+        page = o.page
+        page.evaluate("location.hash = 'x=n&y=mood&m.%40sweep=stack'; location.reload()")
+        page.wait_for_function("window.gridrun !== undefined && document.querySelectorAll('.rowh').length === 3")
+        rows = page.eval_on_selector_all(".rowh", """els => els.map((e) => [e.querySelector('.axis-val').textContent,
+            getComputedStyle(e.querySelector('.axis-val')).fontStyle,
+            Array.from(document.querySelectorAll('.cell[data-row="' + e.dataset.row + '"] .card'), (c) => c.dataset.key)])""")
+        assert rows == [['"(unset)"', "normal", ["one:mood=(unset),n=1", "one:mood=(unset),n=2"]],
+                        ["calm", "normal", ["one:mood=calm,n=1", "one:mood=calm,n=2"]],
+                        ["(unset)", "italic", ["two:n=1", "two:n=2"]]], rows
+        page.select_option("#ctl-y", "")
+        assert texts(page, '.ctl-axis[data-axis="mood"] option')[2:] == ['only "(unset)"', "only calm", "only (unset)"]
+        page.select_option('.ctl-axis[data-axis="mood"]', "=2")
+        page.wait_for_function("document.querySelectorAll('.card').length === 2")
+        assert page.eval_on_selector_all(".card", "els => els.map((e) => e.dataset.key)") == ["two:n=1", "two:n=2"]
+        assert o.errors == []
