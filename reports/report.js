@@ -50,6 +50,7 @@
   }
   const show = (v) => (typeof v === "string" ? v : v === null || v === undefined ? "" : JSON.stringify(v));
   const USD = new Intl.NumberFormat("en-US", { style: "currency", currency: "USD", minimumFractionDigits: 2, maximumFractionDigits: 6 });
+  const COUNT = new Intl.NumberFormat("en-US");  // counts as the page header writes them: 2,000
   const usd = (micros) => (micros === null || micros === undefined ? "–" : USD.format(micros / 1e6));
   // As the page header's figures (report.py's _duration): 59.4 s, 2 min 00 s, 1 h 02 min.
   const secs = (s) => {
@@ -634,7 +635,8 @@
     $grid.replaceChildren(frag);
     applySize();
     $count.textContent = (noneNow ? groupLabel(ui.status) + ": none now · " : "") + (shown === ITEMS.length
-      ? (shown === 1 ? "1 job" : shown + " jobs") : "showing " + shown + " of " + ITEMS.length + " jobs");
+      ? (shown === 1 ? "1 job" : COUNT.format(shown) + " jobs")
+      : "showing " + COUNT.format(shown) + " of " + COUNT.format(ITEMS.length) + " jobs");
   }
 
   function buildGroup(g, groupAx, xi, yi, allCols, rows, held) {

@@ -587,6 +587,7 @@ def test_a_thousand_cells_stay_responsive_and_load_lazily(browser: Any, tmp_path
     with opened(browser, report, width=1280, height=800) as o:
         page = o.page
         assert page.locator(".card").count() == 1000  # how fast: bench/report_bench.py
+        assert page.locator("#ctl-count").text_content() == "1,000 jobs"  # as the header writes counts
         videos = page.evaluate("document.querySelectorAll('#grid video').length")
         assert 0 < videos < 100  # only cells near the viewport get a <video>
         page.select_option("#ctl-x", "prompt_id")
