@@ -681,10 +681,11 @@ def folder_shared(plan: Plan, store: Store) -> list[str]:
     """A warning, at the manifest's field naming its output folder, of manifests of other names in this state
     whose latest run wrote into the same folder: the runs, `report` and `export` of each then replace the other's
     report.html and results.*, and each run puts aside the other's videos in its way. A manifest file that is
-    gone (moved or renamed) is no other writer; another file of the same name, `name_shared` warns of."""
+    gone (moved or renamed) is no other writer, nor the manifest's own file, its `name:` changed since (its runs
+    under the old name stay that name's); another file of the same name, `name_shared` warns of."""
     m = plan.manifest
     others = [(path, name, run_id) for name, path, run_id in store.folder_writers(plan.outputs_dir, besides=m.name)
-              if os.path.isfile(path)]
+              if os.path.isfile(path) and not _same_file(path, m.path)]
     if not others:
         return []
     path, name, run_id = others[0]
@@ -694,6 +695,14 @@ def folder_shared(plan: Plan, store: Store) -> list[str]:
                                            "`gridrun report` and `gridrun export` replace the other's report.html and "
                                            "results.*, and put aside its videos in their way; give one of them its "
                                            "own outputs_dir")]
+
+
+def _same_file(path: str | Path, other: str | Path) -> bool:
+    """Whether the two paths name one file; one that cannot be looked at is not the same."""
+    try:
+        return os.path.samefile(path, other)
+    except OSError:
+        return False
 
 
 def state_above(plan: Plan) -> list[str]:

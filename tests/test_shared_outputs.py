@@ -180,6 +180,25 @@ def test_plan_and_run_warn_of_a_manifest_of_another_name_in_the_same_state_writi
     assert code == 0 and "warning" not in err, err
 
 
+def test_a_manifest_whose_name_changed_in_place_is_not_warned_of_its_own_file_as_another_writer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A manifest with `outputs_dir:` run once, then its `name:` changed in its own file: the runs under the old name
+    are of that very file, no other manifest writing its folder; neither plan nor run warns of it, before the run
+    under the new name or after."""
+    extra = {"outputs_dir": "shared"}
+    m = write_manifest(tmp_path, name="m1", n_seeds=1, extra=extra, sim={"render_time": 0.05, "jitter": 0.0})
+    assert api.run(m, report=False).exit_code == 0
+    m.write_text(m.read_text().replace("name: m1\n", "name: m1-v2\n"))
+    assert api.load(m).name == "m1-v2"
+    code, out, err = _cli(capsys, "plan", str(m), "--json")
+    assert code == 0 and json.loads(out)["warnings"] == [], (out, err)
+    code, _, err = _cli(capsys, "run", str(m), "--no-report")
+    assert code == 0 and "warning" not in err, err
+    code, _, err = _cli(capsys, "plan", str(m))
+    assert code == 0 and "warning" not in err, err
+
+
 def test_a_project_copied_whole_is_not_warned_of_the_originals_state(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
