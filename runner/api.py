@@ -407,12 +407,15 @@ def _stored(store: Store, p: Plan) -> tuple[dict[str, Stored], dict[str, str], s
     planned = {}
     for job in p.jobs:
         planned.setdefault(job.hash, job)
+    left = resume.Left(store, p.manifest.name)
     for h, r in rows.items():
         was = as_judged(r)  # a job a killed --force left reset: as it was, as the next run will find it
-        # an earlier take of its own at its path, which the run caches as it is (`resume.check_done`), not the one
-        # the record names (another manifest's re-render of the same request, in its own folder)
-        take = resume.own_take(store, planned[h], r["id"], was) if was["state"] == "done" else None
-        if take is not None:
+        # an earlier take of its own at its path (or where the manifest's last run left it), which the run caches
+        # as it is (`resume.check_done`), not the one the record names (another manifest's re-render of the same
+        # request, in its own folder)
+        own = resume.own_take(store, planned[h], r["id"], was, left=left) if was["state"] == "done" else None
+        if own is not None:
+            take = own[0]
             stored[h] = Stored(was["state"], take["done_run_id"], str(planned[h].output), True,
                                simulator_at=made.get(h), done_run_of=run_of(take["done_run_id"]), own_take=True)
             continue

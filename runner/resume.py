@@ -242,6 +242,7 @@ def _sort(plan: Plan, store: Store, opts: RunOptions, run_id: int, manifest_text
     _put_aside(plan, store)
     rows = store.jobs_by_hash([j.hash for j in plan.jobs])
     rerender: list[int] = []  # the done jobs the run is to render again (--force), each reset only as it is sent
+    left = Left(store, plan.manifest.name, before=run_id)
     for job in plan.jobs:
         jid = ids[job.hash]
         out.jobs_by_id[jid] = job
@@ -251,7 +252,8 @@ def _sort(plan: Plan, store: Store, opts: RunOptions, run_id: int, manifest_text
         if what == "check":
             try:
                 cached = check_done(store, run_id, job, jid, row, superseded=superseded_dir(plan.outputs_dir),
-                                    kept=out.altered_kept, foreign=out.foreign_kept, unrecorded=out.unrecorded_kept)
+                                    kept=out.altered_kept, foreign=out.foreign_kept, unrecorded=out.unrecorded_kept,
+                                    left=left)
             except OSError as exc:  # its video, whole where it was, not copied to its new path (a full disk)
                 if exc.errno not in _UNWRITABLE:
                     raise
@@ -326,25 +328,24 @@ def whole(path: Path, sha256: str) -> bool:
 
 
 def check_done(store: Store, run_id: int, job: Job, jid: int, row: Any, *, superseded: Path, kept: list[Path],
-               foreign: list[Path], unrecorded: list[Path]) -> bool:
+               foreign: list[Path], unrecorded: list[Path], left: Left | None = None) -> bool:
     """A done job: True when its video is whole (cached; copied where this plan wants it), else moved to
     downloading, to be fetched again at no cost. A file at its place that is not that video (edited or
     replaced by the user) is first kept under `superseded` (event altered-kept), its path added to `kept`:
     the download would replace it. So is a file that no sidecar of gridrun's records where the copy goes
     (event foreign-kept), its path added to `foreign`, and a take of gridrun's there whose render this state
-    has no record of (event unrecorded-kept), its path added to `unrecorded`."""
-    take = own_take(store, job, jid, row)
-    if take is not None:  # an earlier take of its own, whole where this plan wants it: cached as it is
+    has no record of (event unrecorded-kept), its path added to `unrecorded`. `left`: where the manifest's
+    previous run left its jobs' videos, where its own take of a job the plan puts elsewhere now is looked for."""
+    own = own_take(store, job, jid, row, left=left)
+    if own is not None:  # an earlier take of its own, whole: cached as it is (copied first from where its last
+        take, at = own  # run left it, when this plan puts the job elsewhere now)
+        if at != job.output:
+            _copy_here(store, run_id, jid, job, at, superseded=superseded, foreign=foreign, unrecorded=unrecorded)
         store.take_back(run_id, jid, take, job.output)
         row = store.job_row(jid)
     elif (at := done_video(job, row)) is not None:
         if at != job.output:  # whole where its record names, not where this plan wants it: copied there
-            found = keep_file(job.output, superseded / job.hash[:16], unless_recorded=True, poster=True, once=True,
-                              known=known_renders(store, job.output))
-            if found is not None:
-                store.event(run_id, jid, found.kind, {"path": str(found.path), "sha256": found.sha256})
-                (unrecorded if found.kind == "unrecorded-kept" else foreign).append(found.path)
-            copy_output(at, job.output)
+            _copy_here(store, run_id, jid, job, at, superseded=superseded, foreign=foreign, unrecorded=unrecorded)
             store.set_output(jid, job.output)
         elif Path(row["output_path"]) != job.output:  # found where this plan wants it (a moved project's)
             store.set_output(jid, job.output)
@@ -374,18 +375,63 @@ def done_video(job: Job, row: Any) -> Path | None:
     return None
 
 
-def own_take(store: Store, job: Job, jid: int, row: Any) -> dict[str, Any] | None:
-    """The take of the done job at `job.output` when it is not the one its record names but an earlier one of this
-    state's, whole (`Store.recorded_take`: its sidecar names the job, a render a run of this state recorded, and the
-    video has the SHA-256 recorded for that take): another manifest sharing the state re-rendered the same request
-    (--force) in its own folder since, a take this manifest never asked to replace. None otherwise."""
+def _copy_here(store: Store, run_id: int, jid: int, job: Job, at: Path, *, superseded: Path, foreign: list[Path],
+               unrecorded: list[Path]) -> None:
+    """Copy the done job's video (and sidecar) at `at` to where the plan wants it, a file of no record of this
+    state's in its way kept first (`check_done`)."""
+    found = keep_file(job.output, superseded / job.hash[:16], unless_recorded=True, poster=True, once=True,
+                      known=known_renders(store, job.output))
+    if found is not None:
+        store.event(run_id, jid, found.kind, {"path": str(found.path), "sha256": found.sha256})
+        (unrecorded if found.kind == "unrecorded-kept" else foreign).append(found.path)
+    copy_output(at, job.output)
+
+
+class Left:
+    """Where the manifest's previous run left its jobs' videos (`Store.paths_left_by`; `before`: the run starting,
+    not that one), read from the state once, when first asked: only a done job with nothing of its own at its
+    path asks."""
+
+    def __init__(self, store: Store, manifest_name: str, *, before: int | None = None) -> None:
+        self._store, self._name, self._before = store, manifest_name, before
+        self._paths: dict[int, str] | None = None
+
+    def __call__(self, jid: int) -> Path | None:
+        if self._paths is None:
+            self._paths = self._store.paths_left_by(self._name, before=self._before)
+        path = self._paths.get(jid)
+        return Path(path) if path else None
+
+
+def own_take(store: Store, job: Job, jid: int, row: Any, *, left: Left | None = None,
+             ) -> tuple[dict[str, Any], Path] | None:
+    """An earlier take of the done job's own that is not the one its record names, and where it is: at `job.output`,
+    else (nothing of the job's there) where the manifest's previous run left the job (`left`), when that is another
+    path (its sweep renamed since: the same job under a new key). Whole, and this state's (`_take_at`): another
+    manifest sharing the state re-rendered the same request (--force) in its own folder since, a take this manifest
+    never asked to replace. None otherwise: the record's take is the job's."""
     doc = gridrun_sidecar(job.output)
-    if doc is None or doc["hash"] != job.hash or not doc.get("provider_id"):
+    if doc is not None and doc["hash"] == job.hash:
+        take = _take_at(store, job.output, jid, row, doc)
+        return None if take is None else (take, job.output)
+    was = left(jid) if left is not None else None
+    if was is None or was == job.output:
+        return None
+    doc = gridrun_sidecar(was)
+    take = _take_at(store, was, jid, row, doc) if doc is not None and doc["hash"] == job.hash else None
+    return None if take is None else (take, was)
+
+
+def _take_at(store: Store, video: Path, jid: int, row: Any, doc: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The take of the job at `video`, whose sidecar (`doc`) names it, when it is not the one its record names but
+    an earlier one of this state's, whole (`Store.recorded_take`: a render a run of this state recorded, and the
+    video has the SHA-256 recorded for that take); None otherwise."""
+    if not doc.get("provider_id"):
         return None
     if doc["sha256"] == row["sha256"]:
         return None  # the video the record names (a sidecar of another take beside it is written again)
     take = store.recorded_take(jid, str(doc["provider_id"]), doc["sha256"])
-    return take if take is not None and whole(job.output, doc["sha256"]) else None
+    return take if take is not None and whole(video, doc["sha256"]) else None
 
 
 def known_renders(store: Store, video: Path) -> frozenset[str]:

@@ -3406,6 +3406,19 @@ class Store:
                 out[job.id] = at
         return out
 
+    def paths_left_by(self, manifest_name: str, *, before: int | None = None) -> dict[int, str]:
+        """Where the latest run of `manifest_name` (before run `before`, the one starting) that recorded its jobs as
+        it left them (`final`: a run killed outright recorded none) left their videos: job id -> path. Where a
+        manifest's own take of a job it now puts at another path (a sweep renamed, an output template changed) is."""
+        if self.schema < 4:
+            return {}
+        for (run_id,) in self.db.execute("SELECT id FROM runs WHERE manifest_name=? AND id < ? ORDER BY id DESC",
+                                         (manifest_name, before if before is not None else 2**62)).fetchall():
+            if self.db.execute("SELECT 1 FROM run_jobs WHERE run_id=? AND final IS NOT NULL LIMIT 1",
+                               (run_id,)).fetchone() is not None:
+                return self._paths_left(int(run_id))
+        return {}
+
     def _paths_left(self, run_id: int) -> dict[int, str]:
         """Where the run left its jobs' videos, as it recorded when it ended (`final`): job id -> path."""
         if self.schema < 4:

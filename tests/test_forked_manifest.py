@@ -139,3 +139,39 @@ def test_plan_names_the_take_each_manifests_run_will_keep_after_bs_forced_rerend
     assert d is not None and set(d.reasons.values()) == {"cached: its own take, done in run 3"}
     assert api.run(b, provider=prov).stats.cached == 2 and stats(prov)["creates"] == 4
     assert _videos(tmp_path / "outputs" / "a") == mine and _videos(tmp_path / "outputs" / "b") == theirs
+
+
+def test_a_renamed_sweep_keeps_its_manifests_own_take_not_the_latest_rerender_of_another(tmp_path: Path) -> None:
+    """a pays (run 1), b (one sweep `base`, the same requests) caches it (run 2), a --force re-renders (run 3), b keeps
+    its own take (run 4), a runs again (run 5: the record names a's re-render). b's sweep is then renamed: the same
+    jobs under new keys and paths. b's plan says its run caches b's own take of run 1, and the run copies that one to
+    the new paths, not a's re-render; nothing is paid."""
+    a, _, prov = _fork(tmp_path)
+    b = tmp_path / "b.yaml"
+    b.write_text(a.read_text().replace("name: a\n", "name: b\n").replace("output: '{{ style }}.mp4'\n", "")
+                 .replace("matrix:\n", "sweeps:\n- name: base\n  matrix:\n").replace("\n  style:", "\n    style:")
+                 .replace("\n  - anime\n  - clay\n", "\n    - anime\n    - clay\n"))
+    assert [j.key for j in api.plan(b).jobs] == ["base/style=anime", "base/style=clay"]
+    assert api.run(a, provider=prov).run_id == 1
+    assert api.run(b, provider=prov).stats.cached == 2
+    assert api.run(a, provider=prov, options={"force": True}).run_id == 3
+    assert api.run(b, provider=prov).stats.cached == 2
+    base = _videos(tmp_path / "outputs" / "b")
+    assert api.run(a, provider=prov).run_id == 5
+    forced = _videos(tmp_path / "outputs" / "a")
+    assert len(base) == 2 and not set(base.values()) & set(forced.values())
+    b.write_text(b.read_text().replace("- name: base\n", "- name: main\n"))
+    p = api.plan(b)
+    assert [j.key for j in p.jobs] == ["main/style=anime", "main/style=clay"]
+    d = api.diff(p)
+    assert d is not None and set(d.reasons.values()) == {"cached: its own take, done in run 1 of a"}, d.reasons
+    assert api.run(b, provider=prov).stats.cached == 2 and stats(prov)["creates"] == 4
+    now = _videos(tmp_path / "outputs" / "b")
+    assert {k.removeprefix("main/"): v for k, v in now.items() if k.startswith("main/")} == \
+        {k.removeprefix("base/"): v for k, v in base.items()}
+    for path, digest in now.items():  # each sidecar names the take beside it: b's own, of run 1
+        side = json.loads((tmp_path / "outputs" / "b" / path).with_suffix(".json").read_text())
+        assert side["sha256"] == digest and side["run_id"] == 1
+    assert _videos(tmp_path / "outputs" / "a") == forced
+    assert {j.key: j.sha256 for j in api.status(b).jobs} == \
+        {f"main/{k.removeprefix('base/').removesuffix('.mp4')}": v for k, v in base.items()}
