@@ -14,6 +14,7 @@ import gc
 import json
 import os
 import re
+import shlex
 import sqlite3
 import sys
 import threading
@@ -119,7 +120,55 @@ def load(path: str | Path, *, planned: bool = False, max_jobs: int | None = None
     if isinstance(path, str) and _yaml_text(path):
         raise UsageError("expected a manifest's path; this looks like YAML text: write it to a file (its outputs "
                          "and state go beside it) and pass that file's path")
+    if planned:
+        with contextlib.suppress(TypeError, ValueError):  # a NUL byte: `manifest.load` says what is wrong
+            refuse_run_copy(Path(os.path.abspath(path)), shown=Path(path))
     return manifest_mod.load(Path(path), planned=planned, max_jobs=max_jobs, param_names=_param_names)
+
+
+def refuse_run_copy(path: Path, *, shown: Path | None = None) -> None:
+    """Refuse to plan a file under an output folder's `.runs/` whose lock records the state that wrote the folder: a
+    run's copy of its manifest (`.runs/run-N.yaml`, which messages name), or one kept under `.runs/superseded/`.
+    Read where it is, its relative paths start in `.runs/`: its plan would name a new state and output folder
+    there, and a run would send and pay again for every job the project's state has done. `cancel` reads a run's
+    copy as the manifest of that run instead (`_copy_of_run`), which plans the file it was made from. `shown`: the
+    path as the user gave it, which the error names.
+
+    :raises ManifestError: it is such a file; the message gives the command that copies it back beside the project.
+    """
+    runs = next((up for up in path.parents if up.name == ".runs"), None)
+    if runs is None:
+        return
+    writer = outputs_writer(runs.parent)
+    if writer is None:
+        return
+    state_dir = Path(writer["state_dir"])
+    found = re.fullmatch(r"run-([0-9]{1,18})\.yaml", path.name) if path.parent == runs else None
+    target = None
+    if found:
+        try:
+            with Store(state_dir / "state.db", readonly=True) as store:
+                run = store.run(int(found[1]))
+            if Path(run.outputs_dir).resolve() == runs.parent.resolve():
+                target = Path(run.manifest_path)
+        except (StateError, sqlite3.Error, OSError):  # not readable, or no such run: beside the folder's writer
+            pass
+    if target is None:
+        target = Path(writer["manifest"]).parent / path.name
+    here = Path.cwd()
+    copy, back = (shlex.quote(plan_mod.relpath(p, here)) for p in (path, target))
+    what = f"run {found[1]}'s copy of its manifest" if found else "a copy of a manifest"
+    said = (f"{what}, in the output folder of the state in {state_dir}: planned here, its paths start in .runs/, "
+            "so a run would start a new state there and send and pay again for every job that state has done; ")
+    try:
+        same = target.read_bytes() == path.read_bytes()
+    except OSError:  # not there (removed, or the copy unreadable): copied back
+        same = None
+    if same:
+        raise ManifestError(said + f"{back} reads the same: use that (gridrun run {back})", file=shown or path)
+    replaces = f" (this replaces {back} as it is now)" if same is not None else ""
+    raise ManifestError(said + f"copy it back beside the project and use that: cp {copy} {back}{replaces}, then "
+                               f"gridrun run {back}", file=shown or path)
 
 
 def _param_names(provider: Any, model: Any) -> dict[str, tuple[str, bool]]:
@@ -240,6 +289,8 @@ def plan(m: Manifest | str | Path, *, max_jobs: int | None = None) -> Plan:
     paid call."""
     check_option("max_jobs", max_jobs)
     m = _manifest(m, planned=True, max_jobs=max_jobs)
+    # a Manifest loaded from such a copy as from any file (`load`, planned, refuses the path itself)
+    refuse_run_copy(m.path, shown=Path(m.display) if m.display else None)
     files = _capability_files(m)
     if m.provider == "sim" and m.data.get("sim") is not None:
         _check_sim_knobs(m)
@@ -1292,6 +1343,7 @@ class CancelResult:
     copy: Path | None = None                                   # the manifest as the run that sent them had it
     copy_there: bool = True                                    # False: removed, and not written again
     copy_run: int | None = None                                # the run whose copy `copy` is
+    manifest: Path | None = None                               # the manifest file the copy goes back to
     warnings: list[str] = field(default_factory=list)          # the manifest taken otherwise than as it is
     blocking: bool = True                                      # some of them are the latest run's: a run refuses
                                                                # to start over them (an earlier run's it does not)
@@ -1342,7 +1394,7 @@ def cancel(m: Manifest | Plan | str | Path, *, on_wait: Callable[[str], None] | 
             Store(db, outputs_dir=p.outputs_dir, then="cancel").close()  # a link to a folder not there: refused
         raise NotRecordedError(f"{db}: no state yet (nothing has run here), so nothing to cancel")
     _check_recorded(p, db)
-    result = CancelResult(warnings=[warning] if warning else [])
+    result = CancelResult(warnings=[warning] if warning else [], manifest=p.manifest.path)
     if _nothing_to_cancel(p, db, result):
         return result  # nothing asked of the provider, which holds nothing open yet: no key needed to say so
     if callable(getattr(prov, "api_key", None)):

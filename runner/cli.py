@@ -1578,7 +1578,7 @@ def _left_unknown_note(snap: Snapshot) -> str:
     runs = ", ".join(map(str, sorted({run for _, run, _ in left})))
     has = {j.key for j in snap.jobs}
     dropped = [row for row in left if row[0] not in has]
-    retry = "`gridrun retry --unknown` on it"
+    retry = "`gridrun retry --unknown` on that"
     if not dropped:
         how = f"`gridrun retry --unknown` settles {it}"
     elif len(dropped) == len(left):
@@ -1612,10 +1612,11 @@ def _left_keys(left: Sequence[tuple[str, int, int]]) -> str:
     return ", ".join(visible(key) for key, _, _ in left[:3]) + (f" and {len(left) - 3:,} more" if len(left) > 3 else "")
 
 
-def _put_back(snap: Snapshot, left: Sequence[tuple[str, int, int]], verb: str, *, command: str = "it") -> str:
-    """How to `verb` the jobs of `left`: put the manifest back as the run (each run) that sent them had it, and run
-    it (`command`: what to run), as `cancel` says of those it found finished; a copy's path's characters that act on
-    a terminal escaped."""
+def _put_back(snap: Snapshot, left: Sequence[tuple[str, int, int]], verb: str, *, command: str = "that") -> str:
+    """How to `verb` the jobs of `left`: put the manifest back as the run (each run) that sent them had it, its copy
+    copied back to the manifest's file (planned where it is, in `.runs/`, a copy is refused: `api.refuse_run_copy`),
+    and run that (`command`: what to run), as `cancel` says of those it found finished; a path's characters that act
+    on a terminal escaped."""
     from .plan import relpath
 
     runs = sorted({run for _, run, _ in left})
@@ -1628,7 +1629,9 @@ def _put_back(snap: Snapshot, left: Sequence[tuple[str, int, int]], verb: str, *
         ones = "it is" if len(missing) == 1 else "they are"
         copies += (f"; {ones} missing: `gridrun status {m} --manifest-copy "
                    f"{' / '.join(map(str, missing))}` writes {'it' if len(missing) == 1 else 'each'} again from the state")
-    return f"put the manifest back as the run that sent {them} had it ({copies}) and run {command} to {verb} {them}"
+    back = visible(relpath(Path(snap.run.manifest_path), Path.cwd()))
+    back = f"copy it back to {back}" if len(runs) == 1 else f"copy each back to {back} in turn"
+    return f"put the manifest back as the run that sent {them} had it ({copies}): {back} and run {command} to {verb} {them}"
 
 
 def _runs(args: argparse.Namespace) -> int:
@@ -1931,9 +1934,10 @@ def cmd_cancel(args: argparse.Namespace) -> int:
             copy += (", missing, and not written again from the state: `gridrun status "
                      f"{typed(args.manifest)} --manifest-copy {r.copy_run}` gives its text")
         them = _them(len(r.dropped))
+        back = f": copy it back to {visible(relpath(r.manifest, Path.cwd()))} and run that" if r.manifest else " and run it"
         say(f"{_jobs(len(r.dropped))} finished or still rendering that the manifest no longer has "
             f"({_some(r.dropped)}): put the manifest back as the run "
-            f"that sent {them} had it ({copy}) and run it to download {'the job' if them == 'it' else them}; "
+            f"that sent {them} had it ({copy}){back} to download {'the job' if them == 'it' else them}; "
             + (f"until then a run refuses to start, or leaves {them} with --leave-in-flight" if r.blocking else
                f"a run of the manifest as it is leaves {them}"))
     if r.unresolved:

@@ -2090,7 +2090,8 @@ def test_status_says_what_of_the_reserve_an_earlier_runs_jobs_of_unknown_outcome
     assert main(["status", str(m)]) == 0
     said = " ".join(capsys.readouterr().out.split())
     assert ("run 3's reserve does not count it; the manifest no longer has it: put the manifest back as the run that "
-            "sent it had it (outputs/t/.runs/run-1.yaml) and run `gridrun retry --unknown` on it to settle it") in said
+            "sent it had it (outputs/t/.runs/run-1.yaml): copy it back to t.yaml and run `gridrun retry --unknown` on "
+            "that to settle it") in said
     shutil.copy(tmp_path / "outputs/t/.runs/run-1.yaml", m)
     again, _ = run(m, prov, retry_unknown=True, poll_interval=0.1)
     assert again.exit_code == 0 and api.status(m).manifest_reserved_micros == 0
@@ -3675,7 +3676,8 @@ def test_status_of_a_job_left_rendering_says_cancel_waits_for_the_live_run_and_n
             seen.append(" ".join(capsys.readouterr().out.split()))
 
     api.run(m, options={"timeout": 1.0, "leave_in_flight": True}, report=False, on_progress=look)
-    copy = "put the manifest back as the run that sent it had it (outputs/t/.runs/run-1.yaml) and run it to collect it"
+    copy = ("put the manifest back as the run that sent it had it (outputs/t/.runs/run-1.yaml): copy it back to t.yaml "
+            "and run that to collect it")
     assert f"`gridrun cancel` cancels it at the provider once run 2 ends, or {copy}" in seen[0], seen
     assert main(["status", str(m)]) == 0
     said = " ".join(capsys.readouterr().out.split())
@@ -3703,7 +3705,8 @@ def test_cancel_names_a_job_an_earlier_run_left_that_finished_first_with_that_ru
     said = " ".join(capsys.readouterr().out.split())
     assert ("1 job finished or still rendering that the manifest no longer has (style=anime,seed=2): put the "
             "manifest back as the run that sent it had it (outputs/t/.runs/run-1.yaml)") in said, said
-    assert said.endswith("and run it to download the job; a run of the manifest as it is leaves it"), said
+    assert said.endswith(": copy it back to t.yaml and run that to download the job; a run of the manifest as it is "
+                         "leaves it"), said
     cost = api.plan(m).jobs[0].cost_micros
     snap = api.status(m)
     assert (snap.left_rendering, snap.left_rendered) == ((), (("style=anime,seed=2", 1, cost),))
@@ -3712,8 +3715,8 @@ def test_cancel_names_a_job_an_earlier_run_left_that_finished_first_with_that_ru
     assert main(["status", str(m)]) == 0
     said = " ".join(capsys.readouterr().out.split())
     assert (f"1 job run 1 sent rendered and paid (${cost / 1e6:,.2f}), not downloaded (style=anime,seed=2): run 2 "
-            "does not have it; put the manifest back as the run that sent it had it (outputs/t/.runs/run-1.yaml) "
-            "and run it to download it") in said, said
+            "does not have it; put the manifest back as the run that sent it had it (outputs/t/.runs/run-1.yaml): "
+            "copy it back to t.yaml and run that to download it") in said, said
     assert "gridrun cancel" not in said, said
     assert main(["cancel", str(m)]) == 0 and "nothing in flight to cancel" in capsys.readouterr().out
     assert api.run(m, report=False).exit_code == 0  # not refused over it
@@ -3749,7 +3752,7 @@ def test_a_manifest_copy_removed_by_hand_is_written_again_from_the_state_before_
     assert main(["status", str(m)]) == 0
     said = " ".join(capsys.readouterr().out.split())
     assert ("(outputs/t/.runs/run-1.yaml; it is missing: `gridrun status t.yaml --manifest-copy 1` writes it again "
-            "from the state) and run it to download it") in said, said
+            "from the state): copy it back to t.yaml and run that to download it") in said, said
     assert not copy.exists()
     assert main(["status", str(m), "--manifest-copy", "1"]) == 0
     assert capsys.readouterr().out == "run 1's manifest copy: outputs/t/.runs/run-1.yaml\n"

@@ -1621,12 +1621,12 @@ def test_cancel_and_the_left_in_flight_notes_show_keys_control_characters_escape
     raw, shown = "p=a \x1b[31mRED,tag=x\u202ey", "p=a \\x1b[31mRED,tag=x\\u202ey"
     assert _left_keys([(raw, 1, 350_000)]) == shown
     result = api.CancelResult(failed={raw: "BAD\x1b[5m"}, dropped=[raw], unresolved=[raw], errors={raw: "x\u202ey"},
-                              copy=tmp_path / "o\x1b[31m" / "run-1.yaml")
+                              copy=tmp_path / "o\x1b[31m" / "run-1.yaml", manifest=tmp_path / "m\x1b[31m.yaml")
     monkeypatch.setattr(api, "cancel", lambda manifest, **_: result)
     monkeypatch.chdir(tmp_path)
     code, out, err = run_cli(capsys, "cancel", str(tmp_path / "m.yaml"))
     assert code == 1
-    assert "had it (o\\x1b[31m/run-1.yaml) and run it" in out, out
+    assert "had it (o\\x1b[31m/run-1.yaml): copy it back to m\\x1b[31m.yaml and run that" in out, out
     assert f"{shown}: had failed already (BAD\\x1b[5m)" in out and f"no longer has ({shown})" in out
     assert f"({shown}) may be rendering" in err and f"error: {shown}: x\\u202ey" in err
     assert not any(c in out + err for c in "\x1b\u202e")
@@ -1642,10 +1642,11 @@ def test_the_manifest_copies_that_collect_jobs_left_in_flight_show_their_paths_c
     from runner.cli import _put_back
 
     monkeypatch.chdir(tmp_path)
-    snap = SimpleNamespace(left_copies={1: str(tmp_path / "out\x1b[31m" / "a\u202eb.yaml")}, copies_missing=())
+    snap = SimpleNamespace(left_copies={1: str(tmp_path / "out\x1b[31m" / "a\u202eb.yaml")}, copies_missing=(),
+                           run=SimpleNamespace(manifest_path=str(tmp_path / "m\x1b[31m.yaml")))
     said = _put_back(snap, [("k", 1, 350_000), ("j", 2, 350_000)], "collect")  # type: ignore[arg-type]
-    assert said == ("put the manifest back as the run that sent them had it (out\\x1b[31m/a\\u202eb.yaml, run 2's) and "
-                    "run it to collect them"), said
+    assert said == ("put the manifest back as the run that sent them had it (out\\x1b[31m/a\\u202eb.yaml, run 2's): copy "
+                    "each back to m\\x1b[31m.yaml in turn and run that to collect them"), said
 
 
 def test_a_cancel_whose_state_cannot_be_written_names_the_keys_sent_with_control_characters_escaped(

@@ -17,7 +17,7 @@ import pytest
 
 from runner import api
 from runner.cli import main
-from runner.errors import CopyNotWrittenError, NotRecordedError, StateError
+from runner.errors import CopyNotWrittenError, ManifestError, NotRecordedError, StateError
 from runner.sim.config import SimConfig
 from runner.sim.serve import running_server
 from runner.state import Store, outputs_writer
@@ -340,3 +340,42 @@ def test_the_manifest_copy_of_a_run_whose_copy_another_state_replaced_is_its_own
     assert api.run(a, report=False).exit_code == 0  # a's state writes the folder again: its copy is written back
     assert api.manifest_copy_file(a, 1) == kept and kept.read_bytes() == a.read_bytes()
     assert copy.read_bytes() == b.read_bytes()
+
+
+def test_plan_run_and_retry_of_a_runs_copy_of_its_manifest_refuse_with_the_command_that_copies_it_back(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The manifest file removed, its run's copy (`.runs/run-1.yaml`, which messages name) given to plan, run and
+    retry: read where it is, its state and outputs would be new ones inside `.runs/`, every job paid again. Each is
+    refused (exit 2) before anything is made there, naming the copy and the `cp` that puts it back beside the project;
+    once copied back, it runs against the project's state, every job cached. `cancel` still reads the copy as the
+    manifest of its run."""
+    monkeypatch.chdir(tmp_path)
+    m = write_manifest(tmp_path, n_seeds=2, sim={"render_time": 0.05, "jitter": 0.0})
+    assert api.run(m, report=False).exit_code == 0
+    runs = tmp_path / "outputs" / "t" / ".runs"
+    before = sorted(p.name for p in runs.iterdir())
+    m.unlink()
+    copy = "outputs/t/.runs/run-1.yaml"
+    fix = "copy it back beside the project and use that: cp outputs/t/.runs/run-1.yaml t.yaml, then gridrun run t.yaml"
+    for argv in (("plan", copy), ("plan", copy, "--json"), ("run", copy, "--no-report"), ("run", copy, "--json"),
+                 ("retry", copy, "--no-report"), ("validate", copy)):
+        code, out, err = _cli(capsys, *argv)
+        said = " ".join((err + out).split())
+        assert code == 2, (argv, code, out, err)
+        assert f"{copy}: run 1's copy of its manifest, in the output folder of the state in " \
+               f"{(tmp_path / '.gridrun').resolve()}" in said and fix in said, (argv, said)
+    with pytest.raises(ManifestError, match="copy it back"):
+        api.run(runs / "run-1.yaml")
+    with pytest.raises(ManifestError, match="copy it back"):
+        api.plan(api.load(runs / "run-1.yaml"))
+    assert sorted(p.name for p in runs.iterdir()) == before  # no state, no output folder made in .runs/
+    assert not (runs / ".gridrun").exists() and not (runs / "outputs").exists()
+    code, out, err = _cli(capsys, "cancel", copy)  # read as the manifest of run 1, in the project's state
+    assert code == 0 and "nothing in flight to cancel" in out, (out, err)
+    shutil.copy(runs / "run-1.yaml", m)
+    code, out, err = _cli(capsys, "run", "t.yaml", "--no-report")
+    assert code == 0, err
+    assert api.runs(m)[0].cached == 4 and api.status(m).spent_micros == 0
+    code, out, err = _cli(capsys, "plan", copy)  # the manifest back, the same text: that file is the one to use
+    assert code == 2 and "t.yaml reads the same: use that (gridrun run t.yaml)" in " ".join(err.split()), err
