@@ -46,7 +46,7 @@ from .resume import (
 from .records import Runs
 from .state import (
     SCHEMA_VERSION, JobState, RunRecord, RunSummary, Snapshot, Store, announcing_start, as_judged, check_not_lost,
-    gone_at_provider, held_elsewhere, outputs_writer, state_home, store_error,
+    gone_at_provider, held_elsewhere, outputs_writer, recorded_process, state_home, store_error,
 )
 from .stats import RunStatistics, pace, problems
 from . import textforms
@@ -1574,12 +1574,28 @@ def _left_submitting(p: Plan, flying: Iterable[Any]) -> list[Any]:
     return [r for r in flying if r["state"] == JobState.SUBMITTING.value and r["hash"] not in planned]
 
 
+def _held_for_another(store: Store, lock: Path, name: str) -> bool:
+    """Whether the runner lock `lock` of the open `store` is held for a manifest other than the one named `name`:
+    as the lock file names it, else the run the state records for its process. False when neither tells (a
+    process of an older gridrun, or on another machine), as for this manifest's own run."""
+    found = recorded_process(lock)
+    if found is None:
+        return False
+    if found.name is not None:
+        return found.name != name
+    row = store.running_run_of(found.pid, found.host)
+    return row is not None and row.manifest_name != name
+
+
 def _nothing_to_cancel(p: Plan, db: Path, result: CancelResult) -> bool:
     """Whether the manifest has no job at the provider to cancel, as the state `db` read as it is tells, no runner
     holding it: then `result` is filled as `_cancel_in_flight` fills it for no such job (the jobs left `submitting`
     by the latest run, which no cancel can stop, in `unresolved`), and the state is left as it is, at its schema,
-    which opening it to write would upgrade (an older gridrun could no longer use it). False where a runner holds
-    it (the cancel's lock, refused, says who) or there are jobs to cancel: the state is opened to write then.
+    which opening it to write would upgrade (an older gridrun could no longer use it). False where there are jobs
+    to cancel, or a runner of this manifest (or one the lock file does not name) holds the state: the state is
+    opened to write then, and the cancel's lock, refused, says who holds it. The run of another manifest sharing
+    the state (the manifests of one folder do) holding it does not stop a manifest with nothing in flight being
+    told so, unless that run has one of the manifest's requests in flight: then the refusal says so.
 
     :raises NotRecordedError: no run of the manifest is recorded (nor any runner holding the state).
     """
@@ -1588,12 +1604,17 @@ def _nothing_to_cancel(p: Plan, db: Path, result: CancelResult) -> bool:
     except NotRecordedError:  # a state file being made this moment: the lock decides
         return False
     with store:
-        if held_elsewhere(store.real.with_name("lock")):
+        lock = store.real.with_name("lock")
+        held = held_elsewhere(lock)
+        if held and not _held_for_another(store, lock, p.manifest.name):
             return False
         last = store.latest_run(p.manifest.name)
         if last is None:
             raise NotRecordedError(f"{db}: no run recorded for {p.manifest.name}, so nothing to cancel")
         flying = store.in_flight_rows(p.manifest.name, _CANCELLABLE)
+        if held and (flying or any(r["state"] in _CANCELLABLE
+                                   for r in store.jobs_by_hash([j.hash for j in p.jobs]).values())):
+            return False
         if any(r["state"] != JobState.SUBMITTING.value and r["provider_id"] for r in flying):
             return False
         if _left_submitting(p, flying):
@@ -1644,7 +1665,7 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
     db = store.path
     # The run holding the lock writes these jobs' states: it must let go of them first.
     store.acquire_lock(then="cancel (a second Ctrl-C in its terminal ends it with its jobs left in flight)",
-                       manifest=p.manifest.path, name=p.manifest.name, cancel=True)
+                       manifest=p.manifest.path, name=p.manifest.name, cancel=True, requests=[j.hash for j in p.jobs])
     last = store.latest_run(p.manifest.name)
     if last is None:
         raise NotRecordedError(f"{db}: no run recorded for {p.manifest.name}, so nothing to cancel")

@@ -767,6 +767,12 @@ def start_record(state_dir: Path) -> Holder | None:
     return _recorded_process(state_home(state_dir) / STARTING)
 
 
+def recorded_process(lock_path: Path) -> Holder | None:
+    """The process the lock file `lock_path` names, with what it took the lock for, while it lives on this
+    machine (`_recorded_process`)."""
+    return _recorded_process(lock_path)
+
+
 def _recorded_process(path: Path) -> Holder | None:
     """The process `path` names (`_process_line`) when it is on this machine and still lives; None when it is
     gone, on another machine, or the file is missing or not one gridrun wrote."""
@@ -1580,12 +1586,13 @@ class Store:
     # -- the lock ------------------------------------------------------------------------------------
     def acquire_lock(
         self, *, then: str = "run again", manifest: str | Path | None = None, name: str | None = None,
-        cancel: bool = False,
+        cancel: bool = False, requests: Sequence[str] = (),
     ) -> None:
         """Take the runner lock of this state folder; refuse with who holds it (the run and manifest, when the
         state or the lock file records them), and `then`, what to do once it is stopped. `manifest`: the
         manifest's path, for whom the lock is taken (`name`: its name), recorded in the lock file with what for;
-        `cancel`: taken to cancel jobs, which waiting for the holder to end, or a state of its own, would not do.
+        `cancel`: taken to cancel jobs, which waiting for the holder to end, or a state of its own, would not do
+        (`requests`: the hashes of the jobs the manifest plans, which another manifest's run may have in flight).
         A dead holder's lock is free. A state of an older schema, left as it was when opened because another
         runner held it then, is migrated once the lock is taken."""
         # The lock file beside state.db, opened to write (network file systems lock only such files), and where
@@ -1606,7 +1613,8 @@ class Store:
                 holder = lock_path.read_text(encoding="utf-8", errors="replace").strip()
             except OSError:
                 holder = ""
-            raise LockError(self._locked_out(holder, then=then, manifest=manifest, cancel=cancel)) from None
+            raise LockError(self._locked_out(holder, then=then, manifest=manifest, cancel=cancel, name=name,
+                                             requests=requests)) from None
         except OSError as exc:
             for fd in fds:
                 os.close(fd)
@@ -1625,7 +1633,8 @@ class Store:
                 raise
         _withdraw_start(self.real.parent)  # the lock says now that this run is starting
 
-    def _locked_out(self, holder: str, *, then: str, manifest: str | Path | None, cancel: bool) -> str:
+    def _locked_out(self, holder: str, *, then: str, manifest: str | Path | None, cancel: bool,
+                    name: str | None = None, requests: Sequence[str] = ()) -> str:
         """Why the lock was refused: its holder (and the run it records, when the state has it, or the command
         and manifest the lock file names), and what to do. The manifests that share this state (those of one
         folder, by default) share its lock too: one held for another manifest says so, and, but to a cancel,
@@ -1650,6 +1659,8 @@ class Store:
             return f"{held}: run {row['id']} of this manifest; {wait}"
         if row is None and found is not None and manifest is not None and found.same_file(manifest):
             return self._held_for_this_manifest(found, then=then, cancel=cancel)
+        if cancel and row is not None and name is not None:
+            return self._cancel_waits(row, name, requests, f"{held}: run {row['id']} of {row['manifest_path']}")
         if row is not None:
             who = f": run {row['id']} of {row['manifest_path']}, which shares this state (one runner at a time)"
         elif found is not None and found.manifest is not None:
@@ -1659,6 +1670,38 @@ class Store:
             who = " (the manifests of one folder share its state, one runner at a time)"
         own = "; or give this manifest a `state_dir:` of its own (it then reuses none of these videos)"
         return f"{held}{who}: {wait}{'' if cancel else own}"
+
+    def _cancel_waits(self, row: Any, name: str, requests: Sequence[str], held: str) -> str:
+        """`_locked_out` for a cancel of the manifest `name` while `row`, a run of another manifest sharing this
+        state, holds it. Its jobs are not that run's: a cancel waits for it only because one runner at a time
+        writes the state, unless that run follows some of them (requests the two manifests share, `requests`
+        their hashes), which it writes as it goes. A request in flight in that run only, never in a run of this
+        manifest, is that manifest's to cancel."""
+        flying = (S.SUBMITTING.value, S.SUBMITTED.value, S.RUNNING.value)
+        marks = ",".join("?" * len(flying))
+        theirs = {r[0] for r in self.db.execute(
+            f"SELECT j.id FROM run_jobs rj JOIN jobs j ON j.id = rj.job_id WHERE rj.run_id=? AND j.state IN ({marks})",
+            (row["id"], *flying))}
+        mine = {r[0] for r in self.db.execute(
+            "SELECT DISTINCT j.id FROM run_jobs rj JOIN runs r ON r.id = rj.run_id JOIN jobs j ON j.id = rj.job_id"
+            f" WHERE r.manifest_name=? AND j.state IN ({marks})", (name, *flying))}
+        shared = len(theirs & mine)
+        only_theirs = len(theirs & {r["id"] for r in self.jobs_by_hash(list(requests)).values()} - mine)
+        stop = "a second Ctrl-C in its terminal ends it with its jobs left in flight"
+        said = [f"{held}, a manifest that shares this state"]
+        if shared:
+            said.append(f"that run follows {shared} of this manifest's jobs in flight (requests the two manifests "
+                        f"share), writing their states as it goes: stop it, then cancel ({stop})")
+        elif mine:
+            said.append("one runner at a time writes this state, cancel too: wait for that run to end, then cancel "
+                        f"(this manifest's jobs in flight go on rendering meanwhile); or stop it, then cancel ({stop})")
+        else:
+            said.append("this manifest has no job in flight of its own")
+        if only_theirs:
+            said.append(f"{only_theirs} of the requests it plans are in flight in that run only, sent for that "
+                        f"manifest: they are its to cancel (`gridrun cancel {typed(row['manifest_path'])}` once that "
+                        f"run ends, or stop it: {stop})")
+        return "; ".join(said)
 
     def _locked_here(
         self, row: Any, theirs: Path | None, *, manifest: str | Path | None, then: str, cancel: bool = False,
@@ -1913,6 +1956,12 @@ class Store:
     def latest_run(self, manifest_name: str | None = None) -> RunRecord | None:
         runs = self.runs(manifest_name)
         return runs[0] if runs else None
+
+    def running_run_of(self, pid: int, host: str) -> RunRecord | None:
+        """The latest run recorded as running by process `pid` on `host`, if any (the runner lock's holder)."""
+        row = self.db.execute("SELECT * FROM runs WHERE status='running' AND pid=? AND host=? ORDER BY id DESC"
+                              " LIMIT 1", (pid, host)).fetchone()
+        return None if row is None else run_record(row, lock_free=self._lock_free)
 
     def latest_run_of_file(self, manifest_path: Path) -> RunRecord | None:
         """The latest run made from the manifest file at `manifest_path` (as runs record it, absolute), if any."""

@@ -849,6 +849,98 @@ def test_cancel_of_a_manifest_that_never_ran_while_another_manifests_run_holds_t
         holder.close()
 
 
+def _hold_for(tmp_path: Path, manifest: Path, name: str) -> Any:
+    """The state's runner lock held, as a run of `manifest` holds it, by a store of this process (closed by the
+    caller)."""
+    holder = Store(tmp_path / ".gridrun" / "state.db")
+    holder.acquire_lock(manifest=manifest, name=name)
+    holder.start_run(manifest_name=name, manifest_path=str(manifest), manifest_copy="",
+                     outputs_dir=str(tmp_path / "outputs" / name), provider="sim", model="pixverse-v5.6",
+                     axes=(), budget_micros=None)
+    return holder
+
+
+def test_cancel_of_a_manifest_with_nothing_in_flight_while_another_manifests_run_holds_the_state(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Manifests of one folder share its state and its lock: `cancel` of one whose jobs are all done, while
+    another's run holds the lock, says there is nothing in flight to cancel (exit 0), not to stop that run."""
+    from runner.cli import main
+
+    a = write_manifest(tmp_path, n_seeds=1, styles=("anime",), name="alpha")
+    b = write_manifest(tmp_path, n_seeds=2, styles=("clay",), name="beta")
+    api.run(a, report=False)
+    api.run(b, report=False)
+    capsys.readouterr()
+    holder = _hold_for(tmp_path, a, "alpha")
+    try:
+        code = main(["cancel", str(b)])
+        out, err = capsys.readouterr()
+        assert code == 0 and out.strip() == "nothing in flight to cancel", (code, out, err)
+        assert "stop it" not in err, err
+    finally:
+        holder.close()
+
+
+def test_cancel_while_another_manifests_run_holds_the_state_says_why_it_waits(tmp_path: Path) -> None:
+    """A manifest with jobs in flight of its own, while another manifest's run holds the shared state: the cancel
+    waits for that run because one runner at a time writes the state, which the refusal says, rather than only
+    telling to stop an unrelated run; a run following some of them (the same requests) is said to."""
+    from runner.errors import LockError
+
+    a = write_manifest(tmp_path, n_seeds=1, styles=("comic",), name="alpha")
+    b = write_manifest(tmp_path, n_seeds=2, styles=("clay",), name="beta",
+                       sim={"render_time": 60, "jitter": 0.0})
+    api.run(a, report=False)
+    assert api.run(b, report=False, options=RunOptions(timeout=0.3)).status == "incomplete"
+    assert in_flight(b) == 2
+    holder = _hold_for(tmp_path, a, "alpha")
+    try:
+        with pytest.raises(LockError) as refused:
+            api.cancel(b)
+        text = " ".join(str(refused.value).split())
+        assert "alpha.yaml, a manifest that shares this state; " in text, text
+        assert "one runner at a time writes this state, cancel too: wait for that run to end, then cancel" in text
+        assert "follows" not in text, text
+    finally:
+        holder.close()
+    # the same requests sent by beta, and a run of gamma (planning them too) holding the lock: it follows them
+    c = write_manifest(tmp_path, n_seeds=2, styles=("clay",), name="gamma")
+    holder = _hold_for(tmp_path, c, "gamma")
+    try:
+        with Store(tmp_path / ".gridrun" / "state.db") as store:
+            run_id = store.latest_run("gamma").id
+            rows = store.in_flight_rows("beta", ("submitted", "running"))
+            with store.db:
+                store.db.executemany("INSERT INTO run_jobs (run_id, job_id, key, position) VALUES (?, ?, ?, ?)",
+                                     [(run_id, r["id"], r["key"], n) for n, r in enumerate(rows)])
+        with pytest.raises(LockError) as refused:
+            api.cancel(b)
+        text = " ".join(str(refused.value).split())
+        assert "that run follows 2 of this manifest's jobs in flight (requests the two manifests share)" in text, text
+    finally:
+        holder.close()
+    # delta plans beta's requests in flight, which no run of delta has: they are beta's to cancel
+    d = write_manifest(tmp_path, n_seeds=1, styles=("comic",), name="delta")
+    api.run(d, report=False)
+    d = write_manifest(tmp_path, n_seeds=2, styles=("comic", "clay"), name="delta")
+    holder = _hold_for(tmp_path, b, "beta")
+    try:
+        with Store(tmp_path / ".gridrun" / "state.db") as store:
+            run_id = store.latest_run("beta").id
+            rows = store.in_flight_rows("beta", ("submitted", "running"))
+            with store.db:
+                store.db.executemany("INSERT INTO run_jobs (run_id, job_id, key, position) VALUES (?, ?, ?, ?)",
+                                     [(run_id, r["id"], r["key"], n) for n, r in enumerate(rows)])
+        with pytest.raises(LockError) as refused:
+            api.cancel(d)
+        text = " ".join(str(refused.value).split())
+        assert "this manifest has no job in flight of its own; 2 of the requests it plans are in flight in that run " \
+               "only, sent for that manifest: they are its to cancel (`gridrun cancel " in text, text
+    finally:
+        holder.close()
+
+
 def test_ctrl_c_during_the_final_report_leaves_the_report_not_the_runs_outcome(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
