@@ -1449,6 +1449,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         _say(dumps(api.status_json(snap), indent=2))
         return 0
     r = snap.run
+    # no manifest given: the latest run of any manifest of the state, whose file the commands proposed name
+    said: Callable[[str], str] = (lambda text: text) if args.manifest is not None else (lambda text: _of_file(text, snap))
     c = {k: v for k, v in snap.counts.items() if v}
     started = local_time(r.started_at)
     stopping = r.ended_at is None and snap.stopping and not r.process_gone()
@@ -1471,9 +1473,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         out.print(f"  all runs of {escape(r.manifest_name)}: spent {usd_text(snap.manifest_spent_micros)}, "
                   f"reserved {usd_text(snap.manifest_reserved_micros)}")
     if snap.left_unknown:
-        out.print(f"  {_left_unknown_note(snap)}", markup=False, highlight=False)
+        out.print(f"  {said(_left_unknown_note(snap))}", markup=False, highlight=False)
     if snap.left_rendering:
-        out.print(f"  {_left_rendering_note(snap)}", markup=False, highlight=False)
+        out.print(f"  {said(_left_rendering_note(snap))}", markup=False, highlight=False)
     if snap.left_rendered:
         out.print(f"  {_left_rendered_note(snap)}", markup=False, highlight=False)
     from .progress import fmt_eta, fmt_rate, fmt_time
@@ -1488,7 +1490,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     else:
         out.print(f"  {fmt_time(elapsed)} elapsed{rate}, eta {fmt_eta(eta)}")
     if gone:
-        out.print(f"  [yellow]{escape(r.gone_note())}[/yellow]")
+        out.print(f"  [yellow]{escape(said(r.gone_note()))}[/yellow]")
     _problems(snap)
     if snap.rerenders_cancelled:
         out.print(f"  {_rerenders_note(snap.rerenders_cancelled)}", markup=False, highlight=False)
@@ -1497,7 +1499,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         for who, error in _alike(snap.rerenders_failed):
             out.print(f"    {who}: {error}", markup=False, highlight=False)
     if r.ended_at is not None:
-        _say_next(snap)
+        _say_next(snap, unnamed=args.manifest is None)
     return 0
 
 
@@ -1519,23 +1521,53 @@ def _say_starting(args: argparse.Namespace, pid: int) -> int:
     return 0
 
 
-def _say_next(snap: Snapshot) -> None:
+def _say_next(snap: Snapshot, *, unnamed: bool = False) -> None:
     """What to run next after the ended run of `snap`: for the jobs it left unfinished, or for the re-renders
-    (--force) its budget kept it from sending, left done as they were."""
+    (--force) its budget kept it from sending, left done as they were. `unnamed`: no manifest was given (`status`
+    shows the latest run of any manifest of the state), so each command names the run's manifest file."""
     from .state import JobState
 
+    then = None
     if _unfinished(snap.counts) or snap.stopping == "write-failed" and snap.run.status == "failed":
         unsaved = snap.run.outputs_dir if snap.stopping == "write-failed" else None
         then = _next_steps(snap.counts, snap, budget=_manifest_budget(snap), unsaved=unsaved,
                            errors=[j.error for j in snap.jobs if j.error], gone=_gone(snap))
         if snap.placeholders_left:
             then = f"{_placeholders_next(snap)}; {then}"
-        out.print(f"  next: {escape(then)}")
     elif snap.placeholders_left:  # a stop left placeholders made elsewhere as they were: a plain run re-renders them
-        out.print(f"  next: {escape(_placeholders_next(snap))}")
+        then = _placeholders_next(snap)
     elif snap.run.status == "budget" and not snap.counts.get(JobState.CANCELLED.value) and (held := _left_done(snap)):
         need = sum(j.cost_estimate_micros for j in snap.jobs)  # every job: `--force` sends them all again
-        out.print(f"  next: {escape(_redo_forced(held, need, _manifest_budget(snap)))}")
+        then = _redo_forced(held, need, _manifest_budget(snap))
+    if then is not None:
+        out.print(f"  next: {escape(_of_file(then, snap) if unnamed else then)}")
+
+
+# A command a message proposes that takes the manifest file, written without it: "`gridrun run`", "`gridrun retry
+# --unknown`" (not "`gridrun run x.yaml`"), the manifest's file to go after the command's name.
+_UNNAMED = re.compile(r"`gridrun (run|retry|cancel|plan|report|export)(?=`| -)")
+
+
+def _of_file(text: str, snap: Snapshot) -> str:
+    """`text`, advice on the run of `snap` shown with no manifest given, each command in it naming the run's
+    manifest file (relative to the current folder, quoted for the shell): a project's manifests share one state,
+    and the run's `name:` alone does not say which file to run. A file no longer there is said first, with how to
+    put it back as the run had it (its copy, .runs/run-N.yaml in the output folder): a copy is not run where it is
+    (its own folder would be taken as a project of its own, which has run nothing)."""
+    from .plan import relpath
+
+    path = Path(snap.run.manifest_path)
+    m = typed(relpath(path, Path.cwd()))
+    text, named = _UNNAMED.subn(lambda found: f"`gridrun {found[1]} {m}", text)
+    if not named or path.is_file():
+        return text
+    copy = Path(snap.run.outputs_dir) / ".runs" / f"run-{snap.run.id}.yaml"
+    if copy.is_file():
+        back = f"`cp {typed(relpath(copy, Path.cwd()))} {m}`"
+    else:  # removed by hand (.runs/ tidied): the state keeps its text, which `--manifest-copy` writes again
+        back = (f"`gridrun status {m} --manifest-copy {snap.run.id}` writes the run's copy again from the state; "
+                f"copy it to {m}")
+    return f"{m} is no longer there: put it back as run {snap.run.id} had it first ({back}), then {text}"
 
 
 def _placeholders_next(snap: Snapshot) -> str:
@@ -1833,7 +1865,7 @@ def _follow(args: argparse.Namespace, manifest: Manifest | None, progress: Any) 
             out.print(f"run {snap.run.id} ended: {snap.run.status}", markup=False)
         _problems(snap)
         if not gone:
-            _say_next(snap)
+            _say_next(snap, unnamed=manifest is None)
     return code
 
 

@@ -941,6 +941,35 @@ def test_cancel_while_another_manifests_run_holds_the_state_says_why_it_waits(tm
         holder.close()
 
 
+def test_status_with_no_manifest_names_the_file_of_the_run_its_next_line_proposes_to_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`gridrun status` with no manifest shows the latest run of any manifest of the state, named by its `name:`:
+    the commands it proposes name that run's manifest file (relative, quoted for the shell), and, once the file is
+    gone, how to put it back as the run had it first."""
+    from runner.cli import main
+
+    written = write_manifest(tmp_path, n_seeds=2, styles=("clay",), name="x", sim={"render_time": 60, "jitter": 0.0})
+    m = written.rename(tmp_path / "my grid.yaml")
+    write_manifest(tmp_path, n_seeds=1, styles=("anime",), name="y")  # another manifest of the folder
+    assert api.run(m, report=False, options=RunOptions(timeout=0.3)).status == "incomplete"
+    assert in_flight(m) == 2
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    assert main(["status"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "next: `gridrun run 'my grid.yaml'` collects the 2 jobs left in flight at no new cost" in out, out
+    m.unlink()
+    assert main(["status"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert ("next: 'my grid.yaml' is no longer there: put it back as run 1 had it first (`cp "
+            "outputs/x/.runs/run-1.yaml 'my grid.yaml'`), then `gridrun run 'my grid.yaml'` collects the 2 jobs left "
+            "in flight at no new cost") in out, out
+    assert main(["status", "my grid.yaml"]) == 0  # the file given: said as before
+    out = " ".join(capsys.readouterr().out.split())
+    assert "next: `gridrun run` collects the 2 jobs left in flight at no new cost" in out, out
+
+
 def test_ctrl_c_during_the_final_report_leaves_the_report_not_the_runs_outcome(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
