@@ -675,6 +675,8 @@ def _print_totals(plan: Plan, diff: Any, *, force: bool = False, retry: str | No
                   + (f", {_renamed(diff.renamed)}" if diff.renamed else "")
                   + (f", {len(diff.stale):,} no longer in the manifest" if diff.stale else "")
                   + _differ(diff))
+        if diff.copied:
+            out.print(_copied_note(diff.copied), markup=False, highlight=False)
         _warn_billed_above(diff, pay)
         again = _elsewhere(diff)
         if again and not force:
@@ -771,6 +773,26 @@ def _settled_note(plan: Plan, diff: Any, run: str = "gridrun run") -> str:
         twice = " (may pay twice)" if command == "retry --unknown" else ""
         parts.append(f"`gridrun {command}` sends {what}, {cost}{twice}")
     return f" ({'/'.join(states)}): " + "; ".join(parts)
+
+
+def _copied_note(copied: Sequence[tuple[str, str]]) -> str:
+    """What a run does with the done videos of cached jobs whose path this plan changes (`Diff.copied`: a sweep or
+    an axis value renamed, another output template, a job another manifest's run made): each is copied to its new
+    path, at no cost but disk space, and the file where it was stays as it is (an earlier run's report and export
+    name it; it may be another manifest's video): said, with the space the copies take, as nothing else tells."""
+    from .plan import relpath
+
+    size = 0
+    for was, _ in copied:
+        with contextlib.suppress(OSError):
+            size += os.path.getsize(was)
+    folders = list(dict.fromkeys(visible(relpath(Path(was).parent, Path.cwd())) for was, _ in copied))
+    where = ", ".join(folders[:3]) + (f" and {len(folders) - 3:,} more folders" if len(folders) > 3 else "")
+    n = len(copied)
+    videos = "1 done video" if n == 1 else f"{n:,} done videos"
+    return (f"copies: {videos} ({size / 1e6:,.1f} MB) to {'its new path' if n == 1 else 'their new paths'}, at no "
+            f"cost, from {where}, whose files are left as they are (earlier runs' reports show them; gridrun deletes "
+            "no video)")
 
 
 def _renamed(renamed: Sequence[tuple[str, str]]) -> str:
@@ -1167,6 +1189,8 @@ def _run(args: argparse.Namespace, manifest: Manifest, progress: Any, **extra: A
                   f"{diff.settled} settled, "
                   + (f"{_renamed(diff.renamed)}, " if diff.renamed else "")
                   + f"{len(diff.stale)} no longer in the manifest" + _differ(diff))
+    if diff and diff.copied:
+        err.print(_copied_note(diff.copied), markup=False, highlight=False)
     if diff and diff.billed_above is not None and not (extra.get("retry_unknown") or extra.get("retry_failed")):
         _warn_billed_above(diff, sum(j.cost_micros for j in diff.to_send(plan.jobs)))
     if extra.get("retry_unknown") and diff and diff.unknown:  # none: nothing is sent that may pay twice

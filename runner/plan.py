@@ -1012,6 +1012,10 @@ class Diff:
     # (failed, rejected, expired, cancelled), "retry --unknown" (of unknown outcome, which may pay twice)
     retried_by: Mapping[str, str] = field(default_factory=dict)
     retried: int = 0                           # of `new`, the settled jobs `retry` (--unknown) sends again: paid again
+    # (where the video is, where this plan puts it) of the cached jobs whose done video a run copies to another path
+    # (a sweep or an axis value renamed, another output template, a request another manifest's run made): the file
+    # where it is stays as it is
+    copied: tuple[tuple[str, str], ...] = ()
     # the jobs the manifest's last run paid that the provider billed above their estimates (`Store.billed_above`)
     billed_above: BilledAbove | None = None
     # of the settled jobs of unknown outcome, the keys of those a run looks up by their create's key in the
@@ -1111,6 +1115,7 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
     altered: list[str] = []
     simulator_at: dict[str, str] = {}
     looked_up: list[str] = []
+    copied: list[tuple[str, str]] = []
     for job in plan.jobs:
         s = stored.get(job.hash)
         old = previous.get(job.key)
@@ -1146,6 +1151,8 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
             own = "its own take, " if s.own_take else ""
             reasons[job.key] = f"cached: {own}done in run {s.done_run_id}{of}" if s.done_run_id else f"cached: {own}done"
             cached += 1
+            if s.output_path is not None and s.output_path != job.output_str:
+                copied.append((s.output_path, job.output_str))
         elif s.state == "done":
             reasons[job.key] = "done, but its file is missing or altered: download again"
             refetch += 1
@@ -1187,7 +1194,7 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
     return Diff(reasons, new, cached, in_flight, settled, tuple(changed), stale, refetch, tuple(following),
                 verified=frozenset(verified), unknown=unknown, altered=tuple(altered), renamed=renamed,
                 simulator_at=simulator_at, forced=forced, retried_by=retried_by, retried=retried,
-                looked_up=tuple(looked_up))
+                looked_up=tuple(looked_up), copied=tuple(copied))
 
 
 def relpath(path: Path, start: Path) -> str:

@@ -1587,6 +1587,35 @@ def test_matrix_keys_reordered_rename_the_jobs_they_do_not_drop_them(
         in out, out
 
 
+def test_a_sweep_renamed_says_its_done_videos_are_copied_to_the_new_paths_and_the_old_ones_left(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sweep renamed gives its jobs new keys and paths: a run copies each done video there, at no cost but disk
+    space, and leaves the file where it was (an earlier run's report shows it). `plan` and `run` say so, with the
+    space the copies take; once copied, the next plan has nothing to copy."""
+    monkeypatch.setenv("COLUMNS", "400")
+    monkeypatch.chdir(tmp_path)
+    body = ("params:\n  prompt: \"a fox, {{ style }} style\"\n  quality: 360p\nsweeps:\n  - name: draft\n"
+            "    matrix:\n      style: [anime, clay]\n      seed: [1, 2]\nsim: {render_time: 0.05}\n")
+    m = write(tmp_path / "s.yaml", body, HEAD)
+    assert run_cli(capsys, "run", str(m), "--no-report")[0] == 0
+    old = sorted((tmp_path / "outputs" / "fox" / "draft").glob("*.mp4"))
+    assert len(old) == 4
+    size = sum(v.stat().st_size for v in old)
+    m.write_text(m.read_text().replace("name: draft", "name: final"))
+    said = (f"copies: 4 done videos ({size / 1e6:,.1f} MB) to their new paths, at no cost, from outputs/fox/draft, "
+            "whose files are left as they are (earlier runs' reports show them; gridrun deletes no video)")
+    code, out, _ = run_cli(capsys, "plan", str(m))
+    assert code == 0 and said in " ".join(out.split()), out
+    code, _, err = run_cli(capsys, "run", str(m), "--no-report")
+    assert code == 0 and said in " ".join(err.split()), err
+    assert all(v.is_file() for v in old)
+    assert sorted(v.read_bytes() for v in (tmp_path / "outputs" / "fox" / "final").glob("*.mp4")) == \
+        sorted(v.read_bytes() for v in old)
+    code, out, _ = run_cli(capsys, "plan", str(m))
+    assert code == 0 and "copies:" not in out and "4 cached" in out, out
+
+
 def test_the_advice_after_a_forced_run_left_one_job_done_speaks_of_it_as_one() -> None:
     """One re-render left done: "the 1 job this run left done as it was", not "as they were"."""
     from runner.cli import _redo_forced
