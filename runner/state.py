@@ -1647,7 +1647,8 @@ class Store:
         wait = (f"stop it, then {then}" if cancel else
                 f"wait for it to finish, or stop it, then {then} (`gridrun status` works meanwhile)")
         row = None if found is None else self.db.execute(
-            "SELECT id, manifest_path FROM runs WHERE status='running' AND pid=? AND host=? ORDER BY id DESC LIMIT 1",
+            "SELECT id, manifest_name, manifest_path FROM runs WHERE status='running' AND pid=? AND host=?"
+            " ORDER BY id DESC LIMIT 1",
             (found.pid, found.host)).fetchone()
         # The line names this process: a run of another of its threads holds the lock (unless this process held it
         # before and the line is the one it left, read before the holder, another process, wrote its own).
@@ -1659,7 +1660,7 @@ class Store:
             return f"{held}: run {row['id']} of this manifest; {wait}"
         if row is None and found is not None and manifest is not None and found.same_file(manifest):
             return self._held_for_this_manifest(found, then=then, cancel=cancel)
-        if cancel and row is not None and name is not None:
+        if cancel and row is not None and name is not None and row["manifest_name"] != name:
             return self._cancel_waits(row, name, requests, f"{held}: run {row['id']} of {row['manifest_path']}")
         if row is not None:
             who = f": run {row['id']} of {row['manifest_path']}, which shares this state (one runner at a time)"
