@@ -1517,9 +1517,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         out.print(f"  [yellow]{escape(said(r.gone_note()))}[/yellow]")
     _problems(snap)
     if snap.rerenders_cancelled:
-        out.print(f"  {_rerenders_note(snap.rerenders_cancelled)}", markup=False, highlight=False)
+        out.print(f"  {said(_rerenders_note(snap.rerenders_cancelled))}", markup=False, highlight=False)
     if snap.rerenders_failed:
-        out.print(f"  {_rerenders_failed_note(len(snap.rerenders_failed))}", markup=False, highlight=False)
+        out.print(f"  {said(_rerenders_failed_note(len(snap.rerenders_failed)))}", markup=False, highlight=False)
         for who, error in _alike(snap.rerenders_failed):
             out.print(f"    {who}: {error}", markup=False, highlight=False)
     if r.ended_at is not None:
@@ -1884,7 +1884,9 @@ def _follow(args: argparse.Namespace, manifest: Manifest | None, progress: Any) 
             time.sleep(every)
     if not args.json:
         if gone:
-            out.print(f"run {snap.run.id}: {snap.run.gone_note()}", markup=False)
+            gone_note = snap.run.gone_note()
+            out.print(f"run {snap.run.id}: {gone_note if manifest is not None else _of_file(gone_note, snap)}",
+                      markup=False)
         else:
             out.print(f"run {snap.run.id} ended: {snap.run.status}", markup=False)
         _problems(snap)

@@ -959,6 +959,11 @@ def test_status_with_no_manifest_names_the_file_of_the_run_its_next_line_propose
     assert main(["status"]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "next: `gridrun run 'my grid.yaml'` collects the 2 jobs left in flight at no new cost" in out, out
+    from runner.cli import _of_file  # each command of any advice line, its options after the file
+
+    assert _of_file("`gridrun run --force` tries again; `gridrun retry --unknown` sends; `gridrun status` shows",
+                    api.status(m)) == ("`gridrun run 'my grid.yaml' --force` tries again; `gridrun retry 'my grid.yaml' "
+                                       "--unknown` sends; `gridrun status` shows")
     m.unlink()
     assert main(["status"]) == 0
     out = " ".join(capsys.readouterr().out.split())
