@@ -2137,7 +2137,9 @@ class Executor:
                     foreign.append(found)
 
             keep = keep_earlier
-        for attempt in range(1, self.retries + 3):
+        attempt, limited = 0, 0
+        while attempt < self.retries + 2:
+            attempt += 1
             if url is None or attempt > 1 and last.startswith("expired"):
                 try:
                     fresh = await self._get(job, status.id)
@@ -2149,19 +2151,39 @@ class Executor:
                 if url is None:
                     last = last or "download failed: the provider gave no download URL"
                     break
-            # Output files are not API calls (often another host): a 429 pause or rate does not hold them.
+            # Output files at another host (a CDN, a storage bucket) are not API calls: a 429 pause or rate does not
+            # hold them. Those the API serves itself (the OpenAI shape's `/videos/{id}/content`) are, under its
+            # request limit: they wait their turn as every request of the run does.
+            paced = self._at_api(url)
+            if paced:
+                await self.pacer.wait()
             sidecar = self._sidecar_writer(job, row, status, billed)
             try:
                 more = {"before_replace": keep} if keep is not None else {}
                 got = await self.provider.download(self.client, url, output, on_saved=sidecar, gate=self.pacer.gate,
                                                    **more)
+                if paced:
+                    self.pacer.ok()
             except ExpiredError as exc:
                 last = f"expired: {exc}"
                 # A fresh URL may take a moment to serve (a CDN still propagating a just-signed one).
                 await anyio.sleep(backoff(attempt, None))
                 continue
             except RateLimitedError as exc:
-                self.pacer.limited(exc.retry_after)
+                # The provider's "later", not a failed download: the wait it asks for (else a backoff) before the
+                # next try, and a try of the download's own is not used up, up to as many 429s as a create takes.
+                # At the API's host the run's pacer holds every request for it (the next try waits in
+                # `pacer.wait`); elsewhere only this job waits.
+                limited += 1
+                if limited > self.retries + 5:
+                    last = (f"download rate limited {limited} times ({exc}); the video is paid for: the next "
+                            "`gridrun run` fetches it, at no cost")
+                    break
+                attempt -= 1
+                if paced:
+                    self.pacer.limited(exc.retry_after)
+                else:
+                    await anyio.sleep(backoff(limited, exc.retry_after))
                 continue
             except RejectedError as exc:
                 # Another 4xx: a signed URL refused (storage services answer 400 to an expired signature), a
@@ -2197,6 +2219,7 @@ class Executor:
                 self._error(job, f"video saved, its sidecar not: {got.sidecar_error}; the next run writes it")
                 self._cannot_save(got.sidecar_error)
             return
+        last = last or "download failed: no try fetched it; the next `gridrun run` fetches it, at no cost"
         if last.startswith("expired"):
             self._move(jid, S.EXPIRED, error=f"{last}; the provider gave no fresh URL (paid, not re-submitted)",
                        cost_micros=billed, cost_reported_micros=status.cost_micros)
@@ -2204,6 +2227,13 @@ class Executor:
             self.store.transition(jid, S.DOWNLOADING, error=last)
             self._set_state(jid, S.DOWNLOADING.value)
         self._error(job, last)
+
+    def _at_api(self, url: str) -> bool:
+        """`url` is one of the API's own routes (under the provider's base URL, as a video's content route is): a
+        request under the API's request limit, like any call of the run. An output file elsewhere, even at the
+        same host (the simulator's `/files/`), is not."""
+        base = getattr(self.provider, "base_url", None)
+        return isinstance(base, str) and bool(base) and url.startswith(base.rstrip("/") + "/")
 
     def _cannot_save(self, why: str) -> None:
         """The output folder took no file (`why`: full, read-only): the run stops sending new jobs, said once."""

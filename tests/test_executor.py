@@ -4601,3 +4601,43 @@ def test_a_long_pause_is_counted_down_to_its_end() -> None:
     pacer.limited(10.0)  # asked at 40.5: a short pause of its own
     now[0] = 41.0
     assert Executor._paused(run_) is None  # type: ignore[arg-type]
+
+
+def test_content_downloads_answered_429_wait_and_are_fetched(tmp_path: Path) -> None:
+    """The OpenAI shape serves the bytes at the API itself, under its request limit: 429s to `/videos/{id}/content`
+    are waited out (its Retry-After), not tries of the download burnt at once, and the paid video is fetched."""
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={
+        "omit_output": True,
+        "script": [{"route": "content", "nth": list(range(1, 7)), "fault": "rate_limited", "retry_after": 0.05}]})
+    result, prov = run(m, retries=1)
+    s = stats(prov)
+    assert s["faults"].get("rate_limited") == 6 and s["requests"]["content"] == 7
+    assert result.exit_code == 0 and result.stats.counts["done"] == 1
+    assert (s["creates"], s["downloads"]) == (1, 1)
+    check_outputs(m)
+
+
+def test_content_downloads_always_answered_429_record_why_and_the_next_step(tmp_path: Path) -> None:
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={
+        "omit_output": True, "script": [{"route": "content", "p": 1.0, "fault": "rate_limited", "retry_after": 0.05}]})
+    result, prov = run(m, retries=0)
+    assert result.exit_code == 1 and stats(prov)["downloads"] == 0 and stats(prov)["creates"] == 1
+    [job] = api.status(m).jobs
+    assert job.state == "downloading"
+    assert "HTTP 429" in job.error and "rate limited" in job.error and "gridrun run" in job.error, job.error
+    assert any("HTTP 429" in e for e in result.stats.last_errors), result.stats.last_errors
+    again, _ = run(m, prov, retries=0)  # every run says why, and pays nothing
+    assert "HTTP 429" in api.status(m).jobs[0].error and stats(prov)["creates"] == 1
+    assert again.stats.spent_micros == 0
+
+
+def test_content_downloads_under_the_api_request_limit_wait_their_turn(tmp_path: Path) -> None:
+    """Under the API's request limit (a token bucket: 2 a second, a burst of 1), fetches from the content route
+    wait the run's pacer as its polls and creates do: every paid video is fetched in the one run."""
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime", "clay"),
+                       sim={"omit_output": True, "rate_limit": 2, "rate_burst": 1, "render_time": 0.5})
+    result, prov = run(m)
+    assert result.exit_code == 0 and result.stats.counts["done"] == 4, api.status(m).jobs
+    s = stats(prov)
+    assert (s["creates"], s["downloads"], s["duplicate_paid"]) == (4, 4, 0)
+    check_outputs(m)
