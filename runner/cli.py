@@ -323,6 +323,9 @@ def _plan_json(plan: Plan, diff: Any) -> dict[str, Any]:
             # of the settled jobs of unknown outcome, those the run looks up by key in the provider's request log
             # (no cost), collecting what it finds: `retry --unknown` (in settled_sent_by) sends again those not found
             "looked_up": len(diff.looked_up),
+            # of the settled jobs of unknown outcome, those whose provider has no request log to look them up in:
+            # gridrun cannot tell whether they were made; only `retry --unknown` sends them again (may pay twice)
+            "unchecked": len(diff.unchecked),
             "made_by_simulator_elsewhere": _elsewhere(diff),
         },
         "left_in_flight": _left_json(diff.left_behind if diff else None),
@@ -752,18 +755,25 @@ def _settled_note(plan: Plan, diff: Any, run: str = "gridrun run") -> str:
     sends them again (`Diff.retried_by`) would send and cost (" (failed/cancelled): `gridrun retry` sends them,
     $1.05"). Jobs of unknown outcome that `run` (the command the plan is of) looks up by key in the provider's
     request log (`Diff.looked_up`) are said to be looked up so first, at no cost: `retry --unknown` sends again
-    those still not found."""
+    those still not found. Those whose provider has no request log (`Diff.unchecked`) are said to be beyond
+    gridrun's checking."""
     if not diff.retried_by:
         return ""
     by_command = _retried_groups(plan, diff)
     states = sorted({diff.reasons[k].split(":", 1)[0] for k in diff.retried_by})
-    looked = set(diff.looked_up)
+    looked, unchecked = set(diff.looked_up), set(diff.unchecked)
     parts = []
     for command, jobs in by_command.items():
         n = len(jobs)
         what = _them(n) if n == diff.settled else f"{n:,}"
         cost = usd_text(sum(j.cost_micros for j in jobs))
         found = sum(1 for j in jobs if j.key in looked) if command == "retry --unknown" else 0
+        blind = sum(1 for j in jobs if j.key in unchecked) if command == "retry --unknown" else 0
+        if blind:
+            # no request log to look them up in: nothing a run asks tells whether they were made
+            which = _them(blind) if blind == diff.settled else f"{blind:,} of them" if blind == n else f"{blind:,}"
+            parts.append(f"the provider has no request log to look {which} up in, so gridrun cannot tell whether "
+                         f"{'it was' if blind == 1 else 'they were'} made (its dashboard or billing can)")
         if found:
             which = _them(found) if found == diff.settled else f"{found:,} of them" if found == n else f"{found:,}"
             rest = "those still not found" if found == n else f"those still not found and the {n - found:,} not looked up"
@@ -923,18 +933,20 @@ def _account_refusal(code: str, model: str, endpoint: str = "") -> str:
 
 
 def _next_steps(counts: Mapping[str, int], snap: Snapshot | None = None, *, budget: int | None = None,
-                unsaved: str | None = None, errors: Sequence[str] = (), gone: int = 0) -> str:
+                unsaved: str | None = None, errors: Sequence[str] = (), gone: int = 0, unchecked: int = 0) -> str:
     """What to run next for the jobs a run left unfinished, by their states; with the run's `snap`, what
     sending the jobs not sent costs (the plan's estimate): only collecting those in flight is free. `budget`,
     the one a plain `gridrun run` has (the manifest's, not a `--budget` the run was given): what it refuses.
     `unsaved`, the output folder of a run that stopped sending because videos could not be saved there
     (stopping "write-failed"): room is made there first, or the next run pays for renders it cannot save;
     unless the run's `errors` say it ran out of file descriptors, not space. `gone`: how many of the expired
-    jobs the provider no longer has the video of (`gone_at_provider`): only a retry sends those again."""
+    jobs the provider no longer has the video of (`gone_at_provider`): only a retry sends those again.
+    `unchecked`, without `snap`: how many of the jobs of unknown outcome a lookup found no request log for
+    (`state.no_request_log`), whose outcome gridrun cannot tell (with `snap`, counted from it)."""
     if unsaved is None:
-        return _steps(counts, snap, budget=budget, gone=gone)
+        return _steps(counts, snap, budget=budget, gone=gone, unchecked=unchecked)
     # nothing left unfinished, yet saving failed: done videos not copied to the new paths of a changed template
-    steps = (_steps(counts, snap, budget=budget, gone=gone) if _unfinished(counts) else
+    steps = (_steps(counts, snap, budget=budget, gone=gone, unchecked=unchecked) if _unfinished(counts) else
              "`gridrun run` copies the done videos it could not to their new paths, at no cost")
     if any(FILES_RAN_OUT in e for e in errors):
         fix = "raise `ulimit -n` or lower run.concurrency"
@@ -943,7 +955,8 @@ def _next_steps(counts: Mapping[str, int], snap: Snapshot | None = None, *, budg
     return f"videos could not be saved in {visible(unsaved)}: {fix} first, then {steps}"
 
 
-def _steps(counts: Mapping[str, int], snap: Snapshot | None, *, budget: int | None, gone: int = 0) -> str:
+def _steps(counts: Mapping[str, int], snap: Snapshot | None, *, budget: int | None, gone: int = 0,
+           unchecked: int = 0) -> str:
     """`_next_steps` but for the output folder."""
     from .state import JobState
 
@@ -961,8 +974,12 @@ def _steps(counts: Mapping[str, int], snap: Snapshot | None, *, budget: int | No
     run += [f"asks again for the fresh {urls} of {_jobs(fetched)} whose {urls} expired, at no cost"] if fetched else []
     unknown = counts.get(JobState.UNKNOWN.value, 0)
     # the jobs of unknown outcome a plain run looks up by their key in the provider's request log (`resume.action`),
-    # all but those with a video id (one the provider lost), which it asks for again by that id
-    looked = 0 if snap is None else sum(1 for j in snap.jobs if j.state == JobState.UNKNOWN.value and not j.provider_id)
+    # all but those with a video id (one the provider lost), which it asks for again by that id, and those a lookup
+    # found no request log for (`unchecked`), which nothing a run can ask settles
+    if snap is not None:
+        unchecked = _unchecked(snap)
+    unknowns = 0 if snap is None else sum(1 for j in snap.jobs if j.state == JobState.UNKNOWN.value and not j.provider_id)
+    looked = max(0, unknowns - unchecked)
     run += [(f"looks up the {_jobs(looked)} of unknown outcome in the provider's request log (no cost) and collects "
              "what it finds")] if looked else []
     need = 0 if snap is None else _budgeted_micros(snap)
@@ -980,11 +997,24 @@ def _steps(counts: Mapping[str, int], snap: Snapshot | None, *, budget: int | No
     if again:
         listed = again[0] if len(again) == 1 else f"{', '.join(again[:-1])} and {again[-1]}"
         steps.append(f"`gridrun retry` sends {listed} again")
-    if looked and looked == unknown:
-        steps.append("`gridrun retry --unknown` sends again those still not found (may pay twice)")
+    if unchecked:
+        were = "it was" if unchecked == 1 else "they were"
+        steps.append(f"the provider has no request log to look up the {_jobs(unchecked)} of unknown outcome in, so "
+                     f"gridrun cannot tell whether {were} made and paid for: the provider's dashboard or billing can")
+    if looked and looked + unchecked == unknown:
+        also = " and those gridrun cannot check" if unchecked else ""
+        steps.append(f"`gridrun retry --unknown` sends again those still not found{also} (may pay twice)")
     elif unknown:
         steps.append("`gridrun retry --unknown` sends again those of unknown outcome (may pay twice)")
     return "; ".join(steps) or "`gridrun retry` sends failed jobs again"
+
+
+def _unchecked(snap: Snapshot) -> int:
+    """How many of the jobs of unknown outcome (with no video id) a lookup found no request log for
+    (`state.no_request_log`): nothing a run asks tells whether they were made."""
+    from .state import no_request_log
+
+    return sum(1 for j in snap.jobs if not j.provider_id and no_request_log(j.state, j.error))
 
 
 def _expired_again(expired: int, gone: int) -> str:
@@ -1241,8 +1271,10 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
     snap = read if c.get(JobState.PLANNED.value) or c.get(JobState.SUBMITTING.value) else None
     unsaved = str(plan.outputs_dir) if result.stats.stopping == "write-failed" else None
     gone = _gone(read) if read is not None and c.get(JobState.EXPIRED.value) else 0
+    # of the jobs of unknown outcome, those a lookup found no request log for: no lookup is promised for them
+    unchecked = _unchecked(api.status(plan.manifest) if read is None else read) if c.get(JobState.UNKNOWN.value) else 0
     then = _next_steps(c, snap, budget=plan.budget_micros, unsaved=unsaved, errors=result.stats.last_errors,
-                       gone=gone)
+                       gone=gone, unchecked=unchecked)
     if result.left_done:  # re-renders not sent, left done: neither counted as unfinished nor sent by `retry`
         forced = api.diff(plan, force=True)
         need = sum(j.cost_micros for j in (forced.budgeted(plan.jobs) if forced else plan.jobs))
@@ -1629,6 +1661,8 @@ def _left_unknown_note(snap: Snapshot) -> str:
     """What holds the part of the manifest's reserve that jobs of unknown outcome earlier runs sent hold, which the
     run's own reserve does not count (they may have been paid, by the run that sent them): `gridrun retry
     --unknown` settles them, those the manifest no longer has once it is put back as the run that sent them had it."""
+    from .state import no_request_log
+
     left = snap.left_unknown
     it = "it" if len(left) == 1 else "them"
     runs = ", ".join(map(str, sorted({run for _, run, _ in left})))
@@ -1642,9 +1676,16 @@ def _left_unknown_note(snap: Snapshot) -> str:
     else:
         how = (f"`gridrun retry --unknown` settles the {_jobs(len(left) - len(dropped))} the manifest has; for the "
                f"{_jobs(len(dropped))} it no longer has, {_put_back(snap, dropped, 'settle', command=retry)}")
+    # jobs a lookup found no request log for (`state.no_request_log`): `retry --unknown` sends them without one
+    unchecked = {j.key for j in snap.jobs if no_request_log(j.state, j.error)}
+    if all(key in unchecked for key, _, _ in left):
+        looked = (f"each sent again (may pay twice): the provider has no request log to look {it} up in, so gridrun "
+                  f"cannot tell whether {'it was' if len(left) == 1 else 'they were'} made (its dashboard or billing can)")
+    else:
+        looked = "each looked up by its key (free), else sent again (may pay twice)"
     return (f"{usd_text(sum(m for _, _, m in left))} of it reserved by {_jobs(len(left))} of unknown outcome run "
             f"{runs} sent ({_left_keys(left)}), which may have been paid: run {snap.run.id}'s reserve does not count "
-            f"{it}; {how}, each looked up by its key (free), else sent again (may pay twice)")
+            f"{it}; {how}, {looked}")
 
 
 def _left_rendered_note(snap: Snapshot) -> str:

@@ -57,7 +57,19 @@ from .providers.download import TOO_LARGE, WRITE_FAILED
 from .providers.retry_after import asked_wait
 from .providers.transport import WEB_PAGE
 from .records import RUN_STATUSES
-from .state import BUSY_PATIENCE, FAILURE_RETRY, FINAL, GONE_AT_PROVIDER, IN_FLIGHT, Following, JobState, Store, gone_at_provider
+from .state import (
+    BUSY_PATIENCE,
+    FAILURE_RETRY,
+    FINAL,
+    GONE_AT_PROVIDER,
+    IN_FLIGHT,
+    NO_REQUEST_LOG,
+    Following,
+    JobState,
+    Store,
+    gone_at_provider,
+    no_request_log,
+)
 from .stats import RunStatistics, Throughput
 from .sweeps import IMAGE_PARAMS
 
@@ -94,6 +106,10 @@ HTTP_CONNECTIONS = 12
 UNCLEAR_AFTER = 600.0
 # A pause the provider asks every request to wait (a 429's Retry-After) longer than this is shown in the progress.
 PAUSE_SHOWN = 30.0
+# What a job of unknown outcome says once the provider is found to keep no request log (`state.no_request_log`).
+NO_REQUEST_LOG_NOTE = (f"{NO_REQUEST_LOG}, so gridrun cannot tell whether it was made and paid for (the provider's "
+                       "dashboard or billing can)")
+
 # The request log is read back to this long before an attempt: the provider's clock, and the one that stamps its
 # log, may be this far behind ours beyond what its answers' Date shows (the provider moves the bound back by that,
 # and reads the whole log where no answer gives a Date: `LumenfallProvider._log_bound`).
@@ -319,6 +335,9 @@ class Executor:
         # request log lists another): for the rest of the run no create is sent again on a key's account (which key
         # a job is sent with does not change)
         self._keys_ignored = False
+        # a lookup found that the provider keeps no request log to find a create in (`_find`): none of this run's
+        # can tell whether a lost create was made
+        self._no_log = False
         self._unanswered: dict[str, str] = {}  # video -> why its last polls got no status (read by `_watch`)
         self._poll_told: set[tuple[str, str]] = set()  # (video, kind of failure) told among the errors: once each
         self._poll_noted: dict[str, str] = {}  # video -> the poll failure its job's error says, until answered
@@ -1409,7 +1428,10 @@ class Executor:
                 async with self.pacer.gate:
                     found = await self.provider.find_by_key(self.client, key, created_after=after)
                 return found, True
-            except (NotImplementedError, LookupError):
+            except NotImplementedError:
+                self._no_log = True
+                break
+            except LookupError:
                 break
             except RateLimitedError as exc:
                 self.pacer.limited(exc.retry_after)
@@ -1454,6 +1476,8 @@ class Executor:
         """The job is `unknown`: it may have been paid for. Its cost stays reserved by the run that sent the
         attempt (as the store counts it): this run's held, an earlier run's let go (`reserved`: whether this
         run holds it now)."""
+        if self._no_log and not no_request_log(S.UNKNOWN.value, error):
+            error = f"{error}; {NO_REQUEST_LOG_NOTE}"
         earlier = (self.store.job_row(jid)["submitted_at"] or 0.0) < self.started
         if reserved and earlier:
             self._settle(job, None)
@@ -1512,6 +1536,8 @@ class Executor:
             known()
             await self._follow_found(job, jid, lost, status, key)
             return
+        if not retry and no_request_log(state, self.store.job_row(jid)["error"]):
+            return  # a lookup found no request log to look it up in: nothing a plain run can ask
         sent_at = row.submitted_at
         if retry:
             # While it is looked up (which may wait for the provider's log to settle), the job may well be paid
@@ -1549,6 +1575,10 @@ class Executor:
             await self._send_again(job, jid)
             return
         if not retry:
+            if self._no_log:  # unknown, as it was, and no lookup can settle it: said on the job for what follows
+                error = self.store.job_row(jid)["error"]
+                self.store.note(jid, f"{error}; {NO_REQUEST_LOG_NOTE}" if error else NO_REQUEST_LOG_NOTE)
+                self.live.nudge()
             return  # unknown, as it was: `retry --unknown` sends it again
         if self.provider.caps.honours_idempotency_keys:
             # Sent again with the same key: the provider answers with the video an earlier send made, at no
@@ -1575,8 +1605,9 @@ class Executor:
             self.store.abandon_attempt(jid, "retry --unknown: outcome never known; sent again")
             await self._send_again(job, jid)
             return
-        self._unknown(job, jid, "create request may have reached the provider; no request log to check. "
-                      "`gridrun retry --unknown` re-submits (may pay twice)", reserved=False)
+        checked = f"; {NO_REQUEST_LOG_NOTE}" if self._no_log else ", and its request log could not be read to check"
+        self._unknown(job, jid, f"create request may have reached the provider{checked}. `gridrun retry --unknown` "
+                      "re-submits (may pay twice)", reserved=False)
 
     async def _restored(self, job: Job, jid: int, state: JobState) -> None:
         """A job `void_attempt` put back as it was before a re-run that never reached the provider: this run

@@ -974,6 +974,9 @@ class Stored:
     # unknown with a video id (one the provider lost, `Executor._lost`): a run asks for that video again, by its
     # id, not for the create's key in the provider's request log
     lost: bool = False
+    # unknown, and a lookup found that the provider keeps no request log (`state.no_request_log`): nothing a run can
+    # ask settles it
+    no_log: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -1021,6 +1024,9 @@ class Diff:
     # of the settled jobs of unknown outcome, the keys of those a run looks up by their create's key in the
     # provider's request log, at no cost (`resume.action`: "lookup"): found, collected; the rest stay `unknown`
     looked_up: tuple[str, ...] = ()
+    # of the settled jobs of unknown outcome, the keys of those whose provider has no request log to look them up
+    # in (`Stored.no_log`): gridrun cannot tell whether they were made; only `retry --unknown` sends them again
+    unchecked: tuple[str, ...] = ()
 
     def sends(self, key: str) -> bool:
         """Whether a run sends (and pays for) the job of `key`."""
@@ -1116,6 +1122,7 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
     simulator_at: dict[str, str] = {}
     looked_up: list[str] = []
     copied: list[tuple[str, str]] = []
+    unchecked: list[str] = []
     for job in plan.jobs:
         s = stored.get(job.hash)
         old = previous.get(job.key)
@@ -1173,6 +1180,13 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
                                 "provider has it (gridrun retry --unknown sends it again)")
             settled += 1
             unknown += 1
+        elif s.state == "unknown" and s.no_log:
+            reasons[job.key] = ("unknown: the provider has no request log to look it up in, so gridrun cannot tell "
+                                "whether it was made and paid for (the provider's dashboard or billing can): left "
+                                "alone (gridrun retry --unknown sends it again, may pay twice)")
+            settled += 1
+            unknown += 1
+            unchecked.append(job.key)
         elif s.state == "unknown":
             reasons[job.key] = ("unknown: looked up by its key in the provider's request log, at no cost, and sent "
                                 "if the log shows it never arrived (gridrun retry --unknown sends it again)")
@@ -1194,7 +1208,7 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
     return Diff(reasons, new, cached, in_flight, settled, tuple(changed), stale, refetch, tuple(following),
                 verified=frozenset(verified), unknown=unknown, altered=tuple(altered), renamed=renamed,
                 simulator_at=simulator_at, forced=forced, retried_by=retried_by, retried=retried,
-                looked_up=tuple(looked_up), copied=tuple(copied))
+                looked_up=tuple(looked_up), copied=tuple(copied), unchecked=tuple(unchecked))
 
 
 def relpath(path: Path, start: Path) -> str:

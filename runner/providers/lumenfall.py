@@ -62,6 +62,10 @@ only when the clock is seen a step further behind, not with every answer's trave
 CANCEL_NOT_TAKEN = frozenset({405, 501})
 """The answers to a cancel request of a provider, or gateway, that takes none: Method Not Allowed, Not Implemented."""
 
+NO_LOG = frozenset({404, 405, 501})
+"""The answers to the first read of the request log of a provider, or gateway, that has none: Not Found (no such
+route: the log lists, it names no video), Method Not Allowed, Not Implemented."""
+
 _STATUSES = {
     "queued": "queued",
     "in_progress": "in_progress",
@@ -273,7 +277,8 @@ class LumenfallProvider:
         when the log was read to its end (or to `created_after`) and every entry with the key, if any, says
         the create made nothing (refused, or failed upstream).
 
-        :raises NotImplementedError: the log's entries do not record idempotency keys, so it cannot tell.
+        :raises NotImplementedError: there is no log (HTTP 404, 405 or 501 to its first read: `NO_LOG`), or its
+            entries do not record idempotency keys, so it cannot tell.
         :raises LookupError: an entry has the key but no video id gridrun can read, and does not say the create
             made nothing; or the log could not be read to its end (longer than the pages read, or a cursor
             that cannot move), so it cannot tell.
@@ -314,7 +319,8 @@ class LumenfallProvider:
     ) -> AsyncIterator[list[Mapping[str, Any]]]:
         """The request log's entries that carry `idempotency_key`, a page at a time, newest first, to the log's end.
 
-        :raises NotImplementedError: the log, read to its end, has entries and none records an idempotency key.
+        :raises NotImplementedError: there is no log (`NO_LOG`); or the log, read to its end, has entries and none
+            records an idempotency key.
         :raises LookupError: the log could not be read to its end (longer than MAX_LOG_PAGES, or a cursor that
             cannot move).
         """
@@ -323,8 +329,15 @@ class LumenfallProvider:
         if created_after is not None:
             params["created_after"] = self._log_bound(created_after, first=True)
         seen = keyed = False  # the log has entries; one of them records an idempotency key
-        for _page in range(MAX_LOG_PAGES):
-            data = await self._call(client, "GET", url, params=params, op="GET /v1/requests")
+        for page in range(MAX_LOG_PAGES):
+            try:
+                data = await self._call(client, "GET", url, params=params, op="GET /v1/requests")
+            except ProviderError as exc:
+                if page == 0 and exc.status in NO_LOG:
+                    # No such route (an OpenAI-shaped API, a gateway without Lumenfall's native log): no log to
+                    # find a create in, now or later.
+                    raise NotImplementedError(f"{self.name} has no request log ({exc})") from exc
+                raise
             widened = created_after is not None and self._widened(params, created_after)
             entries = data.get("data")
             if not isinstance(entries, builtins.list):

@@ -223,7 +223,7 @@ class Endpoint:
             raise ApiError(404, "MODEL_DISABLED", "model: this model is disabled for now; choose another",
                            param="model")
         if "not_found" in faults:
-            if route in ("balance", "delete"):
+            if route in ("balance", "delete", "requests"):
                 raise ApiError(404, "NOT_FOUND", "no such route")
             raise ApiError(404, "NOT_FOUND", "no such video", param="id")
         if "not_allowed" in faults:

@@ -28,8 +28,9 @@ FAULTS = {
     "auth_failed": "401 AUTHENTICATION_FAILED",
     "insufficient_balance": "402 INSUFFICIENT_BALANCE",
     "model_disabled": "create only: 404 MODEL_DISABLED, as for a model the provider has switched off",
-    "not_found": "get, delete and balance only: 404 NOT_FOUND, as for a video the provider does not know (or no "
-                 "longer does), or for a route (the balance, a video's DELETE) a gateway does not have",
+    "not_found": "get, delete, balance and requests only: 404 NOT_FOUND, as for a video the provider does not know "
+                 "(or no longer does), or for a route (the balance, a video's DELETE, the request log) a gateway or "
+                 "an OpenAI-shaped API does not have",
     "not_allowed": "delete only: 405 METHOD_NOT_ALLOWED, or `status` (501 NOT_IMPLEMENTED), as from a provider or "
                    "gateway that does not take cancel requests",
     "malformed_json": "the request is handled, then the JSON response body is cut short",

@@ -21,7 +21,7 @@ _ONLY = {
     "job_failure": frozenset({"create"}),
     "held": frozenset({"create"}),
     "model_disabled": frozenset({"create"}),
-    "not_found": frozenset({"get", "delete", "balance"}),
+    "not_found": frozenset({"get", "delete", "balance", "requests"}),
     "unknown_status": frozenset({"create", "get", "list"}),
     "not_allowed": frozenset({"delete"}),
 }

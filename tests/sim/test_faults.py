@@ -180,6 +180,14 @@ async def test_not_found_answers_a_get_as_for_a_video_the_provider_does_not_know
     assert (await api.video(video))["id"] == video  # the third call finds it again
 
 
+async def test_not_found_answers_the_request_log_as_a_route_an_api_does_not_have(api: Api) -> None:
+    api.configure(script=script({"route": "requests", "p": 1.0, "fault": "not_found"}))
+    await api.create()
+    r = await api.client.get("http://sim.test/v1/requests")
+    assert (r.status_code, r.json()["error"]["code"], r.json()["error"]["message"]) == (404, "NOT_FOUND",
+                                                                                        "no such route")
+
+
 @pytest.mark.parametrize(("status", "code"), [(None, "METHOD_NOT_ALLOWED"), (501, "NOT_IMPLEMENTED")])
 async def test_not_allowed_refuses_a_cancel_and_leaves_the_video_rendering(
         api: Api, status: int | None, code: str) -> None:
