@@ -1413,7 +1413,9 @@ class Executor:
         more; so it is for any provider with `settle` (a miss that would be believed).
 
         After the interrupt or `until` (the job's deadline), a lookup is tried once, not again after a failure, and
-        not at all where it would wait for a provider's pause (a 429): the log is not asked (False)."""
+        not at all where it would wait for a provider's pause (a 429): the log is not asked (False). A provider
+        found to keep no log (`NotImplementedError`: none at the base URL, or one that records no keys) sets
+        `_no_log` for the rest of the run."""
         if last_sent is not None and (settle or not self._honours_keys()):
             wait = last_sent + self.opts.request_timeout + LOG_SETTLE - self.steady()
             if wait > 0:
@@ -1475,7 +1477,8 @@ class Executor:
     def _unknown(self, job: Job, jid: int, error: str, *, reserved: bool) -> None:
         """The job is `unknown`: it may have been paid for. Its cost stays reserved by the run that sent the
         attempt (as the store counts it): this run's held, an earlier run's let go (`reserved`: whether this
-        run holds it now)."""
+        run holds it now). Once a lookup has found the provider keeps no request log (`_no_log`), its error says
+        so (`NO_REQUEST_LOG_NOTE`): no later lookup is promised, nor made by a plain run."""
         if self._no_log and not no_request_log(S.UNKNOWN.value, error):
             error = f"{error}; {NO_REQUEST_LOG_NOTE}"
         earlier = (self.store.job_row(jid)["submitted_at"] or 0.0) < self.started
