@@ -14,7 +14,16 @@ from typing import Any, NamedTuple
 from runner.errors import ManifestError
 from runner.localpaths import shown as shown_path
 from runner.textforms import alike, escaped, unlike
-from runner.yamlsource import Position, dotted, kind, locate, raise_all, text_chunks
+from runner.yamlsource import (
+    UTF16_SNIFF,
+    Position,
+    dotted,
+    kind,
+    locate,
+    raise_all,
+    text_chunks,
+    utf16,
+)
 
 MAX_VALUES = 10_000_000
 """The most values a data file may give an axis: a matrix's limit of combinations (`matrix.MAX_COMBINATIONS`)."""
@@ -221,32 +230,15 @@ class _FileReader:
                 "file, or raise the cap with --max-jobs or run.max_jobs")
 
 
-_SNIFF = 512
-"""The bytes a data file's start is read for when it holds a NUL: UTF-16 text shows there, a NUL every other
-byte."""
-
-
 def _utf16(path: Path) -> str | None:
-    """'UTF-16LE' or 'UTF-16BE' when the file's first bytes read as text in that encoding (a BOM, or a NUL every
-    other byte and nowhere else, as ASCII letters are written in it), else None."""
+    """'UTF-16LE' or 'UTF-16BE' when the file's first bytes read as text in that encoding (`yamlsource.utf16`, as a
+    manifest's are read), else None."""
     try:
         with path.open("rb") as f:
-            head = f.read(_SNIFF)
+            head = f.read(UTF16_SNIFF)
     except (OSError, ValueError):
         return None
-    if head.startswith(b"\xff\xfe"):
-        return "UTF-16LE"
-    if head.startswith(b"\xfe\xff"):
-        return "UTF-16BE"
-    head = head[:len(head) - len(head) % 2]
-    if len(head) < 4:
-        return None
-    even, odd = head[0::2], head[1::2]
-    if odd.count(0) * 2 >= len(odd) and 0 not in even:
-        return "UTF-16LE"
-    if even.count(0) * 2 >= len(even) and 0 not in odd:
-        return "UTF-16BE"
-    return None
+    return utf16(head)
 
 
 def _said_utf16(chunks: Iterable[str], path: Path) -> Iterator[str]:

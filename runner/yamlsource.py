@@ -353,14 +353,50 @@ def read_text(path: Path, *, limit: int | None = None) -> str:
                 )
     except (OSError, ValueError) as exc:
         raise _unreadable(path, exc) from (exc if _other_os_error(exc) else None)
+    head = raw[:UTF16_SNIFF]  # the file's first bytes, as a data file's are read (`datafiles._utf16`)
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
     try:
-        return raw.decode("utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise _not_utf8(path, raw[exc.start], line, column) from None
+        raise _not_utf8(path, raw[exc.start], line, column, utf16(head)) from None
+    # a NUL is no YAML character: in a file that reads as UTF-16 without a byte order mark (ASCII letters each
+    # followed or led by a NUL), said as such rather than as a control character the editor does not show
+    nul = text.find("\x00")
+    if nul >= 0 and (encoding := utf16(head)) is not None:
+        line = text.count("\n", 0, nul) + 1
+        raise ManifestError(f"a NUL byte: {_utf16_said(encoding)}", file=path, line=line,
+                            column=nul - (text.rfind("\n", 0, nul) + 1) + 1)
+    return text
+
+
+UTF16_SNIFF = 512
+"""The first bytes of a file `utf16` reads."""
+
+
+def utf16(head: bytes) -> str | None:
+    """'UTF-16LE' or 'UTF-16BE' when `head`, a file's first bytes, reads as text in that encoding (a BOM, or a NUL
+    every other byte and nowhere else, as ASCII letters are written in it), else None: a file saved as "Unicode"
+    by Notepad, or by Windows PowerShell's `>` and `Out-File`."""
+    if head.startswith(b"\xff\xfe"):
+        return "UTF-16LE"
+    if head.startswith(b"\xfe\xff"):
+        return "UTF-16BE"
+    head = head[:len(head) - len(head) % 2]
+    if len(head) < 4:
+        return None
+    even, odd = head[0::2], head[1::2]
+    if odd.count(0) * 2 >= len(odd) and 0 not in even:
+        return "UTF-16LE"
+    if even.count(0) * 2 >= len(even) and 0 not in odd:
+        return "UTF-16BE"
+    return None
+
+
+def _utf16_said(encoding: str) -> str:
+    return f"this looks like UTF-16 text: save the file as UTF-8 (iconv -f {encoding} -t UTF-8)"
 
 
 READ_CHUNK = 1 << 20
@@ -471,8 +507,10 @@ def _other_os_error(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and not isinstance(exc, (FileNotFoundError, IsADirectoryError, PermissionError))
 
 
-def _not_utf8(path: Path, byte: int, line: int, column: int) -> ManifestError:
-    return ManifestError(f"not UTF-8 text: byte 0x{byte:02x} cannot be decoded; save the file as UTF-8",
+def _not_utf8(path: Path, byte: int, line: int, column: int, encoding: str | None = None) -> ManifestError:
+    """`encoding`: 'UTF-16LE' or 'UTF-16BE' when the file reads as such (`utf16`), said with how to convert it."""
+    said = _utf16_said(encoding) if encoding is not None else "save the file as UTF-8"
+    return ManifestError(f"not UTF-8 text: byte 0x{byte:02x} cannot be decoded; {said}",
                          file=path, line=line, column=column)
 
 

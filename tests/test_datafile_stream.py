@@ -149,11 +149,14 @@ def _read_whole(path: Path) -> tuple[Any, ...]:
         text = read_text(path)
     except ManifestError as exc:
         message = exc.message
-        encoding = datafiles._utf16(path)
-        if encoding is not None:
-            message = (f"{message.removesuffix('; save the file as UTF-8')}; this looks like UTF-16 text: save the "
-                       f"file as UTF-8 (iconv -f {encoding} -t UTF-8)")
-        return ("error", [(exc.line, exc.column, message)])
+        if message.startswith("a NUL byte: "):  # UTF-16 as a manifest's reader says it; a data file's, below
+            text = path.read_bytes().removeprefix(b"\xef\xbb\xbf").decode("utf-8")
+        else:
+            encoding = datafiles._utf16(path)
+            if encoding is not None and "looks like UTF-16" not in message:
+                message = (f"{message.removesuffix('; save the file as UTF-8')}; this looks like UTF-16 text: save "
+                           f"the file as UTF-8 (iconv -f {encoding} -t UTF-8)")
+            return ("error", [(exc.line, exc.column, message)])
     refused = _refused_whole(text, path)
     if refused is not None:
         return ("error", [refused])

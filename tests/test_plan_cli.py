@@ -2367,3 +2367,23 @@ def test_a_hangul_syllable_saved_decomposed_is_named_by_its_jamo() -> None:
     said = form_said({"p": "\ud55c\uad6d"}, {"p": unicodedata.normalize("NFD", "\ud55c\uad6d")})
     assert said == "\ud55c U+D55C then, \u1112 U+1112 + U+1161 + U+11AB now", said
     assert form_said({"p": "a caf\u00e9"}, {"p": "a cafe\u0301"}) == "\u00e9 U+00E9 then, e + U+0301 now"
+
+
+@pytest.mark.parametrize(("codec", "encoding", "where"), [
+    ("utf-16", "UTF-16LE", "1:1"),     # a BOM: what Notepad's "Unicode" and Windows PowerShell's `>` write
+    ("utf-16-le", "UTF-16LE", "1:2"),  # no BOM: a NUL after each ASCII letter
+    ("utf-16-be", "UTF-16BE", "1:1"),  # no BOM: a NUL before each
+])
+def test_a_manifest_saved_as_utf16_is_named_so_with_how_to_convert_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], codec: str, encoding: str, where: str,
+) -> None:
+    """A manifest saved as UTF-16 is told as such, with the iconv line that converts it, as a data file is: not
+    as a byte 0xff, nor as a control character U+0000 the editor does not show."""
+    m = tmp_path / "u16.yaml"
+    m.write_bytes((HEAD + "params:\n  prompt: a fox\n  quality: 360p\n").encode(codec))
+    code, out, err = run_cli(capsys, "validate", str(m))
+    said = " ".join(err.split())
+    assert code == 2, (out, err)
+    assert f"u16.yaml:{where}:" in said, said
+    assert f"this looks like UTF-16 text: save the file as UTF-8 (iconv -f {encoding} -t UTF-8)" in said, said
+    assert "U+0000" not in said, said
