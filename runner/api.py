@@ -22,7 +22,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, NamedTuple, Sequence
 
 from . import _load_httpx
 from . import manifest as manifest_mod
@@ -432,12 +432,13 @@ def _rule_errors(m: Manifest, rules: list[Any]) -> list[ManifestError]:
     return errors
 
 
-def _stored(store: Store, p: Plan) -> tuple[dict[str, Stored], dict[str, str], str | None, dict[str, str],
-                                            list[tuple[str, tuple[Any, Any]]]]:
+def _stored(store: Store, p: Plan) -> tuple[dict[str, Stored], dict[str, str], str | None,
+                                            tuple[dict[str, str], dict[str, dict[str, Any]]], _Alike]:
     """The state's record of each job of the plan (by hash) as a run will find it, the previous run's job
     key -> hash, what is wrong when the plan's output folder is gone (`resume.outputs_gone`), what differs in
-    the request of each job whose hash differs from the previous run's of its key (`_changes`), and the jobs whose
-    request differs from one of the previous run only in the Unicode form of a letter or by an invisible character
+    the request of each job whose hash differs from the previous run's of its key, with the earlier values of the
+    parameters that differ (`_changes`), and the jobs whose request differs from one of the previous run only in
+    the Unicode form of a letter or by an invisible character, or in white space that reads the same
     (`_form_only`)."""
     rows = store.jobs_by_hash([j.hash for j in p.jobs])
     made = store.simulator_takes(list(rows))
@@ -484,6 +485,8 @@ def _stored(store: Store, p: Plan) -> tuple[dict[str, Stored], dict[str, str], s
     before: dict[str, str] = {}  # key -> the previous run's parameters (JSON) of a job that differs now
     # a key beyond ASCII the plan no longer has, as it reads (`textforms.alike`) -> (that key, its parameters, JSON)
     dropped: dict[str, tuple[str, str]] = {}
+    gone_keys: list[tuple[str, str, str]] = []  # each key the plan no longer has, its parameters and values (JSON)
+    requests: dict[str, str] = {}  # key -> the previous run's request record (JSON) of a job that differs now
     last = store.latest_run(p.manifest.name)
     if last is not None:
         now = {j.key: j.hash for j in p.jobs}
@@ -491,30 +494,73 @@ def _stored(store: Store, p: Plan) -> tuple[dict[str, Stored], dict[str, str], s
             previous[r["run_key"]] = r["hash"]
             if now.get(r["run_key"], r["hash"]) != r["hash"]:
                 before[r["run_key"]] = r["params"]
-            elif r["run_key"] not in now and not r["run_key"].isascii():
-                dropped.setdefault(textforms.alike(r["run_key"]), (r["run_key"], r["params"]))
-    form_only = _form_only(p, last, before, dropped, previous) if before or dropped else []
-    return (stored, previous, resume.outputs_gone(p, rows), _changes(p, last, before) if before else {},
+                requests[r["run_key"]] = r["request"]
+            elif r["run_key"] not in now:
+                gone_keys.append((r["run_key"], r["params"], r["vals"]))
+                if not r["run_key"].isascii():
+                    dropped.setdefault(textforms.alike(r["run_key"]), (r["run_key"], r["params"]))
+    form_only = (_form_only(p, last, before, dropped, previous, gone_keys) if before or gone_keys
+                 else _Alike([], []))
+    return (stored, previous, resume.outputs_gone(p, rows), _changes(p, last, before, requests) if before else ({}, {}),
             form_only)
 
 
+class _Alike(NamedTuple):
+    """The jobs of a plan whose request reads as one of the previous run's but is other text (`_form_only`)."""
+
+    form: list[tuple[str, tuple[Any, Any]]]  # (key, (then, now)): in Unicode form, or by an invisible character
+    # (key, (then, now), the earlier key when it is another, the data files the values that differ came from):
+    # in white space at line ends, the final line break, CR/LF line ends
+    spacing: list[tuple[str, tuple[Any, Any], str | None, tuple[tuple[tuple[Any, ...], str], ...]]]
+
+
 def _form_only(p: Plan, last: Any, before: Mapping[str, str], dropped: Mapping[str, tuple[str, str]],
-               previous: Mapping[str, str]) -> list[tuple[str, tuple[Any, Any]]]:
+               previous: Mapping[str, str], gone_keys: Sequence[tuple[str, str, str]] = ()) -> _Alike:
     """The jobs of the plan whose request equals that of a job of run `last` as it reads (`textforms.alike_value`:
     every string composed, its invisible format characters left out), but not as written: of the same key
     (`before`: key -> its parameters then), or of a key the plan no longer has that reads the same (`dropped`).
     Each as (its key, (then, now), the parameters). A manifest or a data file saved again in another Unicode
     form, or a byte order mark or a zero width space taken out of it, makes them, which a run would pay for
-    again."""
+    again.
+
+    And apart, those whose request equals one of run `last` line by line (`textforms.spaced_value`): of the same
+    key, or of a key the plan no longer has (`gone_keys`: the key of a value read from a data file is another
+    when the value is, and it is found by its request). A commit hook or an editor that trims the spaces at line
+    ends or adds a final line break, or a checkout or a spreadsheet that writes CRLF line ends, makes them."""
     m = p.manifest
     if last.provider != m.provider or last.model != m.model:
-        return []
-    found: list[tuple[Any, Any]] = []
+        return _Alike([], [])
+    found: list[tuple[str, tuple[Any, Any]]] = []
+    spacing: list[tuple[str, tuple[Any, Any], str | None, tuple[tuple[tuple[Any, ...], str], ...]]] = []
+    # the request of each key the plan no longer has, line by line, in the state's JSON -> (key, its values JSON):
+    # made only when the plan has a job of a new key
+    by_request: dict[str, tuple[str, str]] | None = None
+    marked = False  # one of those holds a line break or a space at a line's end
+    gone_params = {key: params for key, params, _ in gone_keys}
+    gone_vals = {key: vals for key, _, vals in gone_keys}
     for job in p.jobs:
+        earlier = None
         if job.key in before:
             text = before[job.key]
         elif dropped and job.key not in previous and (was := dropped.get(textforms.alike(job.key))) is not None:
             text = was[1]
+        elif gone_keys and job.key not in previous:
+            if by_request is None:
+                by_request, marked = {}, False
+                for key, params, vals in gone_keys:
+                    try:
+                        spaced, was_marked = _spaced_text(params)
+                    except (TypeError, ValueError):
+                        continue
+                    marked = marked or was_marked
+                    by_request.setdefault(spaced, (key, vals))
+            # a request with no line break nor space at a line's end equals as written one that has none either
+            if not (marked or _spaced_marks(job.params)):
+                continue
+            match = by_request.get(_ENCODER.encode(textforms.spaced_value(job.params)))
+            if match is None:
+                continue
+            earlier, text = match[0], gone_params[match[0]]
         else:
             continue
         try:
@@ -522,18 +568,74 @@ def _form_only(p: Plan, last: Any, before: Mapping[str, str], dropped: Mapping[s
             new = json.loads(json.dumps(job.params, default=str))
         except (TypeError, ValueError):
             continue
-        if old != new and textforms.alike_value(old) == textforms.alike_value(new):
+        if old == new:
+            continue
+        if earlier is None and textforms.alike_value(old) == textforms.alike_value(new):
             found.append((job.key, (old, new)))
-    return found
+        elif textforms.spaced_value(old) == textforms.spaced_value(new):
+            files = _files_of(m, job, gone_vals[earlier] if earlier is not None else None)
+            spacing.append((job.key, (old, new), earlier, files))
+    return _Alike(found, spacing)
 
 
-def _changes(p: Plan, last: Any, before: Mapping[str, str]) -> dict[str, str]:
+# the parameters' JSON as the state writes it (`state._json`), compared as written
+_ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
+# what a string holding a line break, or a space or tab at its end, writes in that JSON
+_MARKS = ("\\n", "\\r", ' "', '\\t"')
+
+
+def _spaced_text(params: str) -> tuple[str, bool]:
+    """A job's parameters as the state holds them (JSON) line by line (`textforms.spaced_value`), in that JSON, and
+    whether they hold a line break or white space at a string's end: the text itself when they do not (most
+    jobs: nothing to read)."""
+    if not any(mark in params for mark in _MARKS):
+        return params, False
+    return _ENCODER.encode(textforms.spaced_value(json.loads(params))), True
+
+
+def _spaced_marks(value: Any) -> bool:
+    """Whether a string of `value` holds a line break, or ends in a space or a tab."""
+    if isinstance(value, str):
+        return "\n" in value or "\r" in value or value.endswith((" ", "\t"))
+    if isinstance(value, Mapping):
+        return any(_spaced_marks(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_spaced_marks(v) for v in value)
+    return False
+
+
+def _files_of(m: Manifest, job: Any, vals: str | None) -> tuple[tuple[tuple[Any, ...], str], ...]:
+    """The data files the matrix values of `job` are read from (`{file: shots.csv}`), each with the field that
+    names it: those of the values that differ from `vals` (the earlier job's, JSON), or of every value that holds
+    a line break or a space at a line's end (None)."""
+    try:
+        then = json.loads(vals) if vals is not None else None
+    except (TypeError, ValueError):
+        then = None
+    names = [name for name, value in job.values
+             if (then.get(name) != value if isinstance(then, dict) else
+                 any(t != textforms.spaced(t) for t in textforms.strings_in(value)))]
+    files: list[tuple[tuple[Any, ...], str]] = []
+    for name in names:
+        for where, path in m.files.items():
+            if where and where[-1] == name and all(path != f for _, f in files):
+                files.append((where, path))
+    return tuple((where, resume.shown_beside(path, m.path)) for where, path in files)
+    return tuple(files)
+
+
+def _changes(p: Plan, last: Any, before: Mapping[str, str], requests: Mapping[str, str] = {},
+             ) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
     """Job key -> what differs in its request from the job of that key in run `last` (`before`: key -> that
-    job's parameters, JSON): "provider: lumenfall then, sim now", "params.quality: 540p then, 360p now"."""
+    job's parameters, JSON; `requests`: its request record, with the digests of its input images): "provider:
+    lumenfall then, sim now", "params.quality: 540p then, 360p now", an input image whose content differs
+    (`resume.changed_images`); and job key -> the earlier value of each parameter that differs (None: not set
+    then), which `plan --explain` shows beside the value now."""
     m = p.manifest
     common = [f"{what}: {then} then, {now} now" for what, then, now in
               (("provider", last.provider, m.provider), ("model", last.model, m.model)) if then != now]
     out: dict[str, str] = {}
+    earlier: dict[str, dict[str, Any]] = {}
     for job in p.jobs:
         text = before.get(job.key)
         if text is None:
@@ -549,6 +651,7 @@ def _changes(p: Plan, last: Any, before: Mapping[str, str]) -> dict[str, str]:
                 a, b = old.get(name), new.get(name)
                 if a == b:
                     continue
+                earlier.setdefault(job.key, {})[name] = a
                 # a text quoted (a prompt's commas would blur where "then" begins), as --explain shows it; two
                 # that read the same (a letter composed or not, an invisible character) with their characters
                 # beyond ASCII escaped
@@ -556,10 +659,22 @@ def _changes(p: Plan, last: Any, before: Mapping[str, str]) -> dict[str, str]:
                 shown = [("not set" if v is None else json.dumps(v, ensure_ascii=alike) if isinstance(v, str)
                           else format_value(v)) for v in (a, b)]
                 short = all(len(t) <= 32 and not isinstance(v, (dict, list)) for t, v in zip(shown, (a, b)))
-                parts.append(f"params.{name}: {shown[0]} then, {shown[1]} now" if short else f"params.{name}")
+                # a long text that differs only in white space (a final line break, CRLF) says how, as it shows not
+                spacing = (", ".join(textforms.unspaced(a, b)) if not short and isinstance(a, str)
+                           and isinstance(b, str) and textforms.spaced(a) == textforms.spaced(b) else "")
+                parts.append(f"params.{name}: {shown[0]} then, {shown[1]} now" if short
+                             else f"params.{name} ({spacing})" if spacing else f"params.{name}")
+        images = {path: (then, now) for path, then, now in
+                  resume.changed_images(job, text, requests.get(job.key, ""), p.image_digests)}
+        if images:
+            shown = " ".join(shlex.quote(resume.shown_beside(path, m.path)) for path in images)
+            parts.append(f"{'' if parts else 'the same parameters; '}input "
+                         f"{'image' if len(images) == 1 else 'images'} {resume.images_said(images, last.id, m.path)}: "
+                         f"put {'that file' if len(images) == 1 else 'those files'} back (e.g. git checkout <ref> -- "
+                         f"{shown})")
         # the same words: the content of an input image at the same path, or the take (repeat) it stands for
         out[job.key] = "; ".join(parts) or "the same parameters; an input image's content, or the take, differs"
-    return out
+    return out, earlier
 
 
 @functools.cache
@@ -603,7 +718,7 @@ def diff(
     except NotRecordedError:  # an empty file: a run being made this moment, or one killed before it wrote
         return None
     with store:
-        stored, previous, gone, changes, form_only = _stored(store, p)
+        stored, previous, gone, (changes, earlier), form_only = _stored(store, p)
         left, warnings = left_behind(p, store), (*name_shared(p, store), *folder_shared(p, store))
         if gone is not None:  # said before anything else: `run` and `retry` refuse it
             field = (plan_mod.outputs_field(p.manifest),)
@@ -619,11 +734,19 @@ def diff(
         above = None if last is None else store.billed_above(last)
         # said of the jobs a run would send alone: one cached (a file saved back as the run that made it had it)
         # costs nothing
-        keys = {j.key for j in sent} if form_only else set()
-        found = [pair for key, pair in form_only if key in keys]
+        keys = {j.key for j in sent} if form_only.form or form_only.spacing else set()
+        found = [pair for key, pair in form_only.form if key in keys]
         if found and last is not None:
             warnings = (plan_mod.form_only_warning(p.manifest, last.id, found, force=force), *warnings)
-    return replace(d, left_behind=left, warnings=warnings, aside=aside, changes=changes,
+        spaced = [(pair, was, files) for key, pair, was, files in form_only.spacing if key in keys]
+        if spaced and last is not None:
+            warnings = (plan_mod.spacing_warning(p.manifest, last.id, spaced, force=force), *warnings)
+        # the earlier values of a job found under another key by its request (a data file's line ends changed)
+        earlier = {**earlier, **{key: {name: pair[0].get(name) for name in pair[0].keys() | pair[1].keys()
+                                       if pair[0].get(name) != pair[1].get(name)}
+                                 for key, pair, was, _ in form_only.spacing
+                                 if was is not None and isinstance(pair[0], dict) and isinstance(pair[1], dict)}}
+    return replace(d, left_behind=left, warnings=warnings, aside=aside, changes=changes, earlier=earlier,
                    previous_run=None if last is None else last.id, billed_above=above)
 
 

@@ -838,6 +838,21 @@ def _differ(diff: Any) -> str:
     return f"; {n:,} job{'' if n == 1 else 's'} differ{'s' if n == 1 else ''} from {run}{said}: {', '.join(parts)}"
 
 
+EARLIER_SHOWN = 200
+"""The characters of a parameter's earlier value `plan --explain` shows at most (a prompt of a page is cut)."""
+
+
+def _earlier_value(value: Any) -> str:
+    """A parameter's value in the previous run as `plan --explain` shows it under the value now: "was" and the text
+    quoted, its line ends and spaces escaped (`\\r\\n`, a final `\\n`), which is often all that differs; "was not
+    set"."""
+    if value is None:
+        return "was not set"
+    text = json.dumps(value, ensure_ascii=False) if isinstance(value, str) else format_value(value)
+    text = visible(text)
+    return f"was {text if len(text) <= EARLIER_SHOWN else text[:EARLIER_SHOWN - 1] + '…'}"
+
+
 def _explain(plan: Plan, *, every: bool = False, diff: Any = None) -> None:
     from .plan import relpath, summarize_sources
 
@@ -852,12 +867,19 @@ def _explain(plan: Plan, *, every: bool = False, diff: Any = None) -> None:
             out.print(f"… {len(jobs) - len(shown):,} more jobs (--all explains every one)")
         j = jobs[n]
         out.print(f"[bold]{escape(visible(j.key))}[/bold]  ← {escape(visible(j.origin))}")
+        run = f"run {diff.previous_run}" if diff is not None and diff.previous_run is not None else "the last run"
         if diff is not None and j.key in diff.changes:
-            run = f"run {diff.previous_run}" if diff.previous_run is not None else "the last run"
             out.print(f"    differs from {run}: {visible(diff.changes[j.key])}", markup=False, highlight=False)
+        earlier = diff.earlier.get(j.key, {}) if diff is not None else {}
         for name, value in j.params.items():
             shown_value = format_value(value) if name not in ("prompt", "negative_prompt") else json.dumps(value, ensure_ascii=False)
             out.print(f"    {escape(name)} = {escape(visible(shown_value))}   [dim]({escape(j.sources.get(name, '?'))})[/dim]")
+            if name in earlier:
+                out.print(f"    {' ' * len(name)}   {_earlier_value(earlier[name])}   (in {run})", markup=False,
+                          highlight=False)
+        for name in sorted(earlier.keys() - j.params.keys()):
+            out.print(f"    {name}: {_earlier_value(earlier[name])}   (in {run}; not set now)", markup=False,
+                      highlight=False)
         out.print(f"    → {relpath(j.output, plan.outputs_dir)}  {j.size[0]}x{j.size[1]}  {usd_text(j.cost_micros)}  "
                   f"hash {j.hash[:12]}", markup=False)
     if plan.excluded:

@@ -42,8 +42,19 @@ class Job(NamedTuple):
     def output(self) -> Path:
         return Path(self.output_str)
 
-    def record(self) -> dict[str, Any]:
-        """The mapping `Store.add_jobs` takes."""
+    def record(self, image_digests: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """The mapping `Store.add_jobs` takes; with `image_digests` (a local image's path -> its content's
+        SHA-256, as planned), its "request" holds the digest of each input image the job sends
+        (`{"images": {path: sha256}}`): the parameters keep the path alone, and the job's hash the digest, which a
+        later plan names when that file has changed (`image_changes`)."""
+        record = self._record()
+        if image_digests:
+            images = {v: image_digests[v] for v in param_strings(self.params) if v in image_digests}
+            if images:
+                record["request"] = {"images": images}
+        return record
+
+    def _record(self) -> dict[str, Any]:
         return {
             "hash": self.hash,
             "key": self.key,
@@ -57,6 +68,17 @@ class Job(NamedTuple):
             "duration": self.duration,
         }
 
+
+
+def param_strings(params: Mapping[str, Any]) -> list[str]:
+    """The strings that are a parameter's value, or an item of one (a list of input images)."""
+    out: list[str] = []
+    for value in params.values():
+        if isinstance(value, str):
+            out.append(value)
+        elif isinstance(value, list):
+            out.extend(v for v in value if isinstance(v, str))
+    return out
 
 
 _FORMATTED: dict[tuple[type, Any], str] = {}

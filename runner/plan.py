@@ -65,7 +65,7 @@ from .sweeps import (
     param_named,
     sweeps_of,
 )
-from .textforms import drawn, unlike_parts
+from .textforms import drawn, unlike_parts, unspaced_value
 from .yamlsource import cut_by_comments, dotted, read_otherwise_before
 
 if TYPE_CHECKING:
@@ -103,7 +103,8 @@ class Plan:
                                             # the state's last run sent other text (`told_read_otherwise`)
     endpoint: tuple[str, str] = ("", "")   # the base URL a run sends to, and where that comes from (`api.endpoint`)
     # A local input image's path, as jobs' params hold it -> the SHA-256 of the bytes the plan read and hashed:
-    # what a run checks the bytes it sends against (`images.read_as_planned`).
+    # what a run checks the bytes it sends against (`images.read_as_planned`), and records of each job sending it
+    # (`Job.record`'s "request"), to name an image changed since.
     image_digests: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -869,7 +870,7 @@ def _build(
         sidecared=tuple(found.sidecared),
         posters=tuple(found.posters),
         read_otherwise=tuple(_read_otherwise(manifest)),
-        image_digests=ctx_job.digests,
+        image_digests=dict(ctx_job.digests),
     )
 
 
@@ -949,6 +950,52 @@ def form_only_warning(manifest: Manifest, run_id: int, found: Sequence[tuple[Any
                                 f"paid for again, for what reads the same{back}")
 
 
+def spacing_warning(manifest: Manifest, run_id: int,
+                    found: Sequence[tuple[tuple[Any, Any], str | None, Sequence[tuple[tuple[Any, ...], str]]]], *,
+                    force: bool = False) -> Warned:
+    """The warning of jobs to send whose request equals one of run `run_id` line by line but for white space
+    (`found`: of each, its parameters (then, now), the key of run `run_id`'s job when the plan no longer has it,
+    and the data files its values that differ came from, each with the field naming it, where the warning is):
+    spaces at line ends trimmed or added, a final line break added or taken out, CRLF line ends for LF, as a commit
+    hook (pre-commit's trailing-whitespace and end-of-file-fixer), an editor, a spreadsheet or a checkout with
+    `core.autocrlf` leaves. Their jobs would be paid for again for what reads the same. A value of a data file that
+    differs so is another key, the job shown as new and the earlier one as no longer in the manifest: said, with
+    the earlier key. With `force` (every job sent again), saving the file back saves nothing: not advised."""
+    n = len(found)
+    jobs = "1 job differs" if n == 1 else f"{n:,} jobs differ"
+    (then, now), _, _ = found[0]
+    names = ([k for k in sorted(then.keys() | now.keys(), key=str) if then.get(k) != now.get(k)]
+             if isinstance(then, dict) and isinstance(now, dict) else [])
+    said = []
+    for name in names[:2]:
+        how = unspaced_value(then.get(name), now.get(name))
+        if how:
+            said.append(f"params.{name}: {', '.join(how)}")
+    what = f" ({'; '.join(said)}{'; ...' if len(names) > 2 else ''})" if said else ""
+    renamed = [was for _, was, _ in found if was is not None]
+    new = ""
+    if renamed:
+        shown = renamed[0] if len(renamed[0]) <= 60 else renamed[0][:57] + "..."
+        new = (f"; {'it is' if n == 1 else f'{len(renamed):,} of them are'} planned as new, "
+               f"{'its key' if len(renamed) == 1 else 'their keys'} of run {run_id} ({shown}"
+               f"{f' and {len(renamed) - 1:,} more' if len(renamed) > 1 else ''}) no longer in the manifest")
+    files: list[str] = []
+    field: tuple[Any, ...] = ()  # the warning is at the field naming the first data file, else at the manifest's top
+    for _, _, its in found:
+        for where, name in its:
+            field = field or where
+            if name not in files:
+                files.append(name)
+    it, them = ("it", "it") if n == 1 else ("they", "them")
+    where = (" and ".join(files[:3]) + (" (or the manifest)" if not renamed else "") if files
+             else "the manifest (or the data file the text comes from)")
+    back = (f"; to have {them} as run {run_id} made {them}, save {where} as it was (an editor or a commit hook "
+            "that trims spaces at line ends or adds a final line break, or a checkout or a spreadsheet writing CRLF "
+            "line ends, changes a file so)") if not force else ""
+    return manifest.warning(field, f"{jobs} from run {run_id} only in white space{what}{new}: {it} would be rendered "
+                                f"and paid for again, for what reads the same{back}")
+
+
 # --------------------------------------------------------------------------------------------------
 # The plan against the state store.
 # --------------------------------------------------------------------------------------------------
@@ -1011,6 +1058,9 @@ class Diff:
     # of `changed`, key -> what differs from the previous run's job of that key ("provider: sim then, lumenfall now")
     changes: Mapping[str, str] = field(default_factory=dict)
     previous_run: int | None = None            # the id of the previous run (`changed` is against it)
+    # of `changed`, key -> the previous run's value of each parameter that differs (None: not set then); and of the
+    # new jobs whose request reads as one of the previous run's under another key (line ends), the same
+    earlier: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     # of the settled jobs a run leaves, key -> the command that sends them again (`resume.action`'s rule): "retry"
     # (failed, rejected, expired, cancelled), "retry --unknown" (of unknown outcome, which may pay twice)
     retried_by: Mapping[str, str] = field(default_factory=dict)

@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
+import json
 import math
 import os
 import shlex
@@ -39,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import BudgetError, InFlightError, StateError
-from .jobs import usd_text
+from .jobs import param_strings, usd_text
 from .manifest import Manifest
 from .options import RunOptions
 from .outputs import (
@@ -211,7 +213,7 @@ def prepare(
         run_id = store.start_run(
             manifest_name=m.name, manifest_path=str(m.path), manifest_copy=manifest_text,
             outputs_dir=str(plan.outputs_dir), provider=plan.provider, model=plan.model,
-            axes=plan.axes, budget_micros=budget_micros, argv=argv, jobs=[j.record() for j in plan.jobs],
+            axes=plan.axes, budget_micros=budget_micros, argv=argv, jobs=[j.record(plan.image_digests) for j in plan.jobs],
         )
         out = _sort(plan, store, opts, run_id, manifest_text, actions)
         out.elsewhere = judged.elsewhere
@@ -562,8 +564,12 @@ class LeftBehind:
     copy_there: bool = True              # False: removed, and it could not be written again from the state
     last_sent: float | None = None       # the latest send of those left `submitting`
 
+    images: str = ""                     # the input images whose content differs from the run's (`images_said`)
+    image_paths: tuple[str, ...] = ()    # those images, as the manifest's folder sees them
+
     def message(self) -> str:
-        """What is in flight, and the two ways on: the manifest put back, or --leave-in-flight."""
+        """What is in flight, and the two ways on: the manifest put back (or the input images whose content
+        changed, when the manifest is as the run had it), or --leave-in-flight."""
         left, last = len(self.keys), self.run_id
         keys = ", ".join(self.keys[:3]) + (f" and {left - 3} more" if left > 3 else "")
         kinds = {
@@ -579,10 +585,18 @@ class LeftBehind:
         return (
             f"{left} {'job' if one else 'jobs'} of run {last} ({usd_text(self.cost_micros)}) "
             f"{'is' if one else 'are'} in flight, and the manifest no longer has {them} ({keys}): {'; '.join(counts)}. "
-            f"This run would not follow {them}. Put the manifest back as it was (run {last}'s copy: {self.copy}{self._missing()}) "
-            f"and run it to collect {them}; or pass --leave-in-flight to run anyway (what {they} is then not "
-            "downloaded)"
+            f"This run would not follow {them}. {self._put_back()} and run it to collect {them}; or pass "
+            f"--leave-in-flight to run anyway (what {they} is then not downloaded)"
         )
+
+    def _put_back(self) -> str:
+        copy = f"run {self.run_id}'s copy: {self.copy}{self._missing()}"
+        if not self.images:
+            return f"Put the manifest back as it was ({copy})"
+        files = " ".join(shlex.quote(p) for p in self.image_paths)
+        return (f"The {'input image' if len(self.image_paths) == 1 else 'input images'} {self.images}: put "
+                f"{'that file' if len(self.image_paths) == 1 else 'those files'} back (e.g. git checkout <ref> -- "
+                f"{files}), and the manifest as it was if it changed too ({copy}),")
 
 
     def _missing(self) -> str:
@@ -601,12 +615,77 @@ def left_behind(plan: Plan, store: Store) -> LeftBehind | None:
     if not left:
         return None
     copy, there = store.manifest_copy_file(last.id, folder=plan.outputs_dir)  # written again when .runs/ was tidied by hand
+    by_key = {j.key: j for j in plan.jobs}
+    changed: dict[str, tuple[str | None, str]] = {}
+    for r in left:
+        for path, then, now in changed_images(by_key.get(r["run_key"]), r["params"], r["request"],
+                                              plan.image_digests):
+            changed.setdefault(path, (then, now))
+    shown = [shown_beside(path, plan.manifest.path) for path in changed]
     return LeftBehind(
+        images=images_said(changed, last.id, plan.manifest.path), image_paths=tuple(shown),
         run_id=last.id, keys=tuple(r["key"] for r in left), states=tuple(r["state"] for r in left),
         cost_micros=sum(r["cost_estimate_micros"] for r in left), copy=copy, copy_there=there,
         last_sent=max((r["submitted_at"] for r in left if r["state"] == S.SUBMITTING.value and r["submitted_at"]),
                       default=None),
     )
+
+
+def changed_images(job: Job | None, params: str, request: str,
+                   digests: Mapping[str, str]) -> list[tuple[str, str | None, str]]:
+    """The local input images of an earlier job (its parameters and request as the state holds them, JSON) whose
+    content differs now (`digests`: the plan's, path -> SHA-256), each as (path, digest then, digest now): read
+    from the digests the job's request recorded (`Job.record`). A job of an older gridrun recorded none: when its
+    parameters are those of the plan's `job` of its key (which has another hash), the content of the images it
+    sends is what differs, or the take, and they are told with no digest then (None). Call it for a job whose hash
+    the plan no longer has."""
+    try:
+        images = json.loads(request or "{}").get("images")
+    except (ValueError, AttributeError):
+        images = None
+    if isinstance(images, dict) and images:
+        out: list[tuple[str, str | None, str]] = []
+        for path, then in images.items():
+            now = digests.get(path) or _digest(path)
+            if now is not None and now != then:
+                out.append((path, then, now))
+        return out
+    if job is None:
+        return []
+    try:
+        same = json.loads(params) == json.loads(json.dumps(job.params, default=str))
+    except (TypeError, ValueError):
+        return []
+    return [(path, None, digests[path]) for path in param_strings(job.params) if path in digests] if same else []
+
+
+def _digest(path: str) -> str | None:
+    """The SHA-256 of the file at `path` now (None: not there, or not readable)."""
+    try:
+        with open(path, "rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()
+    except (OSError, ValueError):
+        return None
+
+
+def shown_beside(path: str | Path, manifest: Path) -> str:
+    """`path` as the manifest's folder sees it (`assets/in.png`, `shots.csv`), else whole."""
+    try:
+        return Path(path).relative_to(manifest.parent).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def images_said(changed: Mapping[str, tuple[str | None, str]], run_id: int, manifest: Path) -> str:
+    """`changed` (path -> its digests then and now, `changed_images`) in words: "assets/in.png: its content differs
+    from run 1's (sha256 45355a23ce62 then, 2c6483eed4de now)"; "" for none."""
+    said = []
+    for path, (then, now) in list(changed.items())[:3]:
+        digests = (f"sha256 {then[:12]} then, {now[:12]} now" if then is not None
+                   else f"sha256 {now[:12]} now; run {run_id}'s was not recorded")
+        said.append(f"{shown_beside(path, manifest)}: its content {'differs' if then else 'may differ'} from run "
+                    f"{run_id}'s ({digests})")
+    return "; ".join(said) + (f"; and {len(changed) - 3:,} more" if len(changed) > 3 else "")
 
 
 def check_left_behind(plan: Plan, store: Store) -> None:

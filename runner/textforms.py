@@ -2,7 +2,8 @@
 the combining U+0301, as macOS tools and pasted text often write it), or an invisible format character (a zero
 width space, a byte order mark left inside a file by joining two files) in one copy and not the other. Keys and
 hashes keep text as written, so such twins are two jobs, paid twice; these say when two texts are alike and how
-they differ, in words and escapes that show it."""
+they differ, in words and escapes that show it. The same for white space an editor or a commit hook changes at line
+ends (`spaced`)."""
 
 from __future__ import annotations
 
@@ -183,3 +184,92 @@ def _letter_end(text: str, start: int) -> int:
                                or len(unicodedata.normalize("NFC", text[start:end + 1])) == 1):
         end += 1
     return end
+
+
+# --- white space that reads the same ----------------------------------------------------------------
+# A text saved again by an editor or a commit hook (pre-commit's trailing-whitespace and end-of-file-fixer,
+# .editorconfig's trim_trailing_whitespace and insert_final_newline), or checked out with CRLF line ends (Windows,
+# core.autocrlf, a CSV saved by a spreadsheet), reads as it did but is other text: keys and hashes keep it as
+# written, so its jobs are paid again. These tell such twins and how they differ.
+
+
+def spaced(text: str) -> str:
+    """`text` as it reads line by line: its line ends LF (CRLF and a lone CR too), the spaces and tabs at the end of
+    each line left out, and its final line breaks."""
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if " \n" in text or "\t\n" in text or text.endswith((" ", "\t")):
+        text = "\n".join(line.rstrip(" \t") for line in text.split("\n"))
+    return text.rstrip("\n")
+
+
+def spaced_value(value: Any) -> Any:
+    """`spaced` of each string in `value` (not of a mapping's keys: a name is not a text saved by an editor)."""
+    if isinstance(value, str):
+        return spaced(value)
+    if isinstance(value, dict):
+        return {k: spaced_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [spaced_value(v) for v in value]
+    return value
+
+
+def _line_ends(text: str) -> str:
+    crlf = text.count("\r\n")
+    cr = text.count("\r") - crlf
+    lf = text.count("\n") - crlf
+    return "CRLF" if crlf and not (cr or lf) else "CR" if cr and not (crlf or lf) else "LF" if lf and not (crlf or cr) \
+        else "mixed" if crlf + cr + lf else ""
+
+
+def _trailing(lines: list[str]) -> list[int]:
+    return [n for n, line in enumerate(lines, 1) if line.endswith((" ", "\t"))]
+
+
+def unspaced(then: str, now: str) -> list[str]:
+    """How `now` differs from `then`, two texts equal under `spaced`, in words: "CRLF line ends (LF then)", "a final
+    line break added", "trailing spaces removed (line 1)"."""
+    said = []
+    ends = (_line_ends(then), _line_ends(now))
+    if ends[0] != ends[1] and ("\r" in then or "\r" in now):
+        named = [("CRLF" if "\r\n" in t else "CR") + " line ends in places" if e == "mixed" else f"{e} line ends"
+                 for e, t in zip(ends, (then, now))]
+        said.append(f"{named[1]} ({named[0]} then)" if all(ends) else f"{named[1]} now" if ends[1]
+                    else f"{named[0]} then")
+    texts = [t.replace("\r\n", "\n").replace("\r", "\n") for t in (then, now)]
+    finals = [len(t) - len(t.rstrip("\n")) for t in texts]
+    if finals[0] != finals[1]:
+        more, many = finals[1] > finals[0], abs(finals[1] - finals[0]) > 1
+        said.append(f"{'final line breaks' if many else 'a final line break'} {'added' if more else 'removed'}")
+    lines = [t.rstrip("\n").split("\n") for t in texts]
+    spaces = [_trailing(lines[0]), _trailing(lines[1])]
+    added = [n for n in spaces[1] if n not in spaces[0] or lines[1][n - 1] != lines[0][n - 1]]
+    removed = [n for n in spaces[0] if n not in spaces[1]]
+    for verb, at in (("added", added), ("removed", removed)):
+        if at:
+            where = f"line {at[0]}" if len(at) == 1 else f"lines {', '.join(map(str, at[:3]))}" + (
+                ", ..." if len(at) > 3 else "")
+            said.append(f"trailing spaces {verb} ({where})")
+    return said
+
+
+def unspaced_value(then: Any, now: Any) -> list[str]:
+    """`unspaced` of each string of `now` that differs from its place in `then`, two values equal under
+    `spaced_value`, each kind of difference said once."""
+    said: list[str] = []
+    for a, b in zip(strings_in(then), strings_in(now)):
+        if a != b:
+            said.extend(s for s in unspaced(a, b) if s.split(" (")[0] not in {t.split(" (")[0] for t in said})
+    return said
+
+
+def strings_in(value: Any) -> Iterator[str]:
+    """The strings of `value`, a mapping's by its keys' order (not its keys)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for k in sorted(value, key=str):
+            yield from strings_in(value[k])
+    elif isinstance(value, list):
+        for v in value:
+            yield from strings_in(v)

@@ -4641,3 +4641,35 @@ def test_content_downloads_under_the_api_request_limit_wait_their_turn(tmp_path:
     s = stats(prov)
     assert (s["creates"], s["downloads"], s["duplicate_paid"]) == (4, 4, 0)
     check_outputs(m)
+
+
+def test_jobs_left_in_flight_when_only_an_input_image_changed_are_refused_naming_that_image(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Run 1 leaves its jobs rendering; then a checkout changes only the input image (the manifest as run 1 had
+    it). The refusal over the jobs in flight names that image, with its digests then and now and how to put it
+    back, not only the manifest's copy, which is the manifest as it is; the plan's "differ from run 1" note too."""
+    from runner.cli import main
+    from runner.errors import InFlightError
+
+    monkeypatch.setenv("COLUMNS", "400")
+    png = tmp_path / "assets" / "in.png"
+    png.parent.mkdir()
+    fox = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32 + b"\x00\x00\x00\x00IEND\xaeB`\x82"
+    moon = b"\x89PNG\r\n\x1a\n" + b"\x01" * 32 + b"\x00\x00\x00\x00IEND\xaeB`\x82"
+    png.write_bytes(fox)
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 30.0, "jitter": 0.0},
+                       extra={"params": {"prompt": "a fox {{ seed }}", "quality": "360p", "duration": 5,
+                                         "input_reference": "assets/in.png"}})
+    assert api.run(m, options={"timeout": 0.2}, report=False).status == "incomplete"
+    png.write_bytes(moon)
+    then, now = hashlib.sha256(fox).hexdigest()[:12], hashlib.sha256(moon).hexdigest()[:12]
+    said = f"assets/in.png: its content differs from run 1's (sha256 {then} then, {now} now)"
+    with pytest.raises(InFlightError) as refused:
+        api.run(m, report=False)
+    message = str(refused.value)
+    assert said in message, message
+    assert "put that file back (e.g. git checkout <ref> -- assets/in.png)" in message, message
+    assert main(["plan", str(m)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"2 jobs differ from run 1 (the same parameters; input image {said}: put that file back" in out, out

@@ -1949,10 +1949,11 @@ def test_what_differs_from_the_last_run_names_the_provider_and_model_switched(tm
     key = p.jobs[0].key
     last = SimpleNamespace(provider="lumenfall", model="pixverse-v5.5")
     before = {key: json.dumps({**p.jobs[0].params, "prompt": "a cat"})}
-    assert api._changes(p, last, before) == {key: "provider: lumenfall then, sim now; model: pixverse-v5.5 then, "
-                                                  "pixverse-v5.6 now; params.prompt: \"a cat\" then, \"a fox\" now"}
+    assert api._changes(p, last, before) == ({key: "provider: lumenfall then, sim now; model: pixverse-v5.5 then, "
+                                                   "pixverse-v5.6 now; params.prompt: \"a cat\" then, \"a fox\" now"},
+                                             {key: {"prompt": "a cat"}})
     assert api._changes(p, SimpleNamespace(provider="sim", model="pixverse-v5.6"),
-                        {key: json.dumps(p.jobs[0].params)}) == {key: "the same parameters; an input image's content, or the take, differs"}
+                        {key: json.dumps(p.jobs[0].params)})[0] == {key: "the same parameters; an input image's content, or the take, differs"}
 
 
 def test_a_fault_rule_of_the_simulator_that_never_fires_is_refused_at_its_line(
@@ -2387,3 +2388,99 @@ def test_a_manifest_saved_as_utf16_is_named_so_with_how_to_convert_it(
     assert f"u16.yaml:{where}:" in said, said
     assert f"this looks like UTF-16 text: save the file as UTF-8 (iconv -f {encoding} -t UTF-8)" in said, said
     assert "U+0000" not in said, said
+
+
+def _a_spaced_run(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A manifest whose prompt, a block scalar, has a space at the end of its first line and no final line break
+    (as written by hand), run once: its path."""
+    monkeypatch.setenv("COLUMNS", "400")
+    m = tmp_path / "m.yaml"
+    m.write_text(HEAD + "matrix:\n  look: [clay, anime]\noutput: \"{{ look }}.mp4\"\nsim: {render_time: 0.1, "
+                 "jitter: 0}\nparams:\n  quality: 360p\n  prompt: |\n    a {{ look }} lighthouse \n    at dusk",
+                 encoding="utf-8")
+    assert run_cli(capsys, "run", str(m), "--no-report")[0] == 0
+    return m
+
+
+def test_whitespace_fixed_by_a_commit_hook_warns_that_the_jobs_would_be_paid_again_and_says_what_differs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What pre-commit's end-of-file-fixer and trailing-whitespace do to a manifest (a final line break added, the
+    space at a line's end taken out) changes a prompt that reads the same: the plan names both, says the jobs
+    would be paid for again and to save the file as it was, in its JSON too; --explain shows the earlier text
+    beside the text now."""
+    m = _a_spaced_run(tmp_path, capsys, monkeypatch)
+    code, out, err = run_cli(capsys, "plan", str(m))
+    assert code == 0 and "white space" not in out + err, out + err
+    m.write_text(m.read_text(encoding="utf-8").replace("lighthouse \n", "lighthouse\n") + "\n", encoding="utf-8")
+    code, out, err = run_cli(capsys, "plan", str(m))
+    said = " ".join((out + err).split())
+    assert code == 0
+    assert ("2 jobs differ from run 1 only in white space (params.prompt: a final line break added, trailing spaces "
+            "removed (line 1)): they would be rendered and paid for again, for what reads the same; to have them as "
+            "run 1 made them, save the manifest (or the data file the text comes from) as it was") in said, said
+    code, out, _ = run_cli(capsys, "plan", "--json", str(m))
+    assert code == 0
+    assert [w for w in json.loads(out)["warnings"] if "only in white space" in w], out
+    code, out, err = run_cli(capsys, "plan", "--explain", str(m))
+    assert code == 0
+    assert 'prompt = "a clay lighthouse\\nat dusk\\n"' in out, out
+    assert 'was "a clay lighthouse \\nat dusk"   (in run 1)' in out, out
+
+
+def test_whitespace_changed_under_force_is_not_advised_to_be_saved_back(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With --force every job is paid again whatever its white space: the warning says they differ only so, but
+    does not advise saving the manifest back."""
+    m = _a_spaced_run(tmp_path, capsys, monkeypatch)
+    m.write_text(m.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    code, out, err = run_cli(capsys, "plan", str(m), "--force")
+    said = " ".join((out + err).split())
+    assert code == 0 and "2 jobs differ from run 1 only in white space (params.prompt: a final line break added)" in said
+    assert "as it was" not in said, said
+
+
+def test_a_change_of_words_is_not_told_as_white_space(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A prompt whose words changed, its line ends too, is a change: no warning that it reads the same."""
+    m = _a_spaced_run(tmp_path, capsys, monkeypatch)
+    m.write_text(m.read_text(encoding="utf-8").replace("lighthouse \n", "tower\n") + "\n", encoding="utf-8")
+    code, out, err = run_cli(capsys, "plan", str(m))
+    assert code == 0 and "2 jobs differ from run 1" in out + err and "white space" not in out + err, out + err
+
+
+def test_a_csv_saved_again_with_crlf_line_ends_names_the_new_job_and_the_data_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A CSV whose quoted cell holds a line break, saved again with CRLF line ends (a spreadsheet, a checkout with
+    core.autocrlf): the row's value holds the CR, so its job has another key (new, the earlier one "no longer in
+    the manifest"). The plan says that it is the request of run 1's job but for line ends, with that job's key,
+    at the line naming the data file, and to save that file as it was; --explain shows the earlier text."""
+    monkeypatch.setenv("COLUMNS", "400")
+    (tmp_path / "shots.csv").write_bytes(b'id,prompt\nlamp,"a brass lamp\nslowly turning"\nchair,a wooden chair\n')
+    m = write(tmp_path / "shots.yaml", """\
+        params:
+          prompt: "{{ shot.prompt }}. Soft light."
+          quality: 360p
+        matrix:
+          shot: {file: shots.csv}
+        output: "{{ shot.id }}.mp4"
+        sim: {render_time: 0.1, jitter: 0}
+        """, HEAD)
+    assert run_cli(capsys, "run", str(m), "--no-report")[0] == 0
+    (tmp_path / "shots.csv").write_bytes(
+        b'id,prompt\r\nlamp,"a brass lamp\r\nslowly turning"\r\nchair,a wooden chair\r\n')
+    code, out, err = run_cli(capsys, "plan", "--json", str(m))
+    assert code == 0
+    warned = [w for w in json.loads(out)["warnings"] if "white space" in w]
+    assert len(warned) == 1, out
+    assert warned[0].startswith("matrix.shot: 1 job differs from run 1 only in white space "
+                                "(params.prompt: CRLF line ends (LF line ends then)); it is planned as new, its key "
+                                "of run 1 (shot="), warned
+    assert "no longer in the manifest" in warned[0] and "save shots.csv as it was" in warned[0], warned
+    code, out, err = run_cli(capsys, "plan", "--explain", str(m))
+    assert code == 0
+    assert "shots.yaml:8:3: matrix.shot: 1 job differs from run 1 only in white space" in " ".join(err.split()), err
+    assert 'was "a brass lamp\\nslowly turning. Soft light."   (in run 1)' in out, out

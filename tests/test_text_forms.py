@@ -305,3 +305,18 @@ def test_a_twin_written_in_hangul_jamo_is_named_with_escapes(tmp_path: Path) -> 
     first, second = errors_of(m)
     assert "('\\ud55c', then '\\u1112\\u1161\\u11ab')" in first.message, first.message
     assert "('\\u1e9b\\u0323', then '\\u017f\\u0323\\u0307')" in second.message, second.message
+
+
+def test_texts_that_differ_only_in_white_space_at_line_ends_are_told_how() -> None:
+    """Texts equal line by line (`spaced`) are told apart in words: line ends, the final line break, the spaces at a
+    line's end, each with the line it is at."""
+    from runner.textforms import spaced, unspaced, unspaced_value
+
+    assert spaced("a b \nc") == spaced("a b\nc\n") == spaced("a b\r\nc\r\n") == "a b\nc"
+    assert spaced("a\n\nb") != spaced("a\nb")  # an empty line between is not white space at a line's end
+    assert unspaced("a b \nc", "a b\nc\n") == ["a final line break added", "trailing spaces removed (line 1)"]
+    assert unspaced("a\nb\n", "a\r\nb\r\n") == ["CRLF line ends (LF line ends then)"]
+    assert unspaced("a\nb\nc", "a\r\nb\nc") == ["CRLF line ends in places (LF line ends then)"]
+    assert unspaced("a\n\n", "a") == ["final line breaks removed"]
+    assert unspaced("a\nb\nc", "a \nb\t\nc ") == ["trailing spaces added (lines 1, 2, 3)"]
+    assert unspaced_value({"p": "x \ny", "q": 1}, {"p": "x\ny", "q": 1}) == ["trailing spaces removed (line 1)"]
