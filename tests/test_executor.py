@@ -4673,3 +4673,28 @@ def test_jobs_left_in_flight_when_only_an_input_image_changed_are_refused_naming
     assert main(["plan", str(m)]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert f"2 jobs differ from run 1 (the same parameters; input image {said}: put that file back" in out, out
+
+
+def test_an_input_image_changed_under_a_job_of_a_state_that_recorded_no_digest_is_named_with_its_digest_now(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A job recorded by a gridrun that kept no digest of its input images (its request record empty): the plan's
+    "differ from run 1" note still names the image the job sends, with its digest now, as what may differ."""
+    from runner.cli import main
+
+    monkeypatch.setenv("COLUMNS", "400")
+    png = tmp_path / "in.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 32 + b"\x00\x00\x00\x00IEND\xaeB`\x82")
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0},
+                       extra={"params": {"prompt": "a fox {{ seed }}", "quality": "360p", "duration": 5,
+                                         "input_reference": "in.png"}})
+    assert api.run(m, report=False).exit_code == 0
+    with closing(sqlite3.connect(tmp_path / ".gridrun" / "state.db")) as db, db:
+        db.execute("UPDATE jobs SET request='{}'")
+    moon = b"\x89PNG\r\n\x1a\n" + b"\x01" * 32 + b"\x00\x00\x00\x00IEND\xaeB`\x82"
+    png.write_bytes(moon)
+    assert main(["plan", str(m)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert (f"1 job differs from run 1 (the same parameters; input image in.png: its content may differ from run 1's "
+            f"(sha256 {hashlib.sha256(moon).hexdigest()[:12]} now; run 1's was not recorded): put that file back") \
+        in out, out

@@ -2484,3 +2484,13 @@ def test_a_csv_saved_again_with_crlf_line_ends_names_the_new_job_and_the_data_fi
     assert code == 0
     assert "shots.yaml:8:3: matrix.shot: 1 job differs from run 1 only in white space" in " ".join(err.split()), err
     assert 'was "a brass lamp\\nslowly turning. Soft light."   (in run 1)' in out, out
+
+
+def test_explain_shows_an_earlier_value_cut_at_its_bound() -> None:
+    """`plan --explain` shows a parameter's earlier value quoted, its line ends escaped, and a long one cut."""
+    from runner.cli import EARLIER_SHOWN, _earlier_value
+
+    assert _earlier_value("a b \nc") == 'was "a b \\nc"'
+    assert _earlier_value(None) == "was not set"
+    long = _earlier_value("x" * 1000)
+    assert long.startswith('was "xxx') and long.endswith("…") and len(long) == len("was ") + EARLIER_SHOWN
