@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import hashlib
 import json
 import math
@@ -660,7 +661,17 @@ def changed_images(job: Job | None, params: str, request: str,
 
 
 def _digest(path: str) -> str | None:
-    """The SHA-256 of the file at `path` now (None: not there, or not readable)."""
+    """The SHA-256 of the file at `path` now (None: not there, or not readable): read once while its size and
+    time of change stay (many jobs of a plan may send one image the plan no longer does)."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return _digest_of(path, st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+@functools.lru_cache(maxsize=64)
+def _digest_of(path: str, size: int, mtime_ns: int, inode: int) -> str | None:
     try:
         with open(path, "rb") as f:
             return hashlib.file_digest(f, "sha256").hexdigest()
