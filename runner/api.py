@@ -211,10 +211,36 @@ def _yaml_text(given: str) -> bool:
 
 
 def _manifest(m: Manifest | Plan | str | Path, *, planned: bool = False, max_jobs: int | None = None) -> Manifest:
-    """`m` loaded, or as it is; a plan's manifest for a plan (what `status`, `report`, ... read the state of)."""
+    """`m` loaded, or as it is; a plan's manifest for a plan (what `status`, `report`, ... read the state of). Read
+    to be shown, not planned, a run's copy of its manifest (`.runs/run-N.yaml`) is the manifest of that run in the
+    state that wrote its folder (`_run_copy`): as `cancel` reads it, not a manifest of its own whose state would
+    be a new one under `.runs/`."""
     if isinstance(m, Plan):
         return m.manifest
-    return m if isinstance(m, Manifest) else load(m, planned=planned, max_jobs=max_jobs)
+    if isinstance(m, Manifest):
+        return m
+    if not planned:
+        copy = _run_copy(m)
+        if copy is not None:
+            return copy.manifest
+    return load(m, planned=planned, max_jobs=max_jobs)
+
+
+def _run_copy(m: str | Path) -> Plan | None:
+    """The plan of `m` read as a run's copy of its manifest (`_copy_of_run`); None for any other file, and for a
+    copy that cannot be read so (loaded then as the file it is, whose errors say what is wrong)."""
+    if not isinstance(m, (str, os.PathLike)):
+        return None
+    try:
+        path = Path(os.path.abspath(m))
+    except (TypeError, ValueError):  # a NUL byte: `manifest.load` says what is wrong
+        return None
+    if path.parent.name != ".runs" or not re.fullmatch(r"run-[0-9]{1,18}\.yaml", path.name):
+        return None
+    try:
+        return _copy_of_run(path)
+    except (GridrunError, OSError):
+        return None
 
 
 def _in_event_loop() -> str | None:
@@ -1595,6 +1621,9 @@ def status_manifest(m: str | Path) -> tuple[Manifest, str | None]:
 
     :raises ManifestError: or ManifestErrors, the file does not load and no state records it.
     """
+    copy = _run_copy(m)
+    if copy is not None:
+        return copy.manifest, None
     try:
         return load(m), None
     except (ManifestError, ManifestErrors) as exc:

@@ -348,7 +348,7 @@ def test_plan_run_and_retry_of_a_runs_copy_of_its_manifest_refuse_with_the_comma
     """The manifest file removed, its run's copy (`.runs/run-1.yaml`, which messages name) given to plan, run and
     retry: read where it is, its state and outputs would be new ones inside `.runs/`, every job paid again. Each is
     refused (exit 2) before anything is made there, naming the copy and the `cp` that puts it back beside the project;
-    once copied back, it runs against the project's state, every job cached. `cancel` still reads the copy as the
+    once copied back, it runs against the project's state, every job cached. `cancel`, `status`, `report` and `export` read the copy as the
     manifest of its run."""
     monkeypatch.chdir(tmp_path)
     m = write_manifest(tmp_path, n_seeds=2, sim={"render_time": 0.05, "jitter": 0.0})
@@ -373,6 +373,15 @@ def test_plan_run_and_retry_of_a_runs_copy_of_its_manifest_refuse_with_the_comma
     assert not (runs / ".gridrun").exists() and not (runs / "outputs").exists()
     code, out, err = _cli(capsys, "cancel", copy)  # read as the manifest of run 1, in the project's state
     assert code == 0 and "nothing in flight to cancel" in out, (out, err)
+    # status, report and export read it so too: run 1 of the project's state, nothing made in .runs/
+    code, out, err = _cli(capsys, "status", copy)
+    assert code == 0 and "t run 1 (done" in out and "done 4" in out, (out, err)
+    code, out, err = _cli(capsys, "report", copy)
+    assert code == 0 and (tmp_path / "outputs" / "t" / "report.html").is_file(), (out, err)
+    code, out, err = _cli(capsys, "export", copy, "--format", "csv")
+    assert code == 0 and (tmp_path / "outputs" / "t" / "results.csv").is_file(), (out, err)
+    assert api.status(runs / "run-1.yaml").run.id == 1
+    assert not (runs / ".gridrun").exists() and not (runs / "outputs").exists()
     shutil.copy(runs / "run-1.yaml", m)
     code, out, err = _cli(capsys, "run", "t.yaml", "--no-report")
     assert code == 0, err
