@@ -33,7 +33,7 @@ from .outputs import (
 )
 from .records import rerenders_cancelled_note, rerenders_failed_note
 from .resources import resource_dir
-from .state import JobRecord, Snapshot, Store
+from .state import RUNS_GITIGNORE, JobRecord, Snapshot, Store, keep_out_of_version_control
 
 __all__ = [
     "REPORTS_DIR",
@@ -1239,6 +1239,7 @@ def write_report(
         keep_foreign(target, target.parent)
     atomic_write(target, page, durable=False)
     if stamp is not None:  # after the page: a stamp never names a snapshot the page does not hold yet
+        keep_out_of_version_control(stamp.parent, RUNS_GITIGNORE)  # a `.runs/` an earlier gridrun made
         atomic_write(stamp, _stamp_text(snapshot.taken_at), durable=False)
     return target
 

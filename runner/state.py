@@ -603,23 +603,40 @@ DEFAULT_STATE_FOLDER = ".gridrun"
 # is its project's own. Committed and cloned, each clone would share its `key_salt`, and so the idempotency keys
 # of its resends: a `--force` in one would get the other's take back and record as paid a render nobody paid for.
 STATE_GITIGNORE = "# Made by gridrun: a state is this project's own, never under version control (see README).\n*\n"
+# What it writes into a `state_dir:` folder that was there before, which may hold files of the user's: its own
+# files there, by name (the state file and SQLite's files beside it, a state put aside, the locks, the digests
+# remembered, the in-process simulator's world, a state file being made).
+STATE_FILES_GITIGNORE = (
+    "# Made by gridrun: its state is this project's own, never under version control (see README).\n"
+    "state.db\nstate.db-*\nstate.db.*\n.state.db.*\nlock\nstarting\n.starting.*\ndigests.json\n"
+    "sim-world.jsonl\n.*.tmp\n")
+# What it writes into the `.runs/` of an output folder: what there is this machine's alone (the folder's lock,
+# with a process id, a host and absolute paths; the live report's stamp), which a clone must not take as its own.
+RUNS_GITIGNORE = ("# Made by gridrun: this machine's own files, never under version control (see README).\n"
+                  "lock\n*.stamp.js\n.*.tmp\n")
 
 
-def _keep_out_of_version_control(folder: Path) -> None:
-    """Write `STATE_GITIGNORE` into the state folder `folder` unless it has a `.gitignore` (kept as it is). Only a
-    help: a folder that takes no file (read-only, full) is left as it is, and opening the state says why."""
+def keep_out_of_version_control(folder: Path, text: str = STATE_GITIGNORE) -> None:
+    """Write `text` as the `.gitignore` of `folder` unless it has one (kept as it is). Only a help: a folder that
+    takes no file (read-only, full) is left as it is, and what writes there next says why."""
     try:
         fd = os.open(folder / ".gitignore", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     except OSError:  # there already, or the folder takes no file
         return
     try:
-        os.write(fd, STATE_GITIGNORE.encode())
+        os.write(fd, text.encode())
     except OSError:  # a full disk: none rather than a part, for a later run to write whole
         os.close(fd)
         with suppress(OSError):
             os.unlink(folder / ".gitignore")
         return
     os.close(fd)
+
+
+def _state_gitignore(made: bool, folder: Path) -> str:
+    """What `.gitignore` a state folder gets: `*` in one gridrun made or a `.gridrun/`; its own files by name in a
+    `state_dir:` folder that was there before."""
+    return STATE_GITIGNORE if made or folder.name == DEFAULT_STATE_FOLDER else STATE_FILES_GITIGNORE
 
 
 def state_home(state_dir: Path) -> Path:
@@ -1108,8 +1125,8 @@ class Store:
                     f"{self.path.parent}: cannot make the state folder: {exc.strerror or exc}; nothing was sent: "
                     f"{'free space on its disk' if exc.errno == errno.ENOSPC else 'check that it can be written'}, "
                     f"then `gridrun {then}` again") from exc
-            if made or self.path.parent.name == DEFAULT_STATE_FOLDER:
-                _keep_out_of_version_control(self.path.parent)
+            # written once the file is known as gridrun's (another program's is left as it is)
+            ignore = _state_gitignore(made, self.path.parent)
             if not self.real.exists():
                 _make_whole(self.real)
             target, uri = str(self.real), False
@@ -1153,6 +1170,7 @@ class Store:
         # (`_write_back`); None where it could not be opened.
         self._file_fd: int | None = None
         if not readonly:
+            keep_out_of_version_control(self.path.parent, ignore)
             with suppress(OSError):
                 self._file_fd = os.open(self.real, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
 
@@ -1362,8 +1380,7 @@ class Store:
         try:
             made = not target.parent.is_dir()
             target.parent.mkdir(parents=True, exist_ok=True)
-            if made or target.parent.name == DEFAULT_STATE_FOLDER:
-                _keep_out_of_version_control(target.parent)
+            keep_out_of_version_control(target.parent, _state_gitignore(made, target.parent))
             if os.path.lexists(target):  # a new state made there meanwhile: kept as it is
                 target = target.with_name(f"{target.name}.removed-{os.getpid()}")
             tmp = target.with_name(f".{target.name}.new-{os.getpid()}")
@@ -1766,6 +1783,7 @@ class Store:
         :raises OSError: the lock file cannot be made or written.
         """
         lock_path = folder / ".runs" / "lock"
+        keep_out_of_version_control(lock_path.parent, RUNS_GITIGNORE)
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             _flock(fd, required=False)  # not lockable here: the record below still makes `plan` warn

@@ -46,15 +46,16 @@ def test_an_existing_gridrun_folder_without_one_gets_it_on_the_next_run(tmp_path
     assert (tmp_path / ".gridrun" / ".gitignore").read_text(encoding="utf-8") == "state.db\n"
 
 
-def test_a_state_dir_gridrun_makes_gets_one_an_existing_folder_of_another_name_does_not(
+def test_a_state_dir_gridrun_makes_gets_one_an_existing_folder_of_another_name_one_of_its_own_files(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run(capsys, manifest(tmp_path, "state_dir: states/wk\n"))
-    assert (tmp_path / "states" / "wk" / ".gitignore").is_file()
+    assert "*" in (tmp_path / "states" / "wk" / ".gitignore").read_text(encoding="utf-8").splitlines()
     other = tmp_path / "other"
     (other / "notes").mkdir(parents=True)
     (other / "notes" / "todo.txt").write_text("a folder of the user's\n", encoding="utf-8")
     run(capsys, manifest(other, "state_dir: notes\n"))  # a folder that was there: perhaps not only the state's
-    assert not (other / "notes" / ".gitignore").exists()
+    lines = (other / "notes" / ".gitignore").read_text(encoding="utf-8").splitlines()
+    assert "state.db" in lines and "*" not in lines
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")

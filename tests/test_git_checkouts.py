@@ -1,0 +1,94 @@
+"""A project kept in git: its output folder committed, a fresh clone, a state tracked by mistake, a manifest moved
+or checked out in a linked worktree. What is this machine's own stays out of the repository, and what a clone
+cannot have is said, with what it costs, before anything is paid again."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from execkit import ONE_JOB_MANIFEST
+
+from runner.cli import main
+
+TWO_JOBS = (ONE_JOB_MANIFEST.replace('output: "fox.mp4"\n', 'matrix:\n  a: [1, 2]\noutput: "fox-{{ a }}.mp4"\n')
+            .replace('prompt: "a fox"', 'prompt: "a fox {{ a }}"'))
+needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def project(tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: str = "", *, report: bool = False) -> Path:
+    """A manifest of two jobs, run once."""
+    m = tmp_path / "m.yaml"
+    m.write_text(TWO_JOBS + extra, encoding="utf-8")
+    code, _, err = run_cli(capsys, "run", str(m), *(() if report else ("--no-report",)))
+    assert code == 0, err
+    return m
+
+
+def git(root: Path, *argv: str) -> str:
+    return subprocess.run(["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@t", *argv],
+                          check=True, capture_output=True, text=True).stdout
+
+
+# -- the output folder's own files -------------------------------------------------------------------------------
+
+def test_a_run_keeps_the_output_folders_lock_and_stamp_out_of_version_control(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    m = project(tmp_path, capsys)
+    runs = tmp_path / "outputs" / "wk" / ".runs"
+    lines = (runs / ".gitignore").read_text(encoding="utf-8").splitlines()
+    assert "lock" in lines and "*.stamp.js" in lines
+    assert not [line for line in lines if line.startswith("run-") or line == "*"]  # the manifest copies are kept
+    (runs / ".gitignore").unlink()  # a .runs/ an earlier gridrun made
+    run_cli(capsys, "run", str(m), "--no-report")
+    assert "lock" in (runs / ".gitignore").read_text(encoding="utf-8").splitlines()
+    (runs / ".gitignore").write_text("!lock\n", encoding="utf-8")  # the user's: kept
+    run_cli(capsys, "run", str(m), "--no-report")
+    assert (runs / ".gitignore").read_text(encoding="utf-8") == "!lock\n"
+
+
+@needs_git
+def test_git_add_of_the_output_folder_commits_the_videos_not_the_lock(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    project(tmp_path, capsys, report=True)
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "add", "-A")
+    staged = git(tmp_path, "diff", "--cached", "--name-only").split()
+    assert "outputs/wk/fox-1.mp4" in staged and "outputs/wk/.runs/run-1.yaml" in staged, staged
+    assert "outputs/wk/.runs/lock" not in staged and "outputs/wk/.runs/report.html.stamp.js" not in staged, staged
+
+
+# -- a state under version control --------------------------------------------------------------------------------
+
+def test_an_existing_state_dir_folder_gets_a_gitignore_of_gridruns_files_only(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "notes.txt").write_text("the team's notes\n", encoding="utf-8")
+    project(tmp_path, capsys, "state_dir: state\n")
+    lines = (tmp_path / "state" / ".gitignore").read_text(encoding="utf-8").splitlines()
+    assert {"state.db", "lock", "sim-world.jsonl", "digests.json"} <= set(lines)
+    assert "*" not in lines and "notes.txt" not in lines
+
+
+@needs_git
+def test_git_add_all_commits_the_users_files_in_a_state_dir_folder_not_the_state(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / ".gitkeep").write_text("", encoding="utf-8")
+    (tmp_path / "state" / "notes.txt").write_text("the team's notes\n", encoding="utf-8")
+    project(tmp_path, capsys, "state_dir: state\n")
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "add", "-A")
+    staged = git(tmp_path, "diff", "--cached", "--name-only").split()
+    assert "state/notes.txt" in staged and "state/.gitkeep" in staged, staged
+    assert not {"state/state.db", "state/lock", "state/sim-world.jsonl"} & set(staged), staged
