@@ -30,7 +30,7 @@ from .errors import (
     StateError,
 )
 from .ghexpr import fold as gh_fold
-from .jobs import BilledAbove, Job, format_value, job_hash, job_key
+from .jobs import BilledAbove, Job, format_value, job_hash, job_key, usd_text
 from .localpaths import (
     PATH_MAX,
     UNUSABLE,
@@ -615,8 +615,21 @@ def overwrites(plan: Plan, diff: Diff | None) -> list[str]:
         warnings.append(m.warning(field, f"a job would write over {altered[0]}{_more(altered)}, which no longer "
                                          f"holds the video its sidecar records (edited or replaced in place): {then}"))
     aside = _aside(plan, diff)
-    if aside.unrecorded:
-        first, more = aside.unrecorded[0], _more(aside.unrecorded)
+    same = _made_for_these(plan, aside.unrecorded) if diff is None else []
+    if same:
+        money = sum(j.cost_micros for j in same)
+        warnings.append(m.warning(field, f"no state at {plan.state_dir} yet, and {len(same):,} of these jobs "
+                                         f"have a video of gridrun's in {plan.outputs_dir} made for the very same "
+                                         f"request (its sidecar records the job's hash: {same[0].output_str}"
+                                         f"{_more(same)}), rendered by another state (a clone's, a copied project's, "
+                                         f"a state begun again): a run here sends and pays for them again "
+                                         f"({usd_text(money)}), keeping those videos under .runs/superseded/; "
+                                         "to use them, run where their state is, or bring it here (its state "
+                                         "folder, or `state_dir:` naming it)"))
+    told = {j.output_str for j in same}
+    unrecorded = [v for v in aside.unrecorded if v not in told]
+    if unrecorded:
+        first, more = unrecorded[0], _more(unrecorded)
         warnings.append(m.warning(field, f"a job would write over {first}{more}, a video of gridrun's that this state "
                                          "did not render (another state's run wrote it: another state_dir, a copied "
                                          f"project, a state begun again): {then}"))
@@ -626,6 +639,21 @@ def overwrites(plan: Plan, diff: Diff | None) -> list[str]:
                                          "of gridrun's: a run keeps it under .runs/superseded/ in the output folder "
                                          "before the job's video and its poster take its place"))
     return warnings
+
+
+def _made_for_these(plan: Plan, videos: Sequence[str]) -> list[Job]:
+    """Of the jobs of `plan`, those whose video path holds one of `videos` (files of gridrun's that no state here
+    rendered) whose sidecar records the job's own hash: a video made for the very same request."""
+    if not videos:
+        return []
+    by_path = {j.output_str: j for j in plan.jobs}
+    same = []
+    for video in videos:
+        job = by_path.get(video)
+        doc = gridrun_sidecar(Path(video)) if job is not None else None
+        if job is not None and doc is not None and doc["hash"] == job.hash:
+            same.append(job)
+    return same
 
 
 def _aside(plan: Plan, diff: Diff | None) -> Aside:

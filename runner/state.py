@@ -34,7 +34,7 @@ from .errors import LockError, NotRecordedError, StateError, StateWriteError
 from .jobs import COST_FACTORS, KEY_IGNORED, BilledAbove
 from .limits import files_ran_out, open_files_fix
 from .outputs import (
-    DIGESTS_NAME, Digests, atomic_write, holds_take, left_by_runs, manifest_kept_path, superseded_dir, take_path,
+    DIGESTS_NAME, Digests, atomic_write, gridrun_sidecar, holds_take, left_by_runs, manifest_kept_path, superseded_dir, take_path,
 )
 from .records import (  # noqa: F401 (re-exported)
     CACHED, EARLIER, MADE, NOT_COPIED, ORIGINS, EarlierTake, JobRecord, RunRecord, RunSummary, Snapshot, job_record,
@@ -1029,12 +1029,48 @@ def check_not_lost(path: Path, outputs_dir: Path | None) -> None:
             "clean-up of temporary files)? Read as new, it would have every job sent, and paid for, again. Put "
             f"{wal} back beside it, or restore both from a backup; or, to start over knowingly (every job sent "
             f"and paid for again), remove it and {lock}")
+    clone = _from_a_clone(lock, path.parent)
+    if clone is not None:
+        raise StateError(
+            f"{path}: the state file is not there, yet runs recorded in a state at this path left their files in "
+            f"{outputs_dir} ({left.relative_to(outputs_dir)}, ...), and {lock} says a run of the state in "
+            f"{state_dir} wrote them last; but {clone}: a fresh clone of a repository that committed its output "
+            "folder? Then that state was another checkout's, and is not to be had here. Where it is (the checkout "
+            "that ran it, a disk not mounted here), run there, or put its state folder here; or, to start a new "
+            f"state here knowingly, remove {lock} (and stop committing it: `git rm --cached {lock}`), then "
+            f"`gridrun plan` and `gridrun run`: every job is sent and paid for again, {_videos_there(outputs_dir)} "
+            "included (the plan says how many of its jobs have a video there made for the very same request, "
+            "and what they cost)")
     raise StateError(
         f"{path}: the state file is not there, yet runs it recorded left their files in {outputs_dir} "
         f"({left.relative_to(outputs_dir)}, ...), and {lock} says a run of the state in {state_dir} wrote "
         "them last: its disk not mounted, its folder wiped or moved? Read as new, it would have every job sent, and "
         "paid for, again. Mount that disk, or put the state folder back (state.db from a backup); or, to start over "
         f"knowingly (every job sent and paid for again), remove {lock}")
+
+
+def _from_a_clone(lock: Path, state_dir: Path) -> str | None:
+    """Why the output folder's lock `lock`, which names the state folder `state_dir` (not there), may not be this
+    checkout's own: git tracks it (committed with the output folder, it came with a clone), or it was written on
+    another machine and this one has never had that state folder. None when neither is known: a state lost here
+    (a disk not mounted, a folder wiped) is refused as such."""
+    from .gittrack import tracked
+
+    if tracked(lock):
+        return f"git tracks {lock.name} (it came with the repository, written by whoever committed it)"
+    host = (outputs_writer(lock.parent.parent) or {}).get("host")
+    if host and host != socket.gethostname() and not os.path.lexists(state_dir):
+        return f"{lock.name} was written on another machine ({host}) and {state_dir} was never made here"
+    return None
+
+
+def _videos_there(outputs_dir: Path) -> str:
+    """How many videos of gridrun's the output folder holds (those with its sidecar), as words."""
+    n = 0
+    for root, folders, files in os.walk(outputs_dir):
+        folders[:] = [f for f in folders if f != ".runs"]
+        n += sum(1 for name in files if name.endswith(".json") and gridrun_sidecar(Path(root) / name) is not None)
+    return f"the {n} video{'s' if n != 1 else ''} of gridrun's there"
 
 
 def _readonly_uri(path: Path) -> str:

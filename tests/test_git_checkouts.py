@@ -92,3 +92,69 @@ def test_git_add_all_commits_the_users_files_in_a_state_dir_folder_not_the_state
     staged = git(tmp_path, "diff", "--cached", "--name-only").split()
     assert "state/notes.txt" in staged and "state/.gitkeep" in staged, staged
     assert not {"state/state.db", "state/lock", "state/sim-world.jsonl"} & set(staged), staged
+
+
+# -- a fresh clone ----------------------------------------------------------------------------------------------
+
+@needs_git
+def test_a_fresh_clone_at_the_same_path_is_told_its_lock_came_with_the_repository(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The lock committed (by a gridrun before the `.gitignore`, or `git add -f`): the state it names is another
+    checkout's. Still refused (it could be this one's, lost), but the choice is spelled out, with its cost."""
+    m = project(tmp_path, capsys)
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "add", "-f", "outputs/wk/.runs/lock")
+    shutil.rmtree(tmp_path / ".gridrun")  # as a clone has it: no state
+    lock = tmp_path / "outputs" / "wk" / ".runs" / "lock"
+    code, _, err = run_cli(capsys, "plan", str(m))
+    said = " ".join(err.split())
+    assert code != 0 and "the state file is not there" in said, err
+    assert "git tracks lock" in said and "a fresh clone of a repository that committed its output folder" in said
+    assert f"git rm --cached {lock}" in said and "every job is sent and paid for again, the 2 videos" in said
+    assert not (tmp_path / ".gridrun" / "state.db").exists()
+
+
+def test_a_lock_written_on_another_machine_for_a_state_never_here_is_told_as_a_clone(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    m = project(tmp_path, capsys)
+    shutil.rmtree(tmp_path / ".gridrun")
+    lock = tmp_path / "outputs" / "wk" / ".runs" / "lock"
+    doc = json.loads(lock.read_text(encoding="utf-8"))
+    lock.write_text(json.dumps({**doc, "host": "render-box-7"}), encoding="utf-8")
+    code, _, err = run_cli(capsys, "plan", str(m))
+    said = " ".join(err.split())
+    assert code != 0 and "written on another machine (render-box-7)" in said and "fresh clone" in said, err
+
+
+def test_a_state_lost_here_is_still_refused_as_lost(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The lock this machine's, not tracked: a disk not mounted, a folder wiped, as it was."""
+    m = project(tmp_path, capsys)
+    shutil.rmtree(tmp_path / ".gridrun")
+    code, _, err = run_cli(capsys, "run", str(m), "--no-report")
+    said = " ".join(err.split())
+    assert code != 0 and "its disk not mounted" in said and "fresh clone" not in said, err
+
+
+def test_a_plan_with_no_state_counts_the_videos_made_for_the_very_same_request(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A clone elsewhere: the committed videos' sidecars record these jobs' hashes; the plan says how many, and
+    that a run pays for them again. They are not taken as done."""
+    m = project(tmp_path, capsys)
+    clone = tmp_path / "clone"
+    clone.mkdir()
+    shutil.copy(m, clone / "m.yaml")
+    shutil.copytree(tmp_path / "outputs", clone / "outputs")
+    (clone / "outputs" / "wk" / ".runs" / "lock").unlink()  # ignored by git: not in a clone
+    (clone / "outputs" / "wk" / "fox-2.json").write_text(
+        (clone / "outputs" / "wk" / "fox-2.json").read_text(encoding="utf-8").replace('"hash": "', '"hash": "0'),
+        encoding="utf-8")  # another request's video: not counted
+    code, out, err = run_cli(capsys, "plan", str(clone / "m.yaml"))
+    said = " ".join(err.split())
+    assert code == 0, err
+    assert ("1 of these jobs have a video of gridrun's in" in said and "made for the very same request" in said
+            and "a run here sends and pays for them again ($" in said), err
+    code, out, _ = run_cli(capsys, "plan", str(clone / "m.yaml"), "--json")
+    assert any("made for the very same request" in w for w in json.loads(out)["warnings"])
+    code, out, err = run_cli(capsys, "run", str(clone / "m.yaml"), "--no-report", "--json")
+    assert code == 0 and "made for the very same request" in err
