@@ -192,11 +192,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _warnings(plan: Plan, diff: Any) -> tuple[str, ...]:
-    """What `plan` and `run` warn of: the plan's, its files in the way (`overwrites`), and the state's."""
+def _warnings(plan: Plan, diff: Any, *, sends: bool = False) -> tuple[str, ...]:
+    """What `plan` and `run` warn of: the plan's, its files in the way (`overwrites`), and the state's; `sends`
+    (`run`, `plan --force`): a state that git tracks too (`resume.state_tracked`)."""
     from .plan import warnings_of
 
-    return warnings_of(plan, diff)
+    if not sends:
+        return warnings_of(plan, diff)
+    from .resume import state_tracked
+
+    return (*warnings_of(plan, diff), *state_tracked(plan))
 
 
 def _budgeted(plan: Plan, diff: Any) -> tuple[list[Any], list[Any], int]:
@@ -259,7 +264,7 @@ def _matrix_rows(groups: Sequence[tuple[str | None, Any]]) -> Iterator[dict[str,
             yield {"sweep": name, **d} if name else d
 
 
-def _plan_json(plan: Plan, diff: Any) -> dict[str, Any]:
+def _plan_json(plan: Plan, diff: Any, *, force: bool = False) -> dict[str, Any]:
     from .plan import relpath
 
     prefix = str(plan.outputs_dir) + os.sep
@@ -282,7 +287,7 @@ def _plan_json(plan: Plan, diff: Any) -> dict[str, Any]:
         "total_micros": plan.total_micros,
         "budget_usd": None if plan.budget_micros is None else plan.budget_micros / 1e6,
         # `field: message`, as format /1 has them; the state's too (another manifest file of the same name)
-        "warnings": [getattr(w, "plain", w) for w in _warnings(plan, diff)],
+        "warnings": [getattr(w, "plain", w) for w in _warnings(plan, diff, sends=force)],
         "jobs": _Lazy(len(plan.jobs), lambda: (_json_safe(
             {
                 "key": j.key,
@@ -451,9 +456,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.json:  # as UTF-8 text, or with \u escapes where the output cannot take every character
         from .terminal import writes_any
 
-        _say_json(_plan_json(plan, diff), ensure_ascii=not writes_any(sys.stdout))
+        _say_json(_plan_json(plan, diff, force=args.force), ensure_ascii=not writes_any(sys.stdout))
         return 0
-    for w in _warnings(plan, diff):
+    for w in _warnings(plan, diff, sends=args.force):
         err.print(f"[yellow]warning[/yellow]: {escape(_lines_visible(w))}")
     m = plan.manifest
     out.print(f"[bold]{escape(m.name)}[/bold] — {plan.provider} / {plan.model} — {_jobs(len(plan.jobs))}")
@@ -1230,7 +1235,7 @@ def _run(args: argparse.Namespace, manifest: Manifest, progress: Any, **extra: A
     check_writable(plan, then="retry --unknown" if extra.get("retry_unknown") else
                    "retry" if extra.get("retry_failed") else "run")
     diff = api.diff(plan, force=getattr(args, "force", False))
-    for w in _warnings(plan, diff):
+    for w in _warnings(plan, diff, sends=True):
         err.print(f"[yellow]warning[/yellow]: {escape(_lines_visible(w))}")
     if diff and (diff.changed or diff.stale or diff.renamed or diff.cached or diff.in_flight or diff.refetch
                  or diff.forced):

@@ -869,6 +869,33 @@ def state_above(plan: Plan) -> list[str]:
     return []
 
 
+def state_tracked(plan: Plan) -> list[str]:
+    """A warning, at the field naming the manifest's state folder, when git tracks its state file (committed, or
+    added): every clone of the repository then holds a copy of the state, with its id, part of each idempotency
+    key it sends, and a `--force` in one clone sends the very keys another sent, gets its take back without a new
+    render and records as paid a render nobody paid for. Looked at only inside a git work tree (`gittrack`), and
+    never a reason to stop."""
+    from .gittrack import tracked
+
+    db = plan.state_dir / "state.db"
+    try:
+        if not db.is_file() or not tracked(db):
+            return []
+    except OSError:
+        return []
+    m = plan.manifest
+    try:
+        shown = os.path.relpath(plan.state_dir)
+    except ValueError:  # another drive
+        shown = str(plan.state_dir)
+    field = "state_dir" if m.data.get("state_dir") else "name"
+    return [m.warning((field,), f"git tracks the state file {db}: every clone of the repository holds this state "
+                                "and its id, part of every idempotency key it sends, so a `--force` in one clone "
+                                "sends the very keys another sent, gets that one's take back without a new render "
+                                "and records as paid a render nobody paid for; stop committing it: "
+                                f"`git rm -r --cached {shlex.quote(shown)}` (the state itself stays)")]
+
+
 def outputs_shared(plan: Plan) -> list[str]:
     """A warning, at the manifest's field naming its output folder, when the folder records (`outputs_writer`)
     that a run of another state wrote into it last, and that state is there still and its runs wrote this

@@ -158,3 +158,40 @@ def test_a_plan_with_no_state_counts_the_videos_made_for_the_very_same_request(
     assert any("made for the very same request" in w for w in json.loads(out)["warnings"])
     code, out, err = run_cli(capsys, "run", str(clone / "m.yaml"), "--no-report", "--json")
     assert code == 0 and "made for the very same request" in err
+
+
+# -- a state git tracks ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("with_git", [True, False])
+def test_run_and_plan_force_warn_of_a_state_git_tracks(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, with_git: bool) -> None:
+    """Read with `git ls-files`, or, git not installed, from the index file itself."""
+    if shutil.which("git") is None:
+        pytest.skip("needs git to make the repository")
+    m = project(tmp_path, capsys)
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "add", "m.yaml")
+    said = "`git rm -r --cached"
+    code, _, err = run_cli(capsys, "plan", str(m), "--force")
+    assert code == 0 and said not in err, err  # not tracked: nothing said
+    git(tmp_path, "add", "-f", ".gridrun")
+    if not with_git:
+        monkeypatch.setenv("PATH", str(tmp_path / "no-git-here"))
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(capsys, "plan", str(m))
+    assert code == 0 and said not in err, err  # a plan sends nothing
+    code, _, err = run_cli(capsys, "plan", str(m), "--force")
+    assert code == 0 and "git tracks the state file" in err and f"{said} .gridrun`" in " ".join(err.split()), err
+    code, out, _ = run_cli(capsys, "plan", str(m), "--force", "--json")
+    assert any("git tracks the state file" in w for w in json.loads(out)["warnings"])
+    code, _, err = run_cli(capsys, "run", str(m), "--no-report")
+    assert code == 0 and "git tracks the state file" in err, err
+
+
+def test_no_git_work_tree_nothing_is_tracked(tmp_path: Path) -> None:
+    from runner.gittrack import tracked
+
+    (tmp_path / "f").write_text("x", encoding="utf-8")
+    assert tracked(tmp_path / "f") in (False, None)  # a folder above tmp could be a work tree of the machine's
+    (tmp_path / ".git").mkdir()
+    assert tracked(tmp_path / "f") in (False, None)
