@@ -8,6 +8,7 @@ beside them, so the folder opens offline and can be zipped as it is. Exports liv
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import io
 import os
@@ -1216,14 +1217,15 @@ def write_report(
     """
     own = path is None  # a path of gridrun's choosing, in the output folder: a file it did not write there is kept
     if compare is not None:
-        a, b = (store.snapshot(r, manifest_name=manifest_name) for r in compare)
+        a, b = (_as_of_state(store, store.snapshot(r, manifest_name=manifest_name)) for r in compare)
         if path is None:  # run A's folder; else B's, else the latest run's (a moved project: a run since made it)
             latest = store.latest_run(manifest_name or a.run.manifest_name)
             folder = earlier_folder((a.run, b.run), latest, home)
             if folder is not None:
                 path = folder / f"compare-{a.run.id}-{b.run.id}.html"
         return write_compare_report(a, b, path=path, within=home, digests=store.digests, own=own)
-    snapshot = store.snapshot(run_id, manifest_name=manifest_name, reuse=None if memo is None else memo.records)
+    snapshot = _as_of_state(store, store.snapshot(run_id, manifest_name=manifest_name,
+                                                  reuse=None if memo is None else memo.records))
     if path is None:
         folder, suffix = files_of(store, snapshot, home)
         path = folder / f"report{suffix}.html"
@@ -1242,6 +1244,18 @@ def write_report(
         keep_out_of_version_control(stamp.parent, RUNS_GITIGNORE)  # a `.runs/` an earlier gridrun made
         atomic_write(stamp, _stamp_text(snapshot.taken_at), durable=False)
     return target
+
+
+def _as_of_state(store: Store, snapshot: Snapshot) -> Snapshot:
+    """`snapshot` as a page tells it: of a run going on, at the moment it was read (each rebuild a new stamp, which
+    tells a live page that the run still writes it); of one no longer going on, as of the state's last change
+    (`Store.last_change`), so that a report rebuilt from a state unchanged is the very same file (an output folder
+    under version control shows no change)."""
+    run = snapshot.run
+    if run.status == "running" and not run.process_gone():
+        return snapshot
+    last = store.last_change()
+    return snapshot if last is None else dataclasses.replace(snapshot, taken_at=last)
 
 
 def stamp_path(report: Path) -> Path:

@@ -1834,6 +1834,16 @@ class Store:
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(record).encode(), 0)
 
+    def last_change(self) -> float | None:
+        """When the state last recorded anything (a run started, seen alive or ended, a job or an attempt moved, an
+        event), by the times it holds: the same for as long as nothing is written; None for a state with no run."""
+        row = self.db.execute(
+            "SELECT max(coalesce((SELECT max(max(started_at), coalesce(max(ended_at), 0), coalesce(max(seen_at), 0))"
+            " FROM runs), 0), coalesce((SELECT max(updated_at) FROM jobs), 0),"
+            " coalesce((SELECT max(max(started_at), coalesce(max(ended_at), 0)) FROM attempts), 0),"
+            " coalesce((SELECT at FROM events ORDER BY id DESC LIMIT 1), 0))").fetchone()
+        return float(row[0]) if row and row[0] else None
+
     def release_lock(self) -> None:
         if self._lock_fds:
             _held_here.pop(self.real.parent.resolve(), None)

@@ -195,3 +195,18 @@ def test_no_git_work_tree_nothing_is_tracked(tmp_path: Path) -> None:
     assert tracked(tmp_path / "f") in (False, None)  # a folder above tmp could be a work tree of the machine's
     (tmp_path / ".git").mkdir()
     assert tracked(tmp_path / "f") in (False, None)
+
+
+# -- a report rebuilt ---------------------------------------------------------------------------------------------
+
+def test_a_report_rebuilt_from_an_unchanged_state_is_the_same_file(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    m = project(tmp_path, capsys, report=True)
+    page = tmp_path / "outputs" / "wk" / "report.html"
+    stamp = tmp_path / "outputs" / "wk" / ".runs" / "report.html.stamp.js"
+    was = page.read_bytes(), stamp.read_bytes()
+    code, _, err = run_cli(capsys, "report", str(m))
+    assert code == 0, err
+    assert (page.read_bytes(), stamp.read_bytes()) == was
+    code, _, err = run_cli(capsys, "run", str(m))  # a new run: a new page
+    assert code == 0 and page.read_bytes() != was[0] and stamp.read_bytes() != was[1]
