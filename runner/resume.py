@@ -841,31 +841,68 @@ def _same_file(path: str | Path, other: str | Path) -> bool:
         return False
 
 
+# How many folders up from a manifest's a `.gridrun/` of its runs is looked for, outside a git work tree (inside
+# one, up to its root).
+STATE_ABOVE_LEVELS = 3
+
+
+def _folders_above(base: Path) -> list[Path]:
+    """Where a state the manifest in the folder `base` left may be: the folders above it, up to the root of the
+    git work tree holding it (outside one, `STATE_ABOVE_LEVELS` of them); in a linked worktree (`git worktree
+    add`), then the same folder in the repository's main worktree, and those above it up to that one's root."""
+    from .gittrack import MOST_LEVELS, git_dir, work_tree
+
+    root = work_tree(base)
+    ups = [*base.parents][: (MOST_LEVELS if root is not None else STATE_ABOVE_LEVELS)]
+    if root is not None:
+        ups = [up for up in ups if up == root or root in up.parents]
+    if root is None or not (root / ".git").is_file():
+        return ups
+    where = git_dir(root)
+    try:
+        common = where / (where / "commondir").read_text(encoding="utf-8").strip() if where else None
+    except OSError:
+        common = None
+    if common is None or Path(os.path.normpath(common)).name != ".git":
+        return ups
+    main = Path(os.path.normpath(common)).parent
+    mirror = main / base.relative_to(root)
+    return [*ups, mirror, *(up for up in mirror.parents if up == main or main in up.parents)]
+
+
 def state_above(plan: Plan) -> list[str]:
     """A warning, at the field naming the manifest's state folder, when that state does not exist yet but the
-    `.gridrun/state.db` of the folder above the manifest's (or the one above that) has runs of its `name:`: a
-    manifest moved down a folder away from its state would start a new one and pay for every job again. A few
-    `stat`s, and a read-only look at such a state only when there is one."""
+    `.gridrun/state.db` of a folder above the manifest's (`_folders_above`: up to the git work tree's root, and in
+    a linked worktree the main worktree's) has runs of its `name:`: a manifest moved to another folder away from
+    its state (`git mv`), or checked out beside it (`git worktree add`), would start a new one and pay for every
+    job again. It says how many of the plan's jobs are done there, and the `state_dir:` and `outputs_dir:` that go
+    on with it. A few `stat`s, and a read-only look at such a state only when there is one."""
     if (plan.state_dir / "state.db").exists():
         return []
     m = plan.manifest
-    for up in (m.base_dir.parent, m.base_dir.parent.parent):
+    for up in _folders_above(m.base_dir):
         other = up / ".gridrun"
-        if up == m.base_dir or not (other / "state.db").is_file():
+        if up == m.base_dir or other == plan.state_dir or not (other / "state.db").is_file():
             continue
         try:
             with Store(other / "state.db", readonly=True) as store:
                 last = store.latest_run(m.name)
+                rows = store.jobs_by_hash([j.hash for j in plan.jobs]) if last is not None else {}
         except (StateError, sqlite3.Error, OSError):  # not readable: nothing to tell
             continue
         if last is None:
             continue
+        done = sum(1 for r in rows.values() if r["state"] == JobState.DONE.value)
         rel = os.path.relpath(other, m.base_dir)
+        lines = f"`state_dir: {rel}`"
+        if last.outputs_dir and Path(last.outputs_dir) != plan.outputs_dir:
+            lines += f" and `outputs_dir: {os.path.relpath(last.outputs_dir, m.base_dir)}` (where its videos are)"
         field = "state_dir" if m.data.get("state_dir") else "name"
         return [m.warning((field,), f"no state at {plan.state_dir} yet, but {other} holds the runs of {m.name!r} "
-                                    f"(latest run {last.id}, from {last.manifest_path}): a run here starts a new "
-                                    "state and sends and pays for every job again; to go on with that one, set "
-                                    f"`state_dir: {rel}` or move {other} beside the manifest")]
+                                    f"(latest run {last.id}, from {last.manifest_path}), {done:,} of these "
+                                    f"{len(plan.jobs):,} jobs done there: a run here starts a new state and sends "
+                                    f"and pays for every job again; to go on with that one, set {lines}, or move "
+                                    f"{other} beside the manifest")]
     return []
 
 

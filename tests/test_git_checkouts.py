@@ -210,3 +210,44 @@ def test_a_report_rebuilt_from_an_unchanged_state_is_the_same_file(
     assert (page.read_bytes(), stamp.read_bytes()) == was
     code, _, err = run_cli(capsys, "run", str(m))  # a new run: a new page
     assert code == 0 and page.read_bytes() != was[0] and stamp.read_bytes() != was[1]
+
+
+# -- a manifest moved, a linked worktree ----------------------------------------------------------------------------
+
+def test_a_manifest_in_a_linked_worktree_is_told_of_the_main_worktrees_state(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`git worktree add ../wt -b exp`: the worktree's `.git` file leads to the main one's repository, whose
+    checkout holds the state of the manifest's runs (made here as git makes it: no git needed)."""
+    main_tree = tmp_path / "repo"
+    main_tree.mkdir()
+    m = project(main_tree, capsys)
+    (main_tree / ".git" / "worktrees" / "wt").mkdir(parents=True)
+    (main_tree / ".git" / "worktrees" / "wt" / "commondir").write_text("../..\n", encoding="utf-8")
+    wt = tmp_path / "wt"
+    (wt / "shots").mkdir(parents=True)
+    (wt / ".git").write_text(f"gitdir: {main_tree / '.git' / 'worktrees' / 'wt'}\n", encoding="utf-8")
+    moved = wt / "shots" / "m.yaml"
+    shutil.copy(m, moved)
+    code, _, err = run_cli(capsys, "plan", str(moved))
+    said = " ".join(err.split())
+    assert code == 0 and f"but {main_tree.resolve() / '.gridrun'} holds the runs of 'wk'" in said, err
+    assert "2 of these 2 jobs done there" in said
+    assert ("set `state_dir: ../../repo/.gridrun` and `outputs_dir: ../../repo/outputs/wk` (where its videos are)"
+            in said), err
+
+
+def test_a_manifest_moved_three_folders_down_its_work_tree_is_told_of_the_state_at_its_root(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    m = project(tmp_path, capsys)
+    (tmp_path / ".git").mkdir()  # the work tree's root
+    deep = tmp_path / "a" / "b" / "c"
+    deep.mkdir(parents=True)
+    moved = m.rename(deep / "m.yaml")
+    code, _, err = run_cli(capsys, "plan", str(moved))
+    said = " ".join(err.split())
+    assert code == 0 and "2 of these 2 jobs done there" in said and "`state_dir: ../../../.gridrun`" in said, err
+    os.rename(tmp_path / ".git", tmp_path / "not-git")  # outside a work tree: only a few folders up
+    (tmp_path / "a" / "b" / "c" / "d").mkdir()
+    deeper = moved.rename(deep / "d" / "m.yaml")
+    code, _, err = run_cli(capsys, "plan", str(deeper))
+    assert code == 0 and "no state at" not in err, err

@@ -1327,8 +1327,9 @@ def test_a_manifest_moved_down_a_folder_away_from_its_state_is_warned_of_before_
     moved = m.rename(tmp_path / "sub" / "grid.yaml")
     state = tmp_path.resolve() / ".gridrun"
     said = (f"name: no state at {tmp_path.resolve() / 'sub' / '.gridrun'} yet, but {state} holds the runs of 'fox' "
-            f"(latest run 1, from {m}): a run here starts a new state and sends and pays for every job again; to go "
-            f"on with that one, set `state_dir: ../.gridrun` or move {state} beside the manifest")
+            f"(latest run 1, from {m}), 2 of these 2 jobs done there: a run here starts a new state and sends and pays "
+            f"for every job again; to go on with that one, set `state_dir: ../.gridrun` and `outputs_dir: "
+            f"../outputs/fox` (where its videos are), or move {state} beside the manifest")
     code, _, err = run_cli(capsys, "plan", str(moved))
     assert code == 0 and f"warning: {moved}:2:1: {said}\n" in err, err
     code, out, _ = run_cli(capsys, "plan", str(moved), "--json")
