@@ -822,7 +822,13 @@ def test_plan_warns_beforehand_of_the_files_a_run_keeps_aside_as_unrecorded_or_f
     unrecorded = (f"output: a job would write over {video}, a video of gridrun's that this state did not render "
                   "(another state's run wrote it: another state_dir, a copied project, a state begun again): a run "
                   "keeps it under .runs/superseded/ in the output folder before the job's video takes its place")
-    for styles in (("anime",), ("clay",), ("anime",)):  # no state; then a state of another job's render
+    # no state: the video was made for this very job's request, which the plan says, with what a run pays again
+    same = (f"output: no state at {tmp_path / '.gridrun'} yet, and 1 of these jobs have a video of gridrun's in "
+            f"{r1.outputs_dir} made for the very same request (its sidecar records the job's hash: {video}), rendered "
+            "by another state")
+    said, warned = _plan_says(m, capsys)
+    assert same in said and len(warned) == 1 and same in " ".join(warned[0].split()), (said, warned)
+    for styles in (("clay",), ("anime",)):  # a state of another job's render
         write_manifest(tmp_path, n_seeds=1, styles=styles)
         if styles == ("clay",):
             assert run(m, prov)[0].exit_code == 0
