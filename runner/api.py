@@ -468,6 +468,7 @@ def _stored(store: Store, p: Plan) -> tuple[dict[str, Stored], dict[str, str], s
     (`_form_only`)."""
     rows = store.jobs_by_hash([j.hash for j in p.jobs])
     made = store.simulator_takes(list(rows))
+    sent = store.sent_to(list(rows), resume.FOLLOWED)
     stored = {}
     manifests: dict[int, str] = {}  # run id -> its manifest's name
 
@@ -506,7 +507,8 @@ def _stored(store: Store, p: Plan) -> tuple[dict[str, Stored], dict[str, str], s
                            simulator_at=made.get(h), done_run_of=run_of(was["done_run_id"]),
                            gone=gone_at_provider(was["state"], dict(was).get("error")),
                            lost=was["state"] == "unknown" and bool(dict(was).get("provider_id")),
-                           no_log=no_request_log(was["state"], dict(was).get("error")))
+                           no_log=no_request_log(was["state"], dict(was).get("error")),
+                           sent_to=sent.get(h))
     previous: dict[str, str] = {}
     before: dict[str, str] = {}  # key -> the previous run's parameters (JSON) of a job that differs now
     # a key beyond ASCII the plan no longer has, as it reads (`textforms.alike`) -> (that key, its parameters, JSON)
@@ -746,6 +748,7 @@ def diff(
     with store:
         stored, previous, gone, (changes, earlier), form_only = _stored(store, p)
         left, warnings = left_behind(p, store), (*name_shared(p, store), *folder_shared(p, store))
+        away = resume.sent_away(p, store, retry_unknown=retry == "retry --unknown")
         if gone is not None:  # said before anything else: `run` and `retry` refuse it
             field = (plan_mod.outputs_field(p.manifest),)
             warnings = (p.manifest.warning(field, f"{gone} (`run` and `retry` refuse until then)"), *warnings)
@@ -772,7 +775,7 @@ def diff(
                                        if pair[0].get(name) != pair[1].get(name)}
                                  for key, pair, was, _ in form_only.spacing
                                  if was is not None and isinstance(pair[0], dict) and isinstance(pair[1], dict)}}
-    return replace(d, left_behind=left, warnings=warnings, aside=aside, changes=changes, earlier=earlier,
+    return replace(d, left_behind=left, sent_away=away, warnings=warnings, aside=aside, changes=changes, earlier=earlier,
                    previous_run=None if last is None else last.id, billed_above=above)
 
 
@@ -1488,6 +1491,10 @@ class CancelResult:
     found: dict[str, str] = field(default_factory=dict)        # left `submitting`, the manifest no longer has them,
                                                                # and found in the provider's request log: key ->
                                                                # their video's id, recorded; then cancelled as any
+    # sent to another endpoint than the one now (`plan.sent_elsewhere`), asked nothing here: key -> that endpoint
+    elsewhere: dict[str, str] = field(default_factory=dict)
+    elsewhere_how: dict[str, str] = field(default_factory=dict)  # that endpoint -> how to point the base URL there
+    endpoint: tuple[str, str] = ("", "")                       # the base URL now, and where it comes from
     dropped: list[str] = field(default_factory=list)           # of those left in flight, the ones the manifest
                                                                # no longer has (a run refuses to start over them)
     copy: Path | None = None                                   # the manifest as the run that sent them had it
@@ -1772,6 +1779,8 @@ def _nothing_to_cancel(p: Plan, db: Path, result: CancelResult) -> bool:
             return False
         if _left_submitting(p, flying):
             return False  # looked up by key (`_cancel_in_flight`)
+        if store.sent_to([r["hash"] for r in flying], _CANCELLABLE):
+            return False  # where each was sent is weighed against the endpoint now (`_cancel_in_flight`)
         result.unresolved = _unresolved(flying, last.id)
         result.copy, result.copy_there = store.manifest_copy_file(last.id, folder=p.outputs_dir, write=False)
         result.copy_run, result.blocking = last.id, False
@@ -1826,6 +1835,16 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
     # manifest no longer has rendering, which no run follows, and `cancel` is the way to stop them.
     flying = store.in_flight_rows(p.manifest.name, _CANCELLABLE)
     _check_not_anothers(p, store, flying)
+    # Sent to another endpoint (a base URL changed since): the server now has no such video nor its create's key,
+    # and asking it would record paid renders `unknown`; left as they are, for a cancel (or run) against that one.
+    sent = store.sent_to([r["hash"] for r in flying], _CANCELLABLE)
+    result.endpoint = p.endpoint
+    for r in flying:
+        at = sent.get(r["hash"])
+        if at is not None and plan_mod.sent_elsewhere(at, p.endpoint[0]):
+            result.elsewhere[r["key"]] = at
+            result.elsewhere_how.setdefault(at, plan_mod.point_back(p, at))
+    flying = [r for r in flying if not plan_mod.sent_elsewhere(sent.get(r["hash"]), p.endpoint[0])]
     rows = [r for r in flying if r["state"] != JobState.SUBMITTING.value and r["provider_id"]]
     result.unresolved = _unresolved(flying, last.id)
     planned = {j.hash for j in p.jobs}

@@ -334,6 +334,8 @@ def _plan_json(plan: Plan, diff: Any, *, force: bool = False) -> dict[str, Any]:
             "made_by_simulator_elsewhere": _elsewhere(diff),
         },
         "left_in_flight": _left_json(diff.left_behind if diff else None),
+        # jobs in flight (or of unknown outcome) sent to another endpoint than this one: a run refuses to start
+        "sent_elsewhere": _sent_away_json(diff.sent_away if diff else None),
         "billed_above": _billed_above_json(plan, diff),
         "endpoint": {"url": plan.endpoint[0], "from": plan.endpoint[1]},
     }
@@ -423,6 +425,17 @@ def _left_json(left: Any) -> dict[str, Any] | None:
     }
 
 
+def _sent_away_json(away: Any) -> dict[str, Any] | None:
+    """The jobs sent to another endpoint a run would refuse to start over (`plan --json`'s `sent_elsewhere`), or
+    None."""
+    if away is None:
+        return None
+    return {
+        "jobs": {key: {"state": state, "endpoint": at} for key, state, at in zip(away.keys, away.states, away.sent_to)},
+        "message": away.message(),
+    }
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
     """`gridrun plan`: the jobs, their cost and what a run does with each against the state, offline; with
     --force, what `gridrun run --force` does (the same diff it takes), which re-renders the jobs done; with
@@ -506,6 +519,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     _print_totals(plan, diff, force=args.force, retry=retry)
     if diff and diff.left_behind:
         refusal = escape(diff.left_behind.message())
+        err.print(f"[yellow]warning[/yellow]: `gridrun run` would refuse to start: {refusal}")
+    if diff and diff.sent_away:
+        refusal = escape(diff.sent_away.message())
         err.print(f"[yellow]warning[/yellow]: `gridrun run` would refuse to start: {refusal}")
     if args.explain:
         _explain(plan, every=args.all, diff=diff)
@@ -1994,8 +2010,17 @@ def cmd_cancel(args: argparse.Namespace) -> int:
         if r.kept:
             say(f"  {_rerenders_note(len(r.kept))}")
     elif not (r.failed or r.finished or r.still_running or r.dropped or r.unresolved or r.errors or r.gone
-              or r.not_taken or r.never_sent or r.not_in_log or r.found or r.look_later or r.log_unread or r.no_log):
+              or r.not_taken or r.never_sent or r.not_in_log or r.found or r.look_later or r.log_unread or r.no_log
+              or r.elsewhere):
         say("nothing in flight to cancel")
+    for at, how in r.elsewhere_how.items():
+        keys = [k for k, there in r.elsewhere.items() if there == at]
+        n = len(keys)
+        err.print(f"{_jobs(n)} in flight ({_some(keys)}) {'was' if n == 1 else 'were'} sent to {visible(at)}, not to "
+                  f"the endpoint now, {visible(r.endpoint[0])} (from {visible(r.endpoint[1])}), which does not know "
+                  f"{_them(n)}: not cancelled, nothing asked of it; {visible(how)} and `gridrun cancel "
+                  f"{typed(args.manifest)}` again to cancel {_them(n)} there (or `gridrun run` to collect "
+                  f"{_them(n)})", markup=False)
     if r.never_sent:
         n = len(r.never_sent)
         say(f"{_jobs(n)} left sending by a run that stopped, which the manifest no longer has "
@@ -2087,7 +2112,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
                   f"jobs as before the cancel; `gridrun report {typed(args.manifest)} --run {run_id}` writes it",
                   markup=False, highlight=False)
     return 1 if r.errors or r.unresolved or r.not_taken or r.not_in_log or r.look_later or r.log_unread or r.no_log \
-        else 0
+        or r.elsewhere else 0
 
 
 def _proxy_named(url: str) -> str | None:

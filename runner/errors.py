@@ -164,8 +164,9 @@ class EndpointError(GridrunError):
 
 
 class InFlightError(GridrunError):
-    """Jobs an earlier run sent are still rendering, and the plan (its manifest changed) no longer has them:
-    a run would leave paid videos undownloaded."""
+    """Jobs an earlier run sent are still rendering, and the plan (its manifest changed) no longer has them, or they
+    were sent to another endpoint than the plan's (its base URL changed): a run would leave paid videos undownloaded,
+    or ask a server that never had them and record them unknown."""
 
 
 class StateError(GridrunError):

@@ -69,7 +69,7 @@ from .textforms import drawn, unlike_parts, unspaced_value
 from .yamlsource import cut_by_comments, dotted, read_otherwise_before
 
 if TYPE_CHECKING:
-    from .resume import LeftBehind
+    from .resume import LeftBehind, SentAway
 
 __all__ = [
     "DEFAULT_MAX_JOBS", "Diff", "Job", "Plan", "Stored", "build", "diff", "file_sha256", "format_value", "job_hash",
@@ -1052,6 +1052,8 @@ class Stored:
     # unknown, and a lookup found that the provider keeps no request log (`state.no_request_log`): nothing a run can
     # ask settles it
     no_log: bool = False
+    # in flight or of unknown outcome: the endpoint its latest create was sent to (`Store.sent_to`), None: not recorded
+    sent_to: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -1105,6 +1107,10 @@ class Diff:
     # of the settled jobs of unknown outcome, the keys of those whose provider has no request log to look them up
     # in (`Stored.no_log`): gridrun cannot tell whether they were made; only `retry --unknown` sends them again
     unchecked: tuple[str, ...] = ()
+    # of the jobs in flight or of unknown outcome, key -> the endpoint they were sent to, when it is not the plan's
+    # (`sent_elsewhere`): a run refuses to start over them (without --leave-in-flight)
+    sent_elsewhere: Mapping[str, str] = field(default_factory=dict)
+    sent_away: SentAway | None = None  # the same jobs, as a run refuses to start over them (`resume.sent_away`)
 
     def sends(self, key: str) -> bool:
         """Whether a run sends (and pays for) the job of `key`."""
@@ -1129,6 +1135,8 @@ RETRIED_UNKNOWN = "unknown, sent again by retry --unknown (may pay twice)"
 _SENT = frozenset({NEW, CHANGED, FORCED, ELSEWHERE, RETRIED, RETRIED_UNKNOWN})
 # The commands that send a settled job again, by the options they run with (`RunOptions`).
 RETRY_COMMANDS = {"retry": {"retry_failed": True}, "retry --unknown": {"retry_unknown": True}}
+# The stored states of jobs an earlier run sent that a run follows (attaches to, or finds out about: `submitting`).
+IN_FLIGHT = ("submitting", "submitted", "running", "downloading")
 # The stored states whose jobs a --force run sends again (`resume.action` resets them), as it sends those never
 # sent; it follows the jobs in flight and looks up those of unknown outcome as any run does, paying nothing new.
 _FORCED = frozenset({"planned", "done", "failed", "rejected", "expired", "cancelled"})
@@ -1142,6 +1150,28 @@ def made_elsewhere(simulator_at: str | None, endpoint: str) -> bool:
     placeholders are cached only for runs against that same simulator. A provider's video is cached under any
     endpoint (a proxy or the provider's own host: the same account's video)."""
     return simulator_at is not None and bool(endpoint) and not same_endpoint(simulator_at, endpoint)
+
+
+def sent_elsewhere(sent_to: str | None, endpoint: str) -> bool:
+    """A job in flight (or of unknown outcome) whose create was sent to `sent_to` (None: not recorded) is not one a
+    run against `endpoint` (the plan's; empty: not known) can follow: the server there has no such video, nor the
+    create's key in its request log."""
+    return sent_to is not None and bool(endpoint) and not same_endpoint(sent_to, endpoint)
+
+
+def point_back(plan: Plan, at: str) -> str:
+    """How to run `plan`'s manifest against endpoint `at` again (where its jobs were sent), in words: the
+    environment's variable, which wins over the manifest's `base_url:`, or that field for the simulator."""
+    from .providers import base_url_env
+
+    var = base_url_env(plan.manifest.provider)
+    if not _endpoint_id(at):  # the simulator built in: no base URL at all
+        field_ = f"remove `base_url:` from {plan.manifest.path}" if plan.manifest.base_url else ""
+        unset = f"unset {var}" if var and os.environ.get(var, "").strip() else ""
+        return " and ".join(x for x in (unset, field_) if x) or "run it with the simulator built in (no base URL)"
+    if var:
+        return f"set {var}={at}"
+    return f"set `base_url: {at}` in {plan.manifest.path}"
 
 
 def same_endpoint(a: str, b: str) -> bool:
@@ -1201,6 +1231,7 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
     looked_up: list[str] = []
     copied: list[tuple[str, str]] = []
     unchecked: list[str] = []
+    elsewhere: dict[str, str] = {}
     for job in plan.jobs:
         s = stored.get(job.hash)
         old = previous.get(job.key)
@@ -1241,7 +1272,13 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
         elif s.state == "done":
             reasons[job.key] = "done, but its file is missing or altered: download again"
             refetch += 1
-        elif s.state in ("submitting", "submitted", "running", "downloading"):
+        elif s.state in IN_FLIGHT and sent_elsewhere(s.sent_to, plan.endpoint[0]):
+            assert s.sent_to is not None
+            reasons[job.key] = (f"in flight ({s.state}) at {s.sent_to}, not the endpoint now: collected there, at no "
+                                f"cost ({point_back(plan, s.sent_to)})")
+            in_flight += 1
+            elsewhere[job.key] = s.sent_to
+        elif s.state in IN_FLIGHT:
             reasons[job.key] = f"in flight ({s.state}): attach, pay nothing new"
             in_flight += 1
             if s.state != "downloading":
@@ -1253,6 +1290,13 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
         elif s.state == "expired":
             reasons[job.key] = "expired: a fresh URL is asked for, at no cost (gridrun retry renders it again)"
             refetch += 1
+        elif s.state == "unknown" and sent_elsewhere(s.sent_to, plan.endpoint[0]) and retry != "retry --unknown":
+            assert s.sent_to is not None
+            reasons[job.key] = (f"unknown, sent to {s.sent_to}, not the endpoint now: looked up there, at no cost "
+                                f"({point_back(plan, s.sent_to)}; gridrun retry --unknown sends it again here)")
+            settled += 1
+            unknown += 1
+            elsewhere[job.key] = s.sent_to
         elif s.state == "unknown" and s.lost:
             reasons[job.key] = ("unknown: its video asked for again by its id, at no cost, and followed if the "
                                 "provider has it (gridrun retry --unknown sends it again)")
@@ -1286,7 +1330,8 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
     return Diff(reasons, new, cached, in_flight, settled, tuple(changed), stale, refetch, tuple(following),
                 verified=frozenset(verified), unknown=unknown, altered=tuple(altered), renamed=renamed,
                 simulator_at=simulator_at, forced=forced, retried_by=retried_by, retried=retried,
-                looked_up=tuple(looked_up), copied=tuple(copied), unchecked=tuple(unchecked))
+                looked_up=tuple(looked_up), copied=tuple(copied), unchecked=tuple(unchecked),
+                sent_elsewhere=elsewhere)
 
 
 def relpath(path: Path, start: Path) -> str:

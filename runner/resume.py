@@ -59,13 +59,16 @@ from .outputs import (
     write_problem,
 )
 from .plan import (
+    IN_FLIGHT,
     Job,
     Plan,
     folder_error,
     made_elsewhere,
     outputs_dir_named,
     outputs_field,
+    point_back,
     refuse_own_links,
+    sent_elsewhere,
 )
 from .records import local_time
 from .state import FAILURE_RETRY, JobState, Store, gone_at_provider, outputs_writer
@@ -180,8 +183,13 @@ def decide(plan: Plan, store: Store, opts: RunOptions, *, budget_micros: int | N
     actions = {h: action(state, opts, elsewhere=h in elsewhere,
                          gone=h in found and gone_at_provider(found[h]["state"], found[h]["error"]))
                for h, state in states.items()}
+    away = sent_away(plan, store, retry_unknown=opts.retry_unknown, actions=actions)
     if not opts.leave_in_flight:
         check_left_behind(plan, store)
+        if away is not None:
+            raise InFlightError(away.message())
+    elif away is not None:  # left as they are, for a run against the endpoint they were sent to
+        actions.update(dict.fromkeys(away.hashes, "leave"))
     submit = [j for j in plan.jobs if actions[j.hash] in ("submit", "reset")]
     # a job downloading was rendered, so billed, by the run that sent it
     in_flight = [j for j in plan.jobs if actions[j.hash] in ("reconcile", "attach") and states[j.hash] != S.DOWNLOADING]
@@ -697,6 +705,68 @@ def images_said(changed: Mapping[str, tuple[str | None, str]], run_id: int, mani
         said.append(f"{shown_beside(path, manifest)}: its content {'differs' if then else 'may differ'} from run "
                     f"{run_id}'s ({digests})")
     return "; ".join(said) + (f"; and {len(changed) - 3:,} more" if len(changed) > 3 else "")
+
+
+# The stored states of the jobs a run asks the provider about, by their video's id or their create's key: those in
+# flight, and those of unknown outcome.
+FOLLOWED = (*IN_FLIGHT, S.UNKNOWN.value)
+
+
+@dataclass(frozen=True, slots=True)
+class SentAway:
+    """Jobs an earlier run sent to another endpoint than the plan's (`plan.sent_elsewhere`), in flight there or of
+    unknown outcome, that a run would ask the endpoint now about: it has no such video, nor their creates' keys in
+    its request log, so a run would record paid renders `unknown` (or send one again) while the endpoint they were
+    sent to renders and bills them."""
+
+    plan: Plan
+    hashes: tuple[str, ...]
+    keys: tuple[str, ...]
+    states: tuple[str, ...]              # each job's state, in the order of `keys`
+    sent_to: tuple[str, ...]             # each job's endpoint, in the order of `keys`
+
+    def message(self) -> str:
+        """Where they were sent, where the endpoint now comes from, and the two ways on: the base URL pointed back
+        there, or --leave-in-flight."""
+        url, source = self.plan.endpoint
+        left = len(self.keys)
+        one = left == 1
+        keys = ", ".join(self.keys[:3]) + (f" and {left - 3} more" if left > 3 else "")
+        flying = sum(s != S.UNKNOWN.value for s in self.states)
+        kinds = [f"{flying} in flight" if flying else "", f"{left - flying} of unknown outcome" if left - flying else ""]
+        where = list(dict.fromkeys(self.sent_to))
+        ways = "; ".join(f"{point_back(self.plan, at)} to collect those sent to {at}" for at in where) if len(where) > 1 \
+            else point_back(self.plan, where[0])
+        them = "it" if one else "them"
+        return (
+            f"{left} {'job' if one else 'jobs'} ({keys}; {' and '.join(k for k in kinds if k)}) "
+            f"{'was' if one else 'were'} sent to {', '.join(where)}, not to the endpoint now, {url} (from {source}), "
+            f"which does not know {them}: a run here would ask it for {them} and record {them} unknown, while the "
+            f"endpoint {'it was' if one else 'they were'} sent to renders and bills {them}. Point the base URL back "
+            f"there to collect {them} at no new cost ({ways}); or pass --leave-in-flight to run anyway, "
+            f"{them} left as {'it is' if one else 'they are'} for a run there"
+        )
+
+
+def sent_away(plan: Plan, store: Store, *, retry_unknown: bool = False,
+              actions: Mapping[str, str] | None = None) -> SentAway | None:
+    """The jobs of `plan` an earlier run sent to another endpoint than the plan's that a run would ask the endpoint
+    now about (of `actions`, `action`'s answers by hash where given: those it follows, finds out about or looks up;
+    `retry_unknown`: retry --unknown, which sends its jobs of unknown outcome again here, as asked); None when there
+    are none. Jobs sent before gridrun recorded where are taken as sent here."""
+    asks = ("attach", "reconcile", "lookup")
+    sent = store.sent_to([j.hash for j in plan.jobs], FOLLOWED)
+    if not sent:
+        return None
+    rows = store.jobs_by_hash(list(sent))
+    away = [(j, sent[j.hash]) for j in {j.hash: j for j in plan.jobs}.values()
+            if j.hash in sent and sent_elsewhere(sent[j.hash], plan.endpoint[0])
+            and (actions is None or actions.get(j.hash) in asks)
+            and not (retry_unknown and rows[j.hash]["state"] == S.UNKNOWN.value)]
+    if not away:
+        return None
+    return SentAway(plan, tuple(j.hash for j, _ in away), tuple(j.key for j, _ in away),
+                    tuple(rows[j.hash]["state"] for j, _ in away), tuple(at for _, at in away))
 
 
 def check_left_behind(plan: Plan, store: Store) -> None:

@@ -2268,6 +2268,23 @@ class Store:
                 out[row[0]] = str(row[1])
         return out
 
+    def sent_to(self, hashes: Sequence[str], states: Sequence[str]) -> dict[str, str]:
+        """Of the stored jobs among `hashes` in one of `states`, the endpoint (base URL, "in process" for the
+        simulator built in) their latest attempt's create was sent to, recorded as it was sent (`begin_submit`).
+        Attempts of no record (sent before it was kept) are not among them."""
+        if self.schema < TAKES_MADE_AT:  # a state opened read-only, as an older gridrun left it: no record
+            return {}
+        out: dict[str, str] = {}
+        marks_states = ",".join("?" * len(states))
+        for chunk, marks in _chunked(hashes):
+            for row in self.db.execute(
+                "SELECT j.hash, a.endpoint FROM jobs j JOIN attempts a ON a.job_id = j.id AND a.n = j.attempts"
+                f" WHERE j.hash IN ({marks}) AND j.state IN ({marks_states}) AND a.endpoint IS NOT NULL",
+                [*chunk, *states],
+            ):
+                out[row[0]] = str(row[1])
+        return out
+
     def job_row(self, job_id: int) -> sqlite3.Row:
         row = self.db.execute("SELECT * FROM jobs WHERE id=?", (job_id,)).fetchone()
         if row is None:

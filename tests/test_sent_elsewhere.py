@@ -1,0 +1,232 @@
+"""Jobs in flight at one endpoint are collected there only: a run left with jobs rendering at one base URL and run
+again with another (the environment's variable changed, a manifest's `base_url:` added) would ask that other
+server for videos it never had, wait out its 404s, record the paid renders `unknown` and offer to send them again,
+while the first renders and bills them. `plan` says where they are and how to point the base URL back there, `run`
+refuses before it sends anything (--leave-in-flight runs anyway, leaving them as they are), and `cancel` leaves them
+alone; back at that endpoint, a run collects them at no cost.
+
+Each endpoint is a simulator served on 127.0.0.1 in a thread of its own (its request counts read directly)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+import yaml
+from execkit import in_flight, wait_for, write_manifest
+
+from runner import api
+from runner.cli import main
+from runner.errors import InFlightError
+from runner.sim import SimConfig, create_app
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class _Logged:
+    """The simulator, with the path of every request it takes kept in `paths`."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.paths: list[str] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            self.paths.append(scope["path"])
+        await self.app(scope, receive, send)
+
+
+@contextmanager
+def serving(render_time: float) -> Iterator[tuple[str, Any]]:
+    """A simulator served on 127.0.0.1, its renders `render_time` s long; yields its base URL and its `Sim` (with
+    `paths`: the path of each request it took)."""
+    app = create_app(SimConfig(render_time=render_time, jitter=0.0, max_side=64, fps=4))
+    logged = _Logged(app)
+    app.state.sim.paths = logged.paths
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(logged, log_level="warning", access_log=False, lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the simulator did not start"
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/v1", app.state.sim
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+def asked(sim: Any) -> dict[str, int]:
+    """The requests the simulator `sim` took, by route."""
+    return {route: n for route, n in sim.stats()["requests"].items() if n}
+
+
+def video_ids(m: Path) -> list[str]:
+    with closing(sqlite3.connect(m.parent / ".gridrun" / "state.db")) as db:
+        return [row[0] for row in db.execute("SELECT provider_id FROM jobs WHERE provider_id IS NOT NULL")]
+
+
+def asked_for(sim: Any, ids: list[str]) -> list[str]:
+    """The paths of the requests `sim` took that name one of the videos `ids`."""
+    return [path for path in sim.paths if any(i in path for i in ids)]
+
+
+def states(m: Path) -> dict[str, str]:
+    with closing(sqlite3.connect(m.parent / ".gridrun" / "state.db")) as db:
+        return dict(db.execute("SELECT key, state FROM jobs").fetchall())
+
+
+def killed_in_flight(m: Path, env: dict[str, str]) -> None:
+    """A run of `m` killed (SIGKILL) once two of its jobs render."""
+    proc = subprocess.Popen([sys.executable, "-m", "runner.cli", "run", str(m), "--no-report"], cwd=m.parent,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, **env, "PYTHONPATH": str(ROOT)})
+    try:
+        wait_for(lambda: in_flight(m) >= 2)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+
+
+def lumenfall(tmp_path: Path) -> Path:
+    return write_manifest(tmp_path, n_seeds=2, styles=("anime",), provider="lumenfall", sim={},
+                          run={"poll_interval": 0.05, "concurrency": 2})
+
+
+@pytest.mark.timeout(180)
+def test_jobs_in_flight_at_another_base_url_are_named_refused_and_collected_back_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Killed with jobs rendering at A, the base URL now B (the environment's variable): plan names A and the
+    variable to set, run refuses before anything reaches B; with the variable pointed back at A (written otherwise:
+    another loopback name, /openai/v1, a trailing slash), the run collects them, no create sent again."""
+    monkeypatch.setenv("LUMENFALL_API_KEY", "x")
+    m = lumenfall(tmp_path)
+    with serving(3.0) as (a, sim_a), serving(0.05) as (b, sim_b):
+        killed_in_flight(m, {"LUMENFALL_BASE_URL": a, "LUMENFALL_API_KEY": "x"})
+        before = states(m)
+        sent = sim_a.stats()["creates"]
+        assert len(before) == 2 and set(before.values()) <= {"submitted", "running"}, before
+        monkeypatch.setenv("LUMENFALL_BASE_URL", b)
+        d = api.diff(api.plan(m))
+        assert d is not None and set(d.sent_elsewhere.values()) == {a}
+        for key in before:
+            reason = d.reasons[key]
+            assert "attach" not in reason and a in reason and f"LUMENFALL_BASE_URL={a}" in reason, reason
+        assert d.following == ()  # not counted as followed by a run here
+        capsys.readouterr()
+        assert main(["plan", str(m)]) == 0
+        shown = capsys.readouterr()
+        assert "`gridrun run` would refuse to start" in shown.err and a in shown.err, shown.err
+        assert "LUMENFALL_BASE_URL in the environment" in shown.err, shown.err
+        assert main(["run", str(m), "--no-report"]) == InFlightError.exit_code
+        said = capsys.readouterr().err
+        assert a in said and b in said and "LUMENFALL_BASE_URL in the environment" in said, said
+        assert f"LUMENFALL_BASE_URL={a}" in said and "--leave-in-flight" in said, said
+        with pytest.raises(InFlightError):
+            api.run(m, report=False)
+        assert asked(sim_b) == {}  # nothing at all reached B: no GET of A's videos, no create, no balance
+        assert states(m) == before
+        port = a.split(":")[2].split("/")[0]
+        monkeypatch.setenv("LUMENFALL_BASE_URL", f"http://localhost:{port}/openai/v1/")
+        d = api.diff(api.plan(m))
+        assert d is not None and not d.sent_elsewhere
+        assert all("attach, pay nothing new" in d.reasons[k] for k in before), d.reasons
+        result = api.run(m, report=False)
+        assert result.exit_code == 0 and set(states(m).values()) == {"done"}
+        assert sim_a.stats()["creates"] == sent and asked(sim_b) == {}
+
+
+@pytest.mark.timeout(180)
+def test_leave_in_flight_runs_anyway_and_leaves_them_for_a_run_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--leave-in-flight at B: the jobs sent to A are neither asked for at B nor moved; a run at A collects them."""
+    monkeypatch.setenv("LUMENFALL_API_KEY", "x")
+    m = lumenfall(tmp_path)
+    with serving(3.0) as (a, sim_a), serving(0.05) as (b, sim_b):
+        killed_in_flight(m, {"LUMENFALL_BASE_URL": a, "LUMENFALL_API_KEY": "x"})
+        before, ids = states(m), video_ids(m)
+        assert len(ids) == 2
+        doc = yaml.safe_load(m.read_text())
+        doc["matrix"]["seed"] = {"range": [1, 3]}  # one job more, sent at B
+        m.write_text(yaml.safe_dump(doc, sort_keys=False))
+        monkeypatch.setenv("LUMENFALL_BASE_URL", b)
+        capsys.readouterr()
+        main(["run", str(m), "--no-report", "--leave-in-flight"])
+        assert sim_b.stats()["creates"] == 1 and asked_for(sim_b, ids) == [], sim_b.paths
+        assert "requests" not in asked(sim_b), asked(sim_b)  # nor its request log read for their keys
+        after = states(m)
+        assert {k: after[k] for k in before} == before and after["style=anime,seed=3"] == "done", after
+        monkeypatch.setenv("LUMENFALL_BASE_URL", a)
+        sent = sim_a.stats()["creates"]
+        assert api.run(m, report=False).exit_code == 0
+        # the two collected, not sent again; the one made by the simulator at B, a placeholder, rendered here again
+        assert set(states(m).values()) == {"done"} and sim_a.stats()["creates"] == sent + 1
+
+
+@pytest.mark.timeout(180)
+def test_the_simulator_built_in_then_served_is_another_endpoint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`provider: sim` run in process, killed with jobs rendering, then `base_url:` added to watch it on a served
+    simulator: refused, naming the simulator built in and the manifest's field; the field removed, collected."""
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 3.0, "jitter": 0.0},
+                       run={"poll_interval": 0.05, "concurrency": 2})
+    killed_in_flight(m, {})
+    before = states(m)
+    assert len(before) == 2 and set(before.values()) <= {"submitted", "running"}, before
+    with serving(0.05) as (b, sim_b):
+        doc = yaml.safe_load(m.read_text())
+        doc["base_url"] = b
+        m.write_text(yaml.safe_dump(doc, sort_keys=False))
+        d = api.diff(api.plan(m))
+        assert d is not None and set(d.sent_elsewhere.values()) == {"in process"}
+        assert all("remove `base_url:`" in d.reasons[k] for k in before), d.reasons
+        capsys.readouterr()
+        assert main(["run", str(m), "--no-report"]) == InFlightError.exit_code
+        said = capsys.readouterr().err
+        assert "in process" in said and f"base_url: of {m}" in said and "remove `base_url:`" in said, said
+        assert asked(sim_b) == {} and states(m) == before
+        del doc["base_url"]
+        m.write_text(yaml.safe_dump(doc, sort_keys=False))
+        assert api.run(m, report=False).exit_code == 0
+        assert set(states(m).values()) == {"done"} and asked(sim_b) == {}
+
+
+@pytest.mark.timeout(180)
+def test_cancel_leaves_jobs_in_flight_at_another_endpoint_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """cancel at B asks B nothing of the jobs sent to A, names A and how to cancel them there; at A it cancels them."""
+    monkeypatch.setenv("LUMENFALL_API_KEY", "x")
+    m = lumenfall(tmp_path)
+    with serving(30.0) as (a, _), serving(0.05) as (b, sim_b):
+        killed_in_flight(m, {"LUMENFALL_BASE_URL": a, "LUMENFALL_API_KEY": "x"})
+        before = states(m)
+        monkeypatch.setenv("LUMENFALL_BASE_URL", b)
+        capsys.readouterr()
+        code = main(["cancel", str(m)])
+        shown = capsys.readouterr()
+        assert code != 0 and asked(sim_b) == {} and states(m) == before, (shown, asked(sim_b))
+        said = shown.out + shown.err
+        assert a in said and f"LUMENFALL_BASE_URL={a}" in said, said
+        monkeypatch.setenv("LUMENFALL_BASE_URL", a)
+        assert main(["cancel", str(m)]) == 0
+        assert set(states(m).values()) == {"cancelled"} and asked(sim_b) == {}
