@@ -1178,7 +1178,32 @@ def status(
     with _nothing_yet(m, sd, name, state_dir), Store(sd / "state.db", readonly=True, outputs_dir=home) as store:
         store.manifest_path = None if m is None else m.path
         snap = store.snapshot(manifest_name=name, reuse=reuse, videos=False)
+        # of a run that ended (or whose process is gone): what a next run does with them, as `status` says it
+        if (m is not None and any(snap.counts.get(s) for s in resume.FOLLOWED)
+                and (snap.run.ended_at is not None or snap.run.process_gone())):
+            snap = _sent_elsewhere(snap, m, store)
     return snap if warning is None else replace(snap, warnings=[warning])
+
+
+def _sent_elsewhere(snap: Snapshot, m: Manifest, store: Store) -> Snapshot:
+    """`snap` with its jobs in flight or of unknown outcome that were sent to another endpoint than `m`'s now
+    (`Snapshot.sent_elsewhere`). Best effort: a manifest whose endpoint cannot be told (its capability files
+    unusable, which a run says) leaves `snap` as it is."""
+    try:
+        files = _capability_files(m)
+        caps = capabilities.load(m.provider, extra=files)
+        now = endpoint(m, caps, files) if caps is not None else None
+    except (GridrunError, capabilities.CapabilityDataError, OSError, ValueError):
+        return snap
+    if now is None:
+        return snap
+    followed = [j for j in snap.jobs if j.state in resume.FOLLOWED]
+    sent = store.sent_to([j.hash for j in followed], resume.FOLLOWED)
+    away = {j.key: sent[j.hash] for j in followed if plan_mod.sent_elsewhere(sent.get(j.hash), now[0])}
+    if not away:
+        return snap
+    return replace(snap, sent_elsewhere=away, endpoint=now,
+                   point_back={at: plan_mod.point_back(m, at) for at in dict.fromkeys(away.values())})
 
 
 def runs(m: Manifest | Plan | str | Path | None = None, *, state_dir: str | Path | None = None) -> Runs:
@@ -1843,7 +1868,7 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
         at = sent.get(r["hash"])
         if at is not None and plan_mod.sent_elsewhere(at, p.endpoint[0]):
             result.elsewhere[r["key"]] = at
-            result.elsewhere_how.setdefault(at, plan_mod.point_back(p, at))
+            result.elsewhere_how.setdefault(at, plan_mod.point_back(p.manifest, at))
     flying = [r for r in flying if not plan_mod.sent_elsewhere(sent.get(r["hash"]), p.endpoint[0])]
     rows = [r for r in flying if r["state"] != JobState.SUBMITTING.value and r["provider_id"]]
     result.unresolved = _unresolved(flying, last.id)

@@ -998,10 +998,28 @@ def _next_steps(counts: Mapping[str, int], snap: Snapshot | None = None, *, budg
     return f"videos could not be saved in {visible(unsaved)}: {fix} first, then {steps}"
 
 
+def _sent_elsewhere_steps(snap: Snapshot) -> list[str]:
+    """How a run collects the jobs of `snap` sent to another endpoint than the manifest's now (a run against this
+    one refuses over them), one step for each endpoint they were sent to."""
+    url, source = snap.endpoint
+    steps = []
+    for at in dict.fromkeys(snap.sent_elsewhere.values()):
+        n = sum(1 for there in snap.sent_elsewhere.values() if there == at)
+        steps.append(f"{snap.point_back[at]}, then `gridrun run` collects the {_jobs(n)} sent to {at} at no new cost "
+                     f"(a run against the endpoint now, {url} from {source}, refuses over {_them(n)})")
+    return steps
+
+
 def _steps(counts: Mapping[str, int], snap: Snapshot | None, *, budget: int | None, gone: int = 0,
            unchecked: int = 0) -> str:
     """`_next_steps` but for the output folder."""
     from .state import JobState
+
+    if snap is not None and snap.sent_elsewhere:  # said on their own (`_sent_elsewhere_note`): the rest, here
+        counts = dict(counts)
+        for j in snap.jobs:
+            if j.key in snap.sent_elsewhere:
+                counts[j.state] = counts.get(j.state, 0) - 1
 
     unsent = counts.get("planned", 0)
     flying, unanswered = _in_flight(counts)
@@ -1021,7 +1039,8 @@ def _steps(counts: Mapping[str, int], snap: Snapshot | None, *, budget: int | No
     # found no request log for (`unchecked`), which nothing a run can ask settles
     if snap is not None:
         unchecked = _unchecked(snap)
-    unknowns = 0 if snap is None else sum(1 for j in snap.jobs if j.state == JobState.UNKNOWN.value and not j.provider_id)
+    unknowns = 0 if snap is None else sum(1 for j in snap.jobs if j.state == JobState.UNKNOWN.value and not j.provider_id
+                                     and j.key not in snap.sent_elsewhere)
     looked = max(0, unknowns - unchecked)
     run += [(f"looks up the {_jobs(looked)} of unknown outcome in the provider's request log (no cost) and collects "
              "what it finds")] if looked else []
@@ -1034,6 +1053,8 @@ def _steps(counts: Mapping[str, int], snap: Snapshot | None, *, budget: int | No
                   "(`--allow-partial` sends what that allows)")]
     else:
         steps = [f"`gridrun run` {' and '.join(run)}"] if run else []
+    if snap is not None and snap.sent_elsewhere:
+        steps = [*_sent_elsewhere_steps(snap), *steps]
     again = [what for what, n in (("failed jobs", counts.get("failed")), ("rejected ones", counts.get("rejected")),
                                   (_expired_again(expired, gone), expired),
                                   ("cancelled ones (a new render, paid)", counts.get("cancelled"))) if n]
@@ -1305,13 +1326,17 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
     from . import api
     from .plan import ELSEWHERE
     from .providers.transport import WEB_PAGE
+    from .resume import FOLLOWED
     from .state import JobState
 
     c = result.stats.counts
     # what the unsent jobs cost, and those whose create went unanswered
-    read = api.status(plan.manifest) if any(c.get(s.value) for s in (
+    # jobs sent to another endpoint are left in flight only by a run with --leave-in-flight (`resume.sent_away`)
+    away = getattr(args, "leave_in_flight", False) and any(c.get(s) for s in FOLLOWED)
+    read = api.status(plan.manifest) if away or any(c.get(s.value) for s in (
         JobState.PLANNED, JobState.SUBMITTING, JobState.EXPIRED)) else None
-    snap = read if c.get(JobState.PLANNED.value) or c.get(JobState.SUBMITTING.value) else None
+    snap = read if (c.get(JobState.PLANNED.value) or c.get(JobState.SUBMITTING.value)
+                    or read is not None and read.sent_elsewhere) else None
     unsaved = str(plan.outputs_dir) if result.stats.stopping == "write-failed" else None
     gone = _gone(read) if read is not None and c.get(JobState.EXPIRED.value) else 0
     # of the jobs of unknown outcome, those a lookup found no request log for: no lookup is promised for them
@@ -1590,6 +1615,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         out.print(f"  {fmt_time(elapsed)} elapsed{rate}, eta {fmt_eta(eta)}")
     if gone:
         out.print(f"  [yellow]{escape(said(r.gone_note()))}[/yellow]")
+    if snap.sent_elsewhere and r.ended_at is None:  # said with what to run next, of a run that ended
+        out.print(f"  [yellow]{escape('; '.join(_sent_elsewhere_steps(snap)))}[/yellow]")
     _problems(snap)
     if snap.rerenders_cancelled:
         out.print(f"  {said(_rerenders_note(snap.rerenders_cancelled))}", markup=False, highlight=False)

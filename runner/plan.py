@@ -1159,19 +1159,19 @@ def sent_elsewhere(sent_to: str | None, endpoint: str) -> bool:
     return sent_to is not None and bool(endpoint) and not same_endpoint(sent_to, endpoint)
 
 
-def point_back(plan: Plan, at: str) -> str:
-    """How to run `plan`'s manifest against endpoint `at` again (where its jobs were sent), in words: the
-    environment's variable, which wins over the manifest's `base_url:`, or that field for the simulator."""
+def point_back(m: Manifest, at: str) -> str:
+    """How to run manifest `m` against endpoint `at` again (where its jobs were sent), in words: the environment's
+    variable, which wins over the manifest's `base_url:`, or that field for the simulator."""
     from .providers import base_url_env
 
-    var = base_url_env(plan.manifest.provider)
+    var = base_url_env(m.provider)
     if not _endpoint_id(at):  # the simulator built in: no base URL at all
-        field_ = f"remove `base_url:` from {plan.manifest.path}" if plan.manifest.base_url else ""
+        field_ = f"remove `base_url:` from {m.path}" if m.base_url else ""
         unset = f"unset {var}" if var and os.environ.get(var, "").strip() else ""
         return " and ".join(x for x in (unset, field_) if x) or "run it with the simulator built in (no base URL)"
     if var:
         return f"set {var}={at}"
-    return f"set `base_url: {at}` in {plan.manifest.path}"
+    return f"set `base_url: {at}` in {m.path}"
 
 
 def same_endpoint(a: str, b: str) -> bool:
@@ -1275,7 +1275,7 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
         elif s.state in IN_FLIGHT and sent_elsewhere(s.sent_to, plan.endpoint[0]):
             assert s.sent_to is not None
             reasons[job.key] = (f"in flight ({s.state}) at {s.sent_to}, not the endpoint now: collected there, at no "
-                                f"cost ({point_back(plan, s.sent_to)})")
+                                f"cost ({point_back(plan.manifest, s.sent_to)})")
             in_flight += 1
             elsewhere[job.key] = s.sent_to
         elif s.state in IN_FLIGHT:
@@ -1293,7 +1293,7 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
         elif s.state == "unknown" and sent_elsewhere(s.sent_to, plan.endpoint[0]) and retry != "retry --unknown":
             assert s.sent_to is not None
             reasons[job.key] = (f"unknown, sent to {s.sent_to}, not the endpoint now: looked up there, at no cost "
-                                f"({point_back(plan, s.sent_to)}; gridrun retry --unknown sends it again here)")
+                                f"({point_back(plan.manifest, s.sent_to)}; gridrun retry --unknown sends it again here)")
             settled += 1
             unknown += 1
             elsewhere[job.key] = s.sent_to

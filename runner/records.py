@@ -322,6 +322,13 @@ class Snapshot:
     # done jobs a simulator made at another endpoint whose re-render this run did not send (its stop): left as they
     # were, which a plain `gridrun run` re-renders: their keys
     placeholders_left: tuple[str, ...] = ()
+    # of the run's jobs in flight or of unknown outcome, those sent to another endpoint than the manifest's now
+    # (`plan.sent_elsewhere`): key -> that endpoint; a run there collects them, a run here refuses over them. Read
+    # only by `runner.status` of a manifest (empty otherwise)
+    sent_elsewhere: Mapping[str, str] = field(default_factory=dict)
+    endpoint: tuple[str, str] = ("", "")  # with `sent_elsewhere`: the manifest's endpoint now, and where it comes from
+    # with `sent_elsewhere`: each of those endpoints -> how to point the manifest's base URL back there, in words
+    point_back: Mapping[str, str] = field(default_factory=dict)
     # For a run not ended: when another process first wrote in the state since the run started (a `gridrun cancel`,
     # which takes the runner lock only once no run holds it, so once the run's process is gone): what is recorded
     # from then on, under the run's id or of its jobs, is not the run's own. None: nothing did.

@@ -735,8 +735,8 @@ class SentAway:
         flying = sum(s != S.UNKNOWN.value for s in self.states)
         kinds = [f"{flying} in flight" if flying else "", f"{left - flying} of unknown outcome" if left - flying else ""]
         where = list(dict.fromkeys(self.sent_to))
-        ways = "; ".join(f"{point_back(self.plan, at)} to collect those sent to {at}" for at in where) if len(where) > 1 \
-            else point_back(self.plan, where[0])
+        ways = "; ".join(f"{point_back(self.plan.manifest, at)} to collect those sent to {at}" for at in where) if len(where) > 1 \
+            else point_back(self.plan.manifest, where[0])
         them = "it" if one else "them"
         return (
             f"{left} {'job' if one else 'jobs'} ({keys}; {' and '.join(k for k in kinds if k)}) "
