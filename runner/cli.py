@@ -1015,7 +1015,7 @@ def _steps(counts: Mapping[str, int], snap: Snapshot | None, *, budget: int | No
     """`_next_steps` but for the output folder."""
     from .state import JobState
 
-    if snap is not None and snap.sent_elsewhere:  # said on their own (`_sent_elsewhere_note`): the rest, here
+    if snap is not None and snap.sent_elsewhere:  # their own steps (`_sent_elsewhere_steps`): the rest, here
         counts = dict(counts)
         for j in snap.jobs:
             if j.key in snap.sent_elsewhere:

@@ -573,7 +573,7 @@ def test_warnings_go_to_stderr(capsys: pytest.CaptureFixture[str], tmp_path: Pat
 
 TOP_FIELDS = ["format", "manifest", "name", "provider", "model", "outputs_dir", "axes", "varying", "total_jobs",
               "total_usd", "total_micros", "budget_usd", "warnings", "jobs", "excluded", "run_usd", "run_micros",
-              "against_state", "left_in_flight", "billed_above", "endpoint"]
+              "against_state", "left_in_flight", "sent_elsewhere", "billed_above", "endpoint"]
 JOB_FIELDS = ["key", "sweep", "repeat", "values", "hash", "params", "size", "duration", "mode", "cost_usd",
               "cost_micros", "output", "origin", "sources", "status", "made_by_simulator_at"]
 

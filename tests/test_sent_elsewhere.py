@@ -9,6 +9,7 @@ Each endpoint is a simulator served on 127.0.0.1 in a thread of its own (its req
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -136,6 +137,10 @@ def test_jobs_in_flight_at_another_base_url_are_named_refused_and_collected_back
         shown = capsys.readouterr()
         assert "`gridrun run` would refuse to start" in shown.err and a in shown.err, shown.err
         assert "LUMENFALL_BASE_URL in the environment" in shown.err, shown.err
+        assert main(["plan", str(m), "--json"]) == 0
+        doc = json.loads(capsys.readouterr().out)
+        assert {job["endpoint"] for job in doc["sent_elsewhere"]["jobs"].values()} == {a}
+        assert doc["against_state"]["in_flight"] == 2 and doc["sent_elsewhere"]["message"].count(a) >= 1
         assert main(["run", str(m), "--no-report"]) == InFlightError.exit_code
         said = capsys.readouterr().err
         assert a in said and b in said and "LUMENFALL_BASE_URL in the environment" in said, said
