@@ -17,7 +17,8 @@ A job not in the state is submitted. A job found there is, by its state and the 
                                      retry --unknown, which may send it again)
 
 Refused before the run is recorded (`judge`): jobs to send and to follow that pass the budget (`BudgetError`),
-and jobs the manifest's last run left in flight that this plan no longer has (`InFlightError`); between `judge`
+jobs the manifest's last run left in flight that this plan no longer has, and jobs in flight (or of unknown outcome)
+sent to another endpoint than the plan's, which only a run there can collect (`InFlightError`); between `judge`
 and `prepare` the executor weighs the account's balance against the jobs to send (`runner.balance`). Settled jobs to
 re-run are made plannable one by one, as the executor sends each (`resets`): a run that stops before sending
 one leaves it as it was. A run killed between the two leaves such a job planned, and the next run puts it
