@@ -676,7 +676,9 @@
         cell.append(stack);
         flow.append(cell);
       }
-      sec.append(flow);
+      // a grid's corner says how its keys go; cells that flow have no corner
+      sec.append(h("span", { class: "sr-only", text: "the arrow keys move between the cards, Home and End to the ends " +
+        "of a line on screen, Tab out of the cards" }), flow);
       roving(flow);
       return sec;
     }
@@ -715,72 +717,139 @@
   // A grid is one stop of the Tab key, however many cards it holds: the card (or ▶) last focused in it, at first
   // its first card. Inside it the arrow keys move by the cells' rows and columns, the ▶ of a row left of its first
   // card and that of a column above its first row; Home and End go to the ends of a row's cards, Ctrl+Home and
-  // Ctrl+End to the grid's first and last card; Enter or Space opens a card's details (or plays a ▶).
+  // Ctrl+End to the grid's first and last card; Enter or Space opens a card's details (or plays a ▶). Cells that
+  // flow (no Y axis) wrap to the window: there the lines are those on screen, Home and End go to a line's ends.
+  // A key looks only at the cards near the focused one (its row and column, or its line and the next), so that a
+  // press costs the same in a grid of 10,000 cards as in one of 12.
   const ROVING = ".card, .play-row:not(:disabled), .play-col:not(:disabled)";  // a disabled ▶ takes no focus
+  const stops = new WeakMap();  // each grid's one Tab stop
   function roving(box) {
     const first = box.querySelector(".card");
-    if (first) first.tabIndex = 0;
+    if (first) { first.tabIndex = 0; stops.set(box, first); }
   }
   $grid.addEventListener("focusin", (e) => {
     const el = e.target;
     const box = el.matches && el.matches(ROVING) ? el.closest(".grid, .flow") : null;
     if (!box || el.tabIndex === 0) return;
-    for (const o of box.querySelectorAll(ROVING)) if (o.tabIndex === 0) o.tabIndex = -1;
+    const was = stops.get(box);
+    if (was) was.tabIndex = -1;
     el.tabIndex = 0;
+    stops.set(box, el);
   });
-  // Each card and ▶ of a grid with its place: the row (data-row; -1 for the column heads), the column (data-col;
-  // -1 for the row heads) and its place in a cell of several cards.
-  function places(box) {
+  const cardsOf = (cell) => (cell.classList.contains("cell") ? cell.querySelectorAll(".card") : []);
+  function lastCard(box) {
+    for (let e = box.lastElementChild; e; e = e.previousElementSibling) {
+      const cs = cardsOf(e);
+      if (cs.length) return cs[cs.length - 1];
+    }
+    return null;
+  }
+  // A grid's children come row by row: the corner and the column heads, then each row's head and its cells. A
+  // row is known by its head (the corner for the column heads' ▶).
+  function headOf(el) {
+    if (el.classList.contains("play-col")) return el.closest(".grid").firstElementChild;
+    if (el.classList.contains("play-row")) return el.closest(".rowh");
+    let e = el.closest(".cell");
+    while (e && !e.classList.contains("rowh")) e = e.previousElementSibling;
+    return e;
+  }
+  const isHead = (e) => e.classList.contains("rowh") || e.classList.contains("corner");
+  function headNext(head, down) {
+    let e = head;
+    do e = down ? e.nextElementSibling : e.previousElementSibling; while (e && !isHead(e));
+    return e;
+  }
+  // The row's ▶ and cards (or the column heads' ▶), in the page's order: left to right.
+  function rowOf(head) {
     const out = [];
-    let cell = null;
-    let k = 0;
-    for (const el of box.querySelectorAll(ROVING)) {
-      if (el.classList.contains("play-col")) { out.push({ el, r: -1, c: Number(el.closest(".colh").dataset.col), k: 0 }); continue; }
-      if (el.classList.contains("play-row")) { out.push({ el, r: Number(el.closest(".rowh").dataset.row), c: -1, k: 0 }); continue; }
-      const at = el.closest(".cell");
-      k = at === cell ? k + 1 : 0;
-      cell = at;
-      out.push({ el, r: Number(at.dataset.row), c: Number(at.dataset.col), k, card: true });
+    const corner = head.classList.contains("corner");
+    if (!corner) out.push(...head.querySelectorAll(ROVING));
+    for (let e = head.nextElementSibling; e && !isHead(e); e = e.nextElementSibling) {
+      if (corner) out.push(...e.querySelectorAll(".play-col:not(:disabled)"));
+      else out.push(...cardsOf(e));
     }
     return out;
+  }
+  // In the row of `head`, what is at column `c` (-1: the row's ▶), the `k`th card of a cell of several or its last.
+  function atColumn(head, c, k) {
+    if (c < 0) return head.classList.contains("corner") ? null : head.querySelector(ROVING);
+    for (let e = head.nextElementSibling; e && !isHead(e); e = e.nextElementSibling) {
+      if (Number(e.dataset.col) !== c) continue;
+      if (head.classList.contains("corner")) return e.querySelector(".play-col:not(:disabled)");
+      const cs = cardsOf(e);
+      return cs.length ? cs[Math.min(k, cs.length - 1)] : null;  // an empty cell is passed over
+    }
+    return null;
+  }
+  // The card before or after `el` (d = -1 or 1) in the page's order.
+  function cardBeside(el, d) {
+    const sib = d > 0 ? el.nextElementSibling : el.previousElementSibling;
+    if (sib && sib.classList.contains("card")) return sib;
+    for (let cell = el.closest(".cell"); (cell = d > 0 ? cell.nextElementSibling : cell.previousElementSibling);) {
+      const cs = cardsOf(cell);
+      if (cs.length) return cs[d > 0 ? 0 : cs.length - 1];
+    }
+    return null;
   }
   // Where a key takes the focus from `el` in `box`: an element, null (nowhere: it stays), undefined (not a key of
   // the grid's).
   function moveFrom(box, el, key, ctrl) {
     if (!["ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown", "Home", "End"].includes(key)) return undefined;
-    const all = places(box);
-    const me = all.find((p) => p.el === el);
-    if (!me) return undefined;
-    const cards = all.filter((p) => p.card);
-    if (ctrl) return key === "Home" ? cards[0].el : key === "End" ? cards[cards.length - 1].el : undefined;
-    const line = all.filter((p) => p.r === me.r);  // in the page's order: a row's ▶, then its cards left to right
-    const at = line.indexOf(me);
-    if (key === "ArrowLeft") return at > 0 ? line[at - 1].el : null;
-    if (key === "ArrowRight") return at < line.length - 1 ? line[at + 1].el : null;
+    if (ctrl) return key === "Home" ? box.querySelector(".card") : key === "End" ? lastCard(box) : undefined;
+    if (box.classList.contains("flow")) return inFlow(el, key);
+    const head = headOf(el);
+    if (!head) return undefined;
+    if (key === "ArrowUp" || key === "ArrowDown") {
+      const down = key === "ArrowDown";
+      const cell = el.classList.contains("card") ? el.closest(".cell") : null;
+      const c = cell ? Number(cell.dataset.col) : el.classList.contains("play-col") ? Number(el.closest(".colh").dataset.col) : -1;
+      const k = cell ? Array.prototype.indexOf.call(cardsOf(cell), el) : 0;
+      for (let row = headNext(head, down); row; row = headNext(row, down)) {
+        const there = atColumn(row, c, k);
+        if (there) return there;
+      }
+      return null;
+    }
+    const line = rowOf(head);  // a row's ▶, then its cards left to right
     if (key === "Home" || key === "End") {
-      const mine = line.filter((p) => p.card);
-      return mine.length ? mine[key === "Home" ? 0 : mine.length - 1].el : null;
+      const mine = line.filter((o) => o.classList.contains("card"));
+      return mine.length ? mine[key === "Home" ? 0 : mine.length - 1] : null;
+    }
+    const at = line.indexOf(el);
+    if (key === "ArrowLeft") return at > 0 ? line[at - 1] : null;
+    return at >= 0 && at < line.length - 1 ? line[at + 1] : null;
+  }
+  // In a flow: the card before or after, the ends of the line of cards on screen, or the nearest card in the line
+  // above or below. A card is on the line of another when the two overlap from top to bottom.
+  function inFlow(el, key) {
+    if (!el.classList.contains("card")) return undefined;
+    if (key === "ArrowLeft" || key === "ArrowRight") return cardBeside(el, key === "ArrowLeft" ? -1 : 1);
+    const me = el.getBoundingClientRect();
+    const along = (a, b) => a.top < b.bottom - 1 && a.bottom > b.top + 1;
+    if (key === "Home" || key === "End") {
+      const d = key === "Home" ? -1 : 1;
+      let end = el;
+      for (let o = cardBeside(el, d); o && along(o.getBoundingClientRect(), me); o = cardBeside(o, d)) end = o;
+      return end;
     }
     const down = key === "ArrowDown";
-    // a flow of cells (no rows) wraps to the window: the nearest card in the line of cards above or below
-    if (box.classList.contains("flow")) return nearestAcross(cards.map((p) => p.el), el, down);
-    const rows = uniqSorted(all.map((p) => p.r));
-    for (let i = rows.indexOf(me.r) + (down ? 1 : -1); i >= 0 && i < rows.length; i += down ? 1 : -1) {
-      const there = all.filter((p) => p.r === rows[i] && p.c === me.c);  // an empty cell is passed over
-      if (there.length) return there[Math.min(me.k, there.length - 1)].el;
-    }
-    return null;
-  }
-  function nearestAcross(els, el, down) {
-    const me = el.getBoundingClientRect();
+    const d = down ? 1 : -1;
     const mid = (me.left + me.right) / 2;
+    let o = cardBeside(el, d);
+    let r = null;
+    // past the cards of its own line
+    for (; o; o = cardBeside(o, d)) {
+      r = o.getBoundingClientRect();
+      if (down ? r.top >= me.bottom - 1 : r.bottom <= me.top + 1) break;
+    }
+    if (!o) return null;
+    const ref = r;
     let best = null;
     let score = Infinity;
-    for (const o of els) {
-      const r = o.getBoundingClientRect();
-      const gap = down ? r.top - me.bottom : me.top - r.bottom;
-      if (o === el || gap < -1) continue;
-      const s = gap * 10000 + Math.abs((r.left + r.right) / 2 - mid);
+    for (; o; o = cardBeside(o, d)) {
+      r = o.getBoundingClientRect();
+      if (!along(r, ref)) break;
+      const s = Math.abs((r.left + r.right) / 2 - mid);
       if (s < score) { score = s; best = o; }
     }
     return best;

@@ -2506,6 +2506,95 @@ def test_the_arrow_keys_move_between_a_grids_cards_and_tab_leaves_the_grid_at_on
         assert page.evaluate(FOCUSED) == "style=anime,seed=2"
         assert o.errors == []
 
+def test_in_cards_that_wrap_the_keys_go_by_the_lines_on_screen(browser: Any, tmp_path: Path) -> None:
+    """One axis: 40 cards flow 5 to a line. Home and End go to the ends of the focused card's line, not of all 40
+    (Ctrl+Home and Ctrl+End do that); the arrows up and down go to the card above or below, left and right on
+    from a line's end to the next line."""
+    jobs = [{"values": {"seed": n}, "state": "done", "output": f"take-{n}"} for n in range(1, 41)]
+    report = report_of(tmp_path, jobs, axes=("seed",), one_clip=True)
+    with opened(browser, report) as o:
+        page = o.page
+        tops = page.eval_on_selector_all(".flow .card", "els => els.map((e) => Math.round(e.getBoundingClientRect().top))")
+        assert len(tops) == 40 and len(set(tops[:5])) == 1 and tops[5] > tops[4], tops[:6]
+        page.locator('.card[data-key="seed=2"]').focus()
+        page.keyboard.press("End")
+        assert page.evaluate(FOCUSED) == "seed=5"
+        page.keyboard.press("ArrowDown")
+        assert page.evaluate(FOCUSED) == "seed=10"
+        page.keyboard.press("ArrowRight")  # on to the next line's first card
+        assert page.evaluate(FOCUSED) == "seed=11"
+        page.keyboard.press("ArrowLeft")
+        page.keyboard.press("Home")
+        assert page.evaluate(FOCUSED) == "seed=6"
+        page.keyboard.press("ArrowDown")
+        page.keyboard.press("ArrowDown")
+        page.keyboard.press("ArrowRight")
+        assert page.evaluate(FOCUSED) == "seed=17"
+        page.keyboard.press("ArrowUp")
+        assert page.evaluate(FOCUSED) == "seed=12"
+        page.keyboard.press("Control+End")
+        assert page.evaluate(FOCUSED) == "seed=40"
+        page.keyboard.press("ArrowDown")  # the last line: the focus stays
+        assert page.evaluate(FOCUSED) == "seed=40"
+        page.keyboard.press("Home")
+        assert page.evaluate(FOCUSED) == "seed=36"
+        page.keyboard.press("ArrowUp")
+        assert page.evaluate(FOCUSED) == "seed=31"
+        page.keyboard.press("Control+Home")
+        assert page.evaluate(FOCUSED) == "seed=1"
+        page.keyboard.press("ArrowUp")  # the first line: the focus stays
+        assert page.evaluate(FOCUSED) == "seed=1"
+        stops = page.evaluate("Array.from(document.querySelectorAll('#grid .card')).filter((e) => e.tabIndex >= 0).length")
+        assert stops == 1
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#viewer[open]")
+        assert page.evaluate("document.querySelector('#viewer .viewer-head .key').textContent") == "seed=1"
+        assert o.errors == []
+
+
+def test_the_arrow_keys_pass_over_an_empty_cell_and_keep_the_place_in_a_cell_of_several_cards(
+        browser: Any, tmp_path: Path) -> None:
+    """Style by seed, each cell holding the takes `v` p and q side by side, no job for style b and seed 1: up and
+    down keep to the second card of a cell and pass over the empty one; left and right go card by card."""
+    jobs = [{"values": {"style": st, "seed": sd, "v": v}, "state": "done", "output": f"{st}-{sd}-{v}"}
+            for st in "abc" for sd in (1, 2) for v in "pq" if (st, sd) != ("b", 1)]
+    report = report_of(tmp_path, jobs, axes=("style", "seed", "v"), one_clip=True)
+    with opened(browser, report) as o:
+        page = o.page
+        page.evaluate("location.hash = 'x=seed&y=style&m.v=stack'; location.reload()")
+        page.wait_for_function("window.gridrun !== undefined && document.querySelectorAll('.cell.empty').length === 1")
+        page.locator('.card[data-key="style=a,seed=1,v=q"]').focus()
+        page.keyboard.press("ArrowDown")
+        assert page.evaluate(FOCUSED) == "style=c,seed=1,v=q"
+        page.keyboard.press("ArrowUp")
+        assert page.evaluate(FOCUSED) == "style=a,seed=1,v=q"
+        page.keyboard.press("ArrowRight")
+        assert page.evaluate(FOCUSED) == "style=a,seed=2,v=p"
+        page.keyboard.press("ArrowDown")
+        assert page.evaluate(FOCUSED) == "style=b,seed=2,v=p"
+        page.keyboard.press("End")
+        assert page.evaluate(FOCUSED) == "style=b,seed=2,v=q"
+        page.keyboard.press("Home")
+        assert page.evaluate(FOCUSED) == "style=b,seed=2,v=p"
+        page.keyboard.press("ArrowLeft")
+        assert page.evaluate(FOCUSED) == "play row style = b in sync"
+        page.keyboard.press("ArrowUp")
+        assert page.evaluate(FOCUSED) == "play row style = a in sync"
+        page.keyboard.press("ArrowUp")  # the corner: nothing there, the focus stays
+        assert page.evaluate(FOCUSED) == "play row style = a in sync"
+        page.keyboard.press("ArrowRight")
+        page.keyboard.press("ArrowRight")
+        page.keyboard.press("ArrowUp")
+        assert page.evaluate(FOCUSED) == "play column seed = 1 in sync"
+        page.keyboard.press("ArrowRight")
+        assert page.evaluate(FOCUSED) == "play column seed = 2 in sync"
+        page.keyboard.press("ArrowDown")
+        assert page.evaluate(FOCUSED) == "style=a,seed=2,v=p"
+        page.keyboard.press("Control+Home")
+        assert page.evaluate(FOCUSED) == "style=a,seed=1,v=p"
+        assert o.errors == []
+
+
 def test_a_grid_of_grids_heading_and_the_details_cut_a_long_axis_value(browser: Any, tmp_path: Path) -> None:
     """A prompt of 3,000 characters as an axis: each group's heading stays a line or two (the whole value in its
     title), and the details view's row of that axis is cut too, so that the cost and the output stay near the top;
