@@ -328,8 +328,8 @@ def _plan_json(plan: Plan, diff: Any, *, force: bool = False) -> dict[str, Any]:
             # of the settled jobs of unknown outcome, those the run looks up by key in the provider's request log
             # (no cost), collecting what it finds: `retry --unknown` (in settled_sent_by) sends again those not found
             "looked_up": len(diff.looked_up),
-            # of the settled jobs of unknown outcome, those whose provider has no request log to look them up in:
-            # gridrun cannot tell whether they were made; only `retry --unknown` sends them again (may pay twice)
+            # of the settled jobs of unknown outcome, those the last lookup found no request log to look them up
+            # in: gridrun could not check whether they were made; looked up again too (in looked_up)
             "unchecked": len(diff.unchecked),
             "made_by_simulator_elsewhere": _elsewhere(diff),
         },
@@ -776,8 +776,8 @@ def _settled_note(plan: Plan, diff: Any, run: str = "gridrun run") -> str:
     sends them again (`Diff.retried_by`) would send and cost (" (failed/cancelled): `gridrun retry` sends them,
     $1.05"). Jobs of unknown outcome that `run` (the command the plan is of) looks up by key in the provider's
     request log (`Diff.looked_up`) are said to be looked up so first, at no cost: `retry --unknown` sends again
-    those still not found. Those whose provider has no request log (`Diff.unchecked`) are said to be beyond
-    gridrun's checking."""
+    those still not found. Those the last lookup found no request log for (`Diff.unchecked`, looked up again too)
+    are said to be those gridrun could not check then."""
     if not diff.retried_by:
         return ""
     by_command = _retried_groups(plan, diff)
@@ -791,10 +791,11 @@ def _settled_note(plan: Plan, diff: Any, run: str = "gridrun run") -> str:
         found = sum(1 for j in jobs if j.key in looked) if command == "retry --unknown" else 0
         blind = sum(1 for j in jobs if j.key in unchecked) if command == "retry --unknown" else 0
         if blind:
-            # no request log to look them up in: nothing a run asks tells whether they were made
+            # no request log to look them up in when a run last asked: a run asks again (`found` counts them)
             which = _them(blind) if blind == diff.settled else f"{blind:,} of them" if blind == n else f"{blind:,}"
-            parts.append(f"the provider has no request log to look {which} up in, so gridrun cannot tell whether "
-                         f"{'it was' if blind == 1 else 'they were'} made (its dashboard or billing can)")
+            parts.append(f"the provider had no request log to look {which} up in when gridrun last asked, so gridrun "
+                         f"could not check whether {'it was' if blind == 1 else 'they were'} made (its dashboard or "
+                         "billing can)")
         if found:
             which = _them(found) if found == diff.settled else f"{found:,} of them" if found == n else f"{found:,}"
             rest = "those still not found" if found == n else f"those still not found and the {n - found:,} not looked up"
@@ -984,8 +985,8 @@ def _next_steps(counts: Mapping[str, int], snap: Snapshot | None = None, *, budg
     (stopping "write-failed"): room is made there first, or the next run pays for renders it cannot save;
     unless the run's `errors` say it ran out of file descriptors, not space. `gone`: how many of the expired
     jobs the provider no longer has the video of (`gone_at_provider`): only a retry sends those again.
-    `unchecked`, without `snap`: how many of the jobs of unknown outcome a lookup found no request log for
-    (`state.no_request_log`), whose outcome gridrun cannot tell (with `snap`, counted from it)."""
+    `unchecked`, without `snap`: how many of the jobs of unknown outcome the last lookup found no request log for
+    (`state.no_request_log`), whose outcome gridrun could not check then (with `snap`, counted from it)."""
     if unsaved is None:
         return _steps(counts, snap, budget=budget, gone=gone, unchecked=unchecked)
     # nothing left unfinished, yet saving failed: done videos not copied to the new paths of a changed template
@@ -1035,13 +1036,13 @@ def _steps(counts: Mapping[str, int], snap: Snapshot | None, *, budget: int | No
     run += [f"asks again for the fresh {urls} of {_jobs(fetched)} whose {urls} expired, at no cost"] if fetched else []
     unknown = counts.get(JobState.UNKNOWN.value, 0)
     # the jobs of unknown outcome a plain run looks up by their key in the provider's request log (`resume.action`),
-    # all but those with a video id (one the provider lost), which it asks for again by that id, and those a lookup
-    # found no request log for (`unchecked`), which nothing a run can ask settles
+    # all but those with a video id (one the provider lost), which it asks for again by that id; those the last
+    # lookup found no request log for (`unchecked`) are asked again too
     if snap is not None:
         unchecked = _unchecked(snap)
     unknowns = 0 if snap is None else sum(1 for j in snap.jobs if j.state == JobState.UNKNOWN.value and not j.provider_id
                                      and j.key not in snap.sent_elsewhere)
-    looked = max(0, unknowns - unchecked)
+    looked = unknowns
     run += [(f"looks up the {_jobs(looked)} of unknown outcome in the provider's request log (no cost) and collects "
              "what it finds")] if looked else []
     need = 0 if snap is None else _budgeted_micros(snap)
@@ -1063,19 +1064,19 @@ def _steps(counts: Mapping[str, int], snap: Snapshot | None, *, budget: int | No
         steps.append(f"`gridrun retry` sends {listed} again")
     if unchecked:
         were = "it was" if unchecked == 1 else "they were"
-        steps.append(f"the provider has no request log to look up the {_jobs(unchecked)} of unknown outcome in, so "
-                     f"gridrun cannot tell whether {were} made and paid for: the provider's dashboard or billing can")
-    if looked and looked + unchecked == unknown:
-        also = " and those gridrun cannot check" if unchecked else ""
-        steps.append(f"`gridrun retry --unknown` sends again those still not found{also} (may pay twice)")
+        steps.append(f"the provider had no request log to look up the {_jobs(unchecked)} of unknown outcome in when "
+                     f"gridrun last asked, so gridrun could not check whether {were} made and paid for (the "
+                     "provider's dashboard or billing can): `gridrun run` asks again (no cost)")
+    if looked and looked == unknown:
+        steps.append("`gridrun retry --unknown` sends again those still not found (may pay twice)")
     elif unknown:
         steps.append("`gridrun retry --unknown` sends again those of unknown outcome (may pay twice)")
     return "; ".join(steps) or "`gridrun retry` sends failed jobs again"
 
 
 def _unchecked(snap: Snapshot) -> int:
-    """How many of the jobs of unknown outcome (with no video id) a lookup found no request log for
-    (`state.no_request_log`): nothing a run asks tells whether they were made."""
+    """How many of the jobs of unknown outcome (with no video id) the last lookup found no request log for
+    (`state.no_request_log`): gridrun could not check then whether they were made; a run asks again."""
     from .state import no_request_log
 
     return sum(1 for j in snap.jobs if not j.provider_id and no_request_log(j.state, j.error))
@@ -1339,7 +1340,7 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
                     or read is not None and read.sent_elsewhere) else None
     unsaved = str(plan.outputs_dir) if result.stats.stopping == "write-failed" else None
     gone = _gone(read) if read is not None and c.get(JobState.EXPIRED.value) else 0
-    # of the jobs of unknown outcome, those a lookup found no request log for: no lookup is promised for them
+    # of the jobs of unknown outcome, those the last lookup found no request log for: said, and asked again
     unchecked = _unchecked(api.status(plan.manifest) if read is None else read) if c.get(JobState.UNKNOWN.value) else 0
     then = _next_steps(c, snap, budget=plan.budget_micros, unsaved=unsaved, errors=result.stats.last_errors,
                        gone=gone, unchecked=unchecked)
@@ -1746,11 +1747,12 @@ def _left_unknown_note(snap: Snapshot) -> str:
     else:
         how = (f"`gridrun retry --unknown` settles the {_jobs(len(left) - len(dropped))} the manifest has; for the "
                f"{_jobs(len(dropped))} it no longer has, {_put_back(snap, dropped, 'settle', command=retry)}")
-    # jobs a lookup found no request log for (`state.no_request_log`): `retry --unknown` sends them without one
+    # jobs the last lookup found no request log for (`state.no_request_log`): looked up again, the log may answer now
     unchecked = {j.key for j in snap.jobs if no_request_log(j.state, j.error)}
     if all(key in unchecked for key, _, _ in left):
-        looked = (f"each sent again (may pay twice): the provider has no request log to look {it} up in, so gridrun "
-                  f"cannot tell whether {'it was' if len(left) == 1 else 'they were'} made (its dashboard or billing can)")
+        looked = (f"each looked up by its key (free), else sent again (may pay twice): the provider had no request "
+                  f"log to look {it} up in when gridrun last asked, so gridrun could not check whether "
+                  f"{'it was' if len(left) == 1 else 'they were'} made (its dashboard or billing can)")
     else:
         looked = "each looked up by its key (free), else sent again (may pay twice)"
     return (f"{usd_text(sum(m for _, _, m in left))} of it reserved by {_jobs(len(left))} of unknown outcome run "

@@ -106,9 +106,11 @@ HTTP_CONNECTIONS = 12
 UNCLEAR_AFTER = 600.0
 # A pause the provider asks every request to wait (a 429's Retry-After) longer than this is shown in the progress.
 PAUSE_SHOWN = 30.0
-# What a job of unknown outcome says once the provider is found to keep no request log (`state.no_request_log`).
-NO_REQUEST_LOG_NOTE = (f"{NO_REQUEST_LOG}, so gridrun cannot tell whether it was made and paid for (the provider's "
-                       "dashboard or billing can)")
+# What a job of unknown outcome says once the provider is found to keep no request log (`state.no_request_log`):
+# found so in one run, which a later run asks again.
+NO_REQUEST_LOG_NOTE = (f"the provider had {NO_REQUEST_LOG} when gridrun last asked, so gridrun could not check "
+                       "whether it was made and paid for (the provider's dashboard or billing can); a run asks again "
+                       "(no cost), or `gridrun retry --unknown` sends it again (may pay twice)")
 
 # The request log is read back to this long before an attempt: the provider's clock, and the one that stamps its
 # log, may be this far behind ours beyond what its answers' Date shows (the provider moves the bound back by that,
@@ -1478,7 +1480,7 @@ class Executor:
         """The job is `unknown`: it may have been paid for. Its cost stays reserved by the run that sent the
         attempt (as the store counts it): this run's held, an earlier run's let go (`reserved`: whether this
         run holds it now). Once a lookup has found the provider keeps no request log (`_no_log`), its error says
-        so (`NO_REQUEST_LOG_NOTE`): no later lookup is promised, nor made by a plain run."""
+        so (`NO_REQUEST_LOG_NOTE`): a later run asks the log again."""
         if self._no_log and not no_request_log(S.UNKNOWN.value, error):
             error = f"{error}; {NO_REQUEST_LOG_NOTE}"
         earlier = (self.store.job_row(jid)["submitted_at"] or 0.0) < self.started
@@ -1539,8 +1541,6 @@ class Executor:
             known()
             await self._follow_found(job, jid, lost, status, key)
             return
-        if not retry and no_request_log(state, self.store.job_row(jid)["error"]):
-            return  # a lookup found no request log to look it up in: nothing a plain run can ask
         sent_at = row.submitted_at
         if retry:
             # While it is looked up (which may wait for the provider's log to settle), the job may well be paid
@@ -1578,8 +1578,9 @@ class Executor:
             await self._send_again(job, jid)
             return
         if not retry:
-            if self._no_log:  # unknown, as it was, and no lookup can settle it: said on the job for what follows
-                error = self.store.job_row(jid)["error"]
+            error = self.store.job_row(jid)["error"]
+            if self._no_log and not no_request_log(state, error):
+                # unknown, as it was, and this run's lookup could not settle it: said on the job for what follows
                 self.store.note(jid, f"{error}; {NO_REQUEST_LOG_NOTE}" if error else NO_REQUEST_LOG_NOTE)
                 self.live.nudge()
             return  # unknown, as it was: `retry --unknown` sends it again

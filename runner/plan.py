@@ -1049,8 +1049,8 @@ class Stored:
     # unknown with a video id (one the provider lost, `Executor._lost`): a run asks for that video again, by its
     # id, not for the create's key in the provider's request log
     lost: bool = False
-    # unknown, and a lookup found that the provider keeps no request log (`state.no_request_log`): nothing a run can
-    # ask settles it
+    # unknown, and the last lookup found that the provider kept no request log (`state.no_request_log`): a run asks
+    # again
     no_log: bool = False
     # in flight or of unknown outcome: the endpoint its latest create was sent to (`Store.sent_to`), None: not recorded
     sent_to: str | None = None
@@ -1104,8 +1104,9 @@ class Diff:
     # of the settled jobs of unknown outcome, the keys of those a run looks up by their create's key in the
     # provider's request log, at no cost (`resume.action`: "lookup"): found, collected; the rest stay `unknown`
     looked_up: tuple[str, ...] = ()
-    # of the settled jobs of unknown outcome, the keys of those whose provider has no request log to look them up
-    # in (`Stored.no_log`): gridrun cannot tell whether they were made; only `retry --unknown` sends them again
+    # of the settled jobs of unknown outcome, the keys of those the last lookup found no request log to look them
+    # up in (`Stored.no_log`): gridrun could not check whether they were made; a run looks them up again (they are
+    # in `looked_up` too), `retry --unknown` sends them again
     unchecked: tuple[str, ...] = ()
     # of the jobs in flight or of unknown outcome, key -> the endpoint they were sent to, when it is not the plan's
     # (`sent_elsewhere`): a run refuses to start over them (without --leave-in-flight)
@@ -1303,12 +1304,14 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
             settled += 1
             unknown += 1
         elif s.state == "unknown" and s.no_log:
-            reasons[job.key] = ("unknown: the provider has no request log to look it up in, so gridrun cannot tell "
-                                "whether it was made and paid for (the provider's dashboard or billing can): left "
-                                "alone (gridrun retry --unknown sends it again, may pay twice)")
+            reasons[job.key] = ("unknown: the provider had no request log to look it up in when gridrun last asked, "
+                                "so gridrun could not check whether it was made and paid for: looked up by its key "
+                                "again, at no cost, and followed if found (gridrun retry --unknown sends it again, "
+                                "may pay twice)")
             settled += 1
             unknown += 1
             unchecked.append(job.key)
+            looked_up.append(job.key)
         elif s.state == "unknown":
             reasons[job.key] = ("unknown: looked up by its key in the provider's request log, at no cost, and sent "
                                 "if the log shows it never arrived (gridrun retry --unknown sends it again)")

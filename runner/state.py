@@ -86,15 +86,17 @@ def gone_at_provider(state: str, error: str | None) -> bool:
     """Whether a job in `state` with `error` is an expired one whose video the provider no longer has."""
     return state == S.EXPIRED.value and bool(error) and GONE_AT_PROVIDER in str(error)
 
-# What the note of a job of unknown outcome says once a lookup found that the provider keeps no request log
-# to find its create in (none at all, or one that records no idempotency keys): `plan`, `status` and a run's next
-# steps then promise no lookup, and a plain run makes none.
-NO_REQUEST_LOG = "the provider has no request log to look it up in"
+# What the note of a job of unknown outcome says once a lookup found that the provider kept no request log to
+# find its create in (none at all, or one that records no idempotency keys), in the words each such note has had.
+# One answer (a 404 from a gateway in a bad moment is one too) is no proof the provider never will have one: a
+# plain run asks again, at no cost; `plan`, `status` and a run's next steps say gridrun could not check when it
+# last asked.
+NO_REQUEST_LOG = "no request log to look it up in"
 
 
 def no_request_log(state: str, error: str | None) -> bool:
-    """Whether a job in `state` with `error` is one of unknown outcome that no lookup can settle: the provider was
-    found to have no request log (`NO_REQUEST_LOG`)."""
+    """Whether a job in `state` with `error` is one of unknown outcome that the last lookup could not settle: the
+    provider was found then to have no request log (`NO_REQUEST_LOG`)."""
     return state == S.UNKNOWN.value and bool(error) and NO_REQUEST_LOG in str(error)
 
 
