@@ -28,7 +28,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, NoReturn, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Collection, Iterable, Iterator, Mapping, NoReturn, Sequence
 
 from rich.console import Console
 from rich.markup import escape
@@ -1022,13 +1022,17 @@ def _steps(counts: Mapping[str, int], snap: Snapshot | None, *, budget: int | No
             if j.key in snap.sent_elsewhere:
                 counts[j.state] = counts.get(j.state, 0) - 1
 
-    unsent = counts.get("planned", 0)
+    # jobs left unsent because an input image changed or went after the plan: a run does not send them as they
+    # are, but plans the file as it is now (`_images_moved_step`)
+    moved = _images_moved(snap) if snap is not None else {}
+    unsent = counts.get("planned", 0) - sum(len(jobs) for jobs in moved.values())
     flying, unanswered = _in_flight(counts)
     expired = counts.get(JobState.EXPIRED.value, 0)
     fetched = max(0, expired - gone)  # the expired ones a plain run asks a fresh URL for
-    cost = "" if snap is None else f" ({usd_text(_unsent_micros(snap))})"
+    held = {j.key for jobs in moved.values() for j in jobs}
+    cost = "" if snap is None else f" ({usd_text(_unsent_micros(snap, but=held))})"
     if unsent and snap is not None and (above := snap.billed_above()) is not None:
-        cost = f" ({usd_text(_unsent_micros(snap))}: {above.warning(_unsent_micros(snap), 'they')})"
+        cost = f" ({usd_text(_unsent_micros(snap, but=held))}: {above.warning(_unsent_micros(snap, but=held), 'they')})"
     run = [f"sends the {_jobs(unsent)} not sent{cost}"] if unsent else []
     run += [f"collects the {_jobs(flying)} left in flight at no new cost"] if flying else []
     run += [_unanswered_next(unanswered, snap)] if unanswered else []
@@ -1056,6 +1060,8 @@ def _steps(counts: Mapping[str, int], snap: Snapshot | None, *, budget: int | No
         steps = [f"`gridrun run` {' and '.join(run)}"] if run else []
     if snap is not None and snap.sent_elsewhere:
         steps = [*_sent_elsewhere_steps(snap), *steps]
+    if moved:
+        steps.append(_images_moved_step(moved))
     again = [what for what, n in (("failed jobs", counts.get("failed")), ("rejected ones", counts.get("rejected")),
                                   (_expired_again(expired, gone), expired),
                                   ("cancelled ones (a new render, paid)", counts.get("cancelled"))) if n]
@@ -1161,11 +1167,40 @@ def _gone(snap: Snapshot) -> int:
     return sum(1 for j in snap.jobs if gone_at_provider(j.state, j.error))
 
 
-def _unsent_micros(snap: Snapshot) -> int:
-    """What the jobs the run left unsent (planned) cost to send, as the plan estimates them."""
+def _unsent_micros(snap: Snapshot, *, but: Collection[str] = ()) -> int:
+    """What the jobs the run left unsent (planned) cost to send, as the plan estimates them; those of keys `but`
+    left out."""
     from .state import JobState
 
-    return sum(j.cost_estimate_micros for j in snap.jobs if j.state == JobState.PLANNED.value)
+    return sum(j.cost_estimate_micros for j in snap.jobs if j.state == JobState.PLANNED.value and j.key not in but)
+
+
+def _images_moved(snap: Snapshot) -> dict[str, list[Any]]:
+    """The jobs left unsent (planned) because an input image they name was written over or removed after the plan
+    (`images.not_as_planned`), by that image's path."""
+    from .images import not_as_planned
+    from .state import JobState
+
+    moved: dict[str, list[Any]] = {}
+    for j in snap.jobs:
+        if j.state == JobState.PLANNED.value and (path := not_as_planned(j.error)) is not None:
+            moved.setdefault(path, []).append(j)
+    return moved
+
+
+def _images_moved_step(moved: Mapping[str, Sequence[Any]]) -> str:
+    """What sends the jobs left unsent over input images changed or removed since their plan (`_images_moved`):
+    the files put back as planned; as they are now, a run plans them anew (other jobs, at other costs), which
+    `gridrun plan` shows. A path's characters that act on a terminal escaped."""
+    from .plan import relpath
+
+    n = sum(len(jobs) for jobs in moved.values())
+    files = [visible(relpath(Path(path), Path.cwd())) for path in sorted(moved)]
+    named = files[0] if len(files) == 1 else f"{', '.join(files[:-1])} and {files[-1]}"
+    it, is_ = ("it", "is") if len(files) == 1 else ("them", "are")
+    cost = usd_text(sum(j.cost_estimate_micros for jobs in moved.values() for j in jobs))
+    return (f"put {named} back as planned to send the {_jobs(n)} not sent over {it} ({cost}); as {it} {is_} now, "
+            "`gridrun plan` shows what a run sends (and costs)")
 
 
 def _retry_left(plan: Plan, retry: bool | str) -> str:

@@ -1097,7 +1097,8 @@ class Executor:
                 if not fresh:
                     return self._give_up(job, jid, f"cannot be sent again ({changed}), and an earlier send may have "
                                                    "reached the provider")
-                await self._unsent(job, jid, f"not sent: {changed}; re-run `gridrun run` to plan it again")
+                await self._unsent(job, jid, f"not sent: {changed}; put the file back to send it as planned (as it "
+                                             "is now, `gridrun plan` shows what a run sends)")
                 return None
             body = self.provider.build_request(params, model=self.plan.model, idempotency_key=key)
             del params  # the images' bytes, now in the body

@@ -28,6 +28,9 @@ _HEIF_BRANDS = frozenset({b"mif1", b"mif2", b"msf1", b"miaf", b"MiHA", b"MiPr"})
 _HEIF_KINDS = {".avif": "image/avif", ".heic": "image/heic", ".heif": "image/heif"}
 # A BMP's info header is one of these sizes (core, OS/2, V1 to V5): "BM" alone begins plenty of text.
 _BMP_HEADERS = frozenset({12, 16, 40, 52, 56, 64, 108, 124})
+# What the error of a job left unsent says when a local input image it names was written over or removed after the
+# plan (`Executor._read_images`): its request cannot be made as planned until the file holds those bytes again.
+_NOT_AS_PLANNED = re.compile(r"the input image (.+?) (?:changed|cannot be read) since the plan")
 HEAD = 32
 """Bytes of a file that `image_mime` needs to tell the kinds it knows by their magic."""
 TAIL = 65536
@@ -183,3 +186,10 @@ def read_as_planned(path: str, sha256: str) -> ReadImage | str:
     data = Path(path).read_bytes()
     now = hashlib.sha256(data).hexdigest()
     return ReadImage(path, data) if now == sha256 else now
+
+
+def not_as_planned(error: str | None) -> str | None:
+    """The input image (its path) that a job's `error` says was written over or removed after the plan, so that
+    the job was left unsent: a run sends it as planned only once the file is put back; None for another error."""
+    found = _NOT_AS_PLANNED.search(error or "")
+    return found.group(1) if found else None

@@ -82,7 +82,8 @@ def test_an_image_written_over_after_the_plan_is_not_sent_under_the_planned_hash
     path = str((tmp_path / "fox.png").resolve())
     assert left.error == (f"not sent: input_reference: the input image {path} changed since the plan (it holds "
                           f"other bytes: SHA-256 {sha(MOON + b'branch')[:12]}, not the {sha(FOX)[:12]} planned); "
-                          "re-run `gridrun run` to plan it again"), left.error
+                          "put the file back to send it as planned (as it is now, `gridrun plan` shows what a run "
+                          "sends)"), left.error
     assert any(path in e and "changed since the plan" in e for e in result.stats.last_errors), result.stats.last_errors
     snap = api.status(m)
     moon = next(j for j in p.jobs if j is not fox)
@@ -197,3 +198,39 @@ def test_a_resumed_attempt_whose_image_changed_since_the_plan_is_not_sent_again(
     assert world["creates"] == 0 and result.exit_code == 1, result.stats.counts
     job = api.status(m).jobs[0]
     assert job.state != "done" and "changed since the plan" in (job.error or ""), job
+
+
+def test_the_next_step_for_jobs_left_over_a_changed_image_is_to_put_it_back_not_a_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run with the image as it is now sends other jobs (the file's new bytes), not the ones left unsent: the
+    run's end and `status` do not say a run sends those; they say to put the file back, or that `gridrun plan`
+    shows what a run sends."""
+    from runner import images
+    from runner.cli import main
+
+    (tmp_path / "fox.png").write_bytes(FOX)
+    (tmp_path / "moon.png").write_bytes(MOON)
+    m = manifest(tmp_path, {"input_reference": "{{ pic }}"})
+    m.write_text(m.read_text().replace("matrix:\n", "matrix:\n  pic: [fox.png, moon.png]\n")
+                 .replace("{{ style }}/seed-{{ seed }}.mp4", "{{ pic }}.mp4"))
+    read = images.read_as_planned
+
+    def written_over_once_planned(path: str, sha256: str) -> Any:
+        (tmp_path / "fox.png").write_bytes(MOON + b"branch")  # another branch checked out as the run sends
+        return read(path, sha256)
+
+    monkeypatch.setattr(images, "read_as_planned", written_over_once_planned)
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    assert main(["run", str(m), "--no-report"]) == 1
+    ran = capsys.readouterr()
+    monkeypatch.setattr(images, "read_as_planned", read)
+    assert [j.state for j in api.status(m).jobs].count("planned") == 1
+    main(["status", str(m)])
+    status = capsys.readouterr().out
+    for said in (ran.out + ran.err, status):
+        tail = said[said.index("next" if said is status else "some jobs did not finish"):]
+        assert "put fox.png back as planned to send the 1 job not sent over it" in tail, tail
+        assert "`gridrun plan` shows what a run sends" in tail, tail
+        assert "sends the 1 job not sent" not in tail, tail
