@@ -1579,7 +1579,7 @@ def cancel(m: Manifest | Plan | str | Path, *, on_wait: Callable[[str], None] | 
     result = CancelResult(warnings=[warning] if warning else [], manifest=p.manifest.path)
     if _nothing_to_cancel(p, db, result):
         return result  # nothing asked of the provider, which holds nothing open yet: no key needed to say so
-    if callable(getattr(prov, "api_key", None)):
+    if callable(getattr(prov, "api_key", None)) and _asks_provider(p, db):
         prov.api_key()  # a missing key is said before the state is opened to be written (and upgraded)
     store = Store(db, outputs_dir=p.outputs_dir, then="cancel")
     asked: list[str] = []  # the jobs whose cancel request the provider took
@@ -1772,6 +1772,25 @@ def _held_for_another(store: Store, lock: Path, name: str) -> bool:
     return row is not None and row.manifest_name != name
 
 
+def _asks_provider(p: Plan, db: Path) -> bool:
+    """Whether `cancel` has anything to ask the provider at the endpoint now, as the state `db` read as it is tells:
+    a job in flight sent there (or where gridrun did not record). Those sent to another endpoint are only named,
+    nothing asked of any provider, so no API key is needed for them. True where the state cannot be read so: the
+    key is then asked for as before (`_cancel_in_flight` asks again for any such job it finds once it holds the
+    state)."""
+    try:
+        store = Store(db, readonly=True, outputs_dir=p.outputs_dir)
+    except (GridrunError, sqlite3.Error, OSError):
+        return True
+    with store:
+        try:
+            flying = store.in_flight_rows(p.manifest.name, _CANCELLABLE)
+            sent = store.sent_to([r["hash"] for r in flying], _CANCELLABLE)
+        except (GridrunError, sqlite3.Error):
+            return True
+    return any(not plan_mod.sent_elsewhere(sent.get(r["hash"]), p.endpoint[0]) for r in flying)
+
+
 def _nothing_to_cancel(p: Plan, db: Path, result: CancelResult) -> bool:
     """Whether the manifest has no job at the provider to cancel, as the state `db` read as it is tells, no runner
     holding it: then `result` is filled as `_cancel_in_flight` fills it for no such job (the jobs left `submitting`
@@ -1870,6 +1889,8 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
             result.elsewhere[r["key"]] = at
             result.elsewhere_how.setdefault(at, plan_mod.point_back(p.manifest, at))
     flying = [r for r in flying if not plan_mod.sent_elsewhere(sent.get(r["hash"]), p.endpoint[0])]
+    if flying and callable(getattr(prov, "api_key", None)):
+        prov.api_key()  # a job to ask about here (one run since `_asks_provider` read the state): the key first
     rows = [r for r in flying if r["state"] != JobState.SUBMITTING.value and r["provider_id"]]
     result.unresolved = _unresolved(flying, last.id)
     planned = {j.hash for j in p.jobs}
@@ -2044,6 +2065,8 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
                     queued.add(row["key"])
 
     async def requests() -> None:
+        if not (left or rows):
+            return  # nothing to ask of the provider here (those sent elsewhere are only named): no client, no key
         limiter = anyio.CapacityLimiter(CANCEL_AT_ONCE)
         async with prov.client() as client:
             for row in left:

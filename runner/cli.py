@@ -1002,12 +1002,14 @@ def _next_steps(counts: Mapping[str, int], snap: Snapshot | None = None, *, budg
 def _sent_elsewhere_steps(snap: Snapshot) -> list[str]:
     """How a run collects the jobs of `snap` sent to another endpoint than the manifest's now (a run against this
     one refuses over them), one step for each endpoint they were sent to."""
-    url, source = snap.endpoint
+    from .plan import endpoint_named, endpoint_now
+
+    now = endpoint_now(*snap.endpoint)
     steps = []
     for at in dict.fromkeys(snap.sent_elsewhere.values()):
         n = sum(1 for there in snap.sent_elsewhere.values() if there == at)
-        steps.append(f"{snap.point_back[at]}, then `gridrun run` collects the {_jobs(n)} sent to {at} at no new cost "
-                     f"(a run against the endpoint now, {url} from {source}, refuses over {_them(n)})")
+        steps.append(f"{snap.point_back[at]}, then `gridrun run` collects the {_jobs(n)} sent to {endpoint_named(at)} "
+                     f"at no new cost (a run against the endpoint now, {now}, refuses over {_them(n)})")
     return steps
 
 
@@ -2056,7 +2058,7 @@ def _latest_run_id(manifest: Manifest | None, state_dir: Any, records: dict[int,
 
 def cmd_cancel(args: argparse.Namespace) -> int:
     from . import api
-    from .plan import relpath
+    from .plan import endpoint_named, endpoint_now, relpath
 
     r = api.cancel(args.manifest, on_wait=lambda line: err.print(visible(line), markup=False),
                    void_unsent=args.void_unsent)
@@ -2080,9 +2082,9 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     for at, how in r.elsewhere_how.items():
         keys = [k for k, there in r.elsewhere.items() if there == at]
         n = len(keys)
-        err.print(f"{_jobs(n)} in flight ({_some(keys)}) {'was' if n == 1 else 'were'} sent to {visible(at)}, not to "
-                  f"the endpoint now, {visible(r.endpoint[0])} (from {visible(r.endpoint[1])}), which does not know "
-                  f"{_them(n)}: not cancelled, nothing asked of it; {visible(how)} and `gridrun cancel "
+        err.print(f"{_jobs(n)} in flight ({_some(keys)}) {'was' if n == 1 else 'were'} sent to "
+                  f"{visible(endpoint_named(at))}, not to the endpoint now, {visible(endpoint_now(*r.endpoint))}, which "
+                  f"may not know {_them(n)}: not cancelled, nothing asked of it; {visible(how)} and `gridrun cancel "
                   f"{typed(args.manifest)}` again to cancel {_them(n)} there (or `gridrun run` to collect "
                   f"{_them(n)})", markup=False)
     if r.never_sent:

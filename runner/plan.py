@@ -1160,6 +1160,20 @@ def sent_elsewhere(sent_to: str | None, endpoint: str) -> bool:
     return sent_to is not None and bool(endpoint) and not same_endpoint(sent_to, endpoint)
 
 
+def endpoint_named(at: str) -> str:
+    """Endpoint `at` (a base URL, or "in process", as `api.endpoint` gives and the state records where a create was
+    sent) named for people: the simulator built in is no place a URL names."""
+    return "the simulator built in (in process)" if at == "in process" else at
+
+
+def endpoint_now(url: str, source: str) -> str:
+    """The endpoint a run sends to now (`Plan.endpoint`: `url` and where it comes from, `source`) named for people:
+    the base URL and its source, or the simulator built in (no base URL, no network)."""
+    if url == "in process":
+        return "the simulator built in (in process, no network)"
+    return f"{url} (from {source})"
+
+
 def point_back(m: Manifest, at: str) -> str:
     """How to run manifest `m` against endpoint `at` again (where its jobs were sent), in words: the environment's
     variable, which wins over the manifest's `base_url:`, or that field for the simulator."""
@@ -1275,7 +1289,8 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
             refetch += 1
         elif s.state in IN_FLIGHT and sent_elsewhere(s.sent_to, plan.endpoint[0]):
             assert s.sent_to is not None
-            reasons[job.key] = (f"in flight ({s.state}) at {s.sent_to}, not the endpoint now: collected there, at no "
+            reasons[job.key] = (f"in flight ({s.state}) at {endpoint_named(s.sent_to)}, not the endpoint now: "
+                                f"collected there, at no "
                                 f"cost ({point_back(plan.manifest, s.sent_to)})")
             in_flight += 1
             elsewhere[job.key] = s.sent_to
@@ -1293,7 +1308,8 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
             refetch += 1
         elif s.state == "unknown" and sent_elsewhere(s.sent_to, plan.endpoint[0]) and retry != "retry --unknown":
             assert s.sent_to is not None
-            reasons[job.key] = (f"unknown, sent to {s.sent_to}, not the endpoint now: looked up there, at no cost "
+            reasons[job.key] = (f"unknown, sent to {endpoint_named(s.sent_to)}, not the endpoint now: looked up "
+                                f"there, at no cost "
                                 f"({point_back(plan.manifest, s.sent_to)}; gridrun retry --unknown sends it again here)")
             settled += 1
             unknown += 1

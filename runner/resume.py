@@ -64,6 +64,8 @@ from .plan import (
     Job,
     Plan,
     folder_error,
+    endpoint_named,
+    endpoint_now,
     made_elsewhere,
     outputs_dir_named,
     outputs_field,
@@ -736,13 +738,14 @@ class SentAway:
         flying = sum(s != S.UNKNOWN.value for s in self.states)
         kinds = [f"{flying} in flight" if flying else "", f"{left - flying} of unknown outcome" if left - flying else ""]
         where = list(dict.fromkeys(self.sent_to))
-        ways = "; ".join(f"{point_back(self.plan.manifest, at)} to collect those sent to {at}" for at in where) if len(where) > 1 \
-            else point_back(self.plan.manifest, where[0])
+        ways = "; ".join(f"{point_back(self.plan.manifest, at)} to collect those sent to {endpoint_named(at)}"
+                         for at in where) if len(where) > 1 else point_back(self.plan.manifest, where[0])
         them = "it" if one else "them"
         return (
             f"{left} {'job' if one else 'jobs'} ({keys}; {' and '.join(k for k in kinds if k)}) "
-            f"{'was' if one else 'were'} sent to {', '.join(where)}, not to the endpoint now, {url} (from {source}), "
-            f"which does not know {them}: a run here would ask it for {them} and record {them} unknown, while the "
+            f"{'was' if one else 'were'} sent to {', '.join(map(endpoint_named, where))}, not to the endpoint now, "
+            f"{endpoint_now(url, source)}, which may not know {them}: a run here would ask it for {them} and record "
+            f"{them} unknown, while the "
             f"endpoint {'it was' if one else 'they were'} sent to renders and bills {them}. Point the base URL back "
             f"there to collect {them} at no new cost ({ways}); or pass --leave-in-flight to run anyway, "
             f"{them} left as {'it is' if one else 'they are'} for a run there"

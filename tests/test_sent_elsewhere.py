@@ -225,6 +225,14 @@ def test_the_simulator_built_in_then_served_is_another_endpoint(
         assert main(["run", str(m), "--no-report"]) == InFlightError.exit_code
         said = capsys.readouterr().err
         assert "in process" in said and f"base_url: of {m}" in said and "remove `base_url:`" in said, said
+        # named as the simulator built in, not as a place called "in process"; the served one may well share its world
+        assert "were sent to the simulator built in (in process), not to the endpoint now" in said, said
+        assert "which may not know them" in said and "does not know" not in said, said
+        assert all("at the simulator built in (in process), not the endpoint now" in d.reasons[k] for k in before), \
+            d.reasons
+        assert main(["status", str(m)]) == 0
+        shown = capsys.readouterr().out
+        assert "collects the 2 jobs sent to the simulator built in (in process) at no new cost" in shown, shown
         assert asked(sim_b) == {} and states(m) == before
         del doc["base_url"]
         m.write_text(yaml.safe_dump(doc, sort_keys=False))
@@ -249,6 +257,14 @@ def test_cancel_leaves_jobs_in_flight_at_another_endpoint_alone(
         assert code != 0 and asked(sim_b) == {} and states(m) == before, (shown, asked(sim_b))
         said = shown.out + shown.err
         assert a in said and f"LUMENFALL_BASE_URL={a}" in said, said
+        # nothing is asked of the provider at B, so no API key is needed to say so
+        monkeypatch.delenv("LUMENFALL_API_KEY")
+        assert main(["cancel", str(m)]) == code
+        shown = capsys.readouterr()
+        said = shown.out + shown.err
+        assert "not cancelled, nothing asked of it" in said and "API key" not in said, said
+        assert asked(sim_b) == {} and states(m) == before
+        monkeypatch.setenv("LUMENFALL_API_KEY", "x")
         monkeypatch.setenv("LUMENFALL_BASE_URL", a)
         assert main(["cancel", str(m)]) == 0
         assert set(states(m).values()) == {"cancelled"} and asked(sim_b) == {}
