@@ -2700,7 +2700,8 @@ def _parser(*, with_sim: bool = True) -> argparse.ArgumentParser:
         sp.add_argument("--fail-fast", action="store_true", help="stop submitting after the first failed job")
         sp.add_argument("--leave-in-flight", action="store_true",
                         help="run even though jobs the last run sent are rendering still and the changed manifest "
-                             "no longer has them (their videos are then not downloaded)")
+                             "no longer has them (their videos are then not downloaded), or jobs in flight were sent "
+                             "to another endpoint than the one now (left as they are, for a run there)")
         sp.add_argument("--json", action="store_true", help="progress as one JSON object per line")
         sp.add_argument("--no-report", action="store_true",
                         help="write no report.html during or after the run (`gridrun report` writes it later)")

@@ -135,6 +135,16 @@ def test_report_help_says_compare_writes_in_the_output_folder_the_manifest_names
     assert "run A's output folder" not in said, said
 
 
+@pytest.mark.parametrize("command", ["run", "retry"])
+def test_leave_in_flight_help_covers_jobs_sent_to_another_endpoint(
+    capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """The refusal of jobs in flight at another endpoint points at --leave-in-flight: its help says it covers them."""
+    said = helped(capsys, command)
+    option = said[said.index("--leave-in-flight run"):]
+    assert "sent to another endpoint than the one now (left as they are, for a run there)" in option[:400], option
+
+
 def test_plan_budget_previews_run_budget(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """`plan` says to set run.budget_usd or --budget where there is none, and takes `--budget` as `run` does:
