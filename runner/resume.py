@@ -50,6 +50,7 @@ from .outputs import (
     atomic_write,
     copy_output,
     gridrun_sidecar,
+    holds_take,
     keep_file,
     manifest_kept_path,
     sidecar_path,
@@ -380,8 +381,11 @@ def check_done(store: Store, run_id: int, job: Job, jid: int, row: Any, *, super
 def done_video(job: Job, row: Any) -> Path | None:
     """Where the video of a done job's record is whole (its recorded SHA-256): at the path the record names,
     else where the plan puts it (a project moved or copied since, its videos with it); None when at neither.
-    What a run caches (`check_done`) and what plan calls cached."""
+    What a run caches (`check_done`) and what plan calls cached. A file at the planned path that its sidecar
+    says is this very take (a copied project's, or a sweep renamed back) is taken first: nothing to copy over it."""
     recorded = Path(row["output_path"])
+    if recorded != job.output and holds_take(job.output, job.hash, row["sha256"]):
+        return job.output
     if verified(recorded, row["sha256"]):
         return recorded
     if recorded != job.output and verified(job.output, row["sha256"]):

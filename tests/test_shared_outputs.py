@@ -223,6 +223,26 @@ def test_a_project_copied_whole_is_not_warned_of_the_originals_state(
     assert code == 0 and "warning" not in err, err
 
 
+def test_a_project_copied_whole_has_its_videos_cached_in_place_with_nothing_copied(tmp_path: Path) -> None:
+    """The copy's videos are the very takes its state records (their sidecars say so): plan counts none to copy
+    from the original, and the run leaves each file as it is (its modification time unchanged) and records the
+    copy's own path; the original's videos stay where they are."""
+    orig = tmp_path / "orig"
+    orig.mkdir()
+    m = write_manifest(orig, n_seeds=2, sim={"render_time": 0.05, "jitter": 0.0})
+    assert api.run(m, report=False).exit_code == 0
+    shutil.copytree(orig, tmp_path / "copy")
+    copy = tmp_path / "copy" / m.name
+    videos = sorted((tmp_path / "copy" / "outputs" / "t").rglob("*.mp4"))
+    assert len(videos) == 4
+    times = {v: v.stat().st_mtime_ns for v in videos}
+    assert api.diff(api.plan(copy)).copied == ()
+    assert api.run(copy, report=False).exit_code == 0
+    assert {v: v.stat().st_mtime_ns for v in videos} == times
+    assert {j.output_path for j in api.status(copy).jobs} == {str(v) for v in videos}
+    assert len(check_outputs(copy)) == len(check_outputs(m)) == 4
+
+
 def test_one_manifest_runs_runs_again_retries_and_cancels_as_before(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
