@@ -1612,7 +1612,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         return 0
     r = snap.run
     # no manifest given: the latest run of any manifest of the state, whose file the commands proposed name
-    said: Callable[[str], str] = (lambda text: text) if args.manifest is not None else (lambda text: _of_file(text, snap))
+    # a run's copy of its manifest given, read as that run: its commands name the run's file too (a copy is refused)
+    unnamed = args.manifest is None or _read_from_copy(args.manifest)
+    said: Callable[[str], str] = (lambda text: _of_file(text, snap)) if unnamed else (lambda text: text)
     c = {k: v for k, v in snap.counts.items() if v}
     started = local_time(r.started_at)
     stopping = r.ended_at is None and snap.stopping and not r.process_gone()
@@ -1663,8 +1665,18 @@ def cmd_status(args: argparse.Namespace) -> int:
         for who, error in _alike(snap.rerenders_failed):
             out.print(f"    {who}: {error}", markup=False, highlight=False)
     if r.ended_at is not None:
-        _say_next(snap, unnamed=args.manifest is None)
+        _say_next(snap, unnamed=unnamed)
     return 0
+
+
+def _read_from_copy(m: Manifest) -> bool:
+    """`m` was read from a run's copy of its manifest (`.runs/run-N.yaml`, `api.status_manifest`) as the file that
+    run was made from: the commands proposed name that file, as with no manifest given, for plan, run and retry
+    refuse the copy itself."""
+    if not m.display:
+        return False
+    shown = Path(os.path.abspath(m.display))
+    return shown.parent.name == ".runs" and shown != Path(m.path)
 
 
 def _say_starting(args: argparse.Namespace, pid: int) -> int:
@@ -2035,13 +2047,13 @@ def _follow(args: argparse.Namespace, manifest: Manifest | None, progress: Any) 
     if not args.json:
         if gone:
             gone_note = snap.run.gone_note()
-            out.print(f"run {snap.run.id}: {gone_note if manifest is not None else _of_file(gone_note, snap)}",
-                      markup=False)
+            unnamed = manifest is None or _read_from_copy(manifest)
+            out.print(f"run {snap.run.id}: {_of_file(gone_note, snap) if unnamed else gone_note}", markup=False)
         else:
             out.print(f"run {snap.run.id} ended: {snap.run.status}", markup=False)
         _problems(snap)
         if not gone:
-            _say_next(snap, unnamed=manifest is None)
+            _say_next(snap, unnamed=manifest is None or _read_from_copy(manifest))
     return code
 
 

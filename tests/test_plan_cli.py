@@ -2495,3 +2495,23 @@ def test_explain_shows_an_earlier_value_cut_at_its_bound() -> None:
     assert _earlier_value(None) == "was not set"
     long = _earlier_value("x" * 1000)
     assert long.startswith('was "xxx') and long.endswith("…") and len(long) == len("was ") + EARLIER_SHOWN
+
+
+def test_status_of_a_runs_copy_of_its_manifest_names_the_manifest_file_in_what_to_run_next(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`status .runs/run-1.yaml` shows run 1, read from its copy; the copy itself is refused by `retry`, so the
+    command it proposes names the run's manifest file, as `status` with no manifest given does."""
+    from execkit import write_manifest
+
+    monkeypatch.chdir(tmp_path)
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.05, "failure_rate": 1.0})
+    assert run_cli(capsys, "run", str(m), "--no-report")[0] == 1
+    copy = Path("outputs") / "t" / ".runs" / "run-1.yaml"
+    assert copy.is_file()
+    code, out, err = run_cli(capsys, "status", str(copy))
+    said = " ".join(out.split())
+    assert code == 0 and "next: `gridrun retry t.yaml` sends failed jobs again" in said, (out, err)
+    assert run_cli(capsys, "status")[1].count("`gridrun retry t.yaml`") == 1
+    code, out, err = run_cli(capsys, "status", str(m))
+    assert code == 0 and "next: `gridrun retry` sends failed jobs again" in " ".join(out.split()), (out, err)
