@@ -954,7 +954,9 @@ def state_above(plan: Plan) -> list[str]:
     a linked worktree the main worktree's) has runs of its `name:`: a manifest moved to another folder away from
     its state (`git mv`), or checked out beside it (`git worktree add`), would start a new one and pay for every
     job again. It says how many of the plan's jobs are done there, and the `state_dir:` and `outputs_dir:` that go
-    on with it. A few `stat`s, and a read-only look at such a state only when there is one."""
+    on with it. Not said of a state none of whose done jobs is the plan's, whose latest run's manifest file is
+    still where it was and is another: another manifest that merely shares the name. A few `stat`s, and a
+    read-only look at such a state only when there is one."""
     if (plan.state_dir / "state.db").exists():
         return []
     m = plan.manifest
@@ -971,6 +973,8 @@ def state_above(plan: Plan) -> list[str]:
         if last is None:
             continue
         done = sum(1 for r in rows.values() if r["state"] == JobState.DONE.value)
+        if not done and _another_file(Path(last.manifest_path), m.path):
+            continue  # another manifest of that name, still where it ran, none of whose videos this one shares
         rel = os.path.relpath(other, m.base_dir)
         lines = f"`state_dir: {rel}`"
         if last.outputs_dir and Path(last.outputs_dir) != plan.outputs_dir:
@@ -982,6 +986,14 @@ def state_above(plan: Plan) -> list[str]:
                                     f"and pays for every job again; to go on with that one, set {lines}, or move "
                                     f"{other} beside the manifest")]
     return []
+
+
+def _another_file(recorded: Path, manifest: Path) -> bool:
+    """The manifest file a run recorded is there still and is not `manifest`: not moved (`git mv`) to it."""
+    try:
+        return recorded.is_file() and not os.path.samefile(recorded, manifest)
+    except OSError:
+        return False
 
 
 def state_tracked(plan: Plan) -> list[str]:

@@ -251,3 +251,23 @@ def test_a_manifest_moved_three_folders_down_its_work_tree_is_told_of_the_state_
     deeper = moved.rename(deep / "d" / "m.yaml")
     code, _, err = run_cli(capsys, "plan", str(deeper))
     assert code == 0 and "no state at" not in err, err
+
+
+def test_another_manifest_of_the_same_name_down_the_work_tree_is_not_told_of_the_state_at_its_root(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A manifest four folders down that only shares `name:` with the root's, which ran and is there still: none
+    of its jobs is done in the root's state, so nothing is said of that state; moved there instead, the root's
+    manifest is told of it."""
+    m = project(tmp_path, capsys)
+    (tmp_path / ".git").mkdir()  # the work tree's root
+    deep = tmp_path / "a" / "b" / "c" / "d"
+    deep.mkdir(parents=True)
+    other = deep / "m.yaml"
+    other.write_text(m.read_text(encoding="utf-8").replace("a fox", "a whale"), encoding="utf-8")
+    code, _, err = run_cli(capsys, "plan", str(other))
+    assert code == 0 and "holds the runs of" not in err, err
+    other.unlink()
+    moved = m.rename(other)
+    code, _, err = run_cli(capsys, "plan", str(moved))
+    said = " ".join(err.split())
+    assert code == 0 and "holds the runs of 'wk'" in said and "2 of these 2 jobs done there" in said, err
