@@ -9,8 +9,9 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Callable
 
-__all__ = ["tracked", "work_tree"]
+__all__ = ["tracked", "untrack_command", "work_tree"]
 
 # The longest gridrun waits for `git ls-files` (a large index on a slow disk answers "not known" past it).
 GIT_TIMEOUT = 2.0
@@ -29,6 +30,26 @@ def work_tree(path: Path) -> Path | None:
             return None
         folder = folder.parent
     return None
+
+
+def untrack_command(path: Path, typed: Callable[[str], str], *, folder: bool = False) -> str:
+    """The command that stops git tracking `path` (a `folder` with all in it), leaving the file itself, written
+    to work from the current folder, each path as `typed` quotes it for the shell: git takes paths only inside
+    the work tree it is run in, so from outside that tree it is told the tree (`git -C <root>`) and the path
+    from there."""
+    rm = "rm -r --cached" if folder else "rm --cached"
+    real = os.path.realpath(path)
+    root = work_tree(path)
+    try:
+        here = os.path.realpath(os.getcwd())
+    except OSError:  # the current folder removed: only the tree's own path says where
+        here = None
+    if root is None:
+        return f"git {rm} {typed(real)}"
+    top = os.path.realpath(root)
+    if here is not None and (here == top or here.startswith(top.rstrip(os.sep) + os.sep)):
+        return f"git {rm} {typed(os.path.relpath(real, here))}"
+    return f"git -C {typed(top)} {rm} {typed(os.path.relpath(real, top))}"
 
 
 def git_dir(root: Path) -> Path | None:

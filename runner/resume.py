@@ -1002,7 +1002,8 @@ def state_tracked(plan: Plan) -> list[str]:
     key it sends, and a `--force` in one clone sends the very keys another sent, gets its take back without a new
     render and records as paid a render nobody paid for. Looked at only inside a git work tree (`gittrack`), and
     never a reason to stop."""
-    from .gittrack import tracked
+    from .gittrack import tracked, untrack_command
+    from .terminal import typed
 
     db = plan.state_dir / "state.db"
     try:
@@ -1011,16 +1012,12 @@ def state_tracked(plan: Plan) -> list[str]:
     except OSError:
         return []
     m = plan.manifest
-    try:
-        shown = os.path.relpath(plan.state_dir)
-    except ValueError:  # another drive
-        shown = str(plan.state_dir)
     field = "state_dir" if m.data.get("state_dir") else "name"
     return [m.warning((field,), f"git tracks the state file {db}: every clone of the repository holds this state "
                                 "and its id, part of every idempotency key it sends, so a `--force` in one clone "
                                 "sends the very keys another sent, gets that one's take back without a new render "
                                 "and records as paid a render nobody paid for; stop committing it: "
-                                f"`git rm -r --cached {shlex.quote(shown)}` (the state itself stays)")]
+                                f"`{untrack_command(plan.state_dir, typed, folder=True)}` (the state itself stays)")]
 
 
 def outputs_shared(plan: Plan) -> list[str]:

@@ -1033,13 +1033,15 @@ def check_not_lost(path: Path, outputs_dir: Path | None) -> None:
             f"and paid for again), remove it and {lock}")
     clone = _from_a_clone(lock, path.parent)
     if clone is not None:
+        from .gittrack import untrack_command
+
         raise StateError(
             f"{path}: the state file is not there, yet runs recorded in a state at this path left their files in "
             f"{outputs_dir} ({left.relative_to(outputs_dir)}, ...), and {lock} says a run of the state in "
             f"{state_dir} wrote them last; but {clone}: a fresh clone of a repository that committed its output "
             "folder? Then that state was another checkout's, and is not to be had here. Where it is (the checkout "
             "that ran it, a disk not mounted here), run there, or put its state folder here; or, to start a new "
-            f"state here knowingly, remove {lock} (and stop committing it: `git rm --cached {lock}`), then "
+            f"state here knowingly, remove {lock} (and stop committing it: `{untrack_command(lock, typed)}`), then "
             f"`gridrun plan` and `gridrun run`: every job is sent and paid for again, {_videos_there(outputs_dir)} "
             "included (the plan says how many of its jobs have a video there made for the very same request, "
             "and what they cost)")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -98,7 +99,7 @@ def test_git_add_all_commits_the_users_files_in_a_state_dir_folder_not_the_state
 
 @needs_git
 def test_a_fresh_clone_at_the_same_path_is_told_its_lock_came_with_the_repository(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     """The lock committed (by a gridrun before the `.gitignore`, or `git add -f`): the state it names is another
     checkout's. Still refused (it could be this one's, lost), but the choice is spelled out, with its cost."""
     m = project(tmp_path, capsys)
@@ -106,13 +107,15 @@ def test_a_fresh_clone_at_the_same_path_is_told_its_lock_came_with_the_repositor
     git(tmp_path, "add", "-A")
     git(tmp_path, "add", "-f", "outputs/wk/.runs/lock")
     shutil.rmtree(tmp_path / ".gridrun")  # as a clone has it: no state
-    lock = tmp_path / "outputs" / "wk" / ".runs" / "lock"
+    monkeypatch.chdir(tmp_path.parent)
     code, _, err = run_cli(capsys, "plan", str(m))
     said = " ".join(err.split())
     assert code != 0 and "the state file is not there" in said, err
     assert "git tracks lock" in said and "a fresh clone of a repository that committed its output folder" in said
-    assert f"git rm --cached {lock}" in said and "every job is sent and paid for again, the 2 videos" in said
+    assert "every job is sent and paid for again, the 2 videos" in said
     assert not (tmp_path / ".gridrun" / "state.db").exists()
+    assert f"`git -C {tmp_path.resolve()} rm --cached outputs/wk/.runs/lock`" in said, err  # run from outside it
+    _untracks_as_said(said.split("stop committing it: `")[1].split("`")[0], tmp_path, "outputs/wk/.runs/lock")
 
 
 def test_a_lock_written_on_another_machine_for_a_state_never_here_is_told_as_a_clone(
@@ -186,6 +189,37 @@ def test_run_and_plan_force_warn_of_a_state_git_tracks(
     assert any("git tracks the state file" in w for w in json.loads(out)["warnings"])
     code, _, err = run_cli(capsys, "run", str(m), "--no-report")
     assert code == 0 and "git tracks the state file" in err, err
+
+
+def _untracks_as_said(command: str, root: Path, path: str) -> None:
+    """The command a warning printed, run where it was printed (the current folder), untracks `path` of `root`."""
+    assert path in git(root, "ls-files")
+    subprocess.run(shlex.split(command), check=True, capture_output=True, text=True)
+    assert path not in git(root, "ls-files")
+    assert (root / path).exists()
+
+
+@needs_git
+def test_the_command_that_stops_git_tracking_the_state_works_from_outside_the_work_tree(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Planned from a folder outside the repository, the warning names the work tree (`git -C`): git takes no
+    path outside the tree it runs in. From inside, the path from the current folder, as before."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    m = project(repo, capsys)
+    git(repo, "init", "-q")
+    git(repo, "add", "-f", ".gridrun")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    code, _, err = run_cli(capsys, "plan", str(m), "--force")
+    said = " ".join(err.split())
+    assert code == 0 and f"`git -C {repo.resolve()} rm -r --cached .gridrun`" in said, err
+    _untracks_as_said(said.split("stop committing it: `")[1].split("`")[0], repo, ".gridrun/state.db")
+    git(repo, "add", "-f", ".gridrun")
+    (repo / "sub").mkdir()
+    monkeypatch.chdir(repo / "sub")
+    code, _, err = run_cli(capsys, "plan", str(m), "--force")
+    assert code == 0 and "`git rm -r --cached ../.gridrun`" in " ".join(err.split()), err
 
 
 def test_no_git_work_tree_nothing_is_tracked(tmp_path: Path) -> None:
