@@ -1248,13 +1248,14 @@ def write_report(
 
 def _as_of_state(store: Store, snapshot: Snapshot) -> Snapshot:
     """`snapshot` as a page tells it: of a run going on, at the moment it was read (each rebuild a new stamp, which
-    tells a live page that the run still writes it); of one no longer going on, as of the state's last change
-    (`Store.last_change`), so that a report rebuilt from a state unchanged is the very same file (an output folder
-    under version control shows no change)."""
+    tells a live page that the run still writes it); of one no longer going on, as of the last change of what the
+    page tells (`Store.last_change`: its manifest's runs, its jobs), so that a report rebuilt from a state unchanged
+    there is the very same file (an output folder under version control shows no change), however often the other
+    manifests sharing the state run."""
     run = snapshot.run
     if run.status == "running" and not run.process_gone():
         return snapshot
-    last = store.last_change()
+    last = store.last_change(run.id, run.manifest_name)
     return snapshot if last is None else dataclasses.replace(snapshot, taken_at=last)
 
 

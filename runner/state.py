@@ -1838,14 +1838,21 @@ class Store:
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(record).encode(), 0)
 
-    def last_change(self) -> float | None:
-        """When the state last recorded anything (a run started, seen alive or ended, a job or an attempt moved, an
-        event), by the times it holds: the same for as long as nothing is written; None for a state with no run."""
+    def last_change(self, run_id: int, manifest_name: str) -> float | None:
+        """When the state last recorded anything a snapshot of the run `run_id` tells (a run of its manifest
+        started, seen alive or ended, one of the run's jobs or their attempts moved, an event of a run of its
+        manifest), by the times it holds: the same for as long as none of that is written, whatever the other
+        manifests sharing the state do; None when there is no such run."""
         row = self.db.execute(
             "SELECT max(coalesce((SELECT max(max(started_at), coalesce(max(ended_at), 0), coalesce(max(seen_at), 0))"
-            " FROM runs), 0), coalesce((SELECT max(updated_at) FROM jobs), 0),"
-            " coalesce((SELECT max(max(started_at), coalesce(max(ended_at), 0)) FROM attempts), 0),"
-            " coalesce((SELECT at FROM events ORDER BY id DESC LIMIT 1), 0))").fetchone()
+            " FROM runs WHERE manifest_name = :name OR id = :run), 0),"
+            " coalesce((SELECT max(j.updated_at) FROM run_jobs rj JOIN jobs j ON j.id = rj.job_id"
+            " WHERE rj.run_id = :run), 0),"
+            " coalesce((SELECT max(max(a.started_at), coalesce(max(a.ended_at), 0)) FROM run_jobs rj"
+            " JOIN attempts a ON a.job_id = rj.job_id WHERE rj.run_id = :run), 0),"
+            " coalesce((SELECT max(at) FROM events WHERE run_id IN"
+            " (SELECT id FROM runs WHERE manifest_name = :name OR id = :run)), 0))",
+            {"run": run_id, "name": manifest_name}).fetchone()
         return float(row[0]) if row and row[0] else None
 
     def release_lock(self) -> None:

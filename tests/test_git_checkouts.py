@@ -305,3 +305,21 @@ def test_another_manifest_of_the_same_name_down_the_work_tree_is_not_told_of_the
     code, _, err = run_cli(capsys, "plan", str(moved))
     said = " ".join(err.split())
     assert code == 0 and "holds the runs of 'wk'" in said and "2 of these 2 jobs done there" in said, err
+
+
+def test_a_report_rebuilt_after_another_manifest_of_the_state_ran_is_the_same_file(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Two manifests of one folder share its state: a run of the other changes nothing of this one's runs and
+    jobs, so this one's page, rebuilt, is the same file, stamp and all."""
+    m = project(tmp_path, capsys, report=True)
+    other = tmp_path / "other.yaml"
+    other.write_text(TWO_JOBS.replace("name: wk", "name: other").replace("a fox", "a cat"), encoding="utf-8")
+    assert "name: other" in other.read_text(encoding="utf-8")
+    page = tmp_path / "outputs" / "wk" / "report.html"
+    stamp = tmp_path / "outputs" / "wk" / ".runs" / "report.html.stamp.js"
+    was = page.read_bytes(), stamp.read_bytes()
+    code, _, err = run_cli(capsys, "run", str(other), "--no-report")
+    assert code == 0, err
+    code, _, err = run_cli(capsys, "report", str(m))
+    assert code == 0, err
+    assert (page.read_bytes(), stamp.read_bytes()) == was
