@@ -469,6 +469,7 @@ def _stored(store: Store, p: Plan) -> tuple[dict[str, Stored], dict[str, str], s
     rows = store.jobs_by_hash([j.hash for j in p.jobs])
     made = store.simulator_takes(list(rows))
     sent = store.sent_to(list(rows), resume.FOLLOWED)
+    simulated = store.sent_to_simulator(list(rows), resume.FOLLOWED)
     stored = {}
     manifests: dict[int, str] = {}  # run id -> its manifest's name
 
@@ -508,7 +509,7 @@ def _stored(store: Store, p: Plan) -> tuple[dict[str, Stored], dict[str, str], s
                            gone=gone_at_provider(was["state"], dict(was).get("error")),
                            lost=was["state"] == "unknown" and bool(dict(was).get("provider_id")),
                            no_log=no_request_log(was["state"], dict(was).get("error")),
-                           sent_to=sent.get(h))
+                           sent_to=sent.get(h), sent_to_simulator=h in simulated)
     previous: dict[str, str] = {}
     before: dict[str, str] = {}  # key -> the previous run's parameters (JSON) of a job that differs now
     # a key beyond ASCII the plan no longer has, as it reads (`textforms.alike`) -> (that key, its parameters, JSON)
@@ -1199,10 +1200,13 @@ def _sent_elsewhere(snap: Snapshot, m: Manifest, store: Store) -> Snapshot:
         return snap
     followed = [j for j in snap.jobs if j.state in resume.FOLLOWED]
     sent = store.sent_to([j.hash for j in followed], resume.FOLLOWED)
+    simulated = store.sent_to_simulator([j.hash for j in followed], resume.FOLLOWED)
     away = {j.key: sent[j.hash] for j in followed if plan_mod.sent_elsewhere(sent.get(j.hash), now[0])}
     if not away:
         return snap
-    return replace(snap, sent_elsewhere=away, endpoint=now,
+    anew = {k: at for k, at in away.items() for j in followed if j.key == k and j.hash in simulated}
+    away = {k: at for k, at in away.items() if k not in anew}
+    return replace(snap, sent_elsewhere=away, sent_anew=anew, endpoint=now,
                    point_back={at: plan_mod.point_back(m, at) for at in dict.fromkeys(away.values())})
 
 
@@ -1519,6 +1523,9 @@ class CancelResult:
     # sent to another endpoint than the one now (`plan.sent_elsewhere`), asked nothing here: key -> that endpoint
     elsewhere: dict[str, str] = field(default_factory=dict)
     elsewhere_how: dict[str, str] = field(default_factory=dict)  # that endpoint -> how to point the base URL there
+    # sent to a simulator at another endpoint than the one now (`plan.simulator_left`), asked nothing: nothing was
+    # paid, and a run here sends them anew: key -> that endpoint
+    simulated: dict[str, str] = field(default_factory=dict)
     endpoint: tuple[str, str] = ("", "")                       # the base URL now, and where it comes from
     dropped: list[str] = field(default_factory=list)           # of those left in flight, the ones the manifest
                                                                # no longer has (a run refuses to start over them)
@@ -1882,10 +1889,13 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
     # Sent to another endpoint (a base URL changed since): the server now has no such video nor its create's key,
     # and asking it would record paid renders `unknown`; left as they are, for a cancel (or run) against that one.
     sent = store.sent_to([r["hash"] for r in flying], _CANCELLABLE)
+    simulated = store.sent_to_simulator([r["hash"] for r in flying], _CANCELLABLE)
     result.endpoint = p.endpoint
     for r in flying:
         at = sent.get(r["hash"])
-        if at is not None and plan_mod.sent_elsewhere(at, p.endpoint[0]):
+        if at is not None and plan_mod.sent_elsewhere(at, p.endpoint[0]) and r["hash"] in simulated:
+            result.simulated[r["key"]] = at
+        elif at is not None and plan_mod.sent_elsewhere(at, p.endpoint[0]):
             result.elsewhere[r["key"]] = at
             result.elsewhere_how.setdefault(at, plan_mod.point_back(p.manifest, at))
     flying = [r for r in flying if not plan_mod.sent_elsewhere(sent.get(r["hash"]), p.endpoint[0])]

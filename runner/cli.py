@@ -332,6 +332,9 @@ def _plan_json(plan: Plan, diff: Any, *, force: bool = False) -> dict[str, Any]:
             # in: gridrun could not check whether they were made; looked up again too (in looked_up)
             "unchecked": len(diff.unchecked),
             "made_by_simulator_elsewhere": _elsewhere(diff),
+            # of to_submit, jobs in flight (or of unknown outcome) at a simulator at another endpoint: nothing paid
+            # there, sent anew here
+            "sent_to_simulator_elsewhere": len(diff.anew),
         },
         "left_in_flight": _left_json(diff.left_behind if diff else None),
         # jobs in flight (or of unknown outcome) sent to another endpoint than this one: a run refuses to start
@@ -708,6 +711,12 @@ def _print_totals(plan: Plan, diff: Any, *, force: bool = False, retry: str | No
             out.print(f"[yellow]{again:,} of them {'was' if again == 1 else 'were'} made by a simulator[/yellow] at "
                       f"{escape(', '.join(where))}, not {escape(plan.endpoint[0])}: placeholders, rendered again here "
                       "(the earlier takes kept under .runs/superseded/)")
+        if diff.anew:
+            n = len(diff.anew)
+            out.print(f"[yellow]{n:,} of them {'was' if n == 1 else 'were'} sent to a simulator[/yellow] at "
+                      f"{escape(', '.join(dict.fromkeys(diff.anew.values())))}, not {escape(plan.endpoint[0])}, and "
+                      f"left in flight or unknown there: nothing paid, sent here anew (that simulator's attempts left "
+                      "behind)")
     if plan.excluded:
         n = len(plan.excluded)
         out.print(f"excluded: {n:,} combination{'' if n == 1 else 's'} (--explain lists {'it' if n == 1 else 'them'})")
@@ -1013,15 +1022,22 @@ def _sent_elsewhere_steps(snap: Snapshot) -> list[str]:
     return steps
 
 
+def _sent_anew(snap: Snapshot) -> str:
+    """What a run does with the jobs of `snap` a simulator at another endpoint than the manifest's now answered: sends
+    them anew (`plan.simulator_left`)."""
+    return (f"sends anew here the {_jobs(len(snap.sent_anew))} sent to a simulator at "
+            f"{', '.join(dict.fromkeys(snap.sent_anew.values()))} (nothing paid there)")
+
+
 def _steps(counts: Mapping[str, int], snap: Snapshot | None, *, budget: int | None, gone: int = 0,
            unchecked: int = 0) -> str:
     """`_next_steps` but for the output folder."""
     from .state import JobState
 
-    if snap is not None and snap.sent_elsewhere:  # their own steps (`_sent_elsewhere_steps`): the rest, here
+    if snap is not None and (snap.sent_elsewhere or snap.sent_anew):  # their own steps: the rest, here
         counts = dict(counts)
         for j in snap.jobs:
-            if j.key in snap.sent_elsewhere:
+            if j.key in snap.sent_elsewhere or j.key in snap.sent_anew:
                 counts[j.state] = counts.get(j.state, 0) - 1
 
     # jobs left unsent because an input image changed or went after the plan: a run does not send them as they
@@ -1036,6 +1052,7 @@ def _steps(counts: Mapping[str, int], snap: Snapshot | None, *, budget: int | No
     if unsent and snap is not None and (above := snap.billed_above()) is not None:
         cost = f" ({usd_text(_unsent_micros(snap, but=held))}: {above.warning(_unsent_micros(snap, but=held), 'they')})"
     run = [f"sends the {_jobs(unsent)} not sent{cost}"] if unsent else []
+    run += [_sent_anew(snap)] if snap is not None and snap.sent_anew else []
     run += [f"collects the {_jobs(flying)} left in flight at no new cost"] if flying else []
     run += [_unanswered_next(unanswered, snap)] if unanswered else []
     urls = "URL" if fetched == 1 else "URLs"
@@ -1047,7 +1064,7 @@ def _steps(counts: Mapping[str, int], snap: Snapshot | None, *, budget: int | No
     if snap is not None:
         unchecked = _unchecked(snap)
     unknowns = 0 if snap is None else sum(1 for j in snap.jobs if j.state == JobState.UNKNOWN.value and not j.provider_id
-                                     and j.key not in snap.sent_elsewhere)
+                                     and j.key not in snap.sent_elsewhere and j.key not in snap.sent_anew)
     looked = unknowns
     run += [(f"looks up the {_jobs(looked)} of unknown outcome in the provider's request log (no cost) and collects "
              "what it finds")] if looked else []
@@ -1657,6 +1674,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         out.print(f"  [yellow]{escape(said(r.gone_note()))}[/yellow]")
     if snap.sent_elsewhere and r.ended_at is None:  # said with what to run next, of a run that ended
         out.print(f"  [yellow]{escape('; '.join(_sent_elsewhere_steps(snap)))}[/yellow]")
+    if snap.sent_anew and r.ended_at is None:
+        out.print(f"  [yellow]`gridrun run` {escape(_sent_anew(snap))}[/yellow]")
     _problems(snap)
     if snap.rerenders_cancelled:
         out.print(f"  {said(_rerenders_note(snap.rerenders_cancelled))}", markup=False, highlight=False)
@@ -2089,7 +2108,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
             say(f"  {_rerenders_note(len(r.kept))}")
     elif not (r.failed or r.finished or r.still_running or r.dropped or r.unresolved or r.errors or r.gone
               or r.not_taken or r.never_sent or r.not_in_log or r.found or r.look_later or r.log_unread or r.no_log
-              or r.elsewhere):
+              or r.elsewhere or r.simulated):
         say("nothing in flight to cancel")
     for at, how in r.elsewhere_how.items():
         keys = [k for k, there in r.elsewhere.items() if there == at]
@@ -2099,6 +2118,12 @@ def cmd_cancel(args: argparse.Namespace) -> int:
                   f"may not know {_them(n)}: not cancelled, nothing asked of it; {visible(how)} and `gridrun cancel "
                   f"{typed(args.manifest)}` again to cancel {_them(n)} there (or `gridrun run` to collect "
                   f"{_them(n)})", markup=False)
+    for at in dict.fromkeys(r.simulated.values()):
+        keys = [k for k, there in r.simulated.items() if there == at]
+        n = len(keys)
+        say(f"{_jobs(n)} in flight ({_some(keys)}) {'was' if n == 1 else 'were'} sent to a simulator at {visible(at)}, "
+            f"nothing paid: not cancelled, nothing asked of it; `gridrun run` sends {_them(n)} anew here, "
+            f"{_them(n)} left behind there")
     if r.never_sent:
         n = len(r.never_sent)
         say(f"{_jobs(n)} left sending by a run that stopped, which the manifest no longer has "

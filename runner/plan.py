@@ -1054,6 +1054,8 @@ class Stored:
     no_log: bool = False
     # in flight or of unknown outcome: the endpoint its latest create was sent to (`Store.sent_to`), None: not recorded
     sent_to: str | None = None
+    # of those, its latest create answered by a simulator (`Store.sent_to_simulator`): nothing paid there
+    sent_to_simulator: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -1112,20 +1114,23 @@ class Diff:
     # (`sent_elsewhere`): a run refuses to start over them (without --leave-in-flight)
     sent_elsewhere: Mapping[str, str] = field(default_factory=dict)
     sent_away: SentAway | None = None  # the same jobs, as a run refuses to start over them (`resume.sent_away`)
+    # of `new`, key -> the endpoint of the jobs in flight or of unknown outcome that were sent to a simulator at
+    # another endpoint than the plan's (`simulator_left`): nothing paid there, a run sends them anew here
+    anew: Mapping[str, str] = field(default_factory=dict)
 
     def sends(self, key: str) -> bool:
         """Whether a run sends (and pays for) the job of `key`."""
-        return self.reasons.get(key) in _SENT
+        return self.reasons.get(key) in _SENT or key in self.anew
 
     def to_send(self, jobs: Sequence[Job]) -> list[Job]:
         """The jobs among `jobs` that a run sends, and pays for."""
-        return [j for j in jobs if self.reasons.get(j.key) in _SENT]
+        return [j for j in jobs if self.sends(j.key)]
 
     def budgeted(self, jobs: Sequence[Job]) -> list[Job]:
         """The jobs among `jobs` that a run counts against its budget before it starts: those it sends, and
         those an earlier run left in flight that it follows (as `resume.check_budget` counts them)."""
         following = set(self.following)
-        return [j for j in jobs if self.reasons.get(j.key) in _SENT or j.key in following]
+        return [j for j in jobs if self.sends(j.key) or j.key in following]
 
 
 # The reasons `diff` gives a job that a run sends.
@@ -1172,6 +1177,20 @@ def endpoint_now(url: str, source: str) -> str:
     if url == "in process":
         return "the simulator built in (in process, no network)"
     return f"{url} (from {source})"
+
+
+def sent_anew(at: str) -> str:
+    """Why a job in flight (or of unknown outcome) at a simulator at endpoint `at`, another than the run's, is
+    sent anew (`simulator_left`): said by plan, and recorded as its attempt there is left behind."""
+    return f"sent to a simulator at {endpoint_named(at)}, nothing paid: sent here anew"
+
+
+def simulator_left(s: Stored | None, endpoint: str) -> bool:
+    """A job in flight or of unknown outcome (stored as `s`) whose latest create a simulator at another endpoint
+    than `endpoint` answered: nothing was paid there, and a run against `endpoint` sends it anew (`resume.decide`).
+    One a provider answered, or of no record whether a simulator did, is not: sending it again may pay twice."""
+    return (s is not None and s.sent_to_simulator and (s.state in IN_FLIGHT or s.state == "unknown")
+            and sent_elsewhere(s.sent_to, endpoint))
 
 
 def point_back(m: Manifest, at: str) -> str:
@@ -1247,6 +1266,7 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
     copied: list[tuple[str, str]] = []
     unchecked: list[str] = []
     elsewhere: dict[str, str] = {}
+    anew: dict[str, str] = {}
     for job in plan.jobs:
         s = stored.get(job.hash)
         old = previous.get(job.key)
@@ -1262,7 +1282,12 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
         by, settled_before = None, settled
         if s is not None and s.state in _SETTLED and sent_again_by is not None:
             by = sent_again_by(s.state, s.gone)
-        if by is not None and by == retry:
+        if simulator_left(s, plan.endpoint[0]):
+            assert s is not None and s.sent_to is not None
+            reasons[job.key] = sent_anew(s.sent_to)
+            new += 1
+            anew[job.key] = s.sent_to
+        elif by is not None and by == retry:
             reasons[job.key] = RETRIED_UNKNOWN if s is not None and s.state == "unknown" else RETRIED
             new += 1
             retried += 1
@@ -1350,7 +1375,7 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
                 verified=frozenset(verified), unknown=unknown, altered=tuple(altered), renamed=renamed,
                 simulator_at=simulator_at, forced=forced, retried_by=retried_by, retried=retried,
                 looked_up=tuple(looked_up), copied=tuple(copied), unchecked=tuple(unchecked),
-                sent_elsewhere=elsewhere)
+                sent_elsewhere=elsewhere, anew=anew)
 
 
 def relpath(path: Path, start: Path) -> str:

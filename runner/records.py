@@ -329,6 +329,10 @@ class Snapshot:
     endpoint: tuple[str, str] = ("", "")  # with `sent_elsewhere`: the manifest's endpoint now, and where it comes from
     # with `sent_elsewhere`: each of those endpoints -> how to point the manifest's base URL back there, in words
     point_back: Mapping[str, str] = field(default_factory=dict)
+    # of the run's jobs in flight or of unknown outcome, those a simulator at another endpoint than the manifest's
+    # now answered (`plan.simulator_left`): key -> that endpoint; nothing was paid there, and a run here sends them
+    # anew. Read only by `runner.status` of a manifest (empty otherwise)
+    sent_anew: Mapping[str, str] = field(default_factory=dict)
     # For a run not ended: when another process first wrote in the state since the run started (a `gridrun cancel`,
     # which takes the runner lock only once no run holds it, so once the run's process is gone): what is recorded
     # from then on, under the run's id or of its jobs, is not the run's own. None: nothing did.

@@ -72,6 +72,7 @@ from .plan import (
     outputs_field,
     point_back,
     refuse_own_links,
+    sent_anew,
     sent_elsewhere,
 )
 from .records import local_time
@@ -187,6 +188,9 @@ def decide(plan: Plan, store: Store, opts: RunOptions, *, budget_micros: int | N
     actions = {h: action(state, opts, elsewhere=h in elsewhere,
                          gone=h in found and gone_at_provider(found[h]["state"], found[h]["error"]))
                for h, state in states.items()}
+    # In flight (or of unknown outcome) at a simulator at another endpoint: nothing paid, and that simulator may be
+    # gone; its attempt is left behind and the job sent anew here, as a simulator's done take is rendered again.
+    actions.update(dict.fromkeys(simulator_away(plan, store), "anew"))
     away = sent_away(plan, store, retry_unknown=opts.retry_unknown, actions=actions)
     if not opts.leave_in_flight:
         check_left_behind(plan, store)
@@ -194,7 +198,7 @@ def decide(plan: Plan, store: Store, opts: RunOptions, *, budget_micros: int | N
             raise InFlightError(away.message())
     elif away is not None:  # left as they are, for a run against the endpoint they were sent to
         actions.update(dict.fromkeys(away.hashes, "leave"))
-    submit = [j for j in plan.jobs if actions[j.hash] in ("submit", "reset")]
+    submit = [j for j in plan.jobs if actions[j.hash] in ("submit", "reset", "anew")]
     # a job downloading was rendered, so billed, by the run that sent it
     in_flight = [j for j in plan.jobs if actions[j.hash] in ("reconcile", "attach") and states[j.hash] != S.DOWNLOADING]
     check_budget(submit, in_flight, budget_micros=budget_micros, allow_partial=opts.allow_partial)
@@ -257,6 +261,7 @@ def _sort(plan: Plan, store: Store, opts: RunOptions, run_id: int, manifest_text
     _put_aside(plan, store)
     rows = store.jobs_by_hash([j.hash for j in plan.jobs])
     rerender: list[int] = []  # the done jobs the run is to render again (--force), each reset only as it is sent
+    away_at = simulator_away(plan, store) if "anew" in actions.values() else {}
     left = Left(store, plan.manifest.name, before=run_id)
     for job in plan.jobs:
         jid = ids[job.hash]
@@ -300,6 +305,10 @@ def _sort(plan: Plan, store: Store, opts: RunOptions, run_id: int, manifest_text
             state = S.PLANNED
             out.submit.append(job)
         elif what == "submit":
+            out.submit.append(job)
+        elif what == "anew":
+            store.leave_simulator_attempt(jid, sent_anew(away_at[job.hash]), run_id=run_id)
+            state = S.PLANNED
             out.submit.append(job)
         elif what in ("reconcile", "lookup"):
             out.reconcile.append(job)
@@ -766,6 +775,8 @@ def sent_away(plan: Plan, store: Store, *, retry_unknown: bool = False,
     sent = store.sent_to([j.hash for j in plan.jobs], FOLLOWED)
     if not sent:
         return None
+    for h in simulator_away(plan, store):  # sent anew here, nothing paid there (`decide`)
+        sent.pop(h, None)
     rows = store.jobs_by_hash(list(sent))
     away = [(j, sent[j.hash]) for j in {j.hash: j for j in plan.jobs}.values()
             if j.hash in sent and sent_elsewhere(sent[j.hash], plan.endpoint[0])
@@ -775,6 +786,15 @@ def sent_away(plan: Plan, store: Store, *, retry_unknown: bool = False,
         return None
     return SentAway(plan, tuple(j.hash for j, _ in away), tuple(j.key for j, _ in away),
                     tuple(rows[j.hash]["state"] for j, _ in away), tuple(at for _, at in away))
+
+
+def simulator_away(plan: Plan, store: Store) -> dict[str, str]:
+    """The jobs of `plan` in flight or of unknown outcome whose latest create was sent to another endpoint than the
+    plan's, where a simulator answered it (`Store.sent_to_simulator`), each with that endpoint: nothing was paid
+    there, so a run here sends them anew rather than refusing to start over them. Jobs whose attempt a provider
+    answered, or of no record whether a simulator did, are not among them: sending those again may pay twice."""
+    sent = store.sent_to_simulator(list(dict.fromkeys(j.hash for j in plan.jobs)), FOLLOWED)
+    return {h: at for h, at in sent.items() if sent_elsewhere(at, plan.endpoint[0])}
 
 
 def check_left_behind(plan: Plan, store: Store) -> None:

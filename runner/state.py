@@ -2296,6 +2296,72 @@ class Store:
                 out[row[0]] = str(row[1])
         return out
 
+    def sent_to_simulator(self, hashes: Sequence[str], states: Sequence[str]) -> dict[str, str]:
+        """Of `sent_to`'s jobs, those whose latest attempt a simulator answered (`attempts.simulator` = 1, the mark
+        `transition` keeps), each with the endpoint it was sent to: nothing was paid for them. An attempt whose mark
+        is not recorded (NULL) is taken for a provider's, and is not among them."""
+        if self.schema < TAKES_MADE_AT:
+            return {}
+        if self.db.execute("SELECT 1 FROM attempts WHERE simulator = 1 LIMIT 1").fetchone() is None:
+            return {}
+        out: dict[str, str] = {}
+        marks_states = ",".join("?" * len(states))
+        for chunk, marks in _chunked(hashes):
+            for row in self.db.execute(
+                "SELECT j.hash, a.endpoint FROM jobs j JOIN attempts a ON a.job_id = j.id AND a.n = j.attempts"
+                f" WHERE j.hash IN ({marks}) AND j.state IN ({marks_states}) AND a.endpoint IS NOT NULL"
+                " AND a.simulator = 1",
+                [*chunk, *states],
+            ):
+                out[row[0]] = str(row[1])
+        return out
+
+    def leave_simulator_attempt(self, job_id: int, reason: str, *, run_id: int | None) -> set[int]:
+        """A job in flight (or of unknown outcome) whose latest attempt a simulator at another endpoint answered
+        (`sent_to_simulator`), which a run against the endpoint now sends anew: that attempt is left behind,
+        cancelled with `reason` (nothing was paid: a simulator's render is a free placeholder), and the job planned,
+        its next attempt a new one with a new key. Each ended run that left the job at that attempt records it as
+        it is now, its estimate out of that run's reserve. Event `simulator-left` (for `run_id`) says so. Returns
+        the runs whose record it changed."""
+        changed: set[int] = set()
+        with self._tx():
+            row = self.db.execute("SELECT state, key, attempts FROM jobs WHERE id=?", (job_id,)).fetchone()
+            state = JobState(row["state"])
+            if state not in (S.SUBMITTING, S.SUBMITTED, S.RUNNING, S.DOWNLOADING, S.UNKNOWN):
+                raise StateError(f"job {row['key']}: cannot leave an attempt from {row['state']}")
+            n = int(row["attempts"])
+            a = self.db.execute("SELECT endpoint, simulator, estimate_micros FROM attempts WHERE job_id=? AND n=?",
+                                (job_id, n)).fetchone()
+            if a is None or a["simulator"] != 1:
+                raise StateError(f"job {row['key']}: its attempt {n} was not answered by a simulator")
+            now = self.clock()
+            self.db.execute(
+                "UPDATE attempts SET state=?, error=?, ended_at=?, billed_micros=NULL WHERE job_id=? AND n=?",
+                (S.CANCELLED.value, reason, now, job_id, n),
+            )
+            self.db.execute(
+                "UPDATE jobs SET state=?, error=?, provider_id=NULL, url=NULL, cost_micros=NULL, reset_from=NULL,"
+                " updated_at=? WHERE id=?",
+                (S.PLANNED.value, reason, now, job_id),
+            )
+            left: list[tuple[int, dict[str, Any]]] = []
+            for rid, final, money in self.db.execute(
+                "SELECT rj.run_id, rj.final, r.final_money FROM run_jobs rj JOIN runs r ON r.id = rj.run_id"
+                " WHERE rj.job_id=? AND rj.final IS NOT NULL AND r.final_money IS NOT NULL", (job_id,)).fetchall():
+                was = json.loads(final)
+                if was.get("attempts") == n and was.get("state") in _RESERVING:
+                    left.append((int(rid), json.loads(money)))
+            for rid, kept in left:
+                self._write_final(rid, job_id)
+                reserved = max(0, int(kept.get("reserved", 0)) - int(a["estimate_micros"] or 0))
+                self.db.execute("UPDATE runs SET final_money=? WHERE id=?",
+                                (_json({**kept, "reserved": reserved}), rid))
+                changed.add(rid)
+            self._event(run_id, job_id, "simulator-left", {"attempt": n, "endpoint": a["endpoint"], "was": state.value,
+                                                            "reason": reason})
+            self._known[job_id] = (S.PLANNED, row["key"])
+        return changed
+
     def job_row(self, job_id: int) -> sqlite3.Row:
         row = self.db.execute("SELECT * FROM jobs WHERE id=?", (job_id,)).fetchone()
         if row is None:

@@ -5,6 +5,10 @@ while the first renders and bills them. `plan` says where they are and how to po
 refuses before it sends anything (--leave-in-flight runs anyway, leaving them as they are), and `cancel` leaves them
 alone; back at that endpoint, a run collects them at no cost.
 
+Jobs a simulator answered (its `X-Gridrun-Simulator` header) are the exception: nothing was paid for them, and that
+simulator may be gone, so a run elsewhere sends them anew rather than refusing. A provider is played by a simulator
+with that header taken off its answers.
+
 Each endpoint is a simulator served on 127.0.0.1 in a thread of its own (its request counts read directly)."""
 
 from __future__ import annotations
@@ -31,30 +35,41 @@ from execkit import in_flight, wait_for, write_manifest
 from runner import api
 from runner.cli import main
 from runner.errors import InFlightError
+from runner.providers.base import SIMULATOR_HEADER
 from runner.sim import SimConfig, create_app
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 class _Logged:
-    """The simulator, with the path of every request it takes kept in `paths`."""
+    """The simulator, with the path of every request it takes kept in `paths`; not `marked`, its header taken off
+    every answer: a provider, as far as a run can tell."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, *, marked: bool = True) -> None:
         self.app = app
         self.paths: list[str] = []
+        self.marked = marked
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
             self.paths.append(scope["path"])
-        await self.app(scope, receive, send)
+
+        async def unmarked(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [(k, v) for k, v in message.get("headers", ())
+                                      if k.lower() != SIMULATOR_HEADER.lower().encode()]
+            await send(message)
+
+        await self.app(scope, receive, send if self.marked else unmarked)
 
 
 @contextmanager
-def serving(render_time: float) -> Iterator[tuple[str, Any]]:
-    """A simulator served on 127.0.0.1, its renders `render_time` s long; yields its base URL and its `Sim` (with
-    `paths`: the path of each request it took)."""
+def serving(render_time: float, *, marked: bool = True) -> Iterator[tuple[str, Any]]:
+    """A simulator served on 127.0.0.1, its renders `render_time` s long (not `marked`: answering as a provider
+    would, without the simulator's header); yields its base URL and its `Sim` (with `paths`: the path of each
+    request it took)."""
     app = create_app(SimConfig(render_time=render_time, jitter=0.0, max_side=64, fps=4))
-    logged = _Logged(app)
+    logged = _Logged(app, marked=marked)
     app.state.sim.paths = logged.paths
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
@@ -119,7 +134,7 @@ def test_jobs_in_flight_at_another_base_url_are_named_refused_and_collected_back
     another loopback name, /openai/v1, a trailing slash), the run collects them, no create sent again."""
     monkeypatch.setenv("LUMENFALL_API_KEY", "x")
     m = lumenfall(tmp_path)
-    with serving(3.0) as (a, sim_a), serving(0.05) as (b, sim_b):
+    with serving(3.0, marked=False) as (a, sim_a), serving(0.05) as (b, sim_b):
         killed_in_flight(m, {"LUMENFALL_BASE_URL": a, "LUMENFALL_API_KEY": "x"})
         before = states(m)
         sent = sim_a.stats()["creates"]
@@ -176,7 +191,7 @@ def test_leave_in_flight_runs_anyway_and_leaves_them_for_a_run_there(
     """--leave-in-flight at B: the jobs sent to A are neither asked for at B nor moved; a run at A collects them."""
     monkeypatch.setenv("LUMENFALL_API_KEY", "x")
     m = lumenfall(tmp_path)
-    with serving(3.0) as (a, sim_a), serving(0.05) as (b, sim_b):
+    with serving(3.0, marked=False) as (a, sim_a), serving(0.05) as (b, sim_b):
         killed_in_flight(m, {"LUMENFALL_BASE_URL": a, "LUMENFALL_API_KEY": "x"})
         before, ids = states(m), video_ids(m)
         assert len(ids) == 2
@@ -208,16 +223,19 @@ def test_the_simulator_built_in_then_served_is_another_endpoint(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`provider: sim` run in process, killed with jobs rendering, then `base_url:` added to watch it on a served
-    simulator: refused, naming the simulator built in and the manifest's field; the field removed, collected."""
+    simulator. Of no record whether a simulator answered them (as a provider's): refused, naming the simulator built
+    in and the manifest's field. Recorded as the simulator's (as a run records them): sent anew at the served one."""
     m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 3.0, "jitter": 0.0},
                        run={"poll_interval": 0.05, "concurrency": 2})
     killed_in_flight(m, {})
     before = states(m)
     assert len(before) == 2 and set(before.values()) <= {"submitted", "running"}, before
+    assert simulator_marks(m) == [1, 1]
     with serving(0.05) as (b, sim_b):
         doc = yaml.safe_load(m.read_text())
         doc["base_url"] = b
         m.write_text(yaml.safe_dump(doc, sort_keys=False))
+        set_marks(m, None)
         d = api.diff(api.plan(m))
         assert d is not None and all("remove `base_url:`" in d.reasons[k] for k in before), d.reasons
         assert set(d.sent_elsewhere.values()) == {"in process"}
@@ -234,10 +252,109 @@ def test_the_simulator_built_in_then_served_is_another_endpoint(
         shown = capsys.readouterr().out
         assert "collects the 2 jobs sent to the simulator built in (in process) at no new cost" in shown, shown
         assert asked(sim_b) == {} and states(m) == before
-        del doc["base_url"]
-        m.write_text(yaml.safe_dump(doc, sort_keys=False))
+        set_marks(m, 1)
+        d = api.diff(api.plan(m))
+        assert d is not None and d.sent_away is None and set(d.anew.values()) == {"in process"}, d.reasons
         assert api.run(m, report=False).exit_code == 0
-        assert set(states(m).values()) == {"done"} and asked(sim_b) == {}
+        assert set(states(m).values()) == {"done"} and sim_b.stats()["creates"] == 2
+
+
+def simulator_marks(m: Path) -> list[int | None]:
+    """Each job's latest attempt's mark of a simulator's answer (`attempts.simulator`), in job order."""
+    with closing(sqlite3.connect(m.parent / ".gridrun" / "state.db")) as db:
+        return [row[0] for row in db.execute(
+            "SELECT a.simulator FROM jobs j JOIN attempts a ON a.job_id = j.id AND a.n = j.attempts ORDER BY j.id")]
+
+
+def set_marks(m: Path, mark: int | None) -> None:
+    """Every attempt's mark set to `mark` (None: of no record, as a provider's)."""
+    with closing(sqlite3.connect(m.parent / ".gridrun" / "state.db")) as db, db:
+        db.execute("UPDATE attempts SET simulator = ?", (mark,))
+
+
+def creates_by_job(m: Path) -> dict[str, list[tuple[str | None, str, int | None]]]:
+    """Each job's attempts: (endpoint, state, simulator mark), in order."""
+    out: dict[str, list[tuple[str | None, str, int | None]]] = {}
+    with closing(sqlite3.connect(m.parent / ".gridrun" / "state.db")) as db:
+        for key, at, state, mark in db.execute(
+            "SELECT j.key, a.endpoint, a.state, a.simulator FROM attempts a JOIN jobs j ON j.id = a.job_id"
+            " ORDER BY j.id, a.n"):
+            out.setdefault(key, []).append((at, state, mark))
+    return out
+
+
+@pytest.mark.timeout(180)
+def test_jobs_in_flight_at_a_served_simulator_that_is_gone_are_sent_anew_elsewhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Killed with jobs rendering at simulator A, A stopped, the base URL now B: nothing was paid at A, so plan says
+    they are sent anew, status and cancel say so too, and a plain run (no --leave-in-flight) starts, sends each once
+    at B and ends with them done, A's attempts left behind; a run after it sends nothing. The same jobs with their
+    marks of no record (a provider's, as far as gridrun knows) are refused as before."""
+    monkeypatch.setenv("LUMENFALL_API_KEY", "x")
+    m = lumenfall(tmp_path)
+    with serving(30.0) as (a, _):
+        killed_in_flight(m, {"LUMENFALL_BASE_URL": a, "LUMENFALL_API_KEY": "x"})
+    before = states(m)
+    assert len(before) == 2 and set(before.values()) <= {"submitted", "running"}, before
+    assert simulator_marks(m) == [1, 1]
+    anew = f"sent to a simulator at {a}, nothing paid: sent here anew"
+    with serving(0.05) as (b, sim_b):
+        monkeypatch.setenv("LUMENFALL_BASE_URL", b)
+        set_marks(m, None)  # of no record: taken for a provider's, refused as ever
+        d = api.diff(api.plan(m))
+        assert d is not None and d.sent_away is not None and set(d.sent_elsewhere.values()) == {a}
+        assert not any("nothing paid" in d.reasons[k] for k in before), d.reasons
+        with pytest.raises(InFlightError):
+            api.run(m, report=False)
+        assert asked(sim_b) == {} and states(m) == before
+        set_marks(m, 1)
+        d = api.diff(api.plan(m))
+        assert d is not None and d.sent_away is None and not d.sent_elsewhere, d.reasons
+        assert {k: d.reasons[k] for k in before} == dict.fromkeys(before, anew)
+        assert d.new == 2 and d.in_flight == 0 and d.anew == dict.fromkeys(before, a)
+        capsys.readouterr()
+        assert main(["plan", str(m)]) == 0
+        shown = capsys.readouterr()
+        assert "would refuse" not in shown.err and "2 of them were sent to a simulator" in shown.out, shown
+        assert main(["plan", str(m), "--json"]) == 0
+        doc = json.loads(capsys.readouterr().out)
+        assert doc["sent_elsewhere"] is None and doc["against_state"]["sent_to_simulator_elsewhere"] == 2
+        assert main(["status", str(m)]) == 0
+        shown = capsys.readouterr().out
+        assert f"`gridrun run` sends anew here the 2 jobs sent to a simulator at {a}" in shown, shown
+        assert "LUMENFALL_BASE_URL=" not in shown, shown
+        assert main(["cancel", str(m)]) == 0
+        said = "".join(capsys.readouterr())
+        assert "2 jobs in flight" in said and f"sent to a simulator at {a}, nothing paid" in said, said
+        assert asked(sim_b) == {} and states(m) == before
+        result = api.run(m, report=False)
+        assert result.exit_code == 0 and set(states(m).values()) == {"done"}
+        assert sim_b.stats()["creates"] == 2
+        for key, attempts in creates_by_job(m).items():
+            assert [(at, state) for at, state, _ in attempts] == [(a, "cancelled"), (b, "done")], (key, attempts)
+        with closing(sqlite3.connect(m.parent / ".gridrun" / "state.db")) as db:
+            left = [json.loads(row[0]) for row in db.execute("SELECT detail FROM events WHERE kind='simulator-left'")]
+        assert len(left) == 2 and all(e["endpoint"] == a and e["reason"] == anew for e in left), left
+        assert api.run(m, report=False).exit_code == 0 and sim_b.stats()["creates"] == 2
+
+
+@pytest.mark.timeout(180)
+def test_jobs_in_flight_at_a_served_simulator_that_is_gone_are_sent_anew_in_process(tmp_path: Path) -> None:
+    """`provider: sim` with `base_url:` of a served simulator, killed with jobs rendering, the server stopped and the
+    field removed: a plain run sends them anew to the simulator built in, and ends with them done."""
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 0.05, "jitter": 0.0},
+                       run={"poll_interval": 0.05, "concurrency": 2})
+    doc = yaml.safe_load(m.read_text())
+    with serving(30.0) as (a, _):
+        m.write_text(yaml.safe_dump({**doc, "base_url": a}, sort_keys=False))
+        killed_in_flight(m, {})
+    assert set(states(m).values()) <= {"submitted", "running"} and simulator_marks(m) == [1, 1]
+    m.write_text(yaml.safe_dump(doc, sort_keys=False))
+    assert api.run(m, report=False).exit_code == 0
+    assert set(states(m).values()) == {"done"}
+    for key, attempts in creates_by_job(m).items():
+        assert [(at, state) for at, state, _ in attempts] == [(a, "cancelled"), ("in process", "done")], (key, attempts)
 
 
 @pytest.mark.timeout(180)
@@ -247,7 +364,7 @@ def test_cancel_leaves_jobs_in_flight_at_another_endpoint_alone(
     """cancel at B asks B nothing of the jobs sent to A, names A and how to cancel them there; at A it cancels them."""
     monkeypatch.setenv("LUMENFALL_API_KEY", "x")
     m = lumenfall(tmp_path)
-    with serving(30.0) as (a, _), serving(0.05) as (b, sim_b):
+    with serving(30.0, marked=False) as (a, _), serving(0.05) as (b, sim_b):
         killed_in_flight(m, {"LUMENFALL_BASE_URL": a, "LUMENFALL_API_KEY": "x"})
         before = states(m)
         monkeypatch.setenv("LUMENFALL_BASE_URL", b)
@@ -281,7 +398,7 @@ def test_jobs_of_unknown_outcome_sent_to_another_endpoint_are_looked_up_there_on
 
     monkeypatch.setenv("LUMENFALL_API_KEY", "x")
     m = lumenfall(tmp_path)
-    with serving(0.5) as (a, sim_a), serving(0.05) as (b, sim_b):
+    with serving(0.5, marked=False) as (a, sim_a), serving(0.05) as (b, sim_b):
         killed_in_flight(m, {"LUMENFALL_BASE_URL": a, "LUMENFALL_API_KEY": "x"})
         with Store(m.parent / ".gridrun" / "state.db") as store:  # as a run at B before gridrun knew better left them
             with closing(sqlite3.connect(m.parent / ".gridrun" / "state.db")) as db:
