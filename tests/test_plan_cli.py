@@ -759,7 +759,7 @@ def test_plan_counts_a_done_job_whose_file_is_missing_as_to_fetch_again(tmp_path
     doc = json.loads(run_cli(capsys, "plan", str(m), "--json")[1])
     assert doc["against_state"] == {"to_submit": 0, "cached": 1, "to_fetch_again": 1, "in_flight": 0, "settled": 0,
                                     "retried": 0, "settled_sent_by": {}, "looked_up": 0, "unchecked": 0,
-                                    "made_by_simulator_elsewhere": 0}
+                                    "made_by_simulator_elsewhere": 0, "sent_to_simulator_elsewhere": 0}
     assert doc["run_micros"] == 0
     assert doc["jobs"][0]["status"] == "done, but its file is missing or altered: download again"
     assert api.status(m).counts["done"] == 2
