@@ -2123,7 +2123,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
         n = len(keys)
         say(f"{_jobs(n)} in flight ({_some(keys)}) {'was' if n == 1 else 'were'} sent to a simulator at {visible(at)}, "
             f"nothing paid: not cancelled, nothing asked of it; `gridrun run` sends {_them(n)} anew here, "
-            f"{_them(n)} left behind there")
+            f"{'its attempt' if n == 1 else 'their attempts'} there left behind")
     if r.never_sent:
         n = len(r.never_sent)
         say(f"{_jobs(n)} left sending by a run that stopped, which the manifest no longer has "
