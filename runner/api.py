@@ -469,7 +469,7 @@ def _stored(store: Store, p: Plan) -> tuple[dict[str, Stored], dict[str, str], s
     rows = store.jobs_by_hash([j.hash for j in p.jobs])
     made = store.simulator_takes(list(rows))
     sent = store.sent_to(list(rows), resume.FOLLOWED)
-    simulated = store.sent_to_simulator(list(rows), resume.FOLLOWED)
+    simulated = store.sent_to(list(rows), resume.FOLLOWED, simulator=True)
     stored = {}
     manifests: dict[int, str] = {}  # run id -> its manifest's name
 
@@ -1200,7 +1200,7 @@ def _sent_elsewhere(snap: Snapshot, m: Manifest, store: Store) -> Snapshot:
         return snap
     followed = [j for j in snap.jobs if j.state in resume.FOLLOWED]
     sent = store.sent_to([j.hash for j in followed], resume.FOLLOWED)
-    simulated = store.sent_to_simulator([j.hash for j in followed], resume.FOLLOWED)
+    simulated = store.sent_to([j.hash for j in followed], resume.FOLLOWED, simulator=True)
     away = {j.key: sent[j.hash] for j in followed if plan_mod.sent_elsewhere(sent.get(j.hash), now[0])}
     if not away:
         return snap
@@ -1889,7 +1889,7 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
     # Sent to another endpoint (a base URL changed since): the server now has no such video nor its create's key,
     # and asking it would record paid renders `unknown`; left as they are, for a cancel (or run) against that one.
     sent = store.sent_to([r["hash"] for r in flying], _CANCELLABLE)
-    simulated = store.sent_to_simulator([r["hash"] for r in flying], _CANCELLABLE)
+    simulated = store.sent_to([r["hash"] for r in flying], _CANCELLABLE, simulator=True)
     result.endpoint = p.endpoint
     for r in flying:
         at = sent.get(r["hash"])

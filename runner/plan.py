@@ -1054,7 +1054,7 @@ class Stored:
     no_log: bool = False
     # in flight or of unknown outcome: the endpoint its latest create was sent to (`Store.sent_to`), None: not recorded
     sent_to: str | None = None
-    # of those, its latest create answered by a simulator (`Store.sent_to_simulator`): nothing paid there
+    # of those, its latest create answered by a simulator (`Store.sent_to`, `simulator`): nothing paid there
     sent_to_simulator: bool = False
 
 

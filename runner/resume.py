@@ -790,10 +790,10 @@ def sent_away(plan: Plan, store: Store, *, retry_unknown: bool = False,
 
 def simulator_away(plan: Plan, store: Store) -> dict[str, str]:
     """The jobs of `plan` in flight or of unknown outcome whose latest create was sent to another endpoint than the
-    plan's, where a simulator answered it (`Store.sent_to_simulator`), each with that endpoint: nothing was paid
+    plan's, where a simulator answered it (`Store.sent_to`, `simulator`), each with that endpoint: nothing was paid
     there, so a run here sends them anew rather than refusing to start over them. Jobs whose attempt a provider
     answered, or of no record whether a simulator did, are not among them: sending those again may pay twice."""
-    sent = store.sent_to_simulator(list(dict.fromkeys(j.hash for j in plan.jobs)), FOLLOWED)
+    sent = store.sent_to(list(dict.fromkeys(j.hash for j in plan.jobs)), FOLLOWED, simulator=True)
     return {h: at for h, at in sent.items() if sent_elsewhere(at, plan.endpoint[0])}
 
 

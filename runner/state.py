@@ -2279,38 +2279,23 @@ class Store:
                 out[row[0]] = str(row[1])
         return out
 
-    def sent_to(self, hashes: Sequence[str], states: Sequence[str]) -> dict[str, str]:
+    def sent_to(self, hashes: Sequence[str], states: Sequence[str], *, simulator: bool = False) -> dict[str, str]:
         """Of the stored jobs among `hashes` in one of `states`, the endpoint (base URL, "in process" for the
         simulator built in) their latest attempt's create was sent to, recorded as it was sent (`begin_submit`).
-        Attempts of no record (sent before it was kept) are not among them."""
+        Attempts of no record (sent before it was kept) are not among them. `simulator`: only those whose latest
+        attempt a simulator answered (`attempts.simulator` = 1, the mark `transition` keeps): nothing was paid for
+        them. An attempt whose mark is not recorded (NULL) is taken for a provider's, and is not among those."""
         if self.schema < TAKES_MADE_AT:  # a state opened read-only, as an older gridrun left it: no record
             return {}
-        out: dict[str, str] = {}
-        marks_states = ",".join("?" * len(states))
-        for chunk, marks in _chunked(hashes):
-            for row in self.db.execute(
-                "SELECT j.hash, a.endpoint FROM jobs j JOIN attempts a ON a.job_id = j.id AND a.n = j.attempts"
-                f" WHERE j.hash IN ({marks}) AND j.state IN ({marks_states}) AND a.endpoint IS NOT NULL",
-                [*chunk, *states],
-            ):
-                out[row[0]] = str(row[1])
-        return out
-
-    def sent_to_simulator(self, hashes: Sequence[str], states: Sequence[str]) -> dict[str, str]:
-        """Of `sent_to`'s jobs, those whose latest attempt a simulator answered (`attempts.simulator` = 1, the mark
-        `transition` keeps), each with the endpoint it was sent to: nothing was paid for them. An attempt whose mark
-        is not recorded (NULL) is taken for a provider's, and is not among them."""
-        if self.schema < TAKES_MADE_AT:
-            return {}
-        if self.db.execute("SELECT 1 FROM attempts WHERE simulator = 1 LIMIT 1").fetchone() is None:
-            return {}
+        if simulator and self.db.execute("SELECT 1 FROM attempts WHERE simulator = 1 LIMIT 1").fetchone() is None:
+            return {}  # a provider's attempts only (one scan, not a look per job)
         out: dict[str, str] = {}
         marks_states = ",".join("?" * len(states))
         for chunk, marks in _chunked(hashes):
             for row in self.db.execute(
                 "SELECT j.hash, a.endpoint FROM jobs j JOIN attempts a ON a.job_id = j.id AND a.n = j.attempts"
                 f" WHERE j.hash IN ({marks}) AND j.state IN ({marks_states}) AND a.endpoint IS NOT NULL"
-                " AND a.simulator = 1",
+                + (" AND a.simulator = 1" if simulator else ""),
                 [*chunk, *states],
             ):
                 out[row[0]] = str(row[1])
@@ -2318,7 +2303,7 @@ class Store:
 
     def leave_simulator_attempt(self, job_id: int, reason: str, *, run_id: int | None) -> set[int]:
         """A job in flight (or of unknown outcome) whose latest attempt a simulator at another endpoint answered
-        (`sent_to_simulator`), which a run against the endpoint now sends anew: that attempt is left behind,
+        (`sent_to`, `simulator`), which a run against the endpoint now sends anew: that attempt is left behind,
         cancelled with `reason` (nothing was paid: a simulator's render is a free placeholder), and the job planned,
         its next attempt a new one with a new key. Each ended run that left the job at that attempt records it as
         it is now, its estimate out of that run's reserve. Event `simulator-left` (for `run_id`) says so. Returns
