@@ -78,12 +78,14 @@ class Opened:
 @contextmanager
 def opened(browser: Any, report: Path, *, width: int = 1400, height: int = 1000, from_disk: bool = False,
            timezone: str | None = None, before: Callable[[Any], None] | None = None,
-           mobile: bool = False, scheme: str = "dark") -> Iterator[Opened]:
+           mobile: bool = False, scheme: str = "dark", fragment: str = "") -> Iterator[Opened]:
     """The report in a new page, served over HTTP (without range requests, as `python -m http.server`), or with
     `from_disk` opened as a file, as the path gridrun prints (where a video can be sought before it is loaded);
     `timezone` is the browser's (an IANA name), else the machine's; `before(page)` is called before it loads;
     `mobile`: as a phone shows it (a touch screen, a layout viewport that grows to a page wider than the screen);
-    `scheme`: the colour scheme the reader prefers (Playwright's own default is light)."""
+    `scheme`: the colour scheme the reader prefers (Playwright's own default is light); `fragment`: the page's
+    address ends with it (`x=seed&y=style`, a view as the page keeps it), so that it loads in that view (a reload
+    after setting it would cut off the first load's posters, a failed request)."""
     with contextlib.nullcontext(report.parent.as_uri() + "/") if from_disk else serve(report.parent) as base:
         context = browser.new_context(viewport={"width": width, "height": height}, color_scheme=scheme,
                                       **({"timezone_id": timezone} if timezone else {}),
@@ -102,7 +104,7 @@ def opened(browser: Any, report: Path, *, width: int = 1400, height: int = 1000,
         page.on("dialog", on_dialog)
         page.on("request", lambda r: o.requests.append(r.url))
         page.on("requestfailed", lambda r: o.errors.append(f"request failed: {r.url}") if not r.url.endswith(".mp4") else None)
-        page.goto(base + report.name)
+        page.goto(base + report.name + (f"#{fragment}" if fragment else ""))
         page.wait_for_function("window.gridrun !== undefined")
         try:
             yield o
@@ -2559,9 +2561,8 @@ def test_the_arrow_keys_pass_over_an_empty_cell_and_keep_the_place_in_a_cell_of_
     jobs = [{"values": {"style": st, "seed": sd, "v": v}, "state": "done", "output": f"{st}-{sd}-{v}"}
             for st in "abc" for sd in (1, 2) for v in "pq" if (st, sd) != ("b", 1)]
     report = report_of(tmp_path, jobs, axes=("style", "seed", "v"), one_clip=True)
-    with opened(browser, report) as o:
+    with opened(browser, report, fragment="x=seed&y=style&m.v=stack") as o:
         page = o.page
-        page.evaluate("location.hash = 'x=seed&y=style&m.v=stack'; location.reload()")
         page.wait_for_function("window.gridrun !== undefined && document.querySelectorAll('.cell.empty').length === 1")
         page.locator('.card[data-key="style=a,seed=1,v=q"]').focus()
         page.keyboard.press("ArrowDown")
@@ -2603,9 +2604,8 @@ def test_a_grid_of_grids_heading_and_the_details_cut_a_long_axis_value(browser: 
     jobs = [{"values": {"p": p, "v": v}, "state": "done", "prompt": p, "output": f"{n}-{v}"}
             for n, p in enumerate(("short", long, "mid")) for v in ("a", "b")]
     report = report_of(tmp_path, jobs, axes=("p", "v"), one_clip=True)
-    with opened(browser, report) as o:
+    with opened(browser, report, fragment="x=v&y=") as o:
         page = o.page
-        page.evaluate("location.hash = 'x=v&y='; location.reload()")
         page.wait_for_function("window.gridrun !== undefined && document.querySelectorAll('h2.group-head').length === 3")
         heads = page.eval_on_selector_all("h2.group-head", "els => els.map(e => [e.getBoundingClientRect().height,"
                                           " e.querySelector('span').title])")
@@ -2650,9 +2650,8 @@ def test_jobs_of_a_sweep_without_a_key_are_unset_apart_from_a_value_reading_unse
     jobs += [{"values": {"n": n}, "state": "done", "sweep": "two", "key": f"two:n={n}", "output": f"two-{n}"}
              for n in (1, 2)]
     report = report_of(tmp_path, jobs, axes=("mood", "n"), one_clip=True)
-    with opened(browser, report) as o:
+    with opened(browser, report, fragment="x=n&y=mood&m.%40sweep=stack") as o:
         page = o.page
-        page.evaluate("location.hash = 'x=n&y=mood&m.%40sweep=stack'; location.reload()")
         page.wait_for_function("window.gridrun !== undefined && document.querySelectorAll('.rowh').length === 3")
         rows = page.eval_on_selector_all(".rowh", """els => els.map((e) => [e.querySelector('.axis-val').textContent,
             getComputedStyle(e.querySelector('.axis-val')).fontStyle,
