@@ -31,7 +31,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
-import hashlib
 import json
 import math
 import os
@@ -53,6 +52,7 @@ from .outputs import (
     holds_take,
     keep_file,
     manifest_kept_path,
+    sha256_file,
     sidecar_path,
     sidecar_writer,
     superseded_dir,
@@ -697,8 +697,7 @@ def _digest(path: str) -> str | None:
 @functools.lru_cache(maxsize=64)
 def _digest_of(path: str, size: int, mtime_ns: int, inode: int) -> str | None:
     try:
-        with open(path, "rb") as f:
-            return hashlib.file_digest(f, "sha256").hexdigest()
+        return sha256_file(Path(path))
     except (OSError, ValueError):
         return None
 
