@@ -46,7 +46,8 @@ from .resume import (
 from .records import Runs
 from .state import (
     SCHEMA_VERSION, JobState, RunRecord, RunSummary, Snapshot, Store, announcing_start, as_judged, check_not_lost,
-    gone_at_provider, held_elsewhere, no_request_log, outputs_writer, recorded_process, state_home, store_error,
+    gone_at_provider, held_elsewhere, no_fresh_url, no_request_log, outputs_writer, recorded_process, state_home,
+    store_error,
 )
 from .stats import RunStatistics, pace, problems
 from . import textforms
@@ -507,6 +508,7 @@ def _stored(store: Store, p: Plan) -> tuple[dict[str, Stored], dict[str, str], s
                            output_altered=not ok and was["state"] == "done" and path.is_file(),
                            simulator_at=made.get(h), done_run_of=run_of(was["done_run_id"]),
                            gone=gone_at_provider(was["state"], dict(was).get("error")),
+                           no_url=no_fresh_url(was["state"], dict(was).get("error")),
                            lost=was["state"] == "unknown" and bool(dict(was).get("provider_id")),
                            no_log=no_request_log(was["state"], dict(was).get("error")),
                            sent_to=sent.get(h), sent_to_simulator=h in simulated)

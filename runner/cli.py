@@ -986,20 +986,24 @@ def _account_refusal(code: str, model: str, endpoint: str = "") -> str:
 
 
 def _next_steps(counts: Mapping[str, int], snap: Snapshot | None = None, *, budget: int | None = None,
-                unsaved: str | None = None, errors: Sequence[str] = (), gone: int = 0, unchecked: int = 0) -> str:
+                unsaved: str | None = None, errors: Sequence[str] = (), gone: int = 0, unchecked: int = 0,
+                no_url: tuple[int, int] = (0, 0)) -> str:
     """What to run next for the jobs a run left unfinished, by their states; with the run's `snap`, what
     sending the jobs not sent costs (the plan's estimate): only collecting those in flight is free. `budget`,
     the one a plain `gridrun run` has (the manifest's, not a `--budget` the run was given): what it refuses.
     `unsaved`, the output folder of a run that stopped sending because videos could not be saved there
     (stopping "write-failed"): room is made there first, or the next run pays for renders it cannot save;
     unless the run's `errors` say it ran out of file descriptors, not space. `gone`: how many of the expired
-    jobs the provider no longer has the video of (`gone_at_provider`): only a retry sends those again.
+    jobs the provider no longer has the video of (`gone_at_provider`): only a retry sends those again. `no_url`:
+    how many of the others the provider gave no fresh URL for (`state.no_fresh_url`), and what rendering them again
+    costs: a retry, paid, is named as their way, not a free fetch.
     `unchecked`, without `snap`: how many of the jobs of unknown outcome the last lookup found no request log for
     (`state.no_request_log`), whose outcome gridrun could not check then (with `snap`, counted from it)."""
     if unsaved is None:
-        return _steps(counts, snap, budget=budget, gone=gone, unchecked=unchecked)
+        return _steps(counts, snap, budget=budget, gone=gone, unchecked=unchecked, no_url=no_url)
     # nothing left unfinished, yet saving failed: done videos not copied to the new paths of a changed template
-    steps = (_steps(counts, snap, budget=budget, gone=gone, unchecked=unchecked) if _unfinished(counts) else
+    steps = (_steps(counts, snap, budget=budget, gone=gone, unchecked=unchecked, no_url=no_url)
+             if _unfinished(counts) else
              "`gridrun run` copies the done videos it could not to their new paths, at no cost")
     if any(FILES_RAN_OUT in e for e in errors):
         fix = "raise `ulimit -n` or lower run.concurrency"
@@ -1030,7 +1034,7 @@ def _sent_anew(snap: Snapshot) -> str:
 
 
 def _steps(counts: Mapping[str, int], snap: Snapshot | None, *, budget: int | None, gone: int = 0,
-           unchecked: int = 0) -> str:
+           unchecked: int = 0, no_url: tuple[int, int] = (0, 0)) -> str:
     """`_next_steps` but for the output folder."""
     from .state import JobState
 
@@ -1046,7 +1050,10 @@ def _steps(counts: Mapping[str, int], snap: Snapshot | None, *, budget: int | No
     unsent = counts.get("planned", 0) - sum(len(jobs) for jobs in moved.values())
     flying, unanswered = _in_flight(counts)
     expired = counts.get(JobState.EXPIRED.value, 0)
-    fetched = max(0, expired - gone)  # the expired ones a plain run asks a fresh URL for
+    if snap is not None:
+        no_url = _no_url(snap)
+    # the expired ones a plain run asks a fresh URL for, promised at no cost: not those the provider gave none for
+    fetched = max(0, expired - gone - no_url[0])
     held = {j.key for jobs in moved.values() for j in jobs}
     cost = "" if snap is None else f" ({usd_text(_unsent_micros(snap, but=held))})"
     if unsent and snap is not None and (above := snap.billed_above()) is not None:
@@ -1082,7 +1089,7 @@ def _steps(counts: Mapping[str, int], snap: Snapshot | None, *, budget: int | No
     if moved:
         steps.append(_images_moved_step(moved))
     again = [what for what, n in (("failed jobs", counts.get("failed")), ("rejected ones", counts.get("rejected")),
-                                  (_expired_again(expired, gone), expired),
+                                  (_expired_again(expired, gone, *no_url), expired),
                                   ("cancelled ones (a new render, paid)", counts.get("cancelled"))) if n]
     if again:
         listed = again[0] if len(again) == 1 else f"{', '.join(again[:-1])} and {again[-1]}"
@@ -1107,8 +1114,18 @@ def _unchecked(snap: Snapshot) -> int:
     return sum(1 for j in snap.jobs if not j.provider_id and no_request_log(j.state, j.error))
 
 
-def _expired_again(expired: int, gone: int) -> str:
-    """What `gridrun retry` sends of the `expired` jobs, `gone` of them no longer at the provider."""
+def _expired_again(expired: int, gone: int, no_url: int = 0, no_url_micros: int = 0) -> str:
+    """What `gridrun retry` sends of the `expired` jobs, `gone` of them no longer at the provider, `no_url` of them
+    given no fresh URL by it (`state.no_fresh_url`), whose new renders cost `no_url_micros`."""
+    if no_url:
+        those = "it" if no_url == 1 else "them"
+        price = usd_text(no_url_micros)
+        why = f"the provider gives no fresh URL for {those}, only the {'one' if no_url == 1 else 'ones'} that expired"
+        if no_url == expired:
+            return f"expired ones (a new render, paid, {price}: the only way, {why})"
+        gone_too = f", nor for the {_jobs(gone)} it no longer has" if gone else ""
+        return (f"expired ones (a new render, paid; the only way for the {_jobs(no_url)} the provider gives no fresh "
+                f"URL for ({price}){gone_too})")
     if not gone:
         return "expired ones (a new render, paid)"
     those = "it" if gone == 1 else "them"
@@ -1177,6 +1194,15 @@ def _unanswered_micros(snap: Snapshot) -> int:
     from .state import JobState
 
     return sum(j.cost_estimate_micros for j in snap.jobs if j.state == JobState.SUBMITTING.value)
+
+
+def _no_url(snap: Snapshot) -> tuple[int, int]:
+    """How many of the run's expired jobs the provider gave no fresh URL for (`state.no_fresh_url`), and what their
+    new renders cost, as the plan estimates them."""
+    from .state import no_fresh_url
+
+    jobs = [j for j in snap.jobs if no_fresh_url(j.state, j.error)]
+    return len(jobs), sum(j.cost_estimate_micros for j in jobs)
 
 
 def _gone(snap: Snapshot) -> int:
@@ -1394,10 +1420,11 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
                     or read is not None and read.sent_elsewhere) else None
     unsaved = str(plan.outputs_dir) if result.stats.stopping == "write-failed" else None
     gone = _gone(read) if read is not None and c.get(JobState.EXPIRED.value) else 0
+    no_url = _no_url(read) if read is not None and c.get(JobState.EXPIRED.value) else (0, 0)
     # of the jobs of unknown outcome, those the last lookup found no request log for: said, and asked again
     unchecked = _unchecked(api.status(plan.manifest) if read is None else read) if c.get(JobState.UNKNOWN.value) else 0
     then = _next_steps(c, snap, budget=plan.budget_micros, unsaved=unsaved, errors=result.stats.last_errors,
-                       gone=gone, unchecked=unchecked)
+                       gone=gone, unchecked=unchecked, no_url=no_url)
     if result.left_done:  # re-renders not sent, left done: neither counted as unfinished nor sent by `retry`
         forced = api.diff(plan, force=True)
         need = sum(j.cost_micros for j in (forced.budgeted(plan.jobs) if forced else plan.jobs))

@@ -63,6 +63,7 @@ from .state import (
     FINAL,
     GONE_AT_PROVIDER,
     IN_FLIGHT,
+    NO_FRESH_URL,
     NO_REQUEST_LOG,
     Following,
     JobState,
@@ -2174,6 +2175,10 @@ class Executor:
 
             keep = keep_earlier
         attempt, limited = 0, 0
+        # The URLs tried, and whether a fresh GET ever handed back one not tried that had not expired: a provider
+        # that answers with the expired URL once more (or one past its `expires_at`) does not renew its links.
+        tried: set[str] = set()
+        renewed = False
         while attempt < self.retries + 2:
             attempt += 1
             if url is None or attempt > 1 and last.startswith("expired"):
@@ -2184,6 +2189,10 @@ class Executor:
                     break
                 if fresh is not None and fresh.url:
                     url = fresh.url
+                    if url not in tried and (fresh.expires_at is None or fresh.expires_at > self.clock()):
+                        renewed = True
+            if url is not None:
+                tried.add(url)
                 if url is None:
                     last = last or "download failed: the provider gave no download URL"
                     break
@@ -2257,7 +2266,11 @@ class Executor:
             return
         last = last or "download failed: no try fetched it; the next `gridrun run` fetches it, at no cost"
         if last.startswith("expired"):
-            self._move(jid, S.EXPIRED, error=f"{last}; the provider gave no fresh URL (paid, not re-submitted)",
+            # Asked for a fresh URL and given none: said so (`state.no_fresh_url`), so that the way to the video
+            # named is a new render. A 404 (the video gone) is for the next run's poll to believe (`_watch`).
+            given = "" if renewed or not tried or "no longer knows" in last else f": {NO_FRESH_URL}"
+            self._move(jid, S.EXPIRED,
+                       error=f"{last}; the provider gave no fresh URL (paid, not re-submitted){given}",
                        cost_micros=billed, cost_reported_micros=status.cost_micros)
         else:
             self.store.transition(jid, S.DOWNLOADING, error=last)

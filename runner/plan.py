@@ -1046,6 +1046,9 @@ class Stored:
     # not the later one another manifest sharing the state re-rendered (`done_run_id`: the run of its own take)
     own_take: bool = False
     gone: bool = False  # expired, its video no longer at the provider (`state.gone_at_provider`): only a retry
+    # expired, and the provider gave no fresh URL for it when last asked (`state.no_fresh_url`): a retry, paid, is
+    # the way to its video (a run still asks once more, at no cost, not counted on)
+    no_url: bool = False
     # unknown with a video id (one the provider lost, `Executor._lost`): a run asks for that video again, by its
     # id, not for the create's key in the provider's request log
     lost: bool = False
@@ -1327,6 +1330,11 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
         elif s.state == "expired" and s.gone:
             reasons[job.key] = ("expired: the provider no longer has its video: left alone (gridrun retry renders it "
                                 "again, paid)")
+            settled += 1
+        elif s.state == "expired" and s.no_url:
+            reasons[job.key] = (f"expired: the provider gave no fresh URL for it, only the one that expired: gridrun "
+                                f"retry renders it again, paid again ({usd_text(job.cost_micros)}; a run asks once "
+                                "more, not counted on)")
             settled += 1
         elif s.state == "expired":
             reasons[job.key] = "expired: a fresh URL is asked for, at no cost (gridrun retry renders it again)"

@@ -86,6 +86,18 @@ def gone_at_provider(state: str, error: str | None) -> bool:
     """Whether a job in `state` with `error` is an expired one whose video the provider no longer has."""
     return state == S.EXPIRED.value and bool(error) and GONE_AT_PROVIDER in str(error)
 
+# Ends the error of an `expired` job whose fresh GET handed back no new URL (the one that expired once more, or one
+# whose `expires_at` had passed): the provider does not renew its links, so asking again is no way to the video.
+# A plain run still asks once more, at no cost (a provider that renews later hands it over then), but `plan`,
+# `status` and a run's next steps name `gridrun retry`, paid, as the way. Where a fresh GET did give a new URL
+# that failed too, the job is expired as before, and asking again is fair.
+NO_FRESH_URL = "the provider gave no fresh URL, only the one that expired"
+
+
+def no_fresh_url(state: str, error: str | None) -> bool:
+    """Whether a job in `state` with `error` is an expired one the provider gave no fresh URL for (`NO_FRESH_URL`)."""
+    return state == S.EXPIRED.value and bool(error) and NO_FRESH_URL in str(error)
+
 # What the note of a job of unknown outcome says once a lookup found that the provider kept no request log to
 # find its create in (none at all, or one that records no idempotency keys), in the words each such note has had.
 # One answer (a 404 from a gateway in a bad moment is one too) is no proof the provider never will have one: a

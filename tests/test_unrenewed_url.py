@@ -1,0 +1,94 @@
+"""An expired video the provider gives no fresh URL for: `plan`, `status` and the run's last line name `gridrun
+retry` (paid, and what it costs) as the way to it, not a free fetch; a provider that does hand over a fresh URL
+keeps the free fetch advised."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from execkit import quick_backoff, sim_provider, write_manifest
+from runner import api
+from runner.cli import main
+from runner.options import RunOptions
+from runner.state import no_fresh_url
+
+
+def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    got = capsys.readouterr()
+    return code, got.out, got.err
+
+
+@pytest.fixture
+def unrenewed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Two jobs rendered and paid whose URLs expired at once, at a provider that hands back the same URL when asked
+    again (`refresh_urls: false`)."""
+    quick_backoff(monkeypatch)
+    return write_manifest(tmp_path, n_seeds=1, sim={"url_ttl": 0, "refresh_urls": False})
+
+
+def test_the_run_names_a_paid_retry_not_a_free_fetch(unrenewed: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = cli(capsys, "run", str(unrenewed))
+    assert code == 1
+    snap = api.status(unrenewed)
+    assert snap.counts["expired"] == 2 and all(no_fresh_url(j.state, j.error) for j in snap.jobs)
+    last = [line for line in err.splitlines() if "gridrun retry" in line][-1]
+    assert "asks again for the fresh" not in last and "at no cost" not in last
+    assert ("`gridrun retry` sends expired ones (a new render, paid, $0.70: the only way, the provider gives no "
+            "fresh URL for them, only the ones that expired) again") in last
+    # and so on the next run, which asks once more and is given the same URLs again
+    code, _, err = cli(capsys, "run", str(unrenewed))
+    assert code == 1 and "asks again for the fresh" not in err and "paid, $0.70: the only way" in err
+
+
+def test_status_and_plan_do_not_count_on_a_fresh_url(unrenewed: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cli(capsys, "run", str(unrenewed))
+    _, out, _ = cli(capsys, "status", str(unrenewed))
+    nxt = [line for line in out.splitlines() if "next:" in line]
+    assert nxt and "at no cost" not in nxt[0] and "paid, $0.70: the only way" in nxt[0]
+    code, out, _ = cli(capsys, "plan", str(unrenewed), "--json")
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["against_state"]["to_fetch_again"] == 0 and doc["against_state"]["settled"] == 2
+    reasons = [j["status"] for j in doc["jobs"]]
+    assert all("gave no fresh URL" in r and "$0.35" in r and "at no cost" not in r for r in reasons), reasons
+
+
+def test_a_provider_giving_fresh_urls_again_is_fetched_for_free(unrenewed: Path) -> None:
+    """A plain run still asks once more, at no cost: a provider that renews its links by then hands the videos over."""
+    prov = sim_provider(unrenewed)
+    api.run(unrenewed, provider=prov, options=RunOptions(), report=False)
+    prov.app.state.sim.configure({"url_ttl": 3600, "refresh_urls": True})
+    again = api.run(unrenewed, provider=prov, options=RunOptions(), report=False)
+    assert again.exit_code == 0 and again.stats.counts["done"] == 2 and again.stats.spent_micros == 0
+
+
+def test_a_fresh_url_that_failed_too_is_asked_for_again_at_no_cost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The provider hands over a new URL on each GET, and each download of it is refused as expired: asking again is
+    fair, so the free fetch stays the advice."""
+    quick_backoff(monkeypatch)
+    refused = [{"route": "file", "p": 1, "fault": "expired"}]
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"script": refused})
+    from runner.providers.sim import SimProvider
+
+    given = iter(range(1, 1000))
+    get = SimProvider.get
+
+    async def renewing(self, client, video_id):  # type: ignore[no-untyped-def]
+        status = await get(self, client, video_id)
+        if status.url:  # a new URL each time (the simulator reads only its token)
+            status = dataclasses.replace(status, url=f"{status.url}&n={next(given)}")
+        return status
+
+    monkeypatch.setattr(SimProvider, "get", renewing)
+    code, _, err = cli(capsys, "run", str(m))
+    assert code == 1
+    snap = api.status(m)
+    assert snap.counts["expired"] == 1 and not any(no_fresh_url(j.state, j.error) for j in snap.jobs)
+    assert "`gridrun run` asks again for the fresh URL of 1 job whose URL expired, at no cost" in err
