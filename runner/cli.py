@@ -1470,7 +1470,7 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
         name = "`--timeout`" if given else "run.timeout"
         knob = f"{name} ({float(timeout):g} s a job)" if timeout else name
         cancel = f"; `gridrun cancel` cancels the {_jobs(flying)} in flight there" if flying else ""
-        err.print(f"incomplete: {knob} left {_jobs(flying)} rendering at the provider holding every slot (run "
+        err.print(f"incomplete: {knob} left {_jobs(flying)} {_unfinished_there(c)} holding every slot (run "
                   f"concurrency {held:,}), so {_jobs(unsent)} {'was' if unsent == 1 else 'were'} not sent: {then}"
                   f"{cancel}")
     elif result.status == "incomplete":
@@ -1479,7 +1479,7 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
         a_job = f" ({float(timeout):g} s a job)" if timeout else ""
         their = "its" if flying == 1 else "their"
         if flying:
-            err.print(f"incomplete: {_jobs(flying)} still rendering at {their} timeout{a_job} "
+            err.print(f"incomplete: {_left_unfinished(c, flying)} at {their} timeout{a_job} "
                       f"{'was' if flying == 1 else 'were'} left at the provider: {then}; `gridrun cancel` cancels "
                       f"{_them(flying)} there")
         if paused := getattr(result, "paused_out", 0):
@@ -1578,6 +1578,27 @@ def _unfinished(counts: Mapping[str, int]) -> int:
     from .state import JobState
 
     return sum(n for state, n in counts.items() if state not in (JobState.DONE.value, JobState.CANCELLED.value))
+
+
+def _left_unfinished(counts: Mapping[str, int], flying: int) -> str:
+    """The `flying` jobs a run left unfinished at the provider at their timeout, by what the provider last said of
+    them: still rendering (`running`), or still in its queue (`submitted`: no poll saw it rendering)."""
+    from .state import JobState
+
+    queued = min(flying, counts.get(JobState.SUBMITTED.value, 0))
+    if not queued:
+        return f"{_jobs(flying)} still rendering"
+    if queued == flying:
+        return f"{_jobs(flying)} still queued, not seen rendering,"
+    return f"{_jobs(flying - queued)} still rendering and {queued:,} still queued, not seen rendering,"
+
+
+def _unfinished_there(counts: Mapping[str, int]) -> str:
+    """How the jobs a run left in flight at their timeout are at the provider: rendering, or (some) still queued."""
+    from .state import JobState
+
+    return ("rendering or queued at the provider" if counts.get(JobState.SUBMITTED.value)
+            else "rendering at the provider")
 
 
 def _in_flight(counts: Mapping[str, int]) -> tuple[int, int]:
@@ -2756,9 +2777,10 @@ def _parser(*, with_sim: bool = True) -> argparse.ArgumentParser:
                         help="fixed seconds between polls (default: run.poll_interval, else scheduled from the "
                              "expected render time)")
         sp.add_argument("--timeout", type=_knob("timeout"),
-                        help="per-job deadline in seconds from its create: stop waiting, never the job (an unanswered "
-                             "create is not sent again past it; --request-timeout bounds each request; default: "
-                             "run.timeout, else none: wait for each job to end)")
+                        help="per-job deadline in seconds from its create (for a job an earlier run sent, from "
+                             "when this run takes it up): stop waiting, never the job (an unanswered create is not "
+                             "sent again past it; --request-timeout bounds each request; default: run.timeout, else "
+                             "none: wait for each job to end)")
         sp.add_argument("--request-timeout", type=_knob("request_timeout"), default=30.0,
                         help="seconds one HTTP request may take (at least 1; default: %(default)g)")
         sp.add_argument("--fail-fast", action="store_true", help="stop submitting after the first failed job")

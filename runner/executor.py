@@ -1757,8 +1757,8 @@ class Executor:
         """A job already at the provider (or maybe) that found every slot held by jobs left rendering at their
         timeout: left as it is for the next run, as they are."""
         self._timed_out.add(jid)
-        self._left(job, jid, "not followed: every provider slot was held by jobs left rendering at their timeout; "
-                             "left as it is, for the next run")
+        self._left(job, jid, "not followed: every slot of the run's concurrency was held by jobs left at the "
+                             "provider at their timeout; left as it is, for the next run")
 
     # -- provider slots ----------------------------------------------------------------------------
     # A job holds its slot while the provider renders it, also past its timeout: the run's concurrency is what the
@@ -1811,9 +1811,9 @@ class Executor:
             # the slots they hold: the run's concurrency (jobs an earlier run left rendering may be more)
             self._slots_held = self.concurrency
             if not self.stopping:  # else the run had stopped sending already, for its own reason
-                self._stop_note = (f"sent no new jobs: every provider slot ({self.concurrency:,}) is held by jobs left "
-                                   "rendering at their timeout, and the provider takes no more at once; `gridrun run` "
-                                   "sends the rest")
+                self._stop_note = (f"sent no new jobs: every slot of the run's concurrency ({self.concurrency:,}) is "
+                                   "held by jobs left unfinished at the provider at their timeout, and the run has no "
+                                   "more than that there at once; `gridrun run` sends the rest")
                 self.stopping = "timeout"
             for scope in list(self._slot_waits):
                 scope.cancel()
@@ -1994,6 +1994,7 @@ class Executor:
         missing_since: float | None = None
         unclear_since: float | None = None  # since when no answer gave a status gridrun knows
         unclear = ""
+        heard = False  # whether a poll (or a list round) answered with its status: else it is its create's answer
         while status is None or not status.terminal:
             unclear_end = None if unclear_since is None else unclear_since + UNCLEAR_AFTER
             # the nearer of the two ends, and whether it is the unclear one
@@ -2008,6 +2009,7 @@ class Executor:
                         due = since + self.renders.earliest_done(job)
                         self._checks[jid] = due  # then polled in every list round: in motion
                         status = await self._poller.next(pid, status, due=due, sent_at=sent)
+                        heard = True
                     else:
                         if status is not None or not first:
                             wait = self.renders.next_poll(job, since)
@@ -2019,6 +2021,7 @@ class Executor:
                             self.store.flush()  # the provider's id is committed before the first poll
                         got = await self._get(job, pid)
                         answered, status = got is not None, got or status
+                        heard = heard or answered
                 except RejectedError as exc:  # HTTP 404: the provider has no such video
                     missing = exc
                 except ListUnavailable:
@@ -2041,8 +2044,8 @@ class Executor:
                     self._move(jid, S.RUNNING, lazy=True)
                 # Still rendering, so still to be paid: it stays reserved against the budget for this run.
                 self._timed_out.add(jid)
-                return self._left(job, jid, f"still {self.states[jid]} after {self.timeout:g} s; left running, "
-                                            "the next run re-attaches")
+                return self._left(job, jid, self._timed_out_note(jid, last or (status if heard else None),
+                                                                 own=began is not None))
             if missing is not None:
                 by_list = False
                 now = self.steady()
@@ -2072,6 +2075,26 @@ class Executor:
                 self._move(jid, S.RUNNING, lazy=True)
         self._polls_answered(job, pid)  # ended, seen by the list or by its own poll
         return status
+
+    def _timed_out_note(self, jid: int, status: VideoStatus | None, *, own: bool) -> str:
+        """Why a job still unfinished at its timeout is left: what the provider last said of it (`status`, a poll's
+        answer: still in its queue, or rendering; None: none answered) and how long ago its create was sent. `own`: this run sent it, so its deadline counted from
+        that create; a job an earlier run sent counts its deadline from when this run took it up, so its age since
+        its create is said beside it (a job stuck in the provider's queue run after run shows as such)."""
+        said = status.status if status is not None else None
+        if said == "in_progress" or said != "queued" and self.states[jid] == S.RUNNING.value:
+            what, left = "rendering at the provider", "left running"
+        elif said == "queued":
+            what, left = "queued at the provider, not yet rendering,", "left in its queue"
+        else:  # no poll answered since its create's answer: not seen rendering
+            what, left = "at the provider, not seen rendering (no poll of it answered),", "left there"
+        timeout = f"{self.timeout:g} s"
+        sent_at = self.store.following(jid).submitted_at
+        if own or sent_at is None:
+            when = f"{timeout} after its create" if own else f"after {timeout} in this run"
+        else:
+            when = f"{_age(self.clock() - sent_at)} after its create ({timeout} of them in this run, its timeout)"
+        return f"still {what} {when}; {left}, the next run re-attaches"
 
     async def _last_look(self, job: Job, pid: str) -> VideoStatus | None:
         """The job's status asked once more (at its timeout), within LAST_LOOK seconds; None without an answer."""
@@ -2313,6 +2336,20 @@ class Executor:
 
 
 # --------------------------------------------------------------------------------------------------
+
+
+def _age(seconds: float) -> str:
+    """A job's time since its create, as a note says it: "4.2 s", "38 s", "12 min 05 s", "3 h 02 min"."""
+    seconds = max(0.0, seconds)
+    if seconds < 9.95:
+        return f"{seconds:.1f} s"
+    if seconds < 59.5:
+        return f"{seconds:.0f} s"
+    minutes, sec = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes} min {sec:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
 
 
 def render_span(status: VideoStatus, sent_at: float | None, seen: float) -> float | None:

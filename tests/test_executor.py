@@ -1494,7 +1494,7 @@ def test_jobs_left_at_their_timeout_say_so_in_status(tmp_path: Path) -> None:
     listed = api.status_json(api.status(m))["problems"]
     # asked once more at the deadline: it is rendering
     assert [(p["state"], p["error"]) for p in listed] == [
-        ("running", "still running after 0.3 s; left running, the next run re-attaches")]
+        ("running", "still rendering at the provider 0.3 s after its create; left running, the next run re-attaches")]
 
 
 def test_a_run_that_left_jobs_rendering_at_their_timeout_is_incomplete_and_says_run_collects_them(

@@ -201,7 +201,9 @@ def test_a_run_whose_timeout_left_one_job_rendering_and_one_unsent_in_a_pause_en
     assert main(["run", str(m), "--timeout", "1", "--no-report"]) == 4
     said = " ".join(capsys.readouterr().err.split())
     assert stats(prov)["creates"] == 1 and api.status(m).run.status == "incomplete"
-    assert "incomplete: 1 job still rendering at its timeout (1 s a job) was left at the provider" in said, said
+    # no poll answered in the pause: the provider last said, as it took the create, that it was queued
+    assert "incomplete: 1 job still queued, not seen rendering, at its timeout (1 s a job) was left at the provider" \
+        in said, said
     assert ("incomplete: 1 job not sent: its timeout (1 s a job) passed while the provider was refusing creates "
             "(429), nothing paid: `gridrun run` sends") in said, said
 

@@ -35,8 +35,10 @@ def test_jobs_left_at_their_timeout_hold_their_slots_and_the_run_ends_with_the_r
     assert c["planned"] == 4 and c["submitted"] + c["running"] == 2, c
     assert result.status == "incomplete" and result.exit_code == 4
     assert result.slots_held == 2 and result.stats.stopping == "timeout"
-    assert result.stats.last_errors[0].startswith("sent no new jobs: every provider slot (2) is held by jobs left "
-                                                  "rendering at their timeout"), result.stats.last_errors
+    # the run's own concurrency is full, not the provider's (8 at once): said so
+    assert result.stats.last_errors[0].startswith(
+        "sent no new jobs: every slot of the run's concurrency (2) is held by jobs left unfinished at the provider at "
+        "their timeout, and the run has no more than that there at once"), result.stats.last_errors
     assert api.status(m).run.status == "incomplete"
 
 
