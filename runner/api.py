@@ -49,7 +49,7 @@ from .state import (
     gone_at_provider, held_elsewhere, no_fresh_url, no_request_log, outputs_writer, recorded_process, state_home,
     store_error,
 )
-from .stats import RunStatistics, pace, problems
+from .stats import RunStatistics, checks, pace, problems
 from . import textforms
 from .yamlsource import MAX_BYTES, read_text
 
@@ -1371,6 +1371,7 @@ def run_starting(
 def status_json(snap: Snapshot) -> dict[str, Any]:
     r = snap.run
     elapsed, per_minute, eta = pace(snap)
+    next_check, last_answer = checks(snap)
     return {
         "run": r.id,
         "manifest": r.manifest_name,
@@ -1391,6 +1392,10 @@ def status_json(snap: Snapshot) -> dict[str, Any]:
         "elapsed": round(elapsed, 3),
         "per_minute": None if per_minute is None else round(per_minute, 2),
         "eta": None if eta is None else round(eta, 1),
+        # of a run going on, as its heartbeat last recorded them: seconds until it next asks the provider about a
+        # job while every job in flight waits for its poll, and since the provider last answered it (None: not so)
+        "next_check": None if next_check is None else round(next_check, 1),
+        "last_answer": None if last_answer is None else round(last_answer, 1),
         "stopping": snap.stopping,  # why the run stopped sending new jobs (budget, interrupt, ...), as `run --json` says
         # renders the run paid that the provider billed above 5x their estimates, counted as billed (None: none)
         "billed_above": snap.billed_above_note(),

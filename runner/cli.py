@@ -1707,7 +1707,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         out.print(f"  {said(_left_rendering_note(snap))}", markup=False, highlight=False)
     if snap.left_rendered:
         out.print(f"  {_left_rendered_note(snap)}", markup=False, highlight=False)
-    from .progress import fmt_eta, fmt_rate, fmt_time
+    from .progress import fmt_answered, fmt_eta, fmt_next_check, fmt_rate, fmt_time
+    from .stats import checks
 
     elapsed, per_minute, eta = pace(snap)
     gone = r.process_gone()
@@ -1717,7 +1718,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     elif gone:  # its time up to the last thing it recorded: it has no ETA
         out.print(f"  {fmt_time(elapsed)} elapsed up to its last record{rate}")
     else:
-        out.print(f"  {fmt_time(elapsed)} elapsed{rate}, eta {fmt_eta(eta)}")
+        # what the run last recorded of its talk with the provider: through long renders, its sign of life
+        wait, since = checks(snap)
+        heard = "" if since is None else f", {fmt_answered(since)}"
+        heard += "" if wait is None else f", {fmt_next_check(wait)}"
+        out.print(f"  {fmt_time(elapsed)} elapsed{rate}, eta {fmt_eta(eta)}{heard}")
     if gone:
         out.print(f"  [yellow]{escape(said(r.gone_note()))}[/yellow]")
     if snap.sent_elsewhere and r.ended_at is None:  # said with what to run next, of a run that ended

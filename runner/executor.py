@@ -288,6 +288,7 @@ class Executor:
             store, report=None if on_report is None else lambda final: on_report(self.run_id, final),
             posters=on_output, report_every=options.report_every, errors=self.errors, clock=steady,
         )
+        self.live.checks = self._recorded_checks
         self._reserved = 0
         self._spent = 0
         # jobs this run reserved and follows, whose reserve their end frees (spent instead, at what they cost):
@@ -525,6 +526,15 @@ class Executor:
             return None
         wait = min(self._checks.values()) - now
         return wait if wait >= 1.0 else None
+
+    def _recorded_checks(self) -> tuple[float | None, float | None]:
+        """(next check, last answer) on the wall clock, as the run's heartbeat records them for `status` in another
+        process (`Store.seen`): when the provider is next asked about a job while every job in flight waits for its
+        poll (`_next_check`; None otherwise), and when it last answered a request of the run (None: not yet)."""
+        now, wall = self.steady(), self.clock()
+        wait = self._next_check(self.counts, now)
+        answered = self.pacer.answered_at
+        return (None if wait is None else wall + wait), (None if answered is None else wall - (now - answered))
 
     async def _heartbeat(self) -> None:
         """Report progress every HEARTBEAT seconds, until cancelled: a timer, not work per job."""

@@ -79,6 +79,9 @@ class LiveViews:
         self._tg: anyio.abc.TaskGroup | None = None
         self._seen_at = clock()
         self.report_error: str | None = None  # why the final report could not be written
+        # What the run's heartbeat records beside that it is alive (`Store.seen`'s `checks`): its next check of the
+        # provider and the provider's last answer, for `status` in another process; None: nothing of the kind
+        self.checks: Callable[[], tuple[float | None, float | None]] | None = None
 
     def nudge(self) -> None:
         """Wake the housekeeping: something waits for it (see FLUSH_DELAY)."""
@@ -110,7 +113,7 @@ class LiveViews:
         the live report when they are due."""
         if self.store.run_id and self.clock() - self._seen_at >= HEARTBEAT:
             self._seen_at = self.clock()
-            self.store.seen(self.store.run_id)
+            self.store.seen(self.store.run_id, None if self.checks is None else self.checks())
         self.store.flush()
         assert self._tg is not None
         if self._outputs and not self._outputs_busy and \

@@ -68,6 +68,7 @@ class Pacer:
         self._last_cut = float("-inf")
         self._last_raise = 0.0
         self.ceiling: float | None = None   # the rate that drew the last 429
+        self.answered_at: float | None = None  # when (`clock`) a request last got the provider's answer (`ok`)
 
     async def wait(self, *, until: float | None = None, stop: anyio.Event | None = None) -> bool:
         """Wait for the request's turn (a 429's pause, the rate); True once it may be sent. False, sooner, once
@@ -118,9 +119,11 @@ class Pacer:
         return wait
 
     def ok(self) -> None:
+        """A request got the provider's answer: the rate it holds may rise."""
+        now = self.clock()
+        self.answered_at = now
         if self.rate is None:
             return
-        now = self.clock()
         if now - self._last_raise >= 1.0 and now - self._last_cut >= 1.0:
             self._last_raise = now
             ceiling = self.ceiling or self.rate

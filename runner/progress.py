@@ -77,6 +77,14 @@ def fmt_next_check(seconds: float) -> str:
     return f"next check in {math.ceil(seconds / 3600)} h"
 
 
+def fmt_answered(seconds: float) -> str:
+    """How long ago the provider last answered a request of a run going on (`gridrun status`): a sign of life
+    through long renders, when nothing else moves."""
+    if seconds < 120:
+        return f"last answer {math.floor(seconds)} s ago"
+    return f"last answer {fmt_time(seconds)} ago"
+
+
 def fmt_rate(per_minute: float | None) -> str:
     """Jobs per minute as the live display, its plain lines and `gridrun status` all write it: one figure."""
     if per_minute is None:

@@ -278,6 +278,11 @@ class Snapshot:
     spent_micros: int                # by this run's attempts
     reserved_micros: int
     taken_at: float = field(default_factory=time.time)
+    # Of a run going on, as its heartbeat last recorded them (`Store.run_checks`, every few seconds), wall clock: when
+    # it next asks the provider about a job, while every job in flight waits for its poll (None: not so), and when
+    # the provider last answered one of its requests (None: not yet); both None once it ended, or from an older gridrun
+    next_check_at: float | None = None
+    answered_at: float | None = None
     manifest_spent_micros: int = 0     # by every run of the manifest (a resumed run follows earlier runs' jobs)
     manifest_reserved_micros: int = 0
     manifest_latest_run: int | None = None  # the manifest's latest run when taken: the two figures above are as of it

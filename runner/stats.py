@@ -126,6 +126,21 @@ _STOPPED_AS = {"budget": "budget", "interrupted": "interrupt"}
 PROBLEMS = ("failed", "unknown", "expired", "rejected", "cancelled")  # what `status` lists, with why
 
 
+def checks(snap: Snapshot, now: float | None = None) -> tuple[float | None, float | None]:
+    """(seconds until the run next asks the provider about a job, seconds since the provider last answered one of
+    its requests) of a run going on, for `status` in another process, from what the run's heartbeat last recorded
+    (every few seconds: `Store.run_checks`). The first is None unless every job in flight waited for its poll then
+    and the check is still a second or more away (as the run's own `next_check`); both are None once the run has
+    ended or is gone, or where it recorded none (an older gridrun)."""
+    r = snap.run
+    if r.ended_at is not None or r.process_gone():
+        return None, None
+    now = time.time() if now is None else now
+    wait = None if snap.next_check_at is None else snap.next_check_at - now
+    since = None if snap.answered_at is None else max(0.0, now - snap.answered_at)
+    return (wait if wait is not None and wait >= 1.0 else None), since
+
+
 def problems(snap: Snapshot) -> list[JobRecord]:
     """The jobs `status` lists with why: those that ended badly, and the others with an error recorded: in
     flight (a download that could not be saved, fetched again by the next run) or planned again (a create
@@ -140,6 +155,7 @@ def run_statistics(snap: Snapshot, now: float | None = None) -> RunStatistics:
     recorded before it kept that, from how it ended: budget, or interrupt)."""
     r = snap.run
     elapsed, per_minute, eta = pace(snap, now)
+    next_check, _ = checks(snap, now)
     bad = problems(snap)
     ended = r.ended_at is not None
     return RunStatistics(
@@ -150,4 +166,5 @@ def run_statistics(snap: Snapshot, now: float | None = None) -> RunStatistics:
         stopping=snap.stopping or (_STOPPED_AS.get(r.status) if ended else None),
         last_errors=tuple(f"{j.key}: {j.state}: {j.error or ''}" for j in bad[-5:]),
         rerenders_cancelled=snap.rerenders_cancelled, rerenders_failed=len(snap.rerenders_failed),
+        next_check=next_check,
     )
