@@ -2301,10 +2301,11 @@ class Executor:
         if last.startswith("expired"):
             # Asked for a fresh URL and given none: said so (`state.no_fresh_url`), so that the way to the video
             # named is a new render. A 404 (the video gone) is for the next run's poll to believe (`_watch`).
-            given = "" if renewed or not tried or "no longer knows" in last else f": {NO_FRESH_URL}"
-            self._move(jid, S.EXPIRED,
-                       error=f"{last}; the provider gave no fresh URL (paid, not re-submitted){given}",
-                       cost_micros=billed, cost_reported_micros=status.cost_micros)
+            if renewed or not tried or "no longer knows" in last:
+                why = f"{last}; the provider gave no fresh URL (paid, not re-submitted)"
+            else:
+                why = f"{last}; {NO_FRESH_URL} (paid, not re-submitted): `gridrun retry` renders it again, paid again"
+            self._move(jid, S.EXPIRED, error=why, cost_micros=billed, cost_reported_micros=status.cost_micros)
         else:
             self.store.transition(jid, S.DOWNLOADING, error=last)
             self._set_state(jid, S.DOWNLOADING.value)
