@@ -34,7 +34,7 @@ from .errors import (
 from .jobs import format_value
 from .localpaths import UNUSABLE, not_recordable, shown, why_unusable
 from .options import GONE_AFTER, RunOptions, check_option, run_options
-from .outputs import kept_aside
+from .outputs import kept_aside, superseded_dir
 from .manifest import Manifest
 from .plan import Diff, Plan, Stored
 from .providers import base_url_env, get_provider
@@ -504,7 +504,11 @@ def _stored(store: Store, p: Plan) -> tuple[dict[str, Stored], dict[str, str], s
         path = Path(was["output_path"])
         at = resume.done_video(planned[h], was) if was["sha256"] else None
         ok = at is not None
+        # its file gone or altered, the very take whole where an earlier run left or kept it: the run puts it back
+        copy = (resume.kept_copy(store, planned[h], r["id"], was, superseded=superseded_dir(p.outputs_dir))
+                if not ok and was["state"] == "done" and was["sha256"] else None)
         stored[h] = Stored(was["state"], was["done_run_id"], str(at or path), ok,
+                           restore_from=None if copy is None else str(copy),
                            output_altered=not ok and was["state"] == "done" and path.is_file(),
                            simulator_at=made.get(h), done_run_of=run_of(was["done_run_id"]),
                            gone=gone_at_provider(was["state"], dict(was).get("error")),

@@ -1059,6 +1059,9 @@ class Stored:
     sent_to: str | None = None
     # of those, its latest create answered by a simulator (`Store.sent_to`, `simulator`): nothing paid there
     sent_to_simulator: bool = False
+    # done, its file missing or altered: where the very take is whole that a run puts back at no cost
+    # (`resume.kept_copy`: an earlier run's copy, a take kept under .runs/superseded/), None: fetched again
+    restore_from: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -1312,6 +1315,11 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
             cached += 1
             if s.output_path is not None and s.output_path != job.output_str:
                 copied.append((s.output_path, job.output_str))
+        elif s.state == "done" and s.restore_from is not None:
+            # put back by the run from gridrun's own copy of the very take (SHA-256 checked), nothing fetched
+            copy = relpath(Path(s.restore_from), plan.manifest.path.parent)
+            reasons[job.key] = f"cached: its file missing or altered, restored from {copy}"
+            cached += 1
         elif s.state == "done":
             reasons[job.key] = "done, but its file is missing or altered: download again"
             refetch += 1

@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
+import hashlib
 import json
 import math
 import os
@@ -57,6 +58,7 @@ from .outputs import (
     sidecar_writer,
     superseded_dir,
     sync_folder,
+    take_path,
     verified,
     write_problem,
 )
@@ -353,8 +355,9 @@ def whole(path: Path, sha256: str) -> bool:
 
 def check_done(store: Store, run_id: int, job: Job, jid: int, row: Any, *, superseded: Path, kept: list[Path],
                foreign: list[Path], unrecorded: list[Path], left: Left | None = None) -> bool:
-    """A done job: True when its video is whole (cached; copied where this plan wants it), else moved to
-    downloading, to be fetched again at no cost. A file at its place that is not that video (edited or
+    """A done job: True when its video is whole (cached; copied where this plan wants it), or when that very take
+    is whole where the state knows an earlier run left or kept it (`kept_copy`: put back, event video-restored),
+    else moved to downloading, to be fetched again at no cost. A file at its place that is not that video (edited or
     replaced by the user) is first kept under `superseded` (event altered-kept), its path added to `kept`:
     the download would replace it. So is a file that no sidecar of gridrun's records where the copy goes
     (event foreign-kept), its path added to `foreign`, and a take of gridrun's there whose render this state
@@ -379,9 +382,17 @@ def check_done(store: Store, run_id: int, job: Job, jid: int, row: Any, *, super
             store.event(run_id, jid, "altered-kept", {"path": str(altered[0]), "sha256": altered[1],
                                                       "recorded_sha256": row["sha256"]})
             kept.append(altered[0])
-        why = "output file altered (kept under .runs/superseded/)" if altered else "output file missing"
-        store.transition(jid, S.DOWNLOADING, error=f"{why}; fetching again", output_path=str(job.output))
-        return False
+        copy = kept_copy(store, job, jid, row, superseded=superseded)
+        if copy is None or not restore(copy, job.output, job.hash, row["sha256"]):
+            why = "output file altered (kept under .runs/superseded/)" if altered else "output file missing"
+            store.transition(jid, S.DOWNLOADING, error=f"{why}; fetching again", output_path=str(job.output))
+            return False
+        # the very take, whole where the state knows an earlier run left or kept it: put back, nothing fetched
+        store.event(run_id, jid, "video-restored", {"from": str(copy), "path": str(job.output),
+                                                    "sha256": row["sha256"]})
+        if Path(row["output_path"]) != job.output:
+            store.set_output(jid, job.output)
+        row = store.job_row(jid)
     mend_sidecar(store, run_id, job, jid, row)
     store.mark_cached(run_id, jid, row["done_run_id"])
     return True
@@ -400,6 +411,47 @@ def done_video(job: Job, row: Any) -> Path | None:
     if recorded != job.output and verified(job.output, row["sha256"]):
         return job.output
     return None
+
+
+def kept_copy(store: Store, job: Job, jid: int, row: Any, *, superseded: Path) -> Path | None:
+    """Where a done job whose video is neither at its recorded path nor at the plan's (deleted, edited) has that
+    very take whole (its recorded SHA-256, the bytes read), for `check_done` to put back at no cost before
+    asking the provider again (whose link may have expired long since): under `superseded` (the plan's output
+    folder's `.runs/superseded/<hash16>/<sha16>/`, a take a re-render replaced, a copied project's own), where
+    a later render recorded keeping it (event `superseded`), where the runs of the state left it (an earlier
+    `outputs_dir:`, a renamed sweep's folder: `Store.copies_of`). None when no file there holds it."""
+    sha = row["sha256"]
+    if not sha:
+        return None
+    here = {str(job.output), str(row["output_path"])}
+    places = [str(take_path(superseded / job.hash[:16], sha, job.output.name)), *store.copies_of(jid, sha)]
+    for place in dict.fromkeys(places):
+        if place not in here and whole(Path(place), sha):
+            return Path(place)
+    return None
+
+
+def restore(src: Path, dest: Path, job_hash: str, sha256: str) -> bool:
+    """Put the done video at `src` back at `dest`, with its sidecar when that names this take of the job (else the run
+    writes it from the state, `mend_sidecar`): only the bytes read, when they have the digest `sha256`
+    (a file changed since it was checked is not copied). False, nothing written, when they have not or
+    `src` cannot be read."""
+    try:
+        data = src.read_bytes()
+    except OSError:
+        return False
+    if hashlib.sha256(data).hexdigest() != sha256:
+        return False
+    atomic_write(dest, data)
+    doc = gridrun_sidecar(src)
+    side = sidecar_path(dest)
+    if doc is not None and doc["hash"] == job_hash and doc["sha256"] == sha256:
+        try:
+            atomic_write(side, sidecar_path(src).read_bytes())
+        except OSError:  # written from the state instead
+            with contextlib.suppress(OSError):
+                side.unlink()
+    return True
 
 
 def _copy_here(store: Store, run_id: int, jid: int, job: Job, at: Path, *, superseded: Path, foreign: list[Path],

@@ -3688,6 +3688,19 @@ class Store:
                         paths.append(str(path))
         return out
 
+    def copies_of(self, job_id: int, sha256: str) -> list[str]:
+        """The paths the state knows held this take of the job (its SHA-256) when it last said so: where a later
+        render kept it when it replaced it (event `superseded`), then where each run left it when it ended, newest
+        run first (an earlier `outputs_dir:`, a renamed sweep's folder). Where a done job whose file is missing is
+        restored from at no cost (`resume.kept_copy`), each checked by its bytes first: a file there may have
+        been edited or replaced since."""
+        out = []
+        kept = self._kept_takes([job_id]).get((job_id, sha256))
+        if kept:
+            out.append(kept)
+        out.extend(p for p in self._takes_left([job_id]).get((job_id, sha256), ()) if p not in out)
+        return out
+
     def _kept_takes(self, job_ids: Sequence[int]) -> dict[tuple[int, str], str]:
         """Where the earlier takes of these jobs were kept when later renders replaced them (events
         `superseded`), by (job id, the take's SHA-256)."""

@@ -1,0 +1,140 @@
+"""A project's own copies of its videos: a done video whose file is gone is put back from the very take gridrun
+kept (SHA-256 checked), not fetched again by a link that may have expired; and a file of another job's left at a
+job's path is not taken for that job's."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from runner import api
+from runner.executor import RunOptions
+
+from execkit import check_outputs, sha256, sim_provider, stats
+
+# One look on the built-in simulator with a fixed seed: a re-render of it (--force) has the same bytes.
+MANIFEST = """\
+version: 1
+name: keep
+provider: sim
+model: pixverse-v5.6
+params: {{prompt: "a fox, {{{{ look }}}} style", quality: 360p, duration: 5, seed: 1}}
+matrix: {{look: [a]}}
+output: "{{{{ look }}}}.mp4"
+{extra}sim: {{render_time: 0.05, jitter: 0, url_ttl: 3600, refresh_urls: false}}
+"""
+
+
+def _manifest(tmp_path: Path, extra: str = "") -> Path:
+    m = tmp_path / "keep.yaml"
+    m.write_text(MANIFEST.format(extra=extra), encoding="utf-8")
+    return m
+
+
+def _run(m: Path, provider, **opts):
+    return api.run(m, provider=provider, options=RunOptions(**opts), report=False)
+
+
+def _remove(video: Path) -> None:
+    """The video and the files beside it, as someone tidying a folder removes them."""
+    for path in (video, video.with_suffix(".json"), video.with_suffix(".jpg")):
+        path.unlink(missing_ok=True)
+
+
+def _events(tmp_path: Path, kind: str) -> list[dict]:
+    with closing(sqlite3.connect(tmp_path / ".gridrun" / "state.db")) as db:
+        return [json.loads(d) for (d,) in db.execute("SELECT detail FROM events WHERE kind=? ORDER BY id", (kind,))]
+
+
+@pytest.fixture
+def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    from runner import executor
+
+    monkeypatch.setattr(executor, "backoff", lambda attempt, retry_after: 0.0)
+
+
+def test_a_missing_video_is_restored_from_the_take_a_force_kept_not_fetched_by_its_expired_link(
+    tmp_path: Path, no_backoff: None,
+) -> None:
+    m = _manifest(tmp_path)
+    prov = sim_provider(m)
+    assert _run(m, prov).exit_code == 0
+    assert _run(m, prov, force=True).exit_code == 0  # the same bytes again; the earlier take kept aside
+    (job,) = api.status(m).jobs
+    kept = _events(tmp_path, "superseded")
+    assert [e["sha256"] for e in kept] == [job.sha256]
+    video = Path(job.output_path)
+    _remove(video)
+    prov.app.state.sim.configure({"url_ttl": 0})  # months later: the provider's link has expired
+    creates = stats(prov)["creates"]
+
+    d = api.diff(m)
+    shown = os.path.relpath(kept[0]["path"], tmp_path)
+    assert d.reasons["look=a"] == f"cached: its file missing or altered, restored from {shown}"
+    assert (d.cached, d.refetch, d.new) == (1, 0, 0)
+
+    result = _run(m, prov)
+    assert result.exit_code == 0 and result.stats.cached == 1
+    (after,) = api.status(m).jobs
+    assert after.state == "done" and after.sha256 == job.sha256 == sha256(video)
+    assert stats(prov)["creates"] == creates and stats(prov)["downloads"] == 2  # nothing asked of the provider
+    assert [e["from"] for e in _events(tmp_path, "video-restored")] == [kept[0]["path"]]
+    check_outputs(m)
+    assert api.diff(m, retry="retry").new == 0  # nothing left to pay for again
+
+
+def test_a_missing_video_is_restored_from_the_earlier_output_folder(tmp_path: Path, no_backoff: None) -> None:
+    """`outputs_dir:` changed: the run copied each video to the new folder and left the earlier one's as it was,
+    the same take whatever the provider; a video removed from the new folder is put back from it."""
+    m = _manifest(tmp_path)
+    prov = sim_provider(m)
+    assert _run(m, prov).exit_code == 0
+    (first,) = api.status(m).jobs
+    m.write_text(MANIFEST.format(extra="outputs_dir: renders\n"), encoding="utf-8")
+    assert _run(m, prov).exit_code == 0
+    (job,) = api.status(m).jobs
+    video = Path(job.output_path)
+    assert video == tmp_path / "renders" / "a.mp4" and Path(first.output_path).is_file()
+    _remove(video)
+    prov.app.state.sim.configure({"url_ttl": 0})
+
+    d = api.diff(m)
+    assert d.reasons["look=a"] == "cached: its file missing or altered, restored from outputs/keep/a.mp4"
+
+    result = _run(m, prov)
+    assert result.exit_code == 0 and result.stats.cached == 1
+    (after,) = api.status(m).jobs
+    assert after.state == "done" and sha256(video) == job.sha256
+    assert stats(prov)["creates"] == 1 and stats(prov)["downloads"] == 1
+    assert _events(tmp_path, "expired") == []
+    check_outputs(m)
+
+
+def test_a_copy_whose_bytes_are_not_the_take_is_never_restored(tmp_path: Path) -> None:
+    """The earlier folder's copy was edited, its sidecar (naming the take) written after it: its bytes decide,
+    and the video is fetched again (its link still good), the edited copy left as it is."""
+    m = _manifest(tmp_path)
+    prov = sim_provider(m)
+    assert _run(m, prov).exit_code == 0
+    (first,) = api.status(m).jobs
+    m.write_text(MANIFEST.format(extra="outputs_dir: renders\n"), encoding="utf-8")
+    assert _run(m, prov).exit_code == 0
+    old = Path(first.output_path)
+    edited = old.read_bytes() + b"an edit"
+    old.write_bytes(edited)
+    side = old.with_suffix(".json")
+    side.write_text(side.read_text())  # newer than the video: read alone, it would vouch for it
+    (job,) = api.status(m).jobs
+    _remove(Path(job.output_path))
+
+    assert api.diff(m).reasons["look=a"] == "done, but its file is missing or altered: download again"
+    result = _run(m, prov)
+    assert result.exit_code == 0
+    assert sha256(Path(job.output_path)) == job.sha256 and old.read_bytes() == edited
+    assert stats(prov)["downloads"] == 2 and _events(tmp_path, "video-restored") == []
+    check_outputs(m)
