@@ -765,7 +765,8 @@ def diff(
         sent = d.to_send(p.jobs)
         again = {j.output_str for j in sent}
         aside = kept_aside(p.sidecared, p.posters, skip_videos={*d.verified, *d.altered},
-                           skip_posters=() if force else d.verified - again, renders=store.renders)
+                           skip_posters=() if force else d.verified - again, renders=store.renders,
+                           hashes={j.output_str: j.hash for j in p.jobs})
         last = store.latest_run(p.manifest.name)
         above = None if last is None else store.billed_above(last)
         # said of the jobs a run would send alone: one cached (a file saved back as the run that made it had it)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from .errors import StateError, UsageError
-from .outputs import atomic_write, keep_foreign
+from .outputs import atomic_write, gridrun_sidecar, keep_foreign
 from .state import JobRecord, RunRecord, Snapshot, Store
 
 FORMATS = ("jsonl", "csv", "json")
@@ -104,6 +104,16 @@ def relative_output(job: JobRecord, base: str | Path) -> str:
     return rel.replace(os.sep, "/")
 
 
+def others_video(job: JobRecord) -> bool:
+    """The job is not done, and its path holds a video of gridrun's made for another request (the sidecar beside
+    it names another job's hash: a copy a renamed sweep's or changed template's run left where this job's video
+    goes): not this job's, so no row names it as its output."""
+    if job.state == "done" or not job.output_path:
+        return False
+    doc = gridrun_sidecar(Path(job.output_path))
+    return doc is not None and doc["hash"] != job.hash
+
+
 def export_row(job: JobRecord, base: str | Path, run_id: int | None = None) -> dict[str, Any]:
     """The export row of one job of run `run_id`, its `output_path` relative to the folder `base`; keys in
     `ROW_FIELDS` order."""
@@ -119,7 +129,7 @@ def export_row(job: JobRecord, base: str | Path, run_id: int | None = None) -> d
         "error": job.error,
         "cost_estimate_usd": usd(job.cost_estimate_micros),
         "cost_reported_usd": usd(job.cost_reported_micros),
-        "output_path": None if job.replaced else relative_output(job, base),
+        "output_path": None if job.replaced or others_video(job) else relative_output(job, base),
         "sha256": job.sha256,
         "width": job.size[0] if job.size else None,
         "height": job.size[1] if job.size else None,

@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 import zlib
-from collections.abc import Callable, Container, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -270,29 +270,39 @@ class Aside(NamedTuple):
 
     unrecorded: tuple[str, ...]  # videos whose sidecar of gridrun's names a render the state has no record of
     images: tuple[str, ...]      # images with no poster mark where a job's poster goes
+    # videos whose sidecar of gridrun's names a render the state recorded, of another job than the one whose video
+    # goes there (a copy a renamed sweep's run left where a new job of the old name goes): replaced, not kept
+    others: tuple[str, ...] = ()
 
 
 NOTHING_ASIDE = Aside((), ())
 
 
 def kept_aside(videos: Iterable[str], posters: Iterable[str], *, skip_videos: Container[str],
-               skip_posters: Container[str], renders: Callable[[str], Container[str]]) -> Aside:
+               skip_posters: Container[str], renders: Callable[[str], Container[str]],
+               hashes: Mapping[str, str] | None = None) -> Aside:
     """Of the files plan found in the way (`videos`: video paths where a file sits with a sidecar beside it;
     `posters`: video paths whose poster's place a file holds), those a run keeps aside as `keep_file` does: a
     video whose sidecar of gridrun's names a render that `renders` (job hash -> the provider ids the state recorded
     for it) does not have (event unrecorded-kept), and an image with no poster mark (`foreign_poster`, event
     foreign-kept). `skip_videos`, `skip_posters`: the paths of the videos a run leaves where they are (a done job's
     recorded take), or that are told of already. Reads those sidecars and images' first bytes: no video is hashed
-    (a video of the state's edited in place with its sidecar beside it is not told)."""
-    unrecorded = []
+    (a video of the state's edited in place with its sidecar beside it is not told). With `hashes` (video path ->
+    the hash of the job whose video goes there), a video whose sidecar names a render the state recorded of another
+    job (`others`), which the job's own video replaces as a take of the state's (not kept)."""
+    unrecorded, others = [], []
     for video in videos:
         if video in skip_videos:
             continue
         doc = gridrun_sidecar(Path(video))
-        if doc is not None and doc["provider_id"] not in renders(doc["hash"]):
+        if doc is None:
+            continue
+        if doc["provider_id"] not in renders(doc["hash"]):
             unrecorded.append(video)
+        elif hashes is not None and hashes.get(video, doc["hash"]) != doc["hash"]:
+            others.append(video)
     images = tuple(str(poster_path(v)) for v in posters if v not in skip_posters and foreign_poster(Path(v)))
-    return Aside(tuple(unrecorded), images)
+    return Aside(tuple(unrecorded), images, tuple(others))
 
 
 DIGESTS_NAME = "digests.json"

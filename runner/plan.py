@@ -633,6 +633,14 @@ def overwrites(plan: Plan, diff: Diff | None) -> list[str]:
         warnings.append(m.warning(field, f"a job would write over {first}{more}, a video of gridrun's that this state "
                                          "did not render (another state's run wrote it: another state_dir, a copied "
                                          f"project, a state begun again): {then}"))
+    if aside.others:
+        first, more = aside.others[0], _more(aside.others)
+        doc = gridrun_sidecar(Path(first))
+        whose = f" (its sidecar names {doc['key']})" if doc is not None and doc.get("key") else ""
+        warnings.append(m.warning(field, f"a job would write over {first}{more}, another job's video{whose}, made for "
+                                         "another request: a copy an earlier run left there (a sweep renamed, another "
+                                         "output template); the job's own video replaces it once downloaded, and "
+                                         "until then it is not that job's video"))
     if aside.images:
         first, more = aside.images[0], _more(aside.images)
         warnings.append(m.warning(field, f"a job's poster would replace {first}{more}, an image with no poster mark "

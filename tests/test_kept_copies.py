@@ -11,11 +11,10 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
+from execkit import check_outputs, sha256, sim_provider, stats
 
 from runner import api
 from runner.executor import RunOptions
-
-from execkit import check_outputs, sha256, sim_provider, stats
 
 # One look on the built-in simulator with a fixed seed: a re-render of it (--force) has the same bytes.
 MANIFEST = """\
@@ -138,3 +137,62 @@ def test_a_copy_whose_bytes_are_not_the_take_is_never_restored(tmp_path: Path) -
     assert sha256(Path(job.output_path)) == job.sha256 and old.read_bytes() == edited
     assert stats(prov)["downloads"] == 2 and _events(tmp_path, "video-restored") == []
     check_outputs(m)
+
+
+SWEEPS = """\
+version: 1
+name: sw
+provider: sim
+model: pixverse-v5.6
+params: {{quality: 360p, duration: 5}}
+sweeps:
+{sweeps}sim: {{render_time: 0.05, jitter: 0}}
+"""
+GREY = "  - name: {name}\n    params: {{prompt: \"a grey cat, {{{{ look }}}} style\"}}\n    matrix: {{look: [oil]}}\n"
+BLACK = "  - name: a\n    params: {prompt: \"a black cat, {{ look }} style\"}\n    matrix: {look: [oil]}\n"
+
+
+def test_a_sweep_name_used_again_is_warned_of_and_a_failed_job_names_no_other_requests_video(tmp_path: Path) -> None:
+    """Sweep `a` renamed `b` leaves its videos in `a/`; a new sweep `a` (another prompt) writes its jobs there:
+    `plan` says whose video each path holds and that the job's own replaces it, and a job of the new sweep that
+    failed has no `output_path` in the export naming the grey cat left there."""
+    from runner.export import export_rows
+    from runner.plan import warnings_of
+
+    m = tmp_path / "sw.yaml"
+    m.write_text(SWEEPS.format(sweeps=GREY.format(name="a")), encoding="utf-8")
+    prov = sim_provider(m)
+    assert _run(m, prov).exit_code == 0
+    (grey,) = api.status(m).jobs
+    m.write_text(SWEEPS.format(sweeps=GREY.format(name="b")), encoding="utf-8")
+    assert _run(m, prov).exit_code == 0
+    left = Path(grey.output_path)
+    assert left.is_file() and json.loads(left.with_suffix(".json").read_text())["key"] == "a/look=oil"
+
+    m.write_text(SWEEPS.format(sweeps=BLACK + GREY.format(name="b")), encoding="utf-8")
+    p = api.plan(m)
+    black = next(j for j in p.jobs if j.key == "a/look=oil")
+    assert black.output == left and black.hash != grey.hash
+    said = [w for w in warnings_of(p, api.diff(m)) if str(left) in w]
+    assert len(said) == 1 and "another job's video (its sidecar names a/look=oil)" in said[0], said
+    assert "replaces it once downloaded" in said[0]
+
+    prov.app.state.sim.configure({"failure_rate": 1.0})
+    assert _run(m, prov).exit_code != 0
+    rows = {r["key"]: r for r in export_rows(api.status(m))}
+    assert rows["a/look=oil"]["state"] == "failed" and rows["a/look=oil"]["output_path"] is None
+    assert rows["b/look=oil"]["state"] == "done" and rows["b/look=oil"]["output_path"] == "b/look=oil.mp4"
+    assert json.loads(left.with_suffix(".json").read_text())["hash"] == grey.hash  # the grey cat, still there
+
+
+def test_a_failed_jobs_own_earlier_take_keeps_its_output_path(tmp_path: Path) -> None:
+    """A job whose re-render failed keeps its own video, named by its row: only another request's is left out."""
+    from runner.export import export_rows
+
+    m = _manifest(tmp_path)
+    prov = sim_provider(m)
+    assert _run(m, prov).exit_code == 0
+    prov.app.state.sim.configure({"failure_rate": 1.0})
+    _run(m, prov, force=True)
+    (row,) = export_rows(api.status(m))
+    assert row["state"] == "done" and row["output_path"] == "a.mp4"
