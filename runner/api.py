@@ -767,6 +767,9 @@ def diff(
         aside = kept_aside(p.sidecared, p.posters, skip_videos={*d.verified, *d.altered},
                            skip_posters=() if force else d.verified - again, renders=store.renders,
                            hashes={j.output_str: j.hash for j in p.jobs})
+        if aside.others:  # a done job's video recorded there is copied aside first (`resume._put_aside`): kept
+            recorded = {row["output_path"] for row in store.done_at(list(aside.others))}
+            aside = aside._replace(others=tuple(v for v in aside.others if v not in recorded))
         last = store.latest_run(p.manifest.name)
         above = None if last is None else store.billed_above(last)
         # said of the jobs a run would send alone: one cached (a file saved back as the run that made it had it)

@@ -636,7 +636,8 @@ def overwrites(plan: Plan, diff: Diff | None) -> list[str]:
     if aside.others:
         first, more = aside.others[0], _more(aside.others)
         doc = gridrun_sidecar(Path(first))
-        whose = f" (its sidecar names {doc['key']})" if doc is not None and doc.get("key") else ""
+        made = f"by run {doc['run_id']} " if doc is not None and isinstance(doc.get("run_id"), int) else ""
+        whose = f" (made {made}as {doc['key']}, its sidecar says)" if doc is not None and doc.get("key") else ""
         warnings.append(m.warning(field, f"a job would write over {first}{more}, another job's video{whose}, made for "
                                          "another request: a copy an earlier run left there (a sweep renamed, another "
                                          "output template); the job's own video replaces it once downloaded, and "

@@ -174,7 +174,7 @@ def test_a_sweep_name_used_again_is_warned_of_and_a_failed_job_names_no_other_re
     black = next(j for j in p.jobs if j.key == "a/look=oil")
     assert black.output == left and black.hash != grey.hash
     said = [w for w in warnings_of(p, api.diff(m)) if str(left) in w]
-    assert len(said) == 1 and "another job's video (its sidecar names a/look=oil)" in said[0], said
+    assert len(said) == 1 and "another job's video (made by run 1 as a/look=oil, its sidecar says)" in said[0], said
     assert "replaces it once downloaded" in said[0]
 
     prov.app.state.sim.configure({"failure_rate": 1.0})
