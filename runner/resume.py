@@ -432,10 +432,10 @@ def kept_copy(store: Store, job: Job, jid: int, row: Any, *, superseded: Path) -
 
 
 def restore(src: Path, dest: Path, job_hash: str, sha256: str) -> bool:
-    """Put the done video at `src` back at `dest`, with its sidecar when that names this take of the job (else the run
-    writes it from the state, `mend_sidecar`): only the bytes read, when they have the digest `sha256`
-    (a file changed since it was checked is not copied). False, nothing written, when they have not or
-    `src` cannot be read."""
+    """Put the done video at `src` back at `dest`, with its sidecar when that names this take of the job (else
+    the run writes it from the state, `mend_sidecar`): only the bytes read, when they have the digest `sha256`
+    (a file changed since it was checked is not copied). False, nothing written, when they have not or `src`
+    cannot be read."""
     try:
         data = src.read_bytes()
     except OSError:
