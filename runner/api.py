@@ -772,6 +772,7 @@ def diff(
             aside = aside._replace(others=tuple(v for v in aside.others if v not in recorded))
         last = store.latest_run(p.manifest.name)
         above = None if last is None else store.billed_above(last)
+        billing = resume.budget_billing(p, store) if p.budget_micros is not None else None
         # said of the jobs a run would send alone: one cached (a file saved back as the run that made it had it)
         # costs nothing
         keys = {j.key for j in sent} if form_only.form or form_only.spacing else set()
@@ -787,7 +788,7 @@ def diff(
                                  for key, pair, was, _ in form_only.spacing
                                  if was is not None and isinstance(pair[0], dict) and isinstance(pair[1], dict)}}
     return replace(d, left_behind=left, sent_away=away, warnings=warnings, aside=aside, changes=changes, earlier=earlier,
-                   previous_run=None if last is None else last.id, billed_above=above)
+                   previous_run=None if last is None else last.id, billed_above=above, billing=billing)
 
 
 def _provider(p: Plan) -> Any:

@@ -18,7 +18,7 @@ from typing import Any
 import anyio
 
 from .errors import BalanceError, EndpointError, ProviderError
-from .jobs import Job, usd_text
+from .jobs import Billing, Job, fitting, usd_text
 from .providers.transport import WEB_PAGE
 
 TIMEOUT = 5.0
@@ -50,19 +50,13 @@ class BalanceCheck:
 
 
 def to_send(submit: Sequence[Job], in_flight: Sequence[Job], *, budget_micros: int | None,
-            allow_partial: bool) -> list[Job]:
+            allow_partial: bool, billing: Billing | None = None) -> list[Job]:
     """The jobs of `submit` the run sends: all of them, or with `allow_partial` those that fit the budget beside
-    the jobs in flight it follows, taken in order until the first that does not, as the run reserves them."""
+    the jobs in flight it follows, as the run reserves them (`jobs.fitting`: one that does not fit is skipped, later
+    ones that fit are sent), counted at `billing`'s ratio of bills to estimates when bills above them were seen."""
     if budget_micros is None or not allow_partial:
         return list(submit)
-    room = budget_micros - sum(j.cost_micros for j in in_flight)
-    sent: list[Job] = []
-    for job in submit:
-        if job.cost_micros > room:
-            break
-        room -= job.cost_micros
-        sent.append(job)
-    return sent
+    return fitting(submit, in_flight, budget_micros, billing)
 
 
 async def check(provider: Any, client: Any, jobs: Sequence[Job], *, timeout: float | None = None) -> BalanceCheck:
@@ -93,7 +87,8 @@ async def check(provider: Any, client: Any, jobs: Sequence[Job], *, timeout: flo
     return BalanceCheck("unknown", cost, len(jobs), detail=detail)
 
 
-def refusal(found: BalanceCheck, submit: Sequence[Job], in_flight: Sequence[Job]) -> BalanceError:
+def refusal(found: BalanceCheck, submit: Sequence[Job], in_flight: Sequence[Job],
+            billing: Billing | None = None) -> BalanceError:
     """The error that refuses a run whose balance is `short`: the balance, the cost, and what to do; where the
     balance covers some of the jobs, the budget (`--allow-partial`) that sends just those."""
     left = found.balance_micros or 0
@@ -103,7 +98,7 @@ def refusal(found: BalanceCheck, submit: Sequence[Job], in_flight: Sequence[Job]
     # A budget counts the jobs in flight the run follows too: the one that sends what the balance covers has them.
     following = sum(j.cost_micros for j in in_flight)
     budget = math.floor((max(0, left) + following) / 10_000) * 10_000  # to the cent below
-    fits = len(to_send(submit, in_flight, budget_micros=budget, allow_partial=True))
+    fits = len(to_send(submit, in_flight, budget_micros=budget, allow_partial=True, billing=billing))
     if fits:
         message += (f", or send the {_jobs(fits)} it covers with `--budget {budget / 1e6:.2f} --allow-partial`"
                     + (f" (the budget counts the {_jobs(len(in_flight))} in flight too)" if in_flight else ""))

@@ -47,10 +47,10 @@ from .errors import (
     BalanceError, BudgetError, CopyNotWrittenError, EndpointError, GridrunError, LockError, ManifestErrors,
     NotRecordedError, RunStartingError, UsageError,
 )
-from .jobs import format_value, usd_text
+from .jobs import format_value, scaled, usd_text
 from .limits import FILES_RAN_OUT
 from .options import RUN_DEFAULTS
-from .records import GONE_EXIT, RUN_STATUSES, local_time, rerenders_cancelled_note, rerenders_failed_note, utc_offset
+from .records import GONE_EXIT, local_time, run_exit, rerenders_cancelled_note, rerenders_failed_note, utc_offset
 from .terminal import runs_it_first, typed, visible, written
 
 if TYPE_CHECKING:
@@ -207,13 +207,14 @@ def _warnings(plan: Plan, diff: Any, *, sends: bool = False) -> tuple[str, ...]:
 def _budgeted(plan: Plan, diff: Any) -> tuple[list[Any], list[Any], int]:
     """What a run of `plan` counts against its budget before it starts, as the run itself does: (the jobs it
     sends, the jobs an earlier run left in flight that it follows, their cost in micros). Without a state,
-    every job."""
+    every job. After a run whose renders were billed clearly above their estimates, their cost counts at that
+    ratio (`Diff.billing`), as the run's check counts it."""
     if diff is None:
         return list(plan.jobs), [], plan.total_micros
     to_send = diff.to_send(plan.jobs)
     sent = {j.key for j in to_send}
     following = [j for j in diff.budgeted(plan.jobs) if j.key not in sent]
-    return to_send, following, sum(j.cost_micros for j in (*to_send, *following))
+    return to_send, following, scaled(sum(j.cost_micros for j in (*to_send, *following)), diff.billing)
 
 
 def cmd_matrix(args: argparse.Namespace) -> int:
@@ -681,10 +682,17 @@ def _print_totals(plan: Plan, diff: Any, *, force: bool = False, retry: str | No
               + f" → [bold]{usd_text(plan.total_micros)}[/bold] for {_jobs(len(plan.jobs))}")
     if plan.budget_micros is not None:
         # what this run counts against the budget, as the run's own check does: jobs done before cost nothing
-        _, _, need = _budgeted(plan, diff)
+        to_send, following, need = _budgeted(plan, diff)
         fits = "fits" if need <= plan.budget_micros else "[red]exceeds[/red]"
-        this_run = "" if need == plan.total_micros else \
-            f": this run counts {usd_text(need)} against it, of {usd_text(plan.total_micros)} for all jobs"
+        estimated = sum(j.cost_micros for j in (*to_send, *following))
+        if diff is not None and diff.billing is not None and need != estimated:
+            # the estimates counted at what the last bills say the jobs cost: what `run` compares too
+            this_run = (f": this run counts {usd_text(need)} against it, its {usd_text(estimated)} of estimates "
+                        f"counted at {escape(diff.billing.said())}; correct the price table, or set a budget "
+                        "that covers it")
+        else:
+            this_run = "" if need == plan.total_micros else \
+                f": this run counts {usd_text(need)} against it, of {usd_text(plan.total_micros)} for all jobs"
         out.print(f"budget: {usd_text(plan.budget_micros)} ({fits}{this_run})")
     elif plan.total_micros:
         # Jobs that cost something (the simulator's are priced as the provider it mimics) and nothing to stop a run.
@@ -1273,11 +1281,14 @@ def _retry_left(plan: Plan, retry: bool | str) -> str:
 
 def _budgeted_micros(snap: Snapshot) -> int:
     """What the next `gridrun run` counts against its budget before it starts, as its own check does: the jobs
-    not sent, and those in flight not yet rendered (the run follows them and pays for them)."""
+    not sent, and those in flight not yet rendered (the run follows them and pays for them), at the ratio its
+    renders were billed above their estimates, where clearly so (as the next run counts them)."""
     from .state import JobState
 
     counted = {JobState.PLANNED.value, JobState.SUBMITTING.value, JobState.SUBMITTED.value, JobState.RUNNING.value}
-    return sum(j.cost_estimate_micros for j in snap.jobs if j.state in counted)
+    billing = snap.billing()  # bills clearly above the estimates: the next run counts them at that ratio
+    return scaled(sum(j.cost_estimate_micros for j in snap.jobs if j.state in counted),
+                  billing if billing is not None and billing.clear() else None)
 
 
 def cmd_run(args: argparse.Namespace, **extra: Any) -> int:
@@ -1438,7 +1449,7 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
         redo = _redo_elsewhere(len(redone) or left_elsewhere, sum(j.cost_micros for j in redone),
                                sum(j.cost_micros for j in sent), plan.budget_micros)
         then = f"{redo}; {then}" if _unfinished(c) or result.left_done else redo
-    if result.exit_code == 3:
+    if result.status == "budget":
         if snap is not None or result.left_done or left_elsewhere:
             err.print(f"stopped by the budget: {then}")
         elif retry:
@@ -2109,7 +2120,7 @@ def _follow(args: argparse.Namespace, manifest: Manifest | None, progress: Any) 
             if snap.run.ended_at is not None or gone:
                 if gone:
                     stats = dataclasses.replace(stats, stopping=f"process {snap.run.pid} gone", eta=None)
-                code = GONE_EXIT if gone else RUN_STATUSES.get(snap.run.status, 1)
+                code = GONE_EXIT if gone else run_exit(snap.run.status, over_budget=snap.over_budget_note() is not None)
                 progress.final(stats, status="gone" if gone else snap.run.status, exit_code=code)
                 break
             progress.update(stats)

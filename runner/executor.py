@@ -42,7 +42,8 @@ from .errors import (
     ServerError,
 )
 from .jobs import (
-    KEY_IGNORED, billed_above, billed_above_note, billed_factors, counted_cost, key_ignored_note, not_json, usd_text,
+    KEY_IGNORED, Billing, billed_above, billed_above_note, billed_factors, counted_cost, key_ignored_note, not_json,
+    scaled, usd_text,
 )
 from .live import LiveViews
 from .options import GONE_AFTER, RunOptions
@@ -56,7 +57,7 @@ from .providers.base import Provider, VideoStatus
 from .providers.download import TOO_LARGE, WRITE_FAILED
 from .providers.retry_after import asked_wait
 from .providers.transport import WEB_PAGE
-from .records import RUN_STATUSES
+from .records import run_exit
 from .state import (
     BUSY_PATIENCE,
     FAILURE_RETRY,
@@ -291,6 +292,9 @@ class Executor:
         self.live.checks = self._recorded_checks
         self._reserved = 0
         self._spent = 0
+        # What completed renders were billed against their estimates, where above them: an earlier run's (clearly
+        # above, `resume.Judged.billing`), then the highest this run sees; the budget counts the reserves at it.
+        self._billing: Billing | None = None
         # jobs this run reserved and follows, whose reserve their end frees (spent instead, at what they cost):
         # job id -> its reserve; the jobs waiting for the budget (--allow-partial) wait for these
         self._freeable: dict[int, int] = {}
@@ -633,18 +637,20 @@ class Executor:
         frees its reserve) and is checked again; the run stops for its budget once nothing in flight could free
         enough for it. The run says it is stopping for its budget (`status`, the progress line) from the first job
         that does not fit; those waiting, and jobs after them that fit, are still sent. spent + reserved never passes
-        the budget."""
+        the budget. Once completed renders were seen billed above their estimates (this run's, or clearly so an
+        earlier run's: `_billing`), the reserves count at the highest ratio seen: a job is sent only while what the
+        jobs in flight and it are known to cost fits beside what was spent."""
         while True:
-            if self._sending_stopped():
+            if self._sending_stopped() or self._refused:
                 return False
             cap = self.budget_micros
-            if cap is None or self._spent + self._reserved + job.cost_micros <= cap:
+            if cap is None or self._spent + scaled(self._reserved + job.cost_micros, self._billing) <= cap:
                 break
             if self.stopping != "budget":
                 self.stopping = "budget"  # once: each change wakes the jobs that wait
             freeable = sum(self._freeable.values())
             if not (self.opts.allow_partial and freeable
-                    and self._spent + self._reserved - freeable + job.cost_micros <= cap):
+                    and self._spent + scaled(self._reserved - freeable + job.cost_micros, self._billing) <= cap):
                 return False
             if self._budget_moved is None:
                 self._budget_moved = anyio.Event()
@@ -679,6 +685,11 @@ class Executor:
         the estimate when that figure is implausible. `tell`: the first sight of this render's cost, where a
         doubted one is recorded on the job (event cost-doubted, both figures) and said once per run."""
         billed, doubted = counted(self.store, self.run_id, jid, job.cost_micros, status, completed=completed, tell=tell)
+        if completed and not doubted and billed and status.cost_micros is not None and job.cost_micros > 0:
+            seen = Billing(billed, job.cost_micros)
+            if seen.above(self._billing):
+                self._billing = seen  # the budget counts the reserves at it from now on
+                self._budget_move()
         if doubted and tell and not self._doubted and status.cost_micros is not None:
             self._doubted = True
             reported, estimate = status.cost_micros, job.cost_micros
@@ -711,12 +722,12 @@ class Executor:
         :raises EndpointError: a web page answered in the API's place; nothing is recorded or sent.
         """
         sent = balance.to_send(judged.submit, judged.in_flight, budget_micros=self.budget_micros,
-                               allow_partial=self.opts.allow_partial)
+                               allow_partial=self.opts.allow_partial, billing=judged.billing)
         found = await balance.check(self.provider, client, sent)
         if self.on_balance is not None:
             self.on_balance(found)
         if found.outcome == "short":
-            raise balance.refusal(found, judged.submit, judged.in_flight)
+            raise balance.refusal(found, judged.submit, judged.in_flight, judged.billing)
         if found.outcome == "web_page":
             raise balance.not_the_api(found, self.provider)
 
@@ -763,6 +774,7 @@ class Executor:
         client = self.provider.client(max_connections=HTTP_CONNECTIONS, timeout=self.opts.request_timeout)
         try:
             judged = self.judge()  # BudgetError: nothing recorded
+            self._billing = judged.billing
             async with client:
                 self.client = client
                 await self.provider.prepare(client)
@@ -862,13 +874,15 @@ class Executor:
             jid in self._paused_out for jid, s in self.states.items() if s == S.PLANNED.value)
         if self.detached or self.stopping == "interrupt":
             status = "interrupted"
-        elif self.stopping == "budget" and (c["planned"] or self._held_by_budget):
-            status = "budget"
         elif self._refused and not any(c[s] for s in ("failed", "rejected", "unknown", "expired")) and (
                 self._not_rerun or self._left_done or self._left_elsewhere or c["planned"] or flying):
             # Stopped by the provider's refusal of the account (a balance too low, a key refused) or of the model,
-            # nothing failed: what it left is sent once that is fixed, not a failure to look for.
+            # nothing failed: what it left is sent once that is fixed, not a failure to look for. So also when the
+            # budget had begun stopping the run (--allow-partial sends the jobs that still fit): a larger budget
+            # would not send what is left, fixing the refusal does.
             status = "refused"
+        elif self.stopping == "budget" and (c["planned"] or self._held_by_budget):
+            status = "budget"
         elif self._not_rerun or self._rerenders_failed or self._not_copied or any(
                 c[s] for s in ("failed", "rejected", "unknown", "expired")) or (
                 c["planned"] and self.stopping != "timeout" and not paused_out):
@@ -906,7 +920,7 @@ class Executor:
 
     def _finish(self, status: str, interrupted: bool) -> RunResult:
         """The run's result once its end is recorded (`_end`), with its final report unless a Ctrl-C cost it."""
-        code = RUN_STATUSES[status]
+        code = run_exit(status, over_budget=self.budget_micros is not None and self._spent > self.budget_micros)
         if interrupted:
             self.live.report_error = "report not written: interrupted"
             self.errors.append(self.live.report_error)

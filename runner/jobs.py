@@ -318,6 +318,70 @@ class BilledAbove(NamedTuple):
                 f"{what} may cost about {usd_text(self.may_cost(micros))}")
 
 
+BILLED_MARGIN = (21, 20)
+"""How far above 1 (as a fraction: 1.05x) the bills of an earlier run must be above their estimates before a run's
+budget counts the jobs it sends at that ratio before it starts (`Billing.clear`): a provider rounding its bills up
+by a cent or two is not a price table out of date. Within a run, what its own renders are billed counts as it is."""
+
+
+class Billing(NamedTuple):
+    """What completed renders were billed against their estimates, as the budget counts it: the highest ratio
+    seen, of one job's bill to its estimate (the job billed furthest above it). The highest, not the ratio of the
+    sums: a budget is a cap, and a price table wrong for one quality or duration (a 1080p job billed 3x, 540p ones
+    as estimated) would let the jobs it prices most wrongly pass the cap under a ratio averaged with the others;
+    counting every job at the highest ratio holds jobs back instead, which the run names with their price."""
+
+    billed_micros: int     # the bill of the job billed furthest above its estimate
+    estimate_micros: int   # that job's estimate (> 0)
+    run_id: int | None = None  # the run whose renders were billed so; None for the run counting it
+
+    @property
+    def factor(self) -> float:
+        return self.billed_micros / self.estimate_micros
+
+    def above(self, other: Billing | None) -> bool:
+        """Whether this ratio is higher than `other`'s (None: 1x, billed as estimated)."""
+        if other is None:
+            return self.billed_micros > self.estimate_micros
+        return self.billed_micros * other.estimate_micros > other.billed_micros * self.estimate_micros
+
+    def clear(self) -> bool:
+        """Whether the ratio passes BILLED_MARGIN: enough for a run to count it before it starts."""
+        num, den = BILLED_MARGIN
+        return self.billed_micros * den > self.estimate_micros * num
+
+    def scale(self, micros: int) -> int:
+        """What jobs estimated at `micros` cost billed at this ratio (never less than `micros`), rounded up to the
+        micro-dollar: what the budget counts them at."""
+        if self.billed_micros <= self.estimate_micros:
+            return micros
+        return -(-micros * self.billed_micros // self.estimate_micros)
+
+    def said(self) -> str:
+        """The ratio in words, for the budget's lines: "4x the estimates, as run 1 was billed"."""
+        by = "as this run was billed" if self.run_id is None else f"as run {self.run_id} was billed"
+        return f"{self.factor:.3g}x the estimates, {by}"
+
+
+def scaled(micros: int, billing: Billing | None) -> int:
+    """`micros` of estimates as the budget counts them after `billing` (`Billing.scale`); as they are without."""
+    return micros if billing is None else billing.scale(micros)
+
+
+def fitting(submit: Sequence[Job], in_flight: Sequence[Job], budget_micros: int,
+            billing: Billing | None = None) -> list[Job]:
+    """The jobs of `submit` that a run stopping at its budget (--allow-partial) sends, as it reserves them: in
+    order, each that fits beside the jobs in flight it follows and those taken before it, the estimates counted at
+    `billing`'s ratio; one that does not fit is skipped, and later ones that do are taken (a run's estimates
+    honoured, nothing in flight frees room for it)."""
+    reserved, sent = sum(j.cost_micros for j in in_flight), []
+    for job in submit:
+        if scaled(reserved + job.cost_micros, billing) <= budget_micros:
+            reserved += job.cost_micros
+            sent.append(job)
+    return sent
+
+
 def usd_text(micros: int) -> str:
     """`micros` (micro-USD) as gridrun shows money: "$1,234.50", in cents, with the further digits of a figure
     that has them ("$2.625", "$0.123456"), never rounded: a sum shown beside a budget reads as the budget counts

@@ -11,9 +11,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from .jobs import BilledAbove, billed_above, counted_cost, key_ignored_note, usd_text
+from .jobs import BilledAbove, Billing, billed_above, counted_cost, key_ignored_note, usd_text
 
-__all__ = ["GONE_EXIT", "RUN_STATUSES", "EarlierTake", "JobRecord", "RunRecord", "RunSummary", "Snapshot", "job_record", "run_record"]
+__all__ = ["GONE_EXIT", "RUN_STATUSES", "EarlierTake", "JobRecord", "RunRecord", "RunSummary", "Snapshot", "job_record", "run_exit", "run_record"]
 
 
 # How a run can end, and the exit code each gives (`gridrun run`, and `status --watch` once it saw the run end).
@@ -31,6 +31,34 @@ RUN_STATUSES = {
 }
 # What `status --watch` exits with when the run's process is gone before it recorded its end (killed, crashed).
 GONE_EXIT = 5
+
+
+def billing_of(jobs: Iterable[JobRecord], run_id: int, estimates: Mapping[str, int] | None = None) -> Billing | None:
+    """What the completed renders among `jobs` that run `run_id` paid, their figures reported and counted as billed
+    (not doubted), were billed against their estimates (`jobs.Billing`: the highest ratio); None when there are
+    none. `estimates`: job hash -> the estimate to weigh its bill against instead of the one it was sent with
+    (the plan's now: a price table corrected since counts as corrected)."""
+    highest: Billing | None = None
+    for j in jobs:
+        if (j.state in ("failed", "cancelled") or j.paid_run != run_id or j.cost_reported_micros is None
+                or j.cost_doubted):
+            continue
+        estimate = (estimates or {}).get(j.hash) or j.cost_estimate_micros
+        if estimate <= 0:
+            continue
+        seen = Billing(j.cost_reported_micros, estimate, run_id)
+        if highest is None or seen.above(highest):
+            highest = seen
+    return highest
+
+
+def run_exit(status: str, *, over_budget: bool) -> int:
+    """A run's exit code: its status's (RUN_STATUSES), but the budget's (3) for a run that would exit 0 having
+    spent more than its budget (the provider billed the jobs sent above their estimates, or jobs an earlier run
+    left in flight cost more than it): its jobs are done, the money went past the cap, and a script that reads
+    0 as "as planned" is told otherwise. A run that ended otherwise keeps its own code, the more pressing one."""
+    code = RUN_STATUSES.get(status, 1)
+    return RUN_STATUSES["budget"] if code == 0 and over_budget else code
 
 
 @dataclass(frozen=True, slots=True)
@@ -388,6 +416,11 @@ class Snapshot:
                  if j.billed_above and j.paid_run == self.run.id and j.cost_reported_micros is not None]
         return BilledAbove.of(self.run.id, above, self.prices_from)
 
+    def billing(self) -> Billing | None:
+        """What the completed renders this run paid were billed against their estimates (`billing_of`): what the
+        next run's budget counts its jobs at when it is clearly above 1x (`Billing.clear`)."""
+        return billing_of(self.jobs, self.run.id)
+
     def followed_note(self) -> str | None:
         """What `status` and the run's report say of the part of its spending that is jobs an earlier run sent:
         left in flight there (its process stopped, killed, or stopped by a state it could not write; a timeout;
@@ -411,8 +444,9 @@ class Snapshot:
     def over_budget_note(self) -> str | None:
         """What the run's end, `status` and the report say of a run that spent more than its budget; None when
         it did not, or has none. Every job is sent only while what the run spent, what its jobs in flight may
-        cost (their estimates) and the job's estimate fit the budget; a provider billing the jobs already sent
-        above their estimates, or jobs an earlier run left in flight costing more than this run's budget, can
+        cost (their estimates, at the highest ratio of bills to estimates seen once renders were billed above
+        them: `jobs.Billing`) and the job's fit the budget; a provider billing the jobs already sent above what
+        they were counted at, or jobs an earlier run left in flight costing more than this run's budget, can
         still take the spending past it."""
         budget = self.run.budget_micros
         if budget is None or self.spent_micros <= budget:
@@ -427,7 +461,7 @@ class Snapshot:
         jobs = f"{len(above):,} job{'' if one else 's'}"
         return (f"{text}: the provider billed {jobs} already sent {usd_text(sum(above))} above "
                 f"{'its estimate' if one else 'their estimates'} (each was sent within the budget, counted at its "
-                "estimate until its cost was known)")
+                "estimate, or at the bills above the estimates seen by then, until its cost was known)")
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import BudgetError, InFlightError, StateError
-from .jobs import param_strings, usd_text
+from .jobs import Billing, fitting, param_strings, scaled, usd_text
 from .manifest import Manifest
 from .options import RunOptions
 from .outputs import (
@@ -149,6 +149,9 @@ class Judged:
     submit: list[Job]        # the jobs it sends: new ones, and settled ones re-run (retry, --force)
     in_flight: list[Job]     # those an earlier run sent and left unrendered, which it follows and pays for
     elsewhere: frozenset[str] = frozenset()  # hashes of the done jobs a simulator made at another endpoint
+    # what an earlier run's completed renders were billed against their estimates, where clearly above them
+    # (`Billing.clear`): the budget counts the jobs at that ratio, from the check before the run starts on
+    billing: Billing | None = None
 
 
 def judge(
@@ -203,8 +206,17 @@ def decide(plan: Plan, store: Store, opts: RunOptions, *, budget_micros: int | N
     submit = [j for j in plan.jobs if actions[j.hash] in ("submit", "reset", "anew")]
     # a job downloading was rendered, so billed, by the run that sent it
     in_flight = [j for j in plan.jobs if actions[j.hash] in ("reconcile", "attach") and states[j.hash] != S.DOWNLOADING]
-    check_budget(submit, in_flight, budget_micros=budget_micros, allow_partial=opts.allow_partial)
-    return Judged(actions, submit, in_flight, elsewhere)
+    billing = budget_billing(plan, store) if budget_micros is not None else None
+    check_budget(submit, in_flight, budget_micros=budget_micros, allow_partial=opts.allow_partial, billing=billing)
+    return Judged(actions, submit, in_flight, elsewhere, billing)
+
+
+def budget_billing(plan: Plan, store: Store) -> Billing | None:
+    """What the budget of a run of `plan` counts its jobs at before it starts: the ratio of bills to estimates the
+    latest run that saw completed renders billed found (`Store.billing`), where it is clearly above 1x
+    (`Billing.clear`); None otherwise, and the estimates count as they are."""
+    found = store.billing(plan.manifest.name, {j.hash: j.cost_micros for j in plan.jobs})
+    return found if found is not None and found.clear() else None
 
 
 def prepare(
@@ -1120,26 +1132,32 @@ def _writes_into(state_dir: Path, folder: Path) -> bool:
 
 
 def check_budget(
-    submit: Sequence[Job], in_flight: Sequence[Job] = (), *, budget_micros: int | None, allow_partial: bool = False
+    submit: Sequence[Job], in_flight: Sequence[Job] = (), *, budget_micros: int | None, allow_partial: bool = False,
+    billing: Billing | None = None,
 ) -> None:
     """Refuse to start when the jobs to submit, with those an earlier run left in flight (this run follows
-    and pays for them), pass the budget; unless `allow_partial`, which stops submitting at it."""
-    need = sum(j.cost_micros for j in submit) + sum(j.cost_micros for j in in_flight)
+    and pays for them), pass the budget; unless `allow_partial`, which stops submitting at it. After an earlier
+    run's renders were billed clearly above their estimates (`billing`), the estimates count at that ratio."""
+    estimated = sum(j.cost_micros for j in submit) + sum(j.cost_micros for j in in_flight)
+    need = scaled(estimated, billing)
     if budget_micros is not None and need > budget_micros and not allow_partial:
-        room, fit = budget_micros - sum(j.cost_micros for j in in_flight), 0
-        for job in submit:  # in order, up to the first that does not fit, as --allow-partial sends them
-            if job.cost_micros > room:
-                break
-            room, fit = room - job.cost_micros, fit + 1
+        fit = len(fitting(submit, in_flight, budget_micros, billing))  # as --allow-partial sends them
         figures = {"cost_micros": need, "budget_micros": budget_micros, "jobs": len(submit),
                    "in_flight": len(in_flight), "jobs_fit": fit}
+        # the jobs' estimates, and what they cost billed as the earlier run's were
+        above = billing is not None and need != estimated
+        cost = (f"{usd_text(need)} (estimated at {usd_text(estimated)}, counted at {billing.said()})"
+                if billing is not None and above else usd_text(need))
+        fix = (f"the price table prices these renders too low: correct it (a capabilities file's prices), or raise "
+               f"run.budget_usd or --budget (`--budget {math.ceil(need / 10_000) / 100:.2f}`)" if above
+               else "raise run.budget_usd or --budget")
         if not submit:
             # nothing new to send: the run would only follow the jobs in flight, whose renders count until they end
             n = len(in_flight)
             jobs, them, they, end = (f"{n:,} jobs", "them", "they are", "their renders end") if n != 1 else (
                 "1 job", "it", "it is", "its render ends")
             raise BudgetError(
-                f"nothing new to submit, but the {jobs} an earlier run left in flight would cost {usd_text(need)}, "
+                f"nothing new to submit, but the {jobs} an earlier run left in flight would cost {cost}, "
                 f"above the budget of {usd_text(budget_micros)}: already sent, {they} counted against the budget "
                 f"of the run that collects {them} until {end}; `gridrun run --budget "
                 f"{math.ceil(need / 10_000) / 100:.2f}` (or --allow-partial, which sends nothing new) collects "
@@ -1147,7 +1165,7 @@ def check_budget(
             )
         jobs = f"{len(submit):,} jobs to submit" + (f" and {len(in_flight):,} in flight" if in_flight else "")
         raise BudgetError(
-            f"{jobs} would cost {usd_text(need)}, above the budget of "
-            f"{usd_text(budget_micros)}; raise run.budget_usd or --budget, or pass --allow-partial "
+            f"{jobs} would cost {cost}, above the budget of "
+            f"{usd_text(budget_micros)}; {fix}, or pass --allow-partial "
             "to run up to the budget", **figures,
         )

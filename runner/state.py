@@ -31,14 +31,14 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, NamedTuple, Sequence
 
 from .errors import LockError, NotRecordedError, StateError, StateWriteError
-from .jobs import COST_FACTORS, KEY_IGNORED, BilledAbove
+from .jobs import COST_FACTORS, KEY_IGNORED, BilledAbove, Billing
 from .limits import files_ran_out, open_files_fix
 from .outputs import (
     DIGESTS_NAME, Digests, atomic_write, gridrun_sidecar, holds_take, left_by_runs, manifest_kept_path, superseded_dir, take_path,
 )
 from .records import (  # noqa: F401 (re-exported)
-    CACHED, EARLIER, MADE, NOT_COPIED, ORIGINS, EarlierTake, JobRecord, RunRecord, RunSummary, Snapshot, job_record,
-    local_time, run_record,
+    CACHED, EARLIER, MADE, NOT_COPIED, ORIGINS, EarlierTake, JobRecord, RunRecord, RunSummary, Snapshot, billing_of,
+    job_record, local_time, run_record,
 )
 from .terminal import runs_it_first, typed, visible
 
@@ -3020,6 +3020,22 @@ class Store:
         above = [(j.cost_estimate_micros, j.cost_reported_micros) for j in jobs
                  if j.billed_above and j.paid_run == run.id and j.cost_reported_micros is not None]
         return BilledAbove.of(run.id, above, self._prices_from(run) if above else "")
+
+    def billing(self, manifest_name: str, estimates: Mapping[str, int] | None = None) -> Billing | None:
+        """What the latest run of `manifest_name` that saw completed renders billed (a figure reported and counted
+        as billed, not doubted) found of the bills against the estimates (`jobs.Billing`: the highest ratio); None
+        when no run saw one. `estimates`: job hash -> its estimate now (the plan's, at the price table as it is
+        now), which a job the plan has is weighed against instead of the estimate it was sent with, so that a price
+        table corrected since counts as corrected."""
+        if self.schema < REPORTED_COST_SINCE:  # an older gridrun's state, read as it is: no reported costs kept
+            return None
+        for run in self.runs(manifest_name):
+            rows = self.run_job_rows(run.id, where="j.cost_reported_micros IS NOT NULL AND j.cost_estimate_micros > 0"
+                                                   " AND j.state NOT IN ('failed', 'cancelled')")
+            found = billing_of(map(job_record, rows), run.id, estimates)
+            if found is not None:
+                return found
+        return None
 
     def in_flight_rows(self, manifest_name: str, states: Sequence[str]) -> list[sqlite3.Row]:
         """The jobs in one of `states` of every run of `manifest_name`, each once, with `held_by`: the latest of

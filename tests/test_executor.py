@@ -190,7 +190,8 @@ def test_a_run_the_provider_billed_past_its_budget_says_so_at_its_end_in_status_
                        sim={"render_time": 0.1, "jitter": 0.0, "concurrency": 1, "cost_factor": 4.0})
     assert main(["run", str(m)]) == 3
     note = ("passed its budget: spent $1.40 of $1.00, $0.40 over: the provider billed 1 job already sent $1.05 "
-            "above its estimate (each was sent within the budget, counted at its estimate until its cost was known)")
+            "above its estimate (each was sent within the budget, counted at its estimate, or at the bills above the "
+            "estimates seen by then, until its cost was known)")
     err = " ".join(capsys.readouterr().err.split())
     assert f"warning: this run {note}" in err, err
     assert main(["status", str(m)]) == 0
@@ -1856,8 +1857,9 @@ def test_after_a_run_billed_above_its_estimates_plan_and_the_next_steps_scale_wh
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A run the provider billed 10x its estimates stops at its budget: its end line's next step, `plan` and the
-    next run's lines before it sends say what the jobs sent next may cost, billed as that run's were, not only
-    their estimates that "fit"."""
+    next run say what the jobs sent next may cost, billed as that run's were, not only their estimates that "fit":
+    the next step names the budget that covers them, `plan` says the budget is exceeded, and a plain run is
+    refused before it sends."""
     from runner.cli import main
 
     monkeypatch.chdir(tmp_path)
@@ -1866,21 +1868,26 @@ def test_after_a_run_billed_above_its_estimates_plan_and_the_next_steps_scale_wh
     note = ("the provider billed $3.50 for a job estimated $0.35 (10x): counted as billed; the price table may be "
             "out of date (gridrun's built-in capabilities file lumenfall.yaml, as of 2026-11-25)")
     end = " ".join(capsys.readouterr().err.split())
-    assert (f"`gridrun run` sends the 5 jobs not sent ($1.75: the last run (run 1) was billed 10x the estimates "
-            f"({note}): they may cost about $17.50)") in end, end
+    assert (f"`gridrun run --budget 17.50` sends the 5 jobs not sent ($1.75: the last run (run 1) was billed 10x the "
+            f"estimates ({note}): they may cost about $17.50): a plain `gridrun run` refuses, counting $17.50 against "
+            "its budget") in end, end
     assert main(["plan", str(m)]) == 0
     out, err = capsys.readouterr()
-    assert "budget: $2.10 (fits: this run counts $1.75" in out, out
+    assert ("budget: $2.10 (exceeds: this run counts $17.50 against it, its $1.75 of estimates counted at 10x the "
+            "estimates, as run 1 was billed") in " ".join(out.split()), out
     said = (f"warning: the last run (run 1) was billed 10x the estimates ({note}): the $1.75 this plan sends may "
             "cost about $17.50")
     assert said in " ".join(err.split()), err
     assert main(["plan", "--json", str(m)]) == 0
-    assert json.loads(capsys.readouterr().out)["billed_above"] == {
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["billed_above"] == {
         "run": 1, "jobs": 1, "estimate_usd": 0.35, "billed_usd": 3.5, "factor": 10.0, "to_send_usd": 1.75,
         "to_send_may_cost_usd": 17.5}
-    assert main(["run", str(m), "--no-report"]) == 3  # said before it sends, then its own figures at its end
+    assert doc["run_usd"] == 17.5
+    assert main(["run", str(m), "--no-report"]) == 3  # said before it is refused, nothing sent
     err = " ".join(capsys.readouterr().err.split())
-    assert said in err and err.index(said) < err.index("(run 2) was billed 10x"), err
+    assert said in err and "error: 5 jobs to submit would cost $17.50 (estimated at $1.75" in err, err
+    assert api.status(m).run.id == 1
 
 
 def test_a_bill_above_the_estimate_names_the_capabilities_file_that_priced_it(tmp_path: Path) -> None:
