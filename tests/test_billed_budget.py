@@ -1,0 +1,180 @@
+"""The budget once the provider is seen billing above the price table (the simulator's `cost_factor`): within a
+run, the jobs in flight and the next one count at the highest ratio of bills to estimates seen; before a run
+starts, at the ratio the latest bills showed, where clearly above 1x; and a run whose spending passed its budget
+does not exit 0. With --allow-partial, the balance check weighs the jobs the run sends, and a 402 met once the
+budget began stopping the run ends it `refused`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from runner import api
+from runner.cli import main
+from runner.errors import BalanceError, BudgetError
+from runner.executor import RunOptions
+
+from execkit import sim_provider, stats, write_manifest
+
+JOB = 350_000  # one job of write_manifest's, 360p for 5 s, in micro-USD
+
+
+def run(manifest: Path, provider: Any = None, **opts: Any) -> tuple[Any, Any]:
+    provider = provider or sim_provider(manifest)
+    return api.run(manifest, provider=provider, options=RunOptions(**opts), report=False), provider
+
+
+def test_within_a_run_the_next_job_counts_at_what_the_jobs_before_it_were_billed(tmp_path: Path) -> None:
+    """Billed 4x, one job at a time, a budget of $4.00: after two jobs ($2.80 spent) a third, estimated $0.35,
+    is known to cost $1.40, which passes the budget: it is not sent. Counted at its estimate it was, and the run
+    spent $4.20 of $4.00."""
+    m = write_manifest(tmp_path, n_seeds=3, styles=("anime", "clay"), run={"concurrency": 1},
+                       sim={"render_time": 0.05, "jitter": 0.0, "concurrency": 1, "cost_factor": 4})
+    result, prov = run(m, budget_usd=4.0, allow_partial=True)
+    assert (result.status, result.exit_code) == ("budget", 3)
+    assert stats(prov)["creates"] == 2 and result.stats.counts["done"] == 2, result.stats.counts
+    assert result.stats.spent_micros == 2 * 4 * JOB <= 4_000_000
+    assert api.status(m).over_budget_note() is None
+
+
+def test_billed_as_estimated_the_budget_counts_the_estimates_as_before(tmp_path: Path) -> None:
+    """Nothing billed above the estimates: the budget is filled to the micro-dollar by estimates, as always."""
+    m = write_manifest(tmp_path, n_seeds=3, styles=("anime", "clay"), run={"concurrency": 1},
+                       sim={"render_time": 0.05, "jitter": 0.0, "concurrency": 1})
+    result, prov = run(m, budget_usd=1.40, allow_partial=True)
+    assert result.status == "budget" and stats(prov)["creates"] == 4 and result.stats.spent_micros == 4 * JOB
+
+
+def test_after_a_run_billed_10x_the_next_run_is_refused_before_it_sends_and_plan_says_it_exceeds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The demo grid billed 10x: the first run passes its budget with its first wave (the price table is all it
+    knows); the second, whose 6 jobs left are estimated $2.10 and known to cost $21.00, is refused with exit 3
+    before any create, saying what they cost and what to do; `plan` says "exceeds" with the same figure."""
+    monkeypatch.chdir(tmp_path)
+    m = write_manifest(tmp_path, n_seeds=3, styles=("anime", "clay", "comic", "cyberpunk"),
+                       run={"concurrency": 6, "budget_usd": 4.2},
+                       sim={"render_time": 0.2, "jitter": 0.0, "concurrency": 6, "cost_factor": 10})
+    prov = sim_provider(m)
+    assert main(["run", str(m), "--no-report"]) == 3
+    capsys.readouterr()
+    first = api.status(m)  # the first wave billed $3.50 a job: how many were sent before the first bill varies
+    left = sum(j.cost_estimate_micros for j in first.jobs if j.state == "planned")
+    assert left and first.spent_micros > 4_200_000
+    assert main(["plan", str(m)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    need = 10 * left
+    money = f"${need / 1e6:.2f}"
+    assert (f"budget: $4.20 (exceeds: this run counts {money} against it, its ${left / 1e6:.2f} of estimates counted "
+            "at 10x the estimates, as run 1 was billed") in out, out
+    assert main(["plan", "--json", str(m)]) == 0
+    assert json.loads(capsys.readouterr().out)["run_micros"] == need
+    with pytest.raises(BudgetError) as refused:
+        run(m, prov)
+    assert refused.value.exit_code == 3 and stats(prov)["creates"] == 0
+    text = str(refused.value)
+    assert f"would cost {money} (estimated at ${left / 1e6:.2f}, counted at 10x the estimates, as run 1 was billed)" \
+        in text, text
+    assert f"correct it (a capabilities file's prices), or raise run.budget_usd or --budget (`--budget {need / 1e6:.2f}`)" \
+        in text, text
+    assert main(["run", str(m), "--no-report"]) == 3  # the CLI alike, nothing recorded
+    assert api.status(m).run.id == first.run.id
+    assert main(["run", str(m), "--no-report", "--budget", f"{need / 1e6:.2f}"]) == 0
+
+
+def test_a_price_table_corrected_after_the_bills_counts_as_corrected(tmp_path: Path) -> None:
+    """Billed 4x the built-in table; a capabilities file then prices the jobs at what they were billed: the next
+    run counts its jobs at the new estimates, not 4x them."""
+    from runner.jobs import Billing
+
+    m = write_manifest(tmp_path, n_seeds=3, styles=("anime",), run={"concurrency": 1, "budget_usd": 1.40},
+                       sim={"render_time": 0.05, "jitter": 0.0, "concurrency": 1, "cost_factor": 4})
+    prov = sim_provider(m)
+    first, _ = run(m, prov, allow_partial=True)
+    assert first.status == "budget" and first.stats.counts["done"] == 1  # $1.40 for the first
+    assert api.diff(api.plan(m)).billing == Billing(4 * JOB, JOB, first.run_id)
+    caps = tmp_path / "caps.yaml"
+    caps.write_text("provider: sim\nmodels:\n  pixverse-v5.6:\n    prices:\n"
+                    "      base_5s: {360p: 1.40, 540p: 1.40, 720p: 1.80, 1080p: 3.00}\n")
+    doc = yaml.safe_load(m.read_text())
+    doc["capabilities"] = ["caps.yaml"]
+    doc["run"]["budget_usd"] = 2.80
+    m.write_text(yaml.safe_dump(doc, sort_keys=False))
+    assert api.diff(api.plan(m)).billing is None  # $1.40 billed for a job now estimated $1.40
+    second, _ = run(m, prov)  # the 2 jobs left, at $1.40 each: exactly the budget
+    assert (second.status, second.exit_code) == ("done", 0) and second.stats.spent_micros == 2_800_000
+
+
+def test_a_run_that_passed_its_budget_does_not_exit_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """One job estimated $0.35 within a $0.35 budget, billed $0.70: every job is done, and the run spent twice its
+    budget; it exits 3 (the budget's code), its status `done`, and says so; `status --watch` exits alike."""
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), run={"concurrency": 1, "budget_usd": 0.35},
+                       sim={"render_time": 0.05, "jitter": 0.0, "cost_factor": 2})
+    result, _ = run(m)
+    assert (result.status, result.exit_code) == ("done", 3)
+    assert result.stats.spent_micros == 700_000
+    assert main(["status", str(m), "--watch"]) == 3
+    capsys.readouterr()
+    (tmp_path / "cli").mkdir()
+    m2 = write_manifest(tmp_path / "cli", n_seeds=1, styles=("anime",), run={"concurrency": 1, "budget_usd": 0.35},
+                        sim={"render_time": 0.05, "jitter": 0.0, "cost_factor": 2})
+    assert main(["run", str(m2), "--no-report"]) == 3
+    err = " ".join(capsys.readouterr().err.split())
+    assert "warning: this run passed its budget: spent $0.70 of $0.35" in err and "stopped by the budget" not in err, err
+
+
+def test_allow_partial_the_balance_check_weighs_every_job_the_run_sends(tmp_path: Path) -> None:
+    """Jobs alternating $0.70 and $0.35, a budget of $1.50: --allow-partial sends $0.70, $0.35, skips the next
+    $0.70, and sends the next $0.35 ($1.40), as the run reserves them. A balance of $1.20 does not cover that: the
+    run is refused before any create, not stopped by the provider's 402 midway."""
+    m = _alternating(tmp_path, balance=1.2)
+    prov = sim_provider(m)
+    told: list[Any] = []
+    with pytest.raises(BalanceError) as refused:
+        api.run(m, provider=prov, options=RunOptions(allow_partial=True), report=False, on_balance=told.append)
+    assert (told[0].jobs, told[0].cost_micros) == (3, 1_400_000), told
+    assert stats(prov)["creates"] == 0 and refused.value.exit_code == 1
+    # the budget's own count of the jobs that fit (BudgetError.jobs_fit) is the same rule
+    with pytest.raises(BudgetError) as over:
+        run(m, prov)
+    assert over.value.jobs_fit == 3
+    from runner.jobs import fitting
+
+    plan = api.plan(m)
+    assert [j.cost_micros for j in fitting(plan.jobs, [], 1_500_000)] == [700_000, 350_000, 350_000]
+
+
+def test_a_402_met_after_the_budget_began_stopping_the_run_ends_it_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same jobs, the balance unread (its endpoint failing): the budget begins stopping the run at the second
+    $0.70, the next $0.35 meets the provider's 402. The run ends `refused` (exit 1) and says to top up the
+    balance, not to raise a budget that would not help."""
+    m = _alternating(tmp_path, balance=1.2, script=[{"route": "balance", "p": 1.0, "fault": "server_error",
+                                                      "status": 503}])
+    result, prov = run(m, allow_partial=True)
+    assert (result.status, result.exit_code, result.refused) == ("refused", 1, "INSUFFICIENT_BALANCE")
+    assert result.stats.counts["done"] == 2 and result.stats.counts["planned"] == 4
+    m2 = _alternating(tmp_path / "cli", balance=1.2, script=[{"route": "balance", "p": 1.0, "fault": "server_error",
+                                                              "status": 503}])
+    assert main(["run", str(m2), "--no-report", "--allow-partial"]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert "stopped: the provider refused the account, its balance too low (HTTP 402): top up the balance" in err, err
+    assert "stopped by the budget" not in err, err
+
+
+def _alternating(tmp: Path, **sim: Any) -> Path:
+    """Six jobs, $0.70 (8 s) and $0.35 (5 s) by turns, a budget of $1.50, one at a time."""
+    tmp.mkdir(exist_ok=True)
+    doc = {"version": 1, "name": "alt", "provider": "sim", "model": "pixverse-v5.6",
+           "params": {"prompt": "a fox {{ seed }}", "quality": "360p"},
+           "matrix": {"seed": [1, 2, 3], "duration": [8, 5]},
+           "run": {"budget_usd": 1.5, "concurrency": 1},
+           "sim": {"render_time": 0.05, "jitter": 0.0, **sim}}
+    path = tmp / "alt.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
