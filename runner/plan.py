@@ -1118,8 +1118,8 @@ class Diff:
     copied: tuple[tuple[str, str], ...] = ()
     # the jobs the manifest's last run paid that the provider billed above their estimates (`Store.billed_above`)
     billed_above: BilledAbove | None = None
-    # what a run's budget counts the jobs' estimates at before it starts: the ratio of bills to estimates the latest
-    # run that saw renders billed found, where clearly above 1x (`resume.budget_billing`); None: at the estimates
+    # what a run's budget counts the jobs' estimates at before it starts: the highest ratio of bills to estimates of
+    # the latest run's jobs, where clearly above 1x (`resume.budget_billing`); None: at the estimates
     billing: Billing | None = None
     # of the settled jobs of unknown outcome, the keys of those a run looks up by their create's key in the
     # provider's request log, at no cost (`resume.action`: "lookup"): found, collected; the rest stay `unknown`

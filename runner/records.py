@@ -33,20 +33,21 @@ RUN_STATUSES = {
 GONE_EXIT = 5
 
 
-def billing_of(jobs: Iterable[JobRecord], run_id: int, estimates: Mapping[str, int] | None = None) -> Billing | None:
-    """What the completed renders among `jobs` that run `run_id` paid, their figures reported and counted as billed
-    (not doubted), were billed against their estimates (`jobs.Billing`: the highest ratio); None when there are
-    none. `estimates`: job hash -> the estimate to weigh its bill against instead of the one it was sent with
-    (the plan's now: a price table corrected since counts as corrected)."""
+def billing_of(jobs: Iterable[JobRecord], estimates: Mapping[str, int] | None = None) -> Billing | None:
+    """What the completed renders among `jobs` were billed against their estimates, those whose figures were
+    reported and counted as billed (not doubted), whichever run paid them (`jobs.Billing`: the highest ratio,
+    with the run that paid that job); None when there are none. `estimates`: job hash -> the estimate to weigh its
+    bill against instead of the one it was sent with (the plan's now: a price table corrected since counts as
+    corrected)."""
     highest: Billing | None = None
     for j in jobs:
-        if (j.state in ("failed", "cancelled") or j.paid_run != run_id or j.cost_reported_micros is None
+        if (j.state in ("failed", "cancelled") or j.paid_run is None or j.cost_reported_micros is None
                 or j.cost_doubted):
             continue
         estimate = (estimates or {}).get(j.hash) or j.cost_estimate_micros
         if estimate <= 0:
             continue
-        seen = Billing(j.cost_reported_micros, estimate, run_id)
+        seen = Billing(j.cost_reported_micros, estimate, j.paid_run)
         if highest is None or seen.above(highest):
             highest = seen
     return highest
@@ -417,9 +418,10 @@ class Snapshot:
         return BilledAbove.of(self.run.id, above, self.prices_from)
 
     def billing(self) -> Billing | None:
-        """What the completed renders this run paid were billed against their estimates (`billing_of`): what the
-        next run's budget counts its jobs at when it is clearly above 1x (`Billing.clear`)."""
-        return billing_of(self.jobs, self.run.id)
+        """What the completed renders of the run's jobs were billed against their estimates, whichever run paid
+        them (`billing_of`): what the next run's budget counts its jobs at when it is clearly above 1x
+        (`Billing.clear`), as `Store.billing` finds it."""
+        return billing_of(self.jobs)
 
     def followed_note(self) -> str | None:
         """What `status` and the run's report say of the part of its spending that is jobs an earlier run sent:

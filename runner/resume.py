@@ -212,9 +212,9 @@ def decide(plan: Plan, store: Store, opts: RunOptions, *, budget_micros: int | N
 
 
 def budget_billing(plan: Plan, store: Store) -> Billing | None:
-    """What the budget of a run of `plan` counts its jobs at before it starts: the ratio of bills to estimates the
-    latest run that saw completed renders billed found (`Store.billing`), where it is clearly above 1x
-    (`Billing.clear`); None otherwise, and the estimates count as they are."""
+    """What the budget of a run of `plan` counts its jobs at before it starts: the highest ratio of bills to
+    estimates among the completed renders of the latest run's jobs (`Store.billing`), where it is clearly above
+    1x (`Billing.clear`); None otherwise, and the estimates count as they are."""
     found = store.billing(plan.manifest.name, {j.hash: j.cost_micros for j in plan.jobs})
     return found if found is not None and found.clear() else None
 

@@ -3022,20 +3022,20 @@ class Store:
         return BilledAbove.of(run.id, above, self._prices_from(run) if above else "")
 
     def billing(self, manifest_name: str, estimates: Mapping[str, int] | None = None) -> Billing | None:
-        """What the latest run of `manifest_name` that saw completed renders billed (a figure reported and counted
-        as billed, not doubted) found of the bills against the estimates (`jobs.Billing`: the highest ratio); None
-        when no run saw one. `estimates`: job hash -> its estimate now (the plan's, at the price table as it is
-        now), which a job the plan has is weighed against instead of the estimate it was sent with, so that a price
-        table corrected since counts as corrected."""
+        """What the completed renders of the jobs of the latest run of `manifest_name` were billed against their
+        estimates, whichever run paid them (`records.billing_of`: the highest ratio, of a figure reported and
+        counted as billed); None when none was, or no run is. `estimates`: job hash -> its estimate now (the
+        plan's, at the price table as it is now), which a job the plan has is weighed against instead of the
+        estimate it was sent with, so that a price table corrected since counts as corrected. One query, of
+        that run's jobs with a reported figure."""
         if self.schema < REPORTED_COST_SINCE:  # an older gridrun's state, read as it is: no reported costs kept
             return None
-        for run in self.runs(manifest_name):
-            rows = self.run_job_rows(run.id, where="j.cost_reported_micros IS NOT NULL AND j.cost_estimate_micros > 0"
-                                                   " AND j.state NOT IN ('failed', 'cancelled')")
-            found = billing_of(map(job_record, rows), run.id, estimates)
-            if found is not None:
-                return found
-        return None
+        last = self.latest_run(manifest_name)
+        if last is None:
+            return None
+        rows = self.run_job_rows(last.id, where="j.cost_reported_micros IS NOT NULL AND j.cost_estimate_micros > 0"
+                                                " AND j.state NOT IN ('failed', 'cancelled')")
+        return billing_of(map(job_record, rows), estimates)
 
     def in_flight_rows(self, manifest_name: str, states: Sequence[str]) -> list[sqlite3.Row]:
         """The jobs in one of `states` of every run of `manifest_name`, each once, with `held_by`: the latest of
