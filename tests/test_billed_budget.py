@@ -159,6 +159,7 @@ def test_a_402_met_after_the_budget_began_stopping_the_run_ends_it_refused(
     result, prov = run(m, allow_partial=True)
     assert (result.status, result.exit_code, result.refused) == ("refused", 1, "INSUFFICIENT_BALANCE")
     assert result.stats.counts["done"] == 2 and result.stats.counts["planned"] == 4
+    assert stats(prov)["billed_micros"] == result.stats.spent_micros == 1_050_000
     m2 = _alternating(tmp_path / "cli", balance=1.2, script=[{"route": "balance", "p": 1.0, "fault": "server_error",
                                                               "status": 503}])
     assert main(["run", str(m2), "--no-report", "--allow-partial"]) == 1
