@@ -1912,7 +1912,7 @@ class Executor:
             span = render_span(status, sent_at, seen)
             if sent_at is not None and sent_at >= self.started:
                 # Sent by this process: a job an earlier one sent would count the time no run was going.
-                self.renders.seen(seen - submitted_at if span is None else span)
+                self.renders.seen(seen - submitted_at if span is None else span, job)
             if self.states[jid] != S.DOWNLOADING.value:
                 # rendered, so billed: what the provider says (when plausible), or the price table's figure
                 billed = self._billed(job, jid, status, completed=True, tell=True)
@@ -2032,7 +2032,8 @@ class Executor:
                         assert self._poller is not None
                         due = since + self.renders.earliest_done(job)
                         self._checks[jid] = due  # then polled in every list round: in motion
-                        status = await self._poller.next(pid, status, due=due, sent_at=sent)
+                        status = await self._poller.next(pid, status, due=due, sent_at=sent,
+                                                         expect=since + self.renders.expected(job))
                         heard = True
                     else:
                         if status is not None or not first:

@@ -224,9 +224,12 @@ class ListUnavailable(Exception):
 class ListPoller:
     """Watches many provider jobs through the provider's list endpoint: one request reports up to 100.
 
-    A job task calls `next(video_id, last, due=..., sent_at=...)` and gets the job's status once it differs
-    from `last`. No request is sent before the earliest `due` (when a watched job can first be done); from
-    then on a round runs every `interval()` seconds. A job the list no longer reaches is fetched on its own.
+    A job task calls `next(video_id, last, due=..., sent_at=..., expect=...)` and gets the job's status once it
+    differs from `last`. No request is sent before the earliest `due` (when a watched job can first be done); from
+    then on a round runs every `interval(overdue)` seconds, `overdue` being how long the least overdue of the due
+    jobs is past its `expect`: rounds come as often as ever while a job is on time, and further apart while every
+    due job is late (a provider that slowed down, or queues them). A job the list no longer reaches is fetched on
+    its own.
 
     A round lists oldest first from an anchor, one of this run's videos known to be listed before every job
     still in flight (its create returned `ANCHOR_MARGIN` before theirs were sent), and stops once it has
@@ -241,7 +244,7 @@ class ListPoller:
         client: httpx.AsyncClient,
         pacer: Pacer,
         *,
-        interval: Callable[[], float],
+        interval: Callable[[float], float],
         before_poll: Callable[[], None],
         on_error: Callable[[str], None],
         clock: Callable[[], float],
@@ -258,17 +261,21 @@ class ListPoller:
         self._last: dict[str, str | None] = {}
         self._waiters: dict[str, _Waiter] = {}
         self._due: dict[str, float] = {}
+        self._expect: dict[str, float] = {}  # video -> when its render is expected to have ended (at least its due)
+        self._last_round: float | None = None  # when the last round ended
         self._live: dict[str, float] = {}  # video -> when its create was sent, until it is seen finished
         self._returned: deque[tuple[float, str]] = deque()  # (first watched at, video), in that order
         self._wake = anyio.Event()
         self._endless = False  # a round found the list going on past its pages, said once
 
     async def next(
-        self, video_id: str, last: VideoStatus | None, *, due: float | None = None, sent_at: float | None = None
+        self, video_id: str, last: VideoStatus | None, *, due: float | None = None, sent_at: float | None = None,
+        expect: float | None = None,
     ) -> VideoStatus:
         """The job's status, once it is not `last`'s status (or `last` is None); `due` is the clock time
         before which it cannot be done (default: now); `sent_at`, no later than when its create request was
-        sent (None: unknown)."""
+        sent (None: unknown); `expect`, when its render is expected to have ended (default: `due`), past which
+        the rounds back off while it is the only kind of job due."""
         if video_id not in self._live:
             self._live[video_id] = float("-inf") if sent_at is None else sent_at
             self._returned.append((self.clock(), video_id))
@@ -276,6 +283,7 @@ class ListPoller:
         self._last[video_id] = last.status if last is not None else None
         self._waiters[video_id] = w
         self._due[video_id] = due if due is not None else self.clock()
+        self._expect[video_id] = max(self._due[video_id], expect if expect is not None else float("-inf"))
         self._wake.set()
         try:
             await w.event.wait()
@@ -283,6 +291,7 @@ class ListPoller:
             if self._waiters.get(video_id) is w:
                 del self._waiters[video_id], self._last[video_id]
                 self._due.pop(video_id, None)
+                self._expect.pop(video_id, None)
         if w.error is not None:
             raise w.error
         return w.value  # type: ignore[no-any-return]
@@ -294,6 +303,7 @@ class ListPoller:
         if status.status != self._last[status.id] or status.terminal:
             del self._waiters[status.id], self._last[status.id]
             self._due.pop(status.id, None)
+            self._expect.pop(status.id, None)
             if status.terminal:
                 self._live.pop(status.id, None)
             w.value = status
@@ -315,22 +325,53 @@ class ListPoller:
             return returned[0][1]
         return None
 
+    def next_round(self) -> float | None:
+        """When (clock) the next round is to run; None while no job is watched. Not before the first job is due, nor
+        within `interval(0)` of the last round; a job that is due and on time wants a round every `interval(0)`,
+        and once every due job is past its expected end, the rounds are `interval(overdue)` apart, `overdue` being
+        the least overdue one's time past it. A job that becomes due meanwhile is asked about in the round after it
+        does, as one on time."""
+        if not self._due:
+            return None
+        now = self.clock()
+        coming = float("inf")  # when the first job not yet due is
+        least: float | None = None  # how long the least overdue job that is due is past its expected end
+        expect = self._expect
+        for vid, due in self._due.items():
+            if due > now:
+                coming = min(coming, due)
+            else:
+                late = now - expect.get(vid, due)
+                least = late if least is None or late < least else least
+        last = self._last_round
+        if last is None:
+            return now if least is not None else coming
+        soonest = last + self.interval(0.0)
+        if least is None:
+            return max(coming, soonest)
+        return min(max(coming, soonest), last + self.interval(max(0.0, least)))
+
     async def loop(self) -> None:
         while True:
             if not self._waiters:
                 await self._wake.wait()
                 self._wake = anyio.Event()
                 continue
-            wait = min(self._due.values()) - self.clock()
+            at = self.next_round()
+            wait = 0.0 if at is None else at - self.clock()
             if wait > 0:
-                # Nothing can be done yet: sleep until the first job may be, or until a new one is watched.
+                # Nothing to ask yet: sleep until the next round, or until a job is watched (it may be due sooner).
                 with anyio.move_on_after(min(wait, 5.0)):
                     await self._wake.wait()
                 self._wake = anyio.Event()
                 continue
-            self.before_poll()
-            await self._round()
-            await anyio.sleep(self.interval())
+            await self.round()
+
+    async def round(self) -> None:
+        """One round now: the jobs due are asked about (the loop runs one at `next_round()`)."""
+        self.before_poll()
+        await self._round()
+        self._last_round = self.clock()
 
     async def _round(self) -> None:
         anchor = self._anchor()
@@ -410,6 +451,7 @@ class ListPoller:
         w = self._waiters.pop(video_id, None)
         self._last.pop(video_id, None)
         self._due.pop(video_id, None)
+        self._expect.pop(video_id, None)
         if w is not None:
             w.error = error
             w.event.set()
@@ -444,11 +486,17 @@ OVERDUE_BACKOFF = 0.1
 most about a tenth of its time late."""
 
 
+QUICK_RENDERS = 3
+"""The renders seen last that tell a provider sped up: a job is first polled no later than the quickest of them
+suggests, however slow the renders before them were."""
+
+
 class RenderTimes:
     """How long jobs take to render, and so when each is worth polling: the median of the last 50 renders
     this run has seen once there are three, and before that the simulator's knobs (as the simulator says them, where
     an answer came from one, served or built in; else the manifest's `sim:`) or the model's prior (capability data),
-    scaled by the video's duration."""
+    scaled by the video's duration. A render seen is kept per 5 s of clip where the prior is scaled so (a real
+    provider's): a grid of 5 s and 10 s clips expects each its own time, not the median of both."""
 
     def __init__(self, plan: Plan, caps: ProviderCaps, *, poll_interval: float | None,
                  clock: Callable[[], float], provider: Any = None) -> None:
@@ -457,15 +505,26 @@ class RenderTimes:
         self.provider = provider  # a simulator's own render time, once it says it (`sim_render_seconds`)
         self.poll_interval = poll_interval      # fixed: every poll that many seconds apart
         self.clock = clock
-        self._seen: list[float] = []
+        self._seen: list[float] = []  # seconds per `scale()` of each job
 
-    def seen(self, seconds: float) -> None:
+    def _simulated(self) -> bool:
+        """A simulator renders every clip in the same time, whatever its duration."""
+        return getattr(self.provider, "sim_render_seconds", None) is not None or self.plan.provider == "sim"
+
+    def scale(self, job: Job | None) -> float:
+        """How many times a 5 s clip's render time `job` is expected to take: its duration / 5 (at least 1), as
+        the prior is scaled; 1 for a simulator's jobs, and where the job is not known."""
+        if job is None or self._simulated():
+            return 1.0
+        return max(1.0, job.duration / 5.0)
+
+    def seen(self, seconds: float, job: Job | None = None) -> None:
         """A job took `seconds` from its create request to when its completion was seen."""
-        self._seen.append(max(0.0, seconds))
+        self._seen.append(max(0.0, seconds) / self.scale(job))
 
     def expected(self, job: Job) -> float:
         if len(self._seen) >= 3:
-            return statistics.median(self._seen[-50:])
+            return statistics.median(self._seen[-50:]) * self.scale(job)
         told = getattr(self.provider, "sim_render_seconds", None)
         if told is not None:  # a simulator's, served or built in, as it says itself
             return told
@@ -474,33 +533,54 @@ class RenderTimes:
             return float(sim.get("render_time", 2.0)) * float(sim.get("time_scale", 1.0))
         model = self.caps.model(self.plan.model)
         prior = model.render_seconds if model is not None else None
-        return (prior or DEFAULT_RENDER_SECONDS) * max(1.0, job.duration / 5.0)
+        return (prior or DEFAULT_RENDER_SECONDS) * self.scale(job)
 
     def earliest_done(self, job: Job) -> float:
         """Seconds after submission before which a job is not worth polling: the quickest render seen, less
         5 % (a render time seen includes the lag in seeing it; without the margin that lag feeds itself)."""
         if len(self._seen) >= 3:
-            return 0.95 * min(self._seen[-50:])
+            return 0.95 * min(self._seen[-50:]) * self.scale(job)
         return self.expected(job) * 0.8
+
+    def _quick(self, job: Job) -> float | None:
+        """The quickest of the last QUICK_RENDERS renders seen, less 5 %, for `job`; None before three are seen."""
+        if len(self._seen) < 3:
+            return None
+        return 0.95 * min(self._seen[-QUICK_RENDERS:]) * self.scale(job)
 
     def next_poll(self, job: Job, submitted_at: float) -> float:
         """Seconds until a job polled one by one is polled again: at 90 % of its expected render time, then
         every twentieth of it, the interval growing by a tenth of the time it is overdue (0.05–30 s): a render
         on time is seen ended promptly, and one that outlasts the expectation many times over is not asked
-        about many times a second all along (providers rate-limit polls; the pacer bounds them too)."""
+        about many times a second all along (providers rate-limit polls; the pacer bounds them too).
+
+        Where the last renders were much quicker than the median (a provider that sped up, its queue cleared), the
+        first poll comes when the quickest of them suggests, then every tenth of that, growing by a tenth of the time
+        since the first poll, until the usual schedule takes over: a quick render is seen ended soon, not at 90 %
+        of a median that takes many renders to move."""
         if self.poll_interval:
             return float(self.poll_interval)
         expected = self.expected(job)
         elapsed = self.clock() - submitted_at
-        if elapsed < expected * 0.9:
-            return max(0.05, expected * 0.9 - elapsed)
+        first = expected * 0.9
+        quick = self._quick(job)
+        if quick is not None and quick < first and elapsed < first:
+            if elapsed < quick:
+                return max(0.05, quick - elapsed)
+            return max(0.05, min(first - elapsed, quick * 0.1 + (elapsed - quick) * OVERDUE_BACKOFF))
+        if elapsed < first:
+            return max(0.05, first - elapsed)
         step = expected * 0.05
         overdue = max(0.0, elapsed - expected)
         return max(0.05, min(POLL_MOST, step + overdue * OVERDUE_BACKOFF))
 
-    def list_interval(self) -> float:
+    def list_interval(self, overdue: float = 0.0) -> float:
         """Seconds between list rounds while a watched job is due: an eightieth of the expected render time,
-        within 0.02–5 s (one request covers up to 100 jobs, and none is sent before a job is due)."""
+        within 0.02–5 s (one request covers up to 100 jobs, and none is sent before a job is due), growing by a
+        tenth of `overdue`, the time the least overdue of the due jobs is past its expected end, up to POLL_MOST:
+        a render on time is seen ended as promptly, and a provider that slowed down or queues the jobs is not
+        asked many times a second all along."""
         if not self.plan.jobs:
             return 1.0
-        return max(0.02, min(5.0, self.expected(self.plan.jobs[0]) * 0.0125))
+        base = max(0.02, min(5.0, self.expected(self.plan.jobs[0]) * 0.0125))
+        return max(base, min(POLL_MOST, base + max(0.0, overdue) * OVERDUE_BACKOFF))

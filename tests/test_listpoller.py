@@ -3,6 +3,7 @@ watched job is delivered whatever the provider's order."""
 
 from __future__ import annotations
 
+import itertools
 import time
 from typing import Any
 
@@ -70,7 +71,7 @@ class Watching:
             provider,  # type: ignore[arg-type]
             client=None,  # type: ignore[arg-type]
             pacer=Pacer(time.monotonic),
-            interval=lambda: 0.01,
+            interval=lambda overdue: 0.01,
             before_poll=lambda: None,
             on_error=self.errors.append,
             clock=time.monotonic,
@@ -263,3 +264,51 @@ async def test_a_job_behind_hundreds_of_newer_videos_is_found_in_a_few_full_page
     assert got.id == "v0" and got.status == "completed" and not w.errors
     assert [limit for _order, _after, limit in provider.calls] == [10, 100, 100, 100], provider.calls
     assert provider.gets == []
+
+
+async def test_rounds_back_off_while_every_due_job_is_overdue_and_a_job_on_time_is_asked_about_at_once(tmp_path) -> None:
+    """A provider that slowed down or queues the job (it says `in_progress` for ever): the list rounds come further
+    and further apart the longer the job is past its expected end, up to POLL_MOST, instead of every eightieth of
+    the render time all along (600 s / 0.02 s: 30,000 rounds); a job sent meanwhile is asked about as soon as it
+    is due, and the rounds are as frequent again while it is on time."""
+    from execkit import write_manifest
+
+    from runner import api
+    from runner.pacing import POLL_MOST, RenderTimes
+    from runner.providers import get_provider
+
+    plan = api.plan(write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 1.0, "jitter": 0.0}))
+    now = [0.0]
+
+    def clock() -> float:
+        return now[0]
+
+    times = RenderTimes(plan, get_provider("sim").caps, poll_interval=None, clock=clock)
+    provider = Listing(2)
+    provider.created = 2
+    poller = ListPoller(provider, client=None, pacer=Pacer(clock), interval=times.list_interval,  # type: ignore[arg-type]
+                        before_poll=lambda: None, on_error=lambda e: None, clock=clock)
+    base = times.list_interval()
+    running = VideoStatus(id="v0", status="in_progress", raw_status="in_progress")
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(lambda: poller.next("v0", running, due=0.8, sent_at=0.0, expect=1.0))
+        await anyio.wait_all_tasks_blocked()
+        assert poller.next_round() == 0.8  # nothing asked before the job may be done
+        rounds = []
+        while now[0] < 600.0:
+            now[0] = poller.next_round()  # type: ignore[assignment]
+            await poller.round()
+            rounds.append(now[0])
+        gaps = [b - a for a, b in itertools.pairwise(rounds)]
+        assert all(b >= a - 1e-9 for a, b in itertools.pairwise(gaps))  # further and further apart
+        assert gaps[0] == pytest.approx(base) and gaps[-1] == POLL_MOST and len(rounds) < 150, (len(rounds), gaps[-1])
+        # a second job sent now: asked about once it is due, then every `base` while it is on time
+        sent = now[0]
+        tg.start_soon(lambda: poller.next("v1", VideoStatus(id="v1", status="in_progress", raw_status="in_progress"),
+                                          due=sent + 0.8, sent_at=sent, expect=sent + 1.0))
+        await anyio.wait_all_tasks_blocked()
+        assert poller.next_round() == pytest.approx(sent + 0.8)
+        now[0] = sent + 0.8
+        await poller.round()
+        assert poller.next_round() == pytest.approx(sent + 0.8 + base)
+        tg.cancel_scope.cancel()

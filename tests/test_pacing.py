@@ -1,5 +1,7 @@
 import itertools
 
+import pytest
+
 
 def test_backoff_honours_retry_after_up_to_max_pause_and_doubles_with_jitter_otherwise() -> None:
     from runner.pacing import MAX_PAUSE, backoff
@@ -74,3 +76,71 @@ async def _append(order: list[str], what: str) -> None:
 async def _take(gate: object, order: list[str], what: str) -> None:
     async with gate:  # type: ignore[attr-defined]
         order.append(what)
+
+
+def test_a_provider_that_sped_up_has_its_next_job_first_polled_when_its_quickest_last_renders_say(tmp_path) -> None:
+    """Twenty renders of 60 s, then three of 6 s (the provider's queue cleared): the next job is first polled after
+    about 6 s, not at 90 % of the median (54 s), and then soon again; with renders all of one time the schedule is
+    the usual one."""
+    from execkit import write_manifest
+
+    from runner import api
+    from runner.pacing import RenderTimes
+    from runner.providers import get_provider
+
+    plan = api.plan(write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 60.0}))
+    now = [1000.0]
+    times = RenderTimes(plan, get_provider("sim").caps, poll_interval=None, clock=lambda: now[0])
+    job = plan.jobs[0]
+    for _ in range(20):
+        times.seen(60.0)
+    assert times.next_poll(job, now[0]) == 54.0  # renders on time: at 90 % of the expected time, as ever
+    for _ in range(3):
+        times.seen(6.0)
+    assert times.expected(job) == 60.0  # the median has not moved
+    first = times.next_poll(job, now[0])
+    assert first <= 6.0, first
+    now[0] += first
+    assert times.next_poll(job, 1000.0) <= 1.0  # then asked again within a fraction of the quick time
+    # a job that does take the old time is asked about less and less often, never later than the usual first poll
+    polls = []
+    while now[0] < 1054.0:
+        wait = times.next_poll(job, 1000.0)
+        polls.append(wait)
+        now[0] += wait
+    assert now[0] == 1054.0 and len(polls) < 40 and all(b >= a for a, b in itertools.pairwise(polls[:-1]))
+
+
+def test_renders_seen_are_kept_per_5_s_of_clip_so_a_5_s_clip_is_not_expected_to_take_a_10_s_ones_time(tmp_path) -> None:
+    """A real provider's grid of 5 s and 10 s clips: after three 10 s clips of 120 s, a 5 s clip is expected in
+    60 s (first polled at 54 s, as the prior scales by duration), not 120 s; after three 5 s clips of 45 s, a 10 s
+    clip in 90 s. A simulator renders every duration alike: no scaling."""
+    from execkit import write_manifest
+
+    from runner import api
+    from runner.pacing import RenderTimes
+    from runner.providers import get_provider
+
+    mix = {"matrix": {"style": ["anime"], "seed": [1], "duration": [5, 10]}, "output": "d{{ duration }}.mp4"}
+    plan = api.plan(write_manifest(tmp_path, provider="lumenfall", extra=mix))
+    caps = get_provider("lumenfall").caps
+    d5, d10 = sorted(plan.jobs, key=lambda j: j.duration)
+    assert (d5.duration, d10.duration) == (5, 10)
+    now = [1000.0]
+    times = RenderTimes(plan, caps, poll_interval=None, clock=lambda: now[0])
+    for _ in range(3):
+        times.seen(120.0, d10)
+    assert times.expected(d5) == 60.0 and times.expected(d10) == 120.0
+    assert times.next_poll(d5, now[0]) == 54.0
+    assert times.earliest_done(d5) == pytest.approx(57.0)
+    other = RenderTimes(plan, caps, poll_interval=None, clock=lambda: now[0])
+    for _ in range(3):
+        other.seen(45.0, d5)
+    assert other.expected(d10) == 90.0
+    (tmp_path / "s").mkdir()
+    sim = RenderTimes(api.plan(write_manifest(tmp_path / "s", extra=mix)), get_provider("sim").caps,
+                      poll_interval=None, clock=lambda: now[0])
+    s5, s10 = sorted(sim.plan.jobs, key=lambda j: j.duration)
+    for _ in range(3):
+        sim.seen(2.0, s10)
+    assert sim.expected(s5) == sim.expected(s10) == 2.0
