@@ -72,7 +72,7 @@ from .state import (
     gone_at_provider,
     no_request_log,
 )
-from .stats import RunStatistics, Throughput
+from .stats import RunStatistics, Throughput, expected_end
 from .sweeps import IMAGE_PARAMS
 
 S = JobState
@@ -283,6 +283,7 @@ class Executor:
         # an entry of `errors` said of jobs (`_error`) -> its message and the keys of the jobs it names, first first
         self._said_of: dict[str, tuple[str, tuple[str, ...]]] = {}
         self._left_why: dict[int, str] = {}  # job id -> why it was left (`_left`), while it is
+        self._rendering: dict[int, tuple[float, Job]] = {}  # job id -> (`steady` send, job), while it is followed
         self._checks: dict[int, float] = {}  # job id -> when (`steady`) its status is next asked, while it waits
         # The live report (on_report(run_id, final)) and posters (on_output(new videos)), in worker threads.
         self.live = LiveViews(
@@ -498,7 +499,9 @@ class Executor:
         remaining = total - settled
         if self.stopping:
             remaining -= counts[S.PLANNED.value]  # stopped: no longer submitted; only the jobs in flight still end
-        eta = None if self._ended else self.throughput.eta(remaining, per_minute)
+        eta = None if self._ended else self.throughput.eta(
+            remaining, per_minute, now=self._paced_now(), elapsed=elapsed,
+            ends_in=self._ends_in(now, 0 if self.stopping else counts[S.PLANNED.value]))
         last_errors = self._last_errors()
         return RunStatistics(
             run_id=self.run_id, total=total, counts=counts, cached=self.cached, spent_micros=self._spent,
@@ -515,10 +518,24 @@ class Executor:
         wait = self.pacer.not_before - self.pacer.clock()
         return wait if wait > 0 and self.pacer.asked > PAUSE_SHOWN and not self._ended else None
 
+    def _paced_now(self) -> float:
+        """Now on the clock the pace is measured by, or the run's recorded end once it ended."""
+        return self.store.monotonic() if self._paced_until is None else self._paced_until
+
+    def _ends_in(self, now: float, unsent: int) -> float | None:
+        """Seconds until the jobs followed at the provider, each expected to end its expected render time after it
+        was sent, and `unsent` more (a typical job's render time each, `concurrency` at once) are expected to have
+        ended (`stats.expected_end`); None without either."""
+        if not self._rendering and unsent <= 0:
+            return None
+        ends = [since + self.renders.expected(job) for since, job in self._rendering.values()]
+        render = self.renders.expected(self.plan.jobs[0]) if unsent > 0 and self.plan.jobs else 0.0
+        return expected_end(now, ends, unsent, self.concurrency, render)
+
     def _pace(self) -> tuple[float, float | None]:
         """(elapsed seconds, jobs ended per minute lately) over the run as the state records it: from its start
         to now, or to its recorded end once it ended, which is what `status` measures (`stats.pace`)."""
-        now = self.store.monotonic() if self._paced_until is None else self._paced_until
+        now = self._paced_now()
         elapsed = 0.0 if self._paced_from is None else max(0.0, now - self._paced_from)  # not recorded yet: none
         return elapsed, self.throughput.per_minute(now, elapsed)
 
@@ -1892,9 +1909,11 @@ class Executor:
         if sent is None and sent_at is not None:
             sent = self._steady_of(sent_at)
         since = self.steady() if sent is None else sent
+        self._rendering[jid] = (since, job)
         try:
             status = await self._watch(job, jid, pid, status, since, sent)
         finally:
+            self._rendering.pop(jid, None)
             if self._poller is not None:
                 self._poller.forget(pid)
         if status is None and slot is not None and jid in self._timed_out:

@@ -70,9 +70,11 @@ class Throughput:
         self.window = window
         self._ended: deque[float] = deque()
         self._before = 0  # jobs that ended before the window
+        self._last: float | None = None  # when the last job ended
 
     def ended(self, at: float) -> None:
         self._ended.append(at)
+        self._last = at if self._last is None else max(self._last, at)
 
     def per_minute(self, now: float, elapsed: float, *, whole: bool = False) -> float | None:
         """None until a job has ended and the run has had PACE_AFTER seconds; 0.0 when none ended lately. Over
@@ -88,12 +90,46 @@ class Throughput:
             return None
         return 60.0 * len(ended) / span
 
-    def eta(self, remaining: int, per_minute: float | None) -> float | None:
-        """Seconds until `remaining` jobs have ended at `per_minute`; None while fewer than ETA_AFTER jobs have
-        ended (too few to tell a pace), without a pace, or with none remaining."""
-        if not per_minute or remaining <= 0 or len(self._ended) + self._before < ETA_AFTER:
+    def eta(self, remaining: int, per_minute: float | None, *, now: float | None = None,
+            elapsed: float | None = None, ends_in: float | None = None) -> float | None:
+        """Seconds until `remaining` jobs have ended; None while fewer than ETA_AFTER jobs have ended (too few to
+        tell a pace), or with none remaining.
+
+        Given `now` and `elapsed` (the run's, at `now`): the pace the run had when its last job ended, counted down
+        since, and at least `ends_in` (when the jobs in flight and those not sent yet are expected to have ended by
+        their render times, `expected_end`): between two ends the ETA falls second by second, where the pace
+        measured now, which falls while nothing ends, made it grow as much. Once both are past (the jobs are later
+        than either says), or without them: the jobs left at `per_minute`, the pace now (None without one)."""
+        if remaining <= 0 or len(self._ended) + self._before < ETA_AFTER:
+            return None
+        best = ends_in
+        last = self._last
+        if now is not None and elapsed is not None and last is not None and last <= now:
+            then = self.per_minute(last, elapsed - (now - last))
+            if then:
+                left = remaining / then * 60.0 - (now - last)
+                best = left if best is None else max(best, left)
+        if best is not None and best > 0:
+            return best
+        if not per_minute:
             return None
         return remaining / per_minute * 60.0
+
+
+def expected_end(now: float, ends: list[float], unsent: int, slots: int, render: float) -> float | None:
+    """Seconds from `now` until the jobs in flight, expected to end at `ends` (no sooner than now: one past its
+    time may end any moment), and `unsent` more jobs of `render` seconds each have ended, `slots` rendering at
+    once, each unsent job taking the first slot to free; None with none of either."""
+    if not ends and unsent <= 0:
+        return None
+    ends = sorted(max(now, e) for e in ends)
+    last = ends[-1] if ends else now
+    if unsent <= 0 or slots <= 0:
+        return last - now
+    free = sorted(([now] * max(0, slots - len(ends)) + ends)[:slots])
+    waves, r = divmod(unsent - 1, len(free))
+    last = max(last, free[r] + (waves + 1) * render, free[-1] + waves * render)
+    return last - now
 
 
 def pace(snap: Snapshot, now: float | None = None) -> tuple[float, float | None, float | None]:
@@ -116,7 +152,8 @@ def pace(snap: Snapshot, now: float | None = None) -> tuple[float, float | None,
     per_minute = throughput.per_minute(end, elapsed, whole=whole)
     remaining = sum(n for state, n in snap.counts.items() if state not in FINAL
                     and not (snap.stopping and state == "planned"))
-    eta = throughput.eta(remaining, per_minute) if r.ended_at is None and not gone else None
+    eta = (throughput.eta(remaining, per_minute, now=end, elapsed=elapsed)
+           if r.ended_at is None and not gone else None)
     return elapsed, per_minute, eta
 
 

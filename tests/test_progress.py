@@ -46,6 +46,35 @@ def test_the_first_pace_is_over_the_time_the_run_has_had_and_its_eta_waits_for_a
     assert at_once.per_minute(now=5.0, elapsed=0.0) is None  # no time to measure a pace over
 
 
+def test_the_eta_counts_down_between_two_ends_instead_of_growing_as_the_pace_measured_now_falls() -> None:
+    """Two jobs ended by t=10 of a run, four left: the ETA at t=20 is below the one at t=15 (the pace as of the last
+    end, counted down), where the pace measured at each moment (2 in 15 s, then 2 in 20 s) made it grow; once that
+    countdown is past, the pace now is what is left to go by."""
+    t = Throughput(window=300.0)
+    t.ended(5.0)
+    t.ended(10.0)
+
+    def eta(now: float, ends_in: float | None = None) -> float | None:
+        return t.eta(4, t.per_minute(now, now), now=now, elapsed=now, ends_in=ends_in)
+
+    assert eta(15.0) == pytest.approx(15.0) and eta(20.0) == pytest.approx(10.0)  # 4 at 12 a minute from t=10
+    assert eta(40.0) == pytest.approx(4 / (2 / 40))  # later than that pace said: the pace now
+    # the four in flight expected to end at t=40 by their render times: that, counted down too
+    assert eta(15.0, 40.0 - 15.0) == pytest.approx(25.0) and eta(20.0, 40.0 - 20.0) == pytest.approx(20.0)
+
+
+def test_the_jobs_in_flight_and_unsent_are_expected_to_end_by_their_render_times_slots_taken_as_they_free() -> None:
+    from runner.stats import expected_end
+
+    # in flight to t=10 and t=20, three slots: five more of 10 s each fill the first slot to free, done by t=30
+    assert expected_end(0.0, [10.0, 20.0], 5, 3, 10.0) == 30.0
+    assert expected_end(0.0, [10.0, 20.0], 1, 3, 10.0) == 20.0  # one more, in the free slot: done by t=10
+    assert expected_end(0.0, [], 4, 2, 10.0) == 20.0  # nothing in flight: two waves
+    assert expected_end(50.0, [10.0], 0, 3, 10.0) == 0.0  # past its time: it may end any moment
+    assert expected_end(50.0, [10.0], 2, 1, 10.0) == 20.0  # the slot frees now at the earliest
+    assert expected_end(0.0, [], 0, 3, 10.0) is None
+
+
 def stats(**over: object) -> RunStatistics:
     base: dict[str, object] = {
         "run_id": 1, "total": 100, "counts": {"done": 40, "running": 10, "planned": 50}, "cached": 0,
@@ -338,7 +367,8 @@ def test_status_draws_the_first_pace_and_eta_as_the_run_does(tmp_path: Path) -> 
                 first = run_statistics(store.snapshot(run), now=start + 0.25)
         second = run_statistics(store.snapshot(run), now=start + 0.5)
     assert first.per_minute == pytest.approx(240.0) and first.eta is None
-    assert second.per_minute == pytest.approx(240.0) and second.eta == pytest.approx(0.5)  # 2 planned left
+    # 2 planned left, at the pace when the second ended (2 in 0.4 s), counted down since
+    assert second.per_minute == pytest.approx(240.0) and second.eta == pytest.approx(0.3)
 
 
 def test_a_runs_live_pace_is_over_the_time_it_has_had_and_its_eta_waits_for_a_second_end(tmp_path: Path) -> None:
