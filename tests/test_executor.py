@@ -4060,7 +4060,7 @@ def test_renders_seen_late_teach_the_estimate_the_providers_own_render_time(tmp_
 
     taught: list[float] = []
     real = RenderTimes.seen
-    monkeypatch.setattr(RenderTimes, "seen", lambda self, s: (taught.append(s), real(self, s))[1])
+    monkeypatch.setattr(RenderTimes, "seen", lambda self, s, job=None: (taught.append(s), real(self, s, job))[1])
     m = write_manifest(tmp_path, n_seeds=3, styles=("anime",), run={"concurrency": 3},
                        sim={"render_time": 3.0, "jitter": 0.0, "concurrency": 3})
     prov = sim_provider(m)
