@@ -379,11 +379,13 @@ def holds_take(video: str | Path, job_hash: str, sha256: str, digests: Digests |
         made = os.stat(path)
     except OSError:
         return False
-    except UnicodeEncodeError:  # a name beyond this process's file-name encoding: the locale's doing, said so
+    except UnicodeEncodeError as exc:  # a name beyond this process's file-name encoding: the locale's doing, said so
         from .errors import UsageError
-        from .localpaths import locale_said, shown
+        from .localpaths import why_unusable
 
-        raise UsageError(f"{shown(path)}: {locale_said()}") from None
+        # escaped as `plan` writes it: an output that cannot show the character would fold it to ASCII
+        # (`epique` for `épique`), another name, of no file
+        raise UsageError(f"{ascii(path)[1:-1]}: {why_unusable(exc)}") from None
     if not stat.S_ISREG(made.st_mode):
         return False
     try:

@@ -52,3 +52,20 @@ def test_status_in_a_folder_the_locale_cannot_read_proposes_no_run_it_refuses(tm
     assert run.returncode == 2 and "file-name encoding (ascii)" in run.stderr.decode("latin-1"), run.stderr
     assert "no state yet" in status and f"`gridrun run {m.name}` runs it first" not in status, status
     assert "cannot be run" in status and "file-name encoding (ascii)" in status, status
+
+
+@pytest.mark.parametrize("command", ["report", "export"])
+def test_report_of_a_video_the_locale_cannot_name_names_the_character_escaped(tmp_path: Path, command: str) -> None:
+    """A video run in a UTF-8 locale under `\u00e9pique/`: `report` and `export` in the C locale refuse as `plan`
+    does, naming the character escaped, not `epique`, a folder that is not there."""
+    from runner import api
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), extra={
+        "params": {"prompt": "a fox, {{ mood }}", "quality": "360p", "duration": 5},
+        "matrix": {"mood": ["\u00e9pique"], "seed": [1]}, "output": "{{ mood }}/seed-{{ seed }}.mp4"})
+    assert api.run(m, report=False).exit_code == 0
+    done = _ascii_names(command, m.name, cwd=tmp_path)
+    err = done.stderr.decode("ascii")
+    assert done.returncode == 2, err
+    assert "holds '\\xe9' (character 1 of \\xe9pique)" in err and "\\xe9pique/seed-1.mp4" in err, err
+    assert "epique" not in err.replace("\\xe9pique", ""), err
