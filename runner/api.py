@@ -898,6 +898,7 @@ def run(
             if callable(getattr(prov, "api_key", None)):
                 prov.api_key()  # a missing key is said before any state is made
             plan_mod.check_writable(p, then=command)  # before the state is opened to write: a read-only place is only warned of by plan
+            resume.check_files_writable(p, then=command)
             _judge_before_upgrade(p, options)
             store = Store(p.state_dir / "state.db", outputs_dir=p.outputs_dir, then=command)
             try:

@@ -78,7 +78,15 @@ from .plan import (
     sent_elsewhere,
 )
 from .records import local_time
-from .state import FAILURE_RETRY, JobState, Store, gone_at_provider, outputs_writer
+from .state import (
+    FAILURE_RETRY,
+    JobState,
+    Store,
+    gone_at_provider,
+    not_writable_said,
+    outputs_writer,
+    real_state_file,
+)
 
 S = JobState
 
@@ -905,6 +913,21 @@ def outputs_gone(plan: Plan, rows: Mapping[str, Any]) -> str | None:
             "would download every one again there. Mount that disk, or put the folder back; or, to download them "
             "again there knowingly (at no cost while the provider keeps them), make its .runs/: "
             f"mkdir -p {shlex.quote(str(folder / '.runs'))}")
+
+
+def check_files_writable(plan: Plan, *, then: str = "run") -> None:
+    """Refuse a run when files it writes, there already, cannot be opened to write by this user (a teammate's
+    state file or lock, made under a umask that keeps the group out): before the state is opened or anything is
+    sent, naming their owner and mode and the fix (`not_writable_said`), where the system would only say
+    "Permission denied" of the first, or leave the state read-only. `then`: the command to run again.
+
+    :raises StateError: one cannot be written.
+    """
+    db = real_state_file(plan.state_dir / "state.db")
+    said = not_writable_said([db.with_name("lock"), db, db.with_name(f"{db.name}-wal"), db.with_name(f"{db.name}-shm"),
+                              plan.outputs_dir / ".runs" / "lock"], then=f"`gridrun {then}` again")
+    if said is not None:
+        raise StateError(said)
 
 
 def _holds_anything(folder: Path) -> bool:

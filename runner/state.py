@@ -682,6 +682,10 @@ def _make_whole(path: Path) -> None:
     tmp = path.with_name(f".{path.name}.new-{os.getpid()}")
     try:
         tmp.unlink(missing_ok=True)
+        # Made empty first with the mode the user's umask leaves of 0o666, as every file gridrun writes: SQLite
+        # would make it 0o644 whatever the umask (its -wal and -shm take the mode of the state file), and a team
+        # sharing a project with umask 002 could then not run it but as the one who ran it first.
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
         with closing(sqlite3.connect(tmp, isolation_level=None)) as db:
             _full_sync(db)
             db.execute("PRAGMA journal_mode=WAL").fetchall()
@@ -950,6 +954,42 @@ def outputs_writer(folder: Path) -> dict[str, str] | None:
     if not isinstance(doc, dict) or not all(isinstance(doc.get(k), str) for k in ("state_dir", "manifest")):
         return None
     return {k: str(v) for k, v in doc.items()}
+
+
+def not_writable_said(paths: Sequence[Path], *, then: str, known: bool = False) -> str | None:
+    """What is wrong when files gridrun writes to run (`paths`: the runner lock, the state file and its -wal and
+    -shm, the output folder's .runs/lock), there already, cannot be opened to write by this user: their owner and
+    mode, and the fix, a teammate's files being the usual case (made by a gridrun that did not follow the umask, or
+    under a umask that keeps the group out); `then`, what to do once they can be written; `known`: the system
+    refused them already (taken as said, not asked again). None when each can."""
+    found = []
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        if known or not os.access(path, os.W_OK):
+            found.append((path, st))
+    if not found:
+        return None
+    import shlex
+
+    shown = []
+    for path, st in found:
+        try:
+            import pwd
+
+            owner = f"uid {st.st_uid} ({pwd.getpwuid(st.st_uid).pw_name})"
+        except (ImportError, KeyError):
+            owner = f"uid {st.st_uid}"
+        shown.append(f"{path} (owned by {owner}, mode {st.st_mode & 0o7777:04o})")
+    names = " ".join(shlex.quote(str(path)) for path, _ in found)
+    uid = getattr(os, "geteuid", lambda: None)()
+    which, it = ("it is", "it") if len(found) == 1 else ("they are", "them")
+    user = "this user" if uid is None else f"this user (uid {uid})"
+    return (f"{'; '.join(shown)}: {which} not writable by {user}, and a run writes {it}; nothing was recorded or sent. Have the owner run "
+            f"`chmod g+w {names}` for the group to share the project (and work under `umask 002`, which the files "
+            f"gridrun makes follow), or run it as that user; then {then}")
 
 
 def _outputs_locked_out(folder: Path, holder: dict[str, str] | None, *, field: str) -> str:
@@ -1686,7 +1726,7 @@ class Store:
         lock_path = self.real.with_name("lock")
         fds: list[int] = []
         try:
-            fds.append(os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644))
+            fds.append(os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666))
             _flock(fds[-1], required=True)
             fds.append(os.open(self.real.parent, os.O_RDONLY))
             if not _flock(fds[-1], required=False):
@@ -1703,6 +1743,10 @@ class Store:
         except OSError as exc:
             for fd in fds:
                 os.close(fd)
+            if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+                said = not_writable_said([lock_path], then=then, known=True)
+                if said is not None:
+                    raise StateError(f"cannot take the runner lock: {said}") from exc
             raise StateError(f"{lock_path}: cannot take the runner lock: {exc.strerror or exc}") from exc
         os.ftruncate(fds[0], 0)
         os.pwrite(fds[0], _process_line(command="cancel" if cancel else "run", manifest=manifest, name=name).encode(), 0)
@@ -1840,7 +1884,7 @@ class Store:
         """
         lock_path = folder / ".runs" / "lock"
         keep_out_of_version_control(lock_path.parent, RUNS_GITIGNORE)
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
         try:
             _flock(fd, required=False)  # not lockable here: the record below still makes `plan` warn
         except BlockingIOError:

@@ -1,0 +1,75 @@
+"""A project a team shares (a group folder, `umask 002`): the files a run makes follow the umask, as its videos
+do, and a file of a teammate's that this user cannot write is refused before anything is recorded or sent, naming
+its owner and mode and the fix."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from runner.cli import main
+from runner.errors import StateError
+from runner.state import Store
+
+from execkit import write_manifest
+
+
+@pytest.fixture
+def umask_002() -> Iterator[None]:
+    was = os.umask(0o002)
+    try:
+        yield
+    finally:
+        os.umask(was)
+
+
+def test_the_state_file_and_the_locks_follow_the_umask(tmp_path: Path, umask_002: None) -> None:
+    """Under `umask 002`, a group member can take the runner lock and write the state: they are 0664, not
+    0644, as SQLite and a fixed mode would make them."""
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
+    assert main(["run", str(m)]) == 0
+    made = [tmp_path / ".gridrun" / "lock", tmp_path / ".gridrun" / "state.db",
+            tmp_path / "outputs" / "t" / ".runs" / "lock"]
+    made += [p for p in (tmp_path / ".gridrun" / "state.db-wal", tmp_path / ".gridrun" / "state.db-shm") if p.exists()]
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in made}
+    assert all(mode == 0o664 for mode in modes.values()), modes
+
+
+def test_a_teammates_lock_file_this_user_cannot_write_is_refused_naming_owner_and_mode(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The runner lock of a state another user made, not writable here: `run` says whose it is, its mode and
+    the fix, before it opens the state or sends anything; taking the lock itself (`cancel`) says the same
+    where the system refuses it."""
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
+    assert main(["run", str(m)]) == 0
+    lock = tmp_path / ".gridrun" / "lock"
+    lock.chmod(0o644)
+    real_access = os.access
+    # as another user of the group sees it (root may write any file, so the system is asked as one would be)
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if Path(p) == lock and mode & os.W_OK
+                        else real_access(p, mode, **kw))
+    capsys.readouterr()
+    assert main(["run", "--force", str(m)]) == 1
+    err = capsys.readouterr().err
+    assert f"{lock} (owned by uid {os.getuid()}" in err and "mode 0644" in err, err
+    assert f"`chmod g+w {lock}`" in err and "umask 002" in err and "nothing was recorded or sent" in err, err
+    with Store(tmp_path / ".gridrun" / "state.db", readonly=True) as store:
+        assert store.latest_run("t").id == 1  # no run recorded
+
+    real_open = os.open
+
+    def refused(path: object, flags: int, *args: object, **kw: object) -> int:
+        if Path(str(path)) == lock:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, flags, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "open", refused)
+    with Store(tmp_path / ".gridrun" / "state.db") as store, pytest.raises(StateError) as caught:
+        store.acquire_lock()
+    said = str(caught.value)
+    assert said.startswith(f"cannot take the runner lock: {lock} (owned by uid ") and "mode 0644" in said, said
