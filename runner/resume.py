@@ -1129,7 +1129,8 @@ def state_tracked(plan: Plan) -> list[str]:
 def outputs_shared(plan: Plan) -> list[str]:
     """A warning, at the manifest's field naming its output folder, when the folder records (`outputs_writer`)
     that a run of another state wrote into it last, and that state is there still and its runs wrote this
-    folder: two states writing one folder replace each other's videos, run after run. A state since removed is
+    folder: two states writing one folder replace each other's videos, run after run. This state at another path
+    (one disk mounted at two places, seen by two machines or a container) is not another. A state since removed is
     no other writer, nor one whose runs wrote another folder (the record came with a copy of the project, and
     the original's state writes the original's folder): the next run takes its place in the record."""
     writer = outputs_writer(plan.outputs_dir)
@@ -1138,6 +1139,8 @@ def outputs_shared(plan: Plan) -> list[str]:
     other = Path(writer["state_dir"])
     if other == plan.state_dir or not (other / "state.db").is_file() or not _writes_into(other, plan.outputs_dir):
         return []
+    if _same_file(other / "state.db", plan.state_dir / "state.db"):
+        return []  # this very state, reached by another path (a disk mounted at two places, a link)
     m = plan.manifest
     return [m.warning((outputs_field(m),), f"{plan.outputs_dir} is also written by the state in {other} (manifest "
                                            f"{writer['manifest']}): the two replace each other's videos; give one "

@@ -408,3 +408,32 @@ def test_plan_run_and_retry_of_a_runs_copy_of_its_manifest_refuse_with_the_comma
     assert api.runs(m)[0].cached == 4 and api.status(m).spent_micros == 0
     code, out, err = _cli(capsys, "plan", copy)  # the manifest back, the same text: that file is the one to use
     assert code == 2 and "t.yaml reads the same: use that (gridrun run t.yaml)" in " ".join(err.split()), err
+
+
+def test_this_state_reached_by_another_path_is_no_other_writer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A folder seen at two paths (one disk mounted at two places; here a link standing for the second mount): the
+    output folder's record names the state by the path of the one who ran it, and `plan` from the other path,
+    the same state file, warns of no other state; a state of its own at another path still is one."""
+    project = tmp_path / "project"
+    project.mkdir()
+    m = write_manifest(project, n_seeds=1, styles=("anime",), sim={"render_time": 0.05, "jitter": 0.0})
+    assert api.run(m, report=False).exit_code == 0
+    folder = (project / "outputs" / "t").resolve()
+    mount = tmp_path / "mount"
+    mount.symlink_to(project, target_is_directory=True)
+    lock = folder / ".runs" / "lock"
+    record = json.loads(lock.read_text())
+    record["state_dir"] = str(mount / ".gridrun")  # as a run from the other mount wrote it
+    lock.write_text(json.dumps(record))
+    code, out, _ = _cli(capsys, "plan", str(m), "--json")
+    assert code == 0 and not [w for w in json.loads(out)["warnings"] if "also written" in w], out
+
+    shutil.copytree(project / ".gridrun", tmp_path / "copy")  # another state, of the same id
+    record["state_dir"] = str(tmp_path / "copy")
+    lock.write_text(json.dumps(record))
+    with Store(tmp_path / "copy" / "state.db") as store:
+        assert store.wrote_into(folder)
+    code, out, _ = _cli(capsys, "plan", str(m), "--json")
+    assert code == 0 and [w for w in json.loads(out)["warnings"] if "also written" in w], out
