@@ -48,7 +48,7 @@ from .errors import (
     NotRecordedError, RunStartingError, UsageError,
 )
 from .jobs import format_value, scaled, usd_text
-from .limits import FILES_RAN_OUT
+from .limits import FILES_RAN_OUT, STICKY
 from .options import RUN_DEFAULTS
 from .records import GONE_EXIT, local_time, run_exit, rerenders_cancelled_note, rerenders_failed_note, utc_offset
 from .terminal import runs_it_first, typed, visible, written
@@ -1015,6 +1015,9 @@ def _next_steps(counts: Mapping[str, int], snap: Snapshot | None = None, *, budg
              "`gridrun run` copies the done videos it could not to their new paths, at no cost")
     if any(FILES_RAN_OUT in e for e in errors):
         fix = "raise `ulimit -n` or lower run.concurrency"
+    elif any(STICKY in e for e in errors):  # room and write permission, but the files are another user's
+        fix = ("the folder is sticky and its videos another user's, which only their owner may replace: run "
+               "gridrun as that user (or give the manifest an output folder of your own, `outputs_dir:`)")
     else:
         fix = "free space on its disk (or make it writable)"
     return f"videos could not be saved in {visible(unsaved)}: {fix} first, then {steps}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 
 try:
     import resource
@@ -12,6 +13,8 @@ except ImportError:  # Windows: no RLIMIT_NOFILE
 
 _TOO_MANY = "Too many open files"
 FILES_RAN_OUT = "too many open files: raise `ulimit -n`"  # how `open_files_fix` begins, for those who look for it
+# How `sticky_said` goes on, for those who look for it (the advice after a run that could not save its videos).
+STICKY = "in a sticky folder"
 
 
 def too_many_open_files(exc: BaseException) -> bool:
@@ -61,4 +64,28 @@ def os_reason(exc: OSError) -> str:
     too many open files, said with what to do (`open_files_fix`)."""
     if too_many_open_files(exc):
         return open_files_fix()
-    return str(exc.strerror or exc)
+    said = str(exc.strerror or exc)
+    if exc.errno in (errno.EPERM, errno.EACCES):
+        for name in (exc.filename2, exc.filename):
+            sticky = sticky_said(name) if isinstance(name, (str, os.PathLike)) else None
+            if sticky is not None:
+                return f"{said}: {sticky}"
+    return said
+
+
+def sticky_said(path: str | os.PathLike[str]) -> str | None:
+    """Why the file `path` (said before it) cannot be replaced or removed by this user when its folder has the sticky bit (`chmod +t`, as a
+    team's drop folder like /tmp): the file is another user's, and there only its owner or the folder's may
+    rename over it, whatever the folder's write permission says; None when that is not the case."""
+    geteuid = getattr(os, "geteuid", None)
+    if geteuid is None:
+        return None
+    try:
+        folder = os.stat(os.path.dirname(os.path.abspath(path)))
+        held = os.stat(path, follow_symlinks=False)
+    except (OSError, ValueError):
+        return None
+    me = geteuid()
+    if not folder.st_mode & stat.S_ISVTX or me in (0, held.st_uid, folder.st_uid):
+        return None
+    return f"the file is owned by uid {held.st_uid}, {STICKY} (chmod +t), where only a file's owner may replace it"

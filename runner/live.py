@@ -190,4 +190,6 @@ def _why(exc: Exception) -> str:
     """Why a view (the report, posters) was not made: the exception, or for too many open files what to do."""
     if too_many_open_files(exc) or FILES_RAN_OUT in str(exc):  # the state said so (`state.remedy`)
         return open_files_fix()
+    if isinstance(exc, OSError) and exc.strerror:  # the file and the system's words, not Python's form of them
+        return write_problem(exc)
     return f"{type(exc).__name__}: {exc}"

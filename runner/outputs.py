@@ -17,7 +17,7 @@ from collections.abc import Callable, Container, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .limits import os_reason
+from .limits import STICKY, os_reason
 
 if TYPE_CHECKING:
     from .jobs import Job
@@ -97,6 +97,8 @@ def write_problem(exc: OSError, *, then: str = "") -> str:
     text = f"{where}: {reason}" if where else reason
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         fix = "free space on its disk"
+    elif STICKY in reason:  # the folder is writable: the file is another user's
+        fix = "run gridrun as its owner, or give the manifest an output folder of your own (`outputs_dir:`)"
     elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         fix = "make its folder writable"
     else:

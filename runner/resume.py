@@ -44,6 +44,7 @@ from typing import Any
 
 from .errors import BudgetError, InFlightError, StateError
 from .jobs import Billing, fitting, param_strings, scaled, usd_text
+from .limits import sticky_said
 from .manifest import Manifest
 from .options import RunOptions
 from .outputs import (
@@ -216,6 +217,7 @@ def decide(plan: Plan, store: Store, opts: RunOptions, *, budget_micros: int | N
     in_flight = [j for j in plan.jobs if actions[j.hash] in ("reconcile", "attach") and states[j.hash] != S.DOWNLOADING]
     billing = budget_billing(plan, store) if budget_micros is not None else None
     check_budget(submit, in_flight, budget_micros=budget_micros, allow_partial=opts.allow_partial, billing=billing)
+    check_replaceable([j for j in submit if actions[j.hash] == "reset" and states[j.hash] == S.DONE])
     return Judged(actions, submit, in_flight, elsewhere, billing)
 
 
@@ -225,6 +227,23 @@ def budget_billing(plan: Plan, store: Store) -> Billing | None:
     1x (`Billing.clear`); None otherwise, and the estimates count as they are."""
     found = store.billing(plan.manifest.name, {j.hash: j.cost_micros for j in plan.jobs})
     return found if found is not None and found.clear() else None
+
+
+def check_replaceable(again: Sequence[Job]) -> None:
+    """Refuse a run whose done jobs to render again (`again`: --force, a changed request) have videos this user
+    may not replace, another user's in a folder with the sticky bit (a team's drop folder, `chmod 1777`): each
+    re-render would be paid for and then not saved. Before anything is recorded or sent.
+
+    :raises StateError: one is.
+    """
+    held = [(job, said) for job in again if (said := sticky_said(job.output)) is not None]
+    if not held:
+        return
+    job, said = held[0]
+    more = f" (and {len(held) - 1:,} more)" if len(held) > 1 else ""
+    raise StateError(f"job {job.key!r} is to be rendered again, but {job.output}: {said}{more}: the render would be paid for and "
+                     "not saved. Nothing was recorded or sent: run gridrun as the videos' owner, or give the manifest "
+                     "an output folder of your own (`outputs_dir:`)")
 
 
 def prepare(
