@@ -42,6 +42,7 @@ from .providers import capabilities
 from . import resume
 from .resume import (
     CANCEL_LOOKS_UP_AFTER, cancel_looks_up_at, folder_shared, left_behind, name_shared, outputs_shared, state_above,
+    state_linked,
 )
 from .records import Runs
 from .state import (
@@ -344,7 +345,7 @@ def plan(m: Manifest | str | Path, *, max_jobs: int | None = None) -> Plan:
         if os.environ.get("GRIDRUN_CAPABILITIES"):
             raise UsageError(f"GRIDRUN_CAPABILITIES: {message}") from exc
         raise  # gridrun's own data or code: a bug, shown as it is
-    return replace(built, warnings=(*built.warnings, *outputs_shared(built), *state_above(built)),
+    return replace(built, warnings=(*built.warnings, *outputs_shared(built), *state_above(built), *state_linked(built)),
                    endpoint=endpoint(m, caps, files))
 
 
@@ -899,6 +900,7 @@ def run(
                 prov.api_key()  # a missing key is said before any state is made
             plan_mod.check_writable(p, then=command)  # before the state is opened to write: a read-only place is only warned of by plan
             resume.check_files_writable(p, then=command)
+            resume.check_state_linked(p)  # before a state is made beside a link, which would pay for every job again
             _judge_before_upgrade(p, options)
             store = Store(p.state_dir / "state.db", outputs_dir=p.outputs_dir, then=command)
             try:

@@ -1113,6 +1113,81 @@ def state_above(plan: Plan) -> list[str]:
     return []
 
 
+@dataclass(frozen=True, slots=True)
+class LinkedState:
+    """The state beside the file a manifest reached through a link leads to (`linked_state`)."""
+
+    target: Path      # the manifest file the link leads to
+    state_dir: Path   # the state folder the manifest names, beside that file
+    run_id: int       # its latest run of the manifest's name
+    done: int         # how many of the plan's jobs are done there
+
+    def said(self, plan: Plan, *, refused: bool = False) -> str:
+        """What is wrong, and what to do: run the file itself, or share that state; or start one knowingly.
+        `refused`: said by a run that refuses, which recorded and sent nothing."""
+        m = plan.manifest
+        nothing = "; nothing was recorded or sent" if refused else ""
+        return (f"{m.path} is a link to {self.target}: there is no state beside the link ({plan.state_dir}) yet, but "
+                f"{self.state_dir}, beside the file it links to, holds the runs of {m.name!r} (latest run "
+                f"{self.run_id}), {self.done:,} of these {len(plan.jobs):,} jobs done there: a run through the link "
+                f"starts a new state and sends and pays for every job again{nothing}. "
+                f"Run {self.target} itself, or set "
+                f"`state_dir: {self.state_dir}` (an absolute path, the file's and the link's alike) to go on with "
+                f"that state; to start a new state beside the link knowingly, make its folder: "
+                f"mkdir {shlex.quote(str(plan.state_dir))}")
+
+
+def linked_state(plan: Plan) -> LinkedState | None:
+    """When the manifest was reached through a link to its file (a teammate's folder of links, a dotfile manager,
+    a per-user workspace) and the state it names from the link's folder is not there, the state it names from the
+    folder of the file the link leads to, when that holds done jobs of the plan: the state the manifest's runs have
+    used, which the link leaves behind. (A link to the manifest's folder is followed where the state folder is
+    resolved: it splits nothing.) A few `stat`s, and a read-only look at the other state only when there is one."""
+    m = plan.manifest
+    if (plan.state_dir / "state.db").exists() or not os.path.islink(m.path):
+        return None
+    try:
+        target = Path(os.path.realpath(m.path))
+        raw = m.data.get("state_dir")
+        there = Path(os.path.realpath(target.parent / str(raw) if raw else target.parent / ".gridrun"))
+        if there == Path(os.path.realpath(plan.state_dir)) or not (there / "state.db").is_file():
+            return None
+        with Store(there / "state.db", readonly=True) as store:
+            last = store.latest_run(m.name)
+            rows = store.jobs_by_hash([j.hash for j in plan.jobs]) if last is not None else {}
+    except (StateError, sqlite3.Error, OSError, ValueError):  # not readable: nothing to tell
+        return None
+    done = sum(1 for r in rows.values() if r["state"] == JobState.DONE.value)
+    if last is None or not done:
+        return None
+    return LinkedState(target, there, last.id, done)
+
+
+def state_linked(plan: Plan) -> list[str]:
+    """A warning, at the field naming the manifest's state folder, of the state a link to the manifest's file
+    leaves behind (`linked_state`)."""
+    found = linked_state(plan)
+    if found is None:
+        return []
+    m = plan.manifest
+    return [m.warning(("state_dir" if m.data.get("state_dir") else "name",), found.said(plan))]
+
+
+def check_state_linked(plan: Plan) -> None:
+    """Refuse a run through a link to the manifest's file that would start a new state beside the link while the
+    one beside the file holds done jobs of the plan (`linked_state`), before anything is recorded or sent: it
+    would pay for every one of them again. A state folder made beside the link (its folder there, even empty)
+    is one chosen knowingly.
+
+    :raises StateError: it would.
+    """
+    if os.path.lexists(plan.state_dir):
+        return
+    found = linked_state(plan)
+    if found is not None:
+        raise StateError(found.said(plan, refused=True))
+
+
 def _another_file(recorded: Path, manifest: Path) -> bool:
     """The manifest file a run recorded is there still and is not `manifest`: not moved (`git mv`) to it."""
     try:

@@ -1,0 +1,75 @@
+"""A manifest reached through a link to its file (a teammate's folder of links, a dotfile manager): its state is
+looked for beside the link, where existing projects have it, but one beside the file the link leads to that holds
+done jobs of the plan is not left behind silently: `plan` warns, `run` refuses before it records or sends
+anything, until the user runs the file itself, shares that state (`state_dir:`), or makes a state folder beside
+the link knowingly."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from runner import api
+from runner.cli import main
+
+from execkit import write_manifest
+
+
+def _linked(tmp_path: Path) -> tuple[Path, Path]:
+    """A manifest run once in real/, and a link to it in mine/."""
+    real, mine = tmp_path / "real", tmp_path / "mine"
+    real.mkdir()
+    mine.mkdir()
+    m = write_manifest(real, n_seeds=2, styles=("anime",), sim={"render_time": 0.05, "jitter": 0.0})
+    assert api.run(m, report=False).exit_code == 0
+    link = mine / m.name
+    link.symlink_to(m)
+    return m, link
+
+
+def _creates(folder: Path) -> int:
+    world = folder / ".gridrun" / "sim-world.jsonl"
+    return world.read_text().count('"t":"create') if world.exists() else 0
+
+
+def test_a_run_through_a_link_to_the_manifest_file_does_not_pay_again_silently(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    m, link = _linked(tmp_path)
+    state = (tmp_path / "real" / ".gridrun").resolve()
+    monkeypatch.chdir(link.parent)
+    capsys.readouterr()
+    assert main(["plan", "--json", link.name]) == 0
+    warnings = json.loads(capsys.readouterr().out)["warnings"]
+    said = [w for w in warnings if "is a link to" in w]
+    assert len(said) == 1 and f"but {state}, beside the file it links to, holds the runs of 't'" in said[0], warnings
+    assert "2 of these 2 jobs done there" in said[0] and f"`state_dir: {state}`" in said[0], said
+
+    assert main(["run", link.name]) == 1
+    err = capsys.readouterr().err
+    assert "is a link to" in err and "nothing was recorded or sent" in err and "mkdir " in err, err
+    assert not os.path.lexists(link.parent / ".gridrun") and _creates(tmp_path / "real") == 2
+
+    # the way on, knowingly: a state folder made beside the link
+    (link.parent / ".gridrun").mkdir()
+    assert main(["run", "--no-report", link.name]) == 0
+    assert _creates(link.parent) == 2
+
+
+def test_a_link_to_the_manifest_file_with_an_absolute_state_dir_shares_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`state_dir:` an absolute path names one state from the file and the link alike: nothing to warn of; the
+    run through the link finds the jobs done."""
+    m, link = _linked(tmp_path)
+    state = (tmp_path / "real" / ".gridrun").resolve()
+    m.write_text(m.read_text() + f"state_dir: {state}\n")
+    monkeypatch.chdir(link.parent)
+    capsys.readouterr()
+    assert main(["plan", "--json", link.name]) == 0
+    assert not [w for w in json.loads(capsys.readouterr().out)["warnings"] if "is a link to" in w]
+    assert main(["run", "--no-report", link.name]) == 0
+    assert _creates(tmp_path / "real") == 2 and not os.path.lexists(link.parent / ".gridrun")
