@@ -3136,6 +3136,23 @@ def _manifest_given(args: argparse.Namespace) -> str | None:
 NO_STATE_YET = "no state yet (nothing has run here)"
 
 
+def _state_beside_target(manifest: str, command: str) -> str | None:
+    """For a manifest given through a link to its file, with no state beside the link: the state beside the file
+    it leads to, where its runs are, and the command that reads them there; rather than the run that would start
+    a new state beside the link (and pay for every job again). None for another manifest, or no state there."""
+    try:
+        if not os.path.islink(manifest):
+            return None
+        target = os.path.realpath(manifest)
+        state = os.path.join(os.path.dirname(target), ".gridrun")
+        if not os.path.isfile(os.path.join(state, "state.db")):
+            return None
+    except (OSError, ValueError):
+        return None
+    return (f"{manifest} is a link to {target}, beside which {state} holds runs: `gridrun {command} {typed(target)}` "
+            "reads them (a run through the link would start a new state beside it)")
+
+
 def _error_lines(exc: BaseException, command: str, manifest: str | None = None) -> list[str]:
     """What the user reads of the error that ended `command` (given `manifest`, if any), a line for each error it
     holds."""
@@ -3145,7 +3162,7 @@ def _error_lines(exc: BaseException, command: str, manifest: str | None = None) 
         return [str(e) for e in exc.errors]
     if (isinstance(exc, NotRecordedError) and not isinstance(exc, RunStartingError) and manifest is not None
             and command in ("status", "report", "export") and str(exc).endswith(NO_STATE_YET)):
-        return [f"{exc}; {runs_it_first(manifest)}"]
+        return [f"{exc}; {_state_beside_target(manifest, command) or runs_it_first(manifest)}"]
     if isinstance(exc, GridrunError):
         return [str(exc)]
     if isinstance(exc, sqlite3.Error):  # the state store: read-only, on a disk SQLite cannot lock, damaged

@@ -53,6 +53,11 @@ def test_a_run_through_a_link_to_the_manifest_file_does_not_pay_again_silently(
     assert "is a link to" in err and "nothing was recorded or sent" in err and "mkdir " in err, err
     assert not os.path.lexists(link.parent / ".gridrun") and _creates(tmp_path / "real") == 2
 
+    for command in ("status", "report"):  # what they propose reads that state, not a run that pays again
+        assert main([command, link.name]) != 0
+        err = capsys.readouterr().err
+        assert f"`gridrun {command} {m.resolve()}` reads them" in err and "runs it first" not in err, err
+
     # the way on, knowingly: a state folder made beside the link
     (link.parent / ".gridrun").mkdir()
     assert main(["run", "--no-report", link.name]) == 0
