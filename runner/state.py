@@ -987,7 +987,8 @@ def not_writable_said(paths: Sequence[Path], *, then: str, known: bool = False) 
     uid = getattr(os, "geteuid", lambda: None)()
     which, it = ("it is", "it") if len(found) == 1 else ("they are", "them")
     user = "this user" if uid is None else f"this user (uid {uid})"
-    return (f"{'; '.join(shown)}: {which} not writable by {user}, and a run writes {it}; nothing was recorded or sent. Have the owner run "
+    return (f"{'; '.join(shown)}: {which} not writable by {user}, and a run or cancel writes {it}; nothing was "
+            "recorded or sent. Have the owner run "
             f"`chmod g+w {names}` for the group to share the project (and work under `umask 002`, which the files "
             f"gridrun makes follow), or run it as that user; then {then}")
 
@@ -1724,6 +1725,12 @@ class Store:
         # the file system allows it the state folder too: a folder is not deleted by hand while its state.db is
         # wanted, as a stale-looking lock file may be (the kernel frees both locks when their holder dies).
         lock_path = self.real.with_name("lock")
+        # a teammate's files this user cannot write (a stricter umask's): said with their owner and mode, before
+        # the system's bare "Permission denied" of the first, or a state SQLite would open read-only
+        said = not_writable_said([lock_path, self.real, self.real.with_name(f"{self.real.name}-wal"),
+                                  self.real.with_name(f"{self.real.name}-shm")], then=then)
+        if said is not None:
+            raise StateError(said)
         fds: list[int] = []
         try:
             fds.append(os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666))

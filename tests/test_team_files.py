@@ -61,6 +61,12 @@ def test_a_teammates_lock_file_this_user_cannot_write_is_refused_naming_owner_an
     with Store(tmp_path / ".gridrun" / "state.db", readonly=True) as store:
         assert store.latest_run("t").id == 1  # no run recorded
 
+    with Store(tmp_path / ".gridrun" / "state.db") as store, pytest.raises(StateError) as caught:
+        store.acquire_lock(then="cancel again")  # as `cancel` takes it
+    said = str(caught.value)
+    assert said.startswith(f"{lock} (owned by uid ") and said.endswith("; then cancel again"), said
+    monkeypatch.setattr(os, "access", real_access)
+
     real_open = os.open
 
     def refused(path: object, flags: int, *args: object, **kw: object) -> int:
