@@ -74,9 +74,10 @@ def os_reason(exc: OSError) -> str:
 
 
 def sticky_said(path: str | os.PathLike[str]) -> str | None:
-    """Why the file `path` (said before it) cannot be replaced or removed by this user when its folder has the sticky bit (`chmod +t`, as a
-    team's drop folder like /tmp): the file is another user's, and there only its owner or the folder's may
-    rename over it, whatever the folder's write permission says; None when that is not the case."""
+    """Why the file `path` (said before it) cannot be replaced or removed by this user when its folder has the
+    sticky bit (`chmod +t`, as a team's drop folder like /tmp): the file is another user's, and there only its
+    owner or the folder's may rename over it, whatever the folder's write permission says; None when that is not
+    the case."""
     geteuid = getattr(os, "geteuid", None)
     if geteuid is None:
         return None

@@ -241,9 +241,9 @@ def check_replaceable(again: Sequence[Job]) -> None:
         return
     job, said = held[0]
     more = f" (and {len(held) - 1:,} more)" if len(held) > 1 else ""
-    raise StateError(f"job {job.key!r} is to be rendered again, but {job.output}: {said}{more}: the render would be paid for and "
-                     "not saved. Nothing was recorded or sent: run gridrun as the videos' owner, or give the manifest "
-                     "an output folder of your own (`outputs_dir:`)")
+    raise StateError(f"job {job.key!r} is to be rendered again, but {job.output}: {said}{more}: the render would "
+                     "be paid for and not saved. Nothing was recorded or sent: run gridrun as the videos' owner, or "
+                     "give the manifest an output folder of your own (`outputs_dir:`)")
 
 
 def prepare(

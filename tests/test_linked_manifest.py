@@ -11,11 +11,10 @@ import os
 from pathlib import Path
 
 import pytest
+from execkit import write_manifest
 
 from runner import api
 from runner.cli import main
-
-from execkit import write_manifest
 
 
 def _linked(tmp_path: Path) -> tuple[Path, Path]:

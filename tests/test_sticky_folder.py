@@ -11,14 +11,13 @@ import os
 from pathlib import Path
 
 import pytest
+from execkit import write_manifest
 
 from runner import resume
 from runner.cli import _next_steps, main
 from runner.limits import os_reason
 from runner.live import _why
 from runner.state import Store
-
-from execkit import write_manifest
 
 OTHER_UID = 4242
 
@@ -86,6 +85,6 @@ def test_the_words_for_a_refused_replace() -> None:
     assert "-> None" in str(exc)
     assert _why(exc) == "/x/report.html: Operation not permitted; make its folder writable"
     assert os_reason(exc) == "Operation not permitted"  # no such file: nothing more to say
-    steps = _next_steps({"done": 1}, unsaved="/x", errors=[f"WRITE_FAILED: cannot write /x/a.mp4: no: in a sticky folder"])
+    steps = _next_steps({"done": 1}, unsaved="/x", errors=["WRITE_FAILED: /x/a.mp4: no: in a sticky folder"])
     assert "run gridrun as that user" in steps and "free space" not in steps
     assert "free space" in _next_steps({"done": 1}, unsaved="/x", errors=["WRITE_FAILED: No space left on device"])

@@ -10,12 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from execkit import write_manifest
 
 from runner.cli import main
 from runner.errors import StateError
 from runner.state import Store
-
-from execkit import write_manifest
 
 
 @pytest.fixture
