@@ -1607,6 +1607,7 @@ def cancel(m: Manifest | Plan | str | Path, *, on_wait: Callable[[str], None] | 
         return result  # nothing asked of the provider, which holds nothing open yet: no key needed to say so
     if callable(getattr(prov, "api_key", None)) and _asks_provider(p, db):
         prov.api_key()  # a missing key is said before the state is opened to be written (and upgraded)
+    resume.check_files_writable(p, then="cancel")
     store = Store(db, outputs_dir=p.outputs_dir, then="cancel")
     asked: list[str] = []  # the jobs whose cancel request the provider took
     # A write of the state failed: the task group ended the other requests; said with those whose outcome went

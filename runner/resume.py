@@ -935,16 +935,19 @@ def outputs_gone(plan: Plan, rows: Mapping[str, Any]) -> str | None:
 
 
 def check_files_writable(plan: Plan, *, then: str = "run") -> None:
-    """Refuse a run when files it writes, there already, cannot be opened to write by this user (a teammate's
-    state file or lock, made under a umask that keeps the group out): before the state is opened or anything is
-    sent, naming their owner and mode and the fix (`not_writable_said`), where the system would only say
-    "Permission denied" of the first, or leave the state read-only. `then`: the command to run again.
+    """Refuse a run (or a cancel: `then`, the command to run again) when files it writes, there already, cannot be
+    opened to write by this user (a teammate's state file or lock, made under a umask that keeps the group out):
+    before the state is opened or anything is sent, naming their owner and mode and the fix (`not_writable_said`),
+    where the system would only say "Permission denied" of the first, or SQLite open the state read-only and fail
+    at its first write. A cancel writes no `.runs/lock`.
 
     :raises StateError: one cannot be written.
     """
     db = real_state_file(plan.state_dir / "state.db")
-    said = not_writable_said([db.with_name("lock"), db, db.with_name(f"{db.name}-wal"), db.with_name(f"{db.name}-shm"),
-                              plan.outputs_dir / ".runs" / "lock"], then=f"`gridrun {then}` again")
+    files = [db.with_name("lock"), db, db.with_name(f"{db.name}-wal"), db.with_name(f"{db.name}-shm")]
+    if then != "cancel":
+        files.append(plan.outputs_dir / ".runs" / "lock")
+    said = not_writable_said(files, then=f"`gridrun {then}` again")
     if said is not None:
         raise StateError(said)
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from execkit import write_manifest
 
+from runner import api
 from runner.cli import main
 from runner.errors import StateError
 from runner.state import Store
@@ -78,3 +79,23 @@ def test_a_teammates_lock_file_this_user_cannot_write_is_refused_naming_owner_an
         store.acquire_lock()
     said = str(caught.value)
     assert said.startswith(f"cannot take the runner lock: {lock} (owned by uid ") and "mode 0644" in said, said
+
+
+def test_cancel_refuses_a_teammates_state_file_it_cannot_write_naming_owner_and_mode(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Jobs in flight, the state file another user's and not writable here: `cancel` says whose it is and its
+    mode before it opens the state, rather than SQLite's words at its first write; nothing is cancelled."""
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 30.0, "jitter": 0.0})
+    assert api.run(m, options={"timeout": 0.2}, report=False).status == "incomplete"
+    db = tmp_path / ".gridrun" / "state.db"
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if Path(p) == db and mode & os.W_OK
+                        else real_access(p, mode, **kw))
+    with pytest.raises(StateError) as caught:
+        api.cancel(m)
+    said = str(caught.value)
+    assert said.startswith(f"{db} (owned by uid {os.getuid()}") and f"`chmod g+w {db}`" in said, said
+    assert said.endswith("then `gridrun cancel` again"), said
+    monkeypatch.setattr(os, "access", real_access)
+    assert api.status(m).counts.get("submitted", 0) + api.status(m).counts.get("running", 0) == 1
