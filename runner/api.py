@@ -52,7 +52,7 @@ from .state import (
 )
 from .stats import RunStatistics, checks, pace, problems
 from . import textforms
-from .yamlsource import MAX_BYTES, read_text
+from .yamlsource import MAX_BYTES, check_a_file, read_text
 
 # With the types a caller meets: what `load`, `plan`, `status` and `runs` return, what `on_progress` is given.
 __all__ = ["load", "plan", "diff", "run", "status", "runs", "report", "export", "cancel", "export_rows",
@@ -1660,6 +1660,7 @@ def _cancel_plan(m: Manifest | Plan | str | Path) -> tuple[Plan, str | None]:
         return plan(m), None
     if not isinstance(m, (str, os.PathLike)):
         return plan(m), None  # the error `load` gives a manifest of the wrong type
+    check_a_file(m)  # standard input or a pipe: no state beside it to fall back on (`yamlsource.check_a_file`)
     path = Path(os.path.abspath(m))
     copied = _copy_of_run(path)
     if copied is not None:
@@ -1680,6 +1681,7 @@ def status_manifest(m: str | Path) -> tuple[Manifest, str | None]:
 
     :raises ManifestError: or ManifestErrors, the file does not load and no state records it.
     """
+    check_a_file(m)  # standard input or a pipe: no state beside it to fall back on (`yamlsource.check_a_file`)
     copy = _run_copy(m)
     if copy is not None:
         return copy.manifest, None

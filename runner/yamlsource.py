@@ -8,6 +8,7 @@ from __future__ import annotations
 import codecs
 import os
 import re
+import stat
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -339,7 +340,9 @@ def raise_all(errors: list[ManifestError]) -> None:
 
 def read_text(path: Path, *, limit: int | None = None) -> str:
     """A UTF-8 text file (a BOM dropped); every failure a ManifestError naming the file, and the line and
-    column of a byte that is not UTF-8. A manifest longer than `limit` bytes is refused unread."""
+    column of a byte that is not UTF-8. A manifest longer than `limit` bytes is refused unread, and one that is no
+    file (`check_a_file`) unopened."""
+    check_a_file(path)
     try:
         with path.open("rb") as f:
             raw = f.read() if limit is None else f.read(limit + 1)
@@ -451,6 +454,32 @@ def text_chunks(path: Path) -> Iterator[str]:
                 yield text
             if end:
                 return
+
+
+# The names of a process's open files (its standard input, `<(...)`), each a link to whatever the descriptor holds.
+_DESCRIPTOR = re.compile(r"/dev/(std(in|out|err)|fd/[0-9]+)|/proc/[^/]+/fd/[0-9]+")
+
+
+def check_a_file(path: str | os.PathLike[str]) -> None:
+    """Refuse a manifest that is not a file of its own: standard input (`/dev/stdin`, `/dev/fd/0`, even one
+    redirected from a file), a pipe (`<(...)`, a FIFO), a device. A manifest's state and outputs go in the folder
+    beside it: under `/dev/` or `/proc/<pid>/fd/` they would be lost with the process or the machine, and the next
+    run, finding no state, would send and pay for every job again. Checked before the file is opened, which would
+    wait for a FIFO's writer; a path that cannot be looked at is left to the opening, which says why.
+
+    :raises ManifestError: it is no such file.
+    """
+    try:
+        given = os.fspath(path)
+        named = _DESCRIPTOR.fullmatch(os.path.abspath(given)) is not None
+        mode = None if named else os.stat(given).st_mode
+    except (OSError, TypeError, ValueError):
+        return
+    if mode is not None and (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        return
+    raise ManifestError("not a file but standard input, a pipe or a device: gridrun reads a manifest from a file, "
+                        "and keeps its state and outputs beside it; save it to one (m.yaml) and name that",
+                        file=Path(given))
 
 
 def _unreadable(path: Path, exc: BaseException) -> ManifestError:

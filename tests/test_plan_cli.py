@@ -1056,11 +1056,12 @@ def test_matrix_writes_each_combination_as_it_is_made(tmp_path: Path, monkeypatc
         assert (lines[0], lines[-2], lines[-1]) == ("a=1, b=x", "a=15000, b=y", "30,000 combinations")
 
 
-def test_matrix_into_a_reader_that_stops_ends_quietly() -> None:
+def test_matrix_into_a_reader_that_stops_ends_quietly(tmp_path: Path) -> None:
     gridrun = Path(sys.executable).parent / "gridrun"
     cmd = [str(gridrun)] if gridrun.exists() else [sys.executable, "-m", "runner.cli"]
-    done = subprocess.run(f"{shlex.join(cmd)} matrix /dev/stdin | head -1", shell=True, capture_output=True,
-                          text=True, check=False, input="a: {range: [1, 200000]}\n", timeout=60)
+    path = write(tmp_path / "matrix.yaml", "a: {range: [1, 200000]}\n")
+    done = subprocess.run(f"{shlex.join(cmd)} matrix {shlex.quote(str(path))} | head -1", shell=True,
+                          capture_output=True, text=True, check=False, timeout=60)
     assert done.stdout == "a=1\n"
     assert done.stderr == ""
 

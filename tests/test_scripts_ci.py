@@ -1,0 +1,105 @@
+"""gridrun driven by scripts and CI: a manifest piped in, what standard output holds for a script whatever
+happened, and the exit codes a pipeline branches on."""
+
+from __future__ import annotations
+
+import errno
+import io
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import pytest
+from execkit import sim_provider, stats, write_manifest
+
+from runner import api
+from runner.cli import main
+
+NOT_A_FILE = "not a file but standard input, a pipe or a device"
+COMMANDS = ["validate", "plan", "run", "retry", "status", "export", "cancel", "report", "matrix"]
+
+
+def _kept_here(tmp_path: Path, **kw: Any) -> Path:
+    """A manifest whose state and outputs go to folders of the test's own wherever it is read from: a manifest read
+    as /dev/stdin that was not refused would write them there, not under /dev/."""
+    return write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0},
+                          extra={"state_dir": str(tmp_path / "state"), "outputs_dir": str(tmp_path / "videos")}, **kw)
+
+
+def _gridrun(line: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`line` run by sh, "$GR" the `gridrun` command."""
+    return subprocess.run(["sh", "-c", line], check=False, capture_output=True, text=True, cwd=cwd, timeout=120,
+                          env={**os.environ, "GR": f"{sys.executable} -m runner.cli"})
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_manifest_piped_in_as_dev_stdin_is_refused_before_anything_is_made(tmp_path: Path, command: str) -> None:
+    """`envsubst < m.tmpl | gridrun run /dev/stdin`: the state and videos would go beside the "file", under /dev/
+    (lost with the machine: the next run pays every job again). Refused as `-` is, exit 2, by every command that
+    takes a manifest, nothing made or sent."""
+    m = _kept_here(tmp_path)
+    done = _gridrun(f"cat {m.name} | $GR {command} /dev/stdin", tmp_path)
+    assert done.returncode == 2, done
+    assert f"error: /dev/stdin: {NOT_A_FILE}" in done.stderr and "save it to one (m.yaml)" in done.stderr, done
+    assert "Traceback" not in done.stderr, done
+    assert sorted(p.name for p in tmp_path.iterdir()) == [m.name], list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("line", ["$GR run /dev/stdin --json < t.yaml", "$GR plan /dev/fd/3 3< t.yaml",
+                                  "$GR validate /proc/self/fd/0 < t.yaml"])
+def test_a_manifest_named_by_a_file_descriptor_is_refused_even_when_it_holds_a_file(tmp_path: Path,
+                                                                                    line: str) -> None:
+    """`gridrun run /dev/stdin < m.yaml`: the descriptor holds a regular file, but its name is under /dev/ or
+    /proc/, where the manifest's state would go: refused all the same, and `run --json` ends with its `end`."""
+    m = _kept_here(tmp_path)
+    done = _gridrun(line, tmp_path)
+    assert done.returncode == 2 and NOT_A_FILE in done.stderr, done
+    if "--json" in line:
+        end = json.loads(done.stdout.splitlines()[-1])
+        assert end["event"] == "end" and end["exit_code"] == 2 and NOT_A_FILE in end["errors"][0], end
+    assert sorted(p.name for p in tmp_path.iterdir()) == [m.name], list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("command", ["validate", "plan", "run", "status", "cancel", "matrix"])
+def test_a_fifo_manifest_is_refused_without_waiting_for_its_writer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """A FIFO (`mkfifo`, `<(...)`) is refused before it is opened; a writer, if there is one, is not read. Without
+    the refusal, the manifest written into it would be read and run."""
+    m = _kept_here(tmp_path)
+    fifo = tmp_path / "piped.yaml"
+    os.mkfifo(fifo)
+    stop = threading.Event()
+
+    def writer() -> None:  # feeds the FIFO whenever a reader opens it, until the test ends
+        while not stop.is_set():
+            try:
+                fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:  # no reader yet
+                stop.wait(0.01)
+                continue
+            try:
+                os.set_blocking(fd, True)
+                os.write(fd, m.read_bytes())
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
+
+    feeding = threading.Thread(target=writer, daemon=True)
+    feeding.start()
+    try:
+        code = main([command, str(fifo)])
+    finally:
+        stop.set()
+        feeding.join()
+    err = capsys.readouterr().err
+    assert code == 2 and f"{fifo}: {NOT_A_FILE}" in err, (code, err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([m.name, fifo.name]), list(tmp_path.iterdir())
