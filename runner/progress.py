@@ -231,6 +231,10 @@ class Progress:
         self._stats = s
         self._held(s)
         self._tell(s)
+        if self.json_lines and not s.run_id:
+            # the statistics of a run not recorded yet (the state held as it starts: the `held` event says so),
+            # with no id and no jobs read: no `progress` event, whose `run` is the id a script reads
+            return
         now = time.monotonic()
         if now - self._last < self.every * _EARLY:
             return

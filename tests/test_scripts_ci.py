@@ -103,3 +103,40 @@ def test_a_fifo_manifest_is_refused_without_waiting_for_its_writer(
     err = capsys.readouterr().err
     assert code == 2 and f"{fifo}: {NOT_A_FILE}" in err, (code, err)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([m.name, fifo.name]), list(tmp_path.iterdir())
+
+
+def test_no_progress_event_of_a_run_not_yet_recorded_while_another_program_holds_the_state(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sqlite3 shell holds state.db as a run starts: `held` says why the run waits, and no `progress` event
+    comes with run 0 and no jobs (a script keying on `.run` would read a run that does not exist). Once the shell
+    lets go, the run goes on, every `progress` of its own id."""
+    from runner import executor as ex_mod
+    from runner import state as state_mod
+
+    monkeypatch.setattr(state_mod, "BUSY_TIMEOUT", 0.1)
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})
+    prov = sim_provider(m)
+    monkeypatch.setattr(api, "_provider", lambda p: prov)
+    assert main(["run", str(m), "--no-report"]) == 0
+    capsys.readouterr()
+    db = tmp_path / ".gridrun" / "state.db"
+    busy = ex_mod.Executor._state_busy
+    other = sqlite3.connect(db, isolation_level=None, timeout=0, check_same_thread=False)
+
+    def let_go(self: Any, waited: float, ended: bool) -> None:
+        busy(self, waited, ended)
+        if not ended and other.in_transaction:
+            other.execute("ROLLBACK")  # said once: the shell closes
+
+    monkeypatch.setattr(ex_mod.Executor, "_state_busy", let_go)
+    with closing(other):
+        other.execute("BEGIN IMMEDIATE")
+        code = main(["run", str(m), "--no-report", "--force", "--json"])
+    events = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert code == 0, events
+    assert [e["event"] for e in events].count("held") == 1, events
+    end = events[-1]
+    assert end["event"] == "end" and end["run"] == 2 and end["total"] == 2, end
+    progress = [e for e in events if e["event"] == "progress"]
+    assert progress and all(e["run"] == 2 and e["total"] == 2 for e in progress), progress
