@@ -40,8 +40,8 @@ from rich.markup import escape
 from . import __version__
 from .outputs import write_problem
 from .entry import (
-    MISSING_DEPENDENCY, NO_MEMORY_TO_IMPORT, end_interrupted, lines_begin, missing_package, reading,
-    write_end, writes_json_lines,
+    MISSING_DEPENDENCY, NO_MEMORY_TO_IMPORT, document_begun, end_interrupted, lines_begin, missing_package,
+    reading, write_end, writes_json_lines, writes_json_object,
 )
 from .errors import (
     BalanceError, BudgetError, CopyNotWrittenError, EndpointError, GridrunError, LockError, ManifestErrors,
@@ -234,6 +234,7 @@ def cmd_matrix(args: argparse.Namespace) -> int:
             from .terminal import writes_any
 
             ascii_only = not writes_any(sys.stdout)
+            document_begun()
             sys.stdout.write("[")
             # in batches: one dumps() per row would take half as long again as the rows take to make
             for n, batch in enumerate(iter(lambda: list(itertools.islice(rows, 10_000)), [])):
@@ -368,6 +369,7 @@ def _say_json(doc: Mapping[str, Any], *, ensure_ascii: bool) -> None:
     from .export import dumps
     from .outputs import lost, mute
 
+    document_begun()
     if _not_finite({k: v for k, v in doc.items() if not isinstance(v, _Lazy)}):
         _say(dumps(doc, ensure_ascii=ensure_ascii, indent=2))
         return
@@ -748,9 +750,13 @@ def _billed_above_json(plan: Plan, diff: Any) -> dict[str, Any] | None:
 
 def _warn_billed_above(diff: Any, pay: int) -> None:
     """After a run the provider billed above its estimates (`Diff.billed_above`), what the `pay` micro-USD the
-    jobs sent next are estimated at may cost billed so: said by `plan` and by `run` before it sends."""
+    jobs sent next are estimated at may cost billed so: said by `plan` and by `run` before it sends. The warning
+    said, or None."""
     if diff.billed_above is not None and pay:
-        err.print(f"[yellow]warning[/yellow]: {escape(diff.billed_above.warning(pay, f'the {usd_text(pay)} this plan sends'))}")
+        said = diff.billed_above.warning(pay, f"the {usd_text(pay)} this plan sends")
+        err.print(f"[yellow]warning[/yellow]: {escape(said)}")
+        return str(said)
+    return None
 
 
 def _price_reasons(jobs: Sequence[Any]) -> dict[tuple[tuple[int, int], float, int], str]:
@@ -2315,7 +2321,7 @@ def _interrupted(args: argparse.Namespace, argv: list[str]) -> int:
     the command at once, what is left unsaid given up. The `end` event of JSON lines first, for the script reading
     them, then the line for the person."""
     with reading(130):
-        end_interrupted(argv)
+        end_interrupted(argv, manifest=_json_manifest(args))
         if args.command == "cancel":
             err.print(f"interrupted: cancel requests already sent may have stopped jobs at the provider, not yet "
                       f"recorded here; `gridrun cancel {typed(args.manifest)}` again records what they did and "
@@ -2942,6 +2948,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .progress import Progress
 
             Progress(err, json_lines=True).failed(status=None, exit_code=2, errors=[exc.message])
+        else:  # `plan`, `status`, `matrix` with --json: their error object (none read: no manifest in it)
+            write_end(argv, None, 2, exc.message)
         raise
     args.argv = argv  # what a run records of the command that started it (`status --runs` shows it)
     if getattr(args, "format", "unset") is None:
@@ -3008,17 +3016,27 @@ def _failed(exc: BaseException, args: argparse.Namespace) -> int:
         err.print(f"[yellow]warning[/yellow]: {escape(_lines_visible(w))}")
     for e in lines:
         err.print(f"[red]error[/red]: {escape(_lines_visible(e))}", markup=True, highlight=False)
-    if args.command == "status" and getattr(args, "json", False) and not getattr(args, "watch", False):
-        from .export import dumps
-
-        name = getattr(args.manifest, "name", None)
-        _say(dumps({"run": None, "manifest": name if isinstance(name, str) else None, "status": None,
-                    "exit_code": _exit_code(exc), "errors": lines}, indent=2))
+    if writes_json_object(args.argv) is not None:  # where it has not printed its document, nor this object yet
+        more: dict[str, Any] = {}
+        if isinstance(exc, ManifestErrors) and exc.not_listed:
+            more["errors_not_listed"] = exc.not_listed
+        if args.command != "status" and getattr(exc, "warnings", ()):
+            more["warnings"] = list(exc.warnings)
+        write_end(args.argv, None, _exit_code(exc), lines, manifest=_json_manifest(args), **more)
     if isinstance(exc, ManifestErrors):
         if exc.not_listed:
             err.print(f"... and {exc.not_listed:,} more errors, not listed")
         err.print(f"{exc.total:,} errors; nothing was run")
     return _exit_code(exc)
+
+
+def _json_manifest(args: argparse.Namespace) -> str | None:
+    """The manifest the error object of `plan`, `status` or `matrix` with --json names (`entry.error_object`):
+    `status`'s the manifest's name, once read; the others' the file as given. None where there is none."""
+    given = getattr(args, "file" if args.command == "matrix" else "manifest", None)
+    if args.command == "status":
+        given = getattr(given, "name", None)
+    return given if isinstance(given, str) else None
 
 
 def _unexpected_error(exc: BaseException) -> bool:
@@ -3040,7 +3058,8 @@ def _unexpected(exc: BaseException, args: argparse.Namespace, argv: Sequence[str
                   "them; `gridrun run` goes on, collecting the paid jobs left in flight at no new cost, and "
                   "`gridrun report` writes the report", markup=False, highlight=False)
     code = MISSING_DEPENDENCY if missing is not None else 1 if locale is None else 2
-    write_end(argv, None, code, line)  # where the command failed before its JSON lines began (the library's import)
+    # where the command failed before its JSON lines (or its JSON document) began: the library's import, say
+    write_end(argv, None, code, line, manifest=_json_manifest(args))
     return code
 
 
@@ -3115,6 +3134,7 @@ def _say(text: str) -> None:
     and a write that fails otherwise is said at the command's end (`_said_unwritten`)."""
     from .outputs import lost, mute
 
+    document_begun()
     try:
         sys.stdout.write(text + "\n")
         sys.stdout.flush()

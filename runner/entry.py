@@ -254,27 +254,68 @@ def _say_missing(said: str, argv: Sequence[str]) -> int:
     return MISSING_DEPENDENCY
 
 
+def _words(argv: Sequence[str]) -> list[str]:
+    """A command line's words before a `--` (past which words are no options)."""
+    return list(argv[:argv.index("--")] if "--" in argv else argv)
+
+
 def writes_json_lines(argv: Sequence[str]) -> bool:
     """Whether a command line, even one argparse refuses, asks for JSON lines that end with an `end` event:
     `run` or `retry` with --json, `status --watch --json` (not past a `--`, where words are no options). Read
     from the words alone, before anything is imported: a Ctrl-C then still ends the lines."""
-    words = list(argv[:argv.index("--")] if "--" in argv else argv)
+    words = _words(argv)
     if "--json" not in words:
         return False
     return words[0] in ("run", "retry") or (words[0] == "status" and "--watch" in words)
 
 
+def writes_json_object(argv: Sequence[str]) -> str | None:
+    """The command of a command line, even one argparse refuses, that prints one JSON document on standard output:
+    `plan --json`, `status --json` (with or without --runs; not --watch, whose lines end with an `end` event) and
+    `matrix --json`; None for any other. Where the command fails before it wrote its document (a usage error, an
+    interrupt while it loads, any error), its error object (`error_object`) is printed in its place, so that a
+    script reading standard output reads JSON whatever happened."""
+    words = _words(argv)
+    if "--json" not in words:
+        return None
+    if words[0] in ("plan", "matrix") or (words[0] == "status" and "--watch" not in words):
+        return words[0]
+    return None
+
+
+def error_object(command: str, manifest: str | None, code: int, errors: Sequence[str]) -> dict[str, object]:
+    """The JSON object `command` (`writes_json_object`) prints in place of its document when it fails: `plan`'s
+    `{"format", "manifest", "exit_code", "errors"}` (the manifest's path as given), `status`'s `{"run": null,
+    "manifest", "status": null, "exit_code", "errors"}` (the manifest's name), `matrix`'s `{"file", "exit_code",
+    "errors"}` (the file as given); `manifest` None where none was read."""
+    if command == "plan":
+        return {"format": "gridrun.plan/1", "manifest": manifest, "exit_code": code, "errors": list(errors)}
+    if command == "status":
+        return {"run": None, "manifest": manifest, "status": None, "exit_code": code, "errors": list(errors)}
+    return {"file": manifest, "exit_code": code, "errors": list(errors)}
+
+
 _end_written = False
+# A command that prints one JSON document (`writes_json_object`) has begun writing it (`document_begun`).
+_document_begun = False
 # The `end` event given to the thread that writes the lines (`end_queued`), set once written (`end_written`).
 _end_pending: threading.Event | None = None
 
 
 def lines_begin() -> None:
     """A command begins (`cli.main`, which a program may call more than once): no `end` event written yet."""
-    global _end_written, _end_pending
+    global _end_written, _end_pending, _document_begun
     _end_written = False
     _end_pending = None
+    _document_begun = False
     hold(False)
+
+
+def document_begun() -> None:
+    """The command began writing its JSON document, or its own error object, on standard output: no error object
+    (`write_end`) follows it."""
+    global _document_begun
+    _document_begun = True
 
 
 def end_queued() -> None:
@@ -295,11 +336,17 @@ def end_written() -> None:
         _end_pending.set()
 
 
-def end_interrupted(argv: Sequence[str]) -> None:
+def end_interrupted(argv: Sequence[str], manifest: str | None = None) -> None:
     """The `end` event of JSON lines (`writes_json_lines`) an interrupt ended before they wrote one (the command
     still importing, parsing its arguments): a script reading them waits for it. `interrupted`, as a run
-    interrupted later says; a watch's null, as for any error that stops it."""
-    if _end_written or not writes_json_lines(argv):
+    interrupted later says; a watch's null, as for any error that stops it. Of a command that prints one JSON
+    document (`writes_json_object`) and has not begun it, its error object, of `manifest` (as `write_end`)."""
+    if _end_written or _document_begun:
+        return
+    if writes_json_object(argv) is not None:
+        write_end(argv, None, INTERRUPTED, "interrupted", manifest=manifest)
+        return
+    if not writes_json_lines(argv):
         return
     if _end_pending is not None:  # the run's own, on its way behind lines the reader has yet to take
         with reading(INTERRUPTED):
@@ -308,16 +355,31 @@ def end_interrupted(argv: Sequence[str]) -> None:
     write_end(argv, None if argv[0] == "status" else "interrupted", INTERRUPTED, "interrupted")
 
 
-def write_end(argv: Sequence[str], status: str | None, code: int, error: str) -> None:
+def write_end(argv: Sequence[str], status: str | None, code: int, error: str | Sequence[str], *,
+              manifest: str | None = None, **more: object) -> None:
     """The `end` event of JSON lines (`writes_json_lines`) that end before the command wrote one: `status`,
-    exit `code`, `error` the line standard error gives; nothing where one is written or on its way."""
-    if _end_written or _end_pending is not None or not writes_json_lines(argv):
+    exit `code`, `error` the line (or lines) standard error gives; nothing where one is written or on its way.
+    Of a command that prints one JSON document (`writes_json_object`) and has not begun it, its error object
+    instead (`error_object`, of `manifest`; `more` fields added, `errors_not_listed`, `warnings`)."""
+    if _end_written or _end_pending is not None:
         return
     import json
 
-    end_written()
+    errors = [error] if isinstance(error, str) else list(error)
+    command = writes_json_object(argv)
+    if command is not None:
+        if _document_begun:
+            return
+        document_begun()
+        text = json.dumps({**error_object(command, manifest, code, errors), **more}, indent=2, default=str)
+    elif writes_json_lines(argv):
+        text = json.dumps({"event": "end", "status": status, "exit_code": code, "errors": errors})
+    else:
+        return
+    if command is None:
+        end_written()
     try:
-        print(json.dumps({"event": "end", "status": status, "exit_code": code, "errors": [error]}), flush=True)
+        print(text, flush=True)
     except (OSError, ValueError):  # standard output gone: the exit code says it
         pass
 

@@ -670,7 +670,10 @@ def test_a_matrix_github_rejects_exits_2_with_a_clear_message(
     path = write(tmp_path / "matrix.yaml", text)
     code, out, err = run_cli(capsys, "matrix", str(path), "--json")
     assert code == 2
-    assert out == ""
+    # standard output holds the error object, as `plan --json`'s: a script reading it reads JSON still
+    refused = json.loads(out)
+    assert refused["file"] == str(path) and refused["exit_code"] == 2 and len(refused["errors"]) == 1, refused
+    assert refused["errors"][0].startswith(f"{path}:{line}:") and message in refused["errors"][0], refused
     assert f"{path}:{line}:" in err and message in err
     assert "Traceback" not in err
 

@@ -603,14 +603,19 @@ def test_a_command_line_refused_by_argparse_still_ends_json_lines_with_an_end_ev
 
 
 def test_a_refused_command_line_without_json_lines_writes_no_end_event(capsys: pytest.CaptureFixture[str]) -> None:
-    """`status --json` without --watch prints one JSON document, not lines; and past `--` a `--json` is no option:
-    a usage error writes nothing on standard output there."""
+    """`status --json` without --watch prints one JSON document, not lines: a usage error prints its error object
+    in the document's place, no `end` event; and past `--` a `--json` is no option: a usage error writes nothing on
+    standard output there."""
     from runner.cli import main
 
-    for argv in (["status", "m.yaml", "--json", "--every", "x"], ["run", "--budget", "nan", "--", "--json"]):
-        with pytest.raises(SystemExit):
-            main(argv)
-        assert capsys.readouterr().out == "", argv
+    with pytest.raises(SystemExit):
+        main(["status", "m.yaml", "--json", "--every", "x"])
+    doc = json.loads(capsys.readouterr().out)
+    assert doc == {"run": None, "manifest": None, "status": None, "exit_code": 2,
+                   "errors": ["argument --every: a number is needed, got 'x'"]}, doc
+    with pytest.raises(SystemExit):
+        main(["run", "--budget", "nan", "--", "--json"])
+    assert capsys.readouterr().out == ""
 
 
 def test_plain_output_of_a_run_an_error_ended_says_its_last_errors_but_not_after_ctrl_c() -> None:

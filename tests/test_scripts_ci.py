@@ -140,3 +140,100 @@ def test_no_progress_event_of_a_run_not_yet_recorded_while_another_program_holds
     assert end["event"] == "end" and end["run"] == 2 and end["total"] == 2, end
     progress = [e for e in events if e["event"] == "progress"]
     assert progress and all(e["run"] == 2 and e["total"] == 2 for e in progress), progress
+
+
+def _object(out: str) -> dict[str, Any]:
+    """The one JSON document standard output holds."""
+    doc = json.loads(out)
+    assert isinstance(doc, dict), out
+    return doc
+
+
+@pytest.mark.parametrize(("words", "said"), [
+    (["status", "--json", "--last", "2"], "--last goes with --runs"),
+    (["status", "--json", "--bogus"], "unrecognized arguments: --bogus"),
+    (["status", "--runs", "--json", "--last", "0"], "argument --last: at least 1 run, got 0"),
+    (["plan", "--json", "--bogus"], "unrecognized arguments: --bogus"),
+    (["matrix", "--json", "--bogus"], "unrecognized arguments: --bogus"),
+])
+def test_a_json_command_given_a_command_line_it_cannot_read_prints_its_error_object(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], words: list[str], said: str
+) -> None:
+    """`gridrun status M --json --last 2 | jq .status`: a script that always parses standard output (as `run
+    --json` allows) reads the command's error object, exit 2, not empty input."""
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
+    with pytest.raises(SystemExit) as exc:
+        main([words[0], str(m), *words[1:]])
+    got = capsys.readouterr()
+    doc = _object(got.out)
+    assert exc.value.code == 2 and doc["exit_code"] == 2 and doc["errors"] == [said], (doc, got.err)
+    assert said in got.err
+    keys = {"status": ["run", "manifest", "status", "exit_code", "errors"],
+            "plan": ["format", "manifest", "exit_code", "errors"], "matrix": ["file", "exit_code", "errors"]}
+    assert list(doc) == keys[words[0]], doc
+
+
+def test_matrix_json_of_an_invalid_file_prints_an_error_object(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), run={"concurrency": -1})
+    assert main(["matrix", str(m), "--json"]) == 2
+    got = capsys.readouterr()
+    doc = _object(got.out)
+    assert doc["file"] == str(m) and doc["exit_code"] == 2, doc
+    assert len(doc["errors"]) == 1 and "run.concurrency" in doc["errors"][0] and doc["errors"][0] in got.err, doc
+
+
+def _held(cmd: list[str], cwd: Path) -> subprocess.Popen[str]:
+    """`cmd` started with Ctrl-C and SIGTERM held by the kernel until gridrun takes them, its very first step: one
+    sent at once lands there, before anything else is imported."""
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
+@pytest.mark.parametrize("words", [["plan", "--json"], ["status", "--json"], ["status", "--runs", "--json"],
+                                   ["matrix", "--json"]], ids=["plan", "status", "runs", "matrix"])
+def test_a_json_command_interrupted_as_it_starts_prints_its_error_object(tmp_path: Path, words: list[str]) -> None:
+    """SIGTERM while the command still loads: exit 130, and its error object on standard output, one."""
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
+    proc = _held([sys.executable, "-m", "runner.cli", words[0], str(m), *words[1:]], tmp_path)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in err, (proc.returncode, err)
+    doc = _object(out)
+    assert doc["exit_code"] == 130 and doc["errors"] == ["interrupted"], doc
+
+
+def test_a_json_command_interrupted_while_it_plans_names_the_manifest_in_its_error_object(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
+
+    def interrupted(*args: Any, **kw: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(api, "plan", interrupted)
+    assert main(["plan", str(m), "--json"]) == 130
+    doc = _object(capsys.readouterr().out)
+    assert doc == {"format": "gridrun.plan/1", "manifest": str(m), "exit_code": 130, "errors": ["interrupted"]}
+
+
+def test_status_json_of_a_damaged_state_gives_the_exit_code_the_command_exits_with(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A state it cannot read: the error object's `exit_code` is the command's, 1 (not the 2 of a manifest that
+    never ran), as reports/EXPORTS.md says."""
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})
+    assert main(["run", str(m), "--no-report"]) == 0
+    db = tmp_path / ".gridrun" / "state.db"
+    with db.open("r+b") as f:
+        f.seek(100)
+        f.write(b"garbage")
+    capsys.readouterr()
+    code = main(["status", str(m), "--json"])
+    doc = _object(capsys.readouterr().out)
+    assert code == doc["exit_code"] == 1 and doc["run"] is None, doc
+    text = (Path(__file__).resolve().parent.parent / "reports" / "EXPORTS.md").read_text(encoding="utf-8")
+    assert "1 for a state\nit cannot read" in text and "and the same\nexit code (2)" not in text
