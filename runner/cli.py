@@ -748,7 +748,7 @@ def _billed_above_json(plan: Plan, diff: Any) -> dict[str, Any] | None:
             "to_send_usd": round(pay / 1e6, 6), "to_send_may_cost_usd": round(above.may_cost(pay) / 1e6, 6)}
 
 
-def _warn_billed_above(diff: Any, pay: int) -> None:
+def _warn_billed_above(diff: Any, pay: int) -> str | None:
     """After a run the provider billed above its estimates (`Diff.billed_above`), what the `pay` micro-USD the
     jobs sent next are estimated at may cost billed so: said by `plan` and by `run` before it sends. The warning
     said, or None."""
@@ -1373,7 +1373,9 @@ def _run(args: argparse.Namespace, manifest: Manifest, progress: Any, **extra: A
     check_writable(plan, then="retry --unknown" if extra.get("retry_unknown") else
                    "retry" if extra.get("retry_failed") else "run")
     diff = api.diff(plan, force=getattr(args, "force", False))
-    for w in _warnings(plan, diff, sends=True):
+    # said on standard error as they come, and listed in the `end` event of --json (`warnings`)
+    warned = list(_warnings(plan, diff, sends=True))
+    for w in warned:
         err.print(f"[yellow]warning[/yellow]: {escape(_lines_visible(w))}")
     if diff and (diff.changed or diff.stale or diff.renamed or diff.cached or diff.in_flight or diff.refetch
                  or diff.forced):
@@ -1386,10 +1388,13 @@ def _run(args: argparse.Namespace, manifest: Manifest, progress: Any, **extra: A
                   + f"{len(diff.stale)} no longer in the manifest" + _differ(diff))
     if diff and diff.copied:
         err.print(_copied_note(diff.copied), markup=False, highlight=False)
-    if diff and diff.billed_above is not None and not (extra.get("retry_unknown") or extra.get("retry_failed")):
-        _warn_billed_above(diff, sum(j.cost_micros for j in diff.to_send(plan.jobs)))
+    billed = (diff and diff.billed_above is not None and not (extra.get("retry_unknown") or extra.get("retry_failed"))
+              and _warn_billed_above(diff, sum(j.cost_micros for j in diff.to_send(plan.jobs))))
+    if billed:
+        warned.append(billed)
     if extra.get("retry_unknown") and diff and diff.unknown:  # none: nothing is sent that may pay twice
-        err.print(_unknown_warning(diff.unknown))
+        warned.append(_unknown_warning(diff.unknown))
+        err.print(f"[yellow]warning[/yellow]: {warned[-1]}", markup=True)
     progress.total = len(plan.jobs)
     with progress:
         result = api.run(plan, options=_options(args, **extra), on_progress=progress.update, argv=args.argv,
@@ -1400,8 +1405,13 @@ def _run(args: argparse.Namespace, manifest: Manifest, progress: Any, **extra: A
         kept = [relpath(p, Path.cwd()) for p in result.altered_kept]
         foreign = [relpath(p, Path.cwd()) for p in result.foreign_kept]
         unrecorded = [relpath(p, Path.cwd()) for p in result.unrecorded_kept]
-        progress.final(result.stats, report=report, videos=f"{rel}/", status=result.status, exit_code=result.exit_code,
-                       altered_kept=kept, foreign_kept=foreign, unrecorded_kept=unrecorded)
+        # the code the command ends with: 1 in place of 0 where a standard stream already failed a write
+        # (`_said_unwritten`), as `2>/dev/full` makes it; a write after the event that fails still ends it 1
+        from .outputs import UNWRITTEN
+
+        code = (result.exit_code or 1) if UNWRITTEN else result.exit_code
+        progress.final(result.stats, report=report, videos=f"{rel}/", status=result.status, exit_code=code,
+                       altered_kept=kept, foreign_kept=foreign, unrecorded_kept=unrecorded, warnings=[str(w) for w in warned])
     with _closing(result.exit_code):  # a reader that never reads them holds the command until a signal
         if report and not progress.json_lines:
             out.print(f"report: {visible(report)}", markup=False, highlight=False)
@@ -1638,7 +1648,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
 def _unknown_warning(unknown: int) -> str:
     """What `retry --unknown` warns of before it sends the `unknown` jobs of unknown outcome again."""
-    return (f"[yellow]warning[/yellow]: {_jobs(unknown)} of unknown outcome may already have been paid for; each "
+    return (f"{_jobs(unknown)} of unknown outcome may already have been paid for; each "
             "is sent again with its own idempotency key where the provider honours keys, and a provider that still "
             "remembers the key answers with the video it made, at no cost, but one that has forgotten it (a key "
             "past its dedup window, which gridrun would not send on its own) or ignores keys makes and bills a "

@@ -220,6 +220,69 @@ def test_a_json_command_interrupted_while_it_plans_names_the_manifest_in_its_err
     assert doc == {"format": "gridrun.plan/1", "manifest": str(m), "exit_code": 130, "errors": ["interrupted"]}
 
 
+def test_run_json_end_event_lists_the_warnings_the_run_gave_before_it_began(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An exclude that matches nothing: said on standard error, and in the `end` event's `warnings`, which a CI
+    job reading standard output alone can log or fail on; `[]` where there is none."""
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})
+    assert main(["run", str(m), "--no-report", "--json"]) == 0
+    end = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert end["event"] == "end" and end["warnings"] == [], end
+    write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0},
+                   extra={"matrix": {"style": ["anime"], "seed": {"range": [1, 1]}, "exclude": [{"style": "nothing"}]}})
+    assert main(["run", str(m), "--no-report", "--json"]) == 0
+    got = capsys.readouterr()
+    end = json.loads(got.out.splitlines()[-1])
+    said = [w for w in end["warnings"] if "matrix.exclude[0]: removes no combination" in w]
+    assert len(said) == 1 and f"warning: {said[0]}" in " ".join(got.err.split()), (end, got.err)
+
+
+class _FullStream(io.StringIO):
+    """A standard error on a full disk (`2>/dev/full`): every write fails."""
+
+    def write(self, text: str) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def flush(self) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+
+@pytest.mark.parametrize("command", ["run", "retry"])
+def test_run_json_end_event_exit_code_is_the_commands_where_standard_error_could_not_be_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    """`gridrun run M --json 2>/dev/full`: the command exits 1 for the stream it could not write, and its `end`
+    event says so, not 0: a script comparing the event's `exit_code` with `$?` sees them agree."""
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})
+    assert main(["run", str(m), "--no-report"]) == 0
+    capsys.readouterr()
+    monkeypatch.setattr(sys, "stderr", _FullStream())  # the command's console writes to it as it is now
+    code = main([command, str(m), "--no-report", "--json"])
+    end = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert end["event"] == "end" and end["status"] == "done", end
+    assert code == end["exit_code"] == 1, (code, end)
+
+
+def test_run_json_refused_over_jobs_the_manifest_dropped_has_status_null_and_exit_1_as_documented(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Jobs left in flight that the manifest no longer has: no run began, `status` null and `exit_code` 1, as
+    reports/EXPORTS.md says of such a refusal (null is not only an invalid manifest's)."""
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime", "clay"), sim={"render_time": 600.0, "jitter": 0.0})
+    prov = sim_provider(m)
+    monkeypatch.setattr(api, "_provider", lambda p: prov)
+    first = api.run(m, report=False, options=api.RunOptions(timeout=0.5))
+    assert first.status == "incomplete" and stats(prov)["creates"] == 2, first.status
+    write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 600.0, "jitter": 0.0})
+    assert main(["run", str(m), "--no-report", "--json"]) == 1
+    end = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert end["event"] == "end" and end["status"] is None and end["exit_code"] == 1, end
+    doc = (Path(__file__).resolve().parent.parent / "reports" / "EXPORTS.md").read_text(encoding="utf-8")
+    assert "null for any other error that stopped it before a run began" in doc
+    assert "1 for jobs left in flight that the manifest no longer has" in doc
+
+
 def test_status_json_of_a_damaged_state_gives_the_exit_code_the_command_exits_with(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
