@@ -28,8 +28,9 @@ from . import _load_httpx
 from . import manifest as manifest_mod
 from . import plan as plan_mod
 from .errors import (
-    CancelNotTakenError, CopyNotWrittenError, GridrunError, ManifestError, ManifestErrors, NotRecordedError,
-    OutcomeUnknownError, ProviderError, RejectedError, RetryableError, RunStartingError, StateError, UsageError,
+    CancelNotTakenError, CopyNotWrittenError, GridrunError, ManifestError, ManifestErrors, NeverRanError,
+    NotRecordedError, OutcomeUnknownError, ProviderError, RejectedError, RetryableError, RunStartingError, StateError,
+    UsageError,
 )
 from .jobs import format_value
 from .localpaths import UNUSABLE, not_recordable, shown, why_unusable
@@ -1580,6 +1581,7 @@ def cancel(m: Manifest | Plan | str | Path, *, on_wait: Callable[[str], None] | 
     it back as never sent (`never_sent`): a miss cannot rule out a create a gateway still holds, which the provider
     would then make and bill with nothing recording it.
 
+    :raises NeverRanError: (a NotRecordedError) no run of the manifest is recorded, nor starting: nothing to cancel.
     :raises StateWriteError: the state could not be written (a full disk, another program's write transaction):
         the cancel requests sent stand at the provider, and `cancel` (or `run`) again records what they did.
     :raises UsageError: called from a running event loop (Jupyter, `asyncio.run`, `trio.run`), before anything is
@@ -1600,7 +1602,7 @@ def cancel(m: Manifest | Plan | str | Path, *, on_wait: Callable[[str], None] | 
         check_not_lost(db, p.outputs_dir)
         if os.path.islink(db):
             Store(db, outputs_dir=p.outputs_dir, then="cancel").close()  # a link to a folder not there: refused
-        raise NotRecordedError(f"{db}: no state yet (nothing has run here), so nothing to cancel")
+        raise NeverRanError(f"{db}: no state yet (nothing has run here), so nothing to cancel")
     _check_recorded(p, db)
     result = CancelResult(warnings=[warning] if warning else [], manifest=p.manifest.path)
     if _nothing_to_cancel(p, db, result):
@@ -1769,7 +1771,7 @@ def _check_recorded(p: Plan, db: Path) -> None:
     except NotRecordedError:  # a state file being made this moment: the lock, taken next, decides
         return
     if last is None and run_starting(p.manifest, None, state_dir=p.state_dir) is None:
-        raise NotRecordedError(f"{db}: no run recorded for {p.manifest.name}, so nothing to cancel")
+        raise NeverRanError(f"{db}: no run recorded for {p.manifest.name}, so nothing to cancel")
 
 
 _CANCELLABLE = (JobState.SUBMITTING.value, JobState.SUBMITTED.value, JobState.RUNNING.value)
@@ -1843,7 +1845,7 @@ def _nothing_to_cancel(p: Plan, db: Path, result: CancelResult) -> bool:
             return False
         last = store.latest_run(p.manifest.name)
         if last is None:
-            raise NotRecordedError(f"{db}: no run recorded for {p.manifest.name}, so nothing to cancel")
+            raise NeverRanError(f"{db}: no run recorded for {p.manifest.name}, so nothing to cancel")
         flying = store.in_flight_rows(p.manifest.name, _CANCELLABLE)
         if held and (flying or any(r["state"] in _CANCELLABLE
                                    for r in store.jobs_by_hash([j.hash for j in p.jobs]).values())):
@@ -1903,7 +1905,7 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
                        manifest=p.manifest.path, name=p.manifest.name, cancel=True, requests=[j.hash for j in p.jobs])
     last = store.latest_run(p.manifest.name)
     if last is None:
-        raise NotRecordedError(f"{db}: no run recorded for {p.manifest.name}, so nothing to cancel")
+        raise NeverRanError(f"{db}: no run recorded for {p.manifest.name}, so nothing to cancel")
     # Every run's, not only the latest's: a run started with --leave-in-flight leaves an earlier run's jobs the
     # manifest no longer has rendering, which no run follows, and `cancel` is the way to stop them.
     flying = store.in_flight_rows(p.manifest.name, _CANCELLABLE)

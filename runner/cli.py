@@ -45,7 +45,7 @@ from .entry import (
 )
 from .errors import (
     BalanceError, BudgetError, CopyNotWrittenError, EndpointError, GridrunError, LockError, ManifestErrors,
-    NotRecordedError, RunStartingError, UsageError,
+    NeverRanError, NotRecordedError, RunStartingError, UsageError,
 )
 from .jobs import format_value, scaled, usd_text
 from .limits import FILES_RAN_OUT, STICKY
@@ -2174,8 +2174,12 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     from . import api
     from .plan import endpoint_named, endpoint_now, relpath
 
-    r = api.cancel(args.manifest, on_wait=lambda line: err.print(visible(line), markup=False),
-                   void_unsent=args.void_unsent)
+    try:
+        r = api.cancel(args.manifest, on_wait=lambda line: err.print(visible(line), markup=False),
+                       void_unsent=args.void_unsent)
+    except NeverRanError as exc:  # as "nothing in flight to cancel": nothing at the provider to stop, exit 0
+        out.print(visible(str(exc)), markup=False, highlight=False)
+        return 0
     say = functools.partial(out.print, markup=False)
     for warning in r.warnings:
         err.print(f"warning: {visible(warning)}", markup=False, highlight=False)

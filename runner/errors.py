@@ -12,7 +12,8 @@
     ├── EndpointError            the base URL answers with a web page, not the provider's API
     ├── StateError               the state store is unusable or a job moved along an illegal transition
     │   ├── NotRecordedError     the state holds nothing of what was asked (no state, no such run)
-    │   │   └── RunStartingError nothing recorded yet, but a run is starting
+    │   │   ├── RunStartingError nothing recorded yet, but a run is starting
+    │   │   └── NeverRanError    `cancel` of a manifest no run of which was ever recorded: nothing to cancel
     │   ├── StateWriteError      a run could not write its state (a full disk, an I/O error) and stopped
     │   └── LockError            another runner holds the state lock, or another run the output folder's
     └── ProviderError            a provider call went wrong; subclasses say what the executor must do
@@ -187,6 +188,12 @@ class NotRecordedError(StateError):
     that id. A usage error: the manifest, the folder or the run id is the wrong one."""
 
     exit_code = 2
+
+
+class NeverRanError(NotRecordedError):
+    """`cancel` of a manifest with no run recorded, nor one starting (no state yet, or none of its runs in it):
+    nothing at the provider to stop. The `gridrun cancel` command says so and exits 0, as for a manifest whose
+    runs all ended (a cleanup step run whatever came before it, where the run never started, succeeds)."""
 
 
 class RunStartingError(NotRecordedError):

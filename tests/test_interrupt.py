@@ -444,15 +444,21 @@ def test_an_interrupted_run_with_one_job_in_flight_speaks_of_it_as_one(capsys: p
         "cancels it at the provider")
 
 
-def test_cancel_of_a_manifest_that_never_ran_is_a_usage_error_that_creates_nothing(
+def test_cancel_of_a_manifest_that_never_ran_has_nothing_to_cancel_exits_0_and_creates_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """A cleanup step that always runs `gridrun cancel M` (a CI job's, a shell's `trap`) where the run never
+    started: nothing at the provider to stop, said as "nothing in flight to cancel" is, exit 0; a manifest file
+    that is not there is still an error (exit 2)."""
     from runner.cli import main
 
     m = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
-    assert main(["cancel", str(m)]) == 2
-    assert "no state yet (nothing has run here), so nothing to cancel" in capsys.readouterr().err
+    assert main(["cancel", str(m)]) == 0
+    got = capsys.readouterr()
+    assert "no state yet (nothing has run here), so nothing to cancel" in got.out and "error" not in got.err, got
     assert not (tmp_path / ".gridrun").exists()
+    assert main(["cancel", str(tmp_path / "nothere.yaml")]) == 2
+    assert "nothere.yaml: no such file" in capsys.readouterr().err
 
 
 def _left_rendering(tmp_path: Path, **knobs: Any) -> Path:
@@ -825,7 +831,7 @@ def test_cancel_of_a_manifest_that_never_ran_while_another_manifests_run_holds_t
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Manifests of one folder share its state and its lock: `cancel` of one that never ran, while another's run
-    holds the lock, says there is nothing to cancel (exit 2), not to stop that run first."""
+    holds the lock, says there is nothing to cancel (exit 0), not to stop that run first."""
     from runner.cli import main
     from runner.errors import LockError
     from runner.state import Store
@@ -839,10 +845,11 @@ def test_cancel_of_a_manifest_that_never_ran_while_another_manifests_run_holds_t
                      outputs_dir=str(tmp_path / "outputs" / "alpha"), provider="sim", model="pixverse-v5.6",
                      axes=(), budget_micros=None)
     try:
-        assert main(["cancel", str(b)]) == 2
-        err = " ".join(capsys.readouterr().err.split())
-        assert "no run recorded for beta, so nothing to cancel" in err, err
-        assert "stop it" not in err, err
+        assert main(["cancel", str(b)]) == 0
+        got = capsys.readouterr()
+        said = " ".join(got.out.split())
+        assert "no run recorded for beta, so nothing to cancel" in said, got
+        assert "stop it" not in said + got.err, got
         with pytest.raises(LockError, match="stop it, then cancel"):  # alpha's own cancel still waits for it
             api.cancel(a)
     finally:
