@@ -308,6 +308,11 @@ class Executor:
         self._ended_jobs: set[int] = set()  # jobs counted in the pace (`throughput`) as ended in this run
         self._sent: set[int] = set()  # jobs this run sent (a create): the only ones its pace counts
         self._followed: set[int] = set()  # jobs an earlier run sent whose charge this run saw: spent by it
+        # jobs of unknown outcome an earlier run sent that this run found at the provider and follows: what they
+        # cost is the sender's (`Store.book_to_sender`), neither reserved nor spent by this run; job id -> the
+        # attempt found, whose sender records it once it is settled (`Store.settle_found`)
+        self._found_unknown: dict[int, int] = {}
+        self._senders: set[int] = set()  # of those, the ones not settled yet
         self._timed_out: set[int] = set()  # jobs left rendering at the provider at their timeout
         self._paused_out: set[int] = set()  # jobs left planned: their timeout passed while a 429's pause held creates
         # job id -> when this run began to send its create: its timeout counts from then (unanswered creates too)
@@ -690,6 +695,10 @@ class Executor:
         counts is known (its completion seen, a failure, a cancel), or once it is not sent after all."""
         if self.ids[job.hash] in self._prepaid:
             return  # neither reserved nor spent by this run
+        if self.ids[job.hash] in self._senders:  # the sender's money, not this run's
+            self._senders.discard(self.ids[job.hash])
+            self._budget_move(self.ids[job.hash])
+            return
         self._reserved = max(0, self._reserved - job.cost_micros)
         if billed:
             self._spent += billed
@@ -918,6 +927,8 @@ class Executor:
             status = "done"
         # Once the run's outcome is recorded, a Ctrl-C costs the last progress call or the report, not the outcome
         # (as during the final report, `LiveViews.final_report`); one before it is recorded ends the run interrupted.
+        for jid, n in self._found_unknown.items():
+            self.store.settle_found(jid, n)  # the runs that sent them record what they cost
         interrupted = False
         try:
             self.store.end_run(self.run_id, status)
@@ -1579,8 +1590,8 @@ class Executor:
             if status is None:
                 return  # no answer: as it was, asked again by the next run
             # The provider answers for the video again (its 404s were passing): followed and fetched, as any job
-            # in flight, paying nothing new.
-            self._reserved += job.cost_micros
+            # in flight, paying nothing new; what it costs is the sending run's.
+            self._found(job, jid)
             known()
             await self._follow_found(job, jid, lost, status, key)
             return
@@ -1606,7 +1617,10 @@ class Executor:
             if found is None and self.clock() - ended < self.opts.request_timeout + LOG_SETTLE:
                 answered = False
         if found is not None:
-            self._reserved += job.cost_micros
+            if state == S.UNKNOWN.value:
+                self._found(job, jid)
+            else:
+                self._reserved += job.cost_micros
         known()
         if found is not None:
             await self._follow_found(job, jid, found.id, found, key)
@@ -1655,6 +1669,17 @@ class Executor:
         checked = f"; {NO_REQUEST_LOG_NOTE}" if self._no_log else ", and its request log could not be read to check"
         self._unknown(job, jid, f"create request may have reached the provider{checked}. `gridrun retry --unknown` "
                       "re-submits (may pay twice)", reserved=False)
+
+    def _found(self, job: Job, jid: int) -> None:
+        """A job of unknown outcome an earlier run sent, found at the provider: followed as the sending run's (its
+        budget counted it, and its reserve held it while it was unknown), not reserved against this run's budget,
+        which `plan` said it would not be, nor spent by it."""
+        n = self.store.book_to_sender(jid)
+        if n is None:  # no record of who pays (a state of no such column): counted as this run's
+            self._reserved += job.cost_micros
+            return
+        self._found_unknown[jid] = n
+        self._senders.add(jid)
 
     async def _restored(self, job: Job, jid: int, state: JobState) -> None:
         """A job `void_attempt` put back as it was before a re-run that never reached the provider: this run
@@ -1750,7 +1775,12 @@ class Executor:
         if self.states[jid] == S.DOWNLOADING.value:
             await self._follow(job, jid, None)  # rendered and billed before this run: nothing to reserve
             return
-        self._reserved += job.cost_micros
+        if self.store.booked_to_sender([job.hash]):
+            # found of unknown outcome by a run that left it in flight: still the sending run's money
+            self._found_unknown[jid] = row["attempts"]
+            self._senders.add(jid)
+        else:
+            self._reserved += job.cost_micros
         slot = await self._slot(job)
         if slot is None:
             return self._not_followed(job, jid)

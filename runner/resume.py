@@ -215,6 +215,9 @@ def decide(plan: Plan, store: Store, opts: RunOptions, *, budget_micros: int | N
     submit = [j for j in plan.jobs if actions[j.hash] in ("submit", "reset", "anew")]
     # a job downloading was rendered, so billed, by the run that sent it
     in_flight = [j for j in plan.jobs if actions[j.hash] in ("reconcile", "attach") and states[j.hash] != S.DOWNLOADING]
+    # found of unknown outcome by a run that left it in flight: what it costs is still the sending run's
+    sender = store.booked_to_sender([j.hash for j in in_flight if actions[j.hash] == "attach"])
+    in_flight = [j for j in in_flight if j.hash not in sender]
     billing = budget_billing(plan, store) if budget_micros is not None else None
     check_budget(submit, in_flight, budget_micros=budget_micros, allow_partial=opts.allow_partial, billing=billing)
     check_replaceable([j for j in submit if actions[j.hash] == "reset" and states[j.hash] == S.DONE])

@@ -2713,6 +2713,72 @@ class Store:
                 changed.add(int(run_id))
         return changed
 
+    def book_to_sender(self, job_id: int) -> int | None:
+        """A job of unknown outcome an earlier run sent, which this run found at the provider (its request log, or
+        its video answering again) and follows: what its attempt is charged counts for the run that sent it, as
+        its reserve did while it was unknown, not for the run that found it (whose budget never counted it, and
+        which sent nothing for it). Pinned to the sender (`billed_run_id`) before it is billed; `money` leaves such
+        an attempt out of a later run's reserve. Returns the attempt's number (None: no attempt)."""
+        if self.schema < 2:
+            return None
+        with self._tx():
+            row = self.db.execute("SELECT attempts FROM jobs WHERE id=?", (job_id,)).fetchone()
+            if row is None or not row[0]:
+                return None
+            n = int(row[0])
+            self.db.execute("UPDATE attempts SET billed_run_id=run_id WHERE job_id=? AND n=? AND billed_run_id IS NULL"
+                            " AND billed_micros IS NULL", (job_id, n))
+        return n
+
+    def booked_to_sender(self, hashes: Sequence[str]) -> set[str]:
+        """Of the jobs among `hashes`, those whose latest attempt is in flight and pinned to the earlier run that
+        sent it (`book_to_sender`): a run that found it of unknown outcome left it in flight, and what it costs
+        is still the sender's."""
+        if self.schema < 2 or not hashes:
+            return set()
+        out: set[str] = set()
+        for chunk, marks in _chunked(hashes):
+            out.update(row[0] for row in self.db.execute(
+                "SELECT j.hash FROM jobs j JOIN attempts a ON a.job_id = j.id AND a.n = j.attempts"
+                f" WHERE j.hash IN ({marks}) AND a.billed_run_id = a.run_id AND a.billed_micros IS NULL"
+                f" AND a.state IN ({','.join('?' * len(_RESERVING))})", [*chunk, *_RESERVING]))
+        return out
+
+    def settle_found(self, job_id: int, n: int) -> set[int]:
+        """A job of unknown outcome that a later run found and followed (`book_to_sender`, attempt `n`): once that
+        attempt is settled (billed, failed, cancelled), the ended run that sent it and left it unknown records it
+        as it is now, its estimate out of that run's reserve and its charge in that run's spent, so that `status
+        --runs`, each run's report and the export (`paid_in_run`) sum the same. An attempt still in flight or
+        unknown stays the sender's reserve, as it left it. Returns the runs whose record it changed."""
+        changed: set[int] = set()
+        if self.schema < 5:
+            return changed
+        with self._tx():
+            a = self.db.execute("SELECT run_id, billed_run_id, billed_micros, estimate_micros, state FROM attempts"
+                                " WHERE job_id=? AND n=?", (job_id, n)).fetchone()
+            if a is None or a["run_id"] is None or a["billed_run_id"] != a["run_id"]:
+                return changed
+            if a["billed_micros"] is None and a["state"] in _RESERVING:
+                return changed
+            sender = int(a["run_id"])
+            row = self.db.execute(
+                "SELECT rj.final, r.final_money FROM run_jobs rj JOIN runs r ON r.id = rj.run_id"
+                " WHERE rj.run_id=? AND rj.job_id=? AND rj.final IS NOT NULL AND r.final_money IS NOT NULL",
+                (sender, job_id)).fetchone()
+            if row is None:
+                return changed
+            was, kept = json.loads(row["final"]), json.loads(row["final_money"])
+            if was.get("attempts") != n or was.get("state") != S.UNKNOWN.value:
+                return changed  # that run left it otherwise: its record already counts it
+            if self.db.execute("SELECT attempts FROM jobs WHERE id=?", (job_id,)).fetchone()[0] == n:
+                self._write_final(sender, job_id)  # (a failure retry since is the finding run's own attempt)
+            spent = int(kept.get("spent", 0)) + (a["billed_micros"] or 0)
+            reserved = max(0, int(kept.get("reserved", 0)) - int(a["estimate_micros"] or 0))
+            self.db.execute("UPDATE runs SET final_money=? WHERE id=?",
+                            (_json({**kept, "spent": spent, "reserved": reserved}), sender))
+            changed.add(sender)
+        return changed
+
     def void_left(self, job_id: int, reason: str) -> set[int]:
         """A job a run left `submitting` that `gridrun cancel` proved never reached the provider (its request log,
         read to its end, has no create with the attempt's key): its attempt voided (`void_attempt`), and each ended
@@ -3160,8 +3226,10 @@ class Store:
         marks = ",".join("?" * len(_RESERVING))
         if run_id is not None:
             # an attempt of unknown outcome stays the money of the run that sent it: a later run neither sent
-            # nor follows it
-            where = " AND (run_id=? OR run_id<? AND state<>'unknown' AND job_id IN (SELECT job_id FROM run_jobs WHERE run_id=?))"
+            # nor follows it; nor does one a later run found (`book_to_sender`): it is still the sender's
+            pinned = " AND billed_run_id IS NULL" if self.schema >= 2 else ""
+            where = (f" AND (run_id=? OR run_id<? AND state<>'unknown'{pinned}"
+                     " AND job_id IN (SELECT job_id FROM run_jobs WHERE run_id=?))")
         reserved = self.db.execute(  # a video downloading is billed already: spent, not reserved
             f"SELECT COALESCE(SUM(estimate_micros),0) FROM attempts WHERE state IN ({marks})"
             f" AND billed_micros IS NULL{where}",

@@ -1,0 +1,80 @@
+"""A job of unknown outcome stays counted against the run that sent it, not against a later run. A later run that
+finds it at the provider (its request log, looked up at no cost) collects its video, and what it cost is still
+the sending run's: the later run's budget, which `plan` said would not count it, sends the jobs the plan said
+fit, and `status --runs`, the export and the run's end agree on who paid."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from execkit import write_manifest
+
+from runner import api
+from runner.cli import main
+
+NO_LOG = {"route": "requests", "p": 1.0, "fault": "not_found"}
+
+
+def _unknown_then_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run 1 sends 4 jobs of $0.35 to a provider that ignores keys: the answer to its 2nd create is lost and its
+    request log answers 404, so that job is left `unknown` (run 1 spent $1.05, $0.35 reserved). Then the log
+    answers again and the manifest gains a 5th job."""
+    from runner import executor
+
+    monkeypatch.setattr(executor, "LOG_SETTLE", 0.2)
+    m = write_manifest(tmp_path, n_seeds=4, styles=("anime",), run={"concurrency": 2, "budget_usd": 1.40},
+                       sim={"render_time": 0.2, "jitter": 0.0, "honour_idempotency": False,
+                            "script": [{"route": "create", "nth": [2], "fault": "reset_after"}, NO_LOG]})
+    assert main(["run", str(m), "--no-report", "--request-timeout", "1"]) == 1
+    states = sorted(j.state for j in api.status(m).jobs)
+    assert states == ["done", "done", "done", "unknown"], states
+    doc = yaml.safe_load(m.read_text())
+    doc["sim"]["script"] = doc["sim"]["script"][:1]  # the log answers again
+    doc["matrix"]["seed"] = {"range": [1, 5]}
+    m.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return m
+
+
+def test_a_found_job_of_unknown_outcome_is_booked_to_the_run_that_sent_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    m = _unknown_then_found(tmp_path, monkeypatch)
+    capsys.readouterr()
+    assert main(["plan", str(m), "--budget", "0.35"]) == 0
+    assert "budget: $0.35 (fits" in capsys.readouterr().out
+    assert main(["run", str(m), "--no-report", "--budget", "0.35"]) == 0  # the new job sent, nothing over budget
+    said = capsys.readouterr()
+    end = said.out + said.err
+    assert "left in flight" not in end and "passed its budget" not in end, end
+    assert sorted(j.state for j in api.status(m).jobs) == ["done"] * 5
+    runs = {r.run.id: r for r in api.runs(m)}
+    assert (runs[1].spent_micros, runs[1].reserved_micros) == (1_400_000, 0)
+    assert (runs[2].spent_micros, runs[2].reserved_micros) == (350_000, 0)
+    assert main(["status", str(m), "--runs", "--json"]) == 0
+    listed = {r["run"]: r for r in json.loads(capsys.readouterr().out)}
+    assert (listed[1]["spent_usd"], listed[2]["spent_usd"]) == (1.4, 0.35), listed
+    for run, spent in ((1, 1.4), (2, 0.35)):
+        assert main(["export", str(m), "--run", str(run), "--format", "json"]) == 0
+        out = m.parent / "outputs" / "t" / ("results.json" if run == 2 else f"results-run-{run}.json")
+        doc = json.loads(out.read_text())
+        assert doc["summary"]["spent_usd"] == spent, doc["summary"]
+        paid = sum(r["cost_usd"] for r in doc["rows"] if r["paid_in_run"] == run)
+        assert round(paid, 6) == spent, doc["rows"]
+
+
+def test_a_found_job_of_unknown_outcome_does_not_pass_a_zero_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Nothing new to send, nothing in flight: the lookup's find costs the later run nothing."""
+    m = _unknown_then_found(tmp_path, monkeypatch)
+    doc = yaml.safe_load(m.read_text())
+    doc["matrix"]["seed"] = {"range": [1, 4]}
+    m.write_text(yaml.safe_dump(doc, sort_keys=False))
+    capsys.readouterr()
+    assert main(["run", str(m), "--no-report", "--budget", "0"]) == 0
+    said = capsys.readouterr()
+    assert "passed its budget" not in said.out + said.err, said.out + said.err
+    assert [r.spent_micros for r in api.runs(m)] == [0, 1_400_000]
