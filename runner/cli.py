@@ -217,6 +217,14 @@ def _budgeted(plan: Plan, diff: Any) -> tuple[list[Any], list[Any], int]:
     return to_send, following, scaled(sum(j.cost_micros for j in (*to_send, *following)), diff.billing)
 
 
+def _in_flight_cost(plan: Plan, diff: Any) -> str:
+    """What the jobs an earlier run left in flight, which a run of `plan` follows, count against its budget (not
+    yet rendered: `_budgeted`), said beside their number; "" when nothing."""
+    _, following, _ = _budgeted(plan, diff)
+    flying = sum(j.cost_micros for j in following)
+    return f" ({usd_text(flying)})" if flying else ""
+
+
 def cmd_matrix(args: argparse.Namespace) -> int:
     """Every combination, written as it is made, with plain writes: the rows of an axis of ten million values
     take no memory beyond the axis's own (a list of them all, each printed through rich, took minutes and
@@ -684,17 +692,23 @@ def _print_totals(plan: Plan, diff: Any, *, force: bool = False, retry: str | No
               + f" → [bold]{usd_text(plan.total_micros)}[/bold] for {_jobs(len(plan.jobs))}")
     if plan.budget_micros is not None:
         # what this run counts against the budget, as the run's own check does: jobs done before cost nothing
+        # (always named: the figure compared, which the jobs in flight may take past the jobs to submit)
         to_send, following, need = _budgeted(plan, diff)
         fits = "fits" if need <= plan.budget_micros else "[red]exceeds[/red]"
         estimated = sum(j.cost_micros for j in (*to_send, *following))
+        flying = sum(j.cost_micros for j in following)
         if diff is not None and diff.billing is not None and need != estimated:
             # the estimates counted at what the last bills say the jobs cost: what `run` compares too
             this_run = (f": this run counts {usd_text(need)} against it, its {usd_text(estimated)} of estimates "
                         f"counted at {escape(diff.billing.said())}; correct the price table, or set a budget "
                         "that covers it")
+        elif flying:
+            this_run = (f": this run counts {usd_text(need)} against it ({usd_text(need - flying)} to submit, "
+                        f"{usd_text(flying)} in flight), of {usd_text(plan.total_micros)} for all jobs")
+        elif need == plan.total_micros and len(to_send) == len(plan.jobs):
+            this_run = f": this run counts {usd_text(need)} against it, for all {_jobs(len(plan.jobs))}"
         else:
-            this_run = "" if need == plan.total_micros else \
-                f": this run counts {usd_text(need)} against it, of {usd_text(plan.total_micros)} for all jobs"
+            this_run = f": this run counts {usd_text(need)} against it, of {usd_text(plan.total_micros)} for all jobs"
         out.print(f"budget: {usd_text(plan.budget_micros)} ({fits}{this_run})")
     elif plan.total_micros:
         # Jobs that cost something (the simulator's are priced as the provider it mimics) and nothing to stop a run.
@@ -706,7 +720,7 @@ def _print_totals(plan: Plan, diff: Any, *, force: bool = False, retry: str | No
         out.print(f"against state{mode}: {diff.new:,} to submit ({usd_text(pay)}){again}, "
                   f"{diff.cached:,} cached, "
                   + (f"{diff.refetch:,} to fetch again ($0.00), " if diff.refetch else "")
-                  + f"{diff.in_flight:,} in flight, {diff.settled:,} settled"
+                  + f"{diff.in_flight:,} in flight{_in_flight_cost(plan, diff)}, {diff.settled:,} settled"
                   + _settled_note(plan, diff, "gridrun run --force" if force else f"gridrun {retry}" if retry else
                                   "gridrun run")
                   + (f", {_renamed(diff.renamed)}" if diff.renamed else "")
@@ -1077,7 +1091,7 @@ def _steps(counts: Mapping[str, int], snap: Snapshot | None, *, budget: int | No
         cost = f" ({usd_text(_unsent_micros(snap, but=held))}: {above.warning(_unsent_micros(snap, but=held), 'they')})"
     run = [f"sends the {_jobs(unsent)} not sent{cost}"] if unsent else []
     run += [_sent_anew(snap)] if snap is not None and snap.sent_anew else []
-    run += [f"collects the {_jobs(flying)} left in flight at no new cost"] if flying else []
+    run += [f"collects the {_jobs(flying)} left in flight at no new cost{_flying_counted(snap)}"] if flying else []
     run += [_unanswered_next(unanswered, snap)] if unanswered else []
     urls = "URL" if fetched == 1 else "URLs"
     run += [f"asks again for the fresh {urls} of {_jobs(fetched)} whose {urls} expired, at no cost"] if fetched else []
@@ -1204,6 +1218,22 @@ def _unanswered_next(n: int, snap: Snapshot | None, *, named: bool = False) -> s
              f"up the {_jobs(n)} sent whose answer never came (created or not, unknown)")
     return (f"looks {which} by key and sends {_them(n)} again with the same key if the provider has no such job, "
             f"which may cost {'its' if n == 1 else 'their'} estimate{cost}")
+
+
+def _flying_counted(snap: Snapshot | None) -> str:
+    """What the next run counts against its budget for the jobs left in flight, said beside "at no new cost": it
+    sends nothing for them, but their renders are its spending (the estimates of those not rendered yet, as
+    `_budgeted_micros` counts them); "" when that is nothing or `snap` is None."""
+    from .state import JobState
+
+    if snap is None:
+        return ""
+    rendering = {JobState.SUBMITTED.value, JobState.RUNNING.value}
+    micros = sum(j.cost_estimate_micros for j in snap.jobs if j.state in rendering)
+    if not micros:
+        return ""
+    one = sum(1 for j in snap.jobs if j.state in rendering) == 1
+    return f" ({'its' if one else 'their'} {usd_text(micros)} counts against its budget)"
 
 
 def _unanswered_micros(snap: Snapshot) -> int:
@@ -1444,9 +1474,11 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
     # what the unsent jobs cost, and those whose create went unanswered
     # jobs sent to another endpoint are left in flight only by a run with --leave-in-flight (`resume.sent_away`)
     away = getattr(args, "leave_in_flight", False) and any(c.get(s) for s in FOLLOWED)
+    # and what the jobs left rendering count against the next run's budget
     read = api.status(plan.manifest) if away or any(c.get(s.value) for s in (
-        JobState.PLANNED, JobState.SUBMITTING, JobState.EXPIRED)) else None
-    snap = read if (c.get(JobState.PLANNED.value) or c.get(JobState.SUBMITTING.value)
+        JobState.PLANNED, JobState.SUBMITTING, JobState.SUBMITTED, JobState.RUNNING, JobState.EXPIRED)) else None
+    snap = read if (any(c.get(s.value) for s in (JobState.PLANNED, JobState.SUBMITTING, JobState.SUBMITTED,
+                                                  JobState.RUNNING))
                     or read is not None and read.sent_elsewhere) else None
     unsaved = str(plan.outputs_dir) if result.stats.stopping == "write-failed" else None
     gone = _gone(read) if read is not None and c.get(JobState.EXPIRED.value) else 0
@@ -1527,8 +1559,8 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
         flying, unanswered = _in_flight(c)
         if flying:
             err.print(f"interrupted with {flying:,} paid job{'s' if flying != 1 else ''} still in flight: `gridrun run` "
-                      f"collects {_them(flying)} at no new cost; `gridrun cancel` cancels {_them(flying)} at the "
-                      "provider")
+                      f"collects {_them(flying)} at no new cost{_flying_counted(snap)}; `gridrun cancel` cancels "
+                      f"{_them(flying)} at the provider")
         if unanswered:
             err.print(f"interrupted with {_jobs(unanswered)} sent whose answer never came (created or not, unknown), "
                       f"not sent again: `gridrun run` {_unanswered_next(unanswered, snap, named=True)}")

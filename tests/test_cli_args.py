@@ -156,9 +156,9 @@ def test_plan_budget_previews_run_budget(tmp_path: Path, capsys: pytest.CaptureF
     assert main(["plan", str(m)]) == 0
     assert "budget: none (no cap: set run.budget_usd or --budget)" in capsys.readouterr().out
     assert main(["plan", str(m), "--budget", "0.5"]) == 0
-    assert "budget: $0.50 (exceeds)" in capsys.readouterr().out
+    assert "budget: $0.50 (exceeds: this run counts" in capsys.readouterr().out
     assert main(["plan", str(m), "--budget", "100"]) == 0
-    assert "budget: $100.00 (fits)" in capsys.readouterr().out
+    assert "budget: $100.00 (fits: this run counts" in capsys.readouterr().out
     m.write_text(m.read_text(encoding="utf-8") + "run: {budget_usd: 100}\n", encoding="utf-8")
     assert main(["plan", str(m), "--budget=0.5", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["budget_usd"] == 0.5

@@ -62,14 +62,14 @@ def _interrupt(m: Path, *, times: int, signum: int = signal.SIGINT) -> tuple[int
     return proc.returncode, err
 
 
-def _cli(command: str, m: Path) -> subprocess.CompletedProcess[str]:
+def _cli(command: str, m: Path, *more: str) -> subprocess.CompletedProcess[str]:
     """`gridrun COMMAND M` in M's folder, in this process: what comes after a run another process ran (and was
     signalled in) reads and resumes that run's state all the same."""
     from runner.cli import main
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.chdir(m.parent), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([command, str(m)])
+        code = main([command, str(m), *more])
     return subprocess.CompletedProcess(["gridrun", command, str(m)], code, out.getvalue(), err.getvalue())
 
 
@@ -164,6 +164,27 @@ def test_what_to_run_after_a_detach_says_what_sending_the_jobs_not_sent_costs(tm
         step = "`gridrun run` sends the 4 jobs not sent ($1.40) and collects the 2 jobs left in flight at no new cost"
         assert f"interrupted: {step}" in " ".join(err.split()), err
         assert f"next: {step}" in " ".join(_cli("status", m).stdout.split())
+
+
+@pytest.mark.timeout(120)
+def test_what_the_next_run_counts_for_the_jobs_left_in_flight_is_said_by_the_run_status_and_plan(
+    tmp_path: Path,
+) -> None:
+    """Collecting the jobs left in flight sends nothing new, but their renders are the next run's spending: the
+    run's end and `status` say what they count against its budget, and `plan` names the figure it compares with
+    the budget, the jobs in flight included, also where it passes it."""
+    with running_server(SimConfig(render_time=3.0, jitter=0.0, concurrency=2), process=True) as url:
+        m = write_manifest(tmp_path, n_seeds=3, run={"concurrency": 2}, base_url=url, sim={})
+        code, err = _interrupt(m, times=2)
+        assert code == 130 and api.status(m).counts["planned"] == 4 and in_flight(m) == 2, err
+        step = ("`gridrun run` sends the 4 jobs not sent ($1.40) and collects the 2 jobs left in flight at no new "
+                "cost (their $0.70 counts against its budget)")
+        assert f"interrupted: {step}" in " ".join(err.split()), err
+        assert f"next: {step}" in " ".join(_cli("status", m).stdout.split())
+        plan = " ".join(_cli("plan", m, "--budget", "1.40").stdout.split())
+        assert ("budget: $1.40 (exceeds: this run counts $2.10 against it ($1.40 to submit, $0.70 in flight), of "
+                "$2.10 for all jobs)") in plan, plan
+        assert "4 to submit ($1.40), 0 cached, 2 in flight ($0.70), 0 settled" in plan, plan
 
 
 @pytest.mark.timeout(120)

@@ -402,7 +402,7 @@ def test_demo_plan_lists_every_job_with_size_duration_and_cost(capsys: pytest.Ca
     assert len(rows) == 12
     assert "style=anime,seed=1" in rows[0] and "960x540" in rows[0] and "$0.35" in rows[0]
     assert "total: 12 × 960x540 5s at $0.35 = $4.20 → $4.20 for 12 jobs" in out
-    assert "budget: $5.00 (fits)" in out
+    assert "budget: $5.00 (fits: this run counts $4.20 against it, for all 12 jobs)" in out
 
 
 def test_explain_shows_origins_exclusions_and_sources(capsys: pytest.CaptureFixture[str], examples: Path) -> None:
@@ -717,7 +717,8 @@ def test_plan_and_run_agree_on_a_budget_the_plan_costs_exactly(
     m = write(tmp_path / "b.yaml", f"params:\n  prompt: a fox {{{{ a }}}}\nmatrix:\n  a: [1, 2]\nrun:\n"
               f"  budget_usd: {budget}\nsim: {{render_time: 0.05}}\n", HEAD)
     code, out, _ = run_cli(capsys, "plan", str(m))
-    assert code == 0 and f"budget: ${budget} ({'fits' if fits else 'exceeds'})\n" in out, out
+    assert code == 0 and (f"budget: ${budget} ({'fits' if fits else 'exceeds'}: this run counts $0.70 against it, "
+                          "for all 2 jobs)\n") in out, out
     code, out, err = run_cli(capsys, "run", str(m), "--no-report")
     assert code == (0 if fits else 3), out + err
     if fits:
@@ -734,7 +735,7 @@ def test_plan_judges_the_budget_by_what_the_run_would_pay(tmp_path: Path, capsys
     m = write(tmp_path / "b.yaml", "params:\n  prompt: a fox {{ a }}\nmatrix:\n  a: [1, 2]\nrun:\n  budget_usd: 0.5\n"
               "sim: {render_time: 0.1}\n", HEAD)
     code, out, _ = run_cli(capsys, "plan", str(m))
-    assert code == 0 and "budget: $0.50 (exceeds)" in out
+    assert code == 0 and "budget: $0.50 (exceeds: this run counts $0.70 against it, for all 2 jobs)" in out
     doc = json.loads(run_cli(capsys, "plan", str(m), "--json")[1])
     assert (doc["total_micros"], doc["run_micros"], doc["run_usd"], doc["against_state"]) == (700_000, 700_000, 0.7, None)
     assert api.run(m, options={"budget_usd": 1}, report=False).exit_code == 0
@@ -1379,7 +1380,7 @@ def test_plan_says_when_a_run_would_have_no_budget(tmp_path: Path, capsys: pytes
     assert code == 0 and "→ $0.70 for 2 jobs\nbudget: none (no cap: set run.budget_usd or --budget)\n" in out
     m.write_text(m.read_text() + "run:\n  budget_usd: 1\n")
     code, out, _ = run_cli(capsys, "plan", str(m))
-    assert code == 0 and "budget: $1.00 (fits)" in out and "budget: none" not in out
+    assert code == 0 and "budget: $1.00 (fits: this run counts $0.70 against it" in out and "budget: none" not in out
 
 
 def test_after_a_budget_stop_what_to_run_next_is_a_run_the_budget_lets_start(
@@ -1501,9 +1502,13 @@ def test_plan_force_shows_what_run_force_sends_and_spends(
     created = _world_creates(m)
     code, out, _ = run_cli(capsys, "plan", str(m), "--force")
     assert code == 0
-    assert (f"against state with --force: {sent} to submit (${sent * 0.35:,.2f}), 0 cached, {flying} in flight, "
-            "0 settled") in out, out
-    assert "budget: $2.00 (fits)\n" in out  # every job counted: sent, or followed
+    priced = f" (${flying * 0.35:,.2f})" if flying else ""  # what the jobs in flight count against the budget
+    assert (f"against state with --force: {sent} to submit (${sent * 0.35:,.2f}), 0 cached, {flying} in flight"
+            f"{priced}, 0 settled") in out, out
+    # every job counted: sent, or followed
+    counted = (f"(${sent * 0.35:,.2f} to submit, ${flying * 0.35:,.2f} in flight), of $1.40 for all jobs" if flying
+               else "for all 4 jobs")
+    assert f"budget: $2.00 (fits: this run counts $1.40 against it{', ' if not flying else ' '}{counted})\n" in out, out
     doc = json.loads(run_cli(capsys, "plan", str(m), "--force", "--json")[1])
     assert (doc["against_state"]["to_submit"], doc["against_state"]["in_flight"]) == (sent, flying)
     assert _world_creates(m) == created  # the plan sent nothing
@@ -1533,12 +1538,13 @@ def test_plan_retry_shows_what_retry_sends_and_spends_and_the_plan_names_the_set
                           "`gridrun retry` sends them, $1.05\n") in out, out
     created = _world_creates(m)
     code, out, _ = run_cli(capsys, "plan", str(m), "--retry")
-    assert code == 0 and "budget: $1.05 (fits)\n" in out, out
+    assert code == 0 and "budget: $1.05 (fits: this run counts $1.05 against it, for all 3 jobs)\n" in out, out
     assert ("against state as `gridrun retry`: 3 to submit ($1.05) (3 of them settled, sent again: paid again), "
             "0 cached, 0 in flight, 0 settled\n") in out, out
     doc = json.loads(run_cli(capsys, "plan", str(m), "--retry", "--json")[1])
     assert (doc["against_state"]["to_submit"], doc["against_state"]["retried"], doc["run_micros"]) == (3, 3, 1_050_000)
-    assert "budget: $0.70 (exceeds)" in run_cli(capsys, "plan", str(m), "--retry", "--budget", "0.70")[1]
+    assert "budget: $0.70 (exceeds: this run counts $1.05" in run_cli(capsys, "plan", str(m), "--retry", "--budget",
+                                                                        "0.70")[1]
     code, _, err = run_cli(capsys, "retry", str(m), "--no-report", "--budget", "0.70")
     assert code != 0 and "3 jobs to submit would cost $1.05, above the budget of $0.70" in " ".join(err.split()), err
     code, out, _ = run_cli(capsys, "plan", str(m), "--retry", "--unknown")

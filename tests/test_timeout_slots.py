@@ -105,7 +105,8 @@ def test_the_run_says_its_timeout_left_jobs_holding_every_slot_and_what_was_not_
     said = " ".join(capsys.readouterr().err.split())
     assert ("incomplete: `--timeout` (0.3 s a job) left 2 jobs rendering at the provider holding every slot "
             "(run concurrency 2), so 4 jobs were not sent: `gridrun run` sends the 4 jobs not sent ($1.40) and "
-            "collects the 2 jobs left in flight at no new cost; `gridrun cancel` cancels the 2 jobs in flight "
+            "collects the 2 jobs left in flight at no new cost (their $0.70 counts against its budget); `gridrun "
+            "cancel` cancels the 2 jobs in flight "
             "there") in said, said
     assert "failed" not in said, said
 
