@@ -54,6 +54,8 @@ from .records import GONE_EXIT, local_time, run_exit, rerenders_cancelled_note, 
 from .terminal import runs_it_first, typed, visible, written
 
 if TYPE_CHECKING:
+    from decimal import Decimal
+
     from rich.table import Table
     from rich.text import Text
 
@@ -1200,10 +1202,10 @@ def _manifest_budget(snap: Snapshot) -> int | None:
     """The budget a plain `gridrun run` of the run's manifest has: its `run.budget_usd` as the file says now (the
     run's own may have come from `--budget`); the run's when the file cannot be read."""
     from . import api
-    from .plan import budget_micros
+    from .plan import budget_micros, manifest_budget
 
     try:
-        return budget_micros(api.load(snap.run.manifest_path).run.get("budget_usd"))
+        return budget_micros(manifest_budget(api.load(snap.run.manifest_path)))
     except Exception:  # moved, or no longer valid: `run` would say so itself
         return snap.run.budget_micros
 
@@ -2498,11 +2500,20 @@ def cmd_sim_serve(args: argparse.Namespace) -> int:
 
 def _knob(name: str) -> Any:
     """An argparse type for the run knob `name`: its number, or argparse's usage error saying what is wrong."""
-    from .options import OPTION_LIMITS, flag_problem
+    from .options import DECIMAL_KNOBS, OPTION_LIMITS, decimal_of, flag_problem
 
     integer = OPTION_LIMITS[name][0]
 
-    def parse(text: str) -> int | float:
+    def parse(text: str) -> int | float | Decimal:
+        if name in DECIMAL_KNOBS:
+            # read as the manifest reads the knob (ASCII decimal digits, no `4_20`), its digits counted as written
+            exact = decimal_of(text)
+            if exact is None:
+                raise argparse.ArgumentTypeError(f"a number in decimal digits (4.20, 0.5, 1e3) is needed, got {text!r}")
+            problem = flag_problem(name, exact)
+            if problem is not None:
+                raise argparse.ArgumentTypeError(problem)
+            return exact
         try:
             value: int | float = int(text) if integer else float(text)
         except ValueError:

@@ -51,7 +51,7 @@ from .outputs import (
     Kept, keep_file, keep_take, mute, poster_path, sidecar_matches, sidecar_writer, superseded_dir,
 )
 from .pacing import IntentBatcher, ListPoller, ListUnavailable, Pacer, RenderTimes, backoff
-from .plan import Job, Plan, budget_micros
+from .plan import Job, Plan, budget_micros, manifest_budget
 from .providers import capabilities
 from .providers.base import Provider, VideoStatus
 from .providers.download import TOO_LARGE, WRITE_FAILED
@@ -202,7 +202,7 @@ log = logging.getLogger("runner")
 
 def run_budget(plan: Plan, options: RunOptions) -> int | None:
     """The run's budget in micro-USD (`--budget`, else the manifest's `run.budget_usd`); None for none."""
-    given = options.budget_usd if options.budget_usd is not None else (plan.manifest.run or {}).get("budget_usd")
+    given = options.budget_usd if options.budget_usd is not None else manifest_budget(plan.manifest)
     return budget_micros(given)
 
 

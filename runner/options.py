@@ -7,8 +7,10 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from .errors import UsageError
@@ -34,7 +36,7 @@ class RunOptions:
     """Throughput knobs and policies of one run; each may change between runs of the same manifest."""
 
     concurrency: int | None = None      # jobs at the provider at once (default: manifest run.concurrency)
-    budget_usd: float | None = None     # overrides run.budget_usd
+    budget_usd: float | Decimal | None = None  # overrides run.budget_usd (a Decimal is counted as written)
     allow_partial: bool = False         # start even when the plan does not fit the budget; stop at it
     force: bool = False                 # re-run jobs that are done (a new paid attempt each)
     retry_failed: bool = False          # re-run failed, rejected, expired and cancelled jobs
@@ -103,6 +105,20 @@ OPTION_LIMITS: dict[str, tuple[bool, float, bool, float | None]] = {
 FLAG_FLOORS: dict[str, float] = {"request_timeout": 1.0}
 
 
+# The knobs that take a `decimal.Decimal` too, counted as written: money (`plan.budget_micros`). The others are
+# seconds, which the run adds to floats.
+DECIMAL_KNOBS = frozenset({"budget_usd"})
+# A number as a manifest writes one in decimal (YAML 1.2's float form, an integer included): ASCII digits, a point,
+# an exponent; neither `4_20` nor digits of other scripts, which Python's `float()` takes.
+DECIMAL_TEXT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
+
+
+def decimal_of(text: str) -> Decimal | None:
+    """`text` as a Decimal, its digits exactly as written, when it is a number in the manifest's decimal form
+    (`DECIMAL_TEXT`); None otherwise."""
+    return Decimal(text) if DECIMAL_TEXT.fullmatch(text) else None
+
+
 def flag_problem(name: str, value: Any) -> str | None:
     """`option_problem`, or `value` below the flag's floor (FLAG_FLOORS), e.g. "must be at least 1 (seconds)"."""
     problem = option_problem(name, value)
@@ -118,14 +134,19 @@ def option_problem(name: str, value: Any) -> str | None:
     if value is None:
         return None
     integer, least, excluded, most = OPTION_LIMITS[name]
-    usable = (type(value) is int if integer else isinstance(value, (int, float)) and not isinstance(value, bool)
-              and math.isfinite(value))
+    types = (int, float, Decimal) if name in DECIMAL_KNOBS else (int, float)
+    if not integer and (not isinstance(value, types) or isinstance(value, bool)):
+        named = "int, float or Decimal" if name in DECIMAL_KNOBS else "int or float"
+        return f"must be a number ({named}), got {type(value).__name__} {value!r}"
+    usable = (type(value) is int if integer else
+              value.is_finite() if isinstance(value, Decimal) else math.isfinite(value))
     kind = "an integer" if integer else "a finite number"
+    shown = str(value) if isinstance(value, Decimal) else repr(value)  # as written (`--budget`), not Decimal('-1')
     if usable and most is not None and value > most:
-        return f"must be {kind} at most {most:,}, got {value!r}"
+        return f"must be {kind} at most {most:,}, got {shown}"
     if usable and (value > least or value == least and not excluded):
         return None
-    return f"must be {kind} {'above' if excluded else 'at least'} {least:g}, got {value!r}"
+    return f"must be {kind} {'above' if excluded else 'at least'} {least:g}, got {shown}"
 
 
 def check_option(name: str, value: Any) -> None:

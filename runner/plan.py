@@ -9,7 +9,6 @@ from __future__ import annotations
 import gc
 import hashlib
 import ipaddress
-import math
 import os
 import re
 import shlex
@@ -17,7 +16,7 @@ import stat
 import unicodedata
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
@@ -42,6 +41,7 @@ from .localpaths import (
 )
 from .manifest import Manifest, Warned
 from .matrix import Combination, Expansion, Prepared, matrix_warnings, prepare
+from .options import decimal_of
 from .outputs import (
     NOTHING_ASIDE,
     Aside,
@@ -66,7 +66,12 @@ from .sweeps import (
     sweeps_of,
 )
 from .textforms import drawn, unlike_parts, unspaced_value
-from .yamlsource import cut_by_comments, dotted, read_otherwise_before
+from .yamlsource import (
+    cut_by_comments,
+    dotted,
+    plain_value_source,
+    read_otherwise_before,
+)
 
 if TYPE_CHECKING:
     from .resume import LeftBehind, SentAway
@@ -135,10 +140,29 @@ def budget_micros(usd: Any) -> int | None:
     """A budget in USD (`run.budget_usd`, `--budget`) in micro-USD, rounded down (a cap is never raised: $4.1999995
     rounded to the nearest let a plan of $4.20 fit; costs are whole micro-USD, so a cost fits the budget rounded
     down exactly when it fits the budget as written); None for none. Counted in decimal, from the
-    number as written, so that $0.57 is 570,000, not the 569,999.99... its float makes."""
+    number as written, so that $0.57 is 570,000, not the 569,999.99... its float makes: a Decimal (`--budget`,
+    the Python API, `manifest_budget`) as it is, digit for digit (4.1999999999999999 is $4.199999, where its float
+    is 4.2); a float as its shortest repr."""
     if usd is None:
         return None
-    return math.floor(Decimal(repr(float(usd))) * 1_000_000)
+    exact = usd if isinstance(usd, Decimal) else Decimal(repr(float(usd)))
+    return int(exact.quantize(MICRO, rounding=ROUND_FLOOR).scaleb(6))
+
+
+MICRO = Decimal("0.000001")
+
+
+def manifest_budget(manifest: Manifest) -> Any:
+    """The manifest's `run.budget_usd` as written: a number with more digits than a float keeps (YAML reads it as
+    the nearest float) as a Decimal of its text, so that `budget_micros` floors the digits written, not a float
+    rounded up past them; else the value loaded (None for none)."""
+    usd = (manifest.run or {}).get("budget_usd")
+    if not isinstance(usd, float) or not manifest.text:
+        return usd
+    at = manifest.positions.get(("run", "budget_usd"))
+    text = None if at is None else plain_value_source(manifest.text, at, "budget_usd")
+    exact = None if text is None else decimal_of(text)
+    return exact if exact is not None and float(exact) == usd else usd
 
 
 def state_dir_of(manifest: Manifest, *, check: bool = True) -> Path:
@@ -888,7 +912,7 @@ def _build(
                     axes[k].add(format_value(v))
     # A key that some jobs lack varies too (an include that adds it to a few combinations).
     partial = {k for k in axes if any(k not in keys for keys in key_sets.values())}
-    budget = run.get("budget_usd")
+    budget = manifest_budget(manifest)
     return Plan(
         manifest=manifest,
         provider=caps.provider,

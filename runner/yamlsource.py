@@ -306,6 +306,24 @@ def double_quoted_source(text: str, path: tuple[Any, ...]) -> str | None:
     return source if "\\" in source else None
 
 
+def plain_value_source(text: str, at: Position, key: str) -> str | None:
+    """The text written after `key:` where the mapping key `key` is at `at` (its line and column, as `positions`
+    has it), when the value is a plain scalar on the key's own line (`budget_usd: 4.1999999999999999  # note`);
+    None otherwise (quoted key, value on the next line, an alias). What a number reads as is float's, rounded
+    to 17 digits; its text keeps every digit written. Callers check it reads back to the value loaded."""
+    line, column = at
+    start = 0
+    for _ in range(line - 1):
+        found = _BREAK.search(text, start)
+        if found is None:
+            return None
+        start = found.end()
+    end = _BREAK.search(text, start)
+    here = text[start:end.start() if end else len(text)][column - 1:]
+    m = re.match(rf"{re.escape(key)}[ \t]*:[ \t]+([^\s#,\]}}]+)[ \t]*(?:#.*|[,\]}}].*)?$", here)
+    return None if m is None else m[1]
+
+
 def dotted(path: Iterable[Any]) -> str:
     """A path tuple as a field name: ("matrix", "include", 2, "style") -> "matrix.include[2].style"."""
     out = ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import subprocess
 import sys
@@ -722,6 +723,23 @@ def test_a_program_logging_at_info_gets_no_request_lines_nor_signed_urls_from_a_
     assert runner.run(m, report=False, options={"force": True}).status == "done"
     assert any(r.name == "httpx" and "HTTP Request" in r.getMessage() for r in caplog.records)
     assert http_loggers[0].level == logging.INFO
+
+
+def test_a_budget_given_as_a_decimal_is_taken_as_written(tmp_path: Path) -> None:
+    """Money in Python is often a `decimal.Decimal`: `budget_usd` takes one, counted digit for digit (rounded down
+    to the micro-dollar), and a value of another type is refused naming the types it takes."""
+    from decimal import Decimal
+
+    from runner.errors import BudgetError
+
+    m = write_manifest(tmp_path, n_seeds=6, styles=("anime", "clay"))  # twelve jobs of $0.35: $4.20
+    for budget in (Decimal("4.19"), Decimal("4.1999999999999999")):
+        with pytest.raises(BudgetError) as caught:
+            runner.run(m, options=runner.RunOptions(budget_usd=budget), provider=sim_provider(m), report=False)
+        assert (caught.value.cost_micros, caught.value.budget_micros) == (4_200_000, math.floor(budget * 1_000_000))
+    with pytest.raises(UsageError) as refused:
+        runner.RunOptions(budget_usd="4.20")
+    assert str(refused.value) == "budget_usd must be a number (int, float or Decimal), got str '4.20'"
 
 
 def test_a_budget_refusal_carries_its_figures_not_only_words(tmp_path: Path) -> None:

@@ -164,6 +164,33 @@ def test_plan_budget_previews_run_budget(tmp_path: Path, capsys: pytest.CaptureF
     assert json.loads(capsys.readouterr().out)["budget_usd"] == 0.5
 
 
+def test_budget_text_is_read_as_the_manifest_reads_it_its_digits_as_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--budget` takes a number in ASCII decimal digits, as the manifest's `run.budget_usd` does (`4_20` is no
+    $420 there, nor digits of another script), counted digit for digit as written and rounded down to the
+    micro-dollar: 4.1999999999999999 is below $4.20, though its float is 4.2. The manifest's number the same."""
+    monkeypatch.setenv("COLUMNS", "200")
+    m = tmp_path / "m.yaml"
+    m.write_text("version: 1\nname: fox\nmodel: pixverse-v5.6\nparams: {prompt: a fox}\n"
+                 "matrix: {seed: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]}\n", encoding="utf-8")  # 12 x $0.35
+    for text in ("4_20", "\u0664.\u0662\u0660", "0x10", "inf"):
+        assert "a number in decimal digits" in refused(capsys, "plan", str(m), "--budget", text)
+    for text, said in (("4.1999999999999999", "budget: $4.199999 (exceeds"), ("4.20", "budget: $4.20 (fits"),
+                       ("4.1999995", "budget: $4.199999 (exceeds")):
+        assert main(["plan", str(m), "--budget", text]) == 0
+        assert said in capsys.readouterr().out, text
+    for text, said in (("4.1999999999999999", "budget: $4.199999 (exceeds"),
+                       ("4.1999999999999999  # a cap", "budget: $4.199999 (exceeds"), ("4.2", "budget: $4.20 (fits")):
+        m.write_text(m.read_text(encoding="utf-8").split("run:")[0] + f"run:\n  budget_usd: {text}\n", encoding="utf-8")
+        assert main(["plan", str(m)]) == 0
+        assert said in capsys.readouterr().out, text
+    m.write_text(m.read_text(encoding="utf-8").split("run:")[0] + "run: {budget_usd: 4.1999999999999999}\n",
+                 encoding="utf-8")
+    assert main(["plan", str(m)]) == 0
+    assert "budget: $4.199999 (exceeds" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("command", ["run", "retry"])
 def test_run_help_states_the_default_of_each_knob(capsys: pytest.CaptureFixture[str], command: str) -> None:
     """Without `--timeout`, does a run wait for ever? How many jobs go at once without run.concurrency? Said in
