@@ -1095,6 +1095,9 @@ class Stored:
     # done, its file missing or altered: where the very take is whole that a run puts back at no cost
     # (`resume.kept_copy`: an earlier run's copy, a take kept under .runs/superseded/), None: fetched again
     restore_from: str | None = None
+    # in flight, found of unknown outcome by a run that left it so (`Store.book_to_sender`): what it costs is the
+    # sending run's, which a later run's budget does not count
+    senders: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -1369,7 +1372,7 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
         elif s.state in IN_FLIGHT:
             reasons[job.key] = f"in flight ({s.state}): attach, pay nothing new"
             in_flight += 1
-            if s.state != "downloading":
+            if s.state != "downloading" and not s.senders:
                 following.append(job.key)
         elif s.state == "expired" and s.gone:
             reasons[job.key] = ("expired: the provider no longer has its video: left alone (gridrun retry renders it "

@@ -2695,6 +2695,9 @@ class Store:
             if a is None:
                 return changed
             payer = a["billed_run_id"] if a["billed_run_id"] is not None else a["run_id"]
+            # of unknown outcome when its sender ended, found by a later run that left it in flight
+            # (`book_to_sender`): the sender's reserve held it, not the later run's
+            found = a["billed_run_id"] is not None and a["billed_run_id"] == a["run_id"]
             if a["billed_micros"] is not None and a["billed_run_id"] is None:
                 self.db.execute("UPDATE attempts SET billed_run_id=? WHERE job_id=? AND n=?", (payer, job_id, a["n"]))
             # a job left `submitting` is among them: `cancel` found its create in the provider's request log
@@ -2703,9 +2706,13 @@ class Store:
                 "SELECT rj.run_id, rj.final, r.final_money FROM run_jobs rj JOIN runs r ON r.id = rj.run_id"
                 " WHERE rj.job_id=? AND rj.final IS NOT NULL AND r.final_money IS NOT NULL", (job_id,)).fetchall():
                 was, kept = json.loads(final), json.loads(money)
-                if was.get("attempts") != a["n"] or was.get("state") not in flying:
+                sender = found and run_id == payer and was.get("state") == S.UNKNOWN.value
+                if was.get("attempts") != a["n"] or was.get("state") not in flying and not sender:
                     continue  # left it otherwise: settled then, or at another attempt
                 self._write_final(run_id, job_id)
+                if found and run_id != payer:
+                    changed.add(int(run_id))
+                    continue  # its record as it is now; its money never counted it
                 spent = int(kept.get("spent", 0)) + ((a["billed_micros"] or 0) if run_id == payer else 0)
                 reserved = max(0, int(kept.get("reserved", 0)) - int(a["estimate_micros"]))
                 self.db.execute("UPDATE runs SET final_money=? WHERE id=?",

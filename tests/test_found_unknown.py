@@ -78,3 +78,33 @@ def test_a_found_job_of_unknown_outcome_does_not_pass_a_zero_budget(
     said = capsys.readouterr()
     assert "passed its budget" not in said.out + said.err, said.out + said.err
     assert [r.spent_micros for r in api.runs(m)] == [0, 1_400_000]
+
+
+def test_a_found_job_a_run_left_in_flight_is_still_the_senders_money_for_the_run_that_collects_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Run 2 finds the job of unknown outcome run 1 sent, and leaves it rendering at its timeout with the others;
+    run 3 collects them all. Its budget, and `plan`'s, counts the 3 jobs run 1 left in flight, not the one run
+    2 found: that one's charge is run 1's."""
+    from runner import executor
+
+    monkeypatch.setattr(executor, "LOG_SETTLE", 0.2)
+    m = write_manifest(tmp_path, n_seeds=4, styles=("anime",), run={"concurrency": 4, "budget_usd": 1.40},
+                       sim={"render_time": 6.0, "jitter": 0.0, "honour_idempotency": False,
+                            "script": [{"route": "create", "nth": [2], "fault": "reset_after"}, NO_LOG]})
+    quick = ["--no-report", "--timeout", "1", "--request-timeout", "1"]
+    assert main(["run", str(m), *quick]) == 1
+    assert sorted(j.state for j in api.status(m).jobs) == ["running", "running", "running", "unknown"]
+    doc = yaml.safe_load(m.read_text())
+    doc["sim"]["script"] = doc["sim"]["script"][:1]  # the log answers again
+    m.write_text(yaml.safe_dump(doc, sort_keys=False))
+    assert main(["run", str(m), *quick]) == 4  # all four left rendering at their timeout
+    assert [j.state for j in api.status(m).jobs] == ["running"] * 4
+    assert api.runs(m)[0].reserved_micros == 1_050_000  # the found one is run 1's reserve still
+    capsys.readouterr()
+    assert main(["plan", str(m), "--budget", "1.05"]) == 0
+    planned = capsys.readouterr().out
+    assert "budget: $1.05 (fits" in planned and "4 in flight ($1.05)" in planned, planned
+    assert main(["run", str(m), "--no-report", "--budget", "1.05"]) == 0
+    assert [j.state for j in api.status(m).jobs] == ["done"] * 4
+    assert {r.run.id: r.spent_micros for r in api.runs(m)} == {1: 350_000, 2: 0, 3: 1_050_000}
