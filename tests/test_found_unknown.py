@@ -80,12 +80,9 @@ def test_a_found_job_of_unknown_outcome_does_not_pass_a_zero_budget(
     assert [r.spent_micros for r in api.runs(m)] == [0, 1_400_000]
 
 
-def test_a_found_job_a_run_left_in_flight_is_still_the_senders_money_for_the_run_that_collects_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """Run 2 finds the job of unknown outcome run 1 sent, and leaves it rendering at its timeout with the others;
-    run 3 collects them all. Its budget, and `plan`'s, counts the 3 jobs run 1 left in flight, not the one run
-    2 found: that one's charge is run 1's."""
+def _found_and_left_in_flight(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run 1 leaves 3 jobs rendering at their timeout and one `unknown` (no request log); run 2 finds that one
+    and leaves all four rendering at their timeout."""
     from runner import executor
 
     monkeypatch.setattr(executor, "LOG_SETTLE", 0.2)
@@ -101,6 +98,16 @@ def test_a_found_job_a_run_left_in_flight_is_still_the_senders_money_for_the_run
     assert main(["run", str(m), *quick]) == 4  # all four left rendering at their timeout
     assert [j.state for j in api.status(m).jobs] == ["running"] * 4
     assert api.runs(m)[0].reserved_micros == 1_050_000  # the found one is run 1's reserve still
+    return m
+
+
+def test_a_found_job_a_run_left_in_flight_is_still_the_senders_money_for_the_run_that_collects_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Run 2 finds the job of unknown outcome run 1 sent, and leaves it rendering at its timeout with the others;
+    run 3 collects them all. Its budget, and `plan`'s, counts the 3 jobs run 1 left in flight, not the one run
+    2 found: that one's charge is run 1's."""
+    m = _found_and_left_in_flight(tmp_path, monkeypatch)
     capsys.readouterr()
     assert main(["plan", str(m), "--budget", "1.05"]) == 0
     planned = capsys.readouterr().out
@@ -108,3 +115,14 @@ def test_a_found_job_a_run_left_in_flight_is_still_the_senders_money_for_the_run
     assert main(["run", str(m), "--no-report", "--budget", "1.05"]) == 0
     assert [j.state for j in api.status(m).jobs] == ["done"] * 4
     assert {r.run.id: r.spent_micros for r in api.runs(m)} == {1: 350_000, 2: 0, 3: 1_050_000}
+
+
+def test_cancel_settles_a_found_job_a_run_left_in_flight_in_the_record_of_the_run_that_sent_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`gridrun cancel` of the jobs run 2 left rendering: the one it had found of unknown outcome leaves run 1's
+    reserve (which held it), not run 2's (which never did)."""
+    m = _found_and_left_in_flight(tmp_path, monkeypatch)
+    assert main(["cancel", str(m)]) == 0
+    assert [j.state for j in api.status(m).jobs] == ["cancelled"] * 4
+    assert {r.run.id: r.reserved_micros for r in api.runs(m)} == {1: 0, 2: 0}
