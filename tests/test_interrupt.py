@@ -449,20 +449,28 @@ def test_a_run_that_left_one_job_rendering_then_cancelled_speaks_of_it_as_one(
            "again (a new render, paid)" in said, said
 
 
-def test_an_interrupted_run_with_one_job_in_flight_speaks_of_it_as_one(capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_interrupted_run_with_one_job_in_flight_speaks_of_it_as_one(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from types import SimpleNamespace
 
     from runner.cli import _say_end
 
     counts = {"done": 1, "running": 1}
+    jobs = [SimpleNamespace(key=k, state=s, error=None, provider_id="v", cost_estimate_micros=350_000)
+            for k, s in (("a", "done"), ("b", "running"))]
+    # the state as the run left it: what the job left in flight counts against the next run's budget
+    monkeypatch.setattr(api, "status", lambda _m: SimpleNamespace(jobs=jobs, sent_elsewhere={}, sent_anew={},
+                                                                  billed_above=lambda: None))
     result = SimpleNamespace(stats=SimpleNamespace(counts=counts, rerenders_cancelled=0, rerenders_failed=0,
                                                        spent_micros=0, budget_micros=None, stopping=None,
                                                        last_errors=()),
                              left_done=0, exit_code=130, status="interrupted", refused=None, unreached=0)
-    _say_end(SimpleNamespace(), SimpleNamespace(budget_micros=None, model="m"), result)
+    _say_end(SimpleNamespace(), SimpleNamespace(budget_micros=None, model="m", manifest=None, outputs_dir="o"),
+             result)
     assert " ".join(capsys.readouterr().err.split()) == (
-        "interrupted with 1 paid job still in flight: `gridrun run` collects it at no new cost; `gridrun cancel` "
-        "cancels it at the provider")
+        "interrupted with 1 paid job still in flight: `gridrun run` collects it at no new cost (its $0.35 counts "
+        "against its budget); `gridrun cancel` cancels it at the provider")
 
 
 def test_cancel_of_a_manifest_that_never_ran_has_nothing_to_cancel_exits_0_and_creates_nothing(
