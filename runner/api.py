@@ -716,15 +716,17 @@ def _changes(p: Plan, last: Any, before: Mapping[str, str], requests: Mapping[st
 
 
 @functools.cache
-def _sent_again_by(state: str, gone: bool) -> str | None:
+def _sent_again_by(state: str, gone: bool, no_url: bool = False) -> str | None:
     """The command of `plan.RETRY_COMMANDS` that sends a settled job of the stored `state` again, as the run
-    decides it (`resume.action`); None: none does."""
+    decides it (`resume.action`, `gone` and `no_url` as it takes them); None: none does. An expired job that a
+    retry fetches first is sent again only if the provider gives no fresh URL: not counted here."""
     from .options import RunOptions
     from .resume import action
     from .state import JobState
 
     return next((command for command, opts in plan_mod.RETRY_COMMANDS.items()
-                 if action(JobState(state), RunOptions(**opts), gone=gone) in ("reset", "reconcile")), None)
+                 if action(JobState(state), RunOptions(**opts), gone=gone, no_url=no_url) in ("reset", "reconcile")),
+                None)
 
 
 def diff(

@@ -70,6 +70,7 @@ from .state import (
     JobState,
     Store,
     gone_at_provider,
+    no_fresh_url,
     no_request_log,
 )
 from .stats import RunStatistics, Throughput, expected_end
@@ -336,6 +337,8 @@ class Executor:
         self._by_video: dict[str, int] = {}  # provider video id -> the job of this run it belongs to
         self._reconciled: anyio.Event | None = None  # set once every one of them is known
         self._resets: dict[int, str] = {}  # job id -> why: settled jobs to re-run, made plannable as each is sent
+        # expired jobs a retry asks a fresh URL for first: sent again (paid) only if the provider gives none
+        self._fetch_first: set[int] = set()
         self._elsewhere: frozenset[str] = frozenset()  # hashes of done jobs a simulator made at another endpoint
         self._reset_early: set[int] = set()  # ... of them, those made plannable already (failure retries)
         self._refused: str | None = None  # the code of the account or model refusal (FATAL_CODES), once met
@@ -765,6 +768,7 @@ class Executor:
         self.run_id, self.ids, self.cached = s.run_id, s.ids, s.cached
         self._paced_from = self.store.run_began
         self._prepaid, self._resets = s.prepaid, s.resets
+        self._fetch_first = s.fetch_first
         self._elsewhere = s.elsewhere
         self._altered_kept, self._foreign_kept = s.altered_kept, s.foreign_kept
         self._unrecorded_kept = s.unrecorded_kept
@@ -1695,8 +1699,11 @@ class Executor:
             state = await self._retry_unsent(jid, state)
             self._set_state(jid, state.value, put_back=True)
         elsewhere = job.hash in self._elsewhere
-        gone = gone_at_provider(state.value, self.store.job_row(jid)["error"])
-        if resume.action(state, self.opts, elsewhere=elsewhere, gone=gone) == "reset":
+        error = self.store.job_row(jid)["error"]
+        gone = gone_at_provider(state.value, error)
+        what = resume.action(state, self.opts, elsewhere=elsewhere, gone=gone,
+                             no_url=no_fresh_url(state.value, error))
+        if what == "reset":
             self._tries_after_failure.pop(jid, None)  # sent again on request: its count begins again
             self.store.reset(jid, "retry" if state != S.DONE else "--force" if self.opts.force
                              else resume.SIMULATOR_ELSEWHERE)
@@ -1710,6 +1717,28 @@ class Executor:
                 self._set_state(jid, S.DOWNLOADING.value)
                 self._prepaid.add(jid)
                 await self._attach_job(job)
+        elif what == "fetch":  # expired, under retry: a fresh URL asked for first, as `resume.prepare` does
+            self.store.transition(jid, S.DOWNLOADING, error="URL expired; asking for a fresh one")
+            self._set_state(jid, S.DOWNLOADING.value)
+            self._prepaid.add(jid)
+            self._fetch_first.add(jid)
+            await self._attach_job(job)
+            await self._fetched_none(job, jid)
+
+    async def _fetched_none(self, job: Job, jid: int) -> None:
+        """An expired job a retry asked a fresh URL for first (`resume.Sorted.fetch_first`), once that ended: left
+        expired (the provider gave no fresh URL, or no longer has the video), it is sent again, paid, as the retry
+        asked; fetched, or left downloading for the next run, nothing more. A stopped run leaves it expired."""
+        if jid not in self._fetch_first:
+            return
+        self._fetch_first.discard(jid)
+        if self.states.get(jid) != S.EXPIRED.value or self._sending_stopped() or self._refused:
+            return
+        self._tries_after_failure.pop(jid, None)  # sent again on request: its count begins again
+        self._prepaid.discard(jid)  # a new render: reserved and spent by this run
+        with self.store.batch():
+            self._early_reset(jid, "retry")  # undone should the run not send it: expired as it was
+        await self._send_again(job, jid)
 
     async def _send_again(self, job: Job, jid: int) -> None:
         """Submit a job its store has just made plannable (its attempt voided or abandoned)."""
@@ -1823,6 +1852,7 @@ class Executor:
             if owner in self._taken:
                 self._taken.discard(owner)
                 _Slot(self._limiter, owner, self.concurrency).release()
+        await self._fetched_none(job, self.ids[job.hash])
 
     def _not_followed(self, job: Job, jid: int) -> None:
         """A job already at the provider (or maybe) that found every slot held by jobs left rendering at their

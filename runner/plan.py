@@ -1162,6 +1162,9 @@ class Diff:
     # of `new`, key -> the endpoint of the jobs in flight or of unknown outcome that were sent to a simulator at
     # another endpoint than the plan's (`simulator_left`): nothing paid there, a run sends them anew here
     anew: Mapping[str, str] = field(default_factory=dict)
+    # of the expired jobs fetched again (`refetch`), the keys of those `retry` asks a fresh URL for first, at no cost,
+    # and sends again, paid again, only if the provider no longer has the video or gives no fresh URL for it
+    fetch_first: tuple[str, ...] = ()
 
     def sends(self, key: str) -> bool:
         """Whether a run sends (and pays for) the job of `key`."""
@@ -1291,12 +1294,13 @@ def _endpoint_id(url: str) -> tuple[str, str, int | None, str, str] | None:
 
 
 def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], *, force: bool = False,
-         retry: str | None = None, sent_again_by: Callable[[str, bool], str | None] | None = None) -> Diff:
+         retry: str | None = None, sent_again_by: Callable[[str, bool, bool], str | None] | None = None) -> Diff:
     """Compare `plan` with stored jobs (by hash) and the previous run's key -> hash. With `force`, as a
     `run --force` does: every job sent (again), but those in flight and those of unknown outcome. With `retry`
     ("retry" or "retry --unknown", `RETRY_COMMANDS`), as that command does: the settled jobs it sends again are
     sent, paid again. `sent_again_by(state, gone)`: the command of `RETRY_COMMANDS` that sends a settled job of
-    that stored state again (`resume.action` decides, as for the run; `api.diff` gives it), None: none does."""
+    that stored state again (`resume.action` decides, as for the run; `api.diff` gives it), None: none does;
+    called as `sent_again_by(state, gone, no_url)` with the job's `Stored.gone` and `Stored.no_url`."""
     if retry is not None and retry not in RETRY_COMMANDS:
         raise ValueError(f"retry: one of {', '.join(RETRY_COMMANDS)}, got {retry!r}")
     reasons: dict[str, str] = {}
@@ -1312,6 +1316,7 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
     unchecked: list[str] = []
     elsewhere: dict[str, str] = {}
     anew: dict[str, str] = {}
+    fetch_first: list[str] = []
     for job in plan.jobs:
         s = stored.get(job.hash)
         old = previous.get(job.key)
@@ -1326,7 +1331,7 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
             simulator_at[job.key] = s.simulator_at
         by, settled_before = None, settled
         if s is not None and s.state in _SETTLED and sent_again_by is not None:
-            by = sent_again_by(s.state, s.gone)
+            by = sent_again_by(s.state, s.gone, s.no_url)
         if simulator_left(s, plan.endpoint[0]):
             assert s is not None and s.sent_to is not None
             reasons[job.key] = sent_anew(s.sent_to)
@@ -1383,8 +1388,14 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
                                 f"retry renders it again, paid again ({usd_text(job.cost_micros)}; a run asks once "
                                 "more, not counted on)")
             settled += 1
+        elif s.state == "expired" and retry == "retry":
+            reasons[job.key] = (f"expired: a fresh URL is asked for first, at no cost; sent again, paid again "
+                                f"({usd_text(job.cost_micros)}), only if the provider no longer has it or gives none")
+            refetch += 1
+            fetch_first.append(job.key)
         elif s.state == "expired":
-            reasons[job.key] = "expired: a fresh URL is asked for, at no cost (gridrun retry renders it again)"
+            reasons[job.key] = ("expired: a fresh URL is asked for, at no cost (gridrun retry renders it again, paid, "
+                                "only if the provider gives none)")
             refetch += 1
         elif s.state == "unknown" and sent_elsewhere(s.sent_to, plan.endpoint[0]) and retry != "retry --unknown":
             assert s.sent_to is not None
@@ -1430,7 +1441,7 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
                 verified=frozenset(verified), unknown=unknown, altered=tuple(altered), renamed=renamed,
                 simulator_at=simulator_at, forced=forced, retried_by=retried_by, retried=retried,
                 looked_up=tuple(looked_up), copied=tuple(copied), unchecked=tuple(unchecked),
-                sent_elsewhere=elsewhere, anew=anew)
+                sent_elsewhere=elsewhere, anew=anew, fetch_first=tuple(fetch_first))
 
 
 def relpath(path: Path, start: Path) -> str:

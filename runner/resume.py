@@ -9,8 +9,11 @@ A job not in the state is submitted. A job found there is, by its state and the 
                                      the state when missing or garbled), else fetched again at no cost, a
                                      file altered in its place first kept under .runs/superseded/
                                      (re-run with --force)
-    expired                          fetch: ask for a fresh URL (re-run with retry or --force); one whose
-                                     video the provider no longer has (`gone_at_provider`): leave
+    expired                          fetch: ask for a fresh URL (re-run with --force); one whose video the
+                                     provider no longer has (`gone_at_provider`): leave. With retry, fetch
+                                     first all the same, and send again (paid) only if the provider gives no
+                                     fresh URL; one gone, or given no fresh URL when last asked
+                                     (`no_fresh_url`): reset
     failed, rejected, cancelled      leave (re-run with retry or --force)
     unknown                          lookup: found by its key in the provider's request log (free), it is
                                      followed; proven never received, sent; else left (reconcile with
@@ -84,6 +87,7 @@ from .state import (
     JobState,
     Store,
     gone_at_provider,
+    no_fresh_url,
     not_writable_said,
     outputs_writer,
     real_state_file,
@@ -111,6 +115,8 @@ class Sorted:
     attach: list[Job] = field(default_factory=list)
     prepaid: set[int] = field(default_factory=set)    # only to download: rendered and billed by an earlier run
     resets: dict[int, str] = field(default_factory=dict)  # settled jobs to re-run -> why ("retry", "--force")
+    # expired jobs a retry asks a fresh URL for first, at no cost: sent again (paid) only if the provider gives none
+    fetch_first: set[int] = field(default_factory=set)
     cached: int = 0
     altered_kept: list[Path] = field(default_factory=list)  # done videos altered in place, kept before fetched again
     foreign_kept: list[Path] = field(default_factory=list)  # files no sidecar records in a video's place, kept first
@@ -122,12 +128,18 @@ class Sorted:
     elsewhere: frozenset[str] = frozenset()  # hashes of the done jobs a simulator made at another endpoint (`Judged`)
 
 
-def action(state: JobState, opts: RunOptions, *, elsewhere: bool = False, gone: bool = False) -> str:
+def action(state: JobState, opts: RunOptions, *, elsewhere: bool = False, gone: bool = False,
+           no_url: bool = False) -> str:
     """What a run with `opts` does with a job found in `state` (see the module's table): submit, reset (then
     submit), reconcile, attach, check, fetch, or leave. `elsewhere`: its video, if done, a simulator made at
     another endpoint (`plan.made_elsewhere`), which the run renders again as --force does. `gone`: expired, its
-    video no longer at the provider (`gone_at_provider`): no fresh URL to ask for, so only a retry sends it."""
+    video no longer at the provider (`gone_at_provider`): no fresh URL to ask for, so only a retry sends it.
+    `no_url`: expired, and the provider gave no fresh URL for it when last asked (`no_fresh_url`): a retry sends
+    it again at once. Any other expired job a retry fetches first, as a plain run does: its video is paid for, and
+    a fresh URL costs nothing; only when none is given does the run send it again (`Executor`)."""
     again = opts.retry_failed or opts.force
+    if state == S.EXPIRED and opts.retry_failed and not opts.force and not (gone or no_url):
+        return "fetch"
     if state == S.DONE:
         return "reset" if opts.force or elsewhere else "check"
     if state == S.PLANNED:
@@ -200,7 +212,8 @@ def decide(plan: Plan, store: Store, opts: RunOptions, *, budget_micros: int | N
     elsewhere = frozenset(h for h, at in store.simulator_takes(list(found)).items()
                           if made_elsewhere(at, plan.endpoint[0]))
     actions = {h: action(state, opts, elsewhere=h in elsewhere,
-                         gone=h in found and gone_at_provider(found[h]["state"], found[h]["error"]))
+                         gone=h in found and gone_at_provider(found[h]["state"], found[h]["error"]),
+                         no_url=h in found and no_fresh_url(found[h]["state"], found[h]["error"]))
                for h, state in states.items()}
     # In flight (or of unknown outcome) at a simulator at another endpoint: nothing paid, and that simulator may be
     # gone; its attempt is left behind and the job sent anew here, as a simulator's done take is rendered again.
@@ -336,7 +349,9 @@ def _sort(plan: Plan, store: Store, opts: RunOptions, run_id: int, manifest_text
                 out.prepaid.add(jid)
                 out.attach.append(job)
         elif what == "fetch":
-            # Paid, its URL gone: the provider may give a fresh one (retry pays for a new render instead).
+            # Paid, its URL gone: the provider may give a fresh one (retry sends it again only if it gives none).
+            if opts.retry_failed and state == S.EXPIRED:
+                out.fetch_first.add(jid)
             store.transition(jid, S.DOWNLOADING, error="URL expired; asking for a fresh one")
             state = S.DOWNLOADING
             out.prepaid.add(jid)

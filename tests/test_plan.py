@@ -1909,7 +1909,8 @@ def test_diff_reasons(tmp_path: Path) -> None:
         k[5]: "new",
         k[6]: "changed since the last run",
         k[7]: "new",
-        k[8]: "expired: a fresh URL is asked for, at no cost (gridrun retry renders it again)",
+        k[8]: "expired: a fresh URL is asked for, at no cost (gridrun retry renders it again, paid, only if the "
+              "provider gives none)",
         k[9]: "unknown: looked up by its key in the provider's request log, at no cost, and sent if the log shows "
               "it never arrived (gridrun retry --unknown sends it again)",
     }
