@@ -334,6 +334,9 @@ def _plan_json(plan: Plan, diff: Any, *, force: bool = False) -> dict[str, Any]:
             "in_flight": diff.in_flight,
             "settled": diff.settled,
             "retried": diff.retried,  # of to_submit, settled jobs sent again (plan --retry): paid again
+            # of to_fetch_again, the expired jobs `retry` asks a fresh URL for first, at no cost, and sends again
+            # (paid, up to usd) only if the provider no longer has them or gives none (plan --retry; else 0)
+            "fetched_first": {"jobs": len(diff.fetch_first), "usd": round(_fetch_first_micros(plan, diff) / 1e6, 6)},
             # of the settled jobs left, what the command that sends them again would send and cost
             "settled_sent_by": {command: {"jobs": len(jobs), "usd": round(sum(j.cost_micros for j in jobs) / 1e6, 6)}
                                 for command, jobs in _retried_groups(plan, diff).items()},
@@ -721,7 +724,8 @@ def _print_totals(plan: Plan, diff: Any, *, force: bool = False, retry: str | No
         again = f" ({diff.retried:,} of them settled, sent again: paid again)" if diff.retried else ""
         out.print(f"against state{mode}: {diff.new:,} to submit ({usd_text(pay)}){again}, "
                   f"{diff.cached:,} cached, "
-                  + (f"{diff.refetch:,} to fetch again ($0.00), " if diff.refetch else "")
+                  + (f"{diff.refetch:,} to fetch again ($0.00{_fetch_first_note(plan, diff)}), "
+                     if diff.refetch else "")
                   + f"{diff.in_flight:,} in flight{_in_flight_cost(plan, diff)}, {diff.settled:,} settled"
                   + _settled_note(plan, diff, "gridrun run --force" if force else f"gridrun {retry}" if retry else
                                   "gridrun run")
@@ -799,6 +803,25 @@ def _price_reasons(jobs: Sequence[Any]) -> dict[tuple[tuple[int, int], float, in
         if words:
             out[group] = " " + ", ".join(words)
     return out
+
+
+def _fetch_first_micros(plan: Plan, diff: Any) -> int:
+    """What the expired jobs `retry` fetches first (`Diff.fetch_first`) cost if the provider gives no fresh URL for
+    any of them, and all are sent again."""
+    keys = set(diff.fetch_first)
+    return sum(j.cost_micros for j in plan.jobs if j.key in keys)
+
+
+def _fetch_first_note(plan: Plan, diff: Any) -> str:
+    """What the plan's "to fetch again" count says of the expired jobs `retry` asks a fresh URL for first
+    (`Diff.fetch_first`): free, and sent again (paid) only for those the provider no longer has or gives no fresh
+    URL for, up to what that costs."""
+    n = len(diff.fetch_first)
+    if not n:
+        return ""
+    them = "it" if n == 1 else "them"
+    return (f"; {n:,} expired: a fresh URL is asked for first, at no cost; sent again only if the provider no longer "
+            f"has {them}, up to {usd_text(_fetch_first_micros(plan, diff))}")
 
 
 def _retried_groups(plan: Plan, diff: Any) -> dict[str, list[Any]]:
@@ -1159,12 +1182,14 @@ def _expired_again(expired: int, gone: int, no_url: int = 0, no_url_micros: int 
         gone_too = f", nor for the {_jobs(gone)} it no longer has" if gone else ""
         return (f"expired ones (a new render, paid; the only way for the {_jobs(no_url)} the provider gives no fresh "
                 f"URL for ({price}){gone_too})")
+    first = "a fresh URL asked for first, at no cost"
     if not gone:
-        return "expired ones (a new render, paid)"
+        return f"expired ones ({first}; a new render, paid, only if none is given)"
     those = "it" if gone == 1 else "them"
     if gone == expired:
         return f"expired ones (a new render, paid: the provider no longer has {those})"
-    return f"expired ones (a new render, paid; the only way for the {_jobs(gone)} the provider no longer has)"
+    return (f"expired ones ({first}; a new render, paid, only if none is given: the only way for the {_jobs(gone)} "
+            "the provider no longer has)")
 
 
 def _run_within(command: str, need: int, budget: int | None) -> tuple[str, str]:
@@ -2836,7 +2861,7 @@ def _parser(*, with_sim: bool = True) -> argparse.ArgumentParser:
                     help="what `gridrun run --force` would send and cost: the jobs done re-rendered, paid again")
     sp.add_argument("--retry", action="store_true",
                     help="what `gridrun retry` would send and cost: the failed, rejected, expired and cancelled "
-                         "jobs sent again, paid again")
+                         "jobs sent again, paid again (an expired one asked for a fresh URL first, at no cost)")
     sp.add_argument("--unknown", action="store_true",
                     help="with --retry: what `gridrun retry --unknown` would send (the jobs of unknown outcome "
                          "instead; may pay twice)")
@@ -2891,7 +2916,8 @@ def _parser(*, with_sim: bool = True) -> argparse.ArgumentParser:
     sp = manifest_cmd("retry", _about(
         "run (or resume) a manifest, sending its failed jobs again too",
         "As `gridrun run`, and sends again the jobs that failed, were rejected, expired or were cancelled (each "
-        "paid again); with --unknown, those of unknown outcome instead (their create may have been made: may pay "
+        "paid again; an expired one is first asked for a fresh URL, at no cost, and sent again only if the "
+        "provider no longer has it or gives none); with --unknown, those of unknown outcome instead (their create may have been made: may pay "
         "twice). `gridrun plan --retry` shows what it would send and cost.",
         "gridrun retry grid.yaml",
         "gridrun plan grid.yaml --retry --unknown && gridrun retry grid.yaml --unknown"))

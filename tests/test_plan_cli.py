@@ -762,7 +762,8 @@ def test_plan_counts_a_done_job_whose_file_is_missing_as_to_fetch_again(tmp_path
     assert code == 0 and "against state: 0 to submit ($0.00), 1 cached, 1 to fetch again ($0.00), 0 in flight, 0 settled" in out
     doc = json.loads(run_cli(capsys, "plan", str(m), "--json")[1])
     assert doc["against_state"] == {"to_submit": 0, "cached": 1, "to_fetch_again": 1, "in_flight": 0, "settled": 0,
-                                    "retried": 0, "settled_sent_by": {}, "looked_up": 0, "unchecked": 0,
+                                    "retried": 0, "fetched_first": {"jobs": 0, "usd": 0.0}, "settled_sent_by": {},
+                                    "looked_up": 0, "unchecked": 0,
                                     "made_by_simulator_elsewhere": 0, "sent_to_simulator_elsewhere": 0}
     assert doc["run_micros"] == 0
     assert doc["jobs"][0]["status"] == "done, but its file is missing or altered: download again"
@@ -1075,18 +1076,22 @@ def test_what_to_run_next_names_each_kind_of_unfinished_job_and_what_it_costs() 
 
     assert _next_steps({"planned": 2, "submitted": 1}) == (
         "`gridrun run` sends the 2 jobs not sent and collects the 1 job left in flight at no new cost")
-    # expired: a plain run asks for fresh URLs (free), retry renders them again (paid): not "in flight"
+    # expired: a plain run asks for fresh URLs (free), retry too, first, and renders them again (paid) only if none
+    # is given: not "in flight"
     assert _next_steps({"expired": 3}) == (
         "`gridrun run` asks again for the fresh URLs of 3 jobs whose URLs expired, at no cost; `gridrun retry` "
-        "sends expired ones (a new render, paid) again")
+        "sends expired ones (a fresh URL asked for first, at no cost; a new render, paid, only if none is given) "
+        "again")
     assert _next_steps({"expired": 1}) == (
         "`gridrun run` asks again for the fresh URL of 1 job whose URL expired, at no cost; `gridrun retry` "
-        "sends expired ones (a new render, paid) again")
+        "sends expired ones (a fresh URL asked for first, at no cost; a new render, paid, only if none is given) "
+        "again")
     assert _next_steps({"failed": 1, "unknown": 1}) == (
         "`gridrun retry` sends failed jobs again; `gridrun retry --unknown` sends again those of unknown outcome "
         "(may pay twice)")
     assert _next_steps({"failed": 1, "rejected": 2, "expired": 1}).endswith(
-        "`gridrun retry` sends failed jobs, rejected ones and expired ones (a new render, paid) again")
+        "`gridrun retry` sends failed jobs, rejected ones and expired ones (a fresh URL asked for first, at no cost; "
+        "a new render, paid, only if none is given) again")
 
 
 # A gateway without the balance endpoint (404): the run learns of the balance only from the create refused (402).

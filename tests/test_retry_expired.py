@@ -1,0 +1,135 @@
+"""`gridrun retry` and an expired video: the video is paid for, so a fresh URL (free) is asked for first, as a plain
+run does; only a video the provider no longer has, or gives no fresh URL for, is rendered again (paid again), once.
+`plan --retry` counts and words them so."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from execkit import quick_backoff, sim_provider, stats, write_manifest
+
+from runner import api
+from runner.cli import main
+from runner.options import RunOptions
+from runner.state import gone_at_provider, no_fresh_url
+
+
+def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    got = capsys.readouterr()
+    return code, got.out, got.err
+
+
+@pytest.fixture
+def expired(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Any]:
+    """One job rendered and paid whose every download was refused as expired, though its provider handed over a new
+    URL on each GET: `expired`, not one given no fresh URL (`no_fresh_url`) nor gone. Then the provider serves its
+    downloads again (no fault left). The manifest and the simulator (the same provider object for each run)."""
+    quick_backoff(monkeypatch)
+    refused = [{"route": "file", "p": 1, "fault": "expired"}]
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"script": refused})
+    prov = sim_provider(m)
+    from runner.providers.sim import SimProvider
+
+    given = iter(range(1, 1000))
+    get = SimProvider.get
+
+    async def renewing(self, client, video_id):  # type: ignore[no-untyped-def]
+        status = await get(self, client, video_id)
+        if status.url:  # a new URL each time (the simulator reads only its token)
+            status = dataclasses.replace(status, url=f"{status.url}&n={next(given)}")
+        return status
+
+    with monkeypatch.context() as patched:
+        patched.setattr(SimProvider, "get", renewing)
+        first = api.run(m, provider=prov, options=RunOptions(), report=False)
+    assert first.exit_code == 1 and first.stats.counts["expired"] == 1
+    job = api.status(m).jobs[0]
+    assert not no_fresh_url(job.state, job.error) and not gone_at_provider(job.state, job.error)
+    assert stats(prov)["requests"]["create"] == 1
+    prov.app.state.sim.configure({"script": []})
+    return m, prov
+
+
+def retry(m: Path, prov: Any) -> Any:
+    return api.run(m, provider=prov, options=RunOptions(retry_failed=True), report=False)
+
+
+def test_retry_fetches_an_expired_video_given_a_fresh_url_and_pays_nothing(expired: tuple[Path, Any]) -> None:
+    m, prov = expired
+    result = retry(m, prov)
+    assert result.exit_code == 0 and result.stats.counts["done"] == 1, result.stats.counts
+    assert stats(prov)["requests"]["create"] == 1  # no new render
+    assert result.stats.spent_micros == 0
+    assert api.status(m).jobs[0].attempts == 1
+
+
+def test_retry_renders_again_once_a_video_the_provider_gives_no_fresh_url_for(expired: tuple[Path, Any]) -> None:
+    """The provider hands back only the URL that expired (its links not renewed, an hour gone by): asked first, at no
+    cost, then rendered again in the same run, paid once."""
+    m, prov = expired
+    sim = prov.app.state.sim
+    sim.configure({"refresh_urls": False})
+    was = sim.clock
+    sim.clock = lambda: was() + 7200.0  # past the URL's hour
+    files = stats(prov)["requests"].get("file", 0)
+    result = retry(m, prov)
+    assert result.exit_code == 0 and result.stats.counts["done"] == 1, result.stats.counts
+    assert stats(prov)["requests"]["create"] == 2  # one new render
+    # the URL that expired tried first (refused), then the new render's
+    assert stats(prov)["requests"]["file"] - files > 1
+    assert result.stats.spent_micros == 350_000
+    assert api.status(m).jobs[0].attempts == 2
+
+
+def test_retry_renders_again_once_a_video_the_provider_no_longer_has(expired: tuple[Path, Any]) -> None:
+    m, prov = expired
+    sim = prov.app.state.sim
+    sim.videos.pop(api.status(m).jobs[0].provider_id)  # forgotten at the provider
+    result = retry(m, prov)
+    assert result.exit_code == 0 and result.stats.counts["done"] == 1, result.stats.counts
+    assert stats(prov)["requests"]["create"] == 2
+    assert result.stats.spent_micros == 350_000
+
+
+def test_plan_retry_counts_an_expired_video_as_fetched_first_not_sent(
+    expired: tuple[Path, Any], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from runner import cli as cli_mod
+
+    monkeypatch.setattr(cli_mod.out, "width", 300)  # the totals whole on their line
+    m, _ = expired
+    code, out, _ = cli(capsys, "plan", str(m), "--retry", "--json")
+    assert code == 0
+    doc = json.loads(out)
+    state = doc["against_state"]
+    assert (state["to_submit"], state["retried"], state["to_fetch_again"], state["settled"]) == (0, 0, 1, 0)
+    assert state["fetched_first"] == {"jobs": 1, "usd": 0.35}
+    assert doc["run_micros"] == 0
+    assert doc["jobs"][0]["status"].startswith("expired: a fresh URL is asked for first, at no cost; sent again")
+    code, out, _ = cli(capsys, "plan", str(m), "--retry")
+    assert code == 0
+    assert ("0 to submit ($0.00), 0 cached, 1 to fetch again ($0.00; 1 expired: a fresh URL is asked for first, at no "
+            "cost; sent again only if the provider no longer has it, up to $0.35)") in out
+    # a plain plan: fetched, never sent
+    plain = json.loads(cli(capsys, "plan", str(m), "--json")[1])["against_state"]
+    assert plain["fetched_first"] == {"jobs": 0, "usd": 0.0} and plain["to_fetch_again"] == 1
+
+
+def test_plan_retry_sends_at_once_an_expired_video_given_no_fresh_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One the provider gave no fresh URL for when last asked (`no_fresh_url`) is sent again by a retry, not asked
+    first: counted among those to submit."""
+    quick_backoff(monkeypatch)
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"url_ttl": 0, "refresh_urls": False})
+    assert cli(capsys, "run", str(m))[0] == 1
+    job = api.status(m).jobs[0]
+    assert no_fresh_url(job.state, job.error)
+    state = json.loads(cli(capsys, "plan", str(m), "--retry", "--json")[1])["against_state"]
+    assert (state["to_submit"], state["retried"], state["to_fetch_again"]) == (1, 1, 0)
+    assert state["fetched_first"] == {"jobs": 0, "usd": 0.0}
