@@ -2318,11 +2318,10 @@ class Executor:
                     url = fresh.url
                     if url not in tried and (fresh.expires_at is None or fresh.expires_at > self.clock()):
                         renewed = True
-            if url is not None:
-                tried.add(url)
                 if url is None:
                     last = last or "download failed: the provider gave no download URL"
                     break
+            tried.add(url)
             # Output files at another host (a CDN, a storage bucket) are not API calls: a 429 pause or rate does not
             # hold them. Those the API serves itself (the OpenAI shape's `/videos/{id}/content`) are, under its
             # request limit: they wait their turn as every request of the run does.

@@ -92,3 +92,24 @@ def test_a_fresh_url_that_failed_too_is_asked_for_again_at_no_cost(
     snap = api.status(m)
     assert snap.counts["expired"] == 1 and not any(no_fresh_url(j.state, j.error) for j in snap.jobs)
     assert "`gridrun run` asks again for the fresh URL of 1 job whose URL expired, at no cost" in err
+
+
+def test_a_completed_video_given_no_url_waits_downloading_not_a_crash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A provider whose completed video carries no URL, asked again, still none: the job is left downloading, said,
+    for the next run to fetch at no cost; the run goes on."""
+    quick_backoff(monkeypatch)
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.05})
+    from runner.providers.sim import SimProvider
+
+    get = SimProvider.get
+
+    async def no_url(self, client, video_id):  # type: ignore[no-untyped-def]
+        status = await get(self, client, video_id)
+        return dataclasses.replace(status, url=None)
+
+    monkeypatch.setattr(SimProvider, "get", no_url)
+    result = api.run(m, provider=sim_provider(m), options=RunOptions(poll_interval=0.05), report=False)
+    assert result.exit_code == 1 and result.stats.counts["downloading"] == 1, result.stats.counts
+    assert "the provider gave no download URL" in (api.status(m).jobs[0].error or "")
