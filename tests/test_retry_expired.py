@@ -133,3 +133,18 @@ def test_plan_retry_sends_at_once_an_expired_video_given_no_fresh_url(
     state = json.loads(cli(capsys, "plan", str(m), "--retry", "--json")[1])["against_state"]
     assert (state["to_submit"], state["retried"], state["to_fetch_again"]) == (1, 1, 0)
     assert state["fetched_first"] == {"jobs": 0, "usd": 0.0}
+
+
+def test_retry_held_by_its_budget_leaves_the_expired_job_as_it_was(expired: tuple[Path, Any]) -> None:
+    """Sending it again would pass the budget (its fetch counted nothing against it): not sent, and left expired, as
+    it was, not planned; the run says it stopped at its budget."""
+    m, prov = expired
+    sim = prov.app.state.sim
+    sim.configure({"refresh_urls": False})
+    was = sim.clock
+    sim.clock = lambda: was() + 7200.0
+    result = api.run(m, provider=prov, options=RunOptions(retry_failed=True, budget_usd=0.1), report=False)
+    assert result.status == "budget" and result.stats.spent_micros == 0, (result.status, result.stats.counts)
+    assert stats(prov)["requests"]["create"] == 1
+    job = api.status(m).jobs[0]
+    assert job.state == "expired" and job.attempts == 1
