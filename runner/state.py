@@ -2469,18 +2469,31 @@ class Store:
             raise StateError(f"job {key}: cannot move from {frm} to {to}")
         if self.schema < RENDER_SPAN_SINCE:
             fields = {k: v for k, v in fields.items() if k != "render_span"}
-        cols = {"state": to.value, "updated_at": self.clock(), **fields}
+        state = to.value
+        cols = {"state": state, "updated_at": self.clock(), **fields}
         if to == S.DONE or (to == S.DOWNLOADING and frm in (S.SUBMITTED, S.RUNNING)):
             # what went wrong on the way (a timeout, a failed download; once rendered, a render's) is over
             cols.setdefault("error", None)
         if to not in (S.PLANNED, S.SUBMITTING, S.UNKNOWN):
             cols["reset_from"] = None  # the re-run reached the provider: nothing to put back any more
-        sets = ", ".join(f"{k}=?" for k in cols)
-        args = list(cols.values()) + [job_id]
-        with self._deferred() if lazy else self._tx():
-            self.db.execute(f"UPDATE jobs SET {sets} WHERE id=?", args)
+        names = tuple(cols)
+        sql = _JOB_UPDATES.get(names)
+        if sql is None:  # a move of another shape: its statement made once (the connection caches it by its text)
+            sql = _JOB_UPDATES[names] = f"UPDATE jobs SET {', '.join(f'{k}=?' for k in names)} WHERE id=?"
+        args = [*cols.values(), job_id]
+        if lazy and not self._batch_depth:  # `_deferred`, without a generator's cost: the run's commonest write
+            if not self.db.in_transaction:
+                self._relax()
+                self._begin()
+            self.db.execute(sql, args)
             self._sync_attempt(job_id, frm, to, fields, made)
-            self._event(None, job_id, to.value, _event_detail(fields))
+            self._event(None, job_id, state, _event_detail(fields))
+            self._pending += 1
+        else:
+            with self._deferred() if lazy else self._tx():
+                self.db.execute(sql, args)
+                self._sync_attempt(job_id, frm, to, fields, made)
+                self._event(None, job_id, state, _event_detail(fields))
         self._known[job_id] = (to, key)
 
     def note(self, job_id: int, error: str | None) -> None:
@@ -2509,23 +2522,30 @@ class Store:
         # run's budget counted it.
         if to in (S.FAILED, S.EXPIRED, S.CANCELLED) and fields.get("cost_micros"):
             upd["billed_micros"] = fields["cost_micros"]
-        sets = ", ".join(f"{k}=?" for k in upd)
-        if "billed_micros" in upd:  # the first run to see it billed keeps it (a later re-download pays nothing)
-            sets += ", billed_run_id=COALESCE(billed_run_id, ?)"
+        billed = "billed_micros" in upd
+        if billed:  # the first run to see it billed keeps it (a later re-download pays nothing)
             upd["billed_run_id"] = self.run_id
-        if made is not None and self.schema >= TAKES_MADE_AT:  # once a simulator's take, always one
-            sets += ", endpoint=COALESCE(endpoint, ?), simulator=MAX(COALESCE(simulator, 0), ?)"
+        where = made is not None and self.schema >= TAKES_MADE_AT
+        if where:  # once a simulator's take, always one
             upd["endpoint"], upd["simulator"] = made[0] or None, int(made[1])
         # A cancelled attempt stays as it ended: after a re-render cancelled (`cancel_job`), the job is done by
         # an earlier attempt, which a later fetch of its video moves, not the cancelled one. So does a failed or
         # refused re-render (`rerender_failed`) when the job moves on from done (or from downloading, its video
         # fetched again); skipped only then: a job that failed or was rejected moves only to planned.
-        skip = _NOT_ITS_VIDEO_SQL if frm in (S.DONE, S.DOWNLOADING) else f"'{S.CANCELLED.value}'"
-        self.db.execute(
-            f"UPDATE attempts SET {sets} WHERE job_id=? AND n=(SELECT MAX(n) FROM attempts WHERE job_id=?"
-            f" AND state NOT IN ({skip}))",
-            [*upd.values(), job_id, job_id],
-        )
+        its_video = frm in (S.DONE, S.DOWNLOADING)
+        shape = (tuple(upd), its_video)
+        sql = _ATTEMPT_UPDATES.get(shape)
+        if sql is None:  # made once per shape, as `transition`'s
+            sets = ", ".join(f"{k}=?" for k in upd if k not in _ATTEMPT_KEPT)
+            if billed:
+                sets += ", billed_run_id=COALESCE(billed_run_id, ?)"
+            if where:
+                sets += ", endpoint=COALESCE(endpoint, ?), simulator=MAX(COALESCE(simulator, 0), ?)"
+            skip = _NOT_ITS_VIDEO_SQL if its_video else f"'{S.CANCELLED.value}'"
+            sql = _ATTEMPT_UPDATES[shape] = (
+                f"UPDATE attempts SET {sets} WHERE job_id=? AND n=(SELECT MAX(n) FROM attempts WHERE job_id=?"
+                f" AND state NOT IN ({skip}))")
+        self.db.execute(sql, [*upd.values(), job_id, job_id])
 
     def key_salt(self) -> str:
         """This state's part of the idempotency keys of the attempts it records (`m010_key_salt`)."""
@@ -3948,6 +3968,13 @@ def _chunked(values: Sequence[Any], size: int = 500) -> Iterator[tuple[list[Any]
 
 # Events that put a job back to planned without a move of its own.
 _BACK_TO_PLANNED = {"voided": S.PLANNED.value, "abandoned": S.PLANNED.value}
+
+
+# The statements of job moves (`Store.transition`) and of their attempts (`Store._sync_attempt`), by shape.
+_JOB_UPDATES: dict[tuple[str, ...], str] = {}
+_ATTEMPT_UPDATES: dict[tuple[tuple[str, ...], bool], str] = {}
+# Columns `_sync_attempt` sets by an expression of its own (the value kept where there is one), not plainly.
+_ATTEMPT_KEPT = frozenset({"billed_run_id", "endpoint", "simulator"})
 
 
 def _event_detail(fields: Mapping[str, Any]) -> dict[str, Any] | None:
