@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import sqlite3
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
-from .jobs import BilledAbove, Billing, billed_above, counted_cost, key_ignored_note, usd_text
+from .jobs import BilledAbove, Billing, billed_above, counted_cost, format_value, job_key, key_ignored_note, usd_text
 
 __all__ = ["GONE_EXIT", "RUN_STATUSES", "EarlierTake", "JobRecord", "RunRecord", "RunSummary", "Snapshot", "job_record", "run_exit", "run_record"]
 
@@ -579,3 +580,54 @@ def job_record(row: sqlite3.Row) -> JobRecord:
     )
 
 
+
+
+_SWEEP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # the manifest schema's `name` (a sweep's)
+_AXIS_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # the manifest schema's `axisName` (a matrix key's)
+
+
+def as_keyed(job: JobRecord, key_now: str, axes: Sequence[str] = (),
+             typed: Mapping[str, Mapping[str, Any]] | None = None) -> JobRecord:
+    """`job`, whose `key` is its key in an earlier run and whose sweep and values are the latest run's (`key_now`:
+    the key they make), with the sweep and values it had in that run, read back from that key: a run without
+    sweeps has none, a job of sweep `cat` renamed `kitten` since was of `cat`, an axis removed since still has
+    its value. The key holds each value as its text (`format_value`): the value is the job's own value now, or
+    one of `typed` (axis -> text -> a value of another job of the run), that has that text, else the text.
+    `axes`: the run's matrix keys, which tell a value holding ',' from the next key."""
+    if job.key == key_now:
+        return job
+    bare = job_key(job.sweep, job.values.items(), 0)
+    suffix = key_now[len(bare):] if key_now.startswith(bare) else ""
+    body = job.key[:-len(suffix)] if suffix and job.key.endswith(suffix) else job.key
+    head, sep, rest = body.partition("/")
+    sweep = head if sep and _SWEEP_NAME.fullmatch(head) else None
+    if sweep is not None:
+        body = rest
+    if job_key(None, job.values.items(), 0) == body:
+        return replace(job, sweep=sweep)
+    names = {*axes, *job.values}
+    parts: list[list[str]] = []
+    for piece in ([] if body == "job" else body.split(",")):
+        name, eq, text = piece.partition("=")
+        if eq and _AXIS_NAME.fullmatch(name) and (name in names or not names or not parts):
+            parts.append([name, text])
+        elif parts:
+            parts[-1][1] += "," + piece
+        else:
+            return replace(job, sweep=sweep)  # not a key gridrun wrote: its values as they are now
+    values: dict[str, Any] = {}
+    for name, text in parts:
+        if name in job.values and format_value(job.values[name]) == text:
+            values[name] = job.values[name]
+        else:
+            values[name] = (typed or {}).get(name, {}).get(text, text)
+    return replace(job, sweep=sweep, values=values)
+
+
+def typed_values(jobs: Iterable[JobRecord]) -> dict[str, dict[str, Any]]:
+    """Each axis's values among `jobs`, by their text in a key (`as_keyed`)."""
+    out: dict[str, dict[str, Any]] = {}
+    for job in jobs:
+        for name, value in job.values.items():
+            out.setdefault(name, {}).setdefault(format_value(value), value)
+    return out

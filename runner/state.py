@@ -37,8 +37,8 @@ from .outputs import (
     DIGESTS_NAME, Digests, atomic_write, gridrun_sidecar, holds_take, left_by_runs, manifest_kept_path, superseded_dir, take_path,
 )
 from .records import (  # noqa: F401 (re-exported)
-    CACHED, EARLIER, MADE, NOT_COPIED, ORIGINS, EarlierTake, JobRecord, RunRecord, RunSummary, Snapshot, billing_of,
-    job_record, local_time, run_record,
+    CACHED, EARLIER, MADE, NOT_COPIED, ORIGINS, EarlierTake, JobRecord, RunRecord, RunSummary, Snapshot, as_keyed,
+    billing_of, job_record, local_time, run_record, typed_values,
 )
 from .terminal import runs_it_first, typed, visible
 
@@ -3290,6 +3290,7 @@ class Store:
             run = self.run(run_id, None if asked_latest else manifest_name)
             rows = self.run_job_rows(run_id)
             jobs = tuple(job_record(r) for r in rows) if reuse is None else tuple(_reused(reuse, r) for r in rows)
+            jobs = _as_keyed(run, jobs, rows)
             spent, reserved = self.money(run_id)
             as_left = not asked_latest and run.ended_at is not None and run.id != self._last_run_id(run.manifest_name)
             # the manifest's latest run, ended, and a later run of another manifest sharing the state since: that
@@ -3980,6 +3981,19 @@ _ATTEMPT_KEPT = frozenset({"billed_run_id", "endpoint", "simulator"})
 def _event_detail(fields: Mapping[str, Any]) -> dict[str, Any] | None:
     keep = {k: v for k, v in fields.items() if k in ("provider_id", "error", "sha256", "cost_micros")}
     return keep or None
+
+
+def _as_keyed(run: RunRecord, jobs: tuple[JobRecord, ...], rows: Sequence[sqlite3.Row]) -> tuple[JobRecord, ...]:
+    """The run's `jobs` with the sweep and values each had in the run: a job's row holds those of the latest run
+    that had it, which may have moved it to another sweep, renamed its sweep or removed an axis (`as_keyed`)."""
+    moved = [i for i, (job, row) in enumerate(zip(jobs, rows)) if job.key != row["key"]]
+    if not moved:
+        return jobs
+    typed = typed_values(jobs)
+    out = list(jobs)
+    for i in moved:
+        out[i] = as_keyed(jobs[i], rows[i]["key"], run.axes, typed)
+    return tuple(out)
 
 
 def _reused(memo: dict[int, tuple[tuple[Any, ...], JobRecord]], row: sqlite3.Row) -> JobRecord:
