@@ -499,7 +499,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         lines = m.data["description"].strip().split("\n")
         out.print("\n".join(f"  {visible(line)}" for line in lines), markup=False)
     jobs = plan.jobs
-    shown = _shown(len(jobs), args.all)
+    shown = _shown(len(jobs), args.all, _matters(jobs, diff))
     cols = [k for k in plan.varying if k not in ("prompt",)]
     # a matrix axis named like a column of the table's own (size: the render size; s; cost; ...) is told apart
     titles = {k: f"{k} (axis)" if k in _PLAN_COLUMNS else k for k in cols}
@@ -522,8 +522,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     ]
     rows: list[list[str]] = []
     for i, n in enumerate(shown):
-        if len(shown) < len(jobs) and i == PLAN_ROWS // 2:
-            rows.append([_written(x) for x in ["…", f"{len(jobs) - len(shown):,} more jobs",
+        before = shown[i - 1] + 1 if i else 0
+        if n > before:  # the rows not listed between this one and the one before
+            rows.append([_written(x) for x in ["…", _gap_row(range(before, n), jobs, diff),
                                                *[""] * (len(cols) + 3 + bool(diff))]])
         j = jobs[n]
         vals = dict(j.values)
@@ -532,6 +533,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
         if diff:
             row.append(diff.reasons.get(j.key, "new"))
         rows.append([_written(x) for x in row])
+    if shown and shown[-1] < len(jobs) - 1:  # the rows not listed after the last one listed
+        rows.append([_written(x) for x in ["…", _gap_row(range(shown[-1] + 1, len(jobs)), jobs, diff),
+                                           *[""] * (len(cols) + 3 + bool(diff))]])
     _print_table(_PlanTable(columns, rows))
     if len(shown) < len(jobs):
         out.print(f"{len(jobs) - len(shown):,} jobs not listed; --all lists every one", style="dim")
@@ -674,11 +678,36 @@ def _cells(row: Sequence[str]) -> list[Text]:
     return [Text(_written(x)) for x in row]
 
 
-def _shown(count: int, every: bool) -> Sequence[int]:
-    """Indices of the rows to list: all of them, or the first and last few of a large plan."""
+def _shown(count: int, every: bool, matters: Sequence[int] = ()) -> Sequence[int]:
+    """Indices of the rows to list, in plan order: all of them, or as many rows of a large plan as its first and
+    last few would be. `matters`: the rows a run acts on (sends, attaches to, fetches again, renamed), which
+    then come first, the first and last few cached ones filling what is left: an edit in the middle of a long
+    manifest shows the jobs it pays for, not only rows cached at either end."""
     if every or count <= PLAN_ROWS:
         return range(count)
-    return [*range(PLAN_ROWS // 2), *range(count - PLAN_ROWS // 4, count)]
+    ends = [*range(PLAN_ROWS // 2), *range(count - PLAN_ROWS // 4, count)]
+    if len(matters) in (0, count):
+        return ends
+    picked = set(list(matters)[:len(ends)])
+    picked.update([n for n in ends if n not in picked][:len(ends) - len(picked)])
+    return sorted(picked)
+
+
+def _matters(jobs: Sequence[Any], diff: Any) -> list[int]:
+    """Of the plan's `jobs`, the indices of those a run does more with than find cached where they are: sent,
+    attached to, fetched again, left alone, or cached under another key (renamed); none without a diff."""
+    if not diff:
+        return []
+    renamed = {now for _, now in diff.renamed}
+    return [n for n, j in enumerate(jobs)
+            if not diff.reasons.get(j.key, "new").startswith("cached") or j.key in renamed]
+
+
+def _gap_row(hidden: Sequence[int], jobs: Sequence[Any], diff: Any) -> str:
+    """The text of a row standing for the plan's rows `hidden` between two listed: how many, and whether all are
+    cached."""
+    cached = bool(diff) and all(diff.reasons.get(jobs[n].key, "new").startswith("cached") for n in hidden)
+    return f"{len(hidden):,} more {'job' if len(hidden) == 1 else 'jobs'}{', cached' if cached else ''}"
 
 
 def _print_totals(plan: Plan, diff: Any, *, force: bool = False, retry: str | None = None) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -15,6 +16,7 @@ import hypothesis
 import pytest
 from hypothesis import strategies as st
 
+from runner import api
 from runner.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -2530,3 +2532,37 @@ def test_status_of_a_runs_copy_of_its_manifest_names_the_manifest_file_in_what_t
     assert run_cli(capsys, "status")[1].count("`gridrun retry t.yaml`") == 1
     code, out, err = run_cli(capsys, "status", str(m))
     assert code == 0 and "next: `gridrun retry` sends failed jobs again" in " ".join(out.split()), (out, err)
+
+
+def test_a_truncated_plan_lists_the_jobs_it_pays_for_first(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """A long plan whose middle changed lists the changed jobs (which the run pays for) among its rows, the cached
+    ones at either end filling what is left, and says what the rows not listed are; --all lists every row."""
+    def sweeps(subject: str) -> str:
+        return f"""\
+            params:
+              prompt: "{{{{ subject }}}}, take {{{{ take }}}}"
+            sim: {{render_time: 0.01, jitter: 0, concurrency: 8}}
+            run: {{concurrency: 8}}
+            sweeps:
+              - name: a
+                vars: {{subject: a fox}}
+                matrix: {{take: {{range: [1, 24]}}}}
+              - name: b
+                vars: {{subject: {subject}}}
+                matrix: {{take: {{range: [25, 35]}}}}
+              - name: c
+                vars: {{subject: an owl}}
+                matrix: {{take: {{range: [36, 60]}}}}
+            """
+    path = write(tmp_path / "long.yaml", head=HEAD + "provider: sim\n", body=sweeps("a cat"))
+    assert api.run(path, report=False).exit_code == 0
+    write(tmp_path / "long.yaml", head=HEAD + "provider: sim\n", body=sweeps("a tabby cat"))
+    code, out, _ = run_cli(capsys, "plan", str(path))
+    assert code == 0
+    listed = re.findall(r"^\s*\d+ │ (\S+)", out, re.MULTILINE)
+    assert [k for k in listed if k.startswith("b/")] == [f"b/take={n}" for n in range(25, 36)], out
+    assert len(listed) == 30 and listed[0] == "a/take=1" and listed[18] == "a/take=19", listed
+    assert "… │ 5 more jobs, cached" in out and "… │ 25 more jobs, cached" in out, out
+    assert "30 jobs not listed; --all lists every one" in out
+    code, out, _ = run_cli(capsys, "plan", str(path), "--all")
+    assert len(re.findall(r"^\s*\d+ │ ", out, re.MULTILINE)) == 60 and "more jobs" not in out
