@@ -583,7 +583,7 @@ def job_record(row: sqlite3.Row) -> JobRecord:
 
 
 _SWEEP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # the manifest schema's `name` (a sweep's)
-_AXIS_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # the manifest schema's `axisName` (a matrix key's)
+_SHORTENED = re.compile(r".{32}…[0-9a-f]{6}", re.DOTALL)  # a value over 40 characters as a key writes it
 
 
 def as_keyed(job: JobRecord, key_now: str, axes: Sequence[str] = (),
@@ -591,9 +591,11 @@ def as_keyed(job: JobRecord, key_now: str, axes: Sequence[str] = (),
     """`job`, whose `key` is its key in an earlier run and whose sweep and values are the latest run's (`key_now`:
     the key they make), with the sweep and values it had in that run, read back from that key: a run without
     sweeps has none, a job of sweep `cat` renamed `kitten` since was of `cat`, an axis removed since still has
-    its value. The key holds each value as its text (`format_value`): the value is the job's own value now, or
-    one of `typed` (axis -> text -> a value of another job of the run), that has that text, else the text.
-    `axes`: the run's matrix keys, which tell a value holding ',' from the next key."""
+    its value. A key is not a list that can be split (a value may hold `,name=`; one over 40 characters is
+    shortened): the values are a reading of the run's matrix keys (`axes`, and the job's own now) that gives back
+    that key exactly (`job_key`), the one that keeps most of the job's values now; each value is the job's own now,
+    or one of `typed` (axis -> its text in a key -> a value of another job of the run), of that text, or a number
+    of an axis whose values are numbers, or the text. A key read no such way keeps the values of now."""
     if job.key == key_now:
         return job
     bare = job_key(job.sweep, job.values.items(), 0)
@@ -605,23 +607,61 @@ def as_keyed(job: JobRecord, key_now: str, axes: Sequence[str] = (),
         body = rest
     if job_key(None, job.values.items(), 0) == body:
         return replace(job, sweep=sweep)
-    names = {*axes, *job.values}
-    parts: list[list[str]] = []
-    for piece in ([] if body == "job" else body.split(",")):
-        name, eq, text = piece.partition("=")
-        if eq and _AXIS_NAME.fullmatch(name) and (name in names or not names or not parts):
-            parts.append([name, text])
-        elif parts:
-            parts[-1][1] += "," + piece
-        else:
-            return replace(job, sweep=sweep)  # not a key gridrun wrote: its values as they are now
-    values: dict[str, Any] = {}
-    for name, text in parts:
-        if name in job.values and format_value(job.values[name]) == text:
-            values[name] = job.values[name]
-        else:
-            values[name] = (typed or {}).get(name, {}).get(text, text)
-    return replace(job, sweep=sweep, values=values)
+    readings = _readings(body, [*dict.fromkeys([*axes, *job.values])], job.values, typed or {})
+    if not readings:
+        return replace(job, sweep=sweep)
+    kept = [sum(1 for k, v in r.items() if k in job.values and job.values[k] == v) for r in readings]
+    best = [r for r, n in zip(readings, kept) if n == max(kept)]
+    return replace(job, sweep=sweep, values=best[0]) if len(best) == 1 else replace(job, sweep=sweep)
+
+
+def _readings(body: str, names: Sequence[str], now: Mapping[str, Any],
+              typed: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The ways `body`, a key without its sweep and take, reads as values of `names` that write it back (at most a
+    few: a key that reads many ways keeps the values of now)."""
+    found: list[dict[str, Any]] = []
+
+    def value(name: str, text: str) -> Any:
+        if name in now and format_value(now[name]) == text:
+            return now[name]
+        if text in typed.get(name, {}):
+            return typed[name][text]
+        known = list(typed.get(name, {}).values())
+        if known and all(type(v) in (int, float) for v in known):
+            for kind in (int, float):
+                try:
+                    number = kind(text)
+                except ValueError:
+                    continue
+                if format_value(number) == text:
+                    return number
+        return text if format_value(text) == text and not _SHORTENED.fullmatch(text) else _UNREAD
+
+    def walk(at: int, chosen: dict[str, Any]) -> None:
+        if len(found) > 8:
+            return
+        if at == len(body):
+            found.append(dict(chosen))
+            return
+        for name in names:
+            if name in chosen or not body.startswith(f"{name}=", at):
+                continue
+            start = at + len(name) + 1
+            for end in [e for e in range(start, len(body)) if body[e] == ","] + [len(body)]:
+                got = value(name, body[start:end])
+                if got is _UNREAD:
+                    continue
+                chosen[name] = got
+                walk(end + 1 if end < len(body) else end, chosen)
+                del chosen[name]
+
+    if body == "job":
+        return [{}]
+    walk(0, {})
+    return [r for r in found if job_key(None, r.items(), 0) == body]
+
+
+_UNREAD = object()  # a text that no value of the axis writes in a key (one shortened there)
 
 
 def typed_values(jobs: Iterable[JobRecord]) -> dict[str, dict[str, Any]]:

@@ -322,7 +322,8 @@ def test_compare_pairs_a_job_renamed_between_the_runs_by_its_hash(tmp_path: Path
     """An axis of one value added after run A renames every job (its key names the new value), not its hash:
     the compare shows each job once, in both runs, as "key A → key B", unchanged (run B cached the very video run
     A paid for: "Δ paid" is run B's $0 less run A's cost, "the same video", no difference); a job whose hash
-    changed too is still only in the run that has it."""
+    changed too is not the same job: it is paired with run A's of the same values on the axes both runs have
+    (run A had no `look`), as a likely counterpart that differs."""
     store, a = build_state(tmp_path, fox_jobs()[:4])
     # the fourth job changed along with the new axis: another hash
     other = {"hash": "f" * 64, "key": "style=anime,seed=4,look=x", "values": {"style": "anime", "seed": 4, "look": "x"},
@@ -333,18 +334,19 @@ def test_compare_pairs_a_job_renamed_between_the_runs_by_its_hash(tmp_path: Path
     data = page_data(html)
     items = {i["key"]: i for i in data["items"]}
     assert set(items) == {"style=anime,seed=1,look=x", "style=anime,seed=2,look=x", "style=anime,seed=3,look=x",
-                          "style=anime,seed=4", "style=anime,seed=4,look=x"}
+                          "style=anime,seed=4,look=x"}
     moved = items["style=anime,seed=1,look=x"]
     assert moved["was"] == "style=anime,seed=1" and "only" not in moved
     assert all(j is not None and j["state"] == "done" for j in moved["jobs"])
     assert not {"diff", "dstate", "take"} & set(moved)
     a_job, b_job = moved["jobs"]
     assert a_job["paid"] == a and b_job["cached"] == a and moved["dcost"] == -a_job["cost"] < 0 and moved["same"]
-    assert items["style=anime,seed=4"]["only"] == "a" and items["style=anime,seed=4,look=x"]["only"] == "b"
-    assert "was" not in items["style=anime,seed=4,look=x"]
-    assert data["compare"] == {"both": 3, "renamed": 3, "onlyA": 1, "onlyB": 1, "differ": 0}
+    counterpart = items["style=anime,seed=4,look=x"]
+    assert (counterpart["was"], counterpart["by"], counterpart["av"]) == ("style=anime,seed=4", "axes", {"look": [None, "x"]})
+    assert "only" not in counterpart and "same" not in counterpart and "prompt" in counterpart["diff"]
+    assert data["compare"] == {"both": 3, "renamed": 3, "onlyA": 0, "onlyB": 0, "differ": 1, "byAxes": 1}
     assert "<b>3</b> jobs in both runs (3 under new keys)</span>" in html
-    assert "<b>0</b> differ in parameters, status, take or what was paid</span>" in html
+    assert "<b>1</b> differ in parameters, status, take or what was paid</span>" in html
 
 
 def test_compare_places_a_paired_job_by_the_value_of_an_axis_one_run_dropped(tmp_path: Path) -> None:

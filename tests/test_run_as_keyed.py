@@ -89,3 +89,17 @@ def test_values_read_back_from_the_run_key() -> None:
     assert (plain.sweep, dict(plain.values)) == (None, {})
     same = _job(key_now, "cat", now)
     assert as_keyed(same, key_now) is same
+
+
+def test_a_key_that_reads_no_one_way_keeps_the_values_of_now() -> None:
+    """A value holding `,seed=` is read as the job's value of now that writes it; a shortened one no value of the
+    run names is not guessed, nor are two readings that keep as much of the values of now."""
+    now = {"look": "a,seed=9"}
+    then = as_keyed(_job("look=a,seed=9,seed=1", None, now), "s/look=a,seed=9", ("look", "seed"), {"seed": {"2": 2}})
+    assert dict(then.values) == {"look": "a,seed=9", "seed": 1}
+    long = "a very long look value that is more than forty characters long"
+    short = job_key(None, [("look", long)], 0)
+    kept = as_keyed(_job(f"{short},seed=1", None, {"seed": 1}), "s/seed=1", ("look", "seed"))
+    assert (kept.sweep, kept.values) == (None, {"seed": 1})
+    named = as_keyed(_job(f"{short},seed=1", None, {"seed": 1}), "s/seed=1", ("look", "seed"), {"look": {short[5:]: long}})
+    assert dict(named.values) == {"look": long, "seed": 1}
