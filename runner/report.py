@@ -317,7 +317,7 @@ def _display_summary(snapshot: Snapshot) -> dict[str, Any]:
     s["rerenders_waiting"] = run.status == "running" and not run.process_gone()
     s["found_cached"] = snapshot.found_cached
     s["paid_jobs"] = sum(1 for j in snapshot.jobs if j.paid_run is not None)
-    s["paid_by"] = _paid_by(s["cost_by_run"], snapshot.other_runs)
+    s["paid_by"], s["paid_by_all"] = _paid_by(s["cost_by_run"], snapshot.other_runs)
     s["counts"] = {state: n for state, n in s["counts"].items() if n}  # the page lists the states it has
     groups: dict[str, int] = {}
     for state, n in s["counts"].items():
@@ -357,12 +357,25 @@ def run_name(run_id: int | str, others: Mapping[int, str]) -> str:
     return f"run {run_id}" if name is None else f"run {run_id} of {name}"
 
 
-def _paid_by(by_run: Mapping[str, float | None], others: Mapping[int, str]) -> str:
+PAID_BY_SHOWN = 5  # the runs the header names of those that paid for a run's jobs; the rest it counts
+
+
+def _paid_by(by_run: Mapping[str, float | None], others: Mapping[int, str]) -> tuple[str, str | None]:
     """The runs that paid for a run's jobs, as the header names them: "run 1", "run 1: $2.10 · run 2: $0.70",
-    "run 10 of grid: $2.55 · run 18: $2.10"."""
+    "run 10 of grid: $2.55 · run 18: $2.10"; and the whole list when that line names only some of them (None
+    otherwise), for its title. A project grown a job at a time over months has a run for each: the line names
+    the PAID_BY_SHOWN that paid most, in run order, and the rest as "… 25 more runs: $8.75"."""
     if len(by_run) == 1:
-        return run_name(next(iter(by_run)), others)
-    return " · ".join(f"{run_name(r, others)}: {_money(usd)}" for r, usd in by_run.items())
+        return run_name(next(iter(by_run)), others), None
+    every = [f"{run_name(r, others)}: {_money(usd)}" for r, usd in by_run.items()]
+    if len(by_run) <= PAID_BY_SHOWN + 1:  # "1 more run" would be no shorter than naming it
+        return " · ".join(every), None
+    costs = list(by_run.values())
+    top = sorted(sorted(range(len(costs)), key=lambda i: -(costs[i] or 0))[:PAID_BY_SHOWN])
+    rest = [usd for i, usd in enumerate(costs) if i not in top]
+    known = [usd for usd in rest if usd is not None]
+    total = _money(sum(known)) if known else _money(None)
+    return " · ".join([*(every[i] for i in top), f"… {len(rest):,} more runs: {total}"]), " · ".join(every)
 
 
 def _when(ts: float | None) -> dict[str, str] | None:

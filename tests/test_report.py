@@ -1063,3 +1063,41 @@ def test_a_path_is_inside_the_output_folder_only_where_its_links_lead_inside(tmp
         assert inside(str(root / "sub" / ".." / "a.mp4"))
         assert inside(str(root / "not-yet.mp4"))
     assert _inside(None)("/anywhere") and not _inside(tmp_path / "loop")(str(root / "a.mp4"))
+
+
+def test_the_runs_that_paid_for_the_jobs_are_a_bounded_line_with_the_whole_list_in_its_title() -> None:
+    from runner.report import _paid_by
+
+    # a project grown a job at a time: run 1 made two jobs, each later run one, run 17 one of a dearer size
+    by_run = {str(r): 0.70 if r in (1, 17) else 0.35 for r in range(1, 31)}
+    line, whole = _paid_by(by_run, {})
+    assert line.startswith("run 1: $0.70 · ") and "run 17: $0.70" in line
+    assert line.count("run ") == 5 and line.endswith("… 25 more runs: $8.75"), line
+    assert whole is not None and whole.count(" · ") == 29 and "run 30: $0.35" in whole
+    few = {str(r): 0.35 for r in range(1, 7)}
+    assert _paid_by(few, {}) == (" · ".join(f"run {r}: $0.35" for r in range(1, 7)), None)
+    assert _paid_by({"4": 0.35}, {4: "grid"}) == ("run 4 of grid", None)
+
+
+
+def test_the_header_names_a_few_runs_that_paid_and_titles_the_whole_list(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import html as html_lib
+
+    import yaml
+
+    from runner import api
+
+    monkeypatch.setattr(sys.modules["runner.report"], "PAID_BY_SHOWN", 1, raising=False)
+    m = tmp_path / "grown.yaml"
+    for looks in (["a"], ["a", "b"], ["a", "b", "c"], ["a", "b", "c", "d"]):  # one look more each run
+        m.write_text(yaml.safe_dump({
+            "version": 1, "name": "grown", "provider": "sim", "model": "pixverse-v5.6",
+            "params": {"prompt": "a fox, {{ look }} style", "duration": 5}, "matrix": {"look": looks},
+            "output": "{{ look }}.mp4", "sim": {"render_time": 0.05, "jitter": 0}}))
+        assert api.run(m, report=False).exit_code == 0
+    page = " ".join(api.report(m).read_text().split())
+    found = re.search(r'<small title="([^"]*)">\(([^)]*)\)</small>', page)
+    assert found, "no header line of the runs that paid, with a title"
+    whole = " · ".join(f"run {r}: $0.35" for r in range(1, 5))
+    assert (html_lib.unescape(found.group(1)), found.group(2)) == (whole, "run 1: $0.35 · … 3 more runs: $1.05")
