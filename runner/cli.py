@@ -139,6 +139,7 @@ out = _Console(highlight=False, soft_wrap=True, emoji=False, _environ=_Environ()
 err = _Console(stderr=True, highlight=False, soft_wrap=True, emoji=False, _environ=_Environ())
 
 PLAN_ROWS = 40
+RUNS_SHOWN = 20  # the newest runs `status --runs` lists unless --last says how many (0: all)
 # The width a table is drawn at on an output that is no terminal: none to speak of, each row one line.
 UNBOUNDED = 1_000_000
 
@@ -2053,7 +2054,9 @@ def _runs(args: argparse.Namespace) -> int:
     found = api.runs(args.manifest, state_dir=args.state)
     every = len(found)
     last = getattr(args, "last", None)
-    found = found if last is None else found[:last]  # newest first
+    if last is None and not args.json:  # a script reading --json gets every run unless it asks for fewer
+        last = RUNS_SHOWN
+    found = found if not last else found[:last]  # newest first
     if args.json:
         rows = [{**row, "started_with": _started_with(s.run.argv)} for row, s in zip(api.runs_json(found), found)]
         _say(dumps(rows, indent=2))
@@ -2087,6 +2090,9 @@ def _runs(args: argparse.Namespace) -> int:
                  usd_text(s.spent_micros), _started_with(r.argv) or "–"]
         table.add_row(*_cells(cells))
     _print_table(table)
+    if len(found) < every:
+        earlier = every - len(found)
+        out.print(f"{earlier:,} earlier run{'s' if earlier != 1 else ''}: --last 0 lists all", style="dim")
     return 0
 
 
@@ -2581,13 +2587,13 @@ def _knob(name: str) -> Any:
 
 
 def _run_count(text: str) -> int:
-    """An argparse type for `status --last`: a whole number of runs, at least 1."""
+    """An argparse type for `status --last`: a whole number of runs, 0 for all of them."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"a whole number of runs is needed, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"at least 1 run, got {value}")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"a number of runs is 0 (all of them) or more, got {value}")
     return value
 
 
@@ -2970,7 +2976,8 @@ def _parser(*, with_sim: bool = True) -> argparse.ArgumentParser:
                          "the ids `report --run` and `--compare` take, when each started, how it ended, its jobs "
                          "done and spending, and the command that started it")
     sp.add_argument("--last", type=_run_count, metavar="N",
-                    help="with --runs: list only the newest N runs (the title still counts them all)")
+                    help=f"with --runs: list only the newest N runs (default {RUNS_SHOWN}; 0: all of them; the title still "
+                         "counts them all); --json lists them all unless given")
     sp.add_argument("--watch", action="store_true",
                     help="follow the latest run live until it ends; exit with the run's exit code (5: its process is gone)")
     sp.add_argument("--every", type=_knob("every"), metavar="SECONDS",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -33,8 +34,9 @@ def test_last_lists_only_the_newest_runs(four_runs: Path, capsys: pytest.Capture
     code, out, _ = cli(capsys, "status", str(four_runs), "--runs", "--last", "2")
     assert code == 0
     assert "4 runs, the newest 2 shown" in out
-    ids = [line.split()[0] for line in out.splitlines()[2:] if line.strip()]
-    assert ids == ["4", "3"], out
+    lines = [line for line in out.splitlines()[2:] if line.strip()]
+    assert [line.split()[0] for line in lines[:-1]] == ["4", "3"], out
+    assert lines[-1] == "2 earlier runs: --last 0 lists all", out
     code, out, _ = cli(capsys, "status", str(four_runs), "--runs", "--last", "2", "--json")
     assert [r["run"] for r in json.loads(out)] == [4, 3]
 
@@ -44,8 +46,26 @@ def test_last_of_more_than_there_are_lists_them_all(four_runs: Path, capsys: pyt
     assert code == 0 and "4 runs, newest first" in out
 
 
+def test_a_long_history_lists_the_newest_runs_unless_asked_for_all(
+    four_runs: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without --last, the newest RUNS_SHOWN runs (20) and how many earlier ones are not listed; --last 0 lists
+    every run; --json, read by scripts, lists every run unless --last says otherwise."""
+    monkeypatch.setattr(sys.modules["runner.cli"], "RUNS_SHOWN", 3, raising=False)
+    code, out, _ = cli(capsys, "status", str(four_runs), "--runs")
+    assert code == 0 and "4 runs, the newest 3 shown" in out
+    lines = [line for line in out.splitlines()[2:] if line.strip()]
+    assert [line.split()[0] for line in lines[:-1]] == ["4", "3", "2"], out
+    assert lines[-1] == "1 earlier run: --last 0 lists all", out
+    code, out, _ = cli(capsys, "status", str(four_runs), "--runs", "--last", "0")
+    assert code == 0 and "4 runs, newest first" in out and "earlier run" not in out
+    assert [line.split()[0] for line in out.splitlines()[2:] if line.strip()] == ["4", "3", "2", "1"], out
+    code, out, _ = cli(capsys, "status", str(four_runs), "--runs", "--json")
+    assert [r["run"] for r in json.loads(out)] == [4, 3, 2, 1]
+
+
 @pytest.mark.parametrize("argv, said", [
-    (["--runs", "--last", "0"], "at least 1 run"),
+    (["--runs", "--last", "-1"], "a number of runs is 0 (all of them) or more, got -1"),
     (["--runs", "--last", "two"], "a whole number of runs is needed"),
     (["--last", "2"], "--last goes with --runs"),
 ])
