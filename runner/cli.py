@@ -705,10 +705,11 @@ def _matters(jobs: Sequence[Any], diff: Any) -> list[int]:
 
 
 def _gap_row(hidden: Sequence[int], jobs: Sequence[Any], diff: Any) -> str:
-    """The text of a row standing for the plan's rows `hidden` between two listed: how many, and whether all are
-    cached."""
-    cached = bool(diff) and all(diff.reasons.get(jobs[n].key, "new").startswith("cached") for n in hidden)
-    return f"{len(hidden):,} more {'job' if len(hidden) == 1 else 'jobs'}{', cached' if cached else ''}"
+    """The text of a row standing for the plan's rows `hidden` between two listed: how many, and how many of them
+    are cached (all, or how many are not)."""
+    cached = sum(1 for n in hidden if diff.reasons.get(jobs[n].key, "new").startswith("cached")) if diff else 0
+    note = "" if not cached else ", cached" if cached == len(hidden) else f", {len(hidden) - cached:,} of them not cached"
+    return f"{len(hidden):,} more {'job' if len(hidden) == 1 else 'jobs'}{note}"
 
 
 def _print_totals(plan: Plan, diff: Any, *, force: bool = False, retry: str | None = None) -> None:

@@ -2566,3 +2566,17 @@ def test_a_truncated_plan_lists_the_jobs_it_pays_for_first(capsys: pytest.Captur
     assert "30 jobs not listed; --all lists every one" in out
     code, out, _ = run_cli(capsys, "plan", str(path), "--all")
     assert len(re.findall(r"^\s*\d+ │ ", out, re.MULTILINE)) == 60 and "more jobs" not in out
+
+
+def test_a_row_standing_for_rows_not_listed_says_how_many_are_not_cached() -> None:
+    from types import SimpleNamespace
+
+    from runner.cli import _gap_row
+
+    jobs = [SimpleNamespace(key=f"k{n}") for n in range(5)]
+    diff = SimpleNamespace(reasons={"k0": "cached: done in run 1", "k1": "changed since the last run",
+                                    "k2": "cached: done in run 2", "k3": "new", "k4": "cached: done in run 1"})
+    assert _gap_row(range(5), jobs, diff) == "5 more jobs, 2 of them not cached"
+    assert _gap_row([0, 2], jobs, diff) == "2 more jobs, cached"
+    assert _gap_row([3], jobs, diff) == "1 more job"
+    assert _gap_row(range(5), jobs, None) == "5 more jobs"
