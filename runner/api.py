@@ -1871,16 +1871,20 @@ def _check_not_anothers(p: Plan, store: Store, flying: Sequence[Any]) -> None:
     renders are that project's, which a run there would collect, and cancelling them here would leave it to pay for
     them again. Another project is a run's manifest file at another path, still there, whose output folder, still
     there, is not this one's. A run of this manifest file is this project's whatever folder it wrote (its
-    `outputs_dir:` changed since), as is a run whose manifest or folder is gone (the project moved here).
+    `outputs_dir:` changed since), as is a run whose manifest or folder is gone (the project moved here), and a
+    run whose folder records this very state file as the one that wrote it (another checkout whose manifest
+    names this `state_dir:`: a cancel recorded here is the record a run there reads, no copy of anything).
 
     :raises StateError: naming the folder, before any cancel request is sent."""
     from .export import same_folder
+    from .state import written_by_state
 
     for run_id in sorted({r["held_by"] for r in flying}):
         run = store.run(run_id)
         folder = run.outputs_dir
         if (same_folder(folder, p.outputs_dir) or not os.path.isdir(folder)
-                or same_folder(run.manifest_path, p.manifest.path) or not os.path.isfile(run.manifest_path)):
+                or same_folder(run.manifest_path, p.manifest.path) or not os.path.isfile(run.manifest_path)
+                or written_by_state(folder, store.path)):
             continue
         n = sum(1 for r in flying if r["held_by"] == run_id)
         jobs = "1 job" if n == 1 else f"{n:,} jobs"

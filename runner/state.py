@@ -1020,6 +1020,21 @@ def _same_folder(recorded: str, folder: Path) -> bool:
         return False
 
 
+def written_by_state(folder: str | Path, path: Path) -> bool:
+    """Whether the lock of the output folder `folder` (`outputs_writer`) names the state file `path` itself as the
+    state whose run wrote there last, by whatever path it reaches it: checkouts of one project whose manifests name
+    one `state_dir:` (or link their state folder to one), a disk mounted at two paths. A copy of the state (a
+    `.gridrun/` copied with its project, a backup restored elsewhere) holds the same runs but is another file, so
+    it is not."""
+    writer = outputs_writer(Path(folder))
+    if writer is None:
+        return False
+    try:
+        return os.path.samefile(real_state_file(Path(writer["state_dir"]) / Path(path).name), real_state_file(path))
+    except OSError:  # gone, or not reachable from here: not this state
+        return False
+
+
 def _left_by_state_of(path: Path, outputs_dir: Path) -> tuple[str, Path] | None:
     """(The state folder the output folder's lock names, a file its runs left there) when that lock (`outputs_writer`)
     names the state folder of the state file `path` and runs left their files in `outputs_dir` (`left_by_runs`);

@@ -2398,6 +2398,31 @@ def test_cancel_in_a_copy_of_a_project_refuses_to_cancel_the_renders_of_the_proj
     assert in_flight(b / m.name) == 0
 
 
+def test_cancel_in_a_checkout_sharing_the_state_dir_cancels_the_other_checkouts_renders(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Two checkouts of one project whose manifests name one `state_dir:` folder: the jobs a run of the first left
+    rendering are cancelled from the second, where the cancel is recorded in the very state the first reads (no
+    copy of anything, nothing that could be paid twice)."""
+    import shutil
+
+    from runner.cli import main
+
+    shared = tmp_path / "shared-state"
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir()
+    two.mkdir()
+    m = write_manifest(one, n_seeds=1, styles=("anime",), sim={"render_time": 30, "jitter": 0.0},
+                       extra={"state_dir": str(shared)})
+    assert api.run(m, report=False, options=RunOptions(timeout=0.3)).status == "incomplete"
+    other = two / m.name
+    shutil.copyfile(m, other)
+    assert (one / "outputs" / "t").is_dir() and in_flight(other) == 1
+    capsys.readouterr()
+    assert main(["cancel", str(other)]) == 0, capsys.readouterr().err
+    assert "cancelled 1 job at the provider" in capsys.readouterr().out
+    assert in_flight(m) == 0 and in_flight(other) == 0
+
+
 def test_cancel_after_the_manifest_moved_its_own_output_folder_cancels(tmp_path: Path,
                                                                        capsys: pytest.CaptureFixture[str]) -> None:
     """The same manifest file, its `outputs_dir:` changed since its run sent the jobs: no copy of anything, the
