@@ -1806,6 +1806,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     state = f"stopping ({escape(snap.stopping or '')})" if stopping else r.shown_status
     out.print(f"[bold]{escape(r.manifest_name)}[/bold] run {r.id} ({state}, started {started}) — {_jobs(len(snap.jobs))}")
     out.print("  " + ", ".join(f"{k} {v}" for k, v in c.items()))
+    if not unnamed and (elsewhere := _made_from_another_file(r, args.manifest)) is not None:
+        out.print(f"  {elsewhere}", markup=False, highlight=False)
     if rerendering := sum(1 for j in snap.jobs if j.earlier is not None):
         out.print(f"  {_rerendering_note(rerendering)}", markup=False, highlight=False)
     budget = "" if r.budget_micros is None else f" of {usd_text(r.budget_micros)}"
@@ -1869,6 +1871,20 @@ def _read_from_copy(m: Manifest) -> bool:
         return False
     shown = Path(os.path.abspath(m.display))
     return shown.parent.name == ".runs" and shown != Path(m.path)
+
+
+def _made_from_another_file(run: Any, manifest: Any) -> str | None:
+    """The line `status` gives a run made from another manifest file than the one given (a path, or the manifest
+    loaded from it), still there (another checkout whose manifest names this `state_dir:`): which file, and the
+    folder it wrote; None for a run of this file, or of one gone (the project moved)."""
+    given = getattr(manifest, "path", manifest)
+    try:
+        if not os.path.isfile(run.manifest_path) or os.path.samefile(run.manifest_path, given):
+            return None
+    except OSError:
+        return None
+    return visible(f"run {run.id} was made from {run.manifest_path} (another checkout sharing this state), writing "
+                   f"into {run.outputs_dir}")
 
 
 def _say_starting(args: argparse.Namespace, pid: int) -> int:
@@ -2460,27 +2476,37 @@ def _them(n: int) -> str:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from . import api
+    from .export import told
     from .outputs import kept_foreign
     from .plan import relpath
 
-    with kept_foreign() as kept:
+    with kept_foreign() as kept, told() as notes:
         path = api.report(args.manifest, compare=tuple(args.compare) if args.compare else None, run_id=args.run)
     _say_kept(kept)
+    _say_told(notes)
     out.print(f"report: {visible(relpath(path, Path.cwd()))}", markup=False, highlight=False)
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     from . import api
+    from .export import told
     from .outputs import kept_foreign
     from .plan import relpath
 
-    with kept_foreign() as kept:
+    with kept_foreign() as kept, told() as notes:
         paths = api.export(args.manifest, formats=tuple(args.format), run_id=args.run)
     _say_kept(kept)
+    _say_told(notes)
     for p in paths:
         out.print(visible(relpath(p, Path.cwd())), markup=False, highlight=False)
     return 0
+
+
+def _say_told(notes: list[tuple[str, str]]) -> None:
+    """What `report` or `export` said of what they wrote (`export.told`), each a line on standard error."""
+    for kind, note in notes:
+        err.print(f"{kind}: {visible(note)}", markup=False, highlight=False)
 
 
 def _say_kept(kept: list[tuple[Path, Path]]) -> None:

@@ -7,6 +7,7 @@ secrets: only what `state.py` stores about a job (the request parameters are the
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import csv
 import errno
 import io
@@ -17,7 +18,7 @@ import shlex
 import statistics
 import time
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from .errors import StateError, UsageError
 from .outputs import atomic_write, gridrun_sidecar, keep_foreign
@@ -384,6 +385,61 @@ def gone_error(run_id: int, folder: str | Path, home: Path | None = None) -> Sta
         "on the manifest, which writes the report there")
 
 
+_TOLD: contextvars.ContextVar[list[tuple[str, str]] | None] = contextvars.ContextVar("export_told", default=None)
+
+
+@contextlib.contextmanager
+def told() -> Iterator[list[tuple[str, str]]]:
+    """What `report` and `export` have to say in the block beside the files they write, as (kind, text), kind
+    "note" (the run they chose was not the state's latest), for the command to print; each said once."""
+    said: list[tuple[str, str]] = []
+    token = _TOLD.set(said)
+    try:
+        yield said
+    finally:
+        _TOLD.reset(token)
+
+
+def tell(text: str, kind: str = "note") -> None:
+    """Say `text` to the `told` block around this, if any, once."""
+    said = _TOLD.get()
+    if said is not None and (kind, text) not in said:
+        said.append((kind, text))
+
+
+def latest_of_folder(store: Store, manifest_name: str, home: Path | None) -> RunRecord | None:
+    """The manifest's latest run as its output folder `home` takes it (`Store.latest_run_of_folder`): the latest,
+    unless that run wrote another checkout's folder sharing this state; then the newest run that wrote `home`
+    (None: none did)."""
+    if home is None:
+        return store.latest_run(manifest_name)
+    return store.latest_run_of_folder(manifest_name, home)
+
+
+def chosen_run(store: Store, manifest_name: str | None, home: Path | None, files: str) -> int | None:
+    """The run whose `files` (its report, its results) `report` or `export` write when no run is named: the
+    manifest's latest (None: as `Store.snapshot` takes it), or, where that run wrote another checkout's folder
+    (`latest_of_folder`), the latest run of `home`, said so (`told`).
+
+    :raises StateError: no run wrote `home` yet, only the other checkout's."""
+    if manifest_name is None or home is None:
+        return None
+    latest = store.latest_run(manifest_name)
+    own = latest_of_folder(store, manifest_name, home)
+    if latest is None or (own is not None and own.id == latest.id):
+        return None
+    whose = f"(another checkout sharing this state, manifest {latest.manifest_path})"
+    if own is None:
+        raise StateError(
+            f"{home}: run {latest.id} of the state wrote {latest.outputs_dir} {whose}, and no run of this state wrote "
+            f"this folder yet: its {files} would describe the videos of that folder, so nothing was written. `gridrun "
+            "run` on the manifest copies the videos done there into this folder, paying nothing, and writes the "
+            "report here")
+    tell(f"run {latest.id} of the state wrote {latest.outputs_dir} {whose}: this is run {own.id}, the latest run "
+         f"of {home}; `--run {latest.id}` writes that run's {files} here too")
+    return own.id
+
+
 def run_folder(snapshot: Snapshot, home: Path | None = None) -> Path:
     """The run's output folder, where its report and results files go.
 
@@ -427,7 +483,7 @@ def files_of(store: Store, snapshot: Snapshot, home: Path | None = None) -> tupl
 
     :raises StateError: as `run_folder` (the latest run), `earlier_folder` (an earlier one).
     """
-    latest = store.latest_run(snapshot.run.manifest_name)
+    latest = latest_of_folder(store, snapshot.run.manifest_name, home)
     if latest is None or latest.id == snapshot.run.id:
         return run_folder(snapshot, home), ""
     folder = earlier_folder((snapshot.run,), latest, home)
@@ -454,6 +510,8 @@ def write_exports(
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
         raise UsageError(f"unknown export format {', '.join(map(str, unknown))}; choose from {', '.join(FORMATS)}")
+    if run_id is None:
+        run_id = chosen_run(store, manifest_name, home, "results")
     snapshot = store.snapshot(run_id, manifest_name=manifest_name)
     folder, suffix = files_of(store, snapshot, home)
     target = Path(directory) if directory is not None else folder

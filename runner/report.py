@@ -26,7 +26,7 @@ from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup
 
 from .export import (
-    STATE_GROUPS, dumps, earlier_folder, export_rows, files_of, run_folder, summary, write_exports,
+    STATE_GROUPS, chosen_run, dumps, earlier_folder, export_rows, files_of, run_folder, summary, write_exports,
 )
 from .jobs import format_value, job_key, usd_text
 from .outputs import (
@@ -1237,6 +1237,8 @@ def write_report(
             if folder is not None:
                 path = folder / f"compare-{a.run.id}-{b.run.id}.html"
         return write_compare_report(a, b, path=path, within=home, digests=store.digests, own=own)
+    if run_id is None:
+        run_id = chosen_run(store, manifest_name, home, "report")
     snapshot = _as_of_state(store, store.snapshot(run_id, manifest_name=manifest_name,
                                                   reuse=None if memo is None else memo.records))
     if path is None:

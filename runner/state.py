@@ -2148,6 +2148,19 @@ class Store:
         runs = self.runs(manifest_name)
         return runs[0] if runs else None
 
+    def latest_run_of_folder(self, manifest_name: str | None, folder: Path | None) -> RunRecord | None:
+        """The manifest's latest run as its output folder `folder` takes it (None: `_outputs_dir`, the folder of
+        the manifest the store is opened for): the latest, unless that run wrote another checkout's folder, still
+        there, whose lock names this very state file (`written_by_state`: manifests in two checkouts naming one
+        `state_dir:`); then the newest run that wrote `folder` (None: none did). A folder a copy of this state
+        came from names the original state file, so a copied project's latest run stays its latest."""
+        latest = self.latest_run(manifest_name)
+        folder = self._outputs_dir if folder is None else folder
+        if (latest is None or folder is None or _same_folder(latest.outputs_dir, folder)
+                or not os.path.isdir(latest.outputs_dir) or not written_by_state(latest.outputs_dir, self.path)):
+            return latest
+        return next((r for r in self.runs(manifest_name) if _same_folder(r.outputs_dir, folder)), None)
+
     def running_run_of(self, pid: int, host: str) -> RunRecord | None:
         """The latest run recorded as running by process `pid` on `host`, if any (the runner lock's holder)."""
         row = self.db.execute("SELECT * FROM runs WHERE status='running' AND pid=? AND host=? ORDER BY id DESC"
@@ -3738,8 +3751,9 @@ class Store:
         """Where an earlier run's page may link a video (`_videos_as_left`): whether a path is inside the output
         folder of the manifest's latest run, or inside another of the state's runs' that this state wrote (its lock
         names this state; a copied project's runs name the folder it came from), told lazily (any path, where the
-        manifest has no run); and the folder under which the latest run keeps earlier takes (.runs/superseded/)."""
-        latest = self.latest_run(manifest_name)
+        manifest has no run); and the folder under which the latest run keeps earlier takes (.runs/superseded/).
+        The latest run is the one of the output folder the store is opened for (`latest_run_of_folder`)."""
+        latest = self.latest_run_of_folder(manifest_name, None)
         if latest is None:
             return (lambda path: True), None
         homes: dict[str, bool | None] = {os.path.join(os.path.normpath(d), ""): None
@@ -3810,9 +3824,10 @@ class Store:
         """Of an earlier run's done jobs (`left`, as it left them; `now`, as recorded now), those whose video is
         recorded now outside the output folder of the manifest's latest run (another manifest sharing the state
         copied or re-rendered it into its own folder) while the run's own is still where the run left it, in that
-        folder, as the file there holds it (`holds_take`): job id -> that path."""
+        folder, as the file there holds it (`holds_take`): job id -> that path. The latest run is the one of the
+        output folder the store is opened for (`latest_run_of_folder`)."""
         out: dict[int, str] = {}
-        latest = self.latest_run(manifest_name)
+        latest = self.latest_run_of_folder(manifest_name, None)
         if self.schema < 4 or latest is None:
             return out
         home = Path(latest.outputs_dir)

@@ -280,6 +280,61 @@ def test_a_copied_project_writes_no_report_or_results_into_the_original(
     assert (second / "outputs" / "t" / "compare-1-2.html").is_file() and not (original / "compare-1-2.html").exists()
 
 
+def test_checkouts_sharing_a_state_dir_each_report_and_export_their_own_folders_latest_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two checkouts whose manifests name one `state_dir:` folder, each run once (the second copies the videos,
+    paying nothing): `report` and `export` in the first write the latest run of its own folder, saying that the
+    state's latest run wrote the other checkout's; `status` names that run's manifest file. `report --run` of the
+    other checkout's run is written beside it, as an earlier run's."""
+    from execkit import write_manifest
+
+    from runner import api
+    from runner.cli import main
+
+    shared = tmp_path / "shared-state"
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir()
+    two.mkdir()
+    m1 = write_manifest(one, n_seeds=1, styles=("anime",), extra={"state_dir": str(shared)})
+    m2 = two / m1.name
+    shutil.copyfile(m1, m2)
+    assert api.run(m1).exit_code == 0
+    second = api.run(m2)
+    assert second.exit_code == 0 and second.stats.cached == 1 and second.stats.spent_micros == 0
+    mine = one / "outputs" / "t"
+    theirs = {p.name: p.read_bytes() for p in (two / "outputs" / "t").iterdir() if p.is_file()}
+    capsys.readouterr()
+    assert main(["report", str(m1)]) == 0, capsys.readouterr().err
+    err = " ".join(capsys.readouterr().err.split())
+    assert (f"run 2 of the state wrote {two / 'outputs' / 't'} (another checkout sharing this state, manifest "
+            f"{m2}): this is run 1, the latest run of {mine}") in err, err
+    page = (mine / "report.html").read_text()
+    assert "<title>t · run 1" in page and "two/" not in page
+    assert main(["export", str(m1)]) == 0, capsys.readouterr().err
+    assert "run 2 of the state wrote" in capsys.readouterr().err
+    doc = json.loads((mine / "results.json").read_text())
+    assert doc["summary"]["run"]["id"] == 1 and doc["rows"][0]["output_path"] == "anime/seed-1.mp4"
+    assert {p.name: p.read_bytes() for p in (two / "outputs" / "t").iterdir() if p.is_file()} == theirs
+    assert main(["report", str(m1), "--run", "2"]) == 0
+    assert (mine / "report-run-2.html").is_file()
+    capsys.readouterr()
+    assert main(["status", str(m1)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"run 2 was made from {m2}" in out, out
+    # a third checkout that never ran: no run wrote its folder, so nothing is written there, and the refusal says so
+    three = tmp_path / "three"
+    (three / "outputs" / "t").mkdir(parents=True)
+    shutil.copyfile(m1, three / m1.name)
+    assert main(["report", str(three / m1.name)]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert "no run of this state wrote this folder yet" in err and "`gridrun run`" in err, err
+    assert not list((three / "outputs" / "t").iterdir())
+    # the other checkout's own report is its run's, as before
+    assert main(["report", str(m2)]) == 0 and "run 2" in (two / "outputs" / "t" / "report.html").read_text()
+    assert "another checkout" not in capsys.readouterr().err
+
+
 def test_an_earlier_runs_results_written_into_a_renamed_output_folder_name_its_videos_from_there(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
