@@ -914,6 +914,10 @@
   const gone = (j, r) => (!j.missing ? REPLACED : "video file missing" +
     (RUNS[r].latest ? ": `gridrun run` fetches it again (free) while its download link lasts (else `gridrun retry` "
       + "renders it again, paid)" : " (deleted since)"));
+  // a done job whose video is there but this user may not read it (a teammate's file or folder): not missing, and
+  // nothing to render again; `unread` names it and its owner and mode
+  const unreadable = (j) => "video not readable here (permission denied): " + j.unread
+    + "; it is there, paid for: its owner can make it readable to you";
   // what a job's attempts count (the export's `attempts`): not only the paid ones
   const ATTEMPTS = "renders of this job sent to the provider so far, by every run of every manifest sharing the state:"
     + " failed and free ones included, not only paid ones";
@@ -927,7 +931,7 @@
     const g = groupOf(j.state);
     if (g === "pending") return "pending";
     if (g === "running") return stopped ? j.state + " when the run stopped" : j.state + "…";
-    if (j.state === "done") return j.replaced ? gone(j, r || 0) : "done (no file)";
+    if (j.state === "done") return j.replaced ? gone(j, r || 0) : j.unread ? unreadable(j) : "done (no file)";
     return stateLabel(j.state);
   }
   // A job re-rendered (--force, retry) whose earlier video is still at its path shows that take, kept until the
@@ -1182,7 +1186,7 @@
     row("downloaded", (j) => when(j.dl), { compare: false });
     if (jobs.some((j) => j && j.w)) row("size", (j) => (j.w ? j.w + "×" + j.h : "–"));
     if (jobs.some((j) => j && j.dur)) row("duration", (j) => (j.dur ? j.dur + " s" : "–"));
-    row("output", (j, r) => (j.src ? h("a", { href: j.src, target: "_blank", rel: "noopener", class: "mono", text: j.src.split("/").map(decodeURIComponent).join("/") }) : j.replaced ? gone(j, r) : "–"), { compare: false });
+    row("output", (j, r) => (j.src ? h("a", { href: j.src, target: "_blank", rel: "noopener", class: "mono", text: j.src.split("/").map(decodeURIComponent).join("/") }) : j.replaced ? gone(j, r) : j.unread ? unreadable(j) : "–"), { compare: false });
     row("hash", (j) => h("span", { class: "mono", text: j.hash }));
     row("sha256", (j) => h("span", { class: "mono", text: j.sha || "–" }));
     if (jobs.some((j) => j && j.pid)) row("provider id", (j) => h("span", { class: "mono", text: j.pid || "–" }), { compare: false });

@@ -17,8 +17,9 @@ import os
 import shlex
 import statistics
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from .errors import StateError, UsageError
 from .outputs import atomic_write, gridrun_sidecar, keep_foreign
@@ -391,7 +392,8 @@ _TOLD: contextvars.ContextVar[list[tuple[str, str]] | None] = contextvars.Contex
 @contextlib.contextmanager
 def told() -> Iterator[list[tuple[str, str]]]:
     """What `report` and `export` have to say in the block beside the files they write, as (kind, text), kind
-    "note" (the run they chose was not the state's latest), for the command to print; each said once."""
+    "note" (the run they chose was not the state's latest) or "warning" (videos they could not read), for the
+    command to print; each said once."""
     said: list[tuple[str, str]] = []
     token = _TOLD.set(said)
     try:
@@ -405,6 +407,22 @@ def tell(text: str, kind: str = "note") -> None:
     said = _TOLD.get()
     if said is not None and (kind, text) not in said:
         said.append((kind, text))
+
+
+def tell_unreadable(found: Mapping[str, str], files: str) -> None:
+    """The warning for the videos a report or results could not read (`outputs.unreadable_videos`): how many,
+    the first, its owner and mode, and that they are there, not lost."""
+    if not found:
+        return
+    path, why = next(iter(found.items()))
+    n = len(found)
+    videos = "1 video" if n == 1 else f"{n:,} videos"
+    it, them = ("it", "its") if n == 1 else ("them", "their")
+    said = (f"the report shows {it} as not readable here" if files == "report"
+            else f"the results keep {them} output_path")
+    tell(f"{videos} could not be read here: Permission denied: {path} ({why}); {said}, not as missing: "
+         f"{'it is' if n == 1 else 'they are'} there, paid for (nothing to render again); ask {them} owner to make "
+         f"{it} readable to you (chmod g+r, and g+rx on the folders), or read {it} as that user", "warning")
 
 
 def latest_of_folder(store: Store, manifest_name: str, home: Path | None) -> RunRecord | None:
@@ -510,12 +528,16 @@ def write_exports(
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
         raise UsageError(f"unknown export format {', '.join(map(str, unknown))}; choose from {', '.join(FORMATS)}")
+    from .outputs import unreadable_videos
+
     if run_id is None:
         run_id = chosen_run(store, manifest_name, home, "results")
-    snapshot = store.snapshot(run_id, manifest_name=manifest_name)
+    with unreadable_videos() as unread:  # a teammate's video this user may not read keeps its path
+        snapshot = store.snapshot(run_id, manifest_name=manifest_name)
     folder, suffix = files_of(store, snapshot, home)
     target = Path(directory) if directory is not None else folder
     rows = export_rows(snapshot, target)
+    tell_unreadable(unread, "results")
     texts: dict[Path, str] = {}
     for fmt in dict.fromkeys(formats):
         if fmt == "jsonl":

@@ -368,6 +368,54 @@ class Digests:
         self._known, self._new = merged, {}
 
 
+_UNREADABLE: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("unreadable", default=None)
+
+
+@contextlib.contextmanager
+def unreadable_videos() -> Iterator[dict[str, str]]:
+    """The videos `holds_take` was refused reading in the block (permission denied: a teammate's file or folder
+    this user may not read), as path -> who may read it (`_who_may_read`). In the block such a video is taken as
+    holding the take it is recorded as, not as gone: a report or results written there name it as not readable
+    here, never as missing (which would advise paying to render it again)."""
+    found: dict[str, str] = {}
+    token = _UNREADABLE.set(found)
+    try:
+        yield found
+    finally:
+        _UNREADABLE.reset(token)
+
+
+def unreadable_why(path: str | None) -> str | None:
+    """Who may read the video at `path` when the `unreadable_videos` block around this found it not readable
+    here; else None."""
+    found = _UNREADABLE.get()
+    return None if found is None or path is None else found.get(os.fspath(path))
+
+
+def _who_may_read(path: str) -> str:
+    """Why the file at `path` cannot be read, for a message: the owner and mode of the file, or, when it cannot
+    even be looked at, of the nearest folder above it that can (the one that keeps it from this user)."""
+    at = Path(path)
+    for place in (at, *at.parents):
+        try:
+            st = os.stat(place)
+        except OSError:
+            continue
+        what = "" if place == at else f"its folder {place}: "
+        return f"{what}owner uid {st.st_uid}, group {st.st_gid}, mode {stat.S_IMODE(st.st_mode):04o}"
+    return "owner unknown"
+
+
+def _unreadable(path: str, exc: OSError) -> bool:
+    """Whether `exc`, raised reading the video at `path`, is a refusal to read it (EACCES, EPERM) inside an
+    `unreadable_videos` block, which records it."""
+    found = _UNREADABLE.get()
+    if found is None or not isinstance(exc, PermissionError):
+        return False
+    found.setdefault(path, _who_may_read(path))
+    return True
+
+
 def holds_take(video: str | Path, job_hash: str, sha256: str, digests: Digests | None = None) -> bool:
     """The file at `video` is this take of the job (`job_hash`): its bytes have the digest `sha256`. Told from
     the sidecar of gridrun's beside it when that names the job and this digest and the video was not written
@@ -375,12 +423,13 @@ def holds_take(video: str | Path, job_hash: str, sha256: str, digests: Digests |
     the video then. A sidecar naming another job or take says it is not; a video newer than its sidecar (edited
     in place, or copied after it), of another length than it records (another file copied over it with its times
     kept, `cp -p`) or with no sidecar of gridrun's is hashed, once while it is unchanged when
-    `digests` remembers it."""
+    `digests` remembers it. A video this user may not read is not this take, except in an `unreadable_videos`
+    block, where it is, and is recorded there."""
     path = os.fspath(video)
     try:
         made = os.stat(path)
-    except OSError:
-        return False
+    except OSError as exc:
+        return _unreadable(path, exc)
     except UnicodeEncodeError as exc:  # a name beyond this process's file-name encoding: the locale's doing, said so
         from .errors import UsageError
         from .localpaths import why_unusable
@@ -390,6 +439,8 @@ def holds_take(video: str | Path, job_hash: str, sha256: str, digests: Digests |
         raise UsageError(f"{ascii(path)[1:-1]}: {why_unusable(exc)}") from None
     if not stat.S_ISREG(made.st_mode):
         return False
+    if _UNREADABLE.get() is not None and not os.access(path, os.R_OK):  # its sidecar may be readable, it not
+        return _unreadable(path, PermissionError(errno.EACCES, os.strerror(errno.EACCES), path))
     try:
         with open(sidecar_name(path), "rb") as f:
             doc, written = _sidecar_doc(f.read()), os.fstat(f.fileno()).st_mtime_ns
@@ -402,8 +453,8 @@ def holds_take(video: str | Path, job_hash: str, sha256: str, digests: Digests |
             return True
     try:
         return (sha256_file(Path(path)) if digests is None else digests.sha256(path, made)) == sha256
-    except OSError:
-        return False
+    except OSError as exc:
+        return _unreadable(path, exc)
 
 
 def sidecar_matches(video: Path, job_hash: str, provider_id: str) -> str | None:

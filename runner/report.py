@@ -26,11 +26,13 @@ from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup
 
 from .export import (
-    STATE_GROUPS, chosen_run, dumps, earlier_folder, export_rows, files_of, run_folder, summary, write_exports,
+    STATE_GROUPS, chosen_run, dumps, earlier_folder, export_rows, files_of, run_folder, summary, tell_unreadable,
+    write_exports,
 )
 from .jobs import format_value, job_key, usd_text
 from .outputs import (
     POSTER_MARK, Digests, atomic_write, files_beside, gridrun_poster, holds_take, keep_foreign, poster_kept, poster_path, superseded_dir,
+    unreadable_videos, unreadable_why,
 )
 from .records import rerenders_cancelled_note, rerenders_failed_note
 from .resources import resource_dir
@@ -193,6 +195,8 @@ PAIRED = {"axes": "paired by the axes both runs have", "path": "paired by output
 RERUN_FAILED = "re-render (--force) failed, the earlier video kept"  # as the grid's script says it (report.js)
 # as the grid's script says it, in the words of `status` (`rerenders_cancelled_note`)
 RERUN_CANCELLED = "re-render (--force, retry) cancelled at the provider: the earlier video kept, the job done as before"
+# a done job's video this user may not read (as the grid's script says it, report.js `unreadable`)
+UNREADABLE = "video not readable here (permission denied)"
 
 
 def _static_jobs(data: Mapping[str, Any]) -> Markup:
@@ -239,6 +243,8 @@ def _static_jobs(data: Mapping[str, Any]) -> Markup:
             if src:
                 # (no loading="lazy": a browser loads every image of a page without scripts as it comes)
                 cells.append(f'<td><a href="{_esc(src)}"><img src="{_esc(job["poster"])}" alt="video"></a>')
+            elif job.get("unread"):
+                cells.append(f"<td>{_esc(UNREADABLE)}: {_esc(job['unread'])}")
             else:
                 cells.append("<td>–")
         rows.append("".join(cells))
@@ -653,6 +659,15 @@ def _covary(items: Sequence[Mapping[str, Any]], a: int, b: int) -> bool:
 _URL_SAFE = re.compile(r"[A-Za-z0-9_.~/-]*")
 
 
+def _shown_from(path: str, base: str) -> str:
+    """`path` as a person reads it from the folder `base`: relative, `/`-separated (absolute where no relative path
+    reaches it, another drive)."""
+    try:
+        return os.path.relpath(path, base).replace(os.sep, "/")
+    except ValueError:
+        return path
+
+
 def _rel(path: str, base: str) -> str:
     """`path` as a URL relative to the folder `base` (absolute, normalised)."""
     if path.startswith(base) and path[len(base) : len(base) + 1] == os.sep:
@@ -717,6 +732,9 @@ def _job_data(job: JobRecord, base: str, common: Mapping[str, Any], rerun_error:
         d["replaced"] = True  # a later render took its video's place, and nothing kept it: no link
         if job.missing:
             d["missing"] = True  # no file at all at its path: deleted, not replaced or edited
+    elif job.state == "done" and job.output_path and (unread := unreadable_why(job.output_path)) is not None:
+        # there, but this user may not read it (a teammate's file): no link, which would show as missing
+        d["unread"] = f"{_shown_from(job.output_path, base)} ({unread})"
     elif job.state == "done" and job.output_path:
         d["src"] = _rel(job.output_path, base)
         d["poster"] = _rel(_poster(job.output_path), base)
@@ -1132,7 +1150,7 @@ def ensure_posters(snapshot: Snapshot, within: Path | None = None) -> None:
         # a job being re-rendered shows its earlier video (`earlier`), still at its path
         video = (job.output_path if job.state == "done"
                  else job.earlier.output_path if job.earlier and job.earlier.kept else None)
-        if not video or job.replaced or not inside(video):
+        if not video or job.replaced or not inside(video) or unreadable_why(video) is not None:
             continue
         poster = _poster(video)
         try:
@@ -1230,28 +1248,34 @@ def write_report(
     """
     own = path is None  # a path of gridrun's choosing, in the output folder: a file it did not write there is kept
     if compare is not None:
-        a, b = (_as_of_state(store, store.snapshot(r, manifest_name=manifest_name)) for r in compare)
-        if path is None:  # run A's folder; else B's, else the latest run's (a moved project: a run since made it)
-            latest = store.latest_run(manifest_name or a.run.manifest_name)
-            folder = earlier_folder((a.run, b.run), latest, home)
-            if folder is not None:
-                path = folder / f"compare-{a.run.id}-{b.run.id}.html"
-        return write_compare_report(a, b, path=path, within=home, digests=store.digests, own=own)
+        with unreadable_videos() as unread:  # as below
+            a, b = (_as_of_state(store, store.snapshot(r, manifest_name=manifest_name)) for r in compare)
+            if path is None:  # run A's folder; else B's, else the latest run's (a moved project: a run since made it)
+                latest = store.latest_run(manifest_name or a.run.manifest_name)
+                folder = earlier_folder((a.run, b.run), latest, home)
+                if folder is not None:
+                    path = folder / f"compare-{a.run.id}-{b.run.id}.html"
+            written = write_compare_report(a, b, path=path, within=home, digests=store.digests, own=own)
+        tell_unreadable(unread, "report")
+        return written
     if run_id is None:
         run_id = chosen_run(store, manifest_name, home, "report")
-    snapshot = _as_of_state(store, store.snapshot(run_id, manifest_name=manifest_name,
-                                                  reuse=None if memo is None else memo.records))
-    if path is None:
-        folder, suffix = files_of(store, snapshot, home)
-        path = folder / f"report{suffix}.html"
-    target = Path(path)
-    if posters:
-        ensure_posters(snapshot, within=home)
-    manifest_text = store.manifest_copy(snapshot.run.id)
-    description = _description(manifest_text) if memo is None else memo.description(manifest_text)
-    stamp = stamp_path(target) if own else None
-    page = render(snapshot, base_dir=target.parent, memo=memo, description=description, refresh=refresh,
-                  stamp=None if stamp is None else stamp.relative_to(target.parent).as_posix())
+    # a teammate's video this user may not read is shown as not readable here, not as missing
+    with unreadable_videos() as unread:
+        snapshot = _as_of_state(store, store.snapshot(run_id, manifest_name=manifest_name,
+                                                      reuse=None if memo is None else memo.records))
+        if path is None:
+            folder, suffix = files_of(store, snapshot, home)
+            path = folder / f"report{suffix}.html"
+        target = Path(path)
+        if posters:
+            ensure_posters(snapshot, within=home)
+        manifest_text = store.manifest_copy(snapshot.run.id)
+        description = _description(manifest_text) if memo is None else memo.description(manifest_text)
+        stamp = stamp_path(target) if own else None
+        page = render(snapshot, base_dir=target.parent, memo=memo, description=description, refresh=refresh,
+                      stamp=None if stamp is None else stamp.relative_to(target.parent).as_posix())
+    tell_unreadable(unread, "report")
     if own:
         keep_foreign(target, target.parent)
     atomic_write(target, page, durable=False)

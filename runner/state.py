@@ -35,6 +35,7 @@ from .jobs import COST_FACTORS, KEY_IGNORED, BilledAbove, Billing
 from .limits import files_ran_out, open_files_fix
 from .outputs import (
     DIGESTS_NAME, Digests, atomic_write, gridrun_sidecar, holds_take, left_by_runs, manifest_kept_path, superseded_dir, take_path,
+    unreadable_why,
 )
 from .records import (  # noqa: F401 (re-exported)
     CACHED, EARLIER, MADE, NOT_COPIED, ORIGINS, EarlierTake, JobRecord, RunRecord, RunSummary, Snapshot, as_keyed,
@@ -3694,6 +3695,17 @@ class Store:
         def holds(path: str | None, job: JobRecord) -> bool:
             return bool(path) and inside(path) and holds_take(path, job.hash, job.sha256 or "", self.digests)
 
+        def first_holding(paths: Sequence[str | None], job: JobRecord) -> str | None:
+            """The first of `paths` that holds the job's take, one this user can read before one it may not (a
+            teammate's file, in an `unreadable_videos` block)."""
+            barred = None
+            for p in paths:
+                if holds(p, job):
+                    if unreadable_why(p) is None:
+                        return p
+                    barred = barred or p
+            return barred
+
         # where the run left each job's video (recorded when it ended: in its own folder, `outputs_dir:` changed since)
         left_at = self._paths_left(run_id)
 
@@ -3712,7 +3724,7 @@ class Store:
             own_path = left_at.get(job.id)
             if own_path and own_path not in first:  # after the latest run's folder, where the results are written
                 first.append(own_path)
-            at = next((p for p in first if holds(p, job)), None)
+            at = first_holding(first, job)
             if at is not None:
                 found[job.id] = at
             else:
@@ -3733,7 +3745,7 @@ class Store:
                     places.append(earlier[0] if earlier is not None and earlier[1] == job.sha256 else None)
                 # where any run left this take (another output folder of the project's, `outputs_dir:` changed)
                 places.extend(p for p in elsewhere.get((job.id, job.sha256 or ""), ()) if p not in places)
-                at = next((p for p in places if holds(p, job)), None)
+                at = first_holding(places, job)
                 if at is not None:
                     found[job.id] = at
         out = []

@@ -335,6 +335,100 @@ def test_checkouts_sharing_a_state_dir_each_report_and_export_their_own_folders_
     assert "another checkout" not in capsys.readouterr().err
 
 
+def _deny_reading(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
+    """Make gridrun's reading of the videos in `folder` refused as a teammate's folder this user may not enter
+    refuses it (EACCES), whoever runs the test (root reads everything)."""
+    import os
+
+    from runner import outputs
+
+    class Denying:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(os, name)
+
+        @staticmethod
+        def stat(path: Any, *args: Any, **kw: Any) -> os.stat_result:
+            if str(path).startswith(str(folder) + os.sep):
+                raise PermissionError(13, "Permission denied", str(path))
+            return os.stat(path, *args, **kw)
+
+    monkeypatch.setattr(outputs, "os", Denying())
+
+
+def test_a_video_not_readable_here_holds_its_take_only_where_reports_ask(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`holds_take` refused reading a video: not the take for a run (which fetches or refuses as before); in an
+    `unreadable_videos` block (report, export) the take, recorded with the owner and mode of what refused it."""
+    from runner.outputs import holds_take, unreadable_videos, unreadable_why
+
+    folder = tmp_path / "clay"
+    folder.mkdir()
+    video = folder / "seed-1.mp4"
+    video.write_bytes(b"video")
+    _deny_reading(monkeypatch, folder)
+    assert holds_take(video, "h", "0" * 64) is False
+    with unreadable_videos() as found:
+        assert holds_take(video, "h", "0" * 64) is True
+        assert unreadable_why(str(video)) == found[str(video)]
+    st = folder.stat()
+    assert found == {str(video): f"its folder {folder}: owner uid {st.st_uid}, group {st.st_gid}, "
+                                 f"mode {st.st_mode & 0o7777:04o}"}
+    assert unreadable_why(str(video)) is None
+    with unreadable_videos() as found:  # a file that is not there is not taken for one that is
+        assert holds_take(tmp_path / "gone.mp4", "h", "0" * 64) is False
+    assert found == {}
+
+
+@pytest.mark.parametrize("how", ["mocked", "chmod"])
+def test_videos_this_user_may_not_read_are_named_not_readable_not_missing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """A teammate's videos this user may not read (their folder mode 0700, say): `export` keeps their
+    `output_path` and `report` shows them as not readable here, naming the file and its folder's owner and mode,
+    with a warning line; neither calls them missing nor advises a paid retry."""
+    import os
+
+    from execkit import write_manifest
+
+    from runner import api
+    from runner.cli import main
+
+    if how == "chmod" and os.geteuid() == 0:
+        pytest.skip("root reads every file")
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime", "clay"))
+    assert api.run(m).exit_code == 0
+    out = tmp_path / "outputs" / "t"
+    denied = out / "clay"
+    if how == "mocked":
+        _deny_reading(monkeypatch, denied)
+    else:
+        denied.chmod(0o000)
+    try:
+        capsys.readouterr()
+        assert main(["export", str(m)]) == 0
+        err = " ".join(capsys.readouterr().err.split())
+        assert (f"warning: 1 video could not be read here: Permission denied: {denied / 'seed-1.mp4'} (its folder "
+                f"{denied}: owner uid {os.geteuid()}") in err, err
+        assert "retry" not in err
+        rows = {r["key"]: r for r in map(json.loads, (out / "results.jsonl").read_text().splitlines())}
+        assert rows["style=clay,seed=1"]["output_path"] == "clay/seed-1.mp4"
+        assert rows["style=clay,seed=1"]["state"] == "done"
+        assert rows["style=anime,seed=1"]["output_path"] == "anime/seed-1.mp4"
+        assert main(["report", str(m)]) == 0
+        err = " ".join(capsys.readouterr().err.split())
+        assert "warning: 1 video could not be read here: Permission denied" in err and "retry" not in err, err
+        page = (out / "report.html").read_text()
+        assert "<td>video not readable here (permission denied): clay/seed-1.mp4 (its folder" in page
+        data = json.loads(re.search(r'<script type="application/json" id="gridrun-data">(.*?)</script>', page, re.DOTALL)[1])
+        clay = [j for it in data["items"] for j in it["jobs"] if j and j["p"].get("style") == "clay"]
+        assert clay and all("unread" in j and "missing" not in j and "replaced" not in j and "src" not in j
+                            for j in clay), clay
+    finally:
+        if how == "chmod":
+            denied.chmod(0o755)
+
+
 def test_an_earlier_runs_results_written_into_a_renamed_output_folder_name_its_videos_from_there(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

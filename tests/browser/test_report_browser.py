@@ -878,6 +878,28 @@ def test_a_video_a_later_run_replaced_and_nothing_kept_says_so_in_its_cell_and_d
         assert o.errors == []
 
 
+def test_a_video_this_user_may_not_read_says_so_in_its_cell_and_details_not_missing(
+    browser: Any, tmp_path: Path
+) -> None:
+    """A done job whose video is there but not readable by this user (`unread`: its path, owner and mode) says
+    so, and that it is there, paid for; not "video file missing", nor a paid retry."""
+    report = report_of(tmp_path)
+    why = "clay/seed-3.mp4 (its folder /team/outputs/clay: owner uid 1002, group 2000, mode 2700)"
+    said = (f"video not readable here (permission denied): {why}; it is there, paid for: its owner can make it "
+            "readable to you")
+    with opened(browser, report) as o:
+        page = o.page
+        page.evaluate("(why) => { const j = gridrun.data.items.find((i) => i.key === 'style=clay,seed=3').jobs[0];"
+                      " delete j.src; delete j.poster; j.unread = why; gridrun.update(false); }", why)
+        card = '.card[data-key="style=clay,seed=3"]'
+        assert texts(page, card + " .thumb .ph") == [said]
+        assert "missing" not in (page.locator(card).get_attribute("aria-label") or "")
+        page.locator(card).click()
+        page.wait_for_selector("#viewer[open]")
+        assert detail(page, "output") == said
+        assert "retry" not in said and o.errors == []
+
+
 def test_a_done_job_whose_re_render_failed_says_so_and_why_in_its_cell_and_details(
     browser: Any, tmp_path: Path
 ) -> None:
