@@ -453,8 +453,10 @@ def chosen_run(store: Store, manifest_name: str | None, home: Path | None, files
             f"this folder yet: its {files} would describe the videos of that folder, so nothing was written. `gridrun "
             "run` on the manifest copies the videos done there into this folder, paying nothing, and writes the "
             "report here")
+    command, name = ("report", f"report-run-{latest.id}.html") if files == "report" else (
+        "export", f"results-run-{latest.id}.*")
     tell(f"run {latest.id} of the state wrote {latest.outputs_dir} {whose}: this is run {own.id}, the latest run "
-         f"of {home}; `--run {latest.id}` writes that run's {files} here too")
+         f"of {home}; `gridrun {command} --run {latest.id}` writes that run's {files} here too ({name})")
     return own.id
 
 

@@ -308,7 +308,8 @@ def test_checkouts_sharing_a_state_dir_each_report_and_export_their_own_folders_
     assert main(["report", str(m1)]) == 0, capsys.readouterr().err
     err = " ".join(capsys.readouterr().err.split())
     assert (f"run 2 of the state wrote {two / 'outputs' / 't'} (another checkout sharing this state, manifest "
-            f"{m2}): this is run 1, the latest run of {mine}") in err, err
+            f"{m2}): this is run 1, the latest run of {mine}; `gridrun report --run 2` writes that run's report here "
+            "too (report-run-2.html)") in err, err
     page = (mine / "report.html").read_text()
     assert "<title>t · run 1" in page and "two/" not in page
     assert main(["export", str(m1)]) == 0, capsys.readouterr().err
