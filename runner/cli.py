@@ -1883,8 +1883,8 @@ def _made_from_another_file(run: Any, manifest: Any) -> str | None:
             return None
     except OSError:
         return None
-    return visible(f"run {run.id} was made from {run.manifest_path} (another checkout sharing this state), writing "
-                   f"into {run.outputs_dir}")
+    return visible(f"run {run.id} was made from {run.manifest_path}, not this manifest file (another checkout "
+                   f"sharing this state, say), writing into {run.outputs_dir}")
 
 
 def _say_starting(args: argparse.Namespace, pid: int) -> int:
