@@ -409,20 +409,24 @@ def tell(text: str, kind: str = "note") -> None:
         said.append((kind, text))
 
 
-def tell_unreadable(found: Mapping[str, str], files: str) -> None:
-    """The warning for the videos a report or results could not read (`outputs.unreadable_videos`): how many,
+def tell_unreadable(found: Mapping[str, str], files: str, *snapshots: Snapshot) -> None:
+    """The warning for the videos a report or results could not read (`outputs.unreadable_videos`) that are the
+    videos of the jobs of `snapshots` (not another copy tried first, where a readable one was found): how many,
     the first, its owner and mode, and that they are there, not lost."""
+    named = {p for snap in snapshots for j in snap.jobs for p in (j.output_path, j.earlier and j.earlier.output_path)
+             if p}
+    found = {p: why for p, why in found.items() if p in named}
     if not found:
         return
     path, why = next(iter(found.items()))
     n = len(found)
     videos = "1 video" if n == 1 else f"{n:,} videos"
-    it, them = ("it", "its") if n == 1 else ("them", "their")
+    it, its, are = ("it", "its", "it is") if n == 1 else ("them", "their", "they are")
     said = (f"the report shows {it} as not readable here" if files == "report"
-            else f"the results keep {them} output_path")
-    tell(f"{videos} could not be read here: Permission denied: {path} ({why}); {said}, not as missing: "
-         f"{'it is' if n == 1 else 'they are'} there, paid for (nothing to render again); ask {them} owner to make "
-         f"{it} readable to you (chmod g+r, and g+rx on the folders), or read {it} as that user", "warning")
+            else f"the results keep {its} output_path")
+    tell(f"{videos} could not be read here: Permission denied: {path} ({why}). Not missing: {are} there, paid "
+         f"for, nothing to render again; {said}. Ask {its} owner to make {it} readable to you (chmod g+r, and g+rx "
+         f"on the folders), or read {it} as that user", "warning")
 
 
 def latest_of_folder(store: Store, manifest_name: str, home: Path | None) -> RunRecord | None:
@@ -539,7 +543,7 @@ def write_exports(
     folder, suffix = files_of(store, snapshot, home)
     target = Path(directory) if directory is not None else folder
     rows = export_rows(snapshot, target)
-    tell_unreadable(unread, "results")
+    tell_unreadable(unread, "results", snapshot)
     texts: dict[Path, str] = {}
     for fmt in dict.fromkeys(formats):
         if fmt == "jsonl":

@@ -1256,7 +1256,7 @@ def write_report(
                 if folder is not None:
                     path = folder / f"compare-{a.run.id}-{b.run.id}.html"
             written = write_compare_report(a, b, path=path, within=home, digests=store.digests, own=own)
-        tell_unreadable(unread, "report")
+        tell_unreadable(unread, "report", a, b)
         return written
     if run_id is None:
         run_id = chosen_run(store, manifest_name, home, "report")
@@ -1275,7 +1275,7 @@ def write_report(
         stamp = stamp_path(target) if own else None
         page = render(snapshot, base_dir=target.parent, memo=memo, description=description, refresh=refresh,
                       stamp=None if stamp is None else stamp.relative_to(target.parent).as_posix())
-    tell_unreadable(unread, "report")
+    tell_unreadable(unread, "report", snapshot)
     if own:
         keep_foreign(target, target.parent)
     atomic_write(target, page, durable=False)

@@ -459,6 +459,33 @@ def test_an_earlier_runs_results_written_into_a_renamed_output_folder_name_its_v
         assert all((renamed / p).is_file() for p in paths)
 
 
+def test_an_earlier_runs_video_is_named_where_this_user_can_read_it_before_where_it_cannot(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run 1 writes into outputs/t, run 2 (`outputs_dir: renamed`) copies the videos there; renamed/clay is then
+    not readable by this user. `export --run 1` names run 1's own copy, which it can read, not the other, and warns
+    of nothing: no video it names is unreadable."""
+    import yaml
+    from execkit import sim_provider, write_manifest
+
+    from runner import api
+    from runner.cli import main
+
+    m = write_manifest(tmp_path, n_seeds=1)
+    prov = sim_provider(m)
+    first = api.run(m, provider=prov, report=False)
+    doc = yaml.safe_load(m.read_text())
+    m.write_text(yaml.safe_dump({**doc, "outputs_dir": "renamed"}, sort_keys=False))
+    assert api.run(m, provider=prov, report=False).exit_code == 0
+    _deny_reading(monkeypatch, tmp_path / "renamed" / "clay")
+    capsys.readouterr()
+    assert main(["export", str(m), "--run", str(first.run_id), "--format", "jsonl"]) == 0
+    err = capsys.readouterr().err
+    assert "could not be read" not in err, err
+    lines = (tmp_path / "renamed" / f"results-run-{first.run_id}.jsonl").read_text().splitlines()
+    assert [json.loads(line)["output_path"] for line in lines] == ["anime/seed-1.mp4", "../outputs/t/clay/seed-1.mp4"]
+
+
 def test_a_run_of_cached_jobs_exports_what_they_cost_and_the_run_that_paid_in_columns_its_summary_sums(
     tmp_path: Path,
 ) -> None:
