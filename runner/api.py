@@ -1332,6 +1332,8 @@ def runs_json(found: Sequence[RunSummary]) -> list[dict[str, Any]]:
             "spent_usd": s.spent_micros / 1e6,
             "reserved_usd": s.reserved_micros / 1e6,
             "budget_usd": None if s.run.budget_micros is None else s.run.budget_micros / 1e6,
+            # what it spent past its budget (its exit code 3 where it would have been 0); null: within it, or none
+            "over_budget_usd": s.over_budget_micros / 1e6 if s.over_budget_micros else None,
             "argv": list(s.run.argv),  # the command line that started it, after `gridrun`; [] from Python
         }
         for s in found
@@ -1415,6 +1417,8 @@ def status_json(snap: Snapshot) -> dict[str, Any]:
         "stopping": snap.stopping,  # why the run stopped sending new jobs (budget, interrupt, ...), as `run --json` says
         # renders the run paid that the provider billed above 5x their estimates, counted as billed (None: none)
         "billed_above": snap.billed_above_note(),
+        # a run that spent more than its budget (its exit code 3 where it would have been 0): by how much, and why
+        "over_budget": snap.over_budget_note(),
         # a create sent again with its idempotency key got a new video: an earlier send may have made and billed
         # another (None: none did)
         "keys_ignored": snap.keys_ignored_note(),

@@ -2104,7 +2104,9 @@ def _runs(args: argparse.Namespace) -> int:
                 + (f", {s.not_copied:,} not copied" if s.not_copied else ""))
         cells = [str(r.id), *([r.manifest_name] if several else []),
                  local_time(r.started_at, offset=not one_offset), status, done,
-                 usd_text(s.spent_micros), _started_with(r.argv) or "–"]
+                 usd_text(s.spent_micros)
+                 + (f" ({usd_text(s.over_budget_micros)} over budget)" if s.over_budget_micros else ""),
+                 _started_with(r.argv) or "–"]
         table.add_row(*_cells(cells))
     _print_table(table)
     if len(found) < every:

@@ -482,6 +482,13 @@ class RunSummary:
     not_copied: int = 0              # of the done ones, those whose video this run could not copy to its new path
 
     @property
+    def over_budget_micros(self) -> int:
+        """What the run spent past its budget (its exit code 3 where it would have been 0); 0 within it, or with
+        none."""
+        budget = self.run.budget_micros
+        return 0 if budget is None else max(0, self.spent_micros - budget)
+
+    @property
     def made_earlier(self) -> int:
         """Of the done jobs not cached, those whose video an earlier run made: fetched again by this run (deleted
         by hand), or kept when this run's re-render of it was cancelled or failed. Not those whose video this

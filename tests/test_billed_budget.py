@@ -127,6 +127,33 @@ def test_a_run_that_passed_its_budget_does_not_exit_0(tmp_path: Path, capsys: py
     assert "warning: this run passed its budget: spent $0.70 of $0.35" in err and "stopped by the budget" not in err, err
 
 
+def test_a_run_that_passed_its_budget_is_marked_so_in_status_json_and_in_its_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The run that spent $0.70 of a $0.35 budget (exit 3, status `done`): `status --json` carries what `status`
+    says of it, and `status --runs` (its table and each run's object) by how much it passed its budget."""
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), run={"concurrency": 1, "budget_usd": 0.35},
+                       sim={"render_time": 0.05, "jitter": 0.0, "cost_factor": 2})
+    run(m)
+    assert main(["status", str(m), "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["status"] == "done" and got["over_budget"].startswith("passed its budget: spent $0.70 of $0.35"), got
+    assert main(["status", str(m), "--runs", "--json"]) == 0
+    assert [r["over_budget_usd"] for r in json.loads(capsys.readouterr().out)] == [0.35]
+    assert main(["status", str(m), "--runs"]) == 0
+    assert "$0.70 ($0.35 over budget)" in " ".join(capsys.readouterr().out.split())
+
+
+def test_a_run_within_its_budget_is_not_marked_over_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), run={"concurrency": 1, "budget_usd": 0.35},
+                       sim={"render_time": 0.05, "jitter": 0.0})
+    run(m)
+    assert main(["status", str(m), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["over_budget"] is None
+    assert main(["status", str(m), "--runs", "--json"]) == 0
+    assert [r["over_budget_usd"] for r in json.loads(capsys.readouterr().out)] == [None]
+
+
 def test_allow_partial_the_balance_check_weighs_every_job_the_run_sends(tmp_path: Path) -> None:
     """Jobs alternating $0.70 and $0.35, a budget of $1.50: --allow-partial sends $0.70, $0.35, skips the next
     $0.70, and sends the next $0.35 ($1.40), as the run reserves them. A balance of $1.20 does not cover that: the
