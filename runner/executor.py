@@ -1727,12 +1727,18 @@ class Executor:
 
     async def _fetched_none(self, job: Job, jid: int) -> None:
         """An expired job a retry asked a fresh URL for first (`resume.Sorted.fetch_first`), once that ended: left
-        expired (the provider gave no fresh URL, or no longer has the video), it is sent again, paid, as the retry
-        asked; fetched, or left downloading for the next run, nothing more. A stopped run leaves it expired."""
+        expired because the provider answered with only the URL that expired (`no_fresh_url`) or no longer has the
+        video, it is sent again, paid, as the retry asked; fetched, left downloading, or left expired with its fresh
+        URLs failing or its GET unanswered (the next run asks again, at no cost), nothing more: the video is paid
+        for. A stopped run leaves it expired."""
         if jid not in self._fetch_first:
             return
         self._fetch_first.discard(jid)
         if self.states.get(jid) != S.EXPIRED.value or self._sending_stopped() or self._refused:
+            return
+        error = self.store.job_row(jid)["error"]
+        if not (no_fresh_url(S.EXPIRED.value, error) or gone_at_provider(S.EXPIRED.value, error)
+                or "no longer knows" in str(error or "")):
             return
         self._tries_after_failure.pop(jid, None)  # sent again on request: its count begins again
         self._prepaid.discard(jid)  # a new render: reserved and spent by this run
@@ -2302,10 +2308,11 @@ class Executor:
 
             keep = keep_earlier
         attempt, limited = 0, 0
-        # The URLs tried, and whether a fresh GET ever handed back one not tried that had not expired: a provider
-        # that answers with the expired URL once more (or one past its `expires_at`) does not renew its links.
+        # The URLs tried, and whether a fresh GET ever handed back one not tried that had not expired (`renewed`),
+        # or answered with one tried already or past its `expires_at` (`stale`): a provider that answers so does not
+        # renew its links. A GET with no answer (5xx, a timeout) says neither: the next run asks again, at no cost.
         tried: set[str] = set()
-        renewed = False
+        renewed = stale = unanswered = False
         while attempt < self.retries + 2:
             attempt += 1
             if url is None or attempt > 1 and last.startswith("expired"):
@@ -2318,6 +2325,10 @@ class Executor:
                     url = fresh.url
                     if url not in tried and (fresh.expires_at is None or fresh.expires_at > self.clock()):
                         renewed = True
+                    else:
+                        stale = True
+                elif fresh is None:
+                    unanswered = True
                 if url is None:
                     last = last or "download failed: the provider gave no download URL"
                     break
@@ -2392,12 +2403,20 @@ class Executor:
             return
         last = last or "download failed: no try fetched it; the next `gridrun run` fetches it, at no cost"
         if last.startswith("expired"):
-            # Asked for a fresh URL and given none: said so (`state.no_fresh_url`), so that the way to the video
-            # named is a new render. A 404 (the video gone) is for the next run's poll to believe (`_watch`).
-            if renewed or not tried or "no longer knows" in last:
-                why = f"{last}; the provider gave no fresh URL (paid, not re-submitted)"
-            else:
+            # Asked for a fresh URL and answered with the one that expired: said so (`state.no_fresh_url`), so that
+            # the way to the video named is a new render. A 404 (the video gone) is for the next run's poll to believe
+            # (`_watch`). A fresh URL that failed too, or a GET not answered, is no sign the provider does not renew
+            # its links: the next run asks again, at no cost, and a retry does not render it again.
+            if stale and not renewed and "no longer knows" not in last:
                 why = f"{last}; {NO_FRESH_URL} (paid, not re-submitted): `gridrun retry` renders it again, paid again"
+            elif renewed:
+                why = (f"{last}; the fresh URL the provider gave failed too (paid, not re-submitted): the next "
+                       "`gridrun run` asks for another, at no cost")
+            elif unanswered and "no longer knows" not in last:
+                why = (f"{last}; the provider did not answer when asked for a fresh URL (paid, not re-submitted): "
+                       "the next `gridrun run` asks again, at no cost")
+            else:
+                why = f"{last}; the provider gave no fresh URL (paid, not re-submitted)"
             self._move(jid, S.EXPIRED, error=why, cost_micros=billed, cost_reported_micros=status.cost_micros)
         else:
             self.store.transition(jid, S.DOWNLOADING, error=last)

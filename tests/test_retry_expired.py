@@ -24,6 +24,22 @@ def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     return code, got.out, got.err
 
 
+def renewing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The simulator's status GET hands over a new URL each time (it reads only the URL's token)."""
+    from runner.providers.sim import SimProvider
+
+    given = iter(range(1, 1000))
+    get = SimProvider.get
+
+    async def renewed(self, client, video_id):  # type: ignore[no-untyped-def]
+        status = await get(self, client, video_id)
+        if status.url:
+            status = dataclasses.replace(status, url=f"{status.url}&n={next(given)}")
+        return status
+
+    monkeypatch.setattr(SimProvider, "get", renewed)
+
+
 @pytest.fixture
 def expired(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Any]:
     """One job rendered and paid whose every download was refused as expired, though its provider handed over a new
@@ -33,19 +49,8 @@ def expired(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Any]
     refused = [{"route": "file", "p": 1, "fault": "expired"}]
     m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"script": refused})
     prov = sim_provider(m)
-    from runner.providers.sim import SimProvider
-
-    given = iter(range(1, 1000))
-    get = SimProvider.get
-
-    async def renewing(self, client, video_id):  # type: ignore[no-untyped-def]
-        status = await get(self, client, video_id)
-        if status.url:  # a new URL each time (the simulator reads only its token)
-            status = dataclasses.replace(status, url=f"{status.url}&n={next(given)}")
-        return status
-
     with monkeypatch.context() as patched:
-        patched.setattr(SimProvider, "get", renewing)
+        renewing(patched)
         first = api.run(m, provider=prov, options=RunOptions(), report=False)
     assert first.exit_code == 1 and first.stats.counts["expired"] == 1
     job = api.status(m).jobs[0]
@@ -148,3 +153,41 @@ def test_retry_held_by_its_budget_leaves_the_expired_job_as_it_was(expired: tupl
     assert stats(prov)["requests"]["create"] == 1
     job = api.status(m).jobs[0]
     assert job.state == "expired" and job.attempts == 1
+
+
+def test_retry_does_not_render_again_a_video_whose_fresh_get_went_unanswered(
+    expired: tuple[Path, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The provider's status GET fails for a while (500s) as the retry asks for a fresh URL: no answer is no sign it
+    gives none. Left expired without the no-fresh-URL mark, the next run asking again at no cost; nothing paid."""
+    m, prov = expired
+    renewing(monkeypatch)  # its links do renew
+    prov.app.state.sim.configure({"script": [
+        {"route": "get", "nth": list(range(2, 12)), "fault": "server_error", "status": 500},
+        {"route": "file", "nth": [1, 2], "fault": "expired"}]})
+    result = api.run(m, provider=prov, options=RunOptions(retry_failed=True, retries=0), report=False)
+    assert stats(prov)["requests"]["create"] == 1  # no new render
+    assert result.stats.spent_micros == 0
+    job = api.status(m).jobs[0]
+    assert job.state == "expired" and job.attempts == 1, (job.state, job.error)
+    assert not no_fresh_url(job.state, job.error) and "at no cost" in (job.error or ""), job.error
+
+
+def test_retry_does_not_render_again_a_video_whose_fresh_urls_failed_too(
+    expired: tuple[Path, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every GET hands over a new URL, but the retry's downloads of them are refused as expired (a CDN still
+    spreading a newly signed URL): the provider renews its links, so the video is not rendered again."""
+    m, prov = expired
+    renewing(monkeypatch)
+    prov.app.state.sim.configure({"script": [{"route": "file", "nth": [1, 2, 3, 4, 5], "fault": "expired"}]})
+    result = retry(m, prov)
+    assert stats(prov)["requests"]["create"] == 1  # no new render
+    assert result.stats.spent_micros == 0
+    job = api.status(m).jobs[0]
+    assert job.state == "expired" and job.attempts == 1, (job.state, job.error)
+    assert not no_fresh_url(job.state, job.error) and "at no cost" in (job.error or ""), job.error
+    # the next plain run asks again and fetches it, at no cost
+    again = api.run(m, provider=prov, options=RunOptions(), report=False)
+    assert again.exit_code == 0 and stats(prov)["requests"]["create"] == 1
+    assert api.status(m).jobs[0].state == "done"
