@@ -239,9 +239,10 @@ def decide(plan: Plan, store: Store, opts: RunOptions, *, budget_micros: int | N
 
 def budget_billing(plan: Plan, store: Store) -> Billing | None:
     """What the budget of a run of `plan` counts its jobs at before it starts: the highest ratio of bills to
-    estimates among the completed renders of the latest run's jobs (`Store.billing`), where it is clearly above
+    estimates among the completed renders of the latest run's jobs that the plan has, made at its endpoint
+    (`Store.billing`: a simulator's made-up figures never count for a provider's plan), where it is clearly above
     1x (`Billing.clear`); None otherwise, and the estimates count as they are."""
-    found = store.billing(plan.manifest.name, {j.hash: j.cost_micros for j in plan.jobs})
+    found = store.billing(plan.manifest.name, {j.hash: j.cost_micros for j in plan.jobs}, endpoint=plan.endpoint[0])
     return found if found is not None and found.clear() else None
 
 

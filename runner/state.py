@@ -3194,13 +3194,17 @@ class Store:
                  if j.billed_above and j.paid_run == run.id and j.cost_reported_micros is not None]
         return BilledAbove.of(run.id, above, self._prices_from(run) if above else "")
 
-    def billing(self, manifest_name: str, estimates: Mapping[str, int] | None = None) -> Billing | None:
+    def billing(self, manifest_name: str, estimates: Mapping[str, int] | None = None, *,
+                endpoint: str = "") -> Billing | None:
         """What the completed renders of the jobs of the latest run of `manifest_name` were billed against their
         estimates, whichever run paid them (`records.billing_of`: the highest ratio, of a figure reported and
         counted as billed); None when none was, or no run is. `estimates`: job hash -> its estimate now (the
-        plan's, at the price table as it is now), which a job the plan has is weighed against instead of the
-        estimate it was sent with, so that a price table corrected since counts as corrected. One query, of
-        that run's jobs with a reported figure."""
+        plan's, at the price table as it is now): only the jobs the plan has count, each weighed against it
+        instead of the estimate it was sent with, so that a price table corrected since counts as corrected, and
+        a job of another price row (a model, quality or provider since changed) says nothing of the plan's.
+        `endpoint`: the plan's (`Plan.endpoint`; empty: not known): a render made at another endpoint, or a
+        simulator's made anywhere else (its figures made up), is no bill of the provider the plan sends to.
+        One query, of that run's jobs with a reported figure, and one of where their renders were made."""
         if self.schema < REPORTED_COST_SINCE:  # an older gridrun's state, read as it is: no reported costs kept
             return None
         last = self.latest_run(manifest_name)
@@ -3208,6 +3212,26 @@ class Store:
             return None
         rows = self.run_job_rows(last.id, where="j.cost_reported_micros IS NOT NULL AND j.cost_estimate_micros > 0"
                                                 " AND j.state NOT IN ('failed', 'cancelled')")
+        if estimates is not None:
+            rows = [r for r in rows if r["hash"] in estimates]
+        if endpoint and rows and self.schema >= TAKES_MADE_AT:
+            from .plan import same_endpoint
+
+            made: dict[int, tuple[str | None, bool]] = {}
+            for chunk, marks in _chunked([r["id"] for r in rows]):
+                for got in self.db.execute(
+                    f"SELECT j.id, a.endpoint, a.simulator FROM jobs j JOIN attempts a ON a.job_id = j.id"
+                    f" AND a.n = {_VIDEO_ATTEMPT} WHERE j.id IN ({marks})", chunk,
+                ):
+                    made[got[0]] = (got[1], bool(got[2]))
+
+            def here(job_id: int) -> bool:
+                at, simulator = made.get(job_id, (None, False))
+                if at is None:  # made before where it was made was kept: a provider's, as it was counted then
+                    return not simulator
+                return same_endpoint(str(at), endpoint)
+
+            rows = [r for r in rows if here(r["id"])]
         return billing_of(map(job_record, rows), estimates)
 
     def in_flight_rows(self, manifest_name: str, states: Sequence[str]) -> list[sqlite3.Row]:

@@ -206,3 +206,26 @@ def _alternating(tmp: Path, **sim: Any) -> Path:
     path = tmp / "alt.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
+
+
+@pytest.mark.parametrize("seeds", [(1, 2), (3, 6)], ids=["same-jobs", "new-jobs"])
+def test_the_simulators_made_up_bills_never_count_for_a_real_providers_plan(
+    tmp_path: Path, seeds: tuple[int, int]
+) -> None:
+    """Billed 4x by the simulator (`cost_factor`), then the manifest sent to the real provider: its figures are no
+    bills of that provider, whether the plan has those jobs still or only new ones (the simulator's no longer in the
+    manifest): the next run counts its jobs at their estimates, not 4x them."""
+    from runner.jobs import Billing
+
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), run={"budget_usd": 100.0},
+                       sim={"render_time": 0.05, "jitter": 0.0, "cost_factor": 4})
+    first, _ = run(m)
+    assert first.exit_code == 0 and first.stats.spent_micros == 2 * 4 * JOB
+    assert api.diff(api.plan(m)).billing == Billing(4 * JOB, JOB, first.run_id)  # the simulator's plan: counted
+    doc = yaml.safe_load(m.read_text())
+    doc["provider"] = "lumenfall"
+    doc["matrix"]["seed"] = {"range": list(seeds)}
+    m.write_text(yaml.safe_dump(doc, sort_keys=False))
+    plan = api.plan(m)
+    assert not plan.endpoint[0].startswith("in process")
+    assert api.diff(plan).billing is None
