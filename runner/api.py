@@ -1609,6 +1609,9 @@ def cancel(m: Manifest | Plan | str | Path, *, on_wait: Callable[[str], None] | 
         check_not_lost(db, p.outputs_dir)
         if os.path.islink(db):
             Store(db, outputs_dir=p.outputs_dir, then="cancel").close()  # a link to a folder not there: refused
+        beside = _in_flight_beside_target(p)
+        if beside is not None:  # a cleanup step told "nothing to cancel" would leave them rendering, billed
+            raise NotRecordedError(f"{db}: no state yet (nothing has run here); {beside}")
         raise NeverRanError(f"{db}: no state yet (nothing has run here), so nothing to cancel")
     _check_recorded(p, db)
     result = CancelResult(warnings=[warning] if warning else [], manifest=p.manifest.path)
@@ -1827,6 +1830,33 @@ def _asks_provider(p: Plan, db: Path) -> bool:
         except (GridrunError, sqlite3.Error):
             return True
     return any(not plan_mod.sent_elsewhere(sent.get(r["hash"]), p.endpoint[0]) for r in flying)
+
+
+def _in_flight_beside_target(p: Plan) -> str | None:
+    """For a manifest given through a link to its file, with no state beside the link: where the state beside the
+    file it leads to holds jobs of the manifest at the provider (sent, rendering), what to cancel them with; None
+    otherwise. The runs are there, not beside the link, as `status` through the link says (`resume.linked_state`)."""
+    from .terminal import typed
+
+    m = p.manifest
+    if not os.path.islink(m.path):
+        return None
+    try:
+        target = Path(os.path.realpath(m.path))
+        raw = m.data.get("state_dir")
+        there = Path(os.path.realpath(target.parent / str(raw) if raw else target.parent / ".gridrun"))
+        if there == Path(os.path.realpath(p.state_dir)) or not (there / "state.db").is_file():
+            return None
+        with Store(there / "state.db", readonly=True) as store:
+            flying = store.in_flight_rows(m.name, _CANCELLABLE)
+    except (StateError, sqlite3.Error, OSError, ValueError):  # not readable: nothing to tell
+        return None
+    if not flying:
+        return None
+    n = len(flying)
+    return (f"{m.path} is a link to {target}, beside which {there} holds {n:,} job{'' if n == 1 else 's'} of "
+            f"{m.name!r} in flight at the provider (rendering, and billed): `gridrun cancel {typed(target)}`"
+            " cancels them there; nothing was cancelled")
 
 
 def _nothing_to_cancel(p: Plan, db: Path, result: CancelResult) -> bool:

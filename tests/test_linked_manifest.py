@@ -77,3 +77,32 @@ def test_a_link_to_the_manifest_file_with_an_absolute_state_dir_shares_it(
     assert not [w for w in json.loads(capsys.readouterr().out)["warnings"] if "is a link to" in w]
     assert main(["run", "--no-report", link.name]) == 0
     assert _creates(tmp_path / "real") == 2 and not os.path.lexists(link.parent / ".gridrun")
+
+
+def test_cancel_through_a_link_names_the_jobs_in_flight_in_the_state_beside_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Jobs left rendering (and billed) in the state beside the file: `cancel` through the link has no state beside
+    the link, but does not say "nothing to cancel" and exit 0 (a cleanup step would pass while they render): it
+    refuses, naming that state and the cancel to run, which cancels them."""
+    real, mine = tmp_path / "real", tmp_path / "mine"
+    real.mkdir()
+    mine.mkdir()
+    m = write_manifest(real, n_seeds=2, styles=("anime",), run={"concurrency": 2},
+                       sim={"render_time": 60.0, "jitter": 0.0, "concurrency": 2})
+    link = mine / m.name
+    link.symlink_to(m)
+    assert main(["run", "--no-report", "--timeout", "1", str(m)]) != 0
+    assert api.status(m).counts["submitted"] + api.status(m).counts["running"] == 2
+    capsys.readouterr()
+    state = (real / ".gridrun").resolve()
+    monkeypatch.chdir(mine)
+    code = main(["cancel", link.name])
+    got = capsys.readouterr()
+    assert code != 0, got
+    text = " ".join(got.err.split())
+    assert f"beside which {state} holds 2 jobs of 't' in flight" in text, text
+    assert f"`gridrun cancel {m.resolve()}` cancels them there" in text and "nothing to cancel" not in got.out, text
+    assert not os.path.lexists(mine / ".gridrun")
+    assert main(["cancel", str(m)]) == 0
+    assert api.status(m).counts["cancelled"] == 2
