@@ -1490,7 +1490,12 @@ def _run(args: argparse.Namespace, manifest: Manifest, progress: Any, **extra: A
         args.run_ended = result.status  # what a write to standard output that failed is said with
         rel = relpath(result.outputs_dir, Path.cwd())
         report = relpath(result.report, Path.cwd()) if result.report else None
+        # the altered videos put back from gridrun's own copy, nothing fetched, said apart from those fetched again
+        put_back = {r.altered for r in result.restored if r.altered is not None}
         kept = [relpath(p, Path.cwd()) for p in result.altered_kept]
+        fetched = [relpath(p, Path.cwd()) for p in result.altered_kept if p not in put_back]
+        restored = [(relpath(r.path, Path.cwd()), relpath(r.source, Path.cwd()),
+                     None if r.altered is None else relpath(r.altered, Path.cwd())) for r in result.restored]
         foreign = [relpath(p, Path.cwd()) for p in result.foreign_kept]
         unrecorded = [relpath(p, Path.cwd()) for p in result.unrecorded_kept]
         # the code the command ends with: 1 in place of 0 where a standard stream already failed a write
@@ -1499,7 +1504,8 @@ def _run(args: argparse.Namespace, manifest: Manifest, progress: Any, **extra: A
 
         code = (result.exit_code or 1) if UNWRITTEN else result.exit_code
         progress.final(result.stats, report=report, videos=f"{rel}/", status=result.status, exit_code=code,
-                       altered_kept=kept, foreign_kept=foreign, unrecorded_kept=unrecorded, warnings=[str(w) for w in warned])
+                       altered_kept=kept, restored=[path for path, _, _ in restored], foreign_kept=foreign,
+                       unrecorded_kept=unrecorded, warnings=[str(w) for w in warned])
     with _closing(result.exit_code):  # a reader that never reads them holds the command until a signal
         if report and not progress.json_lines:
             out.print(f"report: {visible(report)}", markup=False, highlight=False)
@@ -1508,8 +1514,10 @@ def _run(args: argparse.Namespace, manifest: Manifest, progress: Any, **extra: A
                       "writes it once that is fixed")
         if not progress.json_lines:
             out.print(f"videos: {visible(rel)}/", markup=False, highlight=False)
-        if kept:
-            err.print(_altered_note(kept), markup=False, highlight=False)
+        if fetched:
+            err.print(_altered_note(fetched), markup=False, highlight=False)
+        for note in _restored_notes(restored):
+            err.print(note, markup=False, highlight=False)
         if foreign:
             err.print(_foreign_note(foreign), markup=False, highlight=False)
         if unrecorded:
@@ -1662,6 +1670,33 @@ def _altered_note(kept: Sequence[str]) -> str:
     where = _kept_where(kept, "take")
     return (f"{len(kept):,} video{'' if one else 's'} differed from what was downloaded: kept in {where} before "
             f"fetching {'it' if one else 'them'} again, at no cost")
+
+
+def _restored_notes(restored: Sequence[tuple[str, str, str | None]]) -> list[str]:
+    """A line for the done videos a run found altered, and one for those it found missing, that it put back from
+    gridrun's own copy of the very take (`restored`: each video's path, the copy's, and where the altered file was
+    kept, None for a missing one): nothing was fetched, as `plan` said."""
+    lines = []
+    altered = [(src, kept) for _, src, kept in restored if kept is not None]
+    if altered:
+        one = len(altered) == 1
+        lines.append(f"{len(altered):,} video{'' if one else 's'} differed from what was downloaded: kept in "
+                     f"{_kept_where([k for _, k in altered], 'take')}; restored from gridrun's own copy "
+                     f"({_copies_where([s for s, _ in altered])}), nothing fetched")
+    missing = [(path, src) for path, src, kept in restored if kept is None]
+    if missing:
+        one = len(missing) == 1
+        lines.append(f"{len(missing):,} video{'' if one else 's'} missing "
+                     f"({visible(missing[0][0]) if one else 'e.g. ' + visible(missing[0][0])}): restored from "
+                     f"gridrun's own copy ({_copies_where([s for _, s in missing])}), nothing fetched")
+    return lines
+
+
+def _copies_where(copies: Sequence[str]) -> str:
+    """Where the copies of `copies` a run put videos back from are: the path of one, else of the first and how
+    many more."""
+    first = visible(copies[0])
+    return first if len(copies) == 1 else f"{first} and {len(copies) - 1:,} more"
 
 
 def _kept_where(kept: Sequence[str], each: str) -> str:

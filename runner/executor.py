@@ -180,6 +180,8 @@ class RunResult:
     report: Path | None = None
     report_error: str | None = None      # why the report could not be written (the run's work stands)
     altered_kept: tuple[Path, ...] = ()  # done videos found altered in place: kept there before fetched again
+    # done videos found missing or altered, put back from gridrun's own copy, nothing fetched (`resume.Restored`)
+    restored: tuple[resume.Restored, ...] = ()
     refused: str | None = None           # the code (FATAL_CODES) of the account or model refusal that stopped the run
     unreached: int = 0                   # jobs left unsent because their create never reached the provider
     left_done: int = 0                   # done jobs a re-render (--force) did not send: left done, as they were
@@ -361,6 +363,7 @@ class Executor:
         self._poll_failed: dict[str, dict[str, str]] = {}  # video -> kind -> the poll failure said, until answered
         self._ended = False
         self._altered_kept: list[Path] = []  # done videos found altered, kept under .runs/superseded/
+        self._restored: list[resume.Restored] = []  # done videos put back from a copy of gridrun's, nothing fetched
         self._foreign_kept: list[Path] = []  # files no sidecar records in a new video's place, kept there too
         self._unrecorded_kept: list[Path] = []  # takes of other states' in a new video's place, kept there too
         self._tries_after_failure: dict[int, int] = {}  # job id -> new attempts this run made after failures
@@ -771,6 +774,7 @@ class Executor:
         self._fetch_first = s.fetch_first
         self._elsewhere = s.elsewhere
         self._altered_kept, self._foreign_kept = s.altered_kept, s.foreign_kept
+        self._restored = s.restored
         self._unrecorded_kept = s.unrecorded_kept
         self.errors.extend(s.problems)
         self._not_copied = len(s.not_copied)
@@ -960,7 +964,8 @@ class Executor:
         else:
             report = self.live.final_report()
         return RunResult(self.run_id, code, status, self.statistics(), self.plan.outputs_dir, report,
-                         self.live.report_error, tuple(self._altered_kept), refused=self._refused,
+                         self.live.report_error, tuple(self._altered_kept), restored=tuple(self._restored),
+                         refused=self._refused,
                          unreached=self._unreached, left_done=len(self._left_done),
                          left_elsewhere=len(self._left_elsewhere),
                          foreign_kept=tuple(self._foreign_kept), unrecorded_kept=tuple(self._unrecorded_kept),
@@ -1711,7 +1716,8 @@ class Executor:
         elif state == S.DONE:
             if resume.check_done(self.store, self.run_id, job, jid, self.store.job_row(jid),
                                  superseded=superseded_dir(self.plan.outputs_dir), kept=self._altered_kept,
-                                 foreign=self._foreign_kept, unrecorded=self._unrecorded_kept):
+                                 foreign=self._foreign_kept, unrecorded=self._unrecorded_kept,
+                                 restored=self._restored):
                 self.cached += 1
             else:  # fetched again, at no cost
                 self._set_state(jid, S.DOWNLOADING.value)

@@ -43,7 +43,7 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import BudgetError, InFlightError, StateError
 from .jobs import Billing, fitting, param_strings, scaled, usd_text
@@ -119,6 +119,7 @@ class Sorted:
     fetch_first: set[int] = field(default_factory=set)
     cached: int = 0
     altered_kept: list[Path] = field(default_factory=list)  # done videos altered in place, kept before fetched again
+    restored: list[Restored] = field(default_factory=list)  # done videos missing or altered, put back from a copy
     foreign_kept: list[Path] = field(default_factory=list)  # files no sidecar records in a video's place, kept first
     unrecorded_kept: list[Path] = field(default_factory=list)  # takes of other states' in a video's place, kept first
     problems: list[str] = field(default_factory=list)  # files of the run's own it could not write (it goes on)
@@ -331,7 +332,7 @@ def _sort(plan: Plan, store: Store, opts: RunOptions, run_id: int, manifest_text
             try:
                 cached = check_done(store, run_id, job, jid, row, superseded=superseded_dir(plan.outputs_dir),
                                     kept=out.altered_kept, foreign=out.foreign_kept, unrecorded=out.unrecorded_kept,
-                                    left=left)
+                                    left=left, restored=out.restored)
             except OSError as exc:  # its video, whole where it was, not copied to its new path (a full disk)
                 if exc.errno not in _UNWRITABLE:
                     raise
@@ -412,7 +413,8 @@ def whole(path: Path, sha256: str) -> bool:
 
 
 def check_done(store: Store, run_id: int, job: Job, jid: int, row: Any, *, superseded: Path, kept: list[Path],
-               foreign: list[Path], unrecorded: list[Path], left: Left | None = None) -> bool:
+               foreign: list[Path], unrecorded: list[Path], left: Left | None = None,
+               restored: list[Restored] | None = None) -> bool:
     """A done job: True when its video is whole (cached; copied where this plan wants it), or when that very take
     is whole where the state knows an earlier run left or kept it (`kept_copy`: put back, event video-restored),
     else moved to downloading, to be fetched again at no cost. A file at its place that is not that video (edited or
@@ -420,7 +422,9 @@ def check_done(store: Store, run_id: int, job: Job, jid: int, row: Any, *, super
     the download would replace it. So is a file that no sidecar of gridrun's records where the copy goes
     (event foreign-kept), its path added to `foreign`, and a take of gridrun's there whose render this state
     has no record of (event unrecorded-kept), its path added to `unrecorded`. `left`: where the manifest's
-    previous run left its jobs' videos, where its own take of a job the plan puts elsewhere now is looked for."""
+    previous run left its jobs' videos, where its own take of a job the plan puts elsewhere now is looked for.
+    `restored`: where a video put back from its copy is added (`Restored`), so that the run says it was restored,
+    not fetched."""
     own = own_take(store, job, jid, row, left=left)
     if own is not None:  # an earlier take of its own, whole: cached as it is (copied first from where its last
         take, at = own  # run left it, when this plan puts the job elsewhere now)
@@ -448,12 +452,23 @@ def check_done(store: Store, run_id: int, job: Job, jid: int, row: Any, *, super
         # the very take, whole where the state knows an earlier run left or kept it: put back, nothing fetched
         store.event(run_id, jid, "video-restored", {"from": str(copy), "path": str(job.output),
                                                     "sha256": row["sha256"]})
+        if restored is not None:
+            restored.append(Restored(job.output, copy, altered[0] if altered else None))
         if Path(row["output_path"]) != job.output:
             store.set_output(jid, job.output)
         row = store.job_row(jid)
     mend_sidecar(store, run_id, job, jid, row)
     store.mark_cached(run_id, jid, row["done_run_id"])
     return True
+
+
+class Restored(NamedTuple):
+    """A done video a run found missing or altered and put back from gridrun's own copy of it (`check_done`):
+    nothing fetched."""
+
+    path: Path                 # the video, put back
+    source: Path               # the copy it was put back from
+    altered: Path | None       # where the altered file found at its place was kept; None: the file was missing
 
 
 def done_video(job: Job, row: Any) -> Path | None:

@@ -196,3 +196,39 @@ def test_a_failed_jobs_own_earlier_take_keeps_its_output_path(tmp_path: Path) ->
     _run(m, prov, force=True)
     (row,) = export_rows(api.status(m))
     assert row["state"] == "done" and row["output_path"] == "a.mp4"
+
+
+def test_the_runs_end_says_an_altered_or_missing_video_was_restored_from_its_copy_not_fetched(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A done video edited in place, whose very take gridrun kept (a --force's earlier take): kept aside, and put
+    back from that copy with nothing asked of the provider; the run's end says so, not that it was fetched again,
+    and a missing one put back so gets its line too. `--json`'s end names the videos restored."""
+    from runner.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    m = _manifest(tmp_path)
+    assert main(["run", "--no-report", m.name]) == 0
+    assert main(["run", "--no-report", "--force", m.name]) == 0  # the same bytes again; the earlier take kept aside
+    (job,) = api.status(m).jobs
+    video = Path(job.output_path)
+    with video.open("ab") as f:
+        f.write(b"x")  # edited in place
+    capsys.readouterr()
+    assert main(["run", "--no-report", "--json", m.name]) == 0
+    got = capsys.readouterr()
+    end = json.loads(got.out.splitlines()[-1])
+    assert end["requests"] == 0 and len(end["altered_kept"]) == 1, end
+    assert end["restored"] == [os.path.relpath(video, tmp_path)], end
+    err = " ".join(got.err.split())
+    assert "1 video differed from what was downloaded: kept in " in err, err
+    assert "restored from gridrun's own copy (outputs/keep/.runs/superseded/" in err and "nothing fetched" in err, err
+    assert "fetching it again" not in err, err
+    assert sha256(video) == job.sha256
+
+    _remove(video)  # and now missing
+    assert main(["run", "--no-report", m.name]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert (f"1 video missing ({os.path.relpath(video, tmp_path)}): restored from gridrun's own copy "
+            "(outputs/keep/.runs/superseded/") in err and "nothing fetched" in err, err
+    assert sha256(video) == job.sha256
