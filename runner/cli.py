@@ -736,8 +736,9 @@ def _print_totals(plan: Plan, diff: Any, *, force: bool = False, retry: str | No
         if diff is not None and diff.billing is not None and need != estimated:
             # the estimates counted at what the last bills say the jobs cost: what `run` compares too
             this_run = (f": this run counts {usd_text(need)} against it, its {usd_text(estimated)} of estimates "
-                        f"counted at {escape(diff.billing.said())}; correct the price table, or set a budget "
-                        "that covers it")
+                        f"counted at {escape(diff.billing.said())}")
+            if need > plan.budget_micros:  # what to do only where it does not fit
+                this_run += "; correct the price table, or set a budget that covers it"
         elif flying:
             this_run = (f": this run counts {usd_text(need)} against it ({usd_text(need - flying)} to submit, "
                         f"{usd_text(flying)} in flight), of {usd_text(plan.total_micros)} for all jobs")
@@ -1205,11 +1206,11 @@ def _expired_again(expired: int, gone: int, no_url: int = 0, no_url_micros: int 
     """What `gridrun retry` sends of the `expired` jobs, `gone` of them no longer at the provider, `no_url` of them
     given no fresh URL by it (`state.no_fresh_url`), whose new renders cost `no_url_micros`."""
     if no_url:
-        those = "it" if no_url == 1 else "them"
         price = usd_text(no_url_micros)
-        why = f"the provider gives no fresh URL for {those}, only the {'one' if no_url == 1 else 'ones'} that expired"
         if no_url == expired:
-            return f"expired ones (a new render, paid, {price}: the only way, {why})"
+            # each of them: the provider hands back the very URL that expired, never a fresh one
+            urls = "the URL that expired" if no_url == 1 else "the URLs that expired"
+            return f"expired ones (the only way, as the provider hands back only {urls}: a new render, paid, {price})"
         gone_too = f", nor for the {_jobs(gone)} it no longer has" if gone else ""
         return (f"expired ones (a new render, paid; the only way for the {_jobs(no_url)} the provider gives no fresh "
                 f"URL for ({price}){gone_too})")

@@ -1163,11 +1163,13 @@ class LinkedState:
         """What is wrong, and what to do: run the file itself, or share that state; or start one knowingly.
         `refused`: said by a run that refuses, which recorded and sent nothing."""
         m = plan.manifest
-        nothing = "; nothing was recorded or sent" if refused else ""
+        # a run there would start a new state and pay for every job again: it refuses, and says so
+        outcome = ("a run through the link would start a new state and send and pay for every job again; nothing "
+                   "was recorded or sent" if refused else "`gridrun run` through the link refuses to start (it "
+                   "would start a new state there and send and pay for every job again)")
         return (f"{m.path} is a link to {self.target}: there is no state beside the link ({plan.state_dir}) yet, but "
                 f"{self.state_dir}, beside the file it links to, holds the runs of {m.name!r} (latest run "
-                f"{self.run_id}), {self.done:,} of these {len(plan.jobs):,} jobs done there: a run through the link "
-                f"starts a new state and sends and pays for every job again{nothing}. "
+                f"{self.run_id}), {self.done:,} of these {len(plan.jobs):,} jobs done there: {outcome}. "
                 f"Run {self.target} itself, or set "
                 f"`state_dir: {self.state_dir}` (an absolute path, the file's and the link's alike) to go on with "
                 f"that state; to start a new state beside the link knowingly, make its folder: "

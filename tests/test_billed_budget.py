@@ -109,6 +109,25 @@ def test_a_price_table_corrected_after_the_bills_counts_as_corrected(tmp_path: P
     assert (second.status, second.exit_code) == ("done", 0) and second.stats.spent_micros == 2_800_000
 
 
+def test_a_budget_that_covers_the_jobs_at_the_bills_ratio_gets_no_advice_to_raise_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Billed 4x, a budget of $100: plan's budget line says what the run counts at that ratio, and fits; what to do
+    when it does not fit (correct the price table, a budget that covers it) only where it does not."""
+    m = write_manifest(tmp_path, n_seeds=3, styles=("anime",), run={"concurrency": 1, "budget_usd": 1.40},
+                       sim={"render_time": 0.05, "jitter": 0.0, "concurrency": 1, "cost_factor": 4})
+    run(m, allow_partial=True)
+    capsys.readouterr()
+    assert main(["plan", str(m), "--budget", "100"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "budget: $100.00 (fits: this run counts $2.80 against it, its $0.70 of estimates counted at 4x" in out, out
+    assert "correct the price table" not in out and "set a budget" not in out, out
+    assert main(["plan", str(m), "--budget", "2"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "(exceeds: this run counts $2.80" in out and "correct the price table, or set a budget that covers it" \
+        in out, out
+
+
 def test_a_run_that_passed_its_budget_does_not_exit_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """One job estimated $0.35 within a $0.35 budget, billed $0.70: every job is done, and the run spent twice its
     budget; it exits 3 (the budget's code), its status `done`, and says so; `status --watch` exits alike."""

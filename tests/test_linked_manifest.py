@@ -46,6 +46,9 @@ def test_a_run_through_a_link_to_the_manifest_file_does_not_pay_again_silently(
     said = [w for w in warnings if "is a link to" in w]
     assert len(said) == 1 and f"but {state}, beside the file it links to, holds the runs of 't'" in said[0], warnings
     assert "2 of these 2 jobs done there" in said[0] and f"`state_dir: {state}`" in said[0], said
+    # what a run through the link does: it refuses, not pays
+    assert "`gridrun run` through the link refuses to start" in said[0] and "a run through the link starts" \
+        not in said[0], said
 
     assert main(["run", link.name]) == 1
     err = capsys.readouterr().err

@@ -38,18 +38,20 @@ def test_the_run_names_a_paid_retry_not_a_free_fetch(unrenewed: Path, capsys: py
     assert snap.counts["expired"] == 2 and all(no_fresh_url(j.state, j.error) for j in snap.jobs)
     last = [line for line in err.splitlines() if "gridrun retry" in line][-1]
     assert "asks again for the fresh" not in last and "at no cost" not in last
-    assert ("`gridrun retry` sends expired ones (a new render, paid, $0.70: the only way, the provider gives no "
-            "fresh URL for them, only the ones that expired) again") in last
+    assert ("`gridrun retry` sends expired ones (the only way, as the provider hands back only the URLs that "
+            "expired: a new render, paid, $0.70) again") in last
     # and so on the next run, which asks once more and is given the same URLs again
     code, _, err = cli(capsys, "run", str(unrenewed))
-    assert code == 1 and "asks again for the fresh" not in err and "paid, $0.70: the only way" in err
+    assert code == 1 and "asks again for the fresh" not in err
+    assert "the only way, as the provider hands back only the URLs that expired: a new render, paid, $0.70" in err
 
 
 def test_status_and_plan_do_not_count_on_a_fresh_url(unrenewed: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cli(capsys, "run", str(unrenewed))
     _, out, _ = cli(capsys, "status", str(unrenewed))
     nxt = [line for line in out.splitlines() if "next:" in line]
-    assert nxt and "at no cost" not in nxt[0] and "paid, $0.70: the only way" in nxt[0]
+    assert nxt and "at no cost" not in nxt[0]
+    assert "hands back only the URLs that expired: a new render, paid, $0.70" in nxt[0]
     code, out, _ = cli(capsys, "plan", str(unrenewed), "--json")
     assert code == 0
     doc = json.loads(out)
