@@ -1778,13 +1778,32 @@ def _check_recorded(p: Plan, db: Path) -> None:
     try:
         with Store(db, readonly=True, outputs_dir=p.outputs_dir) as store:
             last = store.latest_run(p.manifest.name)
+            never = _never_ran(store, p, db) if last is None else None
     except NotRecordedError:  # a state file being made this moment: the lock, taken next, decides
         return
-    if last is None and run_starting(p.manifest, None, state_dir=p.state_dir) is None:
-        raise NeverRanError(f"{db}: no run recorded for {p.manifest.name}, so nothing to cancel")
+    if never is not None and run_starting(p.manifest, None, state_dir=p.state_dir) is None:
+        raise never
 
 
 _CANCELLABLE = (JobState.SUBMITTING.value, JobState.SUBMITTED.value, JobState.RUNNING.value)
+
+
+def _never_ran(store: Store, p: Plan, db: Path) -> NotRecordedError:
+    """`cancel`'s error for a manifest of whose name the state `store` holds no run: nothing to cancel
+    (`NeverRanError`), unless jobs of other manifests' runs are in flight there (a `name:` changed, another manifest
+    file sharing the state folder), which that manifest's cancel stops: those named, not "nothing to cancel"."""
+    from .terminal import typed, visible
+
+    others = store.in_flight_elsewhere(p.manifest.name, _CANCELLABLE)
+    if not others:
+        return NeverRanError(f"{db}: no run recorded for {p.manifest.name}, so nothing to cancel")
+    names = ", ".join(f"{visible(name)} ({n:,} job{'' if n == 1 else 's'})" for name, n in others[:5])
+    more = f" and {len(others) - 5:,} more" if len(others) > 5 else ""
+    return NotRecordedError(
+        f"{db}: no run recorded for {p.manifest.name}, but this state holds jobs in flight of other manifests: "
+        f"{names}{more}, rendering and billed at the provider. Nothing was cancelled: `gridrun cancel` on that "
+        f"manifest's file cancels them (`gridrun status --state {typed(db.parent)} --runs` names its runs; a "
+        "`name:` changed since they were sent: put it back for the cancel)")
 
 
 def _unresolved(flying: Iterable[Any], last_run: int) -> list[str]:
@@ -1882,7 +1901,7 @@ def _nothing_to_cancel(p: Plan, db: Path, result: CancelResult) -> bool:
             return False
         last = store.latest_run(p.manifest.name)
         if last is None:
-            raise NeverRanError(f"{db}: no run recorded for {p.manifest.name}, so nothing to cancel")
+            raise _never_ran(store, p, db)
         flying = store.in_flight_rows(p.manifest.name, _CANCELLABLE)
         if held and (flying or any(r["state"] in _CANCELLABLE
                                    for r in store.jobs_by_hash([j.hash for j in p.jobs]).values())):
@@ -1946,7 +1965,7 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
                        manifest=p.manifest.path, name=p.manifest.name, cancel=True, requests=[j.hash for j in p.jobs])
     last = store.latest_run(p.manifest.name)
     if last is None:
-        raise NeverRanError(f"{db}: no run recorded for {p.manifest.name}, so nothing to cancel")
+        raise _never_ran(store, p, db)
     # Every run's, not only the latest's: a run started with --leave-in-flight leaves an earlier run's jobs the
     # manifest no longer has rendering, which no run follows, and `cancel` is the way to stop them.
     flying = store.in_flight_rows(p.manifest.name, _CANCELLABLE)

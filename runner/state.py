@@ -3234,6 +3234,18 @@ class Store:
             rows = [r for r in rows if here(r["id"])]
         return billing_of(map(job_record, rows), estimates)
 
+    def in_flight_elsewhere(self, manifest_name: str, states: Sequence[str]) -> list[tuple[str, int]]:
+        """The manifests other than `manifest_name` with jobs in one of `states` in runs of theirs, each with how many:
+        (name, jobs), the most first."""
+        marks = ",".join("?" * len(states))
+        rows = self.db.execute(
+            "SELECT r.manifest_name, COUNT(DISTINCT j.id) FROM run_jobs rj JOIN runs r ON r.id = rj.run_id"
+            f" JOIN jobs j ON j.id = rj.job_id WHERE r.manifest_name != ? AND j.state IN ({marks})"
+            " GROUP BY r.manifest_name ORDER BY COUNT(DISTINCT j.id) DESC, r.manifest_name",
+            (manifest_name, *states),
+        ).fetchall()
+        return [(str(name), int(n)) for name, n in rows]
+
     def in_flight_rows(self, manifest_name: str, states: Sequence[str]) -> list[sqlite3.Row]:
         """The jobs in one of `states` of every run of `manifest_name`, each once, with `held_by`: the latest of
         those runs that has it. Newest run first, each run's in plan order. An earlier run's job is among them

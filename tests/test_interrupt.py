@@ -885,6 +885,34 @@ def test_cancel_of_a_manifest_that_never_ran_while_another_manifests_run_holds_t
         holder.close()
 
 
+def test_cancel_of_a_name_with_no_run_names_another_manifests_jobs_in_flight_in_the_state(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A manifest's `name:` changed while its jobs render (or another manifest file of the folder given): no run of
+    the new name, but jobs in flight in the state, billed. `cancel` does not say "nothing to cancel" and exit 0 (a
+    cleanup step would pass while they render): it names the manifest whose jobs they are, exit 2; that manifest's
+    cancel cancels them."""
+    from runner.cli import main
+
+    a = write_manifest(tmp_path, n_seeds=2, styles=("anime",), name="alpha", run={"concurrency": 2},
+                       sim={"render_time": 60.0, "jitter": 0.0, "concurrency": 2})
+    assert main(["run", "--no-report", "--timeout", "1", str(a)]) != 0
+    renamed = tmp_path / "renamed.yaml"
+    renamed.write_text(a.read_text().replace("name: alpha", "name: beta"))
+    assert "name: beta" in renamed.read_text()
+    capsys.readouterr()
+    assert main(["cancel", str(renamed)]) == 2
+    got = capsys.readouterr()
+    said = " ".join(got.err.split())
+    assert "no run recorded for beta, but this state holds jobs in flight of other manifests: alpha (2 jobs)" in said
+    assert "nothing to cancel" not in got.out + said, got
+    assert main(["cancel", str(a)]) == 0
+    assert api.status(a).counts["cancelled"] == 2
+    capsys.readouterr()
+    assert main(["cancel", str(renamed)]) == 0  # nothing in flight any more: nothing to cancel
+    assert "no run recorded for beta, so nothing to cancel" in capsys.readouterr().out
+
+
 def _hold_for(tmp_path: Path, manifest: Path, name: str) -> Any:
     """The state's runner lock held, as a run of `manifest` holds it, by a store of this process (closed by the
     caller)."""
