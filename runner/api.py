@@ -1855,17 +1855,15 @@ def _in_flight_beside_target(p: Plan) -> str | None:
     """For a manifest given through a link to its file, with no state beside the link: where the state beside the
     file it leads to holds jobs of the manifest at the provider (sent, rendering), what to cancel them with; None
     otherwise. The runs are there, not beside the link, as `status` through the link says (`resume.linked_state`)."""
+    from .resume import state_beside_target
     from .terminal import typed
 
     m = p.manifest
-    if not os.path.islink(m.path):
+    found = state_beside_target(p)
+    if found is None:
         return None
+    target, there = found
     try:
-        target = Path(os.path.realpath(m.path))
-        raw = m.data.get("state_dir")
-        there = Path(os.path.realpath(target.parent / str(raw) if raw else target.parent / ".gridrun"))
-        if there == Path(os.path.realpath(p.state_dir)) or not (there / "state.db").is_file():
-            return None
         with Store(there / "state.db", readonly=True) as store:
             flying = store.in_flight_rows(m.name, _CANCELLABLE)
     except (StateError, sqlite3.Error, OSError, ValueError):  # not readable: nothing to tell

@@ -1176,14 +1176,12 @@ class LinkedState:
                 f"mkdir {shlex.quote(str(plan.state_dir))}")
 
 
-def linked_state(plan: Plan) -> LinkedState | None:
-    """When the manifest was reached through a link to its file (a teammate's folder of links, a dotfile manager,
-    a per-user workspace) and the state it names from the link's folder is not there, the state it names from the
-    folder of the file the link leads to, when that holds done jobs of the plan: the state the manifest's runs have
-    used, which the link leaves behind. (A link to the manifest's folder is followed where the state folder is
-    resolved: it splits nothing.) A few `stat`s, and a read-only look at the other state only when there is one."""
+def state_beside_target(plan: Plan) -> tuple[Path, Path] | None:
+    """For a manifest reached through a link to its file: (the file the link leads to, the state folder the manifest
+    names from that file's folder), where that is another folder than the plan's and holds a state file; None
+    otherwise (no link, the same state, none there, or paths that cannot be resolved)."""
     m = plan.manifest
-    if (plan.state_dir / "state.db").exists() or not os.path.islink(m.path):
+    if not os.path.islink(m.path):
         return None
     try:
         target = Path(os.path.realpath(m.path))
@@ -1191,6 +1189,25 @@ def linked_state(plan: Plan) -> LinkedState | None:
         there = Path(os.path.realpath(target.parent / str(raw) if raw else target.parent / ".gridrun"))
         if there == Path(os.path.realpath(plan.state_dir)) or not (there / "state.db").is_file():
             return None
+    except (OSError, ValueError):
+        return None
+    return target, there
+
+
+def linked_state(plan: Plan) -> LinkedState | None:
+    """When the manifest was reached through a link to its file (a teammate's folder of links, a dotfile manager,
+    a per-user workspace) and the state it names from the link's folder is not there, the state it names from the
+    folder of the file the link leads to, when that holds done jobs of the plan: the state the manifest's runs have
+    used, which the link leaves behind. (A link to the manifest's folder is followed where the state folder is
+    resolved: it splits nothing.) A few `stat`s, and a read-only look at the other state only when there is one."""
+    m = plan.manifest
+    if (plan.state_dir / "state.db").exists():
+        return None
+    found = state_beside_target(plan)
+    if found is None:
+        return None
+    target, there = found
+    try:
         with Store(there / "state.db", readonly=True) as store:
             last = store.latest_run(m.name)
             rows = store.jobs_by_hash([j.hash for j in plan.jobs]) if last is not None else {}
