@@ -903,7 +903,7 @@ def run(
             if callable(getattr(prov, "api_key", None)):
                 prov.api_key()  # a missing key is said before any state is made
             plan_mod.check_writable(p, then=command)  # before the state is opened to write: a read-only place is only warned of by plan
-            resume.check_files_writable(p, then=command)
+            resume.check_files_writable(p, then=command, provider=prov)
             resume.check_state_linked(p)  # before a state is made beside a link, which would pay for every job again
             _judge_before_upgrade(p, options)
             store = Store(p.state_dir / "state.db", outputs_dir=p.outputs_dir, then=command)
@@ -1619,7 +1619,7 @@ def cancel(m: Manifest | Plan | str | Path, *, on_wait: Callable[[str], None] | 
         return result  # nothing asked of the provider, which holds nothing open yet: no key needed to say so
     if callable(getattr(prov, "api_key", None)) and _asks_provider(p, db):
         prov.api_key()  # a missing key is said before the state is opened to be written (and upgraded)
-    resume.check_files_writable(p, then="cancel")
+    resume.check_files_writable(p, then="cancel", provider=prov)
     store = Store(db, outputs_dir=p.outputs_dir, then="cancel")
     asked: list[str] = []  # the jobs whose cancel request the provider took
     # A write of the state failed: the task group ended the other requests; said with those whose outcome went

@@ -195,16 +195,22 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _warnings(plan: Plan, diff: Any, *, sends: bool = False) -> tuple[str, ...]:
+def _warnings(plan: Plan, diff: Any, *, sends: bool = False, planning: bool = False) -> tuple[str, ...]:
     """What `plan` and `run` warn of: the plan's, its files in the way (`overwrites`), and the state's; `sends`
-    (`run`, `plan --force`): a state that git tracks too (`resume.state_tracked`)."""
+    (`run`, `plan --force`): a state that git tracks too (`resume.state_tracked`); `planning` (`plan`): what a
+    run would refuse before it sends anything (`resume.refused_ahead`), which a run says as it refuses."""
     from .plan import warnings_of
 
+    ahead: tuple[str, ...] = ()
+    if planning:
+        from .resume import refused_ahead
+
+        ahead = tuple(refused_ahead(plan, diff))
     if not sends:
-        return warnings_of(plan, diff)
+        return (*warnings_of(plan, diff), *ahead)
     from .resume import state_tracked
 
-    return (*warnings_of(plan, diff), *state_tracked(plan))
+    return (*warnings_of(plan, diff), *state_tracked(plan), *ahead)
 
 
 def _budgeted(plan: Plan, diff: Any) -> tuple[list[Any], list[Any], int]:
@@ -300,7 +306,7 @@ def _plan_json(plan: Plan, diff: Any, *, force: bool = False) -> dict[str, Any]:
         "total_micros": plan.total_micros,
         "budget_usd": None if plan.budget_micros is None else plan.budget_micros / 1e6,
         # `field: message`, as format /1 has them; the state's too (another manifest file of the same name)
-        "warnings": [getattr(w, "plain", w) for w in _warnings(plan, diff, sends=force)],
+        "warnings": [getattr(w, "plain", w) for w in _warnings(plan, diff, sends=force, planning=True)],
         "jobs": _Lazy(len(plan.jobs), lambda: (_json_safe(
             {
                 "key": j.key,
@@ -491,7 +497,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
         _say_json(_plan_json(plan, diff, force=args.force), ensure_ascii=not writes_any(sys.stdout))
         return 0
-    for w in _warnings(plan, diff, sends=args.force):
+    for w in _warnings(plan, diff, sends=args.force, planning=True):
         err.print(f"[yellow]warning[/yellow]: {escape(_lines_visible(w))}")
     m = plan.manifest
     out.print(f"[bold]{escape(m.name)}[/bold] — {plan.provider} / {plan.model} — {_jobs(len(plan.jobs))}")

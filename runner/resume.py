@@ -48,7 +48,7 @@ from typing import Any, NamedTuple
 from .errors import BudgetError, InFlightError, StateError
 from .jobs import Billing, fitting, param_strings, scaled, usd_text
 from .limits import sticky_said
-from .manifest import Manifest
+from .manifest import Manifest, Warned
 from .options import RunOptions
 from .outputs import (
     atomic_write,
@@ -67,6 +67,8 @@ from .outputs import (
     write_problem,
 )
 from .plan import (
+    ELSEWHERE,
+    FORCED,
     IN_FLIGHT,
     Job,
     Plan,
@@ -968,22 +970,65 @@ def outputs_gone(plan: Plan, rows: Mapping[str, Any]) -> str | None:
             f"mkdir -p {shlex.quote(str(folder / '.runs'))}")
 
 
-def check_files_writable(plan: Plan, *, then: str = "run") -> None:
+def check_files_writable(plan: Plan, *, then: str = "run", provider: Any = None) -> None:
     """Refuse a run (or a cancel: `then`, the command to run again) when files it writes, there already, cannot be
     opened to write by this user (a teammate's state file or lock, made under a umask that keeps the group out):
     before the state is opened or anything is sent, naming their owner and mode and the fix (`not_writable_said`),
     where the system would only say "Permission denied" of the first, or SQLite open the state read-only and fail
-    at its first write. A cancel writes no `.runs/lock`.
+    at its first write. `provider`: the one the run uses (`files_written`).
 
     :raises StateError: one cannot be written.
     """
+    said = not_writable_said(files_written(plan, then=then, provider=provider), then=f"`gridrun {then}` again")
+    if said is not None:
+        raise StateError(said)
+
+
+def files_written(plan: Plan, *, then: str = "run", provider: Any = None) -> list[Path]:
+    """The files a run (or a cancel: `then`) of `plan` writes where they may be there already: the runner lock, the
+    state file and SQLite's files beside it, the output folder's `.runs/lock` (not a cancel's), and the in-process
+    simulator's world, which it writes as it sends each job (one not writable fails every job the run sends).
+    `provider`: the one the run uses, whose world file is that (none for a served simulator or a real provider);
+    None, the one the manifest names (`api._provider`): the built-in simulator where it names `provider: sim` and no
+    `base_url:`."""
+    from .providers import SIM_WORLD
+
     db = real_state_file(plan.state_dir / "state.db")
     files = [db.with_name("lock"), db, db.with_name(f"{db.name}-wal"), db.with_name(f"{db.name}-shm")]
     if then != "cancel":
         files.append(plan.outputs_dir / ".runs" / "lock")
-    said = not_writable_said(files, then=f"`gridrun {then}` again")
+    if provider is not None:
+        world = getattr(provider, "world", None)
+        if world is not None:
+            files.append(Path(world))
+    elif plan.manifest.provider == "sim" and plan.manifest.base_url is None:
+        files.append(db.with_name(SIM_WORLD))
+    return files
+
+
+def refused_ahead(plan: Plan, diff: Any) -> list[Warned]:
+    """What `gridrun plan` warns of that a run of `plan` (with the options `diff` was made with) refuses before it
+    sends anything, as it warns of folders that cannot be written: files it writes that this user cannot
+    (`check_files_writable`), and done videos it would render again that are another user's in a sticky folder
+    (`check_replaceable`), whose renders would be paid for and not saved."""
+    m = plan.manifest
+    warnings = []
+    said = not_writable_said(files_written(plan), then="`gridrun run` again",
+                             refused="`gridrun run` would refuse to start")
     if said is not None:
-        raise StateError(said)
+        warnings.append(m.warning((), said))
+    if diff is not None:
+        again = [j for j in plan.jobs if diff.reasons.get(j.key) in (FORCED, ELSEWHERE)]
+        held = [(job, why) for job in again if (why := sticky_said(job.output)) is not None]
+        if held:
+            job, why = held[0]
+            more = f" (and {len(held) - 1:,} more)" if len(held) > 1 else ""
+            field = ("output",) if "output" in m.data else (outputs_field(m),)
+            warnings.append(m.warning(field, (
+                f"job {job.key!r} is to be rendered again, but {job.output}: {why}{more}: `gridrun run` would refuse "
+                "to start, as the render would be paid for and not saved; run gridrun as the videos' owner, or give "
+                "the manifest an output folder of your own (`outputs_dir:`)")))
+    return warnings
 
 
 def _holds_anything(folder: Path) -> bool:

@@ -957,12 +957,14 @@ def outputs_writer(folder: Path) -> dict[str, str] | None:
     return {k: str(v) for k, v in doc.items()}
 
 
-def not_writable_said(paths: Sequence[Path], *, then: str, known: bool = False) -> str | None:
+def not_writable_said(paths: Sequence[Path], *, then: str, known: bool = False,
+                      refused: str = "nothing was recorded or sent") -> str | None:
     """What is wrong when files gridrun writes to run (`paths`: the runner lock, the state file and its -wal and
-    -shm, the output folder's .runs/lock), there already, cannot be opened to write by this user: their owner and
-    mode, and the fix, a teammate's files being the usual case (made by a gridrun that did not follow the umask, or
-    under a umask that keeps the group out); `then`, what to do once they can be written; `known`: the system
-    refused them already (taken as said, not asked again). None when each can."""
+    -shm, the output folder's .runs/lock, the in-process simulator's world), there already, cannot be opened to
+    write by this user: their owner and mode, and the fix, a teammate's files being the usual case (made by a
+    gridrun that did not follow the umask, or under a umask that keeps the group out); `then`, what to do once they
+    can be written; `known`: the system refused them already (taken as said, not asked again); `refused`, what
+    came of it (`plan`, which sends nothing, says what a run would do). None when each can."""
     found = []
     for path in paths:
         try:
@@ -988,8 +990,8 @@ def not_writable_said(paths: Sequence[Path], *, then: str, known: bool = False) 
     uid = getattr(os, "geteuid", lambda: None)()
     which, it = ("it is", "it") if len(found) == 1 else ("they are", "them")
     user = "this user" if uid is None else f"this user (uid {uid})"
-    return (f"{'; '.join(shown)}: {which} not writable by {user}, and a run or cancel writes {it}; nothing was "
-            "recorded or sent. Have the owner run "
+    return (f"{'; '.join(shown)}: {which} not writable by {user}, and a run or cancel writes {it}; {refused}. "
+            "Have the owner run "
             f"`chmod g+w {names}` for the group to share the project (and work under `umask 002`, which the files "
             f"gridrun makes follow), or run it as that user; then {then}")
 

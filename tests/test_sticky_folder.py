@@ -88,3 +88,20 @@ def test_the_words_for_a_refused_replace() -> None:
     steps = _next_steps({"done": 1}, unsaved="/x", errors=["WRITE_FAILED: /x/a.mp4: no: in a sticky folder"])
     assert "run gridrun as that user" in steps and "free space" not in steps
     assert "free space" in _next_steps({"done": 1}, unsaved="/x", errors=["WRITE_FAILED: No space left on device"])
+
+
+def test_plan_force_warns_of_the_rerender_the_sticky_folder_would_refuse(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`plan --force` says what `run --force` would refuse (another user's videos in a sticky folder to render
+    again), as it says of folders that cannot be written; a plain `plan`, which renders nothing again, does not."""
+    m, folder = _sticky_project(tmp_path)
+    monkeypatch.setattr(os, "geteuid", lambda: OTHER_UID)
+    capsys.readouterr()
+    assert main(["plan", "--force", str(m)]) == 0
+    err = capsys.readouterr().err
+    assert f"{folder / 'anime-1.mp4'}: the file is owned by uid {os.getuid()}, in a sticky folder" in err, err
+    assert "(and 1 more)" in err and "`gridrun run` would refuse to start" in err, err
+    assert main(["plan", str(m)]) == 0
+    assert "sticky" not in capsys.readouterr().err
+    assert _runs(tmp_path) == 1

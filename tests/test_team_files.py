@@ -4,6 +4,7 @@ its owner and mode and the fix."""
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 from execkit import write_manifest
 
-from runner import api
+from runner import api, resume
 from runner.cli import main
 from runner.errors import StateError
 from runner.state import Store
@@ -99,3 +100,57 @@ def test_cancel_refuses_a_teammates_state_file_it_cannot_write_naming_owner_and_
     assert said.endswith("then `gridrun cancel` again"), said
     monkeypatch.setattr(os, "access", real_access)
     assert api.status(m).counts.get("submitted", 0) + api.status(m).counts.get("running", 0) == 1
+
+
+def test_the_simulators_world_file_this_user_cannot_write_is_refused_before_anything_is_sent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The built-in simulator writes its world (.gridrun/sim-world.jsonl) as it sends each job: a teammate's that
+    this user cannot write is named with the state's files before the run records or sends anything, not found
+    by each create failing; `plan` warns of it, as of the state's files, that `gridrun run` would refuse."""
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
+    assert main(["run", str(m)]) == 0
+    world = tmp_path / ".gridrun" / "sim-world.jsonl"
+    db = tmp_path / ".gridrun" / "state.db"
+    assert world.is_file()
+    before = world.read_bytes()
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if Path(p) == world and mode & os.W_OK
+                        else real_access(p, mode, **kw))
+    capsys.readouterr()
+    assert main(["plan", "--force", str(m)]) == 0
+    err = capsys.readouterr().err
+    assert f"{world} (owned by uid {os.getuid()}" in err and f"`chmod g+w {world}`" in err, err
+    assert "`gridrun run` would refuse to start" in err and "nothing was recorded" not in err, err
+
+    assert main(["run", "--force", str(m)]) == 1
+    err = capsys.readouterr().err
+    assert f"{world} (owned by uid {os.getuid()}" in err and f"`chmod g+w {world}`" in err, err
+    assert "nothing was recorded or sent" in err, err
+    assert world.read_bytes() == before  # nothing sent to the simulator
+    with Store(db, readonly=True) as store:
+        assert store.latest_run("t").id == 1  # no run recorded
+
+    # the state's own files: `plan` warns of them too, all in one warning
+    lock = tmp_path / ".gridrun" / "lock"
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if Path(p) in (lock, db) and mode & os.W_OK
+                        else real_access(p, mode, **kw))
+    assert main(["plan", "--json", str(m)]) == 0
+    warned = [w for w in json.loads(capsys.readouterr().out)["warnings"] if "would refuse to start" in w]
+    assert len(warned) == 1 and f"`chmod g+w {lock} {db}`" in warned[0], warned
+    monkeypatch.setattr(os, "access", real_access)
+    assert main(["plan", str(m)]) == 0
+    assert "would refuse" not in capsys.readouterr().err
+
+
+def test_a_served_simulators_world_is_not_this_runs_to_write(tmp_path: Path) -> None:
+    """A manifest naming a served simulator (`base_url:`) or a provider object without a world file: the state
+    folder's sim-world.jsonl is no file the run writes, so it is not checked."""
+    from runner.providers import get_provider
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
+    p = api.plan(m)
+    world = tmp_path / ".gridrun" / "sim-world.jsonl"
+    assert world in resume.files_written(p)
+    assert world not in resume.files_written(p, provider=get_provider("sim", base_url="http://127.0.0.1:9/v1"))
+    assert world in resume.files_written(p, provider=get_provider("sim", state_dir=tmp_path / ".gridrun"))
