@@ -484,7 +484,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         if args.json:  # a script reading the plan gets one JSON object still: the errors, as `run --json`'s end
             from .terminal import writes_any
 
-            refused: dict[str, Any] = {"format": "gridrun.plan/1", "manifest": args.manifest,
+            refused: dict[str, Any] = {"format": "gridrun.plan/1", "manifest": _json_manifest(args),
                                        "exit_code": _exit_code(exc), "errors": _error_lines(exc, "plan", args.manifest)}
             if isinstance(exc, ManifestErrors) and exc.not_listed:
                 refused["errors_not_listed"] = exc.not_listed
@@ -3222,10 +3222,13 @@ def _failed(exc: BaseException, args: argparse.Namespace) -> int:
 
 def _json_manifest(args: argparse.Namespace) -> str | None:
     """The manifest the error object of `plan`, `status` or `matrix` with --json names (`entry.error_object`):
-    `status`'s the manifest's name, once read; the others' the file as given. None where there is none."""
+    `status`'s the manifest's name, once read; `plan`'s its absolute path, as the plan names it; `matrix`'s the
+    file as given. None where there is none."""
     given = getattr(args, "file" if args.command == "matrix" else "manifest", None)
     if args.command == "status":
         given = getattr(given, "name", None)
+    if args.command == "plan" and isinstance(given, str):
+        return os.path.abspath(given)
     return given if isinstance(given, str) else None
 
 

@@ -283,11 +283,32 @@ def writes_json_object(argv: Sequence[str]) -> str | None:
     return None
 
 
+# The options of `plan` that take a value after them (`plan_manifest`), as its parser has them.
+PLAN_VALUED = ("--max-jobs", "--budget")
+
+
+def plan_manifest(argv: Sequence[str]) -> str | None:
+    """The manifest a `plan` command line names, read from its words, where argparse has not read them (an
+    interrupt as the command loads) or refused them (`--budget x`, an unknown option): the first word that is no
+    option nor an option's value, or the one after `--`; made absolute, as the plan's own JSON names it
+    (`Manifest.path`). None where it names none."""
+    words = list(argv[1:]) if argv[:1] == ["plan"] else []
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if word == "--":
+            return os.path.abspath(words[i + 1]) if i + 1 < len(words) else None
+        if word == "-" or not word.startswith("-"):
+            return os.path.abspath(word)
+        i += 2 if word in PLAN_VALUED else 1
+    return None
+
+
 def error_object(command: str, manifest: str | None, code: int, errors: Sequence[str]) -> dict[str, object]:
     """The JSON object `command` (`writes_json_object`) prints in place of its document when it fails: `plan`'s
-    `{"format", "manifest", "exit_code", "errors"}` (the manifest's path as given), `status`'s `{"run": null,
-    "manifest", "status": null, "exit_code", "errors"}` (the manifest's name), `matrix`'s `{"file", "exit_code",
-    "errors"}` (the file as given); `manifest` None where none was read."""
+    `{"format", "manifest", "exit_code", "errors"}` (the manifest's absolute path, as the plan names it),
+    `status`'s `{"run": null, "manifest", "status": null, "exit_code", "errors"}` (the manifest's name),
+    `matrix`'s `{"file", "exit_code", "errors"}` (the file as given); `manifest` None where none was read."""
     if command == "plan":
         return {"format": "gridrun.plan/1", "manifest": manifest, "exit_code": code, "errors": list(errors)}
     if command == "status":
@@ -371,6 +392,8 @@ def write_end(argv: Sequence[str], status: str | None, code: int, error: str | S
         if _document_begun:
             return
         document_begun()
+        if command == "plan" and manifest is None:  # the command line not read, or refused: its words name it
+            manifest = plan_manifest(argv)
         text = json.dumps({**error_object(command, manifest, code, errors), **more}, indent=2, default=str)
     elif writes_json_lines(argv):
         text = json.dumps({"event": "end", "status": status, "exit_code": code, "errors": errors})

@@ -220,6 +220,64 @@ def test_a_json_command_interrupted_while_it_plans_names_the_manifest_in_its_err
     assert doc == {"format": "gridrun.plan/1", "manifest": str(m), "exit_code": 130, "errors": ["interrupted"]}
 
 
+
+@pytest.mark.parametrize("words", [
+    ["plan", "M", "--json", "x"], ["plan", "M", "--json", "--budget", "x"], ["plan", "M", "--json", "--bogus"],
+    ["plan", "--budget", "5", "--json", "--max-jobs", "0", "M"], ["plan", "--json", "--bogus", "--", "M"],
+], ids=["two-manifests", "budget-x", "unknown-option", "max-jobs-0", "after-dashes"])
+def test_plan_json_names_the_manifest_as_its_plan_does_in_its_error_object(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, words: list[str]
+) -> None:
+    """A script matching `plan --json`'s error object to its plan by `manifest`: the absolute path, as the plan's,
+    wherever the command line names the manifest (relative here), a command line argparse refuses included."""
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
+    monkeypatch.chdir(tmp_path)
+    assert main(["plan", m.name, "--json"]) == 0
+    planned = _object(capsys.readouterr().out)["manifest"]
+    assert planned == str(m)
+    with pytest.raises(SystemExit) as exc:
+        main([m.name if w == "M" else w for w in words])
+    doc = _object(capsys.readouterr().out)
+    assert exc.value.code == 2 and doc["manifest"] == planned, doc
+
+
+def test_plan_json_of_a_manifest_not_there_or_invalid_names_its_absolute_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_manifest(tmp_path, n_seeds=1, styles=("anime",), run={"concurrency": -1})
+    monkeypatch.chdir(tmp_path)
+    assert main(["plan", "t.yaml", "--json"]) == 2
+    assert _object(capsys.readouterr().out)["manifest"] == str(tmp_path / "t.yaml")
+    assert main(["plan", "nothere.yaml", "--json"]) == 2
+    assert _object(capsys.readouterr().out)["manifest"] == str(tmp_path / "nothere.yaml")
+    with pytest.raises(SystemExit):  # no manifest named: none to name
+        main(["plan", "--json"])
+    assert _object(capsys.readouterr().out)["manifest"] is None
+
+
+def test_plan_json_interrupted_as_it_starts_names_the_manifest_given(tmp_path: Path) -> None:
+    """SIGTERM before the command line is parsed: the manifest is read from its words, as the plan names it."""
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
+    proc = _held([sys.executable, "-m", "runner.cli", "plan", "--budget", "5", m.name, "--json"], tmp_path)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert _object(out)["manifest"] == str(m)
+
+
+def test_the_plan_options_that_take_a_value_are_known_before_parsing() -> None:
+    """`entry.plan_manifest` reads the manifest from the words of a command line argparse has not read: the options
+    of `plan` that take a value after them are those its parser has."""
+    import argparse
+
+    from runner.cli import _parser
+    from runner.entry import PLAN_VALUED
+
+    sub = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
+    valued = {o for a in sub.choices["plan"]._actions if a.option_strings and a.nargs != 0 for o in a.option_strings}
+    assert valued == set(PLAN_VALUED)
+
+
 def test_run_json_end_event_lists_the_warnings_the_run_gave_before_it_began(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
