@@ -152,7 +152,7 @@ def _object(out: str) -> dict[str, Any]:
 @pytest.mark.parametrize(("words", "said"), [
     (["status", "--json", "--last", "2"], "--last goes with --runs"),
     (["status", "--json", "--bogus"], "unrecognized arguments: --bogus"),
-    (["status", "--runs", "--json", "--last", "0"], "argument --last: at least 1 run, got 0"),
+    (["status", "--runs", "--json", "--last", "-1"], "argument --last: a number of runs is 0 (all of them) or more, got -1"),
     (["plan", "--json", "--bogus"], "unrecognized arguments: --bogus"),
     (["matrix", "--json", "--bogus"], "unrecognized arguments: --bogus"),
 ])
