@@ -1639,7 +1639,7 @@ class Executor:
             now = self.store.void_attempt(jid, "not in the provider's request log: never reached it")
             if now != S.PLANNED:
                 # the unsent re-run of a settled job (a --force run that died before its create left): as it was
-                await self._restored(job, jid, now)
+                await self._after_void(job, jid, now)
                 return
             await self._send_again(job, jid)
             return
@@ -1690,7 +1690,7 @@ class Executor:
         self._found_unknown[jid] = n
         self._senders.add(jid)
 
-    async def _restored(self, job: Job, jid: int, state: JobState) -> None:
+    async def _after_void(self, job: Job, jid: int, state: JobState) -> None:
         """A job `void_attempt` put back as it was before a re-run that never reached the provider: this run
         treats it as it would have found it."""
         self._set_state(jid, state.value, put_back=True)
