@@ -10,10 +10,12 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import UsageError
+
+if TYPE_CHECKING:
+    from decimal import Decimal  # imported where a value is read: not at start-up
 
 # What a run takes where neither its manifest's `run:` nor the command line sets a knob.
 RUN_DEFAULTS: Mapping[str, Any] = {
@@ -116,6 +118,8 @@ DECIMAL_TEXT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-
 def decimal_of(text: str) -> Decimal | None:
     """`text` as a Decimal, its digits exactly as written, when it is a number in the manifest's decimal form
     (`DECIMAL_TEXT`); None otherwise."""
+    from decimal import Decimal
+
     return Decimal(text) if DECIMAL_TEXT.fullmatch(text) else None
 
 
@@ -133,6 +137,8 @@ def option_problem(name: str, value: Any) -> str | None:
     None when it is usable (None always is)."""
     if value is None:
         return None
+    from decimal import Decimal
+
     integer, least, excluded, most = OPTION_LIMITS[name]
     types = (int, float, Decimal) if name in DECIMAL_KNOBS else (int, float)
     if not integer and (not isinstance(value, types) or isinstance(value, bool)):

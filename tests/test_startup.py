@@ -33,7 +33,8 @@ entry()
 
 # Not needed to read a command line or say it is wrong.
 UNNEEDED = ("runner.api", "runner.manifest", "runner.plan", "runner.state", "runner.executor", "runner.report",
-            "runner.providers", "jsonschema", "referencing", "yaml", "httpx", "anyio", "asyncio", "jinja2")
+            "runner.providers", "jsonschema", "referencing", "yaml", "httpx", "anyio", "asyncio", "jinja2",
+            "decimal")
 
 
 def _imported(args: list[str], cwd: Path) -> set[str]:
