@@ -2448,19 +2448,8 @@ class Store:
                 " updated_at=? WHERE id=?",
                 (S.PLANNED.value, reason, now, job_id),
             )
-            left: list[tuple[int, dict[str, Any]]] = []
-            for rid, final, money in self.db.execute(
-                "SELECT rj.run_id, rj.final, r.final_money FROM run_jobs rj JOIN runs r ON r.id = rj.run_id"
-                " WHERE rj.job_id=? AND rj.final IS NOT NULL AND r.final_money IS NOT NULL", (job_id,)).fetchall():
-                was = json.loads(final)
-                if was.get("attempts") == n and was.get("state") in _RESERVING:
-                    left.append((int(rid), json.loads(money)))
-            for rid, kept in left:
-                self._write_final(rid, job_id)
-                reserved = max(0, int(kept.get("reserved", 0)) - int(a["estimate_micros"] or 0))
-                self.db.execute("UPDATE runs SET final_money=? WHERE id=?",
-                                (_json({**kept, "reserved": reserved}), rid))
-                changed.add(rid)
+            left = self._ended_holding(job_id, n, _RESERVING)
+            changed |= self._released(job_id, left, int(a["estimate_micros"] or 0))
             self._event(run_id, job_id, "simulator-left", {"attempt": n, "endpoint": a["endpoint"], "was": state.value,
                                                             "reason": reason})
             self._known[job_id] = (S.PLANNED, row["key"])
@@ -2847,21 +2836,32 @@ class Store:
             a = self.db.execute(
                 "SELECT a.n, a.estimate_micros FROM attempts a JOIN jobs j ON j.id = a.job_id AND a.n = j.attempts"
                 " WHERE j.id=?", (job_id,)).fetchone()
-            left: list[tuple[int, dict[str, Any]]] = []
-            for run_id, final, money in self.db.execute(
-                "SELECT rj.run_id, rj.final, r.final_money FROM run_jobs rj JOIN runs r ON r.id = rj.run_id"
-                " WHERE rj.job_id=? AND rj.final IS NOT NULL AND r.final_money IS NOT NULL", (job_id,)).fetchall():
-                was = json.loads(final)
-                if a is not None and was.get("attempts") == a["n"] and was.get("state") == S.SUBMITTING.value:
-                    left.append((int(run_id), json.loads(money)))
+            left = [] if a is None else self._ended_holding(job_id, a["n"], (S.SUBMITTING.value,))
             self.void_attempt(job_id, reason)
-            for run_id, kept in left:
-                self._write_final(run_id, job_id)
-                reserved = max(0, int(kept.get("reserved", 0)) - int(a["estimate_micros"] or 0))
-                self.db.execute("UPDATE runs SET final_money=? WHERE id=?",
-                                (_json({**kept, "reserved": reserved}), run_id))
-                changed.add(run_id)
+            if a is not None:
+                changed |= self._released(job_id, left, int(a["estimate_micros"] or 0))
         return changed
+
+    def _ended_holding(self, job_id: int, n: int, states: Sequence[str]) -> list[tuple[int, dict[str, Any]]]:
+        """The ended runs that left the job at its attempt `n` in one of `states`, each with its recorded money
+        (`runs.final_money`): those whose reserve holds the attempt's estimate."""
+        left: list[tuple[int, dict[str, Any]]] = []
+        for run_id, final, money in self.db.execute(
+            "SELECT rj.run_id, rj.final, r.final_money FROM run_jobs rj JOIN runs r ON r.id = rj.run_id"
+            " WHERE rj.job_id=? AND rj.final IS NOT NULL AND r.final_money IS NOT NULL", (job_id,)).fetchall():
+            was = json.loads(final)
+            if was.get("attempts") == n and was.get("state") in states:
+                left.append((int(run_id), json.loads(money)))
+        return left
+
+    def _released(self, job_id: int, left: list[tuple[int, dict[str, Any]]], estimate_micros: int) -> set[int]:
+        """Each run of `left` (`_ended_holding`) records the job as it is now, and `estimate_micros` out of its
+        reserve. Returns those runs."""
+        for run_id, kept in left:
+            self._write_final(run_id, job_id)
+            reserved = max(0, int(kept.get("reserved", 0)) - estimate_micros)
+            self.db.execute("UPDATE runs SET final_money=? WHERE id=?", (_json({**kept, "reserved": reserved}), run_id))
+        return {run_id for run_id, _ in left}
 
     def rerender_failed(self, job_id: int, to: JobState, *, run_id: int | None, **fields: Any) -> JobState:
         """A job whose render the provider failed, or whose create it refused (`to`, with `fields` as
