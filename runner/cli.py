@@ -195,17 +195,18 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _warnings(plan: Plan, diff: Any, *, sends: bool = False, planning: bool = False) -> tuple[str, ...]:
+def _warnings(plan: Plan, diff: Any, *, sends: bool = False, planning: str | None = None) -> tuple[str, ...]:
     """What `plan` and `run` warn of: the plan's, its files in the way (`overwrites`), and the state's; `sends`
-    (`run`, `plan --force`): a state that git tracks too (`resume.state_tracked`); `planning` (`plan`): what a
-    run would refuse before it sends anything (`resume.refused_ahead`), which a run says as it refuses."""
+    (`run`, `plan --force`): a state that git tracks too (`resume.state_tracked`); `planning` (`plan`, the command
+    it previews: "run", "run --force", "retry"...): what that command would refuse before it sends anything
+    (`resume.refused_ahead`), which it says as it refuses."""
     from .plan import warnings_of
 
     ahead: tuple[str, ...] = ()
-    if planning:
+    if planning is not None:
         from .resume import refused_ahead
 
-        ahead = tuple(refused_ahead(plan, diff))
+        ahead = tuple(refused_ahead(plan, diff, command=planning))
     if not sends:
         return (*warnings_of(plan, diff), *ahead)
     from .resume import state_tracked
@@ -283,7 +284,7 @@ def _matrix_rows(groups: Sequence[tuple[str | None, Any]]) -> Iterator[dict[str,
             yield {"sweep": name, **d} if name else d
 
 
-def _plan_json(plan: Plan, diff: Any, *, force: bool = False) -> dict[str, Any]:
+def _plan_json(plan: Plan, diff: Any, *, force: bool = False, command: str = "run") -> dict[str, Any]:
     from .plan import relpath
 
     prefix = str(plan.outputs_dir) + os.sep
@@ -306,7 +307,7 @@ def _plan_json(plan: Plan, diff: Any, *, force: bool = False) -> dict[str, Any]:
         "total_micros": plan.total_micros,
         "budget_usd": None if plan.budget_micros is None else plan.budget_micros / 1e6,
         # `field: message`, as format /1 has them; the state's too (another manifest file of the same name)
-        "warnings": [getattr(w, "plain", w) for w in _warnings(plan, diff, sends=force, planning=True)],
+        "warnings": [getattr(w, "plain", w) for w in _warnings(plan, diff, sends=force, planning=command)],
         "jobs": _Lazy(len(plan.jobs), lambda: (_json_safe(
             {
                 "key": j.key,
@@ -492,12 +493,14 @@ def cmd_plan(args: argparse.Namespace) -> int:
                 refused["warnings"] = list(exc.warnings)
             _say_json(refused, ensure_ascii=not writes_any(sys.stdout))
         raise
+    previewed = retry or ("run --force" if args.force else "run")
     if args.json:  # as UTF-8 text, or with \u escapes where the output cannot take every character
         from .terminal import writes_any
 
-        _say_json(_plan_json(plan, diff, force=args.force), ensure_ascii=not writes_any(sys.stdout))
+        _say_json(_plan_json(plan, diff, force=args.force, command=previewed),
+                  ensure_ascii=not writes_any(sys.stdout))
         return 0
-    for w in _warnings(plan, diff, sends=args.force, planning=True):
+    for w in _warnings(plan, diff, sends=args.force, planning=previewed):
         err.print(f"[yellow]warning[/yellow]: {escape(_lines_visible(w))}")
     m = plan.manifest
     out.print(f"[bold]{escape(m.name)}[/bold] — {plan.provider} / {plan.model} — {_jobs(len(plan.jobs))}")

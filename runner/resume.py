@@ -1006,15 +1006,16 @@ def files_written(plan: Plan, *, then: str = "run", provider: Any = None) -> lis
     return files
 
 
-def refused_ahead(plan: Plan, diff: Any) -> list[Warned]:
+def refused_ahead(plan: Plan, diff: Any, *, command: str = "run") -> list[Warned]:
     """What `gridrun plan` warns of that a run of `plan` (with the options `diff` was made with) refuses before it
     sends anything, as it warns of folders that cannot be written: files it writes that this user cannot
     (`check_files_writable`), and done videos it would render again that are another user's in a sticky folder
-    (`check_replaceable`), whose renders would be paid for and not saved."""
+    (`check_replaceable`), whose renders would be paid for and not saved. `command`: the one the plan previews
+    ("run", "run --force", "retry", "retry --unknown"), named in what it says."""
     m = plan.manifest
     warnings = []
-    said = not_writable_said(files_written(plan), then="`gridrun run` again",
-                             refused="`gridrun run` would refuse to start")
+    said = not_writable_said(files_written(plan), then=f"`gridrun {command}` again",
+                             refused=f"`gridrun {command}` would refuse to start")
     if said is not None:
         warnings.append(m.warning((), said))
     if diff is not None:
@@ -1025,8 +1026,8 @@ def refused_ahead(plan: Plan, diff: Any) -> list[Warned]:
             more = f" (and {len(held) - 1:,} more)" if len(held) > 1 else ""
             field = ("output",) if "output" in m.data else (outputs_field(m),)
             warnings.append(m.warning(field, (
-                f"job {job.key!r} is to be rendered again, but {job.output}: {why}{more}: `gridrun run` would refuse "
-                "to start, as the render would be paid for and not saved; run gridrun as the videos' owner, or give "
+                f"job {job.key!r} is to be rendered again, but {job.output}: {why}{more}: `gridrun {command}` would "
+                "refuse to start, as the render would be paid for and not saved; run gridrun as the videos' owner, or give "
                 "the manifest an output folder of your own (`outputs_dir:`)")))
     return warnings
 

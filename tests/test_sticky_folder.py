@@ -101,7 +101,7 @@ def test_plan_force_warns_of_the_rerender_the_sticky_folder_would_refuse(
     assert main(["plan", "--force", str(m)]) == 0
     err = capsys.readouterr().err
     assert f"{folder / 'anime-1.mp4'}: the file is owned by uid {os.getuid()}, in a sticky folder" in err, err
-    assert "(and 1 more)" in err and "`gridrun run` would refuse to start" in err, err
+    assert "(and 1 more)" in err and "`gridrun run --force` would refuse to start" in err, err
     assert main(["plan", str(m)]) == 0
     assert "sticky" not in capsys.readouterr().err
     assert _runs(tmp_path) == 1

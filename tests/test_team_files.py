@@ -121,7 +121,7 @@ def test_the_simulators_world_file_this_user_cannot_write_is_refused_before_anyt
     assert main(["plan", "--force", str(m)]) == 0
     err = capsys.readouterr().err
     assert f"{world} (owned by uid {os.getuid()}" in err and f"`chmod g+w {world}`" in err, err
-    assert "`gridrun run` would refuse to start" in err and "nothing was recorded" not in err, err
+    assert "`gridrun run --force` would refuse to start" in err and "nothing was recorded" not in err, err
 
     assert main(["run", "--force", str(m)]) == 1
     err = capsys.readouterr().err
@@ -138,6 +138,12 @@ def test_the_simulators_world_file_this_user_cannot_write_is_refused_before_anyt
     assert main(["plan", "--json", str(m)]) == 0
     warned = [w for w in json.loads(capsys.readouterr().out)["warnings"] if "would refuse to start" in w]
     assert len(warned) == 1 and f"`chmod g+w {lock} {db}`" in warned[0], warned
+    # what it previews is the command named: `plan --retry` speaks of `gridrun retry`
+    for args, command in ((["--retry"], "retry"), (["--retry", "--unknown"], "retry --unknown")):
+        assert main(["plan", *args, str(m)]) == 0
+        err = capsys.readouterr().err
+        assert f"`gridrun {command}` would refuse to start" in err and f"`gridrun {command}` again" in err, err
+        assert "`gridrun run`" not in err, err
     monkeypatch.setattr(os, "access", real_access)
     assert main(["plan", str(m)]) == 0
     assert "would refuse" not in capsys.readouterr().err
