@@ -43,7 +43,7 @@ from .errors import (
 )
 from .jobs import (
     KEY_IGNORED, Billing, billed_above, billed_above_note, billed_factors, counted_cost, key_ignored_note, not_json,
-    scaled, usd_text,
+    scaled, span_text, usd_text,
 )
 from .live import LiveViews
 from .options import GONE_AFTER, RunOptions
@@ -2209,7 +2209,7 @@ class Executor:
         if own or sent_at is None:
             when = f"{timeout} after its create" if own else f"after {timeout} in this run"
         else:
-            when = f"{_age(self.clock() - sent_at)} after its create ({timeout} of them in this run, its timeout)"
+            when = f"{span_text(self.clock() - sent_at, tenths_under=10)} after its create ({timeout} of them in this run, its timeout)"
         return f"still {what} {when}; {left}, the next run re-attaches"
 
     async def _last_look(self, job: Job, pid: str) -> VideoStatus | None:
@@ -2465,20 +2465,6 @@ class Executor:
 
 
 # --------------------------------------------------------------------------------------------------
-
-
-def _age(seconds: float) -> str:
-    """A job's time since its create, as a note says it: "4.2 s", "38 s", "12 min 05 s", "3 h 02 min"."""
-    seconds = max(0.0, seconds)
-    if seconds < 9.95:
-        return f"{seconds:.1f} s"
-    if seconds < 59.5:
-        return f"{seconds:.0f} s"
-    minutes, sec = divmod(int(round(seconds)), 60)
-    if minutes < 60:
-        return f"{minutes} min {sec:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
 
 
 def render_span(status: VideoStatus, sent_at: float | None, seen: float) -> float | None:

@@ -389,3 +389,18 @@ def usd_text(micros: int) -> str:
     dollars, rest = divmod(abs(micros), 1_000_000)
     cents = f"{rest:06d}".rstrip("0").ljust(2, "0")
     return f"{'-' if micros < 0 else ''}${dollars:,}.{cents}"
+
+
+def span_text(seconds: float, *, tenths_under: float = 60.0) -> str:
+    """A span of time as gridrun says it: "4.2 s", "38 s", "12 min 05 s", "3 h 02 min"; tenths of a second under
+    `tenths_under` seconds (a job's age in a note: under 10; a run's figures in the report: under a minute)."""
+    seconds = max(0.0, seconds)
+    if seconds < tenths_under - 0.05:  # 59.96 would print as 60.0 s
+        return f"{seconds:.1f} s"
+    if seconds < 59.5:
+        return f"{seconds:.0f} s"
+    minutes, sec = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes} min {sec:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"

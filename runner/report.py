@@ -29,7 +29,7 @@ from .export import (
     STATE_GROUPS, chosen_run, dumps, earlier_folder, export_rows, files_of, run_folder, summary, tell_unreadable,
     write_exports,
 )
-from .jobs import format_value, job_key, usd_text
+from .jobs import format_value, job_key, span_text, usd_text
 from .outputs import (
     POSTER_MARK, Digests, atomic_write, files_beside, gridrun_poster, holds_take, keep_foreign, poster_kept, poster_path, superseded_dir,
     unreadable_videos, unreadable_why,
@@ -394,15 +394,7 @@ def _when(ts: float | None) -> dict[str, str] | None:
 
 
 def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "–"
-    if seconds < 59.95:  # 59.96 would print as 60.0 s
-        return f"{seconds:.1f} s"
-    minutes, sec = divmod(int(round(seconds)), 60)
-    if minutes < 60:
-        return f"{minutes} min {sec:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
+    return "–" if seconds is None else span_text(seconds)
 
 
 def _money(value: float | None) -> str:

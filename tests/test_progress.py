@@ -773,3 +773,18 @@ def test_the_first_plain_line_is_shown_on_a_machine_up_for_less_than_the_pace(mo
     with Progress(console, every=5.0) as p:
         p.update(stats())
     assert console.file.getvalue().count("\n") == 1, console.file.getvalue()
+
+
+@pytest.mark.parametrize(("seconds", "tenths_under", "said"), [
+    (4.24, 10, "4.2 s"), (9.96, 10, "10 s"), (38.4, 10, "38 s"), (59.4, 10, "59 s"), (59.6, 10, "1 min 00 s"),
+    (725, 10, "12 min 05 s"), (10_920, 10, "3 h 02 min"), (-1.0, 10, "0.0 s"),
+    (38.44, 60, "38.4 s"), (59.94, 60, "59.9 s"), (59.96, 60, "1 min 00 s"), (61, 60, "1 min 01 s"),
+])
+def test_a_span_is_said_in_tenths_under_its_threshold_then_minutes_and_hours(
+    seconds: float, tenths_under: float, said: str,
+) -> None:
+    """A job's age in a note (tenths under 10 s) and a run's figures in the report (under a minute) read alike
+    past those: never "60.0 s" nor "59.96 s" shown as a minute's worth of tenths."""
+    from runner.jobs import span_text
+
+    assert span_text(seconds, tenths_under=tenths_under) == said
