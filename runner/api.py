@@ -1441,6 +1441,12 @@ def status_json(snap: Snapshot) -> dict[str, Any]:
         # have: the manifest put back as `manifest_copy` downloads them
         "left_rendered": [{"key": key, "run": run, "cost_usd": micros / 1e6, "manifest_copy": snap.left_copies.get(run)}
                           for key, run, micros in snap.left_rendered],
+        # of a run that ended, its jobs in flight or of unknown outcome sent to another endpoint than the manifest's
+        # now (a base URL changed since): a run there collects them, a run here refuses to start over them
+        "sent_elsewhere": [{"key": key, "endpoint": at, "point_back": snap.point_back.get(at)}
+                           for key, at in snap.sent_elsewhere.items()],
+        # of those, the ones a simulator at that endpoint answered: nothing was paid there, a run here sends them anew
+        "sent_anew": [{"key": key, "endpoint": at} for key, at in snap.sent_anew.items()],
         # what `gridrun status` warns of on standard error: the manifest file did not load, and the state's copy
         # of it, as its latest run had it, was read instead
         "warnings": list(snap.warnings),

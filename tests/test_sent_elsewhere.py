@@ -165,6 +165,11 @@ def test_jobs_in_flight_at_another_base_url_are_named_refused_and_collected_back
         assert main(["status", str(m)]) == 0  # of the run killed: how to collect them, not "`gridrun run` resumes it"
         shown = capsys.readouterr().out
         assert f"set LUMENFALL_BASE_URL={a}, then `gridrun run` collects the 2 jobs sent to {a}" in shown, shown
+        assert main(["status", str(m), "--json"]) == 0
+        doc = json.loads(capsys.readouterr().out)
+        assert sorted(e["key"] for e in doc["sent_elsewhere"]) == sorted(before), doc["sent_elsewhere"]
+        assert {e["endpoint"] for e in doc["sent_elsewhere"]} == {a} and doc["sent_anew"] == [], doc
+        assert all(f"LUMENFALL_BASE_URL={a}" in e["point_back"] for e in doc["sent_elsewhere"]), doc["sent_elsewhere"]
         assert asked(sim_b) == {}  # nothing at all reached B: no GET of A's videos, no create, no balance
         assert states(m) == before
         with closing(sqlite3.connect(m.parent / ".gridrun" / "state.db")) as db, db:  # as sent by an older gridrun
@@ -323,6 +328,10 @@ def test_jobs_in_flight_at_a_served_simulator_that_is_gone_are_sent_anew_elsewhe
         assert main(["status", str(m)]) == 0
         shown = capsys.readouterr().out
         assert f"`gridrun run` sends anew here the 2 jobs sent to a simulator at {a}" in shown, shown
+        assert main(["status", str(m), "--json"]) == 0
+        doc = json.loads(capsys.readouterr().out)
+        assert doc["sent_elsewhere"] == [] and sorted(e["key"] for e in doc["sent_anew"]) == sorted(before), doc
+        assert {e["endpoint"] for e in doc["sent_anew"]} == {a}, doc["sent_anew"]
         assert "LUMENFALL_BASE_URL=" not in shown, shown
         assert main(["cancel", str(m)]) == 0
         said = "".join(capsys.readouterr())
