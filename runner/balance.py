@@ -5,7 +5,9 @@ provider's 402.
 Best effort. The balance is asked once (a free GET, where the provider has the endpoint: `Provider.balance`),
 with a short timeout; an answer that is missing (404), an error, late or of a shape not read with certainty lets
 the run go on as it would without the check (the provider's 402 still stops it). Only a balance known, and
-lower than the plan's estimate of the jobs the run sends, refuses it. `gridrun plan` never asks: it stays offline.
+lower than what the jobs the run sends cost, refuses it: the plan's estimates, counted at the ratio the latest
+bills showed where the provider was seen billing clearly above them (`resume.budget_billing`), as the budget counts
+them. `gridrun plan` never asks: it stays offline.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 import anyio
 
 from .errors import BalanceError, EndpointError, ProviderError
-from .jobs import Billing, Job, fitting, usd_text
+from .jobs import Billing, Job, fitting, scaled, usd_text
 from .providers.transport import WEB_PAGE
 
 TIMEOUT = 5.0
@@ -35,10 +37,12 @@ class BalanceCheck:
     """What the check found (`run --json` says it as one `balance` event)."""
 
     outcome: str                      # one of OUTCOMES
-    cost_micros: int                  # the plan's estimate of the jobs the run sends
+    cost_micros: int                  # what the jobs the run sends cost: their estimates, at `billing`'s ratio
     jobs: int                         # how many jobs that is
     balance_micros: int | None = None  # what the account has left, when known (not for `unlimited`)
     detail: str | None = None         # why the balance is `unknown` or `not_asked`
+    billing: Billing | None = None    # the ratio of bills to estimates the cost counts them at (None: as estimated)
+    estimate_micros: int | None = None  # with `billing`: the plan's estimate of those jobs
 
     def as_event(self) -> dict[str, Any]:
         """The check as `run --json`'s event."""
@@ -59,32 +63,41 @@ def to_send(submit: Sequence[Job], in_flight: Sequence[Job], *, budget_micros: i
     return fitting(submit, in_flight, budget_micros, billing)
 
 
-async def check(provider: Any, client: Any, jobs: Sequence[Job], *, timeout: float | None = None) -> BalanceCheck:
+async def check(provider: Any, client: Any, jobs: Sequence[Job], *, timeout: float | None = None,
+                billing: Billing | None = None) -> BalanceCheck:
     """Ask `provider` for the account's balance, once (within `timeout` seconds, `TIMEOUT` by default), and weigh
-    it against the cost of `jobs`. Never raises for the provider's sake: what goes wrong is an `unknown` balance."""
+    it against the cost of `jobs`: their estimates, counted at `billing`'s ratio of bills to estimates where the
+    provider was seen billing above them (the account pays the bills). Never raises for the provider's sake: what
+    goes wrong is an `unknown` balance."""
     timeout = TIMEOUT if timeout is None else timeout
-    cost = sum(j.cost_micros for j in jobs)
+    estimate = sum(j.cost_micros for j in jobs)
+    cost = scaled(estimate, billing)
+
+    def found_as(outcome: str, **kw: Any) -> BalanceCheck:
+        if cost == estimate:
+            return BalanceCheck(outcome, cost, len(jobs), **kw)
+        return BalanceCheck(outcome, cost, len(jobs), billing=billing, estimate_micros=estimate, **kw)
+
     ask = getattr(provider, "balance", None)
     if ask is None:
-        return BalanceCheck("not_asked", cost, len(jobs), detail=f"{provider.name} has no balance endpoint")
+        return found_as("not_asked", detail=f"{provider.name} has no balance endpoint")
     if not cost:
-        return BalanceCheck("not_asked", cost, len(jobs), detail="this run sends nothing to pay for")
+        return found_as("not_asked", detail="this run sends nothing to pay for")
     detail = f"no answer within {timeout:g} s"
     with anyio.move_on_after(timeout):
         try:
             found = await ask(client)
         except ProviderError as exc:
             if exc.code == WEB_PAGE:
-                return BalanceCheck("web_page", cost, len(jobs), detail=exc.message)
+                return found_as("web_page", detail=exc.message)
             detail = str(exc)
         except ValueError as exc:
             detail = f"GET /v1/balance: an answer gridrun cannot read with certainty ({exc})"
         else:
             if found.micros is None:
-                return BalanceCheck("unlimited", cost, len(jobs))
-            outcome = "short" if found.micros < cost else "enough"
-            return BalanceCheck(outcome, cost, len(jobs), balance_micros=found.micros)
-    return BalanceCheck("unknown", cost, len(jobs), detail=detail)
+                return found_as("unlimited")
+            return found_as("short" if found.micros < cost else "enough", balance_micros=found.micros)
+    return found_as("unknown", detail=detail)
 
 
 def refusal(found: BalanceCheck, submit: Sequence[Job], in_flight: Sequence[Job],
@@ -92,11 +105,14 @@ def refusal(found: BalanceCheck, submit: Sequence[Job], in_flight: Sequence[Job]
     """The error that refuses a run whose balance is `short`: the balance, the cost, and what to do; where the
     balance covers some of the jobs, the budget (`--allow-partial`) that sends just those."""
     left = found.balance_micros or 0
+    counted = ("the plan's estimate" if found.billing is None or found.estimate_micros is None else
+               f"estimated at {usd_text(found.estimate_micros)}, counted at {found.billing.said()}")
     message = (f"the account's balance is {usd_text(left)}, below the {usd_text(found.cost_micros)} the "
-               f"{_jobs(found.jobs)} this run would send cost (the plan's estimate): nothing was sent; "
+               f"{_jobs(found.jobs)} this run would send cost ({counted}): nothing was sent; "
                "top up the balance and run again")
-    # A budget counts the jobs in flight the run follows too: the one that sends what the balance covers has them.
-    following = sum(j.cost_micros for j in in_flight)
+    # A budget counts the jobs in flight the run follows too: the one that sends what the balance covers has them,
+    # at the ratio it counts them at.
+    following = scaled(sum(j.cost_micros for j in in_flight), billing)
     budget = math.floor((max(0, left) + following) / 10_000) * 10_000  # to the cent below
     fits = len(to_send(submit, in_flight, budget_micros=budget, allow_partial=True, billing=billing))
     if fits:

@@ -755,11 +755,13 @@ class Executor:
         """
         sent = balance.to_send(judged.submit, judged.in_flight, budget_micros=self.budget_micros,
                                allow_partial=self.opts.allow_partial, billing=judged.billing)
-        found = await balance.check(self.provider, client, sent)
+        # the account pays the bills: a run without a budget weighs its jobs at the ratio the latest bills showed too
+        billing = judged.billing if self.budget_micros is not None else resume.budget_billing(self.plan, self.store)
+        found = await balance.check(self.provider, client, sent, billing=billing)
         if self.on_balance is not None:
             self.on_balance(found)
         if found.outcome == "short":
-            raise balance.refusal(found, judged.submit, judged.in_flight, judged.billing)
+            raise balance.refusal(found, judged.submit, judged.in_flight, billing)
         if found.outcome == "web_page":
             raise balance.not_the_api(found, self.provider)
 

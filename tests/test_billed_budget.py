@@ -248,3 +248,26 @@ def test_the_simulators_made_up_bills_never_count_for_a_real_providers_plan(
     plan = api.plan(m)
     assert not plan.endpoint[0].startswith("in process")
     assert api.diff(plan).billing is None
+
+
+def test_the_balance_check_weighs_the_jobs_at_the_ratio_the_latest_bills_showed(tmp_path: Path) -> None:
+    """One job billed 10x ($3.50 reported for $0.35), a balance of $8.15 left. Three new jobs, estimated $1.05, cost
+    $10.50 billed so: the next run, with no budget, is refused before any create, its message naming the ratio and
+    the budget that sends the two the balance covers; weighed at the estimates, it passed the check."""
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), run={"concurrency": 1},
+                       sim={"render_time": 0.05, "jitter": 0.0, "cost_factor": 10, "balance": 8.5})
+    prov = sim_provider(m)
+    result, _ = run(m, prov)
+    assert result.exit_code == 0 and result.stats.spent_micros == 10 * JOB
+    doc = yaml.safe_load(m.read_text())
+    doc["matrix"]["seed"] = {"range": [1, 4]}
+    m.write_text(yaml.safe_dump(doc, sort_keys=False))
+    told: list[Any] = []
+    with pytest.raises(BalanceError) as refused:
+        api.run(m, provider=prov, report=False, on_balance=told.append)
+    assert (told[0].outcome, told[0].cost_micros, told[0].balance_micros) == ("short", 30 * JOB, 8_150_000), told
+    assert stats(prov)["creates"] == 1  # the first run's only
+    text = str(refused.value)
+    assert "below the $10.50 the 3 jobs this run would send cost (estimated at $1.05, counted at 10x the " \
+           "estimates, as run 1 was billed)" in text, text
+    assert "--budget 8.15 --allow-partial" in text and refused.value.jobs_fit == 2, text
