@@ -506,6 +506,10 @@ class RenderTimes:
         self.poll_interval = poll_interval      # fixed: every poll that many seconds apart
         self.clock = clock
         self._seen: list[float] = []  # seconds per `scale()` of each job
+        # (median, quickest) of the last 50 renders seen and the quickest of the last QUICK_RENDERS, worked out once
+        # per render seen: they are read for every poll, every list round and every progress update (for each job
+        # rendering), far more often than a render ends.
+        self._lately: tuple[float, float, float] | None = None
 
     def _simulated(self) -> bool:
         """A simulator renders every clip in the same time, whatever its duration."""
@@ -521,10 +525,20 @@ class RenderTimes:
     def seen(self, seconds: float, job: Job | None = None) -> None:
         """A job took `seconds` from its create request to when its completion was seen."""
         self._seen.append(max(0.0, seconds) / self.scale(job))
+        self._lately = None
+
+    def _recent(self) -> tuple[float, float, float] | None:
+        """(median, quickest) of the last 50 renders seen, and the quickest of the last QUICK_RENDERS; None before
+        three are seen."""
+        if self._lately is None and len(self._seen) >= 3:
+            last = self._seen[-50:]
+            self._lately = (statistics.median(last), min(last), min(self._seen[-QUICK_RENDERS:]))
+        return self._lately
 
     def expected(self, job: Job) -> float:
-        if len(self._seen) >= 3:
-            return statistics.median(self._seen[-50:]) * self.scale(job)
+        recent = self._recent()
+        if recent is not None:
+            return recent[0] * self.scale(job)
         told = getattr(self.provider, "sim_render_seconds", None)
         if told is not None:  # a simulator's, served or built in, as it says itself
             return told
@@ -538,15 +552,17 @@ class RenderTimes:
     def earliest_done(self, job: Job) -> float:
         """Seconds after submission before which a job is not worth polling: the quickest render seen, less
         5 % (a render time seen includes the lag in seeing it; without the margin that lag feeds itself)."""
-        if len(self._seen) >= 3:
-            return 0.95 * min(self._seen[-50:]) * self.scale(job)
+        recent = self._recent()
+        if recent is not None:
+            return 0.95 * recent[1] * self.scale(job)
         return self.expected(job) * 0.8
 
     def _quick(self, job: Job) -> float | None:
         """The quickest of the last QUICK_RENDERS renders seen, less 5 %, for `job`; None before three are seen."""
-        if len(self._seen) < 3:
+        recent = self._recent()
+        if recent is None:
             return None
-        return 0.95 * min(self._seen[-QUICK_RENDERS:]) * self.scale(job)
+        return 0.95 * recent[2] * self.scale(job)
 
     def next_poll(self, job: Job, submitted_at: float) -> float:
         """Seconds until a job polled one by one is polled again: at 90 % of its expected render time, then

@@ -144,3 +144,45 @@ def test_renders_seen_are_kept_per_5_s_of_clip_so_a_5_s_clip_is_not_expected_to_
     for _ in range(3):
         sim.seen(2.0, s10)
     assert sim.expected(s5) == sim.expected(s10) == 2.0
+
+
+def test_the_render_times_seen_are_summed_up_once_per_render_not_at_every_poll_or_progress_update(
+        tmp_path, monkeypatch) -> None:
+    """The median of the last renders is read for every poll, list round and progress update (once per job rendering
+    there): worked out again each time, it cost the event loop more than the polls' own bookkeeping. It is worked
+    out once per render seen, and follows each new one."""
+    import statistics
+
+    from execkit import write_manifest
+
+    from runner import api, pacing
+    from runner.providers import get_provider
+
+    plan = api.plan(write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 10.0}))
+    now = [1000.0]
+    times = pacing.RenderTimes(plan, get_provider("sim").caps, poll_interval=None, clock=lambda: now[0])
+    job = plan.jobs[0]
+    medians = []
+    real_median = statistics.median
+
+    def median(values):
+        medians.append(list(values))
+        return real_median(values)
+
+    monkeypatch.setattr(pacing.statistics, "median", median)
+    assert times.expected(job) == 10.0 and medians == []  # the simulator's knob, before three renders are seen
+    for seconds in (8.0, 12.0, 9.0):
+        times.seen(seconds)
+    for _ in range(100):
+        assert times.expected(job) == 9.0
+        assert times.earliest_done(job) == pytest.approx(0.95 * 8.0)
+        assert times.list_interval() == pytest.approx(9.0 * 0.0125)
+        times.next_poll(job, now[0])
+    assert len(medians) == 1
+    times.seen(3.0)  # a quick one: the median, the quickest and the first poll follow it at once
+    assert times.expected(job) == 8.5 and times.earliest_done(job) == pytest.approx(0.95 * 3.0)
+    assert times.next_poll(job, now[0]) == pytest.approx(0.95 * 3.0)
+    for seconds in range(60):
+        times.seen(20.0 + seconds)
+    assert times.expected(job) == real_median([20.0 + s for s in range(10, 60)])  # the last 50 only
+    assert len(medians) == 3
