@@ -772,6 +772,8 @@ def diff(
         aside = kept_aside(p.sidecared, p.posters, skip_videos={*d.verified, *d.altered},
                            skip_posters=() if force else d.verified - again, renders=store.renders,
                            hashes={j.output_str: j.hash for j in p.jobs})
+        # a video of gridrun's this state did not render, sent with its own key: records it lost, not another state's
+        store.check_not_behind(p.outputs_dir, aside.unrecorded)
         if aside.others:  # a done job's video recorded there is copied aside first (`resume._put_aside`): kept
             recorded = {row["output_path"] for row in store.done_at(list(aside.others))}
             aside = aside._replace(others=tuple(v for v in aside.others if v not in recorded))

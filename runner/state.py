@@ -1049,6 +1049,29 @@ def _left_by_state_of(path: Path, outputs_dir: Path) -> tuple[str, Path] | None:
     return None if left is None else (writer["state_dir"], left)
 
 
+def _copies_above(runs_dir: Path, last: int, started: float) -> list[Path]:
+    """The manifest copies (`run-N.yaml`) in `runs_dir` of runs numbered above `last`, a state's last run, written
+    since it began at `started` (one written before is a copy left from before the state was begun again, or
+    from before a run went on knowingly from a state that lost records), in the order of their numbers: one
+    listing of the folder, and a look at those alone."""
+    try:
+        with os.scandir(runs_dir) as entries:
+            names = [e.name for e in entries]
+    except OSError:
+        return []
+    found = []
+    for name in names:
+        number = re.fullmatch(r"run-([0-9]{1,18})\.yaml", name)
+        if number is None or int(number[1]) <= last:
+            continue
+        try:
+            if os.stat(runs_dir / name).st_mtime >= started:
+                found.append((int(number[1]), runs_dir / name))
+        except OSError:
+            continue
+    return [path for _, path in sorted(found)]
+
+
 def _holds_no_state(path: Path) -> bool:
     """The state file `path` is SQLite's header alone (one page: no table, no schema version) with no write-ahead
     log beside it that holds more: as gridrun makes a new state file (`_make_whole`). A state whose first run was
@@ -1270,6 +1293,8 @@ class Store:
                     _wal(self.db)
                     self.db.execute("PRAGMA synchronous=FULL")
                     self.db.execute("PRAGMA foreign_keys=ON")
+                    self.schema = self._version()
+                    self.check_not_behind(outputs_dir)  # before a migration, which an older gridrun cannot read
                     if held_elsewhere(self.real.with_name("lock")):
                         # Another runner holds the state, perhaps an older gridrun's, which could no longer read
                         # it once migrated: `acquire_lock`, refused, leaves it as it is; taken, migrates it.
@@ -1278,6 +1303,7 @@ class Store:
                         self._migrate()
             else:
                 self._migrate()
+                self.check_not_behind(outputs_dir)
         except BaseException:
             self.db.close()
             raise
@@ -1392,6 +1418,77 @@ class Store:
                     "failed), and read as new it would have every job sent, and paid for, again. Restore state.db "
                     f"from a backup; or, to start over knowingly (every job sent and paid for again), "
                     f"{self._start_over()}")
+
+    def check_not_behind(self, outputs_dir: Path | None, videos: Sequence[str] = ()) -> None:
+        """Refuse a state that lost the records of runs it made, when the output folder `outputs_dir` of the
+        manifest it is opened for says so and its lock file (`outputs_writer`) says a run of this state folder
+        wrote it last: a manifest copy `.runs/run-N.yaml` of a run above the last one it records, written since
+        that run began (`_copies_above`); or, of `videos` (video paths whose sidecar of gridrun's names a render
+        the state has no record of, `kept_aside`, read already for `plan`'s warning), one sent with this state's
+        own idempotency key by a run the state does not hold as it was (`_lost_renders`). Its write-ahead log lost
+        after a later run, or state.db restored from an older copy: read as it is, the jobs those runs sent would
+        be sent, and paid for, again, their videos taken for another state's. Only the listing of `.runs/` and
+        those sidecars are read. Removing the lock file goes on knowingly, as for a state that holds no state
+        (`check_not_lost`): the next run records a run of its own, after which these files are no evidence.
+
+        :raises StateError: it did.
+        """
+        if outputs_dir is None or self.schema < 1:
+            return
+        writer = outputs_writer(outputs_dir)
+        if writer is None or not _same_folder(writer["state_dir"], self.path.parent.resolve()):
+            return
+        last = self.db.execute("SELECT id, started_at FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+        copies = [] if last is None else _copies_above(outputs_dir / ".runs", int(last[0]), float(last[1]))
+        lost = self._lost_renders(videos)
+        if not copies and not lost:
+            return
+        found = []
+        if copies:
+            names = ", ".join(p.name for p in copies[:3]) + (", ..." if len(copies) > 3 else "")
+            which = "a run" if len(copies) == 1 else f"{len(copies):,} runs"
+            found.append(f"{which} it has no record of left {'its manifest copy' if len(copies) == 1 else 'their manifest copies'} "
+                         f"in {outputs_dir / '.runs'} ({names}), while the last run it records is run {last[0]}")
+        if lost:
+            video, doc = lost[0]
+            more = f" and {len(lost) - 1:,} more" if len(lost) > 1 else ""
+            by = f"by run {doc['run_id']} " if isinstance(doc.get("run_id"), int) else ""
+            found.append(f"{video}{more} holds a render sent {by}with this state's own key ({doc['idempotency_key']}, "
+                         f"its sidecar says) that it has no record of")
+        wal = self.real.name + "-wal"
+        lock = outputs_dir / ".runs" / "lock"
+        raise StateError(
+            f"{self.path}: the state has lost the records of runs it made: {'; and '.join(found)}; and {lock} says "
+            f"a run of the state in {writer['state_dir']} wrote the folder last: its write-ahead log {wal} lost after "
+            "a later run (a backup or sync of state.db alone, a clean-up of temporary files), or state.db restored "
+            "from an older copy? Read as it is, it would have the jobs those runs sent sent, and paid for, again, "
+            f"their videos taken for another state's. Put {wal} back beside it, or restore both from a backup made "
+            "after those runs; or, to go on knowingly from the state as it is (the jobs those runs sent sent and "
+            f"paid for again, their videos kept under .runs/superseded/), remove {lock}")
+
+    def _lost_renders(self, videos: Sequence[str]) -> list[tuple[str, dict[str, Any]]]:
+        """Of `videos`, those whose sidecar of gridrun's names a render this state has no record of (its provider
+        id not among `renders`) sent with this state's own idempotency key (`idempotency_key`: its salt), by a run
+        the state does not record, or records as begun before the render was sent (a run of that number begun
+        later is one a run went on with knowingly after the loss), with their sidecars."""
+        if not videos or self.schema < KEYS_SALTED_AT:
+            return []
+        salt = self.key_salt()
+        lost = []
+        for video in videos:
+            doc = gridrun_sidecar(Path(video))
+            key = doc.get("idempotency_key") if doc is not None else None
+            if doc is None or not isinstance(key, str) or not key.startswith(f"gridrun-{doc['hash'][:24]}-{salt}-"):
+                continue
+            if doc["provider_id"] in self.renders(doc["hash"]):
+                continue
+            run_id, sent = doc.get("run_id"), doc.get("submitted_at")
+            if isinstance(run_id, int) and isinstance(sent, (int, float)):
+                row = self.db.execute("SELECT started_at FROM runs WHERE id=?", (run_id,)).fetchone()
+                if row is not None and float(row[0]) > sent:
+                    continue
+            lost.append((video, doc))
+        return lost
 
     def _schema(self) -> tuple[int, list[str]]:
         """The state file's `PRAGMA user_version` and the first few of its tables, read at once (a runner

@@ -319,3 +319,92 @@ def test_a_write_refused_by_a_read_only_file_of_the_state_names_that_file(
     (tmp_path / name).chmod(0o644)
     monkeypatch.setattr(os, "access", lambda p, m, **kw: True)
     assert remedy(exc, folder=tmp_path) == "check that the folder and its files are writable and on a local disk"
+
+
+def _lost_a_later_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Any, Path]:
+    """A project run once (2 jobs), its manifest grown to 6 jobs and run again, then its state file put back as
+    the first run left it with no write-ahead log beside it: what losing state.db-wal after the later run
+    leaves (or restoring state.db from a copy made between the runs). Returns the manifest, its simulator and
+    the state file."""
+    m = write_manifest(tmp_path, n_seeds=1)
+    prov = sim_provider(m)
+    monkeypatch.setattr(api, "_provider", lambda p: prov)
+    assert api.run(m, report=False).exit_code == 0
+    db = tmp_path / ".gridrun" / "state.db"
+    assert not (db.parent / "state.db-wal").exists()
+    first = db.read_bytes()
+    write_manifest(tmp_path, n_seeds=3)
+    assert api.run(m, report=False).exit_code == 0
+    assert stats(prov)["creates"] == 6
+    for beside in ("state.db-wal", "state.db-shm"):
+        (db.parent / beside).unlink(missing_ok=True)
+    db.write_bytes(first)
+    assert _runs(db) == 1
+    return m, prov, db
+
+
+def test_a_state_that_lost_a_later_run_is_refused_before_anything_is_sent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The write-ahead log lost after a later run: the state is whole, one run behind. The output folder says so
+    (the later run's manifest copy, and sidecars whose key carries this state's own id for renders it has no
+    record of): every command that reads it there refuses, naming what was found and what to do, rather than
+    taking the later run's videos for another state's and sending their jobs, and paying for them, again."""
+    from runner.cli import main
+    m, prov, db = _lost_a_later_run(tmp_path, monkeypatch)
+    before = db.read_bytes()
+    lock = tmp_path / "outputs" / "t" / ".runs" / "lock"
+    capsys.readouterr()
+    for argv in (["plan"], ["status"], ["run", "--no-report"], ["retry", "--no-report"]):
+        assert main([argv[0], str(m), *argv[1:]]) == 1, argv
+        err = " ".join(capsys.readouterr().err.split())
+        assert f"{db}: the state has lost the records of runs it made" in err, (argv, err)
+        assert "a run it has no record of left its manifest copy" in err and "(run-2.yaml)" in err, (argv, err)
+        assert "the last run it records is run 1" in err, (argv, err)
+        assert "Put state.db-wal back beside it, or restore both from a backup" in err, (argv, err)
+        assert "to go on knowingly from the state as it is" in err and f"remove {lock}" in err, (argv, err)
+        assert "another state" not in err.replace("taken for another state's", "") and "Traceback" not in err
+    assert stats(prov)["creates"] == 6 and db.read_bytes() == before  # nothing sent, nothing written
+
+
+def test_a_state_that_lost_the_renders_of_a_run_it_records_is_refused_by_their_sidecars(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With no manifest copy above the state's last run (a log lost after part of it was copied into the file,
+    a copy removed), the sidecars still tell: a render sent with this state's own key that it has no record of
+    is its own, lost, and `plan` and `run` refuse before anything is sent. Removing the output folder's lock
+    goes on knowingly; the run that does is recorded, and the files left from before are no evidence after."""
+    from runner.cli import main
+    m, prov, db = _lost_a_later_run(tmp_path, monkeypatch)
+    (tmp_path / "outputs" / "t" / ".runs" / "run-2.yaml").unlink()
+    lock = tmp_path / "outputs" / "t" / ".runs" / "lock"
+    capsys.readouterr()
+    for argv in (["plan"], ["run", "--no-report"]):
+        assert main([argv[0], str(m), *argv[1:]]) == 1, argv
+        err = " ".join(capsys.readouterr().err.split())
+        assert f"{db}: the state has lost the records of runs it made" in err, (argv, err)
+        assert "and 3 more holds a render sent by run 2 with this state's own key (gridrun-" in err, (argv, err)
+        assert "manifest cop" not in err and f"remove {lock}" in err, (argv, err)
+    assert stats(prov)["creates"] == 6
+    lock.unlink()  # gone on knowingly
+    assert main(["run", str(m), "--no-report"]) == 0
+    assert _runs(db) == 2  # sent again, with the same keys: the simulator, honouring them, made no new render
+    capsys.readouterr()
+    assert main(["plan", str(m)]) == 0
+    assert "lost the records" not in capsys.readouterr().err
+
+
+def test_a_state_begun_again_is_not_taken_for_one_that_lost_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """State.db and the output folder's lock removed to start over: the earlier state's manifest copies and
+    sidecars stay, but its key's id is not the new state's, and its copies were written before the new state's
+    run began: the new state is not refused."""
+    m, prov, db = _lost_a_later_run(tmp_path, monkeypatch)
+    db.unlink()
+    (tmp_path / "outputs" / "t" / ".runs" / "lock").unlink()
+    write_manifest(tmp_path, n_seeds=1)
+    assert api.run(m, report=False).exit_code == 0
+    write_manifest(tmp_path, n_seeds=3)
+    assert api.diff(api.plan(m)) is not None
+    assert api.run(m, report=False).exit_code == 0
