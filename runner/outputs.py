@@ -233,6 +233,36 @@ def gridrun_poster(path: Path) -> bool:
     return False
 
 
+# How the image formats a browser shows begin: JPEG, PNG, GIF, WebP (RIFF....WEBP), BMP, AVIF/HEIC (....ftyp).
+_IMAGE_STARTS = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM")
+
+
+def broken_image(path: str | Path, size: int) -> bool:
+    """The file at `path`, of `size` bytes, is no image at all: empty (what a power cut leaves of a new file
+    renamed into place before its data reached the disk), or beginning as no image format a browser shows
+    does (garbled). Its first bytes alone are read; one that cannot be read is not said to be broken."""
+    if size == 0:
+        return True
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+    except OSError:
+        return False
+    if head.startswith(_IMAGE_STARTS):
+        return False
+    return not ((head[:4] == b"RIFF" and head[8:12] == b"WEBP") or head[4:8] == b"ftyp")
+
+
+def keep_broken_poster(video: Path, folder: Path) -> None:
+    """Keep once, in `folder` (the job's under `superseded_dir`), the non-empty file that sits where `video`'s
+    poster goes and is no image (`broken_image`), as any file with no poster mark is kept before a poster
+    replaces it: garbled, most likely, but nothing here tells that it is not the user's.
+
+    :raises OSError: it could not be kept (the poster must then not be written over it).
+    """
+    _keep_lone_poster(video, folder, once=True)
+
+
 def foreign_poster(video: Path) -> bool:
     """A file sits where `video`'s poster goes (its `.jpg`) that nothing tells is gridrun's: it has no poster
     mark (`gridrun_poster`). A sidecar of gridrun's beside `video` does not make it gridrun's: the user may put

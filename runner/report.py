@@ -31,8 +31,8 @@ from .export import (
 )
 from .jobs import format_value, job_key, span_text, usd_text
 from .outputs import (
-    POSTER_MARK, Digests, atomic_write, files_beside, gridrun_poster, holds_take, keep_foreign, poster_kept, poster_path, superseded_dir,
-    unreadable_videos, unreadable_why,
+    POSTER_MARK, Digests, atomic_write, broken_image, files_beside, gridrun_poster, holds_take, keep_broken_poster, keep_foreign,
+    poster_kept, poster_path, superseded_dir, sync_folder, unreadable_videos, unreadable_why,
 )
 from .records import rerenders_cancelled_note, rerenders_failed_note
 from .resources import resource_dir
@@ -1124,17 +1124,27 @@ def _make_poster(video: str | Path, poster: str | Path) -> bool:
     # writing over it (`outputs.foreign_poster`).
     image.save(jpeg, format="JPEG", quality=82, comment=POSTER_MARK)
     try:
-        atomic_write(poster, jpeg.getbuffer(), durable=False)
+        # Synced before its rename, as a video is: a new file renamed into place unsynced may come back empty
+        # after a power cut. The caller syncs each folder once, after all its posters (`_sync_folders`).
+        atomic_write(poster, jpeg.getbuffer(), sync_folder_after=False)
     except OSError:
         return False
     return True
 
 
+def _sync_folders(posters: Iterable[str]) -> None:
+    """fsync each folder holding one of `posters`, once: their names then outlive a power cut."""
+    for poster in {os.path.dirname(p): p for p in posters}.values():
+        sync_folder(poster)
+
+
 def ensure_posters(snapshot: Snapshot, within: Path | None = None) -> None:
     """Write a JPEG poster (the first frame) beside each finished video that lacks an up-to-date one, but never
-    over an image with no poster mark that no copy under .runs/superseded/ keeps (`_replaceable`). `within`: the
-    output folder the manifest now names, outside which nothing is written (an earlier run's video that only the
-    project a copy came from still holds gets no poster from the copy)."""
+    over an image with no poster mark that no copy under .runs/superseded/ keeps (`_replaceable`). A poster
+    there that is no image at all (`broken_image`: empty, as a power cut leaves a new file, or garbled) is
+    written again whatever its age, a non-empty one kept first under .runs/superseded/ (`keep_broken_poster`).
+    `within`: the output folder the manifest now names, outside which nothing is written (an earlier run's video
+    that only the project a copy came from still holds gets no poster from the copy)."""
     todo: list[tuple[str, str]] = []
     superseded = superseded_dir(snapshot.run.outputs_dir)
     inside = _inside(within)
@@ -1150,19 +1160,26 @@ def ensure_posters(snapshot: Snapshot, within: Path | None = None) -> None:
         except OSError:
             continue
         try:
-            made = os.stat(poster).st_mtime
+            pstat = os.stat(poster)
         except OSError:
-            made = None  # no poster yet
-        if made is not None and (made >= vstat.st_mtime or not _replaceable(poster, superseded / job.hash[:16])):
+            pstat = None  # no poster yet
+        if pstat is not None and broken_image(poster, pstat.st_size):
+            if pstat.st_size:
+                try:
+                    keep_broken_poster(Path(video), superseded / job.hash[:16])
+                except OSError:
+                    continue  # not kept: left as it is
+        elif pstat is not None and (pstat.st_mtime >= vstat.st_mtime
+                                    or not _replaceable(poster, superseded / job.hash[:16])):
             continue
         todo.append((video, poster))
     if len(todo) < 4:
-        for pair in todo:
-            _make_poster(*pair)
-        return
-    # Decoding releases the GIL: a few threads cut a first report of a big finished run by half or more.
-    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        list(pool.map(lambda vp: _make_poster(*vp), todo))
+        made = [pair[1] for pair in todo if _make_poster(*pair)]
+    else:
+        # Decoding releases the GIL: a few threads cut a first report of a big finished run by half or more.
+        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+            made = [pair[1] for pair, ok in zip(todo, pool.map(lambda vp: _make_poster(*vp), todo)) if ok]
+    _sync_folders(made)
 
 
 def _inside(folder: Path | None) -> Callable[[str], bool]:
@@ -1210,9 +1227,12 @@ def _replaceable(poster: str, folder: Path) -> bool:
 def make_posters(videos: Iterable[str | Path]) -> None:
     """Write the poster of each video, one after the other (for a worker that keeps up with downloads): over
     what is there, which the run kept first where it has no poster mark (`outputs.keep_file`)."""
+    made = []
     for video in videos:
         video = os.fspath(video)
-        _make_poster(video, _poster(video))
+        if _make_poster(video, _poster(video)):
+            made.append(_poster(video))
+    _sync_folders(made)
 
 
 def write_report(

@@ -1101,3 +1101,62 @@ def test_the_header_names_a_few_runs_that_paid_and_titles_the_whole_list(tmp_pat
     assert found, "no header line of the runs that paid, with a title"
     whole = " · ".join(f"run {r}: $0.35" for r in range(1, 5))
     assert (html_lib.unescape(found.group(1)), found.group(2)) == (whole, "run 1: $0.35 · … 3 more runs: $1.05")
+
+
+@pytest.mark.parametrize("left", [b"", b"garbage\n"], ids=["empty", "garbled"])
+def test_ensure_posters_writes_again_a_poster_that_is_no_image(tmp_path: Path, left: bytes) -> None:
+    """A poster that is no image at all (empty, as a power cut leaves a new file renamed into place before its
+    data reached the disk; or garbled), newer than its video, is written again: the grid would show a broken
+    image for good. A non-empty one is kept first under .runs/superseded/, as a file with no poster mark is."""
+    from runner.outputs import gridrun_poster, superseded_dir
+
+    jobs = [{"values": {"style": "a", "seed": 1}, "state": "done"}]
+    _, _, s = snap(tmp_path, jobs)
+    ensure_posters(s)
+    poster = poster_path(s.jobs[0].output_path)
+    poster.write_bytes(left)
+    ensure_posters(s)
+    assert poster.read_bytes()[:2] == b"\xff\xd8" and gridrun_poster(poster)
+    kept = [p.read_bytes() for p in superseded_dir(s.run.outputs_dir).rglob(poster.name)]
+    assert kept == ([left] if left else [])
+
+
+def test_ensure_posters_leaves_an_image_of_another_format_where_a_poster_goes(tmp_path: Path) -> None:
+    """An image there that is no JPEG (a PNG of the user's named .jpg) is an image still: left as it is."""
+    from PIL import Image
+
+    jobs = [{"values": {"style": "a", "seed": 1}, "state": "done"}]
+    _, _, s = snap(tmp_path, jobs)
+    poster = poster_path(s.jobs[0].output_path)
+    Image.new("RGB", (8, 8), (0, 255, 0)).save(poster, format="PNG")
+    mine = poster.read_bytes()
+    ensure_posters(s)
+    assert poster.read_bytes() == mine
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="names a descriptor's file through /proc")
+def test_posters_are_synced_before_their_rename_and_their_folder_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A poster is written as a video is: its data synced before it is renamed into place, and its folder once
+    after, so that a power cut leaves the poster whole or none, never an empty file."""
+    import os
+
+    from runner import outputs as outputs_mod
+
+    synced: list[str] = []
+    real = outputs_mod.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real(fd)
+
+    monkeypatch.setattr(outputs_mod, "fsync", fsync)
+    jobs = [{"values": {"style": "a", "seed": 1}, "state": "done"}, {"values": {"style": "a", "seed": 2}, "state": "done"}]
+    _, _, s = snap(tmp_path, jobs)
+    ensure_posters(s)
+    poster = poster_path(s.jobs[0].output_path)
+    assert poster.is_file()
+    tmps = [p for p in synced if os.path.basename(p).startswith(".1.jpg.") or os.path.basename(p).startswith(".2.jpg.")]
+    assert len(tmps) == 2, synced
+    assert synced.count(str(poster.parent)) == 1, synced
