@@ -38,7 +38,7 @@ from rich.markup import escape
 # `gridrun --help` or a mistyped command answers at once. Those imports are made in the main thread, before a run
 # starts the threads that import on their own (the live report's, the downloads' disk threads).
 from . import __version__
-from .outputs import write_problem
+from .outputs import INODES_FIX, inodes_out, write_problem
 from .entry import (
     MISSING_DEPENDENCY, NO_MEMORY_TO_IMPORT, document_begun, end_interrupted, lines_begin, missing_package,
     reading, write_end, writes_json_lines, writes_json_object,
@@ -1104,6 +1104,8 @@ def _next_steps(counts: Mapping[str, int], snap: Snapshot | None = None, *, budg
     elif any(STICKY in e for e in errors):  # room and write permission, but the files are another user's
         fix = ("the folder is sticky and its videos another user's, which only their owner may replace: run "
                "gridrun as that user (or give the manifest an output folder of your own, `outputs_dir:`)")
+    elif inodes_out(unsaved):  # room, but no file can be made: freeing space would not help
+        fix = INODES_FIX
     else:
         fix = "free space on its disk (or make it writable)"
     return f"videos could not be saved in {visible(unsaved)}: {fix} first, then {steps}"

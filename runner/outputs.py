@@ -89,6 +89,30 @@ def _naming(exc: OSError, tmp: str, dest: str) -> OSError:
     return exc
 
 
+# What to do when a disk has room but no inode left for a new file (`inodes_out`): `df -h` shows it far from full.
+INODES_FIX = "no free inodes (files) are left on its disk, though space is (`df -i` shows it): remove files there, or use another disk"
+
+
+def inodes_out(path: str | os.PathLike[str]) -> bool:
+    """The disk holding `path` (or the nearest folder above it that is there) has free space but no free inode,
+    so that no new file can be made there: a write refused for "no space left" is then one for want of files,
+    which freeing space does not cure. False where the file system counts no inodes (`f_files` 0) or cannot say."""
+    statvfs = getattr(os, "statvfs", None)  # not on Windows
+    if statvfs is None:
+        return False
+    here = os.path.abspath(path)
+    while True:
+        try:
+            st = statvfs(here)
+            break
+        except OSError:
+            up = os.path.dirname(here)
+            if up == here:
+                return False
+            here = up
+    return st.f_files > 0 and st.f_favail == 0 and st.f_bavail > 0
+
+
 def write_problem(exc: OSError, *, then: str = "") -> str:
     """What stopped a file from being written (`exc`: the file, the system's reason) and, where the reason says
     it, what to do: free space, or make the folder writable, `then` what (a command to run again)."""
@@ -96,7 +120,7 @@ def write_problem(exc: OSError, *, then: str = "") -> str:
     reason = os_reason(exc)
     text = f"{where}: {reason}" if where else reason
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        fix = "free space on its disk"
+        fix = INODES_FIX if exc.errno == errno.ENOSPC and where and inodes_out(where) else "free space on its disk"
     elif STICKY in reason:  # the folder is writable: the file is another user's
         fix = "run gridrun as its owner, or give the manifest an output folder of your own (`outputs_dir:`)"
     elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):

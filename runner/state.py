@@ -34,8 +34,8 @@ from .errors import LockError, NotRecordedError, StateError, StateWriteError
 from .jobs import COST_FACTORS, KEY_IGNORED, BilledAbove, Billing
 from .limits import files_ran_out, open_files_fix
 from .outputs import (
-    DIGESTS_NAME, Digests, atomic_write, gridrun_sidecar, holds_take, left_by_runs, manifest_kept_path, superseded_dir, take_path,
-    unreadable_why,
+    DIGESTS_NAME, INODES_FIX, Digests, atomic_write, gridrun_sidecar, holds_take, inodes_out, left_by_runs, manifest_kept_path,
+    superseded_dir, take_path, unreadable_why,
 )
 from .records import (  # noqa: F401 (re-exported)
     CACHED, EARLIER, MADE, NOT_COPIED, ORIGINS, EarlierTake, JobRecord, RunRecord, RunSummary, Snapshot, as_keyed,
@@ -505,6 +505,12 @@ def _full_disk(folder: Path | None) -> str | None:
     return f"the disk holding {folder} is full ({free:,} bytes free): free space on it" if free < NEARLY_FULL else None
 
 
+def _no_space_fix(path: Path) -> str:
+    """What to do when a file could not be made at `path` for "no space left": free space, or, where its disk has
+    space but no free inode (`inodes_out`), free inodes."""
+    return INODES_FIX if inodes_out(path) else "free space on its disk"
+
+
 def _read_only_file(folder: Path | None) -> str | None:
     """Which of the state's files this process may not write, when one is there, and how to put it right: SQLite
     makes `state.db-wal` and `state.db-shm` with the state file's own mode, so a `status` read of a state.db made
@@ -533,7 +539,7 @@ def remedy(exc: sqlite3.Error, *, lock: str | None = None, folder: Path | None =
     `folder`: the folder of the state file, whose disk an I/O error may have found full (`_full_disk`)."""
     code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
     if code == sqlite3.SQLITE_FULL:
-        return "free space on its disk"
+        return INODES_FIX if folder is not None and inodes_out(folder) else "free space on its disk"
     if code == sqlite3.SQLITE_IOERR and (full := _full_disk(folder)) is not None:
         return full
     if code == sqlite3.SQLITE_CORRUPT:  # the file named by the store where it can (`Store.damaged_error`)
@@ -1261,7 +1267,7 @@ class Store:
             except OSError as exc:
                 raise StateError(
                     f"{self.path.parent}: cannot make the state folder: {exc.strerror or exc}; nothing was sent: "
-                    f"{'free space on its disk' if exc.errno == errno.ENOSPC else 'check that it can be written'}, "
+                    f"{_no_space_fix(self.path.parent) if exc.errno == errno.ENOSPC else 'check that it can be written'}, "
                     f"then `gridrun {then}` again") from exc
             # written once the file is known as gridrun's (another program's is left as it is)
             ignore = _state_gitignore(made, self.path.parent)

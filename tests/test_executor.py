@@ -2785,6 +2785,46 @@ def test_a_run_on_a_still_full_output_disk_sends_no_new_job_and_says_to_free_spa
     assert f"next: videos could not be saved in {outputs}: free space on its disk" in capsys.readouterr().out
 
 
+def test_an_output_disk_out_of_inodes_is_said_as_such_not_as_one_to_free_space_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """"No space left on device" from a disk with room but no free inode (`df -h` shows it nearly empty, `df -i`
+    full): the run's errors, its end and `status` say inodes and `df -i`, not "free space on its disk", which the
+    user could not act on."""
+    import errno
+
+    import runner.resume
+    from runner.cli import main
+    from runner.providers import download
+
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 1.0, "jitter": 0.0})
+    assert main(["run", str(m), "--no-report", "--timeout", "0.2"]) == 4  # incomplete: left in flight
+    capsys.readouterr()
+
+    def full(*args: object, **kw: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(args[0]))
+
+    real = os.statvfs
+
+    def statvfs(path: Any) -> os.statvfs_result:  # room (blocks free), no inode free
+        st = real(path)
+        return os.statvfs_result((st.f_bsize, st.f_frsize, 1 << 20, 1 << 19, 1 << 19, 40, 0, 0, st.f_flag,
+                                  st.f_namemax))
+
+    monkeypatch.setattr(runner.resume, "atomic_write", full)
+    monkeypatch.setattr(download, "_create", full)
+    monkeypatch.setattr(os, "statvfs", statvfs)
+    assert main(["run", str(m), "--no-report"]) == 1
+    err = capsys.readouterr().err
+    outputs = tmp_path / "outputs" / "t"
+    assert "No space left on device; no free inodes (files) are left on its disk, though space is (`df -i`" in err
+    assert f"videos could not be saved in {outputs}: no free inodes (files) are left on its disk" in err
+    assert "free space on its disk" not in err
+    main(["status", str(m)])
+    out = capsys.readouterr().out
+    assert f"next: videos could not be saved in {outputs}: no free inodes (files) are left on its disk" in out
+
+
 def test_too_many_open_files_in_the_in_process_simulator_is_a_provider_error_the_run_rides_out(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -1133,3 +1133,26 @@ def test_a_video_set_aside_by_a_changed_manifest_is_told_by_its_folders(path: st
                     submitted_at=None, completed_at=None, downloaded_at=None, cached_from_run=None)
     assert _set_aside(job) is aside
     assert _set_aside(dataclasses.replace(job, state="failed")) is False
+
+
+def test_a_state_disk_out_of_inodes_is_said_as_such(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite's "database or disk is full" where the disk has room but no free inode: the remedy says inodes and
+    `df -i`, not "free space on its disk"."""
+    import os
+    import sqlite3
+
+    from runner.state import remedy
+
+    exc = sqlite3.OperationalError("database or disk is full")
+    exc.sqlite_errorcode = sqlite3.SQLITE_FULL  # type: ignore[attr-defined]
+    assert remedy(exc, folder=tmp_path) == "free space on its disk"
+    real = os.statvfs
+
+    def statvfs(path: object) -> os.statvfs_result:
+        st = real(path)  # type: ignore[arg-type]
+        return os.statvfs_result((st.f_bsize, st.f_frsize, 1 << 20, 1 << 19, 1 << 19, 40, 0, 0, st.f_flag,
+                                  st.f_namemax))
+
+    monkeypatch.setattr(os, "statvfs", statvfs)
+    said = remedy(exc, folder=tmp_path)
+    assert "no free inodes" in said and "`df -i`" in said and "free space on its disk" not in said
