@@ -51,6 +51,7 @@ from .outputs import (
     kept_aside,
     leads_out,
     own_link_problem,
+    own_temp,
     superseded_dir,
     tmp_stem,
 )
@@ -104,6 +105,8 @@ class Plan:
     occupied: tuple[str, ...] = ()          # video paths where a file with no sidecar beside it sits (`overwrites`)
     sidecared: tuple[str, ...] = ()         # video paths where a file with a sidecar beside it sits (`overwrites`)
     posters: tuple[str, ...] = ()           # video paths whose poster's place (`.jpg`) a file holds (`overwrites`)
+    temps: tuple[str, ...] = ()             # files named as gridrun's temporary files in the videos' folders
+                                            # (`outputs.own_temp`), which a run removes once their writer is gone
     read_otherwise: tuple[str, ...] = ()    # the warning of a string an earlier gridrun read otherwise, told while
                                             # the state's last run sent other text (`told_read_otherwise`)
     endpoint: tuple[str, str] = ("", "")   # the base URL a run sends to, and where that comes from (`api.endpoint`)
@@ -403,11 +406,13 @@ def folder_error(manifest: Manifest, folder: Path, exc: OSError) -> ManifestErro
 class _Found(NamedTuple):
     """The files `_check_paths` found in the way of the jobs' (`overwrites` tells which a run keeps aside): video
     paths where a file sits, with no sidecar beside it (`occupied`) or with one (`sidecared`), and video paths whose
-    poster's place holds a file (`posters`)."""
+    poster's place holds a file (`posters`); and, in the folders listed, files named as gridrun's temporary files
+    (`temps`: a write killed before its rename left them)."""
 
     occupied: list[str]
     sidecared: list[str]
     posters: list[str]
+    temps: list[str]
 
 
 def _lists_kept_whole(matrix: Mapping[str, Any] | None, list_params: Collection[str],
@@ -455,7 +460,7 @@ def _check_paths(manifest: Manifest, jobs: Sequence[Job], out_dir: Path, path_ma
     near = out == state or state.startswith(out.rstrip(os.sep) + os.sep) or out.startswith(state + os.sep)
     mine = fold(str(Path(manifest.path).resolve()))
     guard = near or mine.startswith(out.rstrip(os.sep) + os.sep)
-    found = _Found([], [], [])
+    found = _Found([], [], [], [])
     folders: dict[str, tuple[frozenset[str], frozenset[str]] | None] = {}
     superseded = str(superseded_dir(out_dir))
     real_out = os.path.realpath(out_dir)
@@ -497,6 +502,8 @@ def _check_paths(manifest: Manifest, jobs: Sequence[Job], out_dir: Path, path_ma
             folder = os.path.dirname(folder)
         if where not in folders:
             folders[where] = _listing(where)
+            if folders[where] is not None:  # the same listing: no look of its own
+                found.temps.extend(os.path.join(where, n) for n in folders[where][1] if own_temp(n) is not None)
         listing = folders[where]
         if listing is not None:  # else the folder is not there yet (a new manifest's): nothing in it to find
             _check_beside(manifest, field, job, beside, listing, found)
@@ -930,6 +937,7 @@ def _build(
         occupied=tuple(found.occupied),
         sidecared=tuple(found.sidecared),
         posters=tuple(found.posters),
+        temps=tuple(found.temps),
         read_otherwise=tuple(_read_otherwise(manifest)),
         image_digests=dict(ctx_job.digests),
     )

@@ -141,3 +141,50 @@ def test_every_durable_write_goes_through_the_one_fsync_helper() -> None:
     calls = {str(p.relative_to(package)): len(re.findall(r"\bos\.fsync\(", p.read_text(encoding="utf-8")))
              for p in package.rglob("*.py")}
     assert {p: n for p, n in calls.items() if n} == {"outputs.py": 1}
+
+
+def test_a_run_removes_the_temporary_files_of_writes_killed_before_their_rename_and_no_other(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write killed between its data and its rename (kill -9, a power cut) leaves its temporary file, named
+    with the writer's process and thread ids, which no later write takes. A run removes those of gridrun's
+    naming in the folders it writes (its videos', the output folder and its .runs/, the state folder) once their
+    writer is gone; not a file of another name, one whose writer runs, nor one written a moment ago."""
+    import os
+    import subprocess
+    import sys
+
+    from runner import api
+    from runner import outputs as outputs_mod
+    from execkit import sim_provider, write_manifest
+
+    m = write_manifest(tmp_path, n_seeds=1)
+    prov = sim_provider(m)
+    monkeypatch.setattr(api, "_provider", lambda p: prov)
+    assert api.run(m, report=False).exit_code == 0
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    out, state = tmp_path / "outputs" / "t", tmp_path / ".gridrun"
+    stale = [out / f".report.html.{gone.pid}.140571618305728.tmp", out / ".runs" / f".run-1.yaml.{gone.pid}.7.tmp",
+             out / "anime" / f".seed-1.jpg.{gone.pid}.7.tmp", state / f".digests.json.{gone.pid}.7.tmp"]
+    others = [out / ".notes.tmp", out / f"report.html.{gone.pid}.7.tmp", out / f".notes.{gone.pid}.tmp"]
+    young = out / "anime" / f".seed-1.json.{gone.pid}.8.tmp"
+    for path in (*stale, *others, young):
+        path.write_bytes(b"part of a file")
+        if path != young:
+            os.utime(path, (1_000_000_000, 1_000_000_000))
+    assert api.run(m, report=False).exit_code == 0
+    assert [p for p in stale if p.exists()] == []
+    assert all(p.exists() for p in (*others, young))
+    # a writer that runs still (its file written since it started), with any age allowed: left; the young one,
+    # its writer gone, is removed now
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        writing = out / f".report.html.{alive.pid}.7.tmp"
+        writing.write_bytes(b"part of a file")
+        monkeypatch.setattr(outputs_mod, "STALE_TEMP_AGE", -1.0)
+        assert api.run(m, report=False).exit_code == 0
+        assert writing.exists() and not young.exists()
+    finally:
+        alive.kill()
+        alive.wait()
