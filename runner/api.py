@@ -35,7 +35,7 @@ from .errors import (
 from .jobs import format_value
 from .localpaths import UNUSABLE, not_recordable, shown, why_unusable
 from .options import GONE_AFTER, RunOptions, check_option, run_options
-from .outputs import kept_aside, remove_stale_temps, superseded_dir
+from .outputs import kept_aside, superseded_dir
 from .manifest import Manifest
 from .plan import Diff, Plan, Stored
 from .providers import base_url_env, get_provider
@@ -923,7 +923,7 @@ def run(
                 resume.check_outputs_there(p, store)
                 _lock_outputs(p, store)
                 # what writes killed before their rename left, in the folders this run now holds (and the state's)
-                remove_stale_temps(p.temps, (p.outputs_dir, p.outputs_dir / ".runs", p.state_dir))
+                resume.remove_stale_temps(p.temps, (p.outputs_dir, p.outputs_dir / ".runs", p.state_dir))
                 on_report, on_output = _report_hooks(p, report_every=options.report_every) if report else (None, None)
                 ex = Executor(p, prov, store, options=options, on_progress=on_progress, on_report=on_report,
                               on_output=on_output, on_balance=on_balance, argv=argv, stop=stop, detach=detach)

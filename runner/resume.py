@@ -40,7 +40,10 @@ import math
 import os
 import shlex
 import sqlite3
-from collections.abc import Mapping, Sequence
+import stat
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -57,6 +60,7 @@ from .outputs import (
     holds_take,
     keep_file,
     manifest_kept_path,
+    own_temp,
     sha256_file,
     sidecar_path,
     sidecar_writer,
@@ -83,7 +87,7 @@ from .plan import (
     sent_anew,
     sent_elsewhere,
 )
-from .records import local_time
+from .records import PID_CLOCK_SLACK, local_time, process_start, process_state
 from .state import (
     FAILURE_RETRY,
     JobState,
@@ -1391,3 +1395,59 @@ def check_budget(
             f"{usd_text(budget_micros)}; {fix}, or pass --allow-partial "
             "to run up to the budget", **figures,
         )
+
+
+# How old (seconds) a temporary file of gridrun's whose writer is gone must be to be removed: a writer on another
+# machine (a shared folder) is not seen by its process id, and its files are younger than this as it writes them.
+STALE_TEMP_AGE = 60.0
+
+
+def remove_stale_temps(paths: Iterable[str | Path], folders: Iterable[str | Path] = ()) -> list[str]:
+    """Remove the temporary files of gridrun's (`own_temp`) among `paths`, and in `folders` (listed once each),
+    whose writer is gone: a write killed before its rename (a kill -9, a power cut) leaves one, whole or in part,
+    under a name no later write takes (the process and thread ids in it). Only where the process its name gives
+    is not running here, nor this one, and the file is not modified for STALE_TEMP_AGE; any other file is left
+    as it is. Returns those removed; one that cannot be is left (a read-only folder)."""
+    found = [os.fspath(p) for p in paths]
+    for folder in folders:
+        try:
+            with os.scandir(folder) as entries:
+                found.extend(e.path for e in entries if own_temp(e.name) is not None)
+        except OSError:
+            continue
+    removed = []
+    now = time.time()
+    for path in dict.fromkeys(found):
+        pid = own_temp(os.path.basename(path))
+        if pid is None or pid == os.getpid():
+            continue
+        try:
+            st = os.lstat(path)
+            if (not stat.S_ISREG(st.st_mode) or now - st.st_mtime < STALE_TEMP_AGE
+                    or _running(pid, since=st.st_mtime)):
+                continue
+            os.unlink(path)
+        except OSError:
+            continue
+        removed.append(path)
+    return removed
+
+
+def _running(pid: int, *, since: float) -> bool:
+    """A process of id `pid` that may have written a file last modified at `since` runs on this machine (or may:
+    where it cannot be told, as on Windows). Not one dead but not yet reaped, nor one started after that time (the
+    id reused)."""
+    if pid <= 0 or sys.platform == "win32":  # there os.kill ends the process
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's
+        pass
+    except (OSError, OverflowError, ValueError):
+        return True
+    if process_state(pid) in ("Z", "X"):
+        return False
+    started = process_start(pid)
+    return started is None or started <= since + PID_CLOCK_SLACK

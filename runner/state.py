@@ -1467,10 +1467,10 @@ class Store:
             f"{self.path}: the state has lost the records of runs it made: {'; and '.join(found)}; and {lock} says "
             f"a run of the state in {writer['state_dir']} wrote the folder last: its write-ahead log {wal} lost after "
             "a later run (a backup or sync of state.db alone, a clean-up of temporary files), or state.db restored "
-            "from an older copy? Read as it is, it would have the jobs those runs sent sent, and paid for, again, "
-            f"their videos taken for another state's. Put {wal} back beside it, or restore both from a backup made "
-            "after those runs; or, to go on knowingly from the state as it is (the jobs those runs sent sent and "
-            f"paid for again, their videos kept under .runs/superseded/), remove {lock}")
+            "from an older copy? Read as it is, it would send again, and pay again for, the jobs those runs sent, "
+            f"taking their videos for another state's. Put {wal} back beside it, or restore both from a backup made "
+            "after those runs; or, to go on knowingly from the state as it is (the jobs those runs sent are sent "
+            f"and paid for again, their videos kept under .runs/superseded/), remove {lock}")
 
     def _lost_renders(self, videos: Sequence[str]) -> list[tuple[str, dict[str, Any]]]:
         """Of `videos`, those whose sidecar of gridrun's names a render this state has no record of (its provider

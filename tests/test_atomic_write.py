@@ -154,9 +154,9 @@ def test_a_run_removes_the_temporary_files_of_writes_killed_before_their_rename_
     import subprocess
     import sys
 
-    from runner import api
-    from runner import outputs as outputs_mod
     from execkit import sim_provider, write_manifest
+
+    from runner import api, resume
 
     m = write_manifest(tmp_path, n_seeds=1)
     prov = sim_provider(m)
@@ -182,7 +182,7 @@ def test_a_run_removes_the_temporary_files_of_writes_killed_before_their_rename_
     try:
         writing = out / f".report.html.{alive.pid}.7.tmp"
         writing.write_bytes(b"part of a file")
-        monkeypatch.setattr(outputs_mod, "STALE_TEMP_AGE", -1.0)
+        monkeypatch.setattr(resume, "STALE_TEMP_AGE", -1.0)
         assert api.run(m, report=False).exit_code == 0
         assert writing.exists() and not young.exists()
     finally:

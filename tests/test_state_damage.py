@@ -363,7 +363,7 @@ def test_a_state_that_lost_a_later_run_is_refused_before_anything_is_sent(
         assert "the last run it records is run 1" in err, (argv, err)
         assert "Put state.db-wal back beside it, or restore both from a backup" in err, (argv, err)
         assert "to go on knowingly from the state as it is" in err and f"remove {lock}" in err, (argv, err)
-        assert "another state" not in err.replace("taken for another state's", "") and "Traceback" not in err
+        assert "another state" not in err.replace("taking their videos for another state's", "") and "Traceback" not in err
     assert stats(prov)["creates"] == 6 and db.read_bytes() == before  # nothing sent, nothing written
 
 
@@ -400,7 +400,7 @@ def test_a_state_begun_again_is_not_taken_for_one_that_lost_records(
     """State.db and the output folder's lock removed to start over: the earlier state's manifest copies and
     sidecars stay, but its key's id is not the new state's, and its copies were written before the new state's
     run began: the new state is not refused."""
-    m, prov, db = _lost_a_later_run(tmp_path, monkeypatch)
+    m, _, db = _lost_a_later_run(tmp_path, monkeypatch)
     db.unlink()
     (tmp_path / "outputs" / "t" / ".runs" / "lock").unlink()
     write_manifest(tmp_path, n_seeds=1)
