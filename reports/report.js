@@ -145,8 +145,21 @@
   // ---- lazy media: poster images first (native lazy loading), a <video> only while a cell is near the view ---
   // A browser allows a page only so many media players (Chromium ~1,000 on desktops, far fewer on phones), so
   // the grid keeps at most MAX_VIDEOS: a cell scrolled well out of view gives its player back (unless it is
-  // playing), and past the cap the player used longest ago is taken back.
-  const MAX_VIDEOS = 160;
+  // playing), and past the cap the player used longest ago is taken back. A touch screen (a phone, a tablet)
+  // gets fewer, well under a mobile browser's limit.
+  // On a touch screen the grid scrolls in its own box (the stylesheet's `pointer: coarse`): what is in view is
+  // what the window shows of that box.
+  const COARSE = window.matchMedia("(pointer: coarse)");
+  const MAX_VIDEOS = COARSE.matches ? 40 : 160;
+  const gridScrolls = () => COARSE.matches && getComputedStyle($grid).overflowY !== "visible";
+  // the part of the window the cells are seen in: the window, or on a touch screen the grid's box within it
+  function viewBox() {
+    const v = { top: 0, left: 0, bottom: window.innerHeight, right: window.innerWidth };
+    if (!gridScrolls()) return v;
+    const g = $grid.getBoundingClientRect();
+    return { top: Math.max(v.top, g.top), left: Math.max(v.left, g.left), bottom: Math.min(v.bottom, g.bottom),
+             right: Math.min(v.right, g.right) };
+  }
   const live = new Map();       // thumb -> its <video>, the one used longest ago first
   const near = new Set();       // thumbs within the attach margin of the viewport
   let playSet = new Set();      // the videos the last ▶ asked to play
@@ -265,9 +278,12 @@
     if (dropObs) dropObs.disconnect();
     for (const t of Array.from(live.keys())) release(t);
     near.clear();
+    // the margins are the root's: the grid's own box where it scrolls (a margin of the window would not reach
+    // past the box's edges, which clip the cells)
+    const root = gridScrolls() ? $grid : null;
     posterObs = new IntersectionObserver((entries) => {
       for (const e of entries) if (e.isIntersecting) { posterOf(e.target); posterObs.unobserve(e.target); }
-    }, { rootMargin: "500px 300px" });
+    }, { root, rootMargin: "500px 300px" });
     srcObs = new IntersectionObserver((entries) => {
       for (const e of entries) {
         if (!e.isIntersecting) { near.delete(e.target); continue; }
@@ -275,7 +291,7 @@
         const v = videoOf(e.target);
         if (v && session && session.thumbs.has(e.target) && !playSet.has(v)) join(v, session);
       }
-    }, { rootMargin: "100px 50px" });
+    }, { root, rootMargin: "100px 50px" });
     // a wider margin to give a player back, so that a small scroll to and fro keeps it; a cell that plays with
     // the others (▶ of a grid, row or column) gives it back too, and joins them again when it comes back
     dropObs = new IntersectionObserver((entries) => {
@@ -283,7 +299,7 @@
         if (e.isIntersecting || !live.has(e.target)) continue;
         if (!busy(live.get(e.target)) || (session && session.thumbs.has(e.target))) release(e.target);
       }
-    }, { rootMargin: "600px 400px" });
+    }, { root, rootMargin: "600px 400px" });
   }
   function watch(thumb) {
     posterObs.observe(thumb);
@@ -293,12 +309,12 @@
   const thumbsIn = (root, sel) => Array.from(root.querySelectorAll((sel || "") + " .thumb[data-src]"));
   // The videos to play of `thumbs`: those in view first, then the nearest, up to MAX_VIDEOS.
   function pick(thumbs) {
-    const vh = window.innerHeight, vw = window.innerWidth;
+    const v = viewBox();
     const dist = (t) => {
       // the card's box: a thumb's own, in a card not drawn (content-visibility), would cost that card a layout
       const r = (t.closest(".card") || t).getBoundingClientRect();
-      const dy = r.bottom < 0 ? -r.bottom : r.top > vh ? r.top - vh : 0;
-      const dx = r.right < 0 ? -r.right : r.left > vw ? r.left - vw : 0;
+      const dy = r.bottom < v.top ? v.top - r.bottom : r.top > v.bottom ? r.top - v.bottom : 0;
+      const dx = r.right < v.left ? v.left - r.right : r.left > v.right ? r.left - v.right : 0;
       return dy + dx;
     };
     let chosen = thumbs;
@@ -1267,10 +1283,11 @@
   // so is the keyboard focus (a card's key, or a control's id), which would otherwise go back to the page's top.
   const ANCHOR = "gridrun.place:" + location.pathname;
   function firstVisibleCard() {
-    const top = Math.max(0, $bar.getBoundingClientRect().bottom);
+    const v = viewBox();
+    const top = Math.max(v.top, $bar.getBoundingClientRect().bottom);
     for (const c of $grid.querySelectorAll(".card")) {
       const r = c.getBoundingClientRect();
-      if (r.bottom > top && r.top < window.innerHeight && r.right > 0 && r.left < window.innerWidth) return c;
+      if (r.bottom > top && r.top < v.bottom && r.right > v.left && r.left < v.right) return c;
     }
     return null;
   }
@@ -1292,7 +1309,7 @@
   // put back where it was.
   const FOLLOWING = 400;
   function reloadInPlace() {
-    const c = window.scrollY || window.scrollX ? firstVisibleCard() : null;
+    const c = window.scrollY || window.scrollX || $grid.scrollTop || $grid.scrollLeft ? firstVisibleCard() : null;
     const place = focusPlace() || {};
     try {
       if (c) {
@@ -1302,7 +1319,7 @@
           return [e.dataset.key, r.top, r.left];
         });
         Object.assign(place, { key: c.dataset.key, top: after[0][1], left: after[0][2], after,
-                               x: window.scrollX, y: window.scrollY });
+                               x: window.scrollX, y: window.scrollY, gx: $grid.scrollLeft, gy: $grid.scrollTop });
         history.scrollRestoration = "manual";
       }
       if (Object.keys(place).length) sessionStorage.setItem(ANCHOR, JSON.stringify(place));
@@ -1341,10 +1358,14 @@
       const hit = after.find((a) => byKey.has(a[0]));
       if (!hit) {  // none of them is shown now: the same scroll offsets
         if (typeof at.y === "number") window.scrollTo(at.x, at.y);
+        if (typeof at.gy === "number") $grid.scrollTo(at.gx, at.gy);
         return;
       }
       const r = byKey.get(hit[0]).getBoundingClientRect();
+      // the window first, then the grid's own box (a touch screen's) for what the window could not
+      const x0 = window.scrollX, y0 = window.scrollY;
       window.scrollBy(r.left - hit[2], r.top - hit[1]);
+      $grid.scrollBy(r.left - hit[2] - (window.scrollX - x0), r.top - hit[1] - (window.scrollY - y0));
     };
     back();
     requestAnimationFrame(() => setTimeout(back));  // once the cards now in view are drawn

@@ -49,3 +49,56 @@ def test_printed_the_first_page_shows_the_header_not_the_row_heads_backing_boxes
         page.emulate_media(media="screen")
         assert page.evaluate("getComputedStyle(document.querySelector('.rowh'), '::before').display") == "block"
         assert o.errors == []
+
+
+def test_on_a_phone_the_heads_stay_in_view_as_a_wide_grid_is_swiped(browser: Any, tmp_path: Path) -> None:
+    """A grid of five columns is wider than a 360 px phone: the page stays as wide as the screen (the grid
+    scrolls in its own box), so the row heads keep to the screen's left as the grid is swiped sideways, and the
+    column heads to the top of the grid as it is swiped up."""
+    report = wide_grid(tmp_path)
+    with opened(browser, report, width=360, height=740, mobile=True) as o:
+        page = o.page
+        assert page.evaluate("[innerWidth, document.documentElement.scrollWidth]") == [360, 360]
+        assert page.evaluate("document.getElementById('grid').scrollWidth") > 360 + 200
+        # down to the grid, then the grid itself sideways and up, as a finger does
+        page.evaluate("window.scrollTo(0, document.documentElement.scrollHeight)")
+        box = page.evaluate("(() => { const r = document.getElementById('grid').getBoundingClientRect();"
+                            " return [r.top, r.bottom]; })()")
+        y = (max(box[0], 0) + min(box[1], 740)) / 2
+        swipe(page, 330, y, -250, 0)
+        swipe(page, 180, y + 100, 0, -200)
+        page.wait_for_function("document.getElementById('grid').scrollLeft > 100 && document.getElementById('grid').scrollTop > 50")
+        state = page.evaluate("""() => {
+            const vv = visualViewport, g = document.getElementById('grid').getBoundingClientRect();
+            const inView = (sel) => Array.from(document.querySelectorAll(sel)).map((e) => e.getBoundingClientRect())
+              .filter((r) => r.bottom > g.top + 40 && r.top < Math.min(g.bottom, vv.height));
+            const rows = inView('.rowh'), cols = Array.from(document.querySelectorAll('.colh'), (e) => e.getBoundingClientRect())
+              .filter((r) => r.right > 100 && r.left < vv.width);
+            return { vvLeft: vv.offsetLeft, rowLefts: rows.map((r) => r.left), colTops: cols.map((r) => r.top - g.top) }; }""")
+        assert state["vvLeft"] == 0, state
+        assert state["rowLefts"] and all(abs(x) <= 1 for x in state["rowLefts"]), state
+        assert state["colTops"] and all(abs(t) <= 1 for t in state["colTops"]), state
+        assert o.errors == []
+
+
+def test_on_a_phone_players_are_made_for_the_cells_on_screen(browser: Any, tmp_path: Path) -> None:
+    """The grid's players are made for the cells near what the screen shows, not for a layout as wide as
+    the grid (those within the attach margin of the screen, a little more for rounding); and a phone's page keeps
+    fewer players at once than a desktop's."""
+    report = wide_grid(tmp_path, columns=10, rows=10)
+    with opened(browser, report, width=390, height=800, mobile=True) as o:
+        page = o.page
+        # down to the grid, as far as the page goes: the screen shows the grid's cells
+        page.evaluate("window.scrollTo(0, document.documentElement.scrollHeight)")
+        page.wait_for_timeout(500)
+        counts = page.evaluate("""() => {
+            const vv = visualViewport, x0 = vv.offsetLeft, y0 = vv.offsetTop;  // the screen, in the page's window
+            const near = Array.from(document.querySelectorAll('#grid .thumb[data-src]')).filter((t) => {
+              const r = t.getBoundingClientRect();
+              return r.bottom > y0 - 110 && r.top < y0 + vv.height + 110 && r.right > x0 - 60 && r.left < x0 + vv.width + 60; });
+            return { videos: document.querySelectorAll('#grid video').length, near: near.length,
+                     cap: gridrun.maxVideos }; }""")
+        assert 0 < counts["videos"] <= counts["near"] <= 30, counts
+        assert counts["cap"] <= 40, counts
+    with opened(browser, report, width=1400, height=900) as o:
+        assert o.page.evaluate("gridrun.maxVideos") == 160
