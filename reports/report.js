@@ -1265,6 +1265,65 @@
     else if (e.key === "ArrowLeft") step(-1);
   });
 
+  // A tap on the view's backdrop (outside its box) closes it, as a sheet on a phone does: a click there lands
+  // on the dialog itself, and only a press that began there counts (not a text selection dragged out of it).
+  let pressedOut = false;
+  const outside = (e) => {
+    const r = $viewer.getBoundingClientRect();
+    return e.target === $viewer && (e.clientX < r.left || e.clientX > r.right || e.clientY < r.top || e.clientY > r.bottom);
+  };
+  $viewer.addEventListener("pointerdown", (e) => { pressedOut = outside(e); });
+  $viewer.addEventListener("click", (e) => {
+    if (pressedOut && outside(e)) $viewer.close();
+    pressedOut = false;
+  });
+
+  // ---- notes held in titles, for a touch screen ----------------------------------------------------------
+  // The header's notes (what a chip counts, which runs paid), a head's whole value where it is cut, and why a
+  // cell is empty are titles, which a mouse shows on hover and a touch screen never does: a tap (or a click) on
+  // one shows its text beside it, until a tap elsewhere, a scroll or Escape. The header's take keyboard focus
+  // too (Enter or Space), where the grid's keys already reach the details.
+  const TIPPED = "header.top [title], .group-head [title], .colh .axis-val[title], .rowh .axis-val[title], .cell.filtered[title]";
+  const $tip = h("div", { class: "tip", id: "tip", role: "status", hidden: true });
+  document.body.append($tip);
+  let tipOf = null;
+  function hideTip() {
+    if (!tipOf) return;
+    tipOf.removeAttribute("aria-describedby");
+    tipOf = null;
+    $tip.hidden = true;
+    $tip.textContent = "";
+  }
+  function showTip(el) {
+    hideTip();
+    tipOf = el;
+    $tip.textContent = el.title;
+    $tip.hidden = false;
+    el.setAttribute("aria-describedby", "tip");
+    const r = el.getBoundingClientRect();
+    const w = $tip.offsetWidth, ht = $tip.offsetHeight, vw = document.documentElement.clientWidth;
+    $tip.style.left = Math.max(8, Math.min(r.left, vw - w - 8)) + "px";
+    $tip.style.top = (r.bottom + 4 + ht <= window.innerHeight || r.top < ht + 8 ? r.bottom + 4 : r.top - ht - 4) + "px";
+  }
+  for (const el of document.querySelectorAll("header.top .chip[title], header.top small[title]")) {
+    Object.assign(el, { tabIndex: 0 });
+    el.setAttribute("role", "button");
+  }
+  document.addEventListener("click", (e) => {
+    const el = e.target.closest ? e.target.closest(TIPPED) : null;
+    if (el && el !== tipOf && el.title) showTip(el);
+    else hideTip();
+  });
+  document.addEventListener("keydown", (e) => {
+    if (e.key === "Escape") { hideTip(); return; }
+    const el = e.target;
+    if ((e.key === "Enter" || e.key === " ") && el.matches && el.matches("header.top [role=button][title]")) {
+      e.preventDefault();
+      if (el === tipOf) hideTip(); else showTip(el);
+    }
+  });
+  document.addEventListener("scroll", hideTip, { capture: true, passive: true });
+
   // ---- wiring -------------------------------------------------------------------------------------------
   function update(rebuildBar) {
     if (rebuildBar) buildToolbar();

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import test_report_browser as base
-from test_report_browser import opened, report_of
+from test_report_browser import failed_then_cancelled, opened, report_of
 
 browser = base.browser  # the browser fixture, one Chromium for the module's tests
 
@@ -102,3 +102,48 @@ def test_on_a_phone_players_are_made_for_the_cells_on_screen(browser: Any, tmp_p
         assert counts["cap"] <= 40, counts
     with opened(browser, report, width=1400, height=900) as o:
         assert o.page.evaluate("gridrun.maxVideos") == 160
+
+
+def test_on_a_phone_a_tap_on_the_backdrop_closes_the_details_and_not_one_inside_them(browser: Any, tmp_path: Path) -> None:
+    """The details view closes on a tap outside its box, as a sheet on a phone does; a tap on its table does not."""
+    report = report_of(tmp_path)
+    with opened(browser, report, width=360, height=740, mobile=True) as o:
+        page = o.page
+        page.locator(".card").first.tap()
+        page.wait_for_selector("#viewer[open]")
+        page.locator("#viewer table.attrs tbody th").first.tap()
+        assert page.evaluate("document.getElementById('viewer').open")
+        box = page.locator("#viewer").bounding_box()
+        assert box["y"] > 12, box
+        page.touchscreen.tap(180, box["y"] / 2)
+        page.wait_for_selector("#viewer", state="hidden")
+        assert o.errors == []
+
+
+def test_on_a_phone_a_tap_shows_what_a_title_says(browser: Any, tmp_path: Path) -> None:
+    """A touch screen shows no title: a tap on a header's chip, or on a head's value, shows the title's text
+    beside it; a tap elsewhere hides it. The header's chips are reached by the keyboard as well."""
+    report = failed_then_cancelled(tmp_path)
+    with opened(browser, report, width=360, height=740, mobile=True) as o:
+        page = o.page
+        chip = page.locator(".compare-summary .chip.differs")
+        title = chip.get_attribute("title")
+        assert title and not page.locator("#tip").is_visible()
+        chip.tap()
+        assert page.locator("#tip").is_visible() and page.locator("#tip").text_content() == title
+        tip, chip_box = page.locator("#tip").bounding_box(), chip.bounding_box()
+        assert tip["x"] >= 0 and tip["x"] + tip["width"] <= 360 and tip["y"] >= chip_box["y"] + chip_box["height"], (tip, chip_box)
+        page.locator("h1").tap()
+        assert not page.locator("#tip").is_visible()
+        value = page.locator(".colh .axis-val").first
+        value.tap()
+        assert page.locator("#tip").text_content() == value.get_attribute("title")
+        value.tap()
+        assert not page.locator("#tip").is_visible()
+        assert chip.get_attribute("tabindex") == "0"
+        chip.focus()
+        page.keyboard.press("Enter")
+        assert page.locator("#tip").text_content() == title
+        page.keyboard.press("Escape")
+        assert not page.locator("#tip").is_visible()
+        assert o.errors == []
