@@ -1156,6 +1156,9 @@
     const vids = Array.from($viewer.querySelectorAll("video"));
     if (vids.length && !REDUCED_MOTION.matches) syncPlay(vids);
   }
+  // A parameter's name may wrap after its underscores (generate_audio_switch), as a label of words does between
+  // them: on a phone one long name would otherwise set the width of the labels' column.
+  const breakable = (k) => h("span", null, ...k.split(/(?<=_)/).flatMap((part, i) => (i ? [h("wbr"), part] : [part])));
   function attrTable(it) {
     const jobs = it.jobs;
     const diffs = new Set(it.diff || []);
@@ -1212,7 +1215,7 @@
       const f = k === "prompt"
         ? (j) => h("pre", { class: "prompt-full", dir: "auto", text: show(param(j, k)) })
         : (j) => (hasParam(j, k) ? show(param(j, k)) : "(not set)");
-      row(k, f, { diff: diffs.has(k), compare: false });
+      row(breakable(k), f, { diff: diffs.has(k), compare: false });
     }
     const head = h("thead", null, h("tr", null, h("th", { text: "" }), ...jobs.map((j, r) => h("th", { text: NRUNS > 1 ? "run " + "AB"[r] + " (" + RUNS[r].id + ")" : "run " + RUNS[0].id }))));
     return h("table", { class: "attrs" }, head, body);

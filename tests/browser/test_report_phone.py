@@ -147,3 +147,37 @@ def test_on_a_phone_a_tap_shows_what_a_title_says(browser: Any, tmp_path: Path) 
         page.keyboard.press("Escape")
         assert not page.locator("#tip").is_visible()
         assert o.errors == []
+
+
+@pytest.mark.parametrize("mobile", [True, False], ids=["phone", "narrow window"])
+def test_on_a_narrow_screen_a_long_parameter_name_does_not_widen_the_details_labels(
+        browser: Any, tmp_path: Path, mobile: bool) -> None:
+    """A parameter's name of one long word (`generate_audio_switch`, every PixVerse job's) wraps after its
+    underscores, so the labels keep their narrow column and the values the width."""
+    report = report_of(tmp_path)
+    with opened(browser, report, width=360, height=740, mobile=mobile) as o:
+        page = o.page
+        page.evaluate("() => { gridrun.data.common.generate_audio_switch = false;"
+                      " gridrun.data.paramOrder.push('generate_audio_switch'); }")
+        page.locator(".card").first.click()
+        page.wait_for_selector("#viewer[open]")
+        name = page.locator("#viewer table.attrs tbody th", has_text="generate_audio_switch")
+        assert name.text_content() == "generate_audio_switch"
+        label = page.locator("#viewer table.attrs tbody th", has_text="status").bounding_box()
+        assert label is not None and label["width"] <= 100, label  # 161 px were it not to wrap
+        assert o.errors == []
+
+
+def test_on_a_touch_screen_the_controls_are_big_enough_to_tap(browser: Any, tmp_path: Path) -> None:
+    """Every button, select and toolbar label of the page, and the details view's buttons, are at least 24 px
+    each way on a touch screen (WCAG's minimum target)."""
+    report = report_of(tmp_path)
+    small = """(sel) => Array.from(document.querySelectorAll(sel)).map((e) => e.getBoundingClientRect())
+        .filter((r) => r.width && (r.width < 24 || r.height < 24)).map((r) => [r.width, r.height])"""
+    with opened(browser, report, width=390, height=844, mobile=True) as o:
+        page = o.page
+        assert page.evaluate(small, "button, select, .toolbar label") == []
+        page.locator(".card").first.tap()
+        page.wait_for_selector("#viewer[open]")
+        assert page.evaluate(small, "#viewer button") == []
+        assert o.errors == []
