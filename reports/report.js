@@ -182,6 +182,7 @@
       v.poster = thumb.dataset.poster;
       const probe = new Image();
       probe.onerror = () => { noPoster(thumb); v.removeAttribute("poster"); };
+      probe.onload = fileFound;
       probe.src = thumb.dataset.poster;
     }
     v.src = thumb.dataset.src;
@@ -229,9 +230,10 @@
     if (thumb.classList.contains("broken") || !room()) return null;
     v = newVideo(thumb);
     live.set(thumb, v);
+    v.addEventListener("loadedmetadata", fileFound, { once: true });
     v.addEventListener("error", () => {
       if (v.dataset.released) return;
-      if (missing(v.error)) { markBroken(thumb); release(thumb); return; }
+      if (missing(v.error)) { fileLost(); markBroken(thumb); release(thumb); return; }
       release(thumb);  // no player to be had now: the poster stays, the video comes back later
       retryLater();
     });
@@ -244,13 +246,30 @@
     let retried = false;
     v.addEventListener("error", () => {
       if (!v.isConnected || v.dataset.released) return;
-      if (missing(v.error)) { markBroken(thumb); return; }
+      if (missing(v.error)) { fileLost(); markBroken(thumb); return; }
       if (retried) return;
       retried = true;
       for (const [t, gv] of Array.from(live).slice(0, 20)) if (!busy(gv)) release(t);
       setTimeout(() => { if (v.isConnected) { v.src = thumb.dataset.src; v.play().catch(() => {}); } }, 100);
     });
     return v;
+  }
+  // A page opened apart from its folder (mailed on its own, opened from inside a zip) finds none of the files it
+  // links to beside it, and each cell would say its video is missing: once the first few videos tried (or all,
+  // with fewer) were not found, and no file was (a video or a poster; a folder copied without its posters still
+  // plays), the page says so at its top, and the cells say where they looked.
+  const FILES = ITEMS.reduce((n, it) => n + it.jobs.filter((j) => j && j.src).length, 0);
+  let filesFound = 0;
+  let filesLost = 0;
+  function fileFound() { filesFound++; }
+  function fileLost() {
+    filesLost++;
+    if (filesFound || filesLost < Math.min(3, FILES) || document.querySelector(".away-note")) return;
+    document.body.classList.add("away");
+    document.querySelector("header.top h1").after(h("p", { class: "away-note", role: "status",
+      text: "None of the videos this page shows was found beside it: it seems to have been opened apart from its " +
+        "output folder (sent on its own, or opened from inside a zip). The videos are in that folder: keep " +
+        "report.html in it, and share the whole folder (zipped), not the page alone." }));
   }
   // A video whose file is gone (deleted, moved away): the cell says so, and so does its card's name.
   function markBroken(thumb) {
@@ -261,7 +280,7 @@
   function posterOf(thumb) {
     if (!thumb.dataset.poster || thumb.firstElementChild) return;
     thumb.append(h("img", { src: thumb.dataset.poster, decoding: "async", alt: "first frame of " + thumb.dataset.label,
-      onerror: (e) => { noPoster(thumb); e.target.remove(); } }));
+      onload: fileFound, onerror: (e) => { noPoster(thumb); e.target.remove(); } }));
   }
   // a cell whose poster did not load: its players are made without one
   function noPoster(thumb) {

@@ -3,6 +3,7 @@ paper, and opened apart from its folder: headless Debian Chromium driven by Play
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -181,3 +182,30 @@ def test_on_a_touch_screen_the_controls_are_big_enough_to_tap(browser: Any, tmp_
         page.wait_for_selector("#viewer[open]")
         assert page.evaluate(small, "#viewer button") == []
         assert o.errors == []
+
+
+@pytest.mark.parametrize("alone", [True, False], ids=["the page alone", "the whole folder"])
+def test_a_page_opened_apart_from_its_folder_says_so_once_at_its_top(browser: Any, tmp_path: Path, alone: bool) -> None:
+    """report.html copied without its folder (mailed, opened from inside a zip) finds none of its videos: the
+    page says once, at its top, that it was opened apart from its folder, and each cell that the videos are not
+    beside it; the whole folder copied finds them and says nothing of the kind."""
+    report = report_of(tmp_path / "made")
+    copy = tmp_path / "copy"
+    if alone:
+        copy.mkdir()
+        shutil.copy(report, copy / report.name)
+    else:
+        shutil.copytree(report.parent, copy)
+    with opened(browser, copy / report.name, from_disk=True) as o:
+        page = o.page
+        if alone:
+            page.wait_for_selector(".away-note")
+            assert page.locator(".away-note").count() == 1
+            assert "opened apart from its output folder" in page.locator("header.top .away-note").text_content()
+            page.wait_for_selector(".thumb.broken")
+            assert page.evaluate("getComputedStyle(document.querySelector('.thumb.broken'), '::after').content") == \
+                '"not found beside this page"'
+        else:
+            page.wait_for_function("Array.from(document.querySelectorAll('#grid video')).some((v) => v.readyState >= 1)")
+            assert page.locator(".away-note").count() == 0 and page.locator(".thumb.broken").count() == 0
+            assert o.errors == []
