@@ -1346,6 +1346,26 @@
   });
   document.addEventListener("scroll", hideTip, { capture: true, passive: true });
 
+  // ---- the header's figures on a narrow screen -------------------------------------------------------------
+  // The stylesheet shows, on a narrow screen, only what a run paid and its budget of a folded block; a button
+  // after them shows the rest (it is not shown on a wide screen, where every figure is).
+  for (const dl of document.querySelectorAll("header.top dl.money")) {
+    if (!dl.querySelector(":scope > div:not(.lead)")) continue;
+    dl.id = dl.id || "money-" + (dl.closest(".run-summary").dataset.run || "");
+    dl.classList.add("folded");
+    const more = h("button", { type: "button", class: "money-more", "aria-expanded": "false", "aria-controls": dl.id,
+      text: "all figures ▾" });
+    more.addEventListener("click", () => {
+      const folded = dl.classList.toggle("folded");
+      more.setAttribute("aria-expanded", String(!folded));
+      more.textContent = folded ? "all figures ▾" : "fewer figures ▴";
+    });
+    // beside the figures left, on their line when it has room
+    const row = h("div", { class: "money-row" });
+    dl.replaceWith(row);
+    row.append(dl, more);
+  }
+
   // ---- wiring -------------------------------------------------------------------------------------------
   function update(rebuildBar) {
     if (rebuildBar) buildToolbar();

@@ -209,3 +209,30 @@ def test_a_page_opened_apart_from_its_folder_says_so_once_at_its_top(browser: An
             page.wait_for_function("Array.from(document.querySelectorAll('#grid video')).some((v) => v.readyState >= 1)")
             assert page.locator(".away-note").count() == 0 and page.locator(".thumb.broken").count() == 0
             assert o.errors == []
+
+
+def test_on_a_phone_the_grid_starts_on_the_first_screen_the_other_figures_a_tap_away(browser: Any, tmp_path: Path) -> None:
+    """On a narrow screen the header shows what each run paid and its budget, the other figures a tap away, so
+    that a compare's first cards are on the first screen; on paper and on a wide screen every figure shows."""
+    report = failed_then_cancelled(tmp_path)
+    with opened(browser, report, width=390, height=844, mobile=True) as o:
+        page = o.page
+        top = page.evaluate("document.querySelector('.card').getBoundingClientRect().top")
+        assert top < page.evaluate("visualViewport.height") - 100, top
+        paid = page.locator("header.top dt", has_text="this run paid")
+        plan = page.locator("header.top dt", has_text="plan estimate")
+        assert paid.count() == plan.count() == 2
+        assert paid.first.is_visible() and paid.last.is_visible() and not plan.first.is_visible()
+        more = page.locator(".money-more").first
+        assert more.get_attribute("aria-expanded") == "false"
+        more.tap()
+        assert plan.first.is_visible() and not plan.last.is_visible()
+        assert more.get_attribute("aria-expanded") == "true"
+        more.tap()
+        assert not plan.first.is_visible()
+        page.emulate_media(media="print")
+        assert plan.first.is_visible() and plan.last.is_visible() and not more.is_visible()
+        assert o.errors == []
+    with opened(browser, report, width=1400, height=900) as o:
+        assert o.page.locator("header.top dt", has_text="plan estimate").first.is_visible()
+        assert not o.page.locator(".money-more").first.is_visible()
