@@ -236,3 +236,31 @@ def test_on_a_phone_the_grid_starts_on_the_first_screen_the_other_figures_a_tap_
     with opened(browser, report, width=1400, height=900) as o:
         assert o.page.locator("header.top dt", has_text="plan estimate").first.is_visible()
         assert not o.page.locator(".money-more").first.is_visible()
+
+
+def test_on_a_phone_the_live_reload_keeps_the_card_the_user_was_looking_at_in_the_grids_box(
+        browser: Any, tmp_path: Path) -> None:
+    """On a touch screen the grid scrolls in its own box: the live page's reload comes back to the card in view
+    there, at the same place on the screen, the box scrolled sideways and down as it was."""
+    jobs = [{"values": {"color": c, "shot": s}, "state": "planned"} for c in range(10) for s in range(10)]
+    report = report_of(tmp_path, jobs, axes=("color", "shot"), end_status=None)
+    first_in_box = """(() => { const g = document.getElementById('grid').getBoundingClientRect();
+      for (const c of document.querySelectorAll('.card')) { const r = c.getBoundingClientRect();
+        if (r.top >= g.top + 40 && r.bottom < g.bottom && r.left >= g.left + 100 && r.right < g.right)
+          return [c.dataset.key, Math.round(r.left), Math.round(r.top)]; }
+      return null; })()"""
+    with opened(browser, report, width=390, height=844, mobile=True) as o:
+        page = o.page
+        page.evaluate("window.scrollTo(0, document.documentElement.scrollHeight)")
+        page.evaluate("document.getElementById('grid').scrollTo(450, 500)")
+        page.wait_for_function("document.getElementById('grid').scrollTop >= 400")
+        key, left, top = page.evaluate(first_in_box)
+        assert key != "color=0,shot=0"
+        with page.expect_navigation():
+            page.evaluate("gridrun.reload()")  # what the page does while the run goes on
+        page.wait_for_function("window.gridrun !== undefined")
+        page.wait_for_function("document.getElementById('grid').scrollTop > 0")
+        page.wait_for_timeout(300)
+        card = page.locator(f'.card[data-key="{key}"]').bounding_box()
+        assert abs(card["x"] - left) <= 2 and abs(card["y"] - top) <= 2, (key, left, top, card)
+        assert o.errors == []
