@@ -1635,10 +1635,16 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
                   f"sends {_them(n)} again (a new render, paid)")
     elif result.exit_code == 130:
         flying, unanswered = _in_flight(c)
-        if flying:
-            err.print(f"interrupted with {flying:,} paid job{'s' if flying != 1 else ''} still in flight: `gridrun run` "
-                      f"collects {_them(flying)} at no new cost{_flying_counted(snap)}; `gridrun cancel` cancels "
-                      f"{_them(flying)} at the provider")
+        # rendered and paid, their downloads cut: nothing left at the provider for `gridrun cancel` to stop
+        fetching = min(flying, c.get(JobState.DOWNLOADING.value, 0))
+        if rendering := flying - fetching:
+            err.print(f"interrupted with {rendering:,} paid job{'s' if rendering != 1 else ''} still in flight: "
+                      f"`gridrun run` collects {_them(rendering)} at no new cost{_flying_counted(snap)}; "
+                      f"`gridrun cancel` cancels {_them(rendering)} at the provider")
+        if fetching:
+            one = fetching == 1
+            err.print(f"interrupted with {fetching:,} paid video{'' if one else 's'} rendered, "
+                      f"{'its' if one else 'their'} download cut: `gridrun run` fetches {_them(fetching)} at no cost")
         if unanswered:
             err.print(f"interrupted with {_jobs(unanswered)} sent whose answer never came (created or not, unknown), "
                       f"not sent again: `gridrun run` {_unanswered_next(unanswered, snap, named=True)}")
@@ -1769,8 +1775,9 @@ def _unfinished_there(counts: Mapping[str, int]) -> str:
 
 
 def _in_flight(counts: Mapping[str, int]) -> tuple[int, int]:
-    """Of the jobs in flight, those the provider answered (a next run collects them, `gridrun cancel` cancels them)
-    and those whose create was sent and never answered (`submitting`: no id, looked up by key by the next run)."""
+    """Of the jobs in flight, those the provider answered (a next run collects them; `gridrun cancel` cancels those
+    still rendering, not those `downloading`, rendered and paid) and those whose create was sent and never answered
+    (`submitting`: no id, looked up by key by the next run)."""
     from .state import IN_FLIGHT, JobState
 
     unanswered = counts.get(JobState.SUBMITTING.value, 0)

@@ -473,6 +473,46 @@ def test_an_interrupted_run_with_one_job_in_flight_speaks_of_it_as_one(
         "against its budget); `gridrun cancel` cancels it at the provider")
 
 
+def _downloading(m: Path) -> bool:
+    try:
+        return api.status(m).counts["downloading"] == 1
+    except NotRecordedError:  # no run recorded yet
+        return False
+
+
+@pytest.mark.timeout(120)
+def test_a_run_interrupted_while_downloading_a_paid_video_says_the_next_run_fetches_it_not_cancel(
+    tmp_path: Path
+) -> None:
+    """A render finished and paid, its download stalled half-way, and Ctrl-C twice: nothing is left at the provider
+    to cancel (`gridrun cancel` would say so), so the run's end says only that the next run fetches the video at no
+    cost; and it does."""
+    stall = [{"route": "file", "fault": "stall_body", "delay": 60.0, "nth": [1]}]
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0,
+                                                                     "script": stall})
+    proc = _run(m)
+    try:
+        wait_for(lambda: _downloading(m))  # rendered and paid, its body held back
+        os.kill(proc.pid, signal.SIGINT)
+        time.sleep(0.2)
+        os.kill(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    said = " ".join(err.split())
+    assert proc.returncode == 130, said
+    assert _states(m) == {k: "downloading" for k in _states(m)}
+    assert ("interrupted with 1 paid video rendered, its download cut: `gridrun run` fetches it at no cost"
+            in said), said
+    assert "gridrun cancel" not in said, said
+    assert "nothing in flight to cancel" in _cli("cancel", m).stdout
+    write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})  # no stall
+    assert _cli("run", m).returncode == 0
+    assert api.status(m).counts["done"] == 1
+
+
 def test_cancel_of_a_manifest_that_never_ran_has_nothing_to_cancel_exits_0_and_creates_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
