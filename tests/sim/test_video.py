@@ -3,6 +3,7 @@ from __future__ import annotations
 import io
 import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import av
@@ -114,9 +115,8 @@ def test_a_clip_muxed_in_memory_has_the_bytes_of_one_muxed_in_a_temporary_folder
     from runner.sim import video
 
     spec = ClipSpec("a cat", 3, None, 2.0, 320, 176)
-    frames = video._frames(video._scene(spec))
-    in_memory = video._mux_in_memory(spec, frames)
-    on_disk = video._mux_in_temp_dir(spec, frames)
+    in_memory = video._mux_in_memory(spec, video._frames(video._scene(spec)))
+    on_disk = video._mux_in_temp_dir(spec, video._frames(video._scene(spec)))
     assert len(in_memory) > 1000
     assert hashlib.sha256(in_memory).hexdigest() == hashlib.sha256(on_disk).hexdigest()
     assert encode(spec).mp4 == on_disk
@@ -134,7 +134,7 @@ def test_encoding_leaves_nothing_in_the_temporary_folder(tmp_path: Path, monkeyp
     seen: list[list[str]] = []
     real_mux = video._mux
 
-    def mux(spec: ClipSpec, frames: list, path: str) -> None:
+    def mux(spec: ClipSpec, frames: Iterator, path: str) -> None:
         real_mux(spec, frames, path)
         seen.append(os.listdir(tmp_path))  # what a kill at this moment would leave
 
@@ -177,3 +177,21 @@ def test_an_encode_that_raises_leaves_no_pending_entry_and_the_next_call_encodes
     assert cache.statistics().misses == 0
     assert cache.get(spec).mp4 and len(calls) == 2
     assert cache._pending == {} and cache.statistics().misses == 1
+
+
+def test_a_full_size_clip_is_encoded_frame_by_frame_not_held_whole_in_memory() -> None:
+    """A full-size clip (`full_size: true`) of 1 s of 1080p at 60 fps is 187 MB of frames: each frame is made as
+    the encoder takes it, so the encode needs about one frame's memory (and the background's), not every frame's;
+    a longer or faster clip costs time, not memory."""
+    import tracemalloc
+
+    spec = ClipSpec("a big clip", 5, None, 1.0, 1920, 1080, 60)
+    tracemalloc.start()
+    try:
+        clip = encode(spec)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 100_000_000, f"{peak:,} bytes at the peak"
+    with av.open(io.BytesIO(clip.mp4)) as container:  # its 60 frames, as the file's index counts them
+        assert container.streams.video[0].frames == 60
