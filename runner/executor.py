@@ -521,6 +521,7 @@ class Executor:
             next_check=self._next_check(counts, now), rerenders_cancelled=self._rerenders_cancelled,
             rerenders_failed=self._rerenders_failed, paused=self._paused(), held=self._held,
             said=tuple(self._said_of.get(e, (e, ()))[0] for e in last_errors),
+            eta_expected=eta is not None and not self.throughput.paced,
         )
 
     def _paused(self) -> float | None:

@@ -47,6 +47,11 @@ def fmt_eta(seconds: float | None) -> str:
     return fmt_time(None if seconds is None else math.ceil(seconds))
 
 
+def fmt_eta_of(s: RunStatistics) -> str:
+    """The ETA of `s`, marked "~" where it is drawn from the expected render times alone (no pace yet)."""
+    return f"~{fmt_eta(s.eta)}" if s.eta_expected and s.eta is not None else fmt_eta(s.eta)
+
+
 def line(s: RunStatistics) -> str:
     """One plain line of progress."""
     # none yet: the run is starting (its state opened, its jobs not yet read into it)
@@ -56,7 +61,7 @@ def line(s: RunStatistics) -> str:
     waits += "" if s.paused is None else f", {fmt_paused(s.paused)}"
     extra = f" [{s.stopping}]" if s.stopping else ""
     return (f"{counts} | spent {usd_text(s.spent_micros)} + reserved {usd_text(s.reserved_micros)}{budget}"
-            f" | {fmt_rate(s.per_minute)}, {fmt_time(s.elapsed)} elapsed, eta {fmt_eta(s.eta)}{waits}{extra}")
+            f" | {fmt_rate(s.per_minute)}, {fmt_time(s.elapsed)} elapsed, eta {fmt_eta_of(s)}{waits}{extra}")
 
 
 def fmt_paused(seconds: float) -> str:
@@ -373,7 +378,7 @@ class Progress:
         if s.budget_micros is not None:
             figures.append(Text(f"of {usd_text(s.budget_micros)}"))
         figures += [Text(fmt_rate(s.per_minute)), Text(f"elapsed {fmt_time(s.elapsed)}"),
-                   Text(f"eta {fmt_eta(s.eta)}")]
+                   Text(f"eta {fmt_eta_of(s)}")]
         if s.next_check is not None:
             figures.append(Text(fmt_next_check(s.next_check)))
         if s.paused is not None:
@@ -411,6 +416,7 @@ def _as_dict(s: RunStatistics) -> dict[str, Any]:
         "spent_usd": s.spent_micros / 1e6, "reserved_usd": s.reserved_micros / 1e6,
         "budget_usd": None if s.budget_micros is None else s.budget_micros / 1e6,
         "elapsed": round(s.elapsed, 3), "eta": None if s.eta is None else round(s.eta, 1),
+        "eta_expected": s.eta_expected and s.eta is not None,
         "per_minute": None if s.per_minute is None else round(s.per_minute, 2),
         "requests": s.requests, "stopping": s.stopping, "last_errors": list(s.last_errors),
         "next_check": None if s.next_check is None else round(s.next_check, 1),

@@ -61,6 +61,9 @@ class RunStatistics:
     # What each of `last_errors` says, the jobs it names left out (the same message met by another job later is
     # the same error); empty where not known (the entries then stand for themselves).
     said: tuple[str, ...] = ()
+    # `eta` is drawn from the expected render times of the jobs left alone (fewer than ETA_AFTER jobs have ended,
+    # no pace yet): an estimate, shown as one ("eta ~1:20").
+    eta_expected: bool = False
 
 
 class Throughput:
@@ -75,6 +78,11 @@ class Throughput:
     def ended(self, at: float) -> None:
         self._ended.append(at)
         self._last = at if self._last is None else max(self._last, at)
+
+    @property
+    def paced(self) -> bool:
+        """Whether enough jobs have ended (ETA_AFTER) for an ETA drawn from the pace, not from render times alone."""
+        return len(self._ended) + self._before >= ETA_AFTER
 
     def per_minute(self, now: float, elapsed: float, *, whole: bool = False) -> float | None:
         """None until a job has ended and the run has had PACE_AFTER seconds; 0.0 when none ended lately. Over
@@ -92,16 +100,20 @@ class Throughput:
 
     def eta(self, remaining: int, per_minute: float | None, *, now: float | None = None,
             elapsed: float | None = None, ends_in: float | None = None) -> float | None:
-        """Seconds until `remaining` jobs have ended; None while fewer than ETA_AFTER jobs have ended (too few to
-        tell a pace), or with none remaining.
+        """Seconds until `remaining` jobs have ended; None with none remaining. While fewer than ETA_AFTER jobs
+        have ended (too few to tell a pace): `ends_in` alone, the time the jobs in flight and those not sent yet
+        are expected to take by their render times, an estimate (`paced` False); None without it, or once they are
+        past it. A run of a few long renders has an ETA from its start, not only once two of them have ended.
 
         Given `now` and `elapsed` (the run's, at `now`): the pace the run had when its last job ended, counted down
         since, and at least `ends_in` (when the jobs in flight and those not sent yet are expected to have ended by
         their render times, `expected_end`): between two ends the ETA falls second by second, where the pace
         measured now, which falls while nothing ends, made it grow as much. Once both are past (the jobs are later
         than either says), or without them: the jobs left at `per_minute`, the pace now (None without one)."""
-        if remaining <= 0 or len(self._ended) + self._before < ETA_AFTER:
+        if remaining <= 0:
             return None
+        if not self.paced:
+            return ends_in if ends_in is not None and ends_in > 0 else None
         best = ends_in
         last = self._last
         if now is not None and elapsed is not None and last is not None and last <= now:

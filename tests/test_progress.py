@@ -13,7 +13,7 @@ import pytest
 from rich.console import Console
 
 from runner.jobs import usd_text
-from runner.progress import Progress, fmt_next_check, fmt_rate, line
+from runner.progress import Progress, _as_dict, fmt_next_check, fmt_rate, line
 from runner.stats import RunStatistics, Throughput, run_statistics
 
 
@@ -44,6 +44,51 @@ def test_the_first_pace_is_over_the_time_the_run_has_had_and_its_eta_waits_for_a
     at_once = Throughput()
     at_once.ended(5.0)
     assert at_once.per_minute(now=5.0, elapsed=0.0) is None  # no time to measure a pace over
+
+
+def test_before_two_ends_the_eta_is_the_time_the_jobs_left_are_expected_to_take() -> None:
+    """No pace yet (none or one job ended): the ETA is the time the jobs in flight and those not sent yet are
+    expected to take by their render times, an estimate; none where that is not known or already past. Once two
+    have ended, the pace counts as before."""
+    t = Throughput(window=3600.0)
+    assert not t.paced
+    assert t.eta(1, None, now=5.0, elapsed=5.0, ends_in=895.0) == pytest.approx(895.0)
+    assert t.eta(1, None, now=5.0, elapsed=5.0) is None and t.eta(1, None, ends_in=0.0) is None
+    assert t.eta(0, None, ends_in=895.0) is None
+    t.ended(900.0)
+    assert not t.paced and t.eta(2, 0.2, now=905.0, elapsed=905.0, ends_in=895.0) == pytest.approx(895.0)
+    t.ended(1800.0)
+    assert t.paced  # two ends: the pace as of the last end (2 in 1800 s), counted down, or longer if expected so
+    assert t.eta(1, t.per_minute(1800.0, 1800.0), now=1800.0, elapsed=1800.0, ends_in=10.0) == pytest.approx(900.0)
+
+
+def test_an_eta_from_expected_render_times_reads_as_an_estimate() -> None:
+    assert "eta ~14:55" in line(stats(eta=895.0, eta_expected=True))
+    assert "eta 14:55" in line(stats(eta=895.0))
+    console = Console(file=io.StringIO(), width=120, record=True, force_terminal=True)
+    console.print(Progress(console, total=100)._render(stats(eta=895.0, eta_expected=True)))
+    assert "eta ~14:55" in console.export_text()
+
+
+def test_a_run_of_one_long_render_shows_an_eta_while_it_renders(tmp_path: Path) -> None:
+    """One job, a render the simulator takes 3 s for: no job ends before it, so no pace, but the run knows the
+    render it expects: while it renders, its progress has an ETA, no longer than that render, marked as expected;
+    the run's end has none."""
+    from execkit import sim_provider, write_manifest
+
+    from runner import api
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 3.0, "jitter": 0.0})
+    seen: list[RunStatistics] = []
+    result = api.run(m, provider=sim_provider(m), on_progress=seen.append, report=False)
+    assert result.exit_code == 0 and result.stats.eta is None
+    rendering = [s for s in seen if s.counts.get("submitted") or s.counts.get("running")]
+    assert rendering, seen
+    timed = [s for s in rendering if s.eta is not None]
+    assert timed, [(s.elapsed, s.eta) for s in rendering]
+    assert all(s.eta_expected and 0 < s.eta <= 3.0 for s in timed), [(s.elapsed, s.eta) for s in timed]
+    event = json.loads(json.dumps(_as_dict(timed[0])))
+    assert event["eta"] is not None and event["eta_expected"] is True
 
 
 def test_the_eta_counts_down_between_two_ends_instead_of_growing_as_the_pace_measured_now_falls() -> None:
@@ -373,7 +418,7 @@ def test_status_draws_the_first_pace_and_eta_as_the_run_does(tmp_path: Path) -> 
 
 def test_a_runs_live_pace_is_over_the_time_it_has_had_and_its_eta_waits_for_a_second_end(tmp_path: Path) -> None:
     """Every update a run shows draws its pace from the jobs ended over the time it has had, in its first
-    second too, and shows an ETA only once two jobs have ended."""
+    second too, and shows an ETA from it only once two jobs have ended (before, one from render times alone)."""
     from execkit import sim_provider, write_manifest
 
     from runner import api
@@ -391,7 +436,12 @@ def test_a_runs_live_pace_is_over_the_time_it_has_had_and_its_eta_waits_for_a_se
         assert (s.per_minute is not None) == (ended >= 1), (s.elapsed, s.per_minute, ended)
         if s.per_minute is not None:
             assert s.per_minute == pytest.approx(60.0 * ended / s.elapsed), (s.elapsed, s.per_minute, ended)
-        assert (s.eta is not None) == (ended >= 2 and ended < s.total), (ended, s.eta)
+        if ended >= 2 and ended < s.total:  # a pace: an ETA from it
+            assert s.eta is not None and not s.eta_expected, (ended, s.eta)
+        elif ended < 2 and s.eta is not None:  # before: only the render times expected of the jobs left
+            assert s.eta_expected, (ended, s.eta)
+        else:
+            assert s.eta is None, (ended, s.eta)
 
 
 def test_a_run_shows_the_pace_and_time_it_took_that_status_shows_of_it(
