@@ -48,7 +48,7 @@ from .jobs import (
 from .live import LiveViews
 from .options import GONE_AFTER, RunOptions
 from .outputs import (
-    Kept, keep_file, keep_take, mute, poster_path, sidecar_matches, sidecar_writer, superseded_dir,
+    Kept, files_beside, keep_file, keep_take, mute, poster_path, sidecar_matches, sidecar_writer, superseded_dir,
 )
 from .pacing import IntentBatcher, ListPoller, ListUnavailable, Pacer, RenderTimes, backoff
 from .plan import Job, Plan, budget_micros, manifest_budget
@@ -288,6 +288,10 @@ class Executor:
         self._left_why: dict[int, str] = {}  # job id -> why it was left (`_left`), while it is
         self._rendering: dict[int, tuple[float, Job]] = {}  # job id -> (`steady` send, job), while it is followed
         self._checks: dict[int, float] = {}  # job id -> when (`steady`) its status is next asked, while it waits
+        # job id -> [its download's `.part` file, the size it was last seen at], while the video is fetched: what
+        # has come of it, read off the file when progress is drawn, not counted per chunk (`_fetched`)
+        self._fetching: dict[int, list[Any]] = {}
+        self._streamed_at: float | None = None  # when (`steady`) a download's file was last seen to grow
         # The live report (on_report(run_id, final)) and posters (on_output(new videos)), in worker threads.
         self.live = LiveViews(
             store, report=None if on_report is None else lambda final: on_report(self.run_id, final),
@@ -518,7 +522,8 @@ class Executor:
             run_id=self.run_id, total=total, counts=counts, cached=self.cached, spent_micros=self._spent,
             reserved_micros=self._reserved, budget_micros=self.budget_micros, elapsed=elapsed, eta=eta,
             per_minute=per_minute, requests=self.pacer.requests, stopping=self.stopping, last_errors=last_errors,
-            next_check=self._next_check(counts, now), rerenders_cancelled=self._rerenders_cancelled,
+            next_check=self._next_check(counts, now), downloaded_bytes=self._fetched(),
+            rerenders_cancelled=self._rerenders_cancelled,
             rerenders_failed=self._rerenders_failed, paused=self._paused(), held=self._held,
             said=tuple(self._said_of.get(e, (e, ()))[0] for e in last_errors),
             eta_expected=eta is not None and not self.throughput.paced,
@@ -566,8 +571,29 @@ class Executor:
         poll (`_next_check`; None otherwise), and when it last answered a request of the run (None: not yet)."""
         now, wall = self.steady(), self.clock()
         wait = self._next_check(self.counts, now)
-        answered = self.pacer.answered_at
+        self._fetched()
+        answered = max((t for t in (self.pacer.answered_at, self._streamed_at) if t is not None), default=None)
         return (None if wait is None else wall + wait), (None if answered is None else wall - (now - answered))
+
+    def _fetched(self) -> int | None:
+        """The bytes the videos being fetched have so far, read off their `.part` files (a `stat` each, as progress
+        is drawn: no work per chunk); None while none is. A file that grew since it was last seen is the provider
+        answering: a download of minutes streams in, the run is not hung (`_streamed_at`, the heartbeat's last
+        answer)."""
+        if not self._fetching:
+            return None
+        total = 0
+        for seen in list(self._fetching.values()):
+            try:
+                size = os.stat(seen[0]).st_size
+            except OSError:  # not made yet, or just renamed into place
+                size = 0
+            if size > seen[1]:
+                self._streamed_at = self.steady()
+            seen[1] = size
+            total += size
+        return total
+
 
     async def _heartbeat(self) -> None:
         """Report progress every HEARTBEAT seconds, until cancelled: a timer, not work per job."""
@@ -2351,8 +2377,17 @@ class Executor:
             sidecar = self._sidecar_writer(job, row, status, billed)
             try:
                 more = {"before_replace": keep} if keep is not None else {}
-                got = await self.provider.download(self.client, url, output, on_saved=sidecar, gate=self.pacer.gate,
-                                                   **more)
+                part = files_beside(os.fspath(output))[0]
+                try:  # an earlier try's, or a stopped run's, `.part` is no sign of this one's bytes
+                    since = os.stat(part).st_size
+                except OSError:
+                    since = 0
+                self._fetching[jid] = [part, since]
+                try:
+                    got = await self.provider.download(self.client, url, output, on_saved=sidecar,
+                                                       gate=self.pacer.gate, **more)
+                finally:
+                    self._fetching.pop(jid, None)
                 if paced:
                     self.pacer.ok()
             except ExpiredError as exc:

@@ -52,10 +52,20 @@ def fmt_eta_of(s: RunStatistics) -> str:
     return f"~{fmt_eta(s.eta)}" if s.eta_expected and s.eta is not None else fmt_eta(s.eta)
 
 
+def fmt_fetched(s: RunStatistics) -> str:
+    """What the videos being fetched have come to so far, said after their number: " (15.0 MB so far)"; ""
+    while none is, or before a byte has come."""
+    return f" ({s.downloaded_bytes / 1e6:,.1f} MB so far)" if s.downloaded_bytes else ""
+
+
+def _count(s: RunStatistics, state: str, n: str) -> str:
+    return f"{state} {n}{fmt_fetched(s)}" if state == "downloading" else f"{state} {n}"
+
+
 def line(s: RunStatistics) -> str:
     """One plain line of progress."""
     # none yet: the run is starting (its state opened, its jobs not yet read into it)
-    counts = ", ".join(f"{k} {s.counts[k]}" for k in _ORDER if s.counts.get(k)) or "starting"
+    counts = ", ".join(_count(s, k, str(s.counts[k])) for k in _ORDER if s.counts.get(k)) or "starting"
     budget = "" if s.budget_micros is None else f" of {usd_text(s.budget_micros)}"
     waits = "" if s.next_check is None else f", {fmt_next_check(s.next_check)}"
     waits += "" if s.paused is None else f", {fmt_paused(s.paused)}"
@@ -372,7 +382,7 @@ class Progress:
         cells = max(5, min(30, width - len(done)))
         filled = int(cells * settled / max(1, s.total))
         parts: list[Any] = [Text("█" * filled + "░" * (cells - filled) + done, no_wrap=True, overflow="ellipsis")]
-        counts = [Text(f"{k} {s.counts[k]:,}", style=_STYLE.get(k, "")) for k in _ORDER if s.counts.get(k)]
+        counts = [Text(_count(s, k, f"{s.counts[k]:,}"), style=_STYLE.get(k, "")) for k in _ORDER if s.counts.get(k)]
         # spent, reserved and the budget each a piece: on a narrow terminal they wrap, not lose the budget
         figures = [Text(f"spent {usd_text(s.spent_micros)}"), Text(f"reserved {usd_text(s.reserved_micros)}")]
         if s.budget_micros is not None:
@@ -421,4 +431,5 @@ def _as_dict(s: RunStatistics) -> dict[str, Any]:
         "requests": s.requests, "stopping": s.stopping, "last_errors": list(s.last_errors),
         "next_check": None if s.next_check is None else round(s.next_check, 1),
         "paused": None if s.paused is None else round(s.paused, 1),
+        "downloaded_bytes": s.downloaded_bytes,
     }

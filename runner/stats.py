@@ -64,6 +64,8 @@ class RunStatistics:
     # `eta` is drawn from the expected render times of the jobs left alone (fewer than ETA_AFTER jobs have ended,
     # no pace yet): an estimate, shown as one ("eta ~1:20").
     eta_expected: bool = False
+    # Bytes the videos being fetched have come to so far (their `.part` files); None while none is being fetched.
+    downloaded_bytes: int | None = None
 
 
 class Throughput:

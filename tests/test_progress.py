@@ -838,3 +838,55 @@ def test_a_span_is_said_in_tenths_under_its_threshold_then_minutes_and_hours(
     from runner.jobs import span_text
 
     assert span_text(seconds, tenths_under=tenths_under) == said
+
+
+def test_a_download_under_way_shows_its_bytes_and_counts_them_as_the_provider_answering(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A paid video streams in for minutes: its progress says how much has come (`downloaded_bytes`, "downloading 1
+    (… MB so far)"), and the bytes arriving count as the provider answering: the heartbeat's last answer (what
+    `gridrun status` says, "last answer … ago") is when the file last grew, not the poll before the download."""
+    import anyio
+    from execkit import sim_provider, write_manifest
+
+    from runner import api
+    from runner.executor import Executor
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})
+    prov = sim_provider(m)
+    real_download = prov.download
+    half = 1_500_000
+    seen: list[tuple[RunStatistics, float | None]] = []
+    written: list[float] = []
+    real_statistics = Executor.statistics
+
+    def statistics(self: Executor) -> RunStatistics:
+        s = real_statistics(self)
+        if getattr(s, "downloaded_bytes", None) and len(seen) < 3:  # and the last answer, as the heartbeat records it
+            seen.append((s, self._recorded_checks()[1]))
+        return s
+
+    async def download(client: Any, url: str, dest: Path, **kwargs: Any) -> Any:
+        await anyio.sleep(0.3)  # the poll that saw the render done: some time before the first bytes
+        part = Path(f"{dest}.part")
+        part.parent.mkdir(parents=True, exist_ok=True)
+        part.write_bytes(b"\0" * half)  # half the body come, the rest held back
+        written.append(time.time())
+        for _ in range(200):
+            if len(seen) >= 3:
+                break
+            await anyio.sleep(0.05)
+        part.unlink()
+        return await real_download(client, url, dest, **kwargs)
+
+    monkeypatch.setattr(Executor, "statistics", statistics)
+    prov.download = download
+    result = api.run(m, provider=prov, on_progress=lambda s: None, report=False)
+    assert result.exit_code == 0 and result.stats.downloaded_bytes is None
+    assert seen, "no progress while the download was under way"
+    s, recorded = seen[0]
+    assert s.downloaded_bytes == half and s.counts.get("downloading") == 1, s
+    assert "downloading 1 (1.5 MB so far)" in line(s)
+    assert _as_dict(s)["downloaded_bytes"] == half
+    # the bytes' arrival, not the poll 0.3 s before them (a hundredth of a second allowed for the two clocks' reads)
+    assert recorded is not None and recorded >= written[0] - 0.01, (recorded, written)
