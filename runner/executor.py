@@ -1156,6 +1156,8 @@ class Executor:
                     continue
                 try:
                     found = images.read_as_planned(item, sha256)
+                except images.NotRegular as exc:  # a named pipe put in its place: never read, which would wait
+                    return job.params, f"{name}: the input image {item} cannot be read since the plan: it {exc.what}"
                 except OSError as exc:  # gone since the plan (a checkout of a branch without it), unreadable
                     return job.params, f"{name}: the input image {item} cannot be read since the plan: " \
                                        f"{exc.strerror or exc}"

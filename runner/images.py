@@ -5,10 +5,12 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import os
 import re
+import stat
 import urllib.parse
 from pathlib import Path
-from typing import Self
+from typing import BinaryIO, Self
 
 _IMAGE_MAGIC = (
     (b"\x89PNG\r\n\x1a\n", "image/png"),
@@ -177,13 +179,62 @@ class ReadImage(str):
         return image
 
 
+def not_regular(mode: int) -> str:
+    """What a file of `mode` (`st_mode`), where an input image is looked for and is no regular file, is: "is a
+    folder, not an image file", "is a named pipe, not a regular file holding an image"."""
+    if stat.S_ISDIR(mode):
+        return "is a folder, not an image file"
+    kinds = ((stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+             (stat.S_ISBLK, "a block device"))
+    kind = next((what for test, what in kinds if test(mode)), "not a file")
+    return f"is {kind}, not a regular file holding an image"
+
+
+class NotRegular(OSError):
+    """An input image's path names something other than a regular file (a named pipe, a device, a folder):
+    refused unread, as reading it could wait for ever (`open_regular`). `what` says what it is (`not_regular`)."""
+
+    def __init__(self, path: str | os.PathLike[str], mode: int) -> None:
+        self.what = not_regular(mode)
+        super().__init__(f"it {self.what}")
+        self.strerror = f"it {self.what}"
+        self.filename = os.fspath(path)
+
+
+def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
+    """`path` opened to read, once it is known to be a regular file. It is opened without waiting (`O_NONBLOCK`)
+    and checked before anything is read: opening a named pipe for reading waits for a writer, and reading one, or
+    a terminal, waits for data, which would hold the whole run (its downloads, its interrupt) on one file.
+
+    :raises OSError: the file is not there or cannot be read; `NotRegular`: it is no regular file.
+    """
+    return open(path, "rb", opener=_open_regular)
+
+
+def _open_regular(path: str, flags: int) -> int:
+    """The descriptor of `path` opened with `flags`, without waiting, once `fstat` shows a regular file."""
+    fd = os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotRegular(path, mode)
+        if hasattr(os, "O_NONBLOCK"):
+            os.set_blocking(fd, True)  # a regular file reads as ever; the flag was for the open alone
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 def read_as_planned(path: str, sha256: str) -> ReadImage | str:
     """The file at `path` read whole, once, as a `ReadImage` when its bytes have the SHA-256 `sha256` the plan
     hashed; else the SHA-256 they have now (hex), the bytes let go at once (an image may be 20 MB).
 
-    :raises OSError: the file cannot be read.
+    :raises OSError: the file cannot be read; `NotRegular`: it is no longer a regular file (a named pipe put in
+        its place would otherwise hold the run until something writes to it).
     """
-    data = Path(path).read_bytes()
+    with open_regular(path) as f:
+        data = f.read()
     now = hashlib.sha256(data).hexdigest()
     return ReadImage(path, data) if now == sha256 else now
 

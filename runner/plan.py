@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
+from . import images
 from .errors import (
     CapabilityError,
     ManifestError,
@@ -227,8 +228,10 @@ def _resolved(manifest: Manifest, field: str, folder: Path) -> Path:
 
 
 def file_sha256(path: Path) -> str:
+    """The SHA-256 of the regular file at `path` (an input image). :raises OSError: it cannot be read, or it is no
+    longer a regular file (`images.NotRegular`: a named pipe is never read, as that would wait for a writer)."""
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with images.open_regular(path) as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()

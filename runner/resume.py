@@ -61,7 +61,6 @@ from .outputs import (
     keep_file,
     manifest_kept_path,
     own_temp,
-    sha256_file,
     sidecar_path,
     sidecar_writer,
     superseded_dir,
@@ -78,6 +77,7 @@ from .plan import (
     Plan,
     endpoint_named,
     endpoint_now,
+    file_sha256,
     folder_error,
     made_elsewhere,
     outputs_dir_named,
@@ -828,7 +828,7 @@ def _digest(path: str) -> str | None:
 @functools.lru_cache(maxsize=64)
 def _digest_of(path: str, size: int, mtime_ns: int, inode: int) -> str | None:
     try:
-        return sha256_file(Path(path))
+        return file_sha256(Path(path))  # a named pipe put in its place is not read
     except (OSError, ValueError):
         return None
 

@@ -14,7 +14,6 @@ import operator
 import os
 import posixpath
 import re
-import stat
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -1193,7 +1192,7 @@ class JobMaker:
                                            f"input image {item!r} {what} (looked for {path})", CapabilityError)
                     most = self._max_bytes(name)
                     try:
-                        with open(path, "rb") as f:
+                        with images.open_regular(path) as f:  # swapped for a pipe since `is_file`: not read
                             head = f.read(images.HEAD)
                             size = os.fstat(f.fileno()).st_size
                             mime = images.image_mime(path, head)
@@ -1202,6 +1201,10 @@ class JobMaker:
                                 # the end alone, one seek: a copy that stopped early is told without reading it all
                                 f.seek(max(0, size - images.TAIL))
                                 tail = f.read(images.TAIL)
+                    except images.NotRegular as exc:
+                        raise self.m.error(self._path(sw, shape, name),
+                                           f"input image {item!r} {exc.what} (looked for {path})",
+                                           CapabilityError) from None
                     except OSError as exc:
                         raise self.m.error(self._path(sw, shape, name),
                                            f"input image {item!r} cannot be read: {exc.strerror or exc}", CapabilityError) from None
@@ -1259,12 +1262,7 @@ def _not_a_file(path: Path) -> str:
         mode = path.stat().st_mode
     except (OSError, ValueError):
         return "not found"
-    if stat.S_ISDIR(mode):
-        return "is a folder, not an image file"
-    kinds = ((stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
-             (stat.S_ISBLK, "a block device"))
-    kind = next((what for test, what in kinds if test(mode)), "not a file")
-    return f"is {kind}, not a regular file holding an image"
+    return images.not_regular(mode)
 
 
 def _jobs_named(keys: Sequence[str | None], count: int) -> str:
