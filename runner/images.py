@@ -136,6 +136,26 @@ def data_uri_problem(value: str, max_bytes: int | None = None) -> str | None:
     return cut_short(found, data[-TAIL:], len(data) <= TAIL)
 
 
+def stand_in(value: str) -> str:
+    """What a simulator keeps of the data URI `value` once it has checked it: its media type, the SHA-256 and the
+    size of the bytes it holds, `data:image/png;sha256=<hex>;bytes=<n>` (no data: no comma). Kept for each video,
+    and written down in its world, the whole image (megabytes each, often the same one for every job of a grid)
+    would grow the simulator's memory and file with every create. A value that is no data URI of base64, or
+    already a stand-in, is returned as it is."""
+    if not is_data_uri(value):
+        return value
+    header, comma, payload = value[5:].partition(",")
+    if not comma:
+        return value
+    mediatype, *options = [part.strip() for part in header.split(";")]
+    if "base64" not in (o.lower() for o in options):
+        return value
+    data = _base64_payload(payload)
+    if data is None:
+        return value
+    return f"data:{mediatype};sha256={hashlib.sha256(data).hexdigest()};bytes={len(data)}"
+
+
 # HEIF by its media type, for a file whose brands name no codec: judged as the kind the data URI says. HEIC
 # and AVIF are kinds of HEIF: a data URI may call either by that name.
 _HEIF_NAMES = {mime: f"image{ext}" for ext, mime in _HEIF_KINDS.items()}

@@ -17,7 +17,7 @@ from runner.sim.lifecycle import CANCELLED, Status, Video
 from runner.sim.requestlog import LogEntry, RequestLog
 from runner.sim.schedule import Scheduler, Slot, max_overlap
 from runner.sim.seeded import hexid, unit
-from runner.sim.validate import check, fingerprint, limit_arg
+from runner.sim.validate import check, fingerprint, kept, limit_arg
 from runner.sim.video import Clip, ClipCache, ClipSpec, frame_size
 from runner.sim.world import World, WorldError
 
@@ -97,6 +97,7 @@ class Sim:
             kind = rec["t"]
             if kind == "create":
                 v = dict(rec["video"])
+                v["params"] = kept(v["params"])  # a world written before images were kept as stand-ins
                 slot = Slot(created=v.pop("created"), render=v.pop("render"), concurrency=v.pop("concurrency"))
                 self.scheduler.add(slot)
                 size = tuple(v.pop("size"))
@@ -178,7 +179,7 @@ class Sim:
         spread = 1.0 + cfg.jitter * (2.0 * unit(cfg.seed, "render", seq) - 1.0)
         slot = Slot(created=now, render=max(0.0, cfg.render_time * spread * cfg.time_scale), concurrency=cfg.concurrency)
         failure = force_failure or (cfg.failure_code if unit(cfg.seed, "fail", seq) < cfg.failure_rate else None)
-        params = checked.params
+        params = kept(checked.params)  # the images checked, their bytes are let go
         seed = params.get("seed")
         video = Video(
             id="video_" + hexid(cfg.seed, self.epoch, self.salt, "video", seq),

@@ -103,6 +103,26 @@ def _image_problem(value: Any, max_bytes: int | None) -> str | None:
     return None
 
 
+IMAGE_PARAMS = ("input_reference", "last_frame_image")
+
+
+def kept(params: dict[str, Any]) -> dict[str, Any]:
+    """`params` (checked) as a video keeps them and its world writes them down: each data URI of an image
+    parameter replaced by its stand-in (`images.stand_in`: media type, SHA-256, size), as the images were
+    checked already and the simulator answers nothing of their bytes. The body's `fingerprint` is taken before,
+    of the whole images, so a reused key with another image is still told."""
+    if not any(name in params for name in IMAGE_PARAMS):
+        return params
+    out = dict(params)
+    for name in IMAGE_PARAMS:
+        value = out.get(name)
+        if isinstance(value, list):
+            out[name] = [images.stand_in(v) if isinstance(v, str) and not isinstance(v, FileRef) else v for v in value]
+        elif isinstance(value, str) and not isinstance(value, FileRef):
+            out[name] = images.stand_in(value)
+    return out
+
+
 def _shown(value: Any) -> str:
     """`value` as a message shows it: a long one (a data URI of megabytes) cut to its first 60 characters."""
     text = repr(value)

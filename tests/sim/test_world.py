@@ -291,3 +291,79 @@ def test_a_world_file_deleted_or_replaced_while_open_is_the_one_written(tmp_path
     records = World.open(path).records
     assert records[0]["epoch"] == 20.0 and [r.get("id") for r in records[1:]] == ["d"]
     world.close()
+
+
+def _big_png(size: int, fill: bytes) -> bytes:
+    """A whole PNG of about `size` bytes: a 1x1 image with an ancillary chunk of `fill` repeated before its end."""
+    import struct
+    import zlib
+
+    from sim_kit import png_bytes
+
+    small = png_bytes()
+    data = (fill * (size // len(fill) + 1))[:size]
+    chunk = struct.pack(">I", len(data)) + b"zzZz" + data + struct.pack(">I", zlib.crc32(b"zzZz" + data))
+    end = small.rindex(b"\x00\x00\x00\x00IEND")
+    return small[:end] + chunk + small[end:]
+
+
+@pytest.mark.anyio
+async def test_input_images_are_kept_as_stand_ins_and_a_replayed_world_answers_the_same(tmp_path: Path) -> None:
+    """Two videos of one 1 MB image (a grid sends the same image with each prompt): the world file and the
+    videos hold its digest and size, not its bytes; a later simulator reading the file answers the same videos,
+    a reused key with the same image is the same video, with another image a conflict, and the same body under
+    a new key is still told as a duplicate."""
+    import base64
+    import hashlib
+
+    path, clock = tmp_path / "world.jsonl", FakeClock()
+    image, other = _big_png(1_000_000, b"fox"), _big_png(1_000_000, b"owl")
+    uri = f"data:image/png;base64,{base64.b64encode(image).decode()}"
+    stand_in = f"data:image/png;sha256={hashlib.sha256(image).hexdigest()};bytes={len(image)}"
+    async with world_api(path, clock) as a:
+        ids = []
+        for i in range(2):
+            r = await a.create(**BODY, prompt=f"fox {i}", input_reference=[{"image_url": uri}], idempotency_key=f"k{i}")
+            assert r.status_code == 202, r.text
+            ids.append(r.json()["id"])
+        assert a.sim.get(ids[0]).params["input_reference"] == [stand_in]
+        before = [await a.video(i) for i in ids]
+    assert path.stat().st_size < 20_000, path.stat().st_size
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [r["video"]["params"]["input_reference"] for r in records if r["t"] == "create"] == [[stand_in]] * 2
+    async with world_api(path, clock) as b:
+        b.configure(idempotency_conflict="error")
+        assert _seen([await b.video(i) for i in ids]) == _seen(before)
+        again = await b.create(**BODY, prompt="fox 0", input_reference=[{"image_url": uri}], idempotency_key="k0")
+        assert (again.status_code, again.json()["id"]) == (200, ids[0])
+        swapped = f"data:image/png;base64,{base64.b64encode(other).decode()}"
+        conflict = await b.create(**BODY, prompt="fox 0", input_reference=[{"image_url": swapped}], idempotency_key="k0")
+        assert conflict.status_code == 409 and conflict.json()["error"]["code"] == "IDEMPOTENCY_CONFLICT"
+        dup = await b.create(**BODY, prompt="fox 1", input_reference=[{"image_url": uri}], idempotency_key="k9")
+        assert dup.status_code == 202 and b.stats()["duplicate_bodies"] == 1
+
+
+@pytest.mark.anyio
+async def test_a_world_written_with_whole_images_is_still_read(tmp_path: Path) -> None:
+    """A world file of an earlier version holds each create's images whole: it is read, its videos answered as
+    before, and kept in memory as stand-ins."""
+    import base64
+    import hashlib
+
+    path, clock = tmp_path / "world.jsonl", FakeClock()
+    image = _big_png(50_000, b"fox")
+    uri = f"data:image/png;base64,{base64.b64encode(image).decode()}"
+    async with world_api(path, clock) as a:
+        vid = (await a.create(**BODY, prompt="fox", input_reference=uri, idempotency_key="k")).json()["id"]
+        before = await a.video(vid)
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    for r in records:
+        if r["t"] == "create":
+            r["video"]["params"]["input_reference"] = [uri]  # as an earlier version wrote it
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    async with world_api(path, clock) as b:
+        assert _seen([await b.video(vid)]) == _seen([before])
+        assert b.sim.get(vid).params["input_reference"] == [
+            f"data:image/png;sha256={hashlib.sha256(image).hexdigest()};bytes={len(image)}"]
+        again = await b.create(**BODY, prompt="fox", input_reference=uri, idempotency_key="k")
+        assert (again.status_code, again.json()["id"]) == (200, vid)
