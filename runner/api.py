@@ -332,7 +332,7 @@ def plan(m: Manifest | str | Path, *, max_jobs: int | None = None) -> Plan:
         model = caps.model(m.model)
         if model is not None:
             model.check_prices()
-        built = plan_mod.build(m, caps, max_jobs=max_jobs)
+        built = plan_mod.build(m, caps, max_jobs=max_jobs, records=resume.RecordedImages(m))
     except (capabilities.CapabilityDataError, KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         # A user's capability file of the wrong shape (a rule that is not a mapping) may surface only when
         # jobs are checked and priced.

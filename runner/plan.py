@@ -1,7 +1,8 @@
 """The plan: a manifest expanded into jobs with keys, hashes, costs and output paths.
 
-`build()` is pure but for one injected callback that hashes local input files; it touches no network,
-state or clock. `diff()` compares a plan with what the state store holds.
+`build()` is pure but for what is injected: a callback that hashes local input files, and what the state
+recorded of the input images its done jobs sent (`ImageRecords`, for an image since moved away); it touches no
+network, state or clock itself. `diff()` compares a plan with what the state store holds.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 from urllib.parse import urlsplit
 
 from . import images
@@ -30,7 +31,7 @@ from .errors import (
     StateError,
 )
 from .ghexpr import fold as gh_fold
-from .jobs import BilledAbove, Billing, Job, format_value, job_hash, job_key, usd_text
+from .jobs import BilledAbove, Billing, Job, format_value, job_hash, job_key, param_strings, usd_text
 from .localpaths import (
     PATH_MAX,
     UNUSABLE,
@@ -245,8 +246,10 @@ def build(
     max_jobs: int | None = None,
     outputs_dir: Path | None = None,
     digest: Callable[[Path], str] = file_sha256,
+    records: ImageRecords | None = None,
 ) -> Plan:
-    """Expand, render, check and price every job of `manifest`.
+    """Expand, render, check and price every job of `manifest`. `records`: what the state recorded of the input
+    images its done jobs sent, by which a job whose image was moved away since is planned, and found done.
 
     :raises ManifestError: (or ManifestErrors, several at once) for anything invalid, before any paid call.
     """
@@ -254,7 +257,7 @@ def build(
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _build(manifest, caps, max_jobs=max_jobs, outputs_dir=outputs_dir, digest=digest)
+        return _build(manifest, caps, max_jobs=max_jobs, outputs_dir=outputs_dir, digest=digest, records=records)
     except (ManifestError, ManifestErrors) as exc:
         # A value a comment cut short is most often why planning failed (`{{ who }}` in the part cut off: jobs
         # alike, a variable unused): its warning goes with the errors, said first (`warnings`).
@@ -786,6 +789,7 @@ def _build(
     max_jobs: int | None,
     outputs_dir: Path | None,
     digest: Callable[[Path], str],
+    records: ImageRecords | None,
 ) -> Plan:
     errors = Collector(home=manifest.display or manifest.path)
     model = caps.model(manifest.model)
@@ -858,6 +862,8 @@ def _build(
 
     path_max, name_max = limits(out_dir)
     ctx_job = JobMaker(manifest, caps, model, errors, digest, str(out_dir), name_max=name_max)
+    if records is not None:
+        ctx_job.recorded_image = records.digest
     list_params = {name for name, spec in model.params.items() if spec.type.endswith("_list")}
     for sw, expansion in expansions:
         inside = sw.prefix + ("matrix",)
@@ -883,6 +889,8 @@ def _build(
             for path, message in _lists_kept_whole(sw.matrix, list_params, whole):
                 ctx_job.warnings[manifest.warning(sw.prefix + ("matrix",) + path, message)] = None
     ctx_job.finish()
+    if ctx_job.gone and records is not None:
+        _gone_images(manifest, ctx_job, records, errors)
     errors.raise_if_any()
     jobs = ctx_job.jobs
     found = _check_paths(manifest, jobs, out_dir, path_max)
@@ -944,6 +952,47 @@ def _build(
         read_otherwise=tuple(_read_otherwise(manifest)),
         image_digests=dict(ctx_job.digests),
     )
+
+
+class ImageRecords(Protocol):
+    """What the state recorded of the local input images its done jobs sent (`resume.RecordedImages`)."""
+
+    def digest(self, path: str) -> str | None:
+        """The SHA-256 the latest done job that sent the image at `path` recorded of it; None: none did."""
+
+    def done(self, hashes: Sequence[str]) -> set[str]:
+        """Those of `hashes` whose job the state holds done."""
+
+
+def _gone_images(manifest: Manifest, maker: JobMaker, recorded: ImageRecords, errors: Collector) -> None:
+    """The jobs that send an input image no longer there, planned by the digest a done job recorded of it
+    (`JobMaker.recorded_image`): each done in the state (its video kept, nothing to send) is said in a warning; any
+    other needs the file to be sent, and is the error "not found" that it was."""
+    using = [(job, [p for p in param_strings(job.params) if p in maker.gone]) for job in maker.jobs]
+    using = [(job, paths) for job, paths in using if paths]
+    done = recorded.done([job.hash for job, _ in using])
+    said: dict[tuple[Any, ...], list[tuple[str, str, Path, str]]] = {}
+    for job, paths in using:
+        for p in paths:
+            where, note, item, looked = maker.gone[p]
+            if job.hash in done:
+                said.setdefault(where, []).append((job.key, item, looked, note))
+            else:
+                errors.add(manifest.error(where, f"input image {item!r} not found (looked for {looked}){note}",
+                                          CapabilityError), job.key)
+    for where, found in said.items():
+        key, item, looked, note = found[0]
+        if len(found) == 1:
+            text = (f"input image {item!r} not found (looked for {looked}){note}; its job {key} is done, its "
+                    "video kept: it is planned from the digest recorded when it was sent, and a run sends it no "
+                    "more (put the file back to render it again)")
+        else:
+            more = f" (and {len(found) - 3:,} more)" if len(found) > 3 else ""
+            text = (f"{len(found):,} jobs send input images not found, e.g. {item!r} (looked for {looked}){note}; "
+                    f"they are done, their videos kept: {'; '.join(k for k, *_ in found[:3])}{more}: planned from "
+                    "the digests recorded when they were sent, a run sends them no more (put the files back to render "
+                    "them again)")
+        maker.warnings[manifest.warning(where, text)] = None
 
 
 def _strings(value: Any) -> Iterable[str]:

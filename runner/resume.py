@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from .errors import BudgetError, InFlightError, StateError
+from .errors import BudgetError, GridrunError, InFlightError, StateError
 from .jobs import Billing, fitting, param_strings, scaled, usd_text
 from .limits import sticky_said
 from .manifest import Manifest, Warned
@@ -86,6 +86,7 @@ from .plan import (
     refuse_own_links,
     sent_anew,
     sent_elsewhere,
+    state_dir_of,
 )
 from .records import PID_CLOCK_SLACK, local_time, process_start, process_state
 from .state import (
@@ -813,6 +814,50 @@ def changed_images(job: Job | None, params: str, request: str,
     except (TypeError, ValueError):
         return []
     return [(path, None, digests[path]) for path in param_strings(job.params) if path in digests] if same else []
+
+
+class RecordedImages:
+    """What the state (`state_dir`) recorded of the local input images its done jobs sent (`Job.record`:
+    `{"images": {path: sha256}}`), read once, only when an image of the plan is not found (`plan.ImageRecords`), from the state folder
+    of `manifest`."""
+
+    def __init__(self, manifest: Manifest) -> None:
+        self.manifest = manifest
+        self._digests: dict[str, str] | None = None
+
+    def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        try:
+            db = state_dir_of(self.manifest, check=False) / "state.db"
+            if not db.is_file():
+                return []
+            with Store(db, readonly=True) as store:
+                return list(store.db.execute(sql, args))
+        except (GridrunError, sqlite3.Error, OSError):  # unreadable, or of another version: nothing to go by
+            return []
+
+    def digest(self, path: str) -> str | None:
+        """The SHA-256 the latest done job that sent the image at `path` recorded of it; None: none did."""
+        if self._digests is None:
+            self._digests = {}
+            for row in self._rows("SELECT request FROM jobs WHERE state = 'done' AND request LIKE '%\"images\"%' "
+                                  "ORDER BY id"):
+                try:
+                    sent = json.loads(row["request"]).get("images")
+                except (ValueError, AttributeError):
+                    continue
+                if isinstance(sent, dict):
+                    self._digests.update((k, v) for k, v in sent.items() if isinstance(v, str))
+        return self._digests.get(path)
+
+    def done(self, hashes: Sequence[str]) -> set[str]:
+        """Those of `hashes` whose job the state holds done."""
+        found: set[str] = set()
+        for at in range(0, len(hashes), 500):
+            chunk = hashes[at:at + 500]
+            rows = self._rows(f"SELECT hash FROM jobs WHERE state = 'done' AND hash IN ({','.join('?' * len(chunk))})",
+                              chunk)
+            found.update(row["hash"] for row in rows)
+        return found
 
 
 def _digest(path: str) -> str | None:

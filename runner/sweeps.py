@@ -279,6 +279,12 @@ class JobMaker:
         self.read_keys: dict[str, str] = {}
         self.outputs = OutputClaims(name_max)
         self.digests: dict[str, str] = {}
+        # An input image not found -> the SHA-256 a done job of the state recorded sending from that path, or None
+        # (`plan._RecordedImages`): its jobs are planned by that digest, to be found done (`gone`).
+        self.recorded_image: Callable[[str], str | None] = lambda path: None
+        # image path -> (where, its data-file note, as written, looked for) of each image planned from a recorded digest: its jobs
+        # must be done (their videos kept) or it is the error it would have been (`plan._gone_images`)
+        self.gone: dict[str, tuple[tuple[Any, ...], str, str, Path]] = {}
         self.images: dict[tuple[str, str], tuple[str, Any]] = {}
         self._folders: dict[Path, dict[str, str]] = {}  # a folder an input image was not found in -> its names
         ruled = {str(k) for rule in model.rules for k in (*rule.get("when", {}), *rule.get("when_matches", {}),
@@ -584,7 +590,7 @@ class JobMaker:
                 try:
                     if entry.images:
                         try:
-                            resolved, hashed = self._local_images(sw, shape, resolved)
+                            resolved, hashed = self._local_images(sw, shape, resolved, values=params, matrix=values)
                         except ManifestError as exc:
                             errors.add(exc, key)
                             self._output(sw, render_output, ctx, key, None)
@@ -1140,10 +1146,25 @@ class JobMaker:
                         f"and {where}")
         return note, False
 
-    def _local_images(self, sw: Sweep, shape: _Shape, params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Local image paths made absolute (checked to exist) and, for the hash, replaced by their digests."""
+    def _local_images(self, sw: Sweep, shape: _Shape, params: dict[str, Any], *, values: Mapping[str, Any],
+                      matrix: Sequence[tuple[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Local image paths made absolute (checked to exist) and, for the hash, replaced by their digests.
+        `values`, the job's parameters as sent to the check, and `matrix`, its matrix values: a bad image is
+        named where it was written, at its line of a data file or its item of an axis's list (as `_issues`)."""
         resolved = dict(params)
         hashed = dict(params)
+
+        def placed(name: str) -> tuple[tuple[Any, ...], str]:
+            """Where the value of `name` was written, and the note of the data-file lines it was made of."""
+            where = self._path(sw, shape, name)
+            if name in shape.keys and name in values:
+                where = self._item(where, values[name])
+            return where, self._from_rows(sw, shape, name, matrix)
+
+        def error(name: str, message: str) -> ManifestError:
+            where, note = placed(name)
+            return self.m.error(where, message + note, CapabilityError)
+
         for name in IMAGE_PARAMS:
             if name not in params:
                 continue
@@ -1155,41 +1176,45 @@ class JobMaker:
                     if (name, item) not in self.images:
                         problem = images.data_uri_problem(item, self._max_bytes(name))
                         if problem is not None:
-                            raise self.m.error(self._path(sw, shape, name),
-                                               f"input image {_short(item)!r} {problem}", CapabilityError)
+                            raise error(name, f"input image {_short(item)!r} {problem}")
                         self.images[(name, item)] = (item, item)
                     abs_items.append(item)
                     hash_items.append(item)
                     continue
                 scheme = images.other_scheme(item) if isinstance(item, str) else None
                 if scheme is not None:
-                    raise self.m.error(self._path(sw, shape, name),
-                                       f"input image {_short(item)!r}: gridrun does not take {scheme}: URLs; images "
-                                       "are https URLs, data: URIs or local paths", CapabilityError)
+                    raise error(name, f"input image {_short(item)!r}: gridrun does not take {scheme}: URLs; images "
+                                      "are https URLs, data: URIs or local paths")
                 if _is_remote(item):
                     abs_items.append(item)
                     hash_items.append(item)
                     continue
                 known = self.images.get((name, item))
                 if known is None:
+                    if isinstance(item, str) and not item.strip():  # an empty cell: not the manifest's folder
+                        raise error(name, f"input image {item!r} is empty: write an image's path, URL or data URI")
                     try:
                         path = (self.m.base_dir / item).resolve()
                         found = path.is_file()
                     except UNUSABLE as exc:  # a NUL byte, a link loop, a name too long
-                        raise self.m.error(self._path(sw, shape, name),
-                                           f"input image '{shown(item)}' cannot be used: {why_unusable(exc)}",
-                                           CapabilityError) from None
+                        raise error(name, f"input image '{shown(item)}' cannot be used: {why_unusable(exc)}") from None
                     if not found:
                         what = _not_a_file(path)
+                        recorded = self.recorded_image(str(path)) if what == "not found" else None
+                        if recorded is not None:  # moved away after its jobs were done: they need it no more
+                            sp = str(path)
+                            self.digests.setdefault(sp, recorded)  # a run sending it again finds it gone
+                            self.gone.setdefault(sp, (*placed(name), item, path))
+                            known = self.images[(name, item)] = (sp, {"file": path.name, "sha256": recorded})
+                            abs_items.append(known[0])
+                            hash_items.append(known[1])
+                            continue
                         twin = self._twin_file(path) if what == "not found" else None
                         if twin is not None:
-                            raise self.m.error(self._path(sw, shape, name),
-                                               f"input image '{escaped(item)}' not found (looked for {path}); "
-                                               f"'{escaped(twin)}' is there, the same name but for "
-                                               f"{unlike(twin, path.name)}: rename the file or write the name so",
-                                               CapabilityError)
-                        raise self.m.error(self._path(sw, shape, name),
-                                           f"input image {item!r} {what} (looked for {path})", CapabilityError)
+                            raise error(name, f"input image '{escaped(item)}' not found (looked for {path}); "
+                                              f"'{escaped(twin)}' is there, the same name but for "
+                                              f"{unlike(twin, path.name)}: rename the file or write the name so")
+                        raise error(name, f"input image {item!r} {what} (looked for {path})")
                     most = self._max_bytes(name)
                     try:
                         with images.open_regular(path) as f:  # swapped for a pipe since `is_file`: not read
@@ -1202,26 +1227,20 @@ class JobMaker:
                                 f.seek(max(0, size - images.TAIL))
                                 tail = f.read(images.TAIL)
                     except images.NotRegular as exc:
-                        raise self.m.error(self._path(sw, shape, name),
-                                           f"input image {item!r} {exc.what} (looked for {path})",
-                                           CapabilityError) from None
+                        raise error(name, f"input image {item!r} {exc.what} (looked for {path})") from None
                     except OSError as exc:
-                        raise self.m.error(self._path(sw, shape, name),
-                                           f"input image {item!r} cannot be read: {exc.strerror or exc}", CapabilityError) from None
+                        raise error(name, f"input image {item!r} cannot be read: {exc.strerror or exc}") from None
                     if mime is None:
-                        raise self.m.error(self._path(sw, shape, name),
-                                           f"input image {item!r} is not an image gridrun can send ({images.KINDS})"
-                                           + ("; it is empty" if not head else ""), CapabilityError)
+                        raise error(name, f"input image {item!r} is not an image gridrun can send ({images.KINDS})"
+                                          + ("; it is empty" if not head else ""))
                     if most is not None and size > most:
                         # sent as a data URI a third larger again: the provider refuses it, or the render fails
-                        raise self.m.error(self._path(sw, shape, name),
-                                           f"input image {item!r} is {images.size_text(size)}, more than the "
-                                           f"{images.size_text(most)} {self.model.model} takes: make it smaller "
-                                           "(a JPEG, or fewer pixels)", CapabilityError)
+                        raise error(name, f"input image {item!r} is {images.size_text(size)}, more than the "
+                                          f"{images.size_text(most)} {self.model.model} takes: make it smaller "
+                                          "(a JPEG, or fewer pixels)")
                     problem = images.cut_short(mime, tail, size <= images.TAIL)
                     if problem is not None:
-                        raise self.m.error(self._path(sw, shape, name), f"input image {item!r} {problem}",
-                                           CapabilityError)
+                        raise error(name, f"input image {item!r} {problem}")
                     sp = str(path)
                     if sp not in self.digests:
                         self.digests[sp] = self.digest(path)

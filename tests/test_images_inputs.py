@@ -105,3 +105,78 @@ def test_a_regular_file_check_does_not_wait_on_a_pipe(tmp_path: Path) -> None:
         worker.join(30)
         pytest.fail("reading the image waited for a writer of the named pipe")
     assert isinstance(out.get("error"), images.NotRegular) and out["error"].what.startswith("is a named pipe")
+
+
+def test_a_done_jobs_image_moved_away_does_not_block_the_plan(tmp_path: Path) -> None:
+    """fox.png's job is done, then the file is moved to cold storage and a new row added: the plan is made, the
+    done job found done by the digest its run recorded (its hash as before), a warning naming it and its video
+    kept; the run sends the new job alone. A job still to send needs its image: a changed prompt for the gone
+    image is the error "not found" again."""
+    m = manifest(tmp_path, ["fox.png", "moon.png"])
+    prov = sim_provider(m)
+    first = api.run(m, provider=prov, report=False)
+    assert first.exit_code == 0
+    done = {j.key: j.hash for j in api.plan(m).jobs}
+    (tmp_path / "fox.png").unlink()
+    (tmp_path / "owl.png").write_bytes(FOX.replace(b"fox", b"owl"))
+    m.write_text(m.read_text().replace("[fox.png, moon.png]", "[fox.png, moon.png, owl.png]"))
+    p = api.plan(m)
+    assert {j.key: j.hash for j in p.jobs if j.key in done} == done
+    said = [str(w) for w in p.warnings if "not found" in str(w)]
+    assert len(said) == 1 and "input image 'fox.png' not found" in said[0] and "pic=fox.png" in said[0] \
+        and "is done, its video kept" in said[0], said
+    d = api.diff(p)
+    assert d is not None and (d.new, d.cached) == (1, 2), d
+    again = api.run(m, provider=prov, report=False)
+    assert again.exit_code == 0 and stats(prov)["creates"] == 3
+    m.write_text(m.read_text().replace("a fox {{ seed }}", "a fox at dusk {{ seed }}"))
+    with pytest.raises((api.ManifestError, api.ManifestErrors)) as caught:
+        api.plan(m)
+    assert "input image 'fox.png' not found" in str(caught.value), str(caught.value)
+
+
+def _errors(m: Path) -> list[str]:
+    with pytest.raises((api.ManifestError, api.ManifestErrors)) as caught:
+        api.plan(m)
+    exc = caught.value
+    return [str(e) for e in getattr(exc, "errors", [exc])]
+
+
+def _grid(tmp_path: Path, matrix: str) -> Path:
+    (tmp_path / "fox.png").write_bytes(FOX)
+    (tmp_path / "cut.png").write_bytes(FOX[:20])
+    m = tmp_path / "m.yaml"
+    m.write_text("version: 1\nname: g\nprovider: sim\nmodel: pixverse-v5.6\n"
+                 "params:\n  prompt: a fox\n  quality: 360p\n  duration: 5\n"
+                 f"  input_reference: \"{{{{ shot.image }}}}\"\nmatrix:\n{matrix}"
+                 "output: \"{{ hash }}.mp4\"\n")
+    return m
+
+
+def test_a_bad_image_of_a_csv_row_is_named_at_that_row(tmp_path: Path) -> None:
+    """Row 3 of images.csv names a PNG cut short, row 4 one not there, row 5 an empty cell: each error says its
+    row, as other values a template makes of a data file's row do."""
+    (tmp_path / "images.csv").write_text("id,image\ns0,fox.png\ns1,cut.png\ns2,nope.png\ns3,\n", encoding="utf-8")
+    errors = [e.replace(f"{tmp_path}/", "") for e in _errors(_grid(tmp_path, "  shot: {file: images.csv}\n"))]
+    assert len(errors) == 3, errors
+    assert "input image 'cut.png' is cut short" in errors[0] and "(from images.csv:3)" in errors[0], errors
+    assert "input image 'nope.png' not found" in errors[1] and "(from images.csv:4)" in errors[1], errors
+    assert "input image '' is empty" in errors[2] and "(from images.csv:5)" in errors[2], errors
+
+
+def test_a_bad_image_of_an_axis_read_from_a_list_file_is_named_at_its_line(tmp_path: Path) -> None:
+    """`matrix: {input_reference: {file: list.txt}}`: the bad image of line 2 is named at list.txt:2, the axis's
+    item [1]; one of a list in the manifest at its item too."""
+    (tmp_path / "fox.png").write_bytes(FOX)
+    (tmp_path / "cut.png").write_bytes(FOX[:20])
+    (tmp_path / "list.txt").write_text("fox.png\ncut.png\n", encoding="utf-8")
+    m = tmp_path / "m.yaml"
+    head = ("version: 1\nname: g\nprovider: sim\nmodel: pixverse-v5.6\n"
+            "params:\n  prompt: a fox\n  quality: 360p\n  duration: 5\noutput: \"{{ hash }}.mp4\"\nmatrix:\n")
+    m.write_text(head + "  input_reference: {file: list.txt}\n")
+    [error] = _errors(m)
+    assert error.startswith(f"{tmp_path / 'list.txt'}:2:1: matrix.input_reference[1]: input image 'cut.png' is cut "
+                            "short"), error
+    m.write_text(head + "  input_reference: [fox.png, cut.png]\n")
+    [error] = _errors(m)
+    assert ": matrix.input_reference[1]: input image 'cut.png' is cut short" in error, error

@@ -1255,7 +1255,7 @@ def test_a_missing_image_from_the_matrix_points_at_the_matrix(tmp_path: Path) ->
         matrix:
           input_reference: [img/fox.png, img/gone.png]
         """, "img/gone.png")
-    assert (err.line, err.field) == (7, "matrix.input_reference")
+    assert (err.line, err.field) == (7, "matrix.input_reference[1]")
     assert "in job input_reference=img/gone.png" in err.message
 
 
@@ -3603,7 +3603,7 @@ def test_an_input_image_larger_than_the_provider_takes_is_refused_by_its_size_al
     monkeypatch.setattr("builtins.open", real)
     assert read, "big.png was not looked at"
     [err] = errors
-    assert err.field == "matrix.input_reference"
+    assert err.field == "matrix.input_reference[1]"
     assert ("input image 'big.png' is 20 MB (20,000,001 bytes), more than the 20 MB (20,000,000 bytes) "
             "pixverse-v5.6 takes") in err.message, err.message
     assert "(in job input_reference=big.png)" in err.message, err.message
