@@ -287,6 +287,7 @@ class JobMaker:
         self.gone: dict[str, tuple[tuple[Any, ...], str, str, Path]] = {}
         self.images: dict[tuple[str, str], tuple[str, Any]] = {}
         self._folders: dict[Path, dict[str, str]] = {}  # a folder an input image was not found in -> its names
+        self._folders_cased: dict[Path, dict[str, str]] = {}  # the same, by their names case-folded
         ruled = {str(k) for rule in model.rules for k in (*rule.get("when", {}), *rule.get("when_matches", {}),
                                                           rule.get("param"), rule.get("requires"))}
         # Free text (prompts) is only checked to be a string, so it can stay out of the check cache's key.
@@ -1214,7 +1215,9 @@ class JobMaker:
                             raise error(name, f"input image '{escaped(item)}' not found (looked for {path}); "
                                               f"'{escaped(twin)}' is there, the same name but for "
                                               f"{unlike(twin, path.name)}: rename the file or write the name so")
-                        raise error(name, f"input image {item!r} {what} (looked for {path})")
+                        hint = self._near_miss(item, path) if what == "not found" else None
+                        raise error(name, f"input image {item!r} {what} (looked for {path})"
+                                          + (f"; {hint}" if hint else ""))
                     most = self._max_bytes(name)
                     try:
                         with images.open_regular(path) as f:  # swapped for a pipe since `is_file`: not read
@@ -1255,6 +1258,40 @@ class JobMaker:
         """The largest image the model takes under parameter `name`; None for no limit known."""
         spec = self.model.params.get(name)
         return spec.max_bytes if spec is not None else None
+
+    def _near_miss(self, item: Any, path: Path) -> str | None:
+        """What a value naming no file most likely meant, as spreadsheets and lists made on other systems write
+        it: a space before or after it, `\\` for a folder separator (Windows), another letter case (a file system
+        that ignores case, where the list was made), a link whose target is gone; None: none of these."""
+        if not isinstance(item, str):
+            return None
+        written = self.m.base_dir / item
+        try:
+            if written.is_symlink():
+                return f"{shown(item)} is a link to {os.readlink(written)}, which is not there"
+            if item.strip() != item and (self.m.base_dir / item.strip()).is_file():
+                return (f"the value has white space before or after it, and {item.strip()!r} is there: take the "
+                        "space out (a CSV cell is read as written)")
+            slashed = item.replace("\\", "/")
+            if slashed != item and (self.m.base_dir / slashed).is_file():
+                return f"'\\' is no folder separator here: did you mean {slashed!r}? (write paths with '/')"
+        except (OSError, ValueError):
+            return None
+        names = self._folders_cased.get(path.parent)
+        if names is None:
+            names = {}
+            try:
+                with os.scandir(path.parent) as entries:
+                    for entry in entries:
+                        names.setdefault(entry.name.casefold(), entry.name)
+            except (OSError, ValueError):
+                pass
+            self._folders_cased[path.parent] = names
+        other = names.get(path.name.casefold())
+        if other is not None and other != path.name:
+            return (f"{other!r} is there, the same name but for letter case (this file system tells them apart): "
+                    "rename the file or write the name so")
+        return None
 
     def _twin_file(self, path: Path) -> str | None:
         """The name of a file beside `path` (which is not there) that reads as its name but is other text: a

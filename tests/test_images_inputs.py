@@ -180,3 +180,20 @@ def test_a_bad_image_of_an_axis_read_from_a_list_file_is_named_at_its_line(tmp_p
     m.write_text(head + "  input_reference: [fox.png, cut.png]\n")
     [error] = _errors(m)
     assert ": matrix.input_reference[1]: input image 'cut.png' is cut short" in error, error
+
+
+@pytest.mark.parametrize(("cell", "hint"), [
+    (" imgs/fox.png ", "the value has white space before or after it, and 'imgs/fox.png' is there"),
+    ("imgs\\fox.png", "'\\' is no folder separator here: did you mean 'imgs/fox.png'?"),
+    ("imgs/FOX.PNG", "'fox.png' is there, the same name but for letter case"),
+    ("imgs/gone.png", "imgs/gone.png is a link to nowhere.png, which is not there"),
+])
+def test_an_image_not_found_is_given_the_near_miss_it_most_likely_is(tmp_path: Path, cell: str, hint: str) -> None:
+    """The slips of a list made in a spreadsheet or on another system: the error says what is there."""
+    (tmp_path / "imgs").mkdir()
+    (tmp_path / "imgs" / "fox.png").write_bytes(FOX)
+    (tmp_path / "imgs" / "gone.png").symlink_to("nowhere.png")
+    m = _grid(tmp_path, "  shot: {file: images.csv}\n")
+    (tmp_path / "images.csv").write_text(f'id,image\ns0,"{cell}"\n', encoding="utf-8")
+    [error] = _errors(m)
+    assert "not found" in error and hint in error, error
