@@ -31,7 +31,16 @@ from .errors import (
     StateError,
 )
 from .ghexpr import fold as gh_fold
-from .jobs import BilledAbove, Billing, Job, format_value, job_hash, job_key, param_strings, usd_text
+from .jobs import (
+    BilledAbove,
+    Billing,
+    Job,
+    format_value,
+    job_hash,
+    job_key,
+    param_strings,
+    usd_text,
+)
 from .localpaths import (
     PATH_MAX,
     UNUSABLE,
