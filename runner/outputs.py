@@ -93,6 +93,75 @@ def atomic_write(
         sync_folder(tmp)
 
 
+COPY_CHUNK = 1 << 20
+"""The bytes a copy of a video reads at a time (`atomic_copy`): its memory, whatever the video weighs."""
+
+
+def _open_source(path: str) -> Any:
+    """`path` open to read, unbuffered: the file object `atomic_copy` reads its chunks from."""
+    return open(path, "rb", buffering=0)
+
+
+def atomic_copy(
+    src: str | Path, dest: str | Path, *, sha256: str | None = None, sync_folder_after: bool = True
+) -> str | None:
+    """Copy the file `src` to `dest` all or nothing, as `atomic_write` writes (a temporary file beside `dest`,
+    fsync, rename, the folder's fsync unless `sync_folder_after=False`), streamed in chunks of `COPY_CHUNK`
+    bytes: a video of gigabytes costs one chunk of memory, not its size. Returns the SHA-256 of the bytes
+    copied, computed as they pass; with `sha256`, bytes of another digest (a file changed since it was
+    checked) are not put at `dest`, and None is returned, nothing written.
+
+    :raises OSError: reading `src` (naming it), or writing `dest` (naming `dest`, not the temporary file).
+    """
+    source = os.fspath(src)
+    target = os.fspath(dest)
+    folder, name = os.path.split(target)
+    tmp = os.path.join(folder, f".{tmp_stem(name)}.{os.getpid()}.{threading.get_ident()}.tmp")
+    digest = hashlib.sha256()
+    with _open_source(source) as reader:
+        try:
+            try:
+                fd = os.open(tmp, _WRITE_FLAGS, 0o666)
+            except FileNotFoundError:
+                os.makedirs(folder or ".", exist_ok=True)
+                fd = os.open(tmp, _WRITE_FLAGS, 0o666)
+        except OSError as exc:
+            raise _naming(exc, tmp, target) from None
+        buffer = bytearray(COPY_CHUNK)
+        try:
+            try:
+                while True:
+                    try:
+                        count = reader.readinto(buffer)
+                    except OSError as exc:
+                        if exc.filename is None:
+                            exc.filename = source
+                        raise
+                    if not count:
+                        break
+                    view = memoryview(buffer)[:count]
+                    digest.update(view)
+                    while view:
+                        view = view[os.write(fd, view):]
+                if sha256 is None or digest.hexdigest() == sha256:
+                    fsync(fd)
+            finally:
+                os.close(fd)
+            if sha256 is not None and digest.hexdigest() != sha256:
+                os.unlink(tmp)
+                return None
+            os.replace(tmp, target)
+        except BaseException as exc:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            if isinstance(exc, OSError) and exc.filename != source:
+                raise _naming(exc, tmp, target) from None
+            raise
+    if sync_folder_after:
+        sync_folder(tmp)
+    return digest.hexdigest()
+
+
 def _naming(exc: OSError, tmp: str, dest: str) -> OSError:
     """`exc`, met writing `tmp` for `dest`, as naming `dest`: the file the caller meant to write."""
     if exc.filename in (None, tmp):
@@ -534,8 +603,9 @@ def sidecar_matches(video: Path, job_hash: str, provider_id: str) -> str | None:
 def copy_output(src: Path, dest: Path) -> None:
     """Copy a finished video and its sidecar (a cached job whose output path differs). A sidecar that cannot be
     written (a full disk) takes the video's copy with it: alone, no sidecar saying whose it is, the next run
-    would keep it aside as a file not gridrun's before copying it again."""
-    atomic_write(dest, src.read_bytes())
+    would keep it aside as a file not gridrun's before copying it again. Streamed (`atomic_copy`): a video may
+    weigh more than the memory there is."""
+    atomic_copy(src, dest)
     side = sidecar_path(src)
     if side.is_file():
         try:
@@ -831,7 +901,7 @@ def _place(video: Path, sha256: str, aside: Path) -> Path:
         except OSError:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
-            atomic_write(aside, video.read_bytes(), sync_folder_after=False)
+            atomic_copy(video, aside, sync_folder_after=False)
     return aside
 
 

@@ -34,7 +34,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
-import hashlib
 import json
 import math
 import os
@@ -54,6 +53,7 @@ from .limits import sticky_said
 from .manifest import Manifest, Warned
 from .options import RunOptions
 from .outputs import (
+    atomic_copy,
     atomic_write,
     copy_output,
     gridrun_sidecar,
@@ -516,13 +516,13 @@ def restore(src: Path, dest: Path, job_hash: str, sha256: str) -> bool:
     the run writes it from the state, `mend_sidecar`): only the bytes read, when they have the digest `sha256`
     (a file changed since it was checked is not copied). False, nothing written, when they have not or `src`
     cannot be read."""
-    try:
-        data = src.read_bytes()
-    except OSError:
-        return False
-    if hashlib.sha256(data).hexdigest() != sha256:
-        return False
-    atomic_write(dest, data)
+    try:  # streamed: a video may weigh more than the memory there is
+        if atomic_copy(src, dest, sha256=sha256) is None:
+            return False
+    except OSError as exc:
+        if exc.filename == os.fspath(src):
+            return False  # `src` could not be read
+        raise
     doc = gridrun_sidecar(src)
     side = sidecar_path(dest)
     if doc is not None and doc["hash"] == job_hash and doc["sha256"] == sha256:
