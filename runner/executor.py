@@ -54,7 +54,7 @@ from .pacing import IntentBatcher, ListPoller, ListUnavailable, Pacer, RenderTim
 from .plan import Job, Plan, budget_micros, manifest_budget
 from .providers import capabilities
 from .providers.base import Provider, VideoStatus
-from .providers.download import TOO_LARGE, WRITE_FAILED
+from .providers.download import TOO_LARGE, WRITE_FAILED, PartialDownload
 from .providers.retry_after import asked_wait
 from .providers.transport import WEB_PAGE
 from .records import run_exit
@@ -2313,7 +2313,17 @@ class Executor:
             self.store.note(jid, message)
 
     async def _download(self, job: Job, jid: int, status: VideoStatus, row: Following) -> None:
+        """Fetch the finished video, tries and all (`_tries`); what a try cut short left (its `.part`, for the next
+        try to ask only for the rest) is removed once they end, however they end."""
+        partial = PartialDownload()
+        try:
+            await self._tries(job, jid, status, row, partial)
+        finally:
+            partial.discard()
+
+    async def _tries(self, job: Job, jid: int, status: VideoStatus, row: Following, partial: PartialDownload) -> None:
         url = status.url
+        size_bytes = status.size_bytes  # the video's size as the provider announced it: a body of another is refused
         last = ""
         output = job.output
         # What the render counted when its completion was first seen (by an earlier run, for a video fetched again
@@ -2360,6 +2370,7 @@ class Executor:
                     break
                 if fresh is not None and fresh.url:
                     url = fresh.url
+                    size_bytes = fresh.size_bytes if fresh.size_bytes is not None else size_bytes
                     if url not in tried and (fresh.expires_at is None or fresh.expires_at > self.clock()):
                         renewed = True
                     else:
@@ -2378,7 +2389,9 @@ class Executor:
                 await self.pacer.wait()
             sidecar = self._sidecar_writer(job, row, status, billed)
             try:
-                more = {"before_replace": keep} if keep is not None else {}
+                more: dict[str, Any] = {"before_replace": keep} if keep is not None else {}
+                if size_bytes is not None:
+                    more["size_bytes"] = size_bytes
                 part = files_beside(os.fspath(output))[0]
                 try:  # an earlier try's, or a stopped run's, `.part` is no sign of this one's bytes
                     since = os.stat(part).st_size
@@ -2387,7 +2400,7 @@ class Executor:
                 self._fetching[jid] = [part, since]
                 try:
                     got = await self.provider.download(self.client, url, output, on_saved=sidecar,
-                                                       gate=self.pacer.gate, **more)
+                                                       gate=self.pacer.gate, partial=partial, **more)
                 finally:
                     self._fetching.pop(jid, None)
                 if paced:

@@ -176,14 +176,20 @@ class Provider(Protocol):
         on_saved: Callable[[str], None] | None = None,
         gate: AsyncContextManager[Any] | None = None,
         before_replace: Callable[[str], None] | None = None,
+        size_bytes: int | None = None,
+        partial: Any = None,
     ) -> Download:
         """Stream `url` to `dest`, all or nothing; then `on_saved(sha256_hex)`, in the worker thread that
         made the file durable (a sidecar written in the same trip). `gate`, a request slot, is held while
         the HTTP exchange lasts, not during the disk work. `before_replace(sha256_hex)`, in that thread once the
         new file is durable and just before it replaces `dest` (which it leaves as it was should that raise).
+        `size_bytes`, the video's size as the provider announced it: a body of another size is refused.
+        `partial` (a `download.PartialDownload`, one per job's tries in a run): a try cut short leaves its bytes
+        there, and the next goes on from them; the caller discards it once it tries no more.
 
         :raises ExpiredError: the URL is gone.
-        :raises DownloadError: truncated, empty, or not a video; no partial file is left behind.
+        :raises DownloadError: truncated, empty, not a video, or not of the announced size; no partial file is left
+            behind but the one `partial` holds.
         """
         ...
 

@@ -34,7 +34,6 @@ from runner.providers.transport import (
     encoded,
     read_answer,
     read_json,
-    redact,
     secret_of,
     sim_reset_types,
     status_error,
@@ -232,10 +231,12 @@ async def fetch_to_file(
     on_saved: Callable[[str], None] | None = None,
     gate: AsyncContextManager[Any] | None = None,
     before_replace: Callable[[str], None] | None = None,
+    size_bytes: int | None = None,
+    partial: PartialDownload | None = None,
 ) -> Download:
     """Stream `url` to `dest`, all or nothing: `.part` file, length, type and container checks, SHA-256
-    (against the server's digest header when it sends one), fsync, atomic rename; then `on_saved(sha256)`
-    in the same worker thread. `before_replace(sha256)`, in that thread once the `.part` file is durable and
+    (against the server's digest header when it sends one), the size the provider announced (`size_bytes`,
+    when it gave one), fsync, atomic rename; then `on_saved(sha256)` in the same worker thread. `before_replace(sha256)`, in that thread once the `.part` file is durable and
     just before the rename, keeps what `dest` holds (an earlier take) unless it is the same file; when it
     raises, `dest` is left as it was.
 
@@ -244,8 +245,14 @@ async def fetch_to_file(
 
     The API key goes only to the API's own origin; output URLs elsewhere are fetched without it.
 
+    `partial`, the same object for each try of one job's download in a run: a try cut short leaves its `.part`
+    file there (`PartialDownload`), and the next asks only for the rest (`Range`, with `If-Range`), going on
+    from it when the server answers with that rest of the same video, else starting over. The caller discards
+    it once no try is left.
+
     :raises ExpiredError: 403, 404 or 410.
-    :raises DownloadError: a short, empty or corrupt body, or not a video; the `.part` file is removed.
+    :raises DownloadError: a short, empty or corrupt body, not a video, or not of the announced size; the `.part`
+        file is removed (or, cut short, held in `partial` for the next try).
     """
     target = _target(client, url)
     op = target.op
@@ -256,7 +263,8 @@ async def fetch_to_file(
         if gate is not None:
             await exchange.enter_async_context(gate)
         try:
-            response = await _open_download(client, target.text, target.scheme, same_origin, exchange)
+            asked = partial.headers() if partial is not None else {}
+            response = await _open_download(client, target.text, target.scheme, same_origin, exchange, asked)
         except httpx.RequestError as exc:
             if isinstance(exc, httpx.UnsupportedProtocol):
                 raise DownloadError(f"{op}: unsupported URL", code="BAD_URL") from exc
@@ -270,12 +278,13 @@ async def fetch_to_file(
             origin = response.url.scheme, response.url.host, response.url.port
             key_sent = same_origin and origin == (target.scheme, target.host, target.port)
             return await _save(response, dest, op=op, secret=secret, on_saved=on_saved, release=exchange.aclose,
-                               before_replace=before_replace, key_sent=key_sent)
+                               before_replace=before_replace, key_sent=key_sent, size_bytes=size_bytes,
+                               partial=partial)
         raw, chunks = response
         return await _write(
             raw.status, raw.headers, chunks, dest,
             op=op, secret=secret, on_saved=on_saved, release=exchange.aclose, encoded_size=None,
-            before_replace=before_replace,
+            before_replace=before_replace, size_bytes=size_bytes, partial=partial,
         )
 
 
@@ -284,15 +293,17 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
 async def _open_download(
-    client: httpx.AsyncClient, target: str, scheme: str, same_origin: bool, exchange: contextlib.AsyncExitStack
+    client: httpx.AsyncClient, target: str, scheme: str, same_origin: bool, exchange: contextlib.AsyncExitStack,
+    asked: Mapping[str, str] | None = None,
 ) -> httpx.Response | tuple[Any, AsyncIterator[bytes]]:
     """The GET of a download, its status and headers in; `exchange` closes it. Straight on aiohttp (when
     `_direct` allows) a plain 2xx comes back as (its aiohttp response, its body's chunks); anything else
     (another status, a compressed body) as an `httpx.Response`, and a redirect is followed by httpx's
-    client, from the first hop."""
+    client, from the first hop. `asked`: headers of the request's own (a resumed download's range)."""
+    wanted = {**_VIDEO_ACCEPT, **asked} if asked else _VIDEO_ACCEPT
     direct = _direct(client) if scheme in ("http", "https") else None
     if direct is not None:
-        headers = direct.headers_for(_VIDEO_ACCEPT, key=same_origin)
+        headers = direct.headers_for(wanted, key=same_origin)
 
         def request() -> httpx.Request:  # only for a failure's exception
             return httpx.Request("GET", target, headers=headers)
@@ -307,7 +318,7 @@ async def _open_download(
             exchange.push_async_callback(response.aclose)
             return response
         raw.release()
-    request = client.build_request("GET", target, headers=_VIDEO_ACCEPT)
+    request = client.build_request("GET", target, headers=wanted)
     if not same_origin:
         request.headers.pop("authorization", None)
     response = await client.send(request, stream=True, follow_redirects=True)
@@ -325,8 +336,12 @@ async def _save(
     release: Callable[[], Awaitable[None]],
     before_replace: Callable[[str], None] | None = None,
     key_sent: bool = True,
+    size_bytes: int | None = None,
+    partial: PartialDownload | None = None,
 ) -> Download:
     status = response.status_code
+    if partial is not None and not 200 <= status < 300:
+        partial.discard()  # a range refused (416), a URL gone: whatever comes next starts over
     if status in (403, 404, 410):
         raise ExpiredError(f"{op}: the output URL is gone (HTTP {status})", status=status, code="EXPIRED")
     if not 200 <= status < 300:
@@ -343,7 +358,7 @@ async def _save(
         status, response.headers, response.aiter_bytes(), dest,
         op=op, secret=secret, on_saved=on_saved, release=release,
         encoded_size=(lambda: response.num_bytes_downloaded) if encoded(response.headers) else None,
-        before_replace=before_replace,
+        before_replace=before_replace, size_bytes=size_bytes, partial=partial,
     )
 
 
@@ -359,22 +374,40 @@ async def _write(
     release: Callable[[], Awaitable[None]],
     encoded_size: Callable[[], int] | None,
     before_replace: Callable[[str], None] | None = None,
+    size_bytes: int | None = None,
+    partial: PartialDownload | None = None,
 ) -> Download:
     """A 2xx body (its `status` and `headers`, httpx's or aiohttp's) from `chunks` into `dest`;
-    `encoded_size()`, the bytes received when they were compressed on the wire."""
+    `encoded_size()`, the bytes received when they were compressed on the wire. A 206 goes on from the bytes
+    `partial` holds (the rest of the same video, as `PartialDownload.goes_on` checks), or is refused."""
     expected = _content_length(headers.get("content-length"))
-    announced = None if encoded_size is not None else _announced_sha256(headers)
-    info = _Body(headers.get("content-type", ""))
     part = files_beside(os.fspath(dest))[0]  # a string: pathlib's parsing costs more than the system calls
-    digest = hashlib.sha256()
-    boxes = _Boxes()
-    size = 0
-    done = False
-    window_at, window_size = _clock(), 0  # the stall rule's window: since when, and the size then
-    if expected is not None and expected > MAX_DOWNLOAD_BYTES:
-        raise DownloadError(_too_large(op, f"Content-Length says {expected:,} bytes"), status=status, code=TOO_LARGE)
+    start = partial.goes_on(status, headers, part, op) if partial is not None else 0
+    if start:
+        assert partial is not None and partial.body is not None
+        info, digest, boxes, announced, total = partial.body, partial.digest, partial.boxes, partial.announced, partial.total
+        validator = partial.validator
+    else:
+        if status == 206:  # no range was asked for: a part of the video is not the video
+            raise DownloadError(f"{op}: the server sent a part of the video (HTTP 206, "
+                                f"{headers.get('content-range') or 'no Content-Range'}) where the whole was asked for",
+                                status=status, code="TRUNCATED")
+        info = _Body(headers.get("content-type", ""))
+        digest = hashlib.sha256()
+        boxes = _Boxes()
+        announced = None if encoded_size is not None else _announced_sha256(headers)
+        total = expected if encoded_size is None else None
+        validator = _validator(headers) if encoded_size is None else None
+    size = start
+    done = held = False
+    window_at, window_size = _clock(), size  # the stall rule's window: since when, and the size then
+    if expected is not None and start + expected > MAX_DOWNLOAD_BYTES:
+        if partial is not None:
+            partial.discard()
+        raise DownloadError(_too_large(op, f"Content-Length says {start + expected:,} bytes"), status=status,
+                            code=TOO_LARGE)
     try:
-        fd = _create(part)
+        fd = _append(part) if start else _create(part)
         try:
             try:
                 async for chunk in chunks:
@@ -392,34 +425,42 @@ async def _write(
                     now = _clock()
                     if now - window_at >= STALL_SECONDS:
                         if size - window_size < STALL_BYTES:
+                            held = _hold(partial, part, size, total, validator, announced, digest, boxes, info)
                             raise DownloadError(
                                 f"{op}: stalled after {size} bytes: {size - window_size} in the last "
-                                f"{now - window_at:.0f} s", status=status, code="STALLED")
+                                f"{now - window_at:.0f} s" + _going_on(held), status=status, code="STALLED")
                         window_at, window_size = now, size
             except httpx.RequestError as exc:
-                raise DownloadError(
-                    f"{op}: truncated after {size} bytes"
-                    + (f" of {expected}" if expected is not None else "")
-                    + f" ({redact(type(exc).__name__ + ': ' + str(exc), secret)})",
-                    status=status,
-                    code="TRUNCATED",
-                ) from exc
+                held = _hold(partial, part, size, total, validator, announced, digest, boxes, info)
+                raise DownloadError(_cut_text(op, exc, size, total, start, held), status=status,
+                                    code="TRUNCATED") from exc
             except sim_reset_types() as exc:
-                raise DownloadError(f"{op}: truncated after {size} bytes (connection reset)", code="TRUNCATED") from exc
+                held = _hold(partial, part, size, total, validator, announced, digest, boxes, info)
+                raise DownloadError(_cut_text(op, exc, size, total, start, held), code="TRUNCATED") from exc
             if size == 0:
                 raise DownloadError(f"{op}: empty body", status=status, code="EMPTY")
             if not info.checked:
                 _check_type(info, op)
-            received = encoded_size() if encoded_size is not None else size
+            received = encoded_size() if encoded_size is not None else size - start
+            if expected is not None and received < expected and encoded_size is None:
+                # the body ended without a word (a server closing early where the stack does not count its bytes)
+                held = _hold(partial, part, size, total, validator, announced, digest, boxes, info)
+                raise DownloadError(_cut_text(op, None, size, total, start, held), status=status, code="TRUNCATED")
             if expected is not None and received != expected:
                 raise DownloadError(
-                    f"{op}: got {received} bytes, Content-Length said {expected}", status=status, code="TRUNCATED"
+                    f"{op}: got {received:,} bytes, Content-Length said {expected:,}", status=status, code="TRUNCATED"
                 )
             if announced is not None and digest.digest() != announced:
                 raise DownloadError(f"{op}: the SHA-256 differs from the server's digest header", code="CORRUPT")
             problem = boxes.problem(size) if info.container == "bmff" else None
             if problem:
                 raise DownloadError(f"{op}: not a complete MP4: {problem}", status=status, code="CORRUPT")
+            if size_bytes is not None and size != size_bytes:
+                # A whole, well-formed file, but not the one the provider made (a CDN's placeholder clip, another
+                # object under a reused URL): not saved as the job's video. Fetched again, at no cost.
+                raise DownloadError(
+                    f"{op}: the file is {size_text(size)}, but the provider said the video is "
+                    f"{size_text(size_bytes)}: another file, not saved", status=status, code=SIZE_MISMATCH)
             await release()  # the body is in: the connection and the request slot serve others meanwhile
             # One trip to a worker thread: fsync, the rename, the sidecar and the folder's fsync.
             sidecar_error = await _in_disk_thread(_settle, fd, part, dest, on_saved, digest.hexdigest(), before_replace)
@@ -427,14 +468,157 @@ async def _write(
             os.close(fd)
         done = True
     except OSError as exc:  # the local file system: permissions, a folder in the way, a full disk
+        held = False
         where = exc.filename2 or exc.filename or dest  # os.replace names the folder in the way second
         raise DownloadError(f"{op}: cannot write {where}: {os_reason(exc)}", code=WRITE_FAILED) from exc
     finally:
-        if not done:
-            with contextlib.suppress(OSError):
-                os.unlink(part)
+        if not held:
+            if partial is not None:
+                partial.forget()
+            if not done:
+                with contextlib.suppress(OSError):
+                    os.unlink(part)
     return Download(path=dest, sha256=digest.hexdigest(), size_bytes=size, content_type=info.media or "video/mp4",
                     sidecar_error=sidecar_error)
+
+
+SIZE_MISMATCH = "SIZE_MISMATCH"
+"""The code of a DownloadError for a whole body of another size than the provider announced for the video."""
+
+
+def size_text(count: int) -> str:
+    """A byte count as a download's messages write it: "200,000,000 bytes (200.0 MB)", "10,280 bytes"."""
+    return f"{count:,} bytes ({count / 1e6:.1f} MB)" if count >= 1_000_000 else f"{count:,} bytes"
+
+
+def _cut_text(op: str, exc: BaseException | None, size: int, total: int | None, start: int, held: bool) -> str:
+    """Why a body stopped short, in words (no HTTP stack's internals): how it ended, after how many of how many
+    bytes, and whether the next try goes on from there."""
+    if exc is None:
+        how = "the body ended"
+    elif isinstance(exc, httpx.TimeoutException):
+        how = "the server sent nothing more within the read timeout"
+    elif isinstance(exc, httpx.RemoteProtocolError):
+        how = "the connection closed"
+    elif isinstance(exc, httpx.RequestError):
+        how = "the connection broke"
+    else:
+        how = "the connection was reset"
+    if not total:
+        got = size_text(size)
+    elif total < 1_000_000:
+        got = f"{size:,} of {total:,} bytes"
+    else:
+        got = f"{size:,} of {total:,} bytes ({size / 1e6:.1f} MB of {total / 1e6:.1f} MB)"
+    since = f", this try going on from byte {start:,}" if start else ""
+    return f"{op}: cut short: {how} after {got}{since}" + _going_on(held)
+
+
+def _going_on(held: bool) -> str:
+    return "; the next try asks for the rest" if held else ""
+
+
+def _validator(headers: Mapping[str, str]) -> str | None:
+    """What tells this body from another at the same URL (`If-Range`): a strong ETag, else a Last-Modified
+    date; None when the server gave neither (a cut body is then fetched again whole)."""
+    etag = (headers.get("etag") or "").strip()
+    if etag.startswith('"'):
+        return etag
+    modified = (headers.get("last-modified") or "").strip()
+    return modified or None
+
+
+def _hold(
+    partial: PartialDownload | None, part: str, size: int, total: int | None, validator: str | None,
+    announced: bytes | None, digest: Any, boxes: _Boxes, info: _Body,
+) -> bool:
+    """Keep the `.part` of a body cut short in `partial`, for the next try to ask for the rest: only where the
+    server said how large the whole is and what tells it from another (`_validator`), and the type checks
+    passed. Whether it was kept."""
+    if partial is None or not validator or not total or not 0 < size < total or not info.checked:
+        return False
+    partial.part, partial.size, partial.total, partial.validator = part, size, total, validator
+    partial.announced, partial.digest, partial.boxes, partial.body = announced, digest, boxes, info
+    return True
+
+
+class PartialDownload:
+    """The bytes of a video a cut try of its download left in its `.part` file, with what was learned of the whole
+    as they streamed (its size, validator, the digest and box walk so far), for the next try of the same run to
+    ask only for the rest: a video of a gigabyte cut at 90 % is not fetched whole again. Owned by the caller
+    that tries (one per job's download in a run), which calls `discard` once it tries no more: no `.part` is left
+    behind by a run that ends."""
+
+    def __init__(self) -> None:
+        self.forget()
+
+    def forget(self) -> None:
+        """Hold nothing (the `.part` file, if any, is the caller's to remove)."""
+        self.part: str | None = None
+        self.size = self.total = 0
+        self.validator = ""
+        self.announced: bytes | None = None
+        self.digest: Any = None
+        self.boxes: _Boxes | None = None
+        self.body: _Body | None = None
+
+    def discard(self) -> None:
+        """Remove the `.part` file held, and hold nothing."""
+        if self.part is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self.part)
+        self.forget()
+
+    def headers(self) -> dict[str, str]:
+        """The headers that ask for the rest of the video (`Range` from the bytes held, `If-Range` its validator:
+        the whole again should it have changed); none when nothing usable is held (the `.part` gone or changed
+        since, which is then dropped)."""
+        if not self.size or self.part is None:
+            return {}
+        try:
+            held = os.stat(self.part).st_size
+        except OSError:
+            held = -1
+        if held != self.size:
+            self.discard()
+            return {}
+        return {"Range": f"bytes={self.size}-", "If-Range": self.validator}
+
+    def goes_on(self, status: int, headers: Mapping[str, str], part: str, op: str) -> int:
+        """Where the answer to a try begins in the video: the bytes held (a 206 with the rest of the same video:
+        its range from there to the end of a whole of the size seen, the same validator), or 0 for a whole body
+        (a 200: the video changed, or the server sends no ranges), the bytes held dropped.
+
+        :raises DownloadError: a 206 of another range or of another video; the bytes held dropped, the next try
+            starts over.
+        """
+        if not self.size or part != self.part:
+            self.discard()
+            return 0
+        if status != 206:
+            self.discard()
+            return 0
+        wanted = f"bytes {self.size}-{self.total - 1}/{self.total}"
+        got = " ".join((headers.get("content-range") or "").split())
+        etag = (headers.get("etag") or "").strip()
+        same = got == wanted and not encoded(headers) and (not etag or not self.validator.startswith('"')
+                                                          or etag == self.validator)
+        if not same:
+            self.discard()
+            raise DownloadError(
+                f"{op}: asked for the rest of the video from byte {wanted[6:].split('-')[0]}, the server sent "
+                f"{got or 'a part with no Content-Range'}" + (f" of ETag {etag}" if etag and etag != self.validator
+                                                              else "") + "; the next try starts over",
+                status=status, code="TRUNCATED")
+        return self.size
+
+
+_APPEND_FLAGS = os.O_WRONLY | os.O_APPEND | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+
+
+def _append(path: str) -> int:
+    """The `.part` file a cut try left, open to write on at its end."""
+    return os.open(path, _APPEND_FLAGS)
 
 
 def _too_large(op: str, what: str) -> str:

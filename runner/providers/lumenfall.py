@@ -35,7 +35,7 @@ from runner.providers.base import (
     VideoStatus,
 )
 from runner.providers.capabilities import API_ROOTS, ProviderCaps
-from runner.providers.download import fetch_to_file
+from runner.providers.download import PartialDownload, fetch_to_file
 from runner.providers.transport import (
     answered_at,
     decode,
@@ -432,11 +432,15 @@ class LumenfallProvider:
         on_saved: Callable[[str], None] | None = None,
         gate: AsyncContextManager[Any] | None = None,
         before_replace: Callable[[str], None] | None = None,
+        size_bytes: int | None = None,
+        partial: PartialDownload | None = None,
     ) -> Download:
-        """Stream `url` to `dest` through `dest.part`: length and type checked, SHA-256, fsync, rename,
-        then `on_saved(sha256_hex)` in the same worker thread; `gate` held for the HTTP exchange only;
-        `before_replace(sha256_hex)` just before the rename."""
-        return await fetch_to_file(client, url, Path(dest), on_saved=on_saved, gate=gate, before_replace=before_replace)
+        """Stream `url` to `dest` through `dest.part`: length, type and the announced `size_bytes` checked,
+        SHA-256, fsync, rename, then `on_saved(sha256_hex)` in the same worker thread; `gate` held for the HTTP
+        exchange only; `before_replace(sha256_hex)` just before the rename; `partial`, what a cut try left, goes
+        on from there (`download.PartialDownload`)."""
+        return await fetch_to_file(client, url, Path(dest), on_saved=on_saved, gate=gate, before_replace=before_replace,
+                                   size_bytes=size_bytes, partial=partial)
 
     # -- the boundary --------------------------------------------------------------------------------
 

@@ -1,0 +1,264 @@
+"""Downloads of large videos: the size the provider announced is checked, and a download cut short goes on from
+the bytes it has (`Range`) on its next try, said in plain words with its sizes."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from execkit import check_outputs, quick_backoff, sim_provider, stats, write_manifest
+
+from runner import api
+from runner.errors import DownloadError
+from runner.options import RunOptions
+from runner.providers import download, get_provider
+
+MEDIA = "https://media.example.test/v/abc.mp4?sig=s3cr3t"
+ETAG = '"a566e1"'
+
+
+def _box(kind: bytes, payload: bytes) -> bytes:
+    return (8 + len(payload)).to_bytes(4, "big") + kind + payload
+
+
+def video(size: int = 200_000, seed: int = 1) -> bytes:
+    """A well-formed MP4 (ftyp, moov, mdat) of `size` bytes."""
+    head = _box(b"ftyp", b"isom\0\0\2\0isomiso2mp41") + _box(b"moov", bytes([seed]) * 64)
+    return head + _box(b"mdat", os.urandom(size - len(head) - 8))
+
+
+@pytest.fixture
+def provider(monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("LUMENFALL_API_KEY", "sk-test-key-0123456789")
+    return get_provider("lumenfall")
+
+
+class Cut(httpx.AsyncByteStream):
+    """`data[:at]`, then the connection fails as aiohttp's fails a body short of its Content-Length."""
+
+    def __init__(self, data: bytes, at: int) -> None:
+        self.data, self.at = data, at
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield self.data[: self.at]
+        raise httpx.RemoteProtocolError(
+            "ClientPayloadError: Response payload is not completed: <ContentLengthError: 400, message='Not enough "
+            f"data to satisfy content length header (received {self.at} of {len(self.data)} bytes).'>")
+
+
+def served(handler: Callable[[httpx.Request], httpx.Response], provider: Any) -> httpx.AsyncClient:
+    return provider.client(transport=httpx.MockTransport(handler))
+
+
+def whole(data: bytes, **headers: str) -> httpx.Response:
+    return httpx.Response(200, headers={"content-type": "video/mp4", "etag": ETAG, "accept-ranges": "bytes",
+                                        **headers}, content=data)
+
+
+def parts(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.rglob("*.part"))
+
+
+# -- the announced size -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_a_whole_body_of_another_size_than_the_provider_announced_is_not_saved(provider: Any, tmp_path: Path) -> None:
+    data = video(50_000)
+    dest = tmp_path / "one.mp4"
+    async with served(lambda r: whole(data), provider) as client:
+        with pytest.raises(DownloadError) as info:
+            await provider.download(client, MEDIA, dest, size_bytes=690_256)
+    said = str(info.value)
+    assert info.value.code == "SIZE_MISMATCH", said
+    assert "the file is 50,000 bytes, but the provider said the video is 690,256 bytes" in said, said
+    assert not dest.exists() and parts(tmp_path) == []
+
+
+@pytest.mark.anyio
+async def test_a_body_of_the_announced_size_is_saved(provider: Any, tmp_path: Path) -> None:
+    data = video(50_000)
+    dest = tmp_path / "one.mp4"
+    async with served(lambda r: whole(data), provider) as client:
+        got = await provider.download(client, MEDIA, dest, size_bytes=len(data))
+    assert got.size_bytes == len(data) and dest.read_bytes() == data
+
+
+def test_a_run_whose_video_is_not_the_announced_size_keeps_it_paid_and_fetches_it_again_at_no_cost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    quick_backoff(monkeypatch)
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
+    prov = sim_provider(m)
+    real_get, real_list = prov.get, prov.list
+
+    def off(status: Any) -> Any:
+        return dataclasses.replace(status, size_bytes=status.size_bytes + 7) if status.size_bytes else status
+
+    async def get(client: Any, video_id: str) -> Any:
+        return off(await real_get(client, video_id))
+
+    async def listed(client: Any, **kwargs: Any) -> Any:
+        page, cursor = await real_list(client, **kwargs)
+        return [off(s) for s in page], cursor
+
+    monkeypatch.setattr(prov, "get", get)
+    monkeypatch.setattr(prov, "list", listed)
+    result = api.run(m, provider=prov, options=RunOptions(retries=1), report=False)
+    assert result.exit_code == 1
+    job = api.status(m).jobs[0]
+    assert job.state == "downloading" and "SIZE_MISMATCH" in (job.error or "") and \
+        "but the provider said the video is" in (job.error or ""), job.error
+    assert not Path(job.output_path).exists() and parts(tmp_path) == []
+    monkeypatch.setattr(prov, "get", real_get)
+    monkeypatch.setattr(prov, "list", real_list)
+    again = api.run(m, provider=prov, options=RunOptions(), report=False)
+    assert again.exit_code == 0 and again.stats.spent_micros == 0 and stats(prov)["creates"] == 1
+    check_outputs(m)
+
+
+# -- a cut download goes on from where it stopped -------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_a_cut_download_goes_on_from_its_bytes_with_a_range_and_saves_the_whole_video(
+    provider: Any, tmp_path: Path
+) -> None:
+    data = video(200_000)
+    half = 100_012
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if len(seen) == 1:
+            return httpx.Response(200, headers={"content-type": "video/mp4", "content-length": str(len(data)),
+                                                "etag": ETAG, "accept-ranges": "bytes"}, stream=Cut(data, half))
+        first = int(request.headers["range"].removeprefix("bytes=").rstrip("-"))
+        return httpx.Response(206, headers={"content-type": "video/mp4", "etag": ETAG,
+                                            "content-range": f"bytes {first}-{len(data) - 1}/{len(data)}"},
+                              content=data[first:])
+
+    dest = tmp_path / "one.mp4"
+    partial = download.PartialDownload()
+    async with served(handler, provider) as client:
+        with pytest.raises(DownloadError) as info:
+            await provider.download(client, MEDIA, dest, partial=partial, size_bytes=len(data))
+        said = str(info.value)
+        assert info.value.code == "TRUNCATED"
+        assert "the connection closed after 100,012 of 200,000 bytes" in said, said
+        assert "the next try asks for the rest" in said, said
+        assert "400" not in said.replace("100,012", "") and "ClientPayloadError" not in said, said
+        assert (tmp_path / "one.mp4.part").read_bytes() == data[:half] and not dest.exists()
+        got = await provider.download(client, MEDIA, dest, partial=partial, size_bytes=len(data))
+    assert "range" not in seen[0].headers
+    assert seen[1].headers["range"] == f"bytes={half}-" and seen[1].headers["if-range"] == ETAG
+    assert dest.read_bytes() == data and got.sha256 == hashlib.sha256(data).hexdigest()
+    assert got.size_bytes == len(data) and parts(tmp_path) == []
+
+
+@pytest.mark.anyio
+async def test_a_whole_body_answering_the_range_starts_the_file_over(provider: Any, tmp_path: Path) -> None:
+    """The video changed at the URL (If-Range failed), or the server sends no ranges: the bytes held are dropped."""
+    old, new = video(200_000, seed=1), video(150_000, seed=2)
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if len(seen) == 1:
+            return httpx.Response(200, headers={"content-type": "video/mp4", "content-length": str(len(old)),
+                                                "etag": ETAG}, stream=Cut(old, 120_000))
+        return whole(new, etag='"other"')
+
+    dest = tmp_path / "one.mp4"
+    partial = download.PartialDownload()
+    async with served(handler, provider) as client:
+        with pytest.raises(DownloadError):
+            await provider.download(client, MEDIA, dest, partial=partial)
+        await provider.download(client, MEDIA, dest, partial=partial)
+    assert "range" in seen[1].headers and dest.read_bytes() == new and parts(tmp_path) == []
+
+
+@pytest.mark.parametrize("answer", ["other-range", "other-total", "other-etag"])
+@pytest.mark.anyio
+async def test_a_part_of_another_video_is_never_kept(provider: Any, tmp_path: Path, answer: str) -> None:
+    data = video(200_000)
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if len(seen) == 1:
+            return httpx.Response(200, headers={"content-type": "video/mp4", "content-length": str(len(data)),
+                                                "etag": ETAG}, stream=Cut(data, 100_000))
+        if len(seen) == 2:
+            first, total, etag = {"other-range": (0, len(data), ETAG), "other-total": (100_000, 300_000, ETAG),
+                                  "other-etag": (100_000, len(data), '"b0b"')}[answer]
+            return httpx.Response(206, headers={"content-type": "video/mp4", "etag": etag,
+                                                "content-range": f"bytes {first}-{total - 1}/{total}"},
+                                  content=data[first:] if total == len(data) else b"\0" * (total - first))
+        return whole(data)
+
+    dest = tmp_path / "one.mp4"
+    partial = download.PartialDownload()
+    async with served(handler, provider) as client:
+        with pytest.raises(DownloadError):
+            await provider.download(client, MEDIA, dest, partial=partial)
+        with pytest.raises(DownloadError) as info:
+            await provider.download(client, MEDIA, dest, partial=partial)
+        assert "the next try starts over" in str(info.value) and parts(tmp_path) == [] and not dest.exists()
+        await provider.download(client, MEDIA, dest, partial=partial)
+    assert "range" not in seen[2].headers and dest.read_bytes() == data
+
+
+@pytest.mark.anyio
+async def test_a_cut_body_with_no_validator_is_not_kept(provider: Any, tmp_path: Path) -> None:
+    data = video(200_000)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-type": "video/mp4", "content-length": str(len(data))},
+                              stream=Cut(data, 100_000))
+
+    partial = download.PartialDownload()
+    async with served(handler, provider) as client:
+        with pytest.raises(DownloadError) as info:
+            await provider.download(client, MEDIA, tmp_path / "one.mp4", partial=partial)
+    assert "asks for the rest" not in str(info.value) and parts(tmp_path) == [] and partial.headers() == {}
+
+
+def test_a_run_whose_download_is_cut_goes_on_from_its_bytes_and_leaves_no_part_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The simulator cuts the first download at half its body, then serves ranges: the second try appends the
+    rest to the bytes the first left, and the video saved is whole."""
+    quick_backoff(monkeypatch)
+    appended: list[str] = []
+    real_append = getattr(download, "_append", None)
+    monkeypatch.setattr(download, "_append", lambda path: (appended.append(os.path.basename(path)), real_append(path))[1],
+                        raising=False)
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",),
+                       sim={"script": [{"route": "file", "nth": 1, "fault": "truncated"}]})
+    prov = sim_provider(m)
+    result = api.run(m, provider=prov, options=RunOptions(), report=False)
+    assert result.exit_code == 0 and stats(prov)["creates"] == 1
+    assert appended == ["seed-1.mp4.part"]
+    check_outputs(m)
+    assert parts(tmp_path) == []
+
+
+def test_a_run_whose_download_is_cut_on_every_try_leaves_no_part_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    quick_backoff(monkeypatch)
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",),
+                       sim={"script": [{"route": "file", "p": 1.0, "fault": "truncated"}]})
+    prov = sim_provider(m)
+    result = api.run(m, provider=prov, options=RunOptions(retries=1), report=False)
+    assert result.exit_code == 1
+    job = api.status(m).jobs[0]
+    assert job.state == "downloading" and "cut short" in (job.error or ""), job.error
+    assert parts(tmp_path) == [] and stats(prov)["creates"] == 1
