@@ -56,6 +56,7 @@ from .outputs import (
     atomic_copy,
     atomic_write,
     copy_output,
+    files_beside,
     gridrun_sidecar,
     holds_take,
     keep_file,
@@ -292,6 +293,9 @@ def prepare(
     except OSError as exc:  # a place the plan could not rule out (/proc, a read-only mount as root)
         raise folder_error(m, plan.outputs_dir, exc) from None
     refuse_own_links(m, plan.outputs_dir)
+    # Where the jobs saved their videos until now, before this run records where the plan puts them.
+    was = store.output_paths([j.hash for j in plan.jobs])
+    started = time.time()
     try:
         run_id = store.start_run(
             manifest_name=m.name, manifest_path=str(m.path), manifest_copy=manifest_text,
@@ -300,6 +304,7 @@ def prepare(
         )
         out = _sort(plan, store, opts, run_id, manifest_text, actions)
         out.elsewhere = judged.elsewhere
+        _drop_stale_parts(plan, store, run_id, was, started)
         return out
     except BaseException as exc:
         # The run's record, once made (`store.run_id`; a Ctrl-C may land between its commit and the line after),
@@ -388,6 +393,29 @@ def _sort(plan: Plan, store: Store, opts: RunOptions, run_id: int, manifest_text
     if rerender:  # what a page of the run says of them until they are sent, and of those a stop left unsent
         store.event(run_id, None, RERENDERS_QUEUED, {"jobs": rerender})
     return out
+
+
+def _drop_stale_parts(plan: Plan, store: Store, run_id: int, was: Mapping[str, str], started: float) -> None:
+    """Remove the `.part` file a stopped run's download left beside a job's former output path (`was`, by hash),
+    where the plan now puts the job elsewhere: no download of gridrun's writes there any more, and a cut video of
+    a gigabyte would stay for good, named nowhere. Only a regular file not written since this run began (no other
+    process streams into it). Each removal is an event (`part-removed`, its path and size)."""
+    for job in plan.jobs:
+        old = was.get(job.hash)
+        if not old or old == str(job.output):
+            continue
+        part = files_beside(old)[0]
+        try:
+            st = os.lstat(part)
+        except OSError:
+            continue
+        if not stat.S_ISREG(st.st_mode) or st.st_mtime >= started:
+            continue
+        try:
+            os.unlink(part)
+        except OSError:
+            continue
+        store.event(run_id, store.job_ids.get(job.hash), "part-removed", {"path": part, "size": st.st_size})
 
 
 def retry_not_sent(

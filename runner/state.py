@@ -2564,6 +2564,14 @@ class Store:
             raise StateError(f"{self.path}: no job {job_id}")
         return row
 
+    def output_paths(self, hashes: Sequence[str]) -> dict[str, str]:
+        """Where the stored jobs among `hashes` save (or saved) their videos as recorded now: hash -> path."""
+        out: dict[str, str] = {}
+        for chunk, marks in _chunked(hashes):
+            for job_hash, path in self.db.execute(f"SELECT hash, output_path FROM jobs WHERE hash IN ({marks})", chunk):
+                out[job_hash] = str(path)
+        return out
+
     def jobs_by_hash(self, hashes: Sequence[str]) -> dict[str, sqlite3.Row]:
         """Stored jobs among `hashes` (for the plan's diff against state)."""
         out: dict[str, sqlite3.Row] = {}
