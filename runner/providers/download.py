@@ -340,8 +340,8 @@ async def _save(
     partial: PartialDownload | None = None,
 ) -> Download:
     status = response.status_code
-    if partial is not None and not 200 <= status < 300:
-        partial.discard()  # a range refused (416), a URL gone: whatever comes next starts over
+    if partial is not None and status == 416:
+        partial.discard()  # the range refused: the next try starts over
     if status in (403, 404, 410):
         raise ExpiredError(f"{op}: the output URL is gone (HTTP {status})", status=status, code="EXPIRED")
     if not 200 <= status < 300:
@@ -442,10 +442,14 @@ async def _write(
             if not info.checked:
                 _check_type(info, op)
             received = encoded_size() if encoded_size is not None else size - start
-            if expected is not None and received < expected and encoded_size is None:
+            short = expected is not None and received < expected and encoded_size is None
+            if short or start and total is not None and size < total:
                 # the body ended without a word (a server closing early where the stack does not count its bytes)
                 held = _hold(partial, part, size, total, validator, announced, digest, boxes, info)
                 raise DownloadError(_cut_text(op, None, size, total, start, held), status=status, code="TRUNCATED")
+            if start and total is not None and size > total:
+                raise DownloadError(f"{op}: got {size:,} bytes, more than the {total:,} of the video whose rest was "
+                                    "asked for", status=status, code="TRUNCATED")
             if expected is not None and received != expected:
                 raise DownloadError(
                     f"{op}: got {received:,} bytes, Content-Length said {expected:,}", status=status, code="TRUNCATED"
