@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import hashlib
 from pathlib import Path
 from typing import AsyncIterator, Callable
@@ -616,6 +617,13 @@ async def test_a_download_refused_with_401_advises_the_key_only_where_the_key_wa
     assert ("fetched without the API key" in said) != key_advice, said
 
 
+@functools.cache
+def _api_client() -> httpx.AsyncClient:
+    """One client for every example: each new one loads the system's CA certificates, which is most of an
+    example's time."""
+    return httpx.AsyncClient(base_url="https://api.example.com/v1")
+
+
 _URL_CHARS = st.sampled_from(list("aZ09-._~!$&'()*+,;=:@/?%#[] \"<>^`{|}é") + ["%41", "%zz", "/./", "/../", "//"])
 
 
@@ -633,7 +641,7 @@ def test_a_download_url_is_fetched_as_httpx_sends_it(scheme: str, host: str, por
     from runner.providers import download
 
     url = f"{scheme}://{host}{port}/{rest}"
-    client = httpx.AsyncClient(base_url="https://api.example.com/v1")
+    client = _api_client()
     try:
         parsed = httpx.URL(url)
     except httpx.InvalidURL:
