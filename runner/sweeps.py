@@ -1071,6 +1071,13 @@ class JobMaker:
                                  "for several takes, use repeat: N (each its own job, file and seed)")
             checked = dataclasses.replace(checked, issues=(*checked.issues, problem), cost_micros=0)
         unknown = [w.field for w in checked.warnings if w.field not in self.model.params and w.field in checked.params]
+        owned = [Issue(n, _OWNED[n].format(model=self.model.model)) for n in unknown if n in _OWNED]
+        if owned:  # never sent as written: the provider layer writes its own value in the request's place
+            names = {i.field for i in owned}
+            unknown = [n for n in unknown if n not in names]
+            checked = dataclasses.replace(checked, issues=(*checked.issues, *owned),
+                                          warnings=tuple(w for w in checked.warnings if w.field not in names),
+                                          cost_micros=0)
         misplaced = {n: _MISPLACED[n] for n in unknown if n in _MISPLACED}
         if misplaced:  # a manifest's own setting written among the request's: sent to the provider, unused here
             checked = dataclasses.replace(checked, warnings=tuple(
@@ -1365,6 +1372,17 @@ _MISPLACED = {
     **{name: (f"a manifest field, not a request parameter: it goes at the top level ({name}:); here it is sent in "
               "every request, and the run does not use it")
        for name in ("outputs_dir", "state_dir", "output", "base_url", "provider")},
+}
+
+
+# Fields of the create request gridrun writes itself, whatever `params:` says (name -> the error): a value written
+# under `params:` would never be sent, yet it would make the job's hash, so changing it would pay again for a request
+# the provider sees unchanged, and the job's sidecar would record a value that was not sent.
+_OWNED = {
+    "model": ("gridrun sends the manifest's `model:` ({model}) in every request, never a parameter of this name: "
+              "set the top-level `model:` field instead (a run of another model is another manifest)"),
+    "idempotency_key": ("gridrun sets each job's idempotency key itself (it is what keeps a job from being paid "
+                        "for twice), never a parameter of this name: remove it"),
 }
 
 

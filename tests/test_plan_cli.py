@@ -571,6 +571,32 @@ def test_warnings_go_to_stderr(capsys: pytest.CaptureFixture[str], tmp_path: Pat
     assert json.loads(out)["warnings"] == ["params.motion: unknown parameter for pixverse-v5.6; passed through unchecked"]
 
 
+@pytest.mark.parametrize("command", ["validate", "plan"])
+def test_model_or_idempotency_key_under_params_is_refused_at_its_line_saying_what_to_use(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, command: str
+) -> None:
+    """gridrun writes both into every request itself: a value under `params:` is never sent, yet it would make the
+    job's hash, so editing it would pay again for a request the provider sees unchanged."""
+    path = write(tmp_path / "w.yaml", head=HEAD, body="""\
+        params:
+          prompt: a {{ animal }}
+          idempotency_key: abc
+          model: other-model
+        sweeps:
+          - name: older
+            matrix: {animal: [cat, dog]}
+            params: {model: pixverse-v5.5}
+          - name: same
+            matrix: {animal: [owl]}
+        """)
+    code, out, err = run_cli(capsys, command, str(path))
+    assert code == 2 and "passed through" not in err, err
+    assert f"error: {path}:6:3: params.idempotency_key: gridrun sets each job's idempotency key itself" in err
+    assert f"error: {path}:7:3: params.model: gridrun sends the manifest's `model:` (pixverse-v5.6)" in err
+    assert f"error: {path}:11:14: sweeps[0].params.model: " in err, err
+    assert "set the top-level `model:` field instead" in err and "nothing was run" in err
+
+
 # --- plan JSON ---------------------------------------------------------------------------------
 
 TOP_FIELDS = ["format", "manifest", "name", "provider", "model", "outputs_dir", "axes", "varying", "total_jobs",
