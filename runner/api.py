@@ -801,7 +801,7 @@ def diff(
 def _provider(p: Plan) -> Any:
     m = p.manifest
     env = base_url_env(m.provider)
-    return get_provider(
+    prov = get_provider(
         m.provider,
         # the environment's base URL (the user's choice) wins over the manifest's (a file from anyone)
         base_url=None if env and os.environ.get(env, "").strip() else m.base_url,
@@ -809,6 +809,10 @@ def _provider(p: Plan) -> Any:
         capability_files=_capability_files(m),
         state_dir=state_home(p.state_dir),  # the simulator's world beside the state file, a linked one's too
     )
+    if hasattr(prov, "base_url_from") and m.base_url:  # a served simulator's: named in its errors
+        line, column = m.where(("base_url",))
+        prov.base_url_from = f"`base_url:` at {m.display or m.path}:{line}:{column}"
+    return prov
 
 
 @contextlib.contextmanager

@@ -152,7 +152,9 @@ class BalanceError(GridrunError):
 class EndpointError(GridrunError):
     """Asked before the run sends anything (its balance check), the base URL answered with a web page where the
     API's JSON was asked for: a web site, or a login portal on the way, not the API. Every create would get the same
-    page, its outcome unknown: refused whole, nothing recorded or sent. Exit 1, as a run the provider refused.
+    page, its outcome unknown: refused whole, nothing recorded or sent. Exit 1, as a run the provider refused. So is a
+    `provider: sim` run whose base URL answers without the simulator's header: not gridrun's simulator, perhaps a
+    paid API.
 
     :ivar base_url: the base URL the run was to send to.
     """

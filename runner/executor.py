@@ -82,9 +82,10 @@ S = JobState
 # A create refused with HTTP 403 (the key may not create videos) or 404 (no such endpoint: a wrong base URL) that
 # is not the API's coded answer about the request (`_about_setup`) is one too, recoded (`_setup_refusal`) as
 # KEY_FORBIDDEN or ENDPOINT_NOT_FOUND; so is an API call redirected (REDIRECTED: a base URL with the wrong scheme
-# or host; REDIRECTED_AWAY: something on the way, a proxy or a login portal, sends it elsewhere).
+# or host; REDIRECTED_AWAY: something on the way, a proxy or a login portal, sends it elsewhere); so is a create
+# `provider: sim` would have sent to a server that is not gridrun's simulator (NOT_A_SIMULATOR, never sent).
 FATAL_CODES = frozenset({"AUTHENTICATION_FAILED", "INSUFFICIENT_BALANCE", "MODEL_NOT_FOUND", "MODEL_DISABLED",
-                         "KEY_FORBIDDEN", "ENDPOINT_NOT_FOUND", "REDIRECTED", "REDIRECTED_AWAY"})
+                         "KEY_FORBIDDEN", "ENDPOINT_NOT_FOUND", "REDIRECTED", "REDIRECTED_AWAY", "NOT_A_SIMULATOR"})
 IN_FLIGHT_STATES = frozenset(s.value for s in IN_FLIGHT)
 # Progress is reported this often while a run goes, whether or not a job changed state: its elapsed time moves,
 # and plain or JSON lines (one every 5 s) go on during long renders, when no job changes for a minute.

@@ -560,7 +560,12 @@ API_ROOTS = ("/openai/v1", "/v1")
 
 
 def official_hosts(provider: str) -> tuple[str, ...]:
-    """The origins (`https://api.lumenfall.ai`) of `provider`'s built-in base URL and of those it extends."""
+    """The origins (`https://api.lumenfall.ai`) of `provider`'s built-in base URL and of those it extends; none for
+    a provider whose own base URL is no web address (the simulator, `inprocess://`): it runs on this machine, and
+    the host of the provider it copies is not its own."""
+    own = builtin_base_url(provider)
+    if own and not has_http_scheme(own):
+        return ()
     out = []
     for name in _lineage(provider):
         url = builtin_base_url(name)
@@ -661,7 +666,11 @@ def untrusted_base_url(url: str, provider: str, key_env: str | None, env: str | 
     if is_loopback(url) or (_origin(url) is not None and _origin(url) in official_hosts(provider)):
         return None
     where = _origin(url) or repr(url)
-    official = " or ".join(official_hosts(provider)) or "none"
+    if not official_hosts(provider):
+        return (f"{url!r} would send the requests to {where}, not to this machine (127.0.0.1, ::1, localhost): "
+                f"{provider} is gridrun's simulator, which runs here (in process, or served by `gridrun sim serve` "
+                "at the address it prints); for a provider's own API, name that provider in `provider:`")
+    official = " or ".join(official_hosts(provider))
     what = f"the API key ({key_env})" if key_env else "the requests"
     proxy = (f"; to go through a proxy or gateway of your own, set {env} in the environment" if env else
              "; a served simulator runs on this machine (127.0.0.1)")

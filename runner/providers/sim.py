@@ -9,7 +9,8 @@ from typing import Any, Mapping
 
 import httpx
 
-from runner.errors import UsageError
+from runner.errors import ConnectError, EndpointError, RejectedError, UsageError
+from runner.providers.base import SIMULATOR_HEADER
 from runner.providers.capabilities import ProviderCaps
 from runner.providers.lumenfall import LumenfallProvider
 from runner.providers.transport import make_client, resolve_base_url
@@ -25,6 +26,8 @@ class SimProvider(LumenfallProvider):
 
     Without `base_url` every client runs the same in-process app through `httpx.ASGITransport`;
     with one (a `gridrun sim serve` URL) the clients talk HTTP to it and `sim_config` is not used.
+    Over HTTP no create is sent until the server has shown itself a gridrun simulator (`verified`): a run labelled
+    free must not pay whatever answers at that address (a provider's API, a gateway or proxy on this machine).
     An in-process world given a `world` file is kept in it: a later process (a resumed run, `cancel`) finds
     its videos again. One process at a time may use the file; gridrun's state lock sees to that.
     """
@@ -51,6 +54,8 @@ class SimProvider(LumenfallProvider):
             self.caps = _with_window(self.caps, self.config.idempotency_window)
         self._app: Any = None
         self.world = None if self.remote else world
+        self.verified = not self.remote  # the in-process app is gridrun's simulator
+        self.base_url_from: str | None = None  # where the base URL is set (`base_url:` at m.yaml:5:1), for errors
         if self.config is not None:  # the knobs are here: nothing to ask
             self._sim_asked = True
             self.sim_render_seconds = float(self.config.render_time) * float(self.config.time_scale)
@@ -87,12 +92,52 @@ class SimProvider(LumenfallProvider):
         say is taken at its capability data's word."""
         if not self.remote:
             return
+        if await self._verify(client) is False:  # unanswered: each create asks again before it is sent
+            raise EndpointError(self._not_simulator("no create was sent, nor the key"), base_url=self.base_url)
         knobs = await self.simulator_knobs(client)  # its render time too (`sim_render_seconds`)
         honours, window = knobs.get("honour_idempotency"), knobs.get("idempotency_window")
         if honours is False:
             self.caps = dataclasses.replace(self.caps, honours_idempotency_keys=False)
         if isinstance(window, (int, float)) and not isinstance(window, bool) and window > 0:
             self.caps = _with_window(self.caps, float(window))
+
+    async def submit(self, client: httpx.AsyncClient, body: dict[str, Any]) -> Any:
+        """The create, sent only to a server that has shown itself a gridrun simulator: one that did not answer when
+        the run began is asked again first (unanswered again: the create is not sent; answered without the header:
+        refused, NOT_A_SIMULATOR, which stops the run)."""
+        if not self.verified:
+            found = await self._verify(client)
+            if found is None:
+                raise ConnectError(f"POST /videos: {self.base_url} did not answer the check that it is gridrun's "
+                                   "simulator; the request was not sent")
+            if not found:
+                raise RejectedError(self._not_simulator("the create was not sent"), code="NOT_A_SIMULATOR")
+        return await super().submit(client, body)
+
+    async def _verify(self, client: httpx.AsyncClient) -> bool | None:
+        """Whether the server at the base URL answers as gridrun's simulator (`SIMULATOR_HEADER` on its answer, whatever
+        its status: a simulator wanting a key answers 401 with it); None when no answer came, which proves nothing
+        either way. Asked of `_sim/config`, which costs nothing, without the key: a server that is not a simulator
+        never gets SIM_API_KEY from this."""
+        request = client.build_request("GET", "_sim/config", timeout=10.0)
+        request.headers.pop("Authorization", None)
+        try:
+            response = await client.send(request)
+        except httpx.HTTPError:
+            return None
+        if response.headers.get(SIMULATOR_HEADER) == "1":
+            self.verified = True
+            return True
+        return False
+
+    def _not_simulator(self, outcome: str) -> str:
+        """Why nothing is sent to a base URL whose server does not show itself a gridrun simulator."""
+        where = self.base_url_from or "the manifest's `base_url:`"
+        return (f"{self.base_url} ({where}) is not gridrun's simulator: its answer lacks the {SIMULATOR_HEADER} "
+                f"header every gridrun simulator sends, and `provider: sim` sends no create to anything else (that "
+                f"address may be a provider's paid API, or a gateway to one); {outcome}. Point `base_url:` at the "
+                f"address `gridrun sim serve` prints, or, for a provider's own API, name that provider in "
+                f"`provider:`")
 
     def forgot(self, video_id: str) -> bool:
         """In-process, the whole simulated world is here: a video it does not know was made by a simulator
