@@ -346,8 +346,25 @@ def plan(m: Manifest | str | Path, *, max_jobs: int | None = None) -> Plan:
         if os.environ.get("GRIDRUN_CAPABILITIES"):
             raise UsageError(f"GRIDRUN_CAPABILITIES: {message}") from exc
         raise  # gridrun's own data or code: a bug, shown as it is
-    return replace(built, warnings=(*built.warnings, *outputs_shared(built), *state_above(built), *state_linked(built)),
+    return replace(built, warnings=(*built.warnings, *_sim_knobs_unused(m), *outputs_shared(built), *state_above(built),
+                                    *state_linked(built)),
                    endpoint=endpoint(m, caps, files))
+
+
+def _sim_knobs_unused(m: Manifest) -> tuple[str, ...]:
+    """The warning at `sim:` when its knobs do nothing: they set up the simulator built in, which a run of another
+    provider, or of a served simulator (`base_url:`, which keeps the knobs it was started with), does not use. A
+    rehearsal would quietly test something else than the knobs say."""
+    knobs = m.data.get("sim")
+    if not knobs or (m.provider == "sim" and not m.base_url):
+        return ()
+    if m.provider == "sim":
+        why = (f"this run goes to the served simulator at {m.base_url} (`base_url:`), which keeps the "
+               "knobs it was started with: set them with `gridrun sim serve` flags")
+    else:
+        why = (f"provider {m.provider} does not use them (a served simulator's are set with `gridrun sim serve` "
+               "flags)")
+    return (m.warning(("sim",), f"the knobs set up the simulator built in only, and are ignored here: {why}"),)
 
 
 def _prices_site(m: Manifest, files: Sequence[Path], message: str) -> ManifestError | None:

@@ -597,6 +597,26 @@ def test_model_or_idempotency_key_under_params_is_refused_at_its_line_saying_wha
     assert "set the top-level `model:` field instead" in err and "nothing was run" in err
 
 
+@pytest.mark.parametrize("command", ["validate", "plan"])
+def test_sim_knobs_a_run_would_not_use_are_warned_of_at_their_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, command: str
+) -> None:
+    """`sim:` sets up the simulator built in: under another provider, or a served simulator's `base_url:` (which
+    keeps the knobs it was started with), a rehearsal would quietly test something else than the knobs say."""
+    knobs = "params:\n  prompt: a fox\nsim: {render_time: 0.2, failure_rate: 0.5}\n"
+    real = write(tmp_path / "real.yaml", head=HEAD + "provider: lumenfall\n", body=knobs)
+    code, _, err = run_cli(capsys, command, str(real))
+    assert code == 0 and f"warning: {real}:7:1: sim: the knobs set up the simulator built in only, and are ignored " \
+                          "here: provider lumenfall does not use them" in err, err
+    served = write(tmp_path / "served.yaml", head=HEAD + "provider: sim\nbase_url: http://127.0.0.1:9/v1\n", body=knobs)
+    code, _, err = run_cli(capsys, command, str(served))
+    assert code == 0 and f"warning: {served}:8:1: sim: the knobs set up the simulator built in only" in err, err
+    assert "the served simulator at http://127.0.0.1:9/v1 (`base_url:`)" in err and "`gridrun sim serve` flags" in err
+    built_in = write(tmp_path / "built_in.yaml", head=HEAD + "provider: sim\n", body=knobs)
+    code, _, err = run_cli(capsys, command, str(built_in))
+    assert code == 0 and "sim:" not in err, err
+
+
 # --- plan JSON ---------------------------------------------------------------------------------
 
 TOP_FIELDS = ["format", "manifest", "name", "provider", "model", "outputs_dir", "axes", "varying", "total_jobs",
