@@ -106,6 +106,37 @@ def test_a_base_url_with_credentials_is_refused_without_showing_them(
     assert f"{m}:5:" in err and "user name or password" in err and "PASSWORD99" not in err
 
 
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9/v1?token=SECRETQ", "http://127.0.0.1:9/v1#SECRETQ",
+                                 "http://127.0.0.1:9/v1?"])
+def test_a_base_url_with_a_query_or_fragment_is_refused_where_it_is_set_without_showing_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], url: str) -> None:
+    """Every request's path is added to the base URL's own: one with a query would miss the API for every create, and
+    the query (a gateway's token, often) would be written into the state with each error."""
+    monkeypatch.setenv("LUMENFALL_API_KEY", "sk-x-key")
+    monkeypatch.setenv("LUMENFALL_BASE_URL", url)
+    m = manifest(tmp_path)
+    for command in ("validate", "plan", "run"):
+        assert main([command, str(m)]) == 2, command
+        err = capsys.readouterr().err
+        assert "LUMENFALL_BASE_URL" in err and "has a query or a fragment" in err and "SECRETQ" not in err, err
+    assert not (tmp_path / ".gridrun").exists()
+    monkeypatch.delenv("LUMENFALL_BASE_URL")
+    for place in ("manifest", "capabilities"):
+        if place == "manifest":
+            m = manifest(tmp_path, f"base_url: '{url}'\n")
+            site = f"{m}:5:1: base_url: "
+        else:
+            caps = tmp_path / "c.yaml"
+            caps.write_text(f"provider: lumenfall\nbase_url: '{url}'\n", encoding="utf-8")
+            m = manifest(tmp_path, "capabilities: [c.yaml]\n")
+            site = f"{caps}:2:1: base_url: "
+        for command in ("validate", "plan", "run"):
+            assert main([command, str(m)]) == 2, (place, command)
+            err = capsys.readouterr().err
+            assert site in err and "has a query or a fragment" in err and "SECRETQ" not in err, err
+    assert not (tmp_path / ".gridrun").exists()
+
+
 BAD_URLS = ["http://[::1", "http://a\x01b/v1", "http://127.0.0.1:/v1", "http://", "http://127.0.0.1:99999/v1",
             "http://127.0.0.1:0/v1"]
 

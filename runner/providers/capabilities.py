@@ -609,7 +609,22 @@ def url_problem(url: str) -> str | None:
         return "its port is empty (nothing after the ':')"
     if port == 0:
         return "its port is 0"
+    if has_query(url):
+        return ("it has a query or a fragment (after '?' or '#', not shown: it may hold a credential), which a base URL "
+                "cannot keep: each request's path is added to the URL's own, so every request would miss the API. "
+                "Write the URL without it; gridrun sends the API key as the Authorization header, never in the URL")
     return None
+
+
+def has_query(url: str) -> bool:
+    """Whether `url` has a query or a fragment (`?token=...`, `#...`), empty ones too."""
+    return "?" in url or "#" in url
+
+
+def without_query(url: str) -> str:
+    """`url` as it may be shown: what follows its first '?' or '#' (a query may hold a credential) left out."""
+    cut = min((i for i in (url.find("?"), url.find("#")) if i >= 0), default=-1)
+    return url if cut < 0 else url[:cut] + url[cut] + "…"
 
 
 def has_http_scheme(url: str) -> bool:
@@ -786,7 +801,7 @@ def _setting_errors(document: Mapping[str, Any], error: Callable[[tuple[Any, ...
     if isinstance(url, str):
         problem = url_error(url.rstrip("/"))  # judged as a run sends to it: surrounded by spaces, refused here
         if problem is not None:  # a URL with a password is not shown
-            shown = "the URL" if has_credentials(url) or "@" in url else repr(url)
+            shown = "the URL" if has_credentials(url) or "@" in url else repr(without_query(url))
             out.append(error(("base_url",), f"{shown} {problem}"))
     key_env = document.get("api_key_env")
     if isinstance(key_env, str) and not _ENV_NAME.fullmatch(key_env):

@@ -159,11 +159,11 @@ def resolve_base_url(explicit: str | None, env_name: str | None, default: str) -
         raise UsageError(f"provider base URL (from {source}) holds a user name or password (`user:pass@` before its "
                          "host), which gridrun does not send: it sends the API key as the Authorization header; "
                          "remove them from the URL")
-    from runner.providers.capabilities import has_http_scheme, url_error
+    from runner.providers.capabilities import has_http_scheme, url_error, without_query
 
     problem = url_error(url if has_http_scheme(url) else given)
     if problem is not None:
-        raise UsageError(f"provider base URL {given!r} (from {source}) {problem}")
+        raise UsageError(f"provider base URL {without_query(given)!r} (from {source}) {problem}")
     scheme, _, rest = url.partition("://")
     return f"{scheme.lower()}://{rest}"  # HTTP:// as http://: schemes are case-insensitive
 
