@@ -73,7 +73,8 @@ class SimProvider(LumenfallProvider):
 
             try:
                 world = World.open(self.world) if self.world is not None else None
-                self._app = create_app(self.config, world=world)  # replays the world
+                # the run's own capability data: a model or a price of its capabilities files is simulated as planned
+                self._app = create_app(self.config, world=world, caps=self.caps)  # replays the world
             except WorldError as exc:
                 raise UsageError(f"sim: {exc}") from None
         return self._app

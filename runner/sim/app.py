@@ -13,7 +13,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from email.utils import formatdate
-from typing import Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 import anyio
 import numpy as np
@@ -36,6 +36,9 @@ from runner.sim.lifecycle import Video
 from runner.sim.validate import dry_run
 from runner.sim.video import spritesheet
 from runner.sim.world import World
+
+if TYPE_CHECKING:
+    from runner.providers.capabilities import ProviderCaps
 
 JSON = "application/json"
 PREFIXES = ("/v1", "/openai/v1")
@@ -338,7 +341,7 @@ async def _video_objects(sim: Sim, call: Call, videos: list[Video], *, now: floa
 async def create_video(sim: Sim, call: Call) -> Reply:
     body = await call.json_body()
     if call.route == "dry_run":
-        return json_reply(dry_run(body, openai=call.openai))
+        return json_reply(dry_run(body, openai=call.openai, caps=sim.caps))
     failure = call.faults.get("job_failure")
     forced = (failure.code or sim.config.failure_code) if failure else None
     video, replay = sim.create(body, force_failure=forced, openai=call.openai)
@@ -564,13 +567,15 @@ class _Identified:
         await self.app(scope, receive, identified)
 
 
-def create_app(config: SimConfig, *, clock: Callable[[], float] | None = None, world: World | None = None) -> Starlette:
+def create_app(config: SimConfig, *, clock: Callable[[], float] | None = None, world: World | None = None,
+               caps: ProviderCaps | None = None) -> Starlette:
     """The simulator app. `app.state.sim` is the `Sim` (`.stats()`, `.config`, `.configure(patch)`).
 
     :param clock: seconds since the epoch; defaults to `time.time`. Tests pass a fake one and move it.
     :param world: the file the world is kept in (`runner.sim.world`): replayed now, appended to as it changes.
+    :param caps: the capability data simulated (models, parameters, prices); gridrun's built-in data when None.
     """
-    sim = Sim(config, clock=clock or time.time, world=world)
+    sim = Sim(config, clock=clock or time.time, world=world, caps=caps)
 
     def endpoint(path: str, route: str, handler: Handler, methods: list[str]) -> list[BaseRoute]:
         return [Route(prefix + path, Endpoint(sim, route, handler), methods=methods) for prefix in PREFIXES]

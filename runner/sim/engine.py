@@ -8,7 +8,7 @@ import hashlib
 import heapq
 import math
 from collections import Counter
-from typing import Any, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from runner.sim.config import FaultRule, SimConfig
 from runner.sim.errors import ApiError
@@ -20,6 +20,9 @@ from runner.sim.seeded import hexid, unit
 from runner.sim.validate import check, fingerprint, kept, limit_arg
 from runner.sim.video import Clip, ClipCache, ClipSpec, frame_size
 from runner.sim.world import World, WorldError
+
+if TYPE_CHECKING:
+    from runner.providers.capabilities import ProviderCaps
 
 _FAILURE_MESSAGES = {
     "CONTENT_POLICY_VIOLATION": "The prompt or the generated video was flagged by content moderation.",
@@ -39,9 +42,13 @@ def _usd(micros: int | None) -> float | None:
 class Sim:
     """The simulated provider. Not thread-safe: call it from the event loop that serves it."""
 
-    def __init__(self, config: SimConfig, *, clock: Callable[[], float], world: World | None = None) -> None:
+    def __init__(self, config: SimConfig, *, clock: Callable[[], float], world: World | None = None,
+                 caps: ProviderCaps | None = None) -> None:
         """:param world: where the world is written down; one with records is replayed, and a later process
-            given the same file finds every video, request and cancel again."""
+            given the same file finds every video, request and cancel again.
+        :param caps: the capability data simulated: its models, what they take and their prices (a run's own, with
+            its manifest's capabilities files); gridrun's built-in data when None."""
+        self.caps = caps
         self.clock = clock
         self.clips = ClipCache(config.cache_size)
         self.config = config
@@ -154,7 +161,7 @@ class Sim:
         if key is not None and (not isinstance(key, str) or not 1 <= len(key) <= 256):
             raise self._reject(body, ApiError(400, "INVALID_REQUEST", "idempotency_key: expected a string of 1 to 256 characters", param="idempotency_key"))
         try:
-            model, checked = check(body, openai=openai)
+            model, checked = check(body, openai=openai, caps=self.caps)
         except ApiError as exc:
             raise self._reject(body, exc) from None
         body_print = fingerprint(model, checked)

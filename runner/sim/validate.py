@@ -43,10 +43,13 @@ def normalise_references(value: Any) -> Any:
     return value
 
 
-def check(body: Mapping[str, Any], *, openai: bool = False) -> tuple[capabilities.ModelCaps, capabilities.Checked]:
+def check(body: Mapping[str, Any], *, openai: bool = False, caps: capabilities.ProviderCaps | None = None
+          ) -> tuple[capabilities.ModelCaps, capabilities.Checked]:
     """The model and the checked parameters (defaults explicit, render size, cost) of a create body.
     `seconds` is an alias of `duration`; unknown fields pass through, a slip of a known name (`qualty`) included.
     `openai`: the body came by the OpenAI-shaped route, which takes a prompt of 1 to `PROMPT_MAX` characters.
+    `caps`: the capability data simulated (a run's, merged with its manifest's capabilities files: their models and
+    prices); gridrun's own when None.
 
     :raises ApiError: 400 INVALID_REQUEST naming the field as the caller spelled it, 404 MODEL_NOT_FOUND.
     """
@@ -55,7 +58,7 @@ def check(body: Mapping[str, Any], *, openai: bool = False) -> tuple[capabilitie
         raise ApiError(400, "INVALID_REQUEST", "model: is required", param="model")
     if not isinstance(name, str):
         raise ApiError(400, "INVALID_REQUEST", f"model: expected a string, got {name!r}", param="model")
-    caps = capabilities.load(PROVIDER)
+    caps = caps if caps is not None else capabilities.load(PROVIDER)
     model = caps.model(name) if caps else None
     if caps is None or model is None:
         known = ", ".join(sorted(caps.models)) if caps else ""
@@ -142,12 +145,13 @@ def fingerprint(model: capabilities.ModelCaps, checked: capabilities.Checked) ->
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def dry_run(body: Mapping[str, Any], *, openai: bool = False) -> dict[str, Any]:
+def dry_run(body: Mapping[str, Any], *, openai: bool = False, caps: capabilities.ProviderCaps | None = None
+            ) -> dict[str, Any]:
     """The price of a create body, without creating anything.
 
     :raises ApiError: as `check`.
     """
-    model, checked = check(body, openai=openai)
+    model, checked = check(body, openai=openai, caps=caps)
     n = int(checked.params.get("n", 1))
     w, h = checked.size
     return {

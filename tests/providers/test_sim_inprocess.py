@@ -147,3 +147,56 @@ async def test_the_simulators_date_and_created_at_tell_a_replay_from_a_new_video
     assert again.answered_at == 1_800_000_010
     assert again.created_at == (1_800_000_000 if honour else 1_800_000_010)
     assert (again.id == first.id) is honour
+
+
+CAPS_MODEL = """\
+provider: sim
+models:
+  pixverse-v5.5:
+    description: an older model, declared by the user
+    render_seconds: 60
+    params:
+      prompt: {type: string, required: true, max_length: 2000, modes: [t2v]}
+      quality: {type: string, enum: [540p, 720p], default: 540p, modes: [t2v]}
+      duration: {type: integer, enum: [5, 8], default: 5, modes: [t2v]}
+    prices:
+      currency: USD
+      as_of: "2026-11-01"
+      source: a test
+      base_5s: {540p: 0.20, 720p: 0.30}
+      duration_factor: {5: 1.0, 8: 2.0}
+"""
+CAPS_PRICES = """\
+provider: sim
+models:
+  pixverse-v5.6:
+    prices:
+      currency: USD
+      as_of: "2026-12-01"
+      source: a correction
+      base_5s: {360p: 0.05, 540p: 0.05, 720p: 0.09, 1080p: 0.15}
+"""
+
+
+@pytest.mark.parametrize(("caps", "model", "price"), [(CAPS_MODEL, "pixverse-v5.5", 200_000),
+                                                      (CAPS_PRICES, "pixverse-v5.6", 50_000)])
+def test_the_built_in_simulator_simulates_the_manifest_capabilities_files(
+    tmp_path: Path, caps: str, model: str, price: int
+) -> None:
+    """A model a manifest's capabilities file declares is planned, so the rehearsal renders it; prices it corrects
+    are the ones the simulator bills, with no warning of a bill above its estimate."""
+    from runner import api
+    from runner.options import RunOptions
+
+    (tmp_path / "caps.yaml").write_text(caps, encoding="utf-8")
+    m = tmp_path / "m.yaml"
+    m.write_text(f"version: 1\nname: m\nprovider: sim\nmodel: {model}\ncapabilities: [caps.yaml]\n"
+                 "params: {prompt: 'a {{ animal }}', quality: 540p, duration: 5}\nmatrix: {animal: [cat, dog]}\n"
+                 "output: '{{ animal }}.mp4'\nsim: {render_time: 0.05, jitter: 0.0}\nrun: {poll_interval: 0.05}\n",
+                 encoding="utf-8")
+    assert api.plan(m).total_micros == 2 * price
+    result = api.run(m, options=RunOptions(), report=False)
+    assert result.exit_code == 0, result.stats.last_errors
+    jobs = api.status(m).jobs
+    assert [(j.state, j.cost_reported_micros) for j in jobs] == [("done", price)] * 2
+    assert not any("billed" in e for e in result.stats.last_errors), result.stats.last_errors
