@@ -95,10 +95,19 @@ def creates(served: tuple[str, Any]) -> int:
     return int(served[1].stats()["creates"])
 
 
-def manifest(tmp_path: Path, url: str) -> Path:
+def manifest(tmp_path: Path, url: str, provider: str = "sim") -> Path:
     """One job, sent to `url` (rewritten in place: the job, its hash, stays the same)."""
-    return write_manifest(tmp_path, n_seeds=1, styles=("anime",), provider="sim", base_url=url,
+    return write_manifest(tmp_path, n_seeds=1, styles=("anime",), provider=provider, base_url=url,
                           run={"poll_interval": 0.05})
+
+
+@pytest.fixture
+def lumenfall(monkeypatch: pytest.MonkeyPatch) -> str:
+    """The provider whose endpoint may be a simulator or not (`provider: sim` sends only to a simulator); the served
+    ones here take any key."""
+    monkeypatch.setenv("LUMENFALL_API_KEY", "lmnfl_test_key_0123456789")
+    monkeypatch.delenv("LUMENFALL_BASE_URL", raising=False)
+    return "lumenfall"
 
 
 def to(m: Path, url: str) -> Path:
@@ -122,9 +131,10 @@ def test_the_simulator_marks_every_answer(sim: tuple[str, Any], real: tuple[str,
 
 
 def test_a_simulators_video_is_rendered_again_once_against_another_endpoint_its_take_kept(
-    tmp_path: Path, sim: tuple[str, Any], real: tuple[str, Any], capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, sim: tuple[str, Any], real: tuple[str, Any], lumenfall: str,
+    capsys: pytest.CaptureFixture[str]
 ) -> None:
-    m = manifest(tmp_path, sim[0])
+    m = manifest(tmp_path, sim[0], lumenfall)
     first = api.run(m, report=False)
     assert first.exit_code == 0
     (job,) = api.status(m).jobs
@@ -175,10 +185,24 @@ def test_against_the_same_simulator_its_video_is_cached(tmp_path: Path, sim: tup
     assert again.exit_code == 0 and again.stats.spent_micros == 0 and creates(sim) == before
 
 
-def test_a_providers_video_is_cached_under_any_endpoint(
-    tmp_path: Path, sim: tuple[str, Any], real: tuple[str, Any]
+def test_provider_sim_sends_nothing_to_a_server_that_is_not_a_simulator(
+    tmp_path: Path, real: tuple[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """A server on this machine without the simulator's mark may be a gateway to a paid API: `provider: sim`, free,
+    sends it no create and records nothing."""
     m = manifest(tmp_path, real[0])
+    before = creates(real)
+    assert main(["run", str(m), "--no-report"]) == 1
+    err = capsys.readouterr().err
+    assert f"{real[0]} (`base_url:` at {m}:" in err and "is not gridrun's simulator" in err, err
+    assert creates(real) == before
+    assert takes(m) == []
+
+
+def test_a_providers_video_is_cached_under_any_endpoint(
+    tmp_path: Path, sim: tuple[str, Any], real: tuple[str, Any], lumenfall: str
+) -> None:
+    m = manifest(tmp_path, real[0], lumenfall)
     assert api.run(m, report=False).exit_code == 0
     assert takes(m) == [(1, "done", real[0], 0)]
     for url in (sim[0], "http://127.0.0.1:9/v1"):  # a simulator, a proxy: the same account's video
@@ -190,9 +214,9 @@ def test_a_providers_video_is_cached_under_any_endpoint(
 
 
 def test_a_state_from_before_takes_recorded_where_they_were_made_is_cached_and_upgraded(
-    tmp_path: Path, sim: tuple[str, Any], real: tuple[str, Any]
+    tmp_path: Path, sim: tuple[str, Any], real: tuple[str, Any], lumenfall: str
 ) -> None:
-    m = manifest(tmp_path, sim[0])
+    m = manifest(tmp_path, sim[0], lumenfall)
     assert api.run(m, report=False).exit_code == 0
     db = m.parent / ".gridrun" / "state.db"
     with closing(sqlite3.connect(db)) as conn:  # as a gridrun of the schema before left it
