@@ -123,7 +123,8 @@ class SimProvider(LumenfallProvider):
         request = client.build_request("GET", "_sim/config", timeout=10.0)
         request.headers.pop("Authorization", None)
         try:
-            response = await client.send(request)
+            response = await client.send(request, stream=True)  # its headers alone are read
+            await response.aclose()
         except httpx.HTTPError:
             return None
         if response.headers.get(SIMULATOR_HEADER) == "1":
