@@ -137,6 +137,19 @@ def test_a_base_url_with_a_query_or_fragment_is_refused_where_it_is_set_without_
     assert not (tmp_path / ".gridrun").exists()
 
 
+def test_a_base_url_off_this_machine_with_a_query_is_refused_without_showing_the_query(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = "https://evil.example.com/v1?token=SECRETQ"
+    caps = tmp_path / "c.yaml"
+    caps.write_text(f"provider: lumenfall\nbase_url: '{url}'\n", encoding="utf-8")
+    for extra, site in ((f"base_url: '{url}'\n", "m.yaml:5:1: base_url: "),
+                        ("capabilities: [c.yaml]\n", "c.yaml:2:1: base_url: ")):
+        m = manifest(tmp_path, extra)
+        assert main(["validate", str(m)]) == 2
+        err = capsys.readouterr().err
+        assert site in err and "SECRETQ" not in err, err
+
+
 BAD_URLS = ["http://[::1", "http://a\x01b/v1", "http://127.0.0.1:/v1", "http://", "http://127.0.0.1:99999/v1",
             "http://127.0.0.1:0/v1"]
 

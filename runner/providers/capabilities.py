@@ -680,16 +680,17 @@ def untrusted_base_url(url: str, provider: str, key_env: str | None, env: str | 
                 "the API key as the Authorization header; remove them from the URL")
     if is_loopback(url) or (_origin(url) is not None and _origin(url) in official_hosts(provider)):
         return None
-    where = _origin(url) or repr(url)
+    where = _origin(url) or repr(without_query(url))
+    shown = repr(without_query(url))  # a query may hold a credential
     if not official_hosts(provider):
-        return (f"{url!r} would send the requests to {where}, not to this machine (127.0.0.1, ::1, localhost): "
+        return (f"{shown} would send the requests to {where}, not to this machine (127.0.0.1, ::1, localhost): "
                 f"{provider} is gridrun's simulator, which runs here (in process, or served by `gridrun sim serve` "
                 "at the address it prints); for a provider's own API, name that provider in `provider:`")
     official = " or ".join(official_hosts(provider))
     what = f"the API key ({key_env})" if key_env else "the requests"
     proxy = (f"; to go through a proxy or gateway of your own, set {env} in the environment" if env else
              "; a served simulator runs on this machine (127.0.0.1)")
-    return (f"{url!r} would send {what} to {where}, which is neither {provider}'s own API ({official}) nor this "
+    return (f"{shown} would send {what} to {where}, which is neither {provider}'s own API ({official}) nor this "
             f"machine (127.0.0.1, ::1, localhost): a file may choose only those{proxy}")
 
 
