@@ -1054,9 +1054,10 @@ _ACCOUNT_REFUSALS = {
                       "check the key's permissions with the provider, or set another key (the error above names it)"),
     "ENDPOINT_NOT_FOUND": ("the create request: it has no such endpoint (HTTP 404), so the base URL is wrong",
                            "set the provider's base URL (the error above names the one used and where it is set)"),
-    "NOT_A_SIMULATOR": ("the create request: the base URL is not gridrun's simulator, and `provider: sim` sends "
-                        "nothing else", "point `base_url:` at the address `gridrun sim serve` prints, or name the "
-                        "provider whose API it is in `provider:`"),
+    "NOT_A_SIMULATOR": (("the create request: the base URL is not gridrun's simulator, and `provider: sim` sends "
+                         "nothing else"),
+                        ("point `base_url:` at the address `gridrun sim serve` prints, or name the provider whose API "
+                         "it is in `provider:`")),
     "REDIRECTED": ("the request at the base URL, which redirects to the API's path elsewhere (HTTP 3xx)",
                    "set the provider's base URL to where it redirects (the error above names both)"),
     "REDIRECTED_AWAY": (("the request: {who} redirected it away from the API (HTTP 3xx, to the address the error "
