@@ -1188,15 +1188,21 @@ def test_a_run_whose_api_key_is_refused_says_to_set_a_valid_one(
 def test_a_run_whose_model_the_provider_does_not_know_says_to_check_the_model(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A model gridrun is told of (a capabilities file) but the provider does not know: the run stops at the first
-    404 MODEL_NOT_FOUND, naming the model and what to check."""
+    """A model gridrun is told of (a capabilities file) but the provider does not know (a served simulator, which
+    knows gridrun's own data only): the run stops at the first 404 MODEL_NOT_FOUND, naming the model and what to
+    check."""
+    from runner.sim.config import SimConfig
+    from runner.sim.serve import running_server
+
     (tmp_path / "caps.yaml").write_text(
         "provider: sim\nmodels:\n  pixverse-v9:\n    params:\n      prompt: {type: string, required: true}\n"
         "      quality: {type: string, enum: [360p], default: 360p}\n"
         "    prices: {base_5s: {360p: 0.35}, duration_factor: {5: 1.0}}\n")
     m = tmp_path / "m.yaml"
-    m.write_text(BALANCE.replace("model: pixverse-v5.6", "model: pixverse-v9\ncapabilities: [caps.yaml]"))
-    assert main(["run", str(m), "--no-report"]) == 1
+    with running_server(SimConfig.from_dict({"render_time": 0.05, "jitter": 0.0})) as url:
+        m.write_text(BALANCE.split("sim:\n", 1)[0].replace("model: pixverse-v5.6", "model: pixverse-v9\ncapabilities: "
+                                                             f"[caps.yaml]\nbase_url: {url}"))
+        assert main(["run", str(m), "--no-report"]) == 1
     end = capsys.readouterr().err.splitlines()[-1]
     assert end == ("stopped: the provider refused the model 'pixverse-v9', which it does not know (HTTP 404): check "
                    "the manifest's `model:` against the models the provider lists, then: `gridrun run` sends the 6 "

@@ -34,8 +34,8 @@ def skewed_sim(monkeypatch: pytest.MonkeyPatch, skew: float) -> None:
     created_at, its request log, its answers' Date)."""
     made = rsim.create_app
 
-    def create_app(config: Any, *, clock: Any = None, world: Any = None) -> Any:
-        return made(config, clock=lambda: time.time() + skew, world=world)
+    def create_app(config: Any, *, clock: Any = None, world: Any = None, caps: Any = None) -> Any:
+        return made(config, clock=lambda: time.time() + skew, world=world, caps=caps)
 
     monkeypatch.setattr(rsim, "create_app", create_app)
 
