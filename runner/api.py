@@ -1453,6 +1453,10 @@ def status_json(snap: Snapshot) -> dict[str, Any]:
         ],
         # re-renders of done jobs (--force) the provider failed or refused: each job done as before, its video kept
         "rerenders_failed": [{"key": key, "error": error} for key, error in snap.rerenders_failed],
+        # jobs whose only take is a placeholder a simulator made at another endpoint and whose render here the provider
+        # failed or refused: failed in this run (among `problems` too), the placeholder kept; `gridrun run` renders
+        # them again
+        "placeholders_failed": [{"key": key, "error": error} for key, error in snap.placeholders_failed],
         # jobs earlier runs sent, rendering still, that this run does not have: in manifest_reserved_usd, no run
         # follows them, and `gridrun cancel` stops them (or the manifest put back as `manifest_copy` collects them)
         "left_rendering": [{"key": key, "run": run, "reserved_usd": micros / 1e6,

@@ -50,7 +50,10 @@ from .errors import (
 from .jobs import format_value, scaled, usd_text
 from .limits import FILES_RAN_OUT, STICKY
 from .options import RUN_DEFAULTS
-from .records import GONE_EXIT, local_time, run_exit, rerenders_cancelled_note, rerenders_failed_note, utc_offset
+from .records import (
+    GONE_EXIT, local_time, placeholders_failed_note, run_exit, rerenders_cancelled_note, rerenders_failed_note,
+    utc_offset,
+)
 from .terminal import runs_it_first, typed, visible, written
 
 if TYPE_CHECKING:
@@ -1552,7 +1555,8 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
     from .resume import FOLLOWED
     from .state import JobState
 
-    c = result.stats.counts
+    # the simulator's placeholders whose render here failed are said on their own below, with what a plain run does
+    c = _but_placeholders(result.stats.counts, getattr(result.stats, "placeholders_failed", 0))
     # what the unsent jobs cost, and those whose create went unanswered
     # jobs sent to another endpoint are left in flight only by a run with --leave-in-flight (`resume.sent_away`)
     away = getattr(args, "leave_in_flight", False) and any(c.get(s) for s in FOLLOWED)
@@ -1602,7 +1606,8 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
             check = f"URL, the proxy {via} and the network" if via else "URL and the network"
             err.print(f"the provider could not be reached for {_jobs(result.unreached)}, left unsent: check its base "
                       f"{check} (the error above names the address), then: {then}")
-        elif _unfinished(c) or not result.stats.rerenders_failed:  # else: failed re-renders alone, said below
+        elif _unfinished(c) or not (result.stats.rerenders_failed or getattr(result.stats, "placeholders_failed", 0)):
+            # else: failed re-renders alone, said below
             err.print(f"some jobs did not finish (`gridrun status` says why): {then}")
     elif result.status == "incomplete" and (held := getattr(result, "slots_held", 0)) and (
             unsent := c.get(JobState.PLANNED.value, 0)):
@@ -1663,6 +1668,8 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
         err.print(_rerenders_note(result.stats.rerenders_cancelled), markup=False, highlight=False)
     if result.stats.rerenders_failed:
         err.print(_rerenders_failed_note(result.stats.rerenders_failed), markup=False, highlight=False)
+    if placeholders := getattr(result.stats, "placeholders_failed", 0):
+        err.print(placeholders_failed_note(placeholders), markup=False, highlight=False)
     spent, budget = result.stats.spent_micros, result.stats.budget_micros
     if getattr(result, "followed", 0) and (followed := api.status(plan.manifest).followed_note()) is not None:
         err.print(f"spent {usd_text(spent)}: {followed}", markup=False, highlight=False)
@@ -1674,6 +1681,15 @@ _rerenders_note = rerenders_cancelled_note
 
 
 _rerenders_failed_note = rerenders_failed_note
+
+
+def _but_placeholders(counts: Mapping[str, int], n: int) -> Mapping[str, int]:
+    """A run's `counts` but for the `n` failed jobs whose only take is a simulator's placeholder made at another
+    endpoint (`Snapshot.placeholders_failed`): done in the store, so a plain `gridrun run` renders them again, not
+    `retry`; their next step is said with them (`placeholders_failed_note`)."""
+    if not n:
+        return counts
+    return {**counts, "failed": max(0, counts.get("failed", 0) - n)}
 
 
 def _rerendering_note(n: int) -> str:
@@ -1916,6 +1932,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         out.print(f"  {said(_rerenders_failed_note(len(snap.rerenders_failed)))}", markup=False, highlight=False)
         for who, error in _alike(snap.rerenders_failed):
             out.print(f"    {who}: {error}", markup=False, highlight=False)
+    if snap.placeholders_failed:
+        out.print(f"  {said(placeholders_failed_note(len(snap.placeholders_failed)))}", markup=False,
+                  highlight=False)
     if r.ended_at is not None:
         _say_next(snap, unnamed=unnamed)
     return 0
@@ -1970,9 +1989,10 @@ def _say_next(snap: Snapshot, *, unnamed: bool = False) -> None:
     from .state import JobState
 
     then = None
-    if _unfinished(snap.counts) or snap.stopping == "write-failed" and snap.run.status == "failed":
+    counts = _but_placeholders(snap.counts, len(snap.placeholders_failed))  # said with them
+    if _unfinished(counts) or snap.stopping == "write-failed" and snap.run.status == "failed":
         unsaved = snap.run.outputs_dir if snap.stopping == "write-failed" else None
-        then = _next_steps(snap.counts, snap, budget=_manifest_budget(snap), unsaved=unsaved,
+        then = _next_steps(counts, snap, budget=_manifest_budget(snap), unsaved=unsaved,
                            errors=[j.error for j in snap.jobs if j.error], gone=_gone(snap))
         if snap.placeholders_left:
             then = f"{_placeholders_next(snap)}; {then}"

@@ -312,6 +312,8 @@ class Executor:
         self._not_rerun = 0  # settled jobs this run was to send again whose create never reached the provider
         self._rerenders_cancelled = 0  # re-renders of done jobs cancelled at the provider: done as before
         self._rerenders_failed = 0  # re-renders of done jobs failed or refused by the provider: done as before
+        # renders of simulator placeholders made at another endpoint failed or refused by the provider: failed here
+        self._placeholders_failed = 0
         self._reconciling = 0  # jobs an earlier process left submitting, not yet known to be at the provider or not
         self._ended_jobs: set[int] = set()  # jobs counted in the pace (`throughput`) as ended in this run
         self._sent: set[int] = set()  # jobs this run sent (a create): the only ones its pace counts
@@ -524,8 +526,8 @@ class Executor:
             reserved_micros=self._reserved, budget_micros=self.budget_micros, elapsed=elapsed, eta=eta,
             per_minute=per_minute, requests=self.pacer.requests, stopping=self.stopping, last_errors=last_errors,
             next_check=self._next_check(counts, now), downloaded_bytes=self._fetched(),
-            rerenders_cancelled=self._rerenders_cancelled,
-            rerenders_failed=self._rerenders_failed, paused=self._paused(), held=self._held,
+            rerenders_cancelled=self._rerenders_cancelled, rerenders_failed=self._rerenders_failed,
+            placeholders_failed=self._placeholders_failed, paused=self._paused(), held=self._held,
             said=tuple(self._said_of.get(e, (e, ()))[0] for e in last_errors),
             eta_expected=eta is not None and not self.throughput.paced,
         )
@@ -2080,9 +2082,18 @@ class Executor:
         the failure is among the run's errors all the same."""
         error = str(fields.get("error") or "")
         state = await ended_badly(self.store, self.run_id, jid, to, **fields)
-        self._set_state(jid, state.value, put_back=state != to)
+        # a simulator's placeholder made at another endpoint, sent here to be rendered (no --force): put back done
+        # in the store as it was, so that a plain run renders it again, but no video of this provider's: this run
+        # counts it as it ended here
+        placeholder = state != to and self.store.rerun_reason(jid) == resume.SIMULATOR_ELSEWHERE
+        self._set_state(jid, to.value if placeholder else state.value, put_back=state != to and not placeholder)
         if state != to:
             self._cached_as_before(jid, self.store.job_row(jid))
+        if placeholder:
+            self._placeholders_failed += 1
+            error = (f"{to.value} at the provider, not rendered here (its only video a simulator's placeholder made "
+                     f"at another endpoint, kept): {error}")
+        elif state != to:
             self._rerenders_failed += 1
             error = f"re-render {to.value}, the earlier video kept: {error}"
         self._progress()

@@ -131,7 +131,7 @@ def export_row(job: JobRecord, base: str | Path, run_id: int | None = None) -> d
         "error": job.error,
         "cost_estimate_usd": usd(job.cost_estimate_micros),
         "cost_reported_usd": usd(job.cost_reported_micros),
-        "output_path": None if job.replaced or others_video(job) else relative_output(job, base),
+        "output_path": None if job.replaced or job.placeholder or others_video(job) else relative_output(job, base),
         "sha256": job.sha256,
         "width": job.size[0] if job.size else None,
         "height": job.size[1] if job.size else None,

@@ -111,6 +111,9 @@ class JobRecord:
     missing: bool = False            # of `replaced`: no file at all is at `output_path` (deleted, not edited)
     # a job re-rendered (planned again or in flight) whose earlier video is still at its path: that take
     earlier: EarlierTake | None = None
+    # failed in this run at the provider, whose only take is a simulator's placeholder made at another endpoint,
+    # still at `output_path`: no video of this provider's, so no row names that file as the job's output
+    placeholder: bool = False
 
     @property
     def counted_micros(self) -> int | None:
@@ -357,6 +360,10 @@ class Snapshot:
     # done jobs a simulator made at another endpoint whose re-render this run did not send (its stop): left as they
     # were, which a plain `gridrun run` re-renders: their keys
     placeholders_left: tuple[str, ...] = ()
+    # (key, error) of the done jobs whose only take is a placeholder a simulator made at another endpoint and whose
+    # render here (plan's "render again", not --force) the provider failed or refused: failed in this run (so in
+    # `jobs` and `counts`), the placeholder kept at its path, which a plain `gridrun run` renders again
+    placeholders_failed: tuple[tuple[str, str], ...] = ()
     # of the run's jobs in flight or of unknown outcome, those sent to another endpoint than the manifest's now
     # (`plan.sent_elsewhere`): key -> that endpoint; a run there collects them, a run here refuses over them. Read
     # only by `runner.status` of a manifest (empty otherwise)
@@ -521,6 +528,22 @@ def rerenders_failed_note(n: int) -> str:
     one = n == 1
     return (f"{n:,} re-render{'' if one else 's'} of done jobs (--force) failed: the earlier video{'' if one else 's'} "
             f"kept, {'its job' if one else 'the jobs'} done as before (`gridrun run --force` tries again, paying again)")
+
+
+# Why a done job is sent again with no --force: its video is a placeholder a simulator made at another endpoint than
+# the one now (the reason of its `reset` event, as `plan` says it)
+SIMULATOR_ELSEWHERE = "made by a simulator at another endpoint"
+
+
+def placeholders_failed_note(n: int) -> str:
+    """One line for the jobs whose only take was a simulator's placeholder made at another endpoint and whose
+    render the provider failed or refused: failed, not done, their placeholders kept; a plain run renders them
+    again (as `plan` prices them). The run's end, `status` and the run's report say it."""
+    one = n == 1
+    return (f"{n:,} job{'' if one else 's'} failed at the provider: {'its' if one else 'their'} only "
+            f"video{' is a placeholder' if one else 's are placeholders'} a simulator made at another endpoint, not "
+            f"rendered here (kept at {'its path' if one else 'their paths'}: no video of this provider's yet); "
+            f"`gridrun run` renders {'it' if one else 'them'} again (paid)")
 
 
 def run_record(row: sqlite3.Row, *, lock_free: Callable[[], bool] | None = None) -> RunRecord:

@@ -34,7 +34,7 @@ from .outputs import (
     POSTER_MARK, Digests, atomic_write, broken_image, files_beside, gridrun_poster, holds_take, keep_broken_poster, keep_foreign,
     poster_kept, poster_path, superseded_dir, sync_folder, unreadable_videos, unreadable_why,
 )
-from .records import rerenders_cancelled_note, rerenders_failed_note
+from .records import placeholders_failed_note, rerenders_cancelled_note, rerenders_failed_note
 from .resources import resource_dir
 from .state import RUNS_GITIGNORE, JobRecord, Snapshot, Store, keep_out_of_version_control
 
@@ -312,6 +312,8 @@ def _display_summary(snapshot: Snapshot) -> dict[str, Any]:
     s["rerenders_cancelled"] = (rerenders_cancelled_note(snapshot.rerenders_cancelled)
                                 if snapshot.rerenders_cancelled else None)
     s["rerenders_failed"] = rerenders_failed_note(len(snapshot.rerenders_failed)) if snapshot.rerenders_failed else None
+    s["placeholders_failed"] = (placeholders_failed_note(len(snapshot.placeholders_failed))
+                                if snapshot.placeholders_failed else None)
     # the page's chips say what `status --runs` does (its counts): of the done jobs, those the run found cached and
     # those whose video an earlier run made ("made earlier": kept when a re-render here was cancelled or failed,
     # fetched again after it was edited or deleted), though the export's `cached` counts every job cached from a run

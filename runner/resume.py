@@ -89,7 +89,7 @@ from .plan import (
     sent_elsewhere,
     state_dir_of,
 )
-from .records import PID_CLOCK_SLACK, local_time, process_start, process_state
+from .records import PID_CLOCK_SLACK, SIMULATOR_ELSEWHERE, local_time, process_start, process_state
 from .state import (
     FAILURE_RETRY,
     JobState,
@@ -106,8 +106,8 @@ S = JobState
 # The event a run records as it starts with the done jobs it is to render again (--force, a placeholder made
 # elsewhere): `{"jobs": [job ids]}`. Each is reset only as it is sent; until then, its page says it is to be.
 RERENDERS_QUEUED = "rerenders-queued"
-# Why a run sends a done job again whose video a simulator made at another endpoint (a reset's reason).
-SIMULATOR_ELSEWHERE = "made by a simulator at another endpoint"
+# Why a run sends a done job again whose video a simulator made at another endpoint (a reset's reason):
+# `records.SIMULATOR_ELSEWHERE`, imported above.
 
 
 @dataclass(slots=True)

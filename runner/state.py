@@ -38,7 +38,7 @@ from .outputs import (
     superseded_dir, take_path, unreadable_why,
 )
 from .records import (  # noqa: F401 (re-exported)
-    CACHED, EARLIER, MADE, NOT_COPIED, ORIGINS, EarlierTake, JobRecord, RunRecord, RunSummary, Snapshot, as_keyed,
+    CACHED, EARLIER, MADE, NOT_COPIED, ORIGINS, SIMULATOR_ELSEWHERE, EarlierTake, JobRecord, RunRecord, RunSummary, Snapshot, as_keyed,
     billing_of, job_record, local_time, run_record, typed_values,
 )
 from .terminal import runs_it_first, typed, visible
@@ -464,6 +464,18 @@ def _rerun_of(detail_text: str | None) -> tuple[bool, dict[str, Any] | None]:
     if isinstance(was, dict) and was.get("state") == S.DONE.value and was.get("sha256"):
         return True, was
     return True, None
+
+
+def _placeholders_as_failed(jobs: Sequence[JobRecord], errors: Mapping[str, str]) -> list[JobRecord]:
+    """`jobs`, those of `errors` (key -> the provider's error) as the run met them: failed, their only take a
+    simulator's placeholder made at another endpoint (kept at its path, done in the store, so that a plain run
+    renders it again), which is no video of theirs here: no video, SHA-256, cost or earlier run it was cached
+    from."""
+    return [dataclasses.replace(j, state=JobState.FAILED.value, error=errors[j.key], cached_from_run=None,
+                                cost_micros=None, cost_reported_micros=None, billed_run=None, sha256=None,
+                                size=None, duration=None, downloaded_at=None, completed_at=None, render_span=None,
+                                placeholder=True)
+            if j.key in errors else j for j in jobs]
 
 
 def _json(value: Any) -> str:
@@ -3497,6 +3509,7 @@ class Store:
                 kept, failed = self._rerenders_kept_by(run)
             else:
                 kept, failed = self._rerenders_cancelled(run), self._rerenders_failed(run)
+            failed, placeholders_failed = self._placeholders_failed(jobs, failed)
             origins = self._origins(run.id)
             keys_ignored = self._keys_ignored(run.id)
             counted = self._run_summary(run)
@@ -3508,6 +3521,8 @@ class Store:
                       for rid in sorted({r for _, r, _ in (*left, *rendered, *unknown)})}
         finally:
             self.db.execute("COMMIT")
+        if placeholders_failed:
+            jobs = _placeholders_as_failed(jobs, dict(placeholders_failed))
         counts: dict[str, int] = {s.value: 0 for s in JobState}
         for j in jobs:
             counts[j.state] = counts.get(j.state, 0) + 1
@@ -3526,6 +3541,7 @@ class Store:
                         origins=origins, made_earlier=made_earlier, found_cached=counted.cached, made_earlier_count=counted.made_earlier,
                         rerenders_unsent=unsent,
                         left_rendering=left, left_rendered=rendered, left_unknown=unknown, placeholders_left=placeholders,
+                        placeholders_failed=placeholders_failed,
                         left_copies={rid: str(path) for rid, (path, _) in copies.items()},
                         copies_missing=tuple(rid for rid, (_, there) in copies.items() if not there),
                         others_since=others_since, keys_ignored=keys_ignored,
@@ -3692,6 +3708,34 @@ class Store:
             cancelled.pop(key, None)
             failed[key] = str(error or "")
         return tuple(cancelled), tuple(failed.items())
+
+    def _placeholders_failed(self, jobs: Sequence[JobRecord], failed: tuple[tuple[str, str], ...]
+                             ) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
+        """`failed` (the run's failed re-renders of done jobs, (key, error)) split in two: the re-renders asked for
+        (--force, retry), and the renders of placeholders a simulator made at another endpoint (`plan`'s "render
+        again"; the reset's reason), whose jobs never had a video of this provider's."""
+        if not failed:
+            return failed, ()
+        ids = {j.key: j.id for j in jobs}
+        placeholders = tuple(f for f in failed if f[0] in ids and self.rerun_reason(ids[f[0]]) == SIMULATOR_ELSEWHERE)
+        if not placeholders:
+            return failed, ()
+        return tuple(f for f in failed if f not in placeholders), placeholders
+
+    def rerun_reason(self, job_id: int) -> str | None:
+        """Why the re-run its current attempt belongs to was asked for (retry, --force, a simulator's placeholder
+        made at another endpoint; the reason of the reset `_done_before_rerun` reads), or None when it never was
+        re-run. The failure retries a run made on its own since belong to that re-run."""
+        for row in self.db.execute(
+            f"SELECT detail FROM events WHERE job_id=? AND {_RESET_KINDS} AND kind='reset' ORDER BY id DESC",
+            (job_id,),
+        ):
+            decided, _ = _rerun_of(row["detail"])
+            if decided:
+                detail = json.loads(row["detail"]) if row["detail"] else {}
+                reason = detail.get("reason") if isinstance(detail, dict) else None
+                return reason if isinstance(reason, str) else None
+        return None
 
     def _rerenders_failed(self, run: RunRecord) -> tuple[tuple[str, str], ...]:
         """Of the run's jobs, the done ones whose last attempt, a re-render the run sent or saw end, failed or was

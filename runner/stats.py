@@ -52,6 +52,8 @@ class RunStatistics:
     # Re-renders of done jobs (--force) whose render the provider failed or whose create it refused: each job put
     # back as it was, done, its earlier video kept (counted done, not failed).
     rerenders_failed: int = 0
+    # renders of simulator placeholders made at another endpoint the provider failed or refused: failed (in `counts`)
+    placeholders_failed: int = 0
     # Seconds every request still waits because the provider asked the run to (a 429's Retry-After), while that
     # pause is a long one (PAUSE_SHOWN); None otherwise.
     paused: float | None = None
@@ -217,5 +219,6 @@ def run_statistics(snap: Snapshot, now: float | None = None) -> RunStatistics:
         stopping=snap.stopping or (_STOPPED_AS.get(r.status) if ended else None),
         last_errors=tuple(f"{j.key}: {j.state}: {j.error or ''}" for j in bad[-5:]),
         rerenders_cancelled=snap.rerenders_cancelled, rerenders_failed=len(snap.rerenders_failed),
+        placeholders_failed=len(snap.placeholders_failed),
         next_check=next_check,
     )

@@ -1,0 +1,134 @@
+"""A simulator's placeholder whose render at another endpoint (a provider, after rehearsing on `gridrun sim
+serve`) the provider failed: the job is not presented as done with a video of that provider's. It failed there;
+its only take is the simulator's placeholder, kept at its path, and a plain `gridrun run` renders it again. No
+`--force` was given, so nothing speaks of one.
+
+The simulator is served on 127.0.0.1 in a thread; "the provider" is another served simulator, failing every
+render, whose answers carry no `X-Gridrun-Simulator` header (a test double: nothing here talks to a provider)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+import yaml
+from execkit import write_manifest
+
+from runner import api
+from runner.cli import main
+from runner.export import export_rows
+from runner.providers.base import SIMULATOR_HEADER
+from runner.sim import SimConfig, create_app
+
+KNOBS = {"render_time": 0.05, "jitter": 0.0, "max_side": 64, "fps": 4}
+
+
+class _Unmarked:
+    """The simulator with its mark taken off every answer: a provider, as far as a run can tell."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        async def unmarked(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [(k, v) for k, v in message.get("headers", ())
+                                      if k.lower() != SIMULATOR_HEADER.lower().encode()]
+            await send(message)
+
+        await self.app(scope, receive, unmarked)
+
+
+@contextmanager
+def serving(config: SimConfig, *, marked: bool) -> Iterator[str]:
+    """A simulator served on 127.0.0.1 (marked: as `gridrun sim serve` serves it; else as a provider would
+    answer); yields its base URL."""
+    app = create_app(config)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app if marked else _Unmarked(app), log_level="warning",
+                                           access_log=False, lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the simulator did not start"
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+def to(m: Path, url: str) -> Path:
+    doc = yaml.safe_load(m.read_text())
+    doc["base_url"] = url
+    m.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return m
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[str]:
+    with serving(SimConfig(**KNOBS), marked=True) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def failing() -> Iterator[str]:
+    with serving(SimConfig(**KNOBS, failure_rate=1.0), marked=False) as url:
+        yield url
+
+
+def test_a_placeholder_whose_render_the_provider_failed_is_failed_not_done(
+    tmp_path: Path, sim: str, failing: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), provider="sim", base_url=sim,
+                       run={"poll_interval": 0.05, "failure_retries": 0})
+    assert api.run(m, report=False).exit_code == 0
+    videos = sorted((m.parent / "outputs" / "t").rglob("seed-*.mp4"))
+    assert len(videos) == 2
+    placeholders = {p: p.read_bytes() for p in videos}
+
+    to(m, failing)
+    capsys.readouterr()
+    assert main(["run", str(m), "--no-report"]) == 1
+    said = capsys.readouterr().err
+    assert "--force" not in said and "the earlier video kept" not in said, said
+    assert "placeholder" in said and "not rendered" in said, said
+    assert "`gridrun run` renders" in said, said
+    # the placeholders stay where they were, untouched: nothing is lost
+    assert {p: p.read_bytes() for p in videos} == placeholders
+
+    snap = api.status(m)
+    assert snap.counts["done"] == 0 and snap.counts["failed"] == 2, snap.counts
+    assert not snap.rerenders_failed and len(snap.placeholders_failed) == 2
+    assert main(["status", str(m)]) == 0
+    shown = capsys.readouterr().out
+    assert "--force" not in shown and "done 2" not in shown, shown
+    assert "placeholder" in shown and "`gridrun run` renders" in shown, shown
+
+    rows = export_rows(api.status(m))
+    assert len(rows) == 2
+    for row in rows:
+        assert row["state"] == "failed" and row["error"], row
+        assert row["output_path"] is None and row["cached_from_run"] is None, row
+        assert "CONTENT_POLICY_VIOLATION" in row["error"], row
+
+    # what a plain run does next: render them again (the provider still failing here)
+    d = api.diff(api.plan(m))
+    assert d is not None and len(d.to_send(api.plan(m).jobs)) == 2
+
+    # the run's page: the note, and no cell that links the placeholder as the job's video
+    assert main(["report", str(m)]) == 0
+    page = (m.parent / "outputs" / "t" / "report.html").read_text()
+    assert 'class="placeholders-failed">2 jobs failed at the provider' in page, page
+    assert '"state":"failed"' in page and '"src":' not in page
