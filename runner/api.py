@@ -1249,8 +1249,10 @@ def _sent_elsewhere(snap: Snapshot, m: Manifest, store: Store) -> Snapshot:
         return snap
     anew = {k: at for k, at in away.items() for j in followed if j.key == k and j.hash in simulated}
     away = {k: at for k, at in away.items() if k not in anew}
+    by = store.sent_by([j.hash for j in followed if j.key in away], resume.FOLLOWED)
+    sender = {away[j.key]: by.get(j.hash) for j in followed if j.key in away}
     return replace(snap, sent_elsewhere=away, sent_anew=anew, endpoint=now,
-                   point_back={at: plan_mod.point_back(m, at) for at in dict.fromkeys(away.values())})
+                   point_back={at: plan_mod.point_back(m, at, sender.get(at)) for at in dict.fromkeys(away.values())})
 
 
 def runs(m: Manifest | Plan | str | Path | None = None, *, state_dir: str | Path | None = None) -> Runs:
@@ -2007,6 +2009,7 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
     # and asking it would record paid renders `unknown`; left as they are, for a cancel (or run) against that one.
     sent = store.sent_to([r["hash"] for r in flying], _CANCELLABLE)
     simulated = store.sent_to([r["hash"] for r in flying], _CANCELLABLE, simulator=True)
+    by = store.sent_by([r["hash"] for r in flying], _CANCELLABLE)
     result.endpoint = p.endpoint
     for r in flying:
         at = sent.get(r["hash"])
@@ -2014,7 +2017,7 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
             result.simulated[r["key"]] = at
         elif at is not None and plan_mod.sent_elsewhere(at, p.endpoint[0]):
             result.elsewhere[r["key"]] = at
-            result.elsewhere_how.setdefault(at, plan_mod.point_back(p.manifest, at))
+            result.elsewhere_how.setdefault(at, plan_mod.point_back(p.manifest, at, by.get(r["hash"])))
     flying = [r for r in flying if not plan_mod.sent_elsewhere(sent.get(r["hash"]), p.endpoint[0])]
     if flying and callable(getattr(prov, "api_key", None)):
         prov.api_key()  # a job to ask about here (one run since `_asks_provider` read the state): the key first

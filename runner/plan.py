@@ -1310,11 +1310,15 @@ def simulator_left(s: Stored | None, endpoint: str) -> bool:
             and sent_elsewhere(s.sent_to, endpoint))
 
 
-def point_back(m: Manifest, at: str) -> str:
+def point_back(m: Manifest, at: str, sent_by: tuple[str, int] | None = None) -> str:
     """How to run manifest `m` against endpoint `at` again (where its jobs were sent), in words: the environment's
-    variable, which wins over the manifest's `base_url:`, or that field for the simulator."""
+    variable, which wins over the manifest's `base_url:`, or that field for the simulator. `sent_by`: the provider
+    that sent them and its run (`Store.sent_by`); when that is not `m`'s provider now, the jobs are that provider's,
+    collected (or cancelled) only by a run of it, with its key: `provider:` put back first, and its variables."""
     from .providers import base_url_env
 
+    if sent_by is not None and sent_by[0] != m.provider:
+        return _provider_back(m, at, *sent_by)
     var = base_url_env(m.provider)
     if not _endpoint_id(at):  # the simulator built in: no base URL at all
         field_ = f"remove `base_url:` from {m.path}" if m.base_url else ""
@@ -1323,6 +1327,29 @@ def point_back(m: Manifest, at: str) -> str:
     if var:
         return f"set {var}={at}"
     return f"set `base_url: {at}` in {m.path}"
+
+
+def _provider_back(m: Manifest, at: str, provider: str, run_id: int) -> str:
+    """`point_back` for jobs provider `provider` sent (in run `run_id`) to `at`, while manifest `m` names another
+    provider now: a base URL set under `m`'s provider would send that provider's key there and collect nothing,
+    the jobs being `provider`'s, followed only by a run of it."""
+    from .providers import base_url_env, capabilities
+
+    back = (f"put back `provider: {provider}` in {m.path}, as run {run_id} had it (the jobs are {provider}'s; the "
+            f"manifest says `provider: {m.provider}` now)")
+    try:
+        caps = capabilities.load(provider)
+    except (capabilities.CapabilityDataError, OSError, ValueError):
+        caps = None
+    key = caps.api_key_env if caps is not None else None
+    with_key = f" with its key in {key}" if key else ""
+    var = base_url_env(provider)
+    if not _endpoint_id(at):  # the simulator built in
+        unset = f"unset {var}" if var and os.environ.get(var, "").strip() else ""
+        return f"{back}{', and ' + unset if unset else ''}"
+    if var:
+        return f"{back}, and set {var}={at}{with_key}"
+    return f"{back}, with `base_url: {at}`{with_key}"
 
 
 def same_endpoint(a: str, b: str) -> bool:

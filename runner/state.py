@@ -2535,6 +2535,21 @@ class Store:
                 out[row[0]] = str(row[1])
         return out
 
+    def sent_by(self, hashes: Sequence[str], states: Sequence[str]) -> dict[str, tuple[str, int]]:
+        """Of the stored jobs among `hashes` in one of `states`, the provider that sent their latest attempt (the
+        provider of the run that sent it, as the run recorded it) and that run's id: what a run collecting them (or
+        a cancel) must be of, whatever the manifest names now."""
+        out: dict[str, tuple[str, int]] = {}
+        marks_states = ",".join("?" * len(states))
+        for chunk, marks in _chunked(hashes):
+            for row in self.db.execute(
+                "SELECT j.hash, r.provider, r.id FROM jobs j JOIN attempts a ON a.job_id = j.id AND a.n = j.attempts"
+                f" JOIN runs r ON r.id = a.run_id WHERE j.hash IN ({marks}) AND j.state IN ({marks_states})",
+                [*chunk, *states],
+            ):
+                out[row[0]] = (str(row[1]), int(row[2]))
+        return out
+
     def leave_simulator_attempt(self, job_id: int, reason: str, *, run_id: int | None) -> set[int]:
         """A job in flight (or of unknown outcome) whose latest attempt a simulator at another endpoint answered
         (`sent_to`, `simulator`), which a run against the endpoint now sends anew: that attempt is left behind,

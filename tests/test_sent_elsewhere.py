@@ -429,3 +429,35 @@ def test_jobs_of_unknown_outcome_sent_to_another_endpoint_are_looked_up_there_on
         sent = sim_a.stats()["creates"]
         assert api.run(m, report=False).exit_code == 0
         assert set(states(m).values()) == {"done"} and sim_a.stats()["creates"] == sent and asked(sim_b) == {}
+
+
+@pytest.mark.timeout(180)
+def test_jobs_in_flight_sent_by_another_provider_name_that_provider_and_its_variables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Killed with jobs rendering at A under `provider: lumenfall`, the manifest then switched to `provider: sim`:
+    `status` and `cancel` say to put `provider: lumenfall` back and point LUMENFALL_BASE_URL at A (its key in
+    LUMENFALL_API_KEY), not to set a `base_url:` under `provider: sim`, which would send the simulator's key there
+    and collect nothing (the jobs are lumenfall's)."""
+    monkeypatch.setenv("LUMENFALL_API_KEY", "x")
+    m = lumenfall(tmp_path)
+    with serving(30.0, marked=False) as (a, _):
+        killed_in_flight(m, {"LUMENFALL_BASE_URL": a, "LUMENFALL_API_KEY": "x"})
+        before = states(m)
+        assert len(before) == 2
+        doc = yaml.safe_load(m.read_text())
+        doc["provider"] = "sim"
+        m.write_text(yaml.safe_dump(doc, sort_keys=False))
+        monkeypatch.delenv("LUMENFALL_BASE_URL", raising=False)
+        capsys.readouterr()
+        assert main(["status", str(m)]) == 0
+        shown = capsys.readouterr().out
+        assert "`base_url:" not in shown, shown
+        assert "put back `provider: lumenfall`" in shown and f"LUMENFALL_BASE_URL={a}" in shown, shown
+        assert "LUMENFALL_API_KEY" in shown, shown
+        code = main(["cancel", str(m)])
+        shown = capsys.readouterr()
+        said = shown.out + shown.err
+        assert code != 0 and states(m) == before, said
+        assert "`base_url:" not in said, said
+        assert "put back `provider: lumenfall`" in said and f"LUMENFALL_BASE_URL={a}" in said, said
