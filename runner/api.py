@@ -794,6 +794,7 @@ def diff(
         if aside.others:  # a done job's video recorded there is copied aside first (`resume._put_aside`): kept
             recorded = {row["output_path"] for row in store.done_at(list(aside.others))}
             aside = aside._replace(others=tuple(v for v in aside.others if v not in recorded))
+            aside = _own_earlier(aside, p, store)
         last = store.latest_run(p.manifest.name)
         above = None if last is None else store.billed_above(last)
         billing = resume.budget_billing(p, store) if p.budget_micros is not None else None
@@ -1227,6 +1228,25 @@ def status(
                 and (snap.run.ended_at is not None or snap.run.process_gone())):
             snap = _sent_elsewhere(snap, m, store)
     return snap if warning is None else replace(snap, warnings=[warning])
+
+
+def _own_earlier(aside: Any, p: Plan, store: Store) -> Any:
+    """`aside` (`outputs.Aside`) with its `others` that are the very job's own earlier take moved to `own`: the
+    sidecar names the key of the job whose video goes there and a done job of that key's earlier request, whose
+    record is at another path (its copy kept aside as the request changed: another prompt, another provider), so
+    that no other job's video, nor a copy a renamed sweep left, is in the way."""
+    from .outputs import gridrun_sidecar
+
+    if not aside.others:
+        return aside
+    keys = {j.output_str: j.key for j in p.jobs}
+    docs = {v: gridrun_sidecar(Path(v)) for v in aside.others}
+    done = store.done_keys([d["hash"] for d in docs.values() if d is not None])
+    own = tuple(v for v, d in docs.items() if d is not None and keys.get(v) is not None
+                and d.get("key") == keys[v] and done.get(d["hash"]) == keys[v])
+    if not own:
+        return aside
+    return aside._replace(others=tuple(v for v in aside.others if v not in own), own=own)
 
 
 def _sent_elsewhere(snap: Snapshot, m: Manifest, store: Store) -> Snapshot:

@@ -409,6 +409,9 @@ class Aside(NamedTuple):
     # videos whose sidecar of gridrun's names a render the state recorded, of another job than the one whose video
     # goes there (a copy a renamed sweep's run left where a new job of the old name goes): replaced, not kept
     others: tuple[str, ...] = ()
+    # videos whose sidecar names the very job whose video goes there (its key) and an earlier request of it, whose
+    # take the state keeps at another path (copied aside as the request changed): that job's own earlier take
+    own: tuple[str, ...] = ()
 
 
 NOTHING_ASIDE = Aside((), ())

@@ -688,6 +688,18 @@ def overwrites(plan: Plan, diff: Diff | None) -> list[str]:
                                          "another request: a copy an earlier run left there (a sweep renamed, another "
                                          "output template); the job's own video replaces it once downloaded, and "
                                          "until then it is not that job's video"))
+    if aside.own:
+        first, more = aside.own[0], _more(aside.own)
+        doc = gridrun_sidecar(Path(first))
+        made = f" by run {doc['run_id']}" if doc is not None and isinstance(doc.get("run_id"), int) else ""
+        one = len(aside.own) == 1
+        then = doc or {}
+        what = next((f"{k}: {then[k]} then, {now} now" for k, now in (("provider", m.provider), ("model", m.model))
+                     if then.get(k) not in (None, now)), "its request changed since")
+        warnings.append(m.warning(field, f"{first}{more} {'holds its job' if one else 'hold their jobs'}' own earlier "
+                                         f"take{'' if one else 's'}, made{made} for what the job asked then "
+                                         f"({what}): the state keeps a copy under .runs/superseded/, and the "
+                                         "job's new video replaces it once downloaded"))
     if aside.images:
         first, more = aside.images[0], _more(aside.images)
         warnings.append(m.warning(field, f"a job's poster would replace {first}{more}, an image with no poster mark "

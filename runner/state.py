@@ -2474,6 +2474,14 @@ class Store:
         with self._tx():
             self.db.execute("UPDATE jobs SET output_path=?, updated_at=? WHERE id=?", (str(path), self.clock(), job_id))
 
+    def done_keys(self, hashes: Sequence[str]) -> dict[str, str]:
+        """Of `hashes`, those of done jobs, each with its job's key."""
+        out: dict[str, str] = {}
+        for chunk, marks in _chunked(hashes):
+            for row in self.db.execute(f"SELECT hash, key FROM jobs WHERE state='done' AND hash IN ({marks})", chunk):
+                out[str(row["hash"])] = str(row["key"])
+        return out
+
     def done_at(self, paths: Sequence[str]) -> list[sqlite3.Row]:
         """The done jobs whose recorded video is one of `paths`."""
         out: list[sqlite3.Row] = []

@@ -379,3 +379,30 @@ def test_placeholders_whose_re_render_a_wrong_base_url_refused_are_counted_for_a
     assert main(["status", str(m)]) == 0
     shown = capsys.readouterr().out
     assert "--force" not in shown and f"next: `gridrun run` re-renders the 4 jobs" in shown and total in shown, shown
+
+
+def test_a_jobs_own_earlier_take_after_a_refused_run_is_told_as_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Done on the simulator, then switched to `provider: lumenfall`, whose first run the provider refused (a wrong
+    key): the videos at the jobs' paths are those jobs' own earlier takes (copied aside by that run), not another
+    job's left by a renamed sweep; the plan says so, and the run with the right key replaces them."""
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), provider="sim", run={"poll_interval": 0.05})
+    assert api.run(m, report=False).exit_code == 0
+    with running_server(SimConfig(render_time=0.05, jitter=0.0, api_key="right")) as url:
+        doc = yaml.safe_load(m.read_text())
+        doc["provider"] = "lumenfall"
+        del doc["sim"]
+        m.write_text(yaml.safe_dump(doc, sort_keys=False))
+        monkeypatch.setenv("LUMENFALL_BASE_URL", url)
+        monkeypatch.setenv("LUMENFALL_API_KEY", "wrong")
+        assert main(["run", str(m), "--no-report"]) == 1
+        capsys.readouterr()
+        assert main(["plan", str(m)]) == 0
+        said = capsys.readouterr().err
+        assert "another job's video" not in said and "a sweep renamed" not in said, said
+        assert "hold their jobs' own earlier takes, made by run 1" in said, said
+        assert "provider: sim then, lumenfall now" in said, said
+        monkeypatch.setenv("LUMENFALL_API_KEY", "right")
+        assert api.run(m, report=False).exit_code == 0
+        assert {j.state for j in api.status(m).jobs} == {"done"}
