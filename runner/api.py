@@ -1452,6 +1452,13 @@ def status_json(snap: Snapshot) -> dict[str, Any]:
         "spent_usd": snap.spent_micros / 1e6,
         "reserved_usd": snap.reserved_micros / 1e6,
         "manifest_spent_usd": snap.manifest_spent_micros / 1e6,  # every run of the manifest
+        # the run's provider and model, and where it sent its creates: each endpoint once, and whether a simulator
+        # answered there; of `spent_usd` and `manifest_spent_usd`, what simulators billed (made-up, nothing paid)
+        "provider": r.provider,
+        "model": r.model,
+        "endpoints": [{"endpoint": at, "simulated": simulated} for at, simulated in snap.endpoints],
+        "spent_simulated_usd": snap.spent_simulated_micros / 1e6,
+        "manifest_spent_simulated_usd": snap.manifest_spent_simulated_micros / 1e6,
         "manifest_reserved_usd": snap.manifest_reserved_micros / 1e6,
         "budget_usd": None if r.budget_micros is None else r.budget_micros / 1e6,
         "elapsed": round(elapsed, 3),

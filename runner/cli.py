@@ -1886,6 +1886,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         out.print(f"  {_rerendering_note(rerendering)}", markup=False, highlight=False)
     budget = "" if r.budget_micros is None else f" of {usd_text(r.budget_micros)}"
     out.print(f"  spent {usd_text(snap.spent_micros)}, reserved {usd_text(snap.reserved_micros)}{budget}")
+    if (sent_to := snap.sent_to_note()) is not None:
+        out.print(f"  {sent_to}", markup=False, highlight=False)
     if (followed := snap.followed_note()) is not None:
         out.print(f"  {followed}", markup=False, highlight=False)
     if (above := snap.billed_above_note()) is not None:
@@ -1897,6 +1899,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     if (snap.manifest_spent_micros, snap.manifest_reserved_micros) != (snap.spent_micros, snap.reserved_micros):
         out.print(f"  all runs of {escape(r.manifest_name)}: spent {usd_text(snap.manifest_spent_micros)}, "
                   f"reserved {usd_text(snap.manifest_reserved_micros)}")
+        if (simulated := snap.simulated_note()) is not None:
+            out.print(f"    {simulated}", markup=False, highlight=False)
     if snap.left_unknown:
         out.print(f"  {said(_left_unknown_note(snap))}", markup=False, highlight=False)
     if snap.left_rendering:

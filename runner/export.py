@@ -55,6 +55,9 @@ ROW_FIELDS: tuple[str, ...] = (
     "cost_usd",
     "cost_doubted",
     "run",
+    "provider",
+    "endpoint",
+    "simulated",
 )
 
 # What the report and `status` call each state: a run still going shows its planned jobs as pending.
@@ -148,6 +151,10 @@ def export_row(job: JobRecord, base: str | Path, run_id: int | None = None) -> d
         "cost_usd": usd(job.counted_micros),
         "cost_doubted": job.cost_doubted,
         "run": run_id,
+        # where its current attempt (a done job's: the one that made its video) was sent, and by which provider
+        "provider": job.sent_by,
+        "endpoint": job.endpoint,
+        "simulated": job.simulated if job.endpoint is not None else None,
     }
 
 
@@ -230,6 +237,8 @@ def summary(snapshot: Snapshot) -> dict[str, Any]:
             "snapshot_at": iso(snapshot.taken_at),
             "wall_seconds": round(run.wall_seconds(end), 3),
             "outputs_dir": run.outputs_dir,
+            # where it sent its creates, each once, and whether a simulator answered there
+            "endpoints": [{"endpoint": at, "simulated": simulated} for at, simulated in snapshot.endpoints],
         },
         "jobs": len(jobs),
         "counts": counts,
@@ -238,6 +247,8 @@ def summary(snapshot: Snapshot) -> dict[str, Any]:
         "spent_usd": usd(snapshot.spent_micros),
         "reserved_usd": usd(snapshot.reserved_micros),
         "budget_usd": usd(run.budget_micros),
+        # of `spent_usd`, what simulators billed: made-up figures, nothing paid
+        "spent_simulated_usd": usd(snapshot.spent_simulated_micros),
         # the jobs left to pay for, as the report's header counts them: neither cached nor done with a video an
         # earlier run made (fetched again, kept when a re-render here was cancelled or failed)
         "estimate_usd": usd(sum(j.cost_estimate_micros for j in fresh

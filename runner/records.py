@@ -114,6 +114,12 @@ class JobRecord:
     # failed in this run at the provider, whose only take is a simulator's placeholder made at another endpoint,
     # still at `output_path`: no video of this provider's, so no row names that file as the job's output
     placeholder: bool = False
+    # of its current attempt (for a done job, the one that made its video): the provider of the run that sent it, the
+    # endpoint it was sent to ("in process": the simulator built in), and whether a simulator answered there (its
+    # render a placeholder, nothing paid); None where not known (never sent, or sent before gridrun kept where)
+    sent_by: str | None = None
+    endpoint: str | None = None
+    simulated: bool | None = None
 
     @property
     def counted_micros(self) -> int | None:
@@ -364,6 +370,12 @@ class Snapshot:
     # render here (plan's "render again", not --force) the provider failed or refused: failed in this run (so in
     # `jobs` and `counts`), the placeholder kept at its path, which a plain `gridrun run` renders again
     placeholders_failed: tuple[tuple[str, str], ...] = ()
+    # where the run sent its creates, each once ("in process": the simulator built in), and whether a simulator
+    # answered there (its renders placeholders, its figures made up: nothing paid)
+    endpoints: tuple[tuple[str, bool], ...] = ()
+    # of `spent_micros` and `manifest_spent_micros`, what simulators billed: nothing paid at a provider
+    spent_simulated_micros: int = 0
+    manifest_spent_simulated_micros: int = 0
     # of the run's jobs in flight or of unknown outcome, those sent to another endpoint than the manifest's now
     # (`plan.sent_elsewhere`): key -> that endpoint; a run there collects them, a run here refuses over them. Read
     # only by `runner.status` of a manifest (empty otherwise)
@@ -430,6 +442,28 @@ class Snapshot:
         them (`billing_of`): what the next run's budget counts its jobs at when it is clearly above 1x
         (`Billing.clear`), as `Store.billing` finds it."""
         return billing_of(self.jobs)
+
+    def sent_to_note(self) -> str | None:
+        """Where the run sent its creates, by which provider, and which of those places were simulators (nothing
+        paid there), for `status` and the report; None for a run that sent nothing (all cached), or one sent before
+        gridrun kept where."""
+        if not self.endpoints:
+            return None
+        places = [("the simulator built in (in process)" if at == "in process" else at)
+                  + (": a simulator, nothing paid" if simulated and at != "in process" else "")
+                  for at, simulated in self.endpoints]
+        free = all(simulated for _, simulated in self.endpoints) and self.spent_simulated_micros >= self.spent_micros
+        return (f"{self.run.provider} / {self.run.model}, sent to {'; '.join(places)}"
+                + (" (simulated: what it spent is made-up figures, nothing paid)" if free and self.spent_micros else ""))
+
+    def simulated_note(self) -> str | None:
+        """Of what every run of the manifest spent, the part simulators billed (made-up figures, nothing paid) and
+        the rest, billed by providers; None when no simulator billed any of it."""
+        simulated = self.manifest_spent_simulated_micros
+        if not simulated:
+            return None
+        real = max(0, self.manifest_spent_micros - simulated)
+        return f"of that, {usd_text(real)} at providers and {usd_text(simulated)} simulated (nothing paid)"
 
     def followed_note(self) -> str | None:
         """What `status` and the run's report say of the part of its spending that is jobs an earlier run sent:
@@ -607,6 +641,9 @@ def job_record(row: sqlite3.Row) -> JobRecord:
         sent_run=row["sent_run"] if "sent_run" in keys else None,
         cost_reported_micros=row["cost_reported_micros"] if "cost_reported_micros" in keys else None,
         render_span=row["render_span"] if "render_span" in keys else None,
+        sent_by=row["sent_by"] if "sent_by" in keys else None,
+        endpoint=row["made_at"] if "made_at" in keys else None,
+        simulated=None if "made_at" not in keys or row["made_at"] is None else bool(row["made_by_simulator"]),
     )
 
 

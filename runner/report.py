@@ -307,6 +307,8 @@ def _display_summary(snapshot: Snapshot) -> dict[str, Any]:
     s["all_runs_label"] = _all_runs_label(snapshot)
     s["over_budget"] = snapshot.over_budget_note()
     s["followed"] = snapshot.followed_note()
+    s["sent_to"] = snapshot.sent_to_note()
+    s["simulated"] = snapshot.simulated_note()
     s["billed_above"] = snapshot.billed_above_note()
     s["keys_ignored"] = snapshot.keys_ignored_note()
     s["rerenders_cancelled"] = (rerenders_cancelled_note(snapshot.rerenders_cancelled)

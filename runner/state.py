@@ -474,7 +474,7 @@ def _placeholders_as_failed(jobs: Sequence[JobRecord], errors: Mapping[str, str]
     return [dataclasses.replace(j, state=JobState.FAILED.value, error=errors[j.key], cached_from_run=None,
                                 cost_micros=None, cost_reported_micros=None, billed_run=None, sha256=None,
                                 size=None, duration=None, downloaded_at=None, completed_at=None, render_span=None,
-                                placeholder=True)
+                                placeholder=True, sent_by=None, endpoint=None, simulated=None)
             if j.key in errors else j for j in jobs]
 
 
@@ -3321,8 +3321,12 @@ class Store:
         billed, else the one that sent it, and `sent_run`: the one that sent it. `where`: a further condition
         on the job's row (`j`), SQL of constants only."""
         billed_by = "COALESCE(a.billed_run_id, a.run_id)" if self.schema >= 2 else "a.run_id"
+        # where the attempt was sent, whether a simulator answered there, and the provider of the run that sent it
+        made = (", a.endpoint AS made_at, a.simulator AS made_by_simulator,"
+                " (SELECT r.provider FROM runs r WHERE r.id = a.run_id) AS sent_by"
+                if self.schema >= TAKES_MADE_AT else "")
         return self.db.execute(  # the attempt found once, by its id
-            f"SELECT j.*, rj.key AS run_key, rj.cached_from_run, {billed_by} AS billed_run, a.run_id AS sent_run"
+            f"SELECT j.*, rj.key AS run_key, rj.cached_from_run, {billed_by} AS billed_run, a.run_id AS sent_run{made}"
             " FROM run_jobs rj JOIN jobs j ON j.id = rj.job_id LEFT JOIN attempts a ON a.id ="
             f" (SELECT x.id FROM attempts x WHERE x.job_id = j.id AND x.n = {_VIDEO_ATTEMPT})"
             f" WHERE rj.run_id=?{f' AND ({where})' if where else ''} ORDER BY rj.position",
@@ -3477,6 +3481,37 @@ class Store:
         ).fetchone()[0]
         return int(spent), int(reserved)
 
+    def simulated_spent(self, run_id: int | None = None, *, manifest_name: str | None = None) -> int:
+        """Of what `money` counts spent (of one run, or of every run of a manifest), the part a simulator billed:
+        its made-up figures, nothing paid at a provider (attempts a simulator answered, `attempts.simulator`)."""
+        if self.schema < TAKES_MADE_AT:
+            return 0
+        if run_id is not None:
+            where, args = f" AND {self._billed_by}=?", (run_id,)
+        elif manifest_name is not None:
+            where = f" AND {self._billed_by} IN (SELECT id FROM runs WHERE manifest_name=?)"
+            args = (manifest_name,)
+        else:
+            where, args = "", ()
+        return int(self.db.execute(
+            "SELECT COALESCE(SUM(billed_micros),0) FROM attempts WHERE billed_micros IS NOT NULL AND simulator = 1"
+            + where, args,
+        ).fetchone()[0])
+
+    def run_endpoints(self, run_id: int) -> tuple[tuple[str, bool], ...]:
+        """Where the run sent its creates (each endpoint once, in the order first sent: "in process" for the
+        simulator built in), and whether a simulator answered there; () for a run that sent none, or one sent before
+        gridrun kept where."""
+        if self.schema < TAKES_MADE_AT:
+            return ()
+        out: dict[str, bool] = {}
+        for row in self.db.execute(
+            "SELECT endpoint, MAX(COALESCE(simulator, 0)) AS sim FROM attempts WHERE run_id=? AND endpoint IS NOT NULL"
+            " GROUP BY endpoint ORDER BY MIN(id)", (run_id,),
+        ):
+            out[str(row[0])] = bool(row[1])
+        return tuple(out.items())
+
     def snapshot(
         self, run_id: int | None = None, *, manifest_name: str | None = None,
         reuse: dict[int, tuple[tuple[Any, ...], JobRecord]] | None = None, videos: bool = True,
@@ -3521,6 +3556,9 @@ class Store:
                 jobs = self._videos_as_left(run_id, jobs, jobs, run.manifest_name)
             self.digests.save()  # the videos these checks hashed, remembered for the next command (one write)
             all_spent, all_reserved = self.money(manifest_name=run.manifest_name)
+            all_simulated = self.simulated_spent(manifest_name=run.manifest_name)
+            simulated_spent = self.simulated_spent(run.id)
+            endpoints = self.run_endpoints(run.id)
             latest_id = self._last_run_id(run.manifest_name)
             others = self._runs_of_others(run.manifest_name, jobs)
             # a run whose process is gone: what a `gridrun cancel` recorded since is not its own (read only then: it
@@ -3565,6 +3603,8 @@ class Store:
                         rerenders_unsent=unsent,
                         left_rendering=left, left_rendered=rendered, left_unknown=unknown, placeholders_left=placeholders,
                         placeholders_failed=placeholders_failed,
+                        endpoints=endpoints, spent_simulated_micros=simulated_spent,
+                        manifest_spent_simulated_micros=all_simulated,
                         left_copies={rid: str(path) for rid, (path, _) in copies.items()},
                         copies_missing=tuple(rid for rid, (_, there) in copies.items() if not there),
                         others_since=others_since, keys_ignored=keys_ignored,

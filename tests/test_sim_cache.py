@@ -406,3 +406,44 @@ def test_a_jobs_own_earlier_take_after_a_refused_run_is_told_as_its_own(
         monkeypatch.setenv("LUMENFALL_API_KEY", "right")
         assert api.run(m, report=False).exit_code == 0
         assert {j.state for j in api.status(m).jobs} == {"done"}
+
+
+def test_status_report_and_exports_say_where_each_run_sent_and_keep_simulated_spending_apart(
+    tmp_path: Path, real: tuple[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run on the simulator built in, then one at a provider: `status` (text and --json), the report and the
+    exports name each run's provider and endpoint, mark the simulator's, and the all-runs spending tells the
+    simulator's made-up dollars from those a provider billed."""
+    from runner.export import export_rows, summary
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), provider="sim", run={"poll_interval": 0.05})
+    first = api.run(m, report=False)
+    assert first.exit_code == 0 and first.stats.spent_micros > 0
+    capsys.readouterr()
+    assert main(["status", str(m), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["provider"] == "sim" and doc["endpoints"] == [{"endpoint": "in process", "simulated": True}], doc
+    assert doc["spent_simulated_usd"] == doc["spent_usd"] > 0
+    (row,) = export_rows(api.status(m))
+    assert (row["provider"], row["endpoint"], row["simulated"]) == ("sim", "in process", True), row
+
+    second = api.run(to(m, real[0]), report=False)  # the simulator's placeholder rendered again at "the provider"
+    assert second.exit_code == 0 and second.stats.spent_micros > 0
+    capsys.readouterr()
+    assert main(["status", str(m), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["endpoints"] == [{"endpoint": real[0], "simulated": False}] and doc["spent_simulated_usd"] == 0, doc
+    assert doc["manifest_spent_usd"] == pytest.approx(first.stats.spent_micros / 1e6 + second.stats.spent_micros / 1e6)
+    assert doc["manifest_spent_simulated_usd"] == pytest.approx(first.stats.spent_micros / 1e6), doc
+    assert main(["status", str(m)]) == 0
+    shown = capsys.readouterr().out
+    assert f"sim / pixverse-v5.6, sent to {real[0]}" in shown, shown
+    assert (f"of that, {usd_text(second.stats.spent_micros)} at providers and "
+            f"{usd_text(first.stats.spent_micros)} simulated (nothing paid)") in shown, shown
+    snap = api.status(m)
+    (row,) = export_rows(snap)
+    assert (row["endpoint"], row["simulated"]) == (real[0], False), row
+    assert summary(snap)["run"]["endpoints"] == [{"endpoint": real[0], "simulated": False}]
+    assert main(["report", str(m)]) == 0
+    page = (m.parent / "outputs" / "t" / "report.html").read_text()
+    assert f'class="sent-to">sim / pixverse-v5.6, sent to {real[0]}' in page and "simulated (nothing paid)" in page
