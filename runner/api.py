@@ -1379,6 +1379,11 @@ def runs_json(found: Sequence[RunSummary]) -> list[dict[str, Any]]:
             "spent_usd": s.spent_micros / 1e6,
             "reserved_usd": s.reserved_micros / 1e6,
             "budget_usd": None if s.run.budget_micros is None else s.run.budget_micros / 1e6,
+            # its provider and model, where it sent its creates, and what simulators billed of `spent_usd`
+            "provider": s.run.provider,
+            "model": s.run.model,
+            "endpoints": [{"endpoint": at, "simulated": simulated} for at, simulated in s.endpoints],
+            "spent_simulated_usd": s.spent_simulated_micros / 1e6,
             # what it spent past its budget (its exit code 3 where it would have been 0); null: within it, or none
             "over_budget_usd": s.over_budget_micros / 1e6 if s.over_budget_micros else None,
             "argv": list(s.run.argv),  # the command line that started it, after `gridrun`; [] from Python

@@ -2191,6 +2191,12 @@ def _runs(args: argparse.Namespace) -> int:
                  _started_with(r.argv) or "–"]
         table.add_row(*_cells(cells))
     _print_table(table)
+    if simulated := [s for s in found if s.spent_simulated_micros]:  # a note, on standard error: the table's lines
+        # stay its rows
+        ids = [str(s.run.id) for s in simulated]
+        named = ids[0] if len(ids) == 1 else f"{', '.join(ids[:-1])} and {ids[-1]}"
+        err.print(f"spent at a simulator, all or part (made-up figures, nothing paid): run{'s' if len(ids) > 1 else ''} "
+                  f"{named} (`--json`: spent_simulated_usd)", markup=False, highlight=False)
     if len(found) < every:
         earlier = every - len(found)
         out.print(f"{earlier:,} earlier run{'s' if earlier != 1 else ''}: --last 0 lists all", style="dim")

@@ -521,6 +521,9 @@ class RunSummary:
     reserved_micros: int
     made: int = 0                    # of the done ones, those whose video this run made (rendered, or saw billed)
     not_copied: int = 0              # of the done ones, those whose video this run could not copy to its new path
+    # where it sent its creates, each once, and whether a simulator answered there (`Snapshot.endpoints`)
+    endpoints: tuple[tuple[str, bool], ...] = ()
+    spent_simulated_micros: int = 0  # of `spent_micros`, what simulators billed: made-up figures, nothing paid
 
     @property
     def over_budget_micros(self) -> int:

@@ -2304,9 +2304,29 @@ class Store:
                 last.setdefault(run.manifest_name, run.id)
             where, args = ("", ()) if manifest_name is None else \
                 (" WHERE rj.run_id IN (SELECT id FROM runs WHERE manifest_name=?)", (manifest_name,))
-            return self._summaries(runs, last, where, args)
+            out = self._summaries(runs, last, where, args)
+            ends, simulated = self._where_runs_sent()
+            return [dataclasses.replace(r, endpoints=ends.get(r.run.id, ()),
+                                        spent_simulated_micros=simulated.get(r.run.id, 0)) for r in out]
         finally:
             self.db.execute("COMMIT")
+
+    def _where_runs_sent(self) -> tuple[dict[int, tuple[tuple[str, bool], ...]], dict[int, int]]:
+        """For every run: where it sent its creates (`run_endpoints`), and what simulators billed of its spending
+        (`simulated_spent`); two queries for all runs."""
+        if self.schema < TAKES_MADE_AT:
+            return {}, {}
+        ends: dict[int, dict[str, bool]] = {}
+        for run_id, at, sim in self.db.execute(
+            "SELECT run_id, endpoint, MAX(COALESCE(simulator, 0)) FROM attempts WHERE endpoint IS NOT NULL"
+            " GROUP BY run_id, endpoint ORDER BY MIN(id)",
+        ):
+            ends.setdefault(int(run_id), {})[str(at)] = bool(sim)
+        simulated = {int(r[0]): int(r[1]) for r in self.db.execute(
+            f"SELECT {self._billed_by}, SUM(billed_micros) FROM attempts WHERE billed_micros IS NOT NULL"
+            f" AND simulator = 1 GROUP BY {self._billed_by}",
+        )}
+        return {rid: tuple(e.items()) for rid, e in ends.items()}, simulated
 
     def _run_summary(self, run: RunRecord) -> RunSummary:
         """The run's line of `status --runs` (`run_summaries`), inside a transaction: what the run's report header

@@ -447,3 +447,12 @@ def test_status_report_and_exports_say_where_each_run_sent_and_keep_simulated_sp
     assert main(["report", str(m)]) == 0
     page = (m.parent / "outputs" / "t" / "report.html").read_text()
     assert f'class="sent-to">sim / pixverse-v5.6, sent to {real[0]}' in page and "simulated (nothing paid)" in page
+    capsys.readouterr()
+    assert main(["status", str(m), "--runs", "--json"]) == 0
+    runs = {r["run"]: r for r in json.loads(capsys.readouterr().out)}
+    assert runs[1]["endpoints"] == [{"endpoint": "in process", "simulated": True}] and runs[1]["provider"] == "sim"
+    assert runs[1]["spent_simulated_usd"] == runs[1]["spent_usd"] > 0
+    assert runs[2]["endpoints"] == [{"endpoint": real[0], "simulated": False}] and runs[2]["spent_simulated_usd"] == 0
+    assert main(["status", str(m), "--runs"]) == 0
+    said = capsys.readouterr()
+    assert "spent at a simulator, all or part (made-up figures, nothing paid): run 1 (" in said.err, said
