@@ -153,6 +153,7 @@ def test_a_run_removes_the_temporary_files_of_writes_killed_before_their_rename_
     import os
     import subprocess
     import sys
+    import threading
 
     from execkit import sim_provider, write_manifest
 
@@ -165,10 +166,13 @@ def test_a_run_removes_the_temporary_files_of_writes_killed_before_their_rename_
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
     out, state = tmp_path / "outputs" / "t", tmp_path / ".gridrun"
-    stale = [out / f".report.html.{gone.pid}.140571618305728.tmp", out / ".runs" / f".run-1.yaml.{gone.pid}.7.tmp",
-             out / "anime" / f".seed-1.jpg.{gone.pid}.7.tmp", state / f".digests.json.{gone.pid}.7.tmp"]
-    others = [out / ".notes.tmp", out / f"report.html.{gone.pid}.7.tmp", out / f".notes.{gone.pid}.tmp"]
-    young = out / "anime" / f".seed-1.json.{gone.pid}.8.tmp"
+    tid = threading.get_ident()
+    stale = [out / f".report.html.{gone.pid}.140571618305728.tmp", out / ".runs" / f".run-1.yaml.{gone.pid}.{tid}.tmp",
+             out / "anime" / f".seed-1.jpg.{gone.pid}.{tid}.tmp", state / f".digests.json.{gone.pid}.{tid}.tmp"]
+    # not gridrun's: another naming, or numbers of the user's (a thread id is pointer-sized)
+    others = [out / ".notes.tmp", out / f"report.html.{gone.pid}.{tid}.tmp", out / f".notes.{gone.pid}.tmp",
+              out / ".notes.2024.12.tmp", state / ".keep.1999.2000.tmp", out / f".notes.{gone.pid}.7.tmp"]
+    young = out / "anime" / f".seed-1.json.{gone.pid}.{tid}.tmp"
     for path in (*stale, *others, young):
         path.write_bytes(b"part of a file")
         if path != young:
@@ -180,7 +184,7 @@ def test_a_run_removes_the_temporary_files_of_writes_killed_before_their_rename_
     # its writer gone, is removed now
     alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        writing = out / f".report.html.{alive.pid}.7.tmp"
+        writing = out / f".report.html.{alive.pid}.{tid}.tmp"
         writing.write_bytes(b"part of a file")
         monkeypatch.setattr(resume, "STALE_TEMP_AGE", -1.0)
         assert api.run(m, report=False).exit_code == 0
