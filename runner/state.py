@@ -1067,29 +1067,6 @@ def _left_by_state_of(path: Path, outputs_dir: Path) -> tuple[str, Path] | None:
     return None if left is None else (writer["state_dir"], left)
 
 
-def _copies_above(runs_dir: Path, last: int, started: float) -> list[Path]:
-    """The manifest copies (`run-N.yaml`) in `runs_dir` of runs numbered above `last`, a state's last run, written
-    since it began at `started` (one written before is a copy left from before the state was begun again, or
-    from before a run went on knowingly from a state that lost records), in the order of their numbers: one
-    listing of the folder, and a look at those alone."""
-    try:
-        with os.scandir(runs_dir) as entries:
-            names = [e.name for e in entries]
-    except OSError:
-        return []
-    found = []
-    for name in names:
-        number = re.fullmatch(r"run-([0-9]{1,18})\.yaml", name)
-        if number is None or int(number[1]) <= last:
-            continue
-        try:
-            if os.stat(runs_dir / name).st_mtime >= started:
-                found.append((int(number[1]), runs_dir / name))
-        except OSError:
-            continue
-    return [path for _, path in sorted(found)]
-
-
 def _holds_no_state(path: Path) -> bool:
     """The state file `path` is SQLite's header alone (one page: no table, no schema version) with no write-ahead
     log beside it that holds more: as gridrun makes a new state file (`_make_whole`). A state whose first run was
@@ -1250,6 +1227,7 @@ class Store:
         # the videos hashed to tell an earlier run's takes (`holds_take`), remembered beside the state file
         self.digests = Digests(self.real.parent / DIGESTS_NAME)
         self._lock_fds: list[int] = []  # the runner lock's descriptors, while held
+        self._outputs_lock: tuple[int, dict[str, Any]] | None = None  # the output folder's lock and its record, held
         self.run_id: int | None = None  # the run this process records, once `start_run` made it
         # The manifest the store is opened for, as given (None: not known): the one an error's hint names.
         self.manifest_path: Path | None = None
@@ -1440,14 +1418,15 @@ class Store:
     def check_not_behind(self, outputs_dir: Path | None, videos: Sequence[str] = ()) -> None:
         """Refuse a state that lost the records of runs it made, when the output folder `outputs_dir` of the
         manifest it is opened for says so and its lock file (`outputs_writer`) says a run of this state folder
-        wrote it last: a manifest copy `.runs/run-N.yaml` of a run above the last one it records, written since
-        that run began (`_copies_above`); or, of `videos` (video paths whose sidecar of gridrun's names a render
-        the state has no record of, `kept_aside`, read already for `plan`'s warning), one sent with this state's
-        own idempotency key by a run the state does not hold as it was (`_lost_renders`). Its write-ahead log lost
-        after a later run, or state.db restored from an older copy: read as it is, the jobs those runs sent would
-        be sent, and paid for, again, their videos taken for another state's. Only the listing of `.runs/` and
-        those sidecars are read. Removing the lock file goes on knowingly, as for a state that holds no state
-        (`check_not_lost`): the next run records a run of its own, after which these files are no evidence.
+        wrote it last: the lock names a run of this state above the last one it records (`_note_outputs_run`); or,
+        of `videos` (video paths whose sidecar of gridrun's names a render the state has no record of,
+        `kept_aside`, read already for `plan`'s warning), one sent with this state's own idempotency key by a run
+        the state does not hold as it was (`_lost_renders`). Its write-ahead log lost after a later run, or
+        state.db restored from an older copy: read as it is, the jobs those runs sent would be sent, and paid for,
+        again, their videos taken for another state's. Not the manifest copies `.runs/run-N.yaml`: committed with
+        the output folder, a `git pull` or a copy brings another state's, numbered above this one's runs, with
+        fresh times. Only the lock file and those sidecars are read. Removing the lock file goes on knowingly, as
+        for a state that holds no state (`check_not_lost`): the next run records a run of its own.
 
         :raises StateError: it did.
         """
@@ -1456,17 +1435,17 @@ class Store:
         writer = outputs_writer(outputs_dir)
         if writer is None or not _same_folder(writer["state_dir"], self.path.parent.resolve()):
             return
-        last = self.db.execute("SELECT id, started_at FROM runs ORDER BY id DESC LIMIT 1").fetchone()
-        copies = [] if last is None else _copies_above(outputs_dir / ".runs", int(last[0]), float(last[1]))
+        last = self.db.execute("SELECT max(id) FROM runs").fetchone()[0]
+        ran = writer.get("run", "")
+        above = int(ran) if ran.isdecimal() and len(ran) <= 18 and int(ran) > (last or 0) else None
         lost = self._lost_renders(videos)
-        if not copies and not lost:
+        if above is None and not lost:
             return
         found = []
-        if copies:
-            names = ", ".join(p.name for p in copies[:3]) + (", ..." if len(copies) > 3 else "")
-            which = "a run" if len(copies) == 1 else f"{len(copies):,} runs"
-            found.append(f"{which} it has no record of left {'its manifest copy' if len(copies) == 1 else 'their manifest copies'} "
-                         f"in {outputs_dir / '.runs'} ({names}), while the last run it records is run {last[0]}")
+        if above is not None:
+            recorded = f"the last run it records is run {last}" if last else "it records no run"
+            found.append(f"{outputs_dir / '.runs' / 'lock'} names run {above} of this state as the last to write the "
+                         f"folder (its manifest copy run-{above}.yaml), while {recorded}")
         if lost:
             video, doc = lost[0]
             more = f" and {len(lost) - 1:,} more" if len(lost) > 1 else ""
@@ -2037,6 +2016,25 @@ class Store:
                   "manifest": str(Path(manifest).resolve())}
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(record).encode(), 0)
+        self._outputs_lock = (fd, record)
+
+    def _note_outputs_run(self, run_id: int) -> None:
+        """Add the run this store recorded to the output folder's lock record it holds (`run`): a state that later
+        reads a run above its last there has lost the records of that run (`check_not_behind`). The lock file is
+        this machine's (kept out of version control): unlike the manifest copies, which a `git pull` or a copy
+        brings with fresh times, it is written by this state's runs alone. Best effort: the record is evidence
+        only when it is there."""
+        if self._outputs_lock is None:
+            return
+        fd, record = self._outputs_lock
+        record = {**record, "run": run_id}
+        data = json.dumps(record).encode()
+        try:
+            os.pwrite(fd, data, 0)
+            os.ftruncate(fd, len(data))
+        except OSError:
+            return
+        self._outputs_lock = (fd, record)
 
     def last_change(self, run_id: int, manifest_name: str) -> float | None:
         """When the state last recorded anything a snapshot of the run `run_id` tells (a run of its manifest
@@ -2061,6 +2059,7 @@ class Store:
         for fd in self._lock_fds:
             os.close(fd)
         self._lock_fds = []
+        self._outputs_lock = None
 
     # -- runs ---------------------------------------------------------------------------------------
     def start_run(
@@ -2107,6 +2106,7 @@ class Store:
             if self.run_id is not None and not self._recorded(self.run_id):
                 self.run_id = self.run_began = None
             raise
+        self._note_outputs_run(run_id)
         return run_id
 
     def _last_record(self, run_id: int) -> float:

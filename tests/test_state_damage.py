@@ -3,6 +3,7 @@ disk: every command names the file and says what happened and what to do, and no
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 from contextlib import closing
@@ -359,8 +360,8 @@ def test_a_state_that_lost_a_later_run_is_refused_before_anything_is_sent(
         assert main([argv[0], str(m), *argv[1:]]) == 1, argv
         err = " ".join(capsys.readouterr().err.split())
         assert f"{db}: the state has lost the records of runs it made" in err, (argv, err)
-        assert "a run it has no record of left its manifest copy" in err and "(run-2.yaml)" in err, (argv, err)
-        assert "the last run it records is run 1" in err, (argv, err)
+        assert f"{lock} names run 2 of this state as the last to write the folder (its manifest copy run-2.yaml), " \
+            "while the last run it records is run 1" in err, (argv, err)
         assert "Put state.db-wal back beside it, or restore both from a backup" in err, (argv, err)
         assert "to go on knowingly from the state as it is" in err and f"remove {lock}" in err, (argv, err)
         assert "another state" not in err.replace("taking their videos for another state's", "") and "Traceback" not in err
@@ -376,15 +377,17 @@ def test_a_state_that_lost_the_renders_of_a_run_it_records_is_refused_by_their_s
     goes on knowingly; the run that does is recorded, and the files left from before are no evidence after."""
     from runner.cli import main
     m, prov, db = _lost_a_later_run(tmp_path, monkeypatch)
-    (tmp_path / "outputs" / "t" / ".runs" / "run-2.yaml").unlink()
     lock = tmp_path / "outputs" / "t" / ".runs" / "lock"
+    record = json.loads(lock.read_text())
+    assert record["run"] == 2
+    lock.write_text(json.dumps({k: v for k, v in record.items() if k != "run"}))  # as an older gridrun wrote it
     capsys.readouterr()
     for argv in (["plan"], ["run", "--no-report"]):
         assert main([argv[0], str(m), *argv[1:]]) == 1, argv
         err = " ".join(capsys.readouterr().err.split())
         assert f"{db}: the state has lost the records of runs it made" in err, (argv, err)
         assert "and 3 more holds a render sent by run 2 with this state's own key (gridrun-" in err, (argv, err)
-        assert "manifest cop" not in err and f"remove {lock}" in err, (argv, err)
+        assert "names run" not in err and f"remove {lock}" in err, (argv, err)
     assert stats(prov)["creates"] == 6
     lock.unlink()  # gone on knowingly
     assert main(["run", str(m), "--no-report"]) == 0
@@ -408,3 +411,26 @@ def test_a_state_begun_again_is_not_taken_for_one_that_lost_records(
     write_manifest(tmp_path, n_seeds=3)
     assert api.diff(api.plan(m)) is not None
     assert api.run(m, report=False).exit_code == 0
+
+
+def test_another_states_manifest_copies_above_this_ones_runs_are_no_sign_of_lost_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An output folder committed with its manifest copies: a `git pull` brings a teammate's `run-3.yaml`, written
+    now, above this state's one run. The lock is this state's own, naming its run 1: nothing was lost, and plan,
+    status and run go on."""
+    from runner.cli import main
+
+    m = write_manifest(tmp_path, n_seeds=1)
+    prov = sim_provider(m)
+    monkeypatch.setattr(api, "_provider", lambda p: prov)
+    assert api.run(m, report=False).exit_code == 0
+    runs = tmp_path / "outputs" / "t" / ".runs"
+    assert json.loads((runs / "lock").read_text())["run"] == 1
+    for n in (2, 3):  # pulled: a teammate's runs, their files' times now
+        (runs / f"run-{n}.yaml").write_text(m.read_text())
+    capsys.readouterr()
+    for argv in (["plan"], ["status"], ["run", "--no-report"]):
+        assert main([argv[0], str(m), *argv[1:]]) == 0, argv
+        assert "lost the records" not in capsys.readouterr().err, argv
+    assert json.loads((runs / "lock").read_text())["run"] == 2  # this state's second run, written over the copy
