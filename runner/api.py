@@ -747,16 +747,18 @@ def _sent_again_by(state: str, gone: bool, no_url: bool = False) -> str | None:
 
 
 def diff(
-    p: Plan | Manifest | str | Path, *, force: bool = False, retry: str | None = None,
+    p: Plan | Manifest | str | Path, *, force: bool = False, retry: str | None = None, force_resume: bool = False,
 ) -> Diff | None:
     """The plan against the state store (None when nothing has run yet), with the jobs the last run left in
     flight that the plan no longer has, over which a run refuses to start, warnings of what the state holds
     (another manifest file of the same name, a manifest of another name writing the same output folder), and the
     files in the way that a run keeps aside (`Diff.aside`). Given a path or a `Manifest`, it plans it first, as
     `run` does. `force`: as `run --force` does; `retry`: as `gridrun retry` ("retry") or `gridrun retry --unknown`
-    ("retry --unknown") does.
+    ("retry --unknown") does; `force_resume` (with `force`): as `run --force --resume` does, which renders again
+    only the done jobs the last --force run left unsent.
 
-    :raises UsageError: `retry` is none of those, `force` not True or False, or `p` of the wrong kind.
+    :raises UsageError: `retry` is none of those, `force` or `force_resume` not True or False, `force_resume`
+        without `force`, or `p` of the wrong kind.
     :raises ManifestError: or ManifestErrors, planning a path or a `Manifest`.
     """
     if retry is not None and (not isinstance(retry, str) or retry not in plan_mod.RETRY_COMMANDS):
@@ -764,6 +766,10 @@ def diff(
                          f"got {retry!r}")
     if not isinstance(force, bool):
         raise UsageError(f"force must be True or False, got {force!r}")
+    if not isinstance(force_resume, bool):
+        raise UsageError(f"force_resume must be True or False, got {force_resume!r}")
+    if force_resume and not force:
+        raise UsageError("force_resume goes with force, as `run --force --resume`")
     if not isinstance(p, Plan):
         p = plan(p)
     db = p.state_dir / "state.db"
@@ -781,13 +787,14 @@ def diff(
         if gone is not None:  # said before anything else: `run` and `retry` refuse it
             field = (plan_mod.outputs_field(p.manifest),)
             warnings = (p.manifest.warning(field, f"{gone} (`run` and `retry` refuse until then)"), *warnings)
-        d = plan_mod.diff(p, stored, previous, force=force, retry=retry, sent_again_by=_sent_again_by)
+        only = store.force_unsent(p.manifest.name)[1] if force_resume else None
+        d = plan_mod.diff(p, stored, previous, force=force, retry=retry, sent_again_by=_sent_again_by, force_only=only)
         # a done job's recorded take stays, its poster with it, but for a job re-rendered (--force, a simulator's
         # video at another endpoint)
         sent = d.to_send(p.jobs)
         again = {j.output_str for j in sent}
         aside = kept_aside(p.sidecared, p.posters, skip_videos={*d.verified, *d.altered},
-                           skip_posters=() if force else d.verified - again, renders=store.renders,
+                           skip_posters=() if force and not force_resume else d.verified - again, renders=store.renders,
                            hashes={j.output_str: j.hash for j in p.jobs})
         # a video of gridrun's this state did not render, sent with its own key: records it lost, not another state's
         store.check_not_behind(p.outputs_dir, aside.unrecorded)
@@ -916,7 +923,7 @@ def run(
                 planned = plan(m)
                 # what `gridrun run` warns of before it sends, as it finds it: a folder it cannot write refused first
                 plan_mod.check_writable(planned, then=command)
-                warned = [str(w) for w in plan_mod.warnings_of(planned, diff(planned, force=options.force))]
+                warned = [str(w) for w in plan_mod.warnings_of(planned, diff(planned, force=options.force, force_resume=options.force_resume))]
                 result = run(planned, options=options, on_progress=on_progress, argv=argv, provider=provider,
                              report=report, on_balance=on_balance, stop=stop, detach=detach)
             return replace(result, warnings=warned)
@@ -1227,6 +1234,12 @@ def status(
         if (m is not None and any(snap.counts.get(s) for s in resume.FOLLOWED)
                 and (snap.run.ended_at is not None or snap.run.process_gone())):
             snap = _sent_elsewhere(snap, m, store)
+        # of the manifest's latest run, ended: the re-renders its latest --force run left as they were
+        if (snap.run.ended_at is not None or snap.run.process_gone()) and snap.run.id == snap.manifest_latest_run:
+            forced_by, unsent = store.force_unsent(snap.run.manifest_name)
+            keys = tuple(j.key for j in snap.jobs if j.hash in unsent and j.state == "done")
+            if keys:
+                snap = replace(snap, force_unsent=keys, force_run=forced_by)
     return snap if warning is None else replace(snap, warnings=[warning])
 
 

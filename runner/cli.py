@@ -479,11 +479,14 @@ def cmd_plan(args: argparse.Namespace) -> int:
             raise UsageError("plan --unknown previews `gridrun retry --unknown`: give it with --retry")
         if args.retry and args.force:
             raise UsageError("plan --retry and --force do not go together: `gridrun retry` takes no --force")
+        if args.resume and not args.force:
+            raise UsageError("plan --resume goes with --force: `gridrun plan --force --resume` previews "
+                             "`gridrun run --force --resume`")
         plan = api.plan(args.manifest, max_jobs=args.max_jobs)
         if args.budget is not None:  # as `run --budget` takes it: the budget of this run, not the manifest's
             plan = dataclasses.replace(plan, budget_micros=budget_micros(args.budget))
         retry = ("retry --unknown" if args.unknown else "retry") if args.retry else None
-        diff = api.diff(plan, force=args.force, retry=retry)
+        diff = api.diff(plan, force=args.force, retry=retry, force_resume=args.resume)
     except (GridrunError, sqlite3.Error, OSError) as exc:
         if args.json:  # a script reading the plan gets one JSON object still: the errors, as `run --json`'s end
             from .terminal import writes_any
@@ -496,7 +499,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
                 refused["warnings"] = list(exc.warnings)
             _say_json(refused, ensure_ascii=not writes_any(sys.stdout))
         raise
-    previewed = retry or ("run --force" if args.force else "run")
+    previewed = retry or ("run --force --resume" if args.resume else "run --force" if args.force else "run")
     if args.json:  # as UTF-8 text, or with \u escapes where the output cannot take every character
         from .terminal import writes_any
 
@@ -552,7 +555,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     _print_table(_PlanTable(columns, rows))
     if len(shown) < len(jobs):
         out.print(f"{len(jobs) - len(shown):,} jobs not listed; --all lists every one", style="dim")
-    _print_totals(plan, diff, force=args.force, retry=retry)
+    _print_totals(plan, diff, force=args.force, retry=retry, resume=args.resume)
     if diff and diff.left_behind:
         refusal = escape(diff.left_behind.message())
         err.print(f"[yellow]warning[/yellow]: `gridrun run` would refuse to start: {refusal}")
@@ -724,7 +727,8 @@ def _gap_row(hidden: Sequence[int], jobs: Sequence[Any], diff: Any) -> str:
     return f"{len(hidden):,} more {'job' if len(hidden) == 1 else 'jobs'}{note}"
 
 
-def _print_totals(plan: Plan, diff: Any, *, force: bool = False, retry: str | None = None) -> None:
+def _print_totals(plan: Plan, diff: Any, *, force: bool = False, retry: str | None = None,
+                  resume: bool = False) -> None:
     # Grouped by price too (audio on or off, a tier of another size), so that each group reads as count × price =
     # its subtotal, checkable by hand.
     from .plan import ELSEWHERE, relpath
@@ -764,14 +768,15 @@ def _print_totals(plan: Plan, diff: Any, *, force: bool = False, retry: str | No
         out.print("budget: none (no cap: set run.budget_usd or --budget)")
     if diff:
         pay = sum(j.cost_micros for j in diff.to_send(plan.jobs))
-        mode = " with --force" if force else f" as `gridrun {retry}`" if retry else ""
+        forcing = "--force --resume" if resume else "--force"
+        mode = f" with {forcing}" if force else f" as `gridrun {retry}`" if retry else ""
         again = f" ({diff.retried:,} of them settled, sent again: paid again)" if diff.retried else ""
         out.print(f"against state{mode}: {diff.new:,} to submit ({usd_text(pay)}){again}, "
                   f"{diff.cached:,} cached, "
                   + (f"{diff.refetch:,} to fetch again ($0.00{_fetch_first_note(plan, diff)}), "
                      if diff.refetch else "")
                   + f"{diff.in_flight:,} in flight{_in_flight_cost(plan, diff)}, {diff.settled:,} settled"
-                  + _settled_note(plan, diff, "gridrun run --force" if force else f"gridrun {retry}" if retry else
+                  + _settled_note(plan, diff, f"gridrun run {forcing}" if force else f"gridrun {retry}" if retry else
                                   "gridrun run")
                   + (f", {_renamed(diff.renamed)}" if diff.renamed else "")
                   + (f", {len(diff.stale):,} no longer in the manifest" if diff.stale else "")
@@ -1024,14 +1029,23 @@ def _explain(plan: Plan, *, every: bool = False, diff: Any = None) -> None:
 # run / retry / status / cancel
 
 
+def _check_resume(args: argparse.Namespace) -> None:
+    """Refuse `run --resume` without --force: alone it would read as a plain run, which resumes any run anyway."""
+    if getattr(args, "resume", False) and not getattr(args, "force", False):
+        raise UsageError("run --resume goes with --force: `gridrun run --force --resume` re-renders the done jobs "
+                         "the last --force run left as they were; a plain `gridrun run` already resumes any run")
+
+
 def _options(args: argparse.Namespace, **extra: Any) -> api.RunOptions:
     from . import api
 
+    _check_resume(args)
     return api.RunOptions(
         concurrency=getattr(args, "concurrency", None),
         budget_usd=getattr(args, "budget", None),
         allow_partial=getattr(args, "allow_partial", False),
         force=getattr(args, "force", False),
+        force_resume=getattr(args, "resume", False),
         fail_fast=getattr(args, "fail_fast", False),
         leave_in_flight=getattr(args, "leave_in_flight", False),
         retries=getattr(args, "retries", None),
@@ -1251,15 +1265,15 @@ def _run_within(command: str, need: int, budget: int | None) -> tuple[str, str]:
     return f"`{command}`", ""
 
 
-def _redo_forced(left_done: int, need: int, budget: int | None) -> str:
-    """What to run after a run (`--force`) left `left_done` of its re-renders done as they were, not sent: only
-    `--force` again sends them, and it re-renders every job, those this run re-rendered too, so it is paid
-    again. `need`: what that run counts against its budget; `budget`: the one a plain run has (the manifest's),
-    past which it refuses to start without a `--budget` that covers it."""
-    run, above = _run_within("gridrun run --force", need, budget)
-    were = "it was" if left_done == 1 else "they were"
-    return (f"{run} again re-renders every job, the {_jobs(left_done)} this run left done as {were} too "
-            f"({usd_text(need)}{above}: those this run re-rendered are paid again)")
+def _redo_forced(left: int, cost: int, need: int, budget: int | None, *, by: str = "this run") -> str:
+    """What to run after a `--force` run (`by`: "this run", the one just ended, or "run N") left `left` of its re-renders done as
+    they were, not sent: `--force --resume` sends those alone (`cost`), not the ones it re-rendered, which
+    `--force` alone would pay for again. `need`: what that run counts against its budget; `budget`: the one a
+    plain run has (the manifest's), past which it refuses to start without a `--budget` that covers it."""
+    run, above = _run_within("gridrun run --force --resume", need, budget)
+    were = "it was" if left == 1 else "they were"
+    return (f"{run} re-renders the {_jobs(left)} {by} left done as {were} ({usd_text(cost)}{above}), not those it "
+            "re-rendered (`gridrun run --force` alone re-renders every job, those paid again)")
 
 
 def _redo_elsewhere(left: int, cost: int, need: int, budget: int | None) -> str:
@@ -1421,6 +1435,7 @@ def cmd_run(args: argparse.Namespace, **extra: Any) -> int:
         return "crashed" if _unexpected_error(exc) and _crashed_here(args) else _refused_status(exc)
 
     with _ends_json(progress, args.command, status_of=ended):
+        _check_resume(args)
         manifest = api.load(args.manifest, planned=True, max_jobs=args.max_jobs)
         with api.starting(manifest):  # a `status --watch` started with this run waits for it while it plans
             return _run(args, manifest, progress, **extra)
@@ -1479,7 +1494,7 @@ def _run(args: argparse.Namespace, manifest: Manifest, progress: Any, **extra: A
     # say `gridrun run` would refuse it) and the state are read.
     check_writable(plan, then="retry --unknown" if extra.get("retry_unknown") else
                    "retry" if extra.get("retry_failed") else "run")
-    diff = api.diff(plan, force=getattr(args, "force", False))
+    diff = api.diff(plan, force=getattr(args, "force", False), force_resume=getattr(args, "resume", False))
     # said on standard error as they come, and listed in the `end` event of --json (`warnings`)
     warned = list(_warnings(plan, diff, sends=True))
     for w in warned:
@@ -1574,10 +1589,14 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
     then = _next_steps(c, snap, budget=plan.budget_micros, unsaved=unsaved, errors=result.stats.last_errors,
                        gone=gone, unchecked=unchecked, no_url=no_url)
     if result.left_done:  # re-renders not sent, left done: neither counted as unfinished nor sent by `retry`
-        forced = api.diff(plan, force=True)
-        need = sum(j.cost_micros for j in (forced.budgeted(plan.jobs) if forced else plan.jobs))
-        redo = _redo_forced(result.left_done, need, plan.budget_micros)
-        then = f"{redo}; {then}" if _unfinished(c) else redo
+        # what `--force --resume` sends beyond what a plain run does: the re-renders left, priced as `plan` does
+        rest, plain = api.diff(plan, force=True, force_resume=True), api.diff(plan)
+        if rest is not None and plain is not None and rest.forced:
+            need = sum(j.cost_micros for j in rest.budgeted(plan.jobs))
+            cost = need - sum(j.cost_micros for j in plain.budgeted(plan.jobs))
+            redo = _redo_forced(rest.forced, cost, need, plan.budget_micros)
+            # the free step first: what is left in flight or unsent, collected or sent as by any run
+            then = f"{then}; then {redo}" if _unfinished(c) else redo
     if left_elsewhere := getattr(result, "left_elsewhere", 0):  # placeholders not re-rendered: a plain run does
         plain = api.diff(plan)
         sent = plain.budgeted(plan.jobs) if plain else plan.jobs
@@ -1988,10 +2007,9 @@ def _say_starting(args: argparse.Namespace, pid: int) -> int:
 
 def _say_next(snap: Snapshot, *, unnamed: bool = False) -> None:
     """What to run next after the ended run of `snap`: for the jobs it left unfinished, or for the re-renders
-    (--force) its budget kept it from sending, left done as they were. `unnamed`: no manifest was given (`status`
-    shows the latest run of any manifest of the state), so each command names the run's manifest file."""
-    from .state import JobState
-
+    (--force) the manifest's latest --force run left done as they were (a stop: its budget, a full disk, a kill),
+    the cheaper steps first. `unnamed`: no manifest was given (`status` shows the latest run of any manifest of the
+    state), so each command names the run's manifest file."""
     then = None
     counts = _but_placeholders(snap.counts, len(snap.placeholders_failed))  # said with them
     if _unfinished(counts) or snap.stopping == "write-failed" and snap.run.status == "failed":
@@ -2002,9 +2020,12 @@ def _say_next(snap: Snapshot, *, unnamed: bool = False) -> None:
             then = f"{_placeholders_next(snap)}; {then}"
     elif snap.placeholders_left:  # a stop left placeholders made elsewhere as they were: a plain run re-renders them
         then = _placeholders_next(snap)
-    elif snap.run.status == "budget" and not snap.counts.get(JobState.CANCELLED.value) and (held := _left_done(snap)):
-        need = sum(j.cost_estimate_micros for j in snap.jobs)  # every job: `--force` sends them all again
-        then = _redo_forced(held, need, _manifest_budget(snap))
+    if snap.force_unsent:  # re-renders a --force run left as they were: after the rest, which may cost nothing
+        left = set(snap.force_unsent)
+        cost = sum(j.cost_estimate_micros for j in snap.jobs if j.key in left)
+        redo = _redo_forced(len(left), cost, cost + _unsent_micros(snap), _manifest_budget(snap),
+                            by=f"run {snap.force_run}")
+        then = redo if then is None else f"{then}; then {redo}"
     if then is not None:
         out.print(f"  next: {escape(_of_file(then, snap) if unnamed else then)}")
 
@@ -2042,15 +2063,6 @@ def _placeholders_next(snap: Snapshot) -> str:
     left = set(snap.placeholders_left)
     cost = sum(j.cost_estimate_micros for j in snap.jobs if j.key in left)
     return _redo_elsewhere(len(left), cost, cost + _unsent_micros(snap), _manifest_budget(snap))
-
-
-def _left_done(snap: Snapshot) -> int:
-    """Of a run stopped by its budget with nothing left unfinished or cancelled, the re-renders (--force) it did
-    not send. What the budget held back were done jobs then, which only `--force` sends again, and it sends every
-    one: those not sent were put back as they were (cached from the run that made their video), as were those
-    whose re-render was cancelled or failed, which were sent."""
-    cached = sum(1 for j in snap.jobs if j.cached_from_run is not None)
-    return cached - snap.rerenders_cancelled - len(snap.rerenders_failed) - len(snap.placeholders_left)
 
 
 def _left_rendering_note(snap: Snapshot) -> str:
@@ -3011,6 +3023,9 @@ def _parser(*, with_sim: bool = True) -> argparse.ArgumentParser:
     sp.add_argument("--all", action="store_true", help="list every job, even in a large plan")
     sp.add_argument("--force", action="store_true",
                     help="what `gridrun run --force` would send and cost: the jobs done re-rendered, paid again")
+    sp.add_argument("--resume", action="store_true",
+                    help="with --force: what `gridrun run --force --resume` would send and cost: only the done jobs "
+                         "the last --force run left as they were")
     sp.add_argument("--retry", action="store_true",
                     help="what `gridrun retry` would send and cost: the failed, rejected, expired and cancelled "
                          "jobs sent again, paid again (an expired one asked for a fresh URL first, at no cost)")
@@ -3063,6 +3078,9 @@ def _parser(*, with_sim: bool = True) -> argparse.ArgumentParser:
         "LUMENFALL_API_KEY=lmnfl_... gridrun run grid.yaml  # provider: lumenfall"))
     run_flags(sp)
     sp.add_argument("--force", action="store_true", help="re-run jobs that are done (pays again)")
+    sp.add_argument("--resume", action="store_true",
+                    help="with --force: re-render only the done jobs the last --force run left as they were (a stop: "
+                         "its budget, a full disk, a kill), not those it re-rendered")
     sp.set_defaults(fn=cmd_run)
 
     sp = manifest_cmd("retry", _about(

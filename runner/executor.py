@@ -13,6 +13,7 @@ than `idempotency_window_seconds`), and otherwise left `unknown`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
@@ -349,6 +350,8 @@ class Executor:
         # expired jobs a retry asks a fresh URL for first: sent again (paid) only if the provider gives none
         self._fetch_first: set[int] = set()
         self._elsewhere: frozenset[str] = frozenset()  # hashes of done jobs a simulator made at another endpoint
+        # with --force --resume, the done jobs it renders again (`resume.Judged.force_only`); None: as `opts` says
+        self._force_only: frozenset[str] | None = None
         self._reset_early: set[int] = set()  # ... of them, those made plannable already (failure retries)
         self._refused: str | None = None  # the code of the account or model refusal (FATAL_CODES), once met
         self._unreached = 0  # jobs left unsent because their create never reached the provider
@@ -805,6 +808,7 @@ class Executor:
         self._prepaid, self._resets = s.prepaid, s.resets
         self._fetch_first = s.fetch_first
         self._elsewhere = s.elsewhere
+        self._force_only = s.force_only
         self._altered_kept, self._foreign_kept = s.altered_kept, s.foreign_kept
         self._restored = s.restored
         self._unrecorded_kept = s.unrecorded_kept
@@ -1740,7 +1744,12 @@ class Executor:
         elsewhere = job.hash in self._elsewhere
         error = self.store.job_row(jid)["error"]
         gone = gone_at_provider(state.value, error)
-        what = resume.action(state, self.opts, elsewhere=elsewhere, gone=gone,
+        # --force --resume sends only the re-renders it planned: one put back here (its attempt never reached the
+        # provider) is left done as it was, for the next --force --resume to send, as `plan` priced this run
+        opts = self.opts
+        if self._force_only is not None and job.hash not in self._force_only:
+            opts = dataclasses.replace(opts, force=False, force_resume=False)
+        what = resume.action(state, opts, elsewhere=elsewhere, gone=gone,
                              no_url=no_fresh_url(state.value, error))
         if what == "reset":
             self._tries_after_failure.pop(jid, None)  # sent again on request: its count begins again

@@ -41,6 +41,7 @@ class RunOptions:
     budget_usd: float | Decimal | None = None  # overrides run.budget_usd (a Decimal is counted as written)
     allow_partial: bool = False         # start even when the plan does not fit the budget; stop at it
     force: bool = False                 # re-run jobs that are done (a new paid attempt each)
+    force_resume: bool = False          # with force: only the done jobs the last --force run left unsent
     retry_failed: bool = False          # re-run failed, rejected, expired and cancelled jobs
     retry_unknown: bool = False         # re-submit jobs of unknown outcome (may pay twice)
     fail_fast: bool = False             # stop submitting after the first failed job
@@ -62,6 +63,10 @@ class RunOptions:
             # A flag given as a string ("no") would be true: for `force`, a paid re-run of every job.
             if f.type in ("bool", bool) and type(getattr(self, f.name)) is not bool:
                 raise UsageError(f"{f.name} must be True or False, got {getattr(self, f.name)!r}")
+        if self.force_resume and not self.force:
+            # alone it would read as a plain run, which resumes anyway: said, rather than taken as one
+            raise UsageError("force_resume goes with force (`gridrun run --force --resume`): it finishes the last "
+                             "--force run's re-renders; a plain run already collects what any run left")
 
 
 def run_options(options: Any) -> RunOptions:

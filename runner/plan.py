@@ -1402,13 +1402,16 @@ def _endpoint_id(url: str) -> tuple[str, str, int | None, str, str] | None:
 
 
 def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], *, force: bool = False,
-         retry: str | None = None, sent_again_by: Callable[[str, bool, bool], str | None] | None = None) -> Diff:
+         retry: str | None = None, sent_again_by: Callable[[str, bool, bool], str | None] | None = None,
+         force_only: frozenset[str] | None = None) -> Diff:
     """Compare `plan` with stored jobs (by hash) and the previous run's key -> hash. With `force`, as a
     `run --force` does: every job sent (again), but those in flight and those of unknown outcome. With `retry`
     ("retry" or "retry --unknown", `RETRY_COMMANDS`), as that command does: the settled jobs it sends again are
     sent, paid again. `sent_again_by(state, gone)`: the command of `RETRY_COMMANDS` that sends a settled job of
     that stored state again (`resume.action` decides, as for the run; `api.diff` gives it), None: none does;
-    called as `sent_again_by(state, gone, no_url)` with the job's `Stored.gone` and `Stored.no_url`."""
+    called as `sent_again_by(state, gone, no_url)` with the job's `Stored.gone` and `Stored.no_url`. `force_only`:
+    with `force`, as `run --force --resume` does: of the jobs a run sent before, only those of these hashes (the
+    done jobs the last --force run left unsent, `Store.force_unsent`) are sent again; the rest as a plain run."""
     if retry is not None and retry not in RETRY_COMMANDS:
         raise ValueError(f"retry: one of {', '.join(RETRY_COMMANDS)}, got {retry!r}")
     reasons: dict[str, str] = {}
@@ -1449,7 +1452,8 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
             reasons[job.key] = RETRIED_UNKNOWN if s is not None and s.state == "unknown" else RETRIED
             new += 1
             retried += 1
-        elif force and (s is None or s.state in _FORCED):
+        elif force and (s is None or s.state in _FORCED) and (
+                force_only is None or s is None or s.state == "planned" or job.hash in force_only):
             reasons[job.key] = FORCED
             new += 1
             if s is not None and s.state != "planned":

@@ -351,6 +351,11 @@ class Snapshot:
     # re-rendered; once it stopped, not re-rendered: it stopped before sending them (counted in
     # `made_earlier_count`, which `status --runs` shows)
     rerenders_unsent: tuple[str, ...] = ()
+    # keys of the run's done jobs that the manifest's latest --force run (`force_run`) was to render again and that no
+    # attempt has been made for since (`Store.force_unsent`): what `gridrun run --force --resume` re-renders. Read by
+    # `status` (`api.status`) of an ended run alone; empty elsewhere
+    force_unsent: tuple[str, ...] = ()
+    force_run: int | None = None
     # (key, the run that sent it, its estimate) of jobs earlier runs of the manifest sent, rendering still, that this
     # run does not have (left by --leave-in-flight): the manifest's reserve counts them, `gridrun cancel` stops them
     left_rendering: tuple[tuple[str, int, int], ...] = ()

@@ -32,6 +32,7 @@ is that run's to send.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import functools
 import json
@@ -135,6 +136,7 @@ class Sorted:
     not_copied: list[int] = field(default_factory=list)  # done jobs whose video could not be copied to its new path
     not_copied_why: str | None = None  # why the first of them was not
     elsewhere: frozenset[str] = frozenset()  # hashes of the done jobs a simulator made at another endpoint (`Judged`)
+    force_only: frozenset[str] | None = None  # the done jobs --force --resume renders again (`Judged`)
 
 
 def action(state: JobState, opts: RunOptions, *, elsewhere: bool = False, gone: bool = False,
@@ -179,6 +181,9 @@ class Judged:
     submit: list[Job]        # the jobs it sends: new ones, and settled ones re-run (retry, --force)
     in_flight: list[Job]     # those an earlier run sent and left unrendered, which it follows and pays for
     elsewhere: frozenset[str] = frozenset()  # hashes of the done jobs a simulator made at another endpoint
+    # with --force --resume, the hashes of the done jobs the last --force run left unsent (`Store.force_unsent`),
+    # the only ones it renders again; None: --force renders every job again, a plain run none
+    force_only: frozenset[str] | None = None
     # what an earlier run's completed renders were billed against their estimates, where clearly above them
     # (`Billing.clear`): the budget counts the jobs at that ratio, from the check before the run starts on
     billing: Billing | None = None
@@ -220,7 +225,9 @@ def decide(plan: Plan, store: Store, opts: RunOptions, *, budget_micros: int | N
     states = {j.hash: JobState(found[j.hash]["state"]) if j.hash in found else S.PLANNED for j in plan.jobs}
     elsewhere = frozenset(h for h, at in store.simulator_takes(list(found)).items()
                           if made_elsewhere(at, plan.endpoint[0]))
-    actions = {h: action(state, opts, elsewhere=h in elsewhere,
+    only = store.force_unsent(plan.manifest.name)[1] if opts.force and opts.force_resume else None
+    plain = dataclasses.replace(opts, force=False, force_resume=False)
+    actions = {h: action(state, opts if only is None or h in only else plain, elsewhere=h in elsewhere,
                          gone=h in found and gone_at_provider(found[h]["state"], found[h]["error"]),
                          no_url=h in found and no_fresh_url(found[h]["state"], found[h]["error"]))
                for h, state in states.items()}
@@ -243,7 +250,7 @@ def decide(plan: Plan, store: Store, opts: RunOptions, *, budget_micros: int | N
     billing = budget_billing(plan, store) if budget_micros is not None else None
     check_budget(submit, in_flight, budget_micros=budget_micros, allow_partial=opts.allow_partial, billing=billing)
     check_replaceable([j for j in submit if actions[j.hash] == "reset" and states[j.hash] == S.DONE])
-    return Judged(actions, submit, in_flight, elsewhere, billing)
+    return Judged(actions, submit, in_flight, elsewhere, only, billing)
 
 
 def budget_billing(plan: Plan, store: Store) -> Billing | None:
@@ -304,6 +311,7 @@ def prepare(
         )
         out = _sort(plan, store, opts, run_id, manifest_text, actions)
         out.elsewhere = judged.elsewhere
+        out.force_only = judged.force_only
         _drop_stale_parts(plan, store, run_id, was, started)
         return out
     except BaseException as exc:
@@ -391,7 +399,7 @@ def _sort(plan: Plan, store: Store, opts: RunOptions, run_id: int, manifest_text
             out.attach.append(job)
         out.states[jid] = state
     if rerender:  # what a page of the run says of them until they are sent, and of those a stop left unsent
-        store.event(run_id, None, RERENDERS_QUEUED, {"jobs": rerender})
+        store.event(run_id, None, RERENDERS_QUEUED, {"jobs": rerender, "force": opts.force})
     return out
 
 

@@ -2359,6 +2359,41 @@ class Store:
             f" ON ev.run_id = rj.run_id AND ev.job_id = rj.job_id{where}"
         )
 
+    def force_unsent(self, manifest_name: str) -> tuple[int | None, frozenset[str]]:
+        """The latest `--force` run of the manifest named `manifest_name` (None: none) and the hashes of the done
+        jobs it was to render again (event `rerenders-queued`) that no attempt has been made for since it started:
+        those a stop (its budget, a full disk, a kill) left as they were, which `run --force --resume` sends, and
+        no others. A re-render sent, whatever came of it (rendered, failed, cancelled, of unknown outcome), has
+        its attempt; one that never reached the provider has none (its attempt voided, its reset undone). A run
+        recorded before the event said whether it was forced counts as one when its command line had --force."""
+        found: int | None = None
+        ids: set[int] = set()
+        for run_id, detail, argv in self.db.execute(
+            "SELECT e.run_id, e.detail, r.argv FROM events e JOIN runs r ON r.id = e.run_id"
+            " WHERE e.kind = 'rerenders-queued' AND r.manifest_name = ? ORDER BY e.run_id DESC, e.id",
+            (manifest_name,),
+        ):
+            if found is not None and run_id != found:
+                break
+            try:
+                said = json.loads(detail or "{}")
+                forced = said["force"] if "force" in said else "--force" in json.loads(argv or "[]")
+                jobs = [int(i) for i in said.get("jobs", ())]
+            except (ValueError, TypeError, AttributeError):  # a detail not of this shape: not read as forced
+                continue
+            if forced is True:
+                found = int(run_id)
+                ids.update(jobs)
+        if found is None:
+            return None, frozenset()
+        sent = {int(r[0]) for r in self.db.execute("SELECT DISTINCT job_id FROM attempts WHERE run_id >= ?",
+                                                    (found,))}
+        left = sorted(ids - sent)
+        hashes: set[str] = set()
+        for chunk, marks in _chunked(left):
+            hashes.update(str(r[0]) for r in self.db.execute(f"SELECT hash FROM jobs WHERE id IN ({marks})", chunk))
+        return found, frozenset(hashes)
+
     def _rerenders_queued(self, run_id: int) -> frozenset[int]:
         """The done jobs the run was to render again as it started (event `rerenders-queued`) that were not reset
         (each is, as it is sent, and a cancel's or a failure's put-back follows that) before the next run started:
