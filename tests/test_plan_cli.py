@@ -1223,8 +1223,9 @@ def test_a_forced_run_stopped_by_the_balance_says_to_force_again_not_to_retry(
     assert main(["run", str(m), "--no-report", "--force"]) == 1
     end = capsys.readouterr().err.splitlines()[-1]
     assert end == ("stopped: the provider refused the account, its balance too low (HTTP 402): top up the balance, "
-                   "then: `gridrun run --force` again re-renders every job, the 4 jobs this run left done as they "
-                   "were too ($2.10: those this run re-rendered are paid again)"), end
+                   "then: `gridrun run --force --resume` re-renders the 4 jobs this run left done as they were "
+                   "($1.40), not those it re-rendered (`gridrun run --force` alone re-renders every job, those paid "
+                   "again)"), end
 
 
 GRID = "params:\n  prompt: a fox {{ a }}\nmatrix:\n  a: [1, 2]\nsim: {render_time: 0.1}\n"
@@ -1480,13 +1481,13 @@ def test_after_a_budget_stop_under_a_lower_budget_flag_the_next_step_is_a_plain_
     assert run_cli(capsys, "run", str(m), "--no-report")[0] == 0  # and it starts
 
 
-def test_a_forced_run_stopped_by_the_budget_says_forcing_again_pays_again_for_what_it_re_rendered(
+def test_a_forced_run_stopped_by_the_budget_names_the_resume_that_re_renders_only_what_it_left(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`run --force --allow-partial` stopped by the budget after 2 of 6 re-renders: the 4 it did not send are left
-    done, as they were, so a plain `gridrun run` sends nothing and only `--force` again re-renders them, and the 2
-    made too. The run's end and `status` say that, at what `run --force` then counts ($2.10, as its own check
-    does), not "run again to go on"."""
+    done, as they were, so a plain `gridrun run` sends nothing; `--force --resume` re-renders those 4 alone ($1.40,
+    within the manifest's budget), where `--force` again would pay for the 2 made too. The run's end and `status`
+    say that, not "run again to go on", and that run sends what they priced."""
     monkeypatch.setenv("COLUMNS", "400")
     m = tmp_path / "m.yaml"
     m.write_text("version: 1\nname: b\nmodel: pixverse-v5.6\nparams:\n  prompt: \"a fox {{ take }}\"\n  quality: 360p\n"
@@ -1494,15 +1495,20 @@ def test_a_forced_run_stopped_by_the_budget_says_forcing_again_pays_again_for_wh
     assert run_cli(capsys, "run", str(m), "--no-report", "--budget", "3")[0] == 0
     code, _, err = run_cli(capsys, "run", str(m), "--no-report", "--force", "--budget", "0.7", "--allow-partial")
     assert code == 3, err
-    step = ("`gridrun run --force --budget 2.10` again re-renders every job, the 4 jobs this run left done as they "
-            "were too ($2.10, above the manifest's budget of $2.00: those this run re-rendered are paid again)")
+    step = ("`gridrun run --force --resume` re-renders the 4 jobs {} left done as they were ($1.40), not those it "
+            "re-rendered (`gridrun run --force` alone re-renders every job, those paid again)")
     said = " ".join(err.split())
-    assert f"stopped by the budget: {step}" in said and "run again to go on" not in said, err
+    assert f"stopped by the budget: {step.format('this run')}" in said and "run again to go on" not in said, err
     code, out, _ = run_cli(capsys, "status", str(m))
-    assert code == 0 and "budget" in out and f"next: {step}" in " ".join(out.split()), out
+    assert code == 0 and "budget" in out and f"next: {step.format('run 2')}" in " ".join(out.split()), out
+    code, out, _ = run_cli(capsys, "plan", str(m), "--force", "--resume")
+    assert code == 0 and "against state with --force --resume: 4 to submit ($1.40), 2 cached" in out, out
     code, _, err = run_cli(capsys, "run", str(m), "--no-report", "--force")
     assert code == 3 and "6 jobs to submit would cost $2.10, above the budget of $2.00" in err  # as the step says
-    assert run_cli(capsys, "run", str(m), "--no-report", "--force", "--budget", "2.10")[0] == 0
+    code, _, err = run_cli(capsys, "run", str(m), "--no-report", "--force", "--resume")
+    assert code == 0 and "done 6 | spent $1.40 " in err, err
+    code, out, _ = run_cli(capsys, "status", str(m))
+    assert code == 0 and "next:" not in out, out
 
 
 def test_a_retry_stopped_by_the_budget_names_the_retry_that_sends_the_jobs_left_not_a_run(
@@ -1690,8 +1696,8 @@ def test_the_advice_after_a_forced_run_left_one_job_done_speaks_of_it_as_one() -
     """One re-render left done: "the 1 job this run left done as it was", not "as they were"."""
     from runner.cli import _redo_forced
 
-    assert "the 1 job this run left done as it was too ($0.35" in _redo_forced(1, 350_000, None)
-    assert "the 2 jobs this run left done as they were too ($0.70" in _redo_forced(2, 700_000, None)
+    assert "the 1 job this run left done as it was ($0.35)" in _redo_forced(1, 350_000, 350_000, None)
+    assert "the 2 jobs this run left done as they were ($0.70)" in _redo_forced(2, 700_000, 700_000, None)
 
 
 def test_control_characters_from_a_manifest_are_shown_escaped(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
