@@ -545,6 +545,24 @@ def _read_only_file(folder: Path | None) -> str | None:
     return None
 
 
+def recover_step(folder: Path | None) -> str:
+    """The free step to try, before starting over, on a damaged state file in `folder` (None: not known) without a
+    backup: SQLite's own recovery (`sqlite3`'s `.recover`), which reads what pages it can into a new file. Said
+    only where the sqlite3 program is on the PATH; "" otherwise. It may recover every job, some or none: a job it
+    loses is sent, and paid for, again, and a sqlite3 built without the page reader `.recover` needs writes an
+    empty file, which gridrun refuses as emptied where runs left their files. The damaged file is kept aside with
+    its log, never removed: a log left beside the recovered file would be read into it."""
+    if shutil.which("sqlite3") is None:
+        return ""
+    where = "the state folder" if folder is None else typed(folder)
+    return (f"; without one, first try SQLite's own recovery, free and sending nothing (while no gridrun uses the "
+            f"state): in {where}, `sqlite3 state.db .recover | sqlite3 recovered.db`; then move state.db, and "
+            "state.db-wal and state.db-shm where there, aside (not away) and recovered.db to state.db; `gridrun "
+            "plan` then says what it holds (a job it did not recover is sent, and paid for, again; a sqlite3 "
+            "whose `.recover` cannot read pages, `no such table: sqlite_dbpage`, writes an empty file, which gridrun "
+            "refuses)")
+
+
 def remedy(exc: sqlite3.Error, *, lock: str | None = None, folder: Path | None = None) -> str:
     """What to do about the state store's error `exc`. `lock`: who holds gridrun's runner lock of the state
     (`Store.lock_note`), which tells a state held by another gridrun run from one held by another program.
@@ -555,8 +573,9 @@ def remedy(exc: sqlite3.Error, *, lock: str | None = None, folder: Path | None =
     if code == sqlite3.SQLITE_IOERR and (full := _full_disk(folder)) is not None:
         return full
     if code == sqlite3.SQLITE_CORRUPT:  # the file named by the store where it can (`Store.damaged_error`)
-        return (f"{DAMAGED_CAUSE}. Restore state.db from a backup (the videos and their sidecars are untouched); "
-                f"or, to start over knowingly (every job sent and paid for again), {START_OVER_ANYWHERE}")
+        return (f"{DAMAGED_CAUSE}. Restore state.db from a backup (the videos and their sidecars are untouched)"
+                f"{recover_step(folder)}; or, to start over knowingly (every job sent and paid for again), "
+                f"{START_OVER_ANYWHERE}")
     if code == sqlite3.SQLITE_IOERR and (limit := _file_size_limit()) is not None:
         return (f"this process may write files of at most {limit} (`ulimit -f`): raise that limit (if it is not "
                 "that, a disk error: check its disk)")
@@ -1372,8 +1391,8 @@ class Store:
         backup = ("a backup made before this run does not hold the jobs it sent, which the next run would send, "
                   "and pay for, again" if sent else "the videos and their sidecars are untouched")
         return (f"{self.path}: the state file is damaged ({exc}): a copy or sync that stopped midway, or a disk "
-                f"error. Restore state.db from a backup ({backup}); or, to start over knowingly (every job sent and "
-                f"paid for again), {self._start_over()}")
+                f"error. Restore state.db from a backup ({backup}){recover_step(self.path.parent)}; or, to start "
+                f"over knowingly (every job sent and paid for again), {self._start_over()}")
 
     def _check_whole(self) -> None:
         """Refuse to write a state file SQLite finds damaged (`PRAGMA quick_check`: each page of each table and

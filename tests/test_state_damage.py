@@ -434,3 +434,33 @@ def test_another_states_manifest_copies_above_this_ones_runs_are_no_sign_of_lost
         assert main([argv[0], str(m), *argv[1:]]) == 0, argv
         assert "lost the records" not in capsys.readouterr().err, argv
     assert json.loads((runs / "lock").read_text())["run"] == 2  # this state's second run, written over the copy
+
+
+@pytest.mark.parametrize("sqlite3_there", [True, False])
+def test_a_damaged_state_names_sqlites_own_recovery_as_a_free_step_where_the_sqlite3_program_is_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], sqlite3_there: bool
+) -> None:
+    """Without a backup, the only other way was to start over, paying for every job again. Where the sqlite3
+    program is on the PATH, SQLite's `.recover` is said first: free, in the state's folder, the damaged file and
+    its log moved aside, not away (a log left beside the recovered file would be read into it). Not said where
+    there is no sqlite3 to run it."""
+    import shutil
+
+    from runner.cli import main
+    m, prov, db = _finished(tmp_path, monkeypatch)
+    creates = stats(prov)["creates"]
+    _damage_page(db, "jobs_state")
+    real_which = shutil.which
+    monkeypatch.setattr(shutil, "which", lambda name, *a, **k: (
+        ("/usr/bin/sqlite3" if sqlite3_there else None) if name == "sqlite3" else real_which(name, *a, **k)))
+    capsys.readouterr()
+    assert main(["run", str(m), "--no-report"]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert "Restore state.db from a backup" in err and "to start over knowingly" in err, err
+    step = (f"without one, first try SQLite's own recovery, free and sending nothing (while no gridrun uses the state): "
+            f"in {db.parent}, `sqlite3 state.db .recover | sqlite3 recovered.db`; then move state.db, and state.db-wal "
+            "and state.db-shm where there, aside (not away) and recovered.db to state.db")
+    assert (step in err) == sqlite3_there, err
+    if sqlite3_there:  # the free step comes before the paid one
+        assert err.index(".recover") < err.index("to start over knowingly"), err
+    assert stats(prov)["creates"] == creates  # refused: nothing sent
