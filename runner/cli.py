@@ -556,6 +556,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if len(shown) < len(jobs):
         out.print(f"{len(jobs) - len(shown):,} jobs not listed; --all lists every one", style="dim")
     _print_totals(plan, diff, force=args.force, retry=retry, resume=args.resume)
+    if diff and args.force and not args.resume and diff.forced:
+        _resume_note(plan, diff)
     if diff and diff.left_behind:
         refusal = escape(diff.left_behind.message())
         err.print(f"[yellow]warning[/yellow]: `gridrun run` would refuse to start: {refusal}")
@@ -565,6 +567,21 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.explain:
         _explain(plan, every=args.all, diff=diff)
     return 0
+
+
+def _resume_note(plan: Plan, diff: Any) -> None:
+    """Of `plan --force` where the latest --force run was stopped before it sent every re-render: that `--force`
+    pays again for those it made, and what `--force --resume` sends instead (the re-renders left), at its price."""
+    from . import api
+
+    rest = api.diff(plan, force=True, force_resume=True)
+    if rest is None or not rest.forced or rest.forced >= diff.forced:
+        return
+    cost = sum(j.cost_micros for j in rest.to_send(plan.jobs))
+    were = "it was" if rest.forced == 1 else "they were"
+    out.print(f"the latest --force run left {_jobs(rest.forced)} done as {were}: `gridrun run --force --resume` sends "
+              f"{rest.new:,} ({usd_text(cost)}), not the {diff.forced - rest.forced:,} it re-rendered, which --force "
+              "sends, and pays for, again", markup=False, highlight=False)
 
 
 # The titles of the plan table's own columns (`cmd_plan`), which a matrix axis's column does not take as is.

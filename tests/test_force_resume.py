@@ -47,7 +47,7 @@ def _killed_force(m: Path, crash_at: str) -> None:
 
 def _six(tmp_path: Path) -> Path:
     """Six jobs sent one at a time (so a crash point lands after a known number of re-renders), all done."""
-    m = write_manifest(tmp_path, n_seeds=3, run={"concurrency": 1}, sim={"render_time": 0.05, "jitter": 0})
+    m = write_manifest(tmp_path, n_seeds=3, run={"concurrency": 1}, sim={"render_time": 0.3, "jitter": 0})
     assert api.run(m, report=False).exit_code == 0
     assert world_stats(m)["creates"] == 6
     return m
@@ -63,16 +63,17 @@ def test_a_killed_force_run_is_finished_without_paying_again_for_its_re_renders(
     m = _six(tmp_path)
     _killed_force(m, "after-download:2")
     made = world_stats(m)["creates"]
-    sent = made - 6  # the re-renders the killed run sent: two downloaded, one more may have left meanwhile
-    assert 2 <= sent <= 3, made
+    sent = made - 6  # the re-renders the killed run sent: two downloaded, more may have left meanwhile
+    assert 2 <= sent <= 5, made
     left = 6 - sent
+    said = f"{left} jobs {{}} done as they were" if left > 1 else "1 job {} done as it was"
     if then_plain:  # the free step first: what the killed run left in flight, collected at no new cost
         assert api.run(m, report=False).exit_code == 0
         assert world_stats(m)["creates"] == made
         code = main(["status", str(m)])
         out = " ".join(capsys.readouterr().out.split())
-        assert code == 0 and (f"next: `gridrun run --force --resume` re-renders the {left} jobs run 2 left done as "
-                              f"they were (${left * 0.35:.2f})") in out, out
+        assert code == 0 and (f"next: `gridrun run --force --resume` re-renders the {said.format('run 2 left')} "
+                              f"(${left * 0.35:.2f})") in out, out
     rest = api.diff(m, force=True, force_resume=True)
     assert rest is not None and rest.forced == left, rest.reasons
     to_send = rest.to_send(api.plan(m).jobs)
@@ -82,6 +83,10 @@ def test_a_killed_force_run_is_finished_without_paying_again_for_its_re_renders(
     code = main(["plan", str(m), "--force", "--resume"])
     out = capsys.readouterr().out
     assert code == 0 and f"against state with --force --resume: {left} to submit (${left * 0.35:.2f})" in out, out
+    code = main(["plan", str(m), "--force"])  # and `plan --force` says what it would pay again, and the cheaper way
+    out = " ".join(capsys.readouterr().out.split())
+    assert code == 0 and (f"the latest --force run left {said.format('').replace('  ', ' ')}: `gridrun run --force "
+                          f"--resume` sends {left} (${left * 0.35:.2f}), not the ") in out, out
     result = api.run(m, options={"force": True, "force_resume": True}, report=False)
     assert result.exit_code == 0 and result.stats.counts["done"] == 6, result.stats.counts
     assert world_stats(m)["creates"] == made + left == 12
