@@ -1504,6 +1504,10 @@ def status_json(snap: Snapshot) -> dict[str, Any]:
         # failed or refused: failed in this run (among `problems` too), the placeholder kept; `gridrun run` renders
         # them again
         "placeholders_failed": [{"key": key, "error": error} for key, error in snap.placeholders_failed],
+        # of the manifest's latest run, ended: the done jobs its latest --force run (`force_run`) left as they were,
+        # unsent, which `gridrun run --force --resume` re-renders
+        "force_unsent": list(snap.force_unsent),
+        "force_run": snap.force_run,
         # jobs earlier runs sent, rendering still, that this run does not have: in manifest_reserved_usd, no run
         # follows them, and `gridrun cancel` stops them (or the manifest put back as `manifest_copy` collects them)
         "left_rendering": [{"key": key, "run": run, "reserved_usd": micros / 1e6,

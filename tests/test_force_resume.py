@@ -74,6 +74,8 @@ def test_a_killed_force_run_is_finished_without_paying_again_for_its_re_renders(
         out = " ".join(capsys.readouterr().out.split())
         assert code == 0 and (f"next: `gridrun run --force --resume` re-renders the {said.format('run 2 left')} "
                               f"(${left * 0.35:.2f})") in out, out
+        listed = api.status_json(api.status(m))
+        assert len(listed["force_unsent"]) == left and listed["force_run"] == 2, listed
     rest = api.diff(m, force=True, force_resume=True)
     assert rest is not None and rest.forced == left, rest.reasons
     to_send = rest.to_send(api.plan(m).jobs)
@@ -94,6 +96,8 @@ def test_a_killed_force_run_is_finished_without_paying_again_for_its_re_renders(
     assert [j.attempts for j in api.status(m).jobs] == [2] * 6  # every job's video made since --force began
     after = api.diff(m, force=True, force_resume=True)
     assert after is not None and after.forced == 0 and after.new == 0 and after.cached == 6
+    listed = api.status_json(api.status(m))
+    assert listed["force_unsent"] == [] and listed["force_run"] is None, listed
 
 
 def test_a_resume_after_a_finished_force_or_none_sends_no_re_render(tmp_path: Path) -> None:
