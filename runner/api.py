@@ -1237,7 +1237,8 @@ def status(
         # of the manifest's latest run, ended: the re-renders its latest --force run left as they were
         if (snap.run.ended_at is not None or snap.run.process_gone()) and snap.run.id == snap.manifest_latest_run:
             forced_by, unsent = store.force_unsent(snap.run.manifest_name)
-            keys = tuple(j.key for j in snap.jobs if j.hash in unsent and j.state == "done")
+            # planned: reset by a run killed before it sent them, which the next run puts back done as they were
+            keys = tuple(j.key for j in snap.jobs if j.hash in unsent and j.state in ("done", "planned"))
             if keys:
                 snap = replace(snap, force_unsent=keys, force_run=forced_by)
     return snap if warning is None else replace(snap, warnings=[warning])

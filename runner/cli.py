@@ -1961,6 +1961,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         out.print(f"  {fmt_time(elapsed)} elapsed{rate}, eta {fmt_eta(eta)}{heard}")
     if gone:
         out.print(f"  [yellow]{escape(said(r.gone_note()))}[/yellow]")
+        if snap.force_unsent:  # after that free step, the re-renders a --force run left, not those it made
+            out.print(f"  then: {said(_force_unsent_next(snap))}", markup=False, highlight=False)
     if snap.sent_elsewhere and r.ended_at is None:  # said with what to run next, of a run that ended
         out.print(f"  [yellow]{escape('; '.join(_sent_elsewhere_steps(snap)))}[/yellow]")
     if snap.sent_anew and r.ended_at is None:
@@ -2038,13 +2040,19 @@ def _say_next(snap: Snapshot, *, unnamed: bool = False) -> None:
     elif snap.placeholders_left:  # a stop left placeholders made elsewhere as they were: a plain run re-renders them
         then = _placeholders_next(snap)
     if snap.force_unsent:  # re-renders a --force run left as they were: after the rest, which may cost nothing
-        left = set(snap.force_unsent)
-        cost = sum(j.cost_estimate_micros for j in snap.jobs if j.key in left)
-        redo = _redo_forced(len(left), cost, cost + _unsent_micros(snap), _manifest_budget(snap),
-                            by=f"run {snap.force_run}")
+        redo = _force_unsent_next(snap)
         then = redo if then is None else f"{then}; then {redo}"
     if then is not None:
         out.print(f"  next: {escape(_of_file(then, snap) if unnamed else then)}")
+
+
+def _force_unsent_next(snap: Snapshot) -> str:
+    """`--force --resume` for the re-renders the manifest's latest --force run left unsent (`force_unsent`), at
+    what they cost and what that run counts against its budget (the jobs never sent too)."""
+    left = set(snap.force_unsent)
+    cost = sum(j.cost_estimate_micros for j in snap.jobs if j.key in left)
+    return _redo_forced(len(left), cost, cost + _unsent_micros(snap, but=left), _manifest_budget(snap),
+                        by=f"run {snap.force_run}")
 
 
 # A command a message proposes that takes the manifest file, written without it: "`gridrun run`", "`gridrun retry

@@ -76,6 +76,11 @@ def test_a_killed_force_run_is_finished_without_paying_again_for_its_re_renders(
                               f"(${left * 0.35:.2f})") in out, out
         listed = api.status_json(api.status(m))
         assert len(listed["force_unsent"]) == left and listed["force_run"] == 2, listed
+    else:  # the killed run's own status: `gridrun run` resumes it, then --force --resume sends what it left
+        code = main(["status", str(m)])
+        out = " ".join(capsys.readouterr().out.split())
+        assert code == 0 and "`gridrun run` resumes it then: `gridrun run --force --resume` re-renders the " \
+            f"{said.format('run 2 left')} (${left * 0.35:.2f})" in out, out
     rest = api.diff(m, force=True, force_resume=True)
     assert rest is not None and rest.forced == left, rest.reasons
     to_send = rest.to_send(api.plan(m).jobs)
