@@ -522,7 +522,8 @@ class Executor:
             remaining -= counts[S.PLANNED.value]  # stopped: no longer submitted; only the jobs in flight still end
         eta = None if self._ended else self.throughput.eta(
             remaining, per_minute, now=self._paced_now(), elapsed=elapsed,
-            ends_in=self._ends_in(now, 0 if self.stopping else counts[S.PLANNED.value]))
+            ends_in=self._ends_in(now, 0 if self.stopping else counts[S.PLANNED.value], counts[S.SUBMITTING.value],
+                                  counts[S.DOWNLOADING.value]))
         last_errors = self._last_errors()
         return RunStatistics(
             run_id=self.run_id, total=total, counts=counts, cached=self.cached, spent_micros=self._spent,
@@ -545,14 +546,16 @@ class Executor:
         """Now on the clock the pace is measured by, or the run's recorded end once it ended."""
         return self.store.monotonic() if self._paced_until is None else self._paced_until
 
-    def _ends_in(self, now: float, unsent: int) -> float | None:
+    def _ends_in(self, now: float, unsent: int, sending: int = 0, fetching: int = 0) -> float | None:
         """Seconds until the jobs followed at the provider, each expected to end its expected render time after it
-        was sent, and `unsent` more (a typical job's render time each, `concurrency` at once) are expected to have
-        ended (`stats.expected_end`); None without either."""
-        if not self._rendering and unsent <= 0:
+        was sent, the `sending` ones being created (a typical job's render time from now, each holding a slot), the
+        `fetching` ones downloading (ending now, or nearly), and `unsent` more (a typical job's render time each,
+        `concurrency` at once) are expected to have ended (`stats.expected_end`); None without any."""
+        if not self._rendering and unsent <= 0 and sending <= 0 and fetching <= 0:
             return None
         ends = [since + self.renders.expected(job) for since, job in self._rendering.values()]
-        render = self.renders.expected(self.plan.jobs[0]) if unsent > 0 and self.plan.jobs else 0.0
+        render = self.renders.expected(self.plan.jobs[0]) if self.plan.jobs else 0.0
+        ends += [now + render] * sending + [now] * fetching
         return expected_end(now, ends, unsent, self.concurrency, render)
 
     def _pace(self) -> tuple[float, float | None]:
@@ -589,15 +592,17 @@ class Executor:
         if not self._fetching:
             return None
         total = 0
-        for seen in list(self._fetching.values()):
+        for seen in list(self._fetching.values()):  # [its .part, its size last seen, the bytes not this try's]
             try:
                 size = os.stat(seen[0]).st_size
             except OSError:  # not made yet, or just renamed into place
                 size = 0
             if size > seen[1]:
                 self._streamed_at = self.steady()
+            if size < seen[2]:  # made anew: an earlier try's or a stopped run's bytes are gone from it
+                seen[2] = 0
             seen[1] = size
-            total += size
+            total += size - seen[2]
         return total
 
 
@@ -2418,7 +2423,7 @@ class Executor:
                     since = os.stat(part).st_size
                 except OSError:
                     since = 0
-                self._fetching[jid] = [part, since]
+                self._fetching[jid] = [part, since, since]
                 try:
                     got = await self.provider.download(self.client, url, output, on_saved=sidecar,
                                                        gate=self.pacer.gate, partial=partial, **more)

@@ -890,3 +890,82 @@ def test_a_download_under_way_shows_its_bytes_and_counts_them_as_the_provider_an
     assert _as_dict(s)["downloaded_bytes"] == half
     # the bytes' arrival, not the poll 0.3 s before them (a hundredth of a second allowed for the two clocks' reads)
     assert recorded is not None and recorded >= written[0] - 0.01, (recorded, written)
+
+
+def test_a_stale_part_a_stopped_run_left_is_not_counted_as_bytes_come(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A killed run left half a video in its `.part`: until this run's download writes to it, nothing has come
+    (`downloaded_bytes` 0, not the dead run's bytes); then what this run's download added; and a `.part` made anew
+    counts whole."""
+    import anyio
+    from execkit import sim_provider, write_manifest
+
+    from runner import api
+    from runner.executor import Executor
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})
+    prov = sim_provider(m)
+    real_download = prov.download
+    stale = 1_000_000
+    part = tmp_path / "outputs" / "t" / "anime" / "seed-1.mp4.part"
+    part.parent.mkdir(parents=True)
+    part.write_bytes(b"\1" * stale)
+    seen: list[int | None] = []
+    real_statistics = Executor.statistics
+
+    def statistics(self: Executor) -> RunStatistics:
+        s = real_statistics(self)
+        if s.counts.get("downloading"):
+            seen.append(s.downloaded_bytes)
+        return s
+
+    async def wait_for(n: int) -> None:
+        for _ in range(200):
+            if len(seen) >= n:
+                return
+            await anyio.sleep(0.05)
+
+    async def download(client: Any, url: str, dest: Path, **kwargs: Any) -> Any:
+        await wait_for(1)
+        marks = [len(seen)]
+        with part.open("ab") as f:
+            f.write(b"\0" * 250_000)  # this run's first bytes, after the dead run's
+        await wait_for(marks[0] + 1)
+        marks.append(len(seen))
+        part.write_bytes(b"\0" * 100_000)  # made anew: its bytes all this try's
+        await wait_for(marks[1] + 1)
+        marks.append(len(seen))
+        part.unlink()
+        states.append(marks)
+        return await real_download(client, url, dest, **kwargs)
+
+    states: list[list[int]] = []
+    monkeypatch.setattr(Executor, "statistics", statistics)
+    prov.download = download
+    result = api.run(m, provider=prov, on_progress=lambda s: None, report=False)
+    assert result.exit_code == 0 and states, seen
+    first, appended, anew = states[0]
+    assert set(seen[:first]) <= {None, 0}, seen  # the dead run's million bytes are not this run's
+    assert seen[first] == 250_000 and seen[appended] == 100_000, (seen, states)
+
+
+def test_before_any_job_ended_the_eta_counts_the_jobs_being_sent_as_holding_their_slots() -> None:
+    """Two jobs being created on two slots, two more planned, 1 s renders: the planned ones wait for the slots the
+    two being sent hold, two waves, about 2 s; counting the slots free said half that. Jobs only being sent or
+    fetched still have an ETA."""
+    from types import SimpleNamespace
+
+    from runner.executor import Executor
+
+    class Renders:
+        def expected(self, job: Any) -> float:
+            return 1.0
+
+    ex = Executor.__new__(Executor)
+    ex._rendering, ex.renders, ex.concurrency = {}, Renders(), 2
+    ex.plan = SimpleNamespace(jobs=[object()])
+    assert ex._ends_in(100.0, 2, 2) == 2.0
+    assert ex._ends_in(100.0, 0, 2) == 1.0
+    assert ex._ends_in(100.0, 0, 0, 1) == 0.0
+    assert ex._ends_in(100.0, 0) is None
