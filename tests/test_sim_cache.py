@@ -409,7 +409,7 @@ def test_a_jobs_own_earlier_take_after_a_refused_run_is_told_as_its_own(
 
 
 def test_status_report_and_exports_say_where_each_run_sent_and_keep_simulated_spending_apart(
-    tmp_path: Path, real: tuple[str, Any], capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, real: tuple[str, Any], lumenfall: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A run on the simulator built in, then one at a provider: `status` (text and --json), the report and the
     exports name each run's provider and endpoint, mark the simulator's, and the all-runs spending tells the
@@ -427,6 +427,9 @@ def test_status_report_and_exports_say_where_each_run_sent_and_keep_simulated_sp
     (row,) = export_rows(api.status(m))
     assert (row["provider"], row["endpoint"], row["simulated"]) == ("sim", "in process", True), row
 
+    doc = yaml.safe_load(m.read_text())
+    doc["provider"] = lumenfall  # `provider: sim` sends only to a simulator
+    m.write_text(yaml.safe_dump(doc, sort_keys=False))
     second = api.run(to(m, real[0]), report=False)  # the simulator's placeholder rendered again at "the provider"
     assert second.exit_code == 0 and second.stats.spent_micros > 0
     capsys.readouterr()
@@ -437,7 +440,7 @@ def test_status_report_and_exports_say_where_each_run_sent_and_keep_simulated_sp
     assert doc["manifest_spent_simulated_usd"] == pytest.approx(first.stats.spent_micros / 1e6), doc
     assert main(["status", str(m)]) == 0
     shown = capsys.readouterr().out
-    assert f"sim / pixverse-v5.6, sent to {real[0]}" in shown, shown
+    assert f"lumenfall / pixverse-v5.6, sent to {real[0]}" in shown, shown
     assert (f"of that, {usd_text(second.stats.spent_micros)} at providers and "
             f"{usd_text(first.stats.spent_micros)} simulated (nothing paid)") in shown, shown
     snap = api.status(m)
@@ -446,7 +449,7 @@ def test_status_report_and_exports_say_where_each_run_sent_and_keep_simulated_sp
     assert summary(snap)["run"]["endpoints"] == [{"endpoint": real[0], "simulated": False}]
     assert main(["report", str(m)]) == 0
     page = (m.parent / "outputs" / "t" / "report.html").read_text()
-    assert f'class="sent-to">sim / pixverse-v5.6, sent to {real[0]}' in page and "simulated (nothing paid)" in page
+    assert f'class="sent-to">lumenfall / pixverse-v5.6, sent to {real[0]}' in page and "simulated (nothing paid)" in page
     capsys.readouterr()
     assert main(["status", str(m), "--runs", "--json"]) == 0
     runs = {r["run"]: r for r in json.loads(capsys.readouterr().out)}

@@ -89,9 +89,13 @@ def failing() -> Iterator[str]:
 
 
 def test_a_placeholder_whose_render_the_provider_failed_is_failed_not_done(
-    tmp_path: Path, sim: str, failing: str, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, sim: str, failing: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), provider="sim", base_url=sim,
+    # `provider: lumenfall`, whose endpoint may be a simulator or not (`provider: sim` sends only to a simulator);
+    # the served ones here take any key
+    monkeypatch.setenv("LUMENFALL_API_KEY", "lmnfl_test_key_0123456789")
+    monkeypatch.delenv("LUMENFALL_BASE_URL", raising=False)
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), provider="lumenfall", base_url=sim,
                        run={"poll_interval": 0.05, "failure_retries": 0})
     assert api.run(m, report=False).exit_code == 0
     videos = sorted((m.parent / "outputs" / "t").rglob("seed-*.mp4"))
