@@ -65,16 +65,7 @@ def atomic_write(
         data = data.encode()
     # Paths as strings: pathlib's parsing costs more than the system calls do here.
     dest = os.fspath(path)
-    folder, name = os.path.split(dest)
-    tmp = os.path.join(folder, f".{tmp_stem(name)}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        try:
-            fd = os.open(tmp, _WRITE_FLAGS, 0o666)
-        except FileNotFoundError:
-            os.makedirs(folder or ".", exist_ok=True)
-            fd = os.open(tmp, _WRITE_FLAGS, 0o666)
-    except OSError as exc:
-        raise _naming(exc, tmp, dest) from None
+    tmp, fd = _temp_beside(dest)
     try:
         try:
             view = memoryview(data)
@@ -117,18 +108,9 @@ def atomic_copy(
     """
     source = os.fspath(src)
     target = os.fspath(dest)
-    folder, name = os.path.split(target)
-    tmp = os.path.join(folder, f".{tmp_stem(name)}.{os.getpid()}.{threading.get_ident()}.tmp")
     digest = hashlib.sha256()
     with _open_source(source) as reader:
-        try:
-            try:
-                fd = os.open(tmp, _WRITE_FLAGS, 0o666)
-            except FileNotFoundError:
-                os.makedirs(folder or ".", exist_ok=True)
-                fd = os.open(tmp, _WRITE_FLAGS, 0o666)
-        except OSError as exc:
-            raise _naming(exc, tmp, target) from None
+        tmp, fd = _temp_beside(target)
         buffer = bytearray(COPY_CHUNK)
         try:
             try:
@@ -162,6 +144,24 @@ def atomic_copy(
     if sync_folder_after:
         sync_folder(tmp)
     return digest.hexdigest()
+
+
+def _temp_beside(dest: str) -> tuple[str, int]:
+    """A new temporary file beside `dest` for `atomic_write` and `atomic_copy` to fill and rename into its place,
+    named as gridrun's (`own_temp`), its folder made if it is missing: (its path, a descriptor open to write).
+
+    :raises OSError: naming `dest`, not the temporary file.
+    """
+    folder, name = os.path.split(dest)
+    tmp = os.path.join(folder, f".{tmp_stem(name)}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        try:
+            return tmp, os.open(tmp, _WRITE_FLAGS, 0o666)
+        except FileNotFoundError:
+            os.makedirs(folder or ".", exist_ok=True)
+            return tmp, os.open(tmp, _WRITE_FLAGS, 0o666)
+    except OSError as exc:
+        raise _naming(exc, tmp, dest) from None
 
 
 def _naming(exc: OSError, tmp: str, dest: str) -> OSError:
