@@ -35,10 +35,10 @@ def tmp_stem(name: str) -> str:
     return f"{name[:32]}~{zlib.crc32(raw):08x}"
 
 
-# The name of a temporary file of gridrun's (`atomic_write`, `_place`): `.<name>.<pid>.<thread id>.tmp`, the
-# thread id a pointer-sized number where a run removes them (not on Windows): a name of the user's such as
-# `.notes.2024.12.tmp` is no temporary file of gridrun's.
-_OWN_TEMP = re.compile(r"\..+\.([0-9]{1,10})\.([0-9]{8,20})\.tmp")
+# The name of a temporary file of gridrun's (`atomic_write`, `_place`): `.<name>.<pid>.<thread id>.tmp`, a process
+# id of at most 7 digits (Linux's largest is 4,194,304) and a thread id a pointer-sized number (12 digits or more)
+# where a run removes them (not on Windows): a name of the user's such as `.notes.2024.20241206.tmp` is not one.
+_OWN_TEMP = re.compile(r"\..+\.([0-9]{1,7})\.([0-9]{12,20})\.tmp")
 
 
 def own_temp(name: str) -> int | None:

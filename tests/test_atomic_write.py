@@ -171,7 +171,8 @@ def test_a_run_removes_the_temporary_files_of_writes_killed_before_their_rename_
              out / "anime" / f".seed-1.jpg.{gone.pid}.{tid}.tmp", state / f".digests.json.{gone.pid}.{tid}.tmp"]
     # not gridrun's: another naming, or numbers of the user's (a thread id is pointer-sized)
     others = [out / ".notes.tmp", out / f"report.html.{gone.pid}.{tid}.tmp", out / f".notes.{gone.pid}.tmp",
-              out / ".notes.2024.12.tmp", state / ".keep.1999.2000.tmp", out / f".notes.{gone.pid}.7.tmp"]
+              out / ".notes.2024.12.tmp", state / ".keep.1999.2000.tmp", out / f".notes.{gone.pid}.7.tmp",
+              out / ".notes.2024.20241206.tmp", state / ".x.20241206.153000123456.tmp"]
     young = out / "anime" / f".seed-1.json.{gone.pid}.{tid}.tmp"
     for path in (*stale, *others, young):
         path.write_bytes(b"part of a file")
