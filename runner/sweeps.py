@@ -1071,13 +1071,11 @@ class JobMaker:
                                  "for several takes, use repeat: N (each its own job, file and seed)")
             checked = dataclasses.replace(checked, issues=(*checked.issues, problem), cost_micros=0)
         unknown = [w.field for w in checked.warnings if w.field not in self.model.params and w.field in checked.params]
-        owned = [Issue(n, _OWNED[n].format(model=self.model.model)) for n in unknown if n in _OWNED]
+        owned = {n: _OWNED[n].format(model=self.model.model) for n in unknown if n in _OWNED}
         if owned:  # never sent as written: the provider layer writes its own value in the request's place
-            names = {i.field for i in owned}
-            unknown = [n for n in unknown if n not in names]
-            checked = dataclasses.replace(checked, issues=(*checked.issues, *owned),
-                                          warnings=tuple(w for w in checked.warnings if w.field not in names),
-                                          cost_micros=0)
+            unknown = [n for n in unknown if n not in owned]
+            checked = dataclasses.replace(checked, warnings=tuple(
+                Issue(w.field, owned[w.field]) if w.field in owned else w for w in checked.warnings))
         misplaced = {n: _MISPLACED[n] for n in unknown if n in _MISPLACED}
         if misplaced:  # a manifest's own setting written among the request's: sent to the provider, unused here
             checked = dataclasses.replace(checked, warnings=tuple(
@@ -1375,14 +1373,17 @@ _MISPLACED = {
 }
 
 
-# Fields of the create request gridrun writes itself, whatever `params:` says (name -> the error): a value written
-# under `params:` would never be sent, yet it would make the job's hash, so changing it would pay again for a request
-# the provider sees unchanged, and the job's sidecar would record a value that was not sent.
+# Fields of the create request gridrun writes itself, whatever `params:` says (name -> the warning): a value written
+# under `params:` is never sent, yet it is part of the job's hash, as it always was. Warned of, not refused: a manifest
+# that has one keeps its jobs' hashes as long as the line stays (removed, they would be new jobs, paid again, and the
+# jobs in flight that a run sent with it could not be collected).
 _OWNED = {
-    "model": ("gridrun sends the manifest's `model:` ({model}) in every request, never a parameter of this name: "
-              "set the top-level `model:` field instead (a run of another model is another manifest)"),
-    "idempotency_key": ("gridrun sets each job's idempotency key itself (it is what keeps a job from being paid "
-                        "for twice), never a parameter of this name: remove it"),
+    "model": ("not sent: gridrun sends the manifest's `model:` ({model}) in every request; the value here only "
+              "makes part of each job's hash, so changing or removing it makes the jobs new ones, paid for again. "
+              "Leave it as it is; a run of another model is another manifest's (its top-level `model:`)"),
+    "idempotency_key": ("not sent: gridrun sets each job's idempotency key itself (it is what keeps a job from being "
+                        "paid for twice); the value here only makes part of each job's hash, so changing or removing it "
+                        "makes the jobs new ones, paid for again. Leave it as it is"),
 }
 
 
