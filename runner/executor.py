@@ -55,7 +55,7 @@ from .pacing import IntentBatcher, ListPoller, ListUnavailable, Pacer, RenderTim
 from .plan import Job, Plan, budget_micros, manifest_budget
 from .providers import capabilities
 from .providers.base import Provider, VideoStatus
-from .providers.download import TOO_LARGE, WRITE_FAILED, PartialDownload
+from .providers.download import TOO_LARGE, WRITE_FAILED, size_differs_text, PartialDownload
 from .providers.retry_after import asked_wait
 from .providers.transport import WEB_PAGE
 from .records import run_exit
@@ -2480,6 +2480,10 @@ class Executor:
                 self.store.event(self.run_id, jid, found.kind, {"path": str(found.path), "sha256": found.sha256})
                 (self._unrecorded_kept if found.kind == "unrecorded-kept" else self._foreign_kept).append(found.path)
             self.live.saved(output)
+            if got.size_announced is not None:
+                self.store.event(self.run_id, jid, "size-differs", {"size_bytes": got.size_bytes,
+                                                                   "size_announced": got.size_announced})
+                self._error(job, size_differs_text(got))
             if got.sidecar_error is not None:
                 # The video is saved and recorded; only its sidecar (a copy of the record) is missing, which the
                 # next run writes. The disk that could not take it will not take the next videos either.

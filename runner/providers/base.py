@@ -82,13 +82,16 @@ class Download:
     """A finished download: the file at `path` is complete, fsynced and renamed into place. `sidecar_error`,
     why its JSON sidecar could not be written beside it (a full disk, too many open files), None when it was:
     the video is saved all the same, and the sidecar (a copy of what the state records) is written by a later
-    run."""
+    run. `size_announced`: the provider's size of the video, when the file saved has another."""
 
     path: Path
     sha256: str
     size_bytes: int
     content_type: str
     sidecar_error: str | None = None
+    # the size the provider announced for the video, where the whole, well-formed file saved has another: kept all
+    # the same (a paid render is never thrown away for a figure), and said
+    size_announced: int | None = None
 
 
 @runtime_checkable

@@ -459,12 +459,10 @@ async def _write(
             problem = boxes.problem(size) if info.container == "bmff" else None
             if problem:
                 raise DownloadError(f"{op}: not a complete MP4: {problem}", status=status, code="CORRUPT")
-            if size_bytes is not None and size != size_bytes:
-                # A whole, well-formed file, but not the one the provider made (a CDN's placeholder clip, another
-                # object under a reused URL): not saved as the job's video. Fetched again, at no cost.
-                raise DownloadError(
-                    f"{op}: the file is {size_text(size)}, but the provider said the video is "
-                    f"{size_text(size_bytes)}: another file, not saved", status=status, code=SIZE_MISMATCH)
+            # A whole, well-formed file of another size than the provider announced: perhaps not the one it made (a
+            # CDN's placeholder clip, another object under a reused URL), perhaps a figure off by a few bytes. Saved
+            # all the same (a paid render is never thrown away, nor fetched for ever), and said (`size_announced`).
+            differs = size_bytes if size_bytes is not None and size != size_bytes else None
             await release()  # the body is in: the connection and the request slot serve others meanwhile
             # One trip to a worker thread: fsync, the rename, the sidecar and the folder's fsync.
             sidecar_error = await _in_disk_thread(_settle, fd, part, dest, on_saved, digest.hexdigest(), before_replace)
@@ -483,11 +481,14 @@ async def _write(
                 with contextlib.suppress(OSError):
                     os.unlink(part)
     return Download(path=dest, sha256=digest.hexdigest(), size_bytes=size, content_type=info.media or "video/mp4",
-                    sidecar_error=sidecar_error)
+                    sidecar_error=sidecar_error, size_announced=differs)
 
 
-SIZE_MISMATCH = "SIZE_MISMATCH"
-"""The code of a DownloadError for a whole body of another size than the provider announced for the video."""
+def size_differs_text(got: Download) -> str:
+    """What a run says of a video saved whose size is not the one the provider announced (`Download.size_announced`)."""
+    return (f"video saved, but it is {size_text(got.size_bytes)} where the provider said "
+            f"{size_text(got.size_announced or 0)}: look at it (another file, a CDN's placeholder, may have been "
+            "served in its place); it is kept, paid for")
 
 
 def size_text(count: int) -> str:
