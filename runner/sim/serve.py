@@ -245,7 +245,9 @@ def serve(args: argparse.Namespace) -> int:
 
 def pointing_at(url: str, *, keyed: bool) -> str:
     """How to point a run at the simulator served at `url` (`keyed`: started with --api-key), for the line after the
-    listening one."""
+    listening one. Served on every address (`--host 0.0.0.0`, `::`), a run on this machine reaches it at the loopback
+    one, which `provider: sim` takes (it sends only to this machine)."""
+    url = url.replace("//0.0.0.0:", "//127.0.0.1:", 1).replace("//[::]:", "//[::1]:", 1)
     lumenfall_key = "LUMENFALL_API_KEY set to the --api-key" if keyed else "any LUMENFALL_API_KEY"
     sim_key = " and SIM_API_KEY set to the --api-key" if keyed else ""
     return (f"gridrun sim: to run a manifest at it: `provider: lumenfall` with LUMENFALL_BASE_URL={url} and "

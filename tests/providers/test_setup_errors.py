@@ -341,3 +341,8 @@ def test_sim_serve_says_how_to_point_a_run_at_it() -> None:
     assert "`provider: sim` with `base_url: http://127.0.0.1:8000/v1`" in said
     keyed = pointing_at("http://127.0.0.1:8000/v1", keyed=True)
     assert "LUMENFALL_API_KEY set to the --api-key" in keyed and "SIM_API_KEY set to the --api-key" in keyed
+    # served on every address: the loopback one, which `provider: sim` takes
+    for every, here in (("http://0.0.0.0:8000/v1", "http://127.0.0.1:8000/v1"), ("http://[::]:8000/v1",
+                                                                                "http://[::1]:8000/v1")):
+        said = pointing_at(every, keyed=False)
+        assert f"`base_url: {here}`" in said and every not in said, said
