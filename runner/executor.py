@@ -1758,8 +1758,8 @@ class Executor:
                              no_url=no_fresh_url(state.value, error))
         if what == "reset":
             self._tries_after_failure.pop(jid, None)  # sent again on request: its count begins again
-            self.store.reset(jid, "retry" if state != S.DONE else "--force" if self.opts.force
-                             else resume.SIMULATOR_ELSEWHERE)
+            self.store.reset(jid, "retry" if state != S.DONE else resume.SIMULATOR_ELSEWHERE if elsewhere
+                             else "--force" if self.opts.force else resume.SIMULATOR_ELSEWHERE)
             await self._send_again(job, jid)
         elif state == S.DONE:
             if resume.check_done(self.store, self.run_id, job, jid, self.store.job_row(jid),

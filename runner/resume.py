@@ -309,7 +309,7 @@ def prepare(
             outputs_dir=str(plan.outputs_dir), provider=plan.provider, model=plan.model,
             axes=plan.axes, budget_micros=budget_micros, argv=argv, jobs=[j.record(plan.image_digests) for j in plan.jobs],
         )
-        out = _sort(plan, store, opts, run_id, manifest_text, actions)
+        out = _sort(plan, store, opts, run_id, manifest_text, actions, judged.elsewhere)
         out.elsewhere = judged.elsewhere
         out.force_only = judged.force_only
         _drop_stale_parts(plan, store, run_id, was, started)
@@ -323,8 +323,10 @@ def prepare(
         raise
 
 
-def _sort(plan: Plan, store: Store, opts: RunOptions, run_id: int, manifest_text: str, actions: dict[str, str]) -> Sorted:
-    """The part of `prepare` after the run and its jobs are recorded: sort them by `actions`."""
+def _sort(plan: Plan, store: Store, opts: RunOptions, run_id: int, manifest_text: str, actions: dict[str, str],
+          elsewhere: frozenset[str] = frozenset()) -> Sorted:
+    """The part of `prepare` after the run and its jobs are recorded: sort them by `actions`; `elsewhere`, the
+    hashes of the done jobs whose take a simulator made at another endpoint (`Judged.elsewhere`)."""
     ids = store.job_ids
     out = Sorted(run_id=run_id, ids=ids, jobs_by_id={}, states={})
     try:
@@ -379,7 +381,10 @@ def _sort(plan: Plan, store: Store, opts: RunOptions, run_id: int, manifest_text
             out.prepaid.add(jid)
             out.attach.append(job)
         elif what == "reset":
-            out.resets[jid] = ("retry" if opts.retry_failed and state != S.DONE else "--force" if opts.force
+            # a simulator's placeholder made at another endpoint is rendered as that, --force or not: its take is
+            # no video of this provider's, which a failed render must not leave done
+            out.resets[jid] = ("retry" if opts.retry_failed and state != S.DONE else SIMULATOR_ELSEWHERE
+                               if state == S.DONE and job.hash in elsewhere else "--force" if opts.force
                                or state != S.DONE else SIMULATOR_ELSEWHERE)
             if state == S.DONE:
                 rerender.append(jid)

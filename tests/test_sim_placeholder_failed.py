@@ -136,3 +136,29 @@ def test_a_placeholder_whose_render_the_provider_failed_is_failed_not_done(
     page = (m.parent / "outputs" / "t" / "report.html").read_text()
     assert 'class="placeholders-failed">2 jobs failed at the provider' in page, page
     assert '"state":"failed"' in page and '"src":' not in page
+
+
+@pytest.mark.parametrize("flags", [["--force"], ["--force", "--resume"]], ids=["force", "force-resume"])
+def test_a_placeholder_whose_render_the_provider_failed_under_force_is_failed_not_done(
+    tmp_path: Path, sim: str, failing: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    flags: list[str],
+) -> None:
+    """Sent by `--force` (or `--force --resume`), a simulator's placeholder is still no video of this provider's:
+    its failed render leaves it failed, as a plain run's does, not "done, the earlier video kept", and the next step
+    named is the plain `gridrun run`, not the paid `--force`."""
+    monkeypatch.setenv("LUMENFALL_API_KEY", "lmnfl_test_key_0123456789")
+    monkeypatch.delenv("LUMENFALL_BASE_URL", raising=False)
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), provider="lumenfall", base_url=sim,
+                       run={"poll_interval": 0.05, "failure_retries": 0})
+    assert api.run(m, report=False).exit_code == 0
+    to(m, failing)
+    capsys.readouterr()
+    main(["run", str(m), "--no-report", *flags])
+    said = capsys.readouterr().err
+    assert "the earlier video kept" not in said and "not rendered" in said, said
+    snap = api.status(m)
+    assert snap.counts["done"] == 0 and snap.counts["failed"] == 2, snap.counts
+    assert not snap.rerenders_failed and len(snap.placeholders_failed) == 2
+    assert main(["status", str(m)]) == 0
+    shown = capsys.readouterr().out
+    assert "`gridrun run --force` tries again" not in shown and "`gridrun run` renders" in shown, shown
