@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -112,3 +113,48 @@ def quick_backoff(monkeypatch: Any, factor: float = 0.1) -> None:
         return pacing.backoff(attempt, None, first=first * factor, most=most * factor)
 
     monkeypatch.setattr(executor, "backoff", backoff)
+
+
+@contextmanager
+def served(app: Any) -> Iterator[str]:
+    """The ASGI `app` on 127.0.0.1 in a thread of this process while the block runs; yields its origin."""
+    import socket
+    import threading
+
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the test server did not start"
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+class Unmarked:
+    """An ASGI app (a simulator) with the simulator's mark taken off every answer: a provider, as far as a run can
+    tell (a test double: nothing here talks to a provider)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        from runner.providers.base import SIMULATOR_HEADER
+
+        async def unmarked(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [(k, v) for k, v in message.get("headers", ())
+                                      if k.lower() != SIMULATOR_HEADER.lower().encode()]
+            await send(message)
+
+        await self.app(scope, receive, unmarked)

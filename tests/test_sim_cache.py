@@ -10,12 +10,9 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
@@ -23,9 +20,8 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 import yaml
-from execkit import in_flight, sha256, wait_for, write_manifest
+from execkit import Unmarked, in_flight, served, sha256, wait_for, write_manifest
 from statekit import columns_of
 
 from runner import api
@@ -40,43 +36,13 @@ from runner.state import SCHEMA_VERSION, TAKES_MADE_AT
 KNOBS = {"render_time": 0.05, "jitter": 0.0, "max_side": 64, "fps": 4}
 
 
-class _Unmarked:
-    """The simulator with its mark taken off every answer: a provider, as far as a run can tell."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        async def unmarked(message: Any) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [(k, v) for k, v in message.get("headers", ())
-                                      if k.lower() != SIMULATOR_HEADER.lower().encode()]
-            await send(message)
-
-        await self.app(scope, receive, unmarked)
-
-
 @contextmanager
 def serving(*, marked: bool) -> Iterator[tuple[str, Any]]:
     """A simulator served on 127.0.0.1 (marked: as `gridrun sim serve` serves it; else as a provider would
     answer); yields its base URL and its `Sim` (for its counts)."""
     app = create_app(SimConfig(**KNOBS))
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app if marked else _Unmarked(app), log_level="warning",
-                                           access_log=False, lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the simulator did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}/v1", app.state.sim
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    with served(app if marked else Unmarked(app)) as origin:
+        yield f"{origin}/v1", app.state.sim
 
 
 @pytest.fixture(scope="module")

@@ -8,42 +8,20 @@ render, whose answers carry no `X-Gridrun-Simulator` header (a test double: noth
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
-import uvicorn
 import yaml
-from execkit import write_manifest
+from execkit import Unmarked, served, write_manifest
 
 from runner import api
 from runner.cli import main
 from runner.export import export_rows
-from runner.providers.base import SIMULATOR_HEADER
 from runner.sim import SimConfig, create_app
 
 KNOBS = {"render_time": 0.05, "jitter": 0.0, "max_side": 64, "fps": 4}
-
-
-class _Unmarked:
-    """The simulator with its mark taken off every answer: a provider, as far as a run can tell."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        async def unmarked(message: Any) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [(k, v) for k, v in message.get("headers", ())
-                                      if k.lower() != SIMULATOR_HEADER.lower().encode()]
-            await send(message)
-
-        await self.app(scope, receive, unmarked)
 
 
 @contextmanager
@@ -51,22 +29,8 @@ def serving(config: SimConfig, *, marked: bool) -> Iterator[str]:
     """A simulator served on 127.0.0.1 (marked: as `gridrun sim serve` serves it; else as a provider would
     answer); yields its base URL."""
     app = create_app(config)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app if marked else _Unmarked(app), log_level="warning",
-                                           access_log=False, lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the simulator did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    with served(app if marked else Unmarked(app)) as origin:
+        yield f"{origin}/v1"
 
 
 def to(m: Path, url: str) -> Path:

@@ -1,15 +1,10 @@
 from __future__ import annotations
 
-import contextlib
-import socket
 import struct
-import threading
-import time
 import zlib
-from collections.abc import Iterator
 from typing import Any
 
-import uvicorn
+from execkit import served
 
 KEY = "lmnfl_TESTKEY_0123456789abcdef"
 BASE = "https://api.lumenfall.ai/v1"
@@ -63,22 +58,4 @@ def no_secret(exc: BaseException, secret: str = KEY) -> None:
     assert secret not in repr(exc.args)
 
 
-@contextlib.contextmanager
-def serving(app: Any) -> Iterator[str]:
-    """The ASGI `app` on 127.0.0.1 in a thread of this process while the block runs; yields its origin."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the test server did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+serving = served  # the ASGI app on 127.0.0.1 in a thread while the block runs; yields its origin
