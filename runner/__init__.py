@@ -16,7 +16,7 @@ from typing import Any as _Any
 
 __version__ = "0.1.0"
 
-__all__ = ["load", "plan", "diff", "run", "status", "runs", "report", "export", "cancel", "export_rows",
+__all__ = ["load", "plan", "diff", "run", "status", "runs", "report", "export", "cancel", "recover", "export_rows",
            "BalanceCheck", "CancelResult", "Diff", "Manifest", "Plan", "RunOptions", "RunResult", "RunStatistics",
            "RunSummary", "Runs", "Snapshot"]
 
@@ -40,6 +40,7 @@ if _TYPE_CHECKING:  # what a type checker reads (the package ships py.typed); at
         export_rows,
         load,
         plan,
+        recover,
         report,
         run,
         runs,

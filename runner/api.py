@@ -56,7 +56,7 @@ from . import textforms
 from .yamlsource import MAX_BYTES, check_a_file, read_text
 
 # With the types a caller meets: what `load`, `plan`, `status` and `runs` return, what `on_progress` is given.
-__all__ = ["load", "plan", "diff", "run", "status", "runs", "report", "export", "cancel", "export_rows",
+__all__ = ["load", "plan", "diff", "run", "status", "runs", "report", "export", "cancel", "recover", "export_rows",
            "BalanceCheck", "CancelResult", "Diff", "Manifest", "Plan", "RunOptions", "RunResult", "RunStatistics",
            "RunSummary", "Runs", "Snapshot"]
 
@@ -959,6 +959,25 @@ def run(
                 with _running_here():
                     result = _own_loop(ex.run)
     return replace(result, warnings=[str(w) for w in p.warnings])
+
+
+def recover(m: Plan | Manifest | str | Path, *, dry_run: bool = False, max_jobs: int | None = None,
+            argv: Sequence[str] = ()) -> Any:
+    """Rebuild the manifest's state, lost, emptied or behind (`plan` and `run` refuse it), from what its output
+    folder holds, paying nothing: each job whose finished video is at its path, whole, beside a sidecar of
+    gridrun's of that very job, is recorded done with that take, as a run of status `recovered`; the output
+    folder's lock then names that run, and `plan` and `run` go on from it. Jobs the state holds are left as they
+    are. Nothing is sent to a provider, and no video is moved. `dry_run`: what it would find and record, writing
+    nothing. Returns a `recover.RecoverResult` (`recover.recover_json` is `gridrun recover --json`'s object).
+
+    :raises ManifestError: or ManifestErrors, an invalid manifest: nothing written.
+    :raises LockError: another runner holds the state, or another state's run the output folder.
+    :raises StateError: the state cannot be opened (damaged, another program's) or written.
+    """
+    from .recover import recover as recovering
+
+    p = m if isinstance(m, Plan) else plan(m, max_jobs=max_jobs)
+    return recovering(p, dry_run=dry_run, argv=argv)
 
 
 class _Start:

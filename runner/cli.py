@@ -2601,6 +2601,51 @@ def _them(n: int) -> str:
 # report / export / sim
 
 
+def cmd_recover(args: argparse.Namespace) -> int:
+    """`gridrun recover`: record as done, paying nothing, each job whose finished video the output folder holds
+    (a state lost, emptied or behind), and say what was found and what a run now costs; --dry-run writes
+    nothing."""
+    from . import api
+    from .jobs import usd_text
+    from .recover import ALTERED, ANOTHER, NOT_FOUND, RECORDED, RECOVERED, recover_json
+    from .terminal import writes_any
+
+    try:
+        r = api.recover(args.manifest, dry_run=args.dry_run, max_jobs=args.max_jobs, argv=args.argv)
+    except (GridrunError, sqlite3.Error, OSError) as exc:
+        if args.json:  # one JSON object still: the errors, as `plan --json`'s refusal
+            _say_json({"format": "gridrun.recover/1", "manifest": _json_manifest(args), "exit_code": _exit_code(exc),
+                       "errors": _error_lines(exc, "recover", args.manifest)},
+                      ensure_ascii=not writes_any(sys.stdout))
+        raise
+    if args.json:
+        _say_json({"format": "gridrun.recover/1", **recover_json(r)}, ensure_ascii=not writes_any(sys.stdout))
+        return 0
+    say = functools.partial(out.print, markup=False, highlight=False)
+    counts = r.counts()
+    would = "would record" if r.dry_run else "recorded"
+    if r.refused is not None:
+        say("the state was refused as it was (lost, emptied or behind); recover goes on from what the output "
+            "folder holds")
+    say(f"{visible(r.outputs_dir)}: {_jobs(counts[RECOVERED])} found whole with their sidecars: {would} done, "
+        f"nothing sent ({usd_text(r.recovered_micros)} a run would otherwise pay again)")
+    for outcome, what in ((RECORDED, "held by the state already, left as they are"),
+                          (NOT_FOUND, "not found (never finished, or their videos gone)"),
+                          (ALTERED, "whose video is not the one its sidecar records (edited or cut short): not adopted"),
+                          (ANOTHER, "whose sidecar is another job's, provider's or state's: not adopted")):
+        if counts[outcome]:
+            keys = [f.key for f in r.jobs if f.outcome == outcome]
+            say(f"  {_jobs(len(keys))} {what}: {_some(keys)}")
+    if r.run_id is not None:
+        say(f"recorded as run {r.run_id} (status recovered)")
+    elif not r.dry_run:
+        say("nothing to record: the state was left as it is")
+    then = "would then cost" if r.dry_run else "now costs"
+    say(f"`gridrun run` {then} {usd_text(r.to_pay_micros)}: {_jobs(len(r.to_pay))} to send"
+        + (f" ({_some(list(r.to_pay))})" if r.to_pay else ""))
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from . import api
     from .export import told
@@ -3119,6 +3164,19 @@ def _parser(*, with_sim: bool = True) -> argparse.ArgumentParser:
     run_flags(sp)
     sp.add_argument("--unknown", action="store_true", help="re-submit jobs of unknown outcome instead (may pay twice)")
     sp.set_defaults(fn=cmd_retry)
+
+    sp = manifest_cmd("recover", _about(
+        "rebuild a lost or behind state from the videos in the output folder, paying nothing",
+        f"Plans the manifest and records in {_STATE} as done, with the take its sidecar records, each job whose "
+        "finished video is at its path, whole, beside gridrun's sidecar of that very job: the free way on from a "
+        "state lost (no backup), emptied, or restored from before a later run, which `plan` and `run` refuse. Jobs "
+        "the state holds are left as they are. Sends nothing to the provider and moves no file; says what it found "
+        "and what `gridrun run` then costs.",
+        "gridrun recover grid.yaml --dry-run",
+        "gridrun recover grid.yaml && gridrun plan grid.yaml"))
+    sp.add_argument("--dry-run", action="store_true", help="say what it would find and record; write nothing")
+    sp.add_argument("--json", action="store_true", help="what it found as one JSON object (format gridrun.recover/1)")
+    sp.set_defaults(fn=cmd_recover)
 
     sp = sub.add_parser("status", **_about(
         "counts, spend and problems of the latest run (works during a run)",

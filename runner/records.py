@@ -29,6 +29,7 @@ RUN_STATUSES = {
     "refused": 1,       # stopped: the provider refused the account (402 balance, 401 key) or model (404), none failed
     "interrupted": 130,  # Ctrl-C, SIGTERM, a hangup
     "crashed": 1,       # ended by an error it could not record otherwise (a later run also marks a killed run so)
+    "recovered": 0,     # `gridrun recover`: sent nothing; recorded done the jobs whose videos the output folder held
 }
 # What `status --watch` exits with when the run's process is gone before it recorded its end (killed, crashed).
 GONE_EXIT = 5

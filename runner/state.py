@@ -563,6 +563,18 @@ def recover_step(folder: Path | None) -> str:
             "refuses)")
 
 
+def recover_command(outputs_dir: Path | None) -> str:
+    """The free way on from a state lost, emptied or behind, said before starting over: `gridrun recover` of the
+    manifest whose run wrote the output folder `outputs_dir` last (its lock records it; MANIFEST where it does
+    not), which records as done each job whose video the folder holds whole beside its sidecar, sending nothing
+    (`runner.recover`)."""
+    writer = outputs_writer(outputs_dir) if outputs_dir is not None else None
+    manifest = typed(writer["manifest"]) if writer is not None else "MANIFEST"
+    where = "the output folder" if outputs_dir is None else str(outputs_dir)
+    return (f"`gridrun recover {manifest}`, free (nothing sent): it records as done each job whose video {where} "
+            "holds whole beside its sidecar, and `gridrun plan` then says what the jobs it did not find cost")
+
+
 def remedy(exc: sqlite3.Error, *, lock: str | None = None, folder: Path | None = None) -> str:
     """What to do about the state store's error `exc`. `lock`: who holds gridrun's runner lock of the state
     (`Store.lock_note`), which tells a state held by another gridrun run from one held by another program.
@@ -1141,8 +1153,8 @@ def check_not_lost(path: Path, outputs_dir: Path | None) -> None:
             f"left their files in {outputs_dir} ({left.relative_to(outputs_dir)}, ...), and {lock} says a run of "
             f"the state in {state_dir} wrote them last: the log lost (a backup or sync of state.db alone, a "
             "clean-up of temporary files)? Read as new, it would have every job sent, and paid for, again. Put "
-            f"{wal} back beside it, or restore both from a backup; or, to start over knowingly (every job sent "
-            f"and paid for again), remove it and {lock}")
+            f"{wal} back beside it, or restore both from a backup; or {recover_command(outputs_dir)}; or, to start "
+            f"over knowingly (every job sent and paid for again), remove it and {lock}")
     clone = _from_a_clone(lock, path.parent)
     if clone is not None:
         from .gittrack import untrack_command
@@ -1161,8 +1173,9 @@ def check_not_lost(path: Path, outputs_dir: Path | None) -> None:
         f"{path}: the state file is not there, yet runs it recorded left their files in {outputs_dir} "
         f"({left.relative_to(outputs_dir)}, ...), and {lock} says a run of the state in {state_dir} wrote "
         "them last: its disk not mounted, its folder wiped or moved? Read as new, it would have every job sent, and "
-        "paid for, again. Mount that disk, or put the state folder back (state.db from a backup); or, to start over "
-        f"knowingly (every job sent and paid for again), remove {lock}")
+        "paid for, again. Mount that disk, or put the state folder back (state.db from a backup); or "
+        f"{recover_command(outputs_dir)}; or, to start over knowingly (every job sent and paid for again), "
+        f"remove {lock}")
 
 
 def _from_a_clone(lock: Path, state_dir: Path) -> str | None:
@@ -1226,13 +1239,16 @@ class Store:
     def __init__(
         self, path: Path, *, readonly: bool = False, clock: Callable[[], float] | None = None,
         monotonic: Callable[[], float] | None = None, outputs_dir: Path | None = None, then: str = "run",
+        recovering: bool = False,
     ) -> None:
         """`clock`: the wall clock its times are recorded by (`time.time`); `monotonic`: the clock a run's
         duration and pace are measured by, which a step of the wall clock does not move (`time.monotonic`; `clock`
         itself when only that is given, so that a clock of one's own measures both). `outputs_dir`: the output
         folder of the manifest the store is opened for, where an empty state file is told from a new one
         (`_check_not_emptied`). `then`: the gridrun command to give again once what keeps the state from being
-        opened is mended (run, retry, cancel, status, ...)."""
+        opened is mended (run, retry, cancel, status, ...). `recovering`: opened by `gridrun recover`, which
+        rebuilds a state lost, emptied or behind from the videos its runs left (`runner.recover`): the refusals
+        of such a state (`_check_not_emptied`, `check_not_lost`, `check_not_behind`) are what it mends, not made."""
         self.path = Path(path)  # as the user gave it, in messages
         # The file SQLite opens, its links followed, once: the runner lock and the files beside the state file
         # are beside it (`real_state_file`).
@@ -1261,8 +1277,10 @@ class Store:
         self._then = then
         self._outputs_dir = outputs_dir
         self._check_link()
-        self._check_not_emptied(outputs_dir)
-        check_not_lost(self.path, outputs_dir)
+        self._recovering = recovering
+        if not recovering:
+            self._check_not_emptied(outputs_dir)
+            check_not_lost(self.path, outputs_dir)
         if readonly:
             if self.path.parent.is_file():
                 raise NotRecordedError(f"{self.path.parent} is a file; the state is a folder (.gridrun/ beside the manifest)")
@@ -1381,6 +1399,14 @@ class Store:
             return "remove it"
         return f"remove it and {folder / '.runs' / 'lock'}"
 
+    def _recover_instead(self) -> str:
+        """The free way on from an emptied state file, said before starting over (`recover_command`), where the
+        manifest's output folder holds what its runs left (" ...; or"); "" where it is not known."""
+        folder = self._outputs_dir
+        if folder is None or left_by_runs(folder) is None:
+            return ""
+        return f" {recover_command(folder)}; or"
+
     def _damaged_error(self, exc: sqlite3.Error | str) -> StateError:
         return StateError(self.damaged_text(exc))
 
@@ -1431,8 +1457,8 @@ class Store:
                     f"{self.path}: the state file is empty (0 bytes), yet runs it recorded left their files in "
                     f"{where} ({left.relative_to(where)}, ...): it was emptied (a full disk, a copy or sync that "
                     "failed), and read as new it would have every job sent, and paid for, again. Restore state.db "
-                    f"from a backup; or, to start over knowingly (every job sent and paid for again), "
-                    f"{self._start_over()}")
+                    f"from a backup; or{self._recover_instead()}, to start over knowingly (every job sent and paid "
+                    f"for again), {self._start_over()}")
 
     def check_not_behind(self, outputs_dir: Path | None, videos: Sequence[str] = ()) -> None:
         """Refuse a state that lost the records of runs it made, when the output folder `outputs_dir` of the
@@ -1449,7 +1475,7 @@ class Store:
 
         :raises StateError: it did.
         """
-        if outputs_dir is None or self.schema < 1:
+        if outputs_dir is None or self.schema < 1 or self._recovering:
             return
         writer = outputs_writer(outputs_dir)
         if writer is None or not _same_folder(writer["state_dir"], self.path.parent.resolve()):
@@ -1479,8 +1505,9 @@ class Store:
             "a later run (a backup or sync of state.db alone, a clean-up of temporary files), or state.db restored "
             "from an older copy? Read as it is, it would send again, and pay again for, the jobs those runs sent, "
             f"taking their videos for another state's. Put {wal} back beside it, or restore both from a backup made "
-            "after those runs; or, to go on knowingly from the state as it is (the jobs those runs sent are sent "
-            f"and paid for again, their videos kept under .runs/superseded/), remove {lock}")
+            f"after those runs; or {recover_command(outputs_dir)}; or, to go on knowingly from the state as it is "
+            "(the jobs those runs sent are sent and paid for again, their videos kept under .runs/superseded/), "
+            f"remove {lock}")
 
     def _lost_renders(self, videos: Sequence[str]) -> list[tuple[str, dict[str, Any]]]:
         """Of `videos`, those whose sidecar of gridrun's names a render this state has no record of (its provider
@@ -2338,12 +2365,12 @@ class Store:
         ends: dict[int, dict[str, bool]] = {}
         for run_id, at, sim in self.db.execute(
             "SELECT run_id, endpoint, MAX(COALESCE(simulator, 0)) FROM attempts WHERE endpoint IS NOT NULL"
-            " GROUP BY run_id, endpoint ORDER BY MIN(id)",
+            " AND run_id IS NOT NULL GROUP BY run_id, endpoint ORDER BY MIN(id)",  # a take recovered: no run's
         ):
             ends.setdefault(int(run_id), {})[str(at)] = bool(sim)
         simulated = {int(r[0]): int(r[1]) for r in self.db.execute(
             f"SELECT {self._billed_by}, SUM(billed_micros) FROM attempts WHERE billed_micros IS NOT NULL"
-            f" AND simulator = 1 GROUP BY {self._billed_by}",
+            f" AND simulator = 1 AND {self._billed_by} IS NOT NULL GROUP BY {self._billed_by}",
         )}
         return {rid: tuple(e.items()) for rid, e in ends.items()}, simulated
 

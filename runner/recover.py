@@ -1,0 +1,378 @@
+"""`gridrun recover`: rebuild a state lost, emptied or behind from what the output folder holds, paying nothing.
+
+A state.db lost with no backup (a wiped disk, a tmpfs, a copy restored from before a later run, its write-ahead
+log lost) leaves every finished video in the output folder, each with the sidecar its download wrote: the job's
+hash, the provider and model, the render's id, its idempotency key and attempt, its costs and the video's SHA-256.
+For each job of the plan, the video at its output path is adopted when that sidecar is gridrun's, names this very
+job (its hash, provider and model) and the video's bytes still hash to what it records: the job is recorded done
+with that take (event `recovered`), as a run of its own (status `recovered`) that sent nothing. A video edited or
+cut short, a sidecar of another job, or of another state's render, is left as it is and said. Jobs the state
+holds already are left as they are: on a whole state it only fills in the jobs it has no record of.
+
+Run under the runner lock and the output folder's lock, as a run is; the output folder's lock then names the
+recover run, so that `plan` and `run` no longer refuse the state as lost or behind. Nothing is sent to a provider,
+and no file is moved, written over or removed but the state's and the run's manifest copy (`.runs/run-N.yaml`,
+another text there kept first, as a run keeps it).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import NotRecordedError, StateError
+from .jobs import Job
+from .outputs import gridrun_sidecar, sha256_file
+from .plan import Plan
+from .state import (
+    KEYS_SALTED_AT,
+    RENDER_SPAN_SINCE,
+    REPORTED_COST_SINCE,
+    TAKES_MADE_AT,
+    JobState,
+    Store,
+)
+
+__all__ = ["OUTCOMES", "Found", "RecoverResult", "recover", "recover_json"]
+
+# What recover found for each job of the plan, in the order a summary says them.
+RECOVERED = "recovered"        # its video, whole, with its sidecar: recorded done (or would be, --dry-run)
+RECORDED = "recorded"          # the state holds the job already: left as it is
+NOT_FOUND = "not-found"        # no video at its path with a sidecar of gridrun's (never finished, or removed)
+ALTERED = "altered"            # its sidecar is this job's, but the video's bytes are not those it records
+ANOTHER = "another"            # the sidecar there is another job's, or another provider's, model's or state's
+OUTCOMES = (RECOVERED, RECORDED, NOT_FOUND, ALTERED, ANOTHER)
+
+# The run status of a recover run (`records.RUN_STATUSES`).
+RECOVER_STATUS = "recovered"
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """What recover found for one job of the plan."""
+
+    key: str
+    hash: str
+    path: str                     # the job's output path, where its video was looked for
+    outcome: str                  # one of OUTCOMES
+    why: str                      # in words: what was found there
+    cost_micros: int              # the plan's estimate of the job: what a run would pay to send it
+    recorded_cost_micros: int | None = None  # of a job recovered: the cost its sidecar records
+    provider_id: str | None = None           # of a job recovered: the render its video is of
+
+
+@dataclass(frozen=True, slots=True)
+class RecoverResult:
+    """What `recover` found, and what it recorded (nothing, with `dry_run`)."""
+
+    manifest: str
+    state: str                    # the state file
+    outputs_dir: str
+    dry_run: bool
+    run_id: int | None            # the recover run recorded (None: dry run, or nothing to record)
+    jobs: tuple[Found, ...]
+    to_pay: tuple[str, ...]       # keys of the jobs a `gridrun run` would now send, and pay for
+    to_pay_micros: int            # their estimates, as `plan` figures them
+    refused: str | None = None    # what `plan` and `run` refused the state for before (lost, emptied, behind)
+
+    def counts(self) -> dict[str, int]:
+        return {o: sum(1 for f in self.jobs if f.outcome == o) for o in OUTCOMES}
+
+    @property
+    def recovered_micros(self) -> int:
+        """What a run would have paid again for the jobs recovered: their estimates, as `plan` figures them."""
+        return sum(f.cost_micros for f in self.jobs if f.outcome == RECOVERED)
+
+    @property
+    def recorded_cost_micros(self) -> int:
+        """What the jobs recovered cost when they were rendered, as their sidecars record it."""
+        return sum(f.recorded_cost_micros or 0 for f in self.jobs if f.outcome == RECOVERED)
+
+
+def _micros(value: Any) -> int | None:
+    """A sidecar's dollar figure in micro-USD; None when it holds none."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        return None
+    return round(value * 1_000_000)
+
+
+def _salt_of(key: Any, job_hash: str) -> str | None:
+    """The state's part (`key_salt`) of the idempotency key `key` that a job of hash `job_hash` was sent with
+    (`state.idempotency_key`: gridrun-<hash[:24]>-<salt>-<attempt>); None for a key of another shape."""
+    if not isinstance(key, str):
+        return None
+    head = f"gridrun-{job_hash[:24]}-"
+    if not key.startswith(head):
+        return None
+    salt, _, attempt = key[len(head):].rpartition("-")
+    return salt if salt and attempt.isdecimal() else None
+
+
+def _look(p: Plan, job: Job, *, salt: str | None, renders: frozenset[str], foreign_lock: str | None) -> Found:
+    """What the job's output path holds: its video, whole, beside a sidecar of gridrun's of this very job made
+    by this state (RECOVERED), or why not. `salt`: this state's key part where it records runs of its own (a
+    sidecar sent under another is another state's, unless `renders`, the renders the state records of the
+    job, has it); None for a state lost, whose part is not known. `foreign_lock`: the other state folder the
+    output folder's lock names, where it names one; its videos are that state's."""
+    path = job.output
+
+    def found(outcome: str, why: str, **more: Any) -> Found:
+        return Found(job.key, job.hash, job.output_str, outcome, why, job.cost_micros, **more)
+
+    doc = gridrun_sidecar(path)
+    if doc is None:
+        there = path.is_file()
+        return found(NOT_FOUND, "a video with no sidecar of gridrun's" if there else "no video there")
+    if doc["hash"] != job.hash:
+        return found(ANOTHER, f"the sidecar there is another job's ({doc['key']!r})")
+    if doc.get("provider") != p.provider or doc.get("model") != p.model:
+        return found(ANOTHER, f"the sidecar there is of another provider or model ({doc.get('provider')}, "
+                              f"{doc.get('model')})")
+    provider_id = doc.get("provider_id")
+    if not isinstance(provider_id, str) or not provider_id:
+        return found(ANOTHER, "the sidecar there names no render")
+    if provider_id not in renders:
+        if foreign_lock is not None:
+            return found(ANOTHER, f"made by another state's run (the output folder's lock names {foreign_lock})")
+        theirs = _salt_of(doc.get("idempotency_key"), job.hash)
+        if salt is not None and theirs != salt:
+            return found(ANOTHER, "made by another state's run (sent under another state's idempotency key)")
+    try:
+        whole = path.is_file() and sha256_file(path) == doc["sha256"]
+    except OSError as exc:
+        return found(ALTERED, f"the video cannot be read: {exc.strerror or exc}")
+    if not whole:
+        return found(ALTERED, "the video is not the one its sidecar records (edited, cut short or replaced)"
+                     if path.exists() else "no video there, its sidecar alone")
+    return found(RECOVERED, "its video, whole, with its sidecar", recorded_cost_micros=_micros(doc.get("cost_usd")),
+                 provider_id=provider_id)
+
+
+def _refused(p: Plan) -> str | None:
+    """What `plan` and `run` refuse the manifest's state for now (lost, emptied, behind, damaged), as they say it;
+    None when they do not."""
+    path = p.state_dir / "state.db"
+    try:
+        store = Store(path, readonly=True, outputs_dir=p.outputs_dir)
+    except NotRecordedError:
+        return None
+    except StateError as exc:
+        return str(exc)
+    store.close()
+    return None
+
+
+def _readable(path: Path) -> bool:
+    """The state file holds a state to read: there, not empty, more than SQLite's header alone."""
+    from .state import _holds_no_state
+
+    try:
+        return path.stat().st_size > 0 and not _holds_no_state(path)
+    except OSError:
+        return False
+
+
+def _records(store: Store | None, hashes: Sequence[str]) -> dict[str, Any]:
+    """Of `hashes`, the jobs the state holds that a recover leaves as they are: any with a record, but a job
+    planned that was never sent (no attempt), which a recover may record done."""
+    if store is None:
+        return {}
+    rows = store.jobs_by_hash(list(hashes))
+    out = {}
+    for h, row in rows.items():
+        if row["state"] == JobState.PLANNED.value and not store.attempts(int(row["id"])):
+            continue
+        out[h] = row
+    return out
+
+
+def _own_salt(store: Store | None) -> str | None:
+    """This state's idempotency key part, where it records runs of its own (None: a state lost, or begun anew)."""
+    if store is None or store.schema < KEYS_SALTED_AT:
+        return None
+    if store.db.execute("SELECT 1 FROM runs LIMIT 1").fetchone() is None:
+        return None
+    return store.key_salt()
+
+
+def _foreign_lock(p: Plan) -> str | None:
+    """The other state folder the output folder's lock names as the last to write it; None when it names this
+    manifest's, or there is none."""
+    from .state import _same_folder, outputs_writer
+
+    writer = outputs_writer(p.outputs_dir)
+    if writer is None or _same_folder(writer["state_dir"], p.state_dir.resolve()):
+        return None
+    return writer["state_dir"]
+
+
+def survey(p: Plan, store: Store | None) -> tuple[tuple[Found, ...], dict[str, Any]]:
+    """What the output folder holds of each job of `p`, given the state `store` (None: none to read), and the jobs
+    the state holds already (hash -> row)."""
+    rows = _records(store, [j.hash for j in p.jobs])
+    salt = _own_salt(store)
+    foreign = _foreign_lock(p)
+    out = []
+    for job in p.jobs:
+        row = rows.get(job.hash)
+        if row is not None:
+            out.append(Found(job.key, job.hash, job.output_str, RECORDED, f"the state holds it ({row['state']})",
+                             job.cost_micros))
+            continue
+        renders = store.renders(job.hash) if store is not None else frozenset()
+        out.append(_look(p, job, salt=salt, renders=renders, foreign_lock=foreign))
+    return tuple(out), rows
+
+
+def _to_pay(p: Plan, found: Sequence[Found], rows: Mapping[str, Any]) -> tuple[tuple[str, ...], int]:
+    """The jobs a `gridrun run` would send after the recover, and pay for: those neither recovered nor held by the
+    state (a job it holds done is cached, one in flight followed, one settled left for `retry`), with their
+    estimates."""
+    keys, micros = [], 0
+    for job, f in zip(p.jobs, found):
+        if f.outcome == RECOVERED:
+            continue
+        row = rows.get(job.hash)
+        if row is not None and row["state"] != JobState.PLANNED.value:
+            continue
+        keys.append(job.key)
+        micros += job.cost_micros
+    return tuple(keys), micros
+
+
+def recover(p: Plan, *, dry_run: bool = False, argv: Sequence[str] = ()) -> RecoverResult:
+    """Record as done each job of `p` whose finished video its output folder holds (`survey`), as a run of status
+    `recovered` that sends nothing; `dry_run`: say the same, writing nothing. A state that nothing is to be
+    recovered into and that `plan` does not refuse is left as it is.
+
+    :raises StateError: the state cannot be opened (damaged, another program's) or written.
+    :raises LockError: another runner holds the state, or another state's run the output folder.
+    """
+    from .api import _lock_outputs
+    from .plan import check_writable
+    from .resume import (
+        _manifest_text,
+        _write_manifest_copy,
+        check_files_writable,
+        check_state_linked,
+    )
+
+    path = p.state_dir / "state.db"
+    refused = _refused(p)
+    reading: Store | None = None
+    if _readable(path):
+        reading = Store(path, readonly=True, recovering=True)
+    try:
+        found, rows = survey(p, reading)
+    finally:
+        if reading is not None:
+            reading.close()
+    to_pay, to_pay_micros = _to_pay(p, found, rows)
+
+    def result(run_id: int | None) -> RecoverResult:
+        return RecoverResult(manifest=str(p.manifest.path), state=str(path), outputs_dir=str(p.outputs_dir),
+                             dry_run=dry_run, run_id=run_id, jobs=found, to_pay=to_pay,
+                             to_pay_micros=to_pay_micros, refused=refused)
+
+    adopt = [(job, f) for job, f in zip(p.jobs, found) if f.outcome == RECOVERED]
+    if dry_run or (not adopt and refused is None):
+        return result(None)
+    check_writable(p, then="recover")
+    check_files_writable(p, then="recover")
+    check_state_linked(p)
+    store = Store(path, outputs_dir=p.outputs_dir, then="recover", recovering=True)
+    try:
+        store.acquire_lock(then="run `gridrun recover` again", manifest=p.manifest.path, name=p.manifest.name)
+        _lock_outputs(p, store)
+        # what the state holds now, under the lock: a run since the survey may have recorded some of the jobs
+        held = _records(store, [job.hash for job, _ in adopt])
+        text = _manifest_text(p.manifest)
+        run_id = store.start_run(
+            manifest_name=p.manifest.name, manifest_path=str(p.manifest.path), manifest_copy=text,
+            outputs_dir=str(p.outputs_dir), provider=p.provider, model=p.model, axes=p.axes, budget_micros=None,
+            argv=argv, jobs=[j.record(p.image_digests) for j in p.jobs],
+        )
+        try:
+            try:
+                _write_manifest_copy(p, run_id, text)
+            except OSError:  # the state keeps the manifest too
+                pass
+            _record(store, p, run_id, [(job, f) for job, f in adopt if job.hash not in held])
+        except BaseException:
+            store.end_run(run_id, "crashed")
+            raise
+        store.end_run(run_id, RECOVER_STATUS)
+    finally:
+        store.release_lock()
+        store.close()
+    return result(run_id)
+
+
+def _record(store: Store, p: Plan, run_id: int, adopt: Sequence[tuple[Job, Found]]) -> None:
+    """Record each job of `adopt` done with the take its sidecar names (its render, attempt, key and costs), in
+    one transaction, an event `recovered` for each. The take's attempt belongs to no run of this state (its run is not recorded here):
+    its cost counts in no run's spending, and the job's video is the recover run's to cache."""
+    now = store.clock()
+    ids = store.job_ids
+    simulator = p.provider == "sim"
+    with store._tx():
+        for job, f in adopt:
+            doc = gridrun_sidecar(job.output)
+            if doc is None:  # gone since the survey
+                continue
+            jid = ids[job.hash]
+            n = doc.get("attempt")
+            n = n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else 1
+            key = doc.get("idempotency_key")
+            taken = isinstance(key, str) and store.db.execute(
+                "SELECT 1 FROM attempts WHERE idempotency_key=?", (key,)).fetchone() is not None
+            if not isinstance(key, str) or taken:
+                key = f"recovered-{job.hash[:24]}-{n}"  # a record's name only: never sent
+            billed = _micros(doc.get("cost_usd"))
+            billed = job.cost_micros if billed is None else billed
+            reported = _micros(doc.get("cost_reported_usd"))
+            times = {t: doc.get(t) if isinstance(doc.get(t), (int, float)) else None
+                     for t in ("submitted_at", "completed_at", "downloaded_at")}
+            cols: dict[str, Any] = {"job_id": jid, "n": n, "run_id": None, "idempotency_key": key, "state": "done",
+                                    "provider_id": f.provider_id, "estimate_micros": job.cost_micros,
+                                    "billed_micros": billed, "started_at": times["submitted_at"] or now,
+                                    "ended_at": times["downloaded_at"] or now}
+            if store.schema >= TAKES_MADE_AT and simulator:  # a simulator's take, made where this plan sends
+                cols.update(endpoint=p.endpoint[0] or None, simulator=1)
+            store.db.execute(f"INSERT INTO attempts ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                             tuple(cols.values()))
+            upd: dict[str, Any] = {"state": "done", "error": None, "cost_micros": billed, "attempts": n,
+                                   "provider_id": f.provider_id, "sha256": doc["sha256"], **times,
+                                   "done_run_id": run_id, "output_path": job.output_str, "updated_at": now}
+            if store.schema >= REPORTED_COST_SINCE:
+                upd["cost_reported_micros"] = reported
+            if store.schema >= RENDER_SPAN_SINCE:
+                upd["render_span"] = None
+            store.db.execute(f"UPDATE jobs SET {', '.join(f'{k}=?' for k in upd)} WHERE id=?",
+                             (*upd.values(), jid))
+            store._event(run_id, jid, "recovered", {
+                "path": job.output_str, "sha256": doc["sha256"], "provider_id": f.provider_id, "attempt": n,
+                "idempotency_key": doc.get("idempotency_key"), "cost_micros": billed,
+                "run_id": doc.get("run_id") if isinstance(doc.get("run_id"), int) else None})
+
+
+def recover_json(r: RecoverResult) -> dict[str, Any]:
+    """`gridrun recover --json`'s object (reports/EXPORTS.md)."""
+    return {
+        "manifest": r.manifest,
+        "state": r.state,
+        "outputs_dir": r.outputs_dir,
+        "dry_run": r.dry_run,
+        "run_id": r.run_id,
+        "refused": r.refused,
+        "counts": r.counts(),
+        "recovered_usd": r.recovered_micros / 1e6,
+        "recorded_cost_usd": r.recorded_cost_micros / 1e6,
+        "to_pay": len(r.to_pay),
+        "to_pay_usd": r.to_pay_micros / 1e6,
+        "jobs": [{"key": f.key, "hash": f.hash, "path": f.path, "outcome": f.outcome, "why": f.why,
+                  "cost_usd": f.cost_micros / 1e6, "provider_id": f.provider_id} for f in r.jobs],
+    }
