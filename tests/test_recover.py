@@ -1,0 +1,225 @@
+"""`gridrun recover`: a state lost, emptied or behind is rebuilt from the finished videos and sidecars its output
+folder holds, so that going on pays nothing again for them; a video altered, or a sidecar of another job, is not
+adopted; --dry-run writes nothing; and the refusals of such a state name it before starting over."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from runner import api
+
+from execkit import sim_provider, stats, write_manifest
+
+
+def _ran(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, n_seeds: int = 2) -> tuple[Path, Any]:
+    """A manifest of 2 × `n_seeds` jobs run to the end on its simulator (counted by `stats`)."""
+    m = write_manifest(tmp_path, n_seeds=n_seeds)
+    prov = sim_provider(m)
+    monkeypatch.setattr(api, "_provider", lambda p: prov)
+    assert api.run(m, report=False).exit_code == 0
+    assert stats(prov)["creates"] == 2 * n_seeds
+    return m, prov
+
+
+def _lose_state(tmp_path: Path) -> Path:
+    """Remove state.db and the files SQLite keeps beside it, as a wiped disk leaves the state folder."""
+    db = tmp_path / ".gridrun" / "state.db"
+    for name in ("state.db", "state.db-wal", "state.db-shm"):
+        (db.parent / name).unlink(missing_ok=True)
+    return db
+
+
+def _runs(db: Path) -> list[tuple[int, str]]:
+    with closing(sqlite3.connect(db)) as conn:
+        return [(int(r[0]), str(r[1])) for r in conn.execute("SELECT id, status FROM runs ORDER BY id")]
+
+
+def _said(capsys: pytest.CaptureFixture[str]) -> tuple[str, str]:
+    got = capsys.readouterr()
+    return " ".join(got.out.split()), " ".join(got.err.split())
+
+
+def test_a_lost_state_is_recovered_from_the_output_folder_and_run_sends_nothing_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """state.db removed after a run: plan refuses it, naming `gridrun recover` before starting over; recover
+    records every job done as a run of status recovered, the plan has nothing to pay and a run makes no create."""
+    from runner.cli import main
+
+    m, prov = _ran(tmp_path, monkeypatch)
+    db = _lose_state(tmp_path)
+    capsys.readouterr()
+    assert main(["plan", str(m)]) == 1
+    err = _said(capsys)[1]
+    assert f"`gridrun recover {m}`, free (nothing sent)" in err, err
+    assert err.index("gridrun recover") < err.index("to start over knowingly"), err
+    assert main(["recover", str(m)]) == 0
+    said = _said(capsys)[0]
+    assert "4 jobs found whole with their sidecars: recorded done, nothing sent ($1.40 a run would otherwise pay " \
+        "again)" in said, said
+    assert "`gridrun run` now costs $0.00: 0 jobs to send" in said, said
+    assert _runs(db) == [(1, "recovered")]
+    with closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("SELECT count(*) FROM events WHERE kind='recovered'").fetchone()[0] == 4
+        assert conn.execute("SELECT count(*) FROM jobs WHERE state='done' AND provider_id IS NOT NULL").fetchone()[0] == 4
+    d = api.diff(api.plan(m))
+    assert (d.new, d.cached) == (0, 4)
+    assert api.run(m, report=False).exit_code == 0
+    assert stats(prov)["creates"] == 4  # nothing sent again
+    assert _runs(db) == [(1, "recovered"), (2, "done")]
+    assert main(["status", str(m), "--runs"]) == 0
+    assert "recovered" in _said(capsys)[0]
+
+
+def test_an_altered_video_is_not_adopted_and_is_left_as_it_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A video whose bytes are no longer those its sidecar records (edited, cut short) is not recorded done: the
+    run renders its job again (paid, and said so first), and recover leaves the file as it found it."""
+    from runner.cli import main
+
+    m, prov = _ran(tmp_path, monkeypatch)
+    _lose_state(tmp_path)
+    video = tmp_path / "outputs" / "t" / "clay" / "seed-2.mp4"
+    video.write_bytes(video.read_bytes()[:-10])
+    cut = video.read_bytes()
+    capsys.readouterr()
+    assert main(["recover", str(m)]) == 0
+    said = _said(capsys)[0]
+    assert "3 jobs found whole with their sidecars" in said, said
+    assert "1 job whose video is not the one its sidecar records (edited or cut short): not adopted: " \
+        "style=clay,seed=2" in said, said
+    assert "`gridrun run` now costs $0.35: 1 job to send (style=clay,seed=2)" in said, said
+    assert video.read_bytes() == cut
+    d = api.diff(api.plan(m))
+    assert (d.new, d.cached) == (1, 3)
+
+
+def test_a_sidecar_of_another_manifests_job_is_not_adopted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The manifest changed its prompt since its state was lost: the videos at its paths are of the earlier jobs
+    (their sidecars name other hashes), and none is taken for a job of this plan."""
+    from runner.cli import main
+
+    m, _ = _ran(tmp_path, monkeypatch)
+    db = _lose_state(tmp_path)
+    doc = yaml.safe_load(m.read_text())
+    doc["params"]["prompt"] = "a wolf, {{ style }} style"
+    m.write_text(yaml.safe_dump(doc, sort_keys=False))
+    capsys.readouterr()
+    assert main(["recover", str(m), "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["format"] == "gridrun.recover/1" and got["dry_run"] is False
+    assert got["counts"] == {"recovered": 0, "recorded": 0, "not-found": 0, "altered": 0, "another": 4}, got
+    assert got["to_pay"] == 4 and got["to_pay_usd"] == 1.4 and got["recovered_usd"] == 0
+    assert all("another job's" in j["why"] for j in got["jobs"]), got["jobs"]
+    with closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("SELECT count(*) FROM jobs WHERE state='done'").fetchone()[0] == 0
+    assert api.diff(api.plan(m)).new == 4  # and the state is no longer refused
+
+
+def test_a_state_one_run_behind_gets_back_the_later_runs_jobs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """state.db copied after a first run (2 jobs) and put back after a second (4 jobs more): plan and run refuse
+    it as behind, naming recover; recover fills in the second run's jobs, leaves the first run's as the state holds
+    them, and a run then sends nothing."""
+    from runner.cli import main
+
+    m, prov = _ran(tmp_path, monkeypatch, n_seeds=1)
+    db = tmp_path / ".gridrun" / "state.db"
+    assert not (db.parent / "state.db-wal").exists()
+    first = db.read_bytes()
+    write_manifest(tmp_path, n_seeds=3)
+    assert api.run(m, report=False).exit_code == 0
+    assert stats(prov)["creates"] == 6
+    _lose_state(tmp_path)
+    db.write_bytes(first)
+    capsys.readouterr()
+    for argv in (["plan"], ["run", "--no-report"]):
+        assert main([argv[0], str(m), *argv[1:]]) == 1
+        err = _said(capsys)[1]
+        assert "the state has lost the records of runs it made" in err, err
+        assert err.index(f"`gridrun recover {m}`") < err.index("to go on knowingly"), err
+    assert main(["recover", str(m)]) == 0
+    said = _said(capsys)[0]
+    assert "4 jobs found whole with their sidecars: recorded done" in said, said
+    assert "2 jobs held by the state already, left as they are" in said, said
+    assert _runs(db) == [(1, "done"), (2, "recovered")]
+    assert api.diff(api.plan(m)).new == 0
+    assert api.run(m, report=False).exit_code == 0
+    assert stats(prov)["creates"] == 6
+
+
+def test_dry_run_says_what_it_would_record_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from runner.cli import main
+
+    m, _ = _ran(tmp_path, monkeypatch)
+    db = _lose_state(tmp_path)
+    lock = tmp_path / "outputs" / "t" / ".runs" / "lock"
+    before = lock.read_bytes()
+    capsys.readouterr()
+    assert main(["recover", str(m), "--dry-run"]) == 0
+    said = _said(capsys)[0]
+    assert "4 jobs found whole with their sidecars: would record done" in said, said
+    assert "`gridrun run` would then cost $0.00" in said, said
+    assert not db.exists() and lock.read_bytes() == before
+    assert main(["plan", str(m)]) == 1  # refused still
+
+
+def test_an_emptied_state_names_recover_and_recover_mends_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from runner.cli import main
+
+    m, prov = _ran(tmp_path, monkeypatch)
+    db = _lose_state(tmp_path)
+    db.write_bytes(b"")
+    capsys.readouterr()
+    assert main(["plan", str(m)]) == 1
+    err = _said(capsys)[1]
+    assert "the state file is empty (0 bytes)" in err and f"`gridrun recover {m}`" in err, err
+    assert err.index("gridrun recover") < err.index("to start over knowingly"), err
+    assert main(["recover", str(m)]) == 0
+    assert api.diff(api.plan(m)).new == 0
+    assert api.run(m, report=False).exit_code == 0
+    assert stats(prov)["creates"] == 4
+
+
+def test_recover_on_a_whole_state_changes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from runner.cli import main
+
+    m, _ = _ran(tmp_path, monkeypatch)
+    db = tmp_path / ".gridrun" / "state.db"
+    with closing(sqlite3.connect(db)) as conn:
+        jobs = conn.execute("SELECT * FROM jobs ORDER BY id").fetchall()
+    capsys.readouterr()
+    assert main(["recover", str(m)]) == 0
+    said = _said(capsys)[0]
+    assert "4 jobs held by the state already, left as they are" in said and "nothing to record" in said, said
+    assert _runs(db) == [(1, "done")]
+    with closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("SELECT * FROM jobs ORDER BY id").fetchall() == jobs
+
+
+def test_an_invalid_manifest_is_refused_and_nothing_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from runner.cli import main
+
+    m = write_manifest(tmp_path)
+    m.write_text(m.read_text().replace("model: pixverse-v5.6", "model: 12"))
+    assert main(["recover", str(m)]) == 2
+    err = capsys.readouterr().err
+    assert "t.yaml:" in err and "model: expected a non-empty string, got 12" in err and "Traceback" not in err, err
+    assert not (tmp_path / ".gridrun").exists()
