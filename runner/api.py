@@ -1110,23 +1110,8 @@ def starting(m: Manifest) -> Iterator[None]:
 
 
 def _lock_outputs(p: Plan, store: Store) -> None:
-    """The output folder's lock, beside the runner lock `store` holds (`Store.lock_outputs`).
-
-    :raises LockError: another run (of another state) writes into the folder.
-    :raises ManifestError: the folder, its `.runs/` or the lock file in it cannot be made or written.
-    """
-    try:
-        (p.outputs_dir / ".runs").mkdir(parents=True, exist_ok=True)
-    except OSError as exc:  # a place the plan could not rule out (/proc, a read-only mount as root)
-        raise plan_mod.folder_error(p.manifest, p.outputs_dir, exc) from None
-    plan_mod.refuse_own_links(p.manifest, p.outputs_dir)  # made a link since the plan was made
-    field = plan_mod.outputs_field(p.manifest)
-    try:
-        store.lock_outputs(p.outputs_dir, manifest=p.manifest.path, field=field)
-    except OSError as exc:  # no permission, a full disk
-        where = f"{exc.filename}: " if exc.filename else ""
-        raise p.manifest.error((field,), f"the output folder {p.outputs_dir} cannot be written: "
-                                         f"{where}{exc.strerror or exc}") from None
+    """The output folder's lock, beside the runner lock `store` holds (`resume.lock_outputs`)."""
+    resume.lock_outputs(p, store)
 
 
 # A run allocates many short-lived objects (requests, responses, coroutine frames) while holding thousands

@@ -27,14 +27,7 @@ from .errors import NotRecordedError, StateError
 from .jobs import Job
 from .outputs import gridrun_sidecar, sha256_file
 from .plan import Plan
-from .state import (
-    KEYS_SALTED_AT,
-    RENDER_SPAN_SINCE,
-    REPORTED_COST_SINCE,
-    TAKES_MADE_AT,
-    JobState,
-    Store,
-)
+from .state import KEYS_SALTED_AT, JobState, Store
 
 __all__ = ["OUTCOMES", "Found", "RecoverResult", "recover", "recover_json"]
 
@@ -191,9 +184,7 @@ def _records(store: Store | None, hashes: Sequence[str]) -> dict[str, Any]:
 
 def _own_salt(store: Store | None) -> str | None:
     """This state's idempotency key part, where it records runs of its own (None: a state lost, or begun anew)."""
-    if store is None or store.schema < KEYS_SALTED_AT:
-        return None
-    if store.db.execute("SELECT 1 FROM runs LIMIT 1").fetchone() is None:
+    if store is None or store.schema < KEYS_SALTED_AT or not store.records_runs():
         return None
     return store.key_salt()
 
@@ -251,13 +242,13 @@ def recover(p: Plan, *, dry_run: bool = False, argv: Sequence[str] = ()) -> Reco
     :raises StateError: the state cannot be opened (damaged, another program's) or written.
     :raises LockError: another runner holds the state, or another state's run the output folder.
     """
-    from .api import _lock_outputs
     from .plan import check_writable
     from .resume import (
         _manifest_text,
         _write_manifest_copy,
         check_files_writable,
         check_state_linked,
+        lock_outputs,
     )
 
     path = p.state_dir / "state.db"
@@ -286,7 +277,7 @@ def recover(p: Plan, *, dry_run: bool = False, argv: Sequence[str] = ()) -> Reco
     store = Store(path, outputs_dir=p.outputs_dir, then="recover", recovering=True)
     try:
         store.acquire_lock(then="run `gridrun recover` again", manifest=p.manifest.path, name=p.manifest.name)
-        _lock_outputs(p, store)
+        lock_outputs(p, store)
         # what the state holds now, under the lock: a run since the survey may have recorded some of the jobs
         held = _records(store, [job.hash for job, _ in adopt])
         text = _manifest_text(p.manifest)
@@ -300,7 +291,7 @@ def recover(p: Plan, *, dry_run: bool = False, argv: Sequence[str] = ()) -> Reco
                 _write_manifest_copy(p, run_id, text)
             except OSError:  # the state keeps the manifest too
                 pass
-            _record(store, p, run_id, [(job, f) for job, f in adopt if job.hash not in held])
+            store.record_recovered(run_id, _takes(p, store, [(job, f) for job, f in adopt if job.hash not in held]))
         except BaseException:
             store.end_run(run_id, "crashed")
             raise
@@ -311,52 +302,29 @@ def recover(p: Plan, *, dry_run: bool = False, argv: Sequence[str] = ()) -> Reco
     return result(run_id)
 
 
-def _record(store: Store, p: Plan, run_id: int, adopt: Sequence[tuple[Job, Found]]) -> None:
-    """Record each job of `adopt` done with the take its sidecar names (its render, attempt, key and costs), in
-    one transaction, an event `recovered` for each. The take's attempt belongs to no run of this state (its run is not recorded here):
-    its cost counts in no run's spending, and the job's video is the recover run's to cache."""
-    now = store.clock()
-    ids = store.job_ids
-    simulator = p.provider == "sim"
-    with store._tx():
-        for job, f in adopt:
-            doc = gridrun_sidecar(job.output)
-            if doc is None:  # gone since the survey
-                continue
-            jid = ids[job.hash]
-            n = doc.get("attempt")
-            n = n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else 1
-            key = doc.get("idempotency_key")
-            taken = isinstance(key, str) and store.db.execute(
-                "SELECT 1 FROM attempts WHERE idempotency_key=?", (key,)).fetchone() is not None
-            if not isinstance(key, str) or taken:
-                key = f"recovered-{job.hash[:24]}-{n}"  # a record's name only: never sent
-            billed = _micros(doc.get("cost_usd"))
-            billed = job.cost_micros if billed is None else billed
-            reported = _micros(doc.get("cost_reported_usd"))
-            times = {t: doc.get(t) if isinstance(doc.get(t), (int, float)) else None
-                     for t in ("submitted_at", "completed_at", "downloaded_at")}
-            cols: dict[str, Any] = {"job_id": jid, "n": n, "run_id": None, "idempotency_key": key, "state": "done",
-                                    "provider_id": f.provider_id, "estimate_micros": job.cost_micros,
-                                    "billed_micros": billed, "started_at": times["submitted_at"] or now,
-                                    "ended_at": times["downloaded_at"] or now}
-            if store.schema >= TAKES_MADE_AT and simulator:  # a simulator's take, made where this plan sends
-                cols.update(endpoint=p.endpoint[0] or None, simulator=1)
-            store.db.execute(f"INSERT INTO attempts ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-                             tuple(cols.values()))
-            upd: dict[str, Any] = {"state": "done", "error": None, "cost_micros": billed, "attempts": n,
-                                   "provider_id": f.provider_id, "sha256": doc["sha256"], **times,
-                                   "done_run_id": run_id, "output_path": job.output_str, "updated_at": now}
-            if store.schema >= REPORTED_COST_SINCE:
-                upd["cost_reported_micros"] = reported
-            if store.schema >= RENDER_SPAN_SINCE:
-                upd["render_span"] = None
-            store.db.execute(f"UPDATE jobs SET {', '.join(f'{k}=?' for k in upd)} WHERE id=?",
-                             (*upd.values(), jid))
-            store._event(run_id, jid, "recovered", {
-                "path": job.output_str, "sha256": doc["sha256"], "provider_id": f.provider_id, "attempt": n,
-                "idempotency_key": doc.get("idempotency_key"), "cost_micros": billed,
-                "run_id": doc.get("run_id") if isinstance(doc.get("run_id"), int) else None})
+def _takes(p: Plan, store: Store, adopt: Sequence[tuple[Job, Found]]) -> list[dict[str, Any]]:
+    """What `Store.record_recovered` records of each job of `adopt`: the take its sidecar names, read again
+    under the lock (a sidecar gone since the survey is left out)."""
+    takes = []
+    for job, f in adopt:
+        doc = gridrun_sidecar(job.output)
+        if doc is None or doc["hash"] != job.hash or doc["provider_id"] != f.provider_id:
+            continue
+        n = doc.get("attempt")
+        billed = _micros(doc.get("cost_usd"))
+        takes.append({
+            "job_id": store.job_ids[job.hash], "hash": job.hash,
+            "n": n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else 1,
+            "idempotency_key": doc.get("idempotency_key"), "provider_id": f.provider_id, "sha256": doc["sha256"],
+            "estimate_micros": job.cost_micros, "cost_micros": job.cost_micros if billed is None else billed,
+            "cost_reported_micros": _micros(doc.get("cost_reported_usd")), "output_path": job.output_str,
+            **{t: doc.get(t) if isinstance(doc.get(t), (int, float)) and not isinstance(doc.get(t), bool) else None
+               for t in ("submitted_at", "completed_at", "downloaded_at")},
+            "run_id": doc.get("run_id") if isinstance(doc.get("run_id"), int) else None,
+            # a simulator's take, made where this plan sends: cached only for runs there
+            **({"endpoint": p.endpoint[0] or None, "simulator": True} if p.provider == "sim" else {}),
+        })
+    return takes
 
 
 def recover_json(r: RecoverResult) -> dict[str, Any]:

@@ -1060,6 +1060,26 @@ def outputs_gone(plan: Plan, rows: Mapping[str, Any]) -> str | None:
             f"mkdir -p {shlex.quote(str(folder / '.runs'))}")
 
 
+def lock_outputs(p: Plan, store: Store) -> None:
+    """The output folder's lock, beside the runner lock `store` holds (`Store.lock_outputs`).
+
+    :raises LockError: another run (of another state) writes into the folder.
+    :raises ManifestError: the folder, its `.runs/` or the lock file in it cannot be made or written.
+    """
+    try:
+        (p.outputs_dir / ".runs").mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a place the plan could not rule out (/proc, a read-only mount as root)
+        raise folder_error(p.manifest, p.outputs_dir, exc) from None
+    refuse_own_links(p.manifest, p.outputs_dir)  # made a link since the plan was made
+    field = outputs_field(p.manifest)
+    try:
+        store.lock_outputs(p.outputs_dir, manifest=p.manifest.path, field=field)
+    except OSError as exc:  # no permission, a full disk
+        where = f"{exc.filename}: " if exc.filename else ""
+        raise p.manifest.error((field,), f"the output folder {p.outputs_dir} cannot be written: "
+                                         f"{where}{exc.strerror or exc}") from None
+
+
 def check_files_writable(plan: Plan, *, then: str = "run", provider: Any = None) -> None:
     """Refuse a run (or a cancel: `then`, the command to run again) when files it writes, there already, cannot be
     opened to write by this user (a teammate's state file or lock, made under a umask that keeps the group out):

@@ -3394,6 +3394,49 @@ class Store:
             self._event(run_id, job_id, "take-cached", {"path": str(path), "sha256": take["sha256"],
                                                          "provider_id": take["provider_id"]})
 
+    def record_recovered(self, run_id: int, takes: Sequence[Mapping[str, Any]]) -> None:
+        """Record each job of `takes` done with the take its video's sidecar names (`runner.recover`), in one
+        transaction, with an event `recovered` each: the job (`job_id`) done with its `provider_id`, `sha256`,
+        `cost_micros`, `cost_reported_micros` and times, its video at `output_path`; its attempt `n` with its
+        `idempotency_key` (a name of the record's own where the sidecar has none, or another attempt has it:
+        never sent) and estimate. The attempt belongs to no run of this state (the run that sent it is not
+        recorded here): its cost counts in no run's spending, and the job's video is the recover run's
+        (`done_run_id`) for later runs to cache. `endpoint` (with `simulator`): where a simulator made the take."""
+        now = self.clock()
+        with self._tx():
+            for take in takes:
+                jid, n = int(take["job_id"]), int(take["n"])
+                key = take.get("idempotency_key")
+                if not isinstance(key, str) or self.db.execute(
+                        "SELECT 1 FROM attempts WHERE idempotency_key=?", (key,)).fetchone() is not None:
+                    key = f"recovered-{take['hash'][:24]}-{n}"
+                cols: dict[str, Any] = {
+                    "job_id": jid, "n": n, "run_id": None, "idempotency_key": key, "state": S.DONE.value,
+                    "provider_id": take["provider_id"], "estimate_micros": take["estimate_micros"],
+                    "billed_micros": take["cost_micros"], "started_at": take.get("submitted_at") or now,
+                    "ended_at": take.get("downloaded_at") or now}
+                if self.schema >= TAKES_MADE_AT and take.get("endpoint") is not None:
+                    cols.update(endpoint=take["endpoint"], simulator=int(bool(take.get("simulator"))))
+                self.db.execute(f"INSERT INTO attempts ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                                tuple(cols.values()))
+                upd: dict[str, Any] = {
+                    "state": S.DONE.value, "error": None, "cost_micros": take["cost_micros"], "attempts": n,
+                    "provider_id": take["provider_id"], "sha256": take["sha256"],
+                    **{t: take.get(t) for t in ("submitted_at", "completed_at", "downloaded_at")},
+                    "done_run_id": run_id, "output_path": str(take["output_path"]), "updated_at": now}
+                if self.schema >= REPORTED_COST_SINCE:
+                    upd["cost_reported_micros"] = take.get("cost_reported_micros")
+                self.db.execute(f"UPDATE jobs SET {', '.join(f'{k}=?' for k in upd)} WHERE id=?",
+                                (*upd.values(), jid))
+                self._event(run_id, jid, "recovered", {
+                    "path": str(take["output_path"]), "sha256": take["sha256"], "provider_id": take["provider_id"],
+                    "attempt": n, "idempotency_key": take.get("idempotency_key"), "cost_micros": take["cost_micros"],
+                    "run_id": take.get("run_id")})
+
+    def records_runs(self) -> bool:
+        """The state records a run (none: a state lost, or begun anew)."""
+        return self.db.execute("SELECT 1 FROM runs LIMIT 1").fetchone() is not None
+
     def mark_cached(self, run_id: int, job_id: int, from_run: int | None) -> None:
         with self._tx():
             self.db.execute(
