@@ -41,8 +41,8 @@ def test_an_option_is_taken_only_as_written_whole(
     (["run", "m.yaml", "--budjet=3", "--jsn"],
      "unrecognized arguments: --budjet=3 --jsn; did you mean --budget for --budjet, --json for --jsn?"),
     (["rnu", "m.yaml"], ("gridrun: error: argument COMMAND: invalid choice: 'rnu'; did you mean 'run'? (choose from "
-                         "'init', 'validate', 'matrix', 'plan', 'run', 'retry', 'status', 'cancel', 'report', 'export', "
-                         "'sim')")),
+                         "'init', 'validate', 'matrix', 'plan', 'run', 'retry', 'recover', 'status', 'cancel', 'report', "
+                         "'export', 'sim')")),
     (["export", "m.yaml", "--format", "jsn"],
      "error: argument --format: invalid choice: 'jsn'; did you mean 'json'? (choose from 'jsonl', 'csv', 'json')"),
 ])
@@ -106,7 +106,8 @@ def test_an_unknown_option_before_the_command_is_still_unrecognized(capsys: pyte
 
 @pytest.mark.parametrize(("argv", "usage", "said"), [
     ([], "usage: gridrun [-h] [--version] COMMAND ...",
-     "gridrun: error: name a command: init, validate, matrix, plan, run, retry, status, cancel, report, export, sim"),
+     "gridrun: error: name a command: init, validate, matrix, plan, run, retry, recover, status, cancel, report, "
+     "export, sim"),
     (["sim"], "usage: gridrun sim [-h] COMMAND ...", "gridrun sim: error: name a command: serve"),
 ])
 def test_a_command_line_that_names_no_command_is_a_usage_error_of_the_command_reached(
@@ -227,8 +228,8 @@ def test_tables_written_to_a_file_or_a_pipe_keep_each_row_on_one_line(
     assert "│ look=a-look-of-length-two,seed=2 │ a-look-of-length-two │ 2 " in listed[-1], listed
 
 
-COMMANDS = [["init"], ["validate"], ["matrix"], ["plan"], ["run"], ["retry"], ["status"], ["cancel"], ["report"],
-            ["export"], ["sim"], ["sim", "serve"]]
+COMMANDS = [["init"], ["validate"], ["matrix"], ["plan"], ["run"], ["retry"], ["recover"], ["status"], ["cancel"],
+            ["report"], ["export"], ["sim"], ["sim", "serve"]]
 
 
 def help_text(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
