@@ -223,3 +223,33 @@ def test_an_invalid_manifest_is_refused_and_nothing_written(tmp_path: Path, caps
     err = capsys.readouterr().err
     assert "t.yaml:" in err and "model: expected a non-empty string, got 12" in err and "Traceback" not in err, err
     assert not (tmp_path / ".gridrun").exists()
+
+
+def test_a_state_file_that_lost_its_write_ahead_log_names_recover_and_recover_mends_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """state.db as gridrun made it (SQLite's header alone), the first run's log lost: the refusal names recover
+    before starting over, and recover records the run's videos in that very file."""
+    from runner import state as state_mod
+    from runner.cli import main
+
+    made: list[bytes] = []
+    real = state_mod._make_whole
+
+    def keep(path: Path) -> None:
+        real(path)
+        made.append(path.read_bytes())
+
+    monkeypatch.setattr(state_mod, "_make_whole", keep)
+    m, prov = _ran(tmp_path, monkeypatch)
+    db = _lose_state(tmp_path)
+    db.write_bytes(made[0])
+    capsys.readouterr()
+    assert main(["plan", str(m)]) == 1
+    err = _said(capsys)[1]
+    assert "the state file holds no state (SQLite's header alone)" in err, err
+    assert err.index(f"`gridrun recover {m}`") < err.index("to start over knowingly"), err
+    assert main(["recover", str(m)]) == 0
+    assert api.diff(api.plan(m)).new == 0
+    assert api.run(m, report=False).exit_code == 0
+    assert stats(prov)["creates"] == 4
