@@ -27,7 +27,7 @@ from .errors import NotRecordedError, StateError
 from .jobs import Job
 from .outputs import gridrun_sidecar, sha256_file
 from .plan import Plan
-from .state import KEYS_SALTED_AT, JobState, Store
+from .state import KEYS_SALTED_AT, RECOVERED_RUN, JobState, Store
 
 __all__ = ["OUTCOMES", "Found", "RecoverResult", "recover", "recover_json"]
 
@@ -40,7 +40,7 @@ ANOTHER = "another"            # the sidecar there is another job's, or another 
 OUTCOMES = (RECOVERED, RECORDED, NOT_FOUND, ALTERED, ANOTHER)
 
 # The run status of a recover run (`records.RUN_STATUSES`).
-RECOVER_STATUS = "recovered"
+RECOVER_STATUS = RECOVERED_RUN
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +55,7 @@ class Found:
     cost_micros: int              # the plan's estimate of the job: what a run would pay to send it
     recorded_cost_micros: int | None = None  # of a job recovered: the cost its sidecar records
     provider_id: str | None = None           # of a job recovered: the render its video is of
+    sent_by: int | None = None               # the run its sidecar, of this job, says sent it (of the state lost)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,11 +138,13 @@ def _look(p: Plan, job: Job, *, salt: str | None, renders: frozenset[str], forei
         whole = path.is_file() and sha256_file(path) == doc["sha256"]
     except OSError as exc:
         return found(ALTERED, f"the video cannot be read: {exc.strerror or exc}")
+    sent_by = doc.get("run_id") if isinstance(doc.get("run_id"), int) and not isinstance(doc.get("run_id"), bool) \
+        else None
     if not whole:
         return found(ALTERED, "the video is not the one its sidecar records (edited, cut short or replaced)"
-                     if path.exists() else "no video there, its sidecar alone")
+                     if path.exists() else "no video there, its sidecar alone", sent_by=sent_by)
     return found(RECOVERED, "its video, whole, with its sidecar", recorded_cost_micros=_micros(doc.get("cost_usd")),
-                 provider_id=provider_id)
+                 provider_id=provider_id, sent_by=sent_by)
 
 
 def _refused(p: Plan) -> str | None:
@@ -198,6 +201,27 @@ def _foreign_lock(p: Plan) -> str | None:
     if writer is None or _same_folder(writer["state_dir"], p.state_dir.resolve()):
         return None
     return writer["state_dir"]
+
+
+def _lock_run(p: Plan) -> int | None:
+    """The run of this manifest's state folder the output folder's lock names as the last to write it; None when
+    it names none, or another state folder's."""
+    from .state import _same_folder, outputs_writer
+
+    writer = outputs_writer(p.outputs_dir)
+    if writer is None or not _same_folder(writer["state_dir"], p.state_dir.resolve()):
+        return None
+    ran = writer.get("run", "")
+    return int(ran) if ran.isdecimal() and len(ran) <= 18 else None
+
+
+def _above_lost(p: Plan, found: Sequence[Found], lock_run: int | None) -> int | None:
+    """The lowest id the recover run may have: above the runs of the state lost that the output folder names (its
+    lock's, and those whose sidecars found here of this plan's jobs name), so that their numbers stay theirs (their
+    manifest copies kept as they are) and a sidecar of theirs left unrecorded (a video altered) is not taken for
+    a render of a run this state records, begun after it was sent (`Store.check_not_behind`). None: no such run."""
+    runs = [r for r in (lock_run, *(f.sent_by for f in found if f.outcome in (RECOVERED, ALTERED))) if r is not None]
+    return max(runs) + 1 if runs else None
 
 
 def survey(p: Plan, store: Store | None) -> tuple[tuple[Found, ...], dict[str, Any]]:
@@ -274,6 +298,7 @@ def recover(p: Plan, *, dry_run: bool = False, argv: Sequence[str] = ()) -> Reco
     check_writable(p, then="recover")
     check_files_writable(p, then="recover")
     check_state_linked(p)
+    lock_run = _lock_run(p)  # before this run's lock record replaces it
     store = Store(path, outputs_dir=p.outputs_dir, then="recover", recovering=True)
     try:
         store.acquire_lock(then="run `gridrun recover` again", manifest=p.manifest.path, name=p.manifest.name)
@@ -284,7 +309,7 @@ def recover(p: Plan, *, dry_run: bool = False, argv: Sequence[str] = ()) -> Reco
         run_id = store.start_run(
             manifest_name=p.manifest.name, manifest_path=str(p.manifest.path), manifest_copy=text,
             outputs_dir=str(p.outputs_dir), provider=p.provider, model=p.model, axes=p.axes, budget_micros=None,
-            argv=argv, jobs=[j.record(p.image_digests) for j in p.jobs],
+            argv=argv, jobs=[j.record(p.image_digests) for j in p.jobs], least_id=_above_lost(p, found, lock_run),
         )
         try:
             try:

@@ -379,6 +379,7 @@ TAKES_MADE_AT = 11  # the schema from which attempts record where they were made
 RENDER_SPAN_SINCE = 12  # the schema from which jobs keep their render's span (`m012_render_span`)
 RUN_DURATION_SINCE = 13  # the schema from which runs keep how long they took (`m013_run_duration`)
 REPORTED_COST_SINCE = 8  # the schema from which jobs keep the cost the provider reported (`m008_reported_cost`)
+RECOVERED_RUN = "recovered"  # the status of a run `gridrun recover` records (`runner.recover`), which sent nothing
 SQLITE_INT_MIN, SQLITE_INT_MAX = -(2**63), 2**63 - 1  # the integers SQLite stores (a run id is one)
 
 
@@ -1513,11 +1514,13 @@ class Store:
         """Of `videos`, those whose sidecar of gridrun's names a render this state has no record of (its provider
         id not among `renders`) sent with this state's own idempotency key (`idempotency_key`: its salt), by a run
         the state does not record, or records as begun before the render was sent (a run of that number begun
-        later is one a run went on with knowingly after the loss), with their sidecars."""
+        later is one a run went on with knowingly after the loss), with their sidecars. A render sent before a
+        `gridrun recover` began is none: that recover left its video (altered, another's), knowingly."""
         if not videos or self.schema < KEYS_SALTED_AT:
             return []
         salt = self.key_salt()
         lost = []
+        recovered: float | None = None  # the start of the latest recover run, once read
         for video in videos:
             doc = gridrun_sidecar(Path(video))
             key = doc.get("idempotency_key") if doc is not None else None
@@ -1530,6 +1533,11 @@ class Store:
                 row = self.db.execute("SELECT started_at FROM runs WHERE id=?", (run_id,)).fetchone()
                 if row is not None and float(row[0]) > sent:
                     continue
+            if isinstance(sent, (int, float)) and recovered is None:
+                recovered = self.db.execute(  # the state went on from what a recover found after the loss
+                    f"SELECT MAX(started_at) FROM runs WHERE status='{RECOVERED_RUN}'").fetchone()[0]
+            if isinstance(sent, (int, float)) and recovered is not None and float(recovered) > sent:
+                continue
             lost.append((video, doc))
         return lost
 
@@ -2121,10 +2129,12 @@ class Store:
         budget_micros: int | None,
         argv: Sequence[str] = (),
         jobs: Sequence[Mapping[str, Any]] = (),
+        least_id: int | None = None,
     ) -> int:
         """Record a new run, with its planned `jobs` (as `add_jobs` takes them, their ids then in `job_ids`) in the
         same transaction: `status` from another process never finds the run going on without its jobs. Runs
-        left `running` by a dead process become `crashed`.
+        left `running` by a dead process become `crashed`. `least_id`: the lowest id the run may have (a recover
+        numbers its run above the runs its state lost, whose files the output folder holds: `runner.recover`).
 
         `run_id` is set before the commit: a Ctrl-C whose handler runs as the commit returns (its fsync is where a
         signal most often waits) still finds the run, whose end the caller then records; a transaction rolled back
@@ -2138,11 +2148,14 @@ class Store:
                 for rid in dead:
                     self.db.execute("UPDATE runs SET status='crashed', ended_at=? WHERE id=?",
                                     (min(now, self._last_record(rid)), rid))
+                given = least_id if least_id is not None and least_id > self.db.execute(
+                    "SELECT COALESCE(MAX(id), 0) + 1 FROM runs").fetchone()[0] else None  # else the next id
                 cur = self.db.execute(
-                    "INSERT INTO runs (manifest_name, manifest_path, manifest_copy, outputs_dir, provider, model, axes,"
-                    " started_at, status, budget_micros, pid, host, argv) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (manifest_name, manifest_path, manifest_copy, outputs_dir, provider, model, _json(list(axes)),
-                     now, "running", budget_micros, os.getpid(), socket.gethostname(), _json(list(argv))),
+                    "INSERT INTO runs (id, manifest_name, manifest_path, manifest_copy, outputs_dir, provider, model,"
+                    " axes, started_at, status, budget_micros, pid, host, argv) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (given, manifest_name, manifest_path,
+                     manifest_copy, outputs_dir, provider, model, _json(list(axes)), now, "running", budget_micros,
+                     os.getpid(), socket.gethostname(), _json(list(argv))),
                 )
                 run_id = int(cur.lastrowid or 0)
                 self._event(run_id, None, "run-started", {"pid": os.getpid()})

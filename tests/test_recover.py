@@ -65,7 +65,7 @@ def test_a_lost_state_is_recovered_from_the_output_folder_and_run_sends_nothing_
     assert "4 jobs found whole with their sidecars: recorded done, nothing sent ($1.40 a run would otherwise pay " \
         "again)" in said, said
     assert "`gridrun run` now costs $0.00: 0 jobs to send" in said, said
-    assert _runs(db) == [(1, "recovered")]
+    assert _runs(db) == [(2, "recovered")]  # numbered above the lost run its output folder names
     with closing(sqlite3.connect(db)) as conn:
         assert conn.execute("SELECT count(*) FROM events WHERE kind='recovered'").fetchone()[0] == 4
         assert conn.execute("SELECT count(*) FROM jobs WHERE state='done' AND provider_id IS NOT NULL").fetchone()[0] == 4
@@ -73,7 +73,7 @@ def test_a_lost_state_is_recovered_from_the_output_folder_and_run_sends_nothing_
     assert (d.new, d.cached) == (0, 4)
     assert api.run(m, report=False).exit_code == 0
     assert stats(prov)["creates"] == 4  # nothing sent again
-    assert _runs(db) == [(1, "recovered"), (2, "done")]
+    assert _runs(db) == [(2, "recovered"), (3, "done")]
     assert main(["status", str(m), "--runs"]) == 0
     assert "recovered" in _said(capsys)[0]
 
@@ -153,7 +153,7 @@ def test_a_state_one_run_behind_gets_back_the_later_runs_jobs(
     said = _said(capsys)[0]
     assert "4 jobs found whole with their sidecars: recorded done" in said, said
     assert "2 jobs held by the state already, left as they are" in said, said
-    assert _runs(db) == [(1, "done"), (2, "recovered")]
+    assert _runs(db) == [(1, "done"), (3, "recovered")]
     assert api.diff(api.plan(m)).new == 0
     assert api.run(m, report=False).exit_code == 0
     assert stats(prov)["creates"] == 6
@@ -253,3 +253,36 @@ def test_a_state_file_that_lost_its_write_ahead_log_names_recover_and_recover_me
     assert api.diff(api.plan(m)).new == 0
     assert api.run(m, report=False).exit_code == 0
     assert stats(prov)["creates"] == 4
+
+
+def test_a_state_two_runs_behind_with_a_video_altered_since_goes_on_after_recover(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two runs lost, a video of the last one edited since: recover adopts the others and leaves that one; the
+    state no longer refuses (the sidecar beside the edited video is of a render sent before the recover), and
+    the plan pays for that job alone. The recover run is numbered above the lost runs, whose manifest copies stay."""
+    from runner.cli import main
+
+    m, prov = _ran(tmp_path, monkeypatch, n_seeds=1)
+    db = tmp_path / ".gridrun" / "state.db"
+    first = db.read_bytes()
+    for n in (2, 3):
+        write_manifest(tmp_path, n_seeds=n)
+        assert api.run(m, report=False).exit_code == 0
+    assert stats(prov)["creates"] == 6
+    _lose_state(tmp_path)
+    db.write_bytes(first)
+    copies = {p.name: p.read_bytes() for p in (tmp_path / "outputs" / "t" / ".runs").glob("run-*.yaml")}
+    video = tmp_path / "outputs" / "t" / "clay" / "seed-3.mp4"
+    video.write_bytes(b"edited" + video.read_bytes())
+    capsys.readouterr()
+    assert main(["recover", str(m), "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["counts"] == {"recovered": 3, "recorded": 2, "not-found": 0, "altered": 1, "another": 0}, got
+    assert got["run_id"] == 4 and got["to_pay"] == 1, got
+    assert _runs(db) == [(1, "done"), (4, "recovered")]
+    assert all((tmp_path / "outputs" / "t" / ".runs" / name).read_bytes() == text for name, text in copies.items())
+    assert main(["plan", str(m)]) == 0
+    assert "lost the records" not in capsys.readouterr().err
+    d = api.diff(api.plan(m))
+    assert (d.new, d.cached) == (1, 5)
