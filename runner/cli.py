@@ -2630,7 +2630,7 @@ def cmd_recover(args: argparse.Namespace) -> int:
     say(f"{visible(r.outputs_dir)}: {_jobs(counts[RECOVERED])} found whole with their sidecars: {would} done, "
         f"nothing sent ({usd_text(r.recovered_micros)} a run would otherwise pay again)")
     for outcome, what in ((RECORDED, "held by the state already, left as they are"),
-                          (NOT_FOUND, "not found (never finished, or their videos gone)"),
+                          (NOT_FOUND, "not found (never finished, or the video gone)"),
                           (ALTERED, "whose video is not the one its sidecar records (edited or cut short): not adopted"),
                           (ANOTHER, "whose sidecar is another job's, provider's or state's: not adopted")):
         if counts[outcome]:

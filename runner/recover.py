@@ -134,6 +134,8 @@ def _look(p: Plan, job: Job, *, salt: str | None, renders: frozenset[str], forei
         theirs = _salt_of(doc.get("idempotency_key"), job.hash)
         if salt is not None and theirs != salt:
             return found(ANOTHER, "made by another state's run (sent under another state's idempotency key)")
+    if not path.exists():
+        return found(NOT_FOUND, "its sidecar alone, no video there")
     try:
         whole = path.is_file() and sha256_file(path) == doc["sha256"]
     except OSError as exc:
@@ -141,8 +143,8 @@ def _look(p: Plan, job: Job, *, salt: str | None, renders: frozenset[str], forei
     sent_by = doc.get("run_id") if isinstance(doc.get("run_id"), int) and not isinstance(doc.get("run_id"), bool) \
         else None
     if not whole:
-        return found(ALTERED, "the video is not the one its sidecar records (edited, cut short or replaced)"
-                     if path.exists() else "no video there, its sidecar alone", sent_by=sent_by)
+        return found(ALTERED, "the video is not the one its sidecar records (edited, cut short or replaced)",
+                     sent_by=sent_by)
     return found(RECOVERED, "its video, whole, with its sidecar", recorded_cost_micros=_micros(doc.get("cost_usd")),
                  provider_id=provider_id, sent_by=sent_by)
 

@@ -286,3 +286,18 @@ def test_a_state_two_runs_behind_with_a_video_altered_since_goes_on_after_recove
     assert "lost the records" not in capsys.readouterr().err
     d = api.diff(api.plan(m))
     assert (d.new, d.cached) == (1, 5)
+
+
+def test_a_video_removed_beside_its_sidecar_is_not_found_and_its_job_is_to_pay(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from runner.cli import main
+
+    m, _ = _ran(tmp_path, monkeypatch)
+    _lose_state(tmp_path)
+    (tmp_path / "outputs" / "t" / "anime" / "seed-1.mp4").unlink()
+    capsys.readouterr()
+    assert main(["recover", str(m)]) == 0
+    said = _said(capsys)[0]
+    assert "1 job not found (never finished, or the video gone): style=anime,seed=1" in said, said
+    assert "`gridrun run` now costs $0.35: 1 job to send (style=anime,seed=1)" in said, said
