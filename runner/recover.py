@@ -17,15 +17,16 @@ another text there kept first, as a run keeps it).
 
 from __future__ import annotations
 
+import glob
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from .errors import NotRecordedError, StateError
 from .jobs import Job
-from .outputs import gridrun_sidecar, sha256_file
+from .outputs import gridrun_sidecar, sha256_file, superseded_dir
 from .plan import Plan
 from .state import KEYS_SALTED_AT, RECOVERED_RUN, JobState, Store
 
@@ -49,13 +50,14 @@ class Found:
 
     key: str
     hash: str
-    path: str                     # the job's output path, where its video was looked for
+    path: str                     # where its video was looked for: its output path, or where its take recovered is
     outcome: str                  # one of OUTCOMES
     why: str                      # in words: what was found there
     cost_micros: int              # the plan's estimate of the job: what a run would pay to send it
     recorded_cost_micros: int | None = None  # of a job recovered: the cost its sidecar records
     provider_id: str | None = None           # of a job recovered: the render its video is of
     sent_by: int | None = None               # the run its sidecar, of this job, says sent it (of the state lost)
+    downloaded_at: float | None = None       # of a job recovered: when its video was saved, as its sidecar says
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,14 +109,30 @@ def _salt_of(key: Any, job_hash: str) -> str | None:
 
 def _look(p: Plan, job: Job, *, salt: str | None, renders: frozenset[str], foreign_lock: str | None) -> Found:
     """What the job's output path holds: its video, whole, beside a sidecar of gridrun's of this very job made
-    by this state (RECOVERED), or why not. `salt`: this state's key part where it records runs of its own (a
-    sidecar sent under another is another state's, unless `renders`, the renders the state records of the
-    job, has it); None for a state lost, whose part is not known. `foreign_lock`: the other state folder the
-    output folder's lock names, where it names one; its videos are that state's."""
-    path = job.output
+    by this state (RECOVERED), or why not (`_look_at`). Where it does not, a take of the job a run kept aside
+    under `.runs/superseded/<hash16>/` (an earlier take a re-render replaced, a video moved out of another's way)
+    is adopted there instead, the latest downloaded: a later run copies it back to the job's path, nothing paid."""
+    here = _look_at(p, job, job.output, salt=salt, renders=renders, foreign_lock=foreign_lock)
+    if here.outcome == RECOVERED:
+        return here
+    kept = []
+    for place in sorted((superseded_dir(p.outputs_dir) / job.hash[:16]).glob(f"*/{glob.escape(job.output.name)}")):
+        f = _look_at(p, job, place, salt=salt, renders=renders, foreign_lock=foreign_lock)
+        if f.outcome == RECOVERED:
+            kept.append((f.downloaded_at or 0.0, str(place), f))
+    if not kept:
+        return here
+    f = max(kept)[2]
+    return replace(f, why=f"{here.why} at its path; its take kept under .runs/superseded/ adopted there (a run "
+                          "copies it back, nothing paid)")
+
+
+def _look_at(p: Plan, job: Job, path: Path, *, salt: str | None, renders: frozenset[str],
+             foreign_lock: str | None) -> Found:
+    """What `path` holds for the job (`_look`)."""
 
     def found(outcome: str, why: str, **more: Any) -> Found:
-        return Found(job.key, job.hash, job.output_str, outcome, why, job.cost_micros, **more)
+        return Found(job.key, job.hash, str(path), outcome, why, job.cost_micros, **more)
 
     doc = gridrun_sidecar(path)
     if doc is None:
@@ -145,8 +163,11 @@ def _look(p: Plan, job: Job, *, salt: str | None, renders: frozenset[str], forei
     if not whole:
         return found(ALTERED, "the video is not the one its sidecar records (edited, cut short or replaced)",
                      sent_by=sent_by)
+    saved = doc.get("downloaded_at")
     return found(RECOVERED, "its video, whole, with its sidecar", recorded_cost_micros=_micros(doc.get("cost_usd")),
-                 provider_id=provider_id, sent_by=sent_by)
+                 provider_id=provider_id, sent_by=sent_by,
+                 downloaded_at=float(saved) if isinstance(saved, (int, float)) and not isinstance(saved, bool)
+                 else None)
 
 
 def _refused(p: Plan) -> str | None:
@@ -334,7 +355,7 @@ def _takes(p: Plan, store: Store, adopt: Sequence[tuple[Job, Found]]) -> list[di
     under the lock (a sidecar gone since the survey is left out)."""
     takes = []
     for job, f in adopt:
-        doc = gridrun_sidecar(job.output)
+        doc = gridrun_sidecar(Path(f.path))
         if doc is None or doc["hash"] != job.hash or doc["provider_id"] != f.provider_id:
             continue
         n = doc.get("attempt")
@@ -344,7 +365,7 @@ def _takes(p: Plan, store: Store, adopt: Sequence[tuple[Job, Found]]) -> list[di
             "n": n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else 1,
             "idempotency_key": doc.get("idempotency_key"), "provider_id": f.provider_id, "sha256": doc["sha256"],
             "estimate_micros": job.cost_micros, "cost_micros": job.cost_micros if billed is None else billed,
-            "cost_reported_micros": _micros(doc.get("cost_reported_usd")), "output_path": job.output_str,
+            "cost_reported_micros": _micros(doc.get("cost_reported_usd")), "output_path": f.path,
             **{t: doc.get(t) if isinstance(doc.get(t), (int, float)) and not isinstance(doc.get(t), bool) else None
                for t in ("submitted_at", "completed_at", "downloaded_at")},
             "run_id": doc.get("run_id") if isinstance(doc.get("run_id"), int) else None,

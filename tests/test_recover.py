@@ -301,3 +301,28 @@ def test_a_video_removed_beside_its_sidecar_is_not_found_and_its_job_is_to_pay(
     said = _said(capsys)[0]
     assert "1 job not found (never finished, or the video gone): style=anime,seed=1" in said, said
     assert "`gridrun run` now costs $0.35: 1 job to send (style=anime,seed=1)" in said, said
+
+
+def test_a_take_kept_under_superseded_is_adopted_where_the_jobs_path_lost_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A job's video removed from its path, while the take an earlier re-render (--force) kept aside is whole under
+    .runs/superseded/: that take is adopted where it is, and the next run copies it back, sending nothing."""
+    from runner.cli import main
+
+    m, prov = _ran(tmp_path, monkeypatch, n_seeds=1)
+    assert api.run(m, report=False, options={"force": True}).exit_code == 0
+    assert stats(prov)["creates"] == 4
+    _lose_state(tmp_path)
+    video = tmp_path / "outputs" / "t" / "clay" / "seed-1.mp4"
+    video.unlink()
+    capsys.readouterr()
+    assert main(["recover", str(m), "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["counts"]["recovered"] == 2 and got["to_pay"] == 0, got
+    kept = next(j for j in got["jobs"] if j["key"] == "style=clay,seed=1")
+    assert "/.runs/superseded/" in kept["path"] and Path(kept["path"]).is_file(), kept
+    assert api.diff(api.plan(m)).new == 0
+    assert api.run(m, report=False).exit_code == 0
+    assert stats(prov)["creates"] == 4
+    assert video.read_bytes() == Path(kept["path"]).read_bytes()  # copied back, the kept take left as it was
