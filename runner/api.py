@@ -84,6 +84,7 @@ if TYPE_CHECKING:
     from .executor import RunResult
     from .export import export_rows
     from .providers.base import VideoStatus
+    from .recover import RecoverResult
 else:
     balance, executor = _Later(".balance"), _Later(".executor")
 
@@ -962,13 +963,14 @@ def run(
 
 
 def recover(m: Plan | Manifest | str | Path, *, dry_run: bool = False, max_jobs: int | None = None,
-            argv: Sequence[str] = ()) -> Any:
+            argv: Sequence[str] = ()) -> RecoverResult:
     """Rebuild the manifest's state, lost, emptied or behind (`plan` and `run` refuse it), from what its output
     folder holds, paying nothing: each job whose finished video is at its path, whole, beside a sidecar of
     gridrun's of that very job, is recorded done with that take, as a run of status `recovered`; the output
     folder's lock then names that run, and `plan` and `run` go on from it. Jobs the state holds are left as they
     are. Nothing is sent to a provider, and no video is moved. `dry_run`: what it would find and record, writing
-    nothing. Returns a `recover.RecoverResult` (`recover.recover_json` is `gridrun recover --json`'s object).
+    nothing. Returns a `RecoverResult` (`recover_json` of the module `runner.recover` makes of it the object
+    `gridrun recover --json` prints).
 
     :raises ManifestError: or ManifestErrors, an invalid manifest: nothing written.
     :raises LockError: another runner holds the state, or another state's run the output folder.

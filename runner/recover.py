@@ -240,10 +240,11 @@ def _lock_run(p: Plan) -> int | None:
 
 def _above_lost(p: Plan, found: Sequence[Found], lock_run: int | None) -> int | None:
     """The lowest id the recover run may have: above the runs of the state lost that the output folder names (its
-    lock's, and those whose sidecars found here of this plan's jobs name), so that their numbers stay theirs (their
-    manifest copies kept as they are) and a sidecar of theirs left unrecorded (a video altered) is not taken for
-    a render of a run this state records, begun after it was sent (`Store.check_not_behind`). None: no such run."""
-    runs = [r for r in (lock_run, *(f.sent_by for f in found if f.outcome in (RECOVERED, ALTERED))) if r is not None]
+    lock's, and those whose sidecars found here of this plan's jobs name), so that their numbers stay theirs: the
+    runs' manifest copies (`.runs/run-N.yaml`) stay those of the runs the sidecars beside the videos name, and a
+    later run's numbers follow on. None: no such run."""
+    runs = [r for r in (lock_run, *(f.sent_by for f in found if f.outcome in (RECOVERED, ALTERED)))
+            if r is not None and 0 < r < 1 << 62]
     return max(runs) + 1 if runs else None
 
 
@@ -340,8 +341,8 @@ def recover(p: Plan, *, dry_run: bool = False, argv: Sequence[str] = ()) -> Reco
             except OSError:  # the state keeps the manifest too
                 pass
             store.record_recovered(run_id, _takes(p, store, [(job, f) for job, f in adopt if job.hash not in held]))
-        except BaseException:
-            store.end_run(run_id, "crashed")
+        except BaseException as exc:
+            store.end_run(run_id, "interrupted" if isinstance(exc, KeyboardInterrupt) else "crashed")
             raise
         store.end_run(run_id, RECOVER_STATUS)
     finally:
