@@ -216,14 +216,18 @@ def _own_salt(store: Store | None) -> str | None:
 
 
 def _foreign_lock(p: Plan) -> str | None:
-    """The other state folder the output folder's lock names as the last to write it; None when it names this
-    manifest's, or there is none."""
-    from .state import _same_folder, outputs_writer
+    """The other state folder the output folder's lock names as the last to write it, or the other checkout's
+    whose lock came with a clone (git tracks it, or another machine wrote it for a state folder never made here:
+    `state._from_a_clone`); None when it names this manifest's, or there is none."""
+    from .state import _from_a_clone, _same_folder, outputs_writer
 
     writer = outputs_writer(p.outputs_dir)
-    if writer is None or _same_folder(writer["state_dir"], p.state_dir.resolve()):
+    if writer is None:
         return None
-    return writer["state_dir"]
+    if not _same_folder(writer["state_dir"], p.state_dir.resolve()):
+        return writer["state_dir"]
+    clone = _from_a_clone(p.outputs_dir / ".runs" / "lock", p.state_dir)
+    return None if clone is None else f"{writer['state_dir']} of another checkout: {clone}"
 
 
 def _lock_run(p: Plan) -> int | None:

@@ -326,3 +326,23 @@ def test_a_take_kept_under_superseded_is_adopted_where_the_jobs_path_lost_it(
     assert api.run(m, report=False).exit_code == 0
     assert stats(prov)["creates"] == 4
     assert video.read_bytes() == Path(kept["path"]).read_bytes()  # copied back, the kept take left as it was
+
+
+def test_the_videos_of_another_checkout_whose_lock_came_with_a_clone_are_not_adopted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An output folder committed with its lock, cloned: the lock names a state folder never made here, written on
+    another machine. Its videos are that checkout's state's, not a state lost here: none is adopted."""
+    import shutil
+
+    from runner.cli import main
+
+    m, _ = _ran(tmp_path, monkeypatch)
+    shutil.rmtree(tmp_path / ".gridrun")
+    lock = tmp_path / "outputs" / "t" / ".runs" / "lock"
+    lock.write_text(json.dumps({**json.loads(lock.read_text()), "host": "render-box-7"}))
+    capsys.readouterr()
+    assert main(["recover", str(m), "--json", "--dry-run"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["counts"]["recovered"] == 0 and got["counts"]["another"] == 4, got
+    assert all("of another checkout" in j["why"] and "render-box-7" in j["why"] for j in got["jobs"]), got["jobs"]
