@@ -1948,7 +1948,8 @@ class Store:
         held = f"{self.path.parent}{shared}: another gridrun runner holds this state ({shown or 'another process'})"
         wait = (f"stop it, then {then}" if cancel else
                 f"wait for it to finish, or stop it, then {then} (`gridrun status` works meanwhile)")
-        row = None if found is None else self.db.execute(
+        # a state made as the lock was found held is left unmigrated, with no table yet (`__init__`)
+        row = None if found is None or self.schema < 1 else self.db.execute(
             "SELECT id, manifest_name, manifest_path FROM runs WHERE status='running' AND pid=? AND host=?"
             " ORDER BY id DESC LIMIT 1",
             (found.pid, found.host)).fetchone()

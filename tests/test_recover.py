@@ -346,3 +346,28 @@ def test_the_videos_of_another_checkout_whose_lock_came_with_a_clone_are_not_ado
     got = json.loads(capsys.readouterr().out)
     assert got["counts"]["recovered"] == 0 and got["counts"]["another"] == 4, got
     assert all("of another checkout" in j["why"] and "render-box-7" in j["why"] for j in got["jobs"]), got["jobs"]
+
+
+def test_recover_is_refused_while_another_runner_holds_the_state(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Recover writes under the runner lock, as a run does: held by another process, it is refused, and the
+    state is left as it was (still refused as lost, nothing recorded)."""
+    import fcntl
+
+    from runner.errors import LockError
+
+    m, _ = _ran(tmp_path, monkeypatch)
+    db = _lose_state(tmp_path)
+    with open(tmp_path / ".gridrun" / "lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(LockError, match=r"holds this state.* then run `gridrun recover` again"):
+            api.recover(m)
+    with closing(sqlite3.connect(db)) as conn:  # made as the lock was found held: nothing in it
+        assert conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
+    from runner.errors import StateError
+
+    with pytest.raises(StateError, match="gridrun recover"):
+        api.diff(api.plan(m))
+    assert api.recover(m).run_id == 2
+    assert api.diff(api.plan(m)).new == 0
