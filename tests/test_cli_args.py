@@ -106,8 +106,8 @@ def test_an_unknown_option_before_the_command_is_still_unrecognized(capsys: pyte
 
 @pytest.mark.parametrize(("argv", "usage", "said"), [
     ([], "usage: gridrun [-h] [--version] COMMAND ...",
-     "gridrun: error: name a command: init, validate, matrix, plan, run, retry, recover, status, cancel, report, "
-     "export, sim"),
+     ("gridrun: error: name a command: init, validate, matrix, plan, run, retry, recover, status, cancel, report, "
+      "export, sim")),
     (["sim"], "usage: gridrun sim [-h] COMMAND ...", "gridrun sim: error: name a command: serve"),
 ])
 def test_a_command_line_that_names_no_command_is_a_usage_error_of_the_command_reached(

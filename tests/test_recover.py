@@ -12,10 +12,9 @@ from typing import Any
 
 import pytest
 import yaml
+from execkit import sim_provider, stats, write_manifest
 
 from runner import api
-
-from execkit import sim_provider, stats, write_manifest
 
 
 def _ran(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, n_seeds: int = 2) -> tuple[Path, Any]:
@@ -85,7 +84,7 @@ def test_an_altered_video_is_not_adopted_and_is_left_as_it_is(
     run renders its job again (paid, and said so first), and recover leaves the file as it found it."""
     from runner.cli import main
 
-    m, prov = _ran(tmp_path, monkeypatch)
+    m, _ = _ran(tmp_path, monkeypatch)
     _lose_state(tmp_path)
     video = tmp_path / "outputs" / "t" / "clay" / "seed-2.mp4"
     video.write_bytes(video.read_bytes()[:-10])
