@@ -370,3 +370,19 @@ def test_recover_is_refused_while_another_runner_holds_the_state(
         api.diff(api.plan(m))
     assert api.recover(m).run_id == 2
     assert api.diff(api.plan(m)).new == 0
+
+
+def test_recover_json_refused_is_one_object_naming_the_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Refused, `--json` still prints one object: the manifest's absolute path, as the plan names it, and the
+    errors standard error gives."""
+    from runner.cli import main
+
+    m = write_manifest(tmp_path)
+    m.write_text(m.read_text().replace("model: pixverse-v5.6", "model: 12"))
+    monkeypatch.chdir(tmp_path)
+    assert main(["recover", m.name, "--json"]) == 2
+    got = json.loads(capsys.readouterr().out)
+    assert got["format"] == "gridrun.recover/1" and got["manifest"] == str(m) and got["exit_code"] == 2, got
+    assert any("model: expected a non-empty string, got 12" in e for e in got["errors"]), got
