@@ -2509,6 +2509,8 @@ class Store:
                     origins = self._origins(run.id)
                     of_done = [origins.get(j.id) for j in left if j.state == JobState.DONE.value]
                     done_by = {o: of_done.count(o) for o in ORIGINS}
+            if done_by.get(EARLIER):  # a placeholder's failed render kept it done in the store: failed in the run
+                done_by[EARLIER] = max(0, done_by[EARLIER] - self._placeholders_failed_in(run, last))
             done = sum(done_by.values())
             cached, made, not_copied = (done_by.get(o, 0) for o in (CACHED, MADE, NOT_COPIED))
             out.append(RunSummary(run=run, jobs=jobs, done=done, cached=cached, spent_micros=money[0],
@@ -3728,7 +3730,7 @@ class Store:
                 kept, failed = self._rerenders_kept_by(run)
             else:
                 kept, failed = self._rerenders_cancelled(run), self._rerenders_failed(run)
-            failed, placeholders_failed = self._placeholders_failed(jobs, failed)
+            failed, placeholders_failed = self._placeholders_failed({j.key: j.id for j in jobs}, failed, run)
             origins = self._origins(run.id)
             keys_ignored = self._keys_ignored(run.id)
             counted = self._run_summary(run)
@@ -3930,26 +3932,41 @@ class Store:
             failed[key] = str(error or "")
         return tuple(cancelled), tuple(failed.items())
 
-    def _placeholders_failed(self, jobs: Sequence[JobRecord], failed: tuple[tuple[str, str], ...]
+    def _placeholders_failed_in(self, run: RunRecord, last: Mapping[str, int]) -> int:
+        """How many of the run's done jobs (its manifest's latest run `last`) are the simulator's placeholders
+        made at another endpoint whose render the run met failed (`Snapshot.placeholders_failed`, as `snapshot`
+        finds them): failed in the run, not done, though the store keeps them done with the placeholder."""
+        as_left = run.ended_at is not None and run.id != last[run.manifest_name]
+        failed = self._rerenders_kept_by(run)[1] if as_left else self._rerenders_failed(run)
+        if not failed:
+            return 0
+        ids = {str(r[0]): int(r[1]) for r in self.db.execute("SELECT key, job_id FROM run_jobs WHERE run_id=?",
+                                                             (run.id,))}
+        return len(self._placeholders_failed(ids, failed, run)[1])
+
+    def _placeholders_failed(self, ids: Mapping[str, int], failed: tuple[tuple[str, str], ...], run: RunRecord
                              ) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
-        """`failed` (the run's failed re-renders of done jobs, (key, error)) split in two: the re-renders asked for
-        (--force, retry), and the renders of placeholders a simulator made at another endpoint (`plan`'s "render
-        again"; the reset's reason), whose jobs never had a video of this provider's."""
+        """`failed` (the run's failed re-renders of done jobs, (key, error)), `ids` its jobs' ids by key, split in
+        two: the re-renders asked for (--force, retry), and the renders of placeholders a simulator made at another
+        endpoint (`plan`'s "render again"; the reason of the reset before the run ended), whose jobs never had a
+        video of this provider's. A later run's re-render of the same job (--force) does not change what this one
+        met."""
         if not failed:
             return failed, ()
-        ids = {j.key: j.id for j in jobs}
-        placeholders = tuple(f for f in failed if f[0] in ids and self.rerun_reason(ids[f[0]]) == SIMULATOR_ELSEWHERE)
+        placeholders = tuple(f for f in failed if f[0] in ids
+                             and self.rerun_reason(ids[f[0]], until=run.ended_at) == SIMULATOR_ELSEWHERE)
         if not placeholders:
             return failed, ()
         return tuple(f for f in failed if f not in placeholders), placeholders
 
-    def rerun_reason(self, job_id: int) -> str | None:
+    def rerun_reason(self, job_id: int, *, until: float | None = None) -> str | None:
         """Why the re-run its current attempt belongs to was asked for (retry, --force, a simulator's placeholder
         made at another endpoint; the reason of the reset `_done_before_rerun` reads), or None when it never was
-        re-run. The failure retries a run made on its own since belong to that re-run."""
+        re-run. The failure retries a run made on its own since belong to that re-run. `until`: of the re-run
+        its attempt belonged to at that time (a run's end), not of a later one."""
         for row in self.db.execute(
-            f"SELECT detail FROM events WHERE job_id=? AND {_RESET_KINDS} AND kind='reset' ORDER BY id DESC",
-            (job_id,),
+            f"SELECT detail FROM events WHERE job_id=? AND {_RESET_KINDS} AND kind='reset' AND at <= ? ORDER BY id DESC",
+            (job_id, float("inf") if until is None else until),
         ):
             decided, _ = _rerun_of(row["detail"])
             if decided:

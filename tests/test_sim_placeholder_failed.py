@@ -8,6 +8,7 @@ render, whose answers carry no `X-Gridrun-Simulator` header (a test double: noth
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -126,3 +127,45 @@ def test_a_placeholder_whose_render_the_provider_failed_under_force_is_failed_no
     assert main(["status", str(m)]) == 0
     shown = capsys.readouterr().out
     assert "`gridrun run --force` tries again" not in shown and "`gridrun run` renders" in shown, shown
+
+
+@pytest.fixture(scope="module")
+def rendering() -> Iterator[str]:
+    """Another served simulator as a provider would answer, rendering every job."""
+    with serving(SimConfig(**KNOBS), marked=False) as url:
+        yield url
+
+
+def test_an_earlier_runs_failed_placeholders_stay_failed_in_its_views(
+    tmp_path: Path, sim: str, failing: str, rendering: str, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A run whose placeholders' renders failed is listed (`status --runs`) and exported (`export --run N`) as its
+    events say, failed, when it is the latest run and after later runs rendered the jobs and rendered them again
+    (`--force`): the store keeps each job's latest re-run, not what that run met."""
+    monkeypatch.setenv("LUMENFALL_API_KEY", "lmnfl_test_key_0123456789")
+    monkeypatch.delenv("LUMENFALL_BASE_URL", raising=False)
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), provider="lumenfall", base_url=sim,
+                       run={"poll_interval": 0.05, "failure_retries": 0})
+    assert api.run(m, report=False).exit_code == 0
+    to(m, failing)
+    assert main(["run", str(m), "--no-report"]) == 1
+    latest = api.runs(m)[0]
+    assert (latest.run.id, latest.jobs, latest.done) == (2, 2, 0), latest
+
+    to(m, rendering)
+    assert main(["run", str(m), "--no-report"]) == 0
+    assert main(["run", str(m), "--no-report", "--force"]) == 0
+    capsys.readouterr()
+    assert main(["status", str(m), "--runs", "--json"]) == 0
+    listed = {r["run"]: r for r in json.loads(capsys.readouterr().out)}
+    assert listed[2]["done"] == 0 and listed[2]["jobs"] == 2, listed[2]
+    assert listed[3]["done"] == listed[4]["done"] == 2
+
+    assert main(["export", str(m), "--run", "2", "--format", "json"]) == 0
+    written = json.loads((m.parent / "outputs" / "t" / "results-run-2.json").read_text())
+    rows = written["rows"]
+    assert len(rows) == 2 and written["summary"]["counts"]["failed"] == 2, written["summary"]
+    for row in rows:
+        assert row["state"] == "failed" and "CONTENT_POLICY_VIOLATION" in row["error"], row
+        assert row["output_path"] is None, row
