@@ -347,8 +347,8 @@ def plan(m: Manifest | str | Path, *, max_jobs: int | None = None) -> Plan:
         if os.environ.get("GRIDRUN_CAPABILITIES"):
             raise UsageError(f"GRIDRUN_CAPABILITIES: {message}") from exc
         raise  # gridrun's own data or code: a bug, shown as it is
-    return replace(built, warnings=(*built.warnings, *_sim_knobs_unused(m), *outputs_shared(built), *state_above(built),
-                                    *state_linked(built)),
+    return replace(built, warnings=(*built.warnings, *_sim_knobs_unused(m), *_sim_base_url_unused(m, files),
+                                    *outputs_shared(built), *state_above(built), *state_linked(built)),
                    endpoint=endpoint(m, caps, files))
 
 
@@ -366,6 +366,29 @@ def _sim_knobs_unused(m: Manifest) -> tuple[str, ...]:
         why = (f"provider {m.provider} does not use them (a served simulator's are set with `gridrun sim serve` "
                "flags)")
     return (m.warning(("sim",), f"the knobs set up the simulator built in only, and are ignored here: {why}"),)
+
+
+def _sim_base_url_unused(m: Manifest, files: Sequence[Path]) -> tuple[str, ...]:
+    """The warning at the `base_url:` of each capabilities file for the simulator the manifest names, under
+    `provider: sim` with no `base_url:` of its own: the run renders in process, and only the manifest's `base_url:`
+    sends it to a served simulator. The file's URL is still checked (this machine only), as every base URL a file
+    chooses is; a rehearsal must not seem to go to a server it never asks."""
+    if m.provider != "sim" or m.base_url:
+        return ()
+    from . import yamlsource
+    from .manifest import Warned
+
+    out = []
+    for f in files:
+        document, positions = yamlsource.load_yaml(yamlsource.read_text(f, limit=yamlsource.MAX_BYTES), file=f)
+        if not isinstance(document, dict) or document.get("provider") != "sim" or not document.get("base_url"):
+            continue
+        message = (f"ignored: the simulator built in runs in process and takes no base URL from a capabilities file; "
+                   f"to run against a served simulator at {document['base_url']}, set `base_url:` in {m.display or m.path}")
+        line, column = yamlsource.locate(positions, ("base_url",))
+        out.append(Warned(str(ManifestError(message, file=f, line=line, column=column, field="base_url")),
+                          f"{f}: base_url: {message}"))
+    return tuple(out)
 
 
 def _prices_site(m: Manifest, files: Sequence[Path], message: str) -> ManifestError | None:

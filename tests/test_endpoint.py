@@ -237,3 +237,32 @@ def test_a_base_url_whose_scheme_is_in_capitals_is_taken_as_http(
     assert "endpoint: HTTP://127.0.0.1:8080/v1" in capsys.readouterr().out
     assert resolve_base_url(None, "LUMENFALL_BASE_URL", "") == "http://127.0.0.1:8080/v1"
     assert resolve_base_url("HTTPS://api.lumenfall.ai/v1/", None, "") == "https://api.lumenfall.ai/v1"
+
+
+def test_a_capabilities_file_base_url_under_provider_sim_is_warned_of_as_ignored(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`provider: sim` runs the simulator built in unless the manifest's own `base_url:` names a served one: a
+    capabilities file's `base_url:` (checked, this machine only) is warned of at its line as ignored by validate,
+    plan and run, which renders in process, never asking that address."""
+    caps = tmp_path / "caps.yaml"
+    caps.write_text("provider: sim\nbase_url: http://127.0.0.1:9/v1\n", encoding="utf-8")
+    m = tmp_path / "m.yaml"
+    m.write_text("version: 1\nname: fox\nprovider: sim\nmodel: pixverse-v5.6\ncapabilities: [caps.yaml]\n"
+                 "sim: {render_time: 0.05}\n" + TAIL, encoding="utf-8")
+    for command in ("validate", "plan"):
+        assert main([command, str(m)]) == 0
+        said = capsys.readouterr()
+        assert f"{caps}:2:1: base_url: ignored" in said.out + said.err, said
+    assert main(["plan", str(m), "--json"]) == 0
+    warnings = json.loads(capsys.readouterr().out)["warnings"]
+    assert any("base_url: ignored" in w and "in process" in w for w in warnings), warnings
+    p = api.plan(m)
+    assert p.endpoint == ("in process", "the simulator built in, no network")
+    result = api.run(m, report=False)
+    assert result.exit_code == 0 and result.stats.counts["done"] == 1
+    assert any(f"{caps}:2:1: base_url: ignored" in w for w in result.warnings), result.warnings
+
+    # the manifest's own base_url: is the one a served simulator is named by: nothing said of the file's then
+    m.write_text(m.read_text().replace("sim: {render_time: 0.05}\n", "base_url: http://127.0.0.1:9/v1\n"))
+    assert not any("ignored" in w for w in api.plan(m).warnings)
