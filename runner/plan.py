@@ -125,6 +125,9 @@ class Plan:
     # what a run checks the bytes it sends against (`images.read_as_planned`), and records of each job sending it
     # (`Job.record`'s "request"), to name an image changed since.
     image_digests: Mapping[str, str] = field(default_factory=dict)
+    # The hash of each job the state holds done whose local input image is not found (moved away since it was
+    # sent), planned from the digest recorded then -> the path looked for: no run sends it, --force neither.
+    images_gone: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def total_usd(self) -> float:
@@ -910,8 +913,9 @@ def _build(
             for path, message in _lists_kept_whole(sw.matrix, list_params, whole):
                 ctx_job.warnings[manifest.warning(sw.prefix + ("matrix",) + path, message)] = None
     ctx_job.finish()
+    images_gone: dict[str, str] = {}
     if ctx_job.gone and records is not None:
-        _gone_images(manifest, ctx_job, records, errors)
+        images_gone = _gone_images(manifest, ctx_job, records, errors)
     errors.raise_if_any()
     jobs = ctx_job.jobs
     found = _check_paths(manifest, jobs, out_dir, path_max)
@@ -972,6 +976,7 @@ def _build(
         temps=tuple(found.temps),
         read_otherwise=tuple(_read_otherwise(manifest)),
         image_digests=dict(ctx_job.digests),
+        images_gone=images_gone,
     )
 
 
@@ -985,10 +990,12 @@ class ImageRecords(Protocol):
         """Those of `hashes` whose job the state holds done."""
 
 
-def _gone_images(manifest: Manifest, maker: JobMaker, recorded: ImageRecords, errors: Collector) -> None:
+def _gone_images(manifest: Manifest, maker: JobMaker, recorded: ImageRecords, errors: Collector) -> dict[str, str]:
     """The jobs that send an input image no longer there, planned by the digest a done job recorded of it
     (`JobMaker.recorded_image`): each done in the state (its video kept, nothing to send) is said in a warning; any
-    other needs the file to be sent, and is the error "not found" that it was."""
+    other needs the file to be sent, and is the error "not found" that it was. Returns the done ones' hashes, each
+    with the path looked for (`Plan.images_gone`)."""
+    out: dict[str, str] = {}
     using = [(job, [p for p in param_strings(job.params) if p in maker.gone]) for job in maker.jobs]
     using = [(job, paths) for job, paths in using if paths]
     done = recorded.done([job.hash for job, _ in using])
@@ -998,6 +1005,7 @@ def _gone_images(manifest: Manifest, maker: JobMaker, recorded: ImageRecords, er
             where, note, item, looked = maker.gone[p]
             if job.hash in done:
                 said.setdefault(where, []).append((job.key, item, looked, note))
+                out.setdefault(job.hash, str(looked))
             else:
                 errors.add(manifest.error(where, f"input image {item!r} not found (looked for {looked}){note}",
                                           CapabilityError), job.key)
@@ -1014,6 +1022,7 @@ def _gone_images(manifest: Manifest, maker: JobMaker, recorded: ImageRecords, er
                     "the digests recorded when they were sent, a run sends them no more (put the files back to render "
                     "them again)")
         maker.warnings[manifest.warning(where, text)] = None
+    return out
 
 
 def _strings(value: Any) -> Iterable[str]:
@@ -1443,6 +1452,8 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
         by, settled_before = None, settled
         if s is not None and s.state in _SETTLED and sent_again_by is not None:
             by = sent_again_by(s.state, s.gone, s.no_url)
+        # done, its input image moved away since: nothing to send it with, --force or not (`Plan.images_gone`)
+        imageless = s is not None and s.state == "done" and job.hash in plan.images_gone
         if simulator_left(s, plan.endpoint[0]):
             assert s is not None and s.sent_to is not None
             reasons[job.key] = sent_anew(s.sent_to)
@@ -1452,7 +1463,7 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
             reasons[job.key] = RETRIED_UNKNOWN if s is not None and s.state == "unknown" else RETRIED
             new += 1
             retried += 1
-        elif force and (s is None or s.state in _FORCED) and (
+        elif force and (s is None or s.state in _FORCED) and not imageless and (
                 force_only is None or s is None or s.state == "planned" or job.hash in force_only):
             reasons[job.key] = FORCED
             new += 1
@@ -1464,6 +1475,10 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
         elif s is None or s.state == "planned":
             reasons[job.key] = CHANGED if old is not None and old != job.hash else NEW
             new += 1
+        elif s.state == "done" and s.output_ok and imageless and force:
+            reasons[job.key] = (f"done, not rendered again: its input image {plan.images_gone[job.hash]} is not found "
+                                "(put it back to render it again)")
+            cached += 1
         elif s.state == "done" and s.output_ok:
             of = f" of {s.done_run_of}" if s.done_run_of else ""
             own = "its own take, " if s.own_take else ""

@@ -227,7 +227,9 @@ def decide(plan: Plan, store: Store, opts: RunOptions, *, budget_micros: int | N
                           if made_elsewhere(at, plan.endpoint[0]))
     only = store.force_unsent(plan.manifest.name)[1] if opts.force and opts.force_resume else None
     plain = dataclasses.replace(opts, force=False, force_resume=False)
-    actions = {h: action(state, opts if only is None or h in only else plain, elsewhere=h in elsewhere,
+    # a done job whose input image was moved away since (`Plan.images_gone`) has nothing to be sent with: kept
+    actions = {h: action(state, opts if (only is None or h in only) and h not in plan.images_gone else plain,
+                         elsewhere=h in elsewhere,
                          gone=h in found and gone_at_provider(found[h]["state"], found[h]["error"]),
                          no_url=h in found and no_fresh_url(found[h]["state"], found[h]["error"]))
                for h, state in states.items()}

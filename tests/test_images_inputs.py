@@ -5,6 +5,7 @@ named at its line there."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import threading
 from pathlib import Path
@@ -197,3 +198,38 @@ def test_an_image_not_found_is_given_the_near_miss_it_most_likely_is(tmp_path: P
     (tmp_path / "images.csv").write_text(f'id,image\ns0,"{cell}"\n', encoding="utf-8")
     [error] = _errors(m)
     assert "not found" in error and hint in error, error
+
+
+def test_force_does_not_price_a_done_job_whose_image_was_moved_away(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`plan --force` says what `run --force` does with a done job whose input image was moved away: it is not
+    rendered again (nothing to send it with), named with the path looked for, not priced among the jobs sent; the
+    run leaves it done without suggesting `--force --resume`, which could not send it either."""
+    from runner.cli import main
+
+    m = manifest(tmp_path, ["fox.png", "moon.png"])
+    prov = sim_provider(m)
+    assert api.run(m, provider=prov, report=False).exit_code == 0
+    (tmp_path / "fox.png").unlink()
+    looked = str(tmp_path / "fox.png")
+
+    d = api.diff(api.plan(m), force=True)
+    assert d is not None
+    fox, moon = (j for j in api.plan(m).jobs)
+    assert "not rendered again" in d.reasons[fox.key] and looked in d.reasons[fox.key], d.reasons
+    assert not d.sends(fox.key) and d.sends(moon.key) and d.forced == 1, d
+    capsys.readouterr()
+    assert main(["plan", str(m), "--force", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    status = {j["key"]: j["status"] for j in out["jobs"]}
+    assert "not rendered again" in status[fox.key] and looked in status[fox.key], status
+    assert status[moon.key] == "forced"
+    assert out["against_state"]["to_submit"] == 1 and out["against_state"]["cached"] == 1, out["against_state"]
+
+    assert main(["run", str(m), "--force", "--no-report"]) == 0
+    said = capsys.readouterr().err
+    assert "--force --resume" not in said and "cannot be read" not in said, said
+    assert "spent $0.35 " in said, said  # moon.png's job alone sent again
+    assert {j.key: j.state for j in api.status(m).jobs} == {fox.key: "done", moon.key: "done"}
+    assert api.diff(api.plan(m), force=True, force_resume=True).forced == 0
