@@ -51,7 +51,7 @@ from .state import (
     gone_at_provider, held_elsewhere, no_fresh_url, no_request_log, outputs_writer, recorded_process, state_home,
     store_error,
 )
-from .stats import RunStatistics, checks, pace, problems
+from .stats import RunStatistics, checks, eta_expected, pace, problems
 from . import textforms
 from .yamlsource import MAX_BYTES, check_a_file, read_text
 
@@ -1512,6 +1512,7 @@ def status_json(snap: Snapshot) -> dict[str, Any]:
         "elapsed": round(elapsed, 3),
         "per_minute": None if per_minute is None else round(per_minute, 2),
         "eta": None if eta is None else round(eta, 1),
+        "eta_expected": eta is not None and eta_expected(snap),
         # of a run going on, as its heartbeat last recorded them: seconds until it next asks the provider about a
         # job while every job in flight waits for its poll, and since the provider last answered it (None: not so)
         "next_check": None if next_check is None else round(next_check, 1),

@@ -1944,7 +1944,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if snap.left_rendered:
         out.print(f"  {_left_rendered_note(snap)}", markup=False, highlight=False)
     from .progress import fmt_answered, fmt_eta, fmt_next_check, fmt_rate, fmt_time
-    from .stats import checks
+    from .stats import checks, eta_expected
 
     elapsed, per_minute, eta = pace(snap)
     gone = r.process_gone()
@@ -1958,7 +1958,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         wait, since = checks(snap)
         heard = "" if since is None else f", {fmt_answered(since)}"
         heard += "" if wait is None else f", {fmt_next_check(wait)}"
-        out.print(f"  {fmt_time(elapsed)} elapsed{rate}, eta {fmt_eta(eta)}{heard}")
+        # an estimate, as the run's own progress marks it (`progress.fmt_eta_of`)
+        shown = f"~{fmt_eta(eta)}" if eta is not None and eta_expected(snap) else fmt_eta(eta)
+        out.print(f"  {fmt_time(elapsed)} elapsed{rate}, eta {shown}{heard}")
     if gone:
         out.print(f"  [yellow]{escape(said(r.gone_note()))}[/yellow]")
         if snap.force_unsent:  # after that free step, the re-renders a --force run left, not those it made

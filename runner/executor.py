@@ -514,16 +514,9 @@ class Executor:
     def statistics(self) -> RunStatistics:
         counts = dict(self.counts)
         total = len(self.states)
-        settled = sum(counts[s.value] for s in FINAL)
         now = self.steady()
         elapsed, per_minute = self._pace()
-        remaining = total - settled
-        if self.stopping:
-            remaining -= counts[S.PLANNED.value]  # stopped: no longer submitted; only the jobs in flight still end
-        eta = None if self._ended else self.throughput.eta(
-            remaining, per_minute, now=self._paced_now(), elapsed=elapsed,
-            ends_in=self._ends_in(now, 0 if self.stopping else counts[S.PLANNED.value], counts[S.SUBMITTING.value],
-                                  counts[S.DOWNLOADING.value]))
+        eta = self._eta(counts, now, elapsed, per_minute)
         last_errors = self._last_errors()
         return RunStatistics(
             run_id=self.run_id, total=total, counts=counts, cached=self.cached, spent_micros=self._spent,
@@ -535,6 +528,19 @@ class Executor:
             said=tuple(self._said_of.get(e, (e, ()))[0] for e in last_errors),
             eta_expected=eta is not None and not self.throughput.paced,
         )
+
+    def _eta(self, counts: Mapping[str, int], now: float, elapsed: float, per_minute: float | None) -> float | None:
+        """Seconds until the jobs left end (`Throughput.eta`), `counts` the jobs by state, `now` on the steady
+        clock; None once the run has ended."""
+        if self._ended:
+            return None
+        remaining = len(self.states) - sum(counts[s.value] for s in FINAL)
+        if self.stopping:
+            remaining -= counts[S.PLANNED.value]  # stopped: no longer submitted; only the jobs in flight still end
+        return self.throughput.eta(
+            remaining, per_minute, now=self._paced_now(), elapsed=elapsed,
+            ends_in=self._ends_in(now, 0 if self.stopping else counts[S.PLANNED.value], counts[S.SUBMITTING.value],
+                                  counts[S.DOWNLOADING.value]))
 
     def _paused(self) -> float | None:
         """Seconds every request still waits as the provider asked (a 429's Retry-After), while the pause asked is
@@ -574,15 +580,23 @@ class Executor:
         wait = min(self._checks.values()) - now
         return wait if wait >= 1.0 else None
 
-    def _recorded_checks(self) -> tuple[float | None, float | None]:
-        """(next check, last answer) on the wall clock, as the run's heartbeat records them for `status` in another
-        process (`Store.seen`): when the provider is next asked about a job while every job in flight waits for its
-        poll (`_next_check`; None otherwise), and when it last answered a request of the run (None: not yet)."""
+    def _recorded_checks(self) -> tuple[float | None, float | None, float | None]:
+        """(next check, last answer, expected end) on the wall clock, as the run's heartbeat records them for
+        `status` in another process (`Store.seen`): when the provider is next asked about a job while every job in
+        flight waits for its poll (`_next_check`; None otherwise), when it last answered a request of the run (None:
+        not yet), and, while too few jobs have ended for a pace, when the jobs left are expected to have ended by
+        their render times: the run's own `eta ~…` (None otherwise)."""
         now, wall = self.steady(), self.clock()
         wait = self._next_check(self.counts, now)
         self._fetched()
         answered = max((t for t in (self.pacer.answered_at, self._streamed_at) if t is not None), default=None)
-        return (None if wait is None else wall + wait), (None if answered is None else wall - (now - answered))
+        expected = None
+        if not self.throughput.paced:
+            elapsed, per_minute = self._pace()
+            eta = self._eta(self.counts, now, elapsed, per_minute)
+            expected = None if eta is None else wall + eta
+        return (None if wait is None else wall + wait), (None if answered is None else wall - (now - answered)), \
+            expected
 
     def _fetched(self) -> int | None:
         """The bytes the videos being fetched have so far, read off their `.part` files (a `stat` each, as progress

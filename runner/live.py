@@ -80,8 +80,9 @@ class LiveViews:
         self._seen_at = clock()
         self.report_error: str | None = None  # why the final report could not be written
         # What the run's heartbeat records beside that it is alive (`Store.seen`'s `checks`): its next check of the
-        # provider and the provider's last answer, for `status` in another process; None: nothing of the kind
-        self.checks: Callable[[], tuple[float | None, float | None]] | None = None
+        # provider, the provider's last answer and when its jobs are expected to end before it has a pace, for
+        # `status` in another process; None: nothing of the kind
+        self.checks: Callable[[], tuple[float | None, ...]] | None = None
 
     def nudge(self) -> None:
         """Wake the housekeeping: something waits for it (see FLUSH_DELAY)."""

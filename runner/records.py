@@ -323,6 +323,10 @@ class Snapshot:
     # the provider last answered one of its requests (None: not yet); both None once it ended, or from an older gridrun
     next_check_at: float | None = None
     answered_at: float | None = None
+    # Of a run going on whose jobs have not yet ended enough to tell a pace (`stats.ETA_AFTER`), as its heartbeat last
+    # recorded it, wall clock: when the jobs in flight and those not sent yet are expected to have ended by their
+    # render times (the run's own `eta ~…`, `RunStatistics.eta_expected`); None otherwise, or from an older gridrun
+    expected_end_at: float | None = None
     manifest_spent_micros: int = 0     # by every run of the manifest (a resumed run follows earlier runs' jobs)
     manifest_reserved_micros: int = 0
     manifest_latest_run: int | None = None  # the manifest's latest run when taken: the two figures above are as of it

@@ -375,6 +375,10 @@ KEYS_SALTED_AT = 10  # the schema from which the state has a meta table and a ke
 # provider about a job and when the provider last answered it (`Store.seen`, `Store.run_checks`): `status` in
 # another process says them; the run's end removes it.
 RUN_CHECKS = "run-checks:"
+# The meta row (this, then the run's id) in which a run going on keeps, with its heartbeat, when its jobs are expected
+# to have ended by their render times, before it has a pace (`Store.seen`, `Store.run_expected_end`); its end
+# removes it. A row of its own: the checks' row keeps the shape every gridrun reads.
+RUN_EXPECTED_END = "run-expected-end:"
 TAKES_MADE_AT = 11  # the schema from which attempts record where they were made (`m011_take_endpoint`)
 RENDER_SPAN_SINCE = 12  # the schema from which jobs keep their render's span (`m012_render_span`)
 RUN_DURATION_SINCE = 13  # the schema from which runs keep how long they took (`m013_run_duration`)
@@ -2218,24 +2222,29 @@ class Store:
             self._keep_final(run_id)
             self.db.execute("UPDATE runs SET status=?, ended_at=? WHERE id=?", (status, self.clock(), run_id))
             if self.schema >= KEYS_SALTED_AT:  # its next check and last answer: of a run going on only
-                self.db.execute("DELETE FROM meta WHERE name=?", (f"{RUN_CHECKS}{run_id}",))
+                self.db.execute("DELETE FROM meta WHERE name IN (?, ?)",
+                                (f"{RUN_CHECKS}{run_id}", f"{RUN_EXPECTED_END}{run_id}"))
             if self.schema >= RUN_DURATION_SINCE and run_id == self.run_id and self.run_began is not None:
                 # the wall clock may have been stepped since the start: `ended_at - started_at` is off by that
                 self.db.execute("UPDATE runs SET duration=? WHERE id=?",
                                 (max(0.0, self.monotonic() - self.run_began), run_id))
             self._event(run_id, None, "run-ended", {"status": status})
 
-    def seen(self, run_id: int, checks: tuple[float | None, float | None] | None = None) -> None:
+    def seen(self, run_id: int, checks: tuple[float | None, ...] | None = None) -> None:
         """The run is alive now (`runs.seen_at`); committed by the next `flush()`, like a lazy move. `checks`: when
         (wall clock) the run next asks the provider about a job while every job in flight waits for its poll, and
         when the provider last answered one of its requests (None each: not so, not yet), kept for `status` in
         another process (`run_checks`) in the state's meta table, beside the run's row, which has no column for
-        them."""
+        them; and, a third where given, when its jobs are expected to have ended by their render times while it
+        has no pace yet (None: it has one, or nothing is expected), kept in a row of its own (`run_expected_end`)."""
         with self._deferred():
             self.db.execute("UPDATE runs SET seen_at=? WHERE id=?", (self.clock(), run_id))
             if checks is not None and self.schema >= KEYS_SALTED_AT:
                 self.db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)",
-                                (f"{RUN_CHECKS}{run_id}", _json(list(checks))))
+                                (f"{RUN_CHECKS}{run_id}", _json(list(checks[:2]))))
+                if len(checks) > 2:
+                    self.db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)",
+                                    (f"{RUN_EXPECTED_END}{run_id}", _json(checks[2])))
 
     def run_checks(self, run_id: int) -> tuple[float | None, float | None]:
         """(next check, last answer) of a run going on, as its heartbeat last recorded them (`seen`); (None, None)
@@ -2248,6 +2257,17 @@ class Store:
                 at, answered = json.loads(row[0])
                 return (None if at is None else float(at)), (None if answered is None else float(answered))
         return None, None
+
+    def run_expected_end(self, run_id: int) -> float | None:
+        """When (wall clock) the jobs of a run going on are expected to have ended by their render times, as its
+        heartbeat last recorded it while it had no pace yet (`seen`); None when it recorded none, or has a pace."""
+        if self.schema < KEYS_SALTED_AT:
+            return None
+        row = self.db.execute("SELECT value FROM meta WHERE name=?", (f"{RUN_EXPECTED_END}{run_id}",)).fetchone()
+        with suppress(ValueError, TypeError):
+            value = None if row is None else json.loads(row[0])
+            return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+        return None
 
     def _keep_final(self, run_id: int) -> None:
         """Each job of the run, and its money, as it leaves them (in the caller's transaction)."""
@@ -3725,6 +3745,7 @@ class Store:
             # reads every event)
             others_since = self._others_since(run.id) if run.ended_at is None and run.process_gone() else None
             checks = self.run_checks(run.id) if run.ended_at is None else (None, None)
+            expected_end = self.run_expected_end(run.id) if run.ended_at is None else None
             stopping, ended = self._run_events(run, others_since)
             if as_left:  # what the run's own report said: its events, not the jobs' latest attempts
                 kept, failed = self._rerenders_kept_by(run)
@@ -3768,7 +3789,7 @@ class Store:
                         left_copies={rid: str(path) for rid, (path, _) in copies.items()},
                         copies_missing=tuple(rid for rid, (_, there) in copies.items() if not there),
                         others_since=others_since, keys_ignored=keys_ignored,
-                        next_check_at=checks[0], answered_at=checks[1],
+                        next_check_at=checks[0], answered_at=checks[1], expected_end_at=expected_end,
                         prices_from=self._prices_from(run) if any(j.billed_above for j in jobs) else "")
 
     def _keys_ignored(self, run_id: int) -> int:

@@ -150,9 +150,11 @@ def expected_end(now: float, ends: list[float], unsent: int, slots: int, render:
 
 def pace(snap: Snapshot, now: float | None = None) -> tuple[float, float | None, float | None]:
     """(elapsed seconds, jobs ended per minute lately, ETA seconds) of a run, for `status` in another process:
-    the measure live progress takes (every job that ended in this run, failed ones too, once each). The ETA
-    is None until ETA_AFTER jobs have ended, and once the run has ended; while it stops (its budget, Ctrl-C)
-    it counts only the jobs in flight, the planned ones are not sent."""
+    the measure live progress takes (every job that ended in this run, failed ones too, once each). Until
+    ETA_AFTER jobs have ended the ETA is the run's own estimate (`eta_expected`), from the expected render times of
+    the jobs left as its heartbeat last recorded it (`Snapshot.expected_end_at`; None where past or not recorded);
+    None once the run has ended; while it stops (its budget, Ctrl-C) it counts only the jobs in flight, the planned
+    ones are not sent."""
     r = snap.run
     end = r.ended_at if r.ended_at is not None else (time.time() if now is None else now)
     gone = r.ended_at is None and r.process_gone()
@@ -168,9 +170,19 @@ def pace(snap: Snapshot, now: float | None = None) -> tuple[float, float | None,
     per_minute = throughput.per_minute(end, elapsed, whole=whole)
     remaining = sum(n for state, n in snap.counts.items() if state not in FINAL
                     and not (snap.stopping and state == "planned"))
-    eta = (throughput.eta(remaining, per_minute, now=end, elapsed=elapsed)
-           if r.ended_at is None and not gone else None)
+    if eta_expected(snap):
+        left = None if snap.expected_end_at is None else snap.expected_end_at - end
+        eta = left if remaining > 0 and left is not None and left > 0 else None
+    else:
+        eta = (throughput.eta(remaining, per_minute, now=end, elapsed=elapsed)
+               if r.ended_at is None and not gone else None)
     return elapsed, per_minute, eta
+
+
+def eta_expected(snap: Snapshot) -> bool:
+    """Whether the ETA `pace` gives of a run is an estimate from the expected render times (`RunStatistics.
+    eta_expected`): the run goes on and fewer than ETA_AFTER of its jobs have ended, too few for a pace."""
+    return snap.run.ended_at is None and len(snap.ended) < ETA_AFTER and not snap.run.process_gone()
 
 
 # How a run that recorded no reason for stopping (an older gridrun) ended, as the run's `stopping` said it.
@@ -220,5 +232,5 @@ def run_statistics(snap: Snapshot, now: float | None = None) -> RunStatistics:
         last_errors=tuple(f"{j.key}: {j.state}: {j.error or ''}" for j in bad[-5:]),
         rerenders_cancelled=snap.rerenders_cancelled, rerenders_failed=len(snap.rerenders_failed),
         placeholders_failed=len(snap.placeholders_failed),
-        next_check=next_check,
+        next_check=next_check, eta_expected=eta is not None and eta_expected(snap),
     )

@@ -1072,3 +1072,49 @@ def test_status_json_of_a_manifest_never_run_prints_one_json_object(
     assert main(["status", str(tmp_path / "missing.yaml"), "--json"]) == 2
     document = json.loads(capsys.readouterr().out)
     assert (document["manifest"], document["exit_code"]) == (None, 2) and document["errors"], document
+
+
+def test_status_of_a_run_with_no_pace_yet_gives_its_expected_eta_marked_as_an_estimate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before two jobs have ended a run has no pace; its own progress shows `eta ~…` from the expected render
+    times of the jobs in flight. `status` (text and `--json`) from elsewhere gives that estimate too, as the run's
+    heartbeat recorded it, marked as one, not `eta —`; once the run has ended there is none."""
+    import threading
+
+    from runner import live
+    from runner.cli import main
+
+    monkeypatch.setattr(live, "HEARTBEAT", 0.05)  # recorded at once, not every 5 s
+    manifest = write_manifest(tmp_path, n_seeds=2, styles=("anime",), run={"concurrency": 2},
+                              sim={"render_time": 4.0, "jitter": 0.0, "concurrency": 2})
+    result: dict[str, Any] = {}
+    worker = threading.Thread(target=lambda: result.update(r=api.run(manifest, report=False)), daemon=True)
+    worker.start()
+    doc = plain = None
+    try:
+        deadline = time.monotonic() + 60
+        while worker.is_alive() and time.monotonic() < deadline:
+            try:
+                snap = api.status(manifest)
+            except api.NotRecordedError:
+                snap = None
+            sent = [] if snap is None else [j.submitted_at for j in snap.jobs if j.state in ("submitted", "running")]
+            # both rendering, and a heartbeat recorded since they were sent
+            if (snap is not None and snap.run.ended_at is None and not snap.ended and len(sent) == 2
+                    and snap.run.seen_at is not None and all(t is not None and t < snap.run.seen_at for t in sent)):
+                doc, reading = api.status_json(snap), api.status
+                monkeypatch.setattr(api, "status", lambda *a, now=snap, **k: now)  # that moment, as status reads it
+                main(["status", str(manifest)])
+                monkeypatch.setattr(api, "status", reading)
+                plain = capsys.readouterr().out
+                break
+            time.sleep(0.02)
+    finally:
+        worker.join(60)
+    assert doc is not None, "status never saw the run's jobs in flight with an expected end"
+    assert doc["eta_expected"] is True and doc["eta"] is not None and 0 < doc["eta"] <= 4.0 + 1, doc
+    assert "eta ~" in plain, plain
+    assert result["r"].exit_code == 0
+    end = api.status_json(api.status(manifest))
+    assert end["eta"] is None and end["eta_expected"] is False, end
