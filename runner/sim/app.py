@@ -260,6 +260,7 @@ class Endpoint:
         cut = next((k for k in ("reset_mid_body", "truncated") if ok_download and k in faults), None)
         if ok_download and not head and not cut and not {"wrong_content_type", "corrupt"} & faults.keys():
             self.sim.counts["downloads"] += 1
+        counted = ok_download and not head  # the bytes of videos and images sent: `download_bytes`
         headers = [(b"content-length", str(len(body)).encode())]
         if reply.content_type:
             headers.append((b"content-type", reply.content_type.encode()))
@@ -271,6 +272,8 @@ class Endpoint:
         half = len(body) // 2
         if cut:
             await send({"type": "http.response.body", "body": body[:half], "more_body": True})
+            if counted:
+                self.sim.counts["download_bytes"] += half
             graceful = cut == "truncated"
             if await _drop(scope, receive, graceful=graceful):
                 return
@@ -280,9 +283,13 @@ class Endpoint:
             return
         if "stall_body" in faults and body:
             await send({"type": "http.response.body", "body": body[:half], "more_body": True})
+            if counted:
+                self.sim.counts["download_bytes"] += half
             await anyio.sleep(_delay(faults["stall_body"], self.sim.config))
             body = body[half:]
         await send({"type": "http.response.body", "body": body, "more_body": False})
+        if counted:
+            self.sim.counts["download_bytes"] += len(body)
 
 
 def _delay(rule: FaultRule, config: SimConfig) -> float:
@@ -406,13 +413,18 @@ async def _bytes(sim: Sim, call: Call, video: Video, variant: str) -> Reply:
     else:
         clip = await anyio.to_thread.run_sync(sim.clip, video)
         data, ctype = (clip.mp4, "video/mp4") if variant == "video" else (clip.jpeg, "image/jpeg")
-    return ranged(call.request.headers.get("range"), data, ctype)
+    if "no_ranges" in call.faults:
+        return ranged(None, data, ctype)
+    return ranged(call.request.headers.get("range"), data, ctype, call.request.headers.get("if-range"))
 
 
-def ranged(header: str | None, data: bytes, content_type: str) -> Reply:
-    """200 with all of `data`, or 206 with the one byte range asked for, or 416."""
+def ranged(header: str | None, data: bytes, content_type: str, if_range: str | None = None) -> Reply:
+    """200 with all of `data`, or 206 with the one byte range asked for, or 416. A range asked `If-Range` of
+    another validator than this body's ETag (a date too: no Last-Modified is sent) gets the whole body."""
     headers = {"Accept-Ranges": "bytes", "ETag": '"' + hashlib.sha256(data).hexdigest()[:32] + '"'}
     size = len(data)
+    if if_range is not None and if_range.strip() != headers["ETag"]:
+        header = None
     if not header or not header.startswith("bytes=") or "," in header:
         return Reply(200, data, content_type, headers)
     first, _, last = header[6:].strip().partition("-")

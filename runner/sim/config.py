@@ -41,6 +41,7 @@ FAULTS = {
     "reset_mid_body": "downloads send half the body, then the connection is reset",
     "wrong_content_type": "downloads are labelled text/html",
     "corrupt": "downloads have the right length but scrambled bytes",
+    "no_ranges": "downloads ignore `Range` and `If-Range`: the whole body, 200, as from a server that sends no ranges",
 }
 
 _ALIASES = {"reset_after_create": "reset_after", "reset_before_create": "reset_before"}
@@ -56,6 +57,8 @@ MAX_FACTOR = 1e6
 (`rate_limit`, requests per second)."""
 MAX_USD = 1e9
 """The largest balance, in USD."""
+MAX_CLIP_BYTES = 1 << 30
+"""The largest padded clip (`clip_bytes`): a GiB, held in memory per clip cached."""
 MAX_COUNT = 1_000_000
 """The largest count: videos rendering at once, a rate-limit burst, clips cached or drawn from, a rule's times."""
 MAX_CALL = 1_000_000_000
@@ -251,6 +254,9 @@ class SimConfig:
     fps: int = 8
     cache_size: int = 256
     """Encoded clips kept in memory."""
+    clip_bytes: int = 0
+    """0: clips as encoded. N > 0: each clip's MP4 is padded with a trailing `free` box to at least N bytes (a
+    large video, for tests and benches of downloads cut short and resumed)."""
     clip_variants: int = 0
     """0: every video gets its own picture. N > 0: pictures are drawn from N variants (chosen by prompt and
     seed), so a benchmark of thousands of jobs encodes N clips, not thousands."""
@@ -292,6 +298,8 @@ class SimConfig:
                               f"forgotten), got {_shown(window)}")
         if self.clip_variants < 0:
             raise ConfigError(f"clip_variants must not be negative, got {self.clip_variants!r}")
+        if self.clip_bytes < 0:
+            raise ConfigError(f"clip_bytes must not be negative, got {self.clip_bytes!r}")
         if self.max_side < 16 or self.fps < 1:
             raise ConfigError("max_side must be at least 16 and fps at least 1")
 
@@ -304,7 +312,7 @@ class SimConfig:
             *((name, MAX_FACTOR, "") for name in ("time_scale", "cost_factor", "rate_limit")),
             ("balance", MAX_USD, "USD"),
             *((name, MAX_COUNT, "") for name in ("concurrency", "rate_burst", "cache_size", "clip_variants")),
-            ("max_side", MAX_SIDE, "pixels"), ("fps", MAX_FPS, ""),
+            ("max_side", MAX_SIDE, "pixels"), ("fps", MAX_FPS, ""), ("clip_bytes", MAX_CLIP_BYTES, "bytes"),
         ]
         for name, top, unit in bounds:
             value = getattr(self, name)

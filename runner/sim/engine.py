@@ -363,8 +363,10 @@ class Sim:
         if cfg.clip_variants:
             digest = hashlib.sha256(f"{video.prompt}|{video.picture_seed}".encode()).digest()
             variant = int.from_bytes(digest[:4], "big") % cfg.clip_variants
-            return ClipSpec(f"variant {variant}", variant, str(style) if style else None, video.seconds, w, h, cfg.fps)
-        return ClipSpec(video.prompt, video.picture_seed, str(style) if style else None, video.seconds, w, h, cfg.fps)
+            return ClipSpec(f"variant {variant}", variant, str(style) if style else None, video.seconds, w, h, cfg.fps,
+                            cfg.clip_bytes)
+        return ClipSpec(video.prompt, video.picture_seed, str(style) if style else None, video.seconds, w, h, cfg.fps,
+                        cfg.clip_bytes)
 
     def clip(self, video: Video) -> Clip:
         """The video's clip, encoding it on a cache miss. Blocking: call it from a worker thread."""
@@ -496,7 +498,7 @@ class Sim:
 
     def stats(self) -> dict[str, Any]:
         """Counters for tests and benches: requests per route, creates, replays, duplicate paid creates,
-        completions, downloads, faults per kind, the most videos rendering at once."""
+        completions, downloads (and the bytes of their bodies sent, `download_bytes`, cut ones too), faults per kind, the most videos rendering at once."""
         now = self.clock()
         states = Counter(v.status(now) for v in self.order)
         cache = self.clips.statistics()
@@ -515,6 +517,7 @@ class Sim:
             "in_progress": states[Status.IN_PROGRESS],
             "max_in_progress": max_overlap((v.slot for v in self.order), now),
             "downloads": self.counts["downloads"],
+            "download_bytes": self.counts["download_bytes"],
             "throttled": self.counts["throttled"],
             "faults": dict(self.fault_counts),
             "billed_micros": sum(v.owed_micros(now) for v in self.order  # completed, and what cancels charged

@@ -18,6 +18,7 @@ _ONLY = {
     "reset_mid_body": DOWNLOAD_ROUTES,
     "wrong_content_type": DOWNLOAD_ROUTES,
     "corrupt": DOWNLOAD_ROUTES,
+    "no_ranges": DOWNLOAD_ROUTES,
     "job_failure": frozenset({"create"}),
     "held": frozenset({"create"}),
     "model_disabled": frozenset({"create"}),

@@ -63,6 +63,7 @@ _FLAGS: list[tuple[str, str, type, str]] = [
     ("--fps", "fps", int, "frames per second of encoded clips"),
     ("--clip-variants", "clip_variants", int, "draw pictures from this many variants (0: one per video)"),
     ("--cache-size", "cache_size", int, "encoded clips kept in memory"),
+    ("--clip-bytes", "clip_bytes", int, "pad each clip's MP4 to at least this many bytes (0: as encoded)"),
 ]
 # The knobs with no flag of their own, set in the --config file (or a manifest's `sim:`) alone.
 _FILE_ONLY = ("error_statuses", "retry_after", "script")

@@ -40,6 +40,7 @@ class ClipSpec:
     width: int
     height: int
     fps: int = FPS
+    min_bytes: int = 0  # the MP4 padded with a trailing `free` box to at least this size
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,7 +216,17 @@ def encode(spec: ClipSpec) -> Clip:
     scene = _scene(spec)
     frames = _frames(scene)
     mp4 = _mux_in_memory(spec, frames) if hasattr(os, "memfd_create") else _mux_in_temp_dir(spec, frames)
-    return Clip(mp4, _poster(scene), time.perf_counter() - started)
+    return Clip(_padded(mp4, spec.min_bytes), _poster(scene), time.perf_counter() - started)
+
+
+def _padded(mp4: bytes, size: int) -> bytes:
+    """`mp4` with a `free` box after its last box to make it at least `size` bytes (players skip it); its bytes
+    follow from the clip's, so the padded clip is as deterministic."""
+    if size <= len(mp4):
+        return mp4
+    length = max(size - len(mp4), 8)  # below 4 GiB: `clip_bytes` is at most 1 GiB
+    fill = hashlib.sha256(mp4).digest() * (length // 32 + 1)  # not zeros: no layer may compress it away
+    return mp4 + length.to_bytes(4, "big") + b"free" + fill[: length - 8]
 
 
 def spritesheet(spec: ClipSpec) -> bytes:

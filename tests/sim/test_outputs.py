@@ -268,3 +268,39 @@ async def test_a_video_that_completes_while_its_status_is_answered_is_answered_w
         api.sim.clock = api.clock
         assert got["status"] != "completed" or got["output"]["size_bytes"] is not None, got
         api.sim.videos[video].size_bytes = None  # completed, not yet encoded, for the next moment tried
+
+
+async def test_a_range_is_sent_unless_its_if_range_names_another_body_and_the_bytes_sent_are_counted(api: Api) -> None:
+    """What a download resumed across runs meets: `If-Range` of the body's ETag gets the rest (206), of another
+    validator the whole body (200); `download_bytes` counts the bytes of bodies sent, parts too."""
+    done = await completed(api)
+    url = done["output"]["url"]
+    whole = await api.client.get(url)
+    size, etag = len(whole.content), whole.headers["etag"]
+    rest = await api.client.get(url, headers={"Range": "bytes=100-", "If-Range": etag})
+    assert rest.status_code == 206 and rest.content == whole.content[100:]
+    assert rest.headers["content-range"] == f"bytes 100-{size - 1}/{size}"
+    other = await api.client.get(url, headers={"Range": "bytes=100-", "If-Range": '"0ld"'})
+    assert other.status_code == 200 and other.content == whole.content
+    assert api.stats()["download_bytes"] == size + (size - 100) + size
+
+
+async def test_no_ranges_sends_the_whole_body_whatever_range_is_asked(api: Api) -> None:
+    done = await completed(api)
+    api.configure(script=[{"route": "file", "fault": "no_ranges", "p": 1.0}])
+    r = await api.client.get(done["output"]["url"], headers={"Range": "bytes=100-"})
+    assert r.status_code == 200 and len(r.content) == done["output"]["size_bytes"]
+
+
+async def test_clip_bytes_pads_the_mp4_to_that_size_a_video_still(api: Api) -> None:
+    api.configure(clip_bytes=300_000)
+    done = await completed(api)
+    r = await api.client.get(done["output"]["url"])
+    assert len(r.content) == done["output"]["size_bytes"] == 300_000
+    from runner.providers.download import _Boxes
+
+    boxes = _Boxes()
+    boxes.feed(r.content)
+    assert boxes.problem(len(r.content)) is None and b"free" in boxes.kinds  # its boxes tile it: a whole MP4
+    with av.open(io.BytesIO(r.content)) as container:
+        assert container.streams.video[0].codec_context.name == "h264"
