@@ -2354,10 +2354,18 @@ class Executor:
 
     async def _download(self, job: Job, jid: int, status: VideoStatus, row: Following) -> None:
         """Fetch the finished video, tries and all (`_tries`); what a try cut short left (its `.part`, for the next
-        try to ask only for the rest) is removed once they end, however they end."""
-        partial = PartialDownload()
+        try to ask only for the rest) is removed once they end, but by a stop (a second Ctrl-C): a
+        `.part` recorded as of this take (`PartialDownload.record`) is then left for the next run to go on from,
+        as one a killed run left is. One of another take or attempt the first try finds is removed (event
+        `part-removed`)."""
+        partial = PartialDownload({"job": job.hash, "provider_id": status.id, "attempt": row.attempt})
         try:
             await self._tries(job, jid, status, row, partial)
+        except BaseException as exc:
+            if _interrupt(exc) and partial.recorded is not None:
+                partial.forget()  # its `.part` and record stay, for the next run
+                partial.recorded = None
+            raise
         finally:
             partial.discard()
 
@@ -2443,6 +2451,10 @@ class Executor:
                                                        gate=self.pacer.gate, partial=partial, **more)
                 finally:
                     self._fetching.pop(jid, None)
+                    if partial.removed is not None:  # an earlier run's `.part` of another take or attempt
+                        self.store.event(self.run_id, jid, "part-removed",
+                                         {"path": partial.removed[0], "size": partial.removed[1]})
+                        partial.removed = None
                 if paced:
                     self.pacer.ok()
             except ExpiredError as exc:

@@ -269,6 +269,11 @@ def sidecar_name(video: str) -> str:
     return files_beside(video)[1]
 
 
+PART_RECORD_SUFFIX = ".take"
+"""The suffix of a `.part` file's record (`video.mp4.part.take`): which take the bytes in it are of, for a later run
+to go on from them (`runner.providers.download.PartialDownload.record`)."""
+
+
 def files_beside(video: str) -> tuple[str, str, str]:
     """The files gridrun writes beside `video`, in this order: the `.part` file its download streams into
     (`video` + `.part`), its sidecar (same name, `.json`) and its poster frame (same name, `.jpg`). The one place

@@ -54,6 +54,7 @@ from .limits import sticky_said
 from .manifest import Manifest, Warned
 from .options import RunOptions
 from .outputs import (
+    PART_RECORD_SUFFIX,
     atomic_copy,
     atomic_write,
     copy_output,
@@ -412,7 +413,7 @@ def _sort(plan: Plan, store: Store, opts: RunOptions, run_id: int, manifest_text
 
 def _drop_stale_parts(plan: Plan, store: Store, run_id: int, was: Mapping[str, str], started: float) -> None:
     """Remove the `.part` file a stopped run's download left beside a job's former output path (`was`, by hash),
-    where the plan now puts the job elsewhere: no download of gridrun's writes there any more, and a cut video of
+    and its record, where the plan now puts the job elsewhere: no download of gridrun's writes there any more, and a cut video of
     a gigabyte would stay for good, named nowhere. Only a regular file not written since this run began (no other
     process streams into it). Each removal is an event (`part-removed`, its path and size)."""
     for job in plan.jobs:
@@ -426,6 +427,8 @@ def _drop_stale_parts(plan: Plan, store: Store, run_id: int, was: Mapping[str, s
             continue
         if not stat.S_ISREG(st.st_mode) or st.st_mtime >= started:
             continue
+        with contextlib.suppress(OSError):  # its record first (`PartialDownload.record`): none names a `.part` gone
+            os.unlink(part + PART_RECORD_SUFFIX)
         try:
             os.unlink(part)
         except OSError:

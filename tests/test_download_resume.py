@@ -8,7 +8,7 @@ import hashlib
 import json
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -268,3 +268,145 @@ def test_a_run_whose_download_is_cut_on_every_try_leaves_no_part_file(
     job = api.status(m).jobs[0]
     assert job.state == "downloading" and "cut short" in (job.error or ""), job.error
     assert parts(tmp_path) == [] and stats(prov)["creates"] == 1
+
+
+# -- a cut download goes on in the next run, after a kill or a stop -------------------------------------------------
+
+BIG = 4_000_000  # the simulated video's size (`clip_bytes`): above RECORD_MIN_BYTES, its `.part` recorded
+
+
+@pytest.fixture
+def sim() -> Iterator[tuple[str, Any]]:
+    """A simulator of large videos served on 127.0.0.1 (a download streams there, as from a provider's CDN, and
+    can be held half-way); yields its base URL and its `Sim` (for the bytes it sent)."""
+    from execkit import served as serving
+
+    from runner.sim import SimConfig, create_app
+
+    app = create_app(SimConfig(render_time=0.1, jitter=0.0, max_side=64, fps=4, clip_bytes=BIG))
+    with serving(app) as origin:
+        yield f"{origin}/v1", app.state.sim
+
+
+def cut_by_a_stop(tmp_path: Path, sim: tuple[str, Any], how: str = "kill") -> tuple[Path, Path, int]:
+    """`gridrun run` of one large video, in another process, its download held half-way by the simulator, then
+    killed (SIGKILL) or stopped (Ctrl-C twice) there: (the manifest, the `.part` left, its size). The `.part`'s
+    record is beside it, and the simulator's counts start afresh."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from execkit import wait_for
+
+    url, world = sim
+    world.configure({"script": [{"route": "file", "fault": "stall_body", "delay": 60.0, "nth": [1]}]})
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), base_url=url, run={"poll_interval": 0.05})
+    proc = subprocess.Popen([sys.executable, "-m", "runner.cli", "run", str(m)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=m.parent)
+    part = tmp_path / "outputs" / "t" / "anime" / "seed-1.mp4.part"
+
+    def half_in() -> bool:
+        try:
+            return part.stat().st_size >= BIG // 2
+        except OSError:
+            return False
+
+    try:
+        wait_for(half_in)
+        if how == "kill":
+            proc.kill()
+        else:  # the first lets the download go on, the second stops it
+            proc.send_signal(signal.SIGINT)
+            time.sleep(0.3)
+            proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert api.status(m).jobs[0].state != "done"  # paid, its video not saved (its state as last committed)
+    size = part.stat().st_size
+    assert 0 < size < BIG, size
+    record = json.loads(Path(str(part) + ".take").read_text())
+    assert record["take"]["attempt"] == 1 and record["validator"].startswith('"'), record
+    assert "?" not in record["url"] and "token" not in json.dumps(record), record  # a signed URL's query is not kept
+    world.configure({"script": []})
+    world.counts.clear()
+    return m, part, size
+
+
+def _video_sha256(world: Any, m: Path) -> str:
+    """The SHA-256 of the video the simulator made for the job of `m`."""
+    return hashlib.sha256(world.clip(world.get(api.status(m).jobs[0].provider_id)).mp4).hexdigest()
+
+
+def _events(tmp_path: Path, kind: str) -> list[dict[str, Any]]:
+    with closing(sqlite3.connect(tmp_path / ".gridrun" / "state.db")) as db:
+        return [json.loads(r[0]) for r in db.execute("SELECT detail FROM events WHERE kind = ?", (kind,))]
+
+
+def fetched_whole_again(tmp_path: Path, m: Path, world: Any, sent: int | None = None) -> None:
+    """The next run saved the simulator's video, whole, the simulator sending `sent` bytes of it (None: all),
+    and left no `.part` nor record."""
+    assert api.run(m, options=RunOptions(), report=False).exit_code == 0
+    job = api.status(m).jobs[0]
+    total = Path(job.output_path).stat().st_size
+    assert total >= BIG and world.stats()["creates"] == 0
+    assert world.stats()["download_bytes"] == (total if sent is None else sent), (total, sent)
+    assert job.sha256 == hashlib.sha256(Path(job.output_path).read_bytes()).hexdigest() == _video_sha256(world, m)
+    check_outputs(m)
+    assert parts(tmp_path) == [] and not list(tmp_path.rglob("*.take"))
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("how", ["kill", "ctrl-c"])
+def test_a_download_cut_by_a_kill_or_a_stop_goes_on_in_the_next_run_from_its_part(
+    tmp_path: Path, sim: tuple[str, Any], how: str
+) -> None:
+    """The next run asks only for the rest (the simulator sends no more than that), and the video saved is the
+    simulator's, whole: its SHA-256 checked over the bytes kept and those fetched."""
+    m, _, held = cut_by_a_stop(tmp_path, sim, how)
+    total = len(sim[1].clip(sim[1].get(api.status(m).jobs[0].provider_id)).mp4)
+    fetched_whole_again(tmp_path, m, sim[1], sent=total - held)
+
+
+@pytest.mark.timeout(180)
+def test_a_part_whose_validator_the_server_no_longer_has_is_fetched_again_whole(
+    tmp_path: Path, sim: tuple[str, Any]
+) -> None:
+    """The video at the URL changed since (its ETag not the one recorded): the server answers the range asked
+    `If-Range` with the whole video, which starts the file over."""
+    m, part, _ = cut_by_a_stop(tmp_path, sim)
+    record = Path(str(part) + ".take")
+    doc = json.loads(record.read_text())
+    doc["validator"] = '"0ld' + doc["validator"][1:]
+    record.write_text(json.dumps(doc))
+    fetched_whole_again(tmp_path, m, sim[1])
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("other", ["attempt", "provider_id", "job"])
+def test_a_part_of_another_take_is_not_gone_on_from_and_is_removed(
+    tmp_path: Path, sim: tuple[str, Any], other: str
+) -> None:
+    """Another attempt of the job (a retry's render), another video or another job: the bytes are not this take's,
+    whatever the server would answer; the `.part` is removed (event `part-removed`) and the video fetched whole."""
+    m, part, held = cut_by_a_stop(tmp_path, sim)
+    record = Path(str(part) + ".take")
+    doc = json.loads(record.read_text())
+    doc["take"][other] = 2 if other == "attempt" else "another"
+    record.write_text(json.dumps(doc))
+    fetched_whole_again(tmp_path, m, sim[1])
+    assert _events(tmp_path, "part-removed") == [{"path": str(part), "size": held}]
+
+
+@pytest.mark.timeout(180)
+def test_a_whole_body_answering_the_next_runs_range_starts_the_file_over_cleanly(
+    tmp_path: Path, sim: tuple[str, Any]
+) -> None:
+    """A server that sends no ranges answers 200 with the whole video: the bytes kept are dropped, the video
+    written from its first byte, and it is whole."""
+    m, _, _ = cut_by_a_stop(tmp_path, sim)
+    sim[1].configure({"script": [{"route": "file", "fault": "no_ranges", "p": 1.0}]})
+    fetched_whole_again(tmp_path, m, sim[1])

@@ -28,7 +28,8 @@ def left_downloading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, age: fl
     assert job.state == "downloading"
     part = Path(job.output_path + ".part")
     part.parent.mkdir(parents=True, exist_ok=True)
-    part.write_bytes(b"\0" * 100_000)  # as a run killed mid-download leaves it
+    part.write_bytes(b"\0" * 100_000)  # as a run killed mid-download leaves it, with its record
+    Path(str(part) + ".take").write_text('{"gridrun": "part"}')
     os.utime(part, (time.time() - age, time.time() - age))
     prov.app.state.sim.configure({"script": []})
     m.write_text(m.read_text().replace("{{ style }}/seed-{{ seed }}.mp4", "final/{{ style }}-{{ seed }}.mp4"))
@@ -39,7 +40,7 @@ def test_a_part_file_beside_a_jobs_former_output_path_is_removed(tmp_path: Path,
     m, prov, part = left_downloading(tmp_path, monkeypatch, age=60)
     result = api.run(m, provider=prov, options=RunOptions(), report=False)
     assert result.exit_code == 0 and stats(prov)["creates"] == 1
-    assert not part.exists() and not list(tmp_path.rglob("*.part"))
+    assert not part.exists() and not list(tmp_path.rglob("*.part")) and not list(tmp_path.rglob("*.take"))
     job = api.status(m).jobs[0]
     assert job.state == "done" and Path(job.output_path).name == "anime-1.mp4"
     check_outputs(m)

@@ -10,8 +10,10 @@ import base64
 import binascii
 import contextlib
 import hashlib
+import json
 import os
 import re
+import stat
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -26,7 +28,7 @@ import httpx
 
 from runner.errors import DownloadError, ExpiredError
 from runner.limits import os_reason
-from runner.outputs import files_beside, fsync, sidecar_name, sync_folder
+from runner.outputs import PART_RECORD_SUFFIX, files_beside, fsync, sidecar_name, sync_folder
 from runner.providers.base import Download
 from runner.providers.transport import (
     _MALFORMED,
@@ -248,7 +250,8 @@ async def fetch_to_file(
     `partial`, the same object for each try of one job's download in a run: a try cut short leaves its `.part`
     file there (`PartialDownload`), and the next asks only for the rest (`Range`, with `If-Range`), going on
     from it when the server answers with that rest of the same video, else starting over. The caller discards
-    it once no try is left.
+    it once no try is left. Given the take (`PartialDownload.take`), the first try goes on alike from the
+    `.part` a run killed or stopped mid-download left, when its record says it is of the same take.
 
     :raises ExpiredError: 403, 404 or 410.
     :raises DownloadError: a short, empty or corrupt body, not a video, or not of the announced size; the `.part`
@@ -259,6 +262,10 @@ async def fetch_to_file(
     secret = secret_of(client)
     base = client.base_url
     same_origin = (target.scheme, target.host, target.port) == (base.scheme, base.host, base.port)
+    if partial is not None:
+        partial.where = op[4:]  # "scheme://host[:port]/path": no query
+        if partial.take is not None and not partial.looked:
+            await partial.adopt(files_beside(os.fspath(dest))[0])
     async with contextlib.AsyncExitStack() as exchange:
         if gate is not None:
             await exchange.enter_async_context(gate)
@@ -407,7 +414,11 @@ async def _write(
         raise DownloadError(_too_large(op, f"Content-Length says {start + expected:,} bytes"), status=status,
                             code=TOO_LARGE)
     try:
+        if not start and partial is not None:
+            partial.unrecord()  # no record may name the bytes of another body, not for a moment
         fd = _append(part) if start else _create(part)
+        if not start and partial is not None:
+            partial.record(part, total, validator, announced, info.content_type)
         try:
             try:
                 async for chunk in chunks:
@@ -437,6 +448,10 @@ async def _write(
             except sim_reset_types() as exc:
                 held = _hold(partial, part, size, total, validator, announced, digest, boxes, info)
                 raise DownloadError(_cut_text(op, exc, size, total, start, held), code="TRUNCATED") from exc
+            except (anyio.get_cancelled_exc_class(), KeyboardInterrupt):
+                # The run stopped (a second Ctrl-C): a `.part` its record names is left for the next run to go on from
+                held = partial is not None and partial.recorded is not None and info.checked and 0 < size < (total or 0)
+                raise
             if size == 0:
                 raise DownloadError(f"{op}: empty body", status=status, code="EMPTY")
             if not info.checked:
@@ -465,7 +480,8 @@ async def _write(
             differs = size_bytes if size_bytes is not None and size != size_bytes else None
             await release()  # the body is in: the connection and the request slot serve others meanwhile
             # One trip to a worker thread: fsync, the rename, the sidecar and the folder's fsync.
-            sidecar_error = await _in_disk_thread(_settle, fd, part, dest, on_saved, digest.hexdigest(), before_replace)
+            sidecar_error = await _in_disk_thread(_settle, fd, part, dest, on_saved, digest.hexdigest(), before_replace,
+                                                  partial.recorded if partial is not None else None)
         finally:
             os.close(fd)
         done = True
@@ -476,6 +492,10 @@ async def _write(
     finally:
         if not held:
             if partial is not None:
+                if done:
+                    partial.recorded = None  # removed by `_settle`
+                else:
+                    partial.unrecord()
                 partial.forget()
             if not done:
                 with contextlib.suppress(OSError):
@@ -547,14 +567,28 @@ def _hold(
     return True
 
 
+RECORD_MIN_BYTES = 1024**2
+"""The smallest video whose `.part` is recorded for a later run to go on from (1 MiB): a smaller one is fetched
+again whole in a moment, where recording it would cost every download of a grid of small clips a file more."""
+
+
 class PartialDownload:
     """The bytes of a video a cut try of its download left in its `.part` file, with what was learned of the whole
     as they streamed (its size, validator, the digest and box walk so far), for the next try of the same run to
     ask only for the rest: a video of a gigabyte cut at 90 % is not fetched whole again. Owned by the caller
     that tries (one per job's download in a run), which calls `discard` once it tries no more: no `.part` is left
-    behind by a run that ends."""
+    behind by a run that ends, but one a stop or a kill cut, which its record names.
 
-    def __init__(self) -> None:
+    `take`: what the video is of (the job's hash, the provider's id of the video, the job's attempt), for
+    the `.part` of a large video to be recorded beside it (`record`) as it begins, and a `.part` an earlier
+    run left to be gone on from (`adopt`) only when its record names the same take."""
+
+    def __init__(self, take: Mapping[str, Any] | None = None) -> None:
+        self.take = dict(take) if take is not None else None
+        self.looked = False  # whether a `.part` an earlier run left was looked for (`adopt`)
+        self.recorded: str | None = None  # the record of the `.part` written, while it stands
+        self.where = ""  # the URL's scheme, host and path, which the record names
+        self.removed: tuple[str, int] | None = None  # a `.part` an earlier run left, not gone on from: its path, size
         self.forget()
 
     def forget(self) -> None:
@@ -568,10 +602,75 @@ class PartialDownload:
         self.body: _Body | None = None
 
     def discard(self) -> None:
-        """Remove the `.part` file held, and hold nothing."""
+        """Remove the `.part` file held and its record, and hold nothing."""
+        self.unrecord()
         if self.part is not None:
             with contextlib.suppress(OSError):
                 os.unlink(self.part)
+        self.forget()
+
+    def record(self, part: str, total: int | None, validator: str | None, announced: bytes | None,
+               content_type: str) -> None:
+        """Write beside the `.part` just begun (`part`) what its bytes are of: the take, the URL's host and path
+        (never its query: a signed URL's credentials, which expire), the validator and size of the whole, for
+        a run after a kill or a stop to go on from it (`adopt`). Only for a video of RECORD_MIN_BYTES or more
+        whose server names a validator. Best effort: a record not written leaves the video fetched whole."""
+        self.unrecord()
+        if self.take is None or not validator or total is None or total < RECORD_MIN_BYTES or not self.where:
+            return
+        text = json.dumps({"gridrun": "part", "take": self.take, "url": self.where, "validator": validator,
+                           "total": total, "content_type": content_type,
+                           "sha256": base64.b64encode(announced).decode() if announced is not None else None})
+        path = part + PART_RECORD_SUFFIX
+        try:
+            fd = os.open(path, _CREATE_FLAGS, 0o666)
+            try:
+                _write_all(fd, text.encode())
+            finally:
+                os.close(fd)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+            return
+        self.recorded = path
+
+    def unrecord(self) -> None:
+        """Remove the record written (`record`), if any."""
+        if self.recorded is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self.recorded)
+            self.recorded = None
+
+    async def adopt(self, part: str) -> None:
+        """Take up the `.part` a run killed or stopped mid-download left (`part`), when its record names this
+        take, the URL's host and path (`where`) and a validator, and its bytes are a video's beginning short of the
+        whole the record names: its bytes hashed and walked first, for the whole file's digest and boxes to be
+        checked at its end. A `.part` whose record does not match (another take, attempt or URL, or no record
+        that can be read) is removed with its record: the download starts over. A `.part` with no record is left
+        to the download, which writes over it. A `.part` removed is said in `removed`."""
+        self.looked = True
+        try:  # most downloads find none: no trip to a disk thread for them
+            os.lstat(part)
+        except OSError:
+            return
+        path = part + PART_RECORD_SUFFIX
+        found = await _in_disk_thread(_found_part, part, path, self.take, self.where)
+        if found is None:
+            return
+        self.recorded = path
+        if isinstance(found, int):  # not of this take, or not to go on from
+            if found >= 0:
+                self.removed = (part, found)
+            self.discard_file(part)
+            return
+        (self.size, self.total, self.validator, self.announced, self.digest, self.boxes, self.body) = found
+        self.part = part
+
+    def discard_file(self, part: str) -> None:
+        """Remove `part`, a `.part` not to go on from, and its record."""
+        self.unrecord()
+        with contextlib.suppress(OSError):
+            os.unlink(part)
         self.forget()
 
     def headers(self) -> dict[str, str]:
@@ -616,6 +715,62 @@ class PartialDownload:
                                                               else "") + "; the next try starts over",
                 status=status, code="TRUNCATED")
         return self.size
+
+
+def _found_part(part: str, path: str, take: Any, where: str) -> int | tuple[Any, ...] | None:
+    """What `PartialDownload.adopt` finds of the `.part` at `part` and its record at `path`: None when there is no
+    record; the `.part`'s size (-1: none) when the record does not name this take (`take`) and URL (`where`),
+    or the bytes are no video's beginning short of the whole; else (size, total, validator, announced digest,
+    digest, boxes, body) of the bytes held, as they would be had they just streamed in."""
+    try:
+        with open(path, "rb") as f:
+            text = f.read(64 * 1024)
+    except OSError:
+        return None
+    try:
+        st = os.lstat(part)
+    except OSError:
+        return -1
+    try:
+        found: Any = json.loads(text)
+    except ValueError:
+        return st.st_size
+    if not isinstance(found, dict):
+        return st.st_size
+    total, validator, announced = found.get("total"), found.get("validator"), found.get("sha256")
+    same = (found.get("gridrun") == "part" and found.get("take") == take and found.get("url") == where
+            and isinstance(validator, str) and validator and isinstance(total, int) and not isinstance(total, bool)
+            and stat.S_ISREG(st.st_mode) and _SNIFF_BYTES <= st.st_size < total <= MAX_DOWNLOAD_BYTES)
+    held = _read_part(part, str(found.get("content_type") or "")) if same else None
+    if held is None:
+        return st.st_size
+    try:
+        digest_header = base64.b64decode(announced, validate=True) if isinstance(announced, str) else None
+    except binascii.Error:
+        digest_header = None
+    digest, boxes, body, size = held
+    return size, total, validator, digest_header, digest, boxes, body
+
+
+def _read_part(part: str, content_type: str) -> tuple[Any, _Boxes, _Body, int] | None:
+    """The digest, box walk and sniffed type of the bytes of `part` (as they would be had they just streamed in),
+    and their count; None when they are not a video's beginning or cannot be read."""
+    digest, boxes, body, size = hashlib.sha256(), _Boxes(), _Body(content_type), 0
+    try:
+        with open(part, "rb") as f:
+            while chunk := f.read(1024**2):
+                if not body.checked:
+                    body.head += chunk[: _SNIFF_BYTES - len(body.head)]
+                    if len(body.head) >= _SNIFF_BYTES:
+                        _check_type(body, "")
+                digest.update(chunk)
+                boxes.feed(chunk)
+                size += len(chunk)
+    except (OSError, DownloadError):
+        return None
+    if not body.checked or boxes.error is not None:
+        return None
+    return digest, boxes, body, size
 
 
 _APPEND_FLAGS = os.O_WRONLY | os.O_APPEND | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
@@ -743,7 +898,7 @@ def _disk_limiter() -> anyio.CapacityLimiter:
 
 def _settle(
     fd: int, part: str, dest: Path, on_saved: Callable[[str], None] | None, sha256: str,
-    before_replace: Callable[[str], None] | None = None,
+    before_replace: Callable[[str], None] | None = None, record: str | None = None,
 ) -> str | None:
     """fsync the written `.part`, call `before_replace(sha256)` (which keeps the file `dest` holds), rename the
     `.part` to `dest`, call `on_saved(sha256)` (which writes the sidecar beside it), then fsync the folder:
@@ -753,10 +908,16 @@ def _settle(
     None when it was. That is no failure of the download: the video is whole and in place (durable once the
     folder is synced, as it is still), the state records it done with its SHA-256, and the sidecar, a copy of
     that record, is written by the next run (`resume.mend_sidecar`). Failing the download instead would leave a
-    paid video the next run takes for a file not gridrun's, and, once its URL expired, pays to render again."""
+    paid video the next run takes for a file not gridrun's, and, once its URL expired, pays to render again.
+
+    `record`, the `.part`'s record (`PartialDownload.record`), is removed before the rename: a `.part` left with
+    no record is fetched again whole, never one renamed away leaving its record behind."""
     fsync(fd)
     if before_replace is not None:
         before_replace(sha256)
+    if record is not None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(record)
     os.replace(part, dest)
     failed = None
     try:
