@@ -410,3 +410,59 @@ def test_a_whole_body_answering_the_next_runs_range_starts_the_file_over_cleanly
     m, _, _ = cut_by_a_stop(tmp_path, sim)
     sim[1].configure({"script": [{"route": "file", "fault": "no_ranges", "p": 1.0}]})
     fetched_whole_again(tmp_path, m, sim[1])
+
+
+@pytest.mark.parametrize("url", ["https://media.example.test/v/abc.mp4?sig=r3s1gned", "https://media.example.test/v/other.mp4?sig=s3cr3t"],
+                         ids=["signed-again", "another-path"])
+@pytest.mark.anyio
+async def test_a_part_a_stopped_run_left_is_gone_on_from_at_a_url_signed_again_not_at_another_path(
+    provider: Any, tmp_path: Path, url: str
+) -> None:
+    """The next run's download (a new `PartialDownload` of the same take) finds the `.part` and its record: the
+    same host and path with a new query goes on from it; another path is another object, fetched whole."""
+    data = video(2_500_000)
+    half = 1_300_000
+    seen: list[httpx.Request] = []
+    take = {"job": "ab" * 32, "provider_id": "vid_1", "attempt": 1}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if len(seen) == 1:
+            return httpx.Response(200, headers={"content-type": "video/mp4", "content-length": str(len(data)),
+                                                "etag": ETAG}, stream=Cut(data, half))
+        if "range" in request.headers:
+            first = int(request.headers["range"].removeprefix("bytes=").rstrip("-"))
+            return httpx.Response(206, headers={"content-type": "video/mp4", "etag": ETAG,
+                                                "content-range": f"bytes {first}-{len(data) - 1}/{len(data)}"},
+                                  content=data[first:])
+        return whole(data)
+
+    dest = tmp_path / "one.mp4"
+    async with served(handler, provider) as client:
+        with pytest.raises(DownloadError):
+            await provider.download(client, MEDIA, dest, partial=download.PartialDownload(take))
+        record = json.loads((tmp_path / "one.mp4.part.take").read_text())
+        assert record["url"] == "GET https://media.example.test/v/abc.mp4"[4:] and "s3cr3t" not in json.dumps(record)
+        got = await provider.download(client, url, dest, partial=download.PartialDownload(take))
+    if "abc" in url:
+        assert seen[1].headers["range"] == f"bytes={half}-" and seen[1].headers["if-range"] == ETAG
+    else:
+        assert "range" not in seen[1].headers
+    assert dest.read_bytes() == data and got.sha256 == hashlib.sha256(data).hexdigest()
+    assert parts(tmp_path) == [] and not list(tmp_path.glob("*.take"))
+
+
+@pytest.mark.anyio
+async def test_a_small_videos_part_gets_no_record(provider: Any, tmp_path: Path) -> None:
+    """Below RECORD_MIN_BYTES a cut video is fetched again whole by the next run: no file more per download."""
+    data = video(200_000)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-type": "video/mp4", "content-length": str(len(data)),
+                                            "etag": ETAG}, stream=Cut(data, 100_000))
+
+    take = {"job": "ab" * 32, "provider_id": "vid_1", "attempt": 1}
+    async with served(handler, provider) as client:
+        with pytest.raises(DownloadError):
+            await provider.download(client, MEDIA, tmp_path / "one.mp4", partial=download.PartialDownload(take))
+    assert parts(tmp_path) == ["one.mp4.part"] and not list(tmp_path.glob("*.take"))
