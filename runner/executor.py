@@ -2404,10 +2404,13 @@ class Executor:
             keep = keep_earlier
         attempt, limited = 0, 0
         # The URLs tried, and whether a fresh GET ever handed back one not tried that had not expired (`renewed`),
-        # or answered with one tried already or past its `expires_at` (`stale`): a provider that answers so does not
-        # renew its links. A GET with no answer (5xx, a timeout) says neither: the next run asks again, at no cost.
+        # or answered with one past its `expires_at`, or tried already with no `expires_at` known (`stale`): a
+        # provider that answers so does not renew its links. One tried already that its `expires_at` says is still
+        # valid (`unchanged`) is no sign of that: providers hand back the same URL until it expires, and a 403 on
+        # it is the file host's passing refusal. A GET with no answer (5xx, a timeout) says neither. In these the
+        # next run asks again, at no cost.
         tried: set[str] = set()
-        renewed = stale = unanswered = False
+        renewed = stale = unchanged = unanswered = False
         while attempt < self.retries + 2:
             attempt += 1
             if url is None or attempt > 1 and last.startswith("expired"):
@@ -2419,8 +2422,11 @@ class Executor:
                 if fresh is not None and fresh.url:
                     url = fresh.url
                     size_bytes = fresh.size_bytes if fresh.size_bytes is not None else size_bytes
-                    if url not in tried and (fresh.expires_at is None or fresh.expires_at > self.clock()):
+                    valid = fresh.expires_at is not None and fresh.expires_at > self.clock()
+                    if url not in tried and (fresh.expires_at is None or valid):
                         renewed = True
+                    elif valid:
+                        unchanged = True
                     else:
                         stale = True
                 elif fresh is None:
@@ -2520,13 +2526,17 @@ class Executor:
         if last.startswith("expired"):
             # Asked for a fresh URL and answered with the one that expired: said so (`state.no_fresh_url`), so that
             # the way to the video named is a new render. A 404 (the video gone) is for the next run's poll to believe
-            # (`_watch`). A fresh URL that failed too, or a GET not answered, is no sign the provider does not renew
-            # its links: the next run asks again, at no cost, and a retry does not render it again.
+            # (`_watch`). A fresh URL that failed too, the same URL handed back before its expiry time, or a GET not
+            # answered, is no sign the provider does not renew its links: the next run asks again, at no cost, and a
+            # retry does not render it again.
             if stale and not renewed and "no longer knows" not in last:
                 why = f"{last}; {NO_FRESH_URL} (paid, not re-submitted): `gridrun retry` renders it again, paid again"
             elif renewed:
                 why = (f"{last}; the fresh URL the provider gave failed too (paid, not re-submitted): the next "
                        "`gridrun run` asks for another, at no cost")
+            elif unchanged:
+                why = (f"{last}; the provider handed back the same URL, valid still by its expiry time (paid, not "
+                       "re-submitted): the next `gridrun run` asks again and fetches it, at no cost")
             elif unanswered and "no longer knows" not in last:
                 why = (f"{last}; the provider did not answer when asked for a fresh URL (paid, not re-submitted): "
                        "the next `gridrun run` asks again, at no cost")

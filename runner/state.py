@@ -87,8 +87,10 @@ def gone_at_provider(state: str, error: str | None) -> bool:
     """Whether a job in `state` with `error` is an expired one whose video the provider no longer has."""
     return state == S.EXPIRED.value and bool(error) and GONE_AT_PROVIDER in str(error)
 
-# Ends the error of an `expired` job whose fresh GET handed back no new URL (the one that expired once more, or one
-# whose `expires_at` had passed): the provider does not renew its links, so asking again is no way to the video.
+# Ends the error of an `expired` job whose fresh GET handed back no new URL (the one that expired once more, past its
+# `expires_at` or with none given, or another one whose `expires_at` had passed): the provider does not renew its
+# links, so asking again is no way to the video. The same URL handed back before its `expires_at` is not one: the
+# provider keeps a URL until it expires, and the file host's refusal of it may pass.
 # A plain run still asks once more, at no cost (a provider that renews later hands it over then), but `plan`,
 # `status` and a run's next steps name `gridrun retry`, paid, as the way. Where a fresh GET did give a new URL
 # that failed too, the job is expired as before, and asking again is fair.

@@ -60,6 +60,14 @@ def expired(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Any]
     return m, prov
 
 
+def aged(m: Path, prov: Any) -> None:
+    """The job's URL issued two hours ago, past its hour: its `expires_at`, as the provider gives it, has passed."""
+    sim = prov.app.state.sim
+    video = sim.videos[api.status(m).jobs[0].provider_id]
+    video.url_issued -= 7200.0
+    sim.tokens[video.url_token] = (video, video.url_issued)
+
+
 def retry(m: Path, prov: Any) -> Any:
     return api.run(m, provider=prov, options=RunOptions(retry_failed=True), report=False)
 
@@ -79,8 +87,7 @@ def test_retry_renders_again_once_a_video_the_provider_gives_no_fresh_url_for(ex
     m, prov = expired
     sim = prov.app.state.sim
     sim.configure({"refresh_urls": False})
-    was = sim.clock
-    sim.clock = lambda: was() + 7200.0  # past the URL's hour
+    aged(m, prov)
     files = stats(prov)["requests"].get("file", 0)
     result = retry(m, prov)
     assert result.exit_code == 0 and result.stats.counts["done"] == 1, result.stats.counts
@@ -146,8 +153,7 @@ def test_retry_held_by_its_budget_leaves_the_expired_job_as_it_was(expired: tupl
     m, prov = expired
     sim = prov.app.state.sim
     sim.configure({"refresh_urls": False})
-    was = sim.clock
-    sim.clock = lambda: was() + 7200.0
+    aged(m, prov)
     result = api.run(m, provider=prov, options=RunOptions(retry_failed=True, budget_usd=0.1), report=False)
     assert result.status == "budget" and result.stats.spent_micros == 0, (result.status, result.stats.counts)
     assert stats(prov)["requests"]["create"] == 1

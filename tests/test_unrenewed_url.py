@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from execkit import quick_backoff, sim_provider, write_manifest
+from execkit import quick_backoff, sim_provider, stats, write_manifest
 from runner import api
 from runner.cli import main
 from runner.options import RunOptions
@@ -115,3 +115,29 @@ def test_a_completed_video_given_no_url_waits_downloading_not_a_crash(
     result = api.run(m, provider=sim_provider(m), options=RunOptions(poll_interval=0.05), report=False)
     assert result.exit_code == 1 and result.stats.counts["downloading"] == 1, result.stats.counts
     assert "the provider gave no download URL" in (api.status(m).jobs[0].error or "")
+
+
+def test_a_url_refused_before_its_expiry_time_is_fetched_again_for_free_not_rendered_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The file host refuses a URL (403) for a while, and the provider, asked again, hands back the same URL, which
+    its `expires_at` says is good for another hour: not "no fresh URL", nor a paid `retry` advised. The next plain
+    run fetches it, at no cost, and `plan --retry` does not count it among the jobs it sends again."""
+    quick_backoff(monkeypatch)
+    refused = [{"route": "file", "p": 1, "fault": "expired", "times": 10}]
+    m = write_manifest(tmp_path, n_seeds=1, sim={"script": refused})
+    prov = sim_provider(m)
+    first = api.run(m, provider=prov, options=RunOptions(), report=False)
+    assert first.exit_code == 1 and first.stats.counts["expired"] == 2, first.stats.counts
+    snap = api.status(m)
+    for job in snap.jobs:
+        assert not no_fresh_url(job.state, job.error), job.error
+        assert "at no cost" in (job.error or "") and "renders it again" not in (job.error or ""), job.error
+    _, out, _ = cli(capsys, "status", str(m))
+    nxt = [line for line in out.splitlines() if "next:" in line]
+    assert nxt and "the only way" not in nxt[0] and "at no cost" in nxt[0], nxt
+    state = json.loads(cli(capsys, "plan", str(m), "--retry", "--json")[1])["against_state"]
+    assert (state["to_submit"], state["retried"], state["to_fetch_again"]) == (0, 0, 2), state
+    again = api.run(m, provider=prov, options=RunOptions(), report=False)
+    assert again.exit_code == 0 and again.stats.counts["done"] == 2 and again.stats.spent_micros == 0
+    assert stats(prov)["requests"]["create"] == 2  # each rendered once
