@@ -805,7 +805,9 @@ class Executor:
         :raises BalanceError: the balance is known and below their cost; nothing is recorded or sent.
         :raises EndpointError: a web page answered in the API's place; nothing is recorded or sent.
         """
-        sent = balance.to_send(judged.submit, judged.in_flight, budget_micros=self.budget_micros,
+        # the jobs of unknown outcome a retry --unknown sends again (a new create, unless a lookup finds them) too
+        sends = [*judged.submit, *judged.resend]
+        sent = balance.to_send(sends, judged.in_flight, budget_micros=self.budget_micros,
                                allow_partial=self.opts.allow_partial, billing=judged.billing)
         # the account pays the bills: a run without a budget weighs its jobs at the ratio the latest bills showed too
         billing = judged.billing if self.budget_micros is not None else resume.budget_billing(self.plan, self.store)
@@ -813,7 +815,7 @@ class Executor:
         if self.on_balance is not None:
             self.on_balance(found)
         if found.outcome == "short":
-            raise balance.refusal(found, judged.submit, judged.in_flight, billing)
+            raise balance.refusal(found, sends, judged.in_flight, billing)
         if found.outcome == "web_page":
             raise balance.not_the_api(found, self.provider)
 

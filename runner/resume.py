@@ -188,6 +188,9 @@ class Judged:
     # what an earlier run's completed renders were billed against their estimates, where clearly above them
     # (`Billing.clear`): the budget counts the jobs at that ratio, from the check before the run starts on
     billing: Billing | None = None
+    # with retry --unknown, the jobs of unknown outcome it sends again where a lookup by key does not find them (a
+    # new paid create, which may pay twice): weighed as jobs to send by the budget and the balance, not as in flight
+    resend: list[Job] = field(default_factory=list)
 
 
 def judge(
@@ -250,10 +253,17 @@ def decide(plan: Plan, store: Store, opts: RunOptions, *, budget_micros: int | N
     # found of unknown outcome by a run that left it in flight: what it costs is still the sending run's
     sender = store.booked_to_sender([j.hash for j in in_flight if actions[j.hash] == "attach"])
     in_flight = [j for j in in_flight if j.hash not in sender]
+    # retry --unknown sends its jobs of unknown outcome again (a new create, paid) unless a lookup finds them: to
+    # the budget and the balance they are jobs to send, not jobs in flight the run only follows
+    resend = [j for j in in_flight if actions[j.hash] == "reconcile" and states[j.hash] == S.UNKNOWN]
+    if resend:
+        again = {j.hash for j in resend}
+        in_flight = [j for j in in_flight if j.hash not in again]
     billing = budget_billing(plan, store) if budget_micros is not None else None
-    check_budget(submit, in_flight, budget_micros=budget_micros, allow_partial=opts.allow_partial, billing=billing)
+    check_budget(submit, in_flight, budget_micros=budget_micros, allow_partial=opts.allow_partial, billing=billing,
+                 resend=resend)
     check_replaceable([j for j in submit if actions[j.hash] == "reset" and states[j.hash] == S.DONE])
-    return Judged(actions, submit, in_flight, elsewhere, only, billing)
+    return Judged(actions, submit, in_flight, elsewhere, only, billing, resend)
 
 
 def budget_billing(plan: Plan, store: Store) -> Billing | None:
@@ -1470,16 +1480,18 @@ def _writes_into(state_dir: Path, folder: Path) -> bool:
 
 def check_budget(
     submit: Sequence[Job], in_flight: Sequence[Job] = (), *, budget_micros: int | None, allow_partial: bool = False,
-    billing: Billing | None = None,
+    billing: Billing | None = None, resend: Sequence[Job] = (),
 ) -> None:
     """Refuse to start when the jobs to submit, with those an earlier run left in flight (this run follows
     and pays for them), pass the budget; unless `allow_partial`, which stops submitting at it. After an earlier
-    run's renders were billed clearly above their estimates (`billing`), the estimates count at that ratio."""
-    estimated = sum(j.cost_micros for j in submit) + sum(j.cost_micros for j in in_flight)
+    run's renders were billed clearly above their estimates (`billing`), the estimates count at that ratio.
+    `resend`: the jobs of unknown outcome `retry --unknown` sends again, jobs to send as those to submit are."""
+    sends = [*submit, *resend]
+    estimated = sum(j.cost_micros for j in sends) + sum(j.cost_micros for j in in_flight)
     need = scaled(estimated, billing)
     if budget_micros is not None and need > budget_micros and not allow_partial:
-        fit = len(fitting(submit, in_flight, budget_micros, billing))  # as --allow-partial sends them
-        figures = {"cost_micros": need, "budget_micros": budget_micros, "jobs": len(submit),
+        fit = len(fitting(sends, in_flight, budget_micros, billing))  # as --allow-partial sends them
+        figures = {"cost_micros": need, "budget_micros": budget_micros, "jobs": len(sends),
                    "in_flight": len(in_flight), "jobs_fit": fit}
         # the jobs' estimates, and what they cost billed as the earlier run's were
         above = billing is not None and need != estimated
@@ -1488,7 +1500,7 @@ def check_budget(
         fix = (f"the price table prices these renders too low: correct it (a capabilities file's prices), or raise "
                f"run.budget_usd or --budget (`--budget {math.ceil(need / 10_000) / 100:.2f}`)" if above
                else "raise run.budget_usd or --budget")
-        if not submit:
+        if not sends:
             # nothing new to send: the run would only follow the jobs in flight, whose renders count until they end
             n = len(in_flight)
             jobs, them, they, end = (f"{n:,} jobs", "them", "they are", "their renders end") if n != 1 else (
@@ -1500,7 +1512,13 @@ def check_budget(
                 f"{math.ceil(need / 10_000) / 100:.2f}` (or --allow-partial, which sends nothing new) collects "
                 f"{them}, `gridrun cancel` cancels {them} at the provider", **figures,
             )
-        jobs = f"{len(submit):,} jobs to submit" + (f" and {len(in_flight):,} in flight" if in_flight else "")
+        parts = [f"{len(submit):,} jobs to submit"] if submit or not resend else []
+        if resend:
+            parts.append(f"{len(resend):,} job{'s' if len(resend) != 1 else ''} of unknown outcome to send again "
+                         "(may pay twice)")
+        if in_flight:
+            parts.append(f"{len(in_flight):,} in flight")
+        jobs = " and ".join(parts) if len(parts) < 3 else f"{parts[0]}, {parts[1]} and {parts[2]}"
         raise BudgetError(
             f"{jobs} would cost {cost}, above the budget of "
             f"{usd_text(budget_micros)}; {fix}, or pass --allow-partial "
