@@ -14,6 +14,7 @@ import contextvars
 import difflib
 import functools
 import inspect
+import itertools
 import math
 import operator
 import re
@@ -402,6 +403,101 @@ def _replaced(text: str | bytes, old: Any, new: Any, count: Any) -> None:
     _made(len(text) + found * (len(new) - len(old)), f"replacing {found:,} times by {len(new):,} characters")
 
 
+def _escaped_length(value: Any, force: bool = False) -> int:
+    """How long `value` is once HTML-escaped (`| e`, `| forceescape`): `&`, `'` and `"` become five characters,
+    `<` and `>` four; markup already escaped is kept as it is, unless forced."""
+    if not force and hasattr(value, "__html__"):
+        return len(str(value))
+    text = value if isinstance(value, str) else str(value)
+    return (len(text) + 4 * (text.count("&") + text.count('"') + text.count("'"))
+            + 3 * (text.count("<") + text.count(">")))
+
+
+def _escaped(what: str, force: bool = False) -> Callable[[Any], None]:
+    def check(value: Any) -> None:
+        length = _escaped_length(value, force)
+        if length > MAX_MADE:
+            size = len(value) if isinstance(value, str) else len(str(value))
+            _made(length, f"{what}() of {size:,} characters")
+    return check
+
+
+# What URL quoting keeps as it is (every other byte of the UTF-8 becomes %XX); '/' counted as quoted, as it is
+# in a query string.
+_URL_SAFE = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~"
+
+
+def _quoted_length(value: Any) -> int:
+    """How long `value` is at most once URL-quoted (`| urlencode`), counted without making it."""
+    data = value if isinstance(value, bytes) else (value if isinstance(value, str) else str(value)).encode(
+        "utf-8", "surrogatepass")
+    return len(data) + 2 * len(data.translate(None, _URL_SAFE))
+
+
+def _urlencoded(value: Any) -> None:
+    """Refuse a `| urlencode` that would make more than a template makes (a character can become twelve)."""
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        length = _quoted_length(value)
+    else:
+        length = 0
+        for pair in (value.items() if isinstance(value, Mapping) else value):
+            if isinstance(pair, (tuple, list)) and len(pair) == 2:
+                length += _quoted_length(pair[0]) + _quoted_length(pair[1]) + 2
+            if length > MAX_MADE:
+                break
+    _made(length, "urlencode()")
+
+
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
+_CONTROLS = dict.fromkeys(range(32))
+
+
+def _json_string_length(text: str) -> int:
+    """How long `text` is at most as JSON the way `| tojson` writes it: quoted, with `<`, `>`, `&` and `'` written
+    as \\u escapes, and every character that is not ASCII too (a pair of them beyond the BMP)."""
+    n = len(text)
+    extra = 5 * (text.count("<") + text.count(">") + text.count("&") + text.count("'")) \
+        + text.count('"') + text.count("\\") + 5 * (n - len(text.translate(_CONTROLS)))
+    if not text.isascii():
+        extra += 5 * (n - len(text.encode("ascii", "ignore"))) + 6 * sum(1 for _ in _ASTRAL.finditer(text))
+    return n + 2 + extra
+
+
+def _json_length(value: Any, indent: Any) -> None:
+    """Refuse a `| tojson` whose text would be longer than a template makes, counted without making it: each
+    string as JSON escapes it, each item with its separator and (with `indent`) its line break and indentation."""
+    step = len(indent) if isinstance(indent, str) else indent if isinstance(indent, int) and indent > 0 else 0
+    total = 0
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list, tuple)):
+            total += 2 + (len(item) + 1) * (3 + step * (depth + 1))
+            parts = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+            stack.extend((part if not isinstance(item, dict) or isinstance(part, (str, list, tuple, dict))
+                          else str(part), depth + 1) for part in parts)
+        elif isinstance(item, str):
+            total += _json_string_length(item)
+        else:
+            total += _text_length(item) if isinstance(item, _PLAIN) else 8
+        if total > MAX_MADE:
+            raise _Budget(f"tojson() would make more than {MAX_MADE:,} characters; a template makes at most "
+                          f"{MAX_MADE:,}")
+
+
+def _xmlattr_length(attributes: Any) -> None:
+    """Refuse a `| xmlattr` whose text (each key and value HTML-escaped) would be longer than a template makes."""
+    if not isinstance(attributes, Mapping):
+        return
+    length = 0
+    for key, value in attributes.items():
+        if value is not None and getattr(type(value), "_fail_with_undefined_error", None) is None:
+            length += _escaped_length(key) + _escaped_length(value) + 4
+        if length > MAX_MADE:
+            break
+    _made(length, "xmlattr()")
+
+
 def _sized_method(method: Any) -> Callable[..., Any] | None:
     """For a str or bytes method that can make a long string from short arguments (padding, tabs, joining,
     replacing, translating), the method with the length it would make checked first; else None."""
@@ -627,6 +723,50 @@ def _env() -> ImmutableSandboxedEnvironment:
     guard("join", join)
     guard("replace", lambda a: _replaced(str(a["s"]), str(a["old"]), str(a["new"]), a["count"]))
     guard("wordwrap", wordwrap)
+
+    def summed(a: dict[str, Any]) -> None:
+        """sum() of lists or tuples joins them, each step copying all before it: the total is checked first, and
+        lists (or tuples) with a start of their kind are joined once, the same value made without the copies."""
+        items = list(a["iterable"])
+        if a["attribute"] is not None:
+            get = make_attrgetter(a["environment"], a["attribute"])
+            items = [get(item) for item in items]
+            a["attribute"] = None
+        a["iterable"] = items
+        start = a["start"]
+        sized = [v for v in (start, *items) if isinstance(v, (str, list, tuple))]
+        if not sized:
+            return
+        total = sum(len(v) for v in sized)
+        if total > MAX_MADE:
+            raise _Budget(f"sum() of {len(items):,} items would make one {total:,} long; a template makes at most "
+                          f"{MAX_MADE:,}")
+        kind = type(start)
+        if kind in (list, tuple) and all(type(v) is kind for v in items):
+            a["start"] = kind(itertools.chain(start, *items))
+            a["iterable"] = []
+
+    guard("sum", summed)
+
+    def checked_input(name: str, check: Callable[..., None]) -> None:
+        """The filter `name`, with `check` given its input (and the rest of its arguments) first."""
+        f = env.filters[name]
+        at = 1 if getattr(f, "jinja_pass_arg", None) is not None else 0
+
+        @functools.wraps(f)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            if len(args) > at:
+                check(*args[at:], **kwargs)
+            return f(*args, **kwargs)
+
+        env.filters[name] = checked
+
+    for name in ("e", "escape"):
+        checked_input(name, _escaped("escape"))
+    checked_input("forceescape", _escaped("forceescape", force=True))
+    checked_input("urlencode", _urlencoded)
+    checked_input("tojson", lambda value, indent=None: _json_length(value, indent))
+    checked_input("xmlattr", lambda d, autospace=True: _xmlattr_length(d))
     guard("batch", lambda a: _width(a["linecount"] if a["fill_with"] is not None else 0, "batch() filled to a size",
                                          "a list"))
     for name, f in list(env.filters.items()):

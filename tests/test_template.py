@@ -259,6 +259,40 @@ def test_a_template_that_would_hang_or_fill_memory_is_an_error(source: str, prob
         compile_value(source).render({})
 
 
+@pytest.mark.parametrize(("source", "problem"), [
+    ("{{ ([[1] * 10000000] * 3) | sum(start=[]) | length }}", "sum() of 3 items would make one 30,000,000 long"),
+    ("{{ ([(1,) * 6000000] * 2) | sum(start=()) | length }}", "sum() of 2 items would make one 12,000,000 long"),
+    ("{{ ([{'n': [1] * 6000000}] * 2) | sum(attribute='n', start=[]) | length }}", "sum() of 2 items"),
+    ("{{ ('<' * 9000000) | e | length }}", "escape() of 9,000,000 characters would make 36,000,000 characters"),
+    ("{{ ('\"' * 3000000) | escape | length }}", "escape() of 3,000,000 characters would make 15,000,000"),
+    ("{{ ('&' * 3000000) | forceescape | length }}", "forceescape() of 3,000,000 characters would make 15,000,000"),
+    ("{{ ('%' * 9000000) | urlencode | length }}", "urlencode() would make 27,000,000 characters"),
+    ("{{ {'k': '\u00e9' * 2000000} | urlencode | length }}", "urlencode() would make 12,000,003 characters"),
+    ("{{ ('<' * 9000000) | tojson | length }}", "tojson() would make more than 10,000,000 characters"),
+    ("{{ (['\U0001F98A' * 1000000] * 1) | tojson | length }}", "tojson() would make more than 10,000,000"),
+    ("{{ [1, 2] | tojson(indent=9999999) | length }}", "tojson() would make more than 10,000,000"),
+    ("{{ {'a': '<' * 9000000} | xmlattr | length }}", "xmlattr() would make 36,000,005 characters"),
+])
+def test_filters_that_make_a_longer_text_or_list_are_refused_before_they_make_it(source: str, problem: str) -> None:
+    """sum() of lists and the escaping filters made what they were given several times over, unchecked: a short
+    template filled memory (sum copying the list it makes at each step) rather than being told of the limit."""
+    with pytest.raises(TemplateProblem, match=re.escape(problem) + ".*a template makes at most 10,000,000"):
+        compile_value(source).render({})
+
+
+def test_filters_that_make_a_longer_text_or_list_make_the_same_value_under_the_limit() -> None:
+    assert compile_value("{{ [[1, 2], [3]] | sum(start=[0]) }}").render({}) == [0, 1, 2, 3]
+    assert compile_value("{{ [(1, 2), (3,)] | sum(start=()) }}").render({}) == (1, 2, 3)
+    assert compile_value("{{ [{'n': [1]}, {'n': [2]}] | sum(attribute='n', start=[]) }}").render({}) == [1, 2]
+    assert compile_value("{{ [1, 2, 3] | sum }} {{ [[1]] | sum(start=[]) }}").render({}) == "6 [1]"
+    assert compile_value("{{ ([[1] * 10] * 1000000) | sum(start=[]) | length }}").render({}) == 10_000_000
+    assert compile_value("{{ 'a<b' | e }} {{ {'x': 'a b/\u00e9'} | urlencode }} {{ '\u00e9\U0001F98A<' | tojson }}"
+                         "{{ {'a': '<'} | xmlattr }}").render({}) == \
+        'a&lt;b x=a+b%2F%C3%A9 "\\u00e9\\ud83e\\udd8a\\u003c" a="&lt;"'
+    assert compile_value("{{ ('<' * 2000000) | e | length }}").render({}) == 8_000_000
+    assert compile_value("{{ ('<' * 1600000) | tojson | length }}").render({}) == 9_600_002
+
+
 @pytest.mark.parametrize("source", [
     "x {{ (['a' * 9000000] * 2) | string | length }}",
     "x{{ (['a' * 9000000] * 2) | tojson | length }}",
