@@ -198,7 +198,8 @@ _WINDOWS = re.compile(r"[A-Za-z]:\\|\\\\")
 def _check_folder_text(manifest: Manifest, field: str, raw: Any) -> None:
     """A folder as written is taken as it is (relative to the manifest). Text surely meant for a shell is refused
     rather than made as a folder literally named so beside the manifest: `~` or `~/...` meant as the home folder,
-    `${...}`, `$NAME` of a variable set here, a Windows path (`C:\\...`, `\\\\server\\...`). Never refused when the
+    `${...}`, `$NAME` of a variable set here, a Windows path (`C:\\...`, `\\\\server\\...`), and text surely meant
+    for Jinja (`{{ name }}`, `{% if %}`): the folder is not a template, as `output:` is. Never refused when the
     folder it names literally is there: a folder named `Q4 $Budget`, `~drafts` or `a\\b` is a name like any other.
     A control character (an ESC, a vertical tab: what YAML makes of `"C:\\vids"` in double quotes) is refused
     wherever it is (`Manifest.control_character`).
@@ -218,6 +219,10 @@ def _check_folder_text(manifest: Manifest, field: str, raw: Any) -> None:
     if text == "~" or text.startswith("~/"):
         why = (f"starts with ~, which is not the home folder here: it would make a folder named ~ beside the "
                f"manifest; write the absolute path{example}, or one relative to the manifest{literally}")
+    elif marker := next((m for m in ("{{", "{%") if m in text), None):
+        vary = " (or vary the videos' file names in output:, which is a template)" if field == "outputs_dir" else ""
+        why = (f"holds {marker}, but {field}: is not a template: it would make a folder named so, braces and "
+               f"all; write the folder's path itself{vary}{literally}")
     elif (braced := _BRACED.search(text)) or any(m.group(1) in os.environ for m in _NAMED.finditer(text)):
         variable = braced.group(0) if braced else next(m.group(0) for m in _NAMED.finditer(text)
                                                        if m.group(1) in os.environ)

@@ -2517,6 +2517,8 @@ def test_output_names_longer_than_file_systems_take_are_errors(tmp_path: Path) -
     ("${PROJECT}/out", "holds ${PROJECT}, a variable"),
     ("C:\\\\Users\\\\me\\\\out", "is a Windows path"),
     ("\\\\\\\\server\\\\share", "is a Windows path"),
+    ("renders/{{ name }}", "holds {{, but"),
+    ("out/{% if x %}a{% endif %}", "holds {%, but"),
 ])
 def test_a_folder_written_as_a_shell_would_read_it_is_refused_at_its_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, field: str, value: str, said: str
