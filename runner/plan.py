@@ -75,6 +75,7 @@ from .sweeps import (
     fold,
     null_beside_value,
     param_named,
+    read_by,
     sweeps_of,
 )
 from .textforms import drawn, unlike_parts, unspaced_value
@@ -902,9 +903,11 @@ def _build(
         for path, message in expansion.notes:
             ctx_job.warnings[manifest.warning(inside + path, message)] = None
     excluded: list[tuple[str | None, Combination, int]] = []
-    for sw, expansion in expansions:
+    compiled_sweeps = [(sw, expansion, compile_sweep(manifest, sw, errors)) for sw, expansion in expansions]
+    ctx_job.read_anywhere = frozenset().union(*(read_by(c[0], c[2], c[3]) for _, _, c in compiled_sweeps
+                                                if c is not None))
+    for sw, expansion, compiled in compiled_sweeps:
         excluded.extend((sw.name, c, i) for c, i in expansion.excluded)
-        compiled = compile_sweep(manifest, sw, errors)
         if compiled is not None:
             ctx_job.sweep(sw, expansion, *compiled)
             cvars, _, cparams, coutput = compiled

@@ -308,6 +308,13 @@ class JobMaker:
         self._var_read: set[tuple[Any, ...]] = set()  # vars named like a parameter that a template reads
         self._no_sweep = ""  # what an output error adds when the output reads sweep in a manifest without sweeps
         self._sweep_names: dict[str, str] = {}  # the sweeps' names, case-folded -> the first sweep's of each
+        # the names the parameters' and outputs' templates of any sweep read, themselves or through vars (`read_by`):
+        # a var one of them reads is rendered only for the sweeps that read it
+        self.read_anywhere: frozenset[str] = frozenset()
+        # per sweep: the names it defines, its templates (where, compiled), its include keys (where, name) and
+        # whether a template reads key (every matrix value): for `_misspelt`
+        self._spelling: list[tuple[frozenset[str], list[tuple[tuple[Any, ...], Compiled]],
+                                   list[tuple[tuple[Any, ...], str]], bool]] = []
 
     def sweep(self, sw: Sweep, expansion: Expansion, cvars: dict[str, Compiled], order: list[str],
               cparams: dict[str, Compiled], coutput: Compiled) -> None:
@@ -315,15 +322,20 @@ class JobMaker:
         one_per_shape = {id(c.sources): c for c in expansion.combinations}.values()
         matrix_names = {k for c in one_per_shape for k, _ in c.values} | {"key", "repeat", "sweep", "index"}
         dynamic = dependents(cvars, frozenset(matrix_names))
+        reached = read_by(cvars, cparams, coutput)
+        # A var another sweep's templates read and none of this one's is that sweep's: rendering it here would
+        # fail for a matrix key only that sweep has. One no template reads is rendered (checked) as ever.
+        skipped = frozenset(n for n in cvars if n not in reached and n in self.read_anywhere)
+        self._note_spelling(sw, expansion, cvars, cparams, coutput, frozenset(matrix_names))
         static_ctx: dict[str, Any] = {}
         static_ok = True
         for name in order:
-            if name in dynamic:
+            if name in dynamic or name in skipped:
                 continue
             try:
                 static_ctx[name] = cvars[name].render(static_ctx)
             except TemplateProblem as exc:
-                errors.add(_template_error(m, sw.var_paths[name], exc))
+                errors.add(_in_sweep(sw, name, _template_error(m, sw.var_paths[name], exc)))
                 static_ok = False
         if not static_ok:
             return
@@ -363,7 +375,7 @@ class JobMaker:
                         f"uses {what}, which changes whenever the matrix changes (an axis added, removed or "
                         "reordered): every job is then a new request, a new paid render; use the matrix values "
                         "themselves"))] = None
-        dyn_order = [n for n in order if n in dynamic]
+        dyn_order = [n for n in order if n in dynamic and n not in skipped]
         self.templated = frozenset().union(*(c.names for c in (*cparams.values(), *cvars.values())))
         self.reads = {name: _read_names(c, cvars) for name, c in cparams.items() if c.kind != "const"}
         param_sources: dict[str, str] = {}
@@ -511,7 +523,7 @@ class JobMaker:
                     for name in shape.dyn:
                         ctx[name] = var_fns[name](ctx)
                 except TemplateProblem as exc:
-                    errors.add(_template_error(m, sw.var_paths[name], exc), key)
+                    errors.add(_in_sweep(sw, name, _template_error(m, sw.var_paths[name], exc)), key)
                     continue
                 params = base_params.copy()
                 failed: list[str] = []
@@ -702,8 +714,68 @@ class JobMaker:
             self._var_params[path] = (f"a var does not set the request's {param} ({named}params: or a matrix key "
                                       f"named {param} do): {sent}, whatever this var holds")
 
+    def _note_spelling(self, sw: Sweep, expansion: Expansion, cvars: Mapping[str, Compiled],
+                       cparams: Mapping[str, Compiled], coutput: Compiled, defined: frozenset[str]) -> None:
+        """Keeps what `_misspelt` compares of `sw`, once all sweeps are made."""
+        templates = [*((sw.var_paths[n], c) for n, c in cvars.items()),
+                     *((sw.param_paths[n], c) for n, c in cparams.items() if c.kind != "const"),
+                     (sw.output_path, coutput)]
+        includes: dict[tuple[Any, ...], str] = {}
+        for combo in (*expansion.combinations, *(c for c, _ in expansion.excluded)):
+            for name, source in combo.sources:
+                if source.startswith("include ") and name not in self.model.params:
+                    includes.setdefault(_matrix_path(sw, source, name), name)
+        # the default output's key spells every matrix value too, but names no include key the manifest wrote
+        reads_key = any("key" in c.names for path, c in templates if c is not coutput or path in self.m.positions)
+        self._spelling.append((defined | frozenset(cvars), templates, list(includes.items()), reads_key))
+
+    def _misspelt(self) -> None:
+        """Warns of a name a template reads that no var or matrix key of any sweep defines, spelled close to one
+        that is defined: read under `| default(...)` or `is defined`, or in a branch no job takes, a typo is no
+        error, and the value the manifest gives is silently left out of every paid request. Likewise of a var or
+        include key no template reads, spelled close to a name one reads. A name only some jobs define (an
+        include's optional key) is defined, and not warned of."""
+        m = self.m
+        defined = frozenset().union(*(d for d, _, _, _ in self._spelling)) | BUILTIN_NAMES
+        read: dict[str, tuple[Any, ...]] = {}  # a name any template reads -> where the first that reads it is
+        for _, templates, _, _ in self._spelling:
+            for path, c in templates:
+                for name in sorted(c.names):
+                    read.setdefault(name, path)
+        unread_vars: dict[str, tuple[Any, ...]] = {}
+        for names, templates, _, _ in self._spelling:
+            for path, _c in templates:
+                if path[-2:-1] == ("vars",) and path[-1] not in read:
+                    unread_vars.setdefault(path[-1], path)
+        candidates = sorted(n for n in defined if n not in BUILTIN_NAMES)
+        for _, templates, _, _ in self._spelling:
+            for path, c in templates:
+                for name in sorted(c.names - defined):
+                    close = difflib.get_close_matches(name, candidates, n=1)
+                    if not close:
+                        continue
+                    unread = f" ({dotted(unread_vars[close[0]])} is read by no template)" \
+                        if close[0] in unread_vars else ""
+                    self.warnings[m.warning(path, (
+                        f"reads '{name}', which no var or matrix key of any sweep defines: a default (| default, "
+                        f"is defined) or a branch that does without it is taken in every job; did you mean "
+                        f"'{close[0]}'?{unread}"))] = None
+        spelt = sorted(n for n in read if n not in BUILTIN_NAMES)
+        for _, _, includes, reads_key in self._spelling:
+            unread_here = [] if reads_key else [(path, name) for path, name in includes if name not in read]
+            for path, name in [*unread_here, *((p, n) for n, p in unread_vars.items())]:
+                close = difflib.get_close_matches(name, [n for n in spelt if n != name], n=1)
+                if close:
+                    said = "this var or that name is likely mistyped" if path[-2:-1] == ("vars",) else \
+                        f"did you mean '{close[0]}'?"
+                    self.warnings[m.warning(path, (
+                        f"no template reads '{name}'; {dotted(read[close[0]])} reads '{close[0]}', spelled close to "
+                        f"it: {said}"))] = None
+
     def finish(self) -> None:
-        """Tells, once each, what `_read_vars` noted of the vars of all sweeps."""
+        """Tells, once each, what `_read_vars` noted of the vars of all sweeps, and names spelled close to others
+        (`_misspelt`)."""
+        self._misspelt()
         for path, shadowed in self._shadowed.items():
             if shadowed:
                 self.warnings[self.m.warning(path, f"the matrix key '{path[-1]}' is in every job, and the matrix "
@@ -1472,6 +1544,20 @@ _NO_SWEEPS = "this manifest has no sweeps, and sweep is the name of the job's sw
 
 _SURROGATE = ("holds a lone surrogate (a \\ud800-\\udfff escape), which is not text; write the character itself, "
               "or one \\U escape such as \\U0001F98A")
+
+
+def read_by(cvars: Mapping[str, Compiled], cparams: Mapping[str, Compiled], coutput: Compiled) -> frozenset[str]:
+    """The names a sweep's parameters and output read, themselves or through the vars they read."""
+    return frozenset().union(*(_read_names(c, cvars) for c in (*cparams.values(), coutput)))
+
+
+def _in_sweep(sw: Sweep, name: str, err: TemplateError) -> TemplateError:
+    """`err`, of the var `name` rendered for `sw`, saying which sweep reads it when the var is a top-level one
+    (read by the templates of some sweeps, perhaps with a matrix key only they have)."""
+    if sw.name is None or sw.var_paths.get(name, ())[:1] != ("vars",):
+        return err
+    return TemplateError(f"{err.message} (for sweep {sw.name}, whose templates read it)", file=err.file,
+                         line=err.line, column=err.column, field=err.field)
 
 
 def _read_names(c: Compiled, cvars: Mapping[str, Compiled]) -> frozenset[str]:

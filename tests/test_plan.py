@@ -3687,3 +3687,82 @@ def test_a_run_setting_or_manifest_field_written_under_params_is_told_where_it_g
         f"{m}:7:3: params.concurrency: a run setting, not a request parameter: it goes under run: (run.concurrency){unused}",
         f"{m}:8:3: params.outputs_dir: a manifest field, not a request parameter: it goes at the top level (outputs_dir:){unused}",
     ], p.warnings
+
+
+TYPO = """\
+vars:
+  mood: stormy
+params:
+  prompt: "a fox, {{ look }}, {{ moood | default('calm') }} mood{% if lighting is defined %}, {{ lighting }}{% endif %}"
+matrix:
+  look: [day, dusk]
+  include:
+    - {look: dusk, lightning: golden}
+"""
+
+
+def test_a_name_a_template_reads_that_nothing_defines_spelled_close_to_one_that_is_defined_is_warned_of(
+    tmp_path: Path,
+) -> None:
+    """Under `| default(...)` or `is defined` a misspelt name is no error: the value the manifest gives was left out
+    of every paid request without a word. Warned of at the template, and at the var or include key no template
+    reads."""
+    p = plan_of(tmp_path, TYPO)
+    assert [j.params["prompt"] for j in p.jobs] == ["a fox, day, calm mood", "a fox, dusk, calm mood"]  # as before
+    assert any(w.endswith(":7:3: params.prompt: reads 'moood', which no var or matrix key of any sweep defines: a "
+                          "default (| default, is defined) or a branch that does without it is taken in every job; "
+                          "did you mean 'mood'? (vars.mood is read by no template)") for w in p.warnings), p.warnings
+    assert any(w.endswith(":7:3: params.prompt: reads 'lighting', which no var or matrix key of any sweep defines: "
+                          "a default (| default, is defined) or a branch that does without it is taken in every job; "
+                          "did you mean 'lightning'?") for w in p.warnings), p.warnings
+    assert any(w.endswith(":11:20: matrix.include[0].lightning: no template reads 'lightning'; params.prompt reads "
+                          "'lighting', spelled close to it: did you mean 'lighting'?") for w in p.warnings), p.warnings
+    assert any(w.endswith(":5:3: vars.mood: no template reads 'mood'; params.prompt reads 'moood', spelled close to "
+                          "it: this var or that name is likely mistyped") for w in p.warnings), p.warnings
+    # in a branch no job takes, too
+    dead = plan_of(tmp_path, "vars:\n  style: watercolor\nparams:\n  prompt: \"a fox, {{ look }}{% if look == 'night' %}"
+                             ", {{ styel }}{% endif %}\"\nmatrix:\n  look: [day, dusk, nigth]\n")
+    assert any("reads 'styel', which no var or matrix key" in w and "did you mean 'style'?" in w
+               for w in dead.warnings), dead.warnings
+
+
+def test_an_optional_key_some_include_entry_defines_is_not_warned_of(tmp_path: Path) -> None:
+    """A name some jobs define (an include's key) and others do without (`| default`, `is defined`) is what those
+    guards are for; nor is a var or key unlike any name read warned of."""
+    p = plan_of(tmp_path, "vars:\n  unused: x\nparams:\n  prompt: \"a fox, {{ look }}{% if light is defined %}, "
+                          "{{ light }}{% endif %}\"\n  negative_prompt: \"{{ avoid | default('blurry') }}\"\n"
+                          "matrix:\n  look: [day, dusk]\n  include:\n    - {look: dusk, light: golden}\n"
+                          "    - {look: day, avoid: rain}\n")
+    assert len(p.jobs) == 2
+    assert not any("spelled close" in w or "which no var or matrix key" in w for w in p.warnings), p.warnings
+
+
+SWEEP_VAR = """\
+vars:
+  v: "{{ only_a }} light"
+sweeps:
+  - name: a
+    params: {prompt: "a fox, {{ v }}"}
+    matrix: {only_a: [dusk, dawn]}
+  - name: b
+    params: {prompt: "a fox, {{ look }}"}
+    matrix: {look: [x, y]}
+"""
+
+
+def test_a_top_level_var_is_rendered_only_for_the_sweeps_whose_templates_read_it(tmp_path: Path) -> None:
+    """A var meant for one sweep, made of a matrix key only that sweep has, failed every other sweep, which never
+    reads it; one a sweep reads and cannot render is an error naming that sweep."""
+    p = plan_of(tmp_path, SWEEP_VAR)
+    assert [j.params["prompt"] for j in p.jobs] == ["a fox, dusk light", "a fox, dawn light", "a fox, x", "a fox, y"]
+    # through another var too
+    through = plan_of(tmp_path, SWEEP_VAR.replace('    params: {prompt: "a fox, {{ v }}"}',
+                                                  '    vars: {w: "{{ v }}!"}\n    params: {prompt: "a fox, {{ w }}"}'))
+    assert [j.params["prompt"] for j in through.jobs][:2] == ["a fox, dusk light!", "a fox, dawn light!"]
+    err = one_error(tmp_path, SWEEP_VAR.replace('"a fox, {{ look }}"', '"a fox, {{ look }}, {{ v }}"'),
+                    "'only_a' is undefined")
+    assert err.line == 5 and err.field == "vars.v", err
+    assert "(for sweep b, whose templates read it)" in err.message, err.message
+    # a var no template reads is checked as before
+    assert one_error(tmp_path, "vars:\n  v: \"{{ nothing }}\"\nparams:\n  prompt: a fox\n",
+                     "'nothing' is undefined").line == 5
