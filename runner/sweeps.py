@@ -721,8 +721,9 @@ class JobMaker:
                      *((sw.param_paths[n], c) for n, c in cparams.items() if c.kind != "const"),
                      (sw.output_path, coutput)]
         includes: dict[tuple[Any, ...], str] = {}
-        for combo in (*expansion.combinations, *(c for c, _ in expansion.excluded)):
-            for name, source in combo.sources:
+        shared = {id(c.sources): c.sources for c in (*expansion.combinations, *(c for c, _ in expansion.excluded))}
+        for sources in shared.values():  # combinations of one shape share their sources
+            for name, source in sources:
                 if source.startswith("include ") and name not in self.model.params:
                     includes.setdefault(_matrix_path(sw, source, name), name)
         # the default output's key spells every matrix value too, but names no include key the manifest wrote
@@ -751,7 +752,7 @@ class JobMaker:
         for _, templates, _, _ in self._spelling:
             for path, c in templates:
                 for name in sorted(c.names - defined):
-                    close = difflib.get_close_matches(name, candidates, n=1)
+                    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.8)
                     if not close:
                         continue
                     unread = f" ({dotted(unread_vars[close[0]])} is read by no template)" \
@@ -764,7 +765,7 @@ class JobMaker:
         for _, _, includes, reads_key in self._spelling:
             unread_here = [] if reads_key else [(path, name) for path, name in includes if name not in read]
             for path, name in [*unread_here, *((p, n) for n, p in unread_vars.items())]:
-                close = difflib.get_close_matches(name, [n for n in spelt if n != name], n=1)
+                close = difflib.get_close_matches(name, [n for n in spelt if n != name], n=1, cutoff=0.8)
                 if close:
                     said = "this var or that name is likely mistyped" if path[-2:-1] == ("vars",) else \
                         f"did you mean '{close[0]}'?"

@@ -3730,7 +3730,7 @@ def test_an_optional_key_some_include_entry_defines_is_not_warned_of(tmp_path: P
     """A name some jobs define (an include's key) and others do without (`| default`, `is defined`) is what those
     guards are for; nor is a var or key unlike any name read warned of."""
     p = plan_of(tmp_path, "vars:\n  unused: x\nparams:\n  prompt: \"a fox, {{ look }}{% if light is defined %}, "
-                          "{{ light }}{% endif %}\"\n  negative_prompt: \"{{ avoid | default('blurry') }}\"\n"
+                          "{{ light }}{% endif %}\"\n  negative_prompt: \"{{ avoid | default('blurry') }}{{ extra_words | default('') }}\"\n"
                           "matrix:\n  look: [day, dusk]\n  include:\n    - {look: dusk, light: golden}\n"
                           "    - {look: day, avoid: rain}\n")
     assert len(p.jobs) == 2
