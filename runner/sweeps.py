@@ -323,9 +323,11 @@ class JobMaker:
         matrix_names = {k for c in one_per_shape for k, _ in c.values} | {"key", "repeat", "sweep", "index"}
         dynamic = dependents(cvars, frozenset(matrix_names))
         reached = read_by(cvars, cparams, coutput)
-        # A var another sweep's templates read and none of this one's is that sweep's: rendering it here would
-        # fail for a matrix key only that sweep has. One no template reads is rendered (checked) as ever.
-        skipped = frozenset(n for n in cvars if n not in reached and n in self.read_anywhere)
+        # A top-level var another sweep's templates read and none of this one's is that sweep's: rendering it here
+        # would fail for a matrix key only that sweep has. One no template reads, and a sweep's own, are rendered
+        # (checked) as ever.
+        skipped = frozenset(n for n in cvars if n not in reached and n in self.read_anywhere
+                            and sw.var_paths[n][:1] == ("vars",))
         self._note_spelling(sw, expansion, cvars, cparams, coutput, frozenset(matrix_names))
         static_ctx: dict[str, Any] = {}
         static_ok = True

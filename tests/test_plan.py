@@ -3763,6 +3763,9 @@ def test_a_top_level_var_is_rendered_only_for_the_sweeps_whose_templates_read_it
                     "'only_a' is undefined")
     assert err.line == 5 and err.field == "vars.v", err
     assert "(for sweep b, whose templates read it)" in err.message, err.message
-    # a var no template reads is checked as before
+    # a sweep's own var, and a var no template reads, are checked as before
+    own = SWEEP_VAR.replace('    params: {prompt: "a fox, {{ look }}"}',
+                            '    vars: {v: "{{ nope }}"}\n    params: {prompt: "a fox, {{ look }}"}')
+    assert one_error(tmp_path, own, "'nope' is undefined").field == "sweeps[1].vars.v"
     assert one_error(tmp_path, "vars:\n  v: \"{{ nothing }}\"\nparams:\n  prompt: a fox\n",
                      "'nothing' is undefined").line == 5
