@@ -305,6 +305,10 @@ def test_filters_that_make_a_longer_text_or_list_make_the_same_value_under_the_l
     "{{ [['a' * 9000000] * 2] | join | length }}",
     "{{ ['a' * 9000000] * 2 }}",  # a value of its own: in the request, written as text
     "{{ (['\x00' * 3000000] * 1) | string | length }}",  # written escaped, four characters each
+    # one list held many times is written each time: 1,000 x 1,000 x 100 characters, though each * passes
+    "x {{ ([['x' * 100] * 1000] * 1000) | string | length }}",
+    "{{ ([['x' * 100] * 1000] * 1000) }}",
+    "{{ [{'k': ['x' * 100] * 1000}] * 1000 }}",
 ])
 def test_the_text_of_a_list_is_counted_before_it_is_made(source: str) -> None:
     """Each item and the list's length pass, but the text of it would not: 300 such items made 2.7 GB."""
